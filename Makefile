@@ -1,0 +1,56 @@
+# Every target installs what it needs first; nothing is assumed installed by hand.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# jsii runs on the Node.js installed locally from npm (22), not the machine's.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install lint test unit integration infra synth nag-check cfn-lint demo bench clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy lambdas stacks mlgov app.py
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
+
+infra: install
+	$(BIN)/pytest tests/infrastructure
+
+test: lint
+	$(BIN)/pytest -n 2 --dist loadfile
+	$(MAKE) --no-print-directory cfn-lint
+
+synth: install
+	npx cdk synth --quiet
+
+# `cdk synth` fails on cdk-nag errors (error annotations); cfn-lint then checks every template.
+cfn-lint: synth
+	$(BIN)/cfn-lint cdk.out/*.template.json
+
+demo: install
+	$(BIN)/python -m mlgov.sandbox
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

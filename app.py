@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""CDK entry point: `npx cdk synth` / `make synth`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.audit_stack import GovernanceAuditStack
+from stacks.constants import AUDIT_STACK_NAME
+from stacks.settings import CONTEXT_KEY, SettingsError, parse_settings
+
+
+def build_app(context: dict | None = None) -> cdk.App:
+    app = cdk.App(context=context) if context is not None else cdk.App()
+    settings = parse_settings(app.node.try_get_context(CONTEXT_KEY))
+    env = cdk.Environment(
+        account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
+    )
+    GovernanceAuditStack(app, AUDIT_STACK_NAME, settings=settings, env=env,
+                         description="ML model governance: endpoint registry audit and findings channel")
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return app
+
+
+def main() -> int:
+    try:
+        app = build_app()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""IAM actions each governance action needs, declared next to the code that makes the calls.
+
+Constructs grant exactly these; tests/integration checks that the calls the adapters really make
+are all declared, and tests/infrastructure that the synthesized role grants nothing else.
+No imports here: the CDK app reads this module too.
+"""
+
+# Endpoint lineage audit (read only).
+ENDPOINT_AUDIT_READ = (
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:DescribeModel",
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:ListEndpoints",
+    "sagemaker:ListTags",
+)
+
+# Resolving an account's OU ancestry, only when exemptions name OUs.
+ORGANIZATION_READ = ("organizations:ListParents",)
+
+# Findings store and channel.
+FINDINGS_WRITE = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+FINDINGS_PUBLISH = ("sns:Publish",)
+
+# botocore operation name -> IAM action, for the calls the adapters make.
+OPERATION_ACTIONS = {
+    ("sagemaker", "DescribeEndpoint"): "sagemaker:DescribeEndpoint",
+    ("sagemaker", "DescribeEndpointConfig"): "sagemaker:DescribeEndpointConfig",
+    ("sagemaker", "DescribeModel"): "sagemaker:DescribeModel",
+    ("sagemaker", "DescribeModelPackage"): "sagemaker:DescribeModelPackage",
+    ("sagemaker", "ListEndpoints"): "sagemaker:ListEndpoints",
+    ("sagemaker", "ListTags"): "sagemaker:ListTags",
+    ("organizations", "ListParents"): "organizations:ListParents",
+    ("dynamodb", "GetItem"): "dynamodb:GetItem",
+    ("dynamodb", "UpdateItem"): "dynamodb:UpdateItem",
+    ("sns", "Publish"): "sns:Publish",
+}

@@ -1,0 +1,150 @@
+"""Run endpoint audits and turn verdicts into findings. Shared by the audit Lambda and `mlgov audit`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from governance.findings import (
+    Finding,
+    finding_from_audit,
+    kinds_to_close,
+    resolution,
+)
+from governance.lineage import (
+    AuditSummary,
+    EndpointAudit,
+    ExemptionPolicy,
+    LineageReader,
+    PackageCache,
+    ReadFailure,
+    ResourceNotFound,
+    Verdict,
+    audit_endpoint,
+)
+
+OuResolver = Callable[[str], Sequence[str]]
+
+
+class FindingSink(Protocol):
+    """Stores findings and publishes them on the governance channel."""
+
+    def record(self, finding: Finding) -> bool:
+        """Store an open finding; True when it is new or what is wrong changed (publish it)."""
+        ...
+
+    def resolve(self, finding: Finding) -> bool:
+        """Close an open finding of the same id; True when one was open (publish the resolution)."""
+        ...
+
+    def publish(self, finding: Finding) -> None: ...
+
+
+@dataclass
+class EndpointOutcome:
+    endpoint_name: str
+    outcome: str  # audited | endpoint_not_found | endpoint_unreadable
+    audit: EndpointAudit | None = None
+    published: list[Finding] = field(default_factory=list)
+    message: str = ""
+
+
+def _gone(endpoint_name: str, account_id: str, region: str, why: str) -> EndpointAudit:
+    return EndpointAudit(endpoint_name, None, account_id, region, Verdict.ERROR, [why])
+
+
+class EndpointAuditor:
+    """Audits endpoints of one account/region; describes each model package once per run."""
+
+    def __init__(
+        self,
+        reader: LineageReader,
+        account_id: str,
+        region: str,
+        exemptions: ExemptionPolicy,
+        ou_resolver: OuResolver | None = None,
+    ) -> None:
+        self.reader = reader
+        self.account_id = account_id
+        self.region = region
+        self.exemptions = exemptions
+        self.packages = PackageCache(reader, account_id, region)
+        self._ou_resolver = ou_resolver
+        self._ous: Sequence[str] | None = None
+
+    def _account_ous(self) -> Sequence[str]:
+        if self._ous is None:
+            self._ous = (
+                self._ou_resolver(self.account_id)
+                if self._ou_resolver and self.exemptions.needs_ou_lookup
+                else ()
+            )
+        return self._ous
+
+    def audit(self, endpoint_name: str) -> EndpointAudit:
+        """Raises ResourceNotFound when the endpoint does not exist, ReadFailure when unreadable."""
+        return audit_endpoint(
+            self.reader,
+            endpoint_name,
+            self.account_id,
+            self.region,
+            self.exemptions,
+            self.packages,
+            self._account_ous() if endpoint_name.startswith(self.exemptions.endpoint_name_prefix) else (),
+        )
+
+    def audit_many(self, names: Iterable[str] | None = None) -> list[EndpointAudit]:
+        """Audit the named endpoints, or every endpoint when names is None (CLI, scheduled scan)."""
+        audits = []
+        for name in names if names is not None else self.reader.list_endpoint_names():
+            try:
+                audits.append(self.audit(name))
+            except ResourceNotFound:
+                audits.append(_gone(name, self.account_id, self.region, f"Endpoint {name} does not exist."))
+            except ReadFailure as exc:
+                audits.append(_gone(name, self.account_id, self.region, f"Endpoint {name} could not be read: {exc}."))
+        return audits
+
+
+def report_endpoint(
+    auditor: EndpointAuditor, endpoint_name: str, sink: FindingSink, source: str
+) -> EndpointOutcome:
+    """Audit one endpoint and store/publish what changed: a new finding, or the end of one."""
+    try:
+        audit = auditor.audit(endpoint_name)
+    except ResourceNotFound:
+        gone = _gone(endpoint_name, auditor.account_id, auditor.region, "The endpoint no longer exists.")
+        outcome = EndpointOutcome(
+            endpoint_name,
+            "endpoint_not_found",
+            message=f"Endpoint {endpoint_name} no longer exists in {auditor.account_id}/{auditor.region}; nothing to audit.",
+        )
+        for kind in kinds_to_close(Verdict.COMPLIANT):
+            closing = resolution(gone, kind, source, "endpoint deleted")
+            if sink.resolve(closing):
+                sink.publish(closing)
+                outcome.published.append(closing)
+        return outcome
+    except ReadFailure as exc:
+        audit = _gone(endpoint_name, auditor.account_id, auditor.region, f"Endpoint could not be read: {exc}.")
+
+    outcome = EndpointOutcome(endpoint_name, "audited", audit=audit)
+    finding = finding_from_audit(audit, source)
+    if finding is not None and sink.record(finding):
+        sink.publish(finding)
+        outcome.published.append(finding)
+    for kind in kinds_to_close(audit.verdict):
+        closing = resolution(audit, kind, source, audit.verdict.value.lower())
+        if sink.resolve(closing):
+            sink.publish(closing)
+            outcome.published.append(closing)
+    return outcome
+
+
+def summarize(audits: Iterable[EndpointAudit]) -> dict[str, object]:
+    audits = list(audits)
+    return {
+        "endpoints": [a.to_dict() for a in audits],
+        "summary": AuditSummary.of(audits).to_dict(),
+    }

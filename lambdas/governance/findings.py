@@ -1,0 +1,131 @@
+"""The finding: one shape for every detector (CONTRACTS.md), consumed by the notifier."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from governance.lineage import EndpointAudit, Verdict
+
+SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")
+SOURCES = ("realtime", "scheduled", "pipeline", "cli")
+
+KIND_UNREGISTERED_ENDPOINT = "UNREGISTERED_ENDPOINT"
+KIND_ENDPOINT_AUDIT_ERROR = "ENDPOINT_AUDIT_ERROR"
+
+STATUS_OPEN = "OPEN"
+STATUS_RESOLVED = "RESOLVED"
+
+
+def finding_id(kind: str, account_id: str, region: str, resource_arn: str) -> str:
+    """Stable across re-detections of the same problem on the same resource."""
+    key = "|".join((kind, account_id, region, resource_arn))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Finding:
+    kind: str
+    severity: str
+    account_id: str
+    region: str
+    resource_arn: str
+    title: str
+    detail: str
+    source: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    detected_at: str = field(default_factory=utc_now_iso)
+    # Extension of the contract: OPEN while the problem stands, RESOLVED once it is gone.
+    status: str = STATUS_OPEN
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, got {self.severity!r}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+
+    @property
+    def finding_id(self) -> str:
+        return finding_id(self.kind, self.account_id, self.region, self.resource_arn)
+
+    def fingerprint(self) -> str:
+        """Changes when what is wrong changes (not when it is merely seen again)."""
+        material = json.dumps(
+            {"severity": self.severity, "status": self.status, "evidence": self.evidence},
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        return {"finding_id": self.finding_id, **body}
+
+
+_SEVERITY_BY_VERDICT = {
+    Verdict.UNREGISTERED: "HIGH",
+    Verdict.PACKAGE_NOT_FOUND: "HIGH",
+    Verdict.UNAPPROVED: "HIGH",
+    Verdict.ERROR: "MEDIUM",
+}
+
+
+def endpoint_resource_arn(audit: EndpointAudit) -> str:
+    return audit.endpoint_arn or (
+        f"arn:aws:sagemaker:{audit.region}:{audit.account_id}:endpoint/{audit.endpoint_name.lower()}"
+    )
+
+
+def kind_for(verdict: Verdict) -> str:
+    return KIND_ENDPOINT_AUDIT_ERROR if verdict is Verdict.ERROR else KIND_UNREGISTERED_ENDPOINT
+
+
+def finding_from_audit(audit: EndpointAudit, source: str) -> Finding | None:
+    """One finding for a non-compliant endpoint; None for compliant or exempt ones."""
+    severity = _SEVERITY_BY_VERDICT.get(audit.verdict)
+    if severity is None:
+        return None
+    if audit.verdict is Verdict.ERROR:
+        title = f"Endpoint {audit.endpoint_name}: model lineage could not be verified"
+    else:
+        title = f"Endpoint {audit.endpoint_name} serves a model that is not an approved registry version ({audit.verdict.value})"
+    return Finding(
+        kind=kind_for(audit.verdict),
+        severity=severity,
+        account_id=audit.account_id,
+        region=audit.region,
+        resource_arn=endpoint_resource_arn(audit),
+        title=title,
+        detail=" ".join(audit.reasons) or f"Verdict {audit.verdict.value}.",
+        source=source,
+        evidence=audit.to_dict(),
+    )
+
+
+def kinds_to_close(verdict: Verdict) -> list[str]:
+    """Endpoint finding kinds that no longer apply once an endpoint has this verdict."""
+    current = kind_for(verdict) if verdict in _SEVERITY_BY_VERDICT else None
+    return [k for k in (KIND_UNREGISTERED_ENDPOINT, KIND_ENDPOINT_AUDIT_ERROR) if k != current]
+
+
+def resolution(audit: EndpointAudit, kind: str, source: str, why: str) -> Finding:
+    """The finding that closes an open problem of this kind on the endpoint."""
+    return Finding(
+        kind=kind,
+        severity="INFO",
+        account_id=audit.account_id,
+        region=audit.region,
+        resource_arn=endpoint_resource_arn(audit),
+        title=f"Endpoint {audit.endpoint_name}: resolved ({why})",
+        detail=" ".join(audit.reasons) or why,
+        source=source,
+        evidence={"verdict": audit.verdict.value, "why": why},
+        status=STATUS_RESOLVED,
+    )

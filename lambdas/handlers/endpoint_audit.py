@@ -1,0 +1,125 @@
+"""Audit Lambda: a CloudTrail CreateEndpoint/UpdateEndpoint call, an endpoint that went InService,
+or the scheduled scan -> lineage verdict -> finding stored and published -> EMF metric."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from adapters.aws import context_for
+from adapters.findings_store import FindingsStore
+from adapters.organizations import ou_ancestors
+from adapters.sagemaker import SageMakerLineageReader
+from governance.audit import EndpointAuditor, EndpointOutcome, report_endpoint
+from governance.lineage import ExemptionPolicy
+from handlers.events import AuditRequest, InvalidEvent, parse_audit_request
+from handlers.settings import load_endpoint_audit_settings
+
+SERVICE = "endpoint-audit"
+METRIC = "UnregisteredEndpointDetected"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+settings = load_endpoint_audit_settings()
+exemptions = ExemptionPolicy(
+    endpoint_name_prefix=settings.exempt_prefix,
+    account_ids=settings.exempt_account_ids,
+    organizational_unit_ids=settings.exempt_ou_ids,
+)
+idempotency_config = IdempotencyConfig(
+    event_key_jmespath="event_id",
+    expires_after_seconds=settings.idempotency_ttl_seconds,
+)
+persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+
+
+class AccountNotAuditable(Exception):
+    pass
+
+
+def _auditor(request: AuditRequest, own_account: str) -> EndpointAuditor:
+    role_arn = None
+    if request.account_id != own_account:
+        if not settings.member_audit_role_name:
+            raise AccountNotAuditable(
+                f"event from account {request.account_id}, but MEMBER_AUDIT_ROLE_NAME is not set "
+                "so this function can only audit its own account"
+            )
+        role_arn = f"arn:aws:iam::{request.account_id}:role/{settings.member_audit_role_name}"
+    aws = context_for(request.region, role_arn)
+    home = context_for(None)
+
+    def resolve_ous(account_id: str) -> list[str]:
+        return ou_ancestors(home.client("organizations"), account_id)
+
+    return EndpointAuditor(
+        SageMakerLineageReader(aws.client("sagemaker")),
+        request.account_id,
+        request.region,
+        exemptions,
+        ou_resolver=resolve_ous,
+    )
+
+
+def _store() -> FindingsStore:
+    home = context_for(None)
+    return FindingsStore(home.client("dynamodb"), home.client("sns"), settings.findings_table, settings.findings_topic_arn)
+
+
+def _record_outcome(outcome: EndpointOutcome, request: AuditRequest) -> dict[str, Any]:
+    audit = outcome.audit
+    violation = bool(audit and audit.is_violation)
+    metrics.add_metric(name=METRIC, unit=MetricUnit.Count, value=1 if violation else 0)
+    summary: dict[str, Any] = {
+        "endpoint_name": outcome.endpoint_name,
+        "outcome": outcome.outcome,
+        "published": [f.finding_id for f in outcome.published],
+    }
+    if audit is not None:
+        summary.update(verdict=audit.verdict.value, reasons=audit.reasons)
+        log = logger.warning if audit.verdict.value not in ("COMPLIANT", "EXEMPT") else logger.info
+        log("Endpoint audited", extra={**summary, "account_id": request.account_id, "region": request.region})
+    else:
+        logger.info(outcome.message, extra={**summary, "account_id": request.account_id})
+    return summary
+
+
+@idempotent_function(data_keyword_argument="request", config=idempotency_config, persistence_store=persistence)
+def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
+    parsed = AuditRequest.model_validate(request)
+    auditor = _auditor(parsed, own_account)
+    store = _store()
+    source = "scheduled" if parsed.trigger == "schedule" else "realtime"
+    names = [parsed.endpoint_name] if parsed.endpoint_name else list(auditor.reader.list_endpoint_names())
+    results = [_record_outcome(report_endpoint(auditor, name, store, source), parsed) for name in names]
+    return {"status": "audited", "trigger": parsed.trigger, "results": results,
+            "packages_described": auditor.packages.describe_calls}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        request = parse_audit_request(event)
+    except InvalidEvent as exc:
+        logger.warning("Event rejected", extra={"reason": str(exc)})
+        return {"status": "rejected", "reason": str(exc)}
+    idempotency_config.register_lambda_context(context)
+    own_account = context.invoked_function_arn.split(":")[4]
+    logger.append_keys(event_id=request.event_id, endpoint_name=request.endpoint_name, trigger=request.trigger)
+    try:
+        return process(request=request.model_dump(), own_account=own_account)
+    except AccountNotAuditable as exc:
+        logger.error("Account not auditable", extra={"reason": str(exc)})
+        return {"status": "skipped", "reason": str(exc)}

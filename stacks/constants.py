@@ -1,0 +1,21 @@
+"""Names used across stacks, in one place."""
+
+APP_NAME = "mlgov"
+METRIC_NAMESPACE = "MLGovernance"
+UNREGISTERED_METRIC = "UnregisteredEndpointDetected"
+AUDIT_SERVICE = "endpoint-audit"
+
+LAMBDA_ASSET_DIR = "lambdas"
+AUDIT_HANDLER = "handlers.endpoint_audit.handler"
+
+# Powertools comes from the AWS-published layer; its ARN is resolved at deploy time from the
+# public SSM parameter AWS maintains per region, pinned to the version the tests run with.
+POWERTOOLS_VERSION = "3.37.0"
+LAMBDA_PYTHON = "python3.11"  # the Python the test suite runs on; raise both together
+POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{LAMBDA_PYTHON}/{POWERTOOLS_VERSION}"
+
+AUDIT_STACK_NAME = "MlGovEndpointAudit"
+
+CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+STATE_CHANGE_DETAIL_TYPE = "SageMaker Endpoint State Change"
+AUDITED_CALLS = ["CreateEndpoint", "UpdateEndpoint"]

@@ -1,0 +1,54 @@
+"""The governance channel every detector publishes findings on, and the findings table."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+
+class FindingsChannel(Construct):
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.key = self._build_key()
+        self.topic = sns.Topic(
+            self, "FindingsTopic", display_name="ML governance findings", master_key=self.key, enforce_ssl=True
+        )
+        self.alarm_topic = sns.Topic(
+            self, "OpsAlarmTopic", display_name="ML governance operational alarms", master_key=self.key,
+            enforce_ssl=True,
+        )
+        self.table = dynamodb.TableV2(
+            self,
+            "FindingsTable",
+            partition_key=dynamodb.Attribute(name="finding_id", type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+            deletion_protection=True,
+        )
+
+    def _build_key(self) -> kms.Key:
+        key = kms.Key(
+            self,
+            "GovernanceKey",
+            description="Encrypts ML governance findings, queues and tables",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # EventBridge (DLQ delivery) and CloudWatch alarms (SNS actions) write encrypted messages.
+        for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    principals=[iam.ServicePrincipal(service)],
+                    resources=["*"],
+                )
+            )
+        return key

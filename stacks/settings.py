@@ -1,0 +1,136 @@
+"""The app's settings: the `mlgov` key of cdk.json context. Validated at synth; one clear line on error.
+
+Pure pydantic (no CDK import) so the CLI reads the same file with the same rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CONTEXT_KEY = "mlgov"
+SEVERITY = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
+
+
+class SettingsError(ValueError):
+    """A bad setting: the message names the key and what is allowed."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExperimentExemptions(_Strict):
+    """Experiment endpoints skip the registry gate, but only in the accounts/OUs listed here."""
+
+    endpoint_name_prefix: str = Field(default="experiment-", pattern=r"^[a-zA-Z0-9-]{1,40}$")
+    account_ids: list[str] = Field(default_factory=list)
+    organizational_unit_ids: list[str] = Field(default_factory=list)
+
+    @field_validator("account_ids")
+    @classmethod
+    def _accounts(cls, value: list[str]) -> list[str]:
+        for account in value:
+            if not re.fullmatch(r"\d{12}", account):
+                raise ValueError(f"{account!r} is not a 12-digit AWS account id")
+        return value
+
+    @field_validator("organizational_unit_ids")
+    @classmethod
+    def _ous(cls, value: list[str]) -> list[str]:
+        for ou in value:
+            if not re.fullmatch(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", ou):
+                raise ValueError(f"{ou!r} is not an OU id (ou-xxxx-xxxxxxxx)")
+        return value
+
+
+class AlertRouting(_Strict):
+    security_slack_channel: str = Field(default="#ml-governance-security", pattern=r"^#[a-z0-9_-]{1,80}$")
+    jira_project_key: str = Field(default="MLGOV", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
+    jira_issue_type: str = Field(default="Task", min_length=1)
+    page_severities: list[SEVERITY] = Field(default_factory=lambda: ["CRITICAL"])
+
+
+class Thresholds(_Strict):
+    """Defaults are the spec's numbers."""
+
+    coverage_gap_alert_pct: float = Field(default=5.0, gt=0, le=100)
+    coverage_gap_page_pct: float = Field(default=15.0, gt=0, le=100)
+    min_training_pairs: int = Field(default=50_000, ge=1)
+    min_ja_query_fraction: float = Field(default=0.25, ge=0, le=1)
+    min_new_title_coverage: float = Field(default=0.95, ge=0, le=1)
+    ctr_promotion_floor: float = Field(default=0.075, gt=0, lt=1)
+    challenger_traffic_fraction: float = Field(default=0.1, gt=0, lt=1)
+    ctr_test_alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    ctr_noninferiority_margin: float = Field(default=0.95, gt=0, le=1)
+    min_endpoint_capacity: int = Field(default=1, ge=1)
+    stale_invocation_window_hours: int = Field(default=24, ge=1)
+    deletion_safety_window_hours: int = Field(default=1, ge=1)
+    retiring_deadline_days: int = Field(default=7, ge=1)
+    snapshot_age_review_days: int = Field(default=60, ge=1)
+
+
+class Settings(_Strict):
+    watched_model_package_groups: list[str] = Field(default_factory=lambda: ["manga-recommender"])
+    experiment_exemptions: ExperimentExemptions = Field(default_factory=ExperimentExemptions)
+    alert_routing: AlertRouting = Field(default_factory=AlertRouting)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    # Central account: events forwarded from member accounts are audited through this role.
+    member_audit_role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
+    # When set, accounts of this organization may put events on this account's default bus.
+    organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
+    log_retention_days: Literal[7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 90
+    idempotency_ttl_seconds: int = Field(default=3600, ge=60, le=604_800)
+    weekly_scan_schedule: str = Field(default="cron(0 6 ? * MON *)", pattern=r"^(cron|rate)\(.+\)$")
+
+    @field_validator("watched_model_package_groups")
+    @classmethod
+    def _groups(cls, value: list[str]) -> list[str]:
+        for group in value:
+            if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", group):
+                raise ValueError(f"{group!r} is not a model package group name")
+        return value
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in (CONTEXT_KEY, *err["loc"]))
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"cdk.json context '{key}': unknown setting (check the spelling; see README 'Settings')"
+    got = err.get("input")
+    shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+    return f"cdk.json context '{key}': {msg}{shown}"
+
+
+def parse_settings(raw: Any) -> Settings:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"cdk.json context '{CONTEXT_KEY}': must be an object (got {type(raw).__name__})")
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    t = settings.thresholds
+    if t.coverage_gap_page_pct < t.coverage_gap_alert_pct:
+        raise SettingsError(
+            f"cdk.json context '{CONTEXT_KEY}.thresholds.coverage_gap_page_pct': must be >= "
+            f"coverage_gap_alert_pct ({t.coverage_gap_alert_pct}) (got {t.coverage_gap_page_pct})"
+        )
+    return settings
+
+
+def load_settings_file(path: Path) -> Settings:
+    """Read settings from a cdk.json (CLI); a missing file means defaults."""
+    if not path.exists():
+        return Settings()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return parse_settings(data.get("context", {}).get(CONTEXT_KEY))
