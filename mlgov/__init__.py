@@ -1,0 +1,1 @@
+"""mlgov: the operator CLI of the ML model governance stack."""

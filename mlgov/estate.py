@@ -1,0 +1,142 @@
+"""A realistic SageMaker estate for the manga-recommendation assistant, seeded into an emulator.
+
+Used by `make demo` (moto server) and the integration tests (mock_aws): one definition of what
+each endpoint is and which verdict the audit must reach for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+GROUP = "manga-recommender"
+ROLE_ARN = "arn:aws:iam::{account}:role/SageMakerExecution"
+TGI_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-tgi-inference:2.4.0-tgi3.0.1-gpu-py311"
+RAW_ARTIFACT = "s3://manga-training/lora-jobs/lora-2026-05-02-1130/output/model.tar.gz"
+
+
+@dataclass
+class Estate:
+    account_id: str
+    region: str
+    packages: dict[str, str] = field(default_factory=dict)  # label -> ARN
+    expected: dict[str, str] = field(default_factory=dict)  # endpoint -> verdict
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+
+def _package(sm: Any, region: str, status: str, snapshot: str) -> str:
+    response = sm.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelPackageDescription=f"LoRA adapter on catalog snapshot {snapshot}",
+        ModelApprovalStatus=status,
+        InferenceSpecification={
+            "Containers": [{"Image": TGI_IMAGE.format(region=region), "ModelDataUrl": RAW_ARTIFACT}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties={"catalog_snapshot_date": snapshot, "team": "recsys"},
+    )
+    return str(response["ModelPackageArn"])
+
+
+def _model(sm: Any, name: str, account: str, *containers: dict[str, str]) -> None:
+    kwargs: dict[str, Any] = {"ModelName": name, "ExecutionRoleArn": ROLE_ARN.format(account=account)}
+    if len(containers) == 1:
+        kwargs["PrimaryContainer"] = containers[0]
+    else:
+        kwargs["Containers"] = list(containers)
+    sm.create_model(**kwargs)
+
+
+def _endpoint(
+    sm: Any, name: str, variants: list[dict[str, Any]], tags: dict[str, str] | None = None
+) -> None:
+    sm.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=variants)
+    sm.create_endpoint(
+        EndpointName=name,
+        EndpointConfigName=f"{name}-config",
+        Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+    )
+
+
+def _variant(model: str, name: str = "AllTraffic", weight: float = 1.0) -> dict[str, Any]:
+    return {
+        "VariantName": name,
+        "ModelName": model,
+        "InitialInstanceCount": 1,
+        "InstanceType": "ml.g4dn.2xlarge",
+        "InitialVariantWeight": weight,
+    }
+
+
+def seed_estate(sm: Any, account_id: str, region: str) -> Estate:
+    estate = Estate(account_id, region)
+    sm.create_model_package_group(
+        ModelPackageGroupName=GROUP, ModelPackageGroupDescription="MangaAssist recommendation LoRA adapters"
+    )
+    for label, status, snapshot in (
+        ("v1", "Approved", "2026-05-02"),
+        ("v2", "Approved", "2026-10-28"),
+        ("v3", "PendingManualApproval", "2026-11-18"),
+        ("v4", "Rejected", "2026-11-04"),
+    ):
+        estate.packages[label] = _package(sm, region, status, snapshot)
+    image = TGI_IMAGE.format(region=region)
+    _model(sm, "manga-rec-v2", account_id, {"ModelPackageName": estate.packages["v2"]})
+    _model(sm, "manga-rec-v1", account_id, {"ModelPackageName": estate.packages["v1"]})
+    _model(sm, "manga-rec-v3", account_id, {"ModelPackageName": estate.packages["v3"]})
+    _model(sm, "manga-rec-v4", account_id, {"ModelPackageName": estate.packages["v4"]})
+    _model(sm, "manga-rec-raw", account_id, {"Image": image, "ModelDataUrl": RAW_ARTIFACT})
+    _model(sm, "manga-rec-doomed", account_id, {"ModelPackageName": estate.packages["v2"]})
+
+    def add(name: str, verdict: str, what: str, variants: list[dict[str, Any]], tags: dict[str, str] | None = None) -> None:
+        _endpoint(sm, name, variants, tags)
+        estate.expected[name] = verdict
+        estate.descriptions[name] = what
+
+    v2_tag = {"ModelPackageName": estate.packages["v2"], "team": "recsys"}
+    add("manga-recommender-prod", "COMPLIANT", "approved package v2", [_variant("manga-rec-v2")], v2_tag)
+    add("manga-recommender-hotfix", "UNREGISTERED", "raw S3 artifact, no registry entry",
+        [_variant("manga-rec-raw")])
+    add("manga-recommender-canary", "UNAPPROVED", "package v3 still PendingManualApproval",
+        [_variant("manga-rec-v3")])
+    add("manga-recommender-v0", "UNAPPROVED", "package v4 was Rejected", [_variant("manga-rec-v4")])
+    add("manga-recommender-ab", "UNREGISTERED", "two variants, the 10% challenger unregistered",
+        [_variant("manga-rec-v2", "champion", 0.9), _variant("manga-rec-raw", "challenger", 0.1)])
+    add("experiment-lora-r16", "EXEMPT", "experiment endpoint in an experiment account",
+        [_variant("manga-rec-raw")])
+    add("manga-recommender-spoofed", "UNREGISTERED", "raw artifact tagged with the approved v2 ARN",
+        [_variant("manga-rec-raw")], v2_tag)
+    add("manga-recommender-serverless", "COMPLIANT", "serverless variant on approved package v1",
+        [{"VariantName": "AllTraffic", "ModelName": "manga-rec-v1",
+          "ServerlessConfig": {"MemorySizeInMB": 6144, "MaxConcurrency": 20}}])
+    add("manga-recommender-orphaned", "ERROR", "its model was deleted after the endpoint was created",
+        [_variant("manga-rec-doomed")])
+    sm.delete_model(ModelName="manga-rec-doomed")
+    return estate
+
+
+def create_governance_resources(ddb: Any, sns: Any, sqs: Any) -> dict[str, str]:
+    """The tables, channel and a queue subscribed to it, as the stack deploys them."""
+    ddb.create_table(
+        TableName="mlgov-findings",
+        KeySchema=[{"AttributeName": "finding_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "finding_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.create_table(
+        TableName="mlgov-idempotency",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    topic = sns.create_topic(Name="mlgov-findings")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="mlgov-findings-tap")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    return {
+        "FINDINGS_TABLE_NAME": "mlgov-findings",
+        "IDEMPOTENCY_TABLE_NAME": "mlgov-idempotency",
+        "FINDINGS_TOPIC_ARN": topic,
+        "FINDINGS_QUEUE_URL": queue_url,
+    }
