@@ -17,11 +17,14 @@ from stacks.settings import CONTEXT_KEY, SettingsError, parse_settings
 def build_app(context: dict | None = None) -> cdk.App:
     app = cdk.App(context=context) if context is not None else cdk.App()
     settings = parse_settings(app.node.try_get_context(CONTEXT_KEY))
-    env = cdk.Environment(
-        account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
+    env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+    GovernanceAuditStack(
+        app,
+        AUDIT_STACK_NAME,
+        settings=settings,
+        env=env,
+        description="ML model governance: endpoint registry audit and findings channel",
     )
-    GovernanceAuditStack(app, AUDIT_STACK_NAME, settings=settings, env=env,
-                         description="ML model governance: endpoint registry audit and findings channel")
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     return app
 

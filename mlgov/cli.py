@@ -25,7 +25,9 @@ def _aws_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-url", help="send every AWS call to this URL (a local emulator)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     parser.add_argument(
-        "--config", type=Path, default=Path("cdk.json"),
+        "--config",
+        type=Path,
+        default=Path("cdk.json"),
         help="cdk.json whose 'mlgov' context holds the settings (default: ./cdk.json; defaults if absent)",
     )
 
@@ -35,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     audit = sub.add_parser("audit", help="audit endpoints' model lineage against the Model Registry")
     _aws_options(audit)
-    audit.add_argument("--endpoint", action="append", metavar="NAME", help="endpoint to audit (repeatable; default all)")
+    audit.add_argument(
+        "--endpoint", action="append", metavar="NAME", help="endpoint to audit (repeatable; default all)"
+    )
     audit.set_defaults(func=cmd_audit)
     return parser
 

@@ -48,9 +48,7 @@ def _model(sm: Any, name: str, account: str, *containers: dict[str, str]) -> Non
     sm.create_model(**kwargs)
 
 
-def _endpoint(
-    sm: Any, name: str, variants: list[dict[str, Any]], tags: dict[str, str] | None = None
-) -> None:
+def _endpoint(sm: Any, name: str, variants: list[dict[str, Any]], tags: dict[str, str] | None = None) -> None:
     sm.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=variants)
     sm.create_endpoint(
         EndpointName=name,
@@ -89,29 +87,50 @@ def seed_estate(sm: Any, account_id: str, region: str) -> Estate:
     _model(sm, "manga-rec-raw", account_id, {"Image": image, "ModelDataUrl": RAW_ARTIFACT})
     _model(sm, "manga-rec-doomed", account_id, {"ModelPackageName": estate.packages["v2"]})
 
-    def add(name: str, verdict: str, what: str, variants: list[dict[str, Any]], tags: dict[str, str] | None = None) -> None:
+    def add(
+        name: str, verdict: str, what: str, variants: list[dict[str, Any]], tags: dict[str, str] | None = None
+    ) -> None:
         _endpoint(sm, name, variants, tags)
         estate.expected[name] = verdict
         estate.descriptions[name] = what
 
     v2_tag = {"ModelPackageName": estate.packages["v2"], "team": "recsys"}
     add("manga-recommender-prod", "COMPLIANT", "approved package v2", [_variant("manga-rec-v2")], v2_tag)
-    add("manga-recommender-hotfix", "UNREGISTERED", "raw S3 artifact, no registry entry",
-        [_variant("manga-rec-raw")])
-    add("manga-recommender-canary", "UNAPPROVED", "package v3 still PendingManualApproval",
-        [_variant("manga-rec-v3")])
+    add("manga-recommender-hotfix", "UNREGISTERED", "raw S3 artifact, no registry entry", [_variant("manga-rec-raw")])
+    add("manga-recommender-canary", "UNAPPROVED", "package v3 still PendingManualApproval", [_variant("manga-rec-v3")])
     add("manga-recommender-v0", "UNAPPROVED", "package v4 was Rejected", [_variant("manga-rec-v4")])
-    add("manga-recommender-ab", "UNREGISTERED", "two variants, the 10% challenger unregistered",
-        [_variant("manga-rec-v2", "champion", 0.9), _variant("manga-rec-raw", "challenger", 0.1)])
-    add("experiment-lora-r16", "EXEMPT", "experiment endpoint in an experiment account",
-        [_variant("manga-rec-raw")])
-    add("manga-recommender-spoofed", "UNREGISTERED", "raw artifact tagged with the approved v2 ARN",
-        [_variant("manga-rec-raw")], v2_tag)
-    add("manga-recommender-serverless", "COMPLIANT", "serverless variant on approved package v1",
-        [{"VariantName": "AllTraffic", "ModelName": "manga-rec-v1",
-          "ServerlessConfig": {"MemorySizeInMB": 6144, "MaxConcurrency": 20}}])
-    add("manga-recommender-orphaned", "ERROR", "its model was deleted after the endpoint was created",
-        [_variant("manga-rec-doomed")])
+    add(
+        "manga-recommender-ab",
+        "UNREGISTERED",
+        "two variants, the 10% challenger unregistered",
+        [_variant("manga-rec-v2", "champion", 0.9), _variant("manga-rec-raw", "challenger", 0.1)],
+    )
+    add("experiment-lora-r16", "EXEMPT", "experiment endpoint in an experiment account", [_variant("manga-rec-raw")])
+    add(
+        "manga-recommender-spoofed",
+        "UNREGISTERED",
+        "raw artifact tagged with the approved v2 ARN",
+        [_variant("manga-rec-raw")],
+        v2_tag,
+    )
+    add(
+        "manga-recommender-serverless",
+        "COMPLIANT",
+        "serverless variant on approved package v1",
+        [
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "manga-rec-v1",
+                "ServerlessConfig": {"MemorySizeInMB": 6144, "MaxConcurrency": 20},
+            }
+        ],
+    )
+    add(
+        "manga-recommender-orphaned",
+        "ERROR",
+        "its model was deleted after the endpoint was created",
+        [_variant("manga-rec-doomed")],
+    )
     sm.delete_model(ModelName="manga-rec-doomed")
     return estate
 

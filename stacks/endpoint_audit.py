@@ -20,7 +20,6 @@ from stacks import constants as c
 from stacks.findings_channel import FindingsChannel
 from stacks.settings import Settings
 
-
 RETENTION = {
     7: logs.RetentionDays.ONE_WEEK,
     14: logs.RetentionDays.TWO_WEEKS,
@@ -186,9 +185,7 @@ class EndpointAudit(Construct):
             runtime=lambda_.Runtime(c.LAMBDA_PYTHON, lambda_.RuntimeFamily.PYTHON),
             architecture=lambda_.Architecture.ARM_64,
             handler=c.AUDIT_HANDLER,
-            code=lambda_.Code.from_asset(
-                c.LAMBDA_ASSET_DIR, exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"]
-            ),
+            code=lambda_.Code.from_asset(c.LAMBDA_ASSET_DIR, exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"]),
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
             role=self.role,
             memory_size=512,
@@ -207,12 +204,27 @@ class EndpointAudit(Construct):
             max_event_age=Duration.hours(6),
         )
         rules = [
-            events.Rule(self, "EndpointApiCalls", description="Successful CreateEndpoint/UpdateEndpoint calls",
-                        event_pattern=cloudtrail_pattern(), targets=[target]),
-            events.Rule(self, "EndpointInService", description="SageMaker endpoints reaching InService",
-                        event_pattern=state_change_pattern(), targets=[target]),
-            events.Rule(self, "WeeklyScan", description="Weekly audit of every endpoint in this account/region",
-                        schedule=events.Schedule.expression(self.settings.weekly_scan_schedule), targets=[target]),
+            events.Rule(
+                self,
+                "EndpointApiCalls",
+                description="Successful CreateEndpoint/UpdateEndpoint calls",
+                event_pattern=cloudtrail_pattern(),
+                targets=[target],
+            ),
+            events.Rule(
+                self,
+                "EndpointInService",
+                description="SageMaker endpoints reaching InService",
+                event_pattern=state_change_pattern(),
+                targets=[target],
+            ),
+            events.Rule(
+                self,
+                "WeeklyScan",
+                description="Weekly audit of every endpoint in this account/region",
+                schedule=events.Schedule.expression(self.settings.weekly_scan_schedule),
+                targets=[target],
+            ),
         ]
         if self.settings.organization_id:
             events.CfnEventBusPolicy(
@@ -241,25 +253,32 @@ class EndpointAudit(Construct):
         )
         alarms = [
             cloudwatch.Alarm(
-                self, "UnregisteredEndpointAlarm",
+                self,
+                "UnregisteredEndpointAlarm",
                 alarm_description="An endpoint serves a model that is not an approved Model Registry version",
-                metric=unregistered, threshold=1, evaluation_periods=1,
+                metric=unregistered,
+                threshold=1,
+                evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
             cloudwatch.Alarm(
-                self, "AuditDeadLetterAlarm",
+                self,
+                "AuditDeadLetterAlarm",
                 alarm_description="Endpoint events could not be audited after all retries; redrive the DLQ",
                 metric=self.dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
-                threshold=1, evaluation_periods=1,
+                threshold=1,
+                evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
             cloudwatch.Alarm(
-                self, "AuditErrorsAlarm",
+                self,
+                "AuditErrorsAlarm",
                 alarm_description="The audit Lambda failed; events are being retried",
                 metric=self.function.metric_errors(period=Duration.minutes(5)),
-                threshold=1, evaluation_periods=1,
+                threshold=1,
+                evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),

@@ -18,7 +18,10 @@ class FindingsChannel(Construct):
             self, "FindingsTopic", display_name="ML governance findings", master_key=self.key, enforce_ssl=True
         )
         self.alarm_topic = sns.Topic(
-            self, "OpsAlarmTopic", display_name="ML governance operational alarms", master_key=self.key,
+            self,
+            "OpsAlarmTopic",
+            display_name="ML governance operational alarms",
+            master_key=self.key,
             enforce_ssl=True,
         )
         self.table = dynamodb.TableV2(

@@ -48,11 +48,15 @@ class ExperimentExemptions(_Strict):
         return value
 
 
+def _page_critical_only() -> list[SEVERITY]:
+    return ["CRITICAL"]
+
+
 class AlertRouting(_Strict):
     security_slack_channel: str = Field(default="#ml-governance-security", pattern=r"^#[a-z0-9_-]{1,80}$")
     jira_project_key: str = Field(default="MLGOV", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
     jira_issue_type: str = Field(default="Task", min_length=1)
-    page_severities: list[SEVERITY] = Field(default_factory=lambda: ["CRITICAL"])
+    page_severities: list[SEVERITY] = Field(default_factory=_page_critical_only)
 
 
 class Thresholds(_Strict):

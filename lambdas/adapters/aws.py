@@ -48,9 +48,8 @@ class AwsContext:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self._session.client(
-                service, endpoint_url=self.endpoint_url, config=RETRY_CONFIG
-            )
+            session: Any = self._session
+            self._clients[service] = session.client(service, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
         return self._clients[service]
 
     def account_id(self) -> str:

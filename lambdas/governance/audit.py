@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from governance.findings import (
     Finding,
@@ -31,14 +31,16 @@ class FindingSink(Protocol):
     """Stores findings and publishes them on the governance channel."""
 
     def record(self, finding: Finding) -> bool:
-        """Store an open finding; True when it is new or what is wrong changed (publish it)."""
+        """Store the finding; True when this version of it has not been published yet.
+
+        An OPEN finding is stored as it is; a RESOLVED one only closes an open finding of the
+        same id (False when there was nothing open to close).
+        """
         ...
 
-    def resolve(self, finding: Finding) -> bool:
-        """Close an open finding of the same id; True when one was open (publish the resolution)."""
+    def publish(self, finding: Finding) -> None:
+        """Publish on the governance channel and remember that this version went out."""
         ...
-
-    def publish(self, finding: Finding) -> None: ...
 
 
 @dataclass
@@ -76,9 +78,7 @@ class EndpointAuditor:
     def _account_ous(self) -> Sequence[str]:
         if self._ous is None:
             self._ous = (
-                self._ou_resolver(self.account_id)
-                if self._ou_resolver and self.exemptions.needs_ou_lookup
-                else ()
+                self._ou_resolver(self.account_id) if self._ou_resolver and self.exemptions.needs_ou_lookup else ()
             )
         return self._ous
 
@@ -107,9 +107,7 @@ class EndpointAuditor:
         return audits
 
 
-def report_endpoint(
-    auditor: EndpointAuditor, endpoint_name: str, sink: FindingSink, source: str
-) -> EndpointOutcome:
+def report_endpoint(auditor: EndpointAuditor, endpoint_name: str, sink: FindingSink, source: str) -> EndpointOutcome:
     """Audit one endpoint and store/publish what changed: a new finding, or the end of one."""
     try:
         audit = auditor.audit(endpoint_name)
@@ -118,11 +116,12 @@ def report_endpoint(
         outcome = EndpointOutcome(
             endpoint_name,
             "endpoint_not_found",
-            message=f"Endpoint {endpoint_name} no longer exists in {auditor.account_id}/{auditor.region}; nothing to audit.",
+            message=f"Endpoint {endpoint_name} no longer exists in {auditor.account_id}/{auditor.region}; "
+            "nothing to audit.",
         )
         for kind in kinds_to_close(Verdict.COMPLIANT):
             closing = resolution(gone, kind, source, "endpoint deleted")
-            if sink.resolve(closing):
+            if sink.record(closing):
                 sink.publish(closing)
                 outcome.published.append(closing)
         return outcome
@@ -136,13 +135,13 @@ def report_endpoint(
         outcome.published.append(finding)
     for kind in kinds_to_close(audit.verdict):
         closing = resolution(audit, kind, source, audit.verdict.value.lower())
-        if sink.resolve(closing):
+        if sink.record(closing):
             sink.publish(closing)
             outcome.published.append(closing)
     return outcome
 
 
-def summarize(audits: Iterable[EndpointAudit]) -> dict[str, object]:
+def summarize(audits: Iterable[EndpointAudit]) -> dict[str, Any]:
     audits = list(audits)
     return {
         "endpoints": [a.to_dict() for a in audits],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from governance.lineage import EndpointAudit, Verdict
@@ -27,7 +27,7 @@ def finding_id(kind: str, account_id: str, region: str, resource_arn: str) -> st
 
 
 def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -95,7 +95,10 @@ def finding_from_audit(audit: EndpointAudit, source: str) -> Finding | None:
     if audit.verdict is Verdict.ERROR:
         title = f"Endpoint {audit.endpoint_name}: model lineage could not be verified"
     else:
-        title = f"Endpoint {audit.endpoint_name} serves a model that is not an approved registry version ({audit.verdict.value})"
+        title = (
+            f"Endpoint {audit.endpoint_name} serves a model that is not an approved registry version "
+            f"({audit.verdict.value})"
+        )
     return Finding(
         kind=kind_for(audit.verdict),
         severity=severity,

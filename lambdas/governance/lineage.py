@@ -14,7 +14,7 @@ from typing import Any, Protocol
 GOVERNANCE_TAG = "ModelPackageName"
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     COMPLIANT = "COMPLIANT"
     UNREGISTERED = "UNREGISTERED"
     UNAPPROVED = "UNAPPROVED"
@@ -221,7 +221,10 @@ def evaluate_container(spec: Mapping[str, Any], packages: PackageCache) -> Conta
         )
     if isinstance(found, Exception):
         return ContainerResult(
-            None, None, Verdict.ERROR, f"Model package '{declared}' could not be read: {found}.",
+            None,
+            None,
+            Verdict.ERROR,
+            f"Model package '{declared}' could not be read: {found}.",
             declared_package=str(declared),
         )
     arn = str(found.get("ModelPackageArn") or declared)
@@ -330,8 +333,7 @@ def audit_endpoint(
     except (ResourceNotFound, ReadFailure) as exc:
         audit.verdict = Verdict.ERROR
         audit.reasons.append(
-            f"Endpoint configuration {config_name or '<none>'} could not be read ({exc}); "
-            "lineage cannot be verified."
+            f"Endpoint configuration {config_name or '<none>'} could not be read ({exc}); lineage cannot be verified."
         )
         config = None
 
@@ -342,8 +344,8 @@ def audit_endpoint(
             audit.reasons.append(f"Endpoint configuration {config_name} lists no variants.")
         for kind, variant in variants:
             audit.variants.append(evaluate_variant(kind, variant, reader, packages))
-        for variant in audit.variants:
-            audit.reasons.extend(variant.reasons)
+        for result in audit.variants:
+            audit.reasons.extend(result.reasons)
         if audit.variants:
             audit.verdict = worst(v.verdict for v in audit.variants)
 

@@ -73,7 +73,9 @@ def _auditor(request: AuditRequest, own_account: str) -> EndpointAuditor:
 
 def _store() -> FindingsStore:
     home = context_for(None)
-    return FindingsStore(home.client("dynamodb"), home.client("sns"), settings.findings_table, settings.findings_topic_arn)
+    return FindingsStore(
+        home.client("dynamodb"), home.client("sns"), settings.findings_table, settings.findings_topic_arn
+    )
 
 
 def _record_outcome(outcome: EndpointOutcome, request: AuditRequest) -> dict[str, Any]:
@@ -102,8 +104,12 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     source = "scheduled" if parsed.trigger == "schedule" else "realtime"
     names = [parsed.endpoint_name] if parsed.endpoint_name else list(auditor.reader.list_endpoint_names())
     results = [_record_outcome(report_endpoint(auditor, name, store, source), parsed) for name in names]
-    return {"status": "audited", "trigger": parsed.trigger, "results": results,
-            "packages_described": auditor.packages.describe_calls}
+    return {
+        "status": "audited",
+        "trigger": parsed.trigger,
+        "results": results,
+        "packages_described": auditor.packages.describe_calls,
+    }
 
 
 @logger.inject_lambda_context(clear_state=True)

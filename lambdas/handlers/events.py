@@ -80,18 +80,24 @@ def parse_audit_request(event: Any) -> AuditRequest:
         account = envelope.account
     elif envelope.detail_type == SCHEDULED and envelope.source == "aws.events":
         return AuditRequest(
-            event_id=envelope.id, trigger="schedule", account_id=envelope.account,
-            region=envelope.region, endpoint_name=None, action="scan",
+            event_id=envelope.id,
+            trigger="schedule",
+            account_id=envelope.account,
+            region=envelope.region,
+            endpoint_name=None,
+            action="scan",
         )
     else:
-        raise InvalidEvent(
-            f"unsupported event: source={envelope.source!r} detail-type={envelope.detail_type!r}"
-        )
+        raise InvalidEvent(f"unsupported event: source={envelope.source!r} detail-type={envelope.detail_type!r}")
     if not isinstance(name, str) or not ENDPOINT_NAME.match(name):
         raise InvalidEvent(f"{trigger} event carries no valid endpoint name (got {name!r})")
     if not ACCOUNT_ID.match(account):
         raise InvalidEvent(f"account {account!r} is not a 12-digit AWS account id")
     return AuditRequest(
-        event_id=envelope.id, trigger=trigger, account_id=account, region=envelope.region,
-        endpoint_name=name, action=str(event_name) if event_name else None,
+        event_id=envelope.id,
+        trigger=trigger,
+        account_id=account,
+        region=envelope.region,
+        endpoint_name=name,
+        action=str(event_name) if event_name else None,
     )
