@@ -1,0 +1,85 @@
+"""An in-memory SageMaker for the verdict logic: same contract as the real reader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from governance.lineage import ReadFailure, ResourceNotFound
+
+ACCOUNT = "111122223333"
+REGION = "eu-west-1"
+GROUP_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/manga-recommender"
+
+
+def package_arn(version: int) -> str:
+    return f"{GROUP_ARN}/{version}"
+
+
+class FakeSageMaker:
+    def __init__(self) -> None:
+        self.endpoints: dict[str, dict[str, Any]] = {}
+        self.configs: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, dict[str, Any]] = {}
+        self.packages: dict[str, dict[str, Any]] = {}
+        self.tags: dict[str, dict[str, str]] = {}
+        self.failures: dict[tuple[str, str], Exception] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    # -- building the estate
+    def package(self, version: int, status: str) -> str:
+        arn = package_arn(version)
+        self.packages[arn] = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
+        return arn
+
+    def model(self, name: str, *containers: dict[str, Any], primary: bool = True) -> None:
+        if primary and len(containers) == 1:
+            self.models[name] = {"ModelName": name, "PrimaryContainer": containers[0]}
+        else:
+            self.models[name] = {"ModelName": name, "Containers": list(containers)}
+
+    def endpoint(
+        self,
+        name: str,
+        variants: list[dict[str, Any]],
+        shadow: list[dict[str, Any]] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name}"
+        self.endpoints[name] = {"EndpointName": name, "EndpointArn": arn, "EndpointConfigName": f"{name}-cfg"}
+        config: dict[str, Any] = {"EndpointConfigName": f"{name}-cfg", "ProductionVariants": variants}
+        if shadow:
+            config["ShadowProductionVariants"] = shadow
+        self.configs[f"{name}-cfg"] = config
+        self.tags[arn] = dict(tags or {})
+
+    # -- LineageReader
+    def _get(self, kind: str, store: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        self.calls.append((kind, key))
+        if (kind, key) in self.failures:
+            raise self.failures[(kind, key)]
+        if key not in store:
+            raise ResourceNotFound(f"{kind} {key} not found")
+        return dict(store[key])
+
+    def describe_endpoint(self, name: str) -> Mapping[str, Any]:
+        return self._get("endpoint", self.endpoints, name)
+
+    def describe_endpoint_config(self, name: str) -> Mapping[str, Any]:
+        return self._get("config", self.configs, name)
+
+    def describe_model(self, name: str) -> Mapping[str, Any]:
+        return self._get("model", self.models, name)
+
+    def describe_model_package(self, name_or_arn: str) -> Mapping[str, Any]:
+        return self._get("package", self.packages, name_or_arn)
+
+    def list_endpoint_tags(self, endpoint_arn: str) -> dict[str, str]:
+        self.calls.append(("tags", endpoint_arn))
+        return dict(self.tags.get(endpoint_arn, {}))
+
+    def list_endpoint_names(self) -> Iterator[str]:
+        yield from self.endpoints
+
+    def fail(self, kind: str, key: str, message: str = "ThrottlingException: Rate exceeded") -> None:
+        self.failures[(kind, key)] = ReadFailure(message)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from handlers.events import InvalidEvent, parse_audit_request
+
+Loader = Callable[[str], dict[str, Any]]
+
+
+def test_cloudtrail_create_endpoint_names_the_endpoint(event_fixture: Loader) -> None:
+    request = parse_audit_request(event_fixture("cloudtrail_create_endpoint.json"))
+    assert (request.trigger, request.endpoint_name, request.action) == (
+        "cloudtrail", "manga-recommender-hotfix", "CreateEndpoint",
+    )
+    assert (request.account_id, request.region) == ("123456789012", "us-east-1")
+
+
+def test_cloudtrail_update_endpoint(event_fixture: Loader) -> None:
+    request = parse_audit_request(event_fixture("cloudtrail_update_endpoint.json"))
+    assert (request.endpoint_name, request.action) == ("manga-recommender-prod", "UpdateEndpoint")
+
+
+def test_state_change_in_service(event_fixture: Loader) -> None:
+    request = parse_audit_request(event_fixture("endpoint_state_change_in_service.json"))
+    assert (request.trigger, request.endpoint_name) == ("state_change", "manga-recommender-prod")
+
+
+def test_scheduled_event_scans_every_endpoint(event_fixture: Loader) -> None:
+    request = parse_audit_request(event_fixture("scheduled_weekly_scan.json"))
+    assert request.trigger == "schedule" and request.endpoint_name is None
+
+
+def test_failed_call_is_refused_with_its_error_code(event_fixture: Loader) -> None:
+    with pytest.raises(InvalidEvent, match="AccessDenied"):
+        parse_audit_request(event_fixture("cloudtrail_create_endpoint_denied.json"))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda e: e.pop("detail-type"), "detail-type"),
+        (lambda e: e.update(account="12"), "12-digit"),
+        (lambda e: e.update(region="mars"), "region"),
+        (lambda e: e["detail"].update(eventName="DeleteEndpoint"), "DeleteEndpoint"),
+        (lambda e: e["detail"]["requestParameters"].update(endpointName="bad name!"), "endpoint name"),
+        (lambda e: e["detail"].update(requestParameters=None), "endpoint name"),
+        (lambda e: e.update(source="aws.s3"), "unsupported event"),
+    ],
+)
+def test_malformed_events_are_refused_with_a_specific_reason(
+    event_fixture: Loader, mutate: Callable[[dict[str, Any]], Any], message: str
+) -> None:
+    event = event_fixture("cloudtrail_create_endpoint.json")
+    mutate(event)
+    with pytest.raises(InvalidEvent, match=message):
+        parse_audit_request(event)
+
+
+def test_non_object_event_is_refused() -> None:
+    with pytest.raises(InvalidEvent, match="got list"):
+        parse_audit_request([1, 2])

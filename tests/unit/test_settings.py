@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers.settings import SettingsError as FunctionSettingsError
+from handlers.settings import load_endpoint_audit_settings
+from stacks.settings import SettingsError, load_settings_file, parse_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_the_spec_thresholds() -> None:
+    t = parse_settings({}).thresholds
+    assert (t.coverage_gap_alert_pct, t.coverage_gap_page_pct, t.min_training_pairs) == (5.0, 15.0, 50_000)
+    assert (t.min_ja_query_fraction, t.ctr_promotion_floor, t.min_endpoint_capacity) == (0.25, 0.075, 1)
+
+
+def test_the_shipped_cdk_json_is_valid() -> None:
+    settings = load_settings_file(ROOT / "cdk.json")
+    assert settings.experiment_exemptions.endpoint_name_prefix == "experiment-"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "hint"),
+    [
+        ({"thresholds": {"coverage_gap_alert_pct": "lots"}}, "mlgov.thresholds.coverage_gap_alert_pct", "number"),
+        ({"thresholds": {"min_endpoint_capacity": 0}}, "mlgov.thresholds.min_endpoint_capacity", "greater than or equal to 1"),
+        ({"experiment_exemptions": {"account_ids": ["prod"]}}, "mlgov.experiment_exemptions.account_ids",
+         "12-digit"),
+        ({"experiment_exemptions": {"organizational_unit_ids": ["dev"]}},
+         "mlgov.experiment_exemptions.organizational_unit_ids", "OU id"),
+        ({"alert_routing": {"page_severities": ["URGENT"]}}, "mlgov.alert_routing.page_severities.0", "CRITICAL"),
+        ({"log_retention_days": 10}, "mlgov.log_retention_days", "90"),
+        ({"thresholds": {"coverage_gap_alert_pct": 20}}, "coverage_gap_page_pct", ">= coverage_gap_alert_pct"),
+        ({"watched_groups": []}, "mlgov.watched_groups", "unknown setting"),
+    ],
+)
+def test_a_bad_value_fails_with_one_line_naming_the_key(raw: dict[str, Any], key: str, hint: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(raw)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"'{key}'" in message or key in message
+    assert hint in message
+
+
+def test_a_cdk_json_that_is_not_json_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "cdk.json"
+    bad.write_text("{ nope")
+    with pytest.raises(SettingsError, match="not valid JSON"):
+        load_settings_file(bad)
+    assert load_settings_file(tmp_path / "absent.json") == parse_settings({})
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps({"context": {"mlgov": {"experiment_exemptions": {"account_ids": ["123456789012"]}}}}))
+    assert load_settings_file(ok).experiment_exemptions.account_ids == ["123456789012"]
+
+
+def test_function_settings_name_the_missing_variable() -> None:
+    with pytest.raises(FunctionSettingsError, match="FINDINGS_TABLE_NAME"):
+        load_endpoint_audit_settings({"FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:1:t", "IDEMPOTENCY_TABLE_NAME": "x"})
+    ok = load_endpoint_audit_settings(
+        {"FINDINGS_TABLE_NAME": "findings", "FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:1:t",
+         "IDEMPOTENCY_TABLE_NAME": "idem", "EXEMPT_ACCOUNT_IDS": "111122223333, 444455556666"}
+    )
+    assert ok.exempt_account_ids == frozenset({"111122223333", "444455556666"})
