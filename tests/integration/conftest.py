@@ -1,0 +1,87 @@
+"""Handler + adapters against moto (mock_aws), with the estate `make demo` uses."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mlgov.estate import Estate, create_governance_resources, seed_estate
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+class LambdaContext:
+    function_name = "MlGovEndpointAudit-AuditFunction"
+    function_version = "$LATEST"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:MlGovEndpointAudit-AuditFunction"
+    memory_limit_in_mb = 512
+    aws_request_id = "3f0d8c52-0000-4000-8000-000000000001"
+    log_group_name = "/aws/lambda/MlGovEndpointAudit-AuditFunction"
+    log_stream_name = "2026/11/27/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@dataclass
+class Sandbox:
+    estate: Estate
+    resources: dict[str, str]
+    handler_module: ModuleType
+    sm: Any
+    ddb: Any
+    sqs: Any
+
+    def invoke(self, event: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.handler_module.handler(event, LambdaContext())
+        return result
+
+    def published(self) -> list[dict[str, Any]]:
+        """Drain the queue subscribed to the findings topic."""
+        found = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.resources["FINDINGS_QUEUE_URL"], MaxNumberOfMessages=10)
+            if not batch.get("Messages"):
+                return found
+            for message in batch["Messages"]:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.resources["FINDINGS_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def stored(self) -> list[dict[str, Any]]:
+        items = self.ddb.scan(TableName=self.resources["FINDINGS_TABLE_NAME"])["Items"]
+        return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+
+@pytest.fixture
+def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        sm = boto3.client("sagemaker", region_name=REGION)
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        estate = seed_estate(sm, ACCOUNT, REGION)
+        resources = create_governance_resources(ddb, boto3.client("sns", region_name=REGION), sqs)
+        for key, value in resources.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("EXEMPT_ACCOUNT_IDS", ACCOUNT)
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLGovernance")
+        from adapters import aws
+
+        aws.context_for.cache_clear()
+        import handlers.endpoint_audit as module
+
+        module = importlib.reload(module)
+        yield Sandbox(estate, resources, module, sm, ddb, sqs)
+        aws.context_for.cache_clear()
+    os.environ.pop("EXEMPT_ACCOUNT_IDS", None)

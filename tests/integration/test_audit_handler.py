@@ -1,0 +1,179 @@
+"""The audit Lambda end to end under moto: events in, findings stored and published, metric out."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from adapters.findings_store import FindingsStore
+from adapters.sagemaker import SageMakerLineageReader
+from governance.audit import EndpointAuditor
+from governance.lineage import ExemptionPolicy, Verdict
+from mlgov.sandbox import emf_metric
+from tests.conftest import load_event
+from tests.integration.conftest import ACCOUNT, REGION, Sandbox
+
+
+def create_event(endpoint: str, event_id: str = "evt-1") -> dict[str, Any]:
+    event = load_event("cloudtrail_create_endpoint.json")
+    event["id"] = event_id
+    event["detail"]["requestParameters"]["endpointName"] = endpoint
+    return event
+
+
+def test_every_estate_endpoint_gets_the_expected_verdict(sandbox: Sandbox) -> None:
+    for index, (name, expected) in enumerate(sandbox.estate.expected.items()):
+        result = sandbox.invoke(create_event(name, f"evt-{index}"))
+        assert result["status"] == "audited", result
+        assert result["results"][0]["verdict"] == expected, name
+
+
+def test_unregistered_endpoint_yields_one_stored_and_published_finding_and_metric(
+    sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = sandbox.invoke(create_event("manga-recommender-hotfix"))
+    assert emf_metric(capsys.readouterr().out, "UnregisteredEndpointDetected") == 1
+    [published] = sandbox.published()
+    [stored] = sandbox.stored()
+    assert published["kind"] == "UNREGISTERED_ENDPOINT"
+    assert published["finding_id"] == stored["finding_id"] == result["results"][0]["published"][0]
+    assert published["source"] == "realtime"
+    assert published["resource_arn"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/manga-recommender-hotfix"
+    assert published["evidence"]["verdict"] == "UNREGISTERED"
+    assert stored["status"] == "OPEN"
+
+
+def test_compliant_endpoint_emits_zero_and_publishes_nothing(
+    sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox.invoke(create_event("manga-recommender-prod"))
+    assert emf_metric(capsys.readouterr().out, "UnregisteredEndpointDetected") == 0
+    assert sandbox.published() == [] and sandbox.stored() == []
+
+
+def test_the_same_event_delivered_twice_yields_one_record_and_one_publication(sandbox: Sandbox) -> None:
+    event = create_event("manga-recommender-canary", "dup-1")
+    first = sandbox.invoke(event)
+    second = sandbox.invoke(event)
+    assert first == second
+    assert len(sandbox.published()) == 1
+    [stored] = sandbox.stored()
+    assert stored["detection_count"] == "1"
+
+
+def test_a_second_event_about_the_same_unchanged_problem_publishes_nothing_new(sandbox: Sandbox) -> None:
+    sandbox.invoke(create_event("manga-recommender-canary", "a"))
+    state_change = load_event("endpoint_state_change_in_service.json")
+    state_change["detail"]["EndpointName"] = "manga-recommender-canary"
+    result = sandbox.invoke(state_change)
+    assert result["results"][0]["published"] == []
+    assert len(sandbox.published()) == 1
+    assert sandbox.stored()[0]["detection_count"] == "2"
+
+
+def test_a_crash_between_store_and_publish_is_published_on_retry(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = FindingsStore.publish
+    calls = {"n": 0}
+
+    def flaky(self: FindingsStore, finding: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("SNS unreachable")
+        original(self, finding)
+
+    monkeypatch.setattr(FindingsStore, "publish", flaky)
+    event = create_event("manga-recommender-hotfix", "retry-1")
+    with pytest.raises(ConnectionError):
+        sandbox.invoke(event)  # EventBridge retries this delivery
+    assert sandbox.published() == []
+    sandbox.invoke(event)
+    assert len(sandbox.published()) == 1
+
+
+def test_fixing_an_endpoint_publishes_one_resolution(sandbox: Sandbox) -> None:
+    sandbox.invoke(create_event("manga-recommender-hotfix", "before"))
+    sandbox.published()
+    # update_endpoint is not implemented in moto: redeploy the endpoint on the approved model instead.
+    sandbox.sm.delete_endpoint(EndpointName="manga-recommender-hotfix")
+    sandbox.sm.create_endpoint(EndpointName="manga-recommender-hotfix", EndpointConfigName="manga-recommender-prod-config")
+    sandbox.invoke(create_event("manga-recommender-hotfix", "after"))
+    [resolution] = sandbox.published()
+    assert resolution["status"] == "RESOLVED" and resolution["severity"] == "INFO"
+    sandbox.invoke(create_event("manga-recommender-hotfix", "after-again"))
+    assert sandbox.published() == []
+
+
+def test_an_endpoint_that_vanished_before_the_audit_is_an_info_outcome(sandbox: Sandbox) -> None:
+    result = sandbox.invoke(create_event("manga-recommender-deleted-meanwhile"))
+    assert result["status"] == "audited"
+    assert result["results"][0]["outcome"] == "endpoint_not_found"
+    assert sandbox.published() == []
+
+
+def test_scheduled_scan_audits_every_endpoint(sandbox: Sandbox) -> None:
+    result = sandbox.invoke(load_event("scheduled_weekly_scan.json"))
+    verdicts = {r["endpoint_name"]: r.get("verdict") for r in result["results"]}
+    assert verdicts == sandbox.estate.expected
+    assert result["packages_described"] == 4
+    findings = sandbox.published()
+    assert {f["source"] for f in findings} == {"scheduled"}
+    assert len(findings) == 6
+
+
+def test_failed_api_call_events_are_rejected_not_audited(sandbox: Sandbox) -> None:
+    result = sandbox.invoke(load_event("cloudtrail_create_endpoint_denied.json"))
+    assert result["status"] == "rejected" and "AccessDenied" in result["reason"]
+
+
+def test_event_from_another_account_without_member_role_is_skipped_with_reason(sandbox: Sandbox) -> None:
+    event = create_event("manga-recommender-hotfix")
+    event["account"] = event["detail"]["recipientAccountId"] = "210987654321"
+    result = sandbox.invoke(event)
+    assert result["status"] == "skipped" and "MEMBER_AUDIT_ROLE_NAME" in result["reason"]
+
+
+def test_throttling_that_outlasts_retries_is_error_never_compliant(sandbox: Sandbox) -> None:
+    """moto never throttles: botocore's Stubber answers DescribeModel with ThrottlingException.
+
+    The Stubber answers before the retry layer, so this pins what happens after botocore's
+    adaptive retries are exhausted: the container's lineage is unknown, the verdict is ERROR.
+    """
+    reader = SageMakerLineageReader(sandbox.sm)
+    now = datetime.now(timezone.utc)
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/manga-recommender-prod"
+    with Stubber(sandbox.sm) as stub:
+        stub.add_response("describe_endpoint", {
+            "EndpointName": "manga-recommender-prod", "EndpointArn": arn, "EndpointStatus": "InService",
+            "EndpointConfigName": "manga-recommender-prod-config", "CreationTime": now, "LastModifiedTime": now,
+        })
+        stub.add_response("list_tags", {"Tags": []})
+        stub.add_response("describe_endpoint_config", {
+            "EndpointConfigName": "manga-recommender-prod-config", "CreationTime": now,
+            "EndpointConfigArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/manga-recommender-prod-config",
+            "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "manga-rec-v2"}],
+        })
+        stub.add_client_error("describe_model", "ThrottlingException", "Rate exceeded", 400)
+        audit = EndpointAuditor(reader, ACCOUNT, REGION, ExemptionPolicy()).audit("manga-recommender-prod")
+    assert audit.verdict is Verdict.ERROR
+    assert "ThrottlingException" in " ".join(audit.reasons)
+
+
+def test_clients_use_adaptive_retries() -> None:
+    from adapters.aws import AwsContext
+
+    client = AwsContext(region=REGION).client("sagemaker")
+    assert client.meta.config.retries["mode"] == "adaptive"
+    assert client.meta.config.retries["total_max_attempts"] >= 5
+
+
+def test_stored_finding_body_is_the_contract_json(sandbox: Sandbox) -> None:
+    sandbox.invoke(create_event("manga-recommender-spoofed"))
+    [stored] = sandbox.stored()
+    body = json.loads(stored["finding"])
+    assert any("disagrees with the deployed lineage" in r for r in body["evidence"]["reasons"])
