@@ -80,14 +80,15 @@ class EndpointAudit(Construct):
         self.rules = self._build_rules()
         self.alarms = self._build_alarms()
 
-    def _build_idempotency_table(self) -> dynamodb.TableV2:
-        return dynamodb.TableV2(
+    def _build_idempotency_table(self) -> dynamodb.Table:
+        return dynamodb.Table(
             self,
             "IdempotencyTable",
             partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
             time_to_live_attribute="expiration",
-            billing=dynamodb.Billing.on_demand(),
-            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.channel.key),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.channel.key,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),

@@ -24,12 +24,13 @@ class FindingsChannel(Construct):
             master_key=self.key,
             enforce_ssl=True,
         )
-        self.table = dynamodb.TableV2(
+        self.table = dynamodb.Table(
             self,
             "FindingsTable",
             partition_key=dynamodb.Attribute(name="finding_id", type=dynamodb.AttributeType.STRING),
-            billing=dynamodb.Billing.on_demand(),
-            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.key),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),

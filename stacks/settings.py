@@ -114,6 +114,11 @@ def _describe(exc: ValidationError) -> str:
 def parse_settings(raw: Any) -> Settings:
     if raw is None:
         raw = {}
+    if isinstance(raw, str):  # `cdk synth -c mlgov='{...}'` passes a string
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"cdk.json context '{CONTEXT_KEY}': not valid JSON ({exc.msg})") from None
     if not isinstance(raw, dict):
         raise SettingsError(f"cdk.json context '{CONTEXT_KEY}': must be an object (got {type(raw).__name__})")
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -101,7 +101,9 @@ def test_fixing_an_endpoint_publishes_one_resolution(sandbox: Sandbox) -> None:
     sandbox.published()
     # update_endpoint is not implemented in moto: redeploy the endpoint on the approved model instead.
     sandbox.sm.delete_endpoint(EndpointName="manga-recommender-hotfix")
-    sandbox.sm.create_endpoint(EndpointName="manga-recommender-hotfix", EndpointConfigName="manga-recommender-prod-config")
+    sandbox.sm.create_endpoint(
+        EndpointName="manga-recommender-hotfix", EndpointConfigName="manga-recommender-prod-config"
+    )
     sandbox.invoke(create_event("manga-recommender-hotfix", "after"))
     [resolution] = sandbox.published()
     assert resolution["status"] == "RESOLVED" and resolution["severity"] == "INFO"
@@ -145,19 +147,31 @@ def test_throttling_that_outlasts_retries_is_error_never_compliant(sandbox: Sand
     adaptive retries are exhausted: the container's lineage is unknown, the verdict is ERROR.
     """
     reader = SageMakerLineageReader(sandbox.sm)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/manga-recommender-prod"
     with Stubber(sandbox.sm) as stub:
-        stub.add_response("describe_endpoint", {
-            "EndpointName": "manga-recommender-prod", "EndpointArn": arn, "EndpointStatus": "InService",
-            "EndpointConfigName": "manga-recommender-prod-config", "CreationTime": now, "LastModifiedTime": now,
-        })
+        stub.add_response(
+            "describe_endpoint",
+            {
+                "EndpointName": "manga-recommender-prod",
+                "EndpointArn": arn,
+                "EndpointStatus": "InService",
+                "EndpointConfigName": "manga-recommender-prod-config",
+                "CreationTime": now,
+                "LastModifiedTime": now,
+            },
+        )
         stub.add_response("list_tags", {"Tags": []})
-        stub.add_response("describe_endpoint_config", {
-            "EndpointConfigName": "manga-recommender-prod-config", "CreationTime": now,
-            "EndpointConfigArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/manga-recommender-prod-config",
-            "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "manga-rec-v2"}],
-        })
+        stub.add_response(
+            "describe_endpoint_config",
+            {
+                "EndpointConfigName": "manga-recommender-prod-config",
+                "CreationTime": now,
+                "EndpointConfigArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/"
+                "manga-recommender-prod-config",
+                "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "manga-rec-v2"}],
+            },
+        )
         stub.add_client_error("describe_model", "ThrottlingException", "Rate exceeded", 400)
         audit = EndpointAuditor(reader, ACCOUNT, REGION, ExemptionPolicy()).audit("manga-recommender-prod")
     assert audit.verdict is Verdict.ERROR

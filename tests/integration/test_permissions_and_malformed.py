@@ -22,9 +22,7 @@ DECLARED = set(
 )
 
 
-def test_every_call_the_audit_makes_is_a_declared_permission(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_call_the_audit_makes_is_a_declared_permission(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     made: set[tuple[str, str]] = set()
     original = AwsContext.client
 

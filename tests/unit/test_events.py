@@ -13,7 +13,9 @@ Loader = Callable[[str], dict[str, Any]]
 def test_cloudtrail_create_endpoint_names_the_endpoint(event_fixture: Loader) -> None:
     request = parse_audit_request(event_fixture("cloudtrail_create_endpoint.json"))
     assert (request.trigger, request.endpoint_name, request.action) == (
-        "cloudtrail", "manga-recommender-hotfix", "CreateEndpoint",
+        "cloudtrail",
+        "manga-recommender-hotfix",
+        "CreateEndpoint",
     )
     assert (request.account_id, request.region) == ("123456789012", "us-east-1")
 

@@ -36,8 +36,17 @@ def test_violations_become_high_unregistered_endpoint_findings(verdict: Verdict)
     assert body["resource_arn"] == ARN
     assert body["evidence"]["verdict"] == verdict.value
     assert set(body) >= {
-        "finding_id", "kind", "severity", "account_id", "region", "resource_arn", "title", "detail",
-        "detected_at", "source", "evidence",
+        "finding_id",
+        "kind",
+        "severity",
+        "account_id",
+        "region",
+        "resource_arn",
+        "title",
+        "detail",
+        "detected_at",
+        "source",
+        "evidence",
     }
     assert body["detected_at"].endswith("Z")
 

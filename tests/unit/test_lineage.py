@@ -28,10 +28,10 @@ def sm() -> FakeSageMaker:
     return fake
 
 
-def auditor(sm: FakeSageMaker, exemptions: ExemptionPolicy | None = None, ous: list[str] | None = None) -> EndpointAuditor:
-    return EndpointAuditor(
-        sm, ACCOUNT, REGION, exemptions or ExemptionPolicy(), ou_resolver=(lambda _a: ous or [])
-    )
+def auditor(
+    sm: FakeSageMaker, exemptions: ExemptionPolicy | None = None, ous: list[str] | None = None
+) -> EndpointAuditor:
+    return EndpointAuditor(sm, ACCOUNT, REGION, exemptions or ExemptionPolicy(), ou_resolver=(lambda _a: ous or []))
 
 
 def test_given_primary_container_on_approved_package_then_compliant(sm: FakeSageMaker) -> None:
@@ -88,8 +88,16 @@ def test_given_shadow_variant_unapproved_then_it_counts_and_is_labelled_shadow(s
 
 
 def test_given_serverless_variant_then_audited_like_any_other(sm: FakeSageMaker) -> None:
-    sm.endpoint("sls", [{"VariantName": "AllTraffic", "ModelName": "approved",
-                         "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}}])
+    sm.endpoint(
+        "sls",
+        [
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "approved",
+                "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+            }
+        ],
+    )
     assert auditor(sm).audit("sls").verdict is Verdict.COMPLIANT
 
 
@@ -205,5 +213,11 @@ def test_summary_counts_every_verdict(sm: FakeSageMaker) -> None:
     report = summarize(auditor(sm, ExemptionPolicy(account_ids=frozenset({ACCOUNT}))).audit_many(None))
     assert report["summary"] == {"total": 4, "compliant": 1, "violations": 1, "exempt": 1, "errors": 1}
     assert set(report["endpoints"][0]) == {
-        "endpoint_name", "endpoint_arn", "account_id", "region", "verdict", "reasons", "variants",
+        "endpoint_name",
+        "endpoint_arn",
+        "account_id",
+        "region",
+        "verdict",
+        "reasons",
+        "variants",
     }

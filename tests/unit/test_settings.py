@@ -28,11 +28,17 @@ def test_the_shipped_cdk_json_is_valid() -> None:
     ("raw", "key", "hint"),
     [
         ({"thresholds": {"coverage_gap_alert_pct": "lots"}}, "mlgov.thresholds.coverage_gap_alert_pct", "number"),
-        ({"thresholds": {"min_endpoint_capacity": 0}}, "mlgov.thresholds.min_endpoint_capacity", "greater than or equal to 1"),
-        ({"experiment_exemptions": {"account_ids": ["prod"]}}, "mlgov.experiment_exemptions.account_ids",
-         "12-digit"),
-        ({"experiment_exemptions": {"organizational_unit_ids": ["dev"]}},
-         "mlgov.experiment_exemptions.organizational_unit_ids", "OU id"),
+        (
+            {"thresholds": {"min_endpoint_capacity": 0}},
+            "mlgov.thresholds.min_endpoint_capacity",
+            "greater than or equal to 1",
+        ),
+        ({"experiment_exemptions": {"account_ids": ["prod"]}}, "mlgov.experiment_exemptions.account_ids", "12-digit"),
+        (
+            {"experiment_exemptions": {"organizational_unit_ids": ["dev"]}},
+            "mlgov.experiment_exemptions.organizational_unit_ids",
+            "OU id",
+        ),
         ({"alert_routing": {"page_severities": ["URGENT"]}}, "mlgov.alert_routing.page_severities.0", "CRITICAL"),
         ({"log_retention_days": 10}, "mlgov.log_retention_days", "90"),
         ({"thresholds": {"coverage_gap_alert_pct": 20}}, "coverage_gap_page_pct", ">= coverage_gap_alert_pct"),
@@ -63,7 +69,11 @@ def test_function_settings_name_the_missing_variable() -> None:
     with pytest.raises(FunctionSettingsError, match="FINDINGS_TABLE_NAME"):
         load_endpoint_audit_settings({"FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:1:t", "IDEMPOTENCY_TABLE_NAME": "x"})
     ok = load_endpoint_audit_settings(
-        {"FINDINGS_TABLE_NAME": "findings", "FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:1:t",
-         "IDEMPOTENCY_TABLE_NAME": "idem", "EXEMPT_ACCOUNT_IDS": "111122223333, 444455556666"}
+        {
+            "FINDINGS_TABLE_NAME": "findings",
+            "FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:1:t",
+            "IDEMPOTENCY_TABLE_NAME": "idem",
+            "EXEMPT_ACCOUNT_IDS": "111122223333, 444455556666",
+        }
     )
     assert ok.exempt_account_ids == frozenset({"111122223333", "444455556666"})
