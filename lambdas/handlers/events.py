@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -21,19 +20,9 @@ class InvalidEvent(ValueError):
     """The event cannot be audited; the message says why, specifically."""
 
 
-class _Envelope(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    id: str = Field(min_length=1, max_length=256)
-    detail_type: str = Field(alias="detail-type")
-    source: str
-    account: str
-    region: str
-    time: str | None = None
-    detail: dict[str, Any] = Field(default_factory=dict)
-
-
-class AuditRequest(BaseModel):
+# A plain dataclass, not pydantic: this module is on the cold-start path of every invocation.
+@dataclass(frozen=True)
+class AuditRequest:
     """What to audit, whatever event asked for it."""
 
     event_id: str
@@ -43,27 +32,38 @@ class AuditRequest(BaseModel):
     endpoint_name: str | None  # None: every endpoint of the account/region (scheduled scan)
     action: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err.get("loc", ())) or "event"
-    return f"{where}: {err.get('msg', 'invalid')}"
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditRequest:
+        return cls(**data)
+
+
+def _text(event: dict[str, Any], key: str, max_length: int = 256) -> str:
+    value = event.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidEvent(f"not an EventBridge event ({key}: missing or not a string)")
+    if len(value) > max_length:
+        raise InvalidEvent(f"not an EventBridge event ({key}: longer than {max_length} characters)")
+    return value
 
 
 def parse_audit_request(event: Any) -> AuditRequest:
     if not isinstance(event, dict):
         raise InvalidEvent(f"expected an EventBridge event object, got {type(event).__name__}")
-    try:
-        envelope = _Envelope.model_validate(event)
-    except ValidationError as exc:
-        raise InvalidEvent(f"not an EventBridge event ({_first_error(exc)})") from None
-    if not ACCOUNT_ID.match(envelope.account):
-        raise InvalidEvent(f"account {envelope.account!r} is not a 12-digit AWS account id")
-    if not REGION.match(envelope.region):
-        raise InvalidEvent(f"region {envelope.region!r} is not an AWS region name")
-    detail = envelope.detail
+    event_id = _text(event, "id")
+    detail_type, source = _text(event, "detail-type"), _text(event, "source")
+    account, region = _text(event, "account"), _text(event, "region")
+    if not ACCOUNT_ID.match(account):
+        raise InvalidEvent(f"account {account!r} is not a 12-digit AWS account id")
+    if not REGION.match(region):
+        raise InvalidEvent(f"region {region!r} is not an AWS region name")
+    detail = event.get("detail", {})
+    if not isinstance(detail, dict):
+        raise InvalidEvent(f"not an EventBridge event (detail: expected an object, got {type(detail).__name__})")
 
-    if envelope.detail_type == CLOUDTRAIL and envelope.source == "aws.sagemaker":
+    if detail_type == CLOUDTRAIL and source == "aws.sagemaker":
         event_name = detail.get("eventName")
         if event_name not in AUDITED_CALLS:
             raise InvalidEvent(f"CloudTrail eventName {event_name!r} is not one of {', '.join(AUDITED_CALLS)}")
@@ -72,32 +72,25 @@ def parse_audit_request(event: Any) -> AuditRequest:
         params = detail.get("requestParameters")
         name = params.get("endpointName") if isinstance(params, dict) else None
         trigger: Literal["cloudtrail", "state_change", "schedule"] = "cloudtrail"
-        account = str(detail.get("recipientAccountId") or envelope.account)
-    elif envelope.detail_type == STATE_CHANGE and envelope.source == "aws.sagemaker":
+        recipient = detail.get("recipientAccountId")
+        account = recipient if isinstance(recipient, str) and recipient else account
+    elif detail_type == STATE_CHANGE and source == "aws.sagemaker":
         name = detail.get("EndpointName")
         event_name = detail.get("EndpointStatus")
         trigger = "state_change"
-        account = envelope.account
-    elif envelope.detail_type == SCHEDULED and envelope.source == "aws.events":
-        return AuditRequest(
-            event_id=envelope.id,
-            trigger="schedule",
-            account_id=envelope.account,
-            region=envelope.region,
-            endpoint_name=None,
-            action="scan",
-        )
+    elif detail_type == SCHEDULED and source == "aws.events":
+        return AuditRequest(event_id, "schedule", account, region, endpoint_name=None, action="scan")
     else:
-        raise InvalidEvent(f"unsupported event: source={envelope.source!r} detail-type={envelope.detail_type!r}")
+        raise InvalidEvent(f"unsupported event: source={source!r} detail-type={detail_type!r}")
     if not isinstance(name, str) or not ENDPOINT_NAME.match(name):
         raise InvalidEvent(f"{trigger} event carries no valid endpoint name (got {name!r})")
     if not ACCOUNT_ID.match(account):
         raise InvalidEvent(f"account {account!r} is not a 12-digit AWS account id")
     return AuditRequest(
-        event_id=envelope.id,
+        event_id=event_id,
         trigger=trigger,
         account_id=account,
-        region=envelope.region,
+        region=region,
         endpoint_name=name,
         action=str(event_name) if event_name else None,
     )

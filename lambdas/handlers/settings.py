@@ -1,44 +1,68 @@
-"""Per-function settings from environment variables, validated once at cold start."""
+"""Per-function settings from environment variables, validated once at cold start.
+
+Plain dataclass parsing rather than pydantic: model construction costs tens of milliseconds
+of cold start, and these are a handful of strings.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from dataclasses import dataclass
 
 
 class SettingsError(RuntimeError):
     pass
 
 
-def _csv(value: object) -> frozenset[str]:
-    if isinstance(value, str):
-        return frozenset(p.strip() for p in value.split(",") if p.strip())
-    return frozenset(value) if isinstance(value, (list, tuple, set, frozenset)) else frozenset()
+@dataclass(frozen=True)
+class EndpointAuditSettings:
+    findings_table: str
+    findings_topic_arn: str
+    idempotency_table: str
+    idempotency_ttl_seconds: int = 3600
+    exempt_prefix: str = "experiment-"
+    exempt_account_ids: frozenset[str] = frozenset()
+    exempt_ou_ids: frozenset[str] = frozenset()
+    member_audit_role_name: str | None = None
 
 
-class EndpointAuditSettings(BaseModel):
-    findings_table: str = Field(min_length=3, alias="FINDINGS_TABLE_NAME")
-    findings_topic_arn: str = Field(pattern=r"^arn:aws[a-z-]*:sns:", alias="FINDINGS_TOPIC_ARN")
-    idempotency_table: str = Field(min_length=3, alias="IDEMPOTENCY_TABLE_NAME")
-    idempotency_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600, alias="IDEMPOTENCY_TTL_SECONDS")
-    exempt_prefix: str = Field(default="experiment-", alias="EXEMPT_ENDPOINT_PREFIX")
-    exempt_account_ids: frozenset[str] = Field(default=frozenset(), alias="EXEMPT_ACCOUNT_IDS")
-    exempt_ou_ids: frozenset[str] = Field(default=frozenset(), alias="EXEMPT_OU_IDS")
-    member_audit_role_name: str | None = Field(default=None, alias="MEMBER_AUDIT_ROLE_NAME")
+def _required(env: Mapping[str, str], key: str, pattern: str, what: str) -> str:
+    value = env.get(key, "")
+    if not value:
+        raise SettingsError(f"environment variable {key}: missing ({what})")
+    if not re.fullmatch(pattern, value):
+        raise SettingsError(f"environment variable {key}: {value!r} is not {what}")
+    return value
 
-    @field_validator("exempt_account_ids", "exempt_ou_ids", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> frozenset[str]:
-        return _csv(value)
+
+def _csv(env: Mapping[str, str], key: str, pattern: str, what: str) -> frozenset[str]:
+    items = frozenset(p.strip() for p in env.get(key, "").split(",") if p.strip())
+    for item in items:
+        if not re.fullmatch(pattern, item):
+            raise SettingsError(f"environment variable {key}: {item!r} is not {what}")
+    return items
 
 
 def load_endpoint_audit_settings(environ: Mapping[str, str] | None = None) -> EndpointAuditSettings:
     env = os.environ if environ is None else environ
-    try:
-        return EndpointAuditSettings.model_validate({k: v for k, v in env.items() if v != ""})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise SettingsError(f"environment variable {key}: {err['msg']}") from None
+    table = r"[a-zA-Z0-9_.-]{3,255}"
+    ttl_text = env.get("IDEMPOTENCY_TTL_SECONDS", "3600")
+    if not ttl_text.isdigit() or not 60 <= int(ttl_text) <= 604_800:
+        raise SettingsError(f"environment variable IDEMPOTENCY_TTL_SECONDS: {ttl_text!r} is not 60..604800 seconds")
+    role = env.get("MEMBER_AUDIT_ROLE_NAME") or None
+    if role is not None and not re.fullmatch(r"[\w+=,.@-]{1,64}", role):
+        raise SettingsError(f"environment variable MEMBER_AUDIT_ROLE_NAME: {role!r} is not an IAM role name")
+    return EndpointAuditSettings(
+        findings_table=_required(env, "FINDINGS_TABLE_NAME", table, "a DynamoDB table name"),
+        findings_topic_arn=_required(
+            env, "FINDINGS_TOPIC_ARN", r"arn:aws[a-z-]*:sns:[\w-]+:\d{12}:[\w-]+", "an SNS topic ARN"
+        ),
+        idempotency_table=_required(env, "IDEMPOTENCY_TABLE_NAME", table, "a DynamoDB table name"),
+        idempotency_ttl_seconds=int(ttl_text),
+        exempt_prefix=env.get("EXEMPT_ENDPOINT_PREFIX", "experiment-"),
+        exempt_account_ids=_csv(env, "EXEMPT_ACCOUNT_IDS", r"\d{12}", "a 12-digit account id"),
+        exempt_ou_ids=_csv(env, "EXEMPT_OU_IDS", r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", "an OU id"),
+        member_audit_role_name=role,
+    )
