@@ -252,38 +252,37 @@ class EndpointAudit(Construct):
             statistic="Sum",
             period=Duration.minutes(5),
         )
+        five_minutes = Duration.minutes(5)
         alarms = [
-            cloudwatch.Alarm(
-                self,
+            self._alarm_at_one(
                 "UnregisteredEndpointAlarm",
-                alarm_description="An endpoint serves a model that is not an approved Model Registry version",
-                metric=unregistered,
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                "An endpoint serves a model that is not an approved Model Registry version",
+                unregistered,
             ),
-            cloudwatch.Alarm(
-                self,
+            self._alarm_at_one(
                 "AuditDeadLetterAlarm",
-                alarm_description="Endpoint events could not be audited after all retries; redrive the DLQ",
-                metric=self.dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                "Endpoint events could not be audited after all retries; redrive the DLQ",
+                self.dlq.metric_approximate_number_of_messages_visible(period=five_minutes),
             ),
-            cloudwatch.Alarm(
-                self,
+            self._alarm_at_one(
                 "AuditErrorsAlarm",
-                alarm_description="The audit Lambda failed; events are being retried",
-                metric=self.function.metric_errors(period=Duration.minutes(5)),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                "The audit Lambda failed; events are being retried",
+                self.function.metric_errors(period=five_minutes),
             ),
         ]
         for alarm in alarms:
             alarm.add_alarm_action(action)
         return alarms
+
+    def _alarm_at_one(self, construct_id: str, description: str, metric: cloudwatch.IMetric) -> cloudwatch.Alarm:
+        """Alarm as soon as one occurrence is seen in a period; no data is not a breach."""
+        return cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=metric,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )

@@ -20,6 +20,13 @@ class SettingsError(ValueError):
     """A bad setting: the message names the key and what is allowed."""
 
 
+def _all_match(values: list[str], pattern: str, what: str) -> list[str]:
+    for value in values:
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f"{value!r} is not {what}")
+    return values
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -34,18 +41,12 @@ class ExperimentExemptions(_Strict):
     @field_validator("account_ids")
     @classmethod
     def _accounts(cls, value: list[str]) -> list[str]:
-        for account in value:
-            if not re.fullmatch(r"\d{12}", account):
-                raise ValueError(f"{account!r} is not a 12-digit AWS account id")
-        return value
+        return _all_match(value, r"\d{12}", "a 12-digit AWS account id")
 
     @field_validator("organizational_unit_ids")
     @classmethod
     def _ous(cls, value: list[str]) -> list[str]:
-        for ou in value:
-            if not re.fullmatch(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", ou):
-                raise ValueError(f"{ou!r} is not an OU id (ou-xxxx-xxxxxxxx)")
-        return value
+        return _all_match(value, r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", "an OU id (ou-xxxx-xxxxxxxx)")
 
 
 def _page_critical_only() -> list[SEVERITY]:
@@ -94,10 +95,7 @@ class Settings(_Strict):
     @field_validator("watched_model_package_groups")
     @classmethod
     def _groups(cls, value: list[str]) -> list[str]:
-        for group in value:
-            if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", group):
-                raise ValueError(f"{group!r} is not a model package group name")
-        return value
+        return _all_match(value, r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")
 
 
 def _describe(exc: ValidationError) -> str:

@@ -15,22 +15,10 @@ import pytest
 from moto import mock_aws
 
 from mlgov.estate import Estate, create_governance_resources, seed_estate
+from mlgov.sandbox import FakeContext
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-
-
-class LambdaContext:
-    function_name = "MlGovEndpointAudit-AuditFunction"
-    function_version = "$LATEST"
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:MlGovEndpointAudit-AuditFunction"
-    memory_limit_in_mb = 512
-    aws_request_id = "3f0d8c52-0000-4000-8000-000000000001"
-    log_group_name = "/aws/lambda/MlGovEndpointAudit-AuditFunction"
-    log_stream_name = "2026/11/27/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
 
 
 @dataclass
@@ -43,7 +31,7 @@ class Sandbox:
     sqs: Any
 
     def invoke(self, event: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.handler_module.handler(event, LambdaContext())
+        result: dict[str, Any] = self.handler_module.handler(event, FakeContext())
         return result
 
     def published(self) -> list[dict[str, Any]]:

@@ -67,7 +67,9 @@ def test_a_cdk_json_that_is_not_json_is_named(tmp_path: Path) -> None:
 
 def test_function_settings_name_the_missing_variable() -> None:
     with pytest.raises(FunctionSettingsError, match="FINDINGS_TABLE_NAME"):
-        load_endpoint_audit_settings({"FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:t", "IDEMPOTENCY_TABLE_NAME": "x"})
+        load_endpoint_audit_settings(
+            {"FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:t", "IDEMPOTENCY_TABLE_NAME": "x"}
+        )
     ok = load_endpoint_audit_settings(
         {
             "FINDINGS_TABLE_NAME": "findings",
