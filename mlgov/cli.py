@@ -13,6 +13,19 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_VIOLATIONS = 0, 1, 2, 3
+CHANNELS = ("slack", "jira", "page")
+REQUIRED_FINDING_KEYS = (
+    "finding_id",
+    "kind",
+    "severity",
+    "account_id",
+    "region",
+    "resource_arn",
+    "title",
+    "detail",
+    "detected_at",
+    "source",
+)
 
 
 class UsageError(Exception):
@@ -41,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--endpoint", action="append", metavar="NAME", help="endpoint to audit (repeatable; default all)"
     )
     audit.set_defaults(func=cmd_audit)
+
+    notify = sub.add_parser("notify", help="deliver findings to Slack, Jira or the on-call page topic")
+    notify_sub = notify.add_subparsers(dest="notify_command", required=True)
+    send = notify_sub.add_parser("send", help="deliver one finding (JSON file, CONTRACTS.md shape)")
+    _aws_options(send)
+    send.add_argument("--finding-file", type=Path, required=True, help="finding JSON; - for stdin")
+    send.add_argument("--channel", choices=CHANNELS, action="append", help="default: every configured channel")
+    send.set_defaults(func=cmd_notify_send)
+    test = notify_sub.add_parser("test", help="send a sample finding to one channel")
+    _aws_options(test)
+    test.add_argument("--channel", choices=CHANNELS, required=True)
+    test.set_defaults(func=cmd_notify_test)
     return parser
 
 
@@ -108,6 +133,108 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(render_audit_table(report))
     s = report["summary"]
     return EXIT_VIOLATIONS if s["violations"] or s["errors"] else EXIT_OK
+
+
+def _read_finding(path: Path) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        finding = json.loads(text)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(finding, dict):
+        raise UsageError(f"{path}: a finding is a JSON object")
+    missing = [k for k in REQUIRED_FINDING_KEYS if not finding.get(k)]
+    if missing:
+        raise UsageError(f"{path}: finding lacks {', '.join(missing)}")
+    return finding
+
+
+def _channels_from_env(args: argparse.Namespace, wanted: Sequence[str] | None) -> dict[str, Any]:
+    import os
+
+    from adapters.http import HttpClient
+    from adapters.notifiers import JiraProject, SlackWebhook
+
+    http = HttpClient()
+    env = os.environ
+    configured: dict[str, Any] = {}
+    if env.get("MLGOV_SLACK_WEBHOOK_URL"):
+        configured["slack"] = SlackWebhook(env["MLGOV_SLACK_WEBHOOK_URL"], http)
+    jira_keys = ("MLGOV_JIRA_URL", "MLGOV_JIRA_USER", "MLGOV_JIRA_TOKEN", "MLGOV_JIRA_PROJECT")
+    if all(env.get(k) for k in jira_keys):
+        configured["jira"] = JiraProject(
+            env["MLGOV_JIRA_URL"], env["MLGOV_JIRA_USER"], env["MLGOV_JIRA_TOKEN"], env["MLGOV_JIRA_PROJECT"], http
+        )
+    if env.get("MLGOV_PAGE_TOPIC_ARN"):
+        configured["page"] = PageTopic(lambda: _aws(args).client("sns"), env["MLGOV_PAGE_TOPIC_ARN"])
+    names = list(wanted) if wanted else list(configured)
+    if not names:
+        raise UsageError("no channel configured: set MLGOV_SLACK_WEBHOOK_URL, MLGOV_JIRA_* or MLGOV_PAGE_TOPIC_ARN")
+    missing = [n for n in names if n not in configured]
+    if missing:
+        needs = {"slack": "MLGOV_SLACK_WEBHOOK_URL", "jira": ", ".join(jira_keys), "page": "MLGOV_PAGE_TOPIC_ARN"}
+        raise UsageError(f"channel {missing[0]} is not configured: set {needs[missing[0]]}")
+    return {n: configured[n] for n in names}
+
+
+class PageTopic:
+    def __init__(self, sns: Any, topic_arn: str) -> None:
+        self._sns, self._topic = sns, topic_arn
+
+    def send(self, finding: dict[str, Any]) -> str:
+        self._sns().publish(
+            TopicArn=self._topic, Subject=finding["title"][:99], Message=json.dumps(finding, sort_keys=True)
+        )
+        return "paged"
+
+
+def deliver(finding: dict[str, Any], channels: dict[str, Any]) -> dict[str, str]:
+    """Each channel on its own: one channel's outage never blocks another's delivery."""
+    from adapters.http import DeliveryError
+
+    results = {}
+    for name, channel in channels.items():
+        try:
+            results[name] = f"ok: {channel.send(finding)}"
+        except DeliveryError as exc:
+            results[name] = f"failed: {exc}"
+    return results
+
+
+def _report_delivery(results: dict[str, str], fmt: str) -> int:
+    if fmt == "json":
+        print(json.dumps({"deliveries": results}, indent=2))
+    else:
+        for name, result in results.items():
+            print(f"{name:<6} {result}")
+    return EXIT_FAILURE if any(r.startswith("failed") for r in results.values()) else EXIT_OK
+
+
+def cmd_notify_send(args: argparse.Namespace) -> int:
+    finding = _read_finding(args.finding_file)
+    return _report_delivery(deliver(finding, _channels_from_env(args, args.channel)), args.format)
+
+
+def sample_finding() -> dict[str, Any]:
+    from governance.findings import Finding
+
+    return Finding(
+        kind="UNREGISTERED_ENDPOINT",
+        severity="HIGH",
+        account_id="123456789012",
+        region="us-east-1",
+        resource_arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlgov-notification-test",
+        title="mlgov notification test: endpoint mlgov-notification-test (sample, no action needed)",
+        detail="A sample finding sent by `mlgov notify test` to check this channel's configuration.",
+        source="cli",
+        evidence={"sample": True},
+    ).to_dict()
+
+
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    return _report_delivery(deliver(sample_finding(), _channels_from_env(args, [args.channel])), args.format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

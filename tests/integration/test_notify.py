@@ -1,0 +1,122 @@
+"""Slack and Jira over real HTTP, against local servers that record what arrived."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.http import DeliveryError, HttpClient
+from adapters.notifiers import JiraProject, SlackWebhook
+from mlgov.cli import deliver, main, sample_finding
+from mlgov.sinks import Fault, Sink, start_sink
+
+
+@pytest.fixture
+def slack() -> Iterator[Sink]:
+    with start_sink("slack") as sink:
+        yield sink
+
+
+@pytest.fixture
+def jira() -> Iterator[Sink]:
+    with start_sink("jira") as sink:
+        yield sink
+
+
+def fast_http(sleeps: list[float] | None = None, timeout: float = 2.0) -> HttpClient:
+    return HttpClient(
+        timeout=timeout, attempts=3, base_delay=0.01, sleep=(sleeps.append if sleeps is not None else (lambda _s: None))
+    )
+
+
+def jira_project(sink: Sink, http: HttpClient | None = None) -> JiraProject:
+    return JiraProject(sink.url, "bot@example.com", "api-token", "MLGOV", http or fast_http())
+
+
+def test_slack_gets_a_block_kit_message_naming_resource_account_region_and_why(slack: Sink) -> None:
+    finding = sample_finding()
+    SlackWebhook(slack.url + "/services/T0/B0/X", fast_http()).send(finding)
+    [request] = slack.requests
+    text = json.dumps(request.body)
+    assert request.path == "/services/T0/B0/X"
+    assert request.body["blocks"][0]["type"] == "header"
+    for expected in (finding["resource_arn"], "123456789012", "us-east-1", finding["detail"], "console.aws.amazon.com"):
+        assert expected in text
+
+
+def test_the_same_finding_five_times_makes_one_jira_issue_and_four_comments(jira: Sink) -> None:
+    finding = sample_finding()
+    project = jira_project(jira)
+    results = [project.send(finding) for _ in range(5)]
+    assert results[0] == "created MLGOV-1"
+    assert results[1:] == ["commented MLGOV-1"] * 4
+    assert list(jira.issues) == ["MLGOV-1"]
+    assert len(jira.comments["MLGOV-1"]) == 4
+    labels = jira.issues["MLGOV-1"]["fields"]["labels"]
+    assert f"mlgov-{finding['finding_id']}" in labels
+    assert jira.requests[0].headers["Authorization"].startswith("Basic ")
+
+
+def test_429_with_retry_after_is_honoured_then_delivered(slack: Sink) -> None:
+    slack.fail_next(Fault(429, retry_after="3"))
+    sleeps: list[float] = []
+    SlackWebhook(slack.url, fast_http(sleeps)).send(sample_finding())
+    assert sleeps == [3.0]
+    assert len(slack.requests) == 2
+
+
+def test_5xx_is_retried_with_backoff_until_it_gives_up_retryable(slack: Sink) -> None:
+    slack.fail_next(Fault(500), Fault(502), Fault(503))
+    with pytest.raises(DeliveryError) as caught:
+        SlackWebhook(slack.url, fast_http()).send(sample_finding())
+    assert caught.value.retryable and "after 3 attempts" in str(caught.value)
+    assert len(slack.requests) == 3
+
+
+def test_a_hanging_server_times_out_and_is_retried(slack: Sink) -> None:
+    slack.fail_next(Fault(200, hang_seconds=1.0))
+    SlackWebhook(slack.url, fast_http(timeout=0.3)).send(sample_finding())
+    assert len(slack.requests) == 2
+
+
+def test_a_4xx_answer_is_not_retried_and_says_what_came_back(slack: Sink) -> None:
+    slack.fail_next(Fault(404))
+    with pytest.raises(DeliveryError, match="answered 404"):
+        SlackWebhook(slack.url, fast_http()).send(sample_finding())
+    assert len(slack.requests) == 1
+
+
+def test_slack_down_does_not_block_jira(slack: Sink, jira: Sink) -> None:
+    slack.fail_next(Fault(500), Fault(500), Fault(500))
+    results = deliver(sample_finding(), {"slack": SlackWebhook(slack.url, fast_http()), "jira": jira_project(jira)})
+    assert results["slack"].startswith("failed")
+    assert results["jira"] == "ok: created MLGOV-1"
+
+
+def test_cli_notify_send_uses_the_environment_and_exits_0(
+    slack: Sink, jira: Sink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MLGOV_SLACK_WEBHOOK_URL", slack.url)
+    for key, value in {"URL": jira.url, "USER": "bot@example.com", "TOKEN": "t", "PROJECT": "MLGOV"}.items():
+        monkeypatch.setenv(f"MLGOV_JIRA_{key}", value)
+    path = tmp_path / "finding.json"
+    path.write_text(json.dumps(sample_finding()))
+    assert main(["notify", "send", "--finding-file", str(path), "--format", "json"]) == 0
+    out: dict[str, Any] = json.loads(capsys.readouterr().out)
+    assert out["deliveries"] == {"slack": "ok: posted", "jira": "ok: created MLGOV-1"}
+
+
+def test_cli_notify_refuses_an_unconfigured_channel_and_a_bad_finding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MLGOV_SLACK_WEBHOOK_URL", raising=False)
+    assert main(["notify", "test", "--channel", "slack"]) == 2
+    assert "MLGOV_SLACK_WEBHOOK_URL" in capsys.readouterr().err
+    bad = tmp_path / "f.json"
+    bad.write_text(json.dumps({"finding_id": "x"}))
+    assert main(["notify", "send", "--finding-file", str(bad)]) == 2
+    assert "finding lacks kind" in capsys.readouterr().err
