@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -136,85 +137,89 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _read_finding(path: Path) -> dict[str, Any]:
+    from governance.delivery import InvalidFinding, validate_finding
+
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-        finding = json.loads(text)
+        return validate_finding(json.loads(text))
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(finding, dict):
-        raise UsageError(f"{path}: a finding is a JSON object")
-    missing = [k for k in REQUIRED_FINDING_KEYS if not finding.get(k)]
-    if missing:
-        raise UsageError(f"{path}: finding lacks {', '.join(missing)}")
-    return finding
+    except InvalidFinding as exc:
+        raise UsageError(f"{path}: {exc}") from None
 
 
-def _channels_from_env(args: argparse.Namespace, wanted: Sequence[str] | None) -> dict[str, Any]:
+JIRA_ENV = ("MLGOV_JIRA_URL", "MLGOV_JIRA_USER", "MLGOV_JIRA_TOKEN", "MLGOV_JIRA_PROJECT")
+CHANNEL_ENV = {"slack": "MLGOV_SLACK_WEBHOOK_URL", "jira": ", ".join(JIRA_ENV), "page": "MLGOV_PAGE_TOPIC_ARN"}
+
+
+def _channels_from_env(args: argparse.Namespace) -> dict[str, Any]:
+    """Outside Lambda, credentials come from the environment (CONTRACTS.md)."""
     import os
 
     from adapters.http import HttpClient
-    from adapters.notifiers import JiraProject, SlackWebhook
+    from adapters.notifiers import JiraProject, PageTopic, SlackWebhooks
 
     http = HttpClient()
     env = os.environ
-    configured: dict[str, Any] = {}
+    channels: dict[str, Any] = {}
     if env.get("MLGOV_SLACK_WEBHOOK_URL"):
-        configured["slack"] = SlackWebhook(env["MLGOV_SLACK_WEBHOOK_URL"], http)
-    jira_keys = ("MLGOV_JIRA_URL", "MLGOV_JIRA_USER", "MLGOV_JIRA_TOKEN", "MLGOV_JIRA_PROJECT")
-    if all(env.get(k) for k in jira_keys):
-        configured["jira"] = JiraProject(
+        channels["slack"] = _AnyTarget(SlackWebhooks({"*": env["MLGOV_SLACK_WEBHOOK_URL"]}, http))
+    if all(env.get(k) for k in JIRA_ENV):
+        channels["jira"] = JiraProject(
             env["MLGOV_JIRA_URL"], env["MLGOV_JIRA_USER"], env["MLGOV_JIRA_TOKEN"], env["MLGOV_JIRA_PROJECT"], http
         )
     if env.get("MLGOV_PAGE_TOPIC_ARN"):
-        configured["page"] = PageTopic(lambda: _aws(args).client("sns"), env["MLGOV_PAGE_TOPIC_ARN"])
-    names = list(wanted) if wanted else list(configured)
-    if not names:
-        raise UsageError("no channel configured: set MLGOV_SLACK_WEBHOOK_URL, MLGOV_JIRA_* or MLGOV_PAGE_TOPIC_ARN")
-    missing = [n for n in names if n not in configured]
-    if missing:
-        needs = {"slack": "MLGOV_SLACK_WEBHOOK_URL", "jira": ", ".join(jira_keys), "page": "MLGOV_PAGE_TOPIC_ARN"}
-        raise UsageError(f"channel {missing[0]} is not configured: set {needs[missing[0]]}")
-    return {n: configured[n] for n in names}
+        channels["page"] = PageTopic(lambda: _aws(args).client("sns"), env["MLGOV_PAGE_TOPIC_ARN"])
+    return channels
 
 
-class PageTopic:
-    def __init__(self, sns: Any, topic_arn: str) -> None:
-        self._sns, self._topic = sns, topic_arn
+class _AnyTarget:
+    """The CLI has one webhook: every Slack route target goes to it."""
 
-    def send(self, finding: dict[str, Any]) -> str:
-        self._sns().publish(
-            TopicArn=self._topic, Subject=finding["title"][:99], Message=json.dumps(finding, sort_keys=True)
-        )
-        return "paged"
+    def __init__(self, slack: Any) -> None:
+        self._slack = slack
 
-
-def deliver(finding: dict[str, Any], channels: dict[str, Any]) -> dict[str, str]:
-    """Each channel on its own: one channel's outage never blocks another's delivery."""
-    from adapters.http import DeliveryError
-
-    results = {}
-    for name, channel in channels.items():
-        try:
-            results[name] = f"ok: {channel.send(finding)}"
-        except DeliveryError as exc:
-            results[name] = f"failed: {exc}"
-    return results
+    def send(self, finding: dict[str, Any], target: str) -> str:
+        return str(self._slack.send(finding, "*")).replace("*", target)
 
 
-def _report_delivery(results: dict[str, str], fmt: str) -> int:
-    if fmt == "json":
-        print(json.dumps({"deliveries": results}, indent=2))
+def _deliver(args: argparse.Namespace, finding: dict[str, Any], wanted: Sequence[str] | None) -> int:
+    from datetime import datetime
+
+    from governance.delivery import MemoryState, deliver_finding
+    from governance.routing import Delivery
+    from stacks.settings import routing_policy
+
+    policy = routing_policy(_settings(args))
+    channels = _channels_from_env(args)
+    if wanted:
+        missing = [c for c in wanted if c not in channels]
+        if missing:
+            raise UsageError(f"channel {missing[0]} is not configured: set {CHANNEL_ENV[missing[0]]}")
+        routed = policy.deliveries(finding)
+        deliveries = [d for d in routed if d.channel in wanted]
+        deliveries += [Delivery(c, c) for c in wanted if c not in {d.channel for d in deliveries}]
     else:
-        for name, result in results.items():
-            print(f"{name:<6} {result}")
-    return EXIT_FAILURE if any(r.startswith("failed") for r in results.values()) else EXIT_OK
+        if not channels:
+            raise UsageError("no channel configured: set MLGOV_SLACK_WEBHOOK_URL, MLGOV_JIRA_* or MLGOV_PAGE_TOPIC_ARN")
+        deliveries = [d for d in policy.deliveries(finding) if d.channel in channels]
+    report = deliver_finding(
+        finding, deliveries, channels, MemoryState(), policy, f"cli-{finding['finding_id']}", datetime.now(UTC)
+    )
+    if args.format == "json":
+        print(json.dumps({"finding_id": finding["finding_id"], "deliveries": report.outcomes}, indent=2))
+    else:
+        if not report.outcomes:
+            print("no route sends this finding anywhere (see alert_routing.routes)")
+        for key, outcome in report.outcomes.items():
+            print(f"{key:<40} {outcome}")
+    return EXIT_FAILURE if report.failed else EXIT_OK
 
 
 def cmd_notify_send(args: argparse.Namespace) -> int:
-    finding = _read_finding(args.finding_file)
-    return _report_delivery(deliver(finding, _channels_from_env(args, args.channel)), args.format)
+    return _deliver(args, _read_finding(args.finding_file), args.channel)
 
 
 def sample_finding() -> dict[str, Any]:
@@ -234,7 +239,7 @@ def sample_finding() -> dict[str, Any]:
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
-    return _report_delivery(deliver(sample_finding(), _channels_from_env(args, [args.channel])), args.format)
+    return _deliver(args, sample_finding(), [args.channel])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from adapters import permissions
 from stacks import constants as c
+from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
 from stacks.findings_channel import FindingsChannel
 from stacks.settings import Settings
-
-RETENTION = {
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    731: logs.RetentionDays.TWO_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}
 
 
 def cloudtrail_pattern() -> events.EventPattern:
@@ -60,57 +42,28 @@ class EndpointAudit(Construct):
         super().__init__(scope, construct_id)
         self.settings = settings
         self.channel = channel
-        self.idempotency_table = self._build_idempotency_table()
-        self.log_group = logs.LogGroup(
-            self,
-            "AuditLogs",
-            retention=RETENTION[settings.log_retention_days],
-            removal_policy=RemovalPolicy.RETAIN,
+        self.idempotency_table = encrypted_table(
+            self, "IdempotencyTable", channel.key, "id", ttl_attribute="expiration", retain=False
         )
-        self.role = self._build_role()
-        self.function = self._build_function()
-        self.dlq = sqs.Queue(
+        self.audit = GovernedFunction(
             self,
-            "AuditDeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=channel.key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+            "Audit",
+            description="Audits SageMaker endpoint lineage against the Model Registry",
+            handler=c.AUDIT_HANDLER,
+            environment=self._environment(),
+            statements=self._statements(),
+            log_retention_days=settings.log_retention_days,
+            timeout=Duration.minutes(5),
         )
+        self.function, self.role, self.policy = self.audit.function, self.audit.role, self.audit.policy
+        self.dlq = encrypted_queue(self, "AuditDeadLetterQueue", channel.key)
         self.rules = self._build_rules()
         self.alarms = self._build_alarms()
 
-    def _build_idempotency_table(self) -> dynamodb.Table:
-        return dynamodb.Table(
-            self,
-            "IdempotencyTable",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expiration",
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=self.channel.key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-
-    def _build_role(self) -> iam.Role:
+    def _statements(self) -> list[iam.PolicyStatement]:
         stack = Stack.of(self)
-        account = stack.account
-        role = iam.Role(
-            self,
-            "AuditRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Endpoint registry audit: read-only SageMaker, writes findings",
-        )
-        sm = f"arn:{stack.partition}:sagemaker:*:{account}"
+        sm = f"arn:{stack.partition}:sagemaker:*:{stack.account}"
         statements = [
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn, f"{self.log_group.log_group_arn}:*"],
-            ),
             iam.PolicyStatement(
                 sid="ReadEndpointLineage",
                 actions=[a for a in permissions.ENDPOINT_AUDIT_READ if a != "sagemaker:ListEndpoints"],
@@ -159,13 +112,10 @@ class EndpointAudit(Construct):
                     resources=[f"arn:{stack.partition}:iam::*:role/{self.settings.member_audit_role_name}"],
                 )
             )
-        self.policy = iam.Policy(self, "AuditPolicy", statements=statements)
-        self.policy.attach_to_role(role)
-        return role
+        return statements
 
-    def _build_function(self) -> lambda_.Function:
+    def _environment(self) -> dict[str, str]:
         ex = self.settings.experiment_exemptions
-        layer_arn = ssm.StringParameter.value_for_string_parameter(self, c.POWERTOOLS_LAYER_PARAMETER)
         environment = {
             "FINDINGS_TABLE_NAME": self.channel.table.table_name,
             "FINDINGS_TOPIC_ARN": self.channel.topic.topic_arn,
@@ -174,28 +124,11 @@ class EndpointAudit(Construct):
             "EXEMPT_ENDPOINT_PREFIX": ex.endpoint_name_prefix,
             "EXEMPT_ACCOUNT_IDS": ",".join(ex.account_ids),
             "EXEMPT_OU_IDS": ",".join(ex.organizational_unit_ids),
-            "POWERTOOLS_METRICS_NAMESPACE": c.METRIC_NAMESPACE,
             "POWERTOOLS_SERVICE_NAME": c.AUDIT_SERVICE,
         }
         if self.settings.member_audit_role_name:
             environment["MEMBER_AUDIT_ROLE_NAME"] = self.settings.member_audit_role_name
-        return lambda_.Function(
-            self,
-            "AuditFunction",
-            description="Audits SageMaker endpoint lineage against the Model Registry",
-            runtime=lambda_.Runtime(c.LAMBDA_PYTHON, lambda_.RuntimeFamily.PYTHON),
-            architecture=lambda_.Architecture.ARM_64,
-            handler=c.AUDIT_HANDLER,
-            code=lambda_.Code.from_asset(c.LAMBDA_ASSET_DIR, exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"]),
-            layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
-            role=self.role,
-            memory_size=512,
-            timeout=Duration.minutes(5),
-            tracing=lambda_.Tracing.ACTIVE,
-            logging_format=lambda_.LoggingFormat.JSON,
-            log_group=self.log_group,
-            environment=environment,
-        )
+        return environment
 
     def _build_rules(self) -> list[events.Rule]:
         target = targets.LambdaFunction(
@@ -244,7 +177,6 @@ class EndpointAudit(Construct):
         return rules
 
     def _build_alarms(self) -> list[cloudwatch.Alarm]:
-        action = cw_actions.SnsAction(self.channel.alarm_topic)
         unregistered = cloudwatch.Metric(
             namespace=c.METRIC_NAMESPACE,
             metric_name=c.UNREGISTERED_METRIC,
@@ -252,37 +184,27 @@ class EndpointAudit(Construct):
             statistic="Sum",
             period=Duration.minutes(5),
         )
-        five_minutes = Duration.minutes(5)
-        alarms = [
-            self._alarm_at_one(
+        topic = self.channel.alarm_topic
+        return [
+            alarm_at_one(
+                self,
                 "UnregisteredEndpointAlarm",
                 "An endpoint serves a model that is not an approved Model Registry version",
                 unregistered,
+                topic,
             ),
-            self._alarm_at_one(
+            alarm_at_one(
+                self,
                 "AuditDeadLetterAlarm",
                 "Endpoint events could not be audited after all retries; redrive the DLQ",
-                self.dlq.metric_approximate_number_of_messages_visible(period=five_minutes),
+                self.dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+                topic,
             ),
-            self._alarm_at_one(
+            alarm_at_one(
+                self,
                 "AuditErrorsAlarm",
                 "The audit Lambda failed; events are being retried",
-                self.function.metric_errors(period=five_minutes),
+                self.function.metric_errors(period=Duration.minutes(5)),
+                topic,
             ),
         ]
-        for alarm in alarms:
-            alarm.add_alarm_action(action)
-        return alarms
-
-    def _alarm_at_one(self, construct_id: str, description: str, metric: cloudwatch.IMetric) -> cloudwatch.Alarm:
-        """Alarm as soon as one occurrence is seen in a period; no data is not a breach."""
-        return cloudwatch.Alarm(
-            self,
-            construct_id,
-            alarm_description=description,
-            metric=metric,
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )

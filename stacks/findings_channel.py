@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
+
+from stacks.building_blocks import encrypted_table
 
 
 class FindingsChannel(Construct):
@@ -24,19 +25,7 @@ class FindingsChannel(Construct):
             master_key=self.key,
             enforce_ssl=True,
         )
-        self.table = dynamodb.Table(
-            self,
-            "FindingsTable",
-            partition_key=dynamodb.Attribute(name="finding_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=self.key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
-            deletion_protection=True,
-        )
+        self.table = encrypted_table(self, "FindingsTable", self.key, "finding_id")
 
     def _build_key(self) -> kms.Key:
         key = kms.Key(
@@ -46,8 +35,9 @@ class FindingsChannel(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # EventBridge (DLQ delivery) and CloudWatch alarms (SNS actions) write encrypted messages.
-        for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
+        # EventBridge (DLQ delivery) and CloudWatch alarms (SNS actions) write encrypted messages;
+        # SNS delivers findings into the notifier's encrypted queue.
+        for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com", "sns.amazonaws.com"):
             key.add_to_resource_policy(
                 iam.PolicyStatement(
                     actions=["kms:Decrypt", "kms:GenerateDataKey*"],

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from governance.routing import RoutingPolicy, routing_from_json
+
 CONTEXT_KEY = "mlgov"
 SEVERITY = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
 
@@ -53,11 +55,36 @@ def _page_critical_only() -> list[SEVERITY]:
     return ["CRITICAL"]
 
 
+SLACK_CHANNEL = r"^#[a-z0-9_-]{1,80}$"
+FINDING_KIND = r"^(\*|[A-Z][A-Z0-9_]{2,63})$"
+
+
+class RouteSetting(_Strict):
+    """Findings of these kinds at or above this severity go to this Slack channel and/or Jira."""
+
+    kinds: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    min_severity: SEVERITY = "MEDIUM"
+    slack_channel: str | None = Field(default=None, pattern=SLACK_CHANNEL)
+    jira: bool = False
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, value: list[str]) -> list[str]:
+        return _all_match(value, FINDING_KIND, "a finding kind (UPPER_SNAKE_CASE) or *")
+
+
+def _default_routes() -> list[RouteSetting]:
+    return [RouteSetting(kinds=["*"], min_severity="MEDIUM", slack_channel="#ml-governance-security", jira=True)]
+
+
 class AlertRouting(_Strict):
-    security_slack_channel: str = Field(default="#ml-governance-security", pattern=r"^#[a-z0-9_-]{1,80}$")
+    security_slack_channel: str = Field(default="#ml-governance-security", pattern=SLACK_CHANNEL)
     jira_project_key: str = Field(default="MLGOV", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
     jira_issue_type: str = Field(default="Task", min_length=1)
+    jira_resolve_transition_id: str | None = Field(default=None, pattern=r"^\d{1,6}$")
     page_severities: list[SEVERITY] = Field(default_factory=_page_critical_only)
+    routes: list[RouteSetting] = Field(default_factory=_default_routes)
+    dedupe_window_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
 
 
 class Thresholds(_Strict):
@@ -141,3 +168,21 @@ def load_settings_file(path: Path) -> Settings:
     except json.JSONDecodeError as exc:
         raise SettingsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     return parse_settings(data.get("context", {}).get(CONTEXT_KEY))
+
+
+def routing_policy(settings: Settings) -> RoutingPolicy:
+    """The notifier's routing, from the settings (the CLI; the Lambda gets the same as JSON)."""
+    return routing_from_json(routing_json(settings))
+
+
+def routing_json(settings: Settings) -> str:
+    r = settings.alert_routing
+    return json.dumps(
+        {
+            "routes": [route.model_dump() for route in r.routes],
+            "jira_project_key": r.jira_project_key,
+            "page_severities": list(r.page_severities),
+            "dedupe_window_minutes": r.dedupe_window_minutes,
+        },
+        sort_keys=True,
+    )

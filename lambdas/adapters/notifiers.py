@@ -1,24 +1,34 @@
-"""Slack incoming webhooks and Jira REST API v3 over real HTTP."""
+"""Slack incoming webhooks, Jira REST API v3 and the page topic: the notifier's channels."""
 
 from __future__ import annotations
 
 import base64
+import json
+import re
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.http import HttpClient
+from adapters.http import DeliveryError, HttpClient
 from governance.notify import finding_label, jira_comment, jira_issue, slack_message
+
+JIRA_KEY = re.compile(r"^[A-Z][A-Z0-9]+-\d+$")
 
 
 @dataclass
-class SlackWebhook:
-    url: str
+class SlackWebhooks:
+    """One incoming webhook URL per Slack channel name."""
+
+    webhooks: Mapping[str, str]
     http: HttpClient
 
-    def send(self, finding: dict[str, Any]) -> str:
-        self.http.request("POST", self.url, slack_message(finding))
-        return "posted"
+    def send(self, finding: dict[str, Any], target: str) -> str:
+        url = self.webhooks.get(target)
+        if not url:
+            raise DeliveryError(f"no webhook for Slack channel {target}")
+        self.http.request("POST", url, slack_message(finding))
+        return f"posted to {target}"
 
 
 @dataclass
@@ -29,42 +39,54 @@ class JiraProject:
     project_key: str
     http: HttpClient
     issue_type: str = "Task"
+    resolve_transition_id: str | None = None
+    _auth: dict[str, str] = field(init=False, repr=False)
 
-    def _headers(self) -> dict[str, str]:
+    def __post_init__(self) -> None:
         basic = base64.b64encode(f"{self.user}:{self.token}".encode()).decode()
-        return {"Authorization": f"Basic {basic}"}
+        self._auth = {"Authorization": f"Basic {basic}"}
 
-    def _url(self, path: str) -> str:
-        return urllib.parse.urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
+    def _post(self, path: str, body: Any) -> Any:
+        url = urllib.parse.urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
+        return self.http.request("POST", url, body, self._auth).json()
 
     def find_open_issue(self, finding_id: str) -> str | None:
+        """Look-up by the finding's label, never by summary text."""
         jql = f'project = "{self.project_key}" AND labels = "{finding_label(finding_id)}" AND statusCategory != Done'
-        answer = (
-            self.http.request(
-                "POST",
-                self._url("/rest/api/3/search/jql"),
-                {"jql": jql, "fields": ["key"], "maxResults": 1},
-                self._headers(),
-            ).json()
-            or {}
-        )
+        answer = self._post("/rest/api/3/search/jql", {"jql": jql, "fields": ["key"], "maxResults": 1}) or {}
         issues = answer.get("issues") or []
-        return str(issues[0]["key"]) if issues else None
+        key = str(issues[0].get("key", "")) if issues else ""
+        return key if JIRA_KEY.match(key) else None
 
-    def send(self, finding: dict[str, Any]) -> str:
+    def send(self, finding: dict[str, Any], target: str | None = None) -> str:
         """Create the finding's issue, or comment on the open one: never two issues for one finding_id."""
         key = self.find_open_issue(finding["finding_id"])
+        resolved = finding.get("status") == "RESOLVED"
         if key:
-            self.http.request(
-                "POST", self._url(f"/rest/api/3/issue/{key}/comment"), jira_comment(finding), self._headers()
-            )
+            self._post(f"/rest/api/3/issue/{key}/comment", jira_comment(finding))
+            if resolved and self.resolve_transition_id:
+                self._post(f"/rest/api/3/issue/{key}/transitions", {"transition": {"id": self.resolve_transition_id}})
+                return f"commented and transitioned {key}"
             return f"commented {key}"
-        if finding.get("status") == "RESOLVED":
+        if resolved:
             return "no open issue to resolve"
-        created = self.http.request(
-            "POST",
-            self._url("/rest/api/3/issue"),
-            jira_issue(finding, self.project_key, self.issue_type),
-            self._headers(),
-        ).json()
+        created = self._post("/rest/api/3/issue", jira_issue(finding, self.project_key, self.issue_type)) or {}
+        if not JIRA_KEY.match(str(created.get("key", ""))):
+            raise DeliveryError(f"Jira answered without an issue key: {str(created)[:200]}")
         return f"created {created['key']}"
+
+
+class PageTopic:
+    """On-call pages: the finding published on a KMS-encrypted SNS topic (client made on first use)."""
+
+    def __init__(self, sns: Callable[[], Any], topic_arn: str) -> None:
+        self._sns, self._topic = sns, topic_arn
+
+    def send(self, finding: dict[str, Any], target: str | None = None) -> str:
+        self._sns().publish(
+            TopicArn=self._topic,
+            Subject=f"[{finding['severity']}] {finding['title']}"[:99],
+            Message=json.dumps(finding, sort_keys=True, default=str),
+            MessageAttributes={"severity": {"DataType": "String", "StringValue": finding["severity"]}},
+        )
+        return "paged on-call"

@@ -66,3 +66,35 @@ def load_endpoint_audit_settings(environ: Mapping[str, str] | None = None) -> En
         exempt_ou_ids=_csv(env, "EXEMPT_OU_IDS", r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", "an OU id"),
         member_audit_role_name=role,
     )
+
+
+@dataclass(frozen=True)
+class NotifierSettings:
+    secret_name: str
+    state_table: str
+    routing_json: str
+    page_topic_arn: str | None = None
+    jira_issue_type: str = "Task"
+    jira_resolve_transition_id: str | None = None
+
+
+def load_notifier_settings(environ: Mapping[str, str] | None = None) -> NotifierSettings:
+    from governance.routing import routing_from_json
+
+    env = os.environ if environ is None else environ
+    routing = _required(env, "ROUTING_JSON", r"\{.*\}", "a JSON object")
+    try:
+        routing_from_json(routing)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SettingsError(f"environment variable ROUTING_JSON: not a routing policy ({exc})") from None
+    page = env.get("PAGE_TOPIC_ARN") or None
+    if page is not None and not re.fullmatch(r"arn:aws[a-z-]*:sns:[\w-]+:\d{12}:[\w-]+", page):
+        raise SettingsError(f"environment variable PAGE_TOPIC_ARN: {page!r} is not an SNS topic ARN")
+    return NotifierSettings(
+        secret_name=_required(env, "NOTIFIER_SECRET_NAME", r"[\w/+=.@:-]{1,2048}", "a Secrets Manager secret name"),
+        state_table=_required(env, "STATE_TABLE_NAME", r"[a-zA-Z0-9_.-]{3,255}", "a DynamoDB table name"),
+        routing_json=routing,
+        page_topic_arn=page,
+        jira_issue_type=env.get("JIRA_ISSUE_TYPE") or "Task",
+        jira_resolve_transition_id=env.get("JIRA_RESOLVE_TRANSITION_ID") or None,
+    )

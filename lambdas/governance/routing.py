@@ -1,0 +1,75 @@
+"""Which channels a finding goes to, and whether a repeat within the window is suppressed. Pure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+SEVERITY_ORDER = {"INFO": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
+
+
+@dataclass(frozen=True)
+class Route:
+    kinds: tuple[str, ...] = ("*",)
+    min_severity: str = "LOW"
+    slack_channel: str | None = None
+    jira: bool = False
+
+    def matches(self, finding: dict[str, Any]) -> bool:
+        kind_ok = "*" in self.kinds or finding.get("kind") in self.kinds
+        severity = finding.get("severity", "INFO")
+        # A resolution is INFO, but it closes what the route once opened: route it like the open finding.
+        if finding.get("status") == "RESOLVED":
+            return kind_ok
+        return kind_ok and SEVERITY_ORDER.get(severity, 0) >= SEVERITY_ORDER[self.min_severity]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str  # slack | jira | page
+    target: str  # Slack channel name, Jira project key, or "on-call"
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    routes: tuple[Route, ...] = field(default_factory=tuple)
+    jira_project_key: str = "MLGOV"
+    page_severities: frozenset[str] = frozenset({"CRITICAL"})
+    dedupe_window: timedelta = timedelta(hours=1)
+
+    def deliveries(self, finding: dict[str, Any]) -> list[Delivery]:
+        out: list[Delivery] = []
+        for route in self.routes:
+            if not route.matches(finding):
+                continue
+            if route.slack_channel:
+                out.append(Delivery("slack", route.slack_channel))
+            if route.jira:
+                out.append(Delivery("jira", self.jira_project_key))
+        if finding.get("severity") in self.page_severities and finding.get("status", "OPEN") == "OPEN":
+            out.append(Delivery("page", "on-call"))
+        return list(dict.fromkeys(out))  # keep order, drop repeats
+
+    def suppressed(
+        self, finding: dict[str, Any], last_sent_at: datetime | None, last_status: str | None, now: datetime
+    ) -> bool:
+        """A repeat of the same finding (same status) inside the window sends nothing new."""
+        if last_sent_at is None or last_status != finding.get("status", "OPEN"):
+            return False
+        return now - last_sent_at < self.dedupe_window
+
+
+def routing_from_json(text: str) -> RoutingPolicy:
+    """The routing the CDK app serialized into the notifier's ROUTING_JSON variable."""
+    data = json.loads(text)
+    return RoutingPolicy(
+        routes=tuple(
+            Route(tuple(r["kinds"]), r["min_severity"], r.get("slack_channel"), bool(r.get("jira")))
+            for r in data["routes"]
+        ),
+        jira_project_key=data["jira_project_key"],
+        page_severities=frozenset(data["page_severities"]),
+        dedupe_window=timedelta(minutes=int(data["dedupe_window_minutes"])),
+    )

@@ -1,0 +1,149 @@
+"""The pieces every governance function is built from: encrypted queues and tables, a function
+with its own log group and least-privilege role, and alarms that fire on the first occurrence."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from stacks import constants as c
+
+RETENTION = {
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def encrypted_queue(
+    scope: Construct,
+    construct_id: str,
+    key: kms.IKey,
+    *,
+    dead_letter: sqs.IQueue | None = None,
+    max_receive_count: int = 5,
+    visibility_timeout: Duration | None = None,
+) -> sqs.Queue:
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+        visibility_timeout=visibility_timeout,
+        dead_letter_queue=(
+            sqs.DeadLetterQueue(queue=dead_letter, max_receive_count=max_receive_count) if dead_letter else None
+        ),
+    )
+
+
+def encrypted_table(
+    scope: Construct,
+    construct_id: str,
+    key: kms.IKey,
+    partition_key: str,
+    *,
+    ttl_attribute: str | None = None,
+    retain: bool = True,
+) -> dynamodb.Table:
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        time_to_live_attribute=ttl_attribute,
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=key,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+        deletion_protection=retain,
+    )
+
+
+class GovernedFunction(Construct):
+    """A Lambda from the shared asset: arm64, Powertools layer, JSON logs in its own log group
+    with retention, active tracing, and a role holding exactly the given statements."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        description: str,
+        handler: str,
+        environment: dict[str, str],
+        statements: list[iam.PolicyStatement],
+        log_retention_days: int,
+        timeout: Duration,
+        memory_size: int = 512,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=RETENTION[log_retention_days], removal_policy=RemovalPolicy.RETAIN
+        )
+        self.role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+        )
+        own_logs = iam.PolicyStatement(
+            sid="WriteOwnLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[self.log_group.log_group_arn, f"{self.log_group.log_group_arn}:*"],
+        )
+        self.policy = iam.Policy(self, "Policy", statements=[own_logs, *statements])
+        self.policy.attach_to_role(self.role)
+        layer_arn = ssm.StringParameter.value_for_string_parameter(self, c.POWERTOOLS_LAYER_PARAMETER)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=lambda_.Runtime(c.LAMBDA_PYTHON, lambda_.RuntimeFamily.PYTHON),
+            architecture=lambda_.Architecture.ARM_64,
+            handler=handler,
+            code=lambda_.Code.from_asset(c.LAMBDA_ASSET_DIR, exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"]),
+            layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
+            role=self.role,
+            memory_size=memory_size,
+            timeout=timeout,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=self.log_group,
+            environment={"POWERTOOLS_METRICS_NAMESPACE": c.METRIC_NAMESPACE, **environment},
+        )
+
+
+def alarm_at_one(
+    scope: Construct, construct_id: str, description: str, metric: cloudwatch.IMetric, topic: sns.ITopic
+) -> cloudwatch.Alarm:
+    """Alarm as soon as one occurrence is seen in a period; no data is not a breach."""
+    alarm = cloudwatch.Alarm(
+        scope,
+        construct_id,
+        alarm_description=description,
+        metric=metric,
+        threshold=1,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    alarm.add_alarm_action(cw_actions.SnsAction(topic))
+    return alarm
