@@ -7,6 +7,7 @@ AUDIT_SERVICE = "endpoint-audit"
 
 LAMBDA_ASSET_DIR = "lambdas"
 AUDIT_HANDLER = "handlers.endpoint_audit.handler"
+NOTIFIER_HANDLER = "handlers.notifier.handler"
 
 # Powertools comes from the AWS-published layer; its ARN is resolved at deploy time from the
 # public SSM parameter AWS maintains per region, pinned to the version the tests run with.

@@ -35,3 +35,14 @@ OPERATION_ACTIONS = {
     ("dynamodb", "UpdateItem"): "dynamodb:UpdateItem",
     ("sns", "Publish"): "sns:Publish",
 }
+
+# Notifier: its secret, its delivery state, the page topic.
+NOTIFIER_SECRET_READ = ("secretsmanager:GetSecretValue",)
+NOTIFIER_STATE = ("dynamodb:GetItem", "dynamodb:PutItem")
+NOTIFIER_PAGE = ("sns:Publish",)
+OPERATION_ACTIONS.update(
+    {
+        ("secretsmanager", "GetSecretValue"): "secretsmanager:GetSecretValue",
+        ("dynamodb", "PutItem"): "dynamodb:PutItem",
+    }
+)

@@ -15,9 +15,13 @@ from stacks.settings import SettingsError
 pytestmark = pytest.mark.infrastructure
 
 
-def _one(template: Template, type_: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
-    found = template.find_resources(type_, {"Properties": props} if props else None)
-    assert len(found) == 1, f"expected one {type_}, found {len(found)}"
+def _one(template: Template, type_: str, props: dict[str, Any] | None = None, prefix: str = "") -> dict[str, Any]:
+    found = {
+        k: v
+        for k, v in template.find_resources(type_, {"Properties": props} if props else None).items()
+        if k.startswith(prefix)
+    }
+    assert len(found) == 1, f"expected one {type_} under {prefix or 'the stack'}, found {len(found)}"
     return next(iter(found.values()))["Properties"]  # type: ignore[no-any-return]
 
 
@@ -48,7 +52,7 @@ def test_queues_topics_and_tables_are_kms_encrypted(template: Template) -> None:
     for queue in template.find_resources("AWS::SQS::Queue").values():
         assert "KmsMasterKeyId" in queue["Properties"]
     topics = template.find_resources("AWS::SNS::Topic")
-    assert len(topics) == 2
+    assert len(topics) == 3  # findings, ops alarms, on-call pages
     for topic in topics.values():
         assert "KmsMasterKeyId" in topic["Properties"]
     for table in template.find_resources("AWS::DynamoDB::Table").values():
@@ -75,7 +79,7 @@ def test_findings_table_has_pitr_and_idempotency_table_has_ttl(template: Templat
 
 
 def test_audit_function_shape(template: Template) -> None:
-    fn = _one(template, "AWS::Lambda::Function")
+    fn = _one(template, "AWS::Lambda::Function", prefix="EndpointAudit")
     assert fn["Architectures"] == ["arm64"]
     assert fn["Handler"] == "handlers.endpoint_audit.handler"
     assert fn["LoggingConfig"]["LogFormat"] == "JSON"
@@ -86,9 +90,11 @@ def test_audit_function_shape(template: Template) -> None:
     assert not any("SECRET" in k or "TOKEN" in k or "WEBHOOK" in k for k in env)
 
 
-def _role_actions(template: Template) -> set[str]:
+def _role_actions(template: Template, prefix: str) -> set[str]:
     actions: set[str] = set()
-    for policy in template.find_resources("AWS::IAM::Policy").values():
+    for logical_id, policy in template.find_resources("AWS::IAM::Policy").items():
+        if not logical_id.startswith(prefix):
+            continue
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             value = statement["Action"]
             actions.update([value] if isinstance(value, str) else value)
@@ -96,7 +102,7 @@ def _role_actions(template: Template) -> set[str]:
 
 
 def test_audit_role_grants_exactly_the_declared_actions_and_no_sagemaker_write(template: Template) -> None:
-    actions = _role_actions(template)
+    actions = _role_actions(template, "EndpointAudit")
     sagemaker = {a for a in actions if a.startswith("sagemaker:")}
     assert sagemaker == set(permissions.ENDPOINT_AUDIT_READ)
     assert "sagemaker:*" not in actions
@@ -115,9 +121,40 @@ def test_audit_role_grants_exactly_the_declared_actions_and_no_sagemaker_write(t
     assert not any(a.endswith(":*") for a in actions)
 
 
-def test_role_uses_no_managed_policies(template: Template) -> None:
-    role = _one(template, "AWS::IAM::Role")
-    assert "ManagedPolicyArns" not in role
+def test_notifier_role_grants_exactly_its_declared_actions(template: Template) -> None:
+    actions = _role_actions(template, "Notifier")
+    assert actions == (
+        set(permissions.NOTIFIER_SECRET_READ)
+        | set(permissions.NOTIFIER_STATE)
+        | set(permissions.NOTIFIER_PAGE)
+        | {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt", "kms:GenerateDataKey"}
+        | {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+        | {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+            "sqs:GetQueueUrl",
+        }
+    )
+    assert not any("sagemaker" in a for a in actions)
+
+
+def test_notifier_consumes_a_queue_with_partial_batches_and_a_dead_letter_queue(template: Template) -> None:
+    mapping = _one(template, "AWS::Lambda::EventSourceMapping")
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = _one(template, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()}, prefix="Notifier")
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "sqs", "RawMessageDelivery": True})
+    env = _one(template, "AWS::Lambda::Function", prefix="Notifier")["Environment"]["Variables"]
+    assert "NOTIFIER_SECRET_NAME" in env and "ROUTING_JSON" in env
+    assert not any(word in k for k in env for word in ("WEBHOOK", "TOKEN", "PASSWORD"))
+    template.has_resource_properties("AWS::SecretsManager::Secret", {"KmsKeyId": Match.any_value()})
+
+
+def test_roles_use_no_managed_policies(template: Template) -> None:
+    for role in template.find_resources("AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
 
 
 def test_alarms_on_unregistered_endpoints_and_the_dead_letter_queue(template: Template) -> None:

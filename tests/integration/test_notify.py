@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.http import DeliveryError, HttpClient
-from adapters.notifiers import JiraProject, SlackWebhook
-from mlgov.cli import deliver, main, sample_finding
+from adapters.notifiers import JiraProject, SlackWebhooks
+from governance.delivery import MemoryState, deliver_finding
+from governance.routing import Delivery, RoutingPolicy
+from mlgov.cli import main, sample_finding
 from mlgov.sinks import Fault, Sink, start_sink
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -33,13 +38,17 @@ def fast_http(sleeps: list[float] | None = None, timeout: float = 2.0) -> HttpCl
     )
 
 
+def slack_to(sink: Sink, http: HttpClient | None = None, path: str = "") -> SlackWebhooks:
+    return SlackWebhooks({"#sec": sink.url + path}, http or fast_http())
+
+
 def jira_project(sink: Sink, http: HttpClient | None = None) -> JiraProject:
     return JiraProject(sink.url, "bot@example.com", "api-token", "MLGOV", http or fast_http())
 
 
 def test_slack_gets_a_block_kit_message_naming_resource_account_region_and_why(slack: Sink) -> None:
     finding = sample_finding()
-    SlackWebhook(slack.url + "/services/T0/B0/X", fast_http()).send(finding)
+    slack_to(slack, path="/services/T0/B0/X").send(finding, "#sec")
     [request] = slack.requests
     text = json.dumps(request.body)
     assert request.path == "/services/T0/B0/X"
@@ -51,7 +60,7 @@ def test_slack_gets_a_block_kit_message_naming_resource_account_region_and_why(s
 def test_the_same_finding_five_times_makes_one_jira_issue_and_four_comments(jira: Sink) -> None:
     finding = sample_finding()
     project = jira_project(jira)
-    results = [project.send(finding) for _ in range(5)]
+    results = [project.send(finding, "MLGOV") for _ in range(5)]
     assert results[0] == "created MLGOV-1"
     assert results[1:] == ["commented MLGOV-1"] * 4
     assert list(jira.issues) == ["MLGOV-1"]
@@ -64,7 +73,7 @@ def test_the_same_finding_five_times_makes_one_jira_issue_and_four_comments(jira
 def test_429_with_retry_after_is_honoured_then_delivered(slack: Sink) -> None:
     slack.fail_next(Fault(429, retry_after="3"))
     sleeps: list[float] = []
-    SlackWebhook(slack.url, fast_http(sleeps)).send(sample_finding())
+    slack_to(slack, fast_http(sleeps)).send(sample_finding(), "#sec")
     assert sleeps == [3.0]
     assert len(slack.requests) == 2
 
@@ -72,29 +81,31 @@ def test_429_with_retry_after_is_honoured_then_delivered(slack: Sink) -> None:
 def test_5xx_is_retried_with_backoff_until_it_gives_up_retryable(slack: Sink) -> None:
     slack.fail_next(Fault(500), Fault(502), Fault(503))
     with pytest.raises(DeliveryError) as caught:
-        SlackWebhook(slack.url, fast_http()).send(sample_finding())
+        slack_to(slack).send(sample_finding(), "#sec")
     assert caught.value.retryable and "after 3 attempts" in str(caught.value)
     assert len(slack.requests) == 3
 
 
 def test_a_hanging_server_times_out_and_is_retried(slack: Sink) -> None:
     slack.fail_next(Fault(200, hang_seconds=1.0))
-    SlackWebhook(slack.url, fast_http(timeout=0.3)).send(sample_finding())
+    slack_to(slack, fast_http(timeout=0.3)).send(sample_finding(), "#sec")
     assert len(slack.requests) == 2
 
 
 def test_a_4xx_answer_is_not_retried_and_says_what_came_back(slack: Sink) -> None:
     slack.fail_next(Fault(404))
     with pytest.raises(DeliveryError, match="answered 404"):
-        SlackWebhook(slack.url, fast_http()).send(sample_finding())
+        slack_to(slack).send(sample_finding(), "#sec")
     assert len(slack.requests) == 1
 
 
 def test_slack_down_does_not_block_jira(slack: Sink, jira: Sink) -> None:
     slack.fail_next(Fault(500), Fault(500), Fault(500))
-    results = deliver(sample_finding(), {"slack": SlackWebhook(slack.url, fast_http()), "jira": jira_project(jira)})
-    assert results["slack"].startswith("failed")
-    assert results["jira"] == "ok: created MLGOV-1"
+    deliveries = [Delivery("slack", "#sec"), Delivery("jira", "MLGOV")]
+    channels = {"slack": slack_to(slack), "jira": jira_project(jira)}
+    report = deliver_finding(sample_finding(), deliveries, channels, MemoryState(), RoutingPolicy(), "m1", NOW)
+    assert report.outcomes["slack:#sec"].startswith("failed")
+    assert report.outcomes["jira:MLGOV"] == "ok: created MLGOV-1"
 
 
 def test_cli_notify_send_uses_the_environment_and_exits_0(
@@ -105,9 +116,13 @@ def test_cli_notify_send_uses_the_environment_and_exits_0(
         monkeypatch.setenv(f"MLGOV_JIRA_{key}", value)
     path = tmp_path / "finding.json"
     path.write_text(json.dumps(sample_finding()))
-    assert main(["notify", "send", "--finding-file", str(path), "--format", "json"]) == 0
+    args = ["notify", "send", "--finding-file", str(path), "--format", "json", "--config", str(tmp_path / "none.json")]
+    assert main(args) == 0
     out: dict[str, Any] = json.loads(capsys.readouterr().out)
-    assert out["deliveries"] == {"slack": "ok: posted", "jira": "ok: created MLGOV-1"}
+    assert out["deliveries"] == {
+        "slack:#ml-governance-security": "ok: posted to #ml-governance-security",
+        "jira:MLGOV": "ok: created MLGOV-1",
+    }
 
 
 def test_cli_notify_refuses_an_unconfigured_channel_and_a_bad_finding(

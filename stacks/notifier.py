@@ -1,0 +1,120 @@
+"""Notifier: findings channel -> SQS (partial batches, DLQ) -> Lambda -> Slack, Jira, pages."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from adapters import permissions
+from stacks import constants as c
+from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
+from stacks.findings_channel import FindingsChannel
+from stacks.settings import Settings, routing_json
+
+SECRET_TEMPLATE = '{"slack_webhooks": {}, "jira": {}}'
+
+
+class Notifier(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, channel: FindingsChannel) -> None:
+        super().__init__(scope, construct_id)
+        key = channel.key
+        self.secret = secretsmanager.Secret(
+            self,
+            "NotifierSecret",
+            description="mlgov notifier: Slack webhooks per channel and Jira credentials (JSON; see README)",
+            encryption_key=key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=SECRET_TEMPLATE, generate_string_key="placeholder"
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.page_topic = sns.Topic(
+            self, "PageTopic", display_name="ML governance on-call pages", master_key=key, enforce_ssl=True
+        )
+        self.state_table = encrypted_table(self, "DeliveryState", key, "pk", ttl_attribute="expiration", retain=False)
+        timeout = Duration.minutes(2)  # the queue keeps messages invisible for 6x this
+        self.dlq = encrypted_queue(self, "NotifierDeadLetterQueue", key)
+        self.queue = encrypted_queue(
+            self,
+            "NotifierQueue",
+            key,
+            dead_letter=self.dlq,
+            max_receive_count=5,
+            visibility_timeout=Duration.minutes(12),
+        )
+        channel.topic.add_subscription(subscriptions.SqsSubscription(self.queue, raw_message_delivery=True))
+        routing = settings.alert_routing
+        environment = {
+            "NOTIFIER_SECRET_NAME": self.secret.secret_name,
+            "STATE_TABLE_NAME": self.state_table.table_name,
+            "PAGE_TOPIC_ARN": self.page_topic.topic_arn,
+            "ROUTING_JSON": routing_json(settings),
+            "JIRA_ISSUE_TYPE": routing.jira_issue_type,
+            "POWERTOOLS_SERVICE_NAME": "notifier",
+        }
+        if routing.jira_resolve_transition_id:
+            environment["JIRA_RESOLVE_TRANSITION_ID"] = routing.jira_resolve_transition_id
+        self.notifier = GovernedFunction(
+            self,
+            "Notify",
+            description="Delivers governance findings to Slack, Jira and on-call pages",
+            handler=c.NOTIFIER_HANDLER,
+            environment=environment,
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadNotifierSecret",
+                    actions=list(permissions.NOTIFIER_SECRET_READ),
+                    resources=[self.secret.secret_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="DeliveryState",
+                    actions=list(permissions.NOTIFIER_STATE),
+                    resources=[self.state_table.table_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="PageOnCall", actions=list(permissions.NOTIFIER_PAGE), resources=[self.page_topic.topic_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="UseGovernanceKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]
+                ),
+            ],
+            log_retention_days=settings.log_retention_days,
+            timeout=timeout,
+            memory_size=256,
+        )
+        # The SQS event source grants the queue's consume actions on the role itself.
+        self.function, self.policy, self.role = self.notifier.function, self.notifier.policy, self.notifier.role
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue, batch_size=10, max_batching_window=Duration.seconds(5), report_batch_item_failures=True
+            )
+        )
+        five = Duration.minutes(5)
+        self.alarms: list[cloudwatch.Alarm] = [
+            alarm_at_one(
+                self,
+                "NotifierDeadLetterAlarm",
+                "Findings could not be delivered after all retries; run `mlgov notify redrive`",
+                self.dlq.metric_approximate_number_of_messages_visible(period=five),
+                channel.alarm_topic,
+            ),
+            alarm_at_one(
+                self,
+                "DeliveryFailuresAlarm",
+                "Slack, Jira or page deliveries are failing and being retried",
+                cloudwatch.Metric(
+                    namespace=c.METRIC_NAMESPACE,
+                    metric_name="NotificationDeliveryFailed",
+                    dimensions_map={"service": "notifier"},
+                    statistic="Sum",
+                    period=five,
+                ),
+                channel.alarm_topic,
+            ),
+        ]
