@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     _aws_options(test)
     test.add_argument("--channel", choices=CHANNELS, required=True)
     test.set_defaults(func=cmd_notify_test)
+    redrive = notify_sub.add_parser("redrive", help="move undelivered findings from the notifier DLQ back")
+    _aws_options(redrive)
+    redrive.add_argument("--dlq-url", required=True, help="the notifier dead-letter queue URL")
+    redrive.add_argument("--queue-url", required=True, help="the notifier queue URL")
+    redrive.add_argument("--limit", type=int, help="move at most this many messages")
+    redrive.set_defaults(func=cmd_notify_redrive)
     return parser
 
 
@@ -240,6 +246,25 @@ def sample_finding() -> dict[str, Any]:
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
     return _deliver(args, sample_finding(), [args.channel])
+
+
+def cmd_notify_redrive(args: argparse.Namespace) -> int:
+    from adapters.redrive import redrive
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    sqs = _aws(args).client("sqs")
+
+    def progress(moved: int) -> None:
+        if moved % 10 == 0:
+            print(f"moved {moved} ...", file=sys.stderr)
+
+    moved = redrive(sqs, args.dlq_url, args.queue_url, args.limit, progress)
+    if args.format == "json":
+        print(json.dumps({"moved": moved}))
+    else:
+        print(f"moved {moved} message(s) from the dead-letter queue back to the notifier queue")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,7 +32,8 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="MLGovernance", service=SERVICE)
 settings = load_notifier_settings()
 policy = routing_from_json(settings.routing_json)
-processor = BatchProcessor(event_type=EventType.SQS)
+# Report every failed record, even when all failed: the others of a batch never resend.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 http = HttpClient(timeout=8.0, attempts=4)
 
 
