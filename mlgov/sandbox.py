@@ -104,6 +104,27 @@ class FakeContext:
         return 300_000
 
 
+def sqs_event(bodies: list[str], message_ids: list[str] | None = None) -> dict[str, Any]:
+    """What Lambda's SQS event source hands the notifier for these message bodies."""
+    ids = message_ids or [str(uuid.uuid4()) for _ in bodies]
+    return {
+        "Records": [
+            {
+                "messageId": mid,
+                "receiptHandle": f"rh-{mid}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "awsRegion": REGION,
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:MlGovEndpointAudit-NotifierQueue",
+            }
+            for mid, body in zip(ids, bodies, strict=True)
+        ]
+    }
+
+
 def emf_metric(stdout: str, name: str) -> float | None:
     """The value the handler emitted for one EMF metric (Powertools prints EMF as JSON lines)."""
     for line in stdout.splitlines():
@@ -128,6 +149,67 @@ def handler_environment(url: str, resources: dict[str, str], exempt_accounts: st
         "EXEMPT_ACCOUNT_IDS": exempt_accounts,
         **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
     }
+
+
+def show_notifications(session: Any, url: str, findings: list[dict[str, Any]]) -> None:
+    """Run the notifier Lambda on the published findings, against local Slack and Jira servers."""
+    from mlgov.sinks import start_sink
+    from stacks.settings import parse_settings, routing_json
+
+    print("\n== notifications: the notifier handler delivers those findings to Slack and Jira on 127.0.0.1")
+    with start_sink("slack") as slack, start_sink("jira") as jira:
+        secrets, ddb = session.client("secretsmanager", endpoint_url=url), session.client("dynamodb", endpoint_url=url)
+        secrets.create_secret(
+            Name="mlgov/notifier",
+            SecretString=json.dumps(
+                {
+                    "slack_webhooks": {"#ml-governance-security": f"{slack.url}/services/T000/B000/sandbox"},
+                    "jira": {"base_url": jira.url, "user": "mlgov-bot@example.com", "api_token": "sandbox-token"},
+                }
+            ),
+        )
+        ddb.create_table(
+            TableName="mlgov-delivery-state",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        os.environ.update(
+            {
+                "NOTIFIER_SECRET_NAME": "mlgov/notifier",
+                "STATE_TABLE_NAME": "mlgov-delivery-state",
+                "ROUTING_JSON": routing_json(parse_settings({})),
+            }
+        )
+        from handlers import notifier
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = notifier.handler(sqs_event([json.dumps(f) for f in findings]), FakeContext())
+        print(
+            f"   {len(findings)} findings in one batch -> {len(slack.requests)} Slack messages, "
+            f"{len(jira.issues)} Jira issues, failed records: {len(result['batchItemFailures'])}"
+        )
+        if slack.requests:
+            first = slack.requests[0]
+            fields = first.body["blocks"][1]["fields"]
+            print(f"   Slack POST {first.path}")
+            print(f"     header : {first.body['blocks'][0]['text']['text']}")
+            for item in fields:
+                print("     " + item["text"].replace("\n", ": ", 1))
+        if jira.issues:
+            key, issue = next(iter(jira.issues.items()))
+            print(f"   Jira POST /rest/api/3/issue -> {key}")
+            print(f"     summary: {issue['fields']['summary']}")
+            print(f"     labels : {', '.join(issue['fields']['labels'])}")
+        replay = findings[0]
+        before = len(jira.issues)
+        with contextlib.redirect_stdout(io.StringIO()):
+            for _ in range(5):
+                notifier.handler(sqs_event([json.dumps(replay)]), FakeContext())
+        print(
+            f"   replaying finding {replay['finding_id'][:12]} 5 times: Jira issues {before} -> {len(jira.issues)}, "
+            f"Slack messages {len(slack.requests)} (repeats within the window are suppressed)"
+        )
 
 
 def run_demo() -> int:
@@ -204,6 +286,8 @@ def run_demo() -> int:
         )
         for finding in messages:
             print(f"   [{finding['severity']:<6}] {finding['finding_id'][:12]}  {finding['title']}")
+
+        show_notifications(session, server.url, messages)
 
         print("\n== mlgov audit --format table (the operator CLI, same audit code)")
         with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -16,7 +15,7 @@ from moto import mock_aws
 
 from adapters.http import HttpClient
 from mlgov.cli import main, sample_finding
-from mlgov.sandbox import FakeContext
+from mlgov.sandbox import FakeContext, sqs_event
 from mlgov.sinks import Fault, Sink, start_sink
 from stacks.settings import parse_settings, routing_json
 
@@ -32,22 +31,7 @@ class Notifier:
     page_queue: str
 
     def invoke(self, *bodies: str, message_ids: list[str] | None = None) -> dict[str, Any]:
-        ids = message_ids or [str(uuid.uuid4()) for _ in bodies]
-        records = [
-            {
-                "messageId": mid,
-                "receiptHandle": f"rh-{mid}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "awsRegion": REGION,
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:notifier",
-            }
-            for mid, body in zip(ids, bodies, strict=True)
-        ]
-        result: dict[str, Any] = self.module.handler({"Records": records}, FakeContext())
+        result: dict[str, Any] = self.module.handler(sqs_event(list(bodies), message_ids), FakeContext())
         return result
 
     def pages(self) -> list[dict[str, Any]]:
