@@ -102,6 +102,11 @@ def _handler_for(sink: Sink, kind: str) -> type[BaseHTTPRequestHandler]:
                 key = f"{body['fields']['project']['key']}-{len(sink.issues) + 1}"
                 sink.issues[key] = {"fields": body["fields"], "status": "To Do"}
                 self._answer(201, {"id": str(len(sink.issues)), "key": key})
+            elif (m := re.fullmatch(r"/rest/api/3/issue/([A-Z0-9]+-\d+)/transitions", self.path)) and (
+                m.group(1) in sink.issues
+            ):
+                sink.issues[m.group(1)]["status"] = "Done"
+                self._answer(204)
             elif m := re.fullmatch(r"/rest/api/3/issue/([A-Z0-9]+-\d+)/comment", self.path):
                 sink.comments.setdefault(m.group(1), []).append(body)
                 self._answer(201, {"id": "1"})

@@ -135,3 +135,16 @@ def test_cli_notify_refuses_an_unconfigured_channel_and_a_bad_finding(
     bad.write_text(json.dumps({"finding_id": "x"}))
     assert main(["notify", "send", "--finding-file", str(bad)]) == 2
     assert "finding lacks kind" in capsys.readouterr().err
+
+
+def test_a_resolution_comments_and_transitions_when_configured(jira: Sink) -> None:
+    finding = sample_finding()
+    project = jira_project(jira)
+    project.resolve_transition_id = "31"
+    project.send(finding, "MLGOV")
+    outcome = project.send({**finding, "status": "RESOLVED", "severity": "INFO"}, "MLGOV")
+    assert outcome == "commented and transitioned MLGOV-1"
+    assert jira.issues["MLGOV-1"]["status"] == "Done"
+    assert jira.requests[-1].body == {"transition": {"id": "31"}}
+    # A new occurrence after the issue was closed opens a new issue: the closed one stays closed.
+    assert project.send(finding, "MLGOV") == "created MLGOV-2"
