@@ -10,7 +10,9 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.audit_stack import GovernanceAuditStack
-from stacks.constants import AUDIT_STACK_NAME
+from stacks.constants import ACCOUNT_GUARDRAILS_STACK_NAME, AUDIT_STACK_NAME, GUARDRAILS_STACK_NAME
+from stacks.guardrail_policies import GuardrailLimitError
+from stacks.guardrails_stack import AccountGuardrailsStack, GuardrailsStack
 from stacks.settings import CONTEXT_KEY, SettingsError, parse_settings
 
 
@@ -25,6 +27,20 @@ def build_app(context: dict | None = None) -> cdk.App:
         env=env,
         description="ML model governance: endpoint registry audit and findings channel",
     )
+    GuardrailsStack(
+        app,
+        GUARDRAILS_STACK_NAME,
+        settings=settings,
+        env=env,
+        description="ML model governance: SCPs for the Organizations management account",
+    )
+    AccountGuardrailsStack(
+        app,
+        ACCOUNT_GUARDRAILS_STACK_NAME,
+        settings=settings,
+        env=env,
+        description="ML model governance: guardrails as IAM policies for a single account",
+    )
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     return app
 
@@ -32,7 +48,7 @@ def build_app(context: dict | None = None) -> cdk.App:
 def main() -> int:
     try:
         app = build_app()
-    except SettingsError as exc:
+    except (SettingsError, GuardrailLimitError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     app.synth()

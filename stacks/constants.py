@@ -16,6 +16,8 @@ LAMBDA_PYTHON = "python3.11"  # the Python the test suite runs on; raise both to
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{LAMBDA_PYTHON}/{POWERTOOLS_VERSION}"
 
 AUDIT_STACK_NAME = "MlGovEndpointAudit"
+GUARDRAILS_STACK_NAME = "MlGovGuardrails"
+ACCOUNT_GUARDRAILS_STACK_NAME = "MlGovAccountGuardrails"
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 STATE_CHANGE_DETAIL_TYPE = "SageMaker Endpoint State Change"

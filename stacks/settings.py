@@ -106,9 +106,41 @@ class Thresholds(_Strict):
     snapshot_age_review_days: int = Field(default=60, ge=1)
 
 
+ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
+
+
+class Guardrails(_Strict):
+    """Preventive policies (SCPs, or an IAM policy and boundary without Organizations)."""
+
+    target_ou_ids: list[str] = Field(default_factory=list)
+    pipeline_role_arns: list[str] = Field(default_factory=lambda: ["arn:aws:iam::*:role/MlGovDeploymentPipeline*"])
+    approver_role_arns: list[str] = Field(default_factory=lambda: ["arn:aws:iam::*:role/MlGovModelApprover*"])
+    break_glass_role_arns: list[str] = Field(default_factory=list)
+    governance_tag_keys: list[str] = Field(default_factory=lambda: ["ModelPackageName", "endpoint_purpose"])
+    existing_scps_per_target: int = Field(default=1, ge=0, le=4)
+
+    @field_validator("target_ou_ids")
+    @classmethod
+    def _targets(cls, value: list[str]) -> list[str]:
+        return _all_match(
+            value, r"(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}|\d{12})", "an OU, root or account id"
+        )
+
+    @field_validator("pipeline_role_arns", "approver_role_arns", "break_glass_role_arns")
+    @classmethod
+    def _roles(cls, value: list[str]) -> list[str]:
+        return _all_match(value, ROLE_ARN_PATTERN, "an IAM role ARN (wildcards allowed)")
+
+    @field_validator("governance_tag_keys")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return _all_match(value, r"[\w.:/=+@-]{1,128}", "a tag key")
+
+
 class Settings(_Strict):
     watched_model_package_groups: list[str] = Field(default_factory=lambda: ["manga-recommender"])
     experiment_exemptions: ExperimentExemptions = Field(default_factory=ExperimentExemptions)
+    guardrails: Guardrails = Field(default_factory=Guardrails)
     alert_routing: AlertRouting = Field(default_factory=AlertRouting)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     # Central account: events forwarded from member accounts are audited through this role.

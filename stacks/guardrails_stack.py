@@ -1,0 +1,67 @@
+"""Preventive guardrails: SCPs for the Organizations management (or delegated administrator)
+account, and the same statements as an IAM managed policy and permissions boundary for a
+single account without Organizations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_organizations as organizations
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+from stacks.guardrail_policies import guardrail_policies, permissions_boundary
+from stacks.settings import Settings
+
+
+class GuardrailsStack(Stack):
+    """Deploy to the management or delegated administrator account; attaches to mlgov.guardrails.target_ou_ids."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.policies = {}
+        for policy in guardrail_policies(settings):
+            self.policies[policy.name] = organizations.CfnPolicy(
+                self,
+                policy.name,
+                name=policy.name,
+                description=policy.description,
+                type="SERVICE_CONTROL_POLICY",
+                content=policy.document,
+                target_ids=list(settings.guardrails.target_ou_ids) or None,
+            )
+
+
+class AccountGuardrailsStack(Stack):
+    """Without Organizations: a managed policy to attach to human roles, and a boundary for roles
+    that may create roles (the boundary also allows everything the deny list does not cover)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        denies = [statement for p in guardrail_policies(settings) for statement in p.document["Statement"]]
+        self.deny_policy = iam.ManagedPolicy(
+            self,
+            "GuardrailsDenyPolicy",
+            managed_policy_name="mlgov-guardrails",
+            description="ML governance guardrails (the SCP statements, for one account)",
+            document=iam.PolicyDocument.from_json({"Version": "2012-10-17", "Statement": denies}),
+        )
+        self.boundary = iam.ManagedPolicy(
+            self,
+            "GuardrailsBoundary",
+            managed_policy_name="mlgov-guardrails-boundary",
+            description="Permissions boundary: everything except what the ML governance guardrails deny",
+            document=iam.PolicyDocument.from_json(permissions_boundary(settings)),
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.boundary,
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "A permissions boundary caps, it grants nothing: it must allow "
+                    "every action the guardrail denies do not remove, so it allows * and denies the guardrails.",
+                }
+            ],
+        )
