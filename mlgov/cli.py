@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--queue-url", required=True, help="the notifier queue URL")
     redrive.add_argument("--limit", type=int, help="move at most this many messages")
     redrive.set_defaults(func=cmd_notify_redrive)
+
+    from mlgov.guardrails_cli import add_parser as add_guardrails
+
+    add_guardrails(sub, _aws_options)
     return parser
 
 

@@ -55,3 +55,53 @@ def test_bad_settings_file_is_a_usage_error_on_one_line(
 
 def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "--bogus"]) == 2
+
+
+def test_guardrails_explain_names_the_deciding_statement(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = tmp_path / "none.json"
+    code = main(
+        [
+            "guardrails",
+            "explain",
+            "--action",
+            "sagemaker:CreateEndpoint",
+            "--endpoint-name",
+            "hotfix",
+            "--principal",
+            "arn:aws:iam::210987654321:role/DataScientist",
+            "--format",
+            "json",
+            "--config",
+            str(config),
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3
+    assert report["decision"] == "Deny"
+    assert report["statement"] == "DenyEndpointWithoutPackageTag"
+    assert "ModelPackageName" in report["why"]
+
+
+def test_guardrails_explain_allows_the_pipeline_with_a_package_tag(capsys: pytest.CaptureFixture[str]) -> None:
+    tag = "ModelPackageName=arn:aws:sagemaker:us-east-1:210987654321:model-package/manga-recommender/7"
+    code = main(
+        [
+            "guardrails",
+            "explain",
+            "--action",
+            "sagemaker:CreateEndpoint",
+            "--tag",
+            tag,
+            "--principal",
+            "arn:aws:iam::210987654321:role/MlGovDeploymentPipeline-prod",
+            "--config",
+            "/nonexistent/cdk.json",
+        ]
+    )
+    assert code == 0
+    assert capsys.readouterr().out.startswith("Allow:")
+
+
+def test_guardrails_explain_refuses_a_malformed_tag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["guardrails", "explain", "--action", "sagemaker:AddTags", "--tag", "novalue"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err

@@ -1,0 +1,320 @@
+"""Decision matrix: request contexts evaluated against the synthesized guardrail policies by an
+independent evaluator (principalmapper's local policy simulation, with its StringNotLike defect
+corrected in mlgov.policy_eval). Prints the matrix: run with -s to see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from mlgov.policy_eval import evaluate
+from stacks.guardrail_policies import (
+    SCP_MAX_CHARS,
+    GuardrailLimitError,
+    guardrail_policies,
+    permissions_boundary,
+)
+from stacks.settings import parse_settings
+
+PROD, STAGING, EXPERIMENT = "210987654321", "345678901234", "111122223333"
+EXPERIMENT_OU = "ou-ab12-exprmnts"
+PACKAGE = f"arn:aws:sagemaker:us-east-1:{PROD}:model-package/manga-recommender/7"
+SETTINGS = parse_settings(
+    {
+        "experiment_exemptions": {"account_ids": [EXPERIMENT], "organizational_unit_ids": [EXPERIMENT_OU]},
+        "guardrails": {
+            "target_ou_ids": ["ou-ab12-prodwork"],
+            "pipeline_role_arns": ["arn:aws:iam::*:role/MlGovDeploymentPipeline*"],
+            "approver_role_arns": ["arn:aws:iam::*:role/MlGovModelApprover*"],
+            "break_glass_role_arns": ["arn:aws:iam::*:role/MlGovBreakGlass"],
+        },
+    }
+)
+POLICIES = {p.name: p.document for p in guardrail_policies(SETTINGS)}
+
+
+def role(account: str, name: str) -> str:
+    return f"arn:aws:iam::{account}:role/{name}"
+
+
+@dataclass
+class Case:
+    name: str
+    action: str
+    account: str
+    principal: str
+    expected: str
+    endpoint: str = "manga-recommender-prod"
+    request_tags: dict[str, str] = field(default_factory=dict)
+    tag_keys: list[str] = field(default_factory=list)
+    approval: str | None = None
+    org_path: str | None = None
+
+    def resource(self) -> str:
+        if "ModelPackage" in self.action:
+            return PACKAGE.replace(PROD, self.account)
+        kind = "endpoint-config" if self.action.endswith("EndpointConfig") else "endpoint"
+        return f"arn:aws:sagemaker:us-east-1:{self.account}:{kind}/{self.endpoint}"
+
+    def context(self) -> dict[str, Any]:
+        ctx: dict[str, Any] = {"aws:PrincipalArn": self.principal, "aws:PrincipalAccount": self.account}
+        ctx.update({f"aws:RequestTag/{k}": v for k, v in self.request_tags.items()})
+        keys = self.tag_keys or list(self.request_tags)
+        if keys:
+            ctx["aws:TagKeys"] = keys
+        if self.approval:
+            ctx["sagemaker:ModelApprovalStatus"] = self.approval
+        ctx["aws:PrincipalOrgPaths"] = [self.org_path or "o-a1b2c3d4e5/r-ab12/ou-ab12-prodwork/"]
+        return ctx
+
+
+DS = "DataScientist"
+PIPE = "MlGovDeploymentPipeline-prod"
+TAG = {"ModelPackageName": PACKAGE}
+CASES = [
+    Case("registered package tag, prod", "sagemaker:CreateEndpoint", PROD, role(PROD, PIPE), "Allow", request_tags=TAG),
+    Case("no tag, prod", "sagemaker:CreateEndpoint", PROD, role(PROD, DS), "Deny"),
+    Case("no tag, staging", "sagemaker:CreateEndpoint", STAGING, role(STAGING, DS), "Deny"),
+    Case(
+        "bogus tag value",
+        "sagemaker:CreateEndpoint",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        request_tags={"ModelPackageName": "trust-me"},
+    ),
+    Case(
+        "tag is a model ARN, not a package",
+        "sagemaker:CreateEndpoint",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        request_tags={"ModelPackageName": f"arn:aws:sagemaker:us-east-1:{PROD}:model/manga-raw"},
+    ),
+    Case(
+        "package group ARN without version",
+        "sagemaker:CreateEndpoint",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        request_tags={"ModelPackageName": f"arn:aws:sagemaker:us-east-1:{PROD}:model-package-group/manga"},
+    ),
+    Case(
+        "tag under another key",
+        "sagemaker:CreateEndpoint",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        request_tags={"model_package": PACKAGE},
+    ),
+    Case(
+        "experiment- name in prod account",
+        "sagemaker:CreateEndpoint",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        endpoint="experiment-lora-r16",
+    ),
+    Case(
+        "experiment- name in experiment account",
+        "sagemaker:CreateEndpoint",
+        EXPERIMENT,
+        role(EXPERIMENT, DS),
+        "Allow",
+        endpoint="experiment-lora-r16",
+    ),
+    Case(
+        "other name in experiment account",
+        "sagemaker:CreateEndpoint",
+        EXPERIMENT,
+        role(EXPERIMENT, DS),
+        "Deny",
+        endpoint="manga-recommender-shadow",
+    ),
+    Case(
+        "experiment- name in experiment OU",
+        "sagemaker:CreateEndpoint",
+        STAGING,
+        role(STAGING, DS),
+        "Allow",
+        endpoint="experiment-lora-r8",
+        org_path=f"o-a1b2c3d4e5/r-ab12/{EXPERIMENT_OU}/",
+    ),
+    Case("break-glass role without tag", "sagemaker:CreateEndpoint", PROD, role(PROD, "MlGovBreakGlass"), "Allow"),
+    Case("break-glass look-alike name", "sagemaker:CreateEndpoint", PROD, role(PROD, "MlGovBreakGlassNot"), "Deny"),
+    Case("pipeline updates endpoint", "sagemaker:UpdateEndpoint", PROD, role(PROD, PIPE), "Allow"),
+    Case("human updates endpoint", "sagemaker:UpdateEndpoint", PROD, role(PROD, DS), "Deny"),
+    Case(
+        "human creates endpoint config",
+        "sagemaker:CreateEndpointConfig",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        endpoint="manga-recommender-prod-config-v9",
+    ),
+    Case(
+        "pipeline creates endpoint config",
+        "sagemaker:CreateEndpointConfig",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        endpoint="manga-recommender-prod-config-v9",
+    ),
+    Case(
+        "human updates experiment endpoint in experiment account",
+        "sagemaker:UpdateEndpoint",
+        EXPERIMENT,
+        role(EXPERIMENT, DS),
+        "Allow",
+        endpoint="experiment-lora-r16",
+    ),
+    Case(
+        "remove ModelPackageName tag after creation",
+        "sagemaker:DeleteTags",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        tag_keys=["ModelPackageName"],
+    ),
+    Case(
+        "overwrite ModelPackageName tag",
+        "sagemaker:AddTags",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        request_tags={"ModelPackageName": PACKAGE},
+    ),
+    Case(
+        "retag endpoint_purpose to dodge retirement",
+        "sagemaker:AddTags",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        request_tags={"endpoint_purpose": "active"},
+    ),
+    Case(
+        "governance key hidden among other keys",
+        "sagemaker:DeleteTags",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        tag_keys=["team", "ModelPackageName"],
+    ),
+    Case(
+        "human adds an unrelated tag",
+        "sagemaker:AddTags",
+        PROD,
+        role(PROD, DS),
+        "Allow",
+        request_tags={"cost-center": "recsys"},
+    ),
+    Case(
+        "pipeline retags lineage",
+        "sagemaker:AddTags",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        request_tags={"ModelPackageName": PACKAGE},
+    ),
+    Case(
+        "approve package without approver role",
+        "sagemaker:UpdateModelPackage",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        approval="Approved",
+    ),
+    Case(
+        "register as Approved directly",
+        "sagemaker:CreateModelPackage",
+        PROD,
+        role(PROD, PIPE),
+        "Deny",
+        approval="Approved",
+    ),
+    Case(
+        "register as PendingManualApproval",
+        "sagemaker:CreateModelPackage",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        approval="PendingManualApproval",
+    ),
+    Case(
+        "approver approves",
+        "sagemaker:UpdateModelPackage",
+        PROD,
+        role(PROD, "MlGovModelApprover"),
+        "Allow",
+        approval="Approved",
+    ),
+    Case("anyone rejects", "sagemaker:UpdateModelPackage", PROD, role(PROD, DS), "Allow", approval="Rejected"),
+    Case(
+        "approve in experiment account without approver role",
+        "sagemaker:UpdateModelPackage",
+        EXPERIMENT,
+        role(EXPERIMENT, DS),
+        "Deny",
+        approval="Approved",
+    ),
+]
+
+
+def test_the_matrix_has_at_least_25_contexts() -> None:
+    assert len(CASES) >= 25
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_decision(case: Case) -> None:
+    result = evaluate(POLICIES, case.action, case.resource(), case.context())
+    print(
+        f"\n  {case.name:<55} {case.action:<32} expected {case.expected:<5} evaluated {result.decision:<5} "
+        f"{result.statement or '(no deny matches)'}"
+    )
+    assert result.decision == case.expected
+
+
+def test_the_boundary_denies_what_the_scps_deny_and_allows_the_rest() -> None:
+    boundary = {"boundary": permissions_boundary(SETTINGS)}
+    for case in CASES:
+        result = evaluate(boundary, case.action, case.resource(), case.context(), default_allow=False)
+        assert result.decision == case.expected, case.name
+    other = evaluate(boundary, "s3:GetObject", "arn:aws:s3:::manga-training/x", {}, default_allow=False)
+    assert other.decision == "Allow"
+
+
+def test_evaluator_correction_absent_key_matches_string_not_like() -> None:
+    """Without the correction principalmapper 1.1.5 would allow a CreateEndpoint without the tag."""
+    doc = {
+        "p": {
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Action": "sagemaker:CreateEndpoint",
+                    "Resource": "*",
+                    "Condition": {"StringNotLike": {"aws:RequestTag/ModelPackageName": "arn:*"}},
+                }
+            ]
+        }
+    }
+    assert evaluate(doc, "sagemaker:CreateEndpoint", "arn:aws:sagemaker:us-east-1:1:endpoint/x", {}).decision == "Deny"
+
+
+def test_scp_sizes_are_under_the_organizations_limit() -> None:
+    for policy in guardrail_policies(SETTINGS):
+        print(f"\n  {policy.name}: {policy.size} of {SCP_MAX_CHARS} characters")
+        assert policy.size <= SCP_MAX_CHARS
+
+
+def test_an_oversized_scp_is_refused_naming_the_policy() -> None:
+    many = [f"arn:aws:iam::*:role/pipeline-{i:03d}-with-a-long-descriptive-name" for i in range(80)]
+    settings = parse_settings({"guardrails": {"pipeline_role_arns": many}})
+    with pytest.raises(GuardrailLimitError, match=r"SCP mlgov-endpoint-lineage is .* characters"):
+        guardrail_policies(settings)
+
+
+def test_too_many_scps_on_a_target_is_refused() -> None:
+    with pytest.raises(GuardrailLimitError, match="per target"):
+        guardrail_policies(parse_settings({"guardrails": {"existing_scps_per_target": 4}}))
