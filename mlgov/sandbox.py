@@ -212,6 +212,50 @@ def show_notifications(session: Any, url: str, findings: list[dict[str, Any]]) -
         )
 
 
+def show_guardrails() -> None:
+    """The preventive side: which SCP statement decides three requests (mlgov guardrails explain)."""
+    from mlgov.cli import main as cli
+
+    print("\n== guardrails: mlgov guardrails explain on three requests in a production account")
+    prod = "arn:aws:iam::210987654321:role"
+    package = "arn:aws:sagemaker:us-east-1:210987654321:model-package/manga-recommender/7"
+    requests = [
+        [
+            "--action",
+            "sagemaker:CreateEndpoint",
+            "--endpoint-name",
+            "manga-recommender-hotfix",
+            "--principal",
+            f"{prod}/DataScientist",
+        ],
+        [
+            "--action",
+            "sagemaker:DeleteTags",
+            "--tag-key",
+            "ModelPackageName",
+            "--endpoint-name",
+            "manga-recommender-prod",
+            "--principal",
+            f"{prod}/DataScientist",
+        ],
+        [
+            "--action",
+            "sagemaker:CreateEndpoint",
+            "--tag",
+            f"ModelPackageName={package}",
+            "--endpoint-name",
+            "manga-recommender-prod",
+            "--principal",
+            f"{prod}/MlGovDeploymentPipeline-prod",
+        ],
+    ]
+    for request in requests:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            cli(["guardrails", "explain", *request, "--config", str(ROOT / "cdk.json")])
+        print("\n".join("   " + line for line in out.getvalue().splitlines()[:2]))
+
+
 def run_demo() -> int:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     started = time.monotonic()
@@ -318,6 +362,7 @@ def run_demo() -> int:
         if cli.stderr.strip():
             print("   " + cli.stderr.strip().replace("\n", "\n   "))
         print(f"   exit code {cli.returncode} (3 = violations found)")
+    show_guardrails()
     print(f"\n== emulator stopped; demo took {time.monotonic() - started:.1f}s")
     if mismatches:
         print(f"demo: {mismatches} verdicts differ from what the estate expects", file=sys.stderr)
