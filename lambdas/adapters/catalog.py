@@ -1,0 +1,76 @@
+"""The live catalog (DynamoDB) and training snapshots (S3 JSON Lines)."""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from governance.coverage import CHUNK_BYTES
+
+S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
+
+
+class SnapshotNotFound(Exception):
+    pass
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    match = S3_URI.match(uri)
+    if not match:
+        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+    return match.group(1), match.group(2)
+
+
+def catalog_title_ids(ddb: Any, table: str, segments: int = 4) -> set[str]:
+    """Every title_id, by a parallel scan that projects only the key."""
+    return {item["title_id"]["S"] for item in scan_catalog(ddb, table, segments, projection="title_id")}
+
+
+def scan_catalog(ddb: Any, table: str, segments: int = 4, projection: str | None = None) -> list[dict[str, Any]]:
+    def segment(number: int) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"TableName": table, "Segment": number, "TotalSegments": segments}
+        if projection:
+            kwargs["ProjectionExpression"] = projection
+        items: list[dict[str, Any]] = []
+        for page in ddb.get_paginator("scan").paginate(**kwargs):
+            items.extend(page.get("Items", []))
+        return items
+
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        return [item for part in pool.map(segment, range(segments)) for item in part]
+
+
+def snapshot_chunks(s3: Any, uri: str, chunk_bytes: int = CHUNK_BYTES, prefetch: int = 4) -> Iterator[bytes]:
+    """Stream the snapshot in chunks. A reader thread keeps up to `prefetch` chunks ahead, so the
+    network read overlaps the parsing instead of alternating with it."""
+    bucket, key = parse_s3_uri(uri)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
+            raise SnapshotNotFound(f"snapshot {uri} does not exist") from None
+        raise
+    buffer: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=prefetch)
+
+    def read() -> None:
+        try:
+            for chunk in body.iter_chunks(chunk_bytes):
+                buffer.put(chunk)
+            buffer.put(None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            buffer.put(exc)
+
+    threading.Thread(target=read, daemon=True).start()
+    while True:
+        item = buffer.get()
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
