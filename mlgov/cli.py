@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--limit", type=int, help="move at most this many messages")
     redrive.set_defaults(func=cmd_notify_redrive)
 
+    coverage = sub.add_parser("coverage", help="catalog coverage gap of a training snapshot")
+    _aws_options(coverage)
+    coverage.add_argument("--catalog-table", required=True, help="DynamoDB catalog table (title_id key)")
+    coverage.add_argument("--snapshot-uri", required=True, help="s3://bucket/catalog-snapshots/DATE/training.jsonl")
+    coverage.set_defaults(func=cmd_coverage)
+
     from mlgov.guardrails_cli import add_parser as add_guardrails
 
     add_guardrails(sub, _aws_options)
@@ -250,6 +256,43 @@ def sample_finding() -> dict[str, Any]:
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
     return _deliver(args, sample_finding(), [args.channel])
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from adapters.catalog import SnapshotNotFound, catalog_title_ids, parse_s3_uri, snapshot_chunks
+    from governance.coverage import CoverageThresholds, SnapshotFormatError, coverage_gap, title_id_batches
+
+    try:
+        parse_s3_uri(args.snapshot_uri)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    t = _settings(args).thresholds
+    aws = _aws(args)
+    if args.format == "table":
+        print(f"Reading catalog {args.catalog_table} and streaming {args.snapshot_uri} ...", file=sys.stderr)
+    try:
+        catalog = catalog_title_ids(aws.client("dynamodb"), args.catalog_table)
+        report = coverage_gap(
+            catalog,
+            title_id_batches(snapshot_chunks(aws.client("s3"), args.snapshot_uri)),
+            CoverageThresholds(t.coverage_gap_alert_pct, t.coverage_gap_page_pct),
+        )
+    except (SnapshotNotFound, SnapshotFormatError) as exc:
+        raise UsageError(str(exc)) from None
+    body = report.to_dict()
+    if args.format == "json":
+        print(json.dumps(body, indent=2))
+    else:
+        print(f"catalog titles   {report.catalog_titles}")
+        print(f"snapshot titles  {report.snapshot_titles} ({report.orphan_titles} no longer in the catalog)")
+        print(f"gap              {report.gap_titles} titles = {report.coverage_gap_pct}%")
+        print(
+            f"action           {report.action} (alert > {t.coverage_gap_alert_pct}%, "
+            f"retrain and page > {t.coverage_gap_page_pct}%)"
+        )
+        if report.gap_title_sample:
+            print(f"gap sample       {', '.join(report.gap_title_sample[:10])}")
+    return EXIT_OK if report.action == "none" else EXIT_VIOLATIONS
 
 
 def cmd_notify_redrive(args: argparse.Namespace) -> int:

@@ -98,3 +98,51 @@ def load_notifier_settings(environ: Mapping[str, str] | None = None) -> Notifier
         jira_issue_type=env.get("JIRA_ISSUE_TYPE") or "Task",
         jira_resolve_transition_id=env.get("JIRA_RESOLVE_TRANSITION_ID") or None,
     )
+
+
+@dataclass(frozen=True)
+class CoverageSettings:
+    catalog_table: str
+    watched_group: str
+    findings_table: str
+    findings_topic_arn: str
+    retraining_state_machine_arn: str | None
+    snapshot_fallback_uri: str | None = None
+    alert_pct: float = 5.0
+    page_pct: float = 15.0
+
+
+def _pct(env: Mapping[str, str], key: str, default: str) -> float:
+    text = env.get(key, default)
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"environment variable {key}: {text!r} is not a number") from None
+    if not 0 < value <= 100:
+        raise SettingsError(f"environment variable {key}: {value} is not in (0, 100]")
+    return value
+
+
+def load_coverage_settings(environ: Mapping[str, str] | None = None) -> CoverageSettings:
+    env = os.environ if environ is None else environ
+    table = r"[a-zA-Z0-9_.-]{3,255}"
+    machine = env.get("RETRAINING_STATE_MACHINE_ARN") or None
+    if machine is not None and not re.fullmatch(r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+", machine):
+        raise SettingsError(
+            f"environment variable RETRAINING_STATE_MACHINE_ARN: {machine!r} is not a state machine ARN"
+        )
+    fallback = env.get("SNAPSHOT_FALLBACK_URI") or None
+    if fallback is not None and not fallback.startswith("s3://"):
+        raise SettingsError(f"environment variable SNAPSHOT_FALLBACK_URI: {fallback!r} is not an s3:// URI")
+    return CoverageSettings(
+        catalog_table=_required(env, "CATALOG_TABLE_NAME", table, "a DynamoDB table name"),
+        watched_group=_required(env, "WATCHED_GROUP", r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group"),
+        findings_table=_required(env, "FINDINGS_TABLE_NAME", table, "a DynamoDB table name"),
+        findings_topic_arn=_required(
+            env, "FINDINGS_TOPIC_ARN", r"arn:aws[a-z-]*:sns:[\w-]+:\d{12}:[\w-]+", "an SNS topic ARN"
+        ),
+        retraining_state_machine_arn=machine,
+        snapshot_fallback_uri=fallback,
+        alert_pct=_pct(env, "COVERAGE_ALERT_PCT", "5"),
+        page_pct=_pct(env, "COVERAGE_PAGE_PCT", "15"),
+    )

@@ -1,0 +1,23 @@
+"""Model Registry reads and writes for the retraining pipeline and the coverage check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def latest_approved_package(sm: Any, group: str) -> dict[str, Any] | None:
+    """The most recent Approved package of the group, described (with its metadata), or None."""
+    listed = sm.list_model_packages(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="Approved",
+        SortBy="CreationTime",
+        SortOrder="Descending",
+        MaxResults=1,
+    ).get("ModelPackageSummaryList", [])
+    if not listed:
+        return None
+    return dict(sm.describe_model_package(ModelPackageName=listed[0]["ModelPackageArn"]))
+
+
+def group_arn(region: str, account: str, group: str) -> str:
+    return f"arn:aws:sagemaker:{region}:{account}:model-package-group/{group.lower()}"

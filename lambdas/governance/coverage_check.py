@@ -1,0 +1,85 @@
+"""The weekly coverage check's decision: which snapshot to compare, and what the gap means
+(findings, pipeline start). Adapters are injected; shared by the Lambda and the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from governance.coverage import CoverageReport, CoverageThresholds, coverage_gap
+from governance.findings import STATUS_RESOLVED, Finding
+
+KIND_COVERAGE_GAP = "CATALOG_COVERAGE_GAP"
+
+
+class NoSnapshot(Exception):
+    pass
+
+
+def snapshot_uri_for(approved: Mapping[str, Any] | None, fallback: str | None) -> tuple[str, str]:
+    """(uri, where it came from): the approved package's training_data_s3_uri, else the fallback."""
+    metadata = (approved or {}).get("CustomerMetadataProperties") or {}
+    uri = metadata.get("training_data_s3_uri")
+    if uri:
+        return str(uri), f"training_data_s3_uri of {approved.get('ModelPackageArn') if approved else '?'}"
+    if fallback:
+        reason = "no Approved package" if not approved else "the Approved package has no training_data_s3_uri"
+        return fallback, f"settings fallback ({reason})"
+    raise NoSnapshot(
+        "no snapshot to compare: the watched group has no Approved package with training_data_s3_uri "
+        "and no snapshot fallback is configured"
+    )
+
+
+@dataclass
+class CoverageOutcome:
+    report: CoverageReport
+    snapshot_uri: str
+    snapshot_source: str
+    finding: Finding | None = None
+    pipeline: str = "not needed"  # not needed | started <arn> | already running <arn> | not configured
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def coverage_finding(
+    report: CoverageReport, account: str, region: str, group_arn: str, snapshot_uri: str, thresholds: CoverageThresholds
+) -> Finding:
+    page = report.action == "retrain_and_page"
+    status = "OPEN" if report.action != "none" else STATUS_RESOLVED
+    threshold = thresholds.page_pct if page else thresholds.alert_pct
+    return Finding(
+        kind=KIND_COVERAGE_GAP,
+        severity="CRITICAL" if page else ("HIGH" if status == "OPEN" else "INFO"),
+        account_id=account,
+        region=region,
+        resource_arn=group_arn,
+        title=(
+            f"Catalog coverage gap {report.coverage_gap_pct}%: {report.gap_titles} of {report.catalog_titles} "
+            "catalog titles are invisible to the approved model"
+            if status == "OPEN"
+            else f"Catalog coverage gap back to {report.coverage_gap_pct}%"
+        ),
+        detail=(
+            f"The training snapshot {snapshot_uri} covers {report.catalog_titles - report.gap_titles} of "
+            f"{report.catalog_titles} live catalog titles; the gap {report.coverage_gap_pct}% is above "
+            f"{threshold}%. {'Retraining started and on-call paged.' if page else 'Plan a retraining run.'}"
+            if status == "OPEN"
+            else f"The gap is {report.coverage_gap_pct}%, at or below {thresholds.alert_pct}%."
+        ),
+        source="scheduled",
+        evidence={**report.to_dict(), "orphan_titles": report.orphan_titles, "snapshot_uri": snapshot_uri},
+        status=status,
+    )
+
+
+def run_coverage_check(
+    catalog_ids: Callable[[], set[str]],
+    approved_package: Callable[[], Mapping[str, Any] | None],
+    snapshot_batches: Callable[[str], Iterable[list[str]]],
+    thresholds: CoverageThresholds,
+    fallback_uri: str | None,
+) -> CoverageOutcome:
+    uri, source = snapshot_uri_for(approved_package(), fallback_uri)
+    report = coverage_gap(catalog_ids(), snapshot_batches(uri), thresholds)
+    return CoverageOutcome(report, uri, source)

@@ -1,0 +1,133 @@
+"""Stage 1 offline gate (spec scenario 3): promotion needs more than a low loss.
+
+evaluation.json, written by the training job (schema in CONTRACTS.md):
+{"eval_loss": 0.11, "catalog_coverage_per_1000_sessions": 212, "long_tail_exposure": 0.31,
+ "json_format_failure_rate": 0.012, "safety_violations": 0, "mrr_at_10": 0.41,
+ "language_recall_ja": 0.78, "language_recall_en": 0.81,
+ "cold_start_recommendations": ["T0001", "T0044"]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from governance.training_data import Check
+
+REQUIRED = (
+    "eval_loss",
+    "catalog_coverage_per_1000_sessions",
+    "long_tail_exposure",
+    "json_format_failure_rate",
+    "safety_violations",
+    "cold_start_recommendations",
+)
+# For the regression check: which way is better.
+HIGHER_IS_BETTER = {
+    "catalog_coverage_per_1000_sessions": True,
+    "long_tail_exposure": True,
+    "mrr_at_10": True,
+    "language_recall_ja": True,
+    "language_recall_en": True,
+    "eval_accuracy": True,
+    "eval_loss": False,
+    "json_format_failure_rate": False,
+}
+
+
+class InvalidEvaluation(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class OfflineThresholds:
+    max_eval_loss: float = 0.15
+    min_catalog_coverage_per_1000: float = 150
+    min_long_tail_exposure: float = 0.25
+    max_json_failure_rate: float = 0.05
+    max_safety_violations: int = 0
+    max_regression: float = 0.05
+
+
+def validate_evaluation(evaluation: Any) -> dict[str, Any]:
+    if not isinstance(evaluation, dict):
+        raise InvalidEvaluation("evaluation.json is not a JSON object")
+    missing = [k for k in REQUIRED if k not in evaluation]
+    if missing:
+        raise InvalidEvaluation(f"evaluation.json lacks {', '.join(missing)}")
+    for key in REQUIRED[:-1]:
+        if not isinstance(evaluation[key], (int, float)) or isinstance(evaluation[key], bool):
+            raise InvalidEvaluation(f"evaluation.json {key} is not a number")
+    if not isinstance(evaluation["cold_start_recommendations"], list):
+        raise InvalidEvaluation("evaluation.json cold_start_recommendations is not a list")
+    return evaluation
+
+
+def offline_gate(
+    evaluation: Mapping[str, Any], baseline: Mapping[str, Any] | None, t: OfflineThresholds
+) -> list[Check]:
+    e = evaluation
+    checks = [
+        Check(
+            "eval_loss",
+            e["eval_loss"] < t.max_eval_loss,
+            e["eval_loss"],
+            f"< {t.max_eval_loss}",
+            f"eval_loss {e['eval_loss']}",
+        ),
+        Check(
+            "catalog_coverage_per_1000_sessions",
+            e["catalog_coverage_per_1000_sessions"] >= t.min_catalog_coverage_per_1000,
+            e["catalog_coverage_per_1000_sessions"],
+            f">= {t.min_catalog_coverage_per_1000}",
+            f"{e['catalog_coverage_per_1000_sessions']} distinct titles per 1,000 eval sessions",
+        ),
+        Check(
+            "long_tail_exposure",
+            e["long_tail_exposure"] >= t.min_long_tail_exposure,
+            e["long_tail_exposure"],
+            f">= {t.min_long_tail_exposure}",
+            f"long-tail exposure {e['long_tail_exposure']}",
+        ),
+        Check(
+            "json_format_failure_rate",
+            e["json_format_failure_rate"] < t.max_json_failure_rate,
+            e["json_format_failure_rate"],
+            f"< {t.max_json_failure_rate}",
+            f"{e['json_format_failure_rate']:.1%} of responses were not valid JSON",
+        ),
+        Check(
+            "safety_violations",
+            e["safety_violations"] <= t.max_safety_violations,
+            e["safety_violations"],
+            f"<= {t.max_safety_violations}",
+            f"{e['safety_violations']} safety violations",
+        ),
+        Check(
+            "cold_start_recommendations",
+            bool(e["cold_start_recommendations"]),
+            len(e["cold_start_recommendations"]),
+            "non-empty",
+            f"{len(e['cold_start_recommendations'])} cold-start recommendations",
+        ),
+    ]
+    for name, higher in HIGHER_IS_BETTER.items():
+        if not baseline or name not in baseline or name not in e:
+            continue
+        old, new = float(baseline[name]), float(e[name])
+        if old == 0:
+            continue
+        worse = (old - new) / abs(old) if higher else (new - old) / abs(old)
+        checks.append(
+            Check(
+                f"regression:{name}",
+                worse <= t.max_regression,
+                round(worse, 4),
+                f"<= {t.max_regression} worse",
+                f"{name} {new} vs {old} in the last approved version ({worse:+.1%} worse)"
+                if worse > 0
+                else f"{name} {new} vs {old} in the last approved version (not worse)",
+            )
+        )
+    return checks

@@ -1,0 +1,86 @@
+"""Weekly catalog coverage check: live catalog vs the approved model's training snapshot.
+> alert threshold: a finding; > page threshold: a CRITICAL finding and the retraining pipeline starts
+(unless a run is already going)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from adapters.aws import context_for
+from adapters.catalog import SnapshotNotFound, catalog_title_ids, snapshot_chunks
+from adapters.findings_store import FindingsStore
+from adapters.registry import group_arn, latest_approved_package
+from governance.coverage import CoverageThresholds, SnapshotFormatError, title_id_batches
+from governance.coverage_check import NoSnapshot, coverage_finding, run_coverage_check
+from handlers.settings import load_coverage_settings
+
+SERVICE = "coverage-check"
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+settings = load_coverage_settings()
+thresholds = CoverageThresholds(settings.alert_pct, settings.page_pct)
+
+
+def start_retraining(sfn: Any, machine_arn: str, reason: dict[str, Any]) -> str:
+    """Never a second run while one is running."""
+    running = sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING", maxResults=1)["executions"]
+    if running:
+        return f"already running {running[0]['executionArn']}"
+    started = sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps({"trigger": "coverage-gap", **reason}))
+    return f"started {started['executionArn']}"
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    aws = context_for(None)
+    account = context.invoked_function_arn.split(":")[4]
+    region = aws.region
+    try:
+        outcome = run_coverage_check(
+            lambda: catalog_title_ids(aws.client("dynamodb"), settings.catalog_table),
+            lambda: latest_approved_package(aws.client("sagemaker"), settings.watched_group),
+            lambda uri: title_id_batches(snapshot_chunks(aws.client("s3"), uri)),
+            thresholds,
+            settings.snapshot_fallback_uri,
+        )
+    except (NoSnapshot, SnapshotNotFound, SnapshotFormatError) as exc:
+        logger.error("Coverage check could not run", extra={"reason": str(exc)})
+        return {"status": "error", "reason": str(exc)}
+    report = outcome.report
+    metrics.add_metric(name="CatalogCoverageGapPct", unit=MetricUnit.Percent, value=report.coverage_gap_pct)
+    metrics.add_dimension(name="ModelPackageGroup", value=settings.watched_group)
+    store = FindingsStore(
+        aws.client("dynamodb"), aws.client("sns"), settings.findings_table, settings.findings_topic_arn
+    )
+    finding = coverage_finding(
+        report, account, region, group_arn(region, account, settings.watched_group), outcome.snapshot_uri, thresholds
+    )
+    published = False
+    if store.record(finding):
+        store.publish(finding)
+        published = True
+    pipeline = "not needed"
+    if report.action == "retrain_and_page":
+        if settings.retraining_state_machine_arn:
+            pipeline = start_retraining(
+                aws.client("stepfunctions"),
+                settings.retraining_state_machine_arn,
+                {"coverage_gap_pct": report.coverage_gap_pct, "finding_id": finding.finding_id},
+            )
+        else:
+            pipeline = "not configured"
+    result = {
+        **report.to_dict(),
+        "snapshot_uri": outcome.snapshot_uri,
+        "snapshot_source": outcome.snapshot_source,
+        "finding_published": published,
+        "pipeline": pipeline,
+    }
+    logger.info("Coverage checked", extra=result)
+    return result
