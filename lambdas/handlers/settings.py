@@ -146,3 +146,48 @@ def load_coverage_settings(environ: Mapping[str, str] | None = None) -> Coverage
         alert_pct=_pct(env, "COVERAGE_ALERT_PCT", "5"),
         page_pct=_pct(env, "COVERAGE_PAGE_PCT", "15"),
     )
+
+
+@dataclass(frozen=True)
+class RetrainingSettings:
+    catalog_table: str
+    snapshot_bucket: str
+    watched_group: str
+    findings_table: str
+    findings_topic_arn: str
+    thresholds: dict[str, float]
+    git_commit_sha: str
+    team: str
+    intended_use_case: str
+    inference_image: str
+
+
+def load_retraining_settings(environ: Mapping[str, str] | None = None) -> RetrainingSettings:
+    import json
+
+    env = os.environ if environ is None else environ
+    table = r"[a-zA-Z0-9_.-]{3,255}"
+    raw = _required(env, "GATE_THRESHOLDS_JSON", r"\{.*\}", "a JSON object")
+    try:
+        thresholds = {str(k): float(v) for k, v in json.loads(raw).items()}
+    except (ValueError, AttributeError, TypeError):
+        raise SettingsError("environment variable GATE_THRESHOLDS_JSON: not an object of numbers") from None
+    return RetrainingSettings(
+        catalog_table=_required(env, "CATALOG_TABLE_NAME", table, "a DynamoDB table name"),
+        snapshot_bucket=_required(env, "SNAPSHOT_BUCKET", r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name"),
+        watched_group=_required(env, "WATCHED_GROUP", r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group"),
+        findings_table=_required(env, "FINDINGS_TABLE_NAME", table, "a DynamoDB table name"),
+        findings_topic_arn=_required(
+            env, "FINDINGS_TOPIC_ARN", r"arn:aws[a-z-]*:sns:[\w-]+:\d{12}:[\w-]+", "an SNS topic ARN"
+        ),
+        thresholds=thresholds,
+        git_commit_sha=_required(env, "TRAINING_CODE_COMMIT", r"[0-9a-f]{7,40}", "a git commit hash"),
+        team=_required(env, "TEAM", r".{1,64}", "a team name"),
+        intended_use_case=_required(
+            env,
+            "INTENDED_USE_CASE",
+            r"recommendation|classification|embedding",
+            "recommendation, classification or embedding",
+        ),
+        inference_image=_required(env, "INFERENCE_IMAGE", r"\S{10,512}", "a container image URI"),
+    )

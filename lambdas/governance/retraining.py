@@ -1,0 +1,173 @@
+"""The retraining pipeline's steps, as plain functions over injected adapters.
+
+The state machine calls one Lambda with {"step": ...}; each step reads what the previous steps
+put in the execution state and returns what the next ones need. Every failure path ends in
+report_failure, which turns it into a finding naming the stage and the failed checks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from governance.findings import Finding
+from governance.offline_gate import OfflineThresholds, offline_gate, validate_evaluation
+from governance.registration import RegistrationMetadata
+from governance.training_data import DataQualityThresholds, build_training_pairs, quality_gate, scan_snapshot
+
+KIND_RETRAINING_FAILED = "RETRAINING_FAILED"
+SNAPSHOT_KEY = "catalog-snapshots/{date}/training.jsonl"
+EVALUATION_KEY = "evaluations/{job}/evaluation.json"
+
+
+class PipelineStore(Protocol):
+    """S3 for snapshots and evaluations; version ids come back from writes."""
+
+    def put(self, key: str, body: bytes) -> str: ...
+    def lines(self, key: str) -> Iterable[bytes]: ...
+    def get_json(self, key: str) -> Any: ...
+
+
+@dataclass
+class PipelineContext:
+    bucket: str
+    store: PipelineStore
+    catalog_items: Callable[[], list[dict[str, Any]]]
+    approved_package: Callable[[], Mapping[str, Any] | None]
+    today: Callable[[], date]
+    emit_metric: Callable[[str, float], None]
+
+
+def _s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def prepare(ctx: PipelineContext) -> dict[str, Any]:
+    """Catalog -> training pairs -> catalog-snapshots/YYYY-MM-DD/training.jsonl (a new object version)."""
+    snapshot_date = ctx.today().isoformat()
+    key = SNAPSHOT_KEY.format(date=snapshot_date)
+    items = ctx.catalog_items()
+    body = b"".join(
+        (json.dumps(pair, ensure_ascii=False) + "\n").encode("utf-8") for pair in build_training_pairs(items)
+    )
+    version = ctx.store.put(key, body)
+    return {
+        "snapshot_date": snapshot_date,
+        "snapshot_uri": _s3_uri(ctx.bucket, key),
+        "snapshot_prefix": _s3_uri(ctx.bucket, key.rsplit("/", 1)[0] + "/"),
+        "snapshot_key": key,
+        "version_id": version,
+        "catalog_titles": len(items),
+    }
+
+
+def _last_snapshot_date(approved: Mapping[str, Any] | None) -> date | None:
+    text = ((approved or {}).get("CustomerMetadataProperties") or {}).get("catalog_snapshot_date")
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def data_quality_gate(ctx: PipelineContext, prepared: Mapping[str, Any], t: DataQualityThresholds) -> dict[str, Any]:
+    items = ctx.catalog_items()
+    catalog_ids = {str(i["title_id"]) for i in items}
+    last = _last_snapshot_date(ctx.approved_package())
+    new_titles = (
+        {
+            str(i["title_id"])
+            for i in items
+            if last is None or date.fromisoformat(str(i.get("added_at", "1970-01-01"))[:10]) > last
+        }
+        if last
+        else set()
+    )
+    stats = scan_snapshot(ctx.store.lines(prepared["snapshot_key"]), catalog_ids)
+    version = prepared["version_id"]
+    if stats.orphan_rows:
+        version = ctx.store.put(prepared["snapshot_key"], b"".join(stats.kept_lines))
+    ctx.emit_metric("OrphanTitleIds", len(stats.orphan_title_ids))
+    checks = quality_gate(stats, new_titles, t)
+    return {
+        "passed": all(c.passed for c in checks),
+        "checks": [c.to_dict() for c in checks],
+        "failed": [c.to_dict() for c in checks if not c.passed],
+        "version_id": version,
+        "rows": stats.rows,
+        "last_snapshot_date": last.isoformat() if last else None,
+    }
+
+
+def offline_evaluation_gate(ctx: PipelineContext, training: Mapping[str, Any], t: OfflineThresholds) -> dict[str, Any]:
+    evaluation = validate_evaluation(ctx.store.get_json(EVALUATION_KEY.format(job=training["job_name"])))
+    approved = ctx.approved_package()
+    baseline_text = ((approved or {}).get("CustomerMetadataProperties") or {}).get("evaluation_metrics")
+    try:
+        baseline = json.loads(baseline_text) if baseline_text else None
+    except json.JSONDecodeError:
+        baseline = None
+    checks = offline_gate(evaluation, baseline, t)
+    return {
+        "passed": all(c.passed for c in checks),
+        "checks": [c.to_dict() for c in checks],
+        "failed": [c.to_dict() for c in checks if not c.passed],
+        "evaluation": evaluation,
+        "baseline_package": (approved or {}).get("ModelPackageArn"),
+    }
+
+
+def registration_metadata(
+    state: Mapping[str, Any], git_commit_sha: str, team: str, intended_use_case: str
+) -> RegistrationMetadata:
+    prepared, quality, training, offline = state["prepared"], state["quality"], state["training"], state["offline"]
+    metrics = {
+        k: v for k, v in offline["evaluation"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    return RegistrationMetadata.from_mapping(
+        {
+            "training_job_arn": training["job_arn"],
+            "git_commit_sha": git_commit_sha,
+            "training_data_s3_uri": prepared["snapshot_uri"],
+            "training_data_version": quality["version_id"] or "unversioned",
+            "trained_at_utc": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "catalog_snapshot_date": prepared["snapshot_date"],
+            "evaluation_metrics": metrics,
+            "shadow_ctr_eligible": True,  # it passed the offline gate
+            "intended_use_case": intended_use_case,
+            "team": team,
+            "approved_by": "pending-manual-approval",
+        }
+    )
+
+
+def failure_finding(state: Mapping[str, Any], account: str, region: str, group_arn: str) -> Finding:
+    stage = str(state.get("failed_stage", "unknown"))
+    gate = (
+        state.get("quality")
+        if stage == "data_quality_gate"
+        else state.get("offline")
+        if stage == "offline_gate"
+        else None
+    )
+    failed = (gate or {}).get("failed") or []
+    error = state.get("error") or {}
+    if failed:
+        what = "; ".join(f"{c['name']}: {c['detail']} (required {c['required']})" for c in failed)
+    else:
+        cause = str(error.get("Cause", ""))[:500]
+        what = f"{error.get('Error', 'error')}: {cause}".strip(": ")
+    return Finding(
+        kind=KIND_RETRAINING_FAILED,
+        severity="HIGH",
+        account_id=account,
+        region=region,
+        resource_arn=group_arn,
+        title=f"Retraining stopped at {stage.replace('_', ' ')}"
+        + (f": {', '.join(c['name'] for c in failed)} failed" if failed else ""),
+        detail=f"Execution {state.get('execution', '?')} stopped at {stage}. {what}",
+        source="pipeline",
+        evidence={"stage": stage, "failed_checks": failed, "error": error, "execution": state.get("execution")},
+    )

@@ -1,0 +1,110 @@
+"""The retraining state machine's Lambda steps: {"step": "prepare" | "quality_gate" | "offline_gate" |
+"register" | "report_failure", "state": <execution state>}."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from adapters.aws import context_for
+from adapters.catalog import scan_catalog
+from adapters.findings_store import FindingsStore
+from adapters.pipeline_store import S3PipelineStore
+from adapters.registry import group_arn, latest_approved_package
+from governance.offline_gate import OfflineThresholds
+from governance.retraining import (
+    PipelineContext,
+    data_quality_gate,
+    failure_finding,
+    offline_evaluation_gate,
+    prepare,
+    registration_metadata,
+)
+from governance.training_data import DataQualityThresholds
+from handlers.settings import load_retraining_settings
+
+SERVICE = "retraining"
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+settings = load_retraining_settings()
+t = settings.thresholds
+DQ = DataQualityThresholds(
+    int(t.get("min_rows", 50_000)), t.get("min_ja_fraction", 0.25), t.get("min_new_title_coverage", 0.95)
+)
+OFFLINE = OfflineThresholds(
+    t.get("max_eval_loss", 0.15),
+    t.get("min_catalog_coverage_per_1000", 150),
+    t.get("min_long_tail_exposure", 0.25),
+    t.get("max_json_failure_rate", 0.05),
+    int(t.get("max_safety_violations", 0)),
+    t.get("max_regression", 0.05),
+)
+
+
+def _catalog_items() -> list[dict[str, Any]]:
+    items = scan_catalog(context_for(None).client("dynamodb"), settings.catalog_table)
+    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+
+def _context() -> PipelineContext:
+    aws = context_for(None)
+    return PipelineContext(
+        bucket=settings.snapshot_bucket,
+        store=S3PipelineStore(aws.client("s3"), settings.snapshot_bucket),
+        catalog_items=_catalog_items,
+        approved_package=lambda: latest_approved_package(aws.client("sagemaker"), settings.watched_group),
+        today=lambda: datetime.now(UTC).date(),
+        emit_metric=lambda name, value: metrics.add_metric(name=name, unit=MetricUnit.Count, value=value),
+    )
+
+
+def register(state: dict[str, Any]) -> dict[str, Any]:
+    meta = registration_metadata(state, settings.git_commit_sha, settings.team, settings.intended_use_case)
+    sm = context_for(None).client("sagemaker")
+    answer = sm.create_model_package(
+        ModelPackageGroupName=settings.watched_group,
+        ModelPackageDescription=f"LoRA adapter trained on catalog snapshot {meta.catalog_snapshot_date}",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": settings.inference_image, "ModelDataUrl": state["training"]["model_artifacts"]}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties=meta.customer_metadata(),
+    )
+    return {"model_package_arn": answer["ModelPackageArn"], "catalog_snapshot_date": meta.catalog_snapshot_date}
+
+
+def report_failure(state: dict[str, Any], account: str) -> dict[str, Any]:
+    aws = context_for(None)
+    region = aws.region
+    finding = failure_finding(state, account, region, group_arn(region, account, settings.watched_group))
+    store = FindingsStore(
+        aws.client("dynamodb"), aws.client("sns"), settings.findings_table, settings.findings_topic_arn
+    )
+    if store.record(finding):
+        store.publish(finding)
+    logger.error("Retraining stopped", extra={"finding_id": finding.finding_id, "title": finding.title})
+    return {"finding_id": finding.finding_id, "title": finding.title}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step, state = event.get("step"), event.get("state") or {}
+    logger.append_keys(step=step, execution=state.get("execution"))
+    if step == "prepare":
+        return prepare(_context())
+    if step == "quality_gate":
+        return data_quality_gate(_context(), state["prepared"], DQ)
+    if step == "offline_gate":
+        return offline_evaluation_gate(_context(), state["training"], OFFLINE)
+    if step == "register":
+        return register(state)
+    if step == "report_failure":
+        return report_failure(state, context.invoked_function_arn.split(":")[4])
+    raise ValueError(f"unknown step {step!r}; expected prepare, quality_gate, offline_gate, register, report_failure")
