@@ -15,9 +15,18 @@ from stacks.guardrail_policies import GuardrailLimitError
 from stacks.guardrails_stack import AccountGuardrailsStack, GuardrailsStack
 from stacks.settings import CONTEXT_KEY, SettingsError, parse_settings
 
+# Behaviour the stacks rely on, set here so tests and `cdk synth` build the same templates.
+FEATURE_FLAGS = (
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy",
+    "@aws-cdk/aws-lambda:recognizeLayerVersion",
+    "@aws-cdk/aws-iam:minimizePolicies",
+)
+
 
 def build_app(context: dict | None = None) -> cdk.App:
     app = cdk.App(context=context) if context is not None else cdk.App()
+    for flag in FEATURE_FLAGS:
+        app.node.set_context(flag, True)
     settings = parse_settings(app.node.try_get_context(CONTEXT_KEY))
     env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
     GovernanceAuditStack(

@@ -8,6 +8,8 @@ AUDIT_SERVICE = "endpoint-audit"
 LAMBDA_ASSET_DIR = "lambdas"
 AUDIT_HANDLER = "handlers.endpoint_audit.handler"
 NOTIFIER_HANDLER = "handlers.notifier.handler"
+COVERAGE_HANDLER = "handlers.coverage_check.handler"
+RETRAINING_HANDLER = "handlers.retraining.handler"
 
 # Powertools comes from the AWS-published layer; its ARN is resolved at deploy time from the
 # public SSM parameter AWS maintains per region, pinned to the version the tests run with.

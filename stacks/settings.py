@@ -104,6 +104,12 @@ class Thresholds(_Strict):
     deletion_safety_window_hours: int = Field(default=1, ge=1)
     retiring_deadline_days: int = Field(default=7, ge=1)
     snapshot_age_review_days: int = Field(default=60, ge=1)
+    max_eval_loss: float = Field(default=0.15, gt=0)
+    min_catalog_coverage_per_1000: float = Field(default=150, ge=0, le=1000)
+    min_long_tail_exposure: float = Field(default=0.25, ge=0, le=1)
+    max_json_failure_rate: float = Field(default=0.05, ge=0, le=1)
+    max_safety_violations: int = Field(default=0, ge=0)
+    max_offline_regression: float = Field(default=0.05, ge=0, le=1)
 
 
 ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
@@ -137,10 +143,49 @@ class Guardrails(_Strict):
         return _all_match(value, r"[\w.:/=+@-]{1,128}", "a tag key")
 
 
+class LoraHyperparameters(_Strict):
+    base_model: str = Field(default="Qwen/Qwen2.5-7B-Instruct", min_length=1)
+    r: int = Field(default=16, ge=1, le=512)
+    alpha: int = Field(default=32, ge=1, le=1024)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
+    epochs: int = Field(default=3, ge=1, le=50)
+    learning_rate: float = Field(default=2e-4, gt=0, lt=1)
+
+
+class Retraining(_Strict):
+    """Spec scenario 2: weekly coverage check and the LoRA retraining pipeline."""
+
+    catalog_table_name: str = Field(default="manga-catalog", pattern=r"^[a-zA-Z0-9_.-]{3,255}$")
+    snapshot_fallback_uri: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
+    coverage_schedule: str = Field(default="cron(0 5 ? * MON *)", pattern=r"^(cron|rate)\(.+\)$")
+    training_image: str = Field(
+        default="763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-training:"
+        "2.1.0-transformers4.36.0-gpu-py310-cu121-ubuntu20.04",
+        pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/\S+$",
+    )
+    inference_image: str = Field(
+        default="763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:"
+        "2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04",
+        pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/\S+$",
+    )
+    instance_type: str = Field(default="ml.g5.2xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_count: int = Field(default=1, ge=1, le=16)
+    volume_size_gb: int = Field(default=100, ge=1, le=16384)
+    max_runtime_hours: int = Field(default=8, ge=1, le=120)
+    managed_spot: bool = False
+    max_wait_hours: int = Field(default=12, ge=1, le=120)
+    lora: LoraHyperparameters = Field(default_factory=LoraHyperparameters)
+    training_code_commit: str = Field(default="0000000", pattern=r"^[0-9a-f]{7,40}$")
+    team: str = Field(default="recsys", min_length=1, max_length=64)
+    intended_use_case: Literal["recommendation", "classification", "embedding"] = "recommendation"
+
+
 class Settings(_Strict):
     watched_model_package_groups: list[str] = Field(default_factory=lambda: ["manga-recommender"])
     experiment_exemptions: ExperimentExemptions = Field(default_factory=ExperimentExemptions)
     guardrails: Guardrails = Field(default_factory=Guardrails)
+    retraining: Retraining = Field(default_factory=Retraining)
     alert_routing: AlertRouting = Field(default_factory=AlertRouting)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     # Central account: events forwarded from member accounts are audited through this role.
@@ -182,6 +227,12 @@ def parse_settings(raw: Any) -> Settings:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
+    r = settings.retraining
+    if r.managed_spot and r.max_wait_hours < r.max_runtime_hours:
+        raise SettingsError(
+            f"cdk.json context '{CONTEXT_KEY}.retraining.max_wait_hours': must be >= max_runtime_hours "
+            f"({r.max_runtime_hours}) with managed_spot (got {r.max_wait_hours})"
+        )
     t = settings.thresholds
     if t.coverage_gap_page_pct < t.coverage_gap_alert_pct:
         raise SettingsError(
@@ -215,6 +266,25 @@ def routing_json(settings: Settings) -> str:
             "jira_project_key": r.jira_project_key,
             "page_severities": list(r.page_severities),
             "dedupe_window_minutes": r.dedupe_window_minutes,
+        },
+        sort_keys=True,
+    )
+
+
+def gate_thresholds_json(settings: Settings) -> str:
+    """The pipeline Lambda's GATE_THRESHOLDS_JSON."""
+    t = settings.thresholds
+    return json.dumps(
+        {
+            "min_rows": t.min_training_pairs,
+            "min_ja_fraction": t.min_ja_query_fraction,
+            "min_new_title_coverage": t.min_new_title_coverage,
+            "max_eval_loss": t.max_eval_loss,
+            "min_catalog_coverage_per_1000": t.min_catalog_coverage_per_1000,
+            "min_long_tail_exposure": t.min_long_tail_exposure,
+            "max_json_failure_rate": t.max_json_failure_rate,
+            "max_safety_violations": t.max_safety_violations,
+            "max_regression": t.max_offline_regression,
         },
         sort_keys=True,
     )

@@ -46,3 +46,22 @@ OPERATION_ACTIONS.update(
         ("dynamodb", "PutItem"): "dynamodb:PutItem",
     }
 )
+
+# Coverage check and retraining pipeline.
+CATALOG_READ = ("dynamodb:Scan",)
+SNAPSHOT_READ = ("s3:GetObject", "s3:GetObjectVersion")
+SNAPSHOT_WRITE = ("s3:PutObject",)
+REGISTRY_READ = ("sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage")
+REGISTRY_REGISTER = ("sagemaker:CreateModelPackage",)
+PIPELINE_START = ("states:StartExecution", "states:ListExecutions")
+OPERATION_ACTIONS.update(
+    {
+        ("dynamodb", "Scan"): "dynamodb:Scan",
+        ("s3", "GetObject"): "s3:GetObject",
+        ("s3", "PutObject"): "s3:PutObject",
+        ("sagemaker", "ListModelPackages"): "sagemaker:ListModelPackages",
+        ("sagemaker", "CreateModelPackage"): "sagemaker:CreateModelPackage",
+        ("stepfunctions", "StartExecution"): "states:StartExecution",
+        ("stepfunctions", "ListExecutions"): "states:ListExecutions",
+    }
+)

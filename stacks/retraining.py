@@ -1,0 +1,458 @@
+"""Spec scenario 2: the weekly catalog coverage check and the LoRA retraining state machine
+(data prep -> data-quality gate -> SageMaker training job (.sync) -> offline gate -> registration)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from adapters import permissions as p
+from stacks import constants as c
+from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one
+from stacks.findings_channel import FindingsChannel
+from stacks.settings import Settings, gate_thresholds_json
+
+LAMBDA_RETRY_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "States.Timeout",
+]
+
+
+class Retraining(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, channel: FindingsChannel) -> None:
+        super().__init__(scope, construct_id)
+        self.settings, self.channel = settings, channel
+        r = settings.retraining
+        stack = Stack.of(self)
+        self.catalog = dynamodb.Table.from_table_name(self, "Catalog", r.catalog_table_name)
+        self.access_logs = s3.Bucket(
+            self,
+            "SnapshotAccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            removal_policy=RemovalPolicy.RETAIN,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "SnapshotBucket",
+            versioned=True,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=channel.key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="snapshots/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        group = r_group = settings.watched_model_package_groups[0]
+        sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
+        self.group_resources = [f"{sm}:model-package-group/{r_group.lower()}", f"{sm}:model-package/{group.lower()}/*"]
+        self.training_role = self._build_training_role()
+        self.pipeline = self._build_pipeline_function()
+        self.state_machine = self._build_state_machine()
+        self.coverage = self._build_coverage_function()
+        events.Rule(
+            self,
+            "WeeklyCoverageCheck",
+            description="Catalog coverage gap of the approved model",
+            schedule=events.Schedule.expression(r.coverage_schedule),
+            targets=[targets.LambdaFunction(self.coverage.function, retry_attempts=2)],
+        )
+        five = Duration.minutes(5)
+        self.alarms = [
+            alarm_at_one(
+                self,
+                "RetrainingFailedAlarm",
+                "A retraining run failed; its finding says which stage",
+                self.state_machine.metric_failed(period=five),
+                channel.alarm_topic,
+            ),
+            alarm_at_one(
+                self,
+                "CoverageCheckErrorsAlarm",
+                "The weekly coverage check failed",
+                self.coverage.function.metric_errors(period=five),
+                channel.alarm_topic,
+            ),
+        ]
+
+    # -- roles and functions
+    def _findings_statements(self) -> list[iam.PolicyStatement]:
+        return [
+            iam.PolicyStatement(
+                sid="StoreFindings", actions=list(p.FINDINGS_WRITE), resources=[self.channel.table.table_arn]
+            ),
+            iam.PolicyStatement(
+                sid="PublishFindings", actions=list(p.FINDINGS_PUBLISH), resources=[self.channel.topic.topic_arn]
+            ),
+            iam.PolicyStatement(
+                sid="UseGovernanceKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[self.channel.key.key_arn],
+            ),
+            iam.PolicyStatement(sid="ReadCatalog", actions=list(p.CATALOG_READ), resources=[self.catalog.table_arn]),
+            iam.PolicyStatement(sid="ReadRegistry", actions=list(p.REGISTRY_READ), resources=self.group_resources),
+        ]
+
+    def _build_training_role(self) -> iam.Role:
+        stack = Stack.of(self)
+        role = iam.Role(
+            self,
+            "TrainingRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="LoRA training job: reads its snapshot, writes its outputs; passes no role",
+        )
+        image_account = self.settings.retraining.training_image.split(".", 1)[0]
+        policy = iam.Policy(
+            self,
+            "TrainingPolicy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadSnapshots",
+                    actions=["s3:GetObject", "s3:ListBucket"],
+                    resources=[self.bucket.bucket_arn, self.bucket.arn_for_objects("catalog-snapshots/*")],
+                ),
+                iam.PolicyStatement(
+                    sid="WriteOutputs",
+                    actions=["s3:PutObject", "s3:GetObject"],
+                    resources=[
+                        self.bucket.arn_for_objects(f"{prefix}/*")
+                        for prefix in ("training-output", "evaluations", "checkpoints")
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="UseKey",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant"],
+                    resources=[self.channel.key.key_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="PullTrainingImage",
+                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                    resources=[f"arn:{stack.partition}:ecr:*:{image_account}:repository/*"],
+                ),
+                iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+                iam.PolicyStatement(
+                    sid="TrainingLogs",
+                    actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[
+                        f"arn:{stack.partition}:logs:{stack.region}:"
+                        f"{stack.account}:log-group:/aws/sagemaker/TrainingJobs:*"
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="TrainingMetrics",
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}},
+                ),
+            ],
+        )
+        policy.attach_to_role(role)
+        self.training_policy = policy
+        return role
+
+    def _build_pipeline_function(self) -> GovernedFunction:
+        r = self.settings.retraining
+        return GovernedFunction(
+            self,
+            "PipelineSteps",
+            description="Retraining steps: data prep, data-quality gate, offline gate, registration, failures",
+            handler=c.RETRAINING_HANDLER,
+            environment={
+                "CATALOG_TABLE_NAME": r.catalog_table_name,
+                "SNAPSHOT_BUCKET": self.bucket.bucket_name,
+                "WATCHED_GROUP": self.settings.watched_model_package_groups[0],
+                "FINDINGS_TABLE_NAME": self.channel.table.table_name,
+                "FINDINGS_TOPIC_ARN": self.channel.topic.topic_arn,
+                "GATE_THRESHOLDS_JSON": gate_thresholds_json(self.settings),
+                "TRAINING_CODE_COMMIT": r.training_code_commit,
+                "TEAM": r.team,
+                "INTENDED_USE_CASE": r.intended_use_case,
+                "INFERENCE_IMAGE": r.inference_image,
+                "POWERTOOLS_SERVICE_NAME": "retraining",
+            },
+            statements=[
+                *self._findings_statements(),
+                iam.PolicyStatement(
+                    sid="Snapshots",
+                    actions=[*p.SNAPSHOT_READ, *p.SNAPSHOT_WRITE],
+                    resources=[self.bucket.arn_for_objects("catalog-snapshots/*")],
+                ),
+                iam.PolicyStatement(
+                    sid="Evaluations",
+                    actions=list(p.SNAPSHOT_READ),
+                    resources=[self.bucket.arn_for_objects("evaluations/*")],
+                ),
+                iam.PolicyStatement(
+                    sid="RegisterPackage", actions=list(p.REGISTRY_REGISTER), resources=self.group_resources
+                ),
+            ],
+            log_retention_days=self.settings.log_retention_days,
+            timeout=Duration.minutes(10),
+            memory_size=1024,
+        )
+
+    def _build_coverage_function(self) -> GovernedFunction:
+        r, t = self.settings.retraining, self.settings.thresholds
+        environment = {
+            "CATALOG_TABLE_NAME": r.catalog_table_name,
+            "WATCHED_GROUP": self.settings.watched_model_package_groups[0],
+            "FINDINGS_TABLE_NAME": self.channel.table.table_name,
+            "FINDINGS_TOPIC_ARN": self.channel.topic.topic_arn,
+            "RETRAINING_STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
+            "COVERAGE_ALERT_PCT": str(t.coverage_gap_alert_pct),
+            "COVERAGE_PAGE_PCT": str(t.coverage_gap_page_pct),
+            "POWERTOOLS_SERVICE_NAME": "coverage-check",
+        }
+        snapshot_objects = [self.bucket.arn_for_objects("catalog-snapshots/*")]
+        if r.snapshot_fallback_uri:
+            environment["SNAPSHOT_FALLBACK_URI"] = r.snapshot_fallback_uri
+            snapshot_objects.append(f"arn:{Stack.of(self).partition}:s3:::{r.snapshot_fallback_uri[5:]}")
+        return GovernedFunction(
+            self,
+            "CoverageCheck",
+            description="Weekly catalog coverage gap of the approved model's training snapshot",
+            handler=c.COVERAGE_HANDLER,
+            environment=environment,
+            statements=[
+                *self._findings_statements(),
+                iam.PolicyStatement(sid="ReadSnapshots", actions=list(p.SNAPSHOT_READ), resources=snapshot_objects),
+                iam.PolicyStatement(
+                    sid="StartRetraining",
+                    actions=["states:StartExecution"],
+                    resources=[self.state_machine.state_machine_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="SeeRunningRetraining",
+                    actions=["states:ListExecutions"],
+                    resources=[self.state_machine.state_machine_arn],
+                ),
+            ],
+            log_retention_days=self.settings.log_retention_days,
+            timeout=Duration.minutes(15),
+            memory_size=1024,
+        )
+
+    # -- the state machine
+    def _step(self, name: str, step: str, result_path: str, timeout: Duration) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            name,
+            lambda_function=self.pipeline.function,
+            payload=sfn.TaskInput.from_object({"step": step, "state": sfn.JsonPath.entire_payload}),
+            payload_response_only=True,
+            result_path=result_path,
+            task_timeout=sfn.Timeout.duration(timeout),
+            retry_on_service_exceptions=False,
+        )
+        task.add_retry(errors=LAMBDA_RETRY_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        return task
+
+    def _training_state(self) -> sfn.CustomState:
+        r = self.settings.retraining
+        lora = r.lora
+        bucket = self.bucket.bucket_name
+        hyperparameters: dict[str, Any] = {
+            "base_model": lora.base_model,
+            "lora_r": str(lora.r),
+            "lora_alpha": str(lora.alpha),
+            "lora_dropout": str(lora.dropout),
+            "target_modules": ",".join(lora.target_modules),
+            "epochs": str(lora.epochs),
+            "learning_rate": str(lora.learning_rate),
+            "evaluation_s3_uri.$": f"States.Format('s3://{bucket}/evaluations/lora-{{}}/evaluation.json', "
+            "$$.Execution.Name)",
+        }
+        stopping: dict[str, Any] = {"MaxRuntimeInSeconds": r.max_runtime_hours * 3600}
+        parameters: dict[str, Any] = {
+            "TrainingJobName.$": "States.Format('lora-{}', $$.Execution.Name)",
+            "AlgorithmSpecification": {"TrainingImage": r.training_image, "TrainingInputMode": "File"},
+            "RoleArn": self.training_role.role_arn,
+            "HyperParameters": hyperparameters,
+            "InputDataConfig": [
+                {
+                    "ChannelName": "train",
+                    "ContentType": "application/jsonlines",
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri.$": "$.prepared.snapshot_prefix",
+                            "S3DataDistributionType": "FullyReplicated",
+                        }
+                    },
+                }
+            ],
+            "OutputDataConfig": {
+                "S3OutputPath": f"s3://{bucket}/training-output/",
+                "KmsKeyId": self.channel.key.key_arn,
+            },
+            "ResourceConfig": {
+                "InstanceCount": r.instance_count,
+                "InstanceType": r.instance_type,
+                "VolumeSizeInGB": r.volume_size_gb,
+                "VolumeKmsKeyId": self.channel.key.key_arn,
+            },
+            "StoppingCondition": stopping,
+            "Tags": [{"Key": "mlgov:pipeline", "Value": "retraining"}],
+        }
+        if r.managed_spot:
+            stopping["MaxWaitTimeInSeconds"] = r.max_wait_hours * 3600
+            parameters["EnableManagedSpotTraining"] = True
+            parameters["CheckpointConfig"] = {
+                "S3Uri.$": f"States.Format('s3://{bucket}/checkpoints/lora-{{}}/', $$.Execution.Name)"
+            }
+        wait_hours = r.max_wait_hours if r.managed_spot else r.max_runtime_hours
+        state = sfn.CustomState(
+            self,
+            "TrainLoRA",
+            state_json={
+                "Type": "Task",
+                "Resource": f"arn:{Stack.of(self).partition}:states:::sagemaker:createTrainingJob.sync",
+                "Parameters": parameters,
+                "ResultSelector": {
+                    "job_name.$": "$.TrainingJobName",
+                    "job_arn.$": "$.TrainingJobArn",
+                    "model_artifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
+                },
+                "ResultPath": "$.training",
+                "TimeoutSeconds": (wait_hours + 1) * 3600,
+            },
+        )
+        state.add_retry(
+            errors=["SageMaker.AmazonSageMakerException", "ThrottlingException"],
+            interval=Duration.seconds(60),
+            max_attempts=2,
+            backoff_rate=2,
+        )
+        return state
+
+    def _build_state_machine(self) -> sfn.StateMachine:
+        report = self._step("ReportFailure", "report_failure", "$.failure", Duration.minutes(2))
+        failed = sfn.Fail(self, "RetrainingFailed", cause="A gate or step failed; see the RETRAINING_FAILED finding")
+        report.next(failed)
+
+        def failure_path(stage: str) -> sfn.Chain:
+            return sfn.Pass(
+                self, f"{stage}_failed", result=sfn.Result.from_string(stage), result_path="$.failed_stage"
+            ).next(report)
+
+        start = sfn.Pass(self, "Start", parameters={"execution.$": "$$.Execution.Id", "input.$": "$"})
+        prepare = self._step("PrepareTrainingData", "prepare", "$.prepared", Duration.minutes(10))
+        quality = self._step("DataQualityGate", "quality_gate", "$.quality", Duration.minutes(10))
+        train = self._training_state()
+        offline = self._step("OfflineGate", "offline_gate", "$.offline", Duration.minutes(5))
+        register = self._step("RegisterModelPackage", "register", "$.registered", Duration.minutes(2))
+        emit = tasks.EventBridgePutEvents(
+            self,
+            "AnnounceCandidate",
+            entries=[
+                tasks.EventBridgePutEventsEntry(
+                    source="mlgov.retraining",
+                    detail_type="Model Package Registered",
+                    detail=sfn.TaskInput.from_object(
+                        {
+                            "model_package_arn": sfn.JsonPath.string_at("$.registered.model_package_arn"),
+                            "catalog_snapshot_date": sfn.JsonPath.string_at("$.registered.catalog_snapshot_date"),
+                            "execution": sfn.JsonPath.string_at("$.execution"),
+                        }
+                    ),
+                )
+            ],
+            result_path="$.announced",
+        )
+        emit.add_retry(errors=["States.ALL"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        for state, stage in (
+            (prepare, "data_prep"),
+            (quality, "data_quality_gate"),
+            (train, "training"),
+            (offline, "offline_gate"),
+            (register, "registration"),
+            (emit, "announcement"),
+        ):
+            state.add_catch(failure_path(f"{stage}_error"), errors=["States.ALL"], result_path="$.error")
+        quality_ok = (
+            sfn.Choice(self, "DataQualityPassed?")
+            .when(sfn.Condition.boolean_equals("$.quality.passed", True), train)
+            .otherwise(failure_path("data_quality_gate"))
+        )
+        offline_ok = (
+            sfn.Choice(self, "OfflineGatePassed?")
+            .when(sfn.Condition.boolean_equals("$.offline.passed", True), register)
+            .otherwise(failure_path("offline_gate"))
+        )
+        definition = start.next(prepare).next(quality).next(quality_ok)
+        train.next(offline).next(offline_ok)
+        register.next(emit).next(sfn.Succeed(self, "CandidateRegistered"))
+
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            retention=RETENTION[self.settings.log_retention_days],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        machine = sfn.StateMachine(
+            self,
+            "RetrainingStateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=Duration.hours(self.settings.retraining.max_wait_hours + 4),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        stack = Stack.of(self)
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RunTrainingJobs",
+                actions=[
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=[f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:training-job/lora-*"],
+            )
+        )
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SyncTrainingJobEvents",
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[
+                    f"arn:{stack.partition}:events:{stack.region}:{stack.account}:rule/"
+                    "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
+                ],
+            )
+        )
+        # The only role this state machine can pass is the training role, and only to SageMaker.
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PassTrainingRoleOnly",
+                actions=["iam:PassRole"],
+                resources=[self.training_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="EncryptTrainingOutputs",
+                actions=["kms:CreateGrant", "kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[self.channel.key.key_arn],
+            )
+        )
+        self.machine_role = machine.role
+        return machine
