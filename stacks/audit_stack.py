@@ -36,7 +36,8 @@ class GovernanceAuditStack(Stack):
             "resource scope. The member audit role exists in every member account. Log stream names under a "
             "function's own log group are generated at run time.",
             "AwsSolutions-L1": "Runtime pinned to the Python the test suite runs on (3.11); raised together.",
-            "AwsSolutions-SQS3": "This queue is itself a dead-letter queue (of EventBridge targets or the notifier queue).",
+            "AwsSolutions-SQS3": "This queue is itself a dead-letter queue (of EventBridge targets or of the "
+            "notifier queue).",
             "AwsSolutions-SMG4": "Holds third-party credentials (Slack webhooks, Jira API token) that are rotated "
             "at their provider and put here by the operator; there is no rotation Lambda to run.",
         }

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from adapters import permissions as p
 from stacks import constants as c
-from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one
+from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue
 from stacks.findings_channel import FindingsChannel
 from stacks.settings import Settings, gate_thresholds_json
 
@@ -67,12 +67,13 @@ class Retraining(Construct):
         self.pipeline = self._build_pipeline_function()
         self.state_machine = self._build_state_machine()
         self.coverage = self._build_coverage_function()
+        self.dlq = encrypted_queue(self, "CoverageDeadLetterQueue", channel.key)
         events.Rule(
             self,
             "WeeklyCoverageCheck",
             description="Catalog coverage gap of the approved model",
             schedule=events.Schedule.expression(r.coverage_schedule),
-            targets=[targets.LambdaFunction(self.coverage.function, retry_attempts=2)],
+            targets=[targets.LambdaFunction(self.coverage.function, retry_attempts=3, dead_letter_queue=self.dlq)],
         )
         five = Duration.minutes(5)
         self.alarms = [
