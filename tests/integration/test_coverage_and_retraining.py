@@ -1,0 +1,263 @@
+"""Coverage check and retraining steps under moto, on the sandbox's catalog."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mlgov.catalog_estate import (
+    CATALOG_TABLE,
+    SNAPSHOT_BUCKET,
+    approve_package_on_snapshot,
+    catalog_items,
+    create_catalog,
+    create_snapshot_bucket,
+    put_old_snapshot,
+)
+from mlgov.cli import main
+from mlgov.estate import TGI_IMAGE, create_governance_resources
+from mlgov.sandbox import FakeContext
+from stacks.settings import gate_thresholds_json, parse_settings
+
+REGION = "us-east-1"
+GROUP = "manga-recommender"
+
+
+@dataclass
+class World:
+    ddb: Any
+    s3: Any
+    sm: Any
+    sfn: Any
+    sqs: Any
+    resources: dict[str, str]
+    machine_arn: str
+    snapshot_uri: str
+    items: list[dict[str, Any]]
+
+    def published(self) -> list[dict[str, Any]]:
+        out = []
+        while batch := self.sqs.receive_message(
+            QueueUrl=self.resources["FINDINGS_QUEUE_URL"], MaxNumberOfMessages=10
+        ).get("Messages"):
+            for m in batch:
+                out.append(json.loads(m["Body"]))
+                self.sqs.delete_message(QueueUrl=self.resources["FINDINGS_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
+        return out
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        c = {
+            s: boto3.client(s, region_name=REGION)
+            for s in ("dynamodb", "s3", "sagemaker", "stepfunctions", "sqs", "sns", "iam")
+        }
+        items = catalog_items()
+        create_catalog(c["dynamodb"], items)
+        create_snapshot_bucket(c["s3"], REGION)
+        uri = put_old_snapshot(c["s3"], items)
+        c["sagemaker"].create_model_package_group(ModelPackageGroupName=GROUP)
+        approve_package_on_snapshot(c["sagemaker"], GROUP, uri, TGI_IMAGE.format(region=REGION))
+        resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
+        role = c["iam"].create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        machine = c["stepfunctions"].create_state_machine(
+            name="retraining",
+            roleArn=role,
+            definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
+        )["stateMachineArn"]
+        env = {
+            "CATALOG_TABLE_NAME": CATALOG_TABLE,
+            "WATCHED_GROUP": GROUP,
+            "SNAPSHOT_BUCKET": SNAPSHOT_BUCKET,
+            "RETRAINING_STATE_MACHINE_ARN": machine,
+            "FINDINGS_TABLE_NAME": resources["FINDINGS_TABLE_NAME"],
+            "FINDINGS_TOPIC_ARN": resources["FINDINGS_TOPIC_ARN"],
+            "GATE_THRESHOLDS_JSON": gate_thresholds_json(parse_settings({})),
+            "TRAINING_CODE_COMMIT": "3f2a9c1",
+            "TEAM": "recsys",
+            "INTENDED_USE_CASE": "recommendation",
+            "INFERENCE_IMAGE": TGI_IMAGE.format(region=REGION),
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        from adapters import aws
+
+        aws.context_for.cache_clear()
+        yield World(
+            c["dynamodb"], c["s3"], c["sagemaker"], c["stepfunctions"], c["sqs"], resources, machine, uri, items
+        )
+        aws.context_for.cache_clear()
+
+
+def reload(name: str) -> ModuleType:
+    module = importlib.import_module(name)
+    return importlib.reload(module)
+
+
+def test_weekly_check_finds_the_22_percent_gap_pages_and_starts_one_retraining(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = reload("handlers.coverage_check")
+    result = handler.handler({"detail-type": "Scheduled Event"}, FakeContext())
+    out = capsys.readouterr().out
+    assert (result["catalog_titles"], result["gap_titles"], result["coverage_gap_pct"]) == (1800, 400, 22.22)
+    assert result["action"] == "retrain_and_page"
+    assert result["snapshot_source"].startswith("training_data_s3_uri of arn:aws:sagemaker")
+    assert result["pipeline"].startswith("started ")
+    assert '"CatalogCoverageGapPct":[22.22]' in out.replace(" ", "")
+    [finding] = world.published()
+    assert finding["kind"] == "CATALOG_COVERAGE_GAP" and finding["severity"] == "CRITICAL"
+    assert finding["evidence"]["orphan_titles"] == 20
+    # The next week, with the run still going: no second run, no second page.
+    again = handler.handler({"detail-type": "Scheduled Event"}, FakeContext())
+    assert again["pipeline"].startswith("already running ")
+    assert world.published() == []
+    running = world.sfn.list_executions(stateMachineArn=world.machine_arn)["executions"]
+    assert len(running) == 1
+
+
+def test_a_missing_snapshot_is_a_clear_error_not_a_crash(world: World) -> None:
+    world.s3.delete_object(Bucket=SNAPSHOT_BUCKET, Key=world.snapshot_uri.split("/", 3)[3])
+    result = reload("handlers.coverage_check").handler({}, FakeContext())
+    assert result["status"] == "error" and "does not exist" in result["reason"]
+
+
+def test_cli_coverage_prints_the_contract_json_and_exits_3(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "coverage",
+            "--catalog-table",
+            CATALOG_TABLE,
+            "--snapshot-uri",
+            world.snapshot_uri,
+            "--region",
+            REGION,
+            "--format",
+            "json",
+            "--config",
+            "/nonexistent.json",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3
+    assert report == {
+        "catalog_titles": 1800,
+        "snapshot_titles": 1420,
+        "gap_titles": 400,
+        "coverage_gap_pct": 22.22,
+        "action": "retrain_and_page",
+        "gap_title_sample": report["gap_title_sample"],
+    }
+    assert len(report["gap_title_sample"]) == 20 and report["gap_title_sample"][0] == "MNG-01400"
+
+
+def test_cli_coverage_refuses_a_bad_uri(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["coverage", "--catalog-table", "t", "--snapshot-uri", "http://x/y"]) == 2
+    assert "s3://bucket/key" in capsys.readouterr().err
+
+
+def step(module: ModuleType, name: str, state: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = module.handler({"step": name, "state": state}, FakeContext())
+    return result
+
+
+def test_prepare_then_quality_gate_pass_on_a_full_catalog(world: World) -> None:
+    pipeline = reload("handlers.retraining")
+    prepared = step(pipeline, "prepare", {})
+    assert prepared["snapshot_key"].startswith("catalog-snapshots/") and prepared["version_id"]
+    assert prepared["catalog_titles"] == 1800
+    quality = step(pipeline, "quality_gate", {"prepared": prepared})
+    assert quality["passed"], quality["failed"]
+    assert quality["rows"] == 1800 * 28 and quality["last_snapshot_date"] == "2026-05-02"
+    checks = {c["name"]: c for c in quality["checks"]}
+    assert checks["new_title_coverage"]["observed"] == 1.0
+
+
+def test_quality_gate_removes_orphans_and_fails_a_partial_catalog_read(world: World) -> None:
+    pipeline = reload("handlers.retraining")
+    prepared = step(pipeline, "prepare", {})
+    # Titles deleted from the catalog after data prep, and a truncated read: 1,000 titles left.
+    for item in world.items[1000:]:
+        world.ddb.delete_item(TableName=CATALOG_TABLE, Key={"title_id": {"S": item["title_id"]}})
+    quality = step(pipeline, "quality_gate", {"prepared": prepared})
+    assert not quality["passed"]
+    failed = {c["name"] for c in quality["failed"]}
+    assert failed == {"row_count"}
+    orphans = next(c for c in quality["checks"] if c["name"] == "orphan_title_ids")
+    assert orphans["observed"] == 800
+    assert quality["version_id"] != prepared["version_id"]  # the cleaned snapshot is a new object version
+    body = world.s3.get_object(Bucket=SNAPSHOT_BUCKET, Key=prepared["snapshot_key"])["Body"].read()
+    assert body.count(b"\n") == 1000 * 28
+
+
+def test_offline_gate_and_registration_write_the_metadata_schema(world: World) -> None:
+    pipeline = reload("handlers.retraining")
+    prepared = step(pipeline, "prepare", {})
+    quality = step(pipeline, "quality_gate", {"prepared": prepared})
+    training = {
+        "job_name": "lora-exec-1",
+        "job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-exec-1",
+        "model_artifacts": "s3://manga-training/training-output/lora-exec-1/output/model.tar.gz",
+    }
+    evaluation = {
+        "eval_loss": 0.11,
+        "catalog_coverage_per_1000_sessions": 212,
+        "long_tail_exposure": 0.31,
+        "json_format_failure_rate": 0.012,
+        "safety_violations": 0,
+        "mrr_at_10": 0.41,
+        "cold_start_recommendations": ["MNG-01790"],
+    }
+    world.s3.put_object(
+        Bucket=SNAPSHOT_BUCKET, Key="evaluations/lora-exec-1/evaluation.json", Body=json.dumps(evaluation)
+    )
+    offline = step(pipeline, "offline_gate", {"training": training})
+    assert offline["passed"], offline["failed"]
+    state = {"prepared": prepared, "quality": quality, "training": training, "offline": offline}
+    registered = step(pipeline, "register", state)
+    package = world.sm.describe_model_package(ModelPackageName=registered["model_package_arn"])
+    meta = package["CustomerMetadataProperties"]
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert meta["catalog_snapshot_date"] == prepared["snapshot_date"]
+    assert meta["training_data_s3_uri"] == prepared["snapshot_uri"]
+    assert meta["training_data_version"] == quality["version_id"]
+    assert json.loads(meta["evaluation_metrics"])["mrr_at_10"] == 0.41
+    assert {
+        "training_job_arn",
+        "git_commit_sha",
+        "trained_at_utc",
+        "shadow_ctr_eligible",
+        "intended_use_case",
+        "team",
+        "approved_by",
+    } <= set(meta)
+
+
+def test_a_failed_gate_becomes_a_finding_naming_the_check(world: World) -> None:
+    pipeline = reload("handlers.retraining")
+    failed = [
+        {
+            "name": "ja_query_fraction",
+            "passed": False,
+            "observed": 0.1,
+            "required": ">= 0.25",
+            "detail": "10.0% of queries are Japanese, 15.0% below the floor",
+        }
+    ]
+    result = step(
+        pipeline,
+        "report_failure",
+        {"failed_stage": "data_quality_gate", "execution": "exec-1", "quality": {"passed": False, "failed": failed}},
+    )
+    [finding] = world.published()
+    assert finding["kind"] == "RETRAINING_FAILED" and finding["finding_id"] == result["finding_id"]
+    assert "ja_query_fraction" in finding["title"] and "15.0% below" in finding["detail"]
