@@ -1,0 +1,184 @@
+"""The retraining state machine: its shape (CDK assertions) and its decisions, executed by moto's
+Step Functions interpreter on the synthesized definition.
+
+moto cannot run the SageMaker `.sync` integration, so for execution the TrainLoRA state is
+swapped for a Pass state with a training job's result; Lambda steps answer from moto's
+lambda-simple result queue, in order. Everything else is the definition as synthesized.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from aws_cdk.assertions import Template
+from moto import mock_aws
+
+pytestmark = pytest.mark.infrastructure
+REGION = "us-east-1"
+
+
+def _definition(template: Template) -> tuple[dict[str, Any], str]:
+    [machine] = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    return machine, "".join(p if isinstance(p, str) else f"<<{json.dumps(p, sort_keys=True)}>>" for p in parts)
+
+
+def _states(template: Template) -> dict[str, Any]:
+    _, text = _definition(template)
+    plain = text
+    while "<<" in plain:
+        start = plain.index("<<")
+        plain = plain[:start] + "TOKEN" + plain[plain.index(">>", start) + 2 :]
+    states: dict[str, Any] = json.loads(plain)["States"]
+    return states
+
+
+def test_gate_runs_before_training_and_training_is_a_sync_sagemaker_task(template: Template) -> None:
+    states = _states(template)
+    assert states["PrepareTrainingData"]["Next"] == "DataQualityGate"
+    assert states["DataQualityGate"]["Next"] == "DataQualityPassed?"
+    choice = states["DataQualityPassed?"]
+    assert choice["Choices"][0]["Next"] == "TrainLoRA"
+    train = states["TrainLoRA"]
+    assert train["Resource"].endswith(":states:::sagemaker:createTrainingJob.sync")
+    assert train["Parameters"]["TrainingJobName.$"] == "States.Format('lora-{}', $$.Execution.Name)"
+    assert (
+        train["Parameters"]["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri.$"]
+        == "$.prepared.snapshot_prefix"
+    )
+    hyper = train["Parameters"]["HyperParameters"]
+    assert {"base_model", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "epochs", "learning_rate"} <= set(
+        hyper
+    )
+    assert all(isinstance(v, str) for k, v in hyper.items() if not k.endswith(".$"))
+    assert train["Next"] == "OfflineGate"
+    assert states["OfflineGatePassed?"]["Choices"][0]["Next"] == "RegisterModelPackage"
+
+
+def test_every_task_has_a_catch_to_a_finding_and_retries(template: Template) -> None:
+    states = _states(template)
+    tasks = [n for n, s in states.items() if s["Type"] == "Task" and n != "ReportFailure"]
+    assert len(tasks) == 6
+    for name in tasks:
+        assert states[name].get("Retry"), name
+        [catch] = states[name]["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"] and catch["ResultPath"] == "$.error"
+        assert states[catch["Next"]]["Next"] == "ReportFailure"
+    assert states["ReportFailure"]["Next"] == "RetrainingFailed"
+    for name in ("PrepareTrainingData", "DataQualityGate", "OfflineGate", "RegisterModelPackage", "TrainLoRA"):
+        assert states[name].get("TimeoutSeconds"), name
+
+
+def test_the_state_machine_can_pass_only_the_training_role(template: Template) -> None:
+    policies = template.find_resources("AWS::IAM::Policy")
+    passes = [
+        s
+        for p in policies.values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "iam:PassRole" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert len(passes) == 1
+    assert "TrainingRole" in json.dumps(passes[0]["Resource"])
+    assert passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    template.has_resource_properties("AWS::StepFunctions::StateMachine", {"TracingConfiguration": {"Enabled": True}})
+
+
+def _executable(template: Template, function_arn: str) -> str:
+    _, text = _definition(template)
+    resolved = text
+    while "<<" in resolved:
+        start = resolved.index("<<")
+        token = json.loads(resolved[start + 2 : resolved.index(">>", start)])
+        value = function_arn if "Fn::GetAtt" in token and "PipelineSteps" in json.dumps(token) else "placeholder"
+        resolved = resolved[:start] + value + resolved[resolved.index(">>", start) + 2 :]
+    definition = json.loads(resolved)
+    train = definition["States"]["TrainLoRA"]
+    definition["States"]["TrainLoRA"] = {
+        "Type": "Pass",
+        "ResultPath": "$.training",
+        "Next": train["Next"],
+        "Result": {
+            "job_name": "lora-exec",
+            "job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-exec",
+            "model_artifacts": "s3://manga-training/training-output/lora-exec/output/model.tar.gz",
+        },
+    }
+    return json.dumps(definition)
+
+
+def _run(template: Template, lambda_results: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+        iam = boto3.client("iam", region_name=REGION)
+        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        zipped = io.BytesIO()
+        with zipfile.ZipFile(zipped, "w") as archive:
+            archive.writestr("handler.py", "def handler(e, c):\n    return e\n")
+        fn = boto3.client("lambda", region_name=REGION).create_function(
+            FunctionName="pipeline-steps",
+            Runtime="python3.11",
+            Role=role,
+            Handler="handler.handler",
+            Code={"ZipFile": zipped.getvalue()},
+        )["FunctionArn"]
+        answer = requests.post(
+            "http://motoapi.amazonaws.com/moto-api/static/lambda-simple/response",
+            json={"results": [json.dumps(r) for r in lambda_results], "region": REGION},
+            timeout=5,
+        )
+        assert answer.status_code == 201
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = sfn.create_state_machine(name="retraining", roleArn=role, definition=_executable(template, fn))
+        execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"trigger": "test"}')
+        for _ in range(200):
+            status = sfn.describe_execution(executionArn=execution["executionArn"])["status"]
+            if status != "RUNNING":
+                break
+            time.sleep(0.05)
+        events = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+        entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        return status, entered
+
+
+PREPARED = {
+    "snapshot_date": "2026-11-27",
+    "snapshot_uri": "s3://b/catalog-snapshots/2026-11-27/training.jsonl",
+    "snapshot_prefix": "s3://b/catalog-snapshots/2026-11-27/",
+    "snapshot_key": "k",
+    "version_id": "v1",
+    "catalog_titles": 1800,
+}
+PASSED = {"passed": True, "checks": [], "failed": [], "version_id": "v1", "rows": 50400}
+
+
+def test_a_failed_data_quality_gate_never_reaches_training(template: Template) -> None:
+    failed = {**PASSED, "passed": False, "failed": [{"name": "row_count"}]}
+    status, entered = _run(template, [PREPARED, failed, {"finding_id": "f"}])
+    assert status == "FAILED"
+    assert "TrainLoRA" not in entered
+    assert entered[-3:] == ["data_quality_gate_failed", "ReportFailure", "RetrainingFailed"]
+
+
+def test_a_failed_offline_gate_never_registers(template: Template) -> None:
+    offline = {"passed": False, "failed": [{"name": "safety_violations"}], "evaluation": {}}
+    status, entered = _run(template, [PREPARED, PASSED, offline, {"finding_id": "f"}])
+    assert status == "FAILED"
+    assert "TrainLoRA" in entered and "RegisterModelPackage" not in entered
+    assert entered[-3:] == ["offline_gate_failed", "ReportFailure", "RetrainingFailed"]
+
+
+def test_passing_gates_register_and_announce_the_candidate(template: Template) -> None:
+    offline = {"passed": True, "failed": [], "evaluation": {"eval_loss": 0.1}}
+    registered = {
+        "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/manga-recommender/9",
+        "catalog_snapshot_date": "2026-11-27",
+    }
+    status, entered = _run(template, [PREPARED, PASSED, offline, registered])
+    assert status == "SUCCEEDED", entered
+    assert entered[-3:] == ["RegisterModelPackage", "AnnounceCandidate", "CandidateRegistered"]
