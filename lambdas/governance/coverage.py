@@ -3,6 +3,7 @@ never shows the model. Streams the snapshot; never holds more than the set of it
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -37,8 +38,11 @@ def title_id_batches(chunks: Iterable[bytes]) -> Iterator[list[str]]:
         block, carry = data[: cut + 1], data[cut + 1 :]
         lines = block.count(b"\n")
         found = _TITLE_ID.findall(block)
-        blank = block.count(b"\n\n") + (1 if block.startswith(b"\n") else 0)
-        if found and len(found) == lines - blank:
+        # Every line matched (the common case), or the only lines that did not are blank ones.
+        if found and (
+            len(found) == lines
+            or len(found) == lines - block.count(b"\n\n") - (1 if block.startswith(b"\n") else 0)
+        ):
             # One decode for the whole chunk's ids instead of one per id.
             yield b"\n".join(found).decode("utf-8").split("\n")
         else:
@@ -110,10 +114,11 @@ def coverage_gap(
     seen: set[str] = set()
     for batch in snapshot_batches:
         seen.update(batch)
-    covered = len(seen & catalog)
-    gap = len(catalog) - covered
+    missing = catalog.difference(seen)  # one pass over the catalog gives the gap, the sample and the count
+    gap = len(missing)
+    covered = len(catalog) - gap
     pct = round(gap / len(catalog) * 100, 2) if catalog else 0.0
-    sample = sorted(catalog - seen)[:sample_size] if gap else []
+    sample = heapq.nsmallest(sample_size, missing)
     return CoverageReport(
         catalog_titles=len(catalog),
         snapshot_titles=len(seen),

@@ -1,0 +1,85 @@
+"""Coverage gap on a 1,000,000-title catalog and snapshot, next to merely reading the snapshot.
+
+Run as a script (one measurement per process, so peak RSS is this measurement's own):
+  python bench/coverage_bench.py MODE SNAPSHOT [S3_URL]
+MODE: read-file | coverage-file | read-s3 | coverage-s3
+Prints: seconds peak_rss_mib gap_titles
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+TITLES = 1_000_000
+MISSING = 50_000  # the snapshot lacks 5% of the catalog
+
+
+def make_snapshot(path: Path) -> None:
+    """~100 MB of JSON Lines: one pair per covered title, plus 1% orphans."""
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(MISSING, TITLES + TITLES // 100):
+            title = f"MNG-{i:07d}" if i < TITLES else f"MNG-DELETED-{i:07d}"
+            language = "ja" if i % 3 == 0 else "en"
+            query = f"「作品{i % 977}」みたいな漫画を教えて" if language == "ja" else f"manga like title {i % 977}"
+            out.write(
+                json.dumps({"query": query, "query_language": language, "title_id": title}, ensure_ascii=False) + "\n"
+            )
+
+
+def catalog() -> set[str]:
+    return {f"MNG-{i:07d}" for i in range(TITLES)}
+
+
+def file_chunks(path: str) -> Iterator[bytes]:
+    from governance.coverage import CHUNK_BYTES
+
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK_BYTES):
+            yield block
+
+
+def main() -> None:
+    mode, snapshot = sys.argv[1], sys.argv[2]
+    from governance.coverage import CoverageThresholds, coverage_gap, title_id_batches
+
+    if mode.endswith("-s3"):
+        import boto3
+
+        from adapters.catalog import snapshot_chunks
+
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=sys.argv[3],
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+
+        def chunks() -> Iterator[bytes]:
+            return snapshot_chunks(s3, snapshot)
+    else:
+
+        def chunks() -> Iterator[bytes]:
+            return file_chunks(snapshot)
+
+    gap = -1
+    if mode.startswith("read"):
+        start = time.perf_counter()
+        for _ in chunks():
+            pass
+    else:
+        titles = catalog()  # the DynamoDB scan is not part of this measurement
+        start = time.perf_counter()
+        gap = coverage_gap(titles, title_id_batches(chunks()), CoverageThresholds()).gap_titles
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{seconds:.4f} {peak:.1f} {gap}")
+
+
+if __name__ == "__main__":
+    main()
