@@ -40,8 +40,7 @@ def title_id_batches(chunks: Iterable[bytes]) -> Iterator[list[str]]:
         found = _TITLE_ID.findall(block)
         # Every line matched (the common case), or the only lines that did not are blank ones.
         if found and (
-            len(found) == lines
-            or len(found) == lines - block.count(b"\n\n") - (1 if block.startswith(b"\n") else 0)
+            len(found) == lines or len(found) == lines - block.count(b"\n\n") - (1 if block.startswith(b"\n") else 0)
         ):
             # One decode for the whole chunk's ids instead of one per id.
             yield b"\n".join(found).decode("utf-8").split("\n")

@@ -182,3 +182,63 @@ def test_passing_gates_register_and_announce_the_candidate(template: Template) -
     status, entered = _run(template, [PREPARED, PASSED, offline, registered])
     assert status == "SUCCEEDED", entered
     assert entered[-3:] == ["RegisterModelPackage", "AnnounceCandidate", "CandidateRegistered"]
+
+
+def _actions(template: Template, prefix: str) -> set[str]:
+    actions: set[str] = set()
+    for logical_id, policy in template.find_resources("AWS::IAM::Policy").items():
+        if logical_id.startswith(prefix):
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                value = statement["Action"]
+                actions.update([value] if isinstance(value, str) else value)
+    return actions
+
+
+COMMON = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "dynamodb:GetItem",
+    "dynamodb:UpdateItem",
+    "sns:Publish",
+    "dynamodb:Scan",
+    "sagemaker:ListModelPackages",
+    "sagemaker:DescribeModelPackage",
+}
+
+
+def test_pipeline_and_coverage_roles_grant_exactly_their_declared_actions(template: Template) -> None:
+    from adapters import permissions as p
+
+    assert _actions(template, "RetrainingPipelineSteps") == COMMON | set(
+        p.SNAPSHOT_READ + p.SNAPSHOT_WRITE + p.REGISTRY_REGISTER
+    )
+    assert _actions(template, "RetrainingCoverageCheck") == COMMON | set(p.SNAPSHOT_READ + p.PIPELINE_START)
+
+
+def test_the_training_role_passes_no_role_and_writes_only_its_prefixes(template: Template) -> None:
+    training = _actions(template, "RetrainingTrainingPolicy")
+    assert "iam:PassRole" not in training
+    assert not any(a.endswith("*") for a in training)
+    [policy] = [
+        v for k, v in template.find_resources("AWS::IAM::Policy").items() if k.startswith("RetrainingTrainingPolicy")
+    ]
+    writes = next(s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "WriteOutputs")
+    assert all(
+        any(prefix in json.dumps(r) for prefix in ("training-output/", "evaluations/", "checkpoints/"))
+        for r in writes["Resource"]
+    )
+
+
+def test_snapshot_bucket_is_versioned_encrypted_and_logged(template: Template) -> None:
+    buckets = template.find_resources(
+        "AWS::S3::Bucket", {"Properties": {"VersioningConfiguration": {"Status": "Enabled"}}}
+    )
+    [bucket] = buckets.values()
+    props = bucket["Properties"]
+    rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert rule["SSEAlgorithm"] == "aws:kms"
+    assert "LoggingConfiguration" in props

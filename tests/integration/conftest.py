@@ -73,3 +73,22 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
         yield Sandbox(estate, resources, module, sm, ddb, sqs)
         aws.context_for.cache_clear()
     os.environ.pop("EXEMPT_ACCOUNT_IDS", None)
+
+
+def record_aws_calls(monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, str]]:
+    """Record (service, operation) of every call made through adapters.aws clients from now on."""
+    from adapters import aws
+
+    made: set[tuple[str, str]] = set()
+    original = aws.AwsContext.client
+
+    def recording(self: aws.AwsContext, service: str) -> Any:
+        client = original(self, service)
+        client.meta.events.register(
+            "before-call", lambda model, **_: made.add((model.service_model.service_name, model.name))
+        )
+        return client
+
+    monkeypatch.setattr(aws.AwsContext, "client", recording)
+    aws.context_for.cache_clear()
+    return made

@@ -26,6 +26,7 @@ from mlgov.cli import main
 from mlgov.estate import TGI_IMAGE, create_governance_resources
 from mlgov.sandbox import FakeContext
 from stacks.settings import gate_thresholds_json, parse_settings
+from tests.integration.conftest import record_aws_calls
 
 REGION = "us-east-1"
 GROUP = "manga-recommender"
@@ -261,3 +262,69 @@ def test_a_failed_gate_becomes_a_finding_naming_the_check(world: World) -> None:
     [finding] = world.published()
     assert finding["kind"] == "RETRAINING_FAILED" and finding["finding_id"] == result["finding_id"]
     assert "ja_query_fraction" in finding["title"] and "15.0% below" in finding["detail"]
+
+
+def test_mlgov_register_refuses_a_missing_field_by_name_and_registers_a_complete_one(
+    world: World, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = {
+        "training_job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-manual-1",
+        "git_commit_sha": "3f2a9c1",
+        "training_data_s3_uri": world.snapshot_uri,
+        "training_data_version": "v7",
+        "trained_at_utc": "2026-11-20T04:00:00Z",
+        "evaluation_metrics": {"eval_loss": 0.11},
+        "shadow_ctr_eligible": False,
+        "intended_use_case": "recommendation",
+        "team": "recsys",
+        "approved_by": "pending-manual-approval",
+    }
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps(meta))
+    args = [
+        "register",
+        "--group",
+        GROUP,
+        "--metadata-file",
+        str(path),
+        "--model-data-url",
+        "s3://b/m.tar.gz",
+        "--image",
+        TGI_IMAGE.format(region=REGION),
+        "--region",
+        REGION,
+        "--format",
+        "json",
+    ]
+    assert main(args) == 2
+    assert "lacks catalog_snapshot_date" in capsys.readouterr().err
+    path.write_text(json.dumps({**meta, "catalog_snapshot_date": "2026-11-18"}))
+    assert main(args) == 0
+    arn = json.loads(capsys.readouterr().out)["model_package_arn"]
+    described = world.sm.describe_model_package(ModelPackageName=arn)
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"
+    assert described["CustomerMetadataProperties"]["catalog_snapshot_date"] == "2026-11-18"
+
+
+def test_every_call_of_the_coverage_check_and_pipeline_is_declared(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters import permissions as p
+
+    made = record_aws_calls(monkeypatch)
+    reload("handlers.coverage_check").handler({}, FakeContext())
+    pipeline = reload("handlers.retraining")
+    prepared = step(pipeline, "prepare", {})
+    step(pipeline, "quality_gate", {"prepared": prepared})
+    declared = set(
+        p.CATALOG_READ
+        + p.SNAPSHOT_READ
+        + p.SNAPSHOT_WRITE
+        + p.REGISTRY_READ
+        + p.REGISTRY_REGISTER
+        + p.PIPELINE_START
+        + p.FINDINGS_WRITE
+        + p.FINDINGS_PUBLISH
+    )
+    assert ("dynamodb", "Scan") in made and ("s3", "PutObject") in made
+    assert {op for op in made if p.OPERATION_ACTIONS.get(op) not in declared} == set()

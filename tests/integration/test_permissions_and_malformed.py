@@ -10,9 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters import permissions
-from adapters.aws import AwsContext
 from tests.conftest import load_event
-from tests.integration.conftest import Sandbox
+from tests.integration.conftest import Sandbox, record_aws_calls
 
 DECLARED = set(
     permissions.ENDPOINT_AUDIT_READ
@@ -23,20 +22,7 @@ DECLARED = set(
 
 
 def test_every_call_the_audit_makes_is_a_declared_permission(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    made: set[tuple[str, str]] = set()
-    original = AwsContext.client
-
-    def recording(self: AwsContext, service: str) -> Any:
-        client = original(self, service)
-        client.meta.events.register(
-            "before-call", lambda model, **_: made.add((model.service_model.service_name, model.name))
-        )
-        return client
-
-    monkeypatch.setattr(AwsContext, "client", recording)
-    from adapters import aws
-
-    aws.context_for.cache_clear()
+    made = record_aws_calls(monkeypatch)
     sandbox.invoke(load_event("scheduled_weekly_scan.json"))
     sandbox.invoke(load_event("cloudtrail_create_endpoint.json"))
     made_by_audit = {op for op in made if op[0] != "dynamodb" or op[1] in ("GetItem", "UpdateItem")}
