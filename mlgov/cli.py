@@ -15,18 +15,6 @@ from typing import Any
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_VIOLATIONS = 0, 1, 2, 3
 CHANNELS = ("slack", "jira", "page")
-REQUIRED_FINDING_KEYS = (
-    "finding_id",
-    "kind",
-    "severity",
-    "account_id",
-    "region",
-    "resource_arn",
-    "title",
-    "detail",
-    "detected_at",
-    "source",
-)
 
 
 class UsageError(Exception):

@@ -16,7 +16,13 @@ from typing import Any, Protocol
 from governance.findings import Finding
 from governance.offline_gate import OfflineThresholds, offline_gate, validate_evaluation
 from governance.registration import RegistrationMetadata
-from governance.training_data import DataQualityThresholds, build_training_pairs, quality_gate, scan_snapshot
+from governance.training_data import (
+    Check,
+    DataQualityThresholds,
+    build_training_pairs,
+    quality_gate,
+    scan_snapshot,
+)
 
 KIND_RETRAINING_FAILED = "RETRAINING_FAILED"
 SNAPSHOT_KEY = "catalog-snapshots/{date}/training.jsonl"
@@ -64,6 +70,15 @@ def prepare(ctx: PipelineContext) -> dict[str, Any]:
     }
 
 
+def gate_result(checks: list[Check]) -> dict[str, Any]:
+    """What a gate step returns: the verdict the state machine's Choice reads, and every check."""
+    return {
+        "passed": all(c.passed for c in checks),
+        "checks": [c.to_dict() for c in checks],
+        "failed": [c.to_dict() for c in checks if not c.passed],
+    }
+
+
 def _last_snapshot_date(approved: Mapping[str, Any] | None) -> date | None:
     text = ((approved or {}).get("CustomerMetadataProperties") or {}).get("catalog_snapshot_date")
     try:
@@ -90,11 +105,8 @@ def data_quality_gate(ctx: PipelineContext, prepared: Mapping[str, Any], t: Data
     if stats.orphan_rows:
         version = ctx.store.put(prepared["snapshot_key"], b"".join(stats.kept_lines))
     ctx.emit_metric("OrphanTitleIds", len(stats.orphan_title_ids))
-    checks = quality_gate(stats, new_titles, t)
     return {
-        "passed": all(c.passed for c in checks),
-        "checks": [c.to_dict() for c in checks],
-        "failed": [c.to_dict() for c in checks if not c.passed],
+        **gate_result(quality_gate(stats, new_titles, t)),
         "version_id": version,
         "rows": stats.rows,
         "last_snapshot_date": last.isoformat() if last else None,
@@ -109,11 +121,8 @@ def offline_evaluation_gate(ctx: PipelineContext, training: Mapping[str, Any], t
         baseline = json.loads(baseline_text) if baseline_text else None
     except json.JSONDecodeError:
         baseline = None
-    checks = offline_gate(evaluation, baseline, t)
     return {
-        "passed": all(c.passed for c in checks),
-        "checks": [c.to_dict() for c in checks],
-        "failed": [c.to_dict() for c in checks if not c.passed],
+        **gate_result(offline_gate(evaluation, baseline, t)),
         "evaluation": evaluation,
         "baseline_package": (approved or {}).get("ModelPackageArn"),
     }
