@@ -2,7 +2,9 @@
 
 Run as a script (one measurement per process, so peak RSS is this measurement's own):
   python bench/coverage_bench.py MODE SNAPSHOT [S3_URL]
-MODE: read-file | coverage-file | read-s3 | coverage-s3
+MODE: read-file | coverage-file | read-s3 | coverage-s3 | read-s3-paced | coverage-s3-paced
+"-paced" caps the S3 stream at PACED_MB_S (a single S3 GET stream's typical rate from Lambda;
+a model of the network, not a measurement of AWS): it shows whether parsing keeps up with the read.
 Prints: seconds peak_rss_mib gap_titles
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 TITLES = 1_000_000
+PACED_MB_S = 90.0
 MISSING = 50_000  # the snapshot lacks 5% of the catalog
 
 
@@ -43,12 +46,29 @@ def file_chunks(path: str) -> Iterator[bytes]:
             yield block
 
 
+def pace_s3_reads(mb_per_s: float) -> None:
+    """Sleep as a network would after each chunk (sleeping releases the GIL, as socket reads do)."""
+    from botocore.response import StreamingBody
+
+    original = StreamingBody.iter_chunks
+
+    def paced(self: StreamingBody, chunk_size: int = 1024) -> Iterator[bytes]:
+        for chunk in original(self, chunk_size):
+            time.sleep(len(chunk) / (mb_per_s * 1e6))
+            yield chunk
+
+    StreamingBody.iter_chunks = paced  # type: ignore[method-assign]
+
+
 def main() -> None:
     mode, snapshot = sys.argv[1], sys.argv[2]
     from governance.coverage import CoverageThresholds, coverage_gap, title_id_batches
 
-    if mode.endswith("-s3"):
+    if "-s3" in mode:
         import boto3
+
+        if mode.endswith("-paced"):
+            pace_s3_reads(PACED_MB_S)
 
         from adapters.catalog import snapshot_chunks
 
