@@ -120,6 +120,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request = parse_audit_request(event)
     except InvalidEvent as exc:
         logger.warning("Event rejected", extra={"reason": str(exc)})
+        metrics.add_metric(name="AuditEventRejected", unit=MetricUnit.Count, value=1)
         return {"status": "rejected", "reason": str(exc)}
     idempotency_config.register_lambda_context(context)
     own_account = context.invoked_function_arn.split(":")[4]
@@ -128,4 +129,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return process(request=request.to_dict(), own_account=own_account)
     except AccountNotAuditable as exc:
         logger.error("Account not auditable", extra={"reason": str(exc)})
+        metrics.add_metric(name="AuditEventRejected", unit=MetricUnit.Count, value=1)
         return {"status": "skipped", "reason": str(exc)}

@@ -89,6 +89,8 @@ def make_record_handler(available: dict[str, Channel], state: DynamoDeliveryStat
             datetime.now(UTC),
         )
         logger.info("Finding delivered", extra={"finding_id": finding["finding_id"], "outcomes": report.outcomes})
+        sent = sum(1 for outcome in report.outcomes.values() if outcome.startswith("ok"))
+        metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=sent)
         if report.failed:
             metrics.add_metric(name="NotificationDeliveryFailed", unit=MetricUnit.Count, value=len(report.failed))
             raise DeliveryIncomplete(
