@@ -24,7 +24,7 @@ node_modules/.installed: package.json package-lock.json
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy lambdas stacks mlgov app.py
+	$(BIN)/mypy lambdas stacks mlgov bench tests app.py
 
 unit: install
 	$(BIN)/pytest tests/unit

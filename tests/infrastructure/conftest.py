@@ -44,5 +44,5 @@ def template(synthesized: Any) -> Template:
 
 
 @pytest.fixture(scope="session")
-def annotations(synthesized: Any) -> Annotations:
+def nag_annotations(synthesized: Any) -> Annotations:
     return Annotations.from_stack(synthesized[0])

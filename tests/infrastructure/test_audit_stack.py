@@ -22,7 +22,7 @@ def _one(template: Template, type_: str, props: dict[str, Any] | None = None, pr
         if k.startswith(prefix)
     }
     assert len(found) == 1, f"expected one {type_} under {prefix or 'the stack'}, found {len(found)}"
-    return next(iter(found.values()))["Properties"]  # type: ignore[no-any-return]
+    return next(iter(found.values()))["Properties"]
 
 
 def test_cloudtrail_rule_matches_only_successful_create_and_update_endpoint(template: Template) -> None:
@@ -173,8 +173,8 @@ def test_alarms_on_unregistered_endpoints_and_the_dead_letter_queue(template: Te
     )
 
 
-def test_cdk_nag_reports_no_unsuppressed_errors(annotations: Annotations) -> None:
-    errors = annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+def test_cdk_nag_reports_no_unsuppressed_errors(nag_annotations: Annotations) -> None:
+    errors = nag_annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
     assert errors == [], [e.entry.data for e in errors]
 
 

@@ -27,7 +27,7 @@ REGION = "us-east-1"
 def _definition(template: Template) -> tuple[dict[str, Any], str]:
     [machine] = template.find_resources("AWS::StepFunctions::StateMachine").values()
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-    return machine, "".join(p if isinstance(p, str) else f"<<{json.dumps(p, sort_keys=True)}>>" for p in parts)
+    return dict(machine), "".join(p if isinstance(p, str) else f"<<{json.dumps(p, sort_keys=True)}>>" for p in parts)
 
 
 def _states(template: Template) -> dict[str, Any]:

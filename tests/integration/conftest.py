@@ -36,7 +36,7 @@ class Sandbox:
 
     def published(self) -> list[dict[str, Any]]:
         """Drain the queue subscribed to the findings topic."""
-        found = []
+        found: list[dict[str, Any]] = []
         while True:
             batch = self.sqs.receive_message(QueueUrl=self.resources["FINDINGS_QUEUE_URL"], MaxNumberOfMessages=10)
             if not batch.get("Messages"):

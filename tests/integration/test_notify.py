@@ -12,7 +12,7 @@ import pytest
 
 from adapters.http import DeliveryError, HttpClient
 from adapters.notifiers import JiraProject, SlackWebhooks
-from governance.delivery import MemoryState, deliver_finding
+from governance.delivery import Channel, MemoryState, deliver_finding
 from governance.routing import Delivery, RoutingPolicy
 from mlgov.cli import main, sample_finding
 from mlgov.sinks import Fault, Sink, start_sink
@@ -102,7 +102,7 @@ def test_a_4xx_answer_is_not_retried_and_says_what_came_back(slack: Sink) -> Non
 def test_slack_down_does_not_block_jira(slack: Sink, jira: Sink) -> None:
     slack.fail_next(Fault(500), Fault(500), Fault(500))
     deliveries = [Delivery("slack", "#sec"), Delivery("jira", "MLGOV")]
-    channels = {"slack": slack_to(slack), "jira": jira_project(jira)}
+    channels: dict[str, Channel] = {"slack": slack_to(slack), "jira": jira_project(jira)}
     report = deliver_finding(sample_finding(), deliveries, channels, MemoryState(), RoutingPolicy(), "m1", NOW)
     assert report.outcomes["slack:#sec"].startswith("failed")
     assert report.outcomes["jira:MLGOV"] == "ok: created MLGOV-1"

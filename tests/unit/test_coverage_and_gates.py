@@ -19,6 +19,7 @@ from governance.registration import InvalidRegistration, RegistrationMetadata
 from governance.training_data import (
     PAIRS_PER_TITLE,
     DataQualityThresholds,
+    SnapshotStats,
     build_training_pairs,
     quality_gate,
     scan_snapshot,
@@ -89,7 +90,7 @@ def test_pairs_cover_both_languages_and_a_full_catalog_reaches_50000() -> None:
     assert {p["title_id"] for p in pairs} == {f"T{i}" for i in range(1800)}
 
 
-def _stats(n_ja: int, n_en: int, titles: int = 10, orphans: int = 0) -> object:
+def _stats(n_ja: int, n_en: int, titles: int = 10, orphans: int = 0) -> SnapshotStats:
     lines = [
         json.dumps({"query": "q", "query_language": "ja", "title_id": f"T{i % titles}"}).encode() for i in range(n_ja)
     ]
