@@ -22,30 +22,11 @@ ORGANIZATION_READ = ("organizations:ListParents",)
 FINDINGS_WRITE = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 FINDINGS_PUBLISH = ("sns:Publish",)
 
-# botocore operation name -> IAM action, for the calls the adapters make.
-OPERATION_ACTIONS = {
-    ("sagemaker", "DescribeEndpoint"): "sagemaker:DescribeEndpoint",
-    ("sagemaker", "DescribeEndpointConfig"): "sagemaker:DescribeEndpointConfig",
-    ("sagemaker", "DescribeModel"): "sagemaker:DescribeModel",
-    ("sagemaker", "DescribeModelPackage"): "sagemaker:DescribeModelPackage",
-    ("sagemaker", "ListEndpoints"): "sagemaker:ListEndpoints",
-    ("sagemaker", "ListTags"): "sagemaker:ListTags",
-    ("organizations", "ListParents"): "organizations:ListParents",
-    ("dynamodb", "GetItem"): "dynamodb:GetItem",
-    ("dynamodb", "UpdateItem"): "dynamodb:UpdateItem",
-    ("sns", "Publish"): "sns:Publish",
-}
 
 # Notifier: its secret, its delivery state, the page topic.
 NOTIFIER_SECRET_READ = ("secretsmanager:GetSecretValue",)
 NOTIFIER_STATE = ("dynamodb:GetItem", "dynamodb:PutItem")
 NOTIFIER_PAGE = ("sns:Publish",)
-OPERATION_ACTIONS.update(
-    {
-        ("secretsmanager", "GetSecretValue"): "secretsmanager:GetSecretValue",
-        ("dynamodb", "PutItem"): "dynamodb:PutItem",
-    }
-)
 
 # Coverage check and retraining pipeline.
 CATALOG_READ = ("dynamodb:Scan",)
@@ -54,14 +35,11 @@ SNAPSHOT_WRITE = ("s3:PutObject",)
 REGISTRY_READ = ("sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage")
 REGISTRY_REGISTER = ("sagemaker:CreateModelPackage",)
 PIPELINE_START = ("states:StartExecution", "states:ListExecutions")
-OPERATION_ACTIONS.update(
-    {
-        ("dynamodb", "Scan"): "dynamodb:Scan",
-        ("s3", "GetObject"): "s3:GetObject",
-        ("s3", "PutObject"): "s3:PutObject",
-        ("sagemaker", "ListModelPackages"): "sagemaker:ListModelPackages",
-        ("sagemaker", "CreateModelPackage"): "sagemaker:CreateModelPackage",
-        ("stepfunctions", "StartExecution"): "states:StartExecution",
-        ("stepfunctions", "ListExecutions"): "states:ListExecutions",
-    }
-)
+
+# IAM prefixes that differ from botocore's service name.
+_IAM_PREFIX = {"stepfunctions": "states"}
+
+
+def iam_action(service: str, operation: str) -> str:
+    """The IAM action a botocore call needs, e.g. ("stepfunctions", "StartExecution") -> "states:StartExecution"."""
+    return f"{_IAM_PREFIX.get(service, service)}:{operation}"

@@ -19,10 +19,9 @@ class NoSnapshot(Exception):
 
 def snapshot_uri_for(approved: Mapping[str, Any] | None, fallback: str | None) -> tuple[str, str]:
     """(uri, where it came from): the approved package's training_data_s3_uri, else the fallback."""
-    metadata = (approved or {}).get("CustomerMetadataProperties") or {}
-    uri = metadata.get("training_data_s3_uri")
-    if uri:
-        return str(uri), f"training_data_s3_uri of {approved.get('ModelPackageArn') if approved else '?'}"
+    uri = ((approved or {}).get("CustomerMetadataProperties") or {}).get("training_data_s3_uri")
+    if approved and uri:
+        return str(uri), f"training_data_s3_uri of {approved.get('ModelPackageArn')}"
     if fallback:
         reason = "no Approved package" if not approved else "the Approved package has no training_data_s3_uri"
         return fallback, f"settings fallback ({reason})"

@@ -327,4 +327,4 @@ def test_every_call_of_the_coverage_check_and_pipeline_is_declared(
         + p.FINDINGS_PUBLISH
     )
     assert ("dynamodb", "Scan") in made and ("s3", "PutObject") in made
-    assert {op for op in made if p.OPERATION_ACTIONS.get(op) not in declared} == set()
+    assert {op for op in made if p.iam_action(*op) not in declared} == set()
