@@ -3,12 +3,15 @@
 Run as a script (one measurement per process, so peak RSS is this measurement's own):
   python bench/coverage_bench.py MODE SNAPSHOT [S3_URL]
 MODE: read-file | coverage-file | read-s3 | coverage-s3 | read-s3-paced | coverage-s3-paced
-      | floor-scan | floor-sets
+      | floor-scan | floor-sets | catalog-ids | catalog-items
 "-paced" caps the S3 stream at PACED_MB_S (a single S3 GET stream's typical rate from Lambda;
 a model of the network, not a measurement of AWS): it shows whether parsing keeps up with the read.
 The two "floor" modes time the irreducible parts of any pure-Python check, with no I/O in the timed
 part: "floor-scan" one regex pass over the snapshot already in memory (the ids stay bytes, no sets);
 "floor-sets" the set work on ids already extracted as fresh, never-hashed strings.
+"catalog-ids" / "catalog-items": the catalog scan's own memory, 1,000,000 items served page by page
+by an in-process table (tests/unit/fakes.py; botocore's parsing is not in it): the coverage
+check's id set, and the full items that data prep keeps. SNAPSHOT is ignored for these.
 Prints: seconds peak_rss_mib gap_titles
 """
 
@@ -119,9 +122,24 @@ def streamed(mode: str, snapshot: str, s3_url: str) -> tuple[float, int]:
     return time.perf_counter() - start, gap
 
 
+def catalog_scan(mode: str) -> float:
+    from adapters.catalog import catalog_title_ids, scan_catalog
+    from tests.unit.fakes import PagedTable
+
+    table = PagedTable(TITLES)
+    start = time.perf_counter()
+    if mode == "catalog-ids":
+        catalog_title_ids(table, "catalog")
+    else:
+        scan_catalog(table, "catalog")
+    return time.perf_counter() - start
+
+
 def main() -> None:
     mode, snapshot = sys.argv[1], sys.argv[2]
-    if mode.startswith("floor"):
+    if mode.startswith("catalog"):
+        seconds, gap = catalog_scan(mode), -1
+    elif mode.startswith("floor"):
         seconds, gap = floor(mode, snapshot)
     else:
         seconds, gap = streamed(mode, snapshot, sys.argv[3] if len(sys.argv) > 3 else "")

@@ -261,7 +261,13 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    from adapters.catalog import SnapshotNotFound, catalog_title_ids, parse_s3_uri, snapshot_chunks
+    from adapters.catalog import (
+        CatalogUnavailable,
+        SnapshotNotFound,
+        catalog_title_ids,
+        parse_s3_uri,
+        snapshot_chunks,
+    )
     from governance.coverage import CoverageThresholds, SnapshotFormatError, coverage_gap, title_id_batches
 
     try:
@@ -279,7 +285,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             title_id_batches(snapshot_chunks(aws.client("s3"), args.snapshot_uri)),
             CoverageThresholds(t.coverage_gap_alert_pct, t.coverage_gap_page_pct),
         )
-    except (SnapshotNotFound, SnapshotFormatError) as exc:
+    except (SnapshotNotFound, SnapshotFormatError, CatalogUnavailable) as exc:
         raise UsageError(str(exc)) from None
     body = report.to_dict()
     if args.format == "json":

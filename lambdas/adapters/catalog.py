@@ -27,23 +27,52 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
+class CatalogUnavailable(Exception):
+    pass
+
+
 def catalog_title_ids(ddb: Any, table: str, segments: int = 4) -> set[str]:
-    """Every title_id, by a parallel scan that projects only the key."""
-    return {item["title_id"]["S"] for item in scan_catalog(ddb, table, segments, projection="title_id")}
+    """Every title_id, by a parallel scan that projects only the key. Ids go into one set page by
+    page: a million-title catalog never sits in memory as a million item dicts."""
+    ids: set[str] = set()
+    lock = threading.Lock()
+
+    def segment(number: int) -> None:
+        for items in _scan_pages(ddb, table, number, segments, "title_id"):
+            page = [item["title_id"]["S"] for item in items]
+            with lock:
+                ids.update(page)
+
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        list(pool.map(segment, range(segments)))  # list() re-raises a segment's error here
+    if not ids:
+        raise CatalogUnavailable(f"catalog table {table} has no titles: nothing to compare the snapshot with")
+    return ids
 
 
-def scan_catalog(ddb: Any, table: str, segments: int = 4, projection: str | None = None) -> list[dict[str, Any]]:
+def scan_catalog(ddb: Any, table: str, segments: int = 4) -> list[dict[str, Any]]:
+    """Every catalog item, segment by segment (the order of a segment's pages is kept)."""
+
     def segment(number: int) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"TableName": table, "Segment": number, "TotalSegments": segments}
-        if projection:
-            kwargs["ProjectionExpression"] = projection
-        items: list[dict[str, Any]] = []
-        for page in ddb.get_paginator("scan").paginate(**kwargs):
-            items.extend(page.get("Items", []))
-        return items
+        return [item for items in _scan_pages(ddb, table, number, segments) for item in items]
 
     with ThreadPoolExecutor(max_workers=segments) as pool:
         return [item for part in pool.map(segment, range(segments)) for item in part]
+
+
+def _scan_pages(
+    ddb: Any, table: str, number: int, segments: int, projection: str | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    kwargs: dict[str, Any] = {"TableName": table, "Segment": number, "TotalSegments": segments}
+    if projection:
+        kwargs["ProjectionExpression"] = projection
+    try:
+        for page in ddb.get_paginator("scan").paginate(**kwargs):
+            yield page.get("Items", [])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise CatalogUnavailable(f"catalog table {table} does not exist") from None
+        raise
 
 
 def snapshot_chunks(s3: Any, uri: str, chunk_bytes: int = CHUNK_BYTES, prefetch: int = 4) -> Iterator[bytes]:

@@ -11,6 +11,7 @@ from governance.coverage import CoverageReport, CoverageThresholds, coverage_gap
 from governance.findings import STATUS_RESOLVED, Finding
 
 KIND_COVERAGE_GAP = "CATALOG_COVERAGE_GAP"
+KIND_COVERAGE_CHECK_FAILED = "COVERAGE_CHECK_FAILED"
 
 
 class NoSnapshot(Exception):
@@ -69,6 +70,34 @@ def coverage_finding(
         source="scheduled",
         evidence={**report.to_dict(), "orphan_titles": report.orphan_titles, "snapshot_uri": snapshot_uri},
         status=status,
+    )
+
+
+def check_failed_finding(reason: str | None, account: str, region: str, group_arn: str) -> Finding:
+    """A weekly check that cannot run leaves the gap unknown: that is itself something to fix.
+    `reason=None` is the RESOLVED version, recorded after a check that ran."""
+    if reason is None:
+        return Finding(
+            kind=KIND_COVERAGE_CHECK_FAILED,
+            severity="INFO",
+            account_id=account,
+            region=region,
+            resource_arn=group_arn,
+            title="Catalog coverage check runs again",
+            detail="The weekly catalog coverage check completed.",
+            source="scheduled",
+            status=STATUS_RESOLVED,
+        )
+    return Finding(
+        kind=KIND_COVERAGE_CHECK_FAILED,
+        severity="HIGH",
+        account_id=account,
+        region=region,
+        resource_arn=group_arn,
+        title="Catalog coverage check could not run: the coverage gap is unknown",
+        detail=f"{reason}. Until this is fixed, a stale training snapshot goes unnoticed.",
+        source="scheduled",
+        evidence={"reason": reason},
     )
 
 

@@ -12,11 +12,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from adapters.aws import context_for
-from adapters.catalog import SnapshotNotFound, catalog_title_ids, snapshot_chunks
+from adapters.catalog import CatalogUnavailable, SnapshotNotFound, catalog_title_ids, snapshot_chunks
 from adapters.findings_store import FindingsStore
 from adapters.registry import group_arn, latest_approved_package
 from governance.coverage import CoverageThresholds, SnapshotFormatError, title_id_batches
-from governance.coverage_check import NoSnapshot, coverage_finding, run_coverage_check
+from governance.coverage_check import NoSnapshot, check_failed_finding, coverage_finding, run_coverage_check
 from handlers.settings import load_coverage_settings
 
 SERVICE = "coverage-check"
@@ -41,6 +41,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     aws = context_for(None)
     account = context.invoked_function_arn.split(":")[4]
     region = aws.region
+    group = group_arn(region, account, settings.watched_group)
+    store = FindingsStore(
+        aws.client("dynamodb"), aws.client("sns"), settings.findings_table, settings.findings_topic_arn
+    )
     try:
         outcome = run_coverage_check(
             lambda: catalog_title_ids(aws.client("dynamodb"), settings.catalog_table),
@@ -49,18 +53,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             thresholds,
             settings.snapshot_fallback_uri,
         )
-    except (NoSnapshot, SnapshotNotFound, SnapshotFormatError) as exc:
+    except (NoSnapshot, SnapshotNotFound, SnapshotFormatError, CatalogUnavailable) as exc:
         logger.error("Coverage check could not run", extra={"reason": str(exc)})
-        return {"status": "error", "reason": str(exc)}
+        failed = check_failed_finding(str(exc), account, region, group)
+        if store.record(failed):
+            store.publish(failed)
+        return {"status": "error", "reason": str(exc), "finding_id": failed.finding_id}
+    recovered = check_failed_finding(None, account, region, group)
+    if store.record(recovered):
+        store.publish(recovered)
     report = outcome.report
     metrics.add_metric(name="CatalogCoverageGapPct", unit=MetricUnit.Percent, value=report.coverage_gap_pct)
     metrics.add_dimension(name="ModelPackageGroup", value=settings.watched_group)
-    store = FindingsStore(
-        aws.client("dynamodb"), aws.client("sns"), settings.findings_table, settings.findings_topic_arn
-    )
-    finding = coverage_finding(
-        report, account, region, group_arn(region, account, settings.watched_group), outcome.snapshot_uri, thresholds
-    )
+    finding = coverage_finding(report, account, region, group, outcome.snapshot_uri, thresholds)
     published = False
     if store.record(finding):
         store.publish(finding)

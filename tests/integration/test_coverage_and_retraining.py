@@ -126,10 +126,61 @@ def test_weekly_check_finds_the_22_percent_gap_pages_and_starts_one_retraining(
     assert len(running) == 1
 
 
-def test_a_missing_snapshot_is_a_clear_error_not_a_crash(world: World) -> None:
-    world.s3.delete_object(Bucket=SNAPSHOT_BUCKET, Key=world.snapshot_uri.split("/", 3)[3])
-    result = reload("handlers.coverage_check").handler({}, FakeContext())
+def test_a_check_that_cannot_run_is_a_finding_and_closes_once_it_runs_again(world: World) -> None:
+    # Given the approved package's snapshot is gone
+    key = world.snapshot_uri.split("/", 3)[3]
+    body = world.s3.get_object(Bucket=SNAPSHOT_BUCKET, Key=key)["Body"].read()
+    world.s3.delete_object(Bucket=SNAPSHOT_BUCKET, Key=key)
+    handler = reload("handlers.coverage_check")
+    # When the weekly check runs, twice
+    result = handler.handler({}, FakeContext())
+    assert handler.handler({}, FakeContext())["status"] == "error"
+    # Then it says why, and one HIGH finding goes out (not one per week)
     assert result["status"] == "error" and "does not exist" in result["reason"]
+    [failed] = world.published()
+    assert (failed["kind"], failed["severity"], failed["status"]) == ("COVERAGE_CHECK_FAILED", "HIGH", "OPEN")
+    assert world.snapshot_uri in failed["detail"] and "gap is unknown" in failed["title"]
+    # And once the snapshot is back, the failure is closed and the gap reported
+    world.s3.put_object(Bucket=SNAPSHOT_BUCKET, Key=key, Body=body)
+    assert handler.handler({}, FakeContext())["coverage_gap_pct"] == 22.22
+    by_kind = {f["kind"]: f for f in world.published()}
+    assert by_kind["COVERAGE_CHECK_FAILED"]["status"] == "RESOLVED"
+    assert by_kind["CATALOG_COVERAGE_GAP"]["severity"] == "CRITICAL"
+
+
+def test_a_check_after_a_check_that_ran_publishes_no_closing(world: World) -> None:
+    handler = reload("handlers.coverage_check")
+    handler.handler({}, FakeContext())
+    assert [f["kind"] for f in world.published()] == ["CATALOG_COVERAGE_GAP"]
+
+
+@pytest.mark.parametrize(
+    ("break_catalog", "reason"),
+    [
+        (lambda ddb: ddb.delete_table(TableName=CATALOG_TABLE), f"catalog table {CATALOG_TABLE} does not exist"),
+        (
+            lambda ddb: [
+                ddb.delete_item(TableName=CATALOG_TABLE, Key={"title_id": item["title_id"]})
+                for page in ddb.get_paginator("scan").paginate(TableName=CATALOG_TABLE)
+                for item in page["Items"]
+            ],
+            f"catalog table {CATALOG_TABLE} has no titles",
+        ),
+    ],
+    ids=["missing table", "empty table"],
+)
+def test_a_missing_or_empty_catalog_is_not_a_zero_gap(world: World, break_catalog: Any, reason: str) -> None:
+    break_catalog(world.ddb)
+    result = reload("handlers.coverage_check").handler({}, FakeContext())
+    assert result["status"] == "error" and result["reason"].startswith(reason)
+    [failed] = world.published()
+    assert failed["kind"] == "COVERAGE_CHECK_FAILED" and reason in failed["detail"]
+
+
+def test_cli_coverage_names_a_missing_catalog_table(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["coverage", "--catalog-table", "no-such-table", "--snapshot-uri", world.snapshot_uri])
+    assert code == 2
+    assert "catalog table no-such-table does not exist" in capsys.readouterr().err
 
 
 def test_cli_coverage_prints_the_contract_json_and_exits_3(world: World, capsys: pytest.CaptureFixture[str]) -> None:

@@ -83,3 +83,28 @@ class FakeSageMaker:
 
     def fail(self, kind: str, key: str, message: str = "ThrottlingException: Rate exceeded") -> None:
         self.failures[(kind, key)] = ReadFailure(message)
+
+
+class PagedTable:
+    """A DynamoDB table as a parallel Scan pages it: item i belongs to segment i % TotalSegments, at
+    most `page_items` items per page, each page built only when asked for (as botocore does)."""
+
+    def __init__(self, count: int, page_items: int = 5000, failure: Exception | None = None) -> None:
+        self.count, self.page_items, self.failure = count, page_items, failure
+        self.requests: list[dict[str, Any]] = []
+
+    @staticmethod
+    def title_id(i: int) -> str:
+        return f"MNG-{i:07d}"
+
+    def get_paginator(self, operation: str) -> PagedTable:
+        assert operation == "scan", operation
+        return self
+
+    def paginate(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        self.requests.append(kwargs)
+        if self.failure:
+            raise self.failure
+        mine = range(kwargs["Segment"], self.count, kwargs["TotalSegments"])
+        for start in range(0, len(mine), self.page_items):
+            yield {"Items": [{"title_id": {"S": self.title_id(i)}} for i in mine[start : start + self.page_items]]}
