@@ -260,10 +260,34 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     return _deliver(args, sample_finding(), [args.channel])
 
 
+class ReadProgress:
+    """One stderr line per step of a long read: every 100,000 catalog titles, every 10 % of a snapshot."""
+
+    TITLES_STEP = 100_000
+
+    def __init__(self) -> None:
+        self._titles_step = 0
+        self._percent_step = 0
+
+    def say(self, line: str) -> None:
+        print(f"  {line}", file=sys.stderr, flush=True)
+
+    def titles(self, count: int) -> None:
+        if count // self.TITLES_STEP > self._titles_step:
+            self._titles_step = count // self.TITLES_STEP
+            self.say(f"catalog: {count:,} titles read")
+
+    def bytes(self, done: int, total: int) -> None:
+        percent = done * 100 // total if total else 0
+        if percent // 10 > self._percent_step:
+            self._percent_step = percent // 10
+            self.say(f"snapshot: {percent}% ({done / 1e6:,.1f} of {total / 1e6:,.1f} MB)")
+
+
 def cmd_coverage(args: argparse.Namespace) -> int:
     from adapters.catalog import (
         CatalogUnavailable,
-        SnapshotNotFound,
+        SnapshotUnreadable,
         catalog_title_ids,
         parse_s3_uri,
         snapshot_chunks,
@@ -276,16 +300,24 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     t = _settings(args).thresholds
     aws = _aws(args)
-    if args.format == "table":
-        print(f"Reading catalog {args.catalog_table} and streaming {args.snapshot_uri} ...", file=sys.stderr)
+    # Progress goes to stderr: for people (table output, or a terminal), never into the JSON.
+    progress = ReadProgress() if args.format == "table" or sys.stderr.isatty() else None
     try:
-        catalog = catalog_title_ids(aws.client("dynamodb"), args.catalog_table)
+        if progress:
+            progress.say(f"reading catalog {args.catalog_table} ...")
+        catalog = catalog_title_ids(
+            aws.client("dynamodb"), args.catalog_table, progress=progress.titles if progress else None
+        )
+        if progress:
+            progress.say(f"catalog: {len(catalog):,} titles; streaming {args.snapshot_uri} ...")
         report = coverage_gap(
             catalog,
-            title_id_batches(snapshot_chunks(aws.client("s3"), args.snapshot_uri)),
+            title_id_batches(
+                snapshot_chunks(aws.client("s3"), args.snapshot_uri, progress=progress.bytes if progress else None)
+            ),
             CoverageThresholds(t.coverage_gap_alert_pct, t.coverage_gap_page_pct),
         )
-    except (SnapshotNotFound, SnapshotFormatError, CatalogUnavailable) as exc:
+    except (SnapshotUnreadable, SnapshotFormatError, CatalogUnavailable) as exc:
         raise UsageError(str(exc)) from None
     body = report.to_dict()
     if args.format == "json":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,7 +16,11 @@ from governance.coverage import CHUNK_BYTES
 S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 
 
-class SnapshotNotFound(Exception):
+class SnapshotUnreadable(Exception):
+    """The snapshot cannot be read; the message says which object and why."""
+
+
+class SnapshotNotFound(SnapshotUnreadable):
     pass
 
 
@@ -31,9 +35,12 @@ class CatalogUnavailable(Exception):
     pass
 
 
-def catalog_title_ids(ddb: Any, table: str, segments: int = 4) -> set[str]:
+def catalog_title_ids(
+    ddb: Any, table: str, segments: int = 4, progress: Callable[[int], None] | None = None
+) -> set[str]:
     """Every title_id, by a parallel scan that projects only the key. Ids go into one set page by
-    page: a million-title catalog never sits in memory as a million item dicts."""
+    page: a million-title catalog never sits in memory as a million item dicts. `progress(titles)`
+    is called after each page."""
     ids: set[str] = set()
     lock = threading.Lock()
 
@@ -42,6 +49,8 @@ def catalog_title_ids(ddb: Any, table: str, segments: int = 4) -> set[str]:
             page = [item["title_id"]["S"] for item in items]
             with lock:
                 ids.update(page)
+                if progress:
+                    progress(len(ids))
 
     with ThreadPoolExecutor(max_workers=segments) as pool:
         list(pool.map(segment, range(segments)))  # list() re-raises a segment's error here
@@ -75,31 +84,70 @@ def _scan_pages(
         raise
 
 
-def snapshot_chunks(s3: Any, uri: str, chunk_bytes: int = CHUNK_BYTES, prefetch: int = 4) -> Iterator[bytes]:
+def snapshot_chunks(
+    s3: Any,
+    uri: str,
+    chunk_bytes: int = CHUNK_BYTES,
+    prefetch: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[bytes]:
     """Stream the snapshot in chunks. A reader thread keeps up to `prefetch` chunks ahead, so the
-    network read overlaps the parsing instead of alternating with it."""
+    network read overlaps the parsing instead of alternating with it. `progress(read, total)` is
+    called after each chunk. A consumer that stops early (a malformed line) stops the reader too:
+    in a warm Lambda a blocked thread would otherwise keep its connection and chunks for good."""
     bucket, key = parse_s3_uri(uri)
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        answer = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
+        error = exc.response.get("Error", {})
+        if error.get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
             raise SnapshotNotFound(f"snapshot {uri} does not exist") from None
+        if error.get("Code") in ("AccessDenied", "403"):
+            # Without s3:ListBucket, S3 answers a missing key with 403 too; a KMS key the role may not
+            # use also lands here, with its own message.
+            raise SnapshotUnreadable(
+                f"snapshot {uri} cannot be read: AccessDenied ({error.get('Message', 'no message')}); "
+                "the object does not exist, or this role may not read it (s3:GetObject, and kms:Decrypt "
+                "for a KMS-encrypted object)"
+            ) from None
         raise
+    body, total = answer["Body"], int(answer.get("ContentLength") or 0)
     buffer: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+
+    def put(item: bytes | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def read() -> None:
         try:
             for chunk in body.iter_chunks(chunk_bytes):
-                buffer.put(chunk)
-            buffer.put(None)
+                if not put(chunk):
+                    return
+            put(None)
         except BaseException as exc:  # handed to the consumer, raised there
-            buffer.put(exc)
+            put(exc)
+        finally:
+            body.close()
 
-    threading.Thread(target=read, daemon=True).start()
-    while True:
-        item = buffer.get()
-        if item is None:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    reader = threading.Thread(target=read, name="snapshot-reader", daemon=True)
+    reader.start()
+    done = 0
+    try:
+        while True:
+            item = buffer.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            done += len(item)
+            if progress:
+                progress(done, total)
+            yield item
+    finally:
+        stop.set()

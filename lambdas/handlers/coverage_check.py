@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from adapters.aws import context_for
-from adapters.catalog import CatalogUnavailable, SnapshotNotFound, catalog_title_ids, snapshot_chunks
+from adapters.catalog import CatalogUnavailable, SnapshotUnreadable, catalog_title_ids, snapshot_chunks
 from adapters.findings_store import FindingsStore
 from adapters.registry import group_arn, latest_approved_package
 from governance.coverage import CoverageThresholds, SnapshotFormatError, title_id_batches
@@ -53,7 +53,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             thresholds,
             settings.snapshot_fallback_uri,
         )
-    except (NoSnapshot, SnapshotNotFound, SnapshotFormatError, CatalogUnavailable) as exc:
+    except (NoSnapshot, SnapshotUnreadable, SnapshotFormatError, CatalogUnavailable) as exc:
         logger.error("Coverage check could not run", extra={"reason": str(exc)})
         failed = check_failed_finding(str(exc), account, region, group)
         if store.record(failed):

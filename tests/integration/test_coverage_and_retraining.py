@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -13,6 +15,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from adapters.catalog import snapshot_chunks
+from governance.coverage import SnapshotFormatError, title_id_batches
 from mlgov.catalog_estate import (
     CATALOG_TABLE,
     SNAPSHOT_BUCKET,
@@ -210,6 +214,46 @@ def test_cli_coverage_prints_the_contract_json_and_exits_3(world: World, capsys:
         "gap_title_sample": report["gap_title_sample"],
     }
     assert len(report["gap_title_sample"]) == 20 and report["gap_title_sample"][0] == "MNG-01400"
+
+
+def test_cli_coverage_table_shows_progress_on_stderr_and_json_stays_clean(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["coverage", "--catalog-table", CATALOG_TABLE, "--snapshot-uri", world.snapshot_uri, "--region", REGION]
+    assert main([*base, "--format", "table"]) == 3
+    table = capsys.readouterr()
+    assert "gap              400 titles = 22.22%" in table.out
+    assert f"catalog: 1,800 titles; streaming {world.snapshot_uri}" in table.err
+    assert "snapshot: 100% (" in table.err
+    assert main([*base, "--format", "json"]) == 3
+    quiet = capsys.readouterr()
+    assert json.loads(quiet.out)["gap_titles"] == 400 and quiet.err == ""
+
+
+def test_a_malformed_snapshot_stops_the_reader_thread(world: World) -> None:
+    # Given a snapshot of many small chunks whose third line is not a training pair
+    lines = [json.dumps({"query": "q", "query_language": "en", "title_id": f"MNG-{i:05d}"}) for i in range(2000)]
+    lines[2] = '{"query": "q"}'
+    world.s3.put_object(Bucket=SNAPSHOT_BUCKET, Key="bad/training.jsonl", Body="\n".join(lines).encode())
+
+    def check() -> str:
+        try:
+            list(title_id_batches(snapshot_chunks(world.s3, f"s3://{SNAPSHOT_BUCKET}/bad/training.jsonl", 256, 1)))
+        except SnapshotFormatError as exc:
+            return str(exc)
+        return "no error"
+
+    # When the check fails on it
+    assert check().startswith("snapshot line 3:")
+    # Then the reader does not stay blocked on its full buffer (it would, in a warm Lambda, for good)
+    deadline = time.monotonic() + 10
+    while readers_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not readers_alive()
+
+
+def readers_alive() -> bool:
+    return any(t.name == "snapshot-reader" for t in threading.enumerate())
 
 
 def test_cli_coverage_refuses_a_bad_uri(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,11 +1,21 @@
-"""The catalog scan: every segment read, ids only, errors that name the table."""
+"""The catalog adapter: the scan reads every segment, keeps ids only, and errors name the table or
+the snapshot."""
 
 from __future__ import annotations
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
-from adapters.catalog import CatalogUnavailable, catalog_title_ids, scan_catalog
+from adapters.catalog import (
+    CatalogUnavailable,
+    SnapshotNotFound,
+    SnapshotUnreadable,
+    catalog_title_ids,
+    scan_catalog,
+    snapshot_chunks,
+)
 from tests.unit.fakes import PagedTable
 
 
@@ -34,3 +44,61 @@ def test_a_missing_table_is_named_and_other_errors_pass_through() -> None:
     denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "Scan")
     with pytest.raises(ClientError, match="AccessDenied"):
         catalog_title_ids(PagedTable(10, failure=denied), "catalog")
+
+
+SNAPSHOT = "s3://manga-training/catalog-snapshots/2026-05-02/training.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected", "message"),
+    [
+        ("NoSuchKey", 404, SnapshotNotFound, f"snapshot {SNAPSHOT} does not exist"),
+        (
+            "AccessDenied",
+            403,
+            SnapshotUnreadable,
+            f"snapshot {SNAPSHOT} cannot be read: AccessDenied (Access Denied); the object does not exist, "
+            "or this role may not read it",
+        ),
+    ],
+)
+def test_a_snapshot_that_cannot_be_read_says_which_and_why(
+    code: str, status: int, expected: type[Exception], message: str
+) -> None:
+    # moto enforces no IAM, so S3's answer to a role without s3:ListBucket (403 for a missing key) is
+    # stubbed on this one call with botocore's Stubber.
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(s3) as stub:
+        stub.add_client_error(
+            "get_object",
+            service_error_code=code,
+            service_message="Access Denied" if status == 403 else "The specified key does not exist.",
+            http_status_code=status,
+            expected_params={"Bucket": "manga-training", "Key": "catalog-snapshots/2026-05-02/training.jsonl"},
+        )
+        with pytest.raises(expected) as raised:
+            list(snapshot_chunks(s3, SNAPSHOT))
+    assert str(raised.value).startswith(message)
+
+
+def test_progress_is_one_line_per_100000_titles_and_per_10_percent(capsys: pytest.CaptureFixture[str]) -> None:
+    from mlgov.cli import ReadProgress
+
+    progress = ReadProgress()
+    for count in (5_000, 99_999, 100_000, 150_000, 420_000):
+        progress.titles(count)
+    for done in (1, 9, 10, 55, 100):
+        progress.bytes(done * 1_000_000, 100_000_000)
+    assert capsys.readouterr().err.splitlines() == [
+        "  catalog: 100,000 titles read",
+        "  catalog: 420,000 titles read",
+        "  snapshot: 10% (10.0 of 100.0 MB)",
+        "  snapshot: 55% (55.0 of 100.0 MB)",
+        "  snapshot: 100% (100.0 of 100.0 MB)",
+    ]
+
+
+def test_the_scan_reports_its_running_count() -> None:
+    seen: list[int] = []
+    catalog_title_ids(PagedTable(250, page_items=50), "catalog", segments=2, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 250 and len(seen) == 6
