@@ -261,14 +261,17 @@ def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, st
     print(f"   approved package {package.rsplit('/', 2)[-2]}/{package.rsplit('/', 1)[-1]} was trained on {uri}")
     from handlers import coverage_check, retraining
 
+    weekly = load_event("scheduled_coverage_check.json")
     with contextlib.redirect_stdout(io.StringIO()):
-        result = coverage_check.handler({"detail-type": "Scheduled Event"}, FakeContext())
+        result = coverage_check.handler(weekly, FakeContext())
+        again = coverage_check.handler(weekly, FakeContext())
     print(
         f"   weekly check: gap {result['gap_titles']} of {result['catalog_titles']} titles = "
         f"{result['coverage_gap_pct']}% -> {result['action']}"
     )
     state, _, execution_arn = result["pipeline"].partition(" ")
     print(f"   retraining state machine: {state} execution {execution_arn.rsplit(':', 1)[-1]}")
+    print(f"   the same scheduled event delivered again: {again['pipeline'].rsplit(' ', 1)[0]}, no second run")
     print(f"   finding published: {result['finding_published']} (CRITICAL CATALOG_COVERAGE_GAP, pages on-call)")
 
     print("\n== retraining: data prep and the data-quality gate on a fresh snapshot")

@@ -5,11 +5,14 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from adapters.aws import context_for
 from adapters.catalog import CatalogUnavailable, SnapshotUnreadable, catalog_title_ids, snapshot_chunks
@@ -26,12 +29,26 @@ settings = load_coverage_settings()
 thresholds = CoverageThresholds(settings.alert_pct, settings.page_pct)
 
 
-def start_retraining(sfn: Any, machine_arn: str, reason: dict[str, Any]) -> str:
-    """Never a second run while one is running."""
+def execution_name(event_id: str | None, today: date) -> str:
+    """One name per scheduled event: a duplicate delivery of that event cannot start a second run
+    (Step Functions refuses a second execution of the same name). Kept to what a training job name
+    allows, since the job is named lora-<execution name> (63 characters at most)."""
+    return ("coverage-gap-" + re.sub(r"[^A-Za-z0-9]+", "-", event_id or today.isoformat()))[:58].rstrip("-")
+
+
+def start_retraining(sfn: Any, machine_arn: str, name: str, reason: dict[str, Any]) -> str:
+    """Never a second run while one is running, nor a second one for the same scheduled event."""
     running = sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING", maxResults=1)["executions"]
     if running:
         return f"already running {running[0]['executionArn']}"
-    started = sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps({"trigger": "coverage-gap", **reason}))
+    try:
+        started = sfn.start_execution(
+            stateMachineArn=machine_arn, name=name, input=json.dumps({"trigger": "coverage-gap", **reason})
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            raise
+        return f"already started {machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
     return f"started {started['executionArn']}"
 
 
@@ -76,6 +93,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             pipeline = start_retraining(
                 aws.client("stepfunctions"),
                 settings.retraining_state_machine_arn,
+                execution_name(event.get("id"), datetime.now(UTC).date()),
                 {"coverage_gap_pct": report.coverage_gap_pct, "finding_id": finding.finding_id},
             )
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -128,6 +129,34 @@ def test_weekly_check_finds_the_22_percent_gap_pages_and_starts_one_retraining(
     assert world.published() == []
     running = world.sfn.list_executions(stateMachineArn=world.machine_arn)["executions"]
     assert len(running) == 1
+
+
+def test_a_scheduled_event_delivered_twice_starts_one_run_even_after_the_first_ended(world: World) -> None:
+    handler = reload("handlers.coverage_check")
+    event = json.loads(open("tests/events/scheduled_coverage_check.json", encoding="utf-8").read())
+    first = handler.handler(event, FakeContext())
+    assert first["pipeline"] == f"started {world.machine_arn.replace(':stateMachine:', ':execution:')}:coverage-gap-{event['id']}"
+    world.sfn.stop_execution(executionArn=first["pipeline"].split(" ", 1)[1])
+    again = handler.handler(event, FakeContext())
+    assert again["pipeline"].startswith("already started ")
+    assert len(world.sfn.list_executions(stateMachineArn=world.machine_arn)["executions"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("event_id", "expected"),
+    [
+        ("5c4b3a29-1807-4f6e-9d5c-4b3a2f1e0d9c", "coverage-gap-5c4b3a29-1807-4f6e-9d5c-4b3a2f1e0d9c"),
+        (None, "coverage-gap-2026-11-23"),
+        ("manual run: 2026/11/23 #2", "coverage-gap-manual-run-2026-11-23-2"),
+        ("x" * 100, "coverage-gap-" + "x" * 45),
+    ],
+)
+def test_execution_names_fit_the_training_job_name_rules(world: World, event_id: str | None, expected: str) -> None:
+    from datetime import date
+
+    name = reload("handlers.coverage_check").execution_name(event_id, date(2026, 11, 23))
+    assert name == expected
+    assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", f"lora-{name}")
 
 
 def test_a_check_that_cannot_run_is_a_finding_and_closes_once_it_runs_again(world: World) -> None:
