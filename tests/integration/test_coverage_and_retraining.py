@@ -29,7 +29,7 @@ from mlgov.catalog_estate import (
 )
 from mlgov.cli import main
 from mlgov.estate import TGI_IMAGE, create_governance_resources
-from mlgov.sandbox import FakeContext
+from mlgov.sandbox import FakeContext, load_event
 from stacks.settings import gate_thresholds_json, parse_settings
 from tests.integration.conftest import record_aws_calls
 
@@ -133,9 +133,10 @@ def test_weekly_check_finds_the_22_percent_gap_pages_and_starts_one_retraining(
 
 def test_a_scheduled_event_delivered_twice_starts_one_run_even_after_the_first_ended(world: World) -> None:
     handler = reload("handlers.coverage_check")
-    event = json.loads(open("tests/events/scheduled_coverage_check.json", encoding="utf-8").read())
+    event = load_event("scheduled_coverage_check.json", event_id="0e9a7c55-3b1d-4c2a-8f61-7d2e94b0c813")
     first = handler.handler(event, FakeContext())
-    assert first["pipeline"] == f"started {world.machine_arn.replace(':stateMachine:', ':execution:')}:coverage-gap-{event['id']}"
+    execution = world.machine_arn.replace(":stateMachine:", ":execution:")
+    assert first["pipeline"] == f"started {execution}:coverage-gap-0e9a7c55-3b1d-4c2a-8f61-7d2e94b0c813"
     world.sfn.stop_execution(executionArn=first["pipeline"].split(" ", 1)[1])
     again = handler.handler(event, FakeContext())
     assert again["pipeline"].startswith("already started ")
