@@ -187,9 +187,9 @@ def main() -> int:
     print("'Paced' caps moto's loopback S3 at a single S3 GET stream's typical rate (a model of the network,")
     print("not a measurement of AWS); unpaced loopback and local-file reads are CPU-bound comparisons.")
     print(floor_summary)
+    print("No pure-Python check can be faster than that floor; the Lambda asset is pure Python by design.")
     print("Catalog scan rows: 1,000,000 items served page by page in-process (no botocore parsing); their")
     print("time includes building the fake pages, their peak is the point.")
-    print("No pure-Python check can be faster than that floor; the Lambda asset is pure Python by design.")
     return 0
 
 
