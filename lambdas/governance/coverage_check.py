@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from governance.coverage import CoverageReport, CoverageThresholds, coverage_gap
-from governance.findings import STATUS_RESOLVED, Finding
+from governance.findings import STATUS_OPEN, STATUS_RESOLVED, Finding
 
 KIND_COVERAGE_GAP = "CATALOG_COVERAGE_GAP"
 KIND_COVERAGE_CHECK_FAILED = "COVERAGE_CHECK_FAILED"
@@ -76,28 +76,26 @@ def coverage_finding(
 def check_failed_finding(reason: str | None, account: str, region: str, group_arn: str) -> Finding:
     """A weekly check that cannot run leaves the gap unknown: that is itself something to fix.
     `reason=None` is the RESOLVED version, recorded after a check that ran."""
-    if reason is None:
-        return Finding(
-            kind=KIND_COVERAGE_CHECK_FAILED,
-            severity="INFO",
-            account_id=account,
-            region=region,
-            resource_arn=group_arn,
-            title="Catalog coverage check runs again",
-            detail="The weekly catalog coverage check completed.",
-            source="scheduled",
-            status=STATUS_RESOLVED,
-        )
+    failed = reason is not None
     return Finding(
         kind=KIND_COVERAGE_CHECK_FAILED,
-        severity="HIGH",
+        severity="HIGH" if failed else "INFO",
         account_id=account,
         region=region,
         resource_arn=group_arn,
-        title="Catalog coverage check could not run: the coverage gap is unknown",
-        detail=f"{reason}. Until this is fixed, a stale training snapshot goes unnoticed.",
+        title=(
+            "Catalog coverage check could not run: the coverage gap is unknown"
+            if failed
+            else "Catalog coverage check runs again"
+        ),
+        detail=(
+            f"{reason}. Until this is fixed, a stale training snapshot goes unnoticed."
+            if failed
+            else "The weekly catalog coverage check completed."
+        ),
         source="scheduled",
-        evidence={"reason": reason},
+        evidence={"reason": reason} if failed else {},
+        status=STATUS_OPEN if failed else STATUS_RESOLVED,
     )
 
 
