@@ -91,6 +91,13 @@ class Retraining(Construct):
                 self.coverage.function.metric_errors(period=five),
                 channel.alarm_topic,
             ),
+            alarm_at_one(
+                self,
+                "CoverageDeadLetterAlarm",
+                "The weekly coverage check could not be invoked after all retries; its event is in the DLQ",
+                self.dlq.metric_approximate_number_of_messages_visible(period=five),
+                channel.alarm_topic,
+            ),
         ]
 
     # -- roles and functions

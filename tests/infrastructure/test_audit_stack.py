@@ -173,6 +173,18 @@ def test_alarms_on_unregistered_endpoints_and_the_dead_letter_queue(template: Te
     )
 
 
+def test_every_dead_letter_queue_is_alarmed(template: Template) -> None:
+    # A dead-letter queue nobody watches is where findings go to be lost.
+    queues = [name for name in template.find_resources("AWS::SQS::Queue") if "DeadLetterQueue" in name]
+    watched = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for alarm in template.find_resources(
+            "AWS::CloudWatch::Alarm", {"Properties": {"MetricName": "ApproximateNumberOfMessagesVisible"}}
+        ).values()
+    }
+    assert len(queues) == 3 and set(queues) <= watched, (queues, watched)
+
+
 def test_cdk_nag_reports_no_unsuppressed_errors(nag_annotations: Annotations) -> None:
     errors = nag_annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
     assert errors == [], [e.entry.data for e in errors]
