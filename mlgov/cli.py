@@ -265,12 +265,14 @@ class ReadProgress:
 
     TITLES_STEP = 100_000
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
         self._titles_step = 0
         self._percent_step = 0
 
     def say(self, line: str) -> None:
-        print(f"  {line}", file=sys.stderr, flush=True)
+        if self.enabled:
+            print(f"  {line}", file=sys.stderr, flush=True)
 
     def titles(self, count: int) -> None:
         if count // self.TITLES_STEP > self._titles_step:
@@ -301,20 +303,14 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     t = _settings(args).thresholds
     aws = _aws(args)
     # Progress goes to stderr: for people (table output, or a terminal), never into the JSON.
-    progress = ReadProgress() if args.format == "table" or sys.stderr.isatty() else None
+    progress = ReadProgress(enabled=args.format == "table" or sys.stderr.isatty())
     try:
-        if progress:
-            progress.say(f"reading catalog {args.catalog_table} ...")
-        catalog = catalog_title_ids(
-            aws.client("dynamodb"), args.catalog_table, progress=progress.titles if progress else None
-        )
-        if progress:
-            progress.say(f"catalog: {len(catalog):,} titles; streaming {args.snapshot_uri} ...")
+        progress.say(f"reading catalog {args.catalog_table} ...")
+        catalog = catalog_title_ids(aws.client("dynamodb"), args.catalog_table, progress=progress.titles)
+        progress.say(f"catalog: {len(catalog):,} titles; streaming {args.snapshot_uri} ...")
         report = coverage_gap(
             catalog,
-            title_id_batches(
-                snapshot_chunks(aws.client("s3"), args.snapshot_uri, progress=progress.bytes if progress else None)
-            ),
+            title_id_batches(snapshot_chunks(aws.client("s3"), args.snapshot_uri, progress=progress.bytes)),
             CoverageThresholds(t.coverage_gap_alert_pct, t.coverage_gap_page_pct),
         )
     except (SnapshotUnreadable, SnapshotFormatError, CatalogUnavailable) as exc:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from governance.findings import (
     Finding,
+    FindingSink,
     finding_from_audit,
     kinds_to_close,
     resolution,
+    store_and_publish,
 )
 from governance.lineage import (
     AuditSummary,
@@ -25,22 +27,6 @@ from governance.lineage import (
 )
 
 OuResolver = Callable[[str], Sequence[str]]
-
-
-class FindingSink(Protocol):
-    """Stores findings and publishes them on the governance channel."""
-
-    def record(self, finding: Finding) -> bool:
-        """Store the finding; True when this version of it has not been published yet.
-
-        An OPEN finding is stored as it is; a RESOLVED one only closes an open finding of the
-        same id (False when there was nothing open to close).
-        """
-        ...
-
-    def publish(self, finding: Finding) -> None:
-        """Publish on the governance channel and remember that this version went out."""
-        ...
 
 
 @dataclass
@@ -121,8 +107,7 @@ def report_endpoint(auditor: EndpointAuditor, endpoint_name: str, sink: FindingS
         )
         for kind in kinds_to_close(Verdict.COMPLIANT):
             closing = resolution(gone, kind, source, "endpoint deleted")
-            if sink.record(closing):
-                sink.publish(closing)
+            if store_and_publish(sink, closing):
                 outcome.published.append(closing)
         return outcome
     except ReadFailure as exc:
@@ -130,13 +115,11 @@ def report_endpoint(auditor: EndpointAuditor, endpoint_name: str, sink: FindingS
 
     outcome = EndpointOutcome(endpoint_name, "audited", audit=audit)
     finding = finding_from_audit(audit, source)
-    if finding is not None and sink.record(finding):
-        sink.publish(finding)
+    if finding is not None and store_and_publish(sink, finding):
         outcome.published.append(finding)
     for kind in kinds_to_close(audit.verdict):
         closing = resolution(audit, kind, source, audit.verdict.value.lower())
-        if sink.record(closing):
-            sink.publish(closing)
+        if store_and_publish(sink, closing):
             outcome.published.append(closing)
     return outcome
 

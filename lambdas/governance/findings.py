@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from governance.lineage import EndpointAudit, Verdict
 
@@ -75,6 +75,30 @@ _SEVERITY_BY_VERDICT = {
     Verdict.UNAPPROVED: "HIGH",
     Verdict.ERROR: "MEDIUM",
 }
+
+
+class FindingSink(Protocol):
+    """Stores findings and publishes them on the governance channel."""
+
+    def record(self, finding: Finding) -> bool:
+        """Store the finding; True when this version of it has not been published yet.
+
+        An OPEN finding is stored as it is; a RESOLVED one only closes an open finding of the
+        same id (False when there was nothing open to close).
+        """
+        ...
+
+    def publish(self, finding: Finding) -> None:
+        """Publish on the governance channel and remember that this version went out."""
+        ...
+
+
+def store_and_publish(sink: FindingSink, finding: Finding) -> bool:
+    """Store the finding and publish it if this version has not gone out yet; True when published."""
+    if not sink.record(finding):
+        return False
+    sink.publish(finding)
+    return True
 
 
 def endpoint_resource_arn(audit: EndpointAudit) -> str:

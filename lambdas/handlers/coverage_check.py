@@ -20,6 +20,7 @@ from adapters.findings_store import FindingsStore
 from adapters.registry import group_arn, latest_approved_package
 from governance.coverage import CoverageThresholds, SnapshotFormatError, title_id_batches
 from governance.coverage_check import NoSnapshot, check_failed_finding, coverage_finding, run_coverage_check
+from governance.findings import store_and_publish
 from handlers.settings import load_coverage_settings
 
 SERVICE = "coverage-check"
@@ -73,20 +74,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except (NoSnapshot, SnapshotUnreadable, SnapshotFormatError, CatalogUnavailable) as exc:
         logger.error("Coverage check could not run", extra={"reason": str(exc)})
         failed = check_failed_finding(str(exc), account, region, group)
-        if store.record(failed):
-            store.publish(failed)
+        store_and_publish(store, failed)
         return {"status": "error", "reason": str(exc), "finding_id": failed.finding_id}
-    recovered = check_failed_finding(None, account, region, group)
-    if store.record(recovered):
-        store.publish(recovered)
+    store_and_publish(store, check_failed_finding(None, account, region, group))
     report = outcome.report
     metrics.add_metric(name="CatalogCoverageGapPct", unit=MetricUnit.Percent, value=report.coverage_gap_pct)
     metrics.add_dimension(name="ModelPackageGroup", value=settings.watched_group)
     finding = coverage_finding(report, account, region, group, outcome.snapshot_uri, thresholds)
-    published = False
-    if store.record(finding):
-        store.publish(finding)
-        published = True
+    published = store_and_publish(store, finding)
     pipeline = "not needed"
     if report.action == "retrain_and_page":
         if settings.retraining_state_machine_arn:

@@ -15,6 +15,7 @@ from adapters.catalog import scan_catalog
 from adapters.findings_store import FindingsStore
 from adapters.pipeline_store import S3PipelineStore
 from adapters.registry import group_arn, latest_approved_package
+from governance.findings import store_and_publish
 from governance.offline_gate import OfflineThresholds
 from governance.retraining import (
     PipelineContext,
@@ -86,8 +87,7 @@ def report_failure(state: dict[str, Any], account: str) -> dict[str, Any]:
     store = FindingsStore(
         aws.client("dynamodb"), aws.client("sns"), settings.findings_table, settings.findings_topic_arn
     )
-    if store.record(finding):
-        store.publish(finding)
+    store_and_publish(store, finding)
     logger.error("Retraining stopped", extra={"finding_id": finding.finding_id, "title": finding.title})
     return {"finding_id": finding.finding_id, "title": finding.title}
 
