@@ -274,6 +274,23 @@ def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, st
     print(f"   the same scheduled event delivered again: {again['pipeline'].rsplit(' ', 1)[0]}, no second run")
     print(f"   finding published: {result['finding_published']} (CRITICAL CATALOG_COVERAGE_GAP, pages on-call)")
 
+    key = uri.split("/", 3)[3]
+    snapshot = s3.get_object(Bucket=SNAPSHOT_BUCKET, Key=key)["Body"].read()
+    s3.delete_object(Bucket=SNAPSHOT_BUCKET, Key=key)
+    with contextlib.redirect_stdout(io.StringIO()):
+        broken = coverage_check.handler(load_event("scheduled_coverage_check.json"), FakeContext())
+    print(f"   a week later the snapshot is gone: {broken['reason']}")
+
+    def stored(field: str) -> str:
+        key = {"finding_id": {"S": broken["finding_id"]}}
+        return str(ddb.get_item(TableName=resources["FINDINGS_TABLE_NAME"], Key=key)["Item"][field]["S"])
+
+    print(f"   -> COVERAGE_CHECK_FAILED finding {stored('severity')}, {stored('status')}")
+    s3.put_object(Bucket=SNAPSHOT_BUCKET, Key=key, Body=snapshot)
+    with contextlib.redirect_stdout(io.StringIO()):
+        coverage_check.handler(load_event("scheduled_coverage_check.json"), FakeContext())
+    print(f"   snapshot restored, the next check runs: that finding is {stored('status')}")
+
     print("\n== retraining: data prep and the data-quality gate on a fresh snapshot")
     with contextlib.redirect_stdout(io.StringIO()):
         prepared = retraining.handler({"step": "prepare", "state": {}}, FakeContext())
