@@ -9,11 +9,11 @@ import sys
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from mlgov.settings import CONTEXT_KEY, SettingsError, parse_settings
 from stacks.audit_stack import GovernanceAuditStack
 from stacks.constants import ACCOUNT_GUARDRAILS_STACK_NAME, AUDIT_STACK_NAME, GUARDRAILS_STACK_NAME
 from stacks.guardrail_policies import GuardrailLimitError
 from stacks.guardrails_stack import AccountGuardrailsStack, GuardrailsStack
-from stacks.settings import CONTEXT_KEY, SettingsError, parse_settings
 
 # Behaviour the stacks rely on, set here so tests and `cdk synth` build the same templates.
 FEATURE_FLAGS = (

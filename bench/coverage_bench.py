@@ -46,7 +46,7 @@ def catalog() -> set[str]:
 
 
 def file_chunks(path: str) -> Iterator[bytes]:
-    from governance.coverage import CHUNK_BYTES
+    from mlgov_runtime.coverage.logic import CHUNK_BYTES
 
     with open(path, "rb") as handle:
         while block := handle.read(CHUNK_BYTES):
@@ -69,7 +69,7 @@ def pace_s3_reads(mb_per_s: float) -> None:
 
 def floor(mode: str, snapshot: str) -> tuple[float, int]:
     """(seconds, gap) of one irreducible part; everything it needs is prepared before the clock starts."""
-    from governance.coverage import _TITLE_ID, CoverageThresholds, coverage_gap, title_id_batches
+    from mlgov_runtime.coverage.logic import _TITLE_ID, CoverageThresholds, coverage_gap, title_id_batches
 
     blocks = list(file_chunks(snapshot))
     if mode == "floor-scan":
@@ -86,7 +86,7 @@ def floor(mode: str, snapshot: str) -> tuple[float, int]:
 
 def streamed(mode: str, snapshot: str, s3_url: str) -> tuple[float, int]:
     """(seconds, gap) of reading, or of the whole check, on the snapshot streamed from S3 or a file."""
-    from governance.coverage import CoverageThresholds, coverage_gap, title_id_batches
+    from mlgov_runtime.coverage.logic import CoverageThresholds, coverage_gap, title_id_batches
 
     if "-s3" in mode:
         import boto3
@@ -94,7 +94,7 @@ def streamed(mode: str, snapshot: str, s3_url: str) -> tuple[float, int]:
         if mode.endswith("-paced"):
             pace_s3_reads(PACED_MB_S)
 
-        from adapters.catalog import snapshot_chunks
+        from mlgov_runtime.adapters.catalog import snapshot_chunks
 
         s3 = boto3.client(
             "s3",
@@ -123,7 +123,7 @@ def streamed(mode: str, snapshot: str, s3_url: str) -> tuple[float, int]:
 
 
 def catalog_scan(mode: str) -> float:
-    from adapters.catalog import catalog_title_ids, scan_catalog
+    from mlgov_runtime.adapters.catalog import catalog_title_ids, scan_catalog
     from tests.unit.fakes import PagedTable
 
     table = PagedTable(TITLES)

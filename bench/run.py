@@ -168,7 +168,7 @@ def main() -> int:
     )
     print("measuring cold imports ...", file=sys.stderr, flush=True)
     boto3_samples = timed_import("boto3", import_runs, HANDLER_ENV)
-    handler_samples = timed_import("handlers.endpoint_audit", import_runs, HANDLER_ENV)
+    handler_samples = timed_import("mlgov_runtime.lineage_audit.handler", import_runs, HANDLER_ENV)
     print("measuring full synth ...", file=sys.stderr, flush=True)
     synth_samples = timed_synth(synth_runs)
     coverage_runs = int(os.environ.get("BENCH_COVERAGE_RUNS", "3"))
@@ -177,7 +177,7 @@ def main() -> int:
     print(HEADER)
     print(RULE)
     print(row("cold import: bare `import boto3` (baseline)", boto3_samples))
-    print(row("cold import: handlers.endpoint_audit", handler_samples, baseline))
+    print(row("cold import: mlgov_runtime.lineage_audit.handler", handler_samples, baseline))
     print(row("full synth: python app.py (with cdk-nag)", synth_samples))
     print(RULE)
     for line in coverage:

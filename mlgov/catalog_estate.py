@@ -7,7 +7,7 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
-from governance.training_data import build_training_pairs
+from mlgov_runtime.retraining.training_data import build_training_pairs
 
 CATALOG_TABLE = "manga-catalog"
 SNAPSHOT_BUCKET = "manga-training"

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _aws(args: argparse.Namespace) -> Any:
-    from adapters.aws import AwsContext
+    from mlgov_runtime.adapters.aws import AwsContext
 
     try:
         return AwsContext(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
@@ -98,7 +98,7 @@ def _aws(args: argparse.Namespace) -> Any:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from stacks.settings import SettingsError, load_settings_file
+    from mlgov.settings import SettingsError, load_settings_file
 
     try:
         return load_settings_file(args.config)
@@ -124,10 +124,10 @@ def render_audit_table(report: dict[str, Any]) -> str:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from adapters.organizations import ou_ancestors
-    from adapters.sagemaker import SageMakerLineageReader
-    from governance.audit import EndpointAuditor, summarize
-    from governance.lineage import ExemptionPolicy
+    from mlgov_runtime.adapters.organizations import ou_ancestors
+    from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
+    from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
+    from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
 
     settings = _settings(args)
     aws = _aws(args)
@@ -155,7 +155,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _read_finding(path: Path) -> dict[str, Any]:
-    from governance.delivery import InvalidFinding, validate_finding
+    from mlgov_runtime.notifier.logic import InvalidFinding, validate_finding
 
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
@@ -176,8 +176,8 @@ def _channels_from_env(args: argparse.Namespace) -> dict[str, Any]:
     """Outside Lambda, credentials come from the environment (CONTRACTS.md)."""
     import os
 
-    from adapters.http import HttpClient
-    from adapters.notifiers import JiraProject, PageTopic, SlackWebhooks
+    from mlgov_runtime.adapters.http import HttpClient
+    from mlgov_runtime.adapters.notifiers import JiraProject, PageTopic, SlackWebhooks
 
     http = HttpClient()
     env = os.environ
@@ -206,9 +206,9 @@ class _AnyTarget:
 def _deliver(args: argparse.Namespace, finding: dict[str, Any], wanted: Sequence[str] | None) -> int:
     from datetime import datetime
 
-    from governance.delivery import MemoryState, deliver_finding
-    from governance.routing import Delivery
-    from stacks.settings import routing_policy
+    from mlgov.settings import routing_policy
+    from mlgov_runtime.core.routing import Delivery
+    from mlgov_runtime.notifier.logic import MemoryState, deliver_finding
 
     policy = routing_policy(_settings(args))
     channels = _channels_from_env(args)
@@ -241,7 +241,7 @@ def cmd_notify_send(args: argparse.Namespace) -> int:
 
 
 def sample_finding() -> dict[str, Any]:
-    from governance.findings import Finding
+    from mlgov_runtime.core.findings import Finding
 
     return Finding(
         kind="UNREGISTERED_ENDPOINT",
@@ -287,14 +287,14 @@ class ReadProgress:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    from adapters.catalog import (
+    from mlgov_runtime.adapters.catalog import (
         CatalogUnavailable,
         SnapshotUnreadable,
         catalog_title_ids,
         parse_s3_uri,
         snapshot_chunks,
     )
-    from governance.coverage import CoverageThresholds, SnapshotFormatError, coverage_gap, title_id_batches
+    from mlgov_runtime.coverage.logic import CoverageThresholds, SnapshotFormatError, coverage_gap, title_id_batches
 
     try:
         parse_s3_uri(args.snapshot_uri)
@@ -332,7 +332,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from governance.registration import InvalidRegistration, RegistrationMetadata
+    from mlgov_runtime.retraining.registration import InvalidRegistration, RegistrationMetadata
 
     try:
         text = sys.stdin.read() if str(args.metadata_file) == "-" else args.metadata_file.read_text(encoding="utf-8")
@@ -373,7 +373,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_notify_redrive(args: argparse.Namespace) -> int:
-    from adapters.redrive import redrive
+    from mlgov_runtime.adapters.redrive import redrive
 
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")

@@ -153,8 +153,8 @@ def handler_environment(url: str, resources: dict[str, str], exempt_accounts: st
 
 def show_notifications(session: Any, url: str, findings: list[dict[str, Any]]) -> None:
     """Run the notifier Lambda on the published findings, against local Slack and Jira servers."""
+    from mlgov.settings import parse_settings, routing_json
     from mlgov.sinks import start_sink
-    from stacks.settings import parse_settings, routing_json
 
     print("\n== notifications: the notifier handler delivers those findings to Slack and Jira on 127.0.0.1")
     with start_sink("slack") as slack, start_sink("jira") as jira:
@@ -224,7 +224,7 @@ def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, st
         put_old_snapshot,
     )
     from mlgov.estate import GROUP, TGI_IMAGE
-    from stacks.settings import gate_thresholds_json, parse_settings
+    from mlgov.settings import gate_thresholds_json, parse_settings
 
     ddb, s3, sm, sfn, iam = (
         session.client(x, endpoint_url=url) for x in ("dynamodb", "s3", "sagemaker", "stepfunctions", "iam")

@@ -8,12 +8,12 @@ from aws_cdk import Stack
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from mlgov.settings import Settings
 from stacks.building_blocks import GovernedFunction
 from stacks.endpoint_audit import EndpointAudit
 from stacks.findings_channel import FindingsChannel
 from stacks.notifier import Notifier
 from stacks.retraining import Retraining
-from stacks.settings import Settings
 
 
 class GovernanceAuditStack(Stack):

@@ -9,11 +9,11 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from adapters import permissions
+from mlgov.settings import Settings
+from mlgov_runtime.adapters import permissions
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
 from stacks.findings_channel import FindingsChannel
-from stacks.settings import Settings
 
 
 def cloudtrail_pattern() -> events.EventPattern:

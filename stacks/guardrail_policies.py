@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from stacks.settings import Settings
+from mlgov.settings import Settings
 
 SCP_MAX_CHARS = 5120
 SCPS_PER_TARGET = 5

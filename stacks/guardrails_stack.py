@@ -12,8 +12,8 @@ from aws_cdk import aws_organizations as organizations
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from mlgov.settings import Settings
 from stacks.guardrail_policies import guardrail_policies, permissions_boundary
-from stacks.settings import Settings
 
 
 class GuardrailsStack(Stack):

@@ -11,11 +11,11 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from adapters import permissions
+from mlgov.settings import Settings, routing_json
+from mlgov_runtime.adapters import permissions
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
 from stacks.findings_channel import FindingsChannel
-from stacks.settings import Settings, routing_json
 
 SECRET_TEMPLATE = '{"slack_webhooks": {}, "jira": {}}'
 

@@ -16,11 +16,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from adapters import permissions as p
+from mlgov.settings import Settings, gate_thresholds_json
+from mlgov_runtime.adapters import permissions as p
 from stacks import constants as c
 from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue
 from stacks.findings_channel import FindingsChannel
-from stacks.settings import Settings, gate_thresholds_json
 
 LAMBDA_RETRY_ERRORS = [
     "Lambda.ServiceException",

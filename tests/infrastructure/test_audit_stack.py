@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
-from adapters import permissions
 from app import build_app
-from stacks.settings import SettingsError
+from mlgov.settings import SettingsError
+from mlgov_runtime.adapters import permissions
 
 pytestmark = pytest.mark.infrastructure
 
@@ -82,7 +82,7 @@ def test_findings_table_has_pitr_and_idempotency_table_has_ttl(template: Templat
 def test_audit_function_shape(template: Template) -> None:
     fn = _one(template, "AWS::Lambda::Function", prefix="EndpointAudit")
     assert fn["Architectures"] == ["arm64"]
-    assert fn["Handler"] == "handlers.endpoint_audit.handler"
+    assert fn["Handler"] == "mlgov_runtime.lineage_audit.handler.handler"
     assert fn["LoggingConfig"]["LogFormat"] == "JSON"
     assert len(fn["Layers"]) == 1  # Powertools, from the AWS-published layer
     assert "LogGroup" in fn["LoggingConfig"]

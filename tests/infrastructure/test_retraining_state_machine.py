@@ -211,7 +211,7 @@ COMMON = {
 
 
 def test_pipeline_and_coverage_roles_grant_exactly_their_declared_actions(template: Template) -> None:
-    from adapters import permissions as p
+    from mlgov_runtime.adapters import permissions as p
 
     assert _actions(template, "RetrainingPipelineSteps") == COMMON | set(
         p.SNAPSHOT_READ + p.SNAPSHOT_WRITE + p.REGISTRY_REGISTER

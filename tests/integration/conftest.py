@@ -64,10 +64,10 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("EXEMPT_ACCOUNT_IDS", ACCOUNT)
         monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLGovernance")
-        from adapters import aws
+        from mlgov_runtime.adapters import aws
 
         aws.context_for.cache_clear()
-        import handlers.endpoint_audit as module
+        import mlgov_runtime.lineage_audit.handler as module
 
         module = importlib.reload(module)
         yield Sandbox(estate, resources, module, sm, ddb, sqs)
@@ -76,8 +76,8 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
 
 
 def record_aws_calls(monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, str]]:
-    """Record (service, operation) of every call made through adapters.aws clients from now on."""
-    from adapters import aws
+    """Record (service, operation) of every call made through mlgov_runtime.adapters.aws clients from now on."""
+    from mlgov_runtime.adapters import aws
 
     made: set[tuple[str, str]] = set()
     original = aws.AwsContext.client

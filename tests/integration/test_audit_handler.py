@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from adapters.findings_store import FindingsStore
-from adapters.sagemaker import SageMakerLineageReader
-from governance.audit import EndpointAuditor
-from governance.lineage import ExemptionPolicy, Verdict
 from mlgov.sandbox import emf_metric
+from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
+from mlgov_runtime.lineage_audit.audit import EndpointAuditor
+from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, Verdict
 from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, REGION, Sandbox
 
@@ -179,7 +179,7 @@ def test_throttling_that_outlasts_retries_is_error_never_compliant(sandbox: Sand
 
 
 def test_clients_use_adaptive_retries() -> None:
-    from adapters.aws import AwsContext
+    from mlgov_runtime.adapters.aws import AwsContext
 
     client = AwsContext(region=REGION).client("sagemaker")
     assert client.meta.config.retries["mode"] == "adaptive"

@@ -13,11 +13,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from adapters.http import HttpClient
 from mlgov.cli import main, sample_finding
 from mlgov.sandbox import FakeContext, sqs_event
+from mlgov.settings import parse_settings, routing_json
 from mlgov.sinks import Fault, Sink, start_sink
-from stacks.settings import parse_settings, routing_json
+from mlgov_runtime.adapters.http import HttpClient
 
 REGION = "us-east-1"
 
@@ -73,11 +73,11 @@ def _setup(monkeypatch: pytest.MonkeyPatch, slack: Sink, jira: Sink, secret: Any
         monkeypatch.setenv(key, value)
     from aws_lambda_powertools.utilities import parameters
 
-    from adapters import aws
+    from mlgov_runtime.adapters import aws
 
     aws.context_for.cache_clear()
     parameters.clear_caches()
-    import handlers.notifier as module
+    import mlgov_runtime.notifier.handler as module
 
     module = importlib.reload(module)
     module.http = HttpClient(timeout=1.0, attempts=2, base_delay=0.01)
@@ -167,7 +167,7 @@ def test_a_missing_secret_keeps_the_message_retryable_and_pages_still_flow(monke
 
 
 def test_a_malformed_secret_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapters.notifier_secret import SecretError, parse_notifier_secret
+    from mlgov_runtime.adapters.notifier_secret import SecretError, parse_notifier_secret
 
     with pytest.raises(SecretError, match=r"jira\.api_token is missing"):
         parse_notifier_secret("s", {"jira": {"base_url": "https://x.atlassian.net", "user": "u"}})

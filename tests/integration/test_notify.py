@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from adapters.http import DeliveryError, HttpClient
-from adapters.notifiers import JiraProject, SlackWebhooks
-from governance.delivery import Channel, MemoryState, deliver_finding
-from governance.routing import Delivery, RoutingPolicy
 from mlgov.cli import main, sample_finding
 from mlgov.sinks import Fault, Sink, start_sink
+from mlgov_runtime.adapters.http import DeliveryError, HttpClient
+from mlgov_runtime.adapters.notifiers import JiraProject, SlackWebhooks
+from mlgov_runtime.core.routing import Delivery, RoutingPolicy
+from mlgov_runtime.notifier.logic import Channel, MemoryState, deliver_finding
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters import permissions
+from mlgov_runtime.adapters import permissions
 from tests.conftest import load_event
 from tests.integration.conftest import Sandbox, record_aws_calls
 

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from adapters.catalog import (
+from mlgov_runtime.adapters.catalog import (
     CatalogUnavailable,
     SnapshotNotFound,
     SnapshotUnreadable,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from governance.coverage import (
+from mlgov_runtime.coverage.logic import (
     CoverageThresholds,
     SnapshotFormatError,
     action_for,
@@ -14,9 +14,14 @@ from governance.coverage import (
     title_id_batches,
     title_ids_from_chunks,
 )
-from governance.offline_gate import InvalidEvaluation, OfflineThresholds, offline_gate, validate_evaluation
-from governance.registration import InvalidRegistration, RegistrationMetadata
-from governance.training_data import (
+from mlgov_runtime.retraining.offline_gate import (
+    InvalidEvaluation,
+    OfflineThresholds,
+    offline_gate,
+    validate_evaluation,
+)
+from mlgov_runtime.retraining.registration import InvalidRegistration, RegistrationMetadata
+from mlgov_runtime.retraining.training_data import (
     PAIRS_PER_TITLE,
     DataQualityThresholds,
     SnapshotStats,

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from handlers.events import InvalidEvent, parse_audit_request
+from mlgov_runtime.lineage_audit.events import InvalidEvent, parse_audit_request
 
 Loader = Callable[[str], dict[str, Any]]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from governance.findings import (
+from mlgov_runtime.core.findings import (
     KIND_ENDPOINT_AUDIT_ERROR,
     KIND_UNREGISTERED_ENDPOINT,
     Finding,
@@ -10,7 +10,7 @@ from governance.findings import (
     finding_id,
     kinds_to_close,
 )
-from governance.lineage import EndpointAudit, Verdict
+from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
 
 ARN = "arn:aws:sagemaker:eu-west-1:111122223333:endpoint/hotfix"
 

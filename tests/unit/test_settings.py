@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from handlers.settings import SettingsError as FunctionSettingsError
-from handlers.settings import load_endpoint_audit_settings
-from stacks.settings import SettingsError, load_settings_file, parse_settings
+from mlgov.settings import SettingsError, load_settings_file, parse_settings
+from mlgov_runtime.core.env import SettingsError as FunctionSettingsError
+from mlgov_runtime.core.env import load_endpoint_audit_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

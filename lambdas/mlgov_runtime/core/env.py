@@ -79,7 +79,7 @@ class NotifierSettings:
 
 
 def load_notifier_settings(environ: Mapping[str, str] | None = None) -> NotifierSettings:
-    from governance.routing import routing_from_json
+    from mlgov_runtime.core.routing import routing_from_json
 
     env = os.environ if environ is None else environ
     routing = _required(env, "ROUTING_JSON", r"\{.*\}", "a JSON object")

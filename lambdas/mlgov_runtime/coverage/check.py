@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from governance.coverage import CoverageReport, CoverageThresholds, coverage_gap
-from governance.findings import STATUS_OPEN, STATUS_RESOLVED, Finding
+from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding
+from mlgov_runtime.coverage.logic import CoverageReport, CoverageThresholds, coverage_gap
 
 KIND_COVERAGE_GAP = "CATALOG_COVERAGE_GAP"
 KIND_COVERAGE_CHECK_FAILED = "COVERAGE_CHECK_FAILED"

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from governance.findings import Finding
-from governance.offline_gate import OfflineThresholds, offline_gate, validate_evaluation
-from governance.registration import RegistrationMetadata
-from governance.training_data import (
+from mlgov_runtime.core.findings import Finding
+from mlgov_runtime.retraining.offline_gate import OfflineThresholds, offline_gate, validate_evaluation
+from mlgov_runtime.retraining.registration import RegistrationMetadata
+from mlgov_runtime.retraining.training_data import (
     Check,
     DataQualityThresholds,
     build_training_pairs,

@@ -18,14 +18,14 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from adapters.aws import context_for
-from adapters.http import HttpClient
-from adapters.notification_state import DynamoDeliveryState
-from adapters.notifier_secret import SecretError, load_notifier_secret
-from adapters.notifiers import JiraProject, PageTopic, SlackWebhooks
-from governance.delivery import Channel, InvalidFinding, deliver_finding, validate_finding
-from governance.routing import routing_from_json
-from handlers.settings import load_notifier_settings
+from mlgov_runtime.adapters.aws import context_for
+from mlgov_runtime.adapters.http import HttpClient
+from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
+from mlgov_runtime.adapters.notifier_secret import SecretError, load_notifier_secret
+from mlgov_runtime.adapters.notifiers import JiraProject, PageTopic, SlackWebhooks
+from mlgov_runtime.core.env import load_notifier_settings
+from mlgov_runtime.core.routing import routing_from_json
+from mlgov_runtime.notifier.logic import Channel, InvalidFinding, deliver_finding, validate_finding
 
 SERVICE = "notifier"
 logger = Logger(service=SERVICE)

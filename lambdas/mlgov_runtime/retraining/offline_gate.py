@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from governance.training_data import Check
+from mlgov_runtime.retraining.training_data import Check
 
 REQUIRED = (
     "eval_loss",

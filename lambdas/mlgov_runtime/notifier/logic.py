@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from governance.routing import Delivery, RoutingPolicy
+from mlgov_runtime.core.routing import Delivery, RoutingPolicy
 
 REQUIRED_FINDING_KEYS = (
     "finding_id",

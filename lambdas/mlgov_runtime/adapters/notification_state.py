@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from governance.routing import Delivery
+from mlgov_runtime.core.routing import Delivery
 
 MESSAGE_MARKER_TTL = timedelta(days=4)  # longer than the queue's retention
 

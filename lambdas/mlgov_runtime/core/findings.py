@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from governance.lineage import EndpointAudit, Verdict
+from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")
 SOURCES = ("realtime", "scheduled", "pipeline", "cli")

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from governance.lineage import ReadFailure, ResourceNotFound
+from mlgov_runtime.lineage_audit.logic import ReadFailure, ResourceNotFound
 
 _NOT_FOUND = re.compile(r"could not find|not found|does not exist", re.IGNORECASE)
 
@@ -26,7 +26,7 @@ def _translate(exc: Exception, what: str) -> Exception:
 
 
 class SageMakerLineageReader:
-    """Implements governance.lineage.LineageReader over a boto3 SageMaker client."""
+    """Implements mlgov_runtime.lineage_audit.logic.LineageReader over a boto3 SageMaker client."""
 
     def __init__(self, client: Any) -> None:
         self._sm = client

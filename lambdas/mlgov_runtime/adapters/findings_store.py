@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from governance.findings import STATUS_OPEN, STATUS_RESOLVED, Finding, utc_now_iso
+from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding, utc_now_iso
 
 
 class FindingsStore:

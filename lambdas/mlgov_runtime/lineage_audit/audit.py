@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from governance.findings import (
+from mlgov_runtime.core.findings import (
     Finding,
     FindingSink,
     finding_from_audit,
@@ -14,7 +14,7 @@ from governance.findings import (
     resolution,
     store_and_publish,
 )
-from governance.lineage import (
+from mlgov_runtime.lineage_audit.logic import (
     AuditSummary,
     EndpointAudit,
     ExemptionPolicy,

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from governance.coverage import CHUNK_BYTES
+from mlgov_runtime.coverage.logic import CHUNK_BYTES
 
 S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 

@@ -10,14 +10,14 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from adapters.aws import context_for
-from adapters.catalog import scan_catalog
-from adapters.findings_store import FindingsStore
-from adapters.pipeline_store import S3PipelineStore
-from adapters.registry import group_arn, latest_approved_package
-from governance.findings import store_and_publish
-from governance.offline_gate import OfflineThresholds
-from governance.retraining import (
+from mlgov_runtime.adapters.aws import context_for
+from mlgov_runtime.adapters.catalog import scan_catalog
+from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.pipeline_store import S3PipelineStore
+from mlgov_runtime.adapters.registry import group_arn, latest_approved_package
+from mlgov_runtime.core.env import load_retraining_settings
+from mlgov_runtime.core.findings import store_and_publish
+from mlgov_runtime.retraining.logic import (
     PipelineContext,
     data_quality_gate,
     failure_finding,
@@ -25,8 +25,8 @@ from governance.retraining import (
     prepare,
     registration_metadata,
 )
-from governance.training_data import DataQualityThresholds
-from handlers.settings import load_retraining_settings
+from mlgov_runtime.retraining.offline_gate import OfflineThresholds
+from mlgov_runtime.retraining.training_data import DataQualityThresholds
 
 SERVICE = "retraining"
 logger = Logger(service=SERVICE)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from governance.routing import RoutingPolicy, routing_from_json
+from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
 
 CONTEXT_KEY = "mlgov"
 SEVERITY = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]

@@ -14,14 +14,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from adapters.aws import context_for
-from adapters.findings_store import FindingsStore
-from adapters.organizations import ou_ancestors
-from adapters.sagemaker import SageMakerLineageReader
-from governance.audit import EndpointAuditor, EndpointOutcome, report_endpoint
-from governance.lineage import ExemptionPolicy
-from handlers.events import AuditRequest, InvalidEvent, parse_audit_request
-from handlers.settings import load_endpoint_audit_settings
+from mlgov_runtime.adapters.aws import context_for
+from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.organizations import ou_ancestors
+from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
+from mlgov_runtime.core.env import load_endpoint_audit_settings
+from mlgov_runtime.lineage_audit.audit import EndpointAuditor, EndpointOutcome, report_endpoint
+from mlgov_runtime.lineage_audit.events import AuditRequest, InvalidEvent, parse_audit_request
+from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
 
 SERVICE = "endpoint-audit"
 METRIC = "UnregisteredEndpointDetected"

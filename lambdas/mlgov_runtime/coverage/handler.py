@@ -14,14 +14,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from adapters.aws import context_for
-from adapters.catalog import CatalogUnavailable, SnapshotUnreadable, catalog_title_ids, snapshot_chunks
-from adapters.findings_store import FindingsStore
-from adapters.registry import group_arn, latest_approved_package
-from governance.coverage import CoverageThresholds, SnapshotFormatError, title_id_batches
-from governance.coverage_check import NoSnapshot, check_failed_finding, coverage_finding, run_coverage_check
-from governance.findings import store_and_publish
-from handlers.settings import load_coverage_settings
+from mlgov_runtime.adapters.aws import context_for
+from mlgov_runtime.adapters.catalog import CatalogUnavailable, SnapshotUnreadable, catalog_title_ids, snapshot_chunks
+from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.registry import group_arn, latest_approved_package
+from mlgov_runtime.core.env import load_coverage_settings
+from mlgov_runtime.core.findings import store_and_publish
+from mlgov_runtime.coverage.check import NoSnapshot, check_failed_finding, coverage_finding, run_coverage_check
+from mlgov_runtime.coverage.logic import CoverageThresholds, SnapshotFormatError, title_id_batches
 
 SERVICE = "coverage-check"
 logger = Logger(service=SERVICE)

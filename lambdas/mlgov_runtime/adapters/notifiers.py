@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.http import DeliveryError, HttpClient
-from governance.notify import finding_label, jira_comment, jira_issue, slack_message
+from mlgov_runtime.adapters.http import DeliveryError, HttpClient
+from mlgov_runtime.notifier.messages import finding_label, jira_comment, jira_issue, slack_message
 
 JIRA_KEY = re.compile(r"^[A-Z][A-Z0-9]+-\d+$")
 

@@ -1,0 +1,1 @@
+"""Weekly catalog coverage check (spec scenario 2)."""

@@ -1,0 +1,1 @@
+"""Endpoint lineage audit (spec scenario 1): every endpoint must serve an Approved registry version."""

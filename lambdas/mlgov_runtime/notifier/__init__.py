@@ -1,0 +1,1 @@
+"""Notifier: findings to Slack, Jira and pages, with routing and de-duplication."""
