@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from governance.lineage import ReadFailure, ResourceNotFound
+from mlgov_runtime.lineage_audit.logic import ReadFailure, ResourceNotFound
 
 ACCOUNT = "111122223333"
 REGION = "eu-west-1"
