@@ -181,7 +181,7 @@ def show_notifications(session: Any, url: str, findings: list[dict[str, Any]]) -
                 "ROUTING_JSON": routing_json(parse_settings({})),
             }
         )
-        from handlers import notifier
+        from mlgov_runtime.notifier import handler as notifier
 
         with contextlib.redirect_stdout(io.StringIO()):
             result = notifier.handler(sqs_event([json.dumps(f) for f in findings]), FakeContext())
@@ -259,7 +259,8 @@ def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, st
         f"model's snapshot of 2026-05-02"
     )
     print(f"   approved package {package.rsplit('/', 2)[-2]}/{package.rsplit('/', 1)[-1]} was trained on {uri}")
-    from handlers import coverage_check, retraining
+    from mlgov_runtime.coverage import handler as coverage_check
+    from mlgov_runtime.retraining import handler as retraining
 
     weekly = load_event("scheduled_coverage_check.json")
     with contextlib.redirect_stdout(io.StringIO()):
@@ -388,7 +389,7 @@ def run_demo() -> int:
             print(f"   {name:<30} {what}")
 
         os.environ.update(handler_environment(server.url, resources, ACCOUNT))
-        from handlers import endpoint_audit
+        from mlgov_runtime.lineage_audit import handler as endpoint_audit
 
         print("\n== real-time audit: the audit handler on real-shaped EventBridge events")
         mismatches = 0

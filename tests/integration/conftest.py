@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from collections.abc import Iterator
@@ -67,11 +66,13 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
         from mlgov_runtime.adapters import aws
 
         aws.context_for.cache_clear()
-        import mlgov_runtime.lineage_audit.handler as module
+        from mlgov_runtime.core import env
+        from mlgov_runtime.lineage_audit import handler as module
 
-        module = importlib.reload(module)
+        env.reset_all()
         yield Sandbox(estate, resources, module, sm, ddb, sqs)
         aws.context_for.cache_clear()
+        env.reset_all()
     os.environ.pop("EXEMPT_ACCOUNT_IDS", None)
 
 

@@ -104,15 +104,18 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         aws.context_for.cache_clear()
 
 
-def reload(name: str) -> ModuleType:
-    module = importlib.import_module(name)
-    return importlib.reload(module)
+def fresh_handler(name: str) -> ModuleType:
+    """The handler module, its settings read afresh from the environment this test set."""
+    from mlgov_runtime.core import env
+
+    env.reset_all()
+    return importlib.import_module(name)
 
 
 def test_weekly_check_finds_the_22_percent_gap_pages_and_starts_one_retraining(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    handler = reload("mlgov_runtime.coverage.handler")
+    handler = fresh_handler("mlgov_runtime.coverage.handler")
     result = handler.handler({"detail-type": "Scheduled Event"}, FakeContext())
     out = capsys.readouterr().out
     assert (result["catalog_titles"], result["gap_titles"], result["coverage_gap_pct"]) == (1800, 400, 22.22)
@@ -132,7 +135,7 @@ def test_weekly_check_finds_the_22_percent_gap_pages_and_starts_one_retraining(
 
 
 def test_a_scheduled_event_delivered_twice_starts_one_run_even_after_the_first_ended(world: World) -> None:
-    handler = reload("mlgov_runtime.coverage.handler")
+    handler = fresh_handler("mlgov_runtime.coverage.handler")
     event = load_event("scheduled_coverage_check.json", event_id="0e9a7c55-3b1d-4c2a-8f61-7d2e94b0c813")
     first = handler.handler(event, FakeContext())
     execution = world.machine_arn.replace(":stateMachine:", ":execution:")
@@ -155,7 +158,7 @@ def test_a_scheduled_event_delivered_twice_starts_one_run_even_after_the_first_e
 def test_execution_names_fit_the_training_job_name_rules(world: World, event_id: str | None, expected: str) -> None:
     from datetime import date
 
-    name = reload("mlgov_runtime.coverage.handler").execution_name(event_id, date(2026, 11, 23))
+    name = fresh_handler("mlgov_runtime.coverage.handler").execution_name(event_id, date(2026, 11, 23))
     assert name == expected
     assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", f"lora-{name}")
 
@@ -165,7 +168,7 @@ def test_a_check_that_cannot_run_is_a_finding_and_closes_once_it_runs_again(worl
     key = world.snapshot_uri.split("/", 3)[3]
     body = world.s3.get_object(Bucket=SNAPSHOT_BUCKET, Key=key)["Body"].read()
     world.s3.delete_object(Bucket=SNAPSHOT_BUCKET, Key=key)
-    handler = reload("mlgov_runtime.coverage.handler")
+    handler = fresh_handler("mlgov_runtime.coverage.handler")
     # When the weekly check runs, twice
     result = handler.handler({}, FakeContext())
     assert handler.handler({}, FakeContext())["status"] == "error"
@@ -183,7 +186,7 @@ def test_a_check_that_cannot_run_is_a_finding_and_closes_once_it_runs_again(worl
 
 
 def test_a_check_after_a_check_that_ran_publishes_no_closing(world: World) -> None:
-    handler = reload("mlgov_runtime.coverage.handler")
+    handler = fresh_handler("mlgov_runtime.coverage.handler")
     handler.handler({}, FakeContext())
     assert [f["kind"] for f in world.published()] == ["CATALOG_COVERAGE_GAP"]
 
@@ -205,7 +208,7 @@ def test_a_check_after_a_check_that_ran_publishes_no_closing(world: World) -> No
 )
 def test_a_missing_or_empty_catalog_is_not_a_zero_gap(world: World, break_catalog: Any, reason: str) -> None:
     break_catalog(world.ddb)
-    result = reload("mlgov_runtime.coverage.handler").handler({}, FakeContext())
+    result = fresh_handler("mlgov_runtime.coverage.handler").handler({}, FakeContext())
     assert result["status"] == "error" and result["reason"].startswith(reason)
     [failed] = world.published()
     assert failed["kind"] == "COVERAGE_CHECK_FAILED" and reason in failed["detail"]
@@ -297,7 +300,7 @@ def step(module: ModuleType, name: str, state: dict[str, Any]) -> dict[str, Any]
 
 
 def test_prepare_then_quality_gate_pass_on_a_full_catalog(world: World) -> None:
-    pipeline = reload("mlgov_runtime.retraining.handler")
+    pipeline = fresh_handler("mlgov_runtime.retraining.handler")
     prepared = step(pipeline, "prepare", {})
     assert prepared["snapshot_key"].startswith("catalog-snapshots/") and prepared["version_id"]
     assert prepared["catalog_titles"] == 1800
@@ -309,7 +312,7 @@ def test_prepare_then_quality_gate_pass_on_a_full_catalog(world: World) -> None:
 
 
 def test_quality_gate_removes_orphans_and_fails_a_partial_catalog_read(world: World) -> None:
-    pipeline = reload("mlgov_runtime.retraining.handler")
+    pipeline = fresh_handler("mlgov_runtime.retraining.handler")
     prepared = step(pipeline, "prepare", {})
     # Titles deleted from the catalog after data prep, and a truncated read: 1,000 titles left.
     for item in world.items[1000:]:
@@ -326,7 +329,7 @@ def test_quality_gate_removes_orphans_and_fails_a_partial_catalog_read(world: Wo
 
 
 def test_offline_gate_and_registration_write_the_metadata_schema(world: World) -> None:
-    pipeline = reload("mlgov_runtime.retraining.handler")
+    pipeline = fresh_handler("mlgov_runtime.retraining.handler")
     prepared = step(pipeline, "prepare", {})
     quality = step(pipeline, "quality_gate", {"prepared": prepared})
     training = {
@@ -369,7 +372,7 @@ def test_offline_gate_and_registration_write_the_metadata_schema(world: World) -
 
 
 def test_a_failed_gate_becomes_a_finding_naming_the_check(world: World) -> None:
-    pipeline = reload("mlgov_runtime.retraining.handler")
+    pipeline = fresh_handler("mlgov_runtime.retraining.handler")
     failed = [
         {
             "name": "ja_query_fraction",
@@ -437,8 +440,8 @@ def test_every_call_of_the_coverage_check_and_pipeline_is_declared(
     from mlgov_runtime.adapters import permissions as p
 
     made = record_aws_calls(monkeypatch)
-    reload("mlgov_runtime.coverage.handler").handler({}, FakeContext())
-    pipeline = reload("mlgov_runtime.retraining.handler")
+    fresh_handler("mlgov_runtime.coverage.handler").handler({}, FakeContext())
+    pipeline = fresh_handler("mlgov_runtime.retraining.handler")
     prepared = step(pipeline, "prepare", {})
     step(pipeline, "quality_gate", {"prepared": prepared})
     declared = set(

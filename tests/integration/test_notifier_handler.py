@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,9 +76,10 @@ def _setup(monkeypatch: pytest.MonkeyPatch, slack: Sink, jira: Sink, secret: Any
 
     aws.context_for.cache_clear()
     parameters.clear_caches()
-    import mlgov_runtime.notifier.handler as module
+    from mlgov_runtime.core import env
+    from mlgov_runtime.notifier import handler as module
 
-    module = importlib.reload(module)
+    env.reset_all()
     module.http = HttpClient(timeout=1.0, attempts=2, base_delay=0.01)
     return Notifier(module, slack, jira, sqs, queue)
 

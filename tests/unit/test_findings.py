@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from mlgov_runtime.core.findings import (
+from mlgov_runtime.core.findings import Finding, finding_id
+from mlgov_runtime.lineage_audit.findings import (
     KIND_ENDPOINT_AUDIT_ERROR,
     KIND_UNREGISTERED_ENDPOINT,
-    Finding,
     finding_from_audit,
-    finding_id,
     kinds_to_close,
 )
 from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict

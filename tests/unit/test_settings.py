@@ -8,7 +8,7 @@ import pytest
 
 from mlgov.settings import SettingsError, load_settings_file, parse_settings
 from mlgov_runtime.core.env import SettingsError as FunctionSettingsError
-from mlgov_runtime.core.env import load_endpoint_audit_settings
+from mlgov_runtime.lineage_audit.settings import load_endpoint_audit_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,3 +21,21 @@ def latest_approved_package(sm: Any, group: str) -> dict[str, Any] | None:
 
 def group_arn(region: str, account: str, group: str) -> str:
     return f"arn:aws:sagemaker:{region}:{account}:model-package-group/{group.lower()}"
+
+
+def create_pending_package(
+    sm: Any, group: str, description: str, image: str, model_data_url: str, metadata: dict[str, str]
+) -> str:
+    """Register a package as PendingManualApproval; approval stays a human (approver role) decision."""
+    answer = sm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription=description,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": image, "ModelDataUrl": model_data_url}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties=metadata,
+    )
+    return str(answer["ModelPackageArn"])

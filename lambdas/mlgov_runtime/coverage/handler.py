@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -12,22 +11,20 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 
 from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.catalog import CatalogUnavailable, SnapshotUnreadable, catalog_title_ids, snapshot_chunks
 from mlgov_runtime.adapters.findings_store import FindingsStore
 from mlgov_runtime.adapters.registry import group_arn, latest_approved_package
-from mlgov_runtime.core.env import load_coverage_settings
+from mlgov_runtime.adapters.state_machines import start_once
 from mlgov_runtime.core.findings import store_and_publish
 from mlgov_runtime.coverage.check import NoSnapshot, check_failed_finding, coverage_finding, run_coverage_check
 from mlgov_runtime.coverage.logic import CoverageThresholds, SnapshotFormatError, title_id_batches
+from mlgov_runtime.coverage.settings import settings as coverage_settings
 
 SERVICE = "coverage-check"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="MLGovernance", service=SERVICE)
-settings = load_coverage_settings()
-thresholds = CoverageThresholds(settings.alert_pct, settings.page_pct)
 
 
 def execution_name(event_id: str | None, today: date) -> str:
@@ -37,25 +34,11 @@ def execution_name(event_id: str | None, today: date) -> str:
     return ("coverage-gap-" + re.sub(r"[^A-Za-z0-9]+", "-", event_id or today.isoformat()))[:58].rstrip("-")
 
 
-def start_retraining(sfn: Any, machine_arn: str, name: str, reason: dict[str, Any]) -> str:
-    """Never a second run while one is running, nor a second one for the same scheduled event."""
-    running = sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING", maxResults=1)["executions"]
-    if running:
-        return f"already running {running[0]['executionArn']}"
-    try:
-        started = sfn.start_execution(
-            stateMachineArn=machine_arn, name=name, input=json.dumps({"trigger": "coverage-gap", **reason})
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
-            raise
-        return f"already started {machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
-    return f"started {started['executionArn']}"
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = coverage_settings.get()
+    thresholds = CoverageThresholds(settings.alert_pct, settings.page_pct)
     aws = context_for(None)
     account = context.invoked_function_arn.split(":")[4]
     region = aws.region
@@ -85,11 +68,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     pipeline = "not needed"
     if report.action == "retrain_and_page":
         if settings.retraining_state_machine_arn:
-            pipeline = start_retraining(
+            pipeline = start_once(
                 aws.client("stepfunctions"),
                 settings.retraining_state_machine_arn,
                 execution_name(event.get("id"), datetime.now(UTC).date()),
-                {"coverage_gap_pct": report.coverage_gap_pct, "finding_id": finding.finding_id},
+                {
+                    "trigger": "coverage-gap",
+                    "coverage_gap_pct": report.coverage_gap_pct,
+                    "finding_id": finding.finding_id,
+                },
             )
         else:
             pipeline = "not configured"

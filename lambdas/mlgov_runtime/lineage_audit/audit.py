@@ -6,14 +6,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlgov_runtime.core.findings import (
-    Finding,
-    FindingSink,
-    finding_from_audit,
-    kinds_to_close,
-    resolution,
-    store_and_publish,
-)
+from mlgov_runtime.core.findings import Finding, FindingSink, store_and_publish
+from mlgov_runtime.lineage_audit.findings import finding_from_audit, kinds_to_close, resolution
 from mlgov_runtime.lineage_audit.logic import (
     AuditSummary,
     EndpointAudit,

@@ -18,10 +18,12 @@ from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.findings_store import FindingsStore
 from mlgov_runtime.adapters.organizations import ou_ancestors
 from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
-from mlgov_runtime.core.env import load_endpoint_audit_settings
+from mlgov_runtime.core.env import Lazy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor, EndpointOutcome, report_endpoint
 from mlgov_runtime.lineage_audit.events import AuditRequest, InvalidEvent, parse_audit_request
 from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+from mlgov_runtime.lineage_audit.settings import EndpointAuditSettings
+from mlgov_runtime.lineage_audit.settings import settings as audit_settings
 
 SERVICE = "endpoint-audit"
 METRIC = "UnregisteredEndpointDetected"
@@ -31,24 +33,11 @@ METRIC = "UnregisteredEndpointDetected"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="MLGovernance", service=SERVICE)
 
-settings = load_endpoint_audit_settings()
-exemptions = ExemptionPolicy(
-    endpoint_name_prefix=settings.exempt_prefix,
-    account_ids=settings.exempt_account_ids,
-    organizational_unit_ids=settings.exempt_ou_ids,
-)
-idempotency_config = IdempotencyConfig(
-    event_key_jmespath="event_id",
-    expires_after_seconds=settings.idempotency_ttl_seconds,
-)
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
-
-
 class AccountNotAuditable(Exception):
     pass
 
 
-def _auditor(request: AuditRequest, own_account: str) -> EndpointAuditor:
+def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSettings) -> EndpointAuditor:
     role_arn = None
     if request.account_id != own_account:
         if not settings.member_audit_role_name:
@@ -67,12 +56,16 @@ def _auditor(request: AuditRequest, own_account: str) -> EndpointAuditor:
         SageMakerLineageReader(aws.client("sagemaker")),
         request.account_id,
         request.region,
-        exemptions,
+        ExemptionPolicy(
+            endpoint_name_prefix=settings.exempt_prefix,
+            account_ids=settings.exempt_account_ids,
+            organizational_unit_ids=settings.exempt_ou_ids,
+        ),
         ou_resolver=resolve_ous,
     )
 
 
-def _store() -> FindingsStore:
+def _store(settings: EndpointAuditSettings) -> FindingsStore:
     home = context_for(None)
     return FindingsStore(
         home.client("dynamodb"), home.client("sns"), settings.findings_table, settings.findings_topic_arn
@@ -97,11 +90,11 @@ def _record_outcome(outcome: EndpointOutcome, request: AuditRequest) -> dict[str
     return summary
 
 
-@idempotent_function(data_keyword_argument="request", config=idempotency_config, persistence_store=persistence)
 def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
+    settings = audit_settings.get()
     parsed = AuditRequest.from_dict(request)
-    auditor = _auditor(parsed, own_account)
-    store = _store()
+    auditor = _auditor(parsed, own_account, settings)
+    store = _store(settings)
     source = "scheduled" if parsed.trigger == "schedule" else "realtime"
     names = [parsed.endpoint_name] if parsed.endpoint_name else list(auditor.reader.list_endpoint_names())
     results = [_record_outcome(report_endpoint(auditor, name, store, source), parsed) for name in names]
@@ -113,6 +106,18 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     }
 
 
+def _idempotent_process(env: Any) -> tuple[IdempotencyConfig, Any]:
+    """`process` behind Powertools idempotency, keyed on the event id; built on first use."""
+    settings = audit_settings.get()
+    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=settings.idempotency_ttl_seconds)
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+    wrapped = idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
+    return config, wrapped(process)
+
+
+idempotent = Lazy(_idempotent_process)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -122,11 +127,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.warning("Event rejected", extra={"reason": str(exc)})
         metrics.add_metric(name="AuditEventRejected", unit=MetricUnit.Count, value=1)
         return {"status": "rejected", "reason": str(exc)}
-    idempotency_config.register_lambda_context(context)
+    config, once = idempotent.get()
+    config.register_lambda_context(context)
     own_account = context.invoked_function_arn.split(":")[4]
     logger.append_keys(event_id=request.event_id, endpoint_name=request.endpoint_name, trigger=request.trigger)
     try:
-        return process(request=request.to_dict(), own_account=own_account)
+        return once(request=request.to_dict(), own_account=own_account)
     except AccountNotAuditable as exc:
         logger.error("Account not auditable", extra={"reason": str(exc)})
         metrics.add_metric(name="AuditEventRejected", unit=MetricUnit.Count, value=1)

@@ -23,15 +23,15 @@ from mlgov_runtime.adapters.http import HttpClient
 from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
 from mlgov_runtime.adapters.notifier_secret import SecretError, load_notifier_secret
 from mlgov_runtime.adapters.notifiers import JiraProject, PageTopic, SlackWebhooks
-from mlgov_runtime.core.env import load_notifier_settings
-from mlgov_runtime.core.routing import routing_from_json
+from mlgov_runtime.core.env import Lazy
+from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
 from mlgov_runtime.notifier.logic import Channel, InvalidFinding, deliver_finding, validate_finding
+from mlgov_runtime.notifier.settings import settings as notifier_settings
 
 SERVICE = "notifier"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="MLGovernance", service=SERVICE)
-settings = load_notifier_settings()
-policy = routing_from_json(settings.routing_json)
+routing = Lazy(lambda env: routing_from_json(notifier_settings.get().routing_json))
 # Report every failed record, even when all failed: the others of a batch never resend.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 http = HttpClient(timeout=8.0, attempts=4)
@@ -53,6 +53,7 @@ def finding_from_body(body: str) -> dict[str, Any]:
 
 
 def channels() -> dict[str, Channel]:
+    settings, policy = notifier_settings.get(), routing.get()
     built: dict[str, Channel] = {}
     try:
         secret = load_notifier_secret(settings.secret_name)
@@ -77,6 +78,8 @@ def channels() -> dict[str, Channel]:
 
 
 def make_record_handler(available: dict[str, Channel], state: DynamoDeliveryState) -> Any:
+    policy: RoutingPolicy = routing.get()
+
     def record_handler(record: SQSRecord) -> dict[str, str]:
         finding = finding_from_body(record.body)
         report = deliver_finding(
@@ -104,7 +107,7 @@ def make_record_handler(available: dict[str, Channel], state: DynamoDeliveryStat
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    state = DynamoDeliveryState(context_for(None).client("dynamodb"), settings.state_table)
+    state = DynamoDeliveryState(context_for(None).client("dynamodb"), notifier_settings.get().state_table)
     return process_partial_response(
         event=event, record_handler=make_record_handler(channels(), state), processor=processor, context=context
     )

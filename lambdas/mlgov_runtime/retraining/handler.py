@@ -14,8 +14,7 @@ from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.catalog import scan_catalog
 from mlgov_runtime.adapters.findings_store import FindingsStore
 from mlgov_runtime.adapters.pipeline_store import S3PipelineStore
-from mlgov_runtime.adapters.registry import group_arn, latest_approved_package
-from mlgov_runtime.core.env import load_retraining_settings
+from mlgov_runtime.adapters.registry import create_pending_package, group_arn, latest_approved_package
 from mlgov_runtime.core.findings import store_and_publish
 from mlgov_runtime.retraining.logic import (
     PipelineContext,
@@ -26,32 +25,40 @@ from mlgov_runtime.retraining.logic import (
     registration_metadata,
 )
 from mlgov_runtime.retraining.offline_gate import OfflineThresholds
+from mlgov_runtime.retraining.settings import RetrainingSettings
+from mlgov_runtime.retraining.settings import settings as retraining_settings
 from mlgov_runtime.retraining.training_data import DataQualityThresholds
 
 SERVICE = "retraining"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="MLGovernance", service=SERVICE)
-settings = load_retraining_settings()
-t = settings.thresholds
-DQ = DataQualityThresholds(
-    int(t.get("min_rows", 50_000)), t.get("min_ja_fraction", 0.25), t.get("min_new_title_coverage", 0.95)
-)
-OFFLINE = OfflineThresholds(
-    t.get("max_eval_loss", 0.15),
-    t.get("min_catalog_coverage_per_1000", 150),
-    t.get("min_long_tail_exposure", 0.25),
-    t.get("max_json_failure_rate", 0.05),
-    int(t.get("max_safety_violations", 0)),
-    t.get("max_regression", 0.05),
-)
+
+
+def thresholds(settings: RetrainingSettings) -> tuple[DataQualityThresholds, OfflineThresholds]:
+    t = settings.thresholds
+    return (
+        DataQualityThresholds(
+            int(t.get("min_rows", 50_000)), t.get("min_ja_fraction", 0.25), t.get("min_new_title_coverage", 0.95)
+        ),
+        OfflineThresholds(
+            t.get("max_eval_loss", 0.15),
+            t.get("min_catalog_coverage_per_1000", 150),
+            t.get("min_long_tail_exposure", 0.25),
+            t.get("max_json_failure_rate", 0.05),
+            int(t.get("max_safety_violations", 0)),
+            t.get("max_regression", 0.05),
+        ),
+    )
 
 
 def _catalog_items() -> list[dict[str, Any]]:
+    settings = retraining_settings.get()
     items = scan_catalog(context_for(None).client("dynamodb"), settings.catalog_table)
     return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
 
 
 def _context() -> PipelineContext:
+    settings = retraining_settings.get()
     aws = context_for(None)
     return PipelineContext(
         bucket=settings.snapshot_bucket,
@@ -64,23 +71,21 @@ def _context() -> PipelineContext:
 
 
 def register(state: dict[str, Any]) -> dict[str, Any]:
+    settings = retraining_settings.get()
     meta = registration_metadata(state, settings.git_commit_sha, settings.team, settings.intended_use_case)
-    sm = context_for(None).client("sagemaker")
-    answer = sm.create_model_package(
-        ModelPackageGroupName=settings.watched_group,
-        ModelPackageDescription=f"LoRA adapter trained on catalog snapshot {meta.catalog_snapshot_date}",
-        ModelApprovalStatus="PendingManualApproval",
-        InferenceSpecification={
-            "Containers": [{"Image": settings.inference_image, "ModelDataUrl": state["training"]["model_artifacts"]}],
-            "SupportedContentTypes": ["application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-        CustomerMetadataProperties=meta.customer_metadata(),
+    arn = create_pending_package(
+        context_for(None).client("sagemaker"),
+        settings.watched_group,
+        f"LoRA adapter trained on catalog snapshot {meta.catalog_snapshot_date}",
+        settings.inference_image,
+        state["training"]["model_artifacts"],
+        meta.customer_metadata(),
     )
-    return {"model_package_arn": answer["ModelPackageArn"], "catalog_snapshot_date": meta.catalog_snapshot_date}
+    return {"model_package_arn": arn, "catalog_snapshot_date": meta.catalog_snapshot_date}
 
 
 def report_failure(state: dict[str, Any], account: str) -> dict[str, Any]:
+    settings = retraining_settings.get()
     aws = context_for(None)
     region = aws.region
     finding = failure_finding(state, account, region, group_arn(region, account, settings.watched_group))
@@ -99,10 +104,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(step=step, execution=state.get("execution"))
     if step == "prepare":
         return prepare(_context())
+    quality, offline = thresholds(retraining_settings.get())
     if step == "quality_gate":
-        return data_quality_gate(_context(), state["prepared"], DQ)
+        return data_quality_gate(_context(), state["prepared"], quality)
     if step == "offline_gate":
-        return offline_evaluation_gate(_context(), state["training"], OFFLINE)
+        return offline_evaluation_gate(_context(), state["training"], offline)
     if step == "register":
         return register(state)
     if step == "report_failure":

@@ -1,0 +1,73 @@
+"""Endpoint lineage verdicts as findings: which verdict opens which kind, and what closes it."""
+
+from __future__ import annotations
+
+from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding
+from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
+
+KIND_UNREGISTERED_ENDPOINT = "UNREGISTERED_ENDPOINT"
+KIND_ENDPOINT_AUDIT_ERROR = "ENDPOINT_AUDIT_ERROR"
+
+_SEVERITY_BY_VERDICT = {
+    Verdict.UNREGISTERED: "HIGH",
+    Verdict.PACKAGE_NOT_FOUND: "HIGH",
+    Verdict.UNAPPROVED: "HIGH",
+    Verdict.ERROR: "MEDIUM",
+}
+
+
+def endpoint_resource_arn(audit: EndpointAudit) -> str:
+    return audit.endpoint_arn or (
+        f"arn:aws:sagemaker:{audit.region}:{audit.account_id}:endpoint/{audit.endpoint_name.lower()}"
+    )
+
+
+def kind_for(verdict: Verdict) -> str:
+    return KIND_ENDPOINT_AUDIT_ERROR if verdict is Verdict.ERROR else KIND_UNREGISTERED_ENDPOINT
+
+
+def finding_from_audit(audit: EndpointAudit, source: str) -> Finding | None:
+    """One finding for a non-compliant endpoint; None for compliant or exempt ones."""
+    severity = _SEVERITY_BY_VERDICT.get(audit.verdict)
+    if severity is None:
+        return None
+    if audit.verdict is Verdict.ERROR:
+        title = f"Endpoint {audit.endpoint_name}: model lineage could not be verified"
+    else:
+        title = (
+            f"Endpoint {audit.endpoint_name} serves a model that is not an approved registry version "
+            f"({audit.verdict.value})"
+        )
+    return Finding(
+        kind=kind_for(audit.verdict),
+        severity=severity,
+        account_id=audit.account_id,
+        region=audit.region,
+        resource_arn=endpoint_resource_arn(audit),
+        title=title,
+        detail=" ".join(audit.reasons) or f"Verdict {audit.verdict.value}.",
+        source=source,
+        evidence=audit.to_dict(),
+    )
+
+
+def kinds_to_close(verdict: Verdict) -> list[str]:
+    """Endpoint finding kinds that no longer apply once an endpoint has this verdict."""
+    current = kind_for(verdict) if verdict in _SEVERITY_BY_VERDICT else None
+    return [k for k in (KIND_UNREGISTERED_ENDPOINT, KIND_ENDPOINT_AUDIT_ERROR) if k != current]
+
+
+def resolution(audit: EndpointAudit, kind: str, source: str, why: str) -> Finding:
+    """The finding that closes an open problem of this kind on the endpoint."""
+    return Finding(
+        kind=kind,
+        severity="INFO",
+        account_id=audit.account_id,
+        region=audit.region,
+        resource_arn=endpoint_resource_arn(audit),
+        title=f"Endpoint {audit.endpoint_name}: resolved ({why})",
+        detail=" ".join(audit.reasons) or why,
+        source=source,
+        evidence={"verdict": audit.verdict.value, "why": why},
+        status=STATUS_RESOLVED,
+    )

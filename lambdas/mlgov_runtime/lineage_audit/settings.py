@@ -1,0 +1,29 @@
+"""The endpoint audit function's environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, csv, optional
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointAuditSettings(FindingsChannelEnv, IdempotencyEnv):
+    exempt_prefix: str = "experiment-"
+    exempt_account_ids: frozenset[str] = frozenset()
+    exempt_ou_ids: frozenset[str] = frozenset()
+    member_audit_role_name: str | None = None
+
+
+def load_endpoint_audit_settings(env: Env) -> EndpointAuditSettings:
+    return EndpointAuditSettings(
+        **FindingsChannelEnv.read(env),
+        **IdempotencyEnv.read(env),
+        exempt_prefix=env.get("EXEMPT_ENDPOINT_PREFIX", "experiment-"),
+        exempt_account_ids=csv(env, "EXEMPT_ACCOUNT_IDS", r"\d{12}", "a 12-digit account id"),
+        exempt_ou_ids=csv(env, "EXEMPT_OU_IDS", r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", "an OU id"),
+        member_audit_role_name=optional(env, "MEMBER_AUDIT_ROLE_NAME", r"[\w+=,.@-]{1,64}", "an IAM role name"),
+    )
+
+
+settings = Lazy(load_endpoint_audit_settings)

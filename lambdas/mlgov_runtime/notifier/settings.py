@@ -1,0 +1,39 @@
+"""The notifier function's environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlgov_runtime.core.env import TABLE, TOPIC_ARN, Env, Lazy, ObservabilityEnv, SettingsError, optional, required
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotifierSettings(ObservabilityEnv):
+    secret_name: str
+    state_table: str
+    routing_json: str
+    page_topic_arn: str | None = None
+    jira_issue_type: str = "Task"
+    jira_resolve_transition_id: str | None = None
+
+
+def load_notifier_settings(env: Env) -> NotifierSettings:
+    from mlgov_runtime.core.routing import routing_from_json
+
+    routing = required(env, "ROUTING_JSON", r"\{.*\}", "a JSON object")
+    try:
+        routing_from_json(routing)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SettingsError(f"environment variable ROUTING_JSON: not a routing policy ({exc})") from None
+    return NotifierSettings(
+        **ObservabilityEnv.read(env),
+        secret_name=required(env, "NOTIFIER_SECRET_NAME", r"[\w/+=.@:-]{1,2048}", "a Secrets Manager secret name"),
+        state_table=required(env, "STATE_TABLE_NAME", TABLE, "a DynamoDB table name"),
+        routing_json=routing,
+        page_topic_arn=optional(env, "PAGE_TOPIC_ARN", TOPIC_ARN, "an SNS topic ARN"),
+        jira_issue_type=env.get("JIRA_ISSUE_TYPE") or "Task",
+        jira_resolve_transition_id=env.get("JIRA_RESOLVE_TRANSITION_ID") or None,
+    )
+
+
+settings = Lazy(load_notifier_settings)
