@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+import importlib
+from typing import Any
 
 from aws_cdk import Stack
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from mlgov.settings import Settings
+from mlgov_runtime.registry import CAPABILITIES
 from stacks.building_blocks import GovernedFunction
-from stacks.endpoint_audit import EndpointAudit
+from stacks.capability import CapabilityConstruct
 from stacks.findings_channel import FindingsChannel
-from stacks.notifier import Notifier
-from stacks.retraining import Retraining
 
 
 class GovernanceAuditStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.channel = FindingsChannel(self, "Findings")
-        self.audit = EndpointAudit(self, "EndpointAudit", settings=settings, channel=self.channel)
-        self.notifier = Notifier(self, "Notifier", settings=settings, channel=self.channel)
-        self.retraining = Retraining(self, "Retraining", settings=settings, channel=self.channel)
+        self.capabilities: dict[str, CapabilityConstruct] = {}
+        for capability in CAPABILITIES:
+            construct = getattr(importlib.import_module(f"stacks.{capability.name}"), capability.construct)
+            self.capabilities[capability.name] = construct(
+                self,
+                capability.construct,
+                capability=capability,
+                settings=settings,
+                channel=self.channel,
+                peers=dict(self.capabilities),
+            )
         self._suppress()
 
     def _suppress(self) -> None:
@@ -41,15 +49,10 @@ class GovernanceAuditStack(Stack):
             "AwsSolutions-SMG4": "Holds third-party credentials (Slack webhooks, Jira API token) that are rotated "
             "at their provider and put here by the operator; there is no rotation Lambda to run.",
         }
-        suppressions: list[tuple[Construct, list[str]]] = [
-            (self.audit.dlq, ["AwsSolutions-SQS3"]),
-            (self.notifier.dlq, ["AwsSolutions-SQS3"]),
-            (self.retraining.dlq, ["AwsSolutions-SQS3"]),
-            (self.notifier.secret, ["AwsSolutions-SMG4"]),
-            (self.retraining.training_role, ["AwsSolutions-IAM5"]),
-            (self.retraining.training_policy, ["AwsSolutions-IAM5"]),
-            (cast(Construct, self.retraining.machine_role), ["AwsSolutions-IAM5"]),
-        ]
+        suppressions: list[tuple[Construct, list[str]]] = []
+        for built in self.capabilities.values():
+            suppressions += [(queue, ["AwsSolutions-SQS3"]) for queue in built.dead_letter_queues]
+            suppressions += built.nag_suppressions
         for construct in self.node.find_all():
             if isinstance(construct, GovernedFunction):
                 suppressions += [

@@ -6,10 +6,6 @@ UNREGISTERED_METRIC = "UnregisteredEndpointDetected"
 AUDIT_SERVICE = "endpoint-audit"
 
 LAMBDA_ASSET_DIR = "lambdas"
-AUDIT_HANDLER = "mlgov_runtime.lineage_audit.handler.handler"
-NOTIFIER_HANDLER = "mlgov_runtime.notifier.handler.handler"
-COVERAGE_HANDLER = "mlgov_runtime.coverage.handler.handler"
-RETRAINING_HANDLER = "mlgov_runtime.retraining.handler.handler"
 
 # Powertools comes from the AWS-published layer; its ARN is resolved at deploy time from the
 # public SSM parameter AWS maintains per region, pinned to the version the tests run with.

@@ -8,7 +8,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.building_blocks import encrypted_table
+from mlgov_runtime.core import env
+from mlgov_runtime.core.permissions import FINDINGS_PUBLISH, FINDINGS_WRITE
+from stacks.building_blocks import GovernedFunction, encrypted_table
 
 
 class FindingsChannel(Construct):
@@ -46,3 +48,17 @@ class FindingsChannel(Construct):
                 )
             )
         return key
+
+    def grant_publish(self, producer: GovernedFunction) -> None:
+        """What every detector needs to store and publish findings: exactly these grants and variables."""
+        producer.policy.add_statements(
+            iam.PolicyStatement(sid="StoreFindings", actions=list(FINDINGS_WRITE), resources=[self.table.table_arn]),
+            iam.PolicyStatement(
+                sid="PublishFindings", actions=list(FINDINGS_PUBLISH), resources=[self.topic.topic_arn]
+            ),
+            iam.PolicyStatement(
+                sid="UseGovernanceKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self.key.key_arn]
+            ),
+        )
+        producer.function.add_environment(env.FINDINGS_TABLE_NAME, self.table.table_name)
+        producer.function.add_environment(env.FINDINGS_TOPIC_ARN, self.topic.topic_arn)

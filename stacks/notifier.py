@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -11,18 +13,19 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from mlgov.settings import Settings, routing_json
-from mlgov_runtime.adapters import permissions
+from mlgov.settings import routing_json
+from mlgov_runtime.notifier import permissions
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
-from stacks.findings_channel import FindingsChannel
+from stacks.capability import CapabilityConstruct
 
 SECRET_TEMPLATE = '{"slack_webhooks": {}, "jira": {}}'
 
 
-class Notifier(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, channel: FindingsChannel) -> None:
-        super().__init__(scope, construct_id)
+class Notifier(CapabilityConstruct):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        settings, channel = self.settings, self.channel
         key = channel.key
         self.secret = secretsmanager.Secret(
             self,
@@ -40,6 +43,8 @@ class Notifier(Construct):
         self.state_table = encrypted_table(self, "DeliveryState", key, "pk", ttl_attribute="expiration", retain=False)
         timeout = Duration.minutes(2)  # the queue keeps messages invisible for 6x this
         self.dlq = encrypted_queue(self, "NotifierDeadLetterQueue", key)
+        self.dead_letter_queues.append(self.dlq)
+        self.nag_suppressions.append((self.secret, ["AwsSolutions-SMG4"]))
         self.queue = encrypted_queue(
             self,
             "NotifierQueue",
@@ -64,21 +69,21 @@ class Notifier(Construct):
             self,
             "Notify",
             description="Delivers governance findings to Slack, Jira and on-call pages",
-            handler=c.NOTIFIER_HANDLER,
+            handler=self.capability.handler,
             environment=environment,
             statements=[
                 iam.PolicyStatement(
                     sid="ReadNotifierSecret",
-                    actions=list(permissions.NOTIFIER_SECRET_READ),
+                    actions=list(permissions.SECRET_READ),
                     resources=[self.secret.secret_arn],
                 ),
                 iam.PolicyStatement(
                     sid="DeliveryState",
-                    actions=list(permissions.NOTIFIER_STATE),
+                    actions=list(permissions.STATE),
                     resources=[self.state_table.table_arn],
                 ),
                 iam.PolicyStatement(
-                    sid="PageOnCall", actions=list(permissions.NOTIFIER_PAGE), resources=[self.page_topic.topic_arn]
+                    sid="PageOnCall", actions=list(permissions.PAGE), resources=[self.page_topic.topic_arn]
                 ),
                 iam.PolicyStatement(
                     sid="UseGovernanceKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]

@@ -1,14 +1,12 @@
-"""Spec scenario 2: the weekly catalog coverage check and the LoRA retraining state machine
-(data prep -> data-quality gate -> SageMaker training job (.sync) -> offline gate -> registration)."""
+"""Spec scenarios 2 and 3: the LoRA retraining state machine (data prep -> data-quality gate ->
+SageMaker training job (.sync) -> offline gate -> registration) and its snapshot bucket."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -16,11 +14,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mlgov.settings import Settings, gate_thresholds_json
-from mlgov_runtime.adapters import permissions as p
-from stacks import constants as c
-from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue
-from stacks.findings_channel import FindingsChannel
+from mlgov.settings import gate_thresholds_json
+from mlgov_runtime.retraining import permissions as p
+from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one
+from stacks.capability import CapabilityConstruct
 
 LAMBDA_RETRY_ERRORS = [
     "Lambda.ServiceException",
@@ -31,10 +28,10 @@ LAMBDA_RETRY_ERRORS = [
 ]
 
 
-class Retraining(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, channel: FindingsChannel) -> None:
-        super().__init__(scope, construct_id)
-        self.settings, self.channel = settings, channel
+class Retraining(CapabilityConstruct):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        settings, channel = self.settings, self.channel
         r = settings.retraining
         stack = Stack.of(self)
         self.catalog = dynamodb.Table.from_table_name(self, "Catalog", r.catalog_table_name)
@@ -66,15 +63,6 @@ class Retraining(Construct):
         self.training_role = self._build_training_role()
         self.pipeline = self._build_pipeline_function()
         self.state_machine = self._build_state_machine()
-        self.coverage = self._build_coverage_function()
-        self.dlq = encrypted_queue(self, "CoverageDeadLetterQueue", channel.key)
-        events.Rule(
-            self,
-            "WeeklyCoverageCheck",
-            description="Catalog coverage gap of the approved model",
-            schedule=events.Schedule.expression(r.coverage_schedule),
-            targets=[targets.LambdaFunction(self.coverage.function, retry_attempts=3, dead_letter_queue=self.dlq)],
-        )
         five = Duration.minutes(5)
         self.alarms = [
             alarm_at_one(
@@ -84,36 +72,18 @@ class Retraining(Construct):
                 self.state_machine.metric_failed(period=five),
                 channel.alarm_topic,
             ),
-            alarm_at_one(
-                self,
-                "CoverageCheckErrorsAlarm",
-                "The weekly coverage check failed",
-                self.coverage.function.metric_errors(period=five),
-                channel.alarm_topic,
-            ),
-            alarm_at_one(
-                self,
-                "CoverageDeadLetterAlarm",
-                "The weekly coverage check could not be invoked after all retries; its event is in the DLQ",
-                self.dlq.metric_approximate_number_of_messages_visible(period=five),
-                channel.alarm_topic,
-            ),
+        ]
+
+        self.nag_suppressions += [
+            (self.training_role, ["AwsSolutions-IAM5"]),
+            (self.training_policy, ["AwsSolutions-IAM5"]),
+            (cast(Construct, self.machine_role), ["AwsSolutions-IAM5"]),
         ]
 
     # -- roles and functions
-    def _findings_statements(self) -> list[iam.PolicyStatement]:
+    def catalog_and_registry_statements(self) -> list[iam.PolicyStatement]:
+        """Reading the catalog and the watched group's packages (the pipeline steps and the coverage check)."""
         return [
-            iam.PolicyStatement(
-                sid="StoreFindings", actions=list(p.FINDINGS_WRITE), resources=[self.channel.table.table_arn]
-            ),
-            iam.PolicyStatement(
-                sid="PublishFindings", actions=list(p.FINDINGS_PUBLISH), resources=[self.channel.topic.topic_arn]
-            ),
-            iam.PolicyStatement(
-                sid="UseGovernanceKey",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[self.channel.key.key_arn],
-            ),
             iam.PolicyStatement(sid="ReadCatalog", actions=list(p.CATALOG_READ), resources=[self.catalog.table_arn]),
             iam.PolicyStatement(sid="ReadRegistry", actions=list(p.REGISTRY_READ), resources=self.group_resources),
         ]
@@ -177,17 +147,15 @@ class Retraining(Construct):
 
     def _build_pipeline_function(self) -> GovernedFunction:
         r = self.settings.retraining
-        return GovernedFunction(
+        steps = GovernedFunction(
             self,
             "PipelineSteps",
             description="Retraining steps: data prep, data-quality gate, offline gate, registration, failures",
-            handler=c.RETRAINING_HANDLER,
+            handler=self.capability.handler,
             environment={
                 "CATALOG_TABLE_NAME": r.catalog_table_name,
                 "SNAPSHOT_BUCKET": self.bucket.bucket_name,
                 "WATCHED_GROUP": self.settings.watched_model_package_groups[0],
-                "FINDINGS_TABLE_NAME": self.channel.table.table_name,
-                "FINDINGS_TOPIC_ARN": self.channel.topic.topic_arn,
                 "GATE_THRESHOLDS_JSON": gate_thresholds_json(self.settings),
                 "TRAINING_CODE_COMMIT": r.training_code_commit,
                 "TEAM": r.team,
@@ -196,7 +164,7 @@ class Retraining(Construct):
                 "POWERTOOLS_SERVICE_NAME": "retraining",
             },
             statements=[
-                *self._findings_statements(),
+                *self.catalog_and_registry_statements(),
                 iam.PolicyStatement(
                     sid="Snapshots",
                     actions=[*p.SNAPSHOT_READ, *p.SNAPSHOT_WRITE],
@@ -215,47 +183,8 @@ class Retraining(Construct):
             timeout=Duration.minutes(10),
             memory_size=1024,
         )
-
-    def _build_coverage_function(self) -> GovernedFunction:
-        r, t = self.settings.retraining, self.settings.thresholds
-        environment = {
-            "CATALOG_TABLE_NAME": r.catalog_table_name,
-            "WATCHED_GROUP": self.settings.watched_model_package_groups[0],
-            "FINDINGS_TABLE_NAME": self.channel.table.table_name,
-            "FINDINGS_TOPIC_ARN": self.channel.topic.topic_arn,
-            "RETRAINING_STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
-            "COVERAGE_ALERT_PCT": str(t.coverage_gap_alert_pct),
-            "COVERAGE_PAGE_PCT": str(t.coverage_gap_page_pct),
-            "POWERTOOLS_SERVICE_NAME": "coverage-check",
-        }
-        snapshot_objects = [self.bucket.arn_for_objects("catalog-snapshots/*")]
-        if r.snapshot_fallback_uri:
-            environment["SNAPSHOT_FALLBACK_URI"] = r.snapshot_fallback_uri
-            snapshot_objects.append(f"arn:{Stack.of(self).partition}:s3:::{r.snapshot_fallback_uri[5:]}")
-        return GovernedFunction(
-            self,
-            "CoverageCheck",
-            description="Weekly catalog coverage gap of the approved model's training snapshot",
-            handler=c.COVERAGE_HANDLER,
-            environment=environment,
-            statements=[
-                *self._findings_statements(),
-                iam.PolicyStatement(sid="ReadSnapshots", actions=list(p.SNAPSHOT_READ), resources=snapshot_objects),
-                iam.PolicyStatement(
-                    sid="StartRetraining",
-                    actions=["states:StartExecution"],
-                    resources=[self.state_machine.state_machine_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="SeeRunningRetraining",
-                    actions=["states:ListExecutions"],
-                    resources=[self.state_machine.state_machine_arn],
-                ),
-            ],
-            log_retention_days=self.settings.log_retention_days,
-            timeout=Duration.minutes(15),
-            memory_size=1024,
-        )
+        self.channel.grant_publish(steps)
+        return steps
 
     # -- the state machine
     def _step(self, name: str, step: str, result_path: str, timeout: Duration) -> tasks.LambdaInvoke:

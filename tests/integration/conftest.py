@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 from moto import mock_aws
 
 from mlgov.estate import Estate, create_governance_resources, seed_estate
@@ -76,20 +78,20 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     os.environ.pop("EXEMPT_ACCOUNT_IDS", None)
 
 
-def record_aws_calls(monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, str]]:
-    """Record (service, operation) of every call made through mlgov_runtime.adapters.aws clients from now on."""
-    from mlgov_runtime.adapters import aws
-
+@contextlib.contextmanager
+def recorded_aws_calls() -> Iterator[set[tuple[str, str]]]:
+    """(service, operation) of every AWS call made in the block, by any botocore client: the
+    product's, Powertools' (idempotency, parameters) and anything else. No filter."""
     made: set[tuple[str, str]] = set()
-    original = aws.AwsContext.client
+    client_class: Any = BaseClient
+    original = client_class._make_api_call
 
-    def recording(self: aws.AwsContext, service: str) -> Any:
-        client = original(self, service)
-        client.meta.events.register(
-            "before-call", lambda model, **_: made.add((model.service_model.service_name, model.name))
-        )
-        return client
+    def recording(self: Any, operation_name: str, api_params: Any) -> Any:
+        made.add((self.meta.service_model.service_name, operation_name))
+        return original(self, operation_name, api_params)
 
-    monkeypatch.setattr(aws.AwsContext, "client", recording)
-    aws.context_for.cache_clear()
-    return made
+    client_class._make_api_call = recording
+    try:
+        yield made
+    finally:
+        client_class._make_api_call = original

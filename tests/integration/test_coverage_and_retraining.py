@@ -31,7 +31,6 @@ from mlgov.sandbox import FakeContext, load_event
 from mlgov.settings import gate_thresholds_json, parse_settings
 from mlgov_runtime.adapters.catalog import snapshot_chunks
 from mlgov_runtime.coverage.logic import SnapshotFormatError, title_id_batches
-from tests.integration.conftest import record_aws_calls
 
 REGION = "us-east-1"
 GROUP = "manga-recommender"
@@ -434,25 +433,3 @@ def test_mlgov_register_refuses_a_missing_field_by_name_and_registers_a_complete
     assert described["CustomerMetadataProperties"]["catalog_snapshot_date"] == "2026-11-18"
 
 
-def test_every_call_of_the_coverage_check_and_pipeline_is_declared(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from mlgov_runtime.adapters import permissions as p
-
-    made = record_aws_calls(monkeypatch)
-    fresh_handler("mlgov_runtime.coverage.handler").handler({}, FakeContext())
-    pipeline = fresh_handler("mlgov_runtime.retraining.handler")
-    prepared = step(pipeline, "prepare", {})
-    step(pipeline, "quality_gate", {"prepared": prepared})
-    declared = set(
-        p.CATALOG_READ
-        + p.SNAPSHOT_READ
-        + p.SNAPSHOT_WRITE
-        + p.REGISTRY_READ
-        + p.REGISTRY_REGISTER
-        + p.PIPELINE_START
-        + p.FINDINGS_WRITE
-        + p.FINDINGS_PUBLISH
-    )
-    assert ("dynamodb", "Scan") in made and ("s3", "PutObject") in made
-    assert {op for op in made if p.iam_action(*op) not in declared} == set()

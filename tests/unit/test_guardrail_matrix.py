@@ -145,6 +145,31 @@ CASES = [
     Case("break-glass role without tag", "sagemaker:CreateEndpoint", PROD, role(PROD, "MlGovBreakGlass"), "Allow"),
     Case("break-glass look-alike name", "sagemaker:CreateEndpoint", PROD, role(PROD, "MlGovBreakGlassNot"), "Deny"),
     Case("pipeline updates endpoint", "sagemaker:UpdateEndpoint", PROD, role(PROD, PIPE), "Allow"),
+    Case(
+        "pipeline removes ModelPackageName while retiring an endpoint",
+        "sagemaker:DeleteTags",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        tag_keys=["ModelPackageName"],
+    ),
+    Case(
+        "human updates an experiment- endpoint in prod account",
+        "sagemaker:UpdateEndpoint",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        endpoint="experiment-lora-r16",
+    ),
+    Case(
+        "human removes ModelPackageName from an experiment- endpoint in prod account",
+        "sagemaker:DeleteTags",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        endpoint="experiment-lora-r16",
+        tag_keys=["ModelPackageName"],
+    ),
     Case("human updates endpoint", "sagemaker:UpdateEndpoint", PROD, role(PROD, DS), "Deny"),
     Case(
         "human creates endpoint config",
@@ -262,7 +287,15 @@ CASES = [
 ]
 
 
-def test_the_matrix_has_at_least_25_contexts() -> None:
+def test_the_matrix_exercises_every_deny_statement_both_ways() -> None:
+    """Each deny statement of the synthesized SCPs decides at least one case, and for each action it
+    guards there is an allowed case too (the pipeline's or approver's legitimate work)."""
+    sids = {st["Sid"] for doc in POLICIES.values() for st in doc["Statement"] if st["Effect"] == "Deny"}
+    deciding = {evaluate(POLICIES, c.action, c.resource(), c.context()).statement for c in CASES}
+    assert sids <= deciding, f"deny statements no case reaches: {sorted(sids - deciding)}"
+    denied_actions = {c.action for c in CASES if c.expected == "Deny"}
+    allowed_actions = {c.action for c in CASES if c.expected == "Allow"}
+    assert denied_actions <= allowed_actions, f"no allowed case for {sorted(denied_actions - allowed_actions)}"
     assert len(CASES) >= 25
 
 

@@ -19,9 +19,20 @@ def test_defaults_are_the_spec_thresholds() -> None:
     assert (t.min_ja_query_fraction, t.ctr_promotion_floor, t.min_endpoint_capacity) == (0.25, 0.075, 1)
 
 
-def test_the_shipped_cdk_json_is_valid() -> None:
+def _within(expected: Any, actual: Any, path: str) -> None:
+    if isinstance(expected, dict):
+        for key, value in expected.items():
+            _within(value, actual[key], f"{path}.{key}")
+    else:
+        assert actual == expected, f"{path}: cdk.json says {expected!r}, loaded {actual!r}"
+
+
+def test_the_shipped_cdk_json_is_valid_and_every_value_in_it_is_what_loads() -> None:
+    # Reads the file itself: a missing cdk.json must fail here, not pass on the defaults.
+    raw = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]["mlgov"]
+    assert raw, "cdk.json ships no mlgov settings"
     settings = load_settings_file(ROOT / "cdk.json")
-    assert settings.experiment_exemptions.endpoint_name_prefix == "experiment-"
+    _within(raw, settings.model_dump(), "mlgov")
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
-"""Real-time endpoint registry audit: EventBridge rules -> audit Lambda -> findings channel."""
+"""Endpoint lineage audit: EventBridge rules -> audit Lambda -> findings channel."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -9,11 +11,12 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from mlgov.settings import Settings
-from mlgov_runtime.adapters import permissions
+from mlgov_runtime.core import env
+from mlgov_runtime.core.permissions import IDEMPOTENCY
+from mlgov_runtime.lineage_audit import permissions
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
-from stacks.findings_channel import FindingsChannel
+from stacks.capability import CapabilityConstruct
 
 
 def cloudtrail_pattern() -> events.EventPattern:
@@ -37,11 +40,10 @@ def state_change_pattern() -> events.EventPattern:
     )
 
 
-class EndpointAudit(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, channel: FindingsChannel) -> None:
-        super().__init__(scope, construct_id)
-        self.settings = settings
-        self.channel = channel
+class LineageAudit(CapabilityConstruct):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        settings, channel = self.settings, self.channel
         self.idempotency_table = encrypted_table(
             self, "IdempotencyTable", channel.key, "id", ttl_attribute="expiration", retain=False
         )
@@ -49,14 +51,16 @@ class EndpointAudit(Construct):
             self,
             "Audit",
             description="Audits SageMaker endpoint lineage against the Model Registry",
-            handler=c.AUDIT_HANDLER,
+            handler=self.capability.handler,
             environment=self._environment(),
             statements=self._statements(),
             log_retention_days=settings.log_retention_days,
             timeout=Duration.minutes(5),
         )
         self.function, self.role, self.policy = self.audit.function, self.audit.role, self.audit.policy
+        channel.grant_publish(self.audit)
         self.dlq = encrypted_queue(self, "AuditDeadLetterQueue", channel.key)
+        self.dead_letter_queues.append(self.dlq)
         self.rules = self._build_rules()
         self.alarms = self._build_alarms()
 
@@ -66,7 +70,7 @@ class EndpointAudit(Construct):
         statements = [
             iam.PolicyStatement(
                 sid="ReadEndpointLineage",
-                actions=[a for a in permissions.ENDPOINT_AUDIT_READ if a != "sagemaker:ListEndpoints"],
+                actions=[a for a in permissions.LINEAGE_READ if a != "sagemaker:ListEndpoints"],
                 resources=[
                     f"{sm}:endpoint/*",
                     f"{sm}:endpoint-config/*",
@@ -77,24 +81,9 @@ class EndpointAudit(Construct):
             # ListEndpoints has no resource-level permissions.
             iam.PolicyStatement(sid="ListEndpoints", actions=["sagemaker:ListEndpoints"], resources=["*"]),
             iam.PolicyStatement(
-                sid="StoreFindings",
-                actions=list(permissions.FINDINGS_WRITE),
-                resources=[self.channel.table.table_arn],
-            ),
-            iam.PolicyStatement(
-                sid="PublishFindings",
-                actions=list(permissions.FINDINGS_PUBLISH),
-                resources=[self.channel.topic.topic_arn],
-            ),
-            iam.PolicyStatement(
                 sid="IdempotencyRecords",
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                actions=list(IDEMPOTENCY),
                 resources=[self.idempotency_table.table_arn],
-            ),
-            iam.PolicyStatement(
-                sid="UseGovernanceKey",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[self.channel.key.key_arn],
             ),
         ]
         if self.settings.experiment_exemptions.organizational_unit_ids:
@@ -117,10 +106,8 @@ class EndpointAudit(Construct):
     def _environment(self) -> dict[str, str]:
         ex = self.settings.experiment_exemptions
         environment = {
-            "FINDINGS_TABLE_NAME": self.channel.table.table_name,
-            "FINDINGS_TOPIC_ARN": self.channel.topic.topic_arn,
-            "IDEMPOTENCY_TABLE_NAME": self.idempotency_table.table_name,
-            "IDEMPOTENCY_TTL_SECONDS": str(self.settings.idempotency_ttl_seconds),
+            env.IDEMPOTENCY_TABLE_NAME: self.idempotency_table.table_name,
+            env.IDEMPOTENCY_TTL_SECONDS: str(self.settings.idempotency_ttl_seconds),
             "EXEMPT_ENDPOINT_PREFIX": ex.endpoint_name_prefix,
             "EXEMPT_ACCOUNT_IDS": ",".join(ex.account_ids),
             "EXEMPT_OU_IDS": ",".join(ex.organizational_unit_ids),

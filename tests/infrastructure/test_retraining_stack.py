@@ -210,13 +210,12 @@ COMMON = {
 }
 
 
-def test_pipeline_and_coverage_roles_grant_exactly_their_declared_actions(template: Template) -> None:
-    from mlgov_runtime.adapters import permissions as p
+def test_pipeline_role_grants_exactly_its_declared_actions(template: Template) -> None:
+    from mlgov_runtime.retraining import permissions as p
 
     assert _actions(template, "RetrainingPipelineSteps") == COMMON | set(
         p.SNAPSHOT_READ + p.SNAPSHOT_WRITE + p.REGISTRY_REGISTER
     )
-    assert _actions(template, "RetrainingCoverageCheck") == COMMON | set(p.SNAPSHOT_READ + p.PIPELINE_START)
 
 
 def test_the_training_role_passes_no_role_and_writes_only_its_prefixes(template: Template) -> None:

@@ -1,0 +1,16 @@
+"""IAM actions the endpoint lineage audit needs (read only, plus its findings and idempotency records)."""
+
+from mlgov_runtime.core.permissions import FINDINGS, IDEMPOTENCY
+
+LINEAGE_READ = (
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:DescribeModel",
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:ListEndpoints",
+    "sagemaker:ListTags",
+)
+# Resolving an account's OU ancestry, only when exemptions name OUs.
+ORGANIZATION_READ = ("organizations:ListParents",)
+
+ACTIONS = frozenset(LINEAGE_READ + ORGANIZATION_READ + FINDINGS + IDEMPOTENCY)

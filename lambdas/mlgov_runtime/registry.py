@@ -1,0 +1,57 @@
+"""Every capability, registered once. The stack builds each one's construct (stacks/<name>.py), the
+CLI adds each one's command group (mlgov/commands/<name>.py), the sandbox plays each one's scene
+(mlgov/scenes/<name>.py), and one test checks each one's real AWS calls against its declared
+permissions (mlgov_runtime/<name>/permissions.py). Order matters: a capability may use the
+constructs of those before it (the coverage check starts the retraining state machine).
+
+Adding a capability: its folder here, its construct, its tests, and one line below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str  # the folder under mlgov_runtime/, stacks/<name>.py, mlgov/commands/<name>.py, mlgov/scenes/<name>.py
+    summary: str
+    construct: str  # the construct class in stacks/<name>.py
+    kinds: tuple[str, ...] = ()  # finding kinds it emits
+
+    @property
+    def handler(self) -> str:
+        return f"mlgov_runtime.{self.name}.handler.handler"
+
+    @property
+    def permissions_module(self) -> str:
+        return f"mlgov_runtime.{self.name}.permissions"
+
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability(
+        "lineage_audit",
+        "Endpoints serve only Approved registry versions",
+        "LineageAudit",
+        ("UNREGISTERED_ENDPOINT", "ENDPOINT_AUDIT_ERROR"),
+    ),
+    Capability("notifier", "Findings to Slack, Jira and pages", "Notifier"),
+    Capability("retraining", "Retraining pipeline and its gates", "Retraining", ("RETRAINING_FAILED",)),
+    Capability(
+        "coverage", "Weekly catalog coverage check", "Coverage", ("CATALOG_COVERAGE_GAP", "COVERAGE_CHECK_FAILED")
+    ),
+)
+
+
+def by_name(name: str) -> Capability:
+    for capability in CAPABILITIES:
+        if capability.name == name:
+            return capability
+    raise KeyError(f"no capability {name!r}; registered: {', '.join(c.name for c in CAPABILITIES)}")
+
+
+def declared_actions(capability: Capability) -> frozenset[str]:
+    import importlib
+
+    actions: frozenset[str] = importlib.import_module(capability.permissions_module).ACTIONS
+    return actions

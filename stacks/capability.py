@@ -1,0 +1,33 @@
+"""What the stack asks of every capability's construct (stacks/<name>.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from mlgov.settings import Settings
+from mlgov_runtime.registry import Capability
+from stacks.findings_channel import FindingsChannel
+
+
+class CapabilityConstruct(Construct):
+    """Built once per registered capability, in registry order; `peers` holds those built before it."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        capability: Capability,
+        settings: Settings,
+        channel: FindingsChannel,
+        peers: Mapping[str, CapabilityConstruct],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.capability, self.settings, self.channel = capability, settings, channel
+        # Filled by the capability: queues the stack alarms on and suppresses SQS3 for, and cdk-nag
+        # suppressions beyond the ones every GovernedFunction gets.
+        self.dead_letter_queues: list[sqs.Queue] = []
+        self.nag_suppressions: list[tuple[Construct, list[str]]] = []

@@ -1,0 +1,16 @@
+"""The coverage check's construct: exactly its declared actions."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Template
+
+from tests.infrastructure.test_retraining_stack import COMMON, _actions
+
+pytestmark = pytest.mark.infrastructure
+
+
+def test_coverage_role_grants_exactly_its_declared_actions(template: Template) -> None:
+    from mlgov_runtime.coverage import permissions as p
+
+    assert _actions(template, "CoverageCoverageCheck") == COMMON | set(p.SNAPSHOT_READ + p.PIPELINE_START)

@@ -1,0 +1,72 @@
+"""The lineage audit's construct: rules, function, least privilege, alarms."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Template
+
+from mlgov_runtime.core.permissions import FINDINGS, IDEMPOTENCY
+from mlgov_runtime.lineage_audit import permissions
+from tests.infrastructure.templates import _one, _role_actions
+
+pytestmark = pytest.mark.infrastructure
+
+
+def test_cloudtrail_rule_matches_only_successful_create_and_update_endpoint(template: Template) -> None:
+    rule = _one(template, "AWS::Events::Rule", {"EventPattern": {"detail-type": ["AWS API Call via CloudTrail"]}})
+    detail = rule["EventPattern"]["detail"]
+    assert rule["EventPattern"]["source"] == ["aws.sagemaker"]
+    assert sorted(detail["eventName"]) == ["CreateEndpoint", "UpdateEndpoint"]
+    assert detail["eventSource"] == ["sagemaker.amazonaws.com"]
+    assert detail["errorCode"] == [{"exists": False}]
+
+
+def test_state_change_rule_matches_in_service(template: Template) -> None:
+    rule = _one(template, "AWS::Events::Rule", {"EventPattern": {"detail-type": ["SageMaker Endpoint State Change"]}})
+    assert rule["EventPattern"]["detail"] == {"EndpointStatus": ["IN_SERVICE"]}
+
+
+def test_audit_function_shape(template: Template) -> None:
+    fn = _one(template, "AWS::Lambda::Function", prefix="LineageAudit")
+    assert fn["Architectures"] == ["arm64"]
+    assert fn["Handler"] == "mlgov_runtime.lineage_audit.handler.handler"
+    assert fn["LoggingConfig"]["LogFormat"] == "JSON"
+    assert len(fn["Layers"]) == 1  # Powertools, from the AWS-published layer
+    assert "LogGroup" in fn["LoggingConfig"]
+    template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 90})
+    env = fn["Environment"]["Variables"]
+    assert not any("SECRET" in k or "TOKEN" in k or "WEBHOOK" in k for k in env)
+
+
+def test_audit_role_grants_exactly_the_declared_actions_and_no_sagemaker_write(template: Template) -> None:
+    actions = _role_actions(template, "LineageAudit")
+    sagemaker = {a for a in actions if a.startswith("sagemaker:")}
+    assert sagemaker == set(permissions.LINEAGE_READ)
+    assert "sagemaker:*" not in actions
+    assert not [
+        a for a in sagemaker if a.split(":")[1].startswith(("Create", "Update", "Delete", "Put", "Add", "Stop"))
+    ]
+    expected_other = (
+        set(permissions.ORGANIZATION_READ)
+        | set(FINDINGS)
+        | set(IDEMPOTENCY)
+        | {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt", "kms:GenerateDataKey"}
+        | {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    )
+    assert actions - sagemaker == expected_other
+    assert not any(a.endswith(":*") for a in actions)
+
+
+def test_alarms_on_unregistered_endpoints_and_the_dead_letter_queue(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "UnregisteredEndpointDetected",
+            "Namespace": "MLGovernance",
+            "Dimensions": [{"Name": "service", "Value": "endpoint-audit"}],
+            "Threshold": 1,
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm", {"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 1}
+    )

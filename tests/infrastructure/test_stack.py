@@ -1,0 +1,104 @@
+"""The whole governance stack, built from the capability registry: what holds for every capability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Annotations, Match, Template
+
+from app import build_app
+from mlgov.settings import SettingsError
+from mlgov_runtime.registry import CAPABILITIES
+from stacks.audit_stack import GovernanceAuditStack
+
+pytestmark = pytest.mark.infrastructure
+
+
+def test_every_registered_capability_has_its_construct(synthesized: Any) -> None:
+    stack: GovernanceAuditStack = synthesized[0]
+    assert list(stack.capabilities) == [c.name for c in CAPABILITIES]
+    for capability in CAPABILITIES:
+        built = stack.capabilities[capability.name]
+        assert type(built).__name__ == capability.construct
+        assert built.node.id == capability.construct
+
+
+def test_every_rule_target_retries_and_has_a_dead_letter_queue(template: Template) -> None:
+    rules = template.find_resources("AWS::Events::Rule")
+    assert len([r for r in rules if r.startswith("LineageAudit")]) == 3
+    assert len([r for r in rules if r.startswith("Coverage")]) == 1
+    assert len(rules) == 4
+    for rule in rules.values():
+        [target] = rule["Properties"]["Targets"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 3
+        assert "Arn" in str(target["DeadLetterConfig"])
+
+
+def test_queues_topics_and_tables_are_kms_encrypted(template: Template) -> None:
+    for queue in template.find_resources("AWS::SQS::Queue").values():
+        assert "KmsMasterKeyId" in queue["Properties"]
+    topics = template.find_resources("AWS::SNS::Topic")
+    assert len(topics) == 3  # findings, ops alarms, on-call pages
+    for topic in topics.values():
+        assert "KmsMasterKeyId" in topic["Properties"]
+    for table in template.find_resources("AWS::DynamoDB::Table").values():
+        sse = table["Properties"]["SSESpecification"]
+        assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS" and "KMSMasterKeyId" in sse
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_findings_table_has_pitr_and_idempotency_table_has_ttl(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "finding_id", "KeyType": "HASH"}],
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
+        },
+    )
+
+
+def test_roles_use_no_managed_policies(template: Template) -> None:
+    for role in template.find_resources("AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_every_dead_letter_queue_is_alarmed(synthesized: Any, template: Template) -> None:
+    # A dead-letter queue nobody watches is where findings go to be lost.
+    queues = [name for name in template.find_resources("AWS::SQS::Queue") if "DeadLetterQueue" in name]
+    watched = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for alarm in template.find_resources(
+            "AWS::CloudWatch::Alarm", {"Properties": {"MetricName": "ApproximateNumberOfMessagesVisible"}}
+        ).values()
+    }
+    declared = [q for built in synthesized[0].capabilities.values() for q in built.dead_letter_queues]
+    # Every queue named a dead-letter queue is one a capability declared, and each is alarmed.
+    assert len(queues) == len(declared) >= 3 and set(queues) <= watched, (queues, watched)
+
+
+def test_cdk_nag_reports_no_unsuppressed_errors(nag_annotations: Annotations) -> None:
+    errors = nag_annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+    assert errors == [], [e.entry.data for e in errors]
+
+
+def test_a_bad_setting_fails_the_synth_with_the_key_named() -> None:
+    with pytest.raises(SettingsError, match=r"mlgov\.thresholds\.min_endpoint_capacity"):
+        build_app(context={"mlgov": {"thresholds": {"min_endpoint_capacity": 0}}})
+
+
+def test_lambda_asset_is_lean_and_has_no_cdk() -> None:
+    root = Path(__file__).resolve().parents[2] / "lambdas"
+    files = [p for p in root.rglob("*.py") if "__pycache__" not in p.parts]
+    assert sum(p.stat().st_size for p in files) < 200_000
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert "aws_cdk" not in text and "import moto" not in text, path

@@ -1,0 +1,106 @@
+"""Every registered capability's real AWS calls, recorded under moto with no filter, are exactly
+within what it declares (mlgov_runtime/<name>/permissions.py), which is what its construct grants.
+A capability without a scenario here fails: register one when you add a capability."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from mlgov.cli import sample_finding
+from mlgov.sandbox import FakeContext
+from mlgov_runtime.core.permissions import iam_action
+from mlgov_runtime.registry import CAPABILITIES, Capability, declared_actions
+from tests.conftest import load_event
+from tests.integration.conftest import Sandbox, recorded_aws_calls
+from tests.integration.test_coverage_and_retraining import SNAPSHOT_BUCKET, World, fresh_handler, step, world
+from tests.integration.test_notifier_handler import Notifier, notifier
+
+__all__ = ["notifier", "world"]  # fixtures used through request.getfixturevalue
+
+Calls = set[tuple[str, str]]
+
+
+def _lineage_audit(request: pytest.FixtureRequest) -> Calls:
+    sandbox: Sandbox = request.getfixturevalue("sandbox")
+    with recorded_aws_calls() as made:
+        sandbox.invoke(load_event("scheduled_weekly_scan.json"))
+        sandbox.invoke(load_event("cloudtrail_create_endpoint.json"))
+    assert ("sagemaker", "DescribeModelPackage") in made
+    return made
+
+
+def _notifier(request: pytest.FixtureRequest) -> Calls:
+    notifier: Notifier = request.getfixturevalue("notifier")
+    finding = {**sample_finding(), "severity": "CRITICAL"}  # pages too
+    with recorded_aws_calls() as made:
+        assert notifier.invoke(json.dumps(finding)) == {"batchItemFailures": []}
+    assert ("sns", "Publish") in made
+    return made
+
+
+def _coverage(request: pytest.FixtureRequest) -> Calls:
+    request.getfixturevalue("world")
+    with recorded_aws_calls() as made:
+        fresh_handler("mlgov_runtime.coverage.handler").handler({"id": "perm-check"}, FakeContext())
+    assert ("stepfunctions", "StartExecution") in made
+    return made
+
+
+def _retraining(request: pytest.FixtureRequest) -> Calls:
+    world_: World = request.getfixturevalue("world")
+    pipeline = fresh_handler("mlgov_runtime.retraining.handler")
+    training = {
+        "job_name": "lora-perm",
+        "job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-perm",
+        "model_artifacts": "s3://manga-training/training-output/lora-perm/output/model.tar.gz",
+    }
+    evaluation = {
+        "eval_loss": 0.11,
+        "catalog_coverage_per_1000_sessions": 212,
+        "long_tail_exposure": 0.31,
+        "json_format_failure_rate": 0.012,
+        "safety_violations": 0,
+        "cold_start_recommendations": ["MNG-01790"],
+    }
+    key = "evaluations/lora-perm/evaluation.json"
+    world_.s3.put_object(Bucket=SNAPSHOT_BUCKET, Key=key, Body=json.dumps(evaluation))
+    with recorded_aws_calls() as made:
+        prepared = step(pipeline, "prepare", {})
+        quality = step(pipeline, "quality_gate", {"prepared": prepared})
+        offline = step(pipeline, "offline_gate", {"training": training})
+        state = {"prepared": prepared, "quality": quality, "training": training, "offline": offline}
+        step(pipeline, "register", state)
+        step(pipeline, "report_failure", {**state, "failed_stage": "offline_gate", "execution": "perm"})
+    assert ("sagemaker", "CreateModelPackage") in made
+    return made
+
+
+SCENARIOS: dict[str, Callable[[pytest.FixtureRequest], Calls]] = {
+    "lineage_audit": _lineage_audit,
+    "notifier": _notifier,
+    "coverage": _coverage,
+    "retraining": _retraining,
+}
+
+
+@pytest.mark.parametrize("capability", CAPABILITIES, ids=lambda c: c.name)
+def test_every_aws_call_of_a_capability_is_declared(capability: Capability, request: pytest.FixtureRequest) -> None:
+    assert capability.name in SCENARIOS, f"no permission scenario for capability {capability.name}"
+    made = SCENARIOS[capability.name](request)
+    undeclared = sorted({iam_action(*call) for call in made} - declared_actions(capability))
+    assert undeclared == [], f"{capability.name} calls {undeclared} without declaring them"
+
+
+def test_the_recorder_sees_calls_the_product_did_not_route_through_its_own_clients() -> None:
+    # Guards the guard: a filter or a recorder that only wraps the product's clients would miss this.
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws(), recorded_aws_calls() as made:
+        boto3.client("dynamodb", region_name="us-east-1").list_tables()
+    assert made == {("dynamodb", "ListTables")}
+
+
