@@ -1,0 +1,1 @@
+"""One module per capability with a command group (named like its folder), and guardrails."""

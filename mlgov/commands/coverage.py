@@ -1,0 +1,71 @@
+"""`mlgov coverage`: the catalog coverage gap of a training snapshot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from mlgov.commands.common import (
+    EXIT_OK,
+    EXIT_VIOLATIONS,
+    ReadProgress,
+    UsageError,
+    _aws,
+    _aws_options,
+    _settings,
+)
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from mlgov_runtime.adapters.catalog import (
+        CatalogUnavailable,
+        SnapshotUnreadable,
+        catalog_title_ids,
+        parse_s3_uri,
+        snapshot_chunks,
+    )
+    from mlgov_runtime.coverage.logic import CoverageThresholds, SnapshotFormatError, coverage_gap, title_id_batches
+
+    try:
+        parse_s3_uri(args.snapshot_uri)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    t = _settings(args).thresholds
+    aws = _aws(args)
+    # Progress goes to stderr: for people (table output, or a terminal), never into the JSON.
+    progress = ReadProgress(enabled=args.format == "table" or sys.stderr.isatty())
+    try:
+        progress.say(f"reading catalog {args.catalog_table} ...")
+        catalog = catalog_title_ids(aws.client("dynamodb"), args.catalog_table, progress=progress.titles)
+        progress.say(f"catalog: {len(catalog):,} titles; streaming {args.snapshot_uri} ...")
+        report = coverage_gap(
+            catalog,
+            title_id_batches(snapshot_chunks(aws.client("s3"), args.snapshot_uri, progress=progress.bytes)),
+            CoverageThresholds(t.coverage_gap_alert_pct, t.coverage_gap_page_pct),
+        )
+    except (SnapshotUnreadable, SnapshotFormatError, CatalogUnavailable) as exc:
+        raise UsageError(str(exc)) from None
+    body = report.to_dict()
+    if args.format == "json":
+        print(json.dumps(body, indent=2))
+    else:
+        print(f"catalog titles   {report.catalog_titles}")
+        print(f"snapshot titles  {report.snapshot_titles} ({report.orphan_titles} no longer in the catalog)")
+        print(f"gap              {report.gap_titles} titles = {report.coverage_gap_pct}%")
+        print(
+            f"action           {report.action} (alert > {t.coverage_gap_alert_pct}%, "
+            f"retrain and page > {t.coverage_gap_page_pct}%)"
+        )
+        if report.gap_title_sample:
+            print(f"gap sample       {', '.join(report.gap_title_sample[:10])}")
+    return EXIT_OK if report.action == "none" else EXIT_VIOLATIONS
+
+
+def register(sub: Any) -> None:
+    coverage = sub.add_parser("coverage", help="catalog coverage gap of a training snapshot")
+    _aws_options(coverage)
+    coverage.add_argument("--catalog-table", required=True, help="DynamoDB catalog table (title_id key)")
+    coverage.add_argument("--snapshot-uri", required=True, help="s3://bucket/catalog-snapshots/DATE/training.jsonl")
+    coverage.set_defaults(func=cmd_coverage)

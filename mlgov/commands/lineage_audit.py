@@ -1,0 +1,74 @@
+"""`mlgov audit`: endpoint lineage against the Model Registry."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from mlgov.commands.common import (
+    EXIT_OK,
+    EXIT_VIOLATIONS,
+    UsageError,
+    _aws,
+    _aws_options,
+    _settings,
+)
+
+
+def render_audit_table(report: dict[str, Any]) -> str:
+    rows = [("ENDPOINT", "VERDICT", "VARIANTS", "FIRST REASON")]
+    for ep in report["endpoints"]:
+        variants = ",".join(f"{v['variant_name']}({v['kind'][0]})" for v in ep["variants"]) or "-"
+        reason = ep["reasons"][0] if ep["reasons"] else ""
+        rows.append((ep["endpoint_name"], ep["verdict"], variants, reason[:100] + ("..." if len(reason) > 100 else "")))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip() for r in rows]
+    s = report["summary"]
+    lines.append("")
+    lines.append(
+        f"{s['total']} endpoints: {s['compliant']} compliant, {s['violations']} violations, "
+        f"{s['exempt']} exempt, {s['errors']} errors"
+    )
+    return "\n".join(lines)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from mlgov_runtime.adapters.organizations import ou_ancestors
+    from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
+    from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
+    from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+
+    settings = _settings(args)
+    aws = _aws(args)
+    try:
+        region = aws.region
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    ex = settings.experiment_exemptions
+    auditor = EndpointAuditor(
+        SageMakerLineageReader(aws.client("sagemaker")),
+        aws.account_id(),
+        region,
+        ExemptionPolicy(ex.endpoint_name_prefix, frozenset(ex.account_ids), frozenset(ex.organizational_unit_ids)),
+        ou_resolver=lambda account: ou_ancestors(aws.client("organizations"), account),
+    )
+    if args.format == "table" and not args.endpoint:
+        print(f"Auditing every endpoint in {auditor.account_id}/{region} ...", file=sys.stderr)
+    report = summarize(auditor.audit_many(args.endpoint))
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_audit_table(report))
+    s = report["summary"]
+    return EXIT_VIOLATIONS if s["violations"] or s["errors"] else EXIT_OK
+
+
+def register(sub: Any) -> None:
+    audit = sub.add_parser("audit", help="audit endpoints' model lineage against the Model Registry")
+    _aws_options(audit)
+    audit.add_argument(
+        "--endpoint", action="append", metavar="NAME", help="endpoint to audit (repeatable; default all)"
+    )
+    audit.set_defaults(func=cmd_audit)

@@ -1,0 +1,169 @@
+"""`mlgov notify send|test|redrive`: the notifier's routing, retry and de-duplication from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from mlgov.commands.common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    UsageError,
+    _aws,
+    _aws_options,
+    _settings,
+)
+
+CHANNELS = ("slack", "jira", "page")
+
+
+def _read_finding(path: Path) -> dict[str, Any]:
+    from mlgov_runtime.notifier.logic import InvalidFinding, validate_finding
+
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        return validate_finding(json.loads(text))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except InvalidFinding as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+JIRA_ENV = ("MLGOV_JIRA_URL", "MLGOV_JIRA_USER", "MLGOV_JIRA_TOKEN", "MLGOV_JIRA_PROJECT")
+
+
+CHANNEL_ENV = {"slack": "MLGOV_SLACK_WEBHOOK_URL", "jira": ", ".join(JIRA_ENV), "page": "MLGOV_PAGE_TOPIC_ARN"}
+
+
+def _channels_from_env(args: argparse.Namespace) -> dict[str, Any]:
+    """Outside Lambda, credentials come from the environment (CONTRACTS.md)."""
+    import os
+
+    from mlgov_runtime.adapters.http import HttpClient
+    from mlgov_runtime.adapters.notifiers import JiraProject, PageTopic, SlackWebhooks
+
+    http = HttpClient()
+    env = os.environ
+    channels: dict[str, Any] = {}
+    if env.get("MLGOV_SLACK_WEBHOOK_URL"):
+        channels["slack"] = _AnyTarget(SlackWebhooks({"*": env["MLGOV_SLACK_WEBHOOK_URL"]}, http))
+    if all(env.get(k) for k in JIRA_ENV):
+        channels["jira"] = JiraProject(
+            env["MLGOV_JIRA_URL"], env["MLGOV_JIRA_USER"], env["MLGOV_JIRA_TOKEN"], env["MLGOV_JIRA_PROJECT"], http
+        )
+    if env.get("MLGOV_PAGE_TOPIC_ARN"):
+        channels["page"] = PageTopic(lambda: _aws(args).client("sns"), env["MLGOV_PAGE_TOPIC_ARN"])
+    return channels
+
+
+class _AnyTarget:
+    """The CLI has one webhook: every Slack route target goes to it."""
+
+    def __init__(self, slack: Any) -> None:
+        self._slack = slack
+
+    def send(self, finding: dict[str, Any], target: str) -> str:
+        return str(self._slack.send(finding, "*")).replace("*", target)
+
+
+def _deliver(args: argparse.Namespace, finding: dict[str, Any], wanted: Sequence[str] | None) -> int:
+    from datetime import datetime
+
+    from mlgov.settings import routing_policy
+    from mlgov_runtime.core.routing import Delivery
+    from mlgov_runtime.notifier.logic import MemoryState, deliver_finding
+
+    policy = routing_policy(_settings(args))
+    channels = _channels_from_env(args)
+    if wanted:
+        missing = [c for c in wanted if c not in channels]
+        if missing:
+            raise UsageError(f"channel {missing[0]} is not configured: set {CHANNEL_ENV[missing[0]]}")
+        routed = policy.deliveries(finding)
+        deliveries = [d for d in routed if d.channel in wanted]
+        deliveries += [Delivery(c, c) for c in wanted if c not in {d.channel for d in deliveries}]
+    else:
+        if not channels:
+            raise UsageError("no channel configured: set MLGOV_SLACK_WEBHOOK_URL, MLGOV_JIRA_* or MLGOV_PAGE_TOPIC_ARN")
+        deliveries = [d for d in policy.deliveries(finding) if d.channel in channels]
+    report = deliver_finding(
+        finding, deliveries, channels, MemoryState(), policy, f"cli-{finding['finding_id']}", datetime.now(UTC)
+    )
+    if args.format == "json":
+        print(json.dumps({"finding_id": finding["finding_id"], "deliveries": report.outcomes}, indent=2))
+    else:
+        if not report.outcomes:
+            print("no route sends this finding anywhere (see alert_routing.routes)")
+        for key, outcome in report.outcomes.items():
+            print(f"{key:<40} {outcome}")
+    return EXIT_FAILURE if report.failed else EXIT_OK
+
+
+def cmd_notify_send(args: argparse.Namespace) -> int:
+    return _deliver(args, _read_finding(args.finding_file), args.channel)
+
+
+def sample_finding() -> dict[str, Any]:
+    from mlgov_runtime.core.findings import Finding
+
+    return Finding(
+        kind="UNREGISTERED_ENDPOINT",
+        severity="HIGH",
+        account_id="123456789012",
+        region="us-east-1",
+        resource_arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlgov-notification-test",
+        title="mlgov notification test: endpoint mlgov-notification-test (sample, no action needed)",
+        detail="A sample finding sent by `mlgov notify test` to check this channel's configuration.",
+        source="cli",
+        evidence={"sample": True},
+    ).to_dict()
+
+
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    return _deliver(args, sample_finding(), [args.channel])
+
+
+def cmd_notify_redrive(args: argparse.Namespace) -> int:
+    from mlgov_runtime.adapters.redrive import redrive
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    sqs = _aws(args).client("sqs")
+
+    def progress(moved: int) -> None:
+        if moved % 10 == 0:
+            print(f"moved {moved} ...", file=sys.stderr)
+
+    moved = redrive(sqs, args.dlq_url, args.queue_url, args.limit, progress)
+    if args.format == "json":
+        print(json.dumps({"moved": moved}))
+    else:
+        print(f"moved {moved} message(s) from the dead-letter queue back to the notifier queue")
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    notify = sub.add_parser("notify", help="deliver findings to Slack, Jira or the on-call page topic")
+    notify_sub = notify.add_subparsers(dest="notify_command", required=True)
+    send = notify_sub.add_parser("send", help="deliver one finding (JSON file, CONTRACTS.md shape)")
+    _aws_options(send)
+    send.add_argument("--finding-file", type=Path, required=True, help="finding JSON; - for stdin")
+    send.add_argument("--channel", choices=CHANNELS, action="append", help="default: every configured channel")
+    send.set_defaults(func=cmd_notify_send)
+    test = notify_sub.add_parser("test", help="send a sample finding to one channel")
+    _aws_options(test)
+    test.add_argument("--channel", choices=CHANNELS, required=True)
+    test.set_defaults(func=cmd_notify_test)
+    redrive = notify_sub.add_parser("redrive", help="move undelivered findings from the notifier DLQ back")
+    _aws_options(redrive)
+    redrive.add_argument("--dlq-url", required=True, help="the notifier dead-letter queue URL")
+    redrive.add_argument("--queue-url", required=True, help="the notifier queue URL")
+    redrive.add_argument("--limit", type=int, help="move at most this many messages")
+    redrive.set_defaults(func=cmd_notify_redrive)

@@ -1,0 +1,73 @@
+"""`mlgov register`: register a model package with the required metadata, as the pipeline does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mlgov.commands.common import (
+    EXIT_OK,
+    UsageError,
+    _aws,
+    _aws_options,
+)
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from mlgov_runtime.retraining.registration import InvalidRegistration, RegistrationMetadata
+
+    try:
+        text = sys.stdin.read() if str(args.metadata_file) == "-" else args.metadata_file.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.metadata_file}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{args.metadata_file}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{args.metadata_file}: registration metadata is a JSON object")
+    try:
+        metadata = RegistrationMetadata.from_mapping(data).customer_metadata()
+    except InvalidRegistration as exc:
+        raise UsageError(f"refused: {exc}") from None
+    if not args.model_data_url.startswith("s3://"):
+        raise UsageError("--model-data-url is not an s3:// URI")
+    answer = (
+        _aws(args)
+        .client("sagemaker")
+        .create_model_package(
+            ModelPackageGroupName=args.group,
+            ModelPackageDescription=args.description or f"catalog snapshot {metadata['catalog_snapshot_date']}",
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [{"Image": args.image, "ModelDataUrl": args.model_data_url}],
+                "SupportedContentTypes": ["application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            CustomerMetadataProperties=metadata,
+        )
+    )
+    arn = answer["ModelPackageArn"]
+    if args.format == "json":
+        print(json.dumps({"model_package_arn": arn, "approval_status": "PendingManualApproval"}))
+    else:
+        print(f"registered {arn} (PendingManualApproval; an approver role approves it)")
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    register = sub.add_parser("register", help="register a model package with the required metadata")
+    _aws_options(register)
+    register.add_argument("--group", required=True, help="model package group")
+    register.add_argument(
+        "--metadata-file",
+        type=Path,
+        required=True,
+        help="JSON with the registration metadata (README: 'Registration metadata'); - for stdin",
+    )
+    register.add_argument("--model-data-url", required=True, help="s3:// URI of the model artifact")
+    register.add_argument("--image", required=True, help="inference container image URI")
+    register.add_argument("--description", default="", help="package description")
+    register.set_defaults(func=cmd_register)
