@@ -1,0 +1,124 @@
+"""Scene: the weekly coverage check on a stale snapshot, then the retraining pipeline's gates."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from typing import Any
+
+from mlgov.sandbox import REGION, FakeContext, load_event
+from mlgov.scenes import Stage
+
+
+def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, str]) -> None:
+    """Spec scenario 2: the weekly coverage check on a stale snapshot, then the pipeline's gates."""
+    from mlgov.catalog_estate import (
+        CATALOG_TABLE,
+        SNAPSHOT_BUCKET,
+        approve_package_on_snapshot,
+        catalog_items,
+        create_catalog,
+        create_snapshot_bucket,
+        put_old_snapshot,
+    )
+    from mlgov.estate import GROUP, TGI_IMAGE
+    from mlgov.settings import gate_thresholds_json, parse_settings
+
+    ddb, s3, sm, sfn, iam = (
+        session.client(x, endpoint_url=url) for x in ("dynamodb", "s3", "sagemaker", "stepfunctions", "iam")
+    )
+    items = catalog_items()
+    create_catalog(ddb, items)
+    create_snapshot_bucket(s3, REGION)
+    uri = put_old_snapshot(s3, items)
+    package = approve_package_on_snapshot(sm, GROUP, uri, TGI_IMAGE.format(region=REGION))
+    role = iam.create_role(RoleName="mlgov-sandbox-sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    machine = sfn.create_state_machine(
+        name="MlGovRetraining",
+        roleArn=role,
+        definition=json.dumps({"StartAt": "Queued", "States": {"Queued": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]
+    os.environ.update(
+        {
+            "CATALOG_TABLE_NAME": CATALOG_TABLE,
+            "WATCHED_GROUP": GROUP,
+            "SNAPSHOT_BUCKET": SNAPSHOT_BUCKET,
+            "RETRAINING_STATE_MACHINE_ARN": machine,
+            "GATE_THRESHOLDS_JSON": gate_thresholds_json(parse_settings({})),
+            "TRAINING_CODE_COMMIT": "3f2a9c1",
+            "TEAM": "recsys",
+            "INTENDED_USE_CASE": "recommendation",
+            "INFERENCE_IMAGE": TGI_IMAGE.format(region=REGION),
+        }
+    )
+    new = sum(1 for it in items if it["added_at"] > "2026-05-02")
+    print(
+        f"\n== catalog coverage: {len(items)} titles in {CATALOG_TABLE}, {new} added after the approved "
+        f"model's snapshot of 2026-05-02"
+    )
+    print(f"   approved package {package.rsplit('/', 2)[-2]}/{package.rsplit('/', 1)[-1]} was trained on {uri}")
+    from mlgov_runtime.coverage import handler as coverage_check
+    from mlgov_runtime.retraining import handler as retraining
+
+    weekly = load_event("scheduled_coverage_check.json")
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = coverage_check.handler(weekly, FakeContext())
+        again = coverage_check.handler(weekly, FakeContext())
+    print(
+        f"   weekly check: gap {result['gap_titles']} of {result['catalog_titles']} titles = "
+        f"{result['coverage_gap_pct']}% -> {result['action']}"
+    )
+    state, _, execution_arn = result["pipeline"].partition(" ")
+    print(f"   retraining state machine: {state} execution {execution_arn.rsplit(':', 1)[-1]}")
+    print(f"   the same scheduled event delivered again: {again['pipeline'].rsplit(' ', 1)[0]}, no second run")
+    print(f"   finding published: {result['finding_published']} (CRITICAL CATALOG_COVERAGE_GAP, pages on-call)")
+
+    key = uri.split("/", 3)[3]
+    snapshot = s3.get_object(Bucket=SNAPSHOT_BUCKET, Key=key)["Body"].read()
+    s3.delete_object(Bucket=SNAPSHOT_BUCKET, Key=key)
+    with contextlib.redirect_stdout(io.StringIO()):
+        broken = coverage_check.handler(load_event("scheduled_coverage_check.json"), FakeContext())
+    print(f"   a week later the snapshot is gone: {broken['reason']}")
+
+    def stored(field: str) -> str:
+        key = {"finding_id": {"S": broken["finding_id"]}}
+        return str(ddb.get_item(TableName=resources["FINDINGS_TABLE_NAME"], Key=key)["Item"][field]["S"])
+
+    print(f"   -> COVERAGE_CHECK_FAILED finding {stored('severity')}, {stored('status')}")
+    s3.put_object(Bucket=SNAPSHOT_BUCKET, Key=key, Body=snapshot)
+    with contextlib.redirect_stdout(io.StringIO()):
+        coverage_check.handler(load_event("scheduled_coverage_check.json"), FakeContext())
+    print(f"   snapshot restored, the next check runs: that finding is {stored('status')}")
+
+    print("\n== retraining: data prep and the data-quality gate on a fresh snapshot")
+    with contextlib.redirect_stdout(io.StringIO()):
+        prepared = retraining.handler({"step": "prepare", "state": {}}, FakeContext())
+        quality = retraining.handler({"step": "quality_gate", "state": {"prepared": prepared}}, FakeContext())
+    print(f"   wrote {prepared['snapshot_uri']} (version {prepared['version_id'][:12]}...)")
+    for check in quality["checks"]:
+        print(f"   [{'pass' if check['passed'] else 'FAIL'}] {check['name']:<20} {check['detail']}")
+    print(f"   gate {'passed: training may start' if quality['passed'] else 'failed: the run stops'}")
+    # A catalog export that lost most Japanese titles: the gate stops it before any training.
+    lost = [it for it in items if it["language"] == "en"][:700]
+    s3.put_object(
+        Bucket=SNAPSHOT_BUCKET,
+        Key=prepared["snapshot_key"],
+        Body=b"".join(
+            (
+                json.dumps({"query": f"manga like {it['title']}", "query_language": "en", "title_id": it["title_id"]})
+                + "\n"
+            ).encode()
+            for it in lost
+        ),
+    )
+    with contextlib.redirect_stdout(io.StringIO()):
+        bad = retraining.handler({"step": "quality_gate", "state": {"prepared": prepared}}, FakeContext())
+    print("   a broken export (700 English-only pairs) instead:")
+    for check in bad["failed"]:
+        print(f"   [FAIL] {check['name']:<20} {check['detail']}")
+
+
+def play(stage: Stage) -> None:
+    show_coverage_and_retraining(stage.session, stage.url, stage.resources)
