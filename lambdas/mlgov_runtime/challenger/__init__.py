@@ -1,0 +1,1 @@
+"""Challenger CTR gate (spec scenario 3, stage 2)."""
