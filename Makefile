@@ -35,7 +35,8 @@ integration: install
 infra: install
 	$(BIN)/pytest tests/infrastructure
 
-test: lint
+# The training tests (tests/training) run the real LoRA entry point on the CPU, so they need its requirements.
+test: lint $(VENV)/.training-installed
 	$(BIN)/pytest -n 2 --dist loadfile
 	$(MAKE) --no-print-directory cfn-lint
 
@@ -54,3 +55,13 @@ bench: install
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# The LoRA training entry point (training/) installs its own pinned requirements into the same venv.
+$(VENV)/.training-installed: training/requirements.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -r training/requirements.txt
+	@touch $@
+
+# Runs the real entry point on the CPU with a tiny model, then the offline gate on its evaluation.json.
+.PHONY: train-smoke
+train-smoke: $(VENV)/.training-installed
+	PYTHONPATH=training $(BIN)/python -m mlgov_training.smoke

@@ -110,6 +110,8 @@ class Thresholds(_Strict):
     max_json_failure_rate: float = Field(default=0.05, ge=0, le=1)
     max_safety_violations: int = Field(default=0, ge=0)
     max_offline_regression: float = Field(default=0.05, ge=0, le=1)
+    max_cold_start_empty_rate: float = Field(default=0.0, ge=0, le=1)
+    min_cold_start_diversity: float = Field(default=0.3, ge=0, le=1)
 
 
 ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
@@ -160,8 +162,8 @@ class Retraining(_Strict):
     snapshot_fallback_uri: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
     coverage_schedule: str = Field(default="cron(0 5 ? * MON *)", pattern=r"^(cron|rate)\(.+\)$")
     training_image: str = Field(
-        default="763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-training:"
-        "2.1.0-transformers4.36.0-gpu-py310-cu121-ubuntu20.04",
+        # Python 3.11 or newer: training/requirements.txt (installed at job start) needs it.
+        default="763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker",
         pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/\S+$",
     )
     inference_image: str = Field(
@@ -285,6 +287,8 @@ def gate_thresholds_json(settings: Settings) -> str:
             "max_json_failure_rate": t.max_json_failure_rate,
             "max_safety_violations": t.max_safety_violations,
             "max_regression": t.max_offline_regression,
+            "max_cold_start_empty_rate": t.max_cold_start_empty_rate,
+            "min_cold_start_diversity": t.min_cold_start_diversity,
         },
         sort_keys=True,
     )

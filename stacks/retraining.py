@@ -3,6 +3,8 @@ SageMaker training job (.sync) -> offline gate -> registration) and its snapshot
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any, cast
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -10,6 +12,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -18,6 +21,23 @@ from mlgov.settings import gate_thresholds_json
 from mlgov_runtime.retraining import permissions as p
 from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one
 from stacks.capability import CapabilityConstruct
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAINING_DIR = ROOT / "training"
+TRAINING_PROGRAM = "train.py"
+
+
+def training_sourcedir() -> Path:
+    """training/ as the gzipped tar SageMaker's training toolkit opens (a directory asset is a zip).
+    Built at synth by the training package's own stdlib-only builder; same code, same bytes."""
+    builder = TRAINING_DIR / "mlgov_training" / "sourcedir.py"
+    spec = importlib.util.spec_from_file_location("mlgov_training_sourcedir", builder)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    built: Path = module.build_sourcedir(ROOT / "build" / "training" / "sourcedir.tar.gz", TRAINING_DIR)
+    return built
+
 
 LAMBDA_RETRY_ERRORS = [
     "Lambda.ServiceException",
@@ -60,6 +80,7 @@ class Retraining(CapabilityConstruct):
         group = r_group = settings.watched_model_package_groups[0]
         sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
         self.group_resources = [f"{sm}:model-package-group/{r_group.lower()}", f"{sm}:model-package/{group.lower()}/*"]
+        self.training_code = s3_assets.Asset(self, "TrainingCode", path=str(training_sourcedir()))
         self.training_role = self._build_training_role()
         self.pipeline = self._build_pipeline_function()
         self.state_machine = self._build_state_machine()
@@ -105,6 +126,11 @@ class Retraining(CapabilityConstruct):
                     sid="ReadSnapshots",
                     actions=["s3:GetObject", "s3:ListBucket"],
                     resources=[self.bucket.bucket_arn, self.bucket.arn_for_objects("catalog-snapshots/*")],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadTrainingCode",
+                    actions=["s3:GetObject"],
+                    resources=[self.training_code.bucket.arn_for_objects(self.training_code.s3_object_key)],
                 ),
                 iam.PolicyStatement(
                     sid="WriteOutputs",
@@ -206,6 +232,10 @@ class Retraining(CapabilityConstruct):
         lora = r.lora
         bucket = self.bucket.bucket_name
         hyperparameters: dict[str, Any] = {
+            # The SageMaker training toolkit fetches this archive, installs its requirements.txt, runs the program.
+            "sagemaker_program": TRAINING_PROGRAM,
+            "sagemaker_submit_directory": self.training_code.s3_object_url,
+            "sagemaker_region": Stack.of(self).region,
             "base_model": lora.base_model,
             "lora_r": str(lora.r),
             "lora_alpha": str(lora.alpha),

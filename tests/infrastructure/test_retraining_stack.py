@@ -241,3 +241,27 @@ def test_snapshot_bucket_is_versioned_encrypted_and_logged(template: Template) -
     rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert rule["SSEAlgorithm"] == "aws:kms"
     assert "LoggingConfiguration" in props
+
+
+def test_the_training_job_runs_the_entry_point_from_the_source_archive(template: Template) -> None:
+    import tarfile
+
+    from stacks.retraining import TRAINING_PROGRAM, training_sourcedir
+
+    # Given the synthesized TrainLoRA state
+    hyper = _states(template)["TrainLoRA"]["Parameters"]["HyperParameters"]
+    _, text = _definition(template)
+    # Then it names the program and the gzipped tar asset the SageMaker training toolkit downloads and opens
+    assert hyper["sagemaker_program"] == TRAINING_PROGRAM == "train.py"
+    submit = text[text.index('"sagemaker_submit_directory":') :].split(">>", 1)[0]
+    assert '"s3://cdk-' in submit and submit.endswith('.gz"}'), submit
+    # And the archive holds that program and the pinned requirements the toolkit installs
+    with tarfile.open(training_sourcedir(), "r:gz") as archive:
+        names = set(archive.getnames())
+    assert {TRAINING_PROGRAM, "requirements.txt", "mlgov_training/job.py"} <= names
+    # And the training role may read exactly that object
+    [policy] = [
+        v for k, v in template.find_resources("AWS::IAM::Policy").items() if k.startswith("RetrainingTrainingPolicy")
+    ]
+    code = next(s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "ReadTrainingCode")
+    assert code["Action"] == "s3:GetObject" and json.dumps(code["Resource"]).endswith('.gz"]]}')

@@ -200,3 +200,27 @@ def test_a_missing_field_is_refused_by_name(missing: str) -> None:
 def test_bad_values_are_refused_with_the_field(field: str, value: object, message: str) -> None:
     with pytest.raises(InvalidRegistration, match=message):
         RegistrationMetadata.from_mapping({**META, field: value})
+
+
+def test_cold_start_checks_judge_empty_rate_and_diversity_when_the_evaluation_reports_them() -> None:
+    from mlgov_runtime.retraining.offline_gate import OfflineThresholds, offline_gate
+
+    base = {
+        "eval_loss": 0.1,
+        "catalog_coverage_per_1000_sessions": 200,
+        "long_tail_exposure": 0.3,
+        "json_format_failure_rate": 0.0,
+        "safety_violations": 0,
+        "cold_start_recommendations": ["MNG-00001"],
+    }
+    # Given an evaluation without the cold-start statistics, only "non-empty" is judged
+    names = {c.name for c in offline_gate(base, None, OfflineThresholds())}
+    assert "cold_start_diversity" not in names and "cold_start_empty_rate" not in names
+    # When every new user gets the same ten titles (10 distinct of 500 shown) and some get nothing
+    collapsed = {**base, "cold_start_diversity": 0.02, "cold_start_distinct_titles": 10, "cold_start_empty_rate": 0.1}
+    verdict = {c.name: c.passed for c in offline_gate(collapsed, None, OfflineThresholds())}
+    # Then both cold-start checks fail while "non-empty" passes
+    assert verdict == {**verdict, "cold_start_recommendations": True}
+    assert verdict["cold_start_diversity"] is False and verdict["cold_start_empty_rate"] is False
+    spread = {**base, "cold_start_diversity": 0.6, "cold_start_empty_rate": 0.0}
+    assert all(c.passed for c in offline_gate(spread, None, OfflineThresholds()))

@@ -47,6 +47,8 @@ def thresholds(settings: RetrainingSettings) -> tuple[DataQualityThresholds, Off
             t.get("max_json_failure_rate", 0.05),
             int(t.get("max_safety_violations", 0)),
             t.get("max_regression", 0.05),
+            t.get("max_cold_start_empty_rate", 0.0),
+            t.get("min_cold_start_diversity", 0.3),
         ),
     )
 

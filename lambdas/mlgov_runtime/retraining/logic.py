@@ -26,6 +26,9 @@ from mlgov_runtime.retraining.training_data import (
 
 KIND_RETRAINING_FAILED = "RETRAINING_FAILED"
 SNAPSHOT_KEY = "catalog-snapshots/{date}/training.jsonl"
+# Beside the pairs, in the training job's `train` channel: restricted flags and popularity for its evaluation.
+CATALOG_KEY = "catalog-snapshots/{date}/catalog.jsonl"
+CATALOG_FIELDS = ("title_id", "title", "language", "added_at", "adult_content_restricted", "popularity")
 EVALUATION_KEY = "evaluations/{job}/evaluation.json"
 
 
@@ -60,6 +63,7 @@ def prepare(ctx: PipelineContext) -> dict[str, Any]:
         (json.dumps(pair, ensure_ascii=False) + "\n").encode("utf-8") for pair in build_training_pairs(items)
     )
     version = ctx.store.put(key, body)
+    ctx.store.put(CATALOG_KEY.format(date=snapshot_date), catalog_lines(items))
     return {
         "snapshot_date": snapshot_date,
         "snapshot_uri": _s3_uri(ctx.bucket, key),
@@ -68,6 +72,20 @@ def prepare(ctx: PipelineContext) -> dict[str, Any]:
         "version_id": version,
         "catalog_titles": len(items),
     }
+
+
+def catalog_lines(items: Iterable[Mapping[str, Any]]) -> bytes:
+    """The catalog as the training job's evaluation reads it (JSON Lines, numbers as numbers)."""
+    out = []
+    for item in items:
+        row = {k: item[k] for k in CATALOG_FIELDS if k in item}
+        if "popularity" in row:
+            try:
+                row["popularity"] = float(row["popularity"])
+            except (TypeError, ValueError):
+                del row["popularity"]
+        out.append(json.dumps(row, ensure_ascii=False) + "\n")
+    return "".join(out).encode("utf-8")
 
 
 def gate_result(checks: list[Check]) -> dict[str, Any]:

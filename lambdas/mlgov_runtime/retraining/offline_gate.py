@@ -48,6 +48,9 @@ class OfflineThresholds:
     max_json_failure_rate: float = 0.05
     max_safety_violations: int = 0
     max_regression: float = 0.05
+    # Cold-start cases (spec: not empty, a minimum diversity); judged when the evaluation reports them.
+    max_cold_start_empty_rate: float = 0.0
+    min_cold_start_diversity: float = 0.3
 
 
 def validate_evaluation(evaluation: Any) -> dict[str, Any]:
@@ -112,6 +115,7 @@ def offline_gate(
             f"{len(e['cold_start_recommendations'])} cold-start recommendations",
         ),
     ]
+    checks += _cold_start_checks(e, t)
     for name, higher in HIGHER_IS_BETTER.items():
         if not baseline or name not in baseline or name not in e:
             continue
@@ -128,6 +132,35 @@ def offline_gate(
                 f"{name} {new} vs {old} in the last approved version ({worse:+.1%} worse)"
                 if worse > 0
                 else f"{name} {new} vs {old} in the last approved version (not worse)",
+            )
+        )
+    return checks
+
+
+def _cold_start_checks(e: Mapping[str, Any], t: OfflineThresholds) -> list[Check]:
+    """A model that answers every new user with the same few titles passes "non-empty"; these catch it."""
+    checks = []
+    empty = e.get("cold_start_empty_rate")
+    if isinstance(empty, (int, float)) and not isinstance(empty, bool):
+        checks.append(
+            Check(
+                "cold_start_empty_rate",
+                empty <= t.max_cold_start_empty_rate,
+                empty,
+                f"<= {t.max_cold_start_empty_rate}",
+                f"{empty:.1%} of cold-start cases got no recommendation",
+            )
+        )
+    diversity = e.get("cold_start_diversity")
+    if isinstance(diversity, (int, float)) and not isinstance(diversity, bool):
+        distinct = e.get("cold_start_distinct_titles", "?")
+        checks.append(
+            Check(
+                "cold_start_diversity",
+                diversity >= t.min_cold_start_diversity,
+                diversity,
+                f">= {t.min_cold_start_diversity}",
+                f"cold-start diversity {diversity} ({distinct} distinct titles across the cold-start cases)",
             )
         )
     return checks
