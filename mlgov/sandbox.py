@@ -44,10 +44,10 @@ class MotoServer:
 
 @contextlib.contextmanager
 def moto_server(timeout: float = 20.0) -> Iterator[MotoServer]:
-    """moto in server mode on 127.0.0.1; always stopped, even on Ctrl-C."""
+    """moto in server mode on 127.0.0.1, with mlgov.emulator's extensions; always stopped, even on Ctrl-C."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "mlgov.emulator", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

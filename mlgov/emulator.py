@@ -1,0 +1,204 @@
+"""The local AWS emulator: moto, extended in-process with the SageMaker operations the product calls
+and moto 5.2.5 lacks (UpdateEndpoint, inference components), so the sandbox and the integration
+tests run the real adapters end to end.
+
+`install()` patches moto once per process (tests call it before `mock_aws`); `python -m mlgov.emulator
+-H 127.0.0.1 -p PORT` is moto's server with the extensions (what `make demo` starts). The shapes
+follow the SageMaker API reference; behaviour is deliberately small: an update completes at once,
+and a component is InService as soon as it is created.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+_INSTALLED = False
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _backend_extensions() -> None:
+    from moto.sagemaker import models
+    from moto.sagemaker.exceptions import ValidationError
+
+    backend_cls: Any = models.SageMakerModelBackend
+    original_validate = backend_cls.validate_production_variants
+
+    def validate_production_variants(self: Any, production_variants: list[dict[str, Any]]) -> None:
+        # An endpoint built for inference components has variants with no model.
+        original_validate(self, [v for v in production_variants if "ModelName" in v])
+
+    def components(self: Any) -> dict[str, dict[str, Any]]:
+        if not hasattr(self, "_mlgov_inference_components"):
+            self._mlgov_inference_components = {}
+        store: dict[str, dict[str, Any]] = self._mlgov_inference_components
+        return store
+
+    def _endpoint(self: Any, name: str) -> Any:
+        if name not in self.endpoints:
+            arn = models.FakeEndpoint.arn_formatter(name, self.account_id, self.region_name)
+            raise ValidationError(message=f"Could not find endpoint '{arn}'.")
+        return self.endpoints[name]
+
+    def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
+        endpoint = _endpoint(self, endpoint_name)
+        config = self.describe_endpoint_config(endpoint_config_name)
+        endpoint.endpoint_config_name = endpoint_config_name
+        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.last_modified_time = _now()
+        return str(endpoint.arn)
+
+    def _component_arn(self: Any, name: str) -> str:
+        return f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:inference-component/{name.lower()}"
+
+    def create_inference_component(self: Any, params: dict[str, Any]) -> str:
+        name = params["InferenceComponentName"]
+        endpoint = _endpoint(self, params["EndpointName"])
+        if name in components(self):
+            raise ValidationError(message=f"Inference component {name} already exists.")
+        spec = params.get("Specification") or {}
+        model = spec.get("ModelName")
+        if model and model not in self._models:
+            raise ValidationError(message=f"Could not find model '{model}'.")
+        copies = (params.get("RuntimeConfig") or {}).get("CopyCount", 1)
+        now = _now()
+        components(self)[name] = {
+            "InferenceComponentName": name,
+            "InferenceComponentArn": _component_arn(self, name),
+            "EndpointName": endpoint.endpoint_name,
+            "EndpointArn": endpoint.arn,
+            "VariantName": params.get("VariantName", ""),
+            "Specification": spec,
+            "RuntimeConfig": {"DesiredCopyCount": copies, "CurrentCopyCount": copies},
+            "CreationTime": now,
+            "LastModifiedTime": now,
+            "InferenceComponentStatus": "InService",
+            "Tags": params.get("Tags") or [],
+        }
+        return _component_arn(self, name)
+
+    def _component(self: Any, name: str) -> dict[str, Any]:
+        if name not in components(self):
+            raise ValidationError(message=f"Could not find inference component '{_component_arn(self, name)}'.")
+        return components(self)[name]
+
+    def describe_inference_component(self: Any, name: str) -> dict[str, Any]:
+        return {k: v for k, v in _component(self, name).items() if k != "Tags"}
+
+    def update_inference_component(self: Any, params: dict[str, Any]) -> str:
+        item = _component(self, params["InferenceComponentName"])
+        if "Specification" in params:
+            model = params["Specification"].get("ModelName")
+            if model and model not in self._models:
+                raise ValidationError(message=f"Could not find model '{model}'.")
+            item["Specification"] = params["Specification"]
+        if "RuntimeConfig" in params:
+            copies = params["RuntimeConfig"].get("CopyCount", item["RuntimeConfig"]["DesiredCopyCount"])
+            item["RuntimeConfig"] = {"DesiredCopyCount": copies, "CurrentCopyCount": copies}
+        item["LastModifiedTime"] = _now()
+        return str(item["InferenceComponentArn"])
+
+    def delete_inference_component(self: Any, name: str) -> None:
+        _component(self, name)
+        del components(self)[name]
+
+    def list_inference_components(self: Any, endpoint_name: str | None, variant_name: str | None) -> list[Any]:
+        keys = (
+            "InferenceComponentName",
+            "InferenceComponentArn",
+            "EndpointName",
+            "EndpointArn",
+            "VariantName",
+            "InferenceComponentStatus",
+            "CreationTime",
+            "LastModifiedTime",
+        )
+        return [
+            {k: item[k] for k in keys}
+            for item in sorted(components(self).values(), key=lambda c: c["CreationTime"])
+            if (not endpoint_name or item["EndpointName"] == endpoint_name)
+            and (not variant_name or item["VariantName"] == variant_name)
+        ]
+
+    for name, fn in {
+        "validate_production_variants": validate_production_variants,
+        "update_endpoint": update_endpoint,
+        "create_inference_component": create_inference_component,
+        "describe_inference_component": describe_inference_component,
+        "update_inference_component": update_inference_component,
+        "delete_inference_component": delete_inference_component,
+        "list_inference_components": list_inference_components,
+    }.items():
+        setattr(backend_cls, name, fn)
+
+
+def _response_extensions() -> None:
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.sagemaker.responses import SageMakerResponse
+
+    response_cls: Any = SageMakerResponse
+
+    def update_endpoint(self: Any) -> ActionResult:
+        arn = self.sagemaker_backend.update_endpoint(
+            self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+        )
+        return ActionResult({"EndpointArn": arn})
+
+    def create_inference_component(self: Any) -> ActionResult:
+        arn = self.sagemaker_backend.create_inference_component(self._get_params())
+        return ActionResult({"InferenceComponentArn": arn})
+
+    def describe_inference_component(self: Any) -> ActionResult:
+        return ActionResult(
+            self.sagemaker_backend.describe_inference_component(self._get_param("InferenceComponentName"))
+        )
+
+    def update_inference_component(self: Any) -> ActionResult:
+        arn = self.sagemaker_backend.update_inference_component(self._get_params())
+        return ActionResult({"InferenceComponentArn": arn})
+
+    def delete_inference_component(self: Any) -> EmptyResult:
+        self.sagemaker_backend.delete_inference_component(self._get_param("InferenceComponentName"))
+        return EmptyResult()
+
+    def list_inference_components(self: Any) -> ActionResult:
+        # One page: the estates this serves are small; NextToken is never returned.
+        found = self.sagemaker_backend.list_inference_components(
+            self._get_param("EndpointNameEquals"), self._get_param("VariantNameEquals")
+        )
+        return ActionResult({"InferenceComponents": found})
+
+    for name, fn in {
+        "update_endpoint": update_endpoint,
+        "create_inference_component": create_inference_component,
+        "describe_inference_component": describe_inference_component,
+        "update_inference_component": update_inference_component,
+        "delete_inference_component": delete_inference_component,
+        "list_inference_components": list_inference_components,
+    }.items():
+        setattr(response_cls, name, fn)
+
+
+def install() -> None:
+    """Extend moto in this process (idempotent)."""
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    _backend_extensions()
+    _response_extensions()
+    _INSTALLED = True
+
+
+def main(argv: list[str] | None = None) -> None:
+    install()
+    from moto.server import main as moto_main
+
+    moto_main(argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
