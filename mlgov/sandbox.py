@@ -186,7 +186,7 @@ def show_guardrails() -> None:
             "--endpoint-name",
             "manga-recommender-prod",
             "--principal",
-            f"{prod}/MlGovDeploymentPipeline-prod",
+            f"{prod}/mlgov-protected/MlGovDeploymentPipeline",
         ],
     ]
     for request in requests:

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
 
@@ -114,15 +114,25 @@ class Thresholds(_Strict):
     min_cold_start_diversity: float = Field(default=0.3, ge=0, le=1)
 
 
-ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
+ROLE_ARN_PATTERN = r"arn:(aws[a-z-]*|\*):iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
 
 
 class Guardrails(_Strict):
-    """Preventive policies (SCPs, or an IAM policy and boundary without Organizations)."""
+    """Preventive policies (SCPs, or an IAM policy and boundary without Organizations).
+
+    Exempt principals live on a protected IAM path: a name prefix alone would exempt anyone who may
+    create a role with that name, so the `mlgov-protected-roles` SCP keeps every principal but
+    `role_admin_arns` (and break-glass) from creating, changing or passing roles on the path."""
 
     target_ou_ids: list[str] = Field(default_factory=list)
-    pipeline_role_arns: list[str] = Field(default_factory=lambda: ["arn:aws:iam::*:role/MlGovDeploymentPipeline*"])
-    approver_role_arns: list[str] = Field(default_factory=lambda: ["arn:aws:iam::*:role/MlGovModelApprover*"])
+    protected_role_path: str = Field(default="/mlgov-protected/", pattern=r"^/([\w+=,.@-]+/)+$")
+    pipeline_role_arns: list[str] = Field(
+        default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline"]
+    )
+    approver_role_arns: list[str] = Field(
+        default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovModelApprover"]
+    )
+    role_admin_arns: list[str] = Field(default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovRoleAdmin"])
     break_glass_role_arns: list[str] = Field(default_factory=list)
     governance_tag_keys: list[str] = Field(default_factory=lambda: ["ModelPackageName", "endpoint_purpose"])
     existing_scps_per_target: int = Field(default=1, ge=0, le=4)
@@ -134,7 +144,7 @@ class Guardrails(_Strict):
             value, r"(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}|\d{12})", "an OU, root or account id"
         )
 
-    @field_validator("pipeline_role_arns", "approver_role_arns", "break_glass_role_arns")
+    @field_validator("pipeline_role_arns", "approver_role_arns", "role_admin_arns", "break_glass_role_arns")
     @classmethod
     def _roles(cls, value: list[str]) -> list[str]:
         return _all_match(value, ROLE_ARN_PATTERN, "an IAM role ARN (wildcards allowed)")
@@ -143,6 +153,17 @@ class Guardrails(_Strict):
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
         return _all_match(value, r"[\w.:/=+@-]{1,128}", "a tag key")
+
+    @model_validator(mode="after")
+    def _exempt_roles_on_the_protected_path(self) -> Guardrails:
+        for key in ("pipeline_role_arns", "approver_role_arns", "role_admin_arns"):
+            for arn in getattr(self, key):
+                if f":role{self.protected_role_path}" not in arn:
+                    raise ValueError(
+                        f"{key}: {arn!r} is not on the protected path {self.protected_role_path} "
+                        "(a role name alone can be copied by anyone who may create roles)"
+                    )
+        return self
 
 
 class LoraHyperparameters(_Strict):

@@ -18,7 +18,23 @@ from mlgov.settings import Settings
 SCP_MAX_CHARS = 5120
 SCPS_PER_TARGET = 5
 MODEL_PACKAGE_ARN_SHAPE = "arn:aws*:sagemaker:*:*:model-package/*/*"
-SM = "arn:aws:sagemaker:*:*"
+# Every partition (aws, aws-cn, aws-us-gov): a literal "arn:aws:" would match nothing in the others.
+SM = "arn:*:sagemaker:*:*"
+IAM_ROLE_CHANGES = [
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:UpdateRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:PassRole",
+]
 
 
 class GuardrailLimitError(ValueError):
@@ -116,9 +132,24 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
             "DenyGovernanceTagChange",
             ["sagemaker:AddTags", "sagemaker:DeleteTags"],
             ["endpoint"],
+            # IAM compares tag keys case-insensitively elsewhere; a `modelpackagename` tag must not slip by.
             _merge(
-                {"ForAnyValue:StringEquals": {"aws:TagKeys": g.governance_tag_keys}}, _principal_exceptions(pipeline)
+                {"ForAnyValue:StringEqualsIgnoreCase": {"aws:TagKeys": g.governance_tag_keys}},
+                _principal_exceptions(pipeline),
             ),
+            settings,
+        ),
+        # A model or inference component is what serves: created, swapped or deleted only by the pipeline.
+        *_endpoint_statements(
+            "DenyServingChangeOutsidePipeline",
+            [
+                "sagemaker:CreateModel",
+                "sagemaker:DeleteModel",
+                "sagemaker:CreateInferenceComponent",
+                "sagemaker:UpdateInferenceComponent",
+            ],
+            ["model", "inference-component"],
+            _principal_exceptions(pipeline),
             settings,
         ),
     ]
@@ -148,9 +179,26 @@ def model_approval_policy(settings: Settings) -> NamedPolicy:
     )
 
 
+def protected_roles_policy(settings: Settings) -> NamedPolicy:
+    """The exemptions above name roles on a protected path; only role admins may make or pass those roles."""
+    g = settings.guardrails
+    statement = {
+        "Sid": "DenyProtectedRoleChanges",
+        "Effect": "Deny",
+        "Action": IAM_ROLE_CHANGES,
+        "Resource": [f"arn:*:iam::*:role{g.protected_role_path}*"],
+        "Condition": _principal_exceptions(g.role_admin_arns + g.break_glass_role_arns),
+    }
+    return NamedPolicy(
+        "mlgov-protected-roles",
+        "ML governance: the exempt pipeline and approver roles can be created, changed or passed only by role admins",
+        {"Version": "2012-10-17", "Statement": [statement]},
+    )
+
+
 def guardrail_policies(settings: Settings) -> list[NamedPolicy]:
     """The SCPs, checked against Organizations' limits (a clear error names the policy)."""
-    policies = [endpoint_lineage_policy(settings), model_approval_policy(settings)]
+    policies = [endpoint_lineage_policy(settings), model_approval_policy(settings), protected_roles_policy(settings)]
     for policy in policies:
         if policy.size > SCP_MAX_CHARS:
             raise GuardrailLimitError(

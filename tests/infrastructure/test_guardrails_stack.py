@@ -17,7 +17,11 @@ pytestmark = pytest.mark.infrastructure
 def test_scps_are_service_control_policies_attached_to_the_target_ous(guardrail_templates: dict[str, Any]) -> None:
     _, template = guardrail_templates[GUARDRAILS_STACK_NAME]
     policies = template.find_resources("AWS::Organizations::Policy")
-    assert {p["Properties"]["Name"] for p in policies.values()} == {"mlgov-endpoint-lineage", "mlgov-model-approval"}
+    assert {p["Properties"]["Name"] for p in policies.values()} == {
+        "mlgov-endpoint-lineage",
+        "mlgov-model-approval",
+        "mlgov-protected-roles",
+    }
     for policy in policies.values():
         props = policy["Properties"]
         assert props["Type"] == "SERVICE_CONTROL_POLICY"

@@ -93,7 +93,7 @@ def test_guardrails_explain_allows_the_pipeline_with_a_package_tag(capsys: pytes
             "--tag",
             tag,
             "--principal",
-            "arn:aws:iam::210987654321:role/MlGovDeploymentPipeline-prod",
+            "arn:aws:iam::210987654321:role/mlgov-protected/MlGovDeploymentPipeline",
             "--config",
             "/nonexistent/cdk.json",
         ]

@@ -26,8 +26,9 @@ SETTINGS = parse_settings(
         "experiment_exemptions": {"account_ids": [EXPERIMENT], "organizational_unit_ids": [EXPERIMENT_OU]},
         "guardrails": {
             "target_ou_ids": ["ou-ab12-prodwork"],
-            "pipeline_role_arns": ["arn:aws:iam::*:role/MlGovDeploymentPipeline*"],
-            "approver_role_arns": ["arn:aws:iam::*:role/MlGovModelApprover*"],
+            "pipeline_role_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"],
+            "approver_role_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovModelApprover"],
+            "role_admin_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovRoleAdmin"],
             "break_glass_role_arns": ["arn:aws:iam::*:role/MlGovBreakGlass"],
         },
     }
@@ -51,8 +52,11 @@ class Case:
     tag_keys: list[str] = field(default_factory=list)
     approval: str | None = None
     org_path: str | None = None
+    resource_arn: str | None = None
 
     def resource(self) -> str:
+        if self.resource_arn:
+            return self.resource_arn
         if "ModelPackage" in self.action:
             return PACKAGE.replace(PROD, self.account)
         kind = "endpoint-config" if self.action.endswith("EndpointConfig") else "endpoint"
@@ -71,7 +75,19 @@ class Case:
 
 
 DS = "DataScientist"
-PIPE = "MlGovDeploymentPipeline-prod"
+PIPE = "mlgov-protected/MlGovDeploymentPipeline-prod"
+APPROVER = "mlgov-protected/MlGovModelApprover"
+ROLE_ADMIN = "mlgov-protected/MlGovRoleAdmin"
+
+
+def sm_arn(kind: str, name: str, account: str = PROD, partition: str = "aws", region: str = "us-east-1") -> str:
+    return f"arn:{partition}:sagemaker:{region}:{account}:{kind}/{name}"
+
+
+def protected_role(name: str) -> str:
+    return f"arn:aws:iam::{PROD}:role/mlgov-protected/{name}"
+
+
 TAG = {"ModelPackageName": PACKAGE}
 CASES = [
     Case("registered package tag, prod", "sagemaker:CreateEndpoint", PROD, role(PROD, PIPE), "Allow", request_tags=TAG),
@@ -271,7 +287,7 @@ CASES = [
         "approver approves",
         "sagemaker:UpdateModelPackage",
         PROD,
-        role(PROD, "MlGovModelApprover"),
+        role(PROD, APPROVER),
         "Allow",
         approval="Approved",
     ),
@@ -283,6 +299,160 @@ CASES = [
         role(EXPERIMENT, DS),
         "Deny",
         approval="Approved",
+    ),
+    # Exempt principals are pinned to a protected path: a look-alike name elsewhere is not exempt.
+    Case(
+        "pipeline-named role outside the protected path updates endpoint",
+        "sagemaker:UpdateEndpoint",
+        PROD,
+        role(PROD, "MlGovDeploymentPipelineMine"),
+        "Deny",
+    ),
+    Case(
+        "data scientist creates a role on the protected path",
+        "iam:CreateRole",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=protected_role("MlGovDeploymentPipelineMine"),
+    ),
+    Case(
+        "data scientist passes the pipeline role",
+        "iam:PassRole",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=protected_role("MlGovDeploymentPipeline-prod"),
+    ),
+    Case(
+        "role admin creates the pipeline role",
+        "iam:CreateRole",
+        PROD,
+        role(PROD, ROLE_ADMIN),
+        "Allow",
+        resource_arn=protected_role("MlGovDeploymentPipeline-prod"),
+    ),
+    Case(
+        "data scientist creates a role elsewhere",
+        "iam:CreateRole",
+        PROD,
+        role(PROD, DS),
+        "Allow",
+        resource_arn=f"arn:aws:iam::{PROD}:role/team/recsys-notebook",
+    ),
+    Case(
+        "data scientist passes a role elsewhere",
+        "iam:PassRole",
+        PROD,
+        role(PROD, DS),
+        "Allow",
+        resource_arn=f"arn:aws:iam::{PROD}:role/team/recsys-notebook",
+    ),
+    # What serves: models and inference components.
+    Case(
+        "model from a raw artifact, prod",
+        "sagemaker:CreateModel",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=sm_arn("model", "manga-hotfix"),
+    ),
+    Case(
+        "delete the model under a live endpoint",
+        "sagemaker:DeleteModel",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=sm_arn("model", "manga-recommender-v7"),
+    ),
+    Case(
+        "pipeline creates a model",
+        "sagemaker:CreateModel",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        resource_arn=sm_arn("model", "manga-recommender-v8"),
+    ),
+    Case(
+        "pipeline deletes a model",
+        "sagemaker:DeleteModel",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        resource_arn=sm_arn("model", "manga-recommender-v6"),
+    ),
+    Case(
+        "experiment- model in experiment account",
+        "sagemaker:CreateModel",
+        EXPERIMENT,
+        role(EXPERIMENT, DS),
+        "Allow",
+        resource_arn=sm_arn("model", "experiment-lora-r16", EXPERIMENT),
+    ),
+    Case(
+        "experiment- model in prod account",
+        "sagemaker:CreateModel",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=sm_arn("model", "experiment-lora-r16"),
+    ),
+    Case(
+        "rogue inference component on a prod endpoint",
+        "sagemaker:CreateInferenceComponent",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=sm_arn("inference-component", "manga-lora-rogue"),
+    ),
+    Case(
+        "swap the model behind an approved inference component",
+        "sagemaker:UpdateInferenceComponent",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=sm_arn("inference-component", "manga-lora-approved"),
+    ),
+    Case(
+        "pipeline creates an inference component",
+        "sagemaker:CreateInferenceComponent",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        resource_arn=sm_arn("inference-component", "manga-lora-v8"),
+    ),
+    Case(
+        "pipeline updates an inference component",
+        "sagemaker:UpdateInferenceComponent",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        resource_arn=sm_arn("inference-component", "manga-lora-v8"),
+    ),
+    # Tag keys compare case-insensitively; ARNs match in every partition.
+    Case(
+        "remove the governance tag spelled in lower case",
+        "sagemaker:DeleteTags",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        tag_keys=["modelpackagename"],
+    ),
+    Case(
+        "no tag, aws-cn partition",
+        "sagemaker:CreateEndpoint",
+        PROD,
+        f"arn:aws-cn:iam::{PROD}:role/{DS}",
+        "Deny",
+        resource_arn=sm_arn("endpoint", "manga-recommender-prod", partition="aws-cn", region="cn-north-1"),
+    ),
+    Case(
+        "model from a raw artifact, aws-us-gov partition",
+        "sagemaker:CreateModel",
+        PROD,
+        f"arn:aws-us-gov:iam::{PROD}:role/{DS}",
+        "Deny",
+        resource_arn=sm_arn("model", "manga-hotfix", partition="aws-us-gov", region="us-gov-west-1"),
     ),
 ]
 
@@ -342,7 +512,7 @@ def test_scp_sizes_are_under_the_organizations_limit() -> None:
 
 
 def test_an_oversized_scp_is_refused_naming_the_policy() -> None:
-    many = [f"arn:aws:iam::*:role/pipeline-{i:03d}-with-a-long-descriptive-name" for i in range(80)]
+    many = [f"arn:aws:iam::*:role/mlgov-protected/pipeline-{i:03d}-with-a-long-name" for i in range(80)]
     settings = parse_settings({"guardrails": {"pipeline_role_arns": many}})
     with pytest.raises(GuardrailLimitError, match=r"SCP mlgov-endpoint-lineage is .* characters"):
         guardrail_policies(settings)
@@ -350,4 +520,17 @@ def test_an_oversized_scp_is_refused_naming_the_policy() -> None:
 
 def test_too_many_scps_on_a_target_is_refused() -> None:
     with pytest.raises(GuardrailLimitError, match="per target"):
-        guardrail_policies(parse_settings({"guardrails": {"existing_scps_per_target": 4}}))
+        guardrail_policies(parse_settings({"guardrails": {"existing_scps_per_target": 3}}))
+
+
+@pytest.mark.parametrize(
+    ("partition", "region"), [("aws", "us-east-1"), ("aws-cn", "cn-north-1"), ("aws-us-gov", "us-gov-west-1")]
+)
+def test_the_denies_hold_in_every_partition(partition: str, region: str) -> None:
+    # Without exemptions every deny is a plain Resource match: a literal "arn:aws:" would miss the others.
+    policies = {p.name: p.document for p in guardrail_policies(parse_settings({}))}
+    principal = f"arn:{partition}:iam::{PROD}:role/{DS}"
+    context = {"aws:PrincipalArn": principal, "aws:PrincipalAccount": PROD}
+    for action, kind in (("sagemaker:CreateEndpoint", "endpoint"), ("sagemaker:CreateModel", "model")):
+        arn = sm_arn(kind, "manga-hotfix", partition=partition, region=region)
+        assert evaluate(policies, action, arn, context).decision == "Deny", (action, arn)
