@@ -135,6 +135,44 @@ def seed_estate(sm: Any, account_id: str, region: str) -> Estate:
     return estate
 
 
+LORA_HOST = "manga-lora-host"
+ROGUE_ADAPTER = "s3://ml-scratch-bucket/adapters/lora-hotfix-r8/"
+
+
+def seed_inference_component_endpoint(sm: Any, estate: Estate) -> str:
+    """An endpoint built for inference components (how LoRA adapters are usually hosted): its variant
+    names no model; one component serves approved v2, another a raw adapter with no model at all.
+    Needs the emulator's inference-component extension (mlgov.emulator)."""
+    _endpoint(
+        sm,
+        LORA_HOST,
+        [{"VariantName": "main", "InstanceType": "ml.g4dn.12xlarge", "InitialInstanceCount": 1}],
+    )
+    resources = {
+        "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 4096, "NumberOfAcceleratorDevicesRequired": 1}
+    }
+    sm.create_inference_component(
+        InferenceComponentName="manga-lora-v2",
+        EndpointName=LORA_HOST,
+        VariantName="main",
+        Specification={"ModelName": "manga-rec-v2", **resources},
+        RuntimeConfig={"CopyCount": 1},
+    )
+    sm.create_inference_component(
+        InferenceComponentName="manga-lora-hotfix",
+        EndpointName=LORA_HOST,
+        VariantName="main",
+        Specification={
+            "Container": {"Image": TGI_IMAGE.format(region=estate.region), "ArtifactUrl": ROGUE_ADAPTER},
+            **resources,
+        },
+        RuntimeConfig={"CopyCount": 1},
+    )
+    estate.expected[LORA_HOST] = "UNREGISTERED"
+    estate.descriptions[LORA_HOST] = "inference components: approved v2, and a rogue raw adapter"
+    return LORA_HOST
+
+
 def create_governance_resources(ddb: Any, sns: Any, sqs: Any) -> dict[str, str]:
     """The tables, channel and a queue subscribed to it, as the stack deploys them."""
     ddb.create_table(

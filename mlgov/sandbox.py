@@ -201,7 +201,7 @@ def run_demo() -> int:
     started = time.monotonic()
     import boto3
 
-    from mlgov.estate import create_governance_resources, seed_estate
+    from mlgov.estate import create_governance_resources, seed_estate, seed_inference_component_endpoint
     from mlgov.scenes import Stage
     from mlgov_runtime.registry import CAPABILITIES
 
@@ -215,6 +215,7 @@ def run_demo() -> int:
             session.client(s, endpoint_url=server.url) for s in ("sagemaker", "dynamodb", "sns", "sqs")
         )
         estate = seed_estate(sm, ACCOUNT, REGION)
+        seed_inference_component_endpoint(sm, estate)
         resources = create_governance_resources(ddb, sns, sqs)
         print(
             f"== seeded {len(estate.expected)} endpoints and {len(estate.packages)} packages in group manga-recommender"

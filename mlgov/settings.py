@@ -212,12 +212,19 @@ class Settings(_Strict):
     alert_routing: AlertRouting = Field(default_factory=AlertRouting)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     # Central account: events forwarded from member accounts are audited through this role.
+    # Accounts besides an endpoint's own whose Approved packages may serve (a central registry account).
+    package_account_ids: list[str] = Field(default_factory=list)
     member_audit_role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
     # When set, accounts of this organization may put events on this account's default bus.
     organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
     log_retention_days: Literal[7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 90
     idempotency_ttl_seconds: int = Field(default=3600, ge=60, le=604_800)
     weekly_scan_schedule: str = Field(default="cron(0 6 ? * MON *)", pattern=r"^(cron|rate)\(.+\)$")
+
+    @field_validator("package_account_ids")
+    @classmethod
+    def _package_accounts(cls, value: list[str]) -> list[str]:
+        return _all_match(value, r"\d{12}", "a 12-digit AWS account id")
 
     @field_validator("watched_model_package_groups")
     @classmethod

@@ -19,4 +19,3 @@ ACCOUNT_GUARDRAILS_STACK_NAME = "MlGovAccountGuardrails"
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 STATE_CHANGE_DETAIL_TYPE = "SageMaker Endpoint State Change"
-AUDITED_CALLS = ["CreateEndpoint", "UpdateEndpoint"]

@@ -14,6 +14,7 @@ from constructs import Construct
 from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import IDEMPOTENCY
 from mlgov_runtime.lineage_audit import permissions
+from mlgov_runtime.lineage_audit.events import AUDITED_CALLS, PACKAGE_CHANGE
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct
@@ -26,10 +27,15 @@ def cloudtrail_pattern() -> events.EventPattern:
         detail_type=[c.CLOUDTRAIL_DETAIL_TYPE],
         detail={
             "eventSource": ["sagemaker.amazonaws.com"],
-            "eventName": c.AUDITED_CALLS,
+            "eventName": list(AUDITED_CALLS),
             "errorCode": [{"exists": False}],
         },
     )
+
+
+def package_change_pattern() -> events.EventPattern:
+    """Any approval change: a package Rejected after deployment must re-audit what it serves."""
+    return events.EventPattern(source=["aws.sagemaker"], detail_type=[PACKAGE_CHANGE])
 
 
 def state_change_pattern() -> events.EventPattern:
@@ -70,16 +76,17 @@ class LineageAudit(CapabilityConstruct):
         statements = [
             iam.PolicyStatement(
                 sid="ReadEndpointLineage",
-                actions=[a for a in permissions.LINEAGE_READ if a != "sagemaker:ListEndpoints"],
+                actions=[a for a in permissions.LINEAGE_READ if a not in permissions.UNSCOPED_LISTS],
                 resources=[
                     f"{sm}:endpoint/*",
                     f"{sm}:endpoint-config/*",
                     f"{sm}:model/*",
                     f"{sm}:model-package/*",
+                    f"{sm}:inference-component/*",
                 ],
             ),
             # ListEndpoints has no resource-level permissions.
-            iam.PolicyStatement(sid="ListEndpoints", actions=["sagemaker:ListEndpoints"], resources=["*"]),
+            iam.PolicyStatement(sid="ListEndpoints", actions=list(permissions.UNSCOPED_LISTS), resources=["*"]),
             iam.PolicyStatement(
                 sid="IdempotencyRecords",
                 actions=list(IDEMPOTENCY),
@@ -111,6 +118,8 @@ class LineageAudit(CapabilityConstruct):
             "EXEMPT_ENDPOINT_PREFIX": ex.endpoint_name_prefix,
             "EXEMPT_ACCOUNT_IDS": ",".join(ex.account_ids),
             "EXEMPT_OU_IDS": ",".join(ex.organizational_unit_ids),
+            "ALLOWED_PACKAGE_GROUPS": ",".join(self.settings.watched_model_package_groups),
+            "ALLOWED_PACKAGE_ACCOUNT_IDS": ",".join(self.settings.package_account_ids),
             "POWERTOOLS_SERVICE_NAME": c.AUDIT_SERVICE,
         }
         if self.settings.member_audit_role_name:
@@ -128,7 +137,7 @@ class LineageAudit(CapabilityConstruct):
             events.Rule(
                 self,
                 "EndpointApiCalls",
-                description="Successful CreateEndpoint/UpdateEndpoint calls",
+                description="Successful calls that change what an endpoint serves",
                 event_pattern=cloudtrail_pattern(),
                 targets=[target],
             ),
@@ -137,6 +146,13 @@ class LineageAudit(CapabilityConstruct):
                 "EndpointInService",
                 description="SageMaker endpoints reaching InService",
                 event_pattern=state_change_pattern(),
+                targets=[target],
+            ),
+            events.Rule(
+                self,
+                "PackageApprovalChanges",
+                description="Model package approval changes: re-audit the endpoints that serve them",
+                event_pattern=package_change_pattern(),
                 targets=[target],
             ),
             events.Rule(

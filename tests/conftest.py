@@ -23,6 +23,11 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_PROFILE", None)
+
+# moto 5.2.5 lacks UpdateEndpoint and inference components; every test runs on the extended emulator.
+from mlgov.emulator import install  # noqa: E402
+
+install()
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 

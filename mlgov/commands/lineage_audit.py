@@ -38,7 +38,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.organizations import ou_ancestors
     from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
     from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
-    from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+    from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, PackagePolicy
 
     settings = _settings(args)
     aws = _aws(args)
@@ -53,6 +53,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         region,
         ExemptionPolicy(ex.endpoint_name_prefix, frozenset(ex.account_ids), frozenset(ex.organizational_unit_ids)),
         ou_resolver=lambda account: ou_ancestors(aws.client("organizations"), account),
+        policy=PackagePolicy(frozenset(settings.watched_model_package_groups), frozenset(settings.package_account_ids)),
     )
     if args.format == "table" and not args.endpoint:
         print(f"Auditing every endpoint in {auditor.account_id}/{region} ...", file=sys.stderr)

@@ -13,16 +13,46 @@ pytestmark = pytest.mark.infrastructure
 
 
 def test_cloudtrail_rule_matches_only_successful_create_and_update_endpoint(template: Template) -> None:
-    rule = _one(template, "AWS::Events::Rule", {"EventPattern": {"detail-type": ["AWS API Call via CloudTrail"]}})
+    rule = _one(
+        template,
+        "AWS::Events::Rule",
+        {"EventPattern": {"detail-type": ["AWS API Call via CloudTrail"]}},
+        prefix="LineageAudit",
+    )
     detail = rule["EventPattern"]["detail"]
     assert rule["EventPattern"]["source"] == ["aws.sagemaker"]
-    assert sorted(detail["eventName"]) == ["CreateEndpoint", "UpdateEndpoint"]
+    assert sorted(detail["eventName"]) == sorted(
+        [
+            "CreateEndpoint",
+            "UpdateEndpoint",
+            "DeleteEndpoint",
+            "CreateInferenceComponent",
+            "UpdateInferenceComponent",
+            "DeleteInferenceComponent",
+            "DeleteModel",
+        ]
+    )
     assert detail["eventSource"] == ["sagemaker.amazonaws.com"]
     assert detail["errorCode"] == [{"exists": False}]
 
 
+def test_package_approval_changes_reach_the_audit(template: Template) -> None:
+    rule = _one(
+        template,
+        "AWS::Events::Rule",
+        {"EventPattern": {"detail-type": ["SageMaker Model Package State Change"]}},
+        prefix="LineageAudit",
+    )
+    assert rule["EventPattern"]["source"] == ["aws.sagemaker"]
+
+
 def test_state_change_rule_matches_in_service(template: Template) -> None:
-    rule = _one(template, "AWS::Events::Rule", {"EventPattern": {"detail-type": ["SageMaker Endpoint State Change"]}})
+    rule = _one(
+        template,
+        "AWS::Events::Rule",
+        {"EventPattern": {"detail-type": ["SageMaker Endpoint State Change"]}},
+        prefix="LineageAudit",
+    )
     assert rule["EventPattern"]["detail"] == {"EndpointStatus": ["IN_SERVICE"]}
 
 

@@ -191,3 +191,44 @@ def test_stored_finding_body_is_the_contract_json(sandbox: Sandbox) -> None:
     [stored] = sandbox.stored()
     body = json.loads(stored["finding"])
     assert any("disagrees with the deployed lineage" in r for r in body["evidence"]["reasons"])
+
+
+def test_a_rogue_inference_component_is_flagged_in_real_time(sandbox: Sandbox) -> None:
+    # Given an endpoint hosting an approved component and a raw adapter with no model (the emulator's components)
+    from mlgov.estate import LORA_HOST, ROGUE_ADAPTER, seed_inference_component_endpoint
+
+    seed_inference_component_endpoint(sandbox.sm, sandbox.estate)
+    event = load_event("cloudtrail_create_endpoint.json")
+    event["detail"]["eventName"] = "CreateInferenceComponent"
+    event["detail"]["requestParameters"] = {"inferenceComponentName": "manga-lora-hotfix", "endpointName": LORA_HOST}
+    # When CloudTrail reports the CreateInferenceComponent call
+    result = sandbox.invoke(event)
+    # Then the endpoint is UNREGISTERED, naming the raw adapter, and a HIGH finding says what to run next
+    [item] = result["results"]
+    assert item["verdict"] == "UNREGISTERED"
+    assert any(ROGUE_ADAPTER in reason for reason in item["reasons"])
+    [finding] = [f for f in sandbox.published() if LORA_HOST in f["resource_arn"]]
+    assert finding["severity"] == "HIGH" and "mlgov audit --endpoint manga-lora-host" in finding["detail"]
+
+
+def test_deleting_the_rogue_component_resolves_the_finding_once(sandbox: Sandbox) -> None:
+    from mlgov.estate import LORA_HOST, seed_inference_component_endpoint
+
+    seed_inference_component_endpoint(sandbox.sm, sandbox.estate)
+    event = load_event("cloudtrail_create_endpoint.json")
+    event["detail"]["requestParameters"]["endpointName"] = LORA_HOST
+    sandbox.invoke(event)
+    sandbox.published()
+    sandbox.sm.delete_inference_component(InferenceComponentName="manga-lora-hotfix")
+    deleted = load_event("cloudtrail_create_endpoint.json")
+    deleted["detail"]["eventName"] = "DeleteInferenceComponent"
+    deleted["detail"]["requestParameters"] = {"inferenceComponentName": "manga-lora-hotfix"}
+    # A delete names no endpoint: every endpoint of the account/region is re-audited
+    deleted["id"] = "delete-component-event"
+    result = sandbox.invoke(deleted)
+    assert result["status"] == "audited", result
+    verdicts = {r["endpoint_name"]: r.get("verdict") for r in result["results"]}
+    assert verdicts[LORA_HOST] == "COMPLIANT"
+    closing = [f for f in sandbox.published() if LORA_HOST in f["resource_arn"]]
+    assert [f["status"] for f in closing] == ["RESOLVED"]
+    assert not [f for f in sandbox.published() if LORA_HOST in f["resource_arn"]]

@@ -23,6 +23,7 @@ class FakeSageMaker:
         self.models: dict[str, dict[str, Any]] = {}
         self.packages: dict[str, dict[str, Any]] = {}
         self.tags: dict[str, dict[str, str]] = {}
+        self.components: dict[str, dict[str, Any]] = {}
         self.failures: dict[tuple[str, str], Exception] = {}
         self.calls: list[tuple[str, str]] = []
 
@@ -53,6 +54,14 @@ class FakeSageMaker:
         self.configs[f"{name}-cfg"] = config
         self.tags[arn] = dict(tags or {})
 
+    def component(self, name: str, endpoint: str, specification: dict[str, Any], variant: str = "main") -> None:
+        self.components[name] = {
+            "InferenceComponentName": name,
+            "EndpointName": endpoint,
+            "VariantName": variant,
+            "Specification": specification,
+        }
+
     # -- LineageReader
     def _get(self, kind: str, store: Mapping[str, Any], key: str) -> Mapping[str, Any]:
         self.calls.append((kind, key))
@@ -80,6 +89,15 @@ class FakeSageMaker:
 
     def list_endpoint_names(self) -> Iterator[str]:
         yield from self.endpoints
+
+    def list_inference_component_names(self, endpoint_name: str) -> Iterator[str]:
+        self.calls.append(("components", endpoint_name))
+        if ("components", endpoint_name) in self.failures:
+            raise self.failures[("components", endpoint_name)]
+        yield from (n for n, c in self.components.items() if c["EndpointName"] == endpoint_name)
+
+    def describe_inference_component(self, name: str) -> Mapping[str, Any]:
+        return self._get("component", self.components, name)
 
     def fail(self, kind: str, key: str, message: str = "ThrottlingException: Rate exceeded") -> None:
         self.failures[(kind, key)] = ReadFailure(message)

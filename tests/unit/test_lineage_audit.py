@@ -163,9 +163,11 @@ def test_given_tag_naming_another_package_on_compliant_lineage_then_reason_added
     assert any(package_arn(3) in r for r in audit.reasons)
 
 
-def test_given_variant_without_model_name_then_error(sm: FakeSageMaker) -> None:
+def test_given_variant_without_model_and_no_component_then_no_model_not_error(sm: FakeSageMaker) -> None:
     sm.endpoint("ic", [{"VariantName": "AllTraffic", "InstanceType": "ml.g5.2xlarge"}])
-    assert auditor(sm).audit("ic").verdict is Verdict.ERROR
+    audit = auditor(sm).audit("ic")
+    assert audit.verdict is Verdict.NO_MODEL and not audit.is_violation
+    assert "serves nothing" in audit.reasons[-1]
 
 
 def test_each_package_is_described_once_per_run(sm: FakeSageMaker) -> None:
@@ -211,7 +213,14 @@ def test_summary_counts_every_verdict(sm: FakeSageMaker) -> None:
     sm.endpoint("experiment-x", [variant("raw")])
     sm.endpoint("orphan", [variant("gone")])
     report = summarize(auditor(sm, ExemptionPolicy(account_ids=frozenset({ACCOUNT}))).audit_many(None))
-    assert report["summary"] == {"total": 4, "compliant": 1, "violations": 1, "exempt": 1, "errors": 1}
+    assert report["summary"] == {
+        "total": 4,
+        "compliant": 1,
+        "violations": 1,
+        "exempt": 1,
+        "errors": 1,
+        "no_model": 0,
+    }
     assert set(report["endpoints"][0]) == {
         "endpoint_name",
         "endpoint_arn",
@@ -220,4 +229,5 @@ def test_summary_counts_every_verdict(sm: FakeSageMaker) -> None:
         "verdict",
         "reasons",
         "variants",
+        "inference_components",
     }

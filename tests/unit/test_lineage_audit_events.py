@@ -46,7 +46,7 @@ def test_failed_call_is_refused_with_its_error_code(event_fixture: Loader) -> No
         (lambda e: e.pop("detail-type"), "detail-type"),
         (lambda e: e.update(account="12"), "12-digit"),
         (lambda e: e.update(region="mars"), "region"),
-        (lambda e: e["detail"].update(eventName="DeleteEndpoint"), "DeleteEndpoint"),
+        (lambda e: e["detail"].update(eventName="StopTrainingJob"), "StopTrainingJob"),
         (lambda e: e["detail"]["requestParameters"].update(endpointName="bad name!"), "endpoint name"),
         (lambda e: e["detail"].update(requestParameters=None), "endpoint name"),
         (lambda e: e.update(source="aws.s3"), "unsupported event"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlgov_runtime.core.arns import sagemaker_arn
+
 
 def latest_approved_package(sm: Any, group: str) -> dict[str, Any] | None:
     """The most recent Approved package of the group, described (with its metadata), or None."""
@@ -20,7 +22,7 @@ def latest_approved_package(sm: Any, group: str) -> dict[str, Any] | None:
 
 
 def group_arn(region: str, account: str, group: str) -> str:
-    return f"arn:aws:sagemaker:{region}:{account}:model-package-group/{group.lower()}"
+    return sagemaker_arn(region, account, f"model-package-group/{group.lower()}")
 
 
 def create_pending_package(

@@ -65,3 +65,15 @@ class SageMakerLineageReader:
                     yield str(endpoint["EndpointName"])
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, "endpoint list") from exc
+
+    def list_inference_component_names(self, endpoint_name: str) -> Iterator[str]:
+        try:
+            pages = self._sm.get_paginator("list_inference_components").paginate(EndpointNameEquals=endpoint_name)
+            for page in pages:
+                for component in page.get("InferenceComponents", []):
+                    yield str(component["InferenceComponentName"])
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, f"inference components of {endpoint_name}") from exc
+
+    def describe_inference_component(self, name: str) -> Mapping[str, Any]:
+        return self._call(f"inference component {name}", "describe_inference_component", InferenceComponentName=name)

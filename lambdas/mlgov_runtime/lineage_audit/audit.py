@@ -14,6 +14,7 @@ from mlgov_runtime.lineage_audit.logic import (
     ExemptionPolicy,
     LineageReader,
     PackageCache,
+    PackagePolicy,
     ReadFailure,
     ResourceNotFound,
     Verdict,
@@ -46,8 +47,10 @@ class EndpointAuditor:
         region: str,
         exemptions: ExemptionPolicy,
         ou_resolver: OuResolver | None = None,
+        policy: PackagePolicy | None = None,
     ) -> None:
         self.reader = reader
+        self.policy = policy
         self.account_id = account_id
         self.region = region
         self.exemptions = exemptions
@@ -72,6 +75,7 @@ class EndpointAuditor:
             self.exemptions,
             self.packages,
             self._account_ous() if endpoint_name.startswith(self.exemptions.endpoint_name_prefix) else (),
+            self.policy,
         )
 
     def audit_many(self, names: Iterable[str] | None = None) -> list[EndpointAudit]:

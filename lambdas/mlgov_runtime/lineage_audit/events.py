@@ -13,7 +13,12 @@ REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 CLOUDTRAIL = "AWS API Call via CloudTrail"
 STATE_CHANGE = "SageMaker Endpoint State Change"
 SCHEDULED = "Scheduled Event"
-AUDITED_CALLS = ("CreateEndpoint", "UpdateEndpoint")
+PACKAGE_CHANGE = "SageMaker Model Package State Change"
+# Calls that change what an endpoint serves. The CDK rule listens for exactly these.
+ENDPOINT_CALLS = ("CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint")
+COMPONENT_CALLS = ("CreateInferenceComponent", "UpdateInferenceComponent", "DeleteInferenceComponent")
+MODEL_CALLS = ("DeleteModel",)
+AUDITED_CALLS = ENDPOINT_CALLS + COMPONENT_CALLS + MODEL_CALLS
 
 
 class InvalidEvent(ValueError):
@@ -26,7 +31,7 @@ class AuditRequest:
     """What to audit, whatever event asked for it."""
 
     event_id: str
-    trigger: Literal["cloudtrail", "state_change", "schedule"]
+    trigger: Literal["cloudtrail", "state_change", "schedule", "package_change"]
     account_id: str
     region: str
     endpoint_name: str | None  # None: every endpoint of the account/region (scheduled scan)
@@ -71,15 +76,26 @@ def parse_audit_request(event: Any) -> AuditRequest:
             raise InvalidEvent(f"{event_name} failed ({detail.get('errorCode')}); nothing was deployed")
         params = detail.get("requestParameters")
         name = params.get("endpointName") if isinstance(params, dict) else None
-        trigger: Literal["cloudtrail", "state_change", "schedule"] = "cloudtrail"
+        trigger: Literal["cloudtrail", "state_change", "schedule", "package_change"] = "cloudtrail"
         recipient = detail.get("recipientAccountId")
         account = recipient if isinstance(recipient, str) and recipient else account
+        if not ACCOUNT_ID.match(account):
+            raise InvalidEvent(f"account {account!r} is not a 12-digit AWS account id")
+        if event_name in MODEL_CALLS or (event_name in COMPONENT_CALLS and not name):
+            # The request names no endpoint (a model, or a component by name): audit every endpoint there.
+            return AuditRequest(event_id, trigger, account, region, endpoint_name=None, action=str(event_name))
     elif detail_type == STATE_CHANGE and source == "aws.sagemaker":
         name = detail.get("EndpointName")
         event_name = detail.get("EndpointStatus")
         trigger = "state_change"
     elif detail_type == SCHEDULED and source == "aws.events":
         return AuditRequest(event_id, "schedule", account, region, endpoint_name=None, action="scan")
+    elif detail_type == PACKAGE_CHANGE and source == "aws.sagemaker":
+        # An approval withdrawn (or granted) after deployment: re-audit every endpoint of the account/region.
+        status = detail.get("ModelApprovalStatus")
+        return AuditRequest(
+            event_id, "package_change", account, region, endpoint_name=None, action=str(status or "changed")
+        )
     else:
         raise InvalidEvent(f"unsupported event: source={source!r} detail-type={detail_type!r}")
     if not isinstance(name, str) or not ENDPOINT_NAME.match(name):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlgov_runtime.core.arns import sagemaker_arn
 from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding
 from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
 
@@ -12,13 +13,15 @@ _SEVERITY_BY_VERDICT = {
     Verdict.UNREGISTERED: "HIGH",
     Verdict.PACKAGE_NOT_FOUND: "HIGH",
     Verdict.UNAPPROVED: "HIGH",
+    Verdict.FOREIGN_PACKAGE: "HIGH",
+    Verdict.ARTIFACT_MISMATCH: "HIGH",
     Verdict.ERROR: "MEDIUM",
 }
 
 
 def endpoint_resource_arn(audit: EndpointAudit) -> str:
     return audit.endpoint_arn or (
-        f"arn:aws:sagemaker:{audit.region}:{audit.account_id}:endpoint/{audit.endpoint_name.lower()}"
+        sagemaker_arn(audit.region, audit.account_id, f"endpoint/{audit.endpoint_name.lower()}")
     )
 
 
@@ -45,14 +48,34 @@ def finding_from_audit(audit: EndpointAudit, source: str) -> Finding | None:
         region=audit.region,
         resource_arn=endpoint_resource_arn(audit),
         title=title,
-        detail=" ".join(audit.reasons) or f"Verdict {audit.verdict.value}.",
+        detail=(" ".join(audit.reasons) or f"Verdict {audit.verdict.value}.") + " " + next_step(audit),
         source=source,
         evidence=audit.to_dict(),
     )
 
 
+def next_step(audit: EndpointAudit) -> str:
+    """What the on-call engineer runs next."""
+    where = f"--endpoint {audit.endpoint_name} --region {audit.region}"
+    if audit.verdict is Verdict.ERROR:
+        return (
+            f"Next: make sure the audit role in account {audit.account_id} may describe the endpoint, its "
+            f"configuration, models and packages, then re-run `mlgov audit {where}`."
+        )
+    return (
+        f"Next: `mlgov audit {where} --format json` shows the lineage; roll back to the previous Approved "
+        f"version with `mlgov rollback --endpoint {audit.endpoint_name} --group <group>`, or redeploy an "
+        "Approved package through the deployment pipeline."
+    )
+
+
 def kinds_to_close(verdict: Verdict) -> list[str]:
-    """Endpoint finding kinds that no longer apply once an endpoint has this verdict."""
+    """Endpoint finding kinds that no longer apply once an endpoint has this verdict.
+
+    An endpoint that cannot be read closes nothing: deleting the evidence (a model under a live
+    endpoint) must never turn an open violation into a resolved one."""
+    if verdict is Verdict.ERROR:
+        return []
     current = kind_for(verdict) if verdict in _SEVERITY_BY_VERDICT else None
     return [k for k in (KIND_UNREGISTERED_ENDPOINT, KIND_ENDPOINT_AUDIT_ERROR) if k != current]
 

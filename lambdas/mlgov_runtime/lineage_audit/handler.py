@@ -18,10 +18,11 @@ from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.findings_store import FindingsStore
 from mlgov_runtime.adapters.organizations import ou_ancestors
 from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
+from mlgov_runtime.core.arns import role_arn as member_role_arn
 from mlgov_runtime.core.env import Lazy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor, EndpointOutcome, report_endpoint
 from mlgov_runtime.lineage_audit.events import AuditRequest, InvalidEvent, parse_audit_request
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, PackagePolicy
 from mlgov_runtime.lineage_audit.settings import EndpointAuditSettings
 from mlgov_runtime.lineage_audit.settings import settings as audit_settings
 
@@ -45,7 +46,7 @@ def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSet
                 f"event from account {request.account_id}, but MEMBER_AUDIT_ROLE_NAME is not set "
                 "so this function can only audit its own account"
             )
-        role_arn = f"arn:aws:iam::{request.account_id}:role/{settings.member_audit_role_name}"
+        role_arn = member_role_arn(request.region, request.account_id, settings.member_audit_role_name)
     aws = context_for(request.region, role_arn)
     home = context_for(None)
 
@@ -62,6 +63,7 @@ def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSet
             organizational_unit_ids=settings.exempt_ou_ids,
         ),
         ou_resolver=resolve_ous,
+        policy=PackagePolicy(settings.allowed_package_groups, settings.allowed_package_accounts),
     )
 
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mlgov_runtime.core.arns import sagemaker_arn
+
 GOVERNANCE_TAG = "ModelPackageName"
 
 
@@ -21,6 +23,10 @@ class Verdict(enum.StrEnum):
     PACKAGE_NOT_FOUND = "PACKAGE_NOT_FOUND"
     EXEMPT = "EXEMPT"
     ERROR = "ERROR"
+    # Extensions of the contract's verdicts:
+    FOREIGN_PACKAGE = "FOREIGN_PACKAGE"  # an Approved package from a group or account that may not serve here
+    ARTIFACT_MISMATCH = "ARTIFACT_MISMATCH"  # what serves is not the package's artifact
+    NO_MODEL = "NO_MODEL"  # the endpoint serves nothing: no variant model and no inference component
 
 
 # The worst verdict among containers decides. A definite violation outranks "could not read":
@@ -28,13 +34,24 @@ class Verdict(enum.StrEnum):
 # container could not be read.
 _RANK = {
     Verdict.COMPLIANT: 0,
+    Verdict.NO_MODEL: 0,
     Verdict.ERROR: 1,
     Verdict.UNAPPROVED: 2,
-    Verdict.PACKAGE_NOT_FOUND: 3,
-    Verdict.UNREGISTERED: 4,
+    Verdict.FOREIGN_PACKAGE: 3,
+    Verdict.PACKAGE_NOT_FOUND: 4,
+    Verdict.ARTIFACT_MISMATCH: 5,
+    Verdict.UNREGISTERED: 6,
 }
 
-VIOLATIONS = frozenset({Verdict.UNREGISTERED, Verdict.UNAPPROVED, Verdict.PACKAGE_NOT_FOUND})
+VIOLATIONS = frozenset(
+    {
+        Verdict.UNREGISTERED,
+        Verdict.UNAPPROVED,
+        Verdict.PACKAGE_NOT_FOUND,
+        Verdict.FOREIGN_PACKAGE,
+        Verdict.ARTIFACT_MISMATCH,
+    }
+)
 
 
 class ResourceNotFound(Exception):
@@ -54,6 +71,36 @@ class LineageReader(Protocol):
     def describe_model_package(self, name_or_arn: str) -> Mapping[str, Any]: ...
     def list_endpoint_tags(self, endpoint_arn: str) -> dict[str, str]: ...
     def list_endpoint_names(self) -> Iterable[str]: ...
+    def list_inference_component_names(self, endpoint_name: str) -> Iterable[str]: ...
+    def describe_inference_component(self, name: str) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class PackagePolicy:
+    """Which Approved packages may serve: packages of these groups, registered in these accounts.
+    Empty groups means any group; the endpoint's own account is always allowed."""
+
+    groups: frozenset[str] = frozenset()
+    accounts: frozenset[str] = frozenset()
+
+    def refusal(self, package_arn: str, endpoint_account: str) -> str | None:
+        # arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>
+        parts = package_arn.split(":", 5)
+        resource = parts[5] if len(parts) == 6 else ""
+        account = parts[4] if len(parts) == 6 else ""
+        group = resource.split("/")[1].lower() if resource.count("/") >= 2 else ""
+        if account and account != endpoint_account and account not in self.accounts:
+            allowed = ", ".join(["this account", *sorted(self.accounts)])
+            return (
+                f"Model package {package_arn} is registered in account {account}, which is not allowed to supply "
+                f"models here (allowed: {allowed})."
+            )
+        if self.groups and group not in {g.lower() for g in self.groups}:
+            return (
+                f"Model package {package_arn} belongs to group {group or '<none>'}, not a watched group "
+                f"({', '.join(sorted(self.groups))})."
+            )
+        return None
 
 
 @dataclass(frozen=True)
@@ -107,14 +154,21 @@ class VariantResult:
     containers: list[ContainerResult] = field(default_factory=list)
     verdict: Verdict = Verdict.COMPLIANT
     reasons: list[str] = field(default_factory=list)
+    deployment: str = "current"  # current | pending (a blue/green update in flight)
+    component_name: str | None = None  # set for an inference component
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "variant_name": self.variant_name,
             "kind": self.kind,
             "model_name": self.model_name,
             "containers": [c.to_dict() for c in self.containers],
         }
+        if self.deployment != "current":
+            body["deployment"] = self.deployment
+        if self.component_name:
+            body["inference_component_name"] = self.component_name
+        return body
 
 
 @dataclass
@@ -127,6 +181,7 @@ class EndpointAudit:
     reasons: list[str] = field(default_factory=list)
     variants: list[VariantResult] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    inference_components: list[VariantResult] = field(default_factory=list)
 
     @property
     def is_violation(self) -> bool:
@@ -141,6 +196,7 @@ class EndpointAudit:
             "verdict": self.verdict.value,
             "reasons": list(self.reasons),
             "variants": [v.to_dict() for v in self.variants],
+            "inference_components": [c.to_dict() for c in self.inference_components],
         }
 
 
@@ -177,7 +233,7 @@ class PackageCache:
 
     def _arn_for_name(self, name: str) -> str:
         # Versioned packages are named "group/version"; the ARN is the only form describe accepts.
-        return f"arn:aws:sagemaker:{self._region}:{self._account_id}:model-package/{name.lower()}"
+        return sagemaker_arn(self._region, self._account_id, f"model-package/{name.lower()}")
 
     def lookup(self, declared: str) -> Mapping[str, Any] | Exception:
         if declared in self._by_key:
@@ -203,7 +259,52 @@ class PackageCache:
         return result
 
 
-def evaluate_container(spec: Mapping[str, Any], packages: PackageCache) -> ContainerResult:
+def _package_artifacts(package: Mapping[str, Any]) -> tuple[set[str], set[str], set[str]]:
+    """(images, digests, model data URIs) of the package's inference specification."""
+    images: set[str] = set()
+    digests: set[str] = set()
+    data: set[str] = set()
+    for c in (package.get("InferenceSpecification") or {}).get("Containers") or []:
+        if c.get("Image"):
+            images.add(str(c["Image"]))
+        if c.get("ImageDigest"):
+            digests.add(str(c["ImageDigest"]))
+        if c.get("ModelDataUrl"):
+            data.add(str(c["ModelDataUrl"]))
+        source = ((c.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+        if source:
+            data.add(str(source))
+    return images, digests, data
+
+
+def _image_matches(image: str, images: set[str], digests: set[str]) -> bool:
+    if image in images:
+        return True
+    repo, _, digest = image.partition("@")
+    return bool(digest) and digest in digests and any(i.split("@")[0].rsplit(":", 1)[0] == repo for i in images)
+
+
+def artifact_mismatch(spec: Mapping[str, Any], package: Mapping[str, Any]) -> str | None:
+    """Why what this container serves is not the package's artifact, or None. A name is a claim:
+    a container may name a package and carry its own image or model data beside it."""
+    if str(spec.get("Mode") or "") == "MultiModel":
+        return (
+            "Container runs in MultiModel mode over an S3 prefix: any artifact under it can be invoked, "
+            "so naming a package proves nothing."
+        )
+    images, digests, data = _package_artifacts(package)
+    own_data = spec.get("ModelDataUrl") or ((spec.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+    if own_data and str(own_data) not in data:
+        return f"Container serves model data {own_data}, not the package's ({', '.join(sorted(data)) or 'none'})."
+    image = spec.get("Image")
+    if image and images and not _image_matches(str(image), images, digests):
+        return f"Container runs image {image}, not the package's ({', '.join(sorted(images))})."
+    return None
+
+
+def evaluate_container(
+    spec: Mapping[str, Any], packages: PackageCache, policy: PackagePolicy | None = None, account_id: str = ""
+) -> ContainerResult:
     declared = spec.get("ModelPackageName")
     if not declared:
         source = spec.get("ModelDataUrl") or spec.get("Image") or "an unregistered image"
@@ -230,6 +331,12 @@ def evaluate_container(spec: Mapping[str, Any], packages: PackageCache) -> Conta
     arn = str(found.get("ModelPackageArn") or declared)
     status = found.get("ModelApprovalStatus")
     if status == "Approved":
+        refused = policy.refusal(arn, account_id) if policy else None
+        if refused:
+            return ContainerResult(arn, status, Verdict.FOREIGN_PACKAGE, refused, declared_package=str(declared))
+        mismatch = artifact_mismatch(spec, found)
+        if mismatch:
+            return ContainerResult(arn, status, Verdict.ARTIFACT_MISMATCH, mismatch, declared_package=str(declared))
         return ContainerResult(arn, status, Verdict.COMPLIANT, declared_package=str(declared))
     return ContainerResult(
         arn,
@@ -246,46 +353,127 @@ def _variants_of(config: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]
     return production + shadow
 
 
-def evaluate_variant(
-    kind: str, variant: Mapping[str, Any], reader: LineageReader, packages: PackageCache
+@dataclass
+class AuditContext:
+    """What every container of one endpoint is judged against."""
+
+    packages: PackageCache
+    policy: PackagePolicy | None = None
+    account_id: str = ""
+    deployed_at: Any = None  # the endpoint's LastModifiedTime: a model newer than this is not what serves
+    deployed_images: Mapping[str, list[str]] = field(default_factory=dict)  # variant -> resolved images
+
+
+def _model_result(
+    result: VariantResult, model_name: str, reader: LineageReader, ctx: AuditContext, what: str
 ) -> VariantResult:
-    name = str(variant.get("VariantName") or "<unnamed>")
-    model_name = variant.get("ModelName")
-    result = VariantResult(variant_name=name, kind=kind, model_name=model_name)
-    if not model_name:
-        result.verdict = Verdict.ERROR
-        result.reasons.append(
-            f"Variant {name} names no model (inference components are not audited yet); lineage unknown."
-        )
-        return result
     try:
-        model = reader.describe_model(str(model_name))
+        model = reader.describe_model(model_name)
     except ResourceNotFound:
         result.verdict = Verdict.ERROR
         result.reasons.append(
-            f"Variant {name} serves model {model_name}, which no longer exists; its lineage cannot be verified."
+            f"{what} serves model {model_name}, which no longer exists; its lineage cannot be verified."
         )
         return result
     except ReadFailure as exc:
         result.verdict = Verdict.ERROR
-        result.reasons.append(f"Model {model_name} of variant {name} could not be read: {exc}.")
+        result.reasons.append(f"Model {model_name} of {what} could not be read: {exc}.")
         return result
     specs = container_specs(model)
     if not specs:
         result.verdict = Verdict.ERROR
-        result.reasons.append(f"Model {model_name} of variant {name} describes no container.")
+        result.reasons.append(f"Model {model_name} of {what} describes no container.")
         return result
     for spec in specs:
-        container = evaluate_container(spec, packages)
+        container = evaluate_container(spec, ctx.packages, ctx.policy, ctx.account_id)
         result.containers.append(container)
         if container.reason:
-            result.reasons.append(f"{kind.capitalize()} variant {name} (model {model_name}): {container.reason}")
+            result.reasons.append(f"{what} (model {model_name}): {container.reason}")
     result.verdict = worst(c.verdict for c in result.containers)
+    created = model.get("CreationTime")
+    if ctx.deployed_at is not None and created is not None and _later(created, ctx.deployed_at):
+        result.verdict = worst([result.verdict, Verdict.ARTIFACT_MISMATCH])
+        result.reasons.append(
+            f"{what}: model {model_name} was created after the endpoint was last deployed, so it is not what "
+            "serves; the deployed model was deleted or replaced under a live endpoint."
+        )
+    _check_deployed_images(result, ctx, what)
+    return result
+
+
+def _later(a: Any, b: Any) -> bool:
+    try:
+        return bool(a > b)
+    except TypeError:
+        return False
+
+
+def _check_deployed_images(result: VariantResult, ctx: AuditContext, what: str) -> None:
+    """DescribeEndpoint's resolved image digests must be the packages' digests, where packages pin them."""
+    resolved = ctx.deployed_images.get(result.variant_name) or []
+    digests: set[str] = set()
+    for container in result.containers:
+        if container.model_package_arn:
+            found = ctx.packages.lookup(container.model_package_arn)
+            if not isinstance(found, Exception):
+                digests |= _package_artifacts(found)[1]
+    if not digests:
+        return
+    foreign = [image for image in resolved if image.partition("@")[2] not in digests]
+    if foreign:
+        result.verdict = worst([result.verdict, Verdict.ARTIFACT_MISMATCH])
+        result.reasons.append(
+            f"{what}: the deployed image {foreign[0]} is not an image of its package ({', '.join(sorted(digests))})."
+        )
+
+
+def evaluate_variant(
+    kind: str, variant: Mapping[str, Any], reader: LineageReader, ctx: AuditContext, deployment: str = "current"
+) -> VariantResult:
+    name = str(variant.get("VariantName") or "<unnamed>")
+    model_name = variant.get("ModelName")
+    result = VariantResult(variant_name=name, kind=kind, model_name=model_name, deployment=deployment)
+    if not model_name:
+        return result  # hosts inference components (judged on their own) or nothing at all
+    label = f"{'Pending ' if deployment == 'pending' else ''}{kind} variant {name}"
+    return _model_result(result, str(model_name), reader, ctx, label[0].upper() + label[1:])
+
+
+def evaluate_component(name: str, reader: LineageReader, ctx: AuditContext) -> VariantResult:
+    """An inference component is judged like a variant: its model, or the raw container it names."""
+    result = VariantResult(variant_name="", kind="production", model_name=None, component_name=name)
+    what = f"Inference component {name}"
+    try:
+        component = reader.describe_inference_component(name)
+    except ResourceNotFound:
+        result.reasons.append(f"{what} was deleted while the endpoint was audited.")
+        return result
+    except ReadFailure as exc:
+        result.verdict = Verdict.ERROR
+        result.reasons.append(f"{what} could not be read: {exc}.")
+        return result
+    result.variant_name = str(component.get("VariantName") or "")
+    spec = component.get("Specification") or {}
+    model_name = spec.get("ModelName")
+    if model_name:
+        result.model_name = str(model_name)
+        return _model_result(result, str(model_name), reader, ctx, what)
+    container = spec.get("Container") or {}
+    source = container.get("ArtifactUrl") or container.get("Image") or "a container"
+    base = spec.get("BaseInferenceComponentName")
+    on_base = f" on top of base component {base}" if base else ""
+    unregistered = ContainerResult(None, None, Verdict.UNREGISTERED, f"serves {source}{on_base} without a model.")
+    result.containers.append(unregistered)
+    result.verdict = Verdict.UNREGISTERED
+    result.reasons.append(
+        f"{what} serves {source}{on_base} directly, with no model and so no ModelPackageName: not a registry version."
+    )
     return result
 
 
 def _tag_mismatch_reason(tags: Mapping[str, str], variants: list[VariantResult]) -> str | None:
-    claimed = tags.get(GOVERNANCE_TAG)
+    # Tag keys are read case-insensitively, as IAM's condition keys compare them.
+    claimed = next((v for k, v in tags.items() if k.lower() == GOVERNANCE_TAG.lower()), None)
     if claimed is None:
         return None
     real: set[str] = set()
@@ -301,6 +489,38 @@ def _tag_mismatch_reason(tags: Mapping[str, str], variants: list[VariantResult])
     )
 
 
+def _deployed_images(endpoint: Mapping[str, Any], key: str = "ProductionVariants") -> dict[str, list[str]]:
+    return {
+        str(v.get("VariantName")): [
+            str(i["ResolvedImage"]) for i in v.get("DeployedImages") or [] if i.get("ResolvedImage")
+        ]
+        for v in endpoint.get(key) or []
+    }
+
+
+def _config_variants(
+    audit: EndpointAudit, reader: LineageReader, config_name: Any, ctx: AuditContext, deployment: str
+) -> bool:
+    """Judge every variant of one configuration; False when it cannot be read."""
+    label = "Pending endpoint configuration" if deployment == "pending" else "Endpoint configuration"
+    try:
+        if not config_name:
+            raise ResourceNotFound("endpoint names no endpoint configuration")
+        config = reader.describe_endpoint_config(str(config_name))
+    except (ResourceNotFound, ReadFailure) as exc:
+        audit.reasons.append(
+            f"{label} {config_name or '<none>'} could not be read ({exc}); lineage cannot be verified."
+        )
+        return False
+    variants = _variants_of(config)
+    if not variants:
+        audit.reasons.append(f"{label} {config_name} lists no variants.")
+        return False
+    for kind, variant in variants:
+        audit.variants.append(evaluate_variant(kind, variant, reader, ctx, deployment))
+    return True
+
+
 def audit_endpoint(
     reader: LineageReader,
     endpoint_name: str,
@@ -309,8 +529,10 @@ def audit_endpoint(
     exemptions: ExemptionPolicy,
     packages: PackageCache,
     account_ous: Iterable[str] = (),
+    policy: PackagePolicy | None = None,
 ) -> EndpointAudit:
-    """Audit one endpoint. Raises ResourceNotFound only if the endpoint itself is gone."""
+    """Audit one endpoint: its variants, an update in flight, and its inference components.
+    Raises ResourceNotFound only if the endpoint itself is gone."""
     endpoint = reader.describe_endpoint(endpoint_name)
     audit = EndpointAudit(
         endpoint_name=endpoint_name,
@@ -325,31 +547,36 @@ def audit_endpoint(
         except (ReadFailure, ResourceNotFound) as exc:
             audit.reasons.append(f"Endpoint tags could not be read ({exc}); tag checks skipped.")
 
-    config_name = endpoint.get("EndpointConfigName")
+    ctx = AuditContext(packages, policy, account_id, endpoint.get("LastModifiedTime"), _deployed_images(endpoint))
+    readable = _config_variants(audit, reader, endpoint.get("EndpointConfigName"), ctx, "current")
+    pending = endpoint.get("PendingDeploymentSummary") or {}
+    if pending.get("EndpointConfigName"):
+        # A blue/green update in flight: the new fleet takes (canary) traffic before the update completes.
+        pending_ctx = AuditContext(packages, policy, account_id, None, _deployed_images(pending))
+        readable = _config_variants(audit, reader, pending["EndpointConfigName"], pending_ctx, "pending") and readable
+
     try:
-        if not config_name:
-            raise ResourceNotFound("endpoint names no endpoint configuration")
-        config = reader.describe_endpoint_config(str(config_name))
-    except (ResourceNotFound, ReadFailure) as exc:
-        audit.verdict = Verdict.ERROR
+        names = list(reader.list_inference_component_names(endpoint_name))
+    except ReadFailure as exc:
+        readable = False
+        names = []
+        audit.reasons.append(f"Inference components of the endpoint could not be listed ({exc}).")
+    except ResourceNotFound:
+        names = []
+    audit.inference_components = [evaluate_component(name, reader, ctx) for name in names]
+
+    for result in [*audit.variants, *audit.inference_components]:
+        audit.reasons.extend(result.reasons)
+    judged = [*audit.variants, *audit.inference_components]
+    audit.verdict = worst([*(r.verdict for r in judged), *([] if readable else [Verdict.ERROR])])
+    serves = any(v.model_name for v in audit.variants) or bool(audit.inference_components)
+    if readable and audit.variants and not serves:
+        audit.verdict = Verdict.NO_MODEL
         audit.reasons.append(
-            f"Endpoint configuration {config_name or '<none>'} could not be read ({exc}); lineage cannot be verified."
+            "The endpoint serves nothing: its variants name no model and it hosts no inference component."
         )
-        config = None
 
-    if config is not None:
-        variants = _variants_of(config)
-        if not variants:
-            audit.verdict = Verdict.ERROR
-            audit.reasons.append(f"Endpoint configuration {config_name} lists no variants.")
-        for kind, variant in variants:
-            audit.variants.append(evaluate_variant(kind, variant, reader, packages))
-        for result in audit.variants:
-            audit.reasons.extend(result.reasons)
-        if audit.variants:
-            audit.verdict = worst(v.verdict for v in audit.variants)
-
-    mismatch = _tag_mismatch_reason(audit.tags, audit.variants)
+    mismatch = _tag_mismatch_reason(audit.tags, [*audit.variants, *audit.inference_components])
     if mismatch:
         audit.reasons.append(mismatch)
 
@@ -368,6 +595,7 @@ class AuditSummary:
     violations: int = 0
     exempt: int = 0
     errors: int = 0
+    no_model: int = 0
 
     @classmethod
     def of(cls, audits: Iterable[EndpointAudit]) -> AuditSummary:
@@ -380,6 +608,8 @@ class AuditSummary:
                 summary.exempt += 1
             elif audit.verdict is Verdict.ERROR:
                 summary.errors += 1
+            elif audit.verdict is Verdict.NO_MODEL:
+                summary.no_model += 1
             else:
                 summary.violations += 1
         return summary
@@ -391,4 +621,5 @@ class AuditSummary:
             "violations": self.violations,
             "exempt": self.exempt,
             "errors": self.errors,
+            "no_model": self.no_model,
         }

@@ -9,7 +9,11 @@ LINEAGE_READ = (
     "sagemaker:DescribeModelPackage",
     "sagemaker:ListEndpoints",
     "sagemaker:ListTags",
+    "sagemaker:ListInferenceComponents",
+    "sagemaker:DescribeInferenceComponent",
 )
+# List calls that accept no resource scope.
+UNSCOPED_LISTS = ("sagemaker:ListEndpoints", "sagemaker:ListInferenceComponents")
 # Resolving an account's OU ancestry, only when exemptions name OUs.
 ORGANIZATION_READ = ("organizations:ListParents",)
 

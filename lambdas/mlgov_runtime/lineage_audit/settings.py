@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, csv, optional
+from mlgov_runtime.core.env import GROUP, Env, FindingsChannelEnv, IdempotencyEnv, Lazy, csv, optional
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -13,6 +13,9 @@ class EndpointAuditSettings(FindingsChannelEnv, IdempotencyEnv):
     exempt_account_ids: frozenset[str] = frozenset()
     exempt_ou_ids: frozenset[str] = frozenset()
     member_audit_role_name: str | None = None
+    # Approved packages may serve only from these groups (empty: any) and accounts (besides the endpoint's).
+    allowed_package_groups: frozenset[str] = frozenset()
+    allowed_package_accounts: frozenset[str] = frozenset()
 
 
 def load_endpoint_audit_settings(env: Env) -> EndpointAuditSettings:
@@ -23,6 +26,8 @@ def load_endpoint_audit_settings(env: Env) -> EndpointAuditSettings:
         exempt_account_ids=csv(env, "EXEMPT_ACCOUNT_IDS", r"\d{12}", "a 12-digit account id"),
         exempt_ou_ids=csv(env, "EXEMPT_OU_IDS", r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", "an OU id"),
         member_audit_role_name=optional(env, "MEMBER_AUDIT_ROLE_NAME", r"[\w+=,.@-]{1,64}", "an IAM role name"),
+        allowed_package_groups=csv(env, "ALLOWED_PACKAGE_GROUPS", GROUP, "a model package group name"),
+        allowed_package_accounts=csv(env, "ALLOWED_PACKAGE_ACCOUNT_IDS", r"\d{12}", "a 12-digit account id"),
     )
 
 

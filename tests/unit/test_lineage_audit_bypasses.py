@@ -1,0 +1,190 @@
+"""The bypasses of "every endpoint serves an Approved registry version", each tried as an attacker in
+a member account would, on an in-memory SageMaker. Each test failed on the audit before they were closed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mlgov_runtime.core.arns import partition_for, sagemaker_arn
+from mlgov_runtime.lineage_audit.audit import EndpointAuditor
+from mlgov_runtime.lineage_audit.findings import (
+    KIND_UNREGISTERED_ENDPOINT,
+    finding_from_audit,
+    kinds_to_close,
+)
+from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, PackagePolicy, Verdict
+from tests.unit.fakes import ACCOUNT, REGION, FakeSageMaker, package_arn
+
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tgi:3.0"
+DIGEST = "sha256:" + "a" * 64
+DATA = "s3://manga-training/training-output/lora-7/model.tar.gz"
+IC_HOST = [{"VariantName": "main", "InstanceType": "ml.g5.12xlarge"}]
+
+
+@pytest.fixture
+def sm() -> FakeSageMaker:
+    fake = FakeSageMaker()
+    arn = fake.package(1, "Approved")
+    fake.packages[arn]["InferenceSpecification"] = {
+        "Containers": [{"Image": IMAGE, "ImageDigest": DIGEST, "ModelDataUrl": DATA}]
+    }
+    fake.model("approved", {"ModelPackageName": arn})
+    fake.model("raw", {"Image": IMAGE, "ModelDataUrl": "s3://scratch/lora-hotfix.tar.gz"})
+    return fake
+
+
+def auditor(sm: FakeSageMaker, policy: PackagePolicy | None = None) -> EndpointAuditor:
+    return EndpointAuditor(sm, ACCOUNT, REGION, ExemptionPolicy(), policy=policy)
+
+
+# 1. Inference components
+
+
+def test_a_rogue_component_with_a_raw_container_makes_the_endpoint_unregistered(sm: FakeSageMaker) -> None:
+    sm.endpoint("lora-host", IC_HOST)
+    sm.component("ic-approved", "lora-host", {"ModelName": "approved"})
+    sm.component("ic-rogue", "lora-host", {"Container": {"Image": IMAGE, "ArtifactUrl": "s3://scratch/adapter"}})
+    audit = auditor(sm).audit("lora-host")
+    assert audit.verdict is Verdict.UNREGISTERED
+    assert any("ic-rogue" in r and "s3://scratch/adapter" in r for r in audit.reasons)
+    assert [c["inference_component_name"] for c in audit.to_dict()["inference_components"]] == [
+        "ic-approved",
+        "ic-rogue",
+    ]
+
+
+def test_a_component_on_a_raw_model_is_unregistered_and_an_approved_one_is_compliant(sm: FakeSageMaker) -> None:
+    sm.endpoint("lora-host", IC_HOST)
+    sm.component("ic", "lora-host", {"ModelName": "approved"})
+    assert auditor(sm).audit("lora-host").verdict is Verdict.COMPLIANT
+    sm.components["ic"]["Specification"] = {"ModelName": "raw"}  # UpdateInferenceComponent swapped the model
+    assert auditor(sm).audit("lora-host").verdict is Verdict.UNREGISTERED
+
+
+def test_components_that_cannot_be_listed_make_the_verdict_error_not_compliant(sm: FakeSageMaker) -> None:
+    sm.endpoint("lora-host", IC_HOST)
+    sm.fail("components", "lora-host")
+    assert auditor(sm).audit("lora-host").verdict is Verdict.ERROR
+
+
+# 2. Any Approved package counts
+
+
+def test_an_approved_package_from_another_group_or_account_is_foreign(sm: FakeSageMaker) -> None:
+    other_group = sagemaker_arn(REGION, ACCOUNT, "model-package/other-team/4")
+    outside = sagemaker_arn(REGION, "999988887777", "model-package/manga-recommender/9")
+    for arn in (other_group, outside):
+        sm.packages[arn] = {"ModelPackageArn": arn, "ModelApprovalStatus": "Approved"}
+    sm.model("other-group", {"ModelPackageName": other_group})
+    sm.model("outside", {"ModelPackageName": outside})
+    policy = PackagePolicy(groups=frozenset({"manga-recommender"}))
+    for name in ("other-group", "outside"):
+        sm.endpoint(name, [{"VariantName": "AllTraffic", "ModelName": name}])
+        audit = auditor(sm, policy).audit(name)
+        assert audit.verdict is Verdict.FOREIGN_PACKAGE and audit.is_violation, name
+    sm.endpoint("ours", [{"VariantName": "AllTraffic", "ModelName": "approved"}])
+    assert auditor(sm, policy).audit("ours").verdict is Verdict.COMPLIANT
+    trusted = PackagePolicy(groups=frozenset({"manga-recommender"}), accounts=frozenset({"999988887777"}))
+    assert auditor(sm, trusted).audit("outside").verdict is Verdict.COMPLIANT
+
+
+# 3. A package name is not the artifact
+
+
+@pytest.mark.parametrize(
+    ("container", "words"),
+    [
+        ({"Image": IMAGE, "ModelDataUrl": "s3://scratch/evil.tar.gz"}, "s3://scratch/evil.tar.gz"),
+        ({"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/evil:1", "ModelDataUrl": DATA}, "evil:1"),
+        ({"ModelDataSource": {"S3DataSource": {"S3Uri": "s3://scratch/uncompressed/"}}}, "s3://scratch/uncompressed/"),
+        ({"Mode": "MultiModel", "ModelDataUrl": DATA}, "MultiModel"),
+    ],
+)
+def test_a_container_that_names_a_package_but_serves_something_else_is_a_mismatch(
+    sm: FakeSageMaker, container: dict[str, object], words: str
+) -> None:
+    sm.model("claims", {"ModelPackageName": package_arn(1), **container})
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "claims"}])
+    audit = auditor(sm).audit("ep")
+    assert audit.verdict is Verdict.ARTIFACT_MISMATCH
+    assert any(words in r for r in audit.reasons)
+
+
+def test_the_package_artifact_echoed_in_the_container_is_compliant(sm: FakeSageMaker) -> None:
+    sm.model(
+        "echo",
+        {"ModelPackageName": package_arn(1), "Image": f"{IMAGE.rsplit(':', 1)[0]}@{DIGEST}", "ModelDataUrl": DATA},
+    )
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "echo"}])
+    assert auditor(sm).audit("ep").verdict is Verdict.COMPLIANT
+
+
+def test_a_deployed_image_digest_other_than_the_packages_is_a_mismatch(sm: FakeSageMaker) -> None:
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "approved"}])
+    sm.endpoints["ep"]["ProductionVariants"] = [
+        {"VariantName": "AllTraffic", "DeployedImages": [{"ResolvedImage": f"{IMAGE}@sha256:{'b' * 64}"}]}
+    ]
+    assert auditor(sm).audit("ep").verdict is Verdict.ARTIFACT_MISMATCH
+    sm.endpoints["ep"]["ProductionVariants"][0]["DeployedImages"] = [{"ResolvedImage": f"{IMAGE}@{DIGEST}"}]
+    assert auditor(sm).audit("ep").verdict is Verdict.COMPLIANT
+
+
+# 5. Deleting evidence
+
+
+def test_a_deleted_model_under_a_live_endpoint_never_closes_the_violation() -> None:
+    assert KIND_UNREGISTERED_ENDPOINT not in kinds_to_close(Verdict.ERROR)
+    assert kinds_to_close(Verdict.ERROR) == []
+
+
+def test_a_model_recreated_after_the_deployment_is_not_what_serves(sm: FakeSageMaker) -> None:
+    deployed = datetime(2026, 11, 1, tzinfo=UTC)
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "approved"}])
+    sm.endpoints["ep"]["LastModifiedTime"] = deployed
+    sm.models["approved"]["CreationTime"] = deployed + timedelta(days=3)  # deleted and re-created from a package
+    audit = auditor(sm).audit("ep")
+    assert audit.verdict is Verdict.ARTIFACT_MISMATCH
+    assert any("created after the endpoint was last deployed" in r for r in audit.reasons)
+    sm.models["approved"]["CreationTime"] = deployed - timedelta(days=1)
+    assert auditor(sm).audit("ep").verdict is Verdict.COMPLIANT
+
+
+# 7. Blue/green in flight
+
+
+def test_an_unregistered_model_in_a_pending_deployment_is_reported(sm: FakeSageMaker) -> None:
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "approved"}])
+    sm.configs["canary-cfg"] = {
+        "EndpointConfigName": "canary-cfg",
+        "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "raw"}],
+    }
+    sm.endpoints["ep"]["PendingDeploymentSummary"] = {"EndpointConfigName": "canary-cfg"}
+    audit = auditor(sm).audit("ep")
+    assert audit.verdict is Verdict.UNREGISTERED
+    pending = [v for v in audit.to_dict()["variants"] if v.get("deployment") == "pending"]
+    assert pending and pending[0]["model_name"] == "raw"
+
+
+# 9. Tag key case; 10. partitions
+
+
+def test_a_lower_case_governance_tag_is_still_read(sm: FakeSageMaker) -> None:
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "approved"}], tags={"modelpackagename": "arn:bogus"})
+    audit = auditor(sm).audit("ep")
+    assert any("disagrees with the deployed lineage" in r for r in audit.reasons)
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+)
+def test_arns_are_built_in_the_regions_partition(region: str, partition: str) -> None:
+    assert partition_for(region) == partition
+    assert sagemaker_arn(region, ACCOUNT, "endpoint/x").startswith(f"arn:{partition}:sagemaker:{region}:")
+
+
+def test_every_violation_finding_says_what_to_run_next(sm: FakeSageMaker) -> None:
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "raw"}])
+    finding = finding_from_audit(auditor(sm).audit("ep"), "realtime")
+    assert finding is not None and "mlgov audit --endpoint ep" in finding.detail and "mlgov rollback" in finding.detail
