@@ -31,6 +31,8 @@ class GovernanceAuditStack(Stack):
                 channel=self.channel,
                 peers=dict(self.capabilities),
             )
+        self.channel.seal()
+        self.channel.encrypt_logs(self)
         self._suppress()
 
     def _suppress(self) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -28,6 +29,7 @@ class FindingsChannel(Construct):
             enforce_ssl=True,
         )
         self.table = encrypted_table(self, "FindingsTable", self.key, "finding_id")
+        self.publishers: list[iam.IRole] = []
 
     def _build_key(self) -> kms.Key:
         key = kms.Key(
@@ -60,5 +62,41 @@ class FindingsChannel(Construct):
                 sid="UseGovernanceKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self.key.key_arn]
             ),
         )
+        self.publishers.append(producer.role)
         producer.function.add_environment(env.FINDINGS_TABLE_NAME, self.table.table_name)
         producer.function.add_environment(env.FINDINGS_TOPIC_ARN, self.topic.topic_arn)
+
+    def seal(self) -> None:
+        """Once every producer is granted: nobody else may publish findings (a forged RESOLVED finding
+        would close a real violation's Jira issue), whatever their own IAM policies allow."""
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyProducersPublish",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": [role.role_arn for role in self.publishers]}},
+            )
+        )
+
+    def encrypt_logs(self, scope: Construct) -> None:
+        """Every log group under scope with the governance key (logs may carry resource names and reasons)."""
+        stack = Stack.of(self)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
+                        )
+                    }
+                },
+            )
+        )
+        for construct in scope.node.find_all():
+            if isinstance(construct, logs.CfnLogGroup):
+                construct.kms_key_id = self.key.key_arn

@@ -106,6 +106,12 @@ class LineageAudit(CapabilityConstruct):
                     sid="AssumeMemberAuditRole",
                     actions=["sts:AssumeRole"],
                     resources=[f"arn:{stack.partition}:iam::*:role/{self.settings.member_audit_role_name}"],
+                    # Only roles in this organization's accounts: an event naming any other account gets nothing.
+                    conditions=(
+                        {"StringEquals": {"aws:ResourceOrgID": self.settings.organization_id}}
+                        if self.settings.organization_id
+                        else None
+                    ),
                 )
             )
         return statements

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,27 @@ def test_lambda_asset_is_lean_and_has_no_cdk() -> None:
     for path in files:
         text = path.read_text(encoding="utf-8")
         assert "aws_cdk" not in text and "import moto" not in text, path
+
+
+def test_only_the_producers_may_publish_findings(synthesized: Any, template: Template) -> None:
+    # A forged RESOLVED finding would close a real violation's Jira issue.
+    stack: GovernanceAuditStack = synthesized[0]
+    [policy] = template.find_resources("AWS::SNS::TopicPolicy").values()
+    [deny] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "OnlyProducersPublish"]
+    assert deny["Effect"] == "Deny" and deny["Action"] == "sns:Publish"
+    sealed = {json.dumps(arn, sort_keys=True) for arn in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]}
+    topic_ref = json.dumps({"Ref": stack.resolve(stack.channel.topic.node.default_child.logical_id)}, sort_keys=True)
+    # Every role whose policy grants sns:Publish on the findings topic is one of the sealed publishers.
+    roles_publishing = set()
+    for policy_doc in template.find_resources("AWS::IAM::Policy").values():
+        for statement in policy_doc["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "sns:Publish" in actions and topic_ref in json.dumps(statement["Resource"], sort_keys=True):
+                for role in policy_doc["Properties"]["Roles"]:
+                    roles_publishing.add(json.dumps({"Fn::GetAtt": [role["Ref"], "Arn"]}, sort_keys=True))
+    assert roles_publishing and roles_publishing <= sealed, roles_publishing - sealed
+
+
+def test_every_log_group_is_encrypted_with_the_governance_key(template: Template) -> None:
+    groups = template.find_resources("AWS::Logs::LogGroup")
+    assert groups and all("KmsKeyId" in g["Properties"] for g in groups.values())

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from mlgov_runtime.lineage_audit.events import InvalidEvent, parse_audit_request
+from tests.conftest import load_event
 
 Loader = Callable[[str], dict[str, Any]]
 
@@ -64,3 +65,11 @@ def test_malformed_events_are_refused_with_a_specific_reason(
 def test_non_object_event_is_refused() -> None:
     with pytest.raises(InvalidEvent, match="got list"):
         parse_audit_request([1, 2])
+
+
+def test_a_cloudtrail_detail_naming_another_account_than_the_sender_is_refused() -> None:
+    # EventBridge sets `account` to the sender; the detail's recipient is the sender's to claim.
+    event = load_event("cloudtrail_create_endpoint.json")
+    event["detail"]["recipientAccountId"] = "999988887777"
+    with pytest.raises(InvalidEvent, match="differs from the event's account"):
+        parse_audit_request(event)

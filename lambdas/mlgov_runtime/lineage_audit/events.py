@@ -78,7 +78,9 @@ def parse_audit_request(event: Any) -> AuditRequest:
         name = params.get("endpointName") if isinstance(params, dict) else None
         trigger: Literal["cloudtrail", "state_change", "schedule", "package_change"] = "cloudtrail"
         recipient = detail.get("recipientAccountId")
-        account = recipient if isinstance(recipient, str) and recipient else account
+        if isinstance(recipient, str) and recipient and recipient != account:
+            # EventBridge sets `account` to the sender; a detail naming another account is not trusted.
+            raise InvalidEvent(f"recipientAccountId {recipient!r} differs from the event's account {account!r}")
         if not ACCOUNT_ID.match(account):
             raise InvalidEvent(f"account {account!r} is not a 12-digit AWS account id")
         if event_name in MODEL_CALLS or (event_name in COMPONENT_CALLS and not name):
