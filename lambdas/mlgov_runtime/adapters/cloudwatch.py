@@ -1,0 +1,69 @@
+"""CloudWatch metric reads: a sum over a window and the values a dimension takes. General on purpose
+(any namespace, metric and dimensions): the retirement checks and the challenger gate both read here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+MAX_DATAPOINTS = 1440  # GetMetricStatistics' limit per call
+
+
+class MetricsUnavailable(Exception):
+    """A metric could not be read; the message names it and why."""
+
+
+def _dimensions(dimensions: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Name": k, "Value": v} for k, v in sorted(dimensions.items())]
+
+
+class CloudWatchMetrics:
+    def __init__(self, client: Any) -> None:
+        self._cw = client
+
+    def sum(
+        self,
+        namespace: str,
+        metric_name: str,
+        dimensions: Mapping[str, str],
+        start: datetime,
+        end: datetime,
+        period: int = 3600,
+    ) -> float:
+        """Sum of every datapoint in [start, end). CloudWatch matches the dimension set exactly, so pass
+        every dimension the metric is published with. No data, or an empty window, is 0."""
+        if end <= start:
+            return 0.0
+        span = max((end - start).total_seconds(), period)
+        if span / period > MAX_DATAPOINTS:
+            raise MetricsUnavailable(f"{namespace}/{metric_name}: {span / period:.0f} periods exceed {MAX_DATAPOINTS}")
+        try:
+            answer = self._cw.get_metric_statistics(
+                Namespace=namespace,
+                MetricName=metric_name,
+                Dimensions=_dimensions(dimensions),
+                StartTime=start,
+                EndTime=end,
+                Period=period,
+                Statistics=["Sum"],
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise MetricsUnavailable(f"{namespace}/{metric_name} {dict(dimensions)}: {exc}") from exc
+        return float(sum(point.get("Sum", 0.0) for point in answer.get("Datapoints", [])))
+
+    def dimension_values(self, namespace: str, metric_name: str, dimensions: Mapping[str, str], key: str) -> set[str]:
+        """Values of dimension `key` among the metric's series that carry `dimensions` (last two weeks)."""
+        values: set[str] = set()
+        try:
+            pages = self._cw.get_paginator("list_metrics").paginate(
+                Namespace=namespace, MetricName=metric_name, Dimensions=_dimensions(dimensions)
+            )
+            for page in pages:
+                for metric in page.get("Metrics", []):
+                    values.update(d["Value"] for d in metric.get("Dimensions", []) if d.get("Name") == key)
+        except (ClientError, BotoCoreError) as exc:
+            raise MetricsUnavailable(f"{namespace}/{metric_name} series {dict(dimensions)}: {exc}") from exc
+        return values

@@ -1,0 +1,218 @@
+"""What the retirement function does on its schedules and on tag changes, over injected ports. Never
+deletes: the only write is putting a changed `retiring` tag back (when the settings say revert)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from mlgov_runtime.core.findings import Finding, FindingSink, finding_id, store_and_publish
+from mlgov_runtime.retirement.events import TagChange
+from mlgov_runtime.retirement.findings import (
+    KIND_RETIRING,
+    Retiring,
+    check_findings,
+    gone_findings,
+    retiring_finding,
+    tag_changed_finding,
+)
+from mlgov_runtime.retirement.logic import (
+    RETIRING,
+    EndpointGone,
+    EndpointReader,
+    EndpointView,
+    InvocationCounter,
+    ReadFailure,
+    RetirementCheck,
+    RetirementPolicy,
+    Verdict,
+    check_view,
+    endpoint_arn,
+    endpoint_cost,
+    parse_iso,
+)
+
+
+class Endpoints(EndpointReader, Protocol):
+    def list_in_service(self) -> Iterator[str]: ...
+
+    def tag(self, name: str, key: str, value: str) -> None: ...
+
+
+class FindingBook(FindingSink, Protocol):
+    def get(self, finding_id: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class EndpointRef:
+    endpoint_name: str
+    account_id: str
+    region: str
+
+    @property
+    def endpoint_arn(self) -> str:
+        return endpoint_arn(self.region, self.account_id, self.endpoint_name)
+
+
+def open_retiring(book: FindingBook, ref: EndpointRef) -> Retiring | None:
+    """The endpoint's open retirement, as last stored."""
+    item = book.get(finding_id(KIND_RETIRING, ref.account_id, ref.region, ref.endpoint_arn))
+    if not item or item.get("status") != "OPEN" or not item.get("finding"):
+        return None
+    return Retiring.from_evidence(json.loads(item["finding"]).get("evidence", {}))
+
+
+def start_retiring(view: EndpointView, ref: EndpointRef, policy: RetirementPolicy, tagged_at: datetime) -> Retiring:
+    cost = endpoint_cost((v for v in view.variants if not v.shadow), policy.hourly_prices)
+    return Retiring.start(
+        view.name,
+        ref.endpoint_arn,
+        ref.account_id,
+        ref.region,
+        tagged_at,
+        policy.retiring_deadline_days,
+        policy.owner(view.tags),
+        cost.monthly_usd,
+    )
+
+
+def _publish(book: FindingBook, findings: Iterable[Finding], into: list[Finding]) -> None:
+    for f in findings:
+        if store_and_publish(book, f):
+            into.append(f)
+
+
+@dataclass
+class AuditRun:
+    checks: list[RetirementCheck] = field(default_factory=list)
+    published: list[Finding] = field(default_factory=list)
+    skipped: int = 0  # InService endpoints this product does not watch
+    unreadable: list[str] = field(default_factory=list)  # unwatched-looking endpoints that could not be read
+
+
+def _watched_views(
+    endpoints: Endpoints, policy: RetirementPolicy, names: Iterable[str] | None, run: AuditRun
+) -> Iterator[tuple[str, EndpointView | ReadFailure]]:
+    explicit = names is not None
+    for name in names if names is not None else endpoints.list_in_service():
+        try:
+            view = endpoints.describe(name)
+        except EndpointGone:
+            if explicit:
+                yield name, ReadFailure(f"Endpoint {name} does not exist.")
+            continue  # deleted since it was listed
+        except ReadFailure as exc:
+            if explicit or name.startswith(policy.name_prefixes):
+                yield name, exc
+            else:
+                run.unreadable.append(name)
+            continue
+        if explicit or policy.watches(name, view.tags):
+            yield name, view
+        else:
+            run.skipped += 1
+
+
+def run_stale_audit(
+    endpoints: Endpoints,
+    counter: InvocationCounter,
+    book: FindingBook | None,
+    policy: RetirementPolicy,
+    now: datetime,
+    account_id: str,
+    region: str,
+    source: str = "scheduled",
+    names: Iterable[str] | None = None,
+) -> AuditRun:
+    """Every watched InService endpoint (or the named ones): verdict, findings, retirements opened.
+    Without a book (the CLI) nothing is stored or published."""
+    run = AuditRun()
+    for name, seen in _watched_views(endpoints, policy, names, run):
+        ref = EndpointRef(name, account_id, region)
+        if isinstance(seen, ReadFailure):
+            window = policy.stale_window_hours
+            check = RetirementCheck(
+                name, ref.endpoint_arn, account_id, region, Verdict.ERROR, None, window, reasons=[str(seen)]
+            )
+            view = None
+        else:
+            view = seen
+            check = check_view(view, endpoints, counter, policy, now, account_id, region)
+        run.checks.append(check)
+        if book is None:
+            continue
+        _publish(book, check_findings(check, source, policy.purpose_tag_key), run.published)
+        if view is not None and check.purpose == RETIRING and open_retiring(book, ref) is None:
+            _publish(book, [retiring_finding(start_retiring(view, ref, policy, now), source)], run.published)
+    return run
+
+
+def close_gone(book: FindingBook, ref: EndpointRef, source: str) -> list[Finding]:
+    published: list[Finding] = []
+    _publish(book, gone_findings(ref, source), published)
+    return published
+
+
+def run_retiring_deadlines(
+    endpoints: Endpoints, book: FindingBook, policy: RetirementPolicy, now: datetime, account_id: str, region: str
+) -> list[Finding]:
+    """Daily: every endpoint tagged retiring has an open retirement; one past its deadline escalates."""
+    published: list[Finding] = []
+    run = AuditRun()
+    for name, seen in _watched_views(endpoints, policy, None, run):
+        if isinstance(seen, ReadFailure) or seen.tags.get(policy.purpose_tag_key) != RETIRING:
+            continue
+        ref = EndpointRef(name, account_id, region)
+        retiring = open_retiring(book, ref) or start_retiring(seen, ref, policy, now)
+        if not retiring.overdue and retiring.past_deadline(now):
+            retiring.overdue = True
+        _publish(book, [retiring_finding(retiring, "scheduled")], published)
+    return published
+
+
+def on_tag_change(
+    change: TagChange,
+    endpoints: Endpoints,
+    book: FindingBook,
+    policy: RetirementPolicy,
+    response: str,
+    now: datetime,
+    account_id: str,
+    region: str,
+    event_id: str,
+) -> tuple[str, list[Finding]]:
+    """Tagging retiring opens a retirement; changing or removing that tag while it is open is put back
+    (response "revert") or only reported ("flag")."""
+    key = policy.purpose_tag_key
+    ref = EndpointRef(change.endpoint_name, account_id, region)
+    published: list[Finding] = []
+    retiring = open_retiring(book, ref)
+    new_value = change.set_tags.get(key)
+    if new_value == RETIRING:
+        if retiring is not None:
+            return "already retiring", published
+        try:
+            view = endpoints.describe(change.endpoint_name)
+        except EndpointGone:
+            return "endpoint no longer exists", published
+        tagged_at = parse_iso(change.event_time) if change.event_time else now
+        _publish(book, [retiring_finding(start_retiring(view, ref, policy, tagged_at), "realtime")], published)
+        return "retirement opened", published
+    touched = key in change.removed_keys or key in change.set_tags
+    if not touched or retiring is None:
+        return "nothing to do", published
+    action = "flagged"
+    if response == "revert":
+        try:
+            endpoints.tag(change.endpoint_name, key, RETIRING)
+            action = "reverted"
+        except EndpointGone:
+            pass
+    finding = tag_changed_finding(
+        retiring, change.changed_by, new_value, action, event_id, change.event_time, "realtime"
+    )
+    _publish(book, [finding], published)
+    return f"retiring tag change {action}", published

@@ -1,0 +1,237 @@
+"""The deletion state machine's steps: prepare -> (a human approves through a task token) -> delete only
+if a live check finds no invocations -> watch clients for errors naming the deleted endpoint.
+
+Each step gets the execution state and returns its part of it. The endpoint's ENDPOINT_RETIRING
+finding carries the retirement from step to step (and to Jira): the request and its token, the
+config recorded for re-creation, and finally its closing with the ARN and the money spent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from mlgov_runtime.core.findings import store_and_publish
+from mlgov_runtime.retirement.audit import EndpointRef, Endpoints, FindingBook, open_retiring, start_retiring
+from mlgov_runtime.retirement.findings import (
+    KIND_CANDIDATE,
+    KIND_PURPOSE_TAG,
+    KIND_SAFETY_ABORT,
+    KIND_STALE,
+    KIND_TAG_CHANGED,
+    closing,
+    retired_finding,
+    retiring_finding,
+    safety_abort_finding,
+    still_called_finding,
+)
+from mlgov_runtime.retirement.logic import (
+    RETIRING,
+    EndpointGone,
+    ErrorCounter,
+    ErrorMetric,
+    InvocationCounter,
+    ReadFailure,
+    RetirementPolicy,
+    Verdict,
+    check_view,
+    iso,
+    parse_iso,
+    wasted_usd,
+)
+
+SAFETY_ABORT_METRIC = "SafetyAbortEndpointDeletion"
+
+
+class DeletableEndpoints(Endpoints, Protocol):
+    def snapshot(self, name: str) -> dict[str, Any]:
+        """Endpoint config, models and tags: enough to re-create the endpoint."""
+        ...
+
+    def delete(self, name: str) -> None: ...
+
+
+class Metrics(InvocationCounter, ErrorCounter, Protocol):
+    pass
+
+
+@dataclass
+class Steps:
+    endpoints: DeletableEndpoints
+    metrics: Metrics
+    book: FindingBook
+    policy: RetirementPolicy
+    account_id: str
+    region: str
+    now: Callable[[], datetime]
+    emit: Callable[[str, float], None]
+    approval_expiry_hours: int = 72
+    watch_hours: int = 72
+    error_metrics: Sequence[ErrorMetric] = ()
+
+    def _ref(self, state: dict[str, Any]) -> EndpointRef:
+        return EndpointRef(state["endpoint_name"], self.account_id, self.region)
+
+    def _publish_retiring(self, retiring: Any, source: str = "pipeline") -> None:
+        store_and_publish(self.book, retiring_finding(retiring, source))
+
+    # -- steps
+    def prepare(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Only a stale endpoint without invocations in the stale window may be requested; it is tagged
+        retiring (the role may delete only retiring endpoints) and its retirement opened."""
+        ref, now = self._ref(state), self.now()
+        name = ref.endpoint_name
+        try:
+            view = self.endpoints.describe(name)
+        except EndpointGone:
+            return {"eligible": False, "reason": f"Endpoint {name} does not exist."}
+        except ReadFailure as exc:
+            return {"eligible": False, "reason": f"Endpoint {name} could not be read: {exc}"}
+        check = check_view(view, self.endpoints, self.metrics, self.policy, now, self.account_id, self.region)
+        if check.verdict is not Verdict.RETIREMENT_CANDIDATE:
+            why = {
+                Verdict.CURRENT: "it serves the current Approved version; deleting it would take that model offline",
+                Verdict.STALE_ENDPOINT_ACTIVE: f"it still took {check.invocations_24h} invocations in the last "
+                f"{check.window_hours} h; move its callers first",
+                Verdict.ERROR: f"its traffic or lineage could not be read ({' '.join(check.reasons)})",
+            }[check.verdict]
+            return {"eligible": False, "reason": f"Endpoint {name} is not a retirement candidate: {why}."}
+        retiring = open_retiring(self.book, ref)
+        if retiring is None:
+            retiring = start_retiring(view, ref, self.policy, now)
+            self._publish_retiring(retiring)
+        if view.tags.get(self.policy.purpose_tag_key) != RETIRING:
+            self.endpoints.tag(name, self.policy.purpose_tag_key, RETIRING)
+        return {
+            "eligible": True,
+            "endpoint_arn": ref.endpoint_arn,
+            "invocations_24h": check.invocations_24h,
+            "served_versions": check.served_versions,
+            "current_versions": check.current_versions,
+            "hourly_usd": check.cost.hourly_usd if check.cost else None,
+            "stale_since": iso(check.stale_since) if check.stale_since else None,
+        }
+
+    def request_approval(self, state: dict[str, Any], token: str, execution: str) -> dict[str, Any]:
+        """Publish the request with its token on the endpoint's retirement (Slack, Jira); the execution
+        waits until `mlgov retire approve|deny --token` answers or the request expires."""
+        ref, now = self._ref(state), self.now()
+        retiring = open_retiring(self.book, ref)
+        if retiring is None:  # cancelled meanwhile: nothing will be approved
+            raise RetirementClosed(f"the retirement of {ref.endpoint_name} is no longer open")
+        retiring.request = {
+            "token": token,
+            "execution": execution,
+            "requested_by": state.get("requested_by"),
+            "reason": state.get("reason"),
+            "requested_at": iso(now),
+            "expires_at": iso(now + timedelta(hours=self.approval_expiry_hours)),
+        }
+        self._publish_retiring(retiring)
+        return {"published": True}
+
+    def delete(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Immediately before deleting: the retirement is still open and the last safety window had no
+        invocations; anything else aborts with nothing deleted."""
+        ref = self._ref(state)
+        name = ref.endpoint_name
+        approved_by = str((state.get("approval") or {}).get("approved_by") or "unknown")
+        retiring = open_retiring(self.book, ref)
+        if retiring is None:
+            return {"outcome": "aborted", "reason": f"the retirement of {name} is no longer open (cancelled?)"}
+        try:
+            view = self.endpoints.describe(name)
+        except EndpointGone:
+            if retiring.recreate:  # deleted by an earlier attempt of this step; finish closing it
+                return self._close(retiring, state, approved_by, self.now())
+            return {"outcome": "aborted", "reason": f"endpoint {name} no longer exists; nothing deleted by this run"}
+        window = self.policy.safety_window_hours
+        now = self.now()
+        invocations: int | None
+        why = ""
+        try:
+            invocations = self.metrics.invocations(
+                name, [v.name for v in view.variants], now - timedelta(hours=window), now
+            )
+        except ReadFailure as exc:
+            invocations, why = None, str(exc)
+        if invocations is None or invocations > 0:
+            self.emit(SAFETY_ABORT_METRIC, 1)
+            abort = safety_abort_finding(retiring, invocations, window, approved_by, now, why)
+            store_and_publish(self.book, abort)
+            retiring.request = None
+            retiring.last_outcome = f"Deletion aborted at {iso(now)}: {abort.title.split(': ', 1)[1]}; nothing deleted."
+            self._publish_retiring(retiring)
+            return {"outcome": "aborted", "invocations": invocations, "reason": abort.title}
+        if view.tags.get(self.policy.purpose_tag_key) != RETIRING:
+            return {"outcome": "aborted", "reason": f"{name} is no longer tagged {RETIRING}; nothing deleted"}
+        # Durable before the delete: what it takes to re-create the endpoint.
+        retiring.recreate = self.endpoints.snapshot(name)
+        retiring.request = None
+        self.book.record(retiring_finding(retiring, "pipeline"))  # stored, not announced: the closing says it
+        self.endpoints.delete(name)
+        self.emit(SAFETY_ABORT_METRIC, 0)
+        return self._close(retiring, state, approved_by, now)
+
+    def _close(self, retiring: Any, state: dict[str, Any], approved_by: str, deleted_at: datetime) -> dict[str, Any]:
+        prepared = state.get("prepared") or {}
+        since = parse_iso(prepared["stale_since"]) if prepared.get("stale_since") else None
+        wasted = wasted_usd(prepared.get("hourly_usd"), since, deleted_at)
+        store_and_publish(self.book, retired_finding(retiring, deleted_at, wasted, approved_by, "pipeline"))
+        ref = self._ref(state)
+        for kind in (KIND_SAFETY_ABORT, KIND_TAG_CHANGED, KIND_STALE, KIND_CANDIDATE, KIND_PURPOSE_TAG):
+            store_and_publish(self.book, closing(ref, kind, "pipeline", "endpoint retired"))
+        return {
+            "outcome": "deleted",
+            "endpoint_arn": ref.endpoint_arn,
+            "endpoint_config_name": (retiring.recreate or {}).get("endpoint_config_name", ""),
+            "deleted_at": iso(deleted_at),
+            "wasted_usd": wasted,
+            "watch": {"remaining": self.watch_hours, "since": iso(deleted_at)},
+        }
+
+    def close_request(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The request ended without a deletion: refused, denied, expired or failed. Says so on the retirement."""
+        ref, now = self._ref(state), self.now()
+        prepared, error = state.get("prepared") or {}, state.get("error") or {}
+        code, cause = str(error.get("Error", "")), str(error.get("Cause", ""))
+        if prepared and not prepared.get("eligible", True):
+            why = f"Deletion request refused: {prepared.get('reason')}"
+        elif code in ("States.Timeout", "States.HeartbeatTimeout"):
+            why = f"Deletion request expired after {self.approval_expiry_hours} h without an answer; nothing deleted."
+        elif code == "DeletionDenied":
+            why = f"Deletion denied ({cause[:500] or 'no reason given'}); nothing deleted."
+        elif code == "RetirementClosed":
+            why = "Deletion request dropped: the retirement was closed meanwhile; nothing deleted."
+        else:
+            why = f"Deletion request failed ({code}: {cause[:500]}); nothing deleted."
+        retiring = open_retiring(self.book, ref)
+        if retiring is not None:
+            retiring.request = None
+            retiring.last_outcome = f"{why} ({iso(now)})"
+            self._publish_retiring(retiring)
+        return {"closed": why}
+
+    def watch(self, state: dict[str, Any]) -> dict[str, Any]:
+        """One look at the client error metrics since the deletion; a finding if any name the endpoint."""
+        ref, now = self._ref(state), self.now()
+        deletion = state["deletion"]
+        since = deletion["watch"]["since"]
+        errors = (
+            self.metrics.errors(ref.endpoint_name, self.error_metrics, parse_iso(since), now)
+            if self.error_metrics
+            else {}
+        )
+        total = sum(errors.values())
+        if total:
+            store_and_publish(
+                self.book,
+                still_called_finding(ref, deletion.get("endpoint_config_name", ""), since, errors, "pipeline"),
+            )
+        return {"remaining": max(int(deletion["watch"]["remaining"]) - 1, 0), "since": since, "errors": total}
+
+
+class RetirementClosed(Exception):
+    """The retirement a step works on was closed (cancelled) meanwhile."""

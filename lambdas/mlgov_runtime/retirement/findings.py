@@ -1,0 +1,344 @@
+"""Retirement verdicts and lifecycle events as findings. Each one names the next command to run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding
+from mlgov_runtime.retirement.logic import RetirementCheck, Verdict, iso, parse_iso
+
+KIND_STALE = "STALE_ENDPOINT_ACTIVE"
+KIND_CANDIDATE = "ENDPOINT_RETIREMENT_CANDIDATE"
+KIND_CHECK_FAILED = "ENDPOINT_RETIREMENT_CHECK_FAILED"
+KIND_PURPOSE_TAG = "ENDPOINT_PURPOSE_TAG_INVALID"
+KIND_RETIRING = "ENDPOINT_RETIRING"
+KIND_TAG_CHANGED = "RETIRING_TAG_CHANGED"
+KIND_SAFETY_ABORT = "SAFETY_ABORT_ENDPOINT_DELETION"
+KIND_STILL_CALLED = "RETIRED_ENDPOINT_STILL_CALLED"
+KINDS = (
+    KIND_STALE,
+    KIND_CANDIDATE,
+    KIND_CHECK_FAILED,
+    KIND_PURPOSE_TAG,
+    KIND_RETIRING,
+    KIND_TAG_CHANGED,
+    KIND_SAFETY_ABORT,
+    KIND_STILL_CALLED,
+)
+_VERDICT_KINDS = (KIND_STALE, KIND_CANDIDATE, KIND_CHECK_FAILED)
+
+
+def _finding(
+    subject: Any, kind: str, severity: str, title: str, detail: str, source: str, evidence: dict[str, Any]
+) -> Finding:
+    return Finding(
+        kind=kind,
+        severity=severity,
+        account_id=subject.account_id,
+        region=subject.region,
+        resource_arn=subject.endpoint_arn,
+        title=title,
+        detail=detail,
+        source=source,
+        evidence=evidence,
+    )
+
+
+def closing(subject: Any, kind: str, source: str, why: str, detail: str | None = None) -> Finding:
+    """Closes an open finding of this kind on the endpoint (a no-op in the store when none is open)."""
+    return Finding(
+        kind=kind,
+        severity="INFO",
+        account_id=subject.account_id,
+        region=subject.region,
+        resource_arn=subject.endpoint_arn,
+        title=f"Endpoint {subject.endpoint_name}: resolved ({why})",
+        detail=detail or why,
+        source=source,
+        evidence={"why": why},
+        status=STATUS_RESOLVED,
+    )
+
+
+def check_findings(check: RetirementCheck, source: str, purpose_key: str = "endpoint_purpose") -> list[Finding]:
+    """What one check opens, and the endpoint's verdict findings it closes."""
+    evidence = check.to_dict()
+    name = check.endpoint_name
+    out: list[Finding] = []
+    opened: str | None = None
+    if check.verdict is Verdict.STALE_ENDPOINT_ACTIVE:
+        opened = KIND_STALE
+        out.append(
+            _finding(
+                check,
+                KIND_STALE,
+                "HIGH",
+                f"Endpoint {name} is stale but still takes traffic: {check.invocations_24h:,} invocations "
+                f"in {check.window_hours} h",
+                " ".join([*check.reasons, check.next_step]),
+                source,
+                evidence,
+            )
+        )
+    elif check.verdict is Verdict.RETIREMENT_CANDIDATE:
+        opened = KIND_CANDIDATE
+        out.append(
+            _finding(
+                check,
+                KIND_CANDIDATE,
+                "MEDIUM",
+                f"Endpoint {name} is a retirement candidate: stale and unused for {check.window_hours} h",
+                " ".join([*check.reasons, check.next_step]),
+                source,
+                evidence,
+            )
+        )
+    elif check.verdict is Verdict.ERROR:
+        opened = KIND_CHECK_FAILED
+        out.append(
+            _finding(
+                check,
+                KIND_CHECK_FAILED,
+                "MEDIUM",
+                f"Endpoint {name}: retirement check could not run",
+                " ".join([*check.reasons, check.next_step]),
+                source,
+                {"endpoint_name": name, "reasons": check.reasons},
+            )
+        )
+    if check.verdict is not Verdict.ERROR:
+        out += [closing(check, k, source, check.verdict.value.lower()) for k in _VERDICT_KINDS if k != opened]
+        if check.purpose_problem:
+            out.append(purpose_finding(check, source, purpose_key))
+        else:
+            out.append(closing(check, KIND_PURPOSE_TAG, source, "purpose tag valid"))
+    return out
+
+
+def purpose_finding(check: RetirementCheck, source: str, purpose_key: str) -> Finding:
+    return _finding(
+        check,
+        KIND_PURPOSE_TAG,
+        "MEDIUM",
+        f"Endpoint {check.endpoint_name} {check.purpose_problem}",
+        f"Every endpoint carries a purpose for cost reports and retirement (active, testing, retiring, retired). "
+        f"Have the deployment pipeline tag it: `aws sagemaker add-tags --resource-arn {check.endpoint_arn} "
+        f"--tags Key={purpose_key},Value=active` (or retiring, then `mlgov retire request --endpoint "
+        f"{check.endpoint_name}`). Verdict: {check.verdict.value}.",
+        source,
+        {"endpoint_name": check.endpoint_name, "purpose": check.purpose, "problem": check.purpose_problem},
+    )
+
+
+def gone_findings(subject: Any, source: str) -> list[Finding]:
+    """An endpoint that no longer exists has no verdict or tag problem."""
+    return [closing(subject, k, source, "endpoint deleted") for k in (*_VERDICT_KINDS, KIND_PURPOSE_TAG)]
+
+
+@dataclass
+class Retiring:
+    """An endpoint tagged retiring: who owns it, by when it must be gone, and where its deletion stands.
+    Kept in its ENDPOINT_RETIRING finding's evidence, so every update starts from the stored one."""
+
+    endpoint_name: str
+    endpoint_arn: str
+    account_id: str
+    region: str
+    tagged_at: str
+    deadline: str
+    owner: str | None = None
+    monthly_cost_usd: float | None = None
+    overdue: bool = False
+    request: dict[str, Any] | None = None  # a deletion waiting for approval
+    last_outcome: str | None = None
+    recreate: dict[str, Any] | None = None  # config, models and tags recorded just before deletion
+
+    @classmethod
+    def start(
+        cls,
+        name: str,
+        arn: str,
+        account_id: str,
+        region: str,
+        tagged_at: datetime,
+        deadline_days: int,
+        owner: str | None,
+        monthly_cost_usd: float | None,
+    ) -> Retiring:
+        return cls(
+            name,
+            arn,
+            account_id,
+            region,
+            iso(tagged_at),
+            iso(tagged_at + timedelta(days=deadline_days)),
+            owner,
+            monthly_cost_usd,
+        )
+
+    @classmethod
+    def from_evidence(cls, evidence: dict[str, Any]) -> Retiring | None:
+        data = evidence.get("retiring")
+        return cls(**data) if isinstance(data, dict) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def past_deadline(self, now: datetime) -> bool:
+        return now >= parse_iso(self.deadline)
+
+
+def retiring_finding(r: Retiring, source: str) -> Finding:
+    name, owner = r.endpoint_name, r.owner or "no owner tag"
+    due = r.deadline[:10]
+    if r.overdue:
+        title = f"Endpoint {name} is past its retirement deadline {due} (owner {owner})"
+    else:
+        title = f"Endpoint {name} is retiring: delete by {due} (owner {owner})"
+    cost = f" It costs about ${r.monthly_cost_usd:,.0f}/month while it runs." if r.monthly_cost_usd else ""
+    parts = [f"Tagged retiring at {r.tagged_at}; deadline {r.deadline}.{cost}"]
+    if r.last_outcome:
+        parts.append(r.last_outcome)
+    if r.request:
+        token = r.request["token"]
+        parts.append(
+            f"Deletion requested by {r.request.get('requested_by') or 'unknown'} "
+            f"({r.request.get('reason') or 'no reason given'}); a last live invocation check runs right before "
+            f"deleting. Approve: `mlgov retire approve --token {token}`. Deny: `mlgov retire deny --token {token} "
+            f"--reason TEXT`. The request expires at {r.request.get('expires_at')}."
+        )
+    else:
+        parts.append(
+            f"Once it has had no invocations for 24 h, request deletion: `mlgov retire request --endpoint {name}`. "
+            f"To keep it instead: `mlgov retire cancel --endpoint {name} --reason TEXT`."
+        )
+    return Finding(
+        kind=KIND_RETIRING,
+        severity="HIGH" if r.overdue else "MEDIUM",
+        account_id=r.account_id,
+        region=r.region,
+        resource_arn=r.endpoint_arn,
+        title=title,
+        detail=" ".join(parts),
+        source=source,
+        evidence={"retiring": r.to_dict()},
+    )
+
+
+def recreate_command(name: str, config_name: str) -> str:
+    return f"mlgov retire recreate --endpoint {name} --endpoint-config {config_name}"
+
+
+def retired_finding(r: Retiring, deleted_at: datetime, wasted: float | None, approved_by: str, source: str) -> Finding:
+    config = (r.recreate or {}).get("endpoint_config_name", "")
+    money = f"${wasted:,.2f}" if wasted is not None else "unknown (no price for its instances)"
+    return Finding(
+        kind=KIND_RETIRING,
+        severity="INFO",
+        account_id=r.account_id,
+        region=r.region,
+        resource_arn=r.endpoint_arn,
+        title=f"Endpoint {r.endpoint_name} deleted after approval by {approved_by}",
+        detail=(
+            f"Deleted {r.endpoint_arn} at {iso(deleted_at)} after a live check saw no invocations. Money spent on "
+            f"it since it stopped being needed: {money}. Its endpoint config and models are kept; re-create it "
+            f"with `{recreate_command(r.endpoint_name, config)}`. Clients are watched for errors naming it."
+        ),
+        source=source,
+        evidence={"retiring": r.to_dict(), "deleted_at": iso(deleted_at), "wasted_usd": wasted},
+        status=STATUS_RESOLVED,
+    )
+
+
+def tag_changed_finding(
+    r: Retiring, changed_by: str, new_value: str | None, action: str, event_id: str, event_time: str, source: str
+) -> Finding:
+    now_value = "removed it" if new_value is None else f"set it to {new_value!r}"
+    done = (
+        "The tag was put back to retiring."
+        if action == "reverted"
+        else "The tag was left as it is (settings: flag only); the retirement stays open."
+    )
+    return Finding(
+        kind=KIND_TAG_CHANGED,
+        severity="HIGH",
+        account_id=r.account_id,
+        region=r.region,
+        resource_arn=r.endpoint_arn,
+        title=f"Endpoint {r.endpoint_name}: retiring tag changed while its retirement is open",
+        detail=(
+            f"{changed_by} {now_value} at {event_time} while the retirement of {r.endpoint_name} (deadline "
+            f"{r.deadline}, owner {r.owner or 'unknown'}) is open. {done} To keep the endpoint, close the "
+            f"retirement first: `mlgov retire cancel --endpoint {r.endpoint_name} --reason TEXT`."
+        ),
+        source=source,
+        evidence={
+            "endpoint_name": r.endpoint_name,
+            "changed_by": changed_by,
+            "new_value": new_value,
+            "action": action,
+            "event_id": event_id,
+            "event_time": event_time,
+        },
+    )
+
+
+def safety_abort_finding(
+    r: Retiring, invocations: int | None, window_hours: int, approved_by: str, checked_at: datetime, why: str
+) -> Finding:
+    seen = (
+        f"{invocations:,} invocations in the last {window_hours} h"
+        if invocations is not None
+        else f"invocations could not be read ({why})"
+    )
+    return Finding(
+        kind=KIND_SAFETY_ABORT,
+        severity="HIGH",
+        account_id=r.account_id,
+        region=r.region,
+        resource_arn=r.endpoint_arn,
+        title=f"Deletion of endpoint {r.endpoint_name} aborted: {seen}",
+        detail=(
+            f"Approved by {approved_by}, but the live check right before deleting saw {seen}. Nothing was "
+            f"deleted, whatever its tags say. Find the caller still using it (cached client URLs, old app "
+            f"versions), move it, wait for 24 h without invocations, then `mlgov retire request --endpoint "
+            f"{r.endpoint_name}`."
+        ),
+        source="pipeline",
+        evidence={
+            "endpoint_name": r.endpoint_name,
+            "invocations": invocations,
+            "window_hours": window_hours,
+            "approved_by": approved_by,
+            "checked_at": iso(checked_at),
+        },
+    )
+
+
+def still_called_finding(
+    subject: Any, config_name: str, deleted_at: str, errors: dict[str, int], source: str
+) -> Finding:
+    total = sum(errors.values())
+    counts = ", ".join(f"{metric} {count:,}" for metric, count in sorted(errors.items()))
+    return Finding(
+        kind=KIND_STILL_CALLED,
+        severity="HIGH",
+        account_id=subject.account_id,
+        region=subject.region,
+        resource_arn=subject.endpoint_arn,
+        title=f"Clients still call deleted endpoint {subject.endpoint_name}: {total:,} errors since {deleted_at[:16]}",
+        detail=(
+            f"Since {subject.endpoint_name} was deleted at {deleted_at}: {counts}. Some client still resolves it "
+            f"(an old app version or a cached URL). Bridge them now by re-creating it from its kept config: "
+            f"`{recreate_command(subject.endpoint_name, config_name)}`, then move the client and retire it again."
+        ),
+        source=source,
+        evidence={
+            "endpoint_name": subject.endpoint_name,
+            "endpoint_config_name": config_name,
+            "deleted_at": deleted_at,
+            "metrics": sorted(errors),
+        },
+    )

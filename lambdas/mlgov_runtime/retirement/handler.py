@@ -1,0 +1,170 @@
+"""Endpoint retirement Lambdas.
+
+`handler`: the monthly stale-endpoint audit, the daily retiring-deadline check (schedule rules whose
+input names the task) and CloudTrail AddTags/DeleteTags on endpoints. Idempotent per event id.
+`step`: the deletion state machine's steps ({"step": ..., "state": ...}); a separate function whose
+role alone may delete an endpoint.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlgov_runtime.adapters.aws import context_for
+from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
+from mlgov_runtime.adapters.cost_anomaly import service_anomalies
+from mlgov_runtime.adapters.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
+from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.core.env import Lazy
+from mlgov_runtime.retirement.audit import on_tag_change, run_retiring_deadlines, run_stale_audit
+from mlgov_runtime.retirement.deletion import Steps
+from mlgov_runtime.retirement.events import InvalidEvent, RetirementEvent, parse_event
+from mlgov_runtime.retirement.logic import Verdict
+from mlgov_runtime.retirement.settings import RetirementSettings, event_settings, step_settings
+
+SERVICE = "endpoint-retirement"
+STALE_METRIC = "StaleEndpointActive"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ports(settings: RetirementSettings) -> tuple[SageMakerEndpoints, EndpointMetrics, FindingsStore]:
+    aws = context_for(None)
+    store = FindingsStore(
+        aws.client("dynamodb"), aws.client("sns"), settings.findings_table, settings.findings_topic_arn
+    )
+    return (
+        SageMakerEndpoints(aws.client("sagemaker")),
+        EndpointMetrics(CloudWatchMetrics(aws.client("cloudwatch"))),
+        store,
+    )
+
+
+def _anomalies(settings: RetirementSettings, today: date) -> dict[str, Any] | None:
+    """SageMaker cost anomalies of the last 30 days, when a monitor is configured."""
+    if not settings.cost_anomaly_monitor_arn:
+        return None
+    ce = context_for("us-east-1").client("ce")  # Cost Explorer is served from us-east-1
+    found = service_anomalies(ce, settings.cost_anomaly_monitor_arn, today - timedelta(days=30), today)
+    return {"count": len(found), "total_impact_usd": round(sum(a["total_impact_usd"] for a in found), 2)}
+
+
+def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
+    settings = event_settings.get()
+    event = RetirementEvent.from_dict(request)
+    if event.account_id != own_account:
+        return {
+            "status": "skipped",
+            "reason": f"event from account {event.account_id}; this function sees only its own",
+        }
+    endpoints, counter, store = _ports(settings)
+    now, policy = _now(), settings.policy
+    if event.task == "stale_audit":
+        run = run_stale_audit(endpoints, counter, store, policy, now, event.account_id, event.region)
+        for check in run.checks:
+            metrics.add_metric(
+                name=STALE_METRIC,
+                unit=MetricUnit.Count,
+                value=1 if check.verdict is Verdict.STALE_ENDPOINT_ACTIVE else 0,
+            )
+            logger.info("Endpoint checked", extra=check.to_dict())
+        verdicts = [c.verdict.value for c in run.checks]
+        result: dict[str, Any] = {
+            "status": "audited",
+            "task": event.task,
+            "verdicts": {v: verdicts.count(v) for v in sorted(set(verdicts))},
+            "published": [f.finding_id for f in run.published],
+            "not_watched": run.skipped,
+            "unreadable": run.unreadable,
+            "sagemaker_cost_anomalies_30d": _anomalies(settings, now.date()),
+        }
+    elif event.task == "retiring_deadlines":
+        published = run_retiring_deadlines(endpoints, store, policy, now, event.account_id, event.region)
+        result = {"status": "checked", "task": event.task, "published": [f.finding_id for f in published]}
+    else:
+        assert event.tag_change is not None
+        outcome, published = on_tag_change(
+            event.tag_change,
+            endpoints,
+            store,
+            policy,
+            settings.tag_change_response,
+            now,
+            event.account_id,
+            event.region,
+            event.event_id,
+        )
+        result = {"status": outcome, "task": event.task, "published": [f.finding_id for f in published]}
+    logger.info("Retirement task done", extra=result)
+    return result
+
+
+def _idempotent_process(env: Any) -> tuple[IdempotencyConfig, Any]:
+    settings = event_settings.get()
+    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=settings.idempotency_ttl_seconds)
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+    wrapped = idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
+    return config, wrapped(process)
+
+
+idempotent = Lazy(_idempotent_process)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        parsed = parse_event(event)
+    except InvalidEvent as exc:
+        logger.warning("Event rejected", extra={"reason": str(exc)})
+        return {"status": "rejected", "reason": str(exc)}
+    config, once = idempotent.get()
+    config.register_lambda_context(context)
+    logger.append_keys(event_id=parsed.event_id, task=parsed.task)
+    result: dict[str, Any] = once(request=parsed.to_dict(), own_account=context.invoked_function_arn.split(":")[4])
+    return result
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = step_settings.get()
+    endpoints, counter, store = _ports(settings)
+    steps = Steps(
+        endpoints=endpoints,
+        metrics=counter,
+        book=store,
+        policy=settings.policy,
+        account_id=context.invoked_function_arn.split(":")[4],
+        region=context_for(None).region,
+        now=_now,
+        emit=lambda name, value: metrics.add_metric(name=name, unit=MetricUnit.Count, value=value),
+        approval_expiry_hours=settings.approval_expiry_hours,
+        watch_hours=settings.watch_hours,
+        error_metrics=settings.error_metrics,
+    )
+    name, state = event["step"], event.get("state") or {}
+    logger.append_keys(step=name, endpoint_name=state.get("endpoint_name"))
+    if name == "request_approval":
+        result = steps.request_approval(state, event["token"], str(event.get("execution", "")))
+    elif name in ("prepare", "delete", "close_request", "watch"):
+        result = getattr(steps, name)(state)
+    else:
+        raise ValueError(f"unknown step {name!r}")
+    logger.info("Step done", extra={"result": result})
+    return result

@@ -1,0 +1,27 @@
+"""On-demand hourly prices of SageMaker real-time inference instances, to put a monthly figure on an
+endpoint nobody needs. Approximate: US East (N. Virginia) list prices from
+https://aws.amazon.com/sagemaker/pricing/ (Real-Time Inference), as published in 2025. Other regions,
+savings plans and later price changes differ; `retirement.hourly_price_usd` in cdk.json overrides or
+adds instance types."""
+
+from __future__ import annotations
+
+SOURCE = "https://aws.amazon.com/sagemaker/pricing/ (real-time inference, us-east-1, on-demand, 2025)"
+HOURS_PER_MONTH = 730  # 365 x 24 / 12, as AWS's own calculator uses
+
+HOURLY_USD: dict[str, float] = {
+    "ml.t2.medium": 0.056,
+    "ml.m5.large": 0.115,
+    "ml.m5.xlarge": 0.23,
+    "ml.m5.2xlarge": 0.461,
+    "ml.c5.large": 0.102,
+    "ml.c5.xlarge": 0.204,
+    "ml.c5.2xlarge": 0.408,
+    "ml.g4dn.xlarge": 0.736,
+    "ml.g4dn.2xlarge": 0.94,
+    "ml.g4dn.4xlarge": 1.505,
+    "ml.g5.xlarge": 1.408,
+    "ml.g5.2xlarge": 1.515,
+    "ml.g5.4xlarge": 2.03,
+    "ml.g5.12xlarge": 7.09,
+}

@@ -1,0 +1,620 @@
+"""Endpoint retirement rules on in-memory fakes (no AWS): verdicts, cost, purpose tags, the retiring
+lifecycle and the deletion steps' safety checks."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding
+from mlgov_runtime.retirement.audit import (
+    EndpointRef,
+    on_tag_change,
+    open_retiring,
+    run_retiring_deadlines,
+    run_stale_audit,
+)
+from mlgov_runtime.retirement.deletion import SAFETY_ABORT_METRIC, Steps
+from mlgov_runtime.retirement.events import InvalidEvent, TagChange, parse_event
+from mlgov_runtime.retirement.findings import (
+    KIND_CANDIDATE,
+    KIND_PURPOSE_TAG,
+    KIND_RETIRING,
+    KIND_SAFETY_ABORT,
+    KIND_STALE,
+    KIND_STILL_CALLED,
+    KIND_TAG_CHANGED,
+    check_findings,
+)
+from mlgov_runtime.retirement.logic import (
+    ApprovedVersion,
+    EndpointGone,
+    EndpointView,
+    ErrorMetric,
+    ReadFailure,
+    RetirementPolicy,
+    Variant,
+    Verdict,
+    check_endpoint,
+    endpoint_cost,
+    wasted_usd,
+)
+
+ACCOUNT, REGION, GROUP = "111122223333", "eu-west-1", "manga-recommender"
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+V2_APPROVED = NOW - timedelta(days=30)
+
+
+def package(version: int) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/{version}"
+
+
+class FakeEndpoints:
+    def __init__(self) -> None:
+        self.views: dict[str, EndpointView] = {}
+        self.approved: dict[str, ApprovedVersion | None] = {GROUP: ApprovedVersion(GROUP, 2, package(2), V2_APPROVED)}
+        self.unreadable: set[str] = set()
+        self.calls: list[tuple[str, ...]] = []
+
+    def add(
+        self,
+        name: str,
+        *refs: str,
+        tags: dict[str, str] | None = None,
+        instance_type: str | None = "ml.g4dn.2xlarge",
+        count: int = 1,
+        variants: tuple[Variant, ...] | None = None,
+    ) -> None:
+        self.views[name] = EndpointView(
+            name=name,
+            arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name}",
+            status="InService",
+            config_name=f"{name}-config",
+            created_at=NOW - timedelta(days=200),
+            variants=variants
+            or (Variant("AllTraffic", instance_type, count, refs or (package(1),), serverless=instance_type is None),),
+            tags={"managed_by": "manga-recommender-pipeline", **(tags or {})},
+        )
+
+    def list_in_service(self) -> Any:
+        return iter(list(self.views))
+
+    def describe(self, name: str) -> EndpointView:
+        if name in self.unreadable:
+            raise ReadFailure(f"endpoint {name}: AccessDeniedException")
+        if name not in self.views:
+            raise EndpointGone(name)
+        return self.views[name]
+
+    def current_approved(self, group: str) -> ApprovedVersion | None:
+        return self.approved.get(group)
+
+    def tag(self, name: str, key: str, value: str) -> None:
+        self.calls.append(("tag", name, key, value))
+        view = self.describe(name)
+        self.views[name] = replace(view, tags={**view.tags, key: value})
+
+    def snapshot(self, name: str) -> dict[str, Any]:
+        self.calls.append(("snapshot", name))
+        return {"endpoint_config_name": f"{name}-config", "models": [{"ModelName": "m"}], "tags": {}}
+
+    def delete(self, name: str) -> None:
+        self.calls.append(("delete", name))
+        del self.views[name]
+
+
+class FakeMetrics:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.error_counts: dict[str, dict[str, int]] = {}
+        self.broken = False
+        self.windows: list[tuple[str, datetime, datetime]] = []
+
+    def invocations(self, endpoint_name: str, variant_names: Any, start: datetime, end: datetime) -> int:
+        self.windows.append((endpoint_name, start, end))
+        if self.broken:
+            raise ReadFailure(f"invocations of {endpoint_name}: ThrottlingException")
+        return self.counts.get(endpoint_name, 0)
+
+    def errors(self, endpoint_name: str, metrics: Any, start: datetime, end: datetime) -> dict[str, int]:
+        return dict(self.error_counts.get(endpoint_name, {}))
+
+
+class FakeBook:
+    """The findings store's contract: a version is published once; RESOLVED only closes what is open."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.published: list[Finding] = []
+
+    def record(self, finding: Finding) -> bool:
+        item = self.items.get(finding.finding_id)
+        if finding.status == STATUS_RESOLVED and (
+            item is None or (item["status"] != STATUS_OPEN and item.get("published") == item["fingerprint"])
+        ):
+            return False
+        new = {"finding": json.dumps(finding.to_dict()), "status": finding.status, "fingerprint": finding.fingerprint()}
+        self.items[finding.finding_id] = {**(item or {}), **new}
+        return bool(self.items[finding.finding_id].get("published") != finding.fingerprint())
+
+    def publish(self, finding: Finding) -> None:
+        self.published.append(finding)
+        self.items[finding.finding_id]["published"] = finding.fingerprint()
+
+    def get(self, finding_id: str) -> dict[str, Any] | None:
+        return self.items.get(finding_id)
+
+    def kinds(self) -> list[tuple[str, str]]:
+        return [(f.kind, f.status) for f in self.published]
+
+
+@pytest.fixture
+def sm() -> FakeEndpoints:
+    return FakeEndpoints()
+
+
+@pytest.fixture
+def cw() -> FakeMetrics:
+    return FakeMetrics()
+
+
+POLICY = RetirementPolicy()
+
+
+def check(sm: FakeEndpoints, cw: FakeMetrics, name: str, policy: RetirementPolicy = POLICY) -> Any:
+    return check_endpoint(name, sm, cw, policy, NOW, ACCOUNT, REGION)
+
+
+# -- verdicts
+
+
+def test_given_old_version_with_traffic_then_stale_active_naming_traffic_and_cost(
+    sm: FakeEndpoints, cw: FakeMetrics
+) -> None:
+    sm.add("manga-recommender-v1", tags={"endpoint_purpose": "active"})
+    cw.counts["manga-recommender-v1"] = 4920
+    result = check(sm, cw, "manga-recommender-v1")
+    assert result.verdict is Verdict.STALE_ENDPOINT_ACTIVE
+    assert (result.invocations_24h, result.served_versions, result.current_versions) == (
+        4920,
+        [f"{GROUP}/1"],
+        [f"{GROUP}/2"],
+    )
+    assert result.cost.monthly_usd == pytest.approx(0.94 * 730)
+    assert "4,920 invocations in the last 24 h" in " ".join(result.reasons)
+    assert "$686/month" in " ".join(result.reasons)
+    [(_, start, end)] = cw.windows
+    assert end - start == timedelta(hours=24)
+
+
+def test_given_old_version_without_traffic_then_a_retirement_candidate_with_the_request_command(
+    sm: FakeEndpoints, cw: FakeMetrics
+) -> None:
+    sm.add("manga-recommender-v1-ab")
+    result = check(sm, cw, "manga-recommender-v1-ab")
+    assert result.verdict is Verdict.RETIREMENT_CANDIDATE
+    assert result.invocations_24h == 0
+    assert "mlgov retire request --endpoint manga-recommender-v1-ab" in result.next_step
+    assert result.stale_since == V2_APPROVED  # redundant since v2 was approved (it existed before)
+
+
+def test_given_the_current_version_then_current_even_without_traffic(sm: FakeEndpoints, cw: FakeMetrics) -> None:
+    sm.add("manga-recommender-v2", package(2))
+    assert check(sm, cw, "manga-recommender-v2").verdict is Verdict.CURRENT
+
+
+def test_an_ab_endpoint_whose_champion_serves_the_current_version_is_current(
+    sm: FakeEndpoints, cw: FakeMetrics
+) -> None:
+    sm.add(
+        "manga-recommender-ab",
+        variants=(
+            Variant("champion", "ml.g5.xlarge", 2, (package(2),)),
+            Variant("challenger", "ml.g5.xlarge", 1, (package(1),)),
+        ),
+    )
+    cw.counts["manga-recommender-ab"] = 100
+    result = check(sm, cw, "manga-recommender-ab")
+    assert result.verdict is Verdict.CURRENT
+    assert result.cost.monthly_usd == pytest.approx(3 * 1.408 * 730)
+
+
+def test_a_shadow_variant_on_the_current_version_does_not_make_an_endpoint_current(
+    sm: FakeEndpoints, cw: FakeMetrics
+) -> None:
+    sm.add(
+        "manga-recommender-v1",
+        variants=(
+            Variant("AllTraffic", "ml.g4dn.2xlarge", 1, (package(1),)),
+            Variant("shadow", "ml.g4dn.2xlarge", 1, (package(2),), shadow=True),
+        ),
+    )
+    cw.counts["manga-recommender-v1"] = 10
+    assert check(sm, cw, "manga-recommender-v1").verdict is Verdict.STALE_ENDPOINT_ACTIVE
+
+
+def test_unreadable_invocations_are_an_error_never_a_candidate(sm: FakeEndpoints, cw: FakeMetrics) -> None:
+    sm.add("manga-recommender-v1")
+    cw.broken = True
+    result = check(sm, cw, "manga-recommender-v1")
+    assert result.verdict is Verdict.ERROR
+    assert result.invocations_24h is None
+    assert "ThrottlingException" in result.reasons[0]
+
+
+def test_an_unregistered_model_is_not_the_current_version(sm: FakeEndpoints, cw: FakeMetrics) -> None:
+    sm.add("manga-recommender-raw", "")
+    result = check(sm, cw, "manga-recommender-raw")
+    assert result.verdict is Verdict.RETIREMENT_CANDIDATE
+    assert result.served_versions == ["unregistered"]
+
+
+def test_a_group_without_an_approved_version_says_so(sm: FakeEndpoints, cw: FakeMetrics) -> None:
+    sm.approved[GROUP] = None
+    sm.add("manga-recommender-v1")
+    result = check(sm, cw, "manga-recommender-v1")
+    assert result.verdict is Verdict.RETIREMENT_CANDIDATE
+    assert "has no Approved version" in result.reasons[0]
+
+
+def test_cost_is_instance_count_times_list_price_and_names_a_missing_price() -> None:
+    assert endpoint_cost([Variant("a", "ml.g4dn.2xlarge", 2, ())], {"ml.g4dn.2xlarge": 0.94}).monthly_usd == 1372.4
+    unknown = endpoint_cost([Variant("a", "ml.p5.48xlarge", 1, ())], {"ml.g4dn.2xlarge": 0.94})
+    assert unknown.monthly_usd is None and "ml.p5.48xlarge" in unknown.basis
+    assert endpoint_cost([Variant("a", None, 1, (), serverless=True)], {}).monthly_usd == 0
+
+
+def test_wasted_money_runs_from_when_the_endpoint_stopped_being_needed() -> None:
+    assert wasted_usd(0.94, NOW - timedelta(days=30), NOW) == pytest.approx(0.94 * 720)
+    assert wasted_usd(None, NOW - timedelta(days=30), NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("tags", "problem"),
+    [
+        ({}, "has no endpoint_purpose tag"),
+        ({"endpoint_purpose": "prod"}, "'prod', which is not one of active|testing|retiring|retired"),
+        ({"endpoint_purpose": "retired"}, "tagged endpoint_purpose=retired but still exists and bills (about $686"),
+        ({"endpoint_purpose": "testing"}, None),
+    ],
+)
+def test_purpose_tag_problems(sm: FakeEndpoints, cw: FakeMetrics, tags: dict[str, str], problem: str | None) -> None:
+    sm.add("manga-recommender-v2", package(2), tags=tags)
+    found = check(sm, cw, "manga-recommender-v2").purpose_problem
+    assert (found is None) if problem is None else (problem in str(found))
+
+
+def test_watched_by_managed_by_tag_or_name_prefix() -> None:
+    assert POLICY.watches("anything", {"managed_by": "manga-recommender-pipeline"})
+    assert POLICY.watches("manga-recommender-x", {})
+    assert not POLICY.watches("fraud-model", {"managed_by": "someone-else"})
+
+
+# -- the audit and its findings
+
+
+def test_audit_opens_stale_and_candidate_findings_and_skips_unwatched(sm: FakeEndpoints, cw: FakeMetrics) -> None:
+    sm.add("manga-recommender-v1", tags={"endpoint_purpose": "active"})
+    sm.add("manga-recommender-v1-ab", tags={"endpoint_purpose": "active"})
+    sm.add("manga-recommender-v2", package(2), tags={"endpoint_purpose": "active"})
+    sm.views["fraud-model"] = replace(sm.views["manga-recommender-v2"], name="fraud-model", tags={})
+    cw.counts["manga-recommender-v1"] = 4920
+    book = FakeBook()
+    run = run_stale_audit(sm, cw, book, POLICY, NOW, ACCOUNT, REGION)
+    assert {c.endpoint_name: c.verdict.value for c in run.checks} == {
+        "manga-recommender-v1": "STALE_ENDPOINT_ACTIVE",
+        "manga-recommender-v1-ab": "RETIREMENT_CANDIDATE",
+        "manga-recommender-v2": "CURRENT",
+    }
+    assert run.skipped == 1
+    assert book.kinds() == [(KIND_STALE, STATUS_OPEN), (KIND_CANDIDATE, STATUS_OPEN)]
+    stale = book.published[0]
+    assert stale.severity == "HIGH" and "4,920 invocations" in stale.title
+    assert stale.evidence["monthly_cost_usd"] == pytest.approx(686.2)
+    assert "mlgov retire request --endpoint manga-recommender-v1" in stale.detail
+    assert not [c for c in sm.calls if c[0] in ("tag", "delete")]  # the audit never writes
+
+
+def test_an_endpoint_that_stops_taking_traffic_moves_from_stale_to_candidate(
+    sm: FakeEndpoints, cw: FakeMetrics
+) -> None:
+    sm.add("manga-recommender-v1", tags={"endpoint_purpose": "active"})
+    cw.counts["manga-recommender-v1"] = 10
+    book = FakeBook()
+    run_stale_audit(sm, cw, book, POLICY, NOW, ACCOUNT, REGION)
+    cw.counts["manga-recommender-v1"] = 0
+    run_stale_audit(sm, cw, book, POLICY, NOW + timedelta(days=30), ACCOUNT, REGION)
+    assert book.kinds() == [(KIND_STALE, STATUS_OPEN), (KIND_CANDIDATE, STATUS_OPEN), (KIND_STALE, STATUS_RESOLVED)]
+
+
+def test_an_error_verdict_closes_nothing(sm: FakeEndpoints, cw: FakeMetrics) -> None:
+    sm.add("manga-recommender-v1")
+    cw.broken = True
+    kinds = [(f.kind, f.status) for f in check_findings(check(sm, cw, "manga-recommender-v1"), "scheduled")]
+    assert kinds == [("ENDPOINT_RETIREMENT_CHECK_FAILED", STATUS_OPEN)]
+
+
+def test_audit_reports_a_missing_purpose_tag_with_the_command_that_fixes_it(sm: FakeEndpoints, cw: FakeMetrics) -> None:
+    sm.add("manga-recommender-v2", package(2))
+    book = FakeBook()
+    run_stale_audit(sm, cw, book, POLICY, NOW, ACCOUNT, REGION)
+    [finding] = book.published
+    assert finding.kind == KIND_PURPOSE_TAG
+    assert "--tags Key=endpoint_purpose,Value=active" in finding.detail
+
+
+# -- the retiring lifecycle
+
+
+def tag_change(name: str, *, set_tags: dict[str, str] | None = None, removed: tuple[str, ...] = ()) -> TagChange:
+    return TagChange(
+        "DeleteTags" if removed else "AddTags",
+        name,
+        set_tags or {},
+        removed,
+        "arn:aws:sts::111122223333:assumed-role/DataScientist/x",
+        "2026-11-28T10:00:00Z",
+    )
+
+
+def retire(sm: FakeEndpoints, book: FakeBook, name: str, response: str = "revert", **change: Any) -> str:
+    outcome, _ = on_tag_change(tag_change(name, **change), sm, book, POLICY, response, NOW, ACCOUNT, REGION, "ev-1")
+    return outcome
+
+
+def test_tagging_retiring_opens_a_retirement_with_a_seven_day_deadline_and_the_owner(sm: FakeEndpoints) -> None:
+    sm.add("manga-recommender-v1", tags={"endpoint_purpose": "retiring", "owner": "mobile-team"})
+    book = FakeBook()
+    assert retire(sm, book, "manga-recommender-v1", set_tags={"endpoint_purpose": "retiring"}) == "retirement opened"
+    [finding] = book.published
+    assert (finding.kind, finding.severity) == (KIND_RETIRING, "MEDIUM")
+    assert finding.evidence["retiring"]["deadline"] == "2026-12-05T10:00:00Z"
+    assert finding.evidence["retiring"]["owner"] == "mobile-team"
+    assert "delete by 2026-12-05 (owner mobile-team)" in finding.title
+    assert retire(sm, book, "manga-recommender-v1", set_tags={"endpoint_purpose": "retiring"}) == "already retiring"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"set_tags": {"endpoint_purpose": "active"}}, {"removed": ("endpoint_purpose",)}],
+    ids=["changed", "removed"],
+)
+def test_changing_retiring_while_open_is_reverted_and_reported(sm: FakeEndpoints, change: dict[str, Any]) -> None:
+    sm.add("manga-recommender-v1", tags={"endpoint_purpose": "retiring"})
+    book = FakeBook()
+    retire(sm, book, "manga-recommender-v1", set_tags={"endpoint_purpose": "retiring"})
+    assert retire(sm, book, "manga-recommender-v1", **change) == "retiring tag change reverted"
+    assert sm.calls == [("tag", "manga-recommender-v1", "endpoint_purpose", "retiring")]
+    finding = book.published[-1]
+    assert (finding.kind, finding.severity) == (KIND_TAG_CHANGED, "HIGH")
+    assert "assumed-role/DataScientist" in finding.detail and "put back to retiring" in finding.detail
+    assert "mlgov retire cancel --endpoint manga-recommender-v1" in finding.detail
+
+
+def test_flag_mode_reports_without_touching_the_tag(sm: FakeEndpoints) -> None:
+    sm.add("manga-recommender-v1", tags={"endpoint_purpose": "retiring"})
+    book = FakeBook()
+    retire(sm, book, "manga-recommender-v1", set_tags={"endpoint_purpose": "retiring"})
+    outcome = retire(sm, book, "manga-recommender-v1", response="flag", set_tags={"endpoint_purpose": "active"})
+    assert outcome == "retiring tag change flagged"
+    assert sm.calls == []
+    assert book.published[-1].kind == KIND_TAG_CHANGED
+
+
+def test_a_tag_change_without_an_open_retirement_is_left_alone(sm: FakeEndpoints) -> None:
+    sm.add("manga-recommender-v1", tags={"endpoint_purpose": "active"})
+    book = FakeBook()
+    assert retire(sm, book, "manga-recommender-v1", set_tags={"endpoint_purpose": "testing"}) == "nothing to do"
+    assert sm.calls == [] and book.published == []
+
+
+def test_past_the_deadline_the_retirement_escalates_once(sm: FakeEndpoints) -> None:
+    sm.add("manga-recommender-v1", tags={"endpoint_purpose": "retiring", "owner": "mobile-team"})
+    book = FakeBook()
+    run_retiring_deadlines(sm, book, POLICY, NOW, ACCOUNT, REGION)  # first seen retiring: opened
+    assert run_retiring_deadlines(sm, book, POLICY, NOW + timedelta(days=6), ACCOUNT, REGION) == []
+    [escalated] = run_retiring_deadlines(sm, book, POLICY, NOW + timedelta(days=7), ACCOUNT, REGION)
+    assert escalated.severity == "HIGH" and "past its retirement deadline 2026-12-05" in escalated.title
+    assert run_retiring_deadlines(sm, book, POLICY, NOW + timedelta(days=8), ACCOUNT, REGION) == []
+
+
+# -- the deletion steps
+
+
+def steps(sm: FakeEndpoints, cw: FakeMetrics, book: FakeBook, emitted: list[tuple[str, float]]) -> Steps:
+    return Steps(
+        sm,
+        cw,
+        book,
+        POLICY,
+        ACCOUNT,
+        REGION,
+        now=lambda: NOW,
+        emit=lambda name, value: emitted.append((name, value)),
+        approval_expiry_hours=72,
+        watch_hours=72,
+        error_metrics=[ErrorMetric("MangaAssist/Recommendations", "EndpointInvocationErrors")],
+    )
+
+
+@pytest.fixture
+def requested(sm: FakeEndpoints, cw: FakeMetrics) -> tuple[Steps, FakeBook, list[tuple[str, float]], dict[str, Any]]:
+    """A candidate requested and approved: the state when the delete step runs."""
+    sm.add("manga-recommender-v1-ab", tags={"owner": "recsys"})
+    book, emitted = FakeBook(), list[tuple[str, float]]()
+    run = steps(sm, cw, book, emitted)
+    state: dict[str, Any] = {"endpoint_name": "manga-recommender-v1-ab", "requested_by": "alice", "reason": "v2 live"}
+    state["prepared"] = run.prepare(state)
+    run.request_approval(state, "TOKEN-1", "arn:aws:states:eu-west-1:111122223333:execution:m:x")
+    state["approval"] = {"approved_by": "bob"}
+    return run, book, emitted, state
+
+
+def test_prepare_tags_the_candidate_retiring_and_opens_its_retirement(requested: Any, sm: FakeEndpoints) -> None:
+    _, book, _, state = requested
+    assert state["prepared"]["eligible"] is True
+    assert sm.views["manga-recommender-v1-ab"].tags["endpoint_purpose"] == "retiring"
+    request = book.published[-1]
+    assert request.kind == KIND_RETIRING
+    assert "mlgov retire approve --token TOKEN-1" in request.detail
+    assert "mlgov retire deny --token TOKEN-1" in request.detail
+    assert "expires at 2026-12-01T12:00:00Z" in request.detail
+
+
+@pytest.mark.parametrize(
+    ("name", "ref", "traffic", "why"),
+    [
+        ("manga-recommender-v2", package(2), 0, "serves the current Approved version"),
+        ("manga-recommender-v1", package(1), 3, "still took 3 invocations in the last 24 h"),
+    ],
+)
+def test_prepare_refuses_what_is_not_a_candidate(
+    sm: FakeEndpoints, cw: FakeMetrics, name: str, ref: str, traffic: int, why: str
+) -> None:
+    sm.add(name, ref)
+    cw.counts[name] = traffic
+    prepared = steps(sm, cw, FakeBook(), []).prepare({"endpoint_name": name})
+    assert prepared["eligible"] is False and why in prepared["reason"]
+    assert sm.calls == []
+
+
+def test_invocations_after_approval_abort_the_deletion_whatever_the_tags_say(
+    requested: Any, sm: FakeEndpoints, cw: FakeMetrics
+) -> None:
+    run, book, emitted, state = requested
+    cw.counts["manga-recommender-v1-ab"] = 7
+    result = run.delete(state)
+    assert result["outcome"] == "aborted" and result["invocations"] == 7
+    assert "manga-recommender-v1-ab" in sm.views  # nothing deleted
+    assert not [c for c in sm.calls if c[0] in ("snapshot", "delete")]
+    assert emitted == [(SAFETY_ABORT_METRIC, 1)]
+    abort = next(f for f in book.published if f.kind == KIND_SAFETY_ABORT)
+    assert "7 invocations in the last 1 h" in abort.title and "Nothing was deleted" in abort.detail
+    [(_, start, end)] = cw.windows[-1:]
+    assert end - start == timedelta(hours=1)
+    retiring = open_retiring(book, EndpointRef("manga-recommender-v1-ab", ACCOUNT, REGION))
+    assert retiring is not None and retiring.request is None
+
+
+def test_unreadable_invocations_abort_the_deletion(requested: Any, sm: FakeEndpoints, cw: FakeMetrics) -> None:
+    run, _, emitted, state = requested
+    cw.broken = True
+    assert run.delete(state)["outcome"] == "aborted"
+    assert "manga-recommender-v1-ab" in sm.views and emitted == [(SAFETY_ABORT_METRIC, 1)]
+
+
+def test_without_invocations_the_config_is_recorded_before_the_endpoint_is_deleted(
+    requested: Any, sm: FakeEndpoints
+) -> None:
+    run, book, emitted, state = requested
+    result = run.delete(state)
+    assert result["outcome"] == "deleted"
+    assert [c[0] for c in sm.calls if c[0] in ("snapshot", "delete")] == ["snapshot", "delete"]
+    assert emitted == [(SAFETY_ABORT_METRIC, 0)]
+    closing = book.published[-1]
+    assert (closing.kind, closing.status) == (KIND_RETIRING, STATUS_RESOLVED)
+    assert closing.evidence["wasted_usd"] == pytest.approx(0.94 * 720)  # since v2's approval, 30 days
+    assert "arn:aws:sagemaker:eu-west-1:111122223333:endpoint/manga-recommender-v1-ab" in closing.detail
+    assert "mlgov retire recreate --endpoint manga-recommender-v1-ab --endpoint-config" in closing.detail
+    assert closing.evidence["retiring"]["recreate"]["endpoint_config_name"] == "manga-recommender-v1-ab-config"
+    assert result["watch"] == {"remaining": 72, "since": "2026-11-28T12:00:00Z"}
+
+
+def test_a_retried_delete_after_the_endpoint_went_finishes_the_closing(requested: Any, sm: FakeEndpoints) -> None:
+    run, book, _, state = requested
+    run.delete(state)
+    book.items[next(iter(k for k, v in book.items.items() if "ENDPOINT_RETIRING" in v["finding"]))]["status"] = "OPEN"
+    assert run.delete(state)["outcome"] == "deleted"
+    assert [c[0] for c in sm.calls].count("delete") == 1
+
+
+def test_a_cancelled_retirement_is_never_deleted(requested: Any, sm: FakeEndpoints) -> None:
+    run, book, _, state = requested
+    for item in book.items.values():
+        item["status"] = STATUS_RESOLVED
+    assert run.delete(state)["outcome"] == "aborted"
+    assert "manga-recommender-v1-ab" in sm.views
+
+
+def test_a_removed_retiring_tag_stops_the_deletion(requested: Any, sm: FakeEndpoints) -> None:
+    run, _, _, state = requested
+    sm.tag("manga-recommender-v1-ab", "endpoint_purpose", "active")
+    assert run.delete(state)["outcome"] == "aborted"
+    assert "manga-recommender-v1-ab" in sm.views
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        ({"Error": "States.Timeout"}, "expired after 72 h"),
+        ({"Error": "DeletionDenied", "Cause": '{"reason": "mobile 3.2 still on v1"}'}, "mobile 3.2 still on v1"),
+    ],
+)
+def test_a_denied_or_expired_request_says_so_on_the_retirement(
+    requested: Any, sm: FakeEndpoints, error: dict[str, str], says: str
+) -> None:
+    run, book, _, state = requested
+    closed = run.close_request({**state, "error": error})
+    assert says in closed["closed"]
+    retiring = open_retiring(book, EndpointRef("manga-recommender-v1-ab", ACCOUNT, REGION))
+    assert retiring is not None and retiring.request is None and says in str(retiring.last_outcome)
+    assert "manga-recommender-v1-ab" in sm.views
+
+
+def test_the_watch_raises_a_finding_with_the_recreate_command_when_clients_still_call(
+    requested: Any, cw: FakeMetrics
+) -> None:
+    run, book, _, state = requested
+    state["deletion"] = run.delete(state)
+    assert run.watch(state) == {"remaining": 71, "since": "2026-11-28T12:00:00Z", "errors": 0}
+    cw.error_counts["manga-recommender-v1-ab"] = {"MangaAssist/Recommendations/EndpointInvocationErrors": 38}
+    assert run.watch(state)["errors"] == 38
+    finding = book.published[-1]
+    assert (finding.kind, finding.severity) == (KIND_STILL_CALLED, "HIGH")
+    assert "EndpointInvocationErrors 38" in finding.detail
+    assert (
+        "mlgov retire recreate --endpoint manga-recommender-v1-ab --endpoint-config manga-recommender-v1-ab-config"
+        in finding.detail
+    )
+
+
+# -- events
+
+
+def test_cloudtrail_tag_events_parse_into_tag_changes(event_fixture: Any) -> None:
+    added = parse_event(event_fixture("cloudtrail_add_tags_retiring.json"))
+    assert added.task == "tag_change" and added.tag_change is not None
+    assert added.tag_change.endpoint_name == "manga-recommender-v1"
+    assert added.tag_change.set_tags == {"endpoint_purpose": "retiring", "owner": "mobile-team"}
+    removed = parse_event(event_fixture("cloudtrail_delete_tags_purpose.json"))
+    assert removed.tag_change is not None and removed.tag_change.removed_keys == ("endpoint_purpose",)
+    assert "DataScientist" in removed.tag_change.changed_by
+    assert type(added).from_dict(added.to_dict()) == added
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"errorCode": "AccessDenied"}, "failed (AccessDenied)"),
+        ({"requestParameters": {"resourceArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"}}, "not an endpoint"),
+        ({"eventName": "CreateEndpoint"}, "not AddTags or DeleteTags"),
+    ],
+)
+def test_tag_events_that_change_no_endpoint_tag_are_rejected(
+    event_fixture: Any, change: dict[str, Any], why: str
+) -> None:
+    event = event_fixture("cloudtrail_add_tags_retiring.json")
+    event["detail"].update(change)
+    with pytest.raises(InvalidEvent, match=re.escape(why)):
+        parse_event(event)
+
+
+def test_scheduled_tasks_round_trip(event_fixture: Any) -> None:
+    event = parse_event(event_fixture("scheduled_retirement_audit.json"))
+    assert (event.task, event.account_id) == ("stale_audit", "123456789012")
+    assert type(event).from_dict(event.to_dict()) == event
