@@ -9,6 +9,7 @@ import sys
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from mlgov.cdk import CapacityGuard
 from mlgov.settings import CONTEXT_KEY, SettingsError, parse_settings
 from stacks.audit_stack import GovernanceAuditStack
 from stacks.constants import ACCOUNT_GUARDRAILS_STACK_NAME, AUDIT_STACK_NAME, GUARDRAILS_STACK_NAME
@@ -51,6 +52,7 @@ def build_app(context: dict | None = None) -> cdk.App:
         description="ML model governance: guardrails as IAM policies for a single account",
     )
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    cdk.Aspects.of(app).add(CapacityGuard.from_settings(settings))  # no endpoint may scale to zero
     return app
 
 

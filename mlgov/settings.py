@@ -204,6 +204,102 @@ class Retraining(_Strict):
     intended_use_case: Literal["recommendation", "classification", "embedding"] = "recommendation"
 
 
+WEEKDAY = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+ENDPOINT_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+APPCONFIG_ID = r"^[a-z0-9]{4,7}$"
+
+
+class CapacityWindow(_Strict):
+    """Days of the week, start to end in capacity.time_zone ('24:00' is midnight; split windows across it)."""
+
+    days: list[WEEKDAY] = Field(min_length=1)
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CapacityWindow:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} is not after start {self.start}")
+        return self
+
+
+class Campaign(CapacityWindow):
+    name: str = Field(pattern=r"^[a-zA-Z0-9-]{1,40}$")
+    min_capacity: int = Field(ge=1)
+
+
+def _manga_monday() -> list[Campaign]:
+    return [Campaign(name="manga-monday", days=["MON"], start="08:00", end="22:00", min_capacity=5)]
+
+
+class FallbackRoute(_Strict):
+    """The AppConfig route `mlgov capacity restore` switches to the fallback while a cold endpoint warms up."""
+
+    application_id: str = Field(pattern=APPCONFIG_ID)
+    environment_id: str = Field(pattern=APPCONFIG_ID)
+    configuration_profile_id: str = Field(pattern=APPCONFIG_ID)
+    deployment_strategy_id: str = Field(default="AppConfig.AllAtOnce", pattern=r"^([a-z0-9]{4,7}|AppConfig\.\w+)$")
+    route_key: str = Field(default="recommendation_backend", min_length=1, max_length=128)
+    fallback_value: str = Field(default="bedrock-fallback", min_length=1, max_length=256)
+    endpoints: list[str] = Field(min_length=1)  # the endpoints this route steers traffic to
+    smoke_test_body: str | None = Field(default=None, max_length=6_000_000)
+    smoke_test_content_type: str = "application/json"
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, value: list[str]) -> list[str]:
+        return _all_match(value, ENDPOINT_NAME, "an endpoint name")
+
+
+class ScaledEndpoint(_Strict):
+    endpoint_name: str = Field(pattern=ENDPOINT_NAME)
+    variant_name: str = Field(default="AllTraffic", pattern=ENDPOINT_NAME)
+
+
+class Capacity(_Strict):
+    """Spec scenario 4: minimums in and out of business hours, campaigns, the incident fallback."""
+
+    time_zone: str = "UTC"
+    business_hours: CapacityWindow = Field(
+        default_factory=lambda: CapacityWindow(
+            days=["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"], start="06:00", end="24:00"
+        )
+    )
+    business_hours_min_capacity: int = Field(default=2, ge=1)
+    overnight_min_capacity: int = Field(default=1, ge=1)
+    max_capacity: int = Field(default=10, ge=1, le=1000)
+    target_invocations_per_instance: float = Field(default=70.0, gt=0)
+    scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=3600)
+    scale_in_cooldown_seconds: int = Field(default=300, ge=0, le=3600)
+    campaigns: list[Campaign] = Field(default_factory=_manga_monday)
+    scaled_endpoints: list[ScaledEndpoint] = Field(default_factory=list)
+    environment_tag_key: str = Field(default="environment", pattern=r"^[\w.:/=+@-]{1,128}$")
+    non_production_environments: list[str] = Field(
+        default_factory=lambda: ["dev", "development", "test", "staging", "sandbox"]
+    )
+    serverless_cold_start_is_violation: bool = False
+    fallback_route: FallbackRoute | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from mlgov_runtime.capacity.schedule import zone
+
+        zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _levels(self) -> Capacity:
+        if self.overnight_min_capacity > self.business_hours_min_capacity:
+            raise ValueError("overnight_min_capacity is above business_hours_min_capacity")
+        for level, what in [(self.business_hours_min_capacity, "business_hours_min_capacity")] + [
+            (c.min_capacity, f"campaign {c.name} min_capacity") for c in self.campaigns
+        ]:
+            if level > self.max_capacity:
+                raise ValueError(f"{what} {level} is above max_capacity {self.max_capacity}")
+        return self
+
+
 class Settings(_Strict):
     watched_model_package_groups: list[str] = Field(default_factory=lambda: ["manga-recommender"])
     experiment_exemptions: ExperimentExemptions = Field(default_factory=ExperimentExemptions)
@@ -211,6 +307,7 @@ class Settings(_Strict):
     retraining: Retraining = Field(default_factory=Retraining)
     alert_routing: AlertRouting = Field(default_factory=AlertRouting)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    capacity: Capacity = Field(default_factory=Capacity)
     # Central account: events forwarded from member accounts are audited through this role.
     # Accounts besides an endpoint's own whose Approved packages may serve (a central registry account).
     package_account_ids: list[str] = Field(default_factory=list)

@@ -40,6 +40,18 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "coverage", "Weekly catalog coverage check", "Coverage", ("CATALOG_COVERAGE_GAP", "COVERAGE_CHECK_FAILED")
     ),
+    Capability(
+        "capacity",
+        "No production endpoint scales to zero; campaigns pre-scale",
+        "Capacity",
+        (
+            "ENDPOINT_CAN_SCALE_TO_ZERO",
+            "ENDPOINT_WITHOUT_AUTOSCALING",
+            "ENDPOINT_SINGLE_INSTANCE",
+            "SERVERLESS_COLD_START_RISK",
+            "CAPACITY_CHECK_ERROR",
+        ),
+    ),
 )
 
 

@@ -15,10 +15,11 @@ from mlgov_runtime.core.permissions import iam_action
 from mlgov_runtime.registry import CAPABILITIES, Capability, declared_actions
 from tests.conftest import load_event
 from tests.integration.conftest import Sandbox, recorded_aws_calls
+from tests.integration.test_capacity import CapacityWorld, capacity_world, register_event
 from tests.integration.test_coverage_and_retraining import SNAPSHOT_BUCKET, World, fresh_handler, step, world
 from tests.integration.test_notifier_handler import Notifier, notifier
 
-__all__ = ["notifier", "world"]  # fixtures used through request.getfixturevalue
+__all__ = ["capacity_world", "notifier", "world"]  # fixtures used through request.getfixturevalue
 
 Calls = set[tuple[str, str]]
 
@@ -78,11 +79,25 @@ def _retraining(request: pytest.FixtureRequest) -> Calls:
     return made
 
 
+def _capacity(request: pytest.FixtureRequest) -> Calls:
+    from mlgov.estate import seed_inference_component_endpoint
+
+    world: CapacityWorld = request.getfixturevalue("capacity_world")
+    seed_inference_component_endpoint(world.sm, world.estate)
+    with recorded_aws_calls() as made:
+        world.invoke(load_event("scheduled_weekly_scan.json"))
+        world.invoke(register_event(0, "perm-component", "inference-component/manga-lora-v2"))
+    assert ("sagemaker", "DescribeInferenceComponent") in made
+    assert ("application-autoscaling", "DescribeScheduledActions") in made
+    return made
+
+
 SCENARIOS: dict[str, Callable[[pytest.FixtureRequest], Calls]] = {
     "lineage_audit": _lineage_audit,
     "notifier": _notifier,
     "coverage": _coverage,
     "retraining": _retraining,
+    "capacity": _capacity,
 }
 
 

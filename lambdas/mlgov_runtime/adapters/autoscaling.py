@@ -1,0 +1,184 @@
+"""SageMaker capacity reads and the restore's writes: SageMaker, Application Auto Scaling, CloudWatch."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mlgov_runtime.capacity.logic import CapacityReadError, EndpointGone, ScheduledAction
+
+NAMESPACE = "sagemaker"
+_NOT_FOUND = re.compile(r"could not find|not found|does not exist", re.IGNORECASE)
+
+
+def _translate(exc: Exception, what: str) -> Exception:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", "")
+        if code in ("ResourceNotFound", "ResourceNotFoundException") or (
+            code == "ValidationException" and _NOT_FOUND.search(message)
+        ):
+            return EndpointGone(f"{what} not found")
+        return CapacityReadError(f"{code}: {message}" if message else code)
+    return CapacityReadError(f"{type(exc).__name__}: {exc}")
+
+
+class AutoscalingReader:
+    """Implements mlgov_runtime.capacity.logic.CapacityReader."""
+
+    def __init__(self, sagemaker: Any, autoscaling: Any) -> None:
+        self._sm, self._aas = sagemaker, autoscaling
+
+    def _call(self, client: Any, what: str, operation: str, **kwargs: Any) -> Mapping[str, Any]:
+        try:
+            return dict(getattr(client, operation)(**kwargs))
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, what) from exc
+
+    def _pages(self, client: Any, what: str, operation: str, key: str, **kwargs: Any) -> list[Mapping[str, Any]]:
+        try:
+            return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, what) from exc
+
+    def describe_endpoint(self, name: str) -> Mapping[str, Any]:
+        return self._call(self._sm, f"endpoint {name}", "describe_endpoint", EndpointName=name)
+
+    def describe_endpoint_config(self, name: str) -> Mapping[str, Any]:
+        return self._call(self._sm, f"endpoint config {name}", "describe_endpoint_config", EndpointConfigName=name)
+
+    def list_endpoint_tags(self, endpoint_arn: str) -> dict[str, str]:
+        tags = self._pages(self._sm, f"tags of {endpoint_arn}", "list_tags", "Tags", ResourceArn=endpoint_arn)
+        return {t["Key"]: t["Value"] for t in tags}
+
+    def list_endpoint_names(self) -> Iterator[str]:
+        for endpoint in self._pages(self._sm, "endpoint list", "list_endpoints", "Endpoints"):
+            yield str(endpoint["EndpointName"])
+
+    def inference_components(self, endpoint_name: str) -> list[str]:
+        found = self._pages(
+            self._sm,
+            f"inference components of {endpoint_name}",
+            "list_inference_components",
+            "InferenceComponents",
+            EndpointNameEquals=endpoint_name,
+        )
+        return [str(c["InferenceComponentName"]) for c in found]
+
+    def endpoint_of_component(self, component: str) -> str:
+        described = self._call(
+            self._sm,
+            f"inference component {component}",
+            "describe_inference_component",
+            InferenceComponentName=component,
+        )
+        return str(described["EndpointName"])
+
+    def scalable_targets(self, resource_ids: Sequence[str] | None) -> list[Mapping[str, Any]]:
+        kwargs: dict[str, Any] = {"ServiceNamespace": NAMESPACE}
+        if resource_ids is not None:
+            kwargs["ResourceIds"] = list(resource_ids)
+        return self._pages(self._aas, "scalable targets", "describe_scalable_targets", "ScalableTargets", **kwargs)
+
+    def scaling_policies(self, resource_id: str | None) -> list[Mapping[str, Any]]:
+        kwargs: dict[str, Any] = {"ServiceNamespace": NAMESPACE}
+        if resource_id is not None:
+            kwargs["ResourceId"] = resource_id
+        return self._pages(self._aas, "scaling policies", "describe_scaling_policies", "ScalingPolicies", **kwargs)
+
+    def scheduled_actions(self, resource_id: str | None) -> list[Mapping[str, Any]]:
+        kwargs: dict[str, Any] = {"ServiceNamespace": NAMESPACE}
+        if resource_id is not None:
+            kwargs["ResourceId"] = resource_id
+        return self._pages(self._aas, "scheduled actions", "describe_scheduled_actions", "ScheduledActions", **kwargs)
+
+
+class AutoscalingWriter:
+    """The restore's writes (mlgov_runtime.capacity.restore.Scaler). Omitting RoleARN lets Application
+    Auto Scaling use its SageMaker service-linked role."""
+
+    def __init__(self, autoscaling: Any) -> None:
+        self._aas = autoscaling
+
+    def register_scalable_target(self, resource_id: str, dimension: str, min_capacity: int, max_capacity: int) -> None:
+        self._aas.register_scalable_target(
+            ServiceNamespace=NAMESPACE,
+            ResourceId=resource_id,
+            ScalableDimension=dimension,
+            MinCapacity=min_capacity,
+            MaxCapacity=max_capacity,
+        )
+
+    def put_target_tracking(
+        self, resource_id: str, dimension: str, name: str, metric: str, target: float, scale_in: int, scale_out: int
+    ) -> None:
+        self._aas.put_scaling_policy(
+            PolicyName=name,
+            ServiceNamespace=NAMESPACE,
+            ResourceId=resource_id,
+            ScalableDimension=dimension,
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={
+                "TargetValue": target,
+                "PredefinedMetricSpecification": {"PredefinedMetricType": metric},
+                "ScaleInCooldown": scale_in,
+                "ScaleOutCooldown": scale_out,
+            },
+        )
+
+    def put_scheduled_action(self, resource_id: str, dimension: str, action: ScheduledAction) -> None:
+        target = {"MinCapacity": action.min_capacity}
+        if action.max_capacity is not None:
+            target["MaxCapacity"] = action.max_capacity
+        kwargs: dict[str, Any] = {"Timezone": action.timezone} if action.timezone else {}
+        self._aas.put_scheduled_action(
+            ServiceNamespace=NAMESPACE,
+            ScheduledActionName=action.name,
+            ResourceId=resource_id,
+            ScalableDimension=dimension,
+            Schedule=action.schedule,
+            ScalableTargetAction=target,
+            **kwargs,
+        )
+
+
+class EndpointWarmth:
+    """Is a restored endpoint serving again? (mlgov_runtime.capacity.restore.Warmth)"""
+
+    def __init__(self, sagemaker: Any, cloudwatch: Any, runtime: Any | None = None) -> None:
+        self._sm, self._cw, self._runtime = sagemaker, cloudwatch, runtime
+
+    def ready(self, endpoint: str, minimum: int) -> tuple[bool, str]:
+        described = self._sm.describe_endpoint(EndpointName=endpoint)
+        counts = [int(v.get("CurrentInstanceCount", 0)) for v in described.get("ProductionVariants", [])]
+        status = described.get("EndpointStatus")
+        ok = status == "InService" and all(c >= minimum for c in counts)
+        return ok, f"{status}, instances {counts}"
+
+    def invocations(self, endpoint: str, minutes: int = 5) -> tuple[bool, str]:
+        """Sum of InvocationsPerInstance over the last minutes, per variant (CloudWatch matches every dimension)."""
+        now = datetime.now(UTC)
+        variants = [v["VariantName"] for v in self._sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"]]
+        total = 0.0
+        for variant in variants:
+            points = self._cw.get_metric_statistics(
+                Namespace="AWS/SageMaker",
+                MetricName="InvocationsPerInstance",
+                Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+                StartTime=now - timedelta(minutes=minutes),
+                EndTime=now,
+                Period=60,
+                Statistics=["Sum"],
+            ).get("Datapoints", [])
+            total += sum(float(p.get("Sum", 0)) for p in points)
+        return total > 0, f"InvocationsPerInstance {total:g} in the last {minutes} min"
+
+    def smoke(self, endpoint: str, body: str, content_type: str) -> str:
+        if self._runtime is None:
+            raise RuntimeError("no sagemaker-runtime client for the smoke test")
+        answer = self._runtime.invoke_endpoint(EndpointName=endpoint, Body=body.encode(), ContentType=content_type)
+        return f"smoke invocation answered ({answer.get('ContentType', 'no content type')})"

@@ -1,0 +1,212 @@
+"""Check endpoints and turn problems into findings. Shared by the capacity Lambda, `mlgov capacity`
+and the org-wide scan (`CapacityChecker.check_endpoint`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mlgov_runtime.capacity.logic import (
+    KIND_COLD_START,
+    KIND_ERROR,
+    KIND_NO_AUTOSCALING,
+    KIND_SINGLE_INSTANCE,
+    KIND_ZERO,
+    KINDS,
+    AutoscalingIndex,
+    CapacityAudit,
+    CapacityPolicy,
+    CapacityReader,
+    CapacityReadError,
+    CapacityRules,
+    EndpointFacts,
+    EndpointGone,
+    Verdict,
+    is_component_endpoint,
+    judge,
+    resource_ids,
+)
+from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding, FindingSink, store_and_publish
+from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+
+OuResolver = Callable[[str], Sequence[str]]
+
+# (production, not production)
+_SEVERITY = {
+    KIND_ZERO: ("CRITICAL", "MEDIUM"),
+    KIND_ERROR: ("MEDIUM", "MEDIUM"),
+    KIND_NO_AUTOSCALING: ("MEDIUM", "LOW"),
+    KIND_SINGLE_INSTANCE: ("MEDIUM", "LOW"),
+    KIND_COLD_START: ("LOW", "LOW"),
+}
+_TITLE = {
+    KIND_ZERO: "can scale to zero instances",
+    KIND_ERROR: "capacity could not be checked",
+    KIND_NO_AUTOSCALING: "has no autoscaling",
+    KIND_SINGLE_INSTANCE: "runs a single instance in business hours",
+    KIND_COLD_START: "is serverless without provisioned concurrency (cold starts)",
+}
+
+
+class CapacityChecker:
+    """Checks endpoints of one account/region."""
+
+    def __init__(
+        self,
+        reader: CapacityReader,
+        account_id: str,
+        region: str,
+        policy: CapacityPolicy,
+        exemptions: ExemptionPolicy,
+        ou_resolver: OuResolver | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.reader, self.account_id, self.region = reader, account_id, region
+        self.policy, self.exemptions = policy, exemptions
+        self._ou_resolver = ou_resolver
+        self._ous: list[str] | None = None
+        self._now = now
+
+    def _exemption(self, name: str) -> tuple[bool, str | None]:
+        if not name.startswith(self.exemptions.endpoint_name_prefix):
+            return False, None
+        if self._ous is None:
+            self._ous = (
+                list(self._ou_resolver(self.account_id))
+                if self._ou_resolver and self.exemptions.needs_ou_lookup
+                else []
+            )
+        return self.exemptions.decide(name, self.account_id, self._ous)
+
+    def _audit(self, name: str, verdict: Verdict, reason: str, found: bool = True) -> CapacityAudit:
+        audit = CapacityAudit(name, None, self.account_id, self.region, verdict=verdict, found=found)
+        audit.reasons.append(reason)
+        if verdict is Verdict.ERROR:
+            audit.problems[KIND_ERROR] = [reason]
+        return audit
+
+    def check_endpoint(self, name: str, index: AutoscalingIndex | None = None) -> CapacityAudit:
+        """Never raises for AWS trouble: an unreadable endpoint is ERROR (found=False when it does not exist)."""
+        try:
+            endpoint = self.reader.describe_endpoint(name)
+        except EndpointGone:
+            return self._audit(name, Verdict.ERROR, f"Endpoint {name} does not exist.", found=False)
+        except CapacityReadError as exc:
+            return self._audit(name, Verdict.ERROR, f"Endpoint {name} could not be read: {exc}.")
+        exempt, why = self._exemption(name)
+        if exempt:
+            audit = self._audit(name, Verdict.EXEMPT, why or "exempt")
+            audit.endpoint_arn = endpoint.get("EndpointArn")
+            return audit
+        try:
+            config = self.reader.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
+            arn = endpoint.get("EndpointArn")
+            tags = self.reader.list_endpoint_tags(str(arn)) if arn else {}
+            components = self.reader.inference_components(name) if is_component_endpoint(config) else []
+            if index is None:
+                index = AutoscalingIndex.read(self.reader, resource_ids(name, config, components))
+        except (EndpointGone, CapacityReadError) as exc:
+            audit = self._audit(name, Verdict.ERROR, f"Capacity of endpoint {name} could not be read: {exc}.")
+            audit.endpoint_arn = endpoint.get("EndpointArn")
+            return audit
+        audit = judge(
+            EndpointFacts(endpoint, config, tags, components),
+            index,
+            CapacityRules(self.policy, self._now()),
+            self.account_id,
+            self.region,
+        )
+        if why:  # a name that looks like an experiment but is not exempt here
+            audit.reasons.append(why)
+        return audit
+
+    def check_many(self, names: Iterable[str] | None = None) -> list[CapacityAudit]:
+        """The named endpoints, or every endpoint; a scan reads the namespace's autoscaling state once."""
+        try:
+            listed = list(names) if names is not None else list(self.reader.list_endpoint_names())
+            index = AutoscalingIndex.read(self.reader, None) if names is None or len(listed) > 3 else None
+        except CapacityReadError as exc:
+            return [self._audit("*", Verdict.ERROR, f"Endpoints could not be listed: {exc}.")]
+        return [self.check_endpoint(name, index) for name in listed]
+
+
+def endpoint_arn(audit: CapacityAudit) -> str:
+    return audit.endpoint_arn or (
+        f"arn:aws:sagemaker:{audit.region}:{audit.account_id}:endpoint/{audit.endpoint_name.lower()}"
+    )
+
+
+def finding_for(audit: CapacityAudit, kind: str, source: str) -> Finding:
+    severity = _SEVERITY[kind][0 if audit.production else 1]
+    fix = audit.fix_command(kind)
+    reasons = audit.problems[kind]
+    return Finding(
+        kind=kind,
+        severity=severity,
+        account_id=audit.account_id,
+        region=audit.region,
+        resource_arn=endpoint_arn(audit),
+        title=f"Endpoint {audit.endpoint_name} {_TITLE[kind]}",
+        detail=f"{' '.join(reasons)} Fix: `{fix}`.",
+        source=source,
+        # Only what defines the problem: a changed instance count alone publishes nothing new.
+        evidence={
+            "endpoint_name": audit.endpoint_name,
+            "verdict": audit.verdict.value,
+            "production": audit.production,
+            "reasons": reasons,
+            "minimum": audit.minimum,
+            "business_hours_minimum": audit.business_hours_minimum,
+            "fix_command": fix,
+        },
+    )
+
+
+def resolution(audit: CapacityAudit, kind: str, source: str, why: str) -> Finding:
+    return Finding(
+        kind=kind,
+        severity="INFO",
+        account_id=audit.account_id,
+        region=audit.region,
+        resource_arn=endpoint_arn(audit),
+        title=f"Endpoint {audit.endpoint_name}: resolved ({why})",
+        detail=" ".join(audit.reasons) or why,
+        source=source,
+        evidence={"endpoint_name": audit.endpoint_name, "verdict": audit.verdict.value, "why": why},
+        status=STATUS_RESOLVED,
+    )
+
+
+@dataclass
+class CapacityOutcome:
+    audit: CapacityAudit
+    published: list[Finding] = field(default_factory=list)
+
+
+def report(audit: CapacityAudit, sink: FindingSink, source: str) -> CapacityOutcome:
+    """Store and publish what changed: each problem's finding, and the end of problems that are gone.
+    An unreadable endpoint closes nothing (its state is unknown); a deleted or exempt one closes all."""
+    outcome = CapacityOutcome(audit)
+    for kind in KINDS:
+        if not audit.found:
+            finding = resolution(audit, kind, source, "endpoint deleted")
+        elif kind in audit.problems:
+            finding = finding_for(audit, kind, source)
+        elif audit.verdict is Verdict.ERROR:
+            continue
+        else:
+            finding = resolution(audit, kind, source, audit.verdict.value.lower())
+        if store_and_publish(sink, finding):
+            outcome.published.append(finding)
+    return outcome
+
+
+def summarize(audits: Iterable[CapacityAudit]) -> dict[str, int]:
+    audits = list(audits)
+    return {
+        "total": len(audits),
+        "can_scale_to_zero": sum(a.verdict is Verdict.CAN_SCALE_TO_ZERO for a in audits),
+        "errors": sum(a.verdict is Verdict.ERROR for a in audits),
+        "findings": sum(len(a.problems) for a in audits),
+    }

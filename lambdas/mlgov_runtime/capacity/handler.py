@@ -1,0 +1,117 @@
+"""Capacity Lambda: an Application Auto Scaling or SageMaker API call, an endpoint that went InService,
+or the weekly schedule -> can the endpoint reach zero? -> findings stored and published -> EMF metric."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlgov_runtime.adapters.autoscaling import AutoscalingReader
+from mlgov_runtime.adapters.aws import context_for
+from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.organizations import ou_ancestors
+from mlgov_runtime.capacity.check import CapacityChecker, report
+from mlgov_runtime.capacity.events import CapacityRequest, InvalidEvent, parse_capacity_request
+from mlgov_runtime.capacity.logic import CapacityReadError, EndpointGone
+from mlgov_runtime.capacity.settings import CapacitySettings
+from mlgov_runtime.capacity.settings import settings as capacity_settings
+from mlgov_runtime.core.env import Lazy
+from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+
+SERVICE = "capacity-check"
+METRIC = "EndpointCanScaleToZero"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+
+
+class Skipped(Exception):
+    pass
+
+
+def _checker(request: CapacityRequest, own_account: str, settings: CapacitySettings) -> CapacityChecker:
+    role_arn = None
+    if request.account_id != own_account:
+        if not settings.member_audit_role_name:
+            raise Skipped(f"event from account {request.account_id}, but MEMBER_AUDIT_ROLE_NAME is not set")
+        role_arn = f"arn:aws:iam::{request.account_id}:role/{settings.member_audit_role_name}"
+    aws, home = context_for(request.region, role_arn), context_for(None)
+    return CapacityChecker(
+        AutoscalingReader(aws.client("sagemaker"), aws.client("application-autoscaling")),
+        request.account_id,
+        request.region,
+        settings.policy,
+        ExemptionPolicy(settings.exempt_prefix, settings.exempt_account_ids, settings.exempt_ou_ids),
+        ou_resolver=lambda account: ou_ancestors(home.client("organizations"), account),
+    )
+
+
+def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
+    settings = capacity_settings.get()
+    parsed = CapacityRequest(**request)
+    checker = _checker(parsed, own_account, settings)
+    home = context_for(None)
+    store = FindingsStore(
+        home.client("dynamodb"), home.client("sns"), settings.findings_table, settings.findings_topic_arn
+    )
+    name = parsed.endpoint_name
+    if parsed.component:
+        try:
+            name = checker.reader.endpoint_of_component(parsed.component)
+        except (EndpointGone, CapacityReadError) as exc:
+            raise Skipped(f"inference component {parsed.component}: {exc}") from None
+    audits = checker.check_many([name] if name else None)
+    source = "scheduled" if parsed.trigger == "schedule" else "realtime"
+    results = []
+    for audit in audits:
+        outcome = report(audit, store, source)
+        metrics.add_metric(name=METRIC, unit=MetricUnit.Count, value=1 if audit.can_reach_zero else 0)
+        summary = {
+            "endpoint_name": audit.endpoint_name,
+            "verdict": audit.verdict.value,
+            "minimum": audit.minimum,
+            "reasons": audit.reasons,
+            "published": [f.finding_id for f in outcome.published],
+        }
+        log = logger.warning if audit.problems else logger.info
+        log("Endpoint capacity checked", extra={**summary, "account_id": parsed.account_id})
+        results.append(summary)
+    return {"status": "checked", "trigger": parsed.trigger, "results": results}
+
+
+def _idempotent_process(env: Any) -> tuple[IdempotencyConfig, Any]:
+    settings = capacity_settings.get()
+    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=settings.idempotency_ttl_seconds)
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+    wrapped = idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
+    return config, wrapped(process)
+
+
+idempotent = Lazy(_idempotent_process)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        request = parse_capacity_request(event)
+    except InvalidEvent as exc:
+        logger.warning("Event rejected", extra={"reason": str(exc)})
+        return {"status": "rejected", "reason": str(exc)}
+    config, once = idempotent.get()
+    config.register_lambda_context(context)
+    logger.append_keys(event_id=request.event_id, endpoint_name=request.endpoint_name, trigger=request.trigger)
+    try:
+        result: dict[str, Any] = once(request=request.to_dict(), own_account=context.invoked_function_arn.split(":")[4])
+    except Skipped as exc:
+        logger.error("Event skipped", extra={"reason": str(exc)})
+        return {"status": "skipped", "reason": str(exc)}
+    return result

@@ -1,0 +1,9 @@
+"""CDK building blocks for your own apps (needs aws-cdk-lib; the CLI never imports this package).
+
+from mlgov.cdk import CampaignScaling, CampaignWindow, CapacityGuard
+"""
+
+from mlgov.cdk.campaign_scaling import CampaignScaling, CampaignScheduleError, CampaignWindow, plan_schedule
+from mlgov.cdk.capacity_guard import CapacityGuard
+
+__all__ = ["CampaignScaling", "CampaignScheduleError", "CampaignWindow", "CapacityGuard", "plan_schedule"]

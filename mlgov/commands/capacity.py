@@ -1,0 +1,218 @@
+"""`mlgov capacity audit|restore`: can an endpoint reach zero instances, and putting the minimum back."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from mlgov.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_VIOLATIONS, UsageError, _aws, _aws_options, _settings
+
+FINDINGS_TABLE_ENV = "MLGOV_FINDINGS_TABLE"
+
+
+def capacity_policy(settings: Any) -> Any:
+    """The check's policy from the app's settings (the Lambda gets the same through its environment)."""
+    from mlgov_runtime.capacity.logic import CapacityPolicy
+    from mlgov_runtime.capacity.schedule import Window
+
+    cap = settings.capacity
+    hours = cap.business_hours
+    return CapacityPolicy(
+        floor=settings.thresholds.min_endpoint_capacity,
+        business_min=cap.business_hours_min_capacity,
+        business_hours=Window.parse(hours.days, hours.start, hours.end),
+        time_zone=cap.time_zone,
+        environment_tag_key=cap.environment_tag_key,
+        non_production=frozenset(v.lower() for v in cap.non_production_environments),
+        serverless_is_violation=cap.serverless_cold_start_is_violation,
+    )
+
+
+def _checker(args: argparse.Namespace, settings: Any) -> tuple[Any, Any]:
+    from mlgov_runtime.adapters.autoscaling import AutoscalingReader
+    from mlgov_runtime.adapters.organizations import ou_ancestors
+    from mlgov_runtime.capacity.check import CapacityChecker
+    from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+
+    aws = _aws(args)
+    try:
+        region = aws.region
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    ex = settings.experiment_exemptions
+    checker = CapacityChecker(
+        AutoscalingReader(aws.client("sagemaker"), aws.client("application-autoscaling")),
+        aws.account_id(),
+        region,
+        capacity_policy(settings),
+        ExemptionPolicy(ex.endpoint_name_prefix, frozenset(ex.account_ids), frozenset(ex.organizational_unit_ids)),
+        ou_resolver=lambda account: ou_ancestors(aws.client("organizations"), account),
+    )
+    return aws, checker
+
+
+def _when(schedule: str) -> str:
+    """cron(0 8 ? * MON *) -> MON 08:00; cron(0 6 * * ? *) -> daily 06:00; anything else as it is."""
+    parts = schedule.removeprefix("cron(").removesuffix(")").split(" ")
+    if len(parts) != 6 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return schedule
+    days = "daily" if parts[4] in ("?", "*") and parts[2] in ("*", "?") else parts[4]
+    return f"{days} {int(parts[1]):02d}:{int(parts[0]):02d}"
+
+
+def render_table(audits: list[Any]) -> str:
+    rows = [("ENDPOINT", "VERDICT", "MIN", "BIZ MIN", "SCHEDULE", "FIRST REASON")]
+    for audit in audits:
+        schedule = [
+            f"{_when(a.schedule)}->{a.min_capacity}"
+            for c in audit.capacities
+            for a in c.schedule
+            if a.min_capacity is not None
+        ]
+        reason = audit.reasons[0] if audit.reasons else ""
+        rows.append(
+            (
+                audit.endpoint_name,
+                audit.verdict.value,
+                "-" if audit.minimum is None else str(audit.minimum),
+                "-" if audit.business_hours_minimum is None else str(audit.business_hours_minimum),
+                ", ".join(schedule) or "-",
+                reason[:90] + ("..." if len(reason) > 90 else ""),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join(
+        "  ".join(f"{cell:<{widths[i]}}" for i, cell in enumerate(row[:5])) + f"  {row[5]}".rstrip() for row in rows
+    )
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from mlgov_runtime.capacity.check import summarize
+    from mlgov_runtime.capacity.logic import Verdict
+
+    _, checker = _checker(args, _settings(args))
+    if args.format == "table" and not args.endpoint:
+        print(f"Checking every endpoint in {checker.account_id}/{checker.region} ...", file=sys.stderr)
+    audits = checker.check_many(args.endpoint)
+    if args.format == "json":
+        print(json.dumps([a.to_dict() for a in audits], indent=2))
+    else:
+        print(render_table(audits))
+        s = summarize(audits)
+        print(f"\n{s['total']} endpoints: {s['can_scale_to_zero']} can scale to zero, {s['errors']} errors")
+    unsafe = any(a.verdict in (Verdict.CAN_SCALE_TO_ZERO, Verdict.ERROR) for a in audits)
+    return EXIT_VIOLATIONS if unsafe else EXIT_OK
+
+
+def _route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str | None, Any]:
+    """(AppConfig route or None, fallback value, the route settings) for this endpoint."""
+    from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteTarget
+
+    r = settings.capacity.fallback_route
+    if r is None or endpoint not in r.endpoints:
+        return None, None, r
+    target = RouteTarget(
+        r.application_id, r.environment_id, r.configuration_profile_id, r.deployment_strategy_id, r.route_key
+    )
+    return AppConfigRoute(aws.client("appconfig"), aws.client("appconfigdata"), target), r.fallback_value, r
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from mlgov_runtime.adapters.autoscaling import AutoscalingWriter, EndpointWarmth
+    from mlgov_runtime.adapters.finding_log import FindingLog
+    from mlgov_runtime.capacity.check import endpoint_arn
+    from mlgov_runtime.capacity.logic import KINDS, Verdict
+    from mlgov_runtime.capacity.restore import RestoreOptions, Restorer, Step
+    from mlgov_runtime.core.findings import finding_id
+
+    settings = _settings(args)
+    floor = settings.thresholds.min_endpoint_capacity
+    minimum = args.min if args.min is not None else floor
+    if not floor <= minimum <= 1000:
+        raise UsageError(f"--min {minimum}: must be at least thresholds.min_endpoint_capacity ({floor}) and <= 1000")
+    aws, checker = _checker(args, settings)
+    before = checker.check_endpoint(args.endpoint)
+    if not before.found:
+        raise UsageError(f"endpoint {args.endpoint} does not exist in {checker.account_id}/{checker.region}")
+    if before.verdict is Verdict.ERROR:
+        print(f"mlgov: error: {before.reasons[0]}", file=sys.stderr)
+        return EXIT_FAILURE
+    if before.verdict is Verdict.EXEMPT:
+        print(f"{args.endpoint}: {before.reasons[0]} Nothing to restore.", file=sys.stderr)
+        return EXIT_OK
+    route, fallback, route_settings = (None, None, None) if args.no_fallback else _route(aws, settings, args.endpoint)
+    table = args.findings_table or os.environ.get(FINDINGS_TABLE_ENV)
+    log_to = FindingLog(aws.client("dynamodb"), table) if table and not args.dry_run else None
+    ids = [finding_id(k, before.account_id, before.region, endpoint_arn(before)) for k in KINDS if k in before.problems]
+    logged: set[str] = set()
+
+    def log(step: Step) -> None:
+        if args.format == "table":
+            print(f"  [{step.status:<14}] {step.action:<24} {step.target}: {step.detail}", file=sys.stderr)
+        for fid in ids if log_to else []:
+            if log_to is not None and log_to.append(fid, {"command": "mlgov capacity restore", **step.to_dict()}):
+                logged.add(fid)
+
+    cap = settings.capacity
+    options = RestoreOptions(
+        minimum=minimum,
+        floor=floor,
+        max_capacity=cap.max_capacity,
+        target_invocations=cap.target_invocations_per_instance,
+        scale_in_cooldown=cap.scale_in_cooldown_seconds,
+        scale_out_cooldown=cap.scale_out_cooldown_seconds,
+        fallback_value=fallback,
+        smoke_body=route_settings.smoke_test_body if route_settings and route else None,
+        smoke_content_type=route_settings.smoke_test_content_type if route_settings else "application/json",
+        wait_seconds=args.wait_minutes * 60,
+        dry_run=args.dry_run,
+    )
+    if args.format == "table":
+        plan = "plan (dry run)" if args.dry_run else "restoring"
+        print(f"{plan} {args.endpoint}: {before.verdict.value}, minimum {before.minimum}", file=sys.stderr)
+    warmth = EndpointWarmth(aws.client("sagemaker"), aws.client("cloudwatch"), aws.client("sagemaker-runtime"))
+    report = Restorer(AutoscalingWriter(aws.client("application-autoscaling")), warmth, route, log).run(
+        before, options
+    )
+    after = before if args.dry_run else checker.check_endpoint(args.endpoint)
+    body = {
+        "endpoint_name": args.endpoint,
+        "verdict": after.verdict.value,
+        "verdict_before": before.verdict.value,
+        "minimum_before": before.minimum,
+        "minimum": after.minimum,
+        "reasons": after.reasons,
+        **report.to_dict(),
+        "findings_logged": sorted(logged),
+    }
+    if args.format == "json":
+        print(json.dumps(body, indent=2))
+    else:
+        print(f"{args.endpoint}: {before.verdict.value} -> {after.verdict.value}, minimum {after.minimum}")
+        if not args.dry_run:
+            where = f"{len(logged)} finding(s) in {table}" if logged else "no stored finding (pass --findings-table)"
+            print(f"steps logged to {where}; the capacity Lambda resolves the findings when it sees the change")
+    return EXIT_VIOLATIONS if after.can_reach_zero or report.failed else EXIT_OK
+
+
+def register(sub: Any) -> None:
+    capacity = sub.add_parser("capacity", help="endpoints that can scale to zero, and putting the minimum back")
+    commands = capacity.add_subparsers(dest="capacity_command", required=True)
+    audit = commands.add_parser("audit", help="every endpoint's minimum, schedule and verdict")
+    _aws_options(audit)
+    audit.add_argument("--endpoint", action="append", metavar="NAME", help="endpoint (repeatable; default all)")
+    audit.set_defaults(func=cmd_audit)
+    restore = commands.add_parser("restore", help="put an endpoint's minimum capacity back")
+    _aws_options(restore)
+    restore.add_argument("--endpoint", required=True, metavar="NAME")
+    restore.add_argument("--min", type=int, help="the minimum to set (default thresholds.min_endpoint_capacity)")
+    restore.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    restore.add_argument("--no-fallback", action="store_true", help="never switch the AppConfig route")
+    restore.add_argument("--wait-minutes", type=float, default=15, help="how long to wait for the endpoint to serve")
+    restore.add_argument(
+        "--findings-table", help=f"findings table to log each step to (default ${FINDINGS_TABLE_ENV})"
+    )
+    restore.set_defaults(func=cmd_restore)

@@ -1,0 +1,194 @@
+"""Spec scenario 4: the capacity check. Application Auto Scaling and SageMaker API calls, endpoints
+reaching InService and the weekly schedule -> capacity Lambda -> findings channel. Campaign scaling for
+the endpoints listed in capacity.scaled_endpoints (mlgov.cdk.CampaignScaling)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from mlgov.cdk.campaign_scaling import CampaignScaling
+from mlgov.settings import Settings
+from mlgov_runtime.capacity import permissions as p
+from mlgov_runtime.capacity.events import AUTOSCALING_CALLS, SAGEMAKER_CALLS
+from mlgov_runtime.core import env
+from mlgov_runtime.core.permissions import IDEMPOTENCY
+from stacks import constants as c
+from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
+from stacks.capability import CapabilityConstruct
+
+SERVICE = "capacity-check"
+
+
+def function_environment(settings: Settings) -> dict[str, str]:
+    """What the capacity Lambda reads (mlgov_runtime/capacity/settings.py), from the app's settings."""
+    cap, ex = settings.capacity, settings.experiment_exemptions
+    hours = cap.business_hours
+    environment = {
+        "MIN_ENDPOINT_CAPACITY": str(settings.thresholds.min_endpoint_capacity),
+        "BUSINESS_HOURS_MIN_CAPACITY": str(cap.business_hours_min_capacity),
+        "BUSINESS_HOURS": f"{','.join(hours.days)} {hours.start}-{hours.end}",
+        "CAPACITY_TIME_ZONE": cap.time_zone,
+        "ENVIRONMENT_TAG_KEY": cap.environment_tag_key,
+        "NON_PRODUCTION_ENVIRONMENTS": ",".join(cap.non_production_environments),
+        "SERVERLESS_COLD_START_IS_VIOLATION": "true" if cap.serverless_cold_start_is_violation else "false",
+        "EXEMPT_ENDPOINT_PREFIX": ex.endpoint_name_prefix,
+        "EXEMPT_ACCOUNT_IDS": ",".join(ex.account_ids),
+        "EXEMPT_OU_IDS": ",".join(ex.organizational_unit_ids),
+        env.IDEMPOTENCY_TTL_SECONDS: str(settings.idempotency_ttl_seconds),
+        "POWERTOOLS_SERVICE_NAME": SERVICE,
+    }
+    if settings.member_audit_role_name:
+        environment["MEMBER_AUDIT_ROLE_NAME"] = settings.member_audit_role_name
+    return environment
+
+
+def autoscaling_pattern() -> events.EventPattern:
+    """Successful Application Auto Scaling calls on SageMaker resources."""
+    return events.EventPattern(
+        source=["aws.application-autoscaling"],
+        detail_type=[c.CLOUDTRAIL_DETAIL_TYPE],
+        detail={
+            "eventSource": ["application-autoscaling.amazonaws.com"],
+            "eventName": list(AUTOSCALING_CALLS),
+            "errorCode": [{"exists": False}],
+            "requestParameters": {"serviceNamespace": ["sagemaker"]},
+        },
+    )
+
+
+def sagemaker_pattern() -> events.EventPattern:
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=[c.CLOUDTRAIL_DETAIL_TYPE],
+        detail={
+            "eventSource": ["sagemaker.amazonaws.com"],
+            "eventName": list(SAGEMAKER_CALLS),
+            "errorCode": [{"exists": False}],
+        },
+    )
+
+
+class Capacity(CapabilityConstruct):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.idempotency_table = encrypted_table(
+            self, "IdempotencyTable", self.channel.key, "id", ttl_attribute="expiration", retain=False
+        )
+        environment = function_environment(self.settings)
+        environment[env.IDEMPOTENCY_TABLE_NAME] = self.idempotency_table.table_name
+        self.check = GovernedFunction(
+            self,
+            "Check",
+            description="Checks that SageMaker endpoints cannot scale to zero",
+            handler=self.capability.handler,
+            environment=environment,
+            statements=self._statements(),
+            log_retention_days=self.settings.log_retention_days,
+            timeout=Duration.minutes(5),
+        )
+        self.channel.grant_publish(self.check)
+        self.dlq = encrypted_queue(self, "CapacityDeadLetterQueue", self.channel.key)
+        self.dead_letter_queues.append(self.dlq)
+        self.rules = self._build_rules()
+        five = Duration.minutes(5)
+        self.alarms = [
+            alarm_at_one(
+                self,
+                "CapacityCheckErrorsAlarm",
+                "The capacity check failed; events are being retried",
+                self.check.function.metric_errors(period=five),
+                self.channel.alarm_topic,
+            ),
+            alarm_at_one(
+                self,
+                "CapacityDeadLetterAlarm",
+                "Capacity events could not be checked after all retries; redrive the DLQ",
+                self.dlq.metric_approximate_number_of_messages_visible(period=five),
+                self.channel.alarm_topic,
+            ),
+        ]
+        self.campaign_scaling = [
+            CampaignScaling.from_settings(
+                self,
+                f"CampaignScaling{index}",
+                endpoint_name=scaled.endpoint_name,
+                variant_name=scaled.variant_name,
+                settings=self.settings,
+            )
+            for index, scaled in enumerate(self.settings.capacity.scaled_endpoints)
+        ]
+
+    def _statements(self) -> list[iam.PolicyStatement]:
+        stack = Stack.of(self)
+        sm = f"arn:{stack.partition}:sagemaker:*:{stack.account}"
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadEndpoints",
+                actions=list(p.ENDPOINT_READ),
+                resources=[f"{sm}:endpoint/*", f"{sm}:endpoint-config/*", f"{sm}:inference-component/*"],
+            ),
+            # These accept no resource scope.
+            iam.PolicyStatement(sid="ListEndpoints", actions=list(p.LISTS), resources=["*"]),
+            iam.PolicyStatement(sid="ReadAutoscaling", actions=list(p.AUTOSCALING_READ), resources=["*"]),
+            iam.PolicyStatement(
+                sid="IdempotencyRecords", actions=list(IDEMPOTENCY), resources=[self.idempotency_table.table_arn]
+            ),
+        ]
+        if self.settings.experiment_exemptions.organizational_unit_ids:
+            statements.append(
+                iam.PolicyStatement(sid="ResolveAccountOus", actions=list(p.ORGANIZATION_READ), resources=["*"])
+            )
+        if self.settings.member_audit_role_name:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="AssumeMemberAuditRole",
+                    actions=["sts:AssumeRole"],
+                    resources=[f"arn:{stack.partition}:iam::*:role/{self.settings.member_audit_role_name}"],
+                )
+            )
+        return statements
+
+    def _build_rules(self) -> list[events.Rule]:
+        target = targets.LambdaFunction(
+            self.check.function, dead_letter_queue=self.dlq, retry_attempts=8, max_event_age=Duration.hours(6)
+        )
+        return [
+            events.Rule(
+                self,
+                "AutoscalingApiCalls",
+                description="Scalable targets, scaling policies and scheduled actions of SageMaker resources",
+                event_pattern=autoscaling_pattern(),
+                targets=[target],
+            ),
+            events.Rule(
+                self,
+                "EndpointApiCalls",
+                description="Endpoints and inference components created or updated",
+                event_pattern=sagemaker_pattern(),
+                targets=[target],
+            ),
+            events.Rule(
+                self,
+                "EndpointInService",
+                description="SageMaker endpoints reaching InService",
+                event_pattern=events.EventPattern(
+                    source=["aws.sagemaker"],
+                    detail_type=[c.STATE_CHANGE_DETAIL_TYPE],
+                    detail={"EndpointStatus": ["IN_SERVICE"]},
+                ),
+                targets=[target],
+            ),
+            events.Rule(
+                self,
+                "WeeklyCheck",
+                description="Weekly capacity check of every endpoint in this account/region",
+                schedule=events.Schedule.expression(self.settings.weekly_scan_schedule),
+                targets=[target],
+            ),
+        ]

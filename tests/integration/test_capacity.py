@@ -1,0 +1,433 @@
+"""The capacity check end to end under moto (application-autoscaling targets, policies and scheduled
+actions are real there): events in, findings stored and published, `mlgov capacity audit|restore`.
+
+moto 5.2.5 has no AppConfig data plane or StartDeployment: the route adapter is tested with botocore
+Stubber. It refuses the inference-component scalable dimension: `allow_component_targets` lifts that
+one enum check in-process (inference components themselves come from mlgov.emulator)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from mlgov.capacity_estate import seed_capacity
+from mlgov.cli import main as cli
+from mlgov.emulator import install
+from mlgov.estate import Estate, create_governance_resources, seed_estate
+from mlgov.sandbox import FakeContext, emf_metric
+from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteError, RouteTarget
+from mlgov_runtime.adapters.finding_log import FindingLog
+from mlgov_runtime.capacity.logic import COPIES_DIMENSION
+from mlgov_runtime.core.findings import finding_id
+from tests.conftest import load_event
+from tests.integration.conftest import ACCOUNT, REGION
+
+PROD = "manga-recommender-prod"
+PROD_TARGET = f"endpoint/{PROD}/variant/AllTraffic"
+VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+
+def allow_component_targets() -> None:
+    """moto validates the scalable dimension against a list without inference-component copies."""
+    from moto.applicationautoscaling import models, responses
+
+    patched: Any = models
+    if getattr(patched, "_mlgov_components", False):
+        return
+    response_cls: Any = responses.ApplicationAutoScalingResponse
+    original_valid, original_validate = patched._target_params_are_valid, response_cls._validate_params
+
+    def valid(namespace: str, r_id: str, dimension: str) -> bool:
+        if namespace == "sagemaker" and dimension == COPIES_DIMENSION and r_id.startswith("inference-component/"):
+            return True
+        return bool(original_valid(namespace, r_id, dimension))
+
+    def validate_params(self: Any) -> None:
+        if self._get_param("ScalableDimension") != COPIES_DIMENSION:
+            original_validate(self)
+
+    patched._target_params_are_valid = valid
+    response_cls._validate_params = validate_params
+    patched._mlgov_components = True
+
+
+@dataclass
+class CapacityWorld:
+    estate: Estate
+    expected: dict[str, str]
+    resources: dict[str, str]
+    sm: Any
+    aas: Any
+    ddb: Any
+    sqs: Any
+    handler: Any
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.handler.handler(event, FakeContext())
+        return result
+
+    def published(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while batch := self.sqs.receive_message(
+            QueueUrl=self.resources["FINDINGS_QUEUE_URL"], MaxNumberOfMessages=10
+        ).get("Messages"):
+            for message in batch:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.resources["FINDINGS_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"]
+                )
+        return found
+
+
+@pytest.fixture
+def capacity_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[CapacityWorld]:
+    install()
+    allow_component_targets()
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        sm = boto3.client("sagemaker", region_name=REGION)
+        aas = boto3.client("application-autoscaling", region_name=REGION)
+        ddb, sqs = boto3.client("dynamodb", region_name=REGION), boto3.client("sqs", region_name=REGION)
+        estate = seed_estate(sm, ACCOUNT, REGION)
+        expected = seed_capacity(aas)
+        resources = create_governance_resources(ddb, boto3.client("sns", region_name=REGION), sqs)
+        for key, value in resources.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("EXEMPT_ACCOUNT_IDS", ACCOUNT)
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLGovernance")
+        from mlgov_runtime.adapters import aws
+        from mlgov_runtime.capacity import handler
+        from mlgov_runtime.core import env
+
+        aws.context_for.cache_clear()
+        env.reset_all()
+        yield CapacityWorld(estate, expected, resources, sm, aas, ddb, sqs, handler)
+        aws.context_for.cache_clear()
+        env.reset_all()
+
+
+def register_event(min_capacity: int, event_id: str, resource: str = PROD_TARGET) -> dict[str, Any]:
+    event = load_event("cloudtrail_register_scalable_target.json")
+    event["id"] = event_id
+    event["detail"]["requestParameters"].update(resourceId=resource, minCapacity=min_capacity)
+    return event
+
+
+def set_min(world: CapacityWorld, low: int, resource: str = PROD_TARGET) -> None:
+    world.aas.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension=VARIANT_DIMENSION,
+        MinCapacity=low,
+        MaxCapacity=4,
+    )
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_the_weekly_check_gives_every_estate_endpoint_its_expected_verdict(capacity_world: CapacityWorld) -> None:
+    result = capacity_world.invoke(load_event("scheduled_weekly_scan.json"))
+    verdicts = {r["endpoint_name"]: r["verdict"] for r in result["results"]}
+    assert {name: verdicts[name] for name in capacity_world.expected} == capacity_world.expected
+    kinds = {(f["kind"], f["severity"]) for f in capacity_world.published()}
+    assert ("ENDPOINT_CAN_SCALE_TO_ZERO", "CRITICAL") in kinds
+    assert ("ENDPOINT_SINGLE_INSTANCE", "MEDIUM") in kinds
+    assert ("SERVERLESS_COLD_START_RISK", "LOW") in kinds
+
+
+def test_min_capacity_set_to_zero_is_a_critical_finding_with_its_fix_and_metric(
+    capacity_world: CapacityWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_min(capacity_world, 0)
+    result = capacity_world.invoke(register_event(0, "rst-0"))
+    assert emf_metric(capsys.readouterr().out, "EndpointCanScaleToZero") == 1
+    [checked] = result["results"]
+    assert (checked["endpoint_name"], checked["verdict"], checked["minimum"]) == (PROD, "CAN_SCALE_TO_ZERO", 0)
+    [published] = capacity_world.published()
+    assert (published["kind"], published["severity"], published["source"]) == (
+        "ENDPOINT_CAN_SCALE_TO_ZERO",
+        "CRITICAL",
+        "realtime",
+    )
+    assert published["evidence"]["fix_command"] == f"mlgov capacity restore --endpoint {PROD}"
+    assert published["resource_arn"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{PROD}"
+
+
+def test_the_same_event_delivered_twice_is_checked_once(capacity_world: CapacityWorld) -> None:
+    set_min(capacity_world, 0)
+    first = capacity_world.invoke(register_event(0, "dup-1"))
+    second = capacity_world.invoke(register_event(0, "dup-1"))
+    assert first == second
+    assert len(capacity_world.published()) == 1
+
+
+def test_an_inference_component_target_at_zero_is_traced_to_its_endpoint(capacity_world: CapacityWorld) -> None:
+    from mlgov.estate import seed_inference_component_endpoint
+
+    host = seed_inference_component_endpoint(capacity_world.sm, capacity_world.estate)
+    capacity_world.aas.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId="inference-component/manga-lora-v2",
+        ScalableDimension=COPIES_DIMENSION,
+        MinCapacity=0,
+        MaxCapacity=2,
+    )
+    result = capacity_world.invoke(register_event(0, "ic-0", "inference-component/manga-lora-v2"))
+    [checked] = result["results"]
+    assert (checked["endpoint_name"], checked["verdict"]) == (host, "CAN_SCALE_TO_ZERO")
+    assert any("inference component manga-lora-v2: MinCapacity 0" in r for r in checked["reasons"])
+    assert any("inference component manga-lora-hotfix: no scalable target" in r for r in checked["reasons"])
+
+
+def test_capacity_audit_prints_json_objects_with_endpoint_name_and_verdict_and_exits_3(
+    capacity_world: CapacityWorld,
+) -> None:
+    code, out, _ = run_cli("capacity", "audit", "--region", REGION, "--format", "json", "--config", "/nonexistent")
+    assert code == 3
+    rows = json.loads(out)
+    assert isinstance(rows, list)
+    by_name = {r["endpoint_name"]: r for r in rows}
+    assert by_name["manga-recommender-canary"]["verdict"] == "CAN_SCALE_TO_ZERO"
+    assert by_name[PROD]["verdict"] == "COMPLIANT" and by_name[PROD]["business_hours_minimum"] == 2
+    schedule = [a["schedule"] for a in by_name[PROD]["capacities"][0]["scheduled_actions"]]
+    assert "cron(0 8 ? * MON *)" in schedule
+
+
+def test_capacity_audit_of_safe_endpoints_exits_0_and_the_table_shows_minimum_and_schedule(
+    capacity_world: CapacityWorld,
+) -> None:
+    code, out, _ = run_cli("capacity", "audit", "--region", REGION, "--endpoint", PROD, "--config", "/nonexistent")
+    assert code == 0
+    header, row = out.splitlines()[:2]
+    assert header.split()[:5] == ["ENDPOINT", "VERDICT", "MIN", "BIZ", "MIN"]
+    assert row.split()[:4] == [PROD, "COMPLIANT", "1", "2"]
+    assert "MON 08:00->5" in row and "daily 06:00->2" in row
+
+
+def test_restore_puts_the_minimum_back_logs_each_step_to_the_finding_and_the_next_event_resolves_it(
+    capacity_world: CapacityWorld,
+) -> None:
+    world = capacity_world
+    set_min(world, 0)
+    world.invoke(register_event(0, "incident"))
+    [opened] = world.published()
+    code, out, _ = run_cli(
+        "capacity", "restore", "--endpoint", PROD, "--region", REGION, "--format", "json",
+        "--findings-table", world.resources["FINDINGS_TABLE_NAME"], "--config", "/nonexistent",
+    )  # fmt: skip
+    body = json.loads(out)
+    assert code == 0, body
+    assert (body["verdict_before"], body["verdict"], body["minimum"]) == ("CAN_SCALE_TO_ZERO", "COMPLIANT", 1)
+    assert [(s["action"], s["status"]) for s in body["steps"]] == [("register_scalable_target", "done")]
+    assert body["findings_logged"] == [opened["finding_id"]]
+    [target] = world.aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[PROD_TARGET])[
+        "ScalableTargets"
+    ]
+    assert target["MinCapacity"] == 1
+    log = FindingLog(world.ddb, world.resources["FINDINGS_TABLE_NAME"]).entries(opened["finding_id"])
+    assert [(e["action"], e["status"]) for e in log] == [("register_scalable_target", "done")]
+    # The restore's own RegisterScalableTarget reaches the Lambda through CloudTrail:
+    world.invoke(register_event(1, "restored"))
+    [resolved] = world.published()
+    assert (resolved["finding_id"], resolved["status"], resolved["severity"]) == (
+        opened["finding_id"],
+        "RESOLVED",
+        "INFO",
+    )
+
+
+def test_restore_raises_scheduled_actions_that_would_drop_to_zero_again(capacity_world: CapacityWorld) -> None:
+    code, out, _ = run_cli(
+        "capacity", "restore", "--endpoint", "manga-recommender-v0", "--region", REGION, "--format", "json",
+        "--config", "/nonexistent",
+    )  # fmt: skip
+    assert code == 0, out
+    [action] = capacity_world.aas.describe_scheduled_actions(
+        ServiceNamespace="sagemaker", ResourceId="endpoint/manga-recommender-v0/variant/AllTraffic"
+    )["ScheduledActions"]
+    assert (action["ScheduledActionName"], action["ScalableTargetAction"]["MinCapacity"]) == ("nightly-cost-saver", 1)
+    assert action["Schedule"] == "cron(0 22 ? * SUN *)"
+
+
+def test_a_dry_run_prints_the_plan_changes_nothing_and_still_exits_3(capacity_world: CapacityWorld) -> None:
+    code, _, err = run_cli(
+        "capacity", "restore", "--endpoint", "manga-recommender-canary", "--dry-run", "--region", REGION,
+        "--config", "/nonexistent",
+    )  # fmt: skip
+    assert code == 3
+    assert "[planned       ] register_scalable_target" in err
+    [target] = capacity_world.aas.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=["endpoint/manga-recommender-canary/variant/AllTraffic"]
+    )["ScalableTargets"]
+    assert target["MinCapacity"] == 0
+
+
+def test_restore_refuses_a_minimum_below_the_floor_and_an_unknown_endpoint(capacity_world: CapacityWorld) -> None:
+    code, _, err = run_cli("capacity", "restore", "--endpoint", PROD, "--min", "0", "--region", REGION)
+    assert code == 2 and "--min 0" in err
+    code, _, err = run_cli("capacity", "restore", "--endpoint", "nope", "--region", REGION, "--config", "/x")
+    assert code == 2 and "does not exist" in err
+
+
+# -- AppConfig route (Stubber: not in moto)
+
+ROUTE = RouteTarget("abc1234", "env5678", "prof901")
+
+
+def _stubbed_route() -> tuple[AppConfigRoute, Stubber, Stubber, list[float]]:
+    appconfig = boto3.client("appconfig", region_name=REGION)
+    data = boto3.client("appconfigdata", region_name=REGION)
+    sleeps: list[float] = []
+    return AppConfigRoute(appconfig, data, ROUTE, sleep=sleeps.append), Stubber(appconfig), Stubber(data), sleeps
+
+
+def _expect_read(data: Stubber, document: dict[str, Any]) -> None:
+    body = json.dumps(document).encode()
+    data.add_response(
+        "start_configuration_session",
+        {"InitialConfigurationToken": "token-1"},
+        {
+            "ApplicationIdentifier": "abc1234",
+            "EnvironmentIdentifier": "env5678",
+            "ConfigurationProfileIdentifier": "prof901",
+        },
+    )
+    data.add_response(
+        "get_latest_configuration",
+        {"Configuration": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json"},
+        {"ConfigurationToken": "token-1"},
+    )
+
+
+def test_the_route_switch_writes_a_version_deploys_it_and_waits_until_it_is_delivered() -> None:
+    document = {"recommendation_backend": "sagemaker", "bedrock_model": "claude-3-sonnet"}
+    route, appconfig, data, sleeps = _stubbed_route()
+    _expect_read(data, document)
+    _expect_read(data, document)
+    written = json.dumps({**document, "recommendation_backend": "bedrock-fallback"}).encode()
+    appconfig.add_response(
+        "create_hosted_configuration_version",
+        {"VersionNumber": 7, "ApplicationId": "abc1234", "ConfigurationProfileId": "prof901"},
+        {
+            "ApplicationId": "abc1234",
+            "ConfigurationProfileId": "prof901",
+            "Content": written,
+            "ContentType": "application/json",
+            "Description": "manga-recommender-prod is cold",
+        },
+    )
+    appconfig.add_response(
+        "start_deployment",
+        {"DeploymentNumber": 3},
+        {
+            "ApplicationId": "abc1234",
+            "EnvironmentId": "env5678",
+            "DeploymentStrategyId": "AppConfig.AllAtOnce",
+            "ConfigurationProfileId": "prof901",
+            "ConfigurationVersion": "7",
+            "Description": "manga-recommender-prod is cold",
+        },
+    )
+    for state in ("DEPLOYING", "BAKING"):
+        appconfig.add_response(
+            "get_deployment",
+            {"State": state},
+            {"ApplicationId": "abc1234", "EnvironmentId": "env5678", "DeploymentNumber": 3},
+        )
+    with appconfig, data:
+        assert route.current() == "sagemaker"
+        detail = route.switch("bedrock-fallback", "manga-recommender-prod is cold")
+    assert detail == "recommendation_backend=bedrock-fallback (configuration version 7, deployment 3 BAKING)"
+    assert sleeps == [5.0]
+    appconfig.assert_no_pending_responses()
+
+
+def test_a_route_document_without_the_key_is_refused_before_anything_is_written() -> None:
+    route, appconfig, data, _ = _stubbed_route()
+    _expect_read(data, {"other": "x"})
+    with appconfig, data, pytest.raises(RouteError, match="no key 'recommendation_backend'"):
+        route.switch("bedrock-fallback", "cold")
+
+
+def test_restore_of_a_cold_endpoint_routes_to_the_fallback_and_back_once_invocations_flow(
+    capacity_world: CapacityWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    world = capacity_world
+    set_min(world, 0)
+    world.sm.update_endpoint_weights_and_capacities(
+        EndpointName=PROD, DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 0}]
+    )
+    config = tmp_path / "cdk.json"
+    route_settings = {"application_id": "abc1234", "environment_id": "env5678", "configuration_profile_id": "prof901",
+                      "endpoints": [PROD]}  # fmt: skip
+    config.write_text(json.dumps({"context": {"mlgov": {"capacity": {"fallback_route": route_settings}}}}))
+    switched: list[str] = []
+
+    class RecordingRoute:
+        target = ROUTE
+
+        def current(self) -> str:
+            return "sagemaker"
+
+        def switch(self, value: str, why: str) -> str:
+            switched.append(value)
+            return f"recommendation_backend={value}"
+
+    import mlgov.commands.capacity as command
+    from mlgov_runtime.adapters.autoscaling import AutoscalingWriter
+
+    def fake_route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str, Any]:
+        return RecordingRoute(), "bedrock-fallback", settings.capacity.fallback_route
+
+    monkeypatch.setattr(command, "_route", fake_route)
+    register = AutoscalingWriter.register_scalable_target
+
+    def scale_to_minimum(self: Any, resource_id: str, dimension: str, low: int, high: int) -> None:
+        # What Application Auto Scaling does after a new minimum above the current count; then traffic flows.
+        register(self, resource_id, dimension, low, high)
+        world.sm.update_endpoint_weights_and_capacities(
+            EndpointName=PROD, DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": low}]
+        )
+        boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[{
+                "MetricName": "InvocationsPerInstance", "Value": 14, "Timestamp": datetime.now(UTC),
+                "Dimensions": [{"Name": "EndpointName", "Value": PROD}, {"Name": "VariantName", "Value": "AllTraffic"}],
+            }],
+        )  # fmt: skip
+
+    monkeypatch.setattr(AutoscalingWriter, "register_scalable_target", scale_to_minimum)
+    code, out, _ = run_cli(
+        "capacity", "restore", "--endpoint", PROD, "--region", REGION, "--format", "json", "--config", str(config),
+    )  # fmt: skip
+    body = json.loads(out)
+    assert code == 0, body
+    assert switched == ["bedrock-fallback", "sagemaker"]
+    assert [(s["action"], s["status"]) for s in body["steps"]] == [
+        ("route_to_fallback", "done"),
+        ("register_scalable_target", "done"),
+        ("wait_in_service", "done"),
+        ("wait_invocations", "done"),
+        ("route_back", "done"),
+    ]
+    assert "InvocationsPerInstance 14" in body["steps"][3]["detail"]
+
+
+def test_the_remediation_log_needs_a_stored_finding(capacity_world: CapacityWorld) -> None:
+    log = FindingLog(capacity_world.ddb, capacity_world.resources["FINDINGS_TABLE_NAME"])
+    assert not log.append(finding_id("ENDPOINT_CAN_SCALE_TO_ZERO", ACCOUNT, REGION, "arn:none"), {"step": 1})

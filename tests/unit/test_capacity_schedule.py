@@ -1,0 +1,123 @@
+"""Weekly capacity schedules: what the campaign construct emits and how live scheduled actions are read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from mlgov_runtime.capacity.schedule import (
+    DAY,
+    ScheduleError,
+    Window,
+    layered_timeline,
+    live_timeline,
+    lowest_in,
+    to_utc_week,
+    week_start,
+    weekly_crons,
+    weekly_times,
+)
+
+EVERY_DAY = Window.parse(["MON-SUN"], "06:00", "24:00")
+MANGA_MONDAY = Window.parse(["MON"], "08:00", "22:00")
+MON, TUE, SUN = 0, 1, 6
+
+
+def level_at(timeline: list[tuple[int, int]], minute: int) -> int:
+    return lowest_in(timeline, [(minute, minute + 1)])
+
+
+def test_manga_monday_on_top_of_business_hours_is_one_scheduled_action_per_change() -> None:
+    timeline = layered_timeline(1, [(EVERY_DAY, 2), (MANGA_MONDAY, 5)])
+    assert weekly_crons(timeline) == [
+        ("cron(0 0 * * ? *)", 1),
+        ("cron(0 6 * * ? *)", 2),
+        ("cron(0 8 ? * MON *)", 5),
+        ("cron(0 22 ? * MON *)", 2),
+    ]
+    assert level_at(timeline, MON * DAY + 9 * 60) == 5
+    assert level_at(timeline, MON * DAY + 23 * 60) == 2
+    assert level_at(timeline, TUE * DAY + 3 * 60) == 1
+
+
+def test_an_overlapping_campaign_that_ends_first_never_drops_the_other_to_the_baseline() -> None:
+    # Scheduled actions only set values: ending campaign A at 22:00 must not undo campaign B (until 23:00).
+    late = Window.parse(["MON"], "20:00", "23:00")
+    timeline = layered_timeline(1, [(EVERY_DAY, 2), (MANGA_MONDAY, 5), (late, 8)])
+    assert [level_at(timeline, MON * DAY + h * 60) for h in (19, 21, 22, 23)] == [5, 8, 8, 2]
+    assert ("cron(0 22 ? * MON *)", 2) not in weekly_crons(timeline)
+    assert layered_timeline(1, [(late, 8), (MANGA_MONDAY, 5), (EVERY_DAY, 2)]) == timeline  # order does not matter
+
+
+def test_a_flat_week_needs_no_scheduled_action() -> None:
+    assert weekly_crons(layered_timeline(2, [])) == []
+
+
+@pytest.mark.parametrize(
+    ("days", "start", "end", "message"),
+    [
+        (["MON"], "22:00", "08:00", "ends before it starts"),
+        (["FUNDAY"], "08:00", "22:00", "is not one of MON"),
+        (["FRI-MON"], "08:00", "22:00", "runs backwards"),
+        (["MON"], "8:00", "22:00", "is not HH:MM"),
+        (["MON"], "24:00", "24:00", "is not HH:MM"),
+        ([], "08:00", "22:00", "at least one day"),
+    ],
+)
+def test_a_malformed_window_is_refused_with_the_reason(days: list[str], start: str, end: str, message: str) -> None:
+    with pytest.raises(ScheduleError, match=message):
+        Window.parse(days, start, end)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("cron(0 8 ? * MON *)", [8 * 60]),
+        ("cron(30 22 ? * SUN *)", [SUN * DAY + 22 * 60 + 30]),
+        ("cron(0 6 * * ? *)", [d * DAY + 360 for d in range(7)]),
+        ("cron(0 6 ? * 2-6 *)", [d * DAY + 360 for d in range(5)]),  # AWS numbers days 1 = SUN
+        ("cron(0 6,18 ? * MON,FRI *)", [360, 1080, 4 * DAY + 360, 4 * DAY + 1080]),
+        ("cron(0 8 1 * ? *)", None),  # day of month: not weekly
+        ("cron(0/15 * * * ? *)", None),
+        ("rate(5 minutes)", None),
+        ("at(2026-12-24T08:00:00)", None),
+    ],
+)
+def test_weekly_times_of_live_schedules(expression: str, expected: list[int] | None) -> None:
+    assert weekly_times(expression) == expected
+
+
+def test_local_times_move_to_the_utc_week_with_that_weeks_offset() -> None:
+    start = week_start(datetime(2026, 11, 25, 12, tzinfo=UTC))
+    assert start == datetime(2026, 11, 23, tzinfo=UTC)
+    # Monday 08:00 in Tokyo is Sunday 23:00 UTC: it wraps to the end of the week.
+    assert to_utc_week(8 * 60, "Asia/Tokyo", start) == SUN * DAY + 23 * 60
+    summer = week_start(datetime(2026, 7, 1, tzinfo=UTC))
+    assert to_utc_week(8 * 60, "America/New_York", start) == 13 * 60  # EST, UTC-5
+    assert to_utc_week(8 * 60, "America/New_York", summer) == 12 * 60  # EDT, UTC-4
+
+
+def test_a_live_schedule_holds_each_level_until_the_next_action_across_the_week_end() -> None:
+    # A nightly "cost saver" at Sunday 22:00 that sets 0, raised again Monday 06:00.
+    timeline = live_timeline(1, [(SUN * DAY + 22 * 60, 0), (MON * DAY + 6 * 60, 2)])
+    assert level_at(timeline, MON * DAY + 3 * 60) == 0  # before Monday's action: Sunday night's level
+    assert level_at(timeline, TUE * DAY) == 2
+    assert lowest_in(timeline, EVERY_DAY.spans()) == 0  # Sunday 22:00-24:00 is business hours
+
+
+def test_without_actions_the_registered_minimum_holds_all_week() -> None:
+    assert live_timeline(3, []) == [(0, 3)]
+    assert lowest_in(live_timeline(3, []), EVERY_DAY.spans()) == 3
+
+
+def test_a_span_that_wraps_the_week_sees_both_ends() -> None:
+    timeline = live_timeline(2, [(60, 1), (120, 2)])  # Monday 01:00-02:00 at 1
+    assert lowest_in(timeline, [(SUN * DAY + 23 * 60, 90)]) == 1
+    assert lowest_in(timeline, [(SUN * DAY + 23 * 60, 30)]) == 2
+
+
+def test_a_window_ending_at_sunday_midnight_does_not_reach_into_monday() -> None:
+    timeline = live_timeline(2, [(60, 1), (120, 2)])  # Monday 01:00-02:00 at 1
+    assert lowest_in(timeline, [(SUN * DAY + 6 * 60, 7 * DAY)]) == 2
+    assert lowest_in(timeline, Window.parse(["SUN"], "06:00", "24:00").spans()) == 2
