@@ -109,8 +109,12 @@ def test_lambda_asset_is_lean_and_has_no_cdk() -> None:
 def test_only_the_producers_may_publish_findings(synthesized: Any, template: Template) -> None:
     # A forged RESOLVED finding would close a real violation's Jira issue.
     stack: GovernanceAuditStack = synthesized[0]
-    [policy] = template.find_resources("AWS::SNS::TopicPolicy").values()
-    [deny] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "OnlyProducersPublish"]
+    [deny] = [
+        statement
+        for policy in template.find_resources("AWS::SNS::TopicPolicy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "OnlyProducersPublish"
+    ]
     assert deny["Effect"] == "Deny" and deny["Action"] == "sns:Publish"
     sealed = {json.dumps(arn, sort_keys=True) for arn in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]}
     topic_ref = json.dumps({"Ref": stack.resolve(stack.channel.topic.node.default_child.logical_id)}, sort_keys=True)
