@@ -431,3 +431,17 @@ def test_restore_of_a_cold_endpoint_routes_to_the_fallback_and_back_once_invocat
 def test_the_remediation_log_needs_a_stored_finding(capacity_world: CapacityWorld) -> None:
     log = FindingLog(capacity_world.ddb, capacity_world.resources["FINDINGS_TABLE_NAME"])
     assert not log.append(finding_id("ENDPOINT_CAN_SCALE_TO_ZERO", ACCOUNT, REGION, "arn:none"), {"step": 1})
+
+
+def test_events_it_cannot_check_are_rejected_or_skipped_with_the_reason(capacity_world: CapacityWorld) -> None:
+    other = register_event(0, "foreign")
+    other["detail"]["recipientAccountId"] = other["account"] = "999999999999"
+    skipped = capacity_world.invoke(other)
+    assert skipped["status"] == "skipped" and "MEMBER_AUDIT_ROLE_NAME is not set" in skipped["reason"]
+    ecs = register_event(0, "ecs")
+    ecs["detail"]["requestParameters"]["serviceNamespace"] = "ecs"
+    assert capacity_world.invoke(ecs) == {
+        "status": "rejected",
+        "reason": "RegisterScalableTarget for namespace 'ecs', not sagemaker",
+    }
+    assert capacity_world.published() == []

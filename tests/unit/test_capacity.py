@@ -246,10 +246,12 @@ def test_an_error_closes_nothing_and_a_deleted_endpoint_closes_everything(estate
     estate.failures.add("targets")
     unreadable = report(check.check_endpoint("manga-recommender-prod"), sink, "realtime")
     assert [(f.kind, f.status) for f in unreadable.published] == [(KIND_ERROR, "OPEN")]
-    del estate.endpoints["manga-recommender-prod"]
+    estate.endpoints["manga-recommender-prod"]["EndpointStatus"] = "Deleting"  # what DeleteEndpoint leaves
     gone = report(check.check_endpoint("manga-recommender-prod"), sink, "realtime")
     assert not gone.audit.found
     assert sorted((f.kind, f.status) for f in gone.published) == [(KIND_ERROR, "RESOLVED"), (KIND_ZERO, "RESOLVED")]
+    del estate.endpoints["manga-recommender-prod"]
+    assert not check.check_endpoint("manga-recommender-prod").found
 
 
 def test_a_schedule_that_is_not_weekly_is_named_and_left_out_of_business_hours(estate: FakeCapacity) -> None:

@@ -94,6 +94,8 @@ class CapacityChecker:
             return self._audit(name, Verdict.ERROR, f"Endpoint {name} does not exist.", found=False)
         except CapacityReadError as exc:
             return self._audit(name, Verdict.ERROR, f"Endpoint {name} could not be read: {exc}.")
+        if endpoint.get("EndpointStatus") == "Deleting":
+            return self._audit(name, Verdict.ERROR, f"Endpoint {name} is being deleted.", found=False)
         exempt, why = self._exemption(name)
         if exempt:
             audit = self._audit(name, Verdict.EXEMPT, why or "exempt")

@@ -270,8 +270,12 @@ class CapacityRules:
         key = (cap.resource_id or "", cap.dimension or "")
         target = index.targets.get(key)
         if target is None:
-            unit = "copies" if cap.kind == "inference-component" else "instances"
-            fixed = f"fixed at {cap.current} {unit}" if cap.current is not None else f"its {unit} are fixed"
+            one, many = ("copy", "copies") if cap.kind == "inference-component" else ("instance", "instances")
+            fixed = (
+                f"fixed at {cap.current} {one if cap.current == 1 else many}"
+                if cap.current is not None
+                else f"its {many} are fixed"
+            )
             audit.problem(KIND_NO_AUTOSCALING, f"{what}: no scalable target, {fixed}; campaign traffic queues.")
             if cap.current is not None:
                 cap.lowest = cap.business_hours_minimum = cap.current
