@@ -14,6 +14,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from mlgov.settings import routing_json
+from mlgov_runtime.core import env as function_env
 from mlgov_runtime.notifier import permissions
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
@@ -61,6 +62,8 @@ class Notifier(CapabilityConstruct):
             "PAGE_TOPIC_ARN": self.page_topic.topic_arn,
             "ROUTING_JSON": routing_json(settings),
             "JIRA_ISSUE_TYPE": routing.jira_issue_type,
+            "DEAD_LETTER_QUEUE_URL": self.dlq.queue_url,
+            function_env.FINDINGS_TABLE_NAME: channel.table.table_name,
             "POWERTOOLS_SERVICE_NAME": "notifier",
         }
         if routing.jira_resolve_transition_id:
@@ -86,6 +89,9 @@ class Notifier(CapabilityConstruct):
                     sid="PageOnCall", actions=list(permissions.PAGE), resources=[self.page_topic.topic_arn]
                 ),
                 iam.PolicyStatement(
+                    sid="ParkRefusedFindings", actions=list(permissions.PARK), resources=[self.dlq.queue_arn]
+                ),
+                iam.PolicyStatement(
                     sid="UseGovernanceKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]
                 ),
             ],
@@ -105,7 +111,9 @@ class Notifier(CapabilityConstruct):
             alarm_at_one(
                 self,
                 "NotifierDeadLetterAlarm",
-                "Findings could not be delivered after all retries; run `mlgov notify redrive`",
+                "Findings wait in the notifier dead-letter queue: refused by Slack/Jira (parked at once; the "
+                "notifier's log names the channel, status and field) or undelivered after all retries. Fix the "
+                "cause, then `mlgov notify redrive --dlq-url <this queue> --queue-url <NotifierQueue>`",
                 self.dlq.metric_approximate_number_of_messages_visible(period=five),
                 channel.alarm_topic,
             ),
@@ -120,6 +128,28 @@ class Notifier(CapabilityConstruct):
                     statistic="Sum",
                     period=five,
                 ),
+                channel.alarm_topic,
+            ),
+            alarm_at_one(
+                self,
+                "DeliveryRejectedAlarm",
+                "Slack or Jira refused a finding for good (4xx: wrong project key, unknown webhook, invalid field) "
+                "or a message was not a finding; it is parked in the notifier dead-letter queue. The notifier's "
+                "log line names the channel, status and field; fix it, then `mlgov notify redrive`",
+                cloudwatch.Metric(
+                    namespace=c.METRIC_NAMESPACE,
+                    metric_name="NotificationRejected",
+                    dimensions_map={"service": "notifier"},
+                    statistic="Sum",
+                    period=five,
+                ),
+                channel.alarm_topic,
+            ),
+            alarm_at_one(
+                self,
+                "NotifierErrorsAlarm",
+                "The notifier function itself failed (a crash or a timeout): its whole batch returns to the queue",
+                self.function.metric_errors(period=five),
                 channel.alarm_topic,
             ),
         ]

@@ -17,6 +17,7 @@ def test_notifier_role_grants_exactly_its_declared_actions(template: Template) -
         set(permissions.SECRET_READ)
         | set(permissions.STATE)
         | set(permissions.PAGE)
+        | set(permissions.PARK)
         | {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt", "kms:GenerateDataKey"}
         | {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
         | {
@@ -28,6 +29,41 @@ def test_notifier_role_grants_exactly_its_declared_actions(template: Template) -
         }
     )
     assert not any("sagemaker" in a for a in actions)
+
+
+def test_the_notifier_parks_only_into_its_own_dead_letter_queue(template: Template) -> None:
+    env = _one(template, "AWS::Lambda::Function", prefix="Notifier")["Environment"]["Variables"]
+    dlq_id = env["DEAD_LETTER_QUEUE_URL"]["Ref"]
+    assert dlq_id.startswith("NotifierNotifierDeadLetterQueue")
+    [park] = [
+        statement
+        for logical_id, policy in template.find_resources("AWS::IAM::Policy").items()
+        if logical_id.startswith("Notifier")
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Action"] == "sqs:SendMessage"
+    ]
+    assert park["Resource"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+
+
+def test_the_notifier_has_an_errors_alarm_and_a_refusal_alarm(template: Template) -> None:
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    by_metric = {
+        props["Properties"].get("MetricName"): props["Properties"]
+        for logical_id, props in alarms.items()
+        if logical_id.startswith("Notifier")
+    }
+    errors = by_metric["Errors"]
+    assert errors["Namespace"] == "AWS/Lambda" and errors["Threshold"] == 1
+    assert by_metric["NotificationRejected"]["Dimensions"] == [{"Name": "service", "Value": "notifier"}]
+    assert "mlgov notify redrive" in by_metric["NotificationRejected"]["AlarmDescription"]
+
+
+def test_the_function_timeout_the_delivery_budget_is_planned_for(template: Template) -> None:
+    # tests/integration/test_notifier_deadline.py budgets deliveries for a 120 s function.
+    function = _one(template, "AWS::Lambda::Function", prefix="Notifier")
+    assert function["Timeout"] == 120
+    queue = _one(template, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()}, prefix="Notifier")
+    assert queue["VisibilityTimeout"] >= 6 * 120
 
 
 def test_notifier_consumes_a_queue_with_partial_batches_and_a_dead_letter_queue(template: Template) -> None:

@@ -28,6 +28,8 @@ class Notifier:
     jira: Sink
     sqs: Any
     page_queue: str
+    dlq_url: str = ""
+    queue_url: str = ""
 
     def invoke(self, *bodies: str, message_ids: list[str] | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self.module.handler(sqs_event(list(bodies), message_ids), FakeContext())
@@ -37,8 +39,37 @@ class Notifier:
         messages = self.sqs.receive_message(QueueUrl=self.page_queue, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(m["Body"]) for m in messages]
 
+    def take(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every message waiting in a queue (removed from it), with its attributes."""
+        taken: list[dict[str, Any]] = []
+        while batch := self.sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages"):
+            for message in batch:
+                taken.append(message)
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return taken
 
-def _setup(monkeypatch: pytest.MonkeyPatch, slack: Sink, jira: Sink, secret: Any) -> Notifier:
+
+def sqs_event_of(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Lambda SQS event for messages received from a queue (attributes included)."""
+    event = sqs_event([m["Body"] for m in messages], [m["MessageId"] for m in messages])
+    for record, message in zip(event["Records"], messages, strict=True):
+        record["messageAttributes"] = {
+            name: {"stringValue": value["StringValue"], "dataType": value["DataType"]}
+            for name, value in (message.get("MessageAttributes") or {}).items()
+        }
+    return event
+
+
+DEFAULT_ROUTING = {
+    "routes": [{"kinds": ["*"], "min_severity": "MEDIUM", "slack_channel": "#ml-governance-security", "jira": True}]
+}
+
+
+def _setup(
+    monkeypatch: pytest.MonkeyPatch, slack: Sink, jira: Sink, secret: Any, routing: dict[str, Any] | None = None
+) -> Notifier:
     sm = boto3.client("secretsmanager", region_name=REGION)
     if secret is not None:
         sm.create_secret(Name="mlgov/notifier", SecretString=secret if isinstance(secret, str) else json.dumps(secret))
@@ -54,20 +85,16 @@ def _setup(monkeypatch: pytest.MonkeyPatch, slack: Sink, jira: Sink, secret: Any
     queue = sqs.create_queue(QueueName="pages-tap")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
-    settings = parse_settings(
-        {
-            "alert_routing": {
-                "routes": [
-                    {"kinds": ["*"], "min_severity": "MEDIUM", "slack_channel": "#ml-governance-security", "jira": True}
-                ]
-            }
-        }
-    )
+    dlq = sqs.create_queue(QueueName="notifier-dlq")["QueueUrl"]
+    notifier_queue = sqs.create_queue(QueueName="notifier")["QueueUrl"]
+    settings = parse_settings({"alert_routing": routing or DEFAULT_ROUTING})
     for key, value in {
         "NOTIFIER_SECRET_NAME": "mlgov/notifier",
         "STATE_TABLE_NAME": "mlgov-delivery-state",
         "PAGE_TOPIC_ARN": topic,
         "ROUTING_JSON": routing_json(settings),
+        "DEAD_LETTER_QUEUE_URL": dlq,
+        "FINDINGS_TABLE_NAME": "mlgov-findings",
     }.items():
         monkeypatch.setenv(key, value)
     from aws_lambda_powertools.utilities import parameters
@@ -81,7 +108,15 @@ def _setup(monkeypatch: pytest.MonkeyPatch, slack: Sink, jira: Sink, secret: Any
 
     env.reset_all()
     module.http = HttpClient(timeout=1.0, attempts=2, base_delay=0.01)
-    return Notifier(module, slack, jira, sqs, queue)
+    return Notifier(module, slack, jira, sqs, queue, dlq, notifier_queue)
+
+
+def reconfigure(monkeypatch: pytest.MonkeyPatch, routing: dict[str, Any]) -> None:
+    """A routing change deployed: the function reads its settings afresh."""
+    from mlgov_runtime.core import env
+
+    monkeypatch.setenv("ROUTING_JSON", routing_json(parse_settings({"alert_routing": routing})))
+    env.reset_all()
 
 
 def good_secret(slack: Sink, jira: Sink) -> dict[str, Any]:
@@ -129,11 +164,14 @@ def test_slack_outage_fails_only_that_record_and_the_retry_does_not_resend_jira(
     assert len(notifier.slack.requests) == 3
 
 
-def test_a_crash_mid_batch_reports_only_the_failed_record(notifier: Notifier) -> None:
+def test_a_message_that_is_not_a_finding_is_parked_not_retried_and_the_batch_goes_on(notifier: Notifier) -> None:
     good = json.dumps(sample_finding())
     result = notifier.invoke(good, "{not json", message_ids=["ok-1", "bad-1"])
-    assert result == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
+    assert result == {"batchItemFailures": []}  # retrying a malformed body can never succeed
     assert len(notifier.slack.requests) == 1
+    [parked] = notifier.take(notifier.dlq_url)
+    assert parked["Body"] == "{not json"
+    assert "not a finding" in parked["MessageAttributes"]["mlgov_rejected"]["StringValue"]
 
 
 def test_a_resolution_comments_on_the_open_issue(notifier: Notifier) -> None:

@@ -1,29 +1,51 @@
-"""HTTP with retries: 429, 5xx and timeouts are retried with backoff, honouring Retry-After.
+"""HTTP with retries inside a time budget: 408, 425, 429, 5xx and timeouts are retried with backoff,
+honouring Retry-After; other 4xx answers are permanent and reported with what the receiver objected to.
+
+A caller with a deadline (the notifier Lambda) gives the client `remaining()`: no attempt starts and no
+back-off sleeps past it, and a Retry-After longer than the client would wait leaves the request for a
+later attempt (DeliveryError(retryable=True)) instead of sleeping it out.
 
 urllib only: no extra dependency in the Lambda asset.
 """
 
 from __future__ import annotations
 
+import email.utils
+import http.client
 import json
+import math
 import random
+import re
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
+RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+MIN_ATTEMPT_SECONDS = 2.0  # an attempt that cannot get this long is not started
+_SECRET_PATH = re.compile(r"(/services/[^/]+/[^/]+/)[^/?#]+")
 
 
 class DeliveryError(Exception):
-    """Delivery failed for good (after retries, or a non-retryable answer)."""
+    """Delivery failed. `retryable`: a later attempt may succeed (outage, rate limit, out of time);
+    otherwise the receiver refused the request for good (4xx) and `objection` says what it objected to."""
 
-    def __init__(self, message: str, status: int | None = None, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        retryable: bool = False,
+        objection: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.objection = objection
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -32,7 +54,73 @@ class Response:
     body: bytes
 
     def json(self) -> Any:
-        return json.loads(self.body.decode("utf-8")) if self.body else None
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise DeliveryError(f"answered {self.status} with a body that is not JSON", self.status, True) from None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None when it is
+    absent or unusable (negative, nan, infinite, garbage): the caller then backs off on its own."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            return None
+        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+def redact(url: str) -> str:
+    """A webhook URL's last path segment is its secret: never in a log line or an error message."""
+    return _SECRET_PATH.sub(r"\1***", url)
+
+
+def objection_of(body: bytes) -> str:
+    """What a 4xx answer objected to, on one line: Jira's `errors` (field -> message) and
+    `errorMessages`, or Slack's plain-text code (invalid_blocks, no_service, ...)."""
+    text = body[:4000].decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        data = None
+    parts: list[str] = []
+    if isinstance(data, dict):
+        errors = data.get("errors")
+        if isinstance(errors, dict):
+            parts += [f"field {k}: {v}" for k, v in errors.items()]
+        messages = data.get("errorMessages")
+        if isinstance(messages, list):
+            parts += [str(m) for m in messages]
+        if not parts and "error" in data:
+            parts.append(str(data["error"]))
+    line = "; ".join(parts) if parts else re.sub(r"<[^>]*>", " ", text)
+    return " ".join(line.split())[:300]
+
+
+def _body_of(error: urllib.error.HTTPError) -> bytes:
+    try:
+        return error.read() if error.fp is not None else b""
+    except (OSError, http.client.HTTPException, AttributeError):
+        return b""
+
+
+def _urlopen(request: urllib.request.Request, timeout: float) -> Response:
+    # Looked up at call time so a test can stand in for the network.
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        return Response(answer.status, answer.read())
 
 
 @dataclass
@@ -40,34 +128,59 @@ class HttpClient:
     timeout: float = 10.0
     attempts: int = 4
     base_delay: float = 0.5
-    max_delay: float = 20.0
+    max_delay: float = 20.0  # the longest back-off or Retry-After this client sleeps
     sleep: Callable[[float], None] = field(default=time.sleep)
+    remaining: Callable[[], float] | None = None  # seconds left in the caller's budget; None: no deadline
 
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(float(retry_after), self.max_delay)
-            except ValueError:
-                pass
+    def within(self, remaining: Callable[[], float]) -> HttpClient:
+        """The same client, bound to a caller's time budget."""
+        return replace(self, remaining=remaining)
+
+    def _left(self) -> float:
+        return math.inf if self.remaining is None else self.remaining()
+
+    def _backoff(self, attempt: int) -> float:
         return min(self.base_delay * 2**attempt, self.max_delay) * (0.5 + random.random() / 2)
 
     def request(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> Response:
         data = None if body is None else json.dumps(body).encode("utf-8")
         all_headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
-        last = ""
+        where = f"{method} {redact(url)}"
+        last = "not tried"
         for attempt in range(self.attempts):
-            request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
-            retry_after = None
+            left = self._left()
+            if left < MIN_ATTEMPT_SECONDS:
+                raise DeliveryError(f"{where} {last}; out of time in this invocation, left for a later one", None, True)
+            status, retry_after = None, None
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                    return Response(answer.status, answer.read())
+                request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+                return _urlopen(request, min(self.timeout, left))
             except urllib.error.HTTPError as exc:
-                payload = exc.read()[:300].decode("utf-8", "replace")
+                status = exc.code
                 if exc.code not in RETRYABLE:
-                    raise DeliveryError(f"{method} {url} answered {exc.code}: {payload}", exc.code) from None
-                last, retry_after = f"answered {exc.code}", exc.headers.get("Retry-After")
-            except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
-                last = f"failed: {getattr(exc, 'reason', exc)}"
-            if attempt + 1 < self.attempts:
-                self.sleep(self._delay(attempt, retry_after))
-        raise DeliveryError(f"{method} {url} {last} after {self.attempts} attempts", retryable=True)
+                    objection = objection_of(_body_of(exc))
+                    raise DeliveryError(
+                        f"{where} answered {exc.code}: {objection}", exc.code, False, objection
+                    ) from None
+                last = f"answered {exc.code}"
+                retry_after = parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+            except ValueError as exc:  # a malformed URL: configuration, not an outage
+                raise DeliveryError(f"{where}: {exc}", None, False, str(exc)) from None
+            except (TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                last = f"failed: {getattr(exc, 'reason', None) or type(exc).__name__}"
+            if attempt + 1 >= self.attempts:
+                break
+            if retry_after is not None and (
+                retry_after > self.max_delay or retry_after > self._left() - MIN_ATTEMPT_SECONDS
+            ):
+                raise DeliveryError(
+                    f"{where} {last} with Retry-After {retry_after:g} s; left for a later invocation",
+                    status,
+                    True,
+                    retry_after=retry_after,
+                )
+            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            if delay > self._left() - MIN_ATTEMPT_SECONDS:
+                raise DeliveryError(f"{where} {last}; no time for another attempt, left for a later one", status, True)
+            self.sleep(delay)
+        raise DeliveryError(f"{where} {last} after {self.attempts} attempts", None, True)

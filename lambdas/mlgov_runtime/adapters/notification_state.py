@@ -1,14 +1,17 @@
-"""Notifier state in DynamoDB: when each finding last went to each target, and which SQS
-messages already reached which target (so a retried message resends nothing)."""
+"""Notifier state in DynamoDB: what last went to each target for each finding (when, status,
+fingerprint), and which SQS messages already reached which target (so a retried or redriven
+message resends nothing)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlgov_runtime.core.routing import Delivery
+from mlgov_runtime.core.routing import Delivery, Sent
 
-MESSAGE_MARKER_TTL = timedelta(days=4)  # longer than the queue's retention
+# Longer than the notifier queues keep a message (14 days): a finding redriven from the
+# dead-letter queue on its last day still skips the targets it reached.
+MESSAGE_MARKER_TTL = timedelta(days=15)
 
 
 def _key(*parts: str) -> dict[str, Any]:
@@ -20,23 +23,27 @@ class DynamoDeliveryState:
         self._ddb = dynamodb
         self._table = table_name
 
-    def last_sent(self, finding_id: str, delivery: Delivery) -> tuple[datetime | None, str | None]:
+    def last_sent(self, finding_id: str, delivery: Delivery) -> Sent | None:
         item = self._ddb.get_item(
             TableName=self._table, Key=_key("sent", finding_id, delivery.channel, delivery.target), ConsistentRead=True
         ).get("Item")
         if not item:
-            return None, None
-        return datetime.fromisoformat(item["sent_at"]["S"]), item.get("status", {}).get("S")
-
-    def mark_sent(self, finding_id: str, delivery: Delivery, status: str, now: datetime) -> None:
-        self._ddb.put_item(
-            TableName=self._table,
-            Item={
-                **_key("sent", finding_id, delivery.channel, delivery.target),
-                "sent_at": {"S": now.isoformat()},
-                "status": {"S": status},
-            },
+            return None
+        return Sent(
+            datetime.fromisoformat(item["sent_at"]["S"]),
+            item.get("status", {}).get("S", ""),
+            item.get("fingerprint", {}).get("S"),
         )
+
+    def mark_sent(self, finding_id: str, delivery: Delivery, sent: Sent) -> None:
+        item = {
+            **_key("sent", finding_id, delivery.channel, delivery.target),
+            "sent_at": {"S": sent.at.isoformat()},
+            "status": {"S": sent.status},
+        }
+        if sent.fingerprint:
+            item["fingerprint"] = {"S": sent.fingerprint}
+        self._ddb.put_item(TableName=self._table, Item=item)
 
     def delivered(self, message_id: str, delivery: Delivery) -> bool:
         item = self._ddb.get_item(

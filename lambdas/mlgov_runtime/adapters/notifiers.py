@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlgov_runtime.adapters.http import DeliveryError, HttpClient
-from mlgov_runtime.notifier.messages import finding_label, jira_comment, jira_issue, slack_message
+from mlgov_runtime.notifier.messages import finding_label, jira_comment, jira_issue, one_line, slack_message
 
 JIRA_KEY = re.compile(r"^[A-Z][A-Z0-9]+-\d+$")
 
@@ -22,12 +22,16 @@ class SlackWebhooks:
 
     webhooks: Mapping[str, str]
     http: HttpClient
+    findings_table: str | None = None
 
     def send(self, finding: dict[str, Any], target: str) -> str:
         url = self.webhooks.get(target)
         if not url:
-            raise DeliveryError(f"no webhook for Slack channel {target}")
-        self.http.request("POST", url, slack_message(finding))
+            raise DeliveryError(
+                f"no webhook for Slack channel {target} in the notifier secret (slack_webhooks)",
+                objection=f"slack_webhooks has no {target}",
+            )
+        self.http.request("POST", url, slack_message(finding, self.findings_table))
         return f"posted to {target}"
 
 
@@ -40,6 +44,7 @@ class JiraProject:
     http: HttpClient
     issue_type: str = "Task"
     resolve_transition_id: str | None = None
+    findings_table: str | None = None
     _auth: dict[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -53,9 +58,10 @@ class JiraProject:
     def find_open_issue(self, finding_id: str) -> str | None:
         """Look-up by the finding's label, never by summary text."""
         jql = f'project = "{self.project_key}" AND labels = "{finding_label(finding_id)}" AND statusCategory != Done'
-        answer = self._post("/rest/api/3/search/jql", {"jql": jql, "fields": ["key"], "maxResults": 1}) or {}
-        issues = answer.get("issues") or []
-        key = str(issues[0].get("key", "")) if issues else ""
+        answer = self._post("/rest/api/3/search/jql", {"jql": jql, "fields": ["key"], "maxResults": 1})
+        issues = answer.get("issues") if isinstance(answer, dict) else None
+        first = issues[0] if isinstance(issues, list) and issues else None
+        key = str(first.get("key", "")) if isinstance(first, dict) else ""
         return key if JIRA_KEY.match(key) else None
 
     def send(self, finding: dict[str, Any], target: str | None = None) -> str:
@@ -63,17 +69,25 @@ class JiraProject:
         key = self.find_open_issue(finding["finding_id"])
         resolved = finding.get("status") == "RESOLVED"
         if key:
-            self._post(f"/rest/api/3/issue/{key}/comment", jira_comment(finding))
+            self._post(f"/rest/api/3/issue/{key}/comment", jira_comment(finding, self.findings_table))
             if resolved and self.resolve_transition_id:
                 self._post(f"/rest/api/3/issue/{key}/transitions", {"transition": {"id": self.resolve_transition_id}})
                 return f"commented and transitioned {key}"
             return f"commented {key}"
         if resolved:
             return "no open issue to resolve"
-        created = self._post("/rest/api/3/issue", jira_issue(finding, self.project_key, self.issue_type)) or {}
-        if not JIRA_KEY.match(str(created.get("key", ""))):
-            raise DeliveryError(f"Jira answered without an issue key: {str(created)[:200]}")
-        return f"created {created['key']}"
+        issue = jira_issue(finding, self.project_key, self.issue_type, self.findings_table)
+        created = self._post("/rest/api/3/issue", issue)
+        created_key = str(created.get("key", "")) if isinstance(created, dict) else ""
+        if not JIRA_KEY.match(created_key):
+            raise DeliveryError(f"Jira answered without an issue key: {one_line(str(created))[:200]}", retryable=True)
+        return f"created {created_key}"
+
+
+def sns_subject(text: str) -> str:
+    """SNS takes a subject only as printable ASCII, one line, under 100 characters."""
+    ascii_text = one_line(text).encode("ascii", "replace").decode("ascii")
+    return ascii_text[:99] or "mlgov finding"
 
 
 class PageTopic:
@@ -85,8 +99,19 @@ class PageTopic:
     def send(self, finding: dict[str, Any], target: str | None = None) -> str:
         self._sns().publish(
             TopicArn=self._topic,
-            Subject=f"[{finding['severity']}] {finding['title']}"[:99],
+            Subject=sns_subject(f"[{finding['severity']}] {finding['title']}"),
             Message=json.dumps(finding, sort_keys=True, default=str),
             MessageAttributes={"severity": {"DataType": "String", "StringValue": finding["severity"]}},
         )
         return "paged on-call"
+
+
+class Unavailable:
+    """A channel that cannot be built right now (its secret could not be read): every send fails,
+    retryably, with the reason."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def send(self, finding: dict[str, Any], target: str | None = None) -> str:
+        raise DeliveryError(self.reason, retryable=True)

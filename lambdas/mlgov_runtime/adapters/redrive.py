@@ -1,10 +1,40 @@
-"""Move messages from a dead-letter queue back to its source queue, without losing any:
-each message is deleted from the DLQ only after the source queue accepted it."""
+"""The notifier's dead-letter queue: park a finding a channel refused, and move messages back to the
+notifier queue without losing any (each is deleted from the dead-letter queue only after the
+notifier queue accepted it).
+
+Every message that leaves the dead-letter queue carries the id of the message it started as
+(`mlgov_message_id`): the notifier keys its delivery markers on it, so a redriven finding skips
+the targets it already reached and goes only where it is still missing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+ORIGIN_ATTRIBUTE = "mlgov_message_id"
+REJECTED_ATTRIBUTE = "mlgov_rejected"
+MAX_ATTRIBUTES = 10  # SQS allows ten message attributes
+
+
+def park(
+    sqs: Any,
+    dlq_url: str,
+    body: str,
+    origin_message_id: str,
+    reason: str,
+    attributes: Mapping[str, str] | None = None,
+) -> None:
+    """Put a finding a channel refused into the dead-letter queue, with why, for `mlgov notify redrive`."""
+    message_attributes: dict[str, Any] = {
+        name: {"DataType": "String", "StringValue": value}
+        for name, value in (attributes or {}).items()
+        if value and name not in (ORIGIN_ATTRIBUTE, REJECTED_ATTRIBUTE)
+    }
+    message_attributes = dict(list(message_attributes.items())[: MAX_ATTRIBUTES - 2])
+    message_attributes[ORIGIN_ATTRIBUTE] = {"DataType": "String", "StringValue": origin_message_id}
+    message_attributes[REJECTED_ATTRIBUTE] = {"DataType": "String", "StringValue": reason[:1000] or "rejected"}
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=body, MessageAttributes=message_attributes)
 
 
 def redrive(
@@ -25,7 +55,10 @@ def redrive(
         if not batch:
             break
         for message in batch:
-            attributes = message.get("MessageAttributes") or {}
+            attributes = dict(message.get("MessageAttributes") or {})
+            attributes.pop(REJECTED_ATTRIBUTE, None)
+            if ORIGIN_ATTRIBUTE not in attributes and len(attributes) < MAX_ATTRIBUTES:
+                attributes[ORIGIN_ATTRIBUTE] = {"DataType": "String", "StringValue": message["MessageId"]}
             kwargs: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": message["Body"]}
             if attributes:
                 kwargs["MessageAttributes"] = attributes

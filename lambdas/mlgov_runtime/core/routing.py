@@ -31,6 +31,19 @@ class Delivery:
     channel: str  # slack | jira | page
     target: str  # Slack channel name, Jira project key, or "on-call"
 
+    @property
+    def key(self) -> str:
+        return f"{self.channel}:{self.target}"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What last went to one target for one finding_id."""
+
+    at: datetime
+    status: str
+    fingerprint: str | None = None  # None: recorded before fingerprints were kept
+
 
 @dataclass(frozen=True)
 class RoutingPolicy:
@@ -52,13 +65,12 @@ class RoutingPolicy:
             out.append(Delivery("page", "on-call"))
         return list(dict.fromkeys(out))  # keep order, drop repeats
 
-    def suppressed(
-        self, finding: dict[str, Any], last_sent_at: datetime | None, last_status: str | None, now: datetime
-    ) -> bool:
-        """A repeat of the same finding (same status) inside the window sends nothing new."""
-        if last_sent_at is None or last_status != finding.get("status", "OPEN"):
+    def suppressed(self, finding: dict[str, Any], fingerprint: str, last: Sent | None, now: datetime) -> bool:
+        """A repeat of the same finding inside the window sends nothing new. A change of status or of
+        fingerprint (severity, evidence: HIGH -> CRITICAL, UNAPPROVED -> UNREGISTERED) always sends."""
+        if last is None or last.status != finding.get("status", "OPEN") or last.fingerprint != fingerprint:
             return False
-        return now - last_sent_at < self.dedupe_window
+        return now - last.at < self.dedupe_window
 
 
 def routing_from_json(text: str) -> RoutingPolicy:

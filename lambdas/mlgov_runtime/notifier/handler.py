@@ -1,13 +1,20 @@
 """Notifier Lambda: findings from the governance channel (SNS -> SQS) to Slack, Jira and pages.
 
-Partial batch responses: a record whose delivery failed on any channel is retried alone; the
-channels it already reached are skipped on the retry. After the queue's last retry the message
-lands in the dead-letter queue (alarmed; `mlgov notify redrive` moves it back).
+Time: every delivery runs inside the invocation's budget (the context's remaining time less a
+reserve). What cannot finish in time, or meets a long Retry-After, or hits a target that already
+failed in this batch, is returned as a batch item failure before the deadline: SQS hands it to a
+later invocation and the targets it reached are skipped then.
+
+Permanent refusals (4xx, a channel the secret does not configure, a body that is not a finding)
+are not retried: they are reported at once (log line, `NotificationRejected` metric and alarm) and
+the finding is parked in the notifier's dead-letter queue, from which `mlgov notify redrive` resends
+it once the configuration is fixed. The channels that work still get it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,10 +29,18 @@ from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.http import HttpClient
 from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
 from mlgov_runtime.adapters.notifier_secret import SecretError, load_notifier_secret
-from mlgov_runtime.adapters.notifiers import JiraProject, PageTopic, SlackWebhooks
+from mlgov_runtime.adapters.notifiers import JiraProject, PageTopic, SlackWebhooks, Unavailable
+from mlgov_runtime.adapters.redrive import ORIGIN_ATTRIBUTE, park
 from mlgov_runtime.core.env import Lazy
-from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
-from mlgov_runtime.notifier.logic import Channel, InvalidFinding, deliver_finding, validate_finding
+from mlgov_runtime.core.routing import routing_from_json
+from mlgov_runtime.notifier.logic import (
+    MIN_DELIVERY_SECONDS,
+    Channel,
+    DeliveryReport,
+    InvalidFinding,
+    deliver_finding,
+    validate_finding,
+)
 from mlgov_runtime.notifier.settings import settings as notifier_settings
 
 SERVICE = "notifier"
@@ -35,24 +50,35 @@ routing = Lazy(lambda env: routing_from_json(notifier_settings.get().routing_jso
 # Report every failed record, even when all failed: the others of a batch never resend.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 http = HttpClient(timeout=8.0, attempts=4)
+# Kept back at the end of an invocation: the last state writes, the metrics and the response.
+RESERVE_SECONDS = 10.0
+REDRIVE_STEP = (
+    "parked in the notifier dead-letter queue; fix what is named here, then "
+    "`mlgov notify redrive --dlq-url <NotifierDeadLetterQueue URL> --queue-url <NotifierQueue URL>`"
+)
 
 
 class DeliveryIncomplete(Exception):
     pass
 
 
-def finding_from_body(body: str) -> dict[str, Any]:
+def finding_from_body(body: Any) -> dict[str, Any]:
     """Raw SNS delivery carries the finding itself; otherwise it sits in the SNS envelope."""
     try:
         data = json.loads(body)
         if isinstance(data, dict) and data.get("Type") == "Notification" and "Message" in data:
             data = json.loads(data["Message"])
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise InvalidFinding(f"message body is not JSON ({exc})") from None
+    except (json.JSONDecodeError, TypeError, RecursionError, UnicodeDecodeError) as exc:
+        raise InvalidFinding(f"message body is not JSON ({type(exc).__name__})") from None
     return validate_finding(data)
 
 
-def channels() -> dict[str, Channel]:
+def time_left(context: LambdaContext) -> Callable[[], float]:
+    """Seconds this invocation may still spend on deliveries."""
+    return lambda: context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
+
+
+def channels(client: HttpClient) -> dict[str, Channel]:
     settings, policy = notifier_settings.get(), routing.get()
     built: dict[str, Channel] = {}
     try:
@@ -60,54 +86,125 @@ def channels() -> dict[str, Channel]:
     except SecretError as exc:
         # Slack and Jira need the secret; pages do not. Log once per batch, keep pages flowing.
         logger.error("Notifier secret unusable; Slack and Jira deliveries will be retried", extra={"reason": str(exc)})
+        built["slack"] = built["jira"] = Unavailable(f"notifier secret unusable: {exc}")
     else:
-        built["slack"] = SlackWebhooks(secret.slack_webhooks, http)
+        built["slack"] = SlackWebhooks(secret.slack_webhooks, client, settings.findings_table)
         if secret.has_jira:
             built["jira"] = JiraProject(
                 str(secret.jira_base_url),
                 str(secret.jira_user),
                 str(secret.jira_token),
                 policy.jira_project_key,
-                http,
+                client,
                 issue_type=settings.jira_issue_type,
                 resolve_transition_id=settings.jira_resolve_transition_id,
+                findings_table=settings.findings_table,
             )
     if settings.page_topic_arn:
         built["page"] = PageTopic(lambda: context_for(None).client("sns"), settings.page_topic_arn)
     return built
 
 
-def make_record_handler(available: dict[str, Channel], state: DynamoDeliveryState) -> Any:
-    policy: RoutingPolicy = routing.get()
+def string_attributes(record: SQSRecord) -> dict[str, str]:
+    raw = record.raw_event.get("messageAttributes") or {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(name): value["stringValue"]
+        for name, value in raw.items()
+        if isinstance(value, dict) and isinstance(value.get("stringValue"), str)
+    }
+
+
+def _report_rejections(finding_id: str, report: DeliveryReport, next_step: str) -> None:
+    for key in report.rejected:
+        error = report.errors[key]
+        channel, _, target = key.partition(":")
+        logger.error(
+            f"{channel} refused finding {finding_id}: status {error.status or '-'}, "
+            f"objection: {error.objection or error}; {next_step}",
+            extra={
+                "finding_id": finding_id,
+                "channel": channel,
+                "target": target,
+                "status": error.status,
+                "objection": error.objection,
+            },
+        )
+
+
+def make_record_handler(
+    available: dict[str, Channel], state: DynamoDeliveryState, remaining: Callable[[], float], sqs: Callable[[], Any]
+) -> Callable[[SQSRecord], dict[str, str]]:
+    settings, policy = notifier_settings.get(), routing.get()
+    failing: dict[str, str] = {}  # targets that failed retryably in this batch
+
+    def park_or_retry(record: SQSRecord, origin: str, reason: str) -> None:
+        if not settings.dead_letter_queue_url:
+            raise DeliveryIncomplete(f"{reason} (no dead-letter queue configured to park it: retried instead)")
+        park(sqs(), settings.dead_letter_queue_url, record.body, origin, reason, string_attributes(record))
+        metrics.add_metric(name="NotificationParked", unit=MetricUnit.Count, value=1)
 
     def record_handler(record: SQSRecord) -> dict[str, str]:
-        finding = finding_from_body(record.body)
+        origin = string_attributes(record).get(ORIGIN_ATTRIBUTE) or record.message_id
+        if remaining() < MIN_DELIVERY_SECONDS:
+            metrics.add_metric(name="NotificationDeliveryFailed", unit=MetricUnit.Count, value=1)
+            raise DeliveryIncomplete("not started: out of time in this invocation, left for a later one")
+        try:
+            finding = finding_from_body(record.body)
+        except InvalidFinding as exc:
+            metrics.add_metric(name="NotificationRejected", unit=MetricUnit.Count, value=1)
+            logger.error(f"Message {origin} is not a finding: {exc}; parked", extra={"message_id": origin})
+            park_or_retry(record, origin, f"not a finding: {exc}")
+            return {"message": f"parked: {exc}"}
         report = deliver_finding(
             finding,
             policy.deliveries(finding),
             available,
             state,
             policy,
-            record.message_id,
+            origin,
             datetime.now(UTC),
+            remaining=remaining,
+            failing=failing,
         )
         logger.info("Finding delivered", extra={"finding_id": finding["finding_id"], "outcomes": report.outcomes})
-        sent = sum(1 for outcome in report.outcomes.values() if outcome.startswith("ok"))
-        metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=sent)
+        metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=report.sent)
+        if report.rejected:
+            metrics.add_metric(name="NotificationRejected", unit=MetricUnit.Count, value=len(report.rejected))
+            parked = not report.failed and settings.dead_letter_queue_url
+            _report_rejections(finding["finding_id"], report, REDRIVE_STEP if parked else "retried with the record")
         if report.failed:
+            # Retried as a whole; the targets it reached are skipped then, refused ones are tried again.
             metrics.add_metric(name="NotificationDeliveryFailed", unit=MetricUnit.Count, value=len(report.failed))
             raise DeliveryIncomplete(
                 f"{finding['finding_id']}: " + "; ".join(f"{k} {report.outcomes[k]}" for k in report.failed)
             )
+        if report.rejected:
+            park_or_retry(record, origin, "; ".join(f"{k} {report.outcomes[k]}" for k in report.rejected))
         return report.outcomes
 
     return record_handler
 
 
+def is_sqs_batch(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, dict) and isinstance(r.get("messageId"), str) and r["messageId"] for r in records)
+    )
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    state = DynamoDeliveryState(context_for(None).client("dynamodb"), notifier_settings.get().state_table)
-    return process_partial_response(
-        event=event, record_handler=make_record_handler(channels(), state), processor=processor, context=context
-    )
+    if not is_sqs_batch(event):
+        # Only the SQS event source invokes this function; anything else carries nothing to retry.
+        logger.error("Not an SQS batch: nothing delivered", extra={"event_type": type(event).__name__})
+        return {"batchItemFailures": []}
+    remaining = time_left(context)
+    aws = context_for(None)
+    state = DynamoDeliveryState(aws.client("dynamodb"), notifier_settings.get().state_table)
+    record_handler = make_record_handler(channels(http.within(remaining)), state, remaining, lambda: aws.client("sqs"))
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

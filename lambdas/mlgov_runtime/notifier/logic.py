@@ -1,16 +1,24 @@
 """Deliver one finding to every channel its route names, each channel on its own.
 
-Shared by the notifier Lambda and `mlgov notify send`. Channels, state and clock are injected.
+Shared by the notifier Lambda and `mlgov notify send`. Channels, state, clock and time budget are injected.
+Outcomes: `ok: ...`; `failed: ...` (a later attempt may succeed: outage, rate limit, out of time);
+`rejected: ...` (the receiver or the configuration refuses it for good: retrying changes nothing);
+`already delivered`; `suppressed: ...`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from mlgov_runtime.core.routing import Delivery, RoutingPolicy
+from mlgov_runtime.adapters.http import DeliveryError
+from mlgov_runtime.core.findings import SEVERITIES, SOURCES, STATUS_OPEN, STATUS_RESOLVED
+from mlgov_runtime.core.routing import Delivery, RoutingPolicy, Sent
 
 REQUIRED_FINDING_KEYS = (
     "finding_id",
@@ -24,6 +32,14 @@ REQUIRED_FINDING_KEYS = (
     "detected_at",
     "source",
 )
+# finding_id becomes the Jira label mlgov-<finding_id> and a JQL string: no spaces, no quotes.
+FINDING_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+KIND = re.compile(r"[A-Z][A-Z0-9_]{1,63}")
+ACCOUNT_ID = re.compile(r"\d{12}")
+REGION = re.compile(r"[a-z]{2,4}(-[a-z]+)+-\d{1,2}")
+ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
+MAX_TEXT = 200_000  # per field: a finding is a message, not a data dump (evidence holds the detail)
+MIN_DELIVERY_SECONDS = 3.0  # a delivery is not started with less time than this left
 
 
 class InvalidFinding(ValueError):
@@ -32,13 +48,14 @@ class InvalidFinding(ValueError):
 
 class Channel(Protocol):
     def send(self, finding: dict[str, Any], target: str) -> str:
-        """Deliver; return what happened in a few words. Raise on failure."""
+        """Deliver; return what happened in a few words. Raise on failure (DeliveryError says whether
+        a retry can help)."""
         ...
 
 
 class DeliveryState(Protocol):
-    def last_sent(self, finding_id: str, delivery: Delivery) -> tuple[datetime | None, str | None]: ...
-    def mark_sent(self, finding_id: str, delivery: Delivery, status: str, now: datetime) -> None: ...
+    def last_sent(self, finding_id: str, delivery: Delivery) -> Sent | None: ...
+    def mark_sent(self, finding_id: str, delivery: Delivery, sent: Sent) -> None: ...
     def delivered(self, message_id: str, delivery: Delivery) -> bool: ...
     def mark_delivered(self, message_id: str, delivery: Delivery, now: datetime) -> None: ...
 
@@ -47,14 +64,14 @@ class MemoryState:
     """State for one CLI run (the Lambda keeps it in DynamoDB)."""
 
     def __init__(self) -> None:
-        self.sent: dict[tuple[str, Delivery], tuple[datetime, str]] = {}
+        self.sent: dict[tuple[str, Delivery], Sent] = {}
         self.messages: set[tuple[str, Delivery]] = set()
 
-    def last_sent(self, finding_id: str, delivery: Delivery) -> tuple[datetime | None, str | None]:
-        return self.sent.get((finding_id, delivery), (None, None))
+    def last_sent(self, finding_id: str, delivery: Delivery) -> Sent | None:
+        return self.sent.get((finding_id, delivery))
 
-    def mark_sent(self, finding_id: str, delivery: Delivery, status: str, now: datetime) -> None:
-        self.sent[(finding_id, delivery)] = (now, status)
+    def mark_sent(self, finding_id: str, delivery: Delivery, sent: Sent) -> None:
+        self.sent[(finding_id, delivery)] = sent
 
     def delivered(self, message_id: str, delivery: Delivery) -> bool:
         return (message_id, delivery) in self.messages
@@ -66,19 +83,88 @@ class MemoryState:
 @dataclass
 class DeliveryReport:
     outcomes: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, DeliveryError] = field(default_factory=dict)  # failed or rejected, by delivery key
 
     @property
     def failed(self) -> list[str]:
         return [k for k, v in self.outcomes.items() if v.startswith("failed")]
 
+    @property
+    def rejected(self) -> list[str]:
+        return [k for k, v in self.outcomes.items() if v.startswith("rejected")]
+
+    @property
+    def sent(self) -> int:
+        return sum(1 for v in self.outcomes.values() if v.startswith("ok"))
+
+
+def _text(finding: dict[str, Any], key: str) -> str:
+    value = finding.get(key)
+    if value is None or value == "":
+        raise InvalidFinding(f"finding lacks {key}")
+    if not isinstance(value, str):
+        raise InvalidFinding(f"finding {key} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise InvalidFinding(f"finding {key} is blank")
+    if len(value) > MAX_TEXT:
+        raise InvalidFinding(f"finding {key} is longer than {MAX_TEXT:,} characters")
+    return value
+
 
 def validate_finding(finding: Any) -> dict[str, Any]:
+    """The CONTRACTS.md shape, with types: anything else is refused with one line naming the field."""
     if not isinstance(finding, dict):
         raise InvalidFinding(f"a finding is a JSON object, got {type(finding).__name__}")
-    missing = [k for k in REQUIRED_FINDING_KEYS if not finding.get(k)]
+    missing = [k for k in REQUIRED_FINDING_KEYS if finding.get(k) is None or finding.get(k) == ""]
     if missing:
         raise InvalidFinding(f"finding lacks {', '.join(missing)}")
+    text = {k: _text(finding, k) for k in REQUIRED_FINDING_KEYS}
+    checks = (
+        (
+            "finding_id",
+            FINDING_ID.fullmatch(text["finding_id"]),
+            "letters, digits, . _ - (at most 128; it becomes a Jira label)",
+        ),
+        ("kind", KIND.fullmatch(text["kind"]), "UPPER_SNAKE_CASE"),
+        ("severity", text["severity"] in SEVERITIES, " | ".join(SEVERITIES)),
+        ("source", text["source"] in SOURCES, " | ".join(SOURCES)),
+        ("account_id", ACCOUNT_ID.fullmatch(text["account_id"]), "a 12-digit AWS account id"),
+        ("region", REGION.fullmatch(text["region"]), "an AWS region name"),
+        (
+            "detected_at",
+            ISO_UTC.fullmatch(text["detected_at"]),
+            "an ISO-8601 time with a zone, e.g. 2026-11-27T09:00:00Z",
+        ),
+        ("resource_arn", text["resource_arn"].startswith("arn:") and len(text["resource_arn"]) <= 2048, "an ARN"),
+    )
+    for key, ok, what in checks:
+        if not ok:
+            raise InvalidFinding(f"finding {key} {_shown(text[key])} is not {what}")
+    status = finding.get("status", STATUS_OPEN)
+    if status not in (STATUS_OPEN, STATUS_RESOLVED):
+        raise InvalidFinding(f"finding status {_shown(status)} is not {STATUS_OPEN} | {STATUS_RESOLVED}")
+    if not isinstance(finding.get("evidence", {}), dict):
+        raise InvalidFinding(f"finding evidence must be a JSON object, got {type(finding['evidence']).__name__}")
     return finding
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def finding_fingerprint(finding: Mapping[str, Any]) -> str:
+    """Changes when what the finding says changes (severity, status, evidence), not when it is seen again."""
+    material = json.dumps(
+        {
+            "severity": finding.get("severity"),
+            "status": finding.get("status", STATUS_OPEN),
+            "evidence": finding.get("evidence", {}),
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
 
 
 def deliver_finding(
@@ -89,31 +175,51 @@ def deliver_finding(
     policy: RoutingPolicy,
     message_id: str,
     now: datetime,
+    *,
+    remaining: Callable[[], float] | None = None,
+    failing: MutableMapping[str, str] | None = None,
 ) -> DeliveryReport:
-    """Every delivery is tried even when another fails; a retry of the same message skips
-    what already went out, so a crash mid-way resends nothing twice."""
+    """Every delivery is tried even when another fails; a retry of the same message skips what
+    already went out, so a crash mid-way resends nothing twice.
+
+    `remaining()`: seconds left in the caller's budget; a delivery is not started without enough.
+    `failing`: targets that already failed retryably in this batch (an outage): later records leave
+    them for their retry at once instead of spending the batch's time on the same outage.
+    """
     report = DeliveryReport()
-    status = finding.get("status", "OPEN")
+    status = finding.get("status", STATUS_OPEN)
+    fingerprint = finding_fingerprint(finding)
     for delivery in deliveries:
-        key = f"{delivery.channel}:{delivery.target}"
+        key = delivery.key
         if state.delivered(message_id, delivery):
             report.outcomes[key] = "already delivered"
             continue
-        last_at, last_status = state.last_sent(finding["finding_id"], delivery)
-        if policy.suppressed(finding, last_at, last_status, now):
+        if policy.suppressed(finding, fingerprint, state.last_sent(finding["finding_id"], delivery), now):
             report.outcomes[key] = "suppressed: same finding within the de-duplication window"
             state.mark_delivered(message_id, delivery, now)
             continue
         channel = channels.get(delivery.channel)
+        error: DeliveryError | None = None
         if channel is None:
-            report.outcomes[key] = f"failed: channel {delivery.channel} is not configured"
+            error = DeliveryError(f"channel {delivery.channel} is not configured", objection="not configured")
+        elif failing is not None and key in failing:
+            error = DeliveryError(f"not tried: {key} already failed in this batch ({failing[key]})", retryable=True)
+        elif remaining is not None and remaining() < MIN_DELIVERY_SECONDS:
+            error = DeliveryError("not tried: out of time in this invocation, left for a later one", retryable=True)
+        else:
+            try:
+                outcome = channel.send(finding, delivery.target)
+            except DeliveryError as exc:
+                error = exc
+            except Exception as exc:  # each channel on its own: one outage never blocks another
+                error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+        if error is not None:
+            report.errors[key] = error
+            report.outcomes[key] = f"{'failed' if error.retryable else 'rejected'}: {error}"
+            if error.retryable and failing is not None and key not in failing:
+                failing[key] = str(error)[:200]
             continue
-        try:
-            outcome = channel.send(finding, delivery.target)
-        except Exception as exc:  # each channel on its own: one outage never blocks another
-            report.outcomes[key] = f"failed: {exc}"
-            continue
-        state.mark_sent(finding["finding_id"], delivery, status, now)
+        state.mark_sent(finding["finding_id"], delivery, Sent(now, status, fingerprint))
         state.mark_delivered(message_id, delivery, now)
         report.outcomes[key] = f"ok: {outcome}"
     return report

@@ -1,8 +1,28 @@
-"""What a finding looks like in Slack and Jira, and where it goes. Pure: no HTTP here."""
+"""What a finding looks like in Slack and Jira. Pure: no HTTP here.
+
+Every payload fits the receiver's documented limits (Slack Block Kit: header 150 characters, section
+text 3,000, section field 2,000, 50 blocks; Jira Cloud: summary 255, description and comment 32,767).
+A cut says so and says where the full finding is. Lengths are counted in UTF-16 code units, which
+is what the Java side of Jira counts and never less than the characters Slack counts.
+Text from resources is escaped where the receiver would interpret it (Slack: & < >), and goes into
+Jira only as ADF text nodes, which Jira never parses.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import urllib.parse
 from typing import Any
+
+SLACK_HEADER_MAX = 150
+SLACK_SECTION_MAX = 3000
+SLACK_FIELD_MAX = 2000
+SLACK_BLOCKS_MAX = 50
+JIRA_SUMMARY_MAX = 255
+JIRA_TEXT_MAX = 32_767
+# Jira counts the stored form of the document (markup and line breaks included): keep a margin.
+JIRA_TEXT_BUDGET = 30_000
 
 SEVERITY_EMOJI = {
     "CRITICAL": ":rotating_light:",
@@ -11,6 +31,51 @@ SEVERITY_EMOJI = {
     "LOW": ":large_yellow_circle:",
     "INFO": ":white_check_mark:",
 }
+ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+ELLIPSIS = "…"
+
+
+def units(text: str) -> int:
+    """Length in UTF-16 code units."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _head(text: str, room: int) -> str:
+    """The longest prefix of at most `room` UTF-16 units (never half a surrogate pair)."""
+    if room <= 0:
+        return ""
+    return text.encode("utf-16-le", "surrogatepass")[: 2 * room].decode("utf-16-le", "ignore")
+
+
+def clip(text: str, limit: int, note: str = ELLIPSIS) -> str:
+    """`text` if it fits in `limit` units; otherwise its head and `note`, together within `limit`."""
+    if units(text) <= limit:
+        return text
+    return _head(text, limit - units(note)) + note
+
+
+def clean(text: str) -> str:
+    """Control characters out (receivers reject or mangle them); newlines and tabs kept."""
+    return _CONTROL.sub("", text)
+
+
+def one_line(text: str) -> str:
+    return " ".join(clean(text).split())
+
+
+def slack_escape(text: str) -> str:
+    """Slack interprets & < > in text (`<!channel>` pings a whole channel): escape exactly those."""
+    return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_clip(text: str, limit: int, note: str = ELLIPSIS) -> str:
+    """Escape, then cut; a cut never leaves half an entity behind."""
+    escaped = slack_escape(text)
+    if units(escaped) <= limit:
+        return escaped
+    return _PARTIAL_ENTITY.sub("", _head(escaped, limit - units(note))) + note
 
 
 def finding_label(finding_id: str) -> str:
@@ -18,81 +83,135 @@ def finding_label(finding_id: str) -> str:
     return f"mlgov-{finding_id}"
 
 
+def full_record(finding_id: str, findings_table: str | None) -> str:
+    """Where the whole finding is, for a message that had to be cut."""
+    if findings_table:
+        key = json.dumps({"finding_id": {"S": finding_id}}, separators=(",", ":"))
+        return f"full finding: aws dynamodb get-item --table-name {findings_table} --key '{key}'"
+    return f"full finding: item finding_id={finding_id} of the findings table (stack MlGovEndpointAudit)"
+
+
 def console_url(resource_arn: str, region: str) -> str:
-    if ":endpoint/" in resource_arn:
-        name = resource_arn.rsplit("/", 1)[1]
+    name = resource_arn.rsplit("/", 1)[1] if ":endpoint/" in resource_arn else ""
+    region = urllib.parse.quote(region, safe="-")
+    if ENDPOINT_NAME.fullmatch(name):
         return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/endpoints/{name}"
     return f"https://{region}.console.aws.amazon.com/console/home?region={region}"
 
 
-def slack_message(finding: dict[str, Any]) -> dict[str, Any]:
+def slack_message(finding: dict[str, Any], findings_table: str | None = None) -> dict[str, Any]:
     """A Block Kit message: resource, account, region, what is wrong and why, a console link."""
     emoji = SEVERITY_EMOJI.get(finding["severity"], "")
     link = console_url(finding["resource_arn"], finding["region"])
-    detail = finding["detail"] if len(finding["detail"]) <= 2900 else finding["detail"][:2900] + "..."
+    cut = f"{ELLIPSIS} (cut to fit Slack; {slack_escape(full_record(finding['finding_id'], findings_table))})"
+    what = "*What and why*\n"
+    resource = "*Resource*\n"
+    status = finding.get("status", "OPEN")
+    footer = f"finding `{finding['finding_id']}` | {status} | {finding['source']} | {finding['detected_at']}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": clip(one_line(finding["title"]), SLACK_HEADER_MAX)}},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*Severity*\n{emoji} {finding['severity']}"},
+                {"type": "mrkdwn", "text": f"*Kind*\n{finding['kind']}"},
+                {"type": "mrkdwn", "text": f"*Account / region*\n{finding['account_id']} / {finding['region']}"},
+                {
+                    "type": "mrkdwn",
+                    "text": f"{resource}<{link}|"
+                    + slack_clip(finding["resource_arn"], SLACK_FIELD_MAX - units(resource + link) - 3)
+                    + ">",
+                },
+            ],
+        },
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": what + slack_clip(finding["detail"], SLACK_SECTION_MAX - units(what), cut),
+            },
+        },
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": slack_clip(footer, SLACK_SECTION_MAX),
+                }
+            ],
+        },
+    ]
     return {
-        "text": f"[{finding['severity']}] {finding['title']}",
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": f"{finding['title']}"[:150]}},
-            {
-                "type": "section",
-                "fields": [
-                    {"type": "mrkdwn", "text": f"*Severity*\n{emoji} {finding['severity']}"},
-                    {"type": "mrkdwn", "text": f"*Kind*\n{finding['kind']}"},
-                    {"type": "mrkdwn", "text": f"*Account / region*\n{finding['account_id']} / {finding['region']}"},
-                    {"type": "mrkdwn", "text": f"*Resource*\n<{link}|{finding['resource_arn']}>"},
-                ],
-            },
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*What and why*\n{detail}"}},
-            {
-                "type": "context",
-                "elements": [
-                    {
-                        "type": "mrkdwn",
-                        "text": f"finding `{finding['finding_id']}` | "
-                        f"{finding.get('status', 'OPEN')} | {finding['source']} | {finding['detected_at']}",
-                    }
-                ],
-            },
-        ],
+        "text": slack_clip(f"[{finding['severity']}] {one_line(finding['title'])}", SLACK_SECTION_MAX),
+        "blocks": blocks[:SLACK_BLOCKS_MAX],
     }
 
 
-def _adf(text: str) -> dict[str, Any]:
-    """Atlassian Document Format for a plain multi-paragraph text (REST API v3 bodies)."""
-    paragraphs = [p for p in text.split("\n\n") if p.strip()] or [" "]
-    return {
-        "type": "doc",
-        "version": 1,
-        "content": [{"type": "paragraph", "content": [{"type": "text", "text": p}]} for p in paragraphs],
-    }
+def _paragraph(text: str) -> dict[str, Any] | None:
+    """One ADF paragraph; lines become hardBreaks (ADF text nodes are never empty)."""
+    content: list[dict[str, Any]] = []
+    for line in clean(text).split("\n"):
+        if content:
+            content.append({"type": "hardBreak"})
+        if line:
+            content.append({"type": "text", "text": line})
+    while content and content[-1]["type"] == "hardBreak":
+        content.pop()
+    return {"type": "paragraph", "content": content} if content else None
 
 
-def jira_description(finding: dict[str, Any]) -> dict[str, Any]:
-    import json
+def adf_document(paragraphs: list[str], code: str | None = None) -> dict[str, Any]:
+    """Atlassian Document Format (REST API v3 bodies): paragraphs of plain text, then a code block."""
+    content = [p for p in (_paragraph(text) for text in paragraphs) if p]
+    code = clean(code or "")
+    if code:
+        content.append(
+            {"type": "codeBlock", "attrs": {"language": "json"}, "content": [{"type": "text", "text": code}]}
+        )
+    if not content:
+        content = [{"type": "paragraph", "content": [{"type": "text", "text": "(no detail)"}]}]
+    return {"type": "doc", "version": 1, "content": content}
 
-    evidence = json.dumps(finding.get("evidence", {}), indent=2, sort_keys=True)[:20000]
-    text = (
-        f"{finding['detail']}\n\nResource: {finding['resource_arn']}\nAccount: {finding['account_id']} "
-        f"Region: {finding['region']}\nConsole: {console_url(finding['resource_arn'], finding['region'])}"
-        f"\n\nEvidence:\n{evidence}"
+
+def jira_description(finding: dict[str, Any], findings_table: str | None = None) -> dict[str, Any]:
+    pointer = full_record(finding["finding_id"], findings_table)
+    detail = clip(finding["detail"], 8000, f"{ELLIPSIS} (cut; {pointer})")
+    where = clip(
+        f"Resource: {finding['resource_arn']}\nAccount: {finding['account_id']} Region: {finding['region']}\n"
+        f"Console: {console_url(finding['resource_arn'], finding['region'])}",
+        3000,
     )
-    return _adf(text)
+    evidence = json.dumps(finding.get("evidence") or {}, indent=2, sort_keys=True, default=str)
+    heading = "Evidence:"
+    room = JIRA_TEXT_BUDGET - units(detail) - units(where) - units(heading) - 16
+    if units(evidence) > room:
+        note = f"\n{ELLIPSIS} evidence cut at {room:,} of {units(evidence):,} characters to fit Jira; {pointer}"
+        evidence = clip(evidence, room, note)
+    return adf_document([detail, where, heading], evidence)
 
 
-def jira_issue(finding: dict[str, Any], project_key: str, issue_type: str) -> dict[str, Any]:
+def jira_summary(finding: dict[str, Any]) -> str:
+    return clip(one_line(f"[{finding['severity']}] {finding['title']}"), JIRA_SUMMARY_MAX)
+
+
+def jira_issue(
+    finding: dict[str, Any], project_key: str, issue_type: str, findings_table: str | None = None
+) -> dict[str, Any]:
     return {
         "fields": {
             "project": {"key": project_key},
             "issuetype": {"name": issue_type},
-            "summary": f"[{finding['severity']}] {finding['title']}"[:250],
+            "summary": jira_summary(finding),
             "labels": ["mlgov", finding_label(finding["finding_id"]), finding["kind"].lower().replace("_", "-")],
-            "description": jira_description(finding),
+            "description": jira_description(finding, findings_table),
         }
     }
 
 
-def jira_comment(finding: dict[str, Any]) -> dict[str, Any]:
+def jira_comment(finding: dict[str, Any], findings_table: str | None = None) -> dict[str, Any]:
     status = finding.get("status", "OPEN")
     head = "Resolved" if status == "RESOLVED" else "Detected again"
-    return {"body": _adf(f"{head} at {finding['detected_at']} ({finding['source']}).\n\n{finding['detail']}")}
+    pointer = full_record(finding["finding_id"], findings_table)
+    first = f"{head} at {finding['detected_at']} ({finding['source']}, severity {finding['severity']})."
+    detail = clip(finding["detail"], JIRA_TEXT_BUDGET - units(first) - 8, f"{ELLIPSIS} (cut; {pointer})")
+    return {"body": adf_document([first, detail])}

@@ -1,7 +1,9 @@
-"""IAM actions the notifier needs: its secret, its delivery state, the page topic."""
+"""IAM actions the notifier needs: its secret, its delivery state, the page topic, and parking a
+refused finding in its own dead-letter queue."""
 
 SECRET_READ = ("secretsmanager:GetSecretValue",)
 STATE = ("dynamodb:GetItem", "dynamodb:PutItem")
 PAGE = ("sns:Publish",)
+PARK = ("sqs:SendMessage",)
 
-ACTIONS = frozenset(SECRET_READ + STATE + PAGE)
+ACTIONS = frozenset(SECRET_READ + STATE + PAGE + PARK)

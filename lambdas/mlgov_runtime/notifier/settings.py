@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlgov_runtime.core.env import TABLE, TOPIC_ARN, Env, Lazy, ObservabilityEnv, SettingsError, optional, required
+from mlgov_runtime.core.env import (
+    FINDINGS_TABLE_NAME,
+    TABLE,
+    TOPIC_ARN,
+    Env,
+    Lazy,
+    ObservabilityEnv,
+    SettingsError,
+    optional,
+    required,
+)
+
+QUEUE_URL = r"https?://[\w.:-]+/\d{12}/[\w-]{1,80}(\.fifo)?"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -15,6 +27,10 @@ class NotifierSettings(ObservabilityEnv):
     page_topic_arn: str | None = None
     jira_issue_type: str = "Task"
     jira_resolve_transition_id: str | None = None
+    # Where a finding a channel refused is parked for `mlgov notify redrive` (the notifier's DLQ).
+    dead_letter_queue_url: str | None = None
+    # Named in a message that had to be cut, as where the full finding is.
+    findings_table: str | None = None
 
 
 def load_notifier_settings(env: Env) -> NotifierSettings:
@@ -23,7 +39,7 @@ def load_notifier_settings(env: Env) -> NotifierSettings:
     routing = required(env, "ROUTING_JSON", r"\{.*\}", "a JSON object")
     try:
         routing_from_json(routing)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SettingsError(f"environment variable ROUTING_JSON: not a routing policy ({exc})") from None
     return NotifierSettings(
         **ObservabilityEnv.read(env),
@@ -31,8 +47,10 @@ def load_notifier_settings(env: Env) -> NotifierSettings:
         state_table=required(env, "STATE_TABLE_NAME", TABLE, "a DynamoDB table name"),
         routing_json=routing,
         page_topic_arn=optional(env, "PAGE_TOPIC_ARN", TOPIC_ARN, "an SNS topic ARN"),
-        jira_issue_type=env.get("JIRA_ISSUE_TYPE") or "Task",
-        jira_resolve_transition_id=env.get("JIRA_RESOLVE_TRANSITION_ID") or None,
+        jira_issue_type=optional(env, "JIRA_ISSUE_TYPE", r"\S(.{0,253}\S)?", "a Jira issue type name") or "Task",
+        jira_resolve_transition_id=optional(env, "JIRA_RESOLVE_TRANSITION_ID", r"\d{1,6}", "a Jira transition id"),
+        dead_letter_queue_url=optional(env, "DEAD_LETTER_QUEUE_URL", QUEUE_URL, "an SQS queue URL"),
+        findings_table=optional(env, FINDINGS_TABLE_NAME, TABLE, "a DynamoDB table name"),
     )
 
 
