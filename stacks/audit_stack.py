@@ -41,7 +41,8 @@ class GovernanceAuditStack(Stack):
             "prefix: every endpoint, config, model and package of this account (the audit reads them all); the "
             "watched group's package versions; objects under one prefix of the snapshot bucket (one per dated "
             "snapshot, job or evaluation); lora-* training jobs; the AWS Deep Learning Containers' ECR "
-            "repositories. ListEndpoints, organizations:ListParents, ecr:GetAuthorizationToken, "
+            "repositories. ListEndpoints, ListInferenceComponents, Application Auto Scaling's Describe* calls, "
+            "organizations:ListParents, ecr:GetAuthorizationToken, "
             "cloudwatch:PutMetricData (namespace-conditioned) and X-Ray (added by active tracing) accept no "
             "resource scope. The member audit role exists in every member account. Log stream names under a "
             "function's own log group are generated at run time.",
