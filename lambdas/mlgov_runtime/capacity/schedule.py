@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -20,7 +20,10 @@ class ScheduleError(ValueError):
     """A window or schedule that cannot be used; the message says which and why."""
 
 
-def zone(name: str) -> ZoneInfo:
+def zone(name: str) -> tzinfo:
+    """An IANA zone; UTC needs no tz database (a runtime may ship without one)."""
+    if name in ("UTC", "Etc/UTC"):
+        return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
