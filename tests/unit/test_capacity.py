@@ -273,3 +273,34 @@ def test_audit_json_carries_the_contract_fields() -> None:
 def test_business_hours_policy_default_is_the_spec_grill(estate: FakeCapacity) -> None:
     assert CapacityPolicy().business_hours == Window.parse(["MON-SUN"], "06:00", "24:00")
     assert (CapacityPolicy().floor, CapacityPolicy().business_min) == (1, 2)
+
+
+ENV = {
+    "FINDINGS_TABLE_NAME": "mlgov-findings",
+    "FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:mlgov-findings",
+    "IDEMPOTENCY_TABLE_NAME": "mlgov-idempotency",
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"CAPACITY_TIME_ZONE": "Mars/Olympus"}, "CAPACITY_TIME_ZONE"),
+        ({"BUSINESS_HOURS": "MON-FRI 06:00"}, "BUSINESS_HOURS"),
+        ({"SERVERLESS_COLD_START_IS_VIOLATION": "yes"}, "SERVERLESS_COLD_START_IS_VIOLATION"),
+        ({"MIN_ENDPOINT_CAPACITY": "0"}, "MIN_ENDPOINT_CAPACITY"),
+        ({"EXEMPT_ACCOUNT_IDS": "prod"}, "EXEMPT_ACCOUNT_IDS"),
+    ],
+)
+def test_a_bad_environment_fails_at_cold_start_naming_the_variable(changes: dict[str, str], named: str) -> None:
+    from mlgov_runtime.capacity.settings import load_capacity_settings
+    from mlgov_runtime.core.env import SettingsError
+
+    with pytest.raises(SettingsError, match=named):
+        load_capacity_settings({**ENV, **changes})
+
+
+def test_the_default_environment_is_the_default_policy() -> None:
+    from mlgov_runtime.capacity.settings import load_capacity_settings
+
+    assert load_capacity_settings(ENV).policy == CapacityPolicy()
