@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from mlgov.cdk import CapacityGuard
-from mlgov.settings import CONTEXT_KEY, SettingsError, parse_settings
+from mlgov.settings import CONTEXT_KEY, SettingsError, parse_settings, read_cdk_context
 from stacks.audit_stack import GovernanceAuditStack
 from stacks.constants import ACCOUNT_GUARDRAILS_STACK_NAME, AUDIT_STACK_NAME, GUARDRAILS_STACK_NAME
 from stacks.guardrail_policies import GuardrailLimitError
@@ -24,7 +26,20 @@ FEATURE_FLAGS = (
 )
 
 
+ROOT = Path(__file__).resolve().parent
+# Set by the CDK CLI (`cdk synth`) when it runs this file with cdk.json's context.
+CLI_CONTEXT_VARIABLES = ("CDK_CONTEXT_JSON", "CONTEXT_OVERFLOW_LOCATION_ENV")
+
+
+def cdk_json_context(directory: Path | None = None) -> dict[str, Any]:
+    """The context `cdk synth` would pass: cdk.json's, then cdk.context.json's on top."""
+    where = directory or ROOT
+    return {**read_cdk_context(where / "cdk.json"), **read_cdk_context(where / "cdk.context.json", whole=True)}
+
+
 def build_app(context: dict | None = None) -> cdk.App:
+    if context is None and not any(os.environ.get(name) for name in CLI_CONTEXT_VARIABLES):
+        context = cdk_json_context()  # `python app.py` reads the same settings as `cdk synth`
     app = cdk.App(context=context) if context is not None else cdk.App()
     for flag in FEATURE_FLAGS:
         app.node.set_context(flag, True)

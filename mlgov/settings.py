@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
 
@@ -30,7 +30,94 @@ def _all_match(values: list[str], pattern: str, what: str) -> list[str]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `true` is not a number and "5" is not 5; a typo'd key is refused.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+# EventBridge schedule expressions (rules): rate(N unit) or cron(min hour day-of-month month
+# day-of-week year). Checked at synth: CloudFormation would accept a bad one and fail the deploy.
+_MONTHS = {
+    m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)
+}
+_DAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), 1)}
+_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minutes", 0, 59, {}),
+    ("hours", 0, 23, {}),
+    ("day-of-month", 1, 31, {}),
+    ("month", 1, 12, _MONTHS),
+    ("day-of-week", 1, 7, _DAYS),
+    ("year", 1970, 2199, {}),
+)
+
+
+def _cron_value(text: str, low: int, high: int, names: dict[str, int]) -> bool:
+    if text.upper() in names:
+        return True
+    return text.isdigit() and low <= int(text) <= high
+
+
+def _cron_item(item: str, field: int) -> bool:
+    _, low, high, names = _CRON_FIELDS[field]
+    if field == 2 and (item in ("L", "LW") or (item.endswith("W") and _cron_value(item[:-1], low, high, names))):
+        return True
+    if field == 4:
+        if item == "L" or (item.endswith("L") and _cron_value(item[:-1], low, high, names)):
+            return True
+        day, hash_, nth = item.partition("#")
+        if hash_:
+            return _cron_value(day, low, high, names) and nth in ("1", "2", "3", "4", "5")
+    base, slash, step = item.partition("/")
+    if slash and not (step.isdigit() and int(step) >= 1):
+        return False
+    if base == "*":
+        return True
+    start, dash, end = base.partition("-")
+    if dash:
+        return _cron_value(start, low, high, names) and _cron_value(end, low, high, names)
+    return _cron_value(base, low, high, names)
+
+
+def schedule_problem(expression: str) -> str | None:
+    """What is wrong with an EventBridge schedule expression, or None when it is valid."""
+    rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    if rate:
+        value, unit = int(rate.group(1)), rate.group(2)
+        if value < 1:
+            return "a rate must be at least 1"
+        if (value == 1) != (not unit.endswith("s")):
+            return f"write rate(1 {unit.rstrip('s')}) for one, rate(N {unit.rstrip('s')}s) for more"
+        return None
+    if expression.startswith("rate("):
+        return "a rate is rate(N minute[s]|hour[s]|day[s]) with a whole N >= 1, e.g. rate(7 days)"
+    cron = re.fullmatch(r"cron\((.*)\)", expression)
+    if not cron:
+        return "not an EventBridge schedule: cron(...) or rate(...), e.g. cron(0 6 ? * MON *)"
+    fields = cron.group(1).split()
+    if len(fields) != 6:
+        return f"a cron has 6 fields (minutes hours day-of-month month day-of-week year), this one has {len(fields)}"
+    day_of_month, day_of_week = fields[2], fields[4]
+    if (day_of_month == "?") == (day_of_week == "?"):
+        return (
+            "exactly one of day-of-month and day-of-week must be ? "
+            f"(got {day_of_month} and {day_of_week}; e.g. cron(0 6 ? * MON *) or cron(0 6 1 * ? *))"
+        )
+    for index, text in enumerate(fields):
+        if text == "?" and index in (2, 4):
+            continue
+        if not all(_cron_item(item, index) for item in text.split(",")):
+            name, low, high, _ = _CRON_FIELDS[index]
+            return f"cron {name} field {text!r} is not valid ({low}-{high}, with , - * / and the documented L W #)"
+    return None
+
+
+def _schedule(value: str) -> str:
+    problem = schedule_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Schedule = Annotated[str, AfterValidator(_schedule)]
 
 
 class ExperimentExemptions(_Strict):
@@ -56,7 +143,14 @@ def _page_critical_only() -> list[SEVERITY]:
 
 
 SLACK_CHANNEL = r"^#[a-z0-9_-]{1,80}$"
-FINDING_KIND = r"^(\*|[A-Z][A-Z0-9_]{2,63})$"
+DEFAULT_SECURITY_CHANNEL = "#ml-governance-security"
+
+
+def finding_kinds() -> tuple[str, ...]:
+    """Every kind a registered capability emits (the registry's Capability.kinds)."""
+    from mlgov_runtime.registry import CAPABILITIES
+
+    return tuple(dict.fromkeys(kind for capability in CAPABILITIES for kind in capability.kinds))
 
 
 class RouteSetting(_Strict):
@@ -70,21 +164,55 @@ class RouteSetting(_Strict):
     @field_validator("kinds")
     @classmethod
     def _kinds(cls, value: list[str]) -> list[str]:
-        return _all_match(value, FINDING_KIND, "a finding kind (UPPER_SNAKE_CASE) or *")
+        known = finding_kinds()
+        for kind in value:
+            if kind != "*" and kind not in known:
+                raise ValueError(f"{kind!r} is not a finding kind; known: {', '.join(known)}, or * for all")
+        return value
 
-
-def _default_routes() -> list[RouteSetting]:
-    return [RouteSetting(kinds=["*"], min_severity="MEDIUM", slack_channel="#ml-governance-security", jira=True)]
+    @model_validator(mode="after")
+    def _sends_somewhere(self) -> RouteSetting:
+        if not self.slack_channel and not self.jira:
+            raise ValueError("a route needs slack_channel, jira: true, or both (this one sends nowhere)")
+        return self
 
 
 class AlertRouting(_Strict):
-    security_slack_channel: str = Field(default="#ml-governance-security", pattern=SLACK_CHANNEL)
+    # The Slack channel of the default route (used when `routes` is not given).
+    security_slack_channel: str = Field(default=DEFAULT_SECURITY_CHANNEL, pattern=SLACK_CHANNEL)
     jira_project_key: str = Field(default="MLGOV", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
-    jira_issue_type: str = Field(default="Task", min_length=1)
+    jira_issue_type: str = Field(default="Task", min_length=1, max_length=255)
     jira_resolve_transition_id: str | None = Field(default=None, pattern=r"^\d{1,6}$")
     page_severities: list[SEVERITY] = Field(default_factory=_page_critical_only)
-    routes: list[RouteSetting] = Field(default_factory=_default_routes)
+    routes: list[RouteSetting]
     dedupe_window_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_route(cls, data: Any) -> Any:
+        """Without `routes`: every kind at MEDIUM or above to security_slack_channel and Jira."""
+        if isinstance(data, dict) and "routes" not in data:
+            channel = data.get("security_slack_channel", DEFAULT_SECURITY_CHANNEL)
+            route = {"kinds": ["*"], "min_severity": "MEDIUM", "slack_channel": channel, "jira": True}
+            return {**data, "routes": [route]}
+        return data
+
+    @field_validator("routes")
+    @classmethod
+    def _some_route(cls, value: list[RouteSetting]) -> list[RouteSetting]:
+        if not value:
+            raise ValueError(
+                "is empty: findings would reach no Slack channel and no Jira project (leave the key out "
+                "for the default route, or add a route)"
+            )
+        return value
+
+    @field_validator("jira_issue_type")
+    @classmethod
+    def _issue_type(cls, value: str) -> str:
+        if not value.strip() or value != value.strip():
+            raise ValueError("must name a Jira issue type (e.g. Task), without leading or trailing spaces")
+        return value
 
 
 class Thresholds(_Strict):
@@ -181,7 +309,7 @@ class Retraining(_Strict):
 
     catalog_table_name: str = Field(default="manga-catalog", pattern=r"^[a-zA-Z0-9_.-]{3,255}$")
     snapshot_fallback_uri: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
-    coverage_schedule: str = Field(default="cron(0 5 ? * MON *)", pattern=r"^(cron|rate)\(.+\)$")
+    coverage_schedule: Schedule = "cron(0 5 ? * MON *)"
     training_image: str = Field(
         # Python 3.11 or newer: training/requirements.txt (installed at job start) needs it.
         default="763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker",
@@ -305,7 +433,7 @@ class Settings(_Strict):
     experiment_exemptions: ExperimentExemptions = Field(default_factory=ExperimentExemptions)
     guardrails: Guardrails = Field(default_factory=Guardrails)
     retraining: Retraining = Field(default_factory=Retraining)
-    alert_routing: AlertRouting = Field(default_factory=AlertRouting)
+    alert_routing: AlertRouting = Field(default_factory=lambda: AlertRouting.model_validate({}))
     thresholds: Thresholds = Field(default_factory=Thresholds)
     capacity: Capacity = Field(default_factory=Capacity)
     # Central account: events forwarded from member accounts are audited through this role.
@@ -316,7 +444,7 @@ class Settings(_Strict):
     organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
     log_retention_days: Literal[7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 90
     idempotency_ttl_seconds: int = Field(default=3600, ge=60, le=604_800)
-    weekly_scan_schedule: str = Field(default="cron(0 6 ? * MON *)", pattern=r"^(cron|rate)\(.+\)$")
+    weekly_scan_schedule: Schedule = "cron(0 6 ? * MON *)"
 
     @field_validator("package_account_ids")
     @classmethod
@@ -326,17 +454,25 @@ class Settings(_Strict):
     @field_validator("watched_model_package_groups")
     @classmethod
     def _groups(cls, value: list[str]) -> list[str]:
+        # The coverage check and the retraining pipeline serve one group (the audit covers every endpoint).
+        if len(value) != 1:
+            raise ValueError(
+                f"lists {len(value)} groups; name exactly one model package group (the one the coverage check "
+                'and the retraining pipeline serve), e.g. ["manga-recommender"]'
+            )
         return _all_match(value, r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")
 
 
 def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in (CONTEXT_KEY, *err["loc"]))
+    key = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], key)  # one line, whatever the key
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         return f"cdk.json context '{key}': unknown setting (check the spelling; see README 'Settings')"
     got = err.get("input")
-    shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+    text = repr(got)
+    shown = "" if isinstance(got, (dict, list)) else f" (got {text if len(text) <= 80 else text[:77] + '...'})"
     return f"cdk.json context '{key}': {msg}{shown}"
 
 
@@ -369,15 +505,41 @@ def parse_settings(raw: Any) -> Settings:
     return settings
 
 
-def load_settings_file(path: Path) -> Settings:
-    """Read settings from a cdk.json (CLI); a missing file means defaults."""
+def read_cdk_context(path: Path, whole: bool = False) -> dict[str, Any]:
+    """The `context` object of a cdk.json (`whole`: the file is itself a context, as cdk.context.json
+    is); a missing file has none."""
     if not path.exists():
-        return Settings()
+        return {}
+    if path.is_dir():
+        raise SettingsError(f"{path}: is a directory, not a cdk.json file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SettingsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    return parse_settings(data.get("context", {}).get(CONTEXT_KEY))
+    except RecursionError:
+        raise SettingsError(f"{path}: JSON nested too deeply") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: a cdk.json is a JSON object with a 'context' key, not a JSON {_json_type(data)}")
+    context = data if whole else data.get("context", {})
+    if not isinstance(context, dict):
+        raise SettingsError(f"{path}: 'context' must be a JSON object, not a JSON {_json_type(context)}")
+    return context
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def load_settings_file(path: Path) -> Settings:
+    """Read settings from a cdk.json (CLI); a missing file means defaults."""
+    return parse_settings(read_cdk_context(path).get(CONTEXT_KEY))
 
 
 def routing_policy(settings: Settings) -> RoutingPolicy:

@@ -54,6 +54,26 @@ def test_the_shipped_cdk_json_is_valid_and_every_value_in_it_is_what_loads() -> 
         ({"log_retention_days": 10}, "mlgov.log_retention_days", "90"),
         ({"thresholds": {"coverage_gap_alert_pct": 20}}, "coverage_gap_page_pct", ">= coverage_gap_alert_pct"),
         ({"watched_groups": []}, "mlgov.watched_groups", "unknown setting"),
+        # Issue 11, item 7: each of these synthesized before, or crashed with a traceback.
+        ({"watched_model_package_groups": []}, "mlgov.watched_model_package_groups", "exactly one"),
+        ({"watched_model_package_groups": ["a", "b"]}, "mlgov.watched_model_package_groups", "exactly one"),
+        ({"weekly_scan_schedule": "cron(banana)"}, "mlgov.weekly_scan_schedule", "6 fields"),
+        ({"retraining": {"coverage_schedule": "rate(0 minutes)"}}, "mlgov.retraining.coverage_schedule", "at least 1"),
+        ({"weekly_scan_schedule": "cron(0 6 * * MON *)"}, "mlgov.weekly_scan_schedule", "must be ?"),
+        ({"weekly_scan_schedule": "rate(1 minutes)"}, "mlgov.weekly_scan_schedule", "rate(1 minute)"),
+        ({"weekly_scan_schedule": "cron(0 25 ? * MON *)"}, "mlgov.weekly_scan_schedule", "hours field"),
+        (
+            {"alert_routing": {"routes": [{"kinds": ["UNREGISTERED_ENDPONT"], "jira": True}]}},
+            "mlgov.alert_routing.routes.0.kinds",
+            "not a finding kind; known: UNREGISTERED_ENDPOINT",
+        ),
+        ({"alert_routing": {"routes": []}}, "mlgov.alert_routing.routes", "is empty"),
+        ({"alert_routing": {"routes": [{"kinds": ["*"]}]}}, "mlgov.alert_routing.routes.0", "sends nowhere"),
+        ({"alert_routing": {"jira_issue_type": "   "}}, "mlgov.alert_routing.jira_issue_type", "Jira issue type"),
+        ({"thresholds": {"min_training_pairs": True}}, "mlgov.thresholds.min_training_pairs", "valid integer"),
+        ({"thresholds": {"coverage_gap_alert_pct": True}}, "mlgov.thresholds.coverage_gap_alert_pct", "valid number"),
+        ({"alert_routing": {"routes": [{"jira": "yes"}]}}, "mlgov.alert_routing.routes.0.jira", "valid boolean"),
+        ({"thresholds": {"min_training_pairs": "50000"}}, "mlgov.thresholds.min_training_pairs", "valid integer"),
     ],
 )
 def test_a_bad_value_fails_with_one_line_naming_the_key(raw: dict[str, Any], key: str, hint: str) -> None:
@@ -90,3 +110,69 @@ def test_function_settings_name_the_missing_variable() -> None:
         }
     )
     assert ok.exempt_account_ids == frozenset({"111122223333", "444455556666"})
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        "cron(0 5 ? * MON *)",
+        "cron(0/15 * * * ? *)",
+        "cron(0 18 ? * MON-FRI *)",
+        "cron(0 8 1 * ? *)",
+        "cron(0 10 ? * 6L 2026-2027)",
+        "cron(15 10 ? * 6#3 *)",
+        "cron(0 0 L * ? *)",
+        "cron(0 0 15W * ? *)",
+        "cron(0 0 1 JAN,JUL ? *)",
+        "rate(1 day)",
+        "rate(12 hours)",
+    ],
+)
+def test_valid_eventbridge_schedules_pass(schedule: str) -> None:
+    assert parse_settings({"weekly_scan_schedule": schedule}).weekly_scan_schedule == schedule
+
+
+def test_the_default_route_goes_to_security_slack_channel() -> None:
+    routing = parse_settings({"alert_routing": {"security_slack_channel": "#sec-alerts"}}).alert_routing
+    assert (routing.routes[0].kinds, routing.routes[0].slack_channel, routing.routes[0].jira) == (
+        ["*"],
+        "#sec-alerts",
+        True,
+    )
+    assert {r.slack_channel for r in routing.routes} == {"#sec-alerts"}
+    explicit = parse_settings(
+        {"alert_routing": {"routes": [{"kinds": ["CATALOG_COVERAGE_GAP"], "slack_channel": "#recsys"}]}}
+    )
+    assert [r.slack_channel for r in explicit.alert_routing.routes] == ["#recsys"]
+
+
+def test_every_kind_a_registered_capability_emits_can_be_routed() -> None:
+    from mlgov_runtime.registry import CAPABILITIES
+
+    kinds = sorted({k for c in CAPABILITIES for k in c.kinds})
+    assert kinds, "the registry declares no finding kinds"
+    routes = [{"kinds": kinds, "min_severity": "LOW", "jira": True}]
+    assert parse_settings({"alert_routing": {"routes": routes}}).alert_routing.routes[0].kinds == kinds
+
+
+@pytest.mark.parametrize(
+    ("content", "hint"),
+    [
+        (b"[1, 2]", "not a JSON array"),
+        (b'{"context": []}', "'context' must be a JSON object"),
+        (b'{"context": {"mlgov": 5}}', "must be an object"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"[" * 100_000, "nested too deeply"),
+    ],
+)
+def test_a_cdk_json_of_the_wrong_shape_is_one_line_naming_the_file(tmp_path: Path, content: bytes, hint: str) -> None:
+    path = tmp_path / "cdk.json"
+    path.write_bytes(content)
+    with pytest.raises(SettingsError) as caught:
+        load_settings_file(path)
+    assert hint in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_directory_named_as_cdk_json_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="is a directory"):
+        load_settings_file(tmp_path)

@@ -1,0 +1,41 @@
+"""`python app.py` (what bench and CI run) reads cdk.json like `cdk synth` does, and refuses a bad
+setting with one line before synthesizing anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import app
+from mlgov.settings import SettingsError
+
+pytestmark = pytest.mark.infrastructure
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(app, "ROOT", tmp_path, raising=False)
+    for name in ("CDK_CONTEXT_JSON", "CONTEXT_OVERFLOW_LOCATION_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def test_python_app_py_applies_the_settings_in_cdk_json(project: Path) -> None:
+    (project / "cdk.json").write_text(json.dumps({"context": {"mlgov": {"watched_model_package_groups": []}}}))
+    with pytest.raises(SettingsError, match="watched_model_package_groups"):
+        app.build_app()
+
+
+def test_python_app_py_exits_2_with_one_line(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "cdk.json").write_text(json.dumps({"context": {"mlgov": {"weekly_scan_schedule": "cron(banana)"}}}))
+    assert app.main() == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "mlgov.weekly_scan_schedule" in err
+
+
+def test_cdk_context_json_overrides_cdk_json_as_the_cli_does(project: Path) -> None:
+    (project / "cdk.json").write_text(json.dumps({"context": {"mlgov": {"log_retention_days": 30}, "a": 1}}))
+    (project / "cdk.context.json").write_text(json.dumps({"a": 2}))
+    assert app.cdk_json_context(project) == {"mlgov": {"log_retention_days": 30}, "a": 2}
