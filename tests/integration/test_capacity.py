@@ -445,3 +445,20 @@ def test_events_it_cannot_check_are_rejected_or_skipped_with_the_reason(capacity
         "reason": "RegisterScalableTarget for namespace 'ecs', not sagemaker",
     }
     assert capacity_world.published() == []
+
+
+def test_targets_are_read_50_resource_ids_at_a_time(capacity_world: CapacityWorld) -> None:
+    from mlgov_runtime.adapters.autoscaling import AutoscalingReader
+
+    ids = [f"endpoint/manga-recommender-prod/variant/v{i}" for i in range(120)]
+    for rid in ids[::40]:
+        set_min(capacity_world, 1, rid)
+    calls: list[int] = []
+    client = boto3.client("application-autoscaling", region_name=REGION)
+    client.meta.events.register(
+        "provide-client-params.application-autoscaling.DescribeScalableTargets",
+        lambda params, **_: calls.append(len(params["ResourceIds"])),
+    )
+    found = AutoscalingReader(capacity_world.sm, client).scalable_targets(ids)
+    assert calls == [50, 50, 20]
+    assert sorted(t["ResourceId"] for t in found) == sorted(ids[::40])

@@ -79,10 +79,16 @@ class AutoscalingReader:
         return str(described["EndpointName"])
 
     def scalable_targets(self, resource_ids: Sequence[str] | None) -> list[Mapping[str, Any]]:
-        kwargs: dict[str, Any] = {"ServiceNamespace": NAMESPACE}
-        if resource_ids is not None:
-            kwargs["ResourceIds"] = list(resource_ids)
-        return self._pages(self._aas, "scalable targets", "describe_scalable_targets", "ScalableTargets", **kwargs)
+        if resource_ids is None:
+            return self._targets()
+        ids = list(resource_ids)  # the API takes at most 50 ids per call
+        return [t for start in range(0, len(ids), 50) for t in self._targets(ResourceIds=ids[start : start + 50])]
+
+    def _targets(self, **kwargs: Any) -> list[Mapping[str, Any]]:
+        return self._pages(
+            self._aas, "scalable targets", "describe_scalable_targets", "ScalableTargets", ServiceNamespace=NAMESPACE,
+            **kwargs,
+        )  # fmt: skip
 
     def scaling_policies(self, resource_id: str | None) -> list[Mapping[str, Any]]:
         kwargs: dict[str, Any] = {"ServiceNamespace": NAMESPACE}
