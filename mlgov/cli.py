@@ -15,10 +15,12 @@ from mlgov.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     EXIT_VIOLATIONS,
+    OneLineParser,
     ReadProgress,
     UsageError,
     _aws_options,
     _settings,
+    one_line,
 )
 from mlgov.commands.notifier import sample_finding
 
@@ -29,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     """One command group per registered capability that has one (mlgov/commands/<name>.py), then guardrails."""
     from mlgov_runtime.registry import CAPABILITIES
 
-    parser = argparse.ArgumentParser(prog="mlgov", description="ML model governance for SageMaker.")
+    parser = OneLineParser(prog="mlgov", description="ML model governance for SageMaker.")
     sub = parser.add_subparsers(dest="command", required=True)
     for capability in CAPABILITIES:
         try:
@@ -54,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UsageError as exc:
-        print(f"mlgov: error: {exc}", file=sys.stderr)
+        print(f"mlgov: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("mlgov: interrupted", file=sys.stderr)
@@ -66,9 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("mlgov: error: no AWS credentials found (set a profile or AWS_* variables)", file=sys.stderr)
             return EXIT_USAGE
         if isinstance(exc, (ClientError, BotoCoreError)):
-            print(f"mlgov: error: AWS call failed: {exc}", file=sys.stderr)
+            print(f"mlgov: error: AWS call failed: {one_line(str(exc))}", file=sys.stderr)
             return EXIT_FAILURE
-        print(f"mlgov: unexpected failure: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"mlgov: unexpected failure: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE
 
 

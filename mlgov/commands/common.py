@@ -3,21 +3,80 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import urllib.parse
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_VIOLATIONS = 0, 1, 2, 3
+ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
 class UsageError(Exception):
     """Bad arguments or configuration: exit 2 with one line on stderr."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit 2), like every other error of the CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"mlgov: error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """Whatever a library or a server said, as one short line (an HTML error page included)."""
+    flat = " ".join(re.sub(r"<[^>]*>", " ", str(text)).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+@lru_cache(maxsize=1)
+def known_regions() -> frozenset[str]:
+    """Every region of every partition this botocore knows."""
+    import botocore.loaders
+
+    partitions = botocore.loaders.create_loader().load_data("partitions")["partitions"]
+    return frozenset(r for p in partitions for r in p.get("regions", {}) if not r.endswith("-global"))
+
+
+def region_name(value: str) -> str:
+    if value not in known_regions():
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an AWS region (e.g. us-east-1; a region newer than this botocore needs an upgrade)"
+        )
+    return value
+
+
+def http_url(value: str) -> str:
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or any(c.isspace() for c in value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an http(s) URL (e.g. http://127.0.0.1:5000)")
+    try:
+        parsed.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} has a port that is not a number") from None
+    return value
+
+
+def endpoint_name(value: str) -> str:
+    if not ENDPOINT_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a SageMaker endpoint name (1-63 letters, digits and hyphens, no leading hyphen)"
+        )
+    return value
+
+
+def positive_int(value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return int(value)
+
+
 def _aws_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--region", help="AWS region (default: from the environment/profile)")
+    parser.add_argument("--region", type=region_name, help="AWS region (default: from the environment/profile)")
     parser.add_argument("--profile", help="AWS named profile")
-    parser.add_argument("--endpoint-url", help="send every AWS call to this URL (a local emulator)")
+    parser.add_argument("--endpoint-url", type=http_url, help="send every AWS call to this URL (a local emulator)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     parser.add_argument(
         "--config",
@@ -31,9 +90,17 @@ def _aws(args: argparse.Namespace) -> Any:
     from mlgov_runtime.adapters.aws import AwsContext
 
     try:
-        return AwsContext(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
+        aws = AwsContext(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
     except Exception as exc:  # botocore ProfileNotFound and friends
+        raise UsageError(one_line(str(exc))) from None
+    try:
+        region = aws.region
+    except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if region not in known_regions():
+        # From AWS_REGION / AWS_DEFAULT_REGION or the profile: a typo there would otherwise reach DNS.
+        raise UsageError(f"region {region!r} (from the environment or profile) is not an AWS region")
+    return aws
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -43,6 +110,20 @@ def _settings(args: argparse.Namespace) -> Any:
         return load_settings_file(args.config)
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
+
+
+def read_text(path: Path, what: str) -> str:
+    """A file (or stdin for -) as UTF-8 text; anything else is a usage error naming the file."""
+    try:
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a {what} file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
 
 
 class ReadProgress:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
@@ -16,6 +17,12 @@ from mlgov.commands.common import (
     _aws_options,
     _settings,
 )
+
+
+def table_name(value: str) -> str:
+    if not re.fullmatch(r"[a-zA-Z0-9_.-]{3,255}", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a DynamoDB table name (3-255 letters, digits, _ . -)")
+    return value
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
@@ -45,7 +52,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             title_id_batches(snapshot_chunks(aws.client("s3"), args.snapshot_uri, progress=progress.bytes)),
             CoverageThresholds(t.coverage_gap_alert_pct, t.coverage_gap_page_pct),
         )
-    except (SnapshotUnreadable, SnapshotFormatError, CatalogUnavailable) as exc:
+    except SnapshotFormatError as exc:
+        raise UsageError(f"snapshot {args.snapshot_uri}: {exc}") from None
+    except (SnapshotUnreadable, CatalogUnavailable) as exc:
         raise UsageError(str(exc)) from None
     body = report.to_dict()
     if args.format == "json":
@@ -66,6 +75,8 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     coverage = sub.add_parser("coverage", help="catalog coverage gap of a training snapshot")
     _aws_options(coverage)
-    coverage.add_argument("--catalog-table", required=True, help="DynamoDB catalog table (title_id key)")
+    coverage.add_argument(
+        "--catalog-table", type=table_name, required=True, help="DynamoDB catalog table (title_id key)"
+    )
     coverage.add_argument("--snapshot-uri", required=True, help="s3://bucket/catalog-snapshots/DATE/training.jsonl")
     coverage.set_defaults(func=cmd_coverage)

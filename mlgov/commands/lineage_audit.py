@@ -14,6 +14,7 @@ from mlgov.commands.common import (
     _aws,
     _aws_options,
     _settings,
+    endpoint_name,
 )
 
 
@@ -38,7 +39,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.organizations import ou_ancestors
     from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
     from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
-    from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, PackagePolicy
+    from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, PackagePolicy, ReadFailure, ResourceNotFound
 
     settings = _settings(args)
     aws = _aws(args)
@@ -47,8 +48,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     ex = settings.experiment_exemptions
+    reader = SageMakerLineageReader(aws.client("sagemaker"))
+    for name in args.endpoint or ():
+        # A name that does not exist is a typo, not a violation: say so and exit 2.
+        try:
+            reader.describe_endpoint(name)
+        except ResourceNotFound:
+            raise UsageError(f"endpoint {name} not found in {aws.account_id()}/{region}") from None
+        except ReadFailure:
+            pass  # unreadable is the audit's ERROR verdict, with its reason
     auditor = EndpointAuditor(
-        SageMakerLineageReader(aws.client("sagemaker")),
+        reader,
         aws.account_id(),
         region,
         ExemptionPolicy(ex.endpoint_name_prefix, frozenset(ex.account_ids), frozenset(ex.organizational_unit_ids)),
@@ -70,6 +80,10 @@ def register(sub: Any) -> None:
     audit = sub.add_parser("audit", help="audit endpoints' model lineage against the Model Registry")
     _aws_options(audit)
     audit.add_argument(
-        "--endpoint", action="append", metavar="NAME", help="endpoint to audit (repeatable; default all)"
+        "--endpoint",
+        action="append",
+        type=endpoint_name,
+        metavar="NAME",
+        help="endpoint to audit (repeatable; default all)",
     )
     audit.set_defaults(func=cmd_audit)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,15 @@ from typing import Any
 from mlgov.commands.common import (
     EXIT_FAILURE,
     EXIT_OK,
+    EXIT_USAGE,
     UsageError,
     _aws,
     _aws_options,
     _settings,
+    http_url,
+    one_line,
+    positive_int,
+    read_text,
 )
 
 CHANNELS = ("slack", "jira", "page")
@@ -25,13 +31,13 @@ CHANNELS = ("slack", "jira", "page")
 def _read_finding(path: Path) -> dict[str, Any]:
     from mlgov_runtime.notifier.logic import InvalidFinding, validate_finding
 
+    text = read_text(path, "finding")
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
         return validate_finding(json.loads(text))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: JSON nested too deeply") from None
     except InvalidFinding as exc:
         raise UsageError(f"{path}: {exc}") from None
 
@@ -40,6 +46,16 @@ JIRA_ENV = ("MLGOV_JIRA_URL", "MLGOV_JIRA_USER", "MLGOV_JIRA_TOKEN", "MLGOV_JIRA
 
 
 CHANNEL_ENV = {"slack": "MLGOV_SLACK_WEBHOOK_URL", "jira": ", ".join(JIRA_ENV), "page": "MLGOV_PAGE_TOPIC_ARN"}
+
+
+def _env_value(name: str, pattern: str, what: str) -> str:
+    import os
+    import re
+
+    value = os.environ.get(name, "")
+    if value and not re.fullmatch(pattern, value):
+        raise UsageError(f"environment variable {name}: {one_line(value, 80)!r} is not {what}")
+    return value
 
 
 def _channels_from_env(args: argparse.Namespace) -> dict[str, Any]:
@@ -52,14 +68,22 @@ def _channels_from_env(args: argparse.Namespace) -> dict[str, Any]:
     http = HttpClient()
     env = os.environ
     channels: dict[str, Any] = {}
+    for name in ("MLGOV_SLACK_WEBHOOK_URL", "MLGOV_JIRA_URL"):
+        if env.get(name):
+            try:
+                http_url(env[name])
+            except argparse.ArgumentTypeError as exc:
+                raise UsageError(f"environment variable {name}: {exc}") from None
+    project = _env_value("MLGOV_JIRA_PROJECT", r"[A-Z][A-Z0-9]{1,9}", "a Jira project key (e.g. MLGOV)")
+    topic = _env_value("MLGOV_PAGE_TOPIC_ARN", r"arn:aws[a-z-]*:sns:[\w-]+:\d{12}:[\w-]+", "an SNS topic ARN")
     if env.get("MLGOV_SLACK_WEBHOOK_URL"):
         channels["slack"] = _AnyTarget(SlackWebhooks({"*": env["MLGOV_SLACK_WEBHOOK_URL"]}, http))
     if all(env.get(k) for k in JIRA_ENV):
         channels["jira"] = JiraProject(
-            env["MLGOV_JIRA_URL"], env["MLGOV_JIRA_USER"], env["MLGOV_JIRA_TOKEN"], env["MLGOV_JIRA_PROJECT"], http
+            env["MLGOV_JIRA_URL"], env["MLGOV_JIRA_USER"], env["MLGOV_JIRA_TOKEN"], project, http
         )
-    if env.get("MLGOV_PAGE_TOPIC_ARN"):
-        channels["page"] = PageTopic(lambda: _aws(args).client("sns"), env["MLGOV_PAGE_TOPIC_ARN"])
+    if topic:
+        channels["page"] = PageTopic(lambda: _aws(args).client("sns"), topic)
     return channels
 
 
@@ -82,13 +106,16 @@ def _deliver(args: argparse.Namespace, finding: dict[str, Any], wanted: Sequence
 
     policy = routing_policy(_settings(args))
     channels = _channels_from_env(args)
+    if "jira" in channels:  # the project the CLI really uses is MLGOV_JIRA_PROJECT: name that one
+        policy = replace(policy, jira_project_key=channels["jira"].project_key)
     if wanted:
         missing = [c for c in wanted if c not in channels]
         if missing:
             raise UsageError(f"channel {missing[0]} is not configured: set {CHANNEL_ENV[missing[0]]}")
         routed = policy.deliveries(finding)
         deliveries = [d for d in routed if d.channel in wanted]
-        deliveries += [Delivery(c, c) for c in wanted if c not in {d.channel for d in deliveries}]
+        default_target = {"slack": "webhook", "jira": policy.jira_project_key, "page": "on-call"}
+        deliveries += [Delivery(c, default_target[c]) for c in wanted if c not in {d.channel for d in deliveries}]
     else:
         if not channels:
             raise UsageError("no channel configured: set MLGOV_SLACK_WEBHOOK_URL, MLGOV_JIRA_* or MLGOV_PAGE_TOPIC_ARN")
@@ -102,8 +129,17 @@ def _deliver(args: argparse.Namespace, finding: dict[str, Any], wanted: Sequence
         if not report.outcomes:
             print("no route sends this finding anywhere (see alert_routing.routes)")
         for key, outcome in report.outcomes.items():
-            print(f"{key:<40} {outcome}")
-    return EXIT_FAILURE if report.failed else EXIT_OK
+            if key not in report.failed and key not in report.rejected:
+                print(f"{key:<40} {outcome}")
+    # Failures on stderr, one line: refused (fix the configuration) exits 2, still failing exits 1.
+    problems = report.rejected + report.failed
+    if problems:
+        detail = "; ".join(f"{key} {report.outcomes[key]}" for key in problems)
+        print(
+            f"mlgov: error: {len(problems)} of {len(report.outcomes)} deliveries failed: {one_line(detail, 2000)}",
+            file=sys.stderr,
+        )
+    return EXIT_USAGE if report.rejected else EXIT_FAILURE if report.failed else EXIT_OK
 
 
 def cmd_notify_send(args: argparse.Namespace) -> int:
@@ -133,8 +169,6 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
 def cmd_notify_redrive(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.redrive import redrive
 
-    if args.limit is not None and args.limit < 1:
-        raise UsageError("--limit must be at least 1")
     sqs = _aws(args).client("sqs")
 
     def progress(moved: int) -> None:
@@ -163,7 +197,7 @@ def register(sub: Any) -> None:
     test.set_defaults(func=cmd_notify_test)
     redrive = notify_sub.add_parser("redrive", help="move undelivered findings from the notifier DLQ back")
     _aws_options(redrive)
-    redrive.add_argument("--dlq-url", required=True, help="the notifier dead-letter queue URL")
-    redrive.add_argument("--queue-url", required=True, help="the notifier queue URL")
-    redrive.add_argument("--limit", type=int, help="move at most this many messages")
+    redrive.add_argument("--dlq-url", type=http_url, required=True, help="the notifier dead-letter queue URL")
+    redrive.add_argument("--queue-url", type=http_url, required=True, help="the notifier queue URL")
+    redrive.add_argument("--limit", type=positive_int, help="move at most this many messages")
     redrive.set_defaults(func=cmd_notify_redrive)

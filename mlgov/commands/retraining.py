@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +13,18 @@ from mlgov.commands.common import (
     UsageError,
     _aws,
     _aws_options,
+    read_text,
 )
 
 
 def cmd_register(args: argparse.Namespace) -> int:
     from mlgov_runtime.retraining.registration import InvalidRegistration, RegistrationMetadata
 
+    text = read_text(args.metadata_file, "registration metadata")
     try:
-        text = sys.stdin.read() if str(args.metadata_file) == "-" else args.metadata_file.read_text(encoding="utf-8")
         data = json.loads(text)
-    except OSError as exc:
-        raise UsageError(f"cannot read {args.metadata_file}: {exc.strerror}") from None
+    except RecursionError:
+        raise UsageError(f"{args.metadata_file}: JSON nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{args.metadata_file}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict):
@@ -32,8 +33,12 @@ def cmd_register(args: argparse.Namespace) -> int:
         metadata = RegistrationMetadata.from_mapping(data).customer_metadata()
     except InvalidRegistration as exc:
         raise UsageError(f"refused: {exc}") from None
-    if not args.model_data_url.startswith("s3://"):
-        raise UsageError("--model-data-url is not an s3:// URI")
+    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{0,62}/\S+", args.model_data_url):
+        raise UsageError(f"--model-data-url {args.model_data_url!r} is not an s3://bucket/key URI")
+    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", args.group):
+        raise UsageError(f"--group {args.group!r} is not a model package group name")
+    if not args.image.strip() or any(c.isspace() for c in args.image):
+        raise UsageError(f"--image {args.image!r} is not a container image URI")
     answer = (
         _aws(args)
         .client("sagemaker")

@@ -289,7 +289,7 @@ def readers_alive() -> bool:
 
 
 def test_cli_coverage_refuses_a_bad_uri(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["coverage", "--catalog-table", "t", "--snapshot-uri", "http://x/y"]) == 2
+    assert main(["coverage", "--catalog-table", "manga-catalog", "--snapshot-uri", "http://x/y"]) == 2
     assert "s3://bucket/key" in capsys.readouterr().err
 
 
