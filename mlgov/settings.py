@@ -284,7 +284,7 @@ class Guardrails(_Strict):
 
     @model_validator(mode="after")
     def _exempt_roles_on_the_protected_path(self) -> Guardrails:
-        for key in ("pipeline_role_arns", "approver_role_arns", "role_admin_arns"):
+        for key in ("pipeline_role_arns", "approver_role_arns", "role_admin_arns", "break_glass_role_arns"):
             for arn in getattr(self, key):
                 if f":role{self.protected_role_path}" not in arn:
                     raise ValueError(

@@ -123,7 +123,12 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
         ),
         *_endpoint_statements(
             "DenyLineageChangeOutsidePipeline",
-            ["sagemaker:UpdateEndpoint", "sagemaker:CreateEndpointConfig"],
+            [
+                "sagemaker:UpdateEndpoint",
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
+                "sagemaker:CreateEndpointConfig",
+                "sagemaker:DeleteEndpointConfig",
+            ],
             ["endpoint", "endpoint-config"],
             _principal_exceptions(pipeline),
             settings,
@@ -172,10 +177,19 @@ def model_approval_policy(settings: Settings) -> NamedPolicy:
             _principal_exceptions(g.approver_role_arns + g.break_glass_role_arns),
         ),
     }
+    # An update without a status can still repoint an Approved package (AdditionalInferenceSpecificationsToAdd):
+    # no condition key shows which fields change, so every update is the approvers' and the pipeline's.
+    changes = {
+        "Sid": "DenyPackageChangeOutsideApprovers",
+        "Effect": "Deny",
+        "Action": ["sagemaker:UpdateModelPackage"],
+        "Resource": [f"{SM}:model-package/*"],
+        "Condition": _principal_exceptions(g.approver_role_arns + g.pipeline_role_arns + g.break_glass_role_arns),
+    }
     return NamedPolicy(
         "mlgov-model-approval",
-        "ML governance: only approver roles may set a model package to Approved",
-        {"Version": "2012-10-17", "Statement": [statement]},
+        "ML governance: only approver roles may approve a model package, and only they or the pipeline change one",
+        {"Version": "2012-10-17", "Statement": [statement, changes]},
     )
 
 

@@ -142,13 +142,86 @@ def test_a_deleted_model_under_a_live_endpoint_never_closes_the_violation() -> N
 def test_a_model_recreated_after_the_deployment_is_not_what_serves(sm: FakeSageMaker) -> None:
     deployed = datetime(2026, 11, 1, tzinfo=UTC)
     sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "approved"}])
-    sm.endpoints["ep"]["LastModifiedTime"] = deployed
+    sm.configs["ep-cfg"]["CreationTime"] = deployed
     sm.models["approved"]["CreationTime"] = deployed + timedelta(days=3)  # deleted and re-created from a package
     audit = auditor(sm).audit("ep")
     assert audit.verdict is Verdict.ARTIFACT_MISMATCH
-    assert any("created after the endpoint was last deployed" in r for r in audit.reasons)
+    assert any("created after what serves it was deployed" in r for r in audit.reasons)
+    # A later weight change moves the endpoint's LastModifiedTime, never the configuration's creation
+    sm.endpoints["ep"]["LastModifiedTime"] = deployed + timedelta(days=4)
+    assert auditor(sm).audit("ep").verdict is Verdict.ARTIFACT_MISMATCH
     sm.models["approved"]["CreationTime"] = deployed - timedelta(days=1)
     assert auditor(sm).audit("ep").verdict is Verdict.COMPLIANT
+
+
+def test_a_component_model_created_before_the_component_is_compliant(sm: FakeSageMaker) -> None:
+    created = datetime(2026, 11, 1, tzinfo=UTC)
+    sm.endpoint("lora-host", IC_HOST)
+    sm.component("ic", "lora-host", {"ModelName": "approved"})
+    sm.components["ic"]["CreationTime"] = created
+    sm.models["approved"]["CreationTime"] = created - timedelta(hours=1)
+    assert auditor(sm).audit("lora-host").verdict is Verdict.COMPLIANT
+    sm.models["approved"]["CreationTime"] = created + timedelta(days=1)
+    assert auditor(sm).audit("lora-host").verdict is Verdict.ARTIFACT_MISMATCH
+
+
+@pytest.mark.parametrize(
+    ("container", "words"),
+    [
+        ({"Environment": {"HF_MODEL_ID": "attacker/evil-7b"}}, "HF_MODEL_ID"),
+        ({"Environment": {"SAGEMAKER_SUBMIT_DIRECTORY": "s3://scratch/code.tar.gz"}}, "SAGEMAKER_SUBMIT_DIRECTORY"),
+        (
+            {"AdditionalModelDataSources": [{"ChannelName": "x", "S3DataSource": {"S3Uri": "s3://scratch/adapter/"}}]},
+            "s3://scratch/adapter/",
+        ),
+        (
+            {"ModelDataUrl": DATA, "ModelDataSource": {"S3DataSource": {"S3Uri": "s3://scratch/evil/"}}},
+            "s3://scratch/evil/",
+        ),
+        ({"InferenceSpecificationName": "added-later"}, "added-later"),
+    ],
+)
+def test_what_a_container_loads_beside_its_package_name_is_judged(
+    sm: FakeSageMaker, container: dict[str, object], words: str
+) -> None:
+    sm.model("claims", {"ModelPackageName": package_arn(1), **container})
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "claims"}])
+    audit = auditor(sm).audit("ep")
+    assert audit.verdict is Verdict.ARTIFACT_MISMATCH, audit.reasons
+    assert any(words in r for r in audit.reasons)
+
+
+def test_a_tuning_variable_is_not_a_mismatch(sm: FakeSageMaker) -> None:
+    sm.model("tuned", {"ModelPackageName": package_arn(1), "Environment": {"MAX_TOTAL_TOKENS": "4096"}})
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "tuned"}])
+    assert auditor(sm).audit("ep").verdict is Verdict.COMPLIANT
+
+
+def test_a_component_overriding_its_models_artifact_is_a_mismatch(sm: FakeSageMaker) -> None:
+    sm.endpoint("lora-host", IC_HOST)
+    sm.component("ic", "lora-host", {"ModelName": "approved", "Container": {"ArtifactUrl": "s3://scratch/adapter"}})
+    assert auditor(sm).audit("lora-host").verdict is Verdict.ARTIFACT_MISMATCH
+
+
+def test_a_package_from_an_account_the_audit_cannot_read_is_foreign_not_unreadable(sm: FakeSageMaker) -> None:
+    foreign = sagemaker_arn(REGION, "999988887777", "model-package/manga-recommender/1")
+    sm.model("foreign", {"ModelPackageName": foreign})
+    sm.fail("package", foreign, "AccessDenied: not authorized")
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "foreign"}])
+    audit = auditor(sm, PackagePolicy(groups=frozenset({"manga-recommender"}))).audit("ep")
+    assert audit.verdict is Verdict.FOREIGN_PACKAGE
+
+
+def test_a_shadow_variant_on_a_foreign_image_digest_is_a_mismatch(sm: FakeSageMaker) -> None:
+    sm.endpoint(
+        "ep",
+        [{"VariantName": "AllTraffic", "ModelName": "approved"}],
+        shadow=[{"VariantName": "shadow", "ModelName": "approved"}],
+    )
+    sm.endpoints["ep"]["ShadowProductionVariants"] = [
+        {"VariantName": "shadow", "DeployedImages": [{"ResolvedImage": f"{IMAGE}@sha256:{'c' * 64}"}]}
+    ]
+    assert auditor(sm).audit("ep").verdict is Verdict.ARTIFACT_MISMATCH
 
 
 # 7. Blue/green in flight
@@ -188,3 +261,14 @@ def test_every_violation_finding_says_what_to_run_next(sm: FakeSageMaker) -> Non
     sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "raw"}])
     finding = finding_from_audit(auditor(sm).audit("ep"), "realtime")
     assert finding is not None and "mlgov audit --endpoint ep" in finding.detail and "mlgov rollback" in finding.detail
+
+
+def test_a_model_deleted_under_a_live_endpoint_is_a_high_finding_not_a_medium_one(sm: FakeSageMaker) -> None:
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "gone"}])
+    audit = auditor(sm).audit("ep")
+    assert audit.verdict is Verdict.ERROR and audit.evidence_missing
+    finding = finding_from_audit(audit, "realtime")
+    assert finding is not None and finding.severity == "HIGH"
+    sm.fail("model", "gone")  # merely unreadable (throttled): still MEDIUM
+    unreadable = finding_from_audit(auditor(sm).audit("ep"), "realtime")
+    assert unreadable is not None and unreadable.severity == "MEDIUM"

@@ -34,6 +34,9 @@ def finding_from_audit(audit: EndpointAudit, source: str) -> Finding | None:
     severity = _SEVERITY_BY_VERDICT.get(audit.verdict)
     if severity is None:
         return None
+    if audit.verdict is Verdict.ERROR and audit.evidence_missing:
+        # A model or configuration deleted under a live endpoint hides what serves: as urgent as a violation.
+        severity = "HIGH"
     if audit.verdict is Verdict.ERROR:
         title = f"Endpoint {audit.endpoint_name}: model lineage could not be verified"
     else:

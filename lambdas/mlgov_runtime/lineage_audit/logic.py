@@ -154,6 +154,7 @@ class VariantResult:
     containers: list[ContainerResult] = field(default_factory=list)
     verdict: Verdict = Verdict.COMPLIANT
     reasons: list[str] = field(default_factory=list)
+    evidence_missing: bool = False  # a model it serves was deleted under it
     deployment: str = "current"  # current | pending (a blue/green update in flight)
     component_name: str | None = None  # set for an inference component
 
@@ -182,6 +183,7 @@ class EndpointAudit:
     variants: list[VariantResult] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     inference_components: list[VariantResult] = field(default_factory=list)
+    evidence_missing: bool = False  # a model or configuration was deleted under the live endpoint
 
     @property
     def is_violation(self) -> bool:
@@ -259,12 +261,41 @@ class PackageCache:
         return result
 
 
-def _package_artifacts(package: Mapping[str, Any]) -> tuple[set[str], set[str], set[str]]:
+# Environment variables that point a serving container at another model or code than its artifact.
+REDIRECTING_ENV = frozenset(
+    {
+        "HF_MODEL_ID",
+        "HF_MODEL_REVISION",
+        "HF_MODEL_QUANTIZE",
+        "MODEL_ID",
+        "OPTION_MODEL_ID",
+        "LORA_ADAPTERS",
+        "SAGEMAKER_SUBMIT_DIRECTORY",
+        "SAGEMAKER_PROGRAM",
+        "SM_MODEL_DIR",
+    }
+)
+
+
+def _spec_containers(package: Mapping[str, Any], name: str | None) -> list[Mapping[str, Any]] | None:
+    """The containers a model runs: the package's inference specification, or the additional one it
+    names (InferenceSpecificationName); None when that name is not in the package."""
+    if not name:
+        return list((package.get("InferenceSpecification") or {}).get("Containers") or [])
+    for extra in package.get("AdditionalInferenceSpecifications") or []:
+        if extra.get("Name") == name:
+            return list(extra.get("Containers") or [])
+    return None
+
+
+def _package_artifacts(
+    package: Mapping[str, Any], containers: list[Mapping[str, Any]] | None = None
+) -> tuple[set[str], set[str], set[str]]:
     """(images, digests, model data URIs) of the package's inference specification."""
     images: set[str] = set()
     digests: set[str] = set()
     data: set[str] = set()
-    for c in (package.get("InferenceSpecification") or {}).get("Containers") or []:
+    for c in containers if containers is not None else _spec_containers(package, None) or []:
         if c.get("Image"):
             images.add(str(c["Image"]))
         if c.get("ImageDigest"):
@@ -284,21 +315,40 @@ def _image_matches(image: str, images: set[str], digests: set[str]) -> bool:
     return bool(digest) and digest in digests and any(i.split("@")[0].rsplit(":", 1)[0] == repo for i in images)
 
 
+def _own_data(spec: Mapping[str, Any]) -> list[str]:
+    """Every model-data location a container loads: its URL, its data source, its additional sources."""
+    found = [spec.get("ModelDataUrl"), ((spec.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")]
+    for extra in spec.get("AdditionalModelDataSources") or []:
+        found.append(((extra or {}).get("S3DataSource") or {}).get("S3Uri"))
+    return [str(x) for x in found if x]
+
+
 def artifact_mismatch(spec: Mapping[str, Any], package: Mapping[str, Any]) -> str | None:
     """Why what this container serves is not the package's artifact, or None. A name is a claim:
-    a container may name a package and carry its own image or model data beside it."""
+    a container may name a package and carry its own image, model data or redirecting environment."""
     if str(spec.get("Mode") or "") == "MultiModel":
         return (
             "Container runs in MultiModel mode over an S3 prefix: any artifact under it can be invoked, "
             "so naming a package proves nothing."
         )
-    images, digests, data = _package_artifacts(package)
-    own_data = spec.get("ModelDataUrl") or ((spec.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
-    if own_data and str(own_data) not in data:
-        return f"Container serves model data {own_data}, not the package's ({', '.join(sorted(data)) or 'none'})."
+    spec_name = spec.get("InferenceSpecificationName")
+    containers = _spec_containers(package, str(spec_name) if spec_name else None)
+    if containers is None:
+        return f"Container names inference specification {spec_name!r}, which the package does not have."
+    images, digests, data = _package_artifacts(package, containers)
+    for own in _own_data(spec):
+        if own not in data:
+            return f"Container serves model data {own}, not the package's ({', '.join(sorted(data)) or 'none'})."
     image = spec.get("Image")
     if image and images and not _image_matches(str(image), images, digests):
         return f"Container runs image {image}, not the package's ({', '.join(sorted(images))})."
+    package_env: dict[str, str] = {}
+    for c in containers:
+        package_env.update({str(k): str(v) for k, v in (c.get("Environment") or {}).items()})
+    for key, value in (spec.get("Environment") or {}).items():
+        redirects = str(key).upper() in REDIRECTING_ENV or str(value).startswith(("s3://", "https://"))
+        if redirects and package_env.get(str(key)) != str(value):
+            return f"Container environment {key}={value} points it at something the package does not name."
     return None
 
 
@@ -311,6 +361,14 @@ def evaluate_container(
         return ContainerResult(
             None, None, Verdict.UNREGISTERED, f"Container serves {source} without a ModelPackageName."
         )
+    if policy and str(declared).startswith("arn:"):
+        # Judge the ARN's account and group before describing it: a package the audit role may not read
+        # (another account) is refused for where it comes from, not reported as unreadable.
+        refused = policy.refusal(str(declared), account_id)
+        if refused:
+            return ContainerResult(
+                str(declared), None, Verdict.FOREIGN_PACKAGE, refused, declared_package=str(declared)
+            )
     found = packages.lookup(str(declared))
     if isinstance(found, ResourceNotFound):
         return ContainerResult(
@@ -360,7 +418,7 @@ class AuditContext:
     packages: PackageCache
     policy: PackagePolicy | None = None
     account_id: str = ""
-    deployed_at: Any = None  # the endpoint's LastModifiedTime: a model newer than this is not what serves
+    deployed_at: Any = None  # the config's (or component's) creation: a model newer than this is not what serves
     deployed_images: Mapping[str, list[str]] = field(default_factory=dict)  # variant -> resolved images
 
 
@@ -371,6 +429,7 @@ def _model_result(
         model = reader.describe_model(model_name)
     except ResourceNotFound:
         result.verdict = Verdict.ERROR
+        result.evidence_missing = True
         result.reasons.append(
             f"{what} serves model {model_name}, which no longer exists; its lineage cannot be verified."
         )
@@ -394,8 +453,8 @@ def _model_result(
     if ctx.deployed_at is not None and created is not None and _later(created, ctx.deployed_at):
         result.verdict = worst([result.verdict, Verdict.ARTIFACT_MISMATCH])
         result.reasons.append(
-            f"{what}: model {model_name} was created after the endpoint was last deployed, so it is not what "
-            "serves; the deployed model was deleted or replaced under a live endpoint."
+            f"{what}: model {model_name} was created after what serves it was deployed, so it is not what "
+            "serves; the deployed model was deleted and re-created under a live endpoint."
         )
     _check_deployed_images(result, ctx, what)
     return result
@@ -453,11 +512,42 @@ def evaluate_component(name: str, reader: LineageReader, ctx: AuditContext) -> V
         result.reasons.append(f"{what} could not be read: {exc}.")
         return result
     result.variant_name = str(component.get("VariantName") or "")
-    spec = component.get("Specification") or {}
-    model_name = spec.get("ModelName")
-    if model_name:
-        result.model_name = str(model_name)
-        return _model_result(result, str(model_name), reader, ctx, what)
+    specs = [component.get("Specification") or {}, *(component.get("Specifications") or [])]
+    judged = AuditContext(
+        ctx.packages,
+        ctx.policy,
+        ctx.account_id,
+        component.get("LastModifiedTime") or component.get("CreationTime"),
+        ctx.deployed_images,
+    )
+    named = [sp for sp in specs if sp.get("ModelName")]
+    raw = [sp for sp in specs if not sp.get("ModelName") and sp.get("Container")]
+    if named and not raw:
+        result.model_name = str(named[0]["ModelName"])
+        for extra in named[1:]:
+            if extra["ModelName"] != result.model_name:
+                sub = _model_result(
+                    VariantResult(result.variant_name, "production", str(extra["ModelName"])),
+                    str(extra["ModelName"]),
+                    reader,
+                    judged,
+                    what,
+                )
+                result.containers += sub.containers
+                result.reasons += sub.reasons
+        result = _model_result(result, result.model_name, reader, judged, what)
+        for sp in named:
+            override = {
+                k: v for k, v in (sp.get("Container") or {}).items() if k in ("ArtifactUrl", "Image", "Environment")
+            }
+            if override:
+                result.verdict = worst([result.verdict, Verdict.ARTIFACT_MISMATCH])
+                result.reasons.append(
+                    f"{what} names model {sp['ModelName']} but overrides it with its own "
+                    f"{', '.join(sorted(override))}: what serves is not the model's artifact."
+                )
+        return result
+    spec = raw[0] if raw else specs[0]
     container = spec.get("Container") or {}
     source = container.get("ArtifactUrl") or container.get("Image") or "a container"
     base = spec.get("BaseInferenceComponentName")
@@ -508,6 +598,7 @@ def _config_variants(
             raise ResourceNotFound("endpoint names no endpoint configuration")
         config = reader.describe_endpoint_config(str(config_name))
     except (ResourceNotFound, ReadFailure) as exc:
+        audit.evidence_missing = audit.evidence_missing or isinstance(exc, ResourceNotFound)
         audit.reasons.append(
             f"{label} {config_name or '<none>'} could not be read ({exc}); lineage cannot be verified."
         )
@@ -516,8 +607,11 @@ def _config_variants(
     if not variants:
         audit.reasons.append(f"{label} {config_name} lists no variants.")
         return False
+    # A configuration cannot change and must name existing models: a model created after it was
+    # deleted and re-created since, so it is not what serves.
+    judged = AuditContext(ctx.packages, ctx.policy, ctx.account_id, config.get("CreationTime"), ctx.deployed_images)
     for kind, variant in variants:
-        audit.variants.append(evaluate_variant(kind, variant, reader, ctx, deployment))
+        audit.variants.append(evaluate_variant(kind, variant, reader, judged, deployment))
     return True
 
 
@@ -547,7 +641,8 @@ def audit_endpoint(
         except (ReadFailure, ResourceNotFound) as exc:
             audit.reasons.append(f"Endpoint tags could not be read ({exc}); tag checks skipped.")
 
-    ctx = AuditContext(packages, policy, account_id, endpoint.get("LastModifiedTime"), _deployed_images(endpoint))
+    deployed = {**_deployed_images(endpoint), **_deployed_images(endpoint, "ShadowProductionVariants")}
+    ctx = AuditContext(packages, policy, account_id, None, deployed)
     readable = _config_variants(audit, reader, endpoint.get("EndpointConfigName"), ctx, "current")
     pending = endpoint.get("PendingDeploymentSummary") or {}
     if pending.get("EndpointConfigName"):
@@ -567,6 +662,7 @@ def audit_endpoint(
 
     for result in [*audit.variants, *audit.inference_components]:
         audit.reasons.extend(result.reasons)
+        audit.evidence_missing = audit.evidence_missing or result.evidence_missing
     judged = [*audit.variants, *audit.inference_components]
     audit.verdict = worst([*(r.verdict for r in judged), *([] if readable else [Verdict.ERROR])])
     serves = any(v.model_name for v in audit.variants) or bool(audit.inference_components)
