@@ -30,6 +30,7 @@ def test_cloudtrail_rule_matches_only_successful_create_and_update_endpoint(temp
             "UpdateInferenceComponent",
             "DeleteInferenceComponent",
             "DeleteModel",
+            "DeleteEndpointConfig",
         ]
     )
     assert detail["eventSource"] == ["sagemaker.amazonaws.com"]

@@ -17,7 +17,7 @@ PACKAGE_CHANGE = "SageMaker Model Package State Change"
 # Calls that change what an endpoint serves. The CDK rule listens for exactly these.
 ENDPOINT_CALLS = ("CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint")
 COMPONENT_CALLS = ("CreateInferenceComponent", "UpdateInferenceComponent", "DeleteInferenceComponent")
-MODEL_CALLS = ("DeleteModel",)
+MODEL_CALLS = ("DeleteModel", "DeleteEndpointConfig")
 AUDITED_CALLS = ENDPOINT_CALLS + COMPONENT_CALLS + MODEL_CALLS
 
 
