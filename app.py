@@ -14,15 +14,23 @@ from cdk_nag import AwsSolutionsChecks
 from mlgov.cdk import CapacityGuard
 from mlgov.settings import CONTEXT_KEY, SettingsError, parse_settings, read_cdk_context
 from stacks.audit_stack import GovernanceAuditStack
-from stacks.constants import ACCOUNT_GUARDRAILS_STACK_NAME, AUDIT_STACK_NAME, GUARDRAILS_STACK_NAME
+from stacks.constants import (
+    ACCOUNT_GUARDRAILS_STACK_NAME,
+    AUDIT_STACK_NAME,
+    GUARDRAILS_STACK_NAME,
+    MEMBER_ROLE_STACK_NAME,
+    MEMBER_ROLE_STACKSET_STACK_NAME,
+)
 from stacks.guardrail_policies import GuardrailLimitError
 from stacks.guardrails_stack import AccountGuardrailsStack, GuardrailsStack
+from stacks.member_role_stack import MemberRoleStack, MemberRoleStackSetStack
 
 # Behaviour the stacks rely on, set here so tests and `cdk synth` build the same templates.
 FEATURE_FLAGS = (
     "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy",
     "@aws-cdk/aws-lambda:recognizeLayerVersion",
     "@aws-cdk/aws-iam:minimizePolicies",
+    "@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2",
 )
 
 
@@ -66,6 +74,20 @@ def build_app(context: dict | None = None) -> cdk.App:
         env=env,
         description="ML model governance: guardrails as IAM policies for a single account",
     )
+    MemberRoleStack(
+        app,
+        MEMBER_ROLE_STACK_NAME,
+        settings=settings,
+        description="ML model governance: read-only role in a member account for the org-wide scan and the audit",
+    )
+    if settings.org_scan.member_role_target_ou_ids:
+        MemberRoleStackSetStack(
+            app,
+            MEMBER_ROLE_STACKSET_STACK_NAME,
+            settings=settings,
+            env=env,
+            description="ML model governance: StackSet that puts the member role in every account of the target OUs",
+        )
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     cdk.Aspects.of(app).add(CapacityGuard.from_settings(settings))  # no endpoint may scale to zero
     return app

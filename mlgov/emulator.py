@@ -183,6 +183,36 @@ def _response_extensions() -> None:
         setattr(response_cls, name, fn)
 
 
+def _sts_extensions() -> None:
+    """AssumeRole needs the role to exist in the target account, as STS does (moto hands out credentials
+    for any ARN). OrganizationAccountAccessRole always exists: Organizations creates it in every account
+    it creates, and it is how a test or the sandbox reaches a member account to create anything else."""
+    from moto.iam.models import iam_backends
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.models import STSBackend
+
+    backend_cls: Any = STSBackend
+    original_assume_role = backend_cls.assume_role
+
+    def assume_role(
+        self: Any, region_name: str, role_session_name: str, role_arn: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        parts = role_arn.split(":", 5)
+        account, name = (parts[4], parts[5].rsplit("/", 1)[-1]) if len(parts) == 6 else ("", "")
+        if name != "OrganizationAccountAccessRole":
+            try:
+                iam_backends[account][parts[1]].get_role(name)
+            except Exception:
+                raise STSClientError(
+                    "AccessDenied",
+                    f"User: arn:aws:sts::{self.account_id}:assumed-role/caller is not authorized to perform: "
+                    f"sts:AssumeRole on resource: {role_arn}",
+                ) from None
+        return original_assume_role(self, region_name, role_session_name, role_arn, *args, **kwargs)
+
+    backend_cls.assume_role = assume_role
+
+
 def install() -> None:
     """Extend moto in this process (idempotent)."""
     global _INSTALLED
@@ -190,6 +220,7 @@ def install() -> None:
         return
     _backend_extensions()
     _response_extensions()
+    _sts_extensions()
     _INSTALLED = True
 
 

@@ -194,7 +194,8 @@ class AlertRouting(_Strict):
         if isinstance(data, dict) and "routes" not in data:
             channel = data.get("security_slack_channel", DEFAULT_SECURITY_CHANNEL)
             route = {"kinds": ["*"], "min_severity": "MEDIUM", "slack_channel": channel, "jira": True}
-            return {**data, "routes": [route]}
+            summary = {"kinds": ["SCAN_SUMMARY"], "min_severity": "INFO", "slack_channel": channel, "jira": False}
+            return {**data, "routes": [route, summary]}
         return data
 
     @field_validator("routes")
@@ -231,7 +232,8 @@ class Thresholds(_Strict):
     stale_invocation_window_hours: int = Field(default=24, ge=1)
     deletion_safety_window_hours: int = Field(default=1, ge=1)
     retiring_deadline_days: int = Field(default=7, ge=1)
-    snapshot_age_review_days: int = Field(default=60, ge=1)
+    snapshot_age_review_days: int = Field(default=60, ge=1)  # earlier name of snapshot_max_age_days
+    snapshot_max_age_days: int = Field(default=60, ge=1)  # an endpoint's training catalog may be this old
     max_eval_loss: float = Field(default=0.15, gt=0)
     min_catalog_coverage_per_1000: float = Field(default=150, ge=0, le=1000)
     min_long_tail_exposure: float = Field(default=0.25, ge=0, le=1)
@@ -240,6 +242,20 @@ class Thresholds(_Strict):
     max_offline_regression: float = Field(default=0.05, ge=0, le=1)
     max_cold_start_empty_rate: float = Field(default=0.0, ge=0, le=1)
     min_cold_start_diversity: float = Field(default=0.3, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _snapshot_age_alias(cls, data: Any) -> Any:
+        """cdk.json files written for the earlier name keep working."""
+        if isinstance(data, dict) and "snapshot_age_review_days" in data:
+            old = data["snapshot_age_review_days"]
+            if data.get("snapshot_max_age_days", old) != old:
+                raise ValueError(
+                    "snapshot_age_review_days (the earlier name) and snapshot_max_age_days disagree; "
+                    "keep only snapshot_max_age_days"
+                )
+            return {**data, "snapshot_max_age_days": old}
+        return data
 
 
 ROLE_ARN_PATTERN = r"arn:(aws[a-z-]*|\*):iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
@@ -428,6 +444,88 @@ class Capacity(_Strict):
         return self
 
 
+ACCOUNT_ID = r"\d{12}"
+REGION_NAME = r"[a-z]{2}(-[a-z]+)+-\d"
+DEFAULT_MEMBER_ROLE_NAME = "MlGovMemberAudit"
+
+
+class OrgScan(_Strict):
+    """The weekly org-wide scan (weekly_scan_schedule): every registered per-endpoint check in every ACTIVE
+    account of the organization x these regions, on a Step Functions Distributed Map. Filters combine (AND)."""
+
+    regions: list[str] = Field(default_factory=list)  # empty: the region the stack is deployed to
+    account_ids: list[str] = Field(default_factory=list)  # only these accounts (empty: all)
+    organizational_unit_ids: list[str] = Field(default_factory=list)  # only accounts under these OUs
+    account_tags: dict[str, str] = Field(default_factory=dict)  # only accounts carrying all these tags
+    exclude_account_ids: list[str] = Field(default_factory=list)
+    max_concurrency: int = Field(default=20, ge=1, le=1000)  # Map batches in flight
+    tolerated_failure_percentage: float = Field(default=10, ge=0, le=100)  # failed workers before the Map fails
+    targets_per_batch: int = Field(default=5, ge=1, le=100)  # account/regions per worker invocation
+    endpoint_concurrency: int = Field(default=16, ge=1, le=64)  # endpoints checked at once per account/region
+    report_retention_days: int = Field(default=400, ge=1, le=3650)
+    # The member role stack: which account's scan/audit roles it trusts, and where the StackSet deploys it.
+    governance_account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
+    member_role_target_ou_ids: list[str] = Field(default_factory=list)
+
+    @field_validator("account_ids", "exclude_account_ids")
+    @classmethod
+    def _accounts(cls, value: list[str]) -> list[str]:
+        return _all_match(value, ACCOUNT_ID, "a 12-digit AWS account id")
+
+    @field_validator("organizational_unit_ids")
+    @classmethod
+    def _ous(cls, value: list[str]) -> list[str]:
+        return _all_match(value, r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", "an OU id (ou-xxxx-xxxxxxxx)")
+
+    @field_validator("member_role_target_ou_ids")
+    @classmethod
+    def _targets(cls, value: list[str]) -> list[str]:
+        return _all_match(value, r"(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})", "an OU or root id")
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: list[str]) -> list[str]:
+        return _all_match(value, REGION_NAME, "an AWS region name (e.g. eu-west-1)")
+
+    @field_validator("account_tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        _all_match(list(value), r"[\w.:/=+@ -]{1,128}", "a tag key")
+        return value
+
+    def scope(self, default_region: str) -> dict[str, object]:
+        """What the planner reads (mlgov_runtime.org_scan.logic.Scope)."""
+        return {
+            "regions": self.regions or [default_region],
+            "account_ids": self.account_ids,
+            "organizational_unit_ids": self.organizational_unit_ids,
+            "account_tags": self.account_tags,
+            "exclude_account_ids": self.exclude_account_ids,
+        }
+
+
+def member_role_name(settings: Settings) -> str:
+    """The read-only role in every member account, assumed by the org scan and the audit."""
+    return settings.member_audit_role_name or DEFAULT_MEMBER_ROLE_NAME
+
+
+def check_options(settings: Settings) -> dict[str, object]:
+    """What the per-endpoint checks read (mlgov_runtime.core.checks.CheckContext.options): the sections
+    they judge by. It travels in the scan worker's environment (4 KB in all), so only these."""
+    options: dict[str, object] = {
+        "thresholds": settings.thresholds.model_dump(mode="json"),
+        "experiment_exemptions": settings.experiment_exemptions.model_dump(mode="json"),
+        "watched_model_package_groups": list(settings.watched_model_package_groups),
+        "package_account_ids": list(getattr(settings, "package_account_ids", [])),
+        "catalog_table_name": settings.retraining.catalog_table_name,
+    }
+    for section in ("capacity", "retirement"):
+        value = getattr(settings, section, None)
+        if isinstance(value, BaseModel):
+            options[section] = value.model_dump(mode="json", exclude_none=True)
+    return options
+
+
 class Settings(_Strict):
     watched_model_package_groups: list[str] = Field(default_factory=lambda: ["manga-recommender"])
     experiment_exemptions: ExperimentExemptions = Field(default_factory=ExperimentExemptions)
@@ -435,6 +533,7 @@ class Settings(_Strict):
     retraining: Retraining = Field(default_factory=Retraining)
     alert_routing: AlertRouting = Field(default_factory=lambda: AlertRouting.model_validate({}))
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    org_scan: OrgScan = Field(default_factory=OrgScan)
     capacity: Capacity = Field(default_factory=Capacity)
     # Central account: events forwarded from member accounts are audited through this role.
     # Accounts besides an endpoint's own whose Approved packages may serve (a central registry account).

@@ -96,13 +96,18 @@ class GovernedFunction(Construct):
         log_retention_days: int,
         timeout: Duration,
         memory_size: int = 512,
+        role_name: str | None = None,  # a fixed name, for trust policies in other accounts
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
             self, "Logs", retention=RETENTION[log_retention_days], removal_policy=RemovalPolicy.RETAIN
         )
         self.role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=description,
+            role_name=role_name,
         )
         own_logs = iam.PolicyStatement(
             sid="WriteOwnLogs",

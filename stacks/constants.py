@@ -19,3 +19,10 @@ ACCOUNT_GUARDRAILS_STACK_NAME = "MlGovAccountGuardrails"
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 STATE_CHANGE_DETAIL_TYPE = "SageMaker Endpoint State Change"
+
+MEMBER_ROLE_STACK_NAME = "MlGovMemberRole"
+MEMBER_ROLE_STACKSET_STACK_NAME = "MlGovMemberRoleStackSet"
+# Governance-account roles the member role trusts: fixed names (suffixed with the region), since a
+# trust policy in another account cannot refer to a generated one.
+ORG_SCAN_WORKER_ROLE_PREFIX = "mlgov-org-scan-worker"
+AUDIT_ROLE_PREFIX = "mlgov-endpoint-audit"

@@ -62,6 +62,8 @@ class LineageAudit(CapabilityConstruct):
             statements=self._statements(),
             log_retention_days=settings.log_retention_days,
             timeout=Duration.minutes(5),
+            # Named: the member role in other accounts trusts it (stacks/member_role_stack.py).
+            role_name=f"{c.AUDIT_ROLE_PREFIX}-{Stack.of(self).region}",
         )
         self.function, self.role, self.policy = self.audit.function, self.audit.role, self.audit.policy
         channel.grant_publish(self.audit)

@@ -10,6 +10,7 @@ Adding a capability: its folder here, its construct, its tests, and one line bel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class Capability:
     summary: str
     construct: str  # the construct class in stacks/<name>.py
     kinds: tuple[str, ...] = ()  # finding kinds it emits
+    # A module the org-wide scan runs on every endpoint (mlgov_runtime.core.checks says what it holds).
+    endpoint_check: str | None = None
 
     @property
     def handler(self) -> str:
@@ -34,6 +37,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         "Endpoints serve only Approved registry versions",
         "LineageAudit",
         ("UNREGISTERED_ENDPOINT", "ENDPOINT_AUDIT_ERROR"),
+        endpoint_check="mlgov_runtime.lineage_audit.endpoint_check",
     ),
     Capability("notifier", "Findings to Slack, Jira and pages", "Notifier"),
     Capability("retraining", "Retraining pipeline and its gates", "Retraining", ("RETRAINING_FAILED",)),
@@ -52,6 +56,13 @@ CAPABILITIES: tuple[Capability, ...] = (
             "CAPACITY_CHECK_ERROR",
         ),
     ),
+    Capability(
+        "org_scan",
+        "Weekly org-wide scan: every endpoint check in every account and region",
+        "OrgScan",
+        ("SCAN_ACCOUNT_UNREACHABLE", "SCAN_SUMMARY", "SCAN_FAILED", "CATALOG_SNAPSHOT_STALE"),
+        endpoint_check="mlgov_runtime.org_scan.snapshot_age",
+    ),
 )
 
 
@@ -67,3 +78,15 @@ def declared_actions(capability: Capability) -> frozenset[str]:
 
     actions: frozenset[str] = importlib.import_module(capability.permissions_module).ACTIONS
     return actions
+
+
+def endpoint_checks() -> list[Any]:
+    """The per-endpoint check modules of the registered capabilities, in registry order."""
+    import importlib
+
+    return [importlib.import_module(c.endpoint_check) for c in CAPABILITIES if c.endpoint_check]
+
+
+def member_actions() -> frozenset[str]:
+    """What the member role grants: exactly the union of the checks' declared reads."""
+    return frozenset(action for check in endpoint_checks() for action in check.MEMBER_ACTIONS)

@@ -18,8 +18,9 @@ from tests.integration.conftest import Sandbox, recorded_aws_calls
 from tests.integration.test_capacity import CapacityWorld, capacity_world, register_event
 from tests.integration.test_coverage_and_retraining import SNAPSHOT_BUCKET, World, fresh_handler, step, world
 from tests.integration.test_notifier_handler import Notifier, notifier
+from tests.integration.test_org_scan import OrgWorld, org_world
 
-__all__ = ["capacity_world", "notifier", "world"]  # fixtures used through request.getfixturevalue
+__all__ = ["capacity_world", "notifier", "org_world", "world"]  # fixtures used through request.getfixturevalue
 
 Calls = set[tuple[str, str]]
 
@@ -92,11 +93,23 @@ def _capacity(request: pytest.FixtureRequest) -> Calls:
     return made
 
 
+def _org_scan(request: pytest.FixtureRequest) -> Calls:
+    world: OrgWorld = request.getfixturevalue("org_world")
+    with recorded_aws_calls() as made:
+        world.execute()  # plan, the worker in member accounts and its own, aggregation
+        failure = {"error": {"Error": "Lambda.Unknown", "Cause": "perm"}}
+        world.coordinator.handler({"step": "report_failure", "stage": "Plan", "state": failure}, FakeContext())
+    for call in (("organizations", "ListAccounts"), ("sts", "AssumeRole"), ("dynamodb", "Scan"), ("s3", "PutObject")):
+        assert call in made, call
+    return made
+
+
 SCENARIOS: dict[str, Callable[[pytest.FixtureRequest], Calls]] = {
     "lineage_audit": _lineage_audit,
     "notifier": _notifier,
     "coverage": _coverage,
     "retraining": _retraining,
+    "org_scan": _org_scan,
     "capacity": _capacity,
 }
 

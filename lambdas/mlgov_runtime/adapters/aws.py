@@ -6,7 +6,9 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
 
 # Adaptive mode rate-limits the client itself after throttling, on top of exponential backoff.
 RETRY_CONFIG = Config(
@@ -16,8 +18,34 @@ RETRY_CONFIG = Config(
 )
 
 
+def assumed_role_session(
+    base: Any, role_arn: str, session_name: str, endpoint_url: str | None, region: str | None
+) -> boto3.session.Session:
+    """A session on the role's credentials that botocore assumes again before they expire: an
+    assumed role lasts about an hour, and a long scan or a warm Lambda container outlives that.
+    The first AssumeRole happens here, so a role that cannot be assumed fails at once."""
+    sts = base.client("sts", endpoint_url=endpoint_url, config=RETRY_CONFIG)
+
+    def assume() -> dict[str, str]:
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    credentials = RefreshableCredentials.create_from_metadata(
+        metadata=assume(), refresh_using=assume, method="sts-assume-role"
+    )
+    core: Any = botocore.session.get_session()
+    core._credentials = credentials  # botocore's documented way to hand a session refreshable credentials
+    return boto3.session.Session(botocore_session=core, region_name=region or base.region_name)
+
+
 class AwsContext:
-    """Where clients point: region, optional profile, optional emulator URL, optional role to assume."""
+    """Where clients point: region, optional profile, optional emulator URL, optional role to assume
+    (credentials refreshed before they expire), optional connection pool size for threaded callers."""
 
     def __init__(
         self,
@@ -25,18 +53,15 @@ class AwsContext:
         profile: str | None = None,
         endpoint_url: str | None = None,
         role_arn: str | None = None,
+        *,
+        session_name: str = "mlgov-audit",
+        pool: int | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
+        self._config = RETRY_CONFIG.merge(Config(max_pool_connections=pool)) if pool else RETRY_CONFIG
         self._session = boto3.session.Session(profile_name=profile, region_name=region)
         if role_arn:
-            sts = self._session.client("sts", endpoint_url=endpoint_url, config=RETRY_CONFIG)
-            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="mlgov-audit")["Credentials"]
-            self._session = boto3.session.Session(
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-                region_name=region or self._session.region_name,
-            )
+            self._session = assumed_role_session(self._session, role_arn, session_name, endpoint_url, region)
         self._clients: dict[str, Any] = {}
 
     @property
@@ -49,7 +74,7 @@ class AwsContext:
     def client(self, service: str) -> Any:
         if service not in self._clients:
             session: Any = self._session
-            self._clients[service] = session.client(service, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
+            self._clients[service] = session.client(service, endpoint_url=self.endpoint_url, config=self._config)
         return self._clients[service]
 
     def account_id(self) -> str:

@@ -7,6 +7,7 @@ after a crash between store and publish publishes again, and a plain re-detectio
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -100,3 +101,21 @@ class FindingsStore:
         if not item:
             return None
         return {k: next(iter(v.values())) for k, v in item.items()}
+
+    def open_findings(self, kinds: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """Every OPEN finding of these kinds (a scan closes the ones it no longer sees)."""
+        wanted = sorted(set(kinds))
+        if not wanted:
+            return
+        values: dict[str, Any] = {":open": {"S": STATUS_OPEN}}
+        values.update({f":k{i}": {"S": kind} for i, kind in enumerate(wanted)})
+        pages = self._ddb.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression=f"#status = :open AND kind IN ({', '.join(f':k{i}' for i in range(len(wanted)))})",
+            ProjectionExpression="finding_id, kind, severity, account_id, #region, resource_arn, title",
+            ExpressionAttributeNames={"#status": "status", "#region": "region"},
+            ExpressionAttributeValues=values,
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield {k: next(iter(v.values())) for k, v in item.items()}

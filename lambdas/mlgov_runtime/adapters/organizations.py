@@ -25,3 +25,38 @@ def ou_ancestors(client: Any, account_id: str, max_depth: int = 6) -> list[str]:
     except (ClientError, BotoCoreError):
         return []
     return ous
+
+
+class OrganizationAccounts:
+    """The organization's accounts for the org-wide scan (implements mlgov_runtime.org_scan.logic.Organization).
+
+    Works from the management account or a delegated administrator; errors propagate (a scan that
+    cannot list the organization must fail loudly, not scan nothing).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._org = client
+
+    def active_accounts(self) -> list[str]:
+        accounts: list[str] = []
+        for page in self._org.get_paginator("list_accounts").paginate():
+            accounts += [a["Id"] for a in page.get("Accounts", []) if a.get("Status") == "ACTIVE"]
+        return accounts
+
+    def accounts_under(self, ou_id: str) -> set[str]:
+        """Accounts in the OU and every OU nested under it."""
+        found: set[str] = set()
+        pending = [ou_id]
+        while pending:
+            parent = pending.pop()
+            for page in self._org.get_paginator("list_accounts_for_parent").paginate(ParentId=parent):
+                found.update(a["Id"] for a in page.get("Accounts", []))
+            for page in self._org.get_paginator("list_organizational_units_for_parent").paginate(ParentId=parent):
+                pending += [ou["Id"] for ou in page.get("OrganizationalUnits", [])]
+        return found
+
+    def account_tags(self, account_id: str) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        for page in self._org.get_paginator("list_tags_for_resource").paginate(ResourceId=account_id):
+            tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+        return tags

@@ -1,0 +1,137 @@
+"""Reaching a member account/region for the org-wide scan: assume the member role (credentials
+refreshed before they expire), list the endpoints, and say in one sentence why an account/region
+cannot be read (mlgov_runtime.org_scan.logic.MemberConnector)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from mlgov_runtime.adapters.aws import AwsContext
+from mlgov_runtime.core.arns import role_arn
+from mlgov_runtime.org_scan.logic import Target, Unreachable
+
+_THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+_REGION_REJECTS_SESSION = {"UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure"}
+
+
+def _again(target: Target) -> str:
+    return f"`mlgov scan --accounts {target.account_id} --regions {target.region}`"
+
+
+def assume_failure(exc: Exception, target: Target, role: str) -> Unreachable:
+    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
+    if code in ("AccessDenied", "AccessDeniedException"):
+        return Unreachable(
+            f"Cannot assume {role} (AccessDenied): the role does not exist in account {target.account_id}, or it "
+            "does not trust this scan's role. Next: deploy the member role there (StackSet MlGovMemberRoleStackSet, "
+            f"or `npx cdk deploy MlGovMemberRole` in that account), then {_again(target)}.",
+            "ROLE_NOT_ASSUMABLE",
+        )
+    if code == "RegionDisabledException":
+        return Unreachable(
+            f"STS is not activated in {target.region} for the governance account ({code}). Next: activate the "
+            f"region's STS endpoint (IAM > Account settings), then {_again(target)}.",
+            "REGION_DISABLED",
+        )
+    if code in _THROTTLED:
+        return Unreachable(
+            f"STS throttled AssumeRole into {target.account_id} beyond the retries ({code}). Next: {_again(target)} "
+            "later, or lower org_scan.max_concurrency.",
+            "THROTTLED",
+        )
+    return Unreachable(f"Cannot assume {role}: {code}: {exc}. Next: {_again(target)} once fixed.", "ROLE_NOT_ASSUMABLE")
+
+
+def listing_failure(exc: Exception, target: Target) -> Unreachable:
+    where = f"account {target.account_id} in {target.region}"
+    if isinstance(exc, EndpointConnectionError):
+        return Unreachable(
+            f"No SageMaker endpoint answers for {target.region} ({exc}). Next: check the region name in "
+            "org_scan.regions.",
+            "REGION_UNAVAILABLE",
+        )
+    if not isinstance(exc, ClientError):
+        return Unreachable(f"Listing endpoints in {where} failed: {type(exc).__name__}: {exc}.", "UNAVAILABLE")
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code in _REGION_REJECTS_SESSION:
+        return Unreachable(
+            f"{target.region} rejects the session of {where} ({code}): the region is not enabled for the account "
+            "(an opt-in region). Next: enable it (Account > AWS Regions) or remove it from org_scan.regions.",
+            "REGION_DISABLED",
+        )
+    if code in ("AccessDenied", "AccessDeniedException"):
+        return Unreachable(
+            f"The member role may not list SageMaker endpoints in {where} ({code}): an older member role, or an "
+            f"SCP denies it. Next: update the StackSet MlGovMemberRoleStackSet to the current template, then "
+            f"{_again(target)}.",
+            "ACCESS_DENIED",
+        )
+    if code in _THROTTLED:
+        return Unreachable(
+            f"SageMaker throttled ListEndpoints in {where} beyond 8 attempts with backoff ({code}). Next: "
+            f"{_again(target)} later, or lower org_scan.max_concurrency.",
+            "THROTTLED",
+        )
+    return Unreachable(f"Listing endpoints in {where} failed: {code}: {exc}.", "UNAVAILABLE")
+
+
+class AwsMemberAccount:
+    def __init__(self, aws: AwsContext, target: Target) -> None:
+        self._aws, self._target = aws, target
+        self._lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        with self._lock:  # clients are thread-safe; creating them is not
+            return self._aws.client(service)
+
+    def endpoint_names(self) -> list[str]:
+        names: list[str] = []
+        try:
+            for page in (
+                self.client("sagemaker").get_paginator("list_endpoints").paginate(PaginationConfig={"PageSize": 100})
+            ):
+                names += [str(e["EndpointName"]) for e in page.get("Endpoints", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise listing_failure(exc, self._target) from exc
+        return names
+
+
+class MemberAccounts:
+    """The governance account's own account/regions are read directly; every other one through the role."""
+
+    def __init__(
+        self,
+        *,
+        own_account: str,
+        role_name: str,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        pool: int = 10,
+        session_name: str = "mlgov-org-scan",
+    ) -> None:
+        self.own_account, self.role_name = own_account, role_name
+        self._profile, self._endpoint_url = profile, endpoint_url
+        self._pool, self._session_name = pool, session_name
+
+    def role_arn(self, target: Target) -> str | None:
+        if target.account_id == self.own_account:
+            return None
+        return role_arn(target.region, target.account_id, self.role_name)
+
+    def connect(self, target: Target) -> AwsMemberAccount:
+        role = self.role_arn(target)
+        try:
+            aws = AwsContext(
+                region=target.region,
+                profile=self._profile,
+                endpoint_url=self._endpoint_url,
+                role_arn=role,
+                session_name=self._session_name,
+                pool=self._pool,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise assume_failure(exc, target, role or "this account's credentials") from exc
+        return AwsMemberAccount(aws, target)

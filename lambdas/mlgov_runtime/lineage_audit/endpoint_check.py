@@ -1,0 +1,112 @@
+"""The lineage audit as a per-endpoint check of the org-wide scan (mlgov_runtime.core.checks).
+
+One auditor per account/region (so each model package is described once per run, whichever
+thread asks first) and one audit per endpoint, shared with later checks through `lineage()`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from mlgov_runtime.core.checks import CheckContext, CheckResult, EndpointGone
+from mlgov_runtime.lineage_audit.audit import EndpointAuditor
+from mlgov_runtime.lineage_audit.findings import (
+    KIND_ENDPOINT_AUDIT_ERROR,
+    KIND_UNREGISTERED_ENDPOINT,
+    finding_from_audit,
+)
+from mlgov_runtime.lineage_audit.logic import (
+    EndpointAudit,
+    ExemptionPolicy,
+    LineageReader,
+    PackageCache,
+    PackagePolicy,
+    ReadFailure,
+    ResourceNotFound,
+    Verdict,
+)
+from mlgov_runtime.lineage_audit.permissions import LINEAGE_READ
+
+NAME = "lineage"
+KINDS = (KIND_UNREGISTERED_ENDPOINT, KIND_ENDPOINT_AUDIT_ERROR)
+MEMBER_ACTIONS = frozenset(LINEAGE_READ)
+READER_KEY = "lineage_audit.reader"  # a LineageReader; tests preset a fake under this key
+
+
+class SharedPackageCache(PackageCache):
+    """A PackageCache that endpoints audited on several threads share: one describe per package."""
+
+    def __init__(self, reader: LineageReader, account_id: str, region: str) -> None:
+        super().__init__(reader, account_id, region)
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def lookup(self, declared: str) -> Mapping[str, Any] | Exception:
+        with self._guard:
+            lock = self._locks.setdefault(declared, threading.Lock())
+        with lock:
+            return super().lookup(declared)
+
+
+def _reader(ctx: CheckContext) -> LineageReader:
+    from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
+
+    return ctx.shared(READER_KEY, lambda: SageMakerLineageReader(ctx.client("sagemaker")))
+
+
+def _build_auditor(ctx: CheckContext) -> EndpointAuditor:
+    from mlgov_runtime.adapters.organizations import ou_ancestors
+
+    ex = ctx.options.get("experiment_exemptions", {})
+    exemptions = ExemptionPolicy(
+        endpoint_name_prefix=ex.get("endpoint_name_prefix", "experiment-"),
+        account_ids=frozenset(ex.get("account_ids", ())),
+        organizational_unit_ids=frozenset(ex.get("organizational_unit_ids", ())),
+    )
+    policy = PackagePolicy(
+        frozenset(ctx.options.get("watched_model_package_groups", ())),
+        frozenset(ctx.options.get("package_account_ids", ())),
+    )
+    reader = _reader(ctx)
+    auditor = EndpointAuditor(
+        reader,
+        ctx.account_id,
+        ctx.region,
+        exemptions,
+        ou_resolver=lambda account: ou_ancestors(ctx.home_client("organizations"), account),
+        policy=policy,
+    )
+    auditor.packages = SharedPackageCache(reader, ctx.account_id, ctx.region)
+    return auditor
+
+
+def auditor(ctx: CheckContext) -> EndpointAuditor:
+    return ctx.shared("lineage_audit.auditor", lambda: _build_auditor(ctx))
+
+
+def lineage(ctx: CheckContext, endpoint_name: str) -> EndpointAudit:
+    """The endpoint's lineage audit, run once per scan whichever check asks first."""
+    return ctx.shared(f"lineage_audit.audit:{endpoint_name}", lambda: _audit(ctx, endpoint_name))
+
+
+def _audit(ctx: CheckContext, endpoint_name: str) -> EndpointAudit:
+    try:
+        return auditor(ctx).audit(endpoint_name)
+    except ResourceNotFound:
+        raise EndpointGone(endpoint_name) from None
+    except ReadFailure as exc:
+        reason = f"Endpoint {endpoint_name} could not be read: {exc}."
+        return EndpointAudit(endpoint_name, None, ctx.account_id, ctx.region, Verdict.ERROR, [reason])
+
+
+def check_endpoint(ctx: CheckContext, endpoint_name: str) -> CheckResult:
+    audit = lineage(ctx, endpoint_name)
+    finding = finding_from_audit(audit, ctx.source)
+    return CheckResult(
+        findings=[finding] if finding else [],
+        row=audit.to_dict(),
+        # An unreadable endpoint closes nothing: deleting evidence must not resolve a violation.
+        inconclusive=audit.verdict is Verdict.ERROR,
+    )

@@ -1,0 +1,210 @@
+"""The org-wide scan's Lambda functions.
+
+Coordinator (`handler`), called by the state machine with {"step": ..., "state": <execution state>}:
+  plan            list the organization's ACTIVE accounts x regions, write them for the Map's ItemReader
+  aggregate       store and publish findings, close what is gone, write the report, one summary finding
+  report_failure  a SCAN_FAILED finding naming the stage, then the execution fails
+Worker (`scan`), one Distributed Map child per batch: {"Items": [{"account_id", "region"}], "BatchInput": {...}}.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlgov_runtime.adapters.aws import context_for
+from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.member_accounts import MemberAccounts
+from mlgov_runtime.adapters.organizations import OrganizationAccounts
+from mlgov_runtime.adapters.scan_store import S3ScanStore
+from mlgov_runtime.core.findings import store_and_publish
+from mlgov_runtime.org_scan.logic import OK, Scope, Target, TargetResult, plan_targets, scan_target
+from mlgov_runtime.org_scan.report import (
+    Run,
+    aggregate,
+    complete_results,
+    failure_finding,
+    summary_finding,
+    to_markdown,
+)
+from mlgov_runtime.org_scan.settings import coordinator_settings, worker_settings
+from mlgov_runtime.registry import endpoint_checks
+
+SERVICE = "org-scan"
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+_home_lock = threading.Lock()
+
+
+def _home_client(service: str) -> Any:
+    with _home_lock:  # the checks' threads may ask at once; creating a client is not thread-safe
+        return context_for(None).client(service)
+
+
+def _own_account(context: LambdaContext) -> str:
+    return context.invoked_function_arn.split(":")[4]
+
+
+def _region(context: LambdaContext) -> str:
+    return context.invoked_function_arn.split(":")[3]
+
+
+def _store(bucket: str) -> S3ScanStore:
+    return S3ScanStore(_home_client("s3"), bucket)
+
+
+# -- coordinator
+
+
+def plan(state: dict[str, Any]) -> dict[str, Any]:
+    settings = coordinator_settings.get()
+    scope = Scope.from_dict(settings.scope)
+    planned = plan_targets(OrganizationAccounts(_home_client("organizations")), scope)
+    run_id = str(state["run_id"])
+    key = _store(settings.report_bucket).put_targets(run_id, planned.targets)
+    logger.info("Scan planned", extra={"targets": len(planned.targets), "skipped": planned.skipped})
+    return {
+        "run_id": run_id,
+        "started_at": str(state.get("started_at") or datetime.now(UTC).isoformat()),
+        "state_machine": str(state.get("state_machine") or ""),
+        "bucket": settings.report_bucket,
+        "targets_key": key,
+        "targets": len(planned.targets),
+        "accounts": len({t.account_id for t in planned.targets}),
+        "skipped": planned.skipped,
+    }
+
+
+def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = coordinator_settings.get()
+    planned = state["plan"]
+    run_id = str(planned["run_id"])
+    store = _store(settings.report_bucket)
+    targets = store.targets(str(planned["targets_key"]))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        fetched = list(pool.map(lambda t: store.result(run_id, t), targets))
+    found = {t: r for t, r in zip(targets, fetched, strict=True) if r is not None}
+    manifest = ((state.get("map") or {}).get("ResultWriterDetails") or {}).get("Key")
+    failures = store.failed_items(manifest)
+    results = complete_results(targets, found, failures)
+    run = Run(
+        run_id=run_id,
+        started_at=str(planned.get("started_at", "")),
+        source="scheduled",
+        role_name=settings.member_role_name,
+        regions=tuple(settings.scope.get("regions", ())),
+        resource_arn=str(planned.get("state_machine") or ""),
+        skipped=planned.get("skipped") or {},
+    )
+    home = context_for(None)
+    ledger = FindingsStore(
+        home.client("dynamodb"), home.client("sns"), settings.findings_table, settings.findings_topic_arn
+    )
+    previous = store.previous_report(run_id)
+    checks = {check.NAME: tuple(check.KINDS) for check in endpoint_checks()}
+    done = aggregate(run, results, ledger, checks, previous)
+    report = done.report
+    uri = store.put_report(run_id, report, to_markdown(report))
+    summary = summary_finding(report, run, uri, _own_account(context), _region(context))
+    store_and_publish(ledger, summary)
+
+    s = report["summary"]
+    metrics.add_metric(name="ScanAccountRegionsReached", unit=MetricUnit.Count, value=s["account_regions_reached"])
+    metrics.add_metric(
+        name="ScanAccountRegionsUnreachable", unit=MetricUnit.Count, value=s["account_regions_unreachable"]
+    )
+    metrics.add_metric(name="UnregisteredEndpointDetected", unit=MetricUnit.Count, value=s["violations"])
+    stale = sum(1 for r in report["snapshot_ages"] if r.get("status") in ("STALE", "MISSING"))
+    metrics.add_metric(name="CatalogSnapshotStale", unit=MetricUnit.Count, value=stale)
+    logger.info("Scan aggregated", extra={"status_line": report["status_line"], "report": uri, "summary": s})
+    return {
+        "status": report["status"],
+        "status_line": report["status_line"],
+        "report": uri,
+        "summary": s,
+        "map_failed": bool(state.get("map_error")),
+    }
+
+
+def report_failure(state: dict[str, Any], stage: str, context: LambdaContext) -> dict[str, Any]:
+    settings = coordinator_settings.get()
+    error = state.get("error") or {}
+    finding = failure_finding(
+        stage,
+        str(error.get("Error") or "Error"),
+        str(error.get("Cause") or "unknown"),
+        str(state.get("state_machine") or f"mlgov:org-scan:{_own_account(context)}"),
+        _own_account(context),
+        _region(context),
+    )
+    home = context_for(None)
+    ledger = FindingsStore(
+        home.client("dynamodb"), home.client("sns"), settings.findings_table, settings.findings_topic_arn
+    )
+    published = store_and_publish(ledger, finding)
+    logger.error("Scan failed", extra={"stage": stage, "error": error})
+    return {"finding_id": finding.finding_id, "published": published}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step, state = event.get("step"), event.get("state") or {}
+    if step == "plan":
+        return plan(state)
+    if step == "aggregate":
+        return _aggregate(state, context)
+    if step == "report_failure":
+        return report_failure(state, str(event.get("stage") or "unknown"), context)
+    raise ValueError(f"unknown step {step!r}: expected plan, aggregate or report_failure")
+
+
+# -- worker
+
+
+def _batch(event: dict[str, Any]) -> tuple[str, list[Target]]:
+    batch_input = event.get("BatchInput") or {}
+    items = event.get("Items")
+    if not isinstance(items, list) or not batch_input.get("run_id"):
+        raise ValueError("expected a Distributed Map batch: {'Items': [...], 'BatchInput': {'run_id': ...}}")
+    return str(batch_input["run_id"]), [Target.from_dict(item) for item in items]
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = worker_settings.get()
+    run_id, targets = _batch(event)
+    connector = MemberAccounts(
+        own_account=_own_account(context),
+        role_name=settings.member_role_name,
+        pool=settings.endpoint_concurrency + 2,
+    )
+    store = _store(settings.report_bucket)
+    checks = endpoint_checks()
+    now = datetime.now(UTC)
+    summaries = []
+    for target in targets:
+        result: TargetResult = scan_target(
+            target,
+            connector,
+            checks,
+            options=settings.check_options,
+            source="scheduled",
+            now=now,
+            concurrency=settings.endpoint_concurrency,
+            home_clients=_home_client,
+        )
+        store.put_result(run_id, result)
+        reached = result.status == OK
+        metrics.add_metric(name="ScanEndpointsChecked", unit=MetricUnit.Count, value=len(result.endpoints))
+        log = logger.info if reached else logger.warning
+        log("Account/region scanned", extra=result.summary())
+        summaries.append(result.summary())
+    return {"run_id": run_id, "results": summaries}

@@ -1,0 +1,26 @@
+"""IAM actions of the org-wide scan's functions. The member-account reads are the union of what the
+registered per-endpoint checks declare (mlgov_runtime.registry.member_actions): the worker needs them in
+its own account, and the member role (stacks/member_role_stack.py) grants exactly them elsewhere."""
+
+from mlgov_runtime.core.permissions import FINDINGS
+from mlgov_runtime.registry import member_actions
+
+ORGANIZATION_READ = (
+    "organizations:ListAccounts",
+    "organizations:ListAccountsForParent",
+    "organizations:ListOrganizationalUnitsForParent",
+    "organizations:ListTagsForResource",
+)
+REPORT_READ = ("s3:GetObject", "s3:ListBucket")  # ListBucket: a missing object is NoSuchKey, not AccessDenied
+REPORT_WRITE = ("s3:PutObject",)
+FINDINGS_OPEN = ("dynamodb:Scan",)  # the open findings the scan may close
+ASSUME_MEMBER = ("sts:AssumeRole",)
+OU_LOOKUP = ("organizations:ListParents",)  # exemptions bound to OUs
+
+MEMBER_READ = member_actions()
+
+PLAN = frozenset(ORGANIZATION_READ + REPORT_WRITE)
+WORKER = frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP) | MEMBER_READ
+AGGREGATE = frozenset(REPORT_READ + REPORT_WRITE + FINDINGS + FINDINGS_OPEN)
+
+ACTIONS = PLAN | WORKER | AGGREGATE

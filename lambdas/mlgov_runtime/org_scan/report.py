@@ -1,0 +1,441 @@
+"""The org-wide scan's aggregation: one report per run (JSON for machines, Markdown for people), the
+findings it stores and publishes (every check's, one per unreachable account/region, the resolutions
+of what is gone, one summary for Slack), and the change since the previous run. Pure."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from mlgov_runtime.core.arns import role_arn
+from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding, FindingSink, store_and_publish, utc_now_iso
+from mlgov_runtime.lineage_audit.logic import VIOLATIONS, AuditSummary, EndpointAudit, Verdict
+from mlgov_runtime.org_scan.logic import ERROR, OK, Target, TargetResult
+
+KIND_UNREACHABLE = "SCAN_ACCOUNT_UNREACHABLE"
+KIND_SUMMARY = "SCAN_SUMMARY"
+KIND_FAILED = "SCAN_FAILED"
+KINDS = (KIND_UNREACHABLE, KIND_SUMMARY, KIND_FAILED)
+VIOLATION_VERDICTS = frozenset(v.value for v in VIOLATIONS)
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    started_at: str
+    source: str  # scheduled | cli
+    role_name: str
+    regions: tuple[str, ...]
+    resource_arn: str = ""  # the state machine: what the summary finding is about
+    skipped: Mapping[str, str] = field(default_factory=dict)
+
+
+def complete_results(
+    targets: Sequence[Target], found: Mapping[Target, TargetResult], failures: Mapping[Target, str]
+) -> list[TargetResult]:
+    """One result per planned target: a worker that failed or never ran leaves an ERROR row."""
+    results = []
+    for target in targets:
+        if target in found:
+            results.append(found[target])
+        elif target in failures:
+            results.append(TargetResult.unreachable(target, failures[target], "WORKER_FAILED"))
+        else:
+            results.append(
+                TargetResult.unreachable(
+                    target,
+                    "No result: the scan stopped before this account/region was scanned. Next: `mlgov scan "
+                    f"--accounts {target.account_id} --regions {target.region}`, and see the execution's map run.",
+                    "NO_RESULT",
+                )
+            )
+    return results
+
+
+# -- findings
+
+
+def unreachable_finding(result: TargetResult, role_name: str, source: str) -> Finding:
+    target = f"account {result.account_id} in {result.region}"
+    return Finding(
+        kind=KIND_UNREACHABLE,
+        severity="MEDIUM",
+        account_id=result.account_id,
+        region=result.region,
+        resource_arn=role_arn(result.region, result.account_id, role_name),
+        title=f"Weekly scan could not read {target}: its endpoints were not audited",
+        detail=f"{result.reason} Until this is fixed, endpoints there are not audited by the weekly scan.",
+        source=source,
+        # Stable while the same cause stands (the message may carry request ids).
+        evidence={"account_id": result.account_id, "region": result.region, "reason_code": result.reason_code},
+    )
+
+
+def failure_finding(stage: str, error: str, cause: str, resource_arn: str, account_id: str, region: str) -> Finding:
+    return Finding(
+        kind=KIND_FAILED,
+        severity="HIGH",
+        account_id=account_id,
+        region=region,
+        resource_arn=resource_arn,
+        title=f"The weekly org-wide scan failed at {stage}: no account was audited",
+        detail=(
+            f"{error}: {cause[:1500]}. Next: open the execution in the Step Functions console; when listing the "
+            "organization failed, make sure this account is the management account or a delegated administrator "
+            "(organizations:ListAccounts), then run `mlgov scan --organization` to scan by hand."
+        ),
+        source="scheduled",
+        evidence={"stage": stage, "error": error},
+    )
+
+
+def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, account_id: str, region: str) -> Finding:
+    s = report["summary"]
+    reached, total = s["account_regions_reached"], s["account_regions"]
+    change = report.get("change", {})
+    detail = (
+        f"{reached} of {total} account/regions reached; {s['total']} endpoints: {s['compliant']} compliant, "
+        f"{s['violations']} violations, {s['errors']} unverifiable, {s['exempt']} exempt; "
+        f"{s['findings_open']} open findings ({len(change.get('new', []))} new, "
+        f"{len(change.get('resolved', []))} resolved since the last run). Report: {report_uri} (and report.md "
+        "beside it). Violations are filed in Jira one per finding."
+    )
+    if reached < total:
+        where = ", ".join(f"{u['account_id']}/{u['region']}" for u in report["unreachable"][:10])
+        detail += f" Unreachable: {where}."
+    return Finding(
+        kind=KIND_SUMMARY,
+        severity="INFO",
+        account_id=account_id,
+        region=region,
+        resource_arn=run.resource_arn or f"mlgov:org-scan:{account_id}",
+        title=f"Weekly org scan: {s['violations']} violations, {reached}/{total} account-regions reached",
+        detail=detail,
+        source=run.source,
+        evidence={"run_id": run.run_id, "report": report_uri, "summary": dict(s)},
+    )
+
+
+@dataclass
+class OpenRecord:
+    finding_id: str
+    kind: str
+    account_id: str
+    region: str
+    resource_arn: str
+    title: str = ""
+    severity: str = ""
+
+    @classmethod
+    def of(cls, item: Mapping[str, Any]) -> OpenRecord:
+        return cls(
+            str(item["finding_id"]),
+            str(item["kind"]),
+            str(item.get("account_id", "")),
+            str(item.get("region", "")),
+            str(item.get("resource_arn", "")),
+            str(item.get("title", "")),
+            str(item.get("severity", "")),
+        )
+
+
+def resolutions(
+    open_records: Iterable[OpenRecord],
+    results: Sequence[TargetResult],
+    check_kinds: Mapping[str, tuple[str, ...]],
+    reported: set[str],
+    source: str,
+) -> list[Finding]:
+    """Closing findings for what was open and is no longer reported, only where the scan could look:
+    reached account/regions, endpoints whose check was conclusive. An endpoint that disappeared
+    closes its findings once (the store closes only what is open)."""
+    reached = {r.target for r in results if r.status == OK}
+    rows = {row.get("endpoint_arn"): row for r in results for row in r.endpoints if row.get("endpoint_arn")}
+    kind_to_check = {kind: name for name, kinds in check_kinds.items() for kind in kinds}
+    closing: list[Finding] = []
+    for record in open_records:
+        if record.finding_id in reported:
+            continue
+        target = Target(record.account_id, record.region)
+        if record.kind == KIND_UNREACHABLE:
+            if target not in reached:
+                continue
+            why = "the account/region was reached"
+        elif record.kind in kind_to_check:
+            if target not in reached:
+                continue
+            row = rows.get(record.resource_arn)
+            if row is None:
+                why = "the endpoint no longer exists"
+            elif kind_to_check[record.kind] in row.get("inconclusive_checks", ()):
+                continue
+            else:
+                why = f"no longer reported (verdict {row.get('verdict', '?')})"
+        else:
+            continue
+        closing.append(
+            Finding(
+                kind=record.kind,
+                severity="INFO",
+                account_id=record.account_id,
+                region=record.region,
+                resource_arn=record.resource_arn,
+                title=f"Resolved: {record.title or record.kind} ({why})",
+                detail=f"The weekly scan no longer sees this problem: {why}.",
+                source=source,
+                evidence={"why": why},
+                status=STATUS_RESOLVED,
+            )
+        )
+    return closing
+
+
+def publish_all(sink: FindingSink, findings: Sequence[Finding], concurrency: int = 8) -> list[Finding]:
+    """store_and_publish each finding (several at a time); the ones that went out."""
+    if not findings:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(findings)))) as pool:
+        sent = list(pool.map(lambda f: store_and_publish(sink, f), findings))
+    return [f for f, went in zip(findings, sent, strict=True) if went]
+
+
+# -- the report
+
+
+def _compact(finding: Finding | Mapping[str, Any]) -> dict[str, Any]:
+    body = finding.to_dict() if isinstance(finding, Finding) else dict(finding)
+    keys = ("finding_id", "kind", "severity", "account_id", "region", "resource_arn", "title")
+    return {k: body.get(k) for k in keys}
+
+
+def lineage_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """The `summary` of `mlgov audit`, over report rows."""
+    audits = []
+    for row in rows:
+        try:
+            verdict = Verdict(str(row.get("verdict")))
+        except ValueError:
+            verdict = Verdict.ERROR
+        audits.append(EndpointAudit(str(row.get("endpoint_name")), None, "", "", verdict))
+    return AuditSummary.of(audits).to_dict()
+
+
+def change_since(
+    previous: Mapping[str, Any] | None, current: Sequence[Finding], results: Sequence[TargetResult]
+) -> dict[str, Any]:
+    """New and resolved findings since the previous run's report. A finding in an account/region this
+    run could not reach is neither new nor resolved: its state is unknown."""
+    reached = {(r.account_id, r.region) for r in results if r.status == OK}
+    now = {f.finding_id: _compact(f) for f in current}
+    before = {f["finding_id"]: f for f in (previous or {}).get("findings", [])}
+    return {
+        "previous_run_id": (previous or {}).get("run", {}).get("run_id"),
+        "new": [f for fid, f in now.items() if fid not in before],
+        "resolved": [
+            f for fid, f in before.items() if fid not in now and (f.get("account_id"), f.get("region")) in reached
+        ],
+    }
+
+
+def build_report(
+    run: Run,
+    results: Sequence[TargetResult],
+    open_findings: Sequence[Finding],
+    previous: Mapping[str, Any] | None = None,
+    published: Mapping[str, int] | None = None,
+    finished_at: str | None = None,
+) -> dict[str, Any]:
+    rows = [row for r in results for row in r.endpoints]
+    reached = sum(1 for r in results if r.status == OK)
+    summary = {
+        **lineage_summary(rows),
+        "account_regions": len(results),
+        "account_regions_reached": reached,
+        "account_regions_unreachable": len(results) - reached,
+        "findings_open": len(open_findings),
+    }
+    by_account: dict[str, Counter[str]] = {}
+    for row in rows:
+        by_account.setdefault(str(row.get("account_id")), Counter())[str(row.get("verdict"))] += 1
+    accounts = [
+        {
+            "account_id": r.account_id,
+            "region": r.region,
+            "status": r.status,
+            "reason": r.reason,
+            "reason_code": r.reason_code,
+            "endpoints": len(r.endpoints),
+            "violations": sum(1 for row in r.endpoints if row.get("verdict") in VIOLATION_VERDICTS),
+            "findings": len(r.findings),
+            "seconds": round(r.seconds, 2),
+        }
+        for r in results
+    ]
+    snapshot_rows = [
+        {
+            "account_id": row.get("account_id"),
+            "region": row.get("region"),
+            "endpoint_name": row.get("endpoint_name"),
+            **{k: v for k, v in (row.get("snapshot") or {}).items() if k != "max_age_days"},
+        }
+        for row in rows
+        if row.get("verdict") != Verdict.EXEMPT.value
+    ]
+    status = "COMPLETE" if reached == len(results) else ("PARTIAL" if reached else "FAILED")
+    return {
+        "run": {
+            "run_id": run.run_id,
+            "started_at": run.started_at,
+            "finished_at": finished_at or utc_now_iso(),
+            "source": run.source,
+            "regions": list(run.regions),
+            "role_name": run.role_name,
+        },
+        "status": status,
+        "status_line": f"{reached} of {len(results)} account/regions reached",
+        "accounts": accounts,
+        "endpoints": rows,
+        "summary": summary,
+        "totals_by_verdict": dict(sorted(Counter(str(row.get("verdict")) for row in rows).items())),
+        "totals_by_account": {a: dict(sorted(c.items())) for a, c in sorted(by_account.items())},
+        "violations": [
+            {
+                "account_id": row.get("account_id"),
+                "region": row.get("region"),
+                "endpoint_name": row.get("endpoint_name"),
+                "verdict": row.get("verdict"),
+                "reason": (row.get("reasons") or [""])[0],
+            }
+            for row in rows
+            if row.get("verdict") in VIOLATION_VERDICTS
+        ],
+        "unreachable": [a for a in accounts if a["status"] == ERROR],
+        "skipped_accounts": dict(run.skipped),
+        "snapshot_ages": snapshot_rows,
+        "findings": [_compact(f) for f in open_findings],
+        "change": change_since(previous, open_findings, results),
+        "published": dict(published or {}),
+    }
+
+
+def has_problems(report: Mapping[str, Any]) -> bool:
+    """Exit 3 for `mlgov scan`: a violation, an endpoint or account/region that could not be verified,
+    or any open finding."""
+    s = report["summary"]
+    return bool(s["violations"] or s["errors"] or s["account_regions_unreachable"] or s["findings_open"])
+
+
+class FindingsLedger(FindingSink, Protocol):
+    def open_findings(self, kinds: Iterable[str]) -> Iterable[Mapping[str, Any]]: ...
+
+
+@dataclass
+class Aggregated:
+    report: dict[str, Any]
+    published: list[Finding]
+
+
+def aggregate(
+    run: Run,
+    results: Sequence[TargetResult],
+    ledger: FindingsLedger,
+    check_kinds: Mapping[str, tuple[str, ...]],
+    previous: Mapping[str, Any] | None,
+    concurrency: int = 8,
+) -> Aggregated:
+    """Store and publish this run's findings, close what is gone, and build the report. The summary
+    finding is the caller's (it names where the report was written)."""
+    opened = [f for r in results for f in r.findings]
+    opened += [unreachable_finding(r, run.role_name, run.source) for r in results if r.status == ERROR]
+    reported = {f.finding_id for f in opened}
+    owned = [KIND_UNREACHABLE, *(k for kinds in check_kinds.values() for k in kinds)]
+    records = [OpenRecord.of(item) for item in ledger.open_findings(owned)]
+    closing = resolutions(records, results, check_kinds, reported, run.source)
+    sent = publish_all(ledger, opened, concurrency) + publish_all(ledger, closing, concurrency)
+    counts = {
+        "findings_open": len(opened),
+        "published_open": sum(1 for f in sent if f.status != STATUS_RESOLVED),
+        "resolved": sum(1 for f in sent if f.status == STATUS_RESOLVED),
+    }
+    report = build_report(run, results, opened, previous, counts)
+    return Aggregated(report, sent)
+
+
+# -- Markdown
+
+
+def _cell(value: Any) -> str:
+    return str(value if value is not None else "-").replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def to_markdown(report: Mapping[str, Any]) -> str:
+    s, run = report["summary"], report["run"]
+    out = [
+        f"# Org-wide endpoint scan {run['run_id']}",
+        "",
+        f"{run['started_at']} to {run['finished_at']}; status **{report['status']}**: {report['status_line']}.",
+        "",
+        f"**{s['total']} endpoints**: {s['compliant']} compliant, {s['violations']} violations, "
+        f"{s['errors']} unverifiable, {s['exempt']} exempt. **{s['findings_open']} open findings.**",
+        "",
+        "## Totals by account",
+        "",
+    ]
+    verdicts = sorted({v for c in report["totals_by_account"].values() for v in c})
+    out += _table(
+        ["account", *verdicts],
+        ([a, *(c.get(v, 0) for v in verdicts)] for a, c in report["totals_by_account"].items()),
+    )
+    out += ["", "## Account/regions", ""]
+    out += _table(
+        ["account", "region", "status", "endpoints", "violations", "reason"],
+        (
+            [a["account_id"], a["region"], a["status"], a["endpoints"], a["violations"], a["reason"]]
+            for a in report["accounts"]
+        ),
+    )
+    out += ["", f"## Violations ({len(report['violations'])})", ""]
+    out += _table(
+        ["account", "region", "endpoint", "verdict", "first reason"],
+        (
+            [v["account_id"], v["region"], v["endpoint_name"], v["verdict"], v["reason"][:200]]
+            for v in report["violations"]
+        ),
+    )
+    if report["unreachable"]:
+        out += ["", f"## Unreachable ({len(report['unreachable'])})", ""]
+        out += [f"- {u['account_id']}/{u['region']}: {u['reason']}" for u in report["unreachable"]]
+    out += ["", "## Catalog snapshot age per endpoint", ""]
+    out += _table(
+        ["account", "region", "endpoint", "status", "snapshot date", "age (days)"],
+        (
+            [
+                r["account_id"],
+                r["region"],
+                r["endpoint_name"],
+                r.get("status"),
+                r.get("catalog_snapshot_date"),
+                r.get("age_days"),
+            ]
+            for r in report["snapshot_ages"]
+        ),
+    )
+    change = report["change"]
+    out += ["", f"## Since the last run ({change.get('previous_run_id') or 'none'})", ""]
+    out += [f"- new: [{f['severity']}] {f['title']}" for f in change["new"]] or ["- nothing new"]
+    out += [f"- resolved: {f['title']}" for f in change["resolved"]]
+    return "\n".join(out) + "\n"
+
+
+def scan_run_id(now: datetime) -> str:
+    return now.strftime("scan-%Y%m%dT%H%M%SZ")

@@ -1,0 +1,70 @@
+"""The org-wide scan functions' environment: the coordinator (plan, aggregate, failure) and the worker."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mlgov_runtime.core.env import Env, FindingsChannelEnv, Lazy, ObservabilityEnv, SettingsError, number, required
+
+REPORT_BUCKET = "REPORT_BUCKET"
+MEMBER_ROLE_NAME = "MEMBER_ROLE_NAME"
+SCAN_SCOPE_JSON = "SCAN_SCOPE_JSON"
+CHECK_OPTIONS_JSON = "CHECK_OPTIONS_JSON"
+ENDPOINT_CONCURRENCY = "ENDPOINT_CONCURRENCY"
+
+BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+ROLE_NAME = r"[\w+=,.@-]{1,64}"
+
+
+def _json_object(env: Env, key: str) -> dict[str, Any]:
+    raw = required(env, key, r"\{.*\}", "a JSON object")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise SettingsError(f"environment variable {key}: not valid JSON") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"environment variable {key}: not a JSON object")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoordinatorSettings(FindingsChannelEnv):
+    report_bucket: str
+    member_role_name: str
+    scope: dict[str, Any]  # mlgov_runtime.org_scan.logic.Scope as a dict
+
+
+def load_coordinator_settings(env: Env) -> CoordinatorSettings:
+    scope = _json_object(env, SCAN_SCOPE_JSON)
+    if not scope.get("regions"):
+        raise SettingsError(f"environment variable {SCAN_SCOPE_JSON}: names no region")
+    return CoordinatorSettings(
+        **FindingsChannelEnv.read(env),
+        report_bucket=required(env, REPORT_BUCKET, BUCKET, "an S3 bucket name"),
+        member_role_name=required(env, MEMBER_ROLE_NAME, ROLE_NAME, "an IAM role name"),
+        scope=scope,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings(ObservabilityEnv):
+    report_bucket: str
+    member_role_name: str
+    check_options: dict[str, Any]
+    endpoint_concurrency: int
+
+
+def load_worker_settings(env: Env) -> WorkerSettings:
+    return WorkerSettings(
+        **ObservabilityEnv.read(env),
+        report_bucket=required(env, REPORT_BUCKET, BUCKET, "an S3 bucket name"),
+        member_role_name=required(env, MEMBER_ROLE_NAME, ROLE_NAME, "an IAM role name"),
+        check_options=_json_object(env, CHECK_OPTIONS_JSON),
+        endpoint_concurrency=int(number(env, ENDPOINT_CONCURRENCY, "16", 0, 64)),
+    )
+
+
+coordinator_settings = Lazy(load_coordinator_settings)
+worker_settings = Lazy(load_worker_settings)

@@ -1,0 +1,192 @@
+"""`mlgov scan`: the weekly org-wide scan's worker, run here over several accounts and regions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from mlgov.commands.common import (
+    EXIT_OK,
+    EXIT_VIOLATIONS,
+    UsageError,
+    _aws,
+    _aws_options,
+    _settings,
+    one_line,
+    positive_int,
+    region_name,
+)
+
+
+def account_list(value: str) -> list[str]:
+    accounts = [a.strip() for a in value.split(",") if a.strip()]
+    bad = [a for a in accounts if not (len(a) == 12 and a.isdigit())]
+    if not accounts or bad:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a comma-separated list of 12-digit account ids")
+    return list(dict.fromkeys(accounts))
+
+
+def region_list(value: str) -> list[str]:
+    regions = [r.strip() for r in value.split(",") if r.strip()]
+    if not regions:
+        raise argparse.ArgumentTypeError(f"{value!r} names no region")
+    return list(dict.fromkeys(region_name(r) for r in regions))
+
+
+class ScanProgress:
+    """A progress line on stderr: rewritten in place on a terminal, one line per account/region otherwise."""
+
+    def __init__(self, total: int, enabled: bool, tty: bool) -> None:
+        self.total, self.enabled, self.tty = total, enabled, tty
+        self.targets_done = self.endpoints_done = 0
+        self._lock = threading.Lock()
+
+    def _line(self) -> str:
+        return f"scan: {self.targets_done}/{self.total} account/regions, {self.endpoints_done} endpoints checked"
+
+    def endpoint(self, target: Any, name: str) -> None:
+        with self._lock:
+            self.endpoints_done += 1
+            if self.enabled and self.tty:
+                print(f"\r  {self._line()}", end="", file=sys.stderr, flush=True)
+
+    def target(self, result: Any) -> Any:
+        with self._lock:
+            self.targets_done += 1
+            if self.enabled:
+                what = f"{result.account_id}/{result.region} {result.status}"
+                what += f", {len(result.endpoints)} endpoints" if result.status == "OK" else f": {result.reason[:160]}"
+                prefix = "\r" if self.tty else ""
+                print(f"{prefix}  {self._line()} ({what})", end="" if self.tty else "\n", file=sys.stderr, flush=True)
+                if self.tty and self.targets_done == self.total:
+                    print(file=sys.stderr)
+        return result
+
+
+def render_scan_table(report: dict[str, Any]) -> str:
+    lines = [f"{'ACCOUNT':<12}  {'REGION':<14}  {'STATUS':<6}  {'ENDPOINTS':>9}  {'VIOLATIONS':>10}  REASON"]
+    for a in report["accounts"]:
+        lines.append(
+            f"{a['account_id']:<12}  {a['region']:<14}  {a['status']:<6}  {a['endpoints']:>9}  {a['violations']:>10}  "
+            f"{a['reason'][:120]}".rstrip()
+        )
+    rows = [("ACCOUNT", "REGION", "ENDPOINT", "VERDICT", "SNAPSHOT", "FIRST REASON")]
+    for ep in report["endpoints"]:
+        snap = ep.get("snapshot") or {}
+        age = f"{snap.get('status', '-')}" + (f" {snap['age_days']}d" if snap.get("age_days") is not None else "")
+        reason = (ep.get("reasons") or [""])[0]
+        reason = reason[:90] + ("..." if len(reason) > 90 else "")
+        rows.append((ep["account_id"], ep["region"], ep["endpoint_name"], ep["verdict"], age, reason))
+    if len(rows) > 1:
+        widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
+        lines.append("")
+        lines += ["  ".join(f"{v!s:<{widths[i]}}" for i, v in enumerate(r[:5])) + f"  {r[5]}".rstrip() for r in rows]
+    s = report["summary"]
+    lines += [
+        "",
+        f"{report['status_line']}; {s['total']} endpoints: {s['compliant']} compliant, {s['violations']} violations, "
+        f"{s['exempt']} exempt, {s['errors']} errors; {s['findings_open']} open findings",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlgov.settings import check_options, member_role_name
+    from mlgov_runtime.adapters.member_accounts import MemberAccounts
+    from mlgov_runtime.adapters.organizations import OrganizationAccounts
+    from mlgov_runtime.org_scan.logic import Scope, Target, plan_targets, scan_target, scan_targets
+    from mlgov_runtime.org_scan.report import Run, build_report, has_problems, scan_run_id
+    from mlgov_runtime.registry import endpoint_checks
+
+    settings = _settings(args)
+    aws = _aws(args)
+    region, own = aws.region, aws.account_id()
+    regions = args.regions or settings.org_scan.regions or [region]
+    skipped: dict[str, str] = {}
+    if args.organization:
+        scope = Scope.from_dict({**settings.org_scan.scope(region), "regions": regions})
+        try:
+            planned = plan_targets(OrganizationAccounts(aws.client("organizations")), scope)
+        except (ClientError, BotoCoreError) as exc:
+            raise UsageError(
+                "--organization lists the organization's accounts, which needs the management account or a delegated "
+                f"administrator ({one_line(str(exc), 200)}); or name them with --accounts"
+            ) from None
+        targets, skipped = planned.targets, planned.skipped
+    else:
+        targets = [Target(a, r) for a in (args.accounts or [own]) for r in regions]
+    role = args.role_name or member_role_name(settings)
+    concurrency = settings.org_scan.endpoint_concurrency
+    connector = MemberAccounts(
+        own_account=own,
+        role_name=role,
+        profile=args.profile,
+        endpoint_url=args.endpoint_url,
+        pool=concurrency + 2,
+        session_name="mlgov-cli-scan",
+    )
+    lock = threading.Lock()
+
+    def home_client(service: str) -> Any:
+        with lock:
+            return aws.client(service)
+
+    now = datetime.now(UTC)
+    checks, options = endpoint_checks(), check_options(settings)
+    progress = ScanProgress(len(targets), args.format == "table" or sys.stderr.isatty(), sys.stderr.isatty())
+    if progress.enabled:
+        print(f"Scanning {len(targets)} account/regions as {role} ...", file=sys.stderr)
+
+    def one(target: Target) -> Any:
+        result = scan_target(
+            target,
+            connector,
+            checks,
+            options=options,
+            source="cli",
+            now=now,
+            concurrency=concurrency,
+            home_clients=home_client,
+            progress=progress.endpoint,
+        )
+        return progress.target(result)
+
+    results = scan_targets(targets, one, concurrency=args.concurrency)
+    run = Run(scan_run_id(now), now.isoformat(), "cli", role, tuple(regions), skipped=skipped)
+    report = build_report(run, results, [f for r in results for f in r.findings])
+    if args.format == "json":
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(render_scan_table(report))
+    return EXIT_VIOLATIONS if has_problems(report) else EXIT_OK
+
+
+def register(sub: Any) -> None:
+    scan = sub.add_parser(
+        "scan",
+        help="every registered endpoint check in several accounts and regions (the weekly org scan, run here)",
+    )
+    _aws_options(scan)
+    who = scan.add_mutually_exclusive_group()
+    who.add_argument(
+        "--accounts", type=account_list, metavar="ID,...", help="these accounts (default: the current one)"
+    )
+    who.add_argument(
+        "--organization",
+        action="store_true",
+        help="every ACTIVE account of the organization that passes the org_scan filters of the settings",
+    )
+    scan.add_argument(
+        "--regions", type=region_list, metavar="R1,R2", help="default: org_scan.regions, else the current region"
+    )
+    scan.add_argument(
+        "--role-name", help="role assumed in the other accounts (default: the member role, MlGovMemberAudit)"
+    )
+    scan.add_argument("--concurrency", type=positive_int, default=4, help="account/regions scanned at once (default 4)")
+    scan.set_defaults(func=cmd_scan)

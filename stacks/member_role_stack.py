@@ -1,0 +1,170 @@
+"""The read-only role in every member account that the org-wide scan (and the audit, for events from
+member accounts) assume, and the service-managed StackSet that puts it in every account of the target
+OUs, new accounts included.
+
+Exactly the actions the registered per-endpoint checks declare (mlgov_runtime.registry.member_actions);
+trusted only by the scan worker's and the audit's roles of the governance account, inside the organization.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import Aws, CfnOutput, CfnParameter, Duration, Stack
+from aws_cdk import aws_iam as iam
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+from mlgov.settings import Settings, SettingsError, member_role_name
+from mlgov_runtime.registry import member_actions
+from stacks import constants as c
+
+
+def member_read_statements(actions: Iterable[str], account: str, partition: str) -> list[iam.PolicyStatement]:
+    """The checks' reads, each scoped as far as IAM allows: SageMaker resources of this account, model
+    packages of any account (a central registry shares them), and list calls that take no resource."""
+    actions = sorted(set(actions))
+    packages = [a for a in actions if a == "sagemaker:DescribeModelPackage"]
+    unscoped = [
+        a
+        for a in actions
+        if not a.startswith("sagemaker:") or (a.startswith("sagemaker:List") and a != "sagemaker:ListTags")
+    ]
+    scoped = [a for a in actions if a not in packages and a not in unscoped]
+    statements = []
+    if scoped:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadSageMaker", actions=scoped, resources=[f"arn:{partition}:sagemaker:*:{account}:*"]
+            )
+        )
+    if packages:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadModelPackages", actions=packages, resources=[f"arn:{partition}:sagemaker:*:*:model-package/*"]
+            )
+        )
+    if unscoped:
+        # These take no resource-level permissions.
+        statements.append(iam.PolicyStatement(sid="ListWithoutResource", actions=unscoped, resources=["*"]))
+    return statements
+
+
+def trusted_role_patterns(governance_account: str, partition: str) -> list[str]:
+    return [
+        f"arn:{partition}:iam::{governance_account}:role/{c.ORG_SCAN_WORKER_ROLE_PREFIX}-*",
+        f"arn:{partition}:iam::{governance_account}:role/{c.AUDIT_ROLE_PREFIX}-*",
+    ]
+
+
+class MemberRoleStack(Stack):
+    """Self-contained (no assets, no bootstrap): what a StackSet deploys into member accounts."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, synthesizer=cdk.BootstraplessSynthesizer(), **kwargs)
+        governance = CfnParameter(
+            self,
+            "GovernanceAccountId",
+            type="String",
+            allowed_pattern=r"^\d{12}$",
+            description="The account running the org-wide scan and the audit (its roles are trusted)",
+            default=settings.org_scan.governance_account_id,  # None: asked for at deploy
+        )
+        organization = CfnParameter(
+            self,
+            "OrganizationId",
+            type="String",
+            allowed_pattern=r"^o-[a-z0-9]{10,32}$",
+            description="Only principals of this organization may assume the role",
+            default=settings.organization_id,
+        )
+        partition = Aws.PARTITION
+        self.role = iam.Role(
+            self,
+            "MemberAuditRole",
+            role_name=member_role_name(settings),
+            description="mlgov: read-only SageMaker lineage for the org-wide scan and the endpoint audit",
+            max_session_duration=Duration.hours(1),
+            assumed_by=iam.AccountPrincipal(governance.value_as_string).with_conditions(
+                {
+                    "ArnLike": {"aws:PrincipalArn": trusted_role_patterns(governance.value_as_string, partition)},
+                    "StringEquals": {"aws:PrincipalOrgID": organization.value_as_string},
+                }
+            ),
+        )
+        self.policy = iam.Policy(
+            self, "MemberReadPolicy", statements=member_read_statements(member_actions(), Aws.ACCOUNT_ID, partition)
+        )
+        self.policy.attach_to_role(self.role)
+        NagSuppressions.add_resource_suppressions(
+            self.policy,
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "Read-only, exactly the registered checks' actions: every SageMaker resource of this "
+                    "account and model packages of any account (a central registry) are what the scan reads; "
+                    "ListEndpoints and ListInferenceComponents accept no resource scope.",
+                }
+            ],
+        )
+        CfnOutput(self, "MemberRoleArn", value=self.role.role_arn)
+
+
+class MemberRoleStackSetStack(Stack):
+    """For the management account (or a StackSets delegated administrator): a service-managed StackSet
+    with auto-deployment, so every account in the target OUs, new ones included, gets the member role."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        o = settings.org_scan
+        if not (o.governance_account_id and settings.organization_id):
+            raise SettingsError(
+                "cdk.json context 'mlgov.org_scan.member_role_target_ou_ids': needs "
+                "'mlgov.org_scan.governance_account_id' and 'mlgov.organization_id' (the member role trusts that "
+                "account, inside that organization)"
+            )
+        cdk.CfnStackSet(
+            self,
+            "MemberRoleStackSet",
+            stack_set_name="mlgov-member-role",
+            description="mlgov: read-only member role for the org-wide scan and the endpoint audit",
+            permission_model="SERVICE_MANAGED",
+            auto_deployment=cdk.CfnStackSet.AutoDeploymentProperty(
+                enabled=True, retain_stacks_on_account_removal=False
+            ),
+            capabilities=["CAPABILITY_NAMED_IAM"],
+            managed_execution={"Active": True},
+            call_as="SELF",
+            template_body=json.dumps(member_template(settings)),
+            parameters=[
+                cdk.CfnStackSet.ParameterProperty(
+                    parameter_key="GovernanceAccountId", parameter_value=o.governance_account_id
+                ),
+                cdk.CfnStackSet.ParameterProperty(
+                    parameter_key="OrganizationId", parameter_value=settings.organization_id
+                ),
+            ],
+            operation_preferences=cdk.CfnStackSet.OperationPreferencesProperty(
+                failure_tolerance_percentage=10, max_concurrent_percentage=25, region_concurrency_type="PARALLEL"
+            ),
+            # IAM is global: one region per account is enough.
+            stack_instances_group=[
+                cdk.CfnStackSet.StackInstancesProperty(
+                    deployment_targets=cdk.CfnStackSet.DeploymentTargetsProperty(
+                        organizational_unit_ids=o.member_role_target_ou_ids
+                    ),
+                    regions=[Aws.REGION],
+                )
+            ],
+        )
+
+
+def member_template(settings: Settings) -> dict[str, Any]:
+    """The member role stack's template, synthesized on its own (a StackSet carries it inline)."""
+    app = cdk.App()
+    MemberRoleStack(app, c.MEMBER_ROLE_STACK_NAME, settings=settings)
+    template: dict[str, Any] = app.synth().get_stack_by_name(c.MEMBER_ROLE_STACK_NAME).template
+    return template

@@ -1,0 +1,306 @@
+"""The weekly org-wide scan: schedule -> state machine: plan (ACTIVE accounts x regions, written to S3) ->
+Distributed Map (ItemReader, ItemBatcher, MaxConcurrency, ToleratedFailurePercentage, ResultWriter) ->
+a worker per batch that assumes the member role and runs every registered per-endpoint check ->
+aggregate (findings stored and published, resolutions, report, one Slack summary)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from mlgov.settings import SettingsError, check_options, member_role_name
+from mlgov_runtime.adapters.scan_store import MAP_RESULTS_PREFIX, PREFIX
+from mlgov_runtime.org_scan import permissions as p
+from mlgov_runtime.org_scan import settings as e
+from stacks import constants as c
+from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue
+from stacks.capability import CapabilityConstruct
+from stacks.member_role_stack import member_read_statements
+
+LAMBDA_RETRY_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
+
+class OrgScan(CapabilityConstruct):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.role_name = member_role_name(self.settings)
+        self.bucket = self._build_bucket()
+        self.worker = self._build_worker()
+        self.coordinator = self._build_coordinator()
+        self.state_machine = self._build_state_machine()
+        self.dlq = encrypted_queue(self, "ScheduleDeadLetterQueue", self.channel.key)
+        self.dead_letter_queues.append(self.dlq)
+        self.rule = events.Rule(
+            self,
+            "WeeklyOrgScan",
+            description="Weekly scan of every endpoint in every account and region of the organization",
+            schedule=events.Schedule.expression(self.settings.weekly_scan_schedule),
+            targets=[
+                targets.SfnStateMachine(
+                    self.state_machine,
+                    dead_letter_queue=self.dlq,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
+                )
+            ],
+        )
+        five = Duration.minutes(5)
+        topic = self.channel.alarm_topic
+        self.alarms = [
+            alarm_at_one(
+                self,
+                "ScanFailedAlarm",
+                "The weekly org-wide scan failed or too many account/regions failed; its SCAN_FAILED finding or the "
+                "report says which",
+                self.state_machine.metric_failed(period=five),
+                topic,
+            ),
+            alarm_at_one(
+                self,
+                "ScanScheduleDeadLetterAlarm",
+                "The weekly scan could not be started after all retries",
+                self.dlq.metric_approximate_number_of_messages_visible(period=five),
+                topic,
+            ),
+        ]
+        self.nag_suppressions += [(self.state_machine, ["AwsSolutions-IAM5"])]
+
+    # -- storage
+    def _build_bucket(self) -> s3.Bucket:
+        access_logs = s3.Bucket(
+            self,
+            "ReportAccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            removal_policy=RemovalPolicy.RETAIN,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+        )
+        return s3.Bucket(
+            self,
+            "ReportBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.channel.key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="org-scan/",
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    prefix=f"{PREFIX}/runs/", expiration=Duration.days(self.settings.org_scan.report_retention_days)
+                ),
+                s3.LifecycleRule(prefix=f"{MAP_RESULTS_PREFIX}/", expiration=Duration.days(30)),
+            ],
+        )
+
+    def _key_use(self) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            sid="UseReportKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self.channel.key.key_arn]
+        )
+
+    # -- functions
+    def _build_worker(self) -> GovernedFunction:
+        stack = Stack.of(self)
+        o = self.settings.org_scan
+        statements = [
+            iam.PolicyStatement(
+                sid="AssumeMemberRole",
+                actions=list(p.ASSUME_MEMBER),
+                resources=[f"arn:{stack.partition}:iam::*:role/{self.role_name}"],
+            ),
+            iam.PolicyStatement(
+                sid="WriteResults",
+                actions=list(p.REPORT_WRITE),
+                resources=[self.bucket.arn_for_objects(f"{PREFIX}/runs/*/results/*")],
+            ),
+            self._key_use(),
+            # Its own account is read directly, with the same reads the member role grants elsewhere.
+            *member_read_statements(p.MEMBER_READ, stack.account, stack.partition),
+        ]
+        if self.settings.experiment_exemptions.organizational_unit_ids:
+            statements.append(iam.PolicyStatement(sid="ResolveAccountOus", actions=list(p.OU_LOOKUP), resources=["*"]))
+        worker = GovernedFunction(
+            self,
+            "Worker",
+            description="Org-wide scan worker: every registered endpoint check in one batch of account/regions",
+            handler=self.capability.handler.rsplit(".", 1)[0] + ".scan",
+            environment={
+                e.REPORT_BUCKET: self.bucket.bucket_name,
+                e.MEMBER_ROLE_NAME: self.role_name,
+                e.CHECK_OPTIONS_JSON: self._check_options(),
+                e.ENDPOINT_CONCURRENCY: str(o.endpoint_concurrency),
+                "POWERTOOLS_SERVICE_NAME": "org-scan",
+            },
+            statements=statements,
+            log_retention_days=self.settings.log_retention_days,
+            timeout=Duration.minutes(15),
+            memory_size=1024,
+            role_name=f"{c.ORG_SCAN_WORKER_ROLE_PREFIX}-{stack.region}",
+        )
+        return worker
+
+    def _check_options(self) -> str:
+        text = json.dumps(check_options(self.settings), sort_keys=True, separators=(",", ":"))
+        if len(text) > 3200:  # Lambda allows 4 KB of environment variables in all
+            raise SettingsError(
+                f"cdk.json context 'mlgov': the settings the org scan's checks read take {len(text)} bytes, more than "
+                "the 3,200 its worker's environment can carry; shorten lists in capacity/retirement"
+            )
+        return text
+
+    def _build_coordinator(self) -> GovernedFunction:
+        stack = Stack.of(self)
+        coordinator = GovernedFunction(
+            self,
+            "Coordinator",
+            description="Org-wide scan: plans the accounts x regions, aggregates findings and writes the report",
+            handler=self.capability.handler,
+            environment={
+                e.REPORT_BUCKET: self.bucket.bucket_name,
+                e.MEMBER_ROLE_NAME: self.role_name,
+                e.SCAN_SCOPE_JSON: json.dumps(self.settings.org_scan.scope(stack.region), sort_keys=True),
+                "POWERTOOLS_SERVICE_NAME": "org-scan",
+            },
+            statements=[
+                # The organization's accounts: management account or delegated administrator; no resource scope.
+                iam.PolicyStatement(sid="ListOrganization", actions=list(p.ORGANIZATION_READ), resources=["*"]),
+                iam.PolicyStatement(
+                    sid="ReadWriteRuns",
+                    actions=["s3:GetObject", *p.REPORT_WRITE],
+                    resources=[self.bucket.arn_for_objects(f"{PREFIX}/*")],
+                ),
+                iam.PolicyStatement(sid="ListRuns", actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]),
+                iam.PolicyStatement(
+                    sid="OpenFindings", actions=list(p.FINDINGS_OPEN), resources=[self.channel.table.table_arn]
+                ),
+                self._key_use(),
+            ],
+            log_retention_days=self.settings.log_retention_days,
+            timeout=Duration.minutes(15),
+            memory_size=1024,
+        )
+        self.channel.grant_publish(coordinator)
+        return coordinator
+
+    # -- the state machine
+    def _invoke(
+        self, name: str, fn: GovernedFunction, payload: sfn.TaskInput | None, result_path: str
+    ) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            name,
+            lambda_function=fn.function,
+            payload=payload,
+            payload_response_only=True,
+            result_path=result_path,
+            task_timeout=sfn.Timeout.duration(Duration.minutes(15)),
+            retry_on_service_exceptions=False,
+        )
+        task.add_retry(errors=LAMBDA_RETRY_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        return task
+
+    def _report_failure(self, stage: str) -> tasks.LambdaInvoke:
+        payload = sfn.TaskInput.from_object(
+            {"step": "report_failure", "stage": stage, "state": sfn.JsonPath.entire_payload}
+        )
+        return self._invoke(f"Report{stage}Failure", self.coordinator, payload, "$.failure")
+
+    def _build_state_machine(self) -> sfn.StateMachine:
+        o = self.settings.org_scan
+        failed = sfn.Fail(self, "ScanFailed", error="ScanFailed", cause="A SCAN_FAILED finding names the stage")
+        plan = self._invoke(
+            "PlanScan",
+            self.coordinator,
+            sfn.TaskInput.from_object(
+                {
+                    "step": "plan",
+                    "state": {
+                        "run_id": sfn.JsonPath.execution_name,
+                        "started_at": sfn.JsonPath.execution_start_time,
+                        "state_machine": sfn.JsonPath.state_machine_id,
+                    },
+                }
+            ),
+            "$.plan",
+        )
+        plan.add_catch(self._report_failure("Plan").next(failed), errors=["States.ALL"], result_path="$.error")
+        # No payload: the Lambda gets the child execution's input, {"Items": [...], "BatchInput": {...}}.
+        worker = self._invoke("ScanAccountRegions", self.worker, None, "$")
+        scan = sfn.DistributedMap(
+            self,
+            "ScanAccounts",
+            item_reader=sfn.S3JsonItemReader(bucket=self.bucket, key=sfn.JsonPath.string_at("$.plan.targets_key")),
+            item_batcher=sfn.ItemBatcher(
+                max_items_per_batch=o.targets_per_batch,
+                batch_input={"run_id.$": "$.plan.run_id"},
+            ),
+            max_concurrency=o.max_concurrency,
+            tolerated_failure_percentage=o.tolerated_failure_percentage,
+            result_writer_v2=sfn.ResultWriterV2(bucket=self.bucket, prefix=MAP_RESULTS_PREFIX),
+            map_execution_type=sfn.StateMachineType.STANDARD,
+            result_path="$.map",
+            label="ScanAccounts",
+        )
+        scan.item_processor(worker)
+        aggregate = self._invoke(
+            "Aggregate",
+            self.coordinator,
+            sfn.TaskInput.from_object({"step": "aggregate", "state": sfn.JsonPath.entire_payload}),
+            "$.report",
+        )
+        aggregate.add_catch(
+            self._report_failure("Aggregate").next(failed), errors=["States.ALL"], result_path="$.error"
+        )
+        # Too many failed workers fail the Map: the report is still written (their rows ERROR), then the run fails.
+        scan.add_catch(aggregate, errors=["States.ALL"], result_path="$.map_error")
+        outcome = (
+            sfn.Choice(self, "AllWorkersRan?")
+            .when(
+                sfn.Condition.is_present("$.map_error"),
+                sfn.Fail(self, "ScanIncomplete", error="ScanIncomplete", cause="More workers failed than tolerated"),
+            )
+            .otherwise(sfn.Succeed(self, "ScanComplete"))
+        )
+        definition = plan.next(scan).next(aggregate).next(outcome)
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            retention=RETENTION[self.settings.log_retention_days],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        return sfn.StateMachine(
+            self,
+            "OrgScanStateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=Duration.hours(12),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+
+    def metric(self, name: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=c.METRIC_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": "org-scan"},
+            statistic="Sum",
+            period=Duration.days(1),
+        )

@@ -1,0 +1,358 @@
+"""The org-wide scan's state machine: its shape (CDK assertions: Distributed Map, ItemReader, ItemBatcher,
+MaxConcurrency, ToleratedFailurePercentage, ResultWriter) and its paths, executed by moto's Step Functions
+interpreter on the synthesized definition; the member role stack, its trust evaluated independently.
+
+moto 5.2.5's interpreter has no ItemBatcher (its grammar lacks the field), so the executed copy drops it
+and each child gets one item; it reads ToleratedFailurePercentage only as a decimal literal (10.0, not 10);
+it ignores ToleratedFailurePercentage and never fails a Map for failed children (that path is pinned by the
+definition's shape); its ResultWriter writes only a manifest; Lambda tasks answer from moto's
+lambda-simple result queue, in order. Everything else is the definition as synthesized.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from typing import Any, cast
+
+import boto3
+import pytest
+import requests
+from aws_cdk import Stack
+from aws_cdk.assertions import Match, Template
+from moto import mock_aws
+
+from mlgov.policy_eval import lps
+from mlgov_runtime.org_scan import permissions as p
+from mlgov_runtime.registry import member_actions
+from stacks.constants import MEMBER_ROLE_STACK_NAME
+from tests.infrastructure.templates import _role_actions
+
+pytestmark = pytest.mark.infrastructure
+REGION = "us-east-1"
+GOVERNANCE = "123456789012"
+ORG = "o-abcdefghij"
+
+
+def _machine(template: Template) -> dict[str, Any]:
+    [machine] = [
+        m for k, m in template.find_resources("AWS::StepFunctions::StateMachine").items() if k.startswith("OrgScan")
+    ]
+    return dict(machine)
+
+
+def _text(template: Template) -> str:
+    parts = _machine(template)["Properties"]["DefinitionString"]["Fn::Join"][1]
+    return "".join(p if isinstance(p, str) else f"<<{json.dumps(p, sort_keys=True)}>>" for p in parts)
+
+
+def _states(template: Template) -> dict[str, Any]:
+    text = _text(template)
+    while "<<" in text:
+        start = text.index("<<")
+        text = text[:start] + "TOKEN" + text[text.index(">>", start) + 2 :]
+    states: dict[str, Any] = json.loads(text)["States"]
+    return states
+
+
+def test_the_scan_is_a_distributed_map_over_the_planned_targets(template: Template) -> None:
+    states = _states(template)
+    assert states["PlanScan"]["Next"] == "ScanAccounts" and states["PlanScan"]["ResultPath"] == "$.plan"
+    scan = states["ScanAccounts"]
+    assert scan["Type"] == "Map"
+    assert scan["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert scan["ItemReader"]["Resource"].endswith(":states:::s3:getObject")
+    assert scan["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
+    assert scan["ItemReader"]["Parameters"]["Key.$"] == "$.plan.targets_key"
+    # Settings' defaults: 20 batches in flight, 10 % of failed workers tolerated, 5 account/regions a batch
+    assert (scan["MaxConcurrency"], scan["ToleratedFailurePercentage"]) == (20, 10)
+    assert scan["ItemBatcher"] == {"MaxItemsPerBatch": 5, "BatchInput": {"run_id.$": "$.plan.run_id"}}
+    writer = scan["ResultWriter"]
+    assert writer["Resource"].endswith(":states:::s3:putObject")
+    assert writer["Parameters"]["Prefix"] == "org-scan/map-results"
+    [worker] = scan["ItemProcessor"]["States"].values()
+    assert worker["Type"] == "Task" and "Parameters" not in worker and worker["Retry"]
+
+
+def test_a_failed_map_still_aggregates_and_every_failure_reports_then_fails(template: Template) -> None:
+    states = _states(template)
+    [catch] = states["ScanAccounts"]["Catch"]
+    assert (catch["Next"], catch["ResultPath"]) == ("Aggregate", "$.map_error")
+    assert states["Aggregate"]["Next"] == "AllWorkersRan?"
+    assert states["AllWorkersRan?"]["Choices"][0]["Next"] == "ScanIncomplete"
+    for stage in ("PlanScan", "Aggregate"):
+        [catch] = states[stage]["Catch"]
+        assert states[catch["Next"]]["Next"] == "ScanFailed", stage
+
+
+def test_the_weekly_schedule_starts_the_scan_with_retries_and_a_dead_letter_queue(template: Template) -> None:
+    rules = {k: r for k, r in template.find_resources("AWS::Events::Rule").items() if k.startswith("OrgScan")}
+    [rule] = rules.values()
+    assert rule["Properties"]["ScheduleExpression"] == "cron(0 6 ? * MON *)"
+    [target] = rule["Properties"]["Targets"]
+    assert "OrgScanOrgScanStateMachine" in json.dumps(target["Arn"])
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8 and "DeadLetterConfig" in target
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": "ExecutionsFailed", "Namespace": "AWS/States", "Dimensions": Match.any_value()},
+    )
+
+
+COMMON = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+
+def test_each_function_holds_exactly_its_declared_actions(template: Template) -> None:
+    # The session app binds exemptions to an OU, so the worker may resolve OUs too.
+    assert _role_actions(template, "OrgScanWorker") == COMMON | p.WORKER
+    assert _role_actions(template, "OrgScanCoordinator") == COMMON | p.PLAN | p.AGGREGATE
+
+
+def test_the_worker_role_has_the_name_the_member_role_trusts(template: Template) -> None:
+    roles = {
+        k: r
+        for k, r in template.find_resources("AWS::IAM::Role").items()
+        if k.startswith(("OrgScanWorker", "LineageAuditRole"))
+    }
+    names = sorted(json.dumps(r["Properties"]["RoleName"]) for r in roles.values())
+    assert len(names) == 2
+    assert "mlgov-endpoint-audit-" in names[0] and "mlgov-org-scan-worker-" in names[1]
+
+
+def test_the_report_bucket_is_encrypted_logged_and_expires_old_runs(template: Template) -> None:
+    [bucket] = [b for k, b in template.find_resources("AWS::S3::Bucket").items() if k.startswith("OrgScanReportBucket")]
+    props = bucket["Properties"]
+    assert (
+        props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
+            "SSEAlgorithm"
+        ]
+        == "aws:kms"
+    )
+    assert "LoggingConfiguration" in props
+    rules = {r["Prefix"]: r["ExpirationInDays"] for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules == {"org-scan/runs/": 400, "org-scan/map-results/": 30}
+
+
+# -- the member role
+
+
+def _member(app: Any) -> dict[str, Any]:
+    return dict(Template.from_stack(app.node.find_child(MEMBER_ROLE_STACK_NAME)).to_json())
+
+
+def test_the_member_role_grants_exactly_the_registered_checks_reads(app: Any) -> None:
+    resources = _member(app)["Resources"]
+    [policy] = [r for r in resources.values() if r["Type"] == "AWS::IAM::Policy"]
+    granted = set()
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        assert statement["Effect"] == "Allow"
+        granted |= set([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    assert granted == member_actions()
+    assert all(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in granted)
+
+
+def _trust(app: Any) -> dict[str, Any]:
+    template = _member(app)
+    [role] = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    text = json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+    for ref, value in (("GovernanceAccountId", GOVERNANCE), ("OrganizationId", ORG), ("AWS::Partition", "aws")):
+        text = text.replace(json.dumps({"Ref": ref}), json.dumps(value))
+    document: dict[str, Any] = json.loads(text)
+    for statement in document["Statement"]:  # Fn::Join of plain strings, now that the refs are values
+        principal = statement["Principal"]["AWS"]
+        if isinstance(principal, dict):
+            statement["Principal"]["AWS"] = "".join(principal["Fn::Join"][1])
+        for operator in statement.get("Condition", {}).values():
+            for key, value in operator.items():
+                values = value if isinstance(value, list) else [value]
+                joined = ["".join(v["Fn::Join"][1]) if isinstance(v, dict) else v for v in values]
+                operator[key] = joined if isinstance(value, list) else joined[0]
+    return document
+
+
+def _may_assume(trust: dict[str, Any], principal_arn: str, org_id: str) -> bool:
+    from principalmapper.common.nodes import Node
+
+    node = Node(principal_arn, "AROAEXAMPLE", [], [], {}, None, 0, False, False, None, False, {})
+    member_role = "arn:aws:iam::222222222222:role/MlGovMemberAudit"
+    context = {
+        "aws:PrincipalArn": principal_arn,
+        "aws:PrincipalAccount": principal_arn.split(":")[4],
+        "aws:PrincipalOrgID": org_id,
+    }
+    result = lps.resource_policy_authorization(node, "222222222222", trust, "sts:AssumeRole", member_role, context)
+    return result is not lps.ResourcePolicyEvalResult.NO_MATCH and result is not lps.ResourcePolicyEvalResult.DENY_MATCH
+
+
+@pytest.mark.parametrize(
+    ("principal", "org", "allowed"),
+    [
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-org-scan-worker-us-east-1", ORG, True),
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-endpoint-audit-eu-west-1", ORG, True),
+        (f"arn:aws:iam::{GOVERNANCE}:role/DataScientist", ORG, False),  # another role of the governance account
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-org-scan-worker-us-east-1", "o-otherorgxyz", False),
+        ("arn:aws:iam::999999999999:role/mlgov-org-scan-worker-us-east-1", ORG, False),  # same name elsewhere
+    ],
+)
+def test_only_the_scan_and_audit_roles_of_the_governance_account_may_assume_the_member_role(
+    app: Any, principal: str, org: str, allowed: bool
+) -> None:
+    # Evaluated by principalmapper's local policy simulation, not by reading the JSON shape.
+    assert _may_assume(_trust(app), principal, org) is allowed
+
+
+def test_the_member_stack_needs_no_bootstrap_and_takes_the_governance_account_as_a_parameter(app: Any) -> None:
+    template = _member(app)
+    assert "BootstrapVersion" not in template.get("Parameters", {})
+    assert set(template["Parameters"]) == {"GovernanceAccountId", "OrganizationId"}
+    assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::CDK::Metadata" and "Assets" in r]
+
+
+def test_the_stackset_deploys_the_member_role_to_the_target_ous_with_auto_deployment() -> None:
+    from app import build_app
+    from stacks.constants import MEMBER_ROLE_STACKSET_STACK_NAME
+
+    app = build_app(
+        context={
+            "mlgov": {
+                "organization_id": ORG,
+                "org_scan": {"governance_account_id": GOVERNANCE, "member_role_target_ou_ids": ["ou-ab12-prodwork"]},
+            }
+        }
+    )
+    template = Template.from_stack(cast(Stack, app.node.find_child(MEMBER_ROLE_STACKSET_STACK_NAME)))
+    [stackset] = template.find_resources("AWS::CloudFormation::StackSet").values()
+    props = stackset["Properties"]
+    assert props["PermissionModel"] == "SERVICE_MANAGED"
+    assert props["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+    assert props["StackInstancesGroup"][0]["DeploymentTargets"]["OrganizationalUnitIds"] == ["ou-ab12-prodwork"]
+    body = json.loads(props["TemplateBody"])
+    assert [r["Properties"]["RoleName"] for r in body["Resources"].values() if r["Type"] == "AWS::IAM::Role"] == [
+        "MlGovMemberAudit"
+    ]
+    assert {x["ParameterKey"]: x["ParameterValue"] for x in props["Parameters"]} == {
+        "GovernanceAccountId": GOVERNANCE,
+        "OrganizationId": ORG,
+    }
+
+
+# -- the definition, executed by moto
+
+
+def _executable(template: Template, functions: dict[str, str], bucket: str, broken: str | None = None) -> str:
+    text = _text(template)
+    while "<<" in text:
+        start = text.index("<<")
+        token = json.loads(text[start + 2 : text.index(">>", start)])
+        flat = json.dumps(token)
+        if "OrgScanCoordinator" in flat:
+            value = functions["coordinator"]
+        elif "OrgScanWorker" in flat:
+            value = functions["worker"]
+        elif "AWS::Partition" in flat:
+            value = "aws"
+        elif "OrgScanReportBucket" in flat:
+            value = bucket
+        else:
+            value = "placeholder"
+        text = text[:start] + value + text[text.index(">>", start) + 2 :]
+    definition = json.loads(text)
+    scan = definition["States"]["ScanAccounts"]
+    scan.pop("ItemBatcher")  # not in moto's grammar
+    # moto's grammar takes a NUMBER token here, which an integer literal is not
+    scan["ToleratedFailurePercentage"] = float(scan["ToleratedFailurePercentage"])
+    # A task that fails: moto's simple Lambda answers for any function, so the failing step becomes an SQS
+    # send to a queue that does not exist (its error goes through the same Retry/Catch).
+    failing = {
+        "Resource": "arn:aws:states:::sqs:sendMessage",
+        "Parameters": {"QueueUrl": f"https://sqs.{REGION}.amazonaws.com/123456789012/missing", "MessageBody": "x"},
+    }
+    if broken == "plan":
+        definition["States"]["PlanScan"].update(failing)
+    return json.dumps(definition)
+
+
+TARGETS = [{"account_id": a, "region": REGION} for a in ("111111111111", "222222222222", "333333333333")]
+
+
+def _run(
+    template: Template, lambda_results: list[dict[str, Any]], broken: str | None = None
+) -> tuple[str, list[str], Any]:
+    config: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+    with mock_aws(config=config):
+        iam = boto3.client("iam", region_name=REGION)
+        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        zipped = io.BytesIO()
+        with zipfile.ZipFile(zipped, "w") as archive:
+            archive.writestr("handler.py", "def handler(e, c):\n    return e\n")
+        lam = boto3.client("lambda", region_name=REGION)
+        functions = {
+            name: lam.create_function(
+                FunctionName=name,
+                Runtime="python3.11",
+                Role=role,
+                Handler="handler.handler",
+                Code={"ZipFile": zipped.getvalue()},
+            )["FunctionArn"]
+            for name in ("coordinator", "worker")
+        }
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="reports")
+        s3.put_object(Bucket="reports", Key="org-scan/runs/weekly/targets.json", Body=json.dumps(TARGETS))
+        answer = requests.post(
+            "http://motoapi.amazonaws.com/moto-api/static/lambda-simple/response",
+            json={"results": [json.dumps(r) for r in lambda_results], "region": REGION},
+            timeout=5,
+        )
+        assert answer.status_code == 201
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = sfn.create_state_machine(
+            name="org-scan", roleArn=role, definition=_executable(template, functions, "reports", broken)
+        )
+        execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="weekly", input="{}")
+        for _ in range(400):
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.05)
+        events = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+        entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        return described["status"], entered, json.loads(described.get("output") or "{}")
+
+
+PLAN = {"run_id": "weekly", "bucket": "reports", "targets_key": "org-scan/runs/weekly/targets.json", "targets": 3}
+WORKER = {"run_id": "weekly", "results": [{"status": "OK"}]}
+REPORT = {"status": "PARTIAL", "status_line": "2 of 3 account/regions reached", "report": "s3://reports/r.json"}
+
+
+def test_a_scan_maps_every_planned_target_then_aggregates_once(template: Template) -> None:
+    status, entered, output = _run(template, [PLAN, WORKER, WORKER, WORKER, REPORT])
+    assert status == "SUCCEEDED", entered
+    assert entered == ["PlanScan", "ScanAccounts", "Aggregate", "AllWorkersRan?", "ScanComplete"]
+    # One child per item read from S3: the three worker answers were taken, so Aggregate got the report's
+    assert output["report"]["status_line"] == "2 of 3 account/regions reached"
+    assert output["map"]["ResultWriterDetails"]["Key"].endswith("manifest.json")
+
+
+def test_when_planning_fails_a_finding_is_reported_and_no_account_is_scanned(template: Template) -> None:
+    status, entered, _ = _run(template, [{"finding_id": "f"}], broken="plan")
+    assert status == "FAILED"
+    assert "ScanAccounts" not in entered and entered[-2:] == ["ReportPlanFailure", "ScanFailed"]
+
+
+def test_when_the_map_fails_the_report_is_still_written_and_the_run_fails(template: Template) -> None:
+    # moto ignores ToleratedFailurePercentage (it says so) and never fails a Map for failed children, so
+    # the Map fails here the other way it can: its ItemReader finds no targets object.
+    lost = {**PLAN, "targets_key": "org-scan/runs/weekly/missing.json"}
+    status, entered, output = _run(template, [lost, {**REPORT, "status": "FAILED"}])
+    assert status == "FAILED"
+    assert entered[-3:] == ["Aggregate", "AllWorkersRan?", "ScanIncomplete"]
+    assert output == {}  # a failed execution has no output; the report (written by Aggregate) is the record

@@ -1,0 +1,270 @@
+"""The org-wide scan under moto: an organization of three member accounts, two with the member role
+(reached through assumed roles; moto keeps each account's state apart) and one where the role was
+never deployed (STS answers AccessDenied, as the emulator makes it for a role that does not exist).
+The real plan, worker and aggregation handlers run, as the state machine would call them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mlgov import emulator
+from mlgov.estate import create_governance_resources
+from mlgov.org_estate import Organization, seed_organization
+from mlgov.sandbox import FakeContext
+from mlgov.settings import Settings, check_options
+from mlgov_runtime.org_scan import settings as e
+
+REGION = "us-east-1"
+ROLE = "MlGovMemberAudit"
+BUCKET = "mlgov-org-scan-reports"
+
+
+@dataclass
+class OrgWorld:
+    org: Organization
+    resources: dict[str, str]
+    s3: Any
+    ddb: Any
+    sqs: Any
+    coordinator: Any
+    run: int = 0
+
+    def account(self, name: str) -> str:
+        return self.org.members[name].account_id
+
+    def published(self) -> list[dict[str, Any]]:
+        out = []
+        queue = self.resources["FINDINGS_QUEUE_URL"]
+        while batch := self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+            for m in batch:
+                out.append(json.loads(m["Body"]))
+                self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+        return out
+
+    def execute(self, batch_size: int = 2) -> dict[str, Any]:
+        """What the state machine does: plan, the Map's batches through the worker, aggregate."""
+        from mlgov_runtime.org_scan import handler
+
+        self.run += 1
+        run_id = f"scan-{self.run}"
+        plan = handler.handler(
+            {"step": "plan", "state": {"run_id": run_id, "started_at": "2026-11-30T06:00:00Z"}}, FakeContext()
+        )
+        targets = json.loads(self.s3.get_object(Bucket=BUCKET, Key=plan["targets_key"])["Body"].read())
+        for start in range(0, len(targets), batch_size):
+            batch = {"Items": targets[start : start + batch_size], "BatchInput": {"run_id": run_id}}
+            handler.scan(batch, FakeContext())
+        report = handler.handler({"step": "aggregate", "state": {"plan": plan, "map": None}}, FakeContext())
+        key = report["report"].split(f"s3://{BUCKET}/", 1)[1]
+        return {**report, "body": json.loads(self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())}
+
+
+def _environment(org: Organization, resources: dict[str, str]) -> dict[str, str]:
+    scope = {
+        "regions": [REGION],
+        "account_ids": [],
+        "organizational_unit_ids": [],
+        "account_tags": {},
+        "exclude_account_ids": [org.governance_account],
+    }
+    return {
+        **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
+        e.REPORT_BUCKET: BUCKET,
+        e.MEMBER_ROLE_NAME: ROLE,
+        e.SCAN_SCOPE_JSON: json.dumps(scope),
+        e.CHECK_OPTIONS_JSON: json.dumps(check_options(Settings())),
+        e.ENDPOINT_CONCURRENCY: "4",
+        "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
+    }
+
+
+@pytest.fixture
+def org_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[OrgWorld]:
+    emulator.install()
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        session = boto3.session.Session(region_name=REGION)
+        org = seed_organization(session, None, REGION, ROLE)
+        ddb, sqs, s3 = (session.client(s) for s in ("dynamodb", "sqs", "s3"))
+        resources = create_governance_resources(ddb, session.client("sns"), sqs)
+        s3.create_bucket(Bucket=BUCKET)
+        for key, value in _environment(org, resources).items():
+            monkeypatch.setenv(key, value)
+        from mlgov_runtime.adapters import aws
+        from mlgov_runtime.core import env
+
+        aws.context_for.cache_clear()
+        env.reset_all()
+        from mlgov_runtime.org_scan import handler
+
+        yield OrgWorld(org, resources, s3, ddb, sqs, handler)
+        aws.context_for.cache_clear()
+        env.reset_all()
+
+
+def test_two_member_accounts_are_scanned_through_their_roles_and_the_third_is_an_error_row(org_world: OrgWorld) -> None:
+    # Given prod and staging with the member role, and sandbox without it
+    # When the weekly scan runs
+    result = org_world.execute()
+    report = result["body"]
+    # Then two account/regions complete and the third is one ERROR row with the reason
+    rows = {r["account_id"]: r for r in report["accounts"]}
+    assert rows[org_world.account("prod")]["status"] == "OK"
+    assert rows[org_world.account("staging")]["status"] == "OK"
+    denied = rows[org_world.account("sandbox")]
+    assert denied["status"] == "ERROR" and denied["reason_code"] == "ROLE_NOT_ASSUMABLE"
+    assert f"arn:aws:iam::{org_world.account('sandbox')}:role/{ROLE} (AccessDenied)" in denied["reason"]
+    assert report["status"] == "PARTIAL" and result["status_line"] == "2 of 3 account/regions reached"
+    # And every endpoint of the reached accounts has the lineage verdict the estate expects
+    for name in ("prod", "staging"):
+        member = org_world.org.members[name]
+        assert member.estate is not None
+        seen = {r["endpoint_name"]: r["verdict"] for r in report["endpoints"] if r["account_id"] == member.account_id}
+        expected = {n: v for n, v in member.estate.expected.items() if v != "EXEMPT"}
+        assert {n: v for n, v in seen.items() if n in expected} == expected
+    # And no endpoint of the unreachable account is reported at all (never COMPLIANT by omission)
+    assert not [r for r in report["endpoints"] if r["account_id"] == org_world.account("sandbox")]
+
+
+def test_each_problem_is_published_once_with_one_unreachable_finding_and_one_summary(org_world: OrgWorld) -> None:
+    org_world.execute()
+    published = org_world.published()
+    kinds = [f["kind"] for f in published]
+    assert kinds.count("SCAN_ACCOUNT_UNREACHABLE") == 1 and kinds.count("SCAN_SUMMARY") == 1
+    [summary] = [f for f in published if f["kind"] == "SCAN_SUMMARY"]
+    assert summary["severity"] == "INFO" and "2 of 3 account/regions reached" in summary["detail"]
+    [unreachable] = [f for f in published if f["kind"] == "SCAN_ACCOUNT_UNREACHABLE"]
+    assert (
+        unreachable["account_id"] == org_world.account("sandbox")
+        and "cdk deploy MlGovMemberRole" in unreachable["detail"]
+    )
+    violations = [f for f in published if f["kind"] == "UNREGISTERED_ENDPOINT"]
+    assert {f["account_id"] for f in violations} == {org_world.account("prod"), org_world.account("staging")}
+    assert len({f["finding_id"] for f in published}) == len(published)
+    # The scan finds the staging endpoint on a catalog of 2026-03-14: older than 60 days
+    stale = [f for f in published if f["kind"] == "CATALOG_SNAPSHOT_STALE"]
+    assert any("recs-staging-legacy" in f["resource_arn"] for f in stale)
+    # And a week later the same estate publishes nothing but the new summary
+    org_world.execute()
+    assert [f["kind"] for f in org_world.published()] == ["SCAN_SUMMARY"]
+
+
+def test_a_deleted_endpoint_and_a_newly_reachable_account_are_resolved_once(org_world: OrgWorld) -> None:
+    first = org_world.execute()["body"]
+    org_world.published()
+    staging = org_world.org.members["staging"]
+    staging.session.client("sagemaker").delete_endpoint(EndpointName="recs-staging-hotfix")
+    from mlgov.org_estate import deploy_member_role
+
+    deploy_member_role(org_world.org.members["sandbox"].session, None, ROLE, org_world.org.governance_account)
+    second = org_world.execute()["body"]
+    resolved = [f for f in org_world.published() if f["status"] == "RESOLVED"]
+    closed = {(f["kind"], f["account_id"]) for f in resolved if "recs-staging-hotfix" in f["resource_arn"]}
+    assert ("UNREGISTERED_ENDPOINT", staging.account_id) in closed
+    assert [f["kind"] for f in resolved if f["kind"] == "SCAN_ACCOUNT_UNREACHABLE"] == ["SCAN_ACCOUNT_UNREACHABLE"]
+    assert second["status"] == "COMPLETE" and second["change"]["previous_run_id"] == first["run"]["run_id"]
+    assert {f["finding_id"] for f in second["change"]["resolved"]} >= {f["finding_id"] for f in resolved}
+    # The sandbox account's endpoints are new this week
+    assert any(f["account_id"] == org_world.account("sandbox") for f in second["change"]["new"])
+    # Resolved once: the next week closes nothing again
+    org_world.execute()
+    assert [f for f in org_world.published() if f["status"] == "RESOLVED"] == []
+
+
+def test_the_report_lists_every_production_endpoints_snapshot_age_and_a_markdown_twin(org_world: OrgWorld) -> None:
+    report = org_world.execute()["body"]
+    ages = {(r["account_id"], r["endpoint_name"]): r for r in report["snapshot_ages"]}
+    legacy = ages[(org_world.account("staging"), "recs-staging-legacy")]
+    assert legacy["status"] == "STALE" and legacy["catalog_snapshot_date"] == "2026-03-14"
+    assert legacy["age_days"] == (datetime.now(UTC).date() - date(2026, 3, 14)).days
+    assert ages[(org_world.account("staging"), "recs-staging-hotfix")]["status"] == "N/A"
+    markdown = org_world.s3.get_object(Bucket=BUCKET, Key="org-scan/runs/scan-1/report.md")["Body"].read().decode()
+    assert "## Unreachable (1)" in markdown and "recs-staging-legacy | STALE | 2026-03-14" in markdown
+
+
+def member_calls(made: set[tuple[str, str, str]]) -> set[tuple[str, str]]:
+    return {(service, op) for service, op, key in made if key.startswith("ASIA")}
+
+
+@contextlib.contextmanager
+def calls_with_keys() -> Iterator[set[tuple[str, str, str]]]:
+    """(service, operation, access key) of every call: assumed-role sessions sign with ASIA... keys."""
+    from botocore.client import BaseClient
+
+    made: set[tuple[str, str, str]] = set()
+    client_class: Any = BaseClient
+    original = client_class._make_api_call
+
+    def recording(self: Any, operation_name: str, api_params: Any) -> Any:
+        creds = self._request_signer._credentials
+        key = creds.get_frozen_credentials().access_key if creds else ""
+        made.add((self.meta.service_model.service_name, operation_name, key))
+        return original(self, operation_name, api_params)
+
+    client_class._make_api_call = recording
+    try:
+        yield made
+    finally:
+        client_class._make_api_call = original
+
+
+def test_in_member_accounts_the_scan_calls_only_what_the_member_role_grants(org_world: OrgWorld) -> None:
+    from mlgov_runtime.core.permissions import iam_action
+    from mlgov_runtime.registry import member_actions
+
+    with calls_with_keys() as made:
+        org_world.execute()
+    in_members = {iam_action(*call) for call in member_calls(made)}
+    assert "sagemaker:DescribeEndpoint" in in_members
+    assert in_members <= member_actions(), sorted(in_members - member_actions())
+
+
+def test_mlgov_scan_prints_accounts_and_endpoints_and_exits_3(
+    org_world: OrgWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlgov.cli import main
+
+    accounts = ",".join(org_world.account(n) for n in ("staging", "sandbox"))
+    code = main(
+        ["scan", "--accounts", accounts, "--regions", REGION, "--format", "json", "--config", "no-such-cdk.json"]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 3
+    assert [(a["account_id"], a["status"]) for a in out["accounts"]] == [
+        (org_world.account("staging"), "OK"),
+        (org_world.account("sandbox"), "ERROR"),
+    ]
+    assert {a["account_id"]: bool(a["reason"]) for a in out["accounts"]} == {
+        org_world.account("staging"): False,
+        org_world.account("sandbox"): True,
+    }
+    assert {ep["endpoint_name"] for ep in out["endpoints"]} == {
+        "recs-staging",
+        "recs-staging-legacy",
+        "recs-staging-hotfix",
+    }
+    for ep in out["endpoints"]:
+        assert {"endpoint_name", "endpoint_arn", "account_id", "region", "verdict", "reasons", "variants"} <= set(ep)
+
+
+def test_mlgov_scan_of_the_organization_lists_its_active_accounts(
+    org_world: OrgWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlgov.cli import main
+
+    code = main(["scan", "--organization", "--regions", REGION, "--format", "table", "--config", "no-such-cdk.json"])
+    captured = capsys.readouterr()
+    assert code == 3
+    # The governance account itself (read with the caller's own credentials) and the three members
+    for account in (org_world.org.governance_account, *(m.account_id for m in org_world.org.members.values())):
+        assert account in captured.out
+    assert "3 of 4 account/regions reached" in captured.out
+    assert "scan: 4/4 account/regions" in captured.err

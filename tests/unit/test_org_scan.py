@@ -1,0 +1,493 @@
+"""The org-wide scan's planning, worker, snapshot-age check and aggregation, on fakes (no AWS, no sockets)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from mlgov_runtime.core.checks import CheckContext, CheckResult, EndpointGone
+from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding
+from mlgov_runtime.lineage_audit import endpoint_check as lineage_check
+from mlgov_runtime.org_scan import snapshot_age
+from mlgov_runtime.org_scan.logic import (
+    ERROR,
+    OK,
+    Plan,
+    Scope,
+    Target,
+    TargetResult,
+    Unreachable,
+    plan_targets,
+    scan_target,
+)
+from mlgov_runtime.org_scan.report import (
+    KIND_UNREACHABLE,
+    OpenRecord,
+    Run,
+    aggregate,
+    build_report,
+    change_since,
+    complete_results,
+    has_problems,
+    resolutions,
+    to_markdown,
+)
+from tests.unit.fakes import ACCOUNT, REGION, FakeSageMaker, package_arn
+
+NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+CHECKS = [lineage_check, snapshot_age]
+CHECK_KINDS = {c.NAME: tuple(c.KINDS) for c in CHECKS}
+OPTIONS = {"thresholds": {"snapshot_max_age_days": 60}, "experiment_exemptions": {"account_ids": []}}
+
+
+# -- planning
+
+
+class FakeOrganization:
+    def __init__(self) -> None:
+        self.active = ["111111111111", "222222222222", "333333333333", "444444444444"]
+        self.ous = {"ou-prod-aaaaaaaa": {"111111111111"}, "ou-prod-nested01": {"222222222222"}}
+        self.children = {"ou-prod-aaaaaaaa": ["ou-prod-nested01"]}
+        self.tags = {"111111111111": {"env": "prod"}, "222222222222": {"env": "prod"}, "333333333333": {"env": "dev"}}
+
+    def active_accounts(self) -> list[str]:
+        return list(self.active)
+
+    def accounts_under(self, ou_id: str) -> set[str]:
+        found = set(self.ous.get(ou_id, set()))
+        for child in self.children.get(ou_id, []):
+            found |= self.accounts_under(child)
+        return found
+
+    def account_tags(self, account_id: str) -> dict[str, str]:
+        return dict(self.tags.get(account_id, {}))
+
+
+def test_plan_is_every_active_account_times_every_region_in_order() -> None:
+    plan = plan_targets(FakeOrganization(), Scope(regions=("us-east-1", "eu-west-1")))
+    assert plan.targets[:2] == [Target("111111111111", "us-east-1"), Target("111111111111", "eu-west-1")]
+    assert len(plan.targets) == 8 and plan.skipped == {}
+
+
+def test_plan_filters_combine_ou_with_nested_ous_tags_list_and_exclusions() -> None:
+    org = FakeOrganization()
+    under_ou = plan_targets(org, Scope(regions=("us-east-1",), organizational_unit_ids=frozenset({"ou-prod-aaaaaaaa"})))
+    assert [t.account_id for t in under_ou.targets] == ["111111111111", "222222222222"]
+    tagged = plan_targets(org, Scope(regions=("us-east-1",), account_tags={"env": "prod"}))
+    assert [t.account_id for t in tagged.targets] == ["111111111111", "222222222222"]
+    listed = Scope(
+        regions=("us-east-1",),
+        account_ids=frozenset({"222222222222", "333333333333", "999999999999"}),
+        exclude_account_ids=frozenset({"333333333333"}),
+    )
+    plan: Plan = plan_targets(org, listed)
+    assert [t.account_id for t in plan.targets] == ["222222222222"]
+    assert plan.skipped == {"999999999999": "not an ACTIVE account of the organization"}
+
+
+def test_suspended_accounts_are_not_scanned() -> None:
+    org = FakeOrganization()
+    org.active.remove("444444444444")
+    assert "444444444444" not in {t.account_id for t in plan_targets(org, Scope(regions=("us-east-1",))).targets}
+
+
+# -- one account/region
+
+
+def estate() -> FakeSageMaker:
+    sm = FakeSageMaker()
+    sm.package(1, "Approved")
+    sm.packages[package_arn(1)]["CustomerMetadataProperties"] = {"catalog_snapshot_date": "2026-11-01"}
+    sm.package(2, "Approved")
+    sm.packages[package_arn(2)]["CustomerMetadataProperties"] = {"catalog_snapshot_date": "2026-05-02"}
+    sm.package(3, "Approved")  # no metadata at all
+    sm.package(4, "PendingManualApproval")
+    for version in (1, 2, 3, 4):
+        sm.model(f"m{version}", {"ModelPackageName": package_arn(version)})
+    sm.model("raw", {"Image": "tgi:2.4", "ModelDataUrl": "s3://b/model.tar.gz"})
+    sm.endpoint("fresh", [{"VariantName": "AllTraffic", "ModelName": "m1"}])
+    sm.endpoint("stale", [{"VariantName": "AllTraffic", "ModelName": "m2"}])
+    sm.endpoint("undated", [{"VariantName": "AllTraffic", "ModelName": "m3"}])
+    sm.endpoint("pending", [{"VariantName": "AllTraffic", "ModelName": "m4"}])
+    sm.endpoint("hotfix", [{"VariantName": "AllTraffic", "ModelName": "raw"}])
+    return sm
+
+
+class FakeMember:
+    def __init__(self, sm: FakeSageMaker, listing_error: Unreachable | None = None) -> None:
+        self.sm, self.listing_error = sm, listing_error
+
+    def client(self, service: str) -> Any:
+        raise AssertionError(f"the fake reader answers; no {service} client expected")
+
+    def endpoint_names(self) -> list[str]:
+        if self.listing_error:
+            raise self.listing_error
+        return list(self.sm.endpoints)
+
+
+class FakeConnector:
+    def __init__(self, members: Mapping[Target, FakeMember | Unreachable]) -> None:
+        self.members = members
+
+    def connect(self, target: Target) -> FakeMember:
+        member = self.members[target]
+        if isinstance(member, Unreachable):
+            raise member
+        return member
+
+
+def scan(
+    target: Target, connector: FakeConnector, checks: list[Any] | None = None, concurrency: int = 4
+) -> TargetResult:
+    member = connector.members[target]
+    sm = member.sm if isinstance(member, FakeMember) else FakeSageMaker()
+    return scan_target(
+        target,
+        connector,
+        checks if checks is not None else CHECKS,
+        options=OPTIONS,
+        source="scheduled",
+        now=NOW,
+        concurrency=concurrency,
+        home_clients=lambda service: None,
+        prepare=lambda ctx: ctx.preset(lineage_check.READER_KEY, sm),
+    )
+
+
+HOME = Target(ACCOUNT, REGION)
+
+
+def test_every_endpoint_gets_every_check_and_a_row_shaped_like_mlgov_audit() -> None:
+    result = scan(HOME, FakeConnector({HOME: FakeMember(estate())}))
+    assert result.status == OK
+    rows = {r["endpoint_name"]: r for r in result.endpoints}
+    assert {n: r["verdict"] for n, r in rows.items()} == {
+        "fresh": "COMPLIANT",
+        "stale": "COMPLIANT",
+        "undated": "COMPLIANT",
+        "pending": "UNAPPROVED",
+        "hotfix": "UNREGISTERED",
+    }
+    assert {"endpoint_name", "endpoint_arn", "account_id", "region", "verdict", "reasons", "variants"} <= set(
+        rows["fresh"]
+    )
+    assert rows["fresh"]["snapshot"]["status"] == "OK" and rows["fresh"]["snapshot"]["age_days"] == 29
+    assert rows["stale"]["snapshot"] | {} == {
+        "status": "STALE",
+        "catalog_snapshot_date": "2026-05-02",
+        "age_days": 212,
+        "model_package_arn": package_arn(2),
+        "max_age_days": 60,
+    }
+    assert rows["undated"]["snapshot"]["status"] == "MISSING"
+    assert rows["hotfix"]["snapshot"]["status"] == "N/A"
+    kinds = sorted((f.kind, f.resource_arn.rsplit("/", 1)[1]) for f in result.findings)
+    assert kinds == [
+        ("CATALOG_SNAPSHOT_STALE", "stale"),
+        ("CATALOG_SNAPSHOT_STALE", "undated"),
+        ("UNREGISTERED_ENDPOINT", "hotfix"),
+        ("UNREGISTERED_ENDPOINT", "pending"),
+    ]
+
+
+def test_a_stale_snapshot_finding_says_what_to_run_next_and_keeps_its_id_as_it_ages() -> None:
+    result = scan(HOME, FakeConnector({HOME: FakeMember(estate())}))
+    [stale] = [f for f in result.findings if f.kind == "CATALOG_SNAPSHOT_STALE" and "212-day" in f.title]
+    assert "limit 60 days" in stale.title and "mlgov coverage --catalog-table" in stale.detail
+    later = scan_target(
+        HOME,
+        FakeConnector({HOME: FakeMember(estate())}),
+        CHECKS,
+        options=OPTIONS,
+        source="scheduled",
+        now=NOW.replace(day=7, month=12),
+        concurrency=2,
+        home_clients=lambda s: None,
+        prepare=lambda ctx: ctx.preset(lineage_check.READER_KEY, estate()),
+    )
+    [again] = [f for f in later.findings if f.kind == "CATALOG_SNAPSHOT_STALE" and "219-day" in f.title]
+    # A week older is the same problem: same id, same fingerprint (nothing republished, no Jira comment).
+    assert (again.finding_id, again.fingerprint()) == (stale.finding_id, stale.fingerprint())
+
+
+def test_the_snapshot_limit_comes_from_the_thresholds() -> None:
+    sm = estate()
+    ctx = CheckContext(
+        ACCOUNT,
+        REGION,
+        clients=lambda s: None,
+        home_clients=lambda s: None,
+        options={"thresholds": {"snapshot_max_age_days": 365}},
+        source="cli",
+        now=NOW,
+    )
+    ctx.preset(lineage_check.READER_KEY, sm)
+    assert snapshot_age.check_endpoint(ctx, "stale").row["snapshot"]["status"] == "OK"
+
+
+def test_exempt_endpoints_have_no_snapshot_verdict() -> None:
+    sm = estate()
+    sm.endpoint("experiment-old", [{"VariantName": "AllTraffic", "ModelName": "m2"}])
+    options = {**OPTIONS, "experiment_exemptions": {"account_ids": [ACCOUNT]}}
+    ctx = CheckContext(
+        ACCOUNT, REGION, clients=lambda s: None, home_clients=lambda s: None, options=options, source="cli", now=NOW
+    )
+    ctx.preset(lineage_check.READER_KEY, sm)
+    result = snapshot_age.check_endpoint(ctx, "experiment-old")
+    assert result.findings == [] and result.row["snapshot"]["status"] == "N/A"
+
+
+def test_an_account_that_cannot_be_reached_is_an_error_row_not_an_exception() -> None:
+    denied = Target("333333333333", REGION)
+    disabled = Target(ACCOUNT, "ap-east-1")
+    connector = FakeConnector(
+        {
+            denied: Unreachable(
+                "Cannot assume arn:aws:iam::333333333333:role/R (AccessDenied) ...", "ROLE_NOT_ASSUMABLE"
+            ),
+            disabled: FakeMember(estate(), Unreachable("ap-east-1 rejects the session ...", "REGION_DISABLED")),
+        }
+    )
+    for target, code in ((denied, "ROLE_NOT_ASSUMABLE"), (disabled, "REGION_DISABLED")):
+        result = scan(target, connector)
+        assert (result.status, result.reason_code, result.endpoints) == (ERROR, code, [])
+        assert result.reason
+
+
+def test_an_endpoint_deleted_during_the_scan_gets_no_row() -> None:
+    class Gone:
+        NAME, KINDS = "gone", ()
+        MEMBER_ACTIONS: frozenset[str] = frozenset()
+
+        @staticmethod
+        def check_endpoint(ctx: CheckContext, name: str) -> CheckResult:
+            if name == "hotfix":
+                raise EndpointGone(name)
+            return CheckResult()
+
+    result = scan(HOME, FakeConnector({HOME: FakeMember(estate())}), checks=[lineage_check, Gone])
+    assert "hotfix" not in {r["endpoint_name"] for r in result.endpoints} and len(result.endpoints) == 4
+
+
+def test_a_failing_check_is_recorded_and_never_makes_an_endpoint_compliant() -> None:
+    class Broken:
+        NAME, KINDS = "broken", ()
+        MEMBER_ACTIONS: frozenset[str] = frozenset()
+
+        @staticmethod
+        def check_endpoint(ctx: CheckContext, name: str) -> CheckResult:
+            raise RuntimeError("boom")
+
+    result = scan(HOME, FakeConnector({HOME: FakeMember(estate())}), checks=[Broken])
+    assert all(r["verdict"] == "ERROR" for r in result.endpoints)
+    assert all(r["check_errors"] == {"broken": "RuntimeError: boom"} for r in result.endpoints)
+    assert all(r["inconclusive_checks"] == ["broken"] for r in result.endpoints)
+
+
+class SlowPackages(FakeSageMaker):
+    """Describing a package takes a while, so concurrent endpoints ask for it at the same time."""
+
+    def describe_model_package(self, name_or_arn: str) -> Mapping[str, Any]:
+        time.sleep(0.02)
+        return super().describe_model_package(name_or_arn)
+
+
+def test_endpoints_checked_concurrently_describe_each_package_once() -> None:
+    sm = SlowPackages()
+    sm.package(1, "Approved")
+    sm.packages[package_arn(1)]["CustomerMetadataProperties"] = {"catalog_snapshot_date": "2026-11-01"}
+    sm.model("m1", {"ModelPackageName": package_arn(1)})
+    for i in range(24):
+        sm.endpoint(f"ep-{i}", [{"VariantName": "AllTraffic", "ModelName": "m1"}])
+    result = scan(HOME, FakeConnector({HOME: FakeMember(sm)}), concurrency=8)
+    assert len(result.endpoints) == 24 and all(r["verdict"] == "COMPLIANT" for r in result.endpoints)
+    assert [c for c in sm.calls if c[0] == "package"] == [("package", package_arn(1))]
+
+
+def test_shared_values_are_built_once_under_concurrency() -> None:
+    ctx = CheckContext(
+        ACCOUNT, REGION, clients=lambda s: None, home_clients=lambda s: None, options={}, source="cli", now=NOW
+    )
+    built: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def build() -> int:
+        built.append(1)
+        time.sleep(0.02)
+        return len(built)
+
+    def ask() -> int:
+        barrier.wait()
+        return ctx.shared("k", build)
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert built == [1] and ctx.shared("k", build) == 1
+
+
+# -- aggregation and the report
+
+
+class Ledger:
+    """FindingSink + open findings, in memory, with the store's rules (a resolution closes only what is open)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.sent: list[Finding] = []
+
+    def record(self, finding: Finding) -> bool:
+        item = self.items.get(finding.finding_id)
+        if finding.status == STATUS_RESOLVED and (item is None or item["status"] != "OPEN"):
+            return False
+        previous = item["published"] if item else None
+        self.items[finding.finding_id] = {**finding.to_dict(), "published": previous}
+        return previous != finding.fingerprint()
+
+    def publish(self, finding: Finding) -> None:
+        self.sent.append(finding)
+        self.items[finding.finding_id]["published"] = finding.fingerprint()
+
+    def open_findings(self, kinds: Iterable[str]) -> list[dict[str, Any]]:
+        wanted = set(kinds)
+        return [i for i in self.items.values() if i["status"] == "OPEN" and i["kind"] in wanted]
+
+
+RUN = Run("scan-1", "2026-11-30T06:00:00Z", "scheduled", "MlGovMemberAudit", (REGION,))
+DENIED = Target("333333333333", REGION)
+
+
+def weekly(sm: FakeSageMaker, denied: bool = True) -> list[TargetResult]:
+    members: dict[Target, FakeMember | Unreachable] = {HOME: FakeMember(sm)}
+    if denied:
+        members[DENIED] = Unreachable("Cannot assume the member role (AccessDenied).", "ROLE_NOT_ASSUMABLE")
+    else:
+        members[DENIED] = FakeMember(FakeSageMaker())
+    connector = FakeConnector(members)
+    return [scan(t, connector) for t in (HOME, DENIED)]
+
+
+def test_aggregation_publishes_each_finding_once_and_one_unreachable_finding_per_account_region() -> None:
+    ledger = Ledger()
+    first = aggregate(RUN, weekly(estate()), ledger, CHECK_KINDS, previous=None)
+    kinds = sorted(f.kind for f in first.published)
+    assert kinds == ["CATALOG_SNAPSHOT_STALE"] * 2 + [KIND_UNREACHABLE] + ["UNREGISTERED_ENDPOINT"] * 2
+    assert first.report["status"] == "PARTIAL" and first.report["status_line"] == "1 of 2 account/regions reached"
+    [row] = first.report["unreachable"]
+    assert (row["account_id"], row["status"], row["reason_code"]) == (DENIED.account_id, "ERROR", "ROLE_NOT_ASSUMABLE")
+    # The same week again publishes nothing new.
+    again = aggregate(RUN, weekly(estate()), ledger, CHECK_KINDS, previous=first.report)
+    assert again.published == [] and again.report["change"]["new"] == []
+
+
+def test_findings_of_deleted_endpoints_and_reached_accounts_are_resolved_once() -> None:
+    ledger = Ledger()
+    first = aggregate(RUN, weekly(estate()), ledger, CHECK_KINDS, previous=None)
+    sm = estate()
+    del sm.endpoints["hotfix"]  # deleted since last week
+    second = aggregate(RUN, weekly(sm, denied=False), ledger, CHECK_KINDS, previous=first.report)
+    resolved = sorted(
+        (f.kind, f.resource_arn.rsplit("/", 1)[-1]) for f in second.published if f.status == STATUS_RESOLVED
+    )
+    assert resolved == [(KIND_UNREACHABLE, "MlGovMemberAudit"), ("UNREGISTERED_ENDPOINT", "hotfix")]
+    assert {f["finding_id"] for f in second.report["change"]["resolved"]} == {
+        f.finding_id for f in second.published if f.status == STATUS_RESOLVED
+    }
+    third = aggregate(RUN, weekly(sm, denied=False), ledger, CHECK_KINDS, previous=second.report)
+    assert third.published == []
+
+
+def test_nothing_is_resolved_where_the_scan_could_not_look() -> None:
+    hidden = Finding(
+        "UNREGISTERED_ENDPOINT",
+        "HIGH",
+        DENIED.account_id,
+        REGION,
+        f"arn:aws:sagemaker:{REGION}:{DENIED.account_id}:endpoint/x",
+        "t",
+        "d",
+        "scheduled",
+    )
+    unreadable = Finding(
+        "UNREGISTERED_ENDPOINT",
+        "HIGH",
+        ACCOUNT,
+        REGION,
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/orphaned",
+        "t",
+        "d",
+        "scheduled",
+    )
+    records = [OpenRecord.of(f.to_dict()) for f in (hidden, unreadable)]
+    results = weekly(estate())
+    orphaned = {
+        "endpoint_name": "orphaned",
+        "endpoint_arn": unreadable.resource_arn,
+        "verdict": "ERROR",
+        "inconclusive_checks": ["lineage"],
+    }
+    results[0].endpoints.append(orphaned)
+    assert resolutions(records, results, CHECK_KINDS, set(), "scheduled") == []
+
+
+def test_change_since_last_week_ignores_accounts_it_could_not_reach() -> None:
+    before = {
+        "run": {"run_id": "scan-0"},
+        "findings": [
+            {"finding_id": "a", "account_id": ACCOUNT, "region": REGION},
+            {"finding_id": "b", "account_id": DENIED.account_id, "region": REGION},
+        ],
+    }
+    results = weekly(estate())
+    change = change_since(before, [], results)
+    assert change["previous_run_id"] == "scan-0" and [f["finding_id"] for f in change["resolved"]] == ["a"]
+
+
+def test_a_worker_that_failed_or_never_ran_leaves_an_error_row() -> None:
+    done = TargetResult(ACCOUNT, REGION, OK)
+    failed, never = Target("222222222222", REGION), Target("444444444444", REGION)
+    rows = complete_results([HOME, failed, never], {HOME: done}, {failed: "The scan worker failed (Lambda.Timeout)."})
+    assert [(r.status, r.reason_code) for r in rows] == [(OK, ""), (ERROR, "WORKER_FAILED"), (ERROR, "NO_RESULT")]
+
+
+def test_report_totals_by_verdict_and_account_and_markdown_for_people() -> None:
+    report = build_report(RUN, weekly(estate()), [f for r in weekly(estate()) for f in r.findings])
+    assert report["totals_by_verdict"] == {"COMPLIANT": 3, "UNAPPROVED": 1, "UNREGISTERED": 1}
+    assert report["totals_by_account"] == {ACCOUNT: {"COMPLIANT": 3, "UNAPPROVED": 1, "UNREGISTERED": 1}}
+    assert report["summary"]["violations"] == 2 and report["summary"]["account_regions_unreachable"] == 1
+    assert {r["endpoint_name"]: r["status"] for r in report["snapshot_ages"]}["stale"] == "STALE"
+    assert has_problems(report)
+    text = to_markdown(report)
+    for heading in ("## Totals by account", "## Violations (2)", "## Unreachable (1)", "## Catalog snapshot age"):
+        assert heading in text
+    assert "| 111122223333 | eu-west-1 | stale | STALE | 2026-05-02 | 212 |" in text
+
+
+def test_a_clean_estate_has_no_problems() -> None:
+    sm = FakeSageMaker()
+    sm.package(1, "Approved")
+    sm.packages[package_arn(1)]["CustomerMetadataProperties"] = {"catalog_snapshot_date": "2026-11-01"}
+    sm.model("m1", {"ModelPackageName": package_arn(1)})
+    sm.endpoint("prod", [{"VariantName": "AllTraffic", "ModelName": "m1"}])
+    results = [scan(HOME, FakeConnector({HOME: FakeMember(sm)}))]
+    report = build_report(RUN, results, [])
+    assert report["status"] == "COMPLETE" and not has_problems(report)
+
+
+@pytest.mark.parametrize("bad", ["2026-13-01", "last spring", ""])
+def test_an_unparseable_snapshot_date_counts_as_missing(bad: str) -> None:
+    sm = estate()
+    sm.packages[package_arn(1)]["CustomerMetadataProperties"] = {"catalog_snapshot_date": bad}
+    ctx = CheckContext(
+        ACCOUNT, REGION, clients=lambda s: None, home_clients=lambda s: None, options=OPTIONS, source="cli", now=NOW
+    )
+    ctx.preset(lineage_check.READER_KEY, sm)
+    assert snapshot_age.check_endpoint(ctx, "fresh").row["snapshot"]["status"] == "MISSING"
