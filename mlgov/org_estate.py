@@ -4,6 +4,7 @@ reached through OrganizationAccountAccessRole. Used by `make demo`, the integrat
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,8 @@ def member_session(sts: Any, account_id: str, region: str) -> boto3.session.Sess
 def create_organization(session: Any, endpoint_url: str | None, names: list[str]) -> tuple[str, dict[str, str]]:
     """An organization with one account per name; (governance account id, name -> account id)."""
     org = session.client("organizations", endpoint_url=endpoint_url)
-    org.create_organization(FeatureSet="ALL")
+    with contextlib.suppress(org.exceptions.AlreadyInOrganizationException):  # another scene made it
+        org.create_organization(FeatureSet="ALL")
     ids = {}
     for name in names:
         status = org.create_account(Email=f"{name}@example.com", AccountName=name, Tags=[{"Key": "env", "Value": name}])
