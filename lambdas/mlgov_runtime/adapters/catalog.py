@@ -46,7 +46,7 @@ def catalog_title_ids(
 
     def segment(number: int) -> None:
         for items in _scan_pages(ddb, table, number, segments, "title_id"):
-            page = [item["title_id"]["S"] for item in items]
+            page = [_title_id(item, table) for item in items]
             with lock:
                 ids.update(page)
                 if progress:
@@ -57,6 +57,23 @@ def catalog_title_ids(
     if not ids:
         raise CatalogUnavailable(f"catalog table {table} has no titles: nothing to compare the snapshot with")
     return ids
+
+
+def _title_id(item: Any, table: str) -> str:
+    """The item's title_id, a non-empty string (CONTRACTS.md); anything else names the problem."""
+    value = item.get("title_id") if isinstance(item, dict) else None
+    if not isinstance(value, dict) or not value:
+        raise CatalogUnavailable(
+            f"catalog table {table}: an item has no title_id attribute; the catalog's partition key must be "
+            "named title_id (a string, CONTRACTS.md)"
+        )
+    kind, text = next(iter(value.items()))
+    if kind != "S" or not isinstance(text, str) or not text:
+        raise CatalogUnavailable(
+            f"catalog table {table}: title_id is of DynamoDB type {kind}, not a string (S); CONTRACTS.md wants "
+            "title_id as a string"
+        )
+    return text
 
 
 def scan_catalog(ddb: Any, table: str, segments: int = 4) -> list[dict[str, Any]]:

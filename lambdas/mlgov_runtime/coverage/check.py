@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding
-from mlgov_runtime.coverage.logic import CoverageReport, CoverageThresholds, coverage_gap
+from mlgov_runtime.coverage.logic import CoverageReport, CoverageThresholds, SnapshotFormatError, coverage_gap
 
 KIND_COVERAGE_GAP = "CATALOG_COVERAGE_GAP"
 KIND_COVERAGE_CHECK_FAILED = "COVERAGE_CHECK_FAILED"
@@ -89,7 +89,9 @@ def check_failed_finding(reason: str | None, account: str, region: str, group_ar
             else "Catalog coverage check runs again"
         ),
         detail=(
-            f"{reason}. Until this is fixed, a stale training snapshot goes unnoticed."
+            f"{reason}. Until this is fixed, a stale training snapshot goes unnoticed. Next: fix what is named "
+            "here, check by hand with `mlgov coverage --catalog-table <catalog> --snapshot-uri <snapshot>`; the "
+            "next weekly check that runs resolves this finding."
             if failed
             else "The weekly catalog coverage check completed."
         ),
@@ -107,5 +109,8 @@ def run_coverage_check(
     fallback_uri: str | None,
 ) -> CoverageOutcome:
     uri, source = snapshot_uri_for(approved_package(), fallback_uri)
-    report = coverage_gap(catalog_ids(), snapshot_batches(uri), thresholds)
+    try:
+        report = coverage_gap(catalog_ids(), snapshot_batches(uri), thresholds)
+    except SnapshotFormatError as exc:
+        raise SnapshotFormatError(f"snapshot {uri}: {exc}") from None
     return CoverageOutcome(report, uri, source)

@@ -34,6 +34,12 @@ def execution_name(event_id: str | None, today: date) -> str:
     return ("coverage-gap-" + re.sub(r"[^A-Za-z0-9]+", "-", event_id or today.isoformat()))[:58].rstrip("-")
 
 
+def _event_id(event: Any) -> str | None:
+    """The scheduled event's id; anything else (an invocation by hand) runs under today's date."""
+    value = event.get("id") if isinstance(event, dict) else None
+    return value if isinstance(value, str) and value.strip() else None
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -71,7 +77,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             pipeline = start_once(
                 aws.client("stepfunctions"),
                 settings.retraining_state_machine_arn,
-                execution_name(event.get("id"), datetime.now(UTC).date()),
+                execution_name(_event_id(event), datetime.now(UTC).date()),
                 {
                     "trigger": "coverage-gap",
                     "coverage_gap_pct": report.coverage_gap_pct,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 # The snapshot is JSON Lines; a title id is a plain string. The fast path pulls ids out of whole
 # chunks with one regex; a chunk whose lines do not all match falls back to json.loads per line.
-_TITLE_ID = re.compile(rb'"title_id"\s*:\s*"([^"\\]*)"')
+_TITLE_ID = re.compile(rb'"title_id"\s*:\s*"([^"\\]+)"')
 CHUNK_BYTES = 4 * 1024 * 1024
 
 
@@ -38,12 +38,22 @@ def title_id_batches(chunks: Iterable[bytes]) -> Iterator[list[str]]:
         block, carry = data[: cut + 1], data[cut + 1 :]
         lines = block.count(b"\n")
         found = _TITLE_ID.findall(block)
-        # Every line matched (the common case), or the only lines that did not are blank ones.
-        if found and (
-            len(found) == lines or len(found) == lines - block.count(b"\n\n") - (1 if block.startswith(b"\n") else 0)
+        # Every line matched (the common case), or the only lines that did not are blank ones; and
+        # no line holds a second object, so a match is the line's own title_id, not one nested inside.
+        flat = block.count(b"{") == len(found)
+        if (
+            found
+            and flat
+            and (
+                len(found) == lines
+                or len(found) == lines - block.count(b"\n\n") - (1 if block.startswith(b"\n") else 0)
+            )
         ):
-            # One decode for the whole chunk's ids instead of one per id.
-            yield b"\n".join(found).decode("utf-8").split("\n")
+            try:
+                # One decode for the whole chunk's ids instead of one per id.
+                yield b"\n".join(found).decode("utf-8").split("\n")
+            except UnicodeDecodeError:
+                yield list(_slow(block, line_no))
         else:
             yield list(_slow(block, line_no))
         line_no += lines
@@ -58,7 +68,7 @@ def _slow(block: bytes, first_line: int) -> Iterator[str]:
         try:
             pair = json.loads(line)
             title_id = pair["title_id"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, IndexError, RecursionError):
             raise SnapshotFormatError(
                 f"snapshot line {first_line + offset + 1}: not a training pair with a title_id"
             ) from None
@@ -113,6 +123,11 @@ def coverage_gap(
     seen: set[str] = set()
     for batch in snapshot_batches:
         seen.update(batch)
+    if not seen:
+        # An empty file is a broken export, not a model that knows no title: never a 100 % gap.
+        raise SnapshotFormatError(
+            "the snapshot has no training pairs (empty file): nothing to compare the catalog with"
+        )
     missing = catalog.difference(seen)  # one pass over the catalog gives the gap, the sample and the count
     gap = len(missing)
     covered = len(catalog) - gap
