@@ -55,6 +55,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             "SERVERLESS_COLD_START_RISK",
             "CAPACITY_CHECK_ERROR",
         ),
+        endpoint_check="mlgov_runtime.capacity.endpoint_check",
     ),
     Capability(
         "org_scan",

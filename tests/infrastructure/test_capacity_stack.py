@@ -51,6 +51,7 @@ def test_endpoint_events_and_the_weekly_schedule_reach_the_check(template: Templ
 
 def test_the_function_environment_gives_the_lambda_the_policy_the_cli_uses() -> None:
     from mlgov.commands.capacity import capacity_policy
+    from mlgov_runtime.capacity.endpoint_check import policy_from_options
     from mlgov_runtime.capacity.settings import load_capacity_settings
     from stacks.capacity import function_environment
 
@@ -74,7 +75,7 @@ def test_the_function_environment_gives_the_lambda_the_policy_the_cli_uses() -> 
         "IDEMPOTENCY_TABLE_NAME": "mlgov-idempotency",
     }
     policy = load_capacity_settings(env).policy
-    assert policy == capacity_policy(settings)
+    assert policy == capacity_policy(settings) == policy_from_options(settings.model_dump())
     assert (policy.floor, policy.business_min, policy.time_zone, policy.non_production) == (
         2,
         3,
