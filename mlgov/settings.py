@@ -232,6 +232,7 @@ class Thresholds(_Strict):
     stale_invocation_window_hours: int = Field(default=24, ge=1)
     deletion_safety_window_hours: int = Field(default=1, ge=1)
     retiring_deadline_days: int = Field(default=7, ge=1)
+    cost_anomaly_usd: float = Field(default=200, gt=0)
     snapshot_age_review_days: int = Field(default=60, ge=1)  # earlier name of snapshot_max_age_days
     snapshot_max_age_days: int = Field(default=60, ge=1)  # an endpoint's training catalog may be this old
     max_eval_loss: float = Field(default=0.15, gt=0)
@@ -526,6 +527,85 @@ def check_options(settings: Settings) -> dict[str, object]:
     return options
 
 
+_METRIC_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"  # CloudWatch namespace, metric or dimension
+
+
+class ClientErrorMetric(_Strict):
+    """A metric the callers' side publishes per endpoint it tried (dimension `dimension_name` = endpoint name)."""
+
+    namespace: str = Field(default="MangaAssist/Recommendations", pattern=_METRIC_NAME)
+    metric_name: str = Field(pattern=_METRIC_NAME)
+    dimension_name: str = Field(default="EndpointName", pattern=_METRIC_NAME)
+
+
+def _client_error_metrics() -> list[ClientErrorMetric]:
+    return [
+        ClientErrorMetric(metric_name="EndpointInvocationErrors"),
+        ClientErrorMetric(metric_name="ModelNotReadyExceptions"),
+    ]
+
+
+class Retirement(_Strict):
+    """Spec scenario 5: the stale-endpoint audit, the endpoint_purpose tag lifecycle and approved deletion
+    (windows and the deadline are thresholds.stale_invocation_window_hours, deletion_safety_window_hours,
+    retiring_deadline_days; the cost anomaly alert thresholds.cost_anomaly_usd)."""
+
+    audit_schedule: Schedule = "cron(0 7 1 * ? *)"  # monthly
+    deadline_check_schedule: Schedule = "cron(0 8 * * ? *)"  # daily
+    # Watched endpoints: InService, and tagged managed_by (one of the values) or named with a prefix.
+    managed_by_tag_key: str = Field(default="managed_by", pattern=r"^[\w.:/=+@-]{1,128}$")
+    managed_by_values: list[str] = Field(default_factory=lambda: ["manga-recommender-pipeline"])
+    endpoint_name_prefixes: list[str] = Field(default_factory=lambda: ["manga-recommender"])
+    purpose_tag_key: str = Field(default="endpoint_purpose", pattern=r"^[\w.:/=+@-]{1,128}$")
+    owner_tag_keys: list[str] = Field(default_factory=lambda: ["owner", "team"], min_length=1)
+    # A changed or removed retiring tag while its retirement is open: put back, or only report.
+    on_retiring_tag_change: Literal["revert", "flag"] = "revert"
+    approval_expiry_hours: int = Field(default=72, ge=1, le=720)
+    post_retirement_watch_hours: int = Field(default=72, ge=0, le=720)
+    client_error_metrics: list[ClientErrorMetric] = Field(default_factory=_client_error_metrics)
+    # USD per hour by instance type, over the built-in us-east-1 list (mlgov_runtime/retirement/prices.py).
+    hourly_price_usd: dict[str, float] = Field(default_factory=dict)
+    cost_anomaly_pct: float = Field(default=20, gt=0, le=1000)
+    # Cost Anomaly Detection allows one SERVICE monitor per account: name yours here to subscribe to it.
+    cost_anomaly_monitor_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:ce::\d{12}:anomalymonitor/[\w-]+$"
+    )
+
+    @field_validator("endpoint_name_prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        return _all_match(value, r"[a-zA-Z0-9-]{1,63}", "an endpoint name prefix")
+
+    @field_validator("hourly_price_usd")
+    @classmethod
+    def _prices(cls, value: dict[str, float]) -> dict[str, float]:
+        _all_match(list(value), r"ml\.[a-z0-9.-]+", "a SageMaker instance type (ml.*)")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("prices are USD per hour, never negative")
+        return value
+
+    def environment(self, thresholds: Thresholds, watched_groups: list[str]) -> dict[str, str]:
+        """The retirement functions' environment (mlgov_runtime.retirement.settings reads it back)."""
+        from mlgov_runtime.retirement import settings as e
+
+        return {
+            e.WATCH_TAG_KEY: self.managed_by_tag_key,
+            e.WATCH_TAG_VALUES: ",".join(self.managed_by_values),
+            e.WATCH_NAME_PREFIXES: ",".join(self.endpoint_name_prefixes),
+            e.WATCHED_GROUPS: ",".join(watched_groups),
+            e.PURPOSE_TAG_KEY: self.purpose_tag_key,
+            e.OWNER_TAG_KEYS: ",".join(self.owner_tag_keys),
+            e.STALE_WINDOW_HOURS: str(thresholds.stale_invocation_window_hours),
+            e.SAFETY_WINDOW_HOURS: str(thresholds.deletion_safety_window_hours),
+            e.RETIRING_DEADLINE_DAYS: str(thresholds.retiring_deadline_days),
+            e.TAG_CHANGE_RESPONSE: self.on_retiring_tag_change,
+            e.APPROVAL_EXPIRY_HOURS: str(self.approval_expiry_hours),
+            e.POST_RETIREMENT_WATCH_HOURS: str(self.post_retirement_watch_hours),
+            e.CLIENT_ERROR_METRICS_JSON: json.dumps([m.model_dump() for m in self.client_error_metrics]),
+            e.HOURLY_PRICES_JSON: json.dumps(self.hourly_price_usd, sort_keys=True),
+        }
+
+
 class Settings(_Strict):
     watched_model_package_groups: list[str] = Field(default_factory=lambda: ["manga-recommender"])
     experiment_exemptions: ExperimentExemptions = Field(default_factory=ExperimentExemptions)
@@ -535,6 +615,7 @@ class Settings(_Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     org_scan: OrgScan = Field(default_factory=OrgScan)
     capacity: Capacity = Field(default_factory=Capacity)
+    retirement: Retirement = Field(default_factory=Retirement)
     # Central account: events forwarded from member accounts are audited through this role.
     # Accounts besides an endpoint's own whose Approved packages may serve (a central registry account).
     package_account_ids: list[str] = Field(default_factory=list)

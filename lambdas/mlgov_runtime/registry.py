@@ -58,6 +58,21 @@ CAPABILITIES: tuple[Capability, ...] = (
         endpoint_check="mlgov_runtime.capacity.endpoint_check",
     ),
     Capability(
+        "retirement",
+        "Stale endpoints found, retired only after a human and a live check",
+        "Retirement",
+        (
+            "STALE_ENDPOINT_ACTIVE",
+            "ENDPOINT_RETIREMENT_CANDIDATE",
+            "ENDPOINT_RETIREMENT_CHECK_FAILED",
+            "ENDPOINT_PURPOSE_TAG_INVALID",
+            "ENDPOINT_RETIRING",
+            "RETIRING_TAG_CHANGED",
+            "SAFETY_ABORT_ENDPOINT_DELETION",
+            "RETIRED_ENDPOINT_STILL_CALLED",
+        ),
+    ),
+    Capability(
         "org_scan",
         "Weekly org-wide scan: every endpoint check in every account and region",
         "OrgScan",

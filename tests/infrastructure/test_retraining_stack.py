@@ -25,7 +25,8 @@ REGION = "us-east-1"
 
 
 def _definition(template: Template) -> tuple[dict[str, Any], str]:
-    [machine] = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    machines = template.find_resources("AWS::StepFunctions::StateMachine")
+    [machine] = [v for k, v in machines.items() if k.startswith("Retraining")]
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     return dict(machine), "".join(p if isinstance(p, str) else f"<<{json.dumps(p, sort_keys=True)}>>" for p in parts)
 

@@ -80,6 +80,34 @@ def _retraining(request: pytest.FixtureRequest) -> Calls:
     return made
 
 
+def _retirement(request: pytest.FixtureRequest) -> Calls:
+    from mlgov.retirement_estate import IDLE, RETURNING
+    from tests.integration.test_retirement import retirement_context
+
+    with retirement_context(request.getfixturevalue("monkeypatch")) as world:
+        handler = world.handler()
+        arn = world.sm.describe_endpoint(EndpointName=RETURNING)["EndpointArn"]
+        with recorded_aws_calls() as made:
+            handler.handler(load_event("scheduled_retirement_audit.json"), FakeContext())
+            handler.handler(load_event("scheduled_retiring_deadlines.json"), FakeContext())
+        world.sm.delete_tags(ResourceArn=arn, TagKeys=["endpoint_purpose"])  # someone removes the tag
+        with recorded_aws_calls() as more:
+            removed = load_event("cloudtrail_delete_tags_purpose.json")
+            removed["detail"]["requestParameters"]["resourceArn"] = arn
+            assert handler.handler(removed, FakeContext())["status"] == "retiring tag change reverted"
+            state: dict[str, object] = {"endpoint_name": IDLE, "requested_by": "alice"}
+            state["prepared"] = handler.step({"step": "prepare", "state": state}, FakeContext())
+            handler.step({"step": "request_approval", "state": state, "token": "t", "execution": "e"}, FakeContext())
+            expired = {**state, "error": {"Error": "States.Timeout"}}
+            handler.step({"step": "close_request", "state": expired}, FakeContext())
+            state["approval"] = {"approved_by": "bob"}
+            state["deletion"] = handler.step({"step": "delete", "state": state}, FakeContext())
+            handler.step({"step": "watch", "state": state}, FakeContext())
+    made |= more
+    assert ("sagemaker", "DeleteEndpoint") in made and ("sagemaker", "AddTags") in made
+    return made
+
+
 def _capacity(request: pytest.FixtureRequest) -> Calls:
     from mlgov.estate import seed_inference_component_endpoint
 
@@ -111,6 +139,7 @@ SCENARIOS: dict[str, Callable[[pytest.FixtureRequest], Calls]] = {
     "retraining": _retraining,
     "org_scan": _org_scan,
     "capacity": _capacity,
+    "retirement": _retirement,
 }
 
 

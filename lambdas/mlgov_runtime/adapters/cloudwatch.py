@@ -34,8 +34,9 @@ class CloudWatchMetrics:
         period: int = 3600,
     ) -> float:
         """Sum of every datapoint in [start, end). CloudWatch matches the dimension set exactly, so pass
-        every dimension the metric is published with. No data, or an empty window, is 0."""
-        if end <= start:
+        every dimension the metric is published with. No data is 0, and so is a window shorter than a
+        minute (CloudWatch's smallest period; it would reject the request)."""
+        if (end - start).total_seconds() < 60:
             return 0.0
         span = max((end - start).total_seconds(), period)
         if span / period > MAX_DATAPOINTS:

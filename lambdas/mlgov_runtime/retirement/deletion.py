@@ -196,7 +196,7 @@ class Steps:
         """The request ended without a deletion: refused, denied, expired or failed. Says so on the retirement."""
         ref, now = self._ref(state), self.now()
         prepared, error = state.get("prepared") or {}, state.get("error") or {}
-        code, cause = str(error.get("Error", "")), str(error.get("Cause", ""))
+        code, cause = str(error.get("Error") or ""), str(error.get("Cause") or "")
         if prepared and not prepared.get("eligible", True):
             why = f"Deletion request refused: {prepared.get('reason')}"
         elif code in ("States.Timeout", "States.HeartbeatTimeout"):

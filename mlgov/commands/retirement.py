@@ -1,0 +1,303 @@
+"""`mlgov retire`: stale endpoints, and their retirement with a human approval and a live check.
+
+audit     the monthly audit's verdicts now (nothing stored or published); exit 3 when a stale endpoint
+          still takes traffic (or an endpoint could not be checked)
+request   start the deletion state machine for a retirement candidate; it waits for approval
+approve   answer a request's task token: go ahead (the live check still runs right before deleting)
+deny      answer it: keep the endpoint
+cancel    close an open retirement and tag the endpoint active again
+recreate  re-create a retired endpoint from its kept endpoint config (the bridge for late clients)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from mlgov.commands.common import EXIT_OK, EXIT_USAGE, EXIT_VIOLATIONS, UsageError, _aws, _aws_options, _settings
+
+MACHINE_ENV = "MLGOV_RETIREMENT_STATE_MACHINE_ARN"
+TABLE_ENV = "MLGOV_FINDINGS_TABLE"
+TOPIC_ENV = "MLGOV_FINDINGS_TOPIC_ARN"
+
+
+def _context(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
+    from mlgov_runtime.retirement.settings import policy_from_env
+
+    settings = _settings(args)
+    policy = policy_from_env(
+        settings.retirement.environment(settings.thresholds, settings.watched_model_package_groups)
+    )
+    aws = _aws(args)
+    try:
+        region = aws.region
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return aws, policy, aws.account_id(), region
+
+
+def _ports(aws: Any) -> tuple[Any, Any]:
+    from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
+    from mlgov_runtime.adapters.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
+
+    return SageMakerEndpoints(aws.client("sagemaker")), EndpointMetrics(CloudWatchMetrics(aws.client("cloudwatch")))
+
+
+def _caller(aws: Any) -> str:
+    return str(aws.client("sts").get_caller_identity()["Arn"])
+
+
+def _emit(args: argparse.Namespace, body: dict[str, Any], lines: list[str]) -> None:
+    if args.format == "json":
+        print(json.dumps(body, indent=2))
+    else:
+        print("\n".join(lines))
+
+
+def render_table(report: dict[str, Any]) -> str:
+    head = ("ENDPOINT", "VERDICT", "INVOCATIONS_24H", "SERVES", "CURRENT", "PURPOSE", "USD/MONTH")
+    rows = [head]
+    for ep in report["endpoints"]:
+        cost = ep["monthly_cost_usd"]
+        rows.append(
+            (
+                ep["endpoint_name"],
+                ep["verdict"],
+                "-" if ep["invocations_24h"] is None else f"{ep['invocations_24h']:,}",
+                ",".join(ep["served_versions"]) or "-",
+                ",".join(ep["current_versions"]) or "-",
+                ep["purpose"] or "(none)",
+                "?" if cost is None else f"{cost:,.0f}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    for ep in report["endpoints"]:
+        if ep["verdict"] != "CURRENT" or ep["purpose_problem"]:
+            lines.append(f"  {ep['endpoint_name']}: {' '.join(ep['reasons'])}")
+            if ep["purpose_problem"]:
+                lines.append(f"    purpose tag: {ep['purpose_problem']}")
+            lines.append(f"    next: {ep['next_step']}")
+    s = report["summary"]
+    lines.append(
+        f"{s['total']} watched endpoints: {s['current']} current, {s['stale_active']} stale with traffic, "
+        f"{s['retirement_candidates']} retirement candidates, {s['errors']} errors ({s['not_watched']} not watched)"
+    )
+    return "\n".join(lines)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from mlgov_runtime.retirement.audit import run_stale_audit
+
+    aws, policy, account, region = _context(args)
+    endpoints, counter = _ports(aws)
+    if args.format == "table" and not args.endpoint:
+        print(f"Checking watched InService endpoints in {account}/{region} ...", file=sys.stderr)
+    run = run_stale_audit(
+        endpoints, counter, None, policy, datetime.now(UTC), account, region, source="cli", names=args.endpoint
+    )
+    verdicts = [c.verdict.value for c in run.checks]
+    summary = {
+        "total": len(verdicts),
+        "current": verdicts.count("CURRENT"),
+        "stale_active": verdicts.count("STALE_ENDPOINT_ACTIVE"),
+        "retirement_candidates": verdicts.count("RETIREMENT_CANDIDATE"),
+        "errors": verdicts.count("ERROR"),
+        "not_watched": run.skipped,
+    }
+    report = {"endpoints": [c.to_dict() for c in run.checks], "summary": summary}
+    _emit(args, report, [render_table(report)])
+    return EXIT_VIOLATIONS if summary["stale_active"] or summary["errors"] else EXIT_OK
+
+
+def _state_machine(args: argparse.Namespace, sfn: Any) -> str:
+    arn = args.state_machine_arn or os.environ.get(MACHINE_ENV)
+    if arn:
+        return str(arn)
+    found = [
+        m["stateMachineArn"]
+        for page in sfn.get_paginator("list_state_machines").paginate()
+        for m in page.get("stateMachines", [])
+        if "RetirementStateMachine" in m["name"]
+    ]
+    if len(found) != 1:
+        raise UsageError(
+            f"{len(found)} retirement state machines found; pass --state-machine-arn (the stack output "
+            f"RetirementStateMachineArn) or set {MACHINE_ENV}"
+        )
+    return str(found[0])
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    from mlgov_runtime.retirement.logic import EndpointGone, Verdict, check_endpoint
+
+    aws, policy, account, region = _context(args)
+    endpoints, counter = _ports(aws)
+    name = args.endpoint
+    try:
+        check = check_endpoint(name, endpoints, counter, policy, datetime.now(UTC), account, region)
+    except EndpointGone:
+        raise UsageError(f"endpoint {name} does not exist in {account}/{region}") from None
+    if check.verdict is not Verdict.RETIREMENT_CANDIDATE:
+        print(f"mlgov: refused: {name} is {check.verdict.value}: {' '.join(check.reasons)}", file=sys.stderr)
+        print(f"  next: {check.next_step}", file=sys.stderr)
+        return EXIT_USAGE if check.verdict is Verdict.CURRENT else EXIT_VIOLATIONS
+    sfn = aws.client("stepfunctions")
+    machine = _state_machine(args, sfn)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    execution_name = f"retire-{re.sub(r'[^A-Za-z0-9-]', '-', name)}-{stamp}"[:80]
+    started = sfn.start_execution(
+        stateMachineArn=machine,
+        name=execution_name,
+        input=json.dumps({"endpoint_name": name, "requested_by": _caller(aws), "reason": args.reason}),
+    )
+    body = {
+        "endpoint_name": name,
+        "verdict": check.verdict.value,
+        "invocations_24h": check.invocations_24h,
+        "execution_arn": started["executionArn"],
+        "status": "requested",
+    }
+    _emit(
+        args,
+        body,
+        [
+            f"Deletion of {name} requested: {started['executionArn']}",
+            "It waits for approval: the endpoint's ENDPOINT_RETIRING finding (Slack, Jira) carries the token for",
+            "`mlgov retire approve --token T` or `mlgov retire deny --token T --reason TEXT`. Right before deleting,",
+            f"a live check of the last {policy.safety_window_hours} h of invocations aborts if anything called it.",
+        ],
+    )
+    return EXIT_OK
+
+
+def _answer(args: argparse.Namespace, approve: bool) -> int:
+    from botocore.exceptions import ClientError
+
+    aws = _aws(args)
+    sfn, who, now = aws.client("stepfunctions"), _caller(aws), datetime.now(UTC).isoformat()
+    try:
+        if approve:
+            output = {"approved_by": who, "approved_at": now, "comment": args.comment}
+            sfn.send_task_success(taskToken=args.token, output=json.dumps(output))
+        else:
+            cause = {"denied_by": who, "denied_at": now, "reason": args.reason}
+            sfn.send_task_failure(taskToken=args.token, error="DeletionDenied", cause=json.dumps(cause)[:32768])
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+            raise UsageError(
+                f"the request behind this token expired, was already answered, or never existed ({code})"
+            ) from None
+        raise
+    status = "approved" if approve else "denied"
+    then = (
+        "the live invocation check runs now; the endpoint is deleted only if nothing called it"
+        if approve
+        else "the endpoint stays; its retirement stays open"
+    )
+    _emit(args, {"status": status, "by": who}, [f"{status} by {who}: {then}."])
+    return EXIT_OK
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    return _answer(args, approve=True)
+
+
+def cmd_deny(args: argparse.Namespace) -> int:
+    return _answer(args, approve=False)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from mlgov_runtime.adapters.findings_store import FindingsStore
+    from mlgov_runtime.core.findings import store_and_publish
+    from mlgov_runtime.retirement.audit import EndpointRef, open_retiring
+    from mlgov_runtime.retirement.findings import KIND_RETIRING, closing
+    from mlgov_runtime.retirement.logic import EndpointGone
+
+    table = args.findings_table or os.environ.get(TABLE_ENV)
+    topic = args.findings_topic_arn or os.environ.get(TOPIC_ENV)
+    if not table or not topic:
+        raise UsageError(f"pass --findings-table and --findings-topic-arn (or set {TABLE_ENV} and {TOPIC_ENV})")
+    aws, policy, account, region = _context(args)
+    book = FindingsStore(aws.client("dynamodb"), aws.client("sns"), table, topic)
+    ref = EndpointRef(args.endpoint, account, region)
+    if open_retiring(book, ref) is None:
+        raise UsageError(f"{args.endpoint} has no open retirement in {account}/{region}")
+    who = _caller(aws)
+    why = f"retirement cancelled by {who}: {args.reason}"
+    # Closed first, so the tag change that follows is no longer a change under an open retirement.
+    store_and_publish(book, closing(ref, KIND_RETIRING, "cli", why))
+    endpoints, _ = _ports(aws)
+    with contextlib.suppress(EndpointGone):  # deleted meanwhile: nothing left to tag
+        endpoints.tag(args.endpoint, policy.purpose_tag_key, "active")
+    _emit(args, {"status": "cancelled", "endpoint_name": args.endpoint, "by": who}, [f"{args.endpoint}: {why}"])
+    return EXIT_OK
+
+
+def cmd_recreate(args: argparse.Namespace) -> int:
+    aws, policy, _, _ = _context(args)
+    endpoints, _ = _ports(aws)
+    arn = endpoints.create(
+        args.endpoint,
+        args.endpoint_config,
+        {policy.purpose_tag_key: "retiring", "mlgov:recreated_by": _caller(aws)[:256]},
+    )
+    _emit(
+        args,
+        {"status": "creating", "endpoint_arn": arn},
+        [
+            f"Re-creating {arn} from {args.endpoint_config} (takes minutes). It is tagged retiring, so it gets a",
+            "new retirement and deadline: move the late clients, then `mlgov retire request` again.",
+        ],
+    )
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    retire = sub.add_parser("retire", help="stale endpoints and their approved, live-checked retirement")
+    commands = retire.add_subparsers(dest="retire_command", required=True)
+
+    audit = commands.add_parser("audit", help="stale and idle endpoints now (exit 3: stale with traffic)")
+    _aws_options(audit)
+    audit.add_argument("--endpoint", action="append", metavar="NAME", help="endpoint (repeatable; default: watched)")
+    audit.set_defaults(func=cmd_audit)
+
+    request = commands.add_parser("request", help="ask for a retirement candidate's deletion (waits for approval)")
+    _aws_options(request)
+    request.add_argument("--endpoint", required=True, metavar="NAME")
+    request.add_argument("--reason", default="", help="why it should go (shown to the approver)")
+    request.add_argument("--state-machine-arn", help=f"default: {MACHINE_ENV}, else the one retirement machine")
+    request.set_defaults(func=cmd_request)
+
+    approve = commands.add_parser("approve", help="approve a deletion request (the live check still runs)")
+    _aws_options(approve)
+    approve.add_argument("--token", required=True, help="the task token from the ENDPOINT_RETIRING finding")
+    approve.add_argument("--comment", default="")
+    approve.set_defaults(func=cmd_approve)
+
+    deny = commands.add_parser("deny", help="deny a deletion request")
+    _aws_options(deny)
+    deny.add_argument("--token", required=True)
+    deny.add_argument("--reason", required=True)
+    deny.set_defaults(func=cmd_deny)
+
+    cancel = commands.add_parser("cancel", help="close an open retirement; tag the endpoint active")
+    _aws_options(cancel)
+    cancel.add_argument("--endpoint", required=True, metavar="NAME")
+    cancel.add_argument("--reason", required=True)
+    cancel.add_argument("--findings-table", help=f"the findings table (default: {TABLE_ENV})")
+    cancel.add_argument("--findings-topic-arn", help=f"the findings topic (default: {TOPIC_ENV})")
+    cancel.set_defaults(func=cmd_cancel)
+
+    recreate = commands.add_parser("recreate", help="re-create a retired endpoint from its kept config")
+    _aws_options(recreate)
+    recreate.add_argument("--endpoint", required=True, metavar="NAME")
+    recreate.add_argument("--endpoint-config", required=True, metavar="CONFIG")
+    recreate.set_defaults(func=cmd_recreate)

@@ -1,0 +1,156 @@
+"""Spec scenario 5's estate, seeded into an emulator: v2 is the Approved version; v1 endpoints were never
+retired. Used by the retirement tests and the `make demo` scene, so both show the same four cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+GROUP = "manga-recommender"
+IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-tgi-inference:2.4.0-tgi3.0.1-gpu-py311"
+INSTANCE = "ml.g4dn.2xlarge"
+PIPELINE = {"managed_by": "manga-recommender-pipeline"}
+
+LIVE = "manga-recommender-v2"  # the current Approved version, 60 % of traffic (desktop, new apps)
+STALE = "manga-recommender-v1"  # v1, still called by mobile apps that cached its URL
+IDLE = "manga-recommender-v1-ab"  # v1 A/B copy nobody calls any more
+RETURNING = "manga-recommender-v1-eu"  # v1 copy, quiet for a day until a cached client comes back
+
+
+@dataclass
+class RetirementEstate:
+    account_id: str
+    region: str
+    packages: dict[str, str] = field(default_factory=dict)  # v1, v2 -> ARN
+    invocations_24h: dict[str, int] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+
+def _package(sm: Any, region: str, snapshot: str) -> str:
+    answer = sm.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelPackageDescription=f"LoRA adapter on catalog snapshot {snapshot}",
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [
+                {"Image": IMAGE.format(region=region), "ModelDataUrl": f"s3://manga-training/{snapshot}.tgz"}
+            ],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties={"catalog_snapshot_date": snapshot, "team": "recsys"},
+    )
+    return str(answer["ModelPackageArn"])
+
+
+def put_invocations(cw: Any, endpoint: str, count: int, at: datetime, variant: str = "AllTraffic") -> None:
+    """What SageMaker publishes for an endpoint's traffic: AWS/SageMaker Invocations per variant."""
+    cw.put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {
+                "MetricName": "Invocations",
+                "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+                "Timestamp": at,
+                "Value": count,
+                "Unit": "None",
+            }
+        ],
+    )
+
+
+def put_client_errors(cw: Any, endpoint: str, count: int, at: datetime) -> None:
+    """What the recommendation backend publishes when InvokeEndpoint fails for an endpoint it called."""
+    cw.put_metric_data(
+        Namespace="MangaAssist/Recommendations",
+        MetricData=[
+            {
+                "MetricName": "EndpointInvocationErrors",
+                "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+                "Timestamp": at,
+                "Value": count,
+                "Unit": "Count",
+            }
+        ],
+    )
+
+
+def backdate_in_process(account_id: str, region: str, estate: RetirementEstate, now: datetime) -> None:
+    """In-process emulator only: give the estate its history (v1 approved in May, v2 30 days ago, the v1
+    endpoints created in May), which the API cannot set, so the money an endpoint wasted is a real figure."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    backend = sagemaker_backends[account_id][region]
+    naive = now.replace(tzinfo=None)
+    ages = {estate.packages["v1"]: timedelta(days=210), estate.packages["v2"]: timedelta(days=30)}
+    for package in backend.model_packages.values():
+        if package.arn in ages:
+            package.creation_time = naive - ages[package.arn]
+    for name, endpoint in backend.endpoints.items():
+        if name in estate.descriptions:
+            endpoint.creation_time = naive - timedelta(days=30 if name == LIVE else 200)
+
+
+def seed_retirement_estate(sm: Any, cw: Any, account_id: str, region: str, now: datetime) -> RetirementEstate:
+    estate = RetirementEstate(account_id, region)
+    existing = {
+        g["ModelPackageGroupName"] for g in sm.list_model_package_groups().get("ModelPackageGroupSummaryList", [])
+    }
+    if GROUP not in existing:
+        sm.create_model_package_group(ModelPackageGroupName=GROUP)
+    estate.packages["v1"] = _package(sm, region, "2026-05-02")
+    estate.packages["v2"] = _package(sm, region, "2026-10-28")
+    for label in ("v1", "v2"):
+        sm.create_model(
+            ModelName=f"manga-rec-retire-{label}",
+            ExecutionRoleArn=f"arn:aws:iam::{account_id}:role/SageMakerExecution",
+            PrimaryContainer={"ModelPackageName": estate.packages[label]},
+        )
+
+    def endpoint(name: str, label: str, tags: dict[str, str], traffic: list[tuple[int, int]], what: str) -> None:
+        """traffic: (hours ago, invocations) datapoints."""
+        sm.create_endpoint_config(
+            EndpointConfigName=f"{name}-config",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": f"manga-rec-retire-{label}",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": INSTANCE,
+                }
+            ],
+        )
+        sm.create_endpoint(
+            EndpointName=name,
+            EndpointConfigName=f"{name}-config",
+            Tags=[{"Key": k, "Value": v} for k, v in {**PIPELINE, **tags}.items()],
+        )
+        for hours_ago, count in traffic:
+            put_invocations(cw, name, count, now - timedelta(hours=hours_ago, minutes=5))
+        estate.invocations_24h[name] = sum(count for _, count in traffic)
+        estate.descriptions[name] = what
+
+    endpoint(
+        LIVE,
+        "v2",
+        {"endpoint_purpose": "active", "owner": "recsys"},
+        [(h, 310) for h in range(24)],
+        "serves v2 (the Approved version): desktop and new apps",
+    )
+    endpoint(
+        STALE,
+        "v1",
+        {"endpoint_purpose": "active", "owner": "mobile-team"},
+        [(h, 205) for h in range(24)],
+        "serves v1: mobile apps still call a cached URL",
+    )
+    endpoint(IDLE, "v1", {"owner": "recsys"}, [(30, 120)], "serves v1: last called 30 h ago, no purpose tag")
+    endpoint(
+        RETURNING,
+        "v1",
+        {"endpoint_purpose": "retiring", "owner": "recsys"},
+        [(36, 80)],
+        "serves v1: tagged retiring, quiet for a day",
+    )
+    return estate

@@ -1,0 +1,444 @@
+"""Spec scenario 5: endpoint retirement. A monthly stale-endpoint audit and a daily retiring-deadline
+check (schedules), a tag-change handler (CloudTrail AddTags/DeleteTags), the deletion state machine
+(approval by task token, live invocation check, watch on clients afterwards) and Cost Anomaly Detection
+for SageMaker spend. Only the state machine's step function may delete, and only endpoints tagged retiring."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any, cast
+
+from aws_cdk import App, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ce as ce
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from mlgov.settings import Settings
+from mlgov_runtime.core import env
+from mlgov_runtime.core.permissions import IDEMPOTENCY
+from mlgov_runtime.registry import by_name
+from mlgov_runtime.retirement import permissions as p
+from mlgov_runtime.retirement import settings as e
+from stacks import constants as c
+from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
+from stacks.capability import CapabilityConstruct
+from stacks.findings_channel import FindingsChannel
+from stacks.lineage_audit import LineageAudit
+
+SERVICE = "endpoint-retirement"
+STEP_HANDLER = "mlgov_runtime.retirement.handler.step"
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
+
+def tag_change_pattern() -> events.EventPattern:
+    """Successful AddTags/DeleteTags calls on SageMaker endpoints."""
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=[c.CLOUDTRAIL_DETAIL_TYPE],
+        detail={
+            "eventSource": ["sagemaker.amazonaws.com"],
+            "eventName": ["AddTags", "DeleteTags"],
+            "errorCode": [{"exists": False}],
+            "requestParameters": {"resourceArn": [{"wildcard": "arn:*:sagemaker:*:*:endpoint/*"}]},
+        },
+    )
+
+
+def anomaly_threshold(usd: float, pct: float) -> str:
+    """Alert when an anomaly's total impact is at least `usd` dollars and at least `pct` percent."""
+    return json.dumps(
+        {
+            "And": [
+                {
+                    "Dimensions": {
+                        "Key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE",
+                        "MatchOptions": ["GREATER_THAN_OR_EQUAL"],
+                        "Values": [f"{usd:g}"],
+                    }
+                },
+                {
+                    "Dimensions": {
+                        "Key": "ANOMALY_TOTAL_IMPACT_PERCENTAGE",
+                        "MatchOptions": ["GREATER_THAN_OR_EQUAL"],
+                        "Values": [f"{pct:g}"],
+                    }
+                },
+            ]
+        },
+        sort_keys=True,
+    )
+
+
+class Retirement(CapabilityConstruct):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        stack = Stack.of(self)
+        self._sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
+        self.idempotency_table = cast(LineageAudit, kwargs["peers"]["lineage_audit"]).idempotency_table
+        self.environment = self.settings.retirement.environment(
+            self.settings.thresholds, self.settings.watched_model_package_groups
+        )
+        self.monitor_arn = self._build_cost_anomaly_alerts()
+        self.audit = self._build_audit_function()
+        self.steps = self._build_step_function()
+        self.state_machine = self._build_state_machine()
+        self.dlq = encrypted_queue(self, "RetirementDeadLetterQueue", self.channel.key)
+        self.dead_letter_queues.append(self.dlq)
+        self.rules = self._build_rules()
+        self.alarms = self._build_alarms()
+        CfnOutput(
+            self,
+            "RetirementStateMachineArn",
+            value=self.state_machine.state_machine_arn,
+            description="`mlgov retire request` starts it (--state-machine-arn or MLGOV_RETIREMENT_STATE_MACHINE_ARN)",
+        )
+        self.nag_suppressions.append((cast(Construct, self.state_machine.role), ["AwsSolutions-IAM5"]))
+
+    # -- functions
+    def _read_statements(self) -> list[iam.PolicyStatement]:
+        sm = self._sm
+        return [
+            iam.PolicyStatement(
+                sid="ReadEndpoints",
+                actions=[a for a in p.ENDPOINT_READ if a != "sagemaker:ListInferenceComponents"],
+                resources=[
+                    f"{sm}:endpoint/*",
+                    f"{sm}:endpoint-config/*",
+                    f"{sm}:model/*",
+                    f"{sm}:inference-component/*",
+                ],
+            ),
+            # ListInferenceComponents and the CloudWatch reads accept no resource scope.
+            iam.PolicyStatement(
+                sid="ListInferenceComponents", actions=["sagemaker:ListInferenceComponents"], resources=["*"]
+            ),
+            iam.PolicyStatement(
+                sid="ReadRegistry",
+                actions=list(p.REGISTRY_READ),
+                resources=[f"{sm}:model-package-group/*", f"{sm}:model-package/*"],
+            ),
+            iam.PolicyStatement(sid="ReadInvocations", actions=list(p.METRICS_READ), resources=["*"]),
+            # The only tag these functions write: the purpose key, set to retiring.
+            iam.PolicyStatement(
+                sid="TagRetiring",
+                actions=list(p.RETIRING_TAG),
+                resources=[f"{sm}:endpoint/*"],
+                conditions={
+                    "StringEquals": {f"aws:RequestTag/{self.settings.retirement.purpose_tag_key}": "retiring"},
+                    "ForAllValues:StringEquals": {"aws:TagKeys": [self.settings.retirement.purpose_tag_key]},
+                },
+            ),
+        ]
+
+    def _build_audit_function(self) -> GovernedFunction:
+        environment = {
+            **self.environment,
+            env.IDEMPOTENCY_TABLE_NAME: self.idempotency_table.table_name,
+            env.IDEMPOTENCY_TTL_SECONDS: str(self.settings.idempotency_ttl_seconds),
+            e.COST_ANOMALY_MONITOR_ARN: self.monitor_arn,
+            "POWERTOOLS_SERVICE_NAME": SERVICE,
+        }
+        audit = GovernedFunction(
+            self,
+            "Audit",
+            description="Monthly stale-endpoint audit, daily retiring deadlines, retiring tag changes; never deletes",
+            handler=self.capability.handler,
+            environment=environment,
+            statements=[
+                *self._read_statements(),
+                iam.PolicyStatement(sid="ListEndpoints", actions=list(p.ENDPOINT_LIST), resources=["*"]),
+                iam.PolicyStatement(
+                    sid="ReadCostAnomalies", actions=list(p.COST_ANOMALIES), resources=[self.monitor_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="IdempotencyRecords", actions=list(IDEMPOTENCY), resources=[self.idempotency_table.table_arn]
+                ),
+            ],
+            log_retention_days=self.settings.log_retention_days,
+            timeout=Duration.minutes(10),
+        )
+        self.channel.grant_publish(audit)
+        return audit
+
+    def _build_step_function(self) -> GovernedFunction:
+        purpose = self.settings.retirement.purpose_tag_key
+        steps = GovernedFunction(
+            self,
+            "Steps",
+            description="Endpoint deletion steps: prepare, request approval, live check then delete, watch clients",
+            handler=STEP_HANDLER,
+            environment={**self.environment, "POWERTOOLS_SERVICE_NAME": SERVICE},
+            statements=[
+                *self._read_statements(),
+                # Deletes only what is tagged retiring; the endpoint config and models are kept.
+                iam.PolicyStatement(
+                    sid="DeleteRetiringEndpoints",
+                    actions=list(p.DELETE),
+                    resources=[f"{self._sm}:endpoint/*"],
+                    conditions={"StringEquals": {f"aws:ResourceTag/{purpose}": "retiring"}},
+                ),
+            ],
+            log_retention_days=self.settings.log_retention_days,
+            timeout=Duration.minutes(2),
+        )
+        self.channel.grant_publish(steps)
+        return steps
+
+    # -- the deletion state machine
+    def _step(self, construct_id: str, step: str, result_path: str) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            construct_id,
+            lambda_function=self.steps.function,
+            payload=sfn.TaskInput.from_object({"step": step, "state": sfn.JsonPath.entire_payload}),
+            payload_response_only=True,
+            result_path=result_path,
+            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+            retry_on_service_exceptions=False,
+        )
+        task.add_retry(
+            errors=[*LAMBDA_SERVICE_ERRORS, "States.Timeout"],
+            interval=Duration.seconds(5),
+            max_attempts=3,
+            backoff_rate=2,
+        )
+        return task
+
+    def _build_state_machine(self) -> sfn.StateMachine:
+        r = self.settings.retirement
+        close = self._step("CloseRequest", "close_request", "$.closed")
+        close.next(sfn.Fail(self, "NotDeleted", error="DeletionNotApproved", cause="See the ENDPOINT_RETIRING finding"))
+        prepare = self._step("Prepare", "prepare", "$.prepared")
+        approval = tasks.LambdaInvoke(
+            self,
+            "WaitForApproval",
+            lambda_function=self.steps.function,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "step": "request_approval",
+                    "token": sfn.JsonPath.task_token,
+                    "execution": sfn.JsonPath.execution_id,
+                    "state": sfn.JsonPath.entire_payload,
+                }
+            ),
+            result_path="$.approval",
+            task_timeout=sfn.Timeout.duration(Duration.hours(r.approval_expiry_hours)),
+            retry_on_service_exceptions=False,
+        )
+        # Never States.Timeout here: that is the request expiring.
+        approval.add_retry(errors=LAMBDA_SERVICE_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        delete = self._step("DeleteIfIdle", "delete", "$.deletion")
+        watch = self._step("WatchClients", "watch", "$.deletion.watch")
+        for state in (prepare, approval, delete):
+            state.add_catch(close, errors=["States.ALL"], result_path="$.error")
+        watch.add_catch(
+            sfn.Fail(self, "WatchInterrupted", cause="Deleted, but the client-error watch failed; see its logs"),
+            errors=["States.ALL"],
+            result_path="$.error",
+        )
+        wait = sfn.Wait(self, "WaitAnHour", time=sfn.WaitTime.duration(Duration.hours(1)))
+        watching = (
+            sfn.Choice(self, "StillWatching?")
+            .when(sfn.Condition.number_greater_than("$.deletion.watch.remaining", 0), wait)
+            .otherwise(sfn.Succeed(self, "Retired"))
+        )
+        wait.next(watch)
+        watch.next(watching)
+        deleted = (
+            sfn.Choice(self, "Deleted?")
+            .when(sfn.Condition.string_equals("$.deletion.outcome", "deleted"), watching)
+            .otherwise(
+                sfn.Fail(
+                    self,
+                    "DeletionAborted",
+                    error="SafetyAbort",
+                    cause="Nothing deleted: the live check saw invocations, or the retirement changed",
+                )
+            )
+        )
+        eligible = (
+            sfn.Choice(self, "Eligible?")
+            .when(sfn.Condition.boolean_equals("$.prepared.eligible", True), approval)
+            .otherwise(close)
+        )
+        approval.next(delete).next(deleted)
+        definition = prepare.next(eligible)
+
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            retention=RETENTION[self.settings.log_retention_days],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        return sfn.StateMachine(
+            self,
+            "RetirementStateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=Duration.hours(r.approval_expiry_hours + r.post_retirement_watch_hours + 4),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+
+    # -- schedules, events, cost anomalies, alarms
+    def _build_rules(self) -> list[events.Rule]:
+        r = self.settings.retirement
+
+        def target(task: str | None) -> targets.LambdaFunction:
+            payload = (
+                events.RuleTargetInput.from_object(
+                    {
+                        "task": task,
+                        "event_id": events.EventField.event_id,
+                        "time": events.EventField.time,
+                        "account": events.EventField.account,
+                        "region": events.EventField.region,
+                    }
+                )
+                if task
+                else None
+            )
+            return targets.LambdaFunction(
+                self.audit.function,
+                event=payload,
+                dead_letter_queue=self.dlq,
+                retry_attempts=8,
+                max_event_age=Duration.hours(6),
+            )
+
+        return [
+            events.Rule(
+                self,
+                "MonthlyStaleEndpointAudit",
+                description="Stale SageMaker endpoints: serving an old version, with or without traffic",
+                schedule=events.Schedule.expression(r.audit_schedule),
+                targets=[target("stale_audit")],
+            ),
+            events.Rule(
+                self,
+                "DailyRetiringDeadlines",
+                description="Endpoints tagged retiring: open retirements, escalate past their deadline",
+                schedule=events.Schedule.expression(r.deadline_check_schedule),
+                targets=[target("retiring_deadlines")],
+            ),
+            events.Rule(
+                self,
+                "RetiringTagChanges",
+                description="Endpoint AddTags/DeleteTags: tagging retiring opens a retirement; changing it is reported",
+                event_pattern=tag_change_pattern(),
+                targets=[target(None)],
+            ),
+        ]
+
+    def _build_cost_anomaly_alerts(self) -> str:
+        r, t = self.settings.retirement, self.settings.thresholds
+        monitor_arn = r.cost_anomaly_monitor_arn
+        if not monitor_arn:
+            monitor = ce.CfnAnomalyMonitor(
+                self,
+                "ServiceCostMonitor",
+                monitor_name="mlgov-aws-services",
+                monitor_type="DIMENSIONAL",
+                monitor_dimension="SERVICE",
+            )
+            monitor_arn = monitor.attr_monitor_arn
+        topic = self.channel.alarm_topic
+        ce.CfnAnomalySubscription(
+            self,
+            "SageMakerCostAnomalies",
+            subscription_name="mlgov-cost-anomalies",
+            frequency="IMMEDIATE",  # what SNS subscribers require
+            monitor_arn_list=[monitor_arn],
+            subscribers=[ce.CfnAnomalySubscription.SubscriberProperty(type="SNS", address=topic.topic_arn)],
+            threshold_expression=anomaly_threshold(t.cost_anomaly_usd, r.cost_anomaly_pct),
+        )
+        alerts = iam.ServicePrincipal("costalerts.amazonaws.com")
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CostAnomalyAlerts",
+                actions=["sns:Publish"],
+                principals=[alerts],
+                resources=[topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
+        self.channel.key.add_to_resource_policy(
+            iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey*"], principals=[alerts], resources=["*"])
+        )
+        return monitor_arn
+
+    def _build_alarms(self) -> list[cloudwatch.Alarm]:
+        five = Duration.minutes(5)
+        topic = self.channel.alarm_topic
+        safety_abort = cloudwatch.Metric(
+            namespace=c.METRIC_NAMESPACE,
+            metric_name="SafetyAbortEndpointDeletion",
+            dimensions_map={"service": SERVICE},
+            statistic="Sum",
+            period=five,
+        )
+        return [
+            alarm_at_one(
+                self,
+                "SafetyAbortAlarm",
+                "An approved endpoint deletion was aborted: the endpoint still takes traffic",
+                safety_abort,
+                topic,
+            ),
+            alarm_at_one(
+                self,
+                "RetirementDeadLetterAlarm",
+                "A retirement schedule or tag-change event could not be delivered after all retries",
+                self.dlq.metric_approximate_number_of_messages_visible(period=five),
+                topic,
+            ),
+            alarm_at_one(
+                self,
+                "RetirementAuditErrorsAlarm",
+                "The retirement audit failed",
+                self.audit.function.metric_errors(period=five),
+                topic,
+            ),
+            alarm_at_one(
+                self,
+                "RetirementStepsErrorsAlarm",
+                "A deletion step failed",
+                self.steps.function.metric_errors(period=five),
+                topic,
+            ),
+        ]
+
+
+def standalone_template(settings: Settings) -> dict[str, Any]:
+    """This construct alone in a stack, synthesized (seconds, not the whole app's tens): the sandbox runs its
+    state machine. Same construct id as in the governance stack, so logical ids match."""
+    app = App()
+    stack = Stack(app, "MlGovRetirementOnly")
+    channel = FindingsChannel(stack, "Findings")
+    lineage = SimpleNamespace(
+        idempotency_table=encrypted_table(stack, "IdempotencyTable", channel.key, "id", ttl_attribute="expiration")
+    )
+    capability = by_name("retirement")
+    Retirement(
+        stack,
+        capability.construct,
+        capability=capability,
+        settings=settings,
+        channel=channel,
+        peers={"lineage_audit": cast(CapabilityConstruct, lineage)},
+    )
+    template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
+    return template

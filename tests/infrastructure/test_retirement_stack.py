@@ -1,0 +1,382 @@
+"""Endpoint retirement in the synthesized stack: the deletion state machine's shape (CDK assertions),
+and its decisions when the synthesized definition runs under moto's Step Functions interpreter with its
+Lambda steps answered by the real step handler in this process (mlgov.emulator_sfn), on spec scenario
+5's estate. Only the one-hour wait between client-error checks is shortened (to 0 s); everything else is
+the definition as synthesized. The operator's side goes through the CLI: `mlgov retire request`,
+`approve` and `deny`, with the token read from the published finding as the on-call would."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from aws_cdk.assertions import Match, Template
+from moto import mock_aws
+
+from mlgov.cli import main
+from mlgov.emulator_sfn import entered, executable_definition, lambdas_in_process, wait_for
+from mlgov.estate import create_governance_resources
+from mlgov.retirement_estate import (
+    IDLE,
+    RETURNING,
+    STALE,
+    backdate_in_process,
+    put_invocations,
+    seed_retirement_estate,
+)
+from mlgov.settings import parse_settings
+from mlgov_runtime.retirement import permissions as p
+from tests.infrastructure.templates import _one, _role_actions
+
+pytestmark = pytest.mark.infrastructure
+ACCOUNT, REGION = "123456789012", "us-east-1"
+MACHINE = "RetirementRetirementStateMachine"
+
+
+def _states(template: Template) -> dict[str, Any]:
+    definition = json.loads(
+        executable_definition(template.to_json(), MACHINE, {"RetirementSteps": "arn:aws:lambda:::function:steps"})
+    )
+    states: dict[str, Any] = definition["States"]
+    return states
+
+
+# -- shape
+
+
+def test_approval_waits_on_a_task_token_that_expires_and_deletion_comes_straight_after(template: Template) -> None:
+    states = _states(template)
+    assert states["Prepare"]["Next"] == "Eligible?"
+    assert states["Eligible?"]["Choices"][0]["Next"] == "WaitForApproval"
+    assert states["Eligible?"]["Default"] == "CloseRequest"
+    approval = states["WaitForApproval"]
+    assert approval["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert approval["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
+    assert approval["TimeoutSeconds"] == 72 * 3600  # retirement.approval_expiry_hours
+    assert all("States.Timeout" not in r["ErrorEquals"] for r in approval["Retry"])  # expiry is never retried
+    assert approval["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "CloseRequest"}]
+    # Nothing between the approval and the step that checks invocations and deletes.
+    assert approval["Next"] == "DeleteIfIdle"
+    assert states["DeleteIfIdle"]["Next"] == "Deleted?"
+    assert states["Deleted?"]["Default"] == "DeletionAborted"
+    assert states["CloseRequest"]["Next"] == "NotDeleted"
+
+
+def test_after_deletion_clients_are_watched_hourly_until_the_count_runs_out(template: Template) -> None:
+    states = _states(template)
+    assert states["Deleted?"]["Choices"][0] == {
+        "Variable": "$.deletion.outcome",
+        "StringEquals": "deleted",
+        "Next": "StillWatching?",
+    }
+    assert states["StillWatching?"]["Choices"][0]["Next"] == "WaitAnHour"
+    assert states["WaitAnHour"] == {"Type": "Wait", "Seconds": 3600, "Next": "WatchClients"}
+    assert states["WatchClients"]["ResultPath"] == "$.deletion.watch"
+    assert states["WatchClients"]["Next"] == "StillWatching?"
+
+
+STEP_COMMON = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+
+def test_each_role_holds_exactly_its_declared_actions_and_only_the_steps_may_delete(template: Template) -> None:
+    assert _role_actions(template, "RetirementAudit") == STEP_COMMON | p.AUDIT_ACTIONS
+    assert _role_actions(template, "RetirementSteps") == STEP_COMMON | p.STEP_ACTIONS
+    assert "sagemaker:DeleteEndpoint" not in _role_actions(template, "RetirementAudit")
+
+
+def _statement(template: Template, prefix: str, sid: str) -> dict[str, Any]:
+    for logical_id, policy in template.find_resources("AWS::IAM::Policy").items():
+        if logical_id.startswith(prefix):
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if statement.get("Sid") == sid:
+                    return dict(statement)
+    raise AssertionError(f"no statement {sid} under {prefix}")
+
+
+def test_only_endpoints_tagged_retiring_can_be_deleted_and_only_that_tag_written(template: Template) -> None:
+    delete = _statement(template, "RetirementSteps", "DeleteRetiringEndpoints")
+    assert delete["Action"] == "sagemaker:DeleteEndpoint"
+    assert delete["Condition"] == {"StringEquals": {"aws:ResourceTag/endpoint_purpose": "retiring"}}
+    tag = _statement(template, "RetirementAudit", "TagRetiring")
+    assert tag["Condition"] == {
+        "StringEquals": {"aws:RequestTag/endpoint_purpose": "retiring"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["endpoint_purpose"]},
+    }
+
+
+def test_cost_anomaly_detection_alerts_the_ops_topic_at_200_usd_and_20_percent(template: Template) -> None:
+    monitor = _one(template, "AWS::CE::AnomalyMonitor")
+    assert (monitor["MonitorType"], monitor["MonitorDimension"]) == ("DIMENSIONAL", "SERVICE")
+    subscription = _one(template, "AWS::CE::AnomalySubscription")
+    assert subscription["Frequency"] == "IMMEDIATE"
+    [monitor_arn] = subscription["MonitorArnList"]
+    assert monitor_arn["Fn::GetAtt"][0].startswith("RetirementServiceCostMonitor")
+    [subscriber] = subscription["Subscribers"]
+    assert subscriber["Type"] == "SNS" and "OpsAlarmTopic" in json.dumps(subscriber["Address"])
+    assert json.loads(subscription["ThresholdExpression"]) == {
+        "And": [
+            {
+                "Dimensions": {
+                    "Key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE",
+                    "MatchOptions": ["GREATER_THAN_OR_EQUAL"],
+                    "Values": ["200"],
+                }
+            },
+            {
+                "Dimensions": {
+                    "Key": "ANOMALY_TOTAL_IMPACT_PERCENTAGE",
+                    "MatchOptions": ["GREATER_THAN_OR_EQUAL"],
+                    "Values": ["20"],
+                }
+            },
+        ]
+    }
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Sid": "CostAnomalyAlerts", "Principal": {"Service": "costalerts.amazonaws.com"}}
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_schedules_and_tag_changes_reach_the_audit_function_with_their_task(template: Template) -> None:
+    rules = {
+        k: v["Properties"]
+        for k, v in template.find_resources("AWS::Events::Rule").items()
+        if k.startswith("Retirement")
+    }
+    by_name = {next(n for n in ("Monthly", "Daily", "Tag") if n in k): v for k, v in rules.items()}
+    assert by_name["Monthly"]["ScheduleExpression"] == "cron(0 7 1 * ? *)"
+    assert '"task":"stale_audit"' in by_name["Monthly"]["Targets"][0]["InputTransformer"]["InputTemplate"]
+    assert by_name["Monthly"]["Targets"][0]["InputTransformer"]["InputPathsMap"]["id"] == "$.id"
+    assert by_name["Daily"]["ScheduleExpression"] == "cron(0 8 * * ? *)"
+    pattern = by_name["Tag"]["EventPattern"]
+    assert pattern["detail"]["eventName"] == ["AddTags", "DeleteTags"]
+    assert pattern["detail"]["requestParameters"] == {"resourceArn": [{"wildcard": "arn:*:sagemaker:*:*:endpoint/*"}]}
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm", {"MetricName": "SafetyAbortEndpointDeletion", "Threshold": 1}
+    )
+    assert "RetirementStateMachineArn" in json.dumps(template.to_json()["Outputs"])
+
+
+# -- decisions, under moto's interpreter with the real step handler
+
+
+def emf_values(stdout: str, name: str) -> list[float]:
+    """Every value the handlers emitted for one EMF metric (Powertools prints EMF as JSON lines)."""
+    values: list[float] = []
+    for line in stdout.splitlines():
+        with contextlib.suppress(ValueError):
+            blob = json.loads(line)
+            if isinstance(blob, dict) and "_aws" in blob and name in blob:
+                value = blob[name]
+                values += [float(v) for v in (value if isinstance(value, list) else [value])]
+    return values
+
+
+@dataclass
+class Machine:
+    sfn: Any
+    sm: Any
+    cw: Any
+    sqs: Any
+    arn: str
+    resources: dict[str, str]
+    calls: list[dict[str, Any]]
+
+    def published(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        queue = self.resources["FINDINGS_QUEUE_URL"]
+        while batch := self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+            for message in batch:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    def cli(self, *argv: str) -> tuple[int, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([*argv, "--config", "absent-cdk.json", "--format", "json"])
+        return code, out.getvalue() + err.getvalue()
+
+    def request(self, endpoint: str) -> str:
+        code, out = self.cli(
+            "retire",
+            "request",
+            "--endpoint",
+            endpoint,
+            "--reason",
+            "v2 serves everyone",
+            "--state-machine-arn",
+            self.arn,
+        )
+        assert code == 0, out
+        execution: str = json.loads(out)["execution_arn"]
+        wait_for(self.sfn, execution, lambda h: any(e["type"] == "TaskSubmitted" for e in h))
+        return execution
+
+    def token(self) -> str:
+        """From the published ENDPOINT_RETIRING finding, as Slack/Jira show it."""
+        requests = [
+            f["evidence"]["retiring"]["request"]
+            for f in self.published()
+            if f["kind"] == "ENDPOINT_RETIRING" and f["evidence"]["retiring"].get("request")
+        ]
+        assert requests, "no approval request was published"
+        return str(requests[-1]["token"])
+
+    def finish(self, execution: str) -> tuple[str, list[str]]:
+        history = wait_for(self.sfn, execution, lambda h: False)
+        return self.sfn.describe_execution(executionArn=execution)["status"], entered(history)
+
+    def endpoints(self) -> set[str]:
+        return {e["EndpointName"] for e in self.sm.list_endpoints()["Endpoints"]}
+
+
+@pytest.fixture
+def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Machine]:
+    config = {
+        "stepfunctions": {"execute_state_machine": True},
+        "lambda": {"use_docker": False},
+        "core": {"reset_boto3_session": False},
+    }
+    with mock_aws(config=config):
+        c = {
+            s: boto3.client(s, region_name=REGION)
+            for s in ("sagemaker", "cloudwatch", "dynamodb", "sns", "sqs", "iam", "lambda", "stepfunctions")
+        }
+        now = datetime.now(UTC)
+        estate = seed_retirement_estate(c["sagemaker"], c["cloudwatch"], ACCOUNT, REGION, now)
+        backdate_in_process(ACCOUNT, REGION, estate, now)
+        resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
+        settings = parse_settings({})
+        environment = {
+            **settings.retirement.environment(settings.thresholds, settings.watched_model_package_groups),
+            "POST_RETIREMENT_WATCH_HOURS": "2",
+            "FINDINGS_TABLE_NAME": resources["FINDINGS_TABLE_NAME"],
+            "FINDINGS_TOPIC_ARN": resources["FINDINGS_TOPIC_ARN"],
+            "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
+        }
+        role = c["iam"].create_role(RoleName="retirement", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("README", "the handler runs in-process (mlgov.emulator_sfn)")
+        function = c["lambda"].create_function(
+            FunctionName="retirement-steps",
+            Runtime="python3.11",
+            Role=role,
+            Handler="mlgov_runtime.retirement.handler.step",
+            Code={"ZipFile": archive.getvalue()},
+            Environment={"Variables": environment},
+        )["FunctionArn"]
+
+        def no_hour_long_waits(definition: dict[str, Any]) -> None:
+            definition["States"]["WaitAnHour"]["Seconds"] = 0
+
+        definition = executable_definition(
+            template.to_json(), MACHINE, {"RetirementSteps": function}, change=no_hour_long_waits
+        )
+        arn = c["stepfunctions"].create_state_machine(name="retirement", roleArn=role, definition=definition)[
+            "stateMachineArn"
+        ]
+        from mlgov_runtime.adapters import aws
+
+        aws.context_for.cache_clear()
+        with lambdas_in_process() as calls:
+            yield Machine(c["stepfunctions"], c["sagemaker"], c["cloudwatch"], c["sqs"], arn, resources, calls)
+        aws.context_for.cache_clear()
+
+
+def test_an_idle_endpoint_is_deleted_after_approval_keeping_its_config_and_models(machine: Machine) -> None:
+    execution = machine.request(IDLE)
+    code, out = machine.cli("retire", "approve", "--token", machine.token())
+    assert code == 0, out
+    status, path = machine.finish(execution)
+    assert status == "SUCCEEDED", path
+    assert path == [
+        "Prepare",
+        "Eligible?",
+        "WaitForApproval",
+        "DeleteIfIdle",
+        "Deleted?",
+        "StillWatching?",
+        *["WaitAnHour", "WatchClients", "StillWatching?"] * 2,  # retirement.post_retirement_watch_hours
+        "Retired",
+    ]
+    assert IDLE not in machine.endpoints()
+    assert machine.sm.describe_endpoint_config(EndpointConfigName=f"{IDLE}-config")  # kept
+    assert machine.sm.describe_model(ModelName="manga-rec-retire-v1")  # kept
+    closing = next(f for f in machine.published() if f["status"] == "RESOLVED" and f["kind"] == "ENDPOINT_RETIRING")
+    assert f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{IDLE}" in closing["detail"]
+    assert closing["evidence"]["wasted_usd"] == pytest.approx(0.94 * 24 * 30, abs=0.1)  # since v2's approval
+    recorded = closing["evidence"]["retiring"]["recreate"]
+    assert recorded["endpoint_config"]["ProductionVariants"][0]["InstanceType"] == "ml.g4dn.2xlarge"
+    assert recorded["models"][0]["PrimaryContainer"]["ModelPackageName"].endswith("manga-recommender/1")
+    assert recorded["tags"]["endpoint_purpose"] == "retiring"
+
+
+def test_invocations_that_appear_while_the_request_waits_abort_the_deletion(
+    machine: Machine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    execution = machine.request(RETURNING)  # no invocations for 36 h: a candidate
+    token = machine.token()
+    put_invocations(machine.cw, RETURNING, 3, datetime.now(UTC))  # a cached mobile client comes back
+    code, out = machine.cli("retire", "approve", "--token", token)
+    assert code == 0, out
+    status, path = machine.finish(execution)
+    assert (status, path[-3:]) == ("FAILED", ["DeleteIfIdle", "Deleted?", "DeletionAborted"])
+    assert RETURNING in machine.endpoints()  # nothing deleted, though it is tagged retiring
+    findings = machine.published()
+    abort = next(f for f in findings if f["kind"] == "SAFETY_ABORT_ENDPOINT_DELETION")
+    assert "3 invocations in the last 1 h" in abort["title"]
+    assert f"`mlgov retire request --endpoint {RETURNING}`" in abort["detail"]
+    retiring = next(f for f in reversed(findings) if f["kind"] == "ENDPOINT_RETIRING")
+    assert retiring["status"] == "OPEN" and "Deletion aborted" in retiring["detail"]
+    assert emf_values(capsys.readouterr().out, "SafetyAbortEndpointDeletion") == [1.0]
+
+
+def test_a_denied_request_deletes_nothing(machine: Machine) -> None:
+    execution = machine.request(IDLE)
+    code, out = machine.cli("retire", "deny", "--token", machine.token(), "--reason", "mobile 3.2 still pins it")
+    assert code == 0, out
+    status, path = machine.finish(execution)
+    assert (status, path[-3:]) == ("FAILED", ["WaitForApproval", "CloseRequest", "NotDeleted"])
+    assert "DeleteIfIdle" not in path and IDLE in machine.endpoints()
+    retiring = [f for f in machine.published() if f["kind"] == "ENDPOINT_RETIRING"][-1]
+    # moto 5.2.5 drops send_task_failure's cause (the reason); Step Functions passes it on, see the unit test.
+    assert "Deletion denied" in retiring["detail"] and retiring["evidence"]["retiring"]["request"] is None
+    code, out = machine.cli("retire", "approve", "--token", "no-such-token")
+    assert code == 2 and "expired, was already answered, or never existed" in out
+
+
+def test_a_stale_endpoint_with_traffic_never_reaches_approval(machine: Machine) -> None:
+    execution = machine.sfn.start_execution(
+        stateMachineArn=machine.arn, input=json.dumps({"endpoint_name": STALE, "requested_by": "direct"})
+    )["executionArn"]
+    status, path = machine.finish(execution)
+    assert (status, path) == ("FAILED", ["Prepare", "Eligible?", "CloseRequest", "NotDeleted"])
+    assert STALE in machine.endpoints()
+    assert [c["step"] for c in machine.calls] == ["prepare", "close_request"]
