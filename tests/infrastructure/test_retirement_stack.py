@@ -258,7 +258,7 @@ class Machine:
 
 @pytest.fixture
 def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Machine]:
-    config = {
+    config: Any = {
         "stepfunctions": {"execute_state_machine": True},
         "lambda": {"use_docker": False},
         "core": {"reset_boto3_session": False},
