@@ -3,6 +3,7 @@
 - full `cdk synth` of the app (python app.py, cdk-nag included)
 - cold import of the audit handler module next to a bare `import boto3`, in fresh interpreters
 - coverage gap on a 1,000,000-title catalog and snapshot next to merely reading the snapshot
+- the org scan's worker on 2,000 endpoints next to Cloud Custodian's inventory of them (bench/scan_bench.py)
 """
 
 from __future__ import annotations
@@ -190,6 +191,12 @@ def main() -> int:
     print("No pure-Python check can be faster than that floor; the Lambda asset is pure Python by design.")
     print("Catalog scan rows: 1,000,000 items served page by page in-process (no botocore parsing); their")
     print("time includes building the fake pages, their peak is the point.")
+    print()
+    from bench.scan_bench import section as scan_section
+
+    print(scan_section(int(os.environ.get("BENCH_SCAN_RUNS", "3"))))
+    print("Org scan: the worker's own time next to Custodian's own execution time (start-up excluded), both")
+    print("against the same emulator, which adds the delay to every call. Goal: <= 1.00x with 20 ms per call.")
     return 0
 
 

@@ -491,3 +491,52 @@ def test_an_unparseable_snapshot_date_counts_as_missing(bad: str) -> None:
     )
     ctx.preset(lineage_check.READER_KEY, sm)
     assert snapshot_age.check_endpoint(ctx, "fresh").row["snapshot"]["status"] == "MISSING"
+
+
+# -- settings and routing
+
+
+def test_one_slack_summary_per_run_and_jira_only_for_problems_by_default() -> None:
+    from mlgov.settings import Settings, routing_policy
+
+    policy = routing_policy(Settings())
+    summary = {"kind": "SCAN_SUMMARY", "severity": "INFO", "status": "OPEN"}
+    violation = {"kind": "UNREGISTERED_ENDPOINT", "severity": "HIGH", "status": "OPEN"}
+    assert [(d.channel, d.target) for d in policy.deliveries(summary)] == [("slack", "#ml-governance-security")]
+    assert {d.channel for d in policy.deliveries(violation)} == {"slack", "jira"}
+
+
+def test_the_earlier_snapshot_age_key_still_sets_the_limit_and_a_conflict_is_named() -> None:
+    from mlgov.settings import SettingsError, parse_settings
+
+    assert parse_settings({"thresholds": {"snapshot_age_review_days": 90}}).thresholds.snapshot_max_age_days == 90
+    assert parse_settings({"thresholds": {"snapshot_max_age_days": 45}}).thresholds.snapshot_max_age_days == 45
+    with pytest.raises(SettingsError, match=r"mlgov\.thresholds.*snapshot_max_age_days"):
+        parse_settings({"thresholds": {"snapshot_age_review_days": 90, "snapshot_max_age_days": 45}})
+
+
+@pytest.mark.parametrize(
+    ("org_scan", "key"),
+    [
+        ({"regions": ["eu-west"]}, "regions"),
+        ({"account_ids": ["12345"]}, "account_ids"),
+        ({"organizational_unit_ids": ["ou-x"]}, "organizational_unit_ids"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"tolerated_failure_percentage": 101}, "tolerated_failure_percentage"),
+        ({"endpoint_concurrency": 65}, "endpoint_concurrency"),
+        ({"member_role_target_ou_ids": ["not-an-ou"]}, "member_role_target_ou_ids"),
+    ],
+)
+def test_a_bad_org_scan_setting_is_refused_by_name(org_scan: dict[str, Any], key: str) -> None:
+    from mlgov.settings import SettingsError, parse_settings
+
+    with pytest.raises(SettingsError, match=rf"mlgov\.org_scan\.{key}"):
+        parse_settings({"org_scan": org_scan})
+
+
+def test_the_scan_scope_defaults_to_the_stacks_region() -> None:
+    from mlgov.settings import parse_settings
+
+    settings = parse_settings({"org_scan": {"account_tags": {"env": "prod"}}})
+    scope = Scope.from_dict(settings.org_scan.scope("eu-west-1"))
+    assert scope.regions == ("eu-west-1",) and scope.account_tags == {"env": "prod"}

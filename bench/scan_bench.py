@@ -1,0 +1,374 @@
+"""The org scan's worker on one account of 2,000 endpoints next to Cloud Custodian 0.9.53's plain
+`sagemaker-endpoint` inventory of the same estate, on the same moto server (with mlgov's emulator
+extensions), with 20 ms added to every API call (and without): ratios in one run, and the API calls
+each made per endpoint, per API, as the server counted them.
+
+  python bench/scan_bench.py serve PORT            the emulator behind a delay-and-count middleware
+  python bench/scan_bench.py ours URL lineage|all  one scan of the account; prints JSON
+
+The middleware's control paths: POST /_bench/delay?ms=N, POST /_bench/reset, GET /_bench/counts.
+Custodian runs from its own venv (.bench/c7n-venv, created here: pip install c7n==0.9.53).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+C7N_VENV = ROOT / ".bench" / "c7n-venv"
+C7N_VERSION = "0.9.53"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+ENDPOINTS = int(os.environ.get("BENCH_SCAN_ENDPOINTS", "2000"))
+PACKAGES = 20
+_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class DelayAndCount:
+    """WSGI middleware: sleep `delay` seconds before every AWS call (as a network round trip would,
+    the GIL released) and count calls per service:operation."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app, self.delay = app, 0.0
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def _operation(self, environ: dict[str, Any]) -> str:
+        service = _SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        name = service.group(1) if service else "?"
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            return f"{name}:{target.rsplit('.', 1)[-1]}"
+        if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            action = urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
+            return f"{name}:{action}"
+        return f"{name}:{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_bench/"):
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            with self.lock:
+                if path == "/_bench/delay":
+                    self.delay = float(query["ms"][0]) / 1000
+                elif path == "/_bench/reset":
+                    self.counts.clear()
+                body = json.dumps({"delay_ms": self.delay * 1000, "counts": dict(self.counts)}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        if not path.startswith("/moto-api"):
+            with self.lock:
+                self.counts[self._operation(environ)] += 1
+            if self.delay:
+                time.sleep(self.delay)
+        return self.app(environ, start_response)
+
+
+def serve(port: int) -> None:
+    from werkzeug.serving import run_simple
+
+    from mlgov import emulator
+
+    emulator.install()
+    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+    app = DelayAndCount(DomainDispatcherApplication(create_backend_app))
+    run_simple("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+@contextlib.contextmanager
+def bench_server() -> Iterator[str]:
+    from mlgov.sandbox import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "serve", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'lambdas'}:{ROOT}"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("bench server did not start")
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+def control(url: str, path: str) -> dict[str, Any]:
+    request = urllib.request.Request(f"{url}/_bench/{path}", method="POST" if "counts" not in path else "GET")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        data: dict[str, Any] = json.loads(answer.read())
+        return data
+
+
+def seed(url: str, endpoints: int = ENDPOINTS) -> None:
+    """`endpoints` endpoints, each with its own config and model, the models on 20 Approved packages."""
+    import boto3
+
+    from mlgov.estate import GROUP, TGI_IMAGE
+
+    sm = boto3.client(
+        "sagemaker", endpoint_url=url, region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench"
+    )
+    sm.create_model_package_group(ModelPackageGroupName=GROUP)
+    image = TGI_IMAGE.format(region=REGION)
+    packages = [
+        sm.create_model_package(
+            ModelPackageGroupName=GROUP,
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [{"Image": image}],
+                "SupportedContentTypes": ["application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            CustomerMetadataProperties={"catalog_snapshot_date": "2026-11-02"},
+        )["ModelPackageArn"]
+        for _ in range(PACKAGES)
+    ]
+
+    def one(i: int) -> None:
+        package = packages[i % PACKAGES]
+        name = f"rec-{i:04d}"
+        sm.create_model(
+            ModelName=name,
+            ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/SageMakerExecution",
+            PrimaryContainer={"ModelPackageName": package},
+        )
+        sm.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": name,
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.g4dn.xlarge",
+                }
+            ],
+        )
+        sm.create_endpoint(
+            EndpointName=name, EndpointConfigName=name, Tags=[{"Key": "ModelPackageName", "Value": package}]
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, range(endpoints)))
+
+
+def ours(url: str, mode: str) -> dict[str, Any]:
+    """One scan of the account as the worker runs it (the clock starts after the imports)."""
+    from datetime import UTC, datetime
+
+    from mlgov.settings import Settings, check_options
+    from mlgov_runtime.adapters.member_accounts import MemberAccounts
+    from mlgov_runtime.lineage_audit import endpoint_check
+    from mlgov_runtime.org_scan.logic import Target, scan_target
+    from mlgov_runtime.registry import endpoint_checks
+
+    settings = Settings()
+    concurrency = settings.org_scan.endpoint_concurrency
+    checks: list[Any] = [endpoint_check] if mode == "lineage" else endpoint_checks()
+    started = time.perf_counter()
+    connector = MemberAccounts(own_account=ACCOUNT, role_name="unused", endpoint_url=url, pool=concurrency + 2)
+    home = connector.connect(Target(ACCOUNT, REGION))
+    result = scan_target(
+        Target(ACCOUNT, REGION),
+        connector,
+        checks,
+        options=check_options(settings),
+        source="cli",
+        now=datetime.now(UTC),
+        concurrency=concurrency,
+        home_clients=home.client,
+    )
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "endpoints": len(result.endpoints),
+        "verdicts": dict(Counter(r["verdict"] for r in result.endpoints)),
+        "concurrency": concurrency,
+    }
+
+
+C7N_POLICY = "policies:\n  - name: sagemaker-endpoints\n    resource: aws.sagemaker-endpoint\n"
+
+
+def ensure_c7n() -> tuple[Path | None, str]:
+    """Custodian's own venv, created on first use; (custodian path, note)."""
+    custodian = C7N_VENV / "bin" / "custodian"
+    if custodian.exists():
+        return custodian, ""
+    print(f"installing c7n=={C7N_VERSION} into {C7N_VENV} ...", file=sys.stderr, flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(C7N_VENV)], check=True, capture_output=True)
+        subprocess.run(
+            [str(C7N_VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", f"c7n=={C7N_VERSION}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-1:] if isinstance(exc.stderr, str) else []
+        return None, f"c7n=={C7N_VERSION} could not be installed ({' '.join(tail) or exc}); Custodian rows skipped"
+    return custodian, ""
+
+
+def c7n(custodian: Path, url: str) -> dict[str, Any]:
+    """One `custodian run` of the plain inventory; its own execution duration (start-up excluded)."""
+    with tempfile.TemporaryDirectory() as out:
+        policy = Path(out) / "policy.yml"
+        policy.write_text(C7N_POLICY)
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": REGION,
+        }
+        env.pop("PYTHONPATH", None)
+        subprocess.run(
+            [str(custodian), "run", "-s", out, "--region", REGION, "--cache-period", "0", str(policy)],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        metadata = json.loads((Path(out) / "sagemaker-endpoints" / "metadata.json").read_text())
+        resources = json.loads((Path(out) / "sagemaker-endpoints" / "resources.json").read_text())
+        return {"seconds": float(metadata["execution"]["duration"]), "endpoints": len(resources)}
+
+
+def _ours_process(url: str, mode: str) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'lambdas'}:{ROOT}",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "ours", url, mode],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return data
+
+
+def _per_endpoint(counts: dict[str, int], endpoints: int) -> str:
+    return ", ".join(f"{op} {n / endpoints:.2f}" for op, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def measure(runs: int) -> list[str]:
+    """Rows for the bench table and notes below it."""
+    sys.path.insert(0, str(ROOT))
+    custodian, note = ensure_c7n()
+    lines: list[str] = []
+    results: dict[tuple[str, int], list[float]] = {}
+    calls: dict[str, dict[str, int]] = {}
+    with bench_server() as url:
+        print(f"seeding {ENDPOINTS:,} endpoints ...", file=sys.stderr, flush=True)
+        seed(url)
+        for delay in (20, 0):
+            control(url, f"delay?ms={delay}")
+            tools: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+                ("mlgov lineage", lambda: _ours_process(url, "lineage")),
+                ("mlgov all checks", lambda: _ours_process(url, "all")),
+            ]
+            if custodian:
+                tools.insert(0, ("custodian", lambda found=custodian: c7n(found, url)))  # type: ignore[misc]
+            for name, run in tools:
+                print(f"measuring {name}, {delay} ms per call ...", file=sys.stderr, flush=True)
+                samples = []
+                for _ in range(runs):
+                    control(url, "reset")
+                    answer = run()
+                    assert answer["endpoints"] == ENDPOINTS, (name, answer)
+                    samples.append(answer["seconds"])
+                    calls[name] = control(url, "counts")["counts"]
+                results[(name, delay)] = samples
+    for delay in (20, 0):
+        base = results.get(("custodian", delay))
+        for name in ("custodian", "mlgov lineage", "mlgov all checks"):
+            timed = results.get((name, delay))
+            if not timed:
+                continue
+            med = statistics.median(timed)
+            ratio = f"{med / statistics.median(base):.2f}x" if base else "-"
+            label = {
+                "custodian": f"Custodian {C7N_VERSION} sagemaker-endpoint inventory",
+                "mlgov lineage": "mlgov scan worker, lineage check",
+                "mlgov all checks": "mlgov scan worker, every registered check",
+            }[name]
+            lines.append(
+                f"| {label + f', {delay} ms/call':<58} | {med:9.2f} | {min(timed):8.2f} | {max(timed):8.2f} | "
+                f"{ratio:>7} |"
+            )
+    notes = [f"API calls per endpoint ({ENDPOINTS:,} endpoints, {PACKAGES} packages), counted by the server:"]
+    for name, counts in calls.items():
+        total = sum(counts.values()) / ENDPOINTS
+        notes.append(f"  {name}: {total:.2f} in all; {_per_endpoint(counts, ENDPOINTS)}")
+    if note:
+        notes.append(note)
+    return [*lines, "", *notes]
+
+
+HEADER = (
+    f"| {f'org scan: one account of {ENDPOINTS:,} endpoints':<58} | {'median s':>9} | {'min s':>8} | {'max s':>8} "
+    f"| {'ratio':>7} |"
+)
+RULE = "|" + "-" * 60 + "|" + "-" * 11 + "|" + "-" * 10 + "|" + "-" * 10 + "|" + "-" * 9 + "|"
+
+
+def section(runs: int) -> str:
+    rows = measure(runs)
+    split = rows.index("")
+    return "\n".join([HEADER, RULE, *rows[:split], *rows[split:]])
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["serve"]:
+        serve(int(argv[1]))
+        return 0
+    if argv[:1] == ["ours"]:
+        print(json.dumps(ours(argv[1], argv[2])))
+        return 0
+    print(section(int(os.environ.get("BENCH_SCAN_RUNS", "3"))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
