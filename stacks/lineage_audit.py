@@ -90,6 +90,11 @@ class LineageAudit(CapabilityConstruct):
             # ListEndpoints has no resource-level permissions.
             iam.PolicyStatement(sid="ListEndpoints", actions=list(permissions.UNSCOPED_LISTS), resources=["*"]),
             iam.PolicyStatement(
+                sid="FindVanishedEndpoints",
+                actions=list(permissions.FINDINGS_SCAN),
+                resources=[self.channel.table.table_arn],
+            ),
+            iam.PolicyStatement(
                 sid="IdempotencyRecords",
                 actions=list(IDEMPOTENCY),
                 resources=[self.idempotency_table.table_arn],

@@ -232,3 +232,21 @@ def test_deleting_the_rogue_component_resolves_the_finding_once(sandbox: Sandbox
     closing = [f for f in sandbox.published() if LORA_HOST in f["resource_arn"]]
     assert [f["status"] for f in closing] == ["RESOLVED"]
     assert not [f for f in sandbox.published() if LORA_HOST in f["resource_arn"]]
+
+
+def test_the_weekly_scan_resolves_findings_of_endpoints_deleted_without_an_event(sandbox: Sandbox) -> None:
+    # Given a violation found in real time
+    event = load_event("cloudtrail_create_endpoint.json")
+    event["detail"]["requestParameters"]["endpointName"] = "manga-recommender-hotfix"
+    sandbox.invoke(event)
+    assert [f["status"] for f in sandbox.published() if "hotfix" in f["resource_arn"]] == ["OPEN"]
+    # When the endpoint is deleted and no DeleteEndpoint event arrives, then the weekly scan runs twice
+    sandbox.sm.delete_endpoint(EndpointName="manga-recommender-hotfix")
+    scan = load_event("scheduled_weekly_scan.json")
+    first = sandbox.invoke(scan)
+    scan_again = {**scan, "id": "next-week"}
+    second = sandbox.invoke(scan_again)
+    # Then the finding is resolved once, by the first scan
+    closing = [f for f in sandbox.published() if "hotfix" in f["resource_arn"]]
+    assert [f["status"] for f in closing] == ["RESOLVED"]
+    assert len(first["resolved_vanished"]) == 1 and second["resolved_vanished"] == []

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from mlgov_runtime.core.findings import Finding, FindingSink, store_and_publish
-from mlgov_runtime.lineage_audit.findings import finding_from_audit, kinds_to_close, resolution
+from mlgov_runtime.lineage_audit.findings import (
+    KIND_ENDPOINT_AUDIT_ERROR,
+    KIND_UNREGISTERED_ENDPOINT,
+    finding_from_audit,
+    kinds_to_close,
+    resolution,
+)
 from mlgov_runtime.lineage_audit.logic import (
     AuditSummary,
     EndpointAudit,
@@ -120,6 +126,31 @@ def report_endpoint(auditor: EndpointAuditor, endpoint_name: str, sink: FindingS
         if store_and_publish(sink, closing):
             outcome.published.append(closing)
     return outcome
+
+
+class OpenFindings(Protocol):
+    def open_findings(self, kinds: Iterable[str]) -> Iterable[dict[str, Any]]: ...
+
+
+def close_vanished(
+    ledger: OpenFindings, sink: FindingSink, present: Iterable[str], account_id: str, region: str, source: str
+) -> list[Finding]:
+    """After listing every endpoint of an account/region: resolve (once) the open findings of endpoints
+    that no longer exist there, e.g. deleted while no DeleteEndpoint event reached the audit."""
+    here = {name.lower() for name in present}
+    closed: list[Finding] = []
+    for item in ledger.open_findings((KIND_UNREGISTERED_ENDPOINT, KIND_ENDPOINT_AUDIT_ERROR)):
+        if item.get("account_id") != account_id or item.get("region") != region:
+            continue
+        arn = str(item.get("resource_arn") or "")
+        name = arn.rsplit(":endpoint/", 1)[-1] if ":endpoint/" in arn else ""
+        if not name or name in here:
+            continue
+        gone = _gone(name, account_id, region, "The endpoint no longer exists.")
+        closing = resolution(gone, str(item["kind"]), source, "endpoint deleted")
+        if store_and_publish(sink, closing):
+            closed.append(closing)
+    return closed
 
 
 def summarize(audits: Iterable[EndpointAudit]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from mlgov_runtime.adapters.organizations import ou_ancestors
 from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
 from mlgov_runtime.core.arns import role_arn as member_role_arn
 from mlgov_runtime.core.env import Lazy
-from mlgov_runtime.lineage_audit.audit import EndpointAuditor, EndpointOutcome, report_endpoint
+from mlgov_runtime.lineage_audit.audit import EndpointAuditor, EndpointOutcome, close_vanished, report_endpoint
 from mlgov_runtime.lineage_audit.events import AuditRequest, InvalidEvent, parse_audit_request
 from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, PackagePolicy
 from mlgov_runtime.lineage_audit.settings import EndpointAuditSettings
@@ -100,10 +100,14 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     source = "scheduled" if parsed.trigger == "schedule" else "realtime"
     names = [parsed.endpoint_name] if parsed.endpoint_name else list(auditor.reader.list_endpoint_names())
     results = [_record_outcome(report_endpoint(auditor, name, store, source), parsed) for name in names]
+    closed = []
+    if parsed.trigger == "schedule":
+        closed = close_vanished(store, store, names, parsed.account_id, parsed.region, source)
     return {
         "status": "audited",
         "trigger": parsed.trigger,
         "results": results,
+        "resolved_vanished": [f.finding_id for f in closed],
         "packages_described": auditor.packages.describe_calls,
     }
 

@@ -17,4 +17,7 @@ UNSCOPED_LISTS = ("sagemaker:ListEndpoints", "sagemaker:ListInferenceComponents"
 # Resolving an account's OU ancestry, only when exemptions name OUs.
 ORGANIZATION_READ = ("organizations:ListParents",)
 
-ACTIONS = frozenset(LINEAGE_READ + ORGANIZATION_READ + FINDINGS + IDEMPOTENCY)
+# The weekly scan finds open findings of endpoints that no longer exist.
+FINDINGS_SCAN = ("dynamodb:Scan",)
+
+ACTIONS = frozenset(LINEAGE_READ + ORGANIZATION_READ + FINDINGS + IDEMPOTENCY + FINDINGS_SCAN)
