@@ -34,7 +34,7 @@ from mlgov.retirement_estate import (
 from mlgov.sandbox import FakeContext, load_event
 from mlgov.settings import parse_settings
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
-from mlgov_runtime.adapters.cost_anomaly import service_anomalies
+from mlgov_runtime.adapters.cost_anomaly import AnomaliesUnavailable, service_anomalies
 from mlgov_runtime.adapters.endpoint_retirement import EndpointMetrics
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -329,3 +329,36 @@ def test_sagemaker_cost_anomalies_are_read_and_filtered_by_service() -> None:
         stub.assert_no_pending_responses()
     assert [(a["anomaly_id"], a["total_impact_usd"]) for a in found] == [("a1", 340.0), ("a3", 12.5)]
     assert found[0]["usage_types"] == ["USE1-Host:ml.g4dn.2xlarge"]
+    with Stubber(ce) as stub:
+        stub.add_client_error("get_anomalies", "AccessDeniedException", "not allowed")
+        with pytest.raises(AnomaliesUnavailable, match="AccessDeniedException"):
+            service_anomalies(ce, monitor, date(2026, 10, 29), date(2026, 11, 28))
+
+
+def test_the_monthly_audit_reports_cost_anomalies_and_survives_without_them(
+    retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov_runtime.adapters.aws import context_for
+
+    monitor = "arn:aws:ce::123456789012:anomalymonitor/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    monkeypatch.setenv("COST_ANOMALY_MONITOR_ARN", monitor)
+    handler = retirement_world.handler()
+    event = load_event("scheduled_retirement_audit.json")
+    # moto has no Cost Explorer anomaly API: the handler's own client answers through botocore's Stubber.
+    with Stubber(context_for("us-east-1").client("ce")) as stub:
+        answer = {
+            "AnomalyId": "a1",
+            "AnomalyStartDate": "2026-11-02",
+            "DimensionValue": "Amazon SageMaker",
+            "RootCauses": [{"Service": "Amazon SageMaker"}],
+            "AnomalyScore": {"MaxScore": 0.9, "CurrentScore": 0.8},
+            "Impact": {"MaxImpact": 25.0, "TotalImpact": 340.0},
+            "MonitorArn": monitor,
+        }
+        stub.add_response("get_anomalies", {"Anomalies": [answer]})
+        stub.add_client_error("get_anomalies", "AccessDeniedException", "not allowed")
+        reported = handler.handler(event, FakeContext())
+        denied = handler.handler({**event, "event_id": "next-month"}, FakeContext())
+    assert reported["sagemaker_cost_anomalies_30d"] == {"count": 1, "total_impact_usd": 340.0}
+    assert "AccessDeniedException" in denied["sagemaker_cost_anomalies_30d"]["error"]
+    assert denied["verdicts"] == reported["verdicts"]

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 SAGEMAKER = "Amazon SageMaker"
+
+
+class AnomaliesUnavailable(Exception):
+    """The monitor's anomalies could not be read; the message says why."""
 
 
 def service_anomalies(
@@ -19,7 +25,10 @@ def service_anomalies(
         "MaxResults": 100,
     }
     while True:
-        answer = ce.get_anomalies(**kwargs)
+        try:
+            answer = ce.get_anomalies(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise AnomaliesUnavailable(f"anomalies of {monitor_arn}: {exc}") from exc
         for anomaly in answer.get("Anomalies", []):
             causes = anomaly.get("RootCauses", [])
             if anomaly.get("DimensionValue") != service and not any(c.get("Service") == service for c in causes):

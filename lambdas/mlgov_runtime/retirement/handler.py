@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
-from mlgov_runtime.adapters.cost_anomaly import service_anomalies
+from mlgov_runtime.adapters.cost_anomaly import AnomaliesUnavailable, service_anomalies
 from mlgov_runtime.adapters.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
 from mlgov_runtime.adapters.findings_store import FindingsStore
 from mlgov_runtime.core.env import Lazy
@@ -60,7 +60,11 @@ def _anomalies(settings: RetirementSettings, today: date) -> dict[str, Any] | No
     if not settings.cost_anomaly_monitor_arn:
         return None
     ce = context_for("us-east-1").client("ce")  # Cost Explorer is served from us-east-1
-    found = service_anomalies(ce, settings.cost_anomaly_monitor_arn, today - timedelta(days=30), today)
+    try:
+        found = service_anomalies(ce, settings.cost_anomaly_monitor_arn, today - timedelta(days=30), today)
+    except AnomaliesUnavailable as exc:  # informational: the audit's verdicts stand without it
+        logger.warning("Cost anomalies unavailable", extra={"reason": str(exc)})
+        return {"error": str(exc)}
     return {"count": len(found), "total_impact_usd": round(sum(a["total_impact_usd"] for a in found), 2)}
 
 
