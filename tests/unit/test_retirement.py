@@ -542,10 +542,11 @@ def test_a_cancelled_retirement_is_never_deleted(requested: Any, sm: FakeEndpoin
 
 
 def test_a_removed_retiring_tag_stops_the_deletion(requested: Any, sm: FakeEndpoints) -> None:
-    run, _, _, state = requested
+    run, book, _, state = requested
     sm.tag("manga-recommender-v1-ab", "endpoint_purpose", "active")
     assert run.delete(state)["outcome"] == "aborted"
     assert "manga-recommender-v1-ab" in sm.views
+    assert "no longer tagged endpoint_purpose=retiring" in book.published[-1].detail
 
 
 @pytest.mark.parametrize(

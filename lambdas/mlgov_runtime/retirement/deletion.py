@@ -21,6 +21,7 @@ from mlgov_runtime.retirement.findings import (
     KIND_SAFETY_ABORT,
     KIND_STALE,
     KIND_TAG_CHANGED,
+    Retiring,
     closing,
     retired_finding,
     retiring_finding,
@@ -74,7 +75,7 @@ class Steps:
     def _ref(self, state: dict[str, Any]) -> EndpointRef:
         return EndpointRef(state["endpoint_name"], self.account_id, self.region)
 
-    def _publish_retiring(self, retiring: Any, source: str = "pipeline") -> None:
+    def _publish_retiring(self, retiring: Retiring, source: str = "pipeline") -> None:
         store_and_publish(self.book, retiring_finding(retiring, source))
 
     # -- steps
@@ -166,7 +167,10 @@ class Steps:
             self._publish_retiring(retiring)
             return {"outcome": "aborted", "invocations": invocations, "reason": abort.title}
         if view.tags.get(self.policy.purpose_tag_key) != RETIRING:
-            return {"outcome": "aborted", "reason": f"{name} is no longer tagged {RETIRING}; nothing deleted"}
+            why = f"{name} is no longer tagged {self.policy.purpose_tag_key}={RETIRING}; nothing deleted"
+            retiring.request, retiring.last_outcome = None, f"Deletion aborted at {iso(now)}: {why}."
+            self._publish_retiring(retiring)
+            return {"outcome": "aborted", "reason": why}
         # Durable before the delete: what it takes to re-create the endpoint.
         retiring.recreate = self.endpoints.snapshot(name)
         retiring.request = None
@@ -175,7 +179,9 @@ class Steps:
         self.emit(SAFETY_ABORT_METRIC, 0)
         return self._close(retiring, state, approved_by, now)
 
-    def _close(self, retiring: Any, state: dict[str, Any], approved_by: str, deleted_at: datetime) -> dict[str, Any]:
+    def _close(
+        self, retiring: Retiring, state: dict[str, Any], approved_by: str, deleted_at: datetime
+    ) -> dict[str, Any]:
         prepared = state.get("prepared") or {}
         since = parse_iso(prepared["stale_since"]) if prepared.get("stale_since") else None
         wasted = wasted_usd(prepared.get("hourly_usd"), since, deleted_at)
