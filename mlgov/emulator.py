@@ -1,6 +1,6 @@
 """The local AWS emulator: moto, extended in-process with the SageMaker operations the product calls
-and moto 5.2.5 lacks (UpdateEndpoint, inference components), so the sandbox and the integration
-tests run the real adapters end to end.
+and moto 5.2.5 lacks (UpdateEndpoint, inference components) or gets wrong (UpdateModelPackage resets
+what the request omits), so the sandbox and the integration tests run the real adapters end to end.
 
 `install()` patches moto once per process (tests call it before `mock_aws`); `python -m mlgov.emulator
 -H 127.0.0.1 -p PORT` is moto's server with the extensions (what `make demo` starts). The shapes
@@ -124,9 +124,44 @@ def _backend_extensions() -> None:
             and (not variant_name or item["VariantName"] == variant_name)
         ]
 
+    original_update_package = backend_cls.update_model_package
+
+    def update_model_package(
+        self: Any,
+        model_package_arn: str,
+        model_approval_status: str | None,
+        approval_description: str | None,
+        customer_metadata_properties: dict[str, str] | None,
+        customer_metadata_properties_to_remove: list[str],
+        additional_inference_specifications_to_add: list[Any] | None,
+    ) -> str:
+        # SageMaker changes only what the request names; moto resets an omitted status, description and
+        # metadata to None (so a rejection would erase catalog_snapshot_date).
+        package = self.model_packages.get(self.model_package_name_mapping.get(model_package_arn, model_package_arn))
+        if package is not None:
+            if model_approval_status is None:
+                model_approval_status = package.model_approval_status
+            if approval_description is None:
+                approval_description = package.approval_description
+            customer_metadata_properties = {
+                **(package.customer_metadata_properties or {}),
+                **(customer_metadata_properties or {}),
+            }
+        result: str = original_update_package(
+            self,
+            model_package_arn,
+            model_approval_status,
+            approval_description,
+            customer_metadata_properties,
+            customer_metadata_properties_to_remove,
+            additional_inference_specifications_to_add,
+        )
+        return result
+
     for name, fn in {
         "validate_production_variants": validate_production_variants,
         "update_endpoint": update_endpoint,
+        "update_model_package": update_model_package,
         "create_inference_component": create_inference_component,
         "describe_inference_component": describe_inference_component,
         "update_inference_component": update_inference_component,

@@ -606,6 +606,103 @@ class Retirement(_Strict):
         }
 
 
+CW_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"
+CHALLENGER_ENDPOINT = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+
+
+class RecommendationMetricNames(_Strict):
+    """What the recommender emits (CONTRACTS.md, "Recommendation metrics"): Count metrics per minute
+    with exactly the two dimensions below. `cart_adds` null: not emitted (the guardrail is skipped)."""
+
+    namespace: str = Field(default="MangaAssist/Recommendations", pattern=CW_NAME)
+    impressions: str = Field(default="RecommendationImpressions", pattern=CW_NAME)
+    clicks: str = Field(default="RecommendationClicks", pattern=CW_NAME)
+    cart_adds: str | None = Field(default="RecommendationCartAdds", pattern=CW_NAME)
+    json_failures: str = Field(default="RecommendationJsonFailures", pattern=CW_NAME)
+    language_mismatches: str = Field(default="RecommendationLanguageMismatches", pattern=CW_NAME)
+    endpoint_dimension: str = Field(default="EndpointName", pattern=CW_NAME)
+    variant_dimension: str = Field(default="VariantName", pattern=CW_NAME)
+
+
+class RetentionMetric(_Strict):
+    """The 7-day review's metric, per endpoint: e.g. the share of recommended users still active 7 days on."""
+
+    namespace: str = Field(default="MangaAssist/Recommendations", pattern=CW_NAME)
+    metric_name: str = Field(default="UserRetention7d", pattern=CW_NAME)
+    statistic: Literal["Average", "Sum", "Minimum", "Maximum"] = "Average"
+    endpoint_dimension: str = Field(default="EndpointName", pattern=CW_NAME)
+
+
+class Challenger(_Strict):
+    """Spec scenario 3, stage 2: the challenger CTR gate (thresholds.ctr_* and challenger_traffic_fraction
+    are in `thresholds`), the 7-day review after a promotion, and `mlgov rollback`."""
+
+    # Which endpoint a group's new package is tried on.
+    endpoints: dict[str, str] = Field(default_factory=lambda: {"manga-recommender": "manga-recommender-prod"})
+    watch_interval_minutes: int = Field(default=5, ge=1, le=60)
+    min_minutes: int = Field(default=30, ge=0, le=10_080)
+    max_minutes: int = Field(default=360, ge=5, le=10_080)
+    min_impressions_per_variant: int = Field(default=1000, ge=0)
+    min_clicks_total: int = Field(default=100, ge=0)
+    srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    guardrail_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    latency_ratio_max: float = Field(default=1.5, gt=1, le=100)
+    challenger_instance_count: int = Field(default=1, ge=1, le=100)
+    # Roles the challenger's model may run as (it reuses the production model's role); PassRole is granted on these.
+    model_execution_role_arns: list[str] = Field(
+        default_factory=lambda: ["arn:*:iam::*:role/SageMakerExecution*"], min_length=1
+    )
+    metrics: RecommendationMetricNames = Field(default_factory=RecommendationMetricNames)
+    review_after_days: int = Field(default=7, ge=1, le=90)
+    retention_metric: RetentionMetric = Field(default_factory=RetentionMetric)
+    # Relative: a review finding when retention after promotion is lower than before by more than this.
+    max_retention_drop: float = Field(default=0.02, gt=0, lt=1)
+    rollback_snapshot_warning_days: int = Field(default=30, ge=1, le=3650)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, value: dict[str, str]) -> dict[str, str]:
+        _all_match(list(value), r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")
+        return dict(zip(value, _all_match(list(value.values()), CHALLENGER_ENDPOINT, "an endpoint name"), strict=True))
+
+    @field_validator("model_execution_role_arns")
+    @classmethod
+    def _model_roles(cls, value: list[str]) -> list[str]:
+        return _all_match(value, ROLE_ARN_PATTERN, "an IAM role ARN (wildcards allowed)")
+
+    @model_validator(mode="after")
+    def _window(self) -> Challenger:
+        if self.min_minutes > self.max_minutes:
+            raise ValueError(f"min_minutes {self.min_minutes} is above max_minutes {self.max_minutes}")
+        return self
+
+    def runtime_config(self, thresholds: Thresholds) -> dict[str, Any]:
+        """What the challenger Lambda reads (CHALLENGER_CONFIG_JSON) and the CLI decides with."""
+        return {
+            "decision": {
+                "alpha": thresholds.ctr_test_alpha,
+                "traffic_fraction": thresholds.challenger_traffic_fraction,
+                "non_inferiority_margin": thresholds.ctr_noninferiority_margin,
+                "ctr_floor": thresholds.ctr_promotion_floor,
+                "json_failure_rate_max": thresholds.max_json_failure_rate,
+                "srm_alpha": self.srm_alpha,
+                "guardrail_alpha": self.guardrail_alpha,
+                "latency_ratio_max": self.latency_ratio_max,
+                "min_minutes": self.min_minutes,
+                "max_minutes": self.max_minutes,
+                "min_impressions_per_variant": self.min_impressions_per_variant,
+                "min_clicks_total": self.min_clicks_total,
+            },
+            "endpoints": dict(self.endpoints),
+            "metrics": self.metrics.model_dump(),
+            "retention_metric": self.retention_metric.model_dump(),
+            "challenger_instance_count": self.challenger_instance_count,
+            "review_after_days": self.review_after_days,
+            "max_retention_drop": self.max_retention_drop,
+            "rollback_snapshot_warning_days": self.rollback_snapshot_warning_days,
+        }
+
+
 class Settings(_Strict):
     watched_model_package_groups: list[str] = Field(default_factory=lambda: ["manga-recommender"])
     experiment_exemptions: ExperimentExemptions = Field(default_factory=ExperimentExemptions)
@@ -613,6 +710,7 @@ class Settings(_Strict):
     retraining: Retraining = Field(default_factory=Retraining)
     alert_routing: AlertRouting = Field(default_factory=lambda: AlertRouting.model_validate({}))
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    challenger: Challenger = Field(default_factory=Challenger)
     org_scan: OrgScan = Field(default_factory=OrgScan)
     capacity: Capacity = Field(default_factory=Capacity)
     retirement: Retirement = Field(default_factory=Retirement)

@@ -45,6 +45,20 @@ CAPABILITIES: tuple[Capability, ...] = (
         "coverage", "Weekly catalog coverage check", "Coverage", ("CATALOG_COVERAGE_GAP", "COVERAGE_CHECK_FAILED")
     ),
     Capability(
+        "challenger",
+        "Challenger CTR gate: reject, promote, review, roll back",
+        "Challenger",
+        (
+            "CHALLENGER_REJECTED",
+            "CHALLENGER_INVALID",
+            "CHALLENGER_INSUFFICIENT_DATA",
+            "CHALLENGER_START_REFUSED",
+            "CHALLENGER_FAILED",
+            "CHALLENGER_RETENTION_REGRESSION",
+            "CHALLENGER_REVIEW_INCOMPLETE",
+        ),
+    ),
+    Capability(
         "capacity",
         "No production endpoint scales to zero; campaigns pre-scale",
         "Capacity",

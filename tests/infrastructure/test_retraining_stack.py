@@ -81,7 +81,8 @@ def test_the_state_machine_can_pass_only_the_training_role(template: Template) -
     policies = template.find_resources("AWS::IAM::Policy")
     passes = [
         s
-        for p in policies.values()
+        for k, p in policies.items()
+        if k.startswith("Retraining")
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         if "iam:PassRole" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]

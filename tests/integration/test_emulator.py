@@ -86,3 +86,26 @@ def test_inference_components_live_on_an_endpoint_whose_variant_has_no_model(sm:
     with pytest.raises(ClientError, match="Could not find inference component"):
         sm.describe_inference_component(InferenceComponentName="ic-rogue")
     assert sm.list_inference_components(EndpointNameEquals="other")["InferenceComponents"] == []
+
+
+def test_update_model_package_changes_only_what_the_request_names(sm: Any) -> None:
+    # Given a package with metadata
+    sm.create_model_package_group(ModelPackageGroupName="g")
+    arn = sm.create_model_package(
+        ModelPackageGroupName="g",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties={"catalog_snapshot_date": "2026-11-01"},
+    )["ModelPackageArn"]
+    # When it is rejected, then a metadata key is written on its own
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription="CTR down")
+    sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"note": "x"})
+    # Then status, description and the earlier metadata are all still there
+    package = sm.describe_model_package(ModelPackageName=arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert package["ApprovalDescription"] == "CTR down"
+    assert package["CustomerMetadataProperties"] == {"catalog_snapshot_date": "2026-11-01", "note": "x"}

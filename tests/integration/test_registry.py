@@ -80,6 +80,40 @@ def _retraining(request: pytest.FixtureRequest) -> Calls:
     return made
 
 
+def _challenger(request: pytest.FixtureRequest) -> Calls:
+    from datetime import timedelta
+
+    from mlgov.challenger_estate import register_candidate
+    from tests.integration.test_challenger_handler import REGION, T0, at, lab_context, traffic
+
+    with lab_context(request.getfixturevalue("monkeypatch")) as lab:
+        worse, better = register_candidate(lab.sm, REGION), register_candidate(lab.sm, REGION, snapshot="2026-11-21")
+        event = {"id": "perm", "source": "mlgov.retraining", "detail-type": "Model Package Registered"}
+        with recorded_aws_calls() as made:
+            lab.handler.handler({**event, "detail": {"model_package_arn": worse}}, FakeContext())
+            state = lab.start(worse)
+        traffic(lab, state, 20, 3500, 0.05)
+        with recorded_aws_calls() as more:
+            state = lab.watch_until_verdict(state)
+            lab.step("reject", state, at(20))
+            lab.step("restore", state, at(21))
+            lab.step("report_failure", {**state, "failed_state": "Watch"}, at(22))
+            state = lab.start(better)
+        traffic(lab, state, 60, 3500, 0.09)
+        with recorded_aws_calls() as last:
+            state = lab.watch_until_verdict(state)
+            lab.step("check_promotion", state, at(61))
+        lab.sm.update_model_package(ModelPackageArn=better, ModelApprovalStatus="Approved")  # the approver role's
+        with recorded_aws_calls() as promoted:
+            state["promotion"] = lab.step("promote", state, at(62))
+            lab.step("review", state, (T0 + timedelta(days=8)).isoformat())
+    made |= more | last | promoted
+    for call in ("StartExecution", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities", "UpdateModelPackage"):
+        assert any(op == call for _, op in made), call
+    assert ("cloudwatch", "GetMetricData") in made
+    return made
+
+
 def _retirement(request: pytest.FixtureRequest) -> Calls:
     from mlgov.retirement_estate import IDLE, RETURNING
     from tests.integration.test_retirement import retirement_context
@@ -137,6 +171,7 @@ SCENARIOS: dict[str, Callable[[pytest.FixtureRequest], Calls]] = {
     "notifier": _notifier,
     "coverage": _coverage,
     "retraining": _retraining,
+    "challenger": _challenger,
     "org_scan": _org_scan,
     "capacity": _capacity,
     "retirement": _retirement,

@@ -1,0 +1,135 @@
+"""SageMaker calls of the challenger gate and `mlgov rollback`: endpoint configs, blue/green updates,
+variant weights, and registry status/metadata (implements challenger.ports.Endpoints and Registry)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mlgov_runtime.challenger.ports import NotFound
+
+_NOT_FOUND = re.compile(r"could not find|not found|does not exist", re.IGNORECASE)
+# Config-level settings a new config keeps from the one it replaces.
+CONFIG_KEYS = (
+    "KmsKeyId",
+    "DataCaptureConfig",
+    "ShadowProductionVariants",
+    "AsyncInferenceConfig",
+    "ExplainerConfig",
+    "ExecutionRoleArn",
+    "VpcConfig",
+    "EnableNetworkIsolation",
+)
+
+
+def _not_found(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", ""), error.get("Message", "")
+    return code in ("ResourceNotFound", "ResourceNotFoundException") or (
+        code == "ValidationException" and bool(_NOT_FOUND.search(message))
+    )
+
+
+class SageMakerRollout:
+    def __init__(self, sagemaker: Any) -> None:
+        self._sm = sagemaker
+
+    def _describe(self, what: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return dict(getattr(self._sm, operation)(**kwargs))
+        except ClientError as exc:
+            if _not_found(exc):
+                raise NotFound(f"{what} not found") from exc
+            raise
+
+    # -- Endpoints
+    def describe_endpoint(self, name: str) -> dict[str, Any]:
+        return self._describe(f"endpoint {name}", "describe_endpoint", EndpointName=name)
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any]:
+        return self._describe(f"endpoint configuration {name}", "describe_endpoint_config", EndpointConfigName=name)
+
+    def describe_model(self, name: str) -> dict[str, Any]:
+        return self._describe(f"model {name}", "describe_model", ModelName=name)
+
+    def create_model(self, name: str, package_arn: str, role_arn: str, tags: dict[str, str]) -> None:
+        try:
+            existing = self.describe_model(name)
+        except NotFound:
+            self._sm.create_model(
+                ModelName=name,
+                ExecutionRoleArn=role_arn,
+                PrimaryContainer={"ModelPackageName": package_arn},
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+            return
+        served = (existing.get("PrimaryContainer") or {}).get("ModelPackageName")
+        if served != package_arn:
+            raise ValueError(f"model {name} already exists and serves {served}, not {package_arn}")
+
+    def create_endpoint_config(
+        self, name: str, base: Mapping[str, Any], variants: list[dict[str, Any]], tags: dict[str, str]
+    ) -> None:
+        try:
+            self.describe_endpoint_config(name)
+            return  # created by an earlier attempt of the same step
+        except NotFound:
+            pass
+        kwargs: dict[str, Any] = {k: base[k] for k in CONFIG_KEYS if base.get(k)}
+        self._sm.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=variants,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            **kwargs,
+        )
+
+    def update_endpoint(self, endpoint: str, config: str) -> None:
+        if self.describe_endpoint(endpoint).get("EndpointConfigName") == config:
+            return
+        self._sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+
+    def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
+        self._sm.update_endpoint_weights_and_capacities(
+            EndpointName=endpoint,
+            DesiredWeightsAndCapacities=[{"VariantName": v, "DesiredWeight": w} for v, w in weights.items()],
+        )
+
+    def endpoint_tags(self, endpoint_arn: str) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        for page in self._sm.get_paginator("list_tags").paginate(ResourceArn=endpoint_arn):
+            tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+        return tags
+
+    def tag_endpoint(self, endpoint_arn: str, tags: dict[str, str]) -> None:
+        self._sm.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    # -- Registry
+    def describe_package(self, arn: str) -> dict[str, Any]:
+        return self._describe(f"model package {arn}", "describe_model_package", ModelPackageName=arn)
+
+    def approved_packages(self, group: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        try:
+            for page in self._sm.get_paginator("list_model_packages").paginate(
+                ModelPackageGroupName=group,
+                ModelApprovalStatus="Approved",
+                SortBy="CreationTime",
+                SortOrder="Descending",
+            ):
+                out.extend(dict(p) for p in page.get("ModelPackageSummaryList", []))
+        except ClientError as exc:
+            if _not_found(exc):
+                raise NotFound(f"model package group {group} not found") from exc
+            raise
+        return out
+
+    def reject_package(self, arn: str, description: str) -> None:
+        self._sm.update_model_package(
+            ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription=description
+        )
+
+    def write_package_metadata(self, arn: str, metadata: dict[str, str]) -> None:
+        self._sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties=metadata)

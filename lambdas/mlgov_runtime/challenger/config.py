@@ -1,0 +1,80 @@
+"""The challenger gate's configuration as the Lambda and the CLI receive it: one JSON object
+(mlgov.settings.Challenger.runtime_config), parsed into plain dataclasses. No pydantic (cold start)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from mlgov_runtime.challenger.decision import DecisionConfig
+
+
+@dataclass(frozen=True)
+class MetricNames:
+    """CONTRACTS.md "Recommendation metrics"; cart_adds None when the recommender does not emit it."""
+
+    namespace: str = "MangaAssist/Recommendations"
+    impressions: str = "RecommendationImpressions"
+    clicks: str = "RecommendationClicks"
+    cart_adds: str | None = "RecommendationCartAdds"
+    json_failures: str = "RecommendationJsonFailures"
+    language_mismatches: str = "RecommendationLanguageMismatches"
+    endpoint_dimension: str = "EndpointName"
+    variant_dimension: str = "VariantName"
+
+
+@dataclass(frozen=True)
+class RetentionMetric:
+    namespace: str = "MangaAssist/Recommendations"
+    metric_name: str = "UserRetention7d"
+    statistic: str = "Average"
+    endpoint_dimension: str = "EndpointName"
+
+
+@dataclass(frozen=True)
+class ChallengerConfig:
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
+    endpoints: dict[str, str] = field(default_factory=dict)  # model package group -> endpoint
+    metrics: MetricNames = field(default_factory=MetricNames)
+    retention_metric: RetentionMetric = field(default_factory=RetentionMetric)
+    challenger_instance_count: int = 1
+    review_after_days: int = 7
+    max_retention_drop: float = 0.02
+    rollback_snapshot_warning_days: int = 30
+
+
+def _only_known(cls: Any, data: dict[str, Any], where: str) -> dict[str, Any]:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {', '.join(unknown)}")
+    return data
+
+
+def config_from_dict(data: dict[str, Any]) -> ChallengerConfig:
+    """Raises ValueError naming the part that is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError("challenger configuration must be a JSON object")
+    _only_known(ChallengerConfig, data, "challenger configuration")
+    decision = DecisionConfig(**_only_known(DecisionConfig, data.get("decision", {}), "decision"))
+    return ChallengerConfig(
+        decision=decision,
+        endpoints={str(k): str(v) for k, v in data.get("endpoints", {}).items()},
+        metrics=MetricNames(**_only_known(MetricNames, data.get("metrics", {}), "metrics")),
+        retention_metric=RetentionMetric(
+            **_only_known(RetentionMetric, data.get("retention_metric", {}), "retention_metric")
+        ),
+        challenger_instance_count=int(data.get("challenger_instance_count", 1)),
+        review_after_days=int(data.get("review_after_days", 7)),
+        max_retention_drop=float(data.get("max_retention_drop", 0.02)),
+        rollback_snapshot_warning_days=int(data.get("rollback_snapshot_warning_days", 30)),
+    )
+
+
+def config_from_json(text: str) -> ChallengerConfig:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg})") from None
+    return config_from_dict(data)

@@ -1,0 +1,300 @@
+"""What the challenger gate writes for people: the registry's ApprovalDescription (1,024 characters at most)
+and the findings, each saying what happened and what the on-call does next."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from mlgov_runtime.core.findings import Finding
+
+REJECTED = "CHALLENGER_REJECTED"
+INVALID = "CHALLENGER_INVALID"
+INSUFFICIENT = "CHALLENGER_INSUFFICIENT_DATA"
+START_REFUSED = "CHALLENGER_START_REFUSED"
+FAILED = "CHALLENGER_FAILED"
+RETENTION_REGRESSION = "CHALLENGER_RETENTION_REGRESSION"
+REVIEW_INCOMPLETE = "CHALLENGER_REVIEW_INCOMPLETE"
+KINDS = (REJECTED, INVALID, INSUFFICIENT, START_REFUSED, FAILED, RETENTION_REGRESSION, REVIEW_INCOMPLETE)
+
+APPROVAL_DESCRIPTION_MAX = 1024  # SageMaker UpdateModelPackage ApprovalDescription
+
+
+def dashboard_name(endpoint: str) -> str:
+    """The CloudWatch dashboard the stack creates per watched endpoint."""
+    return f"mlgov-challenger-{endpoint}"[:255]
+
+
+def dashboard_url(region: str, endpoint: str) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#dashboards/dashboard/{dashboard_name(endpoint)}"
+    )
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value * 100:.2f}%"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _variant_text(name: str, v: dict[str, Any]) -> str:
+    return (
+        f"{name} CTR {pct(v.get('ctr'))} (interval {pct(v.get('ctr_lower'))}-{pct(v.get('ctr_upper'))}; "
+        f"{v.get('impressions', 0):,.0f} impressions, {v.get('clicks', 0):,.0f} clicks)"
+    )
+
+
+def decided_by(result: dict[str, Any]) -> str:
+    """The failing test or guardrail (REJECT), or the promotion criteria (PROMOTE)."""
+    breached = [g["name"] for g in result.get("guardrails", []) if g.get("breached")]
+    if result["decision"] == "REJECT":
+        if breached:
+            return "guardrail " + ", ".join(breached)
+        alpha = result["statistics"]["ctr_test"].get("alpha")
+        return f"CTR test (anytime-valid mixture SPRT, alpha {alpha:g})"
+    if result["decision"] == "PROMOTE":
+        promote = result["statistics"]["promote_test"]
+        return (
+            f"non-inferiority (CTR ratio lower bound >= {promote['margin']:g}) "
+            f"and CTR floor {pct(promote['ctr_floor'])}"
+        )
+    return result["decision"]
+
+
+def reason_code(result: dict[str, Any]) -> str:
+    """ModelRejectionEvent's `reason` dimension: few values, so the metric stays cheap."""
+    breached = [g["name"] for g in result.get("guardrails", []) if g.get("breached")]
+    return breached[0] if breached else "ctr_test"
+
+
+def evidence_text(result: dict[str, Any], endpoint: str, fraction: float) -> str:
+    variants = result["variants"]
+    ratio = result["statistics"]["ctr_ratio"]
+    confidence = ratio.get("confidence") or 0.99
+    return (
+        f"after {result['elapsed_minutes']:.0f} min on {endpoint} at {fraction:.0%} of traffic: "
+        f"{_variant_text('challenger', variants['challenger'])} vs "
+        f"{_variant_text('production', variants['production'])}; "
+        f"CTR ratio {_num(ratio.get('estimate'))} ({confidence * 100:g}% anytime-valid interval "
+        f"{_num(ratio.get('lower'))}-{_num(ratio.get('upper'))})"
+    )
+
+
+def approval_description(result: dict[str, Any], endpoint: str, fraction: float, verb: str) -> str:
+    """Structured and within SageMaker's 1,024 characters: the reason is cut, never the numbers."""
+    head = f"{verb} by the mlgov challenger gate {evidence_text(result, endpoint, fraction)}. "
+    head += f"Decided by: {decided_by(result)}."
+    reason = " ".join(result.get("reasons", [])[:1])
+    text = f"{head} {reason}".strip()
+    if len(text) <= APPROVAL_DESCRIPTION_MAX:
+        return text
+    room = APPROVAL_DESCRIPTION_MAX - len(head) - 2
+    if room <= 0:
+        return head[: APPROVAL_DESCRIPTION_MAX - 1] + "…"
+    return f"{head} {reason[: room - 1]}…"
+
+
+def _finding(
+    kind: str, severity: str, ch: dict[str, Any], account: str, region: str, title: str, detail: str, **evidence: Any
+) -> Finding:
+    return Finding(
+        kind=kind,
+        severity=severity,
+        account_id=account,
+        region=region,
+        resource_arn=ch["model_package_arn"],
+        title=title[:250],
+        detail=detail,
+        source="pipeline",
+        evidence={k: v for k, v in evidence.items() if v is not None},
+    )
+
+
+def _label(ch: dict[str, Any]) -> str:
+    return f"{ch.get('group', 'package')} v{ch.get('version', '?')}"
+
+
+def rejected_finding(
+    ch: dict[str, Any], result: dict[str, Any], description: str, account: str, region: str
+) -> Finding:
+    endpoint = ch["endpoint_name"]
+    v = result["variants"]
+    return _finding(
+        REJECTED,
+        "HIGH",
+        ch,
+        account,
+        region,
+        f"Challenger {_label(ch)} rejected on {endpoint}: {decided_by(result)} "
+        f"(CTR {pct(v['challenger']['ctr'])} vs {pct(v['production']['ctr'])})",
+        f"The challenger gate rejected {ch['model_package_arn']} "
+        f"{evidence_text(result, endpoint, ch['traffic_fraction'])}. "
+        f"{' '.join(result.get('reasons', []))} The package is Rejected in the Model Registry, its variant "
+        f"{ch['challenger_variant']} got weight 0 at once and is being removed; production serves 100%. Nothing "
+        "approves a Rejected package again automatically. Next: compare the variants on the dashboard "
+        f"({dashboard_url(region, endpoint)}), then fix the training data or the model and register a new version; "
+        "re-approve this one only after investigation, with a comment saying why the rejection no longer applies.",
+        endpoint_name=endpoint,
+        decision=result["decision"],
+        decided_by=decided_by(result),
+        approval_description=description,
+        dashboard_url=dashboard_url(region, endpoint),
+        variants=result["variants"],
+        ctr_ratio=result["statistics"]["ctr_ratio"],
+        breached_guardrails=[g["name"] for g in result.get("guardrails", []) if g.get("breached")],
+    )
+
+
+def invalid_finding(ch: dict[str, Any], result: dict[str, Any], account: str, region: str) -> Finding:
+    endpoint = ch["endpoint_name"]
+    srm = result["statistics"]["srm"]
+    return _finding(
+        INVALID,
+        "HIGH",
+        ch,
+        account,
+        region,
+        f"Challenger {_label(ch)} stopped on {endpoint}: sample-ratio mismatch "
+        f"({pct(srm.get('observed_share'))} of impressions, configured {pct(srm.get('expected_share'))})",
+        f"The challenger experiment for {ch['model_package_arn']} on {endpoint} was stopped: "
+        f"{' '.join(result.get('reasons', []))} This says nothing about the model: fix the traffic split, not the "
+        "model. The challenger got weight 0 and is being removed; the package stays "
+        f"{ch.get('approval_status') or 'as it was'}. "
+        f"Next: compare the variants' weights (aws sagemaker describe-endpoint --endpoint-name {endpoint}) with the "
+        "impressions the recommender reports per VariantName (dashboard "
+        f"{dashboard_url(region, endpoint)}); once they agree, run again: "
+        f"mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}",
+        endpoint_name=endpoint,
+        srm=srm,
+        variants=result["variants"],
+        dashboard_url=dashboard_url(region, endpoint),
+    )
+
+
+def insufficient_finding(ch: dict[str, Any], result: dict[str, Any], account: str, region: str) -> Finding:
+    endpoint = ch["endpoint_name"]
+    needed = result["statistics"].get("needed") or {}
+    more = needed.get("additional_impressions")
+    minutes = needed.get("additional_minutes")
+    needs = f"about {more:,} more impressions" if more is not None else "a manual review"
+    if more is None:
+        amount = "no amount of traffic at the observed CTRs would settle it"
+    else:
+        when = f", about {minutes:,.0f} more minutes at this traffic" if minutes is not None else ""
+        amount = f"about {more:,} more impressions ({needed.get('verdict')} if the CTRs held{when})"
+    return _finding(
+        INSUFFICIENT,
+        "MEDIUM",
+        ch,
+        account,
+        region,
+        f"Challenger {_label(ch)} on {endpoint}: not enough data after {result['elapsed_minutes']:.0f} min; "
+        f"a decision needs {needs}",
+        f"The challenger window for {ch['model_package_arn']} ended without a CTR verdict "
+        f"{evidence_text(result, endpoint, ch['traffic_fraction'])}: {amount}. Neither promoted nor rejected; the "
+        "challenger got weight 0 and is being removed, and the package keeps its status. Next: run it again with "
+        "more traffic or a longer window (raise mlgov.challenger.max_minutes or thresholds.challenger_traffic_fraction "
+        f"and deploy), with mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}; or "
+        f"decide manually from the dashboard ({dashboard_url(region, endpoint)}).",
+        endpoint_name=endpoint,
+        needed=needed,
+        variants=result["variants"],
+        ctr_ratio=result["statistics"]["ctr_ratio"],
+        dashboard_url=dashboard_url(region, endpoint),
+    )
+
+
+def refused_finding(ch: dict[str, Any], reason: str, account: str, region: str) -> Finding:
+    endpoint = ch.get("endpoint_name") or "(no endpoint)"
+    return _finding(
+        START_REFUSED,
+        "MEDIUM",
+        ch,
+        account,
+        region,
+        f"Challenger not started for {ch['model_package_arn'].rsplit(':', 1)[-1]} on {endpoint}",
+        f"The challenger gate refused to put {ch['model_package_arn']} on {endpoint}: {reason} Nothing was "
+        "deployed. Next: fix what the reason names, then mlgov challenger start --package "
+        f"{ch['model_package_arn']} --endpoint <endpoint>.",
+        endpoint_name=ch.get("endpoint_name"),
+        reason=reason,
+    )
+
+
+def failed_finding(ch: dict[str, Any], where: str, error: str, traffic: str, account: str, region: str) -> Finding:
+    endpoint = ch.get("endpoint_name") or "(unknown endpoint)"
+    previous = ch.get("previous_config")
+    restore = (
+        f" To put production back exactly as it was: aws sagemaker update-endpoint --endpoint-name {endpoint} "
+        f"--endpoint-config-name {previous}."
+        if previous
+        else ""
+    )
+    return _finding(
+        FAILED,
+        "HIGH",
+        ch,
+        account,
+        region,
+        f"Challenger run for {_label(ch)} on {endpoint} failed at {where}",
+        f"The challenger state machine for {ch['model_package_arn']} stopped at {where}: {error[:1500]} {traffic} "
+        f"Next: mlgov challenger status --endpoint {endpoint} shows what the endpoint serves now.{restore} The "
+        "package's registry status was not changed by this failure.",
+        endpoint_name=ch.get("endpoint_name"),
+        failed_state=where,
+        error=error[:4000],
+        previous_config=previous,
+    )
+
+
+def retention_finding(
+    ch: dict[str, Any],
+    before: float,
+    after: float,
+    delta: float,
+    threshold: float,
+    days: int,
+    account: str,
+    region: str,
+) -> Finding:
+    endpoint = ch["endpoint_name"]
+    group = ch.get("group", "<group>")
+    return _finding(
+        RETENTION_REGRESSION,
+        "HIGH",
+        ch,
+        account,
+        region,
+        f"Promoted {_label(ch)} on {endpoint}: retention {delta * 100:+.1f}% after {days} days",
+        f"{days} days after {ch['model_package_arn']} was promoted on {endpoint}, retention is {after:.4g} against "
+        f"{before:.4g} in the {days} days before its challenger started ({delta * 100:+.1f}%, more than the allowed "
+        f"{threshold * 100:.1f}% drop): it may win clicks but lose users. production_7day_retention_delta is in the "
+        "package's metadata. Next: an out-of-cycle review; to go back to the previous Approved version: mlgov "
+        f"rollback --endpoint {endpoint} --group {group} --reason 'retention {delta * 100:+.1f}% after {days} days' "
+        "--dry-run, then without --dry-run.",
+        endpoint_name=endpoint,
+        retention_before=before,
+        retention_after=after,
+        production_7day_retention_delta=delta,
+        max_retention_drop=threshold,
+    )
+
+
+def review_incomplete_finding(ch: dict[str, Any], metric: str, days: int, account: str, region: str) -> Finding:
+    endpoint = ch["endpoint_name"]
+    return _finding(
+        REVIEW_INCOMPLETE,
+        "MEDIUM",
+        ch,
+        account,
+        region,
+        f"Promoted {_label(ch)} on {endpoint}: {days}-day retention review has no data",
+        f"The {days}-day review of {ch['model_package_arn']} on {endpoint} found no {metric} data before and after "
+        "the promotion, so production_7day_retention_delta is 'unknown'. Next: check that the recommender emits "
+        f"{metric} with the EndpointName dimension (README, 'Challenger CTR gate'), then compare retention by hand.",
+        endpoint_name=endpoint,
+        metric=metric,
+    )

@@ -1,0 +1,126 @@
+"""Challenger Lambda: the retraining pipeline's "Model Package Registered" event starts one experiment
+(state machine execution); the state machine calls back with {"step": ..., "state": ..., "now": ...}."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlgov_runtime.adapters.aws import context_for
+from mlgov_runtime.adapters.endpoint_rollout import SageMakerRollout
+from mlgov_runtime.adapters.executions import start_named
+from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
+from mlgov_runtime.challenger import logic
+from mlgov_runtime.challenger.config import ChallengerConfig
+from mlgov_runtime.challenger.events import InvalidEvent, parse_registered
+from mlgov_runtime.challenger.ports import Ports
+from mlgov_runtime.challenger.settings import settings as challenger_settings
+from mlgov_runtime.core.env import Lazy
+
+SERVICE = "challenger"
+REJECTION_METRIC = "ModelRejectionEvent"
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+
+
+def emit_rejection(reason: str) -> None:
+    """One ModelRejectionEvent with the reason as a dimension (its own EMF blob)."""
+    with single_metric(
+        name=REJECTION_METRIC,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=challenger_settings.get().metrics_namespace,
+        default_dimensions={"service": SERVICE},
+    ) as metric:
+        metric.add_dimension(name="reason", value=reason)
+
+
+def ports(account: str) -> Ports:
+    settings = challenger_settings.get()
+    aws = context_for(None)
+    rollout = SageMakerRollout(aws.client("sagemaker"))
+    return Ports(
+        endpoints=rollout,
+        registry=rollout,
+        metrics=RecommendationMetrics(aws.client("cloudwatch"), settings.config.metrics),
+        findings=FindingsStore(
+            aws.client("dynamodb"), aws.client("sns"), settings.findings_table, settings.findings_topic_arn
+        ),
+        account_id=account,
+        region=aws.region,
+        emit_rejection=emit_rejection,
+    )
+
+
+Step = Callable[[Ports, ChallengerConfig, dict[str, Any], datetime], dict[str, Any]]
+STEPS: dict[str, Step] = {
+    "start": lambda p, c, s, now: logic.start(p, c, s["input"], now),
+    "endpoint_status": lambda p, c, s, now: logic.endpoint_status(p, s, now),
+    "watch": lambda p, c, s, now: logic.watch(p, c, s, now),
+    "reject": lambda p, c, s, now: logic.reject(p, s),
+    "end": lambda p, c, s, now: logic.end(p, s),
+    "restore": lambda p, c, s, now: logic.restore(p, s, now),
+    "check_promotion": lambda p, c, s, now: logic.check_promotion(p, s),
+    "promote": lambda p, c, s, now: logic.promote(p, s, now),
+    "review": lambda p, c, s, now: logic.review(p, c, s, now),
+    "report_failure": lambda p, c, s, now: logic.report_failure(p, s),
+}
+
+
+def start_experiment(request: dict[str, Any]) -> dict[str, Any]:
+    settings = challenger_settings.get()
+    run_input = {k: v for k, v in request.items() if k != "execution_name"}
+    arn, started = start_named(
+        context_for(None).client("stepfunctions"),
+        settings.state_machine_arn,
+        request["execution_name"],
+        {**run_input, "source": "event"},
+    )
+    logger.info("Challenger experiment", extra={"execution": arn, "started": started})
+    return {"status": "started" if started else "already started", "execution_arn": arn}
+
+
+def _idempotent_start(env: Any) -> tuple[IdempotencyConfig, Any]:
+    settings = challenger_settings.get()
+    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=settings.idempotency_ttl_seconds)
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+    wrapped = idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
+    return config, wrapped(start_experiment)
+
+
+idempotent_start = Lazy(_idempotent_start)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    account = context.invoked_function_arn.split(":")[4]
+    if "step" not in event:
+        try:
+            registered = parse_registered(event)
+        except InvalidEvent as exc:
+            logger.warning("Event rejected", extra={"reason": str(exc)})
+            return {"status": "rejected", "reason": str(exc)}
+        config, once = idempotent_start.get()
+        config.register_lambda_context(context)
+        logger.append_keys(event_id=registered.event_id, model_package_arn=registered.model_package_arn)
+        return dict(once(request={**registered.to_dict(), "execution_name": registered.execution_name}))
+    step, state = str(event["step"]), event.get("state") or {}
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
+    now = logic.parse_time(event["now"]) if event.get("now") else datetime.now(UTC)
+    logger.append_keys(step=step, execution=state.get("execution"))
+    result = STEPS[step](ports(account), challenger_settings.get().config, state, now)
+    logger.info("Challenger step", extra={"result": {k: v for k, v in result.items() if k != "result"}})
+    return result

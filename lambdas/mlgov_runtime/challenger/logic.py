@@ -1,0 +1,479 @@
+"""The challenger experiment's steps, as the state machine (stacks/challenger.py) runs them:
+
+  start -> endpoint_status (until InService) -> [watch every 5 min] -> decision:
+    REJECT            -> reject (weight 0 at once, Rejected, metric, finding) -> restore production-only config
+    PROMOTE           -> check_promotion -> ApprovePackage (the state machine's approver role) -> promote
+                         -> wait review_after_days -> review (retention delta into the package's metadata)
+    STOP_INVALID, INSUFFICIENT_DATA -> end (weight 0, finding; package untouched) -> restore
+    endpoint changed under the experiment -> end (finding) -> fail
+
+Each step is a function of the execution state and `now` (the state's entered time, so a retried step reads
+the same window and names the same resources). Pure over the ports in challenger/ports.py.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mlgov_runtime.challenger import findings as f
+from mlgov_runtime.challenger.config import ChallengerConfig
+from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID, decide
+from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports
+from mlgov_runtime.core.findings import store_and_publish
+
+ABANDONED = "ABANDONED"  # the endpoint no longer has both variants: someone changed it under the experiment
+RETENTION_KEY = "production_7day_retention_delta"
+MANAGED_BY = {"mlgov:managed-by": "challenger"}
+# Variant keys describe_endpoint_config returns that CreateEndpointConfig takes for a copied variant.
+CHALLENGER_VARIANT_KEYS = (
+    "InstanceType",
+    "ServerlessConfig",
+    "AcceleratorType",
+    "VolumeSizeInGB",
+    "ModelDataDownloadTimeoutInSeconds",
+    "ContainerStartupHealthCheckTimeoutInSeconds",
+    "InferenceAmiVersion",
+)
+
+
+class StepError(RuntimeError):
+    """A step that cannot go on; the state machine's catch turns it into a CHALLENGER_FAILED finding."""
+
+
+def parse_time(value: str | datetime) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+
+
+def resource_name(head: str, *tail: str) -> str:
+    """A SageMaker resource name (63 characters of letters, digits, hyphens): the head is cut, never the tail."""
+    clean = lambda s: re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9-]", "-", s)).strip("-")  # noqa: E731
+    suffix = "-".join(clean(t) for t in tail if t)
+    room = 63 - len(suffix) - (1 if suffix else 0)
+    return f"{clean(head)[:room].rstrip('-')}-{suffix}" if suffix else clean(head)[:63]
+
+
+def _minute_up(moment: datetime) -> datetime:
+    floor = moment.replace(second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(minutes=1)
+
+
+def _minute_down(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def package_group_and_version(package: Mapping[str, Any]) -> tuple[str, int]:
+    arn = str(package.get("ModelPackageArn", ""))
+    group = package.get("ModelPackageGroupName") or arn.rsplit("/", 2)[-2]
+    version = package.get("ModelPackageVersion") or arn.rsplit("/", 1)[-1]
+    return str(group), int(version)
+
+
+def container_packages(model: Mapping[str, Any]) -> list[str]:
+    containers = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else list(model.get("Containers", []))
+    return [str(c["ModelPackageName"]) for c in containers if c.get("ModelPackageName")]
+
+
+def eligibility_problem(package: Mapping[str, Any], endpoint: str | None) -> str | None:
+    """Why this package may not face live traffic, or None. Only packages the offline gate passed may."""
+    arn = package.get("ModelPackageArn", "the package")
+    status = package.get("ModelApprovalStatus")
+    if status == "Rejected":
+        return (
+            f"{arn} is Rejected; a Rejected package never goes back to traffic automatically (an engineer "
+            "re-approves it after investigation, with a comment saying why the rejection no longer applies)."
+        )
+    flag = (package.get("CustomerMetadataProperties") or {}).get("shadow_ctr_eligible")
+    if flag is None:
+        return (
+            f"{arn} has no shadow_ctr_eligible metadata, so nothing says it passed the offline gate; only packages "
+            "the gate passed (shadow_ctr_eligible=true) may face live traffic."
+        )
+    if str(flag).strip().lower() != "true":
+        return f"{arn} has shadow_ctr_eligible={flag!r}: it did not pass the offline gate."
+    if not endpoint:
+        group, _ = package_group_and_version(package)
+        return f"no endpoint is configured for group {group} (mlgov.challenger.endpoints); add one or pass --endpoint."
+    return None
+
+
+def watched_problem(endpoint: str | None, cfg: ChallengerConfig) -> str | None:
+    """The gate changes only the endpoints the stack was deployed for (its role may touch no other)."""
+    watched = sorted(set(cfg.endpoints.values()))
+    if endpoint and endpoint not in watched:
+        return (
+            f"endpoint {endpoint} is not watched by the challenger gate (mlgov.challenger.endpoints: "
+            f"{', '.join(watched) or 'none'}); add it there and deploy."
+        )
+    return None
+
+
+def challenger_variants(
+    endpoint: Mapping[str, Any], config: Mapping[str, Any], models: Mapping[str, Mapping[str, Any]], package: str | None
+) -> tuple[str, str, str | None]:
+    """(production variant, challenger variant, the challenger's package) of an endpoint with two variants:
+    the challenger serves `package` when given, else it is the variant with the smaller weight."""
+    name = endpoint.get("EndpointName")
+    weights = variant_weights(endpoint)
+    variants = [v for v in config.get("ProductionVariants", []) if v.get("ModelName")]
+    if len(variants) != 2:
+        raise ValueError(f"endpoint {name} has {len(variants)} production variants with a model; a challenger needs 2")
+    serving = {str(v["VariantName"]): container_packages(models[str(v["ModelName"])]) for v in variants}
+    if package:
+        match = [v for v, pkgs in serving.items() if any(package == p or p.endswith(package) for p in pkgs)]
+        if len(match) != 1:
+            raise ValueError(f"no variant of endpoint {name} serves {package}")
+        challenger = match[0]
+    else:
+        configured = {str(v["VariantName"]): float(v.get("InitialVariantWeight", 1)) for v in variants}
+        challenger = min(serving, key=lambda v: weights.get(v, configured[v]))
+    production = next(v for v in serving if v != challenger)
+    packages = serving[challenger]
+    return production, challenger, packages[0] if packages else None
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    production: dict[str, Any]  # the production variant, as in the endpoint config
+    challenger: dict[str, Any]  # the challenger variant to add
+    production_model: str
+
+
+def plan_experiment(
+    endpoint: Mapping[str, Any],
+    config: Mapping[str, Any],
+    package_arn: str,
+    version: int,
+    fraction: float,
+    instance_count: int,
+) -> ExperimentPlan | str:
+    """The two variants of the experiment's config, or why the endpoint cannot take a challenger."""
+    name = endpoint["EndpointName"]
+    status = endpoint.get("EndpointStatus")
+    if status != "InService":
+        return f"endpoint {name} is {status}; start the challenger once it is InService."
+    variants = list(config.get("ProductionVariants", []))
+    if any(not v.get("ModelName") for v in variants):
+        return (
+            f"endpoint {name} serves through inference components; the challenger gate splits traffic between "
+            "production variants only."
+        )
+    if len(variants) != 1:
+        return (
+            f"endpoint {name} already has {len(variants)} production variants (a challenger may be running: "
+            f"mlgov challenger status --endpoint {name})."
+        )
+    production = dict(variants[0])
+    challenger = {k: production[k] for k in CHALLENGER_VARIANT_KEYS if k in production}
+    challenger.update(VariantName=f"challenger-v{version}", InitialVariantWeight=fraction)
+    if "InstanceType" in challenger:
+        challenger["InitialInstanceCount"] = instance_count
+    production["InitialVariantWeight"] = 1 - fraction
+    return ExperimentPlan(production, challenger, str(production["ModelName"]))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Steps
+
+
+def start(ports: Ports, cfg: ChallengerConfig, request: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """Deploy the package as a second production variant, or refuse (with a finding) and deploy nothing."""
+    arn = str(request["model_package_arn"])
+    refused: dict[str, Any] = {"refused": True, "model_package_arn": arn}
+    try:
+        package = ports.registry.describe_package(arn)
+    except NotFound:
+        return _refuse(ports, {**refused, "endpoint_name": request.get("endpoint_name")}, f"{arn} does not exist.")
+    group, version = package_group_and_version(package)
+    endpoint_name = request.get("endpoint_name") or cfg.endpoints.get(group)
+    ch: dict[str, Any] = {
+        **refused,
+        "model_package_arn": str(package.get("ModelPackageArn", arn)),
+        "group": group,
+        "version": version,
+        "endpoint_name": endpoint_name,
+    }
+    problem = eligibility_problem(package, endpoint_name) or watched_problem(endpoint_name, cfg)
+    if problem or not endpoint_name:
+        return _refuse(ports, ch, problem or "no endpoint.")
+    try:
+        endpoint = ports.endpoints.describe_endpoint(endpoint_name)
+    except NotFound:
+        return _refuse(ports, ch, f"endpoint {endpoint_name} does not exist.")
+    previous = str(endpoint["EndpointConfigName"])
+    config = ports.endpoints.describe_endpoint_config(previous)
+    fraction = cfg.decision.traffic_fraction
+    plan = plan_experiment(endpoint, config, ch["model_package_arn"], version, fraction, cfg.challenger_instance_count)
+    if isinstance(plan, str):
+        return _refuse(ports, ch, plan)
+    production_model = ports.endpoints.describe_model(plan.production_model)
+    serving = container_packages(production_model)
+    if ch["model_package_arn"] in serving:
+        return _refuse(ports, ch, f"endpoint {endpoint_name} already serves it in production.")
+    role = production_model.get("ExecutionRoleArn")
+    if not role:
+        raise StepError(f"model {plan.production_model} has no ExecutionRoleArn to run the challenger with")
+
+    model_name = resource_name(group, f"v{version}", stamp(now))
+    config_name = resource_name(endpoint_name, f"challenger-v{version}", stamp(now))
+    tags = {**MANAGED_BY, "mlgov:model-package": ch["model_package_arn"][:256]}
+    ports.endpoints.create_model(model_name, ch["model_package_arn"], str(role), tags)
+    challenger_variant = {**plan.challenger, "ModelName": model_name}
+    ports.endpoints.create_endpoint_config(config_name, config, [plan.production, challenger_variant], MANAGED_BY)
+    ports.endpoints.update_endpoint(endpoint_name, config_name)
+    return {
+        **ch,
+        "refused": False,
+        "approval_status": package.get("ModelApprovalStatus"),
+        "catalog_snapshot_date": (package.get("CustomerMetadataProperties") or {}).get("catalog_snapshot_date"),
+        "endpoint_arn": endpoint.get("EndpointArn"),
+        "production_variant": plan.production["VariantName"],
+        "production_model": plan.production_model,
+        "production_packages": serving,
+        "challenger_variant": challenger_variant["VariantName"],
+        "challenger_model": model_name,
+        "previous_config": previous,
+        "experiment_config": config_name,
+        "traffic_fraction": fraction,
+        "dashboard_url": f.dashboard_url(ports.region, endpoint_name),
+        "started_at": iso(now),
+    }
+
+
+def _refuse(ports: Ports, ch: dict[str, Any], reason: str) -> dict[str, Any]:
+    finding = f.refused_finding(ch, reason, ports.account_id, ports.region)
+    store_and_publish(ports.findings, finding)
+    return {**ch, "refused": True, "reason": reason, "finding_id": finding.finding_id}
+
+
+def endpoint_status(ports: Ports, state: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint = ports.endpoints.describe_endpoint(state["challenger"]["endpoint_name"])
+    return {
+        "status": endpoint.get("EndpointStatus"),
+        "config": endpoint.get("EndpointConfigName"),
+        "failure_reason": endpoint.get("FailureReason"),
+        "at": iso(now),
+    }
+
+
+def variant_weights(endpoint: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for v in endpoint.get("ProductionVariants", []):
+        weight = v.get("CurrentWeight", v.get("DesiredWeight"))
+        out[str(v["VariantName"])] = float(weight) if weight is not None else math.nan
+    return out
+
+
+def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """One look: cumulative counts since the challenger went live, and the decision (decision.py)."""
+    ch = state["challenger"]
+    endpoint = ports.endpoints.describe_endpoint(ch["endpoint_name"])
+    live = variant_weights(endpoint)
+    missing = [v for v in (ch["production_variant"], ch["challenger_variant"]) if v not in live]
+    if missing or endpoint.get("EndpointConfigName") != ch["experiment_config"]:
+        return {
+            "decision": ABANDONED,
+            "reason": (
+                f"endpoint {ch['endpoint_name']} changed under the experiment: it serves config "
+                f"{endpoint.get('EndpointConfigName')} (variants {', '.join(live) or 'none'}), not "
+                f"{ch['experiment_config']}; someone ran UpdateEndpoint or mlgov rollback."
+            ),
+        }
+    return look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now)
+
+
+def look(
+    metrics: Metrics, cfg: ChallengerConfig, ch: Mapping[str, Any], deployed_at: datetime, now: datetime
+) -> dict[str, Any]:
+    """The decision over [deployed_at rounded up to the minute, now rounded down): the minute the challenger
+    went live is left out, so production's impressions from before it never count (a false sample-ratio alarm)."""
+    start, end = _minute_up(deployed_at), _minute_down(now)
+    end = max(start, end)
+    production, challenger = ch["production_variant"], ch["challenger_variant"]
+    counts = metrics.variant_counts(ch["endpoint_name"], [production, challenger], start, end)
+    elapsed = (end - start).total_seconds() / 60
+    result = decide(counts[production], counts[challenger], elapsed, cfg.decision).to_dict()
+    verb = {REJECT: "Rejected", PROMOTE: "Approved"}.get(result["decision"], "Under evaluation")
+    return {
+        "decision": result["decision"],
+        "elapsed_minutes": elapsed,
+        "window": {"start": iso(start), "end": iso(end)},
+        "result": result,
+        "approval_description": f.approval_description(result, ch["endpoint_name"], ch["traffic_fraction"], verb),
+    }
+
+
+def reject(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Users first: the challenger's weight to 0, then the registry, the metric and the finding."""
+    ch, look_ = state["challenger"], state["watch"]
+    result = look_["result"]
+    ports.endpoints.set_weights(ch["endpoint_name"], {ch["production_variant"]: 1.0, ch["challenger_variant"]: 0.0})
+    description = f.approval_description(result, ch["endpoint_name"], ch["traffic_fraction"], "Rejected")
+    ports.registry.reject_package(ch["model_package_arn"], description)
+    code = f.reason_code(result)
+    ports.emit_rejection(code)
+    finding = f.rejected_finding(ch, result, description, ports.account_id, ports.region)
+    store_and_publish(ports.findings, finding)
+    return {"reason": code, "approval_description": description, "finding_id": finding.finding_id}
+
+
+def end(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
+    """STOP_INVALID, INSUFFICIENT_DATA or ABANDONED: no verdict on the model, so the package is left as it is."""
+    ch, look_ = state["challenger"], state["watch"]
+    decision = look_["decision"]
+    if decision == ABANDONED:
+        finding = f.failed_finding(
+            ch,
+            "Watch",
+            look_.get("reason", "the endpoint changed"),
+            "The experiment ends without a verdict; the endpoint is left as whoever changed it left it.",
+            ports.account_id,
+            ports.region,
+        )
+    elif decision in (STOP_INVALID, INSUFFICIENT_DATA):
+        endpoint = ports.endpoints.describe_endpoint(ch["endpoint_name"])
+        if ch["challenger_variant"] in variant_weights(endpoint):
+            ports.endpoints.set_weights(
+                ch["endpoint_name"], {ch["production_variant"]: 1.0, ch["challenger_variant"]: 0.0}
+            )
+        build = f.invalid_finding if decision == STOP_INVALID else f.insufficient_finding
+        finding = build(ch, look_["result"], ports.account_id, ports.region)
+    else:
+        raise StepError(f"end: unexpected decision {decision}")
+    store_and_publish(ports.findings, finding)
+    return {"outcome": decision, "finding_id": finding.finding_id}
+
+
+def _replace_config(
+    ports: Ports, ch: Mapping[str, Any], variants: list[dict[str, Any]], label: str, now: datetime
+) -> str:
+    endpoint = ports.endpoints.describe_endpoint(ch["endpoint_name"])
+    current = ports.endpoints.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
+    name = resource_name(ch["endpoint_name"], label, stamp(now))
+    ports.endpoints.create_endpoint_config(name, current, variants, MANAGED_BY)
+    ports.endpoints.update_endpoint(ch["endpoint_name"], name)
+    return name
+
+
+def restore(ports: Ports, state: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """Production-only config: every variant but the challenger's, production at full weight."""
+    ch = state["challenger"]
+    endpoint = ports.endpoints.describe_endpoint(ch["endpoint_name"])
+    current = ports.endpoints.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
+    variants = [dict(v) for v in current.get("ProductionVariants", [])]
+    kept = [v for v in variants if v["VariantName"] != ch["challenger_variant"]]
+    if len(kept) == len(variants):
+        return {"config": endpoint["EndpointConfigName"], "changed": False}
+    for v in kept:
+        if v["VariantName"] == ch["production_variant"]:
+            v["InitialVariantWeight"] = 1.0
+    return {"config": _replace_config(ports, ch, kept, "restored", now), "changed": True}
+
+
+def check_promotion(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Right before approval: a package Rejected meanwhile (by mlgov rollback, by hand) is never approved."""
+    ch = state["challenger"]
+    status = ports.registry.describe_package(ch["model_package_arn"]).get("ModelApprovalStatus")
+    return {"approvable": status != "Rejected", "status": status}
+
+
+def promote(ports: Ports, state: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """After ApprovePackage: the production variant (name, instances, autoscaling target) serves the
+    challenger's model at 100%; the old model leaves the endpoint."""
+    ch = state["challenger"]
+    status = ports.registry.describe_package(ch["model_package_arn"]).get("ModelApprovalStatus")
+    if status != "Approved":
+        raise StepError(f"{ch['model_package_arn']} is {status}, not Approved; refusing to promote it")
+    endpoint = ports.endpoints.describe_endpoint(ch["endpoint_name"])
+    current = ports.endpoints.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
+    variants = [dict(v) for v in current.get("ProductionVariants", []) if v["VariantName"] != ch["challenger_variant"]]
+    for v in variants:
+        if v["VariantName"] == ch["production_variant"]:
+            v.update(ModelName=ch["challenger_model"], InitialVariantWeight=1.0)
+    config = _replace_config(ports, ch, variants, f"v{ch['version']}", now)
+    retag_endpoint(ports.endpoints, endpoint, ch["model_package_arn"])
+    return {"promoted_at": iso(now), "config": config, "retired_model": ch["production_model"]}
+
+
+def retag_endpoint(endpoints: Endpoints, endpoint: Mapping[str, Any], package_arn: str) -> None:
+    """Keep the endpoint's ModelPackageName claim true when it has one."""
+    arn = endpoint.get("EndpointArn")
+    if arn and "ModelPackageName" in endpoints.endpoint_tags(str(arn)):
+        endpoints.tag_endpoint(str(arn), {"ModelPackageName": package_arn})
+
+
+def review(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The post-promotion review: retention in the days after promotion against the days before the
+    challenger started, written into the package's metadata; a finding when it fell too far."""
+    ch = state["challenger"]
+    days = timedelta(days=cfg.review_after_days)
+    promoted, started = parse_time(state["promotion"]["promoted_at"]), parse_time(ch["started_at"])
+    metric = cfg.retention_metric
+    after = ports.metrics.endpoint_statistic(metric, ch["endpoint_name"], promoted, min(promoted + days, now))
+    before = ports.metrics.endpoint_statistic(metric, ch["endpoint_name"], started - days, started)
+    package = ports.registry.describe_package(ch["model_package_arn"])
+    metadata = {str(k): str(v) for k, v in (package.get("CustomerMetadataProperties") or {}).items()}
+    if after is None or before is None or before == 0:
+        metadata[RETENTION_KEY] = "unknown"
+        ports.registry.write_package_metadata(ch["model_package_arn"], metadata)
+        finding = f.review_incomplete_finding(
+            ch, f"{metric.namespace}/{metric.metric_name}", cfg.review_after_days, ports.account_id, ports.region
+        )
+        store_and_publish(ports.findings, finding)
+        return {RETENTION_KEY: None, "finding_id": finding.finding_id}
+    delta = (after - before) / before
+    metadata[RETENTION_KEY] = f"{delta:+.4f}"
+    ports.registry.write_package_metadata(ch["model_package_arn"], metadata)
+    out: dict[str, Any] = {RETENTION_KEY: delta, "before": before, "after": after}
+    if delta < -cfg.max_retention_drop:
+        finding = f.retention_finding(
+            ch, before, after, delta, cfg.max_retention_drop, cfg.review_after_days, ports.account_id, ports.region
+        )
+        store_and_publish(ports.findings, finding)
+        out["finding_id"] = finding.finding_id
+    return out
+
+
+def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
+    """A step failed: take the challenger's traffic away if it has any (best effort), then the finding."""
+    ch = dict(state.get("challenger") or {})
+    ch.setdefault("model_package_arn", (state.get("input") or {}).get("model_package_arn", "unknown"))
+    ch.setdefault("endpoint_name", (state.get("input") or {}).get("endpoint_name"))
+    error = state.get("error") or {}
+    where = str(state.get("failed_state") or "a step")
+    message = f"{error.get('Error', 'error')}: {error.get('Cause', '')}".strip(": ")
+    traffic = "The challenger had not been deployed."
+    if ch.get("challenger_variant") and not ch.get("refused"):
+        try:
+            endpoint = ports.endpoints.describe_endpoint(ch["endpoint_name"])
+            weight = variant_weights(endpoint).get(ch["challenger_variant"])
+            if weight is None:
+                traffic = "The challenger variant is not on the endpoint."
+            elif weight > 0:
+                ports.endpoints.set_weights(
+                    ch["endpoint_name"], {ch["production_variant"]: 1.0, ch["challenger_variant"]: 0.0}
+                )
+                traffic = "The challenger variant's weight was set to 0: production serves 100%."
+            else:
+                traffic = "The challenger variant already has weight 0."
+        except Exception as exc:  # reported in the finding: the on-call must know traffic may still flow
+            traffic = (
+                f"Setting the challenger variant's weight to 0 FAILED ({type(exc).__name__}: {exc}); it may still "
+                f"take {ch.get('traffic_fraction', 0.1):.0%} of traffic."
+            )
+    finding = f.failed_finding(ch, where, message, traffic, ports.account_id, ports.region)
+    store_and_publish(ports.findings, finding)
+    return {"finding_id": finding.finding_id, "traffic": traffic}

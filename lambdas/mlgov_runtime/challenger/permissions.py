@@ -1,0 +1,38 @@
+"""IAM actions of the challenger gate. The Lambda's role is the deployment pipeline role the guardrails
+name; the state machine's own role (the approver role) holds APPROVE and nothing else of SageMaker."""
+
+from mlgov_runtime.core.permissions import FINDINGS, IDEMPOTENCY
+
+ENDPOINT_READ = (
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:DescribeModel",
+    "sagemaker:ListTags",
+)
+# CreateModel/CreateEndpointConfig with tags are authorized as AddTags too.
+ENDPOINT_CHANGE = (
+    "sagemaker:CreateModel",
+    "sagemaker:CreateEndpointConfig",
+    "sagemaker:UpdateEndpoint",
+    "sagemaker:UpdateEndpointWeightsAndCapacities",
+    "sagemaker:AddTags",
+)
+PASS_MODEL_ROLE = ("iam:PassRole",)
+REGISTRY_READ = ("sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages")
+# Conditioned in the construct: the Lambda may set Rejected (or write metadata), never Approved.
+REGISTRY_REJECT = ("sagemaker:UpdateModelPackage",)
+METRICS_READ = ("cloudwatch:GetMetricData",)
+START_EXPERIMENT = ("states:StartExecution",)
+APPROVE = ("sagemaker:UpdateModelPackage",)
+
+ACTIONS = frozenset(
+    ENDPOINT_READ
+    + ENDPOINT_CHANGE
+    + PASS_MODEL_ROLE
+    + REGISTRY_READ
+    + REGISTRY_REJECT
+    + METRICS_READ
+    + START_EXPERIMENT
+    + FINDINGS
+    + IDEMPOTENCY
+)

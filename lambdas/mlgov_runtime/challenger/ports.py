@@ -1,0 +1,70 @@
+"""What the challenger logic needs from outside, as protocols: the real adapters
+(adapters/endpoint_rollout.py, adapters/recommendation_metrics.py) and the unit tests' fakes implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from mlgov_runtime.challenger.config import RetentionMetric
+from mlgov_runtime.challenger.decision import VariantCounts
+from mlgov_runtime.core.findings import FindingSink
+
+
+class NotFound(Exception):
+    """An endpoint, config, model or package that does not exist (or this role may not read)."""
+
+
+class Endpoints(Protocol):
+    def describe_endpoint(self, name: str) -> Mapping[str, Any]: ...
+    def describe_endpoint_config(self, name: str) -> Mapping[str, Any]: ...
+    def describe_model(self, name: str) -> Mapping[str, Any]: ...
+    def create_model(self, name: str, package_arn: str, role_arn: str, tags: dict[str, str]) -> None:
+        """Idempotent: a model of that name from the same package already existing is fine."""
+        ...
+
+    def create_endpoint_config(
+        self, name: str, base: Mapping[str, Any], variants: list[dict[str, Any]], tags: dict[str, str]
+    ) -> None:
+        """A config like `base` (encryption, data capture, ...) with these production variants; idempotent."""
+        ...
+
+    def update_endpoint(self, endpoint: str, config: str) -> None: ...
+    def set_weights(self, endpoint: str, weights: dict[str, float]) -> None: ...
+    def endpoint_tags(self, endpoint_arn: str) -> dict[str, str]: ...
+    def tag_endpoint(self, endpoint_arn: str, tags: dict[str, str]) -> None: ...
+
+
+class Registry(Protocol):
+    def describe_package(self, arn: str) -> Mapping[str, Any]: ...
+    def approved_packages(self, group: str) -> Sequence[Mapping[str, Any]]:
+        """Approved package summaries of the group, newest first."""
+        ...
+
+    def reject_package(self, arn: str, description: str) -> None: ...
+    def write_package_metadata(self, arn: str, metadata: dict[str, str]) -> None:
+        """Replace the package's CustomerMetadataProperties with `metadata` (pass every key to keep)."""
+        ...
+
+
+class Metrics(Protocol):
+    def variant_counts(
+        self, endpoint: str, variants: Iterable[str], start: datetime, end: datetime
+    ) -> dict[str, VariantCounts]: ...
+    def endpoint_statistic(
+        self, metric: RetentionMetric, endpoint: str, start: datetime, end: datetime
+    ) -> float | None: ...
+
+
+@dataclass
+class Ports:
+    endpoints: Endpoints
+    registry: Registry
+    metrics: Metrics
+    findings: FindingSink
+    account_id: str
+    region: str
+    # ModelRejectionEvent with the reason as a dimension (Powertools EMF in Lambda).
+    emit_rejection: Callable[[str], None] = lambda reason: None

@@ -1,0 +1,139 @@
+"""Challenger candidates and simulated recommendation traffic for the sandbox and the tests: packages
+registered as the retraining pipeline registers them, and per-minute metrics put into CloudWatch the way
+the recommender emits them (CONTRACTS.md, "Recommendation metrics") plus SageMaker's own per variant."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from mlgov.estate import GROUP, TGI_IMAGE
+
+RECOMMENDATIONS = "MangaAssist/Recommendations"
+SAGEMAKER = "AWS/SageMaker"
+BATCH = 500  # PutMetricData takes up to 1,000 datums a call
+
+
+def register_candidate(
+    sm: Any,
+    region: str,
+    *,
+    snapshot: str = "2026-11-20",
+    eligible: bool = True,
+    description: str = "LoRA adapter, challenger candidate",
+    group: str = GROUP,
+) -> str:
+    """A PendingManualApproval package with the registration metadata of CONTRACTS.md."""
+    answer = sm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription=description,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [
+                {
+                    "Image": TGI_IMAGE.format(region=region),
+                    "ModelDataUrl": f"s3://manga-training/training-output/lora-{snapshot}/output/model.tar.gz",
+                }
+            ],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties={
+            "training_job_arn": f"arn:aws:sagemaker:{region}:123456789012:training-job/lora-{snapshot}",
+            "git_commit_sha": "3f2a9c1",
+            "training_data_s3_uri": f"s3://manga-training/catalog-snapshots/{snapshot}/training.jsonl",
+            "training_data_version": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+            "trained_at_utc": f"{snapshot}T11:30:00Z",
+            "catalog_snapshot_date": snapshot,
+            "evaluation_metrics": json.dumps({"eval_loss": 0.11, "catalog_coverage_per_1000_sessions": 212}),
+            "shadow_ctr_eligible": "true" if eligible else "false",
+            "intended_use_case": "recommendation",
+            "team": "recsys",
+            "approved_by": "pending",
+        },
+    )
+    return str(answer["ModelPackageArn"])
+
+
+@dataclass(frozen=True)
+class VariantTraffic:
+    """What one variant's users see and do, per recommendation impression."""
+
+    share: float  # of impressions (the variant's weight)
+    ctr: float = 0.08
+    cart_rate: float = 0.02
+    json_failure_rate: float = 0.004
+    language_mismatch_rate: float = 0.01
+    error_rate: float = 0.001
+    latency_ms: float = 180.0
+
+
+def put_traffic(
+    cw: Any,
+    endpoint: str,
+    variants: dict[str, VariantTraffic],
+    start: datetime,
+    minutes: int,
+    impressions_per_minute: float,
+    seed: int = 0,
+) -> dict[str, dict[str, int]]:
+    """Per-minute datapoints from `start` for `minutes` minutes; returns the totals put per variant."""
+    rng = np.random.default_rng(seed)
+    names = list(variants)
+    shares = np.array([variants[v].share for v in names])
+    data: list[tuple[str, dict[str, Any]]] = []
+    totals = {v: {"impressions": 0, "clicks": 0} for v in names}
+    for minute in range(minutes):
+        at = start + timedelta(minutes=minute, seconds=30)
+        split = rng.multinomial(rng.poisson(impressions_per_minute), shares / shares.sum())
+        for name, n in zip(names, split, strict=True):
+            t = variants[name]
+            n = int(n)
+            clicks = int(rng.binomial(n, t.ctr))
+            totals[name]["impressions"] += n
+            totals[name]["clicks"] += clicks
+            dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": name}]
+            for metric, value in (
+                ("RecommendationImpressions", n),
+                ("RecommendationClicks", clicks),
+                ("RecommendationCartAdds", int(rng.binomial(clicks, min(1.0, t.cart_rate / t.ctr)))),
+                ("RecommendationJsonFailures", int(rng.binomial(n, t.json_failure_rate))),
+                ("RecommendationLanguageMismatches", int(rng.binomial(n, t.language_mismatch_rate))),
+            ):
+                data.append(
+                    (RECOMMENDATIONS, {"MetricName": metric, "Dimensions": dims, "Timestamp": at, "Value": value})
+                )
+            errors = int(rng.binomial(n, t.error_rate))
+            for metric, value in (("Invocations", n), ("Invocation4XXErrors", errors), ("Invocation5XXErrors", 0)):
+                data.append((SAGEMAKER, {"MetricName": metric, "Dimensions": dims, "Timestamp": at, "Value": value}))
+            if n:
+                latency = {"SampleCount": n, "Sum": n * t.latency_ms, "Minimum": t.latency_ms, "Maximum": t.latency_ms}
+                data.append(
+                    (
+                        SAGEMAKER,
+                        {"MetricName": "ModelLatency", "Dimensions": dims, "Timestamp": at, "StatisticValues": latency},
+                    )
+                )
+    for namespace in (RECOMMENDATIONS, SAGEMAKER):
+        datums = [d for ns, d in data if ns == namespace]
+        for i in range(0, len(datums), BATCH):
+            cw.put_metric_data(Namespace=namespace, MetricData=datums[i : i + BATCH])
+    return totals
+
+
+def put_retention(cw: Any, endpoint: str, start: datetime, days: int, value: float) -> None:
+    """A daily UserRetention7d datapoint per endpoint (the 7-day review's metric)."""
+    datums = [
+        {
+            "MetricName": "UserRetention7d",
+            "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+            "Timestamp": start + timedelta(days=day, hours=12),
+            "Value": value,
+        }
+        for day in range(days)
+    ]
+    cw.put_metric_data(Namespace=RECOMMENDATIONS, MetricData=datums)

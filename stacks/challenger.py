@@ -1,0 +1,467 @@
+"""Spec scenario 3, stage 2: the challenger CTR gate. The retraining pipeline's "Model Package Registered"
+event (or `mlgov challenger start`) starts a Standard state machine that deploys the package as a second
+production variant, watches the recommendation metrics every few minutes, and rejects, promotes or ends the
+experiment (lambdas/mlgov_runtime/challenger/logic.py); a CloudWatch dashboard per watched endpoint.
+
+Roles are named so the guardrails let them act: the Lambda is the deployment pipeline role
+(`guardrails.pipeline_role_arns`: CreateModel, CreateEndpointConfig, UpdateEndpoint), the state machine is the
+approver role (`guardrails.approver_role_arns`: the only principal that sets Approved, through a direct SDK
+task); the Lambda may set Rejected and never Approved.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from mlgov.settings import SettingsError
+from mlgov_runtime.challenger import permissions as p
+from mlgov_runtime.challenger.config import config_from_dict
+from mlgov_runtime.challenger.events import DETAIL_TYPE, SOURCE
+from mlgov_runtime.challenger.findings import dashboard_name
+from mlgov_runtime.challenger.settings import CONFIG_JSON, STATE_MACHINE_ARN
+from mlgov_runtime.core import env
+from mlgov_runtime.core.permissions import IDEMPOTENCY
+from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
+from stacks.capability import CapabilityConstruct
+
+STATE_MACHINE_NAME = "mlgov-challenger"
+SERVICE = "challenger"
+LAMBDA_RETRY_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "States.Timeout",
+]
+ENDPOINT_POLL = Duration.seconds(60)
+
+
+def role_for(patterns: list[str], suffix: str, key: str) -> tuple[str, str]:
+    """(path, name) of a role whose ARN one of the guardrails' patterns matches: a pattern ending in `*` gets
+    `suffix` (a name of its own), an exact pattern is used as it is. Wildcard patterns are preferred."""
+    exact: tuple[str, str] | None = None
+    for pattern in patterns:
+        tail = pattern.split(":role/", 1)[1]
+        folder, _, name = tail.rpartition("/")
+        path = f"/{folder}/" if folder else "/"
+        if any(c in path for c in "*?") or "?" in name or "*" in name[:-1]:
+            continue
+        if name.endswith("*"):
+            return path, (name[:-1] + suffix)[:64]
+        exact = exact or (path, name)
+    if exact:
+        return exact
+    raise SettingsError(
+        f"cdk.json context 'mlgov.guardrails.{key}': no pattern names a role this stack can create (one ending in "
+        "'*' or an exact name, with no wildcard in its path); the challenger gate needs one"
+    )
+
+
+class Challenger(CapabilityConstruct):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        settings = self.settings
+        stack = Stack.of(self)
+        c = settings.challenger
+        self.runtime_config = c.runtime_config(settings.thresholds)
+        try:
+            self.config = config_from_dict(self.runtime_config)
+        except ValueError as exc:
+            raise SettingsError(f"cdk.json context 'mlgov.challenger' / 'mlgov.thresholds': {exc}") from None
+        unknown = sorted(set(c.endpoints) - set(settings.watched_model_package_groups))
+        if unknown:
+            raise SettingsError(
+                f"cdk.json context 'mlgov.challenger.endpoints': group {unknown[0]} is not in "
+                f"watched_model_package_groups ({', '.join(settings.watched_model_package_groups)})"
+            )
+        sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
+        self.endpoint_names = sorted(set(c.endpoints.values()))
+        self.groups = sorted(c.endpoints)
+        self.endpoint_arns = [f"{sm}:endpoint/{e.lower()}" for e in self.endpoint_names]
+        self.package_arns = [f"{sm}:model-package/{g.lower()}/*" for g in self.groups]
+        self.group_arns = [f"{sm}:model-package-group/{g.lower()}" for g in self.groups]
+        self.state_machine_arn = stack.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=STATE_MACHINE_NAME,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.idempotency_table = encrypted_table(
+            self, "IdempotencyTable", self.channel.key, "id", ttl_attribute="expiration", retain=False
+        )
+        self.steps = self._build_function()
+        self.machine_role = self._build_machine_role()
+        self.state_machine = self._build_state_machine()
+        self.dlq = encrypted_queue(self, "ChallengerDeadLetterQueue", self.channel.key)
+        self.dead_letter_queues.append(self.dlq)
+        self.rule = events.Rule(
+            self,
+            "PackageRegistered",
+            description="A retraining run registered a candidate package: try it as a challenger",
+            event_pattern=events.EventPattern(source=[SOURCE], detail_type=[DETAIL_TYPE]),
+            targets=[
+                targets.LambdaFunction(
+                    self.steps.function, dead_letter_queue=self.dlq, retry_attempts=8, max_event_age=Duration.hours(6)
+                )
+            ],
+        )
+        self.dashboards = [self._build_dashboard(i, e) for i, e in enumerate(self.endpoint_names)]
+        five = Duration.minutes(5)
+        topic = self.channel.alarm_topic
+        self.alarms = [
+            alarm_at_one(
+                self,
+                "ChallengerFailedAlarm",
+                "A challenger experiment failed; its CHALLENGER_FAILED finding says where and what traffic it left",
+                self.state_machine.metric_failed(period=five),
+                topic,
+            ),
+            alarm_at_one(
+                self,
+                "ChallengerErrorsAlarm",
+                "The challenger Lambda failed; the state machine retries, then reports",
+                self.steps.function.metric_errors(period=five),
+                topic,
+            ),
+            alarm_at_one(
+                self,
+                "ChallengerDeadLetterAlarm",
+                "A Model Package Registered event could not start a challenger after all retries; redrive the DLQ",
+                self.dlq.metric_approximate_number_of_messages_visible(period=five),
+                topic,
+            ),
+        ]
+        self.nag_suppressions += [(self.machine_role, ["AwsSolutions-IAM5"])]
+
+    # -- roles and the function
+    def _name_role(self, role: iam.IRole, patterns: list[str], suffix: str, key: str) -> str:
+        path, name = role_for(patterns, suffix, key)
+        cfn = cast(iam.CfnRole, role.node.default_child)
+        cfn.role_name = name
+        cfn.path = path
+        return f"{path}{name}"
+
+    def _build_function(self) -> GovernedFunction:
+        stack = Stack.of(self)
+        sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
+        endpoint_configs = [f"{sm}:endpoint-config/{e.lower()}-*" for e in self.endpoint_names]
+        models = [f"{sm}:model/{g.lower()}-*" for g in self.groups]
+        roles = [
+            f"arn:{stack.partition}:iam::{stack.account}:role/{arn.split(':role/', 1)[1]}"
+            for arn in self.settings.challenger.model_execution_role_arns
+        ]
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadEndpoints",
+                actions=list(p.ENDPOINT_READ),
+                resources=[f"{sm}:endpoint/*", f"{sm}:endpoint-config/*", f"{sm}:model/*"],
+            ),
+            iam.PolicyStatement(
+                sid="ChangeWatchedEndpoints",
+                actions=[
+                    "sagemaker:UpdateEndpoint",
+                    "sagemaker:UpdateEndpointWeightsAndCapacities",
+                    "sagemaker:AddTags",
+                ],
+                resources=self.endpoint_arns,
+            ),
+            iam.PolicyStatement(
+                sid="CreateChallengerResources",
+                actions=["sagemaker:CreateEndpointConfig", "sagemaker:CreateModel", "sagemaker:AddTags"],
+                resources=[*endpoint_configs, *models],
+            ),
+            iam.PolicyStatement(
+                sid="PassModelRole",
+                actions=list(p.PASS_MODEL_ROLE),
+                resources=roles,
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadRegistry", actions=list(p.REGISTRY_READ), resources=[*self.group_arns, *self.package_arns]
+            ),
+            # Rejected or metadata only: approval is the state machine's (approver) role alone.
+            iam.PolicyStatement(
+                sid="RejectPackages",
+                actions=list(p.REGISTRY_REJECT),
+                resources=self.package_arns,
+                conditions={"StringEqualsIfExists": {"sagemaker:ModelApprovalStatus": "Rejected"}},
+            ),
+            # GetMetricData accepts no resource scope.
+            iam.PolicyStatement(sid="ReadMetrics", actions=list(p.METRICS_READ), resources=["*"]),
+            iam.PolicyStatement(
+                sid="StartExperiment", actions=list(p.START_EXPERIMENT), resources=[self.state_machine_arn]
+            ),
+            iam.PolicyStatement(
+                sid="IdempotencyRecords", actions=list(IDEMPOTENCY), resources=[self.idempotency_table.table_arn]
+            ),
+        ]
+        steps = GovernedFunction(
+            self,
+            "Steps",
+            description="Challenger CTR gate: starts experiments, deploys, watches, rejects, promotes, reviews",
+            handler=self.capability.handler,
+            environment={
+                CONFIG_JSON: json.dumps(self.runtime_config, sort_keys=True),
+                STATE_MACHINE_ARN: self.state_machine_arn,
+                env.IDEMPOTENCY_TABLE_NAME: self.idempotency_table.table_name,
+                env.IDEMPOTENCY_TTL_SECONDS: str(self.settings.idempotency_ttl_seconds),
+                "POWERTOOLS_SERVICE_NAME": SERVICE,
+            },
+            statements=statements,
+            log_retention_days=self.settings.log_retention_days,
+            timeout=Duration.minutes(2),
+        )
+        self.channel.grant_publish(steps)
+        g = self.settings.guardrails
+        self.pipeline_role = self._name_role(steps.role, g.pipeline_role_arns, "Challenger", "pipeline_role_arns")
+        return steps
+
+    def _build_machine_role(self) -> iam.Role:
+        role = iam.Role(
+            self,
+            "StateMachineRole",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description="Challenger state machine: the approver role; approves a package the gate promotes",
+        )
+        g = self.settings.guardrails
+        self.approver_role = self._name_role(role, g.approver_role_arns, "Challenger", "approver_role_arns")
+        return role
+
+    # -- the state machine
+    def _step(self, name: str, step: str, result_path: str | None) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            name,
+            lambda_function=self.steps.function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "step": step,
+                    "state": sfn.JsonPath.entire_payload,
+                    "now": sfn.JsonPath.string_at("$$.State.EnteredTime"),
+                }
+            ),
+            payload_response_only=True,
+            result_path=result_path or sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.minutes(3)),
+            retry_on_service_exceptions=False,
+        )
+        task.add_retry(errors=LAMBDA_RETRY_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        # The endpoint was mid-update (weights or config): try again shortly.
+        task.add_retry(errors=["ClientError", "ValidationException"], interval=Duration.seconds(30), max_attempts=3)
+        return task
+
+    def _failure(self, name: str) -> sfn.Pass:
+        failed = sfn.Pass(self, f"{name}Failed", result=sfn.Result.from_string(name), result_path="$.failed_state")
+        failed.next(self.report)
+        return failed
+
+    def _catch(self, state: sfn.TaskStateBase) -> None:
+        state.add_catch(self._failure(state.node.id), errors=["States.ALL"], result_path="$.error")
+
+    def _await_endpoint(self, prefix: str, then: sfn.IChainable) -> tasks.LambdaInvoke:
+        """Poll the endpoint every minute until InService; Failed goes to ReportFailure."""
+        status = self._step(f"{prefix}Status", "endpoint_status", "$.endpoint_status")
+        self._catch(status)
+        failed = sfn.Pass(
+            self,
+            f"{prefix}EndpointFailed",
+            parameters={"Error": "EndpointFailed", "Cause.$": "$.endpoint_status.failure_reason"},
+            result_path="$.error",
+        )
+        where = sfn.Pass(
+            self, f"{prefix}Where", result=sfn.Result.from_string(f"{prefix}Status"), result_path="$.failed_state"
+        )
+        failed.next(where)
+        where.next(self.report)
+        wait = sfn.Wait(self, f"{prefix}Wait", time=sfn.WaitTime.duration(ENDPOINT_POLL)).next(status)
+        status.next(
+            sfn.Choice(self, f"{prefix}InService?")
+            .when(sfn.Condition.string_equals("$.endpoint_status.status", "InService"), then)
+            .when(sfn.Condition.string_equals("$.endpoint_status.status", "Failed"), failed)
+            .otherwise(wait)
+        )
+        return status
+
+    def _build_state_machine(self) -> sfn.StateMachine:
+        c = self.settings.challenger
+        self.report = self._step("ReportFailure", "report_failure", "$.failure")
+        self.report.next(sfn.Fail(self, "ChallengerFailed", cause="See the CHALLENGER_FAILED finding"))
+
+        start = sfn.Pass(self, "Start", parameters={"execution.$": "$$.Execution.Id", "input.$": "$"})
+        deploy = self._step("DeployChallenger", "start", "$.challenger")
+        watch = self._step("Watch", "watch", "$.watch")
+        interval = sfn.Wait(
+            self, "WatchInterval", time=sfn.WaitTime.duration(Duration.minutes(c.watch_interval_minutes))
+        ).next(watch)
+        live = sfn.Pass(self, "ChallengerLive", input_path="$.endpoint_status.at", result_path="$.deployed_at").next(
+            interval
+        )
+
+        # Ending: weight 0 already set; restore the production-only config, wait for it, then the outcome.
+        outcome = (
+            sfn.Choice(self, "Outcome")
+            .when(sfn.Condition.string_equals("$.watch.decision", "REJECT"), sfn.Succeed(self, "ChallengerRejected"))
+            .when(
+                sfn.Condition.string_equals("$.watch.decision", "STOP_INVALID"),
+                sfn.Succeed(self, "StoppedSampleRatioMismatch"),
+            )
+            .otherwise(sfn.Succeed(self, "EndedWithoutVerdict"))
+        )
+        restore = self._step("RestoreProduction", "restore", "$.restored")
+        restore.next(self._await_endpoint("Restored", outcome))
+        before_restore = self._await_endpoint("WeightsApplied", restore)
+        reject = self._step("Reject", "reject", "$.rejected")
+        reject.next(before_restore)
+        end = self._step("EndExperiment", "end", "$.ended")
+        end.next(
+            sfn.Choice(self, "EndpointStillOurs?")
+            .when(
+                sfn.Condition.string_equals("$.watch.decision", "ABANDONED"),
+                sfn.Fail(self, "ExperimentAbandoned", cause="The endpoint changed under the experiment"),
+            )
+            .otherwise(before_restore)
+        )
+
+        # Promotion: never approve a package Rejected meanwhile; the approval is this role's own SDK call.
+        check = self._step("CheckPromotion", "check_promotion", "$.promotion_check")
+        approve = tasks.CallAwsService(
+            self,
+            "ApprovePackage",
+            service="sagemaker",
+            action="updateModelPackage",
+            iam_action="sagemaker:UpdateModelPackage",
+            iam_resources=self.package_arns,
+            parameters={
+                "ModelPackageArn": sfn.JsonPath.string_at("$.challenger.model_package_arn"),
+                "ModelApprovalStatus": "Approved",
+                "ApprovalDescription": sfn.JsonPath.string_at("$.watch.approval_description"),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        approve.add_retry(
+            errors=["SageMaker.ThrottlingException", "SageMaker.AmazonSageMakerException", "States.Timeout"],
+            interval=Duration.seconds(5),
+            max_attempts=3,
+            backoff_rate=2,
+        )
+        promote = self._step("Promote", "promote", "$.promotion")
+        review = self._step("Review", "review", "$.review")
+        review_wait = sfn.Wait(self, "WaitForReview", time=sfn.WaitTime.duration(Duration.days(c.review_after_days)))
+        review_wait.next(review).next(sfn.Succeed(self, "PromotedAndReviewed"))
+        promote.next(self._await_endpoint("Promoted", review_wait))
+        approve.next(promote)
+        check.next(
+            sfn.Choice(self, "Approvable?")
+            .when(sfn.Condition.boolean_equals("$.promotion_check.approvable", True), approve)
+            .otherwise(sfn.Fail(self, "PackageRejectedMeanwhile", cause="The package was Rejected during the run"))
+        )
+
+        decide = (
+            sfn.Choice(self, "Decision")
+            .when(sfn.Condition.string_equals("$.watch.decision", "CONTINUE"), interval)
+            .when(sfn.Condition.string_equals("$.watch.decision", "REJECT"), reject)
+            .when(sfn.Condition.string_equals("$.watch.decision", "PROMOTE"), check)
+            .otherwise(end)
+        )
+        watch.next(decide)
+        for state in (deploy, watch, reject, end, restore, check, approve, promote, review):
+            self._catch(state)
+
+        started = (
+            sfn.Choice(self, "Started?")
+            .when(sfn.Condition.boolean_equals("$.challenger.refused", True), sfn.Succeed(self, "NotStarted"))
+            .otherwise(self._await_endpoint("Deployment", live))
+        )
+        definition = start.next(deploy).next(started)
+
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            retention=RETENTION[self.settings.log_retention_days],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Deployments and restores take minutes; the window, the review wait and a margin bound the run.
+        timeout = Duration.minutes(c.max_minutes + 24 * 60 * c.review_after_days + 6 * 60)
+        return sfn.StateMachine(
+            self,
+            "ChallengerStateMachine",
+            state_machine_name=STATE_MACHINE_NAME,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            role=self.machine_role,
+            timeout=timeout,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+
+    # -- the dashboard the findings link to
+    def _build_dashboard(self, index: int, endpoint: str) -> cloudwatch.Dashboard:
+        m = self.settings.challenger.metrics
+        ns, ed, vd = m.namespace, m.endpoint_dimension, m.variant_dimension
+
+        def search(
+            namespace: str, metric: str, stat: str, e_dim: str = ed, v_dim: str = vd
+        ) -> cloudwatch.MathExpression:
+            return cloudwatch.MathExpression(
+                expression=(
+                    f'SEARCH(\'{{{namespace},{e_dim},{v_dim}}} {e_dim}="{endpoint}" MetricName="{metric}"\', '
+                    f"'{stat}', 300)"
+                ),
+                using_metrics={},
+                label=metric,
+                period=Duration.minutes(5),
+            )
+
+        def graph(title: str, *series: cloudwatch.IMetric) -> cloudwatch.GraphWidget:
+            return cloudwatch.GraphWidget(title=title, left=list(series), width=12, height=6)
+
+        custom = [m.impressions, m.clicks] + ([m.cart_adds] if m.cart_adds else [])
+        sagemaker = "AWS/SageMaker"
+        dashboard = cloudwatch.Dashboard(self, f"Dashboard{index}", dashboard_name=dashboard_name(endpoint))
+        dashboard.add_widgets(
+            cloudwatch.TextWidget(
+                markdown=(
+                    f"## Challenger gate: {endpoint}\nPer-variant recommendation metrics ({ns}) and SageMaker "
+                    f"guardrails. The decision with its intervals: `mlgov challenger status --endpoint {endpoint}`."
+                ),
+                width=24,
+                height=2,
+            ),
+            graph("Impressions, clicks, cart adds per variant", *[search(ns, x, "Sum") for x in custom]),
+            graph(
+                "JSON failures and language mismatches per variant",
+                search(ns, m.json_failures, "Sum"),
+                search(ns, m.language_mismatches, "Sum"),
+            ),
+            graph(
+                "Invocation errors per variant",
+                search(sagemaker, "Invocation4XXErrors", "Sum", "EndpointName", "VariantName"),
+                search(sagemaker, "Invocation5XXErrors", "Sum", "EndpointName", "VariantName"),
+            ),
+            graph(
+                "Model latency and invocations per variant",
+                search(sagemaker, "ModelLatency", "Average", "EndpointName", "VariantName"),
+                search(sagemaker, "Invocations", "Sum", "EndpointName", "VariantName"),
+            ),
+            graph(
+                "Rejections by reason",
+                cloudwatch.MathExpression(
+                    expression="SEARCH('{MLGovernance,reason,service} MetricName=\"ModelRejectionEvent\"', 'Sum', 300)",
+                    using_metrics={},
+                    label="ModelRejectionEvent",
+                    period=Duration.minutes(5),
+                ),
+            ),
+        )
+        return dashboard

@@ -1,0 +1,367 @@
+"""The challenger gate's construct: the state machine's shape (CDK assertions on the synthesized ASL), its
+decisions executed by moto's Step Functions interpreter, and the roles the guardrails must let act.
+
+Under moto's interpreter the Lambda tasks do not run the handler: each answers, in order, from moto's
+lambda-simple result queue (the handler steps themselves are tested in tests/integration/test_challenger_handler.py).
+Wait states are set to 0 seconds. The ApprovePackage state is NOT swapped: it is the definition's own
+aws-sdk:sagemaker:updateModelPackage call, executed against moto's SageMaker.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from aws_cdk.assertions import Template
+from moto import mock_aws
+from moto.awslambda_simple.models import lambda_simple_backends
+
+from mlgov.emulator import install
+from mlgov.policy_eval import evaluate
+from mlgov.settings import parse_settings
+from stacks.challenger import role_for
+from stacks.guardrail_policies import guardrail_policies
+from tests.infrastructure.templates import _role_actions
+
+pytestmark = pytest.mark.infrastructure
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+def _definition(template: Template) -> str:
+    [machine] = [v for k, v in template.find_resources("AWS::StepFunctions::StateMachine").items() if "Challenger" in k]
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    return "".join(p if isinstance(p, str) else f"<<{json.dumps(p, sort_keys=True)}>>" for p in parts)
+
+
+def _resolved(template: Template, function_arn: str) -> dict[str, Any]:
+    text = _definition(template)
+    while "<<" in text:
+        start = text.index("<<")
+        token = json.loads(text[start + 2 : text.index(">>", start)])
+        value = function_arn if "Fn::GetAtt" in token else "aws"  # the function, or AWS::Partition
+        text = text[:start] + value + text[text.index(">>", start) + 2 :]
+    definition: dict[str, Any] = json.loads(text)
+    return definition
+
+
+def _states(template: Template) -> dict[str, Any]:
+    states: dict[str, Any] = _resolved(template, "arn:aws:lambda:us-east-1:123456789012:function:steps")["States"]
+    return states
+
+
+# -- shape
+
+
+def test_the_watch_loop_looks_every_five_minutes_and_decides_on_every_look(template: Template) -> None:
+    states = _states(template)
+    assert states["ChallengerLive"]["Next"] == "WatchInterval"
+    assert states["WatchInterval"] == {"Type": "Wait", "Seconds": 300, "Next": "Watch"}
+    assert states["Watch"]["Parameters"] == {"step": "watch", "state.$": "$", "now.$": "$$.State.EnteredTime"}
+    choices = {c["StringEquals"]: c["Next"] for c in states["Decision"]["Choices"]}
+    assert choices == {"CONTINUE": "WatchInterval", "REJECT": "Reject", "PROMOTE": "CheckPromotion"}
+    assert states["Decision"]["Default"] == "EndExperiment"  # STOP_INVALID, INSUFFICIENT_DATA, ABANDONED
+
+
+def test_approval_is_the_state_machines_own_sdk_call_after_a_rejection_check(template: Template) -> None:
+    states = _states(template)
+    approve = states["ApprovePackage"]
+    assert approve["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage"
+    assert approve["Parameters"]["ModelApprovalStatus"] == "Approved"
+    assert approve["Parameters"]["ApprovalDescription.$"] == "$.watch.approval_description"
+    [entry] = [s for s, v in states.items() if v.get("Next") == "ApprovePackage" or _chooses(v, "ApprovePackage")]
+    assert entry == "Approvable?"
+    assert states["Approvable?"]["Choices"][0]["BooleanEquals"] is True
+    assert states["Promote"]["Next"] == "PromotedStatus"
+    assert states["WaitForReview"] == {"Type": "Wait", "Seconds": 7 * 24 * 3600, "Next": "Review"}
+
+
+def _chooses(state: dict[str, Any], target: str) -> bool:
+    return any(c.get("Next") == target for c in state.get("Choices", []))
+
+
+def test_every_task_retries_and_every_failure_reaches_the_finding(template: Template) -> None:
+    states = _states(template)
+    tasks = [n for n, s in states.items() if s["Type"] == "Task" and n != "ReportFailure"]
+    assert len(tasks) == 13
+    for name in tasks:
+        assert states[name].get("Retry"), name
+        [catch] = states[name]["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"] and catch["ResultPath"] == "$.error"
+        assert states[catch["Next"]]["Next"] == "ReportFailure", name
+    assert states["ReportFailure"]["Next"] == "ChallengerFailed"
+    for prefix in ("Deployment", "WeightsApplied", "Restored", "Promoted"):
+        failed = {c["StringEquals"]: c["Next"] for c in states[f"{prefix}InService?"]["Choices"]}
+        assert failed["Failed"] == f"{prefix}EndpointFailed"
+
+
+def test_the_registered_event_reaches_the_function_with_retries_and_a_dlq(template: Template) -> None:
+    [rule] = [v for k, v in template.find_resources("AWS::Events::Rule").items() if k.startswith("Challenger")]
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["mlgov.retraining"],
+        "detail-type": ["Model Package Registered"],
+    }
+    [target] = rule["Properties"]["Targets"]
+    assert "ChallengerStepsFunction" in json.dumps(target["Arn"])
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8
+
+
+def test_one_dashboard_per_watched_endpoint(template: Template) -> None:
+    dashboards = template.find_resources("AWS::CloudWatch::Dashboard")
+    names = [d["Properties"]["DashboardName"] for k, d in dashboards.items() if k.startswith("Challenger")]
+    assert names == ["mlgov-challenger-manga-recommender-prod"]
+    body = json.dumps(dashboards[next(k for k in dashboards if k.startswith("Challenger"))]["Properties"])
+    for metric in ("RecommendationClicks", "RecommendationImpressions", "Invocation5XXErrors", "ModelRejectionEvent"):
+        assert metric in body
+
+
+# -- roles and the guardrails
+
+
+def _role(template: Template, prefix: str) -> tuple[str, str]:
+    [role] = [v for k, v in template.find_resources("AWS::IAM::Role").items() if k.startswith(prefix)]
+    return role["Properties"]["Path"], role["Properties"]["RoleName"]
+
+
+def test_only_the_state_machine_may_approve_under_the_guardrails(template: Template) -> None:
+    # Given the synthesized roles and the SCPs built from the same default settings
+    settings = parse_settings({})
+    policies = {p.name: p.document for p in guardrail_policies(settings)}
+    machine = "arn:aws:iam::{}:role{}{}".format(ACCOUNT, *_role(template, "ChallengerStateMachineRole"))
+    steps = "arn:aws:iam::{}:role{}{}".format(ACCOUNT, *_role(template, "ChallengerStepsRole"))
+    package = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/manga-recommender/7"
+    endpoint = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/manga-recommender-prod"
+
+    def decide(principal: str, action: str, resource: str, **ctx: Any) -> str:
+        context = {"aws:PrincipalArn": principal, "aws:PrincipalAccount": ACCOUNT, **ctx}
+        return evaluate(policies, action, resource, context).decision
+
+    approved = {"sagemaker:ModelApprovalStatus": "Approved"}
+    # Then the state machine's role is an approver and the Lambda's is not
+    assert decide(machine, "sagemaker:UpdateModelPackage", package, **approved) == "Allow"
+    assert decide(steps, "sagemaker:UpdateModelPackage", package, **approved) == "Deny"
+    # And the Lambda's role is the pipeline: it may change what the endpoint serves
+    assert decide(steps, "sagemaker:UpdateEndpoint", endpoint) == "Allow"
+    assert decide(machine, "sagemaker:UpdateEndpoint", endpoint) == "Deny"
+
+
+def test_the_functions_own_policy_rejects_but_never_approves(template: Template) -> None:
+    [policy] = [
+        v for k, v in template.find_resources("AWS::IAM::Policy").items() if k.startswith("ChallengerStepsPolicy")
+    ]
+    document = {"own": policy["Properties"]["PolicyDocument"]}
+    package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/manga-recommender/7"
+    resolved = json.loads(
+        json.dumps(document)
+        .replace('{"Ref": "AWS::Partition"}', '"aws"')
+        .replace('{"Ref": "AWS::Region"}', '"us-east-1"')
+    )
+
+    def decision(status: str | None) -> str:
+        ctx = {"sagemaker:ModelApprovalStatus": status} if status else {}
+        return evaluate(_flatten(resolved), "sagemaker:UpdateModelPackage", package, ctx, default_allow=False).decision
+
+    assert (decision("Rejected"), decision(None), decision("Approved")) == ("Allow", "Allow", "Deny")
+
+
+def _flatten(document: dict[str, Any]) -> dict[str, Any]:
+    """Fn::Join resources as plain ARNs (this account, us-east-1)."""
+    text = json.dumps(document)
+    while '{"Fn::Join": ["", [' in text:
+        start = text.index('{"Fn::Join": ["", [')
+        depth, end = 0, start
+        for end in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+        joined = json.loads(text[start : end + 1])["Fn::Join"][1]
+        plain = "".join(
+            p if isinstance(p, str) else {"AWS::AccountId": ACCOUNT}.get(p.get("Ref", ""), "x") for p in joined
+        )
+        text = text[:start] + json.dumps(plain) + text[end + 1 :]
+    flat: dict[str, Any] = json.loads(text)
+    return flat
+
+
+def test_the_function_grants_exactly_its_declared_actions(template: Template) -> None:
+    from mlgov_runtime.challenger.permissions import ACTIONS
+
+    common = {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt", "kms:GenerateDataKey"}
+    xray = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    granted = _role_actions(template, "ChallengerSteps")
+    assert granted - common - xray == set(ACTIONS)
+
+
+def test_a_wildcard_pattern_gives_the_role_a_name_of_its_own() -> None:
+    patterns = ["arn:*:iam::*:role/mlgov-protected/MlGovModelApprover", "arn:*:iam::*:role/team/MlGovApprover*"]
+    assert role_for(patterns, "Challenger", "approver_role_arns") == ("/team/", "MlGovApproverChallenger")
+    assert role_for(patterns[:1], "Challenger", "approver_role_arns") == ("/mlgov-protected/", "MlGovModelApprover")
+    with pytest.raises(ValueError, match="approver_role_arns"):
+        role_for(["arn:*:iam::*:role/*/Approver"], "Challenger", "approver_role_arns")
+
+
+# -- logic, executed by moto's interpreter
+
+LIVE = {"status": "InService", "config": "c", "failure_reason": None, "at": "2026-11-28T12:01:00Z"}
+
+
+def _challenger(package: str) -> dict[str, Any]:
+    return {
+        "refused": False,
+        "model_package_arn": package,
+        "endpoint_name": "manga-recommender-prod",
+        "production_variant": "AllTraffic",
+        "challenger_variant": "challenger-v5",
+    }
+
+
+def _run(template: Template, answers: list[dict[str, Any]], package: str | None = None) -> tuple[str, list[str], Any]:
+    install()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+        sm = boto3.client("sagemaker", region_name=REGION)
+        sm.create_model_package_group(ModelPackageGroupName="manga-recommender")
+        arn = sm.create_model_package(
+            ModelPackageGroupName="manga-recommender",
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [{"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/tgi:1"}],
+                "SupportedContentTypes": ["application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+        )["ModelPackageArn"]
+        answers = json.loads(json.dumps(answers).replace("PACKAGE", package or arn))
+        iam = boto3.client("iam", region_name=REGION)
+        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        zipped = io.BytesIO()
+        with zipfile.ZipFile(zipped, "w") as archive:
+            archive.writestr("handler.py", "def handler(e, c):\n    return e\n")
+        fn = boto3.client("lambda", region_name=REGION).create_function(
+            FunctionName="steps",
+            Runtime="python3.11",
+            Role=role,
+            Handler="handler.handler",
+            Code={"ZipFile": zipped.getvalue()},
+        )["FunctionArn"]
+        queue = lambda_simple_backends[ACCOUNT][REGION].lambda_simple_results_queue
+        queue.clear()  # answers a failed test left behind would answer this run's tasks
+        answer = requests.post(
+            "http://motoapi.amazonaws.com/moto-api/static/lambda-simple/response",
+            json={"results": [json.dumps(a) for a in answers], "region": REGION},
+            timeout=5,
+        )
+        assert answer.status_code == 201
+        definition = _resolved(template, fn)
+        for state in definition["States"].values():
+            if state["Type"] == "Wait":
+                state["Seconds"] = 0
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = sfn.create_state_machine(name="challenger", roleArn=role, definition=json.dumps(definition))
+        execution = sfn.start_execution(
+            stateMachineArn=machine["stateMachineArn"], input=json.dumps({"model_package_arn": arn})
+        )
+        for _ in range(400):
+            status = sfn.describe_execution(executionArn=execution["executionArn"])["status"]
+            if status != "RUNNING":
+                break
+            time.sleep(0.05)
+        events = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+        entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        if status == "RUNNING":  # looping on echoed answers: stop it before it eats the next test's
+            sfn.stop_execution(executionArn=execution["executionArn"])
+        assert queue == [], f"Lambda answers left unused: the run took another path ({entered})"
+        return status, entered, sm.describe_model_package(ModelPackageName=arn)
+
+
+def _watch(decision: str) -> dict[str, Any]:
+    return {"decision": decision, "approval_description": f"{decision} by the gate", "elapsed_minutes": 35}
+
+
+def test_a_refused_start_ends_there(template: Template) -> None:
+    status, entered, _ = _run(template, [{"refused": True, "reason": "not eligible"}])
+    assert status == "SUCCEEDED" and entered == ["Start", "DeployChallenger", "Started?", "NotStarted"]
+
+
+def test_a_rejection_restores_production_and_never_approves(template: Template) -> None:
+    answers = [
+        _challenger("PACKAGE"),
+        LIVE,
+        _watch("CONTINUE"),
+        _watch("REJECT"),
+        {"reason": "ctr_test"},
+        LIVE,
+        {"config": "restored", "changed": True},
+        LIVE,
+    ]
+    status, entered, package = _run(template, answers)
+    assert status == "SUCCEEDED", entered
+    assert entered.count("Watch") == 2
+    assert entered[entered.index("Reject") :] == [
+        "Reject",
+        "WeightsAppliedStatus",
+        "WeightsAppliedInService?",
+        "RestoreProduction",
+        "RestoredStatus",
+        "RestoredInService?",
+        "Outcome",
+        "ChallengerRejected",
+    ]
+    assert "ApprovePackage" not in entered
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"  # the Lambda step (answered here) rejects
+
+
+def test_a_promotion_is_approved_by_the_state_machine_then_deployed_then_reviewed(template: Template) -> None:
+    answers = [
+        _challenger("PACKAGE"),
+        {"status": "Updating", "at": "2026-11-28T12:00:30Z"},
+        LIVE,
+        _watch("PROMOTE"),
+        {"approvable": True, "status": "PendingManualApproval"},
+        {"promoted_at": "2026-11-28T12:40:00Z"},
+        LIVE,
+        {"production_7day_retention_delta": 0.01},
+    ]
+    status, entered, package = _run(template, answers)
+    assert status == "SUCCEEDED", entered
+    assert entered.count("DeploymentWait") == 1  # polled again while Updating
+    assert entered[-5:] == ["PromotedStatus", "PromotedInService?", "WaitForReview", "Review", "PromotedAndReviewed"]
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["ApprovalDescription"] == "PROMOTE by the gate"
+
+
+def test_a_package_rejected_during_the_run_is_never_approved(template: Template) -> None:
+    answers = [_challenger("PACKAGE"), LIVE, _watch("PROMOTE"), {"approvable": False, "status": "Rejected"}]
+    status, entered, package = _run(template, answers)
+    assert status == "FAILED" and entered[-1] == "PackageRejectedMeanwhile"
+    assert "ApprovePackage" not in entered and package["ModelApprovalStatus"] == "PendingManualApproval"
+
+
+@pytest.mark.parametrize(
+    ("decision", "last"), [("INSUFFICIENT_DATA", "EndedWithoutVerdict"), ("STOP_INVALID", "StoppedSampleRatioMismatch")]
+)
+def test_no_verdict_ends_the_experiment_and_restores_production(template: Template, decision: str, last: str) -> None:
+    answers = [_challenger("PACKAGE"), LIVE, _watch(decision), {"outcome": decision}, LIVE, {"changed": True}, LIVE]
+    status, entered, package = _run(template, answers)
+    assert status == "SUCCEEDED" and entered[-1] == last
+    assert "RestoreProduction" in entered and "Reject" not in entered and "ApprovePackage" not in entered
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+
+
+def test_an_endpoint_changed_under_the_experiment_fails_without_restoring(template: Template) -> None:
+    answers = [_challenger("PACKAGE"), LIVE, _watch("ABANDONED"), {"outcome": "ABANDONED"}]
+    status, entered, _ = _run(template, answers)
+    assert status == "FAILED" and entered[-2:] == ["EndpointStillOurs?", "ExperimentAbandoned"]
+    assert "RestoreProduction" not in entered
+
+
+def test_a_failed_deployment_reports_and_fails(template: Template) -> None:
+    failed = {"status": "Failed", "failure_reason": "capacity", "at": "2026-11-28T12:05:00Z"}
+    answers = [_challenger("PACKAGE"), failed, {"finding_id": "f"}]
+    status, entered, _ = _run(template, answers)
+    assert status == "FAILED"
+    assert entered[-4:] == ["DeploymentEndpointFailed", "DeploymentWhere", "ReportFailure", "ChallengerFailed"]

@@ -1,0 +1,346 @@
+"""The challenger Lambda's steps under moto with the emulator (UpdateEndpoint, partial UpdateModelPackage):
+the real handler, adapters and CloudWatch reads, called in the order the state machine calls them, with
+`now` as the state machine passes it ($$.State.EnteredTime), so 30 minutes of traffic take no time."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mlgov.challenger_estate import VariantTraffic, put_retention, put_traffic, register_candidate
+from mlgov.emulator import install
+from mlgov.estate import GROUP, create_governance_resources, seed_estate
+from mlgov.sandbox import FakeContext
+from mlgov.settings import Challenger, Thresholds
+from tests.integration.test_coverage_and_retraining import fresh_handler
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+ENDPOINT = "manga-recommender-prod"
+T0 = datetime(2026, 11, 20, 9, 0, 12, tzinfo=UTC)  # when the state machine started the experiment
+
+
+def at(minutes: float) -> str:
+    return (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Lab:
+    sm: Any
+    cw: Any
+    sqs: Any
+    sfn: Any
+    handler: ModuleType
+    resources: dict[str, str]
+    machine_arn: str
+
+    def step(self, name: str, state: dict[str, Any], now: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.handler.handler({"step": name, "state": state, "now": now}, FakeContext())
+        return result
+
+    def published(self) -> list[dict[str, Any]]:
+        out = []
+        while batch := self.sqs.receive_message(
+            QueueUrl=self.resources["FINDINGS_QUEUE_URL"], MaxNumberOfMessages=10
+        ).get("Messages"):
+            for m in batch:
+                out.append(json.loads(m["Body"]))
+                self.sqs.delete_message(QueueUrl=self.resources["FINDINGS_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
+        return out
+
+    def package(self, arn: str) -> dict[str, Any]:
+        return dict(self.sm.describe_model_package(ModelPackageName=arn))
+
+    def variants(self) -> dict[str, Any]:
+        endpoint = self.sm.describe_endpoint(EndpointName=ENDPOINT)
+        config = self.sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        return {v["VariantName"]: v for v in config["ProductionVariants"]}
+
+    def start(self, arn: str, **request: Any) -> dict[str, Any]:
+        """start -> endpoint_status (InService at once in the emulator) -> the state the watch loop gets."""
+        state: dict[str, Any] = {"execution": "exec", "input": {"model_package_arn": arn, **request}}
+        state["challenger"] = self.step("start", state, at(0))
+        if state["challenger"]["refused"]:
+            return state
+        state["endpoint_status"] = self.step("endpoint_status", state, at(1))
+        assert state["endpoint_status"]["status"] == "InService"
+        state["deployed_at"] = state["endpoint_status"]["at"]
+        return state
+
+    def watch_until_verdict(self, state: dict[str, Any], every: int = 5, limit: int = 400) -> dict[str, Any]:
+        minute = 1 + every
+        while minute <= limit:
+            state["watch"] = self.step("watch", state, at(minute))
+            if state["watch"]["decision"] != "CONTINUE":
+                return state
+            minute += every
+        raise AssertionError("no verdict")
+
+
+def settings_env(**challenger: Any) -> str:
+    return json.dumps(Challenger(**challenger).runtime_config(Thresholds()))
+
+
+@contextlib.contextmanager
+def lab_context(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+    """The seeded estate, the findings channel and the challenger function's environment, under moto."""
+    install()
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        c = {s: boto3.client(s, region_name=REGION) for s in ("sagemaker", "cloudwatch", "sqs", "sns", "dynamodb")}
+        seed_estate(c["sagemaker"], ACCOUNT, REGION)
+        resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
+        iam = boto3.client("iam", region_name=REGION)
+        role = iam.create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = sfn.create_state_machine(
+            name="mlgov-challenger",
+            roleArn=role,
+            definition=json.dumps({"StartAt": "Queued", "States": {"Queued": {"Type": "Pass", "End": True}}}),
+        )["stateMachineArn"]
+        env = {
+            **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
+            "CHALLENGER_CONFIG_JSON": settings_env(),
+            "CHALLENGER_STATE_MACHINE_ARN": machine,
+            "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        from mlgov_runtime.adapters import aws
+
+        aws.context_for.cache_clear()
+        handler = fresh_handler("mlgov_runtime.challenger.handler")
+        yield Lab(c["sagemaker"], c["cloudwatch"], c["sqs"], sfn, handler, resources, machine)
+        aws.context_for.cache_clear()
+
+
+@pytest.fixture
+def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+    with lab_context(monkeypatch) as value:
+        yield value
+
+
+def traffic(lab: Lab, state: dict[str, Any], minutes: int, per_minute: float, challenger_ctr: float, **kw: Any) -> None:
+    ch = state["challenger"]
+    put_traffic(
+        lab.cw,
+        ENDPOINT,
+        {
+            ch["production_variant"]: VariantTraffic(0.9),
+            ch["challenger_variant"]: VariantTraffic(0.1, ctr=challenger_ctr, **kw),
+        },
+        T0 + timedelta(minutes=2),
+        minutes,
+        per_minute,
+        seed=7,
+    )
+
+
+def test_a_worse_challenger_is_rejected_in_the_registry_and_loses_its_traffic(lab: Lab) -> None:
+    # Given an eligible candidate deployed on the production endpoint at 10%
+    arn = register_candidate(lab.sm, REGION)
+    state = lab.start(arn)
+    ch = state["challenger"]
+    assert set(lab.variants()) == {"AllTraffic", ch["challenger_variant"]}
+    assert lab.variants()[ch["challenger_variant"]]["InitialVariantWeight"] == pytest.approx(0.1)
+    # When its CTR is 30% lower at 3,500 impressions/min
+    traffic(lab, state, 60, 3500, 0.056)
+    state = lab.watch_until_verdict(state)
+    # Then the gate rejects it within minutes
+    assert state["watch"]["decision"] == "REJECT"
+    assert state["watch"]["elapsed_minutes"] <= 15
+    state["rejected"] = lab.step("reject", state, at(30))
+    # And the registry says Rejected with both CTRs, intervals, impressions, duration and the test
+    package = lab.package(arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    text = package["ApprovalDescription"]
+    assert len(text) <= 1024
+    for part in ("challenger CTR", "production CTR", "impressions", "min on manga-recommender-prod", "CTR test"):
+        assert part in text, part
+    # And the metadata survived the rejection
+    assert package["CustomerMetadataProperties"]["catalog_snapshot_date"] == "2026-11-20"
+    # And the challenger's weight went to 0 at once
+    live = {v["VariantName"]: v for v in lab.sm.describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"]}
+    assert live[ch["challenger_variant"]]["CurrentWeight"] == 0
+    # And restoring leaves production alone at full weight
+    state["endpoint_status"] = lab.step("endpoint_status", state, at(31))
+    lab.step("restore", state, at(32))
+    assert list(lab.variants()) == ["AllTraffic"]
+    assert lab.variants()["AllTraffic"]["ModelName"] == "manga-rec-v2"
+    # And one HIGH CHALLENGER_REJECTED finding links the dashboard
+    [finding] = lab.published()
+    assert (finding["kind"], finding["severity"]) == ("CHALLENGER_REJECTED", "HIGH")
+    assert "dashboards/dashboard/mlgov-challenger-manga-recommender-prod" in finding["evidence"]["dashboard_url"]
+    assert finding["evidence"]["decided_by"].startswith("CTR test")
+
+
+def test_a_better_challenger_is_promoted_and_reviewed(lab: Lab) -> None:
+    arn = register_candidate(lab.sm, REGION)
+    state = lab.start(arn)
+    ch = state["challenger"]
+    traffic(lab, state, 120, 3500, 0.088)
+    state = lab.watch_until_verdict(state)
+    assert state["watch"]["decision"] == "PROMOTE"
+    assert state["watch"]["elapsed_minutes"] >= 30
+    assert lab.step("check_promotion", state, at(60)) == {"approvable": True, "status": "PendingManualApproval"}
+    # ApprovePackage is the state machine's own SDK call (its approver role); here the same call.
+    lab.sm.update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription=state["watch"]["approval_description"]
+    )
+    state["promotion"] = lab.step("promote", state, at(61))
+    # The production variant (name, instances) now serves the challenger's model alone
+    assert list(lab.variants()) == ["AllTraffic"]
+    assert lab.variants()["AllTraffic"]["ModelName"] == ch["challenger_model"]
+    assert lab.variants()["AllTraffic"]["InitialVariantWeight"] == 1.0
+    # And the endpoint's ModelPackageName claim follows
+    tags = lab.sm.list_tags(ResourceArn=ch["endpoint_arn"])["Tags"]
+    assert {"Key": "ModelPackageName", "Value": arn} in tags
+    # Seven days later: retention 0.40 before the challenger, 0.37 after (7.5% lower)
+    put_retention(lab.cw, ENDPOINT, T0 - timedelta(days=7), 7, 0.40)
+    put_retention(lab.cw, ENDPOINT, T0 + timedelta(hours=2), 7, 0.37)
+    review = lab.step("review", state, at(61 + 7 * 24 * 60))
+    assert review["production_7day_retention_delta"] == pytest.approx(-0.075)
+    metadata = lab.package(arn)["CustomerMetadataProperties"]
+    assert metadata["production_7day_retention_delta"] == "-0.0750"
+    assert metadata["shadow_ctr_eligible"] == "true"
+    [finding] = lab.published()
+    assert finding["kind"] == "CHALLENGER_RETENTION_REGRESSION"
+    assert f"mlgov rollback --endpoint {ENDPOINT} --group {GROUP}" in finding["detail"]
+
+
+def test_at_the_specs_traffic_the_window_ends_without_a_verdict(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the spec's 30-minute window and ~70 recommendation impressions a minute
+    monkeypatch.setenv("CHALLENGER_CONFIG_JSON", settings_env(max_minutes=30))
+    lab.handler = fresh_handler("mlgov_runtime.challenger.handler")
+    arn = register_candidate(lab.sm, REGION)
+    state = lab.start(arn)
+    traffic(lab, state, 40, 70, 0.08)
+    state = lab.watch_until_verdict(state)
+    assert state["watch"]["decision"] == "INSUFFICIENT_DATA"
+    ended = lab.step("end", state, at(40))
+    # Then nothing is promoted or rejected, the challenger loses its traffic, and the finding says how much more
+    assert lab.package(arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    live = {v["VariantName"]: v for v in lab.sm.describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"]}
+    assert live[state["challenger"]["challenger_variant"]]["CurrentWeight"] == 0
+    [finding] = lab.published()
+    assert finding["finding_id"] == ended["finding_id"]
+    assert (finding["kind"], finding["severity"]) == ("CHALLENGER_INSUFFICIENT_DATA", "MEDIUM")
+    needed = finding["evidence"]["needed"]["additional_impressions"]
+    assert needed is None or needed > 0
+    assert "more impressions" in finding["detail"] or "would settle it" in finding["detail"]
+
+
+def test_a_split_that_does_not_follow_the_weights_stops_without_judging_the_model(lab: Lab) -> None:
+    arn = register_candidate(lab.sm, REGION)
+    state = lab.start(arn)
+    ch = state["challenger"]
+    # The recommender tags a third of impressions with the challenger's VariantName while weights say 10%
+    put_traffic(
+        lab.cw,
+        ENDPOINT,
+        {ch["production_variant"]: VariantTraffic(0.67), ch["challenger_variant"]: VariantTraffic(0.33)},
+        T0 + timedelta(minutes=2),
+        30,
+        3500,
+    )
+    state = lab.watch_until_verdict(state)
+    assert state["watch"]["decision"] == "STOP_INVALID"
+    lab.step("end", state, at(20))
+    assert lab.package(arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    [finding] = lab.published()
+    assert finding["kind"] == "CHALLENGER_INVALID"
+    assert "fix the traffic split, not the model" in finding["detail"]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "why"),
+    [
+        ({"shadow_ctr_eligible": "false"}, "did not pass the offline gate"),
+        ({}, "no shadow_ctr_eligible metadata"),
+    ],
+)
+def test_a_package_the_offline_gate_did_not_pass_never_reaches_the_endpoint(
+    lab: Lab, metadata: dict[str, str], why: str
+) -> None:
+    arn = lab.sm.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/tgi:1"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties={"catalog_snapshot_date": "2026-11-20", **metadata},
+    )["ModelPackageArn"]
+    state = lab.start(arn)
+    assert state["challenger"]["refused"] is True
+    assert why in state["challenger"]["reason"]
+    assert list(lab.variants()) == ["AllTraffic"]
+    [finding] = lab.published()
+    assert (finding["kind"], finding["severity"]) == ("CHALLENGER_START_REFUSED", "MEDIUM")
+
+
+def test_a_rejected_package_never_starts_again_and_is_never_approved(lab: Lab) -> None:
+    arn = register_candidate(lab.sm, REGION)
+    lab.sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription="CTR -15%")
+    assert "is Rejected" in lab.start(arn)["challenger"]["reason"]
+    # And a package rejected while its experiment ran is not approvable when the gate would promote it
+    other = register_candidate(lab.sm, REGION, snapshot="2026-11-21")
+    state = lab.start(other)
+    lab.sm.update_model_package(ModelPackageArn=other, ModelApprovalStatus="Rejected", ApprovalDescription="by hand")
+    assert lab.step("check_promotion", state, at(40)) == {"approvable": False, "status": "Rejected"}
+
+
+def test_an_endpoint_changed_under_the_experiment_ends_it_without_touching_anything(lab: Lab) -> None:
+    arn = register_candidate(lab.sm, REGION)
+    state = lab.start(arn)
+    lab.sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName=state["challenger"]["previous_config"])
+    state["watch"] = lab.step("watch", state, at(10))
+    assert state["watch"]["decision"] == "ABANDONED"
+    lab.step("end", state, at(10))
+    [finding] = lab.published()
+    assert finding["kind"] == "CHALLENGER_FAILED"
+    assert "changed under the experiment" in finding["detail"]
+
+
+def test_a_failed_step_takes_the_challengers_traffic_away_and_says_how_to_restore(lab: Lab) -> None:
+    arn = register_candidate(lab.sm, REGION)
+    state = lab.start(arn)
+    state.update(failed_state="Watch", error={"Error": "States.Timeout", "Cause": "Lambda timed out"})
+    result = lab.step("report_failure", state, at(12))
+    assert "weight was set to 0" in result["traffic"]
+    [finding] = lab.published()
+    assert finding["kind"] == "CHALLENGER_FAILED"
+    assert f"--endpoint-config-name {state['challenger']['previous_config']}" in finding["detail"]
+
+
+def test_the_registered_event_starts_one_experiment_however_often_it_is_delivered(lab: Lab) -> None:
+    arn = register_candidate(lab.sm, REGION)
+    event = {
+        "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+        "source": "mlgov.retraining",
+        "detail-type": "Model Package Registered",
+        "detail": {"model_package_arn": arn, "catalog_snapshot_date": "2026-11-20", "execution": "arn:exec"},
+    }
+    first = lab.handler.handler(event, FakeContext())
+    again = lab.handler.handler(event, FakeContext())
+    assert first["status"] == "started"
+    assert again == first  # the idempotency record answers
+    executions = lab.sfn.list_executions(stateMachineArn=lab.machine_arn)["executions"]
+    assert len(executions) == 1
+    run_input = json.loads(lab.sfn.describe_execution(executionArn=executions[0]["executionArn"])["input"])
+    assert run_input["model_package_arn"] == arn and run_input["source"] == "event"
+
+
+def test_an_event_that_is_not_a_registration_is_refused_without_starting_anything(lab: Lab) -> None:
+    result = lab.handler.handler({"id": "x", "source": "mlgov.retraining", "detail-type": "Other"}, FakeContext())
+    assert result["status"] == "rejected"
+    assert lab.sfn.list_executions(stateMachineArn=lab.machine_arn)["executions"] == []
