@@ -117,7 +117,8 @@ def test_only_the_producers_may_publish_findings(synthesized: Any, template: Tem
     ]
     assert deny["Effect"] == "Deny" and deny["Action"] == "sns:Publish"
     sealed = {json.dumps(arn, sort_keys=True) for arn in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]}
-    topic_ref = json.dumps({"Ref": stack.resolve(stack.channel.topic.node.default_child.logical_id)}, sort_keys=True)
+    topic: Any = stack.channel.topic.node.default_child
+    topic_ref = json.dumps({"Ref": stack.resolve(topic.logical_id)}, sort_keys=True)
     # Every role whose policy grants sns:Publish on the findings topic is one of the sealed publishers.
     roles_publishing = set()
     for policy_doc in template.find_resources("AWS::IAM::Policy").values():
