@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from mlgov_runtime.adapters.http import DeliveryError
 from mlgov_runtime.core.findings import SEVERITIES, SOURCES, STATUS_OPEN, STATUS_RESOLVED
 from mlgov_runtime.core.routing import Delivery, RoutingPolicy, Sent
+from mlgov_runtime.notifier.messages import one_line
 
 REQUIRED_FINDING_KEYS = (
     "finding_id",
@@ -104,7 +105,7 @@ def _text(finding: dict[str, Any], key: str) -> str:
         raise InvalidFinding(f"finding lacks {key}")
     if not isinstance(value, str):
         raise InvalidFinding(f"finding {key} must be a string, got {type(value).__name__}")
-    if not value.strip():
+    if not one_line(value):
         raise InvalidFinding(f"finding {key} is blank")
     if len(value) > MAX_TEXT:
         raise InvalidFinding(f"finding {key} is longer than {MAX_TEXT:,} characters")

@@ -107,9 +107,10 @@ def slack_message(finding: dict[str, Any], findings_table: str | None = None) ->
     what = "*What and why*\n"
     resource = "*Resource*\n"
     status = finding.get("status", "OPEN")
+    header = one_line(finding["title"]) or finding["kind"]  # Slack refuses an empty header
     footer = f"finding `{finding['finding_id']}` | {status} | {finding['source']} | {finding['detected_at']}"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": clip(one_line(finding["title"]), SLACK_HEADER_MAX)}},
+        {"type": "header", "text": {"type": "plain_text", "text": clip(header, SLACK_HEADER_MAX)}},
         {
             "type": "section",
             "fields": [

@@ -1,0 +1,129 @@
+"""Fuzz: snapshots and catalogs of any content either give the right title ids or a named error
+(SnapshotFormatError, CatalogUnavailable) the coverage check reports as COVERAGE_CHECK_FAILED. Where every
+line is JSON, the fast path's answer is the line-by-line parser's answer: nothing nested, empty or
+non-string is ever counted as covered."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlgov_runtime.adapters.catalog import CatalogUnavailable, catalog_title_ids
+from mlgov_runtime.coverage.logic import CoverageThresholds, SnapshotFormatError, coverage_gap, title_id_batches
+from tests.strategies import FUZZ, Tally, json_values, nasty_text
+
+pair = st.fixed_dictionaries(
+    {"query": nasty_text, "query_language": st.sampled_from(["ja", "en"]), "title_id": st.from_regex(r"MNG-\d{5}")}
+)
+odd_pair = st.one_of(
+    pair.map(lambda p: {**p, "title_id": {"title_id": p["title_id"]}}),
+    pair.map(lambda p: {"meta": p}),
+    pair.map(lambda p: {**p, "title_id": [p["title_id"]]}),
+    st.builds(lambda p, v: {**p, "title_id": v}, pair, json_values),
+    json_values,
+)
+json_line = st.one_of(pair, pair, pair, odd_pair).map(
+    lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass")
+)
+raw_line = st.one_of(json_line, st.binary(max_size=60), st.sampled_from([b"", b"   ", b"{", b'"title_id": "X"']))
+
+
+def expected(lines: list[bytes]) -> list[str] | None:
+    """What a line-by-line JSON parser says: every non-blank line's string title_id, or None (an error)."""
+    ids = []
+    for line in lines:
+        if not line.strip():
+            continue
+        value = json.loads(line)
+        if not isinstance(value, dict) or not isinstance(value.get("title_id"), str) or not value["title_id"]:
+            return None
+        ids.append(value["title_id"])
+    return ids
+
+
+def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in itertools.pairwise(points)] or [b""]
+
+
+def test_fuzz_snapshots_give_the_parsers_answer_or_a_format_error(capsys: pytest.CaptureFixture[str]) -> None:
+    tally = Tally("coverage snapshots (JSON Lines bytes, any chunking)")
+
+    @settings(FUZZ, max_examples=300)
+    @given(st.one_of(st.lists(json_line, max_size=8), st.lists(raw_line, max_size=8)), st.lists(st.integers(0, 10**4)))
+    def check(lines: list[bytes], cuts: list[int]) -> None:
+        tally.generated += 1
+        data = b"\n".join(lines) + (b"\n" if lines else b"")
+        try:
+            got: list[str] | None = [i for batch in title_id_batches(chunked(data, cuts)) for i in batch]
+            report = coverage_gap({"MNG-00001"}, [got or []], CoverageThresholds())
+            assert report.catalog_titles == 1
+        except SnapshotFormatError:
+            got = None
+        except Exception as exc:
+            tally.unhandled.append(f"{type(exc).__name__}: {exc}")
+            raise
+        try:
+            oracle = expected(lines)
+        except (ValueError, RecursionError):
+            return  # a line that is not JSON: any named error will do, no crash was the point
+        if oracle is not None and not oracle:
+            oracle = None  # no pairs at all: the check refuses an empty snapshot
+        assert got == oracle, (lines, got, oracle)
+
+    check()
+    tally.report(capsys)
+    assert tally.generated >= 200 and tally.unhandled == []
+
+
+class Pages:
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def get_paginator(self, name: str) -> Pages:
+        return self
+
+    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+        return [{"Items": self.items if kwargs["Segment"] == 0 else []}]
+
+
+attribute_values = st.one_of(
+    st.fixed_dictionaries({"S": nasty_text}),
+    st.fixed_dictionaries({"N": st.integers().map(str)}),
+    st.fixed_dictionaries({"B": st.binary(max_size=4)}),
+    st.dictionaries(st.sampled_from(["S", "N", "BOOL", "L", "M"]), json_values, max_size=2),
+    json_values,
+)
+items = st.lists(
+    st.one_of(
+        st.dictionaries(st.sampled_from(["title_id", "id", "titleId"]), attribute_values, max_size=2), json_values
+    ),
+    max_size=5,
+)
+
+
+def test_fuzz_catalog_items_give_ids_or_name_the_problem(capsys: pytest.CaptureFixture[str]) -> None:
+    tally = Tally("coverage catalogs (DynamoDB items of any shape)")
+
+    @settings(FUZZ, max_examples=200)
+    @given(items)
+    def check(catalog: list[Any]) -> None:
+        tally.generated += 1
+        try:
+            ids = catalog_title_ids(Pages(catalog), "manga-catalog")
+        except CatalogUnavailable as exc:
+            assert "manga-catalog" in str(exc)
+            return
+        except Exception as exc:
+            tally.unhandled.append(f"{type(exc).__name__}: {exc}")
+            raise
+        assert ids == {item["title_id"]["S"] for item in catalog}
+
+    check()
+    tally.report(capsys)
+    assert tally.generated >= 150 and tally.unhandled == []
