@@ -325,6 +325,9 @@ class Retraining(_Strict):
     """Spec scenario 2: weekly coverage check and the LoRA retraining pipeline."""
 
     catalog_table_name: str = Field(default="manga-catalog", pattern=r"^[a-zA-Z0-9_.-]{3,255}$")
+    # The one watched group the coverage check compares and the pipeline registers into; may be left
+    # out while watched_model_package_groups lists a single group.
+    model_package_group: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     snapshot_fallback_uri: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
     coverage_schedule: Schedule = "cron(0 5 ? * MON *)"
     training_image: str = Field(
@@ -729,15 +732,16 @@ class Settings(_Strict):
     def _package_accounts(cls, value: list[str]) -> list[str]:
         return _all_match(value, r"\d{12}", "a 12-digit AWS account id")
 
+    @property
+    def retraining_group(self) -> str:
+        """The group the coverage check and the retraining pipeline serve (parse_settings made it unambiguous)."""
+        return self.retraining.model_package_group or self.watched_model_package_groups[0]
+
     @field_validator("watched_model_package_groups")
     @classmethod
     def _groups(cls, value: list[str]) -> list[str]:
-        # The coverage check and the retraining pipeline serve one group (the audit covers every endpoint).
-        if len(value) != 1:
-            raise ValueError(
-                f"lists {len(value)} groups; name exactly one model package group (the one the coverage check "
-                'and the retraining pipeline serve), e.g. ["manga-recommender"]'
-            )
+        if not value:
+            raise ValueError('lists no group: name the model package groups to govern, e.g. ["manga-recommender"]')
         return _all_match(value, r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")
 
 
@@ -769,6 +773,18 @@ def parse_settings(raw: Any) -> Settings:
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
     r = settings.retraining
+    groups = settings.watched_model_package_groups
+    if r.model_package_group is None and len(groups) > 1:
+        raise SettingsError(
+            f"cdk.json context '{CONTEXT_KEY}.retraining.model_package_group': watched_model_package_groups lists "
+            f"{len(groups)} groups ({', '.join(groups)}); name the one the coverage check and the retraining "
+            "pipeline serve"
+        )
+    if r.model_package_group is not None and r.model_package_group not in groups:
+        raise SettingsError(
+            f"cdk.json context '{CONTEXT_KEY}.retraining.model_package_group': {r.model_package_group!r} is not "
+            f"one of watched_model_package_groups ({', '.join(groups)})"
+        )
     if r.managed_spot and r.max_wait_hours < r.max_runtime_hours:
         raise SettingsError(
             f"cdk.json context '{CONTEXT_KEY}.retraining.max_wait_hours': must be >= max_runtime_hours "

@@ -54,7 +54,7 @@ class Coverage(CapabilityConstruct):
         machine_arn = self.retraining.state_machine.state_machine_arn
         environment = {
             "CATALOG_TABLE_NAME": r.catalog_table_name,
-            "WATCHED_GROUP": self.settings.watched_model_package_groups[0],
+            "WATCHED_GROUP": self.settings.retraining_group,
             "RETRAINING_STATE_MACHINE_ARN": machine_arn,
             "COVERAGE_ALERT_PCT": str(t.coverage_gap_alert_pct),
             "COVERAGE_PAGE_PCT": str(t.coverage_gap_page_pct),

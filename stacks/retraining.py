@@ -77,7 +77,7 @@ class Retraining(CapabilityConstruct):
             server_access_logs_prefix="snapshots/",
             removal_policy=RemovalPolicy.RETAIN,
         )
-        group = r_group = settings.watched_model_package_groups[0]
+        group = r_group = settings.retraining_group
         sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
         self.group_resources = [f"{sm}:model-package-group/{r_group.lower()}", f"{sm}:model-package/{group.lower()}/*"]
         self.training_code = s3_assets.Asset(self, "TrainingCode", path=str(training_sourcedir()))
@@ -181,7 +181,7 @@ class Retraining(CapabilityConstruct):
             environment={
                 "CATALOG_TABLE_NAME": r.catalog_table_name,
                 "SNAPSHOT_BUCKET": self.bucket.bucket_name,
-                "WATCHED_GROUP": self.settings.watched_model_package_groups[0],
+                "WATCHED_GROUP": self.settings.retraining_group,
                 "GATE_THRESHOLDS_JSON": gate_thresholds_json(self.settings),
                 "TRAINING_CODE_COMMIT": r.training_code_commit,
                 "TEAM": r.team,

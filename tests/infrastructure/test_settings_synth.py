@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -39,3 +40,20 @@ def test_cdk_context_json_overrides_cdk_json_as_the_cli_does(project: Path) -> N
     (project / "cdk.json").write_text(json.dumps({"context": {"mlgov": {"log_retention_days": 30}, "a": 1}}))
     (project / "cdk.context.json").write_text(json.dumps({"a": 2}))
     assert app.cdk_json_context(project) == {"mlgov": {"log_retention_days": 30}, "a": 2}
+
+
+def test_the_coverage_check_and_pipeline_serve_the_named_group_of_several() -> None:
+    from aws_cdk import Stack
+    from aws_cdk.assertions import Template
+
+    from stacks.constants import AUDIT_STACK_NAME
+
+    groups = {"watched_model_package_groups": ["manga-recommender", "manga-ranker"]}
+    built = app.build_app(context={"mlgov": {**groups, "retraining": {"model_package_group": "manga-ranker"}}})
+    template = Template.from_stack(cast(Stack, built.node.find_child(AUDIT_STACK_NAME)))
+    served = {
+        logical_id.split("Function")[0]: props["Properties"]["Environment"]["Variables"]["WATCHED_GROUP"]
+        for logical_id, props in template.find_resources("AWS::Lambda::Function").items()
+        if "WATCHED_GROUP" in props["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert served and set(served.values()) == {"manga-ranker"}, served

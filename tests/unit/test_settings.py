@@ -55,8 +55,13 @@ def test_the_shipped_cdk_json_is_valid_and_every_value_in_it_is_what_loads() -> 
         ({"thresholds": {"coverage_gap_alert_pct": 20}}, "coverage_gap_page_pct", ">= coverage_gap_alert_pct"),
         ({"watched_groups": []}, "mlgov.watched_groups", "unknown setting"),
         # Issue 11, item 7: each of these synthesized before, or crashed with a traceback.
-        ({"watched_model_package_groups": []}, "mlgov.watched_model_package_groups", "exactly one"),
-        ({"watched_model_package_groups": ["a", "b"]}, "mlgov.watched_model_package_groups", "exactly one"),
+        ({"watched_model_package_groups": []}, "mlgov.watched_model_package_groups", "lists no group"),
+        ({"watched_model_package_groups": ["a", "b"]}, "mlgov.retraining.model_package_group", "lists 2 groups (a, b)"),
+        (
+            {"watched_model_package_groups": ["a", "b"], "retraining": {"model_package_group": "c"}},
+            "mlgov.retraining.model_package_group",
+            "'c' is not one of watched_model_package_groups (a, b)",
+        ),
         ({"weekly_scan_schedule": "cron(banana)"}, "mlgov.weekly_scan_schedule", "6 fields"),
         ({"retraining": {"coverage_schedule": "rate(0 minutes)"}}, "mlgov.retraining.coverage_schedule", "at least 1"),
         ({"weekly_scan_schedule": "cron(0 6 * * MON *)"}, "mlgov.weekly_scan_schedule", "must be ?"),
@@ -176,3 +181,9 @@ def test_a_cdk_json_of_the_wrong_shape_is_one_line_naming_the_file(tmp_path: Pat
 def test_a_directory_named_as_cdk_json_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="is a directory"):
         load_settings_file(tmp_path)
+
+
+def test_the_retraining_group_is_the_only_watched_group_or_the_one_named() -> None:
+    assert parse_settings({"watched_model_package_groups": ["solo"]}).retraining_group == "solo"
+    several = {"watched_model_package_groups": ["a", "b"], "retraining": {"model_package_group": "b"}}
+    assert parse_settings(several).retraining_group == "b"
