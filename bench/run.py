@@ -4,6 +4,7 @@
 - cold import of the audit handler module next to a bare `import boto3`, in fresh interpreters
 - coverage gap on a 1,000,000-title catalog and snapshot next to merely reading the snapshot
 - the org scan's worker on 2,000 endpoints next to Cloud Custodian's inventory of them (bench/scan_bench.py)
+- the challenger gate's error rates and time to reject next to the spec's naive rule (bench/challenger_bench.py)
 """
 
 from __future__ import annotations
@@ -197,6 +198,11 @@ def main() -> int:
     print(scan_section(int(os.environ.get("BENCH_SCAN_RUNS", "3"))))
     print("Org scan: the worker's own time next to Custodian's own execution time (start-up excluded), both")
     print("against the same emulator, which adds the delay to every call. Goal: <= 1.00x with 20 ms per call.")
+    print()
+    # The challenger gate against the spec's naive rule (Monte Carlo; its own process and table).
+    runs = os.environ.get("BENCH_CHALLENGER_RUNS", "10000")
+    print(f"Challenger CTR gate vs the naive 0.9x rule, {runs} simulated 30-minute experiments a cell:", flush=True)
+    subprocess.run([PY, str(ROOT / "bench" / "challenger_bench.py"), "--runs", runs], check=True, cwd=ROOT)
     return 0
 
 

@@ -65,6 +65,10 @@ class Lab:
         config = self.sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
         return {v["VariantName"]: v for v in config["ProductionVariants"]}
 
+    def variants_package(self, variant: str) -> str:
+        model = self.sm.describe_model(ModelName=self.variants()[variant]["ModelName"])
+        return str(model["PrimaryContainer"]["ModelPackageName"])
+
     def start(self, arn: str, **request: Any) -> dict[str, Any]:
         """start -> endpoint_status (InService at once in the emulator) -> the state the watch loop gets."""
         state: dict[str, Any] = {"execution": "exec", "input": {"model_package_arn": arn, **request}}

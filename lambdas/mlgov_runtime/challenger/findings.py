@@ -70,16 +70,29 @@ def reason_code(result: dict[str, Any]) -> str:
     return breached[0] if breached else "ctr_test"
 
 
+def ratio_text(result: dict[str, Any]) -> str:
+    """The CTR ratio with the interval that decided: the CTR test's when it rejected, else the one PROMOTE uses."""
+    stats = result["statistics"]
+    ratio = stats["ctr_ratio"]
+    confidence = f"{(ratio.get('confidence') or 0.99) * 100:g}%"
+    if result["decision"] == "REJECT" and stats["ctr_test"].get("rejects"):
+        test = stats["ctr_test"]
+        return (
+            f"CTR ratio {_num(test.get('ratio'))} (the CTR test's {confidence} anytime-valid interval "
+            f"{_num(test.get('ratio_lower'))}-{_num(test.get('ratio_upper'))}, below 1)"
+        )
+    return (
+        f"CTR ratio {_num(ratio.get('estimate'))} ({confidence} anytime-valid interval "
+        f"{_num(ratio.get('lower'))}-{_num(ratio.get('upper'))})"
+    )
+
+
 def evidence_text(result: dict[str, Any], endpoint: str, fraction: float) -> str:
     variants = result["variants"]
-    ratio = result["statistics"]["ctr_ratio"]
-    confidence = ratio.get("confidence") or 0.99
     return (
         f"after {result['elapsed_minutes']:.0f} min on {endpoint} at {fraction:.0%} of traffic: "
         f"{_variant_text('challenger', variants['challenger'])} vs "
-        f"{_variant_text('production', variants['production'])}; "
-        f"CTR ratio {_num(ratio.get('estimate'))} ({confidence * 100:g}% anytime-valid interval "
-        f"{_num(ratio.get('lower'))}-{_num(ratio.get('upper'))})"
+        f"{_variant_text('production', variants['production'])}; {ratio_text(result)}"
     )
 
 

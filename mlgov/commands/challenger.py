@@ -1,0 +1,361 @@
+"""`mlgov challenger status|start|simulate` and `mlgov rollback` (spec scenario 3 stage 2, scenario 1 follow-up 2).
+
+Exit codes: status 3 on REJECT or STOP_INVALID; rollback 4 when there is no previous Approved version
+(nothing changed; the fallbacks are printed); 2 usage or a refused start; 1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import textwrap
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mlgov.commands.common import EXIT_OK, EXIT_VIOLATIONS, UsageError, _aws, _aws_options, _settings
+
+EXIT_NO_PREVIOUS_VERSION = 4
+STATE_MACHINE_NAME = "mlgov-challenger"  # stacks/challenger.py names it so
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from mlgov_runtime.challenger.config import config_from_dict
+
+    settings = _settings(args)
+    return config_from_dict(settings.challenger.runtime_config(settings.thresholds))
+
+
+def _rollout(aws: Any) -> Any:
+    from mlgov_runtime.adapters.endpoint_rollout import SageMakerRollout
+
+    return SageMakerRollout(aws.client("sagemaker"))
+
+
+def _region(aws: Any) -> str:
+    try:
+        return str(aws.region)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- status
+
+
+def challenger_status(
+    aws: Any, cfg: Any, endpoint_name: str, package: str | None, minutes: float | None
+) -> dict[str, Any]:
+    """The decision the monitor would take now, over the last `minutes` or since the endpoint last changed
+    (when the challenger went live)."""
+    from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
+    from mlgov_runtime.challenger import logic
+    from mlgov_runtime.challenger.ports import NotFound
+
+    rollout = _rollout(aws)
+    try:
+        endpoint = rollout.describe_endpoint(endpoint_name)
+    except NotFound:
+        raise UsageError(f"endpoint {endpoint_name} does not exist (or this role may not read it)") from None
+    config = rollout.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
+    models = {
+        str(v["ModelName"]): rollout.describe_model(str(v["ModelName"]))
+        for v in config.get("ProductionVariants", [])
+        if v.get("ModelName")
+    }
+    try:
+        production, challenger, challenger_package = logic.challenger_variants(endpoint, config, models, package)
+    except ValueError as exc:
+        raise UsageError(f"no challenger to judge: {exc}") from None
+    now = _now()
+    if minutes:  # the last N whole minutes
+        since = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes)
+    else:
+        since = logic.parse_time(endpoint["LastModifiedTime"])
+    # The split to expect is the endpoint's own (the sample-ratio check asks whether traffic follows it).
+    weights = {v: w for v, w in logic.variant_weights(endpoint).items() if not math.isnan(w)}
+    fraction = cfg.decision.traffic_fraction
+    if weights.get(challenger) and sum(weights.values()) > 0:
+        fraction = weights[challenger] / sum(weights.values())
+        if 0 < fraction < 1 and fraction != cfg.decision.traffic_fraction:
+            cfg = replace(cfg, decision=replace(cfg.decision, traffic_fraction=fraction))
+    ch = {
+        "endpoint_name": endpoint_name,
+        "production_variant": production,
+        "challenger_variant": challenger,
+        "traffic_fraction": fraction,
+    }
+    metrics = RecommendationMetrics(aws.client("cloudwatch"), cfg.metrics)
+    look = logic.look(metrics, cfg, ch, since, now)
+    return {
+        "endpoint_name": endpoint_name,
+        "model_package_arn": challenger_package,
+        "production_variant": production,
+        "challenger_variant": challenger,
+        "window": look["window"],
+        **look["result"],
+    }
+
+
+def render_status(report: dict[str, Any]) -> str:
+    from mlgov_runtime.challenger.findings import pct, ratio_text
+
+    v = report["variants"]
+    ratio = report["statistics"]["ctr_ratio"]
+
+    def row(name: str, variant: str, s: dict[str, Any]) -> str:
+        return (
+            f"  {name:<10} {variant:<24} {s['impressions']:>12,.0f} {s['clicks']:>9,.0f}  {pct(s['ctr']):>7} "
+            f"[{pct(s['ctr_lower'])} - {pct(s['ctr_upper'])}]"
+        )
+
+    lines = [
+        f"{report['endpoint_name']}: {report['decision']} after {report['elapsed_minutes']:.0f} min "
+        f"({report['window']['start']} .. {report['window']['end']})",
+        f"  {'':<10} {'variant':<24} {'impressions':>12} {'clicks':>9}  {'CTR':>7} interval",
+        row("production", report["production_variant"], v["production"]),
+        row("challenger", report["challenger_variant"], v["challenger"]),
+    ]
+    if ratio.get("estimate") is not None:
+        lines.append(f"  {ratio_text(report)}")
+    breached = [g["name"] for g in report["guardrails"] if g["breached"]]
+    if breached:
+        lines.append(f"  guardrails breached: {', '.join(breached)}")
+    lines += [textwrap.fill(r, 110, initial_indent="  - ", subsequent_indent="    ") for r in report["reasons"]]
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    if args.minutes is not None and args.minutes <= 0:
+        raise UsageError("--minutes must be a positive number")
+    aws = _aws(args)
+    _region(aws)
+    report = challenger_status(aws, _config(args), args.endpoint, args.package, args.minutes)
+    print(json.dumps(report, indent=2) if args.format == "json" else render_status(report))
+    return EXIT_VIOLATIONS if report["decision"] in ("REJECT", "STOP_INVALID") else EXIT_OK
+
+
+# -- start
+
+
+def start_problem(aws: Any, cfg: Any, package_arn: str, endpoint: str | None) -> tuple[str | None, dict[str, Any]]:
+    """The state machine's own refusals, checked before starting it: (why not, or None; what was read)."""
+    from mlgov_runtime.challenger import logic
+    from mlgov_runtime.challenger.ports import NotFound
+
+    rollout = _rollout(aws)
+    try:
+        package = rollout.describe_package(package_arn)
+    except NotFound:
+        return f"{package_arn} does not exist.", {}
+    group, version = logic.package_group_and_version(package)
+    endpoint = endpoint or cfg.endpoints.get(group)
+    facts = {"group": group, "version": version, "endpoint_name": endpoint}
+    problem = logic.eligibility_problem(package, endpoint) or logic.watched_problem(endpoint, cfg)
+    if problem or not endpoint:
+        return problem, facts
+    try:
+        described = rollout.describe_endpoint(endpoint)
+    except NotFound:
+        return f"endpoint {endpoint} does not exist.", facts
+    config = rollout.describe_endpoint_config(str(described["EndpointConfigName"]))
+    plan = logic.plan_experiment(described, config, package_arn, version, cfg.decision.traffic_fraction, 1)
+    return (plan if isinstance(plan, str) else None), facts
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from mlgov_runtime.adapters.executions import start_named
+    from mlgov_runtime.challenger.logic import resource_name, stamp
+
+    aws = _aws(args)
+    region = _region(aws)
+    problem, facts = start_problem(aws, _config(args), args.package, args.endpoint)
+    if problem:
+        raise UsageError(f"refused: {problem}")
+    machine = args.state_machine_arn
+    if not machine:
+        identity = aws.client("sts").get_caller_identity()
+        partition = str(identity["Arn"]).split(":")[1]
+        machine = f"arn:{partition}:states:{region}:{identity['Account']}:stateMachine:{STATE_MACHINE_NAME}"
+    name = resource_name(f"cli-{facts['endpoint_name']}", f"v{facts['version']}", stamp(_now()))
+    run_input = {"model_package_arn": args.package, "endpoint_name": facts["endpoint_name"], "source": "cli"}
+    arn, started = start_named(aws.client("stepfunctions"), machine, name, run_input)
+    out = {"execution_arn": arn, "started": started, **run_input}
+    if args.format == "json":
+        print(json.dumps(out))
+    else:
+        print(f"started {arn}\n  {args.package} as a challenger on {facts['endpoint_name']}")
+        print(f"  follow it: mlgov challenger status --endpoint {facts['endpoint_name']}")
+    return EXIT_OK
+
+
+# -- simulate
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from mlgov.challenger_simulation import simulate
+
+    if args.traffic <= 0:
+        raise UsageError("--traffic must be a positive number of recommendation impressions per minute")
+    if not 0 <= args.drop < 1:
+        raise UsageError("--drop is a relative CTR drop between 0 and 1 (0.15 for 15%)")
+    if args.runs < 1 or args.minutes < 1:
+        raise UsageError("--runs and --minutes must be at least 1")
+    cfg = _config(args).decision
+    if args.window is not None:
+        try:
+            cfg = replace(cfg, max_minutes=args.window, min_minutes=min(cfg.min_minutes, args.window))
+        except ValueError as exc:
+            raise UsageError(f"--window: {exc}") from None
+    result = simulate(args.traffic, args.drop, args.runs, cfg, minutes=args.minutes, seed=args.seed)
+    if args.format == "json":
+        print(json.dumps(asdict(result), indent=2))
+        return EXIT_OK
+    rates = result.rates
+    median = result.median_minutes_to_reject
+    naive_median = result.naive_median_minutes_to_reject
+    still = "still running" if args.minutes < cfg.max_minutes else "CONTINUE"
+    print(
+        f"{result.runs:,} simulated experiments: {args.traffic:,.0f} impressions/min, "
+        f"{cfg.traffic_fraction:.0%} to the challenger, challenger CTR {args.drop:.0%} below production's 8%, "
+        f"{args.minutes} min watched in {result.look_every}-min looks (window {cfg.max_minutes:g} min)"
+    )
+    print(f"  {'':<34} {'ours':>10} {'naive 0.9x rule':>16}")
+    print(f"  {'REJECT':<34} {rates['REJECT'] * 100:>9.2f}% {result.naive_reject_rate * 100:>15.2f}%")
+    print(
+        f"  {'median minutes to REJECT':<34} {('-' if median is None else f'{median:.0f}'):>10} "
+        f"{('-' if naive_median is None else f'{naive_median:.0f}'):>16}"
+    )
+    print(f"  {'PROMOTE':<34} {rates['PROMOTE'] * 100:>9.2f}% {'-':>16}")
+    print(f"  {'INSUFFICIENT_DATA':<34} {rates['INSUFFICIENT_DATA'] * 100:>9.2f}% {'-':>16}")
+    print(f"  {'STOP_INVALID (sample-ratio)':<34} {rates['STOP_INVALID'] * 100:>9.2f}% {'-':>16}")
+    print(f"  {f'no verdict yet ({still})':<34} {rates['CONTINUE'] * 100:>9.2f}% {'-':>16}")
+    if args.drop == 0:
+        print("  A challenger identical to production: every REJECT above is a false rejection.")
+    return EXIT_OK
+
+
+# -- rollback
+
+
+def rollback_report(plan: Any, fallbacks: list[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = plan.to_dict()
+    if fallbacks is not None:
+        out["fallbacks"] = fallbacks
+    return out
+
+
+def render_rollback(report: dict[str, Any], dry_run: bool) -> str:
+    serving = (
+        f"v{report['serving_version']} ({report['serving_status']})"
+        if report["serving_package"]
+        else f"model {report['serving_model']} (no version of {report['group']})"
+    )
+    lines = [f"{report['endpoint_name']} serves {report['group']} {serving} on variant {report['production_variant']}"]
+    target = report.get("target")
+    if target:
+        verb = "would deploy" if dry_run else "deployed"
+        lines.append(
+            f"  {verb} v{target['version']} ({target['approval_status']}, catalog {target['catalog_snapshot_date']}) "
+            f"blue/green: model {report['model_name']}, config {report['config_name']}"
+        )
+        if report["serving_package"] and report["serving_status"] != "Rejected":
+            verb = "would mark" if dry_run else "marked"
+            lines.append(f"  {verb} v{report['serving_version']} Rejected: {report['reason']}")
+    if dry_run:
+        lines.append("  dry run: nothing changed")
+    return "\n".join(lines)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from mlgov_runtime.challenger.rollback import RollbackRefused, apply_rollback, fallbacks, plan_rollback
+
+    settings = _settings(args)
+    aws = _aws(args)
+    _region(aws)
+    rollout = _rollout(aws)
+    now = _now()
+    try:
+        plan = plan_rollback(
+            rollout,
+            rollout,
+            args.endpoint,
+            args.group,
+            args.reason,
+            now,
+            settings.challenger.rollback_snapshot_warning_days,
+        )
+    except RollbackRefused as exc:
+        raise UsageError(str(exc)) from None
+    for warning in plan.warnings:
+        print(f"mlgov: warning: {warning}", file=sys.stderr)
+    if plan.target is None:
+        route = getattr(getattr(settings, "capacity", None), "fallback_route", None)
+        steps = fallbacks(args.group, args.endpoint, route.model_dump() if route else None)
+        print(
+            f"mlgov: no previous Approved version of {args.group} to roll back to "
+            f"(the serving one is {'v' + str(plan.serving_version) if plan.serving_version else 'not in the group'});"
+            " nothing was changed. Fallbacks:",
+            file=sys.stderr,
+        )
+        for i, step in enumerate(steps, 1):
+            print(f"  {i}. {step}", file=sys.stderr)
+        if args.format == "json":
+            print(json.dumps(rollback_report(plan, steps), indent=2))
+        return EXIT_NO_PREVIOUS_VERSION
+    if not args.dry_run:
+        plan = apply_rollback(rollout, rollout, plan, now)
+    report = rollback_report(plan)
+    report["dry_run"] = args.dry_run
+    print(json.dumps(report, indent=2) if args.format == "json" else render_rollback(report, args.dry_run))
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    challenger = sub.add_parser("challenger", help="the challenger CTR gate: status, start, simulate")
+    csub = challenger.add_subparsers(dest="challenger_command", required=True)
+
+    status = csub.add_parser("status", help="the decision the gate would take now (exit 3 on REJECT/STOP_INVALID)")
+    _aws_options(status)
+    status.add_argument("--endpoint", required=True, help="endpoint with a production and a challenger variant")
+    status.add_argument("--package", help="the challenger's model package ARN (default: the lighter variant)")
+    status.add_argument(
+        "--minutes", type=float, help="judge the last N minutes (default: since the endpoint last changed)"
+    )
+    status.set_defaults(func=cmd_status)
+
+    start = csub.add_parser("start", help="start a challenger experiment for a package (the state machine)")
+    _aws_options(start)
+    start.add_argument("--package", required=True, help="model package ARN (shadow_ctr_eligible=true)")
+    start.add_argument("--endpoint", help="watched endpoint (default: the one mlgov.challenger.endpoints names)")
+    start.add_argument("--state-machine-arn", help=f"default: this account's {STATE_MACHINE_NAME}")
+    start.set_defaults(func=cmd_start)
+
+    simulate = csub.add_parser("simulate", help="the gate next to the spec's naive rule on simulated traffic")
+    simulate.add_argument("--traffic", type=float, required=True, help="recommendation impressions per minute")
+    simulate.add_argument("--drop", type=float, required=True, help="challenger CTR drop, 0..1 (0.15 = 15%%)")
+    simulate.add_argument("--runs", type=int, default=10_000, help="simulated experiments (default 10000)")
+    simulate.add_argument("--minutes", type=int, default=30, help="minutes watched (default 30, the spec's window)")
+    simulate.add_argument("--window", type=float, help="max_minutes of the gate (default: the settings')")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--format", choices=("table", "json"), default="table")
+    simulate.add_argument("--config", type=Path, default=Path("cdk.json"), help="settings file")
+    simulate.set_defaults(func=cmd_simulate)
+
+    rollback = sub.add_parser(
+        "rollback", help="roll an endpoint back to the previous Approved version (exit 4: there is none)"
+    )
+    _aws_options(rollback)
+    rollback.add_argument("--endpoint", required=True)
+    rollback.add_argument("--group", required=True, help="model package group")
+    rollback.add_argument("--reason", default="rolled back by an operator (no reason given)", help="why")
+    rollback.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    rollback.set_defaults(func=cmd_rollback)

@@ -1,0 +1,313 @@
+"""Scene: the challenger CTR gate (spec scenario 3, stage 2) and the rollback of scenario 1. The challenger
+Lambda's steps run in the order the state machine runs them (its definition runs under moto's interpreter in
+tests/infrastructure/test_challenger_stack.py), with `now` as the state machine passes it, on per-minute
+recommendation and SageMaker metrics the scene puts into CloudWatch: one challenger rejected, one without a
+verdict at the spec's traffic, one promoted and reviewed, then `mlgov rollback` twice."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mlgov.challenger_estate import VariantTraffic, put_retention, put_traffic, register_candidate
+from mlgov.estate import GROUP
+from mlgov.sandbox import ACCOUNT, REGION, FakeContext, handler_environment
+from mlgov.scenes import Stage
+from mlgov.settings import Challenger, Thresholds
+from mlgov_runtime.challenger.decision import REJECT, VariantCounts, naive_rule
+from mlgov_runtime.challenger.findings import pct
+from mlgov_runtime.core.env import reset_all
+
+PROD = "manga-recommender-prod"
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+class Driver:
+    """Calls the handler's steps as the state machine does and prints what each look decides."""
+
+    def __init__(self, stage: Stage) -> None:
+        from mlgov_runtime.challenger import handler
+
+        self.stage, self.handler = stage, handler
+        self.emf = ""
+        self.naive_looks: list[bool] = []
+
+    def step(self, name: str, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            result: dict[str, Any] = self.handler.handler(
+                {"step": name, "state": state, "now": iso(now)}, FakeContext()
+            )
+        self.emf += out.getvalue()
+        return result
+
+    def start(self, arn: str, t0: datetime) -> dict[str, Any]:
+        state: dict[str, Any] = {"execution": "sandbox", "input": {"model_package_arn": arn}}
+        state["challenger"] = self.step("start", state, t0)
+        if not state["challenger"]["refused"]:  # the endpoint reports InService a minute on
+            state["endpoint_status"] = self.step("endpoint_status", state, t0 + timedelta(minutes=1))
+            state["deployed_at"] = state["endpoint_status"]["at"]
+        return state
+
+    def watch(self, state: dict[str, Any], t0: datetime, limit: int, naive: bool = False) -> dict[str, Any]:
+        """A look every 5 minutes after the challenger went live (t0 + 1 min)."""
+        minute = 5
+        while minute <= limit:
+            state["watch"] = look = self.step("watch", state, t0 + timedelta(minutes=1 + minute, seconds=5))
+            result = look["result"]
+            v = result["variants"]
+            p, c = v["production"], v["challenger"]
+            note = ""
+            if naive:
+                verdict = naive_rule(
+                    VariantCounts(p["impressions"], p["clicks"]), VariantCounts(c["impressions"], c["clicks"])
+                )
+                note = "   naive 0.9x rule: REJECT" if verdict == REJECT else "   naive 0.9x rule: -"
+                self.naive_looks.append(verdict == REJECT)
+            print(
+                f"   look at {result['elapsed_minutes']:>3.0f} min: {look['decision']:<17} challenger "
+                f"{pct(c['ctr']):>6} [{pct(c['ctr_lower'])}-{pct(c['ctr_upper'])}] on {c['impressions']:>6,.0f}, "
+                f"production {pct(p['ctr']):>6} on {p['impressions']:>7,.0f} impressions{note}"
+            )
+            if look["decision"] != "CONTINUE":
+                return state
+            minute += 5
+        raise RuntimeError("no verdict in the demo window")
+
+    def finding(self, finding_id: str) -> dict[str, str]:
+        item = self.stage.ddb.get_item(
+            TableName=self.stage.resources["FINDINGS_TABLE_NAME"], Key={"finding_id": {"S": finding_id}}
+        )["Item"]
+        return {k: v["S"] for k, v in item.items() if "S" in v}
+
+
+def _wrap(text: str, indent: str = "     ") -> str:
+    return textwrap.fill(text, width=116, initial_indent=indent, subsequent_indent=indent)
+
+
+def _config_env(**challenger: Any) -> None:
+    os.environ["CHALLENGER_CONFIG_JSON"] = json.dumps(Challenger(**challenger).runtime_config(Thresholds()))
+    reset_all()
+
+
+def _variants(stage: Stage) -> str:
+    endpoint = stage.sm.describe_endpoint(EndpointName=PROD)
+    config = stage.sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    weights = {v["VariantName"]: v.get("CurrentWeight") for v in endpoint["ProductionVariants"]}
+    return ", ".join(
+        f"{v['VariantName']} -> {v['ModelName']} (weight {weights.get(v['VariantName'], v['InitialVariantWeight']):g})"
+        for v in config["ProductionVariants"]
+    )
+
+
+def _cli(stage: Stage, *argv: str) -> tuple[int, str, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "cdk.json"
+        config.write_text(json.dumps({"context": {"mlgov": {}}}))
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+        run = subprocess.run(
+            [sys.executable, "-m", "mlgov.cli", *argv, "--endpoint-url", stage.url, "--region", REGION],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            cwd=tmp,  # its cdk.json: default settings
+        )
+    return run.returncode, run.stdout, run.stderr
+
+
+def _print_cli(argv: list[str], code: int, out: str, err: str) -> None:
+    print(f"\n   $ mlgov {shlex.join(argv)}")
+    for line in (out + err).rstrip().splitlines():
+        lead = " " * (len(line) - len(line.lstrip()))
+        print(textwrap.fill(line, 118, initial_indent="     ", subsequent_indent="     " + lead + "  "))
+    print(f"     exit code {code}")
+
+
+def play(stage: Stage) -> None:
+    os.environ.update(handler_environment(stage.url, stage.resources, ACCOUNT))
+    cw, sfn, iam = (stage.session.client(s, endpoint_url=stage.url) for s in ("cloudwatch", "stepfunctions", "iam"))
+    role = iam.create_role(RoleName="mlgov-sandbox-challenger", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    placeholder = {"StartAt": "Recorded", "States": {"Recorded": {"Type": "Pass", "End": True}}}
+    machine = sfn.create_state_machine(name="mlgov-challenger", roleArn=role, definition=json.dumps(placeholder))
+    os.environ["CHALLENGER_STATE_MACHINE_ARN"] = machine["stateMachineArn"]
+    _config_env()
+    drive = Driver(stage)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+
+    print("\n== challenger CTR gate (spec scenario 3, stage 2): candidates tried on 10% of manga-recommender-prod")
+    print(f"   before: {_variants(stage)}")
+    print("   the gate: anytime-valid mixture test on the click split (alpha 0.01), sample-ratio check, guardrails;")
+    print("   PROMOTE only after 30 min when the CTR ratio's lower bound >= 0.95 and CTR >= 7.5%")
+
+    # The retraining pipeline announces a candidate; a duplicate delivery starts nothing more.
+    worse = register_candidate(stage.sm, REGION, snapshot="2026-11-20", description="candidate: popularity-biased")
+    event = {
+        "id": "5c1f0a7e-challenger-demo",
+        "source": "mlgov.retraining",
+        "detail-type": "Model Package Registered",
+        "detail": {"model_package_arn": worse, "catalog_snapshot_date": "2026-11-20", "execution": "retraining"},
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        first = drive.handler.handler(event, FakeContext())
+        drive.handler.handler(event, FakeContext())
+    runs = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+    print(
+        f"\n-- the retraining event for v{worse.rsplit('/', 1)[1]} {first['status']} execution "
+        f"{first['execution_arn'].rsplit(':', 1)[1]}; delivered again: {len(runs)} execution in all"
+    )
+
+    # 1. A worse challenger, at 3,500 impressions a minute: rejected by the CTR test.
+    t0 = now - timedelta(minutes=17)
+    state = drive.start(worse, t0)
+    ch = state["challenger"]
+    print(f"-- 1. v{ch['version']}: CTR 30% below production, 3,500 recommendation impressions/min")
+    print(f"   deployed: {_variants(stage)}")
+    put_traffic(
+        cw,
+        PROD,
+        {ch["production_variant"]: VariantTraffic(0.9), ch["challenger_variant"]: VariantTraffic(0.1, ctr=0.056)},
+        t0 + timedelta(minutes=1),
+        16,
+        3500,
+        seed=11,
+    )
+    argv = ["challenger", "status", "--endpoint", PROD, "--minutes", "15"]
+    _print_cli(argv, *_cli(stage, *argv))
+    state = drive.watch(state, t0, 60)
+    rejected = drive.step("reject", state, t0 + timedelta(minutes=12))
+    print(f"   after the weight change: {_variants(stage)}")
+    drive.step("endpoint_status", state, t0 + timedelta(minutes=13))
+    drive.step("restore", state, t0 + timedelta(minutes=14))
+    print(f"   restored: {_variants(stage)}")
+    package = stage.sm.describe_model_package(ModelPackageName=worse)
+    print(f"   registry: v{ch['version']} {package['ModelApprovalStatus']}, ApprovalDescription:")
+    print(_wrap(package["ApprovalDescription"]))
+    stored = drive.finding(rejected["finding_id"])
+    print(f"   finding {stored['kind']} ({stored['severity']}): {stored['title']}")
+    reason = next((b["reason"] for b in map(_json, drive.emf.splitlines()) if b and "ModelRejectionEvent" in b), "-")
+    print(f"   metric MLGovernance/ModelRejectionEvent = 1 with reason={reason}")
+
+    # 2. The spec's traffic (~70 impressions/min) and its 30-minute window: no verdict either way.
+    _config_env(max_minutes=30)
+    same = register_candidate(stage.sm, REGION, snapshot="2026-11-21", description="candidate: same quality")
+    t0 = now - timedelta(days=3)
+    state = drive.start(same, t0)
+    ch = state["challenger"]
+    print(
+        f"\n-- 2. v{ch['version']}: as good as production, at the spec's ~70 impressions/min and 30-minute window "
+        "(challenger.max_minutes=30)"
+    )
+    put_traffic(
+        cw,
+        PROD,
+        {ch["production_variant"]: VariantTraffic(0.9), ch["challenger_variant"]: VariantTraffic(0.1)},
+        t0 + timedelta(minutes=1),
+        31,
+        70,
+        seed=5,
+    )
+    state = drive.watch(state, t0, 30, naive=True)
+    ended = drive.step("end", state, t0 + timedelta(minutes=31))
+    drive.step("restore", state, t0 + timedelta(minutes=32))
+    stored = drive.finding(ended["finding_id"])
+    print(f"   finding {stored['kind']} ({stored['severity']}): {stored['title']}")
+    needed = state["watch"]["result"]["statistics"]["needed"]
+    if needed.get("additional_impressions") is not None:
+        more = needed["additional_impressions"]
+        print(
+            f"     if the observed CTRs held: {needed['verdict']} after about {more:,} more impressions "
+            f"({needed['additional_minutes']:,.0f} more minutes at this traffic)"
+        )
+    naive = drive.naive_looks
+    print(
+        f"   the spec's naive 0.9x rule would have rejected this equal challenger at {sum(naive)} of {len(naive)} looks"
+    )
+    print(
+        f"   registry: v{ch['version']} {stage.sm.describe_model_package(ModelPackageName=same)['ModelApprovalStatus']}"
+        f" (neither promoted nor rejected); endpoint: {_variants(stage)}"
+    )
+    _config_env()
+
+    # 3. A better challenger: promoted, then reviewed seven days on.
+    better = register_candidate(stage.sm, REGION, snapshot="2026-11-22", description="candidate: diverse")
+    t0 = now - timedelta(days=9)
+    state = drive.start(better, t0)
+    ch = state["challenger"]
+    print(f"\n-- 3. v{ch['version']}: CTR 10% above production, 3,500 impressions/min")
+    put_traffic(
+        cw,
+        PROD,
+        {ch["production_variant"]: VariantTraffic(0.9), ch["challenger_variant"]: VariantTraffic(0.1, ctr=0.088)},
+        t0 + timedelta(minutes=1),
+        90,
+        3500,
+        seed=8,
+    )
+    state = drive.watch(state, t0, 90)
+    decided = t0 + timedelta(minutes=state["watch"]["elapsed_minutes"] + 2)
+    state["promotion_check"] = drive.step("check_promotion", state, decided)
+    # ApprovePackage: the state machine's own SDK call, as its approver role.
+    stage.sm.update_model_package(
+        ModelPackageArn=better,
+        ModelApprovalStatus="Approved",
+        ApprovalDescription=state["watch"]["approval_description"],
+    )
+    package = stage.sm.describe_model_package(ModelPackageName=better)
+    print(f"   ApprovePackage (the state machine's approver role): v{ch['version']} {package['ModelApprovalStatus']}:")
+    print(_wrap(package["ApprovalDescription"]))
+    state["promotion"] = drive.step("promote", state, decided + timedelta(minutes=1))
+    tags = {t["Key"]: t["Value"] for t in stage.sm.list_tags(ResourceArn=ch["endpoint_arn"])["Tags"]}
+    print(f"   promoted: {_variants(stage)}; tag ModelPackageName -> v{tags['ModelPackageName'].rsplit('/', 1)[1]}")
+    promoted_at = decided + timedelta(minutes=1)
+    put_retention(cw, PROD, t0 - timedelta(days=7), 7, 0.412)
+    put_retention(cw, PROD, promoted_at, 7, 0.371)
+    review = drive.step("review", state, promoted_at + timedelta(days=7))
+    metadata = stage.sm.describe_model_package(ModelPackageName=better)["CustomerMetadataProperties"]
+    print(
+        f"   7 days later: UserRetention7d {review['before']:.3f} -> {review['after']:.3f}; package metadata "
+        f"production_7day_retention_delta={metadata['production_7day_retention_delta']}"
+    )
+    stored = drive.finding(review["finding_id"])
+    print(f"   finding {stored['kind']} ({stored['severity']}): {stored['title']}")
+
+    # A package the offline gate did not pass is refused before anything is deployed.
+    failed_gate = register_candidate(stage.sm, REGION, snapshot="2026-11-23", eligible=False)
+    argv = ["challenger", "start", "--package", failed_gate]
+    _print_cli(argv, *_cli(stage, *argv))
+
+    # 4. Roll back what the review flagged: the previous Approved version, blue/green.
+    print("\n-- 4. rollback (spec scenario 1, follow-up 2) of the promoted version")
+    reason = "retention -10% after 7 days"
+    for extra in (["--dry-run"], []):
+        argv = ["rollback", "--endpoint", PROD, "--group", GROUP, "--reason", reason, *extra]
+        _print_cli(argv, *_cli(stage, *argv))
+    package = stage.sm.describe_model_package(ModelPackageName=better)
+    print(f"   registry: v{ch['version']} {package['ModelApprovalStatus']}: {package['ApprovalDescription']}")
+    print(f"   endpoint: {_variants(stage)}")
+    argv = ["rollback", "--endpoint", "manga-recommender-serverless", "--group", GROUP]
+    print("   manga-recommender-serverless serves v1, the group's first Approved version:")
+    _print_cli(argv, *_cli(stage, *argv))
+    os.environ.pop("CHALLENGER_CONFIG_JSON", None)
+    reset_all()
+
+
+def _json(line: str) -> dict[str, Any] | None:
+    with contextlib.suppress(ValueError):
+        blob = json.loads(line)
+        if isinstance(blob, dict) and "_aws" in blob:
+            return blob
+    return None

@@ -1,0 +1,224 @@
+"""`mlgov challenger status|start|simulate` and `mlgov rollback`, in-process under moto with the emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlgov.challenger_estate import VariantTraffic, put_traffic, register_candidate
+from mlgov.cli import main
+from mlgov.commands import challenger as command
+from tests.integration.test_challenger_handler import ENDPOINT, REGION, Lab, lab_context
+
+
+@pytest.fixture
+def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+    with lab_context(monkeypatch) as value:
+        yield value
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "cdk.json"
+    path.write_text(json.dumps({"context": {"mlgov": {}}}))
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def deployed(lab: Lab, per_minute: float, challenger_ctr: float, minutes: int = 30) -> tuple[dict[str, Any], datetime]:
+    """A challenger on the production endpoint with `minutes` of traffic since it went live; returns the time to
+    ask at (the CLI's clock)."""
+    arn = register_candidate(lab.sm, REGION)
+    state = lab.start(arn)
+    ch = state["challenger"]
+    live = lab.sm.describe_endpoint(EndpointName=ENDPOINT)["LastModifiedTime"]
+    start = live.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    put_traffic(
+        lab.cw,
+        ENDPOINT,
+        {
+            ch["production_variant"]: VariantTraffic(0.9),
+            ch["challenger_variant"]: VariantTraffic(0.1, ctr=challenger_ctr),
+        },
+        start,
+        minutes,
+        per_minute,
+        seed=3,
+    )
+    return ch, start + timedelta(minutes=minutes, seconds=20)
+
+
+def test_status_prints_the_decision_with_intervals_and_exits_3_on_reject(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a challenger whose CTR is 30% lower, 30 minutes after it went live
+    ch, asked_at = deployed(lab, 3500, 0.056)
+    monkeypatch.setattr(command, "_now", lambda: asked_at)
+    # When the operator asks, with no window given (since the endpoint last changed)
+    code, out, err = run(
+        capsys, "challenger", "status", "--endpoint", ENDPOINT, "--format", "json", "--config", str(config)
+    )
+    report = json.loads(out)
+    # Then it is the monitor's decision, over the whole 30 minutes
+    assert code == 3 and err == ""
+    assert report["decision"] == "REJECT" and report["elapsed_minutes"] == 30
+    assert report["model_package_arn"] == ch["model_package_arn"]
+    challenger = report["variants"]["challenger"]
+    assert {"impressions", "clicks", "ctr", "ctr_lower", "ctr_upper"} <= set(challenger)
+    assert challenger["ctr_lower"] < challenger["ctr"] < challenger["ctr_upper"]
+    assert report["statistics"]["ctr_test"]["rejects"] is True and report["reasons"]
+
+
+def test_status_of_a_healthy_challenger_exits_0_and_reads_as_a_table(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, asked_at = deployed(lab, 3500, 0.08, minutes=10)
+    monkeypatch.setattr(command, "_now", lambda: asked_at)
+    code, out, _ = run(capsys, "challenger", "status", "--endpoint", ENDPOINT, "--config", str(config))
+    assert code == 0
+    assert out.startswith(f"{ENDPOINT}: CONTINUE after 10 min")
+    assert "challenger-v5" in out and "CTR ratio" in out
+
+
+def test_status_over_the_last_minutes_only(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, asked_at = deployed(lab, 3500, 0.08)
+    monkeypatch.setattr(command, "_now", lambda: asked_at)
+    argv = (
+        "challenger",
+        "status",
+        "--endpoint",
+        ENDPOINT,
+        "--minutes",
+        "5",
+        "--format",
+        "json",
+        "--config",
+        str(config),
+    )
+    report = json.loads(run(capsys, *argv)[1])
+    assert report["elapsed_minutes"] == 5
+    assert 1000 < report["variants"]["production"]["impressions"] < 25_000  # ~5 of the 30 minutes
+
+
+def test_status_without_a_challenger_is_a_usage_error(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "challenger", "status", "--endpoint", ENDPOINT, "--config", str(config))
+    assert code == 2 and out == ""
+    assert "no challenger to judge" in err and "1 production variants" in err
+
+
+def test_start_refuses_a_package_the_offline_gate_did_not_pass(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = register_candidate(lab.sm, REGION, eligible=False)
+    code, out, err = run(capsys, "challenger", "start", "--package", arn, "--config", str(config))
+    assert code == 2 and out == ""
+    assert err.startswith("mlgov: error: refused: ") and "did not pass the offline gate" in err
+    assert lab.sfn.list_executions(stateMachineArn=lab.machine_arn)["executions"] == []
+
+
+def test_start_runs_the_state_machine_for_the_groups_endpoint(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = register_candidate(lab.sm, REGION)
+    code, out, _ = run(capsys, "challenger", "start", "--package", arn, "--format", "json", "--config", str(config))
+    started = json.loads(out)
+    assert code == 0 and started["endpoint_name"] == ENDPOINT and started["started"] is True
+    [execution] = lab.sfn.list_executions(stateMachineArn=lab.machine_arn)["executions"]
+    assert execution["executionArn"] == started["execution_arn"]
+    run_input = json.loads(lab.sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert run_input == {"model_package_arn": arn, "endpoint_name": ENDPOINT, "source": "cli"}
+
+
+def test_start_refuses_an_endpoint_the_gate_does_not_watch(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = register_candidate(lab.sm, REGION)
+    argv = ("challenger", "start", "--package", arn, "--endpoint", "manga-recommender-canary", "--config", str(config))
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "not watched by the challenger gate" in err
+
+
+def test_simulate_prints_ours_next_to_the_naive_rule(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ("challenger", "simulate", "--traffic", "70", "--drop", "0", "--runs", "2000", "--window", "30")
+    code, out, _ = run(capsys, *argv, "--config", str(config))
+    assert code == 0
+    lines = {
+        line.split("  ")[1].strip(): line.split() for line in out.splitlines() if line.startswith("  ") and "%" in line
+    }
+    assert lines["REJECT"][1] == "0.00%"  # ours: never on noise
+    assert float(lines["REJECT"][2].rstrip("%")) > 50  # the naive 0.9x rule: most identical challengers
+    assert float(lines["INSUFFICIENT_DATA"][1].rstrip("%")) > 99
+    assert "every REJECT above is a false rejection" in out
+
+
+def test_simulate_json_and_a_bad_drop(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ("challenger", "simulate", "--traffic", "3500", "--drop", "0.3", "--runs", "500", "--format", "json")
+    code, out, _ = run(capsys, *argv, "--config", str(config))
+    result = json.loads(out)
+    assert code == 0 and result["rates"]["REJECT"] > 0.95 and result["naive_reject_rate"] > 0.95
+    code, _, err = run(capsys, "challenger", "simulate", "--traffic", "70", "--drop", "15", "--config", str(config))
+    assert code == 2 and "between 0 and 1" in err
+
+
+def test_rollback_dry_run_shows_the_plan_and_changes_nothing(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    argv = ("rollback", "--endpoint", ENDPOINT, "--group", "manga-recommender", "--reason", "engagement -22%")
+    code, out, err = run(capsys, *argv, "--dry-run", "--config", str(config))
+    assert code == 0
+    assert "would deploy v1 (Approved, catalog 2026-05-02)" in out and "would mark v2 Rejected: engagement -22%" in out
+    assert "warning: v1 was trained on the catalog of 2026-05-02" in err
+    assert lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == before
+    assert lab.package(lab.variants_package("AllTraffic"))["ModelApprovalStatus"] == "Approved"
+
+
+def test_rollback_deploys_the_previous_version_and_rejects_the_failed_one(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failed = lab.variants_package("AllTraffic")
+    argv = ("rollback", "--endpoint", ENDPOINT, "--group", "manga-recommender", "--reason", "engagement -22%")
+    code, out, _ = run(capsys, *argv, "--format", "json", "--config", str(config))
+    report = json.loads(out)
+    assert code == 0 and report["status"] == "rolled_back" and report["target"]["version"] == 1
+    assert lab.variants_package("AllTraffic") == report["target"]["model_package_arn"]
+    package = lab.package(failed)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert "engagement -22%" in package["ApprovalDescription"] and "replaced by v1" in package["ApprovalDescription"]
+
+
+def test_rollback_with_no_previous_version_exits_4_with_the_fallbacks(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    endpoint = "manga-recommender-serverless"  # serves v1, the first Approved version
+    before = lab.sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    code, out, err = run(
+        capsys, "rollback", "--endpoint", endpoint, "--group", "manga-recommender", "--config", str(config)
+    )
+    assert code == command.EXIT_NO_PREVIOUS_VERSION == 4 and out == ""
+    assert "no previous Approved version of manga-recommender" in err and "nothing was changed" in err
+    assert "1. Serve the base model" in err and "emergency recovery" in err
+    assert lab.sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == before
+
+
+def test_rollback_of_a_missing_endpoint_is_a_usage_error(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        capsys, "rollback", "--endpoint", "nope", "--group", "manga-recommender", "--config", str(config)
+    )
+    assert code == 2 and "endpoint nope does not exist" in err
