@@ -309,7 +309,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         for i, step in enumerate(steps, 1):
             print(f"  {i}. {step}", file=sys.stderr)
         if args.format == "json":
-            print(json.dumps(rollback_report(plan, steps), indent=2))
+            print(json.dumps({**rollback_report(plan, steps), "dry_run": args.dry_run}, indent=2))
         return EXIT_NO_PREVIOUS_VERSION
     if not args.dry_run:
         plan = apply_rollback(rollout, rollout, plan, now)
