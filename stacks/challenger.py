@@ -24,7 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mlgov.settings import SettingsError
+from mlgov.settings import Settings, SettingsError
 from mlgov_runtime.challenger import permissions as p
 from mlgov_runtime.challenger.config import config_from_dict
 from mlgov_runtime.challenger.events import DETAIL_TYPE, SOURCE
@@ -68,6 +68,22 @@ def role_for(patterns: list[str], suffix: str, key: str) -> tuple[str, str]:
     )
 
 
+def check_settings(settings: Settings) -> None:
+    """What pydantic cannot see from inside `challenger`: its groups are watched ones, and the thresholds make a
+    valid decision configuration (e.g. max_json_failure_rate strictly between 0 and 1)."""
+    c = settings.challenger
+    try:
+        config_from_dict(c.runtime_config(settings.thresholds))
+    except ValueError as exc:
+        raise SettingsError(f"cdk.json context 'mlgov.challenger' / 'mlgov.thresholds': {exc}") from None
+    unknown = sorted(set(c.endpoints) - set(settings.watched_model_package_groups))
+    if unknown:
+        raise SettingsError(
+            f"cdk.json context 'mlgov.challenger.endpoints': group {unknown[0]} is not in "
+            f"watched_model_package_groups ({', '.join(settings.watched_model_package_groups)})"
+        )
+
+
 class Challenger(CapabilityConstruct):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -75,16 +91,7 @@ class Challenger(CapabilityConstruct):
         stack = Stack.of(self)
         c = settings.challenger
         self.runtime_config = c.runtime_config(settings.thresholds)
-        try:
-            self.config = config_from_dict(self.runtime_config)
-        except ValueError as exc:
-            raise SettingsError(f"cdk.json context 'mlgov.challenger' / 'mlgov.thresholds': {exc}") from None
-        unknown = sorted(set(c.endpoints) - set(settings.watched_model_package_groups))
-        if unknown:
-            raise SettingsError(
-                f"cdk.json context 'mlgov.challenger.endpoints': group {unknown[0]} is not in "
-                f"watched_model_package_groups ({', '.join(settings.watched_model_package_groups)})"
-            )
+        check_settings(settings)
         sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
         self.endpoint_names = sorted(set(c.endpoints.values()))
         self.groups = sorted(c.endpoints)

@@ -365,3 +365,16 @@ def test_a_failed_deployment_reports_and_fails(template: Template) -> None:
     status, entered, _ = _run(template, answers)
     assert status == "FAILED"
     assert entered[-4:] == ["DeploymentEndpointFailed", "DeploymentWhere", "ReportFailure", "ChallengerFailed"]
+
+
+def test_settings_the_model_cannot_check_alone_fail_the_synth_by_name() -> None:
+    from mlgov.settings import SettingsError
+    from stacks.challenger import check_settings
+
+    check_settings(parse_settings({}))
+    with pytest.raises(SettingsError, match=r"'mlgov.challenger.endpoints': group other is not in watched"):
+        check_settings(parse_settings({"challenger": {"endpoints": {"other": "other-prod"}}}))
+    with pytest.raises(SettingsError, match="json_failure_rate_max must be between 0 and 1"):
+        check_settings(parse_settings({"thresholds": {"max_json_failure_rate": 0}}))
+    with pytest.raises(SettingsError, match="min_minutes 400 is above max_minutes 360"):
+        parse_settings({"challenger": {"min_minutes": 400}})

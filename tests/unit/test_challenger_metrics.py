@@ -1,0 +1,86 @@
+"""The challenger gate's CloudWatch adapter on a fake client: what it asks for and how it adds up the answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
+from mlgov_runtime.challenger.config import MetricNames, RetentionMetric
+
+START = datetime(2026, 11, 28, 12, 4, tzinfo=UTC)
+
+
+class FakeCloudWatch:
+    """Answers GetMetricData from {query id: values}, split over two pages."""
+
+    def __init__(self, values: dict[str, list[float]]) -> None:
+        self.values = values
+        self.calls: list[dict[str, Any]] = []
+
+    def get_metric_data(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        ids = [q["Id"] for q in kwargs["MetricDataQueries"]]
+        half = len(ids) // 2
+        page = ids[half:] if kwargs.get("NextToken") else ids[:half]
+        results = [{"Id": i, "Values": self.values.get(i, [])} for i in page]
+        return {"MetricDataResults": results, **({} if kwargs.get("NextToken") else {"NextToken": "2"})}
+
+
+def test_one_call_per_look_sums_every_page_and_keeps_absent_metrics_absent() -> None:
+    # Given per-variant answers where only production reports cart adds and latency
+    cw = FakeCloudWatch(
+        {
+            "v0_impressions": [9000, 1000],
+            "v0_clicks": [800],
+            "v0_cart_adds": [150],
+            "v0_latency_sum": [360_000],
+            "v0_latency_count": [2000],
+            "v0_invocations": [2000],
+            "v1_impressions": [1100],
+            "v1_clicks": [70],
+            "v1_errors_5xx": [3],
+        }
+    )
+    counts = RecommendationMetrics(cw, MetricNames()).variant_counts(
+        "prod", ["AllTraffic", "challenger-v5"], START, START + timedelta(minutes=25)
+    )
+    # Then one GetMetricData (two pages) asked for the whole window as one period
+    assert len(cw.calls) == 2 and cw.calls[1]["NextToken"] == "2"
+    queries = cw.calls[0]["MetricDataQueries"]
+    assert {q["MetricStat"]["Period"] for q in queries} == {1500}
+    assert len(queries) == 20  # 10 per variant, plain MetricStat (no metric math)
+    clicks = next(q for q in queries if q["Id"] == "v1_clicks")["MetricStat"]["Metric"]
+    assert clicks == {
+        "Namespace": "MangaAssist/Recommendations",
+        "MetricName": "RecommendationClicks",
+        "Dimensions": [{"Name": "EndpointName", "Value": "prod"}, {"Name": "VariantName", "Value": "challenger-v5"}],
+    }
+    production, challenger = counts["AllTraffic"], counts["challenger-v5"]
+    assert (production.impressions, production.clicks, production.cart_adds) == (10_000, 800, 150)
+    assert production.average_latency == 180
+    assert (challenger.impressions, challenger.errors_5xx) == (1100, 3)
+    assert challenger.cart_adds is None and challenger.latency_sum is None  # not reported, not zero
+
+
+def test_an_empty_window_asks_nothing() -> None:
+    cw = FakeCloudWatch({})
+    counts = RecommendationMetrics(cw, MetricNames()).variant_counts("prod", ["a", "b"], START, START)
+    assert cw.calls == [] and counts["a"].impressions == 0
+
+
+def test_without_a_cart_metric_no_cart_query_is_made() -> None:
+    cw = FakeCloudWatch({})
+    RecommendationMetrics(cw, MetricNames(cart_adds=None)).variant_counts(
+        "prod", ["a"], START, START + timedelta(minutes=1)
+    )
+    assert not any(q["Id"].endswith("cart_adds") for q in cw.calls[0]["MetricDataQueries"])
+
+
+def test_the_retention_statistic_of_a_week() -> None:
+    cw = FakeCloudWatch({"m0": [0.40, 0.38]})
+    metrics = RecommendationMetrics(cw, MetricNames())
+    value = metrics.endpoint_statistic(RetentionMetric(), "prod", START, START + timedelta(days=7))
+    assert value == 0.39
+    [query] = cw.calls[0]["MetricDataQueries"]
+    assert query["MetricStat"]["Stat"] == "Average" and query["MetricStat"]["Period"] == 7 * 24 * 3600
