@@ -87,9 +87,16 @@ class SageMakerRollout:
         )
 
     def update_endpoint(self, endpoint: str, config: str) -> None:
+        """Blue/green to `config`. A variant of the same name keeps its current instance count (what autoscaling
+        set, not the config's initial count) but takes the config's weight."""
         if self.describe_endpoint(endpoint).get("EndpointConfigName") == config:
             return
-        self._sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+        self._sm.update_endpoint(
+            EndpointName=endpoint,
+            EndpointConfigName=config,
+            RetainAllVariantProperties=True,
+            ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}],
+        )
 
     def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
         self._sm.update_endpoint_weights_and_capacities(

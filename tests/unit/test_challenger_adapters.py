@@ -1,4 +1,4 @@
-"""The challenger gate's CloudWatch adapter on a fake client: what it asks for and how it adds up the answer."""
+"""The challenger gate's adapters on fake clients: what they ask AWS for and how they read the answers."""
 
 from __future__ import annotations
 
@@ -84,3 +84,35 @@ def test_the_retention_statistic_of_a_week() -> None:
     assert value == 0.39
     [query] = cw.calls[0]["MetricDataQueries"]
     assert query["MetricStat"]["Stat"] == "Average" and query["MetricStat"]["Period"] == 7 * 24 * 3600
+
+
+class RecordingSageMaker:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def describe_endpoint(self, **kwargs: Any) -> dict[str, Any]:
+        return {"EndpointName": kwargs["EndpointName"], "EndpointConfigName": "current"}
+
+    def update_endpoint(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("update_endpoint", kwargs))
+        return {}
+
+
+def test_an_update_keeps_what_autoscaling_set_and_takes_the_configs_weights() -> None:
+    from mlgov_runtime.adapters.endpoint_rollout import SageMakerRollout
+
+    sm = RecordingSageMaker()
+    rollout = SageMakerRollout(sm)
+    rollout.update_endpoint("prod", "current")  # already there: nothing to do
+    rollout.update_endpoint("prod", "next")
+    assert sm.calls == [
+        (
+            "update_endpoint",
+            {
+                "EndpointName": "prod",
+                "EndpointConfigName": "next",
+                "RetainAllVariantProperties": True,
+                "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredWeight"}],
+            },
+        )
+    ]
