@@ -17,6 +17,8 @@ from mlgov.scenes.notifier import show_notifications
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    from aws_lambda_powertools.utilities import parameters
+
     from mlgov_runtime.adapters import aws
     from mlgov_runtime.core import env
 
@@ -33,6 +35,8 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
         }.items():
             monkeypatch.setenv(key, value)
         aws.context_for.cache_clear()
+        parameters.clear_caches()  # an earlier test's notifier secret must not answer for this one
+        env.reset_all()
         yield running
         aws.context_for.cache_clear()
         env.reset_all()
