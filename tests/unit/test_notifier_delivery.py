@@ -107,6 +107,8 @@ def test_a_changed_verdict_with_the_same_severity_is_sent() -> None:
         ({"evidence": "lots"}, "evidence must be a JSON object"),
         ({"source": "magic"}, "realtime"),
         ({"title": "   "}, "finding title is blank"),
+        ({"title": "\x1b\x07"}, "finding title is blank"),
+        ({"detail": "half a pair: \ud800"}, "finding detail is not valid Unicode text"),
         ({"resource_arn": "not-an-arn"}, "an ARN"),
     ],
 )

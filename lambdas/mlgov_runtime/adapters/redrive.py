@@ -9,12 +9,23 @@ the targets it already reached and goes only where it is still missing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 ORIGIN_ATTRIBUTE = "mlgov_message_id"
 REJECTED_ATTRIBUTE = "mlgov_rejected"
 MAX_ATTRIBUTES = 10  # SQS allows ten message attributes
+_ATTRIBUTE_NAME = re.compile(r"(?!(?i:aws\.|amazon\.))[A-Za-z0-9_-][A-Za-z0-9_.-]{0,255}")
+
+
+def _sendable(name: str, value: str) -> bool:
+    """SQS refuses the whole message for one attribute it cannot take: copy only the ones it can."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return bool(value) and _ATTRIBUTE_NAME.fullmatch(name) is not None and ".." not in name
 
 
 def park(
@@ -29,7 +40,7 @@ def park(
     message_attributes: dict[str, Any] = {
         name: {"DataType": "String", "StringValue": value}
         for name, value in (attributes or {}).items()
-        if value and name not in (ORIGIN_ATTRIBUTE, REJECTED_ATTRIBUTE)
+        if _sendable(name, value) and name not in (ORIGIN_ATTRIBUTE, REJECTED_ATTRIBUTE)
     }
     message_attributes = dict(list(message_attributes.items())[: MAX_ATTRIBUTES - 2])
     message_attributes[ORIGIN_ATTRIBUTE] = {"DataType": "String", "StringValue": origin_message_id}

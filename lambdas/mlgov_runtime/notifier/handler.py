@@ -105,6 +105,11 @@ def channels(client: HttpClient) -> dict[str, Channel]:
     return built
 
 
+def printable(text: str) -> str:
+    """As it can be written to a log line (a lone surrogate would make the line unwritable)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def string_attributes(record: SQSRecord) -> dict[str, str]:
     raw = record.raw_event.get("messageAttributes") or {}
     if not isinstance(raw, dict):
@@ -154,7 +159,8 @@ def make_record_handler(
             finding = finding_from_body(record.body)
         except InvalidFinding as exc:
             metrics.add_metric(name="NotificationRejected", unit=MetricUnit.Count, value=1)
-            logger.error(f"Message {origin} is not a finding: {exc}; parked", extra={"message_id": origin})
+            shown = printable(origin)
+            logger.error(f"Message {shown} is not a finding: {exc}; parked", extra={"message_id": shown})
             park_or_retry(record, origin, f"not a finding: {exc}")
             return {"message": f"parked: {exc}"}
         report = deliver_finding(

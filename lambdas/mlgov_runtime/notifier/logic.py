@@ -107,6 +107,10 @@ def _text(finding: dict[str, Any], key: str) -> str:
         raise InvalidFinding(f"finding {key} must be a string, got {type(value).__name__}")
     if not one_line(value):
         raise InvalidFinding(f"finding {key} is blank")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidFinding(f"finding {key} is not valid Unicode text (it holds a lone surrogate)") from None
     if len(value) > MAX_TEXT:
         raise InvalidFinding(f"finding {key} is longer than {MAX_TEXT:,} characters")
     return value
