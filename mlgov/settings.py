@@ -272,10 +272,10 @@ class Guardrails(_Strict):
     target_ou_ids: list[str] = Field(default_factory=list)
     protected_role_path: str = Field(default="/mlgov-protected/", pattern=r"^/([\w+=,.@-]+/)+$")
     pipeline_role_arns: list[str] = Field(
-        default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline"]
+        default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"]
     )
     approver_role_arns: list[str] = Field(
-        default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovModelApprover"]
+        default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovModelApprover*"]
     )
     role_admin_arns: list[str] = Field(default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovRoleAdmin"])
     break_glass_role_arns: list[str] = Field(default_factory=list)
