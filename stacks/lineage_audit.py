@@ -133,6 +133,7 @@ class LineageAudit(CapabilityConstruct):
             "EXEMPT_OU_IDS": ",".join(ex.organizational_unit_ids),
             "ALLOWED_PACKAGE_GROUPS": ",".join(self.settings.watched_model_package_groups),
             "ALLOWED_PACKAGE_ACCOUNT_IDS": ",".join(self.settings.package_account_ids),
+            "CHALLENGER_TRAFFIC_FRACTION": str(self.settings.thresholds.challenger_traffic_fraction),
             "POWERTOOLS_SERVICE_NAME": c.AUDIT_SERVICE,
         }
         if self.settings.member_audit_role_name:

@@ -63,7 +63,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         region,
         ExemptionPolicy(ex.endpoint_name_prefix, frozenset(ex.account_ids), frozenset(ex.organizational_unit_ids)),
         ou_resolver=lambda account: ou_ancestors(aws.client("organizations"), account),
-        policy=PackagePolicy(frozenset(settings.watched_model_package_groups), frozenset(settings.package_account_ids)),
+        policy=PackagePolicy(
+            frozenset(settings.watched_model_package_groups),
+            frozenset(settings.package_account_ids),
+            settings.thresholds.challenger_traffic_fraction,
+        ),
     )
     if args.format == "table" and not args.endpoint:
         print(f"Auditing every endpoint in {auditor.account_id}/{region} ...", file=sys.stderr)

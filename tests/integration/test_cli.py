@@ -28,7 +28,15 @@ def test_audit_json_is_the_contract_and_exit_code_is_3_on_violations(
     report = json.loads(out.out)
     assert code == 3
     assert {e["endpoint_name"]: e["verdict"] for e in report["endpoints"]} == sandbox.estate.expected
-    assert report["summary"] == {"total": 9, "compliant": 2, "violations": 5, "exempt": 1, "errors": 1, "no_model": 0}
+    assert report["summary"] == {
+        "total": 9,
+        "compliant": 2,
+        "violations": 5,
+        "exempt": 1,
+        "errors": 1,
+        "no_model": 0,
+        "under_evaluation": 0,
+    }
     ab = next(e for e in report["endpoints"] if e["endpoint_name"] == "manga-recommender-ab")
     assert [v["variant_name"] for v in ab["variants"]] == ["champion", "challenger"]
     assert ab["variants"][1]["containers"] == [{"model_package_arn": None, "approval_status": None}]

@@ -220,6 +220,7 @@ def test_summary_counts_every_verdict(sm: FakeSageMaker) -> None:
         "exempt": 1,
         "errors": 1,
         "no_model": 0,
+        "under_evaluation": 0,
     }
     assert set(report["endpoints"][0]) == {
         "endpoint_name",

@@ -272,3 +272,50 @@ def test_a_model_deleted_under_a_live_endpoint_is_a_high_finding_not_a_medium_on
     sm.fail("model", "gone")  # merely unreadable (throttled): still MEDIUM
     unreadable = finding_from_audit(auditor(sm).audit("ep"), "realtime")
     assert unreadable is not None and unreadable.severity == "MEDIUM"
+
+
+# A challenger under evaluation (issue 13's stage) is not a violation; anything else shaped like it is.
+
+
+def _candidate(sm: FakeSageMaker, eligible: bool = True) -> str:
+    arn = package_arn(8)
+    sm.packages[arn] = {
+        "ModelPackageArn": arn,
+        "ModelApprovalStatus": "PendingManualApproval",
+        "CustomerMetadataProperties": {"shadow_ctr_eligible": "true" if eligible else "false"},
+    }
+    sm.model("candidate", {"ModelPackageName": arn})
+    return arn
+
+
+def _ab(sm: FakeSageMaker, challenger_weight: float) -> None:
+    sm.endpoint(
+        "ep",
+        [
+            {"VariantName": "champion", "ModelName": "approved"},
+            {"VariantName": "challenger", "ModelName": "candidate"},
+        ],
+    )
+    sm.endpoints["ep"]["ProductionVariants"] = [
+        {"VariantName": "champion", "CurrentWeight": 1 - challenger_weight},
+        {"VariantName": "challenger", "CurrentWeight": challenger_weight},
+    ]
+
+
+def test_a_gated_candidate_on_the_challenger_share_is_under_evaluation(sm: FakeSageMaker) -> None:
+    _candidate(sm)
+    _ab(sm, 0.1)
+    policy = PackagePolicy(evaluation_share=0.1)
+    audit = auditor(sm, policy).audit("ep")
+    assert audit.verdict is Verdict.UNDER_EVALUATION and not audit.is_violation
+    assert finding_from_audit(audit, "realtime") is None
+
+
+@pytest.mark.parametrize(("eligible", "weight", "share"), [(False, 0.1, 0.1), (True, 0.5, 0.1), (True, 0.1, 0.0)])
+def test_anything_else_shaped_like_a_challenger_stays_unapproved(
+    sm: FakeSageMaker, eligible: bool, weight: float, share: float
+) -> None:
+    # not through the offline gate / more traffic than the challenger share / the stage not enabled
+    _candidate(sm, eligible)
+    _ab(sm, weight)
+    assert auditor(sm, PackagePolicy(evaluation_share=share)).audit("ep").verdict is Verdict.UNAPPROVED

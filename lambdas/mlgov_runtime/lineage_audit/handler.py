@@ -63,7 +63,9 @@ def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSet
             organizational_unit_ids=settings.exempt_ou_ids,
         ),
         ou_resolver=resolve_ous,
-        policy=PackagePolicy(settings.allowed_package_groups, settings.allowed_package_accounts),
+        policy=PackagePolicy(
+            settings.allowed_package_groups, settings.allowed_package_accounts, settings.challenger_traffic_fraction
+        ),
     )
 
 

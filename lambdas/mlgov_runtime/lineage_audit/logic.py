@@ -27,6 +27,7 @@ class Verdict(enum.StrEnum):
     FOREIGN_PACKAGE = "FOREIGN_PACKAGE"  # an Approved package from a group or account that may not serve here
     ARTIFACT_MISMATCH = "ARTIFACT_MISMATCH"  # what serves is not the package's artifact
     NO_MODEL = "NO_MODEL"  # the endpoint serves nothing: no variant model and no inference component
+    UNDER_EVALUATION = "UNDER_EVALUATION"  # a gated candidate on a challenger share beside Approved production
 
 
 # The worst verdict among containers decides. A definite violation outranks "could not read":
@@ -35,12 +36,13 @@ class Verdict(enum.StrEnum):
 _RANK = {
     Verdict.COMPLIANT: 0,
     Verdict.NO_MODEL: 0,
-    Verdict.ERROR: 1,
-    Verdict.UNAPPROVED: 2,
-    Verdict.FOREIGN_PACKAGE: 3,
-    Verdict.PACKAGE_NOT_FOUND: 4,
-    Verdict.ARTIFACT_MISMATCH: 5,
-    Verdict.UNREGISTERED: 6,
+    Verdict.UNDER_EVALUATION: 1,
+    Verdict.ERROR: 2,
+    Verdict.UNAPPROVED: 3,
+    Verdict.FOREIGN_PACKAGE: 4,
+    Verdict.PACKAGE_NOT_FOUND: 5,
+    Verdict.ARTIFACT_MISMATCH: 6,
+    Verdict.UNREGISTERED: 7,
 }
 
 VIOLATIONS = frozenset(
@@ -82,6 +84,9 @@ class PackagePolicy:
 
     groups: frozenset[str] = frozenset()
     accounts: frozenset[str] = frozenset()
+    # A package still PendingManualApproval that passed the offline gate may take at most this share of
+    # an endpoint's traffic beside an Approved production variant: the challenger CTR test (0 disables).
+    evaluation_share: float = 0.0
 
     def refusal(self, package_arn: str, endpoint_account: str) -> str | None:
         # arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>
@@ -141,6 +146,7 @@ class ContainerResult:
     reason: str | None = None
     # What the container named, when it differs from the resolved ARN (a name, or unresolved).
     declared_package: str | None = None
+    eligible_candidate: bool = False  # PendingManualApproval and passed the offline gate
 
     def to_dict(self) -> dict[str, Any]:
         return {"model_package_arn": self.model_package_arn, "approval_status": self.approval_status}
@@ -396,12 +402,19 @@ def evaluate_container(
         if mismatch:
             return ContainerResult(arn, status, Verdict.ARTIFACT_MISMATCH, mismatch, declared_package=str(declared))
         return ContainerResult(arn, status, Verdict.COMPLIANT, declared_package=str(declared))
+    eligible = (
+        status == "PendingManualApproval"
+        and str((found.get("CustomerMetadataProperties") or {}).get("shadow_ctr_eligible", "")).lower() == "true"
+        and (policy is None or policy.refusal(arn, account_id) is None)
+        and artifact_mismatch(spec, found) is None
+    )
     return ContainerResult(
         arn,
         status,
         Verdict.UNAPPROVED,
         f"Model package {arn} has approval status {status or 'unknown'}, not Approved.",
         declared_package=str(declared),
+        eligible_candidate=eligible,
     )
 
 
@@ -615,6 +628,36 @@ def _config_variants(
     return True
 
 
+def _mark_under_evaluation(audit: EndpointAudit, endpoint: Mapping[str, Any], policy: PackagePolicy | None) -> None:
+    """The challenger stage serves a gated, not yet Approved package to a small share of traffic on purpose.
+    Only that shape counts: one current production variant, its every package PendingManualApproval with
+    shadow_ctr_eligible=true, its weight at most the configured share, beside an Approved production variant."""
+    if not policy or policy.evaluation_share <= 0:
+        return
+    current = [v for v in audit.variants if v.kind == "production" and v.deployment == "current"]
+    weights = {
+        str(v.get("VariantName")): float(v.get("CurrentWeight") or 0) for v in endpoint.get("ProductionVariants") or []
+    }
+    total = sum(weights.get(v.variant_name, 0.0) for v in current)
+    if len(current) != 2 or total <= 0 or not any(v.verdict is Verdict.COMPLIANT for v in current):
+        return
+    for variant in current:
+        share = weights.get(variant.variant_name, 0.0) / total
+        if (
+            variant.verdict is Verdict.UNAPPROVED
+            and variant.containers
+            and all(c.eligible_candidate for c in variant.containers)
+            and share <= policy.evaluation_share + 1e-9
+        ):
+            variant.verdict = Verdict.UNDER_EVALUATION
+            variant.reasons = [
+                f"Production variant {variant.variant_name} is a challenger under evaluation: its package passed the "
+                f"offline gate and is PendingManualApproval, on {share:.0%} of traffic; the challenger CTR test "
+                "approves or rejects it (`mlgov challenger status --endpoint "
+                f"{audit.endpoint_name}`)."
+            ]
+
+
 def audit_endpoint(
     reader: LineageReader,
     endpoint_name: str,
@@ -660,6 +703,7 @@ def audit_endpoint(
         names = []
     audit.inference_components = [evaluate_component(name, reader, ctx) for name in names]
 
+    _mark_under_evaluation(audit, endpoint, policy)
     for result in [*audit.variants, *audit.inference_components]:
         audit.reasons.extend(result.reasons)
         audit.evidence_missing = audit.evidence_missing or result.evidence_missing
@@ -692,6 +736,7 @@ class AuditSummary:
     exempt: int = 0
     errors: int = 0
     no_model: int = 0
+    under_evaluation: int = 0
 
     @classmethod
     def of(cls, audits: Iterable[EndpointAudit]) -> AuditSummary:
@@ -706,6 +751,8 @@ class AuditSummary:
                 summary.errors += 1
             elif audit.verdict is Verdict.NO_MODEL:
                 summary.no_model += 1
+            elif audit.verdict is Verdict.UNDER_EVALUATION:
+                summary.under_evaluation += 1
             else:
                 summary.violations += 1
         return summary
@@ -718,4 +765,5 @@ class AuditSummary:
             "exempt": self.exempt,
             "errors": self.errors,
             "no_model": self.no_model,
+            "under_evaluation": self.under_evaluation,
         }

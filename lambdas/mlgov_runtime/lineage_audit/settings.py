@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlgov_runtime.core.env import GROUP, Env, FindingsChannelEnv, IdempotencyEnv, Lazy, csv, optional
+from mlgov_runtime.core.env import GROUP, Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, csv, optional
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -16,6 +16,18 @@ class EndpointAuditSettings(FindingsChannelEnv, IdempotencyEnv):
     # Approved packages may serve only from these groups (empty: any) and accounts (besides the endpoint's).
     allowed_package_groups: frozenset[str] = frozenset()
     allowed_package_accounts: frozenset[str] = frozenset()
+    challenger_traffic_fraction: float = 0.0  # 0: no candidate is ever "under evaluation"
+
+
+def _fraction(env: Env, key: str) -> float:
+    text = env.get(key, "0")
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"environment variable {key}: {text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise SettingsError(f"environment variable {key}: {value} is not in [0, 1)")
+    return value
 
 
 def load_endpoint_audit_settings(env: Env) -> EndpointAuditSettings:
@@ -28,6 +40,7 @@ def load_endpoint_audit_settings(env: Env) -> EndpointAuditSettings:
         member_audit_role_name=optional(env, "MEMBER_AUDIT_ROLE_NAME", r"[\w+=,.@-]{1,64}", "an IAM role name"),
         allowed_package_groups=csv(env, "ALLOWED_PACKAGE_GROUPS", GROUP, "a model package group name"),
         allowed_package_accounts=csv(env, "ALLOWED_PACKAGE_ACCOUNT_IDS", r"\d{12}", "a 12-digit account id"),
+        challenger_traffic_fraction=_fraction(env, "CHALLENGER_TRAFFIC_FRACTION"),
     )
 
 
