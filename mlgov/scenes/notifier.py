@@ -183,7 +183,7 @@ def show_slack_outage(queue: NotifierQueue, slack: Sink, jira: Sink) -> None:
     records, failed, _ = queue.deliver_once()
     print(
         f"   invocation 2 (SQS hands the {records} records back after the outage): Slack messages "
-        f"+{len(slack.delivered) - slack_before}, Jira issues +{len(jira.issues) - issues_before} "
+        f"+{len(slack.delivered) - slack_before}, Jira issues still +{len(jira.issues) - issues_before} "
         f"(already delivered, not sent twice), failed records: {failed}"
     )
     detail = next(b for b in slack.delivered[-1].body["blocks"] if b["type"] == "section" and "text" in b)
