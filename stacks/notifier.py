@@ -92,6 +92,11 @@ class Notifier(CapabilityConstruct):
                     sid="ParkRefusedFindings", actions=list(permissions.PARK), resources=[self.dlq.queue_arn]
                 ),
                 iam.PolicyStatement(
+                    sid="CheckStoredFinding",
+                    actions=list(permissions.FINDINGS_READ),
+                    resources=[channel.table.table_arn],
+                ),
+                iam.PolicyStatement(
                     sid="UseGovernanceKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]
                 ),
             ],

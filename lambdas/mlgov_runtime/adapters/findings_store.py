@@ -119,3 +119,15 @@ class FindingsStore:
         for page in pages:
             for item in page.get("Items", []):
                 yield {k: next(iter(v.values())) for k, v in item.items()}
+
+
+def stored_status(dynamodb: Any, table_name: str, finding_id: str) -> str | None:
+    """The status of the finding as the producers stored it (OPEN / RESOLVED), or None when absent."""
+    item = dynamodb.get_item(
+        TableName=table_name,
+        Key={"finding_id": {"S": finding_id}},
+        ProjectionExpression="#status",
+        ExpressionAttributeNames={"#status": "status"},
+        ConsistentRead=True,
+    ).get("Item")
+    return str(item["status"]["S"]) if item and "status" in item else None

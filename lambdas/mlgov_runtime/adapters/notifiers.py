@@ -45,6 +45,9 @@ class JiraProject:
     issue_type: str = "Task"
     resolve_transition_id: str | None = None
     findings_table: str | None = None
+    # finding_id -> the stored record's status; a RESOLVED message closes an issue only when they agree,
+    # so a forged or stale closing never hides an open violation.
+    stored_status: Callable[[str], str | None] | None = None
     _auth: dict[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +74,9 @@ class JiraProject:
         if key:
             self._post(f"/rest/api/3/issue/{key}/comment", jira_comment(finding, self.findings_table))
             if resolved and self.resolve_transition_id:
+                stored = self.stored_status(finding["finding_id"]) if self.stored_status else "RESOLVED"
+                if stored != "RESOLVED":
+                    return f"commented {key}; not transitioned: the stored finding is {stored or 'missing'}"
                 self._post(f"/rest/api/3/issue/{key}/transitions", {"transition": {"id": self.resolve_transition_id}})
                 return f"commented and transitioned {key}"
             return f"commented {key}"

@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.aws import context_for
+from mlgov_runtime.adapters.findings_store import stored_status
 from mlgov_runtime.adapters.http import HttpClient
 from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
 from mlgov_runtime.adapters.notifier_secret import SecretError, load_notifier_secret
@@ -78,6 +79,12 @@ def time_left(context: LambdaContext) -> Callable[[], float]:
     return lambda: context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
 
 
+def _stored_status(table: str | None) -> Any:
+    if not table:
+        return None
+    return lambda finding_id: stored_status(context_for(None).client("dynamodb"), table, finding_id)
+
+
 def channels(client: HttpClient) -> dict[str, Channel]:
     settings, policy = notifier_settings.get(), routing.get()
     built: dict[str, Channel] = {}
@@ -99,6 +106,7 @@ def channels(client: HttpClient) -> dict[str, Channel]:
                 issue_type=settings.jira_issue_type,
                 resolve_transition_id=settings.jira_resolve_transition_id,
                 findings_table=settings.findings_table,
+                stored_status=_stored_status(settings.findings_table),
             )
     if settings.page_topic_arn:
         built["page"] = PageTopic(lambda: context_for(None).client("sns"), settings.page_topic_arn)

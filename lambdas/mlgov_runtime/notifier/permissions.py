@@ -5,5 +5,7 @@ SECRET_READ = ("secretsmanager:GetSecretValue",)
 STATE = ("dynamodb:GetItem", "dynamodb:PutItem")
 PAGE = ("sns:Publish",)
 PARK = ("sqs:SendMessage",)
+# A RESOLVED finding closes a Jira issue only when the stored record agrees.
+FINDINGS_READ = ("dynamodb:GetItem",)
 
-ACTIONS = frozenset(SECRET_READ + STATE + PAGE + PARK)
+ACTIONS = frozenset(SECRET_READ + STATE + PAGE + PARK + FINDINGS_READ)
