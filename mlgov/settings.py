@@ -181,6 +181,9 @@ class AlertRouting(_Strict):
     # The Slack channel of the default route (used when `routes` is not given).
     security_slack_channel: str = Field(default=DEFAULT_SECURITY_CHANNEL, pattern=SLACK_CHANNEL)
     jira_project_key: str = Field(default="MLGOV", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
+    # Besides the findings topic, only these principals may put messages on the notifier queue
+    # (`mlgov notify redrive`): a message from anyone else could close or drown real findings.
+    redrive_role_arns: list[str] = Field(default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/*"])
     jira_issue_type: str = Field(default="Task", min_length=1, max_length=255)
     jira_resolve_transition_id: str | None = Field(default=None, pattern=r"^\d{1,6}$")
     page_severities: list[SEVERITY] = Field(default_factory=_page_critical_only)

@@ -55,6 +55,20 @@ class Notifier(CapabilityConstruct):
             visibility_timeout=Duration.minutes(12),
         )
         channel.topic.add_subscription(subscriptions.SqsSubscription(self.queue, raw_message_delivery=True))
+        # Only the findings topic (and the operators' redrive) may send: identity policies cannot widen this.
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheFindingsTopicSends",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn],
+                conditions={
+                    "ArnNotEquals": {"aws:SourceArn": channel.topic.topic_arn},
+                    "ArnNotLike": {"aws:PrincipalArn": list(settings.alert_routing.redrive_role_arns)},
+                },
+            )
+        )
         routing = settings.alert_routing
         environment = {
             "NOTIFIER_SECRET_NAME": self.secret.secret_name,

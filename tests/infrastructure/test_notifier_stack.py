@@ -76,3 +76,16 @@ def test_notifier_consumes_a_queue_with_partial_batches_and_a_dead_letter_queue(
     assert "NOTIFIER_SECRET_NAME" in env and "ROUTING_JSON" in env
     assert not any(word in k for k in env for word in ("WEBHOOK", "TOKEN", "PASSWORD"))
     template.has_resource_properties("AWS::SecretsManager::Secret", {"KmsKeyId": Match.any_value()})
+
+
+def test_the_notifier_queue_takes_messages_only_from_the_findings_topic_and_operators(template: Template) -> None:
+    statements = [
+        statement
+        for policy in template.find_resources("AWS::SQS::QueuePolicy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "OnlyTheFindingsTopicSends"
+    ]
+    [deny] = statements
+    assert deny["Effect"] == "Deny" and deny["Action"] == "sqs:SendMessage" and deny["Principal"] == {"AWS": "*"}
+    assert "aws:SourceArn" in deny["Condition"]["ArnNotEquals"]
+    assert deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"] == ["arn:*:iam::*:role/mlgov-protected/*"]
