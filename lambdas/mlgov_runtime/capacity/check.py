@@ -27,6 +27,7 @@ from mlgov_runtime.capacity.logic import (
     judge,
     resource_ids,
 )
+from mlgov_runtime.core.arns import sagemaker_arn
 from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding, FindingSink, store_and_publish
 from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
 
@@ -135,7 +136,7 @@ class CapacityChecker:
 
 def endpoint_arn(audit: CapacityAudit) -> str:
     return audit.endpoint_arn or (
-        f"arn:aws:sagemaker:{audit.region}:{audit.account_id}:endpoint/{audit.endpoint_name.lower()}"
+        sagemaker_arn(audit.region, audit.account_id, f"endpoint/{audit.endpoint_name.lower()}")
     )
 
 

@@ -23,6 +23,7 @@ from mlgov_runtime.capacity.events import CapacityRequest, InvalidEvent, parse_c
 from mlgov_runtime.capacity.logic import CapacityReadError, EndpointGone
 from mlgov_runtime.capacity.settings import CapacitySettings
 from mlgov_runtime.capacity.settings import settings as capacity_settings
+from mlgov_runtime.core.arns import role_arn as member_role_arn
 from mlgov_runtime.core.env import Lazy
 from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
 
@@ -42,7 +43,7 @@ def _checker(request: CapacityRequest, own_account: str, settings: CapacitySetti
     if request.account_id != own_account:
         if not settings.member_audit_role_name:
             raise Skipped(f"event from account {request.account_id}, but MEMBER_AUDIT_ROLE_NAME is not set")
-        role_arn = f"arn:aws:iam::{request.account_id}:role/{settings.member_audit_role_name}"
+        role_arn = member_role_arn(request.region, request.account_id, settings.member_audit_role_name)
     aws, home = context_for(request.region, role_arn), context_for(None)
     return CapacityChecker(
         AutoscalingReader(aws.client("sagemaker"), aws.client("application-autoscaling")),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from mlgov_runtime.core.arns import sagemaker_arn
 from mlgov_runtime.retirement import prices
 
 PURPOSES = ("active", "testing", "retiring", "retired")
@@ -107,7 +108,7 @@ class RetirementPolicy:
 
 def endpoint_arn(region: str, account_id: str, name: str) -> str:
     """The ARN findings use for an endpoint, whichever path saw it (SageMaker lower-cases the name)."""
-    return f"arn:aws:sagemaker:{region}:{account_id}:endpoint/{name.lower()}"
+    return sagemaker_arn(region, account_id, f"endpoint/{name.lower()}")
 
 
 def package_version(ref: str) -> tuple[str, int] | None:
