@@ -13,7 +13,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -343,7 +343,9 @@ def test_invocations_that_appear_while_the_request_waits_abort_the_deletion(
 ) -> None:
     execution = machine.request(RETURNING)  # no invocations for 36 h: a candidate
     token = machine.token()
-    put_invocations(machine.cw, RETURNING, 3, datetime.now(UTC))  # a cached mobile client comes back
+    # A cached mobile client comes back. Stamped a minute back, as SageMaker stamps a minute's datapoint at its
+    # start: the emulator compares whole seconds, so one stamped in the second of the check would not count.
+    put_invocations(machine.cw, RETURNING, 3, datetime.now(UTC) - timedelta(minutes=1))
     code, out = machine.cli("retire", "approve", "--token", token)
     assert code == 0, out
     status, path = machine.finish(execution)
