@@ -7,7 +7,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
+
+from mlgov_runtime.adapters.aws import context_for
 
 
 class SecretError(RuntimeError):
@@ -45,11 +48,21 @@ def parse_notifier_secret(name: str, value: Any) -> NotifierSecret:
     return NotifierSecret(dict(webhooks), jira.get("base_url"), jira.get("user"), jira.get("api_token"))
 
 
+@lru_cache(maxsize=4)
+def _provider(client: Any) -> Any:
+    """One Powertools provider, and so one secret cache, per client: Powertools' default provider would
+    keep its first client (and endpoint) for good, past `context_for.cache_clear()`."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=client)
+
+
 def load_notifier_secret(name: str, max_age: int = 300) -> NotifierSecret:
     from aws_lambda_powertools.utilities import parameters
 
     try:
-        value = parameters.get_secret(name, transform="json", max_age=max_age)
+        provider = _provider(context_for(None).client("secretsmanager"))
+        value = provider.get(name, transform="json", max_age=max_age)
     except parameters.exceptions.TransformParameterError:
         raise SecretError(f"secret {name}: not valid JSON") from None
     except parameters.exceptions.GetParameterError as exc:
