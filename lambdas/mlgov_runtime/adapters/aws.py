@@ -85,3 +85,21 @@ class AwsContext:
 def context_for(region: str | None, role_arn: str | None = None) -> AwsContext:
     """Lambda-side cache: one context (and its clients) per region/role for the container's life."""
     return AwsContext(region=region, role_arn=role_arn)
+
+
+class AccountNotReachable(Exception):
+    """An event from another account, and no member role configured to read it."""
+
+
+def context_for_account(account_id: str, region: str, own_account: str, member_role_name: str | None) -> AwsContext:
+    """Clients for the account an event came from: this function's own, or the member role assumed there."""
+    if account_id == own_account:
+        return context_for(region)
+    if not member_role_name:
+        raise AccountNotReachable(
+            f"event from account {account_id}, but MEMBER_AUDIT_ROLE_NAME is not set "
+            "so this function can only check its own account"
+        )
+    from mlgov_runtime.core.arns import role_arn
+
+    return context_for(region, role_arn(region, account_id, member_role_name))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -131,3 +131,20 @@ def stored_status(dynamodb: Any, table_name: str, finding_id: str) -> str | None
         ConsistentRead=True,
     ).get("Item")
     return str(item["status"]["S"]) if item and "status" in item else None
+
+
+class ChannelSettings(Protocol):
+    @property
+    def findings_table(self) -> str: ...
+    @property
+    def findings_topic_arn(self) -> str: ...
+
+
+def channel_store(settings: ChannelSettings) -> FindingsStore:
+    """The findings table and topic of this function's own (governance) account: every producer's store."""
+    from mlgov_runtime.adapters.aws import context_for
+
+    home = context_for(None)
+    return FindingsStore(
+        home.client("dynamodb"), home.client("sns"), settings.findings_table, settings.findings_topic_arn
+    )

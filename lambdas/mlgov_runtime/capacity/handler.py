@@ -15,15 +15,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.autoscaling import AutoscalingReader
-from mlgov_runtime.adapters.aws import context_for
-from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.aws import AccountNotReachable, context_for, context_for_account
+from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.organizations import ou_ancestors
 from mlgov_runtime.capacity.check import CapacityChecker, report
 from mlgov_runtime.capacity.events import CapacityRequest, InvalidEvent, parse_capacity_request
 from mlgov_runtime.capacity.logic import CapacityReadError, EndpointGone
 from mlgov_runtime.capacity.settings import CapacitySettings
 from mlgov_runtime.capacity.settings import settings as capacity_settings
-from mlgov_runtime.core.arns import role_arn as member_role_arn
 from mlgov_runtime.core.env import Lazy
 from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
 
@@ -39,12 +38,11 @@ class Skipped(Exception):
 
 
 def _checker(request: CapacityRequest, own_account: str, settings: CapacitySettings) -> CapacityChecker:
-    role_arn = None
-    if request.account_id != own_account:
-        if not settings.member_audit_role_name:
-            raise Skipped(f"event from account {request.account_id}, but MEMBER_AUDIT_ROLE_NAME is not set")
-        role_arn = member_role_arn(request.region, request.account_id, settings.member_audit_role_name)
-    aws, home = context_for(request.region, role_arn), context_for(None)
+    try:
+        aws = context_for_account(request.account_id, request.region, own_account, settings.member_audit_role_name)
+    except AccountNotReachable as exc:
+        raise Skipped(str(exc)) from None
+    home = context_for(None)
     return CapacityChecker(
         AutoscalingReader(aws.client("sagemaker"), aws.client("application-autoscaling")),
         request.account_id,
@@ -59,10 +57,7 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     settings = capacity_settings.get()
     parsed = CapacityRequest(**request)
     checker = _checker(parsed, own_account, settings)
-    home = context_for(None)
-    store = FindingsStore(
-        home.client("dynamodb"), home.client("sns"), settings.findings_table, settings.findings_topic_arn
-    )
+    store = channel_store(settings)
     name = parsed.endpoint_name
     if parsed.component:
         try:

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.endpoint_rollout import SageMakerRollout
 from mlgov_runtime.adapters.executions import start_named
-from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import ChallengerConfig
@@ -54,9 +54,7 @@ def ports(account: str) -> Ports:
         endpoints=rollout,
         registry=rollout,
         metrics=RecommendationMetrics(aws.client("cloudwatch"), settings.config.metrics),
-        findings=FindingsStore(
-            aws.client("dynamodb"), aws.client("sns"), settings.findings_table, settings.findings_topic_arn
-        ),
+        findings=channel_store(settings),
         account_id=account,
         region=aws.region,
         emit_rejection=emit_rejection,

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.catalog import CatalogUnavailable, SnapshotUnreadable, catalog_title_ids, snapshot_chunks
-from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.registry import group_arn, latest_approved_package
 from mlgov_runtime.adapters.state_machines import start_once
 from mlgov_runtime.core.findings import store_and_publish
@@ -49,9 +49,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     account = context.invoked_function_arn.split(":")[4]
     region = aws.region
     group = group_arn(region, account, settings.watched_group)
-    store = FindingsStore(
-        aws.client("dynamodb"), aws.client("sns"), settings.findings_table, settings.findings_topic_arn
-    )
+    store = channel_store(settings)
     try:
         outcome = run_coverage_check(
             lambda: catalog_title_ids(aws.client("dynamodb"), settings.catalog_table),

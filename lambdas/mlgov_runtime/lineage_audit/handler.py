@@ -14,11 +14,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlgov_runtime.adapters.aws import context_for
-from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.aws import AccountNotReachable, context_for, context_for_account
+from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.organizations import ou_ancestors
 from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
-from mlgov_runtime.core.arns import role_arn as member_role_arn
 from mlgov_runtime.core.env import Lazy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor, EndpointOutcome, close_vanished, report_endpoint
 from mlgov_runtime.lineage_audit.events import AuditRequest, InvalidEvent, parse_audit_request
@@ -34,20 +33,9 @@ METRIC = "UnregisteredEndpointDetected"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="MLGovernance", service=SERVICE)
 
-class AccountNotAuditable(Exception):
-    pass
-
 
 def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSettings) -> EndpointAuditor:
-    role_arn = None
-    if request.account_id != own_account:
-        if not settings.member_audit_role_name:
-            raise AccountNotAuditable(
-                f"event from account {request.account_id}, but MEMBER_AUDIT_ROLE_NAME is not set "
-                "so this function can only audit its own account"
-            )
-        role_arn = member_role_arn(request.region, request.account_id, settings.member_audit_role_name)
-    aws = context_for(request.region, role_arn)
+    aws = context_for_account(request.account_id, request.region, own_account, settings.member_audit_role_name)
     home = context_for(None)
 
     def resolve_ous(account_id: str) -> list[str]:
@@ -66,13 +54,6 @@ def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSet
         policy=PackagePolicy(
             settings.allowed_package_groups, settings.allowed_package_accounts, settings.challenger_traffic_fraction
         ),
-    )
-
-
-def _store(settings: EndpointAuditSettings) -> FindingsStore:
-    home = context_for(None)
-    return FindingsStore(
-        home.client("dynamodb"), home.client("sns"), settings.findings_table, settings.findings_topic_arn
     )
 
 
@@ -98,7 +79,7 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     settings = audit_settings.get()
     parsed = AuditRequest.from_dict(request)
     auditor = _auditor(parsed, own_account, settings)
-    store = _store(settings)
+    store = channel_store(settings)
     source = "scheduled" if parsed.trigger == "schedule" else "realtime"
     names = [parsed.endpoint_name] if parsed.endpoint_name else list(auditor.reader.list_endpoint_names())
     results = [_record_outcome(report_endpoint(auditor, name, store, source), parsed) for name in names]
@@ -141,7 +122,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(event_id=request.event_id, endpoint_name=request.endpoint_name, trigger=request.trigger)
     try:
         return once(request=request.to_dict(), own_account=own_account)
-    except AccountNotAuditable as exc:
+    except AccountNotReachable as exc:
         logger.error("Account not auditable", extra={"reason": str(exc)})
         metrics.add_metric(name="AuditEventRejected", unit=MetricUnit.Count, value=1)
         return {"status": "skipped", "reason": str(exc)}

@@ -19,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.aws import context_for
-from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.member_accounts import MemberAccounts
 from mlgov_runtime.adapters.organizations import OrganizationAccounts
 from mlgov_runtime.adapters.scan_store import S3ScanStore
@@ -102,10 +102,7 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         resource_arn=str(planned.get("state_machine") or ""),
         skipped=planned.get("skipped") or {},
     )
-    home = context_for(None)
-    ledger = FindingsStore(
-        home.client("dynamodb"), home.client("sns"), settings.findings_table, settings.findings_topic_arn
-    )
+    ledger = channel_store(settings)
     previous = store.previous_report(run_id)
     checks = {check.NAME: tuple(check.KINDS) for check in endpoint_checks()}
     done = aggregate(run, results, ledger, checks, previous)
@@ -143,10 +140,7 @@ def report_failure(state: dict[str, Any], stage: str, context: LambdaContext) ->
         _own_account(context),
         _region(context),
     )
-    home = context_for(None)
-    ledger = FindingsStore(
-        home.client("dynamodb"), home.client("sns"), settings.findings_table, settings.findings_topic_arn
-    )
+    ledger = channel_store(settings)
     published = store_and_publish(ledger, finding)
     logger.error("Scan failed", extra={"stage": stage, "error": error})
     return {"finding_id": finding.finding_id, "published": published}

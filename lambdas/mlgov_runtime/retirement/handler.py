@@ -24,7 +24,7 @@ from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
 from mlgov_runtime.adapters.cost_anomaly import AnomaliesUnavailable, service_anomalies
 from mlgov_runtime.adapters.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
-from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.findings_store import FindingsStore, channel_store
 from mlgov_runtime.core.env import Lazy
 from mlgov_runtime.retirement.audit import on_tag_change, run_retiring_deadlines, run_stale_audit
 from mlgov_runtime.retirement.deletion import Steps
@@ -45,9 +45,7 @@ def _now() -> datetime:
 
 def _ports(settings: RetirementSettings) -> tuple[SageMakerEndpoints, EndpointMetrics, FindingsStore]:
     aws = context_for(None)
-    store = FindingsStore(
-        aws.client("dynamodb"), aws.client("sns"), settings.findings_table, settings.findings_topic_arn
-    )
+    store = channel_store(settings)
     return (
         SageMakerEndpoints(aws.client("sagemaker")),
         EndpointMetrics(CloudWatchMetrics(aws.client("cloudwatch"))),

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.catalog import scan_catalog
-from mlgov_runtime.adapters.findings_store import FindingsStore
+from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.pipeline_store import S3PipelineStore
 from mlgov_runtime.adapters.registry import create_pending_package, group_arn, latest_approved_package
 from mlgov_runtime.core.findings import store_and_publish
@@ -91,9 +91,7 @@ def report_failure(state: dict[str, Any], account: str) -> dict[str, Any]:
     aws = context_for(None)
     region = aws.region
     finding = failure_finding(state, account, region, group_arn(region, account, settings.watched_group))
-    store = FindingsStore(
-        aws.client("dynamodb"), aws.client("sns"), settings.findings_table, settings.findings_topic_arn
-    )
+    store = channel_store(settings)
     store_and_publish(store, finding)
     logger.error("Retraining stopped", extra={"finding_id": finding.finding_id, "title": finding.title})
     return {"finding_id": finding.finding_id, "title": finding.title}
