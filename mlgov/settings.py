@@ -612,6 +612,45 @@ class Retirement(_Strict):
         }
 
 
+class Approvals(_Strict):
+    """Human decisions (retirement deletion; challenger promotion when challenger.human_approval): who may
+    decide, and the Slack buttons. An approver is an IAM principal ARN, or a role's sessions written
+    arn:aws:sts::ACCOUNT:assumed-role/ROLE/*; the requester never approves their own request."""
+
+    approvers: dict[Literal["retirement", "challenger"], list[str]] = Field(default_factory=dict)
+    # Slack user id (U...) -> that person's IAM principal ARN, so the requester check sees the same person.
+    slack_approvers: dict[str, str] = Field(default_factory=dict)
+    # The Slack interactivity endpoint (function URL) and its signing secret in Secrets Manager.
+    slack_buttons: bool = False
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from mlgov_runtime.approvals.settings import PRINCIPAL
+
+        for principals in value.values():
+            _all_match(principals, PRINCIPAL, "an IAM principal ARN (arn:aws:iam::ACCOUNT:... or assumed-role/ROLE/*)")
+        return value
+
+    @field_validator("slack_approvers")
+    @classmethod
+    def _slack(cls, value: dict[str, str]) -> dict[str, str]:
+        from mlgov_runtime.approvals.settings import PRINCIPAL, SLACK_USER
+
+        _all_match(list(value), SLACK_USER, "a Slack user id (U...)")
+        _all_match(list(value.values()), PRINCIPAL, "an IAM principal ARN")
+        return value
+
+    def environment(self) -> dict[str, str]:
+        """The approval service's environment (mlgov_runtime.approvals.settings reads it back)."""
+        from mlgov_runtime.approvals import settings as e
+
+        return {
+            e.APPROVERS_JSON: json.dumps(self.approvers, sort_keys=True),
+            e.SLACK_APPROVERS_JSON: json.dumps(self.slack_approvers, sort_keys=True),
+        }
+
+
 CW_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"
 CHALLENGER_ENDPOINT = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 
@@ -720,6 +759,7 @@ class Settings(_Strict):
     org_scan: OrgScan = Field(default_factory=OrgScan)
     capacity: Capacity = Field(default_factory=Capacity)
     retirement: Retirement = Field(default_factory=Retirement)
+    approvals: Approvals = Field(default_factory=Approvals)
     # Central account: events forwarded from member accounts are audited through this role.
     # Accounts besides an endpoint's own whose Approved packages may serve (a central registry account).
     package_account_ids: list[str] = Field(default_factory=list)

@@ -27,6 +27,7 @@ from mlgov_runtime.registry import by_name
 from mlgov_runtime.retirement import permissions as p
 from mlgov_runtime.retirement import settings as e
 from stacks import constants as c
+from stacks.approvals import Approvals
 from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct
 from stacks.findings_channel import FindingsChannel
@@ -87,6 +88,9 @@ class Retirement(CapabilityConstruct):
         stack = Stack.of(self)
         self._sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
         self.idempotency_table = cast(LineageAudit, kwargs["peers"]["lineage_audit"]).idempotency_table
+        self.approvals = cast(Approvals, kwargs["peers"]["approvals"])
+        # A fixed name: the steps verify executions against it (its ARN in their role would be a cycle).
+        self.machine_name = f"{stack.stack_name}-Retirement"[:80]
         self.environment = self.settings.retirement.environment(
             self.settings.thresholds, self.settings.watched_model_package_groups
         )
@@ -94,6 +98,7 @@ class Retirement(CapabilityConstruct):
         self.audit = self._build_audit_function()
         self.steps = self._build_step_function()
         self.state_machine = self._build_state_machine()
+        self.approvals.answer_for(self.state_machine, "AnswerRetirementRequests")
         self.dlq = encrypted_queue(self, "RetirementDeadLetterQueue", self.channel.key)
         self.dead_letter_queues.append(self.dlq)
         self.rules = self._build_rules()
@@ -179,9 +184,22 @@ class Retirement(CapabilityConstruct):
             "Steps",
             description="Endpoint deletion steps: prepare, request approval, live check then delete, watch clients",
             handler=STEP_HANDLER,
-            environment={**self.environment, "POWERTOOLS_SERVICE_NAME": SERVICE},
+            environment={
+                **self.environment,
+                e.STATE_MACHINE_NAME: self.machine_name,
+                "POWERTOOLS_SERVICE_NAME": SERVICE,
+            },
             statements=[
                 *self._read_statements(),
+                # Which execution a step serves: a running one of this machine, never a state handed to it.
+                iam.PolicyStatement(
+                    sid="VerifyOwnExecutions",
+                    actions=list(p.EXECUTION_READ),
+                    resources=[
+                        f"arn:{Stack.of(self).partition}:states:{Stack.of(self).region}:{Stack.of(self).account}"
+                        f":execution:{self.machine_name}:*"
+                    ],
+                ),
                 # Deletes only what is tagged retiring; the endpoint config and models are kept.
                 iam.PolicyStatement(
                     sid="DeleteRetiringEndpoints",
@@ -194,6 +212,7 @@ class Retirement(CapabilityConstruct):
             timeout=Duration.minutes(2),
         )
         self.channel.grant_publish(steps)
+        self.approvals.grant_requests(steps)
         return steps
 
     # -- the deletion state machine
@@ -202,7 +221,9 @@ class Retirement(CapabilityConstruct):
             self,
             construct_id,
             lambda_function=self.steps.function,
-            payload=sfn.TaskInput.from_object({"step": step, "state": sfn.JsonPath.entire_payload}),
+            payload=sfn.TaskInput.from_object(
+                {"step": step, "execution": sfn.JsonPath.execution_id, "state": sfn.JsonPath.entire_payload}
+            ),
             payload_response_only=True,
             result_path=result_path,
             task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
@@ -287,10 +308,12 @@ class Retirement(CapabilityConstruct):
             self,
             "RetirementStateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_name=self.machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=Duration.hours(r.approval_expiry_hours + r.post_retirement_watch_hours + 4),
             tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            # Task tokens pass through this machine's states: execution data never goes to the logs.
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
         )
 
     # -- schedules, events, cost anomalies, alarms
@@ -431,6 +454,15 @@ def standalone_template(settings: Settings) -> dict[str, Any]:
     lineage = SimpleNamespace(
         idempotency_table=encrypted_table(stack, "IdempotencyTable", channel.key, "id", ttl_attribute="expiration")
     )
+    approvals_capability = by_name("approvals")
+    approvals = Approvals(
+        stack,
+        approvals_capability.construct,
+        capability=approvals_capability,
+        settings=settings,
+        channel=channel,
+        peers={},
+    )
     capability = by_name("retirement")
     Retirement(
         stack,
@@ -438,7 +470,7 @@ def standalone_template(settings: Settings) -> dict[str, Any]:
         capability=capability,
         settings=settings,
         channel=channel,
-        peers={"lineage_audit": cast(CapabilityConstruct, lineage)},
+        peers={"lineage_audit": cast(CapabilityConstruct, lineage), "approvals": approvals},
     )
     template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
     return template

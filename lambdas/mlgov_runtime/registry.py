@@ -71,6 +71,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         ),
         endpoint_check="mlgov_runtime.capacity.endpoint_check",
     ),
+    Capability("approvals", "Human decisions by authenticated approvers (CLI over IAM, Slack buttons)", "Approvals"),
     Capability(
         "retirement",
         "Stale endpoints found, retired only after a human and a live check",

@@ -3,8 +3,9 @@
 audit     the monthly audit's verdicts now (nothing stored or published); exit 3 when a stale endpoint
           still takes traffic (or an endpoint could not be checked)
 request   start the deletion state machine for a retirement candidate; it waits for approval
-approve   answer a request's task token: go ahead (the live check still runs right before deleting)
-deny      answer it: keep the endpoint
+approve   approve a request by its id through the approval service (signed as you; the live check still
+          runs right before deleting)
+deny      deny it: keep the endpoint
 cancel    close an open retirement and tag the endpoint active again
 recreate  re-create a retired endpoint from its kept endpoint config (the bridge for late clients)
 """
@@ -25,6 +26,7 @@ from mlgov.commands.common import EXIT_OK, EXIT_USAGE, EXIT_VIOLATIONS, UsageErr
 MACHINE_ENV = "MLGOV_RETIREMENT_STATE_MACHINE_ARN"
 TABLE_ENV = "MLGOV_FINDINGS_TABLE"
 TOPIC_ENV = "MLGOV_FINDINGS_TOPIC_ARN"
+APPROVAL_URL_ENV = "MLGOV_APPROVAL_URL"
 
 
 def _context(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
@@ -169,41 +171,84 @@ def cmd_request(args: argparse.Namespace) -> int:
         body,
         [
             f"Deletion of {name} requested: {started['executionArn']}",
-            "It waits for approval: the endpoint's ENDPOINT_RETIRING finding (Slack, Jira) carries the token for",
-            "`mlgov retire approve --token T` or `mlgov retire deny --token T --reason TEXT`. Right before deleting,",
+            "It waits for approval: the endpoint's ENDPOINT_RETIRING finding (Slack, Jira) carries the request id for",
+            "`mlgov retire approve --request ID` or `mlgov retire deny --request ID --reason TEXT` (another approver",
+            "than you). Right before deleting,",
             f"a live check of the last {policy.safety_window_hours} h of invocations aborts if anything called it.",
         ],
     )
     return EXIT_OK
 
 
-def _answer(args: argparse.Namespace, approve: bool) -> int:
-    from botocore.exceptions import ClientError
+def _approval_url(args: argparse.Namespace) -> str:
+    url = args.approval_url or os.environ.get(APPROVAL_URL_ENV)
+    if not url:
+        raise UsageError(f"pass --approval-url (the stack output ApprovalServiceUrl) or set {APPROVAL_URL_ENV}")
+    if not re.fullmatch(r"https://[\w.-]+/?|http://127\.0\.0\.1:\d+/?", url):
+        raise UsageError(f"{url!r} is not the approval service's https URL")
+    return str(url)
 
-    aws = _aws(args)
-    sfn, who, now = aws.client("stepfunctions"), _caller(aws), datetime.now(UTC).isoformat()
+
+def signed_post(aws: Any, url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """POST to the approval service's function URL, signed with SigV4 by this session's credentials: the
+    service records the IAM principal AWS verified, never a name sent in the body."""
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    credentials = aws._session.get_credentials()
+    if credentials is None:
+        raise UsageError("no AWS credentials: the approval is recorded as the signed caller")
+    data = json.dumps(body).encode()
+    request = AWSRequest(method="POST", url=url, data=data, headers={"Content-Type": "application/json"})
+    SigV4Auth(credentials.get_frozen_credentials(), "lambda", aws.region).add_auth(request)
+    outgoing = urllib.request.Request(url, data=data, headers=dict(request.headers.items()), method="POST")
     try:
-        if approve:
-            output = {"approved_by": who, "approved_at": now, "comment": args.comment}
-            sfn.send_task_success(taskToken=args.token, output=json.dumps(output))
-        else:
-            cause = {"denied_by": who, "denied_at": now, "reason": args.reason}
-            sfn.send_task_failure(taskToken=args.token, error="DeletionDenied", cause=json.dumps(cause)[:32768])
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
-            raise UsageError(
-                f"the request behind this token expired, was already answered, or never existed ({code})"
-            ) from None
-        raise
-    status = "approved" if approve else "denied"
-    then = (
-        "the live invocation check runs now; the endpoint is deleted only if nothing called it"
-        if approve
-        else "the endpoint stays; its retirement stays open"
+        with urllib.request.urlopen(outgoing, timeout=30) as response:
+            status, text = int(response.status), response.read()
+    except urllib.error.HTTPError as exc:
+        status, text = int(exc.code), exc.read()
+    except urllib.error.URLError as exc:
+        raise UsageError(f"approval service at {url} unreachable: {exc.reason}") from None
+    try:
+        answer = json.loads(text or b"{}")
+    except ValueError:
+        answer = {"error": text.decode("utf-8", "replace")[:300]}
+    return status, answer if isinstance(answer, dict) else {"error": str(answer)[:300]}
+
+
+def _answer(args: argparse.Namespace, approve: bool) -> int:
+    if args.token:
+        raise UsageError(
+            "task tokens are no longer shown or accepted: pass --request ID (from the ENDPOINT_RETIRING "
+            "finding); the approval service records you as the approver"
+        )
+    if not args.request:
+        raise UsageError("pass --request ID (from the ENDPOINT_RETIRING finding)")
+    aws = _aws(args)
+    url = _approval_url(args)
+    who = _caller(aws)
+    if args.format != "json":
+        print(f"Recording the signed caller as the {'approver' if approve else 'denier'}: {who}", file=sys.stderr)
+    comment = args.comment if approve else args.reason
+    status, answer = signed_post(
+        aws, url, {"request_id": args.request, "decision": "approve" if approve else "deny", "comment": comment}
     )
-    _emit(args, {"status": status, "by": who}, [f"{status} by {who}: {then}."])
-    return EXIT_OK
+    if status == 200:
+        then = (
+            "the live invocation check runs now; the endpoint is deleted only if nothing called it"
+            if approve
+            else "the endpoint stays; its retirement stays open"
+        )
+        if not answer.get("answered", True):
+            then = "recorded, but the request had already ended: nothing further happens"
+        _emit(args, answer, [f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}."])
+        return EXIT_OK
+    if status in (400, 403, 404, 409):
+        raise UsageError(f"refused: {answer.get('error', status)}")
+    raise RuntimeError(f"approval service answered {status}: {answer.get('error', '')}")
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
@@ -278,14 +323,18 @@ def register(sub: Any) -> None:
 
     approve = commands.add_parser("approve", help="approve a deletion request (the live check still runs)")
     _aws_options(approve)
-    approve.add_argument("--token", required=True, help="the task token from the ENDPOINT_RETIRING finding")
+    approve.add_argument("--request", metavar="ID", help="the request id from the ENDPOINT_RETIRING finding")
+    approve.add_argument("--token", help=argparse.SUPPRESS)  # removed: refused with a pointer to --request
     approve.add_argument("--comment", default="")
+    approve.add_argument("--approval-url", help=f"the approval service URL (default: {APPROVAL_URL_ENV})")
     approve.set_defaults(func=cmd_approve)
 
     deny = commands.add_parser("deny", help="deny a deletion request")
     _aws_options(deny)
-    deny.add_argument("--token", required=True)
+    deny.add_argument("--request", metavar="ID", help="the request id from the ENDPOINT_RETIRING finding")
+    deny.add_argument("--token", help=argparse.SUPPRESS)
     deny.add_argument("--reason", required=True)
+    deny.add_argument("--approval-url", help=f"the approval service URL (default: {APPROVAL_URL_ENV})")
     deny.set_defaults(func=cmd_deny)
 
     cancel = commands.add_parser("cancel", help="close an open retirement; tag the endpoint active")

@@ -1,18 +1,24 @@
-"""The deletion state machine's steps: prepare -> (a human approves through a task token) -> delete only
-if a live check finds no invocations -> watch clients for errors naming the deleted endpoint.
+"""The deletion state machine's steps: prepare -> (a human approves through the approval service) -> delete
+only if a live check finds no invocations -> watch clients for errors naming the deleted endpoint.
 
 Each step gets the execution state and returns its part of it. The endpoint's ENDPOINT_RETIRING
-finding carries the retirement from step to step (and to Jira): the request and its token, the
-config recorded for re-creation, and finally its closing with the ARN and the money spent.
+finding carries the retirement from step to step (and to Jira): the request (its id; the task token
+stays in the approvals store), the config recorded for re-creation, and finally its closing with the
+ARN and the money spent. The delete step believes no state it is handed: it acts only for a RUNNING
+execution of its own state machine whose input names the endpoint and whose approval record says
+APPROVED by someone other than the requester.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from mlgov_runtime.approvals.logic import APPROVED, ApprovalRequest, request_id_for, same_principal
 from mlgov_runtime.core.findings import store_and_publish
 from mlgov_runtime.retirement.audit import EndpointRef, Endpoints, FindingBook, open_retiring, start_retiring
 from mlgov_runtime.retirement.findings import (
@@ -58,6 +64,22 @@ class Metrics(InvocationCounter, ErrorCounter, Protocol):
     pass
 
 
+class ApprovalRecords(Protocol):
+    def create(self, request: ApprovalRequest, token: str, expires_epoch: int) -> None: ...
+
+    def get(self, request_id: str) -> ApprovalRequest | None: ...
+
+
+class Executions(Protocol):
+    def describe(self, execution_arn: str) -> dict[str, Any] | None:
+        """status, stateMachineArn and input of an execution; None when it does not exist."""
+        ...
+
+
+EXECUTION_ARN = r"arn:aws[a-z-]*:states:([\w-]+):(\d{12}):execution:([\w-]{1,80}):([\w-]{1,80})"
+RECORD_DAYS = 90  # approval records outlive their request for the audit trail, then expire
+
+
 @dataclass
 class Steps:
     endpoints: DeletableEndpoints
@@ -71,12 +93,50 @@ class Steps:
     approval_expiry_hours: int = 72
     watch_hours: int = 72
     error_metrics: Sequence[ErrorMetric] = ()
+    approvals: ApprovalRecords | None = None
+    executions: Executions | None = None
+    state_machine_name: str | None = None
 
     def _ref(self, state: dict[str, Any]) -> EndpointRef:
         return EndpointRef(state["endpoint_name"], self.account_id, self.region)
 
     def _publish_retiring(self, retiring: Retiring, source: str = "pipeline") -> None:
         store_and_publish(self.book, retiring_finding(retiring, source))
+
+    def _own_execution(self, execution: str, name: str) -> str | None:
+        """Why `execution` is not a running execution of this machine for endpoint `name` (None: it is)."""
+        if self.executions is None or self.approvals is None or not self.state_machine_name:
+            return "this function has no approvals store or state machine configured to verify against"
+        match = re.fullmatch(EXECUTION_ARN, execution or "")
+        if not match or match.groups()[:3] != (self.region, self.account_id, self.state_machine_name):
+            return f"{execution!r} is not an execution of {self.state_machine_name} in {self.account_id}/{self.region}"
+        described = self.executions.describe(execution)
+        if described is None or described.get("status") != "RUNNING":
+            return f"execution {execution} is not running"
+        try:
+            asked = json.loads(described.get("input") or "{}").get("endpoint_name")
+        except (ValueError, AttributeError):
+            asked = None
+        if asked != name:
+            return f"execution {execution} was started for {asked!r}, not {name!r}"
+        return None
+
+    def _approval(self, execution: str, name: str) -> tuple[ApprovalRequest | None, str]:
+        """The approval record this execution's request got, or why there is none to act on."""
+        why = self._own_execution(execution, name)
+        if why:
+            return None, why
+        assert self.approvals is not None
+        record = self.approvals.get(request_id_for(execution))
+        if record is None:
+            return None, f"no approval request was recorded for execution {execution}"
+        if (record.decision, record.subject, record.execution_arn) != ("retirement", name, execution):
+            return None, f"approval {record.request_id} is for {record.decision} of {record.subject}, not {name}"
+        if record.status != APPROVED or not record.decided_by:
+            return None, f"approval {record.request_id} is {record.status}, not APPROVED"
+        if same_principal(record.decided_by, record.requested_by):
+            return None, f"approval {record.request_id} was given by its requester"
+        return record, ""
 
     # -- steps
     def prepare(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -116,29 +176,48 @@ class Steps:
         }
 
     def request_approval(self, state: dict[str, Any], token: str, execution: str) -> dict[str, Any]:
-        """Publish the request with its token on the endpoint's retirement (Slack, Jira); the execution
-        waits until `mlgov retire approve|deny --token` answers or the request expires."""
+        """Keep the token in the approvals store and publish the request's id on the endpoint's retirement
+        (Slack buttons, Jira); the execution waits until the approval service answers or the request expires."""
         ref, now = self._ref(state), self.now()
+        why = self._own_execution(execution, ref.endpoint_name)
+        if why:
+            raise ApprovalUnverifiable(why)
         retiring = open_retiring(self.book, ref)
         if retiring is None:  # cancelled meanwhile: nothing will be approved
             raise RetirementClosed(f"the retirement of {ref.endpoint_name} is no longer open")
+        assert self.approvals is not None
+        expires = now + timedelta(hours=self.approval_expiry_hours)
+        request = ApprovalRequest(
+            request_id=request_id_for(execution),
+            decision="retirement",
+            subject=ref.endpoint_name,
+            execution_arn=execution,
+            requested_by=str(state.get("requested_by") or "unknown"),
+            requested_at=iso(now),
+            expires_at=iso(expires),
+        )
+        self.approvals.create(request, token, int((expires + timedelta(days=RECORD_DAYS)).timestamp()))
         retiring.request = {
-            "token": token,
+            "request_id": request.request_id,
             "execution": execution,
-            "requested_by": state.get("requested_by"),
+            "requested_by": request.requested_by,
             "reason": state.get("reason"),
-            "requested_at": iso(now),
-            "expires_at": iso(now + timedelta(hours=self.approval_expiry_hours)),
+            "requested_at": request.requested_at,
+            "expires_at": request.expires_at,
         }
         self._publish_retiring(retiring)
-        return {"published": True}
+        return {"published": True, "request_id": request.request_id}
 
-    def delete(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Immediately before deleting: the retirement is still open and the last safety window had no
-        invocations; anything else aborts with nothing deleted."""
+    def delete(self, state: dict[str, Any], execution: str = "") -> dict[str, Any]:
+        """Immediately before deleting: this is our own running execution, its approval record says
+        APPROVED, the retirement is still open and the last safety window had no invocations; anything
+        else aborts with nothing deleted. The approver named is the record's, never the state's."""
         ref = self._ref(state)
         name = ref.endpoint_name
-        approved_by = str((state.get("approval") or {}).get("approved_by") or "unknown")
+        record, why_not = self._approval(execution, name)
+        if record is None:
+            return {"outcome": "refused", "reason": f"nothing deleted: {why_not}"}
+        approved_by = f"{record.decided_by} (via {record.channel})"
         retiring = open_retiring(self.book, ref)
         if retiring is None:
             return {"outcome": "aborted", "reason": f"the retirement of {name} is no longer open (cancelled?)"}
@@ -241,3 +320,7 @@ class Steps:
 
 class RetirementClosed(Exception):
     """The retirement a step works on was closed (cancelled) meanwhile."""
+
+
+class ApprovalUnverifiable(Exception):
+    """A request step invoked for something other than a running execution of its own state machine."""

@@ -202,12 +202,14 @@ def retiring_finding(r: Retiring, source: str) -> Finding:
     if r.last_outcome:
         parts.append(r.last_outcome)
     if r.request:
-        token = r.request["token"]
+        # The request id, never the task token: the token stays in the approvals store.
+        rid = r.request.get("request_id")
         parts.append(
             f"Deletion requested by {r.request.get('requested_by') or 'unknown'} "
             f"({r.request.get('reason') or 'no reason given'}); a last live invocation check runs right before "
-            f"deleting. Approve: `mlgov retire approve --token {token}`. Deny: `mlgov retire deny --token {token} "
-            f"--reason TEXT`. The request expires at {r.request.get('expires_at')}."
+            f"deleting. An approver other than the requester decides: `mlgov retire approve --request {rid}` or "
+            f"`mlgov retire deny --request {rid} --reason TEXT` (or the Slack buttons). The request expires at "
+            f"{r.request.get('expires_at')}."
         )
     else:
         parts.append(

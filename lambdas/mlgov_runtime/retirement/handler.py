@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mlgov_runtime.adapters.approvals_store import DynamoApprovals, ExecutionReader
 from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
 from mlgov_runtime.adapters.cost_anomaly import AnomaliesUnavailable, service_anomalies
@@ -147,6 +148,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = step_settings.get()
     endpoints, counter, store = _ports(settings)
+    aws = context_for(None)
     steps = Steps(
         endpoints=endpoints,
         metrics=counter,
@@ -159,12 +161,21 @@ def step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         approval_expiry_hours=settings.approval_expiry_hours,
         watch_hours=settings.watch_hours,
         error_metrics=settings.error_metrics,
+        approvals=DynamoApprovals(aws.client("dynamodb"), settings.approvals_table)
+        if settings.approvals_table
+        else None,
+        executions=ExecutionReader(aws.client("stepfunctions")),
+        state_machine_name=settings.state_machine_name,
     )
     name, state = event["step"], event.get("state") or {}
     logger.append_keys(step=name, endpoint_name=state.get("endpoint_name"))
     if name == "request_approval":
         result = steps.request_approval(state, event["token"], str(event.get("execution", "")))
-    elif name in ("prepare", "delete", "close_request", "watch"):
+    elif name == "delete":
+        result = steps.delete(state, str(event.get("execution", "")))
+        if result["outcome"] == "refused":
+            logger.warning("Deletion refused", extra={"reason": result["reason"]})
+    elif name in ("prepare", "close_request", "watch"):
         result = getattr(steps, name)(state)
     else:
         raise ValueError(f"unknown step {name!r}")

@@ -19,6 +19,9 @@ METRICS_READ = ("cloudwatch:GetMetricStatistics", "cloudwatch:ListMetrics")
 RETIRING_TAG = ("sagemaker:AddTags",)
 DELETE = ("sagemaker:DeleteEndpoint",)
 COST_ANOMALIES = ("ce:GetAnomalies",)
+# The deletion steps verify their own execution and read/write its approval record.
+EXECUTION_READ = ("states:DescribeExecution",)
+APPROVAL_RECORDS = ("dynamodb:PutItem", "dynamodb:GetItem")
 
 AUDIT_ACTIONS = frozenset(
     ENDPOINT_READ
@@ -30,5 +33,7 @@ AUDIT_ACTIONS = frozenset(
     + FINDINGS
     + IDEMPOTENCY
 )
-STEP_ACTIONS = frozenset(ENDPOINT_READ + REGISTRY_READ + METRICS_READ + RETIRING_TAG + DELETE + FINDINGS)
+STEP_ACTIONS = frozenset(
+    ENDPOINT_READ + REGISTRY_READ + METRICS_READ + RETIRING_TAG + DELETE + FINDINGS + EXECUTION_READ + APPROVAL_RECORDS
+)
 ACTIONS = AUDIT_ACTIONS | STEP_ACTIONS

@@ -28,6 +28,9 @@ POST_RETIREMENT_WATCH_HOURS = "POST_RETIREMENT_WATCH_HOURS"
 CLIENT_ERROR_METRICS_JSON = "CLIENT_ERROR_METRICS_JSON"
 HOURLY_PRICES_JSON = "HOURLY_PRICES_JSON"
 COST_ANOMALY_MONITOR_ARN = "COST_ANOMALY_MONITOR_ARN"
+# The deletion steps: where approval records are, and the one state machine whose executions they serve.
+APPROVALS_TABLE_NAME = "APPROVALS_TABLE_NAME"
+STATE_MACHINE_NAME = "RETIREMENT_STATE_MACHINE_NAME"
 
 TAG = r"[\w.:/=+@ -]{1,128}"
 GROUP = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
@@ -115,8 +118,20 @@ def _common(env: Env) -> dict[str, Any]:
     }
 
 
-def load_step_settings(env: Env) -> RetirementSettings:
-    return RetirementSettings(**_common(env))
+@dataclass(frozen=True, kw_only=True)
+class RetirementStepSettings(RetirementSettings):
+    """The deletion steps. Without both, a request or deletion step refuses (nothing to verify against)."""
+
+    approvals_table: str | None = None
+    state_machine_name: str | None = None
+
+
+def load_step_settings(env: Env) -> RetirementStepSettings:
+    return RetirementStepSettings(
+        **_common(env),
+        approvals_table=optional(env, APPROVALS_TABLE_NAME, r"[a-zA-Z0-9_.-]{3,255}", "a DynamoDB table name"),
+        state_machine_name=optional(env, STATE_MACHINE_NAME, r"[\w-]{1,80}", "a state machine name"),
+    )
 
 
 def load_event_settings(env: Env) -> RetirementEventSettings:

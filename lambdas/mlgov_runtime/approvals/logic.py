@@ -1,0 +1,164 @@
+"""Approval requests and the rules every decision passes, whatever the channel (CLI over IAM, Slack button).
+
+A request is created by the step that waits (with its task token, kept only in the store); a decision is
+taken only by an authenticated caller who is a configured approver for that kind of decision and is not
+the requester. The decision is written (conditionally, once) before the token is answered, so a replay or
+a race never has a second effect, and the step that acts afterwards can check the record.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+PENDING, APPROVED, DENIED = "PENDING", "APPROVED", "DENIED"
+CHANNELS = ("cli", "slack")
+DECISIONS = ("retirement", "challenger")
+REQUEST_ID = r"rq-[0-9a-f]{20}"
+COMMENT_MAX = 1000
+
+
+def request_id_for(execution_arn: str) -> str:
+    """Derived from the waiting execution, so a step can find its own execution's record (and only it)."""
+    return "rq-" + hashlib.sha256(execution_arn.encode()).hexdigest()[:20]
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What anyone may see of a request: never its task token."""
+
+    request_id: str
+    decision: str  # retirement | challenger
+    subject: str  # the endpoint name, or the package ARN
+    execution_arn: str
+    requested_by: str
+    requested_at: str
+    expires_at: str
+    status: str = PENDING
+    decided_by: str | None = None
+    decided_at: str | None = None
+    channel: str | None = None
+    comment: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Store(Protocol):
+    def create(self, request: ApprovalRequest, token: str, expires_epoch: int) -> None: ...
+
+    def get(self, request_id: str) -> ApprovalRequest | None: ...
+
+    def settle(
+        self, request_id: str, status: str, decided_by: str, decided_at: str, channel: str, comment: str
+    ) -> str | None:
+        """PENDING -> status, once (conditional write). The task token on success; None if already decided."""
+        ...
+
+
+class TaskAnswers(Protocol):
+    def succeed(self, token: str, output: dict[str, Any]) -> None: ...
+
+    def fail(self, token: str, error: str, cause: str) -> None: ...
+
+
+class TaskGone(Exception):
+    """Step Functions no longer waits on the token (expired, or the execution ended)."""
+
+
+class Refused(Exception):
+    """A decision that changes nothing; `status` is the HTTP status the service answers with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def same_principal(a: str, b: str) -> bool:
+    """IAM principals compared as AWS names them (case-sensitive role and session names)."""
+    return a.strip() == b.strip() and bool(a.strip())
+
+
+def is_approver(caller: str, patterns: Sequence[str]) -> bool:
+    """Exact principal ARNs, or patterns with `*` for a role's sessions (arn:...:assumed-role/Approvers/*)."""
+    return any(fnmatch.fnmatchcase(caller, p) if "*" in p else caller == p for p in patterns)
+
+
+@dataclass(frozen=True)
+class Decision:
+    request: ApprovalRequest
+    answered: bool  # False: recorded, but Step Functions no longer waited (expired meanwhile)
+
+
+def decide(
+    store: Store,
+    answers: TaskAnswers,
+    approvers: Mapping[str, Sequence[str]],
+    *,
+    caller: str,
+    channel: str,
+    request_id: str,
+    approve: bool,
+    comment: str,
+    now: datetime,
+) -> Decision:
+    if channel not in CHANNELS:
+        raise Refused(400, f"unknown channel {channel!r}")
+    if not re.fullmatch(REQUEST_ID, request_id):
+        raise Refused(400, f"{request_id!r} is not a request id (rq- and 20 hex digits)")
+    if len(comment) > COMMENT_MAX:
+        raise Refused(400, f"the comment is {len(comment)} characters; at most {COMMENT_MAX}")
+    if not approve and not comment.strip():
+        raise Refused(400, "a denial needs a reason")
+    request = store.get(request_id)
+    if request is None:
+        raise Refused(404, f"no approval request {request_id}")
+    if request.status != PENDING:
+        raise Refused(
+            409,
+            f"request {request_id} was already {request.status.lower()} by {request.decided_by} "
+            f"at {request.decided_at} via {request.channel}; nothing changed",
+        )
+    if iso(now) >= request.expires_at:
+        raise Refused(409, f"request {request_id} expired at {request.expires_at}; nothing changed")
+    allowed = approvers.get(request.decision, ())
+    if not is_approver(caller, allowed):
+        raise Refused(
+            403,
+            f"{caller} is not an approver for {request.decision} decisions "
+            f"(settings: approvals.approvers.{request.decision}); nothing changed",
+        )
+    if same_principal(caller, request.requested_by):
+        raise Refused(403, f"{caller} requested this; another approver must decide; nothing changed")
+    status = APPROVED if approve else DENIED
+    token = store.settle(request_id, status, caller, iso(now), channel, comment)
+    if token is None:  # a concurrent or replayed decision got there first
+        raise Refused(409, f"request {request_id} was decided meanwhile; nothing changed")
+    settled = ApprovalRequest(
+        **{
+            **request.to_dict(),
+            "status": status,
+            "decided_by": caller,
+            "decided_at": iso(now),
+            "channel": channel,
+            "comment": comment,
+        }
+    )
+    try:
+        if approve:
+            answers.succeed(token, {"request_id": request_id, "approved_by": caller, "channel": channel})
+        else:
+            cause = f"denied by {caller} via {channel}: {comment}"
+            answers.fail(token, "DeletionDenied" if request.decision == "retirement" else "ApprovalDenied", cause)
+    except TaskGone:
+        return Decision(settled, answered=False)
+    return Decision(settled, answered=True)

@@ -1,0 +1,72 @@
+"""The approval service's environment (mlgov.settings.Approvals.environment builds it from cdk.json)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from mlgov_runtime.core.env import Env, Lazy, SettingsError, optional, required
+
+APPROVALS_TABLE_NAME = "APPROVALS_TABLE_NAME"
+APPROVERS_JSON = "APPROVERS_JSON"
+SLACK_APPROVERS_JSON = "SLACK_APPROVERS_JSON"
+SLACK_SIGNING_SECRET_ARN = "SLACK_SIGNING_SECRET_ARN"
+SLACK_RESPONSE_URL_PREFIX = "SLACK_RESPONSE_URL_PREFIX"
+
+TABLE = r"[a-zA-Z0-9_.-]{3,255}"
+PRINCIPAL = r"arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/*-]{1,512}"
+SLACK_USER = r"[UW][A-Z0-9]{2,20}"
+SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+"
+
+
+def approvers_from(text: str, key: str = APPROVERS_JSON) -> dict[str, tuple[str, ...]]:
+    try:
+        raw = json.loads(text or "{}")
+    except ValueError:
+        raise SettingsError(f"environment variable {key}: not valid JSON") from None
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, list) and all(isinstance(p, str) and re.fullmatch(PRINCIPAL, p) for p in v) for v in raw.values()
+    ):
+        raise SettingsError(f"environment variable {key}: not an object of decision -> [IAM principal ARN]")
+    return {str(k): tuple(v) for k, v in raw.items()}
+
+
+def slack_approvers_from(text: str) -> dict[str, str]:
+    try:
+        raw = json.loads(text or "{}")
+    except ValueError:
+        raise SettingsError(f"environment variable {SLACK_APPROVERS_JSON}: not valid JSON") from None
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and re.fullmatch(SLACK_USER, k) and isinstance(v, str) and re.fullmatch(PRINCIPAL, v)
+        for k, v in raw.items()
+    ):
+        raise SettingsError(
+            f"environment variable {SLACK_APPROVERS_JSON}: not an object of Slack user id -> IAM principal ARN"
+        )
+    return dict(raw)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalSettings:
+    table: str
+    approvers: dict[str, tuple[str, ...]]
+    slack_approvers: dict[str, str]
+    slack_signing_secret_arn: str | None = None
+    slack_response_url_prefix: str = "https://hooks.slack.com/"
+
+
+def load(env: Env) -> ApprovalSettings:
+    prefix = env.get(SLACK_RESPONSE_URL_PREFIX) or "https://hooks.slack.com/"
+    if not re.fullmatch(r"https://[\w.-]+/|http://127\.0\.0\.1:\d+/", prefix):
+        raise SettingsError(f"environment variable {SLACK_RESPONSE_URL_PREFIX}: {prefix!r} is not an https origin")
+    return ApprovalSettings(
+        table=required(env, APPROVALS_TABLE_NAME, TABLE, "a DynamoDB table name"),
+        approvers=approvers_from(env.get(APPROVERS_JSON, "")),
+        slack_approvers=slack_approvers_from(env.get(SLACK_APPROVERS_JSON, "")),
+        slack_signing_secret_arn=optional(env, SLACK_SIGNING_SECRET_ARN, SECRET_ARN, "a Secrets Manager secret ARN"),
+        slack_response_url_prefix=prefix,
+    )
+
+
+settings = Lazy(load)

@@ -1,0 +1,120 @@
+"""Slack interactivity: the signed request check, the button payload, and the Block Kit messages.
+
+Slack signs every request: X-Slack-Signature = "v0=" + HMAC-SHA256(signing secret, "v0:{timestamp}:{body}")
+with X-Slack-Request-Timestamp; requests more than five minutes from now are refused (replay window), and
+the decision store makes a replay inside the window a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAX_AGE_SECONDS = 300
+HEADER_MAX, SECTION_MAX, BLOCKS_MAX = 150, 3000, 50
+APPROVE, DENY = "mlgov_approve", "mlgov_deny"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def signature_problem(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> str | None:
+    """None when Slack signed this body within the last five minutes; else why not."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    signature, timestamp = lower.get("x-slack-signature"), lower.get("x-slack-request-timestamp")
+    if not signature or not timestamp:
+        return "unsigned: no X-Slack-Signature or X-Slack-Request-Timestamp"
+    if not timestamp.isdigit():
+        return "malformed timestamp"
+    if abs(now - int(timestamp)) > MAX_AGE_SECONDS:
+        return f"stale: signed {int(now) - int(timestamp)} s ago (at most {MAX_AGE_SECONDS})"
+    if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.encode()):
+        return "bad signature"
+    return None
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    user_id: str
+    user_name: str
+    approve: bool
+    request_id: str
+    response_url: str
+
+
+def parse_press(body: bytes) -> ButtonPress:
+    """The block_actions payload of one Approve/Deny press (form-encoded `payload=<json>`)."""
+    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    try:
+        payload = json.loads(form["payload"][0])
+        action = payload["actions"][0]
+        if payload.get("type") != "block_actions" or action["action_id"] not in (APPROVE, DENY):
+            raise ValueError("not an mlgov approval button")
+        return ButtonPress(
+            user_id=str(payload["user"]["id"]),
+            user_name=str(payload["user"].get("username") or payload["user"].get("name") or payload["user"]["id"]),
+            approve=action["action_id"] == APPROVE,
+            request_id=str(action["value"]),
+            response_url=str(payload.get("response_url") or ""),
+        )
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a button press payload ({exc})") from None
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def request_blocks(title: str, detail: str, request_id: str) -> list[dict[str, Any]]:
+    """An approval request: what is asked, then Approve / Deny buttons carrying the request id (not a token)."""
+    return [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(title, HEADER_MAX)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(_escape(detail), SECTION_MAX)}},
+        {
+            "type": "actions",
+            "block_id": f"mlgov-approval-{request_id}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": APPROVE,
+                    "style": "primary",
+                    "value": request_id,
+                    "text": {"type": "plain_text", "text": "Approve"},
+                },
+                {
+                    "type": "button",
+                    "action_id": DENY,
+                    "style": "danger",
+                    "value": request_id,
+                    "text": {"type": "plain_text", "text": "Deny"},
+                },
+            ],
+        },
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"request `{request_id}`"}]},
+    ]
+
+
+def outcome_message(outcome: str, request_id: str, replace: bool = True) -> dict[str, Any]:
+    """Replaces the buttons (response_url) with what was decided and by whom; a refusal goes only to the
+    person who pressed (ephemeral), leaving the buttons for an approver."""
+    text = _clip(_escape(outcome), SECTION_MAX)
+    return {
+        "replace_original": replace,
+        **({} if replace else {"response_type": "ephemeral"}),
+        "text": _clip(outcome, SECTION_MAX),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"request `{request_id}`"}]},
+        ],
+    }
