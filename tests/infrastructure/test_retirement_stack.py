@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from moto import mock_aws
 
+from mlgov.approvals_sandbox import ApprovalUrls, approval_urls, button_press, create_approvals_table, post, slack_post
 from mlgov.cli import main
 from mlgov.emulator_sfn import entered, executable_definition, lambdas_in_process, wait_for
 from mlgov.estate import create_governance_resources
@@ -33,12 +35,14 @@ from mlgov.retirement_estate import (
     seed_retirement_estate,
 )
 from mlgov.settings import parse_settings
+from mlgov.sinks import Sink, start_sink
 from mlgov_runtime.retirement import permissions as p
 from tests.infrastructure.templates import _one, _role_actions
 
 pytestmark = pytest.mark.infrastructure
 ACCOUNT, REGION = "123456789012", "us-east-1"
 MACHINE = "RetirementRetirementStateMachine"
+APPROVALS = "mlgov-approvals"
 
 
 def _states(template: Template) -> dict[str, Any]:
@@ -197,15 +201,31 @@ def emf_values(stdout: str, name: str) -> list[float]:
     return values
 
 
+REQUESTER = "arn:aws:sts::123456789012:user/moto"  # who moto's STS says the requesting CLI is
+BOB = "arn:aws:sts::123456789012:assumed-role/MLOpsApprover/bob"
+MALLORY = "arn:aws:iam::123456789012:user/mallory"
+IDENTITIES = {  # access key id -> (secret, the principal AWS would verify)
+    "AKIABOB": ("bob-secret", BOB),
+    "AKIAMALLORY": ("mallory-secret", MALLORY),
+    "AKIAREQUESTER": ("requester-secret", REQUESTER),
+}
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
 @dataclass
 class Machine:
     sfn: Any
     sm: Any
     cw: Any
     sqs: Any
+    ddb: Any
     arn: str
     resources: dict[str, str]
     calls: list[dict[str, Any]]
+    urls: ApprovalUrls
+    slack_sink: Sink
+    monkeypatch: pytest.MonkeyPatch
+    drained: list[dict[str, Any]] = field(default_factory=list)  # every finding published so far
 
     def published(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -214,13 +234,26 @@ class Machine:
             for message in batch:
                 found.append(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        self.drained += found
         return found
 
-    def cli(self, *argv: str) -> tuple[int, str]:
+    def cli(self, *argv: str, key: str | None = None) -> tuple[int, str]:
+        """The CLI, signing as the access key `key` (its default credentials when None)."""
         out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.ExitStack() as stack:
+            if key:
+                patch = stack.enter_context(pytest.MonkeyPatch.context())
+                patch.setenv("AWS_ACCESS_KEY_ID", key)
+                patch.setenv("AWS_SECRET_ACCESS_KEY", IDENTITIES[key][0])
+                patch.delenv("AWS_SESSION_TOKEN", raising=False)
+                patch.delenv("AWS_SECURITY_TOKEN", raising=False)
+            stack.enter_context(contextlib.redirect_stdout(out))
+            stack.enter_context(contextlib.redirect_stderr(err))
             code = main([*argv, "--config", "absent-cdk.json", "--format", "json"])
         return code, out.getvalue() + err.getvalue()
+
+    def decide(self, verb: str, request_id: str, key: str = "AKIABOB", *extra: str) -> tuple[int, str]:
+        return self.cli("retire", verb, "--request", request_id, "--approval-url", self.urls.iam.url, *extra, key=key)
 
     def request(self, endpoint: str) -> str:
         code, out = self.cli(
@@ -238,7 +271,7 @@ class Machine:
         wait_for(self.sfn, execution, lambda h: any(e["type"] == "TaskSubmitted" for e in h))
         return execution
 
-    def token(self) -> str:
+    def request_id(self) -> str:
         """From the published ENDPOINT_RETIRING finding, as Slack/Jira show it."""
         requests = [
             f["evidence"]["retiring"]["request"]
@@ -246,7 +279,11 @@ class Machine:
             if f["kind"] == "ENDPOINT_RETIRING" and f["evidence"]["retiring"].get("request")
         ]
         assert requests, "no approval request was published"
-        return str(requests[-1]["token"])
+        return str(requests[-1]["request_id"])
+
+    def record(self, request_id: str) -> dict[str, Any]:
+        item = self.ddb.get_item(TableName=APPROVALS, Key={"request_id": {"S": request_id}})["Item"]
+        return {k: next(iter(v.values())) for k, v in item.items()}
 
     def finish(self, execution: str) -> tuple[str, list[str]]:
         history = wait_for(self.sfn, execution, lambda h: False)
@@ -256,6 +293,15 @@ class Machine:
         return {e["EndpointName"] for e in self.sm.list_endpoints()["Endpoints"]}
 
 
+def _machine_name(template: Template) -> str:
+    [props] = [
+        v["Properties"]
+        for k, v in template.to_json()["Resources"].items()
+        if k.startswith(MACHINE) and v["Type"] == "AWS::StepFunctions::StateMachine"
+    ]
+    return str(props["StateMachineName"])
+
+
 @pytest.fixture
 def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Machine]:
     config: Any = {
@@ -263,23 +309,48 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
         "lambda": {"use_docker": False},
         "core": {"reset_boto3_session": False},
     }
-    with mock_aws(config=config):
+    with mock_aws(config=config), start_sink("slack") as slack_sink:
         c = {
             s: boto3.client(s, region_name=REGION)
-            for s in ("sagemaker", "cloudwatch", "dynamodb", "sns", "sqs", "iam", "lambda", "stepfunctions")
+            for s in (
+                "sagemaker",
+                "cloudwatch",
+                "dynamodb",
+                "sns",
+                "sqs",
+                "iam",
+                "lambda",
+                "stepfunctions",
+                "secretsmanager",
+            )
         }
         now = datetime.now(UTC)
         estate = seed_retirement_estate(c["sagemaker"], c["cloudwatch"], ACCOUNT, REGION, now)
         backdate_in_process(ACCOUNT, REGION, estate, now)
         resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
-        settings = parse_settings({})
+        create_approvals_table(c["dynamodb"], APPROVALS)
+        secret = c["secretsmanager"].create_secret(Name="slack-signing", SecretString=SIGNING_SECRET)["ARN"]
+        settings = parse_settings(
+            {"approvals": {"approvers": {"retirement": [BOB, REQUESTER]}, "slack_approvers": {"UBOB": BOB}}}
+        )
+        name = _machine_name(template)
         environment = {
             **settings.retirement.environment(settings.thresholds, settings.watched_model_package_groups),
             "POST_RETIREMENT_WATCH_HOURS": "2",
             "FINDINGS_TABLE_NAME": resources["FINDINGS_TABLE_NAME"],
             "FINDINGS_TOPIC_ARN": resources["FINDINGS_TOPIC_ARN"],
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
+            "APPROVALS_TABLE_NAME": APPROVALS,
+            "RETIREMENT_STATE_MACHINE_NAME": name,
         }
+        # The approval service's environment (it runs behind the local function URLs in this process).
+        for key, value in {
+            **settings.approvals.environment(),
+            "APPROVALS_TABLE_NAME": APPROVALS,
+            "SLACK_SIGNING_SECRET_ARN": secret,
+            "SLACK_RESPONSE_URL_PREFIX": slack_sink.url + "/",
+        }.items():
+            monkeypatch.setenv(key, value)
         role = c["iam"].create_role(RoleName="retirement", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         archive = io.BytesIO()
         with zipfile.ZipFile(archive, "w") as z:
@@ -299,21 +370,37 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
         definition = executable_definition(
             template.to_json(), MACHINE, {"RetirementSteps": function}, change=no_hour_long_waits
         )
-        arn = c["stepfunctions"].create_state_machine(name="retirement", roleArn=role, definition=definition)[
-            "stateMachineArn"
-        ]
+        arn = c["stepfunctions"].create_state_machine(name=name, roleArn=role, definition=definition)["stateMachineArn"]
         from mlgov_runtime.adapters import aws
+        from mlgov_runtime.approvals import handler as approvals_handler
+        from mlgov_runtime.core import env
 
+        env.reset_all()
+        approvals_handler._secret.clear()
         aws.context_for.cache_clear()
-        with lambdas_in_process() as calls:
-            yield Machine(c["stepfunctions"], c["sagemaker"], c["cloudwatch"], c["sqs"], arn, resources, calls)
+        with lambdas_in_process() as calls, approval_urls(IDENTITIES) as urls:
+            yield Machine(
+                c["stepfunctions"],
+                c["sagemaker"],
+                c["cloudwatch"],
+                c["sqs"],
+                c["dynamodb"],
+                arn,
+                resources,
+                calls,
+                urls,
+                slack_sink,
+                monkeypatch,
+            )
         aws.context_for.cache_clear()
 
 
 def test_an_idle_endpoint_is_deleted_after_approval_keeping_its_config_and_models(machine: Machine) -> None:
     execution = machine.request(IDLE)
-    code, out = machine.cli("retire", "approve", "--token", machine.token())
+    request_id = machine.request_id()
+    code, out = machine.decide("approve", request_id)
     assert code == 0, out
+    assert json.loads(out)["by"] == BOB  # the signed caller, not a name the client sent
     status, path = machine.finish(execution)
     assert status == "SUCCEEDED", path
     assert path == [
@@ -336,17 +423,20 @@ def test_an_idle_endpoint_is_deleted_after_approval_keeping_its_config_and_model
     assert recorded["endpoint_config"]["ProductionVariants"][0]["InstanceType"] == "ml.g4dn.2xlarge"
     assert recorded["models"][0]["PrimaryContainer"]["ModelPackageName"].endswith("manga-recommender/1")
     assert recorded["tags"]["endpoint_purpose"] == "retiring"
+    assert closing["title"] == f"Endpoint {IDLE} deleted after approval by {BOB} (via cli)"
+    record = machine.record(request_id)
+    assert (record["status"], record["decided_by"], record["channel"]) == ("APPROVED", BOB, "cli")
 
 
 def test_invocations_that_appear_while_the_request_waits_abort_the_deletion(
     machine: Machine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     execution = machine.request(RETURNING)  # no invocations for 36 h: a candidate
-    token = machine.token()
+    request_id = machine.request_id()
     # A cached mobile client comes back. Stamped a minute back, as SageMaker stamps a minute's datapoint at its
     # start: the emulator compares whole seconds, so one stamped in the second of the check would not count.
     put_invocations(machine.cw, RETURNING, 3, datetime.now(UTC) - timedelta(minutes=1))
-    code, out = machine.cli("retire", "approve", "--token", token)
+    code, out = machine.decide("approve", request_id)
     assert code == 0, out
     status, path = machine.finish(execution)
     assert (status, path[-3:]) == ("FAILED", ["DeleteIfIdle", "Deleted?", "DeletionAborted"])
@@ -362,7 +452,7 @@ def test_invocations_that_appear_while_the_request_waits_abort_the_deletion(
 
 def test_a_denied_request_deletes_nothing(machine: Machine) -> None:
     execution = machine.request(IDLE)
-    code, out = machine.cli("retire", "deny", "--token", machine.token(), "--reason", "mobile 3.2 still pins it")
+    code, out = machine.decide("deny", machine.request_id(), "AKIABOB", "--reason", "mobile 3.2 still pins it")
     assert code == 0, out
     status, path = machine.finish(execution)
     assert (status, path[-3:]) == ("FAILED", ["WaitForApproval", "CloseRequest", "NotDeleted"])
@@ -370,8 +460,10 @@ def test_a_denied_request_deletes_nothing(machine: Machine) -> None:
     retiring = [f for f in machine.published() if f["kind"] == "ENDPOINT_RETIRING"][-1]
     # moto 5.2.5 drops send_task_failure's cause (the reason); Step Functions passes it on, see the unit test.
     assert "Deletion denied" in retiring["detail"] and retiring["evidence"]["retiring"]["request"] is None
-    code, out = machine.cli("retire", "approve", "--token", "no-such-token")
-    assert code == 2 and "expired, was already answered, or never existed" in out
+    code, out = machine.decide("approve", "rq-00000000000000000000")
+    assert code == 2 and "no approval request rq-00000000000000000000" in out
+    code, out = machine.cli("retire", "approve", "--token", "AAAAKgAAAAIAAAAA")
+    assert code == 2 and "pass --request ID" in out
 
 
 def test_a_stale_endpoint_with_traffic_never_reaches_approval(machine: Machine) -> None:
@@ -382,3 +474,157 @@ def test_a_stale_endpoint_with_traffic_never_reaches_approval(machine: Machine) 
     assert (status, path) == ("FAILED", ["Prepare", "Eligible?", "CloseRequest", "NotDeleted"])
     assert STALE in machine.endpoints()
     assert [c["step"] for c in machine.calls] == ["prepare", "close_request"]
+
+
+# -- who may approve (issue 23): the approval service, behind its function URLs
+
+
+def test_the_requester_cannot_approve_their_own_request(machine: Machine) -> None:
+    execution = machine.request(IDLE)  # requested as REQUESTER, who is also a listed approver
+    request_id = machine.request_id()
+    code, out = machine.decide("approve", request_id, "AKIAREQUESTER")
+    assert code == 2 and f"{REQUESTER} requested this; another approver must decide" in out
+    assert machine.record(request_id)["status"] == "PENDING"
+    assert machine.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"  # still waiting
+    assert IDLE in machine.endpoints()
+
+
+def test_an_unlisted_approver_is_refused_and_an_unsigned_request_never_reaches_the_service(machine: Machine) -> None:
+    execution = machine.request(IDLE)
+    request_id = machine.request_id()
+    code, out = machine.decide("approve", request_id, "AKIAMALLORY")
+    assert code == 2 and f"{MALLORY} is not an approver for retirement decisions" in out
+    body = json.dumps({"request_id": request_id, "decision": "approve", "comment": "", "approved_by": BOB}).encode()
+    assert post(machine.urls.iam.url, body, {"Content-Type": "application/json"})[0] == 403  # unsigned
+    forged = {
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIABOB/20261204/us-east-1/lambda/aws4_request, "
+        f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}",
+        "X-Amz-Date": "20261204T120000Z",
+    }
+    assert post(machine.urls.iam.url, body, forged)[0] == 403
+    assert (
+        machine.urls.iam.refused[-2:] == ["unsigned", "signature expired"]
+        or "signature mismatch" in machine.urls.iam.refused[-1]
+    )
+    assert machine.record(request_id)["status"] == "PENDING"
+    assert machine.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+
+
+def _press(
+    machine: Machine,
+    request_id: str,
+    *,
+    user: str = "UBOB",
+    approve: bool = True,
+    secret: str | None = SIGNING_SECRET,
+    signed_at: float | None = None,
+) -> tuple[int, dict[str, Any]]:
+    body = button_press(user, request_id, approve, machine.slack_sink.url + "/actions/T1/1/abc")
+    return slack_post(machine.urls.slack.url, body, secret, signed_at)
+
+
+@pytest.mark.parametrize(
+    ("secret", "age", "why"),
+    [
+        (None, 0, "unsigned"),
+        ("not-the-signing-secret", 0, "bad signature"),
+        (SIGNING_SECRET, 301, "stale"),
+    ],
+)
+def test_a_slack_request_with_a_bad_missing_or_old_signature_changes_nothing(
+    machine: Machine, secret: str | None, age: int, why: str
+) -> None:
+    execution = machine.request(IDLE)
+    request_id = machine.request_id()
+    status, answer = _press(machine, request_id, secret=secret, signed_at=time.time() - age)
+    assert status == 401 and why in answer["error"]
+    assert machine.record(request_id)["status"] == "PENDING"
+    assert machine.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    assert machine.slack_sink.requests == []  # nothing said in Slack either
+
+
+def test_a_signed_button_press_approves_once_replaces_the_buttons_and_a_replay_has_no_second_effect(
+    machine: Machine,
+) -> None:
+    execution = machine.request(IDLE)
+    request_id = machine.request_id()
+    status, answer = _press(machine, request_id, user="UNOBODY")  # signed, but not a mapped approver
+    assert status == 200 and "not mapped to an approver" in answer["error"]
+    assert machine.record(request_id)["status"] == "PENDING"
+    status, answer = _press(machine, request_id)
+    assert status == 200 and (answer["status"], answer["by"], answer["channel"]) == ("approved", BOB, "slack")
+    status, replayed = _press(machine, request_id)  # the same press again, freshly signed: a replay
+    assert "already approved by" in replayed["error"]
+    final, path = machine.finish(execution)
+    assert final == "SUCCEEDED" and path.count("DeleteIfIdle") == 1 and IDLE not in machine.endpoints()
+    record = machine.record(request_id)
+    assert (record["status"], record["decided_by"], record["channel"]) == ("APPROVED", BOB, "slack")
+    refusal, outcome, replay = (r.body for r in machine.slack_sink.delivered)
+    assert refusal["response_type"] == "ephemeral" and refusal["replace_original"] is False  # buttons stay
+    assert outcome["replace_original"] is True and "Approved by ubob" in outcome["text"] and BOB in outcome["text"]
+    assert replay["replace_original"] is False
+    closing = next(f for f in machine.published() if f["status"] == "RESOLVED" and f["kind"] == "ENDPOINT_RETIRING")
+    assert closing["title"] == f"Endpoint {IDLE} deleted after approval by {BOB} (via slack)"
+
+
+def test_a_task_token_is_absent_from_every_message_record_and_log_line(
+    machine: Machine, template: Template, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    execution = machine.request(IDLE)
+    request_id = machine.request_id()
+    _press(machine, request_id, user="UNOBODY")
+    machine.decide("approve", request_id, "AKIAMALLORY")
+    _press(machine, request_id)
+    machine.finish(execution)
+    token = machine.record(request_id)["task_token"]
+    assert len(token) > 20  # the store is the one place it is kept
+    machine.published()
+    seen: list[str] = [json.dumps(f) for f in machine.drained]  # every finding published on the channel
+    for table in machine.ddb.list_tables()["TableNames"]:
+        if table != APPROVALS:
+            seen += [json.dumps(item) for item in machine.ddb.scan(TableName=table)["Items"]]
+    seen += [json.dumps(r.body) for r in machine.slack_sink.requests]
+    seen += [json.dumps(e) for e in machine.urls.iam.events + machine.urls.slack.events]
+    output = capfd.readouterr()
+    seen += output.out.splitlines() + output.err.splitlines()  # every log line of the handlers and the CLI
+    history = machine.sfn.get_execution_history(executionArn=execution)["events"]
+    # Every log record of the handlers with all its fields (Powertools binds its stream before capture starts).
+    seen += [json.dumps(r.__dict__, default=str) for r in caplog.records]
+    assert len(machine.drained) >= 3 and len(caplog.records) >= 9
+    assert any("ENDPOINT_RETIRING" in line for line in seen) and any(request_id in line for line in seen)
+    assert [line for line in seen if token in line] == []
+    # Step results that carry on in the execution's state never hold the token either.
+    outputs = [e.get("taskSucceededEventDetails", {}).get("output", "") for e in history]
+    assert not [o for o in outputs if token in o]
+    for props in template.find_resources("AWS::StepFunctions::StateMachine").values():
+        definition = json.dumps(props["Properties"]["DefinitionString"])
+        if "$$.Task.Token" in definition:
+            assert props["Properties"]["LoggingConfiguration"]["IncludeExecutionData"] is False
+
+
+def test_a_direct_invocation_of_the_delete_step_with_a_forged_state_deletes_nothing(machine: Machine) -> None:
+    from mlgov.emulator_sfn import _Context, _run_handler
+
+    waiting = machine.request(IDLE)  # a real running execution, waiting for its approval
+    machine.request_id()
+    environment = machine.sfn.describe_state_machine(stateMachineArn=machine.arn) and dict(
+        boto3.client("lambda", region_name=REGION).get_function_configuration(FunctionName="retirement-steps")[
+            "Environment"
+        ]["Variables"]
+    )
+    context = _Context(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:retirement-steps", "retirement-steps")
+    forged_state = {"endpoint_name": IDLE, "approval": {"approved_by": BOB}, "prepared": {"eligible": True}}
+    other = machine.arn.replace(":stateMachine:", ":execution:").rsplit(":", 2)[0] + ":OtherMachine:x"
+    for execution, why in [
+        ("", "is not an execution of"),
+        (other, "is not an execution of"),
+        (machine.arn.replace(":stateMachine:", ":execution:") + ":made-up", "is not running"),
+        (waiting, "is PENDING, not APPROVED"),  # its own, running, but nobody approved it
+    ]:
+        event = {"step": "delete", "execution": execution, "state": forged_state}
+        result = _run_handler("mlgov_runtime.retirement.handler.step", environment, event, context)
+        assert result["outcome"] == "refused" and why in result["reason"], result
+    stale = {"step": "delete", "execution": waiting, "state": {**forged_state, "endpoint_name": RETURNING}}
+    result = _run_handler("mlgov_runtime.retirement.handler.step", environment, stale, context)
+    assert result["outcome"] == "refused" and f"started for '{IDLE}', not '{RETURNING}'" in result["reason"]
+    assert {IDLE, RETURNING} <= machine.endpoints()
