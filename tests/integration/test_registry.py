@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from mlgov.approvals_sandbox import button_press
 from mlgov.cli import sample_finding
 from mlgov.sandbox import FakeContext
 from mlgov_runtime.core.permissions import iam_action
 from mlgov_runtime.registry import CAPABILITIES, Capability, declared_actions
 from tests.conftest import load_event
 from tests.integration.conftest import Sandbox, recorded_aws_calls
+from tests.integration.test_approvals import approve_directly, running_execution
 from tests.integration.test_capacity import CapacityWorld, capacity_world, register_event
 from tests.integration.test_coverage_and_retraining import SNAPSHOT_BUCKET, World, fresh_handler, step, world
 from tests.integration.test_notifier_handler import Notifier, notifier
@@ -118,7 +121,9 @@ def _retirement(request: pytest.FixtureRequest) -> Calls:
     from mlgov.retirement_estate import IDLE, RETURNING
     from tests.integration.test_retirement import retirement_context
 
-    with retirement_context(request.getfixturevalue("monkeypatch")) as world:
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    with retirement_context(monkeypatch) as world:
+        execution = running_execution(monkeypatch, IDLE)
         handler = world.handler()
         arn = world.sm.describe_endpoint(EndpointName=RETURNING)["EndpointArn"]
         with recorded_aws_calls() as made:
@@ -131,14 +136,31 @@ def _retirement(request: pytest.FixtureRequest) -> Calls:
             assert handler.handler(removed, FakeContext())["status"] == "retiring tag change reverted"
             state: dict[str, object] = {"endpoint_name": IDLE, "requested_by": "alice"}
             state["prepared"] = handler.step({"step": "prepare", "state": state}, FakeContext())
-            handler.step({"step": "request_approval", "state": state, "token": "t", "execution": "e"}, FakeContext())
+            step = {"state": state, "execution": execution}
+            handler.step({**step, "step": "request_approval", "token": "t"}, FakeContext())
             expired = {**state, "error": {"Error": "States.Timeout"}}
             handler.step({"step": "close_request", "state": expired}, FakeContext())
-            state["approval"] = {"approved_by": "bob"}
-            state["deletion"] = handler.step({"step": "delete", "state": state}, FakeContext())
+            approve_directly(world.ddb, execution)  # what the approval service records
+            state["deletion"] = handler.step({**step, "step": "delete"}, FakeContext())
             handler.step({"step": "watch", "state": state}, FakeContext())
     made |= more
     assert ("sagemaker", "DeleteEndpoint") in made and ("sagemaker", "AddTags") in made
+    return made
+
+
+def _approvals(request: pytest.FixtureRequest) -> Calls:
+    from mlgov_runtime.approvals import handler
+    from tests.integration.test_approvals import BOB, SECRET, approval_world, iam_event, slack_event
+
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    with approval_world(monkeypatch) as world:
+        monkeypatch.setattr(handler, "post_json", lambda url, body: 200)  # Slack's side, not AWS
+        body = button_press("UBOB", world.request_id, False, "https://hooks.slack.com/actions/T/1/x")
+        with recorded_aws_calls() as made:
+            context: Any = FakeContext()
+            handler.handler(iam_event({"request_id": "rq-" + "0" * 20, "decision": "approve"}, BOB), context)
+            handler.slack(slack_event(body, SECRET), context)
+    assert ("stepfunctions", "SendTaskFailure") in made and ("dynamodb", "UpdateItem") in made
     return made
 
 
@@ -175,6 +197,7 @@ SCENARIOS: dict[str, Callable[[pytest.FixtureRequest], Calls]] = {
     "org_scan": _org_scan,
     "capacity": _capacity,
     "retirement": _retirement,
+    "approvals": _approvals,
 }
 
 
@@ -194,5 +217,3 @@ def test_the_recorder_sees_calls_the_product_did_not_route_through_its_own_clien
     with mock_aws(), recorded_aws_calls() as made:
         boto3.client("dynamodb", region_name="us-east-1").list_tables()
     assert made == {("dynamodb", "ListTables")}
-
-

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from mlgov_runtime.approvals.logic import ApprovalRequest, request_id_for
 from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding
 from mlgov_runtime.retirement.audit import (
     EndpointRef,
@@ -426,7 +427,43 @@ def test_past_the_deadline_the_retirement_escalates_once(sm: FakeEndpoints) -> N
 # -- the deletion steps
 
 
-def steps(sm: FakeEndpoints, cw: FakeMetrics, book: FakeBook, emitted: list[tuple[str, float]]) -> Steps:
+EXECUTION = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:retirement:retire-v1-ab"
+
+
+class FakeApprovals:
+    def __init__(self) -> None:
+        self.records: dict[str, ApprovalRequest] = {}
+        self.tokens: dict[str, str] = {}
+
+    def create(self, request: ApprovalRequest, token: str, expires_epoch: int) -> None:
+        self.records.setdefault(request.request_id, request)
+        self.tokens[request.request_id] = token
+
+    def get(self, request_id: str) -> ApprovalRequest | None:
+        return self.records.get(request_id)
+
+    def approve(self, execution: str, by: str) -> None:
+        rid = request_id_for(execution)
+        self.records[rid] = replace(self.records[rid], status="APPROVED", decided_by=by, channel="cli")
+
+
+class FakeExecutions:
+    def __init__(self) -> None:
+        self.running: dict[str, str] = {EXECUTION: "manga-recommender-v1-ab"}
+
+    def describe(self, execution_arn: str) -> dict[str, Any] | None:
+        if execution_arn not in self.running:
+            return None
+        return {"status": "RUNNING", "input": json.dumps({"endpoint_name": self.running[execution_arn]})}
+
+
+def steps(
+    sm: FakeEndpoints,
+    cw: FakeMetrics,
+    book: FakeBook,
+    emitted: list[tuple[str, float]],
+    approvals: FakeApprovals | None = None,
+) -> Steps:
     return Steps(
         sm,
         cw,
@@ -439,6 +476,9 @@ def steps(sm: FakeEndpoints, cw: FakeMetrics, book: FakeBook, emitted: list[tupl
         approval_expiry_hours=72,
         watch_hours=72,
         error_metrics=[ErrorMetric("MangaAssist/Recommendations", "EndpointInvocationErrors")],
+        approvals=approvals or FakeApprovals(),
+        executions=FakeExecutions(),
+        state_machine_name="retirement",
     )
 
 
@@ -446,11 +486,13 @@ def steps(sm: FakeEndpoints, cw: FakeMetrics, book: FakeBook, emitted: list[tupl
 def requested(sm: FakeEndpoints, cw: FakeMetrics) -> tuple[Steps, FakeBook, list[tuple[str, float]], dict[str, Any]]:
     """A candidate requested and approved: the state when the delete step runs."""
     sm.add("manga-recommender-v1-ab", tags={"owner": "recsys"})
-    book, emitted = FakeBook(), list[tuple[str, float]]()
-    run = steps(sm, cw, book, emitted)
+    book, emitted, approvals = FakeBook(), list[tuple[str, float]](), FakeApprovals()
+    run = steps(sm, cw, book, emitted, approvals)
     state: dict[str, Any] = {"endpoint_name": "manga-recommender-v1-ab", "requested_by": "alice", "reason": "v2 live"}
     state["prepared"] = run.prepare(state)
-    run.request_approval(state, "TOKEN-1", "arn:aws:states:eu-west-1:111122223333:execution:m:x")
+    run.request_approval(state, "TOKEN-1", EXECUTION)
+    assert approvals.tokens == {request_id_for(EXECUTION): "TOKEN-1"}  # kept in the approvals store only
+    approvals.approve(EXECUTION, "bob")
     state["approval"] = {"approved_by": "bob"}
     return run, book, emitted, state
 
@@ -461,8 +503,10 @@ def test_prepare_tags_the_candidate_retiring_and_opens_its_retirement(requested:
     assert sm.views["manga-recommender-v1-ab"].tags["endpoint_purpose"] == "retiring"
     request = book.published[-1]
     assert request.kind == KIND_RETIRING
-    assert "mlgov retire approve --token TOKEN-1" in request.detail
-    assert "mlgov retire deny --token TOKEN-1" in request.detail
+    rid = request_id_for(EXECUTION)
+    assert f"mlgov retire approve --request {rid}" in request.detail
+    assert f"mlgov retire deny --request {rid}" in request.detail
+    assert "TOKEN-1" not in json.dumps(request.to_dict())
     assert "expires at 2026-12-01T12:00:00Z" in request.detail
 
 
@@ -488,7 +532,7 @@ def test_invocations_after_approval_abort_the_deletion_whatever_the_tags_say(
 ) -> None:
     run, book, emitted, state = requested
     cw.counts["manga-recommender-v1-ab"] = 7
-    result = run.delete(state)
+    result = run.delete(state, EXECUTION)
     assert result["outcome"] == "aborted" and result["invocations"] == 7
     assert "manga-recommender-v1-ab" in sm.views  # nothing deleted
     assert not [c for c in sm.calls if c[0] in ("snapshot", "delete")]
@@ -504,7 +548,7 @@ def test_invocations_after_approval_abort_the_deletion_whatever_the_tags_say(
 def test_unreadable_invocations_abort_the_deletion(requested: Any, sm: FakeEndpoints, cw: FakeMetrics) -> None:
     run, _, emitted, state = requested
     cw.broken = True
-    assert run.delete(state)["outcome"] == "aborted"
+    assert run.delete(state, EXECUTION)["outcome"] == "aborted"
     assert "manga-recommender-v1-ab" in sm.views and emitted == [(SAFETY_ABORT_METRIC, 1)]
 
 
@@ -512,7 +556,7 @@ def test_without_invocations_the_config_is_recorded_before_the_endpoint_is_delet
     requested: Any, sm: FakeEndpoints
 ) -> None:
     run, book, emitted, state = requested
-    result = run.delete(state)
+    result = run.delete(state, EXECUTION)
     assert result["outcome"] == "deleted"
     assert [c[0] for c in sm.calls if c[0] in ("snapshot", "delete")] == ["snapshot", "delete"]
     assert emitted == [(SAFETY_ABORT_METRIC, 0)]
@@ -527,9 +571,9 @@ def test_without_invocations_the_config_is_recorded_before_the_endpoint_is_delet
 
 def test_a_retried_delete_after_the_endpoint_went_finishes_the_closing(requested: Any, sm: FakeEndpoints) -> None:
     run, book, _, state = requested
-    run.delete(state)
+    run.delete(state, EXECUTION)
     book.items[next(iter(k for k, v in book.items.items() if "ENDPOINT_RETIRING" in v["finding"]))]["status"] = "OPEN"
-    assert run.delete(state)["outcome"] == "deleted"
+    assert run.delete(state, EXECUTION)["outcome"] == "deleted"
     assert [c[0] for c in sm.calls].count("delete") == 1
 
 
@@ -537,14 +581,14 @@ def test_a_cancelled_retirement_is_never_deleted(requested: Any, sm: FakeEndpoin
     run, book, _, state = requested
     for item in book.items.values():
         item["status"] = STATUS_RESOLVED
-    assert run.delete(state)["outcome"] == "aborted"
+    assert run.delete(state, EXECUTION)["outcome"] == "aborted"
     assert "manga-recommender-v1-ab" in sm.views
 
 
 def test_a_removed_retiring_tag_stops_the_deletion(requested: Any, sm: FakeEndpoints) -> None:
     run, book, _, state = requested
     sm.tag("manga-recommender-v1-ab", "endpoint_purpose", "active")
-    assert run.delete(state)["outcome"] == "aborted"
+    assert run.delete(state, EXECUTION)["outcome"] == "aborted"
     assert "manga-recommender-v1-ab" in sm.views
     assert "no longer tagged endpoint_purpose=retiring" in book.published[-1].detail
 
@@ -571,7 +615,7 @@ def test_the_watch_raises_a_finding_with_the_recreate_command_when_clients_still
     requested: Any, cw: FakeMetrics
 ) -> None:
     run, book, _, state = requested
-    state["deletion"] = run.delete(state)
+    state["deletion"] = run.delete(state, EXECUTION)
     assert run.watch(state) == {"remaining": 71, "since": "2026-11-28T12:00:00Z", "errors": 0}
     cw.error_counts["manga-recommender-v1-ab"] = {"MangaAssist/Recommendations/EndpointInvocationErrors": 38}
     assert run.watch(state)["errors"] == 38

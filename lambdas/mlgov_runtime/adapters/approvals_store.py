@@ -4,6 +4,7 @@ request without its token; only a successful conditional decision hands the toke
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -92,7 +93,7 @@ def signing_secret(secretsmanager: Any, arn: str) -> str:
 
 
 def post_json(url: str, body: dict[str, Any], timeout: float = 5.0) -> int:
-    """One POST (Slack's response_url); the status, never raising on an HTTP error status."""
+    """One POST (Slack's response_url); the status (0: unreachable), never raising: the decision stands."""
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
@@ -101,6 +102,8 @@ def post_json(url: str, body: dict[str, Any], timeout: float = 5.0) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+    except (urllib.error.URLError, OSError):
+        return 0
 
 
 class ExecutionReader:

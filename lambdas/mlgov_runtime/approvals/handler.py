@@ -161,7 +161,8 @@ def slack(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.warning("Slack approval refused", extra={"slack_user": press.user_id, "reason": str(exc)})
         text, status, body_out, replace = f"Not recorded: {exc}", 200, {"error": str(exc)}, False
     if press.response_url.startswith(config.slack_response_url_prefix):
-        post_json(press.response_url, s.outcome_message(text, press.request_id, replace))
+        if post_json(press.response_url, s.outcome_message(text, press.request_id, replace)) != 200:
+            logger.warning("Slack message not updated (response_url failed); the decision stands")
     else:
         logger.warning("Slack response_url outside the configured origin; not called")
     logger.info("Slack button handled", extra={"request_id": press.request_id, "result": body_out})

@@ -1,0 +1,177 @@
+"""The approval rules and Slack's request signature, without AWS: who may decide, once, and what a forged,
+stale or unsigned Slack request gets (nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from mlgov.sinks import slack_problem
+from mlgov_runtime.approvals.logic import (
+    APPROVED,
+    PENDING,
+    ApprovalRequest,
+    Refused,
+    TaskGone,
+    decide,
+    request_id_for,
+)
+from mlgov_runtime.approvals.slack import outcome_message, parse_press, request_blocks, sign, signature_problem
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+ALICE = "arn:aws:sts::111122223333:assumed-role/MLOps/alice"
+BOB = "arn:aws:sts::111122223333:assumed-role/MLOpsApprover/bob"
+CAROL = "arn:aws:iam::111122223333:user/carol"
+EXECUTION = "arn:aws:states:us-east-1:111122223333:execution:retirement:x"
+RID = request_id_for(EXECUTION)
+APPROVERS = {"retirement": ["arn:aws:sts::111122223333:assumed-role/MLOpsApprover/*", ALICE]}
+
+
+class Store:
+    def __init__(self) -> None:
+        self.request = ApprovalRequest(
+            RID, "retirement", "manga-v1", EXECUTION, ALICE, "2026-12-04T11:00:00Z", "2026-12-07T11:00:00Z"
+        )
+        self.token = "TOKEN"
+
+    def create(self, request: ApprovalRequest, token: str, expires_epoch: int) -> None:
+        raise AssertionError("not used")
+
+    def get(self, request_id: str) -> ApprovalRequest | None:
+        return self.request if request_id == RID else None
+
+    def settle(self, request_id: str, status: str, by: str, at: str, channel: str, comment: str) -> str | None:
+        if self.request.status != PENDING:
+            return None
+        self.request = replace(self.request, status=status, decided_by=by, decided_at=at, channel=channel)
+        return self.token
+
+
+class Answers:
+    def __init__(self, gone: bool = False) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.gone = gone
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None:
+        if self.gone:
+            raise TaskGone("TaskTimedOut")
+        self.calls.append(("success", token))
+
+    def fail(self, token: str, error: str, cause: str) -> None:
+        self.calls.append(("failure", error))
+
+
+def run(store: Store, answers: Answers, caller: str, approve: bool = True, comment: str = "", **kw: Any) -> Any:
+    return decide(
+        store,
+        answers,
+        APPROVERS,
+        caller=caller,
+        channel="cli",
+        request_id=kw.get("rid", RID),
+        approve=approve,
+        comment=comment,
+        now=kw.get("now", NOW),
+    )
+
+
+def test_an_approver_decides_once_and_the_record_is_written_before_the_token_is_answered() -> None:
+    store, answers = Store(), Answers()
+    decision = run(store, answers, BOB)
+    assert (decision.request.status, decision.request.decided_by, decision.answered) == (APPROVED, BOB, True)
+    assert answers.calls == [("success", "TOKEN")]
+    with pytest.raises(Refused, match=r"already approved by .*bob") as again:
+        run(store, answers, BOB)
+    assert again.value.status == 409 and answers.calls == [("success", "TOKEN")]  # no second effect
+
+
+@pytest.mark.parametrize(
+    ("caller", "approve", "comment", "status", "why"),
+    [
+        (ALICE, True, "", 403, "requested this"),  # listed as an approver, but she asked
+        (CAROL, True, "", 403, "is not an approver for retirement"),
+        ("arn:aws:sts::111122223333:assumed-role/MLOpsApproverX/bob", True, "", 403, "is not an approver"),
+        (BOB, False, "  ", 400, "a denial needs a reason"),
+    ],
+)
+def test_refusals_change_nothing(caller: str, approve: bool, comment: str, status: int, why: str) -> None:
+    store, answers = Store(), Answers()
+    with pytest.raises(Refused, match=why) as refused:
+        run(store, answers, caller, approve, comment)
+    assert refused.value.status == status
+    assert store.request.status == PENDING and answers.calls == []
+
+
+def test_an_expired_or_unknown_request_is_refused() -> None:
+    store, answers = Store(), Answers()
+    with pytest.raises(Refused, match="expired"):
+        run(store, answers, BOB, now=NOW + timedelta(days=4))
+    with pytest.raises(Refused, match="no approval request"):
+        run(store, answers, BOB, rid="rq-" + "0" * 20)
+    with pytest.raises(Refused, match="is not a request id"):
+        run(store, answers, BOB, rid="AAAAKgAAAAIAAAAA-a-task-token")
+    assert store.request.status == PENDING and answers.calls == []
+
+
+def test_a_decision_on_a_request_step_functions_stopped_waiting_for_is_recorded_but_not_answered() -> None:
+    decision = run(Store(), Answers(gone=True), BOB)
+    assert decision.request.status == APPROVED and decision.answered is False
+
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BODY = b"payload=%7B%22type%22%3A%22block_actions%22%7D"
+
+
+def headers(secret: str, stamp: int, body: bytes = BODY) -> dict[str, str]:
+    return {"X-Slack-Request-Timestamp": str(stamp), "X-Slack-Signature": sign(secret, str(stamp), body)}
+
+
+def test_slack_signature_known_answer() -> None:
+    # Slack's documented example (api.slack.com/authentication/verifying-requests-from-slack).
+    body = (
+        b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&"
+        b"channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&"
+        b"response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&"
+        b"trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+    )
+    assert sign(SECRET, "1531420618", body) == ("v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503")
+
+
+@pytest.mark.parametrize(
+    ("sent", "why"),
+    [
+        ({}, "unsigned"),
+        ({"X-Slack-Request-Timestamp": str(int(NOW.timestamp()))}, "unsigned"),
+        (headers("wrong-secret", int(NOW.timestamp())), "bad signature"),
+        (headers(SECRET, int(NOW.timestamp()), b"payload=tampered"), "bad signature"),
+        (headers(SECRET, int(NOW.timestamp()) - 301), "stale"),
+        (headers(SECRET, int(NOW.timestamp()) + 301), "stale"),
+        ({**headers(SECRET, int(NOW.timestamp())), "X-Slack-Request-Timestamp": "soon"}, "malformed"),
+    ],
+)
+def test_slack_requests_without_a_fresh_valid_signature_are_refused(sent: dict[str, str], why: str) -> None:
+    problem = signature_problem(SECRET, sent, BODY, NOW.timestamp())
+    assert problem is not None and why in problem
+
+
+def test_a_fresh_signature_within_five_minutes_is_accepted() -> None:
+    assert signature_problem(SECRET, headers(SECRET, int(NOW.timestamp()) - 299), BODY, NOW.timestamp()) is None
+
+
+def test_a_press_that_is_not_an_mlgov_button_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a button press"):
+        parse_press(b"payload=%7B%22type%22%3A%22view_submission%22%7D")
+    with pytest.raises(ValueError, match="not a button press"):
+        parse_press(b"no-payload")
+
+
+def test_block_kit_request_and_outcome_stay_within_slack_limits() -> None:
+    blocks = request_blocks("Retire " + "x" * 400, "<@U1> & " + "y" * 5000, RID)
+    assert slack_problem({"text": "approval", "blocks": blocks}) is None
+    assert len(blocks[0]["text"]["text"]) == 150 and len(blocks[1]["text"]["text"]) == 3000
+    assert "&lt;@U1&gt; &amp;" in blocks[1]["text"]["text"]  # nothing Slack would interpret as a mention
+    assert [e["value"] for e in blocks[2]["elements"]] == [RID, RID]  # the id, never a token
+    assert slack_problem(outcome_message("Approved " + "z" * 4000, RID)) is None
