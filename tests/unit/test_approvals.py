@@ -175,3 +175,28 @@ def test_block_kit_request_and_outcome_stay_within_slack_limits() -> None:
     assert "&lt;@U1&gt; &amp;" in blocks[1]["text"]["text"]  # nothing Slack would interpret as a mention
     assert [e["value"] for e in blocks[2]["elements"]] == [RID, RID]  # the id, never a token
     assert slack_problem(outcome_message("Approved " + "z" * 4000, RID)) is None
+
+
+def test_a_pending_retirement_request_reaches_slack_with_buttons_and_without_its_token() -> None:
+    from mlgov_runtime.notifier.messages import slack_message
+    from mlgov_runtime.retirement.findings import Retiring, retiring_finding
+
+    retiring = Retiring.start(
+        "manga-v1",
+        "arn:aws:sagemaker:us-east-1:111122223333:endpoint/manga-v1",
+        "111122223333",
+        "us-east-1",
+        NOW,
+        7,
+        "recsys",
+        700.0,
+    )
+    retiring.request = {"request_id": RID, "requested_by": ALICE, "reason": "v2", "expires_at": "2026-12-07T12:00:00Z"}
+    message = slack_message(retiring_finding(retiring, "pipeline").to_dict())
+    assert slack_problem(message) is None
+    [actions] = [b for b in message["blocks"] if b["type"] == "actions"]
+    assert [e["value"] for e in actions["elements"]] == [RID, RID]
+    retiring.request = None  # answered: no buttons any more
+    assert not [
+        b for b in slack_message(retiring_finding(retiring, "pipeline").to_dict())["blocks"] if b["type"] == "actions"
+    ]

@@ -81,28 +81,34 @@ def request_blocks(title: str, detail: str, request_id: str) -> list[dict[str, A
     return [
         {"type": "header", "text": {"type": "plain_text", "text": _clip(title, HEADER_MAX)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": _clip(_escape(detail), SECTION_MAX)}},
-        {
-            "type": "actions",
-            "block_id": f"mlgov-approval-{request_id}",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": APPROVE,
-                    "style": "primary",
-                    "value": request_id,
-                    "text": {"type": "plain_text", "text": "Approve"},
-                },
-                {
-                    "type": "button",
-                    "action_id": DENY,
-                    "style": "danger",
-                    "value": request_id,
-                    "text": {"type": "plain_text", "text": "Deny"},
-                },
-            ],
-        },
+        action_block(request_id),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"request `{request_id}`"}]},
     ]
+
+
+def action_block(request_id: str) -> dict[str, Any]:
+    """Approve / Deny buttons carrying the request id (never a token); Slack sends presses to the
+    interactivity URL of the app whose webhook posted the message."""
+    return {
+        "type": "actions",
+        "block_id": f"mlgov-approval-{request_id}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": APPROVE,
+                "style": "primary",
+                "value": request_id,
+                "text": {"type": "plain_text", "text": "Approve"},
+            },
+            {
+                "type": "button",
+                "action_id": DENY,
+                "style": "danger",
+                "value": request_id,
+                "text": {"type": "plain_text", "text": "Deny"},
+            },
+        ],
+    }
 
 
 def outcome_message(outcome: str, request_id: str, replace: bool = True) -> dict[str, Any]:

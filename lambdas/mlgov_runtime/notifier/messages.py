@@ -142,6 +142,11 @@ def slack_message(finding: dict[str, Any], findings_table: str | None = None) ->
             ],
         },
     ]
+    request_id = (finding.get("evidence") or {}).get("approval_request", {}).get("request_id")
+    if status == "OPEN" and isinstance(request_id, str) and re.fullmatch(r"rq-[0-9a-f]{20}", request_id):
+        from mlgov_runtime.approvals.slack import action_block  # a pending human decision: its buttons
+
+        blocks.insert(3, action_block(request_id))
     return {
         "text": slack_clip(f"[{finding['severity']}] {one_line(finding['title'])}", SLACK_SECTION_MAX),
         "blocks": blocks[:SLACK_BLOCKS_MAX],

@@ -199,11 +199,11 @@ def retiring_finding(r: Retiring, source: str) -> Finding:
         title = f"Endpoint {name} is retiring: delete by {due} (owner {owner})"
     cost = f" It costs about ${r.monthly_cost_usd:,.0f}/month while it runs." if r.monthly_cost_usd else ""
     parts = [f"Tagged retiring at {r.tagged_at}; deadline {r.deadline}.{cost}"]
+    rid = (r.request or {}).get("request_id")
     if r.last_outcome:
         parts.append(r.last_outcome)
     if r.request:
         # The request id, never the task token: the token stays in the approvals store.
-        rid = r.request.get("request_id")
         parts.append(
             f"Deletion requested by {r.request.get('requested_by') or 'unknown'} "
             f"({r.request.get('reason') or 'no reason given'}); a last live invocation check runs right before "
@@ -225,7 +225,8 @@ def retiring_finding(r: Retiring, source: str) -> Finding:
         title=title,
         detail=" ".join(parts),
         source=source,
-        evidence={"retiring": r.to_dict()},
+        # The shape every pending human decision carries: the notifier turns it into Slack buttons.
+        evidence={"retiring": r.to_dict(), **({"approval_request": {"request_id": rid}} if r.request else {})},
     )
 
 
