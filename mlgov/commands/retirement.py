@@ -247,7 +247,12 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
         _emit(args, answer, [f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}."])
         return EXIT_OK
     if status in (400, 403, 404, 409):
-        raise UsageError(f"refused: {answer.get('error', status)}")
+        if "error" not in answer:  # Lambda's own refusal, before the service: the signature or IAM said no
+            raise UsageError(
+                f"refused by AWS ({answer.get('Message', status)}): your credentials need "
+                "lambda:InvokeFunctionUrl on the approval service"
+            )
+        raise UsageError(f"refused: {answer['error']}")
     raise RuntimeError(f"approval service answered {status}: {answer.get('error', '')}")
 
 

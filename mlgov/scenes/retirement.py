@@ -1,7 +1,8 @@
 """Scene: spec scenario 5. The monthly stale-endpoint audit, the retiring tag lifecycle, and deletion through
-the synthesized state machine: one deletion aborted by traffic that came back after the request, one done
-after approval, then the watch on clients. Runs in the in-process emulator (moto, with mlgov.emulator_sfn),
-because the state machine's Lambda steps must run the real step handler."""
+the synthesized state machine: one deletion approved with `mlgov retire approve --request` (signed as the
+approver) and aborted by traffic that came back, one approved by a Slack button (a locally signed request,
+after a forged press is refused), then the watch on clients. Runs in the in-process emulator (moto, with
+mlgov.emulator_sfn), because the state machine's Lambda steps must run the real step handler."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import json
 import logging
 import os
+import time
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,9 @@ from mlgov.sandbox import ACCOUNT, REGION, FakeContext, load_event
 from mlgov.scenes import Stage
 
 MACHINE = "RetirementRetirementStateMachine"
+REQUESTER = f"arn:aws:sts::{ACCOUNT}:user/moto"  # who the emulator's STS says the requesting CLI is
+BOB = f"arn:aws:sts::{ACCOUNT}:assumed-role/MLOpsApprover/bob"
+SIGNING_SECRET = "sandbox-slack-signing-secret"
 
 
 @contextlib.contextmanager
@@ -39,12 +44,19 @@ def _quiet(call: Any, *args: Any) -> Any:
         return call(*args)
 
 
-def _cli(*argv: str) -> tuple[int, str]:
+def _cli(*argv: str, key: str | None = None) -> tuple[int, str]:
+    """The CLI; with `key`, signing as that access key (the approver's credentials)."""
     from mlgov.cli import main
 
     out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = main([*argv, "--config", "absent-cdk.json"])
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    if key:
+        os.environ.update({"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": f"{key}-secret"})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = main([*argv, "--config", "absent-cdk.json"])
+    finally:
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
     return code, out.getvalue()
 
 
@@ -84,6 +96,7 @@ def _play(template: dict[str, Any]) -> None:
     import boto3
     from moto import mock_aws
 
+    from mlgov.approvals_sandbox import approval_urls, button_press, create_approvals_table, slack_post
     from mlgov.emulator_sfn import entered, executable_definition, lambdas_in_process, wait_for
     from mlgov.estate import create_governance_resources
     from mlgov.retirement_estate import (
@@ -95,6 +108,7 @@ def _play(template: dict[str, Any]) -> None:
         seed_retirement_estate,
     )
     from mlgov.settings import parse_settings
+    from mlgov.sinks import start_sink
     from mlgov_runtime.adapters import aws
     from mlgov_runtime.core import env
 
@@ -102,21 +116,50 @@ def _play(template: dict[str, Any]) -> None:
     with mock_aws(config=config):
         c = {
             s: boto3.client(s, region_name=REGION)
-            for s in ("sagemaker", "cloudwatch", "dynamodb", "sns", "sqs", "iam", "lambda", "stepfunctions")
+            for s in (
+                "sagemaker",
+                "cloudwatch",
+                "dynamodb",
+                "sns",
+                "sqs",
+                "iam",
+                "lambda",
+                "stepfunctions",
+                "secretsmanager",
+            )
         }
         now = datetime.now(UTC)
         estate = seed_retirement_estate(c["sagemaker"], c["cloudwatch"], ACCOUNT, REGION, now)
         backdate_in_process(ACCOUNT, REGION, estate, now)
         resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
-        settings = parse_settings({})
+        settings = parse_settings(
+            {"approvals": {"approvers": {"retirement": [BOB, REQUESTER]}, "slack_approvers": {"UBOB": BOB}}}
+        )
+        approvals_table = create_approvals_table(c["dynamodb"])
+        machine_name = next(
+            v["Properties"]["StateMachineName"]
+            for k, v in template["Resources"].items()
+            if k.startswith(MACHINE) and v["Type"] == "AWS::StepFunctions::StateMachine"
+        )
+        secret = c["secretsmanager"].create_secret(Name="slack-signing", SecretString=SIGNING_SECRET)["ARN"]
+        slack = start_sink("slack")  # Slack's response_url: where the buttons are replaced by the outcome
         function_env = {
             **settings.retirement.environment(settings.thresholds, settings.watched_model_package_groups),
+            "APPROVALS_TABLE_NAME": approvals_table,
+            "RETIREMENT_STATE_MACHINE_NAME": machine_name,
             "POST_RETIREMENT_WATCH_HOURS": "1",
             **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
             "POWERTOOLS_LOG_LEVEL": "CRITICAL",
         }
         os.environ.update(function_env)
+        os.environ.update(
+            {
+                **settings.approvals.environment(),
+                "SLACK_SIGNING_SECRET_ARN": secret,
+                "SLACK_RESPONSE_URL_PREFIX": slack.url + "/",
+            }
+        )
         env.reset_all()
         aws.context_for.cache_clear()
         queue = resources["FINDINGS_QUEUE_URL"]
@@ -167,7 +210,7 @@ def _play(template: dict[str, Any]) -> None:
             definition["States"]["WaitAnHour"]["Seconds"] = 0
 
         definition = executable_definition(template, MACHINE, {"RetirementSteps": steps}, change=no_hour_long_waits)
-        machine = c["stepfunctions"].create_state_machine(name="retirement", roleArn=role, definition=definition)[
+        machine = c["stepfunctions"].create_state_machine(name=machine_name, roleArn=role, definition=definition)[
             "stateMachineArn"
         ]
         sfn = c["stepfunctions"]
@@ -179,41 +222,66 @@ def _play(template: dict[str, Any]) -> None:
             assert code == 0, out
             execution = json.loads(out)["execution_arn"]
             wait_for(sfn, execution, lambda h: any(e["type"] == "TaskSubmitted" for e in h))
-            token = next(
-                f["evidence"]["retiring"]["request"]["token"]
+            request_id = next(
+                f["evidence"]["approval_request"]["request_id"]
                 for f in reversed(_drain(c["sqs"], queue))
-                if f["kind"] == "ENDPOINT_RETIRING" and f["evidence"]["retiring"].get("request")
+                if f["kind"] == "ENDPOINT_RETIRING" and f["evidence"].get("approval_request")
             )
-            return execution, token
+            return execution, request_id
 
-        def approve(token: str, execution: str) -> tuple[str, str, list[float]]:
-            """Approve, wait for the end; the step Lambda's output (its EMF metrics) is kept off the screen."""
+        def finish(execution: str, decide: Any) -> tuple[Any, str, str, list[float]]:
+            """Decide, wait for the end; the step Lambda's output (its EMF metrics) is kept off the screen."""
             worker = io.StringIO()
             with contextlib.redirect_stdout(worker):
-                _cli("retire", "approve", "--token", token)
+                answer = decide()
                 history = wait_for(sfn, execution, lambda h: False)
             path = " > ".join(entered(history)[2:])
-            return path, sfn.describe_execution(executionArn=execution)["status"], _emf(worker.getvalue())
+            return answer, path, sfn.describe_execution(executionArn=execution)["status"], _emf(worker.getvalue())
 
-        with lambdas_in_process():
+        identities = {"AKIABOB": ("AKIABOB-secret", BOB), "AKIAREQUESTER": ("AKIAREQUESTER-secret", REQUESTER)}
+        with lambdas_in_process(), approval_urls(identities) as urls:
             print(f"\n   deletion 1: {RETURNING} (no calls for 36 h), requested")
-            execution, token = _quiet(request, RETURNING)
-            print(f"   mlgov retire request --endpoint {RETURNING}: waits for approval; the finding carries the token")
+            execution, request_id = _quiet(request, RETURNING)
+            print(f"   mlgov retire request --endpoint {RETURNING}: waits; the finding carries request {request_id}")
+            print("   (the task token stays in the encrypted approvals store: never in findings, Slack, Jira or logs)")
+            code, out = _cli(
+                "retire", "approve", "--request", request_id, "--approval-url", urls.iam.url, key="AKIAREQUESTER"
+            )
+            print(f"   the requester approves it himself -> exit {code}: {out.strip().splitlines()[-1]}")
             put_invocations(c["cloudwatch"], RETURNING, 3, datetime.now(UTC) - timedelta(minutes=2))
             print("   ... while the request waits, a cached mobile client calls it 3 times")
-            path, status, metric = approve(token, execution)
-            print(f"   mlgov retire approve --token ... -> {path}: {status}")
+            (code, out), path, status, metric = finish(
+                execution,
+                lambda: _cli(
+                    "retire", "approve", "--request", request_id, "--approval-url", urls.iam.url, key="AKIABOB"
+                ),
+            )
+            print(f"   mlgov retire approve --request {request_id} (signed as bob): {out.strip().splitlines()[-1]}")
+            print(f"   -> {path}: {status}")
             there = RETURNING in _endpoints(c["sagemaker"])
             print(f"   metric SafetyAbortEndpointDeletion = {_values(metric)}; endpoint still there: {there}")
             for finding in _drain(c["sqs"], queue):
                 if finding["kind"] == "SAFETY_ABORT_ENDPOINT_DELETION":
                     print(f"   [{finding['severity']:<6}] {finding['kind']:<30} {finding['title']}")
 
-            print(f"\n   deletion 2: {IDLE} (no calls for 30 h), requested")
-            execution, token = _quiet(request, IDLE)
-            print(f"   mlgov retire request --endpoint {IDLE}: waits for approval; the finding carries the token")
-            path, status, metric = approve(token, execution)
-            print(f"   mlgov retire approve --token ... -> {path}: {status}")
+            print(f"\n   deletion 2: {IDLE} (no calls for 30 h), requested; approved with Slack's Approve button")
+            execution, request_id = _quiet(request, IDLE)
+            response_url = slack.url + "/actions/T0001/1/sandbox"
+            press = button_press("UBOB", request_id, True, response_url)
+            code, answer = slack_post(urls.slack.url, press, "not-the-signing-secret")
+            print(f"   a press signed with the wrong secret -> HTTP {code}: {answer['error']}")
+            stale = time.time() - 600
+            code, answer = slack_post(urls.slack.url, press, SIGNING_SECRET, signed_at=stale)
+            print(f"   a press signed 10 minutes ago -> HTTP {code}: {answer['error']}")
+            answer, path, status, metric = finish(execution, lambda: slack_post(urls.slack.url, press, SIGNING_SECRET))
+            print(
+                f"   a press signed by Slack just now -> HTTP {answer[0]}: {answer[1]['status']} by {answer[1]['by']}"
+            )
+            replaced = slack.delivered[-1].body["text"]
+            print(f"   the buttons are replaced (response_url): {replaced}")
+            code, answer = slack_post(urls.slack.url, press, SIGNING_SECRET)
+            print(f"   the same press again (a replay) -> {answer['error']}")
+            print(f"   -> {path}: {status}")
             config_kept = bool(c["sagemaker"].describe_endpoint_config(EndpointConfigName=f"{IDLE}-config")) and bool(
                 c["sagemaker"].describe_model(ModelName="manga-rec-retire-v1")
             )
@@ -226,6 +294,7 @@ def _play(template: dict[str, Any]) -> None:
                 if finding["status"] == "RESOLVED" and finding["kind"] == "ENDPOINT_RETIRING":
                     print(f"   [{finding['severity']:<6}] {finding['kind']:<30} {finding['title']}")
                     print(f"            wasted since v2 was approved: ${finding['evidence']['wasted_usd']:,.2f}")
+        slack.close()
 
         print("\n   an hour later an old app version still calls it (follow-up 4: the hourly watch)")
         put_client_errors(c["cloudwatch"], IDLE, 38, datetime.now(UTC) - timedelta(minutes=2))
