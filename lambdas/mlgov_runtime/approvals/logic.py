@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -154,10 +155,11 @@ def decide(
         }
     )
     try:
+        who = {"request_id": request_id, "channel": channel}
         if approve:
-            answers.succeed(token, {"request_id": request_id, "approved_by": caller, "channel": channel})
+            answers.succeed(token, {**who, "approved_by": caller, "approved_at": iso(now), "comment": comment})
         else:
-            cause = f"denied by {caller} via {channel}: {comment}"
+            cause = json.dumps({**who, "denied_by": caller, "denied_at": iso(now), "reason": comment})
             answers.fail(token, "DeletionDenied" if request.decision == "retirement" else "ApprovalDenied", cause)
     except TaskGone:
         return Decision(settled, answered=False)
