@@ -200,3 +200,29 @@ def test_a_pending_retirement_request_reaches_slack_with_buttons_and_without_its
     assert not [
         b for b in slack_message(retiring_finding(retiring, "pipeline").to_dict())["blocks"] if b["type"] == "actions"
     ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "hint"),
+    [
+        ({"approvers": {"deletion": [BOB]}}, "approvals.approvers.deletion"),
+        ({"approvers": {"retirement": ["bob"]}}, "is not an IAM principal ARN"),
+        ({"slack_approvers": {"bob": BOB}}, "is not a Slack user id"),
+        ({"slack_approvers": {"UBOB": "bob@example.com"}}, "is not an IAM principal ARN"),
+        ({"approver": {}}, "approvals.approver"),
+    ],
+)
+def test_bad_approval_settings_fail_at_synth_naming_the_key(raw: dict[str, Any], hint: str) -> None:
+    from mlgov.settings import SettingsError, parse_settings
+
+    with pytest.raises(SettingsError, match=hint):
+        parse_settings({"approvals": raw})
+
+
+def test_the_service_reads_back_the_approvers_the_app_composed() -> None:
+    from mlgov.settings import parse_settings
+    from mlgov_runtime.approvals.settings import load
+
+    approvals = parse_settings({"approvals": {"approvers": {"retirement": [BOB]}, "slack_approvers": {"UBOB": BOB}}})
+    loaded = load({**approvals.approvals.environment(), "APPROVALS_TABLE_NAME": "t-approvals"})
+    assert loaded.approvers == {"retirement": (BOB,)} and loaded.slack_approvers == {"UBOB": BOB}
