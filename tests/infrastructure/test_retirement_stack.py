@@ -628,3 +628,27 @@ def test_a_direct_invocation_of_the_delete_step_with_a_forged_state_deletes_noth
     result = _run_handler("mlgov_runtime.retirement.handler.step", environment, stale, context)
     assert result["outcome"] == "refused" and f"started for '{IDLE}', not '{RETURNING}'" in result["reason"]
     assert {IDLE, RETURNING} <= machine.endpoints()
+
+
+def test_only_the_approval_service_answers_tokens_and_slack_buttons_add_a_signature_checked_url() -> None:
+    from stacks.retirement import standalone_template
+
+    template = Template.from_json(standalone_template(parse_settings({"approvals": {"slack_buttons": True}})))
+    urls = {u["Properties"]["AuthType"] for u in template.find_resources("AWS::Lambda::Url").values()}
+    assert urls == {"AWS_IAM", "NONE"}  # the CLI's (SigV4) and Slack's (its signature, checked in the function)
+    answerers = {
+        logical_id
+        for logical_id, policy in template.find_resources("AWS::IAM::Policy").items()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "states:SendTaskSuccess" in json.dumps(statement["Action"])
+    }
+    assert sorted(a.split("Policy")[0] for a in answerers) == ["ApprovalsService", "ApprovalsSlack"]
+    slack_env = _one(template, "AWS::Lambda::Function", prefix="ApprovalsSlack")["Environment"]["Variables"]
+    assert "SLACK_SIGNING_SECRET_ARN" in slack_env and not any("TOKEN" in k for k in slack_env)
+    assert _role_actions(template, "ApprovalsSlack") - STEP_COMMON == {
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+        "secretsmanager:GetSecretValue",
+    }
