@@ -198,7 +198,7 @@ def signed_post(aws: Any, url: str, body: dict[str, Any]) -> tuple[int, dict[str
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
-    credentials = aws._session.get_credentials()
+    credentials = aws.credentials()
     if credentials is None:
         raise UsageError("no AWS credentials: the approval is recorded as the signed caller")
     data = json.dumps(body).encode()

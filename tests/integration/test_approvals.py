@@ -182,3 +182,21 @@ def test_a_signed_deny_from_a_mapped_user_is_recorded(world: ApprovalWorld, monk
     other = button_press("UBOB", world.request_id, True, "https://attacker.example/x")
     handler.slack(slack_event(other, SECRET), CONTEXT)
     assert posted == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ([], "pass --approval-url"),
+        (["--approval-url", "http://approvals.example.com/"], "is not the approval service's https URL"),
+        (["--token", "AAAAKgAAAAIAAAAA"], "task tokens are no longer shown or accepted"),
+    ],
+)
+def test_cli_usage_errors_name_what_to_pass(
+    extra: list[str], why: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlgov.cli import main
+
+    monkeypatch.delenv("MLGOV_APPROVAL_URL", raising=False)
+    code = main(["retire", "approve", "--request", "rq-" + "0" * 20, *extra, "--config", "absent-cdk.json"])
+    assert code == 2 and why in capsys.readouterr().err

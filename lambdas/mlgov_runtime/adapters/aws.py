@@ -80,6 +80,10 @@ class AwsContext:
     def account_id(self) -> str:
         return str(self.client("sts").get_caller_identity()["Account"])
 
+    def credentials(self) -> Any:
+        """This session's credentials (None when there are none): to sign a request to a function URL."""
+        return self._session.get_credentials()
+
 
 @lru_cache(maxsize=32)
 def context_for(region: str | None, role_arn: str | None = None) -> AwsContext:
