@@ -202,7 +202,7 @@ def play(stage: Stage) -> None:
     print(f"   metric MLGovernance/ModelRejectionEvent = 1 with reason={reason}")
 
     # 2. The spec's traffic (~70 impressions/min) and its 30-minute window: no verdict either way.
-    _config_env(max_minutes=30)
+    _config_env(max_minutes=30, min_minutes=30)
     same = register_candidate(stage.sm, REGION, snapshot="2026-11-21", description="candidate: same quality")
     t0 = now - timedelta(days=3)
     state = drive.start(same, t0)

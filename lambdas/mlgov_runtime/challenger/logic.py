@@ -22,7 +22,8 @@ from typing import Any
 
 from mlgov_runtime.challenger import findings as f
 from mlgov_runtime.challenger.config import ChallengerConfig
-from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID, decide
+from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
+from mlgov_runtime.challenger.gate import decide_minutes
 from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports
 from mlgov_runtime.core.findings import store_and_publish
 
@@ -298,18 +299,21 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
 def look(
     metrics: Metrics, cfg: ChallengerConfig, ch: Mapping[str, Any], deployed_at: datetime, now: datetime
 ) -> dict[str, Any]:
-    """The decision over [deployed_at rounded up to the minute, now rounded down): the minute the challenger
-    went live is left out, so production's impressions from before it never count (a false sample-ratio alarm)."""
-    start, end = _minute_up(deployed_at), _minute_down(now)
+    """The decision over [deployed_at rounded up to the minute, now rounded down - settle_minutes): the minute the
+    challenger went live is left out, so production's impressions from before it never count (a false sample-ratio
+    alarm), and the newest minutes, which CloudWatch may still be filling, wait for a later look. Every look
+    reads the whole window again, so late datapoints of earlier minutes are counted once they arrive."""
+    start = _minute_up(deployed_at)
+    end = _minute_down(now) - timedelta(minutes=cfg.decision.settle_minutes)
     end = max(start, end)
     production, challenger = ch["production_variant"], ch["challenger_variant"]
-    counts = metrics.variant_counts(ch["endpoint_name"], [production, challenger], start, end)
-    elapsed = (end - start).total_seconds() / 60
-    result = decide(counts[production], counts[challenger], elapsed, cfg.decision).to_dict()
+    series = metrics.variant_series(ch["endpoint_name"], [production, challenger], start, end)
+    minutes = int((end - start).total_seconds() // 60)
+    result = decide_minutes(series[production], series[challenger], minutes, cfg.decision).to_dict()
     verb = {REJECT: "Rejected", PROMOTE: "Approved"}.get(result["decision"], "Under evaluation")
     return {
         "decision": result["decision"],
-        "elapsed_minutes": elapsed,
+        "elapsed_minutes": float(minutes),
         "window": {"start": iso(start), "end": iso(end)},
         "result": result,
         "approval_description": f.approval_description(result, ch["endpoint_name"], ch["traffic_fraction"], verb),
