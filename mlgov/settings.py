@@ -659,6 +659,8 @@ class Challenger(_Strict):
     reject_budget: float = Field(default=0.01, gt=0, lt=0.5)
     ctr_reject_share: float = Field(default=0.7, gt=0, lt=1)
     recent_minutes: int = Field(default=60, ge=0, le=10_080)
+    # The recent window must clear the margin by this many standard errors (recent_minutes 0: no check).
+    recent_z: float = Field(default=1.0, ge=0, le=10)
     # Looks read minutes at least this old (CloudWatch may still fill newer ones).
     settle_minutes: int = Field(default=2, ge=0, le=60)
     missing_metric_minutes: int = Field(default=10, ge=1, le=10_080)
@@ -714,6 +716,7 @@ class Challenger(_Strict):
                 "reject_budget": self.reject_budget,
                 "ctr_reject_share": self.ctr_reject_share,
                 "recent_minutes": self.recent_minutes,
+                "recent_z": self.recent_z,
                 "settle_minutes": self.settle_minutes,
                 "missing_metric_minutes": self.missing_metric_minutes,
                 "impressions_per_invocation_min": self.impressions_per_invocation_min,

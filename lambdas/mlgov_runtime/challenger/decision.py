@@ -119,6 +119,7 @@ class DecisionConfig:
     # PROMOTE waits this long (novelty must fade) and the effect must also hold over the last recent_minutes.
     min_minutes: float = 120
     recent_minutes: float = 60
+    recent_z: float = 1.0
     # 6 h: promotion at margin 0.95 needs ~3 h at 3,500 impressions/min; slower endpoints end INSUFFICIENT_DATA.
     max_minutes: float = 360
     min_impressions_per_variant: float = 1000
@@ -193,6 +194,7 @@ class DecisionConfig:
                 raise ValueError(f"DecisionConfig.{name} must be a positive number, got {getattr(self, name)}")
         for name in (
             "recent_minutes",
+            "recent_z",
             "min_aligned_minutes",
             "missing_metric_minutes",
             "settle_minutes",

@@ -158,10 +158,15 @@ def decide_minutes(
     reject = sq.compare_minutes(ctr_minutes, 1.0, "lower", cfg.ctr_reject_alpha, target)
     interval = sq.compare_minutes(ctr_minutes, cfg.non_inferiority_margin, "higher", cfg.alpha, target)
     recent_from = minutes - cfg.recent_minutes
-    recent = sq.point_ratio([m for i, m in zip(aligned, ctr_minutes, strict=True) if i >= recent_from])
+    recent_minutes = [m for i, m in zip(aligned, ctr_minutes, strict=True) if i >= recent_from]
+    recent = sq.point_ratio(recent_minutes)
+    # Novelty: the recent window alone must also clear the margin, by recent_z standard errors (a fixed-level check
+    # on top of the anytime test, so it only ever removes promotions).
+    s_recent, v_recent = sq.residual_sums(recent_minutes, cfg.non_inferiority_margin)
+    recent_z = s_recent / math.sqrt(v_recent) if v_recent > 0 else None
     floor_ok = c.ctr is not None and c.ctr >= cfg.ctr_floor
     window_met = elapsed >= cfg.min_minutes
-    recent_ok = recent is not None and recent >= cfg.non_inferiority_margin
+    recent_ok = cfg.recent_minutes == 0 or (recent_z is not None and recent_z >= cfg.recent_z)
     stats["ctr_test"] = {
         **reject.as_dict(),
         "alpha": cfg.ctr_reject_alpha,
@@ -182,6 +187,8 @@ def decide_minutes(
         "above_floor": floor_ok,
         "recent_minutes": cfg.recent_minutes,
         "recent_ratio": recent,
+        "recent_z": recent_z,
+        "recent_z_needed": cfg.recent_z,
         "recent_holds": recent_ok,
     }
     stats["minimum_window_met"] = window_met
@@ -209,7 +216,7 @@ def decide_minutes(
             PROMOTE,
             [
                 f"After {elapsed:g} min the {ctr_text} is non-inferior ({ratio_text}, lower bound >= margin "
-                f"{cfg.non_inferiority_margin:g}), holds in the last {cfg.recent_minutes:g} min (ratio {recent:.3f}) "
+                f"{cfg.non_inferiority_margin:g}), holds in the last {cfg.recent_minutes:g} min (ratio {_num(recent)}) "
                 f"and is at or above the {_pct(cfg.ctr_floor)} floor: promote the challenger."
             ],
             guardrails,
@@ -238,7 +245,8 @@ def decide_minutes(
     elif interval.beyond_null and not recent_ok:
         reasons.append(
             f"Non-inferior overall ({ratio_text}) but not in the last {cfg.recent_minutes:g} min (ratio "
-            f"{'n/a' if recent is None else f'{recent:.3f}'} < {cfg.non_inferiority_margin:g}): the effect is fading; "
+            f"{_num(recent)}, {_num(recent_z)} standard errors above the margin {cfg.non_inferiority_margin:g}, needs "
+            f"{cfg.recent_z:g}): the effect may be fading; "
             "keep the experiment running."
         )
     else:
@@ -272,6 +280,10 @@ def _counts(production: Series, challenger: Series, series: Series, aligned: lis
         cart_adds=out["cart_adds"],
         distinct_titles=out["distinct_titles"],
     )
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _crosscheck(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig) -> dict[str, Any]:
@@ -463,9 +475,10 @@ def _guardrails(
                 lat.append(math.log((sc / nc) / (sp / np_)) - math.log(cfg.latency_ratio_max))
     if lat:
         s = sum(lat)
-        v = sum(e * e for e in lat)
+        mean = s / len(lat)
+        v = sum((e - mean) ** 2 for e in lat) * len(lat) / max(len(lat) - 1, 1)
         rho2 = sq.rho_squared(g_alpha, cfg.latency_target_variance)
-        hit = len(lat) >= cfg.min_aligned_minutes and sq.crosses(s, v, rho2, g_alpha)
+        hit = len(lat) >= cfg.min_aligned_minutes and sq.crosses(s, v, rho2, g_alpha, len(lat) - 1.0)
         ratio = c.average_latency / p.average_latency if c.average_latency and p.average_latency else None
         out.append(
             GuardrailResult(

@@ -39,8 +39,47 @@ def log_mixture_one_sided(s: float, v: float, rho2: float) -> float:
     return -0.5 * math.log(d) + z * z / 2 + tail
 
 
-def crosses(s: float, v: float, rho2: float, alpha: float) -> bool:
-    return s > 0 and log_mixture_one_sided(s, v, rho2) >= math.log(1 / alpha)
+def boundary_z(v: float, rho2: float, alpha: float) -> float:
+    """The z = S / sqrt(V) at which the one-sided mixture reaches 1/alpha for this V."""
+    root_v = math.sqrt(v)
+    level = math.log(1 / alpha)
+    lo, hi = 0.0, 1.0
+    while log_mixture_one_sided(hi * root_v, v, rho2) < level:
+        hi *= 2
+    for _ in range(_BISECT_STEPS):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if log_mixture_one_sided(mid * root_v, v, rho2) >= level else (mid, hi)
+    return hi
+
+
+def t_from_z(z: float, df: float) -> float:
+    """Student t quantile with the normal quantile z's tail (Cornish-Fisher, Abramowitz-Stegun 26.7.5; within a
+    few per mille for df >= 9, where it is used)."""
+    z2 = z * z
+    g1 = (z2 + 1) * z / 4
+    g2 = ((5 * z2 + 16) * z2 + 3) * z / 96
+    g3 = (((3 * z2 + 19) * z2 + 17) * z2 - 15) * z / 384
+    g4 = ((((79 * z2 + 776) * z2 + 1482) * z2 - 1920) * z2 - 945) * z / 92160
+    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+
+
+# Below this many degrees of freedom an estimated variance is too uncertain to reject on.
+MIN_DF = 9
+
+
+def crosses(s: float, v: float, rho2: float, alpha: float, df: float | None = None) -> bool:
+    """Whether S has crossed the boundary. With df (the variance was estimated from df+1 minutes), the boundary's
+    z is widened to the Student t quantile of the same tail: an estimated variance is itself noisy, and the normal
+    boundary would then err far more often than alpha at the extreme levels the gate uses."""
+    if s <= 0 or v <= 0:
+        return False
+    if log_mixture_one_sided(s, v, rho2) < math.log(1 / alpha):
+        return False
+    if df is None:
+        return True
+    if df < MIN_DF:
+        return False
+    return s / math.sqrt(v) >= t_from_z(boundary_z(v, rho2, alpha), df)
 
 
 @dataclass(frozen=True)
@@ -57,10 +96,11 @@ def _share(ratio: float, m: Minute) -> float:
     return ratio * m.exposure_c / (ratio * m.exposure_c + m.exposure_p)
 
 
-def residual_sums(minutes: Sequence[Minute], ratio: float) -> tuple[float, float]:
-    """(S, V): S = sum of e_t(ratio); V = max(n/(n-1) sum (e_t - mean)^2, sum theta(1-theta) m_t). Centring keeps V
-    from growing with the effect itself (which would cost power); the Poisson-split floor keeps a few quiet minutes
-    from making the boundary narrower than the exact model's."""
+def residual_stats(minutes: Sequence[Minute], ratio: float) -> tuple[float, float, float | None]:
+    """(S, V, df): S = sum of e_t(ratio); V = max(n/(n-1) sum (e_t - mean)^2, sum theta(1-theta) m_t); df = n - 1
+    when the estimated variance is the larger (else None: the Poisson-split model holds it). Centring keeps V from
+    growing with the effect itself (which would cost power); the model floor keeps a few quiet minutes from making
+    the boundary narrower than the exact model's."""
     s = sq = v_model = 0.0
     n = 0
     for m in minutes:
@@ -74,7 +114,14 @@ def residual_sums(minutes: Sequence[Minute], ratio: float) -> tuple[float, float
         n += 1
         v_model += theta * (1 - theta) * total
     v_emp = (sq - s * s / n) * n / (n - 1) if n > 1 else 0.0
-    return s, max(v_emp, v_model)
+    if v_emp > v_model:
+        return s, v_emp, float(n - 1)
+    return s, v_model, None
+
+
+def residual_sums(minutes: Sequence[Minute], ratio: float) -> tuple[float, float]:
+    s, v, _df = residual_stats(minutes, ratio)
+    return s, v
 
 
 @dataclass(frozen=True)
@@ -90,6 +137,7 @@ class SequentialComparison:
     threshold: float
     beyond_null: bool
     minutes: int
+    df: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -101,6 +149,7 @@ class SequentialComparison:
             "log_mixture": self.log_mixture,
             "threshold": self.threshold,
             "minutes": self.minutes,
+            "variance_source": "per-minute series" if self.df is not None else "Poisson-split model",
             "method": "minute-level normal-mixture confidence sequence (empirical variance)",
         }
 
@@ -131,17 +180,17 @@ def compare_minutes(
     threshold = math.log(1 / alpha)
     used = [m for m in minutes if m.exposure_c > 0 and m.exposure_p > 0]
     sign = -1.0 if direction == "lower" else 1.0
-    s, v = residual_sums(used, null_ratio)
+    s, v, df = residual_stats(used, null_ratio)
     log_m = log_mixture_one_sided(sign * s, v, rho2)
-    beyond = bool(used) and crosses(sign * s, v, rho2, alpha)
+    beyond = bool(used) and crosses(sign * s, v, rho2, alpha, df)
 
     def rejected_above(log_r: float) -> bool:  # evidence the ratio is below exp(log_r)
-        s_, v_ = residual_sums(used, math.exp(log_r))
-        return crosses(-s_, v_, rho2, alpha)
+        s_, v_, df_ = residual_stats(used, math.exp(log_r))
+        return crosses(-s_, v_, rho2, alpha, df_)
 
     def rejected_below(log_r: float) -> bool:  # evidence the ratio is above exp(log_r)
-        s_, v_ = residual_sums(used, math.exp(log_r))
-        return crosses(s_, v_, rho2, alpha)
+        s_, v_, df_ = residual_stats(used, math.exp(log_r))
+        return crosses(s_, v_, rho2, alpha, df_)
 
     estimate = point_ratio(used)
     lower, upper = 0.0, math.inf
@@ -159,7 +208,7 @@ def compare_minutes(
                 mid = (lo + hi) / 2
                 lo, hi = (lo, mid) if rejected_above(mid) else (mid, hi)
             upper = math.exp(lo)
-    return SequentialComparison(estimate, lower, upper, sign * s, v, log_m, threshold, beyond, len(used))
+    return SequentialComparison(estimate, lower, upper, sign * s, v, log_m, threshold, beyond, len(used), df)
 
 
 def needed_scale(s: float, v: float, alpha: float, target_variance: float) -> float | None:
