@@ -50,10 +50,10 @@ _lgamma = np.frompyfunc(math.lgamma, 1, 1)
 
 
 def norm_cdf(z: np.ndarray) -> np.ndarray:
-    return 0.5 * _erfc(-np.asarray(z, dtype=float) / math.sqrt(2)).astype(float)
+    return 0.5 * np.asarray(_erfc(-np.asarray(z, dtype=float) / math.sqrt(2)), dtype=float)
 
 
-def betaln(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def betaln(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return np.asarray(_lgamma(a) + _lgamma(b) - _lgamma(a + b), dtype=float)
 
@@ -64,8 +64,8 @@ def binom_cdf(k: int, n: int, p: float) -> float:
     ks = np.arange(0, min(k, n) + 1)
     logpmf = (
         math.lgamma(n + 1)
-        - _lgamma(ks + 1).astype(float)
-        - _lgamma(n - ks + 1).astype(float)
+        - np.asarray(_lgamma(ks + 1), dtype=float)
+        - np.asarray(_lgamma(n - ks + 1), dtype=float)
         + ks * math.log(p)
         + (n - ks) * math.log1p(-p)
     )
@@ -232,12 +232,12 @@ def run_gate(
     x_c, n_c, x_p, n_p = data["x_c"], data["n_c"], data["x_p"], data["n_p"]
     s, v, n, df = _ctr_stat(x_c, n_c, x_p, n_p, ok, 1.0)
     cum = {k: np.cumsum(np.where(ok, data[k], 0), axis=1) for k in ("x_c", "x_p", "n_c", "n_p")}
-    S, V, N = _at(s, looks), _at(v, looks), _at(n, looks)
+    S, V, n_read = _at(s, looks), _at(v, looks), _at(n, looks)
     d1 = _at(np.where(np.isfinite(df), df, -1), looks)
     DF = np.where(d1 >= 0, d1, np.inf)
-    NC, NP_, XC, XP = (_at(cum[k], looks) for k in ("n_c", "n_p", "x_c", "x_p"))
-    enough = (np.minimum(NC, NP_) >= cfg.min_impressions_per_variant) & (XC + XP >= cfg.min_clicks_total)
-    enough &= N >= cfg.min_aligned_minutes
+    nc_, np_, xc_, xp_ = (_at(cum[k], looks) for k in ("n_c", "n_p", "x_c", "x_p"))
+    enough = (np.minimum(nc_, np_) >= cfg.min_impressions_per_variant) & (xc_ + xp_ >= cfg.min_clicks_total)
+    enough &= n_read >= cfg.min_aligned_minutes
     rho2 = sq.rho_squared(cfg.ctr_reject_alpha, cfg.ctr_target_variance)
     reject = enough & _crosses(-S, V, DF, rho2, cfg.ctr_reject_alpha)
     out = {"reject": _first(reject)}
@@ -248,7 +248,7 @@ def run_gate(
         DF2 = np.where(d2 >= 0, d2, np.inf)
         rho2p = sq.rho_squared(cfg.alpha, cfg.ctr_target_variance)
         ni = _crosses(S2, V2, DF2, rho2p, cfg.alpha)
-        floor = XC / np.maximum(NC, 1) >= cfg.ctr_floor
+        floor = xc_ / np.maximum(nc_, 1) >= cfg.ctr_floor
         cand = enough & ni & floor & (looks >= cfg.min_minutes)
         # The recent window alone clears the margin by recent_z standard errors (windowed sums of the same residuals).
         if cfg.recent_minutes:
@@ -290,7 +290,7 @@ def np_bound(t: Traffic, drop: float, minutes: float, alpha: float) -> float:
     w = float(np.mean(np.asarray(t.weight)))
     clicks_p = t.impressions_per_min * (1 - w) * t.ctr * minutes
     clicks_c = t.impressions_per_min * w * t.ctr * (1 - drop) * minutes
-    total = int(round(clicks_p + clicks_c))
+    total = round(clicks_p + clicks_c)
     th0 = w / (w + (1 - w))
     th1 = (1 - drop) * w / ((1 - drop) * w + (1 - w))
     # The largest k with P0(X <= k) <= alpha: reject when the challenger's clicks are that few.
