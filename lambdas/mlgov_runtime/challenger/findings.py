@@ -79,6 +79,8 @@ def reason_code(result: dict[str, Any]) -> str:
 def ratio_text(result: dict[str, Any]) -> str:
     """The CTR ratio with the interval that decided: the CTR test's when it rejected, else the one PROMOTE uses."""
     stats = result["statistics"]
+    if "ctr_ratio" not in stats:  # stopped on the data before any CTR statistics (data problem, forged metrics)
+        return "CTR ratio not computed: the metrics were not trusted"
     ratio = stats["ctr_ratio"]
     confidence = f"{(ratio.get('confidence') or 0.99) * 100:g}%"
     if result["decision"] == "REJECT" and stats["ctr_test"].get("rejects"):

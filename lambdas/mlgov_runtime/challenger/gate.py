@@ -290,8 +290,9 @@ def _crosscheck(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig) -> dict
     lo, hi = cfg.impressions_per_invocation_min, cfg.impressions_per_invocation_max
     out: dict[str, Any] = {"band": [lo, hi], "disagrees": False}
     for role, v in (("production", p), ("challenger", c)):
-        per = v.impressions / v.invocations if v.invocations else None
-        out[role] = per
+        out[role] = v.impressions / v.invocations if v.invocations else None
+    for role, v in (("production", p), ("challenger", c)):
+        per = out[role]
         if v.invocations >= cfg.crosscheck_min_invocations and per is not None and not lo <= per <= hi:
             out["disagrees"] = True
             out["reason"] = (

@@ -15,7 +15,7 @@ Validity is asymptotic (time-uniform CLT, Waudby-Smith et al. 2021): checked by 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 _BISECT_STEPS = 50
@@ -196,19 +196,28 @@ def compare_minutes(
     lower, upper = 0.0, math.inf
     if estimate is not None and 0 < estimate < math.inf:
         centre = math.log(estimate)
-        if rejected_below(math.log(_RATIO_LO)):
-            lo, hi = math.log(_RATIO_LO), centre
-            for _ in range(_BISECT_STEPS):
-                mid = (lo + hi) / 2
-                lo, hi = (mid, hi) if rejected_below(mid) else (lo, mid)
-            lower = math.exp(hi)
-        if rejected_above(math.log(_RATIO_HI)):
-            lo, hi = centre, math.log(_RATIO_HI)
-            for _ in range(_BISECT_STEPS):
-                mid = (lo + hi) / 2
-                lo, hi = (lo, mid) if rejected_above(mid) else (mid, hi)
-            upper = math.exp(lo)
+        lower = _edge(centre, -1.0, rejected_below, 0.0)
+        upper = _edge(centre, 1.0, rejected_above, math.inf)
     return SequentialComparison(estimate, lower, upper, sign * s, v, log_m, threshold, beyond, len(used), df)
+
+
+def _edge(centre: float, direction: float, rejected: Callable[[float], bool], none: float) -> float:
+    """The nearest ratio from the estimate outward that the test rejects (log grid, then bisection): the set of
+    unrejected ratios need not be convex when the variance source changes with the ratio, so no global bisection."""
+    step = 0.05
+    previous = centre
+    for k in range(1, 200):
+        point = centre + direction * step * k * (1 + k / 20)
+        if not math.log(_RATIO_LO) <= point <= math.log(_RATIO_HI):
+            return none
+        if rejected(point):
+            lo, hi = previous, point
+            for _ in range(30):
+                mid = (lo + hi) / 2
+                lo, hi = (lo, mid) if rejected(mid) else (mid, hi)
+            return math.exp(hi)
+        previous = point
+    return none
 
 
 def needed_scale(s: float, v: float, alpha: float, target_variance: float) -> float | None:
