@@ -330,3 +330,27 @@ def test_the_bench_computes_the_gates_own_ctr_test() -> None:
                 expected = j
                 break
         assert first[run] == expected, run
+
+
+def test_the_findings_name_the_data_problem_and_the_forged_metric() -> None:
+    from mlgov_runtime.challenger import findings as f
+
+    ch = {
+        "endpoint_name": ENDPOINT,
+        "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/manga-recommender/5",
+        "group": "manga-recommender",
+        "version": 5,
+        "traffic_fraction": 0.1,
+    }
+    prod, chal = _minutes([(3150.0, 252.0, 350.0, 28.0)] * 12)
+    del chal["clicks"]
+    missing = decide_minutes(prod, chal, 12).to_dict()
+    finding = f.invalid_finding(ch, missing, "123456789012", "us-east-1")
+    assert finding.kind == "CHALLENGER_DATA_MISSING" and "challenger clicks never arrived" in finding.title
+    assert "mlgov challenger start --package" in finding.detail
+    prod, chal = _minutes([(3150.0, 252.0, 350.0, 28.0)] * 12)
+    chal["impressions"] = [350.0 * 90] * 12
+    forged = decide_minutes(prod, chal, 12).to_dict()
+    finding = f.invalid_finding(ch, forged, "123456789012", "us-east-1")
+    assert finding.kind == "CHALLENGER_INVALID" and "disagree with SageMaker Invocations" in finding.title
+    assert "CloudTrail" in finding.detail and f.ratio_text(forged).startswith("CTR ratio not computed")
