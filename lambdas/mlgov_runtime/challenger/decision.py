@@ -1,4 +1,5 @@
-"""The challenger CTR gate's decision rule: one pure function over cumulative per-variant counts.
+"""The challenger CTR gate's cumulative-count form (what-if simulation: `mlgov challenger simulate`), and the
+shapes and settings the runtime gate (gate.py, per-minute series) shares with it.
 
 Test: a mixture SPRT on the click split conditional on impressions, read as a confidence sequence. Given the
 impressions, each click is the challenger's with probability theta = r*n_c / (r*n_c + n_p) (r = CTR ratio); a
