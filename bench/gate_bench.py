@@ -285,6 +285,21 @@ def srm_stop(data: dict[str, np.ndarray], looks: np.ndarray, cfg: DecisionConfig
     return _first(llr >= math.log(1 / cfg.srm_alpha))
 
 
+def srm_stop_ramp(data: dict[str, np.ndarray], looks: np.ndarray, weight: np.ndarray, cfg: DecisionConfig = CFG):
+    """gate._srm_ramp vectorised: per-minute invocation residuals against the ramp's weights, two-sided."""
+    from mlgov_runtime.challenger.gate import SRM_TARGET_VARIANCE
+
+    ok = ~data["missing"]
+    total = data["inv_c"] + data["inv_p"]
+    e = np.where(ok, data["inv_c"] - weight[None, :] * total, 0.0)
+    v = np.where(ok, weight[None, :] * (1 - weight[None, :]) * total, 0.0)
+    s_, v_ = _at(np.cumsum(e, axis=1), looks), _at(np.cumsum(v, axis=1), looks)
+    a = cfg.srm_alpha / 2
+    rho2 = sq.rho_squared(a, SRM_TARGET_VARIANCE)
+    inf = np.full_like(v_, np.inf, dtype=float)
+    return _first(_crosses(s_, v_, inf, rho2, a) | _crosses(-s_, v_, inf, rho2, a))
+
+
 def np_bound(t: Traffic, drop: float, minutes: float, alpha: float) -> float:
     """Power of the most powerful level-alpha test of r = 1 against r = 1 - drop on all clicks up to `minutes`
     (given the expected click total; exact binomial): no valid sequential test rejects by then more often."""
@@ -352,7 +367,10 @@ def aa_cells(runs: int, seed: int) -> list[dict[str, Any]]:
             reject, stop = decided >= 0, stopped >= 0
         else:
             reject = run_gate(data, looks)["reject"] >= 0
-            stop = srm_stop(data, looks) >= 0
+            if np.ndim(t.weight):
+                stop = srm_stop_ramp(data, looks, np.asarray(t.weight, dtype=float)) >= 0
+            else:
+                stop = srm_stop(data, looks) >= 0
         # Variance of a variant's per-minute clicks over the binomial's: challenger, production.
         w = float(np.mean(t.weight))
         inflation = tuple(1 + t.noise**2 * t.impressions_per_min * share * t.ctr for share in (w, 1 - w))
@@ -364,8 +382,7 @@ def aa_cells(runs: int, seed: int) -> list[dict[str, Any]]:
                 "runs": runs,
                 "inflation": inflation,
                 "false_reject": _rate(reject, runs),
-                # The sample-ratio check assumes a constant split: a ramp needs per-stage weights (not built).
-                "false_stop": "n/a" if np.ndim(t.weight) else _rate(stop, runs),
+                "false_stop": _rate(stop, runs),
                 "ok": wilson(int(reject.sum()), runs)[0] <= CFG.ctr_reject_alpha,
             }
         )

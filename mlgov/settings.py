@@ -668,6 +668,9 @@ class Challenger(_Strict):
     impressions_per_invocation_min: float = Field(default=0.5, ge=0)
     impressions_per_invocation_max: float = Field(default=20.0, gt=0)
     diversity_ratio_min: float = Field(default=0.9, gt=0, le=1)
+    # Optional traffic ramp: [[minutes since live, challenger weight], ...], e.g. [[10, 0.25], [20, 0.5]]; a look
+    # with no verdict and no guardrail breached takes the next step. Empty: the split stays at the fraction.
+    ramp: list[tuple[int, float]] = Field(default_factory=list, max_length=10)
     challenger_instance_count: int = Field(default=1, ge=1, le=100)
     # Roles the challenger's model may run as (it reuses the production model's role); PassRole is granted on these.
     model_execution_role_arns: list[str] = Field(
@@ -695,6 +698,10 @@ class Challenger(_Strict):
     def _window(self) -> Challenger:
         if self.min_minutes > self.max_minutes:
             raise ValueError(f"min_minutes {self.min_minutes} is above max_minutes {self.max_minutes}")
+        minutes = [m for m, _ in self.ramp]
+        weights = [w for _, w in self.ramp]
+        if minutes != sorted(set(minutes)) or weights != sorted(set(weights)) or any(not 0 < w < 1 for w in weights):
+            raise ValueError(f"ramp {self.ramp}: minutes and weights must both rise, weights between 0 and 1")
         return self
 
     def runtime_config(self, thresholds: Thresholds) -> dict[str, Any]:
@@ -722,6 +729,7 @@ class Challenger(_Strict):
                 "impressions_per_invocation_min": self.impressions_per_invocation_min,
                 "impressions_per_invocation_max": self.impressions_per_invocation_max,
                 "diversity_ratio_min": self.diversity_ratio_min,
+                "ramp": [list(step) for step in self.ramp],
             },
             "endpoints": dict(self.endpoints),
             "metrics": self.metrics.model_dump(),

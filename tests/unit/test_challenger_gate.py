@@ -354,3 +354,47 @@ def test_the_findings_name_the_data_problem_and_the_forged_metric() -> None:
     finding = f.invalid_finding(ch, forged, "123456789012", "us-east-1")
     assert finding.kind == "CHALLENGER_INVALID" and "disagree with SageMaker Invocations" in finding.title
     assert "CloudTrail" in finding.detail and f.ratio_text(forged).startswith("CTR ratio not computed")
+
+
+def test_a_ramped_split_is_tested_against_each_minutes_weight() -> None:
+    # Given invocations split 10 % for 10 minutes, then 25 % (a ramp step at minute 10)
+    rows = [(3150.0, 252.0, 350.0, 28.0)] * 10 + [(2625.0, 210.0, 875.0, 70.0)] * 20
+    prod, chal = _minutes(rows)
+    weights: list[float | None] = [0.1] * 10 + [None] + [0.25] * 19
+    # Then with the ramp's weights the split is as configured
+    assert decide_minutes(prod, chal, 30, DecisionConfig(), weights).statistics["srm"]["mismatch"] is False
+    # And against the constant 10 % the same traffic is a mismatch
+    assert decide_minutes(prod, chal, 30).decision == STOP_INVALID
+
+
+def test_the_ramp_steps_only_on_a_look_without_verdict_or_breach() -> None:
+    cfg = ChallengerConfig(decision=DecisionConfig(ramp=((10, 0.25), (20, 0.5))))
+    ch = {"endpoint_name": ENDPOINT, "production_variant": PROD, "challenger_variant": CHAL, "traffic_fraction": 0.1}
+
+    class Endpoints:
+        def __init__(self) -> None:
+            self.weights: list[dict[str, float]] = []
+
+        def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
+            self.weights.append(weights)
+
+    endpoints = Endpoints()
+    ports: Any = type("P", (), {"endpoints": endpoints})()
+    live = T0 + timedelta(seconds=20)
+    history: list[list[float]] = [[0, 0.1]]
+    quiet = {"decision": CONTINUE, "result": {"guardrails": [{"name": "model_latency", "breached": False}]}}
+    # Before minute 10 nothing moves
+    assert "ramped_to" not in logic.ramp_step(ports, cfg, ch, live, T0 + timedelta(minutes=9), history, quiet)
+    # At minute 12 the challenger goes to 25 %, recorded with the minute it changed in
+    out = logic.ramp_step(ports, cfg, ch, live, T0 + timedelta(minutes=12, seconds=5), history, quiet)
+    assert out["ramped_to"] == 0.25 and endpoints.weights == [{PROD: 0.75, CHAL: 0.25}]
+    assert out["ramp_history"] == [[0, 0.1], [11, 0.25]]
+    assert logic.minute_weights(out["ramp_history"], 13)[9:] == [0.1, 0.1, None, 0.25]
+    # A breached guardrail or a verdict holds the ramp where it is
+    breached = {"decision": CONTINUE, "result": {"guardrails": [{"name": "model_latency", "breached": True}]}}
+    assert "ramped_to" not in logic.ramp_step(ports, cfg, ch, live, T0 + timedelta(minutes=25), history, breached)
+    verdict = {"decision": REJECT, "result": {"guardrails": []}}
+    assert "ramped_to" not in logic.ramp_step(ports, cfg, ch, live, T0 + timedelta(minutes=25), history, verdict)
+    assert len(endpoints.weights) == 1
+    with pytest.raises(ValueError, match="ramp"):
+        DecisionConfig(ramp=((10, 0.5), (20, 0.25)))

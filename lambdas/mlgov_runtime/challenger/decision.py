@@ -166,6 +166,9 @@ class DecisionConfig:
     crosscheck_min_invocations: float = 100
     # Looks read only minutes at least this old: CloudWatch may still fill the newest ones.
     settle_minutes: float = 2
+    # Optional traffic ramp: ((minutes since live, challenger weight), ...), taken by a look that finds no verdict
+    # and no guardrail breached, e.g. ((10, 0.25), (20, 0.5)). Empty: the split stays at traffic_fraction.
+    ramp: tuple[tuple[float, float], ...] = ()
 
     @property
     def ctr_reject_alpha(self) -> float:
@@ -176,6 +179,16 @@ class DecisionConfig:
         return self.reject_budget * (1 - self.ctr_reject_share) / 6
 
     def __post_init__(self) -> None:
+        steps = tuple((float(m), float(w)) for m, w in (self.ramp or ()))
+        object.__setattr__(self, "ramp", steps)
+        previous_minute, previous_weight = 0.0, self.traffic_fraction
+        for minute, weight in steps:
+            if not (minute > previous_minute and previous_weight < weight < 1):
+                raise ValueError(
+                    f"DecisionConfig.ramp: steps must rise in minutes and weight, above traffic_fraction and below 1; "
+                    f"got {list(steps)}"
+                )
+            previous_minute, previous_weight = minute, weight
         if not 0 < self.reject_budget < 1 or not 0 < self.ctr_reject_share < 1:
             raise ValueError(
                 f"DecisionConfig.reject_budget ({self.reject_budget}) and ctr_reject_share ({self.ctr_reject_share}) "

@@ -58,6 +58,8 @@ GUARDRAILS = (
 )
 
 Series = Mapping[str, Sequence[float | None]]
+# The ramp's split test is tightest near this binomial variance of routed requests (about 10 min at 3,500/min).
+SRM_TARGET_VARIANCE = 3000.0
 
 
 def _present(series: Series, key: str, i: int) -> bool:
@@ -82,9 +84,14 @@ def _validate(name: str, series: Series, minutes: int) -> None:
 
 
 def decide_minutes(
-    production: Series, challenger: Series, minutes: int, config: DecisionConfig | None = None
+    production: Series,
+    challenger: Series,
+    minutes: int,
+    config: DecisionConfig | None = None,
+    weights: Sequence[float | None] | None = None,
 ) -> Decision:
-    """The verdict at one look over `minutes` settled minutes since the challenger went live."""
+    """The verdict at one look over `minutes` settled minutes since the challenger went live. `weights`: the
+    challenger's configured weight per minute when a ramp changed it (None for a minute in which it changed)."""
     cfg = config or DecisionConfig()
     _validate("production", production, minutes)
     _validate("challenger", challenger, minutes)
@@ -135,7 +142,10 @@ def decide_minutes(
         return done(STOP_INVALID, [cross["reason"]])
 
     # 3. Sample ratio on invocations (SageMaker routes requests, not impressions).
-    srm = _srm(c.invocations, p.invocations, cfg)
+    if weights is not None and any(w != cfg.traffic_fraction for w in weights):
+        srm = _srm_ramp(production, challenger, aligned, weights, cfg)
+    else:
+        srm = _srm(c.invocations, p.invocations, cfg)
     stats["srm"] = srm
 
     enough = (
@@ -328,6 +338,43 @@ def _srm(invocations_c: float, invocations_p: float, cfg: DecisionConfig) -> dic
         "expected_share": w,
         "observed_share": invocations_c / total if total else None,
         "mismatch": log_lr >= threshold,
+    }
+
+
+def _srm_ramp(
+    production: Series, challenger: Series, aligned: list[int], weights: Sequence[float | None], cfg: DecisionConfig
+) -> dict[str, Any]:
+    """The split under a ramp: per minute, the challenger's invocations minus its configured share of them; the
+    routing of each request is a coin with the minute's weight, so the binomial variance is exact. Two-sided,
+    srm_alpha in all; minutes in which the weight changed are left out (their split is a mix)."""
+    s = v = 0.0
+    used = 0
+    for i in aligned:
+        w = weights[i] if i < len(weights) else None
+        if w is None:
+            continue
+        total = _value(production, "invocations", i) + _value(challenger, "invocations", i)
+        s += _value(challenger, "invocations", i) - w * total
+        v += w * (1 - w) * total
+        used += 1
+    rho2 = sq.rho_squared(cfg.srm_alpha / 2, SRM_TARGET_VARIANCE)
+    mismatch = v > 0 and (sq.crosses(s, v, rho2, cfg.srm_alpha / 2) or sq.crosses(-s, v, rho2, cfg.srm_alpha / 2))
+    inv_c = sum(_value(challenger, "invocations", i) for i in aligned)
+    inv_all = inv_c + sum(_value(production, "invocations", i) for i in aligned)
+    expected = [w for i, w in enumerate(weights) if i in set(aligned) and w is not None]
+    return {
+        "unit": "invocations",
+        "method": "per-minute residual against the ramp's weights",
+        "statistic": s,
+        "variance": v,
+        "minutes": used,
+        "log_mixture_lr": max(sq.log_mixture_one_sided(s, v, rho2), sq.log_mixture_one_sided(-s, v, rho2))
+        if v > 0
+        else 0.0,
+        "threshold": math.log(2 / cfg.srm_alpha),
+        "expected_share": sum(expected) / len(expected) if expected else None,
+        "observed_share": inv_c / inv_all if inv_all else None,
+        "mismatch": bool(mismatch),
     }
 
 
