@@ -5,6 +5,8 @@
 - coverage gap on a 1,000,000-title catalog and snapshot next to merely reading the snapshot
 - the org scan's worker on 2,000 endpoints next to Cloud Custodian's inventory of them (bench/scan_bench.py)
 - the challenger gate's error rates and time to reject next to the spec's naive rule (bench/challenger_bench.py)
+- the runtime gate's minute-level test: A/A under overdispersion, late data, gaps, SRM, novelty, power next to the
+  Neyman-Pearson bound, a traffic ramp (bench/gate_bench.py; runs per cell: MLGOV_GATE_BENCH_RUNS, default 2000)
 """
 
 from __future__ import annotations
@@ -203,6 +205,7 @@ def main() -> int:
     runs = os.environ.get("BENCH_CHALLENGER_RUNS", "10000")
     print(f"Challenger CTR gate vs the naive 0.9x rule, {runs} simulated 30-minute experiments a cell:", flush=True)
     subprocess.run([PY, str(ROOT / "bench" / "challenger_bench.py"), "--runs", runs], check=True, cwd=ROOT)
+    subprocess.run([PY, str(ROOT / "bench" / "gate_bench.py")], check=True, cwd=ROOT)
     return 0
 
 

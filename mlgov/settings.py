@@ -665,6 +665,7 @@ class RecommendationMetricNames(_Strict):
     cart_adds: str | None = Field(default="RecommendationCartAdds", pattern=CW_NAME)
     json_failures: str = Field(default="RecommendationJsonFailures", pattern=CW_NAME)
     language_mismatches: str = Field(default="RecommendationLanguageMismatches", pattern=CW_NAME)
+    distinct_titles: str | None = Field(default="RecommendationDistinctTitles", pattern=CW_NAME)
     endpoint_dimension: str = Field(default="EndpointName", pattern=CW_NAME)
     variant_dimension: str = Field(default="VariantName", pattern=CW_NAME)
 
@@ -685,13 +686,30 @@ class Challenger(_Strict):
     # Which endpoint a group's new package is tried on.
     endpoints: dict[str, str] = Field(default_factory=lambda: {"manga-recommender": "manga-recommender-prod"})
     watch_interval_minutes: int = Field(default=5, ge=1, le=60)
-    min_minutes: int = Field(default=30, ge=0, le=10_080)
+    # PROMOTE waits this long so a novelty effect can fade; the effect must also hold over the last recent_minutes.
+    min_minutes: int = Field(default=120, ge=0, le=10_080)
     max_minutes: int = Field(default=360, ge=5, le=10_080)
     min_impressions_per_variant: int = Field(default=1000, ge=0)
     min_clicks_total: int = Field(default=100, ge=0)
     srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
     guardrail_alpha: float = Field(default=0.001, gt=0, lt=0.5)
     latency_ratio_max: float = Field(default=1.5, gt=1, le=100)
+    # Every way to REJECT shares this budget under A/A (the CTR test ctr_reject_share of it, six guardrails the rest).
+    reject_budget: float = Field(default=0.01, gt=0, lt=0.5)
+    ctr_reject_share: float = Field(default=0.7, gt=0, lt=1)
+    recent_minutes: int = Field(default=60, ge=0, le=10_080)
+    # The recent window must clear the margin by this many standard errors (recent_minutes 0: no check).
+    recent_z: float = Field(default=1.0, ge=0, le=10)
+    # Looks read minutes at least this old (CloudWatch may still fill newer ones).
+    settle_minutes: int = Field(default=2, ge=0, le=60)
+    missing_metric_minutes: int = Field(default=10, ge=1, le=10_080)
+    # RecommendationImpressions per AWS/SageMaker Invocation each variant must stay within (forged metrics: INVALID).
+    impressions_per_invocation_min: float = Field(default=0.5, ge=0)
+    impressions_per_invocation_max: float = Field(default=20.0, gt=0)
+    diversity_ratio_min: float = Field(default=0.9, gt=0, le=1)
+    # Optional traffic ramp: [[minutes since live, challenger weight], ...], e.g. [[10, 0.25], [20, 0.5]]; a look
+    # with no verdict and no guardrail breached takes the next step. Empty: the split stays at the fraction.
+    ramp: list[tuple[int, float]] = Field(default_factory=list, max_length=10)
     challenger_instance_count: int = Field(default=1, ge=1, le=100)
     # Roles the challenger's model may run as (it reuses the production model's role); PassRole is granted on these.
     model_execution_role_arns: list[str] = Field(
@@ -719,6 +737,10 @@ class Challenger(_Strict):
     def _window(self) -> Challenger:
         if self.min_minutes > self.max_minutes:
             raise ValueError(f"min_minutes {self.min_minutes} is above max_minutes {self.max_minutes}")
+        minutes = [m for m, _ in self.ramp]
+        weights = [w for _, w in self.ramp]
+        if minutes != sorted(set(minutes)) or weights != sorted(set(weights)) or any(not 0 < w < 1 for w in weights):
+            raise ValueError(f"ramp {self.ramp}: minutes and weights must both rise, weights between 0 and 1")
         return self
 
     def runtime_config(self, thresholds: Thresholds) -> dict[str, Any]:
@@ -737,6 +759,16 @@ class Challenger(_Strict):
                 "max_minutes": self.max_minutes,
                 "min_impressions_per_variant": self.min_impressions_per_variant,
                 "min_clicks_total": self.min_clicks_total,
+                "reject_budget": self.reject_budget,
+                "ctr_reject_share": self.ctr_reject_share,
+                "recent_minutes": self.recent_minutes,
+                "recent_z": self.recent_z,
+                "settle_minutes": self.settle_minutes,
+                "missing_metric_minutes": self.missing_metric_minutes,
+                "impressions_per_invocation_min": self.impressions_per_invocation_min,
+                "impressions_per_invocation_max": self.impressions_per_invocation_max,
+                "diversity_ratio_min": self.diversity_ratio_min,
+                "ramp": [list(step) for step in self.ramp],
             },
             "endpoints": dict(self.endpoints),
             "metrics": self.metrics.model_dump(),

@@ -56,6 +56,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             "CHALLENGER_FAILED",
             "CHALLENGER_RETENTION_REGRESSION",
             "CHALLENGER_REVIEW_INCOMPLETE",
+            "CHALLENGER_DATA_MISSING",
         ),
     ),
     Capability(

@@ -74,8 +74,8 @@ def challenger_status(
     except ValueError as exc:
         raise UsageError(f"no challenger to judge: {exc}") from None
     now = _now()
-    if minutes:  # the last N whole minutes
-        since = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes)
+    if minutes:  # the last N settled minutes (the look leaves out the newest settle_minutes, as the monitor does)
+        since = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes + cfg.decision.settle_minutes)
     else:
         since = logic.parse_time(endpoint["LastModifiedTime"])
     # The split to expect is the endpoint's own (the sample-ratio check asks whether traffic follows it).

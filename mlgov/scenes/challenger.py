@@ -150,8 +150,10 @@ def play(stage: Stage) -> None:
 
     print("\n== challenger CTR gate (spec scenario 3, stage 2): candidates tried on 10% of manga-recommender-prod")
     print(f"   before: {_variants(stage)}")
-    print("   the gate: anytime-valid mixture test on the click split (alpha 0.01), sample-ratio check, guardrails;")
-    print("   PROMOTE only after 30 min when the CTR ratio's lower bound >= 0.95 and CTR >= 7.5%")
+    print("   the gate: minute-level confidence sequence on the click split (REJECT budget 1%: CTR test 0.7%, six")
+    print("   guardrails 0.05% each), impressions cross-checked against SageMaker Invocations, sample ratio on")
+    print("   invocations; PROMOTE after 120 min when the CTR ratio's lower bound >= 0.95, the last 60 min hold")
+    print("   too, and CTR >= 7.5%")
 
     # The retraining pipeline announces a candidate; a duplicate delivery starts nothing more.
     worse = register_candidate(stage.sm, REGION, snapshot="2026-11-20", description="candidate: popularity-biased")
@@ -202,7 +204,7 @@ def play(stage: Stage) -> None:
     print(f"   metric MLGovernance/ModelRejectionEvent = 1 with reason={reason}")
 
     # 2. The spec's traffic (~70 impressions/min) and its 30-minute window: no verdict either way.
-    _config_env(max_minutes=30)
+    _config_env(max_minutes=30, min_minutes=30)
     same = register_candidate(stage.sm, REGION, snapshot="2026-11-21", description="candidate: same quality")
     t0 = now - timedelta(days=3)
     state = drive.start(same, t0)
@@ -220,7 +222,7 @@ def play(stage: Stage) -> None:
         70,
         seed=5,
     )
-    state = drive.watch(state, t0, 30, naive=True)
+    state = drive.watch(state, t0, 35, naive=True)
     ended = drive.step("end", state, t0 + timedelta(minutes=31))
     drive.step("restore", state, t0 + timedelta(minutes=32))
     stored = drive.finding(ended["finding_id"])
@@ -253,11 +255,11 @@ def play(stage: Stage) -> None:
         PROD,
         {ch["production_variant"]: VariantTraffic(0.9), ch["challenger_variant"]: VariantTraffic(0.1, ctr=0.088)},
         t0 + timedelta(minutes=1),
-        90,
+        200,
         3500,
         seed=8,
     )
-    state = drive.watch(state, t0, 90)
+    state = drive.watch(state, t0, 200)
     decided = t0 + timedelta(minutes=state["watch"]["elapsed_minutes"] + 2)
     state["promotion_check"] = drive.step("check_promotion", state, decided)
     # ApprovePackage: the state machine's own SDK call, as its approver role.
@@ -289,6 +291,8 @@ def play(stage: Stage) -> None:
     argv = ["challenger", "start", "--package", failed_gate]
     _print_cli(argv, *_cli(stage, *argv))
 
+    forged_metrics(stage, drive, cw, now)
+
     # 4. Roll back what the review flagged: the previous Approved version, blue/green.
     print("\n-- 4. rollback (spec scenario 1, follow-up 2) of the promoted version")
     reason = "retention -10% after 7 days"
@@ -303,6 +307,45 @@ def play(stage: Stage) -> None:
     _print_cli(argv, *_cli(stage, *argv))
     os.environ.pop("CHALLENGER_CONFIG_JSON", None)
     reset_all()
+
+
+def forged_metrics(stage: Stage, drive: Driver, cw: Any, now: datetime) -> None:
+    """Issue 20: someone with cloudwatch:PutMetricData inflates a 2.4 % CTR challenger's impressions and clicks
+    (and production's, keeping the split): the gate cross-checks impressions against SageMaker's Invocations."""
+    _config_env(min_minutes=30, max_minutes=60)
+    weak = register_candidate(stage.sm, REGION, snapshot="2026-11-24", description="candidate: weak")
+    t0 = now - timedelta(days=2)
+    state = drive.start(weak, t0)
+    ch = state["challenger"]
+    print(f"\n-- v{ch['version']}: CTR 2.4% at 600 impressions/min, its recommendation metrics forged")
+    variants = {ch["production_variant"]: VariantTraffic(0.9), ch["challenger_variant"]: VariantTraffic(0.1, ctr=0.024)}
+    put_traffic(cw, PROD, variants, t0 + timedelta(minutes=1), 40, 600, seed=21)
+    forged = {ch["challenger_variant"]: (5550, 500), ch["production_variant"]: (49_950, 4000)}
+    datums = [
+        {
+            "MetricName": metric,
+            "Dimensions": [{"Name": "EndpointName", "Value": PROD}, {"Name": "VariantName", "Value": variant}],
+            "Timestamp": t0 + timedelta(minutes=1 + minute, seconds=40),
+            "Value": float(value),
+        }
+        for minute in range(40)
+        for variant, (impressions, clicks) in forged.items()
+        for metric, value in (("RecommendationImpressions", impressions), ("RecommendationClicks", clicks))
+    ]
+    for i in range(0, len(datums), 500):
+        cw.put_metric_data(Namespace="MangaAssist/Recommendations", MetricData=datums[i : i + 500])
+    print("   PutMetricData: +222,000 challenger impressions (9% clicks) and production's inflated to keep the split")
+    state = drive.watch(state, t0, 40)
+    cross = state["watch"]["result"]["statistics"].get("impressions_crosscheck") or {}
+    per = cross.get("challenger")
+    print(f"   challenger impressions per SageMaker invocation: {per:.1f} (allowed {cross.get('band')})")
+    ended = drive.step("end", state, t0 + timedelta(minutes=42))
+    drive.step("restore", state, t0 + timedelta(minutes=43))
+    stored = drive.finding(ended["finding_id"])
+    print(f"   finding {stored['kind']} ({stored['severity']}): {stored['title']}")
+    status = stage.sm.describe_model_package(ModelPackageName=weak)["ModelApprovalStatus"]
+    print(f"   registry: v{ch['version']} {status} (never promoted, never rejected); endpoint: {_variants(stage)}")
+    _config_env()
 
 
 def _json(line: str) -> dict[str, Any] | None:

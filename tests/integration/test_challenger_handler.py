@@ -222,7 +222,7 @@ def test_a_better_challenger_is_promoted_and_reviewed(lab: Lab) -> None:
 
 def test_at_the_specs_traffic_the_window_ends_without_a_verdict(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given the spec's 30-minute window and ~70 recommendation impressions a minute
-    monkeypatch.setenv("CHALLENGER_CONFIG_JSON", settings_env(max_minutes=30))
+    monkeypatch.setenv("CHALLENGER_CONFIG_JSON", settings_env(max_minutes=30, min_minutes=30))
     lab.handler = fresh_handler("mlgov_runtime.challenger.handler")
     arn = register_candidate(lab.sm, REGION)
     state = lab.start(arn)

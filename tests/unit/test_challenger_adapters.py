@@ -49,7 +49,7 @@ def test_one_call_per_look_sums_every_page_and_keeps_absent_metrics_absent() -> 
     assert len(cw.calls) == 2 and cw.calls[1]["NextToken"] == "2"
     queries = cw.calls[0]["MetricDataQueries"]
     assert {q["MetricStat"]["Period"] for q in queries} == {1500}
-    assert len(queries) == 20  # 10 per variant, plain MetricStat (no metric math)
+    assert len(queries) == 22  # 11 per variant, plain MetricStat (no metric math)
     clicks = next(q for q in queries if q["Id"] == "v1_clicks")["MetricStat"]["Metric"]
     assert clicks == {
         "Namespace": "MangaAssist/Recommendations",

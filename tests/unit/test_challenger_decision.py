@@ -108,7 +108,7 @@ def test_identical_ctr_with_lots_of_traffic_is_promoted_after_the_minimum_window
 
 def test_tiny_traffic_continues_and_then_ends_insufficient_with_an_estimate() -> None:
     # Given the spec's traffic: ~70 impressions/min, 10% to the challenger
-    config = DecisionConfig(max_minutes=30)
+    config = DecisionConfig(max_minutes=30, min_minutes=30)
     # When the monitor looks at 10 minutes: too little for any verdict
     early = decide(*traffic(70, 10, ctr_c=0.07), 10, config)
     assert early.decision == CONTINUE
@@ -307,7 +307,7 @@ def test_the_vectorized_gate_agrees_with_decide_on_random_inputs() -> None:
 
 def test_the_naive_rule_rejects_most_identical_challengers_at_the_spec_traffic() -> None:
     # Given 70 impressions/min, 10% to a challenger identical to production, 30 minutes, 5-minute looks
-    result = simulate(70, 0.0, runs=2000, config=DecisionConfig(max_minutes=30), seed=3)
+    result = simulate(70, 0.0, runs=2000, config=DecisionConfig(max_minutes=30, min_minutes=30), seed=3)
     # Then the naive rule rejects well over half of them, while the gate ends every run without a verdict
     assert result.naive_reject_rate > 0.55
     assert result.rates[INSUFFICIENT_DATA] > 0.99 and result.rates[REJECT] == 0

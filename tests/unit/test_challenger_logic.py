@@ -144,6 +144,20 @@ class FakeMetrics:
         self.windows.append((start, end))
         return {v: self.counts.get(v, VariantCounts(0, 0)) for v in variants}
 
+    def variant_series(
+        self, endpoint: str, variants: Iterable[str], start: datetime, end: datetime
+    ) -> dict[str, dict[str, list[float | None]]]:
+        """The counts spread evenly over the window's minutes (invocations default to one per impression)."""
+        self.windows.append((start, end))
+        minutes = int((end - start).total_seconds() // 60)
+        out: dict[str, dict[str, list[float | None]]] = {}
+        for v in variants:
+            counts = self.counts.get(v, VariantCounts(0, 0))
+            fields = {k: x for k, x in vars(counts).items() if x is not None and k != "latency_avg"}
+            fields["invocations"] = counts.invocations or counts.impressions
+            out[v] = {k: [x / minutes] * minutes for k, x in fields.items()} if minutes else {}
+        return out
+
     def endpoint_statistic(
         self, metric: RetentionMetric, endpoint: str, start: datetime, end: datetime
     ) -> float | None:
@@ -277,13 +291,14 @@ def test_names_fit_sagemakers_63_characters_keeping_version_and_time() -> None:
 # -- watch
 
 
-def test_a_look_leaves_out_the_minute_the_challenger_went_live() -> None:
+def test_a_look_leaves_out_the_minute_the_challenger_went_live_and_the_unsettled_minutes() -> None:
     metrics = FakeMetrics()
     ch = LOOKED_AT
     deployed = datetime(2026, 11, 28, 12, 3, 20, tzinfo=UTC)
     look = logic.look(metrics, CFG, ch, deployed, deployed + timedelta(minutes=10, seconds=5))
-    assert metrics.windows == [(datetime(2026, 11, 28, 12, 4, tzinfo=UTC), datetime(2026, 11, 28, 12, 13, tzinfo=UTC))]
-    assert look["elapsed_minutes"] == 9 and look["decision"] == "CONTINUE"
+    # 12:13 is the last closed minute; the two before it (settle_minutes) may still be filling in CloudWatch
+    assert metrics.windows == [(datetime(2026, 11, 28, 12, 4, tzinfo=UTC), datetime(2026, 11, 28, 12, 11, tzinfo=UTC))]
+    assert look["elapsed_minutes"] == 7 and look["decision"] == "CONTINUE"
 
 
 def test_the_approval_description_keeps_its_numbers_within_1024_characters() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from mlgov_runtime.challenger.config import MetricNames, RetentionMetric
@@ -45,6 +45,8 @@ class RecommendationMetrics:
         ]
         if n.cart_adds:
             custom.append(("cart_adds", n.cart_adds))
+        if n.distinct_titles:
+            custom.append(("distinct_titles", n.distinct_titles))
         dims = [
             {"Name": n.endpoint_dimension, "Value": endpoint},
             {"Name": n.variant_dimension, "Value": variant},
@@ -93,6 +95,54 @@ class RecommendationMetrics:
             )
         return out
 
+    def variant_series(
+        self, endpoint: str, variants: Iterable[str], start: datetime, end: datetime
+    ) -> dict[str, dict[str, list[float | None]]]:
+        """Per-minute values over [start, end) per variant and metric (keys as VariantCounts' fields), None for a
+        minute CloudWatch has no datapoint for: missing stays missing, never 0. A later call over the same window
+        sees revised (late) values, since each look reads the whole window again."""
+        names = list(variants)
+        minutes = max(0, int((end - start).total_seconds() // 60))
+        if minutes == 0:
+            return {v: {} for v in names}
+        queries = [q for i, v in enumerate(names) for q in self._queries(endpoint, v, i, 60)]
+        points = self._get_points(queries, start, end)
+        out: dict[str, dict[str, list[float | None]]] = {}
+        for i, variant in enumerate(names):
+            series: dict[str, list[float | None]] = {}
+            for q in queries:
+                prefix = f"v{i}_"
+                if not q["Id"].startswith(prefix):
+                    continue
+                values: list[float | None] = [None] * minutes
+                for at, value in points.get(q["Id"], []):
+                    index = int((at - start).total_seconds() // 60)
+                    if 0 <= index < minutes:
+                        values[index] = (values[index] or 0.0) + value
+                series[q["Id"][len(prefix) :]] = values
+            out[variant] = series
+        return out
+
+    def _get_points(
+        self, queries: list[dict[str, Any]], start: datetime, end: datetime
+    ) -> dict[str, list[tuple[datetime, float]]]:
+        points: dict[str, list[tuple[datetime, float]]] = {}
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
+            if token:
+                kwargs["NextToken"] = token
+            answer = self._cw.get_metric_data(**kwargs)
+            for result in answer.get("MetricDataResults", []):
+                stamps = result.get("Timestamps", [])
+                values = result.get("Values", [])
+                points.setdefault(result["Id"], []).extend(
+                    (_utc(t), float(v)) for t, v in zip(stamps, values, strict=False)
+                )
+            token = answer.get("NextToken")
+            if not token:
+                return points
+
     def endpoint_statistic(
         self, metric: RetentionMetric, endpoint: str, start: datetime, end: datetime
     ) -> float | None:
@@ -125,6 +175,10 @@ class RecommendationMetrics:
             token = answer.get("NextToken")
             if not token:
                 return values
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _stat(

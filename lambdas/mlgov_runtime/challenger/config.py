@@ -20,6 +20,8 @@ class MetricNames:
     cart_adds: str | None = "RecommendationCartAdds"
     json_failures: str = "RecommendationJsonFailures"
     language_mismatches: str = "RecommendationLanguageMismatches"
+    # Per response, the distinct titles (series) among its recommendations, summed per minute; None: not emitted.
+    distinct_titles: str | None = "RecommendationDistinctTitles"
     endpoint_dimension: str = "EndpointName"
     variant_dimension: str = "VariantName"
 

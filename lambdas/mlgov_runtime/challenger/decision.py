@@ -1,4 +1,5 @@
-"""The challenger CTR gate's decision rule: one pure function over cumulative per-variant counts.
+"""The challenger CTR gate's cumulative-count form (what-if simulation: `mlgov challenger simulate`), and the
+shapes and settings the runtime gate (gate.py, per-minute series) shares with it.
 
 Test: a mixture SPRT on the click split conditional on impressions, read as a confidence sequence. Given the
 impressions, each click is the challenger's with probability theta = r*n_c / (r*n_c + n_p) (r = CTR ratio); a
@@ -50,6 +51,7 @@ class VariantCounts:
     language_mismatches: float = 0
     ja_queries: float | None = None
     cart_adds: float | None = None
+    distinct_titles: float | None = None
 
     def __post_init__(self) -> None:
         # numpy or Decimal counts become plain int/float, so the arithmetic and to_dict() stay plain Python.
@@ -115,7 +117,10 @@ class DecisionConfig:
     non_inferiority_margin: float = 0.95
     ctr_floor: float = 0.075
     srm_alpha: float = 0.001
-    min_minutes: float = 30
+    # PROMOTE waits this long (novelty must fade) and the effect must also hold over the last recent_minutes.
+    min_minutes: float = 120
+    recent_minutes: float = 60
+    recent_z: float = 1.0
     # 6 h: promotion at margin 0.95 needs ~3 h at 3,500 impressions/min; slower endpoints end INSUFFICIENT_DATA.
     max_minutes: float = 360
     min_impressions_per_variant: float = 1000
@@ -143,8 +148,75 @@ class DecisionConfig:
     json_failure_ratio_max: float = 1.0
     language_mismatch_ratio_max: float = 1.0
     cart_add_ratio_min: float = 1.0
+    # The runtime's minute-level gate (gate.py). Every way to REJECT shares reject_budget under A/A over the whole
+    # window: the CTR test spends ctr_reject_share of it, the six guardrails the rest in equal parts.
+    reject_budget: float = 0.01
+    ctr_reject_share: float = 0.7
+    # Variance of the CTR residual sum at which the confidence sequence is tightest (about 20 min at 3,500
+    # impressions/min and CTR 8 %, 10 % traffic); any value keeps the error bound, it only moves power in time.
+    ctr_target_variance: float = 300.0
+    latency_target_variance: float = 0.5
+    min_aligned_minutes: float = 5
+    diversity_ratio_min: float = 0.9
+    # A required metric without any datapoint for this long is a data problem, not zero.
+    missing_metric_minutes: float = 10
+    # RecommendationImpressions per AWS/SageMaker Invocation allowed per variant (a response carries 1-20).
+    impressions_per_invocation_min: float = 0.5
+    impressions_per_invocation_max: float = 20.0
+    crosscheck_min_invocations: float = 100
+    # Looks read only minutes at least this old: CloudWatch may still fill the newest ones.
+    settle_minutes: float = 2
+    # Optional traffic ramp: ((minutes since live, challenger weight), ...), taken by a look that finds no verdict
+    # and no guardrail breached, e.g. ((10, 0.25), (20, 0.5)). Empty: the split stays at traffic_fraction.
+    ramp: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def ctr_reject_alpha(self) -> float:
+        return self.reject_budget * self.ctr_reject_share
+
+    @property
+    def guardrail_alpha_each(self) -> float:
+        return self.reject_budget * (1 - self.ctr_reject_share) / 6
 
     def __post_init__(self) -> None:
+        steps = tuple((float(m), float(w)) for m, w in (self.ramp or ()))
+        object.__setattr__(self, "ramp", steps)
+        previous_minute, previous_weight = 0.0, self.traffic_fraction
+        for minute, weight in steps:
+            if not (minute > previous_minute and previous_weight < weight < 1):
+                raise ValueError(
+                    f"DecisionConfig.ramp: steps must rise in minutes and weight, above traffic_fraction and below 1; "
+                    f"got {list(steps)}"
+                )
+            previous_minute, previous_weight = minute, weight
+        if not 0 < self.reject_budget < 1 or not 0 < self.ctr_reject_share < 1:
+            raise ValueError(
+                f"DecisionConfig.reject_budget ({self.reject_budget}) and ctr_reject_share ({self.ctr_reject_share}) "
+                "must be between 0 and 1 (exclusive)"
+            )
+        if not self.impressions_per_invocation_min < self.impressions_per_invocation_max:
+            raise ValueError(
+                "DecisionConfig.impressions_per_invocation_min must be below impressions_per_invocation_max"
+            )
+        for name in (
+            "ctr_target_variance",
+            "latency_target_variance",
+            "diversity_ratio_min",
+            "impressions_per_invocation_max",
+        ):
+            if not getattr(self, name) > 0 or not math.isfinite(getattr(self, name)):
+                raise ValueError(f"DecisionConfig.{name} must be a positive number, got {getattr(self, name)}")
+        for name in (
+            "recent_minutes",
+            "recent_z",
+            "min_aligned_minutes",
+            "missing_metric_minutes",
+            "settle_minutes",
+            "impressions_per_invocation_min",
+            "crosscheck_min_invocations",
+        ):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"DecisionConfig.{name} must not be negative, got {getattr(self, name)}")
         for name in ("alpha", "traffic_fraction", "srm_alpha", "guardrail_alpha", "ctr_floor", "json_failure_rate_max"):
             value = getattr(self, name)
             if not 0 < value < 1:

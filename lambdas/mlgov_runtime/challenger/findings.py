@@ -15,7 +15,8 @@ START_REFUSED = "CHALLENGER_START_REFUSED"
 FAILED = "CHALLENGER_FAILED"
 RETENTION_REGRESSION = "CHALLENGER_RETENTION_REGRESSION"
 REVIEW_INCOMPLETE = "CHALLENGER_REVIEW_INCOMPLETE"
-KINDS = (REJECTED, INVALID, INSUFFICIENT, START_REFUSED, FAILED, RETENTION_REGRESSION, REVIEW_INCOMPLETE)
+DATA_MISSING = "CHALLENGER_DATA_MISSING"
+KINDS = (REJECTED, INVALID, INSUFFICIENT, START_REFUSED, FAILED, RETENTION_REGRESSION, REVIEW_INCOMPLETE, DATA_MISSING)
 
 APPROVAL_DESCRIPTION_MAX = 1024  # SageMaker UpdateModelPackage ApprovalDescription
 
@@ -54,7 +55,12 @@ def decided_by(result: dict[str, Any]) -> str:
         if breached:
             return "guardrail " + ", ".join(breached)
         alpha = result["statistics"]["ctr_test"].get("alpha")
-        return f"CTR test (anytime-valid mixture SPRT, alpha {alpha:g})"
+        method = (
+            "minute-level confidence sequence"
+            if "minutes" in result["statistics"]["ctr_test"]
+            else ("anytime-valid mixture SPRT")
+        )
+        return f"CTR test ({method}, alpha {alpha:g})"
     if result["decision"] == "PROMOTE":
         promote = result["statistics"]["promote_test"]
         return (
@@ -73,6 +79,8 @@ def reason_code(result: dict[str, Any]) -> str:
 def ratio_text(result: dict[str, Any]) -> str:
     """The CTR ratio with the interval that decided: the CTR test's when it rejected, else the one PROMOTE uses."""
     stats = result["statistics"]
+    if "ctr_ratio" not in stats:  # stopped on the data before any CTR statistics (data problem, forged metrics)
+        return "CTR ratio not computed: the metrics were not trusted"
     ratio = stats["ctr_ratio"]
     confidence = f"{(ratio.get('confidence') or 0.99) * 100:g}%"
     if result["decision"] == "REJECT" and stats["ctr_test"].get("rejects"):
@@ -163,7 +171,35 @@ def rejected_finding(
 
 def invalid_finding(ch: dict[str, Any], result: dict[str, Any], account: str, region: str) -> Finding:
     endpoint = ch["endpoint_name"]
-    srm = result["statistics"]["srm"]
+    statistics = result["statistics"]
+    problem = statistics.get("data_problem")
+    cross = statistics.get("impressions_crosscheck") or {}
+    if problem or cross.get("disagrees"):
+        kind = DATA_MISSING if problem else INVALID
+        what = (
+            f"{problem['variant']} {problem['metric']} never arrived"
+            if problem
+            else "impressions disagree with SageMaker Invocations"
+        )
+        return _finding(
+            kind,
+            "HIGH",
+            ch,
+            account,
+            region,
+            f"Challenger {_label(ch)} stopped on {endpoint}: {what}; no verdict on the model",
+            f"The challenger experiment for {ch['model_package_arn']} on {endpoint} was stopped: "
+            f"{' '.join(result.get('reasons', []))} The challenger got weight 0 and is being removed; the package "
+            f"stays {ch.get('approval_status') or 'as it was'}. Next: check the metrics on the dashboard "
+            f"({dashboard_url(region, endpoint)}), fix their source, then run again: "
+            f"mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}",
+            endpoint_name=endpoint,
+            data_problem=problem,
+            impressions_crosscheck=cross,
+            variants=result["variants"],
+            dashboard_url=dashboard_url(region, endpoint),
+        )
+    srm = statistics["srm"]
     return _finding(
         INVALID,
         "HIGH",
@@ -171,7 +207,8 @@ def invalid_finding(ch: dict[str, Any], result: dict[str, Any], account: str, re
         account,
         region,
         f"Challenger {_label(ch)} stopped on {endpoint}: sample-ratio mismatch "
-        f"({pct(srm.get('observed_share'))} of impressions, configured {pct(srm.get('expected_share'))})",
+        f"({pct(srm.get('observed_share'))} of {srm.get('unit', 'impressions')}, "
+        f"configured {pct(srm.get('expected_share'))})",
         f"The challenger experiment for {ch['model_package_arn']} on {endpoint} was stopped: "
         f"{' '.join(result.get('reasons', []))} This says nothing about the model: fix the traffic split, not the "
         "model. The challenger got weight 0 and is being removed; the package stays "

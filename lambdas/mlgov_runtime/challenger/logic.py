@@ -22,7 +22,8 @@ from typing import Any
 
 from mlgov_runtime.challenger import findings as f
 from mlgov_runtime.challenger.config import ChallengerConfig
-from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID, decide
+from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
+from mlgov_runtime.challenger.gate import decide_minutes
 from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports
 from mlgov_runtime.core.findings import store_and_publish
 
@@ -292,24 +293,84 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
                 f"{ch['experiment_config']}; someone ran UpdateEndpoint or mlgov rollback."
             ),
         }
-    return look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now)
+    previous = state.get("watch") or {}
+    history = [list(step) for step in previous.get("ramp_history") or [[0, ch["traffic_fraction"]]]]
+    result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history)
+    return ramp_step(ports, cfg, ch, parse_time(state["deployed_at"]), now, history, result)
+
+
+def ramp_step(
+    ports: Ports,
+    cfg: ChallengerConfig,
+    ch: Mapping[str, Any],
+    deployed_at: datetime,
+    now: datetime,
+    history: list[list[float]],
+    result: dict[str, Any],
+) -> dict[str, Any]:
+    """The optional ramp (decision.ramp): a look with no verdict, no guardrail breached and no data problem moves
+    the challenger to the next weight once its minute has come. The minute of the change is recorded, so the
+    sample-ratio test expects each minute's own split (and leaves the mixed minute out)."""
+    out = {**result, "ramp_history": history}
+    steps = cfg.decision.ramp
+    if not steps or result["decision"] != "CONTINUE":
+        return out
+    if any(g.get("breached") for g in result["result"].get("guardrails", [])):
+        return out
+    start = _minute_up(deployed_at)
+    since = (now - start).total_seconds() / 60
+    current = history[-1][1]
+    due = [w for minute, w in steps if since >= minute and w > current]
+    if not due:
+        return out
+    weight = max(due)
+    ports.endpoints.set_weights(
+        ch["endpoint_name"], {ch["production_variant"]: 1 - weight, ch["challenger_variant"]: weight}
+    )
+    history.append([int(since), weight])
+    return {**out, "ramped_to": weight}
+
+
+def minute_weights(history: list[list[float]], minutes: int) -> list[float | None]:
+    """The challenger's configured weight per minute of the window; None in a minute the weight changed."""
+    out: list[float | None] = []
+    changes = {int(m) for m, _ in history[1:]}
+    for i in range(minutes):
+        if i in changes:
+            out.append(None)
+            continue
+        weight = history[0][1]
+        for m, w in history:
+            if m <= i:
+                weight = w
+        out.append(weight)
+    return out
 
 
 def look(
-    metrics: Metrics, cfg: ChallengerConfig, ch: Mapping[str, Any], deployed_at: datetime, now: datetime
+    metrics: Metrics,
+    cfg: ChallengerConfig,
+    ch: Mapping[str, Any],
+    deployed_at: datetime,
+    now: datetime,
+    ramp_history: list[list[float]] | None = None,
 ) -> dict[str, Any]:
-    """The decision over [deployed_at rounded up to the minute, now rounded down): the minute the challenger
-    went live is left out, so production's impressions from before it never count (a false sample-ratio alarm)."""
-    start, end = _minute_up(deployed_at), _minute_down(now)
+    """The decision over [deployed_at rounded up to the minute, now rounded down - settle_minutes): the minute the
+    challenger went live is left out, so production's impressions from before it never count (a false sample-ratio
+    alarm), and the newest minutes, which CloudWatch may still be filling, wait for a later look. Every look
+    reads the whole window again, so late datapoints of earlier minutes are counted once they arrive."""
+    start = _minute_up(deployed_at)
+    end = _minute_down(now) - timedelta(minutes=cfg.decision.settle_minutes)
     end = max(start, end)
     production, challenger = ch["production_variant"], ch["challenger_variant"]
-    counts = metrics.variant_counts(ch["endpoint_name"], [production, challenger], start, end)
-    elapsed = (end - start).total_seconds() / 60
-    result = decide(counts[production], counts[challenger], elapsed, cfg.decision).to_dict()
+    series = metrics.variant_series(ch["endpoint_name"], [production, challenger], start, end)
+    minutes = int((end - start).total_seconds() // 60)
+    weights = minute_weights(ramp_history, minutes) if ramp_history and len(ramp_history) > 1 else None
+    result = decide_minutes(series[production], series[challenger], minutes, cfg.decision, weights).to_dict()
     verb = {REJECT: "Rejected", PROMOTE: "Approved"}.get(result["decision"], "Under evaluation")
     return {
         "decision": result["decision"],
-        "elapsed_minutes": elapsed,
+        "elapsed_minutes": float(minutes),
         "window": {"start": iso(start), "end": iso(end)},
         "result": result,
         "approval_description": f.approval_description(result, ch["endpoint_name"], ch["traffic_fraction"], verb),

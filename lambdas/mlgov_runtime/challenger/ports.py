@@ -53,6 +53,12 @@ class Metrics(Protocol):
     def variant_counts(
         self, endpoint: str, variants: Iterable[str], start: datetime, end: datetime
     ) -> dict[str, VariantCounts]: ...
+    def variant_series(
+        self, endpoint: str, variants: Iterable[str], start: datetime, end: datetime
+    ) -> dict[str, dict[str, list[float | None]]]:
+        """Per-minute values per variant and metric; None where CloudWatch has no datapoint."""
+        ...
+
     def endpoint_statistic(
         self, metric: RetentionMetric, endpoint: str, start: datetime, end: datetime
     ) -> float | None: ...

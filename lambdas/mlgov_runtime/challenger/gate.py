@@ -1,0 +1,592 @@
+"""The gate as the runtime runs it: one decision over per-minute series of both variants (decision.py keeps the
+cumulative-count form for what-if simulation).
+
+Data rules: a minute counts only when impressions, clicks and invocations are present for BOTH variants (a gap
+anywhere is a gap for the comparison, never a zero); a required metric with no datapoint at all after
+`missing_metric_minutes` is a data problem (STOP_INVALID with data_problem, never evidence); each variant's
+impressions must agree with its AWS/SageMaker Invocations (`impressions_per_invocation_min/max`) or the
+experiment is INVALID, checked before anything else so forged custom metrics can never reject or promote.
+
+Error budget for REJECT under A/A, over the whole window: the CTR test spends `ctr_reject_share` of
+`reject_budget`; the six guardrails share the rest equally. PROMOTE errs with at most `alpha`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mlgov_runtime.challenger import sequential as sq
+from mlgov_runtime.challenger.decision import (
+    CONTINUE,
+    INSUFFICIENT_DATA,
+    PROMOTE,
+    REJECT,
+    STOP_INVALID,
+    Decision,
+    DecisionConfig,
+    GuardrailResult,
+    VariantCounts,
+    _pct,
+    _variant_stats,
+    compare_rates,
+    log_mixture_lr,
+)
+
+REQUIRED = ("impressions", "clicks", "invocations")
+SUMMED = (
+    "impressions",
+    "clicks",
+    "invocations",
+    "errors_4xx",
+    "errors_5xx",
+    "latency_sum",
+    "latency_count",
+    "json_failures",
+    "language_mismatches",
+    "cart_adds",
+    "distinct_titles",
+)
+GUARDRAILS = (
+    "invocation_error_rate",
+    "model_latency",
+    "json_failure_rate",
+    "language_fidelity",
+    "cart_add_rate",
+    "recommendation_diversity",
+)
+
+Series = Mapping[str, Sequence[float | None]]
+# The ramp's split test is tightest near this binomial variance of routed requests (about 10 min at 3,500/min).
+SRM_TARGET_VARIANCE = 3000.0
+
+
+def _present(series: Series, key: str, i: int) -> bool:
+    values = series.get(key)
+    return values is not None and i < len(values) and values[i] is not None
+
+
+def _value(series: Series, key: str, i: int) -> float:
+    values = series.get(key)
+    return float(values[i] or 0.0) if values is not None and i < len(values) else 0.0
+
+
+def _validate(name: str, series: Series, minutes: int) -> None:
+    for key, values in series.items():
+        if len(values) != minutes:
+            raise ValueError(f"{name}.{key} has {len(values)} minutes, the window has {minutes}")
+        for value in values:
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name}.{key} must hold finite numbers >= 0 or None (missing), got {value!r}")
+
+
+def decide_minutes(
+    production: Series,
+    challenger: Series,
+    minutes: int,
+    config: DecisionConfig | None = None,
+    weights: Sequence[float | None] | None = None,
+) -> Decision:
+    """The verdict at one look over `minutes` settled minutes since the challenger went live. `weights`: the
+    challenger's configured weight per minute when a ramp changed it (None for a minute in which it changed)."""
+    cfg = config or DecisionConfig()
+    _validate("production", production, minutes)
+    _validate("challenger", challenger, minutes)
+    both = (production, challenger)
+    aligned = [i for i in range(minutes) if all(_present(s, k, i) for s in both for k in REQUIRED)]
+    p = _counts(production, challenger, production, aligned)
+    c = _counts(production, challenger, challenger, aligned)
+    elapsed = float(minutes)
+    stats: dict[str, Any] = {
+        "window_minutes": minutes,
+        "aligned_minutes": len(aligned),
+        "missing_minutes": minutes - len(aligned),
+        "reject_budget": cfg.reject_budget,
+        "ctr_reject_alpha": cfg.ctr_reject_alpha,
+        "guardrail_alpha_each": cfg.guardrail_alpha_each,
+    }
+    prod_stats, chall_stats = _variant_stats(p, cfg), _variant_stats(c, cfg)
+
+    def done(decision: str, reasons: list[str], guardrails: list[GuardrailResult] | None = None) -> Decision:
+        return Decision(decision, reasons, elapsed, prod_stats, chall_stats, stats, guardrails or [])
+
+    # 1. A required metric that never arrived: a data problem, not evidence.
+    absent = [
+        (role, key)
+        for role, s in (("production", production), ("challenger", challenger))
+        for key in REQUIRED
+        if not any(_present(s, key, i) for i in range(minutes))
+    ]
+    if absent and minutes >= cfg.missing_metric_minutes:
+        role, key = absent[0]
+        stats["data_problem"] = {"variant": role, "metric": key, "minutes_without_data": minutes}
+        source = "AWS/SageMaker Invocations" if key == "invocations" else f"the recommender's {key} metric"
+        return done(
+            STOP_INVALID,
+            [
+                f"Data problem: {source} has no datapoint for the {role} variant in {minutes} min "
+                f"({', '.join(f'{r} {k}' for r, k in absent)} missing). Missing data is not zero, so there is no "
+                "verdict on the model; check that the recommender publishes every metric each minute with this "
+                "endpoint's EndpointName and VariantName dimensions (a wrong VariantName is the usual cause), then "
+                "restart the experiment."
+            ],
+        )
+
+    # 2. Impressions against SageMaker's own invocation counts: forged or broken custom metrics void the run.
+    cross = _crosscheck(p, c, cfg)
+    stats["impressions_crosscheck"] = cross
+    if cross["disagrees"]:
+        return done(STOP_INVALID, [cross["reason"]])
+
+    # 3. Sample ratio on invocations (SageMaker routes requests, not impressions).
+    if weights is not None and any(w != cfg.traffic_fraction for w in weights):
+        srm = _srm_ramp(production, challenger, aligned, weights, cfg)
+    else:
+        srm = _srm(c.invocations, p.invocations, cfg)
+    stats["srm"] = srm
+
+    enough = (
+        min(p.impressions, c.impressions) >= cfg.min_impressions_per_variant
+        and p.clicks + c.clicks >= cfg.min_clicks_total
+        and len(aligned) >= cfg.min_aligned_minutes
+    )
+    stats["minimum_sample_met"] = enough
+    guardrails = _guardrails(production, challenger, aligned, p, c, cfg)
+    ctr_minutes = [
+        sq.Minute(
+            _value(challenger, "clicks", i),
+            _value(challenger, "impressions", i),
+            _value(production, "clicks", i),
+            _value(production, "impressions", i),
+        )
+        for i in aligned
+    ]
+    target = cfg.ctr_target_variance
+    reject = sq.compare_minutes(ctr_minutes, 1.0, "lower", cfg.ctr_reject_alpha, target)
+    interval = sq.compare_minutes(ctr_minutes, cfg.non_inferiority_margin, "higher", cfg.alpha, target)
+    recent_from = minutes - cfg.recent_minutes
+    recent_minutes = [m for i, m in zip(aligned, ctr_minutes, strict=True) if i >= recent_from]
+    recent = sq.point_ratio(recent_minutes)
+    # Novelty: the recent window alone must also clear the margin, by recent_z standard errors (a fixed-level check
+    # on top of the anytime test, so it only ever removes promotions).
+    s_recent, v_recent = sq.residual_sums(recent_minutes, cfg.non_inferiority_margin)
+    recent_z = s_recent / math.sqrt(v_recent) if v_recent > 0 else None
+    floor_ok = c.ctr is not None and c.ctr >= cfg.ctr_floor
+    window_met = elapsed >= cfg.min_minutes
+    recent_ok = cfg.recent_minutes == 0 or (recent_z is not None and recent_z >= cfg.recent_z)
+    stats["ctr_test"] = {
+        **reject.as_dict(),
+        "alpha": cfg.ctr_reject_alpha,
+        "null_ratio": 1.0,
+        "rejects": reject.beyond_null,
+    }
+    stats["ctr_ratio"] = {
+        "estimate": interval.ratio,
+        "lower": interval.lower,
+        "upper": interval.upper,
+        "confidence": 1 - cfg.alpha,
+    }
+    stats["promote_test"] = {
+        **interval.as_dict(),
+        "margin": cfg.non_inferiority_margin,
+        "non_inferior": interval.beyond_null,
+        "ctr_floor": cfg.ctr_floor,
+        "above_floor": floor_ok,
+        "recent_minutes": cfg.recent_minutes,
+        "recent_ratio": recent,
+        "recent_z": recent_z,
+        "recent_z_needed": cfg.recent_z,
+        "recent_holds": recent_ok,
+    }
+    stats["minimum_window_met"] = window_met
+
+    breached = [g for g in guardrails if g.breached]
+    if breached:
+        return done(REJECT, [g.reason or g.name for g in breached], guardrails)
+    if srm["mismatch"]:
+        return done(STOP_INVALID, [_srm_reason(srm, cfg)], guardrails)
+    ctr_text = f"challenger CTR {_pct(c.ctr)} vs production {_pct(p.ctr)}"
+    ratio_text = _ratio_text(interval, f"{(1 - cfg.alpha) * 100:g}%")
+    if enough and reject.beyond_null:
+        return done(
+            REJECT,
+            [
+                f"The {ctr_text} over {len(aligned)} aligned minutes is lower (minute-level confidence sequence at "
+                f"{cfg.ctr_reject_alpha:g}: log mixture {reject.log_mixture:.1f} >= {reject.threshold:.1f}; CTR ratio "
+                f"{reject.ratio:.3f}, upper bound {reject.upper:.3f} < 1): reject the model package and remove the "
+                "challenger variant."
+            ],
+            guardrails,
+        )
+    if enough and window_met and interval.beyond_null and floor_ok and recent_ok:
+        return done(
+            PROMOTE,
+            [
+                f"After {elapsed:g} min the {ctr_text} is non-inferior ({ratio_text}, lower bound >= margin "
+                f"{cfg.non_inferiority_margin:g}), holds in the last {cfg.recent_minutes:g} min (ratio {_num(recent)}) "
+                f"and is at or above the {_pct(cfg.ctr_floor)} floor: promote the challenger."
+            ],
+            guardrails,
+        )
+    needed = _needed(interval, reject, elapsed, len(aligned), p, c, cfg)
+    stats["needed"] = needed
+    over = elapsed >= cfg.max_minutes
+    reasons: list[str] = []
+    if not enough:
+        reasons.append(
+            f"Below the minimum sample for a CTR verdict ({c.impressions:g} challenger and {p.impressions:g} "
+            f"production impressions, {p.clicks + c.clicks:g} clicks over {len(aligned)} aligned minutes; need "
+            f"{cfg.min_impressions_per_variant:g} impressions per variant, {cfg.min_clicks_total:g} clicks and "
+            f"{cfg.min_aligned_minutes:g} minutes); keep the experiment running."
+        )
+    elif interval.beyond_null and not floor_ok:
+        reasons.append(
+            f"The challenger is non-inferior ({ratio_text}) but its CTR {_pct(c.ctr)} is below the "
+            f"{_pct(cfg.ctr_floor)} floor, so it cannot be promoted automatically; review it manually."
+        )
+    elif interval.beyond_null and not window_met:
+        reasons.append(
+            f"Non-inferior so far ({ratio_text}) but the minimum duration is {cfg.min_minutes:g} min (novelty must "
+            f"fade) and {elapsed:g} min have passed; keep the experiment running."
+        )
+    elif interval.beyond_null and not recent_ok:
+        reasons.append(
+            f"Non-inferior overall ({ratio_text}) but not in the last {cfg.recent_minutes:g} min (ratio "
+            f"{_num(recent)}, {_num(recent_z)} standard errors above the margin {cfg.non_inferiority_margin:g}, needs "
+            f"{cfg.recent_z:g}): the effect may be fading; "
+            "keep the experiment running."
+        )
+    else:
+        reasons.append(f"No verdict yet after {elapsed:g} min: {ctr_text}, {ratio_text}.")
+    if stats["missing_minutes"]:
+        reasons.append(f"{stats['missing_minutes']} of {minutes} minutes lack a metric for a variant and are left out.")
+    if over:
+        reasons.insert(0, f"The {cfg.max_minutes:g}-minute window ended without a CTR verdict.")
+        return done(INSUFFICIENT_DATA, reasons, guardrails)
+    return done(CONTINUE, reasons, guardrails)
+
+
+def _counts(production: Series, challenger: Series, series: Series, aligned: list[int]) -> VariantCounts:
+    """Sums over the aligned minutes; an optional metric counts only in minutes both variants report it, and is
+    None when neither ever does."""
+    out: dict[str, float | None] = {}
+    for key in SUMMED:
+        minutes = [i for i in aligned if _present(production, key, i) and _present(challenger, key, i)]
+        out[key] = sum(_value(series, key, i) for i in minutes) if minutes else None
+    latency_count = out["latency_count"] or None
+    return VariantCounts(
+        impressions=out["impressions"] or 0.0,
+        clicks=out["clicks"] or 0.0,
+        invocations=out["invocations"] or 0.0,
+        errors_4xx=out["errors_4xx"] or 0.0,
+        errors_5xx=out["errors_5xx"] or 0.0,
+        latency_sum=out["latency_sum"] if latency_count else None,
+        latency_count=latency_count,
+        json_failures=out["json_failures"] or 0.0,
+        language_mismatches=out["language_mismatches"] or 0.0,
+        cart_adds=out["cart_adds"],
+        distinct_titles=out["distinct_titles"],
+    )
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _crosscheck(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig) -> dict[str, Any]:
+    lo, hi = cfg.impressions_per_invocation_min, cfg.impressions_per_invocation_max
+    out: dict[str, Any] = {"band": [lo, hi], "disagrees": False}
+    for role, v in (("production", p), ("challenger", c)):
+        out[role] = v.impressions / v.invocations if v.invocations else None
+    for role, v in (("production", p), ("challenger", c)):
+        per = out[role]
+        if v.invocations >= cfg.crosscheck_min_invocations and per is not None and not lo <= per <= hi:
+            out["disagrees"] = True
+            out["reason"] = (
+                f"Impressions disagree with SageMaker: the {role} variant reports {v.impressions:,.0f} "
+                f"RecommendationImpressions against {v.invocations:,.0f} AWS/SageMaker Invocations ({per:.2f} per "
+                f"invocation, allowed {lo:g}-{hi:g}). The recommendation metrics cannot be trusted (forged with "
+                "cloudwatch:PutMetricData, or a recommender bug), so the experiment is INVALID: no verdict on the "
+                "model. Find who wrote the metric (CloudTrail PutMetricData on the recommendation namespace) before "
+                "restarting."
+            )
+            break
+        if v.invocations == 0 and v.impressions >= cfg.min_impressions_per_variant and v is not None:
+            out["disagrees"] = True
+            out["reason"] = (
+                f"Impressions disagree with SageMaker: the {role} variant reports {v.impressions:,.0f} impressions "
+                "and no AWS/SageMaker Invocations; the experiment is INVALID (no verdict). Find who wrote the "
+                "metric (CloudTrail PutMetricData on the recommendation namespace)."
+            )
+            break
+    return out
+
+
+def _srm(invocations_c: float, invocations_p: float, cfg: DecisionConfig) -> dict[str, Any]:
+    a, b = cfg.srm_prior()
+    w = cfg.traffic_fraction
+    log_lr = log_mixture_lr(invocations_c, invocations_p, w, a, b)
+    total = invocations_c + invocations_p
+    threshold = math.log(1 / cfg.srm_alpha)
+    return {
+        "unit": "invocations",
+        "log_mixture_lr": log_lr,
+        "threshold": threshold,
+        "expected_share": w,
+        "observed_share": invocations_c / total if total else None,
+        "mismatch": log_lr >= threshold,
+    }
+
+
+def _srm_ramp(
+    production: Series, challenger: Series, aligned: list[int], weights: Sequence[float | None], cfg: DecisionConfig
+) -> dict[str, Any]:
+    """The split under a ramp: per minute, the challenger's invocations minus its configured share of them; the
+    routing of each request is a coin with the minute's weight, so the binomial variance is exact. Two-sided,
+    srm_alpha in all; minutes in which the weight changed are left out (their split is a mix)."""
+    s = v = 0.0
+    used = 0
+    for i in aligned:
+        w = weights[i] if i < len(weights) else None
+        if w is None:
+            continue
+        total = _value(production, "invocations", i) + _value(challenger, "invocations", i)
+        s += _value(challenger, "invocations", i) - w * total
+        v += w * (1 - w) * total
+        used += 1
+    rho2 = sq.rho_squared(cfg.srm_alpha / 2, SRM_TARGET_VARIANCE)
+    mismatch = v > 0 and (sq.crosses(s, v, rho2, cfg.srm_alpha / 2) or sq.crosses(-s, v, rho2, cfg.srm_alpha / 2))
+    inv_c = sum(_value(challenger, "invocations", i) for i in aligned)
+    inv_all = inv_c + sum(_value(production, "invocations", i) for i in aligned)
+    expected = [w for i, w in enumerate(weights) if i in set(aligned) and w is not None]
+    return {
+        "unit": "invocations",
+        "method": "per-minute residual against the ramp's weights",
+        "statistic": s,
+        "variance": v,
+        "minutes": used,
+        "log_mixture_lr": max(sq.log_mixture_one_sided(s, v, rho2), sq.log_mixture_one_sided(-s, v, rho2))
+        if v > 0
+        else 0.0,
+        "threshold": math.log(2 / cfg.srm_alpha),
+        "expected_share": sum(expected) / len(expected) if expected else None,
+        "observed_share": inv_c / inv_all if inv_all else None,
+        "mismatch": bool(mismatch),
+    }
+
+
+def _srm_reason(srm: dict[str, Any], cfg: DecisionConfig) -> str:
+    return (
+        f"Sample-ratio mismatch: the challenger received {_pct(srm['observed_share'])} of AWS/SageMaker Invocations, "
+        f"not the configured {_pct(cfg.traffic_fraction)} (log mixture likelihood ratio {srm['log_mixture_lr']:.1f} "
+        f">= {srm['threshold']:.1f}), so the CTR comparison is void; check the endpoint's variant weights "
+        "(aws sagemaker describe-endpoint), then restart the experiment."
+    )
+
+
+def _ratio_text(cmp: sq.SequentialComparison, confidence: str) -> str:
+    if cmp.ratio is None:
+        return "CTR ratio not yet defined"
+    return f"CTR ratio {cmp.ratio:.3f}, {confidence} anytime-valid interval {cmp.lower:.3f}-{cmp.upper:.3f}"
+
+
+def _needed(
+    interval: sq.SequentialComparison,
+    reject: sq.SequentialComparison,
+    elapsed: float,
+    aligned: int,
+    p: VariantCounts,
+    c: VariantCounts,
+    cfg: DecisionConfig,
+) -> dict[str, Any]:
+    """If the per-minute behaviour held: the smallest multiple of the data (S and V scale together) that decides."""
+    method = "scale the minute-level statistic and its variance (observed behaviour unchanged)"
+    best: tuple[float, str] | None = None
+    for cmp, alpha, verdict in ((reject, cfg.ctr_reject_alpha, REJECT), (interval, cfg.alpha, PROMOTE)):
+        k = sq.needed_scale(cmp.statistic, cmp.variance, alpha, cfg.ctr_target_variance)
+        if k is not None and (best is None or k < best[0]):
+            best = (k, verdict)
+    if best is None or aligned == 0:
+        return {"additional_impressions": None, "additional_minutes": None, "verdict": None, "method": method}
+    k, verdict = best
+    minutes = (k - 1) * elapsed
+    if verdict == PROMOTE:
+        minutes = max(minutes, cfg.min_minutes - elapsed)
+    return {
+        "additional_impressions": math.ceil((k - 1) * (p.impressions + c.impressions)),
+        "additional_minutes": minutes,
+        "verdict": verdict,
+        "method": method,
+    }
+
+
+def _guardrails(
+    production: Series,
+    challenger: Series,
+    aligned: list[int],
+    p: VariantCounts,
+    c: VariantCounts,
+    cfg: DecisionConfig,
+) -> list[GuardrailResult]:
+    g_alpha = cfg.guardrail_alpha_each
+    g_conf = f"{(1 - g_alpha) * 100:g}%"
+    prior = cfg.guardrail_prior()
+    out: list[GuardrailResult] = []
+
+    def minutes_of(events: str, exposure: str) -> list[sq.Minute]:
+        keys = (events, exposure)
+        return [
+            sq.Minute(
+                _value(challenger, events, i),
+                _value(challenger, exposure, i),
+                _value(production, events, i),
+                _value(production, exposure, i),
+            )
+            for i in aligned
+            if all(_present(s, k, i) for s in (production, challenger) for k in keys)
+        ]
+
+    def skipped(name: str, metric: str) -> GuardrailResult:
+        return GuardrailResult(
+            name,
+            False,
+            None,
+            None,
+            0.0,
+            {
+                "evaluated": False,
+                "why": f"no {metric} datapoints for both variants: not evaluated (missing is not zero)",
+            },
+        )
+
+    # Errors, JSON failures, language mismatches: rare independent events, the exact mixture test on sums.
+    for name, events, exposure, null, text in (
+        (
+            "invocation_error_rate",
+            "errors",
+            "invocations",
+            cfg.error_rate_ratio_max,
+            "4XX+5XX errors per invocation; read the challenger variant's CloudWatch logs for the failing requests",
+        ),
+        (
+            "json_failure_rate",
+            "json_failures",
+            "impressions",
+            cfg.json_failure_ratio_max,
+            "responses failing the recommendation schema; rerun the offline format check",
+        ),
+        (
+            "language_fidelity",
+            "language_mismatches",
+            "impressions",
+            cfg.language_mismatch_ratio_max,
+            "answers in the wrong language; check the Japanese share of its training snapshot",
+        ),
+    ):
+        ev_c = c.errors if events == "errors" else getattr(c, events)
+        ev_p = p.errors if events == "errors" else getattr(p, events)
+        ex_c, ex_p = getattr(c, exposure), getattr(p, exposure)
+        if events == "json_failures":
+            ex_c, ex_p = ex_c + ev_c, ex_p + ev_p  # failed responses are exposure too
+        if ex_c <= 0 or ex_p <= 0:
+            out.append(skipped(name, exposure))
+            continue
+        cmp = compare_rates(ev_c, ex_c, ev_p, ex_p, null, "higher", prior, g_alpha)
+        rate_c, rate_p = ev_c / ex_c, ev_p / ex_p
+        extra = rate_c > cfg.json_failure_rate_max if events == "json_failures" else True
+        hit = cmp.beyond_null and extra
+        out.append(
+            GuardrailResult(
+                name,
+                hit,
+                rate_c,
+                rate_p,
+                null,
+                cmp.as_dict(),
+                f"Guardrail {name} breached: challenger {_pct(rate_c)} vs production {_pct(rate_p)} ({text}; ratio "
+                f"lower bound {cmp.lower:.3g} > {null:g} with {g_conf} confidence); reject the package."
+                if hit
+                else None,
+            )
+        )
+
+    # Latency: per-minute log ratio of average ModelLatency against log(latency_ratio_max), a sequential test.
+    lat = []
+    for i in aligned:
+        if all(_present(s, k, i) for s in (production, challenger) for k in ("latency_sum", "latency_count")):
+            nc, np_ = _value(challenger, "latency_count", i), _value(production, "latency_count", i)
+            sc, sp = _value(challenger, "latency_sum", i), _value(production, "latency_sum", i)
+            if nc > 0 and np_ > 0 and sc > 0 and sp > 0:
+                lat.append(math.log((sc / nc) / (sp / np_)) - math.log(cfg.latency_ratio_max))
+    if lat:
+        s = sum(lat)
+        mean = s / len(lat)
+        v = sum((e - mean) ** 2 for e in lat) * len(lat) / max(len(lat) - 1, 1)
+        rho2 = sq.rho_squared(g_alpha, cfg.latency_target_variance)
+        hit = len(lat) >= cfg.min_aligned_minutes and sq.crosses(s, v, rho2, g_alpha, len(lat) - 1.0)
+        ratio = c.average_latency / p.average_latency if c.average_latency and p.average_latency else None
+        out.append(
+            GuardrailResult(
+                "model_latency",
+                hit,
+                c.average_latency,
+                p.average_latency,
+                cfg.latency_ratio_max,
+                {
+                    "ratio": ratio,
+                    "minutes": len(lat),
+                    "statistic": s,
+                    "variance": v,
+                    "log_mixture": sq.log_mixture_one_sided(s, v, rho2),
+                    "threshold": math.log(1 / g_alpha),
+                    "method": "minute-level normal-mixture test on log latency ratio",
+                },
+                f"Guardrail model_latency breached: the challenger's ModelLatency is {ratio:.2f}x production's, above "
+                f"{cfg.latency_ratio_max:g}x with {g_conf} confidence over {len(lat)} minutes; reject the package and "
+                "check the challenger's instance type and model size."
+                if hit and ratio
+                else None,
+            )
+        )
+    else:
+        out.append(skipped("model_latency", "ModelLatency"))
+
+    # Cart adds and distinct titles per impression: overdispersed like clicks, so minute-level tests.
+    for name, events, null, text in (
+        ("cart_add_rate", "cart_adds", cfg.cart_add_ratio_min, "it turns fewer recommendations into cart additions"),
+        (
+            "recommendation_diversity",
+            "distinct_titles",
+            cfg.diversity_ratio_min,
+            "its recommendations cover fewer distinct titles per impression (catalog diversity)",
+        ),
+    ):
+        ms = minutes_of(events, "impressions")
+        if not ms:
+            out.append(skipped(name, events))
+            continue
+        seq = sq.compare_minutes(ms, null, "lower", g_alpha, cfg.ctr_target_variance)
+        ev_c, ev_p = sum(m.events_c for m in ms), sum(m.events_p for m in ms)
+        ex_c, ex_p = sum(m.exposure_c for m in ms), sum(m.exposure_p for m in ms)
+        rate_c = ev_c / ex_c if ex_c else None
+        rate_p = ev_p / ex_p if ex_p else None
+        hit = seq.beyond_null and len(ms) >= cfg.min_aligned_minutes
+        out.append(
+            GuardrailResult(
+                name,
+                hit,
+                rate_c,
+                rate_p,
+                null,
+                seq.as_dict(),
+                f"Guardrail {name} breached: challenger {rate_c or 0:.4g} vs production {rate_p or 0:.4g} per "
+                "impression "
+                f"(ratio upper bound {seq.upper:.3g} < {null:g} with {g_conf} confidence): {text}; reject the package."
+                if hit
+                else None,
+            )
+        )
+    return out
