@@ -4,8 +4,9 @@ what the request omits), so the sandbox and the integration tests run the real a
 
 `install()` patches moto once per process (tests call it before `mock_aws`); `python -m mlgov.emulator
 -H 127.0.0.1 -p PORT` is moto's server with the extensions (what `make demo` starts). The shapes
-follow the SageMaker API reference; behaviour is deliberately small: an update completes at once,
-and a component is InService as soon as it is created.
+follow the SageMaker API reference; behaviour is deliberately small: an update completes at once (or after
+UPDATE_POLLS DescribeEndpoint answers, or fails and rolls back: fail_next_update), and a component is
+InService as soon as it is created.
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 _INSTALLED = False
+# Test support for UpdateEndpoint: how many DescribeEndpoint answers say Updating before an update ends, and
+# endpoints whose next update fails (name -> FailureReason) and is rolled back to the old config.
+UPDATE_POLLS = 0
+UPDATE_FAULTS: dict[str, str] = {}
+
+
+def fail_next_update(endpoint_name: str, reason: str) -> None:
+    UPDATE_FAULTS[endpoint_name] = reason
 
 
 def _now() -> datetime:
@@ -44,13 +53,42 @@ def _backend_extensions() -> None:
             raise ValidationError(message=f"Could not find endpoint '{arn}'.")
         return self.endpoints[name]
 
+    def _finish_update(endpoint: Any, config_name: str, config: dict[str, Any]) -> None:
+        endpoint.endpoint_config_name = config_name
+        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.endpoint_status, endpoint.failure_reason = "InService", None
+        endpoint.last_modified_time = _now()
+
     def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
         endpoint = _endpoint(self, endpoint_name)
+        if endpoint.endpoint_status != "InService":
+            raise ValidationError(message=f"Cannot update in-progress endpoint \"{endpoint.arn}\".")
         config = self.describe_endpoint_config(endpoint_config_name)
-        endpoint.endpoint_config_name = endpoint_config_name
-        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-        endpoint.last_modified_time = _now()
+        fault = UPDATE_FAULTS.pop(endpoint_name, None)
+        if not fault and UPDATE_POLLS <= 0:
+            _finish_update(endpoint, endpoint_config_name, config)
+            return str(endpoint.arn)
+        # Blue/green: Updating on the old fleet until the new one is healthy (or rolled back on failure).
+        endpoint.endpoint_status, endpoint.last_modified_time = "Updating", _now()
+        endpoint._mlgov_update = {"config": endpoint_config_name, "fault": fault, "polls": UPDATE_POLLS}
         return str(endpoint.arn)
+
+    original_describe_endpoint = backend_cls.describe_endpoint
+
+    def describe_endpoint(self: Any, endpoint_name: str) -> dict[str, Any]:
+        endpoint = _endpoint(self, endpoint_name)
+        update = getattr(endpoint, "_mlgov_update", None)
+        if update is not None:
+            update["polls"] -= 1
+            if update["polls"] < 0:
+                del endpoint._mlgov_update
+                if update["fault"]:  # SageMaker rolls a failed update back: the old config serves on
+                    endpoint.endpoint_status, endpoint.failure_reason = "InService", update["fault"]
+                    endpoint.last_modified_time = _now()
+                else:
+                    _finish_update(endpoint, update["config"], self.describe_endpoint_config(update["config"]))
+        result: dict[str, Any] = original_describe_endpoint(self, endpoint_name)
+        return result
 
     def _component_arn(self: Any, name: str) -> str:
         return f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:inference-component/{name.lower()}"
@@ -161,6 +199,7 @@ def _backend_extensions() -> None:
     for name, fn in {
         "validate_production_variants": validate_production_variants,
         "update_endpoint": update_endpoint,
+        "describe_endpoint": describe_endpoint,
         "update_model_package": update_model_package,
         "create_inference_component": create_inference_component,
         "describe_inference_component": describe_inference_component,
@@ -218,6 +257,22 @@ def _response_extensions() -> None:
         setattr(response_cls, name, fn)
 
 
+def _ecr_extensions() -> None:
+    """DescribeImages with another account's registryId reads that account's repository (AWS allows it when the
+    repository policy grants it, as the Deep Learning Containers' do; moto keeps every account apart)."""
+    from moto.ecr.models import ECRBackend, ecr_backends
+
+    backend_cls: Any = ECRBackend
+    original_get = backend_cls._get_repository
+
+    def _get_repository(self: Any, name: str, registry_id: str | None = None) -> Any:
+        if registry_id and registry_id != self.account_id:
+            return original_get(ecr_backends[registry_id][self.region_name], name, registry_id)
+        return original_get(self, name, registry_id)
+
+    backend_cls._get_repository = _get_repository
+
+
 def _sts_extensions() -> None:
     """AssumeRole needs the role to exist in the target account, as STS does (moto hands out credentials
     for any ARN). OrganizationAccountAccessRole always exists: Organizations creates it in every account
@@ -256,6 +311,7 @@ def install() -> None:
     _backend_extensions()
     _response_extensions()
     _sts_extensions()
+    _ecr_extensions()
     _INSTALLED = True
 
 

@@ -109,3 +109,58 @@ def test_update_model_package_changes_only_what_the_request_names(sm: Any) -> No
     assert package["ModelApprovalStatus"] == "Rejected"
     assert package["ApprovalDescription"] == "CTR down"
     assert package["CustomerMetadataProperties"] == {"catalog_snapshot_date": "2026-11-01", "note": "x"}
+
+
+def test_an_update_is_updating_for_the_polls_set_then_serves_the_new_config(
+    sm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov import emulator
+
+    _config(sm, "cfg-a", ModelName="model-a")
+    _config(sm, "cfg-b", ModelName="model-b")
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="cfg-a")
+    monkeypatch.setattr(emulator, "UPDATE_POLLS", 1)
+    sm.update_endpoint(EndpointName="ep", EndpointConfigName="cfg-b")
+    first = sm.describe_endpoint(EndpointName="ep")
+    assert (first["EndpointStatus"], first["EndpointConfigName"]) == ("Updating", "cfg-a")  # the old fleet serves
+    with pytest.raises(ClientError, match="Cannot update in-progress endpoint"):
+        sm.update_endpoint(EndpointName="ep", EndpointConfigName="cfg-b")
+    second = sm.describe_endpoint(EndpointName="ep")
+    assert (second["EndpointStatus"], second["EndpointConfigName"]) == ("InService", "cfg-b")
+
+
+def test_a_failed_update_is_rolled_back_to_the_old_config_with_its_reason(sm: Any) -> None:
+    from mlgov.emulator import fail_next_update
+
+    _config(sm, "cfg-a", ModelName="model-a")
+    _config(sm, "cfg-b", ModelName="model-b")
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="cfg-a")
+    fail_next_update("ep", "The primary container for production variant main did not pass the ping health check.")
+    sm.update_endpoint(EndpointName="ep", EndpointConfigName="cfg-b")
+    after = sm.describe_endpoint(EndpointName="ep")
+    assert (after["EndpointStatus"], after["EndpointConfigName"]) == ("InService", "cfg-a")
+    assert "ping health check" in after["FailureReason"]
+
+
+def test_describe_images_reads_another_accounts_registry() -> None:
+    install()
+    with mock_aws():
+        sts = boto3.client("sts", region_name=REGION)
+        creds = sts.assume_role(
+            RoleArn="arn:aws:iam::763104351884:role/OrganizationAccountAccessRole", RoleSessionName="seed"
+        )["Credentials"]
+        other = boto3.client(
+            "ecr",
+            region_name=REGION,
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        other.create_repository(repositoryName="tgi")
+        manifest = '{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}'
+        other.put_image(repositoryName="tgi", imageManifest=manifest, imageTag="2.4")
+        ecr = boto3.client("ecr", region_name=REGION)
+        found = ecr.describe_images(registryId="763104351884", repositoryName="tgi", imageIds=[{"imageTag": "2.4"}])
+        assert found["imageDetails"][0]["imageTags"] == ["2.4"]
+        with pytest.raises(ClientError, match="RepositoryNotFoundException"):
+            ecr.describe_images(repositoryName="tgi")  # not in the caller's own registry
