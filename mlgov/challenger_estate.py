@@ -4,6 +4,7 @@ the recommender emits them (CONTRACTS.md, "Recommendation metrics") plus SageMak
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -137,3 +138,50 @@ def put_retention(cw: Any, endpoint: str, start: datetime, days: int, value: flo
         for day in range(days)
     ]
     cw.put_metric_data(Namespace=RECOMMENDATIONS, MetricData=datums)
+
+
+IMAGE_MANIFEST = json.dumps(
+    {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "layers": []}
+)
+
+
+def seed_artifacts(client: Any, group: str = GROUP) -> list[str]:
+    """Put every package's model artifact (S3) and image (ECR, in the image's own registry account, reached as
+    Organizations' OrganizationAccountAccessRole) into the emulator, so a rollback's checks find them.
+    `client(service, **kwargs)` makes a client; returns the URIs seeded."""
+    from mlgov_runtime.adapters.endpoint_rollout import _ECR_IMAGE
+
+    sm, s3 = client("sagemaker"), client("s3")
+    seeded: list[str] = []
+    for page in sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
+        for summary in page["ModelPackageSummaryList"]:
+            package = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            for container in package["InferenceSpecification"]["Containers"]:
+                url = container.get("ModelDataUrl")
+                if url and url not in seeded:
+                    bucket, key = url[5:].split("/", 1)
+                    try:
+                        s3.head_bucket(Bucket=bucket)
+                    except Exception:
+                        s3.create_bucket(Bucket=bucket)
+                    s3.put_object(Bucket=bucket, Key=key, Body=b"model.tar.gz")
+                    seeded.append(url)
+                match = _ECR_IMAGE.match(container.get("Image", ""))
+                if match and container["Image"] not in seeded:
+                    creds = client("sts").assume_role(
+                        RoleArn=f"arn:aws:iam::{match['registry']}:role/OrganizationAccountAccessRole",
+                        RoleSessionName="mlgov-sandbox",
+                    )["Credentials"]
+                    ecr = client(
+                        "ecr",
+                        aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"],
+                    )
+                    with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
+                        ecr.create_repository(repositoryName=match["repository"])
+                    ecr.put_image(
+                        repositoryName=match["repository"], imageManifest=IMAGE_MANIFEST, imageTag=match["tag"]
+                    )
+                    seeded.append(container["Image"])
+    return seeded

@@ -62,7 +62,7 @@ def _backend_extensions() -> None:
     def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
         endpoint = _endpoint(self, endpoint_name)
         if endpoint.endpoint_status != "InService":
-            raise ValidationError(message=f"Cannot update in-progress endpoint \"{endpoint.arn}\".")
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
         config = self.describe_endpoint_config(endpoint_config_name)
         fault = UPDATE_FAULTS.pop(endpoint_name, None)
         if not fault and UPDATE_POLLS <= 0:

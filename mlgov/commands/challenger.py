@@ -1,7 +1,9 @@
 """`mlgov challenger status|start|simulate` and `mlgov rollback` (spec scenario 3 stage 2, scenario 1 follow-up 2).
 
 Exit codes: status 3 on REJECT or STOP_INVALID; rollback 4 when there is no previous Approved version
-(nothing changed; the fallbacks are printed); 2 usage or a refused start; 1 unexpected failure.
+(nothing changed; the fallbacks are printed), 5 when the update did not end serving the target (rolled back
+by SageMaker, Failed, or still updating at the deadline: nothing Rejected); 2 usage or a refused start or
+rollback; 1 unexpected failure.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import textwrap
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +23,7 @@ from typing import Any
 from mlgov.commands.common import EXIT_OK, EXIT_VIOLATIONS, UsageError, _aws, _aws_options, _settings
 
 EXIT_NO_PREVIOUS_VERSION = 4
+EXIT_NOT_SERVING = 5  # rollback: the update did not end with the target serving
 STATE_MACHINE_NAME = "mlgov-challenger"  # stacks/challenger.py names it so
 
 
@@ -262,12 +267,21 @@ def render_rollback(report: dict[str, Any], dry_run: bool) -> str:
     lines = [f"{report['endpoint_name']} serves {report['group']} {serving} on variant {report['production_variant']}"]
     target = report.get("target")
     if target:
-        verb = "would deploy" if dry_run else "deployed"
+        for check in report.get("target_checks") or []:
+            lines.append(f"  checked v{target['version']}'s {check['kind']} {check['uri']}: {check['state']}")
+        served = report["status"] in ("planned", "rolled_back")
+        verb = "would deploy" if dry_run else "deployed" if served else "tried to deploy"
         lines.append(
             f"  {verb} v{target['version']} ({target['approval_status']}, catalog {target['catalog_snapshot_date']}) "
             f"blue/green: model {report['model_name']}, config {report['config_name']}"
         )
-        if report["serving_package"] and report["serving_status"] != "Rejected":
+        end = report.get("end_state")
+        if end:
+            lines.append(
+                f"  end state: {end['endpoint_status']} on {end['endpoint_config_name']} ({end['serving']} config)"
+                + (f": {end['failure_reason']}" if end.get("failure_reason") else "")
+            )
+        if report["serving_package"] and report["serving_status"] != "Rejected" and served:
             verb = "would mark" if dry_run else "marked"
             lines.append(f"  {verb} v{report['serving_version']} Rejected: {report['reason']}")
     if dry_run:
@@ -275,13 +289,42 @@ def render_rollback(report: dict[str, Any], dry_run: bool) -> str:
     return "\n".join(lines)
 
 
+# Injected by tests so a rollback's wait takes no time.
+_sleep = time.sleep
+_clock = time.monotonic
+GROUP_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+
+
+def group_name(value: str) -> str:
+    if not GROUP_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a model package group name (1-63 letters, digits and hyphens, no leading hyphen)"
+        )
+    return value
+
+
+def _progress(message: str) -> None:
+    print(f"mlgov: waiting: {message}", file=sys.stderr)
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from mlgov_runtime.challenger.rollback import RollbackRefused, apply_rollback, fallbacks, plan_rollback
+    from mlgov_runtime.adapters.endpoint_rollout import ArtifactCheck
+    from mlgov_runtime.challenger.rollback import (
+        ROLLED_BACK,
+        RollbackRefused,
+        Waiting,
+        apply_rollback,
+        fallbacks,
+        plan_rollback,
+    )
 
     settings = _settings(args)
+    if not 0 < args.wait_minutes <= 24 * 60:
+        raise UsageError(f"--wait-minutes {args.wait_minutes:g}: must be above 0 and at most 1440")
     aws = _aws(args)
     _region(aws)
     rollout = _rollout(aws)
+    artifacts = ArtifactCheck(aws.client("s3"), lambda region: aws.client_in("ecr", region))
     now = _now()
     try:
         plan = plan_rollback(
@@ -292,6 +335,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             args.reason,
             now,
             settings.challenger.rollback_snapshot_warning_days,
+            groups=rollout,
+            artifacts=artifacts,
+            execution_role_arn=args.execution_role_arn,
         )
     except RollbackRefused as exc:
         raise UsageError(str(exc)) from None
@@ -312,11 +358,19 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             print(json.dumps({**rollback_report(plan, steps), "dry_run": args.dry_run}, indent=2))
         return EXIT_NO_PREVIOUS_VERSION
     if not args.dry_run:
-        plan = apply_rollback(rollout, rollout, plan, now)
+        waiting = Waiting(args.wait_minutes * 60, args.poll_seconds, _clock, _sleep, _progress)
+        try:
+            plan = apply_rollback(rollout, rollout, plan, now, waiting)
+        except RollbackRefused as exc:
+            raise UsageError(str(exc)) from None
     report = rollback_report(plan)
     report["dry_run"] = args.dry_run
     print(json.dumps(report, indent=2) if args.format == "json" else render_rollback(report, args.dry_run))
-    return EXIT_OK
+    if args.dry_run or plan.status == ROLLED_BACK:
+        return EXIT_OK
+    for step in plan.next_steps:
+        print(f"mlgov: {step}", file=sys.stderr)
+    return EXIT_NOT_SERVING
 
 
 def register(sub: Any) -> None:
@@ -355,7 +409,14 @@ def register(sub: Any) -> None:
     )
     _aws_options(rollback)
     rollback.add_argument("--endpoint", required=True)
-    rollback.add_argument("--group", required=True, help="model package group")
+    rollback.add_argument("--group", required=True, type=group_name, help="model package group")
     rollback.add_argument("--reason", default="rolled back by an operator (no reason given)", help="why")
     rollback.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    rollback.add_argument(
+        "--wait-minutes", type=float, default=30, help="how long to watch the update (default 30; exit 5 after)"
+    )
+    rollback.add_argument("--poll-seconds", type=float, default=30, help=argparse.SUPPRESS)
+    rollback.add_argument(
+        "--execution-role-arn", help="role for the restored model (default: the serving model's; needed if deleted)"
+    )
     rollback.set_defaults(func=cmd_rollback)

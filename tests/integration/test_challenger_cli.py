@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
-from mlgov.challenger_estate import VariantTraffic, put_traffic, register_candidate
+from mlgov import emulator
+from mlgov.challenger_estate import VariantTraffic, put_traffic, register_candidate, seed_artifacts
 from mlgov.cli import main
 from mlgov.commands import challenger as command
 from tests.integration.test_challenger_handler import ENDPOINT, REGION, Lab, lab_context
@@ -27,6 +29,12 @@ def config(tmp_path: Path) -> Path:
     path = tmp_path / "cdk.json"
     path.write_text(json.dumps({"context": {"mlgov": {}}}))
     return path
+
+
+@pytest.fixture
+def artifacts(lab: Lab) -> list[str]:
+    """Every package's artifact and image present, as they are in a healthy account."""
+    return seed_artifacts(lambda service, **kw: boto3.client(service, region_name=REGION, **kw))
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -175,20 +183,21 @@ def test_simulate_json_and_a_bad_drop(config: Path, capsys: pytest.CaptureFixtur
 
 
 def test_rollback_dry_run_shows_the_plan_and_changes_nothing(
-    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], artifacts: list[str]
 ) -> None:
     before = lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
     argv = ("rollback", "--endpoint", ENDPOINT, "--group", "manga-recommender", "--reason", "engagement -22%")
     code, out, err = run(capsys, *argv, "--dry-run", "--config", str(config))
     assert code == 0
     assert "would deploy v1 (Approved, catalog 2026-05-02)" in out and "would mark v2 Rejected: engagement -22%" in out
+    assert "checked v1's artifact s3://manga-training/" in out and "checked v1's image 763104351884.dkr" in out
     assert "warning: v1 was trained on the catalog of 2026-05-02" in err
     assert lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == before
     assert lab.package(lab.variants_package("AllTraffic"))["ModelApprovalStatus"] == "Approved"
 
 
 def test_rollback_deploys_the_previous_version_and_rejects_the_failed_one(
-    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], artifacts: list[str]
 ) -> None:
     failed = lab.variants_package("AllTraffic")
     argv = ("rollback", "--endpoint", ENDPOINT, "--group", "manga-recommender", "--reason", "engagement -22%")
@@ -222,3 +231,155 @@ def test_rollback_of_a_missing_endpoint_is_a_usage_error(
         capsys, "rollback", "--endpoint", "nope", "--group", "manga-recommender", "--config", str(config)
     )
     assert code == 2 and "endpoint nope does not exist" in err
+
+
+ROLLBACK = ("rollback", "--endpoint", ENDPOINT, "--group", "manga-recommender", "--reason", "engagement -22%")
+
+
+class Clock:
+    """The CLI's clock and sleep: every sleep moves the clock, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now, self.sleeps = 0.0, list[float]()
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    value = Clock()
+    monkeypatch.setattr(command, "_clock", lambda: value.now)
+    monkeypatch.setattr(command, "_sleep", value.sleep)
+    return value
+
+
+def _unchanged(lab: Lab, config_name: str, failed: str) -> None:
+    assert lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == config_name
+    assert lab.package(failed)["ModelApprovalStatus"] == "Approved"
+    arn = lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointArn"]
+    tags = {t["Key"]: t["Value"] for t in lab.sm.list_tags(ResourceArn=arn)["Tags"]}
+    assert tags["ModelPackageName"] == failed
+
+
+def test_rollback_refuses_a_target_whose_artifact_is_gone_and_changes_nothing(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], artifacts: list[str]
+) -> None:
+    # Given v1's model.tar.gz deleted from S3 (the previous version could never start)
+    before, failed = (
+        lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"],
+        lab.variants_package("AllTraffic"),
+    )
+    bucket, key = artifacts[0][5:].split("/", 1)
+    boto3.client("s3", region_name=REGION).delete_object(Bucket=bucket, Key=key)
+    code, out, err = run(capsys, *ROLLBACK, "--config", str(config))
+    assert code == 2 and out == ""
+    assert "v1 cannot be rolled back to, nothing was changed" in err and f"its artifact {artifacts[0]} is gone" in err
+    _unchanged(lab, before, failed)
+
+
+def test_rollback_refuses_a_target_whose_image_is_gone(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the artifacts in S3 but the inference image's repository not in its registry
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="manga-training")
+    s3.put_object(Bucket="manga-training", Key="lora-jobs/lora-2026-05-02-1130/output/model.tar.gz", Body=b"x")
+    code, _, err = run(capsys, *ROLLBACK, "--dry-run", "--config", str(config))
+    assert code == 2 and "its image 763104351884.dkr.ecr" in err and "RepositoryNotFoundException" in err
+
+
+def test_rollback_waits_for_in_service_with_progress_then_rejects(
+    lab: Lab,
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    artifacts: list[str],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a blue/green update that reports Updating for two looks
+    monkeypatch.setattr(emulator, "UPDATE_POLLS", 2)
+    failed = lab.variants_package("AllTraffic")
+    code, out, err = run(capsys, *ROLLBACK, "--format", "json", "--config", str(config))
+    report = json.loads(out)
+    assert code == 0 and report["status"] == "rolled_back"
+    assert err.count("mlgov: waiting: manga-recommender-prod is Updating") == 2 and clock.sleeps == [30, 30]
+    assert report["end_state"]["serving"] == "target" and report["end_state"]["endpoint_status"] == "InService"
+    assert lab.package(failed)["ModelApprovalStatus"] == "Rejected"
+
+
+def test_an_update_sagemaker_rolls_back_exits_5_and_rejects_nothing(
+    lab: Lab,
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    artifacts: list[str],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given v1's container fails its health check: SageMaker keeps the old fleet
+    monkeypatch.setattr(emulator, "UPDATE_FAULTS", {})
+    before, failed = (
+        lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"],
+        lab.variants_package("AllTraffic"),
+    )
+    emulator.fail_next_update(
+        ENDPOINT, "The primary container for production variant AllTraffic did not pass the ping health check."
+    )
+    code, out, err = run(capsys, *ROLLBACK, "--config", str(config))
+    assert code == command.EXIT_NOT_SERVING == 5
+    assert "tried to deploy v1" in out and f"end state: InService on {before} (previous config)" in out
+    assert "marked" not in out and "ping health check" in err and "nothing was marked Rejected" in err
+    _unchanged(lab, before, failed)
+
+
+def test_an_update_still_running_at_the_deadline_exits_5_and_rejects_nothing(
+    lab: Lab,
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    artifacts: list[str],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(emulator, "UPDATE_POLLS", 1000)
+    failed = lab.variants_package("AllTraffic")
+    code, out, err = run(capsys, *ROLLBACK, "--wait-minutes", "2", "--format", "json", "--config", str(config))
+    report = json.loads(out)
+    assert code == 5 and report["status"] == "update_pending" and report["end_state"]["endpoint_status"] == "Updating"
+    assert sum(clock.sleeps) == 120 and "The update is still running" in err
+    assert lab.package(failed)["ModelApprovalStatus"] == "Approved"
+
+
+def test_rollback_of_an_endpoint_whose_model_was_deleted_under_it(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], artifacts: list[str]
+) -> None:
+    # Given the production model deleted while the endpoint serves on (the incident that calls for a rollback)
+    failed = lab.variants_package("AllTraffic")
+    lab.sm.delete_model(ModelName=lab.variants()["AllTraffic"]["ModelName"])
+    role = "arn:aws:iam::123456789012:role/sagemaker-execution"
+    code, out, err = run(capsys, *ROLLBACK, "--execution-role-arn", role, "--format", "json", "--config", str(config))
+    report = json.loads(out)
+    # Then v1 serves (the tag's v2 claim only narrows the target) and nothing is Rejected on a claim
+    assert code == 0 and report["status"] == "rolled_back" and report["target"]["version"] == 1
+    assert lab.variants_package("AllTraffic") == report["target"]["model_package_arn"]
+    assert "was deleted under the endpoint" in err and lab.package(failed)["ModelApprovalStatus"] == "Approved"
+    assert lab.sm.describe_model(ModelName=report["model_name"])["ExecutionRoleArn"] == role
+
+
+def test_rollback_without_proof_of_what_serves_is_refused(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], artifacts: list[str]
+) -> None:
+    argv = ("rollback", "--endpoint", "manga-recommender-orphaned", "--group", "manga-recommender")
+    code, _, err = run(capsys, *argv, "--config", str(config))
+    assert code == 2 and "which version serves cannot be told" in err
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [("", "is not a model package group name"), ("nope", "no such model package group 'nope'")],
+)
+def test_rollback_of_a_group_that_is_empty_or_absent_is_a_usage_error(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], group: str, message: str
+) -> None:
+    code, out, err = run(capsys, "rollback", "--endpoint", ENDPOINT, "--group", group, "--config", str(config))
+    assert code == 2 and out == "" and message in err and "no previous" not in err

@@ -84,6 +84,18 @@ class AwsContext:
         """This session's credentials (None when there are none): to sign a request to a function URL."""
         return self._session.get_credentials()
 
+    def client_in(self, service: str, region: str) -> Any:
+        """A client for another region (an image's ECR registry), same credentials and emulator URL."""
+        if region == self._session.region_name:
+            return self.client(service)
+        key = f"{service}@{region}"
+        if key not in self._clients:
+            session: Any = self._session
+            self._clients[key] = session.client(
+                service, region_name=region, endpoint_url=self.endpoint_url, config=self._config
+            )
+        return self._clients[key]
+
 
 @lru_cache(maxsize=32)
 def context_for(region: str | None, role_arn: str | None = None) -> AwsContext:

@@ -1,13 +1,18 @@
 """`mlgov rollback` (spec scenario 1, follow-up 2 and grill 2): back to the previous Approved version of the
 group, blue/green, and the failed version Rejected with the reason. With no previous version, nothing changes
-and the fallbacks are named."""
+and the fallbacks are named.
+
+Order of a rollback: the target is checked first (still Approved, artifact and image present), the update is
+watched until the endpoint is InService on the new config, and only then is the endpoint retagged and the old
+version Rejected. An update SageMaker rolled back, or one still running at the deadline, changes nothing else."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from mlgov_runtime.challenger.findings import APPROVAL_DESCRIPTION_MAX
 from mlgov_runtime.challenger.logic import (
@@ -26,6 +31,40 @@ class RollbackRefused(Exception):
     """The endpoint or group cannot be rolled back as asked (usage: exit 2)."""
 
 
+PRESENT, ABSENT, UNKNOWN = "present", "absent", "unknown"
+
+
+class Artifacts(Protocol):
+    """Does what a package names still exist: (PRESENT | ABSENT | UNKNOWN, detail)."""
+
+    def artifact(self, url: str) -> tuple[str, str]: ...
+    def image(self, uri: str) -> tuple[str, str]: ...
+
+
+class Groups(Protocol):
+    def describe_group(self, name: str) -> Mapping[str, Any]:
+        """Raises NotFound when the model package group does not exist."""
+        ...
+
+
+@dataclass
+class Waiting:
+    """How long to watch the blue/green update; clock and sleep are injected so tests never wait."""
+
+    timeout_seconds: float = 1800.0
+    poll_seconds: float = 30.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    progress: Callable[[str], None] = lambda message: None
+
+
+# Outcomes of the update (plan.status after apply_rollback).
+ROLLED_BACK = "rolled_back"
+UPDATE_ROLLED_BACK = "update_rolled_back"  # SageMaker kept (or went back to) the old config
+UPDATE_FAILED = "update_failed"  # the endpoint is Failed
+UPDATE_PENDING = "update_pending"  # still updating at the deadline
+
+
 @dataclass
 class RollbackPlan:
     endpoint_name: str
@@ -41,6 +80,10 @@ class RollbackPlan:
     model_name: str | None = None
     config_name: str | None = None
     status: str = "planned"
+    execution_role_arn: str | None = None
+    target_checks: list[dict[str, str]] = field(default_factory=list)
+    end_state: dict[str, Any] | None = None  # what DescribeEndpoint said when the command stopped watching
+    next_steps: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +97,18 @@ def _production_variant(endpoint: Mapping[str, Any], config: Mapping[str, Any]) 
     return max(variants, key=lambda v: weights.get(v["VariantName"], v.get("InitialVariantWeight", 0)) or 0)
 
 
+def _models(endpoints: Endpoints, config: Mapping[str, Any]) -> dict[str, Mapping[str, Any] | None]:
+    """Every production variant's model; None for one deleted under the endpoint (it serves on regardless)."""
+    out: dict[str, Mapping[str, Any] | None] = {}
+    for v in config.get("ProductionVariants", []):
+        if v.get("ModelName") and v["ModelName"] not in out:
+            try:
+                out[v["ModelName"]] = endpoints.describe_model(str(v["ModelName"]))
+            except NotFound:
+                out[v["ModelName"]] = None
+    return out
+
+
 def plan_rollback(
     endpoints: Endpoints,
     registry: Registry,
@@ -62,22 +117,30 @@ def plan_rollback(
     reason: str,
     now: datetime,
     warning_days: int = 30,
+    *,
+    groups: Groups | None = None,
+    artifacts: Artifacts | None = None,
+    execution_role_arn: str | None = None,
 ) -> RollbackPlan:
+    """The plan; with `artifacts`, a target whose package is no longer Approved or whose artifact or image is
+    gone is refused here, before anything changes."""
+    if groups is not None:
+        try:
+            groups.describe_group(group)
+        except NotFound:
+            raise RollbackRefused(
+                f"no such model package group {group!r} (or this role may not read it): "
+                "aws sagemaker list-model-package-groups lists them"
+            ) from None
     try:
         endpoint = endpoints.describe_endpoint(endpoint_name)
     except NotFound:
         raise RollbackRefused(f"endpoint {endpoint_name} does not exist (or this role may not read it)") from None
     config = endpoints.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
     production = _production_variant(endpoint, config)
-    model = endpoints.describe_model(str(production["ModelName"]))
-    serving_all = {
-        pkg
-        for v in config.get("ProductionVariants", [])
-        if v.get("ModelName")
-        for pkg in container_packages(
-            model if v["ModelName"] == production["ModelName"] else endpoints.describe_model(str(v["ModelName"]))
-        )
-    }
+    models = _models(endpoints, config)
+    model = models[str(production["ModelName"])]
+    serving_all = {pkg for m in models.values() if m is not None for pkg in container_packages(m)}
     plan = RollbackPlan(
         endpoint_name,
         group,
@@ -89,6 +152,9 @@ def plan_rollback(
         None,
         None,
     )
+    roles = [execution_role_arn, (model or {}).get("ExecutionRoleArn")]
+    roles += [m.get("ExecutionRoleArn") for m in models.values() if m is not None]
+    plan.execution_role_arn = next((str(r) for r in roles if r), None)
     served_arns: set[str] = set()
     for name in serving_all:
         try:
@@ -97,11 +163,33 @@ def plan_rollback(
             continue
         served_arns.add(str(package["ModelPackageArn"]))
         pkg_group, version = package_group_and_version(package)
-        if pkg_group.lower() == group.lower() and name in container_packages(model) and plan.serving_package is None:
+        if (
+            pkg_group.lower() == group.lower()
+            and model is not None
+            and name in container_packages(model)
+            and plan.serving_package is None
+        ):
             plan.serving_package = str(package["ModelPackageArn"])
             plan.serving_version = version
             plan.serving_status = str(package.get("ModelApprovalStatus"))
-    if plan.serving_package is None:
+    claimed_version: int | None = None
+    if model is None:
+        # The model was deleted under the endpoint: which version serves cannot be proven. The endpoint's
+        # ModelPackageName tag (a claim) only narrows the target to versions older than it; nothing is Rejected.
+        claimed_version = _claimed_version(endpoints, endpoint, registry, group)
+        if claimed_version is None:
+            raise RollbackRefused(
+                f"model {plan.serving_model} of {endpoint_name} was deleted and the endpoint has no "
+                f"ModelPackageName tag of group {group}: which version serves cannot be told, so neither can the "
+                "previous one; register the version to restore as a recovery package (mlgov register) if needed"
+            )
+        plan.warnings.append(
+            f"model {plan.serving_model} of variant {plan.production_variant} was deleted under the endpoint "
+            "(the endpoint serves on): which version it served cannot be proven, so nothing will be marked "
+            "Rejected"
+            + f"; the endpoint's ModelPackageName tag claims v{claimed_version}, so the target is older than that."
+        )
+    elif plan.serving_package is None:
         plan.warnings.append(
             f"endpoint {endpoint_name}'s production variant {plan.production_variant} serves no version of group "
             f"{group} (model {plan.serving_model}); nothing will be marked Rejected."
@@ -110,11 +198,11 @@ def plan_rollback(
         approved = registry.approved_packages(group)
     except NotFound:
         raise RollbackRefused(f"model package group {group} does not exist") from None
+    below = plan.serving_version if plan.serving_version is not None else claimed_version
     candidates = [
         p
         for p in approved
-        if str(p["ModelPackageArn"]) not in served_arns
-        and (plan.serving_version is None or package_group_and_version(p)[1] < plan.serving_version)
+        if str(p["ModelPackageArn"]) not in served_arns and (below is None or package_group_and_version(p)[1] < below)
     ]
     if not candidates:
         plan.status = "no_previous_version"
@@ -131,7 +219,62 @@ def plan_rollback(
     plan.warnings += snapshot_warnings(version, snapshot, now.date(), warning_days)
     plan.model_name = resource_name(group, f"v{version}", "rollback", stamp(now))
     plan.config_name = resource_name(endpoint_name, f"rollback-v{version}", stamp(now))
+    if artifacts is not None:
+        check_target(plan, target, artifacts)
+    if plan.execution_role_arn is None:
+        raise RollbackRefused(
+            f"no model on {endpoint_name} names an execution role to run v{version} with (model "
+            f"{plan.serving_model} was deleted?): pass --execution-role-arn"
+        )
     return plan
+
+
+def _claimed_version(endpoints: Endpoints, endpoint: Mapping[str, Any], registry: Registry, group: str) -> int | None:
+    arn = endpoint.get("EndpointArn")
+    claim = endpoints.endpoint_tags(str(arn)).get("ModelPackageName") if arn else None
+    if not claim:
+        return None
+    try:
+        pkg_group, version = package_group_and_version(registry.describe_package(claim))
+    except (NotFound, KeyError, ValueError):
+        return None
+    return version if pkg_group.lower() == group.lower() else None
+
+
+def _containers(package: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return list((package.get("InferenceSpecification") or {}).get("Containers") or [])
+
+
+def check_target(plan: RollbackPlan, package: Mapping[str, Any], artifacts: Artifacts) -> None:
+    """Refuse a target that could not serve: not Approved any more, no container, an artifact or image gone.
+    What cannot be checked (no permission, an image outside ECR) is a warning: the update's outcome decides."""
+    version = (plan.target or {}).get("version")
+    problems: list[str] = []
+    if package.get("ModelApprovalStatus") != "Approved":
+        problems.append(f"v{version} is {package.get('ModelApprovalStatus')}, not Approved")
+    containers = _containers(package)
+    if not containers:
+        problems.append(f"v{version} has no inference container")
+    for container in containers:
+        source = ((container.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+        for kind, value, look in (
+            ("artifact", container.get("ModelDataUrl") or source, artifacts.artifact),
+            ("image", container.get("Image"), artifacts.image),
+        ):
+            if not value:
+                continue
+            state, detail = look(str(value))
+            plan.target_checks.append({"kind": kind, "uri": str(value), "state": state, "detail": detail})
+            if state == ABSENT:
+                problems.append(f"its {kind} {value} is gone ({detail})")
+            elif state == UNKNOWN:
+                plan.warnings.append(f"v{version}'s {kind} {value} could not be checked ({detail})")
+    if problems:
+        raise RollbackRefused(
+            f"v{version} cannot be rolled back to, nothing was changed: {'; '.join(problems)}. Restore it (a "
+            "versioned bucket keeps the earlier object: aws s3api list-object-versions), or register a recovery "
+            "package (mlgov register) and have it approved"
+        )
 
 
 def snapshot_warnings(version: int, snapshot: str | None, today: date, warning_days: int) -> list[str]:
@@ -158,29 +301,88 @@ def rejection_text(plan: RollbackPlan, now: datetime) -> str:
     return text if len(text) <= APPROVAL_DESCRIPTION_MAX else text[: APPROVAL_DESCRIPTION_MAX - 1] + "…"
 
 
-def apply_rollback(endpoints: Endpoints, registry: Registry, plan: RollbackPlan, now: datetime) -> RollbackPlan:
+def wait_for_update(endpoints: Endpoints, plan: RollbackPlan, old_config: str, waiting: Waiting) -> str:
+    """Watch DescribeEndpoint until the update ends; the outcome, with plan.end_state set to the last answer."""
+    deadline = waiting.clock() + waiting.timeout_seconds
+    started = waiting.clock()
+    while True:
+        endpoint = endpoints.describe_endpoint(plan.endpoint_name)
+        status, config = endpoint.get("EndpointStatus"), endpoint.get("EndpointConfigName")
+        plan.end_state = {
+            "endpoint_status": status,
+            "endpoint_config_name": config,
+            "failure_reason": endpoint.get("FailureReason"),
+            "serving": "target" if config == plan.config_name else "previous" if config == old_config else "other",
+        }
+        if status == "Failed":
+            return UPDATE_FAILED
+        if status == "InService":
+            return ROLLED_BACK if config == plan.config_name else UPDATE_ROLLED_BACK
+        if waiting.clock() >= deadline:
+            return UPDATE_PENDING
+        waiting.progress(
+            f"{plan.endpoint_name} is {status} on {config} ({waiting.clock() - started:.0f} s of "
+            f"{waiting.timeout_seconds:.0f} s): the old fleet serves until the new one is healthy"
+        )
+        waiting.sleep(waiting.poll_seconds)
+
+
+def apply_rollback(
+    endpoints: Endpoints, registry: Registry, plan: RollbackPlan, now: datetime, waiting: Waiting | None = None
+) -> RollbackPlan:
     """Blue/green to the previous version (UpdateEndpoint keeps serving the old fleet until the new one is
-    healthy), then the failing version Rejected with the reason."""
+    healthy); once it serves, the endpoint retagged and the failing version Rejected with the reason."""
     if plan.target is None or plan.model_name is None or plan.config_name is None:
         raise ValueError("apply_rollback needs a plan with a target")
+    waiting = waiting or Waiting()
     endpoint = endpoints.describe_endpoint(plan.endpoint_name)
-    config = endpoints.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
-    role = endpoints.describe_model(plan.serving_model).get("ExecutionRoleArn")
-    if not role:
+    if endpoint.get("EndpointStatus") != "InService":
         raise RollbackRefused(
-            f"model {plan.serving_model} has no ExecutionRoleArn to run v{plan.target['version']} with"
+            f"endpoint {plan.endpoint_name} is {endpoint.get('EndpointStatus')}, not InService: SageMaker takes "
+            "no update until it is; run the command again then"
         )
+    old_config = str(endpoint["EndpointConfigName"])
+    config = endpoints.describe_endpoint_config(old_config)
+    if not plan.execution_role_arn:
+        raise RollbackRefused(f"no execution role to run v{plan.target['version']} with: pass --execution-role-arn")
     arn = plan.target["model_package_arn"]
-    endpoints.create_model(plan.model_name, arn, str(role), {**MANAGED_BY, "mlgov:rollback-from": plan.serving_model})
+    endpoints.create_model(
+        plan.model_name, arn, plan.execution_role_arn, {**MANAGED_BY, "mlgov:rollback-from": plan.serving_model}
+    )
     variant = next(dict(v) for v in config["ProductionVariants"] if v["VariantName"] == plan.production_variant)
     variant.update(ModelName=plan.model_name, InitialVariantWeight=1.0)
     endpoints.create_endpoint_config(plan.config_name, config, [variant], MANAGED_BY)
     endpoints.update_endpoint(plan.endpoint_name, plan.config_name)
+    plan.status = wait_for_update(endpoints, plan, old_config, waiting)
+    if plan.status != ROLLED_BACK:
+        plan.next_steps = _next_steps(plan, old_config)
+        return plan
     retag_endpoint(endpoints, endpoint, arn)
     if plan.serving_package and plan.serving_status != "Rejected":
         registry.reject_package(plan.serving_package, rejection_text(plan, now))
-    plan.status = "rolled_back"
     return plan
+
+
+def _next_steps(plan: RollbackPlan, old_config: str) -> list[str]:
+    describe = f"aws sagemaker describe-endpoint --endpoint-name {plan.endpoint_name}"
+    untouched = "nothing was marked Rejected and the endpoint's tags are unchanged"
+    if plan.status == UPDATE_PENDING:
+        return (
+            [
+                f"The update is still running: watch it with `{describe}`; {untouched}.",
+                f"Once it is InService on {plan.config_name}, mark the old version Rejected: aws sagemaker "
+                f"update-model-package --model-package-arn {plan.serving_package} --model-approval-status Rejected",
+            ]
+            if plan.serving_package
+            else [f"The update is still running: watch it with `{describe}`; {untouched}."]
+        )
+    reason = (plan.end_state or {}).get("failure_reason") or "no FailureReason given"
+    where = "is Failed" if plan.status == UPDATE_FAILED else f"serves {old_config} again (SageMaker rolled it back)"
+    return [
+        f"The update to v{(plan.target or {}).get('version')} failed and the endpoint {where}: {reason}; {untouched}.",
+        f"Read the new model's logs: CloudWatch log group /aws/sagemaker/Endpoints/{plan.endpoint_name}; "
+        f"then `{describe}`.",
+    ]
 
 
 def fallbacks(group: str, endpoint: str, route: Mapping[str, Any] | None = None) -> list[str]:
