@@ -8,7 +8,16 @@ import os
 import sys
 from typing import Any
 
-from mlgov.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_VIOLATIONS, UsageError, _aws, _aws_options, _settings
+from mlgov.commands.common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_VIOLATIONS,
+    UsageError,
+    _aws,
+    _aws_options,
+    _settings,
+    one_line,
+)
 
 FINDINGS_TABLE_ENV = "MLGOV_FINDINGS_TABLE"
 
@@ -145,16 +154,21 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return EXIT_OK
     route, fallback, route_settings = (None, None, None) if args.no_fallback else _route(aws, settings, args.endpoint)
     table = args.findings_table or os.environ.get(FINDINGS_TABLE_ENV)
+    preflight(aws, table, route, before.cold)
     log_to = FindingLog(aws.client("dynamodb"), table) if table and not args.dry_run else None
     ids = [finding_id(k, before.account_id, before.region, endpoint_arn(before)) for k in KINDS if k in before.problems]
     logged: set[str] = set()
+    log_errors: list[str] = []
 
     def log(step: Step) -> None:
         if args.format == "table":
             print(f"  [{step.status:<14}] {step.action:<24} {step.target}: {step.detail}", file=sys.stderr)
         for fid in ids if log_to else []:
-            if log_to is not None and log_to.append(fid, {"command": "mlgov capacity restore", **step.to_dict()}):
-                logged.add(fid)
+            try:
+                if log_to is not None and log_to.append(fid, {"command": "mlgov capacity restore", **step.to_dict()}):
+                    logged.add(fid)
+            except Exception as exc:  # the change is made: say so below rather than lose it
+                log_errors.append(f"{step.action} not logged to {fid}: {one_line(str(exc))}")
 
     cap = settings.capacity
     options = RestoreOptions(
@@ -174,9 +188,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         plan = "plan (dry run)" if args.dry_run else "restoring"
         print(f"{plan} {args.endpoint}: {before.verdict.value}, minimum {before.minimum}", file=sys.stderr)
     warmth = EndpointWarmth(aws.client("sagemaker"), aws.client("cloudwatch"), aws.client("sagemaker-runtime"))
-    report = Restorer(AutoscalingWriter(aws.client("application-autoscaling")), warmth, route, log).run(
-        before, options
-    )
+    report = Restorer(AutoscalingWriter(aws.client("application-autoscaling")), warmth, route, log).run(before, options)
     after = before if args.dry_run else checker.check_endpoint(args.endpoint)
     body = {
         "endpoint_name": args.endpoint,
@@ -188,6 +200,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         **report.to_dict(),
         "findings_logged": sorted(logged),
     }
+    body["log_errors"] = log_errors
     if args.format == "json":
         print(json.dumps(body, indent=2))
     else:
@@ -195,7 +208,39 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if not args.dry_run:
             where = f"{len(logged)} finding(s) in {table}" if logged else "no stored finding (pass --findings-table)"
             print(f"steps logged to {where}; the capacity Lambda resolves the findings when it sees the change")
+    if (report.failed or log_errors) and report.changed:
+        for error in log_errors:
+            print(f"mlgov: error: {error}", file=sys.stderr)
+        print("mlgov: these changes were made before the failure; to undo one, run its command:", file=sys.stderr)
+        for step in report.changed:
+            print(f"  {step.action} {step.target} ({step.detail}): undo with: {step.undo}", file=sys.stderr)
+    if log_errors:
+        return EXIT_FAILURE
     return EXIT_VIOLATIONS if after.can_reach_zero or report.failed else EXIT_OK
+
+
+def preflight(aws: Any, table: str | None, route: Any, cold: bool) -> None:
+    """Every dependency checked before the first change: the findings table exists and takes this caller's
+    writes (a conditional probe that writes nothing), and the route reads when it will be switched. The
+    scalable targets were read by the audit just before. Application Auto Scaling has no dry run, so its
+    write permissions show only at the first call; the undo commands cover that."""
+    from mlgov_runtime.adapters.finding_log import FindingLog
+
+    problems: list[str] = []
+    if table:
+        why = FindingLog(aws.client("dynamodb"), table).probe()
+        if why:
+            problems.append(
+                f"findings table {table} cannot be written ({one_line(why)}): pass --findings-table with the "
+                f"stack's findings table (or unset ${FINDINGS_TABLE_ENV} to log nowhere)"
+            )
+    if route is not None and cold:
+        try:
+            route.current()
+        except Exception as exc:
+            problems.append(f"the AppConfig route cannot be read ({one_line(str(exc))}): fix it or pass --no-fallback")
+    if problems:
+        raise UsageError("nothing was changed: " + "; ".join(problems))
 
 
 def register(sub: Any) -> None:
@@ -212,7 +257,5 @@ def register(sub: Any) -> None:
     restore.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     restore.add_argument("--no-fallback", action="store_true", help="never switch the AppConfig route")
     restore.add_argument("--wait-minutes", type=float, default=15, help="how long to wait for the endpoint to serve")
-    restore.add_argument(
-        "--findings-table", help=f"findings table to log each step to (default ${FINDINGS_TABLE_ENV})"
-    )
+    restore.add_argument("--findings-table", help=f"findings table to log each step to (default ${FINDINGS_TABLE_ENV})")
     restore.set_defaults(func=cmd_restore)

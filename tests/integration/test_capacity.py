@@ -462,3 +462,63 @@ def test_targets_are_read_50_resource_ids_at_a_time(capacity_world: CapacityWorl
     found = AutoscalingReader(capacity_world.sm, client).scalable_targets(ids)
     assert calls == [50, 50, 20]
     assert sorted(t["ResourceId"] for t in found) == sorted(ids[::40])
+
+
+# -- restore: dependencies first, and what a failure after a change leaves
+
+
+def _min_capacity(world: CapacityWorld, resource: str = PROD_TARGET) -> int:
+    [target] = world.aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource])[
+        "ScalableTargets"
+    ]
+    return int(target["MinCapacity"])
+
+
+def test_restore_with_a_wrong_findings_table_changes_nothing_and_says_why(capacity_world: CapacityWorld) -> None:
+    # Given an endpoint at MinCapacity 0 and a findings table name that does not exist
+    set_min(capacity_world, 0)
+    code, out, err = run_cli(
+        "capacity", "restore", "--endpoint", PROD, "--region", REGION, "--findings-table", "mlgov-findingz",
+        "--config", "/nonexistent",
+    )  # fmt: skip
+    # Then nothing is changed: the log it could not write is refused before the first change
+    assert code == 2 and out == ""
+    assert "nothing was changed: findings table mlgov-findingz cannot be written (ResourceNotFoundException" in err
+    assert _min_capacity(capacity_world) == 0
+
+
+def test_a_failure_after_a_change_names_the_change_and_its_undo_command(
+    capacity_world: CapacityWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from mlgov_runtime.adapters.autoscaling import AutoscalingWriter
+
+    # Given an endpoint with no scalable target, and PutScalingPolicy denied to this caller
+    world = capacity_world
+    resource = "endpoint/manga-recommender-hotfix/variant/AllTraffic"
+    denied = ClientError(
+        {"Error": {"Code": "AccessDeniedException", "Message": "not authorized to PutScalingPolicy"}},
+        "PutScalingPolicy",
+    )
+
+    def put_target_tracking(self: Any, *args: Any) -> None:
+        raise denied
+
+    monkeypatch.setattr(AutoscalingWriter, "put_target_tracking", put_target_tracking)
+    code, out, err = run_cli(
+        "capacity", "restore", "--endpoint", "manga-recommender-hotfix", "--region", REGION, "--format", "json",
+        "--config", "/nonexistent",
+    )  # fmt: skip
+    body = json.loads(out)
+    assert code == 3
+    steps = {s["action"]: s for s in body["steps"]}
+    assert steps["register_scalable_target"]["status"] == "done" and steps["put_scaling_policy"]["status"] == "failed"
+    # Then the change that was made is named with the exact command that puts it back
+    undo = (
+        "aws application-autoscaling deregister-scalable-target --service-namespace sagemaker "
+        f"--resource-id {resource} --scalable-dimension {VARIANT_DIMENSION}"
+    )
+    assert "these changes were made before the failure" in err and undo in err
+    assert steps["register_scalable_target"]["undo"] == undo
+    assert _min_capacity(world, resource) == 1

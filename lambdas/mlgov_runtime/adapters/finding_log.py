@@ -31,6 +31,27 @@ class FindingLog:
             raise
         return True
 
+    PROBE_ID = "mlgov-preflight-probe"  # never stored: the probe's condition fails before anything is written
+
+    def probe(self) -> str | None:
+        """Can this caller write to the table? None if so, else why not. UpdateItem on an absent key under
+        attribute_exists: DynamoDB checks the table and the caller's dynamodb:UpdateItem before the condition,
+        so ConditionalCheckFailed proves both and writes nothing."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"finding_id": {"S": self.PROBE_ID}},
+                UpdateExpression="SET probe = :p",
+                ConditionExpression="attribute_exists(finding_id)",
+                ExpressionAttributeValues={":p": {"S": "x"}},
+            )
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ConditionalCheckFailedException":
+                return None
+            return f"{error.get('Code')}: {error.get('Message')}"
+        return "the probe item exists in the table (it should never be stored); delete it"
+
     def entries(self, finding_id: str) -> list[dict[str, Any]]:
         item = self._ddb.get_item(TableName=self._table, Key={"finding_id": {"S": finding_id}}).get("Item", {})
         return [json.loads(e["S"]) for e in item.get("remediation_log", {}).get("L", [])]

@@ -45,6 +45,7 @@ class Step:
     detail: str
     status: str = "planned"  # planned | done | skipped | failed | needs_pipeline
     at: str | None = None
+    undo: str | None = None  # the command that puts back what this step changed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class Step:
             "detail": self.detail,
             "status": self.status,
             "at": self.at,
+            "undo": self.undo,
         }
 
 
@@ -82,6 +84,11 @@ class RestoreReport:
     def failed(self) -> bool:
         return any(s.status == "failed" for s in self.steps)
 
+    @property
+    def changed(self) -> list[Step]:
+        """The steps that changed something (what a failure after them leaves in place)."""
+        return [s for s in self.steps if s.status == "done" and s.undo]
+
     def to_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "steps": [s.to_dict() for s in self.steps]}
 
@@ -103,6 +110,35 @@ def _schedule(rid: str, dim: str, action: ScheduledAction) -> Call:
     return lambda scaler: scaler.put_scheduled_action(rid, dim, action)
 
 
+def _aas(command: str, rid: str, dim: str, rest: str = "") -> str:
+    return (
+        f"aws application-autoscaling {command} --service-namespace sagemaker --resource-id {rid} "
+        f"--scalable-dimension {dim}{rest}"
+    )
+
+
+def _undo_register(rid: str, dim: str, registered: bool, low: int | None, high: int | None) -> str:
+    if not registered:
+        return _aas("deregister-scalable-target", rid, dim)
+    return _aas("register-scalable-target", rid, dim, f" --min-capacity {low or 0} --max-capacity {high or 0}")
+
+
+def _undo_schedule(rid: str, dim: str, action: ScheduledAction) -> str:
+    bounds = ",".join(
+        f"{k}={v}"
+        for k, v in (("MinCapacity", action.min_capacity), ("MaxCapacity", action.max_capacity))
+        if v is not None
+    )
+    zone = f" --timezone {action.timezone}" if action.timezone else ""
+    return _aas(
+        "put-scheduled-action",
+        rid,
+        dim,
+        f" --scheduled-action-name {action.name} --schedule '{action.schedule}'{zone}"
+        f" --scalable-target-action {bounds}",
+    )
+
+
 def plan_scaling(audit: CapacityAudit, opts: RestoreOptions) -> list[tuple[Step, Call | None]]:
     """The Application Auto Scaling calls that give every capacity its minimum again (None: only a
     new endpoint config through the pipeline can fix it)."""
@@ -116,7 +152,12 @@ def plan_scaling(audit: CapacityAudit, opts: RestoreOptions) -> list[tuple[Step,
             was = f"MinCapacity {cap.min_capacity}" if cap.registered else "no scalable target"
             plan.append(
                 (
-                    Step("register_scalable_target", rid, f"{was} -> MinCapacity {opts.minimum}, MaxCapacity {high}"),
+                    Step(
+                        "register_scalable_target",
+                        rid,
+                        f"{was} -> MinCapacity {opts.minimum}, MaxCapacity {high}",
+                        undo=_undo_register(rid, dim, cap.registered, cap.min_capacity, cap.max_capacity),
+                    ),
                     _register(rid, dim, opts.minimum, high),
                 )
             )
@@ -129,6 +170,7 @@ def plan_scaling(audit: CapacityAudit, opts: RestoreOptions) -> list[tuple[Step,
                         rid,
                         f"target tracking {metric} {opts.target_invocations:g}, scale out after "
                         f"{opts.scale_out_cooldown} s, in after {opts.scale_in_cooldown} s",
+                        undo=_aas("delete-scaling-policy", rid, dim, f" --policy-name {POLICY_NAME}"),
                     ),
                     _track(rid, dim, metric, opts),
                 )
@@ -147,6 +189,7 @@ def plan_scaling(audit: CapacityAudit, opts: RestoreOptions) -> list[tuple[Step,
                         "put_scheduled_action",
                         rid,
                         f"{action.name} ({action.schedule}): MinCapacity {action.min_capacity} -> {opts.floor}",
+                        undo=_undo_schedule(rid, dim, action),
                     ),
                     _schedule(rid, dim, fixed),
                 )
@@ -267,5 +310,6 @@ class Restorer:
             self._record(report, step, "skipped", "already on the fallback before this command; left as it is")
             return None
         why = f"mlgov capacity restore: {audit.endpoint_name} is cold"
+        step.undo = f"set {self.route_key} back to {previous!r} in AppConfig (a new hosted version, deployed)"
         self._record(report, step, "done", self.route.switch(opts.fallback_value, why))
         return previous
