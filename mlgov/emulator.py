@@ -273,6 +273,31 @@ def _ecr_extensions() -> None:
     backend_cls._get_repository = _get_repository
 
 
+PROVISIONED_CONCURRENCY = "sagemaker:variant:DesiredProvisionedConcurrency"
+
+
+def _autoscaling_extensions() -> None:
+    """Application Auto Scaling takes a serverless variant's provisioned concurrency as a scalable dimension;
+    moto 5.2.5 checks dimensions against a list without it."""
+    from moto.applicationautoscaling import models, responses
+
+    patched: Any = models
+    response_cls: Any = responses.ApplicationAutoScalingResponse
+    original_valid, original_validate = patched._target_params_are_valid, response_cls._validate_params
+
+    def valid(namespace: str, r_id: str, dimension: str) -> bool:
+        if namespace == "sagemaker" and dimension == PROVISIONED_CONCURRENCY and "/variant/" in r_id:
+            return r_id.startswith("endpoint/")
+        return bool(original_valid(namespace, r_id, dimension))
+
+    def validate_params(self: Any) -> None:
+        if self._get_param("ScalableDimension") != PROVISIONED_CONCURRENCY:
+            original_validate(self)
+
+    patched._target_params_are_valid = valid
+    response_cls._validate_params = validate_params
+
+
 def _sts_extensions() -> None:
     """AssumeRole needs the role to exist in the target account, as STS does (moto hands out credentials
     for any ARN). OrganizationAccountAccessRole always exists: Organizations creates it in every account
@@ -312,6 +337,7 @@ def install() -> None:
     _response_extensions()
     _sts_extensions()
     _ecr_extensions()
+    _autoscaling_extensions()
     _INSTALLED = True
 
 

@@ -522,3 +522,78 @@ def test_a_failure_after_a_change_names_the_change_and_its_undo_command(
     assert "these changes were made before the failure" in err and undo in err
     assert steps["register_scalable_target"]["undo"] == undo
     assert _min_capacity(world, resource) == 1
+
+
+# -- serverless provisioned concurrency (the emulator takes its scalable dimension)
+
+PROVISIONED = "sagemaker:variant:DesiredProvisionedConcurrency"
+
+
+def _serverless_with_provisioned_concurrency(world: CapacityWorld, minimum: int) -> str:
+    world.sm.create_endpoint_config(
+        EndpointConfigName="manga-rec-pc-cfg",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "manga-rec-v1",
+                "ServerlessConfig": {"MemorySizeInMB": 6144, "MaxConcurrency": 20, "ProvisionedConcurrency": 5},
+            }
+        ],
+    )
+    world.sm.create_endpoint(EndpointName="manga-rec-pc", EndpointConfigName="manga-rec-pc-cfg")
+    resource = "endpoint/manga-rec-pc/variant/AllTraffic"
+    world.aas.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension=PROVISIONED,
+        MinCapacity=minimum,
+        MaxCapacity=10,
+    )
+    return resource
+
+
+def test_provisioned_concurrency_that_autoscales_to_zero_is_a_cold_start_risk(capacity_world: CapacityWorld) -> None:
+    # Given a serverless variant with ProvisionedConcurrency 5 whose scalable target lets it fall to 0
+    _serverless_with_provisioned_concurrency(capacity_world, 0)
+    code, out, _ = run_cli(
+        "capacity", "audit", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
+        "--config", "/nonexistent",
+    )  # fmt: skip
+    [audit] = json.loads(out)
+    assert code == 0  # a cold-start risk, not a violation (unless serverless_cold_start_is_violation)
+    assert (
+        audit["verdict"] == "COLD_START_RISK"
+        and audit["fix_command"] == "mlgov capacity restore --endpoint manga-rec-pc"
+    )
+    assert "provisioned concurrency autoscales to 0" in audit["reasons"][0] and PROVISIONED in audit["reasons"][0]
+
+
+def test_restore_raises_provisioned_concurrency_to_the_minimum(capacity_world: CapacityWorld) -> None:
+    resource = _serverless_with_provisioned_concurrency(capacity_world, 0)
+    code, out, _ = run_cli(
+        "capacity", "restore", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
+        "--config", "/nonexistent",
+    )  # fmt: skip
+    body = json.loads(out)
+    assert (body["verdict_before"], body["verdict"]) == ("COLD_START_RISK", "COMPLIANT"), body
+    [target] = capacity_world.aas.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[resource], ScalableDimension=PROVISIONED
+    )["ScalableTargets"]
+    assert target["MinCapacity"] == 1 and code == 0
+    [policy] = capacity_world.aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource)[
+        "ScalingPolicies"
+    ]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "SageMakerVariantProvisionedConcurrencyUtilization"
+    )
+    assert tracking["TargetValue"] == 0.5
+
+
+def test_provisioned_concurrency_kept_above_zero_is_compliant(capacity_world: CapacityWorld) -> None:
+    _serverless_with_provisioned_concurrency(capacity_world, 2)
+    _, out, _ = run_cli(
+        "capacity", "audit", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
+        "--config", "/nonexistent",
+    )  # fmt: skip
+    assert json.loads(out)[0]["verdict"] == "COMPLIANT"

@@ -21,6 +21,7 @@ from mlgov_runtime.capacity.schedule import (
 
 VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 COPIES_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
+PROVISIONED_DIMENSION = "sagemaker:variant:DesiredProvisionedConcurrency"
 
 KIND_ZERO = "ENDPOINT_CAN_SCALE_TO_ZERO"
 KIND_NO_AUTOSCALING = "ENDPOINT_WITHOUT_AUTOSCALING"
@@ -324,6 +325,33 @@ class CapacityRules:
             cap.business_hours_minimum = cap.lowest
         self._business_rule(audit, cap, what)
 
+    def provisioned(self, audit: CapacityAudit, cap: TargetCapacity, rid: str, index: AutoscalingIndex) -> None:
+        """A serverless variant's provisioned concurrency under Application Auto Scaling: a minimum (or a
+        scheduled minimum) of 0 releases it, and the variant cold-starts as if it had none."""
+        target = index.targets.get((rid, PROVISIONED_DIMENSION))
+        if target is None:
+            return  # fixed at the config's ProvisionedConcurrency
+        cap.resource_id, cap.dimension, cap.registered = rid, PROVISIONED_DIMENSION, True
+        cap.min_capacity, cap.max_capacity = int(target["MinCapacity"]), int(target["MaxCapacity"])
+        cap.policies = index.policies.get((rid, PROVISIONED_DIMENSION), [])
+        cap.schedule = [
+            _action(a) for a in index.actions.get((rid, PROVISIONED_DIMENSION), []) if not _expired(a, self.now)
+        ]
+        lows = [(cap.min_capacity, f"scalable target MinCapacity {cap.min_capacity}")] + [
+            (a.min_capacity, f"scheduled action {a.name} ({a.schedule}) sets MinCapacity {a.min_capacity}")
+            for a in cap.schedule
+            if a.min_capacity is not None
+        ]
+        cap.lowest = min(level for level, _ in lows)
+        for level, why in lows:
+            if level < 1:
+                kind = KIND_ZERO if self.policy.serverless_is_violation else KIND_COLD_START
+                audit.problem(
+                    kind,
+                    f"serverless variant {cap.name}: provisioned concurrency autoscales to {level} ({why} on "
+                    f"{PROVISIONED_DIMENSION}), so it cold-starts after idle periods.",
+                )
+
     def _business_rule(self, audit: CapacityAudit, cap: TargetCapacity, what: str) -> None:
         need, have = self.policy.business_min, cap.business_hours_minimum
         if cap.kind != "instance" or not audit.production or have is None or have >= need or have < self.policy.floor:
@@ -357,6 +385,8 @@ class CapacityRules:
                 )
                 audit.problem(kind, reason)
                 audit.pipeline_fixes.append(reason)
+            else:
+                self.provisioned(audit, cap, f"endpoint/{audit.endpoint_name}/variant/{name}", index)
             return cap
         if not variant.get("ModelName"):
             return None  # an inference-component endpoint: capacity is in the components' copies
@@ -421,7 +451,7 @@ def resource_ids(endpoint_name: str, config: Mapping[str, Any], components: Sequ
     ids = [
         f"endpoint/{endpoint_name}/variant/{v.get('VariantName')}"
         for v in config.get("ProductionVariants") or []
-        if v.get("ModelName") and not v.get("ServerlessConfig")
+        if v.get("ModelName")  # a serverless variant's provisioned concurrency scales under the same id
     ]
     return ids + [f"inference-component/{c}" for c in components]
 

@@ -9,11 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from mlgov_runtime.capacity.logic import COPIES_DIMENSION, CapacityAudit, ScheduledAction
+from mlgov_runtime.capacity.logic import COPIES_DIMENSION, PROVISIONED_DIMENSION, CapacityAudit, ScheduledAction
 from mlgov_runtime.core.findings import utc_now_iso
 
 POLICY_NAME = "mlgov-capacity-target-tracking"
-METRIC = {COPIES_DIMENSION: "SageMakerInferenceComponentInvocationsPerCopy"}
+METRIC = {
+    COPIES_DIMENSION: "SageMakerInferenceComponentInvocationsPerCopy",
+    PROVISIONED_DIMENSION: "SageMakerVariantProvisionedConcurrencyUtilization",
+}
 VARIANT_METRIC = "SageMakerVariantInvocationsPerInstance"
 
 
@@ -100,9 +103,17 @@ def _register(rid: str, dim: str, low: int, high: int) -> Call:
     return lambda scaler: scaler.register_scalable_target(rid, dim, low, high)
 
 
+# Provisioned concurrency tracks utilization (0..1), not invocations; 0.5 is AWS's documented example.
+PROVISIONED_UTILIZATION = 0.5
+
+
+def _target_value(dim: str, opts: RestoreOptions) -> float:
+    return PROVISIONED_UTILIZATION if dim == PROVISIONED_DIMENSION else opts.target_invocations
+
+
 def _track(rid: str, dim: str, metric: str, opts: RestoreOptions) -> Call:
     return lambda scaler: scaler.put_target_tracking(
-        rid, dim, POLICY_NAME, metric, opts.target_invocations, opts.scale_in_cooldown, opts.scale_out_cooldown
+        rid, dim, POLICY_NAME, metric, _target_value(dim, opts), opts.scale_in_cooldown, opts.scale_out_cooldown
     )
 
 
@@ -168,7 +179,7 @@ def plan_scaling(audit: CapacityAudit, opts: RestoreOptions) -> list[tuple[Step,
                     Step(
                         "put_scaling_policy",
                         rid,
-                        f"target tracking {metric} {opts.target_invocations:g}, scale out after "
+                        f"target tracking {metric} {_target_value(dim, opts):g}, scale out after "
                         f"{opts.scale_out_cooldown} s, in after {opts.scale_in_cooldown} s",
                         undo=_aas("delete-scaling-policy", rid, dim, f" --policy-name {POLICY_NAME}"),
                     ),
