@@ -25,6 +25,7 @@ from constructs import IConstruct
 DIMENSIONS = {
     "sagemaker:variant:DesiredInstanceCount": "instances of variant",
     "sagemaker:inference-component:DesiredCopyCount": "copies of inference component",
+    "sagemaker:variant:DesiredProvisionedConcurrency": "provisioned concurrency of serverless variant",
 }
 UNRESOLVED = "mlgov:capacityUnresolved"
 _ENDPOINT = re.compile(r"^endpoint/([^/]+)/variant/")

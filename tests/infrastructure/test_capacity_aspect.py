@@ -24,6 +24,7 @@ pytestmark = pytest.mark.infrastructure
 ROOT = Path(__file__).resolve().parents[2]
 VARIANT = "sagemaker:variant:DesiredInstanceCount"
 COPIES = "sagemaker:inference-component:DesiredCopyCount"
+PROVISIONED = "sagemaker:variant:DesiredProvisionedConcurrency"
 EXPERIMENT_ACCOUNT, PROD_ACCOUNT = "210987654321", "123456789012"
 
 
@@ -119,12 +120,15 @@ BAD: dict[str, tuple[Callable[[cdk.Stack], Any], str, str]] = {
     "L1ManagedScaling": (lambda s: config(s, 0), "/Config",
                          "ManagedInstanceScaling.MinInstanceCount of variant main = 0"),
     "ResolvedToken": (lambda s: l1_target(s, cdk.Token.as_number(LateZero())), "/Target", "MinCapacity 0"),
+    "L1ProvisionedZero": (lambda s: l1_target(s, 0, PROVISIONED), "/Target",
+                          "MinCapacity 0 of provisioned concurrency of serverless variant"),
     "ExperimentElsewhere": (lambda s: l2_target(s, 0, "experiment-lora-r16"), "/Target/Resource", "MinCapacity 0"),
 }  # fmt: skip
 GOOD: dict[str, Callable[[cdk.Stack], Any]] = {
     "L2MinOne": lambda s: l2_target(s, 1),
     "L1MinTwo": lambda s: l1_target(s, 2),
     "L1CopiesOne": lambda s: inference_component(s, 1),
+    "L1ProvisionedOne": lambda s: l1_target(s, 1, PROVISIONED),
     "ManagedScalingOne": lambda s: config(s, 1),
     "ManagedScalingDisabled": lambda s: config(s, 0, status="DISABLED"),
     "Campaign": campaign,
