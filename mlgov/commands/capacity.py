@@ -1,4 +1,5 @@
-"""`mlgov capacity audit|restore`: can an endpoint reach zero instances, and putting the minimum back."""
+"""`mlgov capacity audit|restore|campaign`: can an endpoint reach zero instances, putting the minimum back, and
+scheduling a campaign's minimum."""
 
 from __future__ import annotations
 
@@ -243,6 +244,100 @@ def preflight(aws: Any, table: str | None, route: Any, cold: bool) -> None:
         raise UsageError("nothing was changed: " + "; ".join(problems))
 
 
+def _moment(value: str) -> Any:
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO time (e.g. 2026-12-07T08:00:00+09:00)") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no UTC offset (add Z or +09:00)")
+    return moment
+
+
+def _campaign_name(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,59}", value):
+        raise argparse.ArgumentTypeError(f"{value!r}: 1-60 letters, digits and hyphens")
+    return value
+
+
+def cmd_campaign(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from mlgov_runtime.adapters.autoscaling import AutoscalingWriter
+    from mlgov_runtime.capacity.campaign import CampaignRefused, plan_campaign
+    from mlgov_runtime.capacity.logic import Verdict
+
+    settings = _settings(args)
+    per_instance = args.per_instance or settings.capacity.target_invocations_per_instance
+    if not 0 <= args.lead_minutes <= 24 * 60:
+        raise UsageError(f"--lead-minutes {args.lead_minutes:g}: between 0 and 1440")
+    aws, checker = _checker(args, settings)
+    audit = checker.check_endpoint(args.endpoint)
+    if not audit.found:
+        raise UsageError(f"endpoint {args.endpoint} does not exist in {checker.account_id}/{checker.region}")
+    if audit.verdict is Verdict.ERROR:
+        print(f"mlgov: error: {audit.reasons[0]}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        plan = plan_campaign(
+            audit,
+            name=args.name,
+            peak_per_minute=args.peak,
+            per_instance_per_minute=per_instance,
+            floor=settings.thresholds.min_endpoint_capacity,
+            start=args.start,
+            end=args.end,
+            now=_campaign_now(),
+            lead=timedelta(minutes=args.lead_minutes),
+            variant=args.variant,
+            instance_limit=max(settings.capacity.max_capacity, 1000),
+        )
+    except CampaignRefused as exc:
+        raise UsageError(f"nothing was scheduled: {exc}") from None
+    for warning in plan.warnings:
+        print(f"mlgov: warning: {warning}", file=sys.stderr)
+    writer = AutoscalingWriter(aws.client("application-autoscaling"))
+    done: list[str] = []
+    for action in [] if args.dry_run else plan.actions:
+        try:
+            writer.put_scheduled_action(plan.resource_id, plan.dimension, action)
+        except Exception as exc:
+            undo = "; ".join(
+                f"aws application-autoscaling delete-scheduled-action --service-namespace sagemaker "
+                f"--scheduled-action-name {n} --resource-id {plan.resource_id} --scalable-dimension {plan.dimension}"
+                for n in done
+            )
+            print(f"mlgov: error: {action.name} not scheduled: {one_line(str(exc))}", file=sys.stderr)
+            if done:
+                print(f"mlgov: already scheduled: {', '.join(done)}; to remove: {undo}", file=sys.stderr)
+            return EXIT_FAILURE
+        done.append(action.name)
+    body = {**plan.to_dict(), "dry_run": args.dry_run, "scheduled": done, "planned_at": datetime.now(UTC).isoformat()}
+    if args.format == "json":
+        print(json.dumps(body, indent=2))
+    else:
+        verb = "would schedule" if args.dry_run else "scheduled"
+        print(f"{plan.endpoint_name}/{plan.variant}: {plan.formula} instances for {args.peak:g} invocations/min")
+        for action in plan.actions:
+            print(
+                f"  {verb} {action.name}: {action.schedule} UTC -> MinCapacity {action.min_capacity}, "
+                f"MaxCapacity {action.max_capacity}"
+            )
+        if args.dry_run:
+            print("  dry run: nothing changed")
+    return EXIT_OK
+
+
+def _campaign_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
 def register(sub: Any) -> None:
     capacity = sub.add_parser("capacity", help="endpoints that can scale to zero, and putting the minimum back")
     commands = capacity.add_subparsers(dest="capacity_command", required=True)
@@ -259,3 +354,21 @@ def register(sub: Any) -> None:
     restore.add_argument("--wait-minutes", type=float, default=15, help="how long to wait for the endpoint to serve")
     restore.add_argument("--findings-table", help=f"findings table to log each step to (default ${FINDINGS_TABLE_ENV})")
     restore.set_defaults(func=cmd_restore)
+    campaign = commands.add_parser(
+        "campaign", help="schedule the minimum instances for a campaign's expected peak (spec scenario 4)"
+    )
+    _aws_options(campaign)
+    campaign.add_argument("--endpoint", required=True, metavar="NAME")
+    campaign.add_argument("--variant", help="instance variant (default: the endpoint's only one)")
+    campaign.add_argument("--name", required=True, type=_campaign_name, help="campaign name, e.g. manga-monday")
+    campaign.add_argument("--peak", required=True, type=float, help="expected peak invocations per minute")
+    campaign.add_argument(
+        "--per-instance",
+        type=float,
+        help="invocations per minute one instance takes (default capacity.target_invocations_per_instance)",
+    )
+    campaign.add_argument("--start", required=True, type=_moment, help="campaign start, ISO with offset")
+    campaign.add_argument("--end", required=True, type=_moment, help="campaign end, ISO with offset")
+    campaign.add_argument("--lead-minutes", type=float, default=30, help="scale out this long before (default 30)")
+    campaign.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    campaign.set_defaults(func=cmd_campaign)

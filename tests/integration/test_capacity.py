@@ -597,3 +597,70 @@ def test_provisioned_concurrency_kept_above_zero_is_compliant(capacity_world: Ca
         "--config", "/nonexistent",
     )  # fmt: skip
     assert json.loads(out)[0]["verdict"] == "COMPLIANT"
+
+
+# -- mlgov capacity campaign (spec scenario 4, follow-up 3)
+
+CAMPAIGN = (
+    "capacity", "campaign", "--endpoint", PROD, "--name", "manga-monday", "--peak", "380",
+    "--start", "2026-12-07T08:00:00+09:00", "--end", "2026-12-07T22:00:00+09:00", "--region", REGION,
+    "--config", "/nonexistent",
+)  # fmt: skip
+
+
+@pytest.fixture
+def campaign_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlgov.commands import capacity as command
+
+    monkeypatch.setattr(command, "_campaign_now", lambda: datetime(2026, 12, 4, 12, 0, tzinfo=UTC))
+
+
+def _campaign_actions(world: CapacityWorld) -> dict[str, Any]:
+    found = world.aas.describe_scheduled_actions(ServiceNamespace="sagemaker", ResourceId=PROD_TARGET)
+    return {a["ScheduledActionName"]: a for a in found["ScheduledActions"] if "campaign" in a["ScheduledActionName"]}
+
+
+def test_campaign_dry_run_computes_the_instances_for_the_peak_and_changes_nothing(
+    capacity_world: CapacityWorld, campaign_clock: None
+) -> None:
+    code, out, _ = run_cli(*CAMPAIGN, "--dry-run", "--format", "json")
+    plan = json.loads(out)
+    # 380 invocations/min at the policy's 70 per instance: 5.4, so 6 instances, from 30 minutes before the start
+    assert code == 0 and plan["instances"] == 6 and plan["formula"] == "max(1, ceil(380 / 70)) = 6"
+    assert plan["scale_out_at"] == "2026-12-06T22:30:00+00:00" and plan["scale_in_at"] == "2026-12-07T13:00:00+00:00"
+    out_action, in_action = plan["scheduled_actions"]
+    assert (out_action["schedule"], out_action["min_capacity"]) == ("at(2026-12-06T22:30:00)", 6)
+    assert (in_action["schedule"], in_action["min_capacity"]) == ("at(2026-12-07T13:00:00)", 1)
+    assert plan["scheduled"] == [] and _campaign_actions(capacity_world) == {}
+
+
+def test_campaign_schedules_the_scale_out_and_the_scale_in(capacity_world: CapacityWorld, campaign_clock: None) -> None:
+    code, out, _ = run_cli(*CAMPAIGN)
+    assert code == 0 and "scheduled mlgov-campaign-manga-monday-out" in out
+    actions = _campaign_actions(capacity_world)
+    scale_out = actions["mlgov-campaign-manga-monday-out"]
+    assert scale_out["Schedule"] == "at(2026-12-06T22:30:00)" and scale_out["ScalableTargetAction"]["MinCapacity"] == 6
+    assert scale_out["ScalableTargetAction"]["MaxCapacity"] >= 6
+    assert actions["mlgov-campaign-manga-monday-in"]["ScalableTargetAction"]["MinCapacity"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"--start": "2026-12-04T12:10:00Z"}, "is not in the future"),
+        ({"--end": "2026-12-07T07:00:00+09:00"}, "ends"),
+        ({"--peak": "nan"}, "must be a number above 0"),
+        ({"--peak": "0"}, "must be a number above 0"),
+        ({"--endpoint": "manga-recommender-hotfix"}, "has no scalable target"),
+        ({"--start": "2026-12-07 08:00"}, "has no UTC offset"),
+    ],
+)
+def test_campaign_refuses_what_it_cannot_schedule_and_changes_nothing(
+    capacity_world: CapacityWorld, campaign_clock: None, change: dict[str, str], message: str
+) -> None:
+    argv = list(CAMPAIGN)
+    for flag, value in change.items():
+        argv[argv.index(flag) + 1] = value
+    code, out, err = run_cli(*argv)
+    assert code == 2 and out == "" and message in err, err
+    assert _campaign_actions(capacity_world) == {}
