@@ -392,6 +392,9 @@ class FallbackRoute(_Strict):
     deployment_strategy_id: str = Field(default="AppConfig.AllAtOnce", pattern=r"^([a-z0-9]{4,7}|AppConfig\.\w+)$")
     route_key: str = Field(default="recommendation_backend", min_length=1, max_length=128)
     fallback_value: str = Field(default="bedrock-fallback", min_length=1, max_length=256)
+    # The key holding the share (0-100 %) of recommendations the recommender sends to the fallback:
+    # `mlgov rollback --fallback-percent` steps it up when there is no previous version.
+    share_key: str = Field(default="fallback_percent", min_length=1, max_length=128)
     endpoints: list[str] = Field(min_length=1)  # the endpoints this route steers traffic to
     smoke_test_body: str | None = Field(default=None, max_length=6_000_000)
     smoke_test_content_type: str = "application/json"

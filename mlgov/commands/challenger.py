@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mlgov.commands.common import EXIT_OK, EXIT_VIOLATIONS, UsageError, _aws, _aws_options, _settings
+from mlgov.commands.common import EXIT_OK, EXIT_VIOLATIONS, UsageError, _aws, _aws_options, _settings, one_line
 
 EXIT_NO_PREVIOUS_VERSION = 4
 EXIT_NOT_SERVING = 5  # rollback: the update did not end with the target serving
@@ -303,6 +303,33 @@ def group_name(value: str) -> str:
     return value
 
 
+def percents(value: str) -> list[int]:
+    """10,25,50,100: rising whole percentages of recommendations for the fallback."""
+    try:
+        steps = [int(p) for p in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a comma list of whole percentages (10,25,50)") from None
+    if not steps or any(not 1 <= p <= 100 for p in steps) or steps != sorted(set(steps)):
+        raise argparse.ArgumentTypeError(f"{value!r}: rising percentages between 1 and 100 (e.g. 10,25,50,100)")
+    return steps
+
+
+def _share_route(aws: Any, settings: Any, endpoint: str) -> Any:
+    """The AppConfig route for `endpoint` with the CLI's sleep, or a usage error naming the missing setting."""
+    from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteTarget
+
+    r = settings.capacity.fallback_route
+    if r is None or endpoint not in r.endpoints:
+        raise UsageError(
+            f"--fallback-percent needs mlgov.capacity.fallback_route (the AppConfig route) listing {endpoint} in "
+            "its endpoints; nothing was changed"
+        )
+    target = RouteTarget(
+        r.application_id, r.environment_id, r.configuration_profile_id, r.deployment_strategy_id, r.route_key
+    )
+    return AppConfigRoute(aws.client("appconfig"), aws.client("appconfigdata"), target, sleep=_sleep), r.share_key
+
+
 def _progress(message: str) -> None:
     print(f"mlgov: waiting: {message}", file=sys.stderr)
 
@@ -343,6 +370,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     for warning in plan.warnings:
         print(f"mlgov: warning: {warning}", file=sys.stderr)
+    if args.fallback_percent and plan.target is not None:
+        raise UsageError(
+            f"v{plan.target['version']} is a previous Approved version: roll back to it (without "
+            "--fallback-percent); the fallback share is for when there is none. Nothing was changed"
+        )
+    if plan.target is None and args.fallback_percent:
+        return _gradual_fallback(args, aws, settings, plan)
     if plan.target is None:
         route = getattr(getattr(settings, "capacity", None), "fallback_route", None)
         steps = fallbacks(args.group, args.endpoint, route.model_dump() if route else None)
@@ -371,6 +405,51 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     for step in plan.next_steps:
         print(f"mlgov: {step}", file=sys.stderr)
     return EXIT_NOT_SERVING
+
+
+def _gradual_fallback(args: argparse.Namespace, aws: Any, settings: Any, plan: Any) -> int:
+    from mlgov_runtime.challenger.rollback import RollbackRefused, Waiting, shift_to_fallback
+
+    route, share_key = _share_route(aws, settings, args.endpoint)
+    if not 0 <= args.step_minutes <= 24 * 60:
+        raise UsageError(f"--step-minutes {args.step_minutes:g}: between 0 and 1440")
+    report = rollback_report(plan)
+    if args.dry_run:
+        try:
+            share = route.value(share_key)
+        except Exception as exc:
+            raise UsageError(f"{one_line(str(exc))}: nothing was changed") from None
+        report.update(
+            dry_run=True, fallback={"share_key": share_key, "share_now": share, "percents": args.fallback_percent}
+        )
+        steps = ", ".join(map(str, args.fallback_percent))
+        text = (
+            f"{args.endpoint}: no previous Approved version of {args.group}; would step {share_key} from {share}% "
+            f"to {steps}% every {args.step_minutes:g} min. dry run: nothing changed"
+        )
+        print(json.dumps(report, indent=2) if args.format == "json" else text)
+        return EXIT_OK
+    why = f"mlgov rollback {args.endpoint}: {args.reason}"
+    waiting = Waiting(0, 0, _clock, _sleep, _progress)
+    try:
+        shift = shift_to_fallback(route, share_key, args.fallback_percent, args.step_minutes * 60, waiting, why)
+    except RollbackRefused as exc:
+        raise UsageError(str(exc)) from None
+    report.update(dry_run=False, fallback=shift.to_dict())
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        for step in shift.steps:
+            print(f"  {step['percent']:>3}% to the fallback: {step['status']}: {step['detail']}")
+        print(f"{args.endpoint}: {share_key} {shift.share_before} -> {shift.share_now} ({shift.status})")
+    if shift.status != "shifted":
+        print(
+            f"mlgov: the shift stopped: clients read {share_key}={shift.share_now}; run the command again with the "
+            "remaining steps once the route deploys, or set it in AppConfig",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_SERVING
+    return EXIT_OK
 
 
 def register(sub: Any) -> None:
@@ -419,4 +498,10 @@ def register(sub: Any) -> None:
     rollback.add_argument(
         "--execution-role-arn", help="role for the restored model (default: the serving model's; needed if deleted)"
     )
+    rollback.add_argument(
+        "--fallback-percent",
+        type=percents,
+        help="no previous version: step the fallback's share of recommendations up, e.g. 10,25,50,100",
+    )
+    rollback.add_argument("--step-minutes", type=float, default=10, help="minutes between fallback steps (10)")
     rollback.set_defaults(func=cmd_rollback)

@@ -383,3 +383,134 @@ def test_rollback_of_a_group_that_is_empty_or_absent_is_a_usage_error(
 ) -> None:
     code, out, err = run(capsys, "rollback", "--endpoint", ENDPOINT, "--group", group, "--config", str(config))
     assert code == 2 and out == "" and message in err and "no previous" not in err
+
+
+# -- gradual fallback with no previous version (AppConfig is not in moto: botocore Stubber answers it)
+
+SERVERLESS = "manga-recommender-serverless"  # serves v1, the group's first Approved version
+
+
+def _read(data: Any, document: dict[str, Any]) -> None:
+    import io
+
+    from botocore.response import StreamingBody
+
+    body = json.dumps(document).encode()
+    data.add_response("start_configuration_session", {"InitialConfigurationToken": "t"})
+    data.add_response(
+        "get_latest_configuration",
+        {"Configuration": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json"},
+        {"ConfigurationToken": "t"},
+    )
+
+
+def _deploy(appconfig: Any, data: Any, before: dict[str, Any], percent: int, state: str) -> dict[str, Any]:
+    after = {**before, "fallback_percent": percent}
+    _read(data, before)
+    appconfig.add_response(
+        "create_hosted_configuration_version",
+        {"VersionNumber": percent, "ApplicationId": "abc1234", "ConfigurationProfileId": "prof901"},
+        {
+            "ApplicationId": "abc1234",
+            "ConfigurationProfileId": "prof901",
+            "Content": json.dumps(after).encode(),
+            "ContentType": "application/json",
+            "Description": f"mlgov rollback {SERVERLESS}: CTR -30%: {percent}% to the fallback",
+        },
+    )
+    appconfig.add_response("start_deployment", {"DeploymentNumber": percent})
+    appconfig.add_response("get_deployment", {"State": state})
+    return after
+
+
+@pytest.fixture
+def stubbed_route(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
+    from botocore.stub import Stubber
+
+    from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteTarget
+
+    appconfig, data = boto3.client("appconfig", region_name=REGION), boto3.client("appconfigdata", region_name=REGION)
+    route = AppConfigRoute(appconfig, data, RouteTarget("abc1234", "env5678", "prof901"), sleep=lambda s: None)
+    real = command._share_route
+
+    def share_route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str]:
+        real(aws, settings, endpoint)  # the settings check runs as it does for a user
+        return route, "fallback_percent"
+
+    monkeypatch.setattr(command, "_share_route", share_route)
+    with Stubber(appconfig) as a, Stubber(data) as d:
+        yield a, d
+        a.assert_no_pending_responses()
+        d.assert_no_pending_responses()
+
+
+@pytest.fixture
+def route_config(tmp_path: Path) -> Path:
+    route = {"application_id": "abc1234", "environment_id": "env5678", "configuration_profile_id": "prof901"}
+    path = tmp_path / "cdk-route.json"
+    path.write_text(
+        json.dumps({"context": {"mlgov": {"capacity": {"fallback_route": {**route, "endpoints": [SERVERLESS]}}}}})
+    )
+    return path
+
+
+FALLBACK = ("rollback", "--endpoint", SERVERLESS, "--group", "manga-recommender", "--reason", "CTR -30%")
+DOCUMENT = {"recommendation_backend": SERVERLESS, "fallback_percent": 0}
+
+
+def test_with_no_previous_version_the_fallback_share_steps_up_each_step_delivered_and_read_back(
+    lab: Lab, route_config: Path, capsys: pytest.CaptureFixture[str], stubbed_route: tuple[Any, Any], clock: Clock
+) -> None:
+    appconfig, data = stubbed_route
+    _read(data, DOCUMENT)
+    ten = _deploy(appconfig, data, DOCUMENT, 10, "COMPLETE")
+    _read(data, ten)
+    fifty = _deploy(appconfig, data, ten, 50, "BAKING")
+    _read(data, fifty)
+    argv = (*FALLBACK, "--fallback-percent", "10,50", "--step-minutes", "15", "--format", "json")
+    code, out, err = run(capsys, *argv, "--config", str(route_config))
+    report = json.loads(out)["fallback"]
+    assert code == 0 and report["status"] == "shifted" and (report["share_before"], report["share_now"]) == (0, 50)
+    assert [s["status"] for s in report["steps"]] == ["delivered", "delivered"]
+    assert clock.sleeps == [900] and "10% on the fallback; next step 50% in 900 s" in err
+
+
+def test_a_fallback_step_whose_deployment_rolls_back_stops_there_and_exits_5(
+    lab: Lab, route_config: Path, capsys: pytest.CaptureFixture[str], stubbed_route: tuple[Any, Any], clock: Clock
+) -> None:
+    appconfig, data = stubbed_route
+    _read(data, DOCUMENT)
+    ten = _deploy(appconfig, data, DOCUMENT, 10, "COMPLETE")
+    _read(data, ten)
+    _deploy(appconfig, data, ten, 50, "ROLLED_BACK")
+    _read(data, ten)  # what clients read after the rollback
+    code, out, err = run(
+        capsys, *FALLBACK, "--fallback-percent", "10,50", "--format", "json", "--config", str(route_config)
+    )
+    report = json.loads(out)["fallback"]
+    assert code == 5 and report["status"] == "stopped" and report["share_now"] == 10
+    assert report["steps"][-1]["status"] == "failed" and "ROLLED_BACK" in report["steps"][-1]["detail"]
+    assert "the shift stopped: clients read fallback_percent=10" in err
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "percents", "message"),
+    [
+        (SERVERLESS, "50,10", "rising percentages"),
+        (SERVERLESS, "0,101", "rising percentages"),
+        (ENDPOINT, "10", "v1 is a previous Approved version"),
+        (SERVERLESS, "10", "needs mlgov.capacity.fallback_route"),
+    ],
+)
+def test_a_fallback_shift_it_cannot_do_safely_is_refused_and_changes_nothing(
+    lab: Lab,
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    artifacts: list[str],
+    endpoint: str,
+    percents: str,
+    message: str,
+) -> None:
+    argv = ("rollback", "--endpoint", endpoint, "--group", "manga-recommender", "--fallback-percent", percents)
+    code, out, err = run(capsys, *argv, "--config", str(config))
+    assert code == 2 and out == "" and message in err

@@ -59,10 +59,23 @@ class AppConfigRoute:
     def current(self) -> str:
         return str(self._document()[self.target.route_key])
 
+    def value(self, key: str) -> Any:
+        """What clients read under `key` now (RouteError when the document has no such key)."""
+        document = self._document()
+        if key not in document:
+            raise RouteError(f"the route configuration has no key {key!r}")
+        return document[key]
+
     def switch(self, value: str, why: str) -> str:
+        return self.set_value(self.target.route_key, value, why)
+
+    def set_value(self, key: str, value: Any, why: str) -> str:
+        """A new hosted version with `key` set, deployed and waited for until delivered."""
         t = self.target
         document = self._document()
-        document[t.route_key] = value
+        if key not in document:
+            raise RouteError(f"the route configuration has no key {key!r}")
+        document[key] = value
         version = self._ac.create_hosted_configuration_version(
             ApplicationId=t.application_id,
             ConfigurationProfileId=t.configuration_profile_id,
@@ -83,8 +96,8 @@ class AppConfigRoute:
                 ApplicationId=t.application_id, EnvironmentId=t.environment_id, DeploymentNumber=number
             )["State"]
             if state in self.DELIVERED:
-                return f"{t.route_key}={value} (configuration version {version}, deployment {number} {state})"
+                return f"{key}={value} (configuration version {version}, deployment {number} {state})"
             if state in ("ROLLING_BACK", "ROLLED_BACK", "REVERTED"):
-                raise RouteError(f"deployment {number} of {t.route_key}={value} was {state}")
+                raise RouteError(f"deployment {number} of {key}={value} was {state}")
             self._sleep(self._poll)
-        raise RouteError(f"deployment {number} of {t.route_key}={value} did not finish in time")
+        raise RouteError(f"deployment {number} of {key}={value} did not finish in time")

@@ -406,3 +406,65 @@ def fallbacks(group: str, endpoint: str, route: Mapping[str, Any] | None = None)
         '"emergency recovery") --model-data-url s3://.../model.tar.gz --image <inference image>; once an '
         f"approver approves it, run mlgov rollback --endpoint {endpoint} --group {group} again.",
     ]
+
+
+class ShareRoute(Protocol):
+    """The AppConfig route document (adapters/appconfig.AppConfigRoute)."""
+
+    def value(self, key: str) -> Any: ...
+    def set_value(self, key: str, value: Any, why: str) -> str: ...
+
+
+@dataclass
+class FallbackShift:
+    """A stepped shift of recommendations to the foundation-model route (no previous version to roll back to)."""
+
+    share_key: str
+    percents: list[int]
+    share_before: Any = None
+    share_now: Any = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "planned"  # planned | shifted | stopped
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def shift_to_fallback(
+    route: ShareRoute, share_key: str, percents: list[int], step_seconds: float, waiting: Waiting, why: str
+) -> FallbackShift:
+    """Each share deployed, waited for until delivered and read back as clients read it, before the next step
+    `step_seconds` later; a deployment that fails or reads back otherwise stops the shift where it is."""
+    shift = FallbackShift(share_key, percents)
+    try:
+        shift.share_before = shift.share_now = route.value(share_key)
+    except Exception as exc:  # RouteError, or AppConfig's own
+        raise RollbackRefused(
+            f"{exc}: the recommender must read the fallback's share from it (mlgov.capacity.fallback_route.share_key)"
+        ) from None
+    for i, percent in enumerate(percents):
+        if i:
+            waiting.progress(f"{shift.share_now}% on the fallback; next step {percent}% in {step_seconds:.0f} s")
+            waiting.sleep(step_seconds)
+        try:
+            detail = route.set_value(share_key, percent, f"{why}: {percent}% to the fallback")
+            shift.share_now = route.value(share_key)
+        except Exception as exc:  # a deployment rolled back, or AppConfig refused: stop where it is
+            shift.steps.append({"percent": percent, "status": "failed", "detail": str(exc)})
+            shift.share_now = _read_back(route, share_key)
+            shift.status = "stopped"
+            return shift
+        ok = shift.share_now == percent
+        shift.steps.append({"percent": percent, "status": "delivered" if ok else "failed", "detail": detail})
+        if not ok:
+            shift.status = "stopped"
+            return shift
+    shift.status = "shifted"
+    return shift
+
+
+def _read_back(route: ShareRoute, key: str) -> Any:
+    try:
+        return route.value(key)
+    except Exception:  # unknown is reported as unknown, never as 0
+        return None
