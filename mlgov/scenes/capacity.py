@@ -94,6 +94,9 @@ def play(stage: Stage) -> None:
     print(f"   [{finding['severity']}] {finding['kind']}: {finding['title']}")
     print(f"   the finding names its fix: {finding['evidence']['fix_command']}")
     table = stage.resources["FINDINGS_TABLE_NAME"]
+    print(f"\n   $ mlgov capacity restore --endpoint {PROD} --findings-table mlgov-findingz   (a typo)")
+    code, _, err = _cli(stage, "capacity", "restore", "--endpoint", PROD, "--findings-table", "mlgov-findingz")
+    print(f"     {err.strip()[:200]}\n     exit code {code}: checked before the first change, MinCapacity still 0")
     print(f"\n   $ mlgov capacity restore --endpoint {PROD} --findings-table {table}")
     code, out, err = _cli(stage, "capacity", "restore", "--endpoint", PROD, "--findings-table", table)
     for line in (err + out).splitlines():
@@ -114,3 +117,16 @@ def play(stage: Stage) -> None:
     for line in out.splitlines():
         print(f"   {line[:150]}")
     print(f"   exit code {code} (3 = an endpoint can reach zero)")
+
+    from datetime import UTC, datetime, timedelta
+
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(hour=23, minute=0, second=0, microsecond=0)
+    window = ["--start", start.isoformat(), "--end", (start + timedelta(hours=14)).isoformat()]
+    print("\n== campaign runbook (follow-up 3): instances for the expected peak, scheduled for the window")
+    for extra in (["--dry-run"], []):
+        argv = ["capacity", "campaign", "--endpoint", PROD, "--name", "manga-monday", "--peak", "380", *window]
+        print(f"   $ mlgov {' '.join(argv + extra)}")
+        code, out, err = _cli(stage, *argv, *extra)
+        for line in (err + out).splitlines():
+            print(f"     {line}")
+        print(f"     exit code {code}")

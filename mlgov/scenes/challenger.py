@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mlgov.challenger_estate import VariantTraffic, put_retention, put_traffic, register_candidate
+from mlgov.challenger_estate import VariantTraffic, put_retention, put_traffic, register_candidate, seed_artifacts
 from mlgov.estate import GROUP
 from mlgov.sandbox import ACCOUNT, REGION, FakeContext, handler_environment
 from mlgov.scenes import Stage
@@ -296,6 +296,11 @@ def play(stage: Stage) -> None:
     # 4. Roll back what the review flagged: the previous Approved version, blue/green.
     print("\n-- 4. rollback (spec scenario 1, follow-up 2) of the promoted version")
     reason = "retention -10% after 7 days"
+    argv = ["rollback", "--endpoint", PROD, "--group", GROUP, "--reason", reason, "--dry-run"]
+    print("   the sandbox has no model.tar.gz or image behind v1 yet: the target check refuses, nothing changes")
+    _print_cli(argv, *_cli(stage, *argv))
+    seeded = seed_artifacts(lambda service, **kw: stage.session.client(service, endpoint_url=stage.url, **kw))
+    print(f"   put every package's artifact (S3) and image (ECR, the image's own registry): {len(seeded)} objects")
     for extra in (["--dry-run"], []):
         argv = ["rollback", "--endpoint", PROD, "--group", GROUP, "--reason", reason, *extra]
         _print_cli(argv, *_cli(stage, *argv))
