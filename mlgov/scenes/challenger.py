@@ -297,7 +297,7 @@ def play(stage: Stage) -> None:
     print("\n-- 4. rollback (spec scenario 1, follow-up 2) of the promoted version")
     reason = "retention -10% after 7 days"
     argv = ["rollback", "--endpoint", PROD, "--group", GROUP, "--reason", reason, "--dry-run"]
-    print("   the sandbox has no model.tar.gz or image behind v1 yet: the target check refuses, nothing changes")
+    print("   the sandbox has no model.tar.gz or image behind the previous version yet: the target check refuses")
     _print_cli(argv, *_cli(stage, *argv))
     seeded = seed_artifacts(lambda service, **kw: stage.session.client(service, endpoint_url=stage.url, **kw))
     print(f"   put every package's artifact (S3) and image (ECR, the image's own registry): {len(seeded)} objects")

@@ -34,3 +34,6 @@ RESTORE = (
     "appconfig:GetDeployment",
     "dynamodb:UpdateItem",
 )
+
+# What `mlgov capacity campaign` calls with the operator's credentials (never granted to the Lambda).
+CAMPAIGN = ENDPOINT_READ + AUTOSCALING_READ + ("application-autoscaling:PutScheduledAction",)
