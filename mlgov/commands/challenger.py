@@ -269,7 +269,7 @@ def render_rollback(report: dict[str, Any], dry_run: bool) -> str:
     if target:
         for check in report.get("target_checks") or []:
             lines.append(f"  checked v{target['version']}'s {check['kind']} {check['uri']}: {check['state']}")
-        served = report["status"] in ("planned", "rolled_back")
+        served = report["status"] in ("planned", "rolled_back", "rolled_back_not_rejected")
         verb = "would deploy" if dry_run else "deployed" if served else "tried to deploy"
         lines.append(
             f"  {verb} v{target['version']} ({target['approval_status']}, catalog {target['catalog_snapshot_date']}) "
@@ -281,7 +281,10 @@ def render_rollback(report: dict[str, Any], dry_run: bool) -> str:
                 f"  end state: {end['endpoint_status']} on {end['endpoint_config_name']} ({end['serving']} config)"
                 + (f": {end['failure_reason']}" if end.get("failure_reason") else "")
             )
-        if report["serving_package"] and report["serving_status"] != "Rejected" and served:
+        if report["serving_package"] and report["serving_status"] != "Rejected" and report["status"] in (
+            "planned",
+            "rolled_back",
+        ):
             verb = "would mark" if dry_run else "marked"
             lines.append(f"  {verb} v{report['serving_version']} Rejected: {report['reason']}")
     if dry_run:

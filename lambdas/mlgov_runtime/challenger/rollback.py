@@ -63,6 +63,7 @@ ROLLED_BACK = "rolled_back"
 UPDATE_ROLLED_BACK = "update_rolled_back"  # SageMaker kept (or went back to) the old config
 UPDATE_FAILED = "update_failed"  # the endpoint is Failed
 UPDATE_PENDING = "update_pending"  # still updating at the deadline
+NOT_REJECTED = "rolled_back_not_rejected"  # the target serves; retagging or rejecting the old version failed
 
 
 @dataclass
@@ -306,7 +307,16 @@ def wait_for_update(endpoints: Endpoints, plan: RollbackPlan, old_config: str, w
     deadline = waiting.clock() + waiting.timeout_seconds
     started = waiting.clock()
     while True:
-        endpoint = endpoints.describe_endpoint(plan.endpoint_name)
+        try:
+            endpoint = endpoints.describe_endpoint(plan.endpoint_name)
+        except Exception as exc:  # the update runs on; an unreadable status is not an outcome
+            if waiting.clock() >= deadline:
+                plan.end_state = {"endpoint_status": None, "endpoint_config_name": None, "failure_reason": None,
+                                  "serving": "unknown", "read_error": str(exc)}  # fmt: skip
+                return UPDATE_PENDING
+            waiting.progress(f"{plan.endpoint_name} could not be read ({exc}); trying again")
+            waiting.sleep(waiting.poll_seconds)
+            continue
         status, config = endpoint.get("EndpointStatus"), endpoint.get("EndpointConfigName")
         plan.end_state = {
             "endpoint_status": status,
@@ -357,9 +367,22 @@ def apply_rollback(
     if plan.status != ROLLED_BACK:
         plan.next_steps = _next_steps(plan, old_config)
         return plan
-    retag_endpoint(endpoints, endpoint, arn)
-    if plan.serving_package and plan.serving_status != "Rejected":
-        registry.reject_package(plan.serving_package, rejection_text(plan, now))
+    try:
+        retag_endpoint(endpoints, endpoint, arn)
+        if plan.serving_package and plan.serving_status != "Rejected":
+            registry.reject_package(plan.serving_package, rejection_text(plan, now))
+    except Exception as exc:  # the target serves: say what is left to do rather than fail without a word
+        plan.status = NOT_REJECTED
+        plan.next_steps = [
+            f"v{plan.target['version']} serves, but retagging or rejecting failed ({exc}). Finish by hand: aws "
+            f"sagemaker add-tags --resource-arn {endpoint.get('EndpointArn')} --tags Key=ModelPackageName,Value={arn}"
+            + (
+                f"; aws sagemaker update-model-package --model-package-arn {plan.serving_package} "
+                "--model-approval-status Rejected"
+                if plan.serving_package
+                else ""
+            )
+        ]
     return plan
 
 

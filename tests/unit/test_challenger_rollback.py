@@ -1,0 +1,65 @@
+"""`mlgov rollback`'s apply on the in-memory fakes: what happens when SageMaker or the registry answers badly
+after the update started (the status read, the rejection)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlgov_runtime.challenger.rollback import NOT_REJECTED, ROLLED_BACK, Waiting, apply_rollback, plan_rollback
+from tests.unit.test_challenger_logic import NOW, FakeSageMaker, pkg, variant
+
+
+class Flaky(FakeSageMaker):
+    def __init__(self) -> None:
+        super().__init__()
+        self.describe_failures = 0
+        self.reject_fails = False
+
+    def describe_endpoint(self, name: str) -> dict[str, Any]:
+        if self.describe_failures and self.changes and self.changes[-1][0] == "update_endpoint":
+            self.describe_failures -= 1
+            raise RuntimeError("ThrottlingException: Rate exceeded")
+        return super().describe_endpoint(name)
+
+    def reject_package(self, arn: str, description: str) -> None:
+        if self.reject_fails:
+            raise RuntimeError("AccessDeniedException: not authorized to UpdateModelPackage")
+        super().reject_package(arn, description)
+
+
+def _estate() -> Flaky:
+    sm = Flaky()
+    sm.package(1, "Approved", catalog_snapshot_date="2026-11-01")
+    sm.package(2, "Approved", catalog_snapshot_date="2026-11-20")
+    sm.model("rec-v2", pkg(2))
+    sm.endpoint("prod", variant("AllTraffic", "rec-v2"))
+    return sm
+
+
+def _waiting(progress: list[str]) -> Waiting:
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    return Waiting(600, 30, lambda: clock[0], sleep, progress.append)
+
+
+def test_a_status_read_that_fails_during_the_wait_is_retried_not_taken_as_an_outcome() -> None:
+    sm = _estate()
+    sm.describe_failures = 2
+    plan = plan_rollback(sm, sm, "prod", "manga-recommender", "CTR -22%", NOW)
+    progress: list[str] = []
+    applied = apply_rollback(sm, sm, plan, NOW, _waiting(progress))
+    assert applied.status == ROLLED_BACK and sm.packages[pkg(2)]["ModelApprovalStatus"] == "Rejected"
+    assert len(progress) == 2 and "could not be read (ThrottlingException" in progress[0]
+
+
+def test_a_rejection_that_fails_after_the_target_serves_says_what_is_left_to_do() -> None:
+    sm = _estate()
+    sm.reject_fails = True
+    plan = plan_rollback(sm, sm, "prod", "manga-recommender", "CTR -22%", NOW)
+    applied = apply_rollback(sm, sm, plan, NOW, _waiting([]))
+    assert applied.status == NOT_REJECTED and sm.packages[pkg(2)]["ModelApprovalStatus"] == "Approved"
+    [step] = applied.next_steps
+    assert "v1 serves" in step and f"update-model-package --model-package-arn {pkg(2)}" in step
