@@ -191,3 +191,20 @@ def test_managed_instance_scaling_at_zero_is_named_as_a_pipeline_change() -> Non
     assert scaler.calls == []
     assert [(s.action, s.status) for s in steps] == [("needs_pipeline", "needs_pipeline")]
     assert "MinInstanceCount 0" in steps[0].detail
+
+
+def test_every_change_carries_the_command_that_puts_back_what_was_there() -> None:
+    # Given MinCapacity 0 (max 4) and a Sunday-night action to 0
+    logged, _, _ = run(audit_of(zero_estate()), RestoreOptions(minimum=1))
+    undo = {s.action: s.undo for s in logged if s.status == "done"}
+    # Then each undo restores the exact earlier values
+    assert undo["register_scalable_target"] == (
+        "aws application-autoscaling register-scalable-target --service-namespace sagemaker "
+        f"--resource-id {PROD} --scalable-dimension sagemaker:variant:DesiredInstanceCount --min-capacity 0 "
+        "--max-capacity 4"
+    )
+    assert "put-scheduled-action" in undo["put_scheduled_action"]
+    assert (
+        "--scheduled-action-name nightly-cost-saver --schedule 'cron(0 22 ? * SUN *)'" in undo["put_scheduled_action"]
+    )
+    assert undo["put_scheduled_action"].endswith("--scalable-target-action MinCapacity=0")
