@@ -281,10 +281,8 @@ def render_rollback(report: dict[str, Any], dry_run: bool) -> str:
                 f"  end state: {end['endpoint_status']} on {end['endpoint_config_name']} ({end['serving']} config)"
                 + (f": {end['failure_reason']}" if end.get("failure_reason") else "")
             )
-        if report["serving_package"] and report["serving_status"] != "Rejected" and report["status"] in (
-            "planned",
-            "rolled_back",
-        ):
+        rejects = report["status"] in ("planned", "rolled_back")
+        if report["serving_package"] and report["serving_status"] != "Rejected" and rejects:
             verb = "would mark" if dry_run else "marked"
             lines.append(f"  {verb} v{report['serving_version']} Rejected: {report['reason']}")
     if dry_run:

@@ -196,7 +196,7 @@ def test_managed_instance_scaling_at_zero_is_named_as_a_pipeline_change() -> Non
 def test_every_change_carries_the_command_that_puts_back_what_was_there() -> None:
     # Given MinCapacity 0 (max 4) and a Sunday-night action to 0
     logged, _, _ = run(audit_of(zero_estate()), RestoreOptions(minimum=1))
-    undo = {s.action: s.undo for s in logged if s.status == "done"}
+    undo = {s.action: s.undo or "" for s in logged if s.status == "done"}
     # Then each undo restores the exact earlier values
     assert undo["register_scalable_target"] == (
         "aws application-autoscaling register-scalable-target --service-namespace sagemaker "
