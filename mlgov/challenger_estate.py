@@ -149,7 +149,7 @@ def seed_artifacts(client: Any, group: str = GROUP) -> list[str]:
     """Put every package's model artifact (S3) and image (ECR, in the image's own registry account, reached as
     Organizations' OrganizationAccountAccessRole) into the emulator, so a rollback's checks find them.
     `client(service, **kwargs)` makes a client; returns the URIs seeded."""
-    from mlgov_runtime.adapters.endpoint_rollout import _ECR_IMAGE
+    from mlgov_runtime.adapters.endpoint_rollout import ECR_IMAGE
 
     sm, s3 = client("sagemaker"), client("s3")
     seeded: list[str] = []
@@ -166,7 +166,7 @@ def seed_artifacts(client: Any, group: str = GROUP) -> list[str]:
                         s3.create_bucket(Bucket=bucket)
                     s3.put_object(Bucket=bucket, Key=key, Body=b"model.tar.gz")
                     seeded.append(url)
-                match = _ECR_IMAGE.match(container.get("Image", ""))
+                match = ECR_IMAGE.match(container.get("Image", ""))
                 if match and container["Image"] not in seeded:
                     creds = client("sts").assume_role(
                         RoleArn=f"arn:aws:iam::{match['registry']}:role/OrganizationAccountAccessRole",

@@ -63,3 +63,51 @@ def test_a_rejection_that_fails_after_the_target_serves_says_what_is_left_to_do(
     assert applied.status == NOT_REJECTED and sm.packages[pkg(2)]["ModelApprovalStatus"] == "Approved"
     [step] = applied.next_steps
     assert "v1 serves" in step and f"update-model-package --model-package-arn {pkg(2)}" in step
+
+
+class Recorder:
+    """An S3 or ECR client that records the request and answers with `answer` (or raises it)."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer, self.calls = answer, list[tuple[str, dict[str, Any]]]()
+
+    def __getattr__(self, operation: str) -> Any:
+        def call(**kwargs: Any) -> Any:
+            self.calls.append((operation, kwargs))
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return self.answer
+
+        return call
+
+
+def _error(code: str) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": code}}, "Op")
+
+
+def test_the_artifact_check_reads_images_by_digest_in_their_own_region_and_tells_unknown_from_absent() -> None:
+    from mlgov_runtime.adapters.endpoint_rollout import ArtifactCheck
+
+    digest = "sha256:" + "a" * 64
+    regions: list[str] = []
+    ecr = Recorder({"imageDetails": [{"imageDigest": digest}]})
+
+    def ecr_in(region: str) -> Recorder:
+        regions.append(region)
+        return ecr
+
+    check = ArtifactCheck(Recorder(_error("403")), ecr_in)
+    image = f"111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/rec@{digest}"
+    assert check.image(image) == ("present", digest)
+    assert regions == ["eu-west-1"] and ecr.calls[0][1] == {
+        "registryId": "111122223333",
+        "repositoryName": "team/rec",
+        "imageIds": [{"imageDigest": digest}],
+    }
+    assert check.image("docker.io/library/rec:1")[0] == "unknown"  # not ECR: cannot be checked here
+    assert check.artifact("s3://bucket/model.tar.gz")[0] == "unknown"  # 403: no permission is not "gone"
+    gone = ArtifactCheck(Recorder(_error("404")), lambda region: Recorder(_error("ImageNotFoundException")))
+    assert gone.artifact("s3://bucket/model.tar.gz")[0] == "absent"
+    assert gone.image("111122223333.dkr.ecr.us-east-1.amazonaws.com/rec:2")[0] == "absent"

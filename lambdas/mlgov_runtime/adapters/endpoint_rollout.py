@@ -145,7 +145,7 @@ class SageMakerRollout:
         self._sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties=metadata)
 
 
-_ECR_IMAGE = re.compile(
+ECR_IMAGE = re.compile(
     r"^(?P<registry>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
     r"(?P<repository>[^:@]+)(:(?P<tag>[^@]+))?(@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
@@ -178,7 +178,7 @@ class ArtifactCheck:
         return "present", f"ETag {head.get('ETag')}"
 
     def image(self, uri: str) -> tuple[str, str]:
-        match = _ECR_IMAGE.match(uri)
+        match = ECR_IMAGE.match(uri)
         if not match:
             return "unknown", "not an ECR image URI"
         image_id = {"imageDigest": match["digest"]} if match["digest"] else {"imageTag": match["tag"] or "latest"}
