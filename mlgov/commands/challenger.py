@@ -349,6 +349,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not 0 < args.wait_minutes <= 24 * 60:
         raise UsageError(f"--wait-minutes {args.wait_minutes:g}: must be above 0 and at most 1440")
+    if not 1 <= args.poll_seconds <= 600:
+        raise UsageError(f"--poll-seconds {args.poll_seconds:g}: between 1 and 600")
     aws = _aws(args)
     _region(aws)
     rollout = _rollout(aws)

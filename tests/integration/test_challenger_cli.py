@@ -376,12 +376,19 @@ def test_rollback_without_proof_of_what_serves_is_refused(
 
 @pytest.mark.parametrize(
     ("group", "message"),
-    [("", "is not a model package group name"), ("nope", "no such model package group 'nope'")],
+    [
+        ("", "is not a model package group name"),
+        ("nope", "no such model package group 'nope'"),
+        ("manga-recommender --wait-minutes nan", "--wait-minutes nan: must be above 0"),
+        ("manga-recommender --wait-minutes 0", "--wait-minutes 0: must be above 0"),
+    ],
 )
-def test_rollback_of_a_group_that_is_empty_or_absent_is_a_usage_error(
+def test_an_empty_or_absent_group_or_a_bad_wait_is_a_usage_error_never_no_previous_version(
     lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], group: str, message: str
 ) -> None:
-    code, out, err = run(capsys, "rollback", "--endpoint", ENDPOINT, "--group", group, "--config", str(config))
+    group, *extra = group.split(" ")
+    argv = ("rollback", "--endpoint", ENDPOINT, "--group", group, *extra)
+    code, out, err = run(capsys, *argv, "--config", str(config))
     assert code == 2 and out == "" and message in err and "no previous" not in err
 
 
