@@ -111,3 +111,15 @@ def test_the_artifact_check_reads_images_by_digest_in_their_own_region_and_tells
     gone = ArtifactCheck(Recorder(_error("404")), lambda region: Recorder(_error("ImageNotFoundException")))
     assert gone.artifact("s3://bucket/model.tar.gz")[0] == "absent"
     assert gone.image("111122223333.dkr.ecr.us-east-1.amazonaws.com/rec:2")[0] == "absent"
+
+
+def test_an_endpoint_whose_config_was_deleted_is_refused_before_any_change() -> None:
+    import pytest
+
+    from mlgov_runtime.challenger.rollback import RollbackRefused
+
+    sm = _estate()
+    del sm.configs["prod-config"]
+    with pytest.raises(RollbackRefused, match="endpoint config prod-config of prod was deleted"):
+        plan_rollback(sm, sm, "prod", "manga-recommender", "why", NOW)
+    assert sm.changes == []

@@ -137,7 +137,13 @@ def plan_rollback(
         endpoint = endpoints.describe_endpoint(endpoint_name)
     except NotFound:
         raise RollbackRefused(f"endpoint {endpoint_name} does not exist (or this role may not read it)") from None
-    config = endpoints.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
+    try:
+        config = endpoints.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
+    except NotFound:
+        raise RollbackRefused(
+            f"endpoint config {endpoint['EndpointConfigName']} of {endpoint_name} was deleted: the variant's "
+            "instance type and settings cannot be copied; deploy the previous version through the pipeline"
+        ) from None
     production = _production_variant(endpoint, config)
     models = _models(endpoints, config)
     model = models[str(production["ModelName"])]
