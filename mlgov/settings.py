@@ -476,6 +476,9 @@ class OrgScan(_Strict):
     # The member role stack: which account's scan/audit roles it trusts, and where the StackSet deploys it.
     governance_account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
     member_role_target_ou_ids: list[str] = Field(default_factory=list)
+    # The region the governance stack runs in: its scan and audit roles are named for it, and member
+    # accounts forward SageMaker events to its bus (null: the region the StackSet stack is deployed to).
+    governance_region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
 
     @field_validator("account_ids", "exclude_account_ids")
     @classmethod

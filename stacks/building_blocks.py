@@ -97,6 +97,7 @@ class GovernedFunction(Construct):
         timeout: Duration,
         memory_size: int = 512,
         role_name: str | None = None,  # a fixed name, for trust policies in other accounts
+        role_path: str | None = None,  # the protected path, where only role admins create roles
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -108,6 +109,7 @@ class GovernedFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=description,
             role_name=role_name,
+            path=role_path,
         )
         own_logs = iam.PolicyStatement(
             sid="WriteOwnLogs",

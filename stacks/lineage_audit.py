@@ -64,6 +64,7 @@ class LineageAudit(CapabilityConstruct):
             timeout=Duration.minutes(5),
             # Named: the member role in other accounts trusts it (stacks/member_role_stack.py).
             role_name=f"{c.AUDIT_ROLE_PREFIX}-{Stack.of(self).region}",
+            role_path=settings.guardrails.protected_role_path,
         )
         self.function, self.role, self.policy = self.audit.function, self.audit.role, self.audit.policy
         channel.grant_publish(self.audit)

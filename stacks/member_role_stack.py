@@ -3,7 +3,8 @@ member accounts) assume, and the service-managed StackSet that puts it in every 
 OUs, new accounts included.
 
 Exactly the actions the registered per-endpoint checks declare (mlgov_runtime.registry.member_actions);
-trusted only by the scan worker's and the audit's roles of the governance account, inside the organization.
+trusted only by the scan worker's and the audit's roles of the governance account (exact ARNs on the
+protected path), inside the organization.
 """
 
 from __future__ import annotations
@@ -53,10 +54,12 @@ def member_read_statements(actions: Iterable[str], account: str, partition: str)
     return statements
 
 
-def trusted_role_patterns(governance_account: str, partition: str) -> list[str]:
+def trusted_role_arns(governance_account: str, governance_region: str, partition: str, path: str) -> list[str]:
+    """Exactly the scan worker's and the audit's roles: on the protected path (only role admins create
+    roles there), so no one else in the governance account can make a role that matches."""
     return [
-        f"arn:{partition}:iam::{governance_account}:role/{c.ORG_SCAN_WORKER_ROLE_PREFIX}-*",
-        f"arn:{partition}:iam::{governance_account}:role/{c.AUDIT_ROLE_PREFIX}-*",
+        f"arn:{partition}:iam::{governance_account}:role{path}{c.ORG_SCAN_WORKER_ROLE_PREFIX}-{governance_region}",
+        f"arn:{partition}:iam::{governance_account}:role{path}{c.AUDIT_ROLE_PREFIX}-{governance_region}",
     ]
 
 
@@ -81,7 +84,18 @@ class MemberRoleStack(Stack):
             description="Only principals of this organization may assume the role",
             default=settings.organization_id,
         )
+        region = CfnParameter(
+            self,
+            "GovernanceRegion",
+            type="String",
+            allowed_pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+            description="The region the governance stack runs in (its scan and audit roles carry its name)",
+            default=settings.org_scan.governance_region,  # None: asked for at deploy
+        )
         partition = Aws.PARTITION
+        trusted = trusted_role_arns(
+            governance.value_as_string, region.value_as_string, partition, settings.guardrails.protected_role_path
+        )
         self.role = iam.Role(
             self,
             "MemberAuditRole",
@@ -90,7 +104,7 @@ class MemberRoleStack(Stack):
             max_session_duration=Duration.hours(1),
             assumed_by=iam.AccountPrincipal(governance.value_as_string).with_conditions(
                 {
-                    "ArnLike": {"aws:PrincipalArn": trusted_role_patterns(governance.value_as_string, partition)},
+                    "ArnEquals": {"aws:PrincipalArn": trusted},
                     "StringEquals": {"aws:PrincipalOrgID": organization.value_as_string},
                 }
             ),
@@ -145,6 +159,9 @@ class MemberRoleStackSetStack(Stack):
                 ),
                 cdk.CfnStackSet.ParameterProperty(
                     parameter_key="OrganizationId", parameter_value=settings.organization_id
+                ),
+                cdk.CfnStackSet.ParameterProperty(
+                    parameter_key="GovernanceRegion", parameter_value=o.governance_region or Aws.REGION
                 ),
             ],
             operation_preferences=cdk.CfnStackSet.OperationPreferencesProperty(

@@ -154,6 +154,7 @@ class OrgScan(CapabilityConstruct):
             timeout=Duration.minutes(15),
             memory_size=1024,
             role_name=f"{c.ORG_SCAN_WORKER_ROLE_PREFIX}-{stack.region}",
+            role_path=self.settings.guardrails.protected_role_path,
         )
         return worker
 

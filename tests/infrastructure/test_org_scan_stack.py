@@ -125,6 +125,8 @@ def test_the_worker_role_has_the_name_the_member_role_trusts(template: Template)
     names = sorted(json.dumps(r["Properties"]["RoleName"]) for r in roles.values())
     assert len(names) == 2
     assert "mlgov-endpoint-audit-" in names[0] and "mlgov-org-scan-worker-" in names[1]
+    # On the protected path: the member role trusts these exact ARNs, and only role admins create roles there.
+    assert {r["Properties"].get("Path") for r in roles.values()} == {"/mlgov-protected/"}
 
 
 def test_the_report_bucket_is_encrypted_logged_and_expires_old_runs(template: Template) -> None:
@@ -163,7 +165,12 @@ def _trust(app: Any) -> dict[str, Any]:
     template = _member(app)
     [role] = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
     text = json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
-    for ref, value in (("GovernanceAccountId", GOVERNANCE), ("OrganizationId", ORG), ("AWS::Partition", "aws")):
+    for ref, value in (
+        ("GovernanceAccountId", GOVERNANCE),
+        ("OrganizationId", ORG),
+        ("GovernanceRegion", REGION),
+        ("AWS::Partition", "aws"),
+    ):
         text = text.replace(json.dumps({"Ref": ref}), json.dumps(value))
     document: dict[str, Any] = json.loads(text)
     for statement in document["Statement"]:  # Fn::Join of plain strings, now that the refs are values
@@ -195,11 +202,17 @@ def _may_assume(trust: dict[str, Any], principal_arn: str, org_id: str) -> bool:
 @pytest.mark.parametrize(
     ("principal", "org", "allowed"),
     [
-        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-org-scan-worker-us-east-1", ORG, True),
-        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-endpoint-audit-eu-west-1", ORG, True),
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-protected/mlgov-org-scan-worker-us-east-1", ORG, True),
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-protected/mlgov-endpoint-audit-us-east-1", ORG, True),
         (f"arn:aws:iam::{GOVERNANCE}:role/DataScientist", ORG, False),  # another role of the governance account
-        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-org-scan-worker-us-east-1", "o-otherorgxyz", False),
-        ("arn:aws:iam::999999999999:role/mlgov-org-scan-worker-us-east-1", ORG, False),  # same name elsewhere
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-protected/mlgov-org-scan-worker-us-east-1", "o-otherorgxyz", False),
+        ("arn:aws:iam::999999999999:role/mlgov-protected/mlgov-org-scan-worker-us-east-1", ORG, False),
+        # A role anyone who may create roles can name so: the root path is not protected.
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-org-scan-worker-us-east-1", ORG, False),
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-endpoint-audit-us-east-1", ORG, False),
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-endpoint-audit-attacker", ORG, False),
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-protected/mlgov-endpoint-audit-x", ORG, False),
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-protected/mlgov-org-scan-worker-us-east-1/x", ORG, False),
     ],
 )
 def test_only_the_scan_and_audit_roles_of_the_governance_account_may_assume_the_member_role(
@@ -212,7 +225,7 @@ def test_only_the_scan_and_audit_roles_of_the_governance_account_may_assume_the_
 def test_the_member_stack_needs_no_bootstrap_and_takes_the_governance_account_as_a_parameter(app: Any) -> None:
     template = _member(app)
     assert "BootstrapVersion" not in template.get("Parameters", {})
-    assert set(template["Parameters"]) == {"GovernanceAccountId", "OrganizationId"}
+    assert set(template["Parameters"]) == {"GovernanceAccountId", "OrganizationId", "GovernanceRegion"}
     assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::CDK::Metadata" and "Assets" in r]
 
 
@@ -241,6 +254,7 @@ def test_the_stackset_deploys_the_member_role_to_the_target_ous_with_auto_deploy
     assert {x["ParameterKey"]: x["ParameterValue"] for x in props["Parameters"]} == {
         "GovernanceAccountId": GOVERNANCE,
         "OrganizationId": ORG,
+        "GovernanceRegion": {"Ref": "AWS::Region"},  # no governance_region set: the StackSet stack's own
     }
 
 
