@@ -517,6 +517,16 @@ class OrgScan(_Strict):
         }
 
 
+def decision_tag_keys(settings: Settings) -> dict[str, str]:
+    """Endpoint tags a decision rests on, and which: each is a governance tag (README "Trust model")."""
+    return {
+        "ModelPackageName": "the audit compares it with the real lineage",
+        settings.capacity.environment_tag_key: "capacity: a non-production value makes a scale-to-zero page a ticket",
+        settings.retirement.purpose_tag_key: "retirement: only a retiring endpoint may be deleted",
+        settings.retirement.managed_by_tag_key: "retirement: which endpoints the stale-endpoint audit watches",
+    }
+
+
 def member_role_name(settings: Settings) -> str:
     """The read-only role in every member account, assumed by the org scan and the audit."""
     return settings.member_audit_role_name or DEFAULT_MEMBER_ROLE_NAME
@@ -812,6 +822,21 @@ class Settings(_Strict):
     @classmethod
     def _package_accounts(cls, value: list[str]) -> list[str]:
         return _all_match(value, r"\d{12}", "a 12-digit AWS account id")
+
+    @model_validator(mode="after")
+    def _decision_tags_are_governed(self) -> Settings:
+        """Tags that change a verdict or a severity join guardrails.governance_tag_keys, so the SCP keeps
+        their changes to the pipeline whatever they are renamed to."""
+        keys = list(self.guardrails.governance_tag_keys)
+        known = {k.lower() for k in keys}  # the SCP compares keys case-insensitively
+        for key in decision_tag_keys(self):
+            if key.lower() not in known:
+                keys.append(key)
+                known.add(key.lower())
+        if keys != self.guardrails.governance_tag_keys:
+            # Frozen models: set once, here, while the settings are being validated.
+            object.__setattr__(self, "guardrails", self.guardrails.model_copy(update={"governance_tag_keys": keys}))
+        return self
 
     @property
     def retraining_group(self) -> str:
