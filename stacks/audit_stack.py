@@ -11,7 +11,7 @@ from constructs import Construct
 
 from mlgov.settings import Settings
 from mlgov_runtime.registry import CAPABILITIES
-from stacks.building_blocks import GovernedFunction
+from stacks.building_blocks import GovernedFunction, only_senders
 from stacks.capability import CapabilityConstruct
 from stacks.findings_channel import FindingsChannel
 
@@ -32,6 +32,9 @@ class GovernanceAuditStack(Stack):
                 peers=dict(self.capabilities),
             )
         self.channel.seal()
+        for built in self.capabilities.values():
+            for queue in built.dead_letter_queues:
+                only_senders(queue, built.dead_letter_senders.get(queue.node.path, ()))
         self.channel.encrypt_logs(self)
         self._suppress()
 

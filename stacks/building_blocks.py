@@ -3,7 +3,10 @@ with its own log group and least-privilege role, and alarms that fire on the fir
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -77,6 +80,46 @@ def encrypted_table(
         ),
         removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
         deletion_protection=retain,
+    )
+
+
+def _service_sources(queue: sqs.Queue) -> list[Any]:
+    """The aws:SourceArn values the queue's own policy already allows services to send for (the
+    rules whose dead-letter queue it is), as CloudFormation values."""
+    policy = queue.node.try_find_child("Policy")
+    if not isinstance(policy, sqs.QueuePolicy):
+        return []
+    document = Stack.of(queue).resolve(policy.document.to_json())
+    sources: list[Any] = []
+    for statement in document.get("Statement", []):
+        if statement.get("Effect") != "Allow" or "Service" not in (statement.get("Principal") or {}):
+            continue
+        for operator in ("ArnEquals", "ArnLike"):
+            value = (statement.get("Condition") or {}).get(operator, {}).get("aws:SourceArn")
+            sources += value if isinstance(value, list) else [value] if value else []
+    return sources
+
+
+def only_senders(queue: sqs.Queue, role_arns: Sequence[str] = ()) -> None:
+    """Nobody but these roles and the services acting for the rules the queue already serves may send to
+    it, whatever their own IAM policies allow (a planted message would be redriven as a real one)."""
+    sources = _service_sources(queue)
+    conditions: dict[str, Any] = {"ArnNotEquals": {}}
+    if sources:
+        conditions["ArnNotEquals"]["aws:SourceArn"] = sources
+    if role_arns:
+        conditions["ArnNotEquals"]["aws:PrincipalArn"] = list(role_arns)
+    if not conditions["ArnNotEquals"]:
+        conditions = {}
+    queue.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="OnlyItsProducersSend",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["sqs:SendMessage"],
+            resources=[queue.queue_arn],
+            conditions=conditions or None,
+        )
     )
 
 

@@ -31,3 +31,5 @@ class CapabilityConstruct(Construct):
         # suppressions beyond the ones every GovernedFunction gets.
         self.dead_letter_queues: list[sqs.Queue] = []
         self.nag_suppressions: list[tuple[Construct, list[str]]] = []
+        # Roles besides the services of its own rules that may send to a dead-letter queue (by queue node path).
+        self.dead_letter_senders: dict[str, list[str]] = {}

@@ -14,6 +14,15 @@ from mlgov_runtime.core.permissions import FINDINGS_PUBLISH, FINDINGS_WRITE
 from stacks.building_blocks import GovernedFunction, encrypted_table
 
 
+def service_key_users(partition: str, region: str, account: str) -> dict[str, str]:
+    """The services that use the governance key on this account's behalf, and the resources they act for."""
+    return {
+        "events.amazonaws.com": f"arn:{partition}:events:{region}:{account}:rule/*",
+        "cloudwatch.amazonaws.com": f"arn:{partition}:cloudwatch:{region}:{account}:alarm:*",
+        "sns.amazonaws.com": f"arn:{partition}:sns:{region}:{account}:*",
+    }
+
+
 class FindingsChannel(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
@@ -40,13 +49,20 @@ class FindingsChannel(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         # EventBridge (DLQ delivery) and CloudWatch alarms (SNS actions) write encrypted messages;
-        # SNS delivers findings into the notifier's encrypted queue.
-        for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com", "sns.amazonaws.com"):
+        # SNS delivers findings into the notifier's encrypted queue. Each only for this account's own
+        # rules, alarms and topics (aws:SourceAccount/aws:SourceArn), so no other account's resource
+        # can make the service use this key for it (the confused deputy).
+        stack = Stack.of(self)
+        for service, source in service_key_users(stack.partition, stack.region, stack.account).items():
             key.add_to_resource_policy(
                 iam.PolicyStatement(
                     actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                     principals=[iam.ServicePrincipal(service)],
                     resources=["*"],
+                    conditions={
+                        "StringEquals": {"aws:SourceAccount": stack.account},
+                        "ArnLike": {"aws:SourceArn": source},
+                    },
                 )
             )
         return key

@@ -10,7 +10,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from mlgov.settings import routing_json
@@ -54,7 +53,25 @@ class Notifier(CapabilityConstruct):
             max_receive_count=5,
             visibility_timeout=Duration.minutes(12),
         )
-        channel.topic.add_subscription(subscriptions.SqsSubscription(self.queue, raw_message_delivery=True))
+        # Not SqsSubscription: it grants SNS the key for any topic. The channel's key policy lets SNS use it
+        # only for this account's topics (aws:SourceAccount/aws:SourceArn), and the queue takes this topic only.
+        sns.Subscription(
+            self,
+            "FindingsToQueue",
+            topic=channel.topic,
+            endpoint=self.queue.queue_arn,
+            protocol=sns.SubscriptionProtocol.SQS,
+            raw_message_delivery=True,
+        )
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="FindingsTopicSends",
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": channel.topic.topic_arn}},
+            )
+        )
         # Only the findings topic (and the operators' redrive) may send: identity policies cannot widen this.
         self.queue.add_to_resource_policy(
             iam.PolicyStatement(
@@ -120,6 +137,8 @@ class Notifier(CapabilityConstruct):
         )
         # The SQS event source grants the queue's consume actions on the role itself.
         self.function, self.policy, self.role = self.notifier.function, self.notifier.policy, self.notifier.role
+        # Only the notifier parks findings in its dead-letter queue (`mlgov notify redrive` checks the sender too).
+        self.dead_letter_senders[self.dlq.node.path] = [self.role.role_arn]
         self.function.add_event_source(
             sources.SqsEventSource(
                 self.queue, batch_size=10, max_batching_window=Duration.seconds(5), report_batch_item_failures=True

@@ -13,6 +13,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
@@ -41,9 +42,18 @@ class OrgScan(CapabilityConstruct):
         super().__init__(scope, construct_id, **kwargs)
         self.role_name = member_role_name(self.settings)
         self.bucket = self._build_bucket()
+        self.mac_key = kms.Key(
+            self,
+            "ResultMacKey",
+            description="mlgov org scan: HMAC over each run's targets and results (only the scan's roles sign)",
+            key_spec=kms.KeySpec.HMAC_256,
+            key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         self.worker = self._build_worker()
         self.coordinator = self._build_coordinator()
         self.state_machine = self._build_state_machine()
+        self._seal_results()
         self.dlq = encrypted_queue(self, "ScheduleDeadLetterQueue", self.channel.key)
         self.dead_letter_queues.append(self.dlq)
         self.rule = events.Rule(
@@ -103,12 +113,59 @@ class OrgScan(CapabilityConstruct):
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix="org-scan/",
             removal_policy=RemovalPolicy.RETAIN,
+            # A changed result keeps the genuine version beside it, for the on-call engineer to compare.
+            versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
-                    prefix=f"{PREFIX}/runs/", expiration=Duration.days(self.settings.org_scan.report_retention_days)
+                    prefix=f"{PREFIX}/runs/",
+                    expiration=Duration.days(self.settings.org_scan.report_retention_days),
+                    noncurrent_version_expiration=Duration.days(30),
                 ),
-                s3.LifecycleRule(prefix=f"{MAP_RESULTS_PREFIX}/", expiration=Duration.days(30)),
+                s3.LifecycleRule(
+                    prefix=f"{MAP_RESULTS_PREFIX}/",
+                    expiration=Duration.days(30),
+                    noncurrent_version_expiration=Duration.days(30),
+                ),
             ],
+        )
+
+    def _seal_results(self) -> None:
+        """Whatever their IAM policies allow: only the worker writes results, only the scan's own roles
+        (coordinator, worker, the state machine's ResultWriter) write anything else of a run, and only the
+        worker and the coordinator may sign with the HMAC key."""
+        writes = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+        worker, coordinator = self.worker.role.role_arn, self.coordinator.role.role_arn
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheWorkerWritesResults",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=writes,
+                resources=[self.bucket.arn_for_objects(f"{PREFIX}/runs/*/results/*")],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": [worker]}},
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheScanWritesRuns",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=writes,
+                resources=[self.bucket.arn_for_objects(f"{PREFIX}/*")],
+                conditions={
+                    "ArnNotEquals": {"aws:PrincipalArn": [worker, coordinator, self.state_machine.role.role_arn]}
+                },
+            )
+        )
+        self.mac_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheScanSigns",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(p.SIGN),
+                resources=["*"],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": [worker, coordinator]}},
+            )
         )
 
     def _key_use(self) -> iam.PolicyStatement:
@@ -132,6 +189,7 @@ class OrgScan(CapabilityConstruct):
                 resources=[self.bucket.arn_for_objects(f"{PREFIX}/runs/*/results/*")],
             ),
             self._key_use(),
+            iam.PolicyStatement(sid="SignResults", actions=list(p.SIGN), resources=[self.mac_key.key_arn]),
             # Its own account is read directly, with the same reads the member role grants elsewhere.
             *member_read_statements(p.MEMBER_READ, stack.account, stack.partition),
         ]
@@ -147,6 +205,7 @@ class OrgScan(CapabilityConstruct):
                 e.MEMBER_ROLE_NAME: self.role_name,
                 e.CHECK_OPTIONS_JSON: self._check_options(),
                 e.ENDPOINT_CONCURRENCY: str(o.endpoint_concurrency),
+                e.RESULT_MAC_KEY_ID: self.mac_key.key_arn,
                 "POWERTOOLS_SERVICE_NAME": "org-scan",
             },
             statements=statements,
@@ -178,6 +237,7 @@ class OrgScan(CapabilityConstruct):
                 e.REPORT_BUCKET: self.bucket.bucket_name,
                 e.MEMBER_ROLE_NAME: self.role_name,
                 e.SCAN_SCOPE_JSON: json.dumps(self.settings.org_scan.scope(stack.region), sort_keys=True),
+                e.RESULT_MAC_KEY_ID: self.mac_key.key_arn,
                 "POWERTOOLS_SERVICE_NAME": "org-scan",
             },
             statements=[
@@ -193,6 +253,9 @@ class OrgScan(CapabilityConstruct):
                     sid="OpenFindings", actions=list(p.FINDINGS_OPEN), resources=[self.channel.table.table_arn]
                 ),
                 self._key_use(),
+                iam.PolicyStatement(
+                    sid="SignPlanVerifyResults", actions=[*p.SIGN, *p.VERIFY], resources=[self.mac_key.key_arn]
+                ),
             ],
             log_retention_days=self.settings.log_retention_days,
             timeout=Duration.minutes(15),

@@ -399,7 +399,12 @@ class Retirement(CapabilityConstruct):
             )
         )
         self.channel.key.add_to_resource_policy(
-            iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey*"], principals=[alerts], resources=["*"])
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                principals=[alerts],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
         )
         return monitor_arn
 

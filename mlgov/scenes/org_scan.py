@@ -69,6 +69,9 @@ def play(stage: Stage) -> None:
         print(f"   {m.name:<8} {m.account_id}  {len(m.estate.expected) if m.estate else 0} endpoints, {role}")
     s3 = stage.session.client("s3", endpoint_url=stage.url)
     s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    kms = stage.session.client("kms", endpoint_url=stage.url)
+    mac_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
     scope = {"regions": [REGION], "exclude_account_ids": [org.governance_account]}
     os.environ.update(
         {
@@ -77,6 +80,7 @@ def play(stage: Stage) -> None:
             e.SCAN_SCOPE_JSON: json.dumps(scope),
             e.CHECK_OPTIONS_JSON: json.dumps(check_options(Settings())),
             e.ENDPOINT_CONCURRENCY: "8",
+            e.RESULT_MAC_KEY_ID: mac_key,
         }
     )
     reset_all()

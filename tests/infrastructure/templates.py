@@ -26,3 +26,33 @@ def _role_actions(template: Template, prefix: str) -> set[str]:
             value = statement["Action"]
             actions.update([value] if isinstance(value, str) else value)
     return actions
+
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+
+def concrete(value: Any) -> Any:
+    """A template fragment with its intrinsics made plain values (roles' ARNs named after their logical
+    ids), so an independent evaluator can judge the policy."""
+    if isinstance(value, list):
+        return [concrete(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "Ref" in value:
+        return {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}.get(
+            value["Ref"], f"ref-{value['Ref']}"
+        )
+    if "Fn::GetAtt" in value:
+        logical, attribute = value["Fn::GetAtt"]
+        if attribute == "Arn" and "Role" in logical:
+            return f"arn:aws:iam::{ACCOUNT}:role/{logical}"
+        return f"arn:aws:{logical}:{attribute}"
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(str(concrete(p)) for p in parts)
+    return {k: concrete(v) for k, v in value.items()}
+
+
+def role_arn_of(template: Template, prefix: str) -> str:
+    [logical] = [k for k in template.find_resources("AWS::IAM::Role") if k.startswith(prefix)]
+    return f"arn:aws:iam::{ACCOUNT}:role/{logical}"

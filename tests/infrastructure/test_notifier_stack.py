@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 from aws_cdk.assertions import Match, Template
 
 from mlgov_runtime.notifier import permissions
-from tests.infrastructure.templates import _one, _role_actions
+from tests.infrastructure.templates import ACCOUNT, _one, _role_actions, concrete, role_arn_of
 
 pytestmark = pytest.mark.infrastructure
 
@@ -89,3 +91,62 @@ def test_the_notifier_queue_takes_messages_only_from_the_findings_topic_and_oper
     assert deny["Effect"] == "Deny" and deny["Action"] == "sqs:SendMessage" and deny["Principal"] == {"AWS": "*"}
     assert "aws:SourceArn" in deny["Condition"]["ArnNotEquals"]
     assert deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"] == ["arn:*:iam::*:role/mlgov-protected/*"]
+
+
+# -- who may put messages on the dead-letter queues (evaluated by principalmapper)
+
+
+def _queue_policy(template: Template, queue_prefix: str) -> tuple[dict[str, Any], str]:
+    [(logical, _)] = [
+        (k, q) for k, q in template.find_resources("AWS::SQS::Queue").items() if k.startswith(queue_prefix)
+    ]
+    [policy] = [
+        p["Properties"]["PolicyDocument"]
+        for p in template.find_resources("AWS::SQS::QueuePolicy").values()
+        if {"Ref": logical} in p["Properties"]["Queues"]
+    ]
+    return cast(dict[str, Any], concrete(policy)), f"arn:aws:{logical}:Arn"
+
+
+def _send(document: dict[str, Any], queue_arn: str, context: dict[str, Any]) -> str:
+    from mlgov.policy_eval import evaluate
+
+    return evaluate(
+        {"queue": document}, "sqs:SendMessage", queue_arn, {"aws:SecureTransport": "true", **context}
+    ).decision
+
+
+def test_only_the_notifier_parks_findings_in_its_dead_letter_queue(template: Template) -> None:
+    document, arn = _queue_policy(template, "NotifierNotifierDeadLetterQueue")
+    assert _send(document, arn, {"aws:PrincipalArn": role_arn_of(template, "NotifierNotifyRole")}) == "Allow"
+    for other in ("DataScientist", "mlgov-protected/MlGovOperator"):
+        assert _send(document, arn, {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/{other}"}) == "Deny"
+    # No service sends to it either: the notifier queue's own redrive moves messages without SendMessage.
+    rule = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/anything"
+    assert _send(document, arn, {"aws:SourceArn": rule, "aws:SourceAccount": ACCOUNT}) == "Deny"
+
+
+def test_an_eventbridge_dead_letter_queue_takes_only_its_own_rules_failures(template: Template) -> None:
+    document, arn = _queue_policy(template, "OrgScanScheduleDeadLetterQueue")
+    [rule] = [k for k in template.find_resources("AWS::Events::Rule") if k.startswith("OrgScanWeeklyOrgScan")]
+    own = {"aws:SourceArn": f"arn:aws:{rule}:Arn", "aws:SourceAccount": ACCOUNT}
+    assert _send(document, arn, own) == "Allow"
+    assert _send(document, arn, {"aws:SourceArn": f"arn:aws:events:us-east-1:{ACCOUNT}:rule/planted"}) == "Deny"
+    assert _send(document, arn, {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/DataScientist"}) == "Deny"
+
+
+def test_key_grants_to_aws_services_carry_source_conditions(template: Template) -> None:
+    # A service principal without aws:SourceAccount/aws:SourceArn (or the logs encryption context) would
+    # use the key for any account's resources: the confused deputy.
+    scoped = ("aws:SourceAccount", "aws:SourceArn", "kms:EncryptionContext:aws:logs:arn")
+    granted = 0
+    for name, key in template.find_resources("AWS::KMS::Key").items():
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+            if statement["Effect"] != "Allow" or "Service" not in statement.get("Principal", {}):
+                continue
+            granted += 1
+            keys = {k for operator in statement.get("Condition", {}).values() for k in operator}
+            assert keys & set(scoped), (name, statement["Principal"])
+            if "aws:SourceAccount" in keys:
+                assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert granted >= 4

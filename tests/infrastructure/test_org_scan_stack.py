@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import zipfile
 from typing import Any, cast
@@ -28,7 +29,7 @@ from mlgov.policy_eval import lps
 from mlgov_runtime.org_scan import permissions as p
 from mlgov_runtime.registry import member_actions
 from stacks.constants import MEMBER_ROLE_STACK_NAME
-from tests.infrastructure.templates import _role_actions
+from tests.infrastructure.templates import ACCOUNT, _role_actions, concrete, role_arn_of
 
 pytestmark = pytest.mark.infrastructure
 REGION = "us-east-1"
@@ -370,3 +371,77 @@ def test_when_the_map_fails_the_report_is_still_written_and_the_run_fails(templa
     assert status == "FAILED"
     assert entered[-3:] == ["Aggregate", "AllWorkersRan?", "ScanIncomplete"]
     assert output == {}  # a failed execution has no output; the report (written by Aggregate) is the record
+
+
+# -- who may write a run, and sign it (evaluated by principalmapper, intrinsics made plain values)
+
+
+def _bucket_policy(template: Template) -> dict[str, Any]:
+    [policy] = [
+        p["Properties"]["PolicyDocument"]
+        for k, p in template.find_resources("AWS::S3::BucketPolicy").items()
+        if k.startswith("OrgScanReportBucket")
+    ]
+    return cast(dict[str, Any], concrete(policy))
+
+
+def _decide(document: dict[str, Any], action: str, resource: str, principal: str) -> str:
+    from mlgov.policy_eval import evaluate
+
+    context = {"aws:PrincipalArn": principal, "aws:SecureTransport": "true", "aws:PrincipalAccount": ACCOUNT}
+    return evaluate({"resource": document}, action, resource, context).decision
+
+
+@pytest.mark.parametrize(
+    ("who", "action", "key", "expected"),
+    [
+        ("OrgScanWorker", "s3:PutObject", "org-scan/runs/r1/results/222222222222-us-east-1.json", "Allow"),
+        ("OrgScanCoordinator", "s3:PutObject", "org-scan/runs/r1/results/222222222222-us-east-1.json", "Deny"),
+        ("DataScientist", "s3:PutObject", "org-scan/runs/r1/results/222222222222-us-east-1.json", "Deny"),
+        ("DataScientist", "s3:DeleteObjectVersion", "org-scan/runs/r1/results/222222222222-us-east-1.json", "Deny"),
+        ("DataScientist", "s3:PutObject", "org-scan/runs/r1/targets.json", "Deny"),
+        ("DataScientist", "s3:PutObject", "org-scan/latest.json", "Deny"),
+        ("OrgScanCoordinator", "s3:PutObject", "org-scan/runs/r1/targets.json", "Allow"),
+        ("OrgScanCoordinator", "s3:PutObject", "org-scan/latest.json", "Allow"),
+        ("OrgScanOrgScanStateMachineRole", "s3:PutObject", "org-scan/map-results/m/manifest.json", "Allow"),
+        ("DataScientist", "s3:GetObject", "org-scan/runs/r1/report.json", "Allow"),  # reading is IAM's to grant
+    ],
+)
+def test_only_the_worker_writes_results_and_only_the_scan_writes_a_run(
+    template: Template, who: str, action: str, key: str, expected: str
+) -> None:
+    principal = f"arn:aws:iam::{ACCOUNT}:role/DataScientist" if who == "DataScientist" else role_arn_of(template, who)
+    resource = f"arn:aws:s3:::bucket/{key}"
+    document = _bucket_policy(template)
+    for statement in document["Statement"]:  # the bucket's own ARN, whatever its generated name
+        statement["Resource"] = [
+            re.sub(r"arn:aws:OrgScanReportBucket\w+:Arn", "arn:aws:s3:::bucket", r)
+            for r in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+        ]
+    assert _decide(document, action, resource, principal) == expected
+
+
+def test_the_report_bucket_keeps_every_version(template: Template) -> None:
+    [bucket] = [b for k, b in template.find_resources("AWS::S3::Bucket").items() if k.startswith("OrgScanReportBucket")]
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+@pytest.mark.parametrize(
+    ("who", "action", "expected"),
+    [
+        ("OrgScanWorker", "kms:GenerateMac", "Allow"),
+        ("OrgScanCoordinator", "kms:GenerateMac", "Allow"),
+        ("DataScientist", "kms:GenerateMac", "Deny"),
+        ("LineageAudit", "kms:GenerateMac", "Deny"),  # another product role: not the scan's
+    ],
+)
+def test_only_the_scans_roles_may_sign_with_the_result_key(
+    template: Template, who: str, action: str, expected: str
+) -> None:
+    [key] = [
+        k for name, k in template.find_resources("AWS::KMS::Key").items() if name.startswith("OrgScanResultMacKey")
+    ]
+    assert key["Properties"]["KeySpec"] == "HMAC_256" and key["Properties"]["KeyUsage"] == "GENERATE_VERIFY_MAC"
+    principal = f"arn:aws:iam::{ACCOUNT}:role/DataScientist" if who == "DataScientist" else role_arn_of(template, who)
+    document = concrete(key["Properties"]["KeyPolicy"])
+    assert _decide(document, action, "*", principal) == expected

@@ -50,8 +50,9 @@ class OrgWorld:
                 self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
         return out
 
-    def execute(self, batch_size: int = 2) -> dict[str, Any]:
-        """What the state machine does: plan, the Map's batches through the worker, aggregate."""
+    def execute(self, batch_size: int = 2, before_aggregate: Any = None) -> dict[str, Any]:
+        """What the state machine does: plan, the Map's batches through the worker, aggregate
+        (`before_aggregate(run_id)`: what someone else does to the bucket meanwhile)."""
         from mlgov_runtime.org_scan import handler
 
         self.run += 1
@@ -63,6 +64,8 @@ class OrgWorld:
         for start in range(0, len(targets), batch_size):
             batch = {"Items": targets[start : start + batch_size], "BatchInput": {"run_id": run_id}}
             handler.scan(batch, FakeContext())
+        if before_aggregate:
+            before_aggregate(run_id)
         report = handler.handler({"step": "aggregate", "state": {"plan": plan, "map": None}}, FakeContext())
         key = report["report"].split(f"s3://{BUCKET}/", 1)[1]
         return {**report, "body": json.loads(self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())}
@@ -96,6 +99,9 @@ def org_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[OrgWorld]:
         ddb, sqs, s3 = (session.client(s) for s in ("dynamodb", "sqs", "s3"))
         resources = create_governance_resources(ddb, session.client("sns"), sqs)
         s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        mac_key = session.client("kms").create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+        monkeypatch.setenv(e.RESULT_MAC_KEY_ID, mac_key["KeyMetadata"]["Arn"])
         for key, value in _environment(org, resources).items():
             monkeypatch.setenv(key, value)
         from mlgov_runtime.adapters import aws
@@ -177,6 +183,86 @@ def test_a_deleted_endpoint_and_a_newly_reachable_account_are_resolved_once(org_
     # Resolved once: the next week closes nothing again
     org_world.execute()
     assert [f for f in org_world.published() if f["status"] == "RESOLVED"] == []
+
+
+def _result_key(run_id: str, account: str) -> str:
+    return f"org-scan/runs/{run_id}/results/{account}-{REGION}.json"
+
+
+def _whitewashed(s3: Any, key: str) -> bytes:
+    """The genuine result with every endpoint COMPLIANT and no findings: what an attacker would write."""
+    body = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    for row in body["endpoints"]:
+        row["verdict"], row["reasons"] = "COMPLIANT", []
+    body["findings"] = []
+    return json.dumps(body).encode()
+
+
+def _hotfix_resolutions(org_world: OrgWorld) -> list[dict[str, Any]]:
+    return [
+        f for f in org_world.published() if f.get("status") == "RESOLVED" and "recs-staging-hotfix" in f["resource_arn"]
+    ]
+
+
+@pytest.mark.parametrize("keep_metadata", [False, True], ids=["no-mac", "genuine-mac-other-body"])
+def test_a_rewritten_result_resolves_nothing_and_is_an_error_row_saying_what_to_do(
+    org_world: OrgWorld, keep_metadata: bool
+) -> None:
+    # Given an open violation in staging (recs-staging-hotfix serves a raw artifact)
+    org_world.execute()
+    org_world.published()
+    staging = org_world.account("staging")
+
+    def rewrite(run_id: str) -> None:
+        # When someone else rewrites staging's result of the next run to say all is well
+        key = _result_key(run_id, staging)
+        genuine = org_world.s3.head_object(Bucket=BUCKET, Key=key)
+        extra = {"Metadata": genuine["Metadata"]} if keep_metadata else {}
+        org_world.s3.put_object(Bucket=BUCKET, Key=key, Body=_whitewashed(org_world.s3, key), **extra)
+
+    report = org_world.execute(before_aggregate=rewrite)["body"]
+    # Then nothing is resolved from it, and its row says it was not believed and what to run
+    assert _hotfix_resolutions(org_world) == []
+    [row] = [a for a in report["accounts"] if a["account_id"] == staging]
+    assert row["status"] == "ERROR" and row["reason_code"] == "UNVERIFIED_RESULT"
+    assert "not believed" in row["reason"] and f"mlgov scan --accounts {staging}" in row["reason"]
+    assert report["status"] != "COMPLETE"
+
+
+def test_a_result_copied_from_another_account_or_run_is_not_believed(org_world: OrgWorld) -> None:
+    org_world.execute()
+    org_world.published()
+    staging, prod = org_world.account("staging"), org_world.account("prod")
+
+    def copy(run_id: str) -> None:
+        # A genuine, signed result of the previous run, and one of another account, put in staging's place
+        for source in (_result_key("scan-1", staging), _result_key(run_id, prod)):
+            org_world.s3.copy_object(
+                Bucket=BUCKET, Key=_result_key(run_id, staging), CopySource={"Bucket": BUCKET, "Key": source}
+            )
+
+    report = org_world.execute(before_aggregate=copy)["body"]
+    assert _hotfix_resolutions(org_world) == []
+    [row] = [a for a in report["accounts"] if a["account_id"] == staging]
+    assert row["reason_code"] == "UNVERIFIED_RESULT"
+
+
+def test_a_rewritten_plan_fails_the_aggregation_before_anything_is_resolved(org_world: OrgWorld) -> None:
+    from mlgov_runtime.adapters.scan_store import UnverifiedObject
+
+    org_world.execute()
+    org_world.published()
+    staging = org_world.account("staging")
+
+    def drop_staging(run_id: str) -> None:
+        key = f"org-scan/runs/{run_id}/targets.json"
+        targets = json.loads(org_world.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        kept = [t for t in targets if t["account_id"] != staging]
+        org_world.s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(kept).encode())
+
+    with pytest.raises(UnverifiedObject, match=r"targets\.json"):
+        org_world.execute(before_aggregate=drop_staging)
+    assert org_world.published() == []
 
 
 def test_the_report_lists_every_production_endpoints_snapshot_age_and_a_markdown_twin(org_world: OrgWorld) -> None:

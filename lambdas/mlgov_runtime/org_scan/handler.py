@@ -22,7 +22,7 @@ from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.member_accounts import MemberAccounts
 from mlgov_runtime.adapters.organizations import OrganizationAccounts
-from mlgov_runtime.adapters.scan_store import S3ScanStore
+from mlgov_runtime.adapters.scan_store import KmsMac, S3ScanStore
 from mlgov_runtime.core.findings import store_and_publish
 from mlgov_runtime.org_scan.logic import OK, Scope, Target, TargetResult, plan_targets, scan_target
 from mlgov_runtime.org_scan.report import (
@@ -55,8 +55,8 @@ def _region(context: LambdaContext) -> str:
     return context.invoked_function_arn.split(":")[3]
 
 
-def _store(bucket: str) -> S3ScanStore:
-    return S3ScanStore(_home_client("s3"), bucket)
+def _store(bucket: str, mac_key_id: str) -> S3ScanStore:
+    return S3ScanStore(_home_client("s3"), bucket, KmsMac(_home_client("kms"), mac_key_id))
 
 
 # -- coordinator
@@ -67,7 +67,7 @@ def plan(state: dict[str, Any]) -> dict[str, Any]:
     scope = Scope.from_dict(settings.scope)
     planned = plan_targets(OrganizationAccounts(_home_client("organizations")), scope)
     run_id = str(state["run_id"])
-    key = _store(settings.report_bucket).put_targets(run_id, planned.targets)
+    key = _store(settings.report_bucket, settings.result_mac_key_id).put_targets(run_id, planned.targets)
     logger.info("Scan planned", extra={"targets": len(planned.targets), "skipped": planned.skipped})
     return {
         "run_id": run_id,
@@ -85,8 +85,9 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = coordinator_settings.get()
     planned = state["plan"]
     run_id = str(planned["run_id"])
-    store = _store(settings.report_bucket)
-    targets = store.targets(str(planned["targets_key"]))
+    store = _store(settings.report_bucket, settings.result_mac_key_id)
+    # Only this run's own plan, as the coordinator signed it: anything else fails the run (SCAN_FAILED).
+    targets = store.targets(str(planned["targets_key"]), run_id)
     with ThreadPoolExecutor(max_workers=8) as pool:
         fetched = list(pool.map(lambda t: store.result(run_id, t), targets))
     found = {t: r for t, r in zip(targets, fetched, strict=True) if r is not None}
@@ -180,7 +181,7 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         role_name=settings.member_role_name,
         pool=settings.endpoint_concurrency + 2,
     )
-    store = _store(settings.report_bucket)
+    store = _store(settings.report_bucket, settings.result_mac_key_id)
     checks = endpoint_checks()
     now = datetime.now(UTC)
     summaries = []

@@ -16,11 +16,13 @@ REPORT_WRITE = ("s3:PutObject",)
 FINDINGS_OPEN = ("dynamodb:Scan",)  # the open findings the scan may close
 ASSUME_MEMBER = ("sts:AssumeRole",)
 OU_LOOKUP = ("organizations:ListParents",)  # exemptions bound to OUs
+SIGN = ("kms:GenerateMac",)  # targets.json (plan) and results (worker) carry an HMAC
+VERIFY = ("kms:VerifyMac",)  # the aggregate believes only what verifies
 
 MEMBER_READ = member_actions()
 
-PLAN = frozenset(ORGANIZATION_READ + REPORT_WRITE)
-WORKER = frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP) | MEMBER_READ
-AGGREGATE = frozenset(REPORT_READ + REPORT_WRITE + FINDINGS + FINDINGS_OPEN)
+PLAN = frozenset(ORGANIZATION_READ + REPORT_WRITE + SIGN)
+WORKER = frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP + SIGN) | MEMBER_READ
+AGGREGATE = frozenset(REPORT_READ + REPORT_WRITE + FINDINGS + FINDINGS_OPEN + VERIFY)
 
 ACTIONS = PLAN | WORKER | AGGREGATE

@@ -13,8 +13,10 @@ MEMBER_ROLE_NAME = "MEMBER_ROLE_NAME"
 SCAN_SCOPE_JSON = "SCAN_SCOPE_JSON"
 CHECK_OPTIONS_JSON = "CHECK_OPTIONS_JSON"
 ENDPOINT_CONCURRENCY = "ENDPOINT_CONCURRENCY"
+RESULT_MAC_KEY_ID = "RESULT_MAC_KEY_ID"  # the KMS HMAC key that signs targets.json and every result
 
 BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+KMS_KEY = r"(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/)?[0-9a-f-]{36}|alias/[\w/-]{1,250}"
 ROLE_NAME = r"[\w+=,.@-]{1,64}"
 
 
@@ -34,6 +36,7 @@ class CoordinatorSettings(FindingsChannelEnv):
     report_bucket: str
     member_role_name: str
     scope: dict[str, Any]  # mlgov_runtime.org_scan.logic.Scope as a dict
+    result_mac_key_id: str
 
 
 def load_coordinator_settings(env: Env) -> CoordinatorSettings:
@@ -45,6 +48,7 @@ def load_coordinator_settings(env: Env) -> CoordinatorSettings:
         report_bucket=required(env, REPORT_BUCKET, BUCKET, "an S3 bucket name"),
         member_role_name=required(env, MEMBER_ROLE_NAME, ROLE_NAME, "an IAM role name"),
         scope=scope,
+        result_mac_key_id=required(env, RESULT_MAC_KEY_ID, KMS_KEY, "a KMS key id or ARN"),
     )
 
 
@@ -54,6 +58,7 @@ class WorkerSettings(ObservabilityEnv):
     member_role_name: str
     check_options: dict[str, Any]
     endpoint_concurrency: int
+    result_mac_key_id: str
 
 
 def load_worker_settings(env: Env) -> WorkerSettings:
@@ -63,6 +68,7 @@ def load_worker_settings(env: Env) -> WorkerSettings:
         member_role_name=required(env, MEMBER_ROLE_NAME, ROLE_NAME, "an IAM role name"),
         check_options=_json_object(env, CHECK_OPTIONS_JSON),
         endpoint_concurrency=int(number(env, ENDPOINT_CONCURRENCY, "16", 0, 64)),
+        result_mac_key_id=required(env, RESULT_MAC_KEY_ID, KMS_KEY, "a KMS key id or ARN"),
     )
 
 
