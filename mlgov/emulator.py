@@ -328,6 +328,46 @@ def _sts_extensions() -> None:
     backend_cls.assume_role = assume_role
 
 
+def sender_id(access_key_id: str) -> str | None:
+    """SQS's SenderId for a caller: `<role id>:<session name>` for an assumed role, as SQS reports it."""
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    for by_partition in list(sts_backends.values()):
+        for partition, backend in list(by_partition.items()):
+            role = backend.get_assumed_role_from_access_key(access_key_id)
+            if role is not None:
+                owner = role.role_arn.split(":")[4]
+                try:
+                    role_id = iam_backends[owner][partition].get_role_by_arn(role.role_arn).id
+                except Exception:
+                    return None
+                return f"{role_id}:{role.session_name}"
+    return None
+
+
+def _sqs_extensions() -> None:
+    """moto gives every SQS message one fixed SenderId; SQS records who sent it. `mlgov notify redrive`
+    decides by it, so the emulator records the assumed role that called SendMessage."""
+    from moto.sqs.responses import SQSResponse
+
+    response_cls: Any = SQSResponse
+    original = response_cls.send_message
+
+    def send_message(self: Any) -> Any:
+        result = original(self)
+        sender = sender_id(self.get_access_key())
+        if sender:
+            queue = self.sqs_backend.get_queue(self._get_queue_name())
+            message_id = result.result["MessageId"]
+            for message in queue._messages:
+                if message.id == message_id:
+                    message.sender_id = sender
+        return result
+
+    response_cls.send_message = send_message
+
+
 def install() -> None:
     """Extend moto in this process (idempotent)."""
     global _INSTALLED
@@ -338,6 +378,7 @@ def install() -> None:
     _sts_extensions()
     _ecr_extensions()
     _autoscaling_extensions()
+    _sqs_extensions()
     _INSTALLED = True
 
 

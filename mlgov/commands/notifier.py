@@ -15,6 +15,7 @@ from mlgov.commands.common import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USAGE,
+    EXIT_VIOLATIONS,
     UsageError,
     _aws,
     _aws_options,
@@ -167,20 +168,41 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
 
 
 def cmd_notify_redrive(args: argparse.Namespace) -> int:
-    from mlgov_runtime.adapters.redrive import redrive
+    from mlgov_runtime.adapters.redrive import RedriveOutcome, producer_role_patterns, redrive, role_ids
 
-    sqs = _aws(args).client("sqs")
+    session = _aws(args)
+    sqs = session.client("sqs")
+    # Who may have put a message there: the roles the queues' own policies name (the notifier parks,
+    # the redrive roles resend), plus the sender ids the operator vouches for.
+    patterns = producer_role_patterns(sqs, [args.dlq_url, args.queue_url])
+    senders = role_ids(session.client("iam"), patterns) if patterns else {}
+    senders.update({sender: "--allow-sender" for sender in args.allow_sender or []})
+    if not senders:
+        raise UsageError(
+            f"cannot tell who may send to {args.dlq_url}: its policy names no producer role (is it the notifier's "
+            "dead-letter queue?); pass --allow-sender <SenderId> for each sender you trust"
+        )
 
     def progress(moved: int) -> None:
         if moved % 10 == 0:
             print(f"moved {moved} ...", file=sys.stderr)
 
-    moved = redrive(sqs, args.dlq_url, args.queue_url, args.limit, progress)
+    outcome = RedriveOutcome()
+    moved = redrive(sqs, args.dlq_url, args.queue_url, args.limit, progress, senders=senders, outcome=outcome)
+    kept = [{"message_id": k.message_id, "sender_id": k.sender_id, "why": k.why} for k in outcome.kept]
     if args.format == "json":
-        print(json.dumps({"moved": moved}))
+        print(json.dumps({"moved": moved, "kept": kept}))
     else:
         print(f"moved {moved} message(s) from the dead-letter queue back to the notifier queue")
-    return EXIT_OK
+    for k in outcome.kept:
+        print(
+            f"mlgov: kept message {k.message_id} in the dead-letter queue: sent by {k.sender_id}, {k.why} "
+            f"({', '.join(sorted(set(senders.values())))}). Inspect it (aws sqs receive-message --queue-url "
+            f"{args.dlq_url} --message-system-attribute-names SenderId); if that sender is trusted, rerun with "
+            f"--allow-sender {k.sender_id}, else delete it.",
+            file=sys.stderr,
+        )
+    return EXIT_VIOLATIONS if outcome.kept else EXIT_OK
 
 
 def register(sub: Any) -> None:
@@ -200,4 +222,11 @@ def register(sub: Any) -> None:
     redrive.add_argument("--dlq-url", type=http_url, required=True, help="the notifier dead-letter queue URL")
     redrive.add_argument("--queue-url", type=http_url, required=True, help="the notifier queue URL")
     redrive.add_argument("--limit", type=positive_int, help="move at most this many messages")
+    redrive.add_argument(
+        "--allow-sender",
+        action="append",
+        metavar="SENDER_ID",
+        help="also move messages with this SQS SenderId (or role id); default: only the roles the queues' "
+        "policies name as producers",
+    )
     redrive.set_defaults(func=cmd_notify_redrive)

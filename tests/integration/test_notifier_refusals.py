@@ -16,7 +16,14 @@ from mlgov.sandbox import FakeContext, emf_metric
 from mlgov.sinks import start_sink
 from mlgov_runtime.adapters.http import DeliveryError, HttpClient
 from mlgov_runtime.adapters.notifiers import JiraProject, SlackWebhooks
-from tests.integration.test_notifier_handler import Notifier, _setup, good_secret, reconfigure, sqs_event_of
+from tests.integration.test_notifier_handler import (
+    MOTO_SENDER,
+    Notifier,
+    _setup,
+    good_secret,
+    reconfigure,
+    sqs_event_of,
+)
 
 WRONG_PROJECT = {
     "jira_project_key": "MLGOVX",  # the Jira site only has MLGOV
@@ -61,8 +68,8 @@ def test_redrive_after_the_fix_delivers_to_jira_only(
     # The operator fixes the project key and redrives the dead-letter queue.
     reconfigure(monkeypatch, {**WRONG_PROJECT, "jira_project_key": "MLGOV"})
     args = ["notify", "redrive", "--dlq-url", n.dlq_url, "--queue-url", n.queue_url, "--region", "us-east-1"]
-    assert main([*args, "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"moved": 1}
+    assert main([*args, "--format", "json", "--allow-sender", MOTO_SENDER]) == 0
+    assert json.loads(capsys.readouterr().out) == {"moved": 1, "kept": []}
     redriven = n.take(n.queue_url)
     assert redriven[0]["MessageAttributes"]["mlgov_message_id"]["StringValue"] == "m-1"
     assert n.module.handler(sqs_event_of(redriven), FakeContext()) == {"batchItemFailures": []}
