@@ -18,12 +18,13 @@ from stacks.constants import (
     ACCOUNT_GUARDRAILS_STACK_NAME,
     AUDIT_STACK_NAME,
     GUARDRAILS_STACK_NAME,
+    MEMBER_FORWARDING_STACK_NAME,
     MEMBER_ROLE_STACK_NAME,
     MEMBER_ROLE_STACKSET_STACK_NAME,
 )
 from stacks.guardrail_policies import GuardrailLimitError
 from stacks.guardrails_stack import AccountGuardrailsStack, GuardrailsStack
-from stacks.member_role_stack import MemberRoleStack, MemberRoleStackSetStack
+from stacks.member_role_stack import MemberForwardingStack, MemberRoleStack, MemberRoleStackSetStack
 
 # Behaviour the stacks rely on, set here so tests and `cdk synth` build the same templates.
 FEATURE_FLAGS = (
@@ -79,6 +80,12 @@ def build_app(context: dict | None = None) -> cdk.App:
         MEMBER_ROLE_STACK_NAME,
         settings=settings,
         description="ML model governance: read-only role in a member account for the org-wide scan and the audit",
+    )
+    MemberForwardingStack(
+        app,
+        MEMBER_FORWARDING_STACK_NAME,
+        settings=settings,
+        description="ML model governance: forwards a member account's SageMaker events to the governance bus",
     )
     if settings.org_scan.member_role_target_ou_ids:
         MemberRoleStackSetStack(

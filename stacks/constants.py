@@ -22,6 +22,7 @@ STATE_CHANGE_DETAIL_TYPE = "SageMaker Endpoint State Change"
 
 MEMBER_ROLE_STACK_NAME = "MlGovMemberRole"
 MEMBER_ROLE_STACKSET_STACK_NAME = "MlGovMemberRoleStackSet"
+MEMBER_FORWARDING_STACK_NAME = "MlGovMemberEventForwarding"
 # Governance-account roles the member role trusts: fixed names (suffixed with the region), since a
 # trust policy in another account cannot refer to a generated one.
 ORG_SCAN_WORKER_ROLE_PREFIX = "mlgov-org-scan-worker"

@@ -15,11 +15,13 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import Aws, CfnOutput, CfnParameter, Duration, Stack
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from mlgov.settings import Settings, SettingsError, member_role_name
+from mlgov_runtime.org_scan import forwarding
 from mlgov_runtime.registry import member_actions
 from stacks import constants as c
 
@@ -29,12 +31,14 @@ def member_read_statements(actions: Iterable[str], account: str, partition: str)
     packages of any account (a central registry shares them), and list calls that take no resource."""
     actions = sorted(set(actions))
     packages = [a for a in actions if a == "sagemaker:DescribeModelPackage"]
+    rules = [a for a in actions if a.startswith("events:")]
     unscoped = [
         a
         for a in actions
-        if not a.startswith("sagemaker:") or (a.startswith("sagemaker:List") and a != "sagemaker:ListTags")
+        if a not in rules
+        and (not a.startswith("sagemaker:") or (a.startswith("sagemaker:List") and a != "sagemaker:ListTags"))
     ]
-    scoped = [a for a in actions if a not in packages and a not in unscoped]
+    scoped = [a for a in actions if a not in packages and a not in unscoped and a not in rules]
     statements = []
     if scoped:
         statements.append(
@@ -46,6 +50,14 @@ def member_read_statements(actions: Iterable[str], account: str, partition: str)
         statements.append(
             iam.PolicyStatement(
                 sid="ReadModelPackages", actions=packages, resources=[f"arn:{partition}:sagemaker:*:*:model-package/*"]
+            )
+        )
+    if rules:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadEventForwarding",
+                actions=rules,
+                resources=[f"arn:{partition}:events:*:{account}:rule/{forwarding.RULE_NAME}"],
             )
         )
     if unscoped:
@@ -177,6 +189,99 @@ class MemberRoleStackSetStack(Stack):
                 )
             ],
         )
+        # Rules are regional: one in every region the scan covers, so endpoints there are audited at once.
+        cdk.CfnStackSet(
+            self,
+            "EventForwardingStackSet",
+            stack_set_name="mlgov-member-event-forwarding",
+            description="mlgov: forward SageMaker events from every member account and region to the governance bus",
+            permission_model="SERVICE_MANAGED",
+            auto_deployment=cdk.CfnStackSet.AutoDeploymentProperty(
+                enabled=True, retain_stacks_on_account_removal=False
+            ),
+            capabilities=["CAPABILITY_IAM"],
+            managed_execution={"Active": True},
+            call_as="SELF",
+            template_body=json.dumps(forwarding_template(settings)),
+            parameters=[
+                cdk.CfnStackSet.ParameterProperty(
+                    parameter_key="GovernanceAccountId", parameter_value=o.governance_account_id
+                ),
+                cdk.CfnStackSet.ParameterProperty(
+                    parameter_key="GovernanceRegion", parameter_value=o.governance_region or Aws.REGION
+                ),
+            ],
+            operation_preferences=cdk.CfnStackSet.OperationPreferencesProperty(
+                failure_tolerance_percentage=10, max_concurrent_percentage=25, region_concurrency_type="PARALLEL"
+            ),
+            stack_instances_group=[
+                cdk.CfnStackSet.StackInstancesProperty(
+                    deployment_targets=cdk.CfnStackSet.DeploymentTargetsProperty(
+                        organizational_unit_ids=o.member_role_target_ou_ids
+                    ),
+                    regions=list(o.regions) or [Aws.REGION],
+                )
+            ],
+        )
+
+
+class MemberForwardingStack(Stack):
+    """Self-contained, one per member account and region: SageMaker (and Application Auto Scaling) events
+    to the governance account's default bus, so an endpoint created there is audited within a minute."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, synthesizer=cdk.BootstraplessSynthesizer(), **kwargs)
+        governance = CfnParameter(
+            self,
+            "GovernanceAccountId",
+            type="String",
+            allowed_pattern=r"^\d{12}$",
+            description="The account whose default bus receives the events",
+            default=settings.org_scan.governance_account_id,
+        )
+        region = CfnParameter(
+            self,
+            "GovernanceRegion",
+            type="String",
+            allowed_pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+            description="The region of the governance account's bus",
+            default=settings.org_scan.governance_region,
+        )
+        bus = f"arn:{Aws.PARTITION}:events:{region.value_as_string}:{governance.value_as_string}:event-bus/default"
+        # An organization-wide bus policy needs a role on a cross-account target (EventBridge PutTargets).
+        role = iam.Role(
+            self,
+            "ForwardingRole",
+            description="mlgov: EventBridge puts this account's SageMaker events on the governance bus",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com").with_conditions(
+                {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+            ),
+        )
+        role.attach_inline_policy(
+            iam.Policy(
+                self,
+                "PutOnGovernanceBus",
+                statements=[iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus])],
+            )
+        )
+        # Not in the governance account itself: its own rules hear its events, and a rule may not target its bus.
+        member = cdk.CfnCondition(
+            self,
+            "IsMemberAccount",
+            expression=cdk.Fn.condition_not(cdk.Fn.condition_equals(Aws.ACCOUNT_ID, governance.value_as_string)),
+        )
+        events.CfnRule(
+            self,
+            "ForwardSageMakerEvents",
+            name=forwarding.RULE_NAME,
+            description="mlgov: SageMaker events to the governance account (real-time endpoint audit)",
+            state="ENABLED",
+            event_pattern={"source": list(forwarding.SOURCES), "detail-type": list(forwarding.DETAIL_TYPES)},
+            targets=[events.CfnRule.TargetProperty(id="GovernanceBus", arn=bus, role_arn=role.role_arn)],
+        )
+        for construct in self.node.find_all():
+            if isinstance(construct, cdk.CfnResource) and construct is not member:
+                construct.cfn_options.condition = member
 
 
 def member_template(settings: Settings) -> dict[str, Any]:
@@ -184,4 +289,12 @@ def member_template(settings: Settings) -> dict[str, Any]:
     app = cdk.App()
     MemberRoleStack(app, c.MEMBER_ROLE_STACK_NAME, settings=settings)
     template: dict[str, Any] = app.synth().get_stack_by_name(c.MEMBER_ROLE_STACK_NAME).template
+    return template
+
+
+def forwarding_template(settings: Settings) -> dict[str, Any]:
+    """The event forwarding stack's template, synthesized on its own (a StackSet carries it inline)."""
+    app = cdk.App()
+    MemberForwardingStack(app, c.MEMBER_FORWARDING_STACK_NAME, settings=settings)
+    template: dict[str, Any] = app.synth().get_stack_by_name(c.MEMBER_FORWARDING_STACK_NAME).template
     return template

@@ -92,7 +92,13 @@ CAPABILITIES: tuple[Capability, ...] = (
         "org_scan",
         "Weekly org-wide scan: every endpoint check in every account and region",
         "OrgScan",
-        ("SCAN_ACCOUNT_UNREACHABLE", "SCAN_SUMMARY", "SCAN_FAILED", "CATALOG_SNAPSHOT_STALE"),
+        (
+            "SCAN_ACCOUNT_UNREACHABLE",
+            "SCAN_SUMMARY",
+            "SCAN_FAILED",
+            "CATALOG_SNAPSHOT_STALE",
+            "EVENT_FORWARDING_MISSING",
+        ),
         endpoint_check="mlgov_runtime.org_scan.snapshot_age",
     ),
 )
@@ -120,5 +126,9 @@ def endpoint_checks() -> list[Any]:
 
 
 def member_actions() -> frozenset[str]:
-    """What the member role grants: exactly the union of the checks' declared reads."""
-    return frozenset(action for check in endpoint_checks() for action in check.MEMBER_ACTIONS)
+    """What the member role grants: exactly the union of the checks' declared reads, and the org scan's
+    per account/region read of the event forwarding rule."""
+    from mlgov_runtime.org_scan import forwarding
+
+    checks = frozenset(action for check in endpoint_checks() for action in check.MEMBER_ACTIONS)
+    return checks | forwarding.MEMBER_ACTIONS

@@ -154,6 +154,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             concurrency=concurrency,
             home_clients=home_client,
             progress=progress.endpoint,
+            home_account=own,
         )
         return progress.target(result)
 

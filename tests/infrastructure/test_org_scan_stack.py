@@ -243,8 +243,11 @@ def test_the_stackset_deploys_the_member_role_to_the_target_ous_with_auto_deploy
         }
     )
     template = Template.from_stack(cast(Stack, app.node.find_child(MEMBER_ROLE_STACKSET_STACK_NAME)))
-    [stackset] = template.find_resources("AWS::CloudFormation::StackSet").values()
-    props = stackset["Properties"]
+    [props] = [
+        s["Properties"]
+        for s in template.find_resources("AWS::CloudFormation::StackSet").values()
+        if s["Properties"]["StackSetName"] == "mlgov-member-role"
+    ]
     assert props["PermissionModel"] == "SERVICE_MANAGED"
     assert props["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
     assert props["StackInstancesGroup"][0]["DeploymentTargets"]["OrganizationalUnitIds"] == ["ou-ab12-prodwork"]
@@ -445,3 +448,71 @@ def test_only_the_scans_roles_may_sign_with_the_result_key(
     principal = f"arn:aws:iam::{ACCOUNT}:role/DataScientist" if who == "DataScientist" else role_arn_of(template, who)
     document = concrete(key["Properties"]["KeyPolicy"])
     assert _decide(document, action, "*", principal) == expected
+
+
+# -- event forwarding from member accounts (issue: audited within a minute in every account)
+
+
+def test_every_member_account_and_scan_region_forwards_sagemaker_events_to_the_governance_bus() -> None:
+    from app import build_app
+    from mlgov_runtime.org_scan import forwarding
+    from stacks.constants import MEMBER_ROLE_STACKSET_STACK_NAME
+
+    app = build_app(
+        context={
+            "mlgov": {
+                "organization_id": ORG,
+                "org_scan": {
+                    "governance_account_id": GOVERNANCE,
+                    "governance_region": "eu-west-1",
+                    "regions": ["eu-west-1", "us-east-1"],
+                    "member_role_target_ou_ids": ["ou-ab12-prodwork"],
+                },
+            }
+        }
+    )
+    template = Template.from_stack(cast(Stack, app.node.find_child(MEMBER_ROLE_STACKSET_STACK_NAME)))
+    sets = {
+        s["Properties"]["StackSetName"]: s["Properties"]
+        for s in template.find_resources("AWS::CloudFormation::StackSet").values()
+    }
+    props = sets["mlgov-member-event-forwarding"]
+    assert props["AutoDeployment"]["Enabled"] is True
+    [group] = props["StackInstancesGroup"]
+    assert group["Regions"] == ["eu-west-1", "us-east-1"]  # rules are regional: every scanned region
+    assert group["DeploymentTargets"]["OrganizationalUnitIds"] == ["ou-ab12-prodwork"]
+    assert {x["ParameterKey"]: x["ParameterValue"] for x in props["Parameters"]} == {
+        "GovernanceAccountId": GOVERNANCE,
+        "GovernanceRegion": "eu-west-1",
+    }
+    body = json.loads(props["TemplateBody"])
+    [rule] = [r for r in body["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    assert rule["Properties"]["Name"] == forwarding.RULE_NAME and rule["Properties"]["State"] == "ENABLED"
+    pattern = rule["Properties"]["EventPattern"]
+    assert "aws.sagemaker" in pattern["source"]
+    assert {
+        "SageMaker Endpoint State Change",
+        "SageMaker Model Package State Change",
+        "AWS API Call via CloudTrail",
+    } <= set(pattern["detail-type"])
+    [target] = rule["Properties"]["Targets"]
+    assert "".join(str(p) for p in target["Arn"]["Fn::Join"][1]).endswith(":event-bus/default")
+    assert "RoleArn" in target  # a cross-account bus allowed by organization needs a role
+    [role] = [r for r in body["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    # Not in the governance account: its own rules hear its events.
+    assert all(r.get("Condition") == "IsMemberAccount" for r in body["Resources"].values())
+
+
+def test_the_member_role_may_read_only_the_forwarding_rule(app: Any) -> None:
+    from mlgov_runtime.org_scan import forwarding
+
+    resources = _member(app)["Resources"]
+    [policy] = [r for r in resources.values() if r["Type"] == "AWS::IAM::Policy"]
+    [statement] = [
+        s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "ReadEventForwarding"
+    ]
+    assert statement["Action"] == "events:DescribeRule"
+    assert "".join(str(p) for p in statement["Resource"]["Fn::Join"][1]).endswith(f":rule/{forwarding.RULE_NAME}")

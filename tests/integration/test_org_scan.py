@@ -354,3 +354,43 @@ def test_mlgov_scan_of_the_organization_lists_its_active_accounts(
         assert account in captured.out
     assert "3 of 4 account/regions reached" in captured.out
     assert "scan: 4/4 account/regions" in captured.err
+
+
+def _forward(org_world: OrgWorld, name: str, state: str = "ENABLED") -> None:
+    """What the member event forwarding StackSet puts in an account/region (the rule, by its name)."""
+    from mlgov_runtime.org_scan import forwarding
+
+    events = org_world.org.members[name].session.client("events")
+    events.put_rule(Name=forwarding.RULE_NAME, EventPattern=json.dumps({"source": ["aws.sagemaker"]}), State=state)
+
+
+def test_an_account_that_forwards_no_events_is_reported_with_what_to_deploy_and_resolved_once_it_does(
+    org_world: OrgWorld,
+) -> None:
+    # Given prod forwards its SageMaker events and staging does not
+    _forward(org_world, "prod")
+    prod, staging = org_world.account("prod"), org_world.account("staging")
+    report = org_world.execute()["body"]
+    rows = {a["account_id"]: a for a in report["accounts"]}
+    # Then staging's row and one finding say so, with what to deploy; prod is OK; sandbox could not be read
+    assert rows[prod]["forwarding"] == "OK" and rows[staging]["forwarding"] == "MISSING"
+    assert "forwarding" not in rows[org_world.account("sandbox")]
+    missing = [f for f in org_world.published() if f["kind"] == "EVENT_FORWARDING_MISSING"]
+    assert [f["account_id"] for f in missing] == [staging]
+    assert "cdk deploy MlGovMemberEventForwarding" in missing[0]["detail"]
+    assert missing[0]["resource_arn"].endswith(f":{staging}:rule/mlgov-forward-sagemaker-events")
+    # A disabled rule forwards nothing either
+    _forward(org_world, "staging", "DISABLED")
+    org_world.execute()
+    assert not [
+        f
+        for f in org_world.published()
+        if f.get("status") == "RESOLVED" and f["account_id"] == staging and f["kind"] == "EVENT_FORWARDING_MISSING"
+    ]
+    # When staging's rule is enabled, the finding is resolved, once
+    _forward(org_world, "staging")
+    org_world.execute()
+    resolved = [f for f in org_world.published() if f["kind"] == "EVENT_FORWARDING_MISSING"]
+    assert [(f["account_id"], f["status"]) for f in resolved] == [(staging, "RESOLVED")]
+    org_world.execute()
+    assert [f for f in org_world.published() if f["kind"] == "EVENT_FORWARDING_MISSING"] == []

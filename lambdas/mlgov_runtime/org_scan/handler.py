@@ -195,6 +195,7 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             now=now,
             concurrency=settings.endpoint_concurrency,
             home_clients=_home_client,
+            home_account=_own_account(context),
         )
         store.put_result(run_id, result)
         reached = result.status == OK

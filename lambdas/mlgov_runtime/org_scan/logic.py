@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from mlgov_runtime.core.checks import CheckContext, Clients, EndpointCheck, EndpointGone
 from mlgov_runtime.core.findings import Finding
+from mlgov_runtime.org_scan import forwarding
 
 OK, ERROR = "OK", "ERROR"
 
@@ -132,6 +133,8 @@ class TargetResult:
     endpoints: list[dict[str, Any]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # OPEN findings the checks reported
     seconds: float = 0.0
+    forwarding: str = ""  # OK | MISSING | DISABLED | UNKNOWN | N/A (the governance account), "" not checked
+    forwarding_reason: str = ""
 
     @property
     def target(self) -> Target:
@@ -169,6 +172,8 @@ class TargetResult:
             endpoints=list(data.get("endpoints") or []),
             findings=[Finding(**{k: v for k, v in f.items() if k in fields}) for f in data.get("findings") or []],
             seconds=float(data.get("seconds") or 0.0),
+            forwarding=str(data.get("forwarding") or ""),
+            forwarding_reason=str(data.get("forwarding_reason") or ""),
         )
 
 
@@ -217,9 +222,12 @@ def scan_target(
     home_clients: Clients,
     progress: Progress | None = None,
     prepare: Callable[[CheckContext], None] | None = None,
+    home_account: str | None = None,
+    forwarding_stack: str = "MlGovMemberEventForwarding",
 ) -> TargetResult:
     """Every check on every endpoint of one account/region, endpoints `concurrency` at a time.
-    An account/region that cannot be read at all is an ERROR result, never an exception."""
+    An account/region that cannot be read at all is an ERROR result, never an exception. With
+    `home_account` (the governance account), other accounts' event forwarding is checked too."""
     started = time.monotonic()
     try:
         member = connector.connect(target)
@@ -249,14 +257,31 @@ def scan_target(
     workers = max(1, min(concurrency, len(names)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"scan-{target.key}") as pool:
         outcomes = [o for o in pool.map(one, names) if o is not None]
-    return TargetResult(
+    result = TargetResult(
         target.account_id,
         target.region,
         OK,
         endpoints=[row for row, _ in outcomes],
         findings=[f for _, found in outcomes for f in found],
-        seconds=time.monotonic() - started,
     )
+    if home_account is not None:
+        if target.account_id == home_account:
+            result.forwarding = forwarding.NOT_APPLICABLE  # the governance account's own rules hear it
+        else:
+            result.forwarding, result.forwarding_reason = forwarding.check(member.client("events"))
+            if result.forwarding in (forwarding.MISSING, forwarding.DISABLED):
+                result.findings.append(
+                    forwarding.finding(
+                        target.account_id,
+                        target.region,
+                        result.forwarding,
+                        result.forwarding_reason,
+                        source,
+                        forwarding_stack,
+                    )
+                )
+    result.seconds = time.monotonic() - started
+    return result
 
 
 def scan_targets(

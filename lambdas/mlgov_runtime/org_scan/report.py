@@ -14,12 +14,14 @@ from typing import Any, Protocol
 from mlgov_runtime.core.arns import role_arn
 from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding, FindingSink, store_and_publish, utc_now_iso
 from mlgov_runtime.lineage_audit.logic import VIOLATIONS, AuditSummary, EndpointAudit, Verdict
+from mlgov_runtime.org_scan import forwarding
 from mlgov_runtime.org_scan.logic import ERROR, OK, Target, TargetResult
 
 KIND_UNREACHABLE = "SCAN_ACCOUNT_UNREACHABLE"
 KIND_SUMMARY = "SCAN_SUMMARY"
 KIND_FAILED = "SCAN_FAILED"
-KINDS = (KIND_UNREACHABLE, KIND_SUMMARY, KIND_FAILED)
+KIND_FORWARDING = forwarding.KIND
+KINDS = (KIND_UNREACHABLE, KIND_SUMMARY, KIND_FAILED, KIND_FORWARDING)
 VIOLATION_VERDICTS = frozenset(v.value for v in VIOLATIONS)
 
 
@@ -154,6 +156,7 @@ def resolutions(
     reached account/regions, endpoints whose check was conclusive. An endpoint that disappeared
     closes its findings once (the store closes only what is open)."""
     reached = {r.target for r in results if r.status == OK}
+    forwarding_ok = {r.target for r in results if r.status == OK and r.forwarding == forwarding.OK}
     rows = {row.get("endpoint_arn"): row for r in results for row in r.endpoints if row.get("endpoint_arn")}
     kind_to_check = {kind: name for name, kinds in check_kinds.items() for kind in kinds}
     closing: list[Finding] = []
@@ -165,6 +168,10 @@ def resolutions(
             if target not in reached:
                 continue
             why = "the account/region was reached"
+        elif record.kind == KIND_FORWARDING:
+            if target not in forwarding_ok:  # still missing, or unknown: it stays open
+                continue
+            why = "the forwarding rule is in place and enabled"
         elif record.kind in kind_to_check:
             if target not in reached:
                 continue
@@ -272,6 +279,8 @@ def build_report(
             "violations": sum(1 for row in r.endpoints if row.get("verdict") in VIOLATION_VERDICTS),
             "findings": len(r.findings),
             "seconds": round(r.seconds, 2),
+            **({"forwarding": r.forwarding} if r.forwarding else {}),
+            **({"forwarding_reason": r.forwarding_reason} if r.forwarding_reason else {}),
         }
         for r in results
     ]
@@ -352,7 +361,7 @@ def aggregate(
     opened = [f for r in results for f in r.findings]
     opened += [unreachable_finding(r, run.role_name, run.source) for r in results if r.status == ERROR]
     reported = {f.finding_id for f in opened}
-    owned = [KIND_UNREACHABLE, *(k for kinds in check_kinds.values() for k in kinds)]
+    owned = [KIND_UNREACHABLE, KIND_FORWARDING, *(k for kinds in check_kinds.values() for k in kinds)]
     records = [OpenRecord.of(item) for item in ledger.open_findings(owned)]
     closing = resolutions(records, results, check_kinds, reported, run.source)
     sent = publish_all(ledger, opened, concurrency) + publish_all(ledger, closing, concurrency)
