@@ -164,3 +164,35 @@ def test_describe_images_reads_another_accounts_registry() -> None:
         assert found["imageDetails"][0]["imageTags"] == ["2.4"]
         with pytest.raises(ClientError, match="RepositoryNotFoundException"):
             ecr.describe_images(repositoryName="tgi")  # not in the caller's own registry
+
+
+def test_sqs_records_the_assumed_role_that_sent_a_message_as_its_sender_id() -> None:
+    import json
+
+    install()
+    with mock_aws():
+        iam = boto3.client("iam", region_name=REGION)
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        role = iam.create_role(RoleName="sender", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+        creds = boto3.client("sts", region_name=REGION).assume_role(RoleArn=role["Arn"], RoleSessionName="fn")
+        c = creds["Credentials"]
+        as_role = boto3.client(
+            "sqs",
+            region_name=REGION,
+            aws_access_key_id=c["AccessKeyId"],
+            aws_secret_access_key=c["SecretAccessKey"],
+            aws_session_token=c["SessionToken"],
+        )
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        as_role.send_message(QueueUrl=url, MessageBody="from the role")
+        sqs.send_message(QueueUrl=url, MessageBody="from the default user")
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["SenderId"])
+        senders = {m["Body"]: m["Attributes"]["SenderId"] for m in got["Messages"]}
+        assert senders["from the role"] == f"{role['RoleId']}:fn"
+        assert not senders["from the default user"].startswith(role["RoleId"])
