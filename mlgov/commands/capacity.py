@@ -189,9 +189,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         plan = "plan (dry run)" if args.dry_run else "restoring"
         print(f"{plan} {args.endpoint}: {before.verdict.value}, minimum {before.minimum}", file=sys.stderr)
     warmth = EndpointWarmth(aws.client("sagemaker"), aws.client("cloudwatch"), aws.client("sagemaker-runtime"))
-    report = Restorer(AutoscalingWriter(aws.client("application-autoscaling")), warmth, route, log).run(
-        before, options
-    )
+    report = Restorer(AutoscalingWriter(aws.client("application-autoscaling")), warmth, route, log).run(before, options)
     after = before if args.dry_run else checker.check_endpoint(args.endpoint)
     body = {
         "endpoint_name": args.endpoint,
@@ -354,9 +352,7 @@ def register(sub: Any) -> None:
     restore.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     restore.add_argument("--no-fallback", action="store_true", help="never switch the AppConfig route")
     restore.add_argument("--wait-minutes", type=float, default=15, help="how long to wait for the endpoint to serve")
-    restore.add_argument(
-        "--findings-table", help=f"findings table to log each step to (default ${FINDINGS_TABLE_ENV})"
-    )
+    restore.add_argument("--findings-table", help=f"findings table to log each step to (default ${FINDINGS_TABLE_ENV})")
     restore.set_defaults(func=cmd_restore)
     campaign = commands.add_parser(
         "campaign", help="schedule the minimum instances for a campaign's expected peak (spec scenario 4)"

@@ -26,9 +26,7 @@ def play(stage: Stage) -> None:
     ]
     duplicate = events[1][1]
     events.append(("CreateEndpoint (again)", duplicate))
-    events.append(
-        ("InService", load_event("endpoint_state_change_in_service.json", endpoint="manga-recommender-gone"))
-    )
+    events.append(("InService", load_event("endpoint_state_change_in_service.json", endpoint="manga-recommender-gone")))
     events.append(("CreateEndpoint denied", load_event("cloudtrail_create_endpoint_denied.json")))
     for label, event in events:
         out = io.StringIO()
