@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mlgov_runtime.adapters.artifacts import store_pins
 from mlgov_runtime.adapters.aws import AccountNotReachable, context_for, context_for_account
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.organizations import ou_ancestors
@@ -54,6 +55,7 @@ def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSet
         policy=PackagePolicy(
             settings.allowed_package_groups, settings.allowed_package_accounts, settings.challenger_traffic_fraction
         ),
+        pins=store_pins(home),
     )
 
 

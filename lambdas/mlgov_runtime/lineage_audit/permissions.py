@@ -19,5 +19,8 @@ ORGANIZATION_READ = ("organizations:ListParents",)
 
 # The weekly scan finds open findings of endpoints that no longer exist.
 FINDINGS_SCAN = ("dynamodb:Scan",)
+# Pins, read with the governance account's own role (never the member role): HeadObject of the pinned
+# model data (authorized as s3:GetObject) and the image tag's current digest.
+PIN_READ = ("s3:GetObject", "ecr:DescribeImages", "ecr:BatchGetImage")
 
-ACTIONS = frozenset(LINEAGE_READ + ORGANIZATION_READ + FINDINGS + IDEMPOTENCY + FINDINGS_SCAN)
+ACTIONS = frozenset(LINEAGE_READ + ORGANIZATION_READ + FINDINGS + IDEMPOTENCY + FINDINGS_SCAN + PIN_READ)
