@@ -13,6 +13,14 @@ GROUP = "manga-recommender"
 ROLE_ARN = "arn:aws:iam::{account}:role/SageMakerExecution"
 TGI_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-tgi-inference:2.4.0-tgi3.0.1-gpu-py311"
 RAW_ARTIFACT = "s3://manga-training/lora-jobs/lora-2026-05-02-1130/output/model.tar.gz"
+# What registration records for that image: its digest (a package names its image by digest, not by tag).
+TGI_DIGEST = "sha256:" + "5c0f" * 16
+TGI_PINNED = TGI_IMAGE.rsplit(":", 1)[0] + "@" + TGI_DIGEST
+
+
+def pinned_image(region: str) -> dict[str, str]:
+    """A package container's image fields as registration pins them."""
+    return {"Image": TGI_PINNED.format(region=region), "ImageDigest": TGI_DIGEST}
 
 
 @dataclass
@@ -30,7 +38,7 @@ def _package(sm: Any, region: str, status: str, snapshot: str) -> str:
         ModelPackageDescription=f"LoRA adapter on catalog snapshot {snapshot}",
         ModelApprovalStatus=status,
         InferenceSpecification={
-            "Containers": [{"Image": TGI_IMAGE.format(region=region), "ModelDataUrl": RAW_ARTIFACT}],
+            "Containers": [{**pinned_image(region), "ModelDataUrl": RAW_ARTIFACT}],
             "SupportedContentTypes": ["application/json"],
             "SupportedResponseMIMETypes": ["application/json"],
         },
