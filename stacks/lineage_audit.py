@@ -15,6 +15,7 @@ from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import IDEMPOTENCY
 from mlgov_runtime.lineage_audit import permissions
 from mlgov_runtime.lineage_audit.events import AUDITED_CALLS, PACKAGE_CHANGE
+from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct
@@ -46,6 +47,23 @@ def state_change_pattern() -> events.EventPattern:
     )
 
 
+
+def pin_read_statements(partition: str) -> list[iam.PolicyStatement]:
+    """Reading pins with the governance account's own role (never the member role): HeadObject of approved
+    artifacts under the write-once prefix of any bucket, and image tags' current digests."""
+    return [
+        iam.PolicyStatement(
+            sid="HeadPinnedArtifacts",
+            actions=["s3:GetObject"],
+            resources=[f"arn:{partition}:s3:::*/{APPROVED_PREFIX}/*"],
+        ),
+        iam.PolicyStatement(
+            sid="ResolveImageTags",
+            actions=["ecr:DescribeImages", "ecr:BatchGetImage"],
+            resources=[f"arn:{partition}:ecr:*:*:repository/*"],
+        ),
+    ]
+
 class LineageAudit(CapabilityConstruct):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -74,6 +92,7 @@ class LineageAudit(CapabilityConstruct):
 
     def _statements(self) -> list[iam.PolicyStatement]:
         stack = Stack.of(self)
+        pin_reads = pin_read_statements(stack.partition)
         sm = f"arn:{stack.partition}:sagemaker:*:{stack.account}"
         statements = [
             iam.PolicyStatement(
@@ -99,6 +118,7 @@ class LineageAudit(CapabilityConstruct):
                 actions=list(IDEMPOTENCY),
                 resources=[self.idempotency_table.table_arn],
             ),
+            *pin_reads,
         ]
         if self.settings.experiment_exemptions.organizational_unit_ids:
             # ListParents has no resource-level permissions for accounts.

@@ -26,6 +26,7 @@ from mlgov_runtime.org_scan import settings as e
 from stacks import constants as c
 from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue
 from stacks.capability import CapabilityConstruct
+from stacks.lineage_audit import pin_read_statements
 from stacks.member_role_stack import member_read_statements
 
 LAMBDA_RETRY_ERRORS = [
@@ -134,6 +135,7 @@ class OrgScan(CapabilityConstruct):
             self._key_use(),
             # Its own account is read directly, with the same reads the member role grants elsewhere.
             *member_read_statements(p.MEMBER_READ, stack.account, stack.partition),
+            *pin_read_statements(stack.partition),
         ]
         if self.settings.experiment_exemptions.organizational_unit_ids:
             statements.append(iam.PolicyStatement(sid="ResolveAccountOus", actions=list(p.OU_LOOKUP), resources=["*"]))

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+# The write-once prefix approved artifacts live under (the snapshot bucket's policy; the audit may head them).
+APPROVED_PREFIX = "approved-models"
 # CustomerMetadataProperties keys registration writes beside the native pins.
 VERSION_KEY = "model_data_version_id"
 CHECKSUM_KEY = "model_data_checksum"  # "<ALGORITHM>:<base64>", e.g. "SHA256:..."

@@ -16,11 +16,13 @@ REPORT_WRITE = ("s3:PutObject",)
 FINDINGS_OPEN = ("dynamodb:Scan",)  # the open findings the scan may close
 ASSUME_MEMBER = ("sts:AssumeRole",)
 OU_LOOKUP = ("organizations:ListParents",)  # exemptions bound to OUs
+# The lineage check reads artifact pins with the worker's own role, never the member role.
+PIN_READ = ("s3:GetObject", "ecr:DescribeImages", "ecr:BatchGetImage")
 
 MEMBER_READ = member_actions()
 
 PLAN = frozenset(ORGANIZATION_READ + REPORT_WRITE)
-WORKER = frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP) | MEMBER_READ
+WORKER = frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP + PIN_READ) | MEMBER_READ
 AGGREGATE = frozenset(REPORT_READ + REPORT_WRITE + FINDINGS + FINDINGS_OPEN)
 
 ACTIONS = PLAN | WORKER | AGGREGATE

@@ -17,6 +17,7 @@ from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.pipeline_store import S3PipelineStore
 from mlgov_runtime.adapters.registry import create_pending_package, group_arn, latest_approved_package
 from mlgov_runtime.core.findings import store_and_publish
+from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.retraining.logic import (
     PipelineContext,
     data_quality_gate,
@@ -32,7 +33,7 @@ from mlgov_runtime.retraining.training_data import DataQualityThresholds
 
 SERVICE = "retraining"
 # Write-once prefix of the snapshot bucket (its policy requires If-None-Match and denies deletes there).
-APPROVED_MODELS_KEY = "approved-models/{group}/{job}/model.tar.gz"
+APPROVED_MODELS_KEY = APPROVED_PREFIX + "/{group}/{job}/model.tar.gz"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="MLGovernance", service=SERVICE)
 
