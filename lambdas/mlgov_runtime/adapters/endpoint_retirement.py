@@ -184,6 +184,14 @@ class SageMakerEndpoints:
             "tags": self._tags(str(endpoint["EndpointArn"])),
         }
 
+    def component_names(self, name: str) -> list[str]:
+        """The inference components on the endpoint (their traffic is reported per component)."""
+        try:
+            pages = self._sm.get_paginator("list_inference_components").paginate(EndpointNameEquals=name)
+            return [str(c["InferenceComponentName"]) for page in pages for c in page.get("InferenceComponents", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise ReadFailure(f"inference components of {name}: {exc}") from exc
+
     def delete(self, name: str) -> None:
         """Deletes the endpoint only; its config and models stay for re-creation."""
         self._call(f"endpoint {name}", "delete_endpoint", EndpointName=name)
@@ -226,6 +234,19 @@ class EndpointMetrics:
             )
         except MetricsUnavailable as exc:
             raise ReadFailure(f"invocations of {endpoint_name}: {exc}") from exc
+
+    def component_invocations(self, component_names: Iterable[str], start: datetime, end: datetime) -> int:
+        """SageMaker reports an inference component's Invocations per InferenceComponentName (AWS/SageMaker);
+        an endpoint serving through components can read zero per variant while it is busy."""
+        try:
+            return round(
+                sum(
+                    self._cw.sum(SAGEMAKER_NAMESPACE, "Invocations", {"InferenceComponentName": name}, start, end)
+                    for name in sorted(set(component_names))
+                )
+            )
+        except MetricsUnavailable as exc:
+            raise ReadFailure(f"inference component invocations: {exc}") from exc
 
     def errors(
         self, endpoint_name: str, metrics: Iterable[ErrorMetric], start: datetime, end: datetime
