@@ -338,9 +338,9 @@ def _s3_extensions() -> None:
     original_copy = response_cls.copy_object
 
     def copy_object(self: Any) -> Any:
-        if self.headers.get("If-None-Match") == "*":
-            if self.backend.get_object(self.bucket_name, self.parse_key_name()) is not None:
-                raise PreconditionFailed("If-None-Match")
+        exists = self.backend.get_object(self.bucket_name, self.parse_key_name()) is not None
+        if self.headers.get("If-None-Match") == "*" and exists:
+            raise PreconditionFailed("If-None-Match")
         return original_copy(self)
 
     response_cls.copy_object = copy_object

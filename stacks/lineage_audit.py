@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -71,6 +72,21 @@ class LineageAudit(CapabilityConstruct):
         self.idempotency_table = encrypted_table(
             self, "IdempotencyTable", channel.key, "id", ttl_attribute="expiration", retain=False
         )
+        # Which endpoints (account, region) serve which package: a package state change re-audits them.
+        self.serving_index = dynamodb.Table(
+            self,
+            "ServingIndex",
+            partition_key=dynamodb.Attribute(name="model_package_arn", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="endpoint_key", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at",
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=channel.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,  # rebuilt by the next weekly scan
+        )
         self.audit = GovernedFunction(
             self,
             "Audit",
@@ -118,6 +134,11 @@ class LineageAudit(CapabilityConstruct):
                 actions=list(IDEMPOTENCY),
                 resources=[self.idempotency_table.table_arn],
             ),
+            iam.PolicyStatement(
+                sid="ServingIndex",
+                actions=list(permissions.SERVING_INDEX),
+                resources=[self.serving_index.table_arn],
+            ),
             *pin_reads,
         ]
         if self.settings.experiment_exemptions.organizational_unit_ids:
@@ -155,6 +176,7 @@ class LineageAudit(CapabilityConstruct):
             "ALLOWED_PACKAGE_ACCOUNT_IDS": ",".join(self.settings.package_account_ids),
             "CHALLENGER_TRAFFIC_FRACTION": str(self.settings.thresholds.challenger_traffic_fraction),
             "POWERTOOLS_SERVICE_NAME": c.AUDIT_SERVICE,
+            "SERVING_INDEX_TABLE_NAME": self.serving_index.table_name,
         }
         if self.settings.member_audit_role_name:
             environment["MEMBER_AUDIT_ROLE_NAME"] = self.settings.member_audit_role_name

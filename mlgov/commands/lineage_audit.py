@@ -36,8 +36,8 @@ def render_audit_table(report: dict[str, Any]) -> str:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from mlgov_runtime.adapters.organizations import ou_ancestors
     from mlgov_runtime.adapters.artifacts import store_pins
+    from mlgov_runtime.adapters.organizations import ou_ancestors
     from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
     from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
     from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, PackagePolicy, ReadFailure, ResourceNotFound

@@ -114,7 +114,7 @@ def test_an_object_replaced_with_identical_bytes_is_still_caught_by_its_version(
     arn = lab.register(capsys=capsys)
     lab.deploy("ep", arn)
     lab.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"approved adapter bytes", ChecksumAlgorithm="SHA256")
-    code, row = lab.audit("ep", capsys)
+    _, row = lab.audit("ep", capsys)
     assert row["verdict"] == "ARTIFACT_MISMATCH" and "version" in " ".join(row["reasons"])
 
 
@@ -155,7 +155,7 @@ def test_a_pinned_object_that_was_deleted_is_a_mismatch_and_an_unreadable_one_is
     versions = lab.s3.list_object_versions(Bucket=BUCKET, Prefix=KEY)["Versions"]
     for version in versions:
         lab.s3.delete_object(Bucket=BUCKET, Key=KEY, VersionId=version["VersionId"])
-    code, row = lab.audit("ep", capsys)
+    _, row = lab.audit("ep", capsys)
     assert row["verdict"] == "ARTIFACT_MISMATCH" and "no longer exists" in " ".join(row["reasons"])
     lab.s3.delete_bucket(Bucket=BUCKET)  # the store itself is gone: unverified, not assumed good
     code, row = lab.audit("ep", capsys)

@@ -679,7 +679,7 @@ def test_traffic_through_inference_components_aborts_the_deletion(
     requested: Any, sm: FakeEndpoints, cw: FakeMetrics
 ) -> None:
     # The variant reads zero (an inference-component endpoint reports per component), the component is busy.
-    run, book, emitted, state = requested
+    run, _, emitted, state = requested
     sm.components["manga-recommender-v1-ab"] = ["ic-lora-v1"]
     cw.counts["ic-lora-v1"] = 12
     result = run.delete(state)

@@ -56,6 +56,7 @@ class EndpointAuditor:
         ou_resolver: OuResolver | None = None,
         policy: PackagePolicy | None = None,
         pins: PinReader | None = None,
+        registry: tuple[str, LineageReader] | None = None,
     ) -> None:
         self.reader = reader
         self.policy = policy
@@ -63,6 +64,8 @@ class EndpointAuditor:
         self.region = region
         self.exemptions = exemptions
         self.packages = PackageCache(reader, account_id, region, pins)
+        if registry is not None:
+            self.packages.registry = registry
         self._ou_resolver = ou_resolver
         self._ous: Sequence[str] | None = None
 

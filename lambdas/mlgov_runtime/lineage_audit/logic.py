@@ -255,6 +255,15 @@ class PackageCache:
         self.describe_calls = 0
         self.pins = pins  # None: pins are not compared with the stores (only their presence is judged)
         self._pin_problems: dict[str, list[PinProblem]] = {}
+        # (account, reader): packages registered in that account (the central registry, where the audit runs)
+        # are described there with its own role, not through the member role.
+        self.registry: tuple[str, LineageReader] | None = None
+
+    def _reader_for(self, candidate: str) -> LineageReader:
+        parts = candidate.split(":")
+        if self.registry and len(parts) > 4 and parts[4] == self.registry[0]:
+            return self.registry[1]
+        return self._reader
 
     def pin_problems(self, arn: str, package: Mapping[str, Any]) -> list[PinProblem]:
         """What is wrong with the package's pins, read once per run per package."""
@@ -281,7 +290,7 @@ class PackageCache:
                 break
             self.describe_calls += 1
             try:
-                result = self._reader.describe_model_package(candidate)
+                result = self._reader_for(candidate).describe_model_package(candidate)
                 break
             except ResourceNotFound as exc:
                 result = exc

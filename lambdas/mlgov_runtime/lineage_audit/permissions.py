@@ -23,4 +23,9 @@ FINDINGS_SCAN = ("dynamodb:Scan",)
 # model data (authorized as s3:GetObject) and the image tag's current digest.
 PIN_READ = ("s3:GetObject", "ecr:DescribeImages", "ecr:BatchGetImage")
 
-ACTIONS = frozenset(LINEAGE_READ + ORGANIZATION_READ + FINDINGS + IDEMPOTENCY + FINDINGS_SCAN + PIN_READ)
+# The serving index: every audit records what each endpoint serves; a package change looks it up.
+SERVING_INDEX = ("dynamodb:PutItem", "dynamodb:Query")
+
+ACTIONS = frozenset(
+    LINEAGE_READ + ORGANIZATION_READ + FINDINGS + IDEMPOTENCY + FINDINGS_SCAN + PIN_READ + SERVING_INDEX
+)

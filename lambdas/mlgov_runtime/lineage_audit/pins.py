@@ -143,9 +143,9 @@ def check_container_pins(
     if pinned_version and head.get("VersionId") and str(head["VersionId"]) != pinned_version:
         found.append(f"version {head['VersionId']} (pinned {pinned_version})")
     now_checksum = checksum_of(head)
-    if pinned_checksum and now_checksum and now_checksum.split(":")[0] == pinned_checksum.split(":")[0]:
-        if now_checksum != pinned_checksum:
-            found.append(f"checksum {now_checksum} (pinned {pinned_checksum})")
+    same_algorithm = bool(now_checksum) and str(now_checksum).split(":")[0] == pinned_checksum.split(":")[0]
+    if pinned_checksum and same_algorithm and now_checksum != pinned_checksum:
+        found.append(f"checksum {now_checksum} (pinned {pinned_checksum})")
     if found:
         problems.append(
             PinProblem(

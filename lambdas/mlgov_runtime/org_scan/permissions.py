@@ -18,11 +18,12 @@ ASSUME_MEMBER = ("sts:AssumeRole",)
 OU_LOOKUP = ("organizations:ListParents",)  # exemptions bound to OUs
 # The lineage check reads artifact pins with the worker's own role, never the member role.
 PIN_READ = ("s3:GetObject", "ecr:DescribeImages", "ecr:BatchGetImage")
+INDEX_WRITE = ("dynamodb:PutItem",)  # the serving index, kept by every scan
 
 MEMBER_READ = member_actions()
 
 PLAN = frozenset(ORGANIZATION_READ + REPORT_WRITE)
-WORKER = frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP + PIN_READ) | MEMBER_READ
+WORKER = frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP + PIN_READ + INDEX_WRITE) | MEMBER_READ
 AGGREGATE = frozenset(REPORT_READ + REPORT_WRITE + FINDINGS + FINDINGS_OPEN)
 
 ACTIONS = PLAN | WORKER | AGGREGATE

@@ -6,7 +6,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mlgov_runtime.core.env import Env, FindingsChannelEnv, Lazy, ObservabilityEnv, SettingsError, number, required
+from mlgov_runtime.core.env import (
+    Env,
+    FindingsChannelEnv,
+    Lazy,
+    ObservabilityEnv,
+    SettingsError,
+    number,
+    optional,
+    required,
+)
 
 REPORT_BUCKET = "REPORT_BUCKET"
 MEMBER_ROLE_NAME = "MEMBER_ROLE_NAME"
@@ -54,6 +63,7 @@ class WorkerSettings(ObservabilityEnv):
     member_role_name: str
     check_options: dict[str, Any]
     endpoint_concurrency: int
+    serving_index_table: str | None = None  # the lineage audit's index of who serves which package
 
 
 def load_worker_settings(env: Env) -> WorkerSettings:
@@ -63,6 +73,7 @@ def load_worker_settings(env: Env) -> WorkerSettings:
         member_role_name=required(env, MEMBER_ROLE_NAME, ROLE_NAME, "an IAM role name"),
         check_options=_json_object(env, CHECK_OPTIONS_JSON),
         endpoint_concurrency=int(number(env, ENDPOINT_CONCURRENCY, "16", 0, 64)),
+        serving_index_table=optional(env, "SERVING_INDEX_TABLE_NAME", r"[\w.-]{3,255}", "a DynamoDB table name"),
     )
 
 
