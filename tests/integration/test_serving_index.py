@@ -77,7 +77,9 @@ def two_accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoAccounts]:
             PrimaryContainer={"ModelPackageName": package},
         )
         variant = {"VariantName": "AllTraffic", "ModelName": "rec-v1", "InitialInstanceCount": 1}
-        msm.create_endpoint_config(EndpointConfigName="recs", ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}])
+        msm.create_endpoint_config(
+            EndpointConfigName="recs", ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}]
+        )
         msm.create_endpoint(EndpointName="recs-prod", EndpointConfigName="recs")
         resources = create_governance_resources(ddb, boto3.client("sns", region_name=REGION), sqs)
         ddb.create_table(
@@ -107,9 +109,7 @@ def two_accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoAccounts]:
 
         aws.context_for.cache_clear()
         runtime_env.reset_all()
-        yield TwoAccounts(
-            governance, member, package, module, sm, ddb, sqs, resources["FINDINGS_QUEUE_URL"]
-        )
+        yield TwoAccounts(governance, member, package, module, sm, ddb, sqs, resources["FINDINGS_QUEUE_URL"])
         aws.context_for.cache_clear()
         runtime_env.reset_all()
     for key in env:
