@@ -149,7 +149,9 @@ def show_pins(stage: Stage) -> None:
                     f"on {training.get('training_data_s3_uri', '?')}"
                 )
             else:
-                print(f"      {row['reasons'][-1][:230]}...")
+                what, _, fix = row["reasons"][-1].partition(" Fix: ")
+                print(f"      {what.split(': ', 1)[-1]}")
+                print(f"      Fix: {fix}")
     finally:
         sm.delete_endpoint(EndpointName=name)  # leaves the estate the later scenes expect
 
