@@ -153,7 +153,9 @@ def show_pins(stage: Stage) -> None:
                 print(f"      {what.split(': ', 1)[-1]}")
                 print(f"      Fix: {fix}")
     finally:
-        sm.delete_endpoint(EndpointName=name)  # leaves the estate the later scenes expect
+        # Leaves the estate the later scenes expect: the endpoint gone, the tampered package withdrawn.
+        sm.delete_endpoint(EndpointName=name)
+        sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected")
 
 
 def _cli_json(cli: Any, args: list[str]) -> dict[str, Any]:
