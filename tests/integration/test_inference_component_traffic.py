@@ -69,4 +69,4 @@ def test_the_capacity_guard_sees_a_component_endpoint_serving_again(ic_endpoint:
     sm, cw = ic_endpoint
     serving, detail = EndpointWarmth(sm, cw).invocations("lora-host")
     assert serving, detail
-    assert "1 inference component" in detail
+    assert "Invocations 40 on 1 inference component" in detail

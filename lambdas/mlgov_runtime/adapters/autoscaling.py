@@ -187,6 +187,7 @@ class EndpointWarmth:
             for page in self._sm.get_paginator("list_inference_components").paginate(EndpointNameEquals=endpoint)
             for c in page.get("InferenceComponents", [])
         ]
+        variant_total = total
         for component in components:
             points = self._cw.get_metric_statistics(
                 Namespace="AWS/SageMaker",
@@ -198,8 +199,10 @@ class EndpointWarmth:
                 Statistics=["Sum"],
             ).get("Datapoints", [])
             total += sum(float(p.get("Sum", 0)) for p in points)
-        where = f" and {len(components)} inference component(s)" if components else ""
-        return total > 0, f"invocations {total:g} in the last {minutes} min (variants{where})"
+        text = f"InvocationsPerInstance {variant_total:g}"
+        if components:
+            text += f", Invocations {total - variant_total:g} on {len(components)} inference component(s)"
+        return total > 0, f"{text} in the last {minutes} min"
 
     def smoke(self, endpoint: str, body: str, content_type: str) -> str:
         if self._runtime is None:
