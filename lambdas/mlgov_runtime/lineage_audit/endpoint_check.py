@@ -63,10 +63,14 @@ def _pins(ctx: CheckContext) -> PinReader:
     # write-once prefix, and the member role gets no S3 read.
     from mlgov_runtime.adapters.artifacts import StorePins
 
-    return ctx.shared(
-        PINS_KEY,
-        lambda: StorePins(ctx.home_client("s3"), lambda region: ctx.home_client("ecr")),
-    )
+    def ecr_in(region: str) -> Any:
+        if region == ctx.region:
+            return ctx.home_client("ecr")
+        import boto3  # an image in another region: the governance role's default session, that region
+
+        return boto3.client("ecr", region_name=region)
+
+    return ctx.shared(PINS_KEY, lambda: StorePins(ctx.home_client("s3"), ecr_in))
 
 
 def _build_auditor(ctx: CheckContext) -> EndpointAuditor:
