@@ -63,12 +63,15 @@ def _pins(ctx: CheckContext) -> PinReader:
     # write-once prefix, and the member role gets no S3 read.
     from mlgov_runtime.adapters.artifacts import StorePins
 
-    def ecr_in(region: str) -> Any:
-        if region == ctx.region:
-            return ctx.home_client("ecr")
-        import boto3  # an image in another region: the governance role's default session, that region
+    clients: dict[str, Any] = {}
 
-        return boto3.client("ecr", region_name=region)
+    def ecr_in(region: str) -> Any:
+        # The image's own region, with the governance role's default session (never the member role).
+        if region not in clients:
+            import boto3
+
+            clients[region] = boto3.client("ecr", region_name=region)
+        return clients[region]
 
     return ctx.shared(PINS_KEY, lambda: StorePins(ctx.home_client("s3"), ecr_in))
 
