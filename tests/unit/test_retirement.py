@@ -693,3 +693,15 @@ def test_components_that_cannot_be_listed_abort_the_deletion(requested: Any, sm:
     result = run.delete(state)
     assert result["outcome"] == "aborted" and result["invocations"] is None
     assert "manga-recommender-v1-ab" in sm.views and emitted == [(SAFETY_ABORT_METRIC, 1)]
+
+
+def test_the_audit_counts_component_traffic_so_a_busy_component_endpoint_is_never_a_candidate(
+    sm: FakeEndpoints, cw: FakeMetrics
+) -> None:
+    from dataclasses import replace as with_
+
+    sm.add("manga-recommender-v1-ic", package(1))
+    sm.views["manga-recommender-v1-ic"] = with_(sm.views["manga-recommender-v1-ic"], components=("ic-lora-v1",))
+    cw.counts["ic-lora-v1"] = 9  # the variant reads zero
+    check = check_endpoint("manga-recommender-v1-ic", sm, cw, RetirementPolicy(), NOW, ACCOUNT, REGION)
+    assert check.verdict is Verdict.STALE_ENDPOINT_ACTIVE and check.invocations_24h == 9

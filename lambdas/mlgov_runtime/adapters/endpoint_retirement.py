@@ -135,6 +135,8 @@ class SageMakerEndpoints:
                     )
                 )
         arn = str(endpoint["EndpointArn"])
+        # A variant without a model hosts inference components, whose traffic is counted per component.
+        hosts_components = any(not v.get("ModelName") for v in config.get("ProductionVariants", []))
         return EndpointView(
             name=name,
             arn=arn,
@@ -143,6 +145,7 @@ class SageMakerEndpoints:
             created_at=_utc(endpoint.get("CreationTime")),
             variants=tuple(variants),
             tags=self._tags(arn),
+            components=tuple(self.component_names(name)) if hosts_components else (),
         )
 
     def current_approved(self, group: str) -> ApprovedVersion | None:
