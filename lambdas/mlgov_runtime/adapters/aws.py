@@ -77,18 +77,6 @@ class AwsContext:
             self._clients[service] = session.client(service, endpoint_url=self.endpoint_url, config=self._config)
         return self._clients[service]
 
-    def client_in(self, service: str, region: str) -> Any:
-        """A client of this context's credentials in another region (an ECR image lives in its own)."""
-        if region == self._session.region_name:
-            return self.client(service)
-        key = f"{service}@{region}"
-        if key not in self._clients:
-            session: Any = self._session
-            self._clients[key] = session.client(
-                service, region_name=region, endpoint_url=self.endpoint_url, config=self._config
-            )
-        return self._clients[key]
-
     def account_id(self) -> str:
         return str(self.client("sts").get_caller_identity()["Account"])
 
