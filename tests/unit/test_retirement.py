@@ -682,7 +682,7 @@ def test_traffic_through_inference_components_aborts_the_deletion(
     run, _, emitted, state = requested
     sm.components["manga-recommender-v1-ab"] = ["ic-lora-v1"]
     cw.counts["ic-lora-v1"] = 12
-    result = run.delete(state)
+    result = run.delete(state, EXECUTION)
     assert result["outcome"] == "aborted" and result["invocations"] == 12
     assert "manga-recommender-v1-ab" in sm.views and emitted == [(SAFETY_ABORT_METRIC, 1)]
 
@@ -690,7 +690,7 @@ def test_traffic_through_inference_components_aborts_the_deletion(
 def test_components_that_cannot_be_listed_abort_the_deletion(requested: Any, sm: FakeEndpoints) -> None:
     run, _, emitted, state = requested
     sm.components_unreadable.add("manga-recommender-v1-ab")
-    result = run.delete(state)
+    result = run.delete(state, EXECUTION)
     assert result["outcome"] == "aborted" and result["invocations"] is None
     assert "manga-recommender-v1-ab" in sm.views and emitted == [(SAFETY_ABORT_METRIC, 1)]
 
