@@ -138,19 +138,18 @@ def seed(url: str, endpoints: int = ENDPOINTS) -> None:
     """`endpoints` endpoints, each with its own config and model, the models on 20 Approved packages."""
     import boto3
 
-    from mlgov.estate import GROUP, TGI_IMAGE
+    from mlgov.estate import GROUP, pinned_image
 
     sm = boto3.client(
         "sagemaker", endpoint_url=url, region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench"
     )
     sm.create_model_package_group(ModelPackageGroupName=GROUP)
-    image = TGI_IMAGE.format(region=REGION)
     packages = [
         sm.create_model_package(
             ModelPackageGroupName=GROUP,
             ModelApprovalStatus="Approved",
             InferenceSpecification={
-                "Containers": [{"Image": image}],
+                "Containers": [pinned_image(REGION)],
                 "SupportedContentTypes": ["application/json"],
                 "SupportedResponseMIMETypes": ["application/json"],
             },

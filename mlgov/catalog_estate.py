@@ -88,7 +88,14 @@ def approve_package_on_snapshot(sm: Any, group: str, snapshot_uri: str, image: s
         ModelPackageGroupName=group,
         ModelApprovalStatus="Approved",
         InferenceSpecification={
-            "Containers": [{"Image": image, "ModelDataUrl": "s3://manga-training/m.tar.gz"}],
+            "Containers": [
+                {
+                    "Image": image,
+                    # Registration pins a digest-form image's digest (the audit flags a bare tag).
+                    **({"ImageDigest": image.partition("@")[2]} if "@sha256:" in image else {}),
+                    "ModelDataUrl": "s3://manga-training/m.tar.gz",
+                }
+            ],
             "SupportedContentTypes": ["application/json"],
             "SupportedResponseMIMETypes": ["application/json"],
         },

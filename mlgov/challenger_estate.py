@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mlgov.estate import GROUP, TGI_IMAGE
+from mlgov.estate import GROUP, pinned_image
 
 RECOMMENDATIONS = "MangaAssist/Recommendations"
 SAGEMAKER = "AWS/SageMaker"
@@ -36,7 +36,7 @@ def register_candidate(
         InferenceSpecification={
             "Containers": [
                 {
-                    "Image": TGI_IMAGE.format(region=region),
+                    **pinned_image(region),
                     "ModelDataUrl": f"s3://manga-training/training-output/lora-{snapshot}/output/model.tar.gz",
                 }
             ],

@@ -368,6 +368,47 @@ def _sqs_extensions() -> None:
     response_cls.send_message = send_message
 
 
+def _s3_extensions() -> None:
+    """CopyObject honours If-None-Match: * as S3 does (moto 5.2.5 checks it on PutObject only), so a copy
+    onto an existing key in the write-once prefix fails with 412 here as it does in AWS."""
+    from moto.s3.exceptions import PreconditionFailed
+    from moto.s3.responses import S3Response
+
+    response_cls: Any = S3Response
+    original_copy = response_cls.copy_object
+
+    def copy_object(self: Any) -> Any:
+        exists = self.backend.get_object(self.bucket_name, self.parse_key_name()) is not None
+        if self.headers.get("If-None-Match") == "*" and exists:
+            raise PreconditionFailed("If-None-Match")
+        return original_copy(self)
+
+    response_cls.copy_object = copy_object
+
+
+def push_image(ecr: Any, repository: str, tag: str, layer: str = "v1") -> tuple[str, str]:
+    """Create the repository if needed and push an image manifest under the tag (pushing it again moves
+    the tag); returns (image URI with the tag, its digest)."""
+    import hashlib
+    import json
+
+    try:
+        uri = ecr.create_repository(repositoryName=repository)["repository"]["repositoryUri"]
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        uri = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]["repositoryUri"]
+    blob = "sha256:" + hashlib.sha256(layer.encode()).hexdigest()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2, "digest": blob},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 2, "digest": blob}],
+        }
+    )
+    image = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)["image"]
+    return f"{uri}:{tag}", str(image["imageId"]["imageDigest"])
+
+
 def install() -> None:
     """Extend moto in this process (idempotent)."""
     global _INSTALLED
@@ -379,6 +420,7 @@ def install() -> None:
     _ecr_extensions()
     _autoscaling_extensions()
     _sqs_extensions()
+    _s3_extensions()
     _INSTALLED = True
 
 

@@ -13,6 +13,16 @@ GROUP = "manga-recommender"
 ROLE_ARN = "arn:aws:iam::{account}:role/SageMakerExecution"
 TGI_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-tgi-inference:2.4.0-tgi3.0.1-gpu-py311"
 RAW_ARTIFACT = "s3://manga-training/lora-jobs/lora-2026-05-02-1130/output/model.tar.gz"
+# What registration records for that image: its digest. It is the digest the emulator gives the image the
+# sandbox pushes under that tag (challenger_estate.seed_artifacts: a manifest without layers), so the tag and
+# the digest agree there as they would in ECR.
+TGI_DIGEST = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+TGI_PINNED = TGI_IMAGE + "@" + TGI_DIGEST
+
+
+def pinned_image(region: str) -> dict[str, str]:
+    """A package container's image fields as registration pins them."""
+    return {"Image": TGI_PINNED.format(region=region), "ImageDigest": TGI_DIGEST}
 
 
 @dataclass
@@ -30,7 +40,7 @@ def _package(sm: Any, region: str, status: str, snapshot: str) -> str:
         ModelPackageDescription=f"LoRA adapter on catalog snapshot {snapshot}",
         ModelApprovalStatus=status,
         InferenceSpecification={
-            "Containers": [{"Image": TGI_IMAGE.format(region=region), "ModelDataUrl": RAW_ARTIFACT}],
+            "Containers": [{**pinned_image(region), "ModelDataUrl": RAW_ARTIFACT}],
             "SupportedContentTypes": ["application/json"],
             "SupportedResponseMIMETypes": ["application/json"],
         },

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from mlgov.estate import GROUP, TGI_IMAGE, Estate, seed_estate
+from mlgov.estate import GROUP, TGI_IMAGE, Estate, pinned_image, seed_estate
 
 BOOTSTRAP_ROLE = "OrganizationAccountAccessRole"  # Organizations creates it in every account it creates
 
@@ -97,7 +97,7 @@ def seed_small_estate(sm: Any, account_id: str, region: str) -> Estate:
             ModelPackageGroupName=GROUP,
             ModelApprovalStatus="Approved",
             InferenceSpecification={
-                "Containers": [{"Image": image}],
+                "Containers": [pinned_image(region)],
                 "SupportedContentTypes": ["application/json"],
                 "SupportedResponseMIMETypes": ["application/json"],
             },

@@ -809,7 +809,8 @@ class Settings(_Strict):
     retirement: Retirement = Field(default_factory=Retirement)
     approvals: Approvals = Field(default_factory=Approvals)
     # Central account: events forwarded from member accounts are audited through this role.
-    # Accounts besides an endpoint's own whose Approved packages may serve (a central registry account).
+    # The central registry account(s): when set, only packages registered there count, in every account
+    # (an endpoint's own account only if listed); unset, only the endpoint's own account.
     package_account_ids: list[str] = Field(default_factory=list)
     member_audit_role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
     # When set, accounts of this organization may put events on this account's default bus.

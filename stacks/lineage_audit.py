@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -15,6 +16,7 @@ from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import IDEMPOTENCY
 from mlgov_runtime.lineage_audit import permissions
 from mlgov_runtime.lineage_audit.events import AUDITED_CALLS, PACKAGE_CHANGE
+from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct
@@ -46,12 +48,44 @@ def state_change_pattern() -> events.EventPattern:
     )
 
 
+
+def pin_read_statements(partition: str) -> list[iam.PolicyStatement]:
+    """Reading pins with the governance account's own role (never the member role): HeadObject of approved
+    artifacts under the write-once prefix of any bucket, and image tags' current digests."""
+    return [
+        iam.PolicyStatement(
+            sid="HeadPinnedArtifacts",
+            actions=["s3:GetObject"],
+            resources=[f"arn:{partition}:s3:::*/{APPROVED_PREFIX}/*"],
+        ),
+        iam.PolicyStatement(
+            sid="ResolveImageTags",
+            actions=["ecr:DescribeImages", "ecr:BatchGetImage"],
+            resources=[f"arn:{partition}:ecr:*:*:repository/*"],
+        ),
+    ]
+
 class LineageAudit(CapabilityConstruct):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         settings, channel = self.settings, self.channel
         self.idempotency_table = encrypted_table(
             self, "IdempotencyTable", channel.key, "id", ttl_attribute="expiration", retain=False
+        )
+        # Which endpoints (account, region) serve which package: a package state change re-audits them.
+        self.serving_index = dynamodb.Table(
+            self,
+            "ServingIndex",
+            partition_key=dynamodb.Attribute(name="model_package_arn", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="endpoint_key", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at",
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=channel.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,  # rebuilt by the next weekly scan
         )
         self.audit = GovernedFunction(
             self,
@@ -75,6 +109,7 @@ class LineageAudit(CapabilityConstruct):
 
     def _statements(self) -> list[iam.PolicyStatement]:
         stack = Stack.of(self)
+        pin_reads = pin_read_statements(stack.partition)
         sm = f"arn:{stack.partition}:sagemaker:*:{stack.account}"
         statements = [
             iam.PolicyStatement(
@@ -100,6 +135,12 @@ class LineageAudit(CapabilityConstruct):
                 actions=list(IDEMPOTENCY),
                 resources=[self.idempotency_table.table_arn],
             ),
+            iam.PolicyStatement(
+                sid="ServingIndex",
+                actions=list(permissions.SERVING_INDEX),
+                resources=[self.serving_index.table_arn],
+            ),
+            *pin_reads,
         ]
         if self.settings.experiment_exemptions.organizational_unit_ids:
             # ListParents has no resource-level permissions for accounts.
@@ -136,6 +177,7 @@ class LineageAudit(CapabilityConstruct):
             "ALLOWED_PACKAGE_ACCOUNT_IDS": ",".join(self.settings.package_account_ids),
             "CHALLENGER_TRAFFIC_FRACTION": str(self.settings.thresholds.challenger_traffic_fraction),
             "POWERTOOLS_SERVICE_NAME": c.AUDIT_SERVICE,
+            "SERVING_INDEX_TABLE_NAME": self.serving_index.table_name,
         }
         if self.settings.member_audit_role_name:
             environment["MEMBER_AUDIT_ROLE_NAME"] = self.settings.member_audit_role_name

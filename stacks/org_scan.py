@@ -6,7 +6,7 @@ aggregate (findings stored and published, resolutions, report, one Slack summary
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -27,6 +27,7 @@ from mlgov_runtime.org_scan import settings as e
 from stacks import constants as c
 from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue
 from stacks.capability import CapabilityConstruct
+from stacks.lineage_audit import LineageAudit, pin_read_statements
 from stacks.member_role_stack import member_read_statements
 
 LAMBDA_RETRY_ERRORS = [
@@ -41,6 +42,7 @@ class OrgScan(CapabilityConstruct):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.role_name = member_role_name(self.settings)
+        self.serving_index = cast(LineageAudit, kwargs["peers"]["lineage_audit"]).serving_index
         self.bucket = self._build_bucket()
         self.mac_key = kms.Key(
             self,
@@ -192,6 +194,10 @@ class OrgScan(CapabilityConstruct):
             iam.PolicyStatement(sid="SignResults", actions=list(p.SIGN), resources=[self.mac_key.key_arn]),
             # Its own account is read directly, with the same reads the member role grants elsewhere.
             *member_read_statements(p.MEMBER_READ, stack.account, stack.partition),
+            *pin_read_statements(stack.partition),
+            iam.PolicyStatement(
+                sid="KeepServingIndex", actions=list(p.INDEX_WRITE), resources=[self.serving_index.table_arn]
+            ),
         ]
         if self.settings.experiment_exemptions.organizational_unit_ids:
             statements.append(iam.PolicyStatement(sid="ResolveAccountOus", actions=list(p.OU_LOOKUP), resources=["*"]))
@@ -206,6 +212,7 @@ class OrgScan(CapabilityConstruct):
                 e.CHECK_OPTIONS_JSON: self._check_options(),
                 e.ENDPOINT_CONCURRENCY: str(o.endpoint_concurrency),
                 e.RESULT_MAC_KEY_ID: self.mac_key.key_arn,
+                "SERVING_INDEX_TABLE_NAME": self.serving_index.table_name,
                 "POWERTOOLS_SERVICE_NAME": "org-scan",
             },
             statements=statements,

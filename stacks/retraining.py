@@ -18,6 +18,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from mlgov.settings import gate_thresholds_json
+from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.retraining import permissions as p
 from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one
 from stacks.capability import CapabilityConstruct
@@ -77,6 +78,7 @@ class Retraining(CapabilityConstruct):
             server_access_logs_prefix="snapshots/",
             removal_policy=RemovalPolicy.RETAIN,
         )
+        self._protect_approved_models()
         group = r_group = settings.retraining_group
         sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
         self.group_resources = [f"{sm}:model-package-group/{r_group.lower()}", f"{sm}:model-package/{group.lower()}/*"]
@@ -100,6 +102,31 @@ class Retraining(CapabilityConstruct):
             (self.training_policy, ["AwsSolutions-IAM5"]),
             (cast(Construct, self.machine_role), ["AwsSolutions-IAM5"]),
         ]
+
+    def _protect_approved_models(self) -> None:
+        """Approved artifacts are write-once: no principal (the training role, this app, an admin) may replace
+        an object under the prefix (a write must carry If-None-Match: *, which fails on an existing key) or
+        delete any version of one. Registration copies the training output there and pins the copy."""
+        approved = self.bucket.arn_for_objects(f"{APPROVED_PREFIX}/*")
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ApprovedModelsWriteOnce",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[approved],
+                conditions={"Null": {"s3:if-none-match": "true"}},
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ApprovedModelsNeverDeleted",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                resources=[approved],
+            )
+        )
 
     # -- roles and functions
     def catalog_and_registry_statements(self) -> list[iam.PolicyStatement]:
@@ -173,6 +200,7 @@ class Retraining(CapabilityConstruct):
 
     def _build_pipeline_function(self) -> GovernedFunction:
         r = self.settings.retraining
+        image_account = r.inference_image.split(".", 1)[0]
         steps = GovernedFunction(
             self,
             "PipelineSteps",
@@ -203,6 +231,22 @@ class Retraining(CapabilityConstruct):
                 ),
                 iam.PolicyStatement(
                     sid="RegisterPackage", actions=list(p.REGISTRY_REGISTER), resources=self.group_resources
+                ),
+                # Registration: copy the job's output to the write-once prefix, head the copy for its pins.
+                iam.PolicyStatement(
+                    sid="ReadTrainingOutput",
+                    actions=["s3:GetObject"],
+                    resources=[self.bucket.arn_for_objects("training-output/*")],
+                ),
+                iam.PolicyStatement(
+                    sid="CopyToApprovedModels",
+                    actions=list(p.ARTIFACT_COPY),
+                    resources=[self.bucket.arn_for_objects(f"{APPROVED_PREFIX}/*")],
+                ),
+                iam.PolicyStatement(
+                    sid="ResolveInferenceImage",
+                    actions=list(p.IMAGE_RESOLVE),
+                    resources=[f"arn:{Stack.of(self).partition}:ecr:*:{image_account}:repository/*"],
                 ),
             ],
             log_retention_days=self.settings.log_retention_days,

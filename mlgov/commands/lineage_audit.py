@@ -36,6 +36,7 @@ def render_audit_table(report: dict[str, Any]) -> str:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from mlgov_runtime.adapters.artifacts import store_pins
     from mlgov_runtime.adapters.organizations import ou_ancestors
     from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
     from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
@@ -68,6 +69,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             frozenset(settings.package_account_ids),
             settings.thresholds.challenger_traffic_fraction,
         ),
+        pins=store_pins(aws),
     )
     if args.format == "table" and not args.endpoint:
         print(f"Auditing every endpoint in {auditor.account_id}/{region} ...", file=sys.stderr)

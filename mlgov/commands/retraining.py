@@ -39,26 +39,31 @@ def cmd_register(args: argparse.Namespace) -> int:
         raise UsageError(f"--group {args.group!r} is not a model package group name")
     if not args.image.strip() or any(c.isspace() for c in args.image):
         raise UsageError(f"--image {args.image!r} is not a container image URI")
-    answer = (
-        _aws(args)
-        .client("sagemaker")
-        .create_model_package(
-            ModelPackageGroupName=args.group,
-            ModelPackageDescription=args.description or f"catalog snapshot {metadata['catalog_snapshot_date']}",
-            ModelApprovalStatus="PendingManualApproval",
-            InferenceSpecification={
-                "Containers": [{"Image": args.image, "ModelDataUrl": args.model_data_url}],
-                "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-            CustomerMetadataProperties=metadata,
-        )
+    from mlgov_runtime.adapters.artifacts import PinningRefused, pinned_container, store_pins
+
+    aws = _aws(args)
+    # Pins, not names: the image's digest and the object's ETag, version and checksum as they are now.
+    try:
+        container, pins = pinned_container(store_pins(aws), args.image, args.model_data_url)
+    except PinningRefused as exc:
+        raise UsageError(f"refused: {exc}") from None
+    answer = aws.client("sagemaker").create_model_package(
+        ModelPackageGroupName=args.group,
+        ModelPackageDescription=args.description or f"catalog snapshot {metadata['catalog_snapshot_date']}",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [container],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties={**metadata, **pins},
     )
     arn = answer["ModelPackageArn"]
+    pinned = {"image_digest": container["ImageDigest"], "model_data_etag": container["ModelDataETag"], **pins}
     if args.format == "json":
-        print(json.dumps({"model_package_arn": arn, "approval_status": "PendingManualApproval"}))
+        print(json.dumps({"model_package_arn": arn, "approval_status": "PendingManualApproval", "pins": pinned}))
     else:
-        print(f"registered {arn} (PendingManualApproval; an approver role approves it)")
+        print(f"registered {arn} (PendingManualApproval; an approver role approves it), pinned {pinned}")
     return EXIT_OK
 
 

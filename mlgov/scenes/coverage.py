@@ -23,7 +23,7 @@ def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, st
         create_snapshot_bucket,
         put_old_snapshot,
     )
-    from mlgov.estate import GROUP, TGI_IMAGE
+    from mlgov.estate import GROUP, TGI_IMAGE, TGI_PINNED
     from mlgov.settings import gate_thresholds_json, parse_settings
 
     ddb, s3, sm, sfn, iam = (
@@ -33,7 +33,7 @@ def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, st
     create_catalog(ddb, items)
     create_snapshot_bucket(s3, REGION)
     uri = put_old_snapshot(s3, items)
-    package = approve_package_on_snapshot(sm, GROUP, uri, TGI_IMAGE.format(region=REGION))
+    package = approve_package_on_snapshot(sm, GROUP, uri, TGI_PINNED.format(region=REGION))
     role = iam.create_role(RoleName="mlgov-sandbox-sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     machine = sfn.create_state_machine(
         name="MlGovRetraining",

@@ -82,6 +82,8 @@ def test_audit_role_grants_exactly_the_declared_actions_and_no_sagemaker_write(t
         | set(FINDINGS)
         | set(IDEMPOTENCY)
         | set(permissions.FINDINGS_SCAN)
+        | set(permissions.PIN_READ)
+        | set(permissions.SERVING_INDEX)
         | {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt", "kms:GenerateDataKey"}
         | {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
     )

@@ -216,8 +216,72 @@ def test_pipeline_role_grants_exactly_its_declared_actions(template: Template) -
     from mlgov_runtime.retraining import permissions as p
 
     assert _actions(template, "RetrainingPipelineSteps") == COMMON | set(
-        p.SNAPSHOT_READ + p.SNAPSHOT_WRITE + p.REGISTRY_REGISTER
+        p.SNAPSHOT_READ + p.SNAPSHOT_WRITE + p.REGISTRY_REGISTER + p.ARTIFACT_COPY + p.IMAGE_RESOLVE
     )
+
+
+BUCKET_ARN = "arn:aws:s3:::mlgov-snapshots"
+
+
+def _resolve(value: Any) -> Any:
+    """CloudFormation intrinsics of the template as one concrete account would see them."""
+    if isinstance(value, list):
+        return [_resolve(v) for v in value]
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            sep, parts = value["Fn::Join"]
+            return sep.join(str(_resolve(p)) for p in parts)
+        if "Fn::GetAtt" in value:
+            return BUCKET_ARN if value["Fn::GetAtt"][0].startswith("RetrainingSnapshotBucket") else "arn:aws:x"
+        if "Ref" in value:
+            return {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": "111122223333"}.get(
+                value["Ref"], "ref"
+            )
+        return {k: _resolve(v) for k, v in value.items()}
+    return value
+
+
+def _snapshot_bucket_policy(template: Template) -> dict[str, Any]:
+    [policy] = [
+        v
+        for k, v in template.find_resources("AWS::S3::BucketPolicy").items()
+        if k.startswith("RetrainingSnapshotBucket")
+    ]
+    return dict(_resolve(policy["Properties"]["PolicyDocument"]))
+
+
+def test_approved_models_are_write_once_for_every_principal(template: Template) -> None:
+    from mlgov.policy_eval import evaluate
+
+    bucket = {"bucket": _snapshot_bucket_policy(template)}
+    approved = f"{BUCKET_ARN}/approved-models/manga-recommender/lora-7/model.tar.gz"
+
+    def decide(action: str, resource: str, context: dict[str, Any] | None = None) -> tuple[str, str | None]:
+        found = evaluate(bucket, action, resource, {"aws:SecureTransport": "true", **(context or {})})
+        return found.decision, found.statement
+
+    # An overwrite (a plain PutObject, or a copy without If-None-Match) is refused; so is every delete.
+    assert decide("s3:PutObject", approved) == ("Deny", "ApprovedModelsWriteOnce")
+    assert decide("s3:DeleteObject", approved) == ("Deny", "ApprovedModelsNeverDeleted")
+    assert decide("s3:DeleteObjectVersion", approved) == ("Deny", "ApprovedModelsNeverDeleted")
+    # A create-only write passes the bucket policy (S3 then refuses it on an existing key: 412).
+    assert decide("s3:PutObject", approved, {"s3:if-none-match": "*"})[0] == "Allow"
+    # Training output stays writable (the job writes it; registration copies it from there).
+    assert decide("s3:PutObject", f"{BUCKET_ARN}/training-output/lora-7/output/model.tar.gz")[0] == "Allow"
+
+
+def test_the_training_role_cannot_write_approved_models(template: Template) -> None:
+    from mlgov.policy_eval import evaluate
+
+    [policy] = [
+        v for k, v in template.find_resources("AWS::IAM::Policy").items() if k.startswith("RetrainingTrainingPolicy")
+    ]
+    training = {"training": _resolve(policy["Properties"]["PolicyDocument"])}
+    approved = f"{BUCKET_ARN}/approved-models/manga-recommender/lora-7/model.tar.gz"
+    for context in ({}, {"s3:if-none-match": "*"}):
+        assert evaluate(training, "s3:PutObject", approved, context, default_allow=False).decision == "Deny"
+    own = f"{BUCKET_ARN}/training-output/lora-7/output/model.tar.gz"
+    assert evaluate(training, "s3:PutObject", own, {}, default_allow=False).decision == "Allow"
 
 
 def test_the_training_role_passes_no_role_and_writes_only_its_prefixes(template: Template) -> None:

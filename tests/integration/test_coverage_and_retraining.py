@@ -26,6 +26,7 @@ from mlgov.catalog_estate import (
     put_old_snapshot,
 )
 from mlgov.cli import main
+from mlgov.emulator import push_image
 from mlgov.estate import TGI_IMAGE, create_governance_resources
 from mlgov.sandbox import FakeContext, load_event
 from mlgov.settings import gate_thresholds_json, parse_settings
@@ -47,6 +48,14 @@ class World:
     machine_arn: str
     snapshot_uri: str
     items: list[dict[str, Any]]
+    inference_image: str = ""
+    image_digest: str = ""
+
+    def training_output(self, job: str, body: bytes = b"lora adapter v1") -> str:
+        """The model.tar.gz a training job wrote (what registration copies and pins)."""
+        key = f"training-output/{job}/output/model.tar.gz"
+        self.s3.put_object(Bucket=SNAPSHOT_BUCKET, Key=key, Body=body)
+        return f"s3://{SNAPSHOT_BUCKET}/{key}"
 
     def published(self) -> list[dict[str, Any]]:
         out = []
@@ -64,8 +73,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with mock_aws(config={"core": {"reset_boto3_session": False}}):
         c = {
             s: boto3.client(s, region_name=REGION)
-            for s in ("dynamodb", "s3", "sagemaker", "stepfunctions", "sqs", "sns", "iam")
+            for s in ("dynamodb", "s3", "sagemaker", "stepfunctions", "sqs", "sns", "iam", "ecr")
         }
+        inference_image, digest = push_image(c["ecr"], "tgi-inference", "3.0.1")
         items = catalog_items()
         create_catalog(c["dynamodb"], items)
         create_snapshot_bucket(c["s3"], REGION)
@@ -90,7 +100,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             "TRAINING_CODE_COMMIT": "3f2a9c1",
             "TEAM": "recsys",
             "INTENDED_USE_CASE": "recommendation",
-            "INFERENCE_IMAGE": TGI_IMAGE.format(region=REGION),
+            "INFERENCE_IMAGE": inference_image,
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
@@ -98,7 +108,17 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
         aws.context_for.cache_clear()
         yield World(
-            c["dynamodb"], c["s3"], c["sagemaker"], c["stepfunctions"], c["sqs"], resources, machine, uri, items
+            c["dynamodb"],
+            c["s3"],
+            c["sagemaker"],
+            c["stepfunctions"],
+            c["sqs"],
+            resources,
+            machine,
+            uri,
+            items,
+            inference_image,
+            digest,
         )
         aws.context_for.cache_clear()
 
@@ -334,7 +354,7 @@ def test_offline_gate_and_registration_write_the_metadata_schema(world: World) -
     training = {
         "job_name": "lora-exec-1",
         "job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-exec-1",
-        "model_artifacts": "s3://manga-training/training-output/lora-exec-1/output/model.tar.gz",
+        "model_artifacts": world.training_output("lora-exec-1"),
     }
     evaluation = {
         "eval_loss": 0.11,
@@ -359,6 +379,18 @@ def test_offline_gate_and_registration_write_the_metadata_schema(world: World) -
     assert meta["training_data_s3_uri"] == prepared["snapshot_uri"]
     assert meta["training_data_version"] == quality["version_id"]
     assert json.loads(meta["evaluation_metrics"])["mrr_at_10"] == 0.41
+    # Pins: the package names a write-once copy, its image by digest, the copy's ETag, version and checksum.
+    [container] = package["InferenceSpecification"]["Containers"]
+    copy = f"approved-models/{GROUP}/lora-exec-1/model.tar.gz"
+    assert container["ModelDataUrl"] == f"s3://{SNAPSHOT_BUCKET}/{copy}"
+    assert container["ImageDigest"] == world.image_digest
+    head = world.s3.head_object(Bucket=SNAPSHOT_BUCKET, Key=copy, ChecksumMode="ENABLED")
+    assert container["ModelDataETag"] == head["ETag"].strip('"')
+    assert meta["model_data_version_id"] == head["VersionId"]
+    assert meta["model_data_checksum"] == f"SHA256:{head['ChecksumSHA256']}"
+    # The write-once copy is never replaced: registering the same job again is refused by S3 (412).
+    with pytest.raises(world.s3.exceptions.ClientError, match="PreconditionFailed"):
+        step(pipeline, "register", state)
     assert {
         "training_job_arn",
         "git_commit_sha",
@@ -415,9 +447,9 @@ def test_mlgov_register_refuses_a_missing_field_by_name_and_registers_a_complete
         "--metadata-file",
         str(path),
         "--model-data-url",
-        "s3://b/m.tar.gz",
+        world.training_output("lora-manual-1"),
         "--image",
-        TGI_IMAGE.format(region=REGION),
+        world.inference_image,
         "--region",
         REGION,
         "--format",
@@ -431,5 +463,37 @@ def test_mlgov_register_refuses_a_missing_field_by_name_and_registers_a_complete
     described = world.sm.describe_model_package(ModelPackageName=arn)
     assert described["ModelApprovalStatus"] == "PendingManualApproval"
     assert described["CustomerMetadataProperties"]["catalog_snapshot_date"] == "2026-11-18"
+    [container] = described["InferenceSpecification"]["Containers"]
+    assert container["ImageDigest"] == world.image_digest and container["ModelDataETag"]
+    assert described["CustomerMetadataProperties"]["model_data_version_id"]
+
+
+def test_mlgov_register_refuses_what_it_cannot_pin(
+    world: World, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = {
+        "training_job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-manual-2",
+        "git_commit_sha": "3f2a9c1",
+        "training_data_s3_uri": world.snapshot_uri,
+        "training_data_version": "v7",
+        "trained_at_utc": "2026-11-20T04:00:00Z",
+        "catalog_snapshot_date": "2026-11-18",
+        "evaluation_metrics": {"eval_loss": 0.11},
+        "shadow_ctr_eligible": False,
+        "intended_use_case": "recommendation",
+        "team": "recsys",
+        "approved_by": "pending-manual-approval",
+    }
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps(meta))
+    base = ["register", "--group", GROUP, "--metadata-file", str(path), "--region", REGION]
+    before = len(world.sm.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"])
+    missing_tag = world.inference_image.rsplit(":", 1)[0] + ":no-such-tag"
+    assert main([*base, "--model-data-url", world.training_output("m2"), "--image", missing_tag]) == 2
+    assert "cannot resolve image" in capsys.readouterr().err
+    gone = f"s3://{SNAPSHOT_BUCKET}/training-output/never-written/model.tar.gz"
+    assert main([*base, "--model-data-url", gone, "--image", world.inference_image]) == 2
+    assert "cannot read model data" in capsys.readouterr().err
+    assert len(world.sm.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) == before
 
 

@@ -60,7 +60,7 @@ def _retraining(request: pytest.FixtureRequest) -> Calls:
     training = {
         "job_name": "lora-perm",
         "job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-perm",
-        "model_artifacts": "s3://manga-training/training-output/lora-perm/output/model.tar.gz",
+        "model_artifacts": world_.training_output("lora-perm"),
     }
     evaluation = {
         "eval_loss": 0.11,

@@ -319,3 +319,22 @@ def test_anything_else_shaped_like_a_challenger_stays_unapproved(
     _candidate(sm, eligible)
     _ab(sm, weight)
     assert auditor(sm, PackagePolicy(evaluation_share=share)).audit("ep").verdict is Verdict.UNAPPROVED
+
+
+# 4. Self-approval outside the guardrails' OUs (issue 22 item 4)
+
+
+def test_with_a_central_registry_a_self_approved_package_in_the_endpoints_own_account_is_not_compliant(
+    sm: FakeSageMaker,
+) -> None:
+    # An account outside the SCPs' OUs creates a group named like the watched one and approves its own version.
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "approved"}])
+    central = PackagePolicy(groups=frozenset({"manga-recommender"}), accounts=frozenset({"999988887777"}))
+    audit = auditor(sm, central).audit("ep")
+    assert audit.verdict is Verdict.FOREIGN_PACKAGE and audit.is_violation
+    assert any("central registry" in r and "999988887777" in r for r in audit.reasons)
+    # Without a central registry the endpoint's own account is the registry, as before.
+    assert auditor(sm, PackagePolicy(groups=frozenset({"manga-recommender"}))).audit("ep").verdict is Verdict.COMPLIANT
+    # Listing the own account beside the central one allows it again, explicitly.
+    both = PackagePolicy(accounts=frozenset({"999988887777", ACCOUNT}))
+    assert auditor(sm, both).audit("ep").verdict is Verdict.COMPLIANT

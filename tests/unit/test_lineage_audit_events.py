@@ -73,3 +73,20 @@ def test_a_cloudtrail_detail_naming_another_account_than_the_sender_is_refused()
     event["detail"]["recipientAccountId"] = "999988887777"
     with pytest.raises(InvalidEvent, match="differs from the event's account"):
         parse_audit_request(event)
+
+
+def test_a_package_state_change_names_its_package_only_when_it_lies_in_the_senders_account(
+    event_fixture: Loader,
+) -> None:
+    event = event_fixture("model_package_state_change_rejected.json")
+    request = parse_audit_request(event)
+    assert (request.trigger, request.endpoint_name, request.action) == ("package_change", None, "Rejected")
+    assert request.package_arn == event["detail"]["ModelPackageArn"]
+    # The detail is data: another account's package, or no ARN at all, re-audits only the sender's account.
+    for arn in (
+        "arn:aws:sagemaker:us-east-1:999988887777:model-package/manga-recommender/1",
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/manga-recommender",
+        None,
+    ):
+        detail = {**event["detail"], "ModelPackageArn": arn}
+        assert parse_audit_request({**event, "detail": detail}).package_arn is None, arn

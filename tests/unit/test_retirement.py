@@ -61,6 +61,8 @@ class FakeEndpoints:
         self.approved: dict[str, ApprovedVersion | None] = {GROUP: ApprovedVersion(GROUP, 2, package(2), V2_APPROVED)}
         self.unreadable: set[str] = set()
         self.calls: list[tuple[str, ...]] = []
+        self.components: dict[str, list[str]] = {}
+        self.components_unreadable: set[str] = set()
 
     def add(
         self,
@@ -108,6 +110,11 @@ class FakeEndpoints:
         self.calls.append(("delete", name))
         del self.views[name]
 
+    def component_names(self, name: str) -> list[str]:
+        if name in self.components_unreadable:
+            raise ReadFailure(f"inference components of {name}: AccessDeniedException")
+        return list(self.components.get(name, []))
+
 
 class FakeMetrics:
     def __init__(self) -> None:
@@ -124,6 +131,9 @@ class FakeMetrics:
 
     def errors(self, endpoint_name: str, metrics: Any, start: datetime, end: datetime) -> dict[str, int]:
         return dict(self.error_counts.get(endpoint_name, {}))
+
+    def component_invocations(self, component_names: Any, start: datetime, end: datetime) -> int:
+        return sum(self.counts.get(name, 0) for name in component_names)
 
 
 class FakeBook:
@@ -663,3 +673,35 @@ def test_scheduled_tasks_round_trip(event_fixture: Any) -> None:
     event = parse_event(event_fixture("scheduled_retirement_audit.json"))
     assert (event.task, event.account_id) == ("stale_audit", "123456789012")
     assert type(event).from_dict(event.to_dict()) == event
+
+
+def test_traffic_through_inference_components_aborts_the_deletion(
+    requested: Any, sm: FakeEndpoints, cw: FakeMetrics
+) -> None:
+    # The variant reads zero (an inference-component endpoint reports per component), the component is busy.
+    run, _, emitted, state = requested
+    sm.components["manga-recommender-v1-ab"] = ["ic-lora-v1"]
+    cw.counts["ic-lora-v1"] = 12
+    result = run.delete(state, EXECUTION)
+    assert result["outcome"] == "aborted" and result["invocations"] == 12
+    assert "manga-recommender-v1-ab" in sm.views and emitted == [(SAFETY_ABORT_METRIC, 1)]
+
+
+def test_components_that_cannot_be_listed_abort_the_deletion(requested: Any, sm: FakeEndpoints) -> None:
+    run, _, emitted, state = requested
+    sm.components_unreadable.add("manga-recommender-v1-ab")
+    result = run.delete(state, EXECUTION)
+    assert result["outcome"] == "aborted" and result["invocations"] is None
+    assert "manga-recommender-v1-ab" in sm.views and emitted == [(SAFETY_ABORT_METRIC, 1)]
+
+
+def test_the_audit_counts_component_traffic_so_a_busy_component_endpoint_is_never_a_candidate(
+    sm: FakeEndpoints, cw: FakeMetrics
+) -> None:
+    from dataclasses import replace as with_
+
+    sm.add("manga-recommender-v1-ic", package(1))
+    sm.views["manga-recommender-v1-ic"] = with_(sm.views["manga-recommender-v1-ic"], components=("ic-lora-v1",))
+    cw.counts["ic-lora-v1"] = 9  # the variant reads zero
+    check = check_endpoint("manga-recommender-v1-ic", sm, cw, RetirementPolicy(), NOW, ACCOUNT, REGION)
+    assert check.verdict is Verdict.STALE_ENDPOINT_ACTIVE and check.invocations_24h == 9

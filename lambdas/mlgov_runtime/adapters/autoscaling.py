@@ -181,7 +181,28 @@ class EndpointWarmth:
                 Statistics=["Sum"],
             ).get("Datapoints", [])
             total += sum(float(p.get("Sum", 0)) for p in points)
-        return total > 0, f"InvocationsPerInstance {total:g} in the last {minutes} min"
+        # An endpoint serving through inference components reports its traffic per InferenceComponentName.
+        components = [
+            c["InferenceComponentName"]
+            for page in self._sm.get_paginator("list_inference_components").paginate(EndpointNameEquals=endpoint)
+            for c in page.get("InferenceComponents", [])
+        ]
+        variant_total = total
+        for component in components:
+            points = self._cw.get_metric_statistics(
+                Namespace="AWS/SageMaker",
+                MetricName="Invocations",
+                Dimensions=[{"Name": "InferenceComponentName", "Value": component}],
+                StartTime=now - timedelta(minutes=minutes),
+                EndTime=now,
+                Period=60,
+                Statistics=["Sum"],
+            ).get("Datapoints", [])
+            total += sum(float(p.get("Sum", 0)) for p in points)
+        text = f"InvocationsPerInstance {variant_total:g}"
+        if components:
+            text += f", Invocations {total - variant_total:g} on {len(components)} inference component(s)"
+        return total > 0, f"{text} in the last {minutes} min"
 
     def smoke(self, endpoint: str, body: str, content_type: str) -> str:
         if self._runtime is None:

@@ -135,6 +135,8 @@ class SageMakerEndpoints:
                     )
                 )
         arn = str(endpoint["EndpointArn"])
+        # A variant without a model hosts inference components, whose traffic is counted per component.
+        hosts_components = any(not v.get("ModelName") for v in config.get("ProductionVariants", []))
         return EndpointView(
             name=name,
             arn=arn,
@@ -143,6 +145,7 @@ class SageMakerEndpoints:
             created_at=_utc(endpoint.get("CreationTime")),
             variants=tuple(variants),
             tags=self._tags(arn),
+            components=tuple(self.component_names(name)) if hosts_components else (),
         )
 
     def current_approved(self, group: str) -> ApprovedVersion | None:
@@ -183,6 +186,14 @@ class SageMakerEndpoints:
             "models": models,
             "tags": self._tags(str(endpoint["EndpointArn"])),
         }
+
+    def component_names(self, name: str) -> list[str]:
+        """The inference components on the endpoint (their traffic is reported per component)."""
+        try:
+            pages = self._sm.get_paginator("list_inference_components").paginate(EndpointNameEquals=name)
+            return [str(c["InferenceComponentName"]) for page in pages for c in page.get("InferenceComponents", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise ReadFailure(f"inference components of {name}: {exc}") from exc
 
     def delete(self, name: str) -> None:
         """Deletes the endpoint only; its config and models stay for re-creation."""
@@ -226,6 +237,19 @@ class EndpointMetrics:
             )
         except MetricsUnavailable as exc:
             raise ReadFailure(f"invocations of {endpoint_name}: {exc}") from exc
+
+    def component_invocations(self, component_names: Iterable[str], start: datetime, end: datetime) -> int:
+        """SageMaker reports an inference component's Invocations per InferenceComponentName (AWS/SageMaker);
+        an endpoint serving through components can read zero per variant while it is busy."""
+        try:
+            return round(
+                sum(
+                    self._cw.sum(SAGEMAKER_NAMESPACE, "Invocations", {"InferenceComponentName": name}, start, end)
+                    for name in sorted(set(component_names))
+                )
+            )
+        except MetricsUnavailable as exc:
+            raise ReadFailure(f"inference component invocations: {exc}") from exc
 
     def errors(
         self, endpoint_name: str, metrics: Iterable[ErrorMetric], start: datetime, end: datetime

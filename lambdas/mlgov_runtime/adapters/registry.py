@@ -26,15 +26,22 @@ def group_arn(region: str, account: str, group: str) -> str:
 
 
 def create_pending_package(
-    sm: Any, group: str, description: str, image: str, model_data_url: str, metadata: dict[str, str]
+    sm: Any,
+    group: str,
+    description: str,
+    image: str,
+    model_data_url: str,
+    metadata: dict[str, str],
+    container: dict[str, str] | None = None,
 ) -> str:
-    """Register a package as PendingManualApproval; approval stays a human (approver role) decision."""
+    """Register a package as PendingManualApproval; approval stays a human (approver role) decision.
+    `container`: the pinned container (ImageDigest, ModelDataETag) when registration pinned it."""
     answer = sm.create_model_package(
         ModelPackageGroupName=group,
         ModelPackageDescription=description,
         ModelApprovalStatus="PendingManualApproval",
         InferenceSpecification={
-            "Containers": [{"Image": image, "ModelDataUrl": model_data_url}],
+            "Containers": [container or {"Image": image, "ModelDataUrl": model_data_url}],
             "SupportedContentTypes": ["application/json"],
             "SupportedResponseMIMETypes": ["application/json"],
         },

@@ -26,6 +26,7 @@ RESTORE = (
     "application-autoscaling:PutScalingPolicy",
     "application-autoscaling:PutScheduledAction",
     "cloudwatch:GetMetricStatistics",
+    "sagemaker:ListInferenceComponents",
     "sagemaker:InvokeEndpoint",
     "appconfig:StartConfigurationSession",
     "appconfig:GetLatestConfiguration",

@@ -10,8 +10,13 @@ IDEMPOTENCY = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "d
 
 # IAM prefixes that differ from botocore's service name.
 _IAM_PREFIX = {"stepfunctions": "states"}
+# Operations authorized as another action (Service Authorization Reference): HeadObject is s3:GetObject,
+# CopyObject is s3:PutObject on the copy (and s3:GetObject on its source, declared beside it).
+_AUTHORIZED_AS = {("s3", "HeadObject"): "s3:GetObject", ("s3", "CopyObject"): "s3:PutObject"}
 
 
 def iam_action(service: str, operation: str) -> str:
     """The IAM action a botocore call needs, e.g. ("stepfunctions", "StartExecution") -> "states:StartExecution"."""
+    if (service, operation) in _AUTHORIZED_AS:
+        return _AUTHORIZED_AS[(service, operation)]
     return f"{_IAM_PREFIX.get(service, service)}:{operation}"

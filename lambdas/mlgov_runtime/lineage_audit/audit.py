@@ -26,6 +26,7 @@ from mlgov_runtime.lineage_audit.logic import (
     Verdict,
     audit_endpoint,
 )
+from mlgov_runtime.lineage_audit.pins import PinReader
 
 OuResolver = Callable[[str], Sequence[str]]
 
@@ -54,13 +55,17 @@ class EndpointAuditor:
         exemptions: ExemptionPolicy,
         ou_resolver: OuResolver | None = None,
         policy: PackagePolicy | None = None,
+        pins: PinReader | None = None,
+        registry: tuple[str, LineageReader] | None = None,
     ) -> None:
         self.reader = reader
         self.policy = policy
         self.account_id = account_id
         self.region = region
         self.exemptions = exemptions
-        self.packages = PackageCache(reader, account_id, region)
+        self.packages = PackageCache(reader, account_id, region, pins)
+        if registry is not None:
+            self.packages.registry = registry
         self._ou_resolver = ou_resolver
         self._ous: Sequence[str] | None = None
 

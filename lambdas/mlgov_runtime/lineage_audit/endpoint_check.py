@@ -28,18 +28,20 @@ from mlgov_runtime.lineage_audit.logic import (
     Verdict,
 )
 from mlgov_runtime.lineage_audit.permissions import LINEAGE_READ
+from mlgov_runtime.lineage_audit.pins import PinReader
 
 NAME = "lineage"
 KINDS = (KIND_UNREGISTERED_ENDPOINT, KIND_ENDPOINT_AUDIT_ERROR)
 MEMBER_ACTIONS = frozenset(LINEAGE_READ)
 READER_KEY = "lineage_audit.reader"  # a LineageReader; tests preset a fake under this key
+PINS_KEY = "lineage_audit.pins"  # a PinReader; tests preset a fake under this key
 
 
 class SharedPackageCache(PackageCache):
     """A PackageCache that endpoints audited on several threads share: one describe per package."""
 
-    def __init__(self, reader: LineageReader, account_id: str, region: str) -> None:
-        super().__init__(reader, account_id, region)
+    def __init__(self, reader: LineageReader, account_id: str, region: str, pins: PinReader | None = None) -> None:
+        super().__init__(reader, account_id, region, pins)
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
 
@@ -54,6 +56,24 @@ def _reader(ctx: CheckContext) -> LineageReader:
     from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
 
     return ctx.shared(READER_KEY, lambda: SageMakerLineageReader(ctx.client("sagemaker")))
+
+
+def _pins(ctx: CheckContext) -> PinReader:
+    # Pinned artifacts are read with the governance account's credentials: approved bytes live in its
+    # write-once prefix, and the member role gets no S3 read.
+    from mlgov_runtime.adapters.artifacts import StorePins
+
+    clients: dict[str, Any] = {}
+
+    def ecr_in(region: str) -> Any:
+        # The image's own region, with the governance role's default session (never the member role).
+        if region not in clients:
+            import boto3
+
+            clients[region] = boto3.client("ecr", region_name=region)
+        return clients[region]
+
+    return ctx.shared(PINS_KEY, lambda: StorePins(ctx.home_client("s3"), ecr_in))
 
 
 def _build_auditor(ctx: CheckContext) -> EndpointAuditor:
@@ -78,7 +98,7 @@ def _build_auditor(ctx: CheckContext) -> EndpointAuditor:
         ou_resolver=lambda account: ou_ancestors(ctx.home_client("organizations"), account),
         policy=policy,
     )
-    auditor.packages = SharedPackageCache(reader, ctx.account_id, ctx.region)
+    auditor.packages = SharedPackageCache(reader, ctx.account_id, ctx.region, _pins(ctx))
     return auditor
 
 

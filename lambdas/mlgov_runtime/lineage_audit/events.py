@@ -9,6 +9,7 @@ from typing import Any, Literal
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9-]{1,63}/\d{1,9}$")
 
 CLOUDTRAIL = "AWS API Call via CloudTrail"
 STATE_CHANGE = "SageMaker Endpoint State Change"
@@ -36,6 +37,7 @@ class AuditRequest:
     region: str
     endpoint_name: str | None  # None: every endpoint of the account/region (scheduled scan)
     action: str | None = None
+    package_arn: str | None = None  # a package state change: the package whose serving endpoints re-audit
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,8 +97,18 @@ def parse_audit_request(event: Any) -> AuditRequest:
     elif detail_type == PACKAGE_CHANGE and source == "aws.sagemaker":
         # An approval withdrawn (or granted) after deployment: re-audit every endpoint of the account/region.
         status = detail.get("ModelApprovalStatus")
+        package = detail.get("ModelPackageArn")
+        # Only a package of the account the event came from (EventBridge sets `account`; the detail is data).
+        if not (isinstance(package, str) and PACKAGE_ARN.match(package) and package.split(":")[4] == account):
+            package = None
         return AuditRequest(
-            event_id, "package_change", account, region, endpoint_name=None, action=str(status or "changed")
+            event_id,
+            "package_change",
+            account,
+            region,
+            endpoint_name=None,
+            action=str(status or "changed"),
+            package_arn=package,
         )
     else:
         raise InvalidEvent(f"unsupported event: source={source!r} detail-type={detail_type!r}")

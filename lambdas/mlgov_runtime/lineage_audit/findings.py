@@ -15,6 +15,7 @@ _SEVERITY_BY_VERDICT = {
     Verdict.UNAPPROVED: "HIGH",
     Verdict.FOREIGN_PACKAGE: "HIGH",
     Verdict.ARTIFACT_MISMATCH: "HIGH",
+    Verdict.UNPINNED_IMAGE: "MEDIUM",  # a mutable tag is a door, not (yet) other bytes
     Verdict.ERROR: "MEDIUM",
 }
 
@@ -63,7 +64,8 @@ def next_step(audit: EndpointAudit) -> str:
     if audit.verdict is Verdict.ERROR:
         return (
             f"Next: make sure the audit role in account {audit.account_id} may describe the endpoint, its "
-            f"configuration, models and packages, then re-run `mlgov audit {where}`."
+            f"configuration, models and packages, and read the pinned artifacts (s3:GetObject on the model "
+            f"data, ecr:DescribeImages on the image), then re-run `mlgov audit {where}`."
         )
     return (
         f"Next: `mlgov audit {where} --format json` shows the lineage; roll back to the previous Approved "

@@ -14,10 +14,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mlgov_runtime.adapters.artifacts import store_pins
 from mlgov_runtime.adapters.aws import AccountNotReachable, context_for, context_for_account
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.organizations import ou_ancestors
 from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
+from mlgov_runtime.adapters.serving_index import ServingIndex
 from mlgov_runtime.core.env import Lazy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor, EndpointOutcome, close_vanished, report_endpoint
 from mlgov_runtime.lineage_audit.events import AuditRequest, InvalidEvent, parse_audit_request
@@ -54,6 +56,13 @@ def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSet
         policy=PackagePolicy(
             settings.allowed_package_groups, settings.allowed_package_accounts, settings.challenger_traffic_fraction
         ),
+        pins=store_pins(home),
+        # Packages of the governance account (a central registry) are described with its own role.
+        registry=(
+            None
+            if request.account_id == own_account
+            else (own_account, SageMakerLineageReader(context_for(request.region).client("sagemaker")))
+        ),
     )
 
 
@@ -75,21 +84,64 @@ def _record_outcome(outcome: EndpointOutcome, request: AuditRequest) -> dict[str
     return summary
 
 
+def _serving_elsewhere(
+    parsed: AuditRequest, own_account: str, settings: EndpointAuditSettings, index: ServingIndex, store: Any
+) -> list[dict[str, Any]]:
+    """A package changed state: re-audit, through the member roles, every endpoint the index says serves
+    it outside the account/region the event came from (that one was re-audited whole)."""
+    assert parsed.package_arn
+    targets: dict[tuple[str, str], list[str]] = {}
+    for account, region, name in index.endpoints_serving(parsed.package_arn):
+        if (account, region) != (parsed.account_id, parsed.region):
+            targets.setdefault((account, region), []).append(name)
+    results: list[dict[str, Any]] = []
+    for (account, region), names in sorted(targets.items()):
+        there = AuditRequest(parsed.event_id, parsed.trigger, account, region, None, parsed.action)
+        try:
+            auditor = _auditor(there, own_account, settings)
+        except AccountNotReachable as exc:
+            logger.error("Account not auditable", extra={"reason": str(exc), "account_id": account})
+            results += [
+                {"endpoint_name": n, "account_id": account, "outcome": "skipped", "reason": str(exc)} for n in names
+            ]
+            continue
+        for name in sorted(set(names)):
+            outcome = report_endpoint(auditor, name, store, "realtime")
+            if outcome.audit is not None:
+                index.record(outcome.audit.to_dict())
+            results.append({**_record_outcome(outcome, there), "account_id": account, "region": region})
+    return results
+
+
 def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     settings = audit_settings.get()
     parsed = AuditRequest.from_dict(request)
     auditor = _auditor(parsed, own_account, settings)
     store = channel_store(settings)
+    index = (
+        ServingIndex(context_for(None).client("dynamodb"), settings.serving_index_table)
+        if (settings.serving_index_table)
+        else None
+    )
     source = "scheduled" if parsed.trigger == "schedule" else "realtime"
     names = [parsed.endpoint_name] if parsed.endpoint_name else list(auditor.reader.list_endpoint_names())
-    results = [_record_outcome(report_endpoint(auditor, name, store, source), parsed) for name in names]
+    results = []
+    for name in names:
+        outcome = report_endpoint(auditor, name, store, source)
+        if index is not None and outcome.audit is not None:
+            index.record(outcome.audit.to_dict())
+        results.append(_record_outcome(outcome, parsed))
     closed = []
     if parsed.trigger == "schedule":
         closed = close_vanished(store, store, names, parsed.account_id, parsed.region, source)
+    elsewhere = []
+    if parsed.trigger == "package_change" and parsed.package_arn and index is not None:
+        elsewhere = _serving_elsewhere(parsed, own_account, settings, index, store)
     return {
         "status": "audited",
         "trigger": parsed.trigger,
         "results": results,
+        "serving_elsewhere": elsewhere,
         "resolved_vanished": [f.finding_id for f in closed],
         "packages_described": auditor.packages.describe_calls,
     }

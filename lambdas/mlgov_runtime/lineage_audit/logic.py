@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mlgov_runtime.core.arns import sagemaker_arn
+from mlgov_runtime.lineage_audit.pins import PinProblem, PinReader, check_container_pins, provenance
 
 GOVERNANCE_TAG = "ModelPackageName"
 
@@ -28,6 +29,7 @@ class Verdict(enum.StrEnum):
     ARTIFACT_MISMATCH = "ARTIFACT_MISMATCH"  # what serves is not the package's artifact
     NO_MODEL = "NO_MODEL"  # the endpoint serves nothing: no variant model and no inference component
     UNDER_EVALUATION = "UNDER_EVALUATION"  # a gated candidate on a challenger share beside Approved production
+    UNPINNED_IMAGE = "UNPINNED_IMAGE"  # an Approved package names its image by a mutable tag, no digest
 
 
 # The worst verdict among containers decides. A definite violation outranks "could not read":
@@ -38,11 +40,12 @@ _RANK = {
     Verdict.NO_MODEL: 0,
     Verdict.UNDER_EVALUATION: 1,
     Verdict.ERROR: 2,
-    Verdict.UNAPPROVED: 3,
-    Verdict.FOREIGN_PACKAGE: 4,
-    Verdict.PACKAGE_NOT_FOUND: 5,
-    Verdict.ARTIFACT_MISMATCH: 6,
-    Verdict.UNREGISTERED: 7,
+    Verdict.UNPINNED_IMAGE: 3,
+    Verdict.UNAPPROVED: 4,
+    Verdict.FOREIGN_PACKAGE: 5,
+    Verdict.PACKAGE_NOT_FOUND: 6,
+    Verdict.ARTIFACT_MISMATCH: 7,
+    Verdict.UNREGISTERED: 8,
 }
 
 VIOLATIONS = frozenset(
@@ -52,6 +55,7 @@ VIOLATIONS = frozenset(
         Verdict.PACKAGE_NOT_FOUND,
         Verdict.FOREIGN_PACKAGE,
         Verdict.ARTIFACT_MISMATCH,
+        Verdict.UNPINNED_IMAGE,
     }
 )
 
@@ -80,7 +84,9 @@ class LineageReader(Protocol):
 @dataclass(frozen=True)
 class PackagePolicy:
     """Which Approved packages may serve: packages of these groups, registered in these accounts.
-    Empty groups means any group; the endpoint's own account is always allowed."""
+    Empty groups means any group. Empty accounts means the endpoint's own account; accounts named (a
+    central registry) are the only ones, in every account: a group and version created and self-approved
+    in an account outside the guardrails' OUs does not count there."""
 
     groups: frozenset[str] = frozenset()
     accounts: frozenset[str] = frozenset()
@@ -94,11 +100,16 @@ class PackagePolicy:
         resource = parts[5] if len(parts) == 6 else ""
         account = parts[4] if len(parts) == 6 else ""
         group = resource.split("/")[1].lower() if resource.count("/") >= 2 else ""
-        if account and account != endpoint_account and account not in self.accounts:
-            allowed = ", ".join(["this account", *sorted(self.accounts)])
+        if account and account not in (self.accounts or {endpoint_account}):
+            if self.accounts:
+                return (
+                    f"Model package {package_arn} is registered in account {account}, not in the central registry "
+                    f"({', '.join(sorted(self.accounts))}): only packages registered there count. Fix: register "
+                    "the version in the central registry and deploy that package."
+                )
             return (
                 f"Model package {package_arn} is registered in account {account}, which is not allowed to supply "
-                f"models here (allowed: {allowed})."
+                "models here (allowed: this account)."
             )
         if self.groups and group not in {g.lower() for g in self.groups}:
             return (
@@ -147,9 +158,13 @@ class ContainerResult:
     # What the container named, when it differs from the resolved ARN (a name, or unresolved).
     declared_package: str | None = None
     eligible_candidate: bool = False  # PendingManualApproval and passed the offline gate
+    training: dict[str, str] = field(default_factory=dict)  # the training job and data the package records
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model_package_arn": self.model_package_arn, "approval_status": self.approval_status}
+        body: dict[str, Any] = {"model_package_arn": self.model_package_arn, "approval_status": self.approval_status}
+        if self.training:
+            body["training"] = dict(self.training)
+        return body
 
 
 @dataclass
@@ -232,12 +247,33 @@ def container_specs(model: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 class PackageCache:
     """Describes each model package once per run, whichever form (ARN or name) names it."""
 
-    def __init__(self, reader: LineageReader, account_id: str, region: str) -> None:
+    def __init__(self, reader: LineageReader, account_id: str, region: str, pins: PinReader | None = None) -> None:
         self._reader = reader
         self._account_id = account_id
         self._region = region
         self._by_key: dict[str, Mapping[str, Any] | Exception] = {}
         self.describe_calls = 0
+        self.pins = pins  # None: pins are not compared with the stores (only their presence is judged)
+        self._pin_problems: dict[str, list[PinProblem]] = {}
+        # (account, reader): packages registered in that account (the central registry, where the audit runs)
+        # are described there with its own role, not through the member role.
+        self.registry: tuple[str, LineageReader] | None = None
+
+    def _reader_for(self, candidate: str) -> LineageReader:
+        parts = candidate.split(":")
+        if self.registry and len(parts) > 4 and parts[4] == self.registry[0]:
+            return self.registry[1]
+        return self._reader
+
+    def pin_problems(self, arn: str, package: Mapping[str, Any]) -> list[PinProblem]:
+        """What is wrong with the package's pins, read once per run per package."""
+        if arn not in self._pin_problems:
+            metadata = package.get("CustomerMetadataProperties") or {}
+            found: list[PinProblem] = []
+            for container in _spec_containers(package, None) or []:
+                found += check_container_pins(container, metadata, self.pins, arn)
+            self._pin_problems[arn] = found
+        return self._pin_problems[arn]
 
     def _arn_for_name(self, name: str) -> str:
         # Versioned packages are named "group/version"; the ARN is the only form describe accepts.
@@ -254,7 +290,7 @@ class PackageCache:
                 break
             self.describe_calls += 1
             try:
-                result = self._reader.describe_model_package(candidate)
+                result = self._reader_for(candidate).describe_model_package(candidate)
                 break
             except ResourceNotFound as exc:
                 result = exc
@@ -398,10 +434,24 @@ def evaluate_container(
         refused = policy.refusal(arn, account_id) if policy else None
         if refused:
             return ContainerResult(arn, status, Verdict.FOREIGN_PACKAGE, refused, declared_package=str(declared))
+        training = provenance(found.get("CustomerMetadataProperties") or {})
         mismatch = artifact_mismatch(spec, found)
         if mismatch:
-            return ContainerResult(arn, status, Verdict.ARTIFACT_MISMATCH, mismatch, declared_package=str(declared))
-        return ContainerResult(arn, status, Verdict.COMPLIANT, declared_package=str(declared))
+            return ContainerResult(
+                arn, status, Verdict.ARTIFACT_MISMATCH, mismatch, declared_package=str(declared), training=training
+            )
+        problems = packages.pin_problems(arn, found)
+        for kind, verdict in (
+            ("mismatch", Verdict.ARTIFACT_MISMATCH),
+            ("unverified", Verdict.ERROR),
+            ("unpinned_image", Verdict.UNPINNED_IMAGE),
+        ):
+            reasons = [p.reason for p in problems if p.kind == kind]
+            if reasons:
+                return ContainerResult(
+                    arn, status, verdict, " ".join(reasons), declared_package=str(declared), training=training
+                )
+        return ContainerResult(arn, status, Verdict.COMPLIANT, declared_package=str(declared), training=training)
     eligible = (
         status == "PendingManualApproval"
         and str((found.get("CustomerMetadataProperties") or {}).get("shadow_ctr_eligible", "")).lower() == "true"

@@ -17,6 +17,7 @@ class EndpointAuditSettings(FindingsChannelEnv, IdempotencyEnv):
     allowed_package_groups: frozenset[str] = frozenset()
     allowed_package_accounts: frozenset[str] = frozenset()
     challenger_traffic_fraction: float = 0.0  # 0: no candidate is ever "under evaluation"
+    serving_index_table: str | None = None  # which endpoints serve which package (None: not kept)
 
 
 def _fraction(env: Env, key: str) -> float:
@@ -41,6 +42,7 @@ def load_endpoint_audit_settings(env: Env) -> EndpointAuditSettings:
         allowed_package_groups=csv(env, "ALLOWED_PACKAGE_GROUPS", GROUP, "a model package group name"),
         allowed_package_accounts=csv(env, "ALLOWED_PACKAGE_ACCOUNT_IDS", r"\d{12}", "a 12-digit account id"),
         challenger_traffic_fraction=_fraction(env, "CHALLENGER_TRAFFIC_FRACTION"),
+        serving_index_table=optional(env, "SERVING_INDEX_TABLE_NAME", r"[\w.-]{3,255}", "a DynamoDB table name"),
     )
 
 

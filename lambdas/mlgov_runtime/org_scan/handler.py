@@ -198,6 +198,10 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             home_account=_own_account(context),
         )
         store.put_result(run_id, result)
+        if settings.serving_index_table:
+            from mlgov_runtime.adapters.serving_index import ServingIndex
+
+            ServingIndex(_home_client("dynamodb"), settings.serving_index_table).record_all(result.endpoints)
         reached = result.status == OK
         metrics.add_metric(name="ScanEndpointsChecked", unit=MetricUnit.Count, value=len(result.endpoints))
         log = logger.info if reached else logger.warning

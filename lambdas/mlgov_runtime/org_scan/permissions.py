@@ -18,11 +18,14 @@ ASSUME_MEMBER = ("sts:AssumeRole",)
 OU_LOOKUP = ("organizations:ListParents",)  # exemptions bound to OUs
 SIGN = ("kms:GenerateMac",)  # targets.json (plan) and results (worker) carry an HMAC
 VERIFY = ("kms:VerifyMac",)  # the aggregate believes only what verifies
+# The lineage check reads artifact pins with the worker's own role, never the member role.
+PIN_READ = ("s3:GetObject", "ecr:DescribeImages", "ecr:BatchGetImage")
+INDEX_WRITE = ("dynamodb:PutItem",)  # the serving index, kept by every scan
 
 MEMBER_READ = member_actions()
 
 PLAN = frozenset(ORGANIZATION_READ + REPORT_WRITE + SIGN)
-WORKER = frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP + SIGN) | MEMBER_READ
+WORKER = frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP + SIGN + PIN_READ + INDEX_WRITE) | MEMBER_READ
 AGGREGATE = frozenset(REPORT_READ + REPORT_WRITE + FINDINGS + FINDINGS_OPEN + VERIFY)
 
 ACTIONS = PLAN | WORKER | AGGREGATE

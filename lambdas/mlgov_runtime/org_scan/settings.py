@@ -6,7 +6,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mlgov_runtime.core.env import Env, FindingsChannelEnv, Lazy, ObservabilityEnv, SettingsError, number, required
+from mlgov_runtime.core.env import (
+    Env,
+    FindingsChannelEnv,
+    Lazy,
+    ObservabilityEnv,
+    SettingsError,
+    number,
+    optional,
+    required,
+)
 
 REPORT_BUCKET = "REPORT_BUCKET"
 MEMBER_ROLE_NAME = "MEMBER_ROLE_NAME"
@@ -59,6 +68,7 @@ class WorkerSettings(ObservabilityEnv):
     check_options: dict[str, Any]
     endpoint_concurrency: int
     result_mac_key_id: str
+    serving_index_table: str | None = None  # the lineage audit's index of who serves which package
 
 
 def load_worker_settings(env: Env) -> WorkerSettings:
@@ -69,6 +79,7 @@ def load_worker_settings(env: Env) -> WorkerSettings:
         check_options=_json_object(env, CHECK_OPTIONS_JSON),
         endpoint_concurrency=int(number(env, ENDPOINT_CONCURRENCY, "16", 0, 64)),
         result_mac_key_id=required(env, RESULT_MAC_KEY_ID, KMS_KEY, "a KMS key id or ARN"),
+        serving_index_table=optional(env, "SERVING_INDEX_TABLE_NAME", r"[\w.-]{3,255}", "a DynamoDB table name"),
     )
 
 

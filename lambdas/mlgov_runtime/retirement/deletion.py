@@ -59,9 +59,13 @@ class DeletableEndpoints(Endpoints, Protocol):
 
     def delete(self, name: str) -> None: ...
 
+    def component_names(self, name: str) -> list[str]:
+        """Inference components on the endpoint; raises ReadFailure when they cannot be listed."""
+        ...
+
 
 class Metrics(InvocationCounter, ErrorCounter, Protocol):
-    pass
+    def component_invocations(self, component_names: Sequence[str], start: datetime, end: datetime) -> int: ...
 
 
 class ApprovalRecords(Protocol):
@@ -235,6 +239,10 @@ class Steps:
             invocations = self.metrics.invocations(
                 name, [v.name for v in view.variants], now - timedelta(hours=window), now
             )
+            # Traffic through inference components is reported per component, not per variant.
+            components = self.endpoints.component_names(name)
+            if components:
+                invocations += self.metrics.component_invocations(components, now - timedelta(hours=window), now)
         except ReadFailure as exc:
             invocations, why = None, str(exc)
         if invocations is None or invocations > 0:

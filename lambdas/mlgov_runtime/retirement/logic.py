@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -56,6 +56,7 @@ class EndpointView:
     created_at: datetime | None
     variants: tuple[Variant, ...]
     tags: Mapping[str, str]
+    components: tuple[str, ...] = ()  # inference components: their traffic is reported per component
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ class EndpointReader(Protocol):
 class InvocationCounter(Protocol):
     def invocations(self, endpoint_name: str, variant_names: Iterable[str], start: datetime, end: datetime) -> int:
         """Sum of AWS/SageMaker Invocations over every variant (also ones that no longer exist); ReadFailure."""
+        ...
+
+    def component_invocations(self, component_names: Sequence[str], start: datetime, end: datetime) -> int:
+        """Sum of AWS/SageMaker Invocations per InferenceComponentName; ReadFailure."""
         ...
 
 
@@ -317,6 +322,8 @@ def check_view(
     try:
         current = {g: endpoints.current_approved(g) for g in groups}
         invocations = counter.invocations(name, [v.name for v in view.variants], now - timedelta(hours=window), now)
+        if view.components:
+            invocations += counter.component_invocations(view.components, now - timedelta(hours=window), now)
     except ReadFailure as exc:
         check.reasons.append(str(exc))
         return check

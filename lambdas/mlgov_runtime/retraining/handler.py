@@ -10,12 +10,14 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mlgov_runtime.adapters.artifacts import copy_write_once, pinned_container, store_pins
 from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.catalog import scan_catalog
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.pipeline_store import S3PipelineStore
 from mlgov_runtime.adapters.registry import create_pending_package, group_arn, latest_approved_package
 from mlgov_runtime.core.findings import store_and_publish
+from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.retraining.logic import (
     PipelineContext,
     data_quality_gate,
@@ -30,6 +32,8 @@ from mlgov_runtime.retraining.settings import settings as retraining_settings
 from mlgov_runtime.retraining.training_data import DataQualityThresholds
 
 SERVICE = "retraining"
+# Write-once prefix of the snapshot bucket (its policy requires If-None-Match and denies deletes there).
+APPROVED_MODELS_KEY = APPROVED_PREFIX + "/{group}/{job}/model.tar.gz"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="MLGovernance", service=SERVICE)
 
@@ -75,13 +79,21 @@ def _context() -> PipelineContext:
 def register(state: dict[str, Any]) -> dict[str, Any]:
     settings = retraining_settings.get()
     meta = registration_metadata(state, settings.git_commit_sha, settings.team, settings.intended_use_case)
+    aws = context_for(None)
+    # The package names a write-once copy (the training role cannot write there), pinned as it is now.
+    key = APPROVED_MODELS_KEY.format(group=settings.watched_group, job=state["training"]["job_name"])
+    model_data_url = copy_write_once(
+        aws.client("s3"), state["training"]["model_artifacts"], settings.snapshot_bucket, key
+    )
+    container, pins = pinned_container(store_pins(aws), settings.inference_image, model_data_url)
     arn = create_pending_package(
-        context_for(None).client("sagemaker"),
+        aws.client("sagemaker"),
         settings.watched_group,
         f"LoRA adapter trained on catalog snapshot {meta.catalog_snapshot_date}",
         settings.inference_image,
-        state["training"]["model_artifacts"],
-        meta.customer_metadata(),
+        model_data_url,
+        {**meta.customer_metadata(), **pins},
+        container,
     )
     return {"model_package_arn": arn, "catalog_snapshot_date": meta.catalog_snapshot_date}
 

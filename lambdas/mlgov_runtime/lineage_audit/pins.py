@@ -1,0 +1,162 @@
+"""Pins, not names: a package pins its bytes, and the audit compares what is stored now with the pin.
+
+The pin lives where the registry keeps it: the container's native `ModelDataETag` and `ImageDigest`,
+and (for what the API has no field for) the object version and checksum in CustomerMetadataProperties.
+Pure logic; the reader of S3 heads and ECR tags is injected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# The write-once prefix approved artifacts live under (the snapshot bucket's policy; the audit may head them).
+APPROVED_PREFIX = "approved-models"
+# CustomerMetadataProperties keys registration writes beside the native pins.
+VERSION_KEY = "model_data_version_id"
+CHECKSUM_KEY = "model_data_checksum"  # "<ALGORITHM>:<base64>", e.g. "SHA256:..."
+# Provenance the audit's evidence names (issue 27 item 8), when the package records it.
+PROVENANCE_KEYS = ("training_job_arn", "training_data_s3_uri", "training_data_version", "catalog_snapshot_date")
+
+CHECKSUM_ALGORITHMS = ("CRC64NVME", "CRC32", "CRC32C", "SHA1", "SHA256")
+ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repo>[a-z0-9._/-]+?)(?::(?P<tag>[\w.-]{1,128}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+
+
+class PinMissing(Exception):
+    """The pinned object or image tag does not exist any more."""
+
+
+class PinUnreadable(Exception):
+    """The store could not be read (access denied, throttled): the pin is unverified, never assumed good."""
+
+
+class PinReader(Protocol):
+    def head_object(self, uri: str) -> Mapping[str, Any]:
+        """HeadObject (checksums enabled) of s3://bucket/key: ETag, VersionId, Checksum*; raises PinMissing
+        or PinUnreadable."""
+        ...
+
+    def image_digest(self, image: str) -> str:
+        """The digest an ECR image tag points at now; raises PinMissing or PinUnreadable."""
+        ...
+
+
+def _etag(value: Any) -> str:
+    return str(value or "").strip('"')
+
+
+def image_has_digest(image: str, pinned_digest: str | None) -> bool:
+    return bool(pinned_digest) or "@sha256:" in image
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an ECR image URI that names one and no digest; None otherwise."""
+    match = ECR_IMAGE.match(image)
+    if not match or match["digest"]:
+        return None
+    return match["tag"] or "latest"
+
+
+def checksum_of(head: Mapping[str, Any]) -> str | None:
+    for algorithm in CHECKSUM_ALGORITHMS:
+        value = head.get(f"Checksum{algorithm}")
+        if value:
+            return f"{algorithm}:{value}"
+    return None
+
+
+@dataclass(frozen=True)
+class PinProblem:
+    kind: str  # mismatch | unpinned_image | unverified
+    reason: str
+
+
+def fix_for(package_arn: str) -> str:
+    return (
+        f"Fix: restore the approved bytes from the pinned object version (or re-register with `mlgov register`, "
+        f"which pins the new bytes, and have an approver approve it), then roll back with `mlgov rollback "
+        f"--endpoint <endpoint> --group <group>`; the package is {package_arn}."
+    )
+
+
+def check_container_pins(
+    container: Mapping[str, Any], metadata: Mapping[str, Any], reader: PinReader | None, package_arn: str
+) -> list[PinProblem]:
+    """What is wrong with one package container's pins; an empty list when every pin holds."""
+    problems: list[PinProblem] = []
+    image = str(container.get("Image") or "")
+    digest = container.get("ImageDigest")
+    if image and not image_has_digest(image, digest):
+        problems.append(
+            PinProblem(
+                "unpinned_image",
+                f"Package {package_arn} names image {image} by a mutable tag with no ImageDigest: pushing the tag "
+                "again changes what serves. Fix: register the package again with `mlgov register` (it resolves "
+                "the tag to its digest), and make the repository's tags immutable "
+                "(`aws ecr put-image-tag-mutability --image-tag-mutability IMMUTABLE`).",
+            )
+        )
+    if reader is None:
+        return problems
+    tag = image_tag(image) if digest else None
+    if tag:
+        try:
+            now = reader.image_digest(image)
+            if now != digest:
+                problems.append(
+                    PinProblem(
+                        "mismatch",
+                        f"Image tag {image} now points at {now}, not the pinned {digest}: a new instance or "
+                        f"deployment of this package pulls other bytes. {fix_for(package_arn)}",
+                    )
+                )
+        except PinMissing:
+            problems.append(
+                PinProblem("mismatch", f"Image tag {image} no longer exists in ECR. {fix_for(package_arn)}")
+            )
+        except PinUnreadable as exc:
+            problems.append(PinProblem("unverified", f"Image tag {image} could not be resolved ({exc})."))
+    uri = str(container.get("ModelDataUrl") or "")
+    pinned_etag = _etag(container.get("ModelDataETag"))
+    pinned_version = str(metadata.get(VERSION_KEY) or "")
+    pinned_checksum = str(metadata.get(CHECKSUM_KEY) or "")
+    if not uri or not (pinned_etag or pinned_version or pinned_checksum):
+        return problems
+    try:
+        head = reader.head_object(uri)
+    except PinMissing:
+        problems.append(PinProblem("mismatch", f"Pinned model data {uri} no longer exists. {fix_for(package_arn)}"))
+        return problems
+    except PinUnreadable as exc:
+        problems.append(
+            PinProblem("unverified", f"Pinned model data {uri} could not be read ({exc}); its pin is unverified.")
+        )
+        return problems
+    found: list[str] = []
+    if pinned_etag and _etag(head.get("ETag")) != pinned_etag:
+        found.append(f"ETag {_etag(head.get('ETag'))} (pinned {pinned_etag})")
+    if pinned_version and head.get("VersionId") and str(head["VersionId"]) != pinned_version:
+        found.append(f"version {head['VersionId']} (pinned {pinned_version})")
+    now_checksum = checksum_of(head)
+    same_algorithm = bool(now_checksum) and str(now_checksum).split(":")[0] == pinned_checksum.split(":")[0]
+    if pinned_checksum and same_algorithm and now_checksum != pinned_checksum:
+        found.append(f"checksum {now_checksum} (pinned {pinned_checksum})")
+    if found:
+        problems.append(
+            PinProblem(
+                "mismatch",
+                f"Model data {uri} was overwritten under the same key: it now has {', '.join(found)}; SageMaker "
+                f"loads the current object on every new instance. {fix_for(package_arn)}",
+            )
+        )
+    return problems
+
+
+def provenance(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """The training job and data snapshot behind a package's artifact, as far as the package records them."""
+    return {k: str(metadata[k]) for k in PROVENANCE_KEYS if metadata.get(k)}
