@@ -1,6 +1,6 @@
 """Preventive guardrails as policy documents: SCPs for an organization, or the same statements
-as an IAM managed policy and permissions boundary for a single account. No CDK import: the CLI
-(`mlgov guardrails explain`) evaluates exactly these documents.
+as an IAM managed policy and permissions boundary for a single account. No CDK import and part of
+the installed package: the CLI (`mlgov guardrails explain`) evaluates exactly these documents.
 
 What IAM can see, and so what these statements can and cannot guarantee, is in the README
 ("Guardrails"). In short: CreateEndpoint sees only request tags, not the models behind the
@@ -35,6 +35,11 @@ IAM_ROLE_CHANGES = [
     "iam:UntagRole",
     "iam:PassRole",
 ]
+
+
+# Sources the product's own events use (the retraining announcement that starts a challenger).
+PRODUCT_EVENT_SOURCES = "mlgov.*"
+TASK_ANSWERS = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
 
 
 class GuardrailLimitError(ValueError):
@@ -158,6 +163,18 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
             settings,
         ),
     ]
+    if g.serving_repository_names:
+        # PutImageTagMutability has no condition key for the new setting: the whole action is the pipeline's,
+        # so a serving repository created IMMUTABLE stays so (and a MUTABLE one is fixed through the pipeline).
+        statements.append(
+            {
+                "Sid": "DenyServingImageTagMutabilityChange",
+                "Effect": "Deny",
+                "Action": ["ecr:PutImageTagMutability"],
+                "Resource": [f"arn:*:ecr:*:*:repository/{name}" for name in g.serving_repository_names],
+                "Condition": _principal_exceptions(pipeline),
+            }
+        )
     return NamedPolicy(
         "mlgov-endpoint-lineage",
         "ML governance: endpoints only from registered model packages; lineage changes only via the pipeline",
@@ -186,46 +203,205 @@ def model_approval_policy(settings: Settings) -> NamedPolicy:
         "Resource": [f"{SM}:model-package/*"],
         "Condition": _principal_exceptions(g.approver_role_arns + g.pipeline_role_arns + g.break_glass_role_arns),
     }
+    # A package in a watched group is a challenger candidate; a group policy lets other accounts write into a
+    # group. SageMaker writes names into ARNs in lower case, and ARN matching is case-sensitive.
+    groups = sorted({name.lower() for name in settings.watched_model_package_groups})
+    registry = {
+        "Sid": "DenyRegistryWriteOutsidePipeline",
+        "Effect": "Deny",
+        "Action": [
+            "sagemaker:CreateModelPackage",
+            "sagemaker:PutModelPackageGroupPolicy",
+            "sagemaker:DeleteModelPackageGroupPolicy",
+        ],
+        "Resource": [
+            *[f"{SM}:model-package/{group}/*" for group in groups],
+            f"{SM}:model-package-group/*",
+        ],
+        "Condition": _principal_exceptions(g.pipeline_role_arns + g.product_role_arns + g.break_glass_role_arns),
+    }
+    # The gate reads impressions and clicks from these namespaces; anyone else writing there forges the CTR.
+    namespaces = sorted({settings.challenger.metrics.namespace, settings.challenger.retention_metric.namespace})
+    metrics = {
+        "Sid": "DenyRecommendationMetricsOutsideWriters",
+        "Effect": "Deny",
+        "Action": ["cloudwatch:PutMetricData"],
+        "Resource": "*",
+        "Condition": _merge(
+            {"StringEquals": {"cloudwatch:namespace": namespaces}},
+            _principal_exceptions(g.metric_writer_role_arns + g.break_glass_role_arns),
+        ),
+    }
     return NamedPolicy(
         "mlgov-model-approval",
-        "ML governance: only approver roles may approve a model package, and only they or the pipeline change one",
-        {"Version": "2012-10-17", "Statement": [statement, changes]},
+        "ML governance: only approvers approve a package, only the pipeline registers into watched groups, "
+        "only the recommender writes the metrics the challenger gate decides on",
+        {"Version": "2012-10-17", "Statement": [statement, changes, registry, metrics]},
     )
 
 
+def _by_name(settings: Settings, roles: list[str]) -> list[str]:
+    path = f":role{settings.guardrails.protected_role_path}"
+    return [arn for arn in roles if path not in arn]
+
+
 def protected_roles_policy(settings: Settings) -> NamedPolicy:
-    """The exemptions above name roles on a protected path; only role admins may make or pass those roles."""
+    """The exemptions name roles on a protected path, or the product's and deployer's roles by name; only role
+    admins (and, for the product's roles, the deployer) may make or change those roles. Only the product's roles
+    speak as the product: an `mlgov.*` event starts a challenger."""
     g = settings.guardrails
     statement = {
         "Sid": "DenyProtectedRoleChanges",
         "Effect": "Deny",
         "Action": IAM_ROLE_CHANGES,
         "Resource": [f"arn:*:iam::*:role{g.protected_role_path}*"],
-        "Condition": _principal_exceptions(g.role_admin_arns + g.break_glass_role_arns),
+        "Condition": _principal_exceptions(g.role_admin_arns + g.deployer_role_arns + g.break_glass_role_arns),
     }
+    statements: list[dict[str, Any]] = [statement]
+    named = _by_name(settings, g.product_role_arns + g.deployer_role_arns)
+    if named:
+        statements.append(
+            {
+                "Sid": "DenyProductRoleChanges",
+                "Effect": "Deny",
+                "Action": [a for a in IAM_ROLE_CHANGES if a != "iam:PassRole"],
+                "Resource": named,
+                "Condition": _principal_exceptions(g.role_admin_arns + g.deployer_role_arns + g.break_glass_role_arns),
+            }
+        )
+        # Passing a product role to one's own function would run it with the product's rights.
+        statements.append(
+            {
+                "Sid": "DenyProductRolePass",
+                "Effect": "Deny",
+                "Action": ["iam:PassRole"],
+                "Resource": named,
+                "Condition": _principal_exceptions(
+                    g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
+                ),
+            }
+        )
+    # events:source is per entry (EventBridge authorizes each entry and fails only the forged ones with
+    # NotAuthorizedForSourceException); ForAnyValue also holds if a request carries several sources.
+    statements.append(
+        {
+            "Sid": "DenyProductEventsOutsideProduct",
+            "Effect": "Deny",
+            "Action": ["events:PutEvents"],
+            "Resource": "*",
+            "Condition": _merge(
+                {"ForAnyValue:StringLike": {"events:source": [PRODUCT_EVENT_SOURCES]}},
+                _principal_exceptions(g.product_role_arns + g.break_glass_role_arns),
+            ),
+        }
+    )
     return NamedPolicy(
         "mlgov-protected-roles",
-        "ML governance: the exempt pipeline and approver roles can be created, changed or passed only by role admins",
-        {"Version": "2012-10-17", "Statement": [statement]},
+        "ML governance: exempt roles are made or passed only by role admins; only product roles send mlgov events",
+        {"Version": "2012-10-17", "Statement": statements},
     )
 
 
+def product_guard_policy(settings: Settings) -> NamedPolicy:
+    """Where the product runs: its functions and state machines are invoked, started and changed only by the
+    deployer, its own roles and (for starts and approvals) the operators' CLI roles."""
+    g = settings.guardrails
+    deployer = g.deployer_role_arns + g.break_glass_role_arns
+    product = g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
+    statements = [
+        {
+            "Sid": "DenyProductFunctionInvoke",
+            "Effect": "Deny",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": g.product_function_arns,
+            "Condition": _principal_exceptions(product),
+        },
+        {
+            "Sid": "DenyProductFunctionChanges",
+            "Effect": "Deny",
+            "Action": [
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+                "lambda:AddPermission",
+                "lambda:PutFunctionConcurrency",
+            ],
+            "Resource": g.product_function_arns,
+            "Condition": _principal_exceptions(deployer),
+        },
+        {
+            "Sid": "DenyProductStateMachineStart",
+            "Effect": "Deny",
+            "Action": ["states:StartExecution", "states:StartSyncExecution"],
+            "Resource": g.product_state_machine_arns,
+            "Condition": _principal_exceptions(product + g.operator_role_arns),
+        },
+        {
+            "Sid": "DenyProductStateMachineChanges",
+            "Effect": "Deny",
+            "Action": ["states:UpdateStateMachine"],
+            "Resource": g.product_state_machine_arns,
+            "Condition": _principal_exceptions(deployer),
+        },
+        # SendTask* takes no resource (the token names the task): in the product's account, only the product's
+        # roles and the operators answer a waiting task.
+        {
+            "Sid": "DenyTaskAnswersOutsideProduct",
+            "Effect": "Deny",
+            "Action": TASK_ANSWERS,
+            "Resource": "*",
+            "Condition": _principal_exceptions(g.product_role_arns + g.operator_role_arns + g.break_glass_role_arns),
+        },
+    ]
+    return NamedPolicy(
+        "mlgov-product-guard",
+        "ML governance: the product's functions and state machines are run and changed only by the product",
+        {"Version": "2012-10-17", "Statement": statements},
+    )
+
+
+def attachments(settings: Settings) -> dict[str, list[str]]:
+    """Policy name -> the targets it attaches to: the guarded OUs, and where the product runs."""
+    g = settings.guardrails
+    workloads = list(g.target_ou_ids)
+    both = list(dict.fromkeys(workloads + list(g.governance_target_ids)))
+    return {
+        "mlgov-endpoint-lineage": workloads,
+        "mlgov-model-approval": workloads,
+        "mlgov-protected-roles": both,
+        "mlgov-product-guard": list(g.governance_target_ids),
+    }
+
+
 def guardrail_policies(settings: Settings) -> list[NamedPolicy]:
-    """The SCPs, checked against Organizations' limits (a clear error names the policy)."""
-    policies = [endpoint_lineage_policy(settings), model_approval_policy(settings), protected_roles_policy(settings)]
+    """The SCPs, checked against Organizations' limits (a clear error names the policy or the target)."""
+    policies = [
+        endpoint_lineage_policy(settings),
+        model_approval_policy(settings),
+        protected_roles_policy(settings),
+        product_guard_policy(settings),
+    ]
     for policy in policies:
         if policy.size > SCP_MAX_CHARS:
             raise GuardrailLimitError(
                 f"SCP {policy.name} is {policy.size} characters; Organizations allows {SCP_MAX_CHARS}. "
                 "Shorten the role patterns or exemption lists in mlgov.guardrails/experiment_exemptions."
             )
-    attached = len(policies) + settings.guardrails.existing_scps_per_target
-    if attached > SCPS_PER_TARGET:
-        raise GuardrailLimitError(
-            f"SCP {policies[-1].name} would be SCP number {attached} on each target; Organizations allows "
-            f"{SCPS_PER_TARGET} per target (mlgov.guardrails.existing_scps_per_target="
-            f"{settings.guardrails.existing_scps_per_target})."
-        )
+    existing = settings.guardrails.existing_scps_per_target
+    where = attachments(settings)
+    # Without targets (attached by hand) a policy still counts: the guarded OUs carry all but the product guard.
+    per_target: dict[str, list[str]] = {
+        "(each guarded OU)": [p.name for p in policies if p.name != "mlgov-product-guard"]
+    }
+    for name, targets in where.items():
+        for target in targets:
+            per_target.setdefault(target, []).append(name)
+    for target, names in per_target.items():
+        attached = len(set(names)) + existing
+        if attached > SCPS_PER_TARGET:
+            raise GuardrailLimitError(
+                f"SCP {names[-1]} would be SCP number {attached} on {target}; Organizations allows "
+                f"{SCPS_PER_TARGET} per target (mlgov.guardrails.existing_scps_per_target={existing})."
+            )
     return policies
 
 

@@ -12,16 +12,18 @@ from aws_cdk import aws_organizations as organizations
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from mlgov.guardrails import attachments, guardrail_policies, permissions_boundary
 from mlgov.settings import Settings
-from stacks.guardrail_policies import guardrail_policies, permissions_boundary
 
 
 class GuardrailsStack(Stack):
-    """Deploy to the management or delegated administrator account; attaches to mlgov.guardrails.target_ou_ids."""
+    """Deploy to the management or delegated administrator account; attaches to mlgov.guardrails.target_ou_ids
+    (and where the product runs, mlgov.guardrails.governance_target_ids: see mlgov.guardrails.attachments)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.policies = {}
+        where = attachments(settings)
         for policy in guardrail_policies(settings):
             self.policies[policy.name] = organizations.CfnPolicy(
                 self,
@@ -30,7 +32,7 @@ class GuardrailsStack(Stack):
                 description=policy.description,
                 type="SERVICE_CONTROL_POLICY",
                 content=policy.document,
-                target_ids=list(settings.guardrails.target_ou_ids) or None,
+                target_ids=where[policy.name] or None,
             )
 
 

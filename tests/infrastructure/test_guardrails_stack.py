@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Annotations, Match
 
+from mlgov.guardrails import SCP_MAX_CHARS
 from stacks.constants import ACCOUNT_GUARDRAILS_STACK_NAME, GUARDRAILS_STACK_NAME
-from stacks.guardrail_policies import SCP_MAX_CHARS
 
 pytestmark = pytest.mark.infrastructure
 

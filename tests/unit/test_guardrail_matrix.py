@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from mlgov.policy_eval import evaluate
-from mlgov.settings import parse_settings
-from stacks.guardrail_policies import (
+from mlgov.guardrails import (
     SCP_MAX_CHARS,
     GuardrailLimitError,
     guardrail_policies,
     permissions_boundary,
 )
+from mlgov.policy_eval import evaluate
+from mlgov.settings import parse_settings
 
 PROD, STAGING, EXPERIMENT = "210987654321", "345678901234", "111122223333"
 EXPERIMENT_OU = "ou-ab12-exprmnts"
