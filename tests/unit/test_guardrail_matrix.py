@@ -30,6 +30,8 @@ SETTINGS = parse_settings(
             "approver_role_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovModelApprover"],
             "role_admin_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovRoleAdmin"],
             "break_glass_role_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovBreakGlass"],
+            "governance_target_ids": ["999988887777"],
+            "serving_repository_names": ["manga-recommender-serving"],
         },
     }
 )
@@ -53,6 +55,8 @@ class Case:
     approval: str | None = None
     org_path: str | None = None
     resource_arn: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # service condition keys (events:source, ...)
+    sid: str | None = None  # the statement that must decide a Deny
 
     def resource(self) -> str:
         if self.resource_arn:
@@ -71,6 +75,7 @@ class Case:
         if self.approval:
             ctx["sagemaker:ModelApprovalStatus"] = self.approval
         ctx["aws:PrincipalOrgPaths"] = [self.org_path or "o-a1b2c3d4e5/r-ab12/ou-ab12-prodwork/"]
+        ctx.update(self.extra)
         return ctx
 
 
@@ -516,6 +521,333 @@ CASES = [
 ]
 
 
+GOV = "999988887777"
+PRODUCT = "MlGovEndpointAudit-RetrainingStateMachineRoleA1B2-Xy12"
+DEPLOYER = f"cdk-hnb659fds-cfn-exec-role-{GOV}-us-east-1"
+OPERATOR = "mlgov-protected/MlGovOperator"
+WRITER = "mlgov-protected/MlGovRecommenderMetrics"
+CHALLENGER_MACHINE = "mlgov-protected/MlGovModelApproverChallenger"
+FUNCTION = f"arn:aws:lambda:us-east-1:{GOV}:function:MlGovEndpointAudit-ChallengerStepsFunctionAB12-Zz9"
+MACHINE = f"arn:aws:states:us-east-1:{GOV}:stateMachine:mlgov-challenger"
+BUS = f"arn:aws:events:us-east-1:{GOV}:event-bus/default"
+RETRAINING = {"events:source": ["mlgov.retraining"]}
+RECS = {"cloudwatch:namespace": "MangaAssist/Recommendations"}
+GROUP = f"arn:aws:sagemaker:us-east-1:{PROD}:model-package-group/manga-recommender"
+SERVING_REPO = f"arn:aws:ecr:us-east-1:{PROD}:repository/manga-recommender-serving"
+
+
+def gov(action: str, principal: str, expected: str, name: str, resource: str, **kw: Any) -> Case:
+    return Case(name, action, GOV, role(GOV, principal), expected, resource_arn=resource, **kw)
+
+
+# Issue 20: nothing the product automates can be steered by a forged input. Each new denial: the allowed
+# principal allowed, others denied, with and without the condition key in the request.
+CASES += [
+    # A forged "Model Package Registered" event used to start a challenger.
+    gov(
+        "events:PutEvents",
+        DS,
+        "Deny",
+        "forged retraining announcement",
+        BUS,
+        extra=RETRAINING,
+        sid="DenyProductEventsOutsideProduct",
+    ),
+    gov("events:PutEvents", PRODUCT, "Allow", "retraining state machine announces", BUS, extra=RETRAINING),
+    gov(
+        "events:PutEvents",
+        DS,
+        "Deny",
+        "forged entry hidden among others",
+        BUS,
+        extra={"events:source": ["com.manga.app", "mlgov.retraining"]},
+        sid="DenyProductEventsOutsideProduct",
+    ),
+    gov("events:PutEvents", DS, "Allow", "the app's own events", BUS, extra={"events:source": ["com.manga.app"]}),
+    gov("events:PutEvents", DS, "Allow", "PutEvents without a source key", BUS),
+    gov(
+        "events:PutEvents",
+        f"team/{PRODUCT}",
+        "Deny",
+        "product role name off its path",
+        BUS,
+        extra=RETRAINING,
+        sid="DenyProductEventsOutsideProduct",
+    ),
+    # 222,000 forged impressions turned a 2.4 % CTR challenger into PROMOTE.
+    Case(
+        "forged impressions",
+        "cloudwatch:PutMetricData",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn="*",
+        extra=RECS,
+        sid="DenyRecommendationMetricsOutsideWriters",
+    ),
+    Case(
+        "recommender writes its metrics",
+        "cloudwatch:PutMetricData",
+        PROD,
+        role(PROD, WRITER),
+        "Allow",
+        resource_arn="*",
+        extra=RECS,
+    ),
+    Case(
+        "metrics in another namespace",
+        "cloudwatch:PutMetricData",
+        PROD,
+        role(PROD, DS),
+        "Allow",
+        resource_arn="*",
+        extra={"cloudwatch:namespace": "Team/Notebook"},
+    ),
+    Case(
+        "PutMetricData without a namespace key",
+        "cloudwatch:PutMetricData",
+        PROD,
+        role(PROD, DS),
+        "Allow",
+        resource_arn="*",
+    ),
+    Case(
+        "metric-writer name off the protected path",
+        "cloudwatch:PutMetricData",
+        PROD,
+        role(PROD, "MlGovRecommenderMetrics"),
+        "Deny",
+        resource_arn="*",
+        extra=RECS,
+        sid="DenyRecommendationMetricsOutsideWriters",
+    ),
+    # Anyone used to register a PendingManualApproval package with any image into a watched group.
+    Case(
+        "data scientist registers into a watched group",
+        "sagemaker:CreateModelPackage",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        approval="PendingManualApproval",
+        sid="DenyRegistryWriteOutsidePipeline",
+    ),
+    Case(
+        "registration without a status, watched group",
+        "sagemaker:CreateModelPackage",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        sid="DenyRegistryWriteOutsidePipeline",
+    ),
+    Case(
+        "retraining registers into a watched group",
+        "sagemaker:CreateModelPackage",
+        PROD,
+        role(PROD, PRODUCT),
+        "Allow",
+        approval="PendingManualApproval",
+    ),
+    Case(
+        "data scientist registers into an unwatched group",
+        "sagemaker:CreateModelPackage",
+        PROD,
+        role(PROD, DS),
+        "Allow",
+        approval="PendingManualApproval",
+        resource_arn=sm_arn("model-package", "my-sandbox/3"),
+    ),
+    # Issue 22: a group policy lets another account write versions into a watched group.
+    Case(
+        "data scientist opens a group to another account",
+        "sagemaker:PutModelPackageGroupPolicy",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=GROUP,
+        sid="DenyRegistryWriteOutsidePipeline",
+    ),
+    Case(
+        "pipeline sets the group policy",
+        "sagemaker:PutModelPackageGroupPolicy",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        resource_arn=GROUP,
+    ),
+    Case(
+        "data scientist removes the group policy",
+        "sagemaker:DeleteModelPackageGroupPolicy",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=GROUP,
+        sid="DenyRegistryWriteOutsidePipeline",
+    ),
+    Case(
+        "pipeline removes the group policy",
+        "sagemaker:DeleteModelPackageGroupPolicy",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        resource_arn=GROUP,
+    ),
+    # Step Lambdas were confused deputies; their settings (CONFIG_JSON) changed the gate.
+    gov(
+        "lambda:InvokeFunction",
+        DS,
+        "Deny",
+        "direct invoke of a step function",
+        FUNCTION,
+        sid="DenyProductFunctionInvoke",
+    ),
+    gov("lambda:InvokeFunction", CHALLENGER_MACHINE, "Allow", "challenger state machine invokes its step", FUNCTION),
+    gov(
+        "lambda:InvokeFunction",
+        DS,
+        "Allow",
+        "data scientist invokes an own function",
+        f"arn:aws:lambda:us-east-1:{GOV}:function:notebook-helper",
+    ),
+    gov(
+        "lambda:UpdateFunctionConfiguration",
+        DS,
+        "Deny",
+        "lower the gate's alphas in CONFIG_JSON",
+        FUNCTION,
+        sid="DenyProductFunctionChanges",
+    ),
+    gov(
+        "lambda:UpdateFunctionConfiguration",
+        PRODUCT,
+        "Deny",
+        "a product role changes a function",
+        FUNCTION,
+        sid="DenyProductFunctionChanges",
+    ),
+    gov("lambda:UpdateFunctionConfiguration", DEPLOYER, "Allow", "deploy changes the configuration", FUNCTION),
+    gov("lambda:UpdateFunctionCode", DS, "Deny", "swap a step's code", FUNCTION, sid="DenyProductFunctionChanges"),
+    gov("lambda:UpdateFunctionCode", DEPLOYER, "Allow", "deploy ships new code", FUNCTION),
+    gov(
+        "states:StartExecution",
+        DS,
+        "Deny",
+        "start a challenger with a made-up input",
+        MACHINE,
+        sid="DenyProductStateMachineStart",
+    ),
+    gov("states:StartExecution", OPERATOR, "Allow", "operator starts a challenger from the CLI", MACHINE),
+    gov("states:StartExecution", PRODUCT, "Allow", "a product role starts a state machine", MACHINE),
+    gov(
+        "states:UpdateStateMachine",
+        DS,
+        "Deny",
+        "rewrite the challenger's definition",
+        MACHINE,
+        sid="DenyProductStateMachineChanges",
+    ),
+    gov("states:UpdateStateMachine", DEPLOYER, "Allow", "deploy updates the definition", MACHINE),
+    gov(
+        "states:SendTaskSuccess",
+        DS,
+        "Deny",
+        "approve a deletion with a leaked token",
+        "*",
+        sid="DenyTaskAnswersOutsideProduct",
+    ),
+    gov(
+        "states:SendTaskFailure",
+        DS,
+        "Deny",
+        "deny a deletion with a leaked token",
+        "*",
+        sid="DenyTaskAnswersOutsideProduct",
+    ),
+    gov("states:SendTaskSuccess", OPERATOR, "Allow", "operator approves a deletion", "*"),
+    gov("states:SendTaskFailure", OPERATOR, "Allow", "operator denies a deletion", "*"),
+    gov(
+        "states:SendTaskHeartbeat",
+        DS,
+        "Deny",
+        "keep a task alive with a leaked token",
+        "*",
+        sid="DenyTaskAnswersOutsideProduct",
+    ),
+    gov("states:SendTaskHeartbeat", PRODUCT, "Allow", "a product role heartbeats its task", "*"),
+    # The exemptions above name the product's and deployer's roles: nobody else may make or pass them.
+    gov(
+        "iam:CreateRole",
+        DS,
+        "Deny",
+        "create a role named like the product's",
+        f"arn:aws:iam::{GOV}:role/MlGovEndpointAudit-Mine",
+        sid="DenyProductRoleChanges",
+    ),
+    gov(
+        "iam:CreateRole",
+        DS,
+        "Deny",
+        "create a role named like the deployer",
+        f"arn:aws:iam::{GOV}:role/cdk-hnb659fds-cfn-exec-role-x",
+        sid="DenyProductRoleChanges",
+    ),
+    gov(
+        "iam:CreateRole",
+        DEPLOYER,
+        "Allow",
+        "deploy creates a product role",
+        f"arn:aws:iam::{GOV}:role/MlGovEndpointAudit-NewRole-Q1",
+    ),
+    gov(
+        "iam:CreateRole",
+        DEPLOYER,
+        "Allow",
+        "deploy creates the challenger's protected role",
+        f"arn:aws:iam::{GOV}:role/mlgov-protected/MlGovDeploymentPipelineChallenger",
+    ),
+    gov(
+        "iam:PassRole",
+        DS,
+        "Deny",
+        "pass a product role to an own function",
+        f"arn:aws:iam::{GOV}:role/{PRODUCT}",
+        sid="DenyProductRolePass",
+    ),
+    gov(
+        "iam:PassRole",
+        PRODUCT,
+        "Allow",
+        "retraining passes the training role",
+        f"arn:aws:iam::{GOV}:role/MlGovEndpointAudit-TrainingRole-Z9",
+    ),
+    # Issue 22: a serving repository's tags stay immutable.
+    Case(
+        "data scientist makes serving tags mutable",
+        "ecr:PutImageTagMutability",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=SERVING_REPO,
+        sid="DenyServingImageTagMutabilityChange",
+    ),
+    Case(
+        "pipeline sets serving tags immutable",
+        "ecr:PutImageTagMutability",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        resource_arn=SERVING_REPO,
+    ),
+    Case(
+        "data scientist changes an own repository",
+        "ecr:PutImageTagMutability",
+        PROD,
+        role(PROD, DS),
+        "Allow",
+        resource_arn=f"arn:aws:ecr:us-east-1:{PROD}:repository/notebook-images",
+    ),
+]
+
+
 def test_the_matrix_exercises_every_deny_statement_both_ways() -> None:
     """Each deny statement of the synthesized SCPs decides at least one case, and for each action it
     guards there is an allowed case too (the pipeline's or approver's legitimate work)."""
@@ -536,6 +868,8 @@ def test_decision(case: Case) -> None:
         f"{result.statement or '(no deny matches)'}"
     )
     assert result.decision == case.expected
+    if case.sid:
+        assert result.statement == case.sid, f"decided by {result.statement}, expected {case.sid}"
 
 
 def test_the_boundary_denies_what_the_scps_deny_and_allows_the_rest() -> None:
