@@ -163,18 +163,6 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
             settings,
         ),
     ]
-    if g.serving_repository_names:
-        # PutImageTagMutability has no condition key for the new setting: the whole action is the pipeline's,
-        # so a serving repository created IMMUTABLE stays so (and a MUTABLE one is fixed through the pipeline).
-        statements.append(
-            {
-                "Sid": "DenyServingImageTagMutabilityChange",
-                "Effect": "Deny",
-                "Action": ["ecr:PutImageTagMutability"],
-                "Resource": [f"arn:*:ecr:*:*:repository/{name}" for name in g.serving_repository_names],
-                "Condition": _principal_exceptions(pipeline),
-            }
-        )
     return NamedPolicy(
         "mlgov-endpoint-lineage",
         "ML governance: endpoints only from registered model packages; lineage changes only via the pipeline",
@@ -232,11 +220,24 @@ def model_approval_policy(settings: Settings) -> NamedPolicy:
             _principal_exceptions(g.metric_writer_role_arns + g.break_glass_role_arns),
         ),
     }
+    statements = [statement, changes, registry, metrics]
+    if g.serving_repository_names:
+        # PutImageTagMutability has no condition key for the new setting: the whole action is the pipeline's,
+        # so a serving repository created IMMUTABLE stays so (and a MUTABLE one is fixed through the pipeline).
+        statements.append(
+            {
+                "Sid": "DenyServingImageTagMutabilityChange",
+                "Effect": "Deny",
+                "Action": ["ecr:PutImageTagMutability"],
+                "Resource": [f"arn:*:ecr:*:*:repository/{name}" for name in g.serving_repository_names],
+                "Condition": _principal_exceptions(g.pipeline_role_arns + g.break_glass_role_arns),
+            }
+        )
     return NamedPolicy(
         "mlgov-model-approval",
         "ML governance: only approvers approve a package, only the pipeline registers into watched groups, "
         "only the recommender writes the metrics the challenger gate decides on",
-        {"Version": "2012-10-17", "Statement": [statement, changes, registry, metrics]},
+        {"Version": "2012-10-17", "Statement": statements},
     )
 
 

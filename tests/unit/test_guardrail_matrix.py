@@ -12,6 +12,7 @@ import pytest
 from mlgov.guardrails import (
     SCP_MAX_CHARS,
     GuardrailLimitError,
+    attachments,
     guardrail_policies,
     permissions_boundary,
 )
@@ -927,3 +928,67 @@ def test_the_denies_hold_in_every_partition(partition: str, region: str) -> None
     for action, kind in (("sagemaker:CreateEndpoint", "endpoint"), ("sagemaker:CreateModel", "model")):
         arn = sm_arn(kind, "manga-hotfix", partition=partition, region=region)
         assert evaluate(policies, action, arn, context).decision == "Deny", (action, arn)
+
+
+def test_a_heavy_but_plausible_configuration_fits_every_scp() -> None:
+    """Ten watched groups, five serving repositories, two roles per allow-list: each SCP under 5,120."""
+    roles = lambda name: [f"arn:aws:iam::*:role/mlgov-protected/{name}-{i}*" for i in range(2)]  # noqa: E731
+    settings = parse_settings(
+        {
+            "watched_model_package_groups": [f"manga-recommender-{i:02d}" for i in range(10)],
+            "retraining": {"model_package_group": "manga-recommender-00"},
+            "challenger": {"endpoints": {"manga-recommender-00": "manga-recommender-prod"}},
+            "experiment_exemptions": {"account_ids": [EXPERIMENT, STAGING], "organizational_unit_ids": [EXPERIMENT_OU]},
+            "guardrails": {
+                "target_ou_ids": ["ou-ab12-prodwork", "ou-ab12-stagingx"],
+                "governance_target_ids": [GOV],
+                "pipeline_role_arns": roles("MlGovDeploymentPipeline"),
+                "approver_role_arns": roles("MlGovModelApprover"),
+                "break_glass_role_arns": roles("MlGovBreakGlass"),
+                "operator_role_arns": roles("MlGovOperator"),
+                "metric_writer_role_arns": roles("MlGovRecommenderMetrics"),
+                "serving_repository_names": [f"serving/manga-recommender-{i}" for i in range(5)],
+            },
+        }
+    )
+    for policy in guardrail_policies(settings):
+        print(f"\n  {policy.name}: {policy.size} of {SCP_MAX_CHARS} characters")
+        assert policy.size <= SCP_MAX_CHARS
+
+
+def test_the_product_guard_attaches_only_where_the_product_runs() -> None:
+    where = attachments(SETTINGS)
+    assert where["mlgov-product-guard"] == [GOV]
+    assert where["mlgov-protected-roles"] == ["ou-ab12-prodwork", GOV]
+    assert where["mlgov-endpoint-lineage"] == where["mlgov-model-approval"] == ["ou-ab12-prodwork"]
+
+
+def test_scps_per_target_count_each_target_and_name_the_one_over_the_limit() -> None:
+    # Given the product's account is also one of the guarded targets, it carries all four SCPs
+    both = {"target_ou_ids": [GOV], "governance_target_ids": [GOV]}
+    assert len(guardrail_policies(parse_settings({"guardrails": {**both, "existing_scps_per_target": 1}}))) == 4
+    # Then one more existing SCP there is one too many, and the error names that target
+    with pytest.raises(GuardrailLimitError, match=f"SCP number 6 on {GOV}"):
+        guardrail_policies(parse_settings({"guardrails": {**both, "existing_scps_per_target": 2}}))
+    # And apart, each target stays within 5 with two existing SCPs
+    apart = {"target_ou_ids": ["ou-ab12-prodwork"], "governance_target_ids": [GOV], "existing_scps_per_target": 2}
+    assert len(guardrail_policies(parse_settings({"guardrails": apart}))) == 4
+
+
+def test_watched_groups_are_matched_in_the_lower_case_sagemaker_writes_into_arns() -> None:
+    policies = {
+        p.name: p.document for p in guardrail_policies(parse_settings({"watched_model_package_groups": ["Manga-Recs"]}))
+    }
+    context = {"aws:PrincipalArn": role(PROD, DS), "aws:PrincipalAccount": PROD}
+    arn = sm_arn("model-package", "manga-recs/4")
+    assert (
+        evaluate(policies, "sagemaker:CreateModelPackage", arn, context).statement == "DenyRegistryWriteOutsidePipeline"
+    )
+
+
+def test_operator_and_metric_writer_roles_must_sit_on_the_protected_path() -> None:
+    from mlgov.settings import SettingsError
+
+    for key in ("operator_role_arns", "metric_writer_role_arns"):
+        with pytest.raises((SettingsError, ValueError), match="protected path"):
+            parse_settings({"guardrails": {key: ["arn:aws:iam::*:role/MlGovOperator"]}})
