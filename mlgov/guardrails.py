@@ -17,6 +17,7 @@ from mlgov.settings import Settings
 
 SCP_MAX_CHARS = 5120
 SCPS_PER_TARGET = 5
+IAM_POLICY_MAX_CHARS = 6144  # a managed policy (and so a permissions boundary), whitespace not counted
 MODEL_PACKAGE_ARN_SHAPE = "arn:aws*:sagemaker:*:*:model-package/*/*"
 # Every partition (aws, aws-cn, aws-us-gov): a literal "arn:aws:" would match nothing in the others.
 SM = "arn:*:sagemaker:*:*"
@@ -251,37 +252,21 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
     admins (and, for the product's roles, the deployer) may make or change those roles. Only the product's roles
     speak as the product: an `mlgov.*` event starts a challenger."""
     g = settings.guardrails
+    # The product's roles pass each other (the retraining role passes the training role); their own policies
+    # grant no other IAM change, so one statement (one exception list) keeps the policies under the size limits.
     statement = {
         "Sid": "DenyProtectedRoleChanges",
         "Effect": "Deny",
         "Action": IAM_ROLE_CHANGES,
-        "Resource": [f"arn:*:iam::*:role{g.protected_role_path}*"],
-        "Condition": _principal_exceptions(g.role_admin_arns + g.deployer_role_arns + g.break_glass_role_arns),
+        "Resource": [
+            f"arn:*:iam::*:role{g.protected_role_path}*",
+            *_by_name(settings, g.product_role_arns + g.deployer_role_arns),
+        ],
+        "Condition": _principal_exceptions(
+            g.role_admin_arns + g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
+        ),
     }
     statements: list[dict[str, Any]] = [statement]
-    named = _by_name(settings, g.product_role_arns + g.deployer_role_arns)
-    if named:
-        statements.append(
-            {
-                "Sid": "DenyProductRoleChanges",
-                "Effect": "Deny",
-                "Action": [a for a in IAM_ROLE_CHANGES if a != "iam:PassRole"],
-                "Resource": named,
-                "Condition": _principal_exceptions(g.role_admin_arns + g.deployer_role_arns + g.break_glass_role_arns),
-            }
-        )
-        # Passing a product role to one's own function would run it with the product's rights.
-        statements.append(
-            {
-                "Sid": "DenyProductRolePass",
-                "Effect": "Deny",
-                "Action": ["iam:PassRole"],
-                "Resource": named,
-                "Condition": _principal_exceptions(
-                    g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
-                ),
-            }
-        )
     # events:source is per entry (EventBridge authorizes each entry and fails only the forged ones with
     # NotAuthorizedForSourceException); ForAnyValue also holds if a request carries several sources.
     statements.append(
@@ -406,11 +391,53 @@ def guardrail_policies(settings: Settings) -> list[NamedPolicy]:
     return policies
 
 
+def _iam_size(document: dict[str, Any]) -> int:
+    # IAM counts a managed policy's characters without whitespace.
+    return len("".join(minified(document).split()))
+
+
+# What a permissions boundary must carry so a role that creates roles cannot escape: the endpoint lineage, who
+# approves, and the protected roles. A boundary is one managed policy of 6,144 characters, so the rest (forged
+# evidence, registry writes, the product guard) are separate managed policies for the same human roles.
+BOUNDARY_SIDS = ("DenyApprovalOutsideApprovers", "DenyPackageChangeOutsideApprovers", "DenyProtectedRoleChanges")
+
+
+def account_policies(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Without Organizations: the SCPs' denies as IAM managed policies for human roles, each under IAM's limit."""
+    documents: dict[str, list[dict[str, Any]]] = {
+        "mlgov-guardrails": [],
+        "mlgov-guardrails-evidence": [],
+        "mlgov-guardrails-product": [],
+    }
+    for policy in guardrail_policies(settings):
+        for statement in policy.document["Statement"]:
+            if policy.name == "mlgov-product-guard":
+                documents["mlgov-guardrails-product"].append(statement)
+            elif policy.name == "mlgov-endpoint-lineage" or statement["Sid"] in BOUNDARY_SIDS:
+                documents["mlgov-guardrails"].append(statement)
+            else:
+                documents["mlgov-guardrails-evidence"].append(statement)
+    out = {name: {"Version": "2012-10-17", "Statement": statements} for name, statements in documents.items()}
+    for name, document in out.items():
+        if _iam_size(document) > IAM_POLICY_MAX_CHARS:
+            raise GuardrailLimitError(
+                f"managed policy {name} is {_iam_size(document)} characters; IAM allows {IAM_POLICY_MAX_CHARS}. "
+                "Shorten the role patterns or exemption lists in mlgov.guardrails/experiment_exemptions."
+            )
+    return out
+
+
 def permissions_boundary(settings: Settings) -> dict[str, Any]:
-    """For a single account: allow everything else, deny what the SCPs deny."""
+    """For a single account: allow everything else, deny what mlgov-guardrails denies (see BOUNDARY_SIDS)."""
     statements: list[dict[str, Any]] = [
         {"Sid": "AllowWithinBoundary", "Effect": "Allow", "Action": "*", "Resource": "*"}
     ]
-    for policy in guardrail_policies(settings):
-        statements.extend(policy.document["Statement"])
-    return {"Version": "2012-10-17", "Statement": statements}
+    statements.extend(account_policies(settings)["mlgov-guardrails"]["Statement"])
+    document = {"Version": "2012-10-17", "Statement": statements}
+    if _iam_size(document) > IAM_POLICY_MAX_CHARS:
+        raise GuardrailLimitError(
+            f"permissions boundary mlgov-guardrails-boundary is {_iam_size(document)} characters; IAM allows "
+            f"{IAM_POLICY_MAX_CHARS}. Shorten the role patterns or exemption lists in "
+            "mlgov.guardrails/experiment_exemptions."
+        )
+    return document

@@ -4,14 +4,17 @@ corrected in mlgov.policy_eval). Prints the matrix: run with -s to see it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from mlgov.guardrails import (
+    IAM_POLICY_MAX_CHARS,
     SCP_MAX_CHARS,
     GuardrailLimitError,
+    account_policies,
     attachments,
     guardrail_policies,
     permissions_boundary,
@@ -781,7 +784,7 @@ CASES += [
         "Deny",
         "create a role named like the product's",
         f"arn:aws:iam::{GOV}:role/MlGovEndpointAudit-Mine",
-        sid="DenyProductRoleChanges",
+        sid="DenyProtectedRoleChanges",
     ),
     gov(
         "iam:CreateRole",
@@ -789,7 +792,7 @@ CASES += [
         "Deny",
         "create a role named like the deployer",
         f"arn:aws:iam::{GOV}:role/cdk-hnb659fds-cfn-exec-role-x",
-        sid="DenyProductRoleChanges",
+        sid="DenyProtectedRoleChanges",
     ),
     gov(
         "iam:CreateRole",
@@ -811,7 +814,7 @@ CASES += [
         "Deny",
         "pass a product role to an own function",
         f"arn:aws:iam::{GOV}:role/{PRODUCT}",
-        sid="DenyProductRolePass",
+        sid="DenyProtectedRoleChanges",
     ),
     gov(
         "iam:PassRole",
@@ -875,9 +878,13 @@ def test_decision(case: Case) -> None:
 
 def test_the_boundary_denies_what_the_scps_deny_and_allows_the_rest() -> None:
     boundary = {"boundary": permissions_boundary(SETTINGS)}
+    carried = {s["Sid"] for s in account_policies(SETTINGS)["mlgov-guardrails"]["Statement"]}
     for case in CASES:
+        scp = evaluate(POLICIES, case.action, case.resource(), case.context())
         result = evaluate(boundary, case.action, case.resource(), case.context(), default_allow=False)
-        assert result.decision == case.expected, case.name
+        # A boundary is one policy of 6,144 characters: it carries mlgov-guardrails, the rest are managed policies
+        expected = "Allow" if scp.decision == "Deny" and scp.statement not in carried else case.expected
+        assert result.decision == expected, case.name
     other = evaluate(boundary, "s3:GetObject", "arn:aws:s3:::manga-training/x", {}, default_allow=False)
     assert other.decision == "Allow"
 
@@ -992,3 +999,23 @@ def test_operator_and_metric_writer_roles_must_sit_on_the_protected_path() -> No
     for key in ("operator_role_arns", "metric_writer_role_arns"):
         with pytest.raises((SettingsError, ValueError), match="protected path"):
             parse_settings({"guardrails": {key: ["arn:aws:iam::*:role/MlGovOperator"]}})
+
+
+def test_the_single_account_policies_deny_what_the_scps_deny_and_fit_iam() -> None:
+    documents = account_policies(SETTINGS)
+    assert set(documents) == {"mlgov-guardrails", "mlgov-guardrails-evidence", "mlgov-guardrails-product"}
+    for case in CASES:
+        result = evaluate(documents, case.action, case.resource(), case.context())
+        assert result.decision == case.expected, case.name
+    for name, document in [*documents.items(), ("boundary", permissions_boundary(SETTINGS))]:
+        size = len("".join(json.dumps(document, separators=(",", ":")).split()))
+        print(f"\n  {name}: {size} of {IAM_POLICY_MAX_CHARS} characters")
+        assert size <= IAM_POLICY_MAX_CHARS
+
+
+def test_a_boundary_over_the_iam_limit_is_refused_naming_it() -> None:
+    many = [f"arn:aws:iam::*:role/mlgov-protected/pipeline-{i:02d}-with-a-long-name" for i in range(16)]
+    settings = parse_settings({"guardrails": {"pipeline_role_arns": many}})
+    assert all(p.size <= SCP_MAX_CHARS for p in guardrail_policies(settings))
+    with pytest.raises(GuardrailLimitError, match=r"managed policy mlgov-guardrails is .* IAM allows 6144"):
+        permissions_boundary(settings)
