@@ -983,14 +983,12 @@ def test_scps_per_target_count_each_target_and_name_the_one_over_the_limit() -> 
 
 
 def test_watched_groups_are_matched_in_the_lower_case_sagemaker_writes_into_arns() -> None:
-    policies = {
-        p.name: p.document for p in guardrail_policies(parse_settings({"watched_model_package_groups": ["Manga-Recs"]}))
-    }
-    context = {"aws:PrincipalArn": role(PROD, DS), "aws:PrincipalAccount": PROD}
-    arn = sm_arn("model-package", "manga-recs/4")
-    assert (
-        evaluate(policies, "sagemaker:CreateModelPackage", arn, context).statement == "DenyRegistryWriteOutsidePipeline"
-    )
+    # principalmapper matches resources case-insensitively where IAM does not, so this reads the document.
+    settings = parse_settings({"watched_model_package_groups": ["Manga-Recs"]})
+    approval = {p.name: p.document for p in guardrail_policies(settings)}["mlgov-model-approval"]
+    [registry] = [s for s in approval["Statement"] if s["Sid"] == "DenyRegistryWriteOutsidePipeline"]
+    assert "arn:*:sagemaker:*:*:model-package/manga-recs/*" in registry["Resource"]
+    assert not any("Manga" in r for r in registry["Resource"])
 
 
 def test_operator_and_metric_writer_roles_must_sit_on_the_protected_path() -> None:
