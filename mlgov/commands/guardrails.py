@@ -91,6 +91,11 @@ NO_SERVING_REPOSITORIES = (
 )
 
 
+def _check(value: str, option: str, pattern: str) -> None:
+    if not re.fullmatch(pattern, value):
+        raise UsageError(f"{option} {value!r} is not a valid value (expected {pattern})")
+
+
 def _base_sid(sid: str | None) -> str:
     return re.sub(r"(Named|OutsideExperiments)$", "", sid or "")
 
@@ -129,6 +134,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     if not re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9*]+", args.action):
         raise UsageError(f"--action {args.action!r} is not service:Action (e.g. sagemaker:CreateEndpoint)")
+    _check(args.endpoint_name, "--endpoint-name", r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+    _check(args.repository, "--repository", r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
+    if args.event_source is not None:
+        _check(args.event_source, "--event-source", r"[\x21-\x7e]{1,256}")
+    if args.namespace is not None:
+        _check(args.namespace, "--namespace", r"[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}")
     tags = {}
     for item in args.tag:
         key, sep, value = item.partition("=")

@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlgov.cli import main
+from tests.strategies import FUZZ, nasty_text
 
 GOV = "999988887777"
 
@@ -105,3 +108,38 @@ def test_explain_without_a_resource_it_can_build_is_a_usage_error(
 ) -> None:
     assert main(["guardrails", "explain", "--config", str(config), *args]) == 2
     assert fragment in capsys.readouterr().err
+
+
+@settings(FUZZ, max_examples=150)
+@given(
+    option=st.sampled_from(
+        [
+            "--event-source",
+            "--namespace",
+            "--resource",
+            "--repository",
+            "--action",
+            "--principal",
+            "--endpoint-name",
+            "--tag",
+            "--tag-key",
+            "--org-path",
+            "--approval-status",
+            "--account",
+        ]
+    ),
+    value=nasty_text,
+)
+def test_explain_answers_any_option_value_with_a_decision_or_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory, option: str, value: str
+) -> None:
+    config = tmp_path_factory.mktemp("fuzz") / "cdk.json"
+    config.write_text(json.dumps({"context": {"mlgov": {}}}))
+    action = "ecr:PutImageTagMutability" if option != "--action" else value
+    args = ["guardrails", "explain", "--config", str(config), "--action", action]
+    if option != "--action":
+        args += [option, value]
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code in (0, 2, 3), captured.err
+    assert "unexpected failure" not in captured.err and "Traceback" not in captured.err
