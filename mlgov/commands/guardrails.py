@@ -134,6 +134,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     if not re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9*]+", args.action):
         raise UsageError(f"--action {args.action!r} is not service:Action (e.g. sagemaker:CreateEndpoint)")
+    if args.account is not None:
+        _check(args.account, "--account", r"\d{12}")
     _check(args.endpoint_name, "--endpoint-name", r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
     _check(args.repository, "--repository", r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
     if args.event_source is not None:
