@@ -178,6 +178,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         context["aws:PrincipalOrgPaths"] = [args.org_path]
     result = evaluate(policies, action, resource, context)
     why, todo = ADVICE.get(_base_sid(result.statement), ("No guardrail statement denies this request.", ""))
+    if result.decision == "Deny" and result.policy == "mlgov-product-guard":
+        why += " (This SCP attaches only where the product runs: mlgov.guardrails.governance_target_ids.)"
     if action.lower() == "ecr:putimagetagmutability" and not settings.guardrails.serving_repository_names:
         todo = NO_SERVING_REPOSITORIES
     if result.decision == "Deny" and result.statement and result.statement.endswith("OutsideExperiments"):

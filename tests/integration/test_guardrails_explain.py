@@ -63,6 +63,7 @@ def test_a_direct_invocation_of_a_product_function_is_denied(capsys: pytest.Capt
         f"arn:aws:iam::{GOV}:role/DataScientist",
     )
     assert (code, report["statement"]) == (3, "DenyProductFunctionInvoke")
+    assert "governance_target_ids" in report["why"]
 
 
 def test_answering_an_approval_needs_an_operator_role(capsys: pytest.CaptureFixture[str], config: Path) -> None:
