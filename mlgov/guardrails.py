@@ -1,5 +1,5 @@
 """Preventive guardrails as policy documents: SCPs for an organization, or the same statements
-as an IAM managed policy and permissions boundary for a single account. No CDK import and part of
+as IAM managed policies and a permissions boundary for a single account. No CDK import and part of
 the installed package: the CLI (`mlgov guardrails explain`) evaluates exactly these documents.
 
 What IAM can see, and so what these statements can and cannot guarantee, is in the README
