@@ -295,12 +295,16 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
     deployer = g.deployer_role_arns + g.break_glass_role_arns
     product = g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
     statements = [
+        # A function URL call needs lambda:InvokeFunction too (since October 2025); the approval service's
+        # AWS_IAM URL authenticates and checks its callers itself, so only direct invocations are denied.
         {
             "Sid": "DenyProductFunctionInvoke",
             "Effect": "Deny",
             "Action": ["lambda:InvokeFunction"],
             "Resource": g.product_function_arns,
-            "Condition": _principal_exceptions(product),
+            "Condition": _merge(
+                {"BoolIfExists": {"lambda:InvokedViaFunctionUrl": "false"}}, _principal_exceptions(product)
+            ),
         },
         {
             "Sid": "DenyProductFunctionChanges",
@@ -329,13 +333,13 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
             "Condition": _principal_exceptions(deployer),
         },
         # SendTask* takes no resource (the token names the task): in the product's account, only the product's
-        # roles and the operators answer a waiting task.
+        # roles (the approval service) answer a waiting task; people approve through the service.
         {
             "Sid": "DenyTaskAnswersOutsideProduct",
             "Effect": "Deny",
             "Action": TASK_ANSWERS,
             "Resource": "*",
-            "Condition": _principal_exceptions(g.product_role_arns + g.operator_role_arns + g.break_glass_role_arns),
+            "Condition": _principal_exceptions(g.product_role_arns + g.break_glass_role_arns),
         },
     ]
     return NamedPolicy(

@@ -60,8 +60,9 @@ ADVICE = {
         "Create your own role for your resource.",
     ),
     "DenyProductFunctionInvoke": (
-        "The product's functions act on what their state machine recorded; only the product's roles invoke them.",
-        "Use the CLI (`mlgov challenger start`, `mlgov retire request`) or start the state machine as an operator.",
+        "The product's functions act on what their state machine recorded; only the product's roles invoke them "
+        "directly (calls through a function URL, such as the approval service's, are not denied here).",
+        "Use the CLI (`mlgov challenger start`, `mlgov retire request`, `mlgov retire approve --request ID`).",
     ),
     "DenyProductFunctionChanges": (
         "The product's functions' code and settings (CONFIG_JSON, alphas, minimum minutes) change only by deploy.",
@@ -77,8 +78,10 @@ ADVICE = {
         "Change the stack and run `npx cdk deploy MlGovEndpointAudit` as the deployer.",
     ),
     "DenyTaskAnswersOutsideProduct": (
-        "Answering a waiting task (a deletion approval) is for the product's roles and the operators only.",
-        "Assume an operator role and run `mlgov retire approve --token T` or `mlgov retire deny --token T`.",
+        "Answering a waiting task (a deletion approval) is for the product's roles only: the approval service "
+        "checks who approves and answers the token.",
+        "Run `mlgov retire approve --request ID` or `mlgov retire deny --request ID --reason TEXT` "
+        "(signed, through the approval service's URL).",
     ),
     "DenyServingImageTagMutabilityChange": (
         "A serving repository's tags must stay immutable, or a pushed tag changes what an approved package runs.",

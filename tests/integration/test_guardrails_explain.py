@@ -66,14 +66,13 @@ def test_a_direct_invocation_of_a_product_function_is_denied(capsys: pytest.Capt
     assert "governance_target_ids" in report["why"]
 
 
-def test_answering_an_approval_needs_an_operator_role(capsys: pytest.CaptureFixture[str], config: Path) -> None:
-    code, report = explain(
-        capsys, config, "--action", "states:SendTaskSuccess", "--principal", f"arn:aws:iam::{GOV}:role/DataScientist"
-    )
-    assert (code, report["statement"]) == (3, "DenyTaskAnswersOutsideProduct")
-    assert "mlgov retire approve" in report["what_to_do"]
+def test_only_the_approval_service_answers_a_task(capsys: pytest.CaptureFixture[str], config: Path) -> None:
     operator = f"arn:aws:iam::{GOV}:role/mlgov-protected/MlGovOperator"
     code, report = explain(capsys, config, "--action", "states:SendTaskSuccess", "--principal", operator)
+    assert (code, report["statement"]) == (3, "DenyTaskAnswersOutsideProduct")
+    assert "mlgov retire approve --request" in report["what_to_do"]
+    service = f"arn:aws:iam::{GOV}:role/MlGovEndpointAudit-ApprovalsServiceRole12AB-Yy7"
+    code, report = explain(capsys, config, "--action", "states:SendTaskSuccess", "--principal", service)
     assert (code, report["decision"]) == (0, "Allow")
 
 

@@ -532,6 +532,8 @@ OPERATOR = "mlgov-protected/MlGovOperator"
 WRITER = "mlgov-protected/MlGovRecommenderMetrics"
 CHALLENGER_MACHINE = "mlgov-protected/MlGovModelApproverChallenger"
 FUNCTION = f"arn:aws:lambda:us-east-1:{GOV}:function:MlGovEndpointAudit-ChallengerStepsFunctionAB12-Zz9"
+APPROVAL_FUNCTION = f"arn:aws:lambda:us-east-1:{GOV}:function:MlGovEndpointAudit-ApprovalsServiceFunction12-Qq1"
+APPROVAL_SERVICE = "MlGovEndpointAudit-ApprovalsServiceRole12AB-Yy7"
 MACHINE = f"arn:aws:states:us-east-1:{GOV}:stateMachine:mlgov-challenger"
 BUS = f"arn:aws:events:us-east-1:{GOV}:event-bus/default"
 RETRAINING = {"events:source": ["mlgov.retraining"]}
@@ -766,8 +768,42 @@ CASES += [
         "*",
         sid="DenyTaskAnswersOutsideProduct",
     ),
-    gov("states:SendTaskSuccess", OPERATOR, "Allow", "operator approves a deletion", "*"),
-    gov("states:SendTaskFailure", OPERATOR, "Allow", "operator denies a deletion", "*"),
+    gov(
+        "states:SendTaskSuccess",
+        OPERATOR,
+        "Deny",
+        "operator answers a token directly",
+        "*",
+        sid="DenyTaskAnswersOutsideProduct",
+    ),
+    gov("states:SendTaskSuccess", APPROVAL_SERVICE, "Allow", "approval service approves a deletion", "*"),
+    gov("states:SendTaskFailure", APPROVAL_SERVICE, "Allow", "approval service denies a deletion", "*"),
+    # Approvers reach the approval service through its AWS_IAM function URL, which needs InvokeFunction too.
+    gov(
+        "lambda:InvokeFunction",
+        DS,
+        "Allow",
+        "approver calls the approval service's function URL",
+        APPROVAL_FUNCTION,
+        extra={"lambda:InvokedViaFunctionUrl": "true"},
+    ),
+    gov(
+        "lambda:InvokeFunction",
+        DS,
+        "Deny",
+        "direct invoke of the approval service",
+        APPROVAL_FUNCTION,
+        sid="DenyProductFunctionInvoke",
+    ),
+    gov(
+        "lambda:InvokeFunction",
+        DS,
+        "Deny",
+        "direct invoke saying it is not via a URL",
+        APPROVAL_FUNCTION,
+        extra={"lambda:InvokedViaFunctionUrl": "false"},
+        sid="DenyProductFunctionInvoke",
+    ),
     gov(
         "states:SendTaskHeartbeat",
         DS,
