@@ -12,6 +12,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from mlgov.cdk import CapacityGuard
+from mlgov.guardrails import GuardrailLimitError
 from mlgov.settings import CONTEXT_KEY, SettingsError, parse_settings, read_cdk_context
 from stacks.audit_stack import GovernanceAuditStack
 from stacks.constants import (
@@ -22,7 +23,6 @@ from stacks.constants import (
     MEMBER_ROLE_STACK_NAME,
     MEMBER_ROLE_STACKSET_STACK_NAME,
 )
-from stacks.guardrail_policies import GuardrailLimitError
 from stacks.guardrails_stack import AccountGuardrailsStack, GuardrailsStack
 from stacks.member_role_stack import MemberForwardingStack, MemberRoleStack, MemberRoleStackSetStack
 

@@ -153,10 +153,10 @@ def handler_environment(url: str, resources: dict[str, str], exempt_accounts: st
 
 
 def show_guardrails() -> None:
-    """The preventive side: which SCP statement decides three requests (mlgov guardrails explain)."""
+    """The preventive side: which SCP statement decides four requests (mlgov guardrails explain)."""
     from mlgov.cli import main as cli
 
-    print("\n== guardrails: mlgov guardrails explain on three requests in a production account")
+    print("\n== guardrails: mlgov guardrails explain on four requests in a production account")
     prod = "arn:aws:iam::210987654321:role"
     package = "arn:aws:sagemaker:us-east-1:210987654321:model-package/manga-recommender/7"
     requests = [
@@ -188,6 +188,8 @@ def show_guardrails() -> None:
             "--principal",
             f"{prod}/mlgov-protected/MlGovDeploymentPipeline",
         ],
+        # A forged "Model Package Registered" announcement, which would start a challenger.
+        ["--action", "events:PutEvents", "--event-source", "mlgov.retraining", "--principal", f"{prod}/DataScientist"],
     ]
     for request in requests:
         out = io.StringIO()

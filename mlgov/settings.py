@@ -284,18 +284,75 @@ class Guardrails(_Strict):
     break_glass_role_arns: list[str] = Field(default_factory=list)
     governance_tag_keys: list[str] = Field(default_factory=lambda: ["ModelPackageName", "endpoint_purpose"])
     existing_scps_per_target: int = Field(default=1, ge=0, le=4)
+    # The product's own roles: CDK names them after the stack (MlGovEndpointAudit-...), the challenger's roles
+    # sit on the protected path. Not on the path: the mlgov-protected-roles SCP protects them by name instead.
+    product_role_arns: list[str] = Field(
+        default_factory=lambda: [
+            "arn:*:iam::*:role/MlGovEndpointAudit-*",
+            "arn:*:iam::*:role/mlgov-protected/*Challenger",
+        ]
+    )
+    # Who deploys the product (CloudFormation's execution role from `cdk bootstrap`); protected by name too.
+    deployer_role_arns: list[str] = Field(default_factory=lambda: ["arn:*:iam::*:role/cdk-hnb659fds-cfn-exec-role-*"])
+    # CLI roles that start the product's state machines and answer its approvals (task tokens).
+    operator_role_arns: list[str] = Field(default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovOperator*"])
+    # The recommender's roles that write the recommendation metrics the challenger gate decides on.
+    metric_writer_role_arns: list[str] = Field(
+        default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovRecommenderMetrics*"]
+    )
+    # Where the product runs (the governance account, or its OU): the mlgov-product-guard SCP and the
+    # mlgov-protected-roles SCP attach here.
+    governance_target_ids: list[str] = Field(default_factory=list)
+    product_function_arns: list[str] = Field(default_factory=lambda: ["arn:*:lambda:*:*:function:MlGovEndpointAudit-*"])
+    # CloudFormation names state machines after their logical id, not the stack: every state machine of the
+    # governance account, unless narrowed.
+    product_state_machine_arns: list[str] = Field(default_factory=lambda: ["arn:*:states:*:*:stateMachine:*"])
+    # ECR repositories that hold serving images: only the pipeline may change their tag mutability.
+    serving_repository_names: list[str] = Field(default_factory=list)
 
-    @field_validator("target_ou_ids")
+    @field_validator("target_ou_ids", "governance_target_ids")
     @classmethod
     def _targets(cls, value: list[str]) -> list[str]:
         return _all_match(
             value, r"(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}|\d{12})", "an OU, root or account id"
         )
 
-    @field_validator("pipeline_role_arns", "approver_role_arns", "role_admin_arns", "break_glass_role_arns")
+    @field_validator(
+        "pipeline_role_arns",
+        "approver_role_arns",
+        "role_admin_arns",
+        "break_glass_role_arns",
+        "product_role_arns",
+        "deployer_role_arns",
+        "operator_role_arns",
+        "metric_writer_role_arns",
+    )
     @classmethod
     def _roles(cls, value: list[str]) -> list[str]:
         return _all_match(value, ROLE_ARN_PATTERN, "an IAM role ARN (wildcards allowed)")
+
+    @field_validator("product_function_arns")
+    @classmethod
+    def _functions(cls, value: list[str]) -> list[str]:
+        return _all_match(
+            value, r"arn:(aws[a-z-]*|\*):lambda:[a-z0-9*-]+:(\d{12}|\*):function:[\w*:-]{1,140}", "a Lambda ARN"
+        )
+
+    @field_validator("product_state_machine_arns")
+    @classmethod
+    def _machines(cls, value: list[str]) -> list[str]:
+        return _all_match(
+            value,
+            r"arn:(aws[a-z-]*|\*):states:[a-z0-9*-]+:(\d{12}|\*):stateMachine:[\w*-]{1,80}",
+            "a state machine ARN",
+        )
+
+    @field_validator("serving_repository_names")
+    @classmethod
+    def _repositories(cls, value: list[str]) -> list[str]:
+        return _all_match(
+            value, r"(?:[a-z0-9*]+(?:[._-][a-z0-9*]+)*/)*[a-z0-9*]+(?:[._-][a-z0-9*]+)*", "an ECR repository name"
+        )
 
     @field_validator("governance_tag_keys")
     @classmethod
@@ -304,7 +361,15 @@ class Guardrails(_Strict):
 
     @model_validator(mode="after")
     def _exempt_roles_on_the_protected_path(self) -> Guardrails:
-        for key in ("pipeline_role_arns", "approver_role_arns", "role_admin_arns", "break_glass_role_arns"):
+        # product_role_arns and deployer_role_arns may sit elsewhere: that SCP protects them by name.
+        for key in (
+            "pipeline_role_arns",
+            "approver_role_arns",
+            "role_admin_arns",
+            "break_glass_role_arns",
+            "operator_role_arns",
+            "metric_writer_role_arns",
+        ):
             for arn in getattr(self, key):
                 if f":role{self.protected_role_path}" not in arn:
                     raise ValueError(

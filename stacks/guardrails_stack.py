@@ -12,16 +12,18 @@ from aws_cdk import aws_organizations as organizations
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from mlgov.guardrails import account_policies, attachments, guardrail_policies, permissions_boundary
 from mlgov.settings import Settings
-from stacks.guardrail_policies import guardrail_policies, permissions_boundary
 
 
 class GuardrailsStack(Stack):
-    """Deploy to the management or delegated administrator account; attaches to mlgov.guardrails.target_ou_ids."""
+    """Deploy to the management or delegated administrator account; attaches to mlgov.guardrails.target_ou_ids
+    (and where the product runs, mlgov.guardrails.governance_target_ids: see mlgov.guardrails.attachments)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.policies = {}
+        where = attachments(settings)
         for policy in guardrail_policies(settings):
             self.policies[policy.name] = organizations.CfnPolicy(
                 self,
@@ -30,7 +32,7 @@ class GuardrailsStack(Stack):
                 description=policy.description,
                 type="SERVICE_CONTROL_POLICY",
                 content=policy.document,
-                target_ids=list(settings.guardrails.target_ou_ids) or None,
+                target_ids=where[policy.name] or None,
             )
 
 
@@ -40,13 +42,28 @@ class AccountGuardrailsStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        denies = [statement for p in guardrail_policies(settings) for statement in p.document["Statement"]]
+        documents = account_policies(settings)
         self.deny_policy = iam.ManagedPolicy(
             self,
             "GuardrailsDenyPolicy",
             managed_policy_name="mlgov-guardrails",
             description="ML governance guardrails (the SCP statements, for one account)",
-            document=iam.PolicyDocument.from_json({"Version": "2012-10-17", "Statement": denies}),
+            document=iam.PolicyDocument.from_json(documents["mlgov-guardrails"]),
+        )
+        # IAM's 6,144-character limit: the other denies are further policies for the same human roles.
+        self.evidence_deny_policy = iam.ManagedPolicy(
+            self,
+            "GuardrailsEvidenceDenyPolicy",
+            managed_policy_name="mlgov-guardrails-evidence",
+            description="ML governance guardrails: registry writes, mlgov events and recommendation metrics",
+            document=iam.PolicyDocument.from_json(documents["mlgov-guardrails-evidence"]),
+        )
+        self.product_deny_policy = iam.ManagedPolicy(
+            self,
+            "GuardrailsProductDenyPolicy",
+            managed_policy_name="mlgov-guardrails-product",
+            description="ML governance guardrails: the product's functions and state machines (mlgov-product-guard)",
+            document=iam.PolicyDocument.from_json(documents["mlgov-guardrails-product"]),
         )
         self.boundary = iam.ManagedPolicy(
             self,

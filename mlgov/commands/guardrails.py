@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mlgov.commands.common import UsageError
+
 ADVICE = {
     "DenyEndpointWithoutPackageTag": (
         "CreateEndpoint needs the request tag ModelPackageName=<model package version ARN> "
@@ -29,7 +31,72 @@ ADVICE = {
         "Setting a model package to Approved is reserved for the approver roles.",
         "Register as PendingManualApproval and ask an approver (a role matching mlgov.guardrails.approver_role_arns).",
     ),
+    "DenyRegistryWriteOutsidePipeline": (
+        "A package in a watched group is a challenger candidate, and a group policy lets other accounts write into "
+        "a group: only the pipeline and the product's retraining register there or change group policies.",
+        "Register through the retraining pipeline (`mlgov register` from a pipeline role), or use an unwatched group.",
+    ),
+    "DenyRecommendationMetricsOutsideWriters": (
+        "The challenger gate decides on the impressions and clicks in this namespace; only the recommender's "
+        "metric-writer roles (mlgov.guardrails.metric_writer_role_arns) may write there.",
+        "Publish from the recommender's role, or to another namespace.",
+    ),
+    "DenyProductEventsOutsideProduct": (
+        "Events with an mlgov.* source start the product's acts (a Model Package Registered event starts a "
+        "challenger); only the product's roles may send them.",
+        "Start a retraining run (`aws stepfunctions start-execution` on the retraining state machine) instead.",
+    ),
+    "DenyProtectedRoleChanges": (
+        "Roles on the protected path are the exempt pipeline, approver and operator roles; only role admins "
+        "(and the deployer) may create, change or pass them.",
+        "Ask a role admin (mlgov.guardrails.role_admin_arns).",
+    ),
+    "DenyProductRoleChanges": (
+        "The product's and the deployer's roles are exempt by name; only role admins and the deployer change them.",
+        "Change the role through the product's stack (`npx cdk deploy`), or ask a role admin.",
+    ),
+    "DenyProductRolePass": (
+        "Passing a product role to your own resource would run it with the product's rights.",
+        "Create your own role for your resource.",
+    ),
+    "DenyProductFunctionInvoke": (
+        "The product's functions act on what their state machine recorded; only the product's roles invoke them "
+        "directly (calls through a function URL, such as the approval service's, are not denied here).",
+        "Use the CLI (`mlgov challenger start`, `mlgov retire request`, `mlgov retire approve --request ID`).",
+    ),
+    "DenyProductFunctionChanges": (
+        "The product's functions' code and settings (CONFIG_JSON, alphas, minimum minutes) change only by deploy.",
+        "Change cdk.json and run `npx cdk deploy MlGovEndpointAudit` as the deployer.",
+    ),
+    "DenyProductStateMachineStart": (
+        "The product's state machines start only from the product or an operator role "
+        "(mlgov.guardrails.operator_role_arns).",
+        "Assume an operator role and use the CLI (`mlgov retire request`, `mlgov challenger start`).",
+    ),
+    "DenyProductStateMachineChanges": (
+        "The product's state machine definitions change only by deploy.",
+        "Change the stack and run `npx cdk deploy MlGovEndpointAudit` as the deployer.",
+    ),
+    "DenyTaskAnswersOutsideProduct": (
+        "Answering a waiting task (a deletion approval) is for the product's roles only: the approval service "
+        "checks who approves and answers the token.",
+        "Run `mlgov retire approve --request ID` or `mlgov retire deny --request ID --reason TEXT` "
+        "(signed, through the approval service's URL).",
+    ),
+    "DenyServingImageTagMutabilityChange": (
+        "A serving repository's tags must stay immutable, or a pushed tag changes what an approved package runs.",
+        "Let the pipeline manage the repository; check it with `aws ecr describe-repositories --repository-names R`.",
+    ),
 }
+NO_SERVING_REPOSITORIES = (
+    "Recommended: list your serving ECR repositories in mlgov.guardrails.serving_repository_names, create them "
+    "with IMMUTABLE tags, and the guardrails keep them so (a pushed tag can change what an approved package runs)."
+)
+
+
+def _check(value: str, option: str, pattern: str) -> None:
+    if not re.fullmatch(pattern, value):
+        raise UsageError(f"{option} {value!r} is not a valid value (expected {pattern})")
 
 
 def _base_sid(sid: str | None) -> str:
@@ -50,6 +117,12 @@ def add_parser(sub: Any, aws_options: Any) -> None:
     explain.add_argument("--account", help="the caller's account (default: from --principal)")
     explain.add_argument("--approval-status", help="ModelApprovalStatus in the request")
     explain.add_argument("--org-path", help="the caller's organization path, e.g. o-xxx/r-xxx/ou-xxx/")
+    explain.add_argument("--event-source", help="events:PutEvents: the entry's Source, e.g. mlgov.retraining")
+    explain.add_argument("--namespace", help="cloudwatch:PutMetricData: the metric namespace")
+    explain.add_argument(
+        "--resource", help="the resource ARN (default: built from --action and --endpoint-name / --repository)"
+    )
+    explain.add_argument("--repository", default="my-serving-images", help="ECR repository name (ecr: actions)")
     explain.add_argument(
         "--config", type=Path, default=Path("cdk.json"), help="cdk.json with the mlgov settings (default ./cdk.json)"
     )
@@ -58,12 +131,20 @@ def add_parser(sub: Any, aws_options: Any) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from mlgov.cli import EXIT_OK, EXIT_VIOLATIONS, UsageError, _settings
+    from mlgov.commands.common import EXIT_OK, EXIT_VIOLATIONS, _settings
+    from mlgov.guardrails import GuardrailLimitError, guardrail_policies
     from mlgov.policy_eval import evaluate
-    from stacks.guardrail_policies import GuardrailLimitError, guardrail_policies
 
     if not re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9*]+", args.action):
         raise UsageError(f"--action {args.action!r} is not service:Action (e.g. sagemaker:CreateEndpoint)")
+    if args.account is not None:
+        _check(args.account, "--account", r"\d{12}")
+    _check(args.endpoint_name, "--endpoint-name", r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+    _check(args.repository, "--repository", r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
+    if args.event_source is not None:
+        _check(args.event_source, "--event-source", r"[\x21-\x7e]{1,256}")
+    if args.namespace is not None:
+        _check(args.namespace, "--namespace", r"[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}")
     tags = {}
     for item in args.tag:
         key, sep, value = item.partition("=")
@@ -74,17 +155,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
     account = args.account or (account_match.group(2) if account_match else None)
     if not account:
         raise UsageError("--principal is not an IAM role ARN with an account id; pass --account")
+    settings = _settings(args)
     try:
-        policies = {p.name: p.document for p in guardrail_policies(_settings(args))}
+        policies = {p.name: p.document for p in guardrail_policies(settings)}
     except GuardrailLimitError as exc:
         raise UsageError(str(exc)) from None
     action = args.action
-    if "ModelPackage" in action:
-        resource = f"arn:aws:sagemaker:us-east-1:{account}:model-package/{args.endpoint_name}/1"
+    if args.resource:
+        if not re.fullmatch(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{0,12}:\S+|\*", args.resource):
+            raise UsageError(f"--resource {args.resource!r} is not an ARN (arn:aws:SERVICE:REGION:ACCOUNT:...)")
+        resource = args.resource
     else:
-        kind = "endpoint-config" if action.endswith("EndpointConfig") else "endpoint"
-        resource = f"arn:aws:sagemaker:us-east-1:{account}:{kind}/{args.endpoint_name}"
+        resource = _default_resource(action, account, args)
     context: dict[str, Any] = {"aws:PrincipalArn": args.principal, "aws:PrincipalAccount": account}
+    if args.event_source:
+        context["events:source"] = [args.event_source]
+    if args.namespace:
+        context["cloudwatch:namespace"] = args.namespace
     context.update({f"aws:RequestTag/{k}": v for k, v in tags.items()})
     if tags or args.tag_key:
         context["aws:TagKeys"] = list(tags) + list(args.tag_key)
@@ -94,6 +181,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         context["aws:PrincipalOrgPaths"] = [args.org_path]
     result = evaluate(policies, action, resource, context)
     why, todo = ADVICE.get(_base_sid(result.statement), ("No guardrail statement denies this request.", ""))
+    if result.decision == "Deny" and result.policy == "mlgov-product-guard":
+        why += " (This SCP attaches only where the product runs: mlgov.guardrails.governance_target_ids.)"
+    if action.lower() == "ecr:putimagetagmutability" and not settings.guardrails.serving_repository_names:
+        todo = NO_SERVING_REPOSITORIES
     if result.decision == "Deny" and result.statement and result.statement.endswith("OutsideExperiments"):
         why += " The experiment- exemption applies only in the experiment accounts/OUs of the settings."
     report = {
@@ -118,3 +209,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if todo:
             print(f"  what to do : {todo}")
     return EXIT_VIOLATIONS if result.decision == "Deny" else EXIT_OK
+
+
+def _default_resource(action: str, account: str, args: argparse.Namespace) -> str:
+    service, _, name = action.partition(":")
+    region = f"us-east-1:{account}"
+    if service == "sagemaker" and "ModelPackageGroup" in name:
+        return f"arn:aws:sagemaker:{region}:model-package-group/{args.endpoint_name}"
+    if service == "sagemaker" and "ModelPackage" in name:
+        return f"arn:aws:sagemaker:{region}:model-package/{args.endpoint_name}/1"
+    if service == "sagemaker":
+        kind = "endpoint-config" if name.endswith("EndpointConfig") else "endpoint"
+        return f"arn:aws:sagemaker:{region}:{kind}/{args.endpoint_name}"
+    if service == "ecr":
+        return f"arn:aws:ecr:{region}:repository/{args.repository}"
+    if service == "events":
+        return f"arn:aws:events:{region}:event-bus/default"
+    if service in ("cloudwatch", "iam") or name.startswith("SendTask"):
+        return "*"
+    raise UsageError(f"no default resource for {action}: pass --resource ARN")

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Annotations, Match
+from aws_cdk.assertions import Annotations, Match, Template
 
+from mlgov.guardrails import IAM_POLICY_MAX_CHARS, SCP_MAX_CHARS
+from mlgov.settings import parse_settings
 from stacks.constants import ACCOUNT_GUARDRAILS_STACK_NAME, GUARDRAILS_STACK_NAME
-from stacks.guardrail_policies import SCP_MAX_CHARS
+from stacks.guardrails_stack import GuardrailsStack
 
 pytestmark = pytest.mark.infrastructure
+GOV = "999988887777"
 
 
 def test_scps_are_service_control_policies_attached_to_the_target_ous(guardrail_templates: dict[str, Any]) -> None:
@@ -21,13 +25,34 @@ def test_scps_are_service_control_policies_attached_to_the_target_ous(guardrail_
         "mlgov-endpoint-lineage",
         "mlgov-model-approval",
         "mlgov-protected-roles",
+        "mlgov-product-guard",
     }
     for policy in policies.values():
         props = policy["Properties"]
         assert props["Type"] == "SERVICE_CONTROL_POLICY"
-        assert props["TargetIds"] == ["ou-ab12-prodwork", "ou-ab12-stagingx"]
+        # Without governance_target_ids the product guard is created unattached (attach it where the product runs)
+        expected = None if props["Name"] == "mlgov-product-guard" else ["ou-ab12-prodwork", "ou-ab12-stagingx"]
+        assert props.get("TargetIds") == expected
         assert len(json.dumps(props["Content"], separators=(",", ":"))) <= SCP_MAX_CHARS
         assert all(s["Effect"] == "Deny" for s in props["Content"]["Statement"])
+
+
+def test_the_product_guard_and_role_protection_attach_where_the_product_runs() -> None:
+    # Given the governance account named as where the product runs
+    app = cdk.App()
+    settings = parse_settings({"guardrails": {"target_ou_ids": ["ou-ab12-prodwork"], "governance_target_ids": [GOV]}})
+    stack = GuardrailsStack(app, "GuardrailsWithGovernance", settings=settings)
+    targets = {
+        p["Properties"]["Name"]: p["Properties"].get("TargetIds")
+        for p in Template.from_stack(stack).find_resources("AWS::Organizations::Policy").values()
+    }
+    # Then the product guard attaches there only, role protection on both, the rest on the guarded OUs
+    assert targets == {
+        "mlgov-endpoint-lineage": ["ou-ab12-prodwork"],
+        "mlgov-model-approval": ["ou-ab12-prodwork"],
+        "mlgov-protected-roles": ["ou-ab12-prodwork", GOV],
+        "mlgov-product-guard": [GOV],
+    }
 
 
 def test_single_account_variant_has_the_same_denies_and_a_boundary(guardrail_templates: dict[str, Any]) -> None:
@@ -38,9 +63,16 @@ def test_single_account_variant_has_the_same_denies_and_a_boundary(guardrail_tem
         for p in scps.find_resources("AWS::Organizations::Policy").values()
         for s in p["Properties"]["Content"]["Statement"]
     }
-    deny = account.find_resources("AWS::IAM::ManagedPolicy", {"Properties": {"ManagedPolicyName": "mlgov-guardrails"}})
-    [deny_policy] = deny.values()
-    assert {s["Sid"] for s in deny_policy["Properties"]["PolicyDocument"]["Statement"]} == scp_sids
+    # Then the account's managed deny policies together carry every SCP statement, each under IAM's limit
+    deny_sids: list[str] = []
+    for name in ("mlgov-guardrails", "mlgov-guardrails-evidence", "mlgov-guardrails-product"):
+        [policy] = account.find_resources(
+            "AWS::IAM::ManagedPolicy", {"Properties": {"ManagedPolicyName": name}}
+        ).values()
+        document = policy["Properties"]["PolicyDocument"]
+        deny_sids += [s["Sid"] for s in document["Statement"]]
+        assert len("".join(json.dumps(document, separators=(",", ":")).split())) <= IAM_POLICY_MAX_CHARS
+    assert sorted(deny_sids) == sorted(scp_sids)
     account.has_resource_properties(
         "AWS::IAM::ManagedPolicy",
         {

@@ -4,19 +4,23 @@ corrected in mlgov.policy_eval). Prints the matrix: run with -s to see it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from mlgov.policy_eval import evaluate
-from mlgov.settings import parse_settings
-from stacks.guardrail_policies import (
+from mlgov.guardrails import (
+    IAM_POLICY_MAX_CHARS,
     SCP_MAX_CHARS,
     GuardrailLimitError,
+    account_policies,
+    attachments,
     guardrail_policies,
     permissions_boundary,
 )
+from mlgov.policy_eval import evaluate
+from mlgov.settings import parse_settings
 
 PROD, STAGING, EXPERIMENT = "210987654321", "345678901234", "111122223333"
 EXPERIMENT_OU = "ou-ab12-exprmnts"
@@ -30,6 +34,8 @@ SETTINGS = parse_settings(
             "approver_role_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovModelApprover"],
             "role_admin_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovRoleAdmin"],
             "break_glass_role_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovBreakGlass"],
+            "governance_target_ids": ["999988887777"],
+            "serving_repository_names": ["manga-recommender-serving"],
         },
     }
 )
@@ -53,6 +59,8 @@ class Case:
     approval: str | None = None
     org_path: str | None = None
     resource_arn: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # service condition keys (events:source, ...)
+    sid: str | None = None  # the statement that must decide a Deny
 
     def resource(self) -> str:
         if self.resource_arn:
@@ -71,6 +79,7 @@ class Case:
         if self.approval:
             ctx["sagemaker:ModelApprovalStatus"] = self.approval
         ctx["aws:PrincipalOrgPaths"] = [self.org_path or "o-a1b2c3d4e5/r-ab12/ou-ab12-prodwork/"]
+        ctx.update(self.extra)
         return ctx
 
 
@@ -516,6 +525,369 @@ CASES = [
 ]
 
 
+GOV = "999988887777"
+PRODUCT = "MlGovEndpointAudit-RetrainingStateMachineRoleA1B2-Xy12"
+DEPLOYER = f"cdk-hnb659fds-cfn-exec-role-{GOV}-us-east-1"
+OPERATOR = "mlgov-protected/MlGovOperator"
+WRITER = "mlgov-protected/MlGovRecommenderMetrics"
+CHALLENGER_MACHINE = "mlgov-protected/MlGovModelApproverChallenger"
+FUNCTION = f"arn:aws:lambda:us-east-1:{GOV}:function:MlGovEndpointAudit-ChallengerStepsFunctionAB12-Zz9"
+APPROVAL_FUNCTION = f"arn:aws:lambda:us-east-1:{GOV}:function:MlGovEndpointAudit-ApprovalsServiceFunction12-Qq1"
+APPROVAL_SERVICE = "MlGovEndpointAudit-ApprovalsServiceRole12AB-Yy7"
+MACHINE = f"arn:aws:states:us-east-1:{GOV}:stateMachine:mlgov-challenger"
+BUS = f"arn:aws:events:us-east-1:{GOV}:event-bus/default"
+RETRAINING = {"events:source": ["mlgov.retraining"]}
+RECS = {"cloudwatch:namespace": "MangaAssist/Recommendations"}
+GROUP = f"arn:aws:sagemaker:us-east-1:{PROD}:model-package-group/manga-recommender"
+SERVING_REPO = f"arn:aws:ecr:us-east-1:{PROD}:repository/manga-recommender-serving"
+
+
+def gov(action: str, principal: str, expected: str, name: str, resource: str, **kw: Any) -> Case:
+    return Case(name, action, GOV, role(GOV, principal), expected, resource_arn=resource, **kw)
+
+
+# Issue 20: nothing the product automates can be steered by a forged input. Each new denial: the allowed
+# principal allowed, others denied, with and without the condition key in the request.
+CASES += [
+    # A forged "Model Package Registered" event used to start a challenger.
+    gov(
+        "events:PutEvents",
+        DS,
+        "Deny",
+        "forged retraining announcement",
+        BUS,
+        extra=RETRAINING,
+        sid="DenyProductEventsOutsideProduct",
+    ),
+    gov("events:PutEvents", PRODUCT, "Allow", "retraining state machine announces", BUS, extra=RETRAINING),
+    gov(
+        "events:PutEvents",
+        DS,
+        "Deny",
+        "forged entry hidden among others",
+        BUS,
+        extra={"events:source": ["com.manga.app", "mlgov.retraining"]},
+        sid="DenyProductEventsOutsideProduct",
+    ),
+    gov("events:PutEvents", DS, "Allow", "the app's own events", BUS, extra={"events:source": ["com.manga.app"]}),
+    gov("events:PutEvents", DS, "Allow", "PutEvents without a source key", BUS),
+    gov(
+        "events:PutEvents",
+        f"team/{PRODUCT}",
+        "Deny",
+        "product role name off its path",
+        BUS,
+        extra=RETRAINING,
+        sid="DenyProductEventsOutsideProduct",
+    ),
+    # 222,000 forged impressions turned a 2.4 % CTR challenger into PROMOTE.
+    Case(
+        "forged impressions",
+        "cloudwatch:PutMetricData",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn="*",
+        extra=RECS,
+        sid="DenyRecommendationMetricsOutsideWriters",
+    ),
+    Case(
+        "recommender writes its metrics",
+        "cloudwatch:PutMetricData",
+        PROD,
+        role(PROD, WRITER),
+        "Allow",
+        resource_arn="*",
+        extra=RECS,
+    ),
+    Case(
+        "metrics in another namespace",
+        "cloudwatch:PutMetricData",
+        PROD,
+        role(PROD, DS),
+        "Allow",
+        resource_arn="*",
+        extra={"cloudwatch:namespace": "Team/Notebook"},
+    ),
+    Case(
+        "PutMetricData without a namespace key",
+        "cloudwatch:PutMetricData",
+        PROD,
+        role(PROD, DS),
+        "Allow",
+        resource_arn="*",
+    ),
+    Case(
+        "metric-writer name off the protected path",
+        "cloudwatch:PutMetricData",
+        PROD,
+        role(PROD, "MlGovRecommenderMetrics"),
+        "Deny",
+        resource_arn="*",
+        extra=RECS,
+        sid="DenyRecommendationMetricsOutsideWriters",
+    ),
+    # Anyone used to register a PendingManualApproval package with any image into a watched group.
+    Case(
+        "data scientist registers into a watched group",
+        "sagemaker:CreateModelPackage",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        approval="PendingManualApproval",
+        sid="DenyRegistryWriteOutsidePipeline",
+    ),
+    Case(
+        "registration without a status, watched group",
+        "sagemaker:CreateModelPackage",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        sid="DenyRegistryWriteOutsidePipeline",
+    ),
+    Case(
+        "retraining registers into a watched group",
+        "sagemaker:CreateModelPackage",
+        PROD,
+        role(PROD, PRODUCT),
+        "Allow",
+        approval="PendingManualApproval",
+    ),
+    Case(
+        "data scientist registers into an unwatched group",
+        "sagemaker:CreateModelPackage",
+        PROD,
+        role(PROD, DS),
+        "Allow",
+        approval="PendingManualApproval",
+        resource_arn=sm_arn("model-package", "my-sandbox/3"),
+    ),
+    # Issue 22: a group policy lets another account write versions into a watched group.
+    Case(
+        "data scientist opens a group to another account",
+        "sagemaker:PutModelPackageGroupPolicy",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=GROUP,
+        sid="DenyRegistryWriteOutsidePipeline",
+    ),
+    Case(
+        "pipeline sets the group policy",
+        "sagemaker:PutModelPackageGroupPolicy",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        resource_arn=GROUP,
+    ),
+    Case(
+        "data scientist removes the group policy",
+        "sagemaker:DeleteModelPackageGroupPolicy",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=GROUP,
+        sid="DenyRegistryWriteOutsidePipeline",
+    ),
+    Case(
+        "pipeline removes the group policy",
+        "sagemaker:DeleteModelPackageGroupPolicy",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        resource_arn=GROUP,
+    ),
+    # Step Lambdas were confused deputies; their settings (CONFIG_JSON) changed the gate.
+    gov(
+        "lambda:InvokeFunction",
+        DS,
+        "Deny",
+        "direct invoke of a step function",
+        FUNCTION,
+        sid="DenyProductFunctionInvoke",
+    ),
+    gov("lambda:InvokeFunction", CHALLENGER_MACHINE, "Allow", "challenger state machine invokes its step", FUNCTION),
+    gov(
+        "lambda:InvokeFunction",
+        DS,
+        "Allow",
+        "data scientist invokes an own function",
+        f"arn:aws:lambda:us-east-1:{GOV}:function:notebook-helper",
+    ),
+    gov(
+        "lambda:UpdateFunctionConfiguration",
+        DS,
+        "Deny",
+        "lower the gate's alphas in CONFIG_JSON",
+        FUNCTION,
+        sid="DenyProductFunctionChanges",
+    ),
+    gov(
+        "lambda:UpdateFunctionConfiguration",
+        PRODUCT,
+        "Deny",
+        "a product role changes a function",
+        FUNCTION,
+        sid="DenyProductFunctionChanges",
+    ),
+    gov("lambda:UpdateFunctionConfiguration", DEPLOYER, "Allow", "deploy changes the configuration", FUNCTION),
+    gov("lambda:UpdateFunctionCode", DS, "Deny", "swap a step's code", FUNCTION, sid="DenyProductFunctionChanges"),
+    gov("lambda:UpdateFunctionCode", DEPLOYER, "Allow", "deploy ships new code", FUNCTION),
+    gov(
+        "states:StartExecution",
+        DS,
+        "Deny",
+        "start a challenger with a made-up input",
+        MACHINE,
+        sid="DenyProductStateMachineStart",
+    ),
+    gov("states:StartExecution", OPERATOR, "Allow", "operator starts a challenger from the CLI", MACHINE),
+    gov("states:StartExecution", PRODUCT, "Allow", "a product role starts a state machine", MACHINE),
+    gov(
+        "states:UpdateStateMachine",
+        DS,
+        "Deny",
+        "rewrite the challenger's definition",
+        MACHINE,
+        sid="DenyProductStateMachineChanges",
+    ),
+    gov("states:UpdateStateMachine", DEPLOYER, "Allow", "deploy updates the definition", MACHINE),
+    gov(
+        "states:SendTaskSuccess",
+        DS,
+        "Deny",
+        "approve a deletion with a leaked token",
+        "*",
+        sid="DenyTaskAnswersOutsideProduct",
+    ),
+    gov(
+        "states:SendTaskFailure",
+        DS,
+        "Deny",
+        "deny a deletion with a leaked token",
+        "*",
+        sid="DenyTaskAnswersOutsideProduct",
+    ),
+    gov(
+        "states:SendTaskSuccess",
+        OPERATOR,
+        "Deny",
+        "operator answers a token directly",
+        "*",
+        sid="DenyTaskAnswersOutsideProduct",
+    ),
+    gov("states:SendTaskSuccess", APPROVAL_SERVICE, "Allow", "approval service approves a deletion", "*"),
+    gov("states:SendTaskFailure", APPROVAL_SERVICE, "Allow", "approval service denies a deletion", "*"),
+    # Approvers reach the approval service through its AWS_IAM function URL, which needs InvokeFunction too.
+    gov(
+        "lambda:InvokeFunction",
+        DS,
+        "Allow",
+        "approver calls the approval service's function URL",
+        APPROVAL_FUNCTION,
+        extra={"lambda:InvokedViaFunctionUrl": "true"},
+    ),
+    gov(
+        "lambda:InvokeFunction",
+        DS,
+        "Deny",
+        "direct invoke of the approval service",
+        APPROVAL_FUNCTION,
+        sid="DenyProductFunctionInvoke",
+    ),
+    gov(
+        "lambda:InvokeFunction",
+        DS,
+        "Deny",
+        "direct invoke saying it is not via a URL",
+        APPROVAL_FUNCTION,
+        extra={"lambda:InvokedViaFunctionUrl": "false"},
+        sid="DenyProductFunctionInvoke",
+    ),
+    gov(
+        "states:SendTaskHeartbeat",
+        DS,
+        "Deny",
+        "keep a task alive with a leaked token",
+        "*",
+        sid="DenyTaskAnswersOutsideProduct",
+    ),
+    gov("states:SendTaskHeartbeat", PRODUCT, "Allow", "a product role heartbeats its task", "*"),
+    # The exemptions above name the product's and deployer's roles: nobody else may make or pass them.
+    gov(
+        "iam:CreateRole",
+        DS,
+        "Deny",
+        "create a role named like the product's",
+        f"arn:aws:iam::{GOV}:role/MlGovEndpointAudit-Mine",
+        sid="DenyProtectedRoleChanges",
+    ),
+    gov(
+        "iam:CreateRole",
+        DS,
+        "Deny",
+        "create a role named like the deployer",
+        f"arn:aws:iam::{GOV}:role/cdk-hnb659fds-cfn-exec-role-x",
+        sid="DenyProtectedRoleChanges",
+    ),
+    gov(
+        "iam:CreateRole",
+        DEPLOYER,
+        "Allow",
+        "deploy creates a product role",
+        f"arn:aws:iam::{GOV}:role/MlGovEndpointAudit-NewRole-Q1",
+    ),
+    gov(
+        "iam:CreateRole",
+        DEPLOYER,
+        "Allow",
+        "deploy creates the challenger's protected role",
+        f"arn:aws:iam::{GOV}:role/mlgov-protected/MlGovDeploymentPipelineChallenger",
+    ),
+    gov(
+        "iam:PassRole",
+        DS,
+        "Deny",
+        "pass a product role to an own function",
+        f"arn:aws:iam::{GOV}:role/{PRODUCT}",
+        sid="DenyProtectedRoleChanges",
+    ),
+    gov(
+        "iam:PassRole",
+        PRODUCT,
+        "Allow",
+        "retraining passes the training role",
+        f"arn:aws:iam::{GOV}:role/MlGovEndpointAudit-TrainingRole-Z9",
+    ),
+    # Issue 22: a serving repository's tags stay immutable.
+    Case(
+        "data scientist makes serving tags mutable",
+        "ecr:PutImageTagMutability",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=SERVING_REPO,
+        sid="DenyServingImageTagMutabilityChange",
+    ),
+    Case(
+        "pipeline sets serving tags immutable",
+        "ecr:PutImageTagMutability",
+        PROD,
+        role(PROD, PIPE),
+        "Allow",
+        resource_arn=SERVING_REPO,
+    ),
+    Case(
+        "data scientist changes an own repository",
+        "ecr:PutImageTagMutability",
+        PROD,
+        role(PROD, DS),
+        "Allow",
+        resource_arn=f"arn:aws:ecr:us-east-1:{PROD}:repository/notebook-images",
+    ),
+]
+
+
 def test_the_matrix_exercises_every_deny_statement_both_ways() -> None:
     """Each deny statement of the synthesized SCPs decides at least one case, and for each action it
     guards there is an allowed case too (the pipeline's or approver's legitimate work)."""
@@ -536,13 +908,19 @@ def test_decision(case: Case) -> None:
         f"{result.statement or '(no deny matches)'}"
     )
     assert result.decision == case.expected
+    if case.sid:
+        assert result.statement == case.sid, f"decided by {result.statement}, expected {case.sid}"
 
 
 def test_the_boundary_denies_what_the_scps_deny_and_allows_the_rest() -> None:
     boundary = {"boundary": permissions_boundary(SETTINGS)}
+    carried = {s["Sid"] for s in account_policies(SETTINGS)["mlgov-guardrails"]["Statement"]}
     for case in CASES:
+        scp = evaluate(POLICIES, case.action, case.resource(), case.context())
         result = evaluate(boundary, case.action, case.resource(), case.context(), default_allow=False)
-        assert result.decision == case.expected, case.name
+        # A boundary is one policy of 6,144 characters: it carries mlgov-guardrails, the rest are managed policies
+        expected = "Allow" if scp.decision == "Deny" and scp.statement not in carried else case.expected
+        assert result.decision == expected, case.name
     other = evaluate(boundary, "s3:GetObject", "arn:aws:s3:::manga-training/x", {}, default_allow=False)
     assert other.decision == "Allow"
 
@@ -593,3 +971,85 @@ def test_the_denies_hold_in_every_partition(partition: str, region: str) -> None
     for action, kind in (("sagemaker:CreateEndpoint", "endpoint"), ("sagemaker:CreateModel", "model")):
         arn = sm_arn(kind, "manga-hotfix", partition=partition, region=region)
         assert evaluate(policies, action, arn, context).decision == "Deny", (action, arn)
+
+
+def test_a_heavy_but_plausible_configuration_fits_every_scp() -> None:
+    """Ten watched groups, five serving repositories, two roles per allow-list: each SCP under 5,120."""
+    roles = lambda name: [f"arn:aws:iam::*:role/mlgov-protected/{name}-{i}*" for i in range(2)]  # noqa: E731
+    settings = parse_settings(
+        {
+            "watched_model_package_groups": [f"manga-recommender-{i:02d}" for i in range(10)],
+            "retraining": {"model_package_group": "manga-recommender-00"},
+            "challenger": {"endpoints": {"manga-recommender-00": "manga-recommender-prod"}},
+            "experiment_exemptions": {"account_ids": [EXPERIMENT, STAGING], "organizational_unit_ids": [EXPERIMENT_OU]},
+            "guardrails": {
+                "target_ou_ids": ["ou-ab12-prodwork", "ou-ab12-stagingx"],
+                "governance_target_ids": [GOV],
+                "pipeline_role_arns": roles("MlGovDeploymentPipeline"),
+                "approver_role_arns": roles("MlGovModelApprover"),
+                "break_glass_role_arns": roles("MlGovBreakGlass"),
+                "operator_role_arns": roles("MlGovOperator"),
+                "metric_writer_role_arns": roles("MlGovRecommenderMetrics"),
+                "serving_repository_names": [f"serving/manga-recommender-{i}" for i in range(5)],
+            },
+        }
+    )
+    for policy in guardrail_policies(settings):
+        print(f"\n  {policy.name}: {policy.size} of {SCP_MAX_CHARS} characters")
+        assert policy.size <= SCP_MAX_CHARS
+
+
+def test_the_product_guard_attaches_only_where_the_product_runs() -> None:
+    where = attachments(SETTINGS)
+    assert where["mlgov-product-guard"] == [GOV]
+    assert where["mlgov-protected-roles"] == ["ou-ab12-prodwork", GOV]
+    assert where["mlgov-endpoint-lineage"] == where["mlgov-model-approval"] == ["ou-ab12-prodwork"]
+
+
+def test_scps_per_target_count_each_target_and_name_the_one_over_the_limit() -> None:
+    # Given the product's account is also one of the guarded targets, it carries all four SCPs
+    both = {"target_ou_ids": [GOV], "governance_target_ids": [GOV]}
+    assert len(guardrail_policies(parse_settings({"guardrails": {**both, "existing_scps_per_target": 1}}))) == 4
+    # Then one more existing SCP there is one too many, and the error names that target
+    with pytest.raises(GuardrailLimitError, match=f"SCP number 6 on {GOV}"):
+        guardrail_policies(parse_settings({"guardrails": {**both, "existing_scps_per_target": 2}}))
+    # And apart, each target stays within 5 with two existing SCPs
+    apart = {"target_ou_ids": ["ou-ab12-prodwork"], "governance_target_ids": [GOV], "existing_scps_per_target": 2}
+    assert len(guardrail_policies(parse_settings({"guardrails": apart}))) == 4
+
+
+def test_watched_groups_are_matched_in_the_lower_case_sagemaker_writes_into_arns() -> None:
+    # principalmapper matches resources case-insensitively where IAM does not, so this reads the document.
+    settings = parse_settings({"watched_model_package_groups": ["Manga-Recs"]})
+    approval = {p.name: p.document for p in guardrail_policies(settings)}["mlgov-model-approval"]
+    [registry] = [s for s in approval["Statement"] if s["Sid"] == "DenyRegistryWriteOutsidePipeline"]
+    assert "arn:*:sagemaker:*:*:model-package/manga-recs/*" in registry["Resource"]
+    assert not any("Manga" in r for r in registry["Resource"])
+
+
+def test_operator_and_metric_writer_roles_must_sit_on_the_protected_path() -> None:
+    from mlgov.settings import SettingsError
+
+    for key in ("operator_role_arns", "metric_writer_role_arns"):
+        with pytest.raises((SettingsError, ValueError), match="protected path"):
+            parse_settings({"guardrails": {key: ["arn:aws:iam::*:role/MlGovOperator"]}})
+
+
+def test_the_single_account_policies_deny_what_the_scps_deny_and_fit_iam() -> None:
+    documents = account_policies(SETTINGS)
+    assert set(documents) == {"mlgov-guardrails", "mlgov-guardrails-evidence", "mlgov-guardrails-product"}
+    for case in CASES:
+        result = evaluate(documents, case.action, case.resource(), case.context())
+        assert result.decision == case.expected, case.name
+    for name, document in [*documents.items(), ("boundary", permissions_boundary(SETTINGS))]:
+        size = len("".join(json.dumps(document, separators=(",", ":")).split()))
+        print(f"\n  {name}: {size} of {IAM_POLICY_MAX_CHARS} characters")
+        assert size <= IAM_POLICY_MAX_CHARS
+
+
+def test_a_boundary_over_the_iam_limit_is_refused_naming_it() -> None:
+    many = [f"arn:aws:iam::*:role/mlgov-protected/pipeline-{i:02d}-with-a-long-name" for i in range(16)]
+    settings = parse_settings({"guardrails": {"pipeline_role_arns": many}})
+    assert all(p.size <= SCP_MAX_CHARS for p in guardrail_policies(settings))
+    with pytest.raises(GuardrailLimitError, match=r"managed policy mlgov-guardrails is .* IAM allows 6144"):
+        permissions_boundary(settings)

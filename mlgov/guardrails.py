@@ -1,0 +1,447 @@
+"""Preventive guardrails as policy documents: SCPs for an organization, or the same statements
+as IAM managed policies and a permissions boundary for a single account. No CDK import and part of
+the installed package: the CLI (`mlgov guardrails explain`) evaluates exactly these documents.
+
+What IAM can see, and so what these statements can and cannot guarantee, is in the README
+("Guardrails"). In short: CreateEndpoint sees only request tags, not the models behind the
+config, so the tag is a claim; the audit Lambda verifies the real lineage.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mlgov.settings import Settings
+
+SCP_MAX_CHARS = 5120
+SCPS_PER_TARGET = 5
+IAM_POLICY_MAX_CHARS = 6144  # a managed policy (and so a permissions boundary), whitespace not counted
+MODEL_PACKAGE_ARN_SHAPE = "arn:aws*:sagemaker:*:*:model-package/*/*"
+# Every partition (aws, aws-cn, aws-us-gov): a literal "arn:aws:" would match nothing in the others.
+SM = "arn:*:sagemaker:*:*"
+IAM_ROLE_CHANGES = [
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:UpdateRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:PassRole",
+]
+
+
+# Sources the product's own events use (the retraining announcement that starts a challenger).
+PRODUCT_EVENT_SOURCES = "mlgov.*"
+TASK_ANSWERS = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+
+
+class GuardrailLimitError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class NamedPolicy:
+    name: str
+    description: str
+    document: dict[str, Any]
+
+    @property
+    def size(self) -> int:
+        """Characters as Organizations counts them: the minified JSON document."""
+        return len(minified(self.document))
+
+
+def minified(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"))
+
+
+def _principal_exceptions(roles: list[str]) -> dict[str, Any]:
+    return {"ArnNotLike": {"aws:PrincipalArn": roles}} if roles else {}
+
+
+def _merge(*conditions: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for condition in conditions:
+        for operator, keys in condition.items():
+            merged.setdefault(operator, {}).update(keys)
+    return merged
+
+
+def _endpoint_statements(
+    sid: str, actions: list[str], resource_types: list[str], condition: dict[str, Any], settings: Settings
+) -> list[dict[str, Any]]:
+    """Deny on endpoint-scoped resources, except experiment endpoints in experiment accounts/OUs.
+
+    IAM has no OR inside one statement, so "experiment name AND experiment account" becomes two
+    denies: every other name everywhere (NotResource), and every name outside experiment accounts.
+    """
+    ex = settings.experiment_exemptions
+    resources = [f"{SM}:{t}/*" for t in resource_types]
+    outside: dict[str, Any] = {}
+    if ex.account_ids:
+        outside["StringNotEquals"] = {"aws:PrincipalAccount": list(ex.account_ids)}
+    if ex.organizational_unit_ids:
+        outside["ForAllValues:StringNotLike"] = {
+            "aws:PrincipalOrgPaths": [f"*/{ou}/*" for ou in ex.organizational_unit_ids]
+        }
+    if not outside:
+        return [{"Sid": sid, "Effect": "Deny", "Action": actions, "Resource": resources, "Condition": condition}]
+    prefix = ex.endpoint_name_prefix
+    return [
+        {
+            "Sid": f"{sid}Named",
+            "Effect": "Deny",
+            "Action": actions,
+            "NotResource": [f"{SM}:{t}/{prefix}*" for t in resource_types],
+            "Condition": condition,
+        },
+        {
+            "Sid": f"{sid}OutsideExperiments",
+            "Effect": "Deny",
+            "Action": actions,
+            "Resource": resources,
+            "Condition": _merge(condition, outside),
+        },
+    ]
+
+
+def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
+    g = settings.guardrails
+    pipeline = g.pipeline_role_arns + g.break_glass_role_arns
+    statements = [
+        *_endpoint_statements(
+            "DenyEndpointWithoutPackageTag",
+            ["sagemaker:CreateEndpoint"],
+            ["endpoint"],
+            _merge(
+                {"StringNotLike": {"aws:RequestTag/ModelPackageName": MODEL_PACKAGE_ARN_SHAPE}},
+                _principal_exceptions(g.break_glass_role_arns),
+            ),
+            settings,
+        ),
+        *_endpoint_statements(
+            "DenyLineageChangeOutsidePipeline",
+            [
+                "sagemaker:UpdateEndpoint",
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
+                "sagemaker:CreateEndpointConfig",
+                "sagemaker:DeleteEndpointConfig",
+            ],
+            ["endpoint", "endpoint-config"],
+            _principal_exceptions(pipeline),
+            settings,
+        ),
+        *_endpoint_statements(
+            "DenyGovernanceTagChange",
+            ["sagemaker:AddTags", "sagemaker:DeleteTags"],
+            ["endpoint"],
+            # IAM compares tag keys case-insensitively elsewhere; a `modelpackagename` tag must not slip by.
+            _merge(
+                {"ForAnyValue:StringEqualsIgnoreCase": {"aws:TagKeys": g.governance_tag_keys}},
+                _principal_exceptions(pipeline),
+            ),
+            settings,
+        ),
+        # A model or inference component is what serves: created, swapped or deleted only by the pipeline.
+        *_endpoint_statements(
+            "DenyServingChangeOutsidePipeline",
+            [
+                "sagemaker:CreateModel",
+                "sagemaker:DeleteModel",
+                "sagemaker:CreateInferenceComponent",
+                "sagemaker:UpdateInferenceComponent",
+            ],
+            ["model", "inference-component"],
+            _principal_exceptions(pipeline),
+            settings,
+        ),
+    ]
+    return NamedPolicy(
+        "mlgov-endpoint-lineage",
+        "ML governance: endpoints only from registered model packages; lineage changes only via the pipeline",
+        {"Version": "2012-10-17", "Statement": statements},
+    )
+
+
+def model_approval_policy(settings: Settings) -> NamedPolicy:
+    g = settings.guardrails
+    statement = {
+        "Sid": "DenyApprovalOutsideApprovers",
+        "Effect": "Deny",
+        "Action": ["sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage"],
+        "Resource": [f"{SM}:model-package/*"],
+        "Condition": _merge(
+            {"StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}},
+            _principal_exceptions(g.approver_role_arns + g.break_glass_role_arns),
+        ),
+    }
+    # An update without a status can still repoint an Approved package (AdditionalInferenceSpecificationsToAdd):
+    # no condition key shows which fields change, so every update is the approvers' and the pipeline's.
+    changes = {
+        "Sid": "DenyPackageChangeOutsideApprovers",
+        "Effect": "Deny",
+        "Action": ["sagemaker:UpdateModelPackage"],
+        "Resource": [f"{SM}:model-package/*"],
+        "Condition": _principal_exceptions(g.approver_role_arns + g.pipeline_role_arns + g.break_glass_role_arns),
+    }
+    # A package in a watched group is a challenger candidate; a group policy lets other accounts write into a
+    # group. SageMaker writes names into ARNs in lower case, and ARN matching is case-sensitive.
+    groups = sorted({name.lower() for name in settings.watched_model_package_groups})
+    registry = {
+        "Sid": "DenyRegistryWriteOutsidePipeline",
+        "Effect": "Deny",
+        "Action": [
+            "sagemaker:CreateModelPackage",
+            "sagemaker:PutModelPackageGroupPolicy",
+            "sagemaker:DeleteModelPackageGroupPolicy",
+        ],
+        "Resource": [
+            *[f"{SM}:model-package/{group}/*" for group in groups],
+            f"{SM}:model-package-group/*",
+        ],
+        "Condition": _principal_exceptions(g.pipeline_role_arns + g.product_role_arns + g.break_glass_role_arns),
+    }
+    # The gate reads impressions and clicks from these namespaces; anyone else writing there forges the CTR.
+    namespaces = sorted({settings.challenger.metrics.namespace, settings.challenger.retention_metric.namespace})
+    metrics = {
+        "Sid": "DenyRecommendationMetricsOutsideWriters",
+        "Effect": "Deny",
+        "Action": ["cloudwatch:PutMetricData"],
+        "Resource": "*",
+        "Condition": _merge(
+            {"StringEquals": {"cloudwatch:namespace": namespaces}},
+            _principal_exceptions(g.metric_writer_role_arns + g.break_glass_role_arns),
+        ),
+    }
+    statements = [statement, changes, registry, metrics]
+    if g.serving_repository_names:
+        # PutImageTagMutability has no condition key for the new setting: the whole action is the pipeline's,
+        # so a serving repository created IMMUTABLE stays so (and a MUTABLE one is fixed through the pipeline).
+        statements.append(
+            {
+                "Sid": "DenyServingImageTagMutabilityChange",
+                "Effect": "Deny",
+                "Action": ["ecr:PutImageTagMutability"],
+                "Resource": [f"arn:*:ecr:*:*:repository/{name}" for name in g.serving_repository_names],
+                "Condition": _principal_exceptions(g.pipeline_role_arns + g.break_glass_role_arns),
+            }
+        )
+    return NamedPolicy(
+        "mlgov-model-approval",
+        "ML governance: only approvers approve a package, only the pipeline registers into watched groups, "
+        "only the recommender writes the metrics the challenger gate decides on",
+        {"Version": "2012-10-17", "Statement": statements},
+    )
+
+
+def _by_name(settings: Settings, roles: list[str]) -> list[str]:
+    path = f":role{settings.guardrails.protected_role_path}"
+    return [arn for arn in roles if path not in arn]
+
+
+def protected_roles_policy(settings: Settings) -> NamedPolicy:
+    """The exemptions name roles on a protected path, or the product's and deployer's roles by name; only role
+    admins (and, for the product's roles, the deployer) may make or change those roles. Only the product's roles
+    speak as the product: an `mlgov.*` event starts a challenger."""
+    g = settings.guardrails
+    # The product's roles pass each other (the retraining role passes the training role); their own policies
+    # grant no other IAM change, so one statement (one exception list) keeps the policies under the size limits.
+    statement = {
+        "Sid": "DenyProtectedRoleChanges",
+        "Effect": "Deny",
+        "Action": IAM_ROLE_CHANGES,
+        "Resource": [
+            f"arn:*:iam::*:role{g.protected_role_path}*",
+            *_by_name(settings, g.product_role_arns + g.deployer_role_arns),
+        ],
+        "Condition": _principal_exceptions(
+            g.role_admin_arns + g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
+        ),
+    }
+    statements: list[dict[str, Any]] = [statement]
+    # events:source is per entry (EventBridge authorizes each entry and fails only the forged ones with
+    # NotAuthorizedForSourceException); ForAnyValue also holds if a request carries several sources.
+    statements.append(
+        {
+            "Sid": "DenyProductEventsOutsideProduct",
+            "Effect": "Deny",
+            "Action": ["events:PutEvents"],
+            "Resource": "*",
+            "Condition": _merge(
+                {"ForAnyValue:StringLike": {"events:source": [PRODUCT_EVENT_SOURCES]}},
+                _principal_exceptions(g.product_role_arns + g.break_glass_role_arns),
+            ),
+        }
+    )
+    return NamedPolicy(
+        "mlgov-protected-roles",
+        "ML governance: exempt roles are made or passed only by role admins; only product roles send mlgov events",
+        {"Version": "2012-10-17", "Statement": statements},
+    )
+
+
+def product_guard_policy(settings: Settings) -> NamedPolicy:
+    """Where the product runs: its functions and state machines are invoked, started and changed only by the
+    deployer, its own roles and (for starts and approvals) the operators' CLI roles."""
+    g = settings.guardrails
+    deployer = g.deployer_role_arns + g.break_glass_role_arns
+    product = g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
+    statements = [
+        # A function URL call needs lambda:InvokeFunction too (since October 2025); the approval service's
+        # AWS_IAM URL authenticates and checks its callers itself, so only direct invocations are denied.
+        {
+            "Sid": "DenyProductFunctionInvoke",
+            "Effect": "Deny",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": g.product_function_arns,
+            "Condition": _merge(
+                {"BoolIfExists": {"lambda:InvokedViaFunctionUrl": "false"}}, _principal_exceptions(product)
+            ),
+        },
+        {
+            "Sid": "DenyProductFunctionChanges",
+            "Effect": "Deny",
+            "Action": [
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+                "lambda:AddPermission",
+                "lambda:PutFunctionConcurrency",
+            ],
+            "Resource": g.product_function_arns,
+            "Condition": _principal_exceptions(deployer),
+        },
+        {
+            "Sid": "DenyProductStateMachineStart",
+            "Effect": "Deny",
+            "Action": ["states:StartExecution", "states:StartSyncExecution"],
+            "Resource": g.product_state_machine_arns,
+            "Condition": _principal_exceptions(product + g.operator_role_arns),
+        },
+        {
+            "Sid": "DenyProductStateMachineChanges",
+            "Effect": "Deny",
+            "Action": ["states:UpdateStateMachine"],
+            "Resource": g.product_state_machine_arns,
+            "Condition": _principal_exceptions(deployer),
+        },
+        # SendTask* takes no resource (the token names the task): in the product's account, only the product's
+        # roles (the approval service) answer a waiting task; people approve through the service.
+        {
+            "Sid": "DenyTaskAnswersOutsideProduct",
+            "Effect": "Deny",
+            "Action": TASK_ANSWERS,
+            "Resource": "*",
+            "Condition": _principal_exceptions(g.product_role_arns + g.break_glass_role_arns),
+        },
+    ]
+    return NamedPolicy(
+        "mlgov-product-guard",
+        "ML governance: the product's functions and state machines are run and changed only by the product",
+        {"Version": "2012-10-17", "Statement": statements},
+    )
+
+
+def attachments(settings: Settings) -> dict[str, list[str]]:
+    """Policy name -> the targets it attaches to: the guarded OUs, and where the product runs."""
+    g = settings.guardrails
+    workloads = list(g.target_ou_ids)
+    both = list(dict.fromkeys(workloads + list(g.governance_target_ids)))
+    return {
+        "mlgov-endpoint-lineage": workloads,
+        "mlgov-model-approval": workloads,
+        "mlgov-protected-roles": both,
+        "mlgov-product-guard": list(g.governance_target_ids),
+    }
+
+
+def guardrail_policies(settings: Settings) -> list[NamedPolicy]:
+    """The SCPs, checked against Organizations' limits (a clear error names the policy or the target)."""
+    policies = [
+        endpoint_lineage_policy(settings),
+        model_approval_policy(settings),
+        protected_roles_policy(settings),
+        product_guard_policy(settings),
+    ]
+    for policy in policies:
+        if policy.size > SCP_MAX_CHARS:
+            raise GuardrailLimitError(
+                f"SCP {policy.name} is {policy.size} characters; Organizations allows {SCP_MAX_CHARS}. "
+                "Shorten the role patterns or exemption lists in mlgov.guardrails/experiment_exemptions."
+            )
+    existing = settings.guardrails.existing_scps_per_target
+    where = attachments(settings)
+    # Without targets (attached by hand) a policy still counts: the guarded OUs carry all but the product guard.
+    per_target: dict[str, list[str]] = {
+        "(each guarded OU)": [p.name for p in policies if p.name != "mlgov-product-guard"]
+    }
+    for name, targets in where.items():
+        for target in targets:
+            per_target.setdefault(target, []).append(name)
+    for target, names in per_target.items():
+        attached = len(set(names)) + existing
+        if attached > SCPS_PER_TARGET:
+            raise GuardrailLimitError(
+                f"SCP {names[-1]} would be SCP number {attached} on {target}; Organizations allows "
+                f"{SCPS_PER_TARGET} per target (mlgov.guardrails.existing_scps_per_target={existing})."
+            )
+    return policies
+
+
+def _iam_size(document: dict[str, Any]) -> int:
+    # IAM counts a managed policy's characters without whitespace.
+    return len("".join(minified(document).split()))
+
+
+# What a permissions boundary must carry so a role that creates roles cannot escape: the endpoint lineage, who
+# approves, and the protected roles. A boundary is one managed policy of 6,144 characters, so the rest (forged
+# evidence, registry writes, the product guard) are separate managed policies for the same human roles.
+BOUNDARY_SIDS = ("DenyApprovalOutsideApprovers", "DenyPackageChangeOutsideApprovers", "DenyProtectedRoleChanges")
+
+
+def account_policies(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Without Organizations: the SCPs' denies as IAM managed policies for human roles, each under IAM's limit."""
+    documents: dict[str, list[dict[str, Any]]] = {
+        "mlgov-guardrails": [],
+        "mlgov-guardrails-evidence": [],
+        "mlgov-guardrails-product": [],
+    }
+    for policy in guardrail_policies(settings):
+        for statement in policy.document["Statement"]:
+            if policy.name == "mlgov-product-guard":
+                documents["mlgov-guardrails-product"].append(statement)
+            elif policy.name == "mlgov-endpoint-lineage" or statement["Sid"] in BOUNDARY_SIDS:
+                documents["mlgov-guardrails"].append(statement)
+            else:
+                documents["mlgov-guardrails-evidence"].append(statement)
+    out = {name: {"Version": "2012-10-17", "Statement": statements} for name, statements in documents.items()}
+    for name, document in out.items():
+        if _iam_size(document) > IAM_POLICY_MAX_CHARS:
+            raise GuardrailLimitError(
+                f"managed policy {name} is {_iam_size(document)} characters; IAM allows {IAM_POLICY_MAX_CHARS}. "
+                "Shorten the role patterns or exemption lists in mlgov.guardrails/experiment_exemptions."
+            )
+    return out
+
+
+def permissions_boundary(settings: Settings) -> dict[str, Any]:
+    """For a single account: allow everything else, deny what mlgov-guardrails denies (see BOUNDARY_SIDS)."""
+    statements: list[dict[str, Any]] = [
+        {"Sid": "AllowWithinBoundary", "Effect": "Allow", "Action": "*", "Resource": "*"}
+    ]
+    statements.extend(account_policies(settings)["mlgov-guardrails"]["Statement"])
+    document = {"Version": "2012-10-17", "Statement": statements}
+    if _iam_size(document) > IAM_POLICY_MAX_CHARS:
+        raise GuardrailLimitError(
+            f"permissions boundary mlgov-guardrails-boundary is {_iam_size(document)} characters; IAM allows "
+            f"{IAM_POLICY_MAX_CHARS}. Shorten the role patterns or exemption lists in "
+            "mlgov.guardrails/experiment_exemptions."
+        )
+    return document

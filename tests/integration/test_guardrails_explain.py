@@ -1,0 +1,145 @@
+"""`mlgov guardrails explain` for the statements that keep the product's inputs and machinery to the product."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlgov.cli import main
+from tests.strategies import FUZZ, nasty_text
+
+GOV = "999988887777"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "cdk.json"
+    settings = {"guardrails": {"governance_target_ids": [GOV], "serving_repository_names": ["manga-serving"]}}
+    path.write_text(json.dumps({"context": {"mlgov": settings}}))
+    return path
+
+
+def explain(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, dict]:
+    code = main(["guardrails", "explain", "--format", "json", "--config", str(config), *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_forged_retraining_announcement_is_denied_with_what_to_do(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    principal = f"arn:aws:iam::{GOV}:role/DataScientist"
+    code, report = explain(
+        capsys, config, "--action", "events:PutEvents", "--event-source", "mlgov.retraining", "--principal", principal
+    )
+    assert (code, report["statement"]) == (3, "DenyProductEventsOutsideProduct")
+    assert "start-execution" in report["what_to_do"]
+    code, report = explain(
+        capsys, config, "--action", "events:PutEvents", "--event-source", "com.manga.app", "--principal", principal
+    )
+    assert (code, report["decision"]) == (0, "Allow")
+
+
+def test_forged_recommendation_metrics_are_denied(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    code, report = explain(
+        capsys, config, "--action", "cloudwatch:PutMetricData", "--namespace", "MangaAssist/Recommendations"
+    )
+    assert (code, report["statement"]) == (3, "DenyRecommendationMetricsOutsideWriters")
+
+
+def test_a_direct_invocation_of_a_product_function_is_denied(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    function = f"arn:aws:lambda:us-east-1:{GOV}:function:MlGovEndpointAudit-ChallengerSteps-AB12"
+    code, report = explain(
+        capsys,
+        config,
+        "--action",
+        "lambda:InvokeFunction",
+        "--resource",
+        function,
+        "--principal",
+        f"arn:aws:iam::{GOV}:role/DataScientist",
+    )
+    assert (code, report["statement"]) == (3, "DenyProductFunctionInvoke")
+    assert "governance_target_ids" in report["why"]
+
+
+def test_only_the_approval_service_answers_a_task(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    operator = f"arn:aws:iam::{GOV}:role/mlgov-protected/MlGovOperator"
+    code, report = explain(capsys, config, "--action", "states:SendTaskSuccess", "--principal", operator)
+    assert (code, report["statement"]) == (3, "DenyTaskAnswersOutsideProduct")
+    assert "mlgov retire approve --request" in report["what_to_do"]
+    service = f"arn:aws:iam::{GOV}:role/MlGovEndpointAudit-ApprovalsServiceRole12AB-Yy7"
+    code, report = explain(capsys, config, "--action", "states:SendTaskSuccess", "--principal", service)
+    assert (code, report["decision"]) == (0, "Allow")
+
+
+def test_serving_tag_mutability_is_kept_and_recommended_when_unconfigured(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    code, report = explain(capsys, config, "--action", "ecr:PutImageTagMutability", "--repository", "manga-serving")
+    assert (code, report["statement"]) == (3, "DenyServingImageTagMutabilityChange")
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps({"context": {"mlgov": {}}}))
+    code, report = explain(capsys, bare, "--action", "ecr:PutImageTagMutability", "--repository", "manga-serving")
+    assert (code, report["decision"]) == (0, "Allow")
+    assert "serving_repository_names" in report["what_to_do"] and "IMMUTABLE" in report["what_to_do"]
+
+
+def test_a_group_policy_change_is_denied(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    code, report = explain(
+        capsys, config, "--action", "sagemaker:PutModelPackageGroupPolicy", "--endpoint-name", "manga-recommender"
+    )
+    assert (code, report["statement"]) == (3, "DenyRegistryWriteOutsidePipeline")
+    assert report["resource"].endswith(":model-package-group/manga-recommender")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--action", "lambda:InvokeFunction"], "--resource"),
+        (["--action", "lambda:InvokeFunction", "--resource", "not-an-arn"], "not an ARN"),
+    ],
+)
+def test_explain_without_a_resource_it_can_build_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], config: Path, args: list[str], fragment: str
+) -> None:
+    assert main(["guardrails", "explain", "--config", str(config), *args]) == 2
+    assert fragment in capsys.readouterr().err
+
+
+@settings(FUZZ, max_examples=150)
+@given(
+    option=st.sampled_from(
+        [
+            "--event-source",
+            "--namespace",
+            "--resource",
+            "--repository",
+            "--action",
+            "--principal",
+            "--endpoint-name",
+            "--tag",
+            "--tag-key",
+            "--org-path",
+            "--approval-status",
+            "--account",
+        ]
+    ),
+    value=nasty_text,
+)
+def test_explain_answers_any_option_value_with_a_decision_or_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory, option: str, value: str
+) -> None:
+    config = tmp_path_factory.mktemp("fuzz") / "cdk.json"
+    config.write_text(json.dumps({"context": {"mlgov": {}}}))
+    action = "ecr:PutImageTagMutability" if option != "--action" else value
+    args = ["guardrails", "explain", "--config", str(config), "--action", action]
+    if option != "--action":
+        args += [option, value]
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code in (0, 2, 3), captured.err
+    assert "unexpected failure" not in captured.err and "Traceback" not in captured.err
