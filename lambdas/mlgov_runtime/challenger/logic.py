@@ -208,12 +208,13 @@ def start(ports: Ports, cfg: ChallengerConfig, request: Mapping[str, Any], now: 
         "version": version,
         "endpoint_name": endpoint_name,
     }
-    origin = ports.provenance(package)
-    if origin:
-        return _refuse(ports, ch, origin, refusal="provenance", next_step=what_to_do(ch["model_package_arn"]))
     problem = eligibility_problem(package, endpoint_name) or watched_problem(endpoint_name, cfg)
     if problem or not endpoint_name:
         return _refuse(ports, ch, problem or "no endpoint.")
+    # Whatever event or caller named it: only a package this product's pipeline registered goes live.
+    origin = ports.provenance(package)
+    if origin:
+        return _refuse(ports, ch, origin, refusal="provenance", next_step=what_to_do(ch["model_package_arn"]))
     try:
         endpoint = ports.endpoints.describe_endpoint(endpoint_name)
     except NotFound:
