@@ -530,7 +530,7 @@ def test_an_execution_of_another_state_machine_is_not_this_gates(lab: Lab) -> No
     other = lab.sfn.start_execution(stateMachineArn=lab.retraining_arn, input=json.dumps({"model_package_arn": arn}))[
         "executionArn"
     ]
-    with pytest.raises(Exception, match="belongs to .*mlgov-retraining"):
+    with pytest.raises(Exception, match=r"belongs to .*mlgov-retraining"):
         lab.step("start", {"execution": other, "input": {"model_package_arn": arn}}, at(0))
     assert list(lab.variants()) == ["AllTraffic"]
 
