@@ -380,7 +380,7 @@ def forged_metrics(stage: Stage, drive: Driver, cw: Any, now: datetime) -> None:
     """Issue 20: someone with cloudwatch:PutMetricData inflates a 2.4 % CTR challenger's impressions and clicks
     (and production's, keeping the split): the gate cross-checks impressions against SageMaker's Invocations."""
     _config_env(min_minutes=30, max_minutes=60)
-    weak = register_candidate(stage.sm, REGION, snapshot="2026-11-24", description="candidate: weak")
+    weak = register_candidate(pipeline, REGION, snapshot="2026-11-24", description="candidate: weak")
     t0 = now - timedelta(days=2)
     state = drive.start(weak, t0)
     ch = state["challenger"]
