@@ -353,7 +353,7 @@ def play(stage: Stage) -> None:
     argv = ["challenger", "start", "--package", failed_gate]
     _print_cli(argv, *_cli(stage, *argv))
 
-    forged_metrics(stage, drive, cw, now)
+    forged_metrics(stage, drive, cw, now, pipeline)
 
     # 4. Roll back what the review flagged: the previous Approved version, blue/green.
     print("\n-- 4. rollback (spec scenario 1, follow-up 2) of the promoted version")
@@ -376,7 +376,7 @@ def play(stage: Stage) -> None:
     reset_all()
 
 
-def forged_metrics(stage: Stage, drive: Driver, cw: Any, now: datetime) -> None:
+def forged_metrics(stage: Stage, drive: Driver, cw: Any, now: datetime, pipeline: Any) -> None:
     """Issue 20: someone with cloudwatch:PutMetricData inflates a 2.4 % CTR challenger's impressions and clicks
     (and production's, keeping the split): the gate cross-checks impressions against SageMaker's Invocations."""
     _config_env(min_minutes=30, max_minutes=60)
