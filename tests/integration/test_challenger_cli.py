@@ -12,10 +12,10 @@ import boto3
 import pytest
 
 from mlgov import emulator
-from mlgov.challenger_estate import VariantTraffic, put_traffic, register_candidate, seed_artifacts
+from mlgov.challenger_estate import VariantTraffic, put_traffic, seed_artifacts
 from mlgov.cli import main
 from mlgov.commands import challenger as command
-from tests.integration.test_challenger_handler import ENDPOINT, Lab, lab_context
+from tests.integration.test_challenger_handler import ENDPOINT, REGION, Lab, lab_context
 
 
 @pytest.fixture
