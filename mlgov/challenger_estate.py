@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from mlgov.emulator import finish_execution
 from mlgov.estate import GROUP, pinned_image
+from mlgov_runtime.retraining.registration import RETRAINING_EXECUTION_KEY
 
 RECOMMENDATIONS = "MangaAssist/Recommendations"
 SAGEMAKER = "AWS/SageMaker"
@@ -27,8 +29,17 @@ def register_candidate(
     eligible: bool = True,
     description: str = "LoRA adapter, challenger candidate",
     group: str = GROUP,
+    retraining: tuple[Any, str] | None = None,
 ) -> str:
-    """A PendingManualApproval package with the registration metadata of CONTRACTS.md."""
+    """A PendingManualApproval package with the registration metadata of CONTRACTS.md. With `retraining`
+    ((Step Functions client, retraining state machine ARN)) it is registered as the pipeline does: by an
+    execution of that machine, recorded in the package and ended SUCCEEDED with the package in its output."""
+    recorded: dict[str, str] = {}
+    execution = None
+    if retraining is not None:
+        sfn, machine = retraining
+        execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        recorded = {RETRAINING_EXECUTION_KEY: execution}
     answer = sm.create_model_package(
         ModelPackageGroupName=group,
         ModelPackageDescription=description,
@@ -55,9 +66,13 @@ def register_candidate(
             "intended_use_case": "recommendation",
             "team": "recsys",
             "approved_by": "pending",
+            **recorded,
         },
     )
-    return str(answer["ModelPackageArn"])
+    arn = str(answer["ModelPackageArn"])
+    if execution is not None:
+        finish_execution(execution, {"registered": {"model_package_arn": arn, "catalog_snapshot_date": snapshot}})
+    return arn
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,22 @@ def _response_extensions() -> None:
         )
         return ActionResult({"InferenceComponents": found})
 
+    original_create_package = response_cls.create_model_package
+
+    def create_model_package(self: Any) -> ActionResult:
+        # DescribeModelPackage's CreatedBy.IamIdentity names the caller (moto leaves it out): the challenger
+        # trusts a package created by an allow-listed pipeline role.
+        from moto.sts.models import sts_backends
+
+        result: ActionResult = original_create_package(self)
+        package = self.sagemaker_backend.model_packages[result.result["ModelPackageArn"]]  # type: ignore[index]
+        sts = sts_backends[self.current_account]["global"]
+        principal, caller, _ = sts.get_caller_identity(self.get_access_key(), self.region)
+        package.created_by = {**package.created_by, "IamIdentity": {"Arn": caller, "PrincipalId": principal}}
+        return result
+
     for name, fn in {
+        "create_model_package": create_model_package,
         "update_endpoint": update_endpoint,
         "create_inference_component": create_inference_component,
         "describe_inference_component": describe_inference_component,
@@ -407,6 +422,18 @@ def push_image(ecr: Any, repository: str, tag: str, layer: str = "v1") -> tuple[
     )
     image = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)["image"]
     return f"{uri}:{tag}", str(image["imageId"]["imageDigest"])
+
+
+def finish_execution(execution_arn: str, output: dict[str, Any], status: str = "SUCCEEDED") -> None:
+    """End a Step Functions execution with this output, as the state machine would (moto leaves every
+    execution RUNNING unless it interprets the definition); DescribeExecution then answers with both."""
+    import json
+
+    from moto.stepfunctions.models import stepfunctions_backends
+
+    parts = execution_arn.split(":")
+    execution = stepfunctions_backends[parts[4]][parts[3]].describe_execution(execution_arn)
+    execution.status, execution.output, execution.stop_date = status, json.dumps(output), _now()
 
 
 def install() -> None:

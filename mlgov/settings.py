@@ -802,6 +802,8 @@ class Challenger(_Strict):
     # Relative: a review finding when retention after promotion is lower than before by more than this.
     max_retention_drop: float = Field(default=0.02, gt=0, lt=1)
     rollback_snapshot_warning_days: int = Field(default=30, ge=1, le=3650)
+    # A candidate trained on an older catalog snapshot than production is refused unless this is true.
+    allow_older_catalog_snapshot: bool = False
 
     @field_validator("endpoints")
     @classmethod
@@ -858,6 +860,7 @@ class Challenger(_Strict):
             "review_after_days": self.review_after_days,
             "max_retention_drop": self.max_retention_drop,
             "rollback_snapshot_warning_days": self.rollback_snapshot_warning_days,
+            "allow_older_catalog_snapshot": self.allow_older_catalog_snapshot,
         }
 
 

@@ -29,7 +29,12 @@ from mlgov_runtime.challenger import permissions as p
 from mlgov_runtime.challenger.config import config_from_dict
 from mlgov_runtime.challenger.events import DETAIL_TYPE, SOURCE
 from mlgov_runtime.challenger.findings import dashboard_name
-from mlgov_runtime.challenger.settings import CONFIG_JSON, STATE_MACHINE_ARN
+from mlgov_runtime.challenger.settings import (
+    CONFIG_JSON,
+    PIPELINE_ROLE_ARNS,
+    RETRAINING_STATE_MACHINE_ARN,
+    STATE_MACHINE_ARN,
+)
 from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import IDEMPOTENCY
 from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
@@ -90,6 +95,9 @@ class Challenger(CapabilityConstruct):
         settings = self.settings
         stack = Stack.of(self)
         c = settings.challenger
+        # Provenance: a candidate registered by a SUCCEEDED run of this app's retraining state machine.
+        retraining = kwargs["peers"].get("retraining")
+        self.retraining_machine: sfn.StateMachine | None = getattr(retraining, "state_machine", None)
         self.runtime_config = c.runtime_config(settings.thresholds)
         check_settings(settings)
         sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
@@ -212,6 +220,23 @@ class Challenger(CapabilityConstruct):
             iam.PolicyStatement(
                 sid="IdempotencyRecords", actions=list(IDEMPOTENCY), resources=[self.idempotency_table.table_arn]
             ),
+            # Steps verify their own execution; a start verifies the retraining run that registered the package.
+            iam.PolicyStatement(
+                sid="VerifyExecutions",
+                actions=list(p.VERIFY_EXECUTION),
+                resources=[self._executions_of(self.state_machine_arn)]
+                + ([self._executions_of(self.retraining_machine.state_machine_arn)] if self.retraining_machine else []),
+            ),
+            # A package with no retraining run is trusted only when an allow-listed pipeline role created it;
+            # GetRole on any other role is denied, which the check reads as "not allowed".
+            iam.PolicyStatement(
+                sid="VerifyCreatorRole",
+                actions=list(p.VERIFY_CREATOR),
+                resources=[
+                    f"arn:{stack.partition}:iam::{stack.account}:role/{arn.split(':role/', 1)[1]}"
+                    for arn in self.settings.guardrails.pipeline_role_arns
+                ],
+            ),
         ]
         steps = GovernedFunction(
             self,
@@ -221,6 +246,12 @@ class Challenger(CapabilityConstruct):
             environment={
                 CONFIG_JSON: json.dumps(self.runtime_config, sort_keys=True),
                 STATE_MACHINE_ARN: self.state_machine_arn,
+                PIPELINE_ROLE_ARNS: ",".join(self.settings.guardrails.pipeline_role_arns),
+                **(
+                    {RETRAINING_STATE_MACHINE_ARN: self.retraining_machine.state_machine_arn}
+                    if self.retraining_machine
+                    else {}
+                ),
                 env.IDEMPOTENCY_TABLE_NAME: self.idempotency_table.table_name,
                 env.IDEMPOTENCY_TTL_SECONDS: str(self.settings.idempotency_ttl_seconds),
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
@@ -233,6 +264,13 @@ class Challenger(CapabilityConstruct):
         g = self.settings.guardrails
         self.pipeline_role = self._name_role(steps.role, g.pipeline_role_arns, "Challenger", "pipeline_role_arns")
         return steps
+
+    def _executions_of(self, machine_arn: str) -> str:
+        """The ARN pattern of a state machine's executions (arn:...:execution:<name>:*)."""
+        name = Stack.of(self).split_arn(machine_arn, ArnFormat.COLON_RESOURCE_NAME).resource_name
+        return Stack.of(self).format_arn(
+            service="states", resource="execution", resource_name=f"{name}:*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
 
     def _build_machine_role(self) -> iam.Role:
         role = iam.Role(
@@ -256,6 +294,8 @@ class Challenger(CapabilityConstruct):
                     "step": step,
                     "state": sfn.JsonPath.entire_payload,
                     "now": sfn.JsonPath.string_at("$$.State.EnteredTime"),
+                    # From the context object: the step verifies it (DescribeExecution) before acting.
+                    "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
                 }
             ),
             payload_response_only=True,

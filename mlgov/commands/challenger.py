@@ -171,7 +171,17 @@ def start_problem(aws: Any, cfg: Any, package_arn: str, endpoint: str | None) ->
         return f"endpoint {endpoint} does not exist.", facts
     config = rollout.describe_endpoint_config(str(described["EndpointConfigName"]))
     plan = logic.plan_experiment(described, config, package_arn, version, cfg.decision.traffic_fraction, 1)
-    return (plan if isinstance(plan, str) else None), facts
+    if isinstance(plan, str):
+        return plan, facts
+    serving = logic.container_packages(rollout.describe_model(plan.production_model))
+    production = []
+    for arn in serving:
+        try:
+            production.append(rollout.describe_package(arn))
+        except NotFound:
+            continue
+    older = logic.snapshot_problem(package, production, cfg)
+    return (f"{older} {logic.OLDER_SNAPSHOT_NEXT}" if older else None), facts
 
 
 def cmd_start(args: argparse.Namespace) -> int:

@@ -38,10 +38,10 @@ def iso(moment: datetime) -> str:
 class Driver:
     """Calls the handler's steps as the state machine does and prints what each look decides."""
 
-    def __init__(self, stage: Stage) -> None:
+    def __init__(self, stage: Stage, sfn: Any = None, machine: str = "") -> None:
         from mlgov_runtime.challenger import handler
 
-        self.stage, self.handler = stage, handler
+        self.stage, self.handler, self.sfn, self.machine = stage, handler, sfn, machine
         self.emf = ""
         self.naive_looks: list[bool] = []
 
@@ -49,13 +49,16 @@ class Driver:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             result: dict[str, Any] = self.handler.handler(
-                {"step": name, "state": state, "now": iso(now)}, FakeContext()
+                {"step": name, "state": state, "now": iso(now), "execution": state["execution"]}, FakeContext()
             )
         self.emf += out.getvalue()
         return result
 
     def start(self, arn: str, t0: datetime) -> dict[str, Any]:
-        state: dict[str, Any] = {"execution": "sandbox", "input": {"model_package_arn": arn}}
+        run_input = {"model_package_arn": arn, "source": "sandbox"}
+        # A real (recorded) execution: each step verifies it is RUNNING and names this package.
+        execution = self.sfn.start_execution(stateMachineArn=self.machine, input=json.dumps(run_input))
+        state: dict[str, Any] = {"execution": execution["executionArn"], "input": run_input}
         state["challenger"] = self.step("start", state, t0)
         if not state["challenger"]["refused"]:  # the endpoint reports InService a minute on
             state["endpoint_status"] = self.step("endpoint_status", state, t0 + timedelta(minutes=1))
@@ -103,6 +106,55 @@ def _config_env(**challenger: Any) -> None:
     reset_all()
 
 
+PIPELINE_ROLES = "arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"
+
+
+def _pipeline_registry(stage: Stage, iam: Any) -> Any:
+    """SageMaker as the deployment pipeline role (allow-listed in guardrails.pipeline_role_arns) calls it."""
+    import boto3
+
+    role = iam.create_role(
+        RoleName="MlGovDeploymentPipelineRetraining", Path="/mlgov-protected/", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    sts = stage.session.client("sts", endpoint_url=stage.url)
+    c = sts.assume_role(RoleArn=role, RoleSessionName="retraining")["Credentials"]
+    session = boto3.Session(
+        aws_access_key_id=c["AccessKeyId"],
+        aws_secret_access_key=c["SecretAccessKey"],
+        aws_session_token=c["SessionToken"],
+        region_name=REGION,
+    )
+    return session.client("sagemaker", endpoint_url=stage.url)
+
+
+def forged_event(stage: Stage, drive: Driver, now: datetime) -> None:
+    """Issue 20: anyone with events:PutEvents can send the retraining event, and anyone with CreateModelPackage
+    can register an eligible-looking package; neither gets a challenger on live traffic."""
+    forged = register_candidate(stage.sm, REGION, snapshot="2026-11-24", description="anyone's container")
+    event = {
+        "id": "forged-registration",
+        "account": ACCOUNT,
+        "source": "mlgov.retraining",
+        "detail-type": "Model Package Registered",
+        "detail": {"model_package_arn": forged, "catalog_snapshot_date": "2026-11-24"},
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        drive.handler.handler(event, FakeContext())
+        elsewhere = drive.handler.handler({**event, "id": "from-elsewhere", "account": "210987654321"}, FakeContext())
+    state = drive.start(forged, now - timedelta(minutes=30))
+    ch = state["challenger"]
+    print(f"\n-- a forged registration event for v{ch['version']} (registered by a developer, announced by hand):")
+    print(_wrap(f"refused ({ch['refusal']}): {ch['reason']}"))
+    stored = drive.finding(ch["finding_id"])
+    print(f"   finding {stored['kind']} ({stored['severity']}); endpoint unchanged: {_variants(stage)}")
+    print(f"   the same event sent from account 210987654321: {elsewhere['status']}, no execution started")
+    try:
+        fake = {"execution": state["execution"].rsplit(":", 1)[0] + ":made-up", "challenger": ch}
+        drive.step("reject", fake, now)
+    except Exception as exc:
+        print(_wrap(f"a direct 'reject' invocation with a made-up state: {exc}"))
+
+
 def _variants(stage: Stage) -> str:
     endpoint = stage.sm.describe_endpoint(EndpointName=PROD)
     config = stage.sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
@@ -144,8 +196,10 @@ def play(stage: Stage) -> None:
     placeholder = {"StartAt": "Recorded", "States": {"Recorded": {"Type": "Pass", "End": True}}}
     machine = sfn.create_state_machine(name="mlgov-challenger", roleArn=role, definition=json.dumps(placeholder))
     os.environ["CHALLENGER_STATE_MACHINE_ARN"] = machine["stateMachineArn"]
+    os.environ["CHALLENGER_PIPELINE_ROLE_ARNS"] = PIPELINE_ROLES
     _config_env()
-    drive = Driver(stage)
+    drive = Driver(stage, sfn, machine["stateMachineArn"])
+    pipeline = _pipeline_registry(stage, iam)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
 
     print("\n== challenger CTR gate (spec scenario 3, stage 2): candidates tried on 10% of manga-recommender-prod")
@@ -156,9 +210,10 @@ def play(stage: Stage) -> None:
     print("   too, and CTR >= 7.5%")
 
     # The retraining pipeline announces a candidate; a duplicate delivery starts nothing more.
-    worse = register_candidate(stage.sm, REGION, snapshot="2026-11-20", description="candidate: popularity-biased")
+    worse = register_candidate(pipeline, REGION, snapshot="2026-11-20", description="candidate: popularity-biased")
     event = {
         "id": "5c1f0a7e-challenger-demo",
+        "account": ACCOUNT,
         "source": "mlgov.retraining",
         "detail-type": "Model Package Registered",
         "detail": {"model_package_arn": worse, "catalog_snapshot_date": "2026-11-20", "execution": "retraining"},
@@ -171,6 +226,13 @@ def play(stage: Stage) -> None:
         f"\n-- the retraining event for v{worse.rsplit('/', 1)[1]} {first['status']} execution "
         f"{first['execution_arn'].rsplit(':', 1)[1]}; delivered again: {len(runs)} execution in all"
     )
+
+    forged_event(stage, drive, now)
+    # Issue 27: a candidate trained on an older catalog snapshot than production's (2026-10-28) is refused.
+    older = register_candidate(pipeline, REGION, snapshot="2026-09-30", description="candidate: old catalog")
+    print("\n-- a candidate trained on the 2026-09-30 catalog snapshot; production's is 2026-10-28:")
+    argv = ["challenger", "start", "--package", older]
+    _print_cli(argv, *_cli(stage, *argv))
 
     # 1. A worse challenger, at 3,500 impressions a minute: rejected by the CTR test.
     t0 = now - timedelta(minutes=17)
@@ -205,7 +267,7 @@ def play(stage: Stage) -> None:
 
     # 2. The spec's traffic (~70 impressions/min) and its 30-minute window: no verdict either way.
     _config_env(max_minutes=30, min_minutes=30)
-    same = register_candidate(stage.sm, REGION, snapshot="2026-11-21", description="candidate: same quality")
+    same = register_candidate(pipeline, REGION, snapshot="2026-11-21", description="candidate: same quality")
     t0 = now - timedelta(days=3)
     state = drive.start(same, t0)
     ch = state["challenger"]
@@ -245,7 +307,7 @@ def play(stage: Stage) -> None:
     _config_env()
 
     # 3. A better challenger: promoted, then reviewed seven days on.
-    better = register_candidate(stage.sm, REGION, snapshot="2026-11-22", description="candidate: diverse")
+    better = register_candidate(pipeline, REGION, snapshot="2026-11-22", description="candidate: diverse")
     t0 = now - timedelta(days=9)
     state = drive.start(better, t0)
     ch = state["challenger"]
@@ -287,11 +349,11 @@ def play(stage: Stage) -> None:
     print(f"   finding {stored['kind']} ({stored['severity']}): {stored['title']}")
 
     # A package the offline gate did not pass is refused before anything is deployed.
-    failed_gate = register_candidate(stage.sm, REGION, snapshot="2026-11-23", eligible=False)
+    failed_gate = register_candidate(pipeline, REGION, snapshot="2026-11-23", eligible=False)
     argv = ["challenger", "start", "--package", failed_gate]
     _print_cli(argv, *_cli(stage, *argv))
 
-    forged_metrics(stage, drive, cw, now)
+    forged_metrics(stage, drive, cw, now, pipeline)
 
     # 4. Roll back what the review flagged: the previous Approved version, blue/green.
     print("\n-- 4. rollback (spec scenario 1, follow-up 2) of the promoted version")
@@ -314,11 +376,11 @@ def play(stage: Stage) -> None:
     reset_all()
 
 
-def forged_metrics(stage: Stage, drive: Driver, cw: Any, now: datetime) -> None:
+def forged_metrics(stage: Stage, drive: Driver, cw: Any, now: datetime, pipeline: Any) -> None:
     """Issue 20: someone with cloudwatch:PutMetricData inflates a 2.4 % CTR challenger's impressions and clicks
     (and production's, keeping the split): the gate cross-checks impressions against SageMaker's Invocations."""
     _config_env(min_minutes=30, max_minutes=60)
-    weak = register_candidate(stage.sm, REGION, snapshot="2026-11-24", description="candidate: weak")
+    weak = register_candidate(pipeline, REGION, snapshot="2026-11-24", description="candidate: weak")
     t0 = now - timedelta(days=2)
     state = drive.start(weak, t0)
     ch = state["challenger"]

@@ -63,7 +63,12 @@ def test_the_watch_loop_looks_every_five_minutes_and_decides_on_every_look(templ
     states = _states(template)
     assert states["ChallengerLive"]["Next"] == "WatchInterval"
     assert states["WatchInterval"] == {"Type": "Wait", "Seconds": 300, "Next": "Watch"}
-    assert states["Watch"]["Parameters"] == {"step": "watch", "state.$": "$", "now.$": "$$.State.EnteredTime"}
+    assert states["Watch"]["Parameters"] == {
+        "step": "watch",
+        "state.$": "$",
+        "now.$": "$$.State.EnteredTime",
+        "execution.$": "$$.Execution.Id",
+    }
     choices = {c["StringEquals"]: c["Next"] for c in states["Decision"]["Choices"]}
     assert choices == {"CONTINUE": "WatchInterval", "REJECT": "Reject", "PROMOTE": "CheckPromotion"}
     assert states["Decision"]["Default"] == "EndExperiment"  # STOP_INVALID, INSUFFICIENT_DATA, ABANDONED
@@ -378,3 +383,33 @@ def test_settings_the_model_cannot_check_alone_fail_the_synth_by_name() -> None:
         check_settings(parse_settings({"thresholds": {"max_json_failure_rate": 0}}))
     with pytest.raises(SettingsError, match="min_minutes 400 is above max_minutes 360"):
         parse_settings({"challenger": {"min_minutes": 400}})
+
+
+def test_every_step_receives_its_execution_from_the_context_object(template: Template) -> None:
+    # The function verifies it (DescribeExecution) before acting: a step acts only inside a running execution.
+    tasks = {k: v for k, v in _states(template).items() if "step" in (v.get("Parameters") or {})}
+    assert len(tasks) >= 10
+    for name, state in tasks.items():
+        assert state["Parameters"]["execution.$"] == "$$.Execution.Id", name
+
+
+def test_the_function_knows_the_retraining_machine_and_may_read_only_its_and_its_own_executions(
+    template: Template,
+) -> None:
+    [function] = [
+        v for k, v in template.find_resources("AWS::Lambda::Function").items() if k.startswith("ChallengerSteps")
+    ]
+    env = function["Properties"]["Environment"]["Variables"]
+    assert "RetrainingStateMachine" in json.dumps(env["CHALLENGER_RETRAINING_STATE_MACHINE_ARN"])
+    assert env["CHALLENGER_PIPELINE_ROLE_ARNS"] == "arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"
+    policies = template.find_resources("AWS::IAM::Policy")
+    statements = [
+        s
+        for k, p in policies.items()
+        if k.startswith("ChallengerSteps")
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    described = [s for s in statements if "states:DescribeExecution" in json.dumps(s["Action"])]
+    assert described and all(":execution:" in json.dumps(s["Resource"]) for s in described)
+    roles = [s for s in statements if "iam:GetRole" in json.dumps(s["Action"])]
+    assert roles and all("mlgov-protected/MlGovDeploymentPipeline*" in json.dumps(s["Resource"]) for s in roles)

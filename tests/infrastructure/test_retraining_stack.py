@@ -115,6 +115,9 @@ def _executable(template: Template, function_arn: str) -> str:
     return json.dumps(definition)
 
 
+OUTPUTS: dict[str, Any] = {}  # the last run's execution output
+
+
 def _run(template: Template, lambda_results: list[dict[str, Any]]) -> tuple[str, list[str]]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
         iam = boto3.client("iam", region_name=REGION)
@@ -139,10 +142,12 @@ def _run(template: Template, lambda_results: list[dict[str, Any]]) -> tuple[str,
         machine = sfn.create_state_machine(name="retraining", roleArn=role, definition=_executable(template, fn))
         execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"trigger": "test"}')
         for _ in range(200):
-            status = sfn.describe_execution(executionArn=execution["executionArn"])["status"]
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            status = described["status"]
             if status != "RUNNING":
                 break
             time.sleep(0.05)
+        OUTPUTS["last"] = json.loads(described.get("output") or "null")
         events = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
         entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
         return status, entered
@@ -184,6 +189,8 @@ def test_passing_gates_register_and_announce_the_candidate(template: Template) -
     status, entered = _run(template, [PREPARED, PASSED, offline, registered])
     assert status == "SUCCEEDED", entered
     assert entered[-3:] == ["RegisterModelPackage", "AnnounceCandidate", "CandidateRegistered"]
+    # The challenger's provenance check reads the package back from the succeeded execution's output
+    assert OUTPUTS["last"]["registered"]["model_package_arn"] == registered["model_package_arn"]
 
 
 def _actions(template: Template, prefix: str) -> set[str]:

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from mlgov import emulator
-from mlgov.challenger_estate import VariantTraffic, put_traffic, register_candidate, seed_artifacts
+from mlgov.challenger_estate import VariantTraffic, put_traffic, seed_artifacts
 from mlgov.cli import main
 from mlgov.commands import challenger as command
 from tests.integration.test_challenger_handler import ENDPOINT, REGION, Lab, lab_context
@@ -46,7 +46,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def deployed(lab: Lab, per_minute: float, challenger_ctr: float, minutes: int = 30) -> tuple[dict[str, Any], datetime]:
     """A challenger on the production endpoint with `minutes` of traffic since it went live; returns the time to
     ask at (the CLI's clock)."""
-    arn = register_candidate(lab.sm, REGION)
+    arn = lab.register()
     state = lab.start(arn)
     ch = state["challenger"]
     live = lab.sm.describe_endpoint(EndpointName=ENDPOINT)["LastModifiedTime"]
@@ -131,7 +131,7 @@ def test_status_without_a_challenger_is_a_usage_error(
 def test_start_refuses_a_package_the_offline_gate_did_not_pass(
     lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arn = register_candidate(lab.sm, REGION, eligible=False)
+    arn = lab.register(eligible=False)
     code, out, err = run(capsys, "challenger", "start", "--package", arn, "--config", str(config))
     assert code == 2 and out == ""
     assert err.startswith("mlgov: error: refused: ") and "did not pass the offline gate" in err
@@ -141,7 +141,7 @@ def test_start_refuses_a_package_the_offline_gate_did_not_pass(
 def test_start_runs_the_state_machine_for_the_groups_endpoint(
     lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arn = register_candidate(lab.sm, REGION)
+    arn = lab.register()
     code, out, _ = run(capsys, "challenger", "start", "--package", arn, "--format", "json", "--config", str(config))
     started = json.loads(out)
     assert code == 0 and started["endpoint_name"] == ENDPOINT and started["started"] is True
@@ -151,10 +151,26 @@ def test_start_runs_the_state_machine_for_the_groups_endpoint(
     assert run_input == {"model_package_arn": arn, "endpoint_name": ENDPOINT, "source": "cli"}
 
 
+def test_start_refuses_a_candidate_on_an_older_catalog_snapshot_than_production(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Production (v2) was trained on the 2026-10-28 snapshot; the candidate on 2026-09-30
+    arn = lab.register(snapshot="2026-09-30")
+    code, out, err = run(capsys, "challenger", "start", "--package", arn, "--config", str(config))
+    assert code == 2 and out == ""
+    assert "2026-09-30, older than production's 2026-10-28" in err and "allow_older_catalog_snapshot" in err
+    assert lab.sfn.list_executions(stateMachineArn=lab.machine_arn)["executions"] == []
+    # Unless the setting allows it
+    allowing = tmp_path / "allowing.json"
+    allowing.write_text(json.dumps({"context": {"mlgov": {"challenger": {"allow_older_catalog_snapshot": True}}}}))
+    code, _, _ = run(capsys, "challenger", "start", "--package", arn, "--config", str(allowing))
+    assert code == 0
+
+
 def test_start_refuses_an_endpoint_the_gate_does_not_watch(
     lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arn = register_candidate(lab.sm, REGION)
+    arn = lab.register()
     argv = ("challenger", "start", "--package", arn, "--endpoint", "manga-recommender-canary", "--config", str(config))
     code, _, err = run(capsys, *argv)
     assert code == 2 and "not watched by the challenger gate" in err

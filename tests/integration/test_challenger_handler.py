@@ -42,10 +42,17 @@ class Lab:
     handler: ModuleType
     resources: dict[str, str]
     machine_arn: str
+    retraining_arn: str
 
     def step(self, name: str, state: dict[str, Any], now: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.handler.handler({"step": name, "state": state, "now": now}, FakeContext())
+        # As the state machine passes it: the execution from the context object ($$.Execution.Id).
+        event = {"step": name, "state": state, "now": now, "execution": state["execution"]}
+        result: dict[str, Any] = self.handler.handler(event, FakeContext())
         return result
+
+    def register(self, **kw: Any) -> str:
+        """A candidate registered by a SUCCEEDED run of the retraining state machine, as the pipeline does."""
+        return register_candidate(self.sm, REGION, retraining=(self.sfn, self.retraining_arn), **kw)
 
     def published(self) -> list[dict[str, Any]]:
         out = []
@@ -71,7 +78,9 @@ class Lab:
 
     def start(self, arn: str, **request: Any) -> dict[str, Any]:
         """start -> endpoint_status (InService at once in the emulator) -> the state the watch loop gets."""
-        state: dict[str, Any] = {"execution": "exec", "input": {"model_package_arn": arn, **request}}
+        run_input = {"model_package_arn": arn, **request, "source": "test"}
+        execution = self.sfn.start_execution(stateMachineArn=self.machine_arn, input=json.dumps(run_input))
+        state: dict[str, Any] = {"execution": execution["executionArn"], "input": run_input}
         state["challenger"] = self.step("start", state, at(0))
         if state["challenger"]["refused"]:
             return state
@@ -105,15 +114,17 @@ def lab_context(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
         iam = boto3.client("iam", region_name=REGION)
         role = iam.create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         sfn = boto3.client("stepfunctions", region_name=REGION)
-        machine = sfn.create_state_machine(
-            name="mlgov-challenger",
-            roleArn=role,
-            definition=json.dumps({"StartAt": "Queued", "States": {"Queued": {"Type": "Pass", "End": True}}}),
-        )["stateMachineArn"]
+        placeholder = json.dumps({"StartAt": "Queued", "States": {"Queued": {"Type": "Pass", "End": True}}})
+        machine, retraining = (
+            sfn.create_state_machine(name=name, roleArn=role, definition=placeholder)["stateMachineArn"]
+            for name in ("mlgov-challenger", "mlgov-retraining")
+        )
         env = {
             **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
             "CHALLENGER_CONFIG_JSON": settings_env(),
             "CHALLENGER_STATE_MACHINE_ARN": machine,
+            "CHALLENGER_RETRAINING_STATE_MACHINE_ARN": retraining,
+            "CHALLENGER_PIPELINE_ROLE_ARNS": "arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*",
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
         }
         for key, value in env.items():
@@ -122,7 +133,7 @@ def lab_context(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
 
         aws.context_for.cache_clear()
         handler = fresh_handler("mlgov_runtime.challenger.handler")
-        yield Lab(c["sagemaker"], c["cloudwatch"], c["sqs"], sfn, handler, resources, machine)
+        yield Lab(c["sagemaker"], c["cloudwatch"], c["sqs"], sfn, handler, resources, machine, retraining)
         aws.context_for.cache_clear()
 
 
@@ -150,7 +161,7 @@ def traffic(lab: Lab, state: dict[str, Any], minutes: int, per_minute: float, ch
 
 def test_a_worse_challenger_is_rejected_in_the_registry_and_loses_its_traffic(lab: Lab) -> None:
     # Given an eligible candidate deployed on the production endpoint at 10%
-    arn = register_candidate(lab.sm, REGION)
+    arn = lab.register()
     state = lab.start(arn)
     ch = state["challenger"]
     assert set(lab.variants()) == {"AllTraffic", ch["challenger_variant"]}
@@ -187,7 +198,7 @@ def test_a_worse_challenger_is_rejected_in_the_registry_and_loses_its_traffic(la
 
 
 def test_a_better_challenger_is_promoted_and_reviewed(lab: Lab) -> None:
-    arn = register_candidate(lab.sm, REGION)
+    arn = lab.register()
     state = lab.start(arn)
     ch = state["challenger"]
     traffic(lab, state, 120, 3500, 0.088)
@@ -224,7 +235,7 @@ def test_at_the_specs_traffic_the_window_ends_without_a_verdict(lab: Lab, monkey
     # Given the spec's 30-minute window and ~70 recommendation impressions a minute
     monkeypatch.setenv("CHALLENGER_CONFIG_JSON", settings_env(max_minutes=30, min_minutes=30))
     lab.handler = fresh_handler("mlgov_runtime.challenger.handler")
-    arn = register_candidate(lab.sm, REGION)
+    arn = lab.register()
     state = lab.start(arn)
     traffic(lab, state, 40, 70, 0.08)
     state = lab.watch_until_verdict(state)
@@ -243,7 +254,7 @@ def test_at_the_specs_traffic_the_window_ends_without_a_verdict(lab: Lab, monkey
 
 
 def test_a_split_that_does_not_follow_the_weights_stops_without_judging_the_model(lab: Lab) -> None:
-    arn = register_candidate(lab.sm, REGION)
+    arn = lab.register()
     state = lab.start(arn)
     ch = state["challenger"]
     # The recommender tags a third of impressions with the challenger's VariantName while weights say 10%
@@ -293,18 +304,18 @@ def test_a_package_the_offline_gate_did_not_pass_never_reaches_the_endpoint(
 
 
 def test_a_rejected_package_never_starts_again_and_is_never_approved(lab: Lab) -> None:
-    arn = register_candidate(lab.sm, REGION)
+    arn = lab.register()
     lab.sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription="CTR -15%")
     assert "is Rejected" in lab.start(arn)["challenger"]["reason"]
     # And a package rejected while its experiment ran is not approvable when the gate would promote it
-    other = register_candidate(lab.sm, REGION, snapshot="2026-11-21")
+    other = lab.register(snapshot="2026-11-21")
     state = lab.start(other)
     lab.sm.update_model_package(ModelPackageArn=other, ModelApprovalStatus="Rejected", ApprovalDescription="by hand")
     assert lab.step("check_promotion", state, at(40)) == {"approvable": False, "status": "Rejected"}
 
 
 def test_an_endpoint_changed_under_the_experiment_ends_it_without_touching_anything(lab: Lab) -> None:
-    arn = register_candidate(lab.sm, REGION)
+    arn = lab.register()
     state = lab.start(arn)
     lab.sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName=state["challenger"]["previous_config"])
     state["watch"] = lab.step("watch", state, at(10))
@@ -316,7 +327,7 @@ def test_an_endpoint_changed_under_the_experiment_ends_it_without_touching_anyth
 
 
 def test_a_failed_step_takes_the_challengers_traffic_away_and_says_how_to_restore(lab: Lab) -> None:
-    arn = register_candidate(lab.sm, REGION)
+    arn = lab.register()
     state = lab.start(arn)
     state.update(failed_state="Watch", error={"Error": "States.Timeout", "Cause": "Lambda timed out"})
     result = lab.step("report_failure", state, at(12))
@@ -327,9 +338,10 @@ def test_a_failed_step_takes_the_challengers_traffic_away_and_says_how_to_restor
 
 
 def test_the_registered_event_starts_one_experiment_however_often_it_is_delivered(lab: Lab) -> None:
-    arn = register_candidate(lab.sm, REGION)
+    arn = lab.register()
     event = {
         "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+        "account": ACCOUNT,
         "source": "mlgov.retraining",
         "detail-type": "Model Package Registered",
         "detail": {"model_package_arn": arn, "catalog_snapshot_date": "2026-11-20", "execution": "arn:exec"},
@@ -348,3 +360,186 @@ def test_an_event_that_is_not_a_registration_is_refused_without_starting_anythin
     result = lab.handler.handler({"id": "x", "source": "mlgov.retraining", "detail-type": "Other"}, FakeContext())
     assert result["status"] == "rejected"
     assert lab.sfn.list_executions(stateMachineArn=lab.machine_arn)["executions"] == []
+
+
+# -- provenance (issue 20 item 1) and the catalog snapshot (issue 27 item 2)
+
+
+def refusal(lab: Lab, arn: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    state = lab.start(arn)
+    assert state["challenger"]["refused"] is True
+    assert list(lab.variants()) == ["AllTraffic"]  # nothing deployed
+    [finding] = lab.published()
+    assert finding["kind"] == "CHALLENGER_START_REFUSED"
+    return state["challenger"], finding
+
+
+def test_a_forged_registration_event_for_a_package_no_pipeline_run_registered_deploys_nothing(lab: Lab) -> None:
+    # Given a package anyone may register (eligible metadata, PendingManualApproval) and an event naming it
+    arn = register_candidate(lab.sm, REGION)
+    event = {
+        "id": "forged-1",
+        "account": ACCOUNT,
+        "source": "mlgov.retraining",
+        "detail-type": "Model Package Registered",
+        "detail": {"model_package_arn": arn, "catalog_snapshot_date": "2026-11-20"},
+    }
+    assert lab.handler.handler(event, FakeContext())["status"] == "started"
+    # When the experiment's start step runs, Then it refuses: no retraining run recorded it, no pipeline role made it
+    ch, finding = refusal(lab, arn)
+    assert ch["refusal"] == "provenance"
+    assert "not by a pipeline role" in ch["reason"]
+    assert finding["severity"] == "HIGH" and finding["evidence"]["refusal"] == "provenance"
+    assert "retraining_execution_arn" in finding["detail"] and "describe-model-package" in finding["detail"]
+
+
+def test_metadata_naming_a_real_run_that_registered_another_package_is_refused(lab: Lab) -> None:
+    genuine = lab.register()
+    execution = lab.package(genuine)["CustomerMetadataProperties"]["retraining_execution_arn"]
+    forged = lab.sm.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "111111111111.dkr.ecr.us-east-1.amazonaws.com/evil:1"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties={
+            **lab.package(genuine)["CustomerMetadataProperties"],
+            "retraining_execution_arn": execution,
+        },
+    )["ModelPackageArn"]
+    ch, _ = refusal(lab, forged)
+    assert f"registered {genuine}, not {forged}" in ch["reason"]
+
+
+def test_a_run_that_has_not_succeeded_vouches_for_nothing(lab: Lab) -> None:
+    running = lab.sfn.start_execution(stateMachineArn=lab.retraining_arn, input="{}")["executionArn"]
+    arn = register_candidate(lab.sm, REGION)
+    lab.sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"retraining_execution_arn": running})
+    ch, _ = refusal(lab, arn)
+    assert "is RUNNING, not SUCCEEDED" in ch["reason"]
+
+
+def _as_role(lab: Lab, name: str, path: str) -> Any:
+    iam = boto3.client("iam", region_name=REGION)
+    role = iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    creds = boto3.client("sts", region_name=REGION).assume_role(RoleArn=role, RoleSessionName="pipeline")
+    c = creds["Credentials"]
+    return boto3.client(
+        "sagemaker",
+        region_name=REGION,
+        aws_access_key_id=c["AccessKeyId"],
+        aws_secret_access_key=c["SecretAccessKey"],
+        aws_session_token=c["SessionToken"],
+    )
+
+
+def test_a_package_an_allow_listed_pipeline_role_created_may_start(lab: Lab) -> None:
+    arn = register_candidate(_as_role(lab, "MlGovDeploymentPipelineCi", "/mlgov-protected/"), REGION)
+    assert lab.package(arn)["CreatedBy"]["IamIdentity"]["Arn"].endswith(
+        ":assumed-role/MlGovDeploymentPipelineCi/pipeline"
+    )
+    assert lab.start(arn)["challenger"]["refused"] is False
+
+
+def test_the_same_role_name_off_the_protected_path_is_not_the_pipeline(lab: Lab) -> None:
+    arn = register_candidate(_as_role(lab, "MlGovDeploymentPipelineCi", "/"), REGION)
+    ch, _ = refusal(lab, arn)
+    assert "not an allow-listed pipeline role" in ch["reason"]
+
+
+def test_an_event_from_another_account_starts_nothing_and_is_reported(lab: Lab) -> None:
+    arn = lab.register()
+    event = {
+        "id": "from-elsewhere",
+        "account": "210987654321",
+        "source": "mlgov.retraining",
+        "detail-type": "Model Package Registered",
+        "detail": {"model_package_arn": arn},
+    }
+    result = lab.handler.handler(event, FakeContext())
+    assert result["status"] == "refused" and "210987654321" in result["reason"]
+    assert lab.sfn.list_executions(stateMachineArn=lab.machine_arn)["executions"] == []
+    [finding] = lab.published()
+    assert (finding["kind"], finding["severity"]) == ("CHALLENGER_START_REFUSED", "HIGH")
+    assert finding["evidence"]["refusal"] == "event_account"
+
+
+def test_a_candidate_on_an_older_catalog_snapshot_than_production_is_refused(lab: Lab) -> None:
+    # Production (v2) was trained on the 2026-10-28 snapshot
+    arn = lab.register(snapshot="2026-09-30")
+    ch, finding = refusal(lab, arn)
+    assert ch["refusal"] == "older_snapshot"
+    assert "2026-09-30, older than production's 2026-10-28" in ch["reason"]
+    assert "allow_older_catalog_snapshot" in finding["detail"]
+
+
+def test_an_older_snapshot_starts_when_the_setting_allows_it(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHALLENGER_CONFIG_JSON", settings_env(allow_older_catalog_snapshot=True))
+    lab.handler = fresh_handler("mlgov_runtime.challenger.handler")
+    assert lab.start(lab.register(snapshot="2026-09-30"))["challenger"]["refused"] is False
+
+
+# -- steps act only on their own execution's experiment (issue 20 item 2)
+
+
+def test_a_step_invoked_with_a_made_up_execution_does_nothing(lab: Lab) -> None:
+    live = lab.variants_package("AllTraffic")
+    forged = {
+        "execution": "arn:aws:states:us-east-1:123456789012:execution:mlgov-challenger:made-up",
+        "challenger": {
+            "model_package_arn": live,
+            "endpoint_name": ENDPOINT,
+            "production_variant": "AllTraffic",
+            "challenger_variant": "AllTraffic",
+            "traffic_fraction": 0.1,
+        },
+        "watch": {"result": {}},
+    }
+    with pytest.raises(Exception, match="does not exist; a step runs only inside its own execution"):
+        lab.step("reject", forged, at(1))
+    assert lab.package(live)["ModelApprovalStatus"] == "Approved"
+    assert lab.published() == []
+
+
+def test_a_step_naming_another_package_than_its_execution_was_started_for_does_nothing(lab: Lab) -> None:
+    # Given a real experiment, running
+    state = lab.start(lab.register())
+    live = lab.variants_package("AllTraffic")
+    # When someone invokes reject with that execution but the live package in the state
+    forged = {**state, "challenger": {**state["challenger"], "model_package_arn": live}}
+    forged["watch"] = {"result": {}}
+    with pytest.raises(Exception, match="does not match execution"):
+        lab.step("reject", forged, at(5))
+    # Then production's package is untouched, and so is the experiment
+    assert lab.package(live)["ModelApprovalStatus"] == "Approved"
+    assert lab.variants()[state["challenger"]["challenger_variant"]]["InitialVariantWeight"] == pytest.approx(0.1)
+
+
+def test_a_step_of_an_execution_that_is_not_running_does_nothing(lab: Lab) -> None:
+    state = lab.start(lab.register())
+    lab.sfn.stop_execution(executionArn=state["execution"])
+    with pytest.raises(Exception, match="is ABORTED, not RUNNING"):
+        lab.step("restore", state, at(5))
+    assert len(lab.variants()) == 2
+
+
+def test_an_execution_of_another_state_machine_is_not_this_gates(lab: Lab) -> None:
+    arn = lab.register()
+    other = lab.sfn.start_execution(stateMachineArn=lab.retraining_arn, input=json.dumps({"model_package_arn": arn}))[
+        "executionArn"
+    ]
+    with pytest.raises(Exception, match=r"belongs to .*mlgov-retraining"):
+        lab.step("start", {"execution": other, "input": {"model_package_arn": arn}}, at(0))
+    assert list(lab.variants()) == ["AllTraffic"]
+
+
+def test_promote_with_a_model_that_does_not_serve_the_package_is_refused(lab: Lab) -> None:
+    arn = lab.register()
+    state = lab.start(arn)
+    lab.sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="gate")
+    forged = {**state, "challenger": {**state["challenger"], "challenger_model": "manga-rec-raw"}}
+    with pytest.raises(Exception, match="does not serve"):
+        lab.step("promote", forged, at(40))
+    assert len(lab.variants()) == 2

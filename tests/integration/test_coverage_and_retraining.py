@@ -370,11 +370,14 @@ def test_offline_gate_and_registration_write_the_metadata_schema(world: World) -
     )
     offline = step(pipeline, "offline_gate", {"training": training})
     assert offline["passed"], offline["failed"]
-    state = {"prepared": prepared, "quality": quality, "training": training, "offline": offline}
+    execution = "arn:aws:states:us-east-1:123456789012:execution:RetrainingStateMachine:exec-1"
+    state = {"execution": execution, "prepared": prepared, "quality": quality, "training": training, "offline": offline}
     registered = step(pipeline, "register", state)
     package = world.sm.describe_model_package(ModelPackageName=registered["model_package_arn"])
     meta = package["CustomerMetadataProperties"]
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    # The run that registered it, for the challenger's provenance check (its output names the package)
+    assert meta["retraining_execution_arn"] == execution
     assert meta["catalog_snapshot_date"] == prepared["snapshot_date"]
     assert meta["training_data_s3_uri"] == prepared["snapshot_uri"]
     assert meta["training_data_version"] == quality["version_id"]
@@ -495,5 +498,3 @@ def test_mlgov_register_refuses_what_it_cannot_pin(
     assert main([*base, "--model-data-url", gone, "--image", world.inference_image]) == 2
     assert "cannot read model data" in capsys.readouterr().err
     assert len(world.sm.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) == before
-
-

@@ -196,3 +196,39 @@ def test_sqs_records_the_assumed_role_that_sent_a_message_as_its_sender_id() -> 
         senders = {m["Body"]: m["Attributes"]["SenderId"] for m in got["Messages"]}
         assert senders["from the role"] == f"{role['RoleId']}:fn"
         assert not senders["from the default user"].startswith(role["RoleId"])
+
+
+def test_create_model_package_records_the_calling_role_in_created_by(sm: Any) -> None:
+    # DescribeModelPackage's CreatedBy.IamIdentity (botocore's SageMaker model); moto leaves IamIdentity out.
+    iam = boto3.client("iam", region_name="us-east-1")
+    role = iam.create_role(RoleName="Pipeline", Path="/mlgov-protected/", AssumeRolePolicyDocument="{}")["Role"]
+    c = boto3.client("sts", region_name="us-east-1").assume_role(RoleArn=role["Arn"], RoleSessionName="run-1")
+    creds = c["Credentials"]
+    as_role = boto3.client(
+        "sagemaker",
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    sm.create_model_package_group(ModelPackageGroupName="g")
+    spec = {"Containers": [{"Image": "img"}], "SupportedContentTypes": ["a"], "SupportedResponseMIMETypes": ["a"]}
+    arn = as_role.create_model_package(ModelPackageGroupName="g", InferenceSpecification=spec)["ModelPackageArn"]
+    identity = sm.describe_model_package(ModelPackageName=arn)["CreatedBy"]["IamIdentity"]
+    assert identity["Arn"] == "arn:aws:sts::123456789012:assumed-role/Pipeline/run-1"
+    assert identity["PrincipalId"] == f"{role['RoleId']}:run-1"
+
+
+def test_finish_execution_ends_an_execution_with_its_output() -> None:
+    import json
+
+    from mlgov.emulator import finish_execution
+
+    with mock_aws():
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = sfn.create_state_machine(name="m", roleArn="arn:aws:iam::123456789012:role/r", definition="{}")
+        execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+        finish_execution(execution, {"registered": {"model_package_arn": "p"}})
+        described = sfn.describe_execution(executionArn=execution)
+        assert described["status"] == "SUCCEEDED"
+        assert json.loads(described["output"]) == {"registered": {"model_package_arn": "p"}}

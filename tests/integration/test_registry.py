@@ -87,11 +87,20 @@ def _challenger(request: pytest.FixtureRequest) -> Calls:
     from datetime import timedelta
 
     from mlgov.challenger_estate import register_candidate
-    from tests.integration.test_challenger_handler import REGION, T0, at, lab_context, traffic
+    from tests.integration.test_challenger_handler import ACCOUNT, REGION, T0, _as_role, at, lab_context, traffic
 
     with lab_context(request.getfixturevalue("monkeypatch")) as lab:
-        worse, better = register_candidate(lab.sm, REGION), register_candidate(lab.sm, REGION, snapshot="2026-11-21")
-        event = {"id": "perm", "source": "mlgov.retraining", "detail-type": "Model Package Registered"}
+        # One registered by a retraining run (DescribeExecution), one by an allow-listed pipeline role (GetRole).
+        worse = lab.register()
+        better = register_candidate(
+            _as_role(lab, "MlGovDeploymentPipelineCi", "/mlgov-protected/"), REGION, snapshot="2026-11-21"
+        )
+        event = {
+            "id": "perm",
+            "account": ACCOUNT,
+            "source": "mlgov.retraining",
+            "detail-type": "Model Package Registered",
+        }
         with recorded_aws_calls() as made:
             lab.handler.handler({**event, "detail": {"model_package_arn": worse}}, FakeContext())
             state = lab.start(worse)
@@ -113,6 +122,7 @@ def _challenger(request: pytest.FixtureRequest) -> Calls:
     made |= more | last | promoted
     for call in ("StartExecution", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities", "UpdateModelPackage"):
         assert any(op == call for _, op in made), call
+    assert {("stepfunctions", "DescribeExecution"), ("iam", "GetRole")} <= made
     assert ("cloudwatch", "GetMetricData") in made
     return made
 

@@ -44,7 +44,8 @@ class FakeSageMaker:
             "ModelPackageGroupName": "manga-recommender",
             "ModelPackageVersion": version,
             "ModelApprovalStatus": status,
-            "CustomerMetadataProperties": dict(metadata),
+            # Every registration records its catalog snapshot (CONTRACTS.md); newer than production's by default.
+            "CustomerMetadataProperties": {"catalog_snapshot_date": "2026-11-20", **metadata},
         }
         return pkg(version)
 
@@ -205,7 +206,8 @@ def sm() -> FakeSageMaker:
 
 
 def ports(sm: FakeSageMaker, metrics: FakeMetrics | None = None, sink: Sink | None = None) -> Ports:
-    return Ports(sm, sm, metrics or FakeMetrics(), sink or Sink(), ACCOUNT, REGION)
+    # Provenance has its own tests (test_challenger_provenance.py): here every package's origin is verified.
+    return Ports(sm, sm, metrics or FakeMetrics(), sink or Sink(), ACCOUNT, REGION, provenance=lambda package: None)
 
 
 # -- start

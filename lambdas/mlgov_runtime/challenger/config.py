@@ -44,6 +44,8 @@ class ChallengerConfig:
     review_after_days: int = 7
     max_retention_drop: float = 0.02
     rollback_snapshot_warning_days: int = 30
+    # A candidate trained on an older catalog_snapshot_date than production is refused unless this is set.
+    allow_older_catalog_snapshot: bool = False
 
 
 def _only_known(cls: Any, data: dict[str, Any], where: str) -> dict[str, Any]:
@@ -52,6 +54,12 @@ def _only_known(cls: Any, data: dict[str, Any], where: str) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"{where}: unknown keys {', '.join(unknown)}")
     return data
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"allow_older_catalog_snapshot: {value!r} is not true or false")
+    return value
 
 
 def config_from_dict(data: dict[str, Any]) -> ChallengerConfig:
@@ -71,6 +79,7 @@ def config_from_dict(data: dict[str, Any]) -> ChallengerConfig:
         review_after_days=int(data.get("review_after_days", 7)),
         max_retention_drop=float(data.get("max_retention_drop", 0.02)),
         rollback_snapshot_warning_days=int(data.get("rollback_snapshot_warning_days", 30)),
+        allow_older_catalog_snapshot=_flag(data.get("allow_older_catalog_snapshot", False)),
     )
 
 

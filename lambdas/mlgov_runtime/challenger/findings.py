@@ -257,20 +257,34 @@ def insufficient_finding(ch: dict[str, Any], result: dict[str, Any], account: st
     )
 
 
-def refused_finding(ch: dict[str, Any], reason: str, account: str, region: str) -> Finding:
+def refused_finding(
+    ch: dict[str, Any],
+    reason: str,
+    account: str,
+    region: str,
+    *,
+    refusal: str = "ineligible",
+    next_step: str | None = None,
+    severity: str = "MEDIUM",
+) -> Finding:
+    """`refusal` says which check refused (ineligible, provenance, event_account, older_snapshot)."""
     endpoint = ch.get("endpoint_name") or "(no endpoint)"
+    default = (
+        "Next: fix what the reason names, then mlgov challenger start --package "
+        f"{ch['model_package_arn']} --endpoint <endpoint>."
+    )
     return _finding(
         START_REFUSED,
-        "MEDIUM",
+        severity,
         ch,
         account,
         region,
         f"Challenger not started for {ch['model_package_arn'].rsplit(':', 1)[-1]} on {endpoint}",
         f"The challenger gate refused to put {ch['model_package_arn']} on {endpoint}: {reason} Nothing was "
-        "deployed. Next: fix what the reason names, then mlgov challenger start --package "
-        f"{ch['model_package_arn']} --endpoint <endpoint>.",
+        f"deployed. {next_step or default}",
         endpoint_name=ch.get("endpoint_name"),
         reason=reason,
+        refusal=refusal,
     )
 
 

@@ -18,15 +18,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.endpoint_rollout import SageMakerRollout
-from mlgov_runtime.adapters.executions import start_named
+from mlgov_runtime.adapters.executions import describe_execution, get_role, start_named
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import ChallengerConfig
-from mlgov_runtime.challenger.events import InvalidEvent, parse_registered
+from mlgov_runtime.challenger.events import InvalidEvent, PackageRegistered, parse_registered
+from mlgov_runtime.challenger.findings import refused_finding
 from mlgov_runtime.challenger.ports import Ports
+from mlgov_runtime.challenger.provenance import Provenance, UnverifiedStep, binding_problem, recorded_input
 from mlgov_runtime.challenger.settings import settings as challenger_settings
 from mlgov_runtime.core.env import Lazy
+from mlgov_runtime.core.findings import store_and_publish
 
 SERVICE = "challenger"
 REJECTION_METRIC = "ModelRejectionEvent"
@@ -58,6 +61,13 @@ def ports(account: str) -> Ports:
         account_id=account,
         region=aws.region,
         emit_rejection=emit_rejection,
+        provenance=Provenance(
+            account,
+            settings.retraining_state_machine_arn,
+            sorted(settings.pipeline_role_arns),
+            lambda arn: describe_execution(aws.client("stepfunctions"), arn),
+            lambda name: get_role(aws.client("iam"), name),
+        ).problem,
     )
 
 
@@ -74,6 +84,46 @@ STEPS: dict[str, Step] = {
     "review": lambda p, c, s, now: logic.review(p, c, s, now),
     "report_failure": lambda p, c, s, now: logic.report_failure(p, s),
 }
+
+
+def verified_state(execution: str, state: dict[str, Any]) -> dict[str, Any]:
+    """The state, once its execution ($$.Execution.Id, passed by the state machine) is a RUNNING execution of
+    this function's state machine and the state names what that execution was started for. The start step
+    reads the execution's recorded input, never the one it is handed. Otherwise UnverifiedStep: nothing done."""
+    settings = challenger_settings.get()
+    described = describe_execution(context_for(None).client("stepfunctions"), execution) if execution else None
+    try:
+        recorded = recorded_input(described, execution, settings.state_machine_arn)
+        wrong = binding_problem(state, recorded, settings.config.endpoints)
+        if wrong:
+            raise UnverifiedStep(f"the state does not match execution {execution}: {wrong}")
+    except UnverifiedStep as exc:
+        logger.warning("Step refused", extra={"reason": str(exc)})
+        raise
+    return {**state, "input": recorded}
+
+
+def refuse_foreign_event(registered: PackageRegistered, sender: str, account: str) -> dict[str, Any]:
+    reason = (
+        f"the Model Package Registered event came from account {sender}, not from this account ({account}); "
+        "only this account's retraining pipeline starts challengers here."
+    )
+    ch = {"model_package_arn": registered.model_package_arn, "endpoint_name": None, "event_id": registered.event_id}
+    finding = refused_finding(
+        ch,
+        reason,
+        account,
+        context_for(None).region,
+        refusal="event_account",
+        severity="HIGH",
+        next_step=(
+            f"Next: find who sent it (CloudTrail PutEvents in account {sender}, source mlgov.retraining) and "
+            "keep events:PutEvents with source mlgov.* to the product's roles (the guardrail SCP)."
+        ),
+    )
+    store_and_publish(channel_store(challenger_settings.get()), finding)
+    logger.warning("Event refused", extra={"reason": reason, "finding_id": finding.finding_id})
+    return {"status": "refused", "reason": reason, "finding_id": finding.finding_id}
 
 
 def start_experiment(request: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +160,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         except InvalidEvent as exc:
             logger.warning("Event rejected", extra={"reason": str(exc)})
             return {"status": "rejected", "reason": str(exc)}
+        if event.get("account") != account:
+            # Another account's event (the bus policy may admit the organization's): never this account's run.
+            return refuse_foreign_event(registered, str(event.get("account")), account)
         config, once = idempotent_start.get()
         config.register_lambda_context(context)
         logger.append_keys(event_id=registered.event_id, model_package_arn=registered.model_package_arn)
@@ -118,7 +171,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if step not in STEPS:
         raise ValueError(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
     now = logic.parse_time(event["now"]) if event.get("now") else datetime.now(UTC)
-    logger.append_keys(step=step, execution=state.get("execution"))
+    execution = str(event.get("execution") or "")
+    logger.append_keys(step=step, execution=execution)
+    state = verified_state(execution, state)
     result = STEPS[step](ports(account), challenger_settings.get().config, state, now)
     logger.info("Challenger step", extra={"result": {k: v for k, v in result.items() if k != "result"}})
     return result

@@ -25,6 +25,7 @@ from mlgov_runtime.challenger.config import ChallengerConfig
 from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
 from mlgov_runtime.challenger.gate import decide_minutes
 from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports
+from mlgov_runtime.challenger.provenance import what_to_do
 from mlgov_runtime.core.findings import store_and_publish
 
 ABANDONED = "ABANDONED"  # the endpoint no longer has both variants: someone changed it under the experiment
@@ -210,6 +211,10 @@ def start(ports: Ports, cfg: ChallengerConfig, request: Mapping[str, Any], now: 
     problem = eligibility_problem(package, endpoint_name) or watched_problem(endpoint_name, cfg)
     if problem or not endpoint_name:
         return _refuse(ports, ch, problem or "no endpoint.")
+    # Whatever event or caller named it: only a package this product's pipeline registered goes live.
+    origin = ports.provenance(package)
+    if origin:
+        return _refuse(ports, ch, origin, refusal="provenance", next_step=what_to_do(ch["model_package_arn"]))
     try:
         endpoint = ports.endpoints.describe_endpoint(endpoint_name)
     except NotFound:
@@ -224,6 +229,9 @@ def start(ports: Ports, cfg: ChallengerConfig, request: Mapping[str, Any], now: 
     serving = container_packages(production_model)
     if ch["model_package_arn"] in serving:
         return _refuse(ports, ch, f"endpoint {endpoint_name} already serves it in production.")
+    older = snapshot_problem(package, [_package_or_none(ports, p) for p in serving], cfg)
+    if older:
+        return _refuse(ports, ch, older, refusal="older_snapshot", next_step=OLDER_SNAPSHOT_NEXT)
     role = production_model.get("ExecutionRoleArn")
     if not role:
         raise StepError(f"model {plan.production_model} has no ExecutionRoleArn to run the challenger with")
@@ -254,10 +262,57 @@ def start(ports: Ports, cfg: ChallengerConfig, request: Mapping[str, Any], now: 
     }
 
 
-def _refuse(ports: Ports, ch: dict[str, Any], reason: str) -> dict[str, Any]:
-    finding = f.refused_finding(ch, reason, ports.account_id, ports.region)
+OLDER_SNAPSHOT_NEXT = (
+    "Next: retrain on a current catalog snapshot (the retraining pipeline takes today's), or, when an older "
+    "snapshot is intended, set mlgov.challenger.allow_older_catalog_snapshot to true, deploy, and start it again."
+)
+
+
+def _package_or_none(ports: Ports, arn: str) -> Mapping[str, Any] | None:
+    try:
+        return ports.registry.describe_package(arn)
+    except NotFound:
+        return None
+
+
+def snapshot_problem(
+    candidate: Mapping[str, Any], production: list[Mapping[str, Any] | None], cfg: ChallengerConfig
+) -> str | None:
+    """Spec scenario 2: a candidate may not be trained on an older catalog than the one production serves."""
+    if cfg.allow_older_catalog_snapshot:
+        return None
+    dates = [
+        str((p.get("CustomerMetadataProperties") or {}).get("catalog_snapshot_date") or "")
+        for p in production
+        if p is not None
+    ]
+    known = sorted(d for d in dates if d)
+    if not known:
+        return None  # production records no snapshot: nothing to compare with, and nothing older to refuse
+    newest = known[-1]
+    mine = str((candidate.get("CustomerMetadataProperties") or {}).get("catalog_snapshot_date") or "")
+    if not mine:
+        return (
+            f"{candidate.get('ModelPackageArn')} records no catalog_snapshot_date, so it cannot be shown to be "
+            f"trained on a catalog at least as new as production's ({newest})."
+        )
+    if mine < newest:
+        return (
+            f"{candidate.get('ModelPackageArn')} was trained on catalog snapshot {mine}, older than production's "
+            f"{newest}: it would drop titles production already recommends."
+        )
+    return None
+
+
+def _refuse(
+    ports: Ports, ch: dict[str, Any], reason: str, *, refusal: str = "ineligible", next_step: str | None = None
+) -> dict[str, Any]:
+    severity = "HIGH" if refusal == "provenance" else "MEDIUM"
+    finding = f.refused_finding(
+        ch, reason, ports.account_id, ports.region, refusal=refusal, next_step=next_step, severity=severity
+    )
     store_and_publish(ports.findings, finding)
-    return {**ch, "refused": True, "reason": reason, "finding_id": finding.finding_id}
+    return {**ch, "refused": True, "reason": reason, "refusal": refusal, "finding_id": finding.finding_id}
 
 
 def endpoint_status(ports: Ports, state: Mapping[str, Any], now: datetime) -> dict[str, Any]:
@@ -458,6 +513,8 @@ def promote(ports: Ports, state: Mapping[str, Any], now: datetime) -> dict[str, 
     status = ports.registry.describe_package(ch["model_package_arn"]).get("ModelApprovalStatus")
     if status != "Approved":
         raise StepError(f"{ch['model_package_arn']} is {status}, not Approved; refusing to promote it")
+    if ch["model_package_arn"] not in container_packages(ports.endpoints.describe_model(ch["challenger_model"])):
+        raise StepError(f"model {ch['challenger_model']} does not serve {ch['model_package_arn']}; not promoting it")
     endpoint = ports.endpoints.describe_endpoint(ch["endpoint_name"])
     current = ports.endpoints.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
     variants = [dict(v) for v in current.get("ProductionVariants", []) if v["VariantName"] != ch["challenger_variant"]]

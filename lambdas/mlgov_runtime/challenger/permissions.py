@@ -23,6 +23,9 @@ REGISTRY_READ = ("sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"
 REGISTRY_REJECT = ("sagemaker:UpdateModelPackage",)
 METRICS_READ = ("cloudwatch:GetMetricData",)
 START_EXPERIMENT = ("states:StartExecution",)
+# A step reads its own execution; a start reads the retraining execution and the role that created a package.
+VERIFY_EXECUTION = ("states:DescribeExecution",)
+VERIFY_CREATOR = ("iam:GetRole",)
 APPROVE = ("sagemaker:UpdateModelPackage",)
 
 ACTIONS = frozenset(
@@ -33,6 +36,8 @@ ACTIONS = frozenset(
     + REGISTRY_REJECT
     + METRICS_READ
     + START_EXPERIMENT
+    + VERIFY_EXECUTION
+    + VERIFY_CREATOR
     + FINDINGS
     + IDEMPOTENCY
 )

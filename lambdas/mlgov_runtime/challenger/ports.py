@@ -74,3 +74,5 @@ class Ports:
     region: str
     # ModelRejectionEvent with the reason as a dimension (Powertools EMF in Lambda).
     emit_rejection: Callable[[str], None] = lambda reason: None
+    # Why a package's origin is not verified, or None (challenger/provenance.py); unset, nothing is verified.
+    provenance: Callable[[Mapping[str, Any]], str | None] = lambda package: "no provenance check is configured."

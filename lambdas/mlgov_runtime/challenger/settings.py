@@ -5,16 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlgov_runtime.challenger.config import ChallengerConfig, config_from_json
-from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, required
+from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, csv, optional, required
 
 CONFIG_JSON = "CHALLENGER_CONFIG_JSON"
 STATE_MACHINE_ARN = "CHALLENGER_STATE_MACHINE_ARN"
+# Provenance: whose registrations a challenger may start from (challenger/provenance.py).
+RETRAINING_STATE_MACHINE_ARN = "CHALLENGER_RETRAINING_STATE_MACHINE_ARN"
+PIPELINE_ROLE_ARNS = "CHALLENGER_PIPELINE_ROLE_ARNS"
+MACHINE = r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+"
 
 
 @dataclass(frozen=True, kw_only=True)
 class ChallengerSettings(FindingsChannelEnv, IdempotencyEnv):
     config: ChallengerConfig
     state_machine_arn: str
+    retraining_state_machine_arn: str | None = None
+    pipeline_role_arns: frozenset[str] = frozenset()
 
 
 def load_challenger_settings(env: Env) -> ChallengerSettings:
@@ -26,9 +32,9 @@ def load_challenger_settings(env: Env) -> ChallengerSettings:
         **FindingsChannelEnv.read(env),
         **IdempotencyEnv.read(env),
         config=config,
-        state_machine_arn=required(
-            env, STATE_MACHINE_ARN, r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+", "a state machine ARN"
-        ),
+        state_machine_arn=required(env, STATE_MACHINE_ARN, MACHINE, "a state machine ARN"),
+        retraining_state_machine_arn=optional(env, RETRAINING_STATE_MACHINE_ARN, MACHINE, "a state machine ARN"),
+        pipeline_role_arns=csv(env, PIPELINE_ROLE_ARNS, r"arn:[\w*-]+:iam::[\d*]+:role/[\w+=,.@/*?-]+", "a role ARN"),
     )
 
 

@@ -27,6 +27,7 @@ from mlgov_runtime.retraining.logic import (
     registration_metadata,
 )
 from mlgov_runtime.retraining.offline_gate import OfflineThresholds
+from mlgov_runtime.retraining.registration import RETRAINING_EXECUTION_KEY
 from mlgov_runtime.retraining.settings import RetrainingSettings
 from mlgov_runtime.retraining.settings import settings as retraining_settings
 from mlgov_runtime.retraining.training_data import DataQualityThresholds
@@ -92,7 +93,12 @@ def register(state: dict[str, Any]) -> dict[str, Any]:
         f"LoRA adapter trained on catalog snapshot {meta.catalog_snapshot_date}",
         settings.inference_image,
         model_data_url,
-        {**meta.customer_metadata(), **pins},
+        # The run that registered it: the challenger checks it SUCCEEDED and that its output names this package.
+        {
+            **meta.customer_metadata(),
+            **pins,
+            **({RETRAINING_EXECUTION_KEY: state["execution"]} if "execution" in state else {}),
+        },
         container,
     )
     return {"model_package_arn": arn, "catalog_snapshot_date": meta.catalog_snapshot_date}

@@ -11,6 +11,8 @@ from typing import Any
 
 USE_CASES = ("recommendation", "classification", "embedding")
 CUSTOMER_METADATA_VALUE_MAX = 1024  # SageMaker's limit per value
+# Beside the fields below, the pipeline records its execution (challenger/provenance.py reads it back).
+RETRAINING_EXECUTION_KEY = "retraining_execution_arn"
 
 
 class InvalidRegistration(ValueError):
