@@ -309,7 +309,8 @@ def test_snapshot_bucket_is_versioned_encrypted_and_logged(template: Template) -
     buckets = template.find_resources(
         "AWS::S3::Bucket", {"Properties": {"VersioningConfiguration": {"Status": "Enabled"}}}
     )
-    [bucket] = buckets.values()
+    # The scan's report bucket is versioned too; the snapshot bucket is the retraining construct's.
+    [bucket] = [b for logical_id, b in buckets.items() if "SnapshotBucket" in logical_id]
     props = bucket["Properties"]
     rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert rule["SSEAlgorithm"] == "aws:kms"
