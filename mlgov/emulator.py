@@ -1,6 +1,7 @@
 """The local AWS emulator: moto, extended in-process with the SageMaker operations the product calls
 and moto 5.2.5 lacks (UpdateEndpoint, inference components) or gets wrong (UpdateModelPackage resets
-what the request omits), so the sandbox and the integration tests run the real adapters end to end.
+what the request omits), Security Hub's BatchUpdateFindings and the rules moto's BatchImportFindings
+skips (see _securityhub_extensions), so the sandbox and the integration tests run the real adapters end to end.
 
 `install()` patches moto once per process (tests call it before `mock_aws`); `python -m mlgov.emulator
 -H 127.0.0.1 -p PORT` is moto's server with the extensions (what `make demo` starts). The shapes
@@ -436,6 +437,100 @@ def finish_execution(execution_arn: str, output: dict[str, Any], status: str = "
     execution.status, execution.output, execution.stop_date = status, json.dumps(output), _now()
 
 
+def _securityhub_extensions() -> None:
+    """BatchImportFindings as Security Hub documents it, where moto 5.2.5 accepts anything: the hub must be
+    enabled; at most 100 findings a request; each finding's AwsAccountId must be the caller's and its
+    ProductArn the caller's default product in this region; Title <= 256, Description <= 1024, Remediation
+    text <= 512 characters and 240 KB per finding (else it is a FailedFindings entry); a record is keyed by
+    Id and ProductArn, and an update keeps its Workflow and Note (only BatchUpdateFindings changes them).
+    BatchUpdateFindings (missing in moto): Workflow.Status and Note of existing records."""
+    import json
+
+    from moto.securityhub import urls
+    from moto.securityhub.exceptions import InvalidInputException
+    from moto.securityhub.exceptions import SecurityHubClientError as RESTError
+    from moto.securityhub.models import Finding, SecurityHubBackend
+    from moto.securityhub.responses import SecurityHubResponse
+
+    backend_cls: Any = SecurityHubBackend
+    response_cls: Any = SecurityHubResponse
+
+    def _require_enabled(self: Any) -> None:
+        if not self.enabled:
+            raise RESTError("InvalidAccessException", f"Account {self.account_id} is not subscribed to AWS Security Hub")
+
+    def _refusal(self: Any, data: dict[str, Any]) -> str | None:
+        product = f"arn:aws:securityhub:{self.region_name}:{self.account_id}:product/{self.account_id}/default"
+        if data.get("AwsAccountId") != self.account_id:
+            return f"AwsAccountId {data.get('AwsAccountId')} is not the calling account {self.account_id}"
+        if data.get("ProductArn") != product:
+            return f"ProductArn {data.get('ProductArn')} is not {product}"
+        limits = (("Title", 256), ("Description", 1024))
+        for key, limit in limits:
+            if not isinstance(data.get(key), str) or not 1 <= len(data[key]) <= limit:
+                return f"{key} must be 1 to {limit} characters"
+        text = ((data.get("Remediation") or {}).get("Recommendation") or {}).get("Text", "")
+        if len(text) > 512:
+            return "Remediation.Recommendation.Text must be at most 512 characters"
+        if len(json.dumps(data).encode("utf-8")) > 240 * 1024:
+            return "finding is larger than 240 KB"
+        if not isinstance(data.get("Resources"), list) or not data["Resources"]:
+            return "Finding must contain at least one resource in the Resources array"
+        return None
+
+    def batch_import_findings(self: Any, findings: list[dict[str, Any]]) -> tuple[int, int, list[dict[str, Any]]]:
+        _require_enabled(self)
+        if not 1 <= len(findings) <= 100:
+            raise InvalidInputException(op="BatchImportFindings", msg="Findings must hold 1 to 100 findings")
+        failed: list[dict[str, Any]] = []
+        for data in findings:
+            reason = _refusal(self, data)
+            if reason:
+                failed.append({"Id": data.get("Id", ""), "ErrorCode": "InvalidInput", "ErrorMessage": reason})
+                continue
+            key = (data["Id"], data["ProductArn"])
+            existing = next((f for f in self.findings if (f.id, f.data.get("ProductArn")) == key), None)
+            if existing is None:
+                self.findings.append(Finding(data["Id"], dict(data)))
+            else:
+                kept = {k: existing.data[k] for k in ("Workflow", "Note") if k in existing.data}
+                existing.data.update({**data, **kept})
+        return len(failed), len(findings) - len(failed), failed
+
+    def batch_update_findings(
+        self: Any, identifiers: list[dict[str, str]], workflow: dict[str, str] | None, note: dict[str, str] | None
+    ) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+        _require_enabled(self)
+        if not 1 <= len(identifiers) <= 100:
+            raise InvalidInputException(op="BatchUpdateFindings", msg="FindingIdentifiers must hold 1 to 100")
+        processed, unprocessed = [], []
+        for ident in identifiers:
+            key = (ident.get("Id"), ident.get("ProductArn"))
+            found = next((f for f in self.findings if (f.id, f.data.get("ProductArn")) == key), None)
+            if found is None:
+                unprocessed.append({"FindingIdentifier": ident, "ErrorCode": "FindingNotFound",
+                                    "ErrorMessage": "Finding not found"})
+                continue
+            if workflow:
+                found.data["Workflow"] = dict(workflow)
+            if note:
+                found.data["Note"] = {**note, "UpdatedAt": _now().isoformat()}
+            processed.append(ident)
+        return processed, unprocessed
+
+    def batch_update_findings_response(self: Any) -> str:
+        body = json.loads(self.body or "{}")
+        processed, unprocessed = self.securityhub_backend.batch_update_findings(
+            body.get("FindingIdentifiers") or [], body.get("Workflow"), body.get("Note")
+        )
+        return json.dumps({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
+
+    backend_cls.batch_import_findings = batch_import_findings
+    backend_cls.batch_update_findings = batch_update_findings
+    response_cls.batch_update_findings = batch_update_findings_response
+    urls.url_paths["{0}/findings/batchupdate$"] = SecurityHubResponse.dispatch
+
+
 def install() -> None:
     """Extend moto in this process (idempotent)."""
     global _INSTALLED
@@ -448,6 +543,7 @@ def install() -> None:
     _autoscaling_extensions()
     _sqs_extensions()
     _s3_extensions()
+    _securityhub_extensions()
     _INSTALLED = True
 
 

@@ -189,6 +189,8 @@ class AlertRouting(_Strict):
     page_severities: list[SEVERITY] = Field(default_factory=_page_critical_only)
     routes: list[RouteSetting]
     dedupe_window_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    # Every finding also as an ASFF record in Security Hub of the governance account (README "Security Hub").
+    security_hub: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -1024,6 +1026,7 @@ def routing_json(settings: Settings) -> str:
             "jira_project_key": r.jira_project_key,
             "page_severities": list(r.page_severities),
             "dedupe_window_minutes": r.dedupe_window_minutes,
+            "security_hub": r.security_hub,
         },
         sort_keys=True,
     )

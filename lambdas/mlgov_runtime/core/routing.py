@@ -28,7 +28,7 @@ class Route:
 
 @dataclass(frozen=True)
 class Delivery:
-    channel: str  # slack | jira | page
+    channel: str  # slack | jira | page | securityhub
     target: str  # Slack channel name, Jira project key, or "on-call"
 
     @property
@@ -51,6 +51,8 @@ class RoutingPolicy:
     jira_project_key: str = "MLGOV"
     page_severities: frozenset[str] = frozenset({"CRITICAL"})
     dedupe_window: timedelta = timedelta(hours=1)
+    # Every finding, open or resolved, also goes to Security Hub (alert_routing.security_hub).
+    security_hub: bool = False
 
     def deliveries(self, finding: dict[str, Any]) -> list[Delivery]:
         out: list[Delivery] = []
@@ -63,6 +65,8 @@ class RoutingPolicy:
                 out.append(Delivery("jira", self.jira_project_key))
         if finding.get("severity") in self.page_severities and finding.get("status", "OPEN") == "OPEN":
             out.append(Delivery("page", "on-call"))
+        if self.security_hub:
+            out.append(Delivery("securityhub", "hub"))
         return list(dict.fromkeys(out))  # keep order, drop repeats
 
     def suppressed(self, finding: dict[str, Any], fingerprint: str, last: Sent | None, now: datetime) -> bool:
@@ -84,4 +88,5 @@ def routing_from_json(text: str) -> RoutingPolicy:
         jira_project_key=data["jira_project_key"],
         page_severities=frozenset(data["page_severities"]),
         dedupe_window=timedelta(minutes=int(data["dedupe_window_minutes"])),
+        security_hub=bool(data.get("security_hub", False)),
     )

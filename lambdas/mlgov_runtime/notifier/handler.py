@@ -110,6 +110,15 @@ def channels(client: HttpClient) -> dict[str, Channel]:
             )
     if settings.page_topic_arn:
         built["page"] = PageTopic(lambda: context_for(None).client("sns"), settings.page_topic_arn)
+    if settings.security_hub_account_id:
+        from mlgov_runtime.adapters.securityhub import SecurityHub
+
+        built["securityhub"] = SecurityHub(
+            lambda: context_for(None).client("securityhub"),
+            settings.security_hub_account_id,
+            context_for(None).region,
+            _stored_status(settings.findings_table),
+        )
     return built
 
 

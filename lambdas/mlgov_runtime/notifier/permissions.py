@@ -8,4 +8,7 @@ PARK = ("sqs:SendMessage",)
 # A RESOLVED finding closes a Jira issue only when the stored record agrees.
 FINDINGS_READ = ("dynamodb:GetItem",)
 
-ACTIONS = frozenset(SECRET_READ + STATE + PAGE + PARK + FINDINGS_READ)
+# Security Hub (alert_routing.security_hub): import ASFF records; a resolution sets their workflow.
+SECURITY_HUB = ("securityhub:BatchImportFindings", "securityhub:BatchUpdateFindings")
+
+ACTIONS = frozenset(SECRET_READ + STATE + PAGE + PARK + FINDINGS_READ + SECURITY_HUB)

@@ -31,6 +31,8 @@ class NotifierSettings(ObservabilityEnv):
     dead_letter_queue_url: str | None = None
     # Named in a message that had to be cut, as where the full finding is.
     findings_table: str | None = None
+    # Set when alert_routing.security_hub is on: the account whose hub (in this function's region) imports.
+    security_hub_account_id: str | None = None
 
 
 def load_notifier_settings(env: Env) -> NotifierSettings:
@@ -51,6 +53,7 @@ def load_notifier_settings(env: Env) -> NotifierSettings:
         jira_resolve_transition_id=optional(env, "JIRA_RESOLVE_TRANSITION_ID", r"\d{1,6}", "a Jira transition id"),
         dead_letter_queue_url=optional(env, "DEAD_LETTER_QUEUE_URL", QUEUE_URL, "an SQS queue URL"),
         findings_table=optional(env, FINDINGS_TABLE_NAME, TABLE, "a DynamoDB table name"),
+        security_hub_account_id=optional(env, "SECURITY_HUB_ACCOUNT_ID", r"\d{12}", "an AWS account id"),
     )
 
 

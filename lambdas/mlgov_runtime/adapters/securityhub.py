@@ -1,0 +1,119 @@
+"""Security Hub: the notifier's channel to where security teams look (BatchImportFindings, ASFF).
+
+Security Hub takes a finding under the default product ARN only from the account the finding names
+(AwsAccountId == caller). The notifier imports every finding in its own (governance) account and region,
+under that account's default product; a member account's finding keeps its account in ProductFields
+(`mlgov/AccountId`), its resource ARN and its description. Security Hub's delegated administrator sees
+the governance account's records like any member's.
+
+A resolution is imported to the same record (RecordState ARCHIVED) and its workflow set to RESOLVED with
+BatchUpdateFindings (BatchImportFindings cannot change Workflow after creation), only when the stored
+finding says RESOLVED: a forged or stale resolution never archives an open violation.
+FailedFindings are refusals (reported and parked), never successes; throttling is retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mlgov_runtime.adapters.http import DeliveryError
+from mlgov_runtime.notifier.asff import asff_finding, batches, record_id
+
+_RETRYABLE = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "LimitExceededException",
+    "InternalException",
+    "ServiceUnavailable",
+}
+NEXT_STEP = (
+    "enable Security Hub in account {account} region {region} (`aws securityhub enable-security-hub --region "
+    "{region}`) and grant the notifier securityhub:BatchImportFindings, then `mlgov notify redrive`"
+)
+
+
+def _client_error(exc: ClientError, account: str, region: str) -> DeliveryError:
+    error = exc.response.get("Error", {})
+    code, message = str(error.get("Code", "")), str(error.get("Message", ""))[:300]
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in _RETRYABLE or (isinstance(status, int) and status >= 500):
+        return DeliveryError(f"Security Hub {code}: {message}", status, retryable=True)
+    return DeliveryError(
+        f"Security Hub refused: {code}: {message}; next: " + NEXT_STEP.format(account=account, region=region),
+        status,
+        objection=f"{code}: {message}",
+    )
+
+
+class SecurityHub:
+    """Imports into the hub of `account` in `region` (the notifier's own)."""
+
+    def __init__(
+        self,
+        client: Callable[[], Any],
+        account: str,
+        region: str,
+        stored_status: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self._client, self.account, self.region = client, account, region
+        self._stored_status = stored_status
+
+    def import_findings(self, findings: list[dict[str, Any]]) -> int:
+        """Import in batches of at most 100; any FailedFindings entry raises a refusal naming it."""
+        records = [asff_finding(f, self.account, self.region) for f in findings]
+        imported = 0
+        for batch in batches(records):
+            try:
+                answer = self._client().batch_import_findings(Findings=batch)
+            except ClientError as exc:
+                raise _client_error(exc, self.account, self.region) from None
+            except BotoCoreError as exc:
+                raise DeliveryError(f"Security Hub unreachable: {exc}", retryable=True) from None
+            failed = answer.get("FailedFindings") or []
+            imported += int(answer.get("SuccessCount", len(batch) - len(failed)))
+            if failed:
+                first = failed[0]
+                objection = f"{first.get('Id')}: {first.get('ErrorCode')}: {first.get('ErrorMessage')}"[:300]
+                raise DeliveryError(
+                    f"Security Hub refused {len(failed)} of {len(batch)} findings ({objection}); next: "
+                    + NEXT_STEP.format(account=self.account, region=self.region),
+                    objection=objection,
+                )
+        return imported
+
+    def _resolve_workflow(self, finding_id: str, product: str) -> None:
+        try:
+            answer = self._client().batch_update_findings(
+                FindingIdentifiers=[{"Id": record_id(finding_id), "ProductArn": product}],
+                Workflow={"Status": "RESOLVED"},
+                Note={"Text": "Resolved: mlgov no longer detects this problem.", "UpdatedBy": "mlgov-notifier"},
+            )
+        except ClientError as exc:
+            raise _client_error(exc, self.account, self.region) from None
+        except BotoCoreError as exc:
+            raise DeliveryError(f"Security Hub unreachable: {exc}", retryable=True) from None
+        unprocessed = answer.get("UnprocessedFindings") or []
+        if unprocessed:
+            first = unprocessed[0]
+            raise DeliveryError(
+                f"Security Hub did not set the workflow of {record_id(finding_id)} to RESOLVED: "
+                f"{first.get('ErrorCode')}: {first.get('ErrorMessage')}",
+                retryable=True,  # the record was just archived; the workflow update follows on the retry
+            )
+
+    def send(self, finding: dict[str, Any], target: str | None = None) -> str:
+        resolved = finding.get("status") == "RESOLVED"
+        if resolved and self._stored_status is not None:
+            stored = self._stored_status(finding["finding_id"])
+            if stored != "RESOLVED":
+                return f"not archived: the stored finding is {stored or 'missing'}"
+        self.import_findings([finding])
+        record = asff_finding(finding, self.account, self.region)
+        if resolved:
+            self._resolve_workflow(finding["finding_id"], record["ProductArn"])
+            return f"archived {record['Id']} (workflow RESOLVED)"
+        return f"imported {record['Id']}"
