@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlgov_runtime.adapters.http import DeliveryError
 from mlgov_runtime.notifier.asff import asff_finding, batches, record_id
+from mlgov_runtime.notifier.messages import full_record
 
 _RETRYABLE = {
     "ThrottlingException",
@@ -58,8 +59,10 @@ class SecurityHub:
         account: str,
         region: str,
         stored_status: Callable[[str], str | None] | None = None,
+        findings_table: str | None = None,
     ) -> None:
         self._client, self.account, self.region = client, account, region
+        self.findings_table = findings_table
         self._stored_status = stored_status
 
     def import_findings(self, findings: list[dict[str, Any]]) -> int:
@@ -110,7 +113,13 @@ class SecurityHub:
         if resolved and self._stored_status is not None:
             stored = self._stored_status(finding["finding_id"])
             if stored != "RESOLVED":
-                return f"not archived: the stored finding is {stored or 'missing'}"
+                # Refused (reported, parked), not "sent": a later genuine resolution must not be suppressed.
+                raise DeliveryError(
+                    f"not archived: the stored finding {finding['finding_id']} is {stored or 'missing'}, so this "
+                    f"resolution is forged or stale; check the stored finding ({full_record(finding['finding_id'], self.findings_table)}) "
+                    "before a redrive",
+                    objection=f"stored finding is {stored or 'missing'}",
+                )
         self.import_findings([finding])
         record = asff_finding(finding, self.account, self.region)
         if resolved:

@@ -106,8 +106,12 @@ def asff_finding(finding: dict[str, Any], importer_account: str, importer_region
         "Remediation": {"Recommendation": remediation},
         "ProductFields": {k: clip(v, PRODUCT_FIELD_MAX) for k, v in product_fields.items()},
         "Resources": [
-            {"Type": resource_type(arn), "Id": clip(arn, RESOURCE_ID_MAX), "Partition": partition,
-             "Region": finding["region"]}
+            {
+                "Type": resource_type(arn),
+                "Id": clip(arn, RESOURCE_ID_MAX),
+                "Partition": partition,
+                "Region": finding["region"],
+            }
         ],
         "RecordState": "ARCHIVED" if resolved else "ACTIVE",
     }

@@ -118,6 +118,7 @@ def channels(client: HttpClient) -> dict[str, Channel]:
             settings.security_hub_account_id,
             context_for(None).region,
             _stored_status(settings.findings_table),
+            settings.findings_table,
         )
     return built
 
