@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as sources
@@ -99,6 +99,8 @@ class Notifier(CapabilityConstruct):
         }
         if routing.jira_resolve_transition_id:
             environment["JIRA_RESOLVE_TRANSITION_ID"] = routing.jira_resolve_transition_id
+        if routing.security_hub:
+            environment["SECURITY_HUB_ACCOUNT_ID"] = Aws.ACCOUNT_ID
         self.notifier = GovernedFunction(
             self,
             "Notify",
@@ -127,6 +129,7 @@ class Notifier(CapabilityConstruct):
                     actions=list(permissions.FINDINGS_READ),
                     resources=[channel.table.table_arn],
                 ),
+                *(self._security_hub_statements() if routing.security_hub else []),
                 iam.PolicyStatement(
                     sid="UseGovernanceKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]
                 ),
@@ -189,5 +192,25 @@ class Notifier(CapabilityConstruct):
                 "The notifier function itself failed (a crash or a timeout): its whole batch returns to the queue",
                 self.function.metric_errors(period=five),
                 channel.alarm_topic,
+            ),
+        ]
+
+    @staticmethod
+    def _security_hub_statements() -> list[iam.PolicyStatement]:
+        """Import only this account's findings under its default product, and only ever set a workflow to
+        RESOLVED (never SUPPRESSED, which would hide a finding from the security team)."""
+        where = f"arn:{Aws.PARTITION}:securityhub:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        return [
+            iam.PolicyStatement(
+                sid="ImportToSecurityHub",
+                actions=["securityhub:BatchImportFindings"],
+                resources=[f"{where}:product/{Aws.ACCOUNT_ID}/default"],
+                conditions={"StringEquals": {"securityhub:TargetAccount": Aws.ACCOUNT_ID}},
+            ),
+            iam.PolicyStatement(
+                sid="ResolveInSecurityHub",
+                actions=["securityhub:BatchUpdateFindings"],
+                resources=[f"{where}:hub/default"],
+                conditions={"StringEquals": {"securityhub:ASFFSyntaxPath/Workflow.Status": "RESOLVED"}},
             ),
         ]

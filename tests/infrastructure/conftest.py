@@ -18,6 +18,7 @@ def app() -> Any:
             "mlgov": {
                 "experiment_exemptions": {"organizational_unit_ids": ["ou-ab12-cdef3456"]},
                 "guardrails": {"target_ou_ids": ["ou-ab12-prodwork", "ou-ab12-stagingx"]},
+                "alert_routing": {"security_hub": True},  # off by default; on here so its grants are synthesized
             }
         }
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 import pytest
@@ -20,6 +21,7 @@ def test_notifier_role_grants_exactly_its_declared_actions(template: Template) -
         | set(permissions.STATE)
         | set(permissions.PAGE)
         | set(permissions.PARK)
+        | set(permissions.SECURITY_HUB)
         | {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt", "kms:GenerateDataKey"}
         | {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
         | {
@@ -150,3 +152,23 @@ def test_key_grants_to_aws_services_carry_source_conditions(template: Template) 
             if "aws:SourceAccount" in keys:
                 assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
     assert granted >= 4
+
+
+def test_security_hub_imports_only_this_accounts_findings_and_only_resolves(template: Template) -> None:
+    env = _one(template, "AWS::Lambda::Function", prefix="Notifier")["Environment"]["Variables"]
+    assert env["SECURITY_HUB_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
+    statements = {
+        statement["Sid"]: statement
+        for logical_id, policy in template.find_resources("AWS::IAM::Policy").items()
+        if logical_id.startswith("Notifier")
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "Sid" in statement
+    }
+    imports, resolves = statements["ImportToSecurityHub"], statements["ResolveInSecurityHub"]
+    assert imports["Action"] == "securityhub:BatchImportFindings"
+    assert imports["Condition"] == {"StringEquals": {"securityhub:TargetAccount": {"Ref": "AWS::AccountId"}}}
+    product = json.dumps(imports["Resource"])
+    assert ":product/" in product and "/default" in product and "*" not in product
+    assert resolves["Action"] == "securityhub:BatchUpdateFindings"
+    assert resolves["Condition"] == {"StringEquals": {"securityhub:ASFFSyntaxPath/Workflow.Status": "RESOLVED"}}
+    assert ":hub/default" in json.dumps(resolves["Resource"])

@@ -20,10 +20,10 @@ from tests.integration.conftest import Sandbox, recorded_aws_calls
 from tests.integration.test_approvals import approve_directly, running_execution
 from tests.integration.test_capacity import CapacityWorld, capacity_world, register_event
 from tests.integration.test_coverage_and_retraining import SNAPSHOT_BUCKET, World, fresh_handler, step, world
-from tests.integration.test_notifier_handler import Notifier, notifier
+from tests.integration.test_notifier_securityhub import hub
 from tests.integration.test_org_scan import OrgWorld, org_world
 
-__all__ = ["capacity_world", "notifier", "org_world", "world"]  # fixtures used through request.getfixturevalue
+__all__ = ["capacity_world", "hub", "org_world", "world"]  # fixtures used through request.getfixturevalue
 
 Calls = set[tuple[str, str]]
 
@@ -38,11 +38,17 @@ def _lineage_audit(request: pytest.FixtureRequest) -> Calls:
 
 
 def _notifier(request: pytest.FixtureRequest) -> Calls:
-    notifier: Notifier = request.getfixturevalue("notifier")
+    from tests.integration.test_notifier_securityhub import Hub
+
+    hub: Hub = request.getfixturevalue("hub")  # the notifier with the Security Hub channel on
     finding = {**sample_finding(), "severity": "CRITICAL"}  # pages too
+    resolved = {**finding, "status": "RESOLVED", "severity": "INFO", "detected_at": "2026-12-02T09:00:00Z"}
+    hub.store(resolved)
     with recorded_aws_calls() as made:
-        assert notifier.invoke(json.dumps(finding)) == {"batchItemFailures": []}
+        assert hub.notifier.invoke(json.dumps(finding)) == {"batchItemFailures": []}
+        assert hub.notifier.invoke(json.dumps(resolved)) == {"batchItemFailures": []}
     assert ("sns", "Publish") in made
+    assert ("securityhub", "BatchImportFindings") in made and ("securityhub", "BatchUpdateFindings") in made
     return made
 
 
