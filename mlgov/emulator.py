@@ -457,7 +457,8 @@ def _securityhub_extensions() -> None:
 
     def _require_enabled(self: Any) -> None:
         if not self.enabled:
-            raise RESTError("InvalidAccessException", f"Account {self.account_id} is not subscribed to AWS Security Hub")
+            message = f"Account {self.account_id} is not subscribed to AWS Security Hub"
+            raise RESTError("InvalidAccessException", message)
 
     def _refusal(self: Any, data: dict[str, Any]) -> str | None:
         product = f"arn:aws:securityhub:{self.region_name}:{self.account_id}:product/{self.account_id}/default"
@@ -508,8 +509,9 @@ def _securityhub_extensions() -> None:
             key = (ident.get("Id"), ident.get("ProductArn"))
             found = next((f for f in self.findings if (f.id, f.data.get("ProductArn")) == key), None)
             if found is None:
-                unprocessed.append({"FindingIdentifier": ident, "ErrorCode": "FindingNotFound",
-                                    "ErrorMessage": "Finding not found"})
+                unprocessed.append(
+                    {"FindingIdentifier": ident, "ErrorCode": "FindingNotFound", "ErrorMessage": "Finding not found"}
+                )
                 continue
             if workflow:
                 found.data["Workflow"] = dict(workflow)

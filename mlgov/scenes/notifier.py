@@ -150,6 +150,7 @@ def show_notifications(session: Any, url: str, findings: list[dict[str, Any]]) -
         show_slack_outage(queue, slack, jira)
         show_jira_refusal(queue, slack, jira, url)
         show_nothing_lost(queue, slack, jira)
+        show_security_hub(queue, session, url)
 
 
 def fresh_finding(n: int) -> dict[str, Any]:
@@ -245,6 +246,61 @@ def show_nothing_lost(queue: NotifierQueue, slack: Sink, jira: Sink) -> None:
         f"Slack once; notifier queue {queue.waiting(queue.url)} waiting, dead-letter queue "
         f"{queue.waiting(queue.dlq_url)} waiting"
     )
+
+
+def later(iso: str) -> str:
+    """A minute after `iso`: an update to a Security Hub record must be newer than the record."""
+    from datetime import datetime, timedelta
+
+    return (
+        (datetime.fromisoformat(iso.replace("Z", "+00:00")) + timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    )
+
+
+def show_security_hub(queue: NotifierQueue, session: Any, url: str) -> None:
+    """alert_routing.security_hub on: a finding becomes one ASFF record, and its resolution archives it."""
+    from mlgov_runtime.core.env import reset_all
+
+    print("\n== Security Hub (alert_routing.security_hub: true): every finding as an ASFF record")
+    hub, ddb = session.client("securityhub", endpoint_url=url), session.client("dynamodb", endpoint_url=url)
+    hub.enable_security_hub()
+    table = "mlgov-findings-securityhub"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "finding_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "finding_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    saved = {k: os.environ.get(k) for k in ("SECURITY_HUB_ACCOUNT_ID", "FINDINGS_TABLE_NAME")}
+    os.environ.update({"SECURITY_HUB_ACCOUNT_ID": "123456789012", "FINDINGS_TABLE_NAME": table})
+    configure({"routes": ROUTES, "security_hub": True})
+    try:
+        finding = {**fresh_finding(5), "detail": fresh_finding(5)["detail"] + " Next: `mlgov audit --region us-east-1`"}
+        queue.send(finding)
+        queue.deliver_once()
+        resolved = {**finding, "status": "RESOLVED", "severity": "INFO", "detected_at": later(finding["detected_at"])}
+        ddb.put_item(TableName=table, Item={"finding_id": {"S": finding["finding_id"]}, "status": {"S": "RESOLVED"}})
+        queue.send(resolved)
+        queue.deliver_once()
+        records = hub.get_findings(MaxResults=100)["Findings"]
+        print(f"   open, then resolved: {len(records)} Security Hub record(s) for finding {finding['finding_id'][:12]}")
+        for record in records:
+            fix = record["Remediation"]["Recommendation"]
+            print(f"     Id {record['Id']}  ProductArn {record['ProductArn']}")
+            print(
+                f"     Severity {record['FindingProviderFields']['Severity']['Label']} (resolved; HIGH while open), "
+                f"Resource {record['Resources'][0]['Type']} {record['Resources'][0]['Id']}"
+            )
+            print(f"     RecordState {record['RecordState']}, Workflow {record['Workflow']['Status']}")
+            print(f"     Remediation: {fix['Text']} | {fix.get('Url', '-')}")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        configure({"routes": ROUTES})
+        reset_all()
 
 
 def play(stage: Stage) -> None:

@@ -32,6 +32,8 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
             "STATE_TABLE_NAME": "",
             "DEAD_LETTER_QUEUE_URL": "",
             "ROUTING_JSON": "",
+            "SECURITY_HUB_ACCOUNT_ID": "",
+            "FINDINGS_TABLE_NAME": "",
         }.items():
             monkeypatch.setenv(key, value)
         aws.context_for.cache_clear()
@@ -58,3 +60,7 @@ def test_the_demo_shows_an_outage_retried_and_a_refusal_parked_and_nothing_lost(
     assert "moved 1 message(s)" in refusal and "Slack messages +1 (it had Slack already)" in refusal
     assert "4 of 4 findings from the outage and the refusal reached Jira once and Slack once" in text
     assert "notifier queue 0 waiting, dead-letter queue 0 waiting" in text
+    hub = text[text.index("== Security Hub") :]
+    assert "open, then resolved: 1 Security Hub record(s)" in hub
+    assert "RecordState ARCHIVED, Workflow RESOLVED" in hub
+    assert "Remediation: Next: `mlgov audit --region us-east-1` | https://us-east-1.console.aws.amazon.com/" in hub

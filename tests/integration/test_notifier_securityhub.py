@@ -44,23 +44,26 @@ class Hub:
 
 
 def _hub(monkeypatch: pytest.MonkeyPatch, hub_account: str = ACCOUNT, enabled: bool = True) -> Iterator[Hub]:
-    with mock_aws(config={"core": {"reset_boto3_session": False}}), start_sink("slack") as slack:
-        with start_sink("jira") as jira:
-            routing = {**DEFAULT_ROUTING, "security_hub": True}
-            monkeypatch.setenv("SECURITY_HUB_ACCOUNT_ID", hub_account)
-            monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-            notifier = _setup(monkeypatch, slack, jira, good_secret(slack, jira), routing)
-            ddb = boto3.client("dynamodb", region_name=REGION)
-            ddb.create_table(
-                TableName=FINDINGS_TABLE,
-                KeySchema=[{"AttributeName": "finding_id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "finding_id", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-            client = boto3.client("securityhub", region_name=REGION)
-            if enabled:
-                client.enable_security_hub()
-            yield Hub(notifier, client, ddb)
+    with (
+        mock_aws(config={"core": {"reset_boto3_session": False}}),
+        start_sink("slack") as slack,
+        start_sink("jira") as jira,
+    ):
+        routing = {**DEFAULT_ROUTING, "security_hub": True}
+        monkeypatch.setenv("SECURITY_HUB_ACCOUNT_ID", hub_account)
+        monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+        notifier = _setup(monkeypatch, slack, jira, good_secret(slack, jira), routing)
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.create_table(
+            TableName=FINDINGS_TABLE,
+            KeySchema=[{"AttributeName": "finding_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "finding_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client = boto3.client("securityhub", region_name=REGION)
+        if enabled:
+            client.enable_security_hub()
+        yield Hub(notifier, client, ddb)
 
 
 @pytest.fixture
@@ -154,7 +157,8 @@ def test_a_forged_resolution_never_archives_an_open_record(hub: Hub) -> None:
     [record] = hub.records()
     assert record["RecordState"] == "ACTIVE" and record["Workflow"] == {"Status": "NEW"}
     [parked] = hub.notifier.take(hub.notifier.dlq_url)
-    assert "is OPEN, so this resolution is forged or stale" in parked["MessageAttributes"]["mlgov_rejected"]["StringValue"]
+    reason = parked["MessageAttributes"]["mlgov_rejected"]["StringValue"]
+    assert "is OPEN, so this resolution is forged or stale" in reason
 
     genuine = finding(status="RESOLVED", severity="INFO", detected_at="2026-12-02T10:00:00Z")
     hub.store(genuine)

@@ -18,7 +18,7 @@ from mlgov_runtime.notifier.logic import MAX_TEXT
 GOVERNANCE = "123456789012"
 
 
-def a_finding(n: int = 0, **changes: Any) -> dict[str, Any]:
+def a_finding(n: Any = 0, **changes: Any) -> dict[str, Any]:
     base = Finding(
         kind="UNREGISTERED_ENDPOINT",
         severity="HIGH",
@@ -38,7 +38,7 @@ class FakeHub:
         self.imports: list[list[dict[str, Any]]] = []
         self.answers = answers or []
 
-    def batch_import_findings(self, Findings: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def batch_import_findings(self, Findings: list[dict[str, Any]]) -> dict[str, Any]:
         self.imports.append(Findings)
         answer = self.answers.pop(0) if self.answers else None
         if isinstance(answer, Exception):
@@ -47,9 +47,8 @@ class FakeHub:
 
 
 def client_error(code: str, status: int = 400) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "BatchImportFindings"
-    )
+    response: Any = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "BatchImportFindings")
 
 
 def test_findings_go_in_batches_of_at_most_100() -> None:
@@ -109,3 +108,23 @@ def test_the_recommendation_is_the_fix_the_detail_names() -> None:
     assert recommendation("Broken. Next: `mlgov rollback --endpoint e`") == "Next: `mlgov rollback --endpoint e`"
     assert recommendation("Broken here. Run `mlgov scan` to see more. Nothing else.") == "Run `mlgov scan` to see more."
     assert recommendation("Broken.") == "Broken."
+
+
+def test_security_hub_is_off_by_default_and_then_takes_every_finding() -> None:
+    from mlgov.settings import parse_settings, routing_json
+    from mlgov_runtime.core.routing import Delivery, routing_from_json
+
+    hub = Delivery("securityhub", "hub")
+    off = routing_from_json(routing_json(parse_settings({})))
+    assert all(hub not in off.deliveries(a_finding(severity=s)) for s in ("CRITICAL", "INFO"))
+    on = routing_from_json(routing_json(parse_settings({"alert_routing": {"security_hub": True}})))
+    changes: dict[str, Any]
+    for changes in ({"severity": "INFO"}, {"severity": "CRITICAL"}, {"status": "RESOLVED", "severity": "INFO"}):
+        assert hub in on.deliveries(a_finding(**changes)), changes
+
+
+def test_a_misspelt_security_hub_setting_is_refused() -> None:
+    from mlgov.settings import parse_settings
+
+    with pytest.raises(Exception, match="security_hubb"):
+        parse_settings({"alert_routing": {"security_hubb": True}})

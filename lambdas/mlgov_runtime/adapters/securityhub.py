@@ -113,11 +113,11 @@ class SecurityHub:
         if resolved and self._stored_status is not None:
             stored = self._stored_status(finding["finding_id"])
             if stored != "RESOLVED":
+                where = full_record(finding["finding_id"], self.findings_table)
                 # Refused (reported, parked), not "sent": a later genuine resolution must not be suppressed.
                 raise DeliveryError(
                     f"not archived: the stored finding {finding['finding_id']} is {stored or 'missing'}, so this "
-                    f"resolution is forged or stale; check the stored finding ({full_record(finding['finding_id'], self.findings_table)}) "
-                    "before a redrive",
+                    f"resolution is forged or stale; check the stored finding ({where}) before a redrive",
                     objection=f"stored finding is {stored or 'missing'}",
                 )
         self.import_findings([finding])
