@@ -232,3 +232,71 @@ def test_finish_execution_ends_an_execution_with_its_output() -> None:
         described = sfn.describe_execution(executionArn=execution)
         assert described["status"] == "SUCCEEDED"
         assert json.loads(described["output"]) == {"registered": {"model_package_arn": "p"}}
+
+
+SH_PRODUCT = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+
+
+def _asff(**changes: Any) -> dict[str, Any]:
+    return {
+        "SchemaVersion": "2018-10-08",
+        "Id": "mlgov/x",
+        "ProductArn": SH_PRODUCT,
+        "GeneratorId": "mlgov/K",
+        "AwsAccountId": "123456789012",
+        "Types": ["Software and Configuration Checks/AWS Security Best Practices/K"],
+        "CreatedAt": "2026-12-01T10:00:00Z",
+        "UpdatedAt": "2026-12-01T10:00:00Z",
+        "Severity": {"Label": "HIGH"},
+        "Title": "t",
+        "Description": "d",
+        "Resources": [{"Type": "Other", "Id": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e"}],
+        "Workflow": {"Status": "NEW"},
+        **changes,
+    }
+
+
+@pytest.fixture
+def hub() -> Iterator[Any]:
+    install()
+    with mock_aws():
+        client = boto3.client("securityhub", region_name=REGION)
+        client.enable_security_hub()
+        yield client
+
+
+def test_security_hub_import_keeps_the_workflow_only_batch_update_changes_it(hub: Any) -> None:
+    hub.batch_import_findings(Findings=[_asff()])
+    hub.batch_import_findings(Findings=[_asff(Workflow={"Status": "SUPPRESSED"}, RecordState="ARCHIVED")])
+    [record] = hub.get_findings()["Findings"]
+    assert record["Workflow"] == {"Status": "NEW"} and record["RecordState"] == "ARCHIVED"
+    answer = hub.batch_update_findings(
+        FindingIdentifiers=[{"Id": "mlgov/x", "ProductArn": SH_PRODUCT}, {"Id": "mlgov/y", "ProductArn": SH_PRODUCT}],
+        Workflow={"Status": "RESOLVED"},
+    )
+    assert [p["Id"] for p in answer["ProcessedFindings"]] == ["mlgov/x"]
+    assert answer["UnprocessedFindings"][0]["ErrorCode"] == "FindingNotFound"
+    assert hub.get_findings()["Findings"][0]["Workflow"] == {"Status": "RESOLVED"}
+
+
+def test_security_hub_import_enforces_the_documented_rules(hub: Any) -> None:
+    answer = hub.batch_import_findings(
+        Findings=[
+            _asff(Id="a", AwsAccountId="210987654321"),  # another account, default product
+            _asff(Id="b", ProductArn=SH_PRODUCT.replace("123456789012", "210987654321")),
+            _asff(Id="c", Description="d" * 1025),
+            _asff(Id="d", Title="t" * 257),
+            _asff(Id="e"),
+        ]
+    )
+    assert answer["SuccessCount"] == 1 and [f["Id"] for f in answer["FailedFindings"]] == ["a", "b", "c", "d"]
+    with pytest.raises(ClientError, match="InvalidInputException"):
+        hub.batch_import_findings(Findings=[_asff(Id=str(n)) for n in range(101)])
+
+
+def test_security_hub_import_needs_the_hub_enabled() -> None:
+    install()
+    with mock_aws():
+        client = boto3.client("securityhub", region_name=REGION)
+        with pytest.raises(ClientError, match="InvalidAccessException"):
+            client.batch_import_findings(Findings=[_asff()])
