@@ -288,7 +288,8 @@ def show_security_hub(queue: NotifierQueue, session: Any, url: str) -> None:
             fix = record["Remediation"]["Recommendation"]
             print(f"     Id {record['Id']}  ProductArn {record['ProductArn']}")
             print(
-                f"     Severity {record['FindingProviderFields']['Severity']['Label']} (resolved; HIGH while open), "
+                f"     Severity {record['FindingProviderFields']['Severity']['Label']} "
+                f"(resolved; {finding['severity']} while open), "
                 f"Resource {record['Resources'][0]['Type']} {record['Resources'][0]['Id']}"
             )
             print(f"     RecordState {record['RecordState']}, Workflow {record['Workflow']['Status']}")
