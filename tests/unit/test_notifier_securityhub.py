@@ -128,3 +128,12 @@ def test_a_misspelt_security_hub_setting_is_refused() -> None:
 
     with pytest.raises(Exception, match="security_hubb"):
         parse_settings({"alert_routing": {"security_hubb": True}})
+
+
+def test_a_record_over_240_kb_is_a_refusal_not_a_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlgov_runtime.notifier import asff
+
+    monkeypatch.setattr(asff, "FINDING_BYTES_MAX", 100)  # stands in for a field the mapping forgot to cut
+    with pytest.raises(DeliveryError) as caught:
+        SecurityHub(lambda: FakeHub(), GOVERNANCE, "us-east-1").send(a_finding(), "hub")
+    assert not caught.value.retryable and "240 KB" in str(caught.value)

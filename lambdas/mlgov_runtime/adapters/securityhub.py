@@ -67,7 +67,10 @@ class SecurityHub:
 
     def import_findings(self, findings: list[dict[str, Any]]) -> int:
         """Import in batches of at most 100; any FailedFindings entry raises a refusal naming it."""
-        records = [asff_finding(f, self.account, self.region) for f in findings]
+        try:
+            records = [asff_finding(f, self.account, self.region) for f in findings]
+        except ValueError as exc:  # over 240 KB: retrying cannot shrink it
+            raise DeliveryError(f"not sent to Security Hub: {exc}", objection=str(exc)[:300]) from None
         imported = 0
         for batch in batches(records):
             try:
