@@ -50,6 +50,10 @@ def test_the_demo_shows_an_outage_retried_and_a_refusal_parked_and_nothing_lost(
     with contextlib.redirect_stdout(out):
         show_notifications(session, server.url, [sample_finding()])
     text = out.getvalue()
+    hub = text[text.index("== Security Hub") :]
+    assert "open, then resolved: 1 Security Hub record(s)" in hub
+    assert "RecordState ARCHIVED, Workflow RESOLVED" in hub
+    assert "Remediation: Next: `mlgov audit --region us-east-1` | https://us-east-1.console.aws.amazon.com/" in hub
     outage = text[text.index("== Slack outage") : text.index("== Jira 400")]
     assert "Jira issues +3, Slack messages +0; 3 records returned as batch item failures" in outage
     assert "Slack messages +3, Jira issues still +3 (already delivered, not sent twice), failed records: 0" in outage
@@ -60,7 +64,3 @@ def test_the_demo_shows_an_outage_retried_and_a_refusal_parked_and_nothing_lost(
     assert "moved 1 message(s)" in refusal and "Slack messages +1 (it had Slack already)" in refusal
     assert "4 of 4 findings from the outage and the refusal reached Jira once and Slack once" in text
     assert "notifier queue 0 waiting, dead-letter queue 0 waiting" in text
-    hub = text[text.index("== Security Hub") :]
-    assert "open, then resolved: 1 Security Hub record(s)" in hub
-    assert "RecordState ARCHIVED, Workflow RESOLVED" in hub
-    assert "Remediation: Next: `mlgov audit --region us-east-1` | https://us-east-1.console.aws.amazon.com/" in hub
