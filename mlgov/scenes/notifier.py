@@ -204,8 +204,12 @@ def show_jira_refusal(queue: NotifierQueue, slack: Sink, jira: Sink, url: str) -
     _, failed, out = queue.deliver_once()
     rejected = emf_metric(out, "NotificationRejected") or 0
     [parked] = queue.sqs.receive_message(
-        QueueUrl=queue.dlq_url, MessageAttributeNames=["All"], VisibilityTimeout=0
+        QueueUrl=queue.dlq_url,
+        MessageAttributeNames=["All"],
+        MessageSystemAttributeNames=["SenderId"],
+        VisibilityTimeout=0,
     ).get("Messages", [])
+    sender = parked["Attributes"]["SenderId"]
     reason = parked["MessageAttributes"]["mlgov_rejected"]["StringValue"]
     print(
         f"   invocation: Slack messages +{len(slack.delivered) - slack_before}, failed records {failed} (not "
@@ -214,11 +218,16 @@ def show_jira_refusal(queue: NotifierQueue, slack: Sink, jira: Sink, url: str) -
     )
     print(f"   parked in the notifier dead-letter queue: {reason}")
     print("   the fix: alert_routing.jira_project_key = MLGOV, deployed; then")
-    print("   $ mlgov notify redrive --dlq-url <NotifierDeadLetterQueue> --queue-url <NotifierQueue>")
+    # The deployed queue's policy names the notifier's role, so redrive knows its sender; this sandbox queue
+    # has no policy, so the operator vouches for the sender the message shows, as the README says.
+    print(
+        "   $ mlgov notify redrive --dlq-url <NotifierDeadLetterQueue> --queue-url <NotifierQueue> "
+        f"--allow-sender {sender}"
+    )
     configure({"jira_project_key": "MLGOV", "routes": ROUTES})
     out_cli = io.StringIO()
     with contextlib.redirect_stdout(out_cli):
-        args = ["notify", "redrive", "--dlq-url", queue.dlq_url, "--queue-url", queue.url]
+        args = ["notify", "redrive", "--dlq-url", queue.dlq_url, "--queue-url", queue.url, "--allow-sender", sender]
         code = cli([*args, "--endpoint-url", url, "--region", "us-east-1"])
     print(f"   {out_cli.getvalue().strip()} (exit {code})")
     _, failed, _ = queue.deliver_once()
