@@ -81,7 +81,7 @@ def _aws_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         type=Path,
-        default=Path("cdk.json"),
+        default=None,
         help="cdk.json whose 'mlgov' context holds the settings (default: ./cdk.json; defaults if absent)",
     )
 
@@ -107,7 +107,9 @@ def _settings(args: argparse.Namespace) -> Any:
     from mlgov.settings import SettingsError, load_settings_file
 
     try:
-        return load_settings_file(args.config)
+        if args.config is None:
+            return load_settings_file(Path("cdk.json"))
+        return load_settings_file(args.config, explicit=True)
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
 

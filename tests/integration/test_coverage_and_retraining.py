@@ -32,6 +32,7 @@ from mlgov.sandbox import FakeContext, load_event
 from mlgov.settings import gate_thresholds_json, parse_settings
 from mlgov_runtime.adapters.catalog import snapshot_chunks
 from mlgov_runtime.coverage.logic import SnapshotFormatError, title_id_batches
+from tests.settings_files import NO_SETTINGS
 
 REGION = "us-east-1"
 GROUP = "manga-recommender"
@@ -252,7 +253,7 @@ def test_cli_coverage_prints_the_contract_json_and_exits_3(world: World, capsys:
             "--format",
             "json",
             "--config",
-            "/nonexistent.json",
+            NO_SETTINGS,
         ]
     )
     report = json.loads(capsys.readouterr().out)

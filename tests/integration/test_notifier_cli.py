@@ -16,6 +16,7 @@ from mlgov_runtime.adapters.http import DeliveryError, HttpClient
 from mlgov_runtime.adapters.notifiers import JiraProject, SlackWebhooks
 from mlgov_runtime.core.routing import Delivery, RoutingPolicy
 from mlgov_runtime.notifier.logic import Channel, MemoryState, deliver_finding
+from tests.settings_files import NO_SETTINGS
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -116,7 +117,7 @@ def test_cli_notify_send_uses_the_environment_and_exits_0(
         monkeypatch.setenv(f"MLGOV_JIRA_{key}", value)
     path = tmp_path / "finding.json"
     path.write_text(json.dumps(sample_finding()))
-    args = ["notify", "send", "--finding-file", str(path), "--format", "json", "--config", str(tmp_path / "none.json")]
+    args = ["notify", "send", "--finding-file", str(path), "--format", "json", "--config", NO_SETTINGS]
     assert main(args) == 0
     out: dict[str, Any] = json.loads(capsys.readouterr().out)
     assert out["deliveries"] == {
