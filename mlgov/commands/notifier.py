@@ -66,7 +66,8 @@ def _channels_from_env(args: argparse.Namespace) -> dict[str, Any]:
     from mlgov_runtime.adapters.http import HttpClient
     from mlgov_runtime.adapters.notifiers import JiraProject, PageTopic, SlackWebhooks
 
-    http = HttpClient()
+    # Nothing retries a CLI delivery for the user: a refused-for-now one says to run the command again.
+    http = HttpClient(later="a rerun of this mlgov command once that wait has passed")
     env = os.environ
     channels: dict[str, Any] = {}
     for name in ("MLGOV_SLACK_WEBHOOK_URL", "MLGOV_JIRA_URL"):

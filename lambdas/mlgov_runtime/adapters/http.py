@@ -131,6 +131,7 @@ class HttpClient:
     max_delay: float = 20.0  # the longest back-off or Retry-After this client sleeps
     sleep: Callable[[float], None] = field(default=time.sleep)
     remaining: Callable[[], float] | None = None  # seconds left in the caller's budget; None: no deadline
+    later: str = "a later invocation"  # who tries again: the queue's next delivery, or the CLI's user
 
     def within(self, remaining: Callable[[], float]) -> HttpClient:
         """The same client, bound to a caller's time budget."""
@@ -150,7 +151,7 @@ class HttpClient:
         for attempt in range(self.attempts):
             left = self._left()
             if left < MIN_ATTEMPT_SECONDS:
-                raise DeliveryError(f"{where} {last}; out of time in this invocation, left for a later one", None, True)
+                raise DeliveryError(f"{where} {last}; out of time, left for {self.later}", None, True)
             status, retry_after = None, None
             try:
                 request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
@@ -174,13 +175,13 @@ class HttpClient:
                 retry_after > self.max_delay or retry_after > self._left() - MIN_ATTEMPT_SECONDS
             ):
                 raise DeliveryError(
-                    f"{where} {last} with Retry-After {retry_after:g} s; left for a later invocation",
+                    f"{where} {last} with Retry-After {retry_after:g} s; left for {self.later}",
                     status,
                     True,
                     retry_after=retry_after,
                 )
             delay = retry_after if retry_after is not None else self._backoff(attempt)
             if delay > self._left() - MIN_ATTEMPT_SECONDS:
-                raise DeliveryError(f"{where} {last}; no time for another attempt, left for a later one", status, True)
+                raise DeliveryError(f"{where} {last}; no time for another attempt, left for {self.later}", status, True)
             self.sleep(delay)
         raise DeliveryError(f"{where} {last} after {self.attempts} attempts", None, True)
