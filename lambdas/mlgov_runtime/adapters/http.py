@@ -143,7 +143,18 @@ class HttpClient:
     def _backoff(self, attempt: int) -> float:
         return min(self.base_delay * 2**attempt, self.max_delay) * (0.5 + random.random() / 2)
 
-    def request(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> Response:
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        idempotent: bool = True,
+    ) -> Response:
+        """`idempotent=False` (a Slack webhook post: no idempotency key exists): the answer is awaited as long as
+        all attempts together would have taken, and a request sent but never answered is not sent again here,
+        since a slow server may have acted on it. Refused connections and 408/429/5xx answers are still retried."""
         data = None if body is None else json.dumps(body).encode("utf-8")
         all_headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
         where = f"{method} {redact(url)}"
@@ -155,7 +166,8 @@ class HttpClient:
             status, retry_after = None, None
             try:
                 request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
-                return _urlopen(request, min(self.timeout, left))
+                wait = self.timeout if idempotent else self.timeout * (self.attempts - attempt)
+                return _urlopen(request, min(wait, left))
             except urllib.error.HTTPError as exc:
                 status = exc.code
                 if exc.code not in RETRYABLE:
@@ -167,7 +179,16 @@ class HttpClient:
                 retry_after = parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
             except ValueError as exc:  # a malformed URL: configuration, not an outage
                 raise DeliveryError(f"{where}: {exc}", None, False, str(exc)) from None
-            except (TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            except TimeoutError as exc:  # sent, no answer in time (a refused or hung connect is a URLError)
+                last = f"failed: {exc or type(exc).__name__}"
+                if not idempotent:
+                    raise DeliveryError(
+                        f"{where} sent but not answered in time; not resent now (it may have been acted on), "
+                        f"left for {self.later}",
+                        None,
+                        True,
+                    ) from None
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
                 last = f"failed: {getattr(exc, 'reason', None) or type(exc).__name__}"
             if attempt + 1 >= self.attempts:
                 break
