@@ -418,6 +418,9 @@ class Retraining(_Strict):
     training_code_commit: str = Field(default="0000000", pattern=r"^[0-9a-f]{7,40}$")
     team: str = Field(default="recsys", min_length=1, max_length=64)
     intended_use_case: Literal["recommendation", "classification", "embedding"] = "recommendation"
+    # Spec scenario 2: a gap above the alert threshold triggers retraining. Off: the finding carries the exact
+    # command that starts it; on: the weekly check starts it, as it always does above the page threshold.
+    start_on_coverage_alert: bool = False
 
 
 WEEKDAY = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
