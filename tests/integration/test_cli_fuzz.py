@@ -210,3 +210,38 @@ def test_fuzz_cli_arguments_files_and_environment(
     check()
     tally.report(capsys)
     assert tally.generated >= 200 and tally.unhandled == []
+
+
+def test_fuzz_register_refuses_every_metadata_field_of_the_wrong_json_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21 item 5: a number, object, array, boolean or null where the registry stores a string is exit 2
+    naming the field, before any AWS call (never exit 1, never registered as its text)."""
+    tally = Tally("mlgov register (one metadata field of a wrong JSON type)")
+    strings = sorted(k for k, v in _METADATA.items() if isinstance(v, str) and k != "shadow_ctr_eligible")
+    wrong = st.one_of(
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.booleans(),
+        st.lists(st.integers(), max_size=2),
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    )
+
+    @settings(FUZZ, max_examples=60)
+    @given(st.sampled_from(strings), wrong)
+    def check(key: str, value: Any) -> None:
+        tally.generated += 1
+        path = tmp_path / "metadata.json"
+        path.write_text(json.dumps({**_METADATA, key: value}))
+        err = io.StringIO()
+        argv = ["register", "--group", "manga-recommender", "--metadata-file", str(path), "--region", "us-east-1"]
+        argv += ["--model-data-url", "s3://b/m.tar.gz", "--image", "763104351884.dkr.ecr.us-east-1.amazonaws.com/x:1"]
+        with mock_aws(), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(argv)
+        if code != 2 or f"refused: {key} is a JSON" not in err.getvalue():
+            tally.unhandled.append(f"{key}={value!r}: exit {code}: {err.getvalue().strip()}")
+            raise AssertionError(tally.unhandled[-1])
+
+    check()
+    tally.report(capsys)
+    assert tally.generated >= 30 and tally.unhandled == []
