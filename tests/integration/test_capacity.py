@@ -480,7 +480,7 @@ def test_restore_with_a_wrong_findings_table_changes_nothing_and_says_why(capaci
     set_min(capacity_world, 0)
     code, out, err = run_cli(
         "capacity", "restore", "--endpoint", PROD, "--region", REGION, "--findings-table", "mlgov-findingz",
-        "--config", "/nonexistent",
+        "--config", NO_SETTINGS,
     )  # fmt: skip
     # Then nothing is changed: the log it could not write is refused before the first change
     assert code == 2 and out == ""
@@ -509,7 +509,7 @@ def test_a_failure_after_a_change_names_the_change_and_its_undo_command(
     monkeypatch.setattr(AutoscalingWriter, "put_target_tracking", put_target_tracking)
     code, out, err = run_cli(
         "capacity", "restore", "--endpoint", "manga-recommender-hotfix", "--region", REGION, "--format", "json",
-        "--config", "/nonexistent",
+        "--config", NO_SETTINGS,
     )  # fmt: skip
     body = json.loads(out)
     assert code == 3
@@ -558,7 +558,7 @@ def test_provisioned_concurrency_that_autoscales_to_zero_is_a_cold_start_risk(ca
     _serverless_with_provisioned_concurrency(capacity_world, 0)
     code, out, _ = run_cli(
         "capacity", "audit", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
-        "--config", "/nonexistent",
+        "--config", NO_SETTINGS,
     )  # fmt: skip
     [audit] = json.loads(out)
     assert code == 0  # a cold-start risk, not a violation (unless serverless_cold_start_is_violation)
@@ -573,7 +573,7 @@ def test_restore_raises_provisioned_concurrency_to_the_minimum(capacity_world: C
     resource = _serverless_with_provisioned_concurrency(capacity_world, 0)
     code, out, _ = run_cli(
         "capacity", "restore", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
-        "--config", "/nonexistent",
+        "--config", NO_SETTINGS,
     )  # fmt: skip
     body = json.loads(out)
     assert (body["verdict_before"], body["verdict"]) == ("COLD_START_RISK", "COMPLIANT"), body
@@ -595,7 +595,7 @@ def test_provisioned_concurrency_kept_above_zero_is_compliant(capacity_world: Ca
     _serverless_with_provisioned_concurrency(capacity_world, 2)
     _, out, _ = run_cli(
         "capacity", "audit", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
-        "--config", "/nonexistent",
+        "--config", NO_SETTINGS,
     )  # fmt: skip
     assert json.loads(out)[0]["verdict"] == "COMPLIANT"
 
@@ -605,7 +605,7 @@ def test_provisioned_concurrency_kept_above_zero_is_compliant(capacity_world: Ca
 CAMPAIGN = (
     "capacity", "campaign", "--endpoint", PROD, "--name", "manga-monday", "--peak", "380",
     "--start", "2026-12-07T08:00:00+09:00", "--end", "2026-12-07T22:00:00+09:00", "--region", REGION,
-    "--config", "/nonexistent",
+    "--config", NO_SETTINGS,
 )  # fmt: skip
 
 
