@@ -53,8 +53,9 @@ RUNS: dict[str, int] = {
     # No member role there: account/regions that could not be verified (exit 3, each a row saying what to deploy)
     "mlgov scan --accounts 111122223333,444455556666 --regions us-east-1,ap-northeast-1": 3,
     "mlgov scan --organization --format json": 3,  # the management account holds the estate
-    # The role Organizations creates in a new account: the emulator has it; the account has no endpoints
-    "mlgov scan --accounts 111122223333 --role-name OrganizationAccountAccessRole": 0,
+    # The role Organizations creates in a new account: the emulator has it; no endpoints, but no SageMaker event
+    # forwarding rule there either (EVENT_FORWARDING_MISSING is an open finding: exit 3)
+    "mlgov scan --accounts 111122223333 --role-name OrganizationAccountAccessRole": 3,
     "mlgov guardrails explain --action sagemaker:CreateEndpoint --endpoint-name manga-hotfix "
     "--principal arn:aws:iam::210987654321:role/DataScientist": 3,  # denied
     "mlgov guardrails explain --action sagemaker:DeleteTags --tag-key ModelPackageName "
@@ -133,6 +134,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         sqs = client("sqs")
         dlq = sqs.create_queue(QueueName="MlGovEndpointAudit-NotifierDlq")["QueueUrl"]  # type: ignore[attr-defined]
         queue = sqs.create_queue(QueueName="MlGovEndpointAudit-NotifierQueue")["QueueUrl"]  # type: ignore[attr-defined]
+        # As the stack builds it: the DLQ's policy names its producer (the notifier role), whom redrive believes.
+        iam = client("iam")
+        role = iam.create_role(RoleName="mlgov-notifier", AssumeRolePolicyDocument="{}")["Role"]["Arn"]  # type: ignore[attr-defined]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "OnlyItsProducersSend",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "sqs:SendMessage",
+                    "Resource": "*",
+                    "Condition": {"ArnNotLike": {"aws:PrincipalArn": [role]}},
+                }
+            ],
+        }
+        sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"Policy": json.dumps(policy)})  # type: ignore[attr-defined]
         (home / "finding.json").write_text(json.dumps(sample_finding()))
         env = {
             "PATH": f"{ENTRY_POINT.parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",

@@ -141,6 +141,7 @@ NOT_YET = {
     "SCAN_SUMMARY",
     "SCAN_FAILED",
     "CATALOG_SNAPSHOT_STALE",
+    "EVENT_FORWARDING_MISSING",
 }
 
 COMMAND = re.compile(r"`((?:mlgov|aws) [^`]+)`")
