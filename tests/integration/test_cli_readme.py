@@ -71,11 +71,6 @@ RUNS: dict[str, int] = {
     "mlgov notify send --finding-file - --channel jira < finding.json": 0,
     'mlgov notify redrive --dlq-url "$DLQ" --queue-url "$QUEUE"': 0,
 }
-BEING_FIXED = {  # issue 21 item 1 (trust-scp stream): the installed CLI imports stacks/, which is not installed
-    c: "mlgov guardrails explain imports stacks/ (not installed): fixed by the trust-scp stream"
-    for c in RUNS
-    if c.startswith("mlgov guardrails explain")
-}
 
 
 PLACEHOLDERS = {  # what a user's shell variables in the examples hold
@@ -172,10 +167,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(server, slack, jira, home, env)
 
 
-RUNNABLE = [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=BEING_FIXED[c])) if c in BEING_FIXED else c
-    for c in RUNS
-]
+RUNNABLE = list(RUNS)
 
 
 @pytest.mark.parametrize("command", RUNNABLE)
