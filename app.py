@@ -13,7 +13,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from mlgov.cdk import CapacityGuard
 from mlgov.guardrails import GuardrailLimitError
-from mlgov.settings import CONTEXT_KEY, SettingsError, parse_settings, read_cdk_context
+from mlgov.settings import CONTEXT_KEY, SettingsError, check_context_keys, parse_settings, read_cdk_context
 from stacks.audit_stack import GovernanceAuditStack
 from stacks.constants import (
     ACCOUNT_GUARDRAILS_STACK_NAME,
@@ -52,6 +52,7 @@ def build_app(context: dict | None = None) -> cdk.App:
     app = cdk.App(context=context) if context is not None else cdk.App()
     for flag in FEATURE_FLAGS:
         app.node.set_context(flag, True)
+    check_context_keys(app.node.get_all_context())
     settings = parse_settings(app.node.try_get_context(CONTEXT_KEY))
     env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
     GovernanceAuditStack(

@@ -420,6 +420,9 @@ class Retraining(_Strict):
     training_code_commit: str = Field(default="0000000", pattern=r"^[0-9a-f]{7,40}$")
     team: str = Field(default="recsys", min_length=1, max_length=64)
     intended_use_case: Literal["recommendation", "classification", "embedding"] = "recommendation"
+    # Spec scenario 2: a gap above the alert threshold triggers retraining. Off: the finding carries the exact
+    # command that starts it; on: the weekly check starts it, as it always does above the page threshold.
+    start_on_coverage_alert: bool = False
 
 
 WEEKDAY = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
@@ -973,7 +976,53 @@ def parse_settings(raw: Any) -> Settings:
             f"cdk.json context '{CONTEXT_KEY}.thresholds.coverage_gap_page_pct': must be >= "
             f"coverage_gap_alert_pct ({t.coverage_gap_alert_pct}) (got {t.coverage_gap_page_pct})"
         )
+    check_challenger(settings)
     return settings
+
+
+def check_challenger(settings: Settings) -> None:
+    """Cross-section rules of `challenger`, here so `cdk synth` and the CLI refuse the same settings."""
+    from mlgov_runtime.challenger.config import config_from_dict
+
+    c = settings.challenger
+    try:
+        config_from_dict(c.runtime_config(settings.thresholds))
+    except ValueError as exc:
+        where = f"'{CONTEXT_KEY}.challenger' / '{CONTEXT_KEY}.thresholds'"
+        raise SettingsError(f"cdk.json context {where}: {exc}") from None
+    unknown = sorted(set(c.endpoints) - set(settings.watched_model_package_groups))
+    if unknown:
+        default = "" if "endpoints" in c.model_fields_set else " (the default; set challenger.endpoints)"
+        raise SettingsError(
+            f"cdk.json context '{CONTEXT_KEY}.challenger.endpoints': group {unknown[0]}{default} is not in "
+            f"watched_model_package_groups ({', '.join(settings.watched_model_package_groups)})"
+        )
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: a swap of two neighbours ("mlgvo") counts as one edit."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+def check_context_keys(context: dict[str, Any]) -> None:
+    """A top-level context key that looks like a misspelt `mlgov` would leave every setting on its default
+    without a word: refuse it (synth and CLI alike)."""
+    for key in context:
+        if not isinstance(key, str) or key == CONTEXT_KEY:
+            continue
+        folded = re.sub(r"[\s_.:-]", "", key.lower())
+        if folded == CONTEXT_KEY or (4 <= len(folded) <= 7 and _edits(folded, CONTEXT_KEY) <= 2):
+            shown = re.sub(r"[\x00-\x1f\x7f]", "?", key)[:40]
+            raise SettingsError(
+                f"cdk.json context {shown!r}: looks like a misspelt '{CONTEXT_KEY}'; its settings would be ignored "
+                f"(rename it '{CONTEXT_KEY}')"
+            )
 
 
 def read_cdk_context(path: Path, whole: bool = False) -> dict[str, Any]:
@@ -1008,9 +1057,13 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
-def load_settings_file(path: Path) -> Settings:
-    """Read settings from a cdk.json (CLI); a missing file means defaults."""
-    return parse_settings(read_cdk_context(path).get(CONTEXT_KEY))
+def load_settings_file(path: Path, explicit: bool = False) -> Settings:
+    """Read settings from a cdk.json (CLI); a missing file means defaults, unless the caller named it."""
+    if explicit and not path.exists():
+        raise SettingsError(f"{path}: no such file (--config names a cdk.json with the 'mlgov' settings)")
+    context = read_cdk_context(path)
+    check_context_keys(context)
+    return parse_settings(context.get(CONTEXT_KEY))
 
 
 def routing_policy(settings: Settings) -> RoutingPolicy:

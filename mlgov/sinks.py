@@ -216,6 +216,7 @@ def _handler_for(sink: Sink, kind: str) -> type[BaseHTTPRequestHandler]:
                 fault = sink.faults.popleft()
                 if fault.hang_seconds:
                     time.sleep(fault.hang_seconds)
+                recorded.accepted = 200 <= fault.status < 300  # a slow success still posts
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 self._answer(fault.status, {"error": "injected"}, headers)
                 return

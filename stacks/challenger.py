@@ -24,9 +24,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mlgov.settings import Settings, SettingsError
+from mlgov.settings import Settings, SettingsError, check_challenger
 from mlgov_runtime.challenger import permissions as p
-from mlgov_runtime.challenger.config import config_from_dict
 from mlgov_runtime.challenger.events import DETAIL_TYPE, SOURCE
 from mlgov_runtime.challenger.findings import dashboard_name
 from mlgov_runtime.challenger.settings import (
@@ -74,19 +73,8 @@ def role_for(patterns: list[str], suffix: str, key: str) -> tuple[str, str]:
 
 
 def check_settings(settings: Settings) -> None:
-    """What pydantic cannot see from inside `challenger`: its groups are watched ones, and the thresholds make a
-    valid decision configuration (e.g. max_json_failure_rate strictly between 0 and 1)."""
-    c = settings.challenger
-    try:
-        config_from_dict(c.runtime_config(settings.thresholds))
-    except ValueError as exc:
-        raise SettingsError(f"cdk.json context 'mlgov.challenger' / 'mlgov.thresholds': {exc}") from None
-    unknown = sorted(set(c.endpoints) - set(settings.watched_model_package_groups))
-    if unknown:
-        raise SettingsError(
-            f"cdk.json context 'mlgov.challenger.endpoints': group {unknown[0]} is not in "
-            f"watched_model_package_groups ({', '.join(settings.watched_model_package_groups)})"
-        )
+    """parse_settings already refused what is wrong; kept for settings built without it (tests)."""
+    check_challenger(settings)
 
 
 class Challenger(CapabilityConstruct):

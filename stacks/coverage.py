@@ -58,6 +58,7 @@ class Coverage(CapabilityConstruct):
             "RETRAINING_STATE_MACHINE_ARN": machine_arn,
             "COVERAGE_ALERT_PCT": str(t.coverage_gap_alert_pct),
             "COVERAGE_PAGE_PCT": str(t.coverage_gap_page_pct),
+            "COVERAGE_START_ON_ALERT": "true" if self.settings.retraining.start_on_coverage_alert else "false",
             "POWERTOOLS_SERVICE_NAME": "coverage-check",
         }
         snapshot_objects = [self.retraining.bucket.arn_for_objects("catalog-snapshots/*")]

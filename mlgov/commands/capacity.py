@@ -18,6 +18,7 @@ from mlgov.commands.common import (
     _aws_options,
     _settings,
     one_line,
+    require_endpoints,
 )
 
 FINDINGS_TABLE_ENV = "MLGOV_FINDINGS_TABLE"
@@ -103,7 +104,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.capacity.check import summarize
     from mlgov_runtime.capacity.logic import Verdict
 
-    _, checker = _checker(args, _settings(args))
+    aws, checker = _checker(args, _settings(args))
+    require_endpoints(aws.client("sagemaker"), args.endpoint, checker.account_id, checker.region)
     if args.format == "table" and not args.endpoint:
         print(f"Checking every endpoint in {checker.account_id}/{checker.region} ...", file=sys.stderr)
     audits = checker.check_many(args.endpoint)

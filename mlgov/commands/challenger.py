@@ -137,8 +137,11 @@ def render_status(report: dict[str, Any]) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    if args.minutes is not None and args.minutes <= 0:
-        raise UsageError("--minutes must be a positive number")
+    if args.minutes is not None and not 0 < args.minutes <= STATUS_MAX_MINUTES:
+        raise UsageError(
+            f"--minutes must be a number of minutes from 1 to {STATUS_MAX_MINUTES:,} (CloudWatch keeps one-minute "
+            f"datapoints 15 days) (got {args.minutes:g})"
+        )
     aws = _aws(args)
     _region(aws)
     report = challenger_status(aws, _config(args), args.endpoint, args.package, args.minutes)
@@ -212,18 +215,34 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 # -- simulate
 
+# Bounds a user error cannot pass: NaN fails every comparison, so each check is written as "inside".
+STATUS_MAX_MINUTES = 21_600
+SIMULATE_MAX_RUNS = 100_000
+SIMULATE_MAX_TRAFFIC = 1_000_000
+WINDOW_MIN_MINUTES, WINDOW_MAX_MINUTES = 5, 10_080  # as Challenger.max_minutes in mlgov/settings.py
+
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from mlgov.challenger_simulation import simulate
 
-    if args.traffic <= 0:
-        raise UsageError("--traffic must be a positive number of recommendation impressions per minute")
+    if not 0 < args.traffic <= SIMULATE_MAX_TRAFFIC:
+        raise UsageError(
+            f"--traffic must be a positive number of recommendation impressions per minute, at most "
+            f"{SIMULATE_MAX_TRAFFIC:,} (got {args.traffic:g})"
+        )
     if not 0 <= args.drop < 1:
         raise UsageError("--drop is a relative CTR drop between 0 and 1 (0.15 for 15%)")
-    if args.runs < 1 or args.minutes < 1:
-        raise UsageError("--runs and --minutes must be at least 1")
+    if not 1 <= args.runs <= SIMULATE_MAX_RUNS:
+        raise UsageError(f"--runs must be from 1 to {SIMULATE_MAX_RUNS:,} simulated experiments (got {args.runs})")
+    if not 1 <= args.minutes <= WINDOW_MAX_MINUTES:
+        raise UsageError(f"--minutes must be from 1 to {WINDOW_MAX_MINUTES:,} (got {args.minutes})")
+    if args.window is not None and not WINDOW_MIN_MINUTES <= args.window <= WINDOW_MAX_MINUTES:
+        raise UsageError(
+            f"--window is the gate's max_minutes, from {WINDOW_MIN_MINUTES} to {WINDOW_MAX_MINUTES:,} as in "
+            f"mlgov.challenger.max_minutes (got {args.window:g})"
+        )
     cfg = _config(args).decision
     if args.window is not None:
         try:
@@ -493,7 +512,7 @@ def register(sub: Any) -> None:
     simulate.add_argument("--window", type=float, help="max_minutes of the gate (default: the settings')")
     simulate.add_argument("--seed", type=int, default=0)
     simulate.add_argument("--format", choices=("table", "json"), default="table")
-    simulate.add_argument("--config", type=Path, default=Path("cdk.json"), help="settings file")
+    simulate.add_argument("--config", type=Path, default=None, help="settings file (default: ./cdk.json)")
     simulate.set_defaults(func=cmd_simulate)
 
     rollback = sub.add_parser(

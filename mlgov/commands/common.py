@@ -81,7 +81,7 @@ def _aws_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         type=Path,
-        default=Path("cdk.json"),
+        default=None,
         help="cdk.json whose 'mlgov' context holds the settings (default: ./cdk.json; defaults if absent)",
     )
 
@@ -107,7 +107,9 @@ def _settings(args: argparse.Namespace) -> Any:
     from mlgov.settings import SettingsError, load_settings_file
 
     try:
-        return load_settings_file(args.config)
+        if args.config is None:
+            return load_settings_file(Path("cdk.json"))
+        return load_settings_file(args.config, explicit=True)
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
 
@@ -150,3 +152,31 @@ class ReadProgress:
         if percent // 10 > self._percent_step:
             self._percent_step = percent // 10
             self.say(f"snapshot: {percent}% ({done / 1e6:,.1f} of {total / 1e6:,.1f} MB)")
+
+
+_NOT_FOUND = re.compile(r"could not find|not found|does not exist", re.IGNORECASE)
+
+
+def sagemaker_exists(client: Any, operation: str, **kwargs: Any) -> bool:
+    """Does a describe_* call find its resource? False only for SageMaker's "not found" answer; any other
+    failure (access denied, throttling) is raised, never read as absence."""
+    from botocore.exceptions import ClientError
+
+    try:
+        getattr(client, operation)(**kwargs)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", "")
+        if code in ("ResourceNotFound", "ResourceNotFoundException") or (
+            code == "ValidationException" and _NOT_FOUND.search(message)
+        ):
+            return False
+        raise
+    return True
+
+
+def require_endpoints(client: Any, names: list[str] | None, account: str, region: str) -> None:
+    """A named endpoint that does not exist is a typo, not a violation: exit 2, as `mlgov audit` does."""
+    for name in names or ():
+        if not sagemaker_exists(client, "describe_endpoint", EndpointName=name):
+            raise UsageError(f"endpoint {name} not found in {account}/{region}")

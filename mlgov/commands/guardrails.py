@@ -124,7 +124,7 @@ def add_parser(sub: Any, aws_options: Any) -> None:
     )
     explain.add_argument("--repository", default="my-serving-images", help="ECR repository name (ecr: actions)")
     explain.add_argument(
-        "--config", type=Path, default=Path("cdk.json"), help="cdk.json with the mlgov settings (default ./cdk.json)"
+        "--config", type=Path, default=None, help="cdk.json with the mlgov settings (default ./cdk.json)"
     )
     explain.add_argument("--format", choices=("table", "json"), default="table")
     explain.set_defaults(func=cmd_explain)

@@ -66,7 +66,8 @@ def _channels_from_env(args: argparse.Namespace) -> dict[str, Any]:
     from mlgov_runtime.adapters.http import HttpClient
     from mlgov_runtime.adapters.notifiers import JiraProject, PageTopic, SlackWebhooks
 
-    http = HttpClient()
+    # Nothing retries a CLI delivery for the user: a refused-for-now one says to run the command again.
+    http = HttpClient(later="a rerun of this mlgov command once that wait has passed")
     env = os.environ
     channels: dict[str, Any] = {}
     for name in ("MLGOV_SLACK_WEBHOOK_URL", "MLGOV_JIRA_URL"):
@@ -167,11 +168,31 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     return _deliver(args, sample_finding(), [args.channel])
 
 
+def _check_queue(sqs: Any, url: str, option: str) -> None:
+    """A queue URL that names no queue is the caller's mistake (exit 2), found before anything moves."""
+    from botocore.exceptions import ClientError
+
+    try:
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if any(k in code for k in ("NonExistentQueue", "QueueDoesNotExist", "InvalidAddress", "InvalidParameter")):
+            raise UsageError(
+                f"{option} {url}: no such queue in this account/region (list them: aws sqs list-queues "
+                "--queue-name-prefix MlGovEndpointAudit)"
+            ) from None
+        raise
+
+
 def cmd_notify_redrive(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.redrive import RedriveOutcome, producer_role_patterns, redrive, role_ids
 
     session = _aws(args)
     sqs = session.client("sqs")
+    _check_queue(sqs, args.dlq_url, "--dlq-url")
+    _check_queue(sqs, args.queue_url, "--queue-url")
+    if args.dlq_url == args.queue_url:
+        raise UsageError("--dlq-url and --queue-url name the same queue; redrive moves from the DLQ to the queue")
     # Who may have put a message there: the roles the queues' own policies name (the notifier parks,
     # the redrive roles resend), plus the sender ids the operator vouches for.
     patterns = producer_role_patterns(sqs, [args.dlq_url, args.queue_url])

@@ -74,6 +74,8 @@ def render_scan_table(report: dict[str, Any]) -> str:
             f"{a['account_id']:<12}  {a['region']:<14}  {a['status']:<6}  {a['endpoints']:>9}  {a['violations']:>10}  "
             f"{a['reason'][:120]}".rstrip()
         )
+    for account, why in sorted((report.get("skipped_accounts") or {}).items()):
+        lines.append(f"{account:<12}  {'-':<14}  {'SKIP':<6}  {'-':>9}  {'-':>10}  {why[:120]}")
     rows = [("ACCOUNT", "REGION", "ENDPOINT", "VERDICT", "SNAPSHOT", "FIRST REASON")]
     for ep in report["endpoints"]:
         snap = ep.get("snapshot") or {}
@@ -120,7 +122,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
             ) from None
         targets, skipped = planned.targets, planned.skipped
     else:
-        targets = [Target(a, r) for a in (args.accounts or [own]) for r in regions]
+        accounts = args.accounts or [own]
+        if args.accounts:
+            skipped = _not_active(aws, accounts)
+        targets = [Target(a, r) for a in accounts if a not in skipped for r in regions]
     role = args.role_name or member_role_name(settings)
     concurrency = settings.org_scan.endpoint_concurrency
     connector = MemberAccounts(
@@ -165,7 +170,33 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, default=str))
     else:
         print(render_scan_table(report))
+    if not targets:
+        # Nothing scanned proves nothing: never green.
+        why = "; ".join(f"{a}: {r}" for a, r in sorted(skipped.items())) or "no account matched the org_scan filters"
+        print(f"mlgov: nothing scanned: no account/region was reached ({one_line(why, 300)})", file=sys.stderr)
+        return EXIT_VIOLATIONS
     return EXIT_VIOLATIONS if has_problems(report) else EXIT_OK
+
+
+def _not_active(aws: Any, accounts: list[str]) -> dict[str, str]:
+    """Named accounts that Organizations says are not ACTIVE (suspended, closing): reported as such, not as
+    a role to deploy. Best effort: without Organizations read access every account is tried as named."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    org = aws.client("organizations")
+    found: dict[str, str] = {}
+    for account in accounts:
+        try:
+            described = org.describe_account(AccountId=account)["Account"]
+        except (ClientError, BotoCoreError):
+            continue
+        state = str(described.get("State") or described.get("Status") or "ACTIVE")
+        if state != "ACTIVE":
+            found[account] = (
+                f"{state} in the organization (Organizations account state): a {state.lower()} account cannot be "
+                "scanned; reinstate it, or leave it out of --accounts"
+            )
+    return found
 
 
 def register(sub: Any) -> None:

@@ -21,7 +21,17 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from mlgov.commands.common import EXIT_OK, EXIT_USAGE, EXIT_VIOLATIONS, UsageError, _aws, _aws_options, _settings
+from mlgov.commands.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_VIOLATIONS,
+    UsageError,
+    _aws,
+    _aws_options,
+    _settings,
+    require_endpoints,
+    sagemaker_exists,
+)
 
 MACHINE_ENV = "MLGOV_RETIREMENT_STATE_MACHINE_ARN"
 TABLE_ENV = "MLGOV_FINDINGS_TABLE"
@@ -98,6 +108,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.retirement.audit import run_stale_audit
 
     aws, policy, account, region = _context(args)
+    require_endpoints(aws.client("sagemaker"), args.endpoint, account, region)
     endpoints, counter = _ports(aws)
     if args.format == "table" and not args.endpoint:
         print(f"Checking watched InService endpoints in {account}/{region} ...", file=sys.stderr)
@@ -292,7 +303,15 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_recreate(args: argparse.Namespace) -> int:
-    aws, policy, _, _ = _context(args)
+    aws, policy, account, region = _context(args)
+    sm = aws.client("sagemaker")
+    if not sagemaker_exists(sm, "describe_endpoint_config", EndpointConfigName=args.endpoint_config):
+        raise UsageError(
+            f"endpoint config {args.endpoint_config} not found in {account}/{region} (the retired endpoint's "
+            "ENDPOINT_RETIRING finding names the kept one in evidence.recreate.endpoint_config_name)"
+        )
+    if sagemaker_exists(sm, "describe_endpoint", EndpointName=args.endpoint):
+        raise UsageError(f"endpoint {args.endpoint} already exists in {account}/{region}; nothing to re-create")
     endpoints, _ = _ports(aws)
     arn = endpoints.create(
         args.endpoint,

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 from mlgov.sandbox import REGION, FakeContext
-from mlgov.scenes import Stage
+from mlgov.scenes import Stage, defaults_config
 from mlgov_runtime.core.env import reset_all
 
 ROLE = "MlGovMemberAudit"
@@ -142,7 +142,7 @@ def play(stage: Stage) -> None:
             "--endpoint-url",
             stage.url,
             "--config",
-            "no-such-cdk.json",
+            defaults_config(),
         ],
         capture_output=True,
         text=True,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlgov.sandbox import ACCOUNT, REGION, FakeContext, load_event
-from mlgov.scenes import Stage
+from mlgov.scenes import Stage, defaults_config
 
 MACHINE = "RetirementRetirementStateMachine"
 REQUESTER = f"arn:aws:sts::{ACCOUNT}:user/moto"  # who the emulator's STS says the requesting CLI is
@@ -54,7 +54,7 @@ def _cli(*argv: str, key: str | None = None) -> tuple[int, str]:
         os.environ.update({"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": f"{key}-secret"})
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            code = main([*argv, "--config", "absent-cdk.json"])
+            code = main([*argv, "--config", defaults_config()])
     finally:
         os.environ.update({k: v for k, v in saved.items() if v is not None})
     return code, out.getvalue()

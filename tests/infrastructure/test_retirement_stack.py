@@ -38,6 +38,7 @@ from mlgov.settings import parse_settings
 from mlgov.sinks import Sink, start_sink
 from mlgov_runtime.retirement import permissions as p
 from tests.infrastructure.templates import _one, _role_actions
+from tests.settings_files import NO_SETTINGS
 
 pytestmark = pytest.mark.infrastructure
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -249,7 +250,7 @@ class Machine:
                 patch.delenv("AWS_SECURITY_TOKEN", raising=False)
             stack.enter_context(contextlib.redirect_stdout(out))
             stack.enter_context(contextlib.redirect_stderr(err))
-            code = main([*argv, "--config", "absent-cdk.json", "--format", "json"])
+            code = main([*argv, "--config", NO_SETTINGS, "--format", "json"])
         return code, out.getvalue() + err.getvalue()
 
     def decide(self, verb: str, request_id: str, key: str = "AKIABOB", *extra: str) -> tuple[int, str]:

@@ -141,7 +141,8 @@ def _run(template: Template, lambda_results: list[dict[str, Any]]) -> tuple[str,
         sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = sfn.create_state_machine(name="retraining", roleArn=role, definition=_executable(template, fn))
         execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"trigger": "test"}')
-        for _ in range(200):
+        deadline = time.monotonic() + 300  # a bound for a loaded machine; terminal states end it at once
+        while time.monotonic() < deadline:
             described = sfn.describe_execution(executionArn=execution["executionArn"])
             status = described["status"]
             if status != "RUNNING":

@@ -57,3 +57,28 @@ def test_the_coverage_check_and_pipeline_serve_the_named_group_of_several() -> N
         if "WATCHED_GROUP" in props["Properties"].get("Environment", {}).get("Variables", {})
     }
     assert served and set(served.values()) == {"manga-ranker"}, served
+
+
+def test_synth_refuses_a_context_key_that_looks_like_a_misspelt_mlgov(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "cdk.json").write_text(json.dumps({"context": {"mlgvo": {"log_retention_days": 30}}}))
+    assert app.main() == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'mlgvo': looks like a misspelt 'mlgov'" in err
+
+
+def test_synth_and_the_cli_refuse_an_unwatched_challenger_group_with_the_same_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlgov.cli import main
+
+    mlgov = {"challenger": {"endpoints": {"manga-ranker": "manga-ranker-prod"}}}
+    (project / "cdk.json").write_text(json.dumps({"context": {"mlgov": mlgov}}))
+    assert app.main() == 2
+    synth = capsys.readouterr().err.strip().removeprefix("error: ")
+    assert (
+        main(["challenger", "simulate", "--traffic", "70", "--drop", "0", "--config", str(project / "cdk.json")]) == 2
+    )
+    cli = capsys.readouterr().err.strip().removeprefix("mlgov: error: ")
+    assert synth == cli and "manga-ranker" in cli

@@ -19,6 +19,7 @@ from mlgov.approvals_sandbox import button_press, create_approvals_table
 from mlgov.sandbox import FakeContext
 from mlgov_runtime.approvals.logic import ApprovalRequest, request_id_for
 from mlgov_runtime.approvals.slack import sign
+from tests.settings_files import NO_SETTINGS
 
 REGION = "us-east-1"
 CONTEXT: Any = FakeContext()
@@ -198,5 +199,5 @@ def test_cli_usage_errors_name_what_to_pass(
     from mlgov.cli import main
 
     monkeypatch.delenv("MLGOV_APPROVAL_URL", raising=False)
-    code = main(["retire", "approve", "--request", "rq-" + "0" * 20, *extra, "--config", "absent-cdk.json"])
+    code = main(["retire", "approve", "--request", "rq-" + "0" * 20, *extra, "--config", NO_SETTINGS])
     assert code == 2 and why in capsys.readouterr().err

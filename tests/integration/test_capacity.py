@@ -32,6 +32,7 @@ from mlgov_runtime.capacity.logic import COPIES_DIMENSION
 from mlgov_runtime.core.findings import finding_id
 from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, REGION
+from tests.settings_files import NO_SETTINGS
 
 PROD = "manga-recommender-prod"
 PROD_TARGET = f"endpoint/{PROD}/variant/AllTraffic"
@@ -197,7 +198,7 @@ def test_an_inference_component_target_at_zero_is_traced_to_its_endpoint(capacit
 def test_capacity_audit_prints_json_objects_with_endpoint_name_and_verdict_and_exits_3(
     capacity_world: CapacityWorld,
 ) -> None:
-    code, out, _ = run_cli("capacity", "audit", "--region", REGION, "--format", "json", "--config", "/nonexistent")
+    code, out, _ = run_cli("capacity", "audit", "--region", REGION, "--format", "json", "--config", NO_SETTINGS)
     assert code == 3
     rows = json.loads(out)
     assert isinstance(rows, list)
@@ -211,7 +212,7 @@ def test_capacity_audit_prints_json_objects_with_endpoint_name_and_verdict_and_e
 def test_capacity_audit_of_safe_endpoints_exits_0_and_the_table_shows_minimum_and_schedule(
     capacity_world: CapacityWorld,
 ) -> None:
-    code, out, _ = run_cli("capacity", "audit", "--region", REGION, "--endpoint", PROD, "--config", "/nonexistent")
+    code, out, _ = run_cli("capacity", "audit", "--region", REGION, "--endpoint", PROD, "--config", NO_SETTINGS)
     assert code == 0
     header, row = out.splitlines()[:2]
     assert header.split()[:5] == ["ENDPOINT", "VERDICT", "MIN", "BIZ", "MIN"]
@@ -228,7 +229,7 @@ def test_restore_puts_the_minimum_back_logs_each_step_to_the_finding_and_the_nex
     [opened] = world.published()
     code, out, _ = run_cli(
         "capacity", "restore", "--endpoint", PROD, "--region", REGION, "--format", "json",
-        "--findings-table", world.resources["FINDINGS_TABLE_NAME"], "--config", "/nonexistent",
+        "--findings-table", world.resources["FINDINGS_TABLE_NAME"], "--config", NO_SETTINGS,
     )  # fmt: skip
     body = json.loads(out)
     assert code == 0, body
@@ -254,7 +255,7 @@ def test_restore_puts_the_minimum_back_logs_each_step_to_the_finding_and_the_nex
 def test_restore_raises_scheduled_actions_that_would_drop_to_zero_again(capacity_world: CapacityWorld) -> None:
     code, out, _ = run_cli(
         "capacity", "restore", "--endpoint", "manga-recommender-v0", "--region", REGION, "--format", "json",
-        "--config", "/nonexistent",
+        "--config", NO_SETTINGS,
     )  # fmt: skip
     assert code == 0, out
     [action] = capacity_world.aas.describe_scheduled_actions(
@@ -267,7 +268,7 @@ def test_restore_raises_scheduled_actions_that_would_drop_to_zero_again(capacity
 def test_a_dry_run_prints_the_plan_changes_nothing_and_still_exits_3(capacity_world: CapacityWorld) -> None:
     code, _, err = run_cli(
         "capacity", "restore", "--endpoint", "manga-recommender-canary", "--dry-run", "--region", REGION,
-        "--config", "/nonexistent",
+        "--config", NO_SETTINGS,
     )  # fmt: skip
     assert code == 3
     assert "[planned       ] register_scalable_target" in err
@@ -280,7 +281,7 @@ def test_a_dry_run_prints_the_plan_changes_nothing_and_still_exits_3(capacity_wo
 def test_restore_refuses_a_minimum_below_the_floor_and_an_unknown_endpoint(capacity_world: CapacityWorld) -> None:
     code, _, err = run_cli("capacity", "restore", "--endpoint", PROD, "--min", "0", "--region", REGION)
     assert code == 2 and "--min 0" in err
-    code, _, err = run_cli("capacity", "restore", "--endpoint", "nope", "--region", REGION, "--config", "/x")
+    code, _, err = run_cli("capacity", "restore", "--endpoint", "nope", "--region", REGION, "--config", NO_SETTINGS)
     assert code == 2 and "does not exist" in err
 
 
@@ -479,7 +480,7 @@ def test_restore_with_a_wrong_findings_table_changes_nothing_and_says_why(capaci
     set_min(capacity_world, 0)
     code, out, err = run_cli(
         "capacity", "restore", "--endpoint", PROD, "--region", REGION, "--findings-table", "mlgov-findingz",
-        "--config", "/nonexistent",
+        "--config", NO_SETTINGS,
     )  # fmt: skip
     # Then nothing is changed: the log it could not write is refused before the first change
     assert code == 2 and out == ""
@@ -508,7 +509,7 @@ def test_a_failure_after_a_change_names_the_change_and_its_undo_command(
     monkeypatch.setattr(AutoscalingWriter, "put_target_tracking", put_target_tracking)
     code, out, err = run_cli(
         "capacity", "restore", "--endpoint", "manga-recommender-hotfix", "--region", REGION, "--format", "json",
-        "--config", "/nonexistent",
+        "--config", NO_SETTINGS,
     )  # fmt: skip
     body = json.loads(out)
     assert code == 3
@@ -557,7 +558,7 @@ def test_provisioned_concurrency_that_autoscales_to_zero_is_a_cold_start_risk(ca
     _serverless_with_provisioned_concurrency(capacity_world, 0)
     code, out, _ = run_cli(
         "capacity", "audit", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
-        "--config", "/nonexistent",
+        "--config", NO_SETTINGS,
     )  # fmt: skip
     [audit] = json.loads(out)
     assert code == 0  # a cold-start risk, not a violation (unless serverless_cold_start_is_violation)
@@ -572,7 +573,7 @@ def test_restore_raises_provisioned_concurrency_to_the_minimum(capacity_world: C
     resource = _serverless_with_provisioned_concurrency(capacity_world, 0)
     code, out, _ = run_cli(
         "capacity", "restore", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
-        "--config", "/nonexistent",
+        "--config", NO_SETTINGS,
     )  # fmt: skip
     body = json.loads(out)
     assert (body["verdict_before"], body["verdict"]) == ("COLD_START_RISK", "COMPLIANT"), body
@@ -594,7 +595,7 @@ def test_provisioned_concurrency_kept_above_zero_is_compliant(capacity_world: Ca
     _serverless_with_provisioned_concurrency(capacity_world, 2)
     _, out, _ = run_cli(
         "capacity", "audit", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
-        "--config", "/nonexistent",
+        "--config", NO_SETTINGS,
     )  # fmt: skip
     assert json.loads(out)[0]["verdict"] == "COMPLIANT"
 
@@ -604,7 +605,7 @@ def test_provisioned_concurrency_kept_above_zero_is_compliant(capacity_world: Ca
 CAMPAIGN = (
     "capacity", "campaign", "--endpoint", PROD, "--name", "manga-monday", "--peak", "380",
     "--start", "2026-12-07T08:00:00+09:00", "--end", "2026-12-07T22:00:00+09:00", "--region", REGION,
-    "--config", "/nonexistent",
+    "--config", NO_SETTINGS,
 )  # fmt: skip
 
 

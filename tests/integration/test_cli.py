@@ -11,6 +11,7 @@ import pytest
 from mlgov.cli import main, sample_finding
 from mlgov.sinks import Fault, start_sink
 from tests.integration.conftest import ACCOUNT, Sandbox
+from tests.settings_files import NO_SETTINGS
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_guardrails_explain_names_the_deciding_statement(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    config = tmp_path / "none.json"
+    config = NO_SETTINGS
     code = main(
         [
             "guardrails",
@@ -105,7 +106,7 @@ def test_guardrails_explain_allows_the_pipeline_with_a_package_tag(capsys: pytes
             "--principal",
             "arn:aws:iam::210987654321:role/mlgov-protected/MlGovDeploymentPipeline",
             "--config",
-            "/nonexistent/cdk.json",
+            NO_SETTINGS,
         ]
     )
     assert code == 0
@@ -186,7 +187,7 @@ def test_a_region_from_the_environment_is_checked_too(
 ) -> None:
     monkeypatch.setenv("AWS_REGION", "nowhere-1")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "nowhere-1")
-    usage_error(capsys, main(["audit", "--config", str(tmp_path / "none.json")]), "'nowhere-1'", "not an AWS region")
+    usage_error(capsys, main(["audit", "--config", NO_SETTINGS]), "'nowhere-1'", "not an AWS region")
 
 
 def test_auditing_an_endpoint_that_does_not_exist_is_a_usage_error_not_a_violation(
@@ -211,7 +212,7 @@ def test_notify_refuses_a_finding_with_the_wrong_types(
     path = tmp_path / "finding.json"
     path.write_text(json.dumps({**sample_finding(), **change}))
     usage_error(
-        capsys, main(["notify", "send", "--finding-file", str(path), "--config", str(tmp_path / "x.json")]), fragment
+        capsys, main(["notify", "send", "--finding-file", str(path), "--config", NO_SETTINGS]), fragment
     )
 
 
@@ -225,7 +226,7 @@ def test_notify_names_the_jira_project_it_used_and_reports_failures_on_stderr(
             monkeypatch.setenv(f"MLGOV_JIRA_{key}", value)
         path = tmp_path / "finding.json"
         path.write_text(json.dumps(sample_finding()))
-        code = main(["notify", "send", "--finding-file", str(path), "--config", str(tmp_path / "none.json")])
+        code = main(["notify", "send", "--finding-file", str(path), "--config", NO_SETTINGS])
         captured = capsys.readouterr()
     assert code == 1
     assert "jira:OPS" in captured.out and "created OPS-1" in captured.out and "MLGOV" not in captured.out

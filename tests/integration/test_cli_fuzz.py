@@ -1,6 +1,7 @@
-"""Fuzz: `mlgov audit|coverage|notify|register` on arguments, files and environment of any kind exit
-0-3, and every error is one line on stderr: no traceback, no "unexpected failure", no HTML page.
-AWS is moto; no generated value is a reachable URL, so nothing leaves the machine."""
+"""Fuzz: `mlgov audit|coverage|notify|register|challenger status|simulate|capacity audit|retire audit|recreate|scan`
+on arguments, files and environment of any kind exit 0-3, and every error is one line on stderr: no traceback,
+no "unexpected failure", no HTML page. AWS is moto; no generated value is a reachable URL, so nothing leaves
+the machine."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ values = st.one_of(
     ),
 )
 FILE = "<file>"
+FLAG = "<flag>"  # an option that takes no value
 
 
 def mostly(*valid: str) -> st.SearchStrategy[str]:
@@ -73,6 +75,16 @@ OPTION_VALUES: dict[str, st.SearchStrategy[str]] = {
     "--model-data-url": mostly("s3://b/m.tar.gz"),
     "--image": mostly("763104351884.dkr.ecr.us-east-1.amazonaws.com/x:1"),
     "--description": values,
+    # issue 21 item 5: numbers out of range, names that do not exist, scans that reach nothing
+    "--minutes": mostly("5", "30", "99999999999", "nan", "inf", "0"),
+    "--traffic": mostly("70", "nan", "inf", "1e300", "0"),
+    "--drop": mostly("0.1", "0", "1", "nan"),
+    "--runs": mostly("1", "10", "99999999999", "0"),
+    "--window": mostly("30", "0", "5", "nan", "99999999999"),
+    "--endpoint-config": mostly("nope", "manga-recommender-prod-config"),
+    "--accounts": mostly("123456789012", "111122223333,444455556666", "12345"),
+    "--regions": mostly("us-east-1", "us-east-1,eu-west-1", "nowhere-1"),
+    "--organization": st.just(FLAG),
 }
 COMMON = ["--region", "--profile", "--endpoint-url", "--format", "--config"]
 COMMANDS: dict[tuple[str, ...], tuple[list[str], list[str]]] = {  # (required, optional)
@@ -82,8 +94,34 @@ COMMANDS: dict[tuple[str, ...], tuple[list[str], list[str]]] = {  # (required, o
     ("notify", "test"): (["--channel"], COMMON),
     ("notify", "redrive"): (["--dlq-url", "--queue-url"], ["--limit", *COMMON]),
     ("register",): (["--group", "--metadata-file", "--model-data-url", "--image"], ["--description", *COMMON]),
+    ("challenger", "status"): (["--endpoint"], ["--minutes", *COMMON]),
+    ("challenger", "simulate"): (["--traffic", "--drop", "--runs"], ["--minutes", "--window", "--format", "--config"]),
+    ("capacity", "audit"): ([], ["--endpoint", *COMMON]),
+    ("retire", "audit"): ([], ["--endpoint", *COMMON]),
+    ("retire", "recreate"): (["--endpoint", "--endpoint-config"], COMMON),
+    ("scan",): ([], ["--accounts", "--organization", "--regions", *COMMON]),
 }
+# Registration metadata with the wrong types (issue 21 item 5): numbers where strings belong, a dict for team.
+_METADATA = {
+    "training_job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/manga-lora",
+    "git_commit_sha": "0123abcd",
+    "training_data_s3_uri": "s3://b/k",
+    "training_data_version": "v1",
+    "trained_at_utc": "2026-05-01T09:00:00Z",
+    "catalog_snapshot_date": "2026-05-01",
+    "evaluation_metrics": {"eval_loss": 0.1},
+    "shadow_ctr_eligible": "true",
+    "intended_use_case": "recommendation",
+    "team": "recs",
+    "approved_by": "lead",
+}
+metadata_files = st.builds(
+    lambda key, value: json.dumps({**_METADATA, key: value}).encode(),
+    st.sampled_from(sorted(_METADATA)),
+    st.one_of(st.sampled_from([12345, 20260501, {"name": "recs"}, ["a"], None, True, 1.5]), json_values),
+)
 file_contents = st.one_of(
+    metadata_files,
     st.binary(max_size=200),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.sampled_from([b"", b"\xff\xfe{}", b"[" * 5000, b'{"context": {"mlgov": []}}', b'{"context": []}']),
@@ -103,6 +141,9 @@ def invocations(draw: Any) -> tuple[list[str], dict[str, bytes], dict[str, str]]
     argv, files = list(command), dict[str, bytes]()
     for option in draw(st.permutations(options)):
         value = draw(OPTION_VALUES[option])
+        if value == FLAG:
+            argv.append(option)
+            continue
         if value == FILE:
             value = f"f{len(files)}"
             files[value] = draw(file_contents)
@@ -169,3 +210,38 @@ def test_fuzz_cli_arguments_files_and_environment(
     check()
     tally.report(capsys)
     assert tally.generated >= 200 and tally.unhandled == []
+
+
+def test_fuzz_register_refuses_every_metadata_field_of_the_wrong_json_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21 item 5: a number, object, array, boolean or null where the registry stores a string is exit 2
+    naming the field, before any AWS call (never exit 1, never registered as its text)."""
+    tally = Tally("mlgov register (one metadata field of a wrong JSON type)")
+    strings = sorted(k for k, v in _METADATA.items() if isinstance(v, str) and k != "shadow_ctr_eligible")
+    wrong = st.one_of(
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.booleans(),
+        st.lists(st.integers(), max_size=2),
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    )
+
+    @settings(FUZZ, max_examples=60)
+    @given(st.sampled_from(strings), wrong)
+    def check(key: str, value: Any) -> None:
+        tally.generated += 1
+        path = tmp_path / "metadata.json"
+        path.write_text(json.dumps({**_METADATA, key: value}))
+        err = io.StringIO()
+        argv = ["register", "--group", "manga-recommender", "--metadata-file", str(path), "--region", "us-east-1"]
+        argv += ["--model-data-url", "s3://b/m.tar.gz", "--image", "763104351884.dkr.ecr.us-east-1.amazonaws.com/x:1"]
+        with mock_aws(), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(argv)
+        if code != 2 or f"refused: {key} is a JSON" not in err.getvalue():
+            tally.unhandled.append(f"{key}={value!r}: exit {code}: {err.getvalue().strip()}")
+            raise AssertionError(tally.unhandled[-1])
+
+    check()
+    tally.report(capsys)
+    assert tally.generated >= 30 and tally.unhandled == []

@@ -13,6 +13,7 @@ from mlgov.catalog_estate import CATALOG_TABLE, SNAPSHOT_BUCKET
 from mlgov.cli import main
 from mlgov.sandbox import FakeContext
 from tests.integration.test_coverage_and_retraining import World, fresh_handler, world
+from tests.settings_files import NO_SETTINGS
 
 __all__ = ["world"]
 
@@ -72,7 +73,7 @@ def test_mlgov_coverage_exits_2_naming_the_problem(
 ) -> None:
     breakage(world)
     args = ["coverage", "--catalog-table", CATALOG_TABLE, "--snapshot-uri", world.snapshot_uri, "--format", "json"]
-    code = main([*args, "--region", "us-east-1", "--config", "/nonexistent/cdk.json"])
+    code = main([*args, "--region", "us-east-1", "--config", NO_SETTINGS])
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""
     assert reason in captured.err and captured.err.count("\n") == 1 and "Traceback" not in captured.err

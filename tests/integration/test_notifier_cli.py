@@ -16,6 +16,7 @@ from mlgov_runtime.adapters.http import DeliveryError, HttpClient
 from mlgov_runtime.adapters.notifiers import JiraProject, SlackWebhooks
 from mlgov_runtime.core.routing import Delivery, RoutingPolicy
 from mlgov_runtime.notifier.logic import Channel, MemoryState, deliver_finding
+from tests.settings_files import NO_SETTINGS
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -86,10 +87,34 @@ def test_5xx_is_retried_with_backoff_until_it_gives_up_retryable(slack: Sink) ->
     assert len(slack.requests) == 3
 
 
-def test_a_hanging_server_times_out_and_is_retried(slack: Sink) -> None:
-    slack.fail_next(Fault(200, hang_seconds=1.0))
-    slack_to(slack, fast_http(timeout=0.3)).send(sample_finding(), "#sec")
-    assert len(slack.requests) == 2
+def test_a_slack_answer_slower_than_the_timeout_but_successful_is_posted_once(slack: Sink) -> None:
+    # Slack webhooks take no idempotency key: a post that was sent is awaited as long as every attempt together
+    # would take (here 20 x 0.3 s), not sent again after one attempt's 0.3 s (then it would show twice).
+    slack.fail_next(Fault(200, hang_seconds=0.8))
+    http = HttpClient(timeout=0.3, attempts=20, base_delay=0.01, sleep=lambda _s: None)
+    slack_to(slack, http).send(sample_finding(), "#sec")
+    assert len(slack.requests) == 1 and len(slack.delivered) == 1
+
+
+def test_a_slack_post_sent_but_never_answered_is_not_resent_in_the_same_call(slack: Sink) -> None:
+    slack.fail_next(Fault(200, hang_seconds=5.0))
+    http = HttpClient(timeout=0.1, attempts=3, base_delay=0.01, sleep=lambda _s: None)
+    with pytest.raises(DeliveryError) as caught:
+        slack_to(slack, http).send(sample_finding(), "#sec")
+    assert caught.value.retryable and "not resent now" in str(caught.value)
+    assert len(slack.requests) == 1
+
+
+def test_a_refused_connection_is_retried_since_nothing_was_sent() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sleeps: list[float] = []
+    with pytest.raises(DeliveryError, match="after 3 attempts"):
+        SlackWebhooks({"#sec": f"http://127.0.0.1:{port}/x"}, fast_http(sleeps)).send(sample_finding(), "#sec")
+    assert len(sleeps) == 2
 
 
 def test_a_4xx_answer_is_not_retried_and_says_what_came_back(slack: Sink) -> None:
@@ -116,7 +141,7 @@ def test_cli_notify_send_uses_the_environment_and_exits_0(
         monkeypatch.setenv(f"MLGOV_JIRA_{key}", value)
     path = tmp_path / "finding.json"
     path.write_text(json.dumps(sample_finding()))
-    args = ["notify", "send", "--finding-file", str(path), "--format", "json", "--config", str(tmp_path / "none.json")]
+    args = ["notify", "send", "--finding-file", str(path), "--format", "json", "--config", NO_SETTINGS]
     assert main(args) == 0
     out: dict[str, Any] = json.loads(capsys.readouterr().out)
     assert out["deliveries"] == {

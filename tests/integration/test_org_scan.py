@@ -22,6 +22,7 @@ from mlgov.org_estate import Organization, seed_organization
 from mlgov.sandbox import FakeContext
 from mlgov.settings import Settings, check_options
 from mlgov_runtime.org_scan import settings as e
+from tests.settings_files import NO_SETTINGS
 
 REGION = "us-east-1"
 ROLE = "MlGovMemberAudit"
@@ -320,7 +321,7 @@ def test_mlgov_scan_prints_accounts_and_endpoints_and_exits_3(
 
     accounts = ",".join(org_world.account(n) for n in ("staging", "sandbox"))
     code = main(
-        ["scan", "--accounts", accounts, "--regions", REGION, "--format", "json", "--config", "no-such-cdk.json"]
+        ["scan", "--accounts", accounts, "--regions", REGION, "--format", "json", "--config", NO_SETTINGS]
     )
     out = json.loads(capsys.readouterr().out)
     assert code == 3
@@ -346,7 +347,7 @@ def test_mlgov_scan_of_the_organization_lists_its_active_accounts(
 ) -> None:
     from mlgov.cli import main
 
-    code = main(["scan", "--organization", "--regions", REGION, "--format", "table", "--config", "no-such-cdk.json"])
+    code = main(["scan", "--organization", "--regions", REGION, "--format", "table", "--config", NO_SETTINGS])
     captured = capsys.readouterr()
     assert code == 3
     # The governance account itself (read with the caller's own credentials) and the three members

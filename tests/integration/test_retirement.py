@@ -36,6 +36,7 @@ from mlgov.settings import parse_settings
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
 from mlgov_runtime.adapters.cost_anomaly import AnomaliesUnavailable, service_anomalies
 from mlgov_runtime.adapters.endpoint_retirement import EndpointMetrics
+from tests.settings_files import NO_SETTINGS
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
@@ -203,7 +204,7 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
 def test_cli_audit_prints_one_object_per_endpoint_and_exits_3_on_a_stale_endpoint_with_traffic(
     retirement_world: RetirementWorld, tmp_path: Path
 ) -> None:
-    config = str(tmp_path / "absent.json")
+    config = NO_SETTINGS
     code, out, _ = run_cli("retire", "audit", "--format", "json", "--config", config)
     assert code == 3
     rows = {e["endpoint_name"]: e for e in json.loads(out)["endpoints"]}
@@ -222,7 +223,7 @@ def test_cli_audit_prints_one_object_per_endpoint_and_exits_3_on_a_stale_endpoin
 def test_cli_request_refuses_a_stale_endpoint_with_traffic_and_the_current_one(
     retirement_world: RetirementWorld, tmp_path: Path
 ) -> None:
-    config = str(tmp_path / "absent.json")
+    config = NO_SETTINGS
     code, _, err = run_cli("retire", "request", "--endpoint", STALE, "--config", config)
     assert code == 3 and "refused" in err and "4,920 invocations" in err
     code, _, err = run_cli("retire", "request", "--endpoint", LIVE, "--config", config)
@@ -250,7 +251,7 @@ def test_cli_cancel_closes_the_retirement_so_the_tag_may_change(
         "--findings-topic-arn",
         r["FINDINGS_TOPIC_ARN"],
         "--config",
-        str(tmp_path / "absent.json"),
+        NO_SETTINGS,
     )
     assert code == 0, err
     [closed] = retirement_world.published()
@@ -264,7 +265,7 @@ def test_cli_recreate_brings_a_deleted_endpoint_back_from_its_kept_config(
 ) -> None:
     retirement_world.sm.delete_endpoint(EndpointName=IDLE)
     code, out, err = run_cli(
-        "retire", "recreate", "--endpoint", IDLE, "--endpoint-config", f"{IDLE}-config", "--config", str(tmp_path / "x")
+        "retire", "recreate", "--endpoint", IDLE, "--endpoint-config", f"{IDLE}-config", "--config", NO_SETTINGS
     )
     assert code == 0, err
     assert "tagged retiring" in out

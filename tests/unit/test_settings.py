@@ -184,6 +184,43 @@ def test_a_directory_named_as_cdk_json_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_retraining_group_is_the_only_watched_group_or_the_one_named() -> None:
-    assert parse_settings({"watched_model_package_groups": ["solo"]}).retraining_group == "solo"
-    several = {"watched_model_package_groups": ["a", "b"], "retraining": {"model_package_group": "b"}}
+    solo = {"watched_model_package_groups": ["solo"], "challenger": {"endpoints": {"solo": "solo-prod"}}}
+    assert parse_settings(solo).retraining_group == "solo"
+    several = {
+        "watched_model_package_groups": ["a", "b"],
+        "retraining": {"model_package_group": "b"},
+        "challenger": {"endpoints": {}},
+    }
     assert parse_settings(several).retraining_group == "b"
+
+
+# -- issue 21 item 4: one validation for synth and the CLI; nothing silently falls back to defaults
+
+
+def test_a_challenger_group_that_is_not_watched_is_refused_by_parse_settings_itself() -> None:
+    # parse_settings is what both `cdk synth` (app.build_app) and the CLI (load_settings_file) call.
+    with pytest.raises(SettingsError, match="group manga-ranker is not in watched_model_package_groups"):
+        parse_settings({"challenger": {"endpoints": {"manga-ranker": "manga-ranker-prod"}}})
+    with pytest.raises(SettingsError, match=r"group manga-recommender \(the default; set challenger.endpoints\)"):
+        parse_settings({"watched_model_package_groups": ["solo"]})
+
+
+@pytest.mark.parametrize("key", ["mlgvo", "MLGOV", "mlgov ", "ml_gov", "mlgv", "mglov"])
+def test_a_context_key_that_looks_like_a_misspelt_mlgov_is_refused(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "cdk.json"
+    path.write_text(json.dumps({"context": {key: {"log_retention_days": 30}}}))
+    with pytest.raises(SettingsError, match="looks like a misspelt 'mlgov'"):
+        load_settings_file(path)
+
+
+@pytest.mark.parametrize("key", ["@aws-cdk/core:newStyleStackSynthesis", "acknowledged-issue-numbers", "mlops", "x"])
+def test_other_context_keys_are_left_to_cdk(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "cdk.json"
+    path.write_text(json.dumps({"context": {key: True, "mlgov": {"log_retention_days": 30}}}))
+    assert load_settings_file(path).log_retention_days == 30
+
+
+def test_an_explicit_settings_path_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="no such file"):
+        load_settings_file(tmp_path / "cdk.jsn", explicit=True)
+    assert load_settings_file(tmp_path / "cdk.json").log_retention_days == 90  # the default file may be absent

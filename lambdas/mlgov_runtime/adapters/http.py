@@ -131,6 +131,7 @@ class HttpClient:
     max_delay: float = 20.0  # the longest back-off or Retry-After this client sleeps
     sleep: Callable[[float], None] = field(default=time.sleep)
     remaining: Callable[[], float] | None = None  # seconds left in the caller's budget; None: no deadline
+    later: str = "a later invocation"  # who tries again: the queue's next delivery, or the CLI's user
 
     def within(self, remaining: Callable[[], float]) -> HttpClient:
         """The same client, bound to a caller's time budget."""
@@ -142,7 +143,18 @@ class HttpClient:
     def _backoff(self, attempt: int) -> float:
         return min(self.base_delay * 2**attempt, self.max_delay) * (0.5 + random.random() / 2)
 
-    def request(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> Response:
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        idempotent: bool = True,
+    ) -> Response:
+        """`idempotent=False` (a Slack webhook post: no idempotency key exists): the answer is awaited as long as
+        all attempts together would have taken, and a request sent but never answered is not sent again here,
+        since a slow server may have acted on it. Refused connections and 408/429/5xx answers are still retried."""
         data = None if body is None else json.dumps(body).encode("utf-8")
         all_headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
         where = f"{method} {redact(url)}"
@@ -150,11 +162,12 @@ class HttpClient:
         for attempt in range(self.attempts):
             left = self._left()
             if left < MIN_ATTEMPT_SECONDS:
-                raise DeliveryError(f"{where} {last}; out of time in this invocation, left for a later one", None, True)
+                raise DeliveryError(f"{where} {last}; out of time, left for {self.later}", None, True)
             status, retry_after = None, None
             try:
                 request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
-                return _urlopen(request, min(self.timeout, left))
+                wait = self.timeout if idempotent else self.timeout * (self.attempts - attempt)
+                return _urlopen(request, min(wait, left))
             except urllib.error.HTTPError as exc:
                 status = exc.code
                 if exc.code not in RETRYABLE:
@@ -166,7 +179,16 @@ class HttpClient:
                 retry_after = parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
             except ValueError as exc:  # a malformed URL: configuration, not an outage
                 raise DeliveryError(f"{where}: {exc}", None, False, str(exc)) from None
-            except (TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            except TimeoutError as exc:  # sent, no answer in time (a refused or hung connect is a URLError)
+                last = f"failed: {exc or type(exc).__name__}"
+                if not idempotent:
+                    raise DeliveryError(
+                        f"{where} sent but not answered in time; not resent now (it may have been acted on), "
+                        f"left for {self.later}",
+                        None,
+                        True,
+                    ) from None
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
                 last = f"failed: {getattr(exc, 'reason', None) or type(exc).__name__}"
             if attempt + 1 >= self.attempts:
                 break
@@ -174,13 +196,13 @@ class HttpClient:
                 retry_after > self.max_delay or retry_after > self._left() - MIN_ATTEMPT_SECONDS
             ):
                 raise DeliveryError(
-                    f"{where} {last} with Retry-After {retry_after:g} s; left for a later invocation",
+                    f"{where} {last} with Retry-After {retry_after:g} s; left for {self.later}",
                     status,
                     True,
                     retry_after=retry_after,
                 )
             delay = retry_after if retry_after is not None else self._backoff(attempt)
             if delay > self._left() - MIN_ATTEMPT_SECONDS:
-                raise DeliveryError(f"{where} {last}; no time for another attempt, left for a later one", status, True)
+                raise DeliveryError(f"{where} {last}; no time for another attempt, left for {self.later}", status, True)
             self.sleep(delay)
         raise DeliveryError(f"{where} {last} after {self.attempts} attempts", None, True)

@@ -31,7 +31,7 @@ class SlackWebhooks:
                 f"no webhook for Slack channel {target} in the notifier secret (slack_webhooks)",
                 objection=f"slack_webhooks has no {target}",
             )
-        self.http.request("POST", url, slack_message(finding, self.findings_table))
+        self.http.request("POST", url, slack_message(finding, self.findings_table), idempotent=False)
         return f"posted to {target}"
 
 

@@ -151,6 +151,7 @@ class CapacityAudit:
     found: bool = True
     business_min: int = 2
     pipeline_fixes: list[str] = field(default_factory=list)  # only a new endpoint config fixes these
+    fixes: dict[str, str] = field(default_factory=dict)  # finding kind -> a command fitter than restore
 
     def problem(self, kind: str, reason: str) -> None:
         self.problems.setdefault(kind, []).append(reason)
@@ -186,6 +187,8 @@ class CapacityAudit:
         kind = kind or next((k for k in KINDS if k in self.problems), None)
         if kind == KIND_ERROR or not self.found:
             return f"mlgov capacity audit --endpoint {self.endpoint_name}"
+        if kind in self.fixes:
+            return self.fixes[kind]
         if kind == KIND_SINGLE_INSTANCE:
             return f"mlgov capacity restore --endpoint {self.endpoint_name} --min {self.business_min}"
         return f"mlgov capacity restore --endpoint {self.endpoint_name}"
@@ -385,6 +388,20 @@ class CapacityRules:
                 )
                 audit.problem(kind, reason)
                 audit.pipeline_fixes.append(reason)
+                if kind == KIND_COLD_START and variant.get("ModelName"):
+                    # Provisioned concurrency lives in the endpoint config: a new config, then an update.
+                    config = f"{audit.config_name}-pc"[:63]
+                    memory, most = serverless.get("MemorySizeInMB", 2048), serverless.get("MaxConcurrency", 1)
+                    spec = (
+                        f"VariantName={name},ModelName={variant['ModelName']},ServerlessConfig={{MemorySizeInMB="
+                        f"{memory},MaxConcurrency={most},ProvisionedConcurrency=1}}"
+                    )
+                    audit.fixes.setdefault(
+                        KIND_COLD_START,
+                        f"aws sagemaker create-endpoint-config --region {audit.region} --endpoint-config-name {config} "
+                        f"--production-variants '{spec}' && aws sagemaker update-endpoint --region {audit.region} "
+                        f"--endpoint-name {audit.endpoint_name} --endpoint-config-name {config}",
+                    )
             else:
                 self.provisioned(audit, cap, f"endpoint/{audit.endpoint_name}/variant/{name}", index)
             return cap

@@ -358,7 +358,10 @@ def review_incomplete_finding(ch: dict[str, Any], metric: str, days: int, accoun
         f"Promoted {_label(ch)} on {endpoint}: {days}-day retention review has no data",
         f"The {days}-day review of {ch['model_package_arn']} on {endpoint} found no {metric} data before and after "
         "the promotion, so production_7day_retention_delta is 'unknown'. Next: check that the recommender emits "
-        f"{metric} with the EndpointName dimension (README, 'Challenger CTR gate'), then compare retention by hand.",
+        f"{metric} with the EndpointName dimension: `aws cloudwatch list-metrics --region {region} --namespace "
+        f"{metric.rsplit('/', 1)[0]} --metric-name {metric.rsplit('/', 1)[-1]} --dimensions "
+        f"Name=EndpointName,Value={endpoint}` lists nothing when it does not (README, 'Challenger CTR gate'); "
+        "then compare retention by hand.",
         endpoint_name=endpoint,
         metric=metric,
     )

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding
+from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding, finding_id
 from mlgov_runtime.coverage.logic import CoverageReport, CoverageThresholds, SnapshotFormatError, coverage_gap
 
 KIND_COVERAGE_GAP = "CATALOG_COVERAGE_GAP"
@@ -42,10 +43,39 @@ class CoverageOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def retrain_command(machine_arn: str, gap_pct: float, finding: str) -> str:
+    """The exact call that starts the retraining pipeline for this gap (the input the weekly check gives it)."""
+    body = json.dumps(
+        {"trigger": "coverage-gap", "coverage_gap_pct": gap_pct, "finding_id": finding}, separators=(",", ":")
+    )
+    return f"aws stepfunctions start-execution --state-machine-arn {machine_arn} --input '{body}'"
+
+
+def _next_step(page: bool, started: bool, machine_arn: str | None, command: str | None) -> str:
+    if page or started:
+        return "Retraining started" + (" and on-call paged." if page else " (retraining.start_on_coverage_alert).")
+    if command:
+        return (
+            f"Start retraining for this gap: `{command}` (or set mlgov.retraining.start_on_coverage_alert to start "
+            "it automatically above the alert threshold)."
+        )
+    return "Deploy the retraining state machine (stack MlGovEndpointAudit), then start it for this gap."
+
+
 def coverage_finding(
-    report: CoverageReport, account: str, region: str, group_arn: str, snapshot_uri: str, thresholds: CoverageThresholds
+    report: CoverageReport,
+    account: str,
+    region: str,
+    group_arn: str,
+    snapshot_uri: str,
+    thresholds: CoverageThresholds,
+    machine_arn: str | None = None,
+    start_on_alert: bool = False,
 ) -> Finding:
     page = report.action == "retrain_and_page"
+    started = page or (report.action == "alert" and start_on_alert and machine_arn is not None)
+    fid = finding_id(KIND_COVERAGE_GAP, account, region, group_arn)
+    command = retrain_command(machine_arn, report.coverage_gap_pct, fid) if machine_arn else None
     status = "OPEN" if report.action != "none" else STATUS_RESOLVED
     threshold = thresholds.page_pct if page else thresholds.alert_pct
     return Finding(
@@ -63,12 +93,17 @@ def coverage_finding(
         detail=(
             f"The training snapshot {snapshot_uri} covers {report.catalog_titles - report.gap_titles} of "
             f"{report.catalog_titles} live catalog titles; the gap {report.coverage_gap_pct}% is above "
-            f"{threshold}%. {'Retraining started and on-call paged.' if page else 'Plan a retraining run.'}"
+            f"{threshold}%. {_next_step(page, started, machine_arn, command)}"
             if status == "OPEN"
             else f"The gap is {report.coverage_gap_pct}%, at or below {thresholds.alert_pct}%."
         ),
         source="scheduled",
-        evidence={**report.to_dict(), "orphan_titles": report.orphan_titles, "snapshot_uri": snapshot_uri},
+        evidence={
+            **report.to_dict(),
+            "orphan_titles": report.orphan_titles,
+            "snapshot_uri": snapshot_uri,
+            **({"fix_command": command} if command and status == "OPEN" else {}),
+        },
         status=status,
     )
 

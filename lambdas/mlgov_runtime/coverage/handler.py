@@ -67,10 +67,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = outcome.report
     metrics.add_metric(name="CatalogCoverageGapPct", unit=MetricUnit.Percent, value=report.coverage_gap_pct)
     metrics.add_dimension(name="ModelPackageGroup", value=settings.watched_group)
-    finding = coverage_finding(report, account, region, group, outcome.snapshot_uri, thresholds)
+    machine = settings.retraining_state_machine_arn
+    start = report.action == "retrain_and_page" or (report.action == "alert" and settings.start_on_alert)
+    finding = coverage_finding(
+        report, account, region, group, outcome.snapshot_uri, thresholds, machine, settings.start_on_alert
+    )
     published = store_and_publish(store, finding)
     pipeline = "not needed"
-    if report.action == "retrain_and_page":
+    if start:
         if settings.retraining_state_machine_arn:
             pipeline = start_once(
                 aws.client("stepfunctions"),

@@ -25,6 +25,7 @@ class CoverageSettings(FindingsChannelEnv):
     snapshot_fallback_uri: str | None = None
     alert_pct: float = 5.0
     page_pct: float = 15.0
+    start_on_alert: bool = False  # retraining starts above the alert threshold too (the finding says so)
 
 
 def load_coverage_settings(env: Env) -> CoverageSettings:
@@ -44,7 +45,15 @@ def load_coverage_settings(env: Env) -> CoverageSettings:
         snapshot_fallback_uri=fallback,
         alert_pct=number(env, "COVERAGE_ALERT_PCT", "5", 0, 100),
         page_pct=number(env, "COVERAGE_PAGE_PCT", "15", 0, 100),
+        start_on_alert=_flag(env, "COVERAGE_START_ON_ALERT"),
     )
+
+
+def _flag(env: Env, name: str) -> bool:
+    value = (env.get(name) or "false").strip().lower()
+    if value not in ("true", "false"):
+        raise SettingsError(f"environment variable {name}: {value!r} is not true or false")
+    return value == "true"
 
 
 settings = Lazy(load_coverage_settings)

@@ -67,10 +67,23 @@ def next_step(audit: EndpointAudit) -> str:
             f"configuration, models and packages, and read the pinned artifacts (s3:GetObject on the model "
             f"data, ecr:DescribeImages on the image), then re-run `mlgov audit {where}`."
         )
+    groups = sorted(
+        {
+            c.model_package_arn.split(":model-package/", 1)[1].split("/", 1)[0]
+            for v in (*audit.variants, *audit.inference_components)
+            for c in v.containers
+            if c.model_package_arn and ":model-package/" in c.model_package_arn and "/" in c.model_package_arn
+        }
+    )
+    rollback = (
+        f"`mlgov rollback --endpoint {audit.endpoint_name} --group {groups[0]}`"
+        if len(groups) == 1
+        else f"`mlgov rollback --endpoint {audit.endpoint_name} --group GROUP` (GROUP from "
+        f"`aws sagemaker list-model-package-groups --region {audit.region}`)"
+    )
     return (
         f"Next: `mlgov audit {where} --format json` shows the lineage; roll back to the previous Approved "
-        f"version with `mlgov rollback --endpoint {audit.endpoint_name} --group <group>`, or redeploy an "
-        "Approved package through the deployment pipeline."
+        f"version with {rollback}, or redeploy an Approved package through the deployment pipeline."
     )
 
 

@@ -191,6 +191,7 @@ def make_record_handler(
             datetime.now(UTC),
             remaining=remaining,
             failing=failing,
+            stored_status=_stored_status(settings.findings_table),
         )
         logger.info("Finding delivered", extra={"finding_id": finding["finding_id"], "outcomes": report.outcomes})
         metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=report.sent)

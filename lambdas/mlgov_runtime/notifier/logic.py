@@ -183,6 +183,7 @@ def deliver_finding(
     *,
     remaining: Callable[[], float] | None = None,
     failing: MutableMapping[str, str] | None = None,
+    stored_status: Callable[[str], str | None] | None = None,
 ) -> DeliveryReport:
     """Every delivery is tried even when another fails; a retry of the same message skips what
     already went out, so a crash mid-way resends nothing twice.
@@ -190,14 +191,28 @@ def deliver_finding(
     `remaining()`: seconds left in the caller's budget; a delivery is not started without enough.
     `failing`: targets that already failed retryably in this batch (an outage): later records leave
     them for their retry at once instead of spending the batch's time on the same outage.
+    `stored_status(finding_id)`: the finding's status in the findings table. Producers store before they
+    publish, so the store is never older than a message: one that disagrees with it is stale (a RESOLVED
+    overtaken by a re-detection, an OPEN delivered after its RESOLVED) or forged, and is not sent, so each
+    channel's last word is the stored state whatever the delivery order. Absent or unreadable: sent as is.
     """
     report = DeliveryReport()
     status = finding.get("status", STATUS_OPEN)
     fingerprint = finding_fingerprint(finding)
+    stored: str | None = None
+    if stored_status is not None:
+        try:
+            stored = stored_status(finding["finding_id"])
+        except Exception:  # an unreadable store is no evidence either way: deliver what the message says
+            stored = None
     for delivery in deliveries:
         key = delivery.key
         if state.delivered(message_id, delivery):
             report.outcomes[key] = "already delivered"
+            continue
+        if stored in (STATUS_OPEN, STATUS_RESOLVED) and stored != status:
+            report.outcomes[key] = f"suppressed: stale, the stored finding is {stored} and this message {status}"
+            state.mark_delivered(message_id, delivery, now)
             continue
         if policy.suppressed(finding, fingerprint, state.last_sent(finding["finding_id"], delivery), now):
             report.outcomes[key] = "suppressed: same finding within the de-duplication window"

@@ -91,11 +91,33 @@ def full_record(finding_id: str, findings_table: str | None) -> str:
     return f"full finding: item finding_id={finding_id} of the findings table (stack MlGovEndpointAudit)"
 
 
+_SAGEMAKER_PAGES = {
+    "endpoint": "endpoints",
+    "endpoint-config": "endpointConfig",
+    "model": "models",
+    "training-job": "jobs",
+}
+
+
 def console_url(resource_arn: str, region: str) -> str:
-    name = resource_arn.rsplit("/", 1)[1] if ":endpoint/" in resource_arn else ""
+    """The console page of the resource itself. Registry packages and groups have no stable console page
+    outside Studio: their link is the region's SageMaker console, and the finding's detail names the command."""
     region = urllib.parse.quote(region, safe="-")
-    if ENDPOINT_NAME.fullmatch(name):
-        return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/endpoints/{name}"
+    parts = resource_arn.split(":", 5)
+    service, rest = (parts[2], parts[5]) if len(parts) == 6 else ("", "")
+    kind, _, name = rest.partition("/")
+    quoted = urllib.parse.quote(name, safe="")
+    if service == "sagemaker" and kind in _SAGEMAKER_PAGES and ENDPOINT_NAME.fullmatch(name):
+        return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/{_SAGEMAKER_PAGES[kind]}/{name}"
+    if service == "sagemaker" and kind in ("model-package", "model-package-group"):
+        return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}"
+    if service == "iam" and kind == "role" and name:
+        return f"https://console.aws.amazon.com/iam/home#/roles/details/{quoted.rsplit('%2F', 1)[-1]}"
+    arn = urllib.parse.quote(resource_arn, safe=":")
+    if service == "states" and rest.startswith("stateMachine:"):
+        return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/statemachines/view/{arn}"
+    if service == "states" and rest.startswith("execution:"):
+        return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
     return f"https://{region}.console.aws.amazon.com/console/home?region={region}"
 
 

@@ -25,6 +25,19 @@ from mlgov_runtime.retraining.training_data import (
 )
 
 KIND_RETRAINING_FAILED = "RETRAINING_FAILED"
+
+
+def _rerun(execution: Any) -> str:
+    """The next step with real values: the failed run's history, then a new run of the same state machine."""
+    parts = str(execution or "").split(":")
+    if len(parts) < 8 or parts[5] != "execution":
+        return "Next: `aws stepfunctions list-executions --state-machine-arn <the retraining machine>` finds the run."
+    machine = ":".join([*parts[:5], "stateMachine", parts[6]])
+    return (
+        f"Next: `aws stepfunctions get-execution-history --execution-arn {execution} --reverse-order` shows what "
+        f"failed; once fixed, `aws stepfunctions start-execution --state-machine-arn {machine} "
+        """--input '{"trigger":"rerun"}'` trains again."""
+    )
 SNAPSHOT_KEY = "catalog-snapshots/{date}/training.jsonl"
 # Beside the pairs, in the training job's `train` channel: restricted flags and popularity for its evaluation.
 CATALOG_KEY = "catalog-snapshots/{date}/catalog.jsonl"
@@ -194,7 +207,7 @@ def failure_finding(state: Mapping[str, Any], account: str, region: str, group_a
         resource_arn=group_arn,
         title=f"Retraining stopped at {stage.replace('_', ' ')}"
         + (f": {', '.join(c['name'] for c in failed)} failed" if failed else ""),
-        detail=f"Execution {state.get('execution', '?')} stopped at {stage}. {what}",
+        detail=f"Execution {state.get('execution', '?')} stopped at {stage}. {what} {_rerun(state.get('execution'))}",
         source="pipeline",
         evidence={"stage": stage, "failed_checks": failed, "error": error, "execution": state.get("execution")},
     )

@@ -56,6 +56,13 @@ class RegistrationMetadata:
         return meta
 
     def validate(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "str" and not isinstance(value, str):
+                # The registry stores strings: 12345 or {"a": 1} would be kept as their text, not refused.
+                kind = {bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
+                got = kind.get(type(value), type(value).__name__)
+                raise InvalidRegistration(f"{f.name} is a JSON {got} ({json.dumps(value)[:40]}); it must be a string")
         checks = [
             (
                 re.fullmatch(r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:training-job/[\w-]+", self.training_job_arn),
