@@ -166,6 +166,17 @@ class DecisionConfig:
     crosscheck_min_invocations: float = 100
     # Looks read only minutes at least this old: CloudWatch may still fill the newest ones.
     settle_minutes: float = 2
+    # Both variants are served by one recommender, so their impressions per AWS/SageMaker Invocation must agree:
+    # a relative gap beyond the tolerance plus impressions_ratio_z standard errors (per-minute dispersion) over the
+    # window or the recent segment is INVALID (forged or broken impressions would move the CTR ratio by as much).
+    impressions_ratio_tolerance: float = 0.02
+    impressions_ratio_z: float = 5.0
+    impressions_ratio_min_minutes: float = 10
+    # A challenger whose anytime-valid CTR ratio interval lies wholly above this is implausible (forged clicks):
+    # INVALID, never PROMOTE.
+    ctr_ratio_plausible_max: float = 2.0
+    # PROMOTE needs every configured guardrail evaluated on at least this share of the aligned minutes.
+    guardrail_min_coverage: float = 0.5
     # Optional traffic ramp: ((minutes since live, challenger weight), ...), taken by a look that finds no verdict
     # and no guardrail breached, e.g. ((10, 0.25), (20, 0.5)). Empty: the split stays at traffic_fraction.
     ramp: tuple[tuple[float, float], ...] = ()
@@ -194,6 +205,10 @@ class DecisionConfig:
                 f"DecisionConfig.reject_budget ({self.reject_budget}) and ctr_reject_share ({self.ctr_reject_share}) "
                 "must be between 0 and 1 (exclusive)"
             )
+        if not 0 < self.guardrail_min_coverage <= 1:
+            raise ValueError(
+                f"DecisionConfig.guardrail_min_coverage must be in (0, 1], got {self.guardrail_min_coverage}"
+            )
         if not self.impressions_per_invocation_min < self.impressions_per_invocation_max:
             raise ValueError(
                 "DecisionConfig.impressions_per_invocation_min must be below impressions_per_invocation_max"
@@ -203,6 +218,8 @@ class DecisionConfig:
             "latency_target_variance",
             "diversity_ratio_min",
             "impressions_per_invocation_max",
+            "impressions_ratio_z",
+            "ctr_ratio_plausible_max",
         ):
             if not getattr(self, name) > 0 or not math.isfinite(getattr(self, name)):
                 raise ValueError(f"DecisionConfig.{name} must be a positive number, got {getattr(self, name)}")
@@ -214,6 +231,8 @@ class DecisionConfig:
             "settle_minutes",
             "impressions_per_invocation_min",
             "crosscheck_min_invocations",
+            "impressions_ratio_tolerance",
+            "impressions_ratio_min_minutes",
         ):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"DecisionConfig.{name} must not be negative, got {getattr(self, name)}")

@@ -56,6 +56,15 @@ GUARDRAILS = (
     "cart_add_rate",
     "recommendation_diversity",
 )
+# The series keys each guardrail reads: a key the look queried (present in a series) makes the guardrail configured.
+GUARDRAIL_METRICS = {
+    "invocation_error_rate": ("errors_5xx",),
+    "model_latency": ("latency_sum", "latency_count"),
+    "json_failure_rate": ("json_failures",),
+    "language_fidelity": ("language_mismatches",),
+    "cart_add_rate": ("cart_adds",),
+    "recommendation_diversity": ("distinct_titles",),
+}
 
 Series = Mapping[str, Sequence[float | None]]
 # The ramp's split test is tightest near this binomial variance of routed requests (about 10 min at 3,500/min).
@@ -135,18 +144,69 @@ def decide_minutes(
             ],
         )
 
-    # 2. Impressions against SageMaker's own invocation counts: forged or broken custom metrics void the run.
+    # 2. Clicks never exceed impressions in a minute: more is a forged or broken metric, not a better model.
+    excess = _clicks_over_impressions(production, challenger, minutes)
+    if excess:
+        role, i, clicks, shown = excess
+        stats["clicks_check"] = {"variant": role, "minute": i, "clicks": clicks, "impressions": shown}
+        return done(
+            STOP_INVALID,
+            [
+                f"Clicks exceed impressions: the {role} variant reports {clicks:,.0f} RecommendationClicks against "
+                f"{shown:,.0f} RecommendationImpressions in minute {i} of the window. The recommendation metrics "
+                "cannot be trusted (forged with cloudwatch:PutMetricData, or a recommender bug), so the experiment "
+                "is INVALID: no verdict on the model. Find who wrote the metric (CloudTrail PutMetricData on the "
+                "recommendation namespace) before restarting."
+            ],
+        )
+
+    # 3. Impressions against SageMaker's own invocation counts: forged or broken custom metrics void the run.
     cross = _crosscheck(p, c, cfg)
     stats["impressions_crosscheck"] = cross
     if cross["disagrees"]:
         return done(STOP_INVALID, [cross["reason"]])
+    # 3b. ...and against each other: one recommender renders both, so impressions per invocation must agree.
+    agree = _ratio_agreement(production, challenger, aligned, minutes - cfg.recent_minutes, cfg)
+    stats["impressions_agreement"] = agree
+    if agree["disagrees"]:
+        return done(STOP_INVALID, [agree["reason"]])
 
-    # 3. Sample ratio on invocations (SageMaker routes requests, not impressions).
+    # 3c. A configured guardrail metric that never arrived: the same data problem (a guardrail never reads as 0).
+    configured = [
+        name for name, keys in GUARDRAIL_METRICS.items() if any(k in s for s in (production, challenger) for k in keys)
+    ]
+    stats["guardrails_configured"] = configured
+    silent = [
+        (role, key)
+        for name in configured
+        for key in GUARDRAIL_METRICS[name]
+        for role, s in (("production", production), ("challenger", challenger))
+        if not any(_present(s, key, i) for i in range(minutes))
+    ]
+    if silent and minutes >= cfg.missing_metric_minutes:
+        role, key = silent[0]
+        stats["data_problem"] = {"variant": role, "metric": key, "minutes_without_data": minutes}
+        return done(
+            STOP_INVALID,
+            [
+                f"Data problem: the guardrail metric {key} has no datapoint for the {role} variant in {minutes} min "
+                f"({', '.join(f'{r} {k}' for r, k in silent)} missing). A guardrail that cannot be evaluated is not "
+                "a pass, so there is no verdict on the model; check that the recommender (custom metrics) and "
+                "SageMaker (Invocation5XXErrors, ModelLatency) publish it with this endpoint's EndpointName and "
+                "VariantName dimensions, then restart the experiment."
+            ],
+        )
+
+    # 4. Sample ratio on invocations (SageMaker routes requests, not impressions); an off split voids the
     if weights is not None and any(w != cfg.traffic_fraction for w in weights):
         srm = _srm_ramp(production, challenger, aligned, weights, cfg)
     else:
         srm = _srm(c.invocations, p.invocations, cfg)
     stats["srm"] = srm
+    # comparison before any breach is read: extra requests aimed at one variant
+    # (InvokeEndpoint with TargetVariant) can then only stop a run.
+    if srm["mismatch"]:
+        return done(STOP_INVALID, [_srm_reason(srm, cfg)])
 
     enough = (
         min(p.impressions, c.impressions) >= cfg.min_impressions_per_variant
@@ -203,11 +263,31 @@ def decide_minutes(
     }
     stats["minimum_window_met"] = window_met
 
+    # 5. A challenger far better than any model is forged clicks, not evidence (checked on the anytime interval).
+    if enough and interval.ratio is not None and interval.lower > cfg.ctr_ratio_plausible_max:
+        stats["ctr_plausibility"] = {"lower": interval.lower, "max": cfg.ctr_ratio_plausible_max}
+        return done(
+            STOP_INVALID,
+            [
+                f"Implausible CTR: the challenger's CTR ratio is {interval.ratio:.2f} (lower bound "
+                f"{interval.lower:.2f} > {cfg.ctr_ratio_plausible_max:g}); no model change does that, so "
+                "RecommendationClicks is forged or broken and the experiment is INVALID. Find who wrote the metric "
+                "(CloudTrail PutMetricData on the recommendation namespace) before restarting."
+            ],
+            guardrails,
+        )
     breached = [g for g in guardrails if g.breached]
     if breached:
         return done(REJECT, [g.reason or g.name for g in breached], guardrails)
-    if srm["mismatch"]:
-        return done(STOP_INVALID, [_srm_reason(srm, cfg)], guardrails)
+    # PROMOTE only on guardrails that were evaluated, each over enough of the window.
+    need = max(cfg.min_aligned_minutes, cfg.guardrail_min_coverage * len(aligned))
+    unevaluated = [
+        g.name
+        for g in guardrails
+        if g.name in configured and not (g.statistics.get("evaluated") and g.statistics.get("minutes", 0) >= need)
+    ]
+    stats["guardrails_unevaluated"] = unevaluated
+    guardrails_ok = not unevaluated
     ctr_text = f"challenger CTR {_pct(c.ctr)} vs production {_pct(p.ctr)}"
     ratio_text = _ratio_text(interval, f"{(1 - cfg.alpha) * 100:g}%")
     if enough and reject.beyond_null:
@@ -221,7 +301,7 @@ def decide_minutes(
             ],
             guardrails,
         )
-    if enough and window_met and interval.beyond_null and floor_ok and recent_ok:
+    if enough and window_met and interval.beyond_null and floor_ok and recent_ok and guardrails_ok:
         return done(
             PROMOTE,
             [
@@ -258,6 +338,12 @@ def decide_minutes(
             f"{_num(recent)}, {_num(recent_z)} standard errors above the margin {cfg.non_inferiority_margin:g}, needs "
             f"{cfg.recent_z:g}): the effect may be fading; "
             "keep the experiment running."
+        )
+    elif interval.beyond_null and not guardrails_ok:
+        reasons.append(
+            f"Non-inferior ({ratio_text}) but guardrails {', '.join(unevaluated)} are not yet evaluated on "
+            f"{need:g} of {len(aligned)} aligned minutes (their metrics are missing for a variant): no promotion "
+            "without them; keep the experiment running and check those metrics."
         )
     else:
         reasons.append(f"No verdict yet after {elapsed:g} min: {ctr_text}, {ratio_text}.")
@@ -320,6 +406,76 @@ def _crosscheck(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig) -> dict
                 f"Impressions disagree with SageMaker: the {role} variant reports {v.impressions:,.0f} impressions "
                 "and no AWS/SageMaker Invocations; the experiment is INVALID (no verdict). Find who wrote the "
                 "metric (CloudTrail PutMetricData on the recommendation namespace)."
+            )
+            break
+    return out
+
+
+def _clicks_over_impressions(
+    production: Series, challenger: Series, minutes: int
+) -> tuple[str, int, float, float] | None:
+    for role, s in (("production", production), ("challenger", challenger)):
+        for i in range(minutes):
+            shown = _present(s, "clicks", i) and _present(s, "impressions", i)
+            if shown and _value(s, "clicks", i) > _value(s, "impressions", i):
+                return role, i, _value(s, "clicks", i), _value(s, "impressions", i)
+    return None
+
+
+def _per_invocation(series: Series, minutes: list[int]) -> tuple[float, float, float] | None:
+    """Impressions per invocation (ratio estimate), its variance from the per-minute residuals, and invocations."""
+    n = sum(_value(series, "invocations", i) for i in minutes)
+    if n <= 0:
+        return None
+    r = sum(_value(series, "impressions", i) for i in minutes) / n
+    resid = [_value(series, "impressions", i) - r * _value(series, "invocations", i) for i in minutes]
+    k = len(resid)
+    var = sum(e * e for e in resid) / (n * n) * (k / (k - 1) if k > 1 else 1.0)
+    return r, var, n
+
+
+def _ratio_agreement(
+    production: Series, challenger: Series, aligned: list[int], recent_from: float, cfg: DecisionConfig
+) -> dict[str, Any]:
+    """Both variants' impressions per invocation, over the window and over the recent segment: their log ratio
+    beyond log(1 + tolerance) + z standard errors is INVALID. Honest traffic differs only by sampling noise (the
+    same recommender renders both), which the per-minute residuals measure; a forger who adds impressions to one
+    variant moves its CTR by the same factor, so what passes moves the CTR ratio by at most about the tolerance."""
+    used = [i for i in aligned if _value(production, "invocations", i) > 0 and _value(challenger, "invocations", i) > 0]
+    out: dict[str, Any] = {
+        "tolerance": cfg.impressions_ratio_tolerance,
+        "z": cfg.impressions_ratio_z,
+        "disagrees": False,
+        "segments": {},
+    }
+    for segment, minutes in (("window", used), ("recent", [i for i in used if i >= recent_from])):
+        rp, rc = _per_invocation(production, minutes), _per_invocation(challenger, minutes)
+        if rp is None or rc is None or rp[0] <= 0 or rc[0] <= 0:
+            continue
+        if len(minutes) < cfg.impressions_ratio_min_minutes or min(rp[2], rc[2]) < cfg.crosscheck_min_invocations:
+            continue
+        gap = math.log(rc[0] / rp[0])
+        se = math.sqrt(rc[1] / rc[0] ** 2 + rp[1] / rp[0] ** 2)
+        limit = math.log(1 + cfg.impressions_ratio_tolerance) + cfg.impressions_ratio_z * se
+        out["segments"][segment] = {
+            "minutes": len(minutes),
+            "production": rp[0],
+            "challenger": rc[0],
+            "log_gap": gap,
+            "standard_error": se,
+            "limit": limit,
+        }
+        if abs(gap) > limit:
+            out["disagrees"] = True
+            out["reason"] = (
+                f"Impressions per invocation differ between the variants ({segment}, {len(minutes)} min): challenger "
+                f"{rc[0]:.3f} vs production {rp[0]:.3f} RecommendationImpressions per AWS/SageMaker Invocation (gap "
+                f"{math.expm1(abs(gap)):.1%}, allowed {cfg.impressions_ratio_tolerance:.0%} + "
+                f"{cfg.impressions_ratio_z:g} standard errors = {math.expm1(limit):.1%}). One recommender renders "
+                "both, so a gap is forged metrics (cloudwatch:PutMetricData) or a variant that renders a different "
+                "number of items; either way the CTR comparison is not like for like and the experiment is INVALID "
+                "(no verdict). Check CloudTrail PutMetricData on the recommendation namespace and the variants' "
+                "response sizes before restarting."
             )
             break
     return out
@@ -462,14 +618,16 @@ def _guardrails(
             },
         )
 
-    # Errors, JSON failures, language mismatches: rare independent events, the exact mixture test on sums.
+    # Errors, JSON failures, language mismatches: rare independent events, the exact mixture test on sums over the
+    # minutes both variants report (a metric with no datapoint is not evaluated, never 0). Errors are 5XX only:
+    # a 4XX is the caller's malformed request (anyone may send one with TargetVariant), not model evidence.
     for name, events, exposure, null, text in (
         (
             "invocation_error_rate",
-            "errors",
+            "errors_5xx",
             "invocations",
             cfg.error_rate_ratio_max,
-            "4XX+5XX errors per invocation; read the challenger variant's CloudWatch logs for the failing requests",
+            "5XX errors per invocation; read the challenger variant's CloudWatch logs for the failing requests",
         ),
         (
             "json_failure_rate",
@@ -486,13 +644,13 @@ def _guardrails(
             "answers in the wrong language; check the Japanese share of its training snapshot",
         ),
     ):
-        ev_c = c.errors if events == "errors" else getattr(c, events)
-        ev_p = p.errors if events == "errors" else getattr(p, events)
-        ex_c, ex_p = getattr(c, exposure), getattr(p, exposure)
+        ms = minutes_of(events, exposure)
+        ev_c, ev_p = sum(m.events_c for m in ms), sum(m.events_p for m in ms)
+        ex_c, ex_p = sum(m.exposure_c for m in ms), sum(m.exposure_p for m in ms)
         if events == "json_failures":
             ex_c, ex_p = ex_c + ev_c, ex_p + ev_p  # failed responses are exposure too
         if ex_c <= 0 or ex_p <= 0:
-            out.append(skipped(name, exposure))
+            out.append(skipped(name, events))
             continue
         cmp = compare_rates(ev_c, ex_c, ev_p, ex_p, null, "higher", prior, g_alpha)
         rate_c, rate_p = ev_c / ex_c, ev_p / ex_p
@@ -505,7 +663,7 @@ def _guardrails(
                 rate_c,
                 rate_p,
                 null,
-                cmp.as_dict(),
+                {**cmp.as_dict(), "evaluated": True, "minutes": len(ms)},
                 f"Guardrail {name} breached: challenger {_pct(rate_c)} vs production {_pct(rate_p)} ({text}; ratio "
                 f"lower bound {cmp.lower:.3g} > {null:g} with {g_conf} confidence); reject the package."
                 if hit
@@ -543,6 +701,7 @@ def _guardrails(
                     "log_mixture": sq.log_mixture_one_sided(s, v, rho2),
                     "threshold": math.log(1 / g_alpha),
                     "method": "minute-level normal-mixture test on log latency ratio",
+                    "evaluated": True,
                 },
                 f"Guardrail model_latency breached: the challenger's ModelLatency is {ratio:.2f}x production's, above "
                 f"{cfg.latency_ratio_max:g}x with {g_conf} confidence over {len(lat)} minutes; reject the package and "
@@ -571,18 +730,18 @@ def _guardrails(
         seq = sq.compare_minutes(ms, null, "lower", g_alpha, cfg.ctr_target_variance)
         ev_c, ev_p = sum(m.events_c for m in ms), sum(m.events_p for m in ms)
         ex_c, ex_p = sum(m.exposure_c for m in ms), sum(m.exposure_p for m in ms)
-        rate_c = ev_c / ex_c if ex_c else None
-        rate_p = ev_p / ex_p if ex_p else None
+        share_c = ev_c / ex_c if ex_c else None
+        share_p = ev_p / ex_p if ex_p else None
         hit = seq.beyond_null and len(ms) >= cfg.min_aligned_minutes
         out.append(
             GuardrailResult(
                 name,
                 hit,
-                rate_c,
-                rate_p,
+                share_c,
+                share_p,
                 null,
-                seq.as_dict(),
-                f"Guardrail {name} breached: challenger {rate_c or 0:.4g} vs production {rate_p or 0:.4g} per "
+                {**seq.as_dict(), "evaluated": True, "minutes": len(ms)},
+                f"Guardrail {name} breached: challenger {share_c or 0:.4g} vs production {share_p or 0:.4g} per "
                 "impression "
                 f"(ratio upper bound {seq.upper:.3g} < {null:g} with {g_conf} confidence): {text}; reject the package."
                 if hit
