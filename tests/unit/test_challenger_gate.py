@@ -55,6 +55,14 @@ def put(cw: Any, variant: str, minute: int, values: Mapping[str, float], second:
     }
     by_ns: dict[str, list[dict[str, Any]]] = {}
     for key, value in values.items():
+        if key == "latency":
+            # ModelLatency as SageMaker publishes it: one statistic set per minute (Sum and SampleCount are read).
+            n = max(float(value), 1.0)
+            stat = {"SampleCount": n, "Sum": 50_000.0 * n, "Minimum": 40_000.0, "Maximum": 60_000.0}
+            by_ns.setdefault("AWS/SageMaker", []).append(
+                {"MetricName": "ModelLatency", "Dimensions": dims, "Timestamp": at, "StatisticValues": stat}
+            )
+            continue
         namespace, metric = names[key]
         by_ns.setdefault(namespace, []).append(
             {"MetricName": metric, "Dimensions": dims, "Timestamp": at, "Value": float(value)}
@@ -90,6 +98,7 @@ def traffic(
                 "errors_5xx": 0,
                 "json_failures": 0,
                 "language_mismatches": 0,
+                "latency": impressions,
             }
             for key, extra in (forged or {}).get(variant, {}).items():
                 values[key] += extra
@@ -398,3 +407,186 @@ def test_the_ramp_steps_only_on_a_look_without_verdict_or_breach() -> None:
     assert len(endpoints.weights) == 1
     with pytest.raises(ValueError, match="ramp"):
         DecisionConfig(ramp=((10, 0.5), (20, 0.25)))
+
+
+# -- attacks on the gate's inputs (the review's reproductions, /work/notes/gate_*.py, as tests)
+
+FULL = ("impressions", "clicks", "invocations", "errors_4xx", "errors_5xx", "latency_sum", "latency_count")
+FULL += ("json_failures", "language_mismatches")
+
+
+def _honest(
+    minutes: int, ratio: float = 1.0, seed: int = 7, ctr: float = 0.08, slate: tuple[int, int] = (1, 1)
+) -> tuple[dict[str, list[float | None]], dict[str, list[float | None]]]:
+    """Both variants with every metric the look reads, 3,500 requests a minute, 10 % to the challenger; each request
+    renders a slate of `slate` impressions (uniform), as one recommender does for both variants."""
+    rng = np.random.default_rng(seed)
+    prod: dict[str, list[float | None]] = {k: [] for k in FULL}
+    chal: dict[str, list[float | None]] = {k: [] for k in FULL}
+    for _ in range(minutes):
+        req_c = int(rng.binomial(3500, 0.1))
+        for s, req, q in ((prod, 3500 - req_c, 1.0), (chal, req_c, ratio)):
+            shown = int(rng.integers(slate[0], slate[1] + 1, req).sum())
+            s["invocations"].append(float(req))
+            s["impressions"].append(float(shown))
+            s["clicks"].append(float(rng.binomial(shown, ctr * q)))
+            s["errors_4xx"].append(float(rng.binomial(req, 0.001)))
+            s["errors_5xx"].append(0.0)
+            s["latency_count"].append(float(req))
+            s["latency_sum"].append(req * 50_000.0 * float(rng.lognormal(0, 0.05)))
+            s["json_failures"].append(float(rng.binomial(shown, 0.001)))
+            s["language_mismatches"].append(float(rng.binomial(shown, 0.001)))
+    return prod, chal
+
+
+def _head(s: Mapping[str, list[float | None]], m: int) -> dict[str, list[float | None]]:
+    return {k: list(v[:m]) for k, v in s.items()}
+
+
+@pytest.mark.parametrize(("per_minute", "minutes"), [(5, 10), (5, 40), (20, 10), (20, 40)])
+def test_malformed_requests_aimed_at_the_challenger_never_reject_it(per_minute: int, minutes: int) -> None:
+    # Given an A/A experiment, and anyone with sagemaker:InvokeEndpoint sending `per_minute` malformed requests a
+    # minute with TargetVariant=<challenger>: real AWS/SageMaker Invocations and Invocation4XXErrors rise
+    prod, chal = _honest(minutes)
+    chal["invocations"] = [(x or 0) + per_minute for x in chal["invocations"]]
+    chal["errors_4xx"] = [(x or 0) + per_minute for x in chal["errors_4xx"]]
+    result = decide_minutes(prod, chal, minutes)
+    # Then a client error is not model evidence: no guardrail breach, never REJECT
+    assert result.decision in (CONTINUE, STOP_INVALID), result.reasons
+    errors = next(g for g in result.guardrails if g.name == "invocation_error_rate") if result.guardrails else None
+    assert errors is None or errors.breached is False
+
+
+def test_an_off_split_is_invalid_before_any_breach_is_read() -> None:
+    # Given requests aimed at the challenger (TargetVariant) that also make its container fail with 5XX: 40 a minute
+    prod, chal = _honest(30)
+    chal["invocations"] = [(x or 0) + 40 for x in chal["invocations"]]
+    chal["errors_5xx"] = [(x or 0) + 40 for x in chal["errors_5xx"]]
+    # Then they render no impressions, so the variants' impressions per invocation already disagree: INVALID
+    assert decide_minutes(prod, chal, 30).decision == STOP_INVALID
+    # And with that check loosened, the split is checked before any breach: void, never a rejection on that traffic
+    result = decide_minutes(prod, chal, 30, DecisionConfig(impressions_ratio_tolerance=0.5))
+    assert result.statistics["srm"]["mismatch"] is True
+    assert result.decision == STOP_INVALID and "Sample-ratio mismatch" in result.reasons[0]
+    # While the same 5XX rate on a healthy split is a real breach
+    prod, chal = _honest(30)
+    chal["errors_5xx"] = [(x or 0) * 0 + 40 for x in chal["errors_5xx"]]
+    assert decide_minutes(prod, chal, 30).decision == REJECT
+
+
+@pytest.mark.parametrize("minutes", [15, 30, 60])
+def test_forged_challenger_impressions_inside_the_band_void_the_experiment(minutes: int) -> None:
+    # Given an A/A experiment, and the challenger's impressions doubled by a forger (2 per invocation: inside the
+    # 0.5-20 band of the SageMaker cross-check)
+    prod, chal = _honest(minutes)
+    chal["impressions"] = [(x or 0) * 2 for x in chal["impressions"]]
+    result = decide_minutes(prod, chal, minutes)
+    # Then impressions per invocation disagree between the variants: INVALID, never REJECT
+    assert result.statistics["impressions_crosscheck"]["disagrees"] is False
+    assert result.statistics["impressions_agreement"]["disagrees"] is True
+    assert result.decision == STOP_INVALID and "per invocation differ" in result.reasons[0]
+
+
+def test_forged_production_impressions_void_the_experiment() -> None:
+    prod, chal = _honest(180, ratio=0.8)
+    prod["impressions"] = [(x or 0) * 1.5 for x in prod["impressions"]]
+    result = decide_minutes(prod, chal, 180)
+    assert result.decision == STOP_INVALID and result.statistics["impressions_agreement"]["disagrees"] is True
+
+
+def test_impressions_forged_only_in_the_recent_minutes_are_caught_by_the_recent_segment() -> None:
+    # Given 180 honest minutes, then the challenger's impressions inflated by 15 % over the last 30
+    prod, chal = _honest(180)
+    chal["impressions"] = [(x or 0) * (1.15 if i >= 150 else 1) for i, x in enumerate(chal["impressions"])]
+    result = decide_minutes(prod, chal, 180)
+    agreement = result.statistics["impressions_agreement"]
+    assert result.decision == STOP_INVALID and "(recent," in result.reasons[0]
+    assert abs(agreement["segments"]["window"]["log_gap"]) < agreement["segments"]["window"]["limit"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_honest_slates_of_varying_size_agree_between_variants(seed: int) -> None:
+    # Given one recommender rendering 1-20 items a request for both variants (the per-request count varies)
+    prod, chal = _honest(360, seed=seed, slate=(1, 20))
+    # Then every look of the run finds their impressions per invocation in agreement
+    for m in range(15, 361, 15):
+        agreement = decide_minutes(_head(prod, m), _head(chal, m), m).statistics["impressions_agreement"]
+        assert agreement["disagrees"] is False, (m, agreement)
+
+
+def test_clicks_above_impressions_are_invalid_not_a_better_model() -> None:
+    # Given a forger adding 400 clicks a minute to the challenger (more clicks than it has impressions)
+    prod, chal = _honest(30)
+    chal["clicks"] = [(x or 0) + 400 for x in chal["clicks"]]
+    result = decide_minutes(prod, chal, 30)
+    assert result.decision == STOP_INVALID and "Clicks exceed impressions" in result.reasons[0]
+    assert result.statistics["clicks_check"]["variant"] == "challenger"
+
+
+def test_an_implausibly_better_challenger_is_invalid_not_promoted() -> None:
+    # Given clicks on the challenger tripled (still fewer than its impressions) over a full window
+    prod, chal = _honest(180)
+    chal["clicks"] = [(x or 0) * 3 for x in chal["clicks"]]
+    result = decide_minutes(prod, chal, 180)
+    assert result.decision == STOP_INVALID and "Implausible CTR" in result.reasons[0]
+
+
+def test_forged_clicks_inside_the_plausible_band_still_steer_the_verdict() -> None:
+    # What the gate cannot see (README, trust model): no AWS metric counts clicks, so clicks added to a 20 % worse
+    # challenger within the plausible band still promote it. The control is the SCP that keeps
+    # cloudwatch:PutMetricData on the recommendation namespace to the recommender's roles.
+    prod, chal = _honest(180, ratio=0.8)
+    assert decide_minutes(prod, chal, 180).decision == REJECT
+    chal["clicks"] = [float(round((x or 0) * 1.3)) for x in chal["clicks"]]
+    assert decide_minutes(prod, chal, 180).decision == PROMOTE
+
+
+def test_guardrail_metrics_that_never_arrive_are_a_data_problem_not_a_pass() -> None:
+    # Given a better challenger whose latency, JSON-failure and error metrics never arrive
+    prod, chal = _honest(180, ratio=1.08)
+    assert decide_minutes(prod, chal, 180).decision == PROMOTE
+    for key in ("json_failures", "latency_sum", "latency_count", "errors_4xx", "errors_5xx"):
+        chal[key] = [None] * 180
+    result = decide_minutes(prod, chal, 180)
+    # Then no promotion: the guardrails were never evaluated, a data problem (CHALLENGER_DATA_MISSING)
+    assert result.decision == STOP_INVALID
+    assert result.statistics["data_problem"]["variant"] == "challenger"
+    assert result.statistics["data_problem"]["metric"] in ("errors_5xx", "latency_sum", "json_failures")
+    from mlgov_runtime.challenger import findings as f
+
+    ch = {"endpoint_name": ENDPOINT, "model_package_arn": "arn:aws:sagemaker:us-east-1:1:model-package/g/5"}
+    ch |= {"group": "g", "version": 5, "traffic_fraction": 0.1}
+    finding = f.invalid_finding(ch, result.to_dict(), "123456789012", "us-east-1")
+    assert finding.kind == "CHALLENGER_DATA_MISSING"
+
+
+def test_a_guardrail_metric_missing_for_most_of_the_window_holds_promotion() -> None:
+    # Given a better challenger whose JSON-failure metric arrived only in the first 40 minutes of 180
+    prod, chal = _honest(180, ratio=1.08)
+    chal["json_failures"] = [x if i < 40 else None for i, x in enumerate(chal["json_failures"])]
+    result = decide_minutes(prod, chal, 180)
+    # Then the gate does not read the missing minutes as zero failures and does not promote
+    json_rate = next(g for g in result.guardrails if g.name == "json_failure_rate")
+    assert json_rate.statistics["minutes"] == 40
+    assert result.decision == CONTINUE and result.statistics["guardrails_unevaluated"] == ["json_failure_rate"]
+    assert "not yet evaluated" in " ".join(result.reasons)
+
+
+def test_a_guardrail_metric_that_never_arrives_through_the_adapter_is_a_data_problem(cw: Any) -> None:
+    # Given the recommender never publishing RecommendationJsonFailures for the challenger
+    rng = np.random.default_rng(11)
+    for minute in range(20):
+        for variant, n in ((PROD, 3150), (CHAL, 350)):
+            values = {"impressions": n, "clicks": int(rng.binomial(n, 0.08)), "invocations": n, "errors_4xx": 0}
+            values |= {"errors_5xx": 0, "language_mismatches": 0, "latency": n}
+            if variant == PROD:
+                values["json_failures"] = 0
+            put(cw, variant, minute, values)
+    got = series(cw, 20)
+    result = decide_minutes(got[PROD], got[CHAL], 20)
+    assert result.decision == STOP_INVALID
+    assert result.statistics["data_problem"] == {
+        "variant": "challenger",
+        "metric": "json_failures",
+        "minutes_without_data": 20,
+    }

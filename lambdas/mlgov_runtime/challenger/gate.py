@@ -197,14 +197,14 @@ def decide_minutes(
             ],
         )
 
-    # 4. Sample ratio on invocations (SageMaker routes requests, not impressions); an off split voids the
+    # 4. Sample ratio on invocations (SageMaker routes requests, not impressions). An off split voids the
+    # comparison before any breach is read: extra requests aimed at one variant (InvokeEndpoint with TargetVariant)
+    # can then only stop a run.
     if weights is not None and any(w != cfg.traffic_fraction for w in weights):
         srm = _srm_ramp(production, challenger, aligned, weights, cfg)
     else:
         srm = _srm(c.invocations, p.invocations, cfg)
     stats["srm"] = srm
-    # comparison before any breach is read: extra requests aimed at one variant
-    # (InvokeEndpoint with TargetVariant) can then only stop a run.
     if srm["mismatch"]:
         return done(STOP_INVALID, [_srm_reason(srm, cfg)])
 
