@@ -16,7 +16,9 @@ decide_minutes on the same series). Cells:
 - novelty: +20 % for 30 minutes, -10 % from minute 60 (PROMOTE must stay <= 1 %);
 - power next to the Neyman-Pearson bound (the most powerful fixed-sample test at the same level on all data up to
   that minute: no valid test can do better) at 15 and 30 minutes;
-- a traffic ramp (10 % -> 25 % -> 50 %, the split changing per minute) for validity and power.
+- a traffic ramp (10 % -> 25 % -> 50 %, the split changing per minute) for validity and power;
+- the impressions-per-invocation agreement between variants (gate._ratio_agreement, vectorised): false STOP_INVALID
+  of honest slates of varying size, and how often forged impressions are caught.
 """
 
 from __future__ import annotations
@@ -389,6 +391,91 @@ def aa_cells(runs: int, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
+def slate_traffic(
+    runs: int,
+    rng: np.random.Generator,
+    slate: tuple[int, int],
+    impressions_per_min: float = 3500,
+    minutes: int = HORIZON,
+) -> dict[str, np.ndarray]:
+    """Requests rendering a uniform 1..k slate each, one recommender for both variants (normal sum of the slates)."""
+    lo, hi = slate
+    mean, var = (lo + hi) / 2, ((hi - lo + 1) ** 2 - 1) / 12
+    requests = rng.poisson(impressions_per_min / mean, (runs, minutes))
+    inv_c = rng.binomial(requests, CFG.traffic_fraction)
+    inv_p = requests - inv_c
+
+    def shown(r: np.ndarray) -> np.ndarray:
+        return np.maximum(np.rint(r * mean + np.sqrt(r * var) * rng.standard_normal(r.shape)), r * lo)
+
+    return {"inv_c": inv_c, "inv_p": inv_p, "n_c": shown(inv_c), "n_p": shown(inv_p)}
+
+
+def agreement_stop(data: dict[str, np.ndarray], looks: np.ndarray, cfg: DecisionConfig = CFG) -> np.ndarray:
+    """gate._ratio_agreement vectorised over runs and looks (window and recent segment from cumulative sums of
+    impressions, invocations and their products); first look index that finds a disagreement, -1 never."""
+    ok = (data["inv_c"] > 0) & (data["inv_p"] > 0)
+    if "missing" in data:
+        ok &= ~data["missing"]
+
+    def cums(side: str) -> dict[str, np.ndarray]:
+        n, i = np.where(ok, data[f"n_{side}"], 0).astype(float), np.where(ok, data[f"inv_{side}"], 0).astype(float)
+        zero = np.zeros((n.shape[0], 1))
+        return {
+            k: np.concatenate([zero, np.cumsum(v, axis=1)], axis=1)
+            for k, v in (("I", n), ("N", i), ("II", n * n), ("IN", n * i), ("NN", i * i), ("k", ok.astype(float)))
+        }
+
+    cs = {side: cums(side) for side in ("c", "p")}
+    rows = np.arange(looks.shape[0])[:, None]
+    hit = np.zeros(looks.shape, dtype=bool)
+    for start in (np.zeros_like(looks), np.maximum(looks - int(cfg.recent_minutes), 0)):
+        est = {}
+        for side, c in cs.items():
+            sums = {key: c[key][rows, looks] - c[key][rows, start] for key in c}
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = sums["I"] / sums["N"]
+                sse = np.maximum(sums["II"] - 2 * r * sums["IN"] + r * r * sums["NN"], 0)
+                k = sums["k"]
+                var = sse / sums["N"] ** 2 * np.where(k > 1, k / np.maximum(k - 1, 1), 1.0)
+            est[side] = (r, var, sums["N"], k)
+        (rc, vc, nc, k), (rp, vp, np_, _) = est["c"], est["p"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap = np.log(rc / rp)
+            se = np.sqrt(vc / rc**2 + vp / rp**2)
+        limit = math.log(1 + cfg.impressions_ratio_tolerance) + cfg.impressions_ratio_z * se
+        valid = (k >= cfg.impressions_ratio_min_minutes) & (np.minimum(nc, np_) >= cfg.crosscheck_min_invocations)
+        valid &= (rc > 0) & (rp > 0)
+        hit |= valid & (np.abs(gap) > limit)
+    return _first(hit)
+
+
+def agreement_cells(runs: int, seed: int) -> list[tuple[str, str]]:
+    rows = []
+    cells: list[tuple[str, tuple[int, int], float, float, int]] = [
+        # name, slate, impressions/min, forged factor on the challenger's impressions, from minute
+        ("A/A, 1 item a request", (1, 1), 3500, 1.0, 0),
+        ("A/A, slates of 1-20 items", (1, 20), 3500, 1.0, 0),
+        ("A/A, slates of 1-20, 700 impressions/min", (1, 20), 700, 1.0, 0),
+        ("A/A, slates of 5-15, 35,000/min", (5, 15), 35000, 1.0, 0),
+        ("forged +3%, slates 1-20", (1, 20), 3500, 1.03, 0),
+        ("forged +5%, slates 1-20", (1, 20), 3500, 1.05, 0),
+        ("forged +5%, 1 item a request", (1, 1), 3500, 1.05, 0),
+        ("forged +15% from minute 150, slates 1-20", (1, 20), 3500, 1.15, 150),
+    ]
+    for i, (name, slate, per_min, factor, start) in enumerate(cells):
+        rng = np.random.default_rng(seed + 500 + i)
+        data = slate_traffic(runs, rng, slate, per_min)
+        data["n_c"] = data["n_c"].copy()
+        data["n_c"][:, start:] = np.rint(data["n_c"][:, start:] * factor)
+        wall, looks = look_schedule(runs, rng)
+        first = agreement_stop(data, looks)
+        caught = first >= 0
+        when = f"median look at min {int(np.median(wall[first[caught]]))}" if caught.any() else ""
+        rows.append((name, f"{_rate(caught, runs)}  {when}"))
+    return rows
+
+
 def ramp_weights(minutes: int = HORIZON) -> np.ndarray:
     w = np.full(minutes, 0.1)
     w[10:20] = 0.25
@@ -464,6 +551,12 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {name:<34} {minutes:>4} {_rate(hit, runs):>26} {bound:>9.3f} {power / bound:>10.2f} {read:>10.3f}"
             )
+    print(
+        f"\nImpressions per invocation, challenger vs production (tolerance {CFG.impressions_ratio_tolerance:.0%} + "
+        f"{CFG.impressions_ratio_z:g} s.e., window and last {CFG.recent_minutes:g} min): STOP_INVALID over 360 min"
+    )
+    for name, text in agreement_cells(runs, args.seed):
+        print(f"  {name:<42} {text}")
     print(f"\n({time.perf_counter() - started:.0f} s)")
     return 0
 

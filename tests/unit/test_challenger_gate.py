@@ -590,3 +590,28 @@ def test_a_guardrail_metric_that_never_arrives_through_the_adapter_is_a_data_pro
         "metric": "json_failures",
         "minutes_without_data": 20,
     }
+
+
+def test_the_bench_computes_the_gates_own_impressions_agreement() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import gate_bench
+
+    from mlgov_runtime.challenger.gate import _ratio_agreement
+
+    rng = np.random.default_rng(9)
+    data = gate_bench.slate_traffic(30, rng, (1, 20), 700, minutes=120)
+    data["n_c"] = data["n_c"].copy()
+    data["n_c"][:15, 60:] = np.rint(data["n_c"][:15, 60:] * 1.12)  # half the runs forged from minute 60
+    looks = np.tile(np.arange(10, 121, 10), (30, 1))
+    first = gate_bench.agreement_stop(data, looks)
+    cfg = DecisionConfig()
+    assert (first[:15] >= 0).any() and (first[15:] < 0).all()
+    for run in range(30):
+        prod = {"impressions": list(map(float, data["n_p"][run])), "invocations": list(map(float, data["inv_p"][run]))}
+        chal = {"impressions": list(map(float, data["n_c"][run])), "invocations": list(map(float, data["inv_c"][run]))}
+        expected = -1
+        for j, m in enumerate(looks[run]):
+            if _ratio_agreement(prod, chal, list(range(int(m))), int(m) - cfg.recent_minutes, cfg)["disagrees"]:
+                expected = j
+                break
+        assert first[run] == expected, run
