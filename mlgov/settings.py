@@ -793,6 +793,14 @@ class Challenger(_Strict):
     impressions_per_invocation_min: float = Field(default=0.5, ge=0)
     impressions_per_invocation_max: float = Field(default=20.0, gt=0)
     diversity_ratio_min: float = Field(default=0.9, gt=0, le=1)
+    # Impressions per invocation must agree between the variants (one recommender renders both): a relative gap
+    # beyond the tolerance plus z standard errors is INVALID.
+    impressions_ratio_tolerance: float = Field(default=0.02, ge=0, le=1)
+    impressions_ratio_z: float = Field(default=5.0, gt=0, le=20)
+    # A challenger CTR ratio proven above this is forged clicks: INVALID, never PROMOTE.
+    ctr_ratio_plausible_max: float = Field(default=2.0, gt=1, le=100)
+    # PROMOTE needs every configured guardrail evaluated on at least this share of the aligned minutes.
+    guardrail_min_coverage: float = Field(default=0.5, gt=0, le=1)
     # Optional traffic ramp: [[minutes since live, challenger weight], ...], e.g. [[10, 0.25], [20, 0.5]]; a look
     # with no verdict and no guardrail breached takes the next step. Empty: the split stays at the fraction.
     ramp: list[tuple[int, float]] = Field(default_factory=list, max_length=10)
@@ -856,6 +864,10 @@ class Challenger(_Strict):
                 "impressions_per_invocation_min": self.impressions_per_invocation_min,
                 "impressions_per_invocation_max": self.impressions_per_invocation_max,
                 "diversity_ratio_min": self.diversity_ratio_min,
+                "impressions_ratio_tolerance": self.impressions_ratio_tolerance,
+                "impressions_ratio_z": self.impressions_ratio_z,
+                "ctr_ratio_plausible_max": self.ctr_ratio_plausible_max,
+                "guardrail_min_coverage": self.guardrail_min_coverage,
                 "ramp": [list(step) for step in self.ramp],
             },
             "endpoints": dict(self.endpoints),

@@ -615,3 +615,24 @@ def test_the_bench_computes_the_gates_own_impressions_agreement() -> None:
                 expected = j
                 break
         assert first[run] == expected, run
+
+
+def test_each_forged_metric_check_gives_a_finding_that_names_it() -> None:
+    from mlgov_runtime.challenger import findings as f
+
+    ch = {"endpoint_name": ENDPOINT, "model_package_arn": "arn:aws:sagemaker:us-east-1:1:model-package/g/5"}
+    ch |= {"group": "g", "version": 5, "traffic_fraction": 0.1}
+    cases = []
+    prod, chal = _honest(60)
+    chal["impressions"] = [(x or 0) * 2 for x in chal["impressions"]]
+    cases.append((decide_minutes(prod, chal, 60), "differ between the variants", "impressions_agreement"))
+    prod, chal = _honest(30)
+    chal["clicks"] = [(x or 0) + 400 for x in chal["clicks"]]
+    cases.append((decide_minutes(prod, chal, 30), "clicks exceed impressions", "clicks_check"))
+    prod, chal = _honest(180)
+    chal["clicks"] = [(x or 0) * 3 for x in chal["clicks"]]
+    cases.append((decide_minutes(prod, chal, 180), "implausible CTR ratio", "ctr_plausibility"))
+    for result, title, evidence in cases:
+        finding = f.invalid_finding(ch, result.to_dict(), "123456789012", "us-east-1")
+        assert finding.kind == "CHALLENGER_INVALID" and title in finding.title and evidence in finding.evidence
+        assert "CloudTrail PutMetricData" in finding.detail and "mlgov challenger start --package" in finding.detail

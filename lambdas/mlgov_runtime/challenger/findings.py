@@ -174,13 +174,18 @@ def invalid_finding(ch: dict[str, Any], result: dict[str, Any], account: str, re
     statistics = result["statistics"]
     problem = statistics.get("data_problem")
     cross = statistics.get("impressions_crosscheck") or {}
-    if problem or cross.get("disagrees"):
+    agreement = statistics.get("impressions_agreement") or {}
+    # Cross-checks of the recommendation metrics, in the gate's order; each names what failed.
+    forged = [
+        (bool(cross.get("disagrees")), "impressions disagree with SageMaker Invocations"),
+        (bool(agreement.get("disagrees")), "impressions per invocation differ between the variants"),
+        ("clicks_check" in statistics, "clicks exceed impressions"),
+        ("ctr_plausibility" in statistics, "an implausible CTR ratio (forged clicks)"),
+    ]
+    failed = next((what for hit, what in forged if hit), None)
+    if problem or failed:
         kind = DATA_MISSING if problem else INVALID
-        what = (
-            f"{problem['variant']} {problem['metric']} never arrived"
-            if problem
-            else "impressions disagree with SageMaker Invocations"
-        )
+        what = f"{problem['variant']} {problem['metric']} never arrived" if problem else str(failed)
         return _finding(
             kind,
             "HIGH",
@@ -196,6 +201,9 @@ def invalid_finding(ch: dict[str, Any], result: dict[str, Any], account: str, re
             endpoint_name=endpoint,
             data_problem=problem,
             impressions_crosscheck=cross,
+            impressions_agreement=agreement or None,
+            clicks_check=statistics.get("clicks_check"),
+            ctr_plausibility=statistics.get("ctr_plausibility"),
             variants=result["variants"],
             dashboard_url=dashboard_url(region, endpoint),
         )
