@@ -205,8 +205,9 @@ def decide_minutes(
     else:
         srm = _srm(c.invocations, p.invocations, cfg)
     stats["srm"] = srm
+    guardrails = _guardrails(production, challenger, aligned, p, c, cfg)
     if srm["mismatch"]:
-        return done(STOP_INVALID, [_srm_reason(srm, cfg)])
+        return done(STOP_INVALID, [_srm_reason(srm, cfg)], guardrails)
 
     enough = (
         min(p.impressions, c.impressions) >= cfg.min_impressions_per_variant
@@ -214,7 +215,6 @@ def decide_minutes(
         and len(aligned) >= cfg.min_aligned_minutes
     )
     stats["minimum_sample_met"] = enough
-    guardrails = _guardrails(production, challenger, aligned, p, c, cfg)
     ctr_minutes = [
         sq.Minute(
             _value(challenger, "clicks", i),
