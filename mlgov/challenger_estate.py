@@ -84,8 +84,9 @@ class VariantTraffic:
     cart_rate: float = 0.02
     json_failure_rate: float = 0.004
     language_mismatch_rate: float = 0.01
-    error_rate: float = 0.001
+    error_rate: float = 0.001  # model (5XX) errors per invocation
     latency_ms: float = 180.0
+    distinct_title_rate: float = 0.9  # distinct titles per impression
 
 
 def put_traffic(
@@ -119,12 +120,13 @@ def put_traffic(
                 ("RecommendationCartAdds", int(rng.binomial(clicks, min(1.0, t.cart_rate / t.ctr)))),
                 ("RecommendationJsonFailures", int(rng.binomial(n, t.json_failure_rate))),
                 ("RecommendationLanguageMismatches", int(rng.binomial(n, t.language_mismatch_rate))),
+                ("RecommendationDistinctTitles", int(rng.binomial(n, t.distinct_title_rate))),
             ):
                 data.append(
                     (RECOMMENDATIONS, {"MetricName": metric, "Dimensions": dims, "Timestamp": at, "Value": value})
                 )
             errors = int(rng.binomial(n, t.error_rate))
-            for metric, value in (("Invocations", n), ("Invocation4XXErrors", errors), ("Invocation5XXErrors", 0)):
+            for metric, value in (("Invocations", n), ("Invocation4XXErrors", 0), ("Invocation5XXErrors", errors)):
                 data.append((SAGEMAKER, {"MetricName": metric, "Dimensions": dims, "Timestamp": at, "Value": value}))
             if n:
                 latency = {"SampleCount": n, "Sum": n * t.latency_ms, "Minimum": t.latency_ms, "Maximum": t.latency_ms}
