@@ -698,12 +698,12 @@ def _guardrails(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig, enough:
     g_conf = f"{(1 - g_alpha) * 100:g}%"
     prior = cfg.guardrail_prior()
 
-    # Invocation errors (4XX + 5XX) per invocation.
+    # Model (5XX) errors per invocation: a 4XX is the caller's malformed request, not the model's.
     if p.invocations > 0 and c.invocations > 0:
         cmp = compare_rates(
-            c.errors, c.invocations, p.errors, p.invocations, cfg.error_rate_ratio_max, "higher", prior, g_alpha
+            c.errors_5xx, c.invocations, p.errors_5xx, p.invocations, cfg.error_rate_ratio_max, "higher", prior, g_alpha
         )
-        rate_c, rate_p = c.errors / c.invocations, p.errors / p.invocations
+        rate_c, rate_p = c.errors_5xx / c.invocations, p.errors_5xx / p.invocations
         out.append(
             _rate_guardrail(
                 "invocation_error_rate",
@@ -711,7 +711,7 @@ def _guardrails(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig, enough:
                 rate_c,
                 rate_p,
                 cfg.error_rate_ratio_max,
-                f"Guardrail invocation_error_rate breached: the challenger's 4XX+5XX errors are {_pct(rate_c)} of "
+                f"Guardrail invocation_error_rate breached: the challenger's 5XX errors are {_pct(rate_c)} of "
                 f"invocations vs production's {_pct(rate_p)} (ratio lower bound {cmp.lower:.3g} > "
                 f"{cfg.error_rate_ratio_max:g} with {g_conf} confidence); reject the package and read the challenger "
                 "variant's CloudWatch logs for the failing requests.",
