@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
+# MkDocs and Material print an end-of-life banner on every build; the site builds in strict mode all the same.
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install lint test unit integration infra synth nag-check cfn-lint demo bench clean
+.PHONY: install lint test unit integration infra synth nag-check cfn-lint demo bench clean docs docs-check
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -39,6 +41,17 @@ infra: install
 test: lint $(VENV)/.training-installed
 	$(BIN)/pytest -n 2 --dist loadfile
 	$(MAKE) --no-print-directory cfn-lint
+	$(MAKE) --no-print-directory docs-check
+
+# The documentation site: generated reference pages (settings, CLI) from the code, then MkDocs in strict mode.
+docs: install
+	$(BIN)/python docs/gen.py
+	$(BIN)/mkdocs build --strict --quiet
+
+# What make test checks: no generated page is stale, and the site builds with no warning.
+docs-check: install
+	$(BIN)/python docs/gen.py --check
+	$(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 
 synth: install
 	npx cdk synth --quiet
@@ -54,7 +67,7 @@ bench: install
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf cdk.out site .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # The LoRA training entry point (training/) installs its own pinned requirements into the same venv.
 $(VENV)/.training-installed: training/requirements.txt $(VENV)/.installed
