@@ -344,6 +344,21 @@ def _sts_extensions() -> None:
 
     backend_cls.assume_role = assume_role
 
+    # A SigV4 query-presigned GetCallerIdentity (the approval service's identity proof) names its key in
+    # X-Amz-Credential; moto reads only the Authorization header and SigV2's AWSAccessKeyId.
+    from moto.sts.responses import TokenResponse
+
+    response_cls: Any = TokenResponse
+    original_access_key = response_cls.get_access_key
+
+    def get_access_key(self: Any) -> str:
+        credential = (self.querystring.get("X-Amz-Credential") or [""])[0]
+        if "Authorization" not in self.headers and "/" in credential:
+            return str(credential.split("/", 1)[0])
+        return str(original_access_key(self))
+
+    response_cls.get_access_key = get_access_key
+
 
 def sender_id(access_key_id: str) -> str | None:
     """SQS's SenderId for a caller: `<role id>:<session name>` for an assumed role, as SQS reports it."""

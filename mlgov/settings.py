@@ -704,8 +704,9 @@ class Approvals(_Strict):
     arn:aws:sts::ACCOUNT:assumed-role/ROLE/*; the requester never approves their own request."""
 
     approvers: dict[Literal["retirement", "challenger"], list[str]] = Field(default_factory=dict)
-    # Slack user id (U...) -> that person's IAM principal ARN, so the requester check sees the same person.
-    slack_approvers: dict[str, str] = Field(default_factory=dict)
+    # Slack user id (U...) -> that person's IAM principal ARN (or the list of every role/user they use; the
+    # first is recorded), so the requester check sees the same person whichever role they requested with.
+    slack_approvers: dict[str, str | list[str]] = Field(default_factory=dict)
     # The Slack interactivity endpoint (function URL) and its signing secret in Secrets Manager.
     slack_buttons: bool = False
 
@@ -720,11 +721,16 @@ class Approvals(_Strict):
 
     @field_validator("slack_approvers")
     @classmethod
-    def _slack(cls, value: dict[str, str]) -> dict[str, str]:
+    def _slack(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
         from mlgov_runtime.approvals.settings import PRINCIPAL, SLACK_USER
 
         _all_match(list(value), SLACK_USER, "a Slack user id (U...)")
-        _all_match(list(value.values()), PRINCIPAL, "an IAM principal ARN")
+        ids = [p for v in value.values() for p in ([v] if isinstance(v, str) else v)]
+        if any(not isinstance(v, str) and not v for v in value.values()):
+            raise ValueError("a Slack user maps to at least one IAM principal ARN")
+        _all_match(ids, PRINCIPAL, "an IAM principal ARN")
+        if any("*" in p for p in ids):
+            raise ValueError("a Slack user maps to that person's own IAM principal ARNs, not a pattern with *")
         return value
 
     def environment(self) -> dict[str, str]:

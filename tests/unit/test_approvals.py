@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mlgov.sinks import slack_problem
+from mlgov_runtime.approvals.identity import Unproven, check_query, person
 from mlgov_runtime.approvals.logic import (
     APPROVED,
     PENDING,
@@ -17,8 +18,12 @@ from mlgov_runtime.approvals.logic import (
     Refused,
     TaskGone,
     decide,
+    decision_message,
     request_id_for,
+    requester_message,
+    verified_decision,
 )
+from tests.unit.test_retirement import FakeMacs
 from mlgov_runtime.approvals.slack import outcome_message, parse_press, request_blocks, sign, signature_problem
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -30,11 +35,15 @@ RID = request_id_for(EXECUTION)
 APPROVERS = {"retirement": ["arn:aws:sts::111122223333:assumed-role/MLOpsApprover/*", ALICE]}
 
 
+MACS = FakeMacs()
+
+
 class Store:
-    def __init__(self) -> None:
-        self.request = ApprovalRequest(
-            RID, "retirement", "manga-v1", EXECUTION, ALICE, "2026-12-04T11:00:00Z", "2026-12-07T11:00:00Z"
+    def __init__(self, requested_by: str = ALICE, mac: bool = True) -> None:
+        request = ApprovalRequest(
+            RID, "retirement", "manga-v1", EXECUTION, requested_by, "2026-12-04T11:00:00Z", "2026-12-07T11:00:00Z"
         )
+        self.request = replace(request, requester_mac=MACS.generate(requester_message(request)) if mac else None)
         self.token = "TOKEN"
 
     def create(self, request: ApprovalRequest, token: str, expires_epoch: int) -> None:
@@ -43,10 +52,14 @@ class Store:
     def get(self, request_id: str) -> ApprovalRequest | None:
         return self.request if request_id == RID else None
 
-    def settle(self, request_id: str, status: str, by: str, at: str, channel: str, comment: str) -> str | None:
+    def settle(
+        self, request_id: str, status: str, by: str, at: str, channel: str, comment: str, mac: str
+    ) -> str | None:
         if self.request.status != PENDING:
             return None
-        self.request = replace(self.request, status=status, decided_by=by, decided_at=at, channel=channel)
+        self.request = replace(
+            self.request, status=status, decided_by=by, decided_at=at, channel=channel, decision_mac=mac
+        )
         return self.token
 
 
@@ -69,6 +82,8 @@ def run(store: Store, answers: Answers, caller: str, approve: bool = True, comme
         store,
         answers,
         APPROVERS,
+        kw.get("macs", MACS),
+        also=kw.get("also", ()),
         caller=caller,
         channel="cli",
         request_id=kw.get("rid", RID),
@@ -91,7 +106,7 @@ def test_an_approver_decides_once_and_the_record_is_written_before_the_token_is_
 @pytest.mark.parametrize(
     ("caller", "approve", "comment", "status", "why"),
     [
-        (ALICE, True, "", 403, "requested this"),  # listed as an approver, but she asked
+        (ALICE, True, "", 403, "same person as the requester"),  # listed as an approver, but she asked
         (CAROL, True, "", 403, "is not an approver for retirement"),
         ("arn:aws:sts::111122223333:assumed-role/MLOpsApproverX/bob", True, "", 403, "is not an approver"),
         (BOB, False, "  ", 400, "a denial needs a reason"),
@@ -103,6 +118,92 @@ def test_refusals_change_nothing(caller: str, approve: bool, comment: str, statu
         run(store, answers, caller, approve, comment)
     assert refused.value.status == status
     assert store.request.status == PENDING and answers.calls == []
+
+
+REQUESTED_AS = "arn:aws:sts::111122223333:assumed-role/MLOpsApprover/bob"
+
+
+@pytest.mark.parametrize(
+    ("requested_by", "caller", "also", "why"),
+    [
+        # the requester re-assumes the same role under another session name: the same person
+        (REQUESTED_AS, "arn:aws:sts::111122223333:assumed-role/MLOpsApprover/bob-again", (), "same person"),
+        # Slack maps bob to his approver role and to the role he requested with
+        (
+            "arn:aws:sts::111122223333:assumed-role/Operators/bob",
+            BOB,
+            ("arn:aws:iam::111122223333:role/Operators",),
+            "same person",
+        ),
+        # a request not opened through the approval service: no verified requester, never approvable
+        ("", BOB, (), "no verified requester"),
+        ("unknown", BOB, (), "no verified requester"),
+    ],
+)
+def test_the_requester_never_approves_under_another_name(
+    requested_by: str, caller: str, also: tuple[str, ...], why: str
+) -> None:
+    store, answers = Store(requested_by), Answers()
+    with pytest.raises(Refused, match=why) as refused:
+        run(store, answers, caller, also=also)
+    assert refused.value.status == 403 and store.request.status == PENDING and answers.calls == []
+
+
+def test_a_requester_written_without_the_services_mac_is_not_verified() -> None:
+    """Someone with dynamodb:PutItem on the table writes a request naming another requester."""
+    store, answers = Store(ALICE, mac=False), Answers()
+    with pytest.raises(Refused, match="no verified requester"):
+        run(store, answers, BOB)
+    store = Store(ALICE)
+    store.request = replace(store.request, requested_by=CAROL)  # flipped after the service MACed it
+    with pytest.raises(Refused, match="no verified requester"):
+        run(store, answers, BOB)
+    assert answers.calls == []
+
+
+def test_the_decision_is_maced_and_a_flipped_record_does_not_verify() -> None:
+    store = Store()
+    decision = run(store, Answers(), BOB)
+    assert verified_decision(store.request, MACS) and verified_decision(decision.request, MACS)
+    forged = replace(store.request, decided_by="arn:aws:sts::111122223333:assumed-role/MLOpsApprover/mallory")
+    assert not verified_decision(forged, MACS)
+    pending = Store().request  # flipped to APPROVED by hand, with a MAC from another key
+    flipped = replace(pending, status=APPROVED, decided_by=BOB, decided_at="t", channel="cli")
+    flipped = replace(flipped, decision_mac=FakeMacs(b"attacker").generate(decision_message(flipped)))
+    assert not verified_decision(flipped, MACS)
+
+
+def test_people_not_sessions() -> None:
+    assert person(BOB) == "arn:aws:iam::111122223333:role/MLOpsApprover"
+    assert person("arn:aws:iam::111122223333:role/team/MLOpsApprover") == person(BOB)
+    assert person(CAROL) == CAROL
+    assert person("arn:aws:sts::111122223333:federated-user/bob") == ""  # names itself: no person
+    assert person("unknown") == person("") == ""
+
+
+GOOD_QUERY = (
+    "Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256"
+    "&X-Amz-Credential=ASIAEXAMPLEEXAMPLE12%2F20261204%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20261204T120000Z"
+    "&X-Amz-Expires=60&X-Amz-SignedHeaders=host%3Bx-mlgov-binding&X-Amz-Signature=abc"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        ("", "no identity proof"),
+        (GOOD_QUERY.replace("GetCallerIdentity", "AssumeRole"), "not an sts:GetCallerIdentity"),
+        (GOOD_QUERY + "&Action=GetCallerIdentity", "repeated or unexpected"),
+        (GOOD_QUERY + "&RoleArn=x", "repeated or unexpected"),
+        (GOOD_QUERY.replace("%2Fsts%2F", "%2Fs3%2F"), "not signed for STS"),
+        (GOOD_QUERY.replace("X-Amz-Expires=60", "X-Amz-Expires=3600"), "expire within 300 s"),
+        (GOOD_QUERY.replace("host%3Bx-mlgov-binding", "host"), "bound to nothing"),
+    ],
+)
+def test_an_identity_proof_that_is_not_a_bound_short_lived_caller_identity_is_refused(query: str, why: str) -> None:
+    check_query(GOOD_QUERY)
+    with pytest.raises(Unproven, match=why):
+        check_query(query)
 
 
 def test_an_expired_or_unknown_request_is_refused() -> None:
@@ -225,4 +326,4 @@ def test_the_service_reads_back_the_approvers_the_app_composed() -> None:
 
     approvals = parse_settings({"approvals": {"approvers": {"retirement": [BOB]}, "slack_approvers": {"UBOB": BOB}}})
     loaded = load({**approvals.approvals.environment(), "APPROVALS_TABLE_NAME": "t-approvals"})
-    assert loaded.approvers == {"retirement": (BOB,)} and loaded.slack_approvers == {"UBOB": BOB}
+    assert loaded.approvers == {"retirement": (BOB,)} and loaded.slack_approvers == {"UBOB": (BOB,)}

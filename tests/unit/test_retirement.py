@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from mlgov_runtime.approvals.logic import ApprovalRequest, request_id_for
+from mlgov_runtime.approvals.logic import (
+    ApprovalRequest,
+    decision_message,
+    request_id_for,
+    requester_message,
+)
 from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding
 from mlgov_runtime.retirement.audit import (
     EndpointRef,
@@ -440,21 +445,62 @@ def test_past_the_deadline_the_retirement_escalates_once(sm: FakeEndpoints) -> N
 EXECUTION = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:retirement:retire-v1-ab"
 
 
+ALICE_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/MLOps/alice"
+BOB_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/MLOpsApprover/bob"
+APPROVERS = {"retirement": (f"arn:aws:sts::{ACCOUNT}:assumed-role/MLOpsApprover/*",)}
+
+
+class FakeMacs:
+    """HMAC with a key only this object holds (KMS's GenerateMac/VerifyMac, in-process)."""
+
+    def __init__(self, key: bytes = b"service-only") -> None:
+        self._key = key
+
+    def generate(self, message: bytes) -> str:
+        import hashlib
+        import hmac
+
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def verify(self, message: bytes, mac: str) -> bool:
+        import hmac
+
+        return hmac.compare_digest(self.generate(message), mac)
+
+
+MACS = FakeMacs()
+
+
 class FakeApprovals:
     def __init__(self) -> None:
         self.records: dict[str, ApprovalRequest] = {}
         self.tokens: dict[str, str] = {}
 
+    def open(self, execution: str, by: str = ALICE_ARN) -> None:
+        """What the approval service records before it starts the execution."""
+        request = ApprovalRequest(
+            request_id_for(execution), "retirement", "manga-recommender-v1-ab", execution, by, "", ""
+        )
+        self.records[request.request_id] = replace(request, requester_mac=MACS.generate(requester_message(request)))
+
     def create(self, request: ApprovalRequest, token: str, expires_epoch: int) -> None:
-        self.records.setdefault(request.request_id, request)
-        self.tokens[request.request_id] = token
+        opened = self.records.get(request.request_id)
+        if opened is None:
+            self.records[request.request_id] = request
+        elif request.request_id not in self.tokens:
+            self.records[request.request_id] = replace(
+                opened, expires_at=request.expires_at, requested_at=request.requested_at, bound=request.bound
+            )
+        self.tokens.setdefault(request.request_id, token)
 
     def get(self, request_id: str) -> ApprovalRequest | None:
         return self.records.get(request_id)
 
-    def approve(self, execution: str, by: str) -> None:
+    def approve(self, execution: str, by: str, macs: FakeMacs = MACS) -> None:
+        """What the approval service records (with its MAC) when an approver decides."""
         rid = request_id_for(execution)
-        self.records[rid] = replace(self.records[rid], status="APPROVED", decided_by=by, channel="cli")
+        decided = replace(self.records[rid], status="APPROVED", decided_by=by, decided_at="t", channel="cli")
+        self.records[rid] = replace(decided, decision_mac=macs.generate(decision_message(decided)))
 
 
 class FakeExecutions:
@@ -489,6 +535,8 @@ def steps(
         approvals=approvals or FakeApprovals(),
         executions=FakeExecutions(),
         state_machine_name="retirement",
+        macs=MACS,
+        approvers=APPROVERS,
     )
 
 
@@ -498,12 +546,13 @@ def requested(sm: FakeEndpoints, cw: FakeMetrics) -> tuple[Steps, FakeBook, list
     sm.add("manga-recommender-v1-ab", tags={"owner": "recsys"})
     book, emitted, approvals = FakeBook(), list[tuple[str, float]](), FakeApprovals()
     run = steps(sm, cw, book, emitted, approvals)
-    state: dict[str, Any] = {"endpoint_name": "manga-recommender-v1-ab", "requested_by": "alice", "reason": "v2 live"}
-    state["prepared"] = run.prepare(state)
+    state: dict[str, Any] = {"endpoint_name": "manga-recommender-v1-ab", "reason": "v2 live"}
+    approvals.open(EXECUTION)
+    state["prepared"] = run.prepare(state, EXECUTION)
     run.request_approval(state, "TOKEN-1", EXECUTION)
     assert approvals.tokens == {request_id_for(EXECUTION): "TOKEN-1"}  # kept in the approvals store only
-    approvals.approve(EXECUTION, "bob")
-    state["approval"] = {"approved_by": "bob"}
+    approvals.approve(EXECUTION, BOB_ARN)
+    state["approval"] = {"approved_by": BOB_ARN}
     return run, book, emitted, state
 
 
@@ -532,7 +581,9 @@ def test_prepare_refuses_what_is_not_a_candidate(
 ) -> None:
     sm.add(name, ref)
     cw.counts[name] = traffic
-    prepared = steps(sm, cw, FakeBook(), []).prepare({"endpoint_name": name})
+    run = steps(sm, cw, FakeBook(), [])
+    run.executions.running[EXECUTION] = name  # type: ignore[union-attr]
+    prepared = run.prepare({"endpoint_name": name}, EXECUTION)
     assert prepared["eligible"] is False and why in prepared["reason"]
     assert sm.calls == []
 
@@ -614,7 +665,7 @@ def test_a_denied_or_expired_request_says_so_on_the_retirement(
     requested: Any, sm: FakeEndpoints, error: dict[str, str], says: str
 ) -> None:
     run, book, _, state = requested
-    closed = run.close_request({**state, "error": error})
+    closed = run.close_request({**state, "error": error}, EXECUTION)
     assert says in closed["closed"]
     retiring = open_retiring(book, EndpointRef("manga-recommender-v1-ab", ACCOUNT, REGION))
     assert retiring is not None and retiring.request is None and says in str(retiring.last_outcome)
@@ -626,9 +677,9 @@ def test_the_watch_raises_a_finding_with_the_recreate_command_when_clients_still
 ) -> None:
     run, book, _, state = requested
     state["deletion"] = run.delete(state, EXECUTION)
-    assert run.watch(state) == {"remaining": 71, "since": "2026-11-28T12:00:00Z", "errors": 0}
+    assert run.watch(state, EXECUTION) == {"remaining": 71, "since": "2026-11-28T12:00:00Z", "errors": 0}
     cw.error_counts["manga-recommender-v1-ab"] = {"MangaAssist/Recommendations/EndpointInvocationErrors": 38}
-    assert run.watch(state)["errors"] == 38
+    assert run.watch(state, EXECUTION)["errors"] == 38
     finding = book.published[-1]
     assert (finding.kind, finding.severity) == (KIND_STILL_CALLED, "HIGH")
     assert "EndpointInvocationErrors 38" in finding.detail

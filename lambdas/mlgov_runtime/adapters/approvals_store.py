@@ -3,26 +3,67 @@ request without its token; only a successful conditional decision hands the toke
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mlgov_runtime.approvals.logic import PENDING, ApprovalRequest, TaskGone
+from mlgov_runtime.approvals.logic import PENDING, AnswerFailed, ApprovalRequest, TaskGone
 
 _FIELDS = ("decision", "subject", "execution_arn", "requested_by", "requested_at", "expires_at", "status")
-_OPTIONAL = ("decided_by", "decided_at", "channel", "comment")
+_OPTIONAL = ("decided_by", "decided_at", "channel", "comment", "requester_mac", "decision_mac", "bound")
 
 
 class DynamoApprovals:
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._ddb, self._table = dynamodb, table
 
-    def create(self, request: ApprovalRequest, token: str, expires_epoch: int) -> None:
-        """Once per request id: a retried step does not overwrite a decision already taken."""
+    def open(self, request: ApprovalRequest, expires_epoch: int) -> bool:
+        """The approval service opens a request for its verified requester (with the requester MAC), before
+        the execution exists; False if the id is taken."""
         item = {k: {"S": str(getattr(request, k))} for k in ("request_id", *_FIELDS)}
+        item["requester_mac"] = {"S": str(request.requester_mac)}
+        item["expiration"] = {"N": str(expires_epoch)}
+        try:
+            self._ddb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(request_id)")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def create(self, request: ApprovalRequest, token: str, expires_epoch: int) -> None:
+        """The waiting step attaches its token to the request the service opened (never its requester). With
+        no opened request it writes one without a requester, which can never be approved. Once: a retried
+        step does not overwrite a token or a decision."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"request_id": {"S": request.request_id}},
+                UpdateExpression=(
+                    "SET task_token = :t, expires_at = :e, requested_at = :r, expiration = :x, bound = :b"
+                ),
+                ConditionExpression="attribute_exists(request_id) AND attribute_not_exists(task_token)",
+                ExpressionAttributeValues={
+                    ":t": {"S": token},
+                    ":e": {"S": request.expires_at},
+                    ":r": {"S": request.requested_at},
+                    ":x": {"N": str(expires_epoch)},
+                    ":b": {"S": str(request.bound or "")},
+                },
+            )
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        item = {k: {"S": str(getattr(request, k))} for k in ("request_id", *_FIELDS)}
+        item["requested_by"] = {"S": ""}
+        item["bound"] = {"S": str(request.bound or "")}
         item["task_token"] = {"S": token}
         item["expiration"] = {"N": str(expires_epoch)}
         try:
@@ -42,14 +83,16 @@ class DynamoApprovals:
         return self._request(item["Item"]) if "Item" in item else None
 
     def settle(
-        self, request_id: str, status: str, decided_by: str, decided_at: str, channel: str, comment: str
+        self, request_id: str, status: str, decided_by: str, decided_at: str, channel: str, comment: str, mac: str
     ) -> str | None:
         try:
             answer = self._ddb.update_item(
                 TableName=self._table,
                 Key={"request_id": {"S": request_id}},
-                UpdateExpression="SET #s = :s, decided_by = :by, decided_at = :at, channel = :ch, #c = :c",
-                ConditionExpression="#s = :pending",
+                UpdateExpression=(
+                    "SET #s = :s, decided_by = :by, decided_at = :at, channel = :ch, #c = :c, decision_mac = :m"
+                ),
+                ConditionExpression="#s = :pending AND attribute_exists(task_token)",
                 ExpressionAttributeNames={"#s": "status", "#c": "comment"},
                 ExpressionAttributeValues={
                     ":s": {"S": status},
@@ -57,6 +100,7 @@ class DynamoApprovals:
                     ":at": {"S": decided_at},
                     ":ch": {"S": channel},
                     ":c": {"S": comment},
+                    ":m": {"S": mac},
                     ":pending": {"S": PENDING},
                 },
                 ReturnValues="ALL_NEW",
@@ -68,18 +112,51 @@ class DynamoApprovals:
         return str(answer["Attributes"]["task_token"]["S"])
 
 
+class KmsMacs:
+    """HMAC_SHA_256 with the approvals MAC key (kms:GenerateMac: the service role only)."""
+
+    def __init__(self, kms: Any, key_id: str) -> None:
+        self._kms, self._key = kms, key_id
+
+    def generate(self, message: bytes) -> str:
+        answer = self._kms.generate_mac(KeyId=self._key, Message=message, MacAlgorithm="HMAC_SHA_256")
+        return base64.b64encode(answer["Mac"]).decode()
+
+    def verify(self, message: bytes, mac: str) -> bool:
+        try:
+            raw = base64.b64decode(mac, validate=True)
+            answer = self._kms.verify_mac(KeyId=self._key, Message=message, MacAlgorithm="HMAC_SHA_256", Mac=raw)
+        except (ValueError, TypeError):
+            return False
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "KMSInvalidMacException":
+                return False
+            raise
+        return bool(answer.get("MacValid"))
+
+
+RETRYABLE = ("ThrottlingException", "ServiceUnavailable", "InternalFailure", "RequestLimitExceeded", "InternalError")
+
+
 class StepFunctionsAnswers:
-    def __init__(self, sfn: Any) -> None:
-        self._sfn = sfn
+    """Answers a token after its decision is recorded: throttling and transient errors are retried with
+    backoff; what still fails raises AnswerFailed (reported to the caller and logged), never a silent stall."""
+
+    def __init__(self, sfn: Any, sleep: Callable[[float], None] = time.sleep, attempts: int = 5) -> None:
+        self._sfn, self._sleep, self._attempts = sfn, sleep, attempts
 
     def _call(self, method: str, **kwargs: Any) -> None:
-        try:
-            getattr(self._sfn, method)(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
-                raise TaskGone(code) from None
-            raise
+        for attempt in range(self._attempts):
+            try:
+                getattr(self._sfn, method)(**kwargs)
+                return
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+                    raise TaskGone(code) from None
+                if code not in RETRYABLE or attempt == self._attempts - 1:
+                    raise AnswerFailed(f"{method} failed after {attempt + 1} attempt(s): {code}") from None
+                self._sleep(0.2 * 2**attempt)
 
     def succeed(self, token: str, output: dict[str, Any]) -> None:
         self._call("send_task_success", taskToken=token, output=json.dumps(output))

@@ -1,9 +1,11 @@
 """Approval requests and the rules every decision passes, whatever the channel (CLI over IAM, Slack button).
 
-A request is created by the step that waits (with its task token, kept only in the store); a decision is
-taken only by an authenticated caller who is a configured approver for that kind of decision and is not
-the requester. The decision is written (conditionally, once) before the token is answered, so a replay or
-a race never has a second effect, and the step that acts afterwards can check the record.
+A request is opened by the approval service for a caller STS verified (the requester, MACed with a KMS HMAC
+key only the service may use); the step that waits attaches its task token (kept only in the store). A
+decision is taken only by a verified caller who is a configured approver for that kind of decision and is
+not the same person as the requester (identity.person). A request without a verified requester is never
+approved. The decision is written (conditionally, once, MACed) before the token is answered, so a replay or
+a race never has a second effect, and the step that acts afterwards verifies the record's MAC.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+from mlgov_runtime.approvals.identity import person, same_person
 
 PENDING, APPROVED, DENIED = "PENDING", "APPROVED", "DENIED"
 CHANNELS = ("cli", "slack")
@@ -49,9 +53,41 @@ class ApprovalRequest:
     decided_at: str | None = None
     channel: str | None = None
     comment: str | None = None
+    requester_mac: str | None = None
+    decision_mac: str | None = None
+    bound: str | None = None  # what was asked about, as seen when the step asked (endpoint ARN, creation, config)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def requester_message(r: ApprovalRequest) -> bytes:
+    """What the requester MAC covers: who asked for what, for which execution."""
+    return json.dumps(["requester", r.request_id, r.decision, r.subject, r.execution_arn, r.requested_by]).encode()
+
+
+def decision_message(r: ApprovalRequest) -> bytes:
+    """What the decision MAC covers: the request and who decided it how."""
+    fields = [r.request_id, r.decision, r.subject, r.execution_arn, r.requested_by]
+    return json.dumps(["decision", *fields, r.bound, r.status, r.decided_by, r.decided_at, r.channel]).encode()
+
+
+class Macs(Protocol):
+    """KMS HMAC (GenerateMac only for the approval service's role; VerifyMac for the steps)."""
+
+    def generate(self, message: bytes) -> str: ...
+
+    def verify(self, message: bytes, mac: str) -> bool: ...
+
+
+def verified_requester(request: ApprovalRequest, macs: Macs) -> bool:
+    return bool(person(request.requested_by)) and bool(
+        request.requester_mac and macs.verify(requester_message(request), request.requester_mac)
+    )
+
+
+def verified_decision(request: ApprovalRequest, macs: Macs) -> bool:
+    return bool(request.decision_mac and macs.verify(decision_message(request), request.decision_mac))
 
 
 class Store(Protocol):
@@ -60,7 +96,7 @@ class Store(Protocol):
     def get(self, request_id: str) -> ApprovalRequest | None: ...
 
     def settle(
-        self, request_id: str, status: str, decided_by: str, decided_at: str, channel: str, comment: str
+        self, request_id: str, status: str, decided_by: str, decided_at: str, channel: str, comment: str, mac: str
     ) -> str | None:
         """PENDING -> status, once (conditional write). The task token on success; None if already decided."""
         ...
@@ -76,6 +112,10 @@ class TaskGone(Exception):
     """Step Functions no longer waits on the token (expired, or the execution ended)."""
 
 
+class AnswerFailed(Exception):
+    """Step Functions could not be answered (after retries): the decision stands, the step still waits."""
+
+
 class Refused(Exception):
     """A decision that changes nothing; `status` is the HTTP status the service answers with."""
 
@@ -85,8 +125,8 @@ class Refused(Exception):
 
 
 def same_principal(a: str, b: str) -> bool:
-    """IAM principals compared as AWS names them (case-sensitive role and session names)."""
-    return a.strip() == b.strip() and bool(a.strip())
+    """The same person (identity.person: an assumed role is its role, whatever the session name)."""
+    return same_person(a, b)
 
 
 def is_approver(caller: str, patterns: Sequence[str]) -> bool:
@@ -98,12 +138,14 @@ def is_approver(caller: str, patterns: Sequence[str]) -> bool:
 class Decision:
     request: ApprovalRequest
     answered: bool  # False: recorded, but Step Functions no longer waited (expired meanwhile)
+    problem: str = ""  # set when answering failed after retries: the waiting step was not told
 
 
 def decide(
     store: Store,
     answers: TaskAnswers,
     approvers: Mapping[str, Sequence[str]],
+    macs: Macs,
     *,
     caller: str,
     channel: str,
@@ -111,7 +153,9 @@ def decide(
     approve: bool,
     comment: str,
     now: datetime,
+    also: Sequence[str] = (),
 ) -> Decision:
+    """`also`: other identities the same person uses (a Slack user mapped to several roles)."""
     if channel not in CHANNELS:
         raise Refused(400, f"unknown channel {channel!r}")
     if not re.fullmatch(REQUEST_ID, request_id):
@@ -131,6 +175,14 @@ def decide(
         )
     if iso(now) >= request.expires_at:
         raise Refused(409, f"request {request_id} expired at {request.expires_at}; nothing changed")
+    if not person(caller):
+        raise Refused(403, f"{caller} is no person (federated users name themselves); nothing changed")
+    if not verified_requester(request, macs):
+        raise Refused(
+            403,
+            f"request {request_id} has no verified requester (it was not opened through the approval service); "
+            "it can never be approved: `mlgov retire request` again; nothing changed",
+        )
     allowed = approvers.get(request.decision, ())
     if not is_approver(caller, allowed):
         raise Refused(
@@ -138,12 +190,13 @@ def decide(
             f"{caller} is not an approver for {request.decision} decisions "
             f"(settings: approvals.approvers.{request.decision}); nothing changed",
         )
-    if same_principal(caller, request.requested_by):
-        raise Refused(403, f"{caller} requested this; another approver must decide; nothing changed")
+    if any(same_principal(who, request.requested_by) for who in (caller, *also)):
+        raise Refused(
+            403,
+            f"{caller} is the same person as the requester {request.requested_by} (same role or user); "
+            "another approver must decide; nothing changed",
+        )
     status = APPROVED if approve else DENIED
-    token = store.settle(request_id, status, caller, iso(now), channel, comment)
-    if token is None:  # a concurrent or replayed decision got there first
-        raise Refused(409, f"request {request_id} was decided meanwhile; nothing changed")
     settled = ApprovalRequest(
         **{
             **request.to_dict(),
@@ -154,6 +207,11 @@ def decide(
             "comment": comment,
         }
     )
+    mac = macs.generate(decision_message(settled))
+    settled = ApprovalRequest(**{**settled.to_dict(), "decision_mac": mac})
+    token = store.settle(request_id, status, caller, iso(now), channel, comment, mac)
+    if token is None:  # a concurrent or replayed decision got there first
+        raise Refused(409, f"request {request_id} was decided meanwhile; nothing changed")
     try:
         who = {"request_id": request_id, "channel": channel}
         if approve:
@@ -163,4 +221,6 @@ def decide(
             answers.fail(token, "DeletionDenied" if request.decision == "retirement" else "ApprovalDenied", cause)
     except TaskGone:
         return Decision(settled, answered=False)
+    except AnswerFailed as exc:
+        return Decision(settled, answered=False, problem=str(exc))
     return Decision(settled, answered=True)

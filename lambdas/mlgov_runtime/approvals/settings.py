@@ -13,11 +13,15 @@ APPROVERS_JSON = "APPROVERS_JSON"
 SLACK_APPROVERS_JSON = "SLACK_APPROVERS_JSON"
 SLACK_SIGNING_SECRET_ARN = "SLACK_SIGNING_SECRET_ARN"
 SLACK_RESPONSE_URL_PREFIX = "SLACK_RESPONSE_URL_PREFIX"
+MAC_KEY_ID = "APPROVALS_MAC_KEY_ID"
+RETIREMENT_STATE_MACHINE_ARN = "RETIREMENT_STATE_MACHINE_ARN"
 
 TABLE = r"[a-zA-Z0-9_.-]{3,255}"
 PRINCIPAL = r"arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/*-]{1,512}"
 SLACK_USER = r"[UW][A-Z0-9]{2,20}"
 SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+"
+KEY_ID = r"arn:aws[a-z-]*:kms:[\w-]+:\d{12}:key/[\w-]+|[0-9a-f-]{36}|alias/[\w/-]+"
+MACHINE_ARN = r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]{1,80}"
 
 
 def approvers_from(text: str, key: str = APPROVERS_JSON) -> dict[str, tuple[str, ...]]:
@@ -32,28 +36,44 @@ def approvers_from(text: str, key: str = APPROVERS_JSON) -> dict[str, tuple[str,
     return {str(k): tuple(v) for k, v in raw.items()}
 
 
-def slack_approvers_from(text: str) -> dict[str, str]:
+def slack_approvers_from(text: str) -> dict[str, tuple[str, ...]]:
+    """Slack user -> the IAM identities that person uses (the first is recorded as the approver; all count
+    as that person when compared with the requester)."""
     try:
         raw = json.loads(text or "{}")
     except ValueError:
         raise SettingsError(f"environment variable {SLACK_APPROVERS_JSON}: not valid JSON") from None
-    if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and re.fullmatch(SLACK_USER, k) and isinstance(v, str) and re.fullmatch(PRINCIPAL, v)
-        for k, v in raw.items()
-    ):
+    if not isinstance(raw, dict):
+        raw = None
+    out: dict[str, tuple[str, ...]] = {}
+    for k, v in (raw or {}).items():
+        ids = [v] if isinstance(v, str) else v
+        if not (
+            re.fullmatch(SLACK_USER, str(k))
+            and isinstance(ids, list)
+            and ids
+            and all(isinstance(p, str) and re.fullmatch(PRINCIPAL, p) and "*" not in p for p in ids)
+        ):
+            raw = None
+            break
+        out[str(k)] = tuple(ids)
+    if raw is None:
         raise SettingsError(
-            f"environment variable {SLACK_APPROVERS_JSON}: not an object of Slack user id -> IAM principal ARN"
+            f"environment variable {SLACK_APPROVERS_JSON}: not an object of Slack user id -> IAM principal ARN "
+            "(or a list of the ARNs that person uses)"
         )
-    return dict(raw)
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
 class ApprovalSettings:
     table: str
     approvers: dict[str, tuple[str, ...]]
-    slack_approvers: dict[str, str]
+    slack_approvers: dict[str, tuple[str, ...]]
     slack_signing_secret_arn: str | None = None
     slack_response_url_prefix: str = "https://hooks.slack.com/"
+    mac_key_id: str | None = None
+    retirement_state_machine_arn: str | None = None
 
 
 def load(env: Env) -> ApprovalSettings:
@@ -66,6 +86,10 @@ def load(env: Env) -> ApprovalSettings:
         slack_approvers=slack_approvers_from(env.get(SLACK_APPROVERS_JSON, "")),
         slack_signing_secret_arn=optional(env, SLACK_SIGNING_SECRET_ARN, SECRET_ARN, "a Secrets Manager secret ARN"),
         slack_response_url_prefix=prefix,
+        mac_key_id=optional(env, MAC_KEY_ID, KEY_ID, "a KMS key ARN or id"),
+        retirement_state_machine_arn=optional(
+            env, RETIREMENT_STATE_MACHINE_ARN, MACHINE_ARN, "a Step Functions state machine ARN"
+        ),
     )
 
 

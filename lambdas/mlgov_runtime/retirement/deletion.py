@@ -4,21 +4,31 @@ only if a live check finds no invocations -> watch clients for errors naming the
 Each step gets the execution state and returns its part of it. The endpoint's ENDPOINT_RETIRING
 finding carries the retirement from step to step (and to Jira): the request (its id; the task token
 stays in the approvals store), the config recorded for re-creation, and finally its closing with the
-ARN and the money spent. The delete step believes no state it is handed: it acts only for a RUNNING
-execution of its own state machine whose input names the endpoint and whose approval record says
-APPROVED by someone other than the requester.
+ARN and the money spent. No step believes the state it is handed: each acts only for a RUNNING execution
+of its own state machine whose input names the endpoint. The delete step also needs the approval record
+to say APPROVED under a valid KMS MAC (only the approval service can make one), by a configured approver
+who is not the requester's person, for the endpoint ARN, creation time and config recorded when it asked.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from mlgov_runtime.approvals.logic import APPROVED, ApprovalRequest, request_id_for, same_principal
+from mlgov_runtime.approvals.logic import (
+    APPROVED,
+    ApprovalRequest,
+    Macs,
+    is_approver,
+    request_id_for,
+    same_principal,
+    verified_decision,
+    verified_requester,
+)
 from mlgov_runtime.core.findings import store_and_publish
 from mlgov_runtime.retirement.audit import EndpointRef, Endpoints, FindingBook, open_retiring, start_retiring
 from mlgov_runtime.retirement.findings import (
@@ -100,6 +110,8 @@ class Steps:
     approvals: ApprovalRecords | None = None
     executions: Executions | None = None
     state_machine_name: str | None = None
+    macs: Macs | None = None
+    approvers: Mapping[str, Sequence[str]] | None = None
 
     def _ref(self, state: dict[str, Any]) -> EndpointRef:
         return EndpointRef(state["endpoint_name"], self.account_id, self.region)
@@ -125,6 +137,17 @@ class Steps:
             return f"execution {execution} was started for {asked!r}, not {name!r}"
         return None
 
+    def check_own(self, execution: str, name: str) -> None:
+        """Every step: refuse to act for anything but a running execution of this machine for `name`."""
+        why = self._own_execution(execution, name)
+        if why:
+            raise ApprovalUnverifiable(why)
+
+    @staticmethod
+    def _bound(view: Any) -> str:
+        created = iso(view.created_at) if view.created_at else ""
+        return json.dumps([view.arn, created, view.config_name])
+
     def _approval(self, execution: str, name: str) -> tuple[ApprovalRequest | None, str]:
         """The approval record this execution's request got, or why there is none to act on."""
         why = self._own_execution(execution, name)
@@ -138,15 +161,24 @@ class Steps:
             return None, f"approval {record.request_id} is for {record.decision} of {record.subject}, not {name}"
         if record.status != APPROVED or not record.decided_by:
             return None, f"approval {record.request_id} is {record.status}, not APPROVED"
+        if self.macs is None or self.approvers is None:
+            return None, "this function has no approvals MAC key or approvers configured to verify against"
+        if not verified_decision(record, self.macs):
+            return None, f"approval {record.request_id} does not carry the approval service's valid MAC (forged?)"
+        if not verified_requester(record, self.macs):
+            return None, f"approval {record.request_id} has no verified requester"
+        if not is_approver(record.decided_by, self.approvers.get("retirement", ())):
+            return None, f"approval {record.request_id} was decided by {record.decided_by}, not a configured approver"
         if same_principal(record.decided_by, record.requested_by):
             return None, f"approval {record.request_id} was given by its requester"
         return record, ""
 
     # -- steps
-    def prepare(self, state: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, state: dict[str, Any], execution: str = "") -> dict[str, Any]:
         """Only a stale endpoint without invocations in the stale window may be requested; it is tagged
         retiring (the role may delete only retiring endpoints) and its retirement opened."""
         ref, now = self._ref(state), self.now()
+        self.check_own(execution, ref.endpoint_name)
         name = ref.endpoint_name
         try:
             view = self.endpoints.describe(name)
@@ -191,20 +223,23 @@ class Steps:
             raise RetirementClosed(f"the retirement of {ref.endpoint_name} is no longer open")
         assert self.approvals is not None
         expires = now + timedelta(hours=self.approval_expiry_hours)
+        # The requester comes from the record the approval service opened (verified), never from the state.
         request = ApprovalRequest(
             request_id=request_id_for(execution),
             decision="retirement",
             subject=ref.endpoint_name,
             execution_arn=execution,
-            requested_by=str(state.get("requested_by") or "unknown"),
+            requested_by="",
             requested_at=iso(now),
             expires_at=iso(expires),
+            bound=self._bound(self.endpoints.describe(ref.endpoint_name)),
         )
         self.approvals.create(request, token, int((expires + timedelta(days=RECORD_DAYS)).timestamp()))
+        request = self.approvals.get(request.request_id) or request
         retiring.request = {
             "request_id": request.request_id,
             "execution": execution,
-            "requested_by": request.requested_by,
+            "requested_by": request.requested_by or "unverified (not requested through the approval service)",
             "reason": state.get("reason"),
             "requested_at": request.requested_at,
             "expires_at": request.expires_at,
@@ -231,6 +266,13 @@ class Steps:
             if retiring.recreate:  # deleted by an earlier attempt of this step; finish closing it
                 return self._close(retiring, state, approved_by, self.now())
             return {"outcome": "aborted", "reason": f"endpoint {name} no longer exists; nothing deleted by this run"}
+        if record.bound != self._bound(view):
+            return {
+                "outcome": "aborted",
+                "reason": f"nothing deleted: {name} is not the endpoint that was approved (ARN, creation time or "
+                f"config changed since the request: approved {record.bound}, now {self._bound(view)}); "
+                f"request again: `mlgov retire request --endpoint {name}`",
+            }
         window = self.policy.safety_window_hours
         now = self.now()
         invocations: int | None
@@ -285,9 +327,10 @@ class Steps:
             "watch": {"remaining": self.watch_hours, "since": iso(deleted_at)},
         }
 
-    def close_request(self, state: dict[str, Any]) -> dict[str, Any]:
+    def close_request(self, state: dict[str, Any], execution: str = "") -> dict[str, Any]:
         """The request ended without a deletion: refused, denied, expired or failed. Says so on the retirement."""
         ref, now = self._ref(state), self.now()
+        self.check_own(execution, ref.endpoint_name)
         prepared, error = state.get("prepared") or {}, state.get("error") or {}
         code, cause = str(error.get("Error") or ""), str(error.get("Cause") or "")
         if prepared and not prepared.get("eligible", True):
@@ -307,9 +350,10 @@ class Steps:
             self._publish_retiring(retiring)
         return {"closed": why}
 
-    def watch(self, state: dict[str, Any]) -> dict[str, Any]:
+    def watch(self, state: dict[str, Any], execution: str = "") -> dict[str, Any]:
         """One look at the client error metrics since the deletion; a finding if any name the endpoint."""
         ref, now = self._ref(state), self.now()
+        self.check_own(execution, ref.endpoint_name)
         deletion = state["deletion"]
         since = deletion["watch"]["since"]
         errors = (

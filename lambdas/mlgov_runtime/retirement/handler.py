@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlgov_runtime.adapters.approvals_store import DynamoApprovals, ExecutionReader
+from mlgov_runtime.adapters.approvals_store import DynamoApprovals, ExecutionReader, KmsMacs
 from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
 from mlgov_runtime.adapters.cost_anomaly import AnomaliesUnavailable, service_anomalies
@@ -166,6 +166,8 @@ def step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         else None,
         executions=ExecutionReader(aws.client("stepfunctions")),
         state_machine_name=settings.state_machine_name,
+        macs=KmsMacs(aws.client("kms"), settings.approvals_mac_key_id) if settings.approvals_mac_key_id else None,
+        approvers=settings.approvers,
     )
     name, state = event["step"], event.get("state") or {}
     logger.append_keys(step=name, endpoint_name=state.get("endpoint_name"))
@@ -176,7 +178,7 @@ def step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if result["outcome"] == "refused":
             logger.warning("Deletion refused", extra={"reason": result["reason"]})
     elif name in ("prepare", "close_request", "watch"):
-        result = getattr(steps, name)(state)
+        result = getattr(steps, name)(state, str(event.get("execution", "")))
     else:
         raise ValueError(f"unknown step {name!r}")
     logger.info("Step done", extra={"result": result})

@@ -1,0 +1,133 @@
+"""Who is calling, proven by STS rather than by the invoke event (HashiCorp Vault's AWS IAM auth pattern).
+
+The caller presigns an sts:GetCallerIdentity request (SigV4 query string, short expiry) that also signs an
+`x-mlgov-binding` header: the SHA-256 of what it asks the service to do. The service sends that query string
+to its own region's STS endpoint (never a caller-supplied host) with the binding it computed from the body it
+received, and takes the ARN STS answers. A direct lambda:Invoke can write any requestContext, but cannot
+produce a signature STS accepts for someone else's credentials; a proof made for one body does not verify
+for another body (STS answers SignatureDoesNotMatch).
+
+People, not sessions: an assumed-role ARN is its role (the session name is the caller's choice, so a
+requester re-assuming the role under another name stays the same person); an IAM user is itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import urllib.parse
+from typing import Any
+
+BINDING_HEADER = "x-mlgov-binding"
+MAX_EXPIRES = 300
+PROOF_EXPIRES = 60
+_PARAMS = {
+    "Action",
+    "Version",
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+}
+_ASSUMED = re.compile(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([\w+=,.@-]{1,64})/[\w+=,.@-]{2,64}")
+_USER = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):(user|role)/[\w+=,.@/-]{1,512}")
+_ROOT = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):root")
+
+
+class Unproven(Exception):
+    """The identity proof is missing, malformed, or STS did not accept it."""
+
+
+def binding(fields: dict[str, Any]) -> str:
+    """What the proof is bound to: the action and its arguments, canonically encoded."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def presign(credentials: Any, region: str, sts_endpoint: str, bound_to: str, expires: int = PROOF_EXPIRES) -> str:
+    """The query string of a presigned GetCallerIdentity for `sts_endpoint`, with the binding header signed."""
+    from botocore.auth import SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+
+    url = sts_endpoint.rstrip("/") + "/?Action=GetCallerIdentity&Version=2011-06-15"
+    request = AWSRequest(method="GET", url=url, headers={BINDING_HEADER: bound_to})
+    SigV4QueryAuth(credentials, "sts", region, expires=expires).add_auth(request)
+    return urllib.parse.urlsplit(request.url).query
+
+
+def check_query(query: str) -> str:
+    """The proof's query string if it is a GetCallerIdentity presign binding our header; else Unproven."""
+    if not isinstance(query, str) or not query or len(query) > 8192:
+        raise Unproven("no identity proof: sign with `mlgov` (a presigned sts:GetCallerIdentity)")
+    try:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise Unproven("the identity proof is not a query string") from None
+    params = dict(pairs)
+    if len(params) != len(pairs) or not set(params) <= _PARAMS:
+        raise Unproven("the identity proof carries repeated or unexpected parameters")
+    if params.get("Action") != "GetCallerIdentity" or params.get("Version") != "2011-06-15":
+        raise Unproven("the identity proof is not an sts:GetCallerIdentity request")
+    if params.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or not params.get("X-Amz-Signature"):
+        raise Unproven("the identity proof is not SigV4-signed")
+    if not re.fullmatch(r"[A-Z0-9]{16,128}/\d{8}/[a-z0-9-]+/sts/aws4_request", params.get("X-Amz-Credential", "")):
+        raise Unproven("the identity proof is not signed for STS")
+    expires = params.get("X-Amz-Expires", "")
+    if not re.fullmatch(r"[0-9]{1,4}", expires) or not 0 < int(expires) <= MAX_EXPIRES:
+        raise Unproven(f"the identity proof must expire within {MAX_EXPIRES} s")
+    if BINDING_HEADER not in params.get("X-Amz-SignedHeaders", "").split(";"):
+        raise Unproven(f"the identity proof does not sign {BINDING_HEADER} (bound to nothing)")
+    return query
+
+
+def caller_via_sts(sts: Any, query: str, bound_to: str) -> str:
+    """Send the proof to STS through `sts` (a botocore client of this function's region: its endpoint is the
+    only host ever called) and return the ARN STS answers."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    check_query(query)
+
+    def swap(request: Any, **_: Any) -> None:
+        base = urllib.parse.urlsplit(request.url)
+        request.url = urllib.parse.urlunsplit((base.scheme, base.netloc, "/", query, ""))
+        request.method, request.body = "GET", b""
+        for header in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token", "Content-Type", "Content-Length"):
+            if header in request.headers:
+                del request.headers[header]
+        request.headers[BINDING_HEADER] = bound_to
+
+    event = "before-send.sts.GetCallerIdentity"
+    sts.meta.events.register_first(event, swap)
+    try:
+        arn = str(sts.get_caller_identity()["Arn"])
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise Unproven(f"STS refused the identity proof ({error.get('Code')}: {error.get('Message')})") from None
+    except BotoCoreError as exc:
+        raise Unproven(f"STS could not be asked: {exc}") from None
+    finally:
+        sts.meta.events.unregister(event, swap)
+    return arn
+
+
+def person(arn: str) -> str:
+    """The person an ARN stands for: an assumed role's role ARN, or the user/role/root ARN itself. Anything
+    else (federated users name themselves) is no person: it never requests nor approves."""
+    arn = arn.strip()
+    match = _ASSUMED.fullmatch(arn)
+    if match:
+        partition, account, role = match.groups()
+        return f"arn:{partition}:iam::{account}:role/{role}"
+    if _USER.fullmatch(arn) and ":role/" in arn:  # an assumed-role ARN omits the role's path
+        return arn.split(":role/", 1)[0] + ":role/" + arn.rsplit("/", 1)[-1]
+    if _USER.fullmatch(arn) or _ROOT.fullmatch(arn):
+        return arn
+    return ""
+
+
+def same_person(a: str, b: str) -> bool:
+    pa, pb = person(a), person(b)
+    return bool(pa) and pa == pb
