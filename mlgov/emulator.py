@@ -315,6 +315,63 @@ def _autoscaling_extensions() -> None:
     response_cls._validate_params = validate_params
 
 
+def _presigned_signature(secret: str, host: str, query: dict[str, list[str]], headers: Any) -> str:
+    """SigV4 query signature (GET /, empty payload) as STS computes it."""
+    import hashlib
+    import hmac
+    import urllib.parse
+
+    def q(v: str) -> str:
+        return urllib.parse.quote(v, safe="-_.~")
+
+    pairs = sorted((k, v) for k, vs in query.items() if k != "X-Amz-Signature" for v in vs)
+    canonical_query = "&".join(f"{q(k)}={q(v)}" for k, v in pairs)
+    signed = query["X-Amz-SignedHeaders"][0].split(";")
+    lower = {str(k).lower(): str(v).strip() for k, v in headers.items()}
+    lower["host"] = host
+    canonical_headers = "".join(f"{h}:{lower.get(h, '')}\n" for h in signed)
+    canonical = "\n".join(["GET", "/", canonical_query, canonical_headers, ";".join(signed), hashlib.sha256(b"").hexdigest()])
+    _, day, region, service, _ = query["X-Amz-Credential"][0].split("/")
+    scope = f"{day}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", query["X-Amz-Date"][0], scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    key = ("AWS4" + secret).encode()
+    for part in (day, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def _verify_presigned(response: Any, access_key: str) -> None:
+    """STS checks a presigned request's signature and expiry; moto checks neither. Done here for credentials
+    moto issued by AssumeRole (their secrets are known), so a forged or re-bound proof fails as on AWS."""
+    import urllib.parse
+
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.models import sts_backends
+
+    secret = None
+    for account in list(sts_backends):
+        for backend in sts_backends[account].values():
+            role = backend.get_assumed_role_from_access_key(access_key)
+            if role is not None:
+                secret = role.secret_access_key
+    if secret is None:
+        return
+    query = response.querystring
+    try:
+        stamp = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        expired = (_now() - stamp).total_seconds() > int(query["X-Amz-Expires"][0])
+        host = urllib.parse.urlsplit(response.uri).netloc
+        good = _presigned_signature(secret, host, query, response.headers) == query["X-Amz-Signature"][0]
+    except (KeyError, ValueError, IndexError):
+        good, expired = False, False
+    if not good:
+        raise STSClientError("SignatureDoesNotMatch", "The request signature we calculated does not match")
+    if expired:
+        raise STSClientError("ExpiredToken", "The security token included in the request is expired")
+
+
 def _sts_extensions() -> None:
     """AssumeRole needs the role to exist in the target account, as STS does (moto hands out credentials
     for any ARN). OrganizationAccountAccessRole always exists: Organizations creates it in every account
@@ -357,7 +414,16 @@ def _sts_extensions() -> None:
             return str(credential.split("/", 1)[0])
         return str(original_access_key(self))
 
+    original_identity = response_cls.get_caller_identity
+
+    def get_caller_identity(self: Any) -> Any:
+        credential = (self.querystring.get("X-Amz-Credential") or [""])[0]
+        if "Authorization" not in self.headers and "/" in credential:
+            _verify_presigned(self, str(credential.split("/", 1)[0]))
+        return original_identity(self)
+
     response_cls.get_access_key = get_access_key
+    response_cls.get_caller_identity = get_caller_identity
 
 
 def sender_id(access_key_id: str) -> str | None:

@@ -24,7 +24,8 @@ from tests.settings_files import NO_SETTINGS
 REGION = "us-east-1"
 CONTEXT: Any = FakeContext()
 BOB = "arn:aws:sts::123456789012:assumed-role/MLOpsApprover/bob"
-ALICE = "arn:aws:sts::123456789012:user/moto"
+ALICE = "arn:aws:sts::123456789012:assumed-role/MLOps/alice"
+MALLORY = "arn:aws:sts::123456789012:assumed-role/Operators/mallory"
 SECRET = "signing-secret"
 TABLE = "mlgov-approvals"
 MACHINE = "MlGovEndpointAudit-Retirement"
@@ -44,14 +45,67 @@ def running_execution(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> str:
     return str(sfn.start_execution(stateMachineArn=arn, input=json.dumps({"endpoint_name": endpoint}))["executionArn"])
 
 
-def approve_directly(
-    ddb: Any, execution: str, by: str = "arn:aws:sts::123456789012:assumed-role/MLOpsApprover/bob"
-) -> None:
-    from mlgov_runtime.adapters.approvals_store import DynamoApprovals
+def mac_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Inside mock_aws: the approvals HMAC key (KMS HMAC_256, GENERATE_VERIFY_MAC), configured for both sides."""
+    key = boto3.client("kms", region_name=REGION).create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    arn = str(key["KeyMetadata"]["Arn"])
+    monkeypatch.setenv("APPROVALS_MAC_KEY_ID", arn)
+    monkeypatch.setenv("APPROVERS_JSON", json.dumps({"retirement": [BOB.replace("/bob", "/*"), ALICE.replace("/alice", "/*")]}))
+    return arn
 
-    assert DynamoApprovals(ddb, TABLE).settle(
-        request_id_for(execution), "APPROVED", by, "2026-12-04T00:00:00Z", "cli", ""
+
+def open_request(execution: str, endpoint: str, by: str = ALICE) -> None:
+    """What the approval service records for a verified requester before it starts the execution."""
+    import os
+
+    from mlgov_runtime.adapters.approvals_store import DynamoApprovals, KmsMacs
+    from mlgov_runtime.approvals.logic import requester_message
+
+    request = ApprovalRequest(request_id_for(execution), "retirement", endpoint, execution, by, "", "")
+    macs = KmsMacs(boto3.client("kms", region_name=REGION), os.environ["APPROVALS_MAC_KEY_ID"])
+    request = ApprovalRequest(**{**request.to_dict(), "requester_mac": macs.generate(requester_message(request))})
+    assert DynamoApprovals(boto3.client("dynamodb", region_name=REGION), TABLE).open(request, int(time.time()) + 3600)
+
+
+def approve_directly(ddb: Any, execution: str, by: str = BOB) -> None:
+    """What the approval service records (MACed) when an approver decides."""
+    import os
+
+    from mlgov_runtime.adapters.approvals_store import DynamoApprovals, KmsMacs
+    from mlgov_runtime.approvals.logic import ApprovalRequest as R
+    from mlgov_runtime.approvals.logic import decision_message
+
+    store = DynamoApprovals(ddb, TABLE)
+    pending = store.get(request_id_for(execution))
+    assert pending is not None
+    at = "2026-12-04T00:00:00Z"
+    decided = R(**{**pending.to_dict(), "status": "APPROVED", "decided_by": by, "decided_at": at, "channel": "cli"})
+    mac = KmsMacs(boto3.client("kms", region_name=REGION), os.environ["APPROVALS_MAC_KEY_ID"])
+    assert store.settle(
+        request_id_for(execution), "APPROVED", by, at, "cli", "", mac.generate(decision_message(decided))
     )
+
+
+def credentials_of(role_arn: str) -> Any:
+    """Inside mock_aws: the role (created if need be) assumed under the ARN's session name."""
+    from botocore.credentials import Credentials
+
+    _, role, session = role_arn.rsplit(":", 1)[1].split("/")
+    iam = boto3.client("iam", region_name=REGION)
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}")
+    got = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::123456789012:role/{role}", RoleSessionName=session
+    )["Credentials"]
+    return Credentials(got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"])
+
+
+def proven(body: dict[str, Any], signer: str, bound: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The body with `signer`'s identity proof (what `mlgov retire` sends), bound to `bound` (default: body)."""
+    from mlgov_runtime.approvals.identity import binding, presign
+
+    query = presign(credentials_of(signer), REGION, f"https://sts.{REGION}.amazonaws.com", binding(bound or body))
+    return {**body, "identity": query}
 
 
 @dataclass
@@ -78,10 +132,10 @@ def approval_world(
         ddb, sfn = boto3.client("dynamodb", region_name=REGION), boto3.client("stepfunctions", region_name=REGION)
         sm = boto3.client("secretsmanager", region_name=REGION)
         execution = running_execution(monkeypatch, endpoint)
+        mac_key(monkeypatch)
         secret = sm.create_secret(Name="slack-signing", SecretString=SECRET)["ARN"]
         for key, value in {
-            "APPROVERS_JSON": json.dumps({"retirement": [BOB, ALICE]}),
-            "SLACK_APPROVERS_JSON": json.dumps({"UBOB": BOB}),
+            "SLACK_APPROVERS_JSON": json.dumps({"UBOB": BOB, "UALICE": [BOB.replace("bob", "al"), ALICE]}),
             "SLACK_SIGNING_SECRET_ARN": secret,
         }.items():
             monkeypatch.setenv(key, value)
@@ -93,14 +147,10 @@ def approval_world(
         env.reset_all()
         aws.context_for.cache_clear()
         handler._secret.clear()
+        handler._sts.clear()
+        open_request(execution, endpoint, ALICE)
         request = ApprovalRequest(
-            request_id_for(execution),
-            "retirement",
-            endpoint,
-            execution,
-            ALICE,
-            "2026-12-04T00:00:00Z",
-            "2999-01-01T00:00:00Z",
+            request_id_for(execution), "retirement", endpoint, execution, "", "2026-12-04T00:00:00Z", "2999-01-01T00:00:00Z"
         )
         DynamoApprovals(ddb, TABLE).create(request, "TASK-TOKEN", int(time.time()) + 3600)
         yield ApprovalWorld(ddb, sfn, execution)
@@ -138,7 +188,7 @@ def test_a_name_in_the_body_is_never_the_approver(world: ApprovalWorld) -> None:
     body = {"request_id": world.request_id, "decision": "approve", "approved_by": BOB, "caller": BOB}
     answer = handler.handler(iam_event(body, None), CONTEXT)
     assert answer["statusCode"] == 403 and world.status() == "PENDING"
-    answer = handler.handler(iam_event(body, BOB), CONTEXT)
+    answer = handler.handler(iam_event(proven(body, BOB), BOB), CONTEXT)
     assert answer["statusCode"] == 200 and json.loads(answer["body"])["by"] == BOB
     # moto has no waiting task behind the token: recorded, and the answer says it was not delivered.
     assert world.status() == "APPROVED"
@@ -148,7 +198,7 @@ def test_malformed_bodies_are_refused_with_nothing_changed(world: ApprovalWorld)
     from mlgov_runtime.approvals import handler
 
     for body in ({"request_id": world.request_id}, {"request_id": world.request_id, "decision": "yes"}):
-        assert handler.handler(iam_event(body, BOB), CONTEXT)["statusCode"] == 400
+        assert handler.handler(iam_event(proven(body, BOB), BOB), CONTEXT)["statusCode"] == 400
     event = {**iam_event({}, BOB), "body": "not json", "isBase64Encoded": False}
     assert handler.handler(event, CONTEXT)["statusCode"] == 400
     assert world.status() == "PENDING"
@@ -201,3 +251,64 @@ def test_cli_usage_errors_name_what_to_pass(
     monkeypatch.delenv("MLGOV_APPROVAL_URL", raising=False)
     code = main(["retire", "approve", "--request", "rq-" + "0" * 20, *extra, "--config", NO_SETTINGS])
     assert code == 2 and why in capsys.readouterr().err
+
+
+def test_a_direct_invoke_with_a_forged_request_context_approves_nothing(world: ApprovalWorld) -> None:
+    """`aws lambda invoke` of the service (not through its URL) writes any requestContext it likes."""
+    from mlgov_runtime.approvals import handler
+
+    body = {"request_id": world.request_id, "decision": "approve", "comment": ""}
+    answer = handler.handler(iam_event(body, BOB), CONTEXT)  # Mallory claims to be Bob, with no proof
+    assert answer["statusCode"] == 403 and "caller not verified" in json.loads(answer["body"])["error"]
+    # Mallory's own proof with Bob's name in the context: STS says Mallory, and the two disagree.
+    answer = handler.handler(iam_event(proven(body, MALLORY), BOB), CONTEXT)
+    assert answer["statusCode"] == 403 and world.status() == "PENDING"
+    # A proof Bob made for another body (a deny) does not carry over: the binding differs.
+    deny = {"request_id": world.request_id, "decision": "deny", "comment": "no"}
+    answer = handler.handler(iam_event({**body, "identity": proven(deny, BOB)["identity"]}, None), CONTEXT)
+    assert answer["statusCode"] == 403 and "SignatureDoesNotMatch" in answer["body"] and world.status() == "PENDING"
+
+
+def test_a_requester_approving_under_another_session_name_is_refused(world: ApprovalWorld) -> None:
+    from mlgov_runtime.approvals import handler
+
+    body = {"request_id": world.request_id, "decision": "approve", "comment": ""}
+    answer = handler.handler(iam_event(proven(body, ALICE.replace("alice", "alice-2")), None), CONTEXT)
+    assert answer["statusCode"] == 403 and "same person as the requester" in answer["body"]
+    assert world.status() == "PENDING"
+
+
+def test_requests_are_opened_by_the_service_for_the_verified_caller(
+    world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov_runtime.adapters.approvals_store import DynamoApprovals
+    from mlgov_runtime.approvals import handler
+    from mlgov_runtime.core import env
+
+    machine = world.execution.split(":execution:")[0] + ":stateMachine:" + MACHINE
+    monkeypatch.setenv("RETIREMENT_STATE_MACHINE_ARN", machine)
+    env.reset_all()
+    body = {"action": "request", "endpoint_name": "manga-recommender-v1-ab", "reason": "v2 live", "requested_by": BOB}
+    answer = handler.handler(iam_event(proven(body, ALICE), None), CONTEXT)
+    assert answer["statusCode"] == 200, answer
+    opened = json.loads(answer["body"])
+    assert opened["requested_by"] == ALICE  # the proven caller, not the name in the body
+    described = world.sfn.describe_execution(executionArn=opened["execution_arn"])
+    assert described["status"] == "RUNNING" and "requested_by" not in json.loads(described["input"])
+    record = DynamoApprovals(world.ddb, TABLE).get(opened["request_id"])
+    assert record is not None and record.requested_by == ALICE and record.requester_mac
+    # Without a proof nothing is opened or started.
+    before = len(world.sfn.list_executions(stateMachineArn=machine)["executions"])
+    assert handler.handler(iam_event(body, ALICE), CONTEXT)["statusCode"] == 403
+    assert len(world.sfn.list_executions(stateMachineArn=machine)["executions"]) == before
+
+
+def test_a_slack_user_mapped_to_the_requesters_role_cannot_approve(
+    world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov_runtime.approvals import handler
+
+    monkeypatch.setattr(handler, "post_json", lambda url, body: 200)
+    body = button_press("UALICE", world.request_id, True, "https://hooks.slack.com/actions/T/1/x")
+    answer = handler.slack(slack_event(body, SECRET), CONTEXT)
+    assert "same person as the requester" in answer["body"] and world.status() == "PENDING"
