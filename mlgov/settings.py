@@ -709,6 +709,9 @@ class Approvals(_Strict):
     slack_approvers: dict[str, str | list[str]] = Field(default_factory=dict)
     # The Slack interactivity endpoint (function URL) and its signing secret in Secrets Manager.
     slack_buttons: bool = False
+    # Reserved concurrency of the unauthenticated Slack function (needs the account's Lambda concurrency
+    # quota above 10 + this: new accounts start at 10).
+    slack_reserved_concurrency: int = Field(default=5, ge=1, le=100)
 
     @field_validator("approvers")
     @classmethod

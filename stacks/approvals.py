@@ -1,13 +1,18 @@
 """The approval service: the approvals store (the only place task tokens live), a function URL with
-AWS_IAM auth for `mlgov retire approve|deny`, and, with approvals.slack_buttons, a function URL Slack
-calls (no IAM auth: Slack's request signature is verified in the function with the signing secret)."""
+AWS_IAM auth for `mlgov retire request|approve|deny` (callers are proven by STS inside the function; the
+URL's IAM auth is a second layer), and, with approvals.slack_buttons, a function URL Slack calls (no IAM
+auth: Slack's request signature is verified in the function with the signing secret). Records are MACed
+with a KMS HMAC key whose key policy lets only the service make MACs and the waiting steps verify them;
+the table's resource policy denies its data to every other principal."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration
+import jsii
+from aws_cdk import CfnOutput, Duration, IStableListProducer, Lazy, RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
@@ -21,11 +26,29 @@ from stacks.capability import CapabilityConstruct
 SLACK_HANDLER = "mlgov_runtime.approvals.handler.slack"
 
 
+@jsii.implements(IStableListProducer)
+class _RoleArns:
+    """The roles allowed on the approvals table, known only once every waiting step was granted."""
+
+    def __init__(self, roles: list[iam.IRole]) -> None:
+        self._roles = roles
+
+    def produce(self) -> list[str]:
+        return [r.role_arn for r in self._roles]
+
+
 class Approvals(CapabilityConstruct):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.table = encrypted_table(self, "ApprovalsTable", self.channel.key, "request_id", ttl_attribute="expiration")
+        self.mac_key = self._mac_key()
+        self.table_users: list[iam.IRole] = []
         self.service = self._function("Service", self.capability.handler, "Approve or deny a request (IAM callers)")
+        self._allow_mac(self.service, p.MAC, "ServiceMacs")
+        self.service.policy.add_statements(
+            iam.PolicyStatement(sid="OpenRequests", actions=list(p.CREATE), resources=[self.table.table_arn])
+        )
+        self._restrict_table()
         self.url = self.service.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
         CfnOutput(
             self,
@@ -42,6 +65,10 @@ class Approvals(CapabilityConstruct):
                 encryption_key=self.channel.key,
             )
             self.slack = self._function("Slack", SLACK_HANDLER, "Slack Approve/Deny buttons (signed requests)")
+            self._allow_mac(self.slack, p.MAC, "SlackMacs")
+            # Unauthenticated URL: a flood of unsigned requests cannot take the account's concurrency.
+            cfn_slack: Any = self.slack.function.node.default_child
+            cfn_slack.reserved_concurrent_executions = self.settings.approvals.slack_reserved_concurrency
             self.slack.function.add_environment(e.SLACK_SIGNING_SECRET_ARN, self.signing_secret.secret_arn)
             self.slack.policy.add_statements(
                 iam.PolicyStatement(
@@ -57,6 +84,76 @@ class Approvals(CapabilityConstruct):
                 description="Slack app > Interactivity & Shortcuts > Request URL",
             )
             self.nag_suppressions.append((self.signing_secret, ["AwsSolutions-SMG4"]))
+
+    def _mac_key(self) -> kms.Key:
+        """HMAC key for approval records. Its policy gives the account administration only, not MAC use: only
+        the roles named below (service: generate; waiting steps: verify) may use it."""
+        root = iam.AccountRootPrincipal()
+        admin = iam.PolicyStatement(
+            sid="AdministerOnly",
+            principals=[root],
+            actions=[
+                "kms:Create*",
+                "kms:Describe*",
+                "kms:Enable*",
+                "kms:List*",
+                "kms:Put*",
+                "kms:Update*",
+                "kms:Revoke*",
+                "kms:Disable*",
+                "kms:Get*",
+                "kms:Delete*",
+                "kms:TagResource",
+                "kms:UntagResource",
+                "kms:ScheduleKeyDeletion",
+                "kms:CancelKeyDeletion",
+            ],
+            resources=["*"],
+        )
+        return kms.Key(
+            self,
+            "ApprovalMacKey",
+            description="MACs approval records (only the approval service generates; the deletion steps verify)",
+            key_spec=kms.KeySpec.HMAC_256,
+            key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
+            policy=iam.PolicyDocument(statements=[admin]),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _allow_mac(self, function: GovernedFunction, actions: tuple[str, ...], sid: str) -> None:
+        function.policy.add_statements(
+            iam.PolicyStatement(sid=sid, actions=list(actions), resources=[self.mac_key.key_arn])
+        )
+        self.mac_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid, principals=[iam.ArnPrincipal(function.role.role_arn)], actions=list(actions), resources=["*"]
+            )
+        )
+        function.function.add_environment(e.MAC_KEY_ID, self.mac_key.key_arn)
+        self.table_users.append(function.role)
+
+    def _restrict_table(self) -> None:
+        """Only the approval service and the waiting steps touch the records (tokens, decisions)."""
+        self.table.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyApprovalRoles",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:Scan",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:PartiQL*",
+                ],
+                resources=["*"],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": Lazy.list(_RoleArns(self.table_users))}},
+            )
+        )
 
     def _function(self, construct_id: str, handler: str, description: str) -> GovernedFunction:
         return GovernedFunction(
@@ -87,17 +184,27 @@ class Approvals(CapabilityConstruct):
         return [f for f in (self.service, self.slack) if f is not None]
 
     def answer_for(self, machine: sfn.StateMachine, sid: str) -> None:
-        """Only the approval service answers the tokens of `machine`'s waiting tasks."""
+        """Only the approval service answers the tokens of `machine`'s waiting tasks; the CLI's service also
+        starts its executions (after recording the verified requester)."""
         for function in self.functions():
             function.policy.add_statements(
                 iam.PolicyStatement(sid=sid, actions=list(p.ANSWER), resources=[machine.state_machine_arn])
             )
+        self.service.policy.add_statements(
+            iam.PolicyStatement(sid=f"{sid}Start", actions=list(p.START), resources=[machine.state_machine_arn])
+        )
+        self.service.function.add_environment(e.RETIREMENT_STATE_MACHINE_ARN, machine.state_machine_arn)
 
     def grant_requests(self, waiting: GovernedFunction) -> None:
-        """A step that waits for a decision writes its request (with the token) and reads the decision."""
+        """A step that waits for a decision attaches its token to the request the service opened, reads the
+        decision and verifies its MAC (never makes one)."""
         waiting.policy.add_statements(
             iam.PolicyStatement(
-                sid="RecordApprovalRequests", actions=[*p.CREATE, *p.READ], resources=[self.table.table_arn]
+                sid="RecordApprovalRequests",
+                actions=[*p.CREATE, *p.ATTACH, *p.READ],
+                resources=[self.table.table_arn],
             )
         )
         waiting.function.add_environment(e.APPROVALS_TABLE_NAME, self.table.table_name)
+        waiting.function.add_environment(e.APPROVERS_JSON, self.settings.approvals.environment()[e.APPROVERS_JSON])
+        self._allow_mac(waiting, p.VERIFY_MAC, "VerifyApprovalMacs")

@@ -33,7 +33,6 @@ from mlgov.commands.common import (
     sagemaker_exists,
 )
 
-MACHINE_ENV = "MLGOV_RETIREMENT_STATE_MACHINE_ARN"
 TABLE_ENV = "MLGOV_FINDINGS_TABLE"
 TOPIC_ENV = "MLGOV_FINDINGS_TOPIC_ARN"
 APPROVAL_URL_ENV = "MLGOV_APPROVAL_URL"
@@ -129,24 +128,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_VIOLATIONS if summary["stale_active"] or summary["errors"] else EXIT_OK
 
 
-def _state_machine(args: argparse.Namespace, sfn: Any) -> str:
-    arn = args.state_machine_arn or os.environ.get(MACHINE_ENV)
-    if arn:
-        return str(arn)
-    found = [
-        m["stateMachineArn"]
-        for page in sfn.get_paginator("list_state_machines").paginate()
-        for m in page.get("stateMachines", [])
-        if "RetirementStateMachine" in m["name"]
-    ]
-    if len(found) != 1:
-        raise UsageError(
-            f"{len(found)} retirement state machines found; pass --state-machine-arn (the stack output "
-            f"RetirementStateMachineArn) or set {MACHINE_ENV}"
-        )
-    return str(found[0])
-
-
 def cmd_request(args: argparse.Namespace) -> int:
     from mlgov_runtime.retirement.logic import EndpointGone, Verdict, check_endpoint
 
@@ -161,27 +142,26 @@ def cmd_request(args: argparse.Namespace) -> int:
         print(f"mlgov: refused: {name} is {check.verdict.value}: {' '.join(check.reasons)}", file=sys.stderr)
         print(f"  next: {check.next_step}", file=sys.stderr)
         return EXIT_USAGE if check.verdict is Verdict.CURRENT else EXIT_VIOLATIONS
-    sfn = aws.client("stepfunctions")
-    machine = _state_machine(args, sfn)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    execution_name = f"retire-{re.sub(r'[^A-Za-z0-9-]', '-', name)}-{stamp}"[:80]
-    started = sfn.start_execution(
-        stateMachineArn=machine,
-        name=execution_name,
-        input=json.dumps({"endpoint_name": name, "requested_by": _caller(aws), "reason": args.reason}),
-    )
+    # The approval service opens the request for the caller STS verifies and starts the execution itself:
+    # a request started any other way has no verified requester and can never be approved.
+    url = _approval_url(args)
+    status, started = signed_post(aws, url, {"action": "request", "endpoint_name": name, "reason": args.reason})
+    if status != 200:
+        _refused(status, started)
     body = {
         "endpoint_name": name,
         "verdict": check.verdict.value,
         "invocations_24h": check.invocations_24h,
-        "execution_arn": started["executionArn"],
+        "execution_arn": started["execution_arn"],
         "status": "requested",
+        "request_id": started["request_id"],
+        "requested_by": started["requested_by"],
     }
     _emit(
         args,
         body,
         [
-            f"Deletion of {name} requested: {started['executionArn']}",
+            f"Deletion of {name} requested by {started['requested_by']}: {started['execution_arn']}",
             "It waits for approval: the endpoint's ENDPOINT_RETIRING finding (Slack, Jira) carries the request id for",
             "`mlgov retire approve --request ID` or `mlgov retire deny --request ID --reason TEXT` (another approver",
             "than you). Right before deleting,",
@@ -200,9 +180,15 @@ def _approval_url(args: argparse.Namespace) -> str:
     return str(url)
 
 
+def _service_region(url: str, fallback: str) -> str:
+    match = re.fullmatch(r"https://[\w-]+\.lambda-url\.([a-z0-9-]+)\.on\.aws/?", url)
+    return match.group(1) if match else fallback
+
+
 def signed_post(aws: Any, url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """POST to the approval service's function URL, signed with SigV4 by this session's credentials: the
-    service records the IAM principal AWS verified, never a name sent in the body."""
+    """POST to the approval service's function URL, signed with SigV4 by this session's credentials, with an
+    identity proof: a presigned sts:GetCallerIdentity bound to this body (60 s), which the service sends to
+    its own region's STS. It records the principal STS answers, never a name sent in the body."""
     import urllib.error
     import urllib.request
 
@@ -212,9 +198,15 @@ def signed_post(aws: Any, url: str, body: dict[str, Any]) -> tuple[int, dict[str
     credentials = aws.credentials()
     if credentials is None:
         raise UsageError("no AWS credentials: the approval is recorded as the signed caller")
-    data = json.dumps(body).encode()
+    from mlgov_runtime.approvals.identity import binding, presign
+
+    frozen = credentials.get_frozen_credentials()
+    region = _service_region(url, aws.region)
+    sts_endpoint = str(aws.client_in("sts", region).meta.endpoint_url)
+    proof = presign(frozen, region, sts_endpoint, binding(body))
+    data = json.dumps({**body, "identity": proof}).encode()
     request = AWSRequest(method="POST", url=url, data=data, headers={"Content-Type": "application/json"})
-    SigV4Auth(credentials.get_frozen_credentials(), "lambda", aws.region).add_auth(request)
+    SigV4Auth(frozen, "lambda", region).add_auth(request)
     outgoing = urllib.request.Request(url, data=data, headers=dict(request.headers.items()), method="POST")
     try:
         with urllib.request.urlopen(outgoing, timeout=30) as response:
@@ -257,6 +249,11 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
             then = "recorded, but the request had already ended: nothing further happens"
         _emit(args, answer, [f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}."])
         return EXIT_OK
+    _refused(status, answer)
+    return EXIT_USAGE
+
+
+def _refused(status: int, answer: dict[str, Any]) -> None:
     if status in (400, 403, 404, 409):
         if "error" not in answer:  # Lambda's own refusal, before the service: the signature or IAM said no
             raise UsageError(
@@ -342,7 +339,8 @@ def register(sub: Any) -> None:
     _aws_options(request)
     request.add_argument("--endpoint", required=True, metavar="NAME")
     request.add_argument("--reason", default="", help="why it should go (shown to the approver)")
-    request.add_argument("--state-machine-arn", help=f"default: {MACHINE_ENV}, else the one retirement machine")
+    request.add_argument("--state-machine-arn", help="accepted, unused: the approval service starts its own machine")
+    request.add_argument("--approval-url", help=f"the approval service URL (default: {APPROVAL_URL_ENV})")
     request.set_defaults(func=cmd_request)
 
     approve = commands.add_parser("approve", help="approve a deletion request (the live check still runs)")

@@ -1,11 +1,17 @@
-"""IAM actions of the approval service. Only it answers task tokens; the waiting steps write requests
-(their construct grants CREATE and READ on the approvals table)."""
+"""IAM actions of the approval service. Only it answers task tokens, opens requests (for a caller STS
+verified) and MACs records; the waiting steps attach their token and verify MACs. The identity proof needs
+no permission of the service: STS checks the caller's own signature (sts:GetCallerIdentity is never denied)."""
 
 READ = ("dynamodb:GetItem",)
 SETTLE = ("dynamodb:UpdateItem",)
 CREATE = ("dynamodb:PutItem",)
+ATTACH = ("dynamodb:UpdateItem",)
+MAC = ("kms:GenerateMac", "kms:VerifyMac")
+VERIFY_MAC = ("kms:VerifyMac",)
+START = ("states:StartExecution",)
+IDENTITY = ("sts:GetCallerIdentity",)
 ANSWER = ("states:SendTaskSuccess", "states:SendTaskFailure")
 SIGNING_SECRET = ("secretsmanager:GetSecretValue",)
 
-SERVICE_ACTIONS = frozenset(READ + SETTLE + ANSWER + SIGNING_SECRET)
+SERVICE_ACTIONS = frozenset(READ + SETTLE + CREATE + ANSWER + SIGNING_SECRET + MAC + START + IDENTITY)
 ACTIONS = SERVICE_ACTIONS

@@ -21,7 +21,9 @@ DELETE = ("sagemaker:DeleteEndpoint",)
 COST_ANOMALIES = ("ce:GetAnomalies",)
 # The deletion steps verify their own execution and read/write its approval record.
 EXECUTION_READ = ("states:DescribeExecution",)
-APPROVAL_RECORDS = ("dynamodb:PutItem", "dynamodb:GetItem")
+APPROVAL_RECORDS = ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
+# The delete step verifies the approval service's MAC on the record (never makes one).
+APPROVAL_MAC_VERIFY = ("kms:VerifyMac",)
 
 AUDIT_ACTIONS = frozenset(
     ENDPOINT_READ
@@ -34,6 +36,6 @@ AUDIT_ACTIONS = frozenset(
     + IDEMPOTENCY
 )
 STEP_ACTIONS = frozenset(
-    ENDPOINT_READ + REGISTRY_READ + METRICS_READ + RETIRING_TAG + DELETE + FINDINGS + EXECUTION_READ + APPROVAL_RECORDS
+    ENDPOINT_READ + REGISTRY_READ + METRICS_READ + RETIRING_TAG + DELETE + FINDINGS + EXECUTION_READ + APPROVAL_RECORDS + APPROVAL_MAC_VERIFY
 )
 ACTIONS = AUDIT_ACTIONS | STEP_ACTIONS
