@@ -251,6 +251,9 @@ def test_slack_signature_known_answer() -> None:
         (headers(SECRET, int(NOW.timestamp()) - 301), "stale"),
         (headers(SECRET, int(NOW.timestamp()) + 301), "stale"),
         ({**headers(SECRET, int(NOW.timestamp())), "X-Slack-Request-Timestamp": "soon"}, "malformed"),
+        # unicode digits pass str.isdigit() and crash int(): refused, never a 500
+        ({**headers(SECRET, int(NOW.timestamp())), "X-Slack-Request-Timestamp": "\u00b2" * 3}, "malformed"),
+        ({**headers(SECRET, int(NOW.timestamp())), "X-Slack-Request-Timestamp": "1" * 13}, "malformed"),
     ],
 )
 def test_slack_requests_without_a_fresh_valid_signature_are_refused(sent: dict[str, str], why: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ def signature_problem(secret: str, headers: Mapping[str, str], body: bytes, now:
     signature, timestamp = lower.get("x-slack-signature"), lower.get("x-slack-request-timestamp")
     if not signature or not timestamp:
         return "unsigned: no X-Slack-Signature or X-Slack-Request-Timestamp"
-    if not timestamp.isdigit():
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp):  # str.isdigit() passes unicode digits int() rejects
         return "malformed timestamp"
     if abs(now - int(timestamp)) > MAX_AGE_SECONDS:
         return f"stale: signed {int(now) - int(timestamp)} s ago (at most {MAX_AGE_SECONDS})"
