@@ -202,14 +202,21 @@ def emf_values(stdout: str, name: str) -> list[float]:
     return values
 
 
-REQUESTER = "arn:aws:sts::123456789012:user/moto"  # who moto's STS says the requesting CLI is
+REQUESTER = "arn:aws:sts::123456789012:assumed-role/MLOps/requester"
 BOB = "arn:aws:sts::123456789012:assumed-role/MLOpsApprover/bob"
-MALLORY = "arn:aws:iam::123456789012:user/mallory"
-IDENTITIES = {  # access key id -> (secret, the principal AWS would verify)
-    "AKIABOB": ("bob-secret", BOB),
-    "AKIAMALLORY": ("mallory-secret", MALLORY),
-    "AKIAREQUESTER": ("requester-secret", REQUESTER),
-}
+MALLORY = "arn:aws:sts::123456789012:assumed-role/Outsider/mallory"
+# alias -> (access key id, secret, session token), issued by the emulator's STS in the fixture: STS answers
+# the approval service's identity proofs with these principals.
+KEYS: dict[str, tuple[str, str, str]] = {}
+PEOPLE = {"AKIABOB": BOB, "AKIAMALLORY": MALLORY, "AKIAREQUESTER": REQUESTER}
+
+
+def _assume(iam: Any, sts: Any, arn: str) -> tuple[str, str, str]:
+    _, role, session = arn.rsplit(":", 1)[1].split("/")
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}")
+    got = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}", RoleSessionName=session)["Credentials"]
+    return got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"]
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
@@ -244,9 +251,10 @@ class Machine:
         with contextlib.ExitStack() as stack:
             if key:
                 patch = stack.enter_context(pytest.MonkeyPatch.context())
-                patch.setenv("AWS_ACCESS_KEY_ID", key)
-                patch.setenv("AWS_SECRET_ACCESS_KEY", IDENTITIES[key][0])
-                patch.delenv("AWS_SESSION_TOKEN", raising=False)
+                akid, secret, token = KEYS[key]
+                patch.setenv("AWS_ACCESS_KEY_ID", akid)
+                patch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+                patch.setenv("AWS_SESSION_TOKEN", token)
                 patch.delenv("AWS_SECURITY_TOKEN", raising=False)
             stack.enter_context(contextlib.redirect_stdout(out))
             stack.enter_context(contextlib.redirect_stderr(err))
@@ -264,8 +272,9 @@ class Machine:
             endpoint,
             "--reason",
             "v2 serves everyone",
-            "--state-machine-arn",
-            self.arn,
+            "--approval-url",
+            self.urls.iam.url,
+            key="AKIAREQUESTER",
         )
         assert code == 0, out
         execution: str = json.loads(out)["execution_arn"]
@@ -323,6 +332,8 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
                 "lambda",
                 "stepfunctions",
                 "secretsmanager",
+                "kms",
+                "sts",
             )
         }
         now = datetime.now(UTC)
@@ -330,6 +341,10 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
         backdate_in_process(ACCOUNT, REGION, estate, now)
         resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
         create_approvals_table(c["dynamodb"], APPROVALS)
+        mac_key = c["kms"].create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
+        KEYS.clear()
+        KEYS.update({alias: _assume(c["iam"], c["sts"], arn) for alias, arn in PEOPLE.items()})
+        identities = {KEYS[alias][0]: (KEYS[alias][1], arn) for alias, arn in PEOPLE.items()}
         secret = c["secretsmanager"].create_secret(Name="slack-signing", SecretString=SIGNING_SECRET)["ARN"]
         settings = parse_settings(
             {"approvals": {"approvers": {"retirement": [BOB, REQUESTER]}, "slack_approvers": {"UBOB": BOB}}}
@@ -343,6 +358,8 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
             "APPROVALS_TABLE_NAME": APPROVALS,
             "RETIREMENT_STATE_MACHINE_NAME": name,
+            "APPROVALS_MAC_KEY_ID": mac_key,
+            "APPROVERS_JSON": settings.approvals.environment()["APPROVERS_JSON"],
         }
         # The approval service's environment (it runs behind the local function URLs in this process).
         for key, value in {
@@ -350,6 +367,7 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
             "APPROVALS_TABLE_NAME": APPROVALS,
             "SLACK_SIGNING_SECRET_ARN": secret,
             "SLACK_RESPONSE_URL_PREFIX": slack_sink.url + "/",
+            "APPROVALS_MAC_KEY_ID": mac_key,
         }.items():
             monkeypatch.setenv(key, value)
         role = c["iam"].create_role(RoleName="retirement", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -372,14 +390,16 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
             template.to_json(), MACHINE, {"RetirementSteps": function}, change=no_hour_long_waits
         )
         arn = c["stepfunctions"].create_state_machine(name=name, roleArn=role, definition=definition)["stateMachineArn"]
+        monkeypatch.setenv("RETIREMENT_STATE_MACHINE_ARN", arn)
         from mlgov_runtime.adapters import aws
         from mlgov_runtime.approvals import handler as approvals_handler
         from mlgov_runtime.core import env
 
         env.reset_all()
         approvals_handler._secret.clear()
+        approvals_handler._sts.clear()
         aws.context_for.cache_clear()
-        with lambdas_in_process() as calls, approval_urls(IDENTITIES) as urls:
+        with lambdas_in_process() as calls, approval_urls(identities) as urls:
             yield Machine(
                 c["stepfunctions"],
                 c["sagemaker"],
@@ -484,7 +504,7 @@ def test_the_requester_cannot_approve_their_own_request(machine: Machine) -> Non
     execution = machine.request(IDLE)  # requested as REQUESTER, who is also a listed approver
     request_id = machine.request_id()
     code, out = machine.decide("approve", request_id, "AKIAREQUESTER")
-    assert code == 2 and f"{REQUESTER} requested this; another approver must decide" in out
+    assert code == 2 and "is the same person as the requester" in out and "another approver must decide" in out
     assert machine.record(request_id)["status"] == "PENDING"
     assert machine.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"  # still waiting
     assert IDLE in machine.endpoints()
@@ -498,7 +518,7 @@ def test_an_unlisted_approver_is_refused_and_an_unsigned_request_never_reaches_t
     body = json.dumps({"request_id": request_id, "decision": "approve", "comment": "", "approved_by": BOB}).encode()
     assert post(machine.urls.iam.url, body, {"Content-Type": "application/json"})[0] == 403  # unsigned
     forged = {
-        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIABOB/20261204/us-east-1/lambda/aws4_request, "
+        "Authorization": f"AWS4-HMAC-SHA256 Credential={KEYS['AKIABOB'][0]}/20261204/us-east-1/lambda/aws4_request, "
         f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}",
         "X-Amz-Date": "20261204T120000Z",
     }
@@ -652,4 +672,6 @@ def test_only_the_approval_service_answers_tokens_and_slack_buttons_add_a_signat
         "states:SendTaskSuccess",
         "states:SendTaskFailure",
         "secretsmanager:GetSecretValue",
+        "kms:GenerateMac",
+        "kms:VerifyMac",
     }

@@ -139,7 +139,13 @@ def _retirement(request: pytest.FixtureRequest) -> Calls:
 
     monkeypatch = request.getfixturevalue("monkeypatch")
     with retirement_context(monkeypatch) as world:
+        from mlgov_runtime.core import env
+        from tests.integration.test_approvals import mac_key, open_request
+
         execution = running_execution(monkeypatch, IDLE)
+        mac_key(monkeypatch)
+        env.reset_all()
+        open_request(execution, IDLE)
         handler = world.handler()
         arn = world.sm.describe_endpoint(EndpointName=RETURNING)["EndpointArn"]
         with recorded_aws_calls() as made:
@@ -150,33 +156,37 @@ def _retirement(request: pytest.FixtureRequest) -> Calls:
             removed = load_event("cloudtrail_delete_tags_purpose.json")
             removed["detail"]["requestParameters"]["resourceArn"] = arn
             assert handler.handler(removed, FakeContext())["status"] == "retiring tag change reverted"
-            state: dict[str, object] = {"endpoint_name": IDLE, "requested_by": "alice"}
-            state["prepared"] = handler.step({"step": "prepare", "state": state}, FakeContext())
+            state: dict[str, object] = {"endpoint_name": IDLE}
             step = {"state": state, "execution": execution}
+            state["prepared"] = handler.step({**step, "step": "prepare"}, FakeContext())
             handler.step({**step, "step": "request_approval", "token": "t"}, FakeContext())
             expired = {**state, "error": {"Error": "States.Timeout"}}
-            handler.step({"step": "close_request", "state": expired}, FakeContext())
-            approve_directly(world.ddb, execution)  # what the approval service records
+            handler.step({**step, "step": "close_request", "state": expired}, FakeContext())
+        approve_directly(world.ddb, execution)  # what the approval service records (its calls, not these)
+        with recorded_aws_calls() as last:
             state["deletion"] = handler.step({**step, "step": "delete"}, FakeContext())
-            handler.step({"step": "watch", "state": state}, FakeContext())
-    made |= more
+            handler.step({**step, "step": "watch", "state": state}, FakeContext())
+    made |= more | last
     assert ("sagemaker", "DeleteEndpoint") in made and ("sagemaker", "AddTags") in made
+    assert ("kms", "VerifyMac") in made
     return made
 
 
 def _approvals(request: pytest.FixtureRequest) -> Calls:
     from mlgov_runtime.approvals import handler
-    from tests.integration.test_approvals import BOB, SECRET, approval_world, iam_event, slack_event
+    from tests.integration.test_approvals import BOB, SECRET, approval_world, iam_event, proven, slack_event
 
     monkeypatch = request.getfixturevalue("monkeypatch")
     with approval_world(monkeypatch) as world:
         monkeypatch.setattr(handler, "post_json", lambda url, body: 200)  # Slack's side, not AWS
         body = button_press("UBOB", world.request_id, False, "https://hooks.slack.com/actions/T/1/x")
+        unknown = iam_event(proven({"request_id": "rq-" + "0" * 20, "decision": "approve"}, BOB), BOB)  # the CLI's
         with recorded_aws_calls() as made:
             context: Any = FakeContext()
-            handler.handler(iam_event({"request_id": "rq-" + "0" * 20, "decision": "approve"}, BOB), context)
+            handler.handler(unknown, context)
             handler.slack(slack_event(body, SECRET), context)
     assert ("stepfunctions", "SendTaskFailure") in made and ("dynamodb", "UpdateItem") in made
+    assert ("sts", "GetCallerIdentity") in made and ("kms", "GenerateMac") in made
     return made
 
 
