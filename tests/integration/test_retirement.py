@@ -273,10 +273,15 @@ def test_cli_recreate_brings_a_deleted_endpoint_back_from_its_kept_config(
     assert retirement_world.tags(IDLE)["endpoint_purpose"] == "retiring"
 
 
-def test_the_watch_step_finds_clients_still_calling_a_deleted_endpoint(retirement_world: RetirementWorld) -> None:
+def test_the_watch_step_finds_clients_still_calling_a_deleted_endpoint(
+    retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlgov_runtime.core import env
     from mlgov_runtime.retirement import handler
 
+    from tests.integration.test_approvals import running_execution
+
+    execution = running_execution(monkeypatch, IDLE)  # the watch acts only for its own execution
     env.reset_all()
     deleted_at = retirement_world.now - timedelta(minutes=20)
     retirement_world.sm.delete_endpoint(EndpointName=IDLE)
@@ -288,7 +293,10 @@ def test_the_watch_step_finds_clients_still_calling_a_deleted_endpoint(retiremen
             "watch": {"remaining": 72, "since": deleted_at.replace(microsecond=0).isoformat()},
         },
     }
-    result = handler.step({"step": "watch", "state": state}, FakeContext())
+    forged = handler.step  # a direct invoke for no running execution of the machine is refused
+    with pytest.raises(Exception, match="is not an execution of"):
+        forged({"step": "watch", "state": state}, FakeContext())
+    result = handler.step({"step": "watch", "state": state, "execution": execution}, FakeContext())
     assert (result["remaining"], result["errors"]) == (71, 38)
     [finding] = retirement_world.published()
     assert finding["kind"] == "RETIRED_ENDPOINT_STILL_CALLED"
