@@ -21,7 +21,8 @@ from mlgov.sandbox import ACCOUNT, REGION, FakeContext, load_event
 from mlgov.scenes import Stage, defaults_config
 
 MACHINE = "RetirementRetirementStateMachine"
-REQUESTER = f"arn:aws:sts::{ACCOUNT}:user/moto"  # who the emulator's STS says the requesting CLI is
+REQUESTER = f"arn:aws:sts::{ACCOUNT}:assumed-role/MLOps/alice"
+KEYS: dict[str, tuple[str, str, str]] = {}  # alias -> credentials the emulator's STS issued for that role session
 BOB = f"arn:aws:sts::{ACCOUNT}:assumed-role/MLOpsApprover/bob"
 SIGNING_SECRET = "sandbox-slack-signing-secret"
 
@@ -49,14 +50,19 @@ def _cli(*argv: str, key: str | None = None) -> tuple[int, str]:
     from mlgov.cli import main
 
     out = io.StringIO()
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    saved = {k: os.environ.get(k) for k in names}
     if key:
-        os.environ.update({"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": f"{key}-secret"})
+        os.environ.update(dict(zip(names, KEYS[key], strict=True)))
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             code = main([*argv, "--config", defaults_config()])
     finally:
-        os.environ.update({k: v for k, v in saved.items() if v is not None})
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return code, out.getvalue()
 
 
@@ -126,6 +132,8 @@ def _play(template: dict[str, Any]) -> None:
                 "lambda",
                 "stepfunctions",
                 "secretsmanager",
+                "kms",
+                "sts",
             )
         }
         now = datetime.now(UTC)
@@ -136,6 +144,15 @@ def _play(template: dict[str, Any]) -> None:
             {"approvals": {"approvers": {"retirement": [BOB, REQUESTER]}, "slack_approvers": {"UBOB": BOB}}}
         )
         approvals_table = create_approvals_table(c["dynamodb"])
+        mac_key = c["kms"].create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
+        identities = {}
+        for alias, who in (("bob", BOB), ("alice", REQUESTER)):
+            _, role_name, session = who.rsplit(":", 1)[1].split("/")
+            c["iam"].create_role(RoleName=role_name, AssumeRolePolicyDocument="{}")
+            got = c["sts"].assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role_name}", RoleSessionName=session)
+            creds = got["Credentials"]
+            KEYS[alias] = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+            identities[creds["AccessKeyId"]] = (creds["SecretAccessKey"], who)
         machine_name = next(
             v["Properties"]["StateMachineName"]
             for k, v in template["Resources"].items()
@@ -147,6 +164,8 @@ def _play(template: dict[str, Any]) -> None:
             **settings.retirement.environment(settings.thresholds, settings.watched_model_package_groups),
             "APPROVALS_TABLE_NAME": approvals_table,
             "RETIREMENT_STATE_MACHINE_NAME": machine_name,
+            "APPROVALS_MAC_KEY_ID": mac_key,
+            "APPROVERS_JSON": settings.approvals.environment()["APPROVERS_JSON"],
             "POST_RETIREMENT_WATCH_HOURS": "1",
             **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
@@ -214,10 +233,12 @@ def _play(template: dict[str, Any]) -> None:
             "stateMachineArn"
         ]
         sfn = c["stepfunctions"]
+        os.environ["RETIREMENT_STATE_MACHINE_ARN"] = machine  # the approval service starts it
+        env.reset_all()
 
         def request(name: str) -> tuple[str, str]:
             code, out = _cli(
-                "retire", "request", "--endpoint", name, "--state-machine-arn", machine, "--format", "json"
+                "retire", "request", "--endpoint", name, "--approval-url", urls.iam.url, "--format", "json", key="alice"
             )
             assert code == 0, out
             execution = json.loads(out)["execution_arn"]
@@ -238,14 +259,13 @@ def _play(template: dict[str, Any]) -> None:
             path = " > ".join(entered(history)[2:])
             return answer, path, sfn.describe_execution(executionArn=execution)["status"], _emf(worker.getvalue())
 
-        identities = {"AKIABOB": ("AKIABOB-secret", BOB), "AKIAREQUESTER": ("AKIAREQUESTER-secret", REQUESTER)}
         with lambdas_in_process(), approval_urls(identities) as urls:
             print(f"\n   deletion 1: {RETURNING} (no calls for 36 h), requested")
             execution, request_id = _quiet(request, RETURNING)
             print(f"   mlgov retire request --endpoint {RETURNING}: waits; the finding carries request {request_id}")
             print("   (the task token stays in the encrypted approvals store: never in findings, Slack, Jira or logs)")
             code, out = _cli(
-                "retire", "approve", "--request", request_id, "--approval-url", urls.iam.url, key="AKIAREQUESTER"
+                "retire", "approve", "--request", request_id, "--approval-url", urls.iam.url, key="alice"
             )
             print(f"   the requester approves it himself -> exit {code}: {out.strip().splitlines()[-1]}")
             put_invocations(c["cloudwatch"], RETURNING, 3, datetime.now(UTC) - timedelta(minutes=2))
@@ -253,7 +273,7 @@ def _play(template: dict[str, Any]) -> None:
             (code, out), path, status, metric = finish(
                 execution,
                 lambda: _cli(
-                    "retire", "approve", "--request", request_id, "--approval-url", urls.iam.url, key="AKIABOB"
+                    "retire", "approve", "--request", request_id, "--approval-url", urls.iam.url, key="bob"
                 ),
             )
             print(f"   mlgov retire approve --request {request_id} (signed as bob): {out.strip().splitlines()[-1]}")
