@@ -330,3 +330,32 @@ def test_the_service_reads_back_the_approvers_the_app_composed() -> None:
     approvals = parse_settings({"approvals": {"approvers": {"retirement": [BOB]}, "slack_approvers": {"UBOB": BOB}}})
     loaded = load({**approvals.approvals.environment(), "APPROVALS_TABLE_NAME": "t-approvals"})
     assert loaded.approvers == {"retirement": (BOB,)} and loaded.slack_approvers == {"UBOB": (BOB,)}
+
+
+class ThrottledSfn:
+    """Step Functions that throttles the first `throttle` answers, or refuses them all with `code`."""
+
+    def __init__(self, throttle: int, code: str = "ThrottlingException") -> None:
+        self.throttle, self.code, self.calls = throttle, code, 0
+
+    def send_task_success(self, **kwargs: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        if self.calls <= self.throttle:
+            raise ClientError({"Error": {"Code": self.code, "Message": "slow down"}}, "SendTaskSuccess")
+
+
+def test_answering_the_token_retries_throttling_with_backoff_and_reports_a_final_failure() -> None:
+    from mlgov_runtime.adapters.approvals_store import StepFunctionsAnswers
+
+    slept: list[float] = []
+    sfn = ThrottledSfn(2)
+    decision = run(Store(), StepFunctionsAnswers(sfn, sleep=slept.append), BOB)
+    assert decision.answered and sfn.calls == 3 and slept == [0.2, 0.4]
+    store, sfn = Store(), ThrottledSfn(99)
+    decision = run(store, StepFunctionsAnswers(sfn, sleep=slept.append), BOB)
+    assert store.request.status == APPROVED  # the decision stands
+    assert not decision.answered and "after 5 attempt(s): ThrottlingException" in decision.problem
+    decision = run(Store(), StepFunctionsAnswers(ThrottledSfn(1, "AccessDeniedException"), sleep=slept.append), BOB)
+    assert not decision.answered and "AccessDeniedException" in decision.problem  # not retried, reported

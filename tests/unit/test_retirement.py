@@ -756,3 +756,75 @@ def test_the_audit_counts_component_traffic_so_a_busy_component_endpoint_is_neve
     cw.counts["ic-lora-v1"] = 9  # the variant reads zero
     check = check_endpoint("manga-recommender-v1-ic", sm, cw, RetirementPolicy(), NOW, ACCOUNT, REGION)
     assert check.verdict is Verdict.STALE_ENDPOINT_ACTIVE and check.invocations_24h == 9
+
+
+# -- the approval record the delete step believes (approvals hardening)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "why"),
+    [
+        # flipped to APPROVED by someone with table and states rights, MACed with a key that is not the service's
+        (lambda a: a.approve(EXECUTION, BOB_ARN, FakeMacs(b"not-the-service")), "valid MAC"),
+        # MACed, but decided by someone who is not a configured approver
+        (lambda a: a.approve(EXECUTION, f"arn:aws:sts::{ACCOUNT}:assumed-role/Operators/eve"), "not a configured"),
+        # the requester's own role under another session name
+        (lambda a: a.approve(EXECUTION, ALICE_ARN.replace("alice", "alice-2")), "not a configured"),
+    ],
+)
+def test_a_record_the_approval_service_did_not_make_deletes_nothing(
+    requested: Any, sm: FakeEndpoints, tamper: Any, why: str
+) -> None:
+    run, _, _, state = requested
+    rid = request_id_for(EXECUTION)
+    run.approvals.records[rid] = replace(run.approvals.records[rid], status="PENDING", decision_mac=None)
+    tamper(run.approvals)
+    result = run.delete(state, EXECUTION)
+    assert result["outcome"] == "refused" and why in result["reason"], result
+    assert "manga-recommender-v1-ab" in sm.views
+
+
+def test_an_unverified_requester_is_never_deleted_for(sm: FakeEndpoints, cw: FakeMetrics) -> None:
+    """Started with StartExecution directly: the step writes a record without a requester."""
+    sm.add("manga-recommender-v1-ab", tags={"owner": "recsys"})
+    approvals = FakeApprovals()
+    run = steps(sm, cw, FakeBook(), [], approvals)
+    state: dict[str, Any] = {"endpoint_name": "manga-recommender-v1-ab", "requested_by": ALICE_ARN}
+    state["prepared"] = run.prepare(state, EXECUTION)
+    run.request_approval(state, "TOKEN-1", EXECUTION)
+    assert approvals.records[request_id_for(EXECUTION)].requested_by == ""  # never the state's name
+    approvals.approve(EXECUTION, BOB_ARN)
+    result = run.delete(state, EXECUTION)
+    assert result["outcome"] == "refused" and "no verified requester" in result["reason"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"config_name": "manga-recommender-v1-ab-config-2"},
+        {"created_at": NOW - timedelta(hours=1)},  # deleted and re-created under the same name
+    ],
+)
+def test_an_endpoint_changed_since_the_request_is_not_deleted(
+    requested: Any, sm: FakeEndpoints, change: dict[str, Any]
+) -> None:
+    run, _, _, state = requested
+    name = "manga-recommender-v1-ab"
+    sm.views[name] = replace(sm.views[name], **change)
+    result = run.delete(state, EXECUTION)
+    assert result["outcome"] == "aborted" and "not the endpoint that was approved" in result["reason"]
+    assert not [c for c in sm.calls if c[0] == "delete"]
+
+
+@pytest.mark.parametrize("step", ["prepare", "close_request", "watch"])
+def test_every_step_acts_only_for_a_running_execution_of_its_machine(requested: Any, step: str) -> None:
+    from mlgov_runtime.retirement.deletion import ApprovalUnverifiable
+
+    run, book, _, state = requested
+    state["deletion"] = {"watch": {"remaining": 3, "since": "2026-11-28T12:00:00Z"}}
+    before = len(book.published)
+    other = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:other-machine:x"
+    for execution in ("", other, EXECUTION.replace("retire-v1-ab", "finished")):
+        with pytest.raises(ApprovalUnverifiable):
+            getattr(run, step)(state, execution)
+    assert len(book.published) == before
