@@ -330,7 +330,9 @@ def _presigned_signature(secret: str, host: str, query: dict[str, list[str]], he
     lower = {str(k).lower(): str(v).strip() for k, v in headers.items()}
     lower["host"] = host
     canonical_headers = "".join(f"{h}:{lower.get(h, '')}\n" for h in signed)
-    canonical = "\n".join(["GET", "/", canonical_query, canonical_headers, ";".join(signed), hashlib.sha256(b"").hexdigest()])
+    canonical = "\n".join(
+        ["GET", "/", canonical_query, canonical_headers, ";".join(signed), hashlib.sha256(b"").hexdigest()]
+    )
     _, day, region, service, _ = query["X-Amz-Credential"][0].split("/")
     scope = f"{day}/{region}/{service}/aws4_request"
     to_sign = "\n".join(

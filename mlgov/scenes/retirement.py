@@ -263,17 +263,13 @@ def _play(template: dict[str, Any]) -> None:
             execution, request_id = _quiet(request, RETURNING)
             print(f"   mlgov retire request --endpoint {RETURNING}: waits; the finding carries request {request_id}")
             print("   (the task token stays in the encrypted approvals store: never in findings, Slack, Jira or logs)")
-            code, out = _cli(
-                "retire", "approve", "--request", request_id, "--approval-url", urls.iam.url, key="alice"
-            )
+            code, out = _cli("retire", "approve", "--request", request_id, "--approval-url", urls.iam.url, key="alice")
             print(f"   the requester approves it himself -> exit {code}: {out.strip().splitlines()[-1]}")
             put_invocations(c["cloudwatch"], RETURNING, 3, datetime.now(UTC) - timedelta(minutes=2))
             print("   ... while the request waits, a cached mobile client calls it 3 times")
             (code, out), path, status, metric = finish(
                 execution,
-                lambda: _cli(
-                    "retire", "approve", "--request", request_id, "--approval-url", urls.iam.url, key="bob"
-                ),
+                lambda: _cli("retire", "approve", "--request", request_id, "--approval-url", urls.iam.url, key="bob"),
             )
             print(f"   mlgov retire approve --request {request_id} (signed as bob): {out.strip().splitlines()[-1]}")
             print(f"   -> {path}: {status}")

@@ -217,6 +217,8 @@ def _assume(iam: Any, sts: Any, arn: str) -> tuple[str, str, str]:
         iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}")
     got = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}", RoleSessionName=session)["Credentials"]
     return got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"]
+
+
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 

@@ -50,7 +50,9 @@ def mac_key(monkeypatch: pytest.MonkeyPatch) -> str:
     key = boto3.client("kms", region_name=REGION).create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
     arn = str(key["KeyMetadata"]["Arn"])
     monkeypatch.setenv("APPROVALS_MAC_KEY_ID", arn)
-    monkeypatch.setenv("APPROVERS_JSON", json.dumps({"retirement": [BOB.replace("/bob", "/*"), ALICE.replace("/alice", "/*")]}))
+    monkeypatch.setenv(
+        "APPROVERS_JSON", json.dumps({"retirement": [BOB.replace("/bob", "/*"), ALICE.replace("/alice", "/*")]})
+    )
     return arn
 
 
@@ -150,7 +152,13 @@ def approval_world(
         handler._sts.clear()
         open_request(execution, endpoint, ALICE)
         request = ApprovalRequest(
-            request_id_for(execution), "retirement", endpoint, execution, "", "2026-12-04T00:00:00Z", "2999-01-01T00:00:00Z"
+            request_id_for(execution),
+            "retirement",
+            endpoint,
+            execution,
+            "",
+            "2026-12-04T00:00:00Z",
+            "2999-01-01T00:00:00Z",
         )
         DynamoApprovals(ddb, TABLE).create(request, "TASK-TOKEN", int(time.time()) + 3600)
         yield ApprovalWorld(ddb, sfn, execution)

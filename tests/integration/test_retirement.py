@@ -278,7 +278,6 @@ def test_the_watch_step_finds_clients_still_calling_a_deleted_endpoint(
 ) -> None:
     from mlgov_runtime.core import env
     from mlgov_runtime.retirement import handler
-
     from tests.integration.test_approvals import running_execution
 
     execution = running_execution(monkeypatch, IDLE)  # the watch acts only for its own execution

@@ -23,8 +23,8 @@ from mlgov_runtime.approvals.logic import (
     requester_message,
     verified_decision,
 )
-from tests.unit.test_retirement import FakeMacs
 from mlgov_runtime.approvals.slack import outcome_message, parse_press, request_blocks, sign, signature_problem
+from tests.unit.test_retirement import FakeMacs
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 ALICE = "arn:aws:sts::111122223333:assumed-role/MLOps/alice"
@@ -77,7 +77,7 @@ class Answers:
         self.calls.append(("failure", error))
 
 
-def run(store: Store, answers: Answers, caller: str, approve: bool = True, comment: str = "", **kw: Any) -> Any:
+def run(store: Store, answers: Any, caller: str, approve: bool = True, comment: str = "", **kw: Any) -> Any:
     return decide(
         store,
         answers,

@@ -55,7 +55,7 @@ def presign(credentials: Any, region: str, sts_endpoint: str, bound_to: str, exp
     url = sts_endpoint.rstrip("/") + "/?Action=GetCallerIdentity&Version=2011-06-15"
     request = AWSRequest(method="GET", url=url, headers={BINDING_HEADER: bound_to})
     SigV4QueryAuth(credentials, "sts", region, expires=expires).add_auth(request)
-    return urllib.parse.urlsplit(request.url).query
+    return str(urllib.parse.urlsplit(request.url).query)
 
 
 def check_query(query: str) -> str:
