@@ -4,7 +4,7 @@ retired. Used by the retirement tests and the `make demo` scene, so both show th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 GROUP = "manga-recommender"
@@ -154,3 +154,48 @@ def seed_retirement_estate(sm: Any, cw: Any, account_id: str, region: str, now: 
         "serves v1: tagged retiring, quiet for a day",
     )
     return estate
+
+
+def hosting_cost_answer(
+    start: date, end: date, daily: list[tuple[str, str, float]], tag_key: str = "endpoint_purpose"
+) -> dict[str, Any]:
+    """A GetCostAndUsage answer as Cost Explorer gives it: one result per day, groups keyed
+    [`key$value`, usage type]; `daily` rows are (purpose or "" for untagged, usage type, USD per day)."""
+    results = []
+    day = start
+    while day < end:
+        groups = [
+            {
+                "Keys": [f"{tag_key}${purpose}", usage],
+                "Metrics": {"UnblendedCost": {"Amount": f"{amount:.6f}", "Unit": "USD"}},
+            }
+            for purpose, usage, amount in daily
+        ]
+        nxt = day + timedelta(days=1)
+        results.append(
+            {
+                "TimePeriod": {"Start": day.isoformat(), "End": nxt.isoformat()},
+                "Total": {},
+                "Groups": groups,
+                "Estimated": nxt >= end,
+            }
+        )
+        day = nxt
+    return {"ResultsByTime": results, "DimensionValueAttributes": []}
+
+
+def queue_hosting_costs(account_id: str, answer: dict[str, Any]) -> None:
+    """In-process emulator only: moto answers GetCostAndUsage from a queue its own API fills (it tracks
+    no cost); the request itself goes through the real client and botocore's validation."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.set_ce_cost_usage(result=answer, account_id=account_id)
+
+
+# What scenario 5's estate bills a day: v2 and v1 (mobile) active, the retiring copy, one untagged copy.
+DAILY_HOSTING = [
+    ("active", "USE1-Host:ml.g4dn.2xlarge", 45.12),
+    ("retiring", "USE1-Host:ml.g4dn.2xlarge", 22.56),
+    ("", "USE1-Host:ml.g4dn.2xlarge", 22.56),
+    ("active", "USE1-Training:ml.g5.2xlarge", 9.70),
+]

@@ -1,7 +1,7 @@
 """`mlgov retire`: stale endpoints, and their retirement with a human approval and a live check.
 
 audit     the monthly audit's verdicts now (nothing stored or published); exit 3 when a stale endpoint
-          still takes traffic (or an endpoint could not be checked)
+          still takes traffic (or an endpoint could not be checked); --costs adds hosting cost by purpose
 request   start the deletion state machine for a retirement candidate; it waits for approval
 approve   approve a request by its id through the approval service (signed as you; the live check still
           runs right before deleting)
@@ -123,8 +123,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
         "errors": verdicts.count("ERROR"),
         "not_watched": run.skipped,
     }
-    report = {"endpoints": [c.to_dict() for c in run.checks], "summary": summary}
-    _emit(args, report, [render_table(report)])
+    report: dict[str, Any] = {"endpoints": [c.to_dict() for c in run.checks], "summary": summary}
+    lines = [render_table(report)]
+    if args.costs:
+        from mlgov_runtime.adapters.cost_explorer import weekly_purpose_costs
+        from mlgov_runtime.retirement.costs import render_lines
+
+        # Cost Explorer is served from us-east-1 and billed per request: one request per run.
+        ce = aws.client_in("ce", "us-east-1")
+        report["costs_by_purpose"] = weekly_purpose_costs(ce, policy.purpose_tag_key, datetime.now(UTC).date())
+        lines += render_lines(report["costs_by_purpose"])
+    _emit(args, report, lines)
     return EXIT_VIOLATIONS if summary["stale_active"] or summary["errors"] else EXIT_OK
 
 
@@ -333,6 +342,11 @@ def register(sub: Any) -> None:
     audit = commands.add_parser("audit", help="stale and idle endpoints now (exit 3: stale with traffic)")
     _aws_options(audit)
     audit.add_argument("--endpoint", action="append", metavar="NAME", help="endpoint (repeatable; default: watched)")
+    audit.add_argument(
+        "--costs",
+        action="store_true",
+        help="add last week's SageMaker hosting cost by endpoint_purpose (one Cost Explorer request, billed by AWS)",
+    )
     audit.set_defaults(func=cmd_audit)
 
     request = commands.add_parser("request", help="ask for a retirement candidate's deletion (waits for approval)")

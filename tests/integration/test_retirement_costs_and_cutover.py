@@ -1,0 +1,64 @@
+"""Issue 27 items 4 and 6 under moto: the quiet check after a cut-over and hosting cost by purpose, through
+the real CLI and adapters. Cost Explorer answers from moto's result queue (moto tracks no cost; the request
+still goes through botocore's validation) or botocore's Stubber for an error."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mlgov.retirement_estate import DAILY_HOSTING, hosting_cost_answer, queue_hosting_costs
+from mlgov_runtime.retirement.costs import last_week
+from tests.integration.test_retirement import ACCOUNT, RetirementWorld, retirement_context, run_cli
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[RetirementWorld]:
+    with retirement_context(monkeypatch) as w:
+        yield w
+
+
+def test_retire_audit_costs_adds_last_weeks_hosting_by_purpose(world: RetirementWorld, tmp_path: Path) -> None:
+    start, end = last_week(datetime.now(UTC).date())
+    queue_hosting_costs(ACCOUNT, hosting_cost_answer(start, end, DAILY_HOSTING))
+    config = str(tmp_path / "absent.json")
+    code, out, _ = run_cli("retire", "audit", "--costs", "--format", "json", "--config", config)
+    assert code == 3  # the verdicts decide the exit code; costs only inform
+    report = json.loads(out)
+    costs = report["costs_by_purpose"]
+    assert costs["hosting_by_purpose"] == {"active": 315.84, "retiring": 157.92, "(no tag)": 157.92}
+    assert costs["period"] == {"start": start.isoformat(), "end": end.isoformat()}
+    assert len(report["endpoints"]) == 4  # the endpoints are all there too
+    code, out, _ = run_cli("retire", "audit", "--format", "json", "--config", config)
+    assert "costs_by_purpose" not in json.loads(out)  # only when asked: each request is billed
+
+
+def test_retire_audit_costs_says_unavailable_when_cost_explorer_refuses(
+    world: RetirementWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.stub import Stubber
+
+    from mlgov_runtime.adapters.aws import AwsContext
+
+    original = AwsContext.client_in
+    stubs: list[Stubber] = []
+
+    def refusing(self: AwsContext, service: str, region: str) -> object:
+        client = original(self, service, region)
+        if service == "ce":
+            stub = Stubber(client)
+            stub.add_client_error("get_cost_and_usage", "AccessDeniedException", "not authorized")
+            stub.activate()
+            stubs.append(stub)
+        return client
+
+    monkeypatch.setattr(AwsContext, "client_in", refusing)
+    code, out, _ = run_cli("retire", "audit", "--costs", "--format", "table", "--config", str(tmp_path / "a.json"))
+    assert code == 3
+    assert "unavailable: Cost Explorer GetCostAndUsage" in out and "AccessDeniedException" in out
+    assert "ce:GetCostAndUsage" in out
+    stubs[0].assert_no_pending_responses()
