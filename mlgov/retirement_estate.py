@@ -90,6 +90,7 @@ def backdate_in_process(account_id: str, region: str, estate: RetirementEstate, 
     for name, endpoint in backend.endpoints.items():
         if name in estate.descriptions:
             endpoint.creation_time = naive - timedelta(days=30 if name == LIVE else 200)
+            endpoint.last_modified_time = endpoint.creation_time  # v2 took over 30 days ago
 
 
 def seed_retirement_estate(sm: Any, cw: Any, account_id: str, region: str, now: datetime) -> RetirementEstate:

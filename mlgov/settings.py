@@ -662,6 +662,8 @@ class Retirement(_Strict):
     cost_anomaly_monitor_arn: str | None = Field(
         default=None, pattern=r"^arn:aws[a-z-]*:ce::\d{12}:anomalymonitor/[\w-]+$"
     )
+    # After a cut-over, the old endpoint must be quiet this many hours later (`mlgov retire audit --went-quiet`).
+    quiet_after_cutover_hours: float = Field(default=24, ge=0, le=336)
 
     @field_validator("endpoint_name_prefixes")
     @classmethod
@@ -695,6 +697,7 @@ class Retirement(_Strict):
             e.POST_RETIREMENT_WATCH_HOURS: str(self.post_retirement_watch_hours),
             e.CLIENT_ERROR_METRICS_JSON: json.dumps([m.model_dump() for m in self.client_error_metrics]),
             e.HOURLY_PRICES_JSON: json.dumps(self.hourly_price_usd, sort_keys=True),
+            e.QUIET_AFTER_CUTOVER_HOURS: f"{self.quiet_after_cutover_hours:g}",
         }
 
 

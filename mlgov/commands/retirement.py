@@ -95,6 +95,14 @@ def render_table(report: dict[str, Any]) -> str:
             if ep["purpose_problem"]:
                 lines.append(f"    purpose tag: {ep['purpose_problem']}")
             lines.append(f"    next: {ep['next_step']}")
+    for ep in report["endpoints"]:
+        quiet = ep.get("cutover")
+        if quiet:
+            lines.append(f"  {ep['endpoint_name']}: after its cut-over: {quiet['status']}: {quiet['reason']}")
+            if quiet["hours"]:
+                hourly = " ".join("-" if h["invocations"] is None else str(h["invocations"]) for h in quiet["hours"])
+                lines.append(f"    invocations by hour from {quiet['hours'][0]['hour'][:13]}h (- = no data): {hourly}")
+            lines.append(f"    next: {quiet['fix']}")
     s = report["summary"]
     lines.append(
         f"{s['total']} watched endpoints: {s['current']} current, {s['stale_active']} stale with traffic, "
@@ -111,8 +119,24 @@ def cmd_audit(args: argparse.Namespace) -> int:
     endpoints, counter = _ports(aws)
     if args.format == "table" and not args.endpoint:
         print(f"Checking watched InService endpoints in {account}/{region} ...", file=sys.stderr)
+    cutover_at = _moment(args.cutover_at) if args.cutover_at else None
+    if cutover_at is not None and not args.endpoint:
+        raise UsageError("--cutover-at needs --endpoint: it states when the named old endpoint was cut over")
+    if args.grace_hours is not None and not 0 <= args.grace_hours <= 336:
+        raise UsageError(f"--grace-hours {args.grace_hours:g} is not in 0..336")
     run = run_stale_audit(
-        endpoints, counter, None, policy, datetime.now(UTC), account, region, source="cli", names=args.endpoint
+        endpoints,
+        counter,
+        None,
+        policy,
+        datetime.now(UTC),
+        account,
+        region,
+        source="cli",
+        names=args.endpoint,
+        quiet=counter,
+        cutover_at=cutover_at,
+        grace_hours=args.grace_hours,
     )
     verdicts = [c.verdict.value for c in run.checks]
     summary = {
@@ -133,8 +157,46 @@ def cmd_audit(args: argparse.Namespace) -> int:
         ce = aws.client_in("ce", "us-east-1")
         report["costs_by_purpose"] = weekly_purpose_costs(ce, policy.purpose_tag_key, datetime.now(UTC).date())
         lines += render_lines(report["costs_by_purpose"])
+    if args.went_quiet:
+        gate = went_quiet_gate(run.checks, bool(args.endpoint))
+        report["went_quiet"] = gate
+        lines.append(gate["line"])
+        _emit(args, report, lines)
+        return EXIT_OK if gate["passed"] else EXIT_VIOLATIONS
     _emit(args, report, lines)
     return EXIT_VIOLATIONS if summary["stale_active"] or summary["errors"] else EXIT_OK
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--cutover-at {text!r} is not an ISO-8601 time (e.g. 2026-12-01T09:30:00Z)") from None
+    if moment.tzinfo is None:
+        raise UsageError(f"--cutover-at {text!r} has no time zone: add Z for UTC")
+    if moment > datetime.now(UTC):
+        raise UsageError(f"--cutover-at {text!r} is in the future")
+    return moment.astimezone(UTC)
+
+
+def went_quiet_gate(checks: list[Any], named: bool) -> dict[str, Any]:
+    """The deployment's last step: every cut-over endpoint is QUIET. Still called, no data, not yet due or
+    unreadable fail it; so does a named endpoint with no cut-over to check (it may still be the live one)."""
+    rows, failed = [], []
+    for check in checks:
+        quiet = check.cutover or {}
+        status = quiet.get("status") or ("ERROR" if check.verdict.value == "ERROR" else "NO_CUTOVER")
+        rows.append({"endpoint_name": check.endpoint_name, "status": status})
+        if status != "QUIET" and (named or status != "NO_CUTOVER"):
+            failed.append(f"{check.endpoint_name} {status}")
+    passed = not failed and any(r["status"] == "QUIET" for r in rows)
+    if passed:
+        line = f"went-quiet gate: passed ({len(rows)} checked)"
+    elif not failed:
+        line = "went-quiet gate: failed: no cut-over endpoint to check (name it with --endpoint and --cutover-at)"
+    else:
+        line = f"went-quiet gate: failed: {', '.join(failed)}"
+    return {"passed": passed, "endpoints": rows, "line": line}
 
 
 def cmd_request(args: argparse.Namespace) -> int:
@@ -342,6 +404,19 @@ def register(sub: Any) -> None:
     audit = commands.add_parser("audit", help="stale and idle endpoints now (exit 3: stale with traffic)")
     _aws_options(audit)
     audit.add_argument("--endpoint", action="append", metavar="NAME", help="endpoint (repeatable; default: watched)")
+    audit.add_argument(
+        "--went-quiet",
+        action="store_true",
+        help="gate after a cut-over: exit 0 only when every cut-over endpoint is QUIET (still called, no data, "
+        "not yet due or unreadable: exit 3)",
+    )
+    audit.add_argument("--cutover-at", metavar="ISO-8601", help="when the named endpoint was cut over (default: found)")
+    audit.add_argument(
+        "--grace-hours",
+        type=float,
+        metavar="H",
+        help="hours after the cut-over it must be quiet (default: retirement.quiet_after_cutover_hours)",
+    )
     audit.add_argument(
         "--costs",
         action="store_true",

@@ -127,7 +127,10 @@ def test_monthly_audit_flags_the_stale_endpoint_and_offers_the_idle_ones_for_del
         ("ENDPOINT_RETIREMENT_CANDIDATE", RETURNING),
         ("ENDPOINT_PURPOSE_TAG_INVALID", IDLE),
         ("ENDPOINT_RETIRING", RETURNING),  # tagged retiring: its retirement opens
+        ("ENDPOINT_STILL_CALLED_AFTER_CUTOVER", STALE),  # v2 took over 30 days ago (issue 27 item 4)
     }
+    cutover = published[("ENDPOINT_STILL_CALLED_AFTER_CUTOVER", STALE)]["evidence"]["cutover"]
+    assert (cutover["status"], cutover["successor"], cutover["invocations"]) == ("STILL_CALLED", LIVE, 4920)
     stale = published[("STALE_ENDPOINT_ACTIVE", STALE)]
     assert stale["severity"] == "HIGH"
     assert "4,920 invocations in 24 h" in stale["title"]

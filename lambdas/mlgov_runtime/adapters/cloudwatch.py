@@ -55,6 +55,34 @@ class CloudWatchMetrics:
             raise MetricsUnavailable(f"{namespace}/{metric_name} {dict(dimensions)}: {exc}") from exc
         return float(sum(point.get("Sum", 0.0) for point in answer.get("Datapoints", [])))
 
+    def datapoints(
+        self,
+        namespace: str,
+        metric_name: str,
+        dimensions: Mapping[str, str],
+        start: datetime,
+        end: datetime,
+        period: int,
+    ) -> list[tuple[datetime, float]]:
+        """(timestamp, Sum) of each period that has data, oldest first. A period without a datapoint is
+        absent, never 0: the caller decides what missing means."""
+        if (end - start).total_seconds() / period > MAX_DATAPOINTS:
+            raise MetricsUnavailable(f"{namespace}/{metric_name}: more than {MAX_DATAPOINTS} periods of {period} s")
+        try:
+            answer = self._cw.get_metric_statistics(
+                Namespace=namespace,
+                MetricName=metric_name,
+                Dimensions=_dimensions(dimensions),
+                StartTime=start,
+                EndTime=end,
+                Period=period,
+                Statistics=["Sum"],
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise MetricsUnavailable(f"{namespace}/{metric_name} {dict(dimensions)}: {exc}") from exc
+        points = [(p["Timestamp"], float(p.get("Sum", 0.0))) for p in answer.get("Datapoints", []) if "Sum" in p]
+        return sorted(points, key=lambda p: p[0])
+
     def dimension_values(self, namespace: str, metric_name: str, dimensions: Mapping[str, str], key: str) -> set[str]:
         """Values of dimension `key` among the metric's series that carry `dimensions` (last two weeks)."""
         values: set[str] = set()

@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics, MetricsUnavailable
+from mlgov_runtime.adapters.cloudwatch import MAX_DATAPOINTS, CloudWatchMetrics, MetricsUnavailable
 from mlgov_runtime.adapters.registry import latest_approved_package
 from mlgov_runtime.retirement.logic import (
     ApprovedVersion,
@@ -19,6 +19,7 @@ from mlgov_runtime.retirement.logic import (
     ErrorMetric,
     ReadFailure,
     Variant,
+    iso,
     package_version,
 )
 
@@ -146,6 +147,7 @@ class SageMakerEndpoints:
             variants=tuple(variants),
             tags=self._tags(arn),
             components=tuple(self.component_names(name)) if hosts_components else (),
+            modified_at=_utc(endpoint.get("LastModifiedTime")),
         )
 
     def current_approved(self, group: str) -> ApprovedVersion | None:
@@ -250,6 +252,41 @@ class EndpointMetrics:
             )
         except MetricsUnavailable as exc:
             raise ReadFailure(f"inference component invocations: {exc}") from exc
+
+    def hourly_invocations(
+        self,
+        endpoint_name: str,
+        variant_names: Iterable[str],
+        components: Iterable[str],
+        start: datetime,
+        end: datetime,
+    ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+        """AWS/SageMaker Invocations by hour: per variant (EndpointName+VariantName, the configured variants and
+        any that published lately) and per inference component (InferenceComponentName). Read at the finest
+        period the window allows (1 min up to a day) and bucketed by UTC hour here, so an hour means the same
+        in CloudWatch and in emulators. Only hours with a datapoint appear."""
+        span = (end - start).total_seconds()
+        period = next((p for p in (60, 300, 3600) if span / p <= MAX_DATAPOINTS), 3600)
+
+        def by_hour(dimensions: dict[str, str]) -> dict[str, float]:
+            hours: dict[str, float] = {}
+            for at, value in self._cw.datapoints(SAGEMAKER_NAMESPACE, "Invocations", dimensions, start, end, period):
+                key = iso(at.astimezone(UTC).replace(minute=0, second=0, microsecond=0))
+                hours[key] = hours.get(key, 0.0) + value
+            return hours
+
+        try:
+            variants = set(variant_names) | self._cw.dimension_values(
+                SAGEMAKER_NAMESPACE, "Invocations", {"EndpointName": endpoint_name}, "VariantName"
+            )
+            per_variant = {v: by_hour({"EndpointName": endpoint_name, "VariantName": v}) for v in sorted(variants)}
+            per_component = {c: by_hour({"InferenceComponentName": c}) for c in sorted(set(components))}
+        except MetricsUnavailable as exc:
+            raise ReadFailure(f"hourly invocations of {endpoint_name}: {exc}") from exc
+        return (
+            {k: v for k, v in per_variant.items() if v or k in set(variant_names)},
+            per_component,
+        )
 
     def errors(
         self, endpoint_name: str, metrics: Iterable[ErrorMetric], start: datetime, end: datetime

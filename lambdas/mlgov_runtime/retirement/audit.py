@@ -10,11 +10,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mlgov_runtime.core.findings import Finding, FindingSink, finding_id, store_and_publish
+from mlgov_runtime.retirement.cutover import Cutover, HourlyInvocations, check_quiet, find_cutover
 from mlgov_runtime.retirement.events import TagChange
 from mlgov_runtime.retirement.findings import (
     KIND_RETIRING,
     Retiring,
     check_findings,
+    cutover_findings,
     gone_findings,
     retiring_finding,
     tag_changed_finding,
@@ -116,6 +118,37 @@ def _watched_views(
             run.skipped += 1
 
 
+def _quiet_checks(
+    pairs: list[tuple[RetirementCheck, EndpointView | None]],
+    endpoints: Endpoints,
+    quiet: HourlyInvocations,
+    policy: RetirementPolicy,
+    now: datetime,
+    names: Iterable[str] | None,
+    cutover_at: datetime | None,
+    grace_hours: float | None,
+) -> None:
+    """Each checked endpoint that was cut over gets its quiet check (check.cutover)."""
+    pool = [view for _, view in pairs if view is not None]
+    if names is not None:  # named endpoints: their successors are among the other watched endpoints
+        named = {view.name for view in pool}
+        others = _watched_views(endpoints, policy, None, AuditRun())
+        pool += [v for _, v in others if isinstance(v, EndpointView) and v.name not in named]
+    by_name = {view.name: view for view in pool}
+    grace = policy.quiet_after_cutover_hours if grace_hours is None else grace_hours
+    for check, view in pairs:
+        if view is None or check.verdict is Verdict.ERROR:
+            continue
+        found = find_cutover(check, pool, policy)
+        if cutover_at is not None:
+            found = Cutover(cutover_at, "stated by the caller (--cutover-at)", found.successor if found else None)
+        if found is None:
+            continue
+        successor = by_name.get(found.successor) if found.successor else None
+        result = check_quiet(check, view, found, successor, quiet, now, grace, policy.stale_window_hours)
+        check.cutover = result.to_dict()
+
+
 def run_stale_audit(
     endpoints: Endpoints,
     counter: InvocationCounter,
@@ -126,10 +159,16 @@ def run_stale_audit(
     region: str,
     source: str = "scheduled",
     names: Iterable[str] | None = None,
+    quiet: HourlyInvocations | None = None,
+    cutover_at: datetime | None = None,
+    grace_hours: float | None = None,
 ) -> AuditRun:
-    """Every watched InService endpoint (or the named ones): verdict, findings, retirements opened.
-    Without a book (the CLI) nothing is stored or published."""
+    """Every watched InService endpoint (or the named ones): verdict, findings, retirements opened; with a
+    `quiet` reader, also whether each cut-over endpoint went quiet. Without a book (the CLI) nothing is
+    stored or published."""
     run = AuditRun()
+    names = list(names) if names is not None else None
+    pairs: list[tuple[RetirementCheck, EndpointView | None]] = []
     for name, seen in _watched_views(endpoints, policy, names, run):
         ref = EndpointRef(name, account_id, region)
         if isinstance(seen, ReadFailure):
@@ -137,14 +176,18 @@ def run_stale_audit(
             check = RetirementCheck(
                 name, ref.endpoint_arn, account_id, region, Verdict.ERROR, None, window, reasons=[str(seen)]
             )
-            view = None
+            pairs.append((check, None))
         else:
-            view = seen
-            check = check_view(view, endpoints, counter, policy, now, account_id, region)
-        run.checks.append(check)
-        if book is None:
-            continue
+            pairs.append((check_view(seen, endpoints, counter, policy, now, account_id, region), seen))
+        run.checks.append(pairs[-1][0])
+    if quiet is not None:
+        _quiet_checks(pairs, endpoints, quiet, policy, now, names, cutover_at, grace_hours)
+    if book is None:
+        return run
+    for check, view in pairs:
+        ref = EndpointRef(check.endpoint_name, account_id, region)
         _publish(book, check_findings(check, source, policy.purpose_tag_key), run.published)
+        _publish(book, cutover_findings(check, source), run.published)
         if view is not None and check.purpose == RETIRING and open_retiring(book, ref) is None:
             _publish(book, [retiring_finding(start_retiring(view, ref, policy, now), source)], run.published)
     return run

@@ -17,6 +17,9 @@ KIND_RETIRING = "ENDPOINT_RETIRING"
 KIND_TAG_CHANGED = "RETIRING_TAG_CHANGED"
 KIND_SAFETY_ABORT = "SAFETY_ABORT_ENDPOINT_DELETION"
 KIND_STILL_CALLED = "RETIRED_ENDPOINT_STILL_CALLED"
+KIND_NOT_QUIET = "ENDPOINT_STILL_CALLED_AFTER_CUTOVER"
+KIND_QUIET_UNVERIFIED = "ENDPOINT_QUIET_UNVERIFIED"
+_CUTOVER_KINDS = (KIND_NOT_QUIET, KIND_QUIET_UNVERIFIED)
 KINDS = (
     KIND_STALE,
     KIND_CANDIDATE,
@@ -26,6 +29,7 @@ KINDS = (
     KIND_TAG_CHANGED,
     KIND_SAFETY_ABORT,
     KIND_STILL_CALLED,
+    *_CUTOVER_KINDS,
 )
 _VERDICT_KINDS = (KIND_STALE, KIND_CANDIDATE, KIND_CHECK_FAILED)
 
@@ -117,6 +121,41 @@ def check_findings(check: RetirementCheck, source: str, purpose_key: str = "endp
     return out
 
 
+def cutover_findings(check: RetirementCheck, source: str) -> list[Finding]:
+    """After a cut-over: still called N hours later (HIGH), or no data to tell (MEDIUM); quiet closes both.
+    Evidence is the quiet check: Invocations by hour, per variant and per inference component."""
+    quiet = check.cutover
+    status = (quiet or {}).get("status")
+    if check.verdict is Verdict.ERROR or status in ("PENDING", "ERROR"):
+        return []  # nothing known now: open findings stay as they are
+    name = check.endpoint_name
+    opened: Finding | None = None
+    if quiet and status == "STILL_CALLED":
+        opened = _finding(
+            check,
+            KIND_NOT_QUIET,
+            "HIGH",
+            f"Endpoint {name} still takes traffic {quiet['grace_hours']:g} h after its cut-over: "
+            f"{quiet['invocations']:,} invocations since {quiet['window']['start'][:16]}",
+            f"{quiet['reason']} Next: {quiet['fix']}",
+            source,
+            {"endpoint_name": name, "verdict": check.verdict.value, "cutover": quiet},
+        )
+    elif quiet and status == "NO_DATA":
+        opened = _finding(
+            check,
+            KIND_QUIET_UNVERIFIED,
+            "MEDIUM",
+            f"Endpoint {name}: no invocation data since its cut-over, so it cannot be called quiet",
+            f"{quiet['reason']} Next: {quiet['fix']}",
+            source,
+            {"endpoint_name": name, "verdict": check.verdict.value, "cutover": quiet},
+        )
+    why = "went quiet after its cut-over" if status == "QUIET" else "no cut-over to check"
+    out = [closing(check, k, source, why) for k in _CUTOVER_KINDS if not opened or k != opened.kind]
+    return [opened, *out] if opened else out
+
+
 def purpose_finding(check: RetirementCheck, source: str, purpose_key: str) -> Finding:
     return _finding(
         check,
@@ -134,7 +173,8 @@ def purpose_finding(check: RetirementCheck, source: str, purpose_key: str) -> Fi
 
 def gone_findings(subject: Any, source: str) -> list[Finding]:
     """An endpoint that no longer exists has no verdict or tag problem."""
-    return [closing(subject, k, source, "endpoint deleted") for k in (*_VERDICT_KINDS, KIND_PURPOSE_TAG)]
+    kinds = (*_VERDICT_KINDS, KIND_PURPOSE_TAG, *_CUTOVER_KINDS)
+    return [closing(subject, k, source, "endpoint deleted") for k in kinds]
 
 
 @dataclass

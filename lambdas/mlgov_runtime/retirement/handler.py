@@ -78,7 +78,7 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     endpoints, counter, store = _ports(settings)
     now, policy = _now(), settings.policy
     if event.task == "stale_audit":
-        run = run_stale_audit(endpoints, counter, store, policy, now, event.account_id, event.region)
+        run = run_stale_audit(endpoints, counter, store, policy, now, event.account_id, event.region, quiet=counter)
         for check in run.checks:
             metrics.add_metric(
                 name=STALE_METRIC,

@@ -57,6 +57,7 @@ class EndpointView:
     variants: tuple[Variant, ...]
     tags: Mapping[str, str]
     components: tuple[str, ...] = ()  # inference components: their traffic is reported per component
+    modified_at: datetime | None = None  # DescribeEndpoint LastModifiedTime: when an update last finished
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class RetirementPolicy:
     stale_window_hours: int = 24
     safety_window_hours: int = 1
     retiring_deadline_days: int = 7
+    quiet_after_cutover_hours: float = 24.0  # when an old endpoint must have gone quiet after a cut-over
     hourly_prices: Mapping[str, float] = field(default_factory=lambda: dict(prices.HOURLY_USD))
 
     def watches(self, name: str, tags: Mapping[str, str]) -> bool:
@@ -185,6 +187,7 @@ class RetirementCheck:
     stale_since: datetime | None = None
     config_name: str = ""
     reasons: list[str] = field(default_factory=list)
+    cutover: dict[str, Any] | None = None  # the quiet check after a cut-over (retirement/cutover.py)
 
     @property
     def next_step(self) -> str:
@@ -219,6 +222,7 @@ class RetirementCheck:
             "stale_since": iso(self.stale_since) if self.stale_since else None,
             "reasons": self.reasons,
             "next_step": self.next_step,
+            "cutover": self.cutover,
         }
 
 

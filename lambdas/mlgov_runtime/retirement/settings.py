@@ -28,6 +28,7 @@ POST_RETIREMENT_WATCH_HOURS = "POST_RETIREMENT_WATCH_HOURS"
 CLIENT_ERROR_METRICS_JSON = "CLIENT_ERROR_METRICS_JSON"
 HOURLY_PRICES_JSON = "HOURLY_PRICES_JSON"
 COST_ANOMALY_MONITOR_ARN = "COST_ANOMALY_MONITOR_ARN"
+QUIET_AFTER_CUTOVER_HOURS = "QUIET_AFTER_CUTOVER_HOURS"
 # The deletion steps: where approval records are, and the one state machine whose executions they serve.
 APPROVALS_TABLE_NAME = "APPROVALS_TABLE_NAME"
 STATE_MACHINE_NAME = "RETIREMENT_STATE_MACHINE_NAME"
@@ -41,6 +42,17 @@ def _int(env: Env, key: str, default: int, low: int, high: int) -> int:
     if not text.isdigit() or not low <= int(text) <= high:
         raise SettingsError(f"environment variable {key}: {text!r} is not a whole number in {low}..{high}")
     return int(text)
+
+
+def _hours(env: Env, key: str, default: float) -> float:
+    text = env.get(key) or str(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 24 * 14:
+        raise SettingsError(f"environment variable {key}: {text!r} is not a number of hours in 0..336")
+    return value
 
 
 def _json(env: Env, key: str, default: str) -> object:
@@ -82,6 +94,7 @@ def policy_from_env(env: Env) -> RetirementPolicy:
         stale_window_hours=_int(env, STALE_WINDOW_HOURS, 24, 1, 24 * 14),
         safety_window_hours=_int(env, SAFETY_WINDOW_HOURS, 1, 1, 24),
         retiring_deadline_days=_int(env, RETIRING_DEADLINE_DAYS, 7, 1, 365),
+        quiet_after_cutover_hours=_hours(env, QUIET_AFTER_CUTOVER_HOURS, 24.0),
         hourly_prices=_prices(env),
     )
 
