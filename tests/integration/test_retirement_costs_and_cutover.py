@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -62,3 +62,52 @@ def test_retire_audit_costs_says_unavailable_when_cost_explorer_refuses(
     assert "unavailable: Cost Explorer GetCostAndUsage" in out and "AccessDeniedException" in out
     assert "ce:GetCostAndUsage" in out
     stubs[0].assert_no_pending_responses()
+
+
+def test_went_quiet_gate_fails_on_the_pinned_old_endpoint_and_passes_on_the_quiet_one(
+    world: RetirementWorld, tmp_path: Path
+) -> None:
+    from mlgov.retirement_estate import IDLE, LIVE, STALE
+
+    config = str(tmp_path / "absent.json")
+    code, out, _ = run_cli(
+        "retire", "audit", "--went-quiet", "--endpoint", STALE, "--format", "json", "--config", config
+    )
+    assert code == 3
+    report = json.loads(out)
+    [row] = report["endpoints"]
+    quiet = row["cutover"]
+    assert (quiet["status"], quiet["successor"], quiet["invocations"]) == ("STILL_CALLED", LIVE, 4920)
+    assert quiet["by_variant"]["AllTraffic"].count(205) == 24  # SageMaker's Invocations, hour by hour
+    assert report["went_quiet"] == {
+        "passed": False,
+        "endpoints": [{"endpoint_name": STALE, "status": "STILL_CALLED"}],
+        "line": f"went-quiet gate: failed: {STALE} STILL_CALLED",
+    }
+    code, out, _ = run_cli("retire", "audit", "--went-quiet", "--endpoint", IDLE, "--config", config)
+    assert code == 0 and "went-quiet gate: passed" in out and f"while {LIVE} recorded 7,440" in out
+    # The live endpoint itself has no cut-over: naming it to the gate is a failure, never a pass.
+    code, out, _ = run_cli("retire", "audit", "--went-quiet", "--endpoint", LIVE, "--config", config)
+    assert code == 3 and f"{LIVE} NO_CUTOVER" in out
+
+
+def test_went_quiet_gate_with_a_stated_cutover_and_bad_input(world: RetirementWorld, tmp_path: Path) -> None:
+    from mlgov.retirement_estate import STALE
+
+    config = str(tmp_path / "absent.json")
+    recent = (datetime.now(UTC) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    argv = ("retire", "audit", "--went-quiet", "--endpoint", STALE, "--cutover-at", recent, "--config", config)
+    code, out, _ = run_cli(*argv)
+    assert code == 3 and "PENDING" in out and "due at" in out  # 24 h have not passed: not a pass
+    code, out, _ = run_cli(*argv, "--grace-hours", "0.25")
+    assert code == 3 and "STILL_CALLED" in out  # the mobile client called it in the last 15 minutes
+    for bad, message in (
+        (("--cutover-at", "yesterday"), "not an ISO-8601 time"),
+        (("--cutover-at", "2026-12-01T09:30:00"), "no time zone"),
+        (("--cutover-at", "2999-01-01T00:00:00Z"), "in the future"),
+        (("--grace-hours", "-1"), "not in 0..336"),
+    ):
+        code, _, err = run_cli("retire", "audit", "--went-quiet", "--endpoint", STALE, *bad, "--config", config)
+        assert code == 2 and message in err, (bad, err)
+    code, _, err = run_cli("retire", "audit", "--cutover-at", recent, "--config", config)
+    assert code == 2 and "--cutover-at needs --endpoint" in err
