@@ -245,6 +245,7 @@ class OrgScan(CapabilityConstruct):
                 e.MEMBER_ROLE_NAME: self.role_name,
                 e.SCAN_SCOPE_JSON: json.dumps(self.settings.org_scan.scope(stack.region), sort_keys=True),
                 e.RESULT_MAC_KEY_ID: self.mac_key.key_arn,
+                e.COST_PURPOSE_TAG_KEY: self.settings.retirement.purpose_tag_key,
                 "POWERTOOLS_SERVICE_NAME": "org-scan",
             },
             statements=[
@@ -259,6 +260,8 @@ class OrgScan(CapabilityConstruct):
                 iam.PolicyStatement(
                     sid="OpenFindings", actions=list(p.FINDINGS_OPEN), resources=[self.channel.table.table_arn]
                 ),
+                # The report's hosting cost by purpose: one Cost Explorer request a run; no resource scope.
+                iam.PolicyStatement(sid="HostingCostByPurpose", actions=list(p.COST_USAGE), resources=["*"]),
                 self._key_use(),
                 iam.PolicyStatement(
                     sid="SignPlanVerifyResults", actions=[*p.SIGN, *p.VERIFY], resources=[self.mac_key.key_arn]

@@ -8,11 +8,14 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mlgov.retirement_estate import DAILY_HOSTING, hosting_cost_answer, queue_hosting_costs
 from mlgov_runtime.retirement.costs import last_week
+from tests.integration.test_org_scan import OrgWorld
+from tests.integration.test_org_scan import org_world as org_world  # the fixture
 from tests.integration.test_retirement import ACCOUNT, RetirementWorld, retirement_context, run_cli
 
 
@@ -111,3 +114,38 @@ def test_went_quiet_gate_with_a_stated_cutover_and_bad_input(world: RetirementWo
         assert code == 2 and message in err, (bad, err)
     code, _, err = run_cli("retire", "audit", "--cutover-at", recent, "--config", config)
     assert code == 2 and "--cutover-at needs --endpoint" in err
+
+
+def test_the_weekly_org_scan_report_has_hosting_cost_by_purpose_from_one_cost_explorer_request(
+    org_world: OrgWorld,
+) -> None:
+    import boto3
+    from botocore.client import BaseClient
+
+    account = boto3.client("sts", region_name="us-east-1").get_caller_identity()["Account"]
+    start, end = last_week(datetime.now(UTC).date())
+    queue_hosting_costs(account, hosting_cost_answer(start, end, DAILY_HOSTING))
+    calls: list[str] = []
+    client_class: Any = BaseClient
+    original = client_class._make_api_call
+
+    def counting(self: Any, operation_name: str, api_params: Any) -> Any:
+        if self.meta.service_model.service_name == "ce":
+            calls.append(f"{operation_name} {self.meta.endpoint_url}")
+        return original(self, operation_name, api_params)
+
+    client_class._make_api_call = counting
+    try:
+        done = org_world.execute()
+    finally:
+        client_class._make_api_call = original
+    assert calls == [
+        "GetCostAndUsage https://ce.us-east-1.amazonaws.com"
+    ]  # once per run, for every account and endpoint
+    costs = done["body"]["costs_by_purpose"]
+    assert costs["hosting_by_purpose"] == {"active": 315.84, "retiring": 157.92, "(no tag)": 157.92}
+    assert done["body"]["endpoints"]  # the rest of the report is unchanged
+    run_id = done["body"]["run"]["run_id"]
+    key = f"org-scan/runs/{run_id}/report.md"
+    markdown = org_world.s3.get_object(Bucket="mlgov-org-scan-reports", Key=key)["Body"].read().decode()
+    assert "## SageMaker hosting cost by purpose (last week)" in markdown and "retiring" in markdown

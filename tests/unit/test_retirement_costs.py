@@ -66,3 +66,9 @@ def test_no_answer_is_unavailable_never_zero() -> None:
     assert section["status"] == "UNAVAILABLE"
     assert section["hosting_total"] is None and section["hosting_by_purpose"] is None
     assert "AccessDeniedException" in section["reason"] and "ce:GetCostAndUsage" in section["next_step"]
+
+
+def test_an_answer_without_any_period_is_no_data_not_zero_cost() -> None:
+    section = purpose_costs([{"ResultsByTime": [], "DimensionValueAttributes": []}], "endpoint_purpose", START, END)
+    assert section["status"] == "UNAVAILABLE" and section["hosting_total"] is None
+    assert "no data, not zero cost" in section["reason"]

@@ -19,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.aws import context_for
+from mlgov_runtime.adapters.cost_explorer import weekly_purpose_costs
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.member_accounts import MemberAccounts
 from mlgov_runtime.adapters.organizations import OrganizationAccounts
@@ -106,7 +107,10 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ledger = channel_store(settings)
     previous = store.previous_report(run_id)
     checks = {check.NAME: tuple(check.KINDS) for check in endpoint_checks()}
-    done = aggregate(run, results, ledger, checks, previous)
+    costs = weekly_purpose_costs(
+        context_for("us-east-1").client("ce"), settings.purpose_tag_key, datetime.now(UTC).date()
+    )
+    done = aggregate(run, results, ledger, checks, previous, costs=costs)
     report = done.report
     uri = store.put_report(run_id, report, to_markdown(report))
     summary = summary_finding(report, run, uri, _own_account(context), _region(context))

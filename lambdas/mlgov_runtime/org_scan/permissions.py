@@ -21,11 +21,12 @@ VERIFY = ("kms:VerifyMac",)  # the aggregate believes only what verifies
 # The lineage check reads artifact pins with the worker's own role, never the member role.
 PIN_READ = ("s3:GetObject", "ecr:DescribeImages", "ecr:BatchGetImage")
 INDEX_WRITE = ("dynamodb:PutItem",)  # the serving index, kept by every scan
+COST_USAGE = ("ce:GetCostAndUsage",)  # the report's hosting cost by endpoint purpose
 
 MEMBER_READ = member_actions()
 
 PLAN = frozenset(ORGANIZATION_READ + REPORT_WRITE + SIGN)
 WORKER = frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP + SIGN + PIN_READ + INDEX_WRITE) | MEMBER_READ
-AGGREGATE = frozenset(REPORT_READ + REPORT_WRITE + FINDINGS + FINDINGS_OPEN + VERIFY)
+AGGREGATE = frozenset(REPORT_READ + REPORT_WRITE + FINDINGS + FINDINGS_OPEN + VERIFY + COST_USAGE)
 
 ACTIONS = PLAN | WORKER | AGGREGATE

@@ -255,6 +255,7 @@ def build_report(
     previous: Mapping[str, Any] | None = None,
     published: Mapping[str, int] | None = None,
     finished_at: str | None = None,
+    costs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     rows = [row for r in results for row in r.endpoints]
     reached = sum(1 for r in results if r.status == OK)
@@ -295,6 +296,7 @@ def build_report(
         if row.get("verdict") != Verdict.EXEMPT.value
     ]
     status = "COMPLETE" if reached == len(results) else ("PARTIAL" if reached else "FAILED")
+    extra = {"costs_by_purpose": dict(costs)} if costs is not None else {}
     return {
         "run": {
             "run_id": run.run_id,
@@ -328,6 +330,7 @@ def build_report(
         "findings": [_compact(f) for f in open_findings],
         "change": change_since(previous, open_findings, results),
         "published": dict(published or {}),
+        **extra,
     }
 
 
@@ -355,6 +358,7 @@ def aggregate(
     check_kinds: Mapping[str, tuple[str, ...]],
     previous: Mapping[str, Any] | None,
     concurrency: int = 8,
+    costs: Mapping[str, Any] | None = None,
 ) -> Aggregated:
     """Store and publish this run's findings, close what is gone, and build the report. The summary
     finding is the caller's (it names where the report was written)."""
@@ -370,7 +374,7 @@ def aggregate(
         "published_open": sum(1 for f in sent if f.status != STATUS_RESOLVED),
         "resolved": sum(1 for f in sent if f.status == STATUS_RESOLVED),
     }
-    report = build_report(run, results, opened, previous, counts)
+    report = build_report(run, results, opened, previous, counts, costs=costs)
     return Aggregated(report, sent)
 
 
@@ -439,6 +443,17 @@ def to_markdown(report: Mapping[str, Any]) -> str:
             for r in report["snapshot_ages"]
         ),
     )
+    if report.get("costs_by_purpose"):
+        from mlgov_runtime.retirement.costs import render_lines
+
+        out += [
+            "",
+            "## SageMaker hosting cost by purpose (last week)",
+            "",
+            "```",
+            *render_lines(report["costs_by_purpose"]),
+        ]
+        out += ["```"]
     change = report["change"]
     out += ["", f"## Since the last run ({change.get('previous_run_id') or 'none'})", ""]
     out += [f"- new: [{f['severity']}] {f['title']}" for f in change["new"]] or ["- nothing new"]

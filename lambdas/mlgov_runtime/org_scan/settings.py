@@ -23,6 +23,7 @@ SCAN_SCOPE_JSON = "SCAN_SCOPE_JSON"
 CHECK_OPTIONS_JSON = "CHECK_OPTIONS_JSON"
 ENDPOINT_CONCURRENCY = "ENDPOINT_CONCURRENCY"
 RESULT_MAC_KEY_ID = "RESULT_MAC_KEY_ID"  # the KMS HMAC key that signs targets.json and every result
+COST_PURPOSE_TAG_KEY = "COST_PURPOSE_TAG_KEY"
 
 BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 KMS_KEY = r"(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/)?[0-9a-f-]{36}|alias/[\w/-]{1,250}"
@@ -46,6 +47,7 @@ class CoordinatorSettings(FindingsChannelEnv):
     member_role_name: str
     scope: dict[str, Any]  # mlgov_runtime.org_scan.logic.Scope as a dict
     result_mac_key_id: str
+    purpose_tag_key: str = "endpoint_purpose"  # the report's hosting cost is grouped by it
 
 
 def load_coordinator_settings(env: Env) -> CoordinatorSettings:
@@ -58,6 +60,7 @@ def load_coordinator_settings(env: Env) -> CoordinatorSettings:
         member_role_name=required(env, MEMBER_ROLE_NAME, ROLE_NAME, "an IAM role name"),
         scope=scope,
         result_mac_key_id=required(env, RESULT_MAC_KEY_ID, KMS_KEY, "a KMS key id or ARN"),
+        purpose_tag_key=optional(env, COST_PURPOSE_TAG_KEY, r"[\w.:/=+@-]{1,128}", "a tag key") or "endpoint_purpose",
     )
 
 

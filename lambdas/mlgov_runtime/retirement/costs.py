@@ -34,6 +34,10 @@ def purpose_costs(
     other = 0.0
     estimated = False
     currency = "USD"
+    pages = list(pages)
+    if not any(page.get("ResultsByTime") for page in pages):
+        # Cost Explorer answers one result per day, even a day without cost: none at all is no answer.
+        return unavailable("Cost Explorer returned no period at all (no data, not zero cost)", tag_key, start, end)
     for page in pages:
         for result in page.get("ResultsByTime", []):
             estimated = estimated or bool(result.get("Estimated"))
