@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import re
 import time
 import zipfile
 from collections.abc import Iterator
@@ -198,6 +199,7 @@ def _play(template: dict[str, Any]) -> None:
         print("\n   mlgov retire audit --format table")
         print("\n".join("   " + line for line in out.splitlines() if not line.startswith(("  ", "Checking"))))
         print(f"   exit code {code} (3 = a stale endpoint still takes traffic)")
+        _went_quiet_and_costs(estate)
 
         print("\n   tag lifecycle: someone removes the retiring tag of an endpoint whose retirement is open")
         arn = c["sagemaker"].describe_endpoint(EndpointName=RETURNING)["EndpointArn"]
@@ -325,11 +327,34 @@ def _play(template: dict[str, Any]) -> None:
             print(f"   of the watch step outside a running execution -> refused: {exc}")
         t = settings.thresholds
         print(
-            f"\n   cost anomaly alerts (in the stack; moto has no Cost Explorer): impact >= ${t.cost_anomaly_usd:g} "
+            f"\n   cost anomaly alerts (in the stack; moto has no Cost Explorer anomaly API): impact >= ${t.cost_anomaly_usd:g} "
             f"and >= {settings.retirement.cost_anomaly_pct:g}% -> ops topic"
         )
     env.reset_all()
     aws.context_for.cache_clear()
+
+
+def _went_quiet_and_costs(estate: Any) -> None:
+    """Issue 27 items 4 and 6: the deployment's went-quiet gate, and last week's hosting cost by purpose."""
+    from mlgov.retirement_estate import DAILY_HOSTING, IDLE, STALE, hosting_cost_answer, queue_hosting_costs
+    from mlgov_runtime.retirement.costs import last_week
+
+    print("\n   post-deploy gate: did the old endpoints go quiet 24 h after v2 took over? (AWS/SageMaker Invocations)")
+    for name in (STALE, IDLE):
+        code, out = _cli("retire", "audit", "--went-quiet", "--endpoint", name, "--format", "json")
+        quiet = json.loads(out)["endpoints"][0]["cutover"]
+        hourly = " ".join("-" if h["invocations"] is None else str(h["invocations"]) for h in quiet["hours"][-8:])
+        print(f"   mlgov retire audit --went-quiet --endpoint {name} -> exit {code}: {quiet['status']}")
+        print(f"     last 8 hours (- = no data): {hourly}")
+        reason = re.sub(r" \(cut over [^)]*\)", "", quiet["reason"])
+        command = re.search(r"`([^`]+)`", quiet["fix"])
+        print(f"     {reason}\n     next: {command.group(1) if command else quiet['fix']}")
+    start, end = last_week(datetime.now(UTC).date())
+    queue_hosting_costs(estate.account_id, hosting_cost_answer(start, end, DAILY_HOSTING))
+    code, out = _cli("retire", "audit", "--costs", "--format", "table")
+    print("\n   mlgov retire audit --costs (Cost Explorer, one request; moto answers from its result queue)")
+    cost_lines = out.splitlines()[next(i for i, line in enumerate(out.splitlines()) if "hosting cost by" in line) :]
+    print("\n".join("   " + line for line in cost_lines))
 
 
 def _emf(stdout: str, name: str = "SafetyAbortEndpointDeletion") -> list[float]:

@@ -216,8 +216,8 @@ def check_quiet(
         ]
         result.status = QuietStatus.STILL_CALLED
         result.reason = (
-            f"{name} still took {result.invocations:,} invocations {since}, in hours starting "
-            f"{', '.join(called[-6:])} UTC ({'; '.join(where)})."
+            f"{name} still took {result.invocations:,} invocations {since}, in {len(called)} of {len(hours)} "
+            f"hours, the last from {called[-1]} UTC ({'; '.join(where)})."
         )
         result.fix = (
             f"Clients still resolve {name} (a cached URL, an old app version, a config not reloaded): move them to "
