@@ -327,7 +327,7 @@ def _play(template: dict[str, Any]) -> None:
             print(f"   of the watch step outside a running execution -> refused: {exc}")
         t = settings.thresholds
         print(
-            f"\n   cost anomaly alerts (in the stack; moto has no Cost Explorer anomaly API): impact >= ${t.cost_anomaly_usd:g} "
+            f"\n   cost anomaly alerts (in the stack; moto has no anomaly API): impact >= ${t.cost_anomaly_usd:g} "
             f"and >= {settings.retirement.cost_anomaly_pct:g}% -> ops topic"
         )
     env.reset_all()
