@@ -77,7 +77,7 @@ def test_inference_component_traffic_counts_and_is_shown_per_component() -> None
     sm.views[OLD] = replace(
         sm.views[OLD],
         variants=(Variant("AllTraffic", "ml.g5.2xlarge", 1, (package(1),)),),
-        inference_components=("recommender-v1-ic",),
+        components=("recommender-v1-ic",),
     )
     cw.components[OLD] = {"recommender-v1-ic": hours_ago(1, count=7)}
     old = audit(sm, cw)[OLD]
