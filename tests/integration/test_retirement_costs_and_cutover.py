@@ -17,6 +17,7 @@ from mlgov_runtime.retirement.costs import last_week
 from tests.integration.test_org_scan import OrgWorld
 from tests.integration.test_org_scan import org_world as org_world  # the fixture
 from tests.integration.test_retirement import ACCOUNT, RetirementWorld, retirement_context, run_cli
+from tests.settings_files import NO_SETTINGS
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[RetirementWorld]:
 def test_retire_audit_costs_adds_last_weeks_hosting_by_purpose(world: RetirementWorld, tmp_path: Path) -> None:
     start, end = last_week(datetime.now(UTC).date())
     queue_hosting_costs(ACCOUNT, hosting_cost_answer(start, end, DAILY_HOSTING))
-    config = str(tmp_path / "absent.json")
+    config = NO_SETTINGS
     code, out, _ = run_cli("retire", "audit", "--costs", "--format", "json", "--config", config)
     assert code == 3  # the verdicts decide the exit code; costs only inform
     report = json.loads(out)
@@ -60,7 +61,7 @@ def test_retire_audit_costs_says_unavailable_when_cost_explorer_refuses(
         return client
 
     monkeypatch.setattr(AwsContext, "client_in", refusing)
-    code, out, _ = run_cli("retire", "audit", "--costs", "--format", "table", "--config", str(tmp_path / "a.json"))
+    code, out, _ = run_cli("retire", "audit", "--costs", "--format", "table", "--config", NO_SETTINGS)
     assert code == 3
     assert "unavailable: Cost Explorer GetCostAndUsage" in out and "AccessDeniedException" in out
     assert "ce:GetCostAndUsage" in out
@@ -72,7 +73,7 @@ def test_went_quiet_gate_fails_on_the_pinned_old_endpoint_and_passes_on_the_quie
 ) -> None:
     from mlgov.retirement_estate import IDLE, LIVE, STALE
 
-    config = str(tmp_path / "absent.json")
+    config = NO_SETTINGS
     code, out, _ = run_cli(
         "retire", "audit", "--went-quiet", "--endpoint", STALE, "--format", "json", "--config", config
     )
@@ -97,7 +98,7 @@ def test_went_quiet_gate_fails_on_the_pinned_old_endpoint_and_passes_on_the_quie
 def test_went_quiet_gate_with_a_stated_cutover_and_bad_input(world: RetirementWorld, tmp_path: Path) -> None:
     from mlgov.retirement_estate import STALE
 
-    config = str(tmp_path / "absent.json")
+    config = NO_SETTINGS
     recent = (datetime.now(UTC) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     argv = ("retire", "audit", "--went-quiet", "--endpoint", STALE, "--cutover-at", recent, "--config", config)
     code, out, _ = run_cli(*argv)
