@@ -105,9 +105,8 @@ def settings_page() -> str:
         lines.append("|---|---|---|---|")
         for name, field in model.model_fields.items():
             key = f"{prefix}.{name}" if prefix else name
-            lines.append(
-                f"| `{key}` | {_cell(_type_name(field.annotation))} | {_cell(_default(field))} | {_cell(_rules(field))} |"
-            )
+            kind, default, rules = _type_name(field.annotation), _default(field), _rules(field)
+            lines.append(f"| `{key}` | {_cell(kind)} | {_cell(default)} | {_cell(rules)} |")
             nested = _model_of(field.annotation)
             if nested is not None:
                 queue.append((key, nested))
@@ -127,7 +126,8 @@ def _walk(parser: argparse.ArgumentParser, path: list[str], out: list[str]) -> N
                 continue
             names = ", ".join(action.option_strings) or action.dest
             value = action.default
-            default = "" if value in (None, argparse.SUPPRESS, False) else (str(value) if isinstance(value, Path) else repr(value))
+            shown = str(value) if isinstance(value, Path) else repr(value)
+            default = "" if value in (None, argparse.SUPPRESS, False) else shown
             rows.append(f"| `{names}` | {_cell(action.help or '')} | {_cell(default)} |")
         if rows:
             out.extend(["| option | meaning | default |", "|---|---|---|", *rows])
