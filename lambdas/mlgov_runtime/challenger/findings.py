@@ -197,7 +197,7 @@ def invalid_finding(ch: dict[str, Any], result: dict[str, Any], account: str, re
             f"{' '.join(result.get('reasons', []))} The challenger got weight 0 and is being removed; the package "
             f"stays {ch.get('approval_status') or 'as it was'}. Next: check the metrics on the dashboard "
             f"({dashboard_url(region, endpoint)}), fix their source, then run again: "
-            f"mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}",
+            f"`mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}`",
             endpoint_name=endpoint,
             data_problem=problem,
             impressions_crosscheck=cross,
@@ -224,7 +224,7 @@ def invalid_finding(ch: dict[str, Any], result: dict[str, Any], account: str, re
         f"Next: compare the variants' weights (aws sagemaker describe-endpoint --endpoint-name {endpoint}) with the "
         "impressions the recommender reports per VariantName (dashboard "
         f"{dashboard_url(region, endpoint)}); once they agree, run again: "
-        f"mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}",
+        f"`mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}`",
         endpoint_name=endpoint,
         srm=srm,
         variants=result["variants"],
@@ -255,7 +255,7 @@ def insufficient_finding(ch: dict[str, Any], result: dict[str, Any], account: st
         f"{evidence_text(result, endpoint, ch['traffic_fraction'])}: {amount}. Neither promoted nor rejected; the "
         "challenger got weight 0 and is being removed, and the package keeps its status. Next: run it again with "
         "more traffic or a longer window (raise mlgov.challenger.max_minutes or thresholds.challenger_traffic_fraction "
-        f"and deploy), with mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}; or "
+        f"and deploy), with `mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}`; or "
         f"decide manually from the dashboard ({dashboard_url(region, endpoint)}).",
         endpoint_name=endpoint,
         needed=needed,
@@ -277,9 +277,10 @@ def refused_finding(
 ) -> Finding:
     """`refusal` says which check refused (ineligible, provenance, event_account, older_snapshot)."""
     endpoint = ch.get("endpoint_name") or "(no endpoint)"
+    # Without an endpoint the start names the flag to fill, never a placeholder.
     default = (
-        "Next: fix what the reason names, then mlgov challenger start --package "
-        f"{ch['model_package_arn']} --endpoint <endpoint>."
+        "Next: fix what the reason names, then `mlgov challenger start --package "
+        f"{ch['model_package_arn']}" + (f" --endpoint {ch['endpoint_name']}`." if ch.get("endpoint_name") else "` with --endpoint.")
     )
     return _finding(
         START_REFUSED,
@@ -300,8 +301,8 @@ def failed_finding(ch: dict[str, Any], where: str, error: str, traffic: str, acc
     endpoint = ch.get("endpoint_name") or "(unknown endpoint)"
     previous = ch.get("previous_config")
     restore = (
-        f" To put production back exactly as it was: aws sagemaker update-endpoint --endpoint-name {endpoint} "
-        f"--endpoint-config-name {previous}."
+        f" To put production back exactly as it was: `aws sagemaker update-endpoint --endpoint-name {endpoint} "
+        f"--endpoint-config-name {previous}`."
         if previous
         else ""
     )
@@ -313,7 +314,7 @@ def failed_finding(ch: dict[str, Any], where: str, error: str, traffic: str, acc
         region,
         f"Challenger run for {_label(ch)} on {endpoint} failed at {where}",
         f"The challenger state machine for {ch['model_package_arn']} stopped at {where}: {error[:1500]} {traffic} "
-        f"Next: mlgov challenger status --endpoint {endpoint} shows what the endpoint serves now.{restore} The "
+        f"Next: `mlgov challenger status --endpoint {endpoint}` shows what the endpoint serves now.{restore} The "
         "package's registry status was not changed by this failure.",
         endpoint_name=ch.get("endpoint_name"),
         failed_state=where,
@@ -333,7 +334,7 @@ def retention_finding(
     region: str,
 ) -> Finding:
     endpoint = ch["endpoint_name"]
-    group = ch.get("group", "<group>")
+    group = ch.get("group") or ch["model_package_arn"].split(":model-package/", 1)[-1].split("/", 1)[0]
     return _finding(
         RETENTION_REGRESSION,
         "HIGH",
@@ -344,9 +345,9 @@ def retention_finding(
         f"{days} days after {ch['model_package_arn']} was promoted on {endpoint}, retention is {after:.4g} against "
         f"{before:.4g} in the {days} days before its challenger started ({delta * 100:+.1f}%, more than the allowed "
         f"{threshold * 100:.1f}% drop): it may win clicks but lose users. production_7day_retention_delta is in the "
-        "package's metadata. Next: an out-of-cycle review; to go back to the previous Approved version: mlgov "
+        "package's metadata. Next: an out-of-cycle review; to go back to the previous Approved version: `mlgov "
         f"rollback --endpoint {endpoint} --group {group} --reason 'retention {delta * 100:+.1f}% after {days} days' "
-        "--dry-run, then without --dry-run.",
+        "--dry-run`, then without --dry-run.",
         endpoint_name=endpoint,
         retention_before=before,
         retention_after=after,

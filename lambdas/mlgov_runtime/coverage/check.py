@@ -108,10 +108,30 @@ def coverage_finding(
     )
 
 
-def check_failed_finding(reason: str | None, account: str, region: str, group_arn: str) -> Finding:
+def check_failed_finding(
+    reason: str | None,
+    account: str,
+    region: str,
+    group_arn: str,
+    catalog_table: str | None = None,
+    snapshot_uri: str | None = None,
+) -> Finding:
     """A weekly check that cannot run leaves the gap unknown: that is itself something to fix.
     `reason=None` is the RESOLVED version, recorded after a check that ran."""
     failed = reason is not None
+    group = group_arn.rsplit("/", 1)[-1]
+    # The snapshot is the latest Approved package's training data; without a fallback URI, name how to find it.
+    if snapshot_uri and catalog_table:
+        check_by_hand = (
+            f"`mlgov coverage --region {region} --catalog-table {catalog_table} --snapshot-uri {snapshot_uri}`"
+        )
+    else:
+        check_by_hand = (
+            f"mlgov coverage --catalog-table {catalog_table or '(the catalog table)'} and the snapshot URI, which is "
+            "the training data of the latest Approved package: `aws sagemaker list-model-packages --region "
+            f"{region} --model-package-group-name {group} --model-approval-status Approved --sort-by CreationTime "
+            "--sort-order Descending --max-results 1`"
+        )
     return Finding(
         kind=KIND_COVERAGE_CHECK_FAILED,
         severity="HIGH" if failed else "INFO",
@@ -125,8 +145,7 @@ def check_failed_finding(reason: str | None, account: str, region: str, group_ar
         ),
         detail=(
             f"{reason}. Until this is fixed, a stale training snapshot goes unnoticed. Next: fix what is named "
-            "here, check by hand with `mlgov coverage --catalog-table <catalog> --snapshot-uri <snapshot>`; the "
-            "next weekly check that runs resolves this finding."
+            f"here, check by hand with {check_by_hand}; the next weekly check that runs resolves this finding."
             if failed
             else "The weekly catalog coverage check completed."
         ),

@@ -60,7 +60,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     except (NoSnapshot, SnapshotUnreadable, SnapshotFormatError, CatalogUnavailable) as exc:
         logger.error("Coverage check could not run", extra={"reason": str(exc)})
-        failed = check_failed_finding(str(exc), account, region, group)
+        failed = check_failed_finding(
+            str(exc), account, region, group, settings.catalog_table, settings.snapshot_fallback_uri
+        )
         store_and_publish(store, failed)
         return {"status": "error", "reason": str(exc), "finding_id": failed.finding_id}
     store_and_publish(store, check_failed_finding(None, account, region, group))

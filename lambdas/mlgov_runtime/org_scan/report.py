@@ -70,7 +70,13 @@ def unreachable_finding(result: TargetResult, role_name: str, source: str) -> Fi
         region=result.region,
         resource_arn=role_arn(result.region, result.account_id, role_name),
         title=f"Weekly scan could not read {target}: its endpoints were not audited",
-        detail=f"{result.reason} Until this is fixed, endpoints there are not audited by the weekly scan.",
+        detail=(
+            f"{result.reason} Until this is fixed, endpoints there are not audited by the weekly scan. Next: see "
+            f"why with `aws sts assume-role --region {result.region} --role-arn "
+            f"{role_arn(result.region, result.account_id, role_name)} --role-session-name mlgov-check`, fix the "
+            f"role or the region, then `mlgov scan --accounts {result.account_id} --regions {result.region} "
+            f"--role-name {role_name}`."
+        ),
         source=source,
         # Stable while the same cause stands (the message may carry request ids).
         evidence={"account_id": result.account_id, "region": result.region, "reason_code": result.reason_code},
@@ -104,7 +110,8 @@ def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, accoun
         f"{s['violations']} violations, {s['errors']} unverifiable, {s['exempt']} exempt; "
         f"{s['findings_open']} open findings ({len(change.get('new', []))} new, "
         f"{len(change.get('resolved', []))} resolved since the last run). Report: {report_uri} (and report.md "
-        "beside it). Violations are filed in Jira one per finding."
+        f"beside it: `aws s3 cp {report_uri.rsplit('/', 1)[0]}/report.md -`). Violations are filed in Jira one per "
+        "finding."
     )
     if reached < total:
         where = ", ".join(f"{u['account_id']}/{u['region']}" for u in report["unreachable"][:10])
