@@ -112,7 +112,9 @@ def _audit_error() -> Finding:
 
     arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/manga-recommender-prod"
     reasons = ["AccessDenied on sagemaker:DescribeModelPackage."]
-    finding = finding_from_audit(EndpointAudit("manga-recommender-prod", arn, ACCOUNT, REGION, Verdict.ERROR, reasons), "scheduled")
+    finding = finding_from_audit(
+        EndpointAudit("manga-recommender-prod", arn, ACCOUNT, REGION, Verdict.ERROR, reasons), "scheduled"
+    )
     assert finding is not None
     return finding
 
@@ -144,35 +146,49 @@ def _challenger(kind: str) -> Callable[[], Finding]:
         stats = {
             "ctr_ratio": {"estimate": 0.83, "lower": 0.75, "upper": 0.92, "confidence": 0.99},
             "ctr_test": {"alpha": 0.01, "rejects": True, "ratio": 0.83, "ratio_lower": 0.75, "ratio_upper": 0.92},
-            "srm": {"observed_share": 0.2, "expected_share": 0.1, "unit": "impressions"}}
-        result = {"variants": VARIANTS, "statistics": stats, "reasons": ["CTR fell 17%."], "decision": "REJECT",
-                  "elapsed_minutes": 120.0, "guardrails": []}
+            "srm": {"observed_share": 0.2, "expected_share": 0.1, "unit": "impressions"},
+        }
+        result = {
+            "variants": VARIANTS,
+            "statistics": stats,
+            "reasons": ["CTR fell 17%."],
+            "decision": "REJECT",
+            "elapsed_minutes": 120.0,
+            "guardrails": [],
+        }
         if kind == f.REJECTED:
             return f.rejected_finding(PROD_CH, result, "Rejected by the challenger gate", ACCOUNT, REGION)
         if kind == f.INVALID:
             return f.invalid_finding(PROD_CH, result, ACCOUNT, REGION)
         if kind == f.DATA_MISSING:
             problem = {"variant": "challenger-v8", "metric": "Clicks"}
-            return f.invalid_finding(PROD_CH, {**result, "statistics": {**stats, "data_problem": problem}}, ACCOUNT, REGION)
+            return f.invalid_finding(
+                PROD_CH, {**result, "statistics": {**stats, "data_problem": problem}}, ACCOUNT, REGION
+            )
         if kind == f.INSUFFICIENT:
             needed = {"additional_impressions": 40000, "additional_minutes": 300.0, "verdict": "reject"}
-            return f.insufficient_finding(PROD_CH, {**result, "statistics": {**stats, "needed": needed}}, ACCOUNT, REGION)
+            return f.insufficient_finding(
+                PROD_CH, {**result, "statistics": {**stats, "needed": needed}}, ACCOUNT, REGION
+            )
         if kind == f.START_REFUSED:
             return f.refused_finding(PROD_CH, "The package has no catalog_snapshot_date.", ACCOUNT, REGION)
         if kind == f.FAILED:
-            return f.failed_finding(PROD_CH, "Deploy", "ResourceLimitExceeded", "Production serves 100%.", ACCOUNT, REGION)
+            return f.failed_finding(
+                PROD_CH, "Deploy", "ResourceLimitExceeded", "Production serves 100%.", ACCOUNT, REGION
+            )
         assert kind == f.RETENTION_REGRESSION
         return f.retention_finding(PROD_CH, 0.41, 0.37, -0.0976, 0.05, 7, ACCOUNT, REGION)
 
     return build
 
 
-def _capacity(kind: str, reason: str) -> Callable[[], Finding]:
+def _capacity(kind: str, reason: str, production: bool = True) -> Callable[[], Finding]:
     def build() -> Finding:
         from mlgov_runtime.capacity.check import finding_for
         from mlgov_runtime.capacity.logic import CapacityAudit
 
-        audit = CapacityAudit("manga-recommender-prod", None, ACCOUNT, REGION, config_name="manga-recommender-prod-config")
+        name = "manga-recommender-prod" if production else "manga-recommender-staging"
+        audit = CapacityAudit(name, None, ACCOUNT, REGION, production=production, config_name=f"{name}-config")
         audit.problem(kind, reason)
         return finding_for(audit, kind, "scheduled")
 
@@ -186,9 +202,17 @@ def _check(verdict: str) -> Callable[[], Finding]:
 
         arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/manga-recommender-v1"
         v = Verdict[verdict]
-        check = RetirementCheck("manga-recommender-v1", arn, ACCOUNT, REGION, v, 1200 if verdict == "STALE_ENDPOINT_ACTIVE" else 0, 24,
-                                reasons=["It serves manga-recommender v1; v8 is current."],
-                                purpose="retired" if verdict == "RETIREMENT_CANDIDATE" else "active")
+        check = RetirementCheck(
+            "manga-recommender-v1",
+            arn,
+            ACCOUNT,
+            REGION,
+            v,
+            1200 if verdict == "STALE_ENDPOINT_ACTIVE" else 0,
+            24,
+            reasons=["It serves manga-recommender v1; v8 is current."],
+            purpose="retired" if verdict == "RETIREMENT_CANDIDATE" else "active",
+        )
         if verdict == "RETIREMENT_CANDIDATE":
             check.purpose_problem = "has purpose 'bogus', not one of active, testing, retiring, retired"
         opened = [x for x in check_findings(check, "scheduled") if x.status == "OPEN"]
@@ -215,7 +239,9 @@ def _retiring() -> Retiring:  # noqa: F821
     from mlgov_runtime.retirement.findings import Retiring
 
     arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/manga-recommender-v1"
-    return Retiring.start("manga-recommender-v1", arn, ACCOUNT, REGION, datetime(2026, 11, 1, tzinfo=UTC), 30, "ml-team", 412.0)
+    return Retiring.start(
+        "manga-recommender-v1", arn, ACCOUNT, REGION, datetime(2026, 11, 1, tzinfo=UTC), 30, "ml-team", 412.0
+    )
 
 
 def _retirement(kind: str) -> Callable[[], Finding]:
@@ -228,13 +254,15 @@ def _retirement(kind: str) -> Callable[[], Finding]:
         if kind == f.KIND_RETIRING:
             return f.retiring_finding(r, "scheduled")
         if kind == f.KIND_TAG_CHANGED:
-            return f.tag_changed_finding(r, "arn:aws:iam::123456789012:role/dev", "active", "reverted", "e-1",
-                                         "2026-11-10T09:00:00Z", "realtime")
+            return f.tag_changed_finding(
+                r, "arn:aws:iam::123456789012:role/dev", "active", "reverted", "e-1", "2026-11-10T09:00:00Z", "realtime"
+            )
         if kind == f.KIND_SAFETY_ABORT:
             return f.safety_abort_finding(r, 37, 24, "alice", datetime(2026, 11, 20, tzinfo=UTC), "")
         assert kind == f.KIND_STILL_CALLED
-        return f.still_called_finding(r, "manga-recommender-v1-config", "2026-11-20T10:00:00Z",
-                                      {"Invocation4XXErrors": 12}, "scheduled")
+        return f.still_called_finding(
+            r, "manga-recommender-v1-config", "2026-11-20T10:00:00Z", {"Invocation4XXErrors": 12}, "scheduled"
+        )
 
     return build
 
@@ -245,25 +273,54 @@ def _scan(kind: str) -> Callable[[], Finding]:
         from mlgov_runtime.org_scan.logic import TargetResult
 
         if kind == report.KIND_UNREACHABLE:
-            result = TargetResult("210987654321", "eu-west-1", "ERROR", "AccessDenied assuming MlGovMemberAudit.",
-                                  "ROLE_NOT_ASSUMABLE")
+            result = TargetResult(
+                "210987654321", "eu-west-1", "ERROR", "AccessDenied assuming MlGovMemberAudit.", "ROLE_NOT_ASSUMABLE"
+            )
             return report.unreachable_finding(result, "MlGovMemberAudit", "scheduled")
         if kind == report.KIND_FAILED:
-            return report.failure_finding("ListAccounts", "AccessDeniedException", "not the management account",
-                                          "arn:aws:states:us-east-1:123456789012:execution:mlgov-org-scan:run-1",
-                                          ACCOUNT, REGION)
+            return report.failure_finding(
+                "ListAccounts",
+                "AccessDeniedException",
+                "not the management account",
+                "arn:aws:states:us-east-1:123456789012:execution:mlgov-org-scan:run-1",
+                ACCOUNT,
+                REGION,
+            )
         if kind == report.KIND_SUMMARY:
-            summary = {"account_regions_reached": 3, "account_regions": 4, "total": 12, "compliant": 9,
-                       "violations": 2, "errors": 1, "exempt": 0, "findings_open": 3}
-            data = {"summary": summary, "change": {"new": [1], "resolved": []},
-                    "unreachable": [{"account_id": "210987654321", "region": "eu-west-1"}]}
-            run = report.Run("2026-11-30T0900Z", "2026-11-30T09:00:00Z", "scheduled", "MlGovMemberAudit",
-                             ("us-east-1",), "arn:aws:states:us-east-1:123456789012:stateMachine:mlgov-org-scan")
+            summary = {
+                "account_regions_reached": 3,
+                "account_regions": 4,
+                "total": 12,
+                "compliant": 9,
+                "violations": 2,
+                "errors": 1,
+                "exempt": 0,
+                "findings_open": 3,
+            }
+            data = {
+                "summary": summary,
+                "change": {"new": [1], "resolved": []},
+                "unreachable": [{"account_id": "210987654321", "region": "eu-west-1"}],
+            }
+            run = report.Run(
+                "2026-11-30T0900Z",
+                "2026-11-30T09:00:00Z",
+                "scheduled",
+                "MlGovMemberAudit",
+                ("us-east-1",),
+                "arn:aws:states:us-east-1:123456789012:stateMachine:mlgov-org-scan",
+            )
             uri = "s3://mlgov-reports-123456789012/org-scan/2026-11-30T0900Z/report.json"
             return report.summary_finding(data, run, uri, ACCOUNT, REGION)
         assert kind == forwarding.KIND
-        return forwarding.finding("210987654321", "eu-west-1", "MISSING", "Rule mlgov-forward is missing.",
-                                  "scheduled", "MlGovMemberEventForwarding")
+        return forwarding.finding(
+            "210987654321",
+            "eu-west-1",
+            "MISSING",
+            "Rule mlgov-forward is missing.",
+            "scheduled",
+            "MlGovMemberEventForwarding",
+        )
 
     return build
 
@@ -275,12 +332,24 @@ def _snapshot_stale() -> Finding:
     from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
     from mlgov_runtime.org_scan import snapshot_age
 
-    ctx = CheckContext(ACCOUNT, REGION, clients=None, home_clients=None,  # type: ignore[arg-type]
-                       options={"catalog_table_name": "manga-catalog"}, source="scheduled",
-                       now=datetime(2026, 11, 30, tzinfo=UTC))
+    ctx = CheckContext(
+        ACCOUNT,
+        REGION,
+        clients=None,
+        home_clients=None,  # type: ignore[arg-type]
+        options={"catalog_table_name": "manga-catalog"},
+        source="scheduled",
+        now=datetime(2026, 11, 30, tzinfo=UTC),
+    )
     audit = EndpointAudit("manga-recommender-prod", None, ACCOUNT, REGION, Verdict.COMPLIANT)
-    packages = [{"model_package_arn": PACKAGE, "catalog_snapshot_date": "2026-05-02", "age_days": 212,
-                 "training_data_s3_uri": "s3://manga-training/catalog-snapshots/2026-05-02/training.jsonl"}]
+    packages = [
+        {
+            "model_package_arn": PACKAGE,
+            "catalog_snapshot_date": "2026-05-02",
+            "age_days": 212,
+            "training_data_s3_uri": "s3://manga-training/catalog-snapshots/2026-05-02/training.jsonl",
+        }
+    ]
     return snapshot_age._finding(ctx, audit, "STALE", packages, 60)
 
 
@@ -291,9 +360,18 @@ CASES: dict[str, Callable[[], Finding]] = {
     "COVERAGE_CHECK_FAILED": _coverage_failed,
     "RETRAINING_FAILED": _retraining_failed,
     "CHALLENGER_REVIEW_INCOMPLETE": _review_incomplete,
-    **{k: _challenger(k) for k in (
-        "CHALLENGER_REJECTED", "CHALLENGER_INVALID", "CHALLENGER_INSUFFICIENT_DATA", "CHALLENGER_START_REFUSED",
-        "CHALLENGER_FAILED", "CHALLENGER_RETENTION_REGRESSION", "CHALLENGER_DATA_MISSING")},
+    **{
+        k: _challenger(k)
+        for k in (
+            "CHALLENGER_REJECTED",
+            "CHALLENGER_INVALID",
+            "CHALLENGER_INSUFFICIENT_DATA",
+            "CHALLENGER_START_REFUSED",
+            "CHALLENGER_FAILED",
+            "CHALLENGER_RETENTION_REGRESSION",
+            "CHALLENGER_DATA_MISSING",
+        )
+    },
     "SERVERLESS_COLD_START_RISK": _cold_start,
     "ENDPOINT_CAN_SCALE_TO_ZERO": _capacity("ENDPOINT_CAN_SCALE_TO_ZERO", "AllTraffic may scale to 0 instances."),
     "ENDPOINT_WITHOUT_AUTOSCALING": _capacity("ENDPOINT_WITHOUT_AUTOSCALING", "AllTraffic has no scalable target."),
@@ -303,13 +381,39 @@ CASES: dict[str, Callable[[], Finding]] = {
     "ENDPOINT_RETIREMENT_CANDIDATE": _check("RETIREMENT_CANDIDATE"),
     "ENDPOINT_RETIREMENT_CHECK_FAILED": _check("ERROR"),
     "ENDPOINT_PURPOSE_TAG_INVALID": _purpose,
-    **{k: _retirement(k) for k in (
-        "ENDPOINT_RETIRING", "RETIRING_TAG_CHANGED", "SAFETY_ABORT_ENDPOINT_DELETION", "RETIRED_ENDPOINT_STILL_CALLED")},
+    **{
+        k: _retirement(k)
+        for k in (
+            "ENDPOINT_RETIRING",
+            "RETIRING_TAG_CHANGED",
+            "SAFETY_ABORT_ENDPOINT_DELETION",
+            "RETIRED_ENDPOINT_STILL_CALLED",
+        )
+    },
     **{k: _scan(k) for k in ("SCAN_ACCOUNT_UNREACHABLE", "SCAN_SUMMARY", "SCAN_FAILED", "EVENT_FORWARDING_MISSING")},
     "CATALOG_SNAPSHOT_STALE": _snapshot_stale,
 }
 # Kinds whose fix this test does not build a case for yet. Only shrinks: a new kind must come with a case.
 NOT_YET: set[str] = set()
+# Further samples of a kind where its severity differs (the findings reference lists every severity seen).
+MORE: dict[str, list[Callable[[], Finding]]] = {
+    "CATALOG_COVERAGE_GAP": [_coverage(alert_only=False)],
+    **{
+        kind: [_capacity(kind, "Outside production.", production=False)]
+        for kind in (
+            "ENDPOINT_CAN_SCALE_TO_ZERO",
+            "ENDPOINT_WITHOUT_AUTOSCALING",
+            "ENDPOINT_SINGLE_INSTANCE",
+            "CAPACITY_CHECK_ERROR",
+        )
+    },
+}
+
+
+def samples(kind: str) -> list[Finding]:
+    """The real findings built for a kind: its case first (docs/gen.py writes the reference from these)."""
+    return [build() for build in (CASES[kind], *MORE.get(kind, []))]
+
 
 COMMAND = re.compile(r"`((?:mlgov|aws|cdk) [^`]+)`")
 DEEP_LINK = re.compile(r"https://[\w.-]*console\.aws\.amazon\.com/[^\s#]+#[^\s/]*/[^\s)]*[^\s).,;]")
@@ -348,6 +452,22 @@ def test_the_finding_detail_names_a_runnable_fix_with_real_values(kind: str) -> 
     named = fixes(finding.detail)
     assert named, f"{kind}: no command or deep link in {finding.detail!r}"
     assert all(runnable(c) for c in named), f"{kind}: {named}"
+
+
+def test_every_registered_kind_declares_when_it_fires() -> None:
+    from mlgov_runtime.registry import kind_descriptions
+
+    kinds = {k for c in CAPABILITIES for k in c.kinds}
+    when = kind_descriptions()
+    assert set(when) == kinds, sorted(kinds ^ set(when))
+    assert all(text.strip().endswith(".") for text in when.values())
+
+
+@pytest.mark.parametrize("kind", sorted(MORE))
+def test_every_further_sample_names_a_runnable_fix(kind: str) -> None:
+    for finding in samples(kind):
+        assert finding.kind == kind
+        assert fixes(finding.detail) and all(runnable(c) for c in fixes(finding.detail)), finding.detail
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))

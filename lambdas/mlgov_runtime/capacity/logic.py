@@ -29,6 +29,15 @@ KIND_SINGLE_INSTANCE = "ENDPOINT_SINGLE_INSTANCE"
 KIND_COLD_START = "SERVERLESS_COLD_START_RISK"
 KIND_ERROR = "CAPACITY_CHECK_ERROR"
 KINDS = (KIND_ZERO, KIND_ERROR, KIND_NO_AUTOSCALING, KIND_SINGLE_INSTANCE, KIND_COLD_START)
+# When each kind fires (docs/gen.py writes the findings reference from these).
+WHEN = {
+    KIND_ZERO: "A variant or inference component may scale to zero (minimum capacity 0, or a schedule that sets it).",
+    KIND_NO_AUTOSCALING: "A production variant has no scalable target, so load cannot add instances.",
+    KIND_SINGLE_INSTANCE: "A variant runs fewer instances than the business-hours minimum (one instance is one "
+    "failure from an outage).",
+    KIND_COLD_START: "A serverless variant has no provisioned concurrency: requests after idle wait for a cold start.",
+    KIND_ERROR: "The capacity of an endpoint could not be read (access denied, throttled, endpoint not found).",
+}
 
 
 class Verdict(enum.StrEnum):

@@ -17,6 +17,18 @@ RETENTION_REGRESSION = "CHALLENGER_RETENTION_REGRESSION"
 REVIEW_INCOMPLETE = "CHALLENGER_REVIEW_INCOMPLETE"
 DATA_MISSING = "CHALLENGER_DATA_MISSING"
 KINDS = (REJECTED, INVALID, INSUFFICIENT, START_REFUSED, FAILED, RETENTION_REGRESSION, REVIEW_INCOMPLETE, DATA_MISSING)
+# When each kind fires (docs/gen.py writes the findings reference from these).
+WHEN = {
+    REJECTED: "The challenger's CTR test or a guardrail rejected it; the package is Rejected and its variant removed.",
+    INVALID: "The experiment was stopped without a verdict: sample-ratio mismatch, or impressions disagree with "
+    "SageMaker Invocations.",
+    INSUFFICIENT: "The challenger window ended without enough data for a CTR verdict.",
+    START_REFUSED: "The gate refused to deploy a challenger (ineligible package, provenance, account, older snapshot).",
+    FAILED: "The challenger state machine failed (deploy, traffic shift or cleanup).",
+    RETENTION_REGRESSION: "Days after a promotion, retention dropped more than allowed against the days before.",
+    REVIEW_INCOMPLETE: "The retention review after a promotion found no retention data.",
+    DATA_MISSING: "A variant's metric never arrived during the experiment; stopped without a verdict on the model.",
+}
 
 APPROVAL_DESCRIPTION_MAX = 1024  # SageMaker UpdateModelPackage ApprovalDescription
 
@@ -280,7 +292,8 @@ def refused_finding(
     # Without an endpoint the start names the flag to fill, never a placeholder.
     default = (
         "Next: fix what the reason names, then `mlgov challenger start --package "
-        f"{ch['model_package_arn']}" + (f" --endpoint {ch['endpoint_name']}`." if ch.get("endpoint_name") else "` with --endpoint.")
+        f"{ch['model_package_arn']}"
+        + (f" --endpoint {ch['endpoint_name']}`." if ch.get("endpoint_name") else "` with --endpoint.")
     )
     return _finding(
         START_REFUSED,

@@ -13,6 +13,13 @@ from mlgov_runtime.coverage.logic import CoverageReport, CoverageThresholds, Sna
 
 KIND_COVERAGE_GAP = "CATALOG_COVERAGE_GAP"
 KIND_COVERAGE_CHECK_FAILED = "COVERAGE_CHECK_FAILED"
+# When each kind fires (docs/gen.py writes the findings reference from these).
+WHEN = {
+    KIND_COVERAGE_GAP: "The weekly check finds catalog titles missing from the training snapshot above the "
+    "alert threshold (above the page threshold it also starts retraining).",
+    KIND_COVERAGE_CHECK_FAILED: "The weekly coverage check could not run (no snapshot, unreadable snapshot or "
+    "catalog), so the gap is unknown.",
+}
 
 
 class NoSnapshot(Exception):
@@ -53,7 +60,15 @@ def retrain_command(machine_arn: str, gap_pct: float, finding: str) -> str:
 
 def _next_step(page: bool, started: bool, machine_arn: str | None, command: str | None) -> str:
     if page or started:
-        return "Retraining started" + (" and on-call paged." if page else " (retraining.start_on_coverage_alert).")
+        why = " and on-call paged." if page else " (retraining.start_on_coverage_alert)."
+        started_text = "Retraining started" + why
+        # The on-call follows the run it started: the machine's latest execution.
+        follow = (
+            f" Follow it: `aws stepfunctions list-executions --state-machine-arn {machine_arn} --max-results 1`."
+            if machine_arn
+            else ""
+        )
+        return started_text + follow
     if command:
         return (
             f"Start retraining for this gap: `{command}` (or set mlgov.retraining.start_on_coverage_alert to start "

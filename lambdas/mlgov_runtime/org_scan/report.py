@@ -22,6 +22,13 @@ KIND_SUMMARY = "SCAN_SUMMARY"
 KIND_FAILED = "SCAN_FAILED"
 KIND_FORWARDING = forwarding.KIND
 KINDS = (KIND_UNREACHABLE, KIND_SUMMARY, KIND_FAILED, KIND_FORWARDING)
+# When each kind fires (docs/gen.py writes the findings reference from these).
+WHEN = {
+    KIND_UNREACHABLE: "The weekly scan could not read an account/region (role not assumable, region disabled, denied).",
+    KIND_SUMMARY: "Every weekly org-wide scan: counts, changes since the last run and where the report is.",
+    KIND_FAILED: "The weekly org-wide scan failed as a whole (listing the organization, or the run itself).",
+    KIND_FORWARDING: "An account/region does not forward SageMaker events, so new endpoints wait for the weekly scan.",
+}
 VIOLATION_VERDICTS = frozenset(v.value for v in VIOLATIONS)
 
 
