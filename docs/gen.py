@@ -1,4 +1,4 @@
-"""Writes the generated reference pages (settings, CLI) from the code itself, so they cannot drift.
+"""Writes the generated reference pages (settings, CLI, findings) from the code itself, so they cannot drift.
 
 `python docs/gen.py` rewrites docs/reference/*.md; `python docs/gen.py --check` exits 1 when a page
 is stale (make docs and the test suite run it).
@@ -156,7 +156,48 @@ def cli_page() -> str:
     return HEADER + "\n".join(out) + "\n"
 
 
-PAGES = {"settings.md": settings_page, "cli.md": cli_page}
+def _finding_samples() -> Any:
+    """The meta-test over the registry (tests/unit/test_finding_fixes.py): the same real sample findings it checks."""
+    import importlib.util
+
+    path = ROOT.parent / "tests" / "unit" / "test_finding_fixes.py"
+    spec = importlib.util.spec_from_file_location("mlgov_finding_samples", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def findings_page() -> str:
+    from mlgov_runtime.core.findings import SEVERITIES
+    from mlgov_runtime.registry import CAPABILITIES, kind_descriptions
+
+    meta = _finding_samples()
+    when = kind_descriptions()
+    lines = [
+        "# Findings reference\n",
+        "Every finding kind, by capability: its severity, when it fires (declared beside the kind in code) and its",
+        "fix, taken from a real sample finding built by the capability's own code (tests/unit/test_finding_fixes.py",
+        "checks each one parses against the CLI or links to the resource). The values are the sample's; a real",
+        "finding carries its own resource's. A resolved finding of a kind closes it (severity INFO).\n",
+    ]
+    for capability in CAPABILITIES:
+        if not capability.kinds:
+            continue
+        lines.append(f"\n## {capability.name}: {capability.summary}\n")
+        lines.append("| kind | severity | when | fix (from a sample) |")
+        lines.append("|---|---|---|---|")
+        for kind in capability.kinds:
+            found = meta.samples(kind)
+            severities = sorted({f.severity for f in found}, key=SEVERITIES.index)
+            fix = "<br>".join(f"`{c}`" if not c.startswith("https://") else c for c in meta.fixes(found[0].detail))
+            lines.append(
+                f"| `{kind}` | {' / '.join(severities)} | {_cell(when.get(kind, 'undeclared'))} | {_cell(fix)} |"
+            )
+    return HEADER + "\n".join(lines) + "\n"
+
+
+PAGES = {"settings.md": settings_page, "cli.md": cli_page, "findings.md": findings_page}
 
 
 def main(argv: list[str] | None = None) -> int:
