@@ -86,7 +86,7 @@ def settings_page() -> str:
     lines = [
         "# Settings reference\n",
         "Every key under `context.mlgov` in `cdk.json` (or a `--config` file for the CLI). Unknown keys are refused;",
-        "values are strict (`true` is not a number, `\"5\"` is not 5). The same model validates at `cdk synth`,",
+        'values are strict (`true` is not a number, `"5"` is not 5). The same model validates at `cdk synth`,',
         "in the CLI and at each function's cold start.\n",
     ]
     queue: list[tuple[str, type[BaseModel]]] = [("", Settings)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -195,45 +196,33 @@ def _capacity(kind: str, reason: str, production: bool = True) -> Callable[[], F
     return build
 
 
-def _check(verdict: str) -> Callable[[], Finding]:
+def _check(verdict: str, kind: str) -> Callable[[], Finding]:
+    """The retirement check's own findings for an endpoint with this verdict; the one of `kind` it opens."""
+
     def build() -> Finding:
         from mlgov_runtime.retirement.findings import check_findings
         from mlgov_runtime.retirement.logic import RetirementCheck, Verdict
 
         arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/manga-recommender-v1"
-        v = Verdict[verdict]
         check = RetirementCheck(
             "manga-recommender-v1",
             arn,
             ACCOUNT,
             REGION,
-            v,
+            Verdict[verdict],
             1200 if verdict == "STALE_ENDPOINT_ACTIVE" else 0,
             24,
             reasons=["It serves manga-recommender v1; v8 is current."],
-            purpose="retired" if verdict == "RETIREMENT_CANDIDATE" else "active",
+            purpose="bogus" if kind == "ENDPOINT_PURPOSE_TAG_INVALID" else "active",
         )
-        if verdict == "RETIREMENT_CANDIDATE":
+        if kind == "ENDPOINT_PURPOSE_TAG_INVALID":
             check.purpose_problem = "has purpose 'bogus', not one of active, testing, retiring, retired"
-        opened = [x for x in check_findings(check, "scheduled") if x.status == "OPEN"]
-        return opened[-1] if verdict == "RETIREMENT_CANDIDATE" and PURPOSE in _wanted else opened[0]
+        return next(x for x in check_findings(check, "scheduled") if x.kind == kind and x.status == "OPEN")
 
     return build
 
 
-PURPOSE = "ENDPOINT_PURPOSE_TAG_INVALID"
-_wanted: set[str] = set()
-
-
-def _purpose() -> Finding:
-    _wanted.add(PURPOSE)
-    try:
-        return _check("RETIREMENT_CANDIDATE")()
-    finally:
-        _wanted.discard(PURPOSE)
-
-
-def _retiring() -> Retiring:  # noqa: F821
+def _retiring() -> Any:
     from datetime import UTC, datetime
 
     from mlgov_runtime.retirement.findings import Retiring
@@ -325,6 +314,10 @@ def _scan(kind: str) -> Callable[[], Finding]:
     return build
 
 
+def _no_aws(service: str) -> Any:
+    raise AssertionError(f"writing the finding calls no AWS service ({service})")
+
+
 def _snapshot_stale() -> Finding:
     from datetime import UTC, datetime
 
@@ -335,8 +328,8 @@ def _snapshot_stale() -> Finding:
     ctx = CheckContext(
         ACCOUNT,
         REGION,
-        clients=None,
-        home_clients=None,  # type: ignore[arg-type]
+        clients=_no_aws,
+        home_clients=_no_aws,
         options={"catalog_table_name": "manga-catalog"},
         source="scheduled",
         now=datetime(2026, 11, 30, tzinfo=UTC),
@@ -377,10 +370,10 @@ CASES: dict[str, Callable[[], Finding]] = {
     "ENDPOINT_WITHOUT_AUTOSCALING": _capacity("ENDPOINT_WITHOUT_AUTOSCALING", "AllTraffic has no scalable target."),
     "ENDPOINT_SINGLE_INSTANCE": _capacity("ENDPOINT_SINGLE_INSTANCE", "AllTraffic runs 1 instance at 10:00."),
     "CAPACITY_CHECK_ERROR": _capacity("CAPACITY_CHECK_ERROR", "AccessDenied on DescribeScalableTargets."),
-    "STALE_ENDPOINT_ACTIVE": _check("STALE_ENDPOINT_ACTIVE"),
-    "ENDPOINT_RETIREMENT_CANDIDATE": _check("RETIREMENT_CANDIDATE"),
-    "ENDPOINT_RETIREMENT_CHECK_FAILED": _check("ERROR"),
-    "ENDPOINT_PURPOSE_TAG_INVALID": _purpose,
+    "STALE_ENDPOINT_ACTIVE": _check("STALE_ENDPOINT_ACTIVE", "STALE_ENDPOINT_ACTIVE"),
+    "ENDPOINT_RETIREMENT_CANDIDATE": _check("RETIREMENT_CANDIDATE", "ENDPOINT_RETIREMENT_CANDIDATE"),
+    "ENDPOINT_RETIREMENT_CHECK_FAILED": _check("ERROR", "ENDPOINT_RETIREMENT_CHECK_FAILED"),
+    "ENDPOINT_PURPOSE_TAG_INVALID": _check("CURRENT", "ENDPOINT_PURPOSE_TAG_INVALID"),
     **{
         k: _retirement(k)
         for k in (
