@@ -390,7 +390,7 @@ def org_estimate(worker: dict[int, float]) -> list[str]:
 
     o = Settings().org_scan
     accounts, regions, per_target = 50, 2, 200
-    size = min(worker)
+    size = min(worker, key=lambda n: abs(n - 200))  # the measured size nearest an account/region's
     per_endpoint = worker[size] / size
     target_s = per_endpoint * per_target
     # Each member account/region has its own API rate: the busiest per-endpoint API (1 call each) bounds it.
