@@ -86,11 +86,11 @@ def _aws_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _aws(args: argparse.Namespace) -> Any:
+def _aws(args: argparse.Namespace, pool: int | None = None) -> Any:
     from mlgov_runtime.adapters.aws import AwsContext
 
     try:
-        aws = AwsContext(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
+        aws = AwsContext(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url, pool=pool)
     except Exception as exc:  # botocore ProfileNotFound and friends
         raise UsageError(one_line(str(exc))) from None
     try:

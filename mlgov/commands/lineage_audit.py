@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+import threading
+from typing import IO, Any
 
 from mlgov.commands.common import (
     EXIT_OK,
@@ -35,6 +36,29 @@ def render_audit_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+class AuditProgress:
+    """`audited N/M endpoints` rewritten in place on stderr; nothing when stderr is not a terminal."""
+
+    def __init__(self, total: int, stream: IO[str]) -> None:
+        self.total, self.stream = total, stream
+        self.enabled = stream.isatty() and total > 0
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def done(self, _name: str) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            self.count += 1
+            width = 30
+            filled = width * self.count // self.total
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"\r[{bar}] audited {self.count}/{self.total} endpoints")
+            if self.count == self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.artifacts import store_pins
     from mlgov_runtime.adapters.organizations import ou_ancestors
@@ -43,7 +67,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, PackagePolicy, ReadFailure, ResourceNotFound
 
     settings = _settings(args)
-    aws = _aws(args)
+    concurrency = settings.org_scan.endpoint_concurrency  # the org scan's worker and its bound
+    aws = _aws(args, pool=concurrency + 2)
     try:
         region = aws.region
     except ValueError as exc:
@@ -73,7 +98,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     )
     if args.format == "table" and not args.endpoint:
         print(f"Auditing every endpoint in {auditor.account_id}/{region} ...", file=sys.stderr)
-    report = summarize(auditor.audit_many(args.endpoint))
+    names = list(args.endpoint) if args.endpoint else list(reader.list_endpoint_names())
+    progress = AuditProgress(len(names), sys.stderr)
+    report = summarize(auditor.audit_many(names, concurrency=concurrency, done=progress.done))
     if args.format == "json":
         print(json.dumps(report, indent=2))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -63,6 +64,7 @@ class AwsContext:
         if role_arn:
             self._session = assumed_role_session(self._session, role_arn, session_name, endpoint_url, region)
         self._clients: dict[str, Any] = {}
+        self._lock = threading.RLock()  # `mlgov audit` asks for clients from its worker threads
 
     @property
     def region(self) -> str:
@@ -72,6 +74,10 @@ class AwsContext:
         return str(region)
 
     def client(self, service: str) -> Any:
+        with self._lock:
+            return self._client(service)
+
+    def _client(self, service: str) -> Any:
         if service not in self._clients:
             session: Any = self._session
             self._clients[service] = session.client(service, endpoint_url=self.endpoint_url, config=self._config)
@@ -88,6 +94,10 @@ class AwsContext:
         """A client for another region (an image's ECR registry), same credentials and emulator URL."""
         if region == self._session.region_name:
             return self.client(service)
+        with self._lock:
+            return self._client_in(service, region)
+
+    def _client_in(self, service: str, region: str) -> Any:
         key = f"{service}@{region}"
         if key not in self._clients:
             session: Any = self._session

@@ -44,7 +44,8 @@ def _checker(ctx: CheckContext) -> CapacityChecker:
 
     ex = ctx.options.get("experiment_exemptions") or {}
     return CapacityChecker(
-        AutoscalingReader(ctx.client("sagemaker"), ctx.client("application-autoscaling")),
+        # The endpoint, its config and tags: the lineage check's reads, shared (ctx.reads).
+        ctx.reads(AutoscalingReader(ctx.client("sagemaker"), ctx.client("application-autoscaling"))),
         ctx.account_id,
         ctx.region,
         policy_from_options(ctx.options),

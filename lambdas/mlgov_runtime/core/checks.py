@@ -12,8 +12,10 @@ Rules: read AWS only through `ctx.client(service)` (the member account's clients
 action in MEMBER_ACTIONS (the member role grants exactly their union; a test records the calls);
 raise EndpointGone when the endpoint disappeared under the check; never store or publish (the scan's
 aggregation does that once per run). The checks of one endpoint run in registry order, so a later
-check may reuse an earlier one's reads through `ctx.shared`. Endpoints of one account/region run
-concurrently: what a check keeps in `ctx.shared` must be safe to use from several threads.
+check may reuse an earlier one's reads through `ctx.shared`; wrap a reader in `ctx.reads(reader)` and
+the endpoint, its config, models, tags and components are read once per scan whichever check asks.
+Endpoints of one account/region run concurrently: what a check keeps in
+`ctx.shared` must be safe to use from several threads.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from mlgov_runtime.core.findings import Finding
 
@@ -103,3 +105,37 @@ class CheckContext:
         """Put a shared value in place before the checks run (tests inject fakes this way)."""
         with self._lock:
             self._values[key] = value
+
+    def reads(self, reader: T) -> T:
+        """`reader` with its per-resource reads (SHARED_READS) answered once per scan across checks."""
+        return cast(T, SharedReads(self, reader))
+
+
+# Reads by resource name that several checks make: the same method name means the same AWS read in
+# every reader (a check's reader keeps that promise), so one answer serves them all.
+SHARED_READS = frozenset(
+    {
+        "describe_endpoint",
+        "describe_endpoint_config",
+        "describe_model",
+        "list_endpoint_tags",
+        "describe_inference_component",
+    }
+)
+
+
+class SharedReads:
+    """Answers SHARED_READS from the scan's shared values; everything else goes to the reader."""
+
+    def __init__(self, ctx: CheckContext, reader: Any) -> None:
+        self._ctx, self._reader = ctx, reader
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._reader, name)
+        if name not in SHARED_READS:
+            return method
+
+        def read(resource: str) -> Any:
+            return self._ctx.shared(f"read:{name}:{resource}", lambda: method(resource))
+
+        return read

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mlgov_runtime.core.findings import Finding, FindingSink, store_and_publish
+from mlgov_runtime.core.pool import bounded_map
 from mlgov_runtime.lineage_audit.findings import (
     KIND_ENDPOINT_AUDIT_ERROR,
     KIND_UNREGISTERED_ENDPOINT,
@@ -26,7 +28,7 @@ from mlgov_runtime.lineage_audit.logic import (
     Verdict,
     audit_endpoint,
 )
-from mlgov_runtime.lineage_audit.pins import PinReader
+from mlgov_runtime.lineage_audit.pins import PinProblem, PinReader
 
 OuResolver = Callable[[str], Sequence[str]]
 
@@ -42,6 +44,28 @@ class EndpointOutcome:
 
 def _gone(endpoint_name: str, account_id: str, region: str, why: str) -> EndpointAudit:
     return EndpointAudit(endpoint_name, None, account_id, region, Verdict.ERROR, [why])
+
+
+class SharedPackageCache(PackageCache):
+    """A PackageCache that endpoints audited on several threads share: one describe and one read of
+    its pins (S3 HeadObject / ECR DescribeImages) per package."""
+
+    def __init__(self, reader: LineageReader, account_id: str, region: str, pins: PinReader | None = None) -> None:
+        super().__init__(reader, account_id, region, pins)
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def lookup(self, declared: str) -> Mapping[str, Any] | Exception:
+        with self._lock(declared):
+            return super().lookup(declared)
+
+    def pin_problems(self, arn: str, package: Mapping[str, Any]) -> list[PinProblem]:
+        with self._lock(f"pins:{arn}"):
+            return super().pin_problems(arn, package)
 
 
 class EndpointAuditor:
@@ -63,13 +87,18 @@ class EndpointAuditor:
         self.account_id = account_id
         self.region = region
         self.exemptions = exemptions
-        self.packages = PackageCache(reader, account_id, region, pins)
+        self.packages: PackageCache = SharedPackageCache(reader, account_id, region, pins)
         if registry is not None:
             self.packages.registry = registry
         self._ou_resolver = ou_resolver
         self._ous: Sequence[str] | None = None
+        self._ous_lock = threading.Lock()
 
     def _account_ous(self) -> Sequence[str]:
+        with self._ous_lock:
+            return self._read_ous()
+
+    def _read_ous(self) -> Sequence[str]:
         if self._ous is None:
             self._ous = (
                 self._ou_resolver(self.account_id) if self._ou_resolver and self.exemptions.needs_ou_lookup else ()
@@ -89,17 +118,25 @@ class EndpointAuditor:
             self.policy,
         )
 
-    def audit_many(self, names: Iterable[str] | None = None) -> list[EndpointAudit]:
-        """Audit the named endpoints, or every endpoint when names is None (CLI, scheduled scan)."""
-        audits = []
-        for name in names if names is not None else self.reader.list_endpoint_names():
-            try:
-                audits.append(self.audit(name))
-            except ResourceNotFound:
-                audits.append(_gone(name, self.account_id, self.region, f"Endpoint {name} does not exist."))
-            except ReadFailure as exc:
-                audits.append(_gone(name, self.account_id, self.region, f"Endpoint {name} could not be read: {exc}."))
-        return audits
+    def audit_many(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        concurrency: int = 1,
+        done: Callable[[str], None] | None = None,
+    ) -> list[EndpointAudit]:
+        """Audit the named endpoints, or every endpoint when names is None (CLI, scheduled scan),
+        `concurrency` at a time on the org scan's worker (results in listing order)."""
+        listed = list(names if names is not None else self.reader.list_endpoint_names())
+        return bounded_map(self._audit_one, listed, concurrency, done=done, name="audit")
+
+    def _audit_one(self, name: str) -> EndpointAudit:
+        try:
+            return self.audit(name)
+        except ResourceNotFound:
+            return _gone(name, self.account_id, self.region, f"Endpoint {name} does not exist.")
+        except ReadFailure as exc:
+            return _gone(name, self.account_id, self.region, f"Endpoint {name} could not be read: {exc}.")
 
 
 def report_endpoint(auditor: EndpointAuditor, endpoint_name: str, sink: FindingSink, source: str) -> EndpointOutcome:

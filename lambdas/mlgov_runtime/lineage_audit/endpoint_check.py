@@ -6,12 +6,10 @@ thread asks first) and one audit per endpoint, shared with later checks through 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping
 from typing import Any
 
 from mlgov_runtime.core.checks import CheckContext, CheckResult, EndpointGone
-from mlgov_runtime.lineage_audit.audit import EndpointAuditor
+from mlgov_runtime.lineage_audit.audit import EndpointAuditor, SharedPackageCache
 from mlgov_runtime.lineage_audit.findings import (
     KIND_ENDPOINT_AUDIT_ERROR,
     KIND_UNREGISTERED_ENDPOINT,
@@ -21,7 +19,6 @@ from mlgov_runtime.lineage_audit.logic import (
     EndpointAudit,
     ExemptionPolicy,
     LineageReader,
-    PackageCache,
     PackagePolicy,
     ReadFailure,
     ResourceNotFound,
@@ -35,21 +32,7 @@ KINDS = (KIND_UNREGISTERED_ENDPOINT, KIND_ENDPOINT_AUDIT_ERROR)
 MEMBER_ACTIONS = frozenset(LINEAGE_READ)
 READER_KEY = "lineage_audit.reader"  # a LineageReader; tests preset a fake under this key
 PINS_KEY = "lineage_audit.pins"  # a PinReader; tests preset a fake under this key
-
-
-class SharedPackageCache(PackageCache):
-    """A PackageCache that endpoints audited on several threads share: one describe per package."""
-
-    def __init__(self, reader: LineageReader, account_id: str, region: str, pins: PinReader | None = None) -> None:
-        super().__init__(reader, account_id, region, pins)
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
-
-    def lookup(self, declared: str) -> Mapping[str, Any] | Exception:
-        with self._guard:
-            lock = self._locks.setdefault(declared, threading.Lock())
-        with lock:
-            return super().lookup(declared)
+__all__ = ["SharedPackageCache"]  # it lived here first
 
 
 def _reader(ctx: CheckContext) -> LineageReader:
@@ -89,7 +72,7 @@ def _build_auditor(ctx: CheckContext) -> EndpointAuditor:
         frozenset(ctx.options.get("watched_model_package_groups", ())),
         frozenset(ctx.options.get("package_account_ids", ())),
     )
-    reader = _reader(ctx)
+    reader = ctx.reads(_reader(ctx))  # the endpoint, config, models and tags other checks read too
     auditor = EndpointAuditor(
         reader,
         ctx.account_id,

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from mlgov_runtime.core.checks import CheckContext, Clients, EndpointCheck, EndpointGone
 from mlgov_runtime.core.findings import Finding
+from mlgov_runtime.core.pool import bounded_map
 from mlgov_runtime.org_scan import forwarding
 
 OK, ERROR = "OK", "ERROR"
@@ -248,15 +249,11 @@ def scan_target(
     if prepare:
         prepare(ctx)
 
-    def one(name: str) -> tuple[dict[str, Any], list[Finding]] | None:
-        outcome = _check_endpoint(ctx, checks, name)
-        if progress:
-            progress(target, name)
-        return outcome
-
-    workers = max(1, min(concurrency, len(names)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"scan-{target.key}") as pool:
-        outcomes = [o for o in pool.map(one, names) if o is not None]
+    done = (lambda name: progress(target, name)) if progress else None
+    checked = bounded_map(
+        lambda name: _check_endpoint(ctx, checks, name), names, concurrency, done=done, name=f"scan-{target.key}"
+    )
+    outcomes = [o for o in checked if o is not None]
     result = TargetResult(
         target.account_id,
         target.region,
