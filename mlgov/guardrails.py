@@ -41,6 +41,26 @@ IAM_ROLE_CHANGES = [
 # Sources the product's own events use (the retraining announcement that starts a challenger).
 PRODUCT_EVENT_SOURCES = "mlgov.*"
 TASK_ANSWERS = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+# Every write on a product function, alias or version (the Service Authorization Reference's resource types):
+# the verbs match no read or invoke, and also cover writes AWS adds later. Tests expand them against the
+# reference's action list (cfn-lint's copy).
+FUNCTION_CHANGES = [
+    "lambda:Create*",
+    "lambda:Update*",
+    "lambda:Delete*",
+    "lambda:Put*",
+    "lambda:*Permission",
+    "lambda:PublishVersion",
+]
+# CreateEventSourceMapping takes no resource: only lambda:FunctionArn names the target function (Update and
+# Delete carry the same key). "*eEventSourceMapping" is Create/Update/Delete, not Get.
+FUNCTION_TRIGGERS = ["lambda:*eEventSourceMapping"]
+MACHINE_CHANGES = [
+    "states:UpdateStateMachine",
+    "states:DeleteStateMachine",
+    "states:PublishStateMachineVersion",
+    "states:*teStateMachineAlias",
+]
 
 
 class GuardrailLimitError(ValueError):
@@ -288,20 +308,34 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
     )
 
 
+def _with_qualifiers(functions: list[str]) -> list[str]:
+    """An exact function ARN also as function:<name>:<version or alias> (provisioned concurrency, qualified
+    invokes); a pattern ending in * already matches those."""
+    return functions + [f"{arn}:*" for arn in functions if not arn.endswith("*")]
+
+
+def _execution_arn(machine: str) -> str:
+    """arn:...:stateMachine:<name> -> arn:...:execution:<name>:* (Stop/RedriveExecution name the execution)."""
+    head, _, name = machine.partition(":stateMachine:")
+    return f"{head}:execution:{name}:*"
+
+
 def product_guard_policy(settings: Settings) -> NamedPolicy:
     """Where the product runs: its functions and state machines are invoked, started and changed only by the
     deployer, its own roles and (for starts and approvals) the operators' CLI roles."""
     g = settings.guardrails
     deployer = g.deployer_role_arns + g.break_glass_role_arns
     product = g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
+    functions = _with_qualifiers(g.product_function_arns)
+    executions = [_execution_arn(arn) for arn in g.product_state_machine_arns]
     statements = [
         # A function URL call needs lambda:InvokeFunction too (since October 2025); the approval service's
         # AWS_IAM URL authenticates and checks its callers itself, so only direct invocations are denied.
         {
             "Sid": "DenyProductFunctionInvoke",
             "Effect": "Deny",
-            "Action": ["lambda:InvokeFunction"],
-            "Resource": g.product_function_arns,
+            "Action": ["lambda:InvokeFunction", "lambda:InvokeAsync"],
+            "Resource": functions,
             "Condition": _merge(
                 {"BoolIfExists": {"lambda:InvokedViaFunctionUrl": "false"}}, _principal_exceptions(product)
             ),
@@ -309,26 +343,31 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
         {
             "Sid": "DenyProductFunctionChanges",
             "Effect": "Deny",
-            "Action": [
-                "lambda:UpdateFunctionCode",
-                "lambda:UpdateFunctionConfiguration",
-                "lambda:AddPermission",
-                "lambda:PutFunctionConcurrency",
-            ],
-            "Resource": g.product_function_arns,
+            "Action": FUNCTION_CHANGES,
+            "Resource": functions,
             "Condition": _principal_exceptions(deployer),
+        },
+        # An event source mapping invokes a function as the function's own role, with records anyone who
+        # writes the queue or stream chose.
+        {
+            "Sid": "DenyProductFunctionTriggers",
+            "Effect": "Deny",
+            "Action": FUNCTION_TRIGGERS,
+            "Resource": "*",
+            "Condition": _merge({"ArnLike": {"lambda:FunctionArn": functions}}, _principal_exceptions(deployer)),
         },
         {
             "Sid": "DenyProductStateMachineStart",
             "Effect": "Deny",
-            "Action": ["states:StartExecution", "states:StartSyncExecution"],
-            "Resource": g.product_state_machine_arns,
+            # A stop ends a deletion approval or an experiment early; a redrive reruns a failed one's steps.
+            "Action": ["states:St*Execution", "states:RedriveExecution"],
+            "Resource": g.product_state_machine_arns + executions,
             "Condition": _principal_exceptions(product + g.operator_role_arns),
         },
         {
             "Sid": "DenyProductStateMachineChanges",
             "Effect": "Deny",
-            "Action": ["states:UpdateStateMachine"],
+            "Action": MACHINE_CHANGES,
             "Resource": g.product_state_machine_arns,
             "Condition": _principal_exceptions(deployer),
         },

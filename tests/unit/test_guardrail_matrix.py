@@ -888,6 +888,90 @@ CASES += [
 ]
 
 
+# Attacker review (issues 20 and 22): every other write on a product function or state machine, and the
+# triggers that invoke a function as its own role, stay the deployer's.
+ALIAS = f"{FUNCTION}:live"
+EXECUTION = f"arn:aws:states:us-east-1:{GOV}:execution:mlgov-challenger:run-1"
+FUNCTION_WRITES = {
+    "lambda:CreateFunctionUrlConfig": FUNCTION,
+    "lambda:UpdateFunctionUrlConfig": FUNCTION,
+    "lambda:DeleteFunctionUrlConfig": FUNCTION,
+    "lambda:PutFunctionEventInvokeConfig": FUNCTION,
+    "lambda:UpdateFunctionEventInvokeConfig": FUNCTION,
+    "lambda:PublishVersion": FUNCTION,
+    "lambda:CreateAlias": FUNCTION,
+    "lambda:UpdateAlias": FUNCTION,
+    "lambda:DeleteFunction": FUNCTION,
+    "lambda:DeleteFunctionConcurrency": FUNCTION,
+    "lambda:PutProvisionedConcurrencyConfig": ALIAS,
+    "lambda:AddPermission": FUNCTION,
+    "lambda:RemovePermission": FUNCTION,
+}
+MACHINE_WRITES = [
+    "states:DeleteStateMachine",
+    "states:PublishStateMachineVersion",
+    "states:CreateStateMachineAlias",
+    "states:UpdateStateMachineAlias",
+]
+TO_FUNCTION = {"lambda:FunctionArn": FUNCTION}
+for action, arn in FUNCTION_WRITES.items():
+    CASES += [
+        gov(action, DS, "Deny", f"{action} on a product function", arn, sid="DenyProductFunctionChanges"),
+        gov(action, PRODUCT, "Deny", f"{action} by a product role", arn, sid="DenyProductFunctionChanges"),
+        gov(action, DEPLOYER, "Allow", f"{action} by the deployer", arn),
+    ]
+for action in MACHINE_WRITES:
+    CASES += [
+        gov(action, DS, "Deny", f"{action} on a product machine", MACHINE, sid="DenyProductStateMachineChanges"),
+        gov(action, DEPLOYER, "Allow", f"{action} by the deployer", MACHINE),
+    ]
+for action in ("states:StopExecution", "states:RedriveExecution"):
+    CASES += [
+        gov(action, DS, "Deny", f"{action} of a product execution", EXECUTION, sid="DenyProductStateMachineStart"),
+        gov(action, OPERATOR, "Allow", f"{action} by an operator", EXECUTION),
+        gov(action, PRODUCT, "Allow", f"{action} by a product role", EXECUTION),
+    ]
+CASES += [
+    gov(
+        "lambda:InvokeAsync", DS, "Deny", "deprecated async invoke of a step", FUNCTION, sid="DenyProductFunctionInvoke"
+    ),
+    gov("lambda:InvokeAsync", PRODUCT, "Allow", "a product role invokes asynchronously", FUNCTION),
+    gov("lambda:InvokeFunction", DS, "Deny", "invoke a step through its alias", ALIAS, sid="DenyProductFunctionInvoke"),
+    gov(
+        "lambda:CreateEventSourceMapping",
+        DS,
+        "Deny",
+        "feed an own queue into a product function",
+        "*",
+        extra=TO_FUNCTION,
+        sid="DenyProductFunctionTriggers",
+    ),
+    gov(
+        "lambda:UpdateEventSourceMapping",
+        DS,
+        "Deny",
+        "repoint a mapping at a product function",
+        f"arn:aws:lambda:us-east-1:{GOV}:event-source-mapping:abc",
+        extra={"lambda:FunctionArn": ALIAS},
+        sid="DenyProductFunctionTriggers",
+    ),
+    gov("lambda:CreateEventSourceMapping", DEPLOYER, "Allow", "deploy maps the notifier queue", "*", extra=TO_FUNCTION),
+    gov("lambda:UpdateEventSourceMapping", DEPLOYER, "Allow", "deploy updates a mapping", "*", extra=TO_FUNCTION),
+    gov(
+        "lambda:CreateEventSourceMapping",
+        DS,
+        "Allow",
+        "map a queue to an own function",
+        "*",
+        extra={"lambda:FunctionArn": f"arn:aws:lambda:us-east-1:{GOV}:function:notebook-helper"},
+    ),
+    gov("lambda:GetAlias", DS, "Allow", "read a product alias", FUNCTION),
+    gov("lambda:GetFunctionUrlConfig", DS, "Allow", "read a product function URL", FUNCTION),
+    gov("states:DescribeExecution", DS, "Allow", "read a product execution", EXECUTION),
+    gov("states:DescribeStateMachineAlias", DS, "Allow", "read a product machine alias", MACHINE),
+]
+
+
 def test_the_matrix_exercises_every_deny_statement_both_ways() -> None:
     """Each deny statement of the synthesized SCPs decides at least one case, and for each action it
     guards there is an allowed case too (the pipeline's or approver's legitimate work)."""
@@ -1020,7 +1104,13 @@ def test_scps_per_target_count_each_target_and_name_the_one_over_the_limit() -> 
 
 def test_watched_groups_are_matched_in_the_lower_case_sagemaker_writes_into_arns() -> None:
     # principalmapper matches resources case-insensitively where IAM does not, so this reads the document.
-    settings = parse_settings({"watched_model_package_groups": ["Manga-Recs"]})
+    settings = parse_settings(
+        {
+            "watched_model_package_groups": ["Manga-Recs"],
+            "retraining": {"model_package_group": "Manga-Recs"},
+            "challenger": {"endpoints": {"Manga-Recs": "manga-recs-prod"}},
+        }
+    )
     approval = {p.name: p.document for p in guardrail_policies(settings)}["mlgov-model-approval"]
     [registry] = [s for s in approval["Statement"] if s["Sid"] == "DenyRegistryWriteOutsidePipeline"]
     assert "arn:*:sagemaker:*:*:model-package/manga-recs/*" in registry["Resource"]
@@ -1053,3 +1143,56 @@ def test_a_boundary_over_the_iam_limit_is_refused_naming_it() -> None:
     assert all(p.size <= SCP_MAX_CHARS for p in guardrail_policies(settings))
     with pytest.raises(GuardrailLimitError, match=r"managed policy mlgov-guardrails is .* IAM allows 6144"):
         permissions_boundary(settings)
+
+
+def _reference() -> dict[str, Any]:
+    """The Service Authorization Reference's actions and resource types, as cfn-lint ships them."""
+    from pathlib import Path
+
+    import cfnlint
+
+    path = Path(cfnlint.__file__).parent / "data" / "AdditionalSpecs" / "Policies.json"
+    return dict(json.loads(path.read_text()))
+
+
+def test_product_guard_wildcards_match_only_writes_per_the_service_authorization_reference() -> None:
+    import fnmatch
+
+    reference = _reference()
+    guard = POLICIES["mlgov-product-guard"]
+    for statement in guard["Statement"]:
+        for pattern in statement["Action"]:
+            service, name = pattern.split(":")
+            matched = [a for a in reference[service]["Actions"] if fnmatch.fnmatchcase(a, name.lower())]
+            assert matched, f"{pattern} matches no action"
+            reads = [a for a in matched if a.startswith(("get", "list", "describe"))]
+            assert not reads, f"{pattern} also denies reads: {reads}"
+    denied = {a.lower() for s in guard["Statement"] for a in s["Action"]}
+    for action in [*FUNCTION_WRITES, *MACHINE_WRITES, "states:StopExecution", "states:RedriveExecution"]:
+        service, name = action.split(":")
+        assert any(fnmatch.fnmatchcase(name.lower(), d.split(":")[1]) for d in denied if d.startswith(service)), action
+    # Which resource each action names decides the Resource element the statement needs.
+    lam, states = reference["lambda"]["Actions"], reference["states"]["Actions"]
+    assert "Resources" not in lam["createeventsourcemapping"]  # only lambda:FunctionArn names the function
+    assert lam["putprovisionedconcurrencyconfig"]["Resources"] == ["function alias", "function version"]
+    assert states["stopexecution"]["Resources"] == states["redriveexecution"]["Resources"] == ["execution"]
+
+
+def test_exact_product_arns_also_cover_their_versions_aliases_and_executions() -> None:
+    exact = f"arn:aws:lambda:us-east-1:{GOV}:function:mlgov-steps"
+    settings = parse_settings(
+        {
+            "guardrails": {
+                "product_function_arns": [exact],
+                "product_state_machine_arns": [MACHINE],
+            }
+        }
+    )
+    guard = {p.name: p.document for p in guardrail_policies(settings)}
+    ds = {"aws:PrincipalArn": role(GOV, DS), "aws:PrincipalAccount": GOV}
+    assert evaluate(guard, "lambda:PutProvisionedConcurrencyConfig", f"{exact}:live", ds).decision == "Deny"
+    assert evaluate(guard, "lambda:InvokeFunction", f"{exact}:7", ds).decision == "Deny"
+    assert evaluate(guard, "lambda:InvokeFunction", f"{exact}-other", ds).decision == "Allow"
+    assert evaluate(guard, "states:StopExecution", EXECUTION, ds).decision == "Deny"
+    other = EXECUTION.replace("mlgov-challenger", "team-etl")
+    assert evaluate(guard, "states:StopExecution", other, ds).decision == "Allow"
