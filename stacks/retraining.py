@@ -127,6 +127,35 @@ class Retraining(CapabilityConstruct):
                 resources=[approved],
             )
         )
+        # A replication rule elsewhere with this bucket as destination writes as S3's replication role, with no
+        # If-None-Match: a replicated object or delete marker would replace an approved artifact.
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ApprovedModelsNotReplicatedInto",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:ReplicateObject", "s3:ReplicateDelete"],
+                resources=[approved],
+            )
+        )
+        # What keeps the prefix write-once (this policy, versioning, lifecycle expiry, Object Lock) changes only
+        # through a deploy. S3 still lets the account's root user rewrite the policy (lockout recovery).
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="WriteOnceControlsOnlyByDeploy",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=[
+                    "s3:PutBucketPolicy",
+                    "s3:DeleteBucketPolicy",
+                    "s3:PutBucketVersioning",
+                    "s3:PutLifecycleConfiguration",
+                    "s3:PutBucketObjectLockConfiguration",
+                ],
+                resources=[self.bucket.bucket_arn],
+                conditions={"ArnNotLike": {"aws:PrincipalArn": list(self.settings.guardrails.deployer_role_arns)}},
+            )
+        )
 
     # -- roles and functions
     def catalog_and_registry_statements(self) -> list[iam.PolicyStatement]:

@@ -278,6 +278,37 @@ def test_approved_models_are_write_once_for_every_principal(template: Template) 
     assert decide("s3:PutObject", f"{BUCKET_ARN}/training-output/lora-7/output/model.tar.gz")[0] == "Allow"
 
 
+def test_write_once_controls_change_only_through_a_deploy(template: Template) -> None:
+    from mlgov.policy_eval import evaluate
+
+    bucket = {"bucket": _snapshot_bucket_policy(template)}
+    approved = f"{BUCKET_ARN}/approved-models/manga-recommender/lora-7/model.tar.gz"
+    deployer = "arn:aws:iam::111122223333:role/cdk-hnb659fds-cfn-exec-role-111122223333-us-east-1"
+    admin = "arn:aws:iam::111122223333:role/Admin"
+    look_alike = "arn:aws:iam::111122223333:role/team/cdk-hnb659fds-cfn-exec-role-mine"
+
+    def decide(action: str, resource: str, principal: str) -> tuple[str, str | None]:
+        context = {"aws:SecureTransport": "true", "aws:PrincipalArn": principal}
+        found = evaluate(bucket, action, resource, context)
+        return found.decision, found.statement
+
+    for action in (
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+        "s3:PutBucketVersioning",
+        "s3:PutLifecycleConfiguration",
+        "s3:PutBucketObjectLockConfiguration",
+    ):
+        assert decide(action, BUCKET_ARN, admin) == ("Deny", "WriteOnceControlsOnlyByDeploy"), action
+        assert decide(action, BUCKET_ARN, look_alike) == ("Deny", "WriteOnceControlsOnlyByDeploy"), action
+        # CloudFormation's execution role keeps deploying the bucket (its policy, versioning, lifecycle).
+        assert decide(action, BUCKET_ARN, deployer)[0] == "Allow", action
+    for action in ("s3:ReplicateObject", "s3:ReplicateDelete"):
+        for principal in (admin, deployer):
+            assert decide(action, approved, principal) == ("Deny", "ApprovedModelsNotReplicatedInto"), action
+    assert decide("s3:ReplicateObject", f"{BUCKET_ARN}/training-output/x/model.tar.gz", admin)[0] == "Allow"
+
+
 def test_the_training_role_cannot_write_approved_models(template: Template) -> None:
     from mlgov.policy_eval import evaluate
 

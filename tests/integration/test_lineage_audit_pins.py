@@ -160,3 +160,65 @@ def test_a_pinned_object_that_was_deleted_is_a_mismatch_and_an_unreadable_one_is
     lab.s3.delete_bucket(Bucket=BUCKET)  # the store itself is gone: unverified, not assumed good
     code, row = lab.audit("ep", capsys)
     assert code == 3 and row["verdict"] != "COMPLIANT"
+
+
+def _package(lab: Lab, **container: Any) -> str:
+    arn: str = lab.sm.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": lab.image, "ModelDataUrl": f"s3://{BUCKET}/{KEY}", **container}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+    return arn
+
+
+def test_a_package_with_no_pins_at_all_is_reported_unpinned_with_the_fix(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digest = lab.ecr.describe_images(repositoryName="tgi-inference")["imageDetails"][0]["imageDigest"]
+    lab.deploy("ep", _package(lab, ImageDigest=digest))
+    code, row = lab.audit("ep", capsys)
+    container = row["variants"][0]["containers"][0]
+    # The verdict keeps its meaning (nothing differs yet); the evidence says nothing could be compared.
+    assert (code, row["verdict"]) == (0, "COMPLIANT")
+    assert container["pins"] == "unpinned"
+    assert "no pin" in container["pins_reason"] and "mlgov register" in container["pins_reason"]
+
+
+class _Heads:
+    """The PinReader seam with fixed HeadObject answers (S3 answers that moto does not produce)."""
+
+    def __init__(self, head: dict[str, Any]) -> None:
+        self.head = head
+
+    def head_object(self, uri: str) -> dict[str, Any]:
+        return self.head
+
+    def image_digest(self, image: str) -> str:
+        raise AssertionError("not asked")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "head", "expected"),
+    [
+        # Versioning suspended (or the object re-created in an unversioned bucket): no VersionId in the answer.
+        ({"model_data_version_id": "v1"}, {"ETag": '"e"'}, "version none (pinned v1)"),
+        # The object re-written with another algorithm: the pinned checksum cannot be shown to hold.
+        ({"model_data_checksum": "SHA256:abc="}, {"ETag": '"e"', "ChecksumCRC64NVME": "xyz="}, "checksum CRC64NVME"),
+        ({"model_data_checksum": "SHA256:abc="}, {"ETag": '"e"'}, "checksum none"),
+    ],
+)
+def test_a_head_answer_lacking_the_pinned_field_is_a_mismatch(
+    metadata: dict[str, str], head: dict[str, Any], expected: str
+) -> None:
+    from mlgov_runtime.lineage_audit.pins import check_container_pins
+
+    container = {"Image": "x@sha256:" + "0" * 64, "ModelDataUrl": f"s3://{BUCKET}/{KEY}", "ModelDataETag": "e"}
+    [problem] = check_container_pins(container, metadata, _Heads(head), "arn:pkg")
+    assert problem.kind == "mismatch" and expected in problem.reason
+    # The same pins against a matching answer hold.
+    good = {"ETag": '"e"', "VersionId": "v1", "ChecksumSHA256": "abc="}
+    assert check_container_pins(container, metadata, _Heads(good), "arn:pkg") == []

@@ -159,11 +159,15 @@ class ContainerResult:
     declared_package: str | None = None
     eligible_candidate: bool = False  # PendingManualApproval and passed the offline gate
     training: dict[str, str] = field(default_factory=dict)  # the training job and data the package records
+    unpinned: str | None = None  # why the model data has no pin to compare (evidence; the verdict stands)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"model_package_arn": self.model_package_arn, "approval_status": self.approval_status}
         if self.training:
             body["training"] = dict(self.training)
+        if self.unpinned:
+            body["pins"] = "unpinned"
+            body["pins_reason"] = self.unpinned
         return body
 
 
@@ -451,7 +455,10 @@ def evaluate_container(
                 return ContainerResult(
                     arn, status, verdict, " ".join(reasons), declared_package=str(declared), training=training
                 )
-        return ContainerResult(arn, status, Verdict.COMPLIANT, declared_package=str(declared), training=training)
+        unpinned = " ".join(p.reason for p in problems if p.kind == "unpinned_artifact") or None
+        return ContainerResult(
+            arn, status, Verdict.COMPLIANT, declared_package=str(declared), training=training, unpinned=unpinned
+        )
     eligible = (
         status == "PendingManualApproval"
         and str((found.get("CustomerMetadataProperties") or {}).get("shadow_ctr_eligible", "")).lower() == "true"

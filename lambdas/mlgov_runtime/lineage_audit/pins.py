@@ -70,9 +70,16 @@ def checksum_of(head: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _pinned_checksum_of(head: Mapping[str, Any], pinned: str) -> str | None:
+    """The answer's checksum in the pinned algorithm; None when it has none in that algorithm."""
+    algorithm, _, _ = pinned.partition(":")
+    value = head.get(f"Checksum{algorithm.upper()}") if algorithm.upper() in CHECKSUM_ALGORITHMS else None
+    return f"{algorithm}:{value}" if value else None
+
+
 @dataclass(frozen=True)
 class PinProblem:
-    kind: str  # mismatch | unpinned_image | unverified
+    kind: str  # mismatch | unpinned_image | unpinned_artifact | unverified
     reason: str
 
 
@@ -125,7 +132,19 @@ def check_container_pins(
     pinned_etag = _etag(container.get("ModelDataETag"))
     pinned_version = str(metadata.get(VERSION_KEY) or "")
     pinned_checksum = str(metadata.get(CHECKSUM_KEY) or "")
-    if not uri or not (pinned_etag or pinned_version or pinned_checksum):
+    if not uri:
+        return problems
+    if not (pinned_etag or pinned_version or pinned_checksum):
+        # Nothing to compare with: an overwrite under the same key would read as the approved bytes.
+        problems.append(
+            PinProblem(
+                "unpinned_artifact",
+                f"Package {package_arn} names model data {uri} with no pin (no ModelDataETag, {VERSION_KEY} or "
+                f"{CHECKSUM_KEY}): bytes written under the same key later would serve unseen. Fix: register the "
+                "package again with `mlgov register` (it copies the artifact under the write-once "
+                f"{APPROVED_PREFIX}/ prefix and pins it) and have an approver approve it.",
+            )
+        )
         return problems
     try:
         head = reader.head_object(uri)
@@ -140,12 +159,12 @@ def check_container_pins(
     found: list[str] = []
     if pinned_etag and _etag(head.get("ETag")) != pinned_etag:
         found.append(f"ETag {_etag(head.get('ETag'))} (pinned {pinned_etag})")
-    if pinned_version and head.get("VersionId") and str(head["VersionId"]) != pinned_version:
-        found.append(f"version {head['VersionId']} (pinned {pinned_version})")
-    now_checksum = checksum_of(head)
-    same_algorithm = bool(now_checksum) and str(now_checksum).split(":")[0] == pinned_checksum.split(":")[0]
-    if pinned_checksum and same_algorithm and now_checksum != pinned_checksum:
-        found.append(f"checksum {now_checksum} (pinned {pinned_checksum})")
+    # An answer without the pinned field is no match: versioning suspended or the object re-created without
+    # a checksum both mean the pinned bytes can no longer be shown to be what is stored.
+    if pinned_version and str(head.get("VersionId") or "") != pinned_version:
+        found.append(f"version {head.get('VersionId') or 'none'} (pinned {pinned_version})")
+    if pinned_checksum and _pinned_checksum_of(head, pinned_checksum) != pinned_checksum:
+        found.append(f"checksum {checksum_of(head) or 'none'} (pinned {pinned_checksum})")
     if found:
         problems.append(
             PinProblem(
