@@ -49,7 +49,8 @@ class Recorder:
 def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
     emulator.install()
     recorder = Recorder()
-    original = botocore.client.BaseClient._make_api_call
+    client_class: Any = botocore.client.BaseClient
+    original = client_class._make_api_call
 
     def recording(client: Any, operation: str, params: dict[str, Any]) -> Any:
         with recorder.lock:

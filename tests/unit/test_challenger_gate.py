@@ -409,10 +409,10 @@ def test_the_ramp_steps_only_on_a_look_without_verdict_or_breach() -> None:
         DecisionConfig(ramp=((10, 0.5), (20, 0.25)))
 
 
-# -- attacks on the gate's inputs (the review's reproductions, /work/notes/gate_*.py, as tests)
+# -- attacks on the gate's inputs (an attacker review's reproductions, as tests)
 
-FULL = ("impressions", "clicks", "invocations", "errors_4xx", "errors_5xx", "latency_sum", "latency_count")
-FULL += ("json_failures", "language_mismatches")
+FULL: tuple[str, ...] = ("impressions", "clicks", "invocations", "errors_4xx", "errors_5xx", "latency_sum")
+FULL += ("latency_count", "json_failures", "language_mismatches")
 
 
 def _honest(
@@ -554,7 +554,8 @@ def test_guardrail_metrics_that_never_arrive_are_a_data_problem_not_a_pass() -> 
     assert result.statistics["data_problem"]["metric"] in ("errors_5xx", "latency_sum", "json_failures")
     from mlgov_runtime.challenger import findings as f
 
-    ch = {"endpoint_name": ENDPOINT, "model_package_arn": "arn:aws:sagemaker:us-east-1:1:model-package/g/5"}
+    package = "arn:aws:sagemaker:us-east-1:1:model-package/g/5"
+    ch: dict[str, Any] = {"endpoint_name": ENDPOINT, "model_package_arn": package}
     ch |= {"group": "g", "version": 5, "traffic_fraction": 0.1}
     finding = f.invalid_finding(ch, result.to_dict(), "123456789012", "us-east-1")
     assert finding.kind == "CHALLENGER_DATA_MISSING"
@@ -620,7 +621,8 @@ def test_the_bench_computes_the_gates_own_impressions_agreement() -> None:
 def test_each_forged_metric_check_gives_a_finding_that_names_it() -> None:
     from mlgov_runtime.challenger import findings as f
 
-    ch = {"endpoint_name": ENDPOINT, "model_package_arn": "arn:aws:sagemaker:us-east-1:1:model-package/g/5"}
+    package = "arn:aws:sagemaker:us-east-1:1:model-package/g/5"
+    ch: dict[str, Any] = {"endpoint_name": ENDPOINT, "model_package_arn": package}
     ch |= {"group": "g", "version": 5, "traffic_fraction": 0.1}
     cases = []
     prod, chal = _honest(60)
