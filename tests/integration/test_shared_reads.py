@@ -119,6 +119,7 @@ def test_every_check_together_reads_each_resource_once_per_scan(recorded: Record
     for op in ("DescribeEndpoint", "DescribeEndpointConfig", "DescribeModel", "ListTags"):
         assert ops[op] == ENDPOINTS, (op, ops)
     assert ops["DescribeModelPackage"] <= PACKAGES
+    assert ops["ListInferenceComponents"] == 0, ops  # every variant names a model: none can be hosted
 
 
 def test_the_concurrent_audit_describes_each_package_and_its_pins_once(recorded: Recorder) -> None:
@@ -136,3 +137,22 @@ def test_the_concurrent_audit_describes_each_package_and_its_pins_once(recorded:
     assert [a.endpoint_name for a in audits] == [f"rec-{i:02d}" for i in range(ENDPOINTS)]
     assert _twice(recorded) == {}
     assert recorded.operations()["DescribeModelPackage"] <= PACKAGES
+    assert recorded.operations()["ListInferenceComponents"] == 0
+
+
+def test_the_audit_lists_components_only_where_a_variant_names_no_model(recorded: Recorder) -> None:
+    from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
+
+    sm = boto3.client("sagemaker", region_name=REGION)
+    variant = {"VariantName": "AllTraffic", "InitialInstanceCount": 1, "InstanceType": "ml.g4dn.xlarge"}
+    sm.create_endpoint_config(EndpointConfigName="rec-ic", ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName="rec-ic", EndpointConfigName="rec-ic")
+    recorded.calls.clear()
+    auditor = EndpointAuditor(
+        SageMakerLineageReader(sm), ACCOUNT, REGION, ExemptionPolicy("experiment-", frozenset(), frozenset())
+    )
+    audits = {a.endpoint_name: a for a in auditor.audit_many(concurrency=4)}
+    assert len(audits) == ENDPOINTS + 1
+    listed = [json.loads(p) for (op, p) in recorded.calls if op == "ListInferenceComponents"]
+    assert listed == [{"EndpointNameEquals": "rec-ic"}]
+    assert audits["rec-ic"].verdict.value == "NO_MODEL"

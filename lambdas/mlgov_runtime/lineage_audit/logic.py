@@ -750,8 +750,11 @@ def audit_endpoint(
         pending_ctx = AuditContext(packages, policy, account_id, None, _deployed_images(pending))
         readable = _config_variants(audit, reader, pending["EndpointConfigName"], pending_ctx, "pending") and readable
 
+    # Inference components sit on variants without a model; an endpoint whose every variant names one
+    # cannot host any, so its list call is skipped (an unreadable configuration still lists).
+    may_host = not readable or any(not v.model_name for v in audit.variants)
     try:
-        names = list(reader.list_inference_component_names(endpoint_name))
+        names = list(reader.list_inference_component_names(endpoint_name)) if may_host else []
     except ReadFailure as exc:
         readable = False
         names = []
