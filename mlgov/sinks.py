@@ -200,8 +200,11 @@ def _handler_for(sink: Sink, kind: str) -> type[BaseHTTPRequestHandler]:
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (its timeout) before the answer: a real receiver sees the same
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -43,10 +43,14 @@ def _notifier(request: pytest.FixtureRequest) -> Calls:
     hub: Hub = request.getfixturevalue("hub")  # the notifier with the Security Hub channel on
     finding = {**sample_finding(), "severity": "CRITICAL"}  # pages too
     resolved = {**finding, "status": "RESOLVED", "severity": "INFO", "detected_at": "2026-12-02T09:00:00Z"}
-    hub.store(resolved)
+    # Producers store before they publish: the notifier sends only what agrees with the stored finding.
+    hub.store(finding)
     with recorded_aws_calls() as made:
         assert hub.notifier.invoke(json.dumps(finding)) == {"batchItemFailures": []}
+    hub.store(resolved)
+    with recorded_aws_calls() as later:
         assert hub.notifier.invoke(json.dumps(resolved)) == {"batchItemFailures": []}
+    made |= later
     assert ("sns", "Publish") in made
     assert ("securityhub", "BatchImportFindings") in made and ("securityhub", "BatchUpdateFindings") in made
     return made
