@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 _INSTALLED = False
 # Test support for UpdateEndpoint: how many DescribeEndpoint answers say Updating before an update ends, and
@@ -633,8 +633,30 @@ def install() -> None:
     _INSTALLED = True
 
 
+def _server_extensions() -> None:
+    """moto's server picks a service from the Authorization header; a SigV4 query-presigned request (the
+    approval service's identity proof) has none and names its service in X-Amz-Credential, as STS reads it."""
+    import urllib.parse
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    app_cls: Any = DomainDispatcherApplication
+    original = app_cls.infer_service_region_host
+
+    def infer_service_region_host(self: Any, environ: dict[str, Any], path: str) -> str | None:
+        if not environ.get("HTTP_AUTHORIZATION"):
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            scope = (query.get("X-Amz-Credential") or [""])[0].split("/")
+            if len(scope) == 5 and scope[3] == "sts":
+                return "sts.amazonaws.com"
+        return cast(str | None, original(self, environ, path))
+
+    app_cls.infer_service_region_host = infer_service_region_host
+
+
 def main(argv: list[str] | None = None) -> None:
     install()
+    _server_extensions()
     from moto.server import main as moto_main
 
     moto_main(argv if argv is not None else sys.argv[1:])

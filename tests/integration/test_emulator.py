@@ -300,3 +300,41 @@ def test_security_hub_import_needs_the_hub_enabled() -> None:
         client = boto3.client("securityhub", region_name=REGION)
         with pytest.raises(ClientError, match="InvalidAccessException"):
             client.batch_import_findings(Findings=[_asff()])
+
+
+def test_the_emulator_server_answers_a_presigned_caller_identity_as_its_signer() -> None:
+    """In server mode (make demo, the CLI tests) a query-presigned GetCallerIdentity carries no Authorization
+    header; the server still routes it to STS, which names the signer, as the approval service relies on."""
+    import json
+
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    from mlgov import sandbox
+    from mlgov_runtime.approvals.identity import binding, caller_via_sts, presign
+
+    with sandbox.moto_server() as server:
+        admin = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="a", region_name="us-east-1")
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        iam = admin.client("iam", endpoint_url=server.url)
+        role = iam.create_role(RoleName="MLOps", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+        sts = admin.client("sts", endpoint_url=server.url)
+        c = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="alice")["Credentials"]
+        alice = boto3.session.Session(
+            aws_access_key_id=c["AccessKeyId"],
+            aws_secret_access_key=c["SecretAccessKey"],
+            aws_session_token=c["SessionToken"],
+            region_name="us-east-1",
+        )
+        body, credentials = binding({"action": "decide"}), alice.get_credentials()
+        assert credentials is not None
+        proof = presign(credentials.get_frozen_credentials(), "us-east-1", server.url, body)
+        unsigned = boto3.client(
+            "sts", region_name="us-east-1", endpoint_url=server.url, config=Config(signature_version=UNSIGNED)
+        )
+        assert caller_via_sts(unsigned, proof, body) == "arn:aws:sts::123456789012:assumed-role/MLOps/alice"
