@@ -203,9 +203,12 @@ def run_demo() -> int:
     started = time.monotonic()
     import boto3
 
+    from mlgov.emulator import install
     from mlgov.estate import create_governance_resources, seed_estate, seed_inference_component_endpoint
     from mlgov.scenes import Stage
     from mlgov_runtime.registry import CAPABILITIES
+
+    install()  # scenes that run in-process under mock_aws get the emulator's extensions, as the server has
 
     print("== mlgov sandbox: starting moto server on 127.0.0.1 ...")
     with moto_server() as server:
