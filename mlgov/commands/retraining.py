@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,18 @@ def cmd_register(args: argparse.Namespace) -> int:
         raise UsageError(f"--group {args.group!r} is not a model package group name")
     if not args.image.strip() or any(c.isspace() for c in args.image):
         raise UsageError(f"--image {args.image!r} is not a container image URI")
+    copy_to = str(args.write_once_bucket or "")
+    if copy_to and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", copy_to):
+        raise UsageError(f"--write-once-bucket {copy_to!r} is not an S3 bucket name")
     from mlgov_runtime.adapters.artifacts import PinningRefused, pinned_container, store_pins
 
     aws = _aws(args)
+    model_data_url = args.model_data_url
+    if copy_to:
+        model_data_url = _copy_write_once(aws, model_data_url, copy_to, args.group, args.copy_name)
     # Pins, not names: the image's digest and the object's ETag, version and checksum as they are now.
     try:
-        container, pins = pinned_container(store_pins(aws), args.image, args.model_data_url)
+        container, pins = pinned_container(store_pins(aws), args.image, model_data_url)
     except PinningRefused as exc:
         raise UsageError(f"refused: {exc}") from None
     answer = aws.client("sagemaker").create_model_package(
@@ -61,10 +68,44 @@ def cmd_register(args: argparse.Namespace) -> int:
     arn = answer["ModelPackageArn"]
     pinned = {"image_digest": container["ImageDigest"], "model_data_etag": container["ModelDataETag"], **pins}
     if args.format == "json":
-        print(json.dumps({"model_package_arn": arn, "approval_status": "PendingManualApproval", "pins": pinned}))
+        print(
+            json.dumps(
+                {
+                    "model_package_arn": arn,
+                    "approval_status": "PendingManualApproval",
+                    "model_data_url": model_data_url,
+                    "pins": pinned,
+                }
+            )
+        )
     else:
-        print(f"registered {arn} (PendingManualApproval; an approver role approves it), pinned {pinned}")
+        print(f"registered {arn} (PendingManualApproval; an approver role approves it), model data {model_data_url}")
+        print(f"pinned {pinned}")
     return EXIT_OK
+
+
+def _copy_write_once(aws: Any, source: str, bucket: str, group: str, name: str | None) -> str:
+    """The artifact's copy under the write-once prefix, as the retraining pipeline makes it: S3 refuses a key
+    that exists (If-None-Match), so a copy is never overwritten, not even by a second registration."""
+    from botocore.exceptions import ClientError
+
+    from mlgov_runtime.adapters.artifacts import copy_write_once
+    from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
+
+    name = name or datetime.now(UTC).strftime("cli-%Y%m%dT%H%M%SZ")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name):
+        raise UsageError(f"--copy-name {name!r}: letters, digits, '.', '_' and '-' only (at most 128)")
+    key = f"{APPROVED_PREFIX}/{group}/{name}/model.tar.gz"
+    try:
+        return copy_write_once(aws.client("s3"), source, bucket, key)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code") or "")
+        if code in ("PreconditionFailed", "412"):
+            raise UsageError(
+                f"refused: s3://{bucket}/{key} exists already and is never overwritten; pick another --copy-name"
+            ) from None
+        message = exc.response.get("Error", {}).get("Message")
+        raise UsageError(f"refused: cannot copy {source} to s3://{bucket}/{key} ({code}: {message})") from None
 
 
 def register(sub: Any) -> None:
@@ -80,4 +121,13 @@ def register(sub: Any) -> None:
     register.add_argument("--model-data-url", required=True, help="s3:// URI of the model artifact")
     register.add_argument("--image", required=True, help="inference container image URI")
     register.add_argument("--description", default="", help="package description")
+    register.add_argument(
+        "--write-once-bucket",
+        metavar="BUCKET",
+        help="copy the artifact to s3://BUCKET/approved-models/<group>/<copy name>/model.tar.gz first (the "
+        "stack's SnapshotBucket: nobody can overwrite or delete there) and register the copy",
+    )
+    register.add_argument(
+        "--copy-name", help="with --write-once-bucket: the copy's folder name (default: cli-<UTC timestamp>)"
+    )
     register.set_defaults(func=cmd_register)

@@ -222,3 +222,33 @@ def test_a_head_answer_lacking_the_pinned_field_is_a_mismatch(
     # The same pins against a matching answer hold.
     good = {"ETag": '"e"', "VersionId": "v1", "ChecksumSHA256": "abc="}
     assert check_container_pins(container, metadata, _Heads(good), "arn:pkg") == []
+
+
+def test_register_copies_the_artifact_under_the_write_once_prefix_and_never_overwrites_a_copy(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = "training-output/lora-8/output/model.tar.gz"
+    lab.s3.put_object(Bucket=BUCKET, Key=source, Body=b"lora-8 weights")
+    path = lab.tmp / "meta.json"
+    path.write_text(json.dumps(META))
+    args = ["register", "--group", GROUP, "--metadata-file", str(path), "--model-data-url", f"s3://{BUCKET}/{source}"]
+    args += ["--image", lab.image, "--region", REGION, "--format", "json", "--write-once-bucket", BUCKET]
+    assert main([*args, "--copy-name", "lora-8"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    copy = f"approved-models/{GROUP}/lora-8/model.tar.gz"
+    assert out["model_data_url"] == f"s3://{BUCKET}/{copy}"
+    package = lab.sm.describe_model_package(ModelPackageName=out["model_package_arn"])
+    [container] = package["InferenceSpecification"]["Containers"]
+    head = lab.s3.head_object(Bucket=BUCKET, Key=copy)
+    assert container["ModelDataUrl"] == out["model_data_url"]  # the package names the copy, pinned as it is
+    assert container["ModelDataETag"] == head["ETag"].strip('"') == out["pins"]["model_data_etag"]
+    assert out["pins"]["model_data_version_id"] == head["VersionId"]
+    # The same copy name again: S3 refuses the key (If-None-Match), nothing is registered or overwritten.
+    lab.s3.put_object(Bucket=BUCKET, Key=source, Body=b"other weights")
+    groups_before = lab.sm.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    assert main([*args, "--copy-name", "lora-8"]) == 2
+    assert "exists already and is never overwritten" in capsys.readouterr().err
+    assert lab.s3.get_object(Bucket=BUCKET, Key=copy)["Body"].read() == b"lora-8 weights"
+    assert lab.sm.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"] == groups_before
+    assert main([*args, "--copy-name", "../x"]) == 2
+    assert "--copy-name '../x'" in capsys.readouterr().err

@@ -85,8 +85,9 @@ class PinProblem:
 
 def fix_for(package_arn: str) -> str:
     return (
-        f"Fix: restore the approved bytes from the pinned object version (or re-register with `mlgov register`, "
-        f"which pins the new bytes, and have an approver approve it), then roll back with `mlgov rollback "
+        f"Fix: restore the approved bytes from the pinned object version (or re-register them with mlgov register "
+        f"--write-once-bucket naming the stack's SnapshotBucket, which copies and pins them, and have an "
+        f"approver approve the package), then roll back with `mlgov rollback "
         f"--endpoint <endpoint> --group <group>`; the package is {package_arn}."
     )
 
@@ -141,8 +142,9 @@ def check_container_pins(
                 "unpinned_artifact",
                 f"Package {package_arn} names model data {uri} with no pin (no ModelDataETag, {VERSION_KEY} or "
                 f"{CHECKSUM_KEY}): bytes written under the same key later would serve unseen. Fix: register the "
-                "package again with `mlgov register` (it copies the artifact under the write-once "
-                f"{APPROVED_PREFIX}/ prefix and pins it) and have an approver approve it.",
+                "package again with mlgov register --write-once-bucket naming the stack's SnapshotBucket "
+                f"(it copies the artifact under the write-once {APPROVED_PREFIX}/ prefix and pins the copy) "
+                "and have an approver approve it.",
             )
         )
         return problems
