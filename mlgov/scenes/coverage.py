@@ -91,6 +91,7 @@ def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, st
     with contextlib.redirect_stdout(io.StringIO()):
         coverage_check.handler(load_event("scheduled_coverage_check.json"), FakeContext())
     print(f"   snapshot restored, the next check runs: that finding is {stored('status')}")
+    _alert_only_gap(session, url, resources, items)
 
     print("\n== retraining: data prep and the data-quality gate on a fresh snapshot")
     with contextlib.redirect_stdout(io.StringIO()):
@@ -118,6 +119,45 @@ def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, st
     print("   a broken export (700 English-only pairs) instead:")
     for check in bad["failed"]:
         print(f"   [FAIL] {check['name']:<20} {check['detail']}")
+
+
+def _alert_only_gap(session: Any, url: str, resources: dict[str, str], items: list[dict[str, Any]]) -> None:
+    """A gap between the alert and page thresholds: nothing starts on its own (the default), and the finding
+    carries the exact command that starts the retraining pipeline for that gap."""
+    from mlgov.catalog_estate import SNAPSHOT_BUCKET, approve_package_on_snapshot, snapshot_body
+    from mlgov.estate import TGI_PINNED
+    from mlgov_runtime.core import env
+    from mlgov_runtime.coverage import handler as coverage_check
+
+    ddb, s3, sm = (session.client(x, endpoint_url=url) for x in ("dynamodb", "s3", "sagemaker"))
+    group = "manga-recommender-weekly"  # its own group, so the rest of the demo keeps its estate
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    recent = sorted(items, key=lambda it: str(it["added_at"]))[:-160]  # the newest 160 titles missing
+    key = "catalog-snapshots/2026-11-20/training.jsonl"
+    s3.put_object(Bucket=SNAPSHOT_BUCKET, Key=key, Body=snapshot_body(recent))
+    approve_package_on_snapshot(sm, group, f"s3://{SNAPSHOT_BUCKET}/{key}", TGI_PINNED.format(region=REGION))
+    watched = os.environ["WATCHED_GROUP"]
+    os.environ["WATCHED_GROUP"] = group
+    env.reset_all()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = coverage_check.handler(load_event("scheduled_coverage_check.json"), FakeContext())
+    finally:
+        os.environ["WATCHED_GROUP"] = watched
+        env.reset_all()
+    stored = ddb.scan(TableName=resources["FINDINGS_TABLE_NAME"])["Items"]
+    finding = next(
+        f
+        for f in (json.loads(item["finding"]["S"]) for item in stored)
+        if f["kind"] == "CATALOG_COVERAGE_GAP" and f["resource_arn"].endswith(f"/{group}")
+    )
+    print(
+        f"   group {group}: gap {result['gap_titles']} of {result['catalog_titles']} titles = "
+        f"{result['coverage_gap_pct']}% -> {result['action']}: retraining not started (the default; "
+        "retraining.start_on_coverage_alert starts it)"
+    )
+    print(f"   [{finding['severity']:<6}] {finding['kind']}: the finding carries the command that starts it:")
+    print(f"     {finding['evidence']['fix_command']}")
 
 
 def play(stage: Stage) -> None:
