@@ -677,3 +677,33 @@ def test_only_the_approval_service_answers_tokens_and_slack_buttons_add_a_signat
         "kms:GenerateMac",
         "kms:VerifyMac",
     }
+
+
+@pytest.mark.parametrize(
+    ("verb", "outcome"),
+    [("approve", f"after approval by {BOB} (via cli)"), ("deny", f"Deletion denied by {BOB} (via cli)")],
+)
+def test_the_decision_reaches_jira_as_a_comment_on_the_retirement_issue(
+    machine: Machine, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, verb: str, outcome: str
+) -> None:
+    """Issue 23: Jira gets the outcome the buttons show, on the issue the request opened (one issue per finding)."""
+    execution = machine.request(IDLE)
+    extra = ("--reason", "mobile 3.2 still pins it") if verb == "deny" else ()
+    code, out = machine.decide(verb, machine.request_id(), "AKIABOB", *extra)
+    assert code == 0, out
+    machine.finish(execution)
+    machine.published()
+    retiring = [f for f in machine.drained if f["kind"] == "ENDPOINT_RETIRING"]
+    with start_sink("jira", projects={"OPS"}) as jira:
+        for key, value in {"URL": jira.url, "USER": "bot@example.com", "TOKEN": "t", "PROJECT": "OPS"}.items():
+            monkeypatch.setenv(f"MLGOV_JIRA_{key}", value)
+        for n, finding in enumerate(retiring):
+            path = tmp_path / f"finding-{n}.json"
+            path.write_text(json.dumps(finding))
+            with contextlib.redirect_stdout(io.StringIO()):
+                assert main(
+                    ["notify", "send", "--finding-file", str(path), "--channel", "jira", "--config", NO_SETTINGS]
+                ) in (0, 3)
+    [key] = jira.issues  # the request and its outcome: one Jira issue
+    said = json.dumps(jira.comments.get(key, []))
+    assert outcome in said, said

@@ -659,6 +659,8 @@ def test_a_removed_retiring_tag_stops_the_deletion(requested: Any, sm: FakeEndpo
     [
         ({"Error": "States.Timeout"}, "expired after 72 h"),
         ({"Error": "DeletionDenied", "Cause": '{"reason": "mobile 3.2 still on v1"}'}, "mobile 3.2 still on v1"),
+        # No DENIED record under the service's MAC: the cause is quoted, never taken for who denied.
+        ({"Error": "DeletionDenied", "Cause": '{"denied_by": "ceo"}'}, "Deletion denied (unverified cause: "),
     ],
 )
 def test_a_denied_or_expired_request_says_so_on_the_retirement(

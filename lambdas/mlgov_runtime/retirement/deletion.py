@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from mlgov_runtime.approvals.logic import (
     APPROVED,
+    DENIED,
     ApprovalRequest,
     Macs,
     is_approver,
@@ -338,7 +339,7 @@ class Steps:
         elif code in ("States.Timeout", "States.HeartbeatTimeout"):
             why = f"Deletion request expired after {self.approval_expiry_hours} h without an answer; nothing deleted."
         elif code == "DeletionDenied":
-            why = f"Deletion denied ({cause[:500] or 'no reason given'}); nothing deleted."
+            why = self._denied(execution, cause)
         elif code == "RetirementClosed":
             why = "Deletion request dropped: the retirement was closed meanwhile; nothing deleted."
         else:
@@ -349,6 +350,18 @@ class Steps:
             retiring.last_outcome = f"{why} ({iso(now)})"
             self._publish_retiring(retiring)
         return {"closed": why}
+
+    def _denied(self, execution: str, cause: str) -> str:
+        """Who denied, from the approval service's MACed record; the failure's cause is only what the caller of
+        SendTaskFailure said, so it is quoted as such (a denial deletes nothing either way)."""
+        record = self.approvals.get(request_id_for(execution)) if self.approvals and execution else None
+        if record is not None and record.status == DENIED and self.macs and verified_decision(record, self.macs):
+            reason = (record.comment or "no reason given")[:500]
+            return (
+                f"Deletion denied by {record.decided_by} (via {record.channel}) at {record.decided_at}: {reason}; "
+                "nothing deleted."
+            )
+        return f"Deletion denied (unverified cause: {cause[:500] or 'none given'}); nothing deleted."
 
     def watch(self, state: dict[str, Any], execution: str = "") -> dict[str, Any]:
         """One look at the client error metrics since the deletion; a finding if any name the endpoint."""

@@ -296,7 +296,8 @@ def retired_finding(r: Retiring, deleted_at: datetime, wasted: float | None, app
         resource_arn=r.endpoint_arn,
         title=f"Endpoint {r.endpoint_name} deleted after approval by {approved_by}",
         detail=(
-            f"Deleted {r.endpoint_arn} at {iso(deleted_at)} after a live check saw no invocations. Money spent on "
+            f"Deleted {r.endpoint_arn} at {iso(deleted_at)} after approval by {approved_by} and a live check that "
+            f"saw no invocations. Money spent on "
             f"it since it stopped being needed: {money}. Its endpoint config and models are kept; re-create it "
             f"with `{recreate_command(r.endpoint_name, config)}`. Clients are watched for errors naming it."
         ),
