@@ -509,6 +509,34 @@ def push_image(ecr: Any, repository: str, tag: str, layer: str = "v1") -> tuple[
     return f"{uri}:{tag}", str(image["imageId"]["imageDigest"])
 
 
+def seed_route(
+    appconfig: Any, document: dict[str, Any], monitors: list[dict[str, str]] | None = None
+) -> dict[str, str]:
+    """An AppConfig application with a hosted JSON profile and an environment (with these alarm monitors), the
+    document deployed to it; returns the ids as mlgov.capacity.fallback_route names them."""
+    import json
+
+    app = appconfig.create_application(Name="manga-assist")["Id"]
+    profile = appconfig.create_configuration_profile(
+        ApplicationId=app, Name="recommendation-route", LocationUri="hosted", Type="AWS.Freeform"
+    )["Id"]
+    env = appconfig.create_environment(ApplicationId=app, Name="prod", Monitors=monitors or [])["Id"]
+    version = appconfig.create_hosted_configuration_version(
+        ApplicationId=app,
+        ConfigurationProfileId=profile,
+        Content=json.dumps(document).encode(),
+        ContentType="application/json",
+    )["VersionNumber"]
+    appconfig.start_deployment(
+        ApplicationId=app,
+        EnvironmentId=env,
+        DeploymentStrategyId="AppConfig.AllAtOnce",
+        ConfigurationProfileId=profile,
+        ConfigurationVersion=str(version),
+    )
+    return {"application_id": app, "environment_id": env, "configuration_profile_id": profile}
+
+
 def finish_execution(execution_arn: str, output: dict[str, Any], status: str = "SUCCEEDED") -> None:
     """End a Step Functions execution with this output, as the state machine would (moto leaves every
     execution RUNNING unless it interprets the definition); DescribeExecution then answers with both."""
@@ -617,6 +645,343 @@ def _securityhub_extensions() -> None:
     urls.url_paths["{0}/findings/batchupdate$"] = SecurityHubResponse.dispatch
 
 
+# AppConfig (moto 5.2.5 has applications, profiles and hosted versions; not environments, deployments or the
+# AppConfigData data plane). Test support: how many GetDeployment answers say DEPLOYING before a deployment
+# ends, and environments whose next deployment rolls back ((application id, environment id) -> reason).
+DEPLOYMENT_POLLS = 0
+DEPLOYMENT_FAULTS: dict[tuple[str, str], str] = {}
+# The predefined deployment strategies: (duration min, growth type, growth %, final bake min).
+APPCONFIG_STRATEGIES = {
+    "AppConfig.AllAtOnce": (0, "LINEAR", 100.0, 10),
+    "AppConfig.Linear50PercentEvery30Seconds": (1, "LINEAR", 50.0, 1),
+    "AppConfig.Canary10Percent20Minutes": (20, "EXPONENTIAL", 10.0, 10),
+    "AppConfig.Linear20PercentEvery6Minutes": (30, "LINEAR", 20.0, 30),
+}
+
+
+def fail_next_deployment(application_id: str, environment_id: str, reason: str) -> None:
+    DEPLOYMENT_FAULTS[(application_id, environment_id)] = reason
+
+
+def _appconfig_extensions() -> None:
+    """Environments (with CloudWatch alarm monitors), deployment strategies, StartDeployment/GetDeployment and
+    AppConfigData's StartConfigurationSession/GetLatestConfiguration, as the API reference describes them. A
+    deployment completes at once (or after DEPLOYMENT_POLLS GetDeployment answers) and is rolled back when a
+    monitor's alarm is in ALARM while it deploys (or by fail_next_deployment); clients read the content of the
+    latest delivered deployment of the profile to the environment."""
+    import json
+    import secrets
+
+    from moto.appconfig import urls
+    from moto.appconfig.models import AppConfigBackend, appconfig_backends
+    from moto.appconfig.responses import AppConfigResponse
+    from moto.core.exceptions import JsonRESTError
+    from moto.core.responses import BaseResponse
+    from moto.moto_api._internal import mock_random
+
+    backend_cls: Any = AppConfigBackend
+    response_cls: Any = AppConfigResponse
+
+    def not_found(message: str) -> JsonRESTError:
+        return JsonRESTError("ResourceNotFoundException", message)
+
+    def bad_request(message: str) -> JsonRESTError:
+        return JsonRESTError("BadRequestException", message)
+
+    def store(self: Any) -> dict[str, Any]:
+        if not hasattr(self, "_mlgov_appconfig"):
+            self._mlgov_appconfig = {"environments": {}, "deployments": {}, "strategies": {}, "sessions": {}}
+        value: dict[str, Any] = self._mlgov_appconfig
+        return value
+
+    def create_environment(self: Any, app_id: str, name: str, description: str | None, monitors: Any) -> Any:
+        self.get_application(app_id)
+        env = {
+            "ApplicationId": app_id,
+            "Id": mock_random.get_random_hex(7),
+            "Name": name,
+            "Description": description or "",
+            "State": "READY_FOR_DEPLOYMENT",
+            "Monitors": monitors or [],
+        }
+        store(self)["environments"][(app_id, env["Id"])] = env
+        return env
+
+    def get_environment(self: Any, app_id: str, env_id: str) -> Any:
+        self.get_application(app_id)
+        env = store(self)["environments"].get((app_id, env_id))
+        if env is None:
+            raise not_found(f"Environment {env_id} not found")
+        return env
+
+    def create_deployment_strategy(self: Any, params: dict[str, Any]) -> Any:
+        strategy = {
+            "Id": mock_random.get_random_hex(7),
+            "Name": params["Name"],
+            "Description": params.get("Description", ""),
+            "DeploymentDurationInMinutes": params["DeploymentDurationInMinutes"],
+            "GrowthType": params.get("GrowthType", "LINEAR"),
+            "GrowthFactor": float(params["GrowthFactor"]),
+            "FinalBakeTimeInMinutes": params.get("FinalBakeTimeInMinutes", 0),
+            "ReplicateTo": params.get("ReplicateTo", "NONE"),
+        }
+        store(self)["strategies"][strategy["Id"]] = strategy
+        return strategy
+
+    def get_deployment_strategy(self: Any, strategy_id: str) -> Any:
+        if strategy_id in APPCONFIG_STRATEGIES:
+            duration, growth, factor, bake = APPCONFIG_STRATEGIES[strategy_id]
+            return {
+                "Id": strategy_id,
+                "Name": strategy_id,
+                "DeploymentDurationInMinutes": duration,
+                "GrowthType": growth,
+                "GrowthFactor": factor,
+                "FinalBakeTimeInMinutes": bake,
+                "ReplicateTo": "NONE",
+            }
+        strategy = store(self)["strategies"].get(strategy_id)
+        if strategy is None:
+            raise not_found(f"Deployment strategy {strategy_id} not found")
+        return strategy
+
+    def firing_alarm(env: dict[str, Any]) -> str | None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        for monitor in env["Monitors"]:
+            parts = monitor["AlarmArn"].split(":", 6)  # arn:aws:cloudwatch:region:account:alarm:name
+            if len(parts) == 7:
+                alarm = cloudwatch_backends[parts[4]][parts[3]].alarms.get(parts[6])
+                if alarm is not None and alarm.state_value == "ALARM":
+                    return str(monitor["AlarmArn"])
+        return None
+
+    def event(kind: str, by: str, text: str) -> dict[str, Any]:
+        return {"EventType": kind, "TriggeredBy": by, "Description": text, "OccurredAt": _now().isoformat()}
+
+    def settle(env: dict[str, Any], deployment: dict[str, Any]) -> None:
+        """End a DEPLOYING deployment when its polls are spent; roll it back when an alarm fires meanwhile."""
+        alarm = firing_alarm(env)
+        if alarm and not deployment["_fault"]:
+            deployment["_fault"] = ("CLOUDWATCH_ALARM", f"Rollback initiated by CloudWatch alarm {alarm}")
+        if deployment["_polls"] > 0 and not deployment["_fault"]:
+            deployment["_polls"] -= 1
+            return
+        log = deployment["EventLog"]
+        if deployment["_fault"]:
+            by, text = deployment["_fault"]
+            log[:0] = [event("ROLLBACK_COMPLETED", by, text), event("ROLLBACK_STARTED", by, text)]
+            deployment.update(State="ROLLED_BACK", PercentageComplete=0.0)
+            env["State"] = "ROLLED_BACK"
+        else:
+            log[:0] = [event("DEPLOYMENT_COMPLETED", "APPCONFIG", "Deployment completed")]
+            deployment.update(State="COMPLETE", PercentageComplete=100.0, CompletedAt=_now().isoformat())
+            env["State"] = "READY_FOR_DEPLOYMENT"
+
+    def start_deployment(self: Any, app_id: str, env_id: str, params: dict[str, Any]) -> Any:
+        env = get_environment(self, app_id, env_id)
+        strategy = get_deployment_strategy(self, params["DeploymentStrategyId"])
+        profile = self.get_configuration_profile(app_id, params["ConfigurationProfileId"])
+        number = str(params["ConfigurationVersion"])
+        if not number.isdigit():
+            raise bad_request(f"ConfigurationVersion {number} is not a hosted configuration version number")
+        version = profile.get_version(int(number))
+        deployments = store(self)["deployments"].setdefault((app_id, env_id), [])
+        running = next((d for d in deployments if d["State"] == "DEPLOYING"), None)
+        if running is not None:
+            raise JsonRESTError(
+                "ConflictException",
+                f"Deployment number {running['DeploymentNumber']} is already in progress on environment {env_id}",
+            )
+        fault = DEPLOYMENT_FAULTS.pop((app_id, env_id), None)
+        deployment = {
+            "ApplicationId": app_id,
+            "EnvironmentId": env_id,
+            "DeploymentStrategyId": strategy["Id"],
+            "ConfigurationProfileId": profile.id,
+            "DeploymentNumber": len(deployments) + 1,
+            "ConfigurationName": profile.name,
+            "ConfigurationLocationUri": profile.location_uri,
+            "ConfigurationVersion": number,
+            "Description": params.get("Description", ""),
+            "DeploymentDurationInMinutes": strategy["DeploymentDurationInMinutes"],
+            "GrowthType": strategy["GrowthType"],
+            "GrowthFactor": strategy["GrowthFactor"],
+            "FinalBakeTimeInMinutes": strategy["FinalBakeTimeInMinutes"],
+            "State": "DEPLOYING",
+            "EventLog": [event("DEPLOYMENT_STARTED", "USER", "Deployment started")],
+            "PercentageComplete": 0.0,
+            "StartedAt": _now().isoformat(),
+            "_content": version.content,
+            "_content_type": version.content_type,
+            "_polls": DEPLOYMENT_POLLS,
+            "_fault": ("APPCONFIG", fault) if fault else None,
+        }
+        deployments.append(deployment)
+        env["State"] = "DEPLOYING"
+        if DEPLOYMENT_POLLS <= 0 or fault:
+            settle(env, deployment)
+        return deployment
+
+    def get_deployment(self: Any, app_id: str, env_id: str, number: int) -> Any:
+        env = get_environment(self, app_id, env_id)
+        deployments = store(self)["deployments"].get((app_id, env_id), [])
+        if not 1 <= number <= len(deployments):
+            raise not_found(f"Deployment {number} not found in environment {env_id}")
+        deployment = deployments[number - 1]
+        if deployment["State"] == "DEPLOYING":
+            settle(env, deployment)
+        return deployment
+
+    def public(item: dict[str, Any]) -> str:
+        return json.dumps({k: v for k, v in item.items() if not k.startswith("_")})
+
+    def resolve(items: Any, identifier: str, kind: str) -> Any:
+        found = next((i for i in items if identifier in (i["Id"], i["Name"])), None)
+        if found is None:
+            raise JsonRESTError("ResourceNotFoundException", f"{kind} {identifier} not found")
+        return found
+
+    def start_configuration_session(self: Any, app: str, env: str, profile: str, interval: int | None) -> str:
+        apps = [{"Id": a.id, "Name": a.name} for a in self.applications.values()]
+        app_id = resolve(apps, app, "Application")["Id"]
+        envs = [e for (a, _), e in store(self)["environments"].items() if a == app_id]
+        env_id = resolve(envs, env, "Environment")["Id"]
+        profiles = [{"Id": p.id, "Name": p.name} for p in self.list_configuration_profiles(app_id)]
+        profile_id = resolve(profiles, profile, "ConfigurationProfile")["Id"]
+        if interval is not None and not 15 <= interval <= 86400:
+            raise bad_request("RequiredMinimumPollIntervalInSeconds must be between 15 and 86400")
+        token = secrets.token_urlsafe(32)
+        store(self)["sessions"][token] = {"target": (app_id, env_id, profile_id), "seen": None, "interval": interval}
+        return token
+
+    def get_latest_configuration(self: Any, token: str) -> tuple[str, dict[str, Any], str]:
+        session = store(self)["sessions"].pop(token, None)  # a token is good for one call
+        if session is None:
+            raise bad_request("Token is invalid or has already been used")
+        app_id, env_id, profile_id = session["target"]
+        delivered = [
+            d
+            for d in store(self)["deployments"].get((app_id, env_id), [])
+            if d["ConfigurationProfileId"] == profile_id and d["State"] in ("BAKING", "COMPLETE")
+        ]
+        if not delivered:
+            raise not_found(f"Deployment not found for configuration profile {profile_id} in environment {env_id}")
+        latest = delivered[-1]
+        following = secrets.token_urlsafe(32)
+        store(self)["sessions"][following] = {**session, "seen": latest["DeploymentNumber"]}
+        # A client that already has the latest configuration gets an empty body.
+        content = "" if session["seen"] == latest["DeploymentNumber"] else latest["_content"]
+        headers = {
+            "Next-Poll-Configuration-Token": following,
+            "Next-Poll-Interval-In-Seconds": str(session["interval"] or 60),
+            "Content-Type": latest["_content_type"] if content else "application/octet-stream",
+        }
+        return content, headers, latest["ConfigurationVersion"]
+
+    for name, fn in {
+        "create_environment": create_environment,
+        "get_environment": get_environment,
+        "create_deployment_strategy": create_deployment_strategy,
+        "get_deployment_strategy": get_deployment_strategy,
+        "start_deployment": start_deployment,
+        "get_deployment": get_deployment,
+        "start_configuration_session": start_configuration_session,
+        "get_latest_configuration": get_latest_configuration,
+    }.items():
+        setattr(backend_cls, name, fn)
+
+    def create_environment_response(self: Any) -> tuple[int, dict[str, str], str]:
+        env = self.appconfig_backend.create_environment(
+            self._get_param("ApplicationId"),
+            self._get_param("Name"),
+            self._get_param("Description"),
+            self._get_param("Monitors"),
+        )
+        return 201, {}, public(env)
+
+    def get_environment_response(self: Any) -> str:
+        env = self.appconfig_backend.get_environment(self._get_param("ApplicationId"), self._get_param("EnvironmentId"))
+        return public(env)
+
+    def create_deployment_strategy_response(self: Any) -> tuple[int, dict[str, str], str]:
+        return 201, {}, public(self.appconfig_backend.create_deployment_strategy(json.loads(self.body or "{}")))
+
+    def get_deployment_strategy_response(self: Any) -> str:
+        return public(self.appconfig_backend.get_deployment_strategy(self._get_param("DeploymentStrategyId")))
+
+    def start_deployment_response(self: Any) -> tuple[int, dict[str, str], str]:
+        deployment = self.appconfig_backend.start_deployment(
+            self._get_param("ApplicationId"), self._get_param("EnvironmentId"), json.loads(self.body or "{}")
+        )
+        return 201, {}, public(deployment)
+
+    def get_deployment_response(self: Any) -> str:
+        deployment = self.appconfig_backend.get_deployment(
+            self._get_param("ApplicationId"),
+            self._get_param("EnvironmentId"),
+            int(self._get_param("DeploymentNumber")),
+        )
+        return public(deployment)
+
+    for name, fn in {
+        "create_environment": create_environment_response,
+        "get_environment": get_environment_response,
+        "create_deployment_strategy": create_deployment_strategy_response,
+        "get_deployment_strategy": get_deployment_strategy_response,
+        "start_deployment": start_deployment_response,
+        "get_deployment": get_deployment_response,
+    }.items():
+        setattr(response_cls, name, fn)
+
+    class AppConfigDataResponse(BaseResponse):
+        """AppConfigData: its own endpoint (appconfigdata.<region>), signed as appconfig, served by this backend."""
+
+        def __init__(self) -> None:
+            super().__init__(service_name="appconfigdata")
+
+        @property
+        def backend(self) -> Any:
+            return appconfig_backends[self.current_account][self.region]
+
+        def start_configuration_session(self) -> tuple[int, dict[str, str], str]:
+            body = json.loads(self.body or "{}")
+            token = self.backend.start_configuration_session(
+                body.get("ApplicationIdentifier", ""),
+                body.get("EnvironmentIdentifier", ""),
+                body.get("ConfigurationProfileIdentifier", ""),
+                body.get("RequiredMinimumPollIntervalInSeconds"),
+            )
+            return 201, {}, json.dumps({"InitialConfigurationToken": token})
+
+        def get_latest_configuration(self) -> tuple[int, dict[str, str], str]:
+            token = (self.querystring.get("configuration_token") or [""])[0]
+            content, headers, _ = self.backend.get_latest_configuration(token)
+            return 200, headers, content
+
+    ours = {
+        "{0}/applications/(?P<app_id>[^/]+)/environments$": AppConfigResponse.dispatch,
+        "{0}/applications/(?P<app_id>[^/]+)/environments/(?P<env_id>[^/]+)$": AppConfigResponse.dispatch,
+        "{0}/applications/(?P<app_id>[^/]+)/environments/(?P<env_id>[^/]+)/deployments$": AppConfigResponse.dispatch,
+        "{0}/applications/(?P<app_id>[^/]+)/environments/(?P<env_id>[^/]+)/deployments/(?P<number>[^/]+)$": (
+            AppConfigResponse.dispatch
+        ),
+        "{0}/deploymentstrategies$": AppConfigResponse.dispatch,
+        "{0}/deploymentstrategies/(?P<strategy_id>[^/]+)$": AppConfigResponse.dispatch,
+        "{0}/configurationsessions$": AppConfigDataResponse.dispatch,
+        "{0}/configuration$": AppConfigDataResponse.dispatch,
+    }
+    urls.url_paths.update(ours)
+    # In-process, mock_aws finds a backend by host: AppConfigData's host is served by the appconfig backend.
+    import re
+
+    from moto import backend_index
+
+    data_host = r"https?://appconfigdata\.(.+)\.amazonaws\.com"
+    urls.url_bases.append(data_host)
+    backend_index.backend_url_patterns.insert(0, ("appconfig", re.compile(data_host)))
+
+
 def install() -> None:
     """Extend moto in this process (idempotent)."""
     global _INSTALLED
@@ -630,6 +995,7 @@ def install() -> None:
     _sqs_extensions()
     _s3_extensions()
     _securityhub_extensions()
+    _appconfig_extensions()
     _INSTALLED = True
 
 

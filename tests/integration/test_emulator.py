@@ -338,3 +338,209 @@ def test_the_emulator_server_answers_a_presigned_caller_identity_as_its_signer()
             "sts", region_name="us-east-1", endpoint_url=server.url, config=Config(signature_version=UNSIGNED)
         )
         assert caller_via_sts(unsigned, proof, body) == "arn:aws:sts::123456789012:assumed-role/MLOps/alice"
+
+
+# -- AppConfig: environments, deployments and the AppConfigData data plane
+
+ROUTE = {"recommendation_backend": "manga-recommender-serverless", "fallback_percent": 0}
+
+
+@pytest.fixture
+def appconfig() -> Iterator[tuple[Any, Any]]:
+    install()
+    with mock_aws():
+        yield boto3.client("appconfig", region_name=REGION), boto3.client("appconfigdata", region_name=REGION)
+
+
+def _read(data: Any, ids: dict[str, str]) -> Any:
+    token = data.start_configuration_session(
+        ApplicationIdentifier=ids["application_id"],
+        EnvironmentIdentifier=ids["environment_id"],
+        ConfigurationProfileIdentifier=ids["configuration_profile_id"],
+    )["InitialConfigurationToken"]
+    return data.get_latest_configuration(ConfigurationToken=token)
+
+
+def _deploy(ac: Any, ids: dict[str, str], document: dict[str, Any], strategy: str = "AppConfig.AllAtOnce") -> Any:
+    import json
+
+    version = ac.create_hosted_configuration_version(
+        ApplicationId=ids["application_id"],
+        ConfigurationProfileId=ids["configuration_profile_id"],
+        Content=json.dumps(document).encode(),
+        ContentType="application/json",
+    )["VersionNumber"]
+    return ac.start_deployment(
+        ApplicationId=ids["application_id"],
+        EnvironmentId=ids["environment_id"],
+        DeploymentStrategyId=strategy,
+        ConfigurationProfileId=ids["configuration_profile_id"],
+        ConfigurationVersion=str(version),
+        Description="50% to the fallback",
+    )
+
+
+def _deployment(ac: Any, ids: dict[str, str], number: int) -> Any:
+    return ac.get_deployment(
+        ApplicationId=ids["application_id"], EnvironmentId=ids["environment_id"], DeploymentNumber=number
+    )
+
+
+def test_clients_read_the_latest_completed_deployment_once_per_session(appconfig: tuple[Any, Any]) -> None:
+    import json
+
+    from mlgov.emulator import seed_route
+
+    ac, data = appconfig
+    ids = seed_route(ac, ROUTE)
+    first = _read(data, ids)
+    assert json.loads(first["Configuration"].read()) == ROUTE and first["ContentType"] == "application/json"
+    started = _deploy(ac, ids, {**ROUTE, "fallback_percent": 50})
+    assert (started["DeploymentNumber"], started["State"], started["GrowthFactor"]) == (2, "COMPLETE", 100.0)
+    assert _deployment(ac, ids, 2)["EventLog"][0]["EventType"] == "DEPLOYMENT_COMPLETED"
+    assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 50
+    # A session's next poll returns the new configuration once, then an empty body; a used token is refused.
+    following = data.get_latest_configuration(ConfigurationToken=first["NextPollConfigurationToken"])
+    assert json.loads(following["Configuration"].read())["fallback_percent"] == 50
+    again = data.get_latest_configuration(ConfigurationToken=following["NextPollConfigurationToken"])
+    assert again["Configuration"].read() == b""
+    with pytest.raises(ClientError, match="BadRequestException"):
+        data.get_latest_configuration(ConfigurationToken=first["NextPollConfigurationToken"])
+
+
+def test_appconfig_refuses_what_does_not_exist(appconfig: tuple[Any, Any]) -> None:
+    from mlgov.emulator import seed_route
+
+    ac, data = appconfig
+    ids = seed_route(ac, ROUTE)
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        _read(data, {**ids, "environment_id": "staging"})
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        _deploy(ac, ids, ROUTE, strategy="abc1234")
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        _deployment(ac, ids, 7)
+    # A profile never deployed to the environment has nothing to read.
+    other = ac.create_configuration_profile(ApplicationId=ids["application_id"], Name="other", LocationUri="hosted")
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        _read(data, {**ids, "configuration_profile_id": other["Id"]})
+
+
+def test_a_custom_deployment_strategy_is_used_by_its_id(appconfig: tuple[Any, Any]) -> None:
+    from mlgov.emulator import seed_route
+
+    ac, _ = appconfig
+    ids = seed_route(ac, ROUTE)
+    strategy = ac.create_deployment_strategy(
+        Name="quarter", DeploymentDurationInMinutes=4, GrowthFactor=25, FinalBakeTimeInMinutes=2
+    )
+    assert ac.get_deployment_strategy(DeploymentStrategyId=strategy["Id"])["GrowthFactor"] == 25.0
+    started = _deploy(ac, ids, ROUTE, strategy=strategy["Id"])
+    assert (started["DeploymentStrategyId"], started["DeploymentDurationInMinutes"]) == (strategy["Id"], 4)
+
+
+def test_a_deployment_deploys_for_the_polls_set_and_blocks_another_meanwhile(
+    appconfig: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from mlgov import emulator
+
+    ac, data = appconfig
+    ids = emulator.seed_route(ac, ROUTE)
+    monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 1)
+    assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 10})["State"] == "DEPLOYING"
+    env = ac.get_environment(ApplicationId=ids["application_id"], EnvironmentId=ids["environment_id"])
+    assert env["State"] == "DEPLOYING"
+    with pytest.raises(ClientError, match="ConflictException"):
+        _deploy(ac, ids, {**ROUTE, "fallback_percent": 25})
+    assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 0  # not delivered yet
+    assert _deployment(ac, ids, 2)["State"] == "DEPLOYING"
+    assert _deployment(ac, ids, 2)["State"] == "COMPLETE"
+    assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 10
+
+
+def test_a_failed_deployment_is_rolled_back_and_clients_keep_the_previous_configuration(
+    appconfig: tuple[Any, Any],
+) -> None:
+    import json
+
+    from mlgov.emulator import fail_next_deployment, seed_route
+
+    ac, data = appconfig
+    ids = seed_route(ac, ROUTE)
+    fail_next_deployment(ids["application_id"], ids["environment_id"], "validator rejected the document")
+    started = _deploy(ac, ids, {**ROUTE, "fallback_percent": 50})
+    assert started["State"] == "ROLLED_BACK"
+    assert [e["EventType"] for e in started["EventLog"]][:2] == ["ROLLBACK_COMPLETED", "ROLLBACK_STARTED"]
+    env = ac.get_environment(ApplicationId=ids["application_id"], EnvironmentId=ids["environment_id"])
+    assert env["State"] == "ROLLED_BACK"
+    assert json.loads(_read(data, ids)["Configuration"].read()) == ROUTE
+    assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 25})["State"] == "COMPLETE"  # the fault was one-off
+
+
+def test_a_monitor_alarm_in_alarm_rolls_a_deployment_back(
+    appconfig: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov import emulator
+
+    ac, data = appconfig
+    cw = boto3.client("cloudwatch", region_name=REGION)
+    cw.put_metric_alarm(
+        AlarmName="recommender-errors",
+        MetricName="Errors",
+        Namespace="MangaAssist/Recommendations",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    alarm = cw.describe_alarms(AlarmNames=["recommender-errors"])["MetricAlarms"][0]["AlarmArn"]
+    ids = emulator.seed_route(ac, ROUTE, monitors=[{"AlarmArn": alarm}])
+    # The alarm fires while a deployment deploys: AppConfig rolls it back.
+    monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 2)
+    assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 10})["State"] == "DEPLOYING"
+    cw.set_alarm_state(AlarmName="recommender-errors", StateValue="ALARM", StateReason="errors above 10")
+    rolled = _deployment(ac, ids, 2)
+    assert rolled["State"] == "ROLLED_BACK" and rolled["EventLog"][0]["TriggeredBy"] == "CLOUDWATCH_ALARM"
+    assert alarm in rolled["EventLog"][0]["Description"]
+    # Still in ALARM when the next one starts: rolled back at once; back to OK, it completes.
+    monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 0)
+    assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 10})["State"] == "ROLLED_BACK"
+    cw.set_alarm_state(AlarmName="recommender-errors", StateValue="OK", StateReason="recovered")
+    assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 10})["State"] == "COMPLETE"
+
+
+def test_the_emulator_server_deploys_and_serves_the_route_to_the_product_adapter() -> None:
+    """Server mode (make demo): AppConfigData is signed as appconfig and reaches the same backend; the product's
+    adapter steps the share, and an alarm in ALARM rolls the next step back."""
+    from mlgov import sandbox
+    from mlgov.emulator import seed_route
+    from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteError, RouteTarget
+
+    with sandbox.moto_server() as server:
+        session = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="a", region_name=REGION)
+        ac, data, cw = (
+            session.client(s, endpoint_url=server.url) for s in ("appconfig", "appconfigdata", "cloudwatch")
+        )
+        cw.put_metric_alarm(
+            AlarmName="recommender-errors",
+            MetricName="Errors",
+            Namespace="MangaAssist/Recommendations",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=10,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        alarm = cw.describe_alarms(AlarmNames=["recommender-errors"])["MetricAlarms"][0]["AlarmArn"]
+        ids = seed_route(ac, ROUTE, monitors=[{"AlarmArn": alarm}])
+        target = RouteTarget(ids["application_id"], ids["environment_id"], ids["configuration_profile_id"])
+        route = AppConfigRoute(ac, data, target, sleep=lambda s: None)
+        assert route.value("fallback_percent") == 0
+        assert "deployment 2 COMPLETE" in route.set_value("fallback_percent", 10, "10% to the fallback")
+        assert route.value("fallback_percent") == 10
+        cw.set_alarm_state(AlarmName="recommender-errors", StateValue="ALARM", StateReason="errors above 10")
+        with pytest.raises(RouteError, match="deployment 3 of fallback_percent=50 was ROLLED_BACK"):
+            route.set_value("fallback_percent", 50, "50% to the fallback")
+        assert route.value("fallback_percent") == 10
