@@ -1,7 +1,8 @@
 """The local AWS emulator: moto, extended in-process with the SageMaker operations the product calls
 and moto 5.2.5 lacks (UpdateEndpoint, inference components) or gets wrong (UpdateModelPackage resets
 what the request omits), Security Hub's BatchUpdateFindings and the rules moto's BatchImportFindings
-skips (see _securityhub_extensions), so the sandbox and the integration tests run the real adapters end to
+skips (see _securityhub_extensions), and AppConfig's environments, deployments and AppConfigData data plane
+(see _appconfig_extensions), so the sandbox and the integration tests run the real adapters end to
 end.
 
 `install()` patches moto once per process (tests call it before `mock_aws`); `python -m mlgov.emulator

@@ -481,6 +481,8 @@ def test_a_failed_deployment_is_rolled_back_and_clients_keep_the_previous_config
 def test_a_monitor_alarm_in_alarm_rolls_a_deployment_back(
     appconfig: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import json
+
     from mlgov import emulator
 
     ac, data = appconfig
@@ -504,6 +506,7 @@ def test_a_monitor_alarm_in_alarm_rolls_a_deployment_back(
     rolled = _deployment(ac, ids, 2)
     assert rolled["State"] == "ROLLED_BACK" and rolled["EventLog"][0]["TriggeredBy"] == "CLOUDWATCH_ALARM"
     assert alarm in rolled["EventLog"][0]["Description"]
+    assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 0
     # Still in ALARM when the next one starts: rolled back at once; back to OK, it completes.
     monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 0)
     assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 10})["State"] == "ROLLED_BACK"

@@ -1,6 +1,6 @@
 """The recommendation route in AppConfig: which backend the recommender calls (the fine-tuned endpoint or
 the fallback). Reads what clients see through the data plane, writes a new hosted configuration
-version and deploys it. Not in moto 5.2.5 (data plane, StartDeployment): tested with botocore Stubber."""
+version and deploys it. moto 5.2.5 lacks the data plane and StartDeployment: mlgov/emulator.py adds them."""
 
 from __future__ import annotations
 
