@@ -408,68 +408,21 @@ def test_an_empty_or_absent_group_or_a_bad_wait_is_a_usage_error_never_no_previo
     assert code == 2 and out == "" and message in err and "no previous" not in err
 
 
-# -- gradual fallback with no previous version (AppConfig is not in moto: botocore Stubber answers it)
+# -- gradual fallback with no previous version: the route in the emulator's AppConfig
 
 SERVERLESS = "manga-recommender-serverless"  # serves v1, the group's first Approved version
-
-
-def _read(data: Any, document: dict[str, Any]) -> None:
-    import io
-
-    from botocore.response import StreamingBody
-
-    body = json.dumps(document).encode()
-    data.add_response("start_configuration_session", {"InitialConfigurationToken": "t"})
-    data.add_response(
-        "get_latest_configuration",
-        {"Configuration": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json"},
-        {"ConfigurationToken": "t"},
-    )
-
-
-def _deploy(appconfig: Any, data: Any, before: dict[str, Any], percent: int, state: str) -> dict[str, Any]:
-    after = {**before, "fallback_percent": percent}
-    _read(data, before)
-    appconfig.add_response(
-        "create_hosted_configuration_version",
-        {"VersionNumber": percent, "ApplicationId": "abc1234", "ConfigurationProfileId": "prof901"},
-        {
-            "ApplicationId": "abc1234",
-            "ConfigurationProfileId": "prof901",
-            "Content": json.dumps(after).encode(),
-            "ContentType": "application/json",
-            "Description": f"mlgov rollback {SERVERLESS}: CTR -30%: {percent}% to the fallback",
-        },
-    )
-    appconfig.add_response("start_deployment", {"DeploymentNumber": percent})
-    appconfig.add_response("get_deployment", {"State": state})
-    return after
+FALLBACK = ("rollback", "--endpoint", SERVERLESS, "--group", "manga-recommender", "--reason", "CTR -30%")
+DOCUMENT = {"recommendation_backend": SERVERLESS, "fallback_percent": 0}
 
 
 @pytest.fixture
-def stubbed_route(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
-    from botocore.stub import Stubber
-
-    from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteTarget
-
-    appconfig, data = boto3.client("appconfig", region_name=REGION), boto3.client("appconfigdata", region_name=REGION)
-    route = AppConfigRoute(appconfig, data, RouteTarget("abc1234", "env5678", "prof901"), sleep=lambda s: None)
-    real = command._share_route
-
-    def share_route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str]:
-        real(aws, settings, endpoint)  # the settings check runs as it does for a user
-        return route, "fallback_percent"
-
-    monkeypatch.setattr(command, "_share_route", share_route)
-    with Stubber(appconfig) as a, Stubber(data) as d:
-        yield a, d
-        a.assert_no_pending_responses()
-        d.assert_no_pending_responses()
+def route(lab: Lab) -> dict[str, str]:
+    """The recommendation route deployed in AppConfig with the fallback's share at 0."""
+    return emulator.seed_route(boto3.client("appconfig", region_name=REGION), DOCUMENT)
 
 
 @pytest.fixture
-def route_config(tmp_path: Path) -> Path:
-    route = {"application_id": "abc1234", "environment_id": "env5678", "configuration_profile_id": "prof901"}
+def route_config(tmp_path: Path, route: dict[str, str]) -> Path:
     path = tmp_path / "cdk-route.json"
     path.write_text(
         json.dumps({"context": {"mlgov": {"capacity": {"fallback_route": {**route, "endpoints": [SERVERLESS]}}}}})
@@ -477,36 +430,52 @@ def route_config(tmp_path: Path) -> Path:
     return path
 
 
-FALLBACK = ("rollback", "--endpoint", SERVERLESS, "--group", "manga-recommender", "--reason", "CTR -30%")
-DOCUMENT = {"recommendation_backend": SERVERLESS, "fallback_percent": 0}
+def _versions(route: dict[str, str]) -> list[tuple[dict[str, Any], str]]:
+    """The hosted versions the command wrote (after the seeded one): (document, description)."""
+    appconfig = boto3.client("appconfig", region_name=REGION)
+    found, number = [], 2
+    while True:
+        try:
+            version = appconfig.get_hosted_configuration_version(
+                ApplicationId=route["application_id"],
+                ConfigurationProfileId=route["configuration_profile_id"],
+                VersionNumber=number,
+            )
+        except appconfig.exceptions.ResourceNotFoundException:
+            return found
+        found.append((json.loads(version["Content"].read()), version["Description"]))
+        number += 1
 
 
 def test_with_no_previous_version_the_fallback_share_steps_up_each_step_delivered_and_read_back(
-    lab: Lab, route_config: Path, capsys: pytest.CaptureFixture[str], stubbed_route: tuple[Any, Any], clock: Clock
+    lab: Lab, route_config: Path, route: dict[str, str], capsys: pytest.CaptureFixture[str], clock: Clock
 ) -> None:
-    appconfig, data = stubbed_route
-    _read(data, DOCUMENT)
-    ten = _deploy(appconfig, data, DOCUMENT, 10, "COMPLETE")
-    _read(data, ten)
-    fifty = _deploy(appconfig, data, ten, 50, "BAKING")
-    _read(data, fifty)
     argv = (*FALLBACK, "--fallback-percent", "10,50", "--step-minutes", "15", "--format", "json")
     code, out, err = run(capsys, *argv, "--config", str(route_config))
     report = json.loads(out)["fallback"]
     assert code == 0 and report["status"] == "shifted" and (report["share_before"], report["share_now"]) == (0, 50)
     assert [s["status"] for s in report["steps"]] == ["delivered", "delivered"]
     assert clock.sleeps == [900] and "10% on the fallback; next step 50% in 900 s" in err
+    assert _versions(route) == [
+        ({**DOCUMENT, "fallback_percent": p}, f"mlgov rollback {SERVERLESS}: CTR -30%: {p}% to the fallback")
+        for p in (10, 50)
+    ]
 
 
 def test_a_fallback_step_whose_deployment_rolls_back_stops_there_and_exits_5(
-    lab: Lab, route_config: Path, capsys: pytest.CaptureFixture[str], stubbed_route: tuple[Any, Any], clock: Clock
+    lab: Lab,
+    route_config: Path,
+    route: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    appconfig, data = stubbed_route
-    _read(data, DOCUMENT)
-    ten = _deploy(appconfig, data, DOCUMENT, 10, "COMPLETE")
-    _read(data, ten)
-    _deploy(appconfig, data, ten, 50, "ROLLED_BACK")
-    _read(data, ten)  # what clients read after the rollback
+    # Given AppConfig rolls back the deployment after the first step (during the wait between steps)
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        emulator.fail_next_deployment(route["application_id"], route["environment_id"], "alarm recommender-errors")
+
+    monkeypatch.setattr(command, "_sleep", sleep)
     code, out, err = run(
         capsys, *FALLBACK, "--fallback-percent", "10,50", "--format", "json", "--config", str(route_config)
     )
