@@ -22,7 +22,7 @@ from typing import Any
 from mlgov.challenger_estate import VariantTraffic, put_retention, put_traffic, register_candidate, seed_artifacts
 from mlgov.estate import GROUP
 from mlgov.sandbox import ACCOUNT, REGION, FakeContext, handler_environment
-from mlgov.scenes import Stage
+from mlgov.scenes import Stage, fallback
 from mlgov.settings import Challenger, Thresholds
 from mlgov_runtime.challenger.decision import REJECT, VariantCounts, naive_rule
 from mlgov_runtime.challenger.findings import pct
@@ -372,6 +372,7 @@ def play(stage: Stage) -> None:
     argv = ["rollback", "--endpoint", "manga-recommender-serverless", "--group", GROUP]
     print("   manga-recommender-serverless serves v1, the group's first Approved version:")
     _print_cli(argv, *_cli(stage, *argv))
+    fallback.play(stage, drive, cw, now, pipeline)  # issue 27: the gradual fallback, the diversity guardrail
     os.environ.pop("CHALLENGER_CONFIG_JSON", None)
     reset_all()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,4 +38,18 @@ def test_the_demo_plays_every_scene_and_agrees_with_the_estate() -> None:
     # Issue 27: a coverage gap between the thresholds carries the command that starts retraining.
     assert "-> alert: retraining not started" in run.stdout
     assert "aws stepfunctions start-execution --state-machine-arn" in run.stdout
+    # Issue 27: with no previous version the fallback's share steps up through AppConfig, each step delivered and
+    # read back; a step AppConfig rolls back (its monitor alarm fired) stops the shift with exit 5.
+    fallback = run.stdout[run.stdout.index("-- gradual fallback") :]
+    assert "--fallback-percent 10,50 --step-minutes 0" in fallback
+    assert "10% to the fallback: delivered" in fallback and "50% to the fallback: delivered" in fallback
+    assert "fallback_percent 0 -> 50 (shifted)" in fallback
+    assert '"fallback_percent": 50}' in fallback.split("--fallback-percent 75,100")[0]
+    stopped = fallback[fallback.index("--fallback-percent 75,100") :]
+    assert "75% to the fallback: failed: deployment 4 of fallback_percent=75 was ROLLED_BACK" in stopped
+    assert "the shift stopped: clients read fallback_percent=50" in stopped and "exit code 5" in stopped
+    assert "Rollback initiated by CloudWatch alarm" in stopped
+    # Issue 27: a challenger whose recommendations collapse onto fewer titles is rejected by the diversity guardrail.
+    assert "(diversity collapse)" in run.stdout
+    assert re.search(r"finding CHALLENGER_REJECTED \(HIGH\): .* guardrail recommendation_diversity", run.stdout)
     assert len(CAPABILITIES) >= 8
