@@ -433,7 +433,8 @@ def route_config(tmp_path: Path, route: dict[str, str]) -> Path:
 def _versions(route: dict[str, str]) -> list[tuple[dict[str, Any], str]]:
     """The hosted versions the command wrote (after the seeded one): (document, description)."""
     appconfig = boto3.client("appconfig", region_name=REGION)
-    found, number = [], 2
+    found: list[tuple[dict[str, Any], str]] = []
+    number = 2
     while True:
         try:
             version = appconfig.get_hosted_configuration_version(
