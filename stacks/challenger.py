@@ -405,6 +405,8 @@ class Challenger(CapabilityConstruct):
         decide = (
             sfn.Choice(self, "Decision")
             .when(sfn.Condition.string_equals("$.watch.decision", "CONTINUE"), interval)
+            # A data problem holds every verdict: keep looking (the watch step reported it) until max_minutes.
+            .when(sfn.Condition.string_equals("$.watch.decision", "PAUSED"), interval)
             .when(sfn.Condition.string_equals("$.watch.decision", "REJECT"), reject)
             .when(sfn.Condition.string_equals("$.watch.decision", "PROMOTE"), check)
             .otherwise(end)

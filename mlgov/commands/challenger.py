@@ -1,6 +1,6 @@
 """`mlgov challenger status|start|simulate` and `mlgov rollback` (spec scenario 3 stage 2, scenario 1 follow-up 2).
 
-Exit codes: status 3 on REJECT or STOP_INVALID; rollback 4 when there is no previous Approved version
+Exit codes: status 3 on REJECT, STOP_INVALID or PAUSED (a data problem); rollback 4 when there is no previous Approved version
 (nothing changed; the fallbacks are printed), 5 when the update did not end serving the target (rolled back
 by SageMaker, Failed, or still updating at the deadline: nothing Rejected); 2 usage or a refused start or
 rollback; 1 unexpected failure.
@@ -146,7 +146,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     _region(aws)
     report = challenger_status(aws, _config(args), args.endpoint, args.package, args.minutes)
     print(json.dumps(report, indent=2) if args.format == "json" else render_status(report))
-    return EXIT_VIOLATIONS if report["decision"] in ("REJECT", "STOP_INVALID") else EXIT_OK
+    return EXIT_VIOLATIONS if report["decision"] in ("REJECT", "STOP_INVALID", "PAUSED") else EXIT_OK
 
 
 # -- start
@@ -488,7 +488,9 @@ def register(sub: Any) -> None:
     challenger = sub.add_parser("challenger", help="the challenger CTR gate: status, start, simulate")
     csub = challenger.add_subparsers(dest="challenger_command", required=True)
 
-    status = csub.add_parser("status", help="the decision the gate would take now (exit 3 on REJECT/STOP_INVALID)")
+    status = csub.add_parser(
+        "status", help="the decision the gate would take now (exit 3 on REJECT/STOP_INVALID/PAUSED)"
+    )
     _aws_options(status)
     status.add_argument("--endpoint", required=True, help="endpoint with a production and a challenger variant")
     status.add_argument("--package", help="the challenger's model package ARN (default: the lighter variant)")

@@ -70,7 +70,12 @@ def test_the_watch_loop_looks_every_five_minutes_and_decides_on_every_look(templ
         "execution.$": "$$.Execution.Id",
     }
     choices = {c["StringEquals"]: c["Next"] for c in states["Decision"]["Choices"]}
-    assert choices == {"CONTINUE": "WatchInterval", "REJECT": "Reject", "PROMOTE": "CheckPromotion"}
+    assert choices == {
+        "CONTINUE": "WatchInterval",
+        "PAUSED": "WatchInterval",
+        "REJECT": "Reject",
+        "PROMOTE": "CheckPromotion",
+    }
     assert states["Decision"]["Default"] == "EndExperiment"  # STOP_INVALID, INSUFFICIENT_DATA, ABANDONED
 
 

@@ -543,3 +543,101 @@ def test_promote_with_a_model_that_does_not_serve_the_package_is_refused(lab: La
     with pytest.raises(Exception, match="does not serve"):
         lab.step("promote", forged, at(40))
     assert len(lab.variants()) == 2
+
+
+class _Dropping:
+    """CloudWatch as the gate sees it when one variant's metric is published under another dimension upstream:
+    those datapoints never arrive."""
+
+    def __init__(self, cw: Any, variant: str, metric: str) -> None:
+        self._cw, self._variant, self._metric = cw, variant, metric
+
+    def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> None:  # noqa: N803
+        kept = [
+            d
+            for d in MetricData
+            if not (
+                d["MetricName"] == self._metric and {"Name": "VariantName", "Value": self._variant} in d["Dimensions"]
+            )
+        ]
+        if kept:
+            self._cw.put_metric_data(Namespace=Namespace, MetricData=kept)
+
+
+def _traffic_from(lab: Lab, state: dict[str, Any], first: int, minutes: int, ctr: float, drop: str | None) -> None:
+    ch = state["challenger"]
+    cw = _Dropping(lab.cw, ch["challenger_variant"], drop) if drop else lab.cw
+    put_traffic(
+        cw,
+        ENDPOINT,
+        {ch["production_variant"]: VariantTraffic(0.9), ch["challenger_variant"]: VariantTraffic(0.1, ctr=ctr)},
+        T0 + timedelta(minutes=2 + first),
+        minutes,
+        3500,
+        seed=first,
+    )
+
+
+def test_clicks_that_never_arrive_pause_the_experiment_and_it_judges_again_once_they_do(lab: Lab) -> None:
+    # Given a challenger 30% worse whose clicks never reach CloudWatch (a wrong VariantName upstream)
+    arn = lab.register()
+    state = lab.start(arn)
+    _traffic_from(lab, state, 0, 30, 0.056, drop="RecommendationClicks")
+    # When the gate looks for 30 minutes
+    for minute in range(6, 32, 5):
+        state["watch"] = lab.step("watch", state, at(minute))
+        # Then it never reads that as 0 clicks: no verdict at any look, PAUSED once the metric is overdue
+        assert state["watch"]["decision"] in ("CONTINUE", "PAUSED")
+    watch = state["watch"]
+    assert watch["decision"] == "PAUSED" and watch["paused"] is True
+    assert watch["result"]["statistics"]["data_problem"]["variant"] == "challenger"
+    assert watch["result"]["statistics"]["data_problem"]["metric"] == "clicks"
+    # And the package is untouched and keeps its traffic; the data problem is its own finding, sent once
+    assert lab.package(arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    live = {v["VariantName"]: v for v in lab.sm.describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"]}
+    assert live[state["challenger"]["challenger_variant"]]["CurrentWeight"] == pytest.approx(0.1)
+    [finding] = lab.published()
+    assert (finding["kind"], finding["status"], finding["evidence"]["outcome"]) == (
+        "CHALLENGER_DATA_MISSING",
+        "OPEN",
+        "paused",
+    )
+    assert "aws cloudwatch list-metrics" in finding["detail"] and "PAUSED" in finding["detail"]
+    # When the upstream fix lands and the clicks arrive from minute 30 on
+    _traffic_from(lab, state, 30, 60, 0.056, drop=None)
+    minute = 36
+    while state["watch"]["decision"] in ("CONTINUE", "PAUSED") and minute < 100:
+        state["watch"] = lab.step("watch", state, at(minute))
+        minute += 5
+    # Then the run goes on and judges the data that arrived: the worse challenger is rejected on real clicks
+    assert state["watch"]["decision"] == "REJECT"
+    assert "data_problem" not in state["watch"]["result"]["statistics"]
+    assert state["watch"]["result"]["statistics"]["missing_minutes"] >= 28
+    # And the data finding was resolved when the data came back
+    resolved = [m for m in lab.published() if m["kind"] == "CHALLENGER_DATA_MISSING"]
+    assert [m["status"] for m in resolved] == ["RESOLVED"]
+    assert resolved[0]["finding_id"] == finding["finding_id"]
+
+
+def test_a_metric_missing_until_the_window_ends_is_inconclusive_never_a_rejection(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHALLENGER_CONFIG_JSON", settings_env(max_minutes=30, min_minutes=30))
+    lab.handler = fresh_handler("mlgov_runtime.challenger.handler")
+    arn = lab.register()
+    state = lab.start(arn)
+    # Given the challenger's clicks never arrive during the whole 30-minute window
+    _traffic_from(lab, state, 0, 40, 0.056, drop="RecommendationClicks")
+    minute = 6
+    while (state.setdefault("watch", {"decision": "CONTINUE"}))["decision"] in ("CONTINUE", "PAUSED"):
+        state["watch"] = lab.step("watch", state, at(minute))
+        minute += 5
+    # Then the window ends inconclusive with the data problem, never REJECT
+    assert state["watch"]["decision"] == "INSUFFICIENT_DATA"
+    assert state["watch"]["result"]["statistics"]["data_problem"]["metric"] == "clicks"
+    ended = lab.step("end", state, at(minute))
+    assert lab.package(arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    last = lab.published()[-1]
+    assert last["finding_id"] == ended["finding_id"]
+    assert (last["kind"], last["evidence"]["outcome"]) == ("CHALLENGER_DATA_MISSING", "inconclusive")
+    assert "Nothing was rejected or promoted" in last["detail"] and "mlgov challenger start --package" in last["detail"]

@@ -19,6 +19,7 @@ from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import ChallengerConfig, MetricNames
 from mlgov_runtime.challenger.decision import (
     CONTINUE,
+    INSUFFICIENT_DATA,
     PROMOTE,
     REJECT,
     STOP_INVALID,
@@ -26,7 +27,7 @@ from mlgov_runtime.challenger.decision import (
     VariantCounts,
     decide,
 )
-from mlgov_runtime.challenger.gate import decide_minutes
+from mlgov_runtime.challenger.gate import PAUSED, decide_minutes
 
 ENDPOINT = "manga-recommender-prod"
 PROD, CHAL = "AllTraffic", "challenger-v5"
@@ -153,14 +154,27 @@ def test_a_click_metric_that_never_arrives_is_a_data_problem_not_zero_clicks(cw:
     got = series(cw, 20)
     assert got[CHAL]["clicks"] == [None] * 20
     result = decide_minutes(got[PROD], got[CHAL], 20)
-    # Then it is a data problem, never evidence: no verdict, the metric named
-    assert result.decision == STOP_INVALID
-    assert result.statistics["data_problem"] == {
-        "variant": "challenger",
-        "metric": "clicks",
-        "minutes_without_data": 20,
-    }
+    # Then it is a data problem, never evidence: no verdict, the experiment paused, the metric named
+    assert result.decision == PAUSED
+    problem = result.statistics["data_problem"]
+    assert (problem["variant"], problem["metric"], problem["minutes_without_data"]) == ("challenger", "clicks", 20)
     assert "Missing data is not zero" in result.reasons[0] and "VariantName" in result.reasons[0]
+    # And once the window is over with the data still missing: inconclusive, never a rejection
+    ended = decide_minutes(got[PROD], got[CHAL], 20, DecisionConfig(min_minutes=20, max_minutes=20))
+    assert ended.decision == INSUFFICIENT_DATA and ended.statistics["data_problem"]["metric"] == "clicks"
+
+
+def test_a_metric_that_stops_arriving_pauses_and_the_minutes_before_stay_evidence() -> None:
+    # Given 30 honest minutes, then the challenger's clicks stop arriving for the last 12
+    prod, chal = _honest(42, ratio=1.0)
+    chal["clicks"] = [x if i < 30 else None for i, x in enumerate(chal["clicks"])]
+    result = decide_minutes(prod, chal, 42)
+    # Then the look pauses on the gap rather than judging around it
+    assert result.decision == PAUSED
+    assert result.statistics["data_problem"]["minutes_without_data"] == 12
+    # And a gap shorter than missing_metric_minutes is only left out
+    cut = {k: v[:39] for k, v in prod.items()}, {k: v[:39] for k, v in chal.items()}
+    assert decide_minutes(*cut, 39).decision == CONTINUE
 
 
 def test_a_metric_missing_only_in_the_first_minutes_waits_instead_of_stopping(cw: Any) -> None:
@@ -354,9 +368,11 @@ def test_the_findings_name_the_data_problem_and_the_forged_metric() -> None:
     prod, chal = _minutes([(3150.0, 252.0, 350.0, 28.0)] * 12)
     del chal["clicks"]
     missing = decide_minutes(prod, chal, 12).to_dict()
-    finding = f.invalid_finding(ch, missing, "123456789012", "us-east-1")
-    assert finding.kind == "CHALLENGER_DATA_MISSING" and "challenger clicks never arrived" in finding.title
-    assert "mlgov challenger start --package" in finding.detail
+    finding = f.data_missing_finding(ch, missing, "123456789012", "us-east-1")
+    assert finding.kind == "CHALLENGER_DATA_MISSING" and "paused: challenger clicks missing" in finding.title
+    assert "aws cloudwatch list-metrics" in finding.detail
+    ended = f.data_missing_finding(ch, missing, "123456789012", "us-east-1", ended=True)
+    assert "ended inconclusive" in ended.title and "mlgov challenger start --package" in ended.detail
     prod, chal = _minutes([(3150.0, 252.0, 350.0, 28.0)] * 12)
     chal["impressions"] = [350.0 * 90] * 12
     forged = decide_minutes(prod, chal, 12).to_dict()
@@ -549,7 +565,7 @@ def test_guardrail_metrics_that_never_arrive_are_a_data_problem_not_a_pass() -> 
         chal[key] = [None] * 180
     result = decide_minutes(prod, chal, 180)
     # Then no promotion: the guardrails were never evaluated, a data problem (CHALLENGER_DATA_MISSING)
-    assert result.decision == STOP_INVALID
+    assert result.decision == PAUSED
     assert result.statistics["data_problem"]["variant"] == "challenger"
     assert result.statistics["data_problem"]["metric"] in ("errors_5xx", "latency_sum", "json_failures")
     from mlgov_runtime.challenger import findings as f
@@ -557,8 +573,8 @@ def test_guardrail_metrics_that_never_arrive_are_a_data_problem_not_a_pass() -> 
     package = "arn:aws:sagemaker:us-east-1:1:model-package/g/5"
     ch: dict[str, Any] = {"endpoint_name": ENDPOINT, "model_package_arn": package}
     ch |= {"group": "g", "version": 5, "traffic_fraction": 0.1}
-    finding = f.invalid_finding(ch, result.to_dict(), "123456789012", "us-east-1")
-    assert finding.kind == "CHALLENGER_DATA_MISSING"
+    finding = f.data_missing_finding(ch, result.to_dict(), "123456789012", "us-east-1")
+    assert finding.kind == "CHALLENGER_DATA_MISSING" and finding.evidence["outcome"] == "paused"
 
 
 def test_a_guardrail_metric_missing_for_most_of_the_window_holds_promotion() -> None:
@@ -585,12 +601,13 @@ def test_a_guardrail_metric_that_never_arrives_through_the_adapter_is_a_data_pro
             put(cw, variant, minute, values)
     got = series(cw, 20)
     result = decide_minutes(got[PROD], got[CHAL], 20)
-    assert result.decision == STOP_INVALID
-    assert result.statistics["data_problem"] == {
-        "variant": "challenger",
-        "metric": "json_failures",
-        "minutes_without_data": 20,
-    }
+    assert result.decision == PAUSED
+    problem = result.statistics["data_problem"]
+    assert (problem["variant"], problem["metric"], problem["minutes_without_data"]) == (
+        "challenger",
+        "json_failures",
+        20,
+    )
 
 
 def test_the_bench_computes_the_gates_own_impressions_agreement() -> None:

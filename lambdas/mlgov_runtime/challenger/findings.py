@@ -27,7 +27,8 @@ WHEN = {
     FAILED: "The challenger state machine failed (deploy, traffic shift or cleanup).",
     RETENTION_REGRESSION: "Days after a promotion, retention dropped more than allowed against the days before.",
     REVIEW_INCOMPLETE: "The retention review after a promotion found no retention data.",
-    DATA_MISSING: "A variant's metric never arrived during the experiment; stopped without a verdict on the model.",
+    DATA_MISSING: "A variant's metric never arrived (or stopped arriving): the experiment is paused, no verdict; "
+    "resolved when the data is back, inconclusive if the window ends first.",
 }
 
 APPROVAL_DESCRIPTION_MAX = 1024  # SageMaker UpdateModelPackage ApprovalDescription
@@ -244,6 +245,49 @@ def invalid_finding(ch: dict[str, Any], result: dict[str, Any], account: str, re
     )
 
 
+def data_missing_finding(
+    ch: dict[str, Any], result: dict[str, Any], account: str, region: str, *, ended: bool = False
+) -> Finding:
+    """The experiment paused on a data problem (while it lasts), or ended inconclusive on it (`ended`). The
+    evidence names only what is missing, so each look while paused re-sends nothing."""
+    endpoint = ch["endpoint_name"]
+    problem = result["statistics"]["data_problem"]
+    what = f"{problem['variant']} {problem['metric']} missing"
+    start = f"`mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}`"
+    if ended:
+        title = f"Challenger {_label(ch)} on {endpoint} ended inconclusive: {what}"
+        state = (
+            "The window ended with the data still missing: inconclusive. Nothing was rejected or promoted; the "
+            f"challenger got weight 0 and is being removed, and the package stays "
+            f"{ch.get('approval_status') or 'as it was'}. Next: fix the metric's source (dashboard "
+            f"{dashboard_url(region, endpoint)}), then run it again: {start}"
+        )
+    else:
+        title = f"Challenger {_label(ch)} on {endpoint} paused: {what}"
+        state = (
+            "The experiment is PAUSED: no verdict while the data is missing, the challenger keeps its share of "
+            "traffic and the gate looks again every interval; once the metric arrives it judges again and this "
+            "finding is resolved. Next: find why the metric is not published: `aws cloudwatch list-metrics "
+            f"--region {region} --dimensions Name=EndpointName,Value={endpoint}` lists the VariantName values "
+            f"that do arrive (dashboard {dashboard_url(region, endpoint)}); fix the recommender's dimensions."
+        )
+    return _finding(
+        DATA_MISSING,
+        "MEDIUM" if ended else "HIGH",
+        ch,
+        account,
+        region,
+        title,
+        f"The challenger experiment for {ch['model_package_arn']} on {endpoint}: "
+        f"{' '.join(r for r in result.get('reasons', []) if r.startswith('Data problem'))} {state}",
+        endpoint_name=endpoint,
+        outcome="inconclusive" if ended else "paused",
+        data_problem={k: problem[k] for k in ("variant", "metric")},
+        missing=[{k: m[k] for k in ("variant", "metric")} for m in problem.get("missing", [problem])],
+        dashboard_url=dashboard_url(region, endpoint),
+    )
+
+
 def insufficient_finding(ch: dict[str, Any], result: dict[str, Any], account: str, region: str) -> Finding:
     endpoint = ch["endpoint_name"]
     needed = result["statistics"].get("needed") or {}
@@ -290,10 +334,8 @@ def refused_finding(
     """`refusal` says which check refused (ineligible, provenance, event_account, older_snapshot)."""
     endpoint = ch.get("endpoint_name") or "(no endpoint)"
     # Without an endpoint the start names the flag to fill, never a placeholder.
-    default = (
-        "Next: fix what the reason names, then `mlgov challenger start --package "
-        f"{ch['model_package_arn']}"
-        + (f" --endpoint {ch['endpoint_name']}`." if ch.get("endpoint_name") else "` with --endpoint.")
+    default = f"Next: fix what the reason names, then `mlgov challenger start --package {ch['model_package_arn']}" + (
+        f" --endpoint {ch['endpoint_name']}`." if ch.get("endpoint_name") else "` with --endpoint."
     )
     return _finding(
         START_REFUSED,

@@ -2,8 +2,10 @@
 cumulative-count form for what-if simulation).
 
 Data rules: a minute counts only when impressions, clicks and invocations are present for BOTH variants (a gap
-anywhere is a gap for the comparison, never a zero); a required metric with no datapoint at all after
-`missing_metric_minutes` is a data problem (STOP_INVALID with data_problem, never evidence); each variant's
+anywhere is a gap for the comparison, never a zero); a required metric with no datapoint in the last
+`missing_metric_minutes` (never arrived, or stopped arriving) is a data problem: the experiment is PAUSED (no
+verdict, the monitor keeps looking and judges again once the data is back) and, at `max_minutes`, ends
+INSUFFICIENT_DATA with the data problem, never a rejection; each variant's
 impressions must agree with its AWS/SageMaker Invocations (`impressions_per_invocation_min/max`) or the
 experiment is INVALID, checked before anything else so forged custom metrics can never reject or promote.
 
@@ -14,7 +16,7 @@ Error budget for REJECT under A/A, over the whole window: the CTR test spends `c
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mlgov_runtime.challenger import sequential as sq
@@ -33,6 +35,9 @@ from mlgov_runtime.challenger.decision import (
     compare_rates,
     log_mixture_lr,
 )
+
+# Runtime only (never from the cumulative simulation): a data problem holds every verdict; the monitor keeps looking.
+PAUSED = "PAUSED"
 
 REQUIRED = ("impressions", "clicks", "invocations")
 SUMMED = (
@@ -122,26 +127,21 @@ def decide_minutes(
     def done(decision: str, reasons: list[str], guardrails: list[GuardrailResult] | None = None) -> Decision:
         return Decision(decision, reasons, elapsed, prod_stats, chall_stats, stats, guardrails or [])
 
-    # 1. A required metric that never arrived: a data problem, not evidence.
-    absent = [
-        (role, key)
-        for role, s in (("production", production), ("challenger", challenger))
-        for key in REQUIRED
-        if not any(_present(s, key, i) for i in range(minutes))
-    ]
-    if absent and minutes >= cfg.missing_metric_minutes:
-        role, key = absent[0]
-        stats["data_problem"] = {"variant": role, "metric": key, "minutes_without_data": minutes}
+    # 1. A required metric that never arrived (or stopped arriving): a data problem, not evidence, and no verdict.
+    absent = _silent(both, REQUIRED, minutes, cfg)
+    if absent:
+        role, key, gap = absent[0]
         source = "AWS/SageMaker Invocations" if key == "invocations" else f"the recommender's {key} metric"
-        return done(
-            STOP_INVALID,
-            [
-                f"Data problem: {source} has no datapoint for the {role} variant in {minutes} min "
-                f"({', '.join(f'{r} {k}' for r, k in absent)} missing). Missing data is not zero, so there is no "
-                "verdict on the model; check that the recommender publishes every metric each minute with this "
-                "endpoint's EndpointName and VariantName dimensions (a wrong VariantName is the usual cause), then "
-                "restart the experiment."
-            ],
+        return _paused(
+            done,
+            stats,
+            absent,
+            elapsed,
+            cfg,
+            f"Data problem: {source} has no datapoint for the {role} variant in the last {gap} min "
+            f"({', '.join(f'{r} {k}' for r, k, _ in absent)} missing). Missing data is not zero, so there is no "
+            "verdict on the model; check that the recommender publishes every metric each minute with this "
+            "endpoint's EndpointName and VariantName dimensions (a wrong VariantName is the usual cause).",
         )
 
     # 2. Clicks never exceed impressions in a minute: more is a forged or broken metric, not a better model.
@@ -177,24 +177,23 @@ def decide_minutes(
     ]
     stats["guardrails_configured"] = configured
     silent = [
-        (role, key)
+        (role, key, gap)
         for name in configured
-        for key in GUARDRAIL_METRICS[name]
-        for role, s in (("production", production), ("challenger", challenger))
-        if not any(_present(s, key, i) for i in range(minutes))
+        for role, key, gap in _silent(both, GUARDRAIL_METRICS[name], minutes, cfg, whole_window=True)
     ]
-    if silent and minutes >= cfg.missing_metric_minutes:
-        role, key = silent[0]
-        stats["data_problem"] = {"variant": role, "metric": key, "minutes_without_data": minutes}
-        return done(
-            STOP_INVALID,
-            [
-                f"Data problem: the guardrail metric {key} has no datapoint for the {role} variant in {minutes} min "
-                f"({', '.join(f'{r} {k}' for r, k in silent)} missing). A guardrail that cannot be evaluated is not "
-                "a pass, so there is no verdict on the model; check that the recommender (custom metrics) and "
-                "SageMaker (Invocation5XXErrors, ModelLatency) publish it with this endpoint's EndpointName and "
-                "VariantName dimensions, then restart the experiment."
-            ],
+    if silent:
+        role, key, gap = silent[0]
+        return _paused(
+            done,
+            stats,
+            silent,
+            elapsed,
+            cfg,
+            f"Data problem: the guardrail metric {key} has no datapoint for the {role} variant in {gap} min "
+            f"({', '.join(f'{r} {k}' for r, k, _ in silent)} missing). A guardrail that cannot be evaluated is not "
+            "a pass, so there is no verdict on the model; check that the recommender (custom metrics) and "
+            "SageMaker (Invocation5XXErrors, ModelLatency) publish it with this endpoint's EndpointName and "
+            "VariantName dimensions.",
         )
 
     # 4. Sample ratio on invocations (SageMaker routes requests, not impressions). An off split voids the
@@ -353,6 +352,60 @@ def decide_minutes(
         reasons.insert(0, f"The {cfg.max_minutes:g}-minute window ended without a CTR verdict.")
         return done(INSUFFICIENT_DATA, reasons, guardrails)
     return done(CONTINUE, reasons, guardrails)
+
+
+def _silent(
+    both: tuple[Series, Series], keys: Sequence[str], minutes: int, cfg: DecisionConfig, whole_window: bool = False
+) -> list[tuple[str, str, int]]:
+    """(variant, metric, minutes without data) for each metric with no datapoint in the last
+    `missing_metric_minutes` of the window (`whole_window`: in the whole window) once the window is that long."""
+    if minutes < cfg.missing_metric_minutes:
+        return []
+    out = []
+    for role, s in zip(("production", "challenger"), both, strict=True):
+        for key in keys:
+            last = max((i for i in range(minutes) if _present(s, key, i)), default=-1)
+            gap = minutes - 1 - last
+            if (last < 0) if whole_window else (gap >= max(cfg.missing_metric_minutes, 1)):
+                out.append((role, key, gap))
+    return out
+
+
+def _paused(
+    done: Callable[[str, list[str]], Decision],
+    stats: dict[str, Any],
+    missing: list[tuple[str, str, int]],
+    elapsed: float,
+    cfg: DecisionConfig,
+    text: str,
+) -> Decision:
+    """A data problem: PAUSED while the window lasts (later looks judge again once the data is back), then
+    INSUFFICIENT_DATA with the data problem: inconclusive, never a rejection of the package."""
+    role, key, gap = missing[0]
+    stats["data_problem"] = {
+        "variant": role,
+        "metric": key,
+        "minutes_without_data": gap,
+        "missing": [{"variant": r, "metric": k, "minutes_without_data": g} for r, k, g in missing],
+    }
+    if elapsed >= cfg.max_minutes:
+        return done(
+            INSUFFICIENT_DATA,
+            [
+                f"The {cfg.max_minutes:g}-minute window ended with the data still missing: inconclusive, the package "
+                "is neither rejected nor promoted.",
+                text,
+            ],
+        )
+    return done(
+        PAUSED,
+        [
+            text,
+            "The experiment is paused: no verdict while the data is missing; the monitor keeps looking and judges "
+            f"again once the data arrives, until the {cfg.max_minutes:g}-minute window ends (then inconclusive, "
+            "never a rejection).",
+        ],
+    )
 
 
 def _counts(production: Series, challenger: Series, series: Series, aligned: list[int]) -> VariantCounts:

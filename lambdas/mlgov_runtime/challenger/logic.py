@@ -4,6 +4,7 @@
     REJECT            -> reject (weight 0 at once, Rejected, metric, finding) -> restore production-only config
     PROMOTE           -> check_promotion -> ApprovePackage (the state machine's approver role) -> promote
                          -> wait review_after_days -> review (retention delta into the package's metadata)
+    PAUSED            -> (a metric is missing: CHALLENGER_DATA_MISSING, no verdict) -> watch again; resolved once back
     STOP_INVALID, INSUFFICIENT_DATA -> end (weight 0, finding; package untouched) -> restore
     endpoint changed under the experiment -> end (finding) -> fail
 
@@ -23,10 +24,10 @@ from typing import Any
 from mlgov_runtime.challenger import findings as f
 from mlgov_runtime.challenger.config import ChallengerConfig
 from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
-from mlgov_runtime.challenger.gate import decide_minutes
+from mlgov_runtime.challenger.gate import PAUSED, decide_minutes
 from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports
 from mlgov_runtime.challenger.provenance import what_to_do
-from mlgov_runtime.core.findings import store_and_publish
+from mlgov_runtime.core.findings import STATUS_RESOLVED, store_and_publish
 
 ABANDONED = "ABANDONED"  # the endpoint no longer has both variants: someone changed it under the experiment
 RETENTION_KEY = "production_7day_retention_delta"
@@ -351,7 +352,28 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
     previous = state.get("watch") or {}
     history = [list(step) for step in previous.get("ramp_history") or [[0, ch["traffic_fraction"]]]]
     result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history)
+    result = {**result, **data_problem_step(ports, ch, previous, result)}
     return ramp_step(ports, cfg, ch, parse_time(state["deployed_at"]), now, history, result)
+
+
+def data_problem_step(
+    ports: Ports, ch: Mapping[str, Any], previous: Mapping[str, Any], result: Mapping[str, Any]
+) -> dict[str, Any]:
+    """PAUSED: the data problem as its own finding (stable evidence, so a look that finds the same problem
+    re-sends nothing). The first look after it with the data back resolves it; the end step reports an
+    inconclusive end."""
+    if result["decision"] == PAUSED:
+        finding = f.data_missing_finding(dict(ch), result["result"], ports.account_id, ports.region)
+        store_and_publish(ports.findings, finding)
+        return {"paused": True, "data_finding_id": finding.finding_id}
+    if previous.get("paused") and result["decision"] != INSUFFICIENT_DATA:
+        resolved = f.data_missing_finding(dict(ch), previous["result"], ports.account_id, ports.region)
+        resolved.status, resolved.severity = STATUS_RESOLVED, "INFO"
+        resolved.title = (
+            f"Data back for challenger {ch.get('group', 'package')} v{ch.get('version', '?')}: judging again"
+        )
+        store_and_publish(ports.findings, resolved)
+    return {}
 
 
 def ramp_step(
@@ -465,8 +487,11 @@ def end(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
             ports.endpoints.set_weights(
                 ch["endpoint_name"], {ch["production_variant"]: 1.0, ch["challenger_variant"]: 0.0}
             )
-        build = f.invalid_finding if decision == STOP_INVALID else f.insufficient_finding
-        finding = build(ch, look_["result"], ports.account_id, ports.region)
+        if "data_problem" in look_["result"]["statistics"]:
+            finding = f.data_missing_finding(ch, look_["result"], ports.account_id, ports.region, ended=True)
+        else:
+            build = f.invalid_finding if decision == STOP_INVALID else f.insufficient_finding
+            finding = build(ch, look_["result"], ports.account_id, ports.region)
     else:
         raise StepError(f"end: unexpected decision {decision}")
     store_and_publish(ports.findings, finding)
