@@ -702,7 +702,7 @@ class Retirement(_Strict):
 
 
 class Approvals(_Strict):
-    """Human decisions (retirement deletion; challenger promotion when challenger.human_approval): who may
+    """Human decisions (retirement deletion; challenger promotion when challenger.require_human_approval): who may
     decide, and the Slack buttons. An approver is an IAM principal ARN, or a role's sessions written
     arn:aws:sts::ACCOUNT:assumed-role/ROLE/*; the requester never approves their own request."""
 
@@ -829,6 +829,10 @@ class Challenger(_Strict):
     rollback_snapshot_warning_days: int = Field(default=30, ge=1, le=3650)
     # A candidate trained on an older catalog snapshot than production is refused unless this is true.
     allow_older_catalog_snapshot: bool = False
+    # PROMOTE waits for a person in approvals.approvers.challenger (CLI or Slack, through the approval service)
+    # before the package is approved; false keeps the automatic promotion. Undecided after the expiry: not promoted.
+    require_human_approval: bool = False
+    approval_expiry_hours: int = Field(default=24, ge=1, le=168)
 
     @field_validator("endpoints")
     @classmethod
@@ -890,6 +894,8 @@ class Challenger(_Strict):
             "max_retention_drop": self.max_retention_drop,
             "rollback_snapshot_warning_days": self.rollback_snapshot_warning_days,
             "allow_older_catalog_snapshot": self.allow_older_catalog_snapshot,
+            "require_human_approval": self.require_human_approval,
+            "approval_expiry_hours": self.approval_expiry_hours,
         }
 
 
@@ -1020,6 +1026,11 @@ def check_challenger(settings: Settings) -> None:
         raise SettingsError(
             f"cdk.json context '{CONTEXT_KEY}.challenger.endpoints': group {unknown[0]}{default} is not in "
             f"watched_model_package_groups ({', '.join(settings.watched_model_package_groups)})"
+        )
+    if c.require_human_approval and not settings.approvals.approvers.get("challenger"):
+        raise SettingsError(
+            f"cdk.json context '{CONTEXT_KEY}.challenger.require_human_approval' is true but "
+            f"'{CONTEXT_KEY}.approvals.approvers.challenger' names nobody: no promotion could ever be approved"
         )
 
 

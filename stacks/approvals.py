@@ -84,6 +84,9 @@ class Approvals(CapabilityConstruct):
                 description="Slack app > Interactivity & Shortcuts > Request URL",
             )
             self.nag_suppressions.append((self.signing_secret, ["AwsSolutions-SMG4"]))
+        challenger = kwargs.get("peers", {}).get("challenger")
+        if challenger is not None and self.settings.challenger.require_human_approval:
+            self.wire_challenger(challenger)
 
     def _mac_key(self) -> kms.Key:
         """HMAC key for approval records. Its policy gives the account administration only, not MAC use: only
@@ -195,7 +198,25 @@ class Approvals(CapabilityConstruct):
         )
         self.service.function.add_environment(e.RETIREMENT_STATE_MACHINE_ARN, machine.state_machine_arn)
 
-    def grant_requests(self, waiting: GovernedFunction) -> None:
+    def wire_challenger(self, challenger: Any) -> None:
+        """challenger.require_human_approval: the service answers the challenger machine's tokens, and believes a
+        challenger request only for a RUNNING execution of that machine (DescribeExecution); the challenger
+        function attaches its token and verifies the decision's MAC."""
+        machine: sfn.StateMachine = challenger.state_machine
+        executions = machine.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":*"
+        for function in self.functions():
+            function.policy.add_statements(
+                iam.PolicyStatement(
+                    sid="AnswerChallengerRequests", actions=list(p.ANSWER), resources=[machine.state_machine_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="VerifyChallengerExecutions", actions=list(p.DESCRIBE_EXECUTION), resources=[executions]
+                ),
+            )
+            function.function.add_environment(e.CHALLENGER_STATE_MACHINE_ARN, machine.state_machine_arn)
+        self.grant_requests(challenger.steps, sid="ChallengerVerifyApprovalMacs")
+
+    def grant_requests(self, waiting: GovernedFunction, sid: str = "VerifyApprovalMacs") -> None:
         """A step that waits for a decision attaches its token to the request the service opened, reads the
         decision and verifies its MAC (never makes one)."""
         waiting.policy.add_statements(
@@ -207,4 +228,4 @@ class Approvals(CapabilityConstruct):
         )
         waiting.function.add_environment(e.APPROVALS_TABLE_NAME, self.table.table_name)
         waiting.function.add_environment(e.APPROVERS_JSON, self.settings.approvals.environment()[e.APPROVERS_JSON])
-        self._allow_mac(waiting, p.VERIFY_MAC, "VerifyApprovalMacs")
+        self._allow_mac(waiting, p.VERIFY_MAC, sid)

@@ -346,6 +346,7 @@ class Challenger(CapabilityConstruct):
         # Ending: weight 0 already set; restore the production-only config, wait for it, then the outcome.
         outcome = (
             sfn.Choice(self, "Outcome")
+            .when(sfn.Condition.is_present("$.not_approved"), sfn.Succeed(self, "PromotionNotApproved"))
             .when(sfn.Condition.string_equals("$.watch.decision", "REJECT"), sfn.Succeed(self, "ChallengerRejected"))
             .when(
                 sfn.Condition.string_equals("$.watch.decision", "STOP_INVALID"),
@@ -380,7 +381,12 @@ class Challenger(CapabilityConstruct):
             parameters={
                 "ModelPackageArn": sfn.JsonPath.string_at("$.challenger.model_package_arn"),
                 "ModelApprovalStatus": "Approved",
-                "ApprovalDescription": sfn.JsonPath.string_at("$.watch.approval_description"),
+                # With a human step: who approved, via what, when, then the gate's evidence.
+                "ApprovalDescription": sfn.JsonPath.string_at(
+                    "$.human_approval.approval_description"
+                    if c.require_human_approval
+                    else "$.watch.approval_description"
+                ),
             },
             result_path=sfn.JsonPath.DISCARD,
         )
@@ -402,13 +408,18 @@ class Challenger(CapabilityConstruct):
             .otherwise(sfn.Fail(self, "PackageRejectedMeanwhile", cause="The package was Rejected during the run"))
         )
 
+        # With challenger.require_human_approval: a person decides first (the token stays in the approvals store),
+        # and only a verified record (KMS MAC, configured approver) leads on to CheckPromotion and ApprovePackage.
+        promoting: sfn.IChainable = check
+        if c.require_human_approval:
+            promoting = self._human_approval(check, before_restore)
         decide = (
             sfn.Choice(self, "Decision")
             .when(sfn.Condition.string_equals("$.watch.decision", "CONTINUE"), interval)
             # A data problem holds every verdict: keep looking (the watch step reported it) until max_minutes.
             .when(sfn.Condition.string_equals("$.watch.decision", "PAUSED"), interval)
             .when(sfn.Condition.string_equals("$.watch.decision", "REJECT"), reject)
-            .when(sfn.Condition.string_equals("$.watch.decision", "PROMOTE"), check)
+            .when(sfn.Condition.string_equals("$.watch.decision", "PROMOTE"), promoting)
             .otherwise(end)
         )
         watch.next(decide)
@@ -429,7 +440,12 @@ class Challenger(CapabilityConstruct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         # Deployments and restores take minutes; the window, the review wait and a margin bound the run.
-        timeout = Duration.minutes(c.max_minutes + 24 * 60 * c.review_after_days + 6 * 60)
+        timeout = Duration.minutes(
+            c.max_minutes
+            + 24 * 60 * c.review_after_days
+            + 6 * 60
+            + (60 * c.approval_expiry_hours if c.require_human_approval else 0)
+        )
         return sfn.StateMachine(
             self,
             "ChallengerStateMachine",
@@ -439,8 +455,50 @@ class Challenger(CapabilityConstruct):
             role=self.machine_role,
             timeout=timeout,
             tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            # A task token passes through the human step's states: then execution data never goes to the logs.
+            logs=sfn.LogOptions(
+                destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=not c.require_human_approval
+            ),
         )
+
+    def _human_approval(self, check: sfn.IChainable, before_restore: sfn.IChainable) -> sfn.IChainable:
+        """WaitForApproval (task token into the approvals store, the request id in a finding) -> VerifyApproval
+        -> check. A denial, an expiry (States.Timeout) or a record that does not verify -> PromotionNotApproved
+        (weight 0, finding, package untouched) -> the production-only config."""
+        c = self.settings.challenger
+        not_approved = self._step("NotApproved", "not_approved", "$.not_approved")
+        self._catch(not_approved)
+        not_approved.next(before_restore)
+        wait = tasks.LambdaInvoke(
+            self,
+            "WaitForApproval",
+            lambda_function=self.steps.function,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "step": "request_approval",
+                    "token": sfn.JsonPath.task_token,
+                    "state": sfn.JsonPath.entire_payload,
+                    "now": sfn.JsonPath.string_at("$$.State.EnteredTime"),
+                    "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
+                }
+            ),
+            result_path="$.approval_answer",
+            task_timeout=sfn.Timeout.duration(Duration.hours(c.approval_expiry_hours)),
+            retry_on_service_exceptions=False,
+        )
+        # Never States.Timeout here: that is the request expiring.
+        wait.add_retry(errors=LAMBDA_RETRY_ERRORS[:-1], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        wait.add_catch(not_approved, errors=["States.ALL"], result_path="$.error")
+        verify = self._step("VerifyApproval", "verify_approval", "$.human_approval")
+        self._catch(verify)
+        wait.next(verify)
+        verify.next(
+            sfn.Choice(self, "ApprovalVerified?")
+            .when(sfn.Condition.boolean_equals("$.human_approval.approved", True), check)
+            .otherwise(not_approved)
+        )
+        return wait
 
     # -- the dashboard the findings link to
     def _build_dashboard(self, index: int, endpoint: str) -> cloudwatch.Dashboard:

@@ -57,6 +57,8 @@ CAPABILITIES: tuple[Capability, ...] = (
             "CHALLENGER_RETENTION_REGRESSION",
             "CHALLENGER_REVIEW_INCOMPLETE",
             "CHALLENGER_DATA_MISSING",
+            "CHALLENGER_APPROVAL_REQUESTED",
+            "CHALLENGER_PROMOTION_NOT_APPROVED",
         ),
     ),
     Capability(

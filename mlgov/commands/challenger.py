@@ -1,9 +1,9 @@
 """`mlgov challenger status|start|simulate` and `mlgov rollback` (spec scenario 3 stage 2, scenario 1 follow-up 2).
 
-Exit codes: status 3 on REJECT, STOP_INVALID or PAUSED (a data problem); rollback 4 when there is no previous Approved version
-(nothing changed; the fallbacks are printed), 5 when the update did not end serving the target (rolled back
-by SageMaker, Failed, or still updating at the deadline: nothing Rejected); 2 usage or a refused start or
-rollback; 1 unexpected failure.
+Exit codes: status 3 on REJECT, STOP_INVALID or PAUSED (a data problem); rollback 4 when there is no previous
+Approved version (nothing changed; the fallbacks are printed), 5 when the update did not end serving the target
+(rolled back by SageMaker, Failed, or still updating at the deadline: nothing Rejected); 2 usage or a refused
+start or rollback; 1 unexpected failure.
 """
 
 from __future__ import annotations
@@ -20,7 +20,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mlgov.commands.common import EXIT_OK, EXIT_VIOLATIONS, UsageError, _aws, _aws_options, _settings, one_line
+from mlgov.commands.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_VIOLATIONS,
+    UsageError,
+    _aws,
+    _aws_options,
+    _settings,
+    one_line,
+)
 
 EXIT_NO_PREVIOUS_VERSION = 4
 EXIT_NOT_SERVING = 5  # rollback: the update did not end with the target serving
@@ -484,6 +493,45 @@ def _gradual_fallback(args: argparse.Namespace, aws: Any, settings: Any, plan: A
     return EXIT_OK
 
 
+def _answer(args: argparse.Namespace, approve: bool) -> int:
+    """Through the approval service, signed as the caller (STS decides who is recorded, never the body)."""
+    from mlgov.commands.retirement import _approval_url, _caller, _refused, signed_post
+
+    if not re.fullmatch(r"rq-[0-9a-f]{20}", args.request):
+        raise UsageError(f"{args.request!r} is not a request id (rq- and 20 hex digits, from the finding)")
+    aws = _aws(args)
+    url = _approval_url(args)
+    who = _caller(aws)
+    if args.format != "json":
+        print(f"Recording the signed caller as the {'approver' if approve else 'denier'}: {who}", file=sys.stderr)
+    comment = args.comment if approve else args.reason
+    body = {"request_id": args.request, "decision": "approve" if approve else "deny", "comment": comment}
+    status, answer = signed_post(aws, url, body)
+    if status != 200:
+        _refused(status, answer)
+        return EXIT_USAGE
+    then = (
+        "the gate checks the record, approves the package and promotes it"
+        if approve
+        else "nothing is promoted; the challenger loses its traffic and the package stays PendingManualApproval"
+    )
+    if not answer.get("answered", True):
+        then = "recorded, but the request had already ended: nothing further happens"
+    if args.format == "json":
+        print(json.dumps(answer, indent=2))
+    else:
+        print(f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}.")
+    return EXIT_OK
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    return _answer(args, approve=True)
+
+
+def cmd_deny(args: argparse.Namespace) -> int:
+    return _answer(args, approve=False)
+
+
 def register(sub: Any) -> None:
     challenger = sub.add_parser("challenger", help="the challenger CTR gate: status, start, simulate")
     csub = challenger.add_subparsers(dest="challenger_command", required=True)
@@ -505,6 +553,25 @@ def register(sub: Any) -> None:
     start.add_argument("--endpoint", help="watched endpoint (default: the one mlgov.challenger.endpoints names)")
     start.add_argument("--state-machine-arn", help=f"default: this account's {STATE_MACHINE_NAME}")
     start.set_defaults(func=cmd_start)
+
+    approve = csub.add_parser(
+        "approve", help="approve a promotion waiting for a human (challenger.require_human_approval)"
+    )
+    _aws_options(approve)
+    approve.add_argument(
+        "--request", required=True, metavar="ID", help="the request id from CHALLENGER_APPROVAL_REQUESTED"
+    )
+    approve.add_argument("--comment", default="", help="why (kept in the package's ApprovalDescription)")
+    approve.add_argument("--approval-url", help="the approval service URL (default: MLGOV_APPROVAL_URL)")
+    approve.set_defaults(func=cmd_approve)
+    deny = csub.add_parser("deny", help="deny a promotion waiting for a human: nothing is promoted")
+    _aws_options(deny)
+    deny.add_argument(
+        "--request", required=True, metavar="ID", help="the request id from CHALLENGER_APPROVAL_REQUESTED"
+    )
+    deny.add_argument("--reason", required=True, help="why not (recorded with the denial)")
+    deny.add_argument("--approval-url", help="the approval service URL (default: MLGOV_APPROVAL_URL)")
+    deny.set_defaults(func=cmd_deny)
 
     simulate = csub.add_parser("simulate", help="the gate next to the spec's naive rule on simulated traffic")
     simulate.add_argument("--traffic", type=float, required=True, help="recommendation impressions per minute")

@@ -418,3 +418,62 @@ def test_the_function_knows_the_retraining_machine_and_may_read_only_its_and_its
     assert described and all(":execution:" in json.dumps(s["Resource"]) for s in described)
     roles = [s for s in statements if "iam:GetRole" in json.dumps(s["Action"])]
     assert roles and all("mlgov-protected/MlGovDeploymentPipeline*" in json.dumps(s["Resource"]) for s in roles)
+
+
+@pytest.fixture(scope="module")
+def human_template() -> Template:
+    from app import build_app
+    from stacks.constants import AUDIT_STACK_NAME
+
+    approver = "arn:aws:sts::123456789012:assumed-role/ModelApprovers/*"
+    app = build_app(
+        context={
+            "mlgov": {
+                "challenger": {"require_human_approval": True, "approval_expiry_hours": 12},
+                "approvals": {"approvers": {"challenger": [approver]}},
+            }
+        }
+    )
+    return Template.from_stack(app.node.find_child(AUDIT_STACK_NAME))
+
+
+def test_with_a_human_step_promote_waits_on_a_token_and_only_a_verified_record_approves(
+    human_template: Template,
+) -> None:
+    states = _states(human_template)
+    choices = {c["StringEquals"]: c["Next"] for c in states["Decision"]["Choices"]}
+    assert choices["PROMOTE"] == "WaitForApproval"
+    wait = states["WaitForApproval"]
+    assert wait["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert wait["TimeoutSeconds"] == 12 * 3600
+    assert wait["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
+    assert not any("States.Timeout" in r["ErrorEquals"] for r in wait.get("Retry", []))
+    assert [c["Next"] for c in wait["Catch"]] == ["NotApproved"]
+    assert states["WaitForApproval"]["Next"] == "VerifyApproval"
+    verified = states["ApprovalVerified?"]
+    assert verified["Choices"] == [
+        {"Variable": "$.human_approval.approved", "BooleanEquals": True, "Next": "CheckPromotion"}
+    ]
+    assert verified["Default"] == "NotApproved"
+    approve = states["ApprovePackage"]["Parameters"]
+    assert approve["ApprovalDescription.$"] == "$.human_approval.approval_description"
+    # The token passes through these states: execution data never reaches the logs
+    [machine] = [
+        v
+        for k, v in human_template.find_resources("AWS::StepFunctions::StateMachine").items()
+        if "Challenger" in k
+    ]
+    assert machine["Properties"]["LoggingConfiguration"]["IncludeExecutionData"] is False
+    # Only the approval service answers the challenger machine's tokens; the challenger verifies MACs only
+    service = _role_actions(human_template, "ApprovalsService")
+    assert {"states:SendTaskSuccess", "states:SendTaskFailure", "states:DescribeExecution"} <= service
+    steps = _role_actions(human_template, "ChallengerSteps")
+    assert "kms:VerifyMac" in steps and "kms:GenerateMac" not in steps
+    assert not {"states:SendTaskSuccess", "states:SendTaskFailure"} & steps
+
+
+def test_the_human_step_needs_someone_who_may_approve() -> None:
+    from mlgov.settings import SettingsError, check_challenger
+
+    with pytest.raises(SettingsError, match="approvals.approvers.challenger"):
+        check_challenger(parse_settings({"challenger": {"require_human_approval": True}}))

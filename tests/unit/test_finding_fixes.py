@@ -162,10 +162,19 @@ def _challenger(kind: str) -> Callable[[], Finding]:
         if kind == f.INVALID:
             return f.invalid_finding(PROD_CH, result, ACCOUNT, REGION)
         if kind == f.DATA_MISSING:
-            problem = {"variant": "challenger-v8", "metric": "Clicks"}
-            return f.invalid_finding(
-                PROD_CH, {**result, "statistics": {**stats, "data_problem": problem}}, ACCOUNT, REGION
+            problem = {"variant": "challenger", "metric": "clicks", "minutes_without_data": 12}
+            reasons = ["Data problem: the recommender's clicks metric has no datapoint."]
+            paused = {**result, "decision": "PAUSED", "reasons": reasons}
+            return f.data_missing_finding(
+                PROD_CH, {**paused, "statistics": {**stats, "data_problem": problem}}, ACCOUNT, REGION
             )
+        if kind == f.APPROVAL_REQUESTED:
+            return f.approval_requested_finding(
+                PROD_CH, result, "rq-0123456789abcdef0123", "2026-11-29T12:00:00Z", ACCOUNT, REGION
+            )
+        if kind == f.NOT_APPROVED:
+            why = "denied by arn:aws:iam::123456789012:role/Approver via cli: not yet"
+            return f.not_approved_finding(PROD_CH, why, "PendingManualApproval", ACCOUNT, REGION)
         if kind == f.INSUFFICIENT:
             needed = {"additional_impressions": 40000, "additional_minutes": 300.0, "verdict": "reject"}
             return f.insufficient_finding(
@@ -363,6 +372,8 @@ CASES: dict[str, Callable[[], Finding]] = {
             "CHALLENGER_FAILED",
             "CHALLENGER_RETENTION_REGRESSION",
             "CHALLENGER_DATA_MISSING",
+            "CHALLENGER_APPROVAL_REQUESTED",
+            "CHALLENGER_PROMOTION_NOT_APPROVED",
         )
     },
     "SERVERLESS_COLD_START_RISK": _cold_start,

@@ -72,6 +72,20 @@ class DynamoApprovals:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
 
+    def open_with_token(self, request: ApprovalRequest, token: str, expires_epoch: int) -> ApprovalRequest:
+        """A request the product itself opens (a challenger promotion), with its waiting step's token; once: a
+        retried step keeps the first record (token and decision). Returns the stored request."""
+        item = {k: {"S": str(getattr(request, k))} for k in ("request_id", *_FIELDS)}
+        item["bound"] = {"S": str(request.bound or "")}
+        item["task_token"] = {"S": token}
+        item["expiration"] = {"N": str(expires_epoch)}
+        try:
+            self._ddb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(request_id)")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        return self.get(request.request_id) or request
+
     @staticmethod
     def _request(item: dict[str, Any]) -> ApprovalRequest:
         values = {k: item[k]["S"] for k in ("request_id", *_FIELDS)}

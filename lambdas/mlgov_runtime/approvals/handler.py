@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.approvals_store import (
     DynamoApprovals,
+    ExecutionReader,
     KmsMacs,
     StepFunctionsAnswers,
     post_json,
@@ -38,6 +39,7 @@ from mlgov_runtime.approvals.logic import (
     Refused,
     decide,
     iso,
+    product_request_problem,
     request_id_for,
     requester_message,
 )
@@ -146,12 +148,19 @@ def _decide(
     also: tuple[str, ...] = (),
 ) -> Decision:
     aws = context_for(None)
+
+    def product_check(request: ApprovalRequest) -> str:
+        machine = config.challenger_state_machine_arn or ""
+        described = ExecutionReader(aws.client("stepfunctions")).describe(request.execution_arn) if machine else None
+        return product_request_problem(request, described, machine)
+
     return decide(
         DynamoApprovals(aws.client("dynamodb"), config.table),
         StepFunctionsAnswers(aws.client("stepfunctions")),
         config.approvers,
         _macs(config),
         also=also,
+        product_check=product_check,
         caller=caller,
         channel=channel,
         request_id=request_id,

@@ -4,8 +4,11 @@ A request is opened by the approval service for a caller STS verified (the reque
 key only the service may use); the step that waits attaches its task token (kept only in the store). A
 decision is taken only by a verified caller who is a configured approver for that kind of decision and is
 not the same person as the requester (identity.person). A request without a verified requester is never
-approved. The decision is written (conditionally, once, MACed) before the token is answered, so a replay or
-a race never has a second effect, and the step that acts afterwards verifies the record's MAC.
+approved. A challenger promotion is requested by the product itself (PRODUCT_REQUESTER): the service believes
+it only for a RUNNING execution of the challenger state machine started for that package, whose execution the
+request id is derived from (product_request_problem). The decision is written (conditionally, once, MACed)
+before the token is answered, so a replay or a race never has a second effect, and the step that acts
+afterwards verifies the record's MAC.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import fnmatch
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -26,6 +29,8 @@ CHANNELS = ("cli", "slack")
 DECISIONS = ("retirement", "challenger")
 REQUEST_ID = r"rq-[0-9a-f]{20}"
 COMMENT_MAX = 1000
+# The requester of a challenger promotion: the gate's PROMOTE verdict, not a person (no person may approve as it).
+PRODUCT_REQUESTER = "product:mlgov-challenger"
 
 
 def request_id_for(execution_arn: str) -> str:
@@ -134,6 +139,29 @@ def is_approver(caller: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(caller, p) if "*" in p else caller == p for p in patterns)
 
 
+def product_request_problem(request: ApprovalRequest, described: Mapping[str, Any] | None, machine_arn: str) -> str:
+    """Why a product-requested (challenger) request is not believed, or "": its execution (DescribeExecution)
+    must be a RUNNING execution of the challenger state machine, started for the request's package, with the
+    request id derived from it."""
+    if request.decision != "challenger" or request.requested_by != PRODUCT_REQUESTER:
+        return f"request {request.request_id} was not opened by the challenger gate"
+    if request.request_id != request_id_for(request.execution_arn):
+        return f"request {request.request_id} does not belong to execution {request.execution_arn}"
+    if not machine_arn:
+        return "no challenger state machine is configured here (CHALLENGER_STATE_MACHINE_ARN)"
+    if not described or described.get("stateMachineArn") != machine_arn:
+        return f"{request.execution_arn} is not an execution of {machine_arn}"
+    if described.get("status") != "RUNNING":
+        return f"execution {request.execution_arn} is {described.get('status')}, not waiting for approval"
+    try:
+        started_for = json.loads(str(described.get("input") or "{}")).get("model_package_arn")
+    except (ValueError, AttributeError):
+        started_for = None
+    if started_for != request.subject:
+        return f"execution {request.execution_arn} was started for {started_for}, not {request.subject}"
+    return ""
+
+
 @dataclass(frozen=True)
 class Decision:
     request: ApprovalRequest
@@ -154,8 +182,10 @@ def decide(
     comment: str,
     now: datetime,
     also: Sequence[str] = (),
+    product_check: Callable[[ApprovalRequest], str] | None = None,
 ) -> Decision:
-    """`also`: other identities the same person uses (a Slack user mapped to several roles)."""
+    """`also`: other identities the same person uses (a Slack user mapped to several roles). `product_check`:
+    why a product-requested (challenger) request is not believed (product_request_problem), "" when it is."""
     if channel not in CHANNELS:
         raise Refused(400, f"unknown channel {channel!r}")
     if not re.fullmatch(REQUEST_ID, request_id):
@@ -177,7 +207,11 @@ def decide(
         raise Refused(409, f"request {request_id} expired at {request.expires_at}; nothing changed")
     if not person(caller):
         raise Refused(403, f"{caller} is no person (federated users name themselves); nothing changed")
-    if not verified_requester(request, macs):
+    if request.decision == "challenger":
+        why = product_check(request) if product_check else "challenger requests are not verifiable here"
+        if why:
+            raise Refused(403, f"request {request_id} is not a live challenger request: {why}; nothing changed")
+    elif not verified_requester(request, macs):
         raise Refused(
             403,
             f"request {request_id} has no verified requester (it was not opened through the approval service); "

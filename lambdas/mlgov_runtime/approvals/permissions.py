@@ -12,6 +12,10 @@ START = ("states:StartExecution",)
 IDENTITY = ("sts:GetCallerIdentity",)
 ANSWER = ("states:SendTaskSuccess", "states:SendTaskFailure")
 SIGNING_SECRET = ("secretsmanager:GetSecretValue",)
+# A challenger request is believed only for a RUNNING challenger execution started for its package.
+DESCRIBE_EXECUTION = ("states:DescribeExecution",)
 
-SERVICE_ACTIONS = frozenset(READ + SETTLE + CREATE + ANSWER + SIGNING_SECRET + MAC + START + IDENTITY)
+SERVICE_ACTIONS = frozenset(
+    READ + SETTLE + CREATE + ANSWER + SIGNING_SECRET + MAC + START + IDENTITY + DESCRIBE_EXECUTION
+)
 ACTIONS = SERVICE_ACTIONS

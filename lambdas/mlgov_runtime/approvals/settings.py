@@ -15,6 +15,8 @@ SLACK_SIGNING_SECRET_ARN = "SLACK_SIGNING_SECRET_ARN"
 SLACK_RESPONSE_URL_PREFIX = "SLACK_RESPONSE_URL_PREFIX"
 MAC_KEY_ID = "APPROVALS_MAC_KEY_ID"
 RETIREMENT_STATE_MACHINE_ARN = "RETIREMENT_STATE_MACHINE_ARN"
+# The challenger state machine whose promotions wait for a human (challenger.require_human_approval).
+CHALLENGER_STATE_MACHINE_ARN = "APPROVALS_CHALLENGER_STATE_MACHINE_ARN"
 
 TABLE = r"[a-zA-Z0-9_.-]{3,255}"
 PRINCIPAL = r"arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/*-]{1,512}"
@@ -74,6 +76,7 @@ class ApprovalSettings:
     slack_response_url_prefix: str = "https://hooks.slack.com/"
     mac_key_id: str | None = None
     retirement_state_machine_arn: str | None = None
+    challenger_state_machine_arn: str | None = None
 
 
 def load(env: Env) -> ApprovalSettings:
@@ -89,6 +92,9 @@ def load(env: Env) -> ApprovalSettings:
         mac_key_id=optional(env, MAC_KEY_ID, KEY_ID, "a KMS key ARN or id"),
         retirement_state_machine_arn=optional(
             env, RETIREMENT_STATE_MACHINE_ARN, MACHINE_ARN, "a Step Functions state machine ARN"
+        ),
+        challenger_state_machine_arn=optional(
+            env, CHALLENGER_STATE_MACHINE_ARN, MACHINE_ARN, "a Step Functions state machine ARN"
         ),
     )
 

@@ -46,6 +46,9 @@ class ChallengerConfig:
     rollback_snapshot_warning_days: int = 30
     # A candidate trained on an older catalog_snapshot_date than production is refused unless this is set.
     allow_older_catalog_snapshot: bool = False
+    # PROMOTE waits for an approver (approvals.approvers.challenger) through the approval service; off: automatic.
+    require_human_approval: bool = False
+    approval_expiry_hours: int = 24
 
 
 def _only_known(cls: Any, data: dict[str, Any], where: str) -> dict[str, Any]:
@@ -56,9 +59,9 @@ def _only_known(cls: Any, data: dict[str, Any], where: str) -> dict[str, Any]:
     return data
 
 
-def _flag(value: Any) -> bool:
+def _flag(value: Any, name: str = "allow_older_catalog_snapshot") -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"allow_older_catalog_snapshot: {value!r} is not true or false")
+        raise ValueError(f"{name}: {value!r} is not true or false")
     return value
 
 
@@ -80,6 +83,8 @@ def config_from_dict(data: dict[str, Any]) -> ChallengerConfig:
         max_retention_drop=float(data.get("max_retention_drop", 0.02)),
         rollback_snapshot_warning_days=int(data.get("rollback_snapshot_warning_days", 30)),
         allow_older_catalog_snapshot=_flag(data.get("allow_older_catalog_snapshot", False)),
+        require_human_approval=_flag(data.get("require_human_approval", False), "require_human_approval"),
+        approval_expiry_hours=int(data.get("approval_expiry_hours", 24)),
     )
 
 

@@ -16,7 +16,20 @@ FAILED = "CHALLENGER_FAILED"
 RETENTION_REGRESSION = "CHALLENGER_RETENTION_REGRESSION"
 REVIEW_INCOMPLETE = "CHALLENGER_REVIEW_INCOMPLETE"
 DATA_MISSING = "CHALLENGER_DATA_MISSING"
-KINDS = (REJECTED, INVALID, INSUFFICIENT, START_REFUSED, FAILED, RETENTION_REGRESSION, REVIEW_INCOMPLETE, DATA_MISSING)
+APPROVAL_REQUESTED = "CHALLENGER_APPROVAL_REQUESTED"
+NOT_APPROVED = "CHALLENGER_PROMOTION_NOT_APPROVED"
+KINDS = (
+    REJECTED,
+    INVALID,
+    INSUFFICIENT,
+    START_REFUSED,
+    FAILED,
+    RETENTION_REGRESSION,
+    REVIEW_INCOMPLETE,
+    DATA_MISSING,
+    APPROVAL_REQUESTED,
+    NOT_APPROVED,
+)
 # When each kind fires (docs/gen.py writes the findings reference from these).
 WHEN = {
     REJECTED: "The challenger's CTR test or a guardrail rejected it; the package is Rejected and its variant removed.",
@@ -29,6 +42,10 @@ WHEN = {
     REVIEW_INCOMPLETE: "The retention review after a promotion found no retention data.",
     DATA_MISSING: "A variant's metric never arrived (or stopped arriving): the experiment is paused, no verdict; "
     "resolved when the data is back, inconclusive if the window ends first.",
+    APPROVAL_REQUESTED: "The gate would promote a challenger and challenger.require_human_approval is on: an approver "
+    "decides (resolved once approved).",
+    NOT_APPROVED: "A promotion waiting for a human was denied, expired, or its approval did not verify; the package "
+    "stays unapproved.",
 }
 
 APPROVAL_DESCRIPTION_MAX = 1024  # SageMaker UpdateModelPackage ApprovalDescription
@@ -284,6 +301,53 @@ def data_missing_finding(
         outcome="inconclusive" if ended else "paused",
         data_problem={k: problem[k] for k in ("variant", "metric")},
         missing=[{k: m[k] for k in ("variant", "metric")} for m in problem.get("missing", [problem])],
+        dashboard_url=dashboard_url(region, endpoint),
+    )
+
+
+def approval_requested_finding(
+    ch: dict[str, Any], result: dict[str, Any], request_id: str, expires_at: str, account: str, region: str
+) -> Finding:
+    """The request id (never the task token): the CLI command and, with Slack buttons, Approve/Deny."""
+    endpoint = ch["endpoint_name"]
+    return _finding(
+        APPROVAL_REQUESTED,
+        "MEDIUM",
+        ch,
+        account,
+        region,
+        f"Challenger {_label(ch)} on {endpoint} passed the gate: approve its promotion (request {request_id})",
+        f"The challenger gate would promote {ch['model_package_arn']} "
+        f"{evidence_text(result, endpoint, ch['traffic_fraction'])}. "
+        "challenger.require_human_approval is on, so the package stays PendingManualApproval and the challenger keeps "
+        f"its share until an approver (approvals.approvers.challenger) decides, at the latest by {expires_at}; then "
+        "nothing is promoted. Next: compare the variants on the dashboard "
+        f"({dashboard_url(region, endpoint)}), then `mlgov challenger approve --request {request_id}` or "
+        f"`mlgov challenger deny --request {request_id} --reason TEXT`.",
+        endpoint_name=endpoint,
+        approval_request={"request_id": request_id, "expires_at": expires_at, "decision": "challenger"},
+        variants=result["variants"],
+        ctr_ratio=result["statistics"].get("ctr_ratio"),
+        dashboard_url=dashboard_url(region, endpoint),
+    )
+
+
+def not_approved_finding(ch: dict[str, Any], why: str, status: str, account: str, region: str) -> Finding:
+    endpoint = ch["endpoint_name"]
+    return _finding(
+        NOT_APPROVED,
+        "MEDIUM",
+        ch,
+        account,
+        region,
+        f"Challenger {_label(ch)} on {endpoint} not promoted: no verified approval",
+        f"The gate passed {ch['model_package_arn']} on {endpoint}, but it was not promoted: {why}. The package stays "
+        f"{status} (nothing approved it), the challenger got weight 0 and is being removed; production serves 100%. "
+        "Next: if it should still go live, run the experiment again and approve it in time: "
+        f"`mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}`.",
+        endpoint_name=endpoint,
+        reason=why,
+        approval_status=status,
         dashboard_url=dashboard_url(region, endpoint),
     )
 

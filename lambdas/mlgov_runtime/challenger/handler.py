@@ -21,7 +21,7 @@ from mlgov_runtime.adapters.endpoint_rollout import SageMakerRollout
 from mlgov_runtime.adapters.executions import describe_execution, get_role, start_named
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
-from mlgov_runtime.challenger import logic
+from mlgov_runtime.challenger import approval, logic
 from mlgov_runtime.challenger.config import ChallengerConfig
 from mlgov_runtime.challenger.events import InvalidEvent, PackageRegistered, parse_registered
 from mlgov_runtime.challenger.findings import refused_finding
@@ -83,7 +83,23 @@ STEPS: dict[str, Step] = {
     "promote": lambda p, c, s, now: logic.promote(p, s, now),
     "review": lambda p, c, s, now: logic.review(p, c, s, now),
     "report_failure": lambda p, c, s, now: logic.report_failure(p, s),
+    "not_approved": lambda p, c, s, now: approval.not_approved(p, s),
 }
+# Steps of the human approval (challenger.require_human_approval): they also need the execution (and the token).
+APPROVAL_STEPS = ("request_approval", "verify_approval")
+
+
+def approval_gate() -> approval.ApprovalGate:
+    from mlgov_runtime.adapters.approvals_store import DynamoApprovals, KmsMacs
+
+    settings = challenger_settings.get()
+    aws = context_for(None)
+    return approval.ApprovalGate(
+        store=DynamoApprovals(aws.client("dynamodb"), settings.approvals_table) if settings.approvals_table else None,
+        macs=KmsMacs(aws.client("kms"), settings.approvals_mac_key_id) if settings.approvals_mac_key_id else None,
+        approvers=settings.approvers or {},
+        expiry_hours=settings.config.approval_expiry_hours,
+    )
 
 
 def verified_state(execution: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -168,12 +184,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.append_keys(event_id=registered.event_id, model_package_arn=registered.model_package_arn)
         return dict(once(request={**registered.to_dict(), "execution_name": registered.execution_name}))
     step, state = str(event["step"]), event.get("state") or {}
-    if step not in STEPS:
-        raise ValueError(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
+    if step not in STEPS and step not in APPROVAL_STEPS:
+        raise ValueError(f"unknown step {step!r}; expected one of {', '.join((*STEPS, *APPROVAL_STEPS))}")
     now = logic.parse_time(event["now"]) if event.get("now") else datetime.now(UTC)
     execution = str(event.get("execution") or "")
     logger.append_keys(step=step, execution=execution)
     state = verified_state(execution, state)
-    result = STEPS[step](ports(account), challenger_settings.get().config, state, now)
+    if step == "request_approval":  # the token goes to the approvals store only: never logged or returned
+        result = approval.request_approval(ports(account), approval_gate(), state, str(event["token"]), execution, now)
+    elif step == "verify_approval":
+        result = approval.verify_approval(ports(account), approval_gate(), state, execution)
+    else:
+        result = STEPS[step](ports(account), challenger_settings.get().config, state, now)
     logger.info("Challenger step", extra={"result": {k: v for k, v in result.items() if k != "result"}})
     return result
