@@ -119,6 +119,23 @@ class Challenger(CapabilityConstruct):
                 )
             ],
         )
+        # A watched group's package set Approved: the function re-reads it and reports a re-approval of a rejected
+        # package without a comment (CHALLENGER_REAPPROVED_WITHOUT_COMMENT).
+        self.reapproval_rule = events.Rule(
+            self,
+            "PackageApproved",
+            description="A watched group's package was approved: check a re-approval carries its comment",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Package State Change"],
+                detail={"ModelPackageGroupName": self.groups, "ModelApprovalStatus": ["Approved"]},
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.steps.function, dead_letter_queue=self.dlq, retry_attempts=8, max_event_age=Duration.hours(6)
+                )
+            ],
+        )
         self.dashboards = [self._build_dashboard(i, e) for i, e in enumerate(self.endpoint_names)]
         five = Duration.minutes(5)
         topic = self.channel.alarm_topic

@@ -59,6 +59,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             "CHALLENGER_DATA_MISSING",
             "CHALLENGER_APPROVAL_REQUESTED",
             "CHALLENGER_PROMOTION_NOT_APPROVED",
+            "CHALLENGER_REAPPROVED_WITHOUT_COMMENT",
         ),
     ),
     Capability(

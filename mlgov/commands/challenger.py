@@ -524,6 +524,60 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
     return EXIT_OK
 
 
+def cmd_reapprove(args: argparse.Namespace) -> int:
+    """A Rejected package back to Approved, only with a comment, stored with who (STS) and when."""
+    from botocore.exceptions import ClientError
+
+    from mlgov_runtime.challenger import reapproval
+    from mlgov_runtime.challenger.logic import iso
+    from mlgov_runtime.challenger.ports import NotFound
+
+    if not re.fullmatch(r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+", args.package):
+        raise UsageError(f"--package {args.package!r} is not a versioned model package ARN")
+    problem = reapproval.comment_problem(args.comment or "")
+    if problem:
+        raise UsageError(f"refused: {problem}; nothing changed")
+    from mlgov_runtime.adapters.endpoint_rollout import SageMakerRollout
+
+    aws = _aws(args)
+    sm = aws.client("sagemaker")
+    try:
+        package = SageMakerRollout(sm).describe_package(args.package)
+    except NotFound:
+        raise UsageError(f"{args.package} does not exist") from None
+    status = package.get("ModelApprovalStatus")
+    if status != "Rejected":
+        raise UsageError(f"refused: {args.package} is {status}, not Rejected; nothing to re-approve, nothing changed")
+    who = str(aws.client("sts").get_caller_identity()["Arn"])
+    text = reapproval.description(who, iso(_now()), args.comment, str(package.get("ApprovalDescription") or ""))
+    if not args.dry_run:
+        try:
+            sm.update_model_package(
+                ModelPackageArn=args.package, ModelApprovalStatus="Approved", ApprovalDescription=text
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("AccessDeniedException", "AccessDenied"):
+                raise UsageError(
+                    f"refused by AWS: {who} may not approve packages (only the guardrails' approver roles may); "
+                    "nothing changed"
+                ) from None
+            raise
+    out = {
+        "model_package_arn": args.package,
+        "previous_status": status,
+        "approval_status": status if args.dry_run else "Approved",
+        "approved_by": who,
+        "approval_description": text,
+        "dry_run": bool(args.dry_run),
+    }
+    if args.format == "json":
+        print(json.dumps(out, indent=2))
+    else:
+        verb = "would re-approve" if args.dry_run else "re-approved"
+        print(f"{verb} {args.package} as {who}; ApprovalDescription: {text}")
+    return EXIT_OK
+
+
 def cmd_approve(args: argparse.Namespace) -> int:
     return _answer(args, approve=True)
 
@@ -572,6 +626,17 @@ def register(sub: Any) -> None:
     deny.add_argument("--reason", required=True, help="why not (recorded with the denial)")
     deny.add_argument("--approval-url", help="the approval service URL (default: MLGOV_APPROVAL_URL)")
     deny.set_defaults(func=cmd_deny)
+
+    reapprove = csub.add_parser(
+        "reapprove", help="approve a Rejected package again, with the comment saying why (stored in the registry)"
+    )
+    _aws_options(reapprove)
+    reapprove.add_argument("--package", required=True, help="the Rejected model package ARN")
+    reapprove.add_argument(
+        "--comment", required=True, help="why the rejection no longer applies (20-600 characters; kept with who/when)"
+    )
+    reapprove.add_argument("--dry-run", action="store_true", help="show the ApprovalDescription, change nothing")
+    reapprove.set_defaults(func=cmd_reapprove)
 
     simulate = csub.add_parser("simulate", help="the gate next to the spec's naive rule on simulated traffic")
     simulate.add_argument("--traffic", type=float, required=True, help="recommendation impressions per minute")

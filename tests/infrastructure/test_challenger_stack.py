@@ -112,14 +112,20 @@ def test_every_task_retries_and_every_failure_reaches_the_finding(template: Temp
 
 
 def test_the_registered_event_reaches_the_function_with_retries_and_a_dlq(template: Template) -> None:
-    [rule] = [v for k, v in template.find_resources("AWS::Events::Rule").items() if k.startswith("Challenger")]
-    assert rule["Properties"]["EventPattern"] == {
-        "source": ["mlgov.retraining"],
-        "detail-type": ["Model Package Registered"],
-    }
-    [target] = rule["Properties"]["Targets"]
-    assert "ChallengerStepsFunction" in json.dumps(target["Arn"])
-    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8
+    rules = [v for k, v in template.find_resources("AWS::Events::Rule").items() if k.startswith("Challenger")]
+    patterns = [rule["Properties"]["EventPattern"] for rule in rules]
+    assert {"source": ["mlgov.retraining"], "detail-type": ["Model Package Registered"]} in patterns
+    # ...and a watched group's package approved: the re-approval check (CHALLENGER_REAPPROVED_WITHOUT_COMMENT)
+    assert {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": ["manga-recommender"], "ModelApprovalStatus": ["Approved"]},
+    } in patterns
+    assert len(rules) == 2
+    for rule in rules:
+        [target] = rule["Properties"]["Targets"]
+        assert "ChallengerStepsFunction" in json.dumps(target["Arn"])
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8
 
 
 def test_one_dashboard_per_watched_endpoint(template: Template) -> None:

@@ -507,3 +507,78 @@ def test_a_fallback_shift_it_cannot_do_safely_is_refused_and_changes_nothing(
     argv = ("rollback", "--endpoint", endpoint, "--group", "manga-recommender", "--fallback-percent", percents)
     code, out, err = run(capsys, *argv, "--config", str(config))
     assert code == 2 and out == "" and message in err
+
+
+def _rejected(lab: Lab) -> str:
+    """A package the gate rejected (its rejection text in ApprovalDescription)."""
+    arn = lab.register()
+    lab.sm.update_model_package(
+        ModelPackageArn=arn,
+        ModelApprovalStatus="Rejected",
+        ApprovalDescription="Rejected by the mlgov challenger gate after 12 min: challenger CTR 5.60% vs 8.00%.",
+    )
+    return arn
+
+
+def test_reapprove_refuses_without_a_real_comment_and_changes_nothing(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = _rejected(lab)
+    for comment in ("", "ok", " " * 40):
+        code, out, err = run(capsys, "challenger", "reapprove", "--package", arn, "--comment", comment)
+        assert code == 2 and out == "" and "why the rejection no longer applies" in err
+    code, _, err = run(capsys, "challenger", "reapprove", "--package", arn, "--comment", "x" * 601)
+    assert code == 2 and "at most 600" in err
+    assert lab.package(arn)["ModelApprovalStatus"] == "Rejected"
+    # A package that is not Rejected is not this command's
+    other = lab.register()
+    code, _, err = run(capsys, "challenger", "reapprove", "--package", other, "--comment", "the CTR drop was a bug")
+    assert code == 2 and "is PendingManualApproval, not Rejected" in err
+
+
+def test_reapprove_writes_who_when_and_why_into_the_approval_description(
+    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = _rejected(lab)
+    why = "the CTR drop came from a broken click tracker on the challenger variant, fixed in release 4.2 " * 5
+    code, out, _ = run(capsys, "challenger", "reapprove", "--package", arn, "--comment", why, "--format", "json")
+    answer = json.loads(out)
+    package = lab.package(arn)
+    who = boto3.client("sts", region_name=REGION).get_caller_identity()["Arn"]
+    assert code == 0 and package["ModelApprovalStatus"] == "Approved" and answer["approved_by"] == who
+    text = package["ApprovalDescription"]
+    assert text == answer["approval_description"] and len(text) <= 1024
+    assert text.startswith(f"Re-approved after rejection by {who} at ") and "broken click tracker" in text
+    assert "Was: Rejected by the mlgov challenger gate" in text or text.endswith("…")
+    # And the re-approval is not reported as one without a comment
+    event = {
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Model Package State Change",
+        "account": "123456789012",
+        "detail": {"ModelPackageArn": arn, "ModelApprovalStatus": "Approved"},
+    }
+    from mlgov.sandbox import FakeContext
+
+    assert lab.handler.handler(event, FakeContext())["status"] == "ok"
+
+
+def test_a_rejected_package_approved_by_hand_without_a_comment_is_a_finding(lab: Lab) -> None:
+    from mlgov.sandbox import FakeContext
+
+    arn = _rejected(lab)
+    # Someone with an approver role flips the status in the console; the rejection text stays
+    lab.sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    event = {
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Model Package State Change",
+        "account": "123456789012",
+        "detail": {"ModelPackageArn": arn, "ModelApprovalStatus": "Approved"},
+    }
+    answer = lab.handler.handler(event, FakeContext())
+    assert answer["status"] == "reported"
+    [finding] = lab.published()
+    assert (finding["kind"], finding["severity"]) == ("CHALLENGER_REAPPROVED_WITHOUT_COMMENT", "HIGH")
+    assert f"mlgov challenger reapprove --package {arn} --comment" in finding["detail"]
+    # Another account's event names nothing here
+    forged = {**event, "account": "999999999999"}
+    assert lab.handler.handler(forged, FakeContext())["status"] == "rejected"

@@ -172,6 +172,17 @@ def _challenger(kind: str) -> Callable[[], Finding]:
             return f.approval_requested_finding(
                 PROD_CH, result, "rq-0123456789abcdef0123", "2026-11-29T12:00:00Z", ACCOUNT, REGION
             )
+        if kind == f.REAPPROVED_WITHOUT_COMMENT:
+            package = {
+                "ModelPackageArn": PROD_CH["model_package_arn"],
+                "ModelApprovalStatus": "Approved",
+                "ApprovalDescription": "Rejected by the mlgov challenger gate after 12 min.",
+            }
+            from mlgov_runtime.challenger.reapproval import unexplained_reapproval
+
+            why = unexplained_reapproval(package)
+            assert why
+            return f.reapproved_without_comment_finding(package, why, ACCOUNT, REGION)
         if kind == f.NOT_APPROVED:
             why = "denied by arn:aws:iam::123456789012:role/Approver via cli: not yet"
             return f.not_approved_finding(PROD_CH, why, "PendingManualApproval", ACCOUNT, REGION)
@@ -374,6 +385,7 @@ CASES: dict[str, Callable[[], Finding]] = {
             "CHALLENGER_DATA_MISSING",
             "CHALLENGER_APPROVAL_REQUESTED",
             "CHALLENGER_PROMOTION_NOT_APPROVED",
+            "CHALLENGER_REAPPROVED_WITHOUT_COMMENT",
         )
     },
     "SERVERLESS_COLD_START_RISK": _cold_start,

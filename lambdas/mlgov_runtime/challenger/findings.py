@@ -18,6 +18,7 @@ REVIEW_INCOMPLETE = "CHALLENGER_REVIEW_INCOMPLETE"
 DATA_MISSING = "CHALLENGER_DATA_MISSING"
 APPROVAL_REQUESTED = "CHALLENGER_APPROVAL_REQUESTED"
 NOT_APPROVED = "CHALLENGER_PROMOTION_NOT_APPROVED"
+REAPPROVED_WITHOUT_COMMENT = "CHALLENGER_REAPPROVED_WITHOUT_COMMENT"
 KINDS = (
     REJECTED,
     INVALID,
@@ -29,6 +30,7 @@ KINDS = (
     DATA_MISSING,
     APPROVAL_REQUESTED,
     NOT_APPROVED,
+    REAPPROVED_WITHOUT_COMMENT,
 )
 # When each kind fires (docs/gen.py writes the findings reference from these).
 WHEN = {
@@ -46,6 +48,8 @@ WHEN = {
     "decides (resolved once approved).",
     NOT_APPROVED: "A promotion waiting for a human was denied, expired, or its approval did not verify; the package "
     "stays unapproved.",
+    REAPPROVED_WITHOUT_COMMENT: "A package the product rejected was set Approved with its rejection text left in "
+    "ApprovalDescription: no comment says why.",
 }
 
 APPROVAL_DESCRIPTION_MAX = 1024  # SageMaker UpdateModelPackage ApprovalDescription
@@ -349,6 +353,24 @@ def not_approved_finding(ch: dict[str, Any], why: str, status: str, account: str
         reason=why,
         approval_status=status,
         dashboard_url=dashboard_url(region, endpoint),
+    )
+
+
+def reapproved_without_comment_finding(package: dict[str, Any], why: str, account: str, region: str) -> Finding:
+    arn = str(package.get("ModelPackageArn"))
+    group = str(package.get("ModelPackageGroupName") or arn.split(":model-package/", 1)[-1].split("/", 1)[0])
+    ch = {"model_package_arn": arn, "group": group, "version": arn.rsplit("/", 1)[-1]}
+    return _finding(
+        REAPPROVED_WITHOUT_COMMENT,
+        "HIGH",
+        ch,
+        account,
+        region,
+        f"Rejected {_label(ch)} re-approved without a comment",
+        f"{why} Next: find who approved it (CloudTrail UpdateModelPackage on {arn}); if the re-approval stands, record "
+        "why: `aws sagemaker update-model-package --model-package-arn "
+        f"{arn} --model-approval-status Rejected`, then `mlgov challenger reapprove --package {arn} --comment TEXT`.",
+        approval_description=str(package.get("ApprovalDescription") or "")[:1024],
     )
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,10 +24,11 @@ from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
 from mlgov_runtime.challenger import approval, logic
 from mlgov_runtime.challenger.config import ChallengerConfig
-from mlgov_runtime.challenger.events import InvalidEvent, PackageRegistered, parse_registered
-from mlgov_runtime.challenger.findings import refused_finding
+from mlgov_runtime.challenger.events import PACKAGE_ARN, InvalidEvent, PackageRegistered, parse_registered
+from mlgov_runtime.challenger.findings import reapproved_without_comment_finding, refused_finding
 from mlgov_runtime.challenger.ports import Ports
 from mlgov_runtime.challenger.provenance import Provenance, UnverifiedStep, binding_problem, recorded_input
+from mlgov_runtime.challenger.reapproval import unexplained_reapproval
 from mlgov_runtime.challenger.settings import settings as challenger_settings
 from mlgov_runtime.core.env import Lazy
 from mlgov_runtime.core.findings import store_and_publish
@@ -142,6 +144,28 @@ def refuse_foreign_event(registered: PackageRegistered, sender: str, account: st
     return {"status": "refused", "reason": reason, "finding_id": finding.finding_id}
 
 
+PACKAGE_CHANGE = "SageMaker Model Package State Change"
+
+
+def check_reapproval(event: dict[str, Any], account: str) -> dict[str, Any]:
+    """An Approved package of a watched group: re-read it (never the event's word) and report a re-approval of a
+    rejected package that kept the rejection's text instead of a comment."""
+    arn = str((event.get("detail") or {}).get("ModelPackageArn") or "")
+    if event.get("source") != "aws.sagemaker" or event.get("account") != account or not re.fullmatch(PACKAGE_ARN, arn):
+        logger.warning("Event rejected", extra={"reason": "not this account's SageMaker package change"})
+        return {"status": "rejected"}
+    if arn.split(":")[4] != account:
+        return {"status": "rejected"}
+    package = ports(account).registry.describe_package(arn)
+    why = unexplained_reapproval(package)
+    if not why:
+        return {"status": "ok", "model_package_arn": arn}
+    finding = reapproved_without_comment_finding(dict(package), why, account, context_for(None).region)
+    store_and_publish(channel_store(challenger_settings.get()), finding)
+    logger.warning("Re-approved without a comment", extra={"model_package_arn": arn, "finding_id": finding.finding_id})
+    return {"status": "reported", "model_package_arn": arn, "finding_id": finding.finding_id}
+
+
 def start_experiment(request: dict[str, Any]) -> dict[str, Any]:
     settings = challenger_settings.get()
     run_input = {k: v for k, v in request.items() if k != "execution_name"}
@@ -170,6 +194,8 @@ idempotent_start = Lazy(_idempotent_start)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     account = context.invoked_function_arn.split(":")[4]
+    if event.get("detail-type") == PACKAGE_CHANGE:
+        return check_reapproval(event, account)
     if "step" not in event:
         try:
             registered = parse_registered(event)
