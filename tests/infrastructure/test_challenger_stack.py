@@ -13,7 +13,7 @@ import io
 import json
 import time
 import zipfile
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -428,6 +428,8 @@ def test_the_function_knows_the_retraining_machine_and_may_read_only_its_and_its
 
 @pytest.fixture(scope="module")
 def human_template() -> Template:
+    from aws_cdk import Stack
+
     from app import build_app
     from stacks.constants import AUDIT_STACK_NAME
 
@@ -440,7 +442,7 @@ def human_template() -> Template:
             }
         }
     )
-    return Template.from_stack(app.node.find_child(AUDIT_STACK_NAME))
+    return Template.from_stack(cast(Stack, app.node.find_child(AUDIT_STACK_NAME)))
 
 
 def test_with_a_human_step_promote_waits_on_a_token_and_only_a_verified_record_approves(
@@ -465,9 +467,7 @@ def test_with_a_human_step_promote_waits_on_a_token_and_only_a_verified_record_a
     assert approve["ApprovalDescription.$"] == "$.human_approval.approval_description"
     # The token passes through these states: execution data never reaches the logs
     [machine] = [
-        v
-        for k, v in human_template.find_resources("AWS::StepFunctions::StateMachine").items()
-        if "Challenger" in k
+        v for k, v in human_template.find_resources("AWS::StepFunctions::StateMachine").items() if "Challenger" in k
     ]
     assert machine["Properties"]["LoggingConfiguration"]["IncludeExecutionData"] is False
     # Only the approval service answers the challenger machine's tokens; the challenger verifies MACs only
@@ -481,5 +481,5 @@ def test_with_a_human_step_promote_waits_on_a_token_and_only_a_verified_record_a
 def test_the_human_step_needs_someone_who_may_approve() -> None:
     from mlgov.settings import SettingsError, check_challenger
 
-    with pytest.raises(SettingsError, match="approvals.approvers.challenger"):
+    with pytest.raises(SettingsError, match=r"approvals\.approvers\.challenger"):
         check_challenger(parse_settings({"challenger": {"require_human_approval": True}}))

@@ -19,6 +19,7 @@ from tests.integration.test_challenger_handler import ENDPOINT, T0, Lab, at, lab
 from tests.integration.test_coverage_and_retraining import fresh_handler
 
 TABLE = "mlgov-approvals"
+CONTEXT: Any = FakeContext()
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAchallengerTaskTokenSecret0123456789"
 
 
@@ -76,7 +77,7 @@ def decide(request_id: str, caller: str, approve: bool = True, comment: str = ""
     from mlgov_runtime.approvals import handler
 
     body = {"request_id": request_id, "decision": "approve" if approve else "deny", "comment": comment}
-    answer = handler.handler(iam_event(proven(body, caller), None), FakeContext())
+    answer = handler.handler(iam_event(proven(body, caller), None), CONTEXT)
     return int(answer["statusCode"]), json.loads(answer["body"])
 
 

@@ -552,7 +552,7 @@ class _Dropping:
     def __init__(self, cw: Any, variant: str, metric: str) -> None:
         self._cw, self._variant, self._metric = cw, variant, metric
 
-    def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> None:  # noqa: N803
+    def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> None:
         kept = [
             d
             for d in MetricData
