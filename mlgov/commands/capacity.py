@@ -43,10 +43,10 @@ def capacity_policy(settings: Any) -> Any:
 
 
 def _checker(args: argparse.Namespace, settings: Any) -> tuple[Any, Any]:
-    from mlgov_runtime.adapters.autoscaling import AutoscalingReader
     from mlgov_runtime.adapters.organizations import ou_ancestors
+    from mlgov_runtime.capacity.autoscaling import AutoscalingReader
     from mlgov_runtime.capacity.check import CapacityChecker
-    from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+    from mlgov_runtime.core.exemptions import ExemptionPolicy
 
     aws = _aws(args)
     try:
@@ -133,8 +133,8 @@ def _route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str | None, Any
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from mlgov_runtime.adapters.autoscaling import AutoscalingWriter, EndpointWarmth
     from mlgov_runtime.adapters.finding_log import FindingLog
+    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter, EndpointWarmth
     from mlgov_runtime.capacity.check import endpoint_arn
     from mlgov_runtime.capacity.logic import KINDS, Verdict
     from mlgov_runtime.capacity.restore import RestoreOptions, Restorer, Step
@@ -269,7 +269,7 @@ def _campaign_name(value: str) -> str:
 def cmd_campaign(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
-    from mlgov_runtime.adapters.autoscaling import AutoscalingWriter
+    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
     from mlgov_runtime.capacity.campaign import CampaignRefused, plan_campaign
     from mlgov_runtime.capacity.logic import Verdict
 

@@ -390,7 +390,7 @@ def test_restore_of_a_cold_endpoint_routes_to_the_fallback_and_back_once_invocat
             return f"recommendation_backend={value}"
 
     import mlgov.commands.capacity as command
-    from mlgov_runtime.adapters.autoscaling import AutoscalingWriter
+    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
 
     def fake_route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str, Any]:
         return RecordingRoute(), "bedrock-fallback", settings.capacity.fallback_route
@@ -449,7 +449,7 @@ def test_events_it_cannot_check_are_rejected_or_skipped_with_the_reason(capacity
 
 
 def test_targets_are_read_50_resource_ids_at_a_time(capacity_world: CapacityWorld) -> None:
-    from mlgov_runtime.adapters.autoscaling import AutoscalingReader
+    from mlgov_runtime.capacity.autoscaling import AutoscalingReader
 
     ids = [f"endpoint/manga-recommender-prod/variant/v{i}" for i in range(120)]
     for rid in ids[::40]:
@@ -493,7 +493,7 @@ def test_a_failure_after_a_change_names_the_change_and_its_undo_command(
 ) -> None:
     from botocore.exceptions import ClientError
 
-    from mlgov_runtime.adapters.autoscaling import AutoscalingWriter
+    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
 
     # Given an endpoint with no scalable target, and PutScalingPolicy denied to this caller
     world = capacity_world

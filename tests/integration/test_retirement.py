@@ -35,7 +35,7 @@ from mlgov.sandbox import FakeContext, load_event
 from mlgov.settings import parse_settings
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
 from mlgov_runtime.adapters.cost_anomaly import AnomaliesUnavailable, service_anomalies
-from mlgov_runtime.adapters.endpoint_retirement import EndpointMetrics
+from mlgov_runtime.retirement.endpoint_retirement import EndpointMetrics
 from tests.settings_files import NO_SETTINGS
 
 ACCOUNT, REGION = "123456789012", "us-east-1"

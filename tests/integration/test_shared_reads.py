@@ -22,8 +22,8 @@ from mlgov import emulator
 from mlgov.estate import GROUP, pinned_image
 from mlgov.settings import Settings, check_options
 from mlgov_runtime.adapters.member_accounts import MemberAccounts
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
 from mlgov_runtime.org_scan.logic import Target, scan_target
 from mlgov_runtime.registry import endpoint_checks
 

@@ -19,8 +19,8 @@ from mlgov_runtime.capacity.logic import (
     Verdict,
 )
 from mlgov_runtime.capacity.schedule import Window
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.core.findings import Finding
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
 from tests.unit.capacity_fakes import ACCOUNT, REGION, FakeCapacity
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)  # a Wednesday

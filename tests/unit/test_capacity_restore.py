@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from mlgov_runtime.capacity.check import CapacityChecker
 from mlgov_runtime.capacity.logic import CapacityAudit, CapacityPolicy
 from mlgov_runtime.capacity.restore import RestoreOptions, Restorer, Step
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from tests.unit.capacity_fakes import ACCOUNT, REGION, FakeCapacity, FakeRoute, FakeScaler, FakeWarmth
 
 PROD = "endpoint/manga-recommender-prod/variant/AllTraffic"

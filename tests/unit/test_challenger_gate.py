@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import ChallengerConfig, MetricNames
 from mlgov_runtime.challenger.decision import (
@@ -27,6 +26,7 @@ from mlgov_runtime.challenger.decision import (
     decide,
 )
 from mlgov_runtime.challenger.gate import decide_minutes
+from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics
 
 ENDPOINT = "manga-recommender-prod"
 PROD, CHAL = "AllTraffic", "challenger-v5"

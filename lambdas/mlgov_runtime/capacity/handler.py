@@ -14,17 +14,17 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlgov_runtime.adapters.autoscaling import AutoscalingReader
 from mlgov_runtime.adapters.aws import AccountNotReachable, context_for, context_for_account
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.organizations import ou_ancestors
+from mlgov_runtime.capacity.autoscaling import AutoscalingReader
 from mlgov_runtime.capacity.check import CapacityChecker, report
 from mlgov_runtime.capacity.events import CapacityRequest, InvalidEvent, parse_capacity_request
 from mlgov_runtime.capacity.logic import CapacityReadError, EndpointGone
 from mlgov_runtime.capacity.settings import CapacitySettings
 from mlgov_runtime.capacity.settings import settings as capacity_settings
 from mlgov_runtime.core.env import Lazy
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 
 SERVICE = "capacity-check"
 METRIC = "EndpointCanScaleToZero"

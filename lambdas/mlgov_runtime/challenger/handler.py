@@ -17,16 +17,16 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.aws import context_for
-from mlgov_runtime.adapters.endpoint_rollout import SageMakerRollout
 from mlgov_runtime.adapters.executions import describe_execution, get_role, start_named
 from mlgov_runtime.adapters.findings_store import channel_store
-from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import ChallengerConfig
+from mlgov_runtime.challenger.endpoint_rollout import SageMakerRollout
 from mlgov_runtime.challenger.events import InvalidEvent, PackageRegistered, parse_registered
 from mlgov_runtime.challenger.findings import refused_finding
 from mlgov_runtime.challenger.ports import Ports
 from mlgov_runtime.challenger.provenance import Provenance, UnverifiedStep, binding_problem, recorded_input
+from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics
 from mlgov_runtime.challenger.settings import settings as challenger_settings
 from mlgov_runtime.core.env import Lazy
 from mlgov_runtime.core.findings import store_and_publish

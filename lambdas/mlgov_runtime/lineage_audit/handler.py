@@ -21,9 +21,10 @@ from mlgov_runtime.adapters.organizations import ou_ancestors
 from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
 from mlgov_runtime.adapters.serving_index import ServingIndex
 from mlgov_runtime.core.env import Lazy
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor, EndpointOutcome, close_vanished, report_endpoint
 from mlgov_runtime.lineage_audit.events import AuditRequest, InvalidEvent, parse_audit_request
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, PackagePolicy
+from mlgov_runtime.lineage_audit.logic import PackagePolicy
 from mlgov_runtime.lineage_audit.settings import EndpointAuditSettings
 from mlgov_runtime.lineage_audit.settings import settings as audit_settings
 

@@ -24,11 +24,11 @@ from mlgov_runtime.adapters.approvals_store import DynamoApprovals, ExecutionRea
 from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
 from mlgov_runtime.adapters.cost_anomaly import AnomaliesUnavailable, service_anomalies
-from mlgov_runtime.adapters.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
 from mlgov_runtime.adapters.findings_store import FindingsStore, channel_store
 from mlgov_runtime.core.env import Lazy
 from mlgov_runtime.retirement.audit import on_tag_change, run_retiring_deadlines, run_stale_audit
 from mlgov_runtime.retirement.deletion import Steps
+from mlgov_runtime.retirement.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
 from mlgov_runtime.retirement.events import InvalidEvent, RetirementEvent, parse_event
 from mlgov_runtime.retirement.logic import Verdict
 from mlgov_runtime.retirement.settings import RetirementSettings, event_settings, step_settings
