@@ -7,6 +7,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mlgov_runtime.core import entry
+
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -30,7 +32,7 @@ SAGEMAKER_CALLS = (
 )
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(entry.InvalidEvent):
     """The event cannot be checked; the message says why."""
 
 

@@ -7,12 +7,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mlgov_runtime.core import entry
+
 SOURCE = "mlgov.retraining"
 DETAIL_TYPE = "Model Package Registered"
 PACKAGE_ARN = r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+"
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(entry.InvalidEvent):
     pass
 
 

@@ -6,6 +6,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from mlgov_runtime.core import entry
+
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -22,7 +24,7 @@ MODEL_CALLS = ("DeleteModel", "DeleteEndpointConfig")
 AUDITED_CALLS = ENDPOINT_CALLS + COMPONENT_CALLS + MODEL_CALLS
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(entry.InvalidEvent):
     """The event cannot be audited; the message says why, specifically."""
 
 

@@ -7,6 +7,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from mlgov_runtime.core import entry
+
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 ENDPOINT_ARN = re.compile(
@@ -19,7 +21,7 @@ TASKS = ("stale_audit", "retiring_deadlines")
 Task = Literal["stale_audit", "retiring_deadlines", "tag_change"]
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(entry.InvalidEvent):
     """The event is not one this function handles; the message says why."""
 
 
