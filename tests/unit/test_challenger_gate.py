@@ -16,16 +16,9 @@ from moto import mock_aws
 
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import ChallengerConfig, MetricNames
-from mlgov_runtime.challenger.decision import (
-    CONTINUE,
-    PROMOTE,
-    REJECT,
-    STOP_INVALID,
-    DecisionConfig,
-    VariantCounts,
-    decide,
-)
+from mlgov_runtime.challenger.decision import CONTINUE, PROMOTE, REJECT, STOP_INVALID, decide
 from mlgov_runtime.challenger.gate import decide_minutes
+from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
 from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics
 
 ENDPOINT = "manga-recommender-prod"

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mlgov_runtime.challenger.config import RetentionMetric
-from mlgov_runtime.challenger.decision import VariantCounts
+from mlgov_runtime.challenger.inputs import VariantCounts
 from mlgov_runtime.core.findings import FindingSink
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlgov_runtime.challenger.config import MetricNames, RetentionMetric
-from mlgov_runtime.challenger.decision import VariantCounts
+from mlgov_runtime.challenger.inputs import VariantCounts
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 # (field of VariantCounts, metric, statistic) read from AWS/SageMaker per endpoint and variant.

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 NAMESPACE = "MLGovernance"
 
-Handler = Callable[[Any, "LambdaContext"], Any]
+# Called by Lambda with (event, context); tests and the sandbox pass a stand-in context.
+Handler = Callable[..., Any]
 # The capability's logic behind idempotency: process(request=<the parsed event as a dict>, own_account=...).
 Process = Callable[..., dict[str, Any]]
 
