@@ -154,22 +154,17 @@ class ReadProgress:
             self.say(f"snapshot: {percent}% ({done / 1e6:,.1f} of {total / 1e6:,.1f} MB)")
 
 
-_NOT_FOUND = re.compile(r"could not find|not found|does not exist", re.IGNORECASE)
-
-
 def sagemaker_exists(client: Any, operation: str, **kwargs: Any) -> bool:
     """Does a describe_* call find its resource? False only for SageMaker's "not found" answer; any other
     failure (access denied, throttling) is raised, never read as absence."""
     from botocore.exceptions import ClientError
 
+    from mlgov_runtime.adapters.errors import is_not_found
+
     try:
         getattr(client, operation)(**kwargs)
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), error.get("Message", "")
-        if code in ("ResourceNotFound", "ResourceNotFoundException") or (
-            code == "ValidationException" and _NOT_FOUND.search(message)
-        ):
+        if is_not_found(exc):
             return False
         raise
     return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import pytest
@@ -32,6 +32,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class Request:
+    LOG_KEYS: ClassVar[tuple[str, ...]] = ("event_id", "name")
     event_id: str
     name: str
 
@@ -76,7 +77,6 @@ def entry_handler(request: pytest.FixtureRequest) -> Iterator[Any]:
                 parse,
                 process,
                 Settings,
-                log_keys=lambda r: {"event_id": r.event_id, "endpoint_name": r.name},
                 refuse=refuse,
                 skipped=(Unreachable,),
                 skipped_log="Account not auditable",
@@ -106,7 +106,7 @@ def test_an_event_runs_once_per_event_id_with_the_functions_own_account(entry_ha
     # The record names the capability's own logic (module and function), as before the entry existed.
     assert [i["id"]["S"].split("#")[0] for i in items] == [f"test-func.{__name__}.process"]
     keys = entry_handler.entry.logger.get_current_keys()
-    assert keys["event_id"] == "e-1" and keys["endpoint_name"] == "prod"
+    assert keys["event_id"] == "e-1" and keys["name"] == "prod"
 
 
 def test_a_refused_event_is_answered_without_processing(entry_handler: Any) -> None:

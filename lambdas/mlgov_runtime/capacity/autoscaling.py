@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mlgov_runtime.adapters.errors import error_text, is_not_found
 from mlgov_runtime.capacity.logic import CapacityReadError, EndpointGone, ScheduledAction
 
 NAMESPACE = "sagemaker"
-_NOT_FOUND = re.compile(r"could not find|not found|does not exist", re.IGNORECASE)
 
 
 def _translate(exc: Exception, what: str) -> Exception:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), error.get("Message", "")
-        if code in ("ResourceNotFound", "ResourceNotFoundException") or (
-            code == "ValidationException" and _NOT_FOUND.search(message)
-        ):
-            return EndpointGone(f"{what} not found")
-        return CapacityReadError(f"{code}: {message}" if message else code)
-    return CapacityReadError(f"{type(exc).__name__}: {exc}")
+    return EndpointGone(f"{what} not found") if is_not_found(exc) else CapacityReadError(error_text(exc))
 
 
 class AutoscalingReader:

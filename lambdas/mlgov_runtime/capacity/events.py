@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from mlgov_runtime.core import entry
 
@@ -38,6 +38,8 @@ class InvalidEvent(entry.InvalidEvent):
 
 @dataclass(frozen=True)
 class CapacityRequest:
+    # What every log line of its invocation carries.
+    LOG_KEYS: ClassVar[tuple[str, ...]] = ("event_id", "endpoint_name", "trigger")
     event_id: str
     trigger: str  # cloudtrail | state_change | schedule
     account_id: str

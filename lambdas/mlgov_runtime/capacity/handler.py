@@ -74,12 +74,4 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     return {"status": "checked", "trigger": parsed.trigger, "results": results}
 
 
-handler = entry.handler(
-    entry.events(
-        parse_capacity_request,
-        process,
-        capacity_settings.get,
-        log_keys=lambda r: {"event_id": r.event_id, "endpoint_name": r.endpoint_name, "trigger": r.trigger},
-        skipped=(Skipped,),
-    )
-)
+handler = entry.handler(entry.events(parse_capacity_request, process, capacity_settings.get, skipped=(Skipped,)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from mlgov_runtime.core import entry
 
@@ -20,6 +20,8 @@ class InvalidEvent(entry.InvalidEvent):
 
 @dataclass(frozen=True)
 class PackageRegistered:
+    # What every log line of its invocation carries.
+    LOG_KEYS: ClassVar[tuple[str, ...]] = ("event_id", "model_package_arn")
     event_id: str
     model_package_arn: str
     catalog_snapshot_date: str | None

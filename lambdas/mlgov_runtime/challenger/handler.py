@@ -142,7 +142,6 @@ on_registered = entry.events(
     parse_registered,
     start_experiment,
     challenger_settings.get,
-    log_keys=lambda r: {"event_id": r.event_id, "model_package_arn": r.model_package_arn},
     request=lambda r: {**r.to_dict(), "execution_name": r.execution_name},
     refuse=refuse_foreign_event,
 )

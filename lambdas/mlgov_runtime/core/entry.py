@@ -13,8 +13,8 @@ the CLI imports the capabilities' event parsers, which only need `InvalidEvent`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from mlgov_runtime.core.env import Lazy
 
@@ -35,6 +35,8 @@ class InvalidEvent(ValueError):
 
 
 class ParsedEvent(Protocol):
+    LOG_KEYS: ClassVar[tuple[str, ...]]  # its fields every log line of the invocation carries
+
     def to_dict(self) -> dict[str, Any]: ...
 
 
@@ -99,7 +101,6 @@ class Entry:
         process: Process,
         settings: Callable[[], IdempotencySettings],
         *,
-        log_keys: Callable[[P], Mapping[str, Any]],
         request: Callable[[P], dict[str, Any]] | None = None,
         refuse: Callable[[P, Any, str], dict[str, Any] | None] | None = None,
         skipped: tuple[type[Exception], ...] = (),
@@ -108,13 +109,14 @@ class Entry:
     ) -> Handler:
         """The event path of a function (not yet a Lambda handler: pass it to `handler`, or call it from one).
 
-        parse: the event -> a parsed request, or InvalidEvent ("Event rejected", {"status": "rejected"}).
+        parse: the event -> a parsed request, or InvalidEvent ("Event rejected", {"status": "rejected"}); the
+        request's LOG_KEYS fields go into every log line of the invocation.
         process: the capability's logic, called once per event id with request=..., own_account=...
         settings: the capability's settings loader (its idempotency table and TTL), read on first use.
-        log_keys: what every log line of the invocation carries. request: the parsed request as `process`
-        takes it (default its to_dict()). refuse: (parsed, event, own account) -> an answer given instead
-        of processing (before idempotency), or None. skipped: exceptions of `process` answered as
-        {"status": "skipped"} and logged as errors. failure_metric: counted on each rejection and skip.
+        request: the parsed request as `process` takes it (default its to_dict()).
+        refuse: (parsed, event, own account) -> an answer given instead of processing (before idempotency), or None.
+        skipped: exceptions of `process` answered as {"status": "skipped"} and logged as errors.
+        failure_metric: counted on each rejection and skip.
         """
         once = Lazy(lambda env: once_per_event(process, settings()))
 
@@ -133,7 +135,7 @@ class Entry:
                     return refused
             config, call = once.get()
             config.register_lambda_context(context)
-            self.logger.append_keys(**log_keys(parsed))
+            self.logger.append_keys(**{key: getattr(parsed, key) for key in parsed.LOG_KEYS})
             payload = request(parsed) if request is not None else parsed.to_dict()
             try:
                 return dict(call(request=payload, own_account=account))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from mlgov_runtime.core import entry
 
@@ -33,6 +33,8 @@ class InvalidEvent(entry.InvalidEvent):
 class AuditRequest:
     """What to audit, whatever event asked for it."""
 
+    # What every log line of its invocation carries.
+    LOG_KEYS: ClassVar[tuple[str, ...]] = ("event_id", "endpoint_name", "trigger")
     event_id: str
     trigger: Literal["cloudtrail", "state_change", "schedule", "package_change"]
     account_id: str

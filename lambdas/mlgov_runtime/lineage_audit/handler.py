@@ -144,7 +144,6 @@ handler = entry.handler(
         parse_audit_request,
         process,
         audit_settings.get,
-        log_keys=lambda r: {"event_id": r.event_id, "endpoint_name": r.endpoint_name, "trigger": r.trigger},
         skipped=(AccountNotReachable,),
         skipped_log="Account not auditable",
         failure_metric="AuditEventRejected",

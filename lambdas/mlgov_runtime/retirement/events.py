@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from mlgov_runtime.core import entry
 
@@ -37,6 +37,8 @@ class TagChange:
 
 @dataclass(frozen=True)
 class RetirementEvent:
+    # What every log line of its invocation carries.
+    LOG_KEYS: ClassVar[tuple[str, ...]] = ("event_id", "task")
     event_id: str
     task: Task
     account_id: str

@@ -106,9 +106,7 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     return result
 
 
-handler = entry.handler(
-    entry.events(parse_event, process, event_settings.get, log_keys=lambda e: {"event_id": e.event_id, "task": e.task})
-)
+handler = entry.handler(entry.events(parse_event, process, event_settings.get))
 
 
 @entry.handler
