@@ -18,6 +18,10 @@ class UsageError(Exception):
     """Bad arguments or configuration: exit 2 with one line on stderr."""
 
 
+class CommandFailed(Exception):
+    """The command could not do its work; the message says why (exit 1)."""
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line on stderr (exit 2), like every other error of the CLI."""
 

@@ -159,19 +159,23 @@ class EndpointWarmth:
     def invocations(self, endpoint: str, minutes: int = 5) -> tuple[bool, str]:
         """Sum of InvocationsPerInstance over the last minutes, per variant (CloudWatch matches every dimension)."""
         now = datetime.now(UTC)
-        variants = [v["VariantName"] for v in self._sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"]]
-        total = 0.0
-        for variant in variants:
+
+        def recent_sum(metric: str, dimensions: dict[str, str]) -> float:
             points = self._cw.get_metric_statistics(
                 Namespace="AWS/SageMaker",
-                MetricName="InvocationsPerInstance",
-                Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+                MetricName=metric,
+                Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
                 StartTime=now - timedelta(minutes=minutes),
                 EndTime=now,
                 Period=60,
                 Statistics=["Sum"],
             ).get("Datapoints", [])
-            total += sum(float(p.get("Sum", 0)) for p in points)
+            return sum(float(p.get("Sum", 0)) for p in points)
+
+        variants = [v["VariantName"] for v in self._sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"]]
+        total = sum(
+            recent_sum("InvocationsPerInstance", {"EndpointName": endpoint, "VariantName": v}) for v in variants
+        )
         # An endpoint serving through inference components reports its traffic per InferenceComponentName.
         components = [
             c["InferenceComponentName"]
@@ -179,17 +183,7 @@ class EndpointWarmth:
             for c in page.get("InferenceComponents", [])
         ]
         variant_total = total
-        for component in components:
-            points = self._cw.get_metric_statistics(
-                Namespace="AWS/SageMaker",
-                MetricName="Invocations",
-                Dimensions=[{"Name": "InferenceComponentName", "Value": component}],
-                StartTime=now - timedelta(minutes=minutes),
-                EndTime=now,
-                Period=60,
-                Statistics=["Sum"],
-            ).get("Datapoints", [])
-            total += sum(float(p.get("Sum", 0)) for p in points)
+        total += sum(recent_sum("Invocations", {"InferenceComponentName": c}) for c in components)
         text = f"InvocationsPerInstance {variant_total:g}"
         if components:
             text += f", Invocations {total - variant_total:g} on {len(components)} inference component(s)"
