@@ -16,7 +16,8 @@ import pytest
 from moto import mock_aws
 
 from mlgov.sandbox import ACCOUNT, FakeContext, emf_metric
-from mlgov_runtime.core.entry import Entry, InvalidEvent, account_of, once_per_event
+from mlgov_runtime.core.entry import Entry, account_of, once_per_event
+from mlgov_runtime.core.events import InvalidEvent
 from tests.conftest import load_event
 from tests.integration.conftest import Sandbox
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from mlgov_runtime.core import entry
+from mlgov_runtime.core import events as core_events
 
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -32,7 +32,7 @@ SAGEMAKER_CALLS = (
 )
 
 
-class InvalidEvent(entry.InvalidEvent):
+class InvalidEvent(core_events.InvalidEvent):
     """The event cannot be checked; the message says why."""
 
 

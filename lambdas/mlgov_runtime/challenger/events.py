@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from mlgov_runtime.core import entry
+from mlgov_runtime.core import events as core_events
 
 SOURCE = "mlgov.retraining"
 DETAIL_TYPE = "Model Package Registered"
 PACKAGE_ARN = r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+"
 
 
-class InvalidEvent(entry.InvalidEvent):
+class InvalidEvent(core_events.InvalidEvent):
     pass
 
 

@@ -7,8 +7,7 @@ anything runs, the rest goes once per event id (Powertools idempotency, DynamoDB
 logic with the function's own account. A capability's handler is then its parse function and its
 logic call.
 
-Powertools is imported when a function builds its entry or first runs, never by importing this module:
-the CLI imports the capabilities' event parsers, which only need `InvalidEvent`.
+Powertools is imported when a function builds its entry or first runs, never by importing this module.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from mlgov_runtime.core.env import Lazy
+from mlgov_runtime.core.events import InvalidEvent
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
@@ -28,10 +28,6 @@ NAMESPACE = "MLGovernance"
 Handler = Callable[..., Any]
 # The capability's logic behind idempotency: process(request=<the parsed event as a dict>, own_account=...).
 Process = Callable[..., dict[str, Any]]
-
-
-class InvalidEvent(ValueError):
-    """An event the function cannot act on, rejected before anything runs; the message says why."""
 
 
 class ParsedEvent(Protocol):

@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
-from mlgov_runtime.core import entry
+from mlgov_runtime.core import events as core_events
 
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -24,7 +24,7 @@ MODEL_CALLS = ("DeleteModel", "DeleteEndpointConfig")
 AUDITED_CALLS = ENDPOINT_CALLS + COMPONENT_CALLS + MODEL_CALLS
 
 
-class InvalidEvent(entry.InvalidEvent):
+class InvalidEvent(core_events.InvalidEvent):
     """The event cannot be audited; the message says why, specifically."""
 
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
-from mlgov_runtime.core import entry
+from mlgov_runtime.core import events as core_events
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -21,7 +21,7 @@ TASKS = ("stale_audit", "retiring_deadlines")
 Task = Literal["stale_audit", "retiring_deadlines", "tag_change"]
 
 
-class InvalidEvent(entry.InvalidEvent):
+class InvalidEvent(core_events.InvalidEvent):
     """The event is not one this function handles; the message says why."""
 
 
