@@ -23,14 +23,8 @@ for path in (ROOT, ROOT / "lambdas"):
         sys.path.insert(0, str(path))
 
 from mlgov.challenger_simulation import SimulationResult, simulate  # noqa: E402
-from mlgov_runtime.challenger.decision import (  # noqa: E402
-    CONTINUE,
-    INSUFFICIENT_DATA,
-    PROMOTE,
-    REJECT,
-    STOP_INVALID,
-    DecisionConfig,
-)
+from mlgov_runtime.challenger.decision import CONTINUE, INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID  # noqa: E402
+from mlgov_runtime.challenger.inputs import DecisionConfig  # noqa: E402
 
 TRAFFIC = (70, 350, 700, 3500, 7000)
 DROPS = (0.0, 0.05, 0.15, 0.30)
@@ -98,7 +92,8 @@ def rows(runs: int) -> list[dict[str, Any]]:
 
 def minutes_to_promote_identical(traffic: float, horizon: float = 24 * 60) -> float | None:
     """First 5-minute look at which expected counts with equal CTRs (8%) are promoted; None within the horizon."""
-    from mlgov_runtime.challenger.decision import VariantCounts, decide
+    from mlgov_runtime.challenger.decision import decide
+    from mlgov_runtime.challenger.inputs import VariantCounts
 
     config = DecisionConfig(max_minutes=horizon)
     w = config.traffic_fraction

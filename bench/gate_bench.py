@@ -40,7 +40,7 @@ for path in (ROOT, ROOT / "lambdas"):
         sys.path.insert(0, str(path))
 
 from mlgov_runtime.challenger import sequential as sq  # noqa: E402
-from mlgov_runtime.challenger.decision import DecisionConfig  # noqa: E402
+from mlgov_runtime.challenger.inputs import DecisionConfig  # noqa: E402
 
 DEFAULT_RUNS = 2000
 HORIZON = 360

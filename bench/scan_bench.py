@@ -139,7 +139,7 @@ def seed(url: str, endpoints: int = ENDPOINTS, start: int = 0, packages: list[st
     packages (created on the first call; pass them back to grow the estate)."""
     import boto3
 
-    from mlgov.estate import GROUP, pinned_image
+    from mlgov.estate import GROUP, approved_package
 
     sm = boto3.client(
         "sagemaker", endpoint_url=url, region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench"
@@ -147,17 +147,7 @@ def seed(url: str, endpoints: int = ENDPOINTS, start: int = 0, packages: list[st
     if packages is None:
         sm.create_model_package_group(ModelPackageGroupName=GROUP)
     packages = packages or [
-        sm.create_model_package(
-            ModelPackageGroupName=GROUP,
-            ModelApprovalStatus="Approved",
-            InferenceSpecification={
-                "Containers": [pinned_image(REGION)],
-                "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-            CustomerMetadataProperties={"catalog_snapshot_date": "2026-11-02"},
-        )["ModelPackageArn"]
-        for _ in range(PACKAGES)
+        approved_package(sm, REGION, {"catalog_snapshot_date": "2026-11-02"}) for _ in range(PACKAGES)
     ]
 
     def one(i: int) -> None:

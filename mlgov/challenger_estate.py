@@ -166,7 +166,7 @@ def seed_artifacts(client: Any, group: str = GROUP) -> list[str]:
     """Put every package's model artifact (S3) and image (ECR, in the image's own registry account, reached as
     Organizations' OrganizationAccountAccessRole) into the emulator, so a rollback's checks find them.
     `client(service, **kwargs)` makes a client; returns the URIs seeded."""
-    from mlgov_runtime.adapters.endpoint_rollout import ECR_IMAGE
+    from mlgov_runtime.challenger.endpoint_rollout import ECR_IMAGE
 
     sm, s3 = client("sagemaker"), client("s3")
     seeded: list[str] = []

@@ -22,15 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mlgov_runtime.challenger.decision import (
-    CONTINUE,
-    DECISIONS,
-    INSUFFICIENT_DATA,
-    PROMOTE,
-    REJECT,
-    STOP_INVALID,
-    DecisionConfig,
-)
+from mlgov_runtime.challenger.decision import CONTINUE, DECISIONS, INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
+from mlgov_runtime.challenger.inputs import DecisionConfig
 
 BASE_CTR = 0.08
 CODE = {name: code for code, name in enumerate(DECISIONS)}

@@ -15,6 +15,7 @@ from mlgov.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     EXIT_VIOLATIONS,
+    CommandFailed,
     OneLineParser,
     ReadProgress,
     UsageError,
@@ -58,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"mlgov: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    except CommandFailed as exc:
+        print(f"mlgov: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("mlgov: interrupted", file=sys.stderr)
         return EXIT_FAILURE

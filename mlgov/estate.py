@@ -6,6 +6,7 @@ each endpoint is and which verdict the audit must reach for it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,21 @@ TGI_PINNED = TGI_IMAGE + "@" + TGI_DIGEST
 def pinned_image(region: str) -> dict[str, str]:
     """A package container's image fields as registration pins them."""
     return {"Image": TGI_PINNED.format(region=region), "ImageDigest": TGI_DIGEST}
+
+
+def approved_package(sm: Any, region: str, metadata: dict[str, str] | None = None) -> str:
+    """An Approved package in GROUP whose image is pinned by digest; its ARN."""
+    response = sm.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [pinned_image(region)],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        **({"CustomerMetadataProperties": metadata} if metadata else {}),
+    )
+    return str(response["ModelPackageArn"])
 
 
 @dataclass
@@ -181,6 +197,16 @@ def seed_inference_component_endpoint(sm: Any, estate: Estate) -> str:
     estate.expected[LORA_HOST] = "UNREGISTERED"
     estate.descriptions[LORA_HOST] = "inference components: approved v2, and a rogue raw adapter"
     return LORA_HOST
+
+
+def drain_findings(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every finding waiting in the queue subscribed to the findings topic, taken off it."""
+    found: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+        for message in batch:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return found
 
 
 def create_governance_resources(ddb: Any, sns: Any, sqs: Any) -> dict[str, str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from mlgov.estate import GROUP, TGI_IMAGE, Estate, pinned_image, seed_estate
+from mlgov.estate import GROUP, TGI_IMAGE, Estate, approved_package, seed_estate
 
 BOOTSTRAP_ROLE = "OrganizationAccountAccessRole"  # Organizations creates it in every account it creates
 
@@ -93,16 +93,7 @@ def seed_small_estate(sm: Any, account_id: str, region: str) -> Estate:
     sm.create_model_package_group(ModelPackageGroupName=GROUP, ModelPackageGroupDescription="recommendation adapters")
     image = TGI_IMAGE.format(region=region)
     for label, snapshot in (("fresh", "2026-11-02"), ("old", "2026-03-14")):
-        arn = sm.create_model_package(
-            ModelPackageGroupName=GROUP,
-            ModelApprovalStatus="Approved",
-            InferenceSpecification={
-                "Containers": [pinned_image(region)],
-                "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-            CustomerMetadataProperties={"catalog_snapshot_date": snapshot, "team": "recsys"},
-        )["ModelPackageArn"]
+        arn = approved_package(sm, region, {"catalog_snapshot_date": snapshot, "team": "recsys"})
         estate.packages[label] = arn
         sm.create_model(
             ModelName=f"rec-{label}",

@@ -13,6 +13,7 @@ from mlgov.commands.common import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_VIOLATIONS,
+    CommandFailed,
     UsageError,
     _aws,
     _aws_options,
@@ -42,11 +43,25 @@ def capacity_policy(settings: Any) -> Any:
     )
 
 
+def _audited(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
+    """The named endpoint's capacity audit: one that does not exist is a usage error (exit 2), one that
+    cannot be read a failure (exit 1)."""
+    from mlgov_runtime.capacity.logic import Verdict
+
+    aws, checker = _checker(args, settings)
+    audit = checker.check_endpoint(args.endpoint)
+    if not audit.found:
+        raise UsageError(f"endpoint {args.endpoint} does not exist in {checker.account_id}/{checker.region}")
+    if audit.verdict is Verdict.ERROR:
+        raise CommandFailed(audit.reasons[0])
+    return aws, checker, audit
+
+
 def _checker(args: argparse.Namespace, settings: Any) -> tuple[Any, Any]:
-    from mlgov_runtime.adapters.autoscaling import AutoscalingReader
     from mlgov_runtime.adapters.organizations import ou_ancestors
+    from mlgov_runtime.capacity.autoscaling import AutoscalingReader
     from mlgov_runtime.capacity.check import CapacityChecker
-    from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+    from mlgov_runtime.core.exemptions import ExemptionPolicy
 
     aws = _aws(args)
     try:
@@ -133,8 +148,8 @@ def _route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str | None, Any
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from mlgov_runtime.adapters.autoscaling import AutoscalingWriter, EndpointWarmth
     from mlgov_runtime.adapters.finding_log import FindingLog
+    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter, EndpointWarmth
     from mlgov_runtime.capacity.check import endpoint_arn
     from mlgov_runtime.capacity.logic import KINDS, Verdict
     from mlgov_runtime.capacity.restore import RestoreOptions, Restorer, Step
@@ -145,13 +160,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     minimum = args.min if args.min is not None else floor
     if not floor <= minimum <= 1000:
         raise UsageError(f"--min {minimum}: must be at least thresholds.min_endpoint_capacity ({floor}) and <= 1000")
-    aws, checker = _checker(args, settings)
-    before = checker.check_endpoint(args.endpoint)
-    if not before.found:
-        raise UsageError(f"endpoint {args.endpoint} does not exist in {checker.account_id}/{checker.region}")
-    if before.verdict is Verdict.ERROR:
-        print(f"mlgov: error: {before.reasons[0]}", file=sys.stderr)
-        return EXIT_FAILURE
+    aws, checker, before = _audited(args, settings)
     if before.verdict is Verdict.EXEMPT:
         print(f"{args.endpoint}: {before.reasons[0]} Nothing to restore.", file=sys.stderr)
         return EXIT_OK
@@ -269,21 +278,14 @@ def _campaign_name(value: str) -> str:
 def cmd_campaign(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
-    from mlgov_runtime.adapters.autoscaling import AutoscalingWriter
+    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
     from mlgov_runtime.capacity.campaign import CampaignRefused, plan_campaign
-    from mlgov_runtime.capacity.logic import Verdict
 
     settings = _settings(args)
     per_instance = args.per_instance or settings.capacity.target_invocations_per_instance
     if not 0 <= args.lead_minutes <= 24 * 60:
         raise UsageError(f"--lead-minutes {args.lead_minutes:g}: between 0 and 1440")
-    aws, checker = _checker(args, settings)
-    audit = checker.check_endpoint(args.endpoint)
-    if not audit.found:
-        raise UsageError(f"endpoint {args.endpoint} does not exist in {checker.account_id}/{checker.region}")
-    if audit.verdict is Verdict.ERROR:
-        print(f"mlgov: error: {audit.reasons[0]}", file=sys.stderr)
-        return EXIT_FAILURE
+    aws, _, audit = _audited(args, settings)
     try:
         plan = plan_campaign(
             audit,

@@ -44,7 +44,7 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _rollout(aws: Any) -> Any:
-    from mlgov_runtime.adapters.endpoint_rollout import SageMakerRollout
+    from mlgov_runtime.challenger.endpoint_rollout import SageMakerRollout
 
     return SageMakerRollout(aws.client("sagemaker"))
 
@@ -68,9 +68,9 @@ def challenger_status(
 ) -> dict[str, Any]:
     """The decision the monitor would take now, over the last `minutes` or since the endpoint last changed
     (when the challenger went live)."""
-    from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
     from mlgov_runtime.challenger import logic
     from mlgov_runtime.challenger.ports import NotFound
+    from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics
 
     rollout = _rollout(aws)
     try:
@@ -374,7 +374,7 @@ def _progress(message: str) -> None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from mlgov_runtime.adapters.endpoint_rollout import ArtifactCheck
+    from mlgov_runtime.challenger.endpoint_rollout import ArtifactCheck
     from mlgov_runtime.challenger.rollback import (
         ROLLED_BACK,
         RollbackRefused,

@@ -18,6 +18,10 @@ class UsageError(Exception):
     """Bad arguments or configuration: exit 2 with one line on stderr."""
 
 
+class CommandFailed(Exception):
+    """The command could not do its work; the message says why (exit 1)."""
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line on stderr (exit 2), like every other error of the CLI."""
 
@@ -154,22 +158,17 @@ class ReadProgress:
             self.say(f"snapshot: {percent}% ({done / 1e6:,.1f} of {total / 1e6:,.1f} MB)")
 
 
-_NOT_FOUND = re.compile(r"could not find|not found|does not exist", re.IGNORECASE)
-
-
 def sagemaker_exists(client: Any, operation: str, **kwargs: Any) -> bool:
     """Does a describe_* call find its resource? False only for SageMaker's "not found" answer; any other
     failure (access denied, throttling) is raised, never read as absence."""
     from botocore.exceptions import ClientError
 
+    from mlgov_runtime.adapters.errors import is_not_found
+
     try:
         getattr(client, operation)(**kwargs)
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), error.get("Message", "")
-        if code in ("ResourceNotFound", "ResourceNotFoundException") or (
-            code == "ValidationException" and _NOT_FOUND.search(message)
-        ):
+        if is_not_found(exc):
             return False
         raise
     return True

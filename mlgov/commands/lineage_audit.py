@@ -63,8 +63,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.artifacts import store_pins
     from mlgov_runtime.adapters.organizations import ou_ancestors
     from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
+    from mlgov_runtime.core.exemptions import ExemptionPolicy
     from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
-    from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, PackagePolicy, ReadFailure, ResourceNotFound
+    from mlgov_runtime.lineage_audit.logic import PackagePolicy, ReadFailure, ResourceNotFound
 
     settings = _settings(args)
     concurrency = settings.org_scan.endpoint_concurrency  # the org scan's worker and its bound

@@ -55,7 +55,7 @@ def _context(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
 
 def _ports(aws: Any) -> tuple[Any, Any]:
     from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
-    from mlgov_runtime.adapters.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
+    from mlgov_runtime.retirement.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
 
     return SageMakerEndpoints(aws.client("sagemaker")), EndpointMetrics(CloudWatchMetrics(aws.client("cloudwatch")))
 

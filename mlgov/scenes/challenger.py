@@ -24,8 +24,9 @@ from mlgov.estate import GROUP
 from mlgov.sandbox import ACCOUNT, REGION, FakeContext, handler_environment
 from mlgov.scenes import Stage, fallback
 from mlgov.settings import Challenger, Thresholds
-from mlgov_runtime.challenger.decision import REJECT, VariantCounts, naive_rule
+from mlgov_runtime.challenger.decision import REJECT, naive_rule
 from mlgov_runtime.challenger.findings import pct
+from mlgov_runtime.challenger.inputs import VariantCounts
 from mlgov_runtime.core.env import reset_all
 
 PROD = "manga-recommender-prod"

@@ -25,7 +25,7 @@ from moto import mock_aws
 from mlgov.approvals_sandbox import ApprovalUrls, approval_urls, button_press, create_approvals_table, post, slack_post
 from mlgov.cli import main
 from mlgov.emulator_sfn import entered, executable_definition, lambdas_in_process, wait_for
-from mlgov.estate import create_governance_resources
+from mlgov.estate import create_governance_resources, drain_findings
 from mlgov.retirement_estate import (
     IDLE,
     RETURNING,
@@ -238,12 +238,7 @@ class Machine:
     drained: list[dict[str, Any]] = field(default_factory=list)  # every finding published so far
 
     def published(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        queue = self.resources["FINDINGS_QUEUE_URL"]
-        while batch := self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
-            for message in batch:
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        found = drain_findings(self.sqs, self.resources["FINDINGS_QUEUE_URL"])
         self.drained += found
         return found
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -15,11 +14,13 @@ import pytest
 from botocore.client import BaseClient
 from moto import mock_aws
 
-from mlgov.estate import Estate, create_governance_resources, seed_estate
+from mlgov.estate import Estate, create_governance_resources, drain_findings, seed_estate
 from mlgov.sandbox import FakeContext
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# What every handler fixture sets beside the governance resources.
+HANDLER_ENV = {"EXEMPT_ACCOUNT_IDS": ACCOUNT, "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance"}
 
 
 @dataclass
@@ -37,20 +38,29 @@ class Sandbox:
 
     def published(self) -> list[dict[str, Any]]:
         """Drain the queue subscribed to the findings topic."""
-        found: list[dict[str, Any]] = []
-        while True:
-            batch = self.sqs.receive_message(QueueUrl=self.resources["FINDINGS_QUEUE_URL"], MaxNumberOfMessages=10)
-            if not batch.get("Messages"):
-                return found
-            for message in batch["Messages"]:
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(
-                    QueueUrl=self.resources["FINDINGS_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"]
-                )
+        return drain_findings(self.sqs, self.resources["FINDINGS_QUEUE_URL"])
 
     def stored(self) -> list[dict[str, Any]]:
         items = self.ddb.scan(TableName=self.resources["FINDINGS_TABLE_NAME"])["Items"]
         return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+
+@contextlib.contextmanager
+def runtime_env(monkeypatch: pytest.MonkeyPatch, values: Mapping[str, str]) -> Iterator[None]:
+    """The runtime's environment for one test: set, with the runtime's cached clients and settings forgotten
+    before and after, so every handler reads what this test set."""
+    from mlgov_runtime.adapters import aws
+    from mlgov_runtime.core import env
+
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    aws.context_for.cache_clear()
+    env.reset_all()
+    try:
+        yield
+    finally:
+        aws.context_for.cache_clear()
+        env.reset_all()
 
 
 @pytest.fixture
@@ -61,33 +71,30 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
         sqs = boto3.client("sqs", region_name=REGION)
         estate = seed_estate(sm, ACCOUNT, REGION)
         resources = create_governance_resources(ddb, boto3.client("sns", region_name=REGION), sqs)
-        for key, value in resources.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("EXEMPT_ACCOUNT_IDS", ACCOUNT)
-        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLGovernance")
-        from mlgov_runtime.adapters import aws
+        with runtime_env(monkeypatch, {**resources, **HANDLER_ENV}):
+            from mlgov_runtime.lineage_audit import handler as module
 
-        aws.context_for.cache_clear()
-        from mlgov_runtime.core import env
-        from mlgov_runtime.lineage_audit import handler as module
-
-        env.reset_all()
-        yield Sandbox(estate, resources, module, sm, ddb, sqs)
-        aws.context_for.cache_clear()
-        env.reset_all()
+            yield Sandbox(estate, resources, module, sm, ddb, sqs)
     os.environ.pop("EXEMPT_ACCOUNT_IDS", None)
 
 
+def service_and_operation(client: Any, operation_name: str) -> tuple[str, ...]:
+    return (client.meta.service_model.service_name, operation_name)
+
+
 @contextlib.contextmanager
-def recorded_aws_calls() -> Iterator[set[tuple[str, str]]]:
-    """(service, operation) of every AWS call made in the block, by any botocore client: the
-    product's, Powertools' (idempotency, parameters) and anything else. No filter."""
-    made: set[tuple[str, str]] = set()
+def recorded_aws_calls(
+    describe: Callable[[Any, str], tuple[str, ...]] = service_and_operation,
+) -> Iterator[set[Any]]:
+    """(service, operation), or what `describe` makes of (client, operation), of every AWS call made in the
+    block, by any botocore client: the product's, Powertools' (idempotency, parameters) and anything else.
+    No filter."""
+    made: set[Any] = set()
     client_class: Any = BaseClient
     original = client_class._make_api_call
 
     def recording(self: Any, operation_name: str, api_params: Any) -> Any:
-        made.add((self.meta.service_model.service_name, operation_name))
+        made.add(describe(self, operation_name))
         return original(self, operation_name, api_params)
 
     client_class._make_api_call = recording

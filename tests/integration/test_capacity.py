@@ -24,14 +24,14 @@ from moto import mock_aws
 from mlgov.capacity_estate import seed_capacity
 from mlgov.cli import main as cli
 from mlgov.emulator import install
-from mlgov.estate import Estate, create_governance_resources, seed_estate
+from mlgov.estate import Estate, create_governance_resources, drain_findings, seed_estate
 from mlgov.sandbox import FakeContext, emf_metric
 from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteError, RouteTarget
 from mlgov_runtime.adapters.finding_log import FindingLog
 from mlgov_runtime.capacity.logic import COPIES_DIMENSION
 from mlgov_runtime.core.findings import finding_id
 from tests.conftest import load_event
-from tests.integration.conftest import ACCOUNT, REGION
+from tests.integration.conftest import ACCOUNT, HANDLER_ENV, REGION, runtime_env
 from tests.settings_files import NO_SETTINGS
 
 PROD = "manga-recommender-prod"
@@ -79,16 +79,7 @@ class CapacityWorld:
         return result
 
     def published(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        while batch := self.sqs.receive_message(
-            QueueUrl=self.resources["FINDINGS_QUEUE_URL"], MaxNumberOfMessages=10
-        ).get("Messages"):
-            for message in batch:
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(
-                    QueueUrl=self.resources["FINDINGS_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"]
-                )
-        return found
+        return drain_findings(self.sqs, self.resources["FINDINGS_QUEUE_URL"])
 
 
 @pytest.fixture
@@ -102,19 +93,10 @@ def capacity_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[CapacityWorld]:
         estate = seed_estate(sm, ACCOUNT, REGION)
         expected = seed_capacity(aas)
         resources = create_governance_resources(ddb, boto3.client("sns", region_name=REGION), sqs)
-        for key, value in resources.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("EXEMPT_ACCOUNT_IDS", ACCOUNT)
-        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLGovernance")
-        from mlgov_runtime.adapters import aws
-        from mlgov_runtime.capacity import handler
-        from mlgov_runtime.core import env
+        with runtime_env(monkeypatch, {**resources, **HANDLER_ENV}):
+            from mlgov_runtime.capacity import handler
 
-        aws.context_for.cache_clear()
-        env.reset_all()
-        yield CapacityWorld(estate, expected, resources, sm, aas, ddb, sqs, handler)
-        aws.context_for.cache_clear()
-        env.reset_all()
+            yield CapacityWorld(estate, expected, resources, sm, aas, ddb, sqs, handler)
 
 
 def register_event(min_capacity: int, event_id: str, resource: str = PROD_TARGET) -> dict[str, Any]:
@@ -390,7 +372,7 @@ def test_restore_of_a_cold_endpoint_routes_to_the_fallback_and_back_once_invocat
             return f"recommendation_backend={value}"
 
     import mlgov.commands.capacity as command
-    from mlgov_runtime.adapters.autoscaling import AutoscalingWriter
+    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
 
     def fake_route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str, Any]:
         return RecordingRoute(), "bedrock-fallback", settings.capacity.fallback_route
@@ -449,7 +431,7 @@ def test_events_it_cannot_check_are_rejected_or_skipped_with_the_reason(capacity
 
 
 def test_targets_are_read_50_resource_ids_at_a_time(capacity_world: CapacityWorld) -> None:
-    from mlgov_runtime.adapters.autoscaling import AutoscalingReader
+    from mlgov_runtime.capacity.autoscaling import AutoscalingReader
 
     ids = [f"endpoint/manga-recommender-prod/variant/v{i}" for i in range(120)]
     for rid in ids[::40]:
@@ -493,7 +475,7 @@ def test_a_failure_after_a_change_names_the_change_and_its_undo_command(
 ) -> None:
     from botocore.exceptions import ClientError
 
-    from mlgov_runtime.adapters.autoscaling import AutoscalingWriter
+    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
 
     # Given an endpoint with no scalable target, and PutScalingPolicy denied to this caller
     world = capacity_world

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from mlgov.challenger_estate import VariantTraffic, put_retention, put_traffic, register_candidate
 from mlgov.emulator import install
-from mlgov.estate import GROUP, create_governance_resources, seed_estate
+from mlgov.estate import GROUP, create_governance_resources, drain_findings, seed_estate
 from mlgov.sandbox import FakeContext
 from mlgov.settings import Challenger, Thresholds
 from tests.integration.test_coverage_and_retraining import fresh_handler
@@ -55,14 +55,7 @@ class Lab:
         return register_candidate(self.sm, REGION, retraining=(self.sfn, self.retraining_arn), **kw)
 
     def published(self) -> list[dict[str, Any]]:
-        out = []
-        while batch := self.sqs.receive_message(
-            QueueUrl=self.resources["FINDINGS_QUEUE_URL"], MaxNumberOfMessages=10
-        ).get("Messages"):
-            for m in batch:
-                out.append(json.loads(m["Body"]))
-                self.sqs.delete_message(QueueUrl=self.resources["FINDINGS_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
-        return out
+        return drain_findings(self.sqs, self.resources["FINDINGS_QUEUE_URL"])
 
     def package(self, arn: str) -> dict[str, Any]:
         return dict(self.sm.describe_model_package(ModelPackageName=arn))

@@ -211,9 +211,7 @@ def test_notify_refuses_a_finding_with_the_wrong_types(
     monkeypatch.setenv("MLGOV_SLACK_WEBHOOK_URL", "http://127.0.0.1:9/services/T/B/X")
     path = tmp_path / "finding.json"
     path.write_text(json.dumps({**sample_finding(), **change}))
-    usage_error(
-        capsys, main(["notify", "send", "--finding-file", str(path), "--config", NO_SETTINGS]), fragment
-    )
+    usage_error(capsys, main(["notify", "send", "--finding-file", str(path), "--config", NO_SETTINGS]), fragment)
 
 
 def test_notify_names_the_jira_project_it_used_and_reports_failures_on_stderr(

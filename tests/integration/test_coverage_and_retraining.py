@@ -26,7 +26,7 @@ from mlgov.catalog_estate import (
 )
 from mlgov.cli import main
 from mlgov.emulator import push_image
-from mlgov.estate import TGI_IMAGE, create_governance_resources
+from mlgov.estate import TGI_IMAGE, create_governance_resources, drain_findings
 from mlgov.sandbox import FakeContext, load_event
 from mlgov.settings import gate_thresholds_json, parse_settings
 from mlgov_runtime.adapters.catalog import snapshot_chunks
@@ -35,6 +35,18 @@ from tests.settings_files import NO_SETTINGS
 
 REGION = "us-east-1"
 GROUP = "manga-recommender"
+
+
+# An offline evaluation that passes every gate threshold.
+PASSING_EVALUATION = {
+    "eval_loss": 0.11,
+    "catalog_coverage_per_1000_sessions": 212,
+    "long_tail_exposure": 0.31,
+    "json_format_failure_rate": 0.012,
+    "safety_violations": 0,
+    "mrr_at_10": 0.41,
+    "cold_start_recommendations": ["MNG-01790"],
+}
 
 
 @dataclass
@@ -57,15 +69,18 @@ class World:
         self.s3.put_object(Bucket=SNAPSHOT_BUCKET, Key=key, Body=body)
         return f"s3://{SNAPSHOT_BUCKET}/{key}"
 
+    def trained(self, job: str, evaluation: dict[str, Any]) -> dict[str, str]:
+        """A finished training job as the state machine hands it on; its evaluation.json where the gate reads it."""
+        key = f"evaluations/{job}/evaluation.json"
+        self.s3.put_object(Bucket=SNAPSHOT_BUCKET, Key=key, Body=json.dumps(evaluation))
+        return {
+            "job_name": job,
+            "job_arn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{job}",
+            "model_artifacts": self.training_output(job),
+        }
+
     def published(self) -> list[dict[str, Any]]:
-        out = []
-        while batch := self.sqs.receive_message(
-            QueueUrl=self.resources["FINDINGS_QUEUE_URL"], MaxNumberOfMessages=10
-        ).get("Messages"):
-            for m in batch:
-                out.append(json.loads(m["Body"]))
-                self.sqs.delete_message(QueueUrl=self.resources["FINDINGS_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
-        return out
+        return drain_findings(self.sqs, self.resources["FINDINGS_QUEUE_URL"])
 
 
 @pytest.fixture
@@ -351,23 +366,7 @@ def test_offline_gate_and_registration_write_the_metadata_schema(world: World) -
     pipeline = fresh_handler("mlgov_runtime.retraining.handler")
     prepared = step(pipeline, "prepare", {})
     quality = step(pipeline, "quality_gate", {"prepared": prepared})
-    training = {
-        "job_name": "lora-exec-1",
-        "job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-exec-1",
-        "model_artifacts": world.training_output("lora-exec-1"),
-    }
-    evaluation = {
-        "eval_loss": 0.11,
-        "catalog_coverage_per_1000_sessions": 212,
-        "long_tail_exposure": 0.31,
-        "json_format_failure_rate": 0.012,
-        "safety_violations": 0,
-        "mrr_at_10": 0.41,
-        "cold_start_recommendations": ["MNG-01790"],
-    }
-    world.s3.put_object(
-        Bucket=SNAPSHOT_BUCKET, Key="evaluations/lora-exec-1/evaluation.json", Body=json.dumps(evaluation)
-    )
+    training = world.trained("lora-exec-1", PASSING_EVALUATION)
     offline = step(pipeline, "offline_gate", {"training": training})
     assert offline["passed"], offline["failed"]
     execution = "arn:aws:states:us-east-1:123456789012:execution:RetrainingStateMachine:exec-1"
@@ -426,21 +425,28 @@ def test_a_failed_gate_becomes_a_finding_naming_the_check(world: World) -> None:
     assert "ja_query_fraction" in finding["title"] and "15.0% below" in finding["detail"]
 
 
-def test_mlgov_register_refuses_a_missing_field_by_name_and_registers_a_complete_one(
-    world: World, tmp_path: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    meta = {
-        "training_job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-manual-1",
+def registration_metadata(world: World, job: str) -> dict[str, Any]:
+    """What `mlgov register --metadata-file` takes for a package trained by `job`, every field present."""
+    return {
+        "training_job_arn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{job}",
         "git_commit_sha": "3f2a9c1",
         "training_data_s3_uri": world.snapshot_uri,
         "training_data_version": "v7",
         "trained_at_utc": "2026-11-20T04:00:00Z",
+        "catalog_snapshot_date": "2026-11-18",
         "evaluation_metrics": {"eval_loss": 0.11},
         "shadow_ctr_eligible": False,
         "intended_use_case": "recommendation",
         "team": "recsys",
         "approved_by": "pending-manual-approval",
     }
+
+
+def test_mlgov_register_refuses_a_missing_field_by_name_and_registers_a_complete_one(
+    world: World, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = registration_metadata(world, "lora-manual-1")
+    del meta["catalog_snapshot_date"]
     path = tmp_path / "meta.json"
     path.write_text(json.dumps(meta))
     args = [
@@ -474,21 +480,8 @@ def test_mlgov_register_refuses_a_missing_field_by_name_and_registers_a_complete
 def test_mlgov_register_refuses_what_it_cannot_pin(
     world: World, tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    meta = {
-        "training_job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-manual-2",
-        "git_commit_sha": "3f2a9c1",
-        "training_data_s3_uri": world.snapshot_uri,
-        "training_data_version": "v7",
-        "trained_at_utc": "2026-11-20T04:00:00Z",
-        "catalog_snapshot_date": "2026-11-18",
-        "evaluation_metrics": {"eval_loss": 0.11},
-        "shadow_ctr_eligible": False,
-        "intended_use_case": "recommendation",
-        "team": "recsys",
-        "approved_by": "pending-manual-approval",
-    }
     path = tmp_path / "meta.json"
-    path.write_text(json.dumps(meta))
+    path.write_text(json.dumps(registration_metadata(world, "lora-manual-2")))
     base = ["register", "--group", GROUP, "--metadata-file", str(path), "--region", REGION]
     before = len(world.sm.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"])
     missing_tag = world.inference_image.rsplit(":", 1)[0] + ":no-such-tag"

@@ -12,9 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mlgov_runtime.adapters.autoscaling import EndpointWarmth
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
-from mlgov_runtime.adapters.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
+from mlgov_runtime.capacity.autoscaling import EndpointWarmth
+from mlgov_runtime.retirement.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
 
 REGION = "us-east-1"
 

@@ -12,8 +12,9 @@ from botocore.stub import Stubber
 from mlgov.sandbox import emf_metric
 from mlgov_runtime.adapters.findings_store import FindingsStore
 from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, Verdict
+from mlgov_runtime.lineage_audit.logic import Verdict
 from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, REGION, Sandbox
 

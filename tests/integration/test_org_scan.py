@@ -5,7 +5,6 @@ The real plan, worker and aggregation handlers run, as the state machine would c
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,11 +16,12 @@ import pytest
 from moto import mock_aws
 
 from mlgov import emulator
-from mlgov.estate import create_governance_resources
+from mlgov.estate import create_governance_resources, drain_findings
 from mlgov.org_estate import Organization, seed_organization
 from mlgov.sandbox import FakeContext
 from mlgov.settings import Settings, check_options
 from mlgov_runtime.org_scan import settings as e
+from tests.integration.conftest import recorded_aws_calls, runtime_env
 from tests.settings_files import NO_SETTINGS
 
 REGION = "us-east-1"
@@ -43,13 +43,7 @@ class OrgWorld:
         return self.org.members[name].account_id
 
     def published(self) -> list[dict[str, Any]]:
-        out = []
-        queue = self.resources["FINDINGS_QUEUE_URL"]
-        while batch := self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
-            for m in batch:
-                out.append(json.loads(m["Body"]))
-                self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
-        return out
+        return drain_findings(self.sqs, self.resources["FINDINGS_QUEUE_URL"])
 
     def execute(self, batch_size: int = 2, before_aggregate: Any = None) -> dict[str, Any]:
         """What the state machine does: plan, the Map's batches through the worker, aggregate
@@ -103,18 +97,10 @@ def org_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[OrgWorld]:
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         mac_key = session.client("kms").create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
         monkeypatch.setenv(e.RESULT_MAC_KEY_ID, mac_key["KeyMetadata"]["Arn"])
-        for key, value in _environment(org, resources).items():
-            monkeypatch.setenv(key, value)
-        from mlgov_runtime.adapters import aws
-        from mlgov_runtime.core import env
+        with runtime_env(monkeypatch, _environment(org, resources)):
+            from mlgov_runtime.org_scan import handler
 
-        aws.context_for.cache_clear()
-        env.reset_all()
-        from mlgov_runtime.org_scan import handler
-
-        yield OrgWorld(org, resources, s3, ddb, sqs, handler)
-        aws.context_for.cache_clear()
-        env.reset_all()
+            yield OrgWorld(org, resources, s3, ddb, sqs, handler)
 
 
 def test_two_member_accounts_are_scanned_through_their_roles_and_the_third_is_an_error_row(org_world: OrgWorld) -> None:
@@ -277,37 +263,22 @@ def test_the_report_lists_every_production_endpoints_snapshot_age_and_a_markdown
     assert "## Unreachable (1)" in markdown and "recs-staging-legacy | STALE | 2026-03-14" in markdown
 
 
-def member_calls(made: set[tuple[str, str, str]]) -> set[tuple[str, str]]:
+def member_calls(made: set[tuple[str, ...]]) -> set[tuple[str, str]]:
     return {(service, op) for service, op, key in made if key.startswith("ASIA")}
 
 
-@contextlib.contextmanager
-def calls_with_keys() -> Iterator[set[tuple[str, str, str]]]:
-    """(service, operation, access key) of every call: assumed-role sessions sign with ASIA... keys."""
-    from botocore.client import BaseClient
-
-    made: set[tuple[str, str, str]] = set()
-    client_class: Any = BaseClient
-    original = client_class._make_api_call
-
-    def recording(self: Any, operation_name: str, api_params: Any) -> Any:
-        creds = self._request_signer._credentials
-        key = creds.get_frozen_credentials().access_key if creds else ""
-        made.add((self.meta.service_model.service_name, operation_name, key))
-        return original(self, operation_name, api_params)
-
-    client_class._make_api_call = recording
-    try:
-        yield made
-    finally:
-        client_class._make_api_call = original
+def with_access_key(client: Any, operation_name: str) -> tuple[str, ...]:
+    """(service, operation, access key): assumed-role sessions sign with ASIA... keys."""
+    creds = client._request_signer._credentials
+    key = creds.get_frozen_credentials().access_key if creds else ""
+    return (client.meta.service_model.service_name, operation_name, key)
 
 
 def test_in_member_accounts_the_scan_calls_only_what_the_member_role_grants(org_world: OrgWorld) -> None:
     from mlgov_runtime.core.permissions import iam_action
     from mlgov_runtime.registry import member_actions
 
-    with calls_with_keys() as made:
+    with recorded_aws_calls(with_access_key) as made:
         org_world.execute()
     in_members = {iam_action(*call) for call in member_calls(made)}
     assert "sagemaker:DescribeEndpoint" in in_members
@@ -320,9 +291,7 @@ def test_mlgov_scan_prints_accounts_and_endpoints_and_exits_3(
     from mlgov.cli import main
 
     accounts = ",".join(org_world.account(n) for n in ("staging", "sandbox"))
-    code = main(
-        ["scan", "--accounts", accounts, "--regions", REGION, "--format", "json", "--config", NO_SETTINGS]
-    )
+    code = main(["scan", "--accounts", accounts, "--regions", REGION, "--format", "json", "--config", NO_SETTINGS])
     out = json.loads(capsys.readouterr().out)
     assert code == 3
     assert [(a["account_id"], a["status"]) for a in out["accounts"]] == [

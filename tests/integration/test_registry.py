@@ -19,7 +19,13 @@ from tests.conftest import load_event
 from tests.integration.conftest import Sandbox, recorded_aws_calls
 from tests.integration.test_approvals import approve_directly, running_execution
 from tests.integration.test_capacity import CapacityWorld, capacity_world, register_event
-from tests.integration.test_coverage_and_retraining import SNAPSHOT_BUCKET, World, fresh_handler, step, world
+from tests.integration.test_coverage_and_retraining import (
+    PASSING_EVALUATION,
+    World,
+    fresh_handler,
+    step,
+    world,
+)
 from tests.integration.test_notifier_securityhub import hub
 from tests.integration.test_org_scan import OrgWorld, org_world
 
@@ -67,21 +73,7 @@ def _coverage(request: pytest.FixtureRequest) -> Calls:
 def _retraining(request: pytest.FixtureRequest) -> Calls:
     world_: World = request.getfixturevalue("world")
     pipeline = fresh_handler("mlgov_runtime.retraining.handler")
-    training = {
-        "job_name": "lora-perm",
-        "job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-perm",
-        "model_artifacts": world_.training_output("lora-perm"),
-    }
-    evaluation = {
-        "eval_loss": 0.11,
-        "catalog_coverage_per_1000_sessions": 212,
-        "long_tail_exposure": 0.31,
-        "json_format_failure_rate": 0.012,
-        "safety_violations": 0,
-        "cold_start_recommendations": ["MNG-01790"],
-    }
-    key = "evaluations/lora-perm/evaluation.json"
-    world_.s3.put_object(Bucket=SNAPSHOT_BUCKET, Key=key, Body=json.dumps(evaluation))
+    training = world_.trained("lora-perm", PASSING_EVALUATION)
     with recorded_aws_calls() as made:
         prepared = step(pipeline, "prepare", {})
         quality = step(pipeline, "quality_gate", {"prepared": prepared})

@@ -19,7 +19,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from mlgov.cli import main
-from mlgov.estate import create_governance_resources
+from mlgov.estate import create_governance_resources, drain_findings
 from mlgov.retirement_estate import (
     IDLE,
     LIVE,
@@ -35,7 +35,8 @@ from mlgov.sandbox import FakeContext, load_event
 from mlgov.settings import parse_settings
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
 from mlgov_runtime.adapters.cost_anomaly import AnomaliesUnavailable, service_anomalies
-from mlgov_runtime.adapters.endpoint_retirement import EndpointMetrics
+from mlgov_runtime.retirement.endpoint_retirement import EndpointMetrics
+from tests.integration.conftest import runtime_env
 from tests.settings_files import NO_SETTINGS
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -59,13 +60,7 @@ class RetirementWorld:
         return handler
 
     def published(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        queue = self.resources["FINDINGS_QUEUE_URL"]
-        while batch := self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
-            for message in batch:
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-        return found
+        return drain_findings(self.sqs, self.resources["FINDINGS_QUEUE_URL"])
 
     def tags(self, name: str) -> dict[str, str]:
         arn = self.sm.describe_endpoint(EndpointName=name)["EndpointArn"]
@@ -86,14 +81,9 @@ def retirement_context(monkeypatch: pytest.MonkeyPatch) -> Iterator[RetirementWo
         estate = seed_retirement_estate(c["sagemaker"], c["cloudwatch"], ACCOUNT, REGION, now)
         backdate_in_process(ACCOUNT, REGION, estate, now)
         resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
-        for key, value in {**resources, **retirement_environment()}.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLGovernance")
-        from mlgov_runtime.adapters import aws
-
-        aws.context_for.cache_clear()
-        yield RetirementWorld(estate, resources, c["sagemaker"], c["cloudwatch"], c["sqs"], c["dynamodb"], now)
-        aws.context_for.cache_clear()
+        environment = {**resources, **retirement_environment(), "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance"}
+        with runtime_env(monkeypatch, environment):
+            yield RetirementWorld(estate, resources, c["sagemaker"], c["cloudwatch"], c["sqs"], c["dynamodb"], now)
 
 
 @pytest.fixture

@@ -13,10 +13,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mlgov.estate import GROUP, create_governance_resources, pinned_image
+from mlgov.estate import GROUP, approved_package, create_governance_resources, drain_findings
 from mlgov.org_estate import create_organization, deploy_member_role, member_session
 from mlgov.sandbox import FakeContext
 from tests.conftest import load_event
+from tests.integration.conftest import runtime_env
 
 REGION = "us-east-1"
 ROLE = "MlGovMemberAudit"
@@ -39,14 +40,8 @@ class TwoAccounts:
         return result
 
     def published(self) -> list[dict[str, Any]]:
-        import json
 
-        found = []
-        while batch := self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages"):
-            for message in batch:
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
-        return found
+        return drain_findings(self.sqs, self.queue)
 
 
 @pytest.fixture
@@ -58,15 +53,7 @@ def two_accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoAccounts]:
         sm, ddb, sqs = (boto3.client(s, region_name=REGION) for s in ("sagemaker", "dynamodb", "sqs"))
         # The central registry: one Approved package, its image pinned by digest.
         sm.create_model_package_group(ModelPackageGroupName=GROUP)
-        package = sm.create_model_package(
-            ModelPackageGroupName=GROUP,
-            ModelApprovalStatus="Approved",
-            InferenceSpecification={
-                "Containers": [pinned_image(REGION)],
-                "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-        )["ModelPackageArn"]
+        package = approved_package(sm, REGION)
         # The member account serves it.
         there = member_session(session.client("sts"), member, REGION)
         deploy_member_role(there, None, ROLE, governance)
@@ -101,17 +88,10 @@ def two_accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoAccounts]:
             "ALLOWED_PACKAGE_ACCOUNT_IDS": governance,
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
         }
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        from mlgov_runtime.adapters import aws
-        from mlgov_runtime.core import env as runtime_env
-        from mlgov_runtime.lineage_audit import handler as module
+        with runtime_env(monkeypatch, env):
+            from mlgov_runtime.lineage_audit import handler as module
 
-        aws.context_for.cache_clear()
-        runtime_env.reset_all()
-        yield TwoAccounts(governance, member, package, module, sm, ddb, sqs, resources["FINDINGS_QUEUE_URL"])
-        aws.context_for.cache_clear()
-        runtime_env.reset_all()
+            yield TwoAccounts(governance, member, package, module, sm, ddb, sqs, resources["FINDINGS_QUEUE_URL"])
     for key in env:
         os.environ.pop(key, None)
 

@@ -19,11 +19,11 @@ import pytest
 from moto import mock_aws
 
 from mlgov import emulator
-from mlgov.estate import GROUP, pinned_image
+from mlgov.estate import GROUP, approved_package
 from mlgov.settings import Settings, check_options
 from mlgov_runtime.adapters.member_accounts import MemberAccounts
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
 from mlgov_runtime.org_scan.logic import Target, scan_target
 from mlgov_runtime.registry import endpoint_checks
 
@@ -62,19 +62,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
     with mock_aws():
         sm = boto3.client("sagemaker", region_name=REGION)
         sm.create_model_package_group(ModelPackageGroupName=GROUP)
-        packages = [
-            sm.create_model_package(
-                ModelPackageGroupName=GROUP,
-                ModelApprovalStatus="Approved",
-                InferenceSpecification={
-                    "Containers": [pinned_image(REGION)],
-                    "SupportedContentTypes": ["application/json"],
-                    "SupportedResponseMIMETypes": ["application/json"],
-                },
-                CustomerMetadataProperties={"catalog_snapshot_date": "2026-11-02"},
-            )["ModelPackageArn"]
-            for _ in range(PACKAGES)
-        ]
+        packages = [approved_package(sm, REGION, {"catalog_snapshot_date": "2026-11-02"}) for _ in range(PACKAGES)]
         for i in range(ENDPOINTS):
             name, package = f"rec-{i:02d}", packages[i % PACKAGES]
             sm.create_model(

@@ -79,6 +79,19 @@ class FakeCapacity:
                 {"ResourceId": resource_id, "ScalableDimension": dimension, "PolicyName": "invocations"}
             )
 
+    def scaling_to_zero_instances(self, name: str, component: str, max_instances: int) -> None:
+        """An endpoint for inference components whose ManagedInstanceScaling may reach 0 instances, serving
+        `component` (its copies' target keeps 1)."""
+        variant = {
+            "VariantName": "AllTraffic",
+            "InstanceType": "ml.g5.12xlarge",
+            "InitialInstanceCount": 1,
+            "ManagedInstanceScaling": {"Status": "ENABLED", "MinInstanceCount": 0, "MaxInstanceCount": max_instances},
+        }
+        self.endpoint(name, [variant])
+        self.components[name] = [component]
+        self.target(f"inference-component/{component}", 1)
+
     def schedule(self, resource_id: str, name: str, cron: str, low: int | None, tz: str | None = None) -> None:
         action: dict[str, Any] = {
             "ScheduledActionName": name,

@@ -19,8 +19,8 @@ from mlgov_runtime.capacity.logic import (
     Verdict,
 )
 from mlgov_runtime.capacity.schedule import Window
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.core.findings import Finding
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
 from tests.unit.capacity_fakes import ACCOUNT, REGION, FakeCapacity
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)  # a Wednesday
@@ -165,15 +165,7 @@ def test_serverless_variants_carry_a_cold_start_risk_not_a_violation_unless_conf
 def test_managed_instance_scaling_to_zero_in_the_config_can_reach_zero_and_needs_the_pipeline(
     estate: FakeCapacity,
 ) -> None:
-    variant = {
-        "VariantName": "AllTraffic",
-        "InstanceType": "ml.g5.12xlarge",
-        "InitialInstanceCount": 1,
-        "ManagedInstanceScaling": {"Status": "ENABLED", "MinInstanceCount": 0, "MaxInstanceCount": 4},
-    }
-    estate.endpoint("manga-ic", [variant])
-    estate.components["manga-ic"] = ["manga-ic-lora"]
-    estate.target("inference-component/manga-ic-lora", 1)
+    estate.scaling_to_zero_instances("manga-ic", "manga-ic-lora", max_instances=4)
     audit = checker(estate).check_endpoint("manga-ic")
     assert audit.verdict is Verdict.CAN_SCALE_TO_ZERO
     assert "ManagedInstanceScaling.MinInstanceCount 0 in endpoint config manga-ic-cfg" in audit.reasons[0]

@@ -12,7 +12,7 @@ from mlgov_runtime.capacity import endpoint_check
 from mlgov_runtime.capacity.check import CapacityChecker
 from mlgov_runtime.capacity.logic import KIND_ZERO, CapacityPolicy
 from mlgov_runtime.core.checks import CheckContext, EndpointGone
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from tests.unit.capacity_fakes import ACCOUNT, REGION, FakeCapacity
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)

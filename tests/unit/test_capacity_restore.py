@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from mlgov_runtime.capacity.check import CapacityChecker
 from mlgov_runtime.capacity.logic import CapacityAudit, CapacityPolicy
 from mlgov_runtime.capacity.restore import RestoreOptions, Restorer, Step
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from tests.unit.capacity_fakes import ACCOUNT, REGION, FakeCapacity, FakeRoute, FakeScaler, FakeWarmth
 
 PROD = "endpoint/manga-recommender-prod/variant/AllTraffic"
@@ -178,15 +178,7 @@ def test_a_failed_change_stops_the_restore_and_keeps_the_fallback() -> None:
 
 def test_managed_instance_scaling_at_zero_is_named_as_a_pipeline_change() -> None:
     estate = FakeCapacity()
-    variant = {
-        "VariantName": "AllTraffic",
-        "InstanceType": "ml.g5.12xlarge",
-        "InitialInstanceCount": 1,
-        "ManagedInstanceScaling": {"Status": "ENABLED", "MinInstanceCount": 0, "MaxInstanceCount": 2},
-    }
-    estate.endpoint("manga-ic", [variant])
-    estate.components["manga-ic"] = ["lora"]
-    estate.target("inference-component/lora", 1)
+    estate.scaling_to_zero_instances("manga-ic", "lora", max_instances=2)
     steps, scaler, _ = run(audit_of(estate, "manga-ic"), RestoreOptions(minimum=1))
     assert scaler.calls == []
     assert [(s.action, s.status) for s in steps] == [("needs_pipeline", "needs_pipeline")]

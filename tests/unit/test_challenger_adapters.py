@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
 from mlgov_runtime.challenger.config import MetricNames, RetentionMetric
+from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics
 
 START = datetime(2026, 11, 28, 12, 4, tzinfo=UTC)
 
@@ -99,7 +99,7 @@ class RecordingSageMaker:
 
 
 def test_an_update_keeps_what_autoscaling_set_and_takes_the_configs_weights() -> None:
-    from mlgov_runtime.adapters.endpoint_rollout import SageMakerRollout
+    from mlgov_runtime.challenger.endpoint_rollout import SageMakerRollout
 
     sm = RecordingSageMaker()
     rollout = SageMakerRollout(sm)

@@ -18,12 +18,11 @@ from mlgov_runtime.challenger.decision import (
     PROMOTE,
     REJECT,
     STOP_INVALID,
-    DecisionConfig,
-    VariantCounts,
     decide,
-    log_mixture_lr,
     naive_rule,
 )
+from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
+from mlgov_runtime.challenger.statistics import log_mixture_lr
 
 # A uniform Beta(1, 1) prior on the click share, from the moment formula: mean 1/2, sd of the share
 # 0.25 x log_sd = 1/sqrt(12), so concentration 0.25 / (1/12) - 1 = 2, i.e. a = b = 1.

@@ -14,20 +14,12 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import ChallengerConfig, MetricNames
-from mlgov_runtime.challenger.decision import (
-    CONTINUE,
-    INSUFFICIENT_DATA,
-    PROMOTE,
-    REJECT,
-    STOP_INVALID,
-    DecisionConfig,
-    VariantCounts,
-    decide,
-)
+from mlgov_runtime.challenger.decision import CONTINUE, INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID, decide
 from mlgov_runtime.challenger.gate import PAUSED, decide_minutes
+from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
+from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics
 
 ENDPOINT = "manga-recommender-prod"
 PROD, CHAL = "AllTraffic", "challenger-v5"

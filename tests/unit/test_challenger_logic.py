@@ -11,7 +11,7 @@ import pytest
 from mlgov_runtime.challenger import findings as f
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import ChallengerConfig, RetentionMetric, config_from_dict
-from mlgov_runtime.challenger.decision import DecisionConfig, VariantCounts
+from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
 from mlgov_runtime.challenger.ports import NotFound, Ports
 from mlgov_runtime.challenger.rollback import apply_rollback, fallbacks, plan_rollback, snapshot_warnings
 from mlgov_runtime.core.findings import Finding

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, Verdict
+from mlgov_runtime.lineage_audit.logic import Verdict
 from tests.unit.fakes import ACCOUNT, REGION, FakeSageMaker, package_arn
 
 RAW = {"Image": "763104351884.dkr.ecr.eu-west-1.amazonaws.com/tgi:2.4", "ModelDataUrl": "s3://b/model.tar.gz"}

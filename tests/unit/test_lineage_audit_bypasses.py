@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mlgov_runtime.core.arns import partition_for, sagemaker_arn
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor
 from mlgov_runtime.lineage_audit.findings import (
     KIND_UNREGISTERED_ENDPOINT,
     finding_from_audit,
     kinds_to_close,
 )
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, PackagePolicy, Verdict
+from mlgov_runtime.lineage_audit.logic import PackagePolicy, Verdict
 from tests.unit.fakes import ACCOUNT, REGION, FakeSageMaker, package_arn
 
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tgi:3.0"

@@ -10,6 +10,7 @@ from mlgov_runtime.lineage_audit.findings import (
     kinds_to_close,
 )
 from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
+from mlgov_runtime.notifier.logic import REQUIRED_FINDING_KEYS
 
 ARN = "arn:aws:sagemaker:eu-west-1:111122223333:endpoint/hotfix"
 
@@ -34,19 +35,7 @@ def test_violations_become_high_unregistered_endpoint_findings(verdict: Verdict)
     assert body["severity"] == "HIGH"
     assert body["resource_arn"] == ARN
     assert body["evidence"]["verdict"] == verdict.value
-    assert set(body) >= {
-        "finding_id",
-        "kind",
-        "severity",
-        "account_id",
-        "region",
-        "resource_arn",
-        "title",
-        "detail",
-        "detected_at",
-        "source",
-        "evidence",
-    }
+    assert set(body) >= {*REQUIRED_FINDING_KEYS, "evidence"}  # the contract's shape, as the notifier checks it
     assert body["detected_at"].endswith("Z")
 
 

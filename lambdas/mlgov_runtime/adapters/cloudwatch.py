@@ -41,19 +41,8 @@ class CloudWatchMetrics:
         span = max((end - start).total_seconds(), period)
         if span / period > MAX_DATAPOINTS:
             raise MetricsUnavailable(f"{namespace}/{metric_name}: {span / period:.0f} periods exceed {MAX_DATAPOINTS}")
-        try:
-            answer = self._cw.get_metric_statistics(
-                Namespace=namespace,
-                MetricName=metric_name,
-                Dimensions=_dimensions(dimensions),
-                StartTime=start,
-                EndTime=end,
-                Period=period,
-                Statistics=["Sum"],
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise MetricsUnavailable(f"{namespace}/{metric_name} {dict(dimensions)}: {exc}") from exc
-        return float(sum(point.get("Sum", 0.0) for point in answer.get("Datapoints", [])))
+        datapoints = self._sums(namespace, metric_name, dimensions, start, end, period)
+        return float(sum(point.get("Sum", 0.0) for point in datapoints))
 
     def datapoints(
         self,
@@ -68,6 +57,19 @@ class CloudWatchMetrics:
         absent, never 0: the caller decides what missing means."""
         if (end - start).total_seconds() / period > MAX_DATAPOINTS:
             raise MetricsUnavailable(f"{namespace}/{metric_name}: more than {MAX_DATAPOINTS} periods of {period} s")
+        datapoints = self._sums(namespace, metric_name, dimensions, start, end, period)
+        points = [(p["Timestamp"], float(p.get("Sum", 0.0))) for p in datapoints if "Sum" in p]
+        return sorted(points, key=lambda p: p[0])
+
+    def _sums(
+        self,
+        namespace: str,
+        metric_name: str,
+        dimensions: Mapping[str, str],
+        start: datetime,
+        end: datetime,
+        period: int,
+    ) -> list[dict[str, Any]]:
         try:
             answer = self._cw.get_metric_statistics(
                 Namespace=namespace,
@@ -80,8 +82,7 @@ class CloudWatchMetrics:
             )
         except (ClientError, BotoCoreError) as exc:
             raise MetricsUnavailable(f"{namespace}/{metric_name} {dict(dimensions)}: {exc}") from exc
-        points = [(p["Timestamp"], float(p.get("Sum", 0.0))) for p in answer.get("Datapoints", []) if "Sum" in p]
-        return sorted(points, key=lambda p: p[0])
+        return list(answer.get("Datapoints", []))
 
     def dimension_values(self, namespace: str, metric_name: str, dimensions: Mapping[str, str], key: str) -> set[str]:
         """Values of dimension `key` among the metric's series that carry `dimensions` (last two weeks)."""

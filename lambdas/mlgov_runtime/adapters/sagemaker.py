@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mlgov_runtime.adapters.errors import error_text, is_not_found
 from mlgov_runtime.lineage_audit.logic import ReadFailure, ResourceNotFound
-
-_NOT_FOUND = re.compile(r"could not find|not found|does not exist", re.IGNORECASE)
 
 
 def _translate(exc: Exception, what: str) -> Exception:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), error.get("Message", "")
-        if code in ("ResourceNotFound", "ResourceNotFoundException") or (
-            code == "ValidationException" and _NOT_FOUND.search(message)
-        ):
-            return ResourceNotFound(f"{what} not found")
-        return ReadFailure(f"{code}: {message}" if message else code)
-    return ReadFailure(f"{type(exc).__name__}: {exc}")
+    return ResourceNotFound(f"{what} not found") if is_not_found(exc) else ReadFailure(error_text(exc))
 
 
 class SageMakerLineageReader:

@@ -18,7 +18,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.approvals_store import (
@@ -44,9 +43,11 @@ from mlgov_runtime.approvals.logic import (
     requester_message,
 )
 from mlgov_runtime.approvals.settings import ApprovalSettings, settings
+from mlgov_runtime.core.entry import Entry
 
 SERVICE = "approvals"
-logger = Logger(service=SERVICE)
+entry = Entry(SERVICE, metrics=False)
+logger = entry.logger
 
 
 def _now() -> datetime:
@@ -185,7 +186,7 @@ def _outcome(decision: Decision) -> dict[str, Any]:
     }
 
 
-@logger.inject_lambda_context(clear_state=True)
+@entry.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = settings.get()
     caller = ""
@@ -235,7 +236,7 @@ def _signing_secret(config: ApprovalSettings) -> str:
     return _secret[arn]
 
 
-@logger.inject_lambda_context(clear_state=True)
+@entry.handler
 def slack(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = settings.get()
     body = _body(event)

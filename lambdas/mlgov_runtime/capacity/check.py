@@ -28,8 +28,8 @@ from mlgov_runtime.capacity.logic import (
     resource_ids,
 )
 from mlgov_runtime.core.arns import sagemaker_arn
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding, FindingSink, store_and_publish
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
 
 OuResolver = Callable[[str], Sequence[str]]
 

@@ -13,7 +13,7 @@ from mlgov_runtime.capacity.logic import KINDS, AutoscalingIndex, CapacityPolicy
 from mlgov_runtime.capacity.permissions import AUTOSCALING_READ, ENDPOINT_READ
 from mlgov_runtime.capacity.schedule import Window
 from mlgov_runtime.core.checks import CheckContext, CheckResult, EndpointGone
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 
 NAME = "capacity"
 MEMBER_ACTIONS = frozenset((*ENDPOINT_READ, "sagemaker:ListInferenceComponents", *AUTOSCALING_READ))
@@ -39,8 +39,8 @@ def policy_from_options(options: Mapping[str, Any]) -> CapacityPolicy:
 
 
 def _checker(ctx: CheckContext) -> CapacityChecker:
-    from mlgov_runtime.adapters.autoscaling import AutoscalingReader
     from mlgov_runtime.adapters.organizations import ou_ancestors
+    from mlgov_runtime.capacity.autoscaling import AutoscalingReader
 
     ex = ctx.options.get("experiment_exemptions") or {}
     return CapacityChecker(

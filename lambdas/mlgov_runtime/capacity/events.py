@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from mlgov_runtime.core import events as core_events
 
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -30,12 +32,14 @@ SAGEMAKER_CALLS = (
 )
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(core_events.InvalidEvent):
     """The event cannot be checked; the message says why."""
 
 
 @dataclass(frozen=True)
 class CapacityRequest:
+    # What every log line of its invocation carries.
+    LOG_KEYS: ClassVar[tuple[str, ...]] = ("event_id", "endpoint_name", "trigger")
     event_id: str
     trigger: str  # cloudtrail | state_change | schedule
     account_id: str

@@ -5,32 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from mlgov_runtime.adapters.autoscaling import AutoscalingReader
 from mlgov_runtime.adapters.aws import AccountNotReachable, context_for, context_for_account
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.organizations import ou_ancestors
+from mlgov_runtime.capacity.autoscaling import AutoscalingReader
 from mlgov_runtime.capacity.check import CapacityChecker, report
-from mlgov_runtime.capacity.events import CapacityRequest, InvalidEvent, parse_capacity_request
+from mlgov_runtime.capacity.events import CapacityRequest, parse_capacity_request
 from mlgov_runtime.capacity.logic import CapacityReadError, EndpointGone
 from mlgov_runtime.capacity.settings import CapacitySettings
 from mlgov_runtime.capacity.settings import settings as capacity_settings
-from mlgov_runtime.core.env import Lazy
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy
+from mlgov_runtime.core.entry import Entry
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 
 SERVICE = "capacity-check"
 METRIC = "EndpointCanScaleToZero"
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+entry = Entry(SERVICE)
+logger = entry.logger
 
 
 class Skipped(Exception):
@@ -69,7 +60,7 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     results = []
     for audit in audits:
         outcome = report(audit, store, source)
-        metrics.add_metric(name=METRIC, unit=MetricUnit.Count, value=1 if audit.can_reach_zero else 0)
+        entry.count(METRIC, 1 if audit.can_reach_zero else 0)
         summary = {
             "endpoint_name": audit.endpoint_name,
             "verdict": audit.verdict.value,
@@ -83,31 +74,4 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     return {"status": "checked", "trigger": parsed.trigger, "results": results}
 
 
-def _idempotent_process(env: Any) -> tuple[IdempotencyConfig, Any]:
-    settings = capacity_settings.get()
-    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=settings.idempotency_ttl_seconds)
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
-    wrapped = idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
-    return config, wrapped(process)
-
-
-idempotent = Lazy(_idempotent_process)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    try:
-        request = parse_capacity_request(event)
-    except InvalidEvent as exc:
-        logger.warning("Event rejected", extra={"reason": str(exc)})
-        return {"status": "rejected", "reason": str(exc)}
-    config, once = idempotent.get()
-    config.register_lambda_context(context)
-    logger.append_keys(event_id=request.event_id, endpoint_name=request.endpoint_name, trigger=request.trigger)
-    try:
-        result: dict[str, Any] = once(request=request.to_dict(), own_account=context.invoked_function_arn.split(":")[4])
-    except Skipped as exc:
-        logger.error("Event skipped", extra={"reason": str(exc)})
-        return {"status": "skipped", "reason": str(exc)}
-    return result
+handler = entry.handler(entry.events(parse_capacity_request, process, capacity_settings.get, skipped=(Skipped,)))

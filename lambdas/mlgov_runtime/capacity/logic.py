@@ -1,5 +1,5 @@
 """Can an endpoint reach zero instances? Pure rules over what SageMaker and Application Auto Scaling
-report; the reader is injected (adapters/autoscaling.py, or a fake in unit tests)."""
+report; the reader is injected (autoscaling.py, or a fake in unit tests)."""
 
 from __future__ import annotations
 

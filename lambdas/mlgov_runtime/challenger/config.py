@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from mlgov_runtime.challenger.decision import DecisionConfig
+from mlgov_runtime.challenger.inputs import DecisionConfig
 
 
 @dataclass(frozen=True)

@@ -5,19 +5,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from mlgov_runtime.core import events as core_events
 
 SOURCE = "mlgov.retraining"
 DETAIL_TYPE = "Model Package Registered"
 PACKAGE_ARN = r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+"
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(core_events.InvalidEvent):
     pass
 
 
 @dataclass(frozen=True)
 class PackageRegistered:
+    # What every log line of its invocation carries.
+    LOG_KEYS: ClassVar[tuple[str, ...]] = ("event_id", "model_package_arn")
     event_id: str
     model_package_arn: str
     catalog_snapshot_date: str | None

@@ -27,14 +27,11 @@ from mlgov_runtime.challenger.decision import (
     REJECT,
     STOP_INVALID,
     Decision,
-    DecisionConfig,
-    GuardrailResult,
-    VariantCounts,
-    _pct,
-    _variant_stats,
-    compare_rates,
-    log_mixture_lr,
+    variant_stats,
 )
+from mlgov_runtime.challenger.guardrails import GuardrailResult, pct
+from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
+from mlgov_runtime.challenger.statistics import compare_rates, log_mixture_lr
 
 # Runtime only (never from the cumulative simulation): a data problem holds every verdict; the monitor keeps looking.
 PAUSED = "PAUSED"
@@ -122,7 +119,7 @@ def decide_minutes(
         "ctr_reject_alpha": cfg.ctr_reject_alpha,
         "guardrail_alpha_each": cfg.guardrail_alpha_each,
     }
-    prod_stats, chall_stats = _variant_stats(p, cfg), _variant_stats(c, cfg)
+    prod_stats, chall_stats = variant_stats(p, cfg), variant_stats(c, cfg)
 
     def done(decision: str, reasons: list[str], guardrails: list[GuardrailResult] | None = None) -> Decision:
         return Decision(decision, reasons, elapsed, prod_stats, chall_stats, stats, guardrails or [])
@@ -287,7 +284,7 @@ def decide_minutes(
     ]
     stats["guardrails_unevaluated"] = unevaluated
     guardrails_ok = not unevaluated
-    ctr_text = f"challenger CTR {_pct(c.ctr)} vs production {_pct(p.ctr)}"
+    ctr_text = f"challenger CTR {pct(c.ctr)} vs production {pct(p.ctr)}"
     ratio_text = _ratio_text(interval, f"{(1 - cfg.alpha) * 100:g}%")
     if enough and reject.beyond_null:
         return done(
@@ -306,7 +303,7 @@ def decide_minutes(
             [
                 f"After {elapsed:g} min the {ctr_text} is non-inferior ({ratio_text}, lower bound >= margin "
                 f"{cfg.non_inferiority_margin:g}), holds in the last {cfg.recent_minutes:g} min (ratio {_num(recent)}) "
-                f"and is at or above the {_pct(cfg.ctr_floor)} floor: promote the challenger."
+                f"and is at or above the {pct(cfg.ctr_floor)} floor: promote the challenger."
             ],
             guardrails,
         )
@@ -323,8 +320,8 @@ def decide_minutes(
         )
     elif interval.beyond_null and not floor_ok:
         reasons.append(
-            f"The challenger is non-inferior ({ratio_text}) but its CTR {_pct(c.ctr)} is below the "
-            f"{_pct(cfg.ctr_floor)} floor, so it cannot be promoted automatically; review it manually."
+            f"The challenger is non-inferior ({ratio_text}) but its CTR {pct(c.ctr)} is below the "
+            f"{pct(cfg.ctr_floor)} floor, so it cannot be promoted automatically; review it manually."
         )
     elif interval.beyond_null and not window_met:
         reasons.append(
@@ -589,8 +586,8 @@ def _srm_ramp(
 
 def _srm_reason(srm: dict[str, Any], cfg: DecisionConfig) -> str:
     return (
-        f"Sample-ratio mismatch: the challenger received {_pct(srm['observed_share'])} of AWS/SageMaker Invocations, "
-        f"not the configured {_pct(cfg.traffic_fraction)} (log mixture likelihood ratio {srm['log_mixture_lr']:.1f} "
+        f"Sample-ratio mismatch: the challenger received {pct(srm['observed_share'])} of AWS/SageMaker Invocations, "
+        f"not the configured {pct(cfg.traffic_fraction)} (log mixture likelihood ratio {srm['log_mixture_lr']:.1f} "
         f">= {srm['threshold']:.1f}), so the CTR comparison is void; check the endpoint's variant weights "
         "(aws sagemaker describe-endpoint), then restart the experiment."
     )
@@ -717,7 +714,7 @@ def _guardrails(
                 rate_p,
                 null,
                 {**cmp.as_dict(), "evaluated": True, "minutes": len(ms)},
-                f"Guardrail {name} breached: challenger {_pct(rate_c)} vs production {_pct(rate_p)} ({text}; ratio "
+                f"Guardrail {name} breached: challenger {pct(rate_c)} vs production {pct(rate_p)} ({text}; ratio "
                 f"lower bound {cmp.lower:.3g} > {null:g} with {g_conf} confidence); reject the package."
                 if hit
                 else None,

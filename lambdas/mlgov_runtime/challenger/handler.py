@@ -8,35 +8,29 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.aws import context_for
-from mlgov_runtime.adapters.endpoint_rollout import SageMakerRollout
 from mlgov_runtime.adapters.executions import describe_execution, get_role, start_named
 from mlgov_runtime.adapters.findings_store import channel_store
-from mlgov_runtime.adapters.recommendation_metrics import RecommendationMetrics
 from mlgov_runtime.challenger import approval, logic
 from mlgov_runtime.challenger.config import ChallengerConfig
-from mlgov_runtime.challenger.events import PACKAGE_ARN, InvalidEvent, PackageRegistered, parse_registered
+from mlgov_runtime.challenger.endpoint_rollout import SageMakerRollout
+from mlgov_runtime.challenger.events import PACKAGE_ARN, PackageRegistered, parse_registered
 from mlgov_runtime.challenger.findings import reapproved_without_comment_finding, refused_finding
 from mlgov_runtime.challenger.ports import Ports
 from mlgov_runtime.challenger.provenance import Provenance, UnverifiedStep, binding_problem, recorded_input
 from mlgov_runtime.challenger.reapproval import unexplained_reapproval
+from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics
 from mlgov_runtime.challenger.settings import settings as challenger_settings
-from mlgov_runtime.core.env import Lazy
+from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.core.findings import store_and_publish
 
 SERVICE = "challenger"
 REJECTION_METRIC = "ModelRejectionEvent"
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+entry = Entry(SERVICE)
+logger = entry.logger
 
 
 def emit_rejection(reason: str) -> None:
@@ -121,7 +115,11 @@ def verified_state(execution: str, state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "input": recorded}
 
 
-def refuse_foreign_event(registered: PackageRegistered, sender: str, account: str) -> dict[str, Any]:
+def refuse_foreign_event(registered: PackageRegistered, event: dict[str, Any], account: str) -> dict[str, Any] | None:
+    """Another account's event (the bus policy may admit the organization's) never starts this account's run."""
+    if event.get("account") == account:
+        return None
+    sender = str(event.get("account"))
     reason = (
         f"the Model Package Registered event came from account {sender}, not from this account ({account}); "
         "only this account's retraining pipeline starts challengers here."
@@ -166,7 +164,8 @@ def check_reapproval(event: dict[str, Any], account: str) -> dict[str, Any]:
     return {"status": "reported", "model_package_arn": arn, "finding_id": finding.finding_id}
 
 
-def start_experiment(request: dict[str, Any]) -> dict[str, Any]:
+def start_experiment(request: dict[str, Any], own_account: str) -> dict[str, Any]:
+    """One execution per event (named by it); the sender's account was checked before (refuse_foreign_event)."""
     settings = challenger_settings.get()
     run_input = {k: v for k, v in request.items() if k != "execution_name"}
     arn, started = start_named(
@@ -179,36 +178,22 @@ def start_experiment(request: dict[str, Any]) -> dict[str, Any]:
     return {"status": "started" if started else "already started", "execution_arn": arn}
 
 
-def _idempotent_start(env: Any) -> tuple[IdempotencyConfig, Any]:
-    settings = challenger_settings.get()
-    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=settings.idempotency_ttl_seconds)
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
-    wrapped = idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
-    return config, wrapped(start_experiment)
+on_registered = entry.events(
+    parse_registered,
+    start_experiment,
+    challenger_settings.get,
+    request=lambda r: {**r.to_dict(), "execution_name": r.execution_name},
+    refuse=refuse_foreign_event,
+)
 
 
-idempotent_start = Lazy(_idempotent_start)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@entry.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    account = context.invoked_function_arn.split(":")[4]
+    account = account_of(context)
     if event.get("detail-type") == PACKAGE_CHANGE:
         return check_reapproval(event, account)
     if "step" not in event:
-        try:
-            registered = parse_registered(event)
-        except InvalidEvent as exc:
-            logger.warning("Event rejected", extra={"reason": str(exc)})
-            return {"status": "rejected", "reason": str(exc)}
-        if event.get("account") != account:
-            # Another account's event (the bus policy may admit the organization's): never this account's run.
-            return refuse_foreign_event(registered, str(event.get("account")), account)
-        config, once = idempotent_start.get()
-        config.register_lambda_context(context)
-        logger.append_keys(event_id=registered.event_id, model_package_arn=registered.model_package_arn)
-        return dict(once(request={**registered.to_dict(), "execution_name": registered.execution_name}))
+        return on_registered(event, context)
     step, state = str(event["step"]), event.get("state") or {}
     if step not in STEPS and step not in APPROVAL_STEPS:
         raise ValueError(f"unknown step {step!r}; expected one of {', '.join((*STEPS, *APPROVAL_STEPS))}")

@@ -1,5 +1,5 @@
 """What the challenger logic needs from outside, as protocols: the real adapters
-(adapters/endpoint_rollout.py, adapters/recommendation_metrics.py) and the unit tests' fakes implement them."""
+(endpoint_rollout.py, recommendation_metrics.py) and the unit tests' fakes implement them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mlgov_runtime.challenger.config import RetentionMetric
-from mlgov_runtime.challenger.decision import VariantCounts
+from mlgov_runtime.challenger.inputs import VariantCounts
 from mlgov_runtime.core.findings import FindingSink
 
 

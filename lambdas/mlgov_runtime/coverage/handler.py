@@ -8,7 +8,6 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,14 +16,15 @@ from mlgov_runtime.adapters.catalog import CatalogUnavailable, SnapshotUnreadabl
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.registry import group_arn, latest_approved_package
 from mlgov_runtime.adapters.state_machines import start_once
+from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.core.findings import store_and_publish
 from mlgov_runtime.coverage.check import NoSnapshot, check_failed_finding, coverage_finding, run_coverage_check
 from mlgov_runtime.coverage.logic import CoverageThresholds, SnapshotFormatError, title_id_batches
 from mlgov_runtime.coverage.settings import settings as coverage_settings
 
 SERVICE = "coverage-check"
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+entry = Entry(SERVICE)
+logger, metrics = entry.logger, entry.metrics
 
 
 def execution_name(event_id: str | None, today: date) -> str:
@@ -40,13 +40,12 @@ def _event_id(event: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@entry.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = coverage_settings.get()
     thresholds = CoverageThresholds(settings.alert_pct, settings.page_pct)
     aws = context_for(None)
-    account = context.invoked_function_arn.split(":")[4]
+    account = account_of(context)
     region = aws.region
     group = group_arn(region, account, settings.watched_group)
     store = channel_store(settings)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.core.findings import Finding, FindingSink, store_and_publish
 from mlgov_runtime.core.pool import bounded_map
 from mlgov_runtime.lineage_audit.findings import (
@@ -19,7 +20,6 @@ from mlgov_runtime.lineage_audit.findings import (
 from mlgov_runtime.lineage_audit.logic import (
     AuditSummary,
     EndpointAudit,
-    ExemptionPolicy,
     LineageReader,
     PackageCache,
     PackagePolicy,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlgov_runtime.core.checks import CheckContext, CheckResult, EndpointGone
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor, SharedPackageCache
 from mlgov_runtime.lineage_audit.findings import (
     KIND_ENDPOINT_AUDIT_ERROR,
@@ -17,7 +18,6 @@ from mlgov_runtime.lineage_audit.findings import (
 )
 from mlgov_runtime.lineage_audit.logic import (
     EndpointAudit,
-    ExemptionPolicy,
     LineageReader,
     PackagePolicy,
     ReadFailure,

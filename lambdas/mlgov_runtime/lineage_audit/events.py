@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+
+from mlgov_runtime.core import events as core_events
 
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -22,7 +24,7 @@ MODEL_CALLS = ("DeleteModel", "DeleteEndpointConfig")
 AUDITED_CALLS = ENDPOINT_CALLS + COMPONENT_CALLS + MODEL_CALLS
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(core_events.InvalidEvent):
     """The event cannot be audited; the message says why, specifically."""
 
 
@@ -31,6 +33,8 @@ class InvalidEvent(ValueError):
 class AuditRequest:
     """What to audit, whatever event asked for it."""
 
+    # What every log line of its invocation carries.
+    LOG_KEYS: ClassVar[tuple[str, ...]] = ("event_id", "endpoint_name", "trigger")
     event_id: str
     trigger: Literal["cloudtrail", "state_change", "schedule", "package_change"]
     account_id: str

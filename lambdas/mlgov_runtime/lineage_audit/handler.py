@@ -5,25 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from mlgov_runtime.adapters.artifacts import store_pins
 from mlgov_runtime.adapters.aws import AccountNotReachable, context_for, context_for_account
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.organizations import ou_ancestors
 from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
 from mlgov_runtime.adapters.serving_index import ServingIndex
-from mlgov_runtime.core.env import Lazy
+from mlgov_runtime.core.entry import Entry
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor, EndpointOutcome, close_vanished, report_endpoint
-from mlgov_runtime.lineage_audit.events import AuditRequest, InvalidEvent, parse_audit_request
-from mlgov_runtime.lineage_audit.logic import ExemptionPolicy, PackagePolicy
+from mlgov_runtime.lineage_audit.events import AuditRequest, parse_audit_request
+from mlgov_runtime.lineage_audit.logic import PackagePolicy
 from mlgov_runtime.lineage_audit.settings import EndpointAuditSettings
 from mlgov_runtime.lineage_audit.settings import settings as audit_settings
 
@@ -32,8 +24,8 @@ METRIC = "UnregisteredEndpointDetected"
 
 # No Powertools Tracer: importing the X-Ray SDK costs ~130 ms of cold start (see `make bench`);
 # the function runs with Lambda active tracing, which records each invocation without it.
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+entry = Entry(SERVICE, cold_start_metric=True)
+logger = entry.logger
 
 
 def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSettings) -> EndpointAuditor:
@@ -69,7 +61,7 @@ def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSet
 def _record_outcome(outcome: EndpointOutcome, request: AuditRequest) -> dict[str, Any]:
     audit = outcome.audit
     violation = bool(audit and audit.is_violation)
-    metrics.add_metric(name=METRIC, unit=MetricUnit.Count, value=1 if violation else 0)
+    entry.count(METRIC, 1 if violation else 0)
     summary: dict[str, Any] = {
         "endpoint_name": outcome.endpoint_name,
         "outcome": outcome.outcome,
@@ -147,34 +139,13 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     }
 
 
-def _idempotent_process(env: Any) -> tuple[IdempotencyConfig, Any]:
-    """`process` behind Powertools idempotency, keyed on the event id; built on first use."""
-    settings = audit_settings.get()
-    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=settings.idempotency_ttl_seconds)
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
-    wrapped = idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
-    return config, wrapped(process)
-
-
-idempotent = Lazy(_idempotent_process)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    try:
-        request = parse_audit_request(event)
-    except InvalidEvent as exc:
-        logger.warning("Event rejected", extra={"reason": str(exc)})
-        metrics.add_metric(name="AuditEventRejected", unit=MetricUnit.Count, value=1)
-        return {"status": "rejected", "reason": str(exc)}
-    config, once = idempotent.get()
-    config.register_lambda_context(context)
-    own_account = context.invoked_function_arn.split(":")[4]
-    logger.append_keys(event_id=request.event_id, endpoint_name=request.endpoint_name, trigger=request.trigger)
-    try:
-        return once(request=request.to_dict(), own_account=own_account)
-    except AccountNotReachable as exc:
-        logger.error("Account not auditable", extra={"reason": str(exc)})
-        metrics.add_metric(name="AuditEventRejected", unit=MetricUnit.Count, value=1)
-        return {"status": "skipped", "reason": str(exc)}
+handler = entry.handler(
+    entry.events(
+        parse_audit_request,
+        process,
+        audit_settings.get,
+        skipped=(AccountNotReachable,),
+        skipped_log="Account not auditable",
+        failure_metric="AuditEventRejected",
+    )
+)

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -32,6 +30,7 @@ from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
 from mlgov_runtime.adapters.notifier_secret import SecretError, load_notifier_secret
 from mlgov_runtime.adapters.notifiers import JiraProject, PageTopic, SlackWebhooks, Unavailable
 from mlgov_runtime.adapters.redrive import ORIGIN_ATTRIBUTE, park
+from mlgov_runtime.core.entry import Entry
 from mlgov_runtime.core.env import Lazy
 from mlgov_runtime.core.routing import routing_from_json
 from mlgov_runtime.notifier.logic import (
@@ -45,8 +44,8 @@ from mlgov_runtime.notifier.logic import (
 from mlgov_runtime.notifier.settings import settings as notifier_settings
 
 SERVICE = "notifier"
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+entry = Entry(SERVICE)
+logger = entry.logger
 routing = Lazy(lambda env: routing_from_json(notifier_settings.get().routing_json))
 # Report every failed record, even when all failed: the others of a batch never resend.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -166,17 +165,17 @@ def make_record_handler(
         if not settings.dead_letter_queue_url:
             raise DeliveryIncomplete(f"{reason} (no dead-letter queue configured to park it: retried instead)")
         park(sqs(), settings.dead_letter_queue_url, record.body, origin, reason, string_attributes(record))
-        metrics.add_metric(name="NotificationParked", unit=MetricUnit.Count, value=1)
+        entry.count("NotificationParked")
 
     def record_handler(record: SQSRecord) -> dict[str, str]:
         origin = string_attributes(record).get(ORIGIN_ATTRIBUTE) or record.message_id
         if remaining() < MIN_DELIVERY_SECONDS:
-            metrics.add_metric(name="NotificationDeliveryFailed", unit=MetricUnit.Count, value=1)
+            entry.count("NotificationDeliveryFailed")
             raise DeliveryIncomplete("not started: out of time in this invocation, left for a later one")
         try:
             finding = finding_from_body(record.body)
         except InvalidFinding as exc:
-            metrics.add_metric(name="NotificationRejected", unit=MetricUnit.Count, value=1)
+            entry.count("NotificationRejected")
             shown = printable(origin)
             logger.error(f"Message {shown} is not a finding: {exc}; parked", extra={"message_id": shown})
             park_or_retry(record, origin, f"not a finding: {exc}")
@@ -194,14 +193,14 @@ def make_record_handler(
             stored_status=_stored_status(settings.findings_table),
         )
         logger.info("Finding delivered", extra={"finding_id": finding["finding_id"], "outcomes": report.outcomes})
-        metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=report.sent)
+        entry.count("NotificationsSent", report.sent)
         if report.rejected:
-            metrics.add_metric(name="NotificationRejected", unit=MetricUnit.Count, value=len(report.rejected))
+            entry.count("NotificationRejected", len(report.rejected))
             parked = not report.failed and settings.dead_letter_queue_url
             _report_rejections(finding["finding_id"], report, REDRIVE_STEP if parked else "retried with the record")
         if report.failed:
             # Retried as a whole; the targets it reached are skipped then, refused ones are tried again.
-            metrics.add_metric(name="NotificationDeliveryFailed", unit=MetricUnit.Count, value=len(report.failed))
+            entry.count("NotificationDeliveryFailed", len(report.failed))
             raise DeliveryIncomplete(
                 f"{finding['finding_id']}: " + "; ".join(f"{k} {report.outcomes[k]}" for k in report.failed)
             )
@@ -221,8 +220,7 @@ def is_sqs_batch(event: Any) -> bool:
     )
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@entry.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     if not is_sqs_batch(event):
         # Only the SQS event source invokes this function; anything else carries nothing to retry.

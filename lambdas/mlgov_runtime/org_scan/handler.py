@@ -14,8 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.aws import context_for
@@ -24,6 +22,7 @@ from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.member_accounts import MemberAccounts
 from mlgov_runtime.adapters.organizations import OrganizationAccounts
 from mlgov_runtime.adapters.scan_store import KmsMac, S3ScanStore
+from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.core.findings import store_and_publish
 from mlgov_runtime.org_scan.logic import OK, Scope, Target, TargetResult, plan_targets, scan_target
 from mlgov_runtime.org_scan.report import (
@@ -38,18 +37,14 @@ from mlgov_runtime.org_scan.settings import coordinator_settings, worker_setting
 from mlgov_runtime.registry import endpoint_checks
 
 SERVICE = "org-scan"
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+entry = Entry(SERVICE)
+logger = entry.logger
 _home_lock = threading.Lock()
 
 
 def _home_client(service: str) -> Any:
     with _home_lock:  # the checks' threads may ask at once; creating a client is not thread-safe
         return context_for(None).client(service)
-
-
-def _own_account(context: LambdaContext) -> str:
-    return context.invoked_function_arn.split(":")[4]
 
 
 def _region(context: LambdaContext) -> str:
@@ -113,17 +108,15 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     done = aggregate(run, results, ledger, checks, previous, costs=costs)
     report = done.report
     uri = store.put_report(run_id, report, to_markdown(report))
-    summary = summary_finding(report, run, uri, _own_account(context), _region(context))
+    summary = summary_finding(report, run, uri, account_of(context), _region(context))
     store_and_publish(ledger, summary)
 
     s = report["summary"]
-    metrics.add_metric(name="ScanAccountRegionsReached", unit=MetricUnit.Count, value=s["account_regions_reached"])
-    metrics.add_metric(
-        name="ScanAccountRegionsUnreachable", unit=MetricUnit.Count, value=s["account_regions_unreachable"]
-    )
-    metrics.add_metric(name="UnregisteredEndpointDetected", unit=MetricUnit.Count, value=s["violations"])
+    entry.count("ScanAccountRegionsReached", s["account_regions_reached"])
+    entry.count("ScanAccountRegionsUnreachable", s["account_regions_unreachable"])
+    entry.count("UnregisteredEndpointDetected", s["violations"])
     stale = sum(1 for r in report["snapshot_ages"] if r.get("status") in ("STALE", "MISSING"))
-    metrics.add_metric(name="CatalogSnapshotStale", unit=MetricUnit.Count, value=stale)
+    entry.count("CatalogSnapshotStale", stale)
     logger.info("Scan aggregated", extra={"status_line": report["status_line"], "report": uri, "summary": s})
     return {
         "status": report["status"],
@@ -141,8 +134,8 @@ def report_failure(state: dict[str, Any], stage: str, context: LambdaContext) ->
         stage,
         str(error.get("Error") or "Error"),
         str(error.get("Cause") or "unknown"),
-        str(state.get("state_machine") or f"mlgov:org-scan:{_own_account(context)}"),
-        _own_account(context),
+        str(state.get("state_machine") or f"mlgov:org-scan:{account_of(context)}"),
+        account_of(context),
         _region(context),
     )
     ledger = channel_store(settings)
@@ -151,8 +144,7 @@ def report_failure(state: dict[str, Any], stage: str, context: LambdaContext) ->
     return {"finding_id": finding.finding_id, "published": published}
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@entry.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step, state = event.get("step"), event.get("state") or {}
     if step == "plan":
@@ -175,13 +167,12 @@ def _batch(event: dict[str, Any]) -> tuple[str, list[Target]]:
     return str(batch_input["run_id"]), [Target.from_dict(item) for item in items]
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@entry.handler
 def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = worker_settings.get()
     run_id, targets = _batch(event)
     connector = MemberAccounts(
-        own_account=_own_account(context),
+        own_account=account_of(context),
         role_name=settings.member_role_name,
         pool=settings.endpoint_concurrency + 2,
     )
@@ -199,7 +190,7 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             now=now,
             concurrency=settings.endpoint_concurrency,
             home_clients=_home_client,
-            home_account=_own_account(context),
+            home_account=account_of(context),
         )
         store.put_result(run_id, result)
         if settings.serving_index_table:
@@ -207,7 +198,7 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
             ServingIndex(_home_client("dynamodb"), settings.serving_index_table).record_all(result.endpoints)
         reached = result.status == OK
-        metrics.add_metric(name="ScanEndpointsChecked", unit=MetricUnit.Count, value=len(result.endpoints))
+        entry.count("ScanEndpointsChecked", len(result.endpoints))
         log = logger.info if reached else logger.warning
         log("Account/region scanned", extra=result.summary())
         summaries.append(result.summary())

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+
+from mlgov_runtime.core import events as core_events
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -19,7 +21,7 @@ TASKS = ("stale_audit", "retiring_deadlines")
 Task = Literal["stale_audit", "retiring_deadlines", "tag_change"]
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(core_events.InvalidEvent):
     """The event is not one this function handles; the message says why."""
 
 
@@ -35,6 +37,8 @@ class TagChange:
 
 @dataclass(frozen=True)
 class RetirementEvent:
+    # What every log line of its invocation carries.
+    LOG_KEYS: ClassVar[tuple[str, ...]] = ("event_id", "task")
     event_id: str
     task: Task
     account_id: str

@@ -11,33 +11,26 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.approvals_store import DynamoApprovals, ExecutionReader, KmsMacs
 from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
 from mlgov_runtime.adapters.cost_anomaly import AnomaliesUnavailable, service_anomalies
-from mlgov_runtime.adapters.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
 from mlgov_runtime.adapters.findings_store import FindingsStore, channel_store
-from mlgov_runtime.core.env import Lazy
+from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.retirement.audit import on_tag_change, run_retiring_deadlines, run_stale_audit
 from mlgov_runtime.retirement.deletion import Steps
-from mlgov_runtime.retirement.events import InvalidEvent, RetirementEvent, parse_event
+from mlgov_runtime.retirement.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
+from mlgov_runtime.retirement.events import RetirementEvent, parse_event
 from mlgov_runtime.retirement.logic import Verdict
 from mlgov_runtime.retirement.settings import RetirementSettings, event_settings, step_settings
 
 SERVICE = "endpoint-retirement"
 STALE_METRIC = "StaleEndpointActive"
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+entry = Entry(SERVICE)
+logger = entry.logger
 
 
 def _now() -> datetime:
@@ -80,11 +73,7 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     if event.task == "stale_audit":
         run = run_stale_audit(endpoints, counter, store, policy, now, event.account_id, event.region, quiet=counter)
         for check in run.checks:
-            metrics.add_metric(
-                name=STALE_METRIC,
-                unit=MetricUnit.Count,
-                value=1 if check.verdict is Verdict.STALE_ENDPOINT_ACTIVE else 0,
-            )
+            entry.count(STALE_METRIC, 1 if check.verdict is Verdict.STALE_ENDPOINT_ACTIVE else 0)
             logger.info("Endpoint checked", extra=check.to_dict())
         verdicts = [c.verdict.value for c in run.checks]
         result: dict[str, Any] = {
@@ -117,34 +106,10 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     return result
 
 
-def _idempotent_process(env: Any) -> tuple[IdempotencyConfig, Any]:
-    settings = event_settings.get()
-    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=settings.idempotency_ttl_seconds)
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
-    wrapped = idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
-    return config, wrapped(process)
+handler = entry.handler(entry.events(parse_event, process, event_settings.get))
 
 
-idempotent = Lazy(_idempotent_process)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    try:
-        parsed = parse_event(event)
-    except InvalidEvent as exc:
-        logger.warning("Event rejected", extra={"reason": str(exc)})
-        return {"status": "rejected", "reason": str(exc)}
-    config, once = idempotent.get()
-    config.register_lambda_context(context)
-    logger.append_keys(event_id=parsed.event_id, task=parsed.task)
-    result: dict[str, Any] = once(request=parsed.to_dict(), own_account=context.invoked_function_arn.split(":")[4])
-    return result
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@entry.handler
 def step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = step_settings.get()
     endpoints, counter, store = _ports(settings)
@@ -154,10 +119,10 @@ def step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics=counter,
         book=store,
         policy=settings.policy,
-        account_id=context.invoked_function_arn.split(":")[4],
+        account_id=account_of(context),
         region=context_for(None).region,
         now=_now,
-        emit=lambda name, value: metrics.add_metric(name=name, unit=MetricUnit.Count, value=value),
+        emit=lambda name, value: entry.count(name, value),
         approval_expiry_hours=settings.approval_expiry_hours,
         watch_hours=settings.watch_hours,
         error_metrics=settings.error_metrics,

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlgov_runtime.adapters.artifacts import copy_write_once, pinned_container, store_pins
@@ -16,6 +14,7 @@ from mlgov_runtime.adapters.catalog import scan_catalog
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.pipeline_store import S3PipelineStore
 from mlgov_runtime.adapters.registry import create_pending_package, group_arn, latest_approved_package
+from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.core.findings import store_and_publish
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.retraining.logic import (
@@ -35,8 +34,8 @@ from mlgov_runtime.retraining.training_data import DataQualityThresholds
 SERVICE = "retraining"
 # Write-once prefix of the snapshot bucket (its policy requires If-None-Match and denies deletes there).
 APPROVED_MODELS_KEY = APPROVED_PREFIX + "/{group}/{job}/model.tar.gz"
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="MLGovernance", service=SERVICE)
+entry = Entry(SERVICE)
+logger = entry.logger
 
 
 def thresholds(settings: RetrainingSettings) -> tuple[DataQualityThresholds, OfflineThresholds]:
@@ -73,7 +72,7 @@ def _context() -> PipelineContext:
         catalog_items=_catalog_items,
         approved_package=lambda: latest_approved_package(aws.client("sagemaker"), settings.watched_group),
         today=lambda: datetime.now(UTC).date(),
-        emit_metric=lambda name, value: metrics.add_metric(name=name, unit=MetricUnit.Count, value=value),
+        emit_metric=lambda name, value: entry.count(name, value),
     )
 
 
@@ -115,8 +114,7 @@ def report_failure(state: dict[str, Any], account: str) -> dict[str, Any]:
     return {"finding_id": finding.finding_id, "title": finding.title}
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@entry.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step, state = event.get("step"), event.get("state") or {}
     logger.append_keys(step=step, execution=state.get("execution"))
@@ -130,5 +128,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if step == "register":
         return register(state)
     if step == "report_failure":
-        return report_failure(state, context.invoked_function_arn.split(":")[4])
+        return report_failure(state, account_of(context))
     raise ValueError(f"unknown step {step!r}; expected prepare, quality_gate, offline_gate, register, report_failure")

@@ -9,9 +9,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from mlgov_runtime.adapters.errors import is_not_found
 from mlgov_runtime.challenger.ports import NotFound
 
-_NOT_FOUND = re.compile(r"could not find|not found|does not exist", re.IGNORECASE)
 # Config-level settings a new config keeps from the one it replaces.
 CONFIG_KEYS = (
     "KmsKeyId",
@@ -25,14 +25,6 @@ CONFIG_KEYS = (
 )
 
 
-def _not_found(exc: ClientError) -> bool:
-    error = exc.response.get("Error", {})
-    code, message = error.get("Code", ""), error.get("Message", "")
-    return code in ("ResourceNotFound", "ResourceNotFoundException") or (
-        code == "ValidationException" and bool(_NOT_FOUND.search(message))
-    )
-
-
 class SageMakerRollout:
     def __init__(self, sagemaker: Any) -> None:
         self._sm = sagemaker
@@ -41,7 +33,7 @@ class SageMakerRollout:
         try:
             return dict(getattr(self._sm, operation)(**kwargs))
         except ClientError as exc:
-            if _not_found(exc):
+            if is_not_found(exc):
                 raise NotFound(f"{what} not found") from exc
             raise
 
@@ -131,7 +123,7 @@ class SageMakerRollout:
             ):
                 out.extend(dict(p) for p in page.get("ModelPackageSummaryList", []))
         except ClientError as exc:
-            if _not_found(exc):
+            if is_not_found(exc):
                 raise NotFound(f"model package group {group} not found") from exc
             raise
         return out

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mlgov_runtime.adapters.errors import error_text, is_not_found
 from mlgov_runtime.capacity.logic import CapacityReadError, EndpointGone, ScheduledAction
 
 NAMESPACE = "sagemaker"
-_NOT_FOUND = re.compile(r"could not find|not found|does not exist", re.IGNORECASE)
 
 
 def _translate(exc: Exception, what: str) -> Exception:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), error.get("Message", "")
-        if code in ("ResourceNotFound", "ResourceNotFoundException") or (
-            code == "ValidationException" and _NOT_FOUND.search(message)
-        ):
-            return EndpointGone(f"{what} not found")
-        return CapacityReadError(f"{code}: {message}" if message else code)
-    return CapacityReadError(f"{type(exc).__name__}: {exc}")
+    return EndpointGone(f"{what} not found") if is_not_found(exc) else CapacityReadError(error_text(exc))
 
 
 class AutoscalingReader:
@@ -168,19 +159,23 @@ class EndpointWarmth:
     def invocations(self, endpoint: str, minutes: int = 5) -> tuple[bool, str]:
         """Sum of InvocationsPerInstance over the last minutes, per variant (CloudWatch matches every dimension)."""
         now = datetime.now(UTC)
-        variants = [v["VariantName"] for v in self._sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"]]
-        total = 0.0
-        for variant in variants:
+
+        def recent_sum(metric: str, dimensions: dict[str, str]) -> float:
             points = self._cw.get_metric_statistics(
                 Namespace="AWS/SageMaker",
-                MetricName="InvocationsPerInstance",
-                Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+                MetricName=metric,
+                Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
                 StartTime=now - timedelta(minutes=minutes),
                 EndTime=now,
                 Period=60,
                 Statistics=["Sum"],
             ).get("Datapoints", [])
-            total += sum(float(p.get("Sum", 0)) for p in points)
+            return sum(float(p.get("Sum", 0)) for p in points)
+
+        variants = [v["VariantName"] for v in self._sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"]]
+        total = sum(
+            recent_sum("InvocationsPerInstance", {"EndpointName": endpoint, "VariantName": v}) for v in variants
+        )
         # An endpoint serving through inference components reports its traffic per InferenceComponentName.
         components = [
             c["InferenceComponentName"]
@@ -188,17 +183,7 @@ class EndpointWarmth:
             for c in page.get("InferenceComponents", [])
         ]
         variant_total = total
-        for component in components:
-            points = self._cw.get_metric_statistics(
-                Namespace="AWS/SageMaker",
-                MetricName="Invocations",
-                Dimensions=[{"Name": "InferenceComponentName", "Value": component}],
-                StartTime=now - timedelta(minutes=minutes),
-                EndTime=now,
-                Period=60,
-                Statistics=["Sum"],
-            ).get("Datapoints", [])
-            total += sum(float(p.get("Sum", 0)) for p in points)
+        total += sum(recent_sum("Invocations", {"InferenceComponentName": c}) for c in components)
         text = f"InvocationsPerInstance {variant_total:g}"
         if components:
             text += f", Invocations {total - variant_total:g} on {len(components)} inference component(s)"

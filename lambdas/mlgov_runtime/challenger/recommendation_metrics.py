@@ -8,12 +8,12 @@ the values are added. Times are whole minutes: the caller rounds the start up, t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from mlgov_runtime.challenger.config import MetricNames, RetentionMetric
-from mlgov_runtime.challenger.decision import VariantCounts
+from mlgov_runtime.challenger.inputs import VariantCounts
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 # (field of VariantCounts, metric, statistic) read from AWS/SageMaker per endpoint and variant.
@@ -127,21 +127,13 @@ class RecommendationMetrics:
         self, queries: list[dict[str, Any]], start: datetime, end: datetime
     ) -> dict[str, list[tuple[datetime, float]]]:
         points: dict[str, list[tuple[datetime, float]]] = {}
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
-            if token:
-                kwargs["NextToken"] = token
-            answer = self._cw.get_metric_data(**kwargs)
-            for result in answer.get("MetricDataResults", []):
-                stamps = result.get("Timestamps", [])
-                values = result.get("Values", [])
-                points.setdefault(result["Id"], []).extend(
-                    (_utc(t), float(v)) for t, v in zip(stamps, values, strict=False)
-                )
-            token = answer.get("NextToken")
-            if not token:
-                return points
+        for result in self._results(queries, start, end):
+            stamps = result.get("Timestamps", [])
+            values = result.get("Values", [])
+            points.setdefault(result["Id"], []).extend(
+                (_utc(t), float(v)) for t, v in zip(stamps, values, strict=False)
+            )
+        return points
 
     def endpoint_statistic(
         self, metric: RetentionMetric, endpoint: str, start: datetime, end: datetime
@@ -164,17 +156,22 @@ class RecommendationMetrics:
 
     def _get(self, queries: list[dict[str, Any]], start: datetime, end: datetime) -> dict[str, list[float]]:
         values: dict[str, list[float]] = {}
+        for result in self._results(queries, start, end):
+            values.setdefault(result["Id"], []).extend(float(v) for v in result.get("Values", []))
+        return values
+
+    def _results(self, queries: list[dict[str, Any]], start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+        """Every MetricDataResults entry of one GetMetricData request, across its pages."""
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
             if token:
                 kwargs["NextToken"] = token
             answer = self._cw.get_metric_data(**kwargs)
-            for result in answer.get("MetricDataResults", []):
-                values.setdefault(result["Id"], []).extend(float(v) for v in result.get("Values", []))
+            yield from answer.get("MetricDataResults", [])
             token = answer.get("NextToken")
             if not token:
-                return values
+                return
 
 
 def _utc(moment: datetime) -> datetime:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mlgov_runtime.adapters.cloudwatch import MAX_DATAPOINTS, CloudWatchMetrics, MetricsUnavailable
+from mlgov_runtime.adapters.errors import error_text, is_not_found
 from mlgov_runtime.adapters.registry import latest_approved_package
 from mlgov_runtime.retirement.logic import (
     ApprovedVersion,
@@ -24,19 +24,10 @@ from mlgov_runtime.retirement.logic import (
 )
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
-_NOT_FOUND = re.compile(r"could not find|not found|does not exist", re.IGNORECASE)
 
 
 def _failure(exc: Exception, what: str) -> Exception:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), error.get("Message", "")
-        if code in ("ResourceNotFound", "ResourceNotFoundException") or (
-            code == "ValidationException" and _NOT_FOUND.search(message)
-        ):
-            return EndpointGone(f"{what} not found")
-        return ReadFailure(f"{what}: {code}: {message}" if message else f"{what}: {code}")
-    return ReadFailure(f"{what}: {type(exc).__name__}: {exc}")
+    return EndpointGone(f"{what} not found") if is_not_found(exc) else ReadFailure(f"{what}: {error_text(exc)}")
 
 
 def _utc(value: Any) -> datetime | None:
