@@ -537,7 +537,7 @@ def cmd_reapprove(args: argparse.Namespace) -> int:
     problem = reapproval.comment_problem(args.comment or "")
     if problem:
         raise UsageError(f"refused: {problem}; nothing changed")
-    from mlgov_runtime.adapters.endpoint_rollout import SageMakerRollout
+    from mlgov_runtime.challenger.endpoint_rollout import SageMakerRollout
 
     aws = _aws(args)
     sm = aws.client("sagemaker")
