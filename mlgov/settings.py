@@ -10,9 +10,28 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import dataclasses
+import importlib
+import types
+import typing
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from mlgov_runtime.core.cron import schedule, schedule_problem
+from mlgov_runtime.core.model import RULES, KeyProblem, hints
 from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
+from mlgov_runtime.registry import CAPABILITIES, Capability
 
 CONTEXT_KEY = "mlgov"
 SEVERITY = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
@@ -34,90 +53,140 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-# EventBridge schedule expressions (rules): rate(N unit) or cron(min hour day-of-month month
-# day-of-week year). Checked at synth: CloudFormation would accept a bad one and fail the deploy.
-_MONTHS = {
-    m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)
-}
-_DAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), 1)}
-_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
-    ("minutes", 0, 59, {}),
-    ("hours", 0, 23, {}),
-    ("day-of-month", 1, 31, {}),
-    ("month", 1, 12, _MONTHS),
-    ("day-of-week", 1, 7, _DAYS),
-    ("year", 1970, 2199, {}),
-)
+Schedule = Annotated[str, AfterValidator(schedule)]
+__all__ = ["schedule_problem"]
+
+# Each capability declares its settings once, as a dataclass in mlgov_runtime/<name>/settings.py
+# (mlgov_runtime.core.model); what validates cdk.json here is a pydantic model derived from it, so the
+# CLI and `cdk synth` give pydantic's messages and the function reads the same dataclass back.
+
+M = TypeVar("M")
+_MODELS: dict[type, type[BaseModel]] = {}
 
 
-def _cron_value(text: str, low: int, high: int, names: dict[str, int]) -> bool:
-    if text.upper() in names:
-        return True
-    return text.isdigit() and low <= int(text) <= high
+def _derived_type(kind: Any) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        return pydantic_model(kind)
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[tuple(_derived_type(a) for a in args)]  # noqa: UP007
+    if origin in (list, tuple, dict, frozenset) and args:
+        return origin[tuple(_derived_type(a) for a in args)]
+    return kind
 
 
-def _cron_item(item: str, field: int) -> bool:
-    _, low, high, names = _CRON_FIELDS[field]
-    if field == 2 and (item in ("L", "LW") or (item.endswith("W") and _cron_value(item[:-1], low, high, names))):
-        return True
-    if field == 4:
-        if item == "L" or (item.endswith("L") and _cron_value(item[:-1], low, high, names)):
-            return True
-        day, hash_, nth = item.partition("#")
-        if hash_:
-            return _cron_value(day, low, high, names) and nth in ("1", "2", "3", "4", "5")
-    base, slash, step = item.partition("/")
-    if slash and not (step.isdigit() and int(step) >= 1):
-        return False
-    if base == "*":
-        return True
-    start, dash, end = base.partition("-")
-    if dash:
-        return _cron_value(start, low, high, names) and _cron_value(end, low, high, names)
-    return _cron_value(base, low, high, names)
-
-
-def schedule_problem(expression: str) -> str | None:
-    """What is wrong with an EventBridge schedule expression, or None when it is valid."""
-    rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
-    if rate:
-        value, unit = int(rate.group(1)), rate.group(2)
-        if value < 1:
-            return "a rate must be at least 1"
-        if (value == 1) != (not unit.endswith("s")):
-            return f"write rate(1 {unit.rstrip('s')}) for one, rate(N {unit.rstrip('s')}s) for more"
-        return None
-    if expression.startswith("rate("):
-        return "a rate is rate(N minute[s]|hour[s]|day[s]) with a whole N >= 1, e.g. rate(7 days)"
-    cron = re.fullmatch(r"cron\((.*)\)", expression)
-    if not cron:
-        return "not an EventBridge schedule: cron(...) or rate(...), e.g. cron(0 6 ? * MON *)"
-    fields = cron.group(1).split()
-    if len(fields) != 6:
-        return f"a cron has 6 fields (minutes hours day-of-month month day-of-week year), this one has {len(fields)}"
-    day_of_month, day_of_week = fields[2], fields[4]
-    if (day_of_month == "?") == (day_of_week == "?"):
-        return (
-            "exactly one of day-of-month and day-of-week must be ? "
-            f"(got {day_of_month} and {day_of_week}; e.g. cron(0 6 ? * MON *) or cron(0 6 1 * ? *))"
-        )
-    for index, text in enumerate(fields):
-        if text == "?" and index in (2, 4):
-            continue
-        if not all(_cron_item(item, index) for item in text.split(",")):
-            name, low, high, _ = _CRON_FIELDS[index]
-            return f"cron {name} field {text!r} is not valid ({low}-{high}, with , - * / and the documented L W #)"
-    return None
-
-
-def _schedule(value: str) -> str:
-    problem = schedule_problem(value)
-    if problem:
-        raise ValueError(problem)
+def _as_model(value: Any) -> Any:
+    """A dataclass default as the derived model's instance (lists and maps of them too)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        data = {f.name: _as_model(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return pydantic_model(type(value)).model_validate(data)
+    if isinstance(value, list):
+        return [_as_model(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_model(v) for k, v in value.items()}
     return value
 
 
-Schedule = Annotated[str, AfterValidator(_schedule)]
+def _factory(make: Callable[[], Any]) -> Callable[[], Any]:
+    return lambda: _as_model(make())
+
+
+def pydantic_model(cls: type[M]) -> type[M]:
+    """The strict pydantic model that validates the settings dataclass `cls` in cdk.json: same fields,
+    defaults and rules; the dataclass's methods and properties come along (typed as the dataclass)."""
+    if cls in _MODELS:
+        return typing.cast(type[M], _MODELS[cls])
+    kinds = hints(cls)
+    definitions: dict[str, Any] = {}
+    for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
+        extras: list[Any] = []
+        rules = {k: spec.metadata[k] for k in RULES if k in spec.metadata}
+        if rules:
+            extras.append(Field(**rules))
+        if "check" in spec.metadata:
+            extras.append(AfterValidator(spec.metadata["check"]))
+        kind = _derived_type(kinds[spec.name])
+        annotated = Annotated[(kind, *extras)] if extras else kind  # type: ignore[valid-type]
+        if spec.default_factory is not dataclasses.MISSING:
+            default = Field(default_factory=_factory(spec.default_factory))
+        elif spec.default is not dataclasses.MISSING:
+            default = Field(default=_as_model(spec.default))
+        else:
+            default = Field()
+        definitions[spec.name] = (annotated, default)
+    validators: dict[str, Any] = {}
+    if "check" in vars(cls):
+        check = vars(cls)["check"]
+
+        def _after(self: Any) -> Any:
+            check(self)
+            return self
+
+        validators["_check"] = model_validator(mode="after")(_after)
+    if "prepare" in vars(cls):
+        prepare = vars(cls)["prepare"].__func__
+
+        def _before(model: Any, data: Any) -> Any:
+            return prepare(cls, data) if isinstance(data, dict) else data
+
+        validators["_prepare"] = model_validator(mode="before")(classmethod(_before))  # type: ignore[arg-type]
+    model = create_model(  # type: ignore[call-overload]
+        cls.__name__, __base__=_Strict, __doc__=cls.__doc__, __validators__=validators, **definitions
+    )
+    model.__module__ = cls.__module__
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for name, attribute in vars(cls).items():
+        if name.startswith("__") or name in names or name in ("check", "prepare"):
+            continue
+        if isinstance(attribute, (types.FunctionType, property, staticmethod, classmethod)):
+            setattr(model, name, attribute)
+    _MODELS[cls] = model
+    return typing.cast(type[M], model)
+
+
+def _section_module(capability: Capability) -> Any:
+    return importlib.import_module(f"mlgov_runtime.{capability.name}.settings")
+
+
+def section_model(capability: Capability) -> type | None:
+    """The dataclass of a capability's cdk.json section (`mlgov.<capability.section>`), if it has one."""
+    return getattr(_section_module(capability), "Section", None) if capability.section else None
+
+
+def thresholds_model(capability: Capability) -> type | None:
+    """The dataclass of the knobs a capability adds under `mlgov.thresholds`, if any."""
+    return getattr(_section_module(capability), "Thresholds", None)
+
+
+def _thresholds_model(capabilities: tuple[Capability, ...]) -> type[BaseModel]:
+    """`thresholds`: one section in cdk.json (a contract), its knobs declared by the capabilities using them."""
+    parts = [part for c in capabilities if (part := thresholds_model(c)) is not None]
+    fields = [
+        (f.name, hints(part)[f.name], dataclasses.field(default=f.default, default_factory=f.default_factory, metadata=f.metadata))
+        for part in parts
+        for f in dataclasses.fields(part)
+    ]
+
+    def check(self: Any) -> None:
+        for part in parts:
+            if "check" in vars(part):
+                vars(part)["check"](self)
+
+    @classmethod  # type: ignore[misc]
+    def prepare(cls: Any, data: dict[str, Any]) -> dict[str, Any]:
+        for part in parts:
+            if "prepare" in vars(part):
+                data = vars(part)["prepare"].__func__(part, data)
+        return data
+
+    merged = dataclasses.make_dataclass(
+        "Thresholds",
+        fields,
+        namespace={"__doc__": "Defaults are the spec's numbers.", "check": check, "prepare": prepare},
+        frozen=True,
+        kw_only=True,
+    )
+    return pydantic_model(merged)  # type: ignore[return-value]
 
 
 class ExperimentExemptions(_Strict):
@@ -221,47 +290,7 @@ class AlertRouting(_Strict):
         return value
 
 
-class Thresholds(_Strict):
-    """Defaults are the spec's numbers."""
-
-    coverage_gap_alert_pct: float = Field(default=5.0, gt=0, le=100)
-    coverage_gap_page_pct: float = Field(default=15.0, gt=0, le=100)
-    min_training_pairs: int = Field(default=50_000, ge=1)
-    min_ja_query_fraction: float = Field(default=0.25, ge=0, le=1)
-    min_new_title_coverage: float = Field(default=0.95, ge=0, le=1)
-    ctr_promotion_floor: float = Field(default=0.075, gt=0, lt=1)
-    challenger_traffic_fraction: float = Field(default=0.1, gt=0, lt=1)
-    ctr_test_alpha: float = Field(default=0.01, gt=0, lt=0.5)
-    ctr_noninferiority_margin: float = Field(default=0.95, gt=0, le=1)
-    min_endpoint_capacity: int = Field(default=1, ge=1)
-    stale_invocation_window_hours: int = Field(default=24, ge=1)
-    deletion_safety_window_hours: int = Field(default=1, ge=1)
-    retiring_deadline_days: int = Field(default=7, ge=1)
-    cost_anomaly_usd: float = Field(default=200, gt=0)
-    snapshot_age_review_days: int = Field(default=60, ge=1)  # earlier name of snapshot_max_age_days
-    snapshot_max_age_days: int = Field(default=60, ge=1)  # an endpoint's training catalog may be this old
-    max_eval_loss: float = Field(default=0.15, gt=0)
-    min_catalog_coverage_per_1000: float = Field(default=150, ge=0, le=1000)
-    min_long_tail_exposure: float = Field(default=0.25, ge=0, le=1)
-    max_json_failure_rate: float = Field(default=0.05, ge=0, le=1)
-    max_safety_violations: int = Field(default=0, ge=0)
-    max_offline_regression: float = Field(default=0.05, ge=0, le=1)
-    max_cold_start_empty_rate: float = Field(default=0.0, ge=0, le=1)
-    min_cold_start_diversity: float = Field(default=0.3, ge=0, le=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _snapshot_age_alias(cls, data: Any) -> Any:
-        """cdk.json files written for the earlier name keep working."""
-        if isinstance(data, dict) and "snapshot_age_review_days" in data:
-            old = data["snapshot_age_review_days"]
-            if data.get("snapshot_max_age_days", old) != old:
-                raise ValueError(
-                    "snapshot_age_review_days (the earlier name) and snapshot_max_age_days disagree; "
-                    "keep only snapshot_max_age_days"
-                )
-            return {**data, "snapshot_max_age_days": old}
-        return data
+Thresholds = _thresholds_model(CAPABILITIES)
 
 
 ROLE_ARN_PATTERN = r"arn:(aws[a-z-]*|\*):iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
@@ -951,7 +980,9 @@ class Settings(_Strict):
 
 def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in (CONTEXT_KEY, *err["loc"]))
+    problem = err.get("ctx", {}).get("error")
+    loc = (*err["loc"], problem.key) if isinstance(problem, KeyProblem) else err["loc"]
+    key = ".".join(str(p) for p in (CONTEXT_KEY, *loc))
     key = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], key)  # one line, whatever the key
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
@@ -993,12 +1024,6 @@ def parse_settings(raw: Any) -> Settings:
         raise SettingsError(
             f"cdk.json context '{CONTEXT_KEY}.retraining.max_wait_hours': must be >= max_runtime_hours "
             f"({r.max_runtime_hours}) with managed_spot (got {r.max_wait_hours})"
-        )
-    t = settings.thresholds
-    if t.coverage_gap_page_pct < t.coverage_gap_alert_pct:
-        raise SettingsError(
-            f"cdk.json context '{CONTEXT_KEY}.thresholds.coverage_gap_page_pct': must be >= "
-            f"coverage_gap_alert_pct ({t.coverage_gap_alert_pct}) (got {t.coverage_gap_page_pct})"
         )
     check_challenger(settings)
     return settings

@@ -16,8 +16,16 @@ from mlgov_runtime.core.env import (
     number,
     optional,
 )
+from mlgov_runtime.core.model import setting, settings_model
 
 BUSINESS_HOURS = "BUSINESS_HOURS"
+
+
+@settings_model
+class Thresholds:
+    """The capacity check's knob under `thresholds` (spec scenario 4)."""
+
+    min_endpoint_capacity: int = setting(1, ge=1)
 
 
 @dataclass(frozen=True, kw_only=True)

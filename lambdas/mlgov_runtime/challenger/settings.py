@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from mlgov_runtime.challenger.config import ChallengerConfig, config_from_json
 from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, csv, optional, required
+from mlgov_runtime.core.model import setting, settings_model
 
 CONFIG_JSON = "CHALLENGER_CONFIG_JSON"
 STATE_MACHINE_ARN = "CHALLENGER_STATE_MACHINE_ARN"
@@ -13,6 +14,16 @@ STATE_MACHINE_ARN = "CHALLENGER_STATE_MACHINE_ARN"
 RETRAINING_STATE_MACHINE_ARN = "CHALLENGER_RETRAINING_STATE_MACHINE_ARN"
 PIPELINE_ROLE_ARNS = "CHALLENGER_PIPELINE_ROLE_ARNS"
 MACHINE = r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+"
+
+
+@settings_model
+class Thresholds:
+    """The challenger CTR gate's knobs under `thresholds` (spec scenario 3, stage 2)."""
+
+    ctr_promotion_floor: float = setting(0.075, gt=0, lt=1)
+    challenger_traffic_fraction: float = setting(0.1, gt=0, lt=1)
+    ctr_test_alpha: float = setting(0.01, gt=0, lt=0.5)
+    ctr_noninferiority_margin: float = setting(0.95, gt=0, le=1)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,22 @@ from mlgov_runtime.core.env import (
     optional,
     required,
 )
+from mlgov_runtime.core.model import KeyProblem, setting, settings_model
+
+
+@settings_model
+class Thresholds:
+    """The coverage check's knobs under `thresholds` (spec scenario 2: > 5 % alert, > 15 % retrain and page)."""
+
+    coverage_gap_alert_pct: float = setting(5.0, gt=0, le=100)
+    coverage_gap_page_pct: float = setting(15.0, gt=0, le=100)
+
+    def check(self) -> None:
+        if self.coverage_gap_page_pct < self.coverage_gap_alert_pct:
+            raise KeyProblem(
+                "coverage_gap_page_pct",
+                f"must be >= coverage_gap_alert_pct ({self.coverage_gap_alert_pct}) (got {self.coverage_gap_page_pct})",
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,7 @@ from mlgov_runtime.core.env import (
     optional,
     required,
 )
+from mlgov_runtime.core.model import setting, settings_model
 
 REPORT_BUCKET = "REPORT_BUCKET"
 MEMBER_ROLE_NAME = "MEMBER_ROLE_NAME"
@@ -39,6 +40,27 @@ def _json_object(env: Env, key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise SettingsError(f"environment variable {key}: not a JSON object")
     return value
+
+
+@settings_model
+class Thresholds:
+    """The snapshot-age check's knob under `thresholds`."""
+
+    snapshot_age_review_days: int = setting(60, ge=1)  # earlier name of snapshot_max_age_days
+    snapshot_max_age_days: int = setting(60, ge=1)  # an endpoint's training catalog may be this old
+
+    @classmethod
+    def prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """cdk.json files written for the earlier name keep working."""
+        if "snapshot_age_review_days" in data:
+            old = data["snapshot_age_review_days"]
+            if data.get("snapshot_max_age_days", old) != old:
+                raise ValueError(
+                    "snapshot_age_review_days (the earlier name) and snapshot_max_age_days disagree; "
+                    "keep only snapshot_max_age_days"
+                )
+            return {**data, "snapshot_max_age_days": old}
+        return data
 
 
 @dataclass(frozen=True, kw_only=True)

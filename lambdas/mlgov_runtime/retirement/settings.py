@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, csv, optional
+from mlgov_runtime.core.model import setting, settings_model
 from mlgov_runtime.retirement import prices
 from mlgov_runtime.retirement.logic import ErrorMetric, RetirementPolicy
 
@@ -97,6 +98,16 @@ def policy_from_env(env: Env) -> RetirementPolicy:
         quiet_after_cutover_hours=_hours(env, QUIET_AFTER_CUTOVER_HOURS, 24.0),
         hourly_prices=_prices(env),
     )
+
+
+@settings_model
+class Thresholds:
+    """The retirement audit's knobs under `thresholds` (spec scenario 5)."""
+
+    stale_invocation_window_hours: int = setting(24, ge=1)
+    deletion_safety_window_hours: int = setting(1, ge=1)
+    retiring_deadline_days: int = setting(7, ge=1)
+    cost_anomaly_usd: float = setting(200, gt=0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,6 +6,24 @@ import json
 from dataclasses import dataclass
 
 from mlgov_runtime.core.env import GROUP, TABLE, Env, FindingsChannelEnv, Lazy, SettingsError, required
+from mlgov_runtime.core.model import setting, settings_model
+
+
+@settings_model
+class Thresholds:
+    """The offline gate's knobs under `thresholds` (spec scenario 3, stage 1)."""
+
+    min_training_pairs: int = setting(50_000, ge=1)
+    min_ja_query_fraction: float = setting(0.25, ge=0, le=1)
+    min_new_title_coverage: float = setting(0.95, ge=0, le=1)
+    max_eval_loss: float = setting(0.15, gt=0)
+    min_catalog_coverage_per_1000: float = setting(150, ge=0, le=1000)
+    min_long_tail_exposure: float = setting(0.25, ge=0, le=1)
+    max_json_failure_rate: float = setting(0.05, ge=0, le=1)  # the challenger gate's guardrail too
+    max_safety_violations: int = setting(0, ge=0)
+    max_offline_regression: float = setting(0.05, ge=0, le=1)
+    max_cold_start_empty_rate: float = setting(0.0, ge=0, le=1)
+    min_cold_start_diversity: float = setting(0.3, ge=0, le=1)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,223 @@
+"""Settings models: a capability declares each of its settings once, as a field of a frozen dataclass
+whose rules ride on the field (`setting(ge=1, pattern=...)`).
+
+`cdk synth` and the CLI validate cdk.json with a pydantic model derived from the dataclass
+(mlgov.settings.pydantic_model); the stack hands the validated section to the function as one JSON
+environment variable (SETTINGS_JSON), and the function validates it back into the same dataclass with
+`load` at cold start. No pydantic here: this module is on every function's cold-start path.
+
+A model may define `check(self)` (cross-field rules, raising ValueError) and a classmethod
+`prepare(data)` (accepting earlier spellings of a key); both run on either side.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from typing import Any, TypeVar, dataclass_transform
+
+from mlgov_runtime.core.env import Env, SettingsError
+
+SETTINGS_JSON = "MLGOV_SETTINGS_JSON"  # a capability's settings, as its construct received them
+RULES = ("gt", "ge", "lt", "le", "min_length", "max_length", "pattern")
+
+T = TypeVar("T")
+
+
+def setting(
+    default: Any = MISSING,
+    *,
+    factory: Callable[[], Any] | None = None,
+    check: Callable[[Any], Any] | None = None,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    pattern: str | None = None,
+) -> Any:
+    """One setting: its default (or `factory`), its bounds and pattern, and an optional `check` that
+    returns the value or raises ValueError with the reason."""
+    given = {"gt": gt, "ge": ge, "lt": lt, "le": le, "min_length": min_length, "max_length": max_length}
+    metadata: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if pattern is not None:
+        metadata["pattern"] = pattern
+    if check is not None:
+        metadata["check"] = check
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(setting,))
+def settings_model(cls: type[T]) -> type[T]:
+    """Mark a class as a settings model (a frozen, keyword-only dataclass)."""
+    return dataclass(frozen=True, kw_only=True)(cls)
+
+
+def all_match(values: list[str], pattern: str, what: str) -> list[str]:
+    for value in values:
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f"{value!r} is not {what}")
+    return values
+
+
+class KeyProblem(ValueError):
+    """A cross-field rule's failure that belongs to one key of the model (the message names that key)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+# The validating loader: what pydantic checks at synth, checked again on the JSON the function receives.
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _fail(where: str, message: str) -> SettingsError:
+    return SettingsError(f"environment variable {SETTINGS_JSON}: '{where}': {message}")
+
+
+def _value(kind: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is Any:
+        return value
+    if origin is typing.Literal:
+        if not any(value == a and type(value) is type(a) for a in args):
+            raise _fail(where, f"{value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        problems = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _value(arg, value, where)
+            except SettingsError as exc:
+                problems.append(str(exc))
+        raise _fail(where, f"{value!r} matches none of its types")
+    if origin in (list, tuple, frozenset):
+        if not isinstance(value, (list, tuple)):
+            raise _fail(where, "not a list")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise _fail(where, f"needs {len(args)} items")
+            return tuple(_value(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+        item = args[0] if args else Any
+        items = [_value(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return origin(items) if origin is not list else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _fail(where, "not an object")
+        key_kind, value_kind = args or (Any, Any)
+        return {_value(key_kind, k, where): _value(value_kind, v, f"{where}.{k}") for k, v in value.items()}
+    if is_dataclass(kind) and isinstance(kind, type):
+        return load(kind, value, where)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _fail(where, f"{value!r} is not true or false")
+        return value
+    if kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _fail(where, f"{value!r} is not a whole number")
+        return value
+    if kind is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise _fail(where, f"{value!r} is not a number")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise _fail(where, f"{value!r} is not a string")
+        return value
+    raise _fail(where, f"no rule to read a {kind!r}")
+
+
+def _rules(metadata: Any, value: Any, where: str) -> None:
+    if value is None:
+        return
+    bounds = {"gt": float.__gt__, "ge": float.__ge__, "lt": float.__lt__, "le": float.__le__}
+    for name, holds in bounds.items():
+        if name in metadata and isinstance(value, (int, float)) and not holds(float(value), float(metadata[name])):
+            raise _fail(where, f"{value!r} breaks {name} {metadata[name]}")
+    if "min_length" in metadata and len(value) < metadata["min_length"]:
+        raise _fail(where, f"has fewer than {metadata['min_length']} items")
+    if "max_length" in metadata and len(value) > metadata["max_length"]:
+        raise _fail(where, f"has more than {metadata['max_length']} items")
+    if "pattern" in metadata and isinstance(value, str) and not re.search(metadata["pattern"], value):
+        raise _fail(where, f"{value!r} does not match {metadata['pattern']}")
+
+
+def load(cls: type[T], data: Any, where: str) -> T:
+    """`data` (decoded JSON) as a `cls` settings model, validated by the rules on its fields."""
+    prepare = getattr(cls, "prepare", None)
+    if prepare is not None and isinstance(data, dict):
+        try:
+            data = prepare(data)
+        except ValueError as exc:
+            raise _fail(where, str(exc)) from None
+    if not isinstance(data, dict):
+        raise _fail(where, "not an object")
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    for key in data:
+        if key not in known:
+            raise _fail(f"{where}.{key}", "unknown setting")
+    kinds, values = hints(cls), {}
+    for name, spec in known.items():
+        if name not in data:
+            if spec.default is MISSING and spec.default_factory is MISSING:
+                raise _fail(f"{where}.{name}", "missing")
+            continue
+        value = _value(kinds[name], data[name], f"{where}.{name}")
+        _rules(spec.metadata, value, f"{where}.{name}")
+        if "check" in spec.metadata:
+            try:
+                value = spec.metadata["check"](value)
+            except ValueError as exc:
+                raise _fail(f"{where}.{name}", str(exc)) from None
+        values[name] = value
+    model = cls(**values)
+    check = getattr(model, "check", None)
+    if check is not None:
+        try:
+            check()
+        except ValueError as exc:
+            raise _fail(f"{where}.{getattr(exc, 'key', '')}".rstrip("."), str(exc)) from None
+    return model
+
+
+def section(env: Env, cls: type[T], key: str) -> T:
+    """One section of this function's SETTINGS_JSON (e.g. "retirement"), validated as `cls`."""
+    raw = sections(env)
+    return load(cls, raw.get(key, {}), key)
+
+
+_DECODED: dict[str, dict[str, Any]] = {}
+
+
+def sections(env: Env) -> dict[str, Any]:
+    text = env.get(SETTINGS_JSON) or "{}"
+    if text not in _DECODED:
+        try:
+            raw = json.loads(text)
+        except ValueError:
+            raise SettingsError(f"environment variable {SETTINGS_JSON}: not valid JSON") from None
+        if not isinstance(raw, dict):
+            raise SettingsError(f"environment variable {SETTINGS_JSON}: not a JSON object")
+        _DECODED.clear()
+        _DECODED[text] = raw
+    return _DECODED[text]
