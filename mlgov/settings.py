@@ -153,6 +153,12 @@ def section_model(capability: Capability) -> type | None:
     return getattr(_section_module(capability), "Section", None) if capability.section else None
 
 
+def received_model(capability: Capability) -> type:
+    """The dataclass of what a capability's functions receive (`Received`): its environment variable's shape."""
+    model: type = _section_module(capability).Received
+    return model
+
+
 def thresholds_model(capability: Capability) -> type | None:
     """The dataclass of the knobs a capability adds under `mlgov.thresholds`, if any."""
     return getattr(_section_module(capability), "Thresholds", None)
@@ -162,7 +168,11 @@ def _thresholds_model(capabilities: tuple[Capability, ...]) -> type[BaseModel]:
     """`thresholds`: one section in cdk.json (a contract), its knobs declared by the capabilities using them."""
     parts = [part for c in capabilities if (part := thresholds_model(c)) is not None]
     fields = [
-        (f.name, hints(part)[f.name], dataclasses.field(default=f.default, default_factory=f.default_factory, metadata=f.metadata))
+        (
+            f.name,
+            hints(part)[f.name],
+            dataclasses.field(default=f.default, default_factory=f.default_factory, metadata=f.metadata),
+        )
         for part in parts
         for f in dataclasses.fields(part)
     ]
@@ -290,7 +300,21 @@ class AlertRouting(_Strict):
         return value
 
 
-Thresholds = _thresholds_model(CAPABILITIES)
+if TYPE_CHECKING:
+    from mlgov_runtime.capacity.settings import Thresholds as _CapacityKnobs
+    from mlgov_runtime.challenger.settings import Thresholds as _ChallengerKnobs
+    from mlgov_runtime.coverage.settings import Thresholds as _CoverageKnobs
+    from mlgov_runtime.org_scan.settings import Thresholds as _OrgScanKnobs
+    from mlgov_runtime.retirement.settings import Retirement
+    from mlgov_runtime.retirement.settings import Thresholds as _RetirementKnobs
+    from mlgov_runtime.retraining.settings import Thresholds as _RetrainingKnobs
+
+    class _Thresholds(  # type: ignore[misc]
+        _RetrainingKnobs, _CoverageKnobs, _ChallengerKnobs, _CapacityKnobs, _RetirementKnobs, _OrgScanKnobs
+    ):
+        """Every knob of `thresholds`, for the type checker (each declared by its capability)."""
+
+    Thresholds = _Thresholds
 
 
 ROLE_ARN_PATTERN = r"arn:(aws[a-z-]*|\*):iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
@@ -648,88 +672,6 @@ def check_options(settings: Settings) -> dict[str, object]:
     return options
 
 
-_METRIC_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"  # CloudWatch namespace, metric or dimension
-
-
-class ClientErrorMetric(_Strict):
-    """A metric the callers' side publishes per endpoint it tried (dimension `dimension_name` = endpoint name)."""
-
-    namespace: str = Field(default="MangaAssist/Recommendations", pattern=_METRIC_NAME)
-    metric_name: str = Field(pattern=_METRIC_NAME)
-    dimension_name: str = Field(default="EndpointName", pattern=_METRIC_NAME)
-
-
-def _client_error_metrics() -> list[ClientErrorMetric]:
-    return [
-        ClientErrorMetric(metric_name="EndpointInvocationErrors"),
-        ClientErrorMetric(metric_name="ModelNotReadyExceptions"),
-    ]
-
-
-class Retirement(_Strict):
-    """Spec scenario 5: the stale-endpoint audit, the endpoint_purpose tag lifecycle and approved deletion
-    (windows and the deadline are thresholds.stale_invocation_window_hours, deletion_safety_window_hours,
-    retiring_deadline_days; the cost anomaly alert thresholds.cost_anomaly_usd)."""
-
-    audit_schedule: Schedule = "cron(0 7 1 * ? *)"  # monthly
-    deadline_check_schedule: Schedule = "cron(0 8 * * ? *)"  # daily
-    # Watched endpoints: InService, and tagged managed_by (one of the values) or named with a prefix.
-    managed_by_tag_key: str = Field(default="managed_by", pattern=r"^[\w.:/=+@-]{1,128}$")
-    managed_by_values: list[str] = Field(default_factory=lambda: ["manga-recommender-pipeline"])
-    endpoint_name_prefixes: list[str] = Field(default_factory=lambda: ["manga-recommender"])
-    purpose_tag_key: str = Field(default="endpoint_purpose", pattern=r"^[\w.:/=+@-]{1,128}$")
-    owner_tag_keys: list[str] = Field(default_factory=lambda: ["owner", "team"], min_length=1)
-    # A changed or removed retiring tag while its retirement is open: put back, or only report.
-    on_retiring_tag_change: Literal["revert", "flag"] = "revert"
-    approval_expiry_hours: int = Field(default=72, ge=1, le=720)
-    post_retirement_watch_hours: int = Field(default=72, ge=0, le=720)
-    client_error_metrics: list[ClientErrorMetric] = Field(default_factory=_client_error_metrics)
-    # USD per hour by instance type, over the built-in us-east-1 list (mlgov_runtime/retirement/prices.py).
-    hourly_price_usd: dict[str, float] = Field(default_factory=dict)
-    cost_anomaly_pct: float = Field(default=20, gt=0, le=1000)
-    # Cost Anomaly Detection allows one SERVICE monitor per account: name yours here to subscribe to it.
-    cost_anomaly_monitor_arn: str | None = Field(
-        default=None, pattern=r"^arn:aws[a-z-]*:ce::\d{12}:anomalymonitor/[\w-]+$"
-    )
-    # After a cut-over, the old endpoint must be quiet this many hours later (`mlgov retire audit --went-quiet`).
-    quiet_after_cutover_hours: float = Field(default=24, ge=0, le=336)
-
-    @field_validator("endpoint_name_prefixes")
-    @classmethod
-    def _prefixes(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"[a-zA-Z0-9-]{1,63}", "an endpoint name prefix")
-
-    @field_validator("hourly_price_usd")
-    @classmethod
-    def _prices(cls, value: dict[str, float]) -> dict[str, float]:
-        _all_match(list(value), r"ml\.[a-z0-9.-]+", "a SageMaker instance type (ml.*)")
-        if any(v < 0 for v in value.values()):
-            raise ValueError("prices are USD per hour, never negative")
-        return value
-
-    def environment(self, thresholds: Thresholds, watched_groups: list[str]) -> dict[str, str]:
-        """The retirement functions' environment (mlgov_runtime.retirement.settings reads it back)."""
-        from mlgov_runtime.retirement import settings as e
-
-        return {
-            e.WATCH_TAG_KEY: self.managed_by_tag_key,
-            e.WATCH_TAG_VALUES: ",".join(self.managed_by_values),
-            e.WATCH_NAME_PREFIXES: ",".join(self.endpoint_name_prefixes),
-            e.WATCHED_GROUPS: ",".join(watched_groups),
-            e.PURPOSE_TAG_KEY: self.purpose_tag_key,
-            e.OWNER_TAG_KEYS: ",".join(self.owner_tag_keys),
-            e.STALE_WINDOW_HOURS: str(thresholds.stale_invocation_window_hours),
-            e.SAFETY_WINDOW_HOURS: str(thresholds.deletion_safety_window_hours),
-            e.RETIRING_DEADLINE_DAYS: str(thresholds.retiring_deadline_days),
-            e.TAG_CHANGE_RESPONSE: self.on_retiring_tag_change,
-            e.APPROVAL_EXPIRY_HOURS: str(self.approval_expiry_hours),
-            e.POST_RETIREMENT_WATCH_HOURS: str(self.post_retirement_watch_hours),
-            e.CLIENT_ERROR_METRICS_JSON: json.dumps([m.model_dump() for m in self.client_error_metrics]),
-            e.HOURLY_PRICES_JSON: json.dumps(self.hourly_price_usd, sort_keys=True),
-            e.QUIET_AFTER_CUTOVER_HOURS: f"{self.quiet_after_cutover_hours:g}",
-        }
-
-
 class Approvals(_Strict):
     """Human decisions (retirement deletion; challenger promotion when challenger.human_approval): who may
     decide, and the Slack buttons. An approver is an IAM principal ARN, or a role's sessions written
@@ -922,17 +864,17 @@ class Challenger(_Strict):
         }
 
 
-class Settings(_Strict):
+class _Settings(_Strict):
+    """The shared top-level settings; each registered capability's section joins them (`_compose`)."""
+
     watched_model_package_groups: list[str] = Field(default_factory=lambda: ["manga-recommender"])
     experiment_exemptions: ExperimentExemptions = Field(default_factory=ExperimentExemptions)
     guardrails: Guardrails = Field(default_factory=Guardrails)
     retraining: Retraining = Field(default_factory=Retraining)
     alert_routing: AlertRouting = Field(default_factory=lambda: AlertRouting.model_validate({}))
-    thresholds: Thresholds = Field(default_factory=Thresholds)
     challenger: Challenger = Field(default_factory=Challenger)
     org_scan: OrgScan = Field(default_factory=OrgScan)
     capacity: Capacity = Field(default_factory=Capacity)
-    retirement: Retirement = Field(default_factory=Retirement)
     approvals: Approvals = Field(default_factory=Approvals)
     # Central account: events forwarded from member accounts are audited through this role.
     # The central registry account(s): when set, only packages registered there count, in every account
@@ -944,6 +886,10 @@ class Settings(_Strict):
     log_retention_days: Literal[7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 90
     idempotency_ttl_seconds: int = Field(default=3600, ge=60, le=604_800)
     weekly_scan_schedule: Schedule = "cron(0 6 ? * MON *)"
+
+    if TYPE_CHECKING:  # the sections `_compose` adds, for the type checker
+        thresholds: _Thresholds
+        retirement: Retirement
 
     @field_validator("package_account_ids")
     @classmethod
@@ -976,6 +922,39 @@ class Settings(_Strict):
         if not value:
             raise ValueError('lists no group: name the model package groups to govern, e.g. ["manga-recommender"]')
         return _all_match(value, r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")
+
+
+def _compose(capabilities: tuple[Capability, ...]) -> type[_Settings]:
+    """The product's settings: the shared keys, `thresholds`, and each registered capability's section."""
+    sections: dict[str, Any] = {}
+    for capability in capabilities:
+        model = section_model(capability)
+        if model is not None and capability.section:
+            derived = pydantic_model(model)
+            sections[capability.section] = (derived, Field(default_factory=_validated(derived)))
+    thresholds = _thresholds_model(capabilities)
+    sections["thresholds"] = (thresholds, Field(default_factory=_validated(thresholds)))
+    composed = create_model(  # type: ignore[call-overload]
+        "Settings", __base__=_Settings, __doc__=_Settings.__doc__, **sections
+    )
+    composed.__module__ = __name__
+    return typing.cast(type[_Settings], composed)
+
+
+def _validated(model: Any) -> Callable[[], Any]:
+    return lambda: model.model_validate({})
+
+
+def settings_model(capabilities: tuple[Capability, ...]) -> type[_Settings]:
+    """The settings of these capabilities (the product's are `Settings`, of the registered ones)."""
+    return _compose(capabilities)
+
+
+if TYPE_CHECKING:
+    Settings = _Settings
+else:
+    Settings = _compose(CAPABILITIES)
+    Thresholds = Settings.model_fields["thresholds"].annotation
 
 
 def _describe(exc: ValidationError) -> str:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar, dataclass_transform
 
 from mlgov_runtime.core.env import Env, SettingsError
 
-SETTINGS_JSON = "MLGOV_SETTINGS_JSON"  # a capability's settings, as its construct received them
+SETTINGS_JSON = "MLGOV_{NAME}_SETTINGS"  # a capability's settings as its construct received them (`variable`)
 RULES = ("gt", "ge", "lt", "le", "min_length", "max_length", "pattern")
 
 T = TypeVar("T")
@@ -87,8 +87,14 @@ def hints(cls: type) -> dict[str, Any]:
     return _HINTS[cls]
 
 
+def variable(cls: type) -> str:
+    """The environment variable of a capability's `Received` (mlgov_runtime.<name>.settings): one per
+    capability, so functions of several capabilities can share one process (the sandbox) without mixing."""
+    return SETTINGS_JSON.format(NAME=cls.__module__.rsplit(".", 2)[-2].upper())
+
+
 def _fail(where: str, message: str) -> SettingsError:
-    return SettingsError(f"environment variable {SETTINGS_JSON}: '{where}': {message}")
+    return SettingsError(f"'{where}': {message}")
 
 
 def _value(kind: Any, value: Any, where: str) -> Any:
@@ -200,24 +206,53 @@ def load(cls: type[T], data: Any, where: str) -> T:
     return model
 
 
-def section(env: Env, cls: type[T], key: str) -> T:
-    """One section of this function's SETTINGS_JSON (e.g. "retirement"), validated as `cls`."""
-    raw = sections(env)
-    return load(cls, raw.get(key, {}), key)
+def _decoded(env: Env, name: str) -> dict[str, Any]:
+    text = env.get(name)
+    if not text:
+        raise SettingsError(f"environment variable {name}: missing (the settings its construct passes)")
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise SettingsError(f"environment variable {name}: not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise SettingsError(f"environment variable {name}: not a JSON object")
+    return raw
 
 
-_DECODED: dict[str, dict[str, Any]] = {}
+def dump(value: Any, kind: Any) -> Any:
+    """`value` (the dataclass, or the pydantic model derived from it) as the JSON `kind` reads back:
+    only the fields `kind` declares (a capability's `Thresholds` picks its knobs from all of them)."""
+    if isinstance(kind, type) and is_dataclass(kind):
+        kinds = hints(kind)
+        return {f.name: dump(getattr(value, f.name), kinds[f.name]) for f in fields(kind)}
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        models = [a for a in args if isinstance(a, type) and is_dataclass(a)]
+        return dump(value, models[0]) if models else dump(value, Any)
+    if origin in (list, tuple, frozenset) and args and args[-1] is not Ellipsis and origin is not tuple:
+        return [dump(v, args[0]) for v in value]
+    if origin is dict and args:
+        return {k: dump(v, args[1]) for k, v in value.items()}
+    if isinstance(value, (list, tuple, frozenset)):
+        return [dump(v, Any) for v in value]
+    if isinstance(value, dict):
+        return {k: dump(v, Any) for k, v in value.items()}
+    return value
 
 
-def sections(env: Env) -> dict[str, Any]:
-    text = env.get(SETTINGS_JSON) or "{}"
-    if text not in _DECODED:
-        try:
-            raw = json.loads(text)
-        except ValueError:
-            raise SettingsError(f"environment variable {SETTINGS_JSON}: not valid JSON") from None
-        if not isinstance(raw, dict):
-            raise SettingsError(f"environment variable {SETTINGS_JSON}: not a JSON object")
-        _DECODED.clear()
-        _DECODED[text] = raw
-    return _DECODED[text]
+def received_environment(settings: Any, received: type) -> dict[str, str]:
+    """The one environment variable that carries what a function receives (`received`: a dataclass whose
+    fields are named after the settings' top-level keys), from the validated settings."""
+    return {variable(received): json.dumps(dump(settings, received), sort_keys=True, separators=(",", ":"))}
+
+
+def received(env: Env, cls: type[T]) -> T:
+    """What this function received (its `variable`), validated as `cls`."""
+    name = variable(cls)
+    try:
+        return load(cls, _decoded(env, name), "mlgov")
+    except SettingsError as exc:
+        message = str(exc).removeprefix(f"environment variable {name}: ")
+        raise SettingsError(f"environment variable {name}: {message}") from None
