@@ -5,17 +5,15 @@ Pure pydantic (no CDK import) so the CLI reads the same file with the same rules
 
 from __future__ import annotations
 
-import json
-import re
-from pathlib import Path
-from typing import Annotated, Any, Literal
-
 import dataclasses
 import importlib
+import json
+import re
 import types
 import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -307,6 +305,7 @@ if TYPE_CHECKING:
     from mlgov_runtime.org_scan.settings import Thresholds as _OrgScanKnobs
     from mlgov_runtime.retirement.settings import Retirement
     from mlgov_runtime.retirement.settings import Thresholds as _RetirementKnobs
+    from mlgov_runtime.retraining.settings import Retraining
     from mlgov_runtime.retraining.settings import Thresholds as _RetrainingKnobs
 
     class _Thresholds(  # type: ignore[misc]
@@ -432,50 +431,6 @@ class Guardrails(_Strict):
                         "(a role name alone can be copied by anyone who may create roles)"
                     )
         return self
-
-
-class LoraHyperparameters(_Strict):
-    base_model: str = Field(default="Qwen/Qwen2.5-7B-Instruct", min_length=1)
-    r: int = Field(default=16, ge=1, le=512)
-    alpha: int = Field(default=32, ge=1, le=1024)
-    dropout: float = Field(default=0.05, ge=0, lt=1)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
-    epochs: int = Field(default=3, ge=1, le=50)
-    learning_rate: float = Field(default=2e-4, gt=0, lt=1)
-
-
-class Retraining(_Strict):
-    """Spec scenario 2: weekly coverage check and the LoRA retraining pipeline."""
-
-    catalog_table_name: str = Field(default="manga-catalog", pattern=r"^[a-zA-Z0-9_.-]{3,255}$")
-    # The one watched group the coverage check compares and the pipeline registers into; may be left
-    # out while watched_model_package_groups lists a single group.
-    model_package_group: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-    snapshot_fallback_uri: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
-    coverage_schedule: Schedule = "cron(0 5 ? * MON *)"
-    training_image: str = Field(
-        # Python 3.11 or newer: training/requirements.txt (installed at job start) needs it.
-        default="763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker",
-        pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/\S+$",
-    )
-    inference_image: str = Field(
-        default="763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:"
-        "2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04",
-        pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/\S+$",
-    )
-    instance_type: str = Field(default="ml.g5.2xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-    instance_count: int = Field(default=1, ge=1, le=16)
-    volume_size_gb: int = Field(default=100, ge=1, le=16384)
-    max_runtime_hours: int = Field(default=8, ge=1, le=120)
-    managed_spot: bool = False
-    max_wait_hours: int = Field(default=12, ge=1, le=120)
-    lora: LoraHyperparameters = Field(default_factory=LoraHyperparameters)
-    training_code_commit: str = Field(default="0000000", pattern=r"^[0-9a-f]{7,40}$")
-    team: str = Field(default="recsys", min_length=1, max_length=64)
-    intended_use_case: Literal["recommendation", "classification", "embedding"] = "recommendation"
-    # Spec scenario 2: a gap above the alert threshold triggers retraining. Off: the finding carries the exact
-    # command that starts it; on: the weekly check starts it, as it always does above the page threshold.
-    start_on_coverage_alert: bool = False
 
 
 WEEKDAY = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
@@ -870,7 +825,6 @@ class _Settings(_Strict):
     watched_model_package_groups: list[str] = Field(default_factory=lambda: ["manga-recommender"])
     experiment_exemptions: ExperimentExemptions = Field(default_factory=ExperimentExemptions)
     guardrails: Guardrails = Field(default_factory=Guardrails)
-    retraining: Retraining = Field(default_factory=Retraining)
     alert_routing: AlertRouting = Field(default_factory=lambda: AlertRouting.model_validate({}))
     challenger: Challenger = Field(default_factory=Challenger)
     org_scan: OrgScan = Field(default_factory=OrgScan)
@@ -890,6 +844,7 @@ class _Settings(_Strict):
     if TYPE_CHECKING:  # the sections `_compose` adds, for the type checker
         thresholds: _Thresholds
         retirement: Retirement
+        retraining: Retraining
 
     @field_validator("package_account_ids")
     @classmethod
@@ -998,11 +953,6 @@ def parse_settings(raw: Any) -> Settings:
         raise SettingsError(
             f"cdk.json context '{CONTEXT_KEY}.retraining.model_package_group': {r.model_package_group!r} is not "
             f"one of watched_model_package_groups ({', '.join(groups)})"
-        )
-    if r.managed_spot and r.max_wait_hours < r.max_runtime_hours:
-        raise SettingsError(
-            f"cdk.json context '{CONTEXT_KEY}.retraining.max_wait_hours': must be >= max_runtime_hours "
-            f"({r.max_runtime_hours}) with managed_spot (got {r.max_wait_hours})"
         )
     check_challenger(settings)
     return settings
@@ -1114,21 +1064,7 @@ def routing_json(settings: Settings) -> str:
 
 
 def gate_thresholds_json(settings: Settings) -> str:
-    """The pipeline Lambda's GATE_THRESHOLDS_JSON."""
-    t = settings.thresholds
-    return json.dumps(
-        {
-            "min_rows": t.min_training_pairs,
-            "min_ja_fraction": t.min_ja_query_fraction,
-            "min_new_title_coverage": t.min_new_title_coverage,
-            "max_eval_loss": t.max_eval_loss,
-            "min_catalog_coverage_per_1000": t.min_catalog_coverage_per_1000,
-            "min_long_tail_exposure": t.min_long_tail_exposure,
-            "max_json_failure_rate": t.max_json_failure_rate,
-            "max_safety_violations": t.max_safety_violations,
-            "max_regression": t.max_offline_regression,
-            "max_cold_start_empty_rate": t.max_cold_start_empty_rate,
-            "min_cold_start_diversity": t.min_cold_start_diversity,
-        },
-        sort_keys=True,
-    )
+    """The offline gate's thresholds as the pipeline step reads them (the CLI's gate)."""
+    from mlgov_runtime.retraining.settings import gate_thresholds
+
+    return json.dumps(gate_thresholds(settings.thresholds), sort_keys=True)

@@ -48,7 +48,6 @@ def state_change_pattern() -> events.EventPattern:
     )
 
 
-
 def pin_read_statements(partition: str) -> list[iam.PolicyStatement]:
     """Reading pins with the governance account's own role (never the member role): HeadObject of approved
     artifacts under the write-once prefix of any bucket, and image tags' current digests."""
@@ -64,6 +63,7 @@ def pin_read_statements(partition: str) -> list[iam.PolicyStatement]:
             resources=[f"arn:{partition}:ecr:*:*:repository/*"],
         ),
     ]
+
 
 class LineageAudit(CapabilityConstruct):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:

@@ -11,9 +11,8 @@ import pytest
 from mlgov.settings import SettingsError, parse_settings
 from mlgov_runtime.core.env import SettingsError as EnvError
 from mlgov_runtime.core.model import variable
-from mlgov_runtime.retirement.settings import Received
 from mlgov_runtime.retirement.logic import ErrorMetric
-from mlgov_runtime.retirement.settings import load_step_settings, policy_from_env
+from mlgov_runtime.retirement.settings import Received, load_step_settings, policy_from_env
 
 SETTINGS_JSON = variable(Received)
 

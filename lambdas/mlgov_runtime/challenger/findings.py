@@ -290,10 +290,8 @@ def refused_finding(
     """`refusal` says which check refused (ineligible, provenance, event_account, older_snapshot)."""
     endpoint = ch.get("endpoint_name") or "(no endpoint)"
     # Without an endpoint the start names the flag to fill, never a placeholder.
-    default = (
-        "Next: fix what the reason names, then `mlgov challenger start --package "
-        f"{ch['model_package_arn']}"
-        + (f" --endpoint {ch['endpoint_name']}`." if ch.get("endpoint_name") else "` with --endpoint.")
+    default = f"Next: fix what the reason names, then `mlgov challenger start --package {ch['model_package_arn']}" + (
+        f" --endpoint {ch['endpoint_name']}`." if ch.get("endpoint_name") else "` with --endpoint."
     )
     return _finding(
         START_REFUSED,

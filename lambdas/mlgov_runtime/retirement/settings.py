@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mlgov_runtime.core.cron import schedule
-from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, optional
+from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, optional
 from mlgov_runtime.core.model import all_match, received, received_environment, setting, settings_model
 from mlgov_runtime.retirement import prices
 from mlgov_runtime.retirement.logic import ErrorMetric, RetirementPolicy
