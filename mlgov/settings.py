@@ -32,7 +32,6 @@ from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
 from mlgov_runtime.registry import CAPABILITIES, Capability
 
 CONTEXT_KEY = "mlgov"
-SEVERITY = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
 
 
 class SettingsError(ValueError):
@@ -113,19 +112,19 @@ def pydantic_model(cls: type[M]) -> type[M]:
             default = Field()
         definitions[spec.name] = (annotated, default)
     validators: dict[str, Any] = {}
-    if "check" in vars(cls):
-        check = vars(cls)["check"]
+    if getattr(cls, "check", None) is not None:
+        check = cls.check  # type: ignore[attr-defined]
 
         def _after(self: Any) -> Any:
             check(self)
             return self
 
         validators["_check"] = model_validator(mode="after")(_after)
-    if "prepare" in vars(cls):
-        prepare = vars(cls)["prepare"].__func__
+    if getattr(cls, "prepare", None) is not None:
+        prepare = cls.prepare  # type: ignore[attr-defined]
 
         def _before(model: Any, data: Any) -> Any:
-            return prepare(cls, data) if isinstance(data, dict) else data
+            return prepare(data) if isinstance(data, dict) else data
 
         validators["_prepare"] = model_validator(mode="before")(classmethod(_before))  # type: ignore[arg-type]
     model = create_model(  # type: ignore[call-overload]
@@ -133,11 +132,12 @@ def pydantic_model(cls: type[M]) -> type[M]:
     )
     model.__module__ = cls.__module__
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    for name, attribute in vars(cls).items():
-        if name.startswith("__") or name in names or name in ("check", "prepare"):
-            continue
-        if isinstance(attribute, (types.FunctionType, property, staticmethod, classmethod)):
-            setattr(model, name, attribute)
+    for klass in reversed(cls.__mro__[:-1]):
+        for name, attribute in vars(klass).items():
+            if name.startswith("__") or name in names or name in ("check", "prepare"):
+                continue
+            if isinstance(attribute, (types.FunctionType, property, staticmethod, classmethod)):
+                setattr(model, name, attribute)
     _MODELS[cls] = model
     return typing.cast(type[M], model)
 
@@ -197,115 +197,37 @@ def _thresholds_model(capabilities: tuple[Capability, ...]) -> type[BaseModel]:
     return pydantic_model(merged)  # type: ignore[return-value]
 
 
-class ExperimentExemptions(_Strict):
-    """Experiment endpoints skip the registry gate, but only in the accounts/OUs listed here."""
+from mlgov_runtime.approvals.settings import Approvals as _Approvals
+from mlgov_runtime.capacity.settings import Capacity as _Capacity
+from mlgov_runtime.challenger.settings import Challenger as _Challenger
+from mlgov_runtime.lineage_audit.settings import ExperimentExemptions as _ExperimentExemptions
+from mlgov_runtime.notifier.settings import (  # noqa: F401 (re-exported)
+    DEFAULT_SECURITY_CHANNEL,
+    SEVERITY,
+    SLACK_CHANNEL,
+    finding_kinds,
+)
+from mlgov_runtime.notifier.settings import AlertRouting as _AlertRouting
+from mlgov_runtime.org_scan.settings import OrgScan as _OrgScan
+from mlgov_runtime.retirement.settings import Retirement as _Retirement
+from mlgov_runtime.retraining.settings import Retraining as _Retraining
 
-    endpoint_name_prefix: str = Field(default="experiment-", pattern=r"^[a-zA-Z0-9-]{1,40}$")
-    account_ids: list[str] = Field(default_factory=list)
-    organizational_unit_ids: list[str] = Field(default_factory=list)
-
-    @field_validator("account_ids")
-    @classmethod
-    def _accounts(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"\d{12}", "a 12-digit AWS account id")
-
-    @field_validator("organizational_unit_ids")
-    @classmethod
-    def _ous(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", "an OU id (ou-xxxx-xxxxxxxx)")
-
-
-def _page_critical_only() -> list[SEVERITY]:
-    return ["CRITICAL"]
-
-
-SLACK_CHANNEL = r"^#[a-z0-9_-]{1,80}$"
-DEFAULT_SECURITY_CHANNEL = "#ml-governance-security"
-
-
-def finding_kinds() -> tuple[str, ...]:
-    """Every kind a registered capability emits (the registry's Capability.kinds)."""
-    from mlgov_runtime.registry import CAPABILITIES
-
-    return tuple(dict.fromkeys(kind for capability in CAPABILITIES for kind in capability.kinds))
-
-
-class RouteSetting(_Strict):
-    """Findings of these kinds at or above this severity go to this Slack channel and/or Jira."""
-
-    kinds: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
-    min_severity: SEVERITY = "MEDIUM"
-    slack_channel: str | None = Field(default=None, pattern=SLACK_CHANNEL)
-    jira: bool = False
-
-    @field_validator("kinds")
-    @classmethod
-    def _kinds(cls, value: list[str]) -> list[str]:
-        known = finding_kinds()
-        for kind in value:
-            if kind != "*" and kind not in known:
-                raise ValueError(f"{kind!r} is not a finding kind; known: {', '.join(known)}, or * for all")
-        return value
-
-    @model_validator(mode="after")
-    def _sends_somewhere(self) -> RouteSetting:
-        if not self.slack_channel and not self.jira:
-            raise ValueError("a route needs slack_channel, jira: true, or both (this one sends nowhere)")
-        return self
-
-
-class AlertRouting(_Strict):
-    # The Slack channel of the default route (used when `routes` is not given).
-    security_slack_channel: str = Field(default=DEFAULT_SECURITY_CHANNEL, pattern=SLACK_CHANNEL)
-    jira_project_key: str = Field(default="MLGOV", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
-    # Besides the findings topic, only these principals may put messages on the notifier queue
-    # (`mlgov notify redrive`): a message from anyone else could close or drown real findings.
-    redrive_role_arns: list[str] = Field(default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/*"])
-    jira_issue_type: str = Field(default="Task", min_length=1, max_length=255)
-    jira_resolve_transition_id: str | None = Field(default=None, pattern=r"^\d{1,6}$")
-    page_severities: list[SEVERITY] = Field(default_factory=_page_critical_only)
-    routes: list[RouteSetting]
-    dedupe_window_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
-    # Every finding also as an ASFF record in Security Hub of the governance account (README "Security Hub").
-    security_hub: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_route(cls, data: Any) -> Any:
-        """Without `routes`: every kind at MEDIUM or above to security_slack_channel and Jira."""
-        if isinstance(data, dict) and "routes" not in data:
-            channel = data.get("security_slack_channel", DEFAULT_SECURITY_CHANNEL)
-            route = {"kinds": ["*"], "min_severity": "MEDIUM", "slack_channel": channel, "jira": True}
-            summary = {"kinds": ["SCAN_SUMMARY"], "min_severity": "INFO", "slack_channel": channel, "jira": False}
-            return {**data, "routes": [route, summary]}
-        return data
-
-    @field_validator("routes")
-    @classmethod
-    def _some_route(cls, value: list[RouteSetting]) -> list[RouteSetting]:
-        if not value:
-            raise ValueError(
-                "is empty: findings would reach no Slack channel and no Jira project (leave the key out "
-                "for the default route, or add a route)"
-            )
-        return value
-
-    @field_validator("jira_issue_type")
-    @classmethod
-    def _issue_type(cls, value: str) -> str:
-        if not value.strip() or value != value.strip():
-            raise ValueError("must name a Jira issue type (e.g. Task), without leading or trailing spaces")
-        return value
-
+# The sections as cdk.json validates them (pydantic models derived from the capabilities' dataclasses).
+ExperimentExemptions = pydantic_model(_ExperimentExemptions)
+AlertRouting = pydantic_model(_AlertRouting)
+Retraining = pydantic_model(_Retraining)
+Challenger = pydantic_model(_Challenger)
+Capacity = pydantic_model(_Capacity)
+Approvals = pydantic_model(_Approvals)
+Retirement = pydantic_model(_Retirement)
+OrgScan = pydantic_model(_OrgScan)
 
 if TYPE_CHECKING:
     from mlgov_runtime.capacity.settings import Thresholds as _CapacityKnobs
     from mlgov_runtime.challenger.settings import Thresholds as _ChallengerKnobs
     from mlgov_runtime.coverage.settings import Thresholds as _CoverageKnobs
     from mlgov_runtime.org_scan.settings import Thresholds as _OrgScanKnobs
-    from mlgov_runtime.retirement.settings import Retirement
     from mlgov_runtime.retirement.settings import Thresholds as _RetirementKnobs
-    from mlgov_runtime.retraining.settings import Retraining
     from mlgov_runtime.retraining.settings import Thresholds as _RetrainingKnobs
 
     class _Thresholds(  # type: ignore[misc]
@@ -433,166 +355,7 @@ class Guardrails(_Strict):
         return self
 
 
-WEEKDAY = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
-ENDPOINT_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
-APPCONFIG_ID = r"^[a-z0-9]{4,7}$"
-
-
-class CapacityWindow(_Strict):
-    """Days of the week, start to end in capacity.time_zone ('24:00' is midnight; split windows across it)."""
-
-    days: list[WEEKDAY] = Field(min_length=1)
-    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    end: str = Field(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> CapacityWindow:
-        if self.end <= self.start:
-            raise ValueError(f"end {self.end} is not after start {self.start}")
-        return self
-
-
-class Campaign(CapacityWindow):
-    name: str = Field(pattern=r"^[a-zA-Z0-9-]{1,40}$")
-    min_capacity: int = Field(ge=1)
-
-
-def _manga_monday() -> list[Campaign]:
-    return [Campaign(name="manga-monday", days=["MON"], start="08:00", end="22:00", min_capacity=5)]
-
-
-class FallbackRoute(_Strict):
-    """The AppConfig route `mlgov capacity restore` switches to the fallback while a cold endpoint warms up."""
-
-    application_id: str = Field(pattern=APPCONFIG_ID)
-    environment_id: str = Field(pattern=APPCONFIG_ID)
-    configuration_profile_id: str = Field(pattern=APPCONFIG_ID)
-    deployment_strategy_id: str = Field(default="AppConfig.AllAtOnce", pattern=r"^([a-z0-9]{4,7}|AppConfig\.\w+)$")
-    route_key: str = Field(default="recommendation_backend", min_length=1, max_length=128)
-    fallback_value: str = Field(default="bedrock-fallback", min_length=1, max_length=256)
-    # The key holding the share (0-100 %) of recommendations the recommender sends to the fallback:
-    # `mlgov rollback --fallback-percent` steps it up when there is no previous version.
-    share_key: str = Field(default="fallback_percent", min_length=1, max_length=128)
-    endpoints: list[str] = Field(min_length=1)  # the endpoints this route steers traffic to
-    smoke_test_body: str | None = Field(default=None, max_length=6_000_000)
-    smoke_test_content_type: str = "application/json"
-
-    @field_validator("endpoints")
-    @classmethod
-    def _endpoints(cls, value: list[str]) -> list[str]:
-        return _all_match(value, ENDPOINT_NAME, "an endpoint name")
-
-
-class ScaledEndpoint(_Strict):
-    endpoint_name: str = Field(pattern=ENDPOINT_NAME)
-    variant_name: str = Field(default="AllTraffic", pattern=ENDPOINT_NAME)
-
-
-class Capacity(_Strict):
-    """Spec scenario 4: minimums in and out of business hours, campaigns, the incident fallback."""
-
-    time_zone: str = "UTC"
-    business_hours: CapacityWindow = Field(
-        default_factory=lambda: CapacityWindow(
-            days=["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"], start="06:00", end="24:00"
-        )
-    )
-    business_hours_min_capacity: int = Field(default=2, ge=1)
-    overnight_min_capacity: int = Field(default=1, ge=1)
-    max_capacity: int = Field(default=10, ge=1, le=1000)
-    target_invocations_per_instance: float = Field(default=70.0, gt=0)
-    scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=3600)
-    scale_in_cooldown_seconds: int = Field(default=300, ge=0, le=3600)
-    campaigns: list[Campaign] = Field(default_factory=_manga_monday)
-    scaled_endpoints: list[ScaledEndpoint] = Field(default_factory=list)
-    environment_tag_key: str = Field(default="environment", pattern=r"^[\w.:/=+@-]{1,128}$")
-    non_production_environments: list[str] = Field(
-        default_factory=lambda: ["dev", "development", "test", "staging", "sandbox"]
-    )
-    serverless_cold_start_is_violation: bool = False
-    fallback_route: FallbackRoute | None = None
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        from mlgov_runtime.capacity.schedule import zone
-
-        zone(value)
-        return value
-
-    @model_validator(mode="after")
-    def _levels(self) -> Capacity:
-        if self.overnight_min_capacity > self.business_hours_min_capacity:
-            raise ValueError("overnight_min_capacity is above business_hours_min_capacity")
-        for level, what in [(self.business_hours_min_capacity, "business_hours_min_capacity")] + [
-            (c.min_capacity, f"campaign {c.name} min_capacity") for c in self.campaigns
-        ]:
-            if level > self.max_capacity:
-                raise ValueError(f"{what} {level} is above max_capacity {self.max_capacity}")
-        return self
-
-
-ACCOUNT_ID = r"\d{12}"
-REGION_NAME = r"[a-z]{2}(-[a-z]+)+-\d"
 DEFAULT_MEMBER_ROLE_NAME = "MlGovMemberAudit"
-
-
-class OrgScan(_Strict):
-    """The weekly org-wide scan (weekly_scan_schedule): every registered per-endpoint check in every ACTIVE
-    account of the organization x these regions, on a Step Functions Distributed Map. Filters combine (AND)."""
-
-    regions: list[str] = Field(default_factory=list)  # empty: the region the stack is deployed to
-    account_ids: list[str] = Field(default_factory=list)  # only these accounts (empty: all)
-    organizational_unit_ids: list[str] = Field(default_factory=list)  # only accounts under these OUs
-    account_tags: dict[str, str] = Field(default_factory=dict)  # only accounts carrying all these tags
-    exclude_account_ids: list[str] = Field(default_factory=list)
-    max_concurrency: int = Field(default=20, ge=1, le=1000)  # Map batches in flight
-    tolerated_failure_percentage: float = Field(default=10, ge=0, le=100)  # failed workers before the Map fails
-    targets_per_batch: int = Field(default=5, ge=1, le=100)  # account/regions per worker invocation
-    endpoint_concurrency: int = Field(default=16, ge=1, le=64)  # endpoints checked at once per account/region
-    report_retention_days: int = Field(default=400, ge=1, le=3650)
-    # The member role stack: which account's scan/audit roles it trusts, and where the StackSet deploys it.
-    governance_account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
-    member_role_target_ou_ids: list[str] = Field(default_factory=list)
-    # The region the governance stack runs in: its scan and audit roles are named for it, and member
-    # accounts forward SageMaker events to its bus (null: the region the StackSet stack is deployed to).
-    governance_region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-
-    @field_validator("account_ids", "exclude_account_ids")
-    @classmethod
-    def _accounts(cls, value: list[str]) -> list[str]:
-        return _all_match(value, ACCOUNT_ID, "a 12-digit AWS account id")
-
-    @field_validator("organizational_unit_ids")
-    @classmethod
-    def _ous(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", "an OU id (ou-xxxx-xxxxxxxx)")
-
-    @field_validator("member_role_target_ou_ids")
-    @classmethod
-    def _targets(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})", "an OU or root id")
-
-    @field_validator("regions")
-    @classmethod
-    def _regions(cls, value: list[str]) -> list[str]:
-        return _all_match(value, REGION_NAME, "an AWS region name (e.g. eu-west-1)")
-
-    @field_validator("account_tags")
-    @classmethod
-    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
-        _all_match(list(value), r"[\w.:/=+@ -]{1,128}", "a tag key")
-        return value
-
-    def scope(self, default_region: str) -> dict[str, object]:
-        """What the planner reads (mlgov_runtime.org_scan.logic.Scope)."""
-        return {
-            "regions": self.regions or [default_region],
-            "account_ids": self.account_ids,
-            "organizational_unit_ids": self.organizational_unit_ids,
-            "account_tags": self.account_tags,
-            "exclude_account_ids": self.exclude_account_ids,
-        }
 
 
 def decision_tag_keys(settings: Settings) -> dict[str, str]:
@@ -627,209 +390,11 @@ def check_options(settings: Settings) -> dict[str, object]:
     return options
 
 
-class Approvals(_Strict):
-    """Human decisions (retirement deletion; challenger promotion when challenger.human_approval): who may
-    decide, and the Slack buttons. An approver is an IAM principal ARN, or a role's sessions written
-    arn:aws:sts::ACCOUNT:assumed-role/ROLE/*; the requester never approves their own request."""
-
-    approvers: dict[Literal["retirement", "challenger"], list[str]] = Field(default_factory=dict)
-    # Slack user id (U...) -> that person's IAM principal ARN (or the list of every role/user they use; the
-    # first is recorded), so the requester check sees the same person whichever role they requested with.
-    slack_approvers: dict[str, str | list[str]] = Field(default_factory=dict)
-    # The Slack interactivity endpoint (function URL) and its signing secret in Secrets Manager.
-    slack_buttons: bool = False
-    # Reserved concurrency of the unauthenticated Slack function (needs the account's Lambda concurrency
-    # quota above 10 + this: new accounts start at 10).
-    slack_reserved_concurrency: int = Field(default=5, ge=1, le=100)
-
-    @field_validator("approvers")
-    @classmethod
-    def _approvers(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        from mlgov_runtime.approvals.settings import PRINCIPAL
-
-        for principals in value.values():
-            _all_match(principals, PRINCIPAL, "an IAM principal ARN (arn:aws:iam::ACCOUNT:... or assumed-role/ROLE/*)")
-        return value
-
-    @field_validator("slack_approvers")
-    @classmethod
-    def _slack(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
-        from mlgov_runtime.approvals.settings import PRINCIPAL, SLACK_USER
-
-        _all_match(list(value), SLACK_USER, "a Slack user id (U...)")
-        ids = [p for v in value.values() for p in ([v] if isinstance(v, str) else v)]
-        if any(not isinstance(v, str) and not v for v in value.values()):
-            raise ValueError("a Slack user maps to at least one IAM principal ARN")
-        _all_match(ids, PRINCIPAL, "an IAM principal ARN")
-        if any("*" in p for p in ids):
-            raise ValueError("a Slack user maps to that person's own IAM principal ARNs, not a pattern with *")
-        return value
-
-    def environment(self) -> dict[str, str]:
-        """The approval service's environment (mlgov_runtime.approvals.settings reads it back)."""
-        from mlgov_runtime.approvals import settings as e
-
-        return {
-            e.APPROVERS_JSON: json.dumps(self.approvers, sort_keys=True),
-            e.SLACK_APPROVERS_JSON: json.dumps(self.slack_approvers, sort_keys=True),
-        }
-
-
-CW_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"
-CHALLENGER_ENDPOINT = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
-
-
-class RecommendationMetricNames(_Strict):
-    """What the recommender emits (CONTRACTS.md, "Recommendation metrics"): Count metrics per minute
-    with exactly the two dimensions below. `cart_adds` null: not emitted (the guardrail is skipped)."""
-
-    namespace: str = Field(default="MangaAssist/Recommendations", pattern=CW_NAME)
-    impressions: str = Field(default="RecommendationImpressions", pattern=CW_NAME)
-    clicks: str = Field(default="RecommendationClicks", pattern=CW_NAME)
-    cart_adds: str | None = Field(default="RecommendationCartAdds", pattern=CW_NAME)
-    json_failures: str = Field(default="RecommendationJsonFailures", pattern=CW_NAME)
-    language_mismatches: str = Field(default="RecommendationLanguageMismatches", pattern=CW_NAME)
-    distinct_titles: str | None = Field(default="RecommendationDistinctTitles", pattern=CW_NAME)
-    endpoint_dimension: str = Field(default="EndpointName", pattern=CW_NAME)
-    variant_dimension: str = Field(default="VariantName", pattern=CW_NAME)
-
-
-class RetentionMetric(_Strict):
-    """The 7-day review's metric, per endpoint: e.g. the share of recommended users still active 7 days on."""
-
-    namespace: str = Field(default="MangaAssist/Recommendations", pattern=CW_NAME)
-    metric_name: str = Field(default="UserRetention7d", pattern=CW_NAME)
-    statistic: Literal["Average", "Sum", "Minimum", "Maximum"] = "Average"
-    endpoint_dimension: str = Field(default="EndpointName", pattern=CW_NAME)
-
-
-class Challenger(_Strict):
-    """Spec scenario 3, stage 2: the challenger CTR gate (thresholds.ctr_* and challenger_traffic_fraction
-    are in `thresholds`), the 7-day review after a promotion, and `mlgov rollback`."""
-
-    # Which endpoint a group's new package is tried on.
-    endpoints: dict[str, str] = Field(default_factory=lambda: {"manga-recommender": "manga-recommender-prod"})
-    watch_interval_minutes: int = Field(default=5, ge=1, le=60)
-    # PROMOTE waits this long so a novelty effect can fade; the effect must also hold over the last recent_minutes.
-    min_minutes: int = Field(default=120, ge=0, le=10_080)
-    max_minutes: int = Field(default=360, ge=5, le=10_080)
-    min_impressions_per_variant: int = Field(default=1000, ge=0)
-    min_clicks_total: int = Field(default=100, ge=0)
-    srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
-    guardrail_alpha: float = Field(default=0.001, gt=0, lt=0.5)
-    latency_ratio_max: float = Field(default=1.5, gt=1, le=100)
-    # Every way to REJECT shares this budget under A/A (the CTR test ctr_reject_share of it, six guardrails the rest).
-    reject_budget: float = Field(default=0.01, gt=0, lt=0.5)
-    ctr_reject_share: float = Field(default=0.7, gt=0, lt=1)
-    recent_minutes: int = Field(default=60, ge=0, le=10_080)
-    # The recent window must clear the margin by this many standard errors (recent_minutes 0: no check).
-    recent_z: float = Field(default=1.0, ge=0, le=10)
-    # Looks read minutes at least this old (CloudWatch may still fill newer ones).
-    settle_minutes: int = Field(default=2, ge=0, le=60)
-    missing_metric_minutes: int = Field(default=10, ge=1, le=10_080)
-    # RecommendationImpressions per AWS/SageMaker Invocation each variant must stay within (forged metrics: INVALID).
-    impressions_per_invocation_min: float = Field(default=0.5, ge=0)
-    impressions_per_invocation_max: float = Field(default=20.0, gt=0)
-    diversity_ratio_min: float = Field(default=0.9, gt=0, le=1)
-    # Impressions per invocation must agree between the variants (one recommender renders both): a relative gap
-    # beyond the tolerance plus z standard errors is INVALID.
-    impressions_ratio_tolerance: float = Field(default=0.02, ge=0, le=1)
-    impressions_ratio_z: float = Field(default=5.0, gt=0, le=20)
-    # A challenger CTR ratio proven above this is forged clicks: INVALID, never PROMOTE.
-    ctr_ratio_plausible_max: float = Field(default=2.0, gt=1, le=100)
-    # PROMOTE needs every configured guardrail evaluated on at least this share of the aligned minutes.
-    guardrail_min_coverage: float = Field(default=0.5, gt=0, le=1)
-    # Optional traffic ramp: [[minutes since live, challenger weight], ...], e.g. [[10, 0.25], [20, 0.5]]; a look
-    # with no verdict and no guardrail breached takes the next step. Empty: the split stays at the fraction.
-    ramp: list[tuple[int, float]] = Field(default_factory=list, max_length=10)
-    challenger_instance_count: int = Field(default=1, ge=1, le=100)
-    # Roles the challenger's model may run as (it reuses the production model's role); PassRole is granted on these.
-    model_execution_role_arns: list[str] = Field(
-        default_factory=lambda: ["arn:*:iam::*:role/SageMakerExecution*"], min_length=1
-    )
-    metrics: RecommendationMetricNames = Field(default_factory=RecommendationMetricNames)
-    review_after_days: int = Field(default=7, ge=1, le=90)
-    retention_metric: RetentionMetric = Field(default_factory=RetentionMetric)
-    # Relative: a review finding when retention after promotion is lower than before by more than this.
-    max_retention_drop: float = Field(default=0.02, gt=0, lt=1)
-    rollback_snapshot_warning_days: int = Field(default=30, ge=1, le=3650)
-    # A candidate trained on an older catalog snapshot than production is refused unless this is true.
-    allow_older_catalog_snapshot: bool = False
-
-    @field_validator("endpoints")
-    @classmethod
-    def _endpoints(cls, value: dict[str, str]) -> dict[str, str]:
-        _all_match(list(value), r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")
-        return dict(zip(value, _all_match(list(value.values()), CHALLENGER_ENDPOINT, "an endpoint name"), strict=True))
-
-    @field_validator("model_execution_role_arns")
-    @classmethod
-    def _model_roles(cls, value: list[str]) -> list[str]:
-        return _all_match(value, ROLE_ARN_PATTERN, "an IAM role ARN (wildcards allowed)")
-
-    @model_validator(mode="after")
-    def _window(self) -> Challenger:
-        if self.min_minutes > self.max_minutes:
-            raise ValueError(f"min_minutes {self.min_minutes} is above max_minutes {self.max_minutes}")
-        minutes = [m for m, _ in self.ramp]
-        weights = [w for _, w in self.ramp]
-        if minutes != sorted(set(minutes)) or weights != sorted(set(weights)) or any(not 0 < w < 1 for w in weights):
-            raise ValueError(f"ramp {self.ramp}: minutes and weights must both rise, weights between 0 and 1")
-        return self
-
-    def runtime_config(self, thresholds: Thresholds) -> dict[str, Any]:
-        """What the challenger Lambda reads (CHALLENGER_CONFIG_JSON) and the CLI decides with."""
-        return {
-            "decision": {
-                "alpha": thresholds.ctr_test_alpha,
-                "traffic_fraction": thresholds.challenger_traffic_fraction,
-                "non_inferiority_margin": thresholds.ctr_noninferiority_margin,
-                "ctr_floor": thresholds.ctr_promotion_floor,
-                "json_failure_rate_max": thresholds.max_json_failure_rate,
-                "srm_alpha": self.srm_alpha,
-                "guardrail_alpha": self.guardrail_alpha,
-                "latency_ratio_max": self.latency_ratio_max,
-                "min_minutes": self.min_minutes,
-                "max_minutes": self.max_minutes,
-                "min_impressions_per_variant": self.min_impressions_per_variant,
-                "min_clicks_total": self.min_clicks_total,
-                "reject_budget": self.reject_budget,
-                "ctr_reject_share": self.ctr_reject_share,
-                "recent_minutes": self.recent_minutes,
-                "recent_z": self.recent_z,
-                "settle_minutes": self.settle_minutes,
-                "missing_metric_minutes": self.missing_metric_minutes,
-                "impressions_per_invocation_min": self.impressions_per_invocation_min,
-                "impressions_per_invocation_max": self.impressions_per_invocation_max,
-                "diversity_ratio_min": self.diversity_ratio_min,
-                "impressions_ratio_tolerance": self.impressions_ratio_tolerance,
-                "impressions_ratio_z": self.impressions_ratio_z,
-                "ctr_ratio_plausible_max": self.ctr_ratio_plausible_max,
-                "guardrail_min_coverage": self.guardrail_min_coverage,
-                "ramp": [list(step) for step in self.ramp],
-            },
-            "endpoints": dict(self.endpoints),
-            "metrics": self.metrics.model_dump(),
-            "retention_metric": self.retention_metric.model_dump(),
-            "challenger_instance_count": self.challenger_instance_count,
-            "review_after_days": self.review_after_days,
-            "max_retention_drop": self.max_retention_drop,
-            "rollback_snapshot_warning_days": self.rollback_snapshot_warning_days,
-            "allow_older_catalog_snapshot": self.allow_older_catalog_snapshot,
-        }
-
-
 class _Settings(_Strict):
     """The shared top-level settings; each registered capability's section joins them (`_compose`)."""
 
     watched_model_package_groups: list[str] = Field(default_factory=lambda: ["manga-recommender"])
-    experiment_exemptions: ExperimentExemptions = Field(default_factory=ExperimentExemptions)
     guardrails: Guardrails = Field(default_factory=Guardrails)
-    alert_routing: AlertRouting = Field(default_factory=lambda: AlertRouting.model_validate({}))
-    challenger: Challenger = Field(default_factory=Challenger)
-    org_scan: OrgScan = Field(default_factory=OrgScan)
-    capacity: Capacity = Field(default_factory=Capacity)
-    approvals: Approvals = Field(default_factory=Approvals)
     # Central account: events forwarded from member accounts are audited through this role.
     # The central registry account(s): when set, only packages registered there count, in every account
     # (an endpoint's own account only if listed); unset, only the endpoint's own account.
@@ -843,8 +408,14 @@ class _Settings(_Strict):
 
     if TYPE_CHECKING:  # the sections `_compose` adds, for the type checker
         thresholds: _Thresholds
-        retirement: Retirement
+        experiment_exemptions: ExperimentExemptions
+        alert_routing: AlertRouting
         retraining: Retraining
+        challenger: Challenger
+        capacity: Capacity
+        approvals: Approvals
+        retirement: Retirement
+        org_scan: OrgScan
 
     @field_validator("package_account_ids")
     @classmethod

@@ -5,6 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlgov_runtime.core.env import GROUP, Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, csv, optional
+from mlgov_runtime.core.model import all_match, setting, settings_model
+
+OU_ID = r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}"
+
+
+def _accounts(value: list[str]) -> list[str]:
+    return all_match(value, r"\d{12}", "a 12-digit AWS account id")
+
+
+def _ous(value: list[str]) -> list[str]:
+    return all_match(value, OU_ID, "an OU id (ou-xxxx-xxxxxxxx)")
+
+
+@settings_model
+class ExperimentExemptions:
+    """Experiment endpoints skip the registry gate, but only in the accounts/OUs listed here."""
+
+    endpoint_name_prefix: str = setting("experiment-", pattern=r"^[a-zA-Z0-9-]{1,40}$")
+    account_ids: list[str] = setting(factory=list, check=_accounts)
+    organizational_unit_ids: list[str] = setting(factory=list, check=_ous)
+
+
+Section = ExperimentExemptions
 
 
 @dataclass(frozen=True, kw_only=True)
