@@ -26,10 +26,24 @@ from pydantic import (
     model_validator,
 )
 
+from mlgov_runtime.approvals.settings import Approvals as _Approvals
+from mlgov_runtime.capacity.settings import Capacity as _Capacity
+from mlgov_runtime.challenger.settings import Challenger as _Challenger
 from mlgov_runtime.core.cron import schedule, schedule_problem
 from mlgov_runtime.core.model import RULES, KeyProblem, hints
 from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
+from mlgov_runtime.lineage_audit.settings import ExperimentExemptions as _ExperimentExemptions
+from mlgov_runtime.notifier.settings import (  # noqa: F401 (re-exported)
+    DEFAULT_SECURITY_CHANNEL,
+    SEVERITY,
+    SLACK_CHANNEL,
+    finding_kinds,
+)
+from mlgov_runtime.notifier.settings import AlertRouting as _AlertRouting
+from mlgov_runtime.org_scan.settings import OrgScan as _OrgScan
 from mlgov_runtime.registry import CAPABILITIES, Capability
+from mlgov_runtime.retirement.settings import Retirement as _Retirement
+from mlgov_runtime.retraining.settings import Retraining as _Retraining
 
 CONTEXT_KEY = "mlgov"
 
@@ -196,21 +210,6 @@ def _thresholds_model(capabilities: tuple[Capability, ...]) -> type[BaseModel]:
     )
     return pydantic_model(merged)  # type: ignore[return-value]
 
-
-from mlgov_runtime.approvals.settings import Approvals as _Approvals
-from mlgov_runtime.capacity.settings import Capacity as _Capacity
-from mlgov_runtime.challenger.settings import Challenger as _Challenger
-from mlgov_runtime.lineage_audit.settings import ExperimentExemptions as _ExperimentExemptions
-from mlgov_runtime.notifier.settings import (  # noqa: F401 (re-exported)
-    DEFAULT_SECURITY_CHANNEL,
-    SEVERITY,
-    SLACK_CHANNEL,
-    finding_kinds,
-)
-from mlgov_runtime.notifier.settings import AlertRouting as _AlertRouting
-from mlgov_runtime.org_scan.settings import OrgScan as _OrgScan
-from mlgov_runtime.retirement.settings import Retirement as _Retirement
-from mlgov_runtime.retraining.settings import Retraining as _Retraining
 
 # The sections as cdk.json validates them (pydantic models derived from the capabilities' dataclasses).
 ExperimentExemptions = pydantic_model(_ExperimentExemptions)
