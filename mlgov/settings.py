@@ -497,7 +497,8 @@ def _describe(exc: ValidationError) -> str:
     return f"cdk.json context '{key}': {msg}{shown}"
 
 
-def parse_settings(raw: Any) -> Settings:
+def parse_settings(raw: Any, model: type[Settings] | None = None) -> Settings:
+    """The `mlgov` context validated as the product's settings (`model`: those of other capabilities)."""
     if raw is None:
         raw = {}
     if isinstance(raw, str):  # `cdk synth -c mlgov='{...}'` passes a string
@@ -508,7 +509,7 @@ def parse_settings(raw: Any) -> Settings:
     if not isinstance(raw, dict):
         raise SettingsError(f"cdk.json context '{CONTEXT_KEY}': must be an object (got {type(raw).__name__})")
     try:
-        settings = Settings.model_validate(raw)
+        settings = (model or Settings).model_validate(raw)
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
     r = settings.retraining
