@@ -90,7 +90,8 @@ def _as_model(value: Any) -> Any:
     """A dataclass default as the derived model's instance (lists and maps of them too)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         data = {f.name: _as_model(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return pydantic_model(type(value)).model_validate(data)
+        model: Any = pydantic_model(type(value))
+        return model.model_validate(data)
     if isinstance(value, list):
         return [_as_model(v) for v in value]
     if isinstance(value, dict):
@@ -117,7 +118,7 @@ def pydantic_model(cls: type[M]) -> type[M]:
         if "check" in spec.metadata:
             extras.append(AfterValidator(spec.metadata["check"]))
         kind = _derived_type(kinds[spec.name])
-        annotated = Annotated[(kind, *extras)] if extras else kind  # type: ignore[valid-type]
+        annotated = Annotated[(kind, *extras)] if extras else kind
         if spec.default_factory is not dataclasses.MISSING:
             default = Field(default_factory=_factory(spec.default_factory))
         elif spec.default is not dataclasses.MISSING:
@@ -141,9 +142,7 @@ def pydantic_model(cls: type[M]) -> type[M]:
             return prepare(data) if isinstance(data, dict) else data
 
         validators["_prepare"] = model_validator(mode="before")(classmethod(_before))  # type: ignore[arg-type]
-    model = create_model(  # type: ignore[call-overload]
-        cls.__name__, __base__=_Strict, __doc__=cls.__doc__, __validators__=validators, **definitions
-    )
+    model = create_model(cls.__name__, __base__=_Strict, __doc__=cls.__doc__, __validators__=validators, **definitions)
     model.__module__ = cls.__module__
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for klass in reversed(cls.__mro__[:-1]):
@@ -208,7 +207,7 @@ def _thresholds_model(capabilities: tuple[Capability, ...]) -> type[BaseModel]:
         frozen=True,
         kw_only=True,
     )
-    return pydantic_model(merged)  # type: ignore[return-value]
+    return pydantic_model(merged)
 
 
 # The sections as cdk.json validates them (pydantic models derived from the capabilities' dataclasses).
@@ -229,7 +228,7 @@ if TYPE_CHECKING:
     from mlgov_runtime.retirement.settings import Thresholds as _RetirementKnobs
     from mlgov_runtime.retraining.settings import Thresholds as _RetrainingKnobs
 
-    class _Thresholds(  # type: ignore[misc]
+    class _Thresholds(
         _RetrainingKnobs, _CoverageKnobs, _ChallengerKnobs, _CapacityKnobs, _RetirementKnobs, _OrgScanKnobs
     ):
         """Every knob of `thresholds`, for the type checker (each declared by its capability)."""
@@ -357,6 +356,12 @@ class Guardrails(_Strict):
 DEFAULT_MEMBER_ROLE_NAME = "MlGovMemberAudit"
 
 
+def _as_json(section: Any) -> dict[str, Any]:
+    """A validated section (a pydantic model at run time) as JSON data."""
+    data: dict[str, Any] = typing.cast(BaseModel, section).model_dump(mode="json")
+    return data
+
+
 def decision_tag_keys(settings: Settings) -> dict[str, str]:
     """Endpoint tags a decision rests on, and which: each is a governance tag (README "Trust model")."""
     return {
@@ -376,8 +381,8 @@ def check_options(settings: Settings) -> dict[str, object]:
     """What the per-endpoint checks read (mlgov_runtime.core.checks.CheckContext.options): the sections
     they judge by. It travels in the scan worker's environment (4 KB in all), so only these."""
     options: dict[str, object] = {
-        "thresholds": settings.thresholds.model_dump(mode="json"),
-        "experiment_exemptions": settings.experiment_exemptions.model_dump(mode="json"),
+        "thresholds": _as_json(settings.thresholds),
+        "experiment_exemptions": _as_json(settings.experiment_exemptions),
         "watched_model_package_groups": list(settings.watched_model_package_groups),
         "package_account_ids": list(getattr(settings, "package_account_ids", [])),
         "catalog_table_name": settings.retraining.catalog_table_name,
@@ -406,15 +411,15 @@ class _Settings(_Strict):
     weekly_scan_schedule: Schedule = "cron(0 6 ? * MON *)"
 
     if TYPE_CHECKING:  # the sections `_compose` adds, for the type checker
-        thresholds: _Thresholds
-        experiment_exemptions: ExperimentExemptions
-        alert_routing: AlertRouting
-        retraining: Retraining
-        challenger: Challenger
-        capacity: Capacity
-        approvals: Approvals
-        retirement: Retirement
-        org_scan: OrgScan
+        thresholds: _Thresholds = Field(default_factory=_Thresholds)
+        experiment_exemptions: _ExperimentExemptions = Field(default_factory=_ExperimentExemptions)
+        alert_routing: _AlertRouting = Field(default_factory=typing.cast(Any, _AlertRouting))
+        retraining: _Retraining = Field(default_factory=_Retraining)
+        challenger: _Challenger = Field(default_factory=_Challenger)
+        capacity: _Capacity = Field(default_factory=_Capacity)
+        approvals: _Approvals = Field(default_factory=_Approvals)
+        retirement: _Retirement = Field(default_factory=_Retirement)
+        org_scan: _OrgScan = Field(default_factory=_OrgScan)
 
     @field_validator("package_account_ids")
     @classmethod
@@ -455,13 +460,11 @@ def _compose(capabilities: tuple[Capability, ...]) -> type[_Settings]:
     for capability in capabilities:
         model = section_model(capability)
         if model is not None and capability.section:
-            derived = pydantic_model(model)
+            derived: Any = pydantic_model(model)
             sections[capability.section] = (derived, Field(default_factory=_validated(derived)))
     thresholds = _thresholds_model(capabilities)
     sections["thresholds"] = (thresholds, Field(default_factory=_validated(thresholds)))
-    composed = create_model(  # type: ignore[call-overload]
-        "Settings", __base__=_Settings, __doc__=_Settings.__doc__, **sections
-    )
+    composed = create_model("Settings", __base__=_Settings, __doc__=_Settings.__doc__, **sections)
     composed.__module__ = __name__
     return typing.cast(type[_Settings], composed)
 
@@ -541,7 +544,11 @@ def check_challenger(settings: Settings) -> None:
         raise SettingsError(f"cdk.json context {where}: {exc}") from None
     unknown = sorted(set(c.endpoints) - set(settings.watched_model_package_groups))
     if unknown:
-        default = "" if "endpoints" in c.model_fields_set else " (the default; set challenger.endpoints)"
+        default = (
+            ""
+            if "endpoints" in typing.cast(BaseModel, c).model_fields_set
+            else " (the default; set challenger.endpoints)"
+        )
         raise SettingsError(
             f"cdk.json context '{CONTEXT_KEY}.challenger.endpoints': group {unknown[0]}{default} is not in "
             f"watched_model_package_groups ({', '.join(settings.watched_model_package_groups)})"
@@ -624,7 +631,7 @@ def routing_json(settings: Settings) -> str:
     r = settings.alert_routing
     return json.dumps(
         {
-            "routes": [route.model_dump() for route in r.routes],
+            "routes": [typing.cast(BaseModel, route).model_dump() for route in r.routes],
             "jira_project_key": r.jira_project_key,
             "page_severities": list(r.page_severities),
             "dedupe_window_minutes": r.dedupe_window_minutes,

@@ -98,7 +98,7 @@ class Approvals:
     slack_buttons: bool = False
     # Reserved concurrency of the unauthenticated Slack function (needs the account's Lambda concurrency
     # quota above 10 + this: new accounts start at 10).
-    slack_reserved_concurrency: int = setting(5, ge=1, le=100)
+    slack_reserved_concurrency: int = setting(default=5, ge=1, le=100)
 
     def environment(self) -> dict[str, str]:
         """The approval service's environment (`load` reads it back)."""

@@ -26,7 +26,7 @@ BUSINESS_HOURS = "BUSINESS_HOURS"
 class Thresholds:
     """The capacity check's knob under `thresholds` (spec scenario 4)."""
 
-    min_endpoint_capacity: int = setting(1, ge=1)
+    min_endpoint_capacity: int = setting(default=1, ge=1)
 
 
 WEEKDAY = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
@@ -68,21 +68,21 @@ class FallbackRoute:
     application_id: str = setting(pattern=APPCONFIG_ID)
     environment_id: str = setting(pattern=APPCONFIG_ID)
     configuration_profile_id: str = setting(pattern=APPCONFIG_ID)
-    deployment_strategy_id: str = setting("AppConfig.AllAtOnce", pattern=r"^([a-z0-9]{4,7}|AppConfig\.\w+)$")
-    route_key: str = setting("recommendation_backend", min_length=1, max_length=128)
-    fallback_value: str = setting("bedrock-fallback", min_length=1, max_length=256)
+    deployment_strategy_id: str = setting(default="AppConfig.AllAtOnce", pattern=r"^([a-z0-9]{4,7}|AppConfig\.\w+)$")
+    route_key: str = setting(default="recommendation_backend", min_length=1, max_length=128)
+    fallback_value: str = setting(default="bedrock-fallback", min_length=1, max_length=256)
     # The key holding the share (0-100 %) of recommendations the recommender sends to the fallback:
     # `mlgov rollback --fallback-percent` steps it up when there is no previous version.
-    share_key: str = setting("fallback_percent", min_length=1, max_length=128)
+    share_key: str = setting(default="fallback_percent", min_length=1, max_length=128)
     endpoints: list[str] = setting(min_length=1, check=_endpoints)  # the endpoints this route steers traffic to
-    smoke_test_body: str | None = setting(None, max_length=6_000_000)
+    smoke_test_body: str | None = setting(default=None, max_length=6_000_000)
     smoke_test_content_type: str = "application/json"
 
 
 @settings_model
 class ScaledEndpoint:
     endpoint_name: str = setting(pattern=ENDPOINT_NAME)
-    variant_name: str = setting("AllTraffic", pattern=ENDPOINT_NAME)
+    variant_name: str = setting(default="AllTraffic", pattern=ENDPOINT_NAME)
 
 
 def _zone(value: str) -> str:
@@ -94,21 +94,21 @@ def _zone(value: str) -> str:
 class Capacity:
     """Spec scenario 4: minimums in and out of business hours, campaigns, the incident fallback."""
 
-    time_zone: str = setting("UTC", check=_zone)
+    time_zone: str = setting(default="UTC", check=_zone)
     business_hours: CapacityWindow = setting(
         factory=lambda: CapacityWindow(
             days=["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"], start="06:00", end="24:00"
         )
     )
-    business_hours_min_capacity: int = setting(2, ge=1)
-    overnight_min_capacity: int = setting(1, ge=1)
-    max_capacity: int = setting(10, ge=1, le=1000)
-    target_invocations_per_instance: float = setting(70.0, gt=0)
-    scale_out_cooldown_seconds: int = setting(60, ge=0, le=3600)
-    scale_in_cooldown_seconds: int = setting(300, ge=0, le=3600)
+    business_hours_min_capacity: int = setting(default=2, ge=1)
+    overnight_min_capacity: int = setting(default=1, ge=1)
+    max_capacity: int = setting(default=10, ge=1, le=1000)
+    target_invocations_per_instance: float = setting(default=70.0, gt=0)
+    scale_out_cooldown_seconds: int = setting(default=60, ge=0, le=3600)
+    scale_in_cooldown_seconds: int = setting(default=300, ge=0, le=3600)
     campaigns: list[Campaign] = setting(factory=_manga_monday)
     scaled_endpoints: list[ScaledEndpoint] = setting(factory=list)
-    environment_tag_key: str = setting("environment", pattern=r"^[\w.:/=+@-]{1,128}$")
+    environment_tag_key: str = setting(default="environment", pattern=r"^[\w.:/=+@-]{1,128}$")
     non_production_environments: list[str] = setting(
         factory=lambda: ["dev", "development", "test", "staging", "sandbox"]
     )

@@ -21,10 +21,10 @@ MACHINE = r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+"
 class Thresholds:
     """The challenger CTR gate's knobs under `thresholds` (spec scenario 3, stage 2)."""
 
-    ctr_promotion_floor: float = setting(0.075, gt=0, lt=1)
-    challenger_traffic_fraction: float = setting(0.1, gt=0, lt=1)
-    ctr_test_alpha: float = setting(0.01, gt=0, lt=0.5)
-    ctr_noninferiority_margin: float = setting(0.95, gt=0, le=1)
+    ctr_promotion_floor: float = setting(default=0.075, gt=0, lt=1)
+    challenger_traffic_fraction: float = setting(default=0.1, gt=0, lt=1)
+    ctr_test_alpha: float = setting(default=0.01, gt=0, lt=0.5)
+    ctr_noninferiority_margin: float = setting(default=0.95, gt=0, le=1)
 
 
 CW_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"
@@ -37,25 +37,25 @@ class RecommendationMetricNames:
     """What the recommender emits (CONTRACTS.md, "Recommendation metrics"): Count metrics per minute
     with exactly the two dimensions below. `cart_adds` null: not emitted (the guardrail is skipped)."""
 
-    namespace: str = setting("MangaAssist/Recommendations", pattern=CW_NAME)
-    impressions: str = setting("RecommendationImpressions", pattern=CW_NAME)
-    clicks: str = setting("RecommendationClicks", pattern=CW_NAME)
-    cart_adds: str | None = setting("RecommendationCartAdds", pattern=CW_NAME)
-    json_failures: str = setting("RecommendationJsonFailures", pattern=CW_NAME)
-    language_mismatches: str = setting("RecommendationLanguageMismatches", pattern=CW_NAME)
-    distinct_titles: str | None = setting("RecommendationDistinctTitles", pattern=CW_NAME)
-    endpoint_dimension: str = setting("EndpointName", pattern=CW_NAME)
-    variant_dimension: str = setting("VariantName", pattern=CW_NAME)
+    namespace: str = setting(default="MangaAssist/Recommendations", pattern=CW_NAME)
+    impressions: str = setting(default="RecommendationImpressions", pattern=CW_NAME)
+    clicks: str = setting(default="RecommendationClicks", pattern=CW_NAME)
+    cart_adds: str | None = setting(default="RecommendationCartAdds", pattern=CW_NAME)
+    json_failures: str = setting(default="RecommendationJsonFailures", pattern=CW_NAME)
+    language_mismatches: str = setting(default="RecommendationLanguageMismatches", pattern=CW_NAME)
+    distinct_titles: str | None = setting(default="RecommendationDistinctTitles", pattern=CW_NAME)
+    endpoint_dimension: str = setting(default="EndpointName", pattern=CW_NAME)
+    variant_dimension: str = setting(default="VariantName", pattern=CW_NAME)
 
 
 @settings_model
 class RetentionMetric:
     """The 7-day review's metric, per endpoint: e.g. the share of recommended users still active 7 days on."""
 
-    namespace: str = setting("MangaAssist/Recommendations", pattern=CW_NAME)
-    metric_name: str = setting("UserRetention7d", pattern=CW_NAME)
+    namespace: str = setting(default="MangaAssist/Recommendations", pattern=CW_NAME)
+    metric_name: str = setting(default="UserRetention7d", pattern=CW_NAME)
     statistic: Literal["Average", "Sum", "Minimum", "Maximum"] = "Average"
-    endpoint_dimension: str = setting("EndpointName", pattern=CW_NAME)
+    endpoint_dimension: str = setting(default="EndpointName", pattern=CW_NAME)
 
 
 def _endpoints(value: dict[str, str]) -> dict[str, str]:
@@ -76,50 +76,50 @@ class Challenger:
     endpoints: dict[str, str] = setting(
         factory=lambda: {"manga-recommender": "manga-recommender-prod"}, check=_endpoints
     )
-    watch_interval_minutes: int = setting(5, ge=1, le=60)
+    watch_interval_minutes: int = setting(default=5, ge=1, le=60)
     # PROMOTE waits this long so a novelty effect can fade; the effect must also hold over the last recent_minutes.
-    min_minutes: int = setting(120, ge=0, le=10_080)
-    max_minutes: int = setting(360, ge=5, le=10_080)
-    min_impressions_per_variant: int = setting(1000, ge=0)
-    min_clicks_total: int = setting(100, ge=0)
-    srm_alpha: float = setting(0.001, gt=0, lt=0.5)
-    guardrail_alpha: float = setting(0.001, gt=0, lt=0.5)
-    latency_ratio_max: float = setting(1.5, gt=1, le=100)
+    min_minutes: int = setting(default=120, ge=0, le=10_080)
+    max_minutes: int = setting(default=360, ge=5, le=10_080)
+    min_impressions_per_variant: int = setting(default=1000, ge=0)
+    min_clicks_total: int = setting(default=100, ge=0)
+    srm_alpha: float = setting(default=0.001, gt=0, lt=0.5)
+    guardrail_alpha: float = setting(default=0.001, gt=0, lt=0.5)
+    latency_ratio_max: float = setting(default=1.5, gt=1, le=100)
     # Every way to REJECT shares this budget under A/A (the CTR test ctr_reject_share of it, six guardrails the rest).
-    reject_budget: float = setting(0.01, gt=0, lt=0.5)
-    ctr_reject_share: float = setting(0.7, gt=0, lt=1)
-    recent_minutes: int = setting(60, ge=0, le=10_080)
+    reject_budget: float = setting(default=0.01, gt=0, lt=0.5)
+    ctr_reject_share: float = setting(default=0.7, gt=0, lt=1)
+    recent_minutes: int = setting(default=60, ge=0, le=10_080)
     # The recent window must clear the margin by this many standard errors (recent_minutes 0: no check).
-    recent_z: float = setting(1.0, ge=0, le=10)
+    recent_z: float = setting(default=1.0, ge=0, le=10)
     # Looks read minutes at least this old (CloudWatch may still fill newer ones).
-    settle_minutes: int = setting(2, ge=0, le=60)
-    missing_metric_minutes: int = setting(10, ge=1, le=10_080)
+    settle_minutes: int = setting(default=2, ge=0, le=60)
+    missing_metric_minutes: int = setting(default=10, ge=1, le=10_080)
     # RecommendationImpressions per AWS/SageMaker Invocation each variant must stay within (forged metrics: INVALID).
-    impressions_per_invocation_min: float = setting(0.5, ge=0)
-    impressions_per_invocation_max: float = setting(20.0, gt=0)
-    diversity_ratio_min: float = setting(0.9, gt=0, le=1)
+    impressions_per_invocation_min: float = setting(default=0.5, ge=0)
+    impressions_per_invocation_max: float = setting(default=20.0, gt=0)
+    diversity_ratio_min: float = setting(default=0.9, gt=0, le=1)
     # Impressions per invocation must agree between the variants (one recommender renders both): a relative gap
     # beyond the tolerance plus z standard errors is INVALID.
-    impressions_ratio_tolerance: float = setting(0.02, ge=0, le=1)
-    impressions_ratio_z: float = setting(5.0, gt=0, le=20)
+    impressions_ratio_tolerance: float = setting(default=0.02, ge=0, le=1)
+    impressions_ratio_z: float = setting(default=5.0, gt=0, le=20)
     # A challenger CTR ratio proven above this is forged clicks: INVALID, never PROMOTE.
-    ctr_ratio_plausible_max: float = setting(2.0, gt=1, le=100)
+    ctr_ratio_plausible_max: float = setting(default=2.0, gt=1, le=100)
     # PROMOTE needs every configured guardrail evaluated on at least this share of the aligned minutes.
-    guardrail_min_coverage: float = setting(0.5, gt=0, le=1)
+    guardrail_min_coverage: float = setting(default=0.5, gt=0, le=1)
     # Optional traffic ramp: [[minutes since live, challenger weight], ...], e.g. [[10, 0.25], [20, 0.5]]; a look
     # with no verdict and no guardrail breached takes the next step. Empty: the split stays at the fraction.
     ramp: list[tuple[int, float]] = setting(factory=list, max_length=10)
-    challenger_instance_count: int = setting(1, ge=1, le=100)
+    challenger_instance_count: int = setting(default=1, ge=1, le=100)
     # Roles the challenger's model may run as (it reuses the production model's role); PassRole is granted on these.
     model_execution_role_arns: list[str] = setting(
         factory=lambda: ["arn:*:iam::*:role/SageMakerExecution*"], min_length=1, check=_model_roles
     )
     metrics: RecommendationMetricNames = setting(factory=RecommendationMetricNames)
-    review_after_days: int = setting(7, ge=1, le=90)
+    review_after_days: int = setting(default=7, ge=1, le=90)
     retention_metric: RetentionMetric = setting(factory=RetentionMetric)
     # Relative: a review finding when retention after promotion is lower than before by more than this.
-    max_retention_drop: float = setting(0.02, gt=0, lt=1)
-    rollback_snapshot_warning_days: int = setting(30, ge=1, le=3650)
+    max_retention_drop: float = setting(default=0.02, gt=0, lt=1)
+    rollback_snapshot_warning_days: int = setting(default=30, ge=1, le=3650)
     # A candidate trained on an older catalog snapshot than production is refused unless this is true.
     allow_older_catalog_snapshot: bool = False
 

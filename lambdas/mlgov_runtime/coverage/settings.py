@@ -14,8 +14,8 @@ from mlgov_runtime.retraining.settings import Retraining, serving_group
 class Thresholds:
     """The coverage check's knobs under `thresholds` (spec scenario 2: > 5 % alert, > 15 % retrain and page)."""
 
-    coverage_gap_alert_pct: float = setting(5.0, gt=0, le=100)
-    coverage_gap_page_pct: float = setting(15.0, gt=0, le=100)
+    coverage_gap_alert_pct: float = setting(default=5.0, gt=0, le=100)
+    coverage_gap_page_pct: float = setting(default=15.0, gt=0, le=100)
 
     def check(self) -> None:
         if self.coverage_gap_page_pct < self.coverage_gap_alert_pct:

@@ -22,7 +22,7 @@ def _ous(value: list[str]) -> list[str]:
 class ExperimentExemptions:
     """Experiment endpoints skip the registry gate, but only in the accounts/OUs listed here."""
 
-    endpoint_name_prefix: str = setting("experiment-", pattern=r"^[a-zA-Z0-9-]{1,40}$")
+    endpoint_name_prefix: str = setting(default="experiment-", pattern=r"^[a-zA-Z0-9-]{1,40}$")
     account_ids: list[str] = setting(factory=list, check=_accounts)
     organizational_unit_ids: list[str] = setting(factory=list, check=_ous)
 

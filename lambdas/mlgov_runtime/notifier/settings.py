@@ -47,7 +47,7 @@ class RouteSetting:
 
     kinds: list[str] = setting(factory=lambda: ["*"], min_length=1, check=_kinds)
     min_severity: SEVERITY = "MEDIUM"
-    slack_channel: str | None = setting(None, pattern=SLACK_CHANNEL)
+    slack_channel: str | None = setting(default=None, pattern=SLACK_CHANNEL)
     jira: bool = False
 
     def check(self) -> None:
@@ -73,16 +73,16 @@ def _issue_type(value: str) -> str:
 @settings_model
 class AlertRouting:
     # The Slack channel of the default route (used when `routes` is not given).
-    security_slack_channel: str = setting(DEFAULT_SECURITY_CHANNEL, pattern=SLACK_CHANNEL)
-    jira_project_key: str = setting("MLGOV", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
+    security_slack_channel: str = setting(default=DEFAULT_SECURITY_CHANNEL, pattern=SLACK_CHANNEL)
+    jira_project_key: str = setting(default="MLGOV", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
     # Besides the findings topic, only these principals may put messages on the notifier queue
     # (`mlgov notify redrive`): a message from anyone else could close or drown real findings.
     redrive_role_arns: list[str] = setting(factory=lambda: ["arn:*:iam::*:role/mlgov-protected/*"])
-    jira_issue_type: str = setting("Task", min_length=1, max_length=255, check=_issue_type)
-    jira_resolve_transition_id: str | None = setting(None, pattern=r"^\d{1,6}$")
+    jira_issue_type: str = setting(default="Task", min_length=1, max_length=255, check=_issue_type)
+    jira_resolve_transition_id: str | None = setting(default=None, pattern=r"^\d{1,6}$")
     page_severities: list[SEVERITY] = setting(factory=lambda: ["CRITICAL"])
     routes: list[RouteSetting] = setting(check=_some_route)
-    dedupe_window_minutes: int = setting(60, ge=0, le=7 * 24 * 60)
+    dedupe_window_minutes: int = setting(default=60, ge=0, le=7 * 24 * 60)
     # Every finding also as an ASFF record in Security Hub of the governance account (README "Security Hub").
     security_hub: bool = False
 

@@ -46,8 +46,8 @@ def _json_object(env: Env, key: str) -> dict[str, Any]:
 class Thresholds:
     """The snapshot-age check's knob under `thresholds`."""
 
-    snapshot_age_review_days: int = setting(60, ge=1)  # earlier name of snapshot_max_age_days
-    snapshot_max_age_days: int = setting(60, ge=1)  # an endpoint's training catalog may be this old
+    snapshot_age_review_days: int = setting(default=60, ge=1)  # earlier name of snapshot_max_age_days
+    snapshot_max_age_days: int = setting(default=60, ge=1)  # an endpoint's training catalog may be this old
 
     @classmethod
     def prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -99,17 +99,17 @@ class OrgScan:
     organizational_unit_ids: list[str] = setting(factory=list, check=_ous)  # only accounts under these OUs
     account_tags: dict[str, str] = setting(factory=dict, check=_tags)  # only accounts carrying all these tags
     exclude_account_ids: list[str] = setting(factory=list, check=_accounts)
-    max_concurrency: int = setting(20, ge=1, le=1000)  # Map batches in flight
-    tolerated_failure_percentage: float = setting(10, ge=0, le=100)  # failed workers before the Map fails
-    targets_per_batch: int = setting(5, ge=1, le=100)  # account/regions per worker invocation
-    endpoint_concurrency: int = setting(16, ge=1, le=64)  # endpoints checked at once per account/region
-    report_retention_days: int = setting(400, ge=1, le=3650)
+    max_concurrency: int = setting(default=20, ge=1, le=1000)  # Map batches in flight
+    tolerated_failure_percentage: float = setting(default=10, ge=0, le=100)  # failed workers before the Map fails
+    targets_per_batch: int = setting(default=5, ge=1, le=100)  # account/regions per worker invocation
+    endpoint_concurrency: int = setting(default=16, ge=1, le=64)  # endpoints checked at once per account/region
+    report_retention_days: int = setting(default=400, ge=1, le=3650)
     # The member role stack: which account's scan/audit roles it trusts, and where the StackSet deploys it.
-    governance_account_id: str | None = setting(None, pattern=r"^\d{12}$")
+    governance_account_id: str | None = setting(default=None, pattern=r"^\d{12}$")
     member_role_target_ou_ids: list[str] = setting(factory=list, check=_targets)
     # The region the governance stack runs in: its scan and audit roles are named for it, and member
     # accounts forward SageMaker events to its bus (null: the region the StackSet stack is deployed to).
-    governance_region: str | None = setting(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    governance_region: str | None = setting(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
 
     def scope(self, default_region: str) -> dict[str, object]:
         """What the planner reads (mlgov_runtime.org_scan.logic.Scope)."""

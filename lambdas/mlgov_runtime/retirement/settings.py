@@ -26,19 +26,19 @@ _METRIC_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"  # CloudWatch nam
 class Thresholds:
     """The retirement audit's knobs under `thresholds` (spec scenario 5)."""
 
-    stale_invocation_window_hours: int = setting(24, ge=1, le=24 * 14)
-    deletion_safety_window_hours: int = setting(1, ge=1, le=24)
-    retiring_deadline_days: int = setting(7, ge=1, le=365)
-    cost_anomaly_usd: float = setting(200, gt=0)
+    stale_invocation_window_hours: int = setting(default=24, ge=1, le=24 * 14)
+    deletion_safety_window_hours: int = setting(default=1, ge=1, le=24)
+    retiring_deadline_days: int = setting(default=7, ge=1, le=365)
+    cost_anomaly_usd: float = setting(default=200, gt=0)
 
 
 @settings_model
 class ClientErrorMetric:
     """A metric the callers' side publishes per endpoint it tried (dimension `dimension_name` = endpoint name)."""
 
-    namespace: str = setting("MangaAssist/Recommendations", pattern=_METRIC_NAME)
+    namespace: str = setting(default="MangaAssist/Recommendations", pattern=_METRIC_NAME)
     metric_name: str = setting(pattern=_METRIC_NAME)
-    dimension_name: str = setting("EndpointName", pattern=_METRIC_NAME)
+    dimension_name: str = setting(default="EndpointName", pattern=_METRIC_NAME)
 
 
 def _client_error_metrics() -> list[ClientErrorMetric]:
@@ -65,26 +65,26 @@ class Retirement:
     (windows and the deadline are thresholds.stale_invocation_window_hours, deletion_safety_window_hours,
     retiring_deadline_days; the cost anomaly alert thresholds.cost_anomaly_usd)."""
 
-    audit_schedule: str = setting("cron(0 7 1 * ? *)", check=schedule)  # monthly
-    deadline_check_schedule: str = setting("cron(0 8 * * ? *)", check=schedule)  # daily
+    audit_schedule: str = setting(default="cron(0 7 1 * ? *)", check=schedule)  # monthly
+    deadline_check_schedule: str = setting(default="cron(0 8 * * ? *)", check=schedule)  # daily
     # Watched endpoints: InService, and tagged managed_by (one of the values) or named with a prefix.
-    managed_by_tag_key: str = setting("managed_by", pattern=r"^[\w.:/=+@-]{1,128}$")
+    managed_by_tag_key: str = setting(default="managed_by", pattern=r"^[\w.:/=+@-]{1,128}$")
     managed_by_values: list[str] = setting(factory=lambda: ["manga-recommender-pipeline"])
     endpoint_name_prefixes: list[str] = setting(factory=lambda: ["manga-recommender"], check=_prefixes)
-    purpose_tag_key: str = setting("endpoint_purpose", pattern=r"^[\w.:/=+@-]{1,128}$")
+    purpose_tag_key: str = setting(default="endpoint_purpose", pattern=r"^[\w.:/=+@-]{1,128}$")
     owner_tag_keys: list[str] = setting(factory=lambda: ["owner", "team"], min_length=1)
     # A changed or removed retiring tag while its retirement is open: put back, or only report.
     on_retiring_tag_change: Literal["revert", "flag"] = "revert"
-    approval_expiry_hours: int = setting(72, ge=1, le=720)
-    post_retirement_watch_hours: int = setting(72, ge=0, le=720)
+    approval_expiry_hours: int = setting(default=72, ge=1, le=720)
+    post_retirement_watch_hours: int = setting(default=72, ge=0, le=720)
     client_error_metrics: list[ClientErrorMetric] = setting(factory=_client_error_metrics)
     # USD per hour by instance type, over the built-in us-east-1 list (mlgov_runtime/retirement/prices.py).
     hourly_price_usd: dict[str, float] = setting(factory=dict, check=_prices)
-    cost_anomaly_pct: float = setting(20, gt=0, le=1000)
+    cost_anomaly_pct: float = setting(default=20, gt=0, le=1000)
     # Cost Anomaly Detection allows one SERVICE monitor per account: name yours here to subscribe to it.
-    cost_anomaly_monitor_arn: str | None = setting(None, pattern=ANOMALY_MONITOR)
+    cost_anomaly_monitor_arn: str | None = setting(default=None, pattern=ANOMALY_MONITOR)
     # After a cut-over, the old endpoint must be quiet this many hours later (`mlgov retire audit --went-quiet`).
-    quiet_after_cutover_hours: float = setting(24, ge=0, le=336)
+    quiet_after_cutover_hours: float = setting(default=24, ge=0, le=336)
 
     def environment(self, thresholds: Any, watched_groups: list[str]) -> dict[str, str]:
         """The retirement functions' environment (what `Received` reads back), for the construct and the CLI."""

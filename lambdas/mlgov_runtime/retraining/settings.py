@@ -18,59 +18,59 @@ IMAGE = r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/\S+$"
 class Thresholds:
     """The offline gate's knobs under `thresholds` (spec scenario 3, stage 1)."""
 
-    min_training_pairs: int = setting(50_000, ge=1)
-    min_ja_query_fraction: float = setting(0.25, ge=0, le=1)
-    min_new_title_coverage: float = setting(0.95, ge=0, le=1)
-    max_eval_loss: float = setting(0.15, gt=0)
-    min_catalog_coverage_per_1000: float = setting(150, ge=0, le=1000)
-    min_long_tail_exposure: float = setting(0.25, ge=0, le=1)
-    max_json_failure_rate: float = setting(0.05, ge=0, le=1)  # the challenger gate's guardrail too
-    max_safety_violations: int = setting(0, ge=0)
-    max_offline_regression: float = setting(0.05, ge=0, le=1)
-    max_cold_start_empty_rate: float = setting(0.0, ge=0, le=1)
-    min_cold_start_diversity: float = setting(0.3, ge=0, le=1)
+    min_training_pairs: int = setting(default=50_000, ge=1)
+    min_ja_query_fraction: float = setting(default=0.25, ge=0, le=1)
+    min_new_title_coverage: float = setting(default=0.95, ge=0, le=1)
+    max_eval_loss: float = setting(default=0.15, gt=0)
+    min_catalog_coverage_per_1000: float = setting(default=150, ge=0, le=1000)
+    min_long_tail_exposure: float = setting(default=0.25, ge=0, le=1)
+    max_json_failure_rate: float = setting(default=0.05, ge=0, le=1)  # the challenger gate's guardrail too
+    max_safety_violations: int = setting(default=0, ge=0)
+    max_offline_regression: float = setting(default=0.05, ge=0, le=1)
+    max_cold_start_empty_rate: float = setting(default=0.0, ge=0, le=1)
+    min_cold_start_diversity: float = setting(default=0.3, ge=0, le=1)
 
 
 @settings_model
 class LoraHyperparameters:
-    base_model: str = setting("Qwen/Qwen2.5-7B-Instruct", min_length=1)
-    r: int = setting(16, ge=1, le=512)
-    alpha: int = setting(32, ge=1, le=1024)
-    dropout: float = setting(0.05, ge=0, lt=1)
+    base_model: str = setting(default="Qwen/Qwen2.5-7B-Instruct", min_length=1)
+    r: int = setting(default=16, ge=1, le=512)
+    alpha: int = setting(default=32, ge=1, le=1024)
+    dropout: float = setting(default=0.05, ge=0, lt=1)
     target_modules: list[str] = setting(factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
-    epochs: int = setting(3, ge=1, le=50)
-    learning_rate: float = setting(2e-4, gt=0, lt=1)
+    epochs: int = setting(default=3, ge=1, le=50)
+    learning_rate: float = setting(default=2e-4, gt=0, lt=1)
 
 
 @settings_model
 class Retraining:
     """Spec scenario 2: weekly coverage check and the LoRA retraining pipeline."""
 
-    catalog_table_name: str = setting("manga-catalog", pattern=r"^[a-zA-Z0-9_.-]{3,255}$")
+    catalog_table_name: str = setting(default="manga-catalog", pattern=r"^[a-zA-Z0-9_.-]{3,255}$")
     # The one watched group the coverage check compares and the pipeline registers into; may be left
     # out while watched_model_package_groups lists a single group.
-    model_package_group: str | None = setting(None, pattern=GROUP)
-    snapshot_fallback_uri: str | None = setting(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
-    coverage_schedule: str = setting("cron(0 5 ? * MON *)", check=schedule)
+    model_package_group: str | None = setting(default=None, pattern=GROUP)
+    snapshot_fallback_uri: str | None = setting(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
+    coverage_schedule: str = setting(default="cron(0 5 ? * MON *)", check=schedule)
     # Python 3.11 or newer: training/requirements.txt (installed at job start) needs it.
     training_image: str = setting(
-        "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker",
+        default="763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker",
         pattern=IMAGE,
     )
     inference_image: str = setting(
-        "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:"
+        default="763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:"
         "2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04",
         pattern=IMAGE,
     )
-    instance_type: str = setting("ml.g5.2xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-    instance_count: int = setting(1, ge=1, le=16)
-    volume_size_gb: int = setting(100, ge=1, le=16384)
-    max_runtime_hours: int = setting(8, ge=1, le=120)
+    instance_type: str = setting(default="ml.g5.2xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_count: int = setting(default=1, ge=1, le=16)
+    volume_size_gb: int = setting(default=100, ge=1, le=16384)
+    max_runtime_hours: int = setting(default=8, ge=1, le=120)
     managed_spot: bool = False
-    max_wait_hours: int = setting(12, ge=1, le=120)
+    max_wait_hours: int = setting(default=12, ge=1, le=120)
     lora: LoraHyperparameters = setting(factory=LoraHyperparameters)
-    training_code_commit: str = setting("0000000", pattern=r"^[0-9a-f]{7,40}$")
-    team: str = setting("recsys", min_length=1, max_length=64)
+    training_code_commit: str = setting(default="0000000", pattern=r"^[0-9a-f]{7,40}$")
+    team: str = setting(default="recsys", min_length=1, max_length=64)
     intended_use_case: Literal["recommendation", "classification", "embedding"] = "recommendation"
     # Spec scenario 2: a gap above the alert threshold triggers retraining. Off: the finding carries the exact
     # command that starts it; on: the weekly check starts it, as it always does above the page threshold.

@@ -10,7 +10,7 @@ from mlgov_runtime.core.model import received, setting, settings_model
 class Toy:
     """A greeting for a few endpoints."""
 
-    greeting: str = setting("hello", min_length=1, max_length=40)
+    greeting: str = setting(default="hello", min_length=1, max_length=40)
     endpoints: list[str] = setting(factory=list, max_length=5)
 
 
@@ -18,7 +18,7 @@ class Toy:
 class Thresholds:
     """The toy's knob under `thresholds`."""
 
-    max_greetings: int = setting(3, ge=1, le=10)
+    max_greetings: int = setting(default=3, ge=1, le=10)
 
 
 Section = Toy
