@@ -32,6 +32,7 @@ from mlgov_runtime.challenger.settings import Challenger as _Challenger
 from mlgov_runtime.core.cron import schedule, schedule_problem
 from mlgov_runtime.core.model import RULES, KeyProblem, hints
 from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
+from mlgov_runtime.core.shared_settings import Shared
 from mlgov_runtime.lineage_audit.settings import ExperimentExemptions as _ExperimentExemptions
 from mlgov_runtime.notifier.settings import (  # noqa: F401 (re-exported)
     DEFAULT_SECURITY_CHANNEL,
@@ -103,11 +104,8 @@ def _factory(make: Callable[[], Any]) -> Callable[[], Any]:
     return lambda: _as_model(make())
 
 
-def pydantic_model(cls: type[M]) -> type[M]:
-    """The strict pydantic model that validates the settings dataclass `cls` in cdk.json: same fields,
-    defaults and rules; the dataclass's methods and properties come along (typed as the dataclass)."""
-    if cls in _MODELS:
-        return typing.cast(type[M], _MODELS[cls])
+def _definitions(cls: type) -> dict[str, Any]:
+    """The pydantic field definitions of a settings dataclass's fields: same types, defaults and rules."""
     kinds = hints(cls)
     definitions: dict[str, Any] = {}
     for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
@@ -126,6 +124,15 @@ def pydantic_model(cls: type[M]) -> type[M]:
         else:
             default = Field()
         definitions[spec.name] = (annotated, default)
+    return definitions
+
+
+def pydantic_model(cls: type[M]) -> type[M]:
+    """The strict pydantic model that validates the settings dataclass `cls` in cdk.json: same fields,
+    defaults and rules; the dataclass's methods and properties come along (typed as the dataclass)."""
+    if cls in _MODELS:
+        return typing.cast(type[M], _MODELS[cls])
+    definitions = _definitions(cls)
     validators: dict[str, Any] = {}
     if getattr(cls, "check", None) is not None:
         check = cls.check  # type: ignore[attr-defined]
@@ -397,18 +404,16 @@ def check_options(settings: Settings) -> dict[str, object]:
 class _Settings(_Strict):
     """The shared top-level settings; each registered capability's section joins them (`_compose`)."""
 
-    watched_model_package_groups: list[str] = Field(default_factory=lambda: ["manga-recommender"])
     guardrails: Guardrails = Field(default_factory=Guardrails)
-    # Central account: events forwarded from member accounts are audited through this role.
-    # The central registry account(s): when set, only packages registered there count, in every account
-    # (an endpoint's own account only if listed); unset, only the endpoint's own account.
-    package_account_ids: list[str] = Field(default_factory=list)
-    member_audit_role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
-    # When set, accounts of this organization may put events on this account's default bus.
-    organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
-    log_retention_days: Literal[7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 90
-    idempotency_ttl_seconds: int = Field(default=3600, ge=60, le=604_800)
-    weekly_scan_schedule: Schedule = "cron(0 6 ? * MON *)"
+
+    if TYPE_CHECKING:  # the shared keys (mlgov_runtime.core.shared_settings) `_compose` adds
+        watched_model_package_groups: list[str] = Field(default_factory=list)
+        package_account_ids: list[str] = Field(default_factory=list)
+        member_audit_role_name: str | None = None
+        organization_id: str | None = None
+        log_retention_days: Literal[7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 90
+        idempotency_ttl_seconds: int = 3600
+        weekly_scan_schedule: str = ""
 
     if TYPE_CHECKING:  # the sections `_compose` adds, for the type checker
         thresholds: _Thresholds = Field(default_factory=_Thresholds)
@@ -420,11 +425,6 @@ class _Settings(_Strict):
         approvals: _Approvals = Field(default_factory=_Approvals)
         retirement: _Retirement = Field(default_factory=_Retirement)
         org_scan: _OrgScan = Field(default_factory=_OrgScan)
-
-    @field_validator("package_account_ids")
-    @classmethod
-    def _package_accounts(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"\d{12}", "a 12-digit AWS account id")
 
     @model_validator(mode="after")
     def _decision_tags_are_governed(self) -> Settings:
@@ -446,17 +446,10 @@ class _Settings(_Strict):
         """The group the coverage check and the retraining pipeline serve (parse_settings made it unambiguous)."""
         return self.retraining.model_package_group or self.watched_model_package_groups[0]
 
-    @field_validator("watched_model_package_groups")
-    @classmethod
-    def _groups(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError('lists no group: name the model package groups to govern, e.g. ["manga-recommender"]')
-        return _all_match(value, r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")
-
 
 def _compose(capabilities: tuple[Capability, ...]) -> type[_Settings]:
     """The product's settings: the shared keys, `thresholds`, and each registered capability's section."""
-    sections: dict[str, Any] = {}
+    sections: dict[str, Any] = _definitions(Shared)
     for capability in capabilities:
         model = section_model(capability)
         if model is not None and capability.section:
