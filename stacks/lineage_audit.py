@@ -166,22 +166,12 @@ class LineageAudit(CapabilityConstruct):
         return statements
 
     def _environment(self) -> dict[str, str]:
-        ex = self.settings.experiment_exemptions
-        environment = {
+        return {
+            **self.received_environment(),
             env.IDEMPOTENCY_TABLE_NAME: self.idempotency_table.table_name,
-            env.IDEMPOTENCY_TTL_SECONDS: str(self.settings.idempotency_ttl_seconds),
-            "EXEMPT_ENDPOINT_PREFIX": ex.endpoint_name_prefix,
-            "EXEMPT_ACCOUNT_IDS": ",".join(ex.account_ids),
-            "EXEMPT_OU_IDS": ",".join(ex.organizational_unit_ids),
-            "ALLOWED_PACKAGE_GROUPS": ",".join(self.settings.watched_model_package_groups),
-            "ALLOWED_PACKAGE_ACCOUNT_IDS": ",".join(self.settings.package_account_ids),
-            "CHALLENGER_TRAFFIC_FRACTION": str(self.settings.thresholds.challenger_traffic_fraction),
             "POWERTOOLS_SERVICE_NAME": c.AUDIT_SERVICE,
             "SERVING_INDEX_TABLE_NAME": self.serving_index.table_name,
         }
-        if self.settings.member_audit_role_name:
-            environment["MEMBER_AUDIT_ROLE_NAME"] = self.settings.member_audit_role_name
-        return environment
 
     def _build_rules(self) -> list[events.Rule]:
         target = targets.LambdaFunction(

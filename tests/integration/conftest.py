@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -16,7 +15,7 @@ from botocore.client import BaseClient
 from moto import mock_aws
 
 from mlgov.estate import Estate, create_governance_resources, seed_estate
-from mlgov.sandbox import FakeContext
+from mlgov.sandbox import FakeContext, function_settings
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -63,7 +62,8 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
         resources = create_governance_resources(ddb, boto3.client("sns", region_name=REGION), sqs)
         for key, value in resources.items():
             monkeypatch.setenv(key, value)
-        monkeypatch.setenv("EXEMPT_ACCOUNT_IDS", ACCOUNT)
+        for key, value in function_settings({"experiment_exemptions": {"account_ids": [ACCOUNT]}}).items():
+            monkeypatch.setenv(key, value)
         monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLGovernance")
         from mlgov_runtime.adapters import aws
 
@@ -75,7 +75,6 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
         yield Sandbox(estate, resources, module, sm, ddb, sqs)
         aws.context_for.cache_clear()
         env.reset_all()
-    os.environ.pop("EXEMPT_ACCOUNT_IDS", None)
 
 
 @contextlib.contextmanager

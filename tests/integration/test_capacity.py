@@ -25,7 +25,7 @@ from mlgov.capacity_estate import seed_capacity
 from mlgov.cli import main as cli
 from mlgov.emulator import install
 from mlgov.estate import Estate, create_governance_resources, seed_estate
-from mlgov.sandbox import FakeContext, emf_metric
+from mlgov.sandbox import FakeContext, emf_metric, function_settings
 from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteError, RouteTarget
 from mlgov_runtime.adapters.finding_log import FindingLog
 from mlgov_runtime.capacity.logic import COPIES_DIMENSION
@@ -104,7 +104,8 @@ def capacity_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[CapacityWorld]:
         resources = create_governance_resources(ddb, boto3.client("sns", region_name=REGION), sqs)
         for key, value in resources.items():
             monkeypatch.setenv(key, value)
-        monkeypatch.setenv("EXEMPT_ACCOUNT_IDS", ACCOUNT)
+        for key, value in function_settings({"experiment_exemptions": {"account_ids": [ACCOUNT]}}).items():
+            monkeypatch.setenv(key, value)
         monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLGovernance")
         from mlgov_runtime.adapters import aws
         from mlgov_runtime.capacity import handler

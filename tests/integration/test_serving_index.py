@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from mlgov.estate import GROUP, create_governance_resources, pinned_image
 from mlgov.org_estate import create_organization, deploy_member_role, member_session
-from mlgov.sandbox import FakeContext
+from mlgov.sandbox import FakeContext, function_settings
 from tests.conftest import load_event
 
 REGION = "us-east-1"
@@ -96,9 +96,8 @@ def two_accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoAccounts]:
         )
         env = {
             **resources,
-            "MEMBER_AUDIT_ROLE_NAME": ROLE,
+            **function_settings({"member_audit_role_name": ROLE, "package_account_ids": [governance]}),
             "SERVING_INDEX_TABLE_NAME": INDEX,
-            "ALLOWED_PACKAGE_ACCOUNT_IDS": governance,
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
         }
         for key, value in env.items():

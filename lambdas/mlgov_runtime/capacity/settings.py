@@ -1,4 +1,5 @@
-"""The capacity check's environment."""
+"""The capacity check's settings: the `capacity` section and its `thresholds` knob, declared once; the
+function receives what `Received` declares as one JSON variable."""
 
 from __future__ import annotations
 
@@ -8,18 +9,18 @@ from typing import Literal
 from mlgov_runtime.capacity.logic import CapacityPolicy
 from mlgov_runtime.capacity.schedule import ScheduleError, Window, zone
 from mlgov_runtime.core.env import (
+    IDEMPOTENCY_TABLE_NAME,
+    TABLE,
     Env,
     FindingsChannelEnv,
     IdempotencyEnv,
     Lazy,
     SettingsError,
-    csv,
-    number,
-    optional,
+    required,
 )
-from mlgov_runtime.core.model import all_match, setting, settings_model
-
-BUSINESS_HOURS = "BUSINESS_HOURS"
+from mlgov_runtime.core.model import all_match, received, setting, settings_model, variable
+from mlgov_runtime.core.shared_settings import shared
+from mlgov_runtime.lineage_audit.settings import ExperimentExemptions
 
 
 @settings_model
@@ -128,6 +129,17 @@ class Capacity:
 Section = Capacity
 
 
+@settings_model
+class Received:
+    """What the capacity check receives from the settings."""
+
+    capacity: Capacity = setting(factory=Capacity)
+    experiment_exemptions: ExperimentExemptions = setting(factory=ExperimentExemptions)
+    thresholds: Thresholds = setting(factory=Thresholds)
+    member_audit_role_name: str | None = shared("member_audit_role_name")
+    idempotency_ttl_seconds: int = shared("idempotency_ttl_seconds")
+
+
 @dataclass(frozen=True, kw_only=True)
 class CapacitySettings(FindingsChannelEnv, IdempotencyEnv):
     policy: CapacityPolicy
@@ -138,36 +150,33 @@ class CapacitySettings(FindingsChannelEnv, IdempotencyEnv):
 
 
 def load_capacity_settings(env: Env) -> CapacitySettings:
+    channel = FindingsChannelEnv.read(env)
+    got = received(env, Received)
+    cap, ex, hours = got.capacity, got.experiment_exemptions, got.capacity.business_hours
     try:
-        hours = Window.parse_text(env.get(BUSINESS_HOURS, "MON-SUN 06:00-24:00"))
-        time_zone = env.get("CAPACITY_TIME_ZONE", "UTC")
-        zone(time_zone)
+        window = Window.parse(hours.days, hours.start, hours.end)
     except ScheduleError as exc:
-        raise SettingsError(f"environment variable {BUSINESS_HOURS}/CAPACITY_TIME_ZONE: {exc}") from None
-    violation = env.get("SERVERLESS_COLD_START_IS_VIOLATION", "false")
-    if violation not in ("true", "false"):
-        raise SettingsError(f"environment variable SERVERLESS_COLD_START_IS_VIOLATION: {violation!r} is not true|false")
+        raise SettingsError(
+            f"environment variable {variable(Received)}: 'mlgov.capacity.business_hours': {exc}"
+        ) from None
     policy = CapacityPolicy(
-        floor=int(number(env, "MIN_ENDPOINT_CAPACITY", "1", 0, 1000)),
-        business_min=int(number(env, "BUSINESS_HOURS_MIN_CAPACITY", "2", 0, 1000)),
-        business_hours=hours,
-        time_zone=time_zone,
-        environment_tag_key=env.get("ENVIRONMENT_TAG_KEY") or "environment",
-        non_production=frozenset(
-            v.lower() for v in csv(env, "NON_PRODUCTION_ENVIRONMENTS", r"[\w.:/=+@ -]{1,256}", "a tag value")
-        )
-        if "NON_PRODUCTION_ENVIRONMENTS" in env
-        else CapacityPolicy.non_production,
-        serverless_is_violation=violation == "true",
+        floor=got.thresholds.min_endpoint_capacity,
+        business_min=cap.business_hours_min_capacity,
+        business_hours=window,
+        time_zone=cap.time_zone,
+        environment_tag_key=cap.environment_tag_key,
+        non_production=frozenset(v.lower() for v in cap.non_production_environments),
+        serverless_is_violation=cap.serverless_cold_start_is_violation,
     )
     return CapacitySettings(
-        **FindingsChannelEnv.read(env),
-        **IdempotencyEnv.read(env),
+        **channel,
+        idempotency_table=required(env, IDEMPOTENCY_TABLE_NAME, TABLE, "a DynamoDB table name"),
+        idempotency_ttl_seconds=got.idempotency_ttl_seconds,
         policy=policy,
-        exempt_prefix=env.get("EXEMPT_ENDPOINT_PREFIX", "experiment-"),
-        exempt_account_ids=csv(env, "EXEMPT_ACCOUNT_IDS", r"\d{12}", "a 12-digit account id"),
-        exempt_ou_ids=csv(env, "EXEMPT_OU_IDS", r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", "an OU id"),
-        member_audit_role_name=optional(env, "MEMBER_AUDIT_ROLE_NAME", r"[\w+=,.@-]{1,64}", "an IAM role name"),
+        exempt_prefix=ex.endpoint_name_prefix,
+        exempt_account_ids=frozenset(ex.account_ids),
+        exempt_ou_ids=frozenset(ex.organizational_unit_ids),
+        member_audit_role_name=got.member_audit_role_name,
     )
 
 

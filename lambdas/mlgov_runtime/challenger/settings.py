@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from mlgov_runtime.challenger.config import ChallengerConfig, config_from_json
 from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, csv, optional, required
 from mlgov_runtime.core.model import all_match, dump, setting, settings_model
+
+if TYPE_CHECKING:  # the decision code loads with the function's settings, not with the endpoint audit's
+    from mlgov_runtime.challenger.config import ChallengerConfig
 
 CONFIG_JSON = "CHALLENGER_CONFIG_JSON"
 STATE_MACHINE_ARN = "CHALLENGER_STATE_MACHINE_ARN"
@@ -185,6 +187,8 @@ class ChallengerSettings(FindingsChannelEnv, IdempotencyEnv):
 
 
 def load_challenger_settings(env: Env) -> ChallengerSettings:
+    from mlgov_runtime.challenger.config import config_from_json
+
     try:
         config = config_from_json(required(env, CONFIG_JSON, r"\{.*\}", "a JSON object"))
     except ValueError as exc:

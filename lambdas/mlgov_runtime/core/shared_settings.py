@@ -46,4 +46,4 @@ def shared(name: str) -> Any:
     return dataclasses.field(default=spec.default, metadata=spec.metadata)
 
 
-__all__ = ["Shared", "shared", "re"]
+__all__ = ["Shared", "re", "shared"]
