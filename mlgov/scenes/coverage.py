@@ -135,7 +135,9 @@ def _alert_only_gap(session: Any, url: str, resources: dict[str, str], items: li
     from mlgov.catalog_estate import SNAPSHOT_BUCKET, approve_package_on_snapshot, snapshot_body
     from mlgov.estate import TGI_PINNED
     from mlgov_runtime.core import env
+    from mlgov_runtime.core.model import variable
     from mlgov_runtime.coverage import handler as coverage_check
+    from mlgov_runtime.coverage import settings as coverage_settings
 
     ddb, s3, sm = (session.client(x, endpoint_url=url) for x in ("dynamodb", "s3", "sagemaker"))
     group = "manga-recommender-weekly"  # its own group, so the rest of the demo keeps its estate
@@ -144,14 +146,22 @@ def _alert_only_gap(session: Any, url: str, resources: dict[str, str], items: li
     key = "catalog-snapshots/2026-11-20/training.jsonl"
     s3.put_object(Bucket=SNAPSHOT_BUCKET, Key=key, Body=snapshot_body(recent))
     approve_package_on_snapshot(sm, group, f"s3://{SNAPSHOT_BUCKET}/{key}", TGI_PINNED.format(region=REGION))
-    watched = os.environ["WATCHED_GROUP"]
-    os.environ["WATCHED_GROUP"] = group
+    name = variable(coverage_settings.Received)  # the coverage check's settings, serving this group instead
+    watched = os.environ[name]
+    sent = json.loads(watched)
+    os.environ[name] = json.dumps(
+        {
+            **sent,
+            "watched_model_package_groups": [group],
+            "retraining": {**sent["retraining"], "model_package_group": None},
+        }
+    )
     env.reset_all()
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             result = coverage_check.handler(load_event("scheduled_coverage_check.json"), FakeContext())
     finally:
-        os.environ["WATCHED_GROUP"] = watched
+        os.environ[name] = watched
         env.reset_all()
     stored = ddb.scan(TableName=resources["FINDINGS_TABLE_NAME"])["Items"]
     finding = next(
