@@ -108,7 +108,7 @@ def _definitions(cls: type) -> dict[str, Any]:
     """The pydantic field definitions of a settings dataclass's fields: same types, defaults and rules."""
     kinds = hints(cls)
     definitions: dict[str, Any] = {}
-    for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for spec in dataclasses.fields(cls):
         extras: list[Any] = []
         rules = {k: spec.metadata[k] for k in RULES if k in spec.metadata}
         if rules:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -56,12 +56,12 @@ def test_the_coverage_check_and_pipeline_serve_the_named_group_of_several() -> N
     from mlgov_runtime.retraining.settings import Received as RetrainingReceived
     from mlgov_runtime.retraining.settings import serving_group
 
-    served = {}
+    served: dict[str, str] = {}
     for logical_id, props in template.find_resources("AWS::Lambda::Function").items():
         variables = props["Properties"].get("Environment", {}).get("Variables", {})
         for model in (CoverageReceived, RetrainingReceived):
             if variable(model) in variables:  # what the function reads back at cold start
-                got = received(variables, model)
+                got: Any = received(variables, model)
                 served[logical_id.split("Function")[0]] = serving_group(
                     got.retraining, got.watched_model_package_groups
                 )
