@@ -2,9 +2,9 @@
 whose rules ride on the field (`setting(ge=1, pattern=...)`).
 
 `cdk synth` and the CLI validate cdk.json with a pydantic model derived from the dataclass
-(mlgov.settings.pydantic_model); the stack hands the validated section to the function as one JSON
-environment variable (SETTINGS_JSON), and the function validates it back into the same dataclass with
-`load` at cold start. No pydantic here: this module is on every function's cold-start path.
+(mlgov.settings.pydantic_model); the construct hands what a capability's `Received` declares to its
+functions as one JSON environment variable (`variable`), and the function validates it back into the same
+dataclasses with `received` at cold start. No pydantic here: this module is on every function's cold-start path.
 
 A model may define `check(self)` (cross-field rules, raising ValueError) and a classmethod
 `prepare(data)` (accepting earlier spellings of a key); both run on either side.
@@ -108,14 +108,13 @@ def _value(kind: Any, value: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        problems = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _value(arg, value, where)
-            except SettingsError as exc:
-                problems.append(str(exc))
+            except SettingsError:
+                continue
         raise _fail(where, f"{value!r} matches none of its types")
     if origin in (list, tuple, frozenset):
         if not isinstance(value, (list, tuple)):
