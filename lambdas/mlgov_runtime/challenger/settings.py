@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlgov_runtime.challenger.knobs import Thresholds as Thresholds  # its knobs under `thresholds`
 from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, csv, optional, required
 from mlgov_runtime.core.model import all_match, dump, setting, settings_model
 
@@ -17,16 +18,6 @@ STATE_MACHINE_ARN = "CHALLENGER_STATE_MACHINE_ARN"
 RETRAINING_STATE_MACHINE_ARN = "CHALLENGER_RETRAINING_STATE_MACHINE_ARN"
 PIPELINE_ROLE_ARNS = "CHALLENGER_PIPELINE_ROLE_ARNS"
 MACHINE = r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+"
-
-
-@settings_model
-class Thresholds:
-    """The challenger CTR gate's knobs under `thresholds` (spec scenario 3, stage 2)."""
-
-    ctr_promotion_floor: float = setting(default=0.075, gt=0, lt=1)
-    challenger_traffic_fraction: float = setting(default=0.1, gt=0, lt=1)
-    ctr_test_alpha: float = setting(default=0.01, gt=0, lt=0.5)
-    ctr_noninferiority_margin: float = setting(default=0.95, gt=0, le=1)
 
 
 CW_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlgov_runtime.challenger.settings import Thresholds as ChallengerKnobs
+from mlgov_runtime.challenger.knobs import Thresholds as ChallengerKnobs
 from mlgov_runtime.core.env import (
     IDEMPOTENCY_TABLE_NAME,
     TABLE,
