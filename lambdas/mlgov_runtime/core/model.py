@@ -57,8 +57,9 @@ def setting(
 
 @dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(setting,))
 def settings_model(cls: type[T]) -> type[T]:
-    """Mark a class as a settings model (a frozen, keyword-only dataclass)."""
-    return dataclass(frozen=True, kw_only=True)(cls)
+    """Mark a class as a settings model (a frozen, keyword-only dataclass). No generated __repr__ or __eq__:
+    each costs cold start on every model, and settings are compared as the JSON they travel in."""
+    return dataclass(frozen=True, kw_only=True, repr=False, eq=False)(cls)
 
 
 def all_match(values: list[str], pattern: str, what: str) -> list[str]:
