@@ -17,7 +17,7 @@ from mlgov_runtime.registry import CAPABILITIES, Capability
 
 RECEIVING = [c for c in CAPABILITIES if c.name in ("lineage_audit", "capacity", "coverage", "retraining", "retirement")]
 
-CONTEXT = {
+CONTEXT: dict[str, Any] = {
     "watched_model_package_groups": ["manga-recommender", "manga-ranker"],
     "package_account_ids": ["111122223333"],
     "member_audit_role_name": "AuditRole",
@@ -34,7 +34,7 @@ def test_what_synth_sends_the_function_reads_back_unchanged(capability: Capabili
     settings = parse_settings(CONTEXT)
     model = received_model(capability)
     env = received_environment(settings, model)
-    got = received(env, model)
+    got: Any = received(env, model)
     name = variable(model)
     assert json.loads(received_environment(got, model)[name]) == json.loads(env[name])  # the same values
 
