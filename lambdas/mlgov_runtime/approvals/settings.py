@@ -68,12 +68,14 @@ def slack_approvers_from(text: str) -> dict[str, tuple[str, ...]]:
 
 
 def _approvers(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Checked: each an IAM principal ARN (arn:aws:iam::ACCOUNT:... or assumed-role/ROLE/*)."""
     for principals in value.values():
         all_match(principals, PRINCIPAL, "an IAM principal ARN (arn:aws:iam::ACCOUNT:... or assumed-role/ROLE/*)")
     return value
 
 
 def _slack(value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+    """Checked: Slack user ids (U...) -> that person's own IAM principal ARNs (no *)."""
     all_match(list(value), SLACK_USER, "a Slack user id (U...)")
     ids = [p for v in value.values() for p in ([v] if isinstance(v, str) else v)]
     if any(not isinstance(v, str) and not v for v in value.values()):

@@ -59,6 +59,7 @@ def _manga_monday() -> list[Campaign]:
 
 
 def _endpoints(value: list[str]) -> list[str]:
+    """Checked: each an endpoint name."""
     return all_match(value, ENDPOINT_NAME, "an endpoint name")
 
 
@@ -87,6 +88,7 @@ class ScaledEndpoint:
 
 
 def _zone(value: str) -> str:
+    """Checked: an IANA time zone (e.g. Asia/Tokyo)."""
     zone(value)
     return value
 

@@ -52,11 +52,13 @@ class RetentionMetric:
 
 
 def _endpoints(value: dict[str, str]) -> dict[str, str]:
+    """Checked: model package group -> endpoint name."""
     all_match(list(value), r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")
     return dict(zip(value, all_match(list(value.values()), CHALLENGER_ENDPOINT, "an endpoint name"), strict=True))
 
 
 def _model_roles(value: list[str]) -> list[str]:
+    """Checked: each an IAM role ARN (wildcards allowed)."""
     return all_match(value, ROLE_ARN_PATTERN, "an IAM role ARN (wildcards allowed)")
 
 

@@ -82,7 +82,7 @@ def schedule_problem(expression: str) -> str | None:
 
 
 def schedule(value: str) -> str:
-    """A setting's check: the expression, or ValueError with what is wrong."""
+    """Checked: an EventBridge schedule expression, cron(...) or rate(...)."""
     problem = schedule_problem(value)
     if problem:
         raise ValueError(problem)

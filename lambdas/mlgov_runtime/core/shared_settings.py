@@ -14,12 +14,14 @@ GROUP = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 
 
 def _groups(value: list[str]) -> list[str]:
+    """Checked: at least one; each a model package group name."""
     if not value:
         raise ValueError('lists no group: name the model package groups to govern, e.g. ["manga-recommender"]')
     return all_match(value, GROUP, "a model package group name")
 
 
 def _accounts(value: list[str]) -> list[str]:
+    """Checked: each a 12-digit AWS account id."""
     return all_match(value, r"\d{12}", "a 12-digit AWS account id")
 
 

@@ -23,10 +23,12 @@ OU_ID = r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}"
 
 
 def _accounts(value: list[str]) -> list[str]:
+    """Checked: each a 12-digit AWS account id."""
     return all_match(value, r"\d{12}", "a 12-digit AWS account id")
 
 
 def _ous(value: list[str]) -> list[str]:
+    """Checked: each an OU id (ou-xxxx-xxxxxxxx)."""
     return all_match(value, OU_ID, "an OU id (ou-xxxx-xxxxxxxx)")
 
 

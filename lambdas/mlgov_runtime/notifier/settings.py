@@ -34,6 +34,7 @@ def finding_kinds() -> tuple[str, ...]:
 
 
 def _kinds(value: list[str]) -> list[str]:
+    """Checked: each a finding kind, or * for all."""
     known = finding_kinds()
     for kind in value:
         if kind != "*" and kind not in known:
@@ -56,6 +57,7 @@ class RouteSetting:
 
 
 def _some_route(value: list[RouteSetting]) -> list[RouteSetting]:
+    """Checked: at least one route."""
     if not value:
         raise ValueError(
             "is empty: findings would reach no Slack channel and no Jira project (leave the key out "
@@ -65,6 +67,7 @@ def _some_route(value: list[RouteSetting]) -> list[RouteSetting]:
 
 
 def _issue_type(value: str) -> str:
+    """Checked: a Jira issue type, without leading or trailing spaces."""
     if not value.strip() or value != value.strip():
         raise ValueError("must name a Jira issue type (e.g. Task), without leading or trailing spaces")
     return value

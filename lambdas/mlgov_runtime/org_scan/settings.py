@@ -69,22 +69,27 @@ OU = r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}"
 
 
 def _accounts(value: list[str]) -> list[str]:
+    """Checked: each a 12-digit AWS account id."""
     return all_match(value, ACCOUNT_ID, "a 12-digit AWS account id")
 
 
 def _ous(value: list[str]) -> list[str]:
+    """Checked: each an OU id (ou-xxxx-xxxxxxxx)."""
     return all_match(value, OU, "an OU id (ou-xxxx-xxxxxxxx)")
 
 
 def _targets(value: list[str]) -> list[str]:
+    """Checked: each an OU or root id."""
     return all_match(value, rf"({OU}|r-[0-9a-z]{{4,32}})", "an OU or root id")
 
 
 def _regions(value: list[str]) -> list[str]:
+    """Checked: each an AWS region name (e.g. eu-west-1)."""
     return all_match(value, REGION_NAME, "an AWS region name (e.g. eu-west-1)")
 
 
 def _tags(value: dict[str, str]) -> dict[str, str]:
+    """Checked: tag keys."""
     all_match(list(value), r"[\w.:/=+@ -]{1,128}", "a tag key")
     return value
 

@@ -49,10 +49,12 @@ def _client_error_metrics() -> list[ClientErrorMetric]:
 
 
 def _prefixes(value: list[str]) -> list[str]:
+    """Checked: each an endpoint name prefix."""
     return all_match(value, r"[a-zA-Z0-9-]{1,63}", "an endpoint name prefix")
 
 
 def _prices(value: dict[str, float]) -> dict[str, float]:
+    """Checked: ml.* instance type -> USD per hour, never negative."""
     all_match(list(value), r"ml\.[a-z0-9.-]+", "a SageMaker instance type (ml.*)")
     if any(v < 0 for v in value.values()):
         raise ValueError("prices are USD per hour, never negative")
