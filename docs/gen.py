@@ -62,6 +62,10 @@ def _rules(field: FieldInfo) -> str:
             value = getattr(meta, name, None)
             if value is not None:
                 rules.append(f"{name} {value}")
+        # A settings model's `check` (mlgov_runtime.core.model.setting): its docstring says what it checks.
+        doc = (getattr(getattr(meta, "func", None), "__doc__", None) or "").strip()
+        if doc.startswith("Checked: "):
+            rules.append(doc.splitlines()[0].removeprefix("Checked: ").rstrip("."))
     return "; ".join(rules)
 
 

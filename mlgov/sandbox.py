@@ -137,6 +137,18 @@ def emf_metric(stdout: str, name: str) -> float | None:
     return None
 
 
+def function_settings(
+    context: dict[str, Any], names: tuple[str, ...] = ("lineage_audit", "capacity")
+) -> dict[str, str]:
+    """The settings variables these capabilities' functions receive, from a cdk.json `mlgov` context."""
+    from mlgov.settings import parse_settings, received_model
+    from mlgov_runtime.core.model import received_environment
+    from mlgov_runtime.registry import by_name
+
+    settings = parse_settings(context)
+    return {k: v for n in names for k, v in received_environment(settings, received_model(by_name(n))).items()}
+
+
 def handler_environment(url: str, resources: dict[str, str], exempt_accounts: str) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL": url,
@@ -147,7 +159,7 @@ def handler_environment(url: str, resources: dict[str, str], exempt_accounts: st
         "POWERTOOLS_TRACE_DISABLED": "1",
         "POWERTOOLS_LOG_LEVEL": "CRITICAL",
         "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
-        "EXEMPT_ACCOUNT_IDS": exempt_accounts,
+        **function_settings({"experiment_exemptions": {"account_ids": exempt_accounts.split(",")}}),
         **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
     }
 

@@ -5,17 +5,48 @@ Pure pydantic (no CDK import) so the CLI reads the same file with the same rules
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import re
+import types
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from mlgov_runtime.approvals.settings import Approvals as _Approvals
+from mlgov_runtime.capacity.settings import Capacity as _Capacity
+from mlgov_runtime.challenger.settings import Challenger as _Challenger
+from mlgov_runtime.core.cron import schedule, schedule_problem
+from mlgov_runtime.core.model import RULES, KeyProblem, hints
 from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
+from mlgov_runtime.core.shared_settings import Shared
+from mlgov_runtime.lineage_audit.settings import ExperimentExemptions as _ExperimentExemptions
+from mlgov_runtime.notifier.settings import (  # noqa: F401 (re-exported)
+    DEFAULT_SECURITY_CHANNEL,
+    SEVERITY,
+    SLACK_CHANNEL,
+    finding_kinds,
+)
+from mlgov_runtime.notifier.settings import AlertRouting as _AlertRouting
+from mlgov_runtime.org_scan.settings import OrgScan as _OrgScan
+from mlgov_runtime.registry import CAPABILITIES, Capability
+from mlgov_runtime.retirement.settings import Retirement as _Retirement
+from mlgov_runtime.retraining.settings import Retraining as _Retraining
 
 CONTEXT_KEY = "mlgov"
-SEVERITY = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
 
 
 class SettingsError(ValueError):
@@ -34,234 +65,182 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-# EventBridge schedule expressions (rules): rate(N unit) or cron(min hour day-of-month month
-# day-of-week year). Checked at synth: CloudFormation would accept a bad one and fail the deploy.
-_MONTHS = {
-    m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)
-}
-_DAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), 1)}
-_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
-    ("minutes", 0, 59, {}),
-    ("hours", 0, 23, {}),
-    ("day-of-month", 1, 31, {}),
-    ("month", 1, 12, _MONTHS),
-    ("day-of-week", 1, 7, _DAYS),
-    ("year", 1970, 2199, {}),
-)
+Schedule = Annotated[str, AfterValidator(schedule)]
+__all__ = ["schedule_problem"]
+
+# Each capability declares its settings once, as a dataclass in mlgov_runtime/<name>/settings.py
+# (mlgov_runtime.core.model); what validates cdk.json here is a pydantic model derived from it, so the
+# CLI and `cdk synth` give pydantic's messages and the function reads the same dataclass back.
+
+M = TypeVar("M")
+_MODELS: dict[type, type[BaseModel]] = {}
 
 
-def _cron_value(text: str, low: int, high: int, names: dict[str, int]) -> bool:
-    if text.upper() in names:
-        return True
-    return text.isdigit() and low <= int(text) <= high
+def _derived_type(kind: Any) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        return pydantic_model(kind)
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[tuple(_derived_type(a) for a in args)]  # noqa: UP007
+    if origin in (list, tuple, dict, frozenset) and args:
+        return origin[tuple(_derived_type(a) for a in args)]
+    return kind
 
 
-def _cron_item(item: str, field: int) -> bool:
-    _, low, high, names = _CRON_FIELDS[field]
-    if field == 2 and (item in ("L", "LW") or (item.endswith("W") and _cron_value(item[:-1], low, high, names))):
-        return True
-    if field == 4:
-        if item == "L" or (item.endswith("L") and _cron_value(item[:-1], low, high, names)):
-            return True
-        day, hash_, nth = item.partition("#")
-        if hash_:
-            return _cron_value(day, low, high, names) and nth in ("1", "2", "3", "4", "5")
-    base, slash, step = item.partition("/")
-    if slash and not (step.isdigit() and int(step) >= 1):
-        return False
-    if base == "*":
-        return True
-    start, dash, end = base.partition("-")
-    if dash:
-        return _cron_value(start, low, high, names) and _cron_value(end, low, high, names)
-    return _cron_value(base, low, high, names)
-
-
-def schedule_problem(expression: str) -> str | None:
-    """What is wrong with an EventBridge schedule expression, or None when it is valid."""
-    rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
-    if rate:
-        value, unit = int(rate.group(1)), rate.group(2)
-        if value < 1:
-            return "a rate must be at least 1"
-        if (value == 1) != (not unit.endswith("s")):
-            return f"write rate(1 {unit.rstrip('s')}) for one, rate(N {unit.rstrip('s')}s) for more"
-        return None
-    if expression.startswith("rate("):
-        return "a rate is rate(N minute[s]|hour[s]|day[s]) with a whole N >= 1, e.g. rate(7 days)"
-    cron = re.fullmatch(r"cron\((.*)\)", expression)
-    if not cron:
-        return "not an EventBridge schedule: cron(...) or rate(...), e.g. cron(0 6 ? * MON *)"
-    fields = cron.group(1).split()
-    if len(fields) != 6:
-        return f"a cron has 6 fields (minutes hours day-of-month month day-of-week year), this one has {len(fields)}"
-    day_of_month, day_of_week = fields[2], fields[4]
-    if (day_of_month == "?") == (day_of_week == "?"):
-        return (
-            "exactly one of day-of-month and day-of-week must be ? "
-            f"(got {day_of_month} and {day_of_week}; e.g. cron(0 6 ? * MON *) or cron(0 6 1 * ? *))"
-        )
-    for index, text in enumerate(fields):
-        if text == "?" and index in (2, 4):
-            continue
-        if not all(_cron_item(item, index) for item in text.split(",")):
-            name, low, high, _ = _CRON_FIELDS[index]
-            return f"cron {name} field {text!r} is not valid ({low}-{high}, with , - * / and the documented L W #)"
-    return None
-
-
-def _schedule(value: str) -> str:
-    problem = schedule_problem(value)
-    if problem:
-        raise ValueError(problem)
+def _as_model(value: Any) -> Any:
+    """A dataclass default as the derived model's instance (lists and maps of them too)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        data = {f.name: _as_model(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        model: Any = pydantic_model(type(value))
+        return model.model_validate(data)
+    if isinstance(value, list):
+        return [_as_model(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_model(v) for k, v in value.items()}
     return value
 
 
-Schedule = Annotated[str, AfterValidator(_schedule)]
+def _factory(make: Callable[[], Any]) -> Callable[[], Any]:
+    return lambda: _as_model(make())
 
 
-class ExperimentExemptions(_Strict):
-    """Experiment endpoints skip the registry gate, but only in the accounts/OUs listed here."""
-
-    endpoint_name_prefix: str = Field(default="experiment-", pattern=r"^[a-zA-Z0-9-]{1,40}$")
-    account_ids: list[str] = Field(default_factory=list)
-    organizational_unit_ids: list[str] = Field(default_factory=list)
-
-    @field_validator("account_ids")
-    @classmethod
-    def _accounts(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"\d{12}", "a 12-digit AWS account id")
-
-    @field_validator("organizational_unit_ids")
-    @classmethod
-    def _ous(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", "an OU id (ou-xxxx-xxxxxxxx)")
-
-
-def _page_critical_only() -> list[SEVERITY]:
-    return ["CRITICAL"]
-
-
-SLACK_CHANNEL = r"^#[a-z0-9_-]{1,80}$"
-DEFAULT_SECURITY_CHANNEL = "#ml-governance-security"
+def _definitions(cls: type) -> dict[str, Any]:
+    """The pydantic field definitions of a settings dataclass's fields: same types, defaults and rules."""
+    kinds = hints(cls)
+    definitions: dict[str, Any] = {}
+    for spec in dataclasses.fields(cls):
+        extras: list[Any] = []
+        rules = {k: spec.metadata[k] for k in RULES if k in spec.metadata}
+        if rules:
+            extras.append(Field(**rules))
+        if "check" in spec.metadata:
+            extras.append(AfterValidator(spec.metadata["check"]))
+        kind = _derived_type(kinds[spec.name])
+        annotated = Annotated[(kind, *extras)] if extras else kind
+        if spec.default_factory is not dataclasses.MISSING:
+            default = Field(default_factory=_factory(spec.default_factory))
+        elif spec.default is not dataclasses.MISSING:
+            default = Field(default=_as_model(spec.default))
+        else:
+            default = Field()
+        definitions[spec.name] = (annotated, default)
+    return definitions
 
 
-def finding_kinds() -> tuple[str, ...]:
-    """Every kind a registered capability emits (the registry's Capability.kinds)."""
-    from mlgov_runtime.registry import CAPABILITIES
+def pydantic_model(cls: type[M]) -> type[M]:
+    """The strict pydantic model that validates the settings dataclass `cls` in cdk.json: same fields,
+    defaults and rules; the dataclass's methods and properties come along (typed as the dataclass)."""
+    if cls in _MODELS:
+        return typing.cast(type[M], _MODELS[cls])
+    definitions = _definitions(cls)
+    validators: dict[str, Any] = {}
+    if getattr(cls, "check", None) is not None:
+        check = cls.check  # type: ignore[attr-defined]
 
-    return tuple(dict.fromkeys(kind for capability in CAPABILITIES for kind in capability.kinds))
+        def _after(self: Any) -> Any:
+            check(self)
+            return self
+
+        validators["_check"] = model_validator(mode="after")(_after)
+    if getattr(cls, "prepare", None) is not None:
+        prepare = cls.prepare  # type: ignore[attr-defined]
+
+        def _before(model: Any, data: Any) -> Any:
+            return prepare(data) if isinstance(data, dict) else data
+
+        validators["_prepare"] = model_validator(mode="before")(classmethod(_before))  # type: ignore[arg-type]
+    model = create_model(cls.__name__, __base__=_Strict, __doc__=cls.__doc__, __validators__=validators, **definitions)
+    model.__module__ = cls.__module__
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for klass in reversed(cls.__mro__[:-1]):
+        for name, attribute in vars(klass).items():
+            if name.startswith("__") or name in names or name in ("check", "prepare"):
+                continue
+            if isinstance(attribute, (types.FunctionType, property, staticmethod, classmethod)):
+                setattr(model, name, attribute)
+    _MODELS[cls] = model
+    return typing.cast(type[M], model)
 
 
-class RouteSetting(_Strict):
-    """Findings of these kinds at or above this severity go to this Slack channel and/or Jira."""
-
-    kinds: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
-    min_severity: SEVERITY = "MEDIUM"
-    slack_channel: str | None = Field(default=None, pattern=SLACK_CHANNEL)
-    jira: bool = False
-
-    @field_validator("kinds")
-    @classmethod
-    def _kinds(cls, value: list[str]) -> list[str]:
-        known = finding_kinds()
-        for kind in value:
-            if kind != "*" and kind not in known:
-                raise ValueError(f"{kind!r} is not a finding kind; known: {', '.join(known)}, or * for all")
-        return value
-
-    @model_validator(mode="after")
-    def _sends_somewhere(self) -> RouteSetting:
-        if not self.slack_channel and not self.jira:
-            raise ValueError("a route needs slack_channel, jira: true, or both (this one sends nowhere)")
-        return self
+def _section_module(capability: Capability) -> Any:
+    return importlib.import_module(f"mlgov_runtime.{capability.name}.settings")
 
 
-class AlertRouting(_Strict):
-    # The Slack channel of the default route (used when `routes` is not given).
-    security_slack_channel: str = Field(default=DEFAULT_SECURITY_CHANNEL, pattern=SLACK_CHANNEL)
-    jira_project_key: str = Field(default="MLGOV", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
-    # Besides the findings topic, only these principals may put messages on the notifier queue
-    # (`mlgov notify redrive`): a message from anyone else could close or drown real findings.
-    redrive_role_arns: list[str] = Field(default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/*"])
-    jira_issue_type: str = Field(default="Task", min_length=1, max_length=255)
-    jira_resolve_transition_id: str | None = Field(default=None, pattern=r"^\d{1,6}$")
-    page_severities: list[SEVERITY] = Field(default_factory=_page_critical_only)
-    routes: list[RouteSetting]
-    dedupe_window_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
-    # Every finding also as an ASFF record in Security Hub of the governance account (README "Security Hub").
-    security_hub: bool = False
+def section_model(capability: Capability) -> type | None:
+    """The dataclass of a capability's cdk.json section (`mlgov.<capability.section>`), if it has one."""
+    return getattr(_section_module(capability), "Section", None) if capability.section else None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _default_route(cls, data: Any) -> Any:
-        """Without `routes`: every kind at MEDIUM or above to security_slack_channel and Jira."""
-        if isinstance(data, dict) and "routes" not in data:
-            channel = data.get("security_slack_channel", DEFAULT_SECURITY_CHANNEL)
-            route = {"kinds": ["*"], "min_severity": "MEDIUM", "slack_channel": channel, "jira": True}
-            summary = {"kinds": ["SCAN_SUMMARY"], "min_severity": "INFO", "slack_channel": channel, "jira": False}
-            return {**data, "routes": [route, summary]}
+
+def received_model(capability: Capability) -> type:
+    """The dataclass of what a capability's functions receive (`Received`): its environment variable's shape."""
+    model: type = _section_module(capability).Received
+    return model
+
+
+def thresholds_model(capability: Capability) -> type | None:
+    """The dataclass of the knobs a capability adds under `mlgov.thresholds`, if any."""
+    return getattr(_section_module(capability), "Thresholds", None)
+
+
+def _thresholds_model(capabilities: tuple[Capability, ...]) -> type[BaseModel]:
+    """`thresholds`: one section in cdk.json (a contract), its knobs declared by the capabilities using them."""
+    parts = [part for c in capabilities if (part := thresholds_model(c)) is not None]
+    fields = [
+        (
+            f.name,
+            hints(part)[f.name],
+            dataclasses.field(default=f.default, default_factory=f.default_factory, metadata=f.metadata),
+        )
+        for part in parts
+        for f in dataclasses.fields(part)
+    ]
+
+    def check(self: Any) -> None:
+        for part in parts:
+            if "check" in vars(part):
+                vars(part)["check"](self)
+
+    @classmethod  # type: ignore[misc]
+    def prepare(cls: Any, data: dict[str, Any]) -> dict[str, Any]:
+        for part in parts:
+            if "prepare" in vars(part):
+                data = vars(part)["prepare"].__func__(part, data)
         return data
 
-    @field_validator("routes")
-    @classmethod
-    def _some_route(cls, value: list[RouteSetting]) -> list[RouteSetting]:
-        if not value:
-            raise ValueError(
-                "is empty: findings would reach no Slack channel and no Jira project (leave the key out "
-                "for the default route, or add a route)"
-            )
-        return value
-
-    @field_validator("jira_issue_type")
-    @classmethod
-    def _issue_type(cls, value: str) -> str:
-        if not value.strip() or value != value.strip():
-            raise ValueError("must name a Jira issue type (e.g. Task), without leading or trailing spaces")
-        return value
+    merged = dataclasses.make_dataclass(
+        "Thresholds",
+        fields,
+        namespace={"__doc__": "Defaults are the spec's numbers.", "check": check, "prepare": prepare},
+        frozen=True,
+        kw_only=True,
+    )
+    return pydantic_model(merged)
 
 
-class Thresholds(_Strict):
-    """Defaults are the spec's numbers."""
+# The sections as cdk.json validates them (pydantic models derived from the capabilities' dataclasses).
+ExperimentExemptions = pydantic_model(_ExperimentExemptions)
+AlertRouting = pydantic_model(_AlertRouting)
+Retraining = pydantic_model(_Retraining)
+Challenger = pydantic_model(_Challenger)
+Capacity = pydantic_model(_Capacity)
+Approvals = pydantic_model(_Approvals)
+Retirement = pydantic_model(_Retirement)
+OrgScan = pydantic_model(_OrgScan)
 
-    coverage_gap_alert_pct: float = Field(default=5.0, gt=0, le=100)
-    coverage_gap_page_pct: float = Field(default=15.0, gt=0, le=100)
-    min_training_pairs: int = Field(default=50_000, ge=1)
-    min_ja_query_fraction: float = Field(default=0.25, ge=0, le=1)
-    min_new_title_coverage: float = Field(default=0.95, ge=0, le=1)
-    ctr_promotion_floor: float = Field(default=0.075, gt=0, lt=1)
-    challenger_traffic_fraction: float = Field(default=0.1, gt=0, lt=1)
-    ctr_test_alpha: float = Field(default=0.01, gt=0, lt=0.5)
-    ctr_noninferiority_margin: float = Field(default=0.95, gt=0, le=1)
-    min_endpoint_capacity: int = Field(default=1, ge=1)
-    stale_invocation_window_hours: int = Field(default=24, ge=1)
-    deletion_safety_window_hours: int = Field(default=1, ge=1)
-    retiring_deadline_days: int = Field(default=7, ge=1)
-    cost_anomaly_usd: float = Field(default=200, gt=0)
-    snapshot_age_review_days: int = Field(default=60, ge=1)  # earlier name of snapshot_max_age_days
-    snapshot_max_age_days: int = Field(default=60, ge=1)  # an endpoint's training catalog may be this old
-    max_eval_loss: float = Field(default=0.15, gt=0)
-    min_catalog_coverage_per_1000: float = Field(default=150, ge=0, le=1000)
-    min_long_tail_exposure: float = Field(default=0.25, ge=0, le=1)
-    max_json_failure_rate: float = Field(default=0.05, ge=0, le=1)
-    max_safety_violations: int = Field(default=0, ge=0)
-    max_offline_regression: float = Field(default=0.05, ge=0, le=1)
-    max_cold_start_empty_rate: float = Field(default=0.0, ge=0, le=1)
-    min_cold_start_diversity: float = Field(default=0.3, ge=0, le=1)
+if TYPE_CHECKING:
+    from mlgov_runtime.capacity.settings import Thresholds as _CapacityKnobs
+    from mlgov_runtime.challenger.settings import Thresholds as _ChallengerKnobs
+    from mlgov_runtime.coverage.settings import Thresholds as _CoverageKnobs
+    from mlgov_runtime.org_scan.settings import Thresholds as _OrgScanKnobs
+    from mlgov_runtime.retirement.settings import Thresholds as _RetirementKnobs
+    from mlgov_runtime.retraining.settings import Thresholds as _RetrainingKnobs
 
-    @model_validator(mode="before")
-    @classmethod
-    def _snapshot_age_alias(cls, data: Any) -> Any:
-        """cdk.json files written for the earlier name keep working."""
-        if isinstance(data, dict) and "snapshot_age_review_days" in data:
-            old = data["snapshot_age_review_days"]
-            if data.get("snapshot_max_age_days", old) != old:
-                raise ValueError(
-                    "snapshot_age_review_days (the earlier name) and snapshot_max_age_days disagree; "
-                    "keep only snapshot_max_age_days"
-                )
-            return {**data, "snapshot_max_age_days": old}
-        return data
+    class _Thresholds(
+        _RetrainingKnobs, _CoverageKnobs, _ChallengerKnobs, _CapacityKnobs, _RetirementKnobs, _OrgScanKnobs
+    ):
+        """Every knob of `thresholds`, for the type checker (each declared by its capability)."""
+
+    Thresholds = _Thresholds
 
 
 ROLE_ARN_PATTERN = r"arn:(aws[a-z-]*|\*):iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
@@ -381,210 +360,13 @@ class Guardrails(_Strict):
         return self
 
 
-class LoraHyperparameters(_Strict):
-    base_model: str = Field(default="Qwen/Qwen2.5-7B-Instruct", min_length=1)
-    r: int = Field(default=16, ge=1, le=512)
-    alpha: int = Field(default=32, ge=1, le=1024)
-    dropout: float = Field(default=0.05, ge=0, lt=1)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
-    epochs: int = Field(default=3, ge=1, le=50)
-    learning_rate: float = Field(default=2e-4, gt=0, lt=1)
-
-
-class Retraining(_Strict):
-    """Spec scenario 2: weekly coverage check and the LoRA retraining pipeline."""
-
-    catalog_table_name: str = Field(default="manga-catalog", pattern=r"^[a-zA-Z0-9_.-]{3,255}$")
-    # The one watched group the coverage check compares and the pipeline registers into; may be left
-    # out while watched_model_package_groups lists a single group.
-    model_package_group: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-    snapshot_fallback_uri: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
-    coverage_schedule: Schedule = "cron(0 5 ? * MON *)"
-    training_image: str = Field(
-        # Python 3.11 or newer: training/requirements.txt (installed at job start) needs it.
-        default="763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker",
-        pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/\S+$",
-    )
-    inference_image: str = Field(
-        default="763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:"
-        "2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04",
-        pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/\S+$",
-    )
-    instance_type: str = Field(default="ml.g5.2xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-    instance_count: int = Field(default=1, ge=1, le=16)
-    volume_size_gb: int = Field(default=100, ge=1, le=16384)
-    max_runtime_hours: int = Field(default=8, ge=1, le=120)
-    managed_spot: bool = False
-    max_wait_hours: int = Field(default=12, ge=1, le=120)
-    lora: LoraHyperparameters = Field(default_factory=LoraHyperparameters)
-    training_code_commit: str = Field(default="0000000", pattern=r"^[0-9a-f]{7,40}$")
-    team: str = Field(default="recsys", min_length=1, max_length=64)
-    intended_use_case: Literal["recommendation", "classification", "embedding"] = "recommendation"
-    # Spec scenario 2: a gap above the alert threshold triggers retraining. Off: the finding carries the exact
-    # command that starts it; on: the weekly check starts it, as it always does above the page threshold.
-    start_on_coverage_alert: bool = False
-
-
-WEEKDAY = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
-ENDPOINT_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
-APPCONFIG_ID = r"^[a-z0-9]{4,7}$"
-
-
-class CapacityWindow(_Strict):
-    """Days of the week, start to end in capacity.time_zone ('24:00' is midnight; split windows across it)."""
-
-    days: list[WEEKDAY] = Field(min_length=1)
-    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    end: str = Field(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> CapacityWindow:
-        if self.end <= self.start:
-            raise ValueError(f"end {self.end} is not after start {self.start}")
-        return self
-
-
-class Campaign(CapacityWindow):
-    name: str = Field(pattern=r"^[a-zA-Z0-9-]{1,40}$")
-    min_capacity: int = Field(ge=1)
-
-
-def _manga_monday() -> list[Campaign]:
-    return [Campaign(name="manga-monday", days=["MON"], start="08:00", end="22:00", min_capacity=5)]
-
-
-class FallbackRoute(_Strict):
-    """The AppConfig route `mlgov capacity restore` switches to the fallback while a cold endpoint warms up."""
-
-    application_id: str = Field(pattern=APPCONFIG_ID)
-    environment_id: str = Field(pattern=APPCONFIG_ID)
-    configuration_profile_id: str = Field(pattern=APPCONFIG_ID)
-    deployment_strategy_id: str = Field(default="AppConfig.AllAtOnce", pattern=r"^([a-z0-9]{4,7}|AppConfig\.\w+)$")
-    route_key: str = Field(default="recommendation_backend", min_length=1, max_length=128)
-    fallback_value: str = Field(default="bedrock-fallback", min_length=1, max_length=256)
-    # The key holding the share (0-100 %) of recommendations the recommender sends to the fallback:
-    # `mlgov rollback --fallback-percent` steps it up when there is no previous version.
-    share_key: str = Field(default="fallback_percent", min_length=1, max_length=128)
-    endpoints: list[str] = Field(min_length=1)  # the endpoints this route steers traffic to
-    smoke_test_body: str | None = Field(default=None, max_length=6_000_000)
-    smoke_test_content_type: str = "application/json"
-
-    @field_validator("endpoints")
-    @classmethod
-    def _endpoints(cls, value: list[str]) -> list[str]:
-        return _all_match(value, ENDPOINT_NAME, "an endpoint name")
-
-
-class ScaledEndpoint(_Strict):
-    endpoint_name: str = Field(pattern=ENDPOINT_NAME)
-    variant_name: str = Field(default="AllTraffic", pattern=ENDPOINT_NAME)
-
-
-class Capacity(_Strict):
-    """Spec scenario 4: minimums in and out of business hours, campaigns, the incident fallback."""
-
-    time_zone: str = "UTC"
-    business_hours: CapacityWindow = Field(
-        default_factory=lambda: CapacityWindow(
-            days=["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"], start="06:00", end="24:00"
-        )
-    )
-    business_hours_min_capacity: int = Field(default=2, ge=1)
-    overnight_min_capacity: int = Field(default=1, ge=1)
-    max_capacity: int = Field(default=10, ge=1, le=1000)
-    target_invocations_per_instance: float = Field(default=70.0, gt=0)
-    scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=3600)
-    scale_in_cooldown_seconds: int = Field(default=300, ge=0, le=3600)
-    campaigns: list[Campaign] = Field(default_factory=_manga_monday)
-    scaled_endpoints: list[ScaledEndpoint] = Field(default_factory=list)
-    environment_tag_key: str = Field(default="environment", pattern=r"^[\w.:/=+@-]{1,128}$")
-    non_production_environments: list[str] = Field(
-        default_factory=lambda: ["dev", "development", "test", "staging", "sandbox"]
-    )
-    serverless_cold_start_is_violation: bool = False
-    fallback_route: FallbackRoute | None = None
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        from mlgov_runtime.capacity.schedule import zone
-
-        zone(value)
-        return value
-
-    @model_validator(mode="after")
-    def _levels(self) -> Capacity:
-        if self.overnight_min_capacity > self.business_hours_min_capacity:
-            raise ValueError("overnight_min_capacity is above business_hours_min_capacity")
-        for level, what in [(self.business_hours_min_capacity, "business_hours_min_capacity")] + [
-            (c.min_capacity, f"campaign {c.name} min_capacity") for c in self.campaigns
-        ]:
-            if level > self.max_capacity:
-                raise ValueError(f"{what} {level} is above max_capacity {self.max_capacity}")
-        return self
-
-
-ACCOUNT_ID = r"\d{12}"
-REGION_NAME = r"[a-z]{2}(-[a-z]+)+-\d"
 DEFAULT_MEMBER_ROLE_NAME = "MlGovMemberAudit"
 
 
-class OrgScan(_Strict):
-    """The weekly org-wide scan (weekly_scan_schedule): every registered per-endpoint check in every ACTIVE
-    account of the organization x these regions, on a Step Functions Distributed Map. Filters combine (AND)."""
-
-    regions: list[str] = Field(default_factory=list)  # empty: the region the stack is deployed to
-    account_ids: list[str] = Field(default_factory=list)  # only these accounts (empty: all)
-    organizational_unit_ids: list[str] = Field(default_factory=list)  # only accounts under these OUs
-    account_tags: dict[str, str] = Field(default_factory=dict)  # only accounts carrying all these tags
-    exclude_account_ids: list[str] = Field(default_factory=list)
-    max_concurrency: int = Field(default=20, ge=1, le=1000)  # Map batches in flight
-    tolerated_failure_percentage: float = Field(default=10, ge=0, le=100)  # failed workers before the Map fails
-    targets_per_batch: int = Field(default=5, ge=1, le=100)  # account/regions per worker invocation
-    endpoint_concurrency: int = Field(default=16, ge=1, le=64)  # endpoints checked at once per account/region
-    report_retention_days: int = Field(default=400, ge=1, le=3650)
-    # The member role stack: which account's scan/audit roles it trusts, and where the StackSet deploys it.
-    governance_account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
-    member_role_target_ou_ids: list[str] = Field(default_factory=list)
-    # The region the governance stack runs in: its scan and audit roles are named for it, and member
-    # accounts forward SageMaker events to its bus (null: the region the StackSet stack is deployed to).
-    governance_region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-
-    @field_validator("account_ids", "exclude_account_ids")
-    @classmethod
-    def _accounts(cls, value: list[str]) -> list[str]:
-        return _all_match(value, ACCOUNT_ID, "a 12-digit AWS account id")
-
-    @field_validator("organizational_unit_ids")
-    @classmethod
-    def _ous(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", "an OU id (ou-xxxx-xxxxxxxx)")
-
-    @field_validator("member_role_target_ou_ids")
-    @classmethod
-    def _targets(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})", "an OU or root id")
-
-    @field_validator("regions")
-    @classmethod
-    def _regions(cls, value: list[str]) -> list[str]:
-        return _all_match(value, REGION_NAME, "an AWS region name (e.g. eu-west-1)")
-
-    @field_validator("account_tags")
-    @classmethod
-    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
-        _all_match(list(value), r"[\w.:/=+@ -]{1,128}", "a tag key")
-        return value
-
-    def scope(self, default_region: str) -> dict[str, object]:
-        """What the planner reads (mlgov_runtime.org_scan.logic.Scope)."""
-        return {
-            "regions": self.regions or [default_region],
-            "account_ids": self.account_ids,
-            "organizational_unit_ids": self.organizational_unit_ids,
-            "account_tags": self.account_tags,
-            "exclude_account_ids": self.exclude_account_ids,
-        }
+def _as_json(section: Any) -> dict[str, Any]:
+    """A validated section (a pydantic model at run time) as JSON data."""
+    data: dict[str, Any] = typing.cast(BaseModel, section).model_dump(mode="json")
+    return data
 
 
 def decision_tag_keys(settings: Settings) -> dict[str, str]:
@@ -606,8 +388,8 @@ def check_options(settings: Settings) -> dict[str, object]:
     """What the per-endpoint checks read (mlgov_runtime.core.checks.CheckContext.options): the sections
     they judge by. It travels in the scan worker's environment (4 KB in all), so only these."""
     options: dict[str, object] = {
-        "thresholds": settings.thresholds.model_dump(mode="json"),
-        "experiment_exemptions": settings.experiment_exemptions.model_dump(mode="json"),
+        "thresholds": _as_json(settings.thresholds),
+        "experiment_exemptions": _as_json(settings.experiment_exemptions),
         "watched_model_package_groups": list(settings.watched_model_package_groups),
         "package_account_ids": list(getattr(settings, "package_account_ids", [])),
         "catalog_table_name": settings.retraining.catalog_table_name,
@@ -619,313 +401,30 @@ def check_options(settings: Settings) -> dict[str, object]:
     return options
 
 
-_METRIC_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"  # CloudWatch namespace, metric or dimension
+class _Settings(_Strict):
+    """The shared top-level settings; each registered capability's section joins them (`_compose`)."""
 
-
-class ClientErrorMetric(_Strict):
-    """A metric the callers' side publishes per endpoint it tried (dimension `dimension_name` = endpoint name)."""
-
-    namespace: str = Field(default="MangaAssist/Recommendations", pattern=_METRIC_NAME)
-    metric_name: str = Field(pattern=_METRIC_NAME)
-    dimension_name: str = Field(default="EndpointName", pattern=_METRIC_NAME)
-
-
-def _client_error_metrics() -> list[ClientErrorMetric]:
-    return [
-        ClientErrorMetric(metric_name="EndpointInvocationErrors"),
-        ClientErrorMetric(metric_name="ModelNotReadyExceptions"),
-    ]
-
-
-class Retirement(_Strict):
-    """Spec scenario 5: the stale-endpoint audit, the endpoint_purpose tag lifecycle and approved deletion
-    (windows and the deadline are thresholds.stale_invocation_window_hours, deletion_safety_window_hours,
-    retiring_deadline_days; the cost anomaly alert thresholds.cost_anomaly_usd)."""
-
-    audit_schedule: Schedule = "cron(0 7 1 * ? *)"  # monthly
-    deadline_check_schedule: Schedule = "cron(0 8 * * ? *)"  # daily
-    # Watched endpoints: InService, and tagged managed_by (one of the values) or named with a prefix.
-    managed_by_tag_key: str = Field(default="managed_by", pattern=r"^[\w.:/=+@-]{1,128}$")
-    managed_by_values: list[str] = Field(default_factory=lambda: ["manga-recommender-pipeline"])
-    endpoint_name_prefixes: list[str] = Field(default_factory=lambda: ["manga-recommender"])
-    purpose_tag_key: str = Field(default="endpoint_purpose", pattern=r"^[\w.:/=+@-]{1,128}$")
-    owner_tag_keys: list[str] = Field(default_factory=lambda: ["owner", "team"], min_length=1)
-    # A changed or removed retiring tag while its retirement is open: put back, or only report.
-    on_retiring_tag_change: Literal["revert", "flag"] = "revert"
-    approval_expiry_hours: int = Field(default=72, ge=1, le=720)
-    post_retirement_watch_hours: int = Field(default=72, ge=0, le=720)
-    client_error_metrics: list[ClientErrorMetric] = Field(default_factory=_client_error_metrics)
-    # USD per hour by instance type, over the built-in us-east-1 list (mlgov_runtime/retirement/prices.py).
-    hourly_price_usd: dict[str, float] = Field(default_factory=dict)
-    cost_anomaly_pct: float = Field(default=20, gt=0, le=1000)
-    # Cost Anomaly Detection allows one SERVICE monitor per account: name yours here to subscribe to it.
-    cost_anomaly_monitor_arn: str | None = Field(
-        default=None, pattern=r"^arn:aws[a-z-]*:ce::\d{12}:anomalymonitor/[\w-]+$"
-    )
-    # After a cut-over, the old endpoint must be quiet this many hours later (`mlgov retire audit --went-quiet`).
-    quiet_after_cutover_hours: float = Field(default=24, ge=0, le=336)
-
-    @field_validator("endpoint_name_prefixes")
-    @classmethod
-    def _prefixes(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"[a-zA-Z0-9-]{1,63}", "an endpoint name prefix")
-
-    @field_validator("hourly_price_usd")
-    @classmethod
-    def _prices(cls, value: dict[str, float]) -> dict[str, float]:
-        _all_match(list(value), r"ml\.[a-z0-9.-]+", "a SageMaker instance type (ml.*)")
-        if any(v < 0 for v in value.values()):
-            raise ValueError("prices are USD per hour, never negative")
-        return value
-
-    def environment(self, thresholds: Thresholds, watched_groups: list[str]) -> dict[str, str]:
-        """The retirement functions' environment (mlgov_runtime.retirement.settings reads it back)."""
-        from mlgov_runtime.retirement import settings as e
-
-        return {
-            e.WATCH_TAG_KEY: self.managed_by_tag_key,
-            e.WATCH_TAG_VALUES: ",".join(self.managed_by_values),
-            e.WATCH_NAME_PREFIXES: ",".join(self.endpoint_name_prefixes),
-            e.WATCHED_GROUPS: ",".join(watched_groups),
-            e.PURPOSE_TAG_KEY: self.purpose_tag_key,
-            e.OWNER_TAG_KEYS: ",".join(self.owner_tag_keys),
-            e.STALE_WINDOW_HOURS: str(thresholds.stale_invocation_window_hours),
-            e.SAFETY_WINDOW_HOURS: str(thresholds.deletion_safety_window_hours),
-            e.RETIRING_DEADLINE_DAYS: str(thresholds.retiring_deadline_days),
-            e.TAG_CHANGE_RESPONSE: self.on_retiring_tag_change,
-            e.APPROVAL_EXPIRY_HOURS: str(self.approval_expiry_hours),
-            e.POST_RETIREMENT_WATCH_HOURS: str(self.post_retirement_watch_hours),
-            e.CLIENT_ERROR_METRICS_JSON: json.dumps([m.model_dump() for m in self.client_error_metrics]),
-            e.HOURLY_PRICES_JSON: json.dumps(self.hourly_price_usd, sort_keys=True),
-            e.QUIET_AFTER_CUTOVER_HOURS: f"{self.quiet_after_cutover_hours:g}",
-        }
-
-
-class Approvals(_Strict):
-    """Human decisions (retirement deletion; challenger promotion when challenger.require_human_approval): who may
-    decide, and the Slack buttons. An approver is an IAM principal ARN, or a role's sessions written
-    arn:aws:sts::ACCOUNT:assumed-role/ROLE/*; the requester never approves their own request."""
-
-    approvers: dict[Literal["retirement", "challenger"], list[str]] = Field(default_factory=dict)
-    # Slack user id (U...) -> that person's IAM principal ARN (or the list of every role/user they use; the
-    # first is recorded), so the requester check sees the same person whichever role they requested with.
-    slack_approvers: dict[str, str | list[str]] = Field(default_factory=dict)
-    # The Slack interactivity endpoint (function URL) and its signing secret in Secrets Manager.
-    slack_buttons: bool = False
-    # Reserved concurrency of the unauthenticated Slack function (needs the account's Lambda concurrency
-    # quota above 10 + this: new accounts start at 10).
-    slack_reserved_concurrency: int = Field(default=5, ge=1, le=100)
-
-    @field_validator("approvers")
-    @classmethod
-    def _approvers(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        from mlgov_runtime.approvals.settings import PRINCIPAL
-
-        for principals in value.values():
-            _all_match(principals, PRINCIPAL, "an IAM principal ARN (arn:aws:iam::ACCOUNT:... or assumed-role/ROLE/*)")
-        return value
-
-    @field_validator("slack_approvers")
-    @classmethod
-    def _slack(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
-        from mlgov_runtime.approvals.settings import PRINCIPAL, SLACK_USER
-
-        _all_match(list(value), SLACK_USER, "a Slack user id (U...)")
-        ids = [p for v in value.values() for p in ([v] if isinstance(v, str) else v)]
-        if any(not isinstance(v, str) and not v for v in value.values()):
-            raise ValueError("a Slack user maps to at least one IAM principal ARN")
-        _all_match(ids, PRINCIPAL, "an IAM principal ARN")
-        if any("*" in p for p in ids):
-            raise ValueError("a Slack user maps to that person's own IAM principal ARNs, not a pattern with *")
-        return value
-
-    def environment(self) -> dict[str, str]:
-        """The approval service's environment (mlgov_runtime.approvals.settings reads it back)."""
-        from mlgov_runtime.approvals import settings as e
-
-        return {
-            e.APPROVERS_JSON: json.dumps(self.approvers, sort_keys=True),
-            e.SLACK_APPROVERS_JSON: json.dumps(self.slack_approvers, sort_keys=True),
-        }
-
-
-CW_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"
-CHALLENGER_ENDPOINT = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
-
-
-class RecommendationMetricNames(_Strict):
-    """What the recommender emits (CONTRACTS.md, "Recommendation metrics"): Count metrics per minute
-    with exactly the two dimensions below. `cart_adds` null: not emitted (the guardrail is skipped)."""
-
-    namespace: str = Field(default="MangaAssist/Recommendations", pattern=CW_NAME)
-    impressions: str = Field(default="RecommendationImpressions", pattern=CW_NAME)
-    clicks: str = Field(default="RecommendationClicks", pattern=CW_NAME)
-    cart_adds: str | None = Field(default="RecommendationCartAdds", pattern=CW_NAME)
-    json_failures: str = Field(default="RecommendationJsonFailures", pattern=CW_NAME)
-    language_mismatches: str = Field(default="RecommendationLanguageMismatches", pattern=CW_NAME)
-    distinct_titles: str | None = Field(default="RecommendationDistinctTitles", pattern=CW_NAME)
-    endpoint_dimension: str = Field(default="EndpointName", pattern=CW_NAME)
-    variant_dimension: str = Field(default="VariantName", pattern=CW_NAME)
-
-
-class RetentionMetric(_Strict):
-    """The 7-day review's metric, per endpoint: e.g. the share of recommended users still active 7 days on."""
-
-    namespace: str = Field(default="MangaAssist/Recommendations", pattern=CW_NAME)
-    metric_name: str = Field(default="UserRetention7d", pattern=CW_NAME)
-    statistic: Literal["Average", "Sum", "Minimum", "Maximum"] = "Average"
-    endpoint_dimension: str = Field(default="EndpointName", pattern=CW_NAME)
-
-
-class Challenger(_Strict):
-    """Spec scenario 3, stage 2: the challenger CTR gate (thresholds.ctr_* and challenger_traffic_fraction
-    are in `thresholds`), the 7-day review after a promotion, and `mlgov rollback`."""
-
-    # Which endpoint a group's new package is tried on.
-    endpoints: dict[str, str] = Field(default_factory=lambda: {"manga-recommender": "manga-recommender-prod"})
-    watch_interval_minutes: int = Field(default=5, ge=1, le=60)
-    # PROMOTE waits this long so a novelty effect can fade; the effect must also hold over the last recent_minutes.
-    min_minutes: int = Field(default=120, ge=0, le=10_080)
-    max_minutes: int = Field(default=360, ge=5, le=10_080)
-    min_impressions_per_variant: int = Field(default=1000, ge=0)
-    min_clicks_total: int = Field(default=100, ge=0)
-    srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
-    guardrail_alpha: float = Field(default=0.001, gt=0, lt=0.5)
-    latency_ratio_max: float = Field(default=1.5, gt=1, le=100)
-    # Every way to REJECT shares this budget under A/A (the CTR test ctr_reject_share of it, six guardrails the rest).
-    reject_budget: float = Field(default=0.01, gt=0, lt=0.5)
-    ctr_reject_share: float = Field(default=0.7, gt=0, lt=1)
-    recent_minutes: int = Field(default=60, ge=0, le=10_080)
-    # The recent window must clear the margin by this many standard errors (recent_minutes 0: no check).
-    recent_z: float = Field(default=1.0, ge=0, le=10)
-    # Looks read minutes at least this old (CloudWatch may still fill newer ones).
-    settle_minutes: int = Field(default=2, ge=0, le=60)
-    missing_metric_minutes: int = Field(default=10, ge=1, le=10_080)
-    # RecommendationImpressions per AWS/SageMaker Invocation each variant must stay within (forged metrics: INVALID).
-    impressions_per_invocation_min: float = Field(default=0.5, ge=0)
-    impressions_per_invocation_max: float = Field(default=20.0, gt=0)
-    diversity_ratio_min: float = Field(default=0.9, gt=0, le=1)
-    # Impressions per invocation must agree between the variants (one recommender renders both): a relative gap
-    # beyond the tolerance plus z standard errors is INVALID.
-    impressions_ratio_tolerance: float = Field(default=0.02, ge=0, le=1)
-    impressions_ratio_z: float = Field(default=5.0, gt=0, le=20)
-    # A challenger CTR ratio proven above this is forged clicks: INVALID, never PROMOTE.
-    ctr_ratio_plausible_max: float = Field(default=2.0, gt=1, le=100)
-    # PROMOTE needs every configured guardrail evaluated on at least this share of the aligned minutes.
-    guardrail_min_coverage: float = Field(default=0.5, gt=0, le=1)
-    # Optional traffic ramp: [[minutes since live, challenger weight], ...], e.g. [[10, 0.25], [20, 0.5]]; a look
-    # with no verdict and no guardrail breached takes the next step. Empty: the split stays at the fraction.
-    ramp: list[tuple[int, float]] = Field(default_factory=list, max_length=10)
-    challenger_instance_count: int = Field(default=1, ge=1, le=100)
-    # Roles the challenger's model may run as (it reuses the production model's role); PassRole is granted on these.
-    model_execution_role_arns: list[str] = Field(
-        default_factory=lambda: ["arn:*:iam::*:role/SageMakerExecution*"], min_length=1
-    )
-    metrics: RecommendationMetricNames = Field(default_factory=RecommendationMetricNames)
-    review_after_days: int = Field(default=7, ge=1, le=90)
-    retention_metric: RetentionMetric = Field(default_factory=RetentionMetric)
-    # Relative: a review finding when retention after promotion is lower than before by more than this.
-    max_retention_drop: float = Field(default=0.02, gt=0, lt=1)
-    rollback_snapshot_warning_days: int = Field(default=30, ge=1, le=3650)
-    # A candidate trained on an older catalog snapshot than production is refused unless this is true.
-    allow_older_catalog_snapshot: bool = False
-    # PROMOTE waits for a person in approvals.approvers.challenger (CLI or Slack, through the approval service)
-    # before the package is approved; false keeps the automatic promotion. Undecided after the expiry: not promoted.
-    require_human_approval: bool = False
-    approval_expiry_hours: int = Field(default=24, ge=1, le=168)
-
-    @field_validator("endpoints")
-    @classmethod
-    def _endpoints(cls, value: dict[str, str]) -> dict[str, str]:
-        _all_match(list(value), r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")
-        return dict(zip(value, _all_match(list(value.values()), CHALLENGER_ENDPOINT, "an endpoint name"), strict=True))
-
-    @field_validator("model_execution_role_arns")
-    @classmethod
-    def _model_roles(cls, value: list[str]) -> list[str]:
-        return _all_match(value, ROLE_ARN_PATTERN, "an IAM role ARN (wildcards allowed)")
-
-    @model_validator(mode="after")
-    def _window(self) -> Challenger:
-        if self.min_minutes > self.max_minutes:
-            raise ValueError(f"min_minutes {self.min_minutes} is above max_minutes {self.max_minutes}")
-        minutes = [m for m, _ in self.ramp]
-        weights = [w for _, w in self.ramp]
-        if minutes != sorted(set(minutes)) or weights != sorted(set(weights)) or any(not 0 < w < 1 for w in weights):
-            raise ValueError(f"ramp {self.ramp}: minutes and weights must both rise, weights between 0 and 1")
-        return self
-
-    def runtime_config(self, thresholds: Thresholds) -> dict[str, Any]:
-        """What the challenger Lambda reads (CHALLENGER_CONFIG_JSON) and the CLI decides with."""
-        return {
-            "decision": {
-                "alpha": thresholds.ctr_test_alpha,
-                "traffic_fraction": thresholds.challenger_traffic_fraction,
-                "non_inferiority_margin": thresholds.ctr_noninferiority_margin,
-                "ctr_floor": thresholds.ctr_promotion_floor,
-                "json_failure_rate_max": thresholds.max_json_failure_rate,
-                "srm_alpha": self.srm_alpha,
-                "guardrail_alpha": self.guardrail_alpha,
-                "latency_ratio_max": self.latency_ratio_max,
-                "min_minutes": self.min_minutes,
-                "max_minutes": self.max_minutes,
-                "min_impressions_per_variant": self.min_impressions_per_variant,
-                "min_clicks_total": self.min_clicks_total,
-                "reject_budget": self.reject_budget,
-                "ctr_reject_share": self.ctr_reject_share,
-                "recent_minutes": self.recent_minutes,
-                "recent_z": self.recent_z,
-                "settle_minutes": self.settle_minutes,
-                "missing_metric_minutes": self.missing_metric_minutes,
-                "impressions_per_invocation_min": self.impressions_per_invocation_min,
-                "impressions_per_invocation_max": self.impressions_per_invocation_max,
-                "diversity_ratio_min": self.diversity_ratio_min,
-                "impressions_ratio_tolerance": self.impressions_ratio_tolerance,
-                "impressions_ratio_z": self.impressions_ratio_z,
-                "ctr_ratio_plausible_max": self.ctr_ratio_plausible_max,
-                "guardrail_min_coverage": self.guardrail_min_coverage,
-                "ramp": [list(step) for step in self.ramp],
-            },
-            "endpoints": dict(self.endpoints),
-            "metrics": self.metrics.model_dump(),
-            "retention_metric": self.retention_metric.model_dump(),
-            "challenger_instance_count": self.challenger_instance_count,
-            "review_after_days": self.review_after_days,
-            "max_retention_drop": self.max_retention_drop,
-            "rollback_snapshot_warning_days": self.rollback_snapshot_warning_days,
-            "allow_older_catalog_snapshot": self.allow_older_catalog_snapshot,
-            "require_human_approval": self.require_human_approval,
-            "approval_expiry_hours": self.approval_expiry_hours,
-        }
-
-
-class Settings(_Strict):
-    watched_model_package_groups: list[str] = Field(default_factory=lambda: ["manga-recommender"])
-    experiment_exemptions: ExperimentExemptions = Field(default_factory=ExperimentExemptions)
     guardrails: Guardrails = Field(default_factory=Guardrails)
-    retraining: Retraining = Field(default_factory=Retraining)
-    alert_routing: AlertRouting = Field(default_factory=lambda: AlertRouting.model_validate({}))
-    thresholds: Thresholds = Field(default_factory=Thresholds)
-    challenger: Challenger = Field(default_factory=Challenger)
-    org_scan: OrgScan = Field(default_factory=OrgScan)
-    capacity: Capacity = Field(default_factory=Capacity)
-    retirement: Retirement = Field(default_factory=Retirement)
-    approvals: Approvals = Field(default_factory=Approvals)
-    # Central account: events forwarded from member accounts are audited through this role.
-    # The central registry account(s): when set, only packages registered there count, in every account
-    # (an endpoint's own account only if listed); unset, only the endpoint's own account.
-    package_account_ids: list[str] = Field(default_factory=list)
-    member_audit_role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
-    # When set, accounts of this organization may put events on this account's default bus.
-    organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
-    log_retention_days: Literal[7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 90
-    idempotency_ttl_seconds: int = Field(default=3600, ge=60, le=604_800)
-    weekly_scan_schedule: Schedule = "cron(0 6 ? * MON *)"
 
-    @field_validator("package_account_ids")
-    @classmethod
-    def _package_accounts(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"\d{12}", "a 12-digit AWS account id")
+    if TYPE_CHECKING:  # the shared keys (mlgov_runtime.core.shared_settings) `_compose` adds
+        watched_model_package_groups: list[str] = Field(default_factory=list)
+        package_account_ids: list[str] = Field(default_factory=list)
+        member_audit_role_name: str | None = None
+        organization_id: str | None = None
+        log_retention_days: Literal[7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 90
+        idempotency_ttl_seconds: int = 3600
+        weekly_scan_schedule: str = ""
+
+    if TYPE_CHECKING:  # the sections `_compose` adds, for the type checker
+        thresholds: _Thresholds = Field(default_factory=_Thresholds)
+        experiment_exemptions: _ExperimentExemptions = Field(default_factory=_ExperimentExemptions)
+        alert_routing: _AlertRouting = Field(default_factory=typing.cast(Any, _AlertRouting))
+        retraining: _Retraining = Field(default_factory=_Retraining)
+        challenger: _Challenger = Field(default_factory=_Challenger)
+        capacity: _Capacity = Field(default_factory=_Capacity)
+        approvals: _Approvals = Field(default_factory=_Approvals)
+        retirement: _Retirement = Field(default_factory=_Retirement)
+        org_scan: _OrgScan = Field(default_factory=_OrgScan)
 
     @model_validator(mode="after")
     def _decision_tags_are_governed(self) -> Settings:
@@ -947,17 +446,43 @@ class Settings(_Strict):
         """The group the coverage check and the retraining pipeline serve (parse_settings made it unambiguous)."""
         return self.retraining.model_package_group or self.watched_model_package_groups[0]
 
-    @field_validator("watched_model_package_groups")
-    @classmethod
-    def _groups(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError('lists no group: name the model package groups to govern, e.g. ["manga-recommender"]')
-        return _all_match(value, r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")
+
+def _compose(capabilities: tuple[Capability, ...]) -> type[_Settings]:
+    """The product's settings: the shared keys, `thresholds`, and each registered capability's section."""
+    sections: dict[str, Any] = _definitions(Shared)
+    for capability in capabilities:
+        model = section_model(capability)
+        if model is not None and capability.section:
+            derived: Any = pydantic_model(model)
+            sections[capability.section] = (derived, Field(default_factory=_validated(derived)))
+    thresholds = _thresholds_model(capabilities)
+    sections["thresholds"] = (thresholds, Field(default_factory=_validated(thresholds)))
+    composed = create_model("Settings", __base__=_Settings, __doc__=_Settings.__doc__, **sections)
+    composed.__module__ = __name__
+    return typing.cast(type[_Settings], composed)
+
+
+def _validated(model: Any) -> Callable[[], Any]:
+    return lambda: model.model_validate({})
+
+
+def settings_model(capabilities: tuple[Capability, ...]) -> type[_Settings]:
+    """The settings of these capabilities (the product's are `Settings`, of the registered ones)."""
+    return _compose(capabilities)
+
+
+if TYPE_CHECKING:
+    Settings = _Settings
+else:
+    Settings = _compose(CAPABILITIES)
+    Thresholds = Settings.model_fields["thresholds"].annotation
 
 
 def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in (CONTEXT_KEY, *err["loc"]))
+    problem = err.get("ctx", {}).get("error")
+    loc = (*err["loc"], problem.key) if isinstance(problem, KeyProblem) else err["loc"]
+    key = ".".join(str(p) for p in (CONTEXT_KEY, *loc))
     key = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], key)  # one line, whatever the key
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
@@ -968,7 +493,8 @@ def _describe(exc: ValidationError) -> str:
     return f"cdk.json context '{key}': {msg}{shown}"
 
 
-def parse_settings(raw: Any) -> Settings:
+def parse_settings(raw: Any, model: type[Settings] | None = None) -> Settings:
+    """The `mlgov` context validated as the product's settings (`model`: those of other capabilities)."""
     if raw is None:
         raw = {}
     if isinstance(raw, str):  # `cdk synth -c mlgov='{...}'` passes a string
@@ -979,7 +505,7 @@ def parse_settings(raw: Any) -> Settings:
     if not isinstance(raw, dict):
         raise SettingsError(f"cdk.json context '{CONTEXT_KEY}': must be an object (got {type(raw).__name__})")
     try:
-        settings = Settings.model_validate(raw)
+        settings = (model or Settings).model_validate(raw)
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
     r = settings.retraining
@@ -994,17 +520,6 @@ def parse_settings(raw: Any) -> Settings:
         raise SettingsError(
             f"cdk.json context '{CONTEXT_KEY}.retraining.model_package_group': {r.model_package_group!r} is not "
             f"one of watched_model_package_groups ({', '.join(groups)})"
-        )
-    if r.managed_spot and r.max_wait_hours < r.max_runtime_hours:
-        raise SettingsError(
-            f"cdk.json context '{CONTEXT_KEY}.retraining.max_wait_hours': must be >= max_runtime_hours "
-            f"({r.max_runtime_hours}) with managed_spot (got {r.max_wait_hours})"
-        )
-    t = settings.thresholds
-    if t.coverage_gap_page_pct < t.coverage_gap_alert_pct:
-        raise SettingsError(
-            f"cdk.json context '{CONTEXT_KEY}.thresholds.coverage_gap_page_pct': must be >= "
-            f"coverage_gap_alert_pct ({t.coverage_gap_alert_pct}) (got {t.coverage_gap_page_pct})"
         )
     check_challenger(settings)
     return settings
@@ -1022,7 +537,11 @@ def check_challenger(settings: Settings) -> None:
         raise SettingsError(f"cdk.json context {where}: {exc}") from None
     unknown = sorted(set(c.endpoints) - set(settings.watched_model_package_groups))
     if unknown:
-        default = "" if "endpoints" in c.model_fields_set else " (the default; set challenger.endpoints)"
+        default = (
+            ""
+            if "endpoints" in typing.cast(BaseModel, c).model_fields_set
+            else " (the default; set challenger.endpoints)"
+        )
         raise SettingsError(
             f"cdk.json context '{CONTEXT_KEY}.challenger.endpoints': group {unknown[0]}{default} is not in "
             f"watched_model_package_groups ({', '.join(settings.watched_model_package_groups)})"
@@ -1110,7 +629,7 @@ def routing_json(settings: Settings) -> str:
     r = settings.alert_routing
     return json.dumps(
         {
-            "routes": [route.model_dump() for route in r.routes],
+            "routes": [typing.cast(BaseModel, route).model_dump() for route in r.routes],
             "jira_project_key": r.jira_project_key,
             "page_severities": list(r.page_severities),
             "dedupe_window_minutes": r.dedupe_window_minutes,
@@ -1121,21 +640,7 @@ def routing_json(settings: Settings) -> str:
 
 
 def gate_thresholds_json(settings: Settings) -> str:
-    """The pipeline Lambda's GATE_THRESHOLDS_JSON."""
-    t = settings.thresholds
-    return json.dumps(
-        {
-            "min_rows": t.min_training_pairs,
-            "min_ja_fraction": t.min_ja_query_fraction,
-            "min_new_title_coverage": t.min_new_title_coverage,
-            "max_eval_loss": t.max_eval_loss,
-            "min_catalog_coverage_per_1000": t.min_catalog_coverage_per_1000,
-            "min_long_tail_exposure": t.min_long_tail_exposure,
-            "max_json_failure_rate": t.max_json_failure_rate,
-            "max_safety_violations": t.max_safety_violations,
-            "max_regression": t.max_offline_regression,
-            "max_cold_start_empty_rate": t.max_cold_start_empty_rate,
-            "min_cold_start_diversity": t.min_cold_start_diversity,
-        },
-        sort_keys=True,
-    )
+    """The offline gate's thresholds as the pipeline step reads them (the CLI's gate)."""
+    from mlgov_runtime.retraining.settings import gate_thresholds
+
+    return json.dumps(gate_thresholds(settings.thresholds), sort_keys=True)

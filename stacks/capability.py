@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from mlgov.settings import Settings
+from mlgov.settings import Settings, received_model
+from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.registry import Capability
 from stacks.findings_channel import FindingsChannel
 
@@ -33,3 +34,8 @@ class CapabilityConstruct(Construct):
         self.nag_suppressions: list[tuple[Construct, list[str]]] = []
         # Roles besides the services of its own rules that may send to a dead-letter queue (by queue node path).
         self.dead_letter_senders: dict[str, list[str]] = {}
+
+    def received_environment(self) -> dict[str, str]:
+        """The one variable that carries this capability's settings to its functions: what its `Received`
+        model (mlgov_runtime/<name>/settings.py) declares, from the validated settings."""
+        return received_environment(self.settings, received_model(self.capability))

@@ -16,7 +16,9 @@ from mlgov.cdk.campaign_scaling import CampaignScaling
 from mlgov.settings import Settings
 from mlgov_runtime.capacity import permissions as p
 from mlgov_runtime.capacity.events import AUTOSCALING_CALLS, SAGEMAKER_CALLS
+from mlgov_runtime.capacity.settings import Received
 from mlgov_runtime.core import env
+from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.core.permissions import IDEMPOTENCY
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
@@ -26,26 +28,8 @@ SERVICE = "capacity-check"
 
 
 def function_environment(settings: Settings) -> dict[str, str]:
-    """What the capacity Lambda reads (mlgov_runtime/capacity/settings.py), from the app's settings."""
-    cap, ex = settings.capacity, settings.experiment_exemptions
-    hours = cap.business_hours
-    environment = {
-        "MIN_ENDPOINT_CAPACITY": str(settings.thresholds.min_endpoint_capacity),
-        "BUSINESS_HOURS_MIN_CAPACITY": str(cap.business_hours_min_capacity),
-        "BUSINESS_HOURS": f"{','.join(hours.days)} {hours.start}-{hours.end}",
-        "CAPACITY_TIME_ZONE": cap.time_zone,
-        "ENVIRONMENT_TAG_KEY": cap.environment_tag_key,
-        "NON_PRODUCTION_ENVIRONMENTS": ",".join(cap.non_production_environments),
-        "SERVERLESS_COLD_START_IS_VIOLATION": "true" if cap.serverless_cold_start_is_violation else "false",
-        "EXEMPT_ENDPOINT_PREFIX": ex.endpoint_name_prefix,
-        "EXEMPT_ACCOUNT_IDS": ",".join(ex.account_ids),
-        "EXEMPT_OU_IDS": ",".join(ex.organizational_unit_ids),
-        env.IDEMPOTENCY_TTL_SECONDS: str(settings.idempotency_ttl_seconds),
-        "POWERTOOLS_SERVICE_NAME": SERVICE,
-    }
-    if settings.member_audit_role_name:
-        environment["MEMBER_AUDIT_ROLE_NAME"] = settings.member_audit_role_name
-    return environment
+    """What the capacity Lambda reads (mlgov_runtime/capacity/settings.py `Received`), from the app's settings."""
+    return {**received_environment(settings, Received), "POWERTOOLS_SERVICE_NAME": SERVICE}
 
 
 def autoscaling_pattern() -> events.EventPattern:

@@ -50,20 +50,15 @@ class Coverage(CapabilityConstruct):
         ]
 
     def _build_coverage_function(self) -> GovernedFunction:
-        r, t = self.settings.retraining, self.settings.thresholds
+        r = self.settings.retraining
         machine_arn = self.retraining.state_machine.state_machine_arn
         environment = {
-            "CATALOG_TABLE_NAME": r.catalog_table_name,
-            "WATCHED_GROUP": self.settings.retraining_group,
+            **self.received_environment(),
             "RETRAINING_STATE_MACHINE_ARN": machine_arn,
-            "COVERAGE_ALERT_PCT": str(t.coverage_gap_alert_pct),
-            "COVERAGE_PAGE_PCT": str(t.coverage_gap_page_pct),
-            "COVERAGE_START_ON_ALERT": "true" if self.settings.retraining.start_on_coverage_alert else "false",
             "POWERTOOLS_SERVICE_NAME": "coverage-check",
         }
         snapshot_objects = [self.retraining.bucket.arn_for_objects("catalog-snapshots/*")]
         if r.snapshot_fallback_uri:
-            environment["SNAPSHOT_FALLBACK_URI"] = r.snapshot_fallback_uri
             snapshot_objects.append(f"arn:{Stack.of(self).partition}:s3:::{r.snapshot_fallback_uri[5:]}")
         check = GovernedFunction(
             self,

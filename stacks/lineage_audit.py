@@ -48,7 +48,6 @@ def state_change_pattern() -> events.EventPattern:
     )
 
 
-
 def pin_read_statements(partition: str) -> list[iam.PolicyStatement]:
     """Reading pins with the governance account's own role (never the member role): HeadObject of approved
     artifacts under the write-once prefix of any bucket, and image tags' current digests."""
@@ -64,6 +63,7 @@ def pin_read_statements(partition: str) -> list[iam.PolicyStatement]:
             resources=[f"arn:{partition}:ecr:*:*:repository/*"],
         ),
     ]
+
 
 class LineageAudit(CapabilityConstruct):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
@@ -166,22 +166,12 @@ class LineageAudit(CapabilityConstruct):
         return statements
 
     def _environment(self) -> dict[str, str]:
-        ex = self.settings.experiment_exemptions
-        environment = {
+        return {
+            **self.received_environment(),
             env.IDEMPOTENCY_TABLE_NAME: self.idempotency_table.table_name,
-            env.IDEMPOTENCY_TTL_SECONDS: str(self.settings.idempotency_ttl_seconds),
-            "EXEMPT_ENDPOINT_PREFIX": ex.endpoint_name_prefix,
-            "EXEMPT_ACCOUNT_IDS": ",".join(ex.account_ids),
-            "EXEMPT_OU_IDS": ",".join(ex.organizational_unit_ids),
-            "ALLOWED_PACKAGE_GROUPS": ",".join(self.settings.watched_model_package_groups),
-            "ALLOWED_PACKAGE_ACCOUNT_IDS": ",".join(self.settings.package_account_ids),
-            "CHALLENGER_TRAFFIC_FRACTION": str(self.settings.thresholds.challenger_traffic_fraction),
             "POWERTOOLS_SERVICE_NAME": c.AUDIT_SERVICE,
             "SERVING_INDEX_TABLE_NAME": self.serving_index.table_name,
         }
-        if self.settings.member_audit_role_name:
-            environment["MEMBER_AUDIT_ROLE_NAME"] = self.settings.member_audit_role_name
-        return environment
 
     def _build_rules(self) -> list[events.Rule]:
         target = targets.LambdaFunction(

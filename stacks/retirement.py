@@ -91,9 +91,7 @@ class Retirement(CapabilityConstruct):
         self.approvals = cast(Approvals, kwargs["peers"]["approvals"])
         # A fixed name: the steps verify executions against it (its ARN in their role would be a cycle).
         self.machine_name = f"{stack.stack_name}-Retirement"[:80]
-        self.environment = self.settings.retirement.environment(
-            self.settings.thresholds, self.settings.watched_model_package_groups
-        )
+        self.environment = self.received_environment()
         self.monitor_arn = self._build_cost_anomaly_alerts()
         self.audit = self._build_audit_function()
         self.steps = self._build_step_function()

@@ -17,7 +17,6 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mlgov.settings import gate_thresholds_json
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.retraining import permissions as p
 from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one
@@ -236,14 +235,8 @@ class Retraining(CapabilityConstruct):
             description="Retraining steps: data prep, data-quality gate, offline gate, registration, failures",
             handler=self.capability.handler,
             environment={
-                "CATALOG_TABLE_NAME": r.catalog_table_name,
+                **self.received_environment(),
                 "SNAPSHOT_BUCKET": self.bucket.bucket_name,
-                "WATCHED_GROUP": self.settings.retraining_group,
-                "GATE_THRESHOLDS_JSON": gate_thresholds_json(self.settings),
-                "TRAINING_CODE_COMMIT": r.training_code_commit,
-                "TEAM": r.team,
-                "INTENDED_USE_CASE": r.intended_use_case,
-                "INFERENCE_IMAGE": r.inference_image,
                 "POWERTOOLS_SERVICE_NAME": "retraining",
             },
             statements=[

@@ -21,6 +21,9 @@ class Capability:
     kinds: tuple[str, ...] = ()  # finding kinds it emits
     # A module the org-wide scan runs on every endpoint (mlgov_runtime.core.checks says what it holds).
     endpoint_check: str | None = None
+    # Its key under `mlgov` in cdk.json: the section its settings model (`Section` in
+    # mlgov_runtime/<name>/settings.py) validates. Knobs under `mlgov.thresholds` come from its `Thresholds`.
+    section: str | None = None
 
     @property
     def handler(self) -> str:
@@ -38,9 +41,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         "LineageAudit",
         ("UNREGISTERED_ENDPOINT", "ENDPOINT_AUDIT_ERROR"),
         endpoint_check="mlgov_runtime.lineage_audit.endpoint_check",
+        section="experiment_exemptions",
     ),
-    Capability("notifier", "Findings to Slack, Jira and pages", "Notifier"),
-    Capability("retraining", "Retraining pipeline and its gates", "Retraining", ("RETRAINING_FAILED",)),
+    Capability("notifier", "Findings to Slack, Jira and pages", "Notifier", section="alert_routing"),
+    Capability(
+        "retraining", "Retraining pipeline and its gates", "Retraining", ("RETRAINING_FAILED",), section="retraining"
+    ),
     Capability(
         "coverage", "Weekly catalog coverage check", "Coverage", ("CATALOG_COVERAGE_GAP", "COVERAGE_CHECK_FAILED")
     ),
@@ -61,6 +67,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             "CHALLENGER_PROMOTION_NOT_APPROVED",
             "CHALLENGER_REAPPROVED_WITHOUT_COMMENT",
         ),
+        section="challenger",
     ),
     Capability(
         "capacity",
@@ -74,8 +81,14 @@ CAPABILITIES: tuple[Capability, ...] = (
             "CAPACITY_CHECK_ERROR",
         ),
         endpoint_check="mlgov_runtime.capacity.endpoint_check",
+        section="capacity",
     ),
-    Capability("approvals", "Human decisions by authenticated approvers (CLI over IAM, Slack buttons)", "Approvals"),
+    Capability(
+        "approvals",
+        "Human decisions by authenticated approvers (CLI over IAM, Slack buttons)",
+        "Approvals",
+        section="approvals",
+    ),
     Capability(
         "retirement",
         "Stale endpoints found, retired only after a human and a live check",
@@ -90,6 +103,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             "SAFETY_ABORT_ENDPOINT_DELETION",
             "RETIRED_ENDPOINT_STILL_CALLED",
         ),
+        section="retirement",
     ),
     Capability(
         "org_scan",
@@ -103,6 +117,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             "EVENT_FORWARDING_MISSING",
         ),
         endpoint_check="mlgov_runtime.org_scan.snapshot_age",
+        section="org_scan",
     ),
 )
 

@@ -24,7 +24,10 @@ def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, st
         put_old_snapshot,
     )
     from mlgov.estate import GROUP, TGI_IMAGE, TGI_PINNED
-    from mlgov.settings import gate_thresholds_json, parse_settings
+    from mlgov.settings import parse_settings
+    from mlgov_runtime.core.model import received_environment
+    from mlgov_runtime.coverage import settings as coverage_settings
+    from mlgov_runtime.retraining import settings as retraining_settings
 
     ddb, s3, sm, sfn, iam = (
         session.client(x, endpoint_url=url) for x in ("dynamodb", "s3", "sagemaker", "stepfunctions", "iam")
@@ -40,17 +43,22 @@ def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, st
         roleArn=role,
         definition=json.dumps({"StartAt": "Queued", "States": {"Queued": {"Type": "Pass", "End": True}}}),
     )["stateMachineArn"]
+    settings = parse_settings(
+        {
+            "watched_model_package_groups": [GROUP],
+            "retraining": {
+                "catalog_table_name": CATALOG_TABLE,
+                "inference_image": TGI_IMAGE.format(region=REGION),
+                "training_code_commit": "3f2a9c1",
+            },
+        }
+    )
     os.environ.update(
         {
-            "CATALOG_TABLE_NAME": CATALOG_TABLE,
-            "WATCHED_GROUP": GROUP,
             "SNAPSHOT_BUCKET": SNAPSHOT_BUCKET,
             "RETRAINING_STATE_MACHINE_ARN": machine,
-            "GATE_THRESHOLDS_JSON": gate_thresholds_json(parse_settings({})),
-            "TRAINING_CODE_COMMIT": "3f2a9c1",
-            "TEAM": "recsys",
-            "INTENDED_USE_CASE": "recommendation",
-            "INFERENCE_IMAGE": TGI_IMAGE.format(region=REGION),
+            **received_environment(settings, coverage_settings.Received),
+            **received_environment(settings, retraining_settings.Received),
         }
     )
     new = sum(1 for it in items if it["added_at"] > "2026-05-02")
@@ -127,7 +135,9 @@ def _alert_only_gap(session: Any, url: str, resources: dict[str, str], items: li
     from mlgov.catalog_estate import SNAPSHOT_BUCKET, approve_package_on_snapshot, snapshot_body
     from mlgov.estate import TGI_PINNED
     from mlgov_runtime.core import env
+    from mlgov_runtime.core.model import variable
     from mlgov_runtime.coverage import handler as coverage_check
+    from mlgov_runtime.coverage import settings as coverage_settings
 
     ddb, s3, sm = (session.client(x, endpoint_url=url) for x in ("dynamodb", "s3", "sagemaker"))
     group = "manga-recommender-weekly"  # its own group, so the rest of the demo keeps its estate
@@ -136,14 +146,22 @@ def _alert_only_gap(session: Any, url: str, resources: dict[str, str], items: li
     key = "catalog-snapshots/2026-11-20/training.jsonl"
     s3.put_object(Bucket=SNAPSHOT_BUCKET, Key=key, Body=snapshot_body(recent))
     approve_package_on_snapshot(sm, group, f"s3://{SNAPSHOT_BUCKET}/{key}", TGI_PINNED.format(region=REGION))
-    watched = os.environ["WATCHED_GROUP"]
-    os.environ["WATCHED_GROUP"] = group
+    name = variable(coverage_settings.Received)  # the coverage check's settings, serving this group instead
+    watched = os.environ[name]
+    sent = json.loads(watched)
+    os.environ[name] = json.dumps(
+        {
+            **sent,
+            "watched_model_package_groups": [group],
+            "retraining": {**sent["retraining"], "model_package_group": None},
+        }
+    )
     env.reset_all()
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             result = coverage_check.handler(load_event("scheduled_coverage_check.json"), FakeContext())
     finally:
-        os.environ["WATCHED_GROUP"] = watched
+        os.environ[name] = watched
         env.reset_all()
     stored = ddb.scan(TableName=resources["FINDINGS_TABLE_NAME"])["Items"]
     finding = next(

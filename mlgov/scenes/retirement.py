@@ -141,7 +141,10 @@ def _play(template: dict[str, Any]) -> None:
         backdate_in_process(ACCOUNT, REGION, estate, now)
         resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
         settings = parse_settings(
-            {"approvals": {"approvers": {"retirement": [BOB, REQUESTER]}, "slack_approvers": {"UBOB": BOB}}}
+            {
+                "approvals": {"approvers": {"retirement": [BOB, REQUESTER]}, "slack_approvers": {"UBOB": BOB}},
+                "retirement": {"post_retirement_watch_hours": 1},
+            }
         )
         approvals_table = create_approvals_table(c["dynamodb"])
         mac_key = c["kms"].create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
@@ -166,7 +169,6 @@ def _play(template: dict[str, Any]) -> None:
             "RETIREMENT_STATE_MACHINE_NAME": machine_name,
             "APPROVALS_MAC_KEY_ID": mac_key,
             "APPROVERS_JSON": settings.approvals.environment()["APPROVERS_JSON"],
-            "POST_RETIREMENT_WATCH_HOURS": "1",
             **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
             "POWERTOOLS_LOG_LEVEL": "CRITICAL",

@@ -344,12 +344,14 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
         identities = {KEYS[alias][0]: (KEYS[alias][1], arn) for alias, arn in PEOPLE.items()}
         secret = c["secretsmanager"].create_secret(Name="slack-signing", SecretString=SIGNING_SECRET)["ARN"]
         settings = parse_settings(
-            {"approvals": {"approvers": {"retirement": [BOB, REQUESTER]}, "slack_approvers": {"UBOB": BOB}}}
+            {
+                "approvals": {"approvers": {"retirement": [BOB, REQUESTER]}, "slack_approvers": {"UBOB": BOB}},
+                "retirement": {"post_retirement_watch_hours": 2},
+            }
         )
         name = _machine_name(template)
         environment = {
             **settings.retirement.environment(settings.thresholds, settings.watched_model_package_groups),
-            "POST_RETIREMENT_WATCH_HOURS": "2",
             "FINDINGS_TABLE_NAME": resources["FINDINGS_TABLE_NAME"],
             "FINDINGS_TOPIC_ARN": resources["FINDINGS_TOPIC_ARN"],
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",

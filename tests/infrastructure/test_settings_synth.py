@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -51,12 +51,21 @@ def test_the_coverage_check_and_pipeline_serve_the_named_group_of_several() -> N
     groups = {"watched_model_package_groups": ["manga-recommender", "manga-ranker"]}
     built = app.build_app(context={"mlgov": {**groups, "retraining": {"model_package_group": "manga-ranker"}}})
     template = Template.from_stack(cast(Stack, built.node.find_child(AUDIT_STACK_NAME)))
-    served = {
-        logical_id.split("Function")[0]: props["Properties"]["Environment"]["Variables"]["WATCHED_GROUP"]
-        for logical_id, props in template.find_resources("AWS::Lambda::Function").items()
-        if "WATCHED_GROUP" in props["Properties"].get("Environment", {}).get("Variables", {})
-    }
-    assert served and set(served.values()) == {"manga-ranker"}, served
+    from mlgov_runtime.core.model import received, variable
+    from mlgov_runtime.coverage.settings import Received as CoverageReceived
+    from mlgov_runtime.retraining.settings import Received as RetrainingReceived
+    from mlgov_runtime.retraining.settings import serving_group
+
+    served: dict[str, str] = {}
+    for logical_id, props in template.find_resources("AWS::Lambda::Function").items():
+        variables = props["Properties"].get("Environment", {}).get("Variables", {})
+        for model in (CoverageReceived, RetrainingReceived):
+            if variable(model) in variables:  # what the function reads back at cold start
+                got: Any = received(variables, model)
+                served[logical_id.split("Function")[0]] = serving_group(
+                    got.retraining, got.watched_model_package_groups
+                )
+    assert len(served) == 2 and set(served.values()) == {"manga-ranker"}, served
 
 
 def test_synth_refuses_a_context_key_that_looks_like_a_misspelt_mlgov(

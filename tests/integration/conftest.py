@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -15,12 +14,15 @@ from botocore.client import BaseClient
 from moto import mock_aws
 
 from mlgov.estate import Estate, create_governance_resources, drain_findings, seed_estate
-from mlgov.sandbox import FakeContext
+from mlgov.sandbox import FakeContext, function_settings
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 # What every handler fixture sets beside the governance resources.
-HANDLER_ENV = {"EXEMPT_ACCOUNT_IDS": ACCOUNT, "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance"}
+HANDLER_ENV = {
+    **function_settings({"experiment_exemptions": {"account_ids": [ACCOUNT]}}),
+    "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
+}
 
 
 @dataclass
@@ -75,7 +77,6 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
             from mlgov_runtime.lineage_audit import handler as module
 
             yield Sandbox(estate, resources, module, sm, ddb, sqs)
-    os.environ.pop("EXEMPT_ACCOUNT_IDS", None)
 
 
 def service_and_operation(client: Any, operation_name: str) -> tuple[str, ...]:

@@ -28,9 +28,12 @@ from mlgov.cli import main
 from mlgov.emulator import push_image
 from mlgov.estate import TGI_IMAGE, create_governance_resources, drain_findings
 from mlgov.sandbox import FakeContext, load_event
-from mlgov.settings import gate_thresholds_json, parse_settings
+from mlgov.settings import parse_settings
 from mlgov_runtime.adapters.catalog import snapshot_chunks
+from mlgov_runtime.core.model import received_environment
+from mlgov_runtime.coverage import settings as coverage_settings
 from mlgov_runtime.coverage.logic import SnapshotFormatError, title_id_batches
+from mlgov_runtime.retraining import settings as retraining_settings
 from tests.settings_files import NO_SETTINGS
 
 REGION = "us-east-1"
@@ -104,18 +107,23 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             roleArn=role,
             definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
         )["stateMachineArn"]
+        settings = parse_settings(
+            {
+                "watched_model_package_groups": [GROUP],
+                "retraining": {
+                    "catalog_table_name": CATALOG_TABLE,
+                    "inference_image": inference_image,
+                    "training_code_commit": "3f2a9c1",
+                },
+            }
+        )
         env = {
-            "CATALOG_TABLE_NAME": CATALOG_TABLE,
-            "WATCHED_GROUP": GROUP,
             "SNAPSHOT_BUCKET": SNAPSHOT_BUCKET,
             "RETRAINING_STATE_MACHINE_ARN": machine,
             "FINDINGS_TABLE_NAME": resources["FINDINGS_TABLE_NAME"],
             "FINDINGS_TOPIC_ARN": resources["FINDINGS_TOPIC_ARN"],
-            "GATE_THRESHOLDS_JSON": gate_thresholds_json(parse_settings({})),
-            "TRAINING_CODE_COMMIT": "3f2a9c1",
-            "TEAM": "recsys",
-            "INTENDED_USE_CASE": "recommendation",
-            "INFERENCE_IMAGE": inference_image,
+            **received_environment(settings, coverage_settings.Received),
+            **received_environment(settings, retraining_settings.Received),
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)

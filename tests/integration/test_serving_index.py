@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from mlgov.estate import GROUP, approved_package, create_governance_resources, drain_findings
 from mlgov.org_estate import create_organization, deploy_member_role, member_session
-from mlgov.sandbox import FakeContext
+from mlgov.sandbox import FakeContext, function_settings
 from tests.conftest import load_event
 from tests.integration.conftest import runtime_env
 
@@ -83,9 +83,8 @@ def two_accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoAccounts]:
         )
         env = {
             **resources,
-            "MEMBER_AUDIT_ROLE_NAME": ROLE,
+            **function_settings({"member_audit_role_name": ROLE, "package_account_ids": [governance]}),
             "SERVING_INDEX_TABLE_NAME": INDEX,
-            "ALLOWED_PACKAGE_ACCOUNT_IDS": governance,
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
         }
         with runtime_env(monkeypatch, env):

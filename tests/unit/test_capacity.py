@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -277,22 +278,29 @@ ENV = {
 @pytest.mark.parametrize(
     ("changes", "named"),
     [
-        ({"CAPACITY_TIME_ZONE": "Mars/Olympus"}, "CAPACITY_TIME_ZONE"),
-        ({"BUSINESS_HOURS": "MON-FRI 06:00"}, "BUSINESS_HOURS"),
-        ({"SERVERLESS_COLD_START_IS_VIOLATION": "yes"}, "SERVERLESS_COLD_START_IS_VIOLATION"),
-        ({"MIN_ENDPOINT_CAPACITY": "0"}, "MIN_ENDPOINT_CAPACITY"),
-        ({"EXEMPT_ACCOUNT_IDS": "prod"}, "EXEMPT_ACCOUNT_IDS"),
+        ({"capacity": {"time_zone": "Mars/Olympus"}}, "mlgov.capacity.time_zone"),
+        ({"capacity": {"business_hours": {"days": ["MON"], "start": "06:00"}}}, "mlgov.capacity.business_hours.end"),
+        ({"capacity": {"serverless_cold_start_is_violation": "yes"}}, "mlgov.capacity.serverless_cold_start"),
+        ({"thresholds": {"min_endpoint_capacity": 0}}, "mlgov.thresholds.min_endpoint_capacity"),
+        ({"experiment_exemptions": {"account_ids": ["prod"]}}, "mlgov.experiment_exemptions.account_ids"),
     ],
 )
-def test_a_bad_environment_fails_at_cold_start_naming_the_variable(changes: dict[str, str], named: str) -> None:
+def test_a_bad_environment_fails_at_cold_start_naming_the_setting(changes: dict[str, Any], named: str) -> None:
+    """The function validates what it received with the settings' own model: a hand-edited variable fails."""
+    from mlgov.sandbox import function_settings
     from mlgov_runtime.capacity.settings import load_capacity_settings
     from mlgov_runtime.core.env import SettingsError
 
-    with pytest.raises(SettingsError, match=named):
-        load_capacity_settings({**ENV, **changes})
+    variable = "MLGOV_CAPACITY_SETTINGS"
+    sent = json.loads(function_settings({}, ("capacity",))[variable])
+    for section, values in changes.items():
+        sent[section] = {**sent[section], **values}
+    with pytest.raises(SettingsError, match=f"{variable}: '{named}"):
+        load_capacity_settings({**ENV, variable: json.dumps(sent)})
 
 
-def test_the_default_environment_is_the_default_policy() -> None:
+def test_the_default_settings_are_the_default_policy() -> None:
+    from mlgov.sandbox import function_settings
     from mlgov_runtime.capacity.settings import load_capacity_settings
 
-    assert load_capacity_settings(ENV).policy == CapacityPolicy()
+    assert load_capacity_settings({**ENV, **function_settings({}, ("capacity",))}).policy == CapacityPolicy()

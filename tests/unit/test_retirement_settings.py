@@ -3,14 +3,18 @@ decides with."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from mlgov.settings import SettingsError, parse_settings
 from mlgov_runtime.core.env import SettingsError as EnvError
+from mlgov_runtime.core.model import variable
 from mlgov_runtime.retirement.logic import ErrorMetric
-from mlgov_runtime.retirement.settings import load_step_settings, policy_from_env
+from mlgov_runtime.retirement.settings import Received, load_step_settings, policy_from_env
+
+SETTINGS_JSON = variable(Received)
 
 CHANNEL = {
     "FINDINGS_TABLE_NAME": "mlgov-findings",
@@ -68,12 +72,42 @@ def test_a_bad_retirement_setting_names_its_key(raw: dict[str, Any], key: str) -
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        ({"TAG_CHANGE_RESPONSE": "ignore"}, "TAG_CHANGE_RESPONSE"),
-        ({"STALE_WINDOW_HOURS": "0"}, "STALE_WINDOW_HOURS"),
-        ({"CLIENT_ERROR_METRICS_JSON": '[{"metric": "x"}]'}, "CLIENT_ERROR_METRICS_JSON"),
-        ({"HOURLY_PRICES_JSON": '{"ml.g5.xlarge": -1}'}, "HOURLY_PRICES_JSON"),
+        ({"retirement": {"on_retiring_tag_change": "ignore"}}, "mlgov.retirement.on_retiring_tag_change"),
+        ({"thresholds": {"stale_invocation_window_hours": 0}}, "mlgov.thresholds.stale_invocation_window_hours"),
+        ({"retirement": {"client_error_metrics": [{"metric": "x"}]}}, r"mlgov.retirement.client_error_metrics\[0\]"),
+        ({"retirement": {"hourly_price_usd": {"ml.g5.xlarge": -1}}}, "mlgov.retirement.hourly_price_usd"),
+        ({"retirement": {"managed_by_values": "pipeline"}}, "mlgov.retirement.managed_by_values"),
+        ({"retirement": {"owner_tag_keys": [], "surprise": 1}}, "mlgov.retirement.surprise"),
     ],
 )
-def test_a_bad_environment_fails_at_cold_start_naming_the_variable(change: dict[str, str], named: str) -> None:
-    with pytest.raises(EnvError, match=named):
-        load_step_settings({**environment({}), **CHANNEL, **change})
+def test_a_bad_environment_fails_at_cold_start_naming_the_setting(change: dict[str, Any], named: str) -> None:
+    """The function validates what it received with the same model: a hand-edited variable fails at cold
+    start, naming the setting."""
+    sent = json.loads(environment({})[SETTINGS_JSON])
+    for section, values in change.items():
+        sent[section] = {**sent[section], **values}
+    with pytest.raises(EnvError, match=f"{SETTINGS_JSON}.*{named}"):
+        load_step_settings({SETTINGS_JSON: json.dumps(sent), **CHANNEL})
+
+
+def test_the_functions_receive_one_variable_holding_exactly_their_settings() -> None:
+    env = environment({"thresholds": {"ctr_test_alpha": 0.02}})
+    assert list(env) == [SETTINGS_JSON] == ["MLGOV_RETIREMENT_SETTINGS"]
+    sent = json.loads(env[SETTINGS_JSON])
+    assert set(sent) == {"retirement", "thresholds", "watched_model_package_groups"}
+    assert set(sent["thresholds"]) == {
+        "stale_invocation_window_hours",
+        "deletion_safety_window_hours",
+        "retiring_deadline_days",
+        "cost_anomaly_usd",
+    }
+
+
+def test_a_window_the_function_would_refuse_is_refused_at_synth() -> None:
+    with pytest.raises(SettingsError, match=r"mlgov\.thresholds\.deletion_safety_window_hours"):
+        parse_settings({"thresholds": {"deletion_safety_window_hours": 48}})
+
+
+def test_a_function_without_its_settings_refuses_to_start() -> None:
+    with pytest.raises(EnvError, match="MLGOV_RETIREMENT_SETTINGS: missing"):
+        load_step_settings(CHANNEL)

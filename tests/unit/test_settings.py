@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from mlgov.sandbox import function_settings
 from mlgov.settings import SettingsError, load_settings_file, parse_settings
 from mlgov_runtime.core.env import SettingsError as FunctionSettingsError
 from mlgov_runtime.lineage_audit.settings import load_endpoint_audit_settings
@@ -111,7 +112,7 @@ def test_function_settings_name_the_missing_variable() -> None:
             "FINDINGS_TABLE_NAME": "findings",
             "FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:t",
             "IDEMPOTENCY_TABLE_NAME": "idem",
-            "EXEMPT_ACCOUNT_IDS": "111122223333, 444455556666",
+            **function_settings({"experiment_exemptions": {"account_ids": ["111122223333", "444455556666"]}}),
         }
     )
     assert ok.exempt_account_ids == frozenset({"111122223333", "444455556666"})

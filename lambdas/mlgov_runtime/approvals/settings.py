@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from mlgov_runtime.core.env import Env, Lazy, SettingsError, optional, required
+from mlgov_runtime.core.model import all_match, setting, settings_model
 
 APPROVALS_TABLE_NAME = "APPROVALS_TABLE_NAME"
 APPROVERS_JSON = "APPROVERS_JSON"
@@ -65,6 +67,52 @@ def slack_approvers_from(text: str) -> dict[str, tuple[str, ...]]:
             "(or a list of the ARNs that person uses)"
         )
     return out
+
+
+def _approvers(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Checked: each an IAM principal ARN (arn:aws:iam::ACCOUNT:... or assumed-role/ROLE/*)."""
+    for principals in value.values():
+        all_match(principals, PRINCIPAL, "an IAM principal ARN (arn:aws:iam::ACCOUNT:... or assumed-role/ROLE/*)")
+    return value
+
+
+def _slack(value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+    """Checked: Slack user ids (U...) -> that person's own IAM principal ARNs (no *)."""
+    all_match(list(value), SLACK_USER, "a Slack user id (U...)")
+    ids = [p for v in value.values() for p in ([v] if isinstance(v, str) else v)]
+    if any(not isinstance(v, str) and not v for v in value.values()):
+        raise ValueError("a Slack user maps to at least one IAM principal ARN")
+    all_match(ids, PRINCIPAL, "an IAM principal ARN")
+    if any("*" in p for p in ids):
+        raise ValueError("a Slack user maps to that person's own IAM principal ARNs, not a pattern with *")
+    return value
+
+
+@settings_model
+class Approvals:
+    """Human decisions (retirement deletion; challenger promotion when challenger.require_human_approval): who may
+    decide, and the Slack buttons. An approver is an IAM principal ARN, or a role's sessions written
+    arn:aws:sts::ACCOUNT:assumed-role/ROLE/*; the requester never approves their own request."""
+
+    approvers: dict[Literal["retirement", "challenger"], list[str]] = setting(factory=dict, check=_approvers)
+    # Slack user id (U...) -> that person's IAM principal ARN (or the list of every role/user they use; the
+    # first is recorded), so the requester check sees the same person whichever role they requested with.
+    slack_approvers: dict[str, str | list[str]] = setting(factory=dict, check=_slack)
+    # The Slack interactivity endpoint (function URL) and its signing secret in Secrets Manager.
+    slack_buttons: bool = False
+    # Reserved concurrency of the unauthenticated Slack function (needs the account's Lambda concurrency
+    # quota above 10 + this: new accounts start at 10).
+    slack_reserved_concurrency: int = setting(default=5, ge=1, le=100)
+
+    def environment(self) -> dict[str, str]:
+        """The approval service's environment (`load` reads it back)."""
+        return {
+            APPROVERS_JSON: json.dumps(self.approvers, sort_keys=True),
+            SLACK_APPROVERS_JSON: json.dumps(self.slack_approvers, sort_keys=True),
+        }
+
+
+Section = Approvals
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
-from mlgov_runtime.approvals import settings as approvals_env
-from mlgov_runtime.challenger.config import ChallengerConfig, config_from_json
+from mlgov_runtime.challenger.knobs import Thresholds as Thresholds  # its knobs under `thresholds`
 from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, csv, optional, required
+from mlgov_runtime.core.model import all_match, dump, setting, settings_model
+
+if TYPE_CHECKING:  # the decision code loads with the function's settings, not with the endpoint audit's
+    from mlgov_runtime.challenger.config import ChallengerConfig
 
 CONFIG_JSON = "CHALLENGER_CONFIG_JSON"
 STATE_MACHINE_ARN = "CHALLENGER_STATE_MACHINE_ARN"
@@ -14,6 +18,163 @@ STATE_MACHINE_ARN = "CHALLENGER_STATE_MACHINE_ARN"
 RETRAINING_STATE_MACHINE_ARN = "CHALLENGER_RETRAINING_STATE_MACHINE_ARN"
 PIPELINE_ROLE_ARNS = "CHALLENGER_PIPELINE_ROLE_ARNS"
 MACHINE = r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+"
+
+
+CW_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"
+CHALLENGER_ENDPOINT = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+ROLE_ARN_PATTERN = r"arn:(aws[a-z-]*|\*):iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
+
+
+@settings_model
+class RecommendationMetricNames:
+    """What the recommender emits (CONTRACTS.md, "Recommendation metrics"): Count metrics per minute
+    with exactly the two dimensions below. `cart_adds` null: not emitted (the guardrail is skipped)."""
+
+    namespace: str = setting(default="MangaAssist/Recommendations", pattern=CW_NAME)
+    impressions: str = setting(default="RecommendationImpressions", pattern=CW_NAME)
+    clicks: str = setting(default="RecommendationClicks", pattern=CW_NAME)
+    cart_adds: str | None = setting(default="RecommendationCartAdds", pattern=CW_NAME)
+    json_failures: str = setting(default="RecommendationJsonFailures", pattern=CW_NAME)
+    language_mismatches: str = setting(default="RecommendationLanguageMismatches", pattern=CW_NAME)
+    distinct_titles: str | None = setting(default="RecommendationDistinctTitles", pattern=CW_NAME)
+    endpoint_dimension: str = setting(default="EndpointName", pattern=CW_NAME)
+    variant_dimension: str = setting(default="VariantName", pattern=CW_NAME)
+
+
+@settings_model
+class RetentionMetric:
+    """The 7-day review's metric, per endpoint: e.g. the share of recommended users still active 7 days on."""
+
+    namespace: str = setting(default="MangaAssist/Recommendations", pattern=CW_NAME)
+    metric_name: str = setting(default="UserRetention7d", pattern=CW_NAME)
+    statistic: Literal["Average", "Sum", "Minimum", "Maximum"] = "Average"
+    endpoint_dimension: str = setting(default="EndpointName", pattern=CW_NAME)
+
+
+def _endpoints(value: dict[str, str]) -> dict[str, str]:
+    """Checked: model package group -> endpoint name."""
+    all_match(list(value), r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")
+    return dict(zip(value, all_match(list(value.values()), CHALLENGER_ENDPOINT, "an endpoint name"), strict=True))
+
+
+def _model_roles(value: list[str]) -> list[str]:
+    """Checked: each an IAM role ARN (wildcards allowed)."""
+    return all_match(value, ROLE_ARN_PATTERN, "an IAM role ARN (wildcards allowed)")
+
+
+@settings_model
+class Challenger:
+    """Spec scenario 3, stage 2: the challenger CTR gate (thresholds.ctr_* and challenger_traffic_fraction
+    are in `thresholds`), the 7-day review after a promotion, and `mlgov rollback`."""
+
+    # Which endpoint a group's new package is tried on.
+    endpoints: dict[str, str] = setting(
+        factory=lambda: {"manga-recommender": "manga-recommender-prod"}, check=_endpoints
+    )
+    watch_interval_minutes: int = setting(default=5, ge=1, le=60)
+    # PROMOTE waits this long so a novelty effect can fade; the effect must also hold over the last recent_minutes.
+    min_minutes: int = setting(default=120, ge=0, le=10_080)
+    max_minutes: int = setting(default=360, ge=5, le=10_080)
+    min_impressions_per_variant: int = setting(default=1000, ge=0)
+    min_clicks_total: int = setting(default=100, ge=0)
+    srm_alpha: float = setting(default=0.001, gt=0, lt=0.5)
+    guardrail_alpha: float = setting(default=0.001, gt=0, lt=0.5)
+    latency_ratio_max: float = setting(default=1.5, gt=1, le=100)
+    # Every way to REJECT shares this budget under A/A (the CTR test ctr_reject_share of it, six guardrails the rest).
+    reject_budget: float = setting(default=0.01, gt=0, lt=0.5)
+    ctr_reject_share: float = setting(default=0.7, gt=0, lt=1)
+    recent_minutes: int = setting(default=60, ge=0, le=10_080)
+    # The recent window must clear the margin by this many standard errors (recent_minutes 0: no check).
+    recent_z: float = setting(default=1.0, ge=0, le=10)
+    # Looks read minutes at least this old (CloudWatch may still fill newer ones).
+    settle_minutes: int = setting(default=2, ge=0, le=60)
+    missing_metric_minutes: int = setting(default=10, ge=1, le=10_080)
+    # RecommendationImpressions per AWS/SageMaker Invocation each variant must stay within (forged metrics: INVALID).
+    impressions_per_invocation_min: float = setting(default=0.5, ge=0)
+    impressions_per_invocation_max: float = setting(default=20.0, gt=0)
+    diversity_ratio_min: float = setting(default=0.9, gt=0, le=1)
+    # Impressions per invocation must agree between the variants (one recommender renders both): a relative gap
+    # beyond the tolerance plus z standard errors is INVALID.
+    impressions_ratio_tolerance: float = setting(default=0.02, ge=0, le=1)
+    impressions_ratio_z: float = setting(default=5.0, gt=0, le=20)
+    # A challenger CTR ratio proven above this is forged clicks: INVALID, never PROMOTE.
+    ctr_ratio_plausible_max: float = setting(default=2.0, gt=1, le=100)
+    # PROMOTE needs every configured guardrail evaluated on at least this share of the aligned minutes.
+    guardrail_min_coverage: float = setting(default=0.5, gt=0, le=1)
+    # Optional traffic ramp: [[minutes since live, challenger weight], ...], e.g. [[10, 0.25], [20, 0.5]]; a look
+    # with no verdict and no guardrail breached takes the next step. Empty: the split stays at the fraction.
+    ramp: list[tuple[int, float]] = setting(factory=list, max_length=10)
+    challenger_instance_count: int = setting(default=1, ge=1, le=100)
+    # Roles the challenger's model may run as (it reuses the production model's role); PassRole is granted on these.
+    model_execution_role_arns: list[str] = setting(
+        factory=lambda: ["arn:*:iam::*:role/SageMakerExecution*"], min_length=1, check=_model_roles
+    )
+    metrics: RecommendationMetricNames = setting(factory=RecommendationMetricNames)
+    review_after_days: int = setting(default=7, ge=1, le=90)
+    retention_metric: RetentionMetric = setting(factory=RetentionMetric)
+    # Relative: a review finding when retention after promotion is lower than before by more than this.
+    max_retention_drop: float = setting(default=0.02, gt=0, lt=1)
+    rollback_snapshot_warning_days: int = setting(default=30, ge=1, le=3650)
+    # A candidate trained on an older catalog snapshot than production is refused unless this is true.
+    allow_older_catalog_snapshot: bool = False
+    # PROMOTE waits for a person in approvals.approvers.challenger (CLI or Slack, through the approval service)
+    # before the package is approved; false keeps the automatic promotion. Undecided after the expiry: not promoted.
+    require_human_approval: bool = False
+    approval_expiry_hours: int = setting(default=24, ge=1, le=168)
+
+    def check(self) -> None:
+        if self.min_minutes > self.max_minutes:
+            raise ValueError(f"min_minutes {self.min_minutes} is above max_minutes {self.max_minutes}")
+        minutes = [m for m, _ in self.ramp]
+        weights = [w for _, w in self.ramp]
+        if minutes != sorted(set(minutes)) or weights != sorted(set(weights)) or any(not 0 < w < 1 for w in weights):
+            raise ValueError(f"ramp {self.ramp}: minutes and weights must both rise, weights between 0 and 1")
+
+    def runtime_config(self, thresholds: Any) -> dict[str, Any]:
+        """What the challenger Lambda reads (CHALLENGER_CONFIG_JSON) and the CLI decides with."""
+        return {
+            "decision": {
+                "alpha": thresholds.ctr_test_alpha,
+                "traffic_fraction": thresholds.challenger_traffic_fraction,
+                "non_inferiority_margin": thresholds.ctr_noninferiority_margin,
+                "ctr_floor": thresholds.ctr_promotion_floor,
+                "json_failure_rate_max": thresholds.max_json_failure_rate,
+                "srm_alpha": self.srm_alpha,
+                "guardrail_alpha": self.guardrail_alpha,
+                "latency_ratio_max": self.latency_ratio_max,
+                "min_minutes": self.min_minutes,
+                "max_minutes": self.max_minutes,
+                "min_impressions_per_variant": self.min_impressions_per_variant,
+                "min_clicks_total": self.min_clicks_total,
+                "reject_budget": self.reject_budget,
+                "ctr_reject_share": self.ctr_reject_share,
+                "recent_minutes": self.recent_minutes,
+                "recent_z": self.recent_z,
+                "settle_minutes": self.settle_minutes,
+                "missing_metric_minutes": self.missing_metric_minutes,
+                "impressions_per_invocation_min": self.impressions_per_invocation_min,
+                "impressions_per_invocation_max": self.impressions_per_invocation_max,
+                "diversity_ratio_min": self.diversity_ratio_min,
+                "impressions_ratio_tolerance": self.impressions_ratio_tolerance,
+                "impressions_ratio_z": self.impressions_ratio_z,
+                "ctr_ratio_plausible_max": self.ctr_ratio_plausible_max,
+                "guardrail_min_coverage": self.guardrail_min_coverage,
+                "ramp": [list(step) for step in self.ramp],
+            },
+            "endpoints": dict(self.endpoints),
+            "metrics": dump(self.metrics, RecommendationMetricNames),
+            "retention_metric": dump(self.retention_metric, RetentionMetric),
+            "challenger_instance_count": self.challenger_instance_count,
+            "review_after_days": self.review_after_days,
+            "max_retention_drop": self.max_retention_drop,
+            "rollback_snapshot_warning_days": self.rollback_snapshot_warning_days,
+            "allow_older_catalog_snapshot": self.allow_older_catalog_snapshot,
+            "require_human_approval": self.require_human_approval,
+            "approval_expiry_hours": self.approval_expiry_hours,
+        }
+
+
+Section = Challenger
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +191,9 @@ class ChallengerSettings(FindingsChannelEnv, IdempotencyEnv):
 
 
 def load_challenger_settings(env: Env) -> ChallengerSettings:
+    from mlgov_runtime.approvals import settings as approvals_env
+    from mlgov_runtime.challenger.config import config_from_json
+
     try:
         config = config_from_json(required(env, CONFIG_JSON, r"\{.*\}", "a JSON object"))
     except ValueError as exc:

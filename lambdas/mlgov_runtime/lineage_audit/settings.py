@@ -1,10 +1,59 @@
-"""The endpoint audit function's environment."""
+"""The endpoint audit's settings: the `experiment_exemptions` section (declared here; capacity reads it too)
+and what the audit receives (`Received`), as one JSON variable."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlgov_runtime.core.env import GROUP, Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, csv, optional
+from mlgov_runtime.challenger.knobs import Thresholds as ChallengerKnobs
+from mlgov_runtime.core.env import (
+    IDEMPOTENCY_TABLE_NAME,
+    TABLE,
+    Env,
+    FindingsChannelEnv,
+    IdempotencyEnv,
+    Lazy,
+    optional,
+    required,
+)
+from mlgov_runtime.core.model import all_match, received, setting, settings_model
+from mlgov_runtime.core.shared_settings import shared
+
+OU_ID = r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}"
+
+
+def _accounts(value: list[str]) -> list[str]:
+    """Checked: each a 12-digit AWS account id."""
+    return all_match(value, r"\d{12}", "a 12-digit AWS account id")
+
+
+def _ous(value: list[str]) -> list[str]:
+    """Checked: each an OU id (ou-xxxx-xxxxxxxx)."""
+    return all_match(value, OU_ID, "an OU id (ou-xxxx-xxxxxxxx)")
+
+
+@settings_model
+class ExperimentExemptions:
+    """Experiment endpoints skip the registry gate, but only in the accounts/OUs listed here."""
+
+    endpoint_name_prefix: str = setting(default="experiment-", pattern=r"^[a-zA-Z0-9-]{1,40}$")
+    account_ids: list[str] = setting(factory=list, check=_accounts)
+    organizational_unit_ids: list[str] = setting(factory=list, check=_ous)
+
+
+Section = ExperimentExemptions
+
+
+@settings_model
+class Received:
+    """What the endpoint audit receives from the settings."""
+
+    experiment_exemptions: ExperimentExemptions = setting(factory=ExperimentExemptions)
+    watched_model_package_groups: list[str] = shared("watched_model_package_groups")
+    package_account_ids: list[str] = shared("package_account_ids")
+    member_audit_role_name: str | None = shared("member_audit_role_name")
+    idempotency_ttl_seconds: int = shared("idempotency_ttl_seconds")
+    thresholds: ChallengerKnobs = setting(factory=ChallengerKnobs)  # challenger_traffic_fraction
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,28 +69,21 @@ class EndpointAuditSettings(FindingsChannelEnv, IdempotencyEnv):
     serving_index_table: str | None = None  # which endpoints serve which package (None: not kept)
 
 
-def _fraction(env: Env, key: str) -> float:
-    text = env.get(key, "0")
-    try:
-        value = float(text)
-    except ValueError:
-        raise SettingsError(f"environment variable {key}: {text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise SettingsError(f"environment variable {key}: {value} is not in [0, 1)")
-    return value
-
-
 def load_endpoint_audit_settings(env: Env) -> EndpointAuditSettings:
+    channel = FindingsChannelEnv.read(env)
+    got = received(env, Received)
+    ex = got.experiment_exemptions
     return EndpointAuditSettings(
-        **FindingsChannelEnv.read(env),
-        **IdempotencyEnv.read(env),
-        exempt_prefix=env.get("EXEMPT_ENDPOINT_PREFIX", "experiment-"),
-        exempt_account_ids=csv(env, "EXEMPT_ACCOUNT_IDS", r"\d{12}", "a 12-digit account id"),
-        exempt_ou_ids=csv(env, "EXEMPT_OU_IDS", r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}", "an OU id"),
-        member_audit_role_name=optional(env, "MEMBER_AUDIT_ROLE_NAME", r"[\w+=,.@-]{1,64}", "an IAM role name"),
-        allowed_package_groups=csv(env, "ALLOWED_PACKAGE_GROUPS", GROUP, "a model package group name"),
-        allowed_package_accounts=csv(env, "ALLOWED_PACKAGE_ACCOUNT_IDS", r"\d{12}", "a 12-digit account id"),
-        challenger_traffic_fraction=_fraction(env, "CHALLENGER_TRAFFIC_FRACTION"),
+        **channel,
+        idempotency_table=required(env, IDEMPOTENCY_TABLE_NAME, TABLE, "a DynamoDB table name"),
+        idempotency_ttl_seconds=got.idempotency_ttl_seconds,
+        exempt_prefix=ex.endpoint_name_prefix,
+        exempt_account_ids=frozenset(ex.account_ids),
+        exempt_ou_ids=frozenset(ex.organizational_unit_ids),
+        member_audit_role_name=got.member_audit_role_name,
+        allowed_package_groups=frozenset(got.watched_model_package_groups),
+        allowed_package_accounts=frozenset(got.package_account_ids),
+        challenger_traffic_fraction=got.thresholds.challenger_traffic_fraction,
         serving_index_table=optional(env, "SERVING_INDEX_TABLE_NAME", r"[\w.-]{3,255}", "a DynamoDB table name"),
     )
 

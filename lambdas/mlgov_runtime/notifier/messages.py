@@ -108,7 +108,9 @@ def console_url(resource_arn: str, region: str) -> str:
     kind, _, name = rest.partition("/")
     quoted = urllib.parse.quote(name, safe="")
     if service == "sagemaker" and kind in _SAGEMAKER_PAGES and ENDPOINT_NAME.fullmatch(name):
-        return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/{_SAGEMAKER_PAGES[kind]}/{name}"
+        return (
+            f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/{_SAGEMAKER_PAGES[kind]}/{name}"
+        )
     if service == "sagemaker" and kind in ("model-package", "model-package-group"):
         return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}"
     if service == "iam" and kind == "role" and name:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from mlgov_runtime.core.env import (
     FINDINGS_TABLE_NAME,
@@ -15,8 +16,91 @@ from mlgov_runtime.core.env import (
     optional,
     required,
 )
+from mlgov_runtime.core.model import setting, settings_model
 
 QUEUE_URL = r"https?://[\w.:-]+/\d{12}/[\w-]{1,80}(\.fifo)?"
+
+
+SEVERITY = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
+SLACK_CHANNEL = r"^#[a-z0-9_-]{1,80}$"
+DEFAULT_SECURITY_CHANNEL = "#ml-governance-security"
+
+
+def finding_kinds() -> tuple[str, ...]:
+    """Every kind a registered capability emits (the registry's Capability.kinds)."""
+    from mlgov_runtime.registry import CAPABILITIES
+
+    return tuple(dict.fromkeys(kind for capability in CAPABILITIES for kind in capability.kinds))
+
+
+def _kinds(value: list[str]) -> list[str]:
+    """Checked: each a finding kind, or * for all."""
+    known = finding_kinds()
+    for kind in value:
+        if kind != "*" and kind not in known:
+            raise ValueError(f"{kind!r} is not a finding kind; known: {', '.join(known)}, or * for all")
+    return value
+
+
+@settings_model
+class RouteSetting:
+    """Findings of these kinds at or above this severity go to this Slack channel and/or Jira."""
+
+    kinds: list[str] = setting(factory=lambda: ["*"], min_length=1, check=_kinds)
+    min_severity: SEVERITY = "MEDIUM"
+    slack_channel: str | None = setting(default=None, pattern=SLACK_CHANNEL)
+    jira: bool = False
+
+    def check(self) -> None:
+        if not self.slack_channel and not self.jira:
+            raise ValueError("a route needs slack_channel, jira: true, or both (this one sends nowhere)")
+
+
+def _some_route(value: list[RouteSetting]) -> list[RouteSetting]:
+    """Checked: at least one route."""
+    if not value:
+        raise ValueError(
+            "is empty: findings would reach no Slack channel and no Jira project (leave the key out "
+            "for the default route, or add a route)"
+        )
+    return value
+
+
+def _issue_type(value: str) -> str:
+    """Checked: a Jira issue type, without leading or trailing spaces."""
+    if not value.strip() or value != value.strip():
+        raise ValueError("must name a Jira issue type (e.g. Task), without leading or trailing spaces")
+    return value
+
+
+@settings_model
+class AlertRouting:
+    # The Slack channel of the default route (used when `routes` is not given).
+    security_slack_channel: str = setting(default=DEFAULT_SECURITY_CHANNEL, pattern=SLACK_CHANNEL)
+    jira_project_key: str = setting(default="MLGOV", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
+    # Besides the findings topic, only these principals may put messages on the notifier queue
+    # (`mlgov notify redrive`): a message from anyone else could close or drown real findings.
+    redrive_role_arns: list[str] = setting(factory=lambda: ["arn:*:iam::*:role/mlgov-protected/*"])
+    jira_issue_type: str = setting(default="Task", min_length=1, max_length=255, check=_issue_type)
+    jira_resolve_transition_id: str | None = setting(default=None, pattern=r"^\d{1,6}$")
+    page_severities: list[SEVERITY] = setting(factory=lambda: ["CRITICAL"])
+    routes: list[RouteSetting] = setting(check=_some_route)
+    dedupe_window_minutes: int = setting(default=60, ge=0, le=7 * 24 * 60)
+    # Every finding also as an ASFF record in Security Hub of the governance account (README "Security Hub").
+    security_hub: bool = False
+
+    @classmethod
+    def prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Without `routes`: every kind at MEDIUM or above to security_slack_channel and Jira."""
+        if "routes" not in data:
+            channel = data.get("security_slack_channel", DEFAULT_SECURITY_CHANNEL)
+            route = {"kinds": ["*"], "min_severity": "MEDIUM", "slack_channel": channel, "jira": True}
+            summary = {"kinds": ["SCAN_SUMMARY"], "min_severity": "INFO", "slack_channel": channel, "jira": False}
+            return {**data, "routes": [route, summary]}
+        return data
+
+
+Section = AlertRouting
 
 
 @dataclass(frozen=True, kw_only=True)

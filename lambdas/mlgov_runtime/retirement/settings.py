@@ -1,102 +1,135 @@
-"""The retirement functions' environment. Variable names are constants: the construct sets exactly
-these (mlgov.settings.retirement_environment builds them from cdk.json), and `mlgov retire` reads the
-same policy from the same variables."""
+"""The retirement functions' settings: the `retirement` section of cdk.json and the retirement knobs of
+`thresholds`, declared once here (mlgov_runtime.core.model). The construct passes what `Received` declares
+as one JSON variable; the functions and `mlgov retire` read the same policy from it."""
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, csv, optional
+from mlgov_runtime.core.cron import schedule
+from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, optional
+from mlgov_runtime.core.model import all_match, received, received_environment, setting, settings_model
 from mlgov_runtime.retirement import prices
 from mlgov_runtime.retirement.logic import ErrorMetric, RetirementPolicy
 
-WATCH_TAG_KEY = "WATCH_TAG_KEY"
-WATCH_TAG_VALUES = "WATCH_TAG_VALUES"
-WATCH_NAME_PREFIXES = "WATCH_NAME_PREFIXES"
-WATCHED_GROUPS = "WATCHED_GROUPS"
-PURPOSE_TAG_KEY = "PURPOSE_TAG_KEY"
-OWNER_TAG_KEYS = "OWNER_TAG_KEYS"
-STALE_WINDOW_HOURS = "STALE_WINDOW_HOURS"
-SAFETY_WINDOW_HOURS = "SAFETY_WINDOW_HOURS"
-RETIRING_DEADLINE_DAYS = "RETIRING_DEADLINE_DAYS"
-TAG_CHANGE_RESPONSE = "TAG_CHANGE_RESPONSE"
-APPROVAL_EXPIRY_HOURS = "APPROVAL_EXPIRY_HOURS"
-POST_RETIREMENT_WATCH_HOURS = "POST_RETIREMENT_WATCH_HOURS"
-CLIENT_ERROR_METRICS_JSON = "CLIENT_ERROR_METRICS_JSON"
-HOURLY_PRICES_JSON = "HOURLY_PRICES_JSON"
-COST_ANOMALY_MONITOR_ARN = "COST_ANOMALY_MONITOR_ARN"
-QUIET_AFTER_CUTOVER_HOURS = "QUIET_AFTER_CUTOVER_HOURS"
 # The deletion steps: where approval records are, and the one state machine whose executions they serve.
 APPROVALS_TABLE_NAME = "APPROVALS_TABLE_NAME"
 STATE_MACHINE_NAME = "RETIREMENT_STATE_MACHINE_NAME"
+COST_ANOMALY_MONITOR_ARN = "COST_ANOMALY_MONITOR_ARN"
+ANOMALY_MONITOR = r"^arn:aws[a-z-]*:ce::\d{12}:anomalymonitor/[\w-]+$"
 
-TAG = r"[\w.:/=+@ -]{1,128}"
-GROUP = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
-
-
-def _int(env: Env, key: str, default: int, low: int, high: int) -> int:
-    text = env.get(key) or str(default)
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise SettingsError(f"environment variable {key}: {text!r} is not a whole number in {low}..{high}")
-    return int(text)
+_METRIC_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"  # CloudWatch namespace, metric or dimension
 
 
-def _hours(env: Env, key: str, default: float) -> float:
-    text = env.get(key) or str(default)
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 24 * 14:
-        raise SettingsError(f"environment variable {key}: {text!r} is not a number of hours in 0..336")
+@settings_model
+class Thresholds:
+    """The retirement audit's knobs under `thresholds` (spec scenario 5)."""
+
+    stale_invocation_window_hours: int = setting(default=24, ge=1, le=24 * 14)
+    deletion_safety_window_hours: int = setting(default=1, ge=1, le=24)
+    retiring_deadline_days: int = setting(default=7, ge=1, le=365)
+    cost_anomaly_usd: float = setting(default=200, gt=0)
+
+
+@settings_model
+class ClientErrorMetric:
+    """A metric the callers' side publishes per endpoint it tried (dimension `dimension_name` = endpoint name)."""
+
+    namespace: str = setting(default="MangaAssist/Recommendations", pattern=_METRIC_NAME)
+    metric_name: str = setting(pattern=_METRIC_NAME)
+    dimension_name: str = setting(default="EndpointName", pattern=_METRIC_NAME)
+
+
+def _client_error_metrics() -> list[ClientErrorMetric]:
+    return [
+        ClientErrorMetric(metric_name="EndpointInvocationErrors"),
+        ClientErrorMetric(metric_name="ModelNotReadyExceptions"),
+    ]
+
+
+def _prefixes(value: list[str]) -> list[str]:
+    """Checked: each an endpoint name prefix."""
+    return all_match(value, r"[a-zA-Z0-9-]{1,63}", "an endpoint name prefix")
+
+
+def _prices(value: dict[str, float]) -> dict[str, float]:
+    """Checked: ml.* instance type -> USD per hour, never negative."""
+    all_match(list(value), r"ml\.[a-z0-9.-]+", "a SageMaker instance type (ml.*)")
+    if any(v < 0 for v in value.values()):
+        raise ValueError("prices are USD per hour, never negative")
     return value
 
 
-def _json(env: Env, key: str, default: str) -> object:
-    try:
-        return json.loads(env.get(key) or default)
-    except ValueError:
-        raise SettingsError(f"environment variable {key}: not valid JSON") from None
+@settings_model
+class Retirement:
+    """Spec scenario 5: the stale-endpoint audit, the endpoint_purpose tag lifecycle and approved deletion
+    (windows and the deadline are thresholds.stale_invocation_window_hours, deletion_safety_window_hours,
+    retiring_deadline_days; the cost anomaly alert thresholds.cost_anomaly_usd)."""
+
+    audit_schedule: str = setting(default="cron(0 7 1 * ? *)", check=schedule)  # monthly
+    deadline_check_schedule: str = setting(default="cron(0 8 * * ? *)", check=schedule)  # daily
+    # Watched endpoints: InService, and tagged managed_by (one of the values) or named with a prefix.
+    managed_by_tag_key: str = setting(default="managed_by", pattern=r"^[\w.:/=+@-]{1,128}$")
+    managed_by_values: list[str] = setting(factory=lambda: ["manga-recommender-pipeline"])
+    endpoint_name_prefixes: list[str] = setting(factory=lambda: ["manga-recommender"], check=_prefixes)
+    purpose_tag_key: str = setting(default="endpoint_purpose", pattern=r"^[\w.:/=+@-]{1,128}$")
+    owner_tag_keys: list[str] = setting(factory=lambda: ["owner", "team"], min_length=1)
+    # A changed or removed retiring tag while its retirement is open: put back, or only report.
+    on_retiring_tag_change: Literal["revert", "flag"] = "revert"
+    approval_expiry_hours: int = setting(default=72, ge=1, le=720)
+    post_retirement_watch_hours: int = setting(default=72, ge=0, le=720)
+    client_error_metrics: list[ClientErrorMetric] = setting(factory=_client_error_metrics)
+    # USD per hour by instance type, over the built-in us-east-1 list (mlgov_runtime/retirement/prices.py).
+    hourly_price_usd: dict[str, float] = setting(factory=dict, check=_prices)
+    cost_anomaly_pct: float = setting(default=20, gt=0, le=1000)
+    # Cost Anomaly Detection allows one SERVICE monitor per account: name yours here to subscribe to it.
+    cost_anomaly_monitor_arn: str | None = setting(default=None, pattern=ANOMALY_MONITOR)
+    # After a cut-over, the old endpoint must be quiet this many hours later (`mlgov retire audit --went-quiet`).
+    quiet_after_cutover_hours: float = setting(default=24, ge=0, le=336)
+
+    def environment(self, thresholds: Any, watched_groups: list[str]) -> dict[str, str]:
+        """The retirement functions' environment (what `Received` reads back), for the construct and the CLI."""
+        sent = {"retirement": self, "thresholds": thresholds, "watched_model_package_groups": watched_groups}
+        return received_environment(_Sent(sent), Received)
 
 
-def _prices(env: Env) -> dict[str, float]:
-    raw = _json(env, HOURLY_PRICES_JSON, "{}")
-    if not isinstance(raw, dict) or not all(
-        isinstance(v, (int, float)) and v >= 0 and re.fullmatch(r"ml\.[a-z0-9.-]+", k) for k, v in raw.items()
-    ):
-        raise SettingsError(f"environment variable {HOURLY_PRICES_JSON}: not an object of ml.* instance -> USD/hour")
-    return {**prices.HOURLY_USD, **{k: float(v) for k, v in raw.items()}}
+Section = Retirement
 
 
-def _error_metrics(env: Env) -> tuple[ErrorMetric, ...]:
-    raw = _json(env, CLIENT_ERROR_METRICS_JSON, "[]")
-    try:
-        assert isinstance(raw, list)
-        return tuple(ErrorMetric(**item) for item in raw)
-    except (AssertionError, TypeError):
-        raise SettingsError(
-            f"environment variable {CLIENT_ERROR_METRICS_JSON}: not a list of "
-            '{"namespace", "metric_name", "dimension_name"} objects'
-        ) from None
+class _Sent:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+@settings_model
+class Received:
+    """What the retirement functions receive from the settings."""
+
+    retirement: Retirement = setting(factory=Retirement)
+    thresholds: Thresholds = setting(factory=Thresholds)
+    watched_model_package_groups: list[str] = setting(factory=list)
+
+
+def policy_from(got: Received) -> RetirementPolicy:
+    r, t = got.retirement, got.thresholds
+    return RetirementPolicy(
+        watch_tag_key=r.managed_by_tag_key,
+        watch_tag_values=frozenset(r.managed_by_values),
+        name_prefixes=tuple(sorted(r.endpoint_name_prefixes)),
+        watched_groups=tuple(sorted(got.watched_model_package_groups)),
+        purpose_tag_key=r.purpose_tag_key,
+        owner_tag_keys=tuple(r.owner_tag_keys),
+        stale_window_hours=t.stale_invocation_window_hours,
+        safety_window_hours=t.deletion_safety_window_hours,
+        retiring_deadline_days=t.retiring_deadline_days,
+        quiet_after_cutover_hours=r.quiet_after_cutover_hours,
+        hourly_prices={**prices.HOURLY_USD, **r.hourly_price_usd},
+    )
 
 
 def policy_from_env(env: Env) -> RetirementPolicy:
-    return RetirementPolicy(
-        watch_tag_key=env.get(WATCH_TAG_KEY) or "managed_by",
-        watch_tag_values=csv(env, WATCH_TAG_VALUES, TAG, "a tag value"),
-        name_prefixes=tuple(sorted(csv(env, WATCH_NAME_PREFIXES, r"[a-zA-Z0-9-]{1,63}", "an endpoint name prefix"))),
-        watched_groups=tuple(sorted(csv(env, WATCHED_GROUPS, GROUP, "a model package group"))),
-        purpose_tag_key=env.get(PURPOSE_TAG_KEY) or "endpoint_purpose",
-        owner_tag_keys=tuple(k for k in (env.get(OWNER_TAG_KEYS) or "owner,team").split(",") if k),
-        stale_window_hours=_int(env, STALE_WINDOW_HOURS, 24, 1, 24 * 14),
-        safety_window_hours=_int(env, SAFETY_WINDOW_HOURS, 1, 1, 24),
-        retiring_deadline_days=_int(env, RETIRING_DEADLINE_DAYS, 7, 1, 365),
-        quiet_after_cutover_hours=_hours(env, QUIET_AFTER_CUTOVER_HOURS, 24.0),
-        hourly_prices=_prices(env),
-    )
+    return policy_from(received(env, Received))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,18 +148,19 @@ class RetirementEventSettings(RetirementSettings, IdempotencyEnv):
 
 
 def _common(env: Env) -> dict[str, Any]:
-    response = env.get(TAG_CHANGE_RESPONSE) or "revert"
-    if response not in ("revert", "flag"):
-        raise SettingsError(f"environment variable {TAG_CHANGE_RESPONSE}: {response!r} is not revert or flag")
+    got = received(env, Received)
+    r = got.retirement
     return {
         **FindingsChannelEnv.read(env),
-        "policy": policy_from_env(env),
-        "tag_change_response": response,
-        "approval_expiry_hours": _int(env, APPROVAL_EXPIRY_HOURS, 72, 1, 24 * 30),
-        "watch_hours": _int(env, POST_RETIREMENT_WATCH_HOURS, 72, 0, 24 * 30),
-        "error_metrics": _error_metrics(env),
+        "policy": policy_from(got),
+        "tag_change_response": r.on_retiring_tag_change,
+        "approval_expiry_hours": r.approval_expiry_hours,
+        "watch_hours": r.post_retirement_watch_hours,
+        "error_metrics": tuple(
+            ErrorMetric(m.namespace, m.metric_name, m.dimension_name) for m in r.client_error_metrics
+        ),
         "cost_anomaly_monitor_arn": optional(
-            env, COST_ANOMALY_MONITOR_ARN, r"arn:aws[a-z-]*:ce::\d{12}:anomalymonitor/[\w-]+", "an anomaly monitor ARN"
+            env, COST_ANOMALY_MONITOR_ARN, ANOMALY_MONITOR.strip("^$"), "an anomaly monitor ARN"
         ),
     }
 

@@ -26,8 +26,10 @@ from mlgov_runtime.retraining.training_data import (
 
 KIND_RETRAINING_FAILED = "RETRAINING_FAILED"
 # When each kind fires (docs/gen.py writes the findings reference from these).
-WHEN = {KIND_RETRAINING_FAILED: "A retraining run failed or was stopped by one of its gates (data quality, offline "
-        "evaluation, registration)."}
+WHEN = {
+    KIND_RETRAINING_FAILED: "A retraining run failed or was stopped by one of its gates (data quality, offline "
+    "evaluation, registration)."
+}
 
 
 def _rerun(execution: Any) -> str:
@@ -41,6 +43,8 @@ def _rerun(execution: Any) -> str:
         f"failed; once fixed, `aws stepfunctions start-execution --state-machine-arn {machine} "
         """--input '{"trigger":"rerun"}'` trains again."""
     )
+
+
 SNAPSHOT_KEY = "catalog-snapshots/{date}/training.jsonl"
 # Beside the pairs, in the training job's `train` channel: restricted flags and popularity for its evaluation.
 CATALOG_KEY = "catalog-snapshots/{date}/catalog.jsonl"

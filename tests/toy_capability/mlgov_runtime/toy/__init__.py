@@ -1,0 +1,1 @@
+"""A toy capability: greets a few endpoints (the new-capability walk-through)."""

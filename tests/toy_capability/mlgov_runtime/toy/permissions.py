@@ -1,0 +1,3 @@
+"""The toy calls no AWS API."""
+
+ACTIONS: frozenset[str] = frozenset()
