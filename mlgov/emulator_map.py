@@ -263,6 +263,7 @@ class Execution:
     error: str | None = None
     cause: str | None = None
     map_runs: list[MapRun] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # per state name, summed over its entries
 
 
 class Machine:
@@ -313,6 +314,7 @@ class Machine:
                 continue
             if kind not in ("Task", "Map"):
                 raise Unsupported(f"state {name}: type {kind} not emulated")
+            started = time.perf_counter()
             try:
                 result = (
                     self._task(name, state, data, context)
@@ -320,16 +322,22 @@ class Machine:
                     else self._map(name, state, data, context, run)
                 )
             except StatesError as exc:
+                self._took(run, name, started)
                 catcher = next((c for c in state.get("Catch") or [] if _matches(c["ErrorEquals"], exc.error)), None)
                 if catcher is None:
                     raise
                 data = _with_result(data, catcher.get("ResultPath", "$"), {"Error": exc.error, "Cause": exc.cause})
                 name = catcher["Next"]
                 continue
+            self._took(run, name, started)
             data = _with_result(data, state.get("ResultPath", "$"), result)
             if state.get("End"):
                 return data
             name = state["Next"]
+
+    def _took(self, run: Execution, name: str, started: float) -> None:
+        with self._lock:
+            run.seconds[name] = run.seconds.get(name, 0.0) + time.perf_counter() - started
 
     def _choose(self, name: str, state: Mapping[str, Any], data: Any, context: Mapping[str, Any]) -> str:
         for choice in state["Choices"]:
