@@ -16,7 +16,6 @@ from mlgov.emulator_map import (
     InProcessFunction,
     Machine,
     MapState,
-    StatesError,
     Unsupported,
     batches,
     cool_down,
@@ -209,4 +208,3 @@ def test_a_definition_the_emulation_cannot_honour_is_refused(synthesized_definit
     definition["States"]["ScanAccounts"]["ItemReader"]["ReaderConfig"]["InputType"] = "CSV"
     with pytest.raises(Unsupported, match="JSON only"):
         map_state(definition)
-    assert issubclass(StatesError, Exception)
