@@ -168,8 +168,9 @@ def test_a_failed_worker_within_the_tolerance_leaves_an_error_row_from_the_resul
 def test_past_the_deployed_tolerance_the_map_fails_the_report_is_written_and_the_run_fails(
     world: OrgWorld, synthesized_definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the deployed 10% tolerance and the worker crashing on the one batch of all four targets
-    _crash_worker_for(monkeypatch, {world.account("staging")})
+    # Given the deployed 10% tolerance and the worker crashing on every target of the one batch of four
+    # (a crash on only some would leave the results of the targets it scanned before, in plan order)
+    _crash_worker_for(monkeypatch, {world.account("staging"), world.account("sandbox")})
     run = _machine(world, synthesized_definition).start("scan-map-3")
     # Then the Map fails (4 of 4 items), the aggregate still writes the report, and the run fails
     assert run.status == "FAILED" and run.error == "ScanIncomplete"
