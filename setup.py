@@ -20,6 +20,7 @@ SANDBOX_ONLY = frozenset(
         "sandbox",
         "emulator",
         "emulator_sfn",
+        "emulator_map",
         "estate",
         "capacity_estate",
         "catalog_estate",

@@ -4,6 +4,8 @@
 - cold import of the audit handler module next to a bare `import boto3`, in fresh interpreters
 - coverage gap on a 1,000,000-title catalog and snapshot next to merely reading the snapshot
 - the org scan's worker on 2,000 endpoints next to Cloud Custodian's inventory of them (bench/scan_bench.py)
+- an organization scanned through the synthesized Distributed Map, and what 50 accounts x 2 regions x 200
+  endpoints would take (bench/org_bench.py; BENCH_ORG_ACCOUNTS, BENCH_ORG_REGIONS, BENCH_ORG_ENDPOINTS)
 - the challenger gate's error rates and time to reject next to the spec's naive rule (bench/challenger_bench.py)
 - the runtime gate's minute-level test: A/A under overdispersion, late data, gaps, SRM, novelty, power next to the
   Neyman-Pearson bound, a traffic ramp (bench/gate_bench.py; runs per cell: MLGOV_GATE_BENCH_RUNS, default 2000)
@@ -200,6 +202,10 @@ def main() -> int:
     print(scan_section(int(os.environ.get("BENCH_SCAN_RUNS", "1"))))
     print("`mlgov audit` and the scan worker: their own time next to Custodian's own execution time (start-up")
     print("excluded), all against the same emulator, which adds 20 ms to every call. Goal: <= 0.50x.")
+    print()
+    from bench.org_bench import section as org_section
+
+    print(org_section(), flush=True)
     print()
     # The challenger gate against the spec's naive rule (Monte Carlo; its own process and table).
     runs = os.environ.get("BENCH_CHALLENGER_RUNS", "10000")

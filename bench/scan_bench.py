@@ -134,20 +134,30 @@ def control(url: str, path: str) -> dict[str, Any]:
         return data
 
 
-def seed(url: str, endpoints: int = ENDPOINTS, start: int = 0, packages: list[str] | None = None) -> list[str]:
+def seed(
+    url: str,
+    endpoints: int = ENDPOINTS,
+    start: int = 0,
+    packages: list[str] | None = None,
+    *,
+    sm: Any = None,
+    account: str = ACCOUNT,
+    region: str = REGION,
+) -> list[str]:
     """Endpoints `start`..`endpoints`-1, each with its own config and model, the models on 20 Approved
-    packages (created on the first call; pass them back to grow the estate)."""
+    packages (created on the first call; pass them back to grow the estate). `sm`: another account's or
+    region's SageMaker client (default: the bench account's, in us-east-1)."""
     import boto3
 
     from mlgov.estate import GROUP, approved_package
 
-    sm = boto3.client(
+    sm = sm or boto3.client(
         "sagemaker", endpoint_url=url, region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench"
     )
     if packages is None:
         sm.create_model_package_group(ModelPackageGroupName=GROUP)
     packages = packages or [
-        approved_package(sm, REGION, {"catalog_snapshot_date": "2026-11-02"}) for _ in range(PACKAGES)
+        approved_package(sm, region, {"catalog_snapshot_date": "2026-11-02"}) for _ in range(PACKAGES)
     ]
 
     def one(i: int) -> None:
@@ -155,7 +165,7 @@ def seed(url: str, endpoints: int = ENDPOINTS, start: int = 0, packages: list[st
         name = f"rec-{i:04d}"
         sm.create_model(
             ModelName=name,
-            ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/SageMakerExecution",
+            ExecutionRoleArn=f"arn:aws:iam::{account}:role/SageMakerExecution",
             PrimaryContainer={"ModelPackageName": package},
         )
         sm.create_endpoint_config(

@@ -24,6 +24,7 @@ SANDBOX = {
     "mlgov/sandbox.py",
     "mlgov/emulator.py",
     "mlgov/emulator_sfn.py",
+    "mlgov/emulator_map.py",
     "mlgov/estate.py",
     "mlgov/sinks.py",
     "mlgov/approvals_sandbox.py",
