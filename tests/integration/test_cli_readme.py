@@ -95,6 +95,19 @@ def test_the_docs_have_examples_and_every_pinned_one_is_still_in_them() -> None:
     assert sorted(set(RUNS) - set(COMMANDS)) == []
 
 
+def test_every_command_the_readme_shows_is_one_that_runs_here() -> None:
+    """The README is what a user tries first: each `mlgov ...` example it shows, fenced or inline, is run below."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    fenced = re.findall(r"```[^\n]*\n(.*?)```", text, flags=re.DOTALL)
+    shown = [" ".join(re.sub(r"\s#.*$", "", line).split()) for b in fenced for line in b.splitlines()]
+    shown = [c for c in shown if c.startswith("mlgov ")]
+    prose = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+    # Inline examples carry options; `mlgov notify redrive` alone names a command (the unit test checks it exists).
+    shown += [" ".join(c.split()) for c in re.findall(r"`(mlgov [^`\n]+)`", prose) if " -" in c]
+    assert shown, "the README shows no mlgov command"
+    assert sorted(set(shown) - set(RUNS)) == []
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_readme_example_parses_against_the_cli(command: str) -> None:
     args = build_parser().parse_args(argv_of(command))  # argparse exits 2 on anything it cannot parse
