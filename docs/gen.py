@@ -61,7 +61,8 @@ def _rules(field: FieldInfo) -> str:
         for name in ("gt", "ge", "lt", "le", "min_length", "max_length", "pattern"):
             value = getattr(meta, name, None)
             if value is not None:
-                rules.append(f"{name} {value}")
+                # A pattern is code: unquoted, `[a-z](-*[a-z])` would read as a Markdown link.
+                rules.append(f"{name} `{value}`" if name == "pattern" else f"{name} {value}")
         # A settings model's `check` (mlgov_runtime.core.model.setting): its docstring says what it checks.
         doc = (getattr(getattr(meta, "func", None), "__doc__", None) or "").strip()
         if doc.startswith("Checked: "):
@@ -81,7 +82,9 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    # Pipes are escaped outside code spans only: inside one, MkDocs would show the backslash.
+    parts = text.replace("\n", " ").split("`")
+    return "`".join(p if i % 2 else p.replace("|", "\\|") for i, p in enumerate(parts))
 
 
 def settings_page() -> str:

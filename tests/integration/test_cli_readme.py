@@ -1,7 +1,7 @@
-"""Every `mlgov ...` example in the README's bash blocks parses against the CLI's parser, and the ones the
-emulator can serve run as a user runs them: the installed entry point (.venv/bin/mlgov), in a shell, from a
-directory outside the checkout, against the moto server (AWS_ENDPOINT_URL) seeded with the demo estates, and
-exit as the README and CONTRACTS.md say."""
+"""Every `mlgov ...` example in the bash blocks of the README and of the documentation pages (docs/*.md) parses
+against the CLI's parser, and the ones the emulator can serve run as a user runs them: the installed entry point
+(.venv/bin/mlgov), in a shell, from a directory outside the checkout, against the moto server (AWS_ENDPOINT_URL)
+seeded with the demo estates, and exit as the pages and CONTRACTS.md say."""
 
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ ENTRY_POINT = Path(sys.executable).parent / "mlgov"
 
 
 def readme_commands() -> list[str]:
-    """`mlgov ...` lines of the README's bash blocks, continuation lines joined."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """`mlgov ...` lines of the bash blocks of the README and the documentation pages, continuation lines joined."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
     found: list[str] = []
     for block in re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, flags=re.DOTALL):
         for line in block.replace("\\\n", " ").splitlines():
@@ -40,7 +41,7 @@ def readme_commands() -> list[str]:
 
 COMMANDS = readme_commands()
 
-# What each runnable example exits with on the seeded estates, and why the README says so.
+# What each runnable example exits with on the seeded estates, and why the pages say so.
 RUNS: dict[str, int] = {
     "mlgov audit": 3,  # the estate has unregistered and unapproved endpoints
     "mlgov audit --endpoint manga-recommender-prod --format json": 0,  # serves Approved v2
@@ -89,9 +90,22 @@ def argv_of(command: str) -> list[str]:
     return words[1:]
 
 
-def test_the_readme_has_examples_and_every_pinned_one_is_still_in_it() -> None:
+def test_the_docs_have_examples_and_every_pinned_one_is_still_in_them() -> None:
     assert len(COMMANDS) >= 30, COMMANDS
     assert sorted(set(RUNS) - set(COMMANDS)) == []
+
+
+def test_every_command_the_readme_shows_is_one_that_runs_here() -> None:
+    """The README is what a user tries first: each `mlgov ...` example it shows, fenced or inline, is run below."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    fenced = re.findall(r"```[^\n]*\n(.*?)```", text, flags=re.DOTALL)
+    shown = [" ".join(re.sub(r"\s#.*$", "", line).split()) for b in fenced for line in b.splitlines()]
+    shown = [c for c in shown if c.startswith("mlgov ")]
+    prose = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+    # Inline examples carry options; `mlgov notify redrive` alone names a command (the unit test checks it exists).
+    shown += [" ".join(c.split()) for c in re.findall(r"`(mlgov [^`\n]+)`", prose) if " -" in c]
+    assert shown, "the README shows no mlgov command"
+    assert sorted(set(shown) - set(RUNS)) == []
 
 
 @pytest.mark.parametrize("command", COMMANDS)
