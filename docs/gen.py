@@ -168,6 +168,8 @@ def _finding_samples() -> Any:
     import importlib.util
 
     path = ROOT.parent / "tests" / "unit" / "test_finding_fixes.py"
+    if str(ROOT.parent) not in sys.path:  # its samples reuse other tests' fakes (tests.unit.*)
+        sys.path.insert(0, str(ROOT.parent))
     spec = importlib.util.spec_from_file_location("mlgov_finding_samples", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -2,7 +2,7 @@
 as IAM managed policies and a permissions boundary for a single account. No CDK import and part of
 the installed package: the CLI (`mlgov guardrails explain`) evaluates exactly these documents.
 
-What IAM can see, and so what these statements can and cannot guarantee, is in the README
+What IAM can see, and so what these statements can and cannot guarantee, is in docs/guardrails.md
 ("Guardrails"). In short: CreateEndpoint sees only request tags, not the models behind the
 config, so the tag is a claim; the audit Lambda verifies the real lineage.
 """

@@ -370,7 +370,7 @@ def _as_json(section: Any) -> dict[str, Any]:
 
 
 def decision_tag_keys(settings: Settings) -> dict[str, str]:
-    """Endpoint tags a decision rests on, and which: each is a governance tag (README "Trust model")."""
+    """Endpoint tags a decision rests on, and which: each is a governance tag (docs/trust-model.md)."""
     return {
         "ModelPackageName": "the audit compares it with the real lineage",
         settings.capacity.environment_tag_key: "capacity: a non-production value makes a scale-to-zero page a ticket",
@@ -486,7 +486,7 @@ def _describe(exc: ValidationError) -> str:
     key = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], key)  # one line, whatever the key
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        return f"cdk.json context '{key}': unknown setting (check the spelling; see README 'Settings')"
+        return f"cdk.json context '{key}': unknown setting (check the spelling; see docs/configuration.md)"
     got = err.get("input")
     text = repr(got)
     shown = "" if isinstance(got, (dict, list)) else f" (got {text if len(text) <= 80 else text[:77] + '...'})"

@@ -102,6 +102,8 @@ CAPABILITIES: tuple[Capability, ...] = (
             "RETIRING_TAG_CHANGED",
             "SAFETY_ABORT_ENDPOINT_DELETION",
             "RETIRED_ENDPOINT_STILL_CALLED",
+            "ENDPOINT_STILL_CALLED_AFTER_CUTOVER",
+            "ENDPOINT_QUIET_UNVERIFIED",
         ),
         section="retirement",
     ),

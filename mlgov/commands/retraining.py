@@ -116,7 +116,7 @@ def register(sub: Any) -> None:
         "--metadata-file",
         type=Path,
         required=True,
-        help="JSON with the registration metadata (README: 'Registration metadata'); - for stdin",
+        help="JSON with the registration metadata (docs/coverage-retraining.md, 'Registering by hand'); - for stdin",
     )
     register.add_argument("--model-data-url", required=True, help="s3:// URI of the model artifact")
     register.add_argument("--image", required=True, help="inference container image URI")

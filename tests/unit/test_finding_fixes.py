@@ -107,15 +107,17 @@ def _review_incomplete() -> Finding:
     return review_incomplete_finding(CHALLENGE, "MangaAssist/Recommendations/UserRetention7d", 7, ACCOUNT, REGION)
 
 
-def _audit_error() -> Finding:
+def _audit_error(missing: bool = False) -> Finding:
     from mlgov_runtime.lineage_audit.findings import finding_from_audit
     from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
 
     arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/manga-recommender-prod"
-    reasons = ["AccessDenied on sagemaker:DescribeModelPackage."]
-    finding = finding_from_audit(
-        EndpointAudit("manga-recommender-prod", arn, ACCOUNT, REGION, Verdict.ERROR, reasons), "scheduled"
-    )
+    reasons = [
+        "Model manga-recommender-v7 was deleted." if missing else "AccessDenied on sagemaker:DescribeModelPackage."
+    ]
+    audit = EndpointAudit("manga-recommender-prod", arn, ACCOUNT, REGION, Verdict.ERROR, reasons)
+    audit.evidence_missing = missing
+    finding = finding_from_audit(audit, "scheduled")
     assert finding is not None
     return finding
 
@@ -276,6 +278,26 @@ def _retirement(kind: str) -> Callable[[], Finding]:
     return build
 
 
+def _cutover(recording: bool) -> Callable[[], Finding]:
+    """After a cut-over: still called (the successor recorded, the old one called), or no data to tell."""
+
+    def build() -> Finding:
+        from tests.unit.test_retirement import FakeBook
+        from tests.unit.test_retirement_cutover import NEW, OLD, audit, estate, hours_ago
+
+        sm, cw = estate()
+        if recording:
+            cw.variants[OLD] = {"AllTraffic": hours_ago(3, 2, 1)}
+        else:
+            cw.variants[NEW] = {}
+        book = FakeBook()
+        audit(sm, cw, book)
+        kind = "ENDPOINT_STILL_CALLED_AFTER_CUTOVER" if recording else "ENDPOINT_QUIET_UNVERIFIED"
+        return next(f for f in book.published if f.kind == kind)
+
+    return build
+
+
 def _scan(kind: str) -> Callable[[], Finding]:
     def build() -> Finding:
         from mlgov_runtime.org_scan import forwarding, report
@@ -406,6 +428,8 @@ CASES: dict[str, Callable[[], Finding]] = {
             "RETIRED_ENDPOINT_STILL_CALLED",
         )
     },
+    "ENDPOINT_STILL_CALLED_AFTER_CUTOVER": _cutover(recording=True),
+    "ENDPOINT_QUIET_UNVERIFIED": _cutover(recording=False),
     **{k: _scan(k) for k in ("SCAN_ACCOUNT_UNREACHABLE", "SCAN_SUMMARY", "SCAN_FAILED", "EVENT_FORWARDING_MISSING")},
     "CATALOG_SNAPSHOT_STALE": _snapshot_stale,
 }
@@ -413,6 +437,7 @@ CASES: dict[str, Callable[[], Finding]] = {
 NOT_YET: set[str] = set()
 # Further samples of a kind where its severity differs (the findings reference lists every severity seen).
 MORE: dict[str, list[Callable[[], Finding]]] = {
+    "ENDPOINT_AUDIT_ERROR": [lambda: _audit_error(missing=True)],  # a model deleted under a live endpoint: HIGH
     "CATALOG_COVERAGE_GAP": [_coverage(alert_only=False)],
     **{
         kind: [_capacity(kind, "Outside production.", production=False)]

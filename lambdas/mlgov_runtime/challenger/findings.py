@@ -510,7 +510,7 @@ def review_incomplete_finding(ch: dict[str, Any], metric: str, days: int, accoun
         "the promotion, so production_7day_retention_delta is 'unknown'. Next: check that the recommender emits "
         f"{metric} with the EndpointName dimension: `aws cloudwatch list-metrics --region {region} --namespace "
         f"{metric.rsplit('/', 1)[0]} --metric-name {metric.rsplit('/', 1)[-1]} --dimensions "
-        f"Name=EndpointName,Value={endpoint}` lists nothing when it does not (README, 'Challenger CTR gate'); "
+        f"Name=EndpointName,Value={endpoint}` lists nothing when it does not (docs/challenger.md); "
         "then compare retention by hand.",
         endpoint_name=endpoint,
         metric=metric,

@@ -86,7 +86,7 @@ class AlertRouting:
     page_severities: list[SEVERITY] = setting(factory=lambda: ["CRITICAL"])
     routes: list[RouteSetting] = setting(check=_some_route)
     dedupe_window_minutes: int = setting(default=60, ge=0, le=7 * 24 * 60)
-    # Every finding also as an ASFF record in Security Hub of the governance account (README "Security Hub").
+    # Every finding also as an ASFF record in Security Hub of the governance account (docs/notifications.md).
     security_hub: bool = False
 
     @classmethod

@@ -42,6 +42,8 @@ WHEN = {
     KIND_TAG_CHANGED: "Someone changed or removed the retiring tag while the retirement is open.",
     KIND_SAFETY_ABORT: "An approved deletion was aborted: the live check right before deleting saw invocations.",
     KIND_STILL_CALLED: "Clients still call an endpoint after it was deleted (errors naming it).",
+    KIND_NOT_QUIET: "An endpoint still takes traffic the grace period after its cut-over (clients pinned to it).",
+    KIND_QUIET_UNVERIFIED: "No invocation data since a cut-over, and nothing shows CloudWatch was recording.",
 }
 
 
