@@ -582,6 +582,7 @@ def test_a_signed_button_press_approves_once_replaces_the_buttons_and_a_replay_h
     refusal, outcome, replay = (r.body for r in machine.slack_sink.delivered)
     assert refusal["response_type"] == "ephemeral" and refusal["replace_original"] is False  # buttons stay
     assert outcome["replace_original"] is True and "Approved by ubob" in outcome["text"] and BOB in outcome["text"]
+    assert f"retirement of {IDLE} in account {ACCOUNT}, {REGION}." in outcome["text"]
     assert replay["replace_original"] is False
     closing = next(f for f in machine.published() if f["status"] == "RESOLVED" and f["kind"] == "ENDPOINT_RETIRING")
     assert closing["title"] == f"Endpoint {IDLE} deleted after approval by {BOB} (via slack)"

@@ -271,9 +271,12 @@ def slack(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             also=identities[1:],
         )
         r = decision.request
+        # Where it acts: the same endpoint name can exist in several accounts and regions.
+        arn = r.execution_arn.split(":")
+        where = f" in account {arn[4]}, {arn[3]}" if len(arn) > 4 else ""
         text = (
             f"{r.status.capitalize()} by {press.user_name} ({r.decided_by}) in Slack at {r.decided_at}: "
-            f"{r.decision} of {r.subject}."
+            f"{r.decision} of {r.subject}{where}."
         )
         if not decision.answered:
             text += " The request had already ended, so nothing further happens."
