@@ -186,3 +186,35 @@ def test_a_denial_through_the_service_is_recorded_once(lab: Lab) -> None:
     status, answer = decide(request_id, BOB)
     assert status == 409 and "already denied" in answer["error"]
     assert lab.step("verify_approval", state, at(202))["approved"] is False
+
+
+def test_a_promotion_approved_with_the_slack_button_is_verified_and_names_slack(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same approval service behind Slack's signed buttons: a mapped challenger approver promotes, a
+    retirement-only approver pressing the same button changes nothing."""
+    from mlgov.approvals_sandbox import button_press
+    from mlgov_runtime.approvals import handler
+    from mlgov_runtime.core import env
+    from tests.integration.test_approvals import SECRET, slack_event
+
+    secret = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name="slack-signing", SecretString=SECRET
+    )["ARN"]
+    monkeypatch.setenv("SLACK_SIGNING_SECRET_ARN", secret)
+    monkeypatch.setenv("SLACK_APPROVERS_JSON", json.dumps({"UBOB": BOB, "UALICE": ALICE}))
+    env.reset_all()
+    handler._secret.clear()
+    posted: list[dict[str, Any]] = []
+    monkeypatch.setattr(handler, "post_json", lambda url, body: posted.append(body) or 200)
+    arn, state = promoted(lab)
+    request_id = ask(lab, state)["request_id"]
+    url = "https://hooks.slack.com/actions/T/1/x"
+    answer = handler.slack(slack_event(button_press("UALICE", request_id, True, url), SECRET), CONTEXT)
+    assert "not an approver for challenger" in json.loads(answer["body"])["error"]
+    answer = handler.slack(slack_event(button_press("UBOB", request_id, True, url), SECRET), CONTEXT)
+    assert json.loads(answer["body"])["status"] == "approved"
+    assert "Approved by ubob" in posted[-1]["text"] and f"challenger of {arn}" in posted[-1]["text"]
+    state["human_approval"] = lab.step("verify_approval", state, at(202))
+    assert state["human_approval"]["approved"] is True
+    assert state["human_approval"]["approval_description"].startswith(f"Approved by {BOB} via slack")
