@@ -206,7 +206,12 @@ def test_a_promotion_approved_with_the_slack_button_is_verified_and_names_slack(
     env.reset_all()
     handler._secret.clear()
     posted: list[dict[str, Any]] = []
-    monkeypatch.setattr(handler, "post_json", lambda url, body: posted.append(body) or 200)
+
+    def post_json(url: str, body: dict[str, Any]) -> int:
+        posted.append(body)
+        return 200
+
+    monkeypatch.setattr(handler, "post_json", post_json)
     arn, state = promoted(lab)
     request_id = ask(lab, state)["request_id"]
     url = "https://hooks.slack.com/actions/T/1/x"
