@@ -43,7 +43,7 @@ TIMED_IMPORT = "import time; t = time.perf_counter(); import {module}; print(tim
 def timed_import(module: str, runs: int, extra_env: dict[str, str]) -> list[float]:
     env = {**os.environ, **extra_env, "PYTHONPATH": str(ROOT / "lambdas")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    # One warm-up run writes .pyc files, as a deployed asset's first import would have them compiled.
+    # One warm-up run writes .pyc files, as the deployed asset ships them (bench/bytecode_bench.py).
     subprocess.run([PY, "-c", f"import {module}"], env=env, check=True, cwd=ROOT / "lambdas")
     samples = []
     for _ in range(runs):
@@ -196,6 +196,10 @@ def main() -> int:
     print("No pure-Python check can be faster than that floor; the Lambda asset is pure Python by design.")
     print("Catalog scan rows: 1,000,000 items served page by page in-process (no botocore parsing); their")
     print("time includes building the fake pages, their peak is the point.")
+    print()
+    from bench.bytecode_bench import section as bytecode_section
+
+    print(bytecode_section(int(os.environ.get("BENCH_BYTECODE_RUNS", "9"))), flush=True)
     print()
     from bench.scan_bench import section as scan_section
 

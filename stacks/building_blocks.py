@@ -3,7 +3,15 @@ with its own log group and least-privilege role, and alarms that fire on the fir
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -33,6 +41,68 @@ RETENTION = {
     1827: logs.RetentionDays.FIVE_YEARS,
     3653: logs.RetentionDays.TEN_YEARS,
 }
+
+
+_NOT_SHIPPED = ("__pycache__", "*.pyc", "*.egg-info")
+
+
+def runtime_python_matches() -> bool:
+    """Whether this interpreter writes bytecode the Lambda runtime loads: a .pyc with another
+    version's magic number is silently ignored and the module is compiled from source again."""
+    return f"python{sys.version_info.major}.{sys.version_info.minor}" == c.LAMBDA_PYTHON
+
+
+@functools.cache
+def lambda_asset_dir() -> str:
+    """The directory the functions' asset is built from: lambdas/ with bytecode when it can be
+    compiled for the runtime (see stage_with_bytecode), else lambdas/ itself, as before."""
+    source = Path(c.LAMBDA_ASSET_DIR).resolve()
+    if not runtime_python_matches():
+        return str(source)
+    return str(stage_with_bytecode(source, Path("build") / "lambda-asset").resolve())
+
+
+def stage_with_bytecode(source: Path, build: Path) -> Path:
+    """A copy of source with bytecode for this Python, under build/ and named by its content.
+
+    Lambda's file system is read-only, so without shipped bytecode every cold start compiles every
+    imported module. The .pyc are unchecked-hash: the asset zip stamps every entry with one fixed
+    date, so a timestamp-validated .pyc would never match its source and be ignored. The source path
+    compiled in is fixed and marshal output is deterministic since 3.11, so two synths give the same
+    asset hash.
+    """
+    files = sorted(
+        p
+        for p in source.rglob("*")
+        if p.is_file()
+        and p.suffix != ".pyc"
+        and not any(part == "__pycache__" or part.endswith(".egg-info") for part in p.parts)
+    )
+    compile_cmd = ["-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"]
+    digest = hashlib.sha256(" ".join([sys.version, *compile_cmd]).encode())
+    for path in files:
+        digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
+    staged = build / digest.hexdigest()[:16]
+    if staged.is_dir():
+        return staged
+    build.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=build))
+    try:
+        shutil.copytree(source, work / "src", ignore=shutil.ignore_patterns(*_NOT_SHIPPED))
+        # Tracebacks name the file where Lambda unpacks the asset, not this machine's path.
+        compile_cmd += ["-s", str(work / "src"), "-p", "/var/task", str(work / "src")]
+        subprocess.run([sys.executable, *compile_cmd], check=True)
+        try:
+            os.replace(work / "src", staged)  # atomic: a concurrent synth sees all of it or none
+        except OSError:
+            if not staged.is_dir():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for stale in build.iterdir():  # earlier sources' stagings; tmp* may be a concurrent synth's
+        if stale != staged and not stale.name.startswith("tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+    return staged
 
 
 def encrypted_queue(
@@ -169,7 +239,7 @@ class GovernedFunction(Construct):
             runtime=lambda_.Runtime(c.LAMBDA_PYTHON, lambda_.RuntimeFamily.PYTHON),
             architecture=lambda_.Architecture.ARM_64,
             handler=handler,
-            code=lambda_.Code.from_asset(c.LAMBDA_ASSET_DIR, exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"]),
+            code=lambda_.Code.from_asset(lambda_asset_dir()),
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
             role=self.role,
             memory_size=memory_size,

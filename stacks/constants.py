@@ -10,7 +10,9 @@ LAMBDA_ASSET_DIR = "lambdas"
 # Powertools comes from the AWS-published layer; its ARN is resolved at deploy time from the
 # public SSM parameter AWS maintains per region, pinned to the version the tests run with.
 POWERTOOLS_VERSION = "3.37.0"
-LAMBDA_PYTHON = "python3.11"  # the Python the test suite runs on; raise both together
+# The Python the test suite runs on; raise both together. Synth ships precompiled bytecode only when
+# run by this same version (another magic number would be ignored at import), else source alone.
+LAMBDA_PYTHON = "python3.11"
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{LAMBDA_PYTHON}/{POWERTOOLS_VERSION}"
 
 AUDIT_STACK_NAME = "MlGovEndpointAudit"
