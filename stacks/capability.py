@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+from aws_cdk import aws_events as events
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -39,3 +40,18 @@ class CapabilityConstruct(Construct):
         """The one variable that carries this capability's settings to its functions: what its `Received`
         model (mlgov_runtime/<name>/settings.py) declares, from the validated settings."""
         return received_environment(self.settings, received_model(self.capability))
+
+    def event_rules(
+        self, rules: Iterable[tuple[str, str, events.EventPattern | events.Schedule, events.IRuleTarget]]
+    ) -> list[events.Rule]:
+        """One EventBridge rule per (id, description, event pattern or schedule, target)."""
+        return [
+            events.Rule(
+                self,
+                rule_id,
+                description=description,
+                **({"schedule": when} if isinstance(when, events.Schedule) else {"event_pattern": when}),
+                targets=[target],
+            )
+            for rule_id, description, when, target in rules
+        ]

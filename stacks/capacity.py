@@ -142,37 +142,35 @@ class Capacity(CapabilityConstruct):
         target = targets.LambdaFunction(
             self.check.function, dead_letter_queue=self.dlq, retry_attempts=8, max_event_age=Duration.hours(6)
         )
-        return [
-            events.Rule(
-                self,
-                "AutoscalingApiCalls",
-                description="Scalable targets, scaling policies and scheduled actions of SageMaker resources",
-                event_pattern=autoscaling_pattern(),
-                targets=[target],
-            ),
-            events.Rule(
-                self,
-                "EndpointApiCalls",
-                description="Endpoints and inference components created or updated",
-                event_pattern=sagemaker_pattern(),
-                targets=[target],
-            ),
-            events.Rule(
-                self,
-                "EndpointInService",
-                description="SageMaker endpoints reaching InService",
-                event_pattern=events.EventPattern(
-                    source=["aws.sagemaker"],
-                    detail_type=[c.STATE_CHANGE_DETAIL_TYPE],
-                    detail={"EndpointStatus": ["IN_SERVICE"]},
+        return self.event_rules(
+            [
+                (
+                    "AutoscalingApiCalls",
+                    "Scalable targets, scaling policies and scheduled actions of SageMaker resources",
+                    autoscaling_pattern(),
+                    target,
                 ),
-                targets=[target],
-            ),
-            events.Rule(
-                self,
-                "WeeklyCheck",
-                description="Weekly capacity check of every endpoint in this account/region",
-                schedule=events.Schedule.expression(self.settings.weekly_scan_schedule),
-                targets=[target],
-            ),
-        ]
+                (
+                    "EndpointApiCalls",
+                    "Endpoints and inference components created or updated",
+                    sagemaker_pattern(),
+                    target,
+                ),
+                (
+                    "EndpointInService",
+                    "SageMaker endpoints reaching InService",
+                    events.EventPattern(
+                        source=["aws.sagemaker"],
+                        detail_type=[c.STATE_CHANGE_DETAIL_TYPE],
+                        detail={"EndpointStatus": ["IN_SERVICE"]},
+                    ),
+                    target,
+                ),
+                (
+                    "WeeklyCheck",
+                    "Weekly capacity check of every endpoint in this account/region",
+                    events.Schedule.expression(self.settings.weekly_scan_schedule),
+                    target,
+                ),
+            ]
+        )

@@ -180,36 +180,29 @@ class LineageAudit(CapabilityConstruct):
             retry_attempts=8,
             max_event_age=Duration.hours(6),
         )
-        rules = [
-            events.Rule(
-                self,
-                "EndpointApiCalls",
-                description="Successful calls that change what an endpoint serves",
-                event_pattern=cloudtrail_pattern(),
-                targets=[target],
-            ),
-            events.Rule(
-                self,
-                "EndpointInService",
-                description="SageMaker endpoints reaching InService",
-                event_pattern=state_change_pattern(),
-                targets=[target],
-            ),
-            events.Rule(
-                self,
-                "PackageApprovalChanges",
-                description="Model package approval changes: re-audit the endpoints that serve them",
-                event_pattern=package_change_pattern(),
-                targets=[target],
-            ),
-            events.Rule(
-                self,
-                "WeeklyScan",
-                description="Weekly audit of every endpoint in this account/region",
-                schedule=events.Schedule.expression(self.settings.weekly_scan_schedule),
-                targets=[target],
-            ),
-        ]
+        rules = self.event_rules(
+            [
+                (
+                    "EndpointApiCalls",
+                    "Successful calls that change what an endpoint serves",
+                    cloudtrail_pattern(),
+                    target,
+                ),
+                ("EndpointInService", "SageMaker endpoints reaching InService", state_change_pattern(), target),
+                (
+                    "PackageApprovalChanges",
+                    "Model package approval changes: re-audit the endpoints that serve them",
+                    package_change_pattern(),
+                    target,
+                ),
+                (
+                    "WeeklyScan",
+                    "Weekly audit of every endpoint in this account/region",
+                    events.Schedule.expression(self.settings.weekly_scan_schedule),
+                    target,
+                ),
+            ]
+        )
         if self.settings.organization_id:
             events.CfnEventBusPolicy(
                 self,

@@ -340,29 +340,28 @@ class Retirement(CapabilityConstruct):
                 max_event_age=Duration.hours(6),
             )
 
-        return [
-            events.Rule(
-                self,
-                "MonthlyStaleEndpointAudit",
-                description="Stale SageMaker endpoints: serving an old version, with or without traffic",
-                schedule=events.Schedule.expression(r.audit_schedule),
-                targets=[target("stale_audit")],
-            ),
-            events.Rule(
-                self,
-                "DailyRetiringDeadlines",
-                description="Endpoints tagged retiring: open retirements, escalate past their deadline",
-                schedule=events.Schedule.expression(r.deadline_check_schedule),
-                targets=[target("retiring_deadlines")],
-            ),
-            events.Rule(
-                self,
-                "RetiringTagChanges",
-                description="Endpoint AddTags/DeleteTags: tagging retiring opens a retirement; changing it is reported",
-                event_pattern=tag_change_pattern(),
-                targets=[target(None)],
-            ),
-        ]
+        return self.event_rules(
+            [
+                (
+                    "MonthlyStaleEndpointAudit",
+                    "Stale SageMaker endpoints: serving an old version, with or without traffic",
+                    events.Schedule.expression(r.audit_schedule),
+                    target("stale_audit"),
+                ),
+                (
+                    "DailyRetiringDeadlines",
+                    "Endpoints tagged retiring: open retirements, escalate past their deadline",
+                    events.Schedule.expression(r.deadline_check_schedule),
+                    target("retiring_deadlines"),
+                ),
+                (
+                    "RetiringTagChanges",
+                    "Endpoint AddTags/DeleteTags: tagging retiring opens a retirement; changing it is reported",
+                    tag_change_pattern(),
+                    target(None),
+                ),
+            ]
+        )
 
     def _build_cost_anomaly_alerts(self) -> str:
         r, t = self.settings.retirement, self.settings.thresholds
