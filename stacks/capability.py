@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from mlgov.settings import Settings, received_model
 from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.registry import Capability
+from stacks.building_blocks import RETENTION
 from stacks.findings_channel import FindingsChannel
 
 
@@ -55,3 +60,31 @@ class CapabilityConstruct(Construct):
             )
             for rule_id, description, when, target in rules
         ]
+
+    def logged_state_machine(
+        self,
+        construct_id: str,
+        definition: sfn.IChainable,
+        *,
+        timeout: Duration,
+        execution_data: bool,
+        **kwargs: Any,
+    ) -> sfn.StateMachine:
+        """A standard, traced state machine logging every event to a retained log group; execution data only
+        where no task token passes through its states."""
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            retention=RETENTION[self.settings.log_retention_days],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        return sfn.StateMachine(
+            self,
+            construct_id,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=timeout,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=execution_data),
+            **kwargs,
+        )

@@ -9,13 +9,12 @@ import json
 from types import SimpleNamespace
 from typing import Any, cast
 
-from aws_cdk import App, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import App, CfnOutput, Duration, Stack
 from aws_cdk import aws_ce as ce
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -28,7 +27,7 @@ from mlgov_runtime.retirement import permissions as p
 from mlgov_runtime.retirement import settings as e
 from stacks import constants as c
 from stacks.approvals import Approvals
-from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
+from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct
 from stacks.findings_channel import FindingsChannel
 from stacks.lineage_audit import LineageAudit
@@ -296,22 +295,13 @@ class Retirement(CapabilityConstruct):
         approval.next(delete).next(deleted)
         definition = prepare.next(eligible)
 
-        log_group = logs.LogGroup(
-            self,
-            "StateMachineLogs",
-            retention=RETENTION[self.settings.log_retention_days],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        return sfn.StateMachine(
-            self,
+        return self.logged_state_machine(
             "RetirementStateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            definition,
             state_machine_name=self.machine_name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=Duration.hours(r.approval_expiry_hours + r.post_retirement_watch_hours + 4),
-            tracing_enabled=True,
             # Task tokens pass through this machine's states: execution data never goes to the logs.
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+            execution_data=False,
         )
 
     # -- schedules, events, cost anomalies, alarms
