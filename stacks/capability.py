@@ -15,8 +15,22 @@ from constructs import Construct
 from mlgov.settings import Settings, received_model
 from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.registry import Capability
+from stacks import constants as c
 from stacks.building_blocks import RETENTION
 from stacks.findings_channel import FindingsChannel
+
+
+def successful_calls(service: str, calls: Iterable[str], **request_parameters: Any) -> events.EventPattern:
+    """CloudTrail's record of these calls of `service` (e.g. "sagemaker") that succeeded: a failed call changed
+    nothing."""
+    detail: dict[str, Any] = {
+        "eventSource": [f"{service}.amazonaws.com"],
+        "eventName": list(calls),
+        "errorCode": [{"exists": False}],
+    }
+    if request_parameters:
+        detail["requestParameters"] = request_parameters
+    return events.EventPattern(source=[f"aws.{service}"], detail_type=[c.CLOUDTRAIL_DETAIL_TYPE], detail=detail)
 
 
 class CapabilityConstruct(Construct):

@@ -22,7 +22,7 @@ from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.core.permissions import IDEMPOTENCY
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
-from stacks.capability import CapabilityConstruct
+from stacks.capability import CapabilityConstruct, successful_calls
 
 SERVICE = "capacity-check"
 
@@ -34,28 +34,11 @@ def function_environment(settings: Settings) -> dict[str, str]:
 
 def autoscaling_pattern() -> events.EventPattern:
     """Successful Application Auto Scaling calls on SageMaker resources."""
-    return events.EventPattern(
-        source=["aws.application-autoscaling"],
-        detail_type=[c.CLOUDTRAIL_DETAIL_TYPE],
-        detail={
-            "eventSource": ["application-autoscaling.amazonaws.com"],
-            "eventName": list(AUTOSCALING_CALLS),
-            "errorCode": [{"exists": False}],
-            "requestParameters": {"serviceNamespace": ["sagemaker"]},
-        },
-    )
+    return successful_calls("application-autoscaling", AUTOSCALING_CALLS, serviceNamespace=["sagemaker"])
 
 
 def sagemaker_pattern() -> events.EventPattern:
-    return events.EventPattern(
-        source=["aws.sagemaker"],
-        detail_type=[c.CLOUDTRAIL_DETAIL_TYPE],
-        detail={
-            "eventSource": ["sagemaker.amazonaws.com"],
-            "eventName": list(SAGEMAKER_CALLS),
-            "errorCode": [{"exists": False}],
-        },
-    )
+    return successful_calls("sagemaker", SAGEMAKER_CALLS)
 
 
 class Capacity(CapabilityConstruct):

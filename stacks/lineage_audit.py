@@ -19,20 +19,12 @@ from mlgov_runtime.lineage_audit.events import AUDITED_CALLS, PACKAGE_CHANGE
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
-from stacks.capability import CapabilityConstruct
+from stacks.capability import CapabilityConstruct, successful_calls
 
 
 def cloudtrail_pattern() -> events.EventPattern:
     """Successful CreateEndpoint/UpdateEndpoint calls only: a failed call deployed nothing."""
-    return events.EventPattern(
-        source=["aws.sagemaker"],
-        detail_type=[c.CLOUDTRAIL_DETAIL_TYPE],
-        detail={
-            "eventSource": ["sagemaker.amazonaws.com"],
-            "eventName": list(AUDITED_CALLS),
-            "errorCode": [{"exists": False}],
-        },
-    )
+    return successful_calls("sagemaker", AUDITED_CALLS)
 
 
 def package_change_pattern() -> events.EventPattern:

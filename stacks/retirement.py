@@ -28,7 +28,7 @@ from mlgov_runtime.retirement import settings as e
 from stacks import constants as c
 from stacks.approvals import Approvals
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
-from stacks.capability import CapabilityConstruct
+from stacks.capability import CapabilityConstruct, successful_calls
 from stacks.findings_channel import FindingsChannel
 from stacks.lineage_audit import LineageAudit
 
@@ -44,15 +44,8 @@ LAMBDA_SERVICE_ERRORS = [
 
 def tag_change_pattern() -> events.EventPattern:
     """Successful AddTags/DeleteTags calls on SageMaker endpoints."""
-    return events.EventPattern(
-        source=["aws.sagemaker"],
-        detail_type=[c.CLOUDTRAIL_DETAIL_TYPE],
-        detail={
-            "eventSource": ["sagemaker.amazonaws.com"],
-            "eventName": ["AddTags", "DeleteTags"],
-            "errorCode": [{"exists": False}],
-            "requestParameters": {"resourceArn": [{"wildcard": "arn:*:sagemaker:*:*:endpoint/*"}]},
-        },
+    return successful_calls(
+        "sagemaker", ["AddTags", "DeleteTags"], resourceArn=[{"wildcard": "arn:*:sagemaker:*:*:endpoint/*"}]
     )
 
 
