@@ -19,6 +19,14 @@ from stacks import constants as c
 from stacks.building_blocks import RETENTION
 from stacks.findings_channel import FindingsChannel
 
+# What a Lambda invoke task retries: the Lambda service's own transient failures, never the function's errors.
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
 
 def successful_calls(service: str, calls: Iterable[str], **request_parameters: Any) -> events.EventPattern:
     """CloudTrail's record of these calls of `service` (e.g. "sagemaker") that succeeded: a failed call changed

@@ -36,17 +36,11 @@ from mlgov_runtime.challenger.settings import (
 from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import IDEMPOTENCY
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
-from stacks.capability import CapabilityConstruct
+from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 
 STATE_MACHINE_NAME = "mlgov-challenger"
 SERVICE = "challenger"
-LAMBDA_RETRY_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "States.Timeout",
-]
+LAMBDA_RETRY_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout"]
 ENDPOINT_POLL = Duration.seconds(60)
 
 

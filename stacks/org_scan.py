@@ -25,16 +25,9 @@ from mlgov_runtime.org_scan import permissions as p
 from mlgov_runtime.org_scan import settings as e
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue
-from stacks.capability import CapabilityConstruct
+from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 from stacks.lineage_audit import LineageAudit, pin_read_statements
 from stacks.member_role_stack import member_read_statements
-
-LAMBDA_RETRY_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
 
 
 class OrgScan(CapabilityConstruct):
@@ -287,7 +280,7 @@ class OrgScan(CapabilityConstruct):
             task_timeout=sfn.Timeout.duration(Duration.minutes(15)),
             retry_on_service_exceptions=False,
         )
-        task.add_retry(errors=LAMBDA_RETRY_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        task.add_retry(errors=LAMBDA_SERVICE_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
         return task
 
     def _report_failure(self, stage: str) -> tasks.LambdaInvoke:

@@ -28,18 +28,12 @@ from mlgov_runtime.retirement import settings as e
 from stacks import constants as c
 from stacks.approvals import Approvals
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
-from stacks.capability import CapabilityConstruct, successful_calls
+from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct, successful_calls
 from stacks.findings_channel import FindingsChannel
 from stacks.lineage_audit import LineageAudit
 
 SERVICE = "endpoint-retirement"
 STEP_HANDLER = "mlgov_runtime.retirement.handler.step"
-LAMBDA_SERVICE_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
 
 
 def tag_change_pattern() -> events.EventPattern:

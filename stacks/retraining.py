@@ -19,7 +19,7 @@ from constructs import Construct
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.retraining import permissions as p
 from stacks.building_blocks import GovernedFunction, alarm_at_one
-from stacks.capability import CapabilityConstruct
+from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING_DIR = ROOT / "training"
@@ -38,13 +38,7 @@ def training_sourcedir() -> Path:
     return built
 
 
-LAMBDA_RETRY_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "States.Timeout",
-]
+LAMBDA_RETRY_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout"]
 
 
 class Retraining(CapabilityConstruct):
