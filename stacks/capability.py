@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from mlgov.settings import Settings, received_model
 from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.registry import Capability
+from stacks import constants as c
+from stacks.building_blocks import RETENTION
 from stacks.findings_channel import FindingsChannel
+
+# What a Lambda invoke task retries: the Lambda service's own transient failures, never the function's errors.
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
+
+def successful_calls(service: str, calls: Iterable[str], **request_parameters: Any) -> events.EventPattern:
+    """CloudTrail's record of these calls of `service` (e.g. "sagemaker") that succeeded: a failed call changed
+    nothing."""
+    detail: dict[str, Any] = {
+        "eventSource": [f"{service}.amazonaws.com"],
+        "eventName": list(calls),
+        "errorCode": [{"exists": False}],
+    }
+    if request_parameters:
+        detail["requestParameters"] = request_parameters
+    return events.EventPattern(source=[f"aws.{service}"], detail_type=[c.CLOUDTRAIL_DETAIL_TYPE], detail=detail)
 
 
 class CapabilityConstruct(Construct):
@@ -39,3 +67,46 @@ class CapabilityConstruct(Construct):
         """The one variable that carries this capability's settings to its functions: what its `Received`
         model (mlgov_runtime/<name>/settings.py) declares, from the validated settings."""
         return received_environment(self.settings, received_model(self.capability))
+
+    def event_rules(
+        self, rules: Iterable[tuple[str, str, events.EventPattern | events.Schedule, events.IRuleTarget]]
+    ) -> list[events.Rule]:
+        """One EventBridge rule per (id, description, event pattern or schedule, target)."""
+        return [
+            events.Rule(
+                self,
+                rule_id,
+                description=description,
+                **({"schedule": when} if isinstance(when, events.Schedule) else {"event_pattern": when}),
+                targets=[target],
+            )
+            for rule_id, description, when, target in rules
+        ]
+
+    def logged_state_machine(
+        self,
+        construct_id: str,
+        definition: sfn.IChainable,
+        *,
+        timeout: Duration,
+        execution_data: bool,
+        **kwargs: Any,
+    ) -> sfn.StateMachine:
+        """A standard, traced state machine logging every event to a retained log group; execution data only
+        where no task token passes through its states."""
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            retention=RETENTION[self.settings.log_retention_days],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        return sfn.StateMachine(
+            self,
+            construct_id,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=timeout,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=execution_data),
+            **kwargs,
+        )

@@ -22,7 +22,7 @@ from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.core.permissions import IDEMPOTENCY
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
-from stacks.capability import CapabilityConstruct
+from stacks.capability import CapabilityConstruct, successful_calls
 
 SERVICE = "capacity-check"
 
@@ -34,28 +34,11 @@ def function_environment(settings: Settings) -> dict[str, str]:
 
 def autoscaling_pattern() -> events.EventPattern:
     """Successful Application Auto Scaling calls on SageMaker resources."""
-    return events.EventPattern(
-        source=["aws.application-autoscaling"],
-        detail_type=[c.CLOUDTRAIL_DETAIL_TYPE],
-        detail={
-            "eventSource": ["application-autoscaling.amazonaws.com"],
-            "eventName": list(AUTOSCALING_CALLS),
-            "errorCode": [{"exists": False}],
-            "requestParameters": {"serviceNamespace": ["sagemaker"]},
-        },
-    )
+    return successful_calls("application-autoscaling", AUTOSCALING_CALLS, serviceNamespace=["sagemaker"])
 
 
 def sagemaker_pattern() -> events.EventPattern:
-    return events.EventPattern(
-        source=["aws.sagemaker"],
-        detail_type=[c.CLOUDTRAIL_DETAIL_TYPE],
-        detail={
-            "eventSource": ["sagemaker.amazonaws.com"],
-            "eventName": list(SAGEMAKER_CALLS),
-            "errorCode": [{"exists": False}],
-        },
-    )
+    return successful_calls("sagemaker", SAGEMAKER_CALLS)
 
 
 class Capacity(CapabilityConstruct):
@@ -142,37 +125,35 @@ class Capacity(CapabilityConstruct):
         target = targets.LambdaFunction(
             self.check.function, dead_letter_queue=self.dlq, retry_attempts=8, max_event_age=Duration.hours(6)
         )
-        return [
-            events.Rule(
-                self,
-                "AutoscalingApiCalls",
-                description="Scalable targets, scaling policies and scheduled actions of SageMaker resources",
-                event_pattern=autoscaling_pattern(),
-                targets=[target],
-            ),
-            events.Rule(
-                self,
-                "EndpointApiCalls",
-                description="Endpoints and inference components created or updated",
-                event_pattern=sagemaker_pattern(),
-                targets=[target],
-            ),
-            events.Rule(
-                self,
-                "EndpointInService",
-                description="SageMaker endpoints reaching InService",
-                event_pattern=events.EventPattern(
-                    source=["aws.sagemaker"],
-                    detail_type=[c.STATE_CHANGE_DETAIL_TYPE],
-                    detail={"EndpointStatus": ["IN_SERVICE"]},
+        return self.event_rules(
+            [
+                (
+                    "AutoscalingApiCalls",
+                    "Scalable targets, scaling policies and scheduled actions of SageMaker resources",
+                    autoscaling_pattern(),
+                    target,
                 ),
-                targets=[target],
-            ),
-            events.Rule(
-                self,
-                "WeeklyCheck",
-                description="Weekly capacity check of every endpoint in this account/region",
-                schedule=events.Schedule.expression(self.settings.weekly_scan_schedule),
-                targets=[target],
-            ),
-        ]
+                (
+                    "EndpointApiCalls",
+                    "Endpoints and inference components created or updated",
+                    sagemaker_pattern(),
+                    target,
+                ),
+                (
+                    "EndpointInService",
+                    "SageMaker endpoints reaching InService",
+                    events.EventPattern(
+                        source=["aws.sagemaker"],
+                        detail_type=[c.STATE_CHANGE_DETAIL_TYPE],
+                        detail={"EndpointStatus": ["IN_SERVICE"]},
+                    ),
+                    target,
+                ),
+                (
+                    "WeeklyCheck",
+                    "Weekly capacity check of every endpoint in this account/region",
+                    events.Schedule.expression(self.settings.weekly_scan_schedule),
+                    target,
+                ),
+            ]
+        )

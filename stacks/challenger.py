@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -36,18 +35,12 @@ from mlgov_runtime.challenger.settings import (
 )
 from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import IDEMPOTENCY
-from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
-from stacks.capability import CapabilityConstruct
+from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
+from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 
 STATE_MACHINE_NAME = "mlgov-challenger"
 SERVICE = "challenger"
-LAMBDA_RETRY_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "States.Timeout",
-]
+LAMBDA_RETRY_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout"]
 ENDPOINT_POLL = Duration.seconds(60)
 
 
@@ -450,12 +443,6 @@ class Challenger(CapabilityConstruct):
         )
         definition = start.next(deploy).next(started)
 
-        log_group = logs.LogGroup(
-            self,
-            "StateMachineLogs",
-            retention=RETENTION[self.settings.log_retention_days],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
         # Deployments and restores take minutes; the window, the review wait and a margin bound the run.
         timeout = Duration.minutes(
             c.max_minutes
@@ -463,19 +450,14 @@ class Challenger(CapabilityConstruct):
             + 6 * 60
             + (60 * c.approval_expiry_hours if c.require_human_approval else 0)
         )
-        return sfn.StateMachine(
-            self,
+        return self.logged_state_machine(
             "ChallengerStateMachine",
+            definition,
             state_machine_name=STATE_MACHINE_NAME,
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
             role=self.machine_role,
             timeout=timeout,
-            tracing_enabled=True,
             # A task token passes through the human step's states: then execution data never goes to the logs.
-            logs=sfn.LogOptions(
-                destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=not c.require_human_approval
-            ),
+            execution_data=not c.require_human_approval,
         )
 
     def _human_approval(self, check: sfn.IChainable, before_restore: sfn.IChainable) -> sfn.IChainable:

@@ -19,20 +19,12 @@ from mlgov_runtime.lineage_audit.events import AUDITED_CALLS, PACKAGE_CHANGE
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from stacks import constants as c
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
-from stacks.capability import CapabilityConstruct
+from stacks.capability import CapabilityConstruct, successful_calls
 
 
 def cloudtrail_pattern() -> events.EventPattern:
     """Successful CreateEndpoint/UpdateEndpoint calls only: a failed call deployed nothing."""
-    return events.EventPattern(
-        source=["aws.sagemaker"],
-        detail_type=[c.CLOUDTRAIL_DETAIL_TYPE],
-        detail={
-            "eventSource": ["sagemaker.amazonaws.com"],
-            "eventName": list(AUDITED_CALLS),
-            "errorCode": [{"exists": False}],
-        },
-    )
+    return successful_calls("sagemaker", AUDITED_CALLS)
 
 
 def package_change_pattern() -> events.EventPattern:
@@ -180,36 +172,29 @@ class LineageAudit(CapabilityConstruct):
             retry_attempts=8,
             max_event_age=Duration.hours(6),
         )
-        rules = [
-            events.Rule(
-                self,
-                "EndpointApiCalls",
-                description="Successful calls that change what an endpoint serves",
-                event_pattern=cloudtrail_pattern(),
-                targets=[target],
-            ),
-            events.Rule(
-                self,
-                "EndpointInService",
-                description="SageMaker endpoints reaching InService",
-                event_pattern=state_change_pattern(),
-                targets=[target],
-            ),
-            events.Rule(
-                self,
-                "PackageApprovalChanges",
-                description="Model package approval changes: re-audit the endpoints that serve them",
-                event_pattern=package_change_pattern(),
-                targets=[target],
-            ),
-            events.Rule(
-                self,
-                "WeeklyScan",
-                description="Weekly audit of every endpoint in this account/region",
-                schedule=events.Schedule.expression(self.settings.weekly_scan_schedule),
-                targets=[target],
-            ),
-        ]
+        rules = self.event_rules(
+            [
+                (
+                    "EndpointApiCalls",
+                    "Successful calls that change what an endpoint serves",
+                    cloudtrail_pattern(),
+                    target,
+                ),
+                ("EndpointInService", "SageMaker endpoints reaching InService", state_change_pattern(), target),
+                (
+                    "PackageApprovalChanges",
+                    "Model package approval changes: re-audit the endpoints that serve them",
+                    package_change_pattern(),
+                    target,
+                ),
+                (
+                    "WeeklyScan",
+                    "Weekly audit of every endpoint in this account/region",
+                    events.Schedule.expression(self.settings.weekly_scan_schedule),
+                    target,
+                ),
+            ]
+        )
         if self.settings.organization_id:
             events.CfnEventBusPolicy(
                 self,

@@ -152,74 +152,66 @@ class MemberRoleStackSetStack(Stack):
                 "'mlgov.org_scan.governance_account_id' and 'mlgov.organization_id' (the member role trusts that "
                 "account, inside that organization)"
             )
-        cdk.CfnStackSet(
-            self,
+        governance = {"GovernanceAccountId": o.governance_account_id}
+        region = {"GovernanceRegion": o.governance_region or Aws.REGION}
+        self._stack_set(
             "MemberRoleStackSet",
-            stack_set_name="mlgov-member-role",
-            description="mlgov: read-only member role for the org-wide scan and the endpoint audit",
-            permission_model="SERVICE_MANAGED",
-            auto_deployment=cdk.CfnStackSet.AutoDeploymentProperty(
-                enabled=True, retain_stacks_on_account_removal=False
-            ),
-            capabilities=["CAPABILITY_NAMED_IAM"],
-            managed_execution={"Active": True},
-            call_as="SELF",
-            template_body=json.dumps(member_template(settings)),
-            parameters=[
-                cdk.CfnStackSet.ParameterProperty(
-                    parameter_key="GovernanceAccountId", parameter_value=o.governance_account_id
-                ),
-                cdk.CfnStackSet.ParameterProperty(
-                    parameter_key="OrganizationId", parameter_value=settings.organization_id
-                ),
-                cdk.CfnStackSet.ParameterProperty(
-                    parameter_key="GovernanceRegion", parameter_value=o.governance_region or Aws.REGION
-                ),
-            ],
-            operation_preferences=cdk.CfnStackSet.OperationPreferencesProperty(
-                failure_tolerance_percentage=10, max_concurrent_percentage=25, region_concurrency_type="PARALLEL"
-            ),
-            # IAM is global: one region per account is enough.
-            stack_instances_group=[
-                cdk.CfnStackSet.StackInstancesProperty(
-                    deployment_targets=cdk.CfnStackSet.DeploymentTargetsProperty(
-                        organizational_unit_ids=o.member_role_target_ou_ids
-                    ),
-                    regions=[Aws.REGION],
-                )
-            ],
+            "mlgov-member-role",
+            "mlgov: read-only member role for the org-wide scan and the endpoint audit",
+            "CAPABILITY_NAMED_IAM",
+            member_template(settings),
+            {**governance, "OrganizationId": settings.organization_id, **region},
+            o.member_role_target_ou_ids,
+            [Aws.REGION],  # IAM is global: one region per account is enough.
         )
         # Rules are regional: one in every region the scan covers, so endpoints there are audited at once.
-        cdk.CfnStackSet(
-            self,
+        self._stack_set(
             "EventForwardingStackSet",
-            stack_set_name="mlgov-member-event-forwarding",
-            description="mlgov: forward SageMaker events from every member account and region to the governance bus",
+            "mlgov-member-event-forwarding",
+            "mlgov: forward SageMaker events from every member account and region to the governance bus",
+            "CAPABILITY_IAM",
+            forwarding_template(settings),
+            {**governance, **region},
+            o.member_role_target_ou_ids,
+            list(o.regions) or [Aws.REGION],
+        )
+
+    def _stack_set(
+        self,
+        construct_id: str,
+        name: str,
+        description: str,
+        capability: str,
+        template: dict[str, Any],
+        parameters: dict[str, Any],
+        ou_ids: list[str],
+        regions: list[str],
+    ) -> cdk.CfnStackSet:
+        """A service-managed StackSet with auto-deployment to every account of the target OUs."""
+        return cdk.CfnStackSet(
+            self,
+            construct_id,
+            stack_set_name=name,
+            description=description,
             permission_model="SERVICE_MANAGED",
             auto_deployment=cdk.CfnStackSet.AutoDeploymentProperty(
                 enabled=True, retain_stacks_on_account_removal=False
             ),
-            capabilities=["CAPABILITY_IAM"],
+            capabilities=[capability],
             managed_execution={"Active": True},
             call_as="SELF",
-            template_body=json.dumps(forwarding_template(settings)),
+            template_body=json.dumps(template),
             parameters=[
-                cdk.CfnStackSet.ParameterProperty(
-                    parameter_key="GovernanceAccountId", parameter_value=o.governance_account_id
-                ),
-                cdk.CfnStackSet.ParameterProperty(
-                    parameter_key="GovernanceRegion", parameter_value=o.governance_region or Aws.REGION
-                ),
+                cdk.CfnStackSet.ParameterProperty(parameter_key=key, parameter_value=value)
+                for key, value in parameters.items()
             ],
             operation_preferences=cdk.CfnStackSet.OperationPreferencesProperty(
                 failure_tolerance_percentage=10, max_concurrent_percentage=25, region_concurrency_type="PARALLEL"
             ),
             stack_instances_group=[
                 cdk.CfnStackSet.StackInstancesProperty(
-                    deployment_targets=cdk.CfnStackSet.DeploymentTargetsProperty(
-                        organizational_unit_ids=o.member_role_target_ou_ids
-                    ),
-                    regions=list(o.regions) or [Aws.REGION],
+                    deployment_targets=cdk.CfnStackSet.DeploymentTargetsProperty(organizational_unit_ids=ou_ids),
+                    regions=regions,
                 )
             ],
         )

@@ -148,6 +148,17 @@ class Notifier(CapabilityConstruct):
             )
         )
         five = Duration.minutes(5)
+
+        def notifier_metric(name: str) -> cloudwatch.Metric:
+            """A count the notifier publishes (mlgov_runtime.notifier), summed over five minutes."""
+            return cloudwatch.Metric(
+                namespace=c.METRIC_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": "notifier"},
+                statistic="Sum",
+                period=five,
+            )
+
         self.alarms: list[cloudwatch.Alarm] = [
             alarm_at_one(
                 self,
@@ -162,13 +173,7 @@ class Notifier(CapabilityConstruct):
                 self,
                 "DeliveryFailuresAlarm",
                 "Slack, Jira or page deliveries are failing and being retried",
-                cloudwatch.Metric(
-                    namespace=c.METRIC_NAMESPACE,
-                    metric_name="NotificationDeliveryFailed",
-                    dimensions_map={"service": "notifier"},
-                    statistic="Sum",
-                    period=five,
-                ),
+                notifier_metric("NotificationDeliveryFailed"),
                 channel.alarm_topic,
             ),
             alarm_at_one(
@@ -177,13 +182,7 @@ class Notifier(CapabilityConstruct):
                 "Slack or Jira refused a finding for good (4xx: wrong project key, unknown webhook, invalid field) "
                 "or a message was not a finding; it is parked in the notifier dead-letter queue. The notifier's "
                 "log line names the channel, status and field; fix it, then `mlgov notify redrive`",
-                cloudwatch.Metric(
-                    namespace=c.METRIC_NAMESPACE,
-                    metric_name="NotificationRejected",
-                    dimensions_map={"service": "notifier"},
-                    statistic="Sum",
-                    period=five,
-                ),
+                notifier_metric("NotificationRejected"),
                 channel.alarm_topic,
             ),
             alarm_at_one(

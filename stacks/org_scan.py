@@ -14,7 +14,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -25,17 +24,10 @@ from mlgov_runtime.adapters.scan_store import MAP_RESULTS_PREFIX, PREFIX
 from mlgov_runtime.org_scan import permissions as p
 from mlgov_runtime.org_scan import settings as e
 from stacks import constants as c
-from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue
-from stacks.capability import CapabilityConstruct
+from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue
+from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 from stacks.lineage_audit import LineageAudit, pin_read_statements
 from stacks.member_role_stack import member_read_statements
-
-LAMBDA_RETRY_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
 
 
 class OrgScan(CapabilityConstruct):
@@ -288,7 +280,7 @@ class OrgScan(CapabilityConstruct):
             task_timeout=sfn.Timeout.duration(Duration.minutes(15)),
             retry_on_service_exceptions=False,
         )
-        task.add_retry(errors=LAMBDA_RETRY_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        task.add_retry(errors=LAMBDA_SERVICE_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
         return task
 
     def _report_failure(self, stage: str) -> tasks.LambdaInvoke:
@@ -354,20 +346,8 @@ class OrgScan(CapabilityConstruct):
             .otherwise(sfn.Succeed(self, "ScanComplete"))
         )
         definition = plan.next(scan).next(aggregate).next(outcome)
-        log_group = logs.LogGroup(
-            self,
-            "StateMachineLogs",
-            retention=RETENTION[self.settings.log_retention_days],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        return sfn.StateMachine(
-            self,
-            "OrgScanStateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=Duration.hours(12),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        return self.logged_state_machine(
+            "OrgScanStateMachine", definition, timeout=Duration.hours(12), execution_data=True
         )
 
     def metric(self, name: str) -> cloudwatch.Metric:

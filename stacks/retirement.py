@@ -9,13 +9,12 @@ import json
 from types import SimpleNamespace
 from typing import Any, cast
 
-from aws_cdk import App, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import App, CfnOutput, Duration, Stack
 from aws_cdk import aws_ce as ce
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -28,32 +27,19 @@ from mlgov_runtime.retirement import permissions as p
 from mlgov_runtime.retirement import settings as e
 from stacks import constants as c
 from stacks.approvals import Approvals
-from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
-from stacks.capability import CapabilityConstruct
+from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
+from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct, successful_calls
 from stacks.findings_channel import FindingsChannel
 from stacks.lineage_audit import LineageAudit
 
 SERVICE = "endpoint-retirement"
 STEP_HANDLER = "mlgov_runtime.retirement.handler.step"
-LAMBDA_SERVICE_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
 
 
 def tag_change_pattern() -> events.EventPattern:
     """Successful AddTags/DeleteTags calls on SageMaker endpoints."""
-    return events.EventPattern(
-        source=["aws.sagemaker"],
-        detail_type=[c.CLOUDTRAIL_DETAIL_TYPE],
-        detail={
-            "eventSource": ["sagemaker.amazonaws.com"],
-            "eventName": ["AddTags", "DeleteTags"],
-            "errorCode": [{"exists": False}],
-            "requestParameters": {"resourceArn": [{"wildcard": "arn:*:sagemaker:*:*:endpoint/*"}]},
-        },
+    return successful_calls(
+        "sagemaker", ["AddTags", "DeleteTags"], resourceArn=[{"wildcard": "arn:*:sagemaker:*:*:endpoint/*"}]
     )
 
 
@@ -296,22 +282,13 @@ class Retirement(CapabilityConstruct):
         approval.next(delete).next(deleted)
         definition = prepare.next(eligible)
 
-        log_group = logs.LogGroup(
-            self,
-            "StateMachineLogs",
-            retention=RETENTION[self.settings.log_retention_days],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        return sfn.StateMachine(
-            self,
+        return self.logged_state_machine(
             "RetirementStateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            definition,
             state_machine_name=self.machine_name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=Duration.hours(r.approval_expiry_hours + r.post_retirement_watch_hours + 4),
-            tracing_enabled=True,
             # Task tokens pass through this machine's states: execution data never goes to the logs.
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+            execution_data=False,
         )
 
     # -- schedules, events, cost anomalies, alarms
@@ -340,29 +317,28 @@ class Retirement(CapabilityConstruct):
                 max_event_age=Duration.hours(6),
             )
 
-        return [
-            events.Rule(
-                self,
-                "MonthlyStaleEndpointAudit",
-                description="Stale SageMaker endpoints: serving an old version, with or without traffic",
-                schedule=events.Schedule.expression(r.audit_schedule),
-                targets=[target("stale_audit")],
-            ),
-            events.Rule(
-                self,
-                "DailyRetiringDeadlines",
-                description="Endpoints tagged retiring: open retirements, escalate past their deadline",
-                schedule=events.Schedule.expression(r.deadline_check_schedule),
-                targets=[target("retiring_deadlines")],
-            ),
-            events.Rule(
-                self,
-                "RetiringTagChanges",
-                description="Endpoint AddTags/DeleteTags: tagging retiring opens a retirement; changing it is reported",
-                event_pattern=tag_change_pattern(),
-                targets=[target(None)],
-            ),
-        ]
+        return self.event_rules(
+            [
+                (
+                    "MonthlyStaleEndpointAudit",
+                    "Stale SageMaker endpoints: serving an old version, with or without traffic",
+                    events.Schedule.expression(r.audit_schedule),
+                    target("stale_audit"),
+                ),
+                (
+                    "DailyRetiringDeadlines",
+                    "Endpoints tagged retiring: open retirements, escalate past their deadline",
+                    events.Schedule.expression(r.deadline_check_schedule),
+                    target("retiring_deadlines"),
+                ),
+                (
+                    "RetiringTagChanges",
+                    "Endpoint AddTags/DeleteTags: tagging retiring opens a retirement; changing it is reported",
+                    tag_change_pattern(),
+                    target(None),
+                ),
+            ]
+        )
 
     def _build_cost_anomaly_alerts(self) -> str:
         r, t = self.settings.retirement, self.settings.thresholds

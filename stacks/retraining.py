@@ -10,7 +10,6 @@ from typing import Any, cast
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_stepfunctions as sfn
@@ -19,8 +18,8 @@ from constructs import Construct
 
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.retraining import permissions as p
-from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one
-from stacks.capability import CapabilityConstruct
+from stacks.building_blocks import GovernedFunction, alarm_at_one
+from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING_DIR = ROOT / "training"
@@ -39,13 +38,7 @@ def training_sourcedir() -> Path:
     return built
 
 
-LAMBDA_RETRY_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "States.Timeout",
-]
+LAMBDA_RETRY_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout"]
 
 
 class Retraining(CapabilityConstruct):
@@ -433,20 +426,11 @@ class Retraining(CapabilityConstruct):
         train.next(offline).next(offline_ok)
         register.next(emit).next(sfn.Succeed(self, "CandidateRegistered"))
 
-        log_group = logs.LogGroup(
-            self,
-            "StateMachineLogs",
-            retention=RETENTION[self.settings.log_retention_days],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        machine = sfn.StateMachine(
-            self,
+        machine = self.logged_state_machine(
             "RetrainingStateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition,
             timeout=Duration.hours(self.settings.retraining.max_wait_hours + 4),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            execution_data=True,
         )
         stack = Stack.of(self)
         machine.add_to_role_policy(

@@ -35,3 +35,41 @@ def defaults_config() -> str:
 
 
 _DEFAULTS_CONFIG: str | None = None
+
+
+def run_cli(stage: Stage, settings: dict[str, Any], *argv: str) -> tuple[int, str, str]:
+    """`mlgov ARGV` against the stage, from a folder whose cdk.json holds these `mlgov` settings."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from mlgov.sandbox import REGION
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "cdk.json"
+        config.write_text(json.dumps({"context": {"mlgov": settings}}))
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+        run = subprocess.run(
+            [sys.executable, "-m", "mlgov.cli", *argv, "--endpoint-url", stage.url, "--region", REGION],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            cwd=tmp,
+        )
+    return run.returncode, run.stdout, run.stderr
+
+
+def print_cli(argv: list[str], code: int, out: str, err: str) -> None:
+    """The command line and its output as the demo shows it."""
+    import shlex
+    import textwrap
+
+    print(f"\n   $ mlgov {shlex.join(argv)}")
+    for line in (out + err).rstrip().splitlines():
+        lead = " " * (len(line) - len(line.lstrip()))
+        print(textwrap.fill(line, 118, initial_indent="     ", subsequent_indent="     " + lead + "  "))
+    print(f"     exit code {code}")

@@ -10,19 +10,14 @@ import contextlib
 import io
 import json
 import os
-import shlex
-import subprocess
-import sys
-import tempfile
 import textwrap
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from mlgov.challenger_estate import VariantTraffic, put_retention, put_traffic, register_candidate, seed_artifacts
 from mlgov.estate import GROUP
 from mlgov.sandbox import ACCOUNT, REGION, FakeContext, handler_environment
-from mlgov.scenes import Stage, fallback
+from mlgov.scenes import Stage, fallback, print_cli, run_cli
 from mlgov.settings import Challenger, Thresholds
 from mlgov_runtime.challenger.decision import REJECT, naive_rule
 from mlgov_runtime.challenger.findings import pct
@@ -166,30 +161,6 @@ def _variants(stage: Stage) -> str:
     )
 
 
-def _cli(stage: Stage, *argv: str) -> tuple[int, str, str]:
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "cdk.json"
-        config.write_text(json.dumps({"context": {"mlgov": {}}}))
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
-        run = subprocess.run(
-            [sys.executable, "-m", "mlgov.cli", *argv, "--endpoint-url", stage.url, "--region", REGION],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-            cwd=tmp,  # its cdk.json: default settings
-        )
-    return run.returncode, run.stdout, run.stderr
-
-
-def _print_cli(argv: list[str], code: int, out: str, err: str) -> None:
-    print(f"\n   $ mlgov {shlex.join(argv)}")
-    for line in (out + err).rstrip().splitlines():
-        lead = " " * (len(line) - len(line.lstrip()))
-        print(textwrap.fill(line, 118, initial_indent="     ", subsequent_indent="     " + lead + "  "))
-    print(f"     exit code {code}")
-
-
 def play(stage: Stage) -> None:
     os.environ.update(handler_environment(stage.url, stage.resources, ACCOUNT))
     cw, sfn, iam = (stage.session.client(s, endpoint_url=stage.url) for s in ("cloudwatch", "stepfunctions", "iam"))
@@ -233,7 +204,7 @@ def play(stage: Stage) -> None:
     older = register_candidate(pipeline, REGION, snapshot="2026-09-30", description="candidate: old catalog")
     print("\n-- a candidate trained on the 2026-09-30 catalog snapshot; production's is 2026-10-28:")
     argv = ["challenger", "start", "--package", older]
-    _print_cli(argv, *_cli(stage, *argv))
+    print_cli(argv, *run_cli(stage, {}, *argv))
 
     # 1. A worse challenger, at 3,500 impressions a minute: rejected by the CTR test.
     t0 = now - timedelta(minutes=17)
@@ -251,7 +222,7 @@ def play(stage: Stage) -> None:
         seed=11,
     )
     argv = ["challenger", "status", "--endpoint", PROD, "--minutes", "15"]
-    _print_cli(argv, *_cli(stage, *argv))
+    print_cli(argv, *run_cli(stage, {}, *argv))
     state = drive.watch(state, t0, 60)
     rejected = drive.step("reject", state, t0 + timedelta(minutes=12))
     print(f"   after the weight change: {_variants(stage)}")
@@ -352,7 +323,7 @@ def play(stage: Stage) -> None:
     # A package the offline gate did not pass is refused before anything is deployed.
     failed_gate = register_candidate(pipeline, REGION, snapshot="2026-11-23", eligible=False)
     argv = ["challenger", "start", "--package", failed_gate]
-    _print_cli(argv, *_cli(stage, *argv))
+    print_cli(argv, *run_cli(stage, {}, *argv))
 
     forged_metrics(stage, drive, cw, now, pipeline)
 
@@ -361,18 +332,18 @@ def play(stage: Stage) -> None:
     reason = "retention -10% after 7 days"
     argv = ["rollback", "--endpoint", PROD, "--group", GROUP, "--reason", reason, "--dry-run"]
     print("   the sandbox has no model.tar.gz or image behind the previous version yet: the target check refuses")
-    _print_cli(argv, *_cli(stage, *argv))
+    print_cli(argv, *run_cli(stage, {}, *argv))
     seeded = seed_artifacts(lambda service, **kw: stage.session.client(service, endpoint_url=stage.url, **kw))
     print(f"   put every package's artifact (S3) and image (ECR, the image's own registry): {len(seeded)} objects")
     for extra in (["--dry-run"], []):
         argv = ["rollback", "--endpoint", PROD, "--group", GROUP, "--reason", reason, *extra]
-        _print_cli(argv, *_cli(stage, *argv))
+        print_cli(argv, *run_cli(stage, {}, *argv))
     package = stage.sm.describe_model_package(ModelPackageName=better)
     print(f"   registry: v{ch['version']} {package['ModelApprovalStatus']}: {package['ApprovalDescription']}")
     print(f"   endpoint: {_variants(stage)}")
     argv = ["rollback", "--endpoint", "manga-recommender-serverless", "--group", GROUP]
     print("   manga-recommender-serverless serves v1, the group's first Approved version:")
-    _print_cli(argv, *_cli(stage, *argv))
+    print_cli(argv, *run_cli(stage, {}, *argv))
     fallback.play(stage, drive, cw, now, pipeline)  # issue 27: the gradual fallback, the diversity guardrail
     os.environ.pop("CHALLENGER_CONFIG_JSON", None)
     reset_all()

@@ -7,21 +7,16 @@ guardrail (RecommendationDistinctTitles per impression)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import tempfile
 import textwrap
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from mlgov.challenger_estate import VariantTraffic, put_traffic, register_candidate
 from mlgov.emulator import seed_route
 from mlgov.estate import GROUP
 from mlgov.sandbox import REGION
-from mlgov.scenes import Stage
+from mlgov.scenes import Stage, print_cli, run_cli
 
 SERVERLESS = "manga-recommender-serverless"
 ALARM = "manga-recommender-fallback-errors"
@@ -30,22 +25,6 @@ ALARM = "manga-recommender-fallback-errors"
 def play(stage: Stage, drive: Any, cw: Any, now: datetime, pipeline: Any) -> None:
     gradual_fallback(stage, cw)
     diversity_collapse(stage, drive, cw, now, pipeline)
-
-
-def _cli(stage: Stage, settings: dict[str, Any], *argv: str) -> tuple[int, str, str]:
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "cdk.json"
-        config.write_text(json.dumps({"context": {"mlgov": settings}}))
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
-        run = subprocess.run(
-            [sys.executable, "-m", "mlgov.cli", *argv, "--endpoint-url", stage.url, "--region", REGION],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-            cwd=tmp,
-        )
-    return run.returncode, run.stdout, run.stderr
 
 
 def _fill(text: str, indent: str = "   ") -> str:
@@ -63,8 +42,6 @@ def _clients_read(data: Any, route: dict[str, str]) -> str:
 
 
 def gradual_fallback(stage: Stage, cw: Any) -> None:
-    from mlgov.scenes.challenger import _print_cli
-
     appconfig, data = (stage.session.client(s, endpoint_url=stage.url) for s in ("appconfig", "appconfigdata"))
     cw.put_metric_alarm(
         AlarmName=ALARM,
@@ -88,13 +65,13 @@ def gradual_fallback(stage: Stage, cw: Any) -> None:
     reason = "CTR -30% since the v1 release"
     base = ["rollback", "--endpoint", SERVERLESS, "--group", GROUP, "--reason", reason]
     argv = [*base, "--fallback-percent", "10,50", "--step-minutes", "0"]
-    _print_cli(argv, *_cli(stage, settings, *argv))
+    print_cli(argv, *run_cli(stage, settings, *argv))
     print(f"   clients read: {_clients_read(data, route)}")
     cw.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="JSON failures above 50 a minute")
     print(f"   {ALARM} goes to ALARM (the fallback route's JSON failures); the next step:")
     argv = [*base, "--fallback-percent", "75,100", "--step-minutes", "0"]
-    code, out, err = _cli(stage, settings, *argv)
-    _print_cli(argv, code, out, err)
+    code, out, err = run_cli(stage, settings, *argv)
+    print_cli(argv, code, out, err)
     failed = re.search(r"deployment (\d+) of", out)
     if failed:
         ids = {"ApplicationId": route["application_id"], "EnvironmentId": route["environment_id"]}

@@ -15,14 +15,10 @@ from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
 from mlgov_runtime.challenger.ports import NotFound, Ports
 from mlgov_runtime.challenger.rollback import apply_rollback, fallbacks, plan_rollback, snapshot_warnings
 from mlgov_runtime.core.findings import Finding
+from tests.unit.fakes import ACCOUNT, REGION
+from tests.unit.fakes import package_arn as pkg
 
-REGION, ACCOUNT = "eu-west-1", "111122223333"
-GROUP_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/manga-recommender"
 NOW = datetime(2026, 11, 28, 12, 0, 41, tzinfo=UTC)
-
-
-def pkg(version: int) -> str:
-    return f"{GROUP_ARN}/{version}"
 
 
 class FakeSageMaker:

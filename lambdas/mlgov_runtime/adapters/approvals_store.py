@@ -19,6 +19,10 @@ _FIELDS = ("decision", "subject", "execution_arn", "requested_by", "requested_at
 _OPTIONAL = ("decided_by", "decided_at", "channel", "comment", "requester_mac", "decision_mac", "bound")
 
 
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
 class DynamoApprovals:
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._ddb, self._table = dynamodb, table
@@ -29,13 +33,25 @@ class DynamoApprovals:
         item = {k: {"S": str(getattr(request, k))} for k in ("request_id", *_FIELDS)}
         item["requester_mac"] = {"S": str(request.requester_mac)}
         item["expiration"] = {"N": str(expires_epoch)}
+        return self._put_new(item)
+
+    def _put_new(self, item: dict[str, Any]) -> bool:
+        """Writes the item unless its request id is taken (then False: the first record stays)."""
         try:
             self._ddb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(request_id)")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not _condition_failed(exc):
                 raise
             return False
         return True
+
+    @staticmethod
+    def _token_item(request: ApprovalRequest, token: str, expires_epoch: int) -> dict[str, Any]:
+        item = {k: {"S": str(getattr(request, k))} for k in ("request_id", *_FIELDS)}
+        item["bound"] = {"S": str(request.bound or "")}
+        item["task_token"] = {"S": token}
+        item["expiration"] = {"N": str(expires_epoch)}
+        return item
 
     def create(self, request: ApprovalRequest, token: str, expires_epoch: int) -> None:
         """The waiting step attaches its token to the request the service opened (never its requester). With
@@ -59,31 +75,16 @@ class DynamoApprovals:
             )
             return
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not _condition_failed(exc):
                 raise
-        item = {k: {"S": str(getattr(request, k))} for k in ("request_id", *_FIELDS)}
+        item = self._token_item(request, token, expires_epoch)
         item["requested_by"] = {"S": ""}
-        item["bound"] = {"S": str(request.bound or "")}
-        item["task_token"] = {"S": token}
-        item["expiration"] = {"N": str(expires_epoch)}
-        try:
-            self._ddb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(request_id)")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        self._put_new(item)
 
     def open_with_token(self, request: ApprovalRequest, token: str, expires_epoch: int) -> ApprovalRequest:
         """A request the product itself opens (a challenger promotion), with its waiting step's token; once: a
         retried step keeps the first record (token and decision). Returns the stored request."""
-        item = {k: {"S": str(getattr(request, k))} for k in ("request_id", *_FIELDS)}
-        item["bound"] = {"S": str(request.bound or "")}
-        item["task_token"] = {"S": token}
-        item["expiration"] = {"N": str(expires_epoch)}
-        try:
-            self._ddb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(request_id)")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        self._put_new(self._token_item(request, token, expires_epoch))
         return self.get(request.request_id) or request
 
     @staticmethod
@@ -120,7 +121,7 @@ class DynamoApprovals:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _condition_failed(exc):
                 return None
             raise
         return str(answer["Attributes"]["task_token"]["S"])

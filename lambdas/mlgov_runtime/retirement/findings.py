@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding
+from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding
 from mlgov_runtime.retirement.logic import RetirementCheck, Verdict, iso, parse_iso
 
 KIND_STALE = "STALE_ENDPOINT_ACTIVE"
@@ -48,8 +48,16 @@ WHEN = {
 
 
 def _finding(
-    subject: Any, kind: str, severity: str, title: str, detail: str, source: str, evidence: dict[str, Any]
+    subject: Any,
+    kind: str,
+    severity: str,
+    title: str,
+    detail: str,
+    source: str,
+    evidence: dict[str, Any],
+    status: str = STATUS_OPEN,
 ) -> Finding:
+    """A finding about the endpoint `subject` names (its account, region and ARN)."""
     return Finding(
         kind=kind,
         severity=severity,
@@ -60,17 +68,16 @@ def _finding(
         detail=detail,
         source=source,
         evidence=evidence,
+        status=status,
     )
 
 
 def closing(subject: Any, kind: str, source: str, why: str, detail: str | None = None) -> Finding:
     """Closes an open finding of this kind on the endpoint (a no-op in the store when none is open)."""
-    return Finding(
+    return _finding(
+        subject,
         kind=kind,
         severity="INFO",
-        account_id=subject.account_id,
-        region=subject.region,
-        resource_arn=subject.endpoint_arn,
         title=f"Endpoint {subject.endpoint_name}: resolved ({why})",
         detail=detail or why,
         source=source,
@@ -85,45 +92,23 @@ def check_findings(check: RetirementCheck, source: str, purpose_key: str = "endp
     name = check.endpoint_name
     out: list[Finding] = []
     opened: str | None = None
+    severity = title = ""
     if check.verdict is Verdict.STALE_ENDPOINT_ACTIVE:
-        opened = KIND_STALE
-        out.append(
-            _finding(
-                check,
-                KIND_STALE,
-                "HIGH",
-                f"Endpoint {name} is stale but still takes traffic: {check.invocations_24h:,} invocations "
-                f"in {check.window_hours} h",
-                " ".join([*check.reasons, check.next_step]),
-                source,
-                evidence,
-            )
+        opened, severity = KIND_STALE, "HIGH"
+        title = (
+            f"Endpoint {name} is stale but still takes traffic: {check.invocations_24h:,} invocations "
+            f"in {check.window_hours} h"
         )
     elif check.verdict is Verdict.RETIREMENT_CANDIDATE:
-        opened = KIND_CANDIDATE
-        out.append(
-            _finding(
-                check,
-                KIND_CANDIDATE,
-                "MEDIUM",
-                f"Endpoint {name} is a retirement candidate: stale and unused for {check.window_hours} h",
-                " ".join([*check.reasons, check.next_step]),
-                source,
-                evidence,
-            )
-        )
+        opened, severity = KIND_CANDIDATE, "MEDIUM"
+        title = f"Endpoint {name} is a retirement candidate: stale and unused for {check.window_hours} h"
     elif check.verdict is Verdict.ERROR:
-        opened = KIND_CHECK_FAILED
+        opened, severity = KIND_CHECK_FAILED, "MEDIUM"
+        title = f"Endpoint {name}: retirement check could not run"
+        evidence = {"endpoint_name": name, "reasons": check.reasons}
+    if opened is not None:
         out.append(
-            _finding(
-                check,
-                KIND_CHECK_FAILED,
-                "MEDIUM",
-                f"Endpoint {name}: retirement check could not run",
-                " ".join([*check.reasons, check.next_step]),
-                source,
-                {"endpoint_name": name, "reasons": check.reasons},
-            )
+            _finding(check, opened, severity, title, " ".join([*check.reasons, check.next_step]), source, evidence)
         )
     if check.verdict is not Verdict.ERROR:
         out += [closing(check, k, source, check.verdict.value.lower()) for k in _VERDICT_KINDS if k != opened]
@@ -269,12 +254,10 @@ def retiring_finding(r: Retiring, source: str) -> Finding:
             f"Once it has had no invocations for 24 h, request deletion: `mlgov retire request --endpoint {name}`. "
             f"To keep it instead: `mlgov retire cancel --endpoint {name} --reason TEXT`."
         )
-    return Finding(
+    return _finding(
+        r,
         kind=KIND_RETIRING,
         severity="HIGH" if r.overdue else "MEDIUM",
-        account_id=r.account_id,
-        region=r.region,
-        resource_arn=r.endpoint_arn,
         title=title,
         detail=" ".join(parts),
         source=source,
@@ -290,12 +273,10 @@ def recreate_command(name: str, config_name: str) -> str:
 def retired_finding(r: Retiring, deleted_at: datetime, wasted: float | None, approved_by: str, source: str) -> Finding:
     config = (r.recreate or {}).get("endpoint_config_name", "")
     money = f"${wasted:,.2f}" if wasted is not None else "unknown (no price for its instances)"
-    return Finding(
+    return _finding(
+        r,
         kind=KIND_RETIRING,
         severity="INFO",
-        account_id=r.account_id,
-        region=r.region,
-        resource_arn=r.endpoint_arn,
         title=f"Endpoint {r.endpoint_name} deleted after approval by {approved_by}",
         detail=(
             f"Deleted {r.endpoint_arn} at {iso(deleted_at)} after approval by {approved_by} and a live check that "
@@ -318,12 +299,10 @@ def tag_changed_finding(
         if action == "reverted"
         else "The tag was left as it is (settings: flag only); the retirement stays open."
     )
-    return Finding(
+    return _finding(
+        r,
         kind=KIND_TAG_CHANGED,
         severity="HIGH",
-        account_id=r.account_id,
-        region=r.region,
-        resource_arn=r.endpoint_arn,
         title=f"Endpoint {r.endpoint_name}: retiring tag changed while its retirement is open",
         detail=(
             f"{changed_by} {now_value} at {event_time} while the retirement of {r.endpoint_name} (deadline "
@@ -350,12 +329,10 @@ def safety_abort_finding(
         if invocations is not None
         else f"invocations could not be read ({why})"
     )
-    return Finding(
+    return _finding(
+        r,
         kind=KIND_SAFETY_ABORT,
         severity="HIGH",
-        account_id=r.account_id,
-        region=r.region,
-        resource_arn=r.endpoint_arn,
         title=f"Deletion of endpoint {r.endpoint_name} aborted: {seen}",
         detail=(
             f"Approved by {approved_by}, but the live check right before deleting saw {seen}. Nothing was "
@@ -379,12 +356,10 @@ def still_called_finding(
 ) -> Finding:
     total = sum(errors.values())
     counts = ", ".join(f"{metric} {count:,}" for metric, count in sorted(errors.items()))
-    return Finding(
+    return _finding(
+        subject,
         kind=KIND_STILL_CALLED,
         severity="HIGH",
-        account_id=subject.account_id,
-        region=subject.region,
-        resource_arn=subject.endpoint_arn,
         title=f"Clients still call deleted endpoint {subject.endpoint_name}: {total:,} errors since {deleted_at[:16]}",
         detail=(
             f"Since {subject.endpoint_name} was deleted at {deleted_at}: {counts}. Some client still resolves it "
