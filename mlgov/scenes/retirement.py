@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mlgov.estate import drain_findings
 from mlgov.sandbox import ACCOUNT, REGION, FakeContext, load_event
 from mlgov.scenes import Stage, defaults_config
 
@@ -65,15 +66,6 @@ def _cli(*argv: str, key: str | None = None) -> tuple[int, str]:
             else:
                 os.environ[k] = v
     return code, out.getvalue()
-
-
-def _drain(sqs: Any, queue: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
-        for message in batch:
-            found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-    return found
 
 
 def _template() -> dict[str, Any]:
@@ -192,7 +184,7 @@ def _play(template: dict[str, Any]) -> None:
 
         result = _quiet(handler.handler, load_event("scheduled_retirement_audit.json"), FakeContext())
         print(f"\n   monthly audit (scheduled event): {result['verdicts']}")
-        for finding in _drain(c["sqs"], queue):
+        for finding in drain_findings(c["sqs"], queue):
             print(f"   [{finding['severity']:<6}] {finding['kind']:<30} {finding['title']}")
             if finding["kind"] in ("STALE_ENDPOINT_ACTIVE", "ENDPOINT_RETIREMENT_CANDIDATE"):
                 print(f"            next: {finding['evidence']['next_step']}")
@@ -211,7 +203,7 @@ def _play(template: dict[str, Any]) -> None:
         outcome = _quiet(handler.handler, removed, FakeContext())["status"]
         tags = {t["Key"]: t["Value"] for t in c["sagemaker"].list_tags(ResourceArn=arn)["Tags"]}
         print(f"   CloudTrail DeleteTags -> {outcome}; endpoint_purpose is {tags.get('endpoint_purpose')!r} again")
-        for finding in _drain(c["sqs"], queue):
+        for finding in drain_findings(c["sqs"], queue):
             print(f"   [{finding['severity']:<6}] {finding['kind']:<30} {finding['title']}")
 
         # The deletion state machine, as synthesized, with its step Lambda running the real handler here.
@@ -248,7 +240,7 @@ def _play(template: dict[str, Any]) -> None:
             wait_for(sfn, execution, lambda h: any(e["type"] == "TaskSubmitted" for e in h))
             request_id = next(
                 f["evidence"]["approval_request"]["request_id"]
-                for f in reversed(_drain(c["sqs"], queue))
+                for f in reversed(drain_findings(c["sqs"], queue))
                 if f["kind"] == "ENDPOINT_RETIRING" and f["evidence"].get("approval_request")
             )
             return execution, request_id
@@ -279,7 +271,7 @@ def _play(template: dict[str, Any]) -> None:
             print(f"   -> {path}: {status}")
             there = RETURNING in _endpoints(c["sagemaker"])
             print(f"   metric SafetyAbortEndpointDeletion = {_values(metric)}; endpoint still there: {there}")
-            for finding in _drain(c["sqs"], queue):
+            for finding in drain_findings(c["sqs"], queue):
                 if finding["kind"] == "SAFETY_ABORT_ENDPOINT_DELETION":
                     print(f"   [{finding['severity']:<6}] {finding['kind']:<30} {finding['title']}")
 
@@ -309,7 +301,7 @@ def _play(template: dict[str, Any]) -> None:
                 f"   metric SafetyAbortEndpointDeletion = {_values(metric)}; endpoint still there: {there}; "
                 f"its config and model kept: {config_kept}"
             )
-            for finding in _drain(c["sqs"], queue):
+            for finding in drain_findings(c["sqs"], queue):
                 if finding["status"] == "RESOLVED" and finding["kind"] == "ENDPOINT_RETIRING":
                     print(f"   [{finding['severity']:<6}] {finding['kind']:<30} {finding['title']}")
                     print(f"            wasted since v2 was approved: ${finding['evidence']['wasted_usd']:,.2f}")
