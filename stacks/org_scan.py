@@ -238,6 +238,7 @@ class OrgScan(CapabilityConstruct):
                 e.SCAN_SCOPE_JSON: json.dumps(self.settings.org_scan.scope(stack.region), sort_keys=True),
                 e.RESULT_MAC_KEY_ID: self.mac_key.key_arn,
                 e.COST_PURPOSE_TAG_KEY: self.settings.retirement.purpose_tag_key,
+                e.MAX_NOTIFICATIONS_PER_KIND: str(self.settings.org_scan.max_notifications_per_kind),
                 "POWERTOOLS_SERVICE_NAME": "org-scan",
             },
             statements=[

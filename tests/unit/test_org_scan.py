@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -338,27 +338,50 @@ def test_shared_values_are_built_once_under_concurrency() -> None:
 
 
 class Ledger:
-    """FindingSink + open findings, in memory, with the store's rules (a resolution closes only what is open)."""
+    """The findings store in memory, with its rules: a resolution closes only what is open; an item remembers
+    the version it last published; PublishBatch of at most 10 (an id in `refuse` is refused by SNS)."""
 
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
         self.sent: list[Finding] = []
+        self.batches: list[int] = []
+        self.refuse: set[str] = set()
 
     def record(self, finding: Finding) -> bool:
         item = self.items.get(finding.finding_id)
         if finding.status == STATUS_RESOLVED and (item is None or item["status"] != "OPEN"):
             return False
         previous = item["published"] if item else None
-        self.items[finding.finding_id] = {**finding.to_dict(), "published": previous}
+        self.items[finding.finding_id] = {**finding.to_dict(), "published": previous, "stored": finding}
         return previous != finding.fingerprint()
 
     def publish(self, finding: Finding) -> None:
         self.sent.append(finding)
-        self.items[finding.finding_id]["published"] = finding.fingerprint()
+        self.mark_published([finding])
+
+    def publish_batch(self, findings: Sequence[Finding]) -> list[Finding]:
+        assert len(findings) <= 10
+        self.batches.append(len(findings))
+        went = [f for f in findings if f.finding_id not in self.refuse]
+        self.sent += went
+        return went
+
+    def mark_published(self, findings: Sequence[Finding], rolled_up_in: str | None = None) -> None:
+        for finding in findings:
+            self.items[finding.finding_id]["published"] = finding.fingerprint()
+            self.items[finding.finding_id]["rolled_up_in"] = rolled_up_in
 
     def open_findings(self, kinds: Iterable[str]) -> list[dict[str, Any]]:
         wanted = set(kinds)
         return [i for i in self.items.values() if i["status"] == "OPEN" and i["kind"] in wanted]
+
+    def unpublished(self, kinds: Iterable[str], detected_before: str) -> list[Finding]:
+        wanted = set(kinds)
+        return [
+            i["stored"]
+            for i in self.items.values()
+            if i["kind"] in wanted and i["published"] != i["stored"].fingerprint()
+        ]
 
 
 RUN = Run("scan-1", "2026-11-30T06:00:00Z", "scheduled", "MlGovMemberAudit", (REGION,))

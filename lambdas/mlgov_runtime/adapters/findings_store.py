@@ -2,17 +2,65 @@
 
 Publication is crash-safe: an item remembers the fingerprint it last published, so a retry
 after a crash between store and publish publishes again, and a plain re-detection does not.
+Many findings at once (the org scan) go out with PublishBatch and are marked with one
+TransactWriteItems per 100; a finding SNS did not take stays stored-but-unpublished.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding, utc_now_iso
+
+# SNS PublishBatch: at most 10 entries, and 262,144 bytes for one message and for the batch's sum,
+# bodies and attributes counted (topics at the default MaximumMessageSize).
+BATCH_ENTRIES = 10
+BATCH_BYTES = 262_144
+# TransactWriteItems: at most 100 actions, no two on the same item.
+TRANSACT_ACTIONS = 100
+
+
+def _message(finding: Finding) -> dict[str, Any]:
+    return {
+        "Subject": finding.title[:99],
+        "Message": json.dumps(finding.to_dict(), sort_keys=True, default=str),
+        "MessageAttributes": {
+            "kind": {"DataType": "String", "StringValue": finding.kind},
+            "severity": {"DataType": "String", "StringValue": finding.severity},
+            "status": {"DataType": "String", "StringValue": finding.status},
+            "account_id": {"DataType": "String", "StringValue": finding.account_id},
+        },
+    }
+
+
+def message_bytes(message: dict[str, Any]) -> int:
+    """What SNS counts against its size limit: the body and every attribute's name, type and value
+    (the subject too, to stay on the safe side)."""
+    size = len(message["Message"].encode("utf-8")) + len(message["Subject"].encode("utf-8"))
+    for name, value in message["MessageAttributes"].items():
+        size += len(name.encode("utf-8")) + len(value["DataType"]) + len(value["StringValue"].encode("utf-8"))
+    return size
+
+
+def batches(findings: Sequence[Finding]) -> Iterator[list[tuple[Finding, dict[str, Any]]]]:
+    """Findings with their messages in PublishBatch groups: <= 10 entries, <= 256 KiB in all, one id once."""
+    group: list[tuple[Finding, dict[str, Any]]] = []
+    size = 0
+    for finding in findings:
+        message = _message(finding)
+        n = message_bytes(message)
+        ids = {f.finding_id for f, _ in group}
+        if group and (len(group) == BATCH_ENTRIES or size + n > BATCH_BYTES or finding.finding_id in ids):
+            yield group
+            group, size = [], 0
+        group.append((finding, message))
+        size += n
+    if group:
+        yield group
 
 
 class FindingsStore:
@@ -77,24 +125,59 @@ class FindingsStore:
         return item.get("published_fingerprint", {}).get("S") != fingerprint
 
     def publish(self, finding: Finding) -> None:
-        body = finding.to_dict()
-        self._sns.publish(
-            TopicArn=self._topic,
-            Subject=finding.title[:99],
-            Message=json.dumps(body, sort_keys=True, default=str),
-            MessageAttributes={
-                "kind": {"DataType": "String", "StringValue": finding.kind},
-                "severity": {"DataType": "String", "StringValue": finding.severity},
-                "status": {"DataType": "String", "StringValue": finding.status},
-                "account_id": {"DataType": "String", "StringValue": finding.account_id},
-            },
-        )
-        self._ddb.update_item(
-            TableName=self._table,
-            Key={"finding_id": {"S": finding.finding_id}},
-            UpdateExpression="SET published_fingerprint = :fp, published_at = :now",
-            ExpressionAttributeValues={":fp": {"S": finding.fingerprint()}, ":now": {"S": utc_now_iso()}},
-        )
+        self._sns.publish(TopicArn=self._topic, **_message(finding))
+        self._mark([finding])
+
+    def publish_batch(self, findings: Sequence[Finding]) -> list[Finding]:
+        """Publish with PublishBatch (groups within SNS's limits); the findings SNS took. Not yet marked:
+        `mark_published` follows (until then a finding stays due, and is published again if the run dies)."""
+        sent: list[Finding] = []
+        for group in batches(findings):
+            entries = [{"Id": str(i), **message} for i, (_, message) in enumerate(group)]
+            answer = self._sns.publish_batch(TopicArn=self._topic, PublishBatchRequestEntries=entries)
+            ok = {entry["Id"] for entry in answer.get("Successful", [])}
+            sent += [finding for i, (finding, _) in enumerate(group) if str(i) in ok]
+        return sent
+
+    def mark_published(self, findings: Sequence[Finding], rolled_up_in: str | None = None) -> None:
+        """Remember these versions as told (`rolled_up_in`: through that run's summary, not one message each):
+        one TransactWriteItems per 100. Call it from one thread: a transaction conflicts with concurrent
+        writes to its items."""
+        self._mark(findings, rolled_up_in)
+
+    def _mark(self, findings: Sequence[Finding], rolled_up_in: str | None = None) -> None:
+        now = utc_now_iso()
+
+        def update(finding: Finding) -> dict[str, Any]:
+            values = {":fp": {"S": finding.fingerprint()}, ":now": {"S": now}}
+            expression = "SET published_fingerprint = :fp, published_at = :now"
+            if rolled_up_in:
+                values[":run"] = {"S": rolled_up_in}
+                expression += ", rolled_up_in = :run"
+            else:
+                expression += " REMOVE rolled_up_in"
+            return {
+                "TableName": self._table,
+                "Key": {"finding_id": {"S": finding.finding_id}},
+                "UpdateExpression": expression,
+                "ExpressionAttributeValues": values,
+            }
+
+        unique = list({f.finding_id: f for f in findings}.values())
+        if len(unique) == 1:
+            self._ddb.update_item(**update(unique[0]))
+            return
+        for start in range(0, len(unique), TRANSACT_ACTIONS):
+            chunk = unique[start : start + TRANSACT_ACTIONS]
+            try:
+                self._ddb.transact_write_items(TransactItems=[{"Update": update(f)} for f in chunk])
+            except ClientError as exc:
+                # Cancelled when another writer touched one of its items meanwhile: mark one by one.
+                code = exc.response.get("Error", {}).get("Code")
+                if code not in ("TransactionCanceledException", "TransactionConflictException"):
+                    raise
+                for finding in chunk:
+                    self._ddb.update_item(**update(finding))
 
     def get(self, finding_id: str) -> dict[str, Any] | None:
         item = self._ddb.get_item(TableName=self._table, Key={"finding_id": {"S": finding_id}}).get("Item")
@@ -119,6 +202,35 @@ class FindingsStore:
         for page in pages:
             for item in page.get("Items", []):
                 yield {k: next(iter(v.values())) for k, v in item.items()}
+
+    def unpublished(self, kinds: Iterable[str], detected_before: str) -> Iterator[Finding]:
+        """Findings of these kinds stored but never published in their stored version (a run that ran out
+        of time, a crash between store and publish), last detected before `detected_before`."""
+        wanted = sorted(set(kinds))
+        if not wanted:
+            return
+        values: dict[str, Any] = {":before": {"S": detected_before}}
+        values.update({f":k{i}": {"S": kind} for i, kind in enumerate(wanted)})
+        pages = self._ddb.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression=(
+                f"kind IN ({', '.join(f':k{i}' for i in range(len(wanted)))}) AND last_detected_at < :before AND "
+                "(attribute_not_exists(published_fingerprint) OR published_fingerprint <> fingerprint)"
+            ),
+            ProjectionExpression="finding_id, finding",
+            ExpressionAttributeValues=values,
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                stored = item.get("finding", {}).get("S")
+                if stored:
+                    yield finding_from_stored(json.loads(stored))
+
+
+def finding_from_stored(body: dict[str, Any]) -> Finding:
+    """The Finding a stored `finding` attribute holds (its fingerprint is the stored one: JSON in, JSON out)."""
+    fields = Finding.__dataclass_fields__
+    return Finding(**{k: v for k, v in body.items() if k in fields})
 
 
 def stored_status(dynamodb: Any, table_name: str, finding_id: str) -> str | None:

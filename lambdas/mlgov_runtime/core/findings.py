@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -77,6 +78,18 @@ class FindingSink(Protocol):
 
     def publish(self, finding: Finding) -> None:
         """Publish on the governance channel and remember that this version went out."""
+        ...
+
+
+class BatchFindingSink(FindingSink, Protocol):
+    """A sink that publishes many findings in few calls (the org scan's aggregate)."""
+
+    def publish_batch(self, findings: Sequence[Finding]) -> list[Finding]:
+        """Publish; the findings that went out (not yet remembered: mark_published follows)."""
+        ...
+
+    def mark_published(self, findings: Sequence[Finding], rolled_up_in: str | None = None) -> None:
+        """Remember these versions as told (`rolled_up_in`: through that run's summary, not one by one)."""
         ...
 
 

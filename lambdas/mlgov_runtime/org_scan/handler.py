@@ -30,6 +30,7 @@ from mlgov_runtime.org_scan.report import (
     aggregate,
     complete_results,
     failure_finding,
+    mark_rolled_up,
     summary_finding,
     to_markdown,
 )
@@ -40,6 +41,8 @@ SERVICE = "org-scan"
 entry = Entry(SERVICE)
 logger = entry.logger
 _home_lock = threading.Lock()
+# Kept back from publishing at the end of the aggregate: the report, the summary and the rolled-up marks.
+AGGREGATE_RESERVE_SECONDS = 120.0
 
 
 def _home_client(service: str) -> Any:
@@ -105,11 +108,22 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     costs = weekly_purpose_costs(
         context_for("us-east-1").client("ce"), settings.purpose_tag_key, datetime.now(UTC).date()
     )
-    done = aggregate(run, results, ledger, checks, previous, costs=costs)
+    done = aggregate(
+        run,
+        results,
+        ledger,
+        checks,
+        previous,
+        costs=costs,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - AGGREGATE_RESERVE_SECONDS,
+        max_per_kind=settings.max_notifications_per_kind,
+    )
     report = done.report
     uri = store.put_report(run_id, report, to_markdown(report))
     summary = summary_finding(report, run, uri, account_of(context), _region(context))
     store_and_publish(ledger, summary)
+    # Only once the summary that tells them is out: until then they stay due for the next run.
+    mark_rolled_up(ledger, done.rolled_up, run_id)
 
     s = report["summary"]
     entry.count("ScanAccountRegionsReached", s["account_regions_reached"])
@@ -117,6 +131,12 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     entry.count("UnregisteredEndpointDetected", s["violations"])
     stale = sum(1 for r in report["snapshot_ages"] if r.get("status") in ("STALE", "MISSING"))
     entry.count("CatalogSnapshotStale", stale)
+    published = report["published"]
+    if published["unpublished"] or published["not_stored"]:
+        logger.warning(
+            "Aggregate ran out of time: the rest is published by the next run",
+            extra={"unpublished": published["unpublished"], "not_stored": published["not_stored"]},
+        )
     logger.info("Scan aggregated", extra={"status_line": report["status_line"], "report": uri, "summary": s})
     return {
         "status": report["status"],

@@ -5,14 +5,22 @@ of what is gone, one summary for Slack), and the change since the previous run. 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from mlgov_runtime.core.arns import role_arn
-from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding, FindingSink, store_and_publish, utc_now_iso
+from mlgov_runtime.core.findings import (
+    SEVERITIES,
+    STATUS_OPEN,
+    STATUS_RESOLVED,
+    BatchFindingSink,
+    Finding,
+    FindingSink,
+    utc_now_iso,
+)
 from mlgov_runtime.lineage_audit.logic import VIOLATIONS, AuditSummary, EndpointAudit, Verdict
 from mlgov_runtime.org_scan import forwarding
 from mlgov_runtime.org_scan.logic import ERROR, OK, Target, TargetResult
@@ -25,7 +33,10 @@ KINDS = (KIND_UNREACHABLE, KIND_SUMMARY, KIND_FAILED, KIND_FORWARDING)
 # When each kind fires (docs/gen.py writes the findings reference from these).
 WHEN = {
     KIND_UNREACHABLE: "The weekly scan could not read an account/region (role not assumable, region disabled, denied).",
-    KIND_SUMMARY: "Every weekly org-wide scan: counts, changes since the last run and where the report is.",
+    KIND_SUMMARY: (
+        "Every weekly org-wide scan: counts, changes since the last run and where the report is; findings beyond "
+        "org_scan.max_notifications_per_kind of one kind are rolled up into it (it is then as severe as the worst)."
+    ),
     KIND_FAILED: "The weekly org-wide scan failed as a whole (listing the organization, or the run itself).",
     KIND_FORWARDING: "An account/region does not forward SageMaker events, so new endpoints wait for the weekly scan.",
 }
@@ -108,31 +119,65 @@ def failure_finding(stage: str, error: str, cause: str, resource_arn: str, accou
     )
 
 
+def rolled_up_text(report: Mapping[str, Any], report_uri: str) -> str:
+    """Where the findings not sent one by one are, and the command that lists them."""
+    rolled = report.get("rolled_up") or {}
+    by_kind = rolled.get("by_kind") or {}
+    if not by_kind:
+        return ""
+    parts = ", ".join(
+        f"{kind} {' and '.join(f'{n:,} {status.lower()}' for status, n in counts.items())}"
+        for kind, counts in by_kind.items()
+    )
+    total = sum(n for counts in by_kind.values() for n in counts.values())
+    return (
+        f" {total:,} findings were not sent one by one (more than {rolled.get('max_per_kind')} of one kind in this "
+        f"run, org_scan.max_notifications_per_kind): {parts}. Each is stored and in the report; list them with "
+        f"`aws s3 cp {report_uri} - | jq -r '.rolled_up.findings[] | [.kind, .status, .account_id, .region, "
+        ".resource_arn] | @tsv'`, and check one account/region live with `mlgov scan --accounts <id> --regions "
+        "<region>`."
+    )
+
+
 def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, account_id: str, region: str) -> Finding:
+    """INFO, for Slack; as severe as the worst finding rolled up into it when there is one, so that the
+    default route files it in Jira once instead of each finding on its own."""
     s = report["summary"]
     reached, total = s["account_regions_reached"], s["account_regions"]
     change = report.get("change", {})
+    rolled = report.get("rolled_up") or {}
+    rolled_text = rolled_up_text(report, report_uri)
     detail = (
         f"{reached} of {total} account/regions reached; {s['total']} endpoints: {s['compliant']} compliant, "
         f"{s['violations']} violations, {s['errors']} unverifiable, {s['exempt']} exempt; "
         f"{s['findings_open']} open findings ({len(change.get('new', []))} new, "
         f"{len(change.get('resolved', []))} resolved since the last run). Report: {report_uri} (and report.md "
         f"beside it: `aws s3 cp {report_uri.rsplit('/', 1)[0]}/report.md -`). Violations are filed in Jira one per "
-        "finding."
+        "finding" + (", up to the limit below." if rolled_text else ".") + rolled_text
     )
     if reached < total:
         where = ", ".join(f"{u['account_id']}/{u['region']}" for u in report["unreachable"][:10])
         detail += f" Unreachable: {where}."
+    opened = [f["severity"] for f in rolled.get("findings", []) if f.get("status") == STATUS_OPEN]
+    severity = min(opened, key=SEVERITIES.index) if opened else "INFO"
+    title = f"Weekly org scan: {s['violations']} violations, {reached}/{total} account-regions reached"
+    if rolled_text:
+        title += f"; {len(rolled.get('findings', [])):,} findings rolled up"
     return Finding(
         kind=KIND_SUMMARY,
-        severity="INFO",
+        severity=severity,
         account_id=account_id,
         region=region,
         resource_arn=run.resource_arn or f"mlgov:org-scan:{account_id}",
-        title=f"Weekly org scan: {s['violations']} violations, {reached}/{total} account-regions reached",
+        title=title,
         detail=detail,
         source=run.source,
-        evidence={"run_id": run.run_id, "report": report_uri, "summary": dict(s)},
+        evidence={
+            "run_id": run.run_id,
+            "report": report_uri,
+            "summary": dict(s),
+            **({"rolled_up": rolled.get("by_kind")} if rolled_text else {}),
+        },
     )
 
 
@@ -215,13 +260,93 @@ def resolutions(
     return closing
 
 
-def publish_all(sink: FindingSink, findings: Sequence[Finding], concurrency: int = 8) -> list[Finding]:
-    """store_and_publish each finding (several at a time); the ones that went out."""
+PUBLISH_BATCH = 10  # SNS PublishBatch entries per call
+TimeLeft = Callable[[], float]  # seconds the aggregate may still spend publishing (<= 0: stop)
+
+
+@dataclass
+class Published:
+    """What the aggregate did with a run's findings (the report's `published`). Nothing is dropped: a finding
+    is sent, rolled up into the run's summary, stored-but-unpublished (the next run publishes it), or not
+    stored (the next run detects it again); every one of them is in the report."""
+
+    sent: list[Finding] = field(default_factory=list)
+    rolled_up: list[Finding] = field(default_factory=list)
+    unpublished: list[Finding] = field(default_factory=list)
+    not_stored: list[Finding] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "sent": len(self.sent),
+            "rolled_up": len(self.rolled_up),
+            "unpublished": len(self.unpublished),
+            "not_stored": len(self.not_stored),
+        }
+
+
+def _out_of_time(time_left: TimeLeft | None) -> bool:
+    return time_left is not None and time_left() <= 0
+
+
+def store_all(
+    sink: FindingSink, findings: Sequence[Finding], concurrency: int = 8, time_left: TimeLeft | None = None
+) -> tuple[list[Finding], list[Finding]]:
+    """The store's conditional write for each (several at a time): (due: new or changed versions to publish,
+    not stored because the time ran out)."""
     if not findings:
-        return []
+        return [], []
+
+    def one(finding: Finding) -> bool | None:
+        return None if _out_of_time(time_left) else sink.record(finding)
+
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(findings)))) as pool:
-        sent = list(pool.map(lambda f: store_and_publish(sink, f), findings))
-    return [f for f, went in zip(findings, sent, strict=True) if went]
+        stored = list(pool.map(one, findings))
+    due = [f for f, s in zip(findings, stored, strict=True) if s]
+    return due, [f for f, s in zip(findings, stored, strict=True) if s is None]
+
+
+def _order(finding: Finding) -> tuple[int, int, str, str]:
+    """Opened before resolved, the most severe first: what goes out first when time or the limit runs out."""
+    return (finding.status != STATUS_OPEN, SEVERITIES.index(finding.severity), finding.kind, finding.finding_id)
+
+
+def split_by_kind(due: Sequence[Finding], max_per_kind: int | None) -> tuple[list[Finding], list[Finding]]:
+    """(one by one, rolled up): at most `max_per_kind` of one kind and status one by one, the most severe."""
+    ordered = sorted(due, key=_order)
+    if max_per_kind is None:
+        return ordered, []
+    seen: Counter[tuple[str, str]] = Counter()
+    single: list[Finding] = []
+    rolled: list[Finding] = []
+    for finding in ordered:
+        seen[(finding.kind, finding.status)] += 1
+        (single if seen[(finding.kind, finding.status)] <= max_per_kind else rolled).append(finding)
+    return single, rolled
+
+
+def publish_due(
+    sink: BatchFindingSink, due: Sequence[Finding], concurrency: int = 8, time_left: TimeLeft | None = None
+) -> tuple[list[Finding], list[Finding]]:
+    """Publish stored findings in PublishBatch groups, several at a time, then mark what went out (from this
+    thread: one mark per 100). (sent, left stored-but-unpublished: refused, or the time ran out)."""
+    if not due:
+        return [], []
+    groups = [list(due[i : i + PUBLISH_BATCH]) for i in range(0, len(due), PUBLISH_BATCH)]
+
+    def one(group: list[Finding]) -> list[Finding]:
+        return [] if _out_of_time(time_left) else list(sink.publish_batch(group))
+
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(groups)))) as pool:
+        sent = [f for went in pool.map(one, groups) for f in went]
+    sink.mark_published(sent)
+    went_ids = {id(f) for f in sent}
+    return sent, [f for f in due if id(f) not in went_ids]
+
+
+def mark_rolled_up(sink: BatchFindingSink, rolled: Sequence[Finding], run_id: str) -> None:
+    """Remember the rolled-up findings as told by the run's summary (call once the summary is out)."""
+    if rolled:
+        sink.mark_published(rolled, rolled_up_in=run_id)
 
 
 # -- the report
@@ -355,14 +480,21 @@ def has_problems(report: Mapping[str, Any]) -> bool:
     return bool(s["violations"] or s["errors"] or s["account_regions_unreachable"] or s["findings_open"])
 
 
-class FindingsLedger(FindingSink, Protocol):
+class FindingsLedger(BatchFindingSink, Protocol):
     def open_findings(self, kinds: Iterable[str]) -> Iterable[Mapping[str, Any]]: ...
+
+    def unpublished(self, kinds: Iterable[str], detected_before: str) -> Iterable[Finding]:
+        """Stored versions never published (a run out of time, a crash), last detected before that time."""
+        ...
 
 
 @dataclass
 class Aggregated:
     report: dict[str, Any]
     published: list[Finding]
+    # Told through the run's summary, not one by one: the caller marks them once the summary is out
+    # (until then they stay due, and a crash rolls them up again next run).
+    rolled_up: list[Finding] = field(default_factory=list)
 
 
 def aggregate(
@@ -373,23 +505,47 @@ def aggregate(
     previous: Mapping[str, Any] | None,
     concurrency: int = 8,
     costs: Mapping[str, Any] | None = None,
+    *,
+    time_left: TimeLeft | None = None,
+    max_per_kind: int | None = None,
 ) -> Aggregated:
-    """Store and publish this run's findings, close what is gone, and build the report. The summary
-    finding is the caller's (it names where the report was written)."""
+    """Store and publish this run's findings, close what is gone, publish what earlier runs stored but did
+    not publish, and build the report. The summary finding is the caller's (it names where the report was
+    written). `time_left`: when it reaches 0, nothing more is stored or published (see Published)."""
+    began = utc_now_iso()
     opened = [f for r in results for f in r.findings]
     opened += [unreachable_finding(r, run.role_name, run.source) for r in results if r.status == ERROR]
     reported = {f.finding_id for f in opened}
     owned = [KIND_UNREACHABLE, KIND_FORWARDING, *(k for kinds in check_kinds.values() for k in kinds)]
     records = [OpenRecord.of(item) for item in ledger.open_findings(owned)]
     closing = resolutions(records, results, check_kinds, reported, run.source)
-    sent = publish_all(ledger, opened, concurrency) + publish_all(ledger, closing, concurrency)
+    due, not_stored = store_all(ledger, [*opened, *closing], concurrency, time_left)
+    handled = reported | {f.finding_id for f in closing}
+    earlier = [f for f in ledger.unpublished(owned, began) if f.finding_id not in handled]
+    single, rolled = split_by_kind([*due, *earlier], max_per_kind)
+    sent, unpublished = publish_due(ledger, single, concurrency, time_left)
+    done = Published(sent, rolled, unpublished, not_stored)
     counts = {
         "findings_open": len(opened),
         "published_open": sum(1 for f in sent if f.status != STATUS_RESOLVED),
         "resolved": sum(1 for f in sent if f.status == STATUS_RESOLVED),
+        "published_from_earlier_runs": len({id(f) for f in earlier} & {id(f) for f in sent}),
+        **done.counts(),
     }
     report = build_report(run, results, opened, previous, counts, costs=costs)
-    return Aggregated(report, sent)
+    report["rolled_up"] = rolled_up_section(rolled, max_per_kind)
+    return Aggregated(report, sent, rolled)
+
+
+def rolled_up_section(rolled: Sequence[Finding], max_per_kind: int | None) -> dict[str, Any]:
+    by_kind: dict[str, Counter[str]] = {}
+    for f in rolled:
+        by_kind.setdefault(f.kind, Counter())[f.status] += 1
+    return {
+        "max_per_kind": max_per_kind,
+        "by_kind": {kind: dict(sorted(c.items())) for kind, c in sorted(by_kind.items())},
+        "findings": [{**_compact(f), "status": f.status} for f in sorted(rolled, key=_order)],
+    }
 
 
 # -- Markdown
@@ -468,6 +624,17 @@ def to_markdown(report: Mapping[str, Any]) -> str:
             *render_lines(report["costs_by_purpose"]),
         ]
         out += ["```"]
+    rolled = report.get("rolled_up") or {}
+    if rolled.get("by_kind"):
+        out += ["", f"## Not sent one by one ({len(rolled['findings'])}: over {rolled['max_per_kind']} of a kind)", ""]
+        out += _table(
+            ["kind", *sorted({st for c in rolled["by_kind"].values() for st in c})],
+            (
+                [k, *(c.get(st, 0) for st in sorted({st for c in rolled["by_kind"].values() for st in c}))]
+                for k, c in rolled["by_kind"].items()
+            ),
+        )
+        out += ["", "Every one is stored in the findings table and listed under `rolled_up.findings` in report.json."]
     change = report["change"]
     out += ["", f"## Since the last run ({change.get('previous_run_id') or 'none'})", ""]
     out += [f"- new: [{f['severity']}] {f['title']}" for f in change["new"]] or ["- nothing new"]

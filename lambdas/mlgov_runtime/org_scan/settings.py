@@ -25,6 +25,7 @@ CHECK_OPTIONS_JSON = "CHECK_OPTIONS_JSON"
 ENDPOINT_CONCURRENCY = "ENDPOINT_CONCURRENCY"
 RESULT_MAC_KEY_ID = "RESULT_MAC_KEY_ID"  # the KMS HMAC key that signs targets.json and every result
 COST_PURPOSE_TAG_KEY = "COST_PURPOSE_TAG_KEY"
+MAX_NOTIFICATIONS_PER_KIND = "MAX_NOTIFICATIONS_PER_KIND"
 
 BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 KMS_KEY = r"(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/)?[0-9a-f-]{36}|alias/[\w/-]{1,250}"
@@ -109,6 +110,8 @@ class OrgScan:
     targets_per_batch: int = setting(default=5, ge=1, le=100)  # account/regions per worker invocation
     endpoint_concurrency: int = setting(default=16, ge=1, le=64)  # endpoints checked at once per account/region
     report_retention_days: int = setting(default=400, ge=1, le=3650)
+    # Per run, findings of one kind (opened, and resolved) sent one by one; the rest roll up into the summary.
+    max_notifications_per_kind: int = setting(default=25, ge=1, le=10_000)
     # The member role stack: which account's scan/audit roles it trusts, and where the StackSet deploys it.
     governance_account_id: str | None = setting(default=None, pattern=r"^\d{12}$")
     member_role_target_ou_ids: list[str] = setting(factory=list, check=_targets)
@@ -137,6 +140,7 @@ class CoordinatorSettings(FindingsChannelEnv):
     scope: dict[str, Any]  # mlgov_runtime.org_scan.logic.Scope as a dict
     result_mac_key_id: str
     purpose_tag_key: str = "endpoint_purpose"  # the report's hosting cost is grouped by it
+    max_notifications_per_kind: int = 25  # org_scan.max_notifications_per_kind
 
 
 def load_coordinator_settings(env: Env) -> CoordinatorSettings:
@@ -150,6 +154,7 @@ def load_coordinator_settings(env: Env) -> CoordinatorSettings:
         scope=scope,
         result_mac_key_id=required(env, RESULT_MAC_KEY_ID, KMS_KEY, "a KMS key id or ARN"),
         purpose_tag_key=optional(env, COST_PURPOSE_TAG_KEY, r"[\w.:/=+@-]{1,128}", "a tag key") or "endpoint_purpose",
+        max_notifications_per_kind=int(number(env, MAX_NOTIFICATIONS_PER_KIND, "25", 0, 10_000)),
     )
 
 
