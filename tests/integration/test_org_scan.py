@@ -6,6 +6,7 @@ The real plan, worker and aggregation handlers run, as the state machine would c
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -364,3 +365,104 @@ def test_an_account_that_forwards_no_events_is_reported_with_what_to_deploy_and_
     assert [(f["account_id"], f["status"]) for f in resolved] == [(staging, "RESOLVED")]
     org_world.execute()
     assert [f for f in org_world.published() if f["kind"] == "EVENT_FORWARDING_MISSING"] == []
+
+
+# -- publishing at scale: PublishBatch, a deadline, the per-kind limit
+
+
+def _stored(org_world: OrgWorld) -> list[dict[str, Any]]:
+    items = org_world.ddb.scan(TableName=org_world.resources["FINDINGS_TABLE_NAME"])["Items"]
+    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+
+def test_findings_go_out_with_publish_batch_and_are_marked_in_transactions(org_world: OrgWorld) -> None:
+    with recorded_aws_calls() as made:
+        org_world.execute()
+    assert ("sns", "PublishBatch") in made and ("dynamodb", "TransactWriteItems") in made
+    published = org_world.published()
+    kinds = Counter(f["kind"] for f in published)
+    assert kinds["SCAN_SUMMARY"] == 1 and kinds["UNREGISTERED_ENDPOINT"] >= 2
+    # Each stored finding remembers the version that went out: the fingerprint columns agree.
+    assert all(i.get("published_fingerprint") == i["fingerprint"] for i in _stored(org_world))
+
+
+def test_an_aggregate_out_of_time_keeps_everything_and_the_next_run_publishes_it_once(
+    org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov_runtime.org_scan import handler
+
+    # The Lambda's remaining time (300 s in the fake context) is all reserve: the deadline has passed at once.
+    monkeypatch.setattr(handler, "AGGREGATE_RESERVE_SECONDS", 300.0)
+    first = org_world.execute()
+    assert [f["kind"] for f in org_world.published()] == ["SCAN_SUMMARY"]
+    held = first["body"]["published"]
+    assert held["sent"] == 0 and held["not_stored"] == first["body"]["summary"]["findings_open"] > 0
+    assert len(first["body"]["findings"]) == held["not_stored"]  # in the report all the same
+    # One finding stored but never published (as a run that died between store and publish leaves it).
+    from mlgov_runtime.adapters.findings_store import finding_from_stored
+
+    monkeypatch.setattr(handler, "AGGREGATE_RESERVE_SECONDS", 0.0)
+    second = org_world.execute()
+    published = org_world.published()
+    ids = Counter(f["finding_id"] for f in published if f["kind"] != "SCAN_SUMMARY")
+    assert len(ids) == held["not_stored"] and set(ids.values()) == {1}
+    assert second["body"]["published"]["unpublished"] == 0
+    # A stored version whose publication never happened is published by the next run, once.
+    item = next(i for i in _stored(org_world) if i["kind"] == "UNREGISTERED_ENDPOINT")
+    org_world.ddb.update_item(
+        TableName=org_world.resources["FINDINGS_TABLE_NAME"],
+        Key={"finding_id": {"S": item["finding_id"]}},
+        UpdateExpression="SET published_fingerprint = :old, last_detected_at = :then",
+        ExpressionAttributeValues={":old": {"S": "0" * 16}, ":then": {"S": "2026-01-01T00:00:00Z"}},
+    )
+    org_world.execute()
+    again = [f for f in org_world.published() if f["kind"] != "SCAN_SUMMARY"]
+    assert [f["finding_id"] for f in again] == [item["finding_id"]]
+    assert finding_from_stored(json.loads(item["finding"])).fingerprint() == item["fingerprint"]
+
+
+def test_a_first_run_beyond_the_limit_reaches_slack_and_jira_once_per_kind_up_to_it_plus_one_summary(
+    org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov.sandbox import sqs_event
+    from mlgov.sinks import start_sink
+    from mlgov_runtime.core import env
+    from tests.integration.test_notifier_handler import _setup, good_secret
+
+    monkeypatch.setenv(e.MAX_NOTIFICATIONS_PER_KIND, "1")
+    env.reset_all()
+    with start_sink("slack") as slack, start_sink("jira") as jira:
+        # The product's default routing: every kind at MEDIUM or above to Slack and Jira, the summary to Slack.
+        notifier = _setup(monkeypatch, slack, jira, good_secret(slack, jira), {"jira_project_key": "MLGOV"})
+        result = org_world.execute()
+        published = org_world.published()
+        report = result["body"]
+        rolled = report["rolled_up"]["by_kind"]
+        assert rolled and all(sum(c.values()) >= 1 for c in rolled.values())
+        # One by one: at most one of each kind and status; the rest only in the summary.
+        per_kind = Counter((f["kind"], f["status"]) for f in published if f["kind"] != "SCAN_SUMMARY")
+        assert per_kind and set(per_kind.values()) == {1}
+        [summary] = [f for f in published if f["kind"] == "SCAN_SUMMARY"]
+        assert summary["severity"] == "HIGH" and "not sent one by one" in summary["detail"]
+        assert "aws s3 cp s3://" in summary["detail"] and "mlgov scan --accounts" in summary["detail"]
+        # Nothing lost: every finding is stored and in the report.
+        stored = {i["finding_id"] for i in _stored(org_world)}
+        assert {f["finding_id"] for f in report["findings"]} <= stored
+        assert len(report["rolled_up"]["findings"]) == sum(n for c in rolled.values() for n in c.values())
+        assert all(
+            i.get("rolled_up_in") == "scan-1"
+            for i in _stored(org_world)
+            if i["finding_id"] in {f["finding_id"] for f in report["rolled_up"]["findings"]}
+        )
+        # The notifier delivers what was published: the servers enforce Slack's and Jira's payload limits.
+        answer = notifier.module.handler(sqs_event([json.dumps(f) for f in published]), FakeContext())
+        assert answer == {"batchItemFailures": []}
+        policy = notifier.module.routing.get()
+        to = Counter(d.channel for f in published for d in policy.deliveries(f))
+        assert to["slack"] == len(slack.delivered) <= len(per_kind) + 1 and slack.rejected == []
+        assert to["jira"] == len(jira.issues) <= len(per_kind) + 1 and jira.rejected == []
+        assert any(summary["finding_id"] in str(issue) for issue in jira.issues.values())  # the summary, once
+        # A week later the told backlog stays quiet: only the summary, now INFO and Slack only.
+        org_world.execute()
+        later = org_world.published()
+        assert [(f["kind"], f["severity"]) for f in later] == [("SCAN_SUMMARY", "INFO")]

@@ -99,7 +99,8 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         source="scheduled",
         role_name=settings.member_role_name,
         regions=tuple(settings.scope.get("regions", ())),
-        resource_arn=str(planned.get("state_machine") or ""),
+        # The notifier accepts only an ARN: without the state machine's, this function's own.
+        resource_arn=str(planned.get("state_machine") or context.invoked_function_arn),
         skipped=planned.get("skipped") or {},
     )
     ledger = channel_store(settings)
@@ -154,7 +155,7 @@ def report_failure(state: dict[str, Any], stage: str, context: LambdaContext) ->
         stage,
         str(error.get("Error") or "Error"),
         str(error.get("Cause") or "unknown"),
-        str(state.get("state_machine") or f"mlgov:org-scan:{account_of(context)}"),
+        str(state.get("state_machine") or context.invoked_function_arn),
         account_of(context),
         _region(context),
     )

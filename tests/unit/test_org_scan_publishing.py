@@ -1,0 +1,166 @@
+"""The org scan's aggregate at scale, on fakes: PublishBatch groups, a publishing deadline (injected, never the
+wall clock) after which nothing is lost, and the per-kind limit that rolls the rest up into the summary."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+from mlgov_runtime.adapters.findings_store import BATCH_BYTES, BATCH_ENTRIES, batches, message_bytes
+from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding
+from mlgov_runtime.org_scan.logic import OK, TargetResult
+from mlgov_runtime.org_scan.report import (
+    KIND_SUMMARY,
+    aggregate,
+    mark_rolled_up,
+    summary_finding,
+    to_markdown,
+)
+from tests.unit.fakes import ACCOUNT, REGION
+from tests.unit.test_org_scan import CHECK_KINDS, RUN, Ledger
+
+REPORT_URI = "s3://mlgov-org-scan-reports/org-scan/runs/scan-1/report.json"
+
+
+def arn(i: int) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/ep-{i:05d}"
+
+
+def violation(i: int, severity: str = "HIGH", kind: str = "UNREGISTERED_ENDPOINT") -> Finding:
+    return Finding(kind, severity, ACCOUNT, REGION, arn(i), f"ep-{i} serves an unregistered model", "d", "scheduled")
+
+
+def week(endpoints: int, violating: range | list[int], severity: str = "HIGH") -> list[TargetResult]:
+    """One reached account/region of `endpoints` endpoints; those in `violating` are UNREGISTERED."""
+    bad = set(violating)
+    rows = [
+        {"endpoint_name": f"ep-{i}", "endpoint_arn": arn(i), "verdict": "UNREGISTERED" if i in bad else "COMPLIANT"}
+        for i in range(endpoints)
+    ]
+    return [TargetResult(ACCOUNT, REGION, OK, endpoints=rows, findings=[violation(i, severity) for i in sorted(bad)])]
+
+
+def budget(calls: int) -> Callable[[], float]:
+    """A deadline that passes after `calls` looks at the clock (the aggregate looks once per store or batch)."""
+    left = iter(range(calls, 0, -1))
+    return lambda: float(next(left, 0))
+
+
+def test_findings_go_out_in_publish_batches_of_ten_and_each_is_marked_once() -> None:
+    ledger = Ledger()
+    done = aggregate(RUN, week(100, range(95)), ledger, CHECK_KINDS, previous=None)
+    assert len(done.published) == 95 and sorted(ledger.batches) == [5] + [10] * 9
+    assert all(item["published"] == item["stored"].fingerprint() for item in ledger.items.values())
+    assert done.report["published"]["sent"] == 95 and done.report["published"]["unpublished"] == 0
+    # The same week again: each conditional write says nothing changed, so nothing is published.
+    again = aggregate(RUN, week(100, range(95)), ledger, CHECK_KINDS, previous=done.report)
+    assert again.published == [] and len(ledger.batches) == 10
+
+
+def test_a_run_out_of_time_loses_nothing_the_next_run_publishes_the_rest_once() -> None:
+    ledger = Ledger()
+    # 40 findings; the clock allows the 40 conditional writes and two PublishBatch calls, then it has passed.
+    first = aggregate(RUN, week(50, range(40)), ledger, CHECK_KINDS, previous=None, concurrency=1, time_left=budget(42))
+    published = first.report["published"]
+    assert (published["sent"], published["unpublished"], published["not_stored"]) == (20, 20, 0)
+    assert len(first.report["findings"]) == 40  # every finding is in the report whatever was published
+    stored = [i for i in ledger.items.values() if i["published"] != i["stored"].fingerprint()]
+    assert len(stored) == 20  # stored-but-unpublished: the fingerprint columns disagree
+    # Next week, with time: each of the other 20 goes out exactly once, and nothing twice.
+    second = aggregate(RUN, week(50, range(40)), ledger, CHECK_KINDS, previous=first.report)
+    assert (second.report["published"]["sent"], second.report["published"]["unpublished"]) == (20, 0)
+    ids = Counter(f.finding_id for f in ledger.sent)
+    assert len(ids) == 40 and set(ids.values()) == {1}
+
+
+def test_findings_the_deadline_left_unstored_are_stored_and_published_by_the_next_run() -> None:
+    ledger = Ledger()
+    first = aggregate(RUN, week(50, range(40)), ledger, CHECK_KINDS, previous=None, concurrency=1, time_left=budget(30))
+    published = first.report["published"]
+    assert (published["sent"], published["unpublished"], published["not_stored"]) == (0, 30, 10)
+    assert len(ledger.items) == 30 and len(first.report["findings"]) == 40
+    aggregate(RUN, week(50, range(40)), ledger, CHECK_KINDS, previous=first.report)
+    ids = Counter(f.finding_id for f in ledger.sent)
+    assert len(ids) == 40 and set(ids.values()) == {1}
+
+
+def test_a_closing_stored_but_not_published_goes_out_with_the_next_run() -> None:
+    ledger = Ledger()
+    aggregate(RUN, week(3, [0, 1]), ledger, CHECK_KINDS, previous=None)
+    # ep-0 fixed: its closing is stored, then the run dies before publishing (no time for any batch).
+    aggregate(RUN, week(3, [1]), ledger, CHECK_KINDS, previous=None, concurrency=1, time_left=budget(2))
+    assert ledger.items[violation(0).finding_id]["status"] == STATUS_RESOLVED
+    before = len(ledger.sent)
+    # The next run sees nothing open for ep-0, yet the stored closing is still due: it is published then.
+    third = aggregate(RUN, week(3, [1]), ledger, CHECK_KINDS, previous=None)
+    went = ledger.sent[before:]
+    assert [(f.finding_id, f.status) for f in went] == [(violation(0).finding_id, STATUS_RESOLVED)]
+    assert third.report["published"]["published_from_earlier_runs"] == 1
+
+
+def test_beyond_the_limit_per_kind_findings_roll_up_into_one_summary_and_stay_stored() -> None:
+    ledger = Ledger()
+    results = week(300, range(250))
+    results[0].findings[0] = violation(0, "CRITICAL")
+    done = aggregate(RUN, results, ledger, CHECK_KINDS, previous=None, max_per_kind=25)
+    # The most severe go out one by one, the rest are rolled up; all 250 are stored and in the report.
+    assert len(done.published) == 25 and done.published[0].severity == "CRITICAL"
+    assert len(done.rolled_up) == 225 and len(ledger.items) == 250 and len(done.report["findings"]) == 250
+    rolled = done.report["rolled_up"]
+    assert rolled["by_kind"] == {"UNREGISTERED_ENDPOINT": {"OPEN": 225}} and len(rolled["findings"]) == 225
+    summary = summary_finding(done.report, RUN, REPORT_URI, ACCOUNT, REGION)
+    # As severe as the worst rolled-up finding, so the default route files it in Jira once.
+    assert summary.kind == KIND_SUMMARY and summary.severity == "HIGH"
+    assert "225 findings were not sent one by one" in summary.detail and REPORT_URI in summary.detail
+    assert "mlgov scan --accounts" in summary.detail and "## Not sent one by one (225" in to_markdown(done.report)
+    mark_rolled_up(ledger, done.rolled_up, RUN.run_id)
+    assert sum(1 for i in ledger.items.values() if i.get("rolled_up_in") == RUN.run_id) == 225
+    # Next week the backlog is told: nothing again; a rolled-up finding that worsens is sent on its own.
+    later = week(300, range(250))
+    later[0].findings[0] = violation(0, "CRITICAL")
+    later[0].findings[100] = violation(100, "CRITICAL")
+    again = aggregate(RUN, later, ledger, CHECK_KINDS, previous=done.report, max_per_kind=25)
+    assert [f.finding_id for f in again.published] == [violation(100).finding_id] and again.rolled_up == []
+    assert summary_finding(again.report, RUN, REPORT_URI, ACCOUNT, REGION).severity == "INFO"
+
+
+def test_rolled_up_findings_not_marked_because_the_summary_never_went_out_roll_up_again() -> None:
+    ledger = Ledger()
+    first = aggregate(RUN, week(60, range(50)), ledger, CHECK_KINDS, previous=None, max_per_kind=10)
+    assert len(first.rolled_up) == 40  # the run dies before its summary: nothing marks them
+    second = aggregate(RUN, week(60, range(50)), ledger, CHECK_KINDS, previous=first.report, max_per_kind=10)
+    # Still due: the limit applies again, and what was sent before is not sent twice.
+    assert len(second.published) == 10 and len(second.rolled_up) == 30
+    assert not {f.finding_id for f in second.published} & {f.finding_id for f in first.published}
+
+
+def test_the_limit_counts_resolutions_apart_from_openings() -> None:
+    ledger = Ledger()
+    aggregate(RUN, week(60, range(50)), ledger, CHECK_KINDS, previous=None)
+    fixed = aggregate(RUN, week(60, []), ledger, CHECK_KINDS, previous=None, max_per_kind=20)
+    assert Counter(f.status for f in fixed.published) == {STATUS_RESOLVED: 20}
+    assert fixed.report["rolled_up"]["by_kind"] == {"UNREGISTERED_ENDPOINT": {STATUS_RESOLVED: 30}}
+    # Resolutions alone leave the summary INFO.
+    assert summary_finding(fixed.report, RUN, REPORT_URI, ACCOUNT, REGION).severity == "INFO"
+
+
+def _sizes(findings: list[Finding]) -> Iterator[tuple[int, int]]:
+    for group in batches(findings):
+        yield len(group), sum(message_bytes(message) for _, message in group)
+
+
+def test_publish_batches_keep_to_ten_entries_and_256_kib_in_all() -> None:
+    small = [violation(i) for i in range(23)]
+    assert [n for n, _ in _sizes(small)] == [10, 10, 3]
+    big = [
+        Finding("UNREGISTERED_ENDPOINT", "HIGH", ACCOUNT, REGION, arn(i), "t", "x" * 100_000, "cli") for i in range(5)
+    ]
+    sizes = list(_sizes(big))
+    assert [n for n, _ in sizes] == [2, 2, 1] and all(size <= BATCH_BYTES for _, size in sizes)
+    # The size SNS counts includes the attributes, not only the body.
+    [(finding, message)] = next(iter(batches([violation(1)])))
+    assert message_bytes(message) > len(json.dumps(finding.to_dict()))
+    # The same finding twice never shares a batch (one TransactWriteItems may not touch an item twice).
+    assert [n for n, _ in _sizes([violation(1), violation(1)])] == [1, 1]
+    assert BATCH_ENTRIES == 10
