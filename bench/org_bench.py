@@ -192,6 +192,7 @@ def section() -> str:
     import warnings
 
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+    from bench.aggregate_bench import section as aggregate_section
     from mlgov.emulator_map import waves_wall_seconds
     from mlgov.settings import Settings
 
@@ -231,9 +232,10 @@ def section() -> str:
     rate_s = ORG_ENDPOINTS * busiest / ASSUMED_TPS_PER_OPERATION + overhead
     map_s = waves * o.targets_per_batch * target_s
     map_bound_s = waves * o.targets_per_batch * max(target_s, rate_s)
-    # The aggregate stores and publishes every finding, `publish` at once: it grows with the findings.
+    # The aggregate stores and publishes every finding, `publish` at once: it grows with the findings (at
+    # most org_scan.max_notifications_per_kind of a kind are published, the rest only marked: see the table).
     findings = int(report["summary"]["findings_open"])
-    calls = found["counts"].get("dynamodb:UpdateItem", 0) + found["counts"].get("sns:Publish", 0)
+    calls = sum(found["counts"].get(op, 0) for op in ("dynamodb:UpdateItem", "sns:Publish", "sns:PublishBatch"))
     per_finding = calls / max(1, findings)
     org_findings = findings * org_endpoints / endpoints
     aggregate_here = found["aggregate"] * org_findings / max(1, findings)
@@ -258,6 +260,8 @@ def section() -> str:
         f"{'met' if wall_latency < GOAL_MINUTES * 60 else 'MISSED'}); {wall_here / 60:.1f} min at this emulator's "
         f"rate{' (the aggregate alone past its 15-minute Lambda timeout)' if aggregate_here > 900 else ''}",
         f"(org bench total {time.perf_counter() - started:.0f} s)",
+        "",
+        aggregate_section(),
     ]
     return "\n".join(lines)
 

@@ -364,6 +364,7 @@ class Ledger:
         self.batches.append(len(findings))
         went = [f for f in findings if f.finding_id not in self.refuse]
         self.sent += went
+        self.mark_published(went)
         return went
 
     def mark_published(self, findings: Sequence[Finding], rolled_up_in: str | None = None) -> None:

@@ -161,6 +161,6 @@ def test_publish_batches_keep_to_ten_entries_and_256_kib_in_all() -> None:
     # The size SNS counts includes the attributes, not only the body.
     [(finding, message)] = next(iter(batches([violation(1)])))
     assert message_bytes(message) > len(json.dumps(finding.to_dict()))
-    # The same finding twice never shares a batch (one TransactWriteItems may not touch an item twice).
+    # The same finding twice never shares a batch (the two would race for the same mark).
     assert [n for n, _ in _sizes([violation(1), violation(1)])] == [1, 1]
     assert BATCH_ENTRIES == 10

@@ -2,8 +2,8 @@
 
 Publication is crash-safe: an item remembers the fingerprint it last published, so a retry
 after a crash between store and publish publishes again, and a plain re-detection does not.
-Many findings at once (the org scan) go out with PublishBatch and are marked with one
-TransactWriteItems per 100; a finding SNS did not take stays stored-but-unpublished.
+Many findings at once (the org scan) go out with PublishBatch, ten a call; a finding SNS did not
+take stays stored-but-unpublished.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding, u
 # bodies and attributes counted (topics at the default MaximumMessageSize).
 BATCH_ENTRIES = 10
 BATCH_BYTES = 262_144
-# TransactWriteItems: at most 100 actions, no two on the same item.
-TRANSACT_ACTIONS = 100
 
 
 def _message(finding: Finding) -> dict[str, Any]:
@@ -47,7 +45,8 @@ def message_bytes(message: dict[str, Any]) -> int:
 
 
 def batches(findings: Sequence[Finding]) -> Iterator[list[tuple[Finding, dict[str, Any]]]]:
-    """Findings with their messages in PublishBatch groups: <= 10 entries, <= 256 KiB in all, one id once."""
+    """Findings with their messages in PublishBatch groups: <= 10 entries, <= 256 KiB in all, one id once
+    (a finding and its repeat in one batch would race for the same mark)."""
     group: list[tuple[Finding, dict[str, Any]]] = []
     size = 0
     for finding in findings:
@@ -126,29 +125,26 @@ class FindingsStore:
 
     def publish(self, finding: Finding) -> None:
         self._sns.publish(TopicArn=self._topic, **_message(finding))
-        self._mark([finding])
+        self.mark_published([finding])
 
     def publish_batch(self, findings: Sequence[Finding]) -> list[Finding]:
-        """Publish with PublishBatch (groups within SNS's limits); the findings SNS took. Not yet marked:
-        `mark_published` follows (until then a finding stays due, and is published again if the run dies)."""
+        """Publish with PublishBatch (groups within SNS's limits) and mark each that went out; those. One SNS
+        refused stays stored-but-unpublished: the next run publishes it."""
         sent: list[Finding] = []
         for group in batches(findings):
             entries = [{"Id": str(i), **message} for i, (_, message) in enumerate(group)]
             answer = self._sns.publish_batch(TopicArn=self._topic, PublishBatchRequestEntries=entries)
             ok = {entry["Id"] for entry in answer.get("Successful", [])}
-            sent += [finding for i, (finding, _) in enumerate(group) if str(i) in ok]
+            went = [finding for i, (finding, _) in enumerate(group) if str(i) in ok]
+            self.mark_published(went)
+            sent += went
         return sent
 
     def mark_published(self, findings: Sequence[Finding], rolled_up_in: str | None = None) -> None:
-        """Remember these versions as told (`rolled_up_in`: through that run's summary, not one message each):
-        one TransactWriteItems per 100. Call it from one thread: a transaction conflicts with concurrent
-        writes to its items."""
-        self._mark(findings, rolled_up_in)
-
-    def _mark(self, findings: Sequence[Finding], rolled_up_in: str | None = None) -> None:
+        """Remember these versions as told (`rolled_up_in`: through that run's summary, not one message each).
+        One UpdateItem each: no transaction, so no conflict with a detector writing the same item meanwhile."""
         now = utc_now_iso()
-
-        def update(finding: Finding) -> dict[str, Any]:
+        for finding in findings:
             values = {":fp": {"S": finding.fingerprint()}, ":now": {"S": now}}
             expression = "SET published_fingerprint = :fp, published_at = :now"
             if rolled_up_in:
@@ -156,28 +152,12 @@ class FindingsStore:
                 expression += ", rolled_up_in = :run"
             else:
                 expression += " REMOVE rolled_up_in"
-            return {
-                "TableName": self._table,
-                "Key": {"finding_id": {"S": finding.finding_id}},
-                "UpdateExpression": expression,
-                "ExpressionAttributeValues": values,
-            }
-
-        unique = list({f.finding_id: f for f in findings}.values())
-        if len(unique) == 1:
-            self._ddb.update_item(**update(unique[0]))
-            return
-        for start in range(0, len(unique), TRANSACT_ACTIONS):
-            chunk = unique[start : start + TRANSACT_ACTIONS]
-            try:
-                self._ddb.transact_write_items(TransactItems=[{"Update": update(f)} for f in chunk])
-            except ClientError as exc:
-                # Cancelled when another writer touched one of its items meanwhile: mark one by one.
-                code = exc.response.get("Error", {}).get("Code")
-                if code not in ("TransactionCanceledException", "TransactionConflictException"):
-                    raise
-                for finding in chunk:
-                    self._ddb.update_item(**update(finding))
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"finding_id": {"S": finding.finding_id}},
+                UpdateExpression=expression,
+                ExpressionAttributeValues=values,
+            )
 
     def get(self, finding_id: str) -> dict[str, Any] | None:
         item = self._ddb.get_item(TableName=self._table, Key={"finding_id": {"S": finding_id}}).get("Item")

@@ -85,7 +85,7 @@ class BatchFindingSink(FindingSink, Protocol):
     """A sink that publishes many findings in few calls (the org scan's aggregate)."""
 
     def publish_batch(self, findings: Sequence[Finding]) -> list[Finding]:
-        """Publish; the findings that went out (not yet remembered: mark_published follows)."""
+        """Publish and remember each version that went out; those (the rest stay stored-but-unpublished)."""
         ...
 
     def mark_published(self, findings: Sequence[Finding], rolled_up_in: str | None = None) -> None:

@@ -12,13 +12,11 @@ IDEMPOTENCY = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "d
 _IAM_PREFIX = {"stepfunctions": "states"}
 # Operations authorized as another action (Service Authorization Reference): HeadObject is s3:GetObject,
 # CopyObject is s3:PutObject on the copy (and s3:GetObject on its source, declared beside it).
-# sns:Publish also grants PublishBatch; a TransactWriteItems of Update actions is dynamodb:UpdateItem (the only
-# kind the product sends: see adapters/findings_store.py).
+# sns:Publish grants PublishBatch too (SNS API permissions reference).
 _AUTHORIZED_AS = {
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "CopyObject"): "s3:PutObject",
     ("sns", "PublishBatch"): "sns:Publish",
-    ("dynamodb", "TransactWriteItems"): "dynamodb:UpdateItem",
 }
 
 

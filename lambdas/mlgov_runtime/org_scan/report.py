@@ -324,29 +324,34 @@ def split_by_kind(due: Sequence[Finding], max_per_kind: int | None) -> tuple[lis
     return single, rolled
 
 
+def _in_groups(
+    findings: Sequence[Finding], work: Callable[[list[Finding]], list[Finding]], concurrency: int
+) -> list[Finding]:
+    groups = [list(findings[i : i + PUBLISH_BATCH]) for i in range(0, len(findings), PUBLISH_BATCH)]
+    if not groups:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(groups)))) as pool:
+        return [f for done in pool.map(work, groups) for f in done]
+
+
 def publish_due(
     sink: BatchFindingSink, due: Sequence[Finding], concurrency: int = 8, time_left: TimeLeft | None = None
 ) -> tuple[list[Finding], list[Finding]]:
-    """Publish stored findings in PublishBatch groups, several at a time, then mark what went out (from this
-    thread: one mark per 100). (sent, left stored-but-unpublished: refused, or the time ran out)."""
-    if not due:
-        return [], []
-    groups = [list(due[i : i + PUBLISH_BATCH]) for i in range(0, len(due), PUBLISH_BATCH)]
-
-    def one(group: list[Finding]) -> list[Finding]:
-        return [] if _out_of_time(time_left) else list(sink.publish_batch(group))
-
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(groups)))) as pool:
-        sent = [f for went in pool.map(one, groups) for f in went]
-    sink.mark_published(sent)
-    went_ids = {id(f) for f in sent}
-    return sent, [f for f in due if id(f) not in went_ids]
+    """Publish stored findings in PublishBatch groups, several at a time, each marked as it goes out.
+    (sent, left stored-but-unpublished: refused, or the time ran out)."""
+    sent = _in_groups(due, lambda group: [] if _out_of_time(time_left) else sink.publish_batch(group), concurrency)
+    went = {id(f) for f in sent}
+    return sent, [f for f in due if id(f) not in went]
 
 
-def mark_rolled_up(sink: BatchFindingSink, rolled: Sequence[Finding], run_id: str) -> None:
+def mark_rolled_up(sink: BatchFindingSink, rolled: Sequence[Finding], run_id: str, concurrency: int = 8) -> None:
     """Remember the rolled-up findings as told by the run's summary (call once the summary is out)."""
-    if rolled:
-        sink.mark_published(rolled, rolled_up_in=run_id)
+
+    def mark(group: list[Finding]) -> list[Finding]:
+        sink.mark_published(group, rolled_up_in=run_id)
+        return group
+
+    _in_groups(rolled, mark, concurrency)
 
 
 # -- the report
