@@ -124,7 +124,7 @@ def section() -> str:
     lines = [
         f"Org-scan aggregate publishing a first run: {FINDINGS:,} findings of {len(KINDS)} kinds measured, "
         f"{DELAY_MS} ms per call, {CONCURRENCY} at once; implied for {ORG_FINDINGS:,} findings (the 15-minute "
-        "Lambda timeout less its 120 s reserve leaves 780 s to publish):",
+        "Lambda timeout less its 135 s reserve leaves 765 s to publish):",
         "",
         f"| path | calls/finding | measured ({FINDINGS:,}) | implied ({ORG_FINDINGS:,}) | ratio | "
         "messages to the notifier | Slack at 1/s |",

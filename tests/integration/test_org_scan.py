@@ -391,8 +391,8 @@ def test_an_aggregate_out_of_time_keeps_everything_and_the_next_run_publishes_it
 ) -> None:
     from mlgov_runtime.org_scan import handler
 
-    # The Lambda's remaining time (300 s in the fake context) is all reserve: the deadline has passed at once.
-    monkeypatch.setattr(handler, "AGGREGATE_RESERVE_SECONDS", 300.0)
+    # All the invocation's remaining time is kept in reserve: the publishing deadline has passed at once.
+    monkeypatch.setattr(handler, "AGGREGATE_RESERVE_SHARE", 1.0)
     first = org_world.execute()
     assert [f["kind"] for f in org_world.published()] == ["SCAN_SUMMARY"]
     held = first["body"]["published"]
@@ -401,7 +401,7 @@ def test_an_aggregate_out_of_time_keeps_everything_and_the_next_run_publishes_it
     # One finding stored but never published (as a run that died between store and publish leaves it).
     from mlgov_runtime.adapters.findings_store import finding_from_stored
 
-    monkeypatch.setattr(handler, "AGGREGATE_RESERVE_SECONDS", 0.0)
+    monkeypatch.setattr(handler, "AGGREGATE_RESERVE_SHARE", 0.15)
     second = org_world.execute()
     published = org_world.published()
     ids = Counter(f["finding_id"] for f in published if f["kind"] != "SCAN_SUMMARY")

@@ -41,8 +41,10 @@ SERVICE = "org-scan"
 entry = Entry(SERVICE)
 logger = entry.logger
 _home_lock = threading.Lock()
-# Kept back from publishing at the end of the aggregate: the report, the summary and the rolled-up marks.
-AGGREGATE_RESERVE_SECONDS = 120.0
+# Kept back from publishing at the end of the aggregate, for the report, the summary and the rolled-up marks:
+# this share of the time the invocation had at its start (135 s of the 15-minute timeout), at least 15 s.
+AGGREGATE_RESERVE_SHARE = 0.15
+MIN_RESERVE_SECONDS = 15.0
 
 
 def _home_client(service: str) -> Any:
@@ -109,6 +111,7 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     costs = weekly_purpose_costs(
         context_for("us-east-1").client("ce"), settings.purpose_tag_key, datetime.now(UTC).date()
     )
+    reserve = max(MIN_RESERVE_SECONDS, AGGREGATE_RESERVE_SHARE * context.get_remaining_time_in_millis() / 1000)
     done = aggregate(
         run,
         results,
@@ -116,7 +119,7 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         checks,
         previous,
         costs=costs,
-        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - AGGREGATE_RESERVE_SECONDS,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - reserve,
         max_per_kind=settings.max_notifications_per_kind,
     )
     report = done.report
