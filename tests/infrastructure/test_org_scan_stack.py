@@ -517,3 +517,14 @@ def test_the_member_role_may_read_only_the_forwarding_rule(app: Any) -> None:
     ]
     assert statement["Action"] == "events:DescribeRule"
     assert "".join(str(p) for p in statement["Resource"]["Fn::Join"][1]).endswith(f":rule/{forwarding.RULE_NAME}")
+
+
+def test_the_coordinator_reads_the_per_kind_notification_limit_from_the_settings(template: Template) -> None:
+    from mlgov.settings import Settings
+    from mlgov_runtime.org_scan import settings as e
+
+    [coordinator] = [
+        f for k, f in template.find_resources("AWS::Lambda::Function").items() if k.startswith("OrgScanCoordinator")
+    ]
+    variables = coordinator["Properties"]["Environment"]["Variables"]
+    assert variables[e.MAX_NOTIFICATIONS_PER_KIND] == str(Settings().org_scan.max_notifications_per_kind) == "25"

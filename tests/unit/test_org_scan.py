@@ -548,6 +548,7 @@ def test_the_earlier_snapshot_age_key_still_sets_the_limit_and_a_conflict_is_nam
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"tolerated_failure_percentage": 101}, "tolerated_failure_percentage"),
         ({"endpoint_concurrency": 65}, "endpoint_concurrency"),
+        ({"max_notifications_per_kind": 0}, "max_notifications_per_kind"),
         ({"member_role_target_ou_ids": ["not-an-ou"]}, "member_role_target_ou_ids"),
     ],
 )
