@@ -136,6 +136,8 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     stale = sum(1 for r in report["snapshot_ages"] if r.get("status") in ("STALE", "MISSING"))
     entry.count("CatalogSnapshotStale", stale)
     published = report["published"]
+    entry.count("ScanFindingsRolledUp", published["rolled_up"])
+    entry.count("ScanFindingsLeftForNextRun", published["unpublished"] + published["not_stored"])
     if published["unpublished"] or published["not_stored"]:
         logger.warning(
             "Aggregate ran out of time: the rest is published by the next run",
