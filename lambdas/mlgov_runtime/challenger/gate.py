@@ -27,11 +27,12 @@ from mlgov_runtime.challenger.decision import (
     REJECT,
     STOP_INVALID,
     Decision,
+    sample_ratio_test,
     variant_stats,
 )
 from mlgov_runtime.challenger.guardrails import GuardrailResult, pct
 from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
-from mlgov_runtime.challenger.statistics import compare_rates, log_mixture_lr
+from mlgov_runtime.challenger.statistics import compare_rates
 
 # Runtime only (never from the cumulative simulation): a data problem holds every verdict; the monitor keeps looking.
 PAUSED = "PAUSED"
@@ -532,19 +533,8 @@ def _ratio_agreement(
 
 
 def _srm(invocations_c: float, invocations_p: float, cfg: DecisionConfig) -> dict[str, Any]:
-    a, b = cfg.srm_prior()
-    w = cfg.traffic_fraction
-    log_lr = log_mixture_lr(invocations_c, invocations_p, w, a, b)
-    total = invocations_c + invocations_p
-    threshold = math.log(1 / cfg.srm_alpha)
-    return {
-        "unit": "invocations",
-        "log_mixture_lr": log_lr,
-        "threshold": threshold,
-        "expected_share": w,
-        "observed_share": invocations_c / total if total else None,
-        "mismatch": log_lr >= threshold,
-    }
+    """The decision's sample-ratio test, on AWS's invocation counts instead of the reported impressions."""
+    return {"unit": "invocations", **sample_ratio_test(invocations_c, invocations_p, cfg)}
 
 
 def _srm_ramp(
