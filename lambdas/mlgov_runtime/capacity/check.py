@@ -29,7 +29,7 @@ from mlgov_runtime.capacity.logic import (
 )
 from mlgov_runtime.core.arns import sagemaker_arn
 from mlgov_runtime.core.exemptions import ExemptionPolicy
-from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding, FindingSink, store_and_publish
+from mlgov_runtime.core.findings import Finding, FindingSink, endpoint_resolution, store_and_publish
 
 OuResolver = Callable[[str], Sequence[str]]
 
@@ -167,18 +167,7 @@ def finding_for(audit: CapacityAudit, kind: str, source: str) -> Finding:
 
 
 def resolution(audit: CapacityAudit, kind: str, source: str, why: str) -> Finding:
-    return Finding(
-        kind=kind,
-        severity="INFO",
-        account_id=audit.account_id,
-        region=audit.region,
-        resource_arn=endpoint_arn(audit),
-        title=f"Endpoint {audit.endpoint_name}: resolved ({why})",
-        detail=" ".join(audit.reasons) or why,
-        source=source,
-        evidence={"endpoint_name": audit.endpoint_name, "verdict": audit.verdict.value, "why": why},
-        status=STATUS_RESOLVED,
-    )
+    return endpoint_resolution(audit, endpoint_arn(audit), kind, source, why, endpoint_name=audit.endpoint_name)
 
 
 @dataclass

@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, Protocol
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")
@@ -99,3 +100,37 @@ def store_and_publish(sink: FindingSink, finding: Finding) -> bool:
         return False
     sink.publish(finding)
     return True
+
+
+class AuditedEndpoint(Protocol):
+    """One endpoint's audit verdict, as the endpoint checks (lineage audit, capacity) record it."""
+
+    @property
+    def endpoint_name(self) -> str: ...
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def reasons(self) -> list[str]: ...
+    @property
+    def verdict(self) -> Enum: ...
+
+
+def endpoint_resolution(
+    audit: AuditedEndpoint, resource_arn: str, kind: str, source: str, why: str, **evidence: Any
+) -> Finding:
+    """The finding that closes an open problem of this kind on the audited endpoint; `evidence` is added
+    before the verdict and why."""
+    return Finding(
+        kind=kind,
+        severity="INFO",
+        account_id=audit.account_id,
+        region=audit.region,
+        resource_arn=resource_arn,
+        title=f"Endpoint {audit.endpoint_name}: resolved ({why})",
+        detail=" ".join(audit.reasons) or why,
+        source=source,
+        evidence={**evidence, "verdict": audit.verdict.value, "why": why},
+        status=STATUS_RESOLVED,
+    )

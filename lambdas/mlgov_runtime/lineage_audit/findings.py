@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlgov_runtime.core.arns import sagemaker_arn
-from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding
+from mlgov_runtime.core.findings import Finding, endpoint_resolution
 from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
 
 KIND_UNREGISTERED_ENDPOINT = "UNREGISTERED_ENDPOINT"
@@ -107,15 +107,4 @@ def kinds_to_close(verdict: Verdict) -> list[str]:
 
 def resolution(audit: EndpointAudit, kind: str, source: str, why: str) -> Finding:
     """The finding that closes an open problem of this kind on the endpoint."""
-    return Finding(
-        kind=kind,
-        severity="INFO",
-        account_id=audit.account_id,
-        region=audit.region,
-        resource_arn=endpoint_resource_arn(audit),
-        title=f"Endpoint {audit.endpoint_name}: resolved ({why})",
-        detail=" ".join(audit.reasons) or why,
-        source=source,
-        evidence={"verdict": audit.verdict.value, "why": why},
-        status=STATUS_RESOLVED,
-    )
+    return endpoint_resolution(audit, endpoint_resource_arn(audit), kind, source, why)
