@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from mlgov_runtime.adapters.errors import error_text, is_not_found
+from mlgov_runtime.adapters.mapped_calls import MappedCalls, SageMakerEndpointReads
 from mlgov_runtime.capacity.logic import CapacityReadError, EndpointGone, ScheduledAction
 
 NAMESPACE = "sagemaker"
@@ -18,54 +17,19 @@ def _translate(exc: Exception, what: str) -> Exception:
     return EndpointGone(f"{what} not found") if is_not_found(exc) else CapacityReadError(error_text(exc))
 
 
-class AutoscalingReader:
+class AutoscalingReader(SageMakerEndpointReads):
     """Implements mlgov_runtime.capacity.logic.CapacityReader."""
 
     def __init__(self, sagemaker: Any, autoscaling: Any) -> None:
-        self._sm, self._aas = sagemaker, autoscaling
-
-    def _call(self, client: Any, what: str, operation: str, **kwargs: Any) -> Mapping[str, Any]:
-        try:
-            return dict(getattr(client, operation)(**kwargs))
-        except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc, what) from exc
-
-    def _pages(self, client: Any, what: str, operation: str, key: str, **kwargs: Any) -> list[Mapping[str, Any]]:
-        try:
-            return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
-        except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc, what) from exc
-
-    def describe_endpoint(self, name: str) -> Mapping[str, Any]:
-        return self._call(self._sm, f"endpoint {name}", "describe_endpoint", EndpointName=name)
-
-    def describe_endpoint_config(self, name: str) -> Mapping[str, Any]:
-        return self._call(self._sm, f"endpoint config {name}", "describe_endpoint_config", EndpointConfigName=name)
-
-    def list_endpoint_tags(self, endpoint_arn: str) -> dict[str, str]:
-        tags = self._pages(self._sm, f"tags of {endpoint_arn}", "list_tags", "Tags", ResourceArn=endpoint_arn)
-        return {t["Key"]: t["Value"] for t in tags}
-
-    def list_endpoint_names(self) -> Iterator[str]:
-        for endpoint in self._pages(self._sm, "endpoint list", "list_endpoints", "Endpoints"):
-            yield str(endpoint["EndpointName"])
+        super().__init__(sagemaker, _translate)
+        self._aas = MappedCalls(autoscaling, _translate)
 
     def inference_components(self, endpoint_name: str) -> list[str]:
-        found = self._pages(
-            self._sm,
-            f"inference components of {endpoint_name}",
-            "list_inference_components",
-            "InferenceComponents",
-            EndpointNameEquals=endpoint_name,
-        )
-        return [str(c["InferenceComponentName"]) for c in found]
+        return list(self.list_inference_component_names(endpoint_name))
 
     def endpoint_of_component(self, component: str) -> str:
-        described = self._call(
-            self._sm,
-            f"inference component {component}",
-            "describe_inference_component",
-            InferenceComponentName=component,
+        described = self.call(
+            f"inference component {component}", "describe_inference_component", InferenceComponentName=component
         )
         return str(described["EndpointName"])
 
@@ -76,22 +40,22 @@ class AutoscalingReader:
         return [t for start in range(0, len(ids), 50) for t in self._targets(ResourceIds=ids[start : start + 50])]
 
     def _targets(self, **kwargs: Any) -> list[Mapping[str, Any]]:
-        return self._pages(
-            self._aas, "scalable targets", "describe_scalable_targets", "ScalableTargets", ServiceNamespace=NAMESPACE,
-            **kwargs,
-        )  # fmt: skip
+        found = self._aas.items(
+            "scalable targets", "describe_scalable_targets", "ScalableTargets", ServiceNamespace=NAMESPACE, **kwargs
+        )
+        return list(found)
 
     def scaling_policies(self, resource_id: str | None) -> list[Mapping[str, Any]]:
         kwargs: dict[str, Any] = {"ServiceNamespace": NAMESPACE}
         if resource_id is not None:
             kwargs["ResourceId"] = resource_id
-        return self._pages(self._aas, "scaling policies", "describe_scaling_policies", "ScalingPolicies", **kwargs)
+        return list(self._aas.items("scaling policies", "describe_scaling_policies", "ScalingPolicies", **kwargs))
 
     def scheduled_actions(self, resource_id: str | None) -> list[Mapping[str, Any]]:
         kwargs: dict[str, Any] = {"ServiceNamespace": NAMESPACE}
         if resource_id is not None:
             kwargs["ResourceId"] = resource_id
-        return self._pages(self._aas, "scheduled actions", "describe_scheduled_actions", "ScheduledActions", **kwargs)
+        return list(self._aas.items("scheduled actions", "describe_scheduled_actions", "ScheduledActions", **kwargs))
 
 
 class AutoscalingWriter:

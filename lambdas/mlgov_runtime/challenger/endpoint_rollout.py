@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlgov_runtime.adapters.errors import is_not_found
+from mlgov_runtime.adapters.mapped_calls import SageMakerEndpointReads
 from mlgov_runtime.challenger.ports import NotFound
 
 # Config-level settings a new config keeps from the one it replaces.
@@ -25,33 +26,21 @@ CONFIG_KEYS = (
 )
 
 
-class SageMakerRollout:
+def _not_found(exc: Exception, what: str) -> Exception | None:
+    """A missing resource is NotFound; any other error reaches the caller as botocore raised it."""
+    return NotFound(f"{what} not found") if is_not_found(exc) else None
+
+
+class SageMakerRollout(SageMakerEndpointReads):
     def __init__(self, sagemaker: Any) -> None:
-        self._sm = sagemaker
+        super().__init__(sagemaker, _not_found)
 
-    def _describe(self, what: str, operation: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return dict(getattr(self._sm, operation)(**kwargs))
-        except ClientError as exc:
-            if is_not_found(exc):
-                raise NotFound(f"{what} not found") from exc
-            raise
-
-    # -- Endpoints
-    def describe_endpoint(self, name: str) -> dict[str, Any]:
-        return self._describe(f"endpoint {name}", "describe_endpoint", EndpointName=name)
-
-    def describe_endpoint_config(self, name: str) -> dict[str, Any]:
-        return self._describe(f"endpoint configuration {name}", "describe_endpoint_config", EndpointConfigName=name)
-
-    def describe_model(self, name: str) -> dict[str, Any]:
-        return self._describe(f"model {name}", "describe_model", ModelName=name)
-
+    # -- Endpoints (describe_endpoint, describe_endpoint_config and describe_model are SageMakerEndpointReads')
     def create_model(self, name: str, package_arn: str, role_arn: str, tags: dict[str, str]) -> None:
         try:
             existing = self.describe_model(name)
         except NotFound:
-            self._sm.create_model(
+            self.client.create_model(
                 ModelName=name,
                 ExecutionRoleArn=role_arn,
                 PrimaryContainer={"ModelPackageName": package_arn},
@@ -71,7 +60,7 @@ class SageMakerRollout:
         except NotFound:
             pass
         kwargs: dict[str, Any] = {k: base[k] for k in CONFIG_KEYS if base.get(k)}
-        self._sm.create_endpoint_config(
+        self.client.create_endpoint_config(
             EndpointConfigName=name,
             ProductionVariants=variants,
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
@@ -83,7 +72,7 @@ class SageMakerRollout:
         set, not the config's initial count) but takes the config's weight."""
         if self.describe_endpoint(endpoint).get("EndpointConfigName") == config:
             return
-        self._sm.update_endpoint(
+        self.client.update_endpoint(
             EndpointName=endpoint,
             EndpointConfigName=config,
             RetainAllVariantProperties=True,
@@ -91,50 +80,46 @@ class SageMakerRollout:
         )
 
     def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
-        self._sm.update_endpoint_weights_and_capacities(
+        self.client.update_endpoint_weights_and_capacities(
             EndpointName=endpoint,
             DesiredWeightsAndCapacities=[{"VariantName": v, "DesiredWeight": w} for v, w in weights.items()],
         )
 
     def endpoint_tags(self, endpoint_arn: str) -> dict[str, str]:
         tags: dict[str, str] = {}
-        for page in self._sm.get_paginator("list_tags").paginate(ResourceArn=endpoint_arn):
+        for page in self.client.get_paginator("list_tags").paginate(ResourceArn=endpoint_arn):
             tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
         return tags
 
     def tag_endpoint(self, endpoint_arn: str, tags: dict[str, str]) -> None:
-        self._sm.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        self.client.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
     # -- Registry
     def describe_group(self, name: str) -> dict[str, Any]:
-        return self._describe(f"model package group {name}", "describe_model_package_group", ModelPackageGroupName=name)
+        return self.call(f"model package group {name}", "describe_model_package_group", ModelPackageGroupName=name)
 
     def describe_package(self, arn: str) -> dict[str, Any]:
-        return self._describe(f"model package {arn}", "describe_model_package", ModelPackageName=arn)
+        return self.call(f"model package {arn}", "describe_model_package", ModelPackageName=arn)
 
     def approved_packages(self, group: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        try:
-            for page in self._sm.get_paginator("list_model_packages").paginate(
-                ModelPackageGroupName=group,
-                ModelApprovalStatus="Approved",
-                SortBy="CreationTime",
-                SortOrder="Descending",
-            ):
-                out.extend(dict(p) for p in page.get("ModelPackageSummaryList", []))
-        except ClientError as exc:
-            if is_not_found(exc):
-                raise NotFound(f"model package group {group} not found") from exc
-            raise
-        return out
+        found = self.items(
+            f"model package group {group}",
+            "list_model_packages",
+            "ModelPackageSummaryList",
+            ModelPackageGroupName=group,
+            ModelApprovalStatus="Approved",
+            SortBy="CreationTime",
+            SortOrder="Descending",
+        )
+        return [dict(p) for p in found]
 
     def reject_package(self, arn: str, description: str) -> None:
-        self._sm.update_model_package(
+        self.client.update_model_package(
             ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription=description
         )
 
     def write_package_metadata(self, arn: str, metadata: dict[str, str]) -> None:
-        self._sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties=metadata)
+        self.client.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties=metadata)
 
 
 ECR_IMAGE = re.compile(

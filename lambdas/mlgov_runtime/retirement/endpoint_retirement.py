@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlgov_runtime.adapters.cloudwatch import MAX_DATAPOINTS, CloudWatchMetrics, MetricsUnavailable
 from mlgov_runtime.adapters.errors import error_text, is_not_found
+from mlgov_runtime.adapters.mapped_calls import SageMakerEndpointReads
 from mlgov_runtime.adapters.registry import latest_approved_package
 from mlgov_runtime.retirement.logic import (
     ApprovedVersion,
@@ -46,37 +47,18 @@ class SageMakerEndpoints:
 
     def __init__(self, client: Any) -> None:
         self._sm = client
+        self._calls = SageMakerEndpointReads(client, _failure)
         self._approved: dict[str, ApprovedVersion | None] = {}
 
-    def _call(self, what: str, operation: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return dict(getattr(self._sm, operation)(**kwargs))
-        except (ClientError, BotoCoreError) as exc:
-            raise _failure(exc, what) from exc
-
     def list_in_service(self) -> Iterator[str]:
-        try:
-            for page in self._sm.get_paginator("list_endpoints").paginate(StatusEquals="InService"):
-                for endpoint in page.get("Endpoints", []):
-                    yield str(endpoint["EndpointName"])
-        except (ClientError, BotoCoreError) as exc:
-            raise ReadFailure(f"endpoint list: {exc}") from exc
-
-    def _tags(self, arn: str) -> dict[str, str]:
-        tags: dict[str, str] = {}
-        try:
-            for page in self._sm.get_paginator("list_tags").paginate(ResourceArn=arn):
-                tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
-        except (ClientError, BotoCoreError) as exc:
-            raise _failure(exc, f"tags of {arn}") from exc
-        return tags
+        return self._calls.list_endpoint_names(StatusEquals="InService")
 
     def _package_refs(self, endpoint: str, variant: Mapping[str, Any]) -> tuple[str, ...]:
         models = [variant["ModelName"]] if variant.get("ModelName") else self._component_models(endpoint, variant)
         refs: list[str] = []
         for model_name in models:
             try:
-                model = self._call(f"model {model_name}", "describe_model", ModelName=model_name)
+                model = self._calls.call(f"model {model_name}", "describe_model", ModelName=model_name)
             except EndpointGone:
                 raise ReadFailure(f"model {model_name} of variant {variant.get('VariantName')} not found") from None
             containers = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else model.get("Containers", [])
@@ -103,10 +85,10 @@ class SageMakerEndpoints:
         return names
 
     def describe(self, name: str) -> EndpointView:
-        endpoint = self._call(f"endpoint {name}", "describe_endpoint", EndpointName=name)
+        endpoint = self._calls.call(f"endpoint {name}", "describe_endpoint", EndpointName=name)
         config_name = str(endpoint.get("EndpointConfigName", ""))
         try:
-            config = self._call(
+            config = self._calls.call(
                 f"endpoint config {config_name}", "describe_endpoint_config", EndpointConfigName=config_name
             )
         except EndpointGone:
@@ -136,7 +118,7 @@ class SageMakerEndpoints:
             config_name=config_name,
             created_at=_utc(endpoint.get("CreationTime")),
             variants=tuple(variants),
-            tags=self._tags(arn),
+            tags=self._calls.list_endpoint_tags(arn),
             components=tuple(self.component_names(name)) if hosts_components else (),
             modified_at=_utc(endpoint.get("LastModifiedTime")),
         )
@@ -157,19 +139,21 @@ class SageMakerEndpoints:
         return self._approved[group]
 
     def tag(self, name: str, key: str, value: str) -> None:
-        arn = str(self._call(f"endpoint {name}", "describe_endpoint", EndpointName=name)["EndpointArn"])
-        self._call(f"tags of {name}", "add_tags", ResourceArn=arn, Tags=[{"Key": key, "Value": value}])
+        arn = str(self._calls.call(f"endpoint {name}", "describe_endpoint", EndpointName=name)["EndpointArn"])
+        self._calls.call(f"tags of {name}", "add_tags", ResourceArn=arn, Tags=[{"Key": key, "Value": value}])
 
     def snapshot(self, name: str) -> dict[str, Any]:
-        endpoint = self._call(f"endpoint {name}", "describe_endpoint", EndpointName=name)
+        endpoint = self._calls.call(f"endpoint {name}", "describe_endpoint", EndpointName=name)
         config_name = str(endpoint["EndpointConfigName"])
-        config = self._call(
+        config = self._calls.call(
             f"endpoint config {config_name}", "describe_endpoint_config", EndpointConfigName=config_name
         )
         models = []
         for variant in config.get("ProductionVariants", []) + config.get("ShadowProductionVariants", []):
             if variant.get("ModelName"):
-                model = self._call(f"model {variant['ModelName']}", "describe_model", ModelName=variant["ModelName"])
+                model = self._calls.call(
+                    f"model {variant['ModelName']}", "describe_model", ModelName=variant["ModelName"]
+                )
                 models.append(_plain(model))
         return {
             "endpoint_name": name,
@@ -177,23 +161,19 @@ class SageMakerEndpoints:
             "endpoint_config_name": config_name,
             "endpoint_config": _plain(config),
             "models": models,
-            "tags": self._tags(str(endpoint["EndpointArn"])),
+            "tags": self._calls.list_endpoint_tags(str(endpoint["EndpointArn"])),
         }
 
     def component_names(self, name: str) -> list[str]:
         """The inference components on the endpoint (their traffic is reported per component)."""
-        try:
-            pages = self._sm.get_paginator("list_inference_components").paginate(EndpointNameEquals=name)
-            return [str(c["InferenceComponentName"]) for page in pages for c in page.get("InferenceComponents", [])]
-        except (ClientError, BotoCoreError) as exc:
-            raise ReadFailure(f"inference components of {name}: {exc}") from exc
+        return list(self._calls.list_inference_component_names(name))
 
     def delete(self, name: str) -> None:
         """Deletes the endpoint only; its config and models stay for re-creation."""
-        self._call(f"endpoint {name}", "delete_endpoint", EndpointName=name)
+        self._calls.call(f"endpoint {name}", "delete_endpoint", EndpointName=name)
 
     def create(self, name: str, config_name: str, tags: Mapping[str, str]) -> str:
-        answer = self._call(
+        answer = self._calls.call(
             f"endpoint {name}",
             "create_endpoint",
             EndpointName=name,
