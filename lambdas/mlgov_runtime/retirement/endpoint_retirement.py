@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlgov_runtime.adapters.cloudwatch import MAX_DATAPOINTS, CloudWatchMetrics, MetricsUnavailable
+from mlgov_runtime.adapters.cloudwatch import MAX_DATAPOINTS, CloudWatchMetrics, MetricSeries, MetricsUnavailable
 from mlgov_runtime.adapters.errors import error_text, is_not_found
 from mlgov_runtime.adapters.mapped_calls import SageMakerEndpointReads
 from mlgov_runtime.adapters.registry import latest_approved_package
@@ -183,6 +183,10 @@ class SageMakerEndpoints:
         return str(answer["EndpointArn"])
 
 
+def _invocations(dimensions: Mapping[str, str]) -> MetricSeries:
+    return MetricSeries(SAGEMAKER_NAMESPACE, "Invocations", dimensions)
+
+
 class EndpointMetrics:
     """Invocations and client errors per endpoint, on the general CloudWatch reader."""
 
@@ -194,17 +198,11 @@ class EndpointMetrics:
         removed by a config update still counts). Invocations are published per EndpointName+VariantName."""
         try:
             variants = set(variant_names) | self._cw.dimension_values(
-                SAGEMAKER_NAMESPACE, "Invocations", {"EndpointName": endpoint_name}, "VariantName"
+                _invocations({"EndpointName": endpoint_name}), "VariantName"
             )
             return round(
                 sum(
-                    self._cw.sum(
-                        SAGEMAKER_NAMESPACE,
-                        "Invocations",
-                        {"EndpointName": endpoint_name, "VariantName": variant},
-                        start,
-                        end,
-                    )
+                    self._cw.sum(_invocations({"EndpointName": endpoint_name, "VariantName": variant}), start, end)
                     for variant in sorted(variants)
                 )
             )
@@ -217,7 +215,7 @@ class EndpointMetrics:
         try:
             return round(
                 sum(
-                    self._cw.sum(SAGEMAKER_NAMESPACE, "Invocations", {"InferenceComponentName": name}, start, end)
+                    self._cw.sum(_invocations({"InferenceComponentName": name}), start, end)
                     for name in sorted(set(component_names))
                 )
             )
@@ -241,14 +239,14 @@ class EndpointMetrics:
 
         def by_hour(dimensions: dict[str, str]) -> dict[str, float]:
             hours: dict[str, float] = {}
-            for at, value in self._cw.datapoints(SAGEMAKER_NAMESPACE, "Invocations", dimensions, start, end, period):
+            for at, value in self._cw.datapoints(_invocations(dimensions), start, end, period):
                 key = iso(at.astimezone(UTC).replace(minute=0, second=0, microsecond=0))
                 hours[key] = hours.get(key, 0.0) + value
             return hours
 
         try:
             variants = set(variant_names) | self._cw.dimension_values(
-                SAGEMAKER_NAMESPACE, "Invocations", {"EndpointName": endpoint_name}, "VariantName"
+                _invocations({"EndpointName": endpoint_name}), "VariantName"
             )
             per_variant = {v: by_hour({"EndpointName": endpoint_name, "VariantName": v}) for v in sorted(variants)}
             per_component = {c: by_hour({"InferenceComponentName": c}) for c in sorted(set(components))}
@@ -264,7 +262,11 @@ class EndpointMetrics:
     ) -> dict[str, int]:
         try:
             return {
-                m.label: round(self._cw.sum(m.namespace, m.metric_name, {m.dimension_name: endpoint_name}, start, end))
+                m.label: round(
+                    self._cw.sum(
+                        MetricSeries(m.namespace, m.metric_name, {m.dimension_name: endpoint_name}), start, end
+                    )
+                )
                 for m in metrics
             }
         except MetricsUnavailable as exc:
