@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .prompts import PROFILE_AGE_RESTRICTED, PROFILE_GENERAL
+
+T = TypeVar("T")
 
 TRAINING_FILE = "training.jsonl"
 CATALOG_FILE = "catalog.jsonl"
@@ -74,17 +76,23 @@ def parse_pair(value: Any) -> Pair | None:
     return Pair(str(query), str(language), str(title_id))
 
 
+def _parsed_lines(path: Path, parse: Callable[[Any], T | None], what: str) -> list[T]:
+    """Every JSON line of the file, parsed; the first line that does not parse stops the job, named."""
+    parsed = []
+    for number, value in _json_lines(path):
+        item = parse(value)
+        if item is None:
+            raise DataError(f"{path.name} line {number}: not {what}")
+        parsed.append(item)
+    return parsed
+
+
 def read_pairs(channel: Path) -> list[Pair]:
     """training.jsonl from the train channel (a directory, or the file itself)."""
     path = channel / TRAINING_FILE if channel.is_dir() else channel
     if not path.is_file():
         raise DataError(f"no {TRAINING_FILE} in the train channel {channel}")
-    pairs = []
-    for number, value in _json_lines(path):
-        pair = parse_pair(value)
-        if pair is None:
-            raise DataError(f"{path.name} line {number}: not a training pair (query, query_language, title_id)")
-        pairs.append(pair)
+    pairs = _parsed_lines(path, parse_pair, "a training pair (query, query_language, title_id)")
     if not pairs:
         raise DataError(f"{path} holds no training pair")
     return pairs
@@ -115,13 +123,7 @@ def find_catalog(catalog_channel: Path | None, train_channel: Path) -> Path | No
 def read_catalog(path: Path | None) -> list[CatalogTitle]:
     if path is None:
         return []
-    titles = []
-    for number, value in _json_lines(path):
-        title = parse_catalog_title(value)
-        if title is None:
-            raise DataError(f"{path.name} line {number}: not a catalog title (title_id missing)")
-        titles.append(title)
-    return titles
+    return _parsed_lines(path, parse_catalog_title, "a catalog title (title_id missing)")
 
 
 def _unit_hash(seed: int, *parts: str) -> float:
