@@ -115,7 +115,7 @@ def test_function_settings_name_the_missing_variable() -> None:
             **function_settings({"experiment_exemptions": {"account_ids": ["111122223333", "444455556666"]}}),
         }
     )
-    assert ok.exempt_account_ids == frozenset({"111122223333", "444455556666"})
+    assert ok.exemptions.account_ids == frozenset({"111122223333", "444455556666"})
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ from mlgov_runtime.capacity.logic import CapacityReadError, EndpointGone
 from mlgov_runtime.capacity.settings import CapacitySettings
 from mlgov_runtime.capacity.settings import settings as capacity_settings
 from mlgov_runtime.core.entry import Entry
-from mlgov_runtime.core.exemptions import ExemptionPolicy
 
 SERVICE = "capacity-check"
 METRIC = "EndpointCanScaleToZero"
@@ -39,7 +38,7 @@ def _checker(request: CapacityRequest, own_account: str, settings: CapacitySetti
         request.account_id,
         request.region,
         settings.policy,
-        ExemptionPolicy(settings.exempt_prefix, settings.exempt_account_ids, settings.exempt_ou_ids),
+        settings.exemptions,
         ou_resolver=lambda account: ou_ancestors(home.client("organizations"), account),
     )
 

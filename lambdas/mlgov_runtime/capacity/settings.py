@@ -8,16 +8,8 @@ from typing import Literal
 
 from mlgov_runtime.capacity.logic import CapacityPolicy
 from mlgov_runtime.capacity.schedule import ScheduleError, Window, zone
-from mlgov_runtime.core.env import (
-    IDEMPOTENCY_TABLE_NAME,
-    TABLE,
-    Env,
-    FindingsChannelEnv,
-    IdempotencyEnv,
-    Lazy,
-    SettingsError,
-    required,
-)
+from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.core.model import all_match, received, setting, settings_model, variable
 from mlgov_runtime.core.shared_settings import shared
 from mlgov_runtime.lineage_audit.settings import ExperimentExemptions
@@ -145,16 +137,14 @@ class Received:
 @dataclass(frozen=True, kw_only=True)
 class CapacitySettings(FindingsChannelEnv, IdempotencyEnv):
     policy: CapacityPolicy
-    exempt_prefix: str = "experiment-"
-    exempt_account_ids: frozenset[str] = frozenset()
-    exempt_ou_ids: frozenset[str] = frozenset()
+    exemptions: ExemptionPolicy
     member_audit_role_name: str | None = None
 
 
 def load_capacity_settings(env: Env) -> CapacitySettings:
     channel = FindingsChannelEnv.read(env)
     got = received(env, Received)
-    cap, ex, hours = got.capacity, got.experiment_exemptions, got.capacity.business_hours
+    cap, hours = got.capacity, got.capacity.business_hours
     try:
         window = Window.parse(hours.days, hours.start, hours.end)
     except ScheduleError as exc:
@@ -172,12 +162,9 @@ def load_capacity_settings(env: Env) -> CapacitySettings:
     )
     return CapacitySettings(
         **channel,
-        idempotency_table=required(env, IDEMPOTENCY_TABLE_NAME, TABLE, "a DynamoDB table name"),
-        idempotency_ttl_seconds=got.idempotency_ttl_seconds,
+        **IdempotencyEnv.with_ttl(env, got.idempotency_ttl_seconds),
         policy=policy,
-        exempt_prefix=ex.endpoint_name_prefix,
-        exempt_account_ids=frozenset(ex.account_ids),
-        exempt_ou_ids=frozenset(ex.organizational_unit_ids),
+        exemptions=got.experiment_exemptions.policy(),
         member_audit_role_name=got.member_audit_role_name,
     )
 

@@ -106,9 +106,14 @@ class IdempotencyEnv:
         ttl = env.get(IDEMPOTENCY_TTL_SECONDS, "3600")
         if not ttl.isdigit() or not 60 <= int(ttl) <= 604_800:
             raise SettingsError(f"environment variable {IDEMPOTENCY_TTL_SECONDS}: {ttl!r} is not 60..604800 seconds")
+        return IdempotencyEnv.with_ttl(env, int(ttl))
+
+    @staticmethod
+    def with_ttl(env: Env, ttl_seconds: int) -> dict[str, Any]:
+        """The table from the environment; the TTL as it arrived with the capability's settings."""
         return {
             "idempotency_table": required(env, IDEMPOTENCY_TABLE_NAME, TABLE, "a DynamoDB table name"),
-            "idempotency_ttl_seconds": int(ttl),
+            "idempotency_ttl_seconds": ttl_seconds,
         }
 
 

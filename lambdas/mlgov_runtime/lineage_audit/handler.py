@@ -12,7 +12,6 @@ from mlgov_runtime.adapters.organizations import ou_ancestors
 from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
 from mlgov_runtime.adapters.serving_index import ServingIndex
 from mlgov_runtime.core.entry import Entry
-from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor, EndpointOutcome, close_vanished, report_endpoint
 from mlgov_runtime.lineage_audit.events import AuditRequest, parse_audit_request
 from mlgov_runtime.lineage_audit.logic import PackagePolicy
@@ -39,11 +38,7 @@ def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSet
         SageMakerLineageReader(aws.client("sagemaker")),
         request.account_id,
         request.region,
-        ExemptionPolicy(
-            endpoint_name_prefix=settings.exempt_prefix,
-            account_ids=settings.exempt_account_ids,
-            organizational_unit_ids=settings.exempt_ou_ids,
-        ),
+        settings.exemptions,
         ou_resolver=resolve_ous,
         policy=PackagePolicy(
             settings.allowed_package_groups, settings.allowed_package_accounts, settings.challenger_traffic_fraction

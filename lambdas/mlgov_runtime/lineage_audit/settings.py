@@ -6,16 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlgov_runtime.challenger.knobs import Thresholds as ChallengerKnobs
-from mlgov_runtime.core.env import (
-    IDEMPOTENCY_TABLE_NAME,
-    TABLE,
-    Env,
-    FindingsChannelEnv,
-    IdempotencyEnv,
-    Lazy,
-    optional,
-    required,
-)
+from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, optional
+from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.core.model import all_match, received, setting, settings_model
 from mlgov_runtime.core.shared_settings import shared
 
@@ -40,6 +32,11 @@ class ExperimentExemptions:
     account_ids: list[str] = setting(factory=list, check=_accounts)
     organizational_unit_ids: list[str] = setting(factory=list, check=_ous)
 
+    def policy(self) -> ExemptionPolicy:
+        return ExemptionPolicy(
+            self.endpoint_name_prefix, frozenset(self.account_ids), frozenset(self.organizational_unit_ids)
+        )
+
 
 Section = ExperimentExemptions
 
@@ -58,9 +55,7 @@ class Received:
 
 @dataclass(frozen=True, kw_only=True)
 class EndpointAuditSettings(FindingsChannelEnv, IdempotencyEnv):
-    exempt_prefix: str = "experiment-"
-    exempt_account_ids: frozenset[str] = frozenset()
-    exempt_ou_ids: frozenset[str] = frozenset()
+    exemptions: ExemptionPolicy
     member_audit_role_name: str | None = None
     # Approved packages may serve only from these groups (empty: any) and accounts (besides the endpoint's).
     allowed_package_groups: frozenset[str] = frozenset()
@@ -72,14 +67,10 @@ class EndpointAuditSettings(FindingsChannelEnv, IdempotencyEnv):
 def load_endpoint_audit_settings(env: Env) -> EndpointAuditSettings:
     channel = FindingsChannelEnv.read(env)
     got = received(env, Received)
-    ex = got.experiment_exemptions
     return EndpointAuditSettings(
         **channel,
-        idempotency_table=required(env, IDEMPOTENCY_TABLE_NAME, TABLE, "a DynamoDB table name"),
-        idempotency_ttl_seconds=got.idempotency_ttl_seconds,
-        exempt_prefix=ex.endpoint_name_prefix,
-        exempt_account_ids=frozenset(ex.account_ids),
-        exempt_ou_ids=frozenset(ex.organizational_unit_ids),
+        **IdempotencyEnv.with_ttl(env, got.idempotency_ttl_seconds),
+        exemptions=got.experiment_exemptions.policy(),
         member_audit_role_name=got.member_audit_role_name,
         allowed_package_groups=frozenset(got.watched_model_package_groups),
         allowed_package_accounts=frozenset(got.package_account_ids),
