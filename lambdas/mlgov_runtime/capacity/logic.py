@@ -4,7 +4,7 @@ report; the reader is injected (autoscaling.py, or a fake in unit tests)."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -18,6 +18,8 @@ from mlgov_runtime.capacity.schedule import (
     week_start,
     weekly_times,
 )
+from mlgov_runtime.core.endpoint_reads import EndpointReads
+from mlgov_runtime.core.findings import endpoint_identity
 
 VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 COPIES_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
@@ -68,11 +70,7 @@ class CapacityReadError(Exception):
     """Something could not be read (access denied, throttled after retries, service error)."""
 
 
-class CapacityReader(Protocol):
-    def describe_endpoint(self, name: str) -> Mapping[str, Any]: ...
-    def describe_endpoint_config(self, name: str) -> Mapping[str, Any]: ...
-    def list_endpoint_tags(self, endpoint_arn: str) -> dict[str, str]: ...
-    def list_endpoint_names(self) -> Iterable[str]: ...
+class CapacityReader(EndpointReads, Protocol):
     def inference_components(self, endpoint_name: str) -> list[str]: ...
     def endpoint_of_component(self, component: str) -> str: ...
     def scalable_targets(self, resource_ids: Sequence[str] | None) -> list[Mapping[str, Any]]: ...
@@ -204,11 +202,7 @@ class CapacityAudit:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "endpoint_name": self.endpoint_name,
-            "endpoint_arn": self.endpoint_arn,
-            "account_id": self.account_id,
-            "region": self.region,
-            "verdict": self.verdict.value,
+            **endpoint_identity(self),
             "production": self.production,
             "endpoint_status": self.status,
             "minimum": self.minimum,

@@ -102,19 +102,37 @@ def store_and_publish(sink: FindingSink, finding: Finding) -> bool:
     return True
 
 
-class AuditedEndpoint(Protocol):
-    """One endpoint's audit verdict, as the endpoint checks (lineage audit, capacity) record it."""
+class EndpointVerdict(Protocol):
+    """Which endpoint a check judged and its verdict, as every endpoint check records them."""
 
     @property
     def endpoint_name(self) -> str: ...
+    @property
+    def endpoint_arn(self) -> str | None: ...
     @property
     def account_id(self) -> str: ...
     @property
     def region(self) -> str: ...
     @property
-    def reasons(self) -> list[str]: ...
-    @property
     def verdict(self) -> Enum: ...
+
+
+def endpoint_identity(record: EndpointVerdict) -> dict[str, Any]:
+    """The keys every endpoint check's JSON row starts with (CONTRACTS.md: `mlgov audit` and its siblings)."""
+    return {
+        "endpoint_name": record.endpoint_name,
+        "endpoint_arn": record.endpoint_arn,
+        "account_id": record.account_id,
+        "region": record.region,
+        "verdict": record.verdict.value,
+    }
+
+
+class AuditedEndpoint(EndpointVerdict, Protocol):
+    """An endpoint check's verdict with its reasons (lineage audit, capacity)."""
+
+    @property
+    def reasons(self) -> list[str]: ...
 
 
 def endpoint_resolution(

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mlgov_runtime.core.arns import sagemaker_arn
+from mlgov_runtime.core.endpoint_reads import EndpointReads
 from mlgov_runtime.core.exemptions import ExemptionPolicy
+from mlgov_runtime.core.findings import endpoint_identity
 from mlgov_runtime.lineage_audit.pins import PinProblem, PinReader, check_container_pins, provenance
 
 GOVERNANCE_TAG = "ModelPackageName"
@@ -69,15 +71,11 @@ class ReadFailure(Exception):
     """The resource could not be read: access denied, throttled after retries, service error."""
 
 
-class LineageReader(Protocol):
+class LineageReader(EndpointReads, Protocol):
     """What the audit needs from SageMaker; adapters implement it, tests fake it."""
 
-    def describe_endpoint(self, name: str) -> Mapping[str, Any]: ...
-    def describe_endpoint_config(self, name: str) -> Mapping[str, Any]: ...
     def describe_model(self, name: str) -> Mapping[str, Any]: ...
     def describe_model_package(self, name_or_arn: str) -> Mapping[str, Any]: ...
-    def list_endpoint_tags(self, endpoint_arn: str) -> dict[str, str]: ...
-    def list_endpoint_names(self) -> Iterable[str]: ...
     def list_inference_component_names(self, endpoint_name: str) -> Iterable[str]: ...
     def describe_inference_component(self, name: str) -> Mapping[str, Any]: ...
 
@@ -187,11 +185,7 @@ class EndpointAudit:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "endpoint_name": self.endpoint_name,
-            "endpoint_arn": self.endpoint_arn,
-            "account_id": self.account_id,
-            "region": self.region,
-            "verdict": self.verdict.value,
+            **endpoint_identity(self),
             "reasons": list(self.reasons),
             "variants": [v.to_dict() for v in self.variants],
             "inference_components": [c.to_dict() for c in self.inference_components],

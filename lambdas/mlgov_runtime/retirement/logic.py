@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from mlgov_runtime.core.arns import sagemaker_arn
+from mlgov_runtime.core.findings import endpoint_identity
 from mlgov_runtime.retirement import prices
 
 PURPOSES = ("active", "testing", "retiring", "retired")
@@ -205,11 +206,7 @@ class RetirementCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "endpoint_name": self.endpoint_name,
-            "endpoint_arn": self.endpoint_arn,
-            "account_id": self.account_id,
-            "region": self.region,
-            "verdict": self.verdict.value,
+            **endpoint_identity(self),
             "invocations_24h": self.invocations_24h,
             "window_hours": self.window_hours,
             "served_versions": self.served_versions,
