@@ -145,24 +145,19 @@ def check_guardrails(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig, en
             g_alpha,
         )
         rate_c, rate_p = c.cart_adds / c.impressions, p.cart_adds / p.impressions
-        breached = enough and cmp.beyond_null
-        out.append(
-            GuardrailResult(
-                name="cart_add_rate",
-                breached=breached,
-                challenger_value=rate_c,
-                production_value=rate_p,
-                threshold=cfg.cart_add_ratio_min,
-                statistics={**cmp.as_dict(), "minimum_sample_met": enough},
-                reason=(
-                    f"Guardrail cart_add_rate breached: the challenger's cart-add rate {pct(rate_c)} is below "
-                    f"production's {pct(rate_p)} (ratio upper bound {cmp.upper:.3g} with {g_conf} confidence); "
-                    "reject the package: it turns fewer recommendations into cart additions."
-                )
-                if breached
-                else None,
-            )
+        result = rate_guardrail(
+            "cart_add_rate",
+            cmp,
+            rate_c,
+            rate_p,
+            cfg.cart_add_ratio_min,
+            f"Guardrail cart_add_rate breached: the challenger's cart-add rate {pct(rate_c)} is below "
+            f"production's {pct(rate_p)} (ratio upper bound {cmp.upper:.3g} with {g_conf} confidence); "
+            "reject the package: it turns fewer recommendations into cart additions.",
+            extra_condition=enough,
         )
+        result.statistics["minimum_sample_met"] = enough
+        out.append(result)
     return out
 
 
