@@ -388,6 +388,10 @@ def _snapshot_stale() -> Finding:
     return snapshot_age._finding(ctx, audit, "STALE", packages, 60)
 
 
+def _registered_kinds(capability: str) -> tuple[str, ...]:
+    return next(c.kinds for c in CAPABILITIES if c.name == capability)
+
+
 CASES: dict[str, Callable[[], Finding]] = {
     "UNREGISTERED_ENDPOINT": _unregistered,
     "ENDPOINT_AUDIT_ERROR": _audit_error,
@@ -395,21 +399,8 @@ CASES: dict[str, Callable[[], Finding]] = {
     "COVERAGE_CHECK_FAILED": _coverage_failed,
     "RETRAINING_FAILED": _retraining_failed,
     "CHALLENGER_REVIEW_INCOMPLETE": _review_incomplete,
-    **{
-        k: _challenger(k)
-        for k in (
-            "CHALLENGER_REJECTED",
-            "CHALLENGER_INVALID",
-            "CHALLENGER_INSUFFICIENT_DATA",
-            "CHALLENGER_START_REFUSED",
-            "CHALLENGER_FAILED",
-            "CHALLENGER_RETENTION_REGRESSION",
-            "CHALLENGER_DATA_MISSING",
-            "CHALLENGER_APPROVAL_REQUESTED",
-            "CHALLENGER_PROMOTION_NOT_APPROVED",
-            "CHALLENGER_REAPPROVED_WITHOUT_COMMENT",
-        )
-    },
+    # _challenger builds each registered challenger kind; a kind it does not know fails its case.
+    **{k: _challenger(k) for k in _registered_kinds("challenger") if k != "CHALLENGER_REVIEW_INCOMPLETE"},
     "SERVERLESS_COLD_START_RISK": _cold_start,
     "ENDPOINT_CAN_SCALE_TO_ZERO": _capacity("ENDPOINT_CAN_SCALE_TO_ZERO", "AllTraffic may scale to 0 instances."),
     "ENDPOINT_WITHOUT_AUTOSCALING": _capacity("ENDPOINT_WITHOUT_AUTOSCALING", "AllTraffic has no scalable target."),
