@@ -30,7 +30,7 @@ from mlgov_runtime.approvals.settings import Approvals as _Approvals
 from mlgov_runtime.capacity.settings import Capacity as _Capacity
 from mlgov_runtime.challenger.settings import Challenger as _Challenger
 from mlgov_runtime.core.cron import schedule, schedule_problem
-from mlgov_runtime.core.model import RULES, KeyProblem, hints
+from mlgov_runtime.core.model import RULES, KeyProblem, all_match, hints
 from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
 from mlgov_runtime.core.shared_settings import Shared
 from mlgov_runtime.lineage_audit.settings import ExperimentExemptions as _ExperimentExemptions
@@ -51,13 +51,6 @@ CONTEXT_KEY = "mlgov"
 
 class SettingsError(ValueError):
     """A bad setting: the message names the key and what is allowed."""
-
-
-def _all_match(values: list[str], pattern: str, what: str) -> list[str]:
-    for value in values:
-        if not re.fullmatch(pattern, value):
-            raise ValueError(f"{value!r} is not {what}")
-    return values
 
 
 class _Strict(BaseModel):
@@ -294,7 +287,7 @@ class Guardrails(_Strict):
     @field_validator("target_ou_ids", "governance_target_ids")
     @classmethod
     def _targets(cls, value: list[str]) -> list[str]:
-        return _all_match(
+        return all_match(
             value, r"(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}|\d{12})", "an OU, root or account id"
         )
 
@@ -310,19 +303,19 @@ class Guardrails(_Strict):
     )
     @classmethod
     def _roles(cls, value: list[str]) -> list[str]:
-        return _all_match(value, ROLE_ARN_PATTERN, "an IAM role ARN (wildcards allowed)")
+        return all_match(value, ROLE_ARN_PATTERN, "an IAM role ARN (wildcards allowed)")
 
     @field_validator("product_function_arns")
     @classmethod
     def _functions(cls, value: list[str]) -> list[str]:
-        return _all_match(
+        return all_match(
             value, r"arn:(aws[a-z-]*|\*):lambda:[a-z0-9*-]+:(\d{12}|\*):function:[\w*:-]{1,140}", "a Lambda ARN"
         )
 
     @field_validator("product_state_machine_arns")
     @classmethod
     def _machines(cls, value: list[str]) -> list[str]:
-        return _all_match(
+        return all_match(
             value,
             r"arn:(aws[a-z-]*|\*):states:[a-z0-9*-]+:(\d{12}|\*):stateMachine:[\w*-]{1,80}",
             "a state machine ARN",
@@ -331,14 +324,14 @@ class Guardrails(_Strict):
     @field_validator("serving_repository_names")
     @classmethod
     def _repositories(cls, value: list[str]) -> list[str]:
-        return _all_match(
+        return all_match(
             value, r"(?:[a-z0-9*]+(?:[._-][a-z0-9*]+)*/)*[a-z0-9*]+(?:[._-][a-z0-9*]+)*", "an ECR repository name"
         )
 
     @field_validator("governance_tag_keys")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
-        return _all_match(value, r"[\w.:/=+@-]{1,128}", "a tag key")
+        return all_match(value, r"[\w.:/=+@-]{1,128}", "a tag key")
 
     @model_validator(mode="after")
     def _exempt_roles_on_the_protected_path(self) -> Guardrails:
