@@ -36,6 +36,20 @@ class GuardrailsStack(Stack):
             )
 
 
+# Managed policy name -> (construct id, description).
+DENY_POLICIES = {
+    "mlgov-guardrails": ("GuardrailsDenyPolicy", "ML governance guardrails (the SCP statements, for one account)"),
+    "mlgov-guardrails-evidence": (
+        "GuardrailsEvidenceDenyPolicy",
+        "ML governance guardrails: registry writes, mlgov events and recommendation metrics",
+    ),
+    "mlgov-guardrails-product": (
+        "GuardrailsProductDenyPolicy",
+        "ML governance guardrails: the product's functions and state machines (mlgov-product-guard)",
+    ),
+}
+
+
 class AccountGuardrailsStack(Stack):
     """Without Organizations: a managed policy to attach to human roles, and a boundary for roles
     that may create roles (the boundary also allows everything the deny list does not cover)."""
@@ -43,34 +57,16 @@ class AccountGuardrailsStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         documents = account_policies(settings)
-        self.deny_policy = iam.ManagedPolicy(
-            self,
-            "GuardrailsDenyPolicy",
-            managed_policy_name="mlgov-guardrails",
-            description="ML governance guardrails (the SCP statements, for one account)",
-            document=iam.PolicyDocument.from_json(documents["mlgov-guardrails"]),
-        )
-        # IAM's 6,144-character limit: the other denies are further policies for the same human roles.
-        self.evidence_deny_policy = iam.ManagedPolicy(
-            self,
-            "GuardrailsEvidenceDenyPolicy",
-            managed_policy_name="mlgov-guardrails-evidence",
-            description="ML governance guardrails: registry writes, mlgov events and recommendation metrics",
-            document=iam.PolicyDocument.from_json(documents["mlgov-guardrails-evidence"]),
-        )
-        self.product_deny_policy = iam.ManagedPolicy(
-            self,
-            "GuardrailsProductDenyPolicy",
-            managed_policy_name="mlgov-guardrails-product",
-            description="ML governance guardrails: the product's functions and state machines (mlgov-product-guard)",
-            document=iam.PolicyDocument.from_json(documents["mlgov-guardrails-product"]),
-        )
-        self.boundary = iam.ManagedPolicy(
-            self,
+        # IAM's 6,144-character limit: the denies are several policies for the same human roles.
+        self.deny_policies = {
+            name: self._managed_policy(construct_id, name, description, documents[name])
+            for name, (construct_id, description) in DENY_POLICIES.items()
+        }
+        self.boundary = self._managed_policy(
             "GuardrailsBoundary",
-            managed_policy_name="mlgov-guardrails-boundary",
-            description="Permissions boundary: everything except what the ML governance guardrails deny",
-            document=iam.PolicyDocument.from_json(permissions_boundary(settings)),
+            "mlgov-guardrails-boundary",
+            "Permissions boundary: everything except what the ML governance guardrails deny",
+            permissions_boundary(settings),
         )
         NagSuppressions.add_resource_suppressions(
             self.boundary,
@@ -81,4 +77,15 @@ class AccountGuardrailsStack(Stack):
                     "every action the guardrail denies do not remove, so it allows * and denies the guardrails.",
                 }
             ],
+        )
+
+    def _managed_policy(
+        self, construct_id: str, name: str, description: str, document: dict[str, Any]
+    ) -> iam.ManagedPolicy:
+        return iam.ManagedPolicy(
+            self,
+            construct_id,
+            managed_policy_name=name,
+            description=description,
+            document=iam.PolicyDocument.from_json(document),
         )

@@ -10,7 +10,7 @@ protected path), inside the organization.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import aws_cdk as cdk
@@ -75,38 +75,56 @@ def trusted_role_arns(governance_account: str, governance_region: str, partition
     ]
 
 
-class MemberRoleStack(Stack):
-    """Self-contained (no assets, no bootstrap): what a StackSet deploys into member accounts."""
+ACCOUNT_ID = r"^\d{12}$"
+ORGANIZATION_ID = r"^o-[a-z0-9]{10,32}$"
+REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
+
+
+def string_parameter(
+    stack: Stack, parameter_id: str, pattern: str, description: str, default: str | None
+) -> CfnParameter:
+    """A deploy-time parameter; without a default (None) it is asked for at deploy."""
+    return CfnParameter(
+        stack, parameter_id, type="String", allowed_pattern=pattern, description=description, default=default
+    )
+
+
+class MemberAccountStack(Stack):
+    """Self-contained (no assets, no bootstrap): what a StackSet deploys into member accounts, each naming
+    the governance account it serves."""
+
+    GOVERNANCE_ACCOUNT = "The governance account"  # the parameter's description: what that account does here
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, synthesizer=cdk.BootstraplessSynthesizer(), **kwargs)
-        governance = CfnParameter(
-            self,
-            "GovernanceAccountId",
-            type="String",
-            allowed_pattern=r"^\d{12}$",
-            description="The account running the org-wide scan and the audit (its roles are trusted)",
-            default=settings.org_scan.governance_account_id,  # None: asked for at deploy
+        self.governance = string_parameter(
+            self, "GovernanceAccountId", ACCOUNT_ID, self.GOVERNANCE_ACCOUNT, settings.org_scan.governance_account_id
         )
-        organization = CfnParameter(
+
+    def governance_region(self, description: str, settings: Settings) -> CfnParameter:
+        return string_parameter(self, "GovernanceRegion", REGION, description, settings.org_scan.governance_region)
+
+
+class MemberRoleStack(MemberAccountStack):
+    """The read-only role the scan and the audit assume."""
+
+    GOVERNANCE_ACCOUNT = "The account running the org-wide scan and the audit (its roles are trusted)"
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, settings=settings, **kwargs)
+        organization = string_parameter(
             self,
             "OrganizationId",
-            type="String",
-            allowed_pattern=r"^o-[a-z0-9]{10,32}$",
-            description="Only principals of this organization may assume the role",
-            default=settings.organization_id,
+            ORGANIZATION_ID,
+            "Only principals of this organization may assume the role",
+            settings.organization_id,
         )
-        region = CfnParameter(
-            self,
-            "GovernanceRegion",
-            type="String",
-            allowed_pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
-            description="The region the governance stack runs in (its scan and audit roles carry its name)",
-            default=settings.org_scan.governance_region,  # None: asked for at deploy
+        region = self.governance_region(
+            "The region the governance stack runs in (its scan and audit roles carry its name)", settings
         )
         partition = Aws.PARTITION
         trusted = trusted_role_arns(
-            governance.value_as_string, region.value_as_string, partition, settings.guardrails.protected_role_path
+            self.governance.value_as_string, region.value_as_string, partition, settings.guardrails.protected_role_path
         )
         self.role = iam.Role(
             self,
@@ -114,7 +132,7 @@ class MemberRoleStack(Stack):
             role_name=member_role_name(settings),
             description="mlgov: read-only SageMaker lineage for the org-wide scan and the endpoint audit",
             max_session_duration=Duration.hours(1),
-            assumed_by=iam.AccountPrincipal(governance.value_as_string).with_conditions(
+            assumed_by=iam.AccountPrincipal(self.governance.value_as_string).with_conditions(
                 {
                     "ArnEquals": {"aws:PrincipalArn": trusted},
                     "StringEquals": {"aws:PrincipalOrgID": organization.value_as_string},
@@ -217,29 +235,16 @@ class MemberRoleStackSetStack(Stack):
         )
 
 
-class MemberForwardingStack(Stack):
-    """Self-contained, one per member account and region: SageMaker (and Application Auto Scaling) events
-    to the governance account's default bus, so an endpoint created there is audited within a minute."""
+class MemberForwardingStack(MemberAccountStack):
+    """One per member account and region: SageMaker (and Application Auto Scaling) events to the governance
+    account's default bus, so an endpoint created there is audited within a minute."""
+
+    GOVERNANCE_ACCOUNT = "The account whose default bus receives the events"
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, synthesizer=cdk.BootstraplessSynthesizer(), **kwargs)
-        governance = CfnParameter(
-            self,
-            "GovernanceAccountId",
-            type="String",
-            allowed_pattern=r"^\d{12}$",
-            description="The account whose default bus receives the events",
-            default=settings.org_scan.governance_account_id,
-        )
-        region = CfnParameter(
-            self,
-            "GovernanceRegion",
-            type="String",
-            allowed_pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
-            description="The region of the governance account's bus",
-            default=settings.org_scan.governance_region,
-        )
-        bus = f"arn:{Aws.PARTITION}:events:{region.value_as_string}:{governance.value_as_string}:event-bus/default"
+        super().__init__(scope, construct_id, settings=settings, **kwargs)
+        region = self.governance_region("The region of the governance account's bus", settings)
+        bus = f"arn:{Aws.PARTITION}:events:{region.value_as_string}:{self.governance.value_as_string}:event-bus/default"
         # An organization-wide bus policy needs a role on a cross-account target (EventBridge PutTargets).
         role = iam.Role(
             self,
@@ -260,7 +265,7 @@ class MemberForwardingStack(Stack):
         member = cdk.CfnCondition(
             self,
             "IsMemberAccount",
-            expression=cdk.Fn.condition_not(cdk.Fn.condition_equals(Aws.ACCOUNT_ID, governance.value_as_string)),
+            expression=cdk.Fn.condition_not(cdk.Fn.condition_equals(Aws.ACCOUNT_ID, self.governance.value_as_string)),
         )
         events.CfnRule(
             self,
@@ -278,15 +283,16 @@ class MemberForwardingStack(Stack):
 
 def member_template(settings: Settings) -> dict[str, Any]:
     """The member role stack's template, synthesized on its own (a StackSet carries it inline)."""
-    app = cdk.App()
-    MemberRoleStack(app, c.MEMBER_ROLE_STACK_NAME, settings=settings)
-    template: dict[str, Any] = app.synth().get_stack_by_name(c.MEMBER_ROLE_STACK_NAME).template
-    return template
+    return _template_alone(MemberRoleStack, c.MEMBER_ROLE_STACK_NAME, settings)
 
 
 def forwarding_template(settings: Settings) -> dict[str, Any]:
     """The event forwarding stack's template, synthesized on its own (a StackSet carries it inline)."""
+    return _template_alone(MemberForwardingStack, c.MEMBER_FORWARDING_STACK_NAME, settings)
+
+
+def _template_alone(stack_class: Callable[..., Stack], stack_name: str, settings: Settings) -> dict[str, Any]:
     app = cdk.App()
-    MemberForwardingStack(app, c.MEMBER_FORWARDING_STACK_NAME, settings=settings)
-    template: dict[str, Any] = app.synth().get_stack_by_name(c.MEMBER_FORWARDING_STACK_NAME).template
+    stack_class(app, stack_name, settings=settings)
+    template: dict[str, Any] = app.synth().get_stack_by_name(stack_name).template
     return template
