@@ -170,6 +170,21 @@ def _service_sources(queue: sqs.Queue) -> list[Any]:
     return sources
 
 
+def deny_everyone(
+    sid: str, actions: Sequence[str], resources: Sequence[str], conditions: dict[str, Any] | None = None
+) -> iam.PolicyStatement:
+    """A resource-policy statement that denies every principal (but those the conditions exempt), whatever
+    their own IAM policies allow."""
+    return iam.PolicyStatement(
+        sid=sid,
+        effect=iam.Effect.DENY,
+        principals=[iam.AnyPrincipal()],
+        actions=list(actions),
+        resources=list(resources),
+        conditions=conditions,
+    )
+
+
 def only_senders(queue: sqs.Queue, role_arns: Sequence[str] = ()) -> None:
     """Nobody but these roles and the services acting for the rules the queue already serves may send to
     it, whatever their own IAM policies allow (a planted message would be redriven as a real one)."""
@@ -182,14 +197,7 @@ def only_senders(queue: sqs.Queue, role_arns: Sequence[str] = ()) -> None:
     if not conditions["ArnNotEquals"]:
         conditions = {}
     queue.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="OnlyItsProducersSend",
-            effect=iam.Effect.DENY,
-            principals=[iam.AnyPrincipal()],
-            actions=["sqs:SendMessage"],
-            resources=[queue.queue_arn],
-            conditions=conditions or None,
-        )
+        deny_everyone("OnlyItsProducersSend", ["sqs:SendMessage"], [queue.queue_arn], conditions or None)
     )
 
 

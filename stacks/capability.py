@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
@@ -67,6 +68,30 @@ class CapabilityConstruct(Construct):
         """The one variable that carries this capability's settings to its functions: what its `Received`
         model (mlgov_runtime/<name>/settings.py) declares, from the validated settings."""
         return received_environment(self.settings, received_model(self.capability))
+
+    def other_account_statements(
+        self, organization_read: Sequence[str], *, only_organization_roles: bool = False
+    ) -> list[iam.PolicyStatement]:
+        """What judging endpoints of other accounts takes: resolving an account's OUs for OU-bound experiment
+        exemptions, and assuming the member audit role (with only_organization_roles, only roles in this
+        organization's accounts: an event naming any other account gets nothing)."""
+        statements = []
+        if self.settings.experiment_exemptions.organizational_unit_ids:
+            # ListParents has no resource-level permissions for accounts.
+            statements.append(
+                iam.PolicyStatement(sid="ResolveAccountOus", actions=list(organization_read), resources=["*"])
+            )
+        if self.settings.member_audit_role_name:
+            organization_id = self.settings.organization_id if only_organization_roles else None
+            statements.append(
+                iam.PolicyStatement(
+                    sid="AssumeMemberAuditRole",
+                    actions=["sts:AssumeRole"],
+                    resources=[f"arn:{Stack.of(self).partition}:iam::*:role/{self.settings.member_audit_role_name}"],
+                    conditions={"StringEquals": {"aws:ResourceOrgID": organization_id}} if organization_id else None,
+                )
+            )
+        return statements
 
     def event_rules(
         self, rules: Iterable[tuple[str, str, events.EventPattern | events.Schedule, events.IRuleTarget]]

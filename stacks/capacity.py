@@ -94,7 +94,7 @@ class Capacity(CapabilityConstruct):
     def _statements(self) -> list[iam.PolicyStatement]:
         stack = Stack.of(self)
         sm = f"arn:{stack.partition}:sagemaker:*:{stack.account}"
-        statements = [
+        return [
             iam.PolicyStatement(
                 sid="ReadEndpoints",
                 actions=list(p.ENDPOINT_READ),
@@ -106,20 +106,8 @@ class Capacity(CapabilityConstruct):
             iam.PolicyStatement(
                 sid="IdempotencyRecords", actions=list(IDEMPOTENCY), resources=[self.idempotency_table.table_arn]
             ),
+            *self.other_account_statements(p.ORGANIZATION_READ),
         ]
-        if self.settings.experiment_exemptions.organizational_unit_ids:
-            statements.append(
-                iam.PolicyStatement(sid="ResolveAccountOus", actions=list(p.ORGANIZATION_READ), resources=["*"])
-            )
-        if self.settings.member_audit_role_name:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="AssumeMemberAuditRole",
-                    actions=["sts:AssumeRole"],
-                    resources=[f"arn:{stack.partition}:iam::*:role/{self.settings.member_audit_role_name}"],
-                )
-            )
-        return statements
 
     def _build_rules(self) -> list[events.Rule]:
         target = targets.LambdaFunction(

@@ -11,7 +11,7 @@ from constructs import Construct
 
 from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import FINDINGS_PUBLISH, FINDINGS_WRITE
-from stacks.building_blocks import GovernedFunction, encrypted_table
+from stacks.building_blocks import GovernedFunction, deny_everyone, encrypted_table
 
 
 def service_key_users(partition: str, region: str, account: str) -> dict[str, str]:
@@ -85,14 +85,13 @@ class FindingsChannel(Construct):
     def seal(self) -> None:
         """Once every producer is granted: nobody else may publish findings (a forged RESOLVED finding
         would close a real violation's Jira issue), whatever their own IAM policies allow."""
+        publishers = [role.role_arn for role in self.publishers]
         self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyProducersPublish",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": [role.role_arn for role in self.publishers]}},
+            deny_everyone(
+                "OnlyProducersPublish",
+                ["sns:Publish"],
+                [self.topic.topic_arn],
+                {"ArnNotEquals": {"aws:PrincipalArn": publishers}},
             )
         )
 

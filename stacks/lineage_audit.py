@@ -103,7 +103,7 @@ class LineageAudit(CapabilityConstruct):
         stack = Stack.of(self)
         pin_reads = pin_read_statements(stack.partition)
         sm = f"arn:{stack.partition}:sagemaker:*:{stack.account}"
-        statements = [
+        return [
             iam.PolicyStatement(
                 sid="ReadEndpointLineage",
                 actions=[a for a in permissions.LINEAGE_READ if a not in permissions.UNSCOPED_LISTS],
@@ -133,29 +133,8 @@ class LineageAudit(CapabilityConstruct):
                 resources=[self.serving_index.table_arn],
             ),
             *pin_reads,
+            *self.other_account_statements(permissions.ORGANIZATION_READ, only_organization_roles=True),
         ]
-        if self.settings.experiment_exemptions.organizational_unit_ids:
-            # ListParents has no resource-level permissions for accounts.
-            statements.append(
-                iam.PolicyStatement(
-                    sid="ResolveAccountOus", actions=list(permissions.ORGANIZATION_READ), resources=["*"]
-                )
-            )
-        if self.settings.member_audit_role_name:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="AssumeMemberAuditRole",
-                    actions=["sts:AssumeRole"],
-                    resources=[f"arn:{stack.partition}:iam::*:role/{self.settings.member_audit_role_name}"],
-                    # Only roles in this organization's accounts: an event naming any other account gets nothing.
-                    conditions=(
-                        {"StringEquals": {"aws:ResourceOrgID": self.settings.organization_id}}
-                        if self.settings.organization_id
-                        else None
-                    ),
-                )
-            )
-        return statements
 
     def _environment(self) -> dict[str, str]:
         return {

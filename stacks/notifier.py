@@ -16,7 +16,7 @@ from mlgov.settings import routing_json
 from mlgov_runtime.core import env as function_env
 from mlgov_runtime.notifier import permissions
 from stacks import constants as c
-from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
+from stacks.building_blocks import GovernedFunction, alarm_at_one, deny_everyone, encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct
 
 SECRET_TEMPLATE = '{"slack_webhooks": {}, "jira": {}}'
@@ -74,13 +74,11 @@ class Notifier(CapabilityConstruct):
         )
         # Only the findings topic (and the operators' redrive) may send: identity policies cannot widen this.
         self.queue.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyTheFindingsTopicSends",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["sqs:SendMessage"],
-                resources=[self.queue.queue_arn],
-                conditions={
+            deny_everyone(
+                "OnlyTheFindingsTopicSends",
+                ["sqs:SendMessage"],
+                [self.queue.queue_arn],
+                {
                     "ArnNotEquals": {"aws:SourceArn": channel.topic.topic_arn},
                     "ArnNotLike": {"aws:PrincipalArn": list(settings.alert_routing.redrive_role_arns)},
                 },

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.retraining import permissions as p
-from stacks.building_blocks import GovernedFunction, alarm_at_one
+from stacks.building_blocks import GovernedFunction, alarm_at_one, deny_everyone
 from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,54 +100,31 @@ class Retraining(CapabilityConstruct):
         an object under the prefix (a write must carry If-None-Match: *, which fails on an existing key) or
         delete any version of one. Registration copies the training output there and pins the copy."""
         approved = self.bucket.arn_for_objects(f"{APPROVED_PREFIX}/*")
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="ApprovedModelsWriteOnce",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject"],
-                resources=[approved],
-                conditions={"Null": {"s3:if-none-match": "true"}},
-            )
-        )
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="ApprovedModelsNeverDeleted",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
-                resources=[approved],
-            )
-        )
-        # A replication rule elsewhere with this bucket as destination writes as S3's replication role, with no
-        # If-None-Match: a replicated object or delete marker would replace an approved artifact.
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="ApprovedModelsNotReplicatedInto",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:ReplicateObject", "s3:ReplicateDelete"],
-                resources=[approved],
-            )
-        )
-        # What keeps the prefix write-once (this policy, versioning, lifecycle expiry, Object Lock) changes only
-        # through a deploy. S3 still lets the account's root user rewrite the policy (lockout recovery).
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="WriteOnceControlsOnlyByDeploy",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=[
+        deployers = list(self.settings.guardrails.deployer_role_arns)
+        for statement in (
+            deny_everyone(
+                "ApprovedModelsWriteOnce", ["s3:PutObject"], [approved], {"Null": {"s3:if-none-match": "true"}}
+            ),
+            deny_everyone("ApprovedModelsNeverDeleted", ["s3:DeleteObject", "s3:DeleteObjectVersion"], [approved]),
+            # A replication rule elsewhere with this bucket as destination writes as S3's replication role, with no
+            # If-None-Match: a replicated object or delete marker would replace an approved artifact.
+            deny_everyone("ApprovedModelsNotReplicatedInto", ["s3:ReplicateObject", "s3:ReplicateDelete"], [approved]),
+            # What keeps the prefix write-once (this policy, versioning, lifecycle expiry, Object Lock) changes only
+            # through a deploy. S3 still lets the account's root user rewrite the policy (lockout recovery).
+            deny_everyone(
+                "WriteOnceControlsOnlyByDeploy",
+                [
                     "s3:PutBucketPolicy",
                     "s3:DeleteBucketPolicy",
                     "s3:PutBucketVersioning",
                     "s3:PutLifecycleConfiguration",
                     "s3:PutBucketObjectLockConfiguration",
                 ],
-                resources=[self.bucket.bucket_arn],
-                conditions={"ArnNotLike": {"aws:PrincipalArn": list(self.settings.guardrails.deployer_role_arns)}},
-            )
-        )
+                [self.bucket.bucket_arn],
+                {"ArnNotLike": {"aws:PrincipalArn": deployers}},
+            ),
+        ):
+            self.bucket.add_to_resource_policy(statement)
 
     # -- roles and functions
     def catalog_and_registry_statements(self) -> list[iam.PolicyStatement]:
