@@ -17,7 +17,7 @@ from mlgov.settings import Settings, received_model
 from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.registry import Capability
 from stacks import constants as c
-from stacks.building_blocks import RETENTION
+from stacks.building_blocks import RETENTION, GovernedFunction
 from stacks.findings_channel import FindingsChannel
 
 # What a Lambda invoke task retries: the Lambda service's own transient failures, never the function's errors.
@@ -68,6 +68,29 @@ class CapabilityConstruct(Construct):
         """The one variable that carries this capability's settings to its functions: what its `Received`
         model (mlgov_runtime/<name>/settings.py) declares, from the validated settings."""
         return received_environment(self.settings, received_model(self.capability))
+
+    def governed_function(
+        self,
+        construct_id: str,
+        *,
+        description: str,
+        environment: dict[str, str],
+        statements: list[iam.PolicyStatement],
+        handler: str | None = None,
+        **kwargs: Any,
+    ) -> GovernedFunction:
+        """A function of this capability: its registered handler unless another entry point is named, logs kept
+        for the configured retention."""
+        return GovernedFunction(
+            self,
+            construct_id,
+            description=description,
+            handler=handler or self.capability.handler,
+            environment=environment,
+            statements=statements,
+            log_retention_days=self.settings.log_retention_days,
+            **kwargs,
+        )
 
     def other_account_statements(
         self, organization_read: Sequence[str], *, only_organization_roles: bool = False

@@ -21,7 +21,7 @@ from mlgov_runtime.core import env
 from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.core.permissions import IDEMPOTENCY
 from stacks import constants as c
-from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
+from stacks.building_blocks import alarm_at_one, encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct, successful_calls
 
 SERVICE = "capacity-check"
@@ -49,14 +49,11 @@ class Capacity(CapabilityConstruct):
         )
         environment = function_environment(self.settings)
         environment[env.IDEMPOTENCY_TABLE_NAME] = self.idempotency_table.table_name
-        self.check = GovernedFunction(
-            self,
+        self.check = self.governed_function(
             "Check",
             description="Checks that SageMaker endpoints cannot scale to zero",
-            handler=self.capability.handler,
             environment=environment,
             statements=self._statements(),
-            log_retention_days=self.settings.log_retention_days,
             timeout=Duration.minutes(5),
         )
         self.channel.grant_publish(self.check)

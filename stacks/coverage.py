@@ -60,11 +60,9 @@ class Coverage(CapabilityConstruct):
         snapshot_objects = [self.retraining.bucket.arn_for_objects("catalog-snapshots/*")]
         if r.snapshot_fallback_uri:
             snapshot_objects.append(f"arn:{Stack.of(self).partition}:s3:::{r.snapshot_fallback_uri[5:]}")
-        check = GovernedFunction(
-            self,
+        check = self.governed_function(
             "CoverageCheck",
             description="Weekly catalog coverage gap of the approved model's training snapshot",
-            handler=self.capability.handler,
             environment=environment,
             statements=[
                 *self.retraining.catalog_and_registry_statements(),
@@ -80,7 +78,6 @@ class Coverage(CapabilityConstruct):
                     resources=[machine_arn],
                 ),
             ],
-            log_retention_days=self.settings.log_retention_days,
             timeout=Duration.minutes(15),
             memory_size=1024,
         )

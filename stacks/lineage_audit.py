@@ -18,7 +18,7 @@ from mlgov_runtime.lineage_audit import permissions
 from mlgov_runtime.lineage_audit.events import AUDITED_CALLS, PACKAGE_CHANGE
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from stacks import constants as c
-from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
+from stacks.building_blocks import alarm_at_one, encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct, successful_calls
 
 
@@ -79,14 +79,11 @@ class LineageAudit(CapabilityConstruct):
             ),
             removal_policy=RemovalPolicy.DESTROY,  # rebuilt by the next weekly scan
         )
-        self.audit = GovernedFunction(
-            self,
+        self.audit = self.governed_function(
             "Audit",
             description="Audits SageMaker endpoint lineage against the Model Registry",
-            handler=self.capability.handler,
             environment=self._environment(),
             statements=self._statements(),
-            log_retention_days=settings.log_retention_days,
             timeout=Duration.minutes(5),
             # Named: the member role in other accounts trusts it (stacks/member_role_stack.py).
             role_name=f"{c.AUDIT_ROLE_PREFIX}-{Stack.of(self).region}",

@@ -16,7 +16,7 @@ from mlgov.settings import routing_json
 from mlgov_runtime.core import env as function_env
 from mlgov_runtime.notifier import permissions
 from stacks import constants as c
-from stacks.building_blocks import GovernedFunction, alarm_at_one, deny_everyone, encrypted_queue, encrypted_table
+from stacks.building_blocks import alarm_at_one, deny_everyone, encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct
 
 SECRET_TEMPLATE = '{"slack_webhooks": {}, "jira": {}}'
@@ -99,11 +99,9 @@ class Notifier(CapabilityConstruct):
             environment["JIRA_RESOLVE_TRANSITION_ID"] = routing.jira_resolve_transition_id
         if routing.security_hub:
             environment["SECURITY_HUB_ACCOUNT_ID"] = Aws.ACCOUNT_ID
-        self.notifier = GovernedFunction(
-            self,
+        self.notifier = self.governed_function(
             "Notify",
             description="Delivers governance findings to Slack, Jira and on-call pages",
-            handler=self.capability.handler,
             environment=environment,
             statements=[
                 iam.PolicyStatement(
@@ -132,7 +130,6 @@ class Notifier(CapabilityConstruct):
                     sid="UseGovernanceKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]
                 ),
             ],
-            log_retention_days=settings.log_retention_days,
             timeout=timeout,
             memory_size=256,
         )

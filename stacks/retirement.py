@@ -139,11 +139,9 @@ class Retirement(CapabilityConstruct):
             e.COST_ANOMALY_MONITOR_ARN: self.monitor_arn,
             "POWERTOOLS_SERVICE_NAME": SERVICE,
         }
-        audit = GovernedFunction(
-            self,
+        audit = self.governed_function(
             "Audit",
             description="Monthly stale-endpoint audit, daily retiring deadlines, retiring tag changes; never deletes",
-            handler=self.capability.handler,
             environment=environment,
             statements=[
                 *self._read_statements(),
@@ -155,7 +153,6 @@ class Retirement(CapabilityConstruct):
                     sid="IdempotencyRecords", actions=list(IDEMPOTENCY), resources=[self.idempotency_table.table_arn]
                 ),
             ],
-            log_retention_days=self.settings.log_retention_days,
             timeout=Duration.minutes(10),
         )
         self.channel.grant_publish(audit)
@@ -163,8 +160,7 @@ class Retirement(CapabilityConstruct):
 
     def _build_step_function(self) -> GovernedFunction:
         purpose = self.settings.retirement.purpose_tag_key
-        steps = GovernedFunction(
-            self,
+        steps = self.governed_function(
             "Steps",
             description="Endpoint deletion steps: prepare, request approval, live check then delete, watch clients",
             handler=STEP_HANDLER,
@@ -192,7 +188,6 @@ class Retirement(CapabilityConstruct):
                     conditions={"StringEquals": {f"aws:ResourceTag/{purpose}": "retiring"}},
                 ),
             ],
-            log_retention_days=self.settings.log_retention_days,
             timeout=Duration.minutes(2),
         )
         self.channel.grant_publish(steps)

@@ -199,11 +199,9 @@ class Retraining(CapabilityConstruct):
     def _build_pipeline_function(self) -> GovernedFunction:
         r = self.settings.retraining
         image_account = r.inference_image.split(".", 1)[0]
-        steps = GovernedFunction(
-            self,
+        steps = self.governed_function(
             "PipelineSteps",
             description="Retraining steps: data prep, data-quality gate, offline gate, registration, failures",
-            handler=self.capability.handler,
             environment={
                 **self.received_environment(),
                 "SNAPSHOT_BUCKET": self.bucket.bucket_name,
@@ -241,7 +239,6 @@ class Retraining(CapabilityConstruct):
                     resources=[f"arn:{Stack.of(self).partition}:ecr:*:{image_account}:repository/*"],
                 ),
             ],
-            log_retention_days=self.settings.log_retention_days,
             timeout=Duration.minutes(10),
             memory_size=1024,
         )
