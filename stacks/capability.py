@@ -6,8 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
@@ -17,7 +19,7 @@ from mlgov.settings import Settings, received_model
 from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.registry import Capability
 from stacks import constants as c
-from stacks.building_blocks import RETENTION, GovernedFunction
+from stacks.building_blocks import RETENTION, GovernedFunction, alarm_at_one
 from stacks.findings_channel import FindingsChannel
 
 # What a Lambda invoke task retries: the Lambda service's own transient failures, never the function's errors.
@@ -40,6 +42,21 @@ def successful_calls(service: str, calls: Iterable[str], **request_parameters: A
     if request_parameters:
         detail["requestParameters"] = request_parameters
     return events.EventPattern(source=[f"aws.{service}"], detail_type=[c.CLOUDTRAIL_DETAIL_TYPE], detail=detail)
+
+
+# The period every governance alarm looks at: one occurrence in it is enough.
+ALARM_PERIOD = Duration.minutes(5)
+
+
+def count_metric(metric_name: str, service: str) -> cloudwatch.Metric:
+    """A count the product's functions publish (EMF, dimension `service`), summed over the alarm period."""
+    return cloudwatch.Metric(
+        namespace=c.METRIC_NAMESPACE,
+        metric_name=metric_name,
+        dimensions_map={"service": service},
+        statistic="Sum",
+        period=ALARM_PERIOD,
+    )
 
 
 class CapabilityConstruct(Construct):
@@ -91,6 +108,22 @@ class CapabilityConstruct(Construct):
             log_retention_days=self.settings.log_retention_days,
             **kwargs,
         )
+
+    def alarm(self, alarm_id: str, description: str, metric: cloudwatch.IMetric) -> cloudwatch.Alarm:
+        """An alarm on the first occurrence, to the channel's alarm topic."""
+        return alarm_at_one(self, alarm_id, description, metric, self.channel.alarm_topic)
+
+    def errors_alarm(self, alarm_id: str, description: str, function: lambda_.IFunction) -> cloudwatch.Alarm:
+        return self.alarm(alarm_id, description, function.metric_errors(period=ALARM_PERIOD))
+
+    def dead_letter_alarm(self, alarm_id: str, description: str, queue: sqs.IQueue) -> cloudwatch.Alarm:
+        return self.alarm(
+            alarm_id, description, queue.metric_approximate_number_of_messages_visible(period=ALARM_PERIOD)
+        )
+
+    def count_alarm(self, alarm_id: str, description: str, metric_name: str, service: str) -> cloudwatch.Alarm:
+        """On a count the product's functions publish (EMF, dimension `service`), summed over the period."""
+        return self.alarm(alarm_id, description, count_metric(metric_name, service))
 
     def other_account_statements(
         self, organization_read: Sequence[str], *, only_organization_roles: bool = False

@@ -21,7 +21,7 @@ from mlgov_runtime.core import env
 from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.core.permissions import IDEMPOTENCY
 from stacks import constants as c
-from stacks.building_blocks import alarm_at_one, encrypted_queue, encrypted_table
+from stacks.building_blocks import encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct, successful_calls
 
 SERVICE = "capacity-check"
@@ -60,21 +60,14 @@ class Capacity(CapabilityConstruct):
         self.dlq = encrypted_queue(self, "CapacityDeadLetterQueue", self.channel.key)
         self.dead_letter_queues.append(self.dlq)
         self.rules = self._build_rules()
-        five = Duration.minutes(5)
         self.alarms = [
-            alarm_at_one(
-                self,
-                "CapacityCheckErrorsAlarm",
-                "The capacity check failed; events are being retried",
-                self.check.function.metric_errors(period=five),
-                self.channel.alarm_topic,
+            self.errors_alarm(
+                "CapacityCheckErrorsAlarm", "The capacity check failed; events are being retried", self.check.function
             ),
-            alarm_at_one(
-                self,
+            self.dead_letter_alarm(
                 "CapacityDeadLetterAlarm",
                 "Capacity events could not be checked after all retries; redrive the DLQ",
-                self.dlq.metric_approximate_number_of_messages_visible(period=five),
-                self.channel.alarm_topic,
+                self.dlq,
             ),
         ]
         self.campaign_scaling = [

@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from mlgov_runtime.coverage import permissions as p
-from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue
+from stacks.building_blocks import GovernedFunction, encrypted_queue
 from stacks.capability import CapabilityConstruct
 from stacks.retraining import Retraining
 
@@ -31,21 +31,12 @@ class Coverage(CapabilityConstruct):
             schedule=events.Schedule.expression(self.settings.retraining.coverage_schedule),
             targets=[targets.LambdaFunction(self.coverage.function, retry_attempts=3, dead_letter_queue=self.dlq)],
         )
-        five = Duration.minutes(5)
         self.alarms = [
-            alarm_at_one(
-                self,
-                "CoverageCheckErrorsAlarm",
-                "The weekly coverage check failed",
-                self.coverage.function.metric_errors(period=five),
-                self.channel.alarm_topic,
-            ),
-            alarm_at_one(
-                self,
+            self.errors_alarm("CoverageCheckErrorsAlarm", "The weekly coverage check failed", self.coverage.function),
+            self.dead_letter_alarm(
                 "CoverageDeadLetterAlarm",
                 "The weekly coverage check could not be invoked after all retries; its event is in the DLQ",
-                self.dlq.metric_approximate_number_of_messages_visible(period=five),
-                self.channel.alarm_topic,
+                self.dlq,
             ),
         ]
 

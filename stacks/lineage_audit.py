@@ -18,7 +18,7 @@ from mlgov_runtime.lineage_audit import permissions
 from mlgov_runtime.lineage_audit.events import AUDITED_CALLS, PACKAGE_CHANGE
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from stacks import constants as c
-from stacks.building_blocks import alarm_at_one, encrypted_queue, encrypted_table
+from stacks.building_blocks import encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct, successful_calls
 
 
@@ -188,34 +188,17 @@ class LineageAudit(CapabilityConstruct):
         return rules
 
     def _build_alarms(self) -> list[cloudwatch.Alarm]:
-        unregistered = cloudwatch.Metric(
-            namespace=c.METRIC_NAMESPACE,
-            metric_name=c.UNREGISTERED_METRIC,
-            dimensions_map={"service": c.AUDIT_SERVICE},
-            statistic="Sum",
-            period=Duration.minutes(5),
-        )
-        topic = self.channel.alarm_topic
         return [
-            alarm_at_one(
-                self,
+            self.count_alarm(
                 "UnregisteredEndpointAlarm",
                 "An endpoint serves a model that is not an approved Model Registry version",
-                unregistered,
-                topic,
+                c.UNREGISTERED_METRIC,
+                c.AUDIT_SERVICE,
             ),
-            alarm_at_one(
-                self,
+            self.dead_letter_alarm(
                 "AuditDeadLetterAlarm",
                 "Endpoint events could not be audited after all retries; redrive the DLQ",
-                self.dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
-                topic,
+                self.dlq,
             ),
-            alarm_at_one(
-                self,
-                "AuditErrorsAlarm",
-                "The audit Lambda failed; events are being retried",
-                self.function.metric_errors(period=Duration.minutes(5)),
-                topic,
-            ),
+            self.errors_alarm("AuditErrorsAlarm", "The audit Lambda failed; events are being retried", self.function),
         ]

@@ -15,8 +15,7 @@ from constructs import Construct
 from mlgov.settings import routing_json
 from mlgov_runtime.core import env as function_env
 from mlgov_runtime.notifier import permissions
-from stacks import constants as c
-from stacks.building_blocks import alarm_at_one, deny_everyone, encrypted_queue, encrypted_table
+from stacks.building_blocks import deny_everyone, encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct
 
 SECRET_TEMPLATE = '{"slack_webhooks": {}, "jira": {}}'
@@ -142,50 +141,32 @@ class Notifier(CapabilityConstruct):
                 self.queue, batch_size=10, max_batching_window=Duration.seconds(5), report_batch_item_failures=True
             )
         )
-        five = Duration.minutes(5)
-
-        def notifier_metric(name: str) -> cloudwatch.Metric:
-            """A count the notifier publishes (mlgov_runtime.notifier), summed over five minutes."""
-            return cloudwatch.Metric(
-                namespace=c.METRIC_NAMESPACE,
-                metric_name=name,
-                dimensions_map={"service": "notifier"},
-                statistic="Sum",
-                period=five,
-            )
-
         self.alarms: list[cloudwatch.Alarm] = [
-            alarm_at_one(
-                self,
+            self.dead_letter_alarm(
                 "NotifierDeadLetterAlarm",
                 "Findings wait in the notifier dead-letter queue: refused by Slack/Jira (parked at once; the "
                 "notifier's log names the channel, status and field) or undelivered after all retries. Fix the "
                 "cause, then `mlgov notify redrive --dlq-url <this queue> --queue-url <NotifierQueue>`",
-                self.dlq.metric_approximate_number_of_messages_visible(period=five),
-                channel.alarm_topic,
+                self.dlq,
             ),
-            alarm_at_one(
-                self,
+            self.count_alarm(
                 "DeliveryFailuresAlarm",
                 "Slack, Jira or page deliveries are failing and being retried",
-                notifier_metric("NotificationDeliveryFailed"),
-                channel.alarm_topic,
+                "NotificationDeliveryFailed",
+                "notifier",
             ),
-            alarm_at_one(
-                self,
+            self.count_alarm(
                 "DeliveryRejectedAlarm",
                 "Slack or Jira refused a finding for good (4xx: wrong project key, unknown webhook, invalid field) "
                 "or a message was not a finding; it is parked in the notifier dead-letter queue. The notifier's "
                 "log line names the channel, status and field; fix it, then `mlgov notify redrive`",
-                notifier_metric("NotificationRejected"),
-                channel.alarm_topic,
+                "NotificationRejected",
+                "notifier",
             ),
-            alarm_at_one(
-                self,
+            self.errors_alarm(
                 "NotifierErrorsAlarm",
                 "The notifier function itself failed (a crash or a timeout): its whole batch returns to the queue",
-                self.function.metric_errors(period=five),
-                channel.alarm_topic,
+                self.function,
             ),
         ]
 

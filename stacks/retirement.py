@@ -25,9 +25,8 @@ from mlgov_runtime.core.permissions import IDEMPOTENCY
 from mlgov_runtime.registry import by_name
 from mlgov_runtime.retirement import permissions as p
 from mlgov_runtime.retirement import settings as e
-from stacks import constants as c
 from stacks.approvals import Approvals
-from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
+from stacks.building_blocks import GovernedFunction, encrypted_queue, encrypted_table
 from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct, successful_calls
 from stacks.findings_channel import FindingsChannel
 from stacks.lineage_audit import LineageAudit
@@ -378,44 +377,20 @@ class Retirement(CapabilityConstruct):
         return monitor_arn
 
     def _build_alarms(self) -> list[cloudwatch.Alarm]:
-        five = Duration.minutes(5)
-        topic = self.channel.alarm_topic
-        safety_abort = cloudwatch.Metric(
-            namespace=c.METRIC_NAMESPACE,
-            metric_name="SafetyAbortEndpointDeletion",
-            dimensions_map={"service": SERVICE},
-            statistic="Sum",
-            period=five,
-        )
         return [
-            alarm_at_one(
-                self,
+            self.count_alarm(
                 "SafetyAbortAlarm",
                 "An approved endpoint deletion was aborted: the endpoint still takes traffic",
-                safety_abort,
-                topic,
+                "SafetyAbortEndpointDeletion",
+                SERVICE,
             ),
-            alarm_at_one(
-                self,
+            self.dead_letter_alarm(
                 "RetirementDeadLetterAlarm",
                 "A retirement schedule or tag-change event could not be delivered after all retries",
-                self.dlq.metric_approximate_number_of_messages_visible(period=five),
-                topic,
+                self.dlq,
             ),
-            alarm_at_one(
-                self,
-                "RetirementAuditErrorsAlarm",
-                "The retirement audit failed",
-                self.audit.function.metric_errors(period=five),
-                topic,
-            ),
-            alarm_at_one(
-                self,
-                "RetirementStepsErrorsAlarm",
-                "A deletion step failed",
-                self.steps.function.metric_errors(period=five),
-                topic,
-            ),
+            self.errors_alarm("RetirementAuditErrorsAlarm", "The retirement audit failed", self.audit.function),
+            self.errors_alarm("RetirementStepsErrorsAlarm", "A deletion step failed", self.steps.function),
         ]
 
 

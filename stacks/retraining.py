@@ -18,8 +18,8 @@ from constructs import Construct
 
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.retraining import permissions as p
-from stacks.building_blocks import GovernedFunction, alarm_at_one, deny_everyone
-from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
+from stacks.building_blocks import GovernedFunction, deny_everyone
+from stacks.capability import ALARM_PERIOD, LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING_DIR = ROOT / "training"
@@ -78,14 +78,11 @@ class Retraining(CapabilityConstruct):
         self.training_role = self._build_training_role()
         self.pipeline = self._build_pipeline_function()
         self.state_machine = self._build_state_machine()
-        five = Duration.minutes(5)
         self.alarms = [
-            alarm_at_one(
-                self,
+            self.alarm(
                 "RetrainingFailedAlarm",
                 "A retraining run failed; its finding says which stage",
-                self.state_machine.metric_failed(period=five),
-                channel.alarm_topic,
+                self.state_machine.metric_failed(period=ALARM_PERIOD),
             ),
         ]
 
