@@ -9,18 +9,7 @@ import os
 import sys
 from typing import Any
 
-from mlgov.commands.common import (
-    EXIT_FAILURE,
-    EXIT_OK,
-    EXIT_VIOLATIONS,
-    CommandFailed,
-    UsageError,
-    _aws,
-    _aws_options,
-    _settings,
-    one_line,
-    require_endpoints,
-)
+from mlgov.commands import common
 
 FINDINGS_TABLE_ENV = "MLGOV_FINDINGS_TABLE"
 
@@ -51,9 +40,9 @@ def _audited(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
     aws, checker = _checker(args, settings)
     audit = checker.check_endpoint(args.endpoint)
     if not audit.found:
-        raise UsageError(f"endpoint {args.endpoint} does not exist in {checker.account_id}/{checker.region}")
+        raise common.UsageError(f"endpoint {args.endpoint} does not exist in {checker.account_id}/{checker.region}")
     if audit.verdict is Verdict.ERROR:
-        raise CommandFailed(audit.reasons[0])
+        raise common.CommandFailed(audit.reasons[0])
     return aws, checker, audit
 
 
@@ -63,11 +52,11 @@ def _checker(args: argparse.Namespace, settings: Any) -> tuple[Any, Any]:
     from mlgov_runtime.capacity.check import CapacityChecker
     from mlgov_runtime.core.exemptions import ExemptionPolicy
 
-    aws = _aws(args)
+    aws = common.aws_context(args)
     try:
         region = aws.region
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise common.UsageError(str(exc)) from None
     ex = settings.experiment_exemptions
     checker = CapacityChecker(
         AutoscalingReader(aws.client("sagemaker"), aws.client("application-autoscaling")),
@@ -119,8 +108,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.capacity.check import summarize
     from mlgov_runtime.capacity.logic import Verdict
 
-    aws, checker = _checker(args, _settings(args))
-    require_endpoints(aws.client("sagemaker"), args.endpoint, checker.account_id, checker.region)
+    aws, checker = _checker(args, common.load_settings(args))
+    common.require_endpoints(aws.client("sagemaker"), args.endpoint, checker.account_id, checker.region)
     if args.format == "table" and not args.endpoint:
         print(f"Checking every endpoint in {checker.account_id}/{checker.region} ...", file=sys.stderr)
     audits = checker.check_many(args.endpoint)
@@ -131,7 +120,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         s = summarize(audits)
         print(f"\n{s['total']} endpoints: {s['can_scale_to_zero']} can scale to zero, {s['errors']} errors")
     unsafe = any(a.verdict in (Verdict.CAN_SCALE_TO_ZERO, Verdict.ERROR) for a in audits)
-    return EXIT_VIOLATIONS if unsafe else EXIT_OK
+    return common.EXIT_VIOLATIONS if unsafe else common.EXIT_OK
 
 
 def _route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str | None, Any]:
@@ -155,15 +144,17 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from mlgov_runtime.capacity.restore import RestoreOptions, Restorer, Step
     from mlgov_runtime.core.findings import finding_id
 
-    settings = _settings(args)
+    settings = common.load_settings(args)
     floor = settings.thresholds.min_endpoint_capacity
     minimum = args.min if args.min is not None else floor
     if not floor <= minimum <= 1000:
-        raise UsageError(f"--min {minimum}: must be at least thresholds.min_endpoint_capacity ({floor}) and <= 1000")
+        raise common.UsageError(
+            f"--min {minimum}: must be at least thresholds.min_endpoint_capacity ({floor}) and <= 1000"
+        )
     aws, checker, before = _audited(args, settings)
     if before.verdict is Verdict.EXEMPT:
         print(f"{args.endpoint}: {before.reasons[0]} Nothing to restore.", file=sys.stderr)
-        return EXIT_OK
+        return common.EXIT_OK
     route, fallback, route_settings = (None, None, None) if args.no_fallback else _route(aws, settings, args.endpoint)
     table = args.findings_table or os.environ.get(FINDINGS_TABLE_ENV)
     preflight(aws, table, route, before.cold)
@@ -180,7 +171,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 if log_to is not None and log_to.append(fid, {"command": "mlgov capacity restore", **step.to_dict()}):
                     logged.add(fid)
             except Exception as exc:  # the change is made: say so below rather than lose it
-                log_errors.append(f"{step.action} not logged to {fid}: {one_line(str(exc))}")
+                log_errors.append(f"{step.action} not logged to {fid}: {common.one_line(str(exc))}")
 
     cap = settings.capacity
     options = RestoreOptions(
@@ -227,8 +218,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         for step in report.changed:
             print(f"  {step.action} {step.target} ({step.detail}): undo with: {step.undo}", file=sys.stderr)
     if log_errors:
-        return EXIT_FAILURE
-    return EXIT_VIOLATIONS if after.can_reach_zero or report.failed else EXIT_OK
+        return common.EXIT_FAILURE
+    return common.EXIT_VIOLATIONS if after.can_reach_zero or report.failed else common.EXIT_OK
 
 
 def preflight(aws: Any, table: str | None, route: Any, cold: bool) -> None:
@@ -243,16 +234,18 @@ def preflight(aws: Any, table: str | None, route: Any, cold: bool) -> None:
         why = FindingLog(aws.client("dynamodb"), table).probe()
         if why:
             problems.append(
-                f"findings table {table} cannot be written ({one_line(why)}): pass --findings-table with the "
+                f"findings table {table} cannot be written ({common.one_line(why)}): pass --findings-table with the "
                 f"stack's findings table (or unset ${FINDINGS_TABLE_ENV} to log nowhere)"
             )
     if route is not None and cold:
         try:
             route.current()
         except Exception as exc:
-            problems.append(f"the AppConfig route cannot be read ({one_line(str(exc))}): fix it or pass --no-fallback")
+            problems.append(
+                f"the AppConfig route cannot be read ({common.one_line(str(exc))}): fix it or pass --no-fallback"
+            )
     if problems:
-        raise UsageError("nothing was changed: " + "; ".join(problems))
+        raise common.UsageError("nothing was changed: " + "; ".join(problems))
 
 
 def _moment(value: str) -> Any:
@@ -281,10 +274,10 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
     from mlgov_runtime.capacity.campaign import CampaignRefused, plan_campaign
 
-    settings = _settings(args)
+    settings = common.load_settings(args)
     per_instance = args.per_instance or settings.capacity.target_invocations_per_instance
     if not 0 <= args.lead_minutes <= 24 * 60:
-        raise UsageError(f"--lead-minutes {args.lead_minutes:g}: between 0 and 1440")
+        raise common.UsageError(f"--lead-minutes {args.lead_minutes:g}: between 0 and 1440")
     aws, _, audit = _audited(args, settings)
     try:
         plan = plan_campaign(
@@ -301,7 +294,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
             instance_limit=max(settings.capacity.max_capacity, 1000),
         )
     except CampaignRefused as exc:
-        raise UsageError(f"nothing was scheduled: {exc}") from None
+        raise common.UsageError(f"nothing was scheduled: {exc}") from None
     for warning in plan.warnings:
         print(f"mlgov: warning: {warning}", file=sys.stderr)
     writer = AutoscalingWriter(aws.client("application-autoscaling"))
@@ -315,10 +308,10 @@ def cmd_campaign(args: argparse.Namespace) -> int:
                 f"--scheduled-action-name {n} --resource-id {plan.resource_id} --scalable-dimension {plan.dimension}"
                 for n in done
             )
-            print(f"mlgov: error: {action.name} not scheduled: {one_line(str(exc))}", file=sys.stderr)
+            print(f"mlgov: error: {action.name} not scheduled: {common.one_line(str(exc))}", file=sys.stderr)
             if done:
                 print(f"mlgov: already scheduled: {', '.join(done)}; to remove: {undo}", file=sys.stderr)
-            return EXIT_FAILURE
+            return common.EXIT_FAILURE
         done.append(action.name)
     body = {**plan.to_dict(), "dry_run": args.dry_run, "scheduled": done, "planned_at": datetime.now(UTC).isoformat()}
     if args.format == "json":
@@ -333,7 +326,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
             )
         if args.dry_run:
             print("  dry run: nothing changed")
-    return EXIT_OK
+    return common.EXIT_OK
 
 
 def _campaign_now() -> Any:
@@ -346,11 +339,11 @@ def register(sub: Any) -> None:
     capacity = sub.add_parser("capacity", help="endpoints that can scale to zero, and putting the minimum back")
     commands = capacity.add_subparsers(dest="capacity_command", required=True)
     audit = commands.add_parser("audit", help="every endpoint's minimum, schedule and verdict")
-    _aws_options(audit)
+    common.aws_options(audit)
     audit.add_argument("--endpoint", action="append", metavar="NAME", help="endpoint (repeatable; default all)")
     audit.set_defaults(func=cmd_audit)
     restore = commands.add_parser("restore", help="put an endpoint's minimum capacity back")
-    _aws_options(restore)
+    common.aws_options(restore)
     restore.add_argument("--endpoint", required=True, metavar="NAME")
     restore.add_argument("--min", type=int, help="the minimum to set (default thresholds.min_endpoint_capacity)")
     restore.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
@@ -361,7 +354,7 @@ def register(sub: Any) -> None:
     campaign = commands.add_parser(
         "campaign", help="schedule the minimum instances for a campaign's expected peak (spec scenario 4)"
     )
-    _aws_options(campaign)
+    common.aws_options(campaign)
     campaign.add_argument("--endpoint", required=True, metavar="NAME")
     campaign.add_argument("--variant", help="instance variant (default: the endpoint's only one)")
     campaign.add_argument("--name", required=True, type=_campaign_name, help="campaign name, e.g. manga-monday")

@@ -20,16 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mlgov.commands.common import (
-    EXIT_OK,
-    EXIT_USAGE,
-    EXIT_VIOLATIONS,
-    UsageError,
-    _aws,
-    _aws_options,
-    _settings,
-    one_line,
-)
+from mlgov.commands import common
 
 EXIT_NO_PREVIOUS_VERSION = 4
 EXIT_NOT_SERVING = 5  # rollback: the update did not end with the target serving
@@ -39,7 +30,7 @@ STATE_MACHINE_NAME = "mlgov-challenger"  # stacks/challenger.py names it so
 def _config(args: argparse.Namespace) -> Any:
     from mlgov_runtime.challenger.config import config_from_dict
 
-    settings = _settings(args)
+    settings = common.load_settings(args)
     return config_from_dict(settings.challenger.runtime_config(settings.thresholds))
 
 
@@ -53,7 +44,7 @@ def _region(aws: Any) -> str:
     try:
         return str(aws.region)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise common.UsageError(str(exc)) from None
 
 
 def _now() -> datetime:
@@ -76,7 +67,7 @@ def challenger_status(
     try:
         endpoint = rollout.describe_endpoint(endpoint_name)
     except NotFound:
-        raise UsageError(f"endpoint {endpoint_name} does not exist (or this role may not read it)") from None
+        raise common.UsageError(f"endpoint {endpoint_name} does not exist (or this role may not read it)") from None
     config = rollout.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
     models = {
         str(v["ModelName"]): rollout.describe_model(str(v["ModelName"]))
@@ -86,7 +77,7 @@ def challenger_status(
     try:
         production, challenger, challenger_package = logic.challenger_variants(endpoint, config, models, package)
     except ValueError as exc:
-        raise UsageError(f"no challenger to judge: {exc}") from None
+        raise common.UsageError(f"no challenger to judge: {exc}") from None
     now = _now()
     if minutes:  # the last N settled minutes (the look leaves out the newest settle_minutes, as the monitor does)
         since = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes + cfg.decision.settle_minutes)
@@ -147,15 +138,15 @@ def render_status(report: dict[str, Any]) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     if args.minutes is not None and not 0 < args.minutes <= STATUS_MAX_MINUTES:
-        raise UsageError(
+        raise common.UsageError(
             f"--minutes must be a number of minutes from 1 to {STATUS_MAX_MINUTES:,} (CloudWatch keeps one-minute "
             f"datapoints 15 days) (got {args.minutes:g})"
         )
-    aws = _aws(args)
+    aws = common.aws_context(args)
     _region(aws)
     report = challenger_status(aws, _config(args), args.endpoint, args.package, args.minutes)
     print(json.dumps(report, indent=2) if args.format == "json" else render_status(report))
-    return EXIT_VIOLATIONS if report["decision"] in ("REJECT", "STOP_INVALID", "PAUSED") else EXIT_OK
+    return common.EXIT_VIOLATIONS if report["decision"] in ("REJECT", "STOP_INVALID", "PAUSED") else common.EXIT_OK
 
 
 # -- start
@@ -200,11 +191,11 @@ def cmd_start(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.executions import start_named
     from mlgov_runtime.challenger.logic import resource_name, stamp
 
-    aws = _aws(args)
+    aws = common.aws_context(args)
     region = _region(aws)
     problem, facts = start_problem(aws, _config(args), args.package, args.endpoint)
     if problem:
-        raise UsageError(f"refused: {problem}")
+        raise common.UsageError(f"refused: {problem}")
     machine = args.state_machine_arn
     if not machine:
         identity = aws.client("sts").get_caller_identity()
@@ -219,7 +210,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     else:
         print(f"started {arn}\n  {args.package} as a challenger on {facts['endpoint_name']}")
         print(f"  follow it: mlgov challenger status --endpoint {facts['endpoint_name']}")
-    return EXIT_OK
+    return common.EXIT_OK
 
 
 # -- simulate
@@ -237,18 +228,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from mlgov.challenger_simulation import simulate
 
     if not 0 < args.traffic <= SIMULATE_MAX_TRAFFIC:
-        raise UsageError(
+        raise common.UsageError(
             f"--traffic must be a positive number of recommendation impressions per minute, at most "
             f"{SIMULATE_MAX_TRAFFIC:,} (got {args.traffic:g})"
         )
     if not 0 <= args.drop < 1:
-        raise UsageError("--drop is a relative CTR drop between 0 and 1 (0.15 for 15%)")
+        raise common.UsageError("--drop is a relative CTR drop between 0 and 1 (0.15 for 15%)")
     if not 1 <= args.runs <= SIMULATE_MAX_RUNS:
-        raise UsageError(f"--runs must be from 1 to {SIMULATE_MAX_RUNS:,} simulated experiments (got {args.runs})")
+        raise common.UsageError(
+            f"--runs must be from 1 to {SIMULATE_MAX_RUNS:,} simulated experiments (got {args.runs})"
+        )
     if not 1 <= args.minutes <= WINDOW_MAX_MINUTES:
-        raise UsageError(f"--minutes must be from 1 to {WINDOW_MAX_MINUTES:,} (got {args.minutes})")
+        raise common.UsageError(f"--minutes must be from 1 to {WINDOW_MAX_MINUTES:,} (got {args.minutes})")
     if args.window is not None and not WINDOW_MIN_MINUTES <= args.window <= WINDOW_MAX_MINUTES:
-        raise UsageError(
+        raise common.UsageError(
             f"--window is the gate's max_minutes, from {WINDOW_MIN_MINUTES} to {WINDOW_MAX_MINUTES:,} as in "
             f"mlgov.challenger.max_minutes (got {args.window:g})"
         )
@@ -257,11 +250,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         try:
             cfg = replace(cfg, max_minutes=args.window, min_minutes=min(cfg.min_minutes, args.window))
         except ValueError as exc:
-            raise UsageError(f"--window: {exc}") from None
+            raise common.UsageError(f"--window: {exc}") from None
     result = simulate(args.traffic, args.drop, args.runs, cfg, minutes=args.minutes, seed=args.seed)
     if args.format == "json":
         print(json.dumps(asdict(result), indent=2))
-        return EXIT_OK
+        return common.EXIT_OK
     rates = result.rates
     median = result.median_minutes_to_reject
     naive_median = result.naive_median_minutes_to_reject
@@ -283,7 +276,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"  {f'no verdict yet ({still})':<34} {rates['CONTINUE'] * 100:>9.2f}% {'-':>16}")
     if args.drop == 0:
         print("  A challenger identical to production: every REJECT above is a false rejection.")
-    return EXIT_OK
+    return common.EXIT_OK
 
 
 # -- rollback
@@ -359,7 +352,7 @@ def _share_route(aws: Any, settings: Any, endpoint: str) -> Any:
 
     r = settings.capacity.fallback_route
     if r is None or endpoint not in r.endpoints:
-        raise UsageError(
+        raise common.UsageError(
             f"--fallback-percent needs mlgov.capacity.fallback_route (the AppConfig route) listing {endpoint} in "
             "its endpoints; nothing was changed"
         )
@@ -384,12 +377,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         plan_rollback,
     )
 
-    settings = _settings(args)
+    settings = common.load_settings(args)
     if not 0 < args.wait_minutes <= 24 * 60:
-        raise UsageError(f"--wait-minutes {args.wait_minutes:g}: must be above 0 and at most 1440")
+        raise common.UsageError(f"--wait-minutes {args.wait_minutes:g}: must be above 0 and at most 1440")
     if not 1 <= args.poll_seconds <= 600:
-        raise UsageError(f"--poll-seconds {args.poll_seconds:g}: between 1 and 600")
-    aws = _aws(args)
+        raise common.UsageError(f"--poll-seconds {args.poll_seconds:g}: between 1 and 600")
+    aws = common.aws_context(args)
     _region(aws)
     rollout = _rollout(aws)
     artifacts = ArtifactCheck(aws.client("s3"), lambda region: aws.client_in("ecr", region))
@@ -408,11 +401,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             execution_role_arn=args.execution_role_arn,
         )
     except RollbackRefused as exc:
-        raise UsageError(str(exc)) from None
+        raise common.UsageError(str(exc)) from None
     for warning in plan.warnings:
         print(f"mlgov: warning: {warning}", file=sys.stderr)
     if args.fallback_percent and plan.target is not None:
-        raise UsageError(
+        raise common.UsageError(
             f"v{plan.target['version']} is a previous Approved version: roll back to it (without "
             "--fallback-percent); the fallback share is for when there is none. Nothing was changed"
         )
@@ -437,12 +430,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         try:
             plan = apply_rollback(rollout, rollout, plan, now, waiting)
         except RollbackRefused as exc:
-            raise UsageError(str(exc)) from None
+            raise common.UsageError(str(exc)) from None
     report = rollback_report(plan)
     report["dry_run"] = args.dry_run
     print(json.dumps(report, indent=2) if args.format == "json" else render_rollback(report, args.dry_run))
     if args.dry_run or plan.status == ROLLED_BACK:
-        return EXIT_OK
+        return common.EXIT_OK
     for step in plan.next_steps:
         print(f"mlgov: {step}", file=sys.stderr)
     return EXIT_NOT_SERVING
@@ -453,13 +446,13 @@ def _gradual_fallback(args: argparse.Namespace, aws: Any, settings: Any, plan: A
 
     route, share_key = _share_route(aws, settings, args.endpoint)
     if not 0 <= args.step_minutes <= 24 * 60:
-        raise UsageError(f"--step-minutes {args.step_minutes:g}: between 0 and 1440")
+        raise common.UsageError(f"--step-minutes {args.step_minutes:g}: between 0 and 1440")
     report = rollback_report(plan)
     if args.dry_run:
         try:
             share = route.value(share_key)
         except Exception as exc:
-            raise UsageError(f"{one_line(str(exc))}: nothing was changed") from None
+            raise common.UsageError(f"{common.one_line(str(exc))}: nothing was changed") from None
         report.update(
             dry_run=True, fallback={"share_key": share_key, "share_now": share, "percents": args.fallback_percent}
         )
@@ -469,13 +462,13 @@ def _gradual_fallback(args: argparse.Namespace, aws: Any, settings: Any, plan: A
             f"to {steps}% every {args.step_minutes:g} min. dry run: nothing changed"
         )
         print(json.dumps(report, indent=2) if args.format == "json" else text)
-        return EXIT_OK
+        return common.EXIT_OK
     why = f"mlgov rollback {args.endpoint}: {args.reason}"
     waiting = Waiting(0, 0, _clock, _sleep, _progress)
     try:
         shift = shift_to_fallback(route, share_key, args.fallback_percent, args.step_minutes * 60, waiting, why)
     except RollbackRefused as exc:
-        raise UsageError(str(exc)) from None
+        raise common.UsageError(str(exc)) from None
     report.update(dry_run=False, fallback=shift.to_dict())
     if args.format == "json":
         print(json.dumps(report, indent=2))
@@ -490,7 +483,7 @@ def _gradual_fallback(args: argparse.Namespace, aws: Any, settings: Any, plan: A
             file=sys.stderr,
         )
         return EXIT_NOT_SERVING
-    return EXIT_OK
+    return common.EXIT_OK
 
 
 def _answer(args: argparse.Namespace, approve: bool) -> int:
@@ -498,8 +491,8 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
     from mlgov.commands.retirement import _approval_url, _caller, _refused, signed_post
 
     if not re.fullmatch(r"rq-[0-9a-f]{20}", args.request):
-        raise UsageError(f"{args.request!r} is not a request id (rq- and 20 hex digits, from the finding)")
-    aws = _aws(args)
+        raise common.UsageError(f"{args.request!r} is not a request id (rq- and 20 hex digits, from the finding)")
+    aws = common.aws_context(args)
     url = _approval_url(args)
     who = _caller(aws)
     if args.format != "json":
@@ -509,7 +502,7 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
     status, answer = signed_post(aws, url, body)
     if status != 200:
         _refused(status, answer)
-        return EXIT_USAGE
+        return common.EXIT_USAGE
     then = (
         "the gate checks the record, approves the package and promotes it"
         if approve
@@ -521,7 +514,7 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
         print(json.dumps(answer, indent=2))
     else:
         print(f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}.")
-    return EXIT_OK
+    return common.EXIT_OK
 
 
 def cmd_reapprove(args: argparse.Namespace) -> int:
@@ -533,21 +526,23 @@ def cmd_reapprove(args: argparse.Namespace) -> int:
     from mlgov_runtime.challenger.ports import NotFound
 
     if not re.fullmatch(r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+", args.package):
-        raise UsageError(f"--package {args.package!r} is not a versioned model package ARN")
+        raise common.UsageError(f"--package {args.package!r} is not a versioned model package ARN")
     problem = reapproval.comment_problem(args.comment or "")
     if problem:
-        raise UsageError(f"refused: {problem}; nothing changed")
+        raise common.UsageError(f"refused: {problem}; nothing changed")
     from mlgov_runtime.challenger.endpoint_rollout import SageMakerRollout
 
-    aws = _aws(args)
+    aws = common.aws_context(args)
     sm = aws.client("sagemaker")
     try:
         package = SageMakerRollout(sm).describe_package(args.package)
     except NotFound:
-        raise UsageError(f"{args.package} does not exist") from None
+        raise common.UsageError(f"{args.package} does not exist") from None
     status = package.get("ModelApprovalStatus")
     if status != "Rejected":
-        raise UsageError(f"refused: {args.package} is {status}, not Rejected; nothing to re-approve, nothing changed")
+        raise common.UsageError(
+            f"refused: {args.package} is {status}, not Rejected; nothing to re-approve, nothing changed"
+        )
     who = str(aws.client("sts").get_caller_identity()["Arn"])
     text = reapproval.description(who, iso(_now()), args.comment, str(package.get("ApprovalDescription") or ""))
     if not args.dry_run:
@@ -557,7 +552,7 @@ def cmd_reapprove(args: argparse.Namespace) -> int:
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("AccessDeniedException", "AccessDenied"):
-                raise UsageError(
+                raise common.UsageError(
                     f"refused by AWS: {who} may not approve packages (only the guardrails' approver roles may); "
                     "nothing changed"
                 ) from None
@@ -575,7 +570,7 @@ def cmd_reapprove(args: argparse.Namespace) -> int:
     else:
         verb = "would re-approve" if args.dry_run else "re-approved"
         print(f"{verb} {args.package} as {who}; ApprovalDescription: {text}")
-    return EXIT_OK
+    return common.EXIT_OK
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
@@ -593,7 +588,7 @@ def register(sub: Any) -> None:
     status = csub.add_parser(
         "status", help="the decision the gate would take now (exit 3 on REJECT/STOP_INVALID/PAUSED)"
     )
-    _aws_options(status)
+    common.aws_options(status)
     status.add_argument("--endpoint", required=True, help="endpoint with a production and a challenger variant")
     status.add_argument("--package", help="the challenger's model package ARN (default: the lighter variant)")
     status.add_argument(
@@ -602,7 +597,7 @@ def register(sub: Any) -> None:
     status.set_defaults(func=cmd_status)
 
     start = csub.add_parser("start", help="start a challenger experiment for a package (the state machine)")
-    _aws_options(start)
+    common.aws_options(start)
     start.add_argument("--package", required=True, help="model package ARN (shadow_ctr_eligible=true)")
     start.add_argument("--endpoint", help="watched endpoint (default: the one mlgov.challenger.endpoints names)")
     start.add_argument("--state-machine-arn", help=f"default: this account's {STATE_MACHINE_NAME}")
@@ -611,7 +606,7 @@ def register(sub: Any) -> None:
     approve = csub.add_parser(
         "approve", help="approve a promotion waiting for a human (challenger.require_human_approval)"
     )
-    _aws_options(approve)
+    common.aws_options(approve)
     approve.add_argument(
         "--request", required=True, metavar="ID", help="the request id from CHALLENGER_APPROVAL_REQUESTED"
     )
@@ -619,7 +614,7 @@ def register(sub: Any) -> None:
     approve.add_argument("--approval-url", help="the approval service URL (default: MLGOV_APPROVAL_URL)")
     approve.set_defaults(func=cmd_approve)
     deny = csub.add_parser("deny", help="deny a promotion waiting for a human: nothing is promoted")
-    _aws_options(deny)
+    common.aws_options(deny)
     deny.add_argument(
         "--request", required=True, metavar="ID", help="the request id from CHALLENGER_APPROVAL_REQUESTED"
     )
@@ -630,7 +625,7 @@ def register(sub: Any) -> None:
     reapprove = csub.add_parser(
         "reapprove", help="approve a Rejected package again, with the comment saying why (stored in the registry)"
     )
-    _aws_options(reapprove)
+    common.aws_options(reapprove)
     reapprove.add_argument("--package", required=True, help="the Rejected model package ARN")
     reapprove.add_argument(
         "--comment", required=True, help="why the rejection no longer applies (20-600 characters; kept with who/when)"
@@ -652,7 +647,7 @@ def register(sub: Any) -> None:
     rollback = sub.add_parser(
         "rollback", help="roll an endpoint back to the previous Approved version (exit 4: there is none)"
     )
-    _aws_options(rollback)
+    common.aws_options(rollback)
     rollback.add_argument("--endpoint", required=True)
     rollback.add_argument("--group", required=True, type=group_name, help="model package group")
     rollback.add_argument("--reason", default="rolled back by an operator (no reason given)", help="why")

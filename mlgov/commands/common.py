@@ -77,7 +77,7 @@ def positive_int(value: str) -> int:
     return int(value)
 
 
-def _aws_options(parser: argparse.ArgumentParser) -> None:
+def aws_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", type=region_name, help="AWS region (default: from the environment/profile)")
     parser.add_argument("--profile", help="AWS named profile")
     parser.add_argument("--endpoint-url", type=http_url, help="send every AWS call to this URL (a local emulator)")
@@ -90,7 +90,7 @@ def _aws_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _aws(args: argparse.Namespace, pool: int | None = None) -> Any:
+def aws_context(args: argparse.Namespace, pool: int | None = None) -> Any:
     from mlgov_runtime.adapters.aws import AwsContext
 
     try:
@@ -107,7 +107,7 @@ def _aws(args: argparse.Namespace, pool: int | None = None) -> Any:
     return aws
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def load_settings(args: argparse.Namespace) -> Any:
     from mlgov.settings import SettingsError, load_settings_file
 
     try:
@@ -179,3 +179,7 @@ def require_endpoints(client: Any, names: list[str] | None, account: str, region
     for name in names or ():
         if not sagemaker_exists(client, "describe_endpoint", EndpointName=name):
             raise UsageError(f"endpoint {name} not found in {account}/{region}")
+
+
+# The names command modules imported before they used `common.<name>` (mlgov.cli still exports _settings).
+_aws_options, _aws, _settings = aws_options, aws_context, load_settings

@@ -8,15 +8,7 @@ import re
 import sys
 from typing import Any
 
-from mlgov.commands.common import (
-    EXIT_OK,
-    EXIT_VIOLATIONS,
-    ReadProgress,
-    UsageError,
-    _aws,
-    _aws_options,
-    _settings,
-)
+from mlgov.commands import common
 
 
 def table_name(value: str) -> str:
@@ -38,11 +30,11 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     try:
         parse_s3_uri(args.snapshot_uri)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    t = _settings(args).thresholds
-    aws = _aws(args)
+        raise common.UsageError(str(exc)) from None
+    t = common.load_settings(args).thresholds
+    aws = common.aws_context(args)
     # Progress goes to stderr: for people (table output, or a terminal), never into the JSON.
-    progress = ReadProgress(enabled=args.format == "table" or sys.stderr.isatty())
+    progress = common.ReadProgress(enabled=args.format == "table" or sys.stderr.isatty())
     try:
         progress.say(f"reading catalog {args.catalog_table} ...")
         catalog = catalog_title_ids(aws.client("dynamodb"), args.catalog_table, progress=progress.titles)
@@ -53,9 +45,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             CoverageThresholds(t.coverage_gap_alert_pct, t.coverage_gap_page_pct),
         )
     except SnapshotFormatError as exc:
-        raise UsageError(f"snapshot {args.snapshot_uri}: {exc}") from None
+        raise common.UsageError(f"snapshot {args.snapshot_uri}: {exc}") from None
     except (SnapshotUnreadable, CatalogUnavailable) as exc:
-        raise UsageError(str(exc)) from None
+        raise common.UsageError(str(exc)) from None
     body = report.to_dict()
     if args.format == "json":
         print(json.dumps(body, indent=2))
@@ -69,12 +61,12 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         )
         if report.gap_title_sample:
             print(f"gap sample       {', '.join(report.gap_title_sample[:10])}")
-    return EXIT_OK if report.action == "none" else EXIT_VIOLATIONS
+    return common.EXIT_OK if report.action == "none" else common.EXIT_VIOLATIONS
 
 
 def register(sub: Any) -> None:
     coverage = sub.add_parser("coverage", help="catalog coverage gap of a training snapshot")
-    _aws_options(coverage)
+    common.aws_options(coverage)
     coverage.add_argument(
         "--catalog-table", type=table_name, required=True, help="DynamoDB catalog table (title_id key)"
     )

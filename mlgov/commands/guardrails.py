@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mlgov.commands.common import UsageError
+from mlgov.commands import common
 
 ADVICE = {
     "DenyEndpointWithoutPackageTag": (
@@ -96,7 +96,7 @@ NO_SERVING_REPOSITORIES = (
 
 def _check(value: str, option: str, pattern: str) -> None:
     if not re.fullmatch(pattern, value):
-        raise UsageError(f"{option} {value!r} is not a valid value (expected {pattern})")
+        raise common.UsageError(f"{option} {value!r} is not a valid value (expected {pattern})")
 
 
 def _base_sid(sid: str | None) -> str:
@@ -136,7 +136,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from mlgov.policy_eval import evaluate
 
     if not re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9*]+", args.action):
-        raise UsageError(f"--action {args.action!r} is not service:Action (e.g. sagemaker:CreateEndpoint)")
+        raise common.UsageError(f"--action {args.action!r} is not service:Action (e.g. sagemaker:CreateEndpoint)")
     if args.account is not None:
         _check(args.account, "--account", r"\d{12}")
     _check(args.endpoint_name, "--endpoint-name", r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
@@ -149,21 +149,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
     for item in args.tag:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UsageError(f"--tag {item!r} is not KEY=VALUE")
+            raise common.UsageError(f"--tag {item!r} is not KEY=VALUE")
         tags[key] = value
     account_match = re.match(r"arn:aws[a-z-]*:(iam|sts)::(\d{12}):", args.principal)
     account = args.account or (account_match.group(2) if account_match else None)
     if not account:
-        raise UsageError("--principal is not an IAM role ARN with an account id; pass --account")
+        raise common.UsageError("--principal is not an IAM role ARN with an account id; pass --account")
     settings = _settings(args)
     try:
         policies = {p.name: p.document for p in guardrail_policies(settings)}
     except GuardrailLimitError as exc:
-        raise UsageError(str(exc)) from None
+        raise common.UsageError(str(exc)) from None
     action = args.action
     if args.resource:
         if not re.fullmatch(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{0,12}:\S+|\*", args.resource):
-            raise UsageError(f"--resource {args.resource!r} is not an ARN (arn:aws:SERVICE:REGION:ACCOUNT:...)")
+            raise common.UsageError(f"--resource {args.resource!r} is not an ARN (arn:aws:SERVICE:REGION:ACCOUNT:...)")
         resource = args.resource
     else:
         resource = _default_resource(action, account, args)
@@ -227,4 +227,4 @@ def _default_resource(action: str, account: str, args: argparse.Namespace) -> st
         return f"arn:aws:events:{region}:event-bus/default"
     if service in ("cloudwatch", "iam") or name.startswith("SendTask"):
         return "*"
-    raise UsageError(f"no default resource for {action}: pass --resource ARN")
+    raise common.UsageError(f"no default resource for {action}: pass --resource ARN")

@@ -8,15 +8,7 @@ import sys
 import threading
 from typing import IO, Any
 
-from mlgov.commands.common import (
-    EXIT_OK,
-    EXIT_VIOLATIONS,
-    UsageError,
-    _aws,
-    _aws_options,
-    _settings,
-    endpoint_name,
-)
+from mlgov.commands import common
 
 
 def render_audit_table(report: dict[str, Any]) -> str:
@@ -67,13 +59,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
     from mlgov_runtime.lineage_audit.logic import PackagePolicy, ReadFailure, ResourceNotFound
 
-    settings = _settings(args)
+    settings = common.load_settings(args)
     concurrency = settings.org_scan.endpoint_concurrency  # the org scan's worker and its bound
-    aws = _aws(args, pool=concurrency + 2)
+    aws = common.aws_context(args, pool=concurrency + 2)
     try:
         region = aws.region
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise common.UsageError(str(exc)) from None
     ex = settings.experiment_exemptions
     reader = SageMakerLineageReader(aws.client("sagemaker"))
     for name in args.endpoint or ():
@@ -81,7 +73,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         try:
             reader.describe_endpoint(name)
         except ResourceNotFound:
-            raise UsageError(f"endpoint {name} not found in {aws.account_id()}/{region}") from None
+            raise common.UsageError(f"endpoint {name} not found in {aws.account_id()}/{region}") from None
         except ReadFailure:
             pass  # unreadable is the audit's ERROR verdict, with its reason
     auditor = EndpointAuditor(
@@ -107,16 +99,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     else:
         print(render_audit_table(report))
     s = report["summary"]
-    return EXIT_VIOLATIONS if s["violations"] or s["errors"] else EXIT_OK
+    return common.EXIT_VIOLATIONS if s["violations"] or s["errors"] else common.EXIT_OK
 
 
 def register(sub: Any) -> None:
     audit = sub.add_parser("audit", help="audit endpoints' model lineage against the Model Registry")
-    _aws_options(audit)
+    common.aws_options(audit)
     audit.add_argument(
         "--endpoint",
         action="append",
-        type=endpoint_name,
+        type=common.endpoint_name,
         metavar="NAME",
         help="endpoint to audit (repeatable; default all)",
     )

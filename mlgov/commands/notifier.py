@@ -11,20 +11,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from mlgov.commands.common import (
-    EXIT_FAILURE,
-    EXIT_OK,
-    EXIT_USAGE,
-    EXIT_VIOLATIONS,
-    UsageError,
-    _aws,
-    _aws_options,
-    _settings,
-    http_url,
-    one_line,
-    positive_int,
-    read_text,
-)
+from mlgov.commands import common
 
 CHANNELS = ("slack", "jira", "page")
 
@@ -32,15 +19,15 @@ CHANNELS = ("slack", "jira", "page")
 def _read_finding(path: Path) -> dict[str, Any]:
     from mlgov_runtime.notifier.logic import InvalidFinding, validate_finding
 
-    text = read_text(path, "finding")
+    text = common.read_text(path, "finding")
     try:
         return validate_finding(json.loads(text))
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise common.UsageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:
-        raise UsageError(f"{path}: JSON nested too deeply") from None
+        raise common.UsageError(f"{path}: JSON nested too deeply") from None
     except InvalidFinding as exc:
-        raise UsageError(f"{path}: {exc}") from None
+        raise common.UsageError(f"{path}: {exc}") from None
 
 
 JIRA_ENV = ("MLGOV_JIRA_URL", "MLGOV_JIRA_USER", "MLGOV_JIRA_TOKEN", "MLGOV_JIRA_PROJECT")
@@ -55,7 +42,7 @@ def _env_value(name: str, pattern: str, what: str) -> str:
 
     value = os.environ.get(name, "")
     if value and not re.fullmatch(pattern, value):
-        raise UsageError(f"environment variable {name}: {one_line(value, 80)!r} is not {what}")
+        raise common.UsageError(f"environment variable {name}: {common.one_line(value, 80)!r} is not {what}")
     return value
 
 
@@ -73,9 +60,9 @@ def _channels_from_env(args: argparse.Namespace) -> dict[str, Any]:
     for name in ("MLGOV_SLACK_WEBHOOK_URL", "MLGOV_JIRA_URL"):
         if env.get(name):
             try:
-                http_url(env[name])
+                common.http_url(env[name])
             except argparse.ArgumentTypeError as exc:
-                raise UsageError(f"environment variable {name}: {exc}") from None
+                raise common.UsageError(f"environment variable {name}: {exc}") from None
     project = _env_value("MLGOV_JIRA_PROJECT", r"[A-Z][A-Z0-9]{1,9}", "a Jira project key (e.g. MLGOV)")
     topic = _env_value("MLGOV_PAGE_TOPIC_ARN", r"arn:aws[a-z-]*:sns:[\w-]+:\d{12}:[\w-]+", "an SNS topic ARN")
     if env.get("MLGOV_SLACK_WEBHOOK_URL"):
@@ -85,7 +72,7 @@ def _channels_from_env(args: argparse.Namespace) -> dict[str, Any]:
             env["MLGOV_JIRA_URL"], env["MLGOV_JIRA_USER"], env["MLGOV_JIRA_TOKEN"], project, http
         )
     if topic:
-        channels["page"] = PageTopic(lambda: _aws(args).client("sns"), topic)
+        channels["page"] = PageTopic(lambda: common.aws_context(args).client("sns"), topic)
     return channels
 
 
@@ -106,21 +93,23 @@ def _deliver(args: argparse.Namespace, finding: dict[str, Any], wanted: Sequence
     from mlgov_runtime.core.routing import Delivery
     from mlgov_runtime.notifier.logic import MemoryState, deliver_finding
 
-    policy = routing_policy(_settings(args))
+    policy = routing_policy(common.load_settings(args))
     channels = _channels_from_env(args)
     if "jira" in channels:  # the project the CLI really uses is MLGOV_JIRA_PROJECT: name that one
         policy = replace(policy, jira_project_key=channels["jira"].project_key)
     if wanted:
         missing = [c for c in wanted if c not in channels]
         if missing:
-            raise UsageError(f"channel {missing[0]} is not configured: set {CHANNEL_ENV[missing[0]]}")
+            raise common.UsageError(f"channel {missing[0]} is not configured: set {CHANNEL_ENV[missing[0]]}")
         routed = policy.deliveries(finding)
         deliveries = [d for d in routed if d.channel in wanted]
         default_target = {"slack": "webhook", "jira": policy.jira_project_key, "page": "on-call"}
         deliveries += [Delivery(c, default_target[c]) for c in wanted if c not in {d.channel for d in deliveries}]
     else:
         if not channels:
-            raise UsageError("no channel configured: set MLGOV_SLACK_WEBHOOK_URL, MLGOV_JIRA_* or MLGOV_PAGE_TOPIC_ARN")
+            raise common.UsageError(
+                "no channel configured: set MLGOV_SLACK_WEBHOOK_URL, MLGOV_JIRA_* or MLGOV_PAGE_TOPIC_ARN"
+            )
         deliveries = [d for d in policy.deliveries(finding) if d.channel in channels]
     report = deliver_finding(
         finding, deliveries, channels, MemoryState(), policy, f"cli-{finding['finding_id']}", datetime.now(UTC)
@@ -137,11 +126,9 @@ def _deliver(args: argparse.Namespace, finding: dict[str, Any], wanted: Sequence
     problems = report.rejected + report.failed
     if problems:
         detail = "; ".join(f"{key} {report.outcomes[key]}" for key in problems)
-        print(
-            f"mlgov: error: {len(problems)} of {len(report.outcomes)} deliveries failed: {one_line(detail, 2000)}",
-            file=sys.stderr,
-        )
-    return EXIT_USAGE if report.rejected else EXIT_FAILURE if report.failed else EXIT_OK
+        detail = common.one_line(detail, 2000)
+        print(f"mlgov: error: {len(problems)} of {len(report.outcomes)} deliveries failed: {detail}", file=sys.stderr)
+    return common.EXIT_USAGE if report.rejected else common.EXIT_FAILURE if report.failed else common.EXIT_OK
 
 
 def cmd_notify_send(args: argparse.Namespace) -> int:
@@ -177,7 +164,7 @@ def _check_queue(sqs: Any, url: str, option: str) -> None:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if any(k in code for k in ("NonExistentQueue", "QueueDoesNotExist", "InvalidAddress", "InvalidParameter")):
-            raise UsageError(
+            raise common.UsageError(
                 f"{option} {url}: no such queue in this account/region (list them: aws sqs list-queues "
                 "--queue-name-prefix MlGovEndpointAudit)"
             ) from None
@@ -187,19 +174,21 @@ def _check_queue(sqs: Any, url: str, option: str) -> None:
 def cmd_notify_redrive(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.redrive import RedriveOutcome, producer_role_patterns, redrive, role_ids
 
-    session = _aws(args)
+    session = common.aws_context(args)
     sqs = session.client("sqs")
     _check_queue(sqs, args.dlq_url, "--dlq-url")
     _check_queue(sqs, args.queue_url, "--queue-url")
     if args.dlq_url == args.queue_url:
-        raise UsageError("--dlq-url and --queue-url name the same queue; redrive moves from the DLQ to the queue")
+        raise common.UsageError(
+            "--dlq-url and --queue-url name the same queue; redrive moves from the DLQ to the queue"
+        )
     # Who may have put a message there: the roles the queues' own policies name (the notifier parks,
     # the redrive roles resend), plus the sender ids the operator vouches for.
     patterns = producer_role_patterns(sqs, [args.dlq_url, args.queue_url])
     senders = role_ids(session.client("iam"), patterns) if patterns else {}
     senders.update({sender: "--allow-sender" for sender in args.allow_sender or []})
     if not senders:
-        raise UsageError(
+        raise common.UsageError(
             f"cannot tell who may send to {args.dlq_url}: its policy names no producer role (is it the notifier's "
             "dead-letter queue?); pass --allow-sender <SenderId> for each sender you trust"
         )
@@ -223,26 +212,26 @@ def cmd_notify_redrive(args: argparse.Namespace) -> int:
             f"--allow-sender {k.sender_id}, else delete it.",
             file=sys.stderr,
         )
-    return EXIT_VIOLATIONS if outcome.kept else EXIT_OK
+    return common.EXIT_VIOLATIONS if outcome.kept else common.EXIT_OK
 
 
 def register(sub: Any) -> None:
     notify = sub.add_parser("notify", help="deliver findings to Slack, Jira or the on-call page topic")
     notify_sub = notify.add_subparsers(dest="notify_command", required=True)
     send = notify_sub.add_parser("send", help="deliver one finding (JSON file, CONTRACTS.md shape)")
-    _aws_options(send)
+    common.aws_options(send)
     send.add_argument("--finding-file", type=Path, required=True, help="finding JSON; - for stdin")
     send.add_argument("--channel", choices=CHANNELS, action="append", help="default: every configured channel")
     send.set_defaults(func=cmd_notify_send)
     test = notify_sub.add_parser("test", help="send a sample finding to one channel")
-    _aws_options(test)
+    common.aws_options(test)
     test.add_argument("--channel", choices=CHANNELS, required=True)
     test.set_defaults(func=cmd_notify_test)
     redrive = notify_sub.add_parser("redrive", help="move undelivered findings from the notifier DLQ back")
-    _aws_options(redrive)
-    redrive.add_argument("--dlq-url", type=http_url, required=True, help="the notifier dead-letter queue URL")
-    redrive.add_argument("--queue-url", type=http_url, required=True, help="the notifier queue URL")
-    redrive.add_argument("--limit", type=positive_int, help="move at most this many messages")
+    common.aws_options(redrive)
+    redrive.add_argument("--dlq-url", type=common.http_url, required=True, help="the notifier dead-letter queue URL")
+    redrive.add_argument("--queue-url", type=common.http_url, required=True, help="the notifier queue URL")
+    redrive.add_argument("--limit", type=common.positive_int, help="move at most this many messages")
     redrive.add_argument(
         "--allow-sender",
         action="append",

@@ -9,17 +9,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from mlgov.commands.common import (
-    EXIT_OK,
-    EXIT_VIOLATIONS,
-    UsageError,
-    _aws,
-    _aws_options,
-    _settings,
-    one_line,
-    positive_int,
-    region_name,
-)
+from mlgov.commands import common
 
 
 def account_list(value: str) -> list[str]:
@@ -34,7 +24,7 @@ def region_list(value: str) -> list[str]:
     regions = [r.strip() for r in value.split(",") if r.strip()]
     if not regions:
         raise argparse.ArgumentTypeError(f"{value!r} names no region")
-    return list(dict.fromkeys(region_name(r) for r in regions))
+    return list(dict.fromkeys(common.region_name(r) for r in regions))
 
 
 class ScanProgress:
@@ -106,8 +96,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from mlgov_runtime.org_scan.report import Run, build_report, has_problems, scan_run_id
     from mlgov_runtime.registry import endpoint_checks
 
-    settings = _settings(args)
-    aws = _aws(args)
+    settings = common.load_settings(args)
+    aws = common.aws_context(args)
     region, own = aws.region, aws.account_id()
     regions = args.regions or settings.org_scan.regions or [region]
     skipped: dict[str, str] = {}
@@ -116,9 +106,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         try:
             planned = plan_targets(OrganizationAccounts(aws.client("organizations")), scope)
         except (ClientError, BotoCoreError) as exc:
-            raise UsageError(
+            raise common.UsageError(
                 "--organization lists the organization's accounts, which needs the management account or a delegated "
-                f"administrator ({one_line(str(exc), 200)}); or name them with --accounts"
+                f"administrator ({common.one_line(str(exc), 200)}); or name them with --accounts"
             ) from None
         targets, skipped = planned.targets, planned.skipped
     else:
@@ -173,9 +163,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if not targets:
         # Nothing scanned proves nothing: never green.
         why = "; ".join(f"{a}: {r}" for a, r in sorted(skipped.items())) or "no account matched the org_scan filters"
-        print(f"mlgov: nothing scanned: no account/region was reached ({one_line(why, 300)})", file=sys.stderr)
-        return EXIT_VIOLATIONS
-    return EXIT_VIOLATIONS if has_problems(report) else EXIT_OK
+        print(f"mlgov: nothing scanned: no account/region was reached ({common.one_line(why, 300)})", file=sys.stderr)
+        return common.EXIT_VIOLATIONS
+    return common.EXIT_VIOLATIONS if has_problems(report) else common.EXIT_OK
 
 
 def _not_active(aws: Any, accounts: list[str]) -> dict[str, str]:
@@ -204,7 +194,7 @@ def register(sub: Any) -> None:
         "scan",
         help="every registered endpoint check in several accounts and regions (the weekly org scan, run here)",
     )
-    _aws_options(scan)
+    common.aws_options(scan)
     who = scan.add_mutually_exclusive_group()
     who.add_argument(
         "--accounts", type=account_list, metavar="ID,...", help="these accounts (default: the current one)"
@@ -220,5 +210,7 @@ def register(sub: Any) -> None:
     scan.add_argument(
         "--role-name", help="role assumed in the other accounts (default: the member role, MlGovMemberAudit)"
     )
-    scan.add_argument("--concurrency", type=positive_int, default=4, help="account/regions scanned at once (default 4)")
+    scan.add_argument(
+        "--concurrency", type=common.positive_int, default=4, help="account/regions scanned at once (default 4)"
+    )
     scan.set_defaults(func=cmd_scan)

@@ -21,17 +21,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from mlgov.commands.common import (
-    EXIT_OK,
-    EXIT_USAGE,
-    EXIT_VIOLATIONS,
-    UsageError,
-    _aws,
-    _aws_options,
-    _settings,
-    require_endpoints,
-    sagemaker_exists,
-)
+from mlgov.commands import common
 
 TABLE_ENV = "MLGOV_FINDINGS_TABLE"
 TOPIC_ENV = "MLGOV_FINDINGS_TOPIC_ARN"
@@ -41,15 +31,15 @@ APPROVAL_URL_ENV = "MLGOV_APPROVAL_URL"
 def _context(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
     from mlgov_runtime.retirement.settings import policy_from_env
 
-    settings = _settings(args)
+    settings = common.load_settings(args)
     policy = policy_from_env(
         settings.retirement.environment(settings.thresholds, settings.watched_model_package_groups)
     )
-    aws = _aws(args)
+    aws = common.aws_context(args)
     try:
         region = aws.region
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise common.UsageError(str(exc)) from None
     return aws, policy, aws.account_id(), region
 
 
@@ -115,15 +105,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.retirement.audit import run_stale_audit
 
     aws, policy, account, region = _context(args)
-    require_endpoints(aws.client("sagemaker"), args.endpoint, account, region)
+    common.require_endpoints(aws.client("sagemaker"), args.endpoint, account, region)
     endpoints, counter = _ports(aws)
     if args.format == "table" and not args.endpoint:
         print(f"Checking watched InService endpoints in {account}/{region} ...", file=sys.stderr)
     cutover_at = _moment(args.cutover_at) if args.cutover_at else None
     if cutover_at is not None and not args.endpoint:
-        raise UsageError("--cutover-at needs --endpoint: it states when the named old endpoint was cut over")
+        raise common.UsageError("--cutover-at needs --endpoint: it states when the named old endpoint was cut over")
     if args.grace_hours is not None and not 0 <= args.grace_hours <= 336:
-        raise UsageError(f"--grace-hours {args.grace_hours:g} is not in 0..336")
+        raise common.UsageError(f"--grace-hours {args.grace_hours:g} is not in 0..336")
     run = run_stale_audit(
         endpoints,
         counter,
@@ -162,20 +152,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
         report["went_quiet"] = gate
         lines.append(gate["line"])
         _emit(args, report, lines)
-        return EXIT_OK if gate["passed"] else EXIT_VIOLATIONS
+        return common.EXIT_OK if gate["passed"] else common.EXIT_VIOLATIONS
     _emit(args, report, lines)
-    return EXIT_VIOLATIONS if summary["stale_active"] or summary["errors"] else EXIT_OK
+    return common.EXIT_VIOLATIONS if summary["stale_active"] or summary["errors"] else common.EXIT_OK
 
 
 def _moment(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"--cutover-at {text!r} is not an ISO-8601 time (e.g. 2026-12-01T09:30:00Z)") from None
+        raise common.UsageError(f"--cutover-at {text!r} is not an ISO-8601 time (e.g. 2026-12-01T09:30:00Z)") from None
     if moment.tzinfo is None:
-        raise UsageError(f"--cutover-at {text!r} has no time zone: add Z for UTC")
+        raise common.UsageError(f"--cutover-at {text!r} has no time zone: add Z for UTC")
     if moment > datetime.now(UTC):
-        raise UsageError(f"--cutover-at {text!r} is in the future")
+        raise common.UsageError(f"--cutover-at {text!r} is in the future")
     return moment.astimezone(UTC)
 
 
@@ -208,11 +198,11 @@ def cmd_request(args: argparse.Namespace) -> int:
     try:
         check = check_endpoint(name, endpoints, counter, policy, datetime.now(UTC), account, region)
     except EndpointGone:
-        raise UsageError(f"endpoint {name} does not exist in {account}/{region}") from None
+        raise common.UsageError(f"endpoint {name} does not exist in {account}/{region}") from None
     if check.verdict is not Verdict.RETIREMENT_CANDIDATE:
         print(f"mlgov: refused: {name} is {check.verdict.value}: {' '.join(check.reasons)}", file=sys.stderr)
         print(f"  next: {check.next_step}", file=sys.stderr)
-        return EXIT_USAGE if check.verdict is Verdict.CURRENT else EXIT_VIOLATIONS
+        return common.EXIT_USAGE if check.verdict is Verdict.CURRENT else common.EXIT_VIOLATIONS
     # The approval service opens the request for the caller STS verifies and starts the execution itself:
     # a request started any other way has no verified requester and can never be approved.
     url = _approval_url(args)
@@ -239,15 +229,15 @@ def cmd_request(args: argparse.Namespace) -> int:
             f"a live check of the last {policy.safety_window_hours} h of invocations aborts if anything called it.",
         ],
     )
-    return EXIT_OK
+    return common.EXIT_OK
 
 
 def _approval_url(args: argparse.Namespace) -> str:
     url = args.approval_url or os.environ.get(APPROVAL_URL_ENV)
     if not url:
-        raise UsageError(f"pass --approval-url (the stack output ApprovalServiceUrl) or set {APPROVAL_URL_ENV}")
+        raise common.UsageError(f"pass --approval-url (the stack output ApprovalServiceUrl) or set {APPROVAL_URL_ENV}")
     if not re.fullmatch(r"https://[\w.-]+/?|http://127\.0\.0\.1:\d+/?", url):
-        raise UsageError(f"{url!r} is not the approval service's https URL")
+        raise common.UsageError(f"{url!r} is not the approval service's https URL")
     return str(url)
 
 
@@ -268,7 +258,7 @@ def signed_post(aws: Any, url: str, body: dict[str, Any]) -> tuple[int, dict[str
 
     credentials = aws.credentials()
     if credentials is None:
-        raise UsageError("no AWS credentials: the approval is recorded as the signed caller")
+        raise common.UsageError("no AWS credentials: the approval is recorded as the signed caller")
     from mlgov_runtime.approvals.identity import binding, presign
 
     frozen = credentials.get_frozen_credentials()
@@ -285,7 +275,7 @@ def signed_post(aws: Any, url: str, body: dict[str, Any]) -> tuple[int, dict[str
     except urllib.error.HTTPError as exc:
         status, text = int(exc.code), exc.read()
     except urllib.error.URLError as exc:
-        raise UsageError(f"approval service at {url} unreachable: {exc.reason}") from None
+        raise common.UsageError(f"approval service at {url} unreachable: {exc.reason}") from None
     try:
         answer = json.loads(text or b"{}")
     except ValueError:
@@ -295,13 +285,13 @@ def signed_post(aws: Any, url: str, body: dict[str, Any]) -> tuple[int, dict[str
 
 def _answer(args: argparse.Namespace, approve: bool) -> int:
     if args.token:
-        raise UsageError(
+        raise common.UsageError(
             "task tokens are no longer shown or accepted: pass --request ID (from the ENDPOINT_RETIRING "
             "finding); the approval service records you as the approver"
         )
     if not args.request:
-        raise UsageError("pass --request ID (from the ENDPOINT_RETIRING finding)")
-    aws = _aws(args)
+        raise common.UsageError("pass --request ID (from the ENDPOINT_RETIRING finding)")
+    aws = common.aws_context(args)
     url = _approval_url(args)
     who = _caller(aws)
     if args.format != "json":
@@ -319,19 +309,19 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
         if not answer.get("answered", True):
             then = "recorded, but the request had already ended: nothing further happens"
         _emit(args, answer, [f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}."])
-        return EXIT_OK
+        return common.EXIT_OK
     _refused(status, answer)
-    return EXIT_USAGE
+    return common.EXIT_USAGE
 
 
 def _refused(status: int, answer: dict[str, Any]) -> None:
     if status in (400, 403, 404, 409):
         if "error" not in answer:  # Lambda's own refusal, before the service: the signature or IAM said no
-            raise UsageError(
+            raise common.UsageError(
                 f"refused by AWS ({answer.get('Message', status)}): your credentials need "
                 "lambda:InvokeFunctionUrl on the approval service"
             )
-        raise UsageError(f"refused: {answer['error']}")
+        raise common.UsageError(f"refused: {answer['error']}")
     raise RuntimeError(f"approval service answered {status}: {answer.get('error', '')}")
 
 
@@ -353,12 +343,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     table = args.findings_table or os.environ.get(TABLE_ENV)
     topic = args.findings_topic_arn or os.environ.get(TOPIC_ENV)
     if not table or not topic:
-        raise UsageError(f"pass --findings-table and --findings-topic-arn (or set {TABLE_ENV} and {TOPIC_ENV})")
+        raise common.UsageError(f"pass --findings-table and --findings-topic-arn (or set {TABLE_ENV} and {TOPIC_ENV})")
     aws, policy, account, region = _context(args)
     book = FindingsStore(aws.client("dynamodb"), aws.client("sns"), table, topic)
     ref = EndpointRef(args.endpoint, account, region)
     if open_retiring(book, ref) is None:
-        raise UsageError(f"{args.endpoint} has no open retirement in {account}/{region}")
+        raise common.UsageError(f"{args.endpoint} has no open retirement in {account}/{region}")
     who = _caller(aws)
     why = f"retirement cancelled by {who}: {args.reason}"
     # Closed first, so the tag change that follows is no longer a change under an open retirement.
@@ -367,19 +357,19 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     with contextlib.suppress(EndpointGone):  # deleted meanwhile: nothing left to tag
         endpoints.tag(args.endpoint, policy.purpose_tag_key, "active")
     _emit(args, {"status": "cancelled", "endpoint_name": args.endpoint, "by": who}, [f"{args.endpoint}: {why}"])
-    return EXIT_OK
+    return common.EXIT_OK
 
 
 def cmd_recreate(args: argparse.Namespace) -> int:
     aws, policy, account, region = _context(args)
     sm = aws.client("sagemaker")
-    if not sagemaker_exists(sm, "describe_endpoint_config", EndpointConfigName=args.endpoint_config):
-        raise UsageError(
+    if not common.sagemaker_exists(sm, "describe_endpoint_config", EndpointConfigName=args.endpoint_config):
+        raise common.UsageError(
             f"endpoint config {args.endpoint_config} not found in {account}/{region} (the retired endpoint's "
             "ENDPOINT_RETIRING finding names the kept one in evidence.recreate.endpoint_config_name)"
         )
-    if sagemaker_exists(sm, "describe_endpoint", EndpointName=args.endpoint):
-        raise UsageError(f"endpoint {args.endpoint} already exists in {account}/{region}; nothing to re-create")
+    if common.sagemaker_exists(sm, "describe_endpoint", EndpointName=args.endpoint):
+        raise common.UsageError(f"endpoint {args.endpoint} already exists in {account}/{region}; nothing to re-create")
     endpoints, _ = _ports(aws)
     arn = endpoints.create(
         args.endpoint,
@@ -394,7 +384,7 @@ def cmd_recreate(args: argparse.Namespace) -> int:
             "new retirement and deadline: move the late clients, then `mlgov retire request` again.",
         ],
     )
-    return EXIT_OK
+    return common.EXIT_OK
 
 
 def register(sub: Any) -> None:
@@ -402,7 +392,7 @@ def register(sub: Any) -> None:
     commands = retire.add_subparsers(dest="retire_command", required=True)
 
     audit = commands.add_parser("audit", help="stale and idle endpoints now (exit 3: stale with traffic)")
-    _aws_options(audit)
+    common.aws_options(audit)
     audit.add_argument("--endpoint", action="append", metavar="NAME", help="endpoint (repeatable; default: watched)")
     audit.add_argument(
         "--went-quiet",
@@ -425,7 +415,7 @@ def register(sub: Any) -> None:
     audit.set_defaults(func=cmd_audit)
 
     request = commands.add_parser("request", help="ask for a retirement candidate's deletion (waits for approval)")
-    _aws_options(request)
+    common.aws_options(request)
     request.add_argument("--endpoint", required=True, metavar="NAME")
     request.add_argument("--reason", default="", help="why it should go (shown to the approver)")
     request.add_argument("--state-machine-arn", help="accepted, unused: the approval service starts its own machine")
@@ -433,7 +423,7 @@ def register(sub: Any) -> None:
     request.set_defaults(func=cmd_request)
 
     approve = commands.add_parser("approve", help="approve a deletion request (the live check still runs)")
-    _aws_options(approve)
+    common.aws_options(approve)
     approve.add_argument("--request", metavar="ID", help="the request id from the ENDPOINT_RETIRING finding")
     approve.add_argument("--token", help=argparse.SUPPRESS)  # removed: refused with a pointer to --request
     approve.add_argument("--comment", default="")
@@ -441,7 +431,7 @@ def register(sub: Any) -> None:
     approve.set_defaults(func=cmd_approve)
 
     deny = commands.add_parser("deny", help="deny a deletion request")
-    _aws_options(deny)
+    common.aws_options(deny)
     deny.add_argument("--request", metavar="ID", help="the request id from the ENDPOINT_RETIRING finding")
     deny.add_argument("--token", help=argparse.SUPPRESS)
     deny.add_argument("--reason", required=True)
@@ -449,7 +439,7 @@ def register(sub: Any) -> None:
     deny.set_defaults(func=cmd_deny)
 
     cancel = commands.add_parser("cancel", help="close an open retirement; tag the endpoint active")
-    _aws_options(cancel)
+    common.aws_options(cancel)
     cancel.add_argument("--endpoint", required=True, metavar="NAME")
     cancel.add_argument("--reason", required=True)
     cancel.add_argument("--findings-table", help=f"the findings table (default: {TABLE_ENV})")
@@ -457,7 +447,7 @@ def register(sub: Any) -> None:
     cancel.set_defaults(func=cmd_cancel)
 
     recreate = commands.add_parser("recreate", help="re-create a retired endpoint from its kept config")
-    _aws_options(recreate)
+    common.aws_options(recreate)
     recreate.add_argument("--endpoint", required=True, metavar="NAME")
     recreate.add_argument("--endpoint-config", required=True, metavar="CONFIG")
     recreate.set_defaults(func=cmd_recreate)

@@ -9,43 +9,37 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlgov.commands.common import (
-    EXIT_OK,
-    UsageError,
-    _aws,
-    _aws_options,
-    read_text,
-)
+from mlgov.commands import common
 
 
 def cmd_register(args: argparse.Namespace) -> int:
     from mlgov_runtime.retraining.registration import InvalidRegistration, RegistrationMetadata
 
-    text = read_text(args.metadata_file, "registration metadata")
+    text = common.read_text(args.metadata_file, "registration metadata")
     try:
         data = json.loads(text)
     except RecursionError:
-        raise UsageError(f"{args.metadata_file}: JSON nested too deeply") from None
+        raise common.UsageError(f"{args.metadata_file}: JSON nested too deeply") from None
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{args.metadata_file}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise common.UsageError(f"{args.metadata_file}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict):
-        raise UsageError(f"{args.metadata_file}: registration metadata is a JSON object")
+        raise common.UsageError(f"{args.metadata_file}: registration metadata is a JSON object")
     try:
         metadata = RegistrationMetadata.from_mapping(data).customer_metadata()
     except InvalidRegistration as exc:
-        raise UsageError(f"refused: {exc}") from None
+        raise common.UsageError(f"refused: {exc}") from None
     if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{0,62}/\S+", args.model_data_url):
-        raise UsageError(f"--model-data-url {args.model_data_url!r} is not an s3://bucket/key URI")
+        raise common.UsageError(f"--model-data-url {args.model_data_url!r} is not an s3://bucket/key URI")
     if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", args.group):
-        raise UsageError(f"--group {args.group!r} is not a model package group name")
+        raise common.UsageError(f"--group {args.group!r} is not a model package group name")
     if not args.image.strip() or any(c.isspace() for c in args.image):
-        raise UsageError(f"--image {args.image!r} is not a container image URI")
+        raise common.UsageError(f"--image {args.image!r} is not a container image URI")
     copy_to = str(args.write_once_bucket or "")
     if copy_to and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", copy_to):
-        raise UsageError(f"--write-once-bucket {copy_to!r} is not an S3 bucket name")
+        raise common.UsageError(f"--write-once-bucket {copy_to!r} is not an S3 bucket name")
     from mlgov_runtime.adapters.artifacts import PinningRefused, pinned_container, store_pins
 
-    aws = _aws(args)
+    aws = common.aws_context(args)
     model_data_url = args.model_data_url
     if copy_to:
         model_data_url = _copy_write_once(aws, model_data_url, copy_to, args.group, args.copy_name)
@@ -53,7 +47,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     try:
         container, pins = pinned_container(store_pins(aws), args.image, model_data_url)
     except PinningRefused as exc:
-        raise UsageError(f"refused: {exc}") from None
+        raise common.UsageError(f"refused: {exc}") from None
     answer = aws.client("sagemaker").create_model_package(
         ModelPackageGroupName=args.group,
         ModelPackageDescription=args.description or f"catalog snapshot {metadata['catalog_snapshot_date']}",
@@ -81,7 +75,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     else:
         print(f"registered {arn} (PendingManualApproval; an approver role approves it), model data {model_data_url}")
         print(f"pinned {pinned}")
-    return EXIT_OK
+    return common.EXIT_OK
 
 
 def _copy_write_once(aws: Any, source: str, bucket: str, group: str, name: str | None) -> str:
@@ -94,23 +88,23 @@ def _copy_write_once(aws: Any, source: str, bucket: str, group: str, name: str |
 
     name = name or datetime.now(UTC).strftime("cli-%Y%m%dT%H%M%SZ")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name):
-        raise UsageError(f"--copy-name {name!r}: letters, digits, '.', '_' and '-' only (at most 128)")
+        raise common.UsageError(f"--copy-name {name!r}: letters, digits, '.', '_' and '-' only (at most 128)")
     key = f"{APPROVED_PREFIX}/{group}/{name}/model.tar.gz"
     try:
         return copy_write_once(aws.client("s3"), source, bucket, key)
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code") or "")
         if code in ("PreconditionFailed", "412"):
-            raise UsageError(
+            raise common.UsageError(
                 f"refused: s3://{bucket}/{key} exists already and is never overwritten; pick another --copy-name"
             ) from None
         message = exc.response.get("Error", {}).get("Message")
-        raise UsageError(f"refused: cannot copy {source} to s3://{bucket}/{key} ({code}: {message})") from None
+        raise common.UsageError(f"refused: cannot copy {source} to s3://{bucket}/{key} ({code}: {message})") from None
 
 
 def register(sub: Any) -> None:
     register = sub.add_parser("register", help="register a model package with the required metadata")
-    _aws_options(register)
+    common.aws_options(register)
     register.add_argument("--group", required=True, help="model package group")
     register.add_argument(
         "--metadata-file",
