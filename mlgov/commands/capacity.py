@@ -248,18 +248,6 @@ def preflight(aws: Any, table: str | None, route: Any, cold: bool) -> None:
         raise common.UsageError("nothing was changed: " + "; ".join(problems))
 
 
-def _moment(value: str) -> Any:
-    from datetime import datetime
-
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO time (e.g. 2026-12-07T08:00:00+09:00)") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{value!r} has no UTC offset (add Z or +09:00)")
-    return moment
-
-
 def _campaign_name(value: str) -> str:
     import re
 
@@ -364,8 +352,8 @@ def register(sub: Any) -> None:
         type=float,
         help="invocations per minute one instance takes (default capacity.target_invocations_per_instance)",
     )
-    campaign.add_argument("--start", required=True, type=_moment, help="campaign start, ISO with offset")
-    campaign.add_argument("--end", required=True, type=_moment, help="campaign end, ISO with offset")
+    campaign.add_argument("--start", required=True, type=common.aware_time, help="campaign start, ISO with offset")
+    campaign.add_argument("--end", required=True, type=common.aware_time, help="campaign end, ISO with offset")
     campaign.add_argument("--lead-minutes", type=float, default=30, help="scale out this long before (default 30)")
     campaign.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     campaign.set_defaults(func=cmd_campaign)

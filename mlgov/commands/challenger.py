@@ -488,21 +488,11 @@ def _gradual_fallback(args: argparse.Namespace, aws: Any, settings: Any, plan: A
 
 def _answer(args: argparse.Namespace, approve: bool) -> int:
     """Through the approval service, signed as the caller (STS decides who is recorded, never the body)."""
-    from mlgov.commands.retirement import _approval_url, _caller, _refused, signed_post
+    from mlgov.commands.retirement import send_decision
 
     if not re.fullmatch(r"rq-[0-9a-f]{20}", args.request):
         raise common.UsageError(f"{args.request!r} is not a request id (rq- and 20 hex digits, from the finding)")
-    aws = common.aws_context(args)
-    url = _approval_url(args)
-    who = _caller(aws)
-    if args.format != "json":
-        print(f"Recording the signed caller as the {'approver' if approve else 'denier'}: {who}", file=sys.stderr)
-    comment = args.comment if approve else args.reason
-    body = {"request_id": args.request, "decision": "approve" if approve else "deny", "comment": comment}
-    status, answer = signed_post(aws, url, body)
-    if status != 200:
-        _refused(status, answer)
-        return common.EXIT_USAGE
+    answer = send_decision(args, approve)
     then = (
         "the gate checks the record, approves the package and promotes it"
         if approve

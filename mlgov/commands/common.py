@@ -6,6 +6,7 @@ import argparse
 import re
 import sys
 import urllib.parse
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
@@ -69,6 +70,22 @@ def endpoint_name(value: str) -> str:
             f"{value!r} is not a SageMaker endpoint name (1-63 letters, digits and hyphens, no leading hyphen)"
         )
     return value
+
+
+def aware_time(value: str) -> datetime:
+    """An ISO-8601 time with its UTC offset (Z accepted): a time without one would be read in this
+    machine's zone."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO-8601 time (e.g. 2026-12-07T08:00:00+09:00)"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} has no UTC offset: add Z for UTC or an offset like +09:00 (with no time zone it is ambiguous)"
+        )
+    return moment
 
 
 def positive_int(value: str) -> int:

@@ -19,7 +19,7 @@ import os
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from mlgov.commands import common
 
@@ -159,11 +159,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def _moment(text: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise common.UsageError(f"--cutover-at {text!r} is not an ISO-8601 time (e.g. 2026-12-01T09:30:00Z)") from None
-    if moment.tzinfo is None:
-        raise common.UsageError(f"--cutover-at {text!r} has no time zone: add Z for UTC")
+        moment = common.aware_time(text)
+    except argparse.ArgumentTypeError as exc:
+        raise common.UsageError(f"--cutover-at {exc}") from None
     if moment > datetime.now(UTC):
         raise common.UsageError(f"--cutover-at {text!r} is in the future")
     return moment.astimezone(UTC)
@@ -291,30 +289,35 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
         )
     if not args.request:
         raise common.UsageError("pass --request ID (from the ENDPOINT_RETIRING finding)")
+    answer = send_decision(args, approve)
+    then = (
+        "the live invocation check runs now; the endpoint is deleted only if nothing called it"
+        if approve
+        else "the endpoint stays; its retirement stays open"
+    )
+    if not answer.get("answered", True):
+        then = "recorded, but the request had already ended: nothing further happens"
+    _emit(args, answer, [f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}."])
+    return common.EXIT_OK
+
+
+def send_decision(args: argparse.Namespace, approve: bool) -> dict[str, Any]:
+    """The caller's approve or deny of request args.request, signed, through the approval service (which
+    records the principal STS names); its answer, or a usage error saying why it was refused."""
     aws = common.aws_context(args)
     url = _approval_url(args)
     who = _caller(aws)
     if args.format != "json":
         print(f"Recording the signed caller as the {'approver' if approve else 'denier'}: {who}", file=sys.stderr)
     comment = args.comment if approve else args.reason
-    status, answer = signed_post(
-        aws, url, {"request_id": args.request, "decision": "approve" if approve else "deny", "comment": comment}
-    )
-    if status == 200:
-        then = (
-            "the live invocation check runs now; the endpoint is deleted only if nothing called it"
-            if approve
-            else "the endpoint stays; its retirement stays open"
-        )
-        if not answer.get("answered", True):
-            then = "recorded, but the request had already ended: nothing further happens"
-        _emit(args, answer, [f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}."])
-        return common.EXIT_OK
-    _refused(status, answer)
-    return common.EXIT_USAGE
+    body = {"request_id": args.request, "decision": "approve" if approve else "deny", "comment": comment}
+    status, answer = signed_post(aws, url, body)
+    if status != 200:
+        _refused(status, answer)
+    return answer
 
 
-def _refused(status: int, answer: dict[str, Any]) -> None:
+def _refused(status: int, answer: dict[str, Any]) -> NoReturn:
     if status in (400, 403, 404, 409):
         if "error" not in answer:  # Lambda's own refusal, before the service: the signature or IAM said no
             raise common.UsageError(
