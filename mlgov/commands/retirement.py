@@ -425,21 +425,15 @@ def register(sub: Any) -> None:
     request.add_argument("--approval-url", help=f"the approval service URL (default: {APPROVAL_URL_ENV})")
     request.set_defaults(func=cmd_request)
 
-    approve = commands.add_parser("approve", help="approve a deletion request (the live check still runs)")
-    common.aws_options(approve)
-    approve.add_argument("--request", metavar="ID", help="the request id from the ENDPOINT_RETIRING finding")
-    approve.add_argument("--token", help=argparse.SUPPRESS)  # removed: refused with a pointer to --request
-    approve.add_argument("--comment", default="")
-    approve.add_argument("--approval-url", help=f"the approval service URL (default: {APPROVAL_URL_ENV})")
-    approve.set_defaults(func=cmd_approve)
-
-    deny = commands.add_parser("deny", help="deny a deletion request")
-    common.aws_options(deny)
-    deny.add_argument("--request", metavar="ID", help="the request id from the ENDPOINT_RETIRING finding")
-    deny.add_argument("--token", help=argparse.SUPPRESS)
-    deny.add_argument("--reason", required=True)
-    deny.add_argument("--approval-url", help=f"the approval service URL (default: {APPROVAL_URL_ENV})")
-    deny.set_defaults(func=cmd_deny)
+    _decision_parser(
+        commands,
+        "approve",
+        "approve a deletion request (the live check still runs)",
+        cmd_approve,
+        "--comment",
+        default="",
+    )
+    _decision_parser(commands, "deny", "deny a deletion request", cmd_deny, "--reason", required=True)
 
     cancel = commands.add_parser("cancel", help="close an open retirement; tag the endpoint active")
     common.aws_options(cancel)
@@ -454,3 +448,14 @@ def register(sub: Any) -> None:
     recreate.add_argument("--endpoint", required=True, metavar="NAME")
     recreate.add_argument("--endpoint-config", required=True, metavar="CONFIG")
     recreate.set_defaults(func=cmd_recreate)
+
+
+def _decision_parser(commands: Any, name: str, help: str, func: Any, why: str, **why_options: Any) -> None:
+    """`approve` or `deny`: the request, why, and the approval service that records the signed caller."""
+    parser = commands.add_parser(name, help=help)
+    common.aws_options(parser)
+    parser.add_argument("--request", metavar="ID", help="the request id from the ENDPOINT_RETIRING finding")
+    parser.add_argument("--token", help=argparse.SUPPRESS)  # removed: refused with a pointer to --request
+    parser.add_argument(why, **why_options)
+    parser.add_argument("--approval-url", help=f"the approval service URL (default: {APPROVAL_URL_ENV})")
+    parser.set_defaults(func=func)
