@@ -324,25 +324,22 @@ def _campaign_now() -> Any:
 
 
 def register(sub: Any) -> None:
-    capacity = sub.add_parser("capacity", help="endpoints that can scale to zero, and putting the minimum back")
-    commands = capacity.add_subparsers(dest="capacity_command", required=True)
-    audit = commands.add_parser("audit", help="every endpoint's minimum, schedule and verdict")
-    common.aws_options(audit)
+    commands = common.command_group(sub, "capacity", "endpoints that can scale to zero, and putting the minimum back")
+    audit = common.command(commands, "audit", cmd_audit, help="every endpoint's minimum, schedule and verdict")
     audit.add_argument("--endpoint", action="append", metavar="NAME", help="endpoint (repeatable; default all)")
-    audit.set_defaults(func=cmd_audit)
-    restore = commands.add_parser("restore", help="put an endpoint's minimum capacity back")
-    common.aws_options(restore)
+    restore = common.command(commands, "restore", cmd_restore, help="put an endpoint's minimum capacity back")
     restore.add_argument("--endpoint", required=True, metavar="NAME")
     restore.add_argument("--min", type=int, help="the minimum to set (default thresholds.min_endpoint_capacity)")
     restore.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     restore.add_argument("--no-fallback", action="store_true", help="never switch the AppConfig route")
     restore.add_argument("--wait-minutes", type=float, default=15, help="how long to wait for the endpoint to serve")
     restore.add_argument("--findings-table", help=f"findings table to log each step to (default ${FINDINGS_TABLE_ENV})")
-    restore.set_defaults(func=cmd_restore)
-    campaign = commands.add_parser(
-        "campaign", help="schedule the minimum instances for a campaign's expected peak (spec scenario 4)"
+    campaign = common.command(
+        commands,
+        "campaign",
+        cmd_campaign,
+        help="schedule the minimum instances for a campaign's expected peak (spec scenario 4)",
     )
-    common.aws_options(campaign)
     campaign.add_argument("--endpoint", required=True, metavar="NAME")
     campaign.add_argument("--variant", help="instance variant (default: the endpoint's only one)")
     campaign.add_argument("--name", required=True, type=_campaign_name, help="campaign name, e.g. manga-monday")
@@ -356,4 +353,3 @@ def register(sub: Any) -> None:
     campaign.add_argument("--end", required=True, type=common.aware_time, help="campaign end, ISO with offset")
     campaign.add_argument("--lead-minutes", type=float, default=30, help="scale out this long before (default 30)")
     campaign.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    campaign.set_defaults(func=cmd_campaign)

@@ -492,18 +492,13 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
 
     if not re.fullmatch(r"rq-[0-9a-f]{20}", args.request):
         raise common.UsageError(f"{args.request!r} is not a request id (rq- and 20 hex digits, from the finding)")
-    answer = send_decision(args, approve)
-    then = (
-        "the gate checks the record, approves the package and promotes it"
-        if approve
-        else "nothing is promoted; the challenger loses its traffic and the package stays PendingManualApproval"
+    answer, outcome = send_decision(
+        args,
+        approve,
+        "the gate checks the record, approves the package and promotes it",
+        "nothing is promoted; the challenger loses its traffic and the package stays PendingManualApproval",
     )
-    if not answer.get("answered", True):
-        then = "recorded, but the request had already ended: nothing further happens"
-    if args.format == "json":
-        print(json.dumps(answer, indent=2))
-    else:
-        print(f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}.")
+    print(json.dumps(answer, indent=2) if args.format == "json" else outcome)
     return common.EXIT_OK
 
 
@@ -572,56 +567,50 @@ def cmd_deny(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    challenger = sub.add_parser("challenger", help="the challenger CTR gate: status, start, simulate")
-    csub = challenger.add_subparsers(dest="challenger_command", required=True)
+    csub = common.command_group(sub, "challenger", "the challenger CTR gate: status, start, simulate")
 
-    status = csub.add_parser(
-        "status", help="the decision the gate would take now (exit 3 on REJECT/STOP_INVALID/PAUSED)"
+    status = common.command(
+        csub, "status", cmd_status, help="the decision the gate would take now (exit 3 on REJECT/STOP_INVALID/PAUSED)"
     )
-    common.aws_options(status)
     status.add_argument("--endpoint", required=True, help="endpoint with a production and a challenger variant")
     status.add_argument("--package", help="the challenger's model package ARN (default: the lighter variant)")
     status.add_argument(
         "--minutes", type=float, help="judge the last N minutes (default: since the endpoint last changed)"
     )
-    status.set_defaults(func=cmd_status)
 
-    start = csub.add_parser("start", help="start a challenger experiment for a package (the state machine)")
-    common.aws_options(start)
+    start = common.command(
+        csub, "start", cmd_start, help="start a challenger experiment for a package (the state machine)"
+    )
     start.add_argument("--package", required=True, help="model package ARN (shadow_ctr_eligible=true)")
     start.add_argument("--endpoint", help="watched endpoint (default: the one mlgov.challenger.endpoints names)")
     start.add_argument("--state-machine-arn", help=f"default: this account's {STATE_MACHINE_NAME}")
-    start.set_defaults(func=cmd_start)
 
-    approve = csub.add_parser(
-        "approve", help="approve a promotion waiting for a human (challenger.require_human_approval)"
+    approve = common.command(
+        csub, "approve", cmd_approve, help="approve a promotion waiting for a human (challenger.require_human_approval)"
     )
-    common.aws_options(approve)
     approve.add_argument(
         "--request", required=True, metavar="ID", help="the request id from CHALLENGER_APPROVAL_REQUESTED"
     )
     approve.add_argument("--comment", default="", help="why (kept in the package's ApprovalDescription)")
     approve.add_argument("--approval-url", help="the approval service URL (default: MLGOV_APPROVAL_URL)")
-    approve.set_defaults(func=cmd_approve)
-    deny = csub.add_parser("deny", help="deny a promotion waiting for a human: nothing is promoted")
-    common.aws_options(deny)
+    deny = common.command(csub, "deny", cmd_deny, help="deny a promotion waiting for a human: nothing is promoted")
     deny.add_argument(
         "--request", required=True, metavar="ID", help="the request id from CHALLENGER_APPROVAL_REQUESTED"
     )
     deny.add_argument("--reason", required=True, help="why not (recorded with the denial)")
     deny.add_argument("--approval-url", help="the approval service URL (default: MLGOV_APPROVAL_URL)")
-    deny.set_defaults(func=cmd_deny)
 
-    reapprove = csub.add_parser(
-        "reapprove", help="approve a Rejected package again, with the comment saying why (stored in the registry)"
+    reapprove = common.command(
+        csub,
+        "reapprove",
+        cmd_reapprove,
+        help="approve a Rejected package again, with the comment saying why (stored in the registry)",
     )
-    common.aws_options(reapprove)
     reapprove.add_argument("--package", required=True, help="the Rejected model package ARN")
     reapprove.add_argument(
         "--comment", required=True, help="why the rejection no longer applies (20-600 characters; kept with who/when)"
     )
     reapprove.add_argument("--dry-run", action="store_true", help="show the ApprovalDescription, change nothing")
-    reapprove.set_defaults(func=cmd_reapprove)
 
     simulate = csub.add_parser("simulate", help="the gate next to the spec's naive rule on simulated traffic")
     simulate.add_argument("--traffic", type=float, required=True, help="recommendation impressions per minute")
@@ -634,10 +623,12 @@ def register(sub: Any) -> None:
     simulate.add_argument("--config", type=Path, default=None, help="settings file (default: ./cdk.json)")
     simulate.set_defaults(func=cmd_simulate)
 
-    rollback = sub.add_parser(
-        "rollback", help="roll an endpoint back to the previous Approved version (exit 4: there is none)"
+    rollback = common.command(
+        sub,
+        "rollback",
+        cmd_rollback,
+        help="roll an endpoint back to the previous Approved version (exit 4: there is none)",
     )
-    common.aws_options(rollback)
     rollback.add_argument("--endpoint", required=True)
     rollback.add_argument("--group", required=True, type=group_name, help="model package group")
     rollback.add_argument("--reason", default="rolled back by an operator (no reason given)", help="why")
@@ -655,4 +646,3 @@ def register(sub: Any) -> None:
         help="no previous version: step the fallback's share of recommendations up, e.g. 10,25,50,100",
     )
     rollback.add_argument("--step-minutes", type=float, default=10, help="minutes between fallback steps (10)")
-    rollback.set_defaults(func=cmd_rollback)

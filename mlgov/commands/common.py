@@ -6,6 +6,7 @@ import argparse
 import re
 import sys
 import urllib.parse
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -92,6 +93,21 @@ def positive_int(value: str) -> int:
     if not value.strip().isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
     return int(value)
+
+
+def command_group(sub: Any, name: str, help: str) -> Any:
+    """`mlgov <name> <subcommand>`: the group's own subparsers."""
+    return sub.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", required=True)
+
+
+def command(
+    parent: Any, name: str, func: Callable[[argparse.Namespace], int], **options: Any
+) -> argparse.ArgumentParser:
+    """A command that touches AWS: its parser with the AWS options, run by func."""
+    parser: argparse.ArgumentParser = parent.add_parser(name, **options)
+    aws_options(parser)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def aws_options(parser: argparse.ArgumentParser) -> None:

@@ -65,10 +65,8 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    coverage = sub.add_parser("coverage", help="catalog coverage gap of a training snapshot")
-    common.aws_options(coverage)
+    coverage = common.command(sub, "coverage", cmd_coverage, help="catalog coverage gap of a training snapshot")
     coverage.add_argument(
         "--catalog-table", type=table_name, required=True, help="DynamoDB catalog table (title_id key)"
     )
     coverage.add_argument("--snapshot-uri", required=True, help="s3://bucket/catalog-snapshots/DATE/training.jsonl")
-    coverage.set_defaults(func=cmd_coverage)

@@ -104,8 +104,7 @@ def _base_sid(sid: str | None) -> str:
 
 
 def add_parser(sub: Any, aws_options: Any) -> None:
-    guardrails = sub.add_parser("guardrails", help="preventive guardrails (SCPs / IAM policies)")
-    gsub = guardrails.add_subparsers(dest="guardrails_command", required=True)
+    gsub = common.command_group(sub, "guardrails", "preventive guardrails (SCPs / IAM policies)")
     explain = gsub.add_parser("explain", help="which guardrail statement decides a request, and what to do")
     explain.add_argument("--action", required=True, help="e.g. sagemaker:CreateEndpoint")
     explain.add_argument("--tag", action="append", default=[], metavar="K=V", help="request tag (repeatable)")

@@ -103,8 +103,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    audit = sub.add_parser("audit", help="audit endpoints' model lineage against the Model Registry")
-    common.aws_options(audit)
+    audit = common.command(sub, "audit", cmd_audit, help="audit endpoints' model lineage against the Model Registry")
     audit.add_argument(
         "--endpoint",
         action="append",
@@ -112,4 +111,3 @@ def register(sub: Any) -> None:
         metavar="NAME",
         help="endpoint to audit (repeatable; default all)",
     )
-    audit.set_defaults(func=cmd_audit)

@@ -216,19 +216,17 @@ def cmd_notify_redrive(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    notify = sub.add_parser("notify", help="deliver findings to Slack, Jira or the on-call page topic")
-    notify_sub = notify.add_subparsers(dest="notify_command", required=True)
-    send = notify_sub.add_parser("send", help="deliver one finding (JSON file, CONTRACTS.md shape)")
-    common.aws_options(send)
+    notify_sub = common.command_group(sub, "notify", "deliver findings to Slack, Jira or the on-call page topic")
+    send = common.command(
+        notify_sub, "send", cmd_notify_send, help="deliver one finding (JSON file, CONTRACTS.md shape)"
+    )
     send.add_argument("--finding-file", type=Path, required=True, help="finding JSON; - for stdin")
     send.add_argument("--channel", choices=CHANNELS, action="append", help="default: every configured channel")
-    send.set_defaults(func=cmd_notify_send)
-    test = notify_sub.add_parser("test", help="send a sample finding to one channel")
-    common.aws_options(test)
+    test = common.command(notify_sub, "test", cmd_notify_test, help="send a sample finding to one channel")
     test.add_argument("--channel", choices=CHANNELS, required=True)
-    test.set_defaults(func=cmd_notify_test)
-    redrive = notify_sub.add_parser("redrive", help="move undelivered findings from the notifier DLQ back")
-    common.aws_options(redrive)
+    redrive = common.command(
+        notify_sub, "redrive", cmd_notify_redrive, help="move undelivered findings from the notifier DLQ back"
+    )
     redrive.add_argument("--dlq-url", type=common.http_url, required=True, help="the notifier dead-letter queue URL")
     redrive.add_argument("--queue-url", type=common.http_url, required=True, help="the notifier queue URL")
     redrive.add_argument("--limit", type=common.positive_int, help="move at most this many messages")
@@ -239,4 +237,3 @@ def register(sub: Any) -> None:
         help="also move messages with this SQS SenderId (or role id); default: only the roles the queues' "
         "policies name as producers",
     )
-    redrive.set_defaults(func=cmd_notify_redrive)

@@ -190,11 +190,12 @@ def _not_active(aws: Any, accounts: list[str]) -> dict[str, str]:
 
 
 def register(sub: Any) -> None:
-    scan = sub.add_parser(
+    scan = common.command(
+        sub,
         "scan",
+        cmd_scan,
         help="every registered endpoint check in several accounts and regions (the weekly org scan, run here)",
     )
-    common.aws_options(scan)
     who = scan.add_mutually_exclusive_group()
     who.add_argument(
         "--accounts", type=account_list, metavar="ID,...", help="these accounts (default: the current one)"
@@ -213,4 +214,3 @@ def register(sub: Any) -> None:
     scan.add_argument(
         "--concurrency", type=common.positive_int, default=4, help="account/regions scanned at once (default 4)"
     )
-    scan.set_defaults(func=cmd_scan)

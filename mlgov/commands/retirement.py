@@ -289,21 +289,22 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
         )
     if not args.request:
         raise common.UsageError("pass --request ID (from the ENDPOINT_RETIRING finding)")
-    answer = send_decision(args, approve)
-    then = (
-        "the live invocation check runs now; the endpoint is deleted only if nothing called it"
-        if approve
-        else "the endpoint stays; its retirement stays open"
+    answer, outcome = send_decision(
+        args,
+        approve,
+        "the live invocation check runs now; the endpoint is deleted only if nothing called it",
+        "the endpoint stays; its retirement stays open",
     )
-    if not answer.get("answered", True):
-        then = "recorded, but the request had already ended: nothing further happens"
-    _emit(args, answer, [f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}."])
+    _emit(args, answer, [outcome])
     return common.EXIT_OK
 
 
-def send_decision(args: argparse.Namespace, approve: bool) -> dict[str, Any]:
+def send_decision(
+    args: argparse.Namespace, approve: bool, once_approved: str, once_denied: str
+) -> tuple[dict[str, Any], str]:
     """The caller's approve or deny of request args.request, signed, through the approval service (which
-    records the principal STS names); its answer, or a usage error saying why it was refused."""
+    records the principal STS names): its answer and one line saying what happens next, or a usage error
+    saying why it was refused."""
     aws = common.aws_context(args)
     url = _approval_url(args)
     who = _caller(aws)
@@ -314,7 +315,10 @@ def send_decision(args: argparse.Namespace, approve: bool) -> dict[str, Any]:
     status, answer = signed_post(aws, url, body)
     if status != 200:
         _refused(status, answer)
-    return answer
+    then = once_approved if approve else once_denied
+    if not answer.get("answered", True):
+        then = "recorded, but the request had already ended: nothing further happens"
+    return answer, f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}."
 
 
 def _refused(status: int, answer: dict[str, Any]) -> NoReturn:
@@ -391,11 +395,11 @@ def cmd_recreate(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    retire = sub.add_parser("retire", help="stale endpoints and their approved, live-checked retirement")
-    commands = retire.add_subparsers(dest="retire_command", required=True)
+    commands = common.command_group(sub, "retire", "stale endpoints and their approved, live-checked retirement")
 
-    audit = commands.add_parser("audit", help="stale and idle endpoints now (exit 3: stale with traffic)")
-    common.aws_options(audit)
+    audit = common.command(
+        commands, "audit", cmd_audit, help="stale and idle endpoints now (exit 3: stale with traffic)"
+    )
     audit.add_argument("--endpoint", action="append", metavar="NAME", help="endpoint (repeatable; default: watched)")
     audit.add_argument(
         "--went-quiet",
@@ -415,15 +419,14 @@ def register(sub: Any) -> None:
         action="store_true",
         help="add last week's SageMaker hosting cost by endpoint_purpose (one Cost Explorer request, billed by AWS)",
     )
-    audit.set_defaults(func=cmd_audit)
 
-    request = commands.add_parser("request", help="ask for a retirement candidate's deletion (waits for approval)")
-    common.aws_options(request)
+    request = common.command(
+        commands, "request", cmd_request, help="ask for a retirement candidate's deletion (waits for approval)"
+    )
     request.add_argument("--endpoint", required=True, metavar="NAME")
     request.add_argument("--reason", default="", help="why it should go (shown to the approver)")
     request.add_argument("--state-machine-arn", help="accepted, unused: the approval service starts its own machine")
     request.add_argument("--approval-url", help=f"the approval service URL (default: {APPROVAL_URL_ENV})")
-    request.set_defaults(func=cmd_request)
 
     _decision_parser(
         commands,
@@ -435,27 +438,23 @@ def register(sub: Any) -> None:
     )
     _decision_parser(commands, "deny", "deny a deletion request", cmd_deny, "--reason", required=True)
 
-    cancel = commands.add_parser("cancel", help="close an open retirement; tag the endpoint active")
-    common.aws_options(cancel)
+    cancel = common.command(commands, "cancel", cmd_cancel, help="close an open retirement; tag the endpoint active")
     cancel.add_argument("--endpoint", required=True, metavar="NAME")
     cancel.add_argument("--reason", required=True)
     cancel.add_argument("--findings-table", help=f"the findings table (default: {TABLE_ENV})")
     cancel.add_argument("--findings-topic-arn", help=f"the findings topic (default: {TOPIC_ENV})")
-    cancel.set_defaults(func=cmd_cancel)
 
-    recreate = commands.add_parser("recreate", help="re-create a retired endpoint from its kept config")
-    common.aws_options(recreate)
+    recreate = common.command(
+        commands, "recreate", cmd_recreate, help="re-create a retired endpoint from its kept config"
+    )
     recreate.add_argument("--endpoint", required=True, metavar="NAME")
     recreate.add_argument("--endpoint-config", required=True, metavar="CONFIG")
-    recreate.set_defaults(func=cmd_recreate)
 
 
 def _decision_parser(commands: Any, name: str, help: str, func: Any, why: str, **why_options: Any) -> None:
     """`approve` or `deny`: the request, why, and the approval service that records the signed caller."""
-    parser = commands.add_parser(name, help=help)
-    common.aws_options(parser)
+    parser = common.command(commands, name, func, help=help)
     parser.add_argument("--request", metavar="ID", help="the request id from the ENDPOINT_RETIRING finding")
     parser.add_argument("--token", help=argparse.SUPPRESS)  # removed: refused with a pointer to --request
     parser.add_argument(why, **why_options)
     parser.add_argument("--approval-url", help=f"the approval service URL (default: {APPROVAL_URL_ENV})")
-    parser.set_defaults(func=func)

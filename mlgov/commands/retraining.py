@@ -103,8 +103,7 @@ def _copy_write_once(aws: Any, source: str, bucket: str, group: str, name: str |
 
 
 def register(sub: Any) -> None:
-    register = sub.add_parser("register", help="register a model package with the required metadata")
-    common.aws_options(register)
+    register = common.command(sub, "register", cmd_register, help="register a model package with the required metadata")
     register.add_argument("--group", required=True, help="model package group")
     register.add_argument(
         "--metadata-file",
@@ -124,4 +123,3 @@ def register(sub: Any) -> None:
     register.add_argument(
         "--copy-name", help="with --write-once-bucket: the copy's folder name (default: cli-<UTC timestamp>)"
     )
-    register.set_defaults(func=cmd_register)
