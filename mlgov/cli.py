@@ -6,10 +6,10 @@ Exit codes: 0 no violations, 3 violations found, 2 usage/configuration error, 1 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
+from mlgov import capability_modules
 from mlgov.commands.common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -30,17 +30,9 @@ __all__ = ["EXIT_OK", "EXIT_VIOLATIONS", "ReadProgress", "UsageError", "_setting
 
 def build_parser() -> argparse.ArgumentParser:
     """One command group per registered capability that has one (mlgov/commands/<name>.py), then guardrails."""
-    from mlgov_runtime.registry import CAPABILITIES
-
     parser = OneLineParser(prog="mlgov", description="ML model governance for SageMaker.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for capability in CAPABILITIES:
-        try:
-            module = importlib.import_module(f"mlgov.commands.{capability.name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mlgov.commands.{capability.name}":
-                raise
-            continue
+    for module in capability_modules("mlgov.commands"):
         module.register(sub)
     from mlgov.commands.guardrails import add_parser as add_guardrails
 

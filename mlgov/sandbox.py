@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
 import io
 import json
 import os
@@ -215,10 +214,10 @@ def run_demo() -> int:
     started = time.monotonic()
     import boto3
 
+    from mlgov import capability_modules
     from mlgov.emulator import install
     from mlgov.estate import create_governance_resources, seed_estate, seed_inference_component_endpoint
     from mlgov.scenes import Stage
-    from mlgov_runtime.registry import CAPABILITIES
 
     install()  # scenes that run in-process under mock_aws get the emulator's extensions, as the server has
 
@@ -241,13 +240,7 @@ def run_demo() -> int:
             print(f"   {name:<30} {what}")
 
         stage = Stage(session, server.url, sm, ddb, sqs, estate, resources)
-        for capability in CAPABILITIES:  # each capability's scene, in registry order
-            try:
-                scene = importlib.import_module(f"mlgov.scenes.{capability.name}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"mlgov.scenes.{capability.name}":
-                    raise
-                continue
+        for scene in capability_modules("mlgov.scenes"):
             scene.play(stage)
         mismatches = stage.mismatches
 
