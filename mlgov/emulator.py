@@ -15,8 +15,9 @@ InService as soon as it is created.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 _INSTALLED = False
 # Test support for UpdateEndpoint: how many DescribeEndpoint answers say Updating before an update ends, and
@@ -33,6 +34,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _extends(cls: Any) -> Callable[[_Method], _Method]:
+    """Installs the decorated function as cls's method of the same name (replacing moto's, where it has one)."""
+
+    def install(method: _Method) -> _Method:
+        setattr(cls, method.__name__, method)
+        return method
+
+    return install
+
+
 def _backend_extensions() -> None:
     from moto.sagemaker import models
     from moto.sagemaker.exceptions import ValidationError
@@ -40,6 +54,7 @@ def _backend_extensions() -> None:
     backend_cls: Any = models.SageMakerModelBackend
     original_validate = backend_cls.validate_production_variants
 
+    @_extends(backend_cls)
     def validate_production_variants(self: Any, production_variants: list[dict[str, Any]]) -> None:
         # An endpoint built for inference components has variants with no model.
         original_validate(self, [v for v in production_variants if "ModelName" in v])
@@ -62,6 +77,7 @@ def _backend_extensions() -> None:
         endpoint.endpoint_status, endpoint.failure_reason = "InService", None
         endpoint.last_modified_time = _now()
 
+    @_extends(backend_cls)
     def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
         endpoint = _endpoint(self, endpoint_name)
         if endpoint.endpoint_status != "InService":
@@ -78,6 +94,7 @@ def _backend_extensions() -> None:
 
     original_describe_endpoint = backend_cls.describe_endpoint
 
+    @_extends(backend_cls)
     def describe_endpoint(self: Any, endpoint_name: str) -> dict[str, Any]:
         endpoint = _endpoint(self, endpoint_name)
         update = getattr(endpoint, "_mlgov_update", None)
@@ -96,6 +113,7 @@ def _backend_extensions() -> None:
     def _component_arn(self: Any, name: str) -> str:
         return f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:inference-component/{name.lower()}"
 
+    @_extends(backend_cls)
     def create_inference_component(self: Any, params: dict[str, Any]) -> str:
         name = params["InferenceComponentName"]
         endpoint = _endpoint(self, params["EndpointName"])
@@ -127,9 +145,11 @@ def _backend_extensions() -> None:
             raise ValidationError(message=f"Could not find inference component '{_component_arn(self, name)}'.")
         return components(self)[name]
 
+    @_extends(backend_cls)
     def describe_inference_component(self: Any, name: str) -> dict[str, Any]:
         return {k: v for k, v in _component(self, name).items() if k != "Tags"}
 
+    @_extends(backend_cls)
     def update_inference_component(self: Any, params: dict[str, Any]) -> str:
         item = _component(self, params["InferenceComponentName"])
         if "Specification" in params:
@@ -143,10 +163,12 @@ def _backend_extensions() -> None:
         item["LastModifiedTime"] = _now()
         return str(item["InferenceComponentArn"])
 
+    @_extends(backend_cls)
     def delete_inference_component(self: Any, name: str) -> None:
         _component(self, name)
         del components(self)[name]
 
+    @_extends(backend_cls)
     def list_inference_components(self: Any, endpoint_name: str | None, variant_name: str | None) -> list[Any]:
         keys = (
             "InferenceComponentName",
@@ -167,6 +189,7 @@ def _backend_extensions() -> None:
 
     original_update_package = backend_cls.update_model_package
 
+    @_extends(backend_cls)
     def update_model_package(
         self: Any,
         model_package_arn: str,
@@ -199,19 +222,6 @@ def _backend_extensions() -> None:
         )
         return result
 
-    for name, fn in {
-        "validate_production_variants": validate_production_variants,
-        "update_endpoint": update_endpoint,
-        "describe_endpoint": describe_endpoint,
-        "update_model_package": update_model_package,
-        "create_inference_component": create_inference_component,
-        "describe_inference_component": describe_inference_component,
-        "update_inference_component": update_inference_component,
-        "delete_inference_component": delete_inference_component,
-        "list_inference_components": list_inference_components,
-    }.items():
-        setattr(backend_cls, name, fn)
-
 
 def _response_extensions() -> None:
     from moto.core.responses import ActionResult, EmptyResult
@@ -219,29 +229,35 @@ def _response_extensions() -> None:
 
     response_cls: Any = SageMakerResponse
 
+    @_extends(response_cls)
     def update_endpoint(self: Any) -> ActionResult:
         arn = self.sagemaker_backend.update_endpoint(
             self._get_param("EndpointName"), self._get_param("EndpointConfigName")
         )
         return ActionResult({"EndpointArn": arn})
 
+    @_extends(response_cls)
     def create_inference_component(self: Any) -> ActionResult:
         arn = self.sagemaker_backend.create_inference_component(self._get_params())
         return ActionResult({"InferenceComponentArn": arn})
 
+    @_extends(response_cls)
     def describe_inference_component(self: Any) -> ActionResult:
         return ActionResult(
             self.sagemaker_backend.describe_inference_component(self._get_param("InferenceComponentName"))
         )
 
+    @_extends(response_cls)
     def update_inference_component(self: Any) -> ActionResult:
         arn = self.sagemaker_backend.update_inference_component(self._get_params())
         return ActionResult({"InferenceComponentArn": arn})
 
+    @_extends(response_cls)
     def delete_inference_component(self: Any) -> EmptyResult:
         self.sagemaker_backend.delete_inference_component(self._get_param("InferenceComponentName"))
         return EmptyResult()
 
+    @_extends(response_cls)
     def list_inference_components(self: Any) -> ActionResult:
         # One page: the estates this serves are small; NextToken is never returned.
         found = self.sagemaker_backend.list_inference_components(
@@ -251,6 +267,7 @@ def _response_extensions() -> None:
 
     original_create_package = response_cls.create_model_package
 
+    @_extends(response_cls)
     def create_model_package(self: Any) -> ActionResult:
         # DescribeModelPackage's CreatedBy.IamIdentity names the caller (moto leaves it out): the challenger
         # trusts a package created by an allow-listed pipeline role.
@@ -262,17 +279,6 @@ def _response_extensions() -> None:
         principal, caller, _ = sts.get_caller_identity(self.get_access_key(), self.region)
         package.created_by = {**package.created_by, "IamIdentity": {"Arn": caller, "PrincipalId": principal}}
         return result
-
-    for name, fn in {
-        "create_model_package": create_model_package,
-        "update_endpoint": update_endpoint,
-        "create_inference_component": create_inference_component,
-        "describe_inference_component": describe_inference_component,
-        "update_inference_component": update_inference_component,
-        "delete_inference_component": delete_inference_component,
-        "list_inference_components": list_inference_components,
-    }.items():
-        setattr(response_cls, name, fn)
 
 
 def _ecr_extensions() -> None:
