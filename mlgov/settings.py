@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -238,6 +239,32 @@ if TYPE_CHECKING:
 
 ROLE_ARN_PATTERN = r"arn:(aws[a-z-]*|\*):iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
 
+_ROLE_ARN = (ROLE_ARN_PATTERN, "an IAM role ARN (wildcards allowed)")
+# Each list setting of mlgov.guardrails -> (the pattern every item must match, what an item is).
+GUARDRAIL_LIST_FORMATS = {
+    "pipeline_role_arns": _ROLE_ARN,
+    "approver_role_arns": _ROLE_ARN,
+    "role_admin_arns": _ROLE_ARN,
+    "break_glass_role_arns": _ROLE_ARN,
+    "product_role_arns": _ROLE_ARN,
+    "deployer_role_arns": _ROLE_ARN,
+    "operator_role_arns": _ROLE_ARN,
+    "metric_writer_role_arns": _ROLE_ARN,
+    "product_function_arns": (
+        r"arn:(aws[a-z-]*|\*):lambda:[a-z0-9*-]+:(\d{12}|\*):function:[\w*:-]{1,140}",
+        "a Lambda ARN",
+    ),
+    "product_state_machine_arns": (
+        r"arn:(aws[a-z-]*|\*):states:[a-z0-9*-]+:(\d{12}|\*):stateMachine:[\w*-]{1,80}",
+        "a state machine ARN",
+    ),
+    "serving_repository_names": (
+        r"(?:[a-z0-9*]+(?:[._-][a-z0-9*]+)*/)*[a-z0-9*]+(?:[._-][a-z0-9*]+)*",
+        "an ECR repository name",
+    ),
+    "governance_tag_keys": (r"[\w.:/=+@-]{1,128}", "a tag key"),
+}
+
 
 class Guardrails(_Strict):
     """Preventive policies (SCPs, or an IAM policy and boundary without Organizations).
@@ -291,47 +318,11 @@ class Guardrails(_Strict):
             value, r"(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}|\d{12})", "an OU, root or account id"
         )
 
-    @field_validator(
-        "pipeline_role_arns",
-        "approver_role_arns",
-        "role_admin_arns",
-        "break_glass_role_arns",
-        "product_role_arns",
-        "deployer_role_arns",
-        "operator_role_arns",
-        "metric_writer_role_arns",
-    )
+    @field_validator(*GUARDRAIL_LIST_FORMATS)
     @classmethod
-    def _roles(cls, value: list[str]) -> list[str]:
-        return all_match(value, ROLE_ARN_PATTERN, "an IAM role ARN (wildcards allowed)")
-
-    @field_validator("product_function_arns")
-    @classmethod
-    def _functions(cls, value: list[str]) -> list[str]:
-        return all_match(
-            value, r"arn:(aws[a-z-]*|\*):lambda:[a-z0-9*-]+:(\d{12}|\*):function:[\w*:-]{1,140}", "a Lambda ARN"
-        )
-
-    @field_validator("product_state_machine_arns")
-    @classmethod
-    def _machines(cls, value: list[str]) -> list[str]:
-        return all_match(
-            value,
-            r"arn:(aws[a-z-]*|\*):states:[a-z0-9*-]+:(\d{12}|\*):stateMachine:[\w*-]{1,80}",
-            "a state machine ARN",
-        )
-
-    @field_validator("serving_repository_names")
-    @classmethod
-    def _repositories(cls, value: list[str]) -> list[str]:
-        return all_match(
-            value, r"(?:[a-z0-9*]+(?:[._-][a-z0-9*]+)*/)*[a-z0-9*]+(?:[._-][a-z0-9*]+)*", "an ECR repository name"
-        )
-
-    @field_validator("governance_tag_keys")
-    @classmethod
-    def _tags(cls, value: list[str]) -> list[str]:
-        return all_match(value, r"[\w.:/=+@-]{1,128}", "a tag key")
+    def _each_well_formed(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        pattern, what = GUARDRAIL_LIST_FORMATS[str(info.field_name)]
+        return all_match(value, pattern, what)
 
     @model_validator(mode="after")
     def _exempt_roles_on_the_protected_path(self) -> Guardrails:
