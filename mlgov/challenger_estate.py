@@ -143,6 +143,25 @@ def put_traffic(
     return totals
 
 
+def put_challenger_traffic(
+    cw: Any,
+    endpoint: str,
+    challenger: dict[str, Any],
+    start: datetime,
+    minutes: int,
+    impressions_per_minute: float,
+    seed: int,
+    **challenger_rates: float,
+) -> dict[str, dict[str, int]]:
+    """put_traffic on an experiment's 90/10 split: production as usual, the challenger with these rates
+    (VariantTraffic fields, e.g. ctr=0.056)."""
+    variants = {
+        challenger["production_variant"]: VariantTraffic(0.9),
+        challenger["challenger_variant"]: VariantTraffic(0.1, **challenger_rates),
+    }
+    return put_traffic(cw, endpoint, variants, start, minutes, impressions_per_minute, seed=seed)
+
+
 def put_retention(cw: Any, endpoint: str, start: datetime, days: int, value: float) -> None:
     """A daily UserRetention7d datapoint per endpoint (the 7-day review's metric)."""
     datums = [

@@ -14,7 +14,12 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlgov.challenger_estate import VariantTraffic, put_retention, put_traffic, register_candidate, seed_artifacts
+from mlgov.challenger_estate import (
+    put_challenger_traffic,
+    put_retention,
+    register_candidate,
+    seed_artifacts,
+)
 from mlgov.estate import GROUP
 from mlgov.sandbox import ACCOUNT, REGION, FakeContext, handler_environment
 from mlgov.scenes import Stage, fallback, print_cli, run_cli
@@ -212,15 +217,7 @@ def play(stage: Stage) -> None:
     ch = state["challenger"]
     print(f"-- 1. v{ch['version']}: CTR 30% below production, 3,500 recommendation impressions/min")
     print(f"   deployed: {_variants(stage)}")
-    put_traffic(
-        cw,
-        PROD,
-        {ch["production_variant"]: VariantTraffic(0.9), ch["challenger_variant"]: VariantTraffic(0.1, ctr=0.056)},
-        t0 + timedelta(minutes=1),
-        16,
-        3500,
-        seed=11,
-    )
+    put_challenger_traffic(cw, PROD, ch, t0 + timedelta(minutes=1), 16, 3500, seed=11, ctr=0.056)
     argv = ["challenger", "status", "--endpoint", PROD, "--minutes", "15"]
     print_cli(argv, *run_cli(stage, {}, *argv))
     state = drive.watch(state, t0, 60)
@@ -247,15 +244,7 @@ def play(stage: Stage) -> None:
         f"\n-- 2. v{ch['version']}: as good as production, at the spec's ~70 impressions/min and 30-minute window "
         "(challenger.max_minutes=30)"
     )
-    put_traffic(
-        cw,
-        PROD,
-        {ch["production_variant"]: VariantTraffic(0.9), ch["challenger_variant"]: VariantTraffic(0.1)},
-        t0 + timedelta(minutes=1),
-        31,
-        70,
-        seed=5,
-    )
+    put_challenger_traffic(cw, PROD, ch, t0 + timedelta(minutes=1), 31, 70, seed=5)
     state = drive.watch(state, t0, 35, naive=True)
     ended = drive.step("end", state, t0 + timedelta(minutes=31))
     drive.step("restore", state, t0 + timedelta(minutes=32))
@@ -284,15 +273,7 @@ def play(stage: Stage) -> None:
     state = drive.start(better, t0)
     ch = state["challenger"]
     print(f"\n-- 3. v{ch['version']}: CTR 10% above production, 3,500 impressions/min")
-    put_traffic(
-        cw,
-        PROD,
-        {ch["production_variant"]: VariantTraffic(0.9), ch["challenger_variant"]: VariantTraffic(0.1, ctr=0.088)},
-        t0 + timedelta(minutes=1),
-        200,
-        3500,
-        seed=8,
-    )
+    put_challenger_traffic(cw, PROD, ch, t0 + timedelta(minutes=1), 200, 3500, seed=8, ctr=0.088)
     state = drive.watch(state, t0, 200)
     decided = t0 + timedelta(minutes=state["watch"]["elapsed_minutes"] + 2)
     state["promotion_check"] = drive.step("check_promotion", state, decided)
@@ -358,8 +339,7 @@ def forged_metrics(stage: Stage, drive: Driver, cw: Any, now: datetime, pipeline
     state = drive.start(weak, t0)
     ch = state["challenger"]
     print(f"\n-- v{ch['version']}: CTR 2.4% at 600 impressions/min, its recommendation metrics forged")
-    variants = {ch["production_variant"]: VariantTraffic(0.9), ch["challenger_variant"]: VariantTraffic(0.1, ctr=0.024)}
-    put_traffic(cw, PROD, variants, t0 + timedelta(minutes=1), 40, 600, seed=21)
+    put_challenger_traffic(cw, PROD, ch, t0 + timedelta(minutes=1), 40, 600, seed=21, ctr=0.024)
     forged = {ch["challenger_variant"]: (5550, 500), ch["production_variant"]: (49_950, 4000)}
     datums = [
         {

@@ -12,7 +12,7 @@ import textwrap
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlgov.challenger_estate import VariantTraffic, put_traffic, register_candidate
+from mlgov.challenger_estate import put_challenger_traffic, register_candidate
 from mlgov.emulator import seed_route
 from mlgov.estate import GROUP
 from mlgov.sandbox import REGION
@@ -96,18 +96,7 @@ def diversity_collapse(stage: Stage, drive: Any, cw: Any, now: datetime, pipelin
         f"\n-- v{ch['version']}: production's CTR, but 0.45 distinct titles per impression against production's 0.9 "
         "(diversity collapse)"
     )
-    put_traffic(
-        cw,
-        PROD,
-        {
-            ch["production_variant"]: VariantTraffic(0.9),
-            ch["challenger_variant"]: VariantTraffic(0.1, distinct_title_rate=0.45),
-        },
-        t0 + timedelta(minutes=1),
-        40,
-        3500,
-        seed=13,
-    )
+    put_challenger_traffic(cw, PROD, ch, t0 + timedelta(minutes=1), 40, 3500, seed=13, distinct_title_rate=0.45)
     state = drive.watch(state, t0, 40)
     guardrail = next(g for g in state["watch"]["result"]["guardrails"] if g["name"] == "recommendation_diversity")
     print(
