@@ -29,7 +29,6 @@ import copy
 import datetime as dt
 import heapq
 import json
-import os
 import threading
 import time
 import uuid
@@ -37,6 +36,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+from mlgov.environ import variables
 
 Invoke = Callable[[Any], Any]
 
@@ -491,9 +492,7 @@ class InProcessFunction:
         from mlgov_runtime.core import env
 
         module_name, _, attr = self.handler.rpartition(".")
-        with _LOCK:
-            saved = {key: os.environ.get(key) for key in self.environment}
-            os.environ.update(self.environment)
+        with _LOCK, variables(self.environment):
             if _Warm.function is not self:  # another function ran since: its settings and clients go
                 env.reset_all()
                 aws.context_for.cache_clear()
@@ -504,11 +503,6 @@ class InProcessFunction:
                 return getattr(importlib.import_module(module_name), attr)(event, self.context)
             finally:
                 _BUSY.seconds = _busy() + time.perf_counter() - started
-                for key, value in saved.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
 
 
 def cool_down() -> None:

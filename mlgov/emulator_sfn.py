@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+from mlgov.environ import variables
 
 _LOCK = threading.Lock()
 
@@ -38,19 +39,12 @@ def _run_handler(handler: str, environment: Mapping[str, str], event: Any, conte
 
     module_name, _, attr = handler.rpartition(".")
     with _LOCK:  # one function at a time: the environment is the process's
-        saved = {key: os.environ.get(key) for key in environment}
-        os.environ.update(environment)
-        env.reset_all()
-        aws.context_for.cache_clear()
         try:
-            return getattr(importlib.import_module(module_name), attr)(event, context)
-        finally:
-            # Put back only what was changed: other threads keep reading the rest meanwhile.
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            with variables(environment):
+                env.reset_all()
+                aws.context_for.cache_clear()
+                return getattr(importlib.import_module(module_name), attr)(event, context)
+        finally:  # once the variables are back, the settings and clients read from them go
             env.reset_all()
             aws.context_for.cache_clear()
 

@@ -11,6 +11,7 @@ import os
 from collections import Counter
 from typing import Any
 
+from mlgov.environ import variables
 from mlgov.sandbox import FakeContext, emf_metric
 from mlgov.scenes import Stage
 from mlgov.sinks import Fault, Sink
@@ -280,35 +281,42 @@ def show_security_hub(queue: NotifierQueue, session: Any, url: str) -> None:
         AttributeDefinitions=[{"AttributeName": "finding_id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    saved = {k: os.environ.get(k) for k in ("SECURITY_HUB_ACCOUNT_ID", "FINDINGS_TABLE_NAME")}
-    os.environ.update({"SECURITY_HUB_ACCOUNT_ID": "123456789012", "FINDINGS_TABLE_NAME": table})
-    configure({"routes": ROUTES, "security_hub": True})
     try:
-        finding = {**fresh_finding(5), "detail": fresh_finding(5)["detail"] + " Next: `mlgov audit --region us-east-1`"}
-        queue.send(finding)
-        queue.deliver_once()
-        resolved = {**finding, "status": "RESOLVED", "severity": "INFO", "detected_at": later(finding["detected_at"])}
-        ddb.put_item(TableName=table, Item={"finding_id": {"S": finding["finding_id"]}, "status": {"S": "RESOLVED"}})
-        queue.send(resolved)
-        queue.deliver_once()
-        records = hub.get_findings(MaxResults=100)["Findings"]
-        print(f"   open, then resolved: {len(records)} Security Hub record(s) for finding {finding['finding_id'][:12]}")
-        for record in records:
-            fix = record["Remediation"]["Recommendation"]
-            print(f"     Id {record['Id']}  ProductArn {record['ProductArn']}")
-            print(
-                f"     Severity {record['FindingProviderFields']['Severity']['Label']} "
-                f"(resolved; {finding['severity']} while open), "
-                f"Resource {record['Resources'][0]['Type']} {record['Resources'][0]['Id']}"
+        with variables({"SECURITY_HUB_ACCOUNT_ID": "123456789012", "FINDINGS_TABLE_NAME": table}):
+            configure({"routes": ROUTES, "security_hub": True})
+            finding = {
+                **fresh_finding(5),
+                "detail": fresh_finding(5)["detail"] + " Next: `mlgov audit --region us-east-1`",
+            }
+            queue.send(finding)
+            queue.deliver_once()
+            resolved = {
+                **finding,
+                "status": "RESOLVED",
+                "severity": "INFO",
+                "detected_at": later(finding["detected_at"]),
+            }
+            ddb.put_item(
+                TableName=table, Item={"finding_id": {"S": finding["finding_id"]}, "status": {"S": "RESOLVED"}}
             )
-            print(f"     RecordState {record['RecordState']}, Workflow {record['Workflow']['Status']}")
-            print(f"     Remediation: {fix['Text']} | {fix.get('Url', '-')}")
+            queue.send(resolved)
+            queue.deliver_once()
+            records = hub.get_findings(MaxResults=100)["Findings"]
+            print(
+                f"   open, then resolved: {len(records)} Security Hub record(s) "
+                f"for finding {finding['finding_id'][:12]}"
+            )
+            for record in records:
+                fix = record["Remediation"]["Recommendation"]
+                print(f"     Id {record['Id']}  ProductArn {record['ProductArn']}")
+                print(
+                    f"     Severity {record['FindingProviderFields']['Severity']['Label']} "
+                    f"(resolved; {finding['severity']} while open), "
+                    f"Resource {record['Resources'][0]['Type']} {record['Resources'][0]['Id']}"
+                )
+                print(f"     RecordState {record['RecordState']}, Workflow {record['Workflow']['Status']}")
+                print(f"     Remediation: {fix['Text']} | {fix.get('Url', '-')}")
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         configure({"routes": ROUTES})
         reset_all()
 

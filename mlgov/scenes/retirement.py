@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mlgov.environ import variables
 from mlgov.estate import drain_findings
 from mlgov.sandbox import ACCOUNT, REGION, FakeContext, load_event
 from mlgov.scenes import Stage, defaults_config
@@ -53,18 +54,9 @@ def _cli(*argv: str, key: str | None = None) -> tuple[int, str]:
 
     out = io.StringIO()
     names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-    saved = {k: os.environ.get(k) for k in names}
-    if key:
-        os.environ.update(dict(zip(names, KEYS[key], strict=True)))
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            code = main([*argv, "--config", defaults_config()])
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    signer = dict(zip(names, KEYS[key], strict=True)) if key else {}
+    with variables(signer), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main([*argv, "--config", defaults_config()])
     return code, out.getvalue()
 
 
