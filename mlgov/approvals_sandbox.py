@@ -14,18 +14,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlgov.estate import create_table
 from mlgov.function_url import FunctionUrl, serve
 
 TABLE = "mlgov-approvals"
 
 
 def create_approvals_table(ddb: Any, name: str = TABLE) -> str:
-    ddb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(ddb, name, "request_id")
     return name
 
 

@@ -7,6 +7,7 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
+from mlgov.estate import create_table
 from mlgov_runtime.retraining.training_data import build_training_pairs
 
 CATALOG_TABLE = "manga-catalog"
@@ -32,12 +33,7 @@ def catalog_items(titles: int = 1800, new_titles: int = 400) -> list[dict[str, A
 
 
 def create_catalog(ddb: Any, items: list[dict[str, Any]], table: str = CATALOG_TABLE) -> None:
-    ddb.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "title_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "title_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(ddb, table, "title_id")
     for start in range(0, len(items), 25):
         ddb.batch_write_item(
             RequestItems={

@@ -209,20 +209,20 @@ def drain_findings(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     return found
 
 
+def create_table(ddb: Any, name: str, key: str) -> None:
+    """An on-demand table keyed by one string attribute, as the stack's tables are."""
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def create_governance_resources(ddb: Any, sns: Any, sqs: Any) -> dict[str, str]:
     """The tables, channel and a queue subscribed to it, as the stack deploys them."""
-    ddb.create_table(
-        TableName="mlgov-findings",
-        KeySchema=[{"AttributeName": "finding_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "finding_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.create_table(
-        TableName="mlgov-idempotency",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(ddb, "mlgov-findings", "finding_id")
+    create_table(ddb, "mlgov-idempotency", "id")
     topic = sns.create_topic(Name="mlgov-findings")["TopicArn"]
     queue_url = sqs.create_queue(QueueName="mlgov-findings-tap")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 from mlgov.environ import variables
+from mlgov.estate import create_table
 from mlgov.sandbox import FakeContext, emf_metric
 from mlgov.scenes import Stage
 from mlgov.sinks import Fault, Sink
@@ -100,12 +101,7 @@ def show_notifications(session: Any, url: str, findings: list[dict[str, Any]]) -
                 }
             ),
         )
-        ddb.create_table(
-            TableName="mlgov-delivery-state",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(ddb, "mlgov-delivery-state", "pk")
         dlq_url = sqs.create_queue(QueueName="mlgov-notifier-dlq")["QueueUrl"]
         queue_url = sqs.create_queue(QueueName="mlgov-notifier")["QueueUrl"]
         os.environ.update(
@@ -275,12 +271,7 @@ def show_security_hub(queue: NotifierQueue, session: Any, url: str) -> None:
     hub, ddb = session.client("securityhub", endpoint_url=url), session.client("dynamodb", endpoint_url=url)
     hub.enable_security_hub()
     table = "mlgov-findings-securityhub"
-    ddb.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "finding_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "finding_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(ddb, table, "finding_id")
     try:
         with variables({"SECURITY_HUB_ACCOUNT_ID": "123456789012", "FINDINGS_TABLE_NAME": table}):
             configure({"routes": ROUTES, "security_hub": True})
