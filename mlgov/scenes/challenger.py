@@ -66,6 +66,14 @@ class Driver:
             state["deployed_at"] = state["endpoint_status"]["at"]
         return state
 
+    def start_candidate(
+        self, pipeline: Any, snapshot: str, description: str, t0: datetime
+    ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """A candidate the pipeline role registers, its experiment started at t0: (package, state, challenger)."""
+        package = register_candidate(pipeline, REGION, snapshot=snapshot, description=description)
+        state = self.start(package, t0)
+        return package, state, state["challenger"]
+
     def watch(self, state: dict[str, Any], t0: datetime, limit: int, naive: bool = False) -> dict[str, Any]:
         """A look every 5 minutes after the challenger went live (t0 + 1 min)."""
         minute = 5
@@ -236,10 +244,8 @@ def play(stage: Stage) -> None:
 
     # 2. The spec's traffic (~70 impressions/min) and its 30-minute window: no verdict either way.
     _config_env(max_minutes=30, min_minutes=30)
-    same = register_candidate(pipeline, REGION, snapshot="2026-11-21", description="candidate: same quality")
     t0 = now - timedelta(days=3)
-    state = drive.start(same, t0)
-    ch = state["challenger"]
+    same, state, ch = drive.start_candidate(pipeline, "2026-11-21", "candidate: same quality", t0)
     print(
         f"\n-- 2. v{ch['version']}: as good as production, at the spec's ~70 impressions/min and 30-minute window "
         "(challenger.max_minutes=30)"
@@ -268,10 +274,8 @@ def play(stage: Stage) -> None:
     _config_env()
 
     # 3. A better challenger: promoted, then reviewed seven days on.
-    better = register_candidate(pipeline, REGION, snapshot="2026-11-22", description="candidate: diverse")
     t0 = now - timedelta(days=9)
-    state = drive.start(better, t0)
-    ch = state["challenger"]
+    better, state, ch = drive.start_candidate(pipeline, "2026-11-22", "candidate: diverse", t0)
     print(f"\n-- 3. v{ch['version']}: CTR 10% above production, 3,500 impressions/min")
     put_challenger_traffic(cw, PROD, ch, t0 + timedelta(minutes=1), 200, 3500, seed=8, ctr=0.088)
     state = drive.watch(state, t0, 200)
@@ -334,10 +338,8 @@ def forged_metrics(stage: Stage, drive: Driver, cw: Any, now: datetime, pipeline
     """Issue 20: someone with cloudwatch:PutMetricData inflates a 2.4 % CTR challenger's impressions and clicks
     (and production's, keeping the split): the gate cross-checks impressions against SageMaker's Invocations."""
     _config_env(min_minutes=30, max_minutes=60)
-    weak = register_candidate(pipeline, REGION, snapshot="2026-11-24", description="candidate: weak")
     t0 = now - timedelta(days=2)
-    state = drive.start(weak, t0)
-    ch = state["challenger"]
+    weak, state, ch = drive.start_candidate(pipeline, "2026-11-24", "candidate: weak", t0)
     print(f"\n-- v{ch['version']}: CTR 2.4% at 600 impressions/min, its recommendation metrics forged")
     put_challenger_traffic(cw, PROD, ch, t0 + timedelta(minutes=1), 40, 600, seed=21, ctr=0.024)
     forged = {ch["challenger_variant"]: (5550, 500), ch["production_variant"]: (49_950, 4000)}

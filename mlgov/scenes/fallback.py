@@ -12,10 +12,9 @@ import textwrap
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlgov.challenger_estate import put_challenger_traffic, register_candidate
+from mlgov.challenger_estate import put_challenger_traffic
 from mlgov.emulator import seed_route
 from mlgov.estate import GROUP
-from mlgov.sandbox import REGION
 from mlgov.scenes import Stage, print_cli, run_cli
 
 SERVERLESS = "manga-recommender-serverless"
@@ -88,10 +87,8 @@ def diversity_collapse(stage: Stage, drive: Any, cw: Any, now: datetime, pipelin
     from mlgov.scenes.challenger import PROD, _config_env, _variants, _wrap
 
     _config_env()
-    narrow = register_candidate(pipeline, REGION, snapshot="2026-11-25", description="candidate: popular titles only")
     t0 = now - timedelta(days=5)
-    state = drive.start(narrow, t0)
-    ch = state["challenger"]
+    narrow, state, ch = drive.start_candidate(pipeline, "2026-11-25", "candidate: popular titles only", t0)
     print(
         f"\n-- v{ch['version']}: production's CTR, but 0.45 distinct titles per impression against production's 0.9 "
         "(diversity collapse)"
