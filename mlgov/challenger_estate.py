@@ -144,22 +144,17 @@ def put_traffic(
 
 
 def put_challenger_traffic(
-    cw: Any,
-    endpoint: str,
-    challenger: dict[str, Any],
-    start: datetime,
-    minutes: int,
-    impressions_per_minute: float,
-    seed: int,
-    **challenger_rates: float,
+    cw: Any, challenger: dict[str, Any], t0: datetime, minutes: int, per_minute: float, seed: int, **rates: float
 ) -> dict[str, dict[str, int]]:
-    """put_traffic on an experiment's 90/10 split: production as usual, the challenger with these rates
-    (VariantTraffic fields, e.g. ctr=0.056)."""
+    """put_traffic on an experiment's endpoint from a minute after t0 (when its challenger went live), 90/10:
+    production as usual, the challenger with these rates (VariantTraffic fields, e.g. ctr=0.056)."""
     variants = {
         challenger["production_variant"]: VariantTraffic(0.9),
-        challenger["challenger_variant"]: VariantTraffic(0.1, **challenger_rates),
+        challenger["challenger_variant"]: VariantTraffic(0.1, **rates),
     }
-    return put_traffic(cw, endpoint, variants, start, minutes, impressions_per_minute, seed=seed)
+    return put_traffic(
+        cw, challenger["endpoint_name"], variants, t0 + timedelta(minutes=1), minutes, per_minute, seed=seed
+    )
 
 
 def put_retention(cw: Any, endpoint: str, start: datetime, days: int, value: float) -> None:

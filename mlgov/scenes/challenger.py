@@ -225,7 +225,7 @@ def play(stage: Stage) -> None:
     ch = state["challenger"]
     print(f"-- 1. v{ch['version']}: CTR 30% below production, 3,500 recommendation impressions/min")
     print(f"   deployed: {_variants(stage)}")
-    put_challenger_traffic(cw, PROD, ch, t0 + timedelta(minutes=1), 16, 3500, seed=11, ctr=0.056)
+    put_challenger_traffic(cw, ch, t0, 16, 3500, seed=11, ctr=0.056)
     argv = ["challenger", "status", "--endpoint", PROD, "--minutes", "15"]
     print_cli(argv, *run_cli(stage, {}, *argv))
     state = drive.watch(state, t0, 60)
@@ -250,7 +250,7 @@ def play(stage: Stage) -> None:
         f"\n-- 2. v{ch['version']}: as good as production, at the spec's ~70 impressions/min and 30-minute window "
         "(challenger.max_minutes=30)"
     )
-    put_challenger_traffic(cw, PROD, ch, t0 + timedelta(minutes=1), 31, 70, seed=5)
+    put_challenger_traffic(cw, ch, t0, 31, 70, seed=5)
     state = drive.watch(state, t0, 35, naive=True)
     ended = drive.step("end", state, t0 + timedelta(minutes=31))
     drive.step("restore", state, t0 + timedelta(minutes=32))
@@ -277,7 +277,7 @@ def play(stage: Stage) -> None:
     t0 = now - timedelta(days=9)
     better, state, ch = drive.start_candidate(pipeline, "2026-11-22", "candidate: diverse", t0)
     print(f"\n-- 3. v{ch['version']}: CTR 10% above production, 3,500 impressions/min")
-    put_challenger_traffic(cw, PROD, ch, t0 + timedelta(minutes=1), 200, 3500, seed=8, ctr=0.088)
+    put_challenger_traffic(cw, ch, t0, 200, 3500, seed=8, ctr=0.088)
     state = drive.watch(state, t0, 200)
     decided = t0 + timedelta(minutes=state["watch"]["elapsed_minutes"] + 2)
     state["promotion_check"] = drive.step("check_promotion", state, decided)
@@ -341,7 +341,7 @@ def forged_metrics(stage: Stage, drive: Driver, cw: Any, now: datetime, pipeline
     t0 = now - timedelta(days=2)
     weak, state, ch = drive.start_candidate(pipeline, "2026-11-24", "candidate: weak", t0)
     print(f"\n-- v{ch['version']}: CTR 2.4% at 600 impressions/min, its recommendation metrics forged")
-    put_challenger_traffic(cw, PROD, ch, t0 + timedelta(minutes=1), 40, 600, seed=21, ctr=0.024)
+    put_challenger_traffic(cw, ch, t0, 40, 600, seed=21, ctr=0.024)
     forged = {ch["challenger_variant"]: (5550, 500), ch["production_variant"]: (49_950, 4000)}
     datums = [
         {

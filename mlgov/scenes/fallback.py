@@ -84,7 +84,7 @@ def gradual_fallback(stage: Stage, cw: Any) -> None:
 
 def diversity_collapse(stage: Stage, drive: Any, cw: Any, now: datetime, pipeline: Any) -> None:
     """Issue 27: as good on clicks, but its recommendations repeat the same popular titles."""
-    from mlgov.scenes.challenger import PROD, _config_env, _variants, _wrap
+    from mlgov.scenes.challenger import _config_env, _variants, _wrap
 
     _config_env()
     t0 = now - timedelta(days=5)
@@ -93,7 +93,7 @@ def diversity_collapse(stage: Stage, drive: Any, cw: Any, now: datetime, pipelin
         f"\n-- v{ch['version']}: production's CTR, but 0.45 distinct titles per impression against production's 0.9 "
         "(diversity collapse)"
     )
-    put_challenger_traffic(cw, PROD, ch, t0 + timedelta(minutes=1), 40, 3500, seed=13, distinct_title_rate=0.45)
+    put_challenger_traffic(cw, ch, t0, 40, 3500, seed=13, distinct_title_rate=0.45)
     state = drive.watch(state, t0, 40)
     guardrail = next(g for g in state["watch"]["result"]["guardrails"] if g["name"] == "recommendation_diversity")
     print(
