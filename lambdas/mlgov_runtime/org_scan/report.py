@@ -130,12 +130,19 @@ def rolled_up_text(report: Mapping[str, Any], report_uri: str) -> str:
         for kind, counts in by_kind.items()
     )
     total = sum(n for counts in by_kind.values() for n in counts.values())
+    # The account/region with the most of them: the one to look at live first.
+    places = Counter((f.get("account_id"), f.get("region")) for f in rolled.get("findings") or [])
+    live = ""
+    if places:
+        (account, region), _ = places.most_common(1)[0]
+        live = (
+            f", and look at the busiest account/region live with `mlgov scan --accounts {account} --regions {region}`"
+        )
     return (
         f" {total:,} findings were not sent one by one (more than {rolled.get('max_per_kind')} of one kind in this "
         f"run, org_scan.max_notifications_per_kind): {parts}. Each is stored and in the report; list them with "
         f"`aws s3 cp {report_uri} - | jq -r '.rolled_up.findings[] | [.kind, .status, .account_id, .region, "
-        ".resource_arn] | @tsv'`, and check one account/region live with `mlgov scan --accounts <id> --regions "
-        "<region>`."
+        f".resource_arn] | @tsv'`{live}."
     )
 
 
