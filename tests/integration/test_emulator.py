@@ -380,6 +380,21 @@ def _deploy(ac: Any, ids: dict[str, str], document: dict[str, Any], strategy: st
     )
 
 
+def _recommender_alarm(cw: Any) -> str:
+    """The recommender's error alarm (state OK until a test sets it), as an environment monitor names it."""
+    cw.put_metric_alarm(
+        AlarmName="recommender-errors",
+        MetricName="Errors",
+        Namespace="MangaAssist/Recommendations",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    return str(cw.describe_alarms(AlarmNames=["recommender-errors"])["MetricAlarms"][0]["AlarmArn"])
+
+
 def _deployment(ac: Any, ids: dict[str, str], number: int) -> Any:
     return ac.get_deployment(
         ApplicationId=ids["application_id"], EnvironmentId=ids["environment_id"], DeploymentNumber=number
@@ -459,6 +474,39 @@ def test_a_deployment_deploys_for_the_polls_set_and_blocks_another_meanwhile(
     assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 10
 
 
+def test_a_deployment_bakes_for_the_polls_set_with_clients_served_and_an_alarm_then_rolls_it_back(
+    appconfig: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from mlgov import emulator
+
+    ac, data = appconfig
+    cw = boto3.client("cloudwatch", region_name=REGION)
+    alarm = _recommender_alarm(cw)
+    ids = emulator.seed_route(ac, ROUTE, monitors=[{"AlarmArn": alarm}])
+    monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 1)
+    monkeypatch.setattr(emulator, "BAKING_POLLS", 2)
+    # Given one DEPLOYING answer then two BAKING answers: the bake serves the new configuration.
+    assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 10})["State"] == "DEPLOYING"
+    assert _deployment(ac, ids, 2)["State"] == "DEPLOYING"
+    baking = _deployment(ac, ids, 2)
+    assert (baking["State"], baking["PercentageComplete"]) == ("BAKING", 100.0)
+    assert baking["EventLog"][0]["EventType"] == "BAKE_TIME_STARTED"
+    assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 10
+    assert _deployment(ac, ids, 2)["State"] == "BAKING"
+    assert _deployment(ac, ids, 2)["State"] == "COMPLETE"
+    # When the alarm fires during the next bake, that deployment is rolled back and clients get 10% again.
+    assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 50})["State"] == "DEPLOYING"
+    assert _deployment(ac, ids, 3)["State"] == "DEPLOYING"
+    assert _deployment(ac, ids, 3)["State"] == "BAKING"
+    assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 50
+    cw.set_alarm_state(AlarmName="recommender-errors", StateValue="ALARM", StateReason="errors above 10")
+    rolled = _deployment(ac, ids, 3)
+    assert rolled["State"] == "ROLLED_BACK" and rolled["EventLog"][0]["TriggeredBy"] == "CLOUDWATCH_ALARM"
+    assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 10
+
+
 def test_a_failed_deployment_is_rolled_back_and_clients_keep_the_previous_configuration(
     appconfig: tuple[Any, Any],
 ) -> None:
@@ -487,17 +535,7 @@ def test_a_monitor_alarm_in_alarm_rolls_a_deployment_back(
 
     ac, data = appconfig
     cw = boto3.client("cloudwatch", region_name=REGION)
-    cw.put_metric_alarm(
-        AlarmName="recommender-errors",
-        MetricName="Errors",
-        Namespace="MangaAssist/Recommendations",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=10,
-        ComparisonOperator="GreaterThanThreshold",
-    )
-    alarm = cw.describe_alarms(AlarmNames=["recommender-errors"])["MetricAlarms"][0]["AlarmArn"]
+    alarm = _recommender_alarm(cw)
     ids = emulator.seed_route(ac, ROUTE, monitors=[{"AlarmArn": alarm}])
     # The alarm fires while a deployment deploys: AppConfig rolls it back.
     monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 2)
@@ -526,17 +564,7 @@ def test_the_emulator_server_deploys_and_serves_the_route_to_the_product_adapter
         ac, data, cw = (
             session.client(s, endpoint_url=server.url) for s in ("appconfig", "appconfigdata", "cloudwatch")
         )
-        cw.put_metric_alarm(
-            AlarmName="recommender-errors",
-            MetricName="Errors",
-            Namespace="MangaAssist/Recommendations",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=10,
-            ComparisonOperator="GreaterThanThreshold",
-        )
-        alarm = cw.describe_alarms(AlarmNames=["recommender-errors"])["MetricAlarms"][0]["AlarmArn"]
+        alarm = _recommender_alarm(cw)
         ids = seed_route(ac, ROUTE, monitors=[{"AlarmArn": alarm}])
         target = RouteTarget(ids["application_id"], ids["environment_id"], ids["configuration_profile_id"])
         route = AppConfigRoute(ac, data, target, sleep=lambda s: None)
