@@ -533,13 +533,18 @@ def _serverless_with_provisioned_concurrency(world: CapacityWorld, minimum: int)
     return resource
 
 
+def _pc_cli(verb: str) -> tuple[int, str]:
+    """`mlgov capacity <verb>` of the serverless endpoint with provisioned concurrency, as JSON: (exit, stdout)."""
+    code, out, _ = run_cli(
+        "capacity", verb, "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json", "--config", NO_SETTINGS
+    )
+    return code, out
+
+
 def test_provisioned_concurrency_that_autoscales_to_zero_is_a_cold_start_risk(capacity_world: CapacityWorld) -> None:
     # Given a serverless variant with ProvisionedConcurrency 5 whose scalable target lets it fall to 0
     _serverless_with_provisioned_concurrency(capacity_world, 0)
-    code, out, _ = run_cli(
-        "capacity", "audit", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
-        "--config", NO_SETTINGS,
-    )  # fmt: skip
+    code, out = _pc_cli("audit")
     [audit] = json.loads(out)
     assert code == 0  # a cold-start risk, not a violation (unless serverless_cold_start_is_violation)
     assert (
@@ -551,10 +556,7 @@ def test_provisioned_concurrency_that_autoscales_to_zero_is_a_cold_start_risk(ca
 
 def test_restore_raises_provisioned_concurrency_to_the_minimum(capacity_world: CapacityWorld) -> None:
     resource = _serverless_with_provisioned_concurrency(capacity_world, 0)
-    code, out, _ = run_cli(
-        "capacity", "restore", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
-        "--config", NO_SETTINGS,
-    )  # fmt: skip
+    code, out = _pc_cli("restore")
     body = json.loads(out)
     assert (body["verdict_before"], body["verdict"]) == ("COLD_START_RISK", "COMPLIANT"), body
     [target] = capacity_world.aas.describe_scalable_targets(
@@ -573,10 +575,7 @@ def test_restore_raises_provisioned_concurrency_to_the_minimum(capacity_world: C
 
 def test_provisioned_concurrency_kept_above_zero_is_compliant(capacity_world: CapacityWorld) -> None:
     _serverless_with_provisioned_concurrency(capacity_world, 2)
-    _, out, _ = run_cli(
-        "capacity", "audit", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
-        "--config", NO_SETTINGS,
-    )  # fmt: skip
+    _, out = _pc_cli("audit")
     assert json.loads(out)[0]["verdict"] == "COMPLIANT"
 
 

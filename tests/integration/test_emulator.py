@@ -395,6 +395,15 @@ def _recommender_alarm(cw: Any) -> str:
     return str(cw.describe_alarms(AlarmNames=["recommender-errors"])["MetricAlarms"][0]["AlarmArn"])
 
 
+def _watched_route(ac: Any) -> tuple[Any, str, dict[str, str]]:
+    """The route seeded in an environment that the recommender's error alarm monitors: (cloudwatch, alarm, ids)."""
+    from mlgov.emulator import seed_route
+
+    cw = boto3.client("cloudwatch", region_name=REGION)
+    alarm = _recommender_alarm(cw)
+    return cw, alarm, seed_route(ac, ROUTE, monitors=[{"AlarmArn": alarm}])
+
+
 def _deployment(ac: Any, ids: dict[str, str], number: int) -> Any:
     return ac.get_deployment(
         ApplicationId=ids["application_id"], EnvironmentId=ids["environment_id"], DeploymentNumber=number
@@ -482,9 +491,7 @@ def test_a_deployment_bakes_for_the_polls_set_with_clients_served_and_an_alarm_t
     from mlgov import emulator
 
     ac, data = appconfig
-    cw = boto3.client("cloudwatch", region_name=REGION)
-    alarm = _recommender_alarm(cw)
-    ids = emulator.seed_route(ac, ROUTE, monitors=[{"AlarmArn": alarm}])
+    cw, alarm, ids = _watched_route(ac)
     monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 1)
     monkeypatch.setattr(emulator, "BAKING_POLLS", 2)
     # Given one DEPLOYING answer then two BAKING answers: the bake serves the new configuration.
@@ -504,6 +511,7 @@ def test_a_deployment_bakes_for_the_polls_set_with_clients_served_and_an_alarm_t
     cw.set_alarm_state(AlarmName="recommender-errors", StateValue="ALARM", StateReason="errors above 10")
     rolled = _deployment(ac, ids, 3)
     assert rolled["State"] == "ROLLED_BACK" and rolled["EventLog"][0]["TriggeredBy"] == "CLOUDWATCH_ALARM"
+    assert alarm in rolled["EventLog"][0]["Description"]
     assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 10
 
 
@@ -534,9 +542,7 @@ def test_a_monitor_alarm_in_alarm_rolls_a_deployment_back(
     from mlgov import emulator
 
     ac, data = appconfig
-    cw = boto3.client("cloudwatch", region_name=REGION)
-    alarm = _recommender_alarm(cw)
-    ids = emulator.seed_route(ac, ROUTE, monitors=[{"AlarmArn": alarm}])
+    cw, alarm, ids = _watched_route(ac)
     # The alarm fires while a deployment deploys: AppConfig rolls it back.
     monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 2)
     assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 10})["State"] == "DEPLOYING"
