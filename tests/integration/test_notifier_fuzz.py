@@ -11,15 +11,14 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from mlgov.cli import sample_finding
 from mlgov.sandbox import FakeContext
-from mlgov.sinks import Fault, adf_characters, slack_problem, start_sink
+from mlgov.sinks import Fault, adf_characters, slack_problem
 from mlgov_runtime.adapters.http import HttpClient
 from mlgov_runtime.notifier.logic import InvalidFinding, validate_finding
 from mlgov_runtime.notifier.messages import jira_comment, jira_issue, slack_message
-from tests.integration.test_notifier_handler import Notifier, _setup, good_secret
+from tests.integration.test_notifier_handler import Notifier, _setup, aws_and_sinks, good_secret
 from tests.strategies import FUZZ, Tally, json_values, nasty_text
 
 BASE = sample_finding()
@@ -92,11 +91,7 @@ def test_fuzz_findings_are_refused_by_name_or_fit_every_limit(capsys: pytest.Cap
 
 @pytest.fixture
 def notifier(monkeypatch: pytest.MonkeyPatch) -> Iterator[Notifier]:
-    with (
-        mock_aws(config={"core": {"reset_boto3_session": False}}),
-        start_sink("slack") as slack,
-        start_sink("jira") as jira,
-    ):
+    with aws_and_sinks() as (slack, jira):
         n = _setup(monkeypatch, slack, jira, good_secret(slack, jira))
         setattr(n.module, "http", HttpClient(timeout=1.0, attempts=2, base_delay=0.001))  # noqa: B010
         yield n
