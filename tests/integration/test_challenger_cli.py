@@ -15,6 +15,7 @@ from mlgov import emulator
 from mlgov.challenger_estate import VariantTraffic, put_traffic, seed_artifacts
 from mlgov.cli import main
 from mlgov.commands import challenger as command
+from tests.clock import Clock
 from tests.integration.test_challenger_handler import ENDPOINT, REGION, Lab, lab_context
 
 
@@ -250,17 +251,6 @@ def test_rollback_of_a_missing_endpoint_is_a_usage_error(
 
 
 ROLLBACK = ("rollback", "--endpoint", ENDPOINT, "--group", "manga-recommender", "--reason", "engagement -22%")
-
-
-class Clock:
-    """The CLI's clock and sleep: every sleep moves the clock, nothing waits."""
-
-    def __init__(self) -> None:
-        self.now, self.sleeps = 0.0, list[float]()
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
