@@ -105,13 +105,15 @@ def register_event(min_capacity: int, event_id: str, resource: str = PROD_TARGET
     return event
 
 
-def set_min(world: CapacityWorld, low: int, resource: str = PROD_TARGET) -> None:
+def set_min(
+    world: CapacityWorld, low: int, resource: str = PROD_TARGET, dimension: str = VARIANT_DIMENSION, high: int = 4
+) -> None:
     world.aas.register_scalable_target(
         ServiceNamespace="sagemaker",
         ResourceId=resource,
-        ScalableDimension=VARIANT_DIMENSION,
+        ScalableDimension=dimension,
         MinCapacity=low,
-        MaxCapacity=4,
+        MaxCapacity=high,
     )
 
 
@@ -162,13 +164,7 @@ def test_an_inference_component_target_at_zero_is_traced_to_its_endpoint(capacit
     from mlgov.estate import seed_inference_component_endpoint
 
     host = seed_inference_component_endpoint(capacity_world.sm, capacity_world.estate)
-    capacity_world.aas.register_scalable_target(
-        ServiceNamespace="sagemaker",
-        ResourceId="inference-component/manga-lora-v2",
-        ScalableDimension=COPIES_DIMENSION,
-        MinCapacity=0,
-        MaxCapacity=2,
-    )
+    set_min(capacity_world, 0, "inference-component/manga-lora-v2", COPIES_DIMENSION, high=2)
     result = capacity_world.invoke(register_event(0, "ic-0", "inference-component/manga-lora-v2"))
     [checked] = result["results"]
     assert (checked["endpoint_name"], checked["verdict"]) == (host, "CAN_SCALE_TO_ZERO")
@@ -523,13 +519,7 @@ def _serverless_with_provisioned_concurrency(world: CapacityWorld, minimum: int)
     )
     world.sm.create_endpoint(EndpointName="manga-rec-pc", EndpointConfigName="manga-rec-pc-cfg")
     resource = "endpoint/manga-rec-pc/variant/AllTraffic"
-    world.aas.register_scalable_target(
-        ServiceNamespace="sagemaker",
-        ResourceId=resource,
-        ScalableDimension=PROVISIONED,
-        MinCapacity=minimum,
-        MaxCapacity=10,
-    )
+    set_min(world, minimum, resource, PROVISIONED, high=10)
     return resource
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -260,31 +261,26 @@ def test_an_account_that_cannot_be_reached_is_an_error_row_not_an_exception() ->
         assert result.reason
 
 
+def stand_in(name: str, check_endpoint: Callable[[CheckContext, str], CheckResult]) -> Any:
+    """A check module with no finding kinds and no member actions whose check is `check_endpoint`."""
+    return SimpleNamespace(NAME=name, KINDS=(), MEMBER_ACTIONS=frozenset(), check_endpoint=check_endpoint)
+
+
 def test_an_endpoint_deleted_during_the_scan_gets_no_row() -> None:
-    class Gone:
-        NAME, KINDS = "gone", ()
-        MEMBER_ACTIONS: frozenset[str] = frozenset()
+    def gone(ctx: CheckContext, name: str) -> CheckResult:
+        if name == "hotfix":
+            raise EndpointGone(name)
+        return CheckResult()
 
-        @staticmethod
-        def check_endpoint(ctx: CheckContext, name: str) -> CheckResult:
-            if name == "hotfix":
-                raise EndpointGone(name)
-            return CheckResult()
-
-    result = scan(HOME, FakeConnector({HOME: FakeMember(estate())}), checks=[lineage_check, Gone])
+    result = scan(HOME, FakeConnector({HOME: FakeMember(estate())}), checks=[lineage_check, stand_in("gone", gone)])
     assert "hotfix" not in {r["endpoint_name"] for r in result.endpoints} and len(result.endpoints) == 4
 
 
 def test_a_failing_check_is_recorded_and_never_makes_an_endpoint_compliant() -> None:
-    class Broken:
-        NAME, KINDS = "broken", ()
-        MEMBER_ACTIONS: frozenset[str] = frozenset()
+    def broken(ctx: CheckContext, name: str) -> CheckResult:
+        raise RuntimeError("boom")
 
-        @staticmethod
-        def check_endpoint(ctx: CheckContext, name: str) -> CheckResult:
-            raise RuntimeError("boom")
-
-    result = scan(HOME, FakeConnector({HOME: FakeMember(estate())}), checks=[Broken])
+    result = scan(HOME, FakeConnector({HOME: FakeMember(estate())}), checks=[stand_in("broken", broken)])
     assert all(r["verdict"] == "ERROR" for r in result.endpoints)
     assert all(r["check_errors"] == {"broken": "RuntimeError: boom"} for r in result.endpoints)
     assert all(r["inconclusive_checks"] == ["broken"] for r in result.endpoints)
