@@ -25,6 +25,21 @@ HANDLER_ENV = {
 }
 
 
+def pending_package(sm: Any, group: str, image: str, metadata: Mapping[str, str]) -> str:
+    """A package registered PendingManualApproval in `group`, one container of `image` serving JSON; its ARN."""
+    arn: str = sm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": image}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties=dict(metadata),
+    )["ModelPackageArn"]
+    return arn
+
+
 @dataclass
 class Sandbox:
     estate: Estate

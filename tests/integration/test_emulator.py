@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from mlgov.emulator import install
+from tests.integration.conftest import pending_package
 
 REGION = "us-east-1"
 
@@ -91,16 +92,9 @@ def test_inference_components_live_on_an_endpoint_whose_variant_has_no_model(sm:
 def test_update_model_package_changes_only_what_the_request_names(sm: Any) -> None:
     # Given a package with metadata
     sm.create_model_package_group(ModelPackageGroupName="g")
-    arn = sm.create_model_package(
-        ModelPackageGroupName="g",
-        ModelApprovalStatus="PendingManualApproval",
-        InferenceSpecification={
-            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"}],
-            "SupportedContentTypes": ["application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-        CustomerMetadataProperties={"catalog_snapshot_date": "2026-11-01"},
-    )["ModelPackageArn"]
+    arn = pending_package(
+        sm, "g", "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1", {"catalog_snapshot_date": "2026-11-01"}
+    )
     # When it is rejected, then a metadata key is written on its own
     sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription="CTR down")
     sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"note": "x"})
