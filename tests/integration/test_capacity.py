@@ -23,14 +23,14 @@ from moto import mock_aws
 from mlgov.capacity_estate import seed_capacity
 from mlgov.cli import main as cli
 from mlgov.emulator import install, seed_route
-from mlgov.estate import Estate, create_governance_resources, drain_findings, seed_estate
-from mlgov.sandbox import FakeContext, emf_metric
+from mlgov.estate import Estate, create_governance_resources, seed_estate
+from mlgov.sandbox import emf_metric
 from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteError, RouteTarget
 from mlgov_runtime.adapters.finding_log import FindingLog
 from mlgov_runtime.capacity.logic import COPIES_DIMENSION
 from mlgov_runtime.core.findings import finding_id
 from tests.conftest import load_event
-from tests.integration.conftest import ACCOUNT, HANDLER_ENV, REGION, runtime_env
+from tests.integration.conftest import ACCOUNT, HANDLER_ENV, REGION, HandlerWorld, runtime_env
 from tests.settings_files import NO_SETTINGS
 
 PROD = "manga-recommender-prod"
@@ -63,7 +63,7 @@ def allow_component_targets() -> None:
 
 
 @dataclass
-class CapacityWorld:
+class CapacityWorld(HandlerWorld):
     estate: Estate
     expected: dict[str, str]
     resources: dict[str, str]
@@ -72,13 +72,6 @@ class CapacityWorld:
     ddb: Any
     sqs: Any
     handler: Any
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.handler.handler(event, FakeContext())
-        return result
-
-    def published(self) -> list[dict[str, Any]]:
-        return drain_findings(self.sqs, self.resources["FINDINGS_QUEUE_URL"])
 
 
 @pytest.fixture
