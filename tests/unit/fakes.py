@@ -19,13 +19,20 @@ def package_arn(version: int) -> str:
     return f"{GROUP_ARN}/{version}"
 
 
-class FakeSageMaker:
+class SageMakerStores:
+    """What an in-memory SageMaker keeps: endpoints, endpoint configs, models, registry packages and tags by ARN."""
+
     def __init__(self) -> None:
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.configs: dict[str, dict[str, Any]] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self.packages: dict[str, dict[str, Any]] = {}
         self.tags: dict[str, dict[str, str]] = {}
+
+
+class FakeSageMaker(SageMakerStores):
+    def __init__(self) -> None:
+        super().__init__()
         self.components: dict[str, dict[str, Any]] = {}
         self.failures: dict[tuple[str, str], Exception] = {}
         self.calls: list[tuple[str, str]] = []
