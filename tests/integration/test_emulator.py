@@ -17,6 +17,17 @@ from tests.integration.conftest import pending_package
 REGION = "us-east-1"
 
 
+def _client_as(service: str, credentials: dict[str, Any], region: str = REGION) -> Any:
+    """A client that signs with the temporary credentials AssumeRole returned."""
+    return boto3.client(
+        service,
+        region_name=region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
 @pytest.fixture
 def sm() -> Iterator[Any]:
     install()
@@ -142,13 +153,7 @@ def test_describe_images_reads_another_accounts_registry() -> None:
         creds = sts.assume_role(
             RoleArn="arn:aws:iam::763104351884:role/OrganizationAccountAccessRole", RoleSessionName="seed"
         )["Credentials"]
-        other = boto3.client(
-            "ecr",
-            region_name=REGION,
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
+        other = _client_as("ecr", creds)
         other.create_repository(repositoryName="tgi")
         manifest = '{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}'
         other.put_image(repositoryName="tgi", imageManifest=manifest, imageTag="2.4")
@@ -174,13 +179,7 @@ def test_sqs_records_the_assumed_role_that_sent_a_message_as_its_sender_id() -> 
         role = iam.create_role(RoleName="sender", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
         creds = boto3.client("sts", region_name=REGION).assume_role(RoleArn=role["Arn"], RoleSessionName="fn")
         c = creds["Credentials"]
-        as_role = boto3.client(
-            "sqs",
-            region_name=REGION,
-            aws_access_key_id=c["AccessKeyId"],
-            aws_secret_access_key=c["SecretAccessKey"],
-            aws_session_token=c["SessionToken"],
-        )
+        as_role = _client_as("sqs", c)
         sqs = boto3.client("sqs", region_name=REGION)
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
         as_role.send_message(QueueUrl=url, MessageBody="from the role")
@@ -197,13 +196,7 @@ def test_create_model_package_records_the_calling_role_in_created_by(sm: Any) ->
     role = iam.create_role(RoleName="Pipeline", Path="/mlgov-protected/", AssumeRolePolicyDocument="{}")["Role"]
     c = boto3.client("sts", region_name="us-east-1").assume_role(RoleArn=role["Arn"], RoleSessionName="run-1")
     creds = c["Credentials"]
-    as_role = boto3.client(
-        "sagemaker",
-        region_name="us-east-1",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    as_role = _client_as("sagemaker", creds, "us-east-1")
     sm.create_model_package_group(ModelPackageGroupName="g")
     spec = {"Containers": [{"Image": "img"}], "SupportedContentTypes": ["a"], "SupportedResponseMIMETypes": ["a"]}
     arn = as_role.create_model_package(ModelPackageGroupName="g", InferenceSpecification=spec)["ModelPackageArn"]
