@@ -19,6 +19,23 @@ def package_arn(version: int) -> str:
     return f"{GROUP_ARN}/{version}"
 
 
+class DescribesEndpoints:
+    """DescribeEndpoint and DescribeEndpointConfig over the fake's dicts, through its own `_get` (which records
+    the call and raises the reader's errors)."""
+
+    endpoints: dict[str, dict[str, Any]]
+    configs: dict[str, dict[str, Any]]
+
+    def _get(self, kind: str, store: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def describe_endpoint(self, name: str) -> Mapping[str, Any]:
+        return self._get("endpoint", self.endpoints, name)
+
+    def describe_endpoint_config(self, name: str) -> Mapping[str, Any]:
+        return self._get("config", self.configs, name)
+
+
 class SageMakerStores:
     """What an in-memory SageMaker keeps: endpoints, endpoint configs, models, registry packages and tags by ARN."""
 
@@ -30,7 +47,7 @@ class SageMakerStores:
         self.tags: dict[str, dict[str, str]] = {}
 
 
-class FakeSageMaker(SageMakerStores):
+class FakeSageMaker(SageMakerStores, DescribesEndpoints):
     def __init__(self) -> None:
         super().__init__()
         self.components: dict[str, dict[str, Any]] = {}
@@ -80,12 +97,6 @@ class FakeSageMaker(SageMakerStores):
         if key not in store:
             raise ResourceNotFound(f"{kind} {key} not found")
         return dict(store[key])
-
-    def describe_endpoint(self, name: str) -> Mapping[str, Any]:
-        return self._get("endpoint", self.endpoints, name)
-
-    def describe_endpoint_config(self, name: str) -> Mapping[str, Any]:
-        return self._get("config", self.configs, name)
 
     def describe_model(self, name: str) -> Mapping[str, Any]:
         return self._get("model", self.models, name)
