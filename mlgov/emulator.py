@@ -653,9 +653,11 @@ def _securityhub_extensions() -> None:
 
 
 # AppConfig (moto 5.2.5 has applications, profiles and hosted versions; not environments, deployments or the
-# AppConfigData data plane). Test support: how many GetDeployment answers say DEPLOYING before a deployment
-# ends, and environments whose next deployment rolls back ((application id, environment id) -> reason).
+# AppConfigData data plane). Test support: how many GetDeployment answers say DEPLOYING, then BAKING, before a
+# deployment completes, and environments whose next deployment rolls back ((application id, environment id) ->
+# reason). Counted in answers, not seconds, so a test never waits on the wall clock.
 DEPLOYMENT_POLLS = 0
+BAKING_POLLS = 0
 DEPLOYMENT_FAULTS: dict[tuple[str, str], str] = {}
 # The predefined deployment strategies: (duration min, growth type, growth %, final bake min).
 APPCONFIG_STRATEGIES = {
@@ -673,9 +675,10 @@ def fail_next_deployment(application_id: str, environment_id: str, reason: str) 
 def _appconfig_extensions() -> None:
     """Environments (with CloudWatch alarm monitors), deployment strategies, StartDeployment/GetDeployment and
     AppConfigData's StartConfigurationSession/GetLatestConfiguration, as the API reference describes them. A
-    deployment completes at once (or after DEPLOYMENT_POLLS GetDeployment answers) and is rolled back when a
-    monitor's alarm is in ALARM while it deploys (or by fail_next_deployment); clients read the content of the
-    latest delivered deployment of the profile to the environment."""
+    deployment completes at once (or says DEPLOYING for DEPLOYMENT_POLLS GetDeployment answers, then BAKING for
+    BAKING_POLLS) and is rolled back when a monitor's alarm is in ALARM while it deploys or bakes (or by
+    fail_next_deployment); clients read the content of the latest delivered (BAKING or COMPLETE) deployment of
+    the profile to the environment."""
     import json
     import secrets
 
@@ -767,7 +770,8 @@ def _appconfig_extensions() -> None:
         return {"EventType": kind, "TriggeredBy": by, "Description": text, "OccurredAt": _now().isoformat()}
 
     def settle(env: dict[str, Any], deployment: dict[str, Any]) -> None:
-        """End a DEPLOYING deployment when its polls are spent; roll it back when an alarm fires meanwhile."""
+        """Move a DEPLOYING or BAKING deployment on when its polls are spent; roll it back when an alarm fires
+        meanwhile (AppConfig watches the monitors through the bake too)."""
         alarm = firing_alarm(env)
         if alarm and not deployment["_fault"]:
             deployment["_fault"] = ("CLOUDWATCH_ALARM", f"Rollback initiated by CloudWatch alarm {alarm}")
@@ -780,6 +784,10 @@ def _appconfig_extensions() -> None:
             log[:0] = [event("ROLLBACK_COMPLETED", by, text), event("ROLLBACK_STARTED", by, text)]
             deployment.update(State="ROLLED_BACK", PercentageComplete=0.0)
             env["State"] = "ROLLED_BACK"
+        elif deployment["State"] == "DEPLOYING" and deployment["_bake_polls"] > 0:
+            # Every client has the configuration; the bake still watches the alarms.
+            log[:0] = [event("BAKE_TIME_STARTED", "APPCONFIG", "Bake time started")]
+            deployment.update(State="BAKING", PercentageComplete=100.0, _polls=deployment["_bake_polls"] - 1)
         else:
             log[:0] = [event("DEPLOYMENT_COMPLETED", "APPCONFIG", "Deployment completed")]
             deployment.update(State="COMPLETE", PercentageComplete=100.0, CompletedAt=_now().isoformat())
@@ -822,11 +830,12 @@ def _appconfig_extensions() -> None:
             "_content": version.content,
             "_content_type": version.content_type,
             "_polls": DEPLOYMENT_POLLS,
+            "_bake_polls": BAKING_POLLS,
             "_fault": ("APPCONFIG", fault) if fault else None,
         }
         deployments.append(deployment)
         env["State"] = "DEPLOYING"
-        if DEPLOYMENT_POLLS <= 0 or fault:
+        if fault or (DEPLOYMENT_POLLS <= 0 and BAKING_POLLS <= 0):
             settle(env, deployment)
         return deployment
 
@@ -836,7 +845,7 @@ def _appconfig_extensions() -> None:
         if not 1 <= number <= len(deployments):
             raise not_found(f"Deployment {number} not found in environment {env_id}")
         deployment = deployments[number - 1]
-        if deployment["State"] == "DEPLOYING":
+        if deployment["State"] in ("DEPLOYING", "BAKING"):
             settle(env, deployment)
         return deployment
 

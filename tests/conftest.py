@@ -31,6 +31,18 @@ install()
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
+# An offline evaluation of a trained candidate that passes every gate threshold.
+PASSING_EVALUATION = {
+    "eval_loss": 0.11,
+    "catalog_coverage_per_1000_sessions": 212,
+    "long_tail_exposure": 0.31,
+    "json_format_failure_rate": 0.012,
+    "safety_violations": 0,
+    "mrr_at_10": 0.41,
+    "cold_start_recommendations": ["MNG-01790"],
+}
+
+
 def load_event(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
     return data

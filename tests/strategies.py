@@ -4,6 +4,8 @@ and a tally that each fuzz test prints: how many inputs it generated, how many e
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,3 +53,20 @@ class Tally:
         line = f"fuzz {self.area}: {self.generated} generated bad inputs, {len(self.unhandled)} unhandled exceptions"
         with capsys.disabled():
             print(f"\n{line}", flush=True)
+
+    @contextlib.contextmanager
+    def recording(self, *expected: type[Exception]) -> Iterator[None]:
+        """Exceptions of the `expected` types pass through; any other is recorded as unhandled and raised again."""
+        try:
+            yield
+        except expected:
+            raise
+        except Exception as exc:
+            self.unhandled.append(f"{type(exc).__name__}: {exc}")
+            raise
+
+    def finish(self, capsys: Any, at_least: int) -> None:
+        """Report, then require `at_least` generated inputs and no unhandled exception."""
+        self.report(capsys)
+        assert self.generated >= at_least, f"only {self.generated} inputs generated"
+        assert self.unhandled == [], self.unhandled

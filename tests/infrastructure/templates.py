@@ -28,6 +28,18 @@ def _role_actions(template: Template, prefix: str) -> set[str]:
     return actions
 
 
+# What every product function's role holds besides its capability's actions: its log stream, its key, tracing.
+FUNCTION_BASE_ACTIONS = frozenset(
+    {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+)
+
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
 

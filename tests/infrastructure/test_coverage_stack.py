@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Template
 
-from tests.infrastructure.test_retraining_stack import COMMON, _actions
+from tests.infrastructure.templates import _role_actions
+from tests.infrastructure.test_retraining_stack import COMMON
 
 pytestmark = pytest.mark.infrastructure
 
@@ -13,4 +14,4 @@ pytestmark = pytest.mark.infrastructure
 def test_coverage_role_grants_exactly_its_declared_actions(template: Template) -> None:
     from mlgov_runtime.coverage import permissions as p
 
-    assert _actions(template, "CoverageCoverageCheck") == COMMON | set(p.SNAPSHOT_READ + p.PIPELINE_START)
+    assert _role_actions(template, "CoverageCoverageCheck") == COMMON | set(p.SNAPSHOT_READ + p.PIPELINE_START)

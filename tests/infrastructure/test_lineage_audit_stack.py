@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aws_cdk.assertions import Template
 
@@ -12,13 +14,13 @@ from tests.infrastructure.templates import _one, _role_actions
 pytestmark = pytest.mark.infrastructure
 
 
+def _audit_rule(template: Template, detail_type: str) -> dict[str, Any]:
+    """The lineage audit's EventBridge rule for this detail-type (exactly one)."""
+    return _one(template, "AWS::Events::Rule", {"EventPattern": {"detail-type": [detail_type]}}, prefix="LineageAudit")
+
+
 def test_cloudtrail_rule_matches_only_successful_create_and_update_endpoint(template: Template) -> None:
-    rule = _one(
-        template,
-        "AWS::Events::Rule",
-        {"EventPattern": {"detail-type": ["AWS API Call via CloudTrail"]}},
-        prefix="LineageAudit",
-    )
+    rule = _audit_rule(template, "AWS API Call via CloudTrail")
     detail = rule["EventPattern"]["detail"]
     assert rule["EventPattern"]["source"] == ["aws.sagemaker"]
     assert sorted(detail["eventName"]) == sorted(
@@ -38,22 +40,12 @@ def test_cloudtrail_rule_matches_only_successful_create_and_update_endpoint(temp
 
 
 def test_package_approval_changes_reach_the_audit(template: Template) -> None:
-    rule = _one(
-        template,
-        "AWS::Events::Rule",
-        {"EventPattern": {"detail-type": ["SageMaker Model Package State Change"]}},
-        prefix="LineageAudit",
-    )
+    rule = _audit_rule(template, "SageMaker Model Package State Change")
     assert rule["EventPattern"]["source"] == ["aws.sagemaker"]
 
 
 def test_state_change_rule_matches_in_service(template: Template) -> None:
-    rule = _one(
-        template,
-        "AWS::Events::Rule",
-        {"EventPattern": {"detail-type": ["SageMaker Endpoint State Change"]}},
-        prefix="LineageAudit",
-    )
+    rule = _audit_rule(template, "SageMaker Endpoint State Change")
     assert rule["EventPattern"]["detail"] == {"EndpointStatus": ["IN_SERVICE"]}
 
 

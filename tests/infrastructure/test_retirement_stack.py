@@ -37,7 +37,7 @@ from mlgov.retirement_estate import (
 from mlgov.settings import parse_settings
 from mlgov.sinks import Sink, start_sink
 from mlgov_runtime.retirement import permissions as p
-from tests.infrastructure.templates import _one, _role_actions
+from tests.infrastructure.templates import FUNCTION_BASE_ACTIONS, _one, _role_actions
 from tests.settings_files import NO_SETTINGS
 
 pytestmark = pytest.mark.infrastructure
@@ -88,14 +88,7 @@ def test_after_deletion_clients_are_watched_hourly_until_the_count_runs_out(temp
     assert states["WatchClients"]["Next"] == "StillWatching?"
 
 
-STEP_COMMON = {
-    "logs:CreateLogStream",
-    "logs:PutLogEvents",
-    "kms:Decrypt",
-    "kms:GenerateDataKey",
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
-}
+STEP_COMMON = FUNCTION_BASE_ACTIONS
 
 
 def test_each_role_holds_exactly_its_declared_actions_and_only_the_steps_may_delete(template: Template) -> None:

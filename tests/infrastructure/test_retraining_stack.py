@@ -20,6 +20,8 @@ import requests
 from aws_cdk.assertions import Template
 from moto import mock_aws
 
+from tests.infrastructure.templates import FUNCTION_BASE_ACTIONS, _role_actions
+
 pytestmark = pytest.mark.infrastructure
 REGION = "us-east-1"
 
@@ -194,23 +196,7 @@ def test_passing_gates_register_and_announce_the_candidate(template: Template) -
     assert OUTPUTS["last"]["registered"]["model_package_arn"] == registered["model_package_arn"]
 
 
-def _actions(template: Template, prefix: str) -> set[str]:
-    actions: set[str] = set()
-    for logical_id, policy in template.find_resources("AWS::IAM::Policy").items():
-        if logical_id.startswith(prefix):
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                value = statement["Action"]
-                actions.update([value] if isinstance(value, str) else value)
-    return actions
-
-
-COMMON = {
-    "logs:CreateLogStream",
-    "logs:PutLogEvents",
-    "kms:Decrypt",
-    "kms:GenerateDataKey",
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
+COMMON = FUNCTION_BASE_ACTIONS | {
     "dynamodb:GetItem",
     "dynamodb:UpdateItem",
     "sns:Publish",
@@ -223,7 +209,7 @@ COMMON = {
 def test_pipeline_role_grants_exactly_its_declared_actions(template: Template) -> None:
     from mlgov_runtime.retraining import permissions as p
 
-    assert _actions(template, "RetrainingPipelineSteps") == COMMON | set(
+    assert _role_actions(template, "RetrainingPipelineSteps") == COMMON | set(
         p.SNAPSHOT_READ + p.SNAPSHOT_WRITE + p.REGISTRY_REGISTER + p.ARTIFACT_COPY + p.IMAGE_RESOLVE
     )
 
@@ -324,7 +310,7 @@ def test_the_training_role_cannot_write_approved_models(template: Template) -> N
 
 
 def test_the_training_role_passes_no_role_and_writes_only_its_prefixes(template: Template) -> None:
-    training = _actions(template, "RetrainingTrainingPolicy")
+    training = _role_actions(template, "RetrainingTrainingPolicy")
     assert "iam:PassRole" not in training
     assert not any(a.endswith("*") for a in training)
     [policy] = [

@@ -25,22 +25,45 @@ HANDLER_ENV = {
 }
 
 
-@dataclass
-class Sandbox:
-    estate: Estate
+def pending_package(sm: Any, group: str, image: str, metadata: Mapping[str, str]) -> str:
+    """A package registered PendingManualApproval in `group`, one container of `image` serving JSON; its ARN."""
+    arn: str = sm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": image}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties=dict(metadata),
+    )["ModelPackageArn"]
+    return arn
+
+
+class HandlerWorld:
+    """A capability's handler under moto, with the governance resources its findings go to."""
+
+    handler: Any
     resources: dict[str, str]
-    handler_module: ModuleType
-    sm: Any
-    ddb: Any
     sqs: Any
 
     def invoke(self, event: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.handler_module.handler(event, FakeContext())
+        result: dict[str, Any] = self.handler.handler(event, FakeContext())
         return result
 
     def published(self) -> list[dict[str, Any]]:
         """Drain the queue subscribed to the findings topic."""
         return drain_findings(self.sqs, self.resources["FINDINGS_QUEUE_URL"])
+
+
+@dataclass
+class Sandbox(HandlerWorld):
+    estate: Estate
+    resources: dict[str, str]
+    handler: ModuleType
+    sm: Any
+    ddb: Any
+    sqs: Any
 
     def stored(self) -> list[dict[str, Any]]:
         items = self.ddb.scan(TableName=self.resources["FINDINGS_TABLE_NAME"])["Items"]

@@ -1,9 +1,9 @@
 """The capacity check end to end under moto (application-autoscaling targets, policies and scheduled
 actions are real there): events in, findings stored and published, `mlgov capacity audit|restore`.
 
-moto 5.2.5 has no AppConfig data plane or StartDeployment: the route adapter is tested with botocore
-Stubber. It refuses the inference-component scalable dimension: `allow_component_targets` lifts that
-one enum check in-process (inference components themselves come from mlgov.emulator)."""
+moto 5.2.5 has no AppConfig data plane or StartDeployment: mlgov.emulator adds them, so the route adapter
+runs for real. moto refuses the inference-component scalable dimension: `allow_component_targets` lifts
+that one enum check in-process (inference components themselves come from mlgov.emulator)."""
 
 from __future__ import annotations
 
@@ -17,21 +17,20 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.response import StreamingBody
-from botocore.stub import Stubber
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from mlgov.capacity_estate import seed_capacity
 from mlgov.cli import main as cli
-from mlgov.emulator import install
-from mlgov.estate import Estate, create_governance_resources, drain_findings, seed_estate
-from mlgov.sandbox import FakeContext, emf_metric
+from mlgov.emulator import install, seed_route
+from mlgov.estate import Estate, create_governance_resources, seed_estate
+from mlgov.sandbox import emf_metric
 from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteError, RouteTarget
 from mlgov_runtime.adapters.finding_log import FindingLog
 from mlgov_runtime.capacity.logic import COPIES_DIMENSION
 from mlgov_runtime.core.findings import finding_id
 from tests.conftest import load_event
-from tests.integration.conftest import ACCOUNT, HANDLER_ENV, REGION, runtime_env
+from tests.integration.conftest import ACCOUNT, HANDLER_ENV, REGION, HandlerWorld, runtime_env
 from tests.settings_files import NO_SETTINGS
 
 PROD = "manga-recommender-prod"
@@ -64,7 +63,7 @@ def allow_component_targets() -> None:
 
 
 @dataclass
-class CapacityWorld:
+class CapacityWorld(HandlerWorld):
     estate: Estate
     expected: dict[str, str]
     resources: dict[str, str]
@@ -73,13 +72,6 @@ class CapacityWorld:
     ddb: Any
     sqs: Any
     handler: Any
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.handler.handler(event, FakeContext())
-        return result
-
-    def published(self) -> list[dict[str, Any]]:
-        return drain_findings(self.sqs, self.resources["FINDINGS_QUEUE_URL"])
 
 
 @pytest.fixture
@@ -106,13 +98,15 @@ def register_event(min_capacity: int, event_id: str, resource: str = PROD_TARGET
     return event
 
 
-def set_min(world: CapacityWorld, low: int, resource: str = PROD_TARGET) -> None:
+def set_min(
+    world: CapacityWorld, low: int, resource: str = PROD_TARGET, dimension: str = VARIANT_DIMENSION, high: int = 4
+) -> None:
     world.aas.register_scalable_target(
         ServiceNamespace="sagemaker",
         ResourceId=resource,
-        ScalableDimension=VARIANT_DIMENSION,
+        ScalableDimension=dimension,
         MinCapacity=low,
-        MaxCapacity=4,
+        MaxCapacity=high,
     )
 
 
@@ -163,13 +157,7 @@ def test_an_inference_component_target_at_zero_is_traced_to_its_endpoint(capacit
     from mlgov.estate import seed_inference_component_endpoint
 
     host = seed_inference_component_endpoint(capacity_world.sm, capacity_world.estate)
-    capacity_world.aas.register_scalable_target(
-        ServiceNamespace="sagemaker",
-        ResourceId="inference-component/manga-lora-v2",
-        ScalableDimension=COPIES_DIMENSION,
-        MinCapacity=0,
-        MaxCapacity=2,
-    )
+    set_min(capacity_world, 0, "inference-component/manga-lora-v2", COPIES_DIMENSION, high=2)
     result = capacity_world.invoke(register_event(0, "ic-0", "inference-component/manga-lora-v2"))
     [checked] = result["results"]
     assert (checked["endpoint_name"], checked["verdict"]) == (host, "CAN_SCALE_TO_ZERO")
@@ -267,84 +255,96 @@ def test_restore_refuses_a_minimum_below_the_floor_and_an_unknown_endpoint(capac
     assert code == 2 and "does not exist" in err
 
 
-# -- AppConfig route (Stubber: not in moto)
+# -- AppConfig route (mlgov.emulator serves AppConfig deployments and the AppConfigData data plane)
 
-ROUTE = RouteTarget("abc1234", "env5678", "prof901")
-
-
-def _stubbed_route() -> tuple[AppConfigRoute, Stubber, Stubber, list[float]]:
-    appconfig = boto3.client("appconfig", region_name=REGION)
-    data = boto3.client("appconfigdata", region_name=REGION)
-    sleeps: list[float] = []
-    return AppConfigRoute(appconfig, data, ROUTE, sleep=sleeps.append), Stubber(appconfig), Stubber(data), sleeps
+ROUTE_DOCUMENT = {"recommendation_backend": "sagemaker", "bedrock_model": "claude-3-sonnet"}
 
 
-def _expect_read(data: Stubber, document: dict[str, Any]) -> None:
-    body = json.dumps(document).encode()
-    data.add_response(
-        "start_configuration_session",
-        {"InitialConfigurationToken": "token-1"},
-        {
-            "ApplicationIdentifier": "abc1234",
-            "EnvironmentIdentifier": "env5678",
-            "ConfigurationProfileIdentifier": "prof901",
-        },
-    )
-    data.add_response(
-        "get_latest_configuration",
-        {"Configuration": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json"},
-        {"ConfigurationToken": "token-1"},
-    )
+@dataclass
+class RouteWorld:
+    appconfig: Any
+    ids: dict[str, str]
+    route: AppConfigRoute
+    sleeps: list[float]
 
-
-def test_the_route_switch_writes_a_version_deploys_it_and_waits_until_it_is_delivered() -> None:
-    document = {"recommendation_backend": "sagemaker", "bedrock_model": "claude-3-sonnet"}
-    route, appconfig, data, sleeps = _stubbed_route()
-    _expect_read(data, document)
-    _expect_read(data, document)
-    written = json.dumps({**document, "recommendation_backend": "bedrock-fallback"}).encode()
-    appconfig.add_response(
-        "create_hosted_configuration_version",
-        {"VersionNumber": 7, "ApplicationId": "abc1234", "ConfigurationProfileId": "prof901"},
-        {
-            "ApplicationId": "abc1234",
-            "ConfigurationProfileId": "prof901",
-            "Content": written,
-            "ContentType": "application/json",
-            "Description": "manga-recommender-prod is cold",
-        },
-    )
-    appconfig.add_response(
-        "start_deployment",
-        {"DeploymentNumber": 3},
-        {
-            "ApplicationId": "abc1234",
-            "EnvironmentId": "env5678",
-            "DeploymentStrategyId": "AppConfig.AllAtOnce",
-            "ConfigurationProfileId": "prof901",
-            "ConfigurationVersion": "7",
-            "Description": "manga-recommender-prod is cold",
-        },
-    )
-    for state in ("DEPLOYING", "BAKING"):
-        appconfig.add_response(
-            "get_deployment",
-            {"State": state},
-            {"ApplicationId": "abc1234", "EnvironmentId": "env5678", "DeploymentNumber": 3},
+    def deployment(self, number: int) -> Any:
+        return self.appconfig.get_deployment(
+            ApplicationId=self.ids["application_id"], EnvironmentId=self.ids["environment_id"], DeploymentNumber=number
         )
-    with appconfig, data:
-        assert route.current() == "sagemaker"
-        detail = route.switch("bedrock-fallback", "manga-recommender-prod is cold")
-    assert detail == "recommendation_backend=bedrock-fallback (configuration version 7, deployment 3 BAKING)"
-    assert sleeps == [5.0]
-    appconfig.assert_no_pending_responses()
+
+    def version(self, number: int) -> Any:
+        return self.appconfig.get_hosted_configuration_version(
+            ApplicationId=self.ids["application_id"],
+            ConfigurationProfileId=self.ids["configuration_profile_id"],
+            VersionNumber=number,
+        )
 
 
+def route_world(document: dict[str, Any], monitors: list[dict[str, str]] | None = None) -> RouteWorld:
+    """The route seeded with `document` (configuration version 1, deployment 1) and the product's adapter on it;
+    the adapter's sleeps are recorded, not slept. Call inside mock_aws with the emulator installed."""
+    appconfig = boto3.client("appconfig", region_name=REGION)
+    ids = seed_route(appconfig, document, monitors)
+    target = RouteTarget(ids["application_id"], ids["environment_id"], ids["configuration_profile_id"])
+    sleeps: list[float] = []
+    route = AppConfigRoute(appconfig, boto3.client("appconfigdata", region_name=REGION), target, sleep=sleeps.append)
+    return RouteWorld(appconfig, ids, route, sleeps)
+
+
+@pytest.fixture
+def appconfig_aws() -> Iterator[None]:
+    install()
+    with mock_aws():
+        yield
+
+
+@pytest.mark.usefixtures("appconfig_aws")
+def test_the_route_switch_writes_a_version_deploys_it_and_waits_until_it_is_delivered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlgov import emulator
+
+    world = route_world(ROUTE_DOCUMENT)
+    # Given a deployment that says DEPLOYING once, then BAKING (delivered to every client) for a while
+    monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 1)
+    monkeypatch.setattr(emulator, "BAKING_POLLS", 3)
+    assert world.route.current() == "sagemaker"
+    detail = world.route.switch("bedrock-fallback", "manga-recommender-prod is cold")
+    # Then it returns at BAKING after one poll interval, without waiting for the bake to end
+    assert detail == "recommendation_backend=bedrock-fallback (configuration version 2, deployment 2 BAKING)"
+    assert world.sleeps == [5.0]
+    version = world.version(2)
+    assert json.loads(version["Content"].read()) == {**ROUTE_DOCUMENT, "recommendation_backend": "bedrock-fallback"}
+    assert (version["ContentType"], version["Description"]) == ("application/json", "manga-recommender-prod is cold")
+    deployment = world.deployment(2)
+    assert (deployment["State"], deployment["DeploymentStrategyId"]) == ("BAKING", "AppConfig.AllAtOnce")
+    assert (deployment["ConfigurationVersion"], deployment["Description"]) == ("2", "manga-recommender-prod is cold")
+    assert world.route.current() == "bedrock-fallback"  # what clients read while it bakes
+
+
+@pytest.mark.usefixtures("appconfig_aws")
+def test_a_rolled_back_route_switch_fails_and_clients_keep_the_previous_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlgov import emulator
+
+    world = route_world(ROUTE_DOCUMENT)
+    monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 2)
+    emulator.fail_next_deployment(world.ids["application_id"], world.ids["environment_id"], "alarm recommender-errors")
+    with pytest.raises(RouteError, match="deployment 2 of recommendation_backend=bedrock-fallback was ROLLED_BACK"):
+        world.route.switch("bedrock-fallback", "manga-recommender-prod is cold")
+    assert world.deployment(2)["State"] == "ROLLED_BACK"
+    assert world.route.current() == "sagemaker"
+
+
+@pytest.mark.usefixtures("appconfig_aws")
 def test_a_route_document_without_the_key_is_refused_before_anything_is_written() -> None:
-    route, appconfig, data, _ = _stubbed_route()
-    _expect_read(data, {"other": "x"})
-    with appconfig, data, pytest.raises(RouteError, match="no key 'recommendation_backend'"):
-        route.switch("bedrock-fallback", "cold")
+    world = route_world({"other": "x"})
+    with pytest.raises(RouteError, match="no key 'recommendation_backend'"):
+        world.route.switch("bedrock-fallback", "cold")
+    # Nothing written: no second configuration version, no second deployment.
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        world.version(2)
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        world.deployment(2)
 
 
 def test_restore_of_a_cold_endpoint_routes_to_the_fallback_and_back_once_invocations_flow(
@@ -355,29 +355,12 @@ def test_restore_of_a_cold_endpoint_routes_to_the_fallback_and_back_once_invocat
     world.sm.update_endpoint_weights_and_capacities(
         EndpointName=PROD, DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 0}]
     )
+    route = route_world(ROUTE_DOCUMENT)
     config = tmp_path / "cdk.json"
-    route_settings = {"application_id": "abc1234", "environment_id": "env5678", "configuration_profile_id": "prof901",
-                      "endpoints": [PROD]}  # fmt: skip
+    route_settings = {**route.ids, "endpoints": [PROD]}
     config.write_text(json.dumps({"context": {"mlgov": {"capacity": {"fallback_route": route_settings}}}}))
-    switched: list[str] = []
-
-    class RecordingRoute:
-        target = ROUTE
-
-        def current(self) -> str:
-            return "sagemaker"
-
-        def switch(self, value: str, why: str) -> str:
-            switched.append(value)
-            return f"recommendation_backend={value}"
-
-    import mlgov.commands.capacity as command
     from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
 
-    def fake_route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str, Any]:
-        return RecordingRoute(), "bedrock-fallback", settings.capacity.fallback_route
-
-    monkeypatch.setattr(command, "_route", fake_route)
     register = AutoscalingWriter.register_scalable_target
 
     def scale_to_minimum(self: Any, resource_id: str, dimension: str, low: int, high: int) -> None:
@@ -400,7 +383,11 @@ def test_restore_of_a_cold_endpoint_routes_to_the_fallback_and_back_once_invocat
     )  # fmt: skip
     body = json.loads(out)
     assert code == 0, body
-    assert switched == ["bedrock-fallback", "sagemaker"]
+    # Two deployments on the real route: to the fallback, then back; clients read sagemaker again.
+    written = [json.loads(route.version(n)["Content"].read())["recommendation_backend"] for n in (2, 3)]
+    assert written == ["bedrock-fallback", "sagemaker"]
+    assert [route.deployment(n)["State"] for n in (2, 3)] == ["COMPLETE", "COMPLETE"]
+    assert route.route.current() == "sagemaker"
     assert [(s["action"], s["status"]) for s in body["steps"]] == [
         ("route_to_fallback", "done"),
         ("register_scalable_target", "done"),
@@ -525,23 +512,22 @@ def _serverless_with_provisioned_concurrency(world: CapacityWorld, minimum: int)
     )
     world.sm.create_endpoint(EndpointName="manga-rec-pc", EndpointConfigName="manga-rec-pc-cfg")
     resource = "endpoint/manga-rec-pc/variant/AllTraffic"
-    world.aas.register_scalable_target(
-        ServiceNamespace="sagemaker",
-        ResourceId=resource,
-        ScalableDimension=PROVISIONED,
-        MinCapacity=minimum,
-        MaxCapacity=10,
-    )
+    set_min(world, minimum, resource, PROVISIONED, high=10)
     return resource
+
+
+def _pc_cli(verb: str) -> tuple[int, str]:
+    """`mlgov capacity <verb>` of the serverless endpoint with provisioned concurrency, as JSON: (exit, stdout)."""
+    code, out, _ = run_cli(
+        "capacity", verb, "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json", "--config", NO_SETTINGS
+    )
+    return code, out
 
 
 def test_provisioned_concurrency_that_autoscales_to_zero_is_a_cold_start_risk(capacity_world: CapacityWorld) -> None:
     # Given a serverless variant with ProvisionedConcurrency 5 whose scalable target lets it fall to 0
     _serverless_with_provisioned_concurrency(capacity_world, 0)
-    code, out, _ = run_cli(
-        "capacity", "audit", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
-        "--config", NO_SETTINGS,
-    )  # fmt: skip
+    code, out = _pc_cli("audit")
     [audit] = json.loads(out)
     assert code == 0  # a cold-start risk, not a violation (unless serverless_cold_start_is_violation)
     assert (
@@ -553,10 +539,7 @@ def test_provisioned_concurrency_that_autoscales_to_zero_is_a_cold_start_risk(ca
 
 def test_restore_raises_provisioned_concurrency_to_the_minimum(capacity_world: CapacityWorld) -> None:
     resource = _serverless_with_provisioned_concurrency(capacity_world, 0)
-    code, out, _ = run_cli(
-        "capacity", "restore", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
-        "--config", NO_SETTINGS,
-    )  # fmt: skip
+    code, out = _pc_cli("restore")
     body = json.loads(out)
     assert (body["verdict_before"], body["verdict"]) == ("COLD_START_RISK", "COMPLIANT"), body
     [target] = capacity_world.aas.describe_scalable_targets(
@@ -575,10 +558,7 @@ def test_restore_raises_provisioned_concurrency_to_the_minimum(capacity_world: C
 
 def test_provisioned_concurrency_kept_above_zero_is_compliant(capacity_world: CapacityWorld) -> None:
     _serverless_with_provisioned_concurrency(capacity_world, 2)
-    _, out, _ = run_cli(
-        "capacity", "audit", "--endpoint", "manga-rec-pc", "--region", REGION, "--format", "json",
-        "--config", NO_SETTINGS,
-    )  # fmt: skip
+    _, out = _pc_cli("audit")
     assert json.loads(out)[0]["verdict"] == "COMPLIANT"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from mlgov import emulator
 from mlgov.challenger_estate import VariantTraffic, put_traffic, seed_artifacts
 from mlgov.cli import main
 from mlgov.commands import challenger as command
+from tests.clock import Clock
 from tests.integration.test_challenger_handler import ENDPOINT, REGION, Lab, lab_context
 
 
@@ -252,23 +253,26 @@ def test_rollback_of_a_missing_endpoint_is_a_usage_error(
 ROLLBACK = ("rollback", "--endpoint", ENDPOINT, "--group", "manga-recommender", "--reason", "engagement -22%")
 
 
-class Clock:
-    """The CLI's clock and sleep: every sleep moves the clock, nothing waits."""
-
-    def __init__(self) -> None:
-        self.now, self.sleeps = 0.0, list[float]()
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     value = Clock()
     monkeypatch.setattr(command, "_clock", lambda: value.now)
     monkeypatch.setattr(command, "_sleep", value.sleep)
     return value
+
+
+RunCli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def rollback(config: Path, capsys: pytest.CaptureFixture[str], artifacts: list[str], clock: Clock) -> RunCli:
+    """`mlgov rollback` of the production endpoint with these extra arguments: v1's artifacts in S3, time on the
+    fake clock; (exit code, stdout, stderr)."""
+
+    def run_rollback(*extra: str) -> tuple[int, str, str]:
+        return run(capsys, *ROLLBACK, *extra, "--config", str(config))
+
+    return run_rollback
 
 
 def _unchanged(lab: Lab, config_name: str, failed: str) -> None:
@@ -280,7 +284,7 @@ def _unchanged(lab: Lab, config_name: str, failed: str) -> None:
 
 
 def test_rollback_refuses_a_target_whose_artifact_is_gone_and_changes_nothing(
-    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], artifacts: list[str]
+    lab: Lab, rollback: RunCli, artifacts: list[str]
 ) -> None:
     # Given v1's model.tar.gz deleted from S3 (the previous version could never start)
     before, failed = (
@@ -289,7 +293,7 @@ def test_rollback_refuses_a_target_whose_artifact_is_gone_and_changes_nothing(
     )
     bucket, key = artifacts[0][5:].split("/", 1)
     boto3.client("s3", region_name=REGION).delete_object(Bucket=bucket, Key=key)
-    code, out, err = run(capsys, *ROLLBACK, "--config", str(config))
+    code, out, err = rollback()
     assert code == 2 and out == ""
     assert "v1 cannot be rolled back to, nothing was changed" in err and f"its artifact {artifacts[0]} is gone" in err
     _unchanged(lab, before, failed)
@@ -307,17 +311,12 @@ def test_rollback_refuses_a_target_whose_image_is_gone(
 
 
 def test_rollback_waits_for_in_service_with_progress_then_rejects(
-    lab: Lab,
-    config: Path,
-    capsys: pytest.CaptureFixture[str],
-    artifacts: list[str],
-    clock: Clock,
-    monkeypatch: pytest.MonkeyPatch,
+    lab: Lab, rollback: RunCli, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a blue/green update that reports Updating for two looks
     monkeypatch.setattr(emulator, "UPDATE_POLLS", 2)
     failed = lab.variants_package("AllTraffic")
-    code, out, err = run(capsys, *ROLLBACK, "--format", "json", "--config", str(config))
+    code, out, err = rollback("--format", "json")
     report = json.loads(out)
     assert code == 0 and report["status"] == "rolled_back"
     assert err.count("mlgov: waiting: manga-recommender-prod is Updating") == 2 and clock.sleeps == [30, 30]
@@ -326,12 +325,7 @@ def test_rollback_waits_for_in_service_with_progress_then_rejects(
 
 
 def test_an_update_sagemaker_rolls_back_exits_5_and_rejects_nothing(
-    lab: Lab,
-    config: Path,
-    capsys: pytest.CaptureFixture[str],
-    artifacts: list[str],
-    clock: Clock,
-    monkeypatch: pytest.MonkeyPatch,
+    lab: Lab, rollback: RunCli, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given v1's container fails its health check: SageMaker keeps the old fleet
     monkeypatch.setattr(emulator, "UPDATE_FAULTS", {})
@@ -342,7 +336,7 @@ def test_an_update_sagemaker_rolls_back_exits_5_and_rejects_nothing(
     emulator.fail_next_update(
         ENDPOINT, "The primary container for production variant AllTraffic did not pass the ping health check."
     )
-    code, out, err = run(capsys, *ROLLBACK, "--config", str(config))
+    code, out, err = rollback()
     assert code == command.EXIT_NOT_SERVING == 5
     assert "tried to deploy v1" in out and f"end state: InService on {before} (previous config)" in out
     assert "marked" not in out and "ping health check" in err and "nothing was marked Rejected" in err
@@ -350,30 +344,23 @@ def test_an_update_sagemaker_rolls_back_exits_5_and_rejects_nothing(
 
 
 def test_an_update_still_running_at_the_deadline_exits_5_and_rejects_nothing(
-    lab: Lab,
-    config: Path,
-    capsys: pytest.CaptureFixture[str],
-    artifacts: list[str],
-    clock: Clock,
-    monkeypatch: pytest.MonkeyPatch,
+    lab: Lab, rollback: RunCli, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(emulator, "UPDATE_POLLS", 1000)
     failed = lab.variants_package("AllTraffic")
-    code, out, err = run(capsys, *ROLLBACK, "--wait-minutes", "2", "--format", "json", "--config", str(config))
+    code, out, err = rollback("--wait-minutes", "2", "--format", "json")
     report = json.loads(out)
     assert code == 5 and report["status"] == "update_pending" and report["end_state"]["endpoint_status"] == "Updating"
     assert sum(clock.sleeps) == 120 and "The update is still running" in err
     assert lab.package(failed)["ModelApprovalStatus"] == "Approved"
 
 
-def test_rollback_of_an_endpoint_whose_model_was_deleted_under_it(
-    lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], artifacts: list[str]
-) -> None:
+def test_rollback_of_an_endpoint_whose_model_was_deleted_under_it(lab: Lab, rollback: RunCli) -> None:
     # Given the production model deleted while the endpoint serves on (the incident that calls for a rollback)
     failed = lab.variants_package("AllTraffic")
     lab.sm.delete_model(ModelName=lab.variants()["AllTraffic"]["ModelName"])
     role = "arn:aws:iam::123456789012:role/sagemaker-execution"
-    code, out, err = run(capsys, *ROLLBACK, "--execution-role-arn", role, "--format", "json", "--config", str(config))
+    code, out, err = rollback("--execution-role-arn", role, "--format", "json")
     report = json.loads(out)
     # Then v1 serves (the tag's v2 claim only narrows the target) and nothing is Rejected on a claim
     assert code == 0 and report["status"] == "rolled_back" and report["target"]["version"] == 1

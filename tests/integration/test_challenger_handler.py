@@ -21,6 +21,7 @@ from mlgov.emulator import install
 from mlgov.estate import GROUP, create_governance_resources, drain_findings, seed_estate
 from mlgov.sandbox import FakeContext
 from mlgov.settings import Challenger, Thresholds
+from tests.integration.conftest import pending_package
 from tests.integration.test_coverage_and_retraining import fresh_handler
 
 REGION = "us-east-1"
@@ -278,16 +279,12 @@ def test_a_split_that_does_not_follow_the_weights_stops_without_judging_the_mode
 def test_a_package_the_offline_gate_did_not_pass_never_reaches_the_endpoint(
     lab: Lab, metadata: dict[str, str], why: str
 ) -> None:
-    arn = lab.sm.create_model_package(
-        ModelPackageGroupName=GROUP,
-        ModelApprovalStatus="PendingManualApproval",
-        InferenceSpecification={
-            "Containers": [{"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/tgi:1"}],
-            "SupportedContentTypes": ["application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-        CustomerMetadataProperties={"catalog_snapshot_date": "2026-11-20", **metadata},
-    )["ModelPackageArn"]
+    arn = pending_package(
+        lab.sm,
+        GROUP,
+        "763104351884.dkr.ecr.us-east-1.amazonaws.com/tgi:1",
+        {"catalog_snapshot_date": "2026-11-20", **metadata},
+    )
     state = lab.start(arn)
     assert state["challenger"]["refused"] is True
     assert why in state["challenger"]["reason"]
@@ -389,19 +386,12 @@ def test_a_forged_registration_event_for_a_package_no_pipeline_run_registered_de
 def test_metadata_naming_a_real_run_that_registered_another_package_is_refused(lab: Lab) -> None:
     genuine = lab.register()
     execution = lab.package(genuine)["CustomerMetadataProperties"]["retraining_execution_arn"]
-    forged = lab.sm.create_model_package(
-        ModelPackageGroupName=GROUP,
-        ModelApprovalStatus="PendingManualApproval",
-        InferenceSpecification={
-            "Containers": [{"Image": "111111111111.dkr.ecr.us-east-1.amazonaws.com/evil:1"}],
-            "SupportedContentTypes": ["application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-        CustomerMetadataProperties={
-            **lab.package(genuine)["CustomerMetadataProperties"],
-            "retraining_execution_arn": execution,
-        },
-    )["ModelPackageArn"]
+    forged = pending_package(
+        lab.sm,
+        GROUP,
+        "111111111111.dkr.ecr.us-east-1.amazonaws.com/evil:1",
+        {**lab.package(genuine)["CustomerMetadataProperties"], "retraining_execution_arn": execution},
+    )
     ch, _ = refusal(lab, forged)
     assert f"registered {genuine}, not {forged}" in ch["reason"]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 from mlgov.cli import build_parser, sample_finding
 from mlgov.sandbox import MotoServer, moto_server
 from mlgov.sinks import Sink, start_sink
+from tests import cli_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -83,11 +83,7 @@ PLACEHOLDERS = {  # what a user's shell variables in the examples hold
 
 
 def argv_of(command: str) -> list[str]:
-    command = re.sub(r"\$(\w+)", lambda m: PLACEHOLDERS.get(m.group(1), m.group()), command)
-    words = shlex.split(command, comments=True)
-    if "<" in words:  # a shell redirection, not an argument
-        words = words[: words.index("<")]
-    return words[1:]
+    return cli_examples.argv_of(command, PLACEHOLDERS)
 
 
 def test_the_docs_have_examples_and_every_pinned_one_is_still_in_them() -> None:

@@ -34,22 +34,11 @@ from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.coverage import settings as coverage_settings
 from mlgov_runtime.coverage.logic import SnapshotFormatError, title_id_batches
 from mlgov_runtime.retraining import settings as retraining_settings
+from tests.conftest import PASSING_EVALUATION
 from tests.settings_files import NO_SETTINGS
 
 REGION = "us-east-1"
 GROUP = "manga-recommender"
-
-
-# An offline evaluation that passes every gate threshold.
-PASSING_EVALUATION = {
-    "eval_loss": 0.11,
-    "catalog_coverage_per_1000_sessions": 212,
-    "long_tail_exposure": 0.31,
-    "json_format_failure_rate": 0.012,
-    "safety_violations": 0,
-    "mrr_at_10": 0.41,
-    "cold_start_recommendations": ["MNG-01790"],
-}
 
 
 @dataclass

@@ -10,9 +10,23 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from mlgov import emulator
 from mlgov.emulator import install
+from tests.integration.conftest import pending_package
 
 REGION = "us-east-1"
+
+
+def _client_as(service: str, credentials: dict[str, Any], region: str = REGION) -> Any:
+    """A client that signs with the temporary credentials AssumeRole returned."""
+    make_client: Any = boto3.client  # the service is a plain string here, not one of the stubs' literals
+    return make_client(
+        service,
+        region_name=region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
 
 
 @pytest.fixture
@@ -91,16 +105,9 @@ def test_inference_components_live_on_an_endpoint_whose_variant_has_no_model(sm:
 def test_update_model_package_changes_only_what_the_request_names(sm: Any) -> None:
     # Given a package with metadata
     sm.create_model_package_group(ModelPackageGroupName="g")
-    arn = sm.create_model_package(
-        ModelPackageGroupName="g",
-        ModelApprovalStatus="PendingManualApproval",
-        InferenceSpecification={
-            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"}],
-            "SupportedContentTypes": ["application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-        CustomerMetadataProperties={"catalog_snapshot_date": "2026-11-01"},
-    )["ModelPackageArn"]
+    arn = pending_package(
+        sm, "g", "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1", {"catalog_snapshot_date": "2026-11-01"}
+    )
     # When it is rejected, then a metadata key is written on its own
     sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription="CTR down")
     sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"note": "x"})
@@ -114,8 +121,6 @@ def test_update_model_package_changes_only_what_the_request_names(sm: Any) -> No
 def test_an_update_is_updating_for_the_polls_set_then_serves_the_new_config(
     sm: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlgov import emulator
-
     _config(sm, "cfg-a", ModelName="model-a")
     _config(sm, "cfg-b", ModelName="model-b")
     sm.create_endpoint(EndpointName="ep", EndpointConfigName="cfg-a")
@@ -130,12 +135,12 @@ def test_an_update_is_updating_for_the_polls_set_then_serves_the_new_config(
 
 
 def test_a_failed_update_is_rolled_back_to_the_old_config_with_its_reason(sm: Any) -> None:
-    from mlgov.emulator import fail_next_update
-
     _config(sm, "cfg-a", ModelName="model-a")
     _config(sm, "cfg-b", ModelName="model-b")
     sm.create_endpoint(EndpointName="ep", EndpointConfigName="cfg-a")
-    fail_next_update("ep", "The primary container for production variant main did not pass the ping health check.")
+    emulator.fail_next_update(
+        "ep", "The primary container for production variant main did not pass the ping health check."
+    )
     sm.update_endpoint(EndpointName="ep", EndpointConfigName="cfg-b")
     after = sm.describe_endpoint(EndpointName="ep")
     assert (after["EndpointStatus"], after["EndpointConfigName"]) == ("InService", "cfg-a")
@@ -149,13 +154,7 @@ def test_describe_images_reads_another_accounts_registry() -> None:
         creds = sts.assume_role(
             RoleArn="arn:aws:iam::763104351884:role/OrganizationAccountAccessRole", RoleSessionName="seed"
         )["Credentials"]
-        other = boto3.client(
-            "ecr",
-            region_name=REGION,
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
+        other = _client_as("ecr", creds)
         other.create_repository(repositoryName="tgi")
         manifest = '{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}'
         other.put_image(repositoryName="tgi", imageManifest=manifest, imageTag="2.4")
@@ -181,13 +180,7 @@ def test_sqs_records_the_assumed_role_that_sent_a_message_as_its_sender_id() -> 
         role = iam.create_role(RoleName="sender", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
         creds = boto3.client("sts", region_name=REGION).assume_role(RoleArn=role["Arn"], RoleSessionName="fn")
         c = creds["Credentials"]
-        as_role = boto3.client(
-            "sqs",
-            region_name=REGION,
-            aws_access_key_id=c["AccessKeyId"],
-            aws_secret_access_key=c["SecretAccessKey"],
-            aws_session_token=c["SessionToken"],
-        )
+        as_role = _client_as("sqs", c)
         sqs = boto3.client("sqs", region_name=REGION)
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
         as_role.send_message(QueueUrl=url, MessageBody="from the role")
@@ -204,13 +197,7 @@ def test_create_model_package_records_the_calling_role_in_created_by(sm: Any) ->
     role = iam.create_role(RoleName="Pipeline", Path="/mlgov-protected/", AssumeRolePolicyDocument="{}")["Role"]
     c = boto3.client("sts", region_name="us-east-1").assume_role(RoleArn=role["Arn"], RoleSessionName="run-1")
     creds = c["Credentials"]
-    as_role = boto3.client(
-        "sagemaker",
-        region_name="us-east-1",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    as_role = _client_as("sagemaker", creds, "us-east-1")
     sm.create_model_package_group(ModelPackageGroupName="g")
     spec = {"Containers": [{"Image": "img"}], "SupportedContentTypes": ["a"], "SupportedResponseMIMETypes": ["a"]}
     arn = as_role.create_model_package(ModelPackageGroupName="g", InferenceSpecification=spec)["ModelPackageArn"]
@@ -222,13 +209,11 @@ def test_create_model_package_records_the_calling_role_in_created_by(sm: Any) ->
 def test_finish_execution_ends_an_execution_with_its_output() -> None:
     import json
 
-    from mlgov.emulator import finish_execution
-
     with mock_aws():
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
         machine = sfn.create_state_machine(name="m", roleArn="arn:aws:iam::123456789012:role/r", definition="{}")
         execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
-        finish_execution(execution, {"registered": {"model_package_arn": "p"}})
+        emulator.finish_execution(execution, {"registered": {"model_package_arn": "p"}})
         described = sfn.describe_execution(executionArn=execution)
         assert described["status"] == "SUCCEEDED"
         assert json.loads(described["output"]) == {"registered": {"model_package_arn": "p"}}
@@ -380,6 +365,48 @@ def _deploy(ac: Any, ids: dict[str, str], document: dict[str, Any], strategy: st
     )
 
 
+def _recommender_alarm(cw: Any) -> str:
+    """The recommender's error alarm (state OK until a test sets it), as an environment monitor names it."""
+    cw.put_metric_alarm(
+        AlarmName="recommender-errors",
+        MetricName="Errors",
+        Namespace="MangaAssist/Recommendations",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    return str(cw.describe_alarms(AlarmNames=["recommender-errors"])["MetricAlarms"][0]["AlarmArn"])
+
+
+def _watched_route(ac: Any) -> tuple[Any, str, dict[str, str]]:
+    """The route seeded in an environment that the recommender's error alarm monitors: (cloudwatch, alarm, ids)."""
+
+    cw = boto3.client("cloudwatch", region_name=REGION)
+    alarm = _recommender_alarm(cw)
+    return cw, alarm, emulator.seed_route(ac, ROUTE, monitors=[{"AlarmArn": alarm}])
+
+
+def _served(data: Any, ids: dict[str, str]) -> Any:
+    """The route document a new client session reads."""
+    import json
+
+    return json.loads(_read(data, ids)["Configuration"].read())
+
+
+def _assert_rolled_back_by(deployment: Any, alarm: str) -> None:
+    latest = deployment["EventLog"][0]
+    assert deployment["State"] == "ROLLED_BACK" and latest["TriggeredBy"] == "CLOUDWATCH_ALARM"
+    assert alarm in latest["Description"]
+
+
+def _polls(monkeypatch: pytest.MonkeyPatch, deploying: int, baking: int = 0) -> None:
+    """How many GetDeployment answers say DEPLOYING, then BAKING, for the deployments started next."""
+    monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", deploying)
+    monkeypatch.setattr(emulator, "BAKING_POLLS", baking)
+
+
 def _deployment(ac: Any, ids: dict[str, str], number: int) -> Any:
     return ac.get_deployment(
         ApplicationId=ids["application_id"], EnvironmentId=ids["environment_id"], DeploymentNumber=number
@@ -389,16 +416,14 @@ def _deployment(ac: Any, ids: dict[str, str], number: int) -> Any:
 def test_clients_read_the_latest_completed_deployment_once_per_session(appconfig: tuple[Any, Any]) -> None:
     import json
 
-    from mlgov.emulator import seed_route
-
     ac, data = appconfig
-    ids = seed_route(ac, ROUTE)
+    ids = emulator.seed_route(ac, ROUTE)
     first = _read(data, ids)
     assert json.loads(first["Configuration"].read()) == ROUTE and first["ContentType"] == "application/json"
     started = _deploy(ac, ids, {**ROUTE, "fallback_percent": 50})
     assert (started["DeploymentNumber"], started["State"], started["GrowthFactor"]) == (2, "COMPLETE", 100.0)
     assert _deployment(ac, ids, 2)["EventLog"][0]["EventType"] == "DEPLOYMENT_COMPLETED"
-    assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 50
+    assert _served(data, ids)["fallback_percent"] == 50
     # A session's next poll returns the new configuration once, then an empty body; a used token is refused.
     following = data.get_latest_configuration(ConfigurationToken=first["NextPollConfigurationToken"])
     assert json.loads(following["Configuration"].read())["fallback_percent"] == 50
@@ -409,10 +434,8 @@ def test_clients_read_the_latest_completed_deployment_once_per_session(appconfig
 
 
 def test_appconfig_refuses_what_does_not_exist(appconfig: tuple[Any, Any]) -> None:
-    from mlgov.emulator import seed_route
-
     ac, data = appconfig
-    ids = seed_route(ac, ROUTE)
+    ids = emulator.seed_route(ac, ROUTE)
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         _read(data, {**ids, "environment_id": "staging"})
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
@@ -426,10 +449,8 @@ def test_appconfig_refuses_what_does_not_exist(appconfig: tuple[Any, Any]) -> No
 
 
 def test_a_custom_deployment_strategy_is_used_by_its_id(appconfig: tuple[Any, Any]) -> None:
-    from mlgov.emulator import seed_route
-
     ac, _ = appconfig
-    ids = seed_route(ac, ROUTE)
+    ids = emulator.seed_route(ac, ROUTE)
     strategy = ac.create_deployment_strategy(
         Name="quarter", DeploymentDurationInMinutes=4, GrowthFactor=25, FinalBakeTimeInMinutes=2
     )
@@ -441,74 +462,73 @@ def test_a_custom_deployment_strategy_is_used_by_its_id(appconfig: tuple[Any, An
 def test_a_deployment_deploys_for_the_polls_set_and_blocks_another_meanwhile(
     appconfig: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import json
-
-    from mlgov import emulator
-
     ac, data = appconfig
     ids = emulator.seed_route(ac, ROUTE)
-    monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 1)
+    _polls(monkeypatch, deploying=1)
     assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 10})["State"] == "DEPLOYING"
     env = ac.get_environment(ApplicationId=ids["application_id"], EnvironmentId=ids["environment_id"])
     assert env["State"] == "DEPLOYING"
     with pytest.raises(ClientError, match="ConflictException"):
         _deploy(ac, ids, {**ROUTE, "fallback_percent": 25})
-    assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 0  # not delivered yet
+    assert _served(data, ids)["fallback_percent"] == 0  # not delivered yet
     assert _deployment(ac, ids, 2)["State"] == "DEPLOYING"
     assert _deployment(ac, ids, 2)["State"] == "COMPLETE"
-    assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 10
+    assert _served(data, ids)["fallback_percent"] == 10
+
+
+def test_a_deployment_bakes_for_the_polls_set_with_clients_served_and_an_alarm_then_rolls_it_back(
+    appconfig: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ac, data = appconfig
+    cw, alarm, ids = _watched_route(ac)
+    _polls(monkeypatch, deploying=1, baking=2)
+    # Given one DEPLOYING answer then two BAKING answers: the bake serves the new configuration.
+    assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 10})["State"] == "DEPLOYING"
+    assert _deployment(ac, ids, 2)["State"] == "DEPLOYING"
+    baking = _deployment(ac, ids, 2)
+    assert (baking["State"], baking["PercentageComplete"]) == ("BAKING", 100.0)
+    assert baking["EventLog"][0]["EventType"] == "BAKE_TIME_STARTED"
+    assert _served(data, ids)["fallback_percent"] == 10
+    assert _deployment(ac, ids, 2)["State"] == "BAKING"
+    assert _deployment(ac, ids, 2)["State"] == "COMPLETE"
+    # When the alarm fires during the next bake, that deployment is rolled back and clients get 10% again.
+    assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 50})["State"] == "DEPLOYING"
+    assert _deployment(ac, ids, 3)["State"] == "DEPLOYING"
+    assert _deployment(ac, ids, 3)["State"] == "BAKING"
+    assert _served(data, ids)["fallback_percent"] == 50
+    cw.set_alarm_state(AlarmName="recommender-errors", StateValue="ALARM", StateReason="errors above 10")
+    _assert_rolled_back_by(_deployment(ac, ids, 3), alarm)
+    assert _served(data, ids)["fallback_percent"] == 10
 
 
 def test_a_failed_deployment_is_rolled_back_and_clients_keep_the_previous_configuration(
     appconfig: tuple[Any, Any],
 ) -> None:
-    import json
-
-    from mlgov.emulator import fail_next_deployment, seed_route
-
     ac, data = appconfig
-    ids = seed_route(ac, ROUTE)
-    fail_next_deployment(ids["application_id"], ids["environment_id"], "validator rejected the document")
+    ids = emulator.seed_route(ac, ROUTE)
+    emulator.fail_next_deployment(ids["application_id"], ids["environment_id"], "validator rejected the document")
     started = _deploy(ac, ids, {**ROUTE, "fallback_percent": 50})
     assert started["State"] == "ROLLED_BACK"
     assert [e["EventType"] for e in started["EventLog"]][:2] == ["ROLLBACK_COMPLETED", "ROLLBACK_STARTED"]
     env = ac.get_environment(ApplicationId=ids["application_id"], EnvironmentId=ids["environment_id"])
     assert env["State"] == "ROLLED_BACK"
-    assert json.loads(_read(data, ids)["Configuration"].read()) == ROUTE
+    assert _served(data, ids) == ROUTE
     assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 25})["State"] == "COMPLETE"  # the fault was one-off
 
 
 def test_a_monitor_alarm_in_alarm_rolls_a_deployment_back(
     appconfig: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import json
-
-    from mlgov import emulator
-
     ac, data = appconfig
-    cw = boto3.client("cloudwatch", region_name=REGION)
-    cw.put_metric_alarm(
-        AlarmName="recommender-errors",
-        MetricName="Errors",
-        Namespace="MangaAssist/Recommendations",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=10,
-        ComparisonOperator="GreaterThanThreshold",
-    )
-    alarm = cw.describe_alarms(AlarmNames=["recommender-errors"])["MetricAlarms"][0]["AlarmArn"]
-    ids = emulator.seed_route(ac, ROUTE, monitors=[{"AlarmArn": alarm}])
+    cw, alarm, ids = _watched_route(ac)
     # The alarm fires while a deployment deploys: AppConfig rolls it back.
-    monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 2)
+    _polls(monkeypatch, deploying=2)
     assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 10})["State"] == "DEPLOYING"
     cw.set_alarm_state(AlarmName="recommender-errors", StateValue="ALARM", StateReason="errors above 10")
-    rolled = _deployment(ac, ids, 2)
-    assert rolled["State"] == "ROLLED_BACK" and rolled["EventLog"][0]["TriggeredBy"] == "CLOUDWATCH_ALARM"
-    assert alarm in rolled["EventLog"][0]["Description"]
-    assert json.loads(_read(data, ids)["Configuration"].read())["fallback_percent"] == 0
+    _assert_rolled_back_by(_deployment(ac, ids, 2), alarm)
+    assert _served(data, ids)["fallback_percent"] == 0
     # Still in ALARM when the next one starts: rolled back at once; back to OK, it completes.
-    monkeypatch.setattr(emulator, "DEPLOYMENT_POLLS", 0)
+    _polls(monkeypatch, deploying=0)
     assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 10})["State"] == "ROLLED_BACK"
     cw.set_alarm_state(AlarmName="recommender-errors", StateValue="OK", StateReason="recovered")
     assert _deploy(ac, ids, {**ROUTE, "fallback_percent": 10})["State"] == "COMPLETE"
@@ -518,7 +538,6 @@ def test_the_emulator_server_deploys_and_serves_the_route_to_the_product_adapter
     """Server mode (make demo): AppConfigData is signed as appconfig and reaches the same backend; the product's
     adapter steps the share, and an alarm in ALARM rolls the next step back."""
     from mlgov import sandbox
-    from mlgov.emulator import seed_route
     from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteError, RouteTarget
 
     with sandbox.moto_server() as server:
@@ -526,18 +545,8 @@ def test_the_emulator_server_deploys_and_serves_the_route_to_the_product_adapter
         ac, data, cw = (
             session.client(s, endpoint_url=server.url) for s in ("appconfig", "appconfigdata", "cloudwatch")
         )
-        cw.put_metric_alarm(
-            AlarmName="recommender-errors",
-            MetricName="Errors",
-            Namespace="MangaAssist/Recommendations",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=10,
-            ComparisonOperator="GreaterThanThreshold",
-        )
-        alarm = cw.describe_alarms(AlarmNames=["recommender-errors"])["MetricAlarms"][0]["AlarmArn"]
-        ids = seed_route(ac, ROUTE, monitors=[{"AlarmArn": alarm}])
+        alarm = _recommender_alarm(cw)
+        ids = emulator.seed_route(ac, ROUTE, monitors=[{"AlarmArn": alarm}])
         target = RouteTarget(ids["application_id"], ids["environment_id"], ids["configuration_profile_id"])
         route = AppConfigRoute(ac, data, target, sleep=lambda s: None)
         assert route.value("fallback_percent") == 0

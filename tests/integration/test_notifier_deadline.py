@@ -16,22 +16,13 @@ import pytest
 from mlgov.cli import sample_finding
 from mlgov.sandbox import FakeContext, sqs_event
 from mlgov_runtime.adapters.http import HttpClient
+from tests.clock import Clock
 from tests.integration.test_notifier_handler import Notifier, notifier
 
 __all__ = ["notifier"]
 
 LAMBDA_TIMEOUT_SECONDS = 120  # stacks/notifier.py; tests/infrastructure/test_notifier_stack.py pins it
 REAL_HTTP: dict[str, Any] = {"timeout": 8.0, "attempts": 4}  # the notifier handler's HttpClient
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += max(seconds, 0.0)
 
 
 class ClockedContext(FakeContext):

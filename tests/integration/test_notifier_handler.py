@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,6 +69,17 @@ DEFAULT_ROUTING = {
 }
 
 
+@contextlib.contextmanager
+def aws_and_sinks() -> Iterator[tuple[Sink, Sink]]:
+    """moto with local Slack and Jira servers that enforce the receivers' limits."""
+    with (
+        mock_aws(config={"core": {"reset_boto3_session": False}}),
+        start_sink("slack") as slack,
+        start_sink("jira") as jira,
+    ):
+        yield slack, jira
+
+
 def _setup(
     monkeypatch: pytest.MonkeyPatch, slack: Sink, jira: Sink, secret: Any, routing: dict[str, Any] | None = None
 ) -> Notifier:
@@ -129,11 +141,7 @@ def good_secret(slack: Sink, jira: Sink) -> dict[str, Any]:
 
 @pytest.fixture
 def notifier(monkeypatch: pytest.MonkeyPatch) -> Iterator[Notifier]:
-    with (
-        mock_aws(config={"core": {"reset_boto3_session": False}}),
-        start_sink("slack") as slack,
-        start_sink("jira") as jira,
-    ):
+    with aws_and_sinks() as (slack, jira):
         yield _setup(monkeypatch, slack, jira, good_secret(slack, jira))
 
 
@@ -192,11 +200,7 @@ def test_critical_findings_page_on_call(notifier: Notifier) -> None:
 
 
 def test_a_missing_secret_keeps_the_message_retryable_and_pages_still_flow(monkeypatch: pytest.MonkeyPatch) -> None:
-    with (
-        mock_aws(config={"core": {"reset_boto3_session": False}}),
-        start_sink("slack") as slack,
-        start_sink("jira") as jira,
-    ):
+    with aws_and_sinks() as (slack, jira):
         notifier = _setup(monkeypatch, slack, jira, None)
         critical = {**sample_finding(), "severity": "CRITICAL"}
         result = notifier.invoke(json.dumps(critical), message_ids=["m-9"])

@@ -20,6 +20,7 @@ from tests.integration.test_notifier_handler import (
     MOTO_SENDER,
     Notifier,
     _setup,
+    aws_and_sinks,
     good_secret,
     reconfigure,
     sqs_event_of,
@@ -79,11 +80,7 @@ def test_redrive_after_the_fix_delivers_to_jira_only(
 
 
 def test_an_unknown_slack_webhook_is_parked_and_jira_still_gets_the_issue(monkeypatch: pytest.MonkeyPatch) -> None:
-    with (
-        mock_aws(config={"core": {"reset_boto3_session": False}}),
-        start_sink("slack") as slack,
-        start_sink("jira") as jira,
-    ):
+    with aws_and_sinks() as (slack, jira):
         secret = {**good_secret(slack, jira), "slack_webhooks": {"#other": slack.url + "/services/T/B/X"}}
         n = _setup(monkeypatch, slack, jira, secret)
         assert n.invoke(json.dumps(sample_finding())) == {"batchItemFailures": []}

@@ -11,11 +11,16 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from mlgov.cli import sample_finding
-from mlgov.sinks import start_sink
-from tests.integration.test_notifier_handler import DEFAULT_ROUTING, REGION, Notifier, _setup, good_secret
+from tests.integration.test_notifier_handler import (
+    DEFAULT_ROUTING,
+    REGION,
+    Notifier,
+    _setup,
+    aws_and_sinks,
+    good_secret,
+)
 
 ACCOUNT = "123456789012"  # the governance account the notifier runs in
 PRODUCT = f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
@@ -44,11 +49,7 @@ class Hub:
 
 
 def _hub(monkeypatch: pytest.MonkeyPatch, hub_account: str = ACCOUNT, enabled: bool = True) -> Iterator[Hub]:
-    with (
-        mock_aws(config={"core": {"reset_boto3_session": False}}),
-        start_sink("slack") as slack,
-        start_sink("jira") as jira,
-    ):
+    with aws_and_sinks() as (slack, jira):
         routing = {**DEFAULT_ROUTING, "security_hub": True}
         monkeypatch.setenv("SECURITY_HUB_ACCOUNT_ID", hub_account)
         monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)

@@ -13,11 +13,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mlgov.estate import GROUP, approved_package, create_governance_resources, drain_findings
+from mlgov.estate import GROUP, approved_package, create_governance_resources
 from mlgov.org_estate import create_organization, deploy_member_role, member_session
-from mlgov.sandbox import FakeContext, function_settings
+from mlgov.sandbox import function_settings
 from tests.conftest import load_event
-from tests.integration.conftest import runtime_env
+from tests.integration.conftest import HandlerWorld, runtime_env
 
 REGION = "us-east-1"
 ROLE = "MlGovMemberAudit"
@@ -25,7 +25,7 @@ INDEX = "mlgov-serving-index"
 
 
 @dataclass
-class TwoAccounts:
+class TwoAccounts(HandlerWorld):
     governance: str
     member: str
     package: str
@@ -33,15 +33,7 @@ class TwoAccounts:
     sm: Any  # governance (the central registry)
     ddb: Any
     sqs: Any
-    queue: str
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.handler.handler(event, FakeContext())
-        return result
-
-    def published(self) -> list[dict[str, Any]]:
-
-        return drain_findings(self.sqs, self.queue)
+    resources: dict[str, str]
 
 
 @pytest.fixture
@@ -90,7 +82,7 @@ def two_accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoAccounts]:
         with runtime_env(monkeypatch, env):
             from mlgov_runtime.lineage_audit import handler as module
 
-            yield TwoAccounts(governance, member, package, module, sm, ddb, sqs, resources["FINDINGS_QUEUE_URL"])
+            yield TwoAccounts(governance, member, package, module, sm, ddb, sqs, resources)
     for key in env:
         os.environ.pop(key, None)
 

@@ -12,6 +12,7 @@ from mlgov_runtime.capacity.logic import (
     EndpointGone,
     ScheduledAction,
 )
+from tests.unit.fakes import DescribesEndpoints
 
 ACCOUNT = "111122223333"
 REGION = "eu-west-1"
@@ -21,7 +22,7 @@ def instance_variant(name: str = "AllTraffic", count: int = 1) -> dict[str, Any]
     return {"VariantName": name, "ModelName": "m", "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": count}
 
 
-class FakeCapacity:
+class FakeCapacity(DescribesEndpoints):
     def __init__(self) -> None:
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.configs: dict[str, dict[str, Any]] = {}
@@ -112,12 +113,6 @@ class FakeCapacity:
         if key not in store:
             raise EndpointGone(f"{what} {key} not found")
         return dict(store[key])
-
-    def describe_endpoint(self, name: str) -> Mapping[str, Any]:
-        return self._get("endpoint", self.endpoints, name)
-
-    def describe_endpoint_config(self, name: str) -> Mapping[str, Any]:
-        return self._get("config", self.configs, name)
 
     def list_endpoint_tags(self, endpoint_arn: str) -> dict[str, str]:
         self.calls.append("tags")

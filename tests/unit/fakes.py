@@ -1,10 +1,13 @@
-"""An in-memory SageMaker for the verdict logic: same contract as the real reader."""
+"""An in-memory SageMaker for the verdict logic and an in-memory findings store: same contracts as the real
+reader and store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding
 from mlgov_runtime.lineage_audit.logic import ReadFailure, ResourceNotFound
 
 ACCOUNT = "111122223333"
@@ -16,13 +19,37 @@ def package_arn(version: int) -> str:
     return f"{GROUP_ARN}/{version}"
 
 
-class FakeSageMaker:
+class DescribesEndpoints:
+    """DescribeEndpoint and DescribeEndpointConfig over the fake's dicts, through its own `_get` (which records
+    the call and raises the reader's errors)."""
+
+    endpoints: dict[str, dict[str, Any]]
+    configs: dict[str, dict[str, Any]]
+
+    def _get(self, kind: str, store: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def describe_endpoint(self, name: str) -> Mapping[str, Any]:
+        return self._get("endpoint", self.endpoints, name)
+
+    def describe_endpoint_config(self, name: str) -> Mapping[str, Any]:
+        return self._get("config", self.configs, name)
+
+
+class SageMakerStores:
+    """What an in-memory SageMaker keeps: endpoints, endpoint configs, models, registry packages and tags by ARN."""
+
     def __init__(self) -> None:
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.configs: dict[str, dict[str, Any]] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self.packages: dict[str, dict[str, Any]] = {}
         self.tags: dict[str, dict[str, str]] = {}
+
+
+class FakeSageMaker(SageMakerStores, DescribesEndpoints):
+    def __init__(self) -> None:
+        super().__init__()
         self.components: dict[str, dict[str, Any]] = {}
         self.failures: dict[tuple[str, str], Exception] = {}
         self.calls: list[tuple[str, str]] = []
@@ -70,12 +97,6 @@ class FakeSageMaker:
         if key not in store:
             raise ResourceNotFound(f"{kind} {key} not found")
         return dict(store[key])
-
-    def describe_endpoint(self, name: str) -> Mapping[str, Any]:
-        return self._get("endpoint", self.endpoints, name)
-
-    def describe_endpoint_config(self, name: str) -> Mapping[str, Any]:
-        return self._get("config", self.configs, name)
 
     def describe_model(self, name: str) -> Mapping[str, Any]:
         return self._get("model", self.models, name)
@@ -126,3 +147,37 @@ class PagedTable:
         mine = range(kwargs["Segment"], self.count, kwargs["TotalSegments"])
         for start in range(0, len(mine), self.page_items):
             yield {"Items": [{"title_id": {"S": self.title_id(i)}} for i in mine[start : start + self.page_items]]}
+
+
+class FindingBook:
+    """The findings store's contract (adapters/findings_store.py): a version is published once; RESOLVED closes
+    what is open, or a closing whose publication did not go out."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.published: list[Finding] = []
+
+    def record(self, finding: Finding) -> bool:
+        item = self.items.get(finding.finding_id)
+        if finding.status == STATUS_RESOLVED and (
+            item is None or (item["status"] != STATUS_OPEN and item.get("published") == item["fingerprint"])
+        ):
+            return False
+        body = finding.to_dict()
+        stored = {**(item or {}), **body, "finding": json.dumps(body), "fingerprint": finding.fingerprint()}
+        self.items[finding.finding_id] = stored
+        return bool(stored.get("published") != finding.fingerprint())
+
+    def publish(self, finding: Finding) -> None:
+        self.published.append(finding)
+        self.items[finding.finding_id]["published"] = finding.fingerprint()
+
+    def get(self, finding_id: str) -> dict[str, Any] | None:
+        return self.items.get(finding_id)
+
+    def open_findings(self, kinds: Iterable[str]) -> list[dict[str, Any]]:
+        wanted = set(kinds)
+        return [i for i in self.items.values() if i["status"] == STATUS_OPEN and i["kind"] in wanted]
+
+    def kinds(self) -> list[tuple[str, str]]:
+        return [(f.kind, f.status) for f in self.published]

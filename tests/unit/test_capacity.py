@@ -21,8 +21,8 @@ from mlgov_runtime.capacity.logic import (
 )
 from mlgov_runtime.capacity.schedule import Window
 from mlgov_runtime.core.exemptions import ExemptionPolicy
-from mlgov_runtime.core.findings import Finding
 from tests.unit.capacity_fakes import ACCOUNT, REGION, FakeCapacity
+from tests.unit.fakes import FindingBook
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)  # a Wednesday
 PROD = "endpoint/manga-recommender-prod/variant/AllTraffic"
@@ -44,23 +44,6 @@ def business_schedule(estate: FakeCapacity, resource: str = PROD, tz: str | None
 @pytest.fixture
 def estate() -> FakeCapacity:
     return FakeCapacity()
-
-
-class MemorySink:
-    def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-        self.published: list[Finding] = []
-
-    def record(self, finding: Finding) -> bool:
-        old = self.items.get(finding.finding_id)
-        if finding.status == "RESOLVED" and (old is None or old["status"] != "OPEN"):
-            return False
-        self.items[finding.finding_id] = {"status": finding.status, "fp": finding.fingerprint()}
-        return old is None or old.get("published") != finding.fingerprint()
-
-    def publish(self, finding: Finding) -> None:
-        self.published.append(finding)
-        self.items[finding.finding_id]["published"] = finding.fingerprint()
 
 
 def test_a_scaled_endpoint_with_business_hours_and_campaign_schedule_is_compliant(estate: FakeCapacity) -> None:
@@ -215,7 +198,7 @@ def test_a_scan_reads_the_autoscaling_namespace_once_not_per_endpoint(estate: Fa
 
 
 def test_findings_are_published_once_and_resolved_once_the_endpoint_is_fixed(estate: FakeCapacity) -> None:
-    sink = MemorySink()
+    sink = FindingBook()
     estate.endpoint("manga-recommender-prod")
     estate.target(PROD, 0)
     business_schedule(estate)
@@ -231,7 +214,7 @@ def test_findings_are_published_once_and_resolved_once_the_endpoint_is_fixed(est
 
 
 def test_an_error_closes_nothing_and_a_deleted_endpoint_closes_everything(estate: FakeCapacity) -> None:
-    sink = MemorySink()
+    sink = FindingBook()
     estate.endpoint("manga-recommender-prod")
     estate.target(PROD, 0)
     check = checker(estate)

@@ -8,24 +8,10 @@ from mlgov_runtime.capacity.check import CapacityChecker
 from mlgov_runtime.capacity.logic import CapacityAudit, CapacityPolicy
 from mlgov_runtime.capacity.restore import RestoreOptions, Restorer, Step
 from mlgov_runtime.core.exemptions import ExemptionPolicy
+from tests.clock import Clock
 from tests.unit.capacity_fakes import ACCOUNT, REGION, FakeCapacity, FakeRoute, FakeScaler, FakeWarmth
 
 PROD = "endpoint/manga-recommender-prod/variant/AllTraffic"
-
-
-class Clock:
-    """Fake time: every sleep advances it; nothing waits for real."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def audit_of(estate: FakeCapacity, name: str = "manga-recommender-prod") -> CapacityAudit:
@@ -118,7 +104,7 @@ def test_a_cold_endpoint_is_routed_to_the_fallback_and_back_once_it_serves() -> 
         ("wait_invocations", "done"),
         ("route_back", "done"),
     ]
-    assert clock.slept == [15, 15, 15]  # two probes before InService, one before invocations flowed
+    assert clock.sleeps == [15, 15, 15]  # two probes before InService, one before invocations flowed
     assert "InvocationsPerInstance 12" in steps[4].detail
 
 

@@ -15,21 +15,17 @@ from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
 from mlgov_runtime.challenger.ports import NotFound, Ports
 from mlgov_runtime.challenger.rollback import apply_rollback, fallbacks, plan_rollback, snapshot_warnings
 from mlgov_runtime.core.findings import Finding
-from tests.unit.fakes import ACCOUNT, REGION
+from tests.unit.fakes import ACCOUNT, REGION, SageMakerStores
 from tests.unit.fakes import package_arn as pkg
 
 NOW = datetime(2026, 11, 28, 12, 0, 41, tzinfo=UTC)
 
 
-class FakeSageMaker:
+class FakeSageMaker(SageMakerStores):
     """Endpoints + Registry over dicts; records every change."""
 
     def __init__(self) -> None:
-        self.endpoints: dict[str, dict[str, Any]] = {}
-        self.configs: dict[str, dict[str, Any]] = {}
-        self.models: dict[str, dict[str, Any]] = {}
-        self.packages: dict[str, dict[str, Any]] = {}
-        self.tags: dict[str, dict[str, str]] = {}
+        super().__init__()
         self.changes: list[tuple[str, Any]] = []
         self.fail_weights = False
 

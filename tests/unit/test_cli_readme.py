@@ -8,12 +8,12 @@ import argparse
 import contextlib
 import io
 import re
-import shlex
 from pathlib import Path
 
 import pytest
 
 from mlgov.cli import build_parser
+from tests import cli_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -61,11 +61,7 @@ EXAMPLES = examples()
 
 
 def argv_of(command: str) -> list[str]:
-    command = re.sub(r"\$(\w+)", lambda m: PLACEHOLDERS.get(m.group(1), m.group()), command)
-    words = shlex.split(command, comments=True)
-    if "<" in words:  # a shell redirection, not an argument
-        words = words[: words.index("<")]
-    return words[1:]
+    return cli_examples.argv_of(command, PLACEHOLDERS)
 
 
 def command_path_exists(parser: argparse.ArgumentParser, words: list[str]) -> bool:

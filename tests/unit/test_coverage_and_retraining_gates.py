@@ -29,6 +29,7 @@ from mlgov_runtime.retraining.training_data import (
     quality_gate,
     scan_snapshot,
 )
+from tests.conftest import PASSING_EVALUATION
 
 LINES = [
     {"query": "manga like X", "query_language": "en", "title_id": "T1"},
@@ -122,15 +123,7 @@ def test_gate_says_which_check_failed_and_by_how_much() -> None:
     assert not checks["new_title_coverage"].passed and "2 missing" in checks["new_title_coverage"].detail
 
 
-EVAL = {
-    "eval_loss": 0.11,
-    "catalog_coverage_per_1000_sessions": 212,
-    "long_tail_exposure": 0.31,
-    "json_format_failure_rate": 0.012,
-    "safety_violations": 0,
-    "mrr_at_10": 0.41,
-    "cold_start_recommendations": ["T1", "T2"],
-}
+EVAL = {**PASSING_EVALUATION, "cold_start_recommendations": ["T1", "T2"]}
 
 
 def test_offline_gate_passes_a_good_model_against_its_baseline() -> None:

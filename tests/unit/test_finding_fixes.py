@@ -282,7 +282,7 @@ def _cutover(recording: bool) -> Callable[[], Finding]:
     """After a cut-over: still called (the successor recorded, the old one called), or no data to tell."""
 
     def build() -> Finding:
-        from tests.unit.test_retirement import FakeBook
+        from tests.unit.fakes import FindingBook
         from tests.unit.test_retirement_cutover import NEW, OLD, audit, estate, hours_ago
 
         sm, cw = estate()
@@ -290,7 +290,7 @@ def _cutover(recording: bool) -> Callable[[], Finding]:
             cw.variants[OLD] = {"AllTraffic": hours_ago(3, 2, 1)}
         else:
             cw.variants[NEW] = {}
-        book = FakeBook()
+        book = FindingBook()
         audit(sm, cw, book)
         kind = "ENDPOINT_STILL_CALLED_AFTER_CUTOVER" if recording else "ENDPOINT_QUIET_UNVERIFIED"
         return next(f for f in book.published if f.kind == kind)

@@ -101,6 +101,18 @@ def test_an_approved_package_from_another_group_or_account_is_foreign(sm: FakeSa
         ({"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/evil:1", "ModelDataUrl": DATA}, "evil:1"),
         ({"ModelDataSource": {"S3DataSource": {"S3Uri": "s3://scratch/uncompressed/"}}}, "s3://scratch/uncompressed/"),
         ({"Mode": "MultiModel", "ModelDataUrl": DATA}, "MultiModel"),
+        # What a container loads beside its package's artifact is judged too.
+        ({"Environment": {"HF_MODEL_ID": "attacker/evil-7b"}}, "HF_MODEL_ID"),
+        ({"Environment": {"SAGEMAKER_SUBMIT_DIRECTORY": "s3://scratch/code.tar.gz"}}, "SAGEMAKER_SUBMIT_DIRECTORY"),
+        (
+            {"AdditionalModelDataSources": [{"ChannelName": "x", "S3DataSource": {"S3Uri": "s3://scratch/adapter/"}}]},
+            "s3://scratch/adapter/",
+        ),
+        (
+            {"ModelDataUrl": DATA, "ModelDataSource": {"S3DataSource": {"S3Uri": "s3://scratch/evil/"}}},
+            "s3://scratch/evil/",
+        ),
+        ({"InferenceSpecificationName": "added-later"}, "added-later"),
     ],
 )
 def test_a_container_that_names_a_package_but_serves_something_else_is_a_mismatch(
@@ -109,7 +121,7 @@ def test_a_container_that_names_a_package_but_serves_something_else_is_a_mismatc
     sm.model("claims", {"ModelPackageName": package_arn(1), **container})
     sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "claims"}])
     audit = auditor(sm).audit("ep")
-    assert audit.verdict is Verdict.ARTIFACT_MISMATCH
+    assert audit.verdict is Verdict.ARTIFACT_MISMATCH, audit.reasons
     assert any(words in r for r in audit.reasons)
 
 
@@ -164,32 +176,6 @@ def test_a_component_model_created_before_the_component_is_compliant(sm: FakeSag
     assert auditor(sm).audit("lora-host").verdict is Verdict.COMPLIANT
     sm.models["approved"]["CreationTime"] = created + timedelta(days=1)
     assert auditor(sm).audit("lora-host").verdict is Verdict.ARTIFACT_MISMATCH
-
-
-@pytest.mark.parametrize(
-    ("container", "words"),
-    [
-        ({"Environment": {"HF_MODEL_ID": "attacker/evil-7b"}}, "HF_MODEL_ID"),
-        ({"Environment": {"SAGEMAKER_SUBMIT_DIRECTORY": "s3://scratch/code.tar.gz"}}, "SAGEMAKER_SUBMIT_DIRECTORY"),
-        (
-            {"AdditionalModelDataSources": [{"ChannelName": "x", "S3DataSource": {"S3Uri": "s3://scratch/adapter/"}}]},
-            "s3://scratch/adapter/",
-        ),
-        (
-            {"ModelDataUrl": DATA, "ModelDataSource": {"S3DataSource": {"S3Uri": "s3://scratch/evil/"}}},
-            "s3://scratch/evil/",
-        ),
-        ({"InferenceSpecificationName": "added-later"}, "added-later"),
-    ],
-)
-def test_what_a_container_loads_beside_its_package_name_is_judged(
-    sm: FakeSageMaker, container: dict[str, object], words: str
-) -> None:
-    sm.model("claims", {"ModelPackageName": package_arn(1), **container})
-    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "claims"}])
-    audit = auditor(sm).audit("ep")
-    assert audit.verdict is Verdict.ARTIFACT_MISMATCH, audit.reasons
-    assert any(words in r for r in audit.reasons)
 
 
 def test_a_tuning_variable_is_not_a_mismatch(sm: FakeSageMaker) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -37,7 +38,7 @@ from mlgov_runtime.org_scan.report import (
     resolutions,
     to_markdown,
 )
-from tests.unit.fakes import ACCOUNT, REGION, FakeSageMaker, package_arn
+from tests.unit.fakes import ACCOUNT, REGION, FakeSageMaker, FindingBook, package_arn
 
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 CHECKS = [lineage_check, snapshot_age]
@@ -260,31 +261,26 @@ def test_an_account_that_cannot_be_reached_is_an_error_row_not_an_exception() ->
         assert result.reason
 
 
+def stand_in(name: str, check_endpoint: Callable[[CheckContext, str], CheckResult]) -> Any:
+    """A check module with no finding kinds and no member actions whose check is `check_endpoint`."""
+    return SimpleNamespace(NAME=name, KINDS=(), MEMBER_ACTIONS=frozenset(), check_endpoint=check_endpoint)
+
+
 def test_an_endpoint_deleted_during_the_scan_gets_no_row() -> None:
-    class Gone:
-        NAME, KINDS = "gone", ()
-        MEMBER_ACTIONS: frozenset[str] = frozenset()
+    def gone(ctx: CheckContext, name: str) -> CheckResult:
+        if name == "hotfix":
+            raise EndpointGone(name)
+        return CheckResult()
 
-        @staticmethod
-        def check_endpoint(ctx: CheckContext, name: str) -> CheckResult:
-            if name == "hotfix":
-                raise EndpointGone(name)
-            return CheckResult()
-
-    result = scan(HOME, FakeConnector({HOME: FakeMember(estate())}), checks=[lineage_check, Gone])
+    result = scan(HOME, FakeConnector({HOME: FakeMember(estate())}), checks=[lineage_check, stand_in("gone", gone)])
     assert "hotfix" not in {r["endpoint_name"] for r in result.endpoints} and len(result.endpoints) == 4
 
 
 def test_a_failing_check_is_recorded_and_never_makes_an_endpoint_compliant() -> None:
-    class Broken:
-        NAME, KINDS = "broken", ()
-        MEMBER_ACTIONS: frozenset[str] = frozenset()
+    def broken(ctx: CheckContext, name: str) -> CheckResult:
+        raise RuntimeError("boom")
 
-        @staticmethod
-        def check_endpoint(ctx: CheckContext, name: str) -> CheckResult:
-            raise RuntimeError("boom")
-
-    result = scan(HOME, FakeConnector({HOME: FakeMember(estate())}), checks=[Broken])
+    result = scan(HOME, FakeConnector({HOME: FakeMember(estate())}), checks=[stand_in("broken", broken)])
     assert all(r["verdict"] == "ERROR" for r in result.endpoints)
     assert all(r["check_errors"] == {"broken": "RuntimeError: boom"} for r in result.endpoints)
     assert all(r["inconclusive_checks"] == ["broken"] for r in result.endpoints)
@@ -337,33 +333,35 @@ def test_shared_values_are_built_once_under_concurrency() -> None:
 # -- aggregation and the report
 
 
-class Ledger:
-    """The findings store in memory, with its rules: a resolution closes only what is open; an item remembers
-    the version it last published; PublishBatch of at most 10 (an id in `refuse` is refused by SNS)."""
+class Ledger(FindingBook):
+    """The findings store in memory with the aggregate's calls: PublishBatch of at most 10 (an id in `refuse` is
+    refused by SNS), the published mark of a roll-up, and what was stored but never published."""
 
     def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-        self.sent: list[Finding] = []
+        super().__init__()
         self.batches: list[int] = []
         self.refuse: set[str] = set()
 
+    @property
+    def sent(self) -> list[Finding]:
+        return self.published
+
     def record(self, finding: Finding) -> bool:
+        fresh = super().record(finding)
         item = self.items.get(finding.finding_id)
-        if finding.status == STATUS_RESOLVED and (item is None or item["status"] != "OPEN"):
-            return False
-        previous = item["published"] if item else None
-        self.items[finding.finding_id] = {**finding.to_dict(), "published": previous, "stored": finding}
-        return previous != finding.fingerprint()
+        if item is not None and item["fingerprint"] == finding.fingerprint():
+            item.update(stored=finding, published=item.get("published"))
+        return fresh
 
     def publish(self, finding: Finding) -> None:
-        self.sent.append(finding)
+        super().publish(finding)
         self.mark_published([finding])
 
     def publish_batch(self, findings: Sequence[Finding]) -> list[Finding]:
         assert len(findings) <= 10
         self.batches.append(len(findings))
         went = [f for f in findings if f.finding_id not in self.refuse]
-        self.sent += went
+        self.published += went
         self.mark_published(went)
         return went
 
@@ -372,16 +370,12 @@ class Ledger:
             self.items[finding.finding_id]["published"] = finding.fingerprint()
             self.items[finding.finding_id]["rolled_up_in"] = rolled_up_in
 
-    def open_findings(self, kinds: Iterable[str]) -> list[dict[str, Any]]:
-        wanted = set(kinds)
-        return [i for i in self.items.values() if i["status"] == "OPEN" and i["kind"] in wanted]
-
     def unpublished(self, kinds: Iterable[str], detected_before: str) -> list[Finding]:
         wanted = set(kinds)
         return [
             i["stored"]
             for i in self.items.values()
-            if i["kind"] in wanted and i["published"] != i["stored"].fingerprint()
+            if i["kind"] in wanted and i.get("published") != i["stored"].fingerprint()
         ]
 
 

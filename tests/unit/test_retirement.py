@@ -17,7 +17,7 @@ from mlgov_runtime.approvals.logic import (
     request_id_for,
     requester_message,
 )
-from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding
+from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED
 from mlgov_runtime.retirement.audit import (
     EndpointRef,
     on_tag_change,
@@ -50,6 +50,7 @@ from mlgov_runtime.retirement.logic import (
     endpoint_cost,
     wasted_usd,
 )
+from tests.unit.fakes import FindingBook
 
 ACCOUNT, REGION, GROUP = "111122223333", "eu-west-1", "manga-recommender"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -139,34 +140,6 @@ class FakeMetrics:
 
     def component_invocations(self, component_names: Any, start: datetime, end: datetime) -> int:
         return sum(self.counts.get(name, 0) for name in component_names)
-
-
-class FakeBook:
-    """The findings store's contract: a version is published once; RESOLVED only closes what is open."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-        self.published: list[Finding] = []
-
-    def record(self, finding: Finding) -> bool:
-        item = self.items.get(finding.finding_id)
-        if finding.status == STATUS_RESOLVED and (
-            item is None or (item["status"] != STATUS_OPEN and item.get("published") == item["fingerprint"])
-        ):
-            return False
-        new = {"finding": json.dumps(finding.to_dict()), "status": finding.status, "fingerprint": finding.fingerprint()}
-        self.items[finding.finding_id] = {**(item or {}), **new}
-        return bool(self.items[finding.finding_id].get("published") != finding.fingerprint())
-
-    def publish(self, finding: Finding) -> None:
-        self.published.append(finding)
-        self.items[finding.finding_id]["published"] = finding.fingerprint()
-
-    def get(self, finding_id: str) -> dict[str, Any] | None:
-        return self.items.get(finding_id)
-
-    def kinds(self) -> list[tuple[str, str]]:
-        return [(f.kind, f.status) for f in self.published]
 
 
 @pytest.fixture
@@ -320,7 +293,7 @@ def test_audit_opens_stale_and_candidate_findings_and_skips_unwatched(sm: FakeEn
     sm.add("manga-recommender-v2", package(2), tags={"endpoint_purpose": "active"})
     sm.views["fraud-model"] = replace(sm.views["manga-recommender-v2"], name="fraud-model", tags={})
     cw.counts["manga-recommender-v1"] = 4920
-    book = FakeBook()
+    book = FindingBook()
     run = run_stale_audit(sm, cw, book, POLICY, NOW, ACCOUNT, REGION)
     assert {c.endpoint_name: c.verdict.value for c in run.checks} == {
         "manga-recommender-v1": "STALE_ENDPOINT_ACTIVE",
@@ -341,7 +314,7 @@ def test_an_endpoint_that_stops_taking_traffic_moves_from_stale_to_candidate(
 ) -> None:
     sm.add("manga-recommender-v1", tags={"endpoint_purpose": "active"})
     cw.counts["manga-recommender-v1"] = 10
-    book = FakeBook()
+    book = FindingBook()
     run_stale_audit(sm, cw, book, POLICY, NOW, ACCOUNT, REGION)
     cw.counts["manga-recommender-v1"] = 0
     run_stale_audit(sm, cw, book, POLICY, NOW + timedelta(days=30), ACCOUNT, REGION)
@@ -357,7 +330,7 @@ def test_an_error_verdict_closes_nothing(sm: FakeEndpoints, cw: FakeMetrics) -> 
 
 def test_audit_reports_a_missing_purpose_tag_with_the_command_that_fixes_it(sm: FakeEndpoints, cw: FakeMetrics) -> None:
     sm.add("manga-recommender-v2", package(2))
-    book = FakeBook()
+    book = FindingBook()
     run_stale_audit(sm, cw, book, POLICY, NOW, ACCOUNT, REGION)
     [finding] = book.published
     assert finding.kind == KIND_PURPOSE_TAG
@@ -378,14 +351,14 @@ def tag_change(name: str, *, set_tags: dict[str, str] | None = None, removed: tu
     )
 
 
-def retire(sm: FakeEndpoints, book: FakeBook, name: str, response: str = "revert", **change: Any) -> str:
+def retire(sm: FakeEndpoints, book: FindingBook, name: str, response: str = "revert", **change: Any) -> str:
     outcome, _ = on_tag_change(tag_change(name, **change), sm, book, POLICY, response, NOW, ACCOUNT, REGION, "ev-1")
     return outcome
 
 
 def test_tagging_retiring_opens_a_retirement_with_a_seven_day_deadline_and_the_owner(sm: FakeEndpoints) -> None:
     sm.add("manga-recommender-v1", tags={"endpoint_purpose": "retiring", "owner": "mobile-team"})
-    book = FakeBook()
+    book = FindingBook()
     assert retire(sm, book, "manga-recommender-v1", set_tags={"endpoint_purpose": "retiring"}) == "retirement opened"
     [finding] = book.published
     assert (finding.kind, finding.severity) == (KIND_RETIRING, "MEDIUM")
@@ -402,7 +375,7 @@ def test_tagging_retiring_opens_a_retirement_with_a_seven_day_deadline_and_the_o
 )
 def test_changing_retiring_while_open_is_reverted_and_reported(sm: FakeEndpoints, change: dict[str, Any]) -> None:
     sm.add("manga-recommender-v1", tags={"endpoint_purpose": "retiring"})
-    book = FakeBook()
+    book = FindingBook()
     retire(sm, book, "manga-recommender-v1", set_tags={"endpoint_purpose": "retiring"})
     assert retire(sm, book, "manga-recommender-v1", **change) == "retiring tag change reverted"
     assert sm.calls == [("tag", "manga-recommender-v1", "endpoint_purpose", "retiring")]
@@ -414,7 +387,7 @@ def test_changing_retiring_while_open_is_reverted_and_reported(sm: FakeEndpoints
 
 def test_flag_mode_reports_without_touching_the_tag(sm: FakeEndpoints) -> None:
     sm.add("manga-recommender-v1", tags={"endpoint_purpose": "retiring"})
-    book = FakeBook()
+    book = FindingBook()
     retire(sm, book, "manga-recommender-v1", set_tags={"endpoint_purpose": "retiring"})
     outcome = retire(sm, book, "manga-recommender-v1", response="flag", set_tags={"endpoint_purpose": "active"})
     assert outcome == "retiring tag change flagged"
@@ -424,14 +397,14 @@ def test_flag_mode_reports_without_touching_the_tag(sm: FakeEndpoints) -> None:
 
 def test_a_tag_change_without_an_open_retirement_is_left_alone(sm: FakeEndpoints) -> None:
     sm.add("manga-recommender-v1", tags={"endpoint_purpose": "active"})
-    book = FakeBook()
+    book = FindingBook()
     assert retire(sm, book, "manga-recommender-v1", set_tags={"endpoint_purpose": "testing"}) == "nothing to do"
     assert sm.calls == [] and book.published == []
 
 
 def test_past_the_deadline_the_retirement_escalates_once(sm: FakeEndpoints) -> None:
     sm.add("manga-recommender-v1", tags={"endpoint_purpose": "retiring", "owner": "mobile-team"})
-    book = FakeBook()
+    book = FindingBook()
     run_retiring_deadlines(sm, book, POLICY, NOW, ACCOUNT, REGION)  # first seen retiring: opened
     assert run_retiring_deadlines(sm, book, POLICY, NOW + timedelta(days=6), ACCOUNT, REGION) == []
     [escalated] = run_retiring_deadlines(sm, book, POLICY, NOW + timedelta(days=7), ACCOUNT, REGION)
@@ -516,7 +489,7 @@ class FakeExecutions:
 def steps(
     sm: FakeEndpoints,
     cw: FakeMetrics,
-    book: FakeBook,
+    book: FindingBook,
     emitted: list[tuple[str, float]],
     approvals: FakeApprovals | None = None,
 ) -> Steps:
@@ -541,10 +514,10 @@ def steps(
 
 
 @pytest.fixture
-def requested(sm: FakeEndpoints, cw: FakeMetrics) -> tuple[Steps, FakeBook, list[tuple[str, float]], dict[str, Any]]:
+def requested(sm: FakeEndpoints, cw: FakeMetrics) -> tuple[Steps, FindingBook, list[tuple[str, float]], dict[str, Any]]:
     """A candidate requested and approved: the state when the delete step runs."""
     sm.add("manga-recommender-v1-ab", tags={"owner": "recsys"})
-    book, emitted, approvals = FakeBook(), list[tuple[str, float]](), FakeApprovals()
+    book, emitted, approvals = FindingBook(), list[tuple[str, float]](), FakeApprovals()
     run = steps(sm, cw, book, emitted, approvals)
     state: dict[str, Any] = {"endpoint_name": "manga-recommender-v1-ab", "reason": "v2 live"}
     approvals.open(EXECUTION)
@@ -581,7 +554,7 @@ def test_prepare_refuses_what_is_not_a_candidate(
 ) -> None:
     sm.add(name, ref)
     cw.counts[name] = traffic
-    run = steps(sm, cw, FakeBook(), [])
+    run = steps(sm, cw, FindingBook(), [])
     run.executions.running[EXECUTION] = name  # type: ignore[union-attr]
     prepared = run.prepare({"endpoint_name": name}, EXECUTION)
     assert prepared["eligible"] is False and why in prepared["reason"]
@@ -790,7 +763,7 @@ def test_an_unverified_requester_is_never_deleted_for(sm: FakeEndpoints, cw: Fak
     """Started with StartExecution directly: the step writes a record without a requester."""
     sm.add("manga-recommender-v1-ab", tags={"owner": "recsys"})
     approvals = FakeApprovals()
-    run = steps(sm, cw, FakeBook(), [], approvals)
+    run = steps(sm, cw, FindingBook(), [], approvals)
     state: dict[str, Any] = {"endpoint_name": "manga-recommender-v1-ab", "requested_by": ALICE_ARN}
     state["prepared"] = run.prepare(state, EXECUTION)
     run.request_approval(state, "TOKEN-1", EXECUTION)

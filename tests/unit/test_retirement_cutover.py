@@ -10,7 +10,8 @@ from typing import Any
 from mlgov_runtime.retirement.audit import run_stale_audit
 from mlgov_runtime.retirement.findings import KIND_NOT_QUIET, KIND_QUIET_UNVERIFIED
 from mlgov_runtime.retirement.logic import RetirementPolicy, Variant, iso
-from tests.unit.test_retirement import ACCOUNT, NOW, REGION, V2_APPROVED, FakeBook, FakeEndpoints, FakeMetrics, package
+from tests.unit.fakes import FindingBook
+from tests.unit.test_retirement import ACCOUNT, NOW, REGION, V2_APPROVED, FakeEndpoints, FakeMetrics, package
 
 OLD, NEW = "manga-recommender-v1", "manga-recommender-v2"
 CUT = NOW - timedelta(hours=30)  # v2's endpoint finished its update 30 h ago
@@ -46,7 +47,7 @@ def estate() -> tuple[FakeEndpoints, FakeHourly]:
     return sm, cw
 
 
-def audit(sm: FakeEndpoints, cw: FakeHourly, book: FakeBook | None = None, **kwargs: Any) -> dict[str, Any]:
+def audit(sm: FakeEndpoints, cw: FakeHourly, book: FindingBook | None = None, **kwargs: Any) -> dict[str, Any]:
     run = run_stale_audit(sm, cw, book, RetirementPolicy(), NOW, ACCOUNT, REGION, quiet=cw, **kwargs)
     return {c.endpoint_name: c.cutover for c in run.checks}
 
@@ -54,7 +55,7 @@ def audit(sm: FakeEndpoints, cw: FakeHourly, book: FakeBook | None = None, **kwa
 def test_an_old_endpoint_still_called_after_the_cutover_is_a_finding_with_its_hours_and_the_fix() -> None:
     sm, cw = estate()
     cw.variants[OLD] = {"AllTraffic": hours_ago(3, 2, 1), "Canary": {}}
-    book = FakeBook()
+    book = FindingBook()
     quiet = audit(sm, cw, book)
     assert quiet[NEW] is None  # the successor itself was not cut over
     old = quiet[OLD]
@@ -87,11 +88,11 @@ def test_inference_component_traffic_counts_and_is_shown_per_component() -> None
 
 def test_no_datapoint_is_quiet_only_when_the_successor_shows_cloudwatch_was_recording() -> None:
     sm, cw = estate()
-    book = FakeBook()
+    book = FindingBook()
     assert audit(sm, cw, book)[OLD]["status"] == "QUIET"  # v2 recorded 9,000 in the same window
     assert all(h["invocations"] is None for h in audit(sm, cw)[OLD]["hours"])
     cw.variants[NEW] = {}  # nothing recorded anywhere: silence proves nothing
-    book = FakeBook()
+    book = FindingBook()
     old = audit(sm, cw, book)[OLD]
     assert (old["status"], old["invocations"]) == ("NO_DATA", None)
     assert "no data, not quiet" in old["reason"]
@@ -139,7 +140,7 @@ def test_a_named_endpoint_finds_its_successor_among_the_watched_ones_and_a_state
 def test_quiet_closes_an_open_still_called_finding() -> None:
     sm, cw = estate()
     cw.variants[OLD] = {"AllTraffic": hours_ago(1)}
-    book = FakeBook()
+    book = FindingBook()
     audit(sm, cw, book)
     cw.variants[OLD] = {}
     audit(sm, cw, book)
