@@ -113,7 +113,8 @@ def test_beyond_the_limit_per_kind_findings_roll_up_into_one_summary_and_stay_st
     # As severe as the worst rolled-up finding, so the default route files it in Jira once.
     assert summary.kind == KIND_SUMMARY and summary.severity == "HIGH"
     assert "225 findings were not sent one by one" in summary.detail and REPORT_URI in summary.detail
-    assert "mlgov scan --accounts" in summary.detail and "## Not sent one by one (225" in to_markdown(done.report)
+    assert f"mlgov scan --accounts {ACCOUNT} --regions {REGION}`" in summary.detail
+    assert "## Not sent one by one (225" in to_markdown(done.report)
     mark_rolled_up(ledger, done.rolled_up, RUN.run_id)
     assert sum(1 for i in ledger.items.values() if i.get("rolled_up_in") == RUN.run_id) == 225
     # Next week the backlog is told: nothing again; a rolled-up finding that worsens is sent on its own.
