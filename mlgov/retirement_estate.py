@@ -200,3 +200,43 @@ DAILY_HOSTING = [
     ("", "USE1-Host:ml.g4dn.2xlarge", 22.56),
     ("active", "USE1-Training:ml.g5.2xlarge", 9.70),
 ]
+
+
+# The services the retirement state machine touches when it runs in process.
+WORLD_SERVICES = (
+    "sagemaker",
+    "cloudwatch",
+    "dynamodb",
+    "sns",
+    "sqs",
+    "iam",
+    "lambda",
+    "stepfunctions",
+    "secretsmanager",
+    "kms",
+    "sts",
+)
+
+
+@dataclass
+class RetirementWorld:
+    clients: dict[str, Any]
+    estate: RetirementEstate
+    resources: dict[str, str]  # the findings channel (create_governance_resources)
+    mac_key: str  # the approval service's HMAC key
+
+
+def open_retirement_world(account_id: str, region: str, now: datetime) -> RetirementWorld:
+    """Inside an in-process emulator: clients, the seeded and backdated estate, the findings channel and the
+    approval service's MAC key, as the retirement tests and the demo scene both need them."""
+    import boto3
+
+    from mlgov.estate import create_governance_resources
+
+    client: Any = boto3.client  # one call for every service name
+    c = {s: client(s, region_name=region) for s in WORLD_SERVICES}
+    estate = seed_retirement_estate(c["sagemaker"], c["cloudwatch"], account_id, region, now)
+    backdate_in_process(account_id, region, estate, now)
+    resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
+    mac_key = c["kms"].create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
+    return RetirementWorld(c, estate, resources, mac_key)

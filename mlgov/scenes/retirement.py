@@ -84,18 +84,15 @@ def play(stage: Stage) -> None:
 
 
 def _play(template: dict[str, Any]) -> None:
-    import boto3
     from moto import mock_aws
 
     from mlgov.approvals_sandbox import approval_urls, button_press, create_approvals_table, slack_post
     from mlgov.emulator_sfn import entered, executable_definition, lambdas_in_process, wait_for
-    from mlgov.estate import create_governance_resources
     from mlgov.retirement_estate import (
         IDLE,
         RETURNING,
-        backdate_in_process,
+        open_retirement_world,
         put_invocations,
-        seed_retirement_estate,
     )
     from mlgov.settings import parse_settings
     from mlgov.sinks import start_sink
@@ -104,26 +101,9 @@ def _play(template: dict[str, Any]) -> None:
 
     config: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     with mock_aws(config=config):
-        c = {
-            s: boto3.client(s, region_name=REGION)
-            for s in (
-                "sagemaker",
-                "cloudwatch",
-                "dynamodb",
-                "sns",
-                "sqs",
-                "iam",
-                "lambda",
-                "stepfunctions",
-                "secretsmanager",
-                "kms",
-                "sts",
-            )
-        }
         now = datetime.now(UTC)
-        estate = seed_retirement_estate(c["sagemaker"], c["cloudwatch"], ACCOUNT, REGION, now)
-        backdate_in_process(ACCOUNT, REGION, estate, now)
-        resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
+        world = open_retirement_world(ACCOUNT, REGION, now)
+        c, estate, resources, mac_key = world.clients, world.estate, world.resources, world.mac_key
         settings = parse_settings(
             {
                 "approvals": {"approvers": {"retirement": [BOB, REQUESTER]}, "slack_approvers": {"UBOB": BOB}},
@@ -131,7 +111,6 @@ def _play(template: dict[str, Any]) -> None:
             }
         )
         approvals_table = create_approvals_table(c["dynamodb"])
-        mac_key = c["kms"].create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
         identities = {}
         for alias, who in (("bob", BOB), ("alice", REQUESTER)):
             _, role_name, session = who.rsplit(":", 1)[1].split("/")

@@ -25,14 +25,13 @@ from moto import mock_aws
 from mlgov.approvals_sandbox import ApprovalUrls, approval_urls, button_press, create_approvals_table, post, slack_post
 from mlgov.cli import main
 from mlgov.emulator_sfn import entered, executable_definition, lambdas_in_process, wait_for
-from mlgov.estate import create_governance_resources, drain_findings
+from mlgov.estate import drain_findings
 from mlgov.retirement_estate import (
     IDLE,
     RETURNING,
     STALE,
-    backdate_in_process,
+    open_retirement_world,
     put_invocations,
-    seed_retirement_estate,
 )
 from mlgov.settings import parse_settings
 from mlgov.sinks import Sink, start_sink
@@ -310,28 +309,10 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
         "core": {"reset_boto3_session": False},
     }
     with mock_aws(config=config), start_sink("slack") as slack_sink:
-        c = {
-            s: boto3.client(s, region_name=REGION)
-            for s in (
-                "sagemaker",
-                "cloudwatch",
-                "dynamodb",
-                "sns",
-                "sqs",
-                "iam",
-                "lambda",
-                "stepfunctions",
-                "secretsmanager",
-                "kms",
-                "sts",
-            )
-        }
         now = datetime.now(UTC)
-        estate = seed_retirement_estate(c["sagemaker"], c["cloudwatch"], ACCOUNT, REGION, now)
-        backdate_in_process(ACCOUNT, REGION, estate, now)
-        resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
+        world = open_retirement_world(ACCOUNT, REGION, now)
+        c, resources, mac_key = world.clients, world.resources, world.mac_key
         create_approvals_table(c["dynamodb"], APPROVALS)
-        mac_key = c["kms"].create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
         KEYS.clear()
         KEYS.update({alias: _assume(c["iam"], c["sts"], arn) for alias, arn in PEOPLE.items()})
         identities = {KEYS[alias][0]: (KEYS[alias][1], arn) for alias, arn in PEOPLE.items()}
