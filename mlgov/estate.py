@@ -233,3 +233,11 @@ def create_governance_resources(ddb: Any, sns: Any, sqs: Any) -> dict[str, str]:
         "FINDINGS_TOPIC_ARN": topic,
         "FINDINGS_QUEUE_URL": queue_url,
     }
+
+
+def recording_state_machines(iam: Any, sfn: Any, *names: str, role_name: str = "mlgov-sandbox-sfn") -> list[str]:
+    """State machines that only record their executions (one Pass state): stand-ins for the product's machines
+    where a test or scene checks what was started, not what the machine does."""
+    role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    definition = json.dumps({"StartAt": "Recorded", "States": {"Recorded": {"Type": "Pass", "End": True}}})
+    return [sfn.create_state_machine(name=n, roleArn=role, definition=definition)["stateMachineArn"] for n in names]

@@ -20,7 +20,7 @@ from mlgov.challenger_estate import (
     register_candidate,
     seed_artifacts,
 )
-from mlgov.estate import GROUP
+from mlgov.estate import GROUP, recording_state_machines
 from mlgov.sandbox import ACCOUNT, REGION, FakeContext, handler_environment
 from mlgov.scenes import Stage, fallback, print_cli, run_cli
 from mlgov.settings import Challenger, Thresholds
@@ -177,13 +177,11 @@ def _variants(stage: Stage) -> str:
 def play(stage: Stage) -> None:
     os.environ.update(handler_environment(stage.url, stage.resources, ACCOUNT))
     cw, sfn, iam = (stage.session.client(s, endpoint_url=stage.url) for s in ("cloudwatch", "stepfunctions", "iam"))
-    role = iam.create_role(RoleName="mlgov-sandbox-challenger", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    placeholder = {"StartAt": "Recorded", "States": {"Recorded": {"Type": "Pass", "End": True}}}
-    machine = sfn.create_state_machine(name="mlgov-challenger", roleArn=role, definition=json.dumps(placeholder))
-    os.environ["CHALLENGER_STATE_MACHINE_ARN"] = machine["stateMachineArn"]
+    (machine,) = recording_state_machines(iam, sfn, "mlgov-challenger", role_name="mlgov-sandbox-challenger")
+    os.environ["CHALLENGER_STATE_MACHINE_ARN"] = machine
     os.environ["CHALLENGER_PIPELINE_ROLE_ARNS"] = PIPELINE_ROLES
     _config_env()
-    drive = Driver(stage, sfn, machine["stateMachineArn"])
+    drive = Driver(stage, sfn, machine)
     pipeline = _pipeline_registry(stage, iam)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
 
@@ -206,7 +204,7 @@ def play(stage: Stage) -> None:
     with contextlib.redirect_stdout(io.StringIO()):
         first = drive.handler.handler(event, FakeContext())
         drive.handler.handler(event, FakeContext())
-    runs = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+    runs = sfn.list_executions(stateMachineArn=machine)["executions"]
     print(
         f"\n-- the retraining event for v{worse.rsplit('/', 1)[1]} {first['status']} execution "
         f"{first['execution_arn'].rsplit(':', 1)[1]}; delivered again: {len(runs)} execution in all"

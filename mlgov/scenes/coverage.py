@@ -23,7 +23,7 @@ def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, st
         create_snapshot_bucket,
         put_old_snapshot,
     )
-    from mlgov.estate import GROUP, TGI_IMAGE, TGI_PINNED
+    from mlgov.estate import GROUP, TGI_IMAGE, TGI_PINNED, recording_state_machines
     from mlgov.settings import parse_settings
     from mlgov_runtime.core.model import received_environment
     from mlgov_runtime.coverage import settings as coverage_settings
@@ -37,12 +37,7 @@ def show_coverage_and_retraining(session: Any, url: str, resources: dict[str, st
     create_snapshot_bucket(s3, REGION)
     uri = put_old_snapshot(s3, items)
     package = approve_package_on_snapshot(sm, GROUP, uri, TGI_PINNED.format(region=REGION))
-    role = iam.create_role(RoleName="mlgov-sandbox-sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    machine = sfn.create_state_machine(
-        name="MlGovRetraining",
-        roleArn=role,
-        definition=json.dumps({"StartAt": "Queued", "States": {"Queued": {"Type": "Pass", "End": True}}}),
-    )["stateMachineArn"]
+    (machine,) = recording_state_machines(iam, sfn, "MlGovRetraining")
     settings = parse_settings(
         {
             "watched_model_package_groups": [GROUP],

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from mlgov.challenger_estate import VariantTraffic, put_retention, put_traffic, register_candidate
 from mlgov.emulator import install
-from mlgov.estate import GROUP, create_governance_resources, drain_findings, seed_estate
+from mlgov.estate import GROUP, create_governance_resources, drain_findings, recording_state_machines, seed_estate
 from mlgov.sandbox import FakeContext
 from mlgov.settings import Challenger, Thresholds
 from tests.integration.conftest import pending_package
@@ -105,14 +105,8 @@ def lab_context(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
         c = {s: boto3.client(s, region_name=REGION) for s in ("sagemaker", "cloudwatch", "sqs", "sns", "dynamodb")}
         seed_estate(c["sagemaker"], ACCOUNT, REGION)
         resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
-        iam = boto3.client("iam", region_name=REGION)
-        role = iam.create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        placeholder = json.dumps({"StartAt": "Queued", "States": {"Queued": {"Type": "Pass", "End": True}}})
-        machine, retraining = (
-            sfn.create_state_machine(name=name, roleArn=role, definition=placeholder)["stateMachineArn"]
-            for name in ("mlgov-challenger", "mlgov-retraining")
-        )
+        iam, sfn = boto3.client("iam", region_name=REGION), boto3.client("stepfunctions", region_name=REGION)
+        machine, retraining = recording_state_machines(iam, sfn, "mlgov-challenger", "mlgov-retraining")
         env = {
             **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
             "CHALLENGER_CONFIG_JSON": settings_env(),

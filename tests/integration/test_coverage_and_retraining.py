@@ -26,7 +26,7 @@ from mlgov.catalog_estate import (
 )
 from mlgov.cli import main
 from mlgov.emulator import push_image
-from mlgov.estate import TGI_IMAGE, create_governance_resources, drain_findings
+from mlgov.estate import TGI_IMAGE, create_governance_resources, drain_findings, recording_state_machines
 from mlgov.sandbox import FakeContext, load_event
 from mlgov.settings import parse_settings
 from mlgov_runtime.adapters.catalog import snapshot_chunks
@@ -90,12 +90,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         c["sagemaker"].create_model_package_group(ModelPackageGroupName=GROUP)
         approve_package_on_snapshot(c["sagemaker"], GROUP, uri, TGI_IMAGE.format(region=REGION))
         resources = create_governance_resources(c["dynamodb"], c["sns"], c["sqs"])
-        role = c["iam"].create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        machine = c["stepfunctions"].create_state_machine(
-            name="retraining",
-            roleArn=role,
-            definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
-        )["stateMachineArn"]
+        (machine,) = recording_state_machines(c["iam"], c["stepfunctions"], "retraining")
         settings = parse_settings(
             {
                 "watched_model_package_groups": [GROUP],
