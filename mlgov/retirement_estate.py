@@ -3,6 +3,7 @@ retired. Used by the retirement tests and the `make demo` scene, so both show th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -16,6 +17,9 @@ LIVE = "manga-recommender-v2"  # the current Approved version, 60 % of traffic (
 STALE = "manga-recommender-v1"  # v1, still called by mobile apps that cached its URL
 IDLE = "manga-recommender-v1-ab"  # v1 A/B copy nobody calls any more
 RETURNING = "manga-recommender-v1-eu"  # v1 copy, quiet for a day until a cached client comes back
+
+
+MACHINE = "RetirementRetirementStateMachine"  # the synthesized state machine's logical id prefix
 
 
 @dataclass
@@ -224,6 +228,36 @@ class RetirementWorld:
     estate: RetirementEstate
     resources: dict[str, str]  # the findings channel (create_governance_resources)
     mac_key: str  # the approval service's HMAC key
+
+    def deletion_machine(self, template: Mapping[str, Any], name: str, environment: dict[str, str]) -> str:
+        """The synthesized retirement state machine, its step function running the real handler in process
+        (mlgov.emulator_sfn) with this environment; the hour between client-error checks shortened to 0 s."""
+        import io
+        import zipfile
+
+        from mlgov.emulator_sfn import executable_definition
+
+        c = self.clients
+        role = c["iam"].create_role(RoleName="retirement", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("README", "the handler runs in-process (mlgov.emulator_sfn)")
+        steps = c["lambda"].create_function(
+            FunctionName="retirement-steps",
+            Runtime="python3.11",
+            Role=role,
+            Handler="mlgov_runtime.retirement.handler.step",
+            Code={"ZipFile": archive.getvalue()},
+            Environment={"Variables": environment},
+        )["FunctionArn"]
+
+        def no_hour_long_waits(definition: dict[str, Any]) -> None:
+            definition["States"]["WaitAnHour"]["Seconds"] = 0
+
+        definition = executable_definition(template, MACHINE, {"RetirementSteps": steps}, change=no_hour_long_waits)
+        return str(
+            c["stepfunctions"].create_state_machine(name=name, roleArn=role, definition=definition)["stateMachineArn"]
+        )
 
 
 def open_retirement_world(account_id: str, region: str, now: datetime) -> RetirementWorld:

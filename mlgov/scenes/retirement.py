@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import time
-import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +22,6 @@ from mlgov.estate import drain_findings
 from mlgov.sandbox import ACCOUNT, REGION, FakeContext, load_event
 from mlgov.scenes import Stage, defaults_config
 
-MACHINE = "RetirementRetirementStateMachine"
 REQUESTER = f"arn:aws:sts::{ACCOUNT}:assumed-role/MLOps/alice"
 KEYS: dict[str, tuple[str, str, str]] = {}  # alias -> credentials the emulator's STS issued for that role session
 BOB = f"arn:aws:sts::{ACCOUNT}:assumed-role/MLOpsApprover/bob"
@@ -87,9 +85,10 @@ def _play(template: dict[str, Any]) -> None:
     from moto import mock_aws
 
     from mlgov.approvals_sandbox import approval_urls, button_press, create_approvals_table, slack_post
-    from mlgov.emulator_sfn import entered, executable_definition, lambdas_in_process, wait_for
+    from mlgov.emulator_sfn import entered, lambdas_in_process, wait_for
     from mlgov.retirement_estate import (
         IDLE,
+        MACHINE,
         RETURNING,
         open_retirement_world,
         put_invocations,
@@ -178,26 +177,7 @@ def _play(template: dict[str, Any]) -> None:
             print(f"   [{finding['severity']:<6}] {finding['kind']:<30} {finding['title']}")
 
         # The deletion state machine, as synthesized, with its step Lambda running the real handler here.
-        role = c["iam"].create_role(RoleName="retirement", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        archive = io.BytesIO()
-        with zipfile.ZipFile(archive, "w") as z:
-            z.writestr("README", "runs in-process")
-        steps = c["lambda"].create_function(
-            FunctionName="retirement-steps",
-            Runtime="python3.11",
-            Role=role,
-            Handler="mlgov_runtime.retirement.handler.step",
-            Code={"ZipFile": archive.getvalue()},
-            Environment={"Variables": function_env},
-        )["FunctionArn"]
-
-        def no_hour_long_waits(definition: dict[str, Any]) -> None:
-            definition["States"]["WaitAnHour"]["Seconds"] = 0
-
-        definition = executable_definition(template, MACHINE, {"RetirementSteps": steps}, change=no_hour_long_waits)
-        machine = c["stepfunctions"].create_state_machine(name=machine_name, roleArn=role, definition=definition)[
-            "stateMachineArn"
-        ]
+        machine = world.deletion_machine(template, machine_name, function_env)
         sfn = c["stepfunctions"]
         os.environ["RETIREMENT_STATE_MACHINE_ARN"] = machine  # the approval service starts it
         env.reset_all()

@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from mlgov.emulator_sfn import entered, executable_definition, lambdas_in_proces
 from mlgov.estate import drain_findings
 from mlgov.retirement_estate import (
     IDLE,
+    MACHINE,
     RETURNING,
     STALE,
     open_retirement_world,
@@ -41,7 +41,7 @@ from tests.settings_files import NO_SETTINGS
 
 pytestmark = pytest.mark.infrastructure
 ACCOUNT, REGION = "123456789012", "us-east-1"
-MACHINE = "RetirementRetirementStateMachine"
+
 APPROVALS = "mlgov-approvals"
 
 
@@ -343,26 +343,7 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
             "APPROVALS_MAC_KEY_ID": mac_key,
         }.items():
             monkeypatch.setenv(key, value)
-        role = c["iam"].create_role(RoleName="retirement", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        archive = io.BytesIO()
-        with zipfile.ZipFile(archive, "w") as z:
-            z.writestr("README", "the handler runs in-process (mlgov.emulator_sfn)")
-        function = c["lambda"].create_function(
-            FunctionName="retirement-steps",
-            Runtime="python3.11",
-            Role=role,
-            Handler="mlgov_runtime.retirement.handler.step",
-            Code={"ZipFile": archive.getvalue()},
-            Environment={"Variables": environment},
-        )["FunctionArn"]
-
-        def no_hour_long_waits(definition: dict[str, Any]) -> None:
-            definition["States"]["WaitAnHour"]["Seconds"] = 0
-
-        definition = executable_definition(
-            template.to_json(), MACHINE, {"RetirementSteps": function}, change=no_hour_long_waits
-        )
-        arn = c["stepfunctions"].create_state_machine(name=name, roleArn=role, definition=definition)["stateMachineArn"]
+        arn = world.deletion_machine(template.to_json(), name, environment)
         monkeypatch.setenv("RETIREMENT_STATE_MACHINE_ARN", arn)
         from mlgov_runtime.adapters import aws
         from mlgov_runtime.approvals import handler as approvals_handler
