@@ -32,7 +32,7 @@ from mlgov_runtime.capacity.settings import Capacity as _Capacity
 from mlgov_runtime.challenger.settings import Challenger as _Challenger
 from mlgov_runtime.core.cron import schedule, schedule_problem
 from mlgov_runtime.core.model import RULES, KeyProblem, all_match, hints
-from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
+from mlgov_runtime.core.routing import RoutingPolicy
 from mlgov_runtime.core.shared_settings import Shared
 from mlgov_runtime.lineage_audit.settings import ExperimentExemptions as _ExperimentExemptions
 from mlgov_runtime.notifier.settings import (  # noqa: F401 (re-exported)
@@ -605,22 +605,10 @@ def load_settings_file(path: Path, explicit: bool = False) -> Settings:
 
 
 def routing_policy(settings: Settings) -> RoutingPolicy:
-    """The notifier's routing, from the settings (the CLI; the Lambda gets the same as JSON)."""
-    return routing_from_json(routing_json(settings))
+    """The notifier's routing, from the settings (the CLI; the function reads the same from its settings)."""
+    from mlgov_runtime.notifier.settings import routing_from
 
-
-def routing_json(settings: Settings) -> str:
-    r = settings.alert_routing
-    return json.dumps(
-        {
-            "routes": [typing.cast(BaseModel, route).model_dump() for route in r.routes],
-            "jira_project_key": r.jira_project_key,
-            "page_severities": list(r.page_severities),
-            "dedupe_window_minutes": r.dedupe_window_minutes,
-            "security_hub": r.security_hub,
-        },
-        sort_keys=True,
-    )
+    return routing_from(settings.alert_routing)
 
 
 def gate_thresholds_json(settings: Settings) -> str:

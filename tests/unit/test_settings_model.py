@@ -15,7 +15,11 @@ from mlgov_runtime.core.env import SettingsError as FunctionSettingsError
 from mlgov_runtime.core.model import received, received_environment, variable
 from mlgov_runtime.registry import CAPABILITIES, Capability
 
-RECEIVING = [c for c in CAPABILITIES if c.name in ("lineage_audit", "capacity", "coverage", "retraining", "retirement")]
+RECEIVING = [
+    c
+    for c in CAPABILITIES
+    if c.name in ("lineage_audit", "capacity", "coverage", "retraining", "retirement", "notifier")
+]
 
 CONTEXT: dict[str, Any] = {
     "watched_model_package_groups": ["manga-recommender", "manga-ranker"],
@@ -25,6 +29,7 @@ CONTEXT: dict[str, Any] = {
     "retraining": {"model_package_group": "manga-ranker", "managed_spot": True, "max_wait_hours": 20},
     "capacity": {"campaigns": [], "time_zone": "Asia/Tokyo"},
     "retirement": {"hourly_price_usd": {"ml.g5.xlarge": 1.5}, "on_retiring_tag_change": "flag"},
+    "alert_routing": {"jira_resolve_transition_id": "31", "security_hub": True},
     "thresholds": {"min_endpoint_capacity": 2, "coverage_gap_page_pct": 20, "stale_invocation_window_hours": 48},
 }
 
@@ -53,6 +58,11 @@ BAD = [
     ("experiment_exemptions", {"endpoint_prefix": "x-"}, "experiment_exemptions.endpoint_prefix"),
     ("retraining", {"instance_count": 1.5}, "retraining.instance_count"),
     ("retraining", {"lora": {"r": 0}}, "retraining.lora.r"),
+    ("alert_routing", {"jira_issue_type": " Task"}, "alert_routing.jira_issue_type"),
+    ("alert_routing", {"jira_resolve_transition_id": "next"}, "alert_routing.jira_resolve_transition_id"),
+    ("alert_routing", {"routes": []}, "alert_routing.routes"),
+    ("alert_routing", {"routes": [{"kinds": ["*"]}]}, "alert_routing.routes"),
+    ("alert_routing", {"page_severities": ["URGENT"]}, "alert_routing.page_severities"),
     ("thresholds", {"coverage_gap_alert_pct": 30}, "thresholds.coverage_gap_page_pct"),
     ("thresholds", {"deletion_safety_window_hours": 25}, "thresholds.deletion_safety_window_hours"),
 ]
