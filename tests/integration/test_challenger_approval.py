@@ -31,7 +31,7 @@ def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
             KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
         )["KeyMetadata"]["Arn"]
         for name, setting in {
-            "CHALLENGER_CONFIG_JSON": settings_env(require_human_approval=True, approval_expiry_hours=12),
+            "MLGOV_CHALLENGER_SETTINGS": settings_env(require_human_approval=True, approval_expiry_hours=12),
             "APPROVALS_TABLE_NAME": TABLE,
             "APPROVALS_MAC_KEY_ID": key,
             # Bob's role may approve promotions; Alice's may approve retirements only.

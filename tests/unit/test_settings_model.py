@@ -18,7 +18,7 @@ from mlgov_runtime.registry import CAPABILITIES, Capability
 RECEIVING = [
     c
     for c in CAPABILITIES
-    if c.name in ("lineage_audit", "capacity", "coverage", "retraining", "retirement", "notifier")
+    if c.name in ("lineage_audit", "capacity", "coverage", "retraining", "retirement", "notifier", "challenger")
 ]
 
 CONTEXT: dict[str, Any] = {
@@ -29,6 +29,9 @@ CONTEXT: dict[str, Any] = {
     "retraining": {"model_package_group": "manga-ranker", "managed_spot": True, "max_wait_hours": 20},
     "capacity": {"campaigns": [], "time_zone": "Asia/Tokyo"},
     "retirement": {"hourly_price_usd": {"ml.g5.xlarge": 1.5}, "on_retiring_tag_change": "flag"},
+    "challenger": {"require_human_approval": True, "min_minutes": 60},
+    "approvals": {"approvers": {"challenger": ["arn:aws:iam::111122223333:role/Approver"]}},
+    "guardrails": {"pipeline_role_arns": ["arn:aws:iam::111122223333:role/mlgov-protected/Pipeline"]},
     "alert_routing": {"jira_resolve_transition_id": "31", "security_hub": True},
     "thresholds": {"min_endpoint_capacity": 2, "coverage_gap_page_pct": 20, "stale_invocation_window_hours": 48},
 }
@@ -63,6 +66,12 @@ BAD = [
     ("alert_routing", {"routes": []}, "alert_routing.routes"),
     ("alert_routing", {"routes": [{"kinds": ["*"]}]}, "alert_routing.routes"),
     ("alert_routing", {"page_severities": ["URGENT"]}, "alert_routing.page_severities"),
+    ("challenger", {"min_minutes": 500, "max_minutes": 400}, "challenger"),
+    ("challenger", {"srm_alpha": 0.5}, "challenger.srm_alpha"),
+    ("challenger", {"metrics": {"clicks": ""}}, "challenger.metrics.clicks"),
+    ("guardrails", {"pipeline_role_arns": ["pipeline"]}, "guardrails.pipeline_role_arns"),
+    ("thresholds", {"max_json_failure_rate": 1.5}, "thresholds.max_json_failure_rate"),
+    ("thresholds", {"ctr_test_alpha": 0.5}, "thresholds.ctr_test_alpha"),
     ("thresholds", {"coverage_gap_alert_pct": 30}, "thresholds.coverage_gap_page_pct"),
     ("thresholds", {"deletion_safety_window_hours": 25}, "thresholds.deletion_safety_window_hours"),
 ]
