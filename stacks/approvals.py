@@ -165,7 +165,7 @@ class Approvals(CapabilityConstruct):
             description=description,
             handler=handler,
             environment={
-                **self.settings.approvals.environment(),
+                **self.received_environment(),
                 e.APPROVALS_TABLE_NAME: self.table.table_name,
                 "POWERTOOLS_SERVICE_NAME": "approvals",
             },
@@ -227,5 +227,6 @@ class Approvals(CapabilityConstruct):
             )
         )
         waiting.function.add_environment(e.APPROVALS_TABLE_NAME, self.table.table_name)
-        waiting.function.add_environment(e.APPROVERS_JSON, self.settings.approvals.environment()[e.APPROVERS_JSON])
+        for name, value in self.received_environment().items():  # who may decide
+            waiting.function.add_environment(name, value)
         self._allow_mac(waiting, p.VERIFY_MAC, sid)

@@ -18,7 +18,7 @@ from mlgov_runtime.registry import CAPABILITIES, Capability
 RECEIVING = [
     c
     for c in CAPABILITIES
-    if c.name in ("lineage_audit", "capacity", "coverage", "retraining", "retirement", "notifier", "challenger")
+    if c.name in ("lineage_audit", "capacity", "coverage", "retraining", "retirement", "notifier", "challenger", "approvals")
 ]
 
 CONTEXT: dict[str, Any] = {
@@ -30,7 +30,10 @@ CONTEXT: dict[str, Any] = {
     "capacity": {"campaigns": [], "time_zone": "Asia/Tokyo"},
     "retirement": {"hourly_price_usd": {"ml.g5.xlarge": 1.5}, "on_retiring_tag_change": "flag"},
     "challenger": {"require_human_approval": True, "min_minutes": 60},
-    "approvals": {"approvers": {"challenger": ["arn:aws:iam::111122223333:role/Approver"]}},
+    "approvals": {
+        "approvers": {"challenger": ["arn:aws:iam::111122223333:role/Approver"]},
+        "slack_approvers": {"UBOB": ["arn:aws:iam::111122223333:role/Bob"]},
+    },
     "guardrails": {"pipeline_role_arns": ["arn:aws:iam::111122223333:role/mlgov-protected/Pipeline"]},
     "alert_routing": {"jira_resolve_transition_id": "31", "security_hub": True},
     "thresholds": {"min_endpoint_capacity": 2, "coverage_gap_page_pct": 20, "stale_invocation_window_hours": 48},
@@ -69,6 +72,10 @@ BAD = [
     ("challenger", {"min_minutes": 500, "max_minutes": 400}, "challenger"),
     ("challenger", {"srm_alpha": 0.5}, "challenger.srm_alpha"),
     ("challenger", {"metrics": {"clicks": ""}}, "challenger.metrics.clicks"),
+    ("approvals", {"approvers": {"retirement": ["bob"]}}, "approvals.approvers"),
+    ("approvals", {"approvers": {"deletion": ["arn:aws:iam::111122223333:role/Approver"]}}, "approvals.approvers"),
+    ("approvals", {"slack_approvers": {"UBOB": "arn:aws:iam::111122223333:role/*"}}, "approvals.slack_approvers"),
+    ("approvals", {"slack_approvers": {"bob": "arn:aws:iam::111122223333:role/Bob"}}, "approvals.slack_approvers"),
     ("guardrails", {"pipeline_role_arns": ["pipeline"]}, "guardrails.pipeline_role_arns"),
     ("thresholds", {"max_json_failure_rate": 1.5}, "thresholds.max_json_failure_rate"),
     ("thresholds", {"ctr_test_alpha": 0.5}, "thresholds.ctr_test_alpha"),

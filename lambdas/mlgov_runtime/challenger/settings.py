@@ -279,7 +279,7 @@ def load_challenger_settings(env: Env) -> ChallengerSettings:
         pipeline_role_arns=frozenset(got.guardrails.pipeline_role_arns),
         approvals_table=optional(env, approvals_env.APPROVALS_TABLE_NAME, approvals_env.TABLE, "a DynamoDB table name"),
         approvals_mac_key_id=optional(env, approvals_env.MAC_KEY_ID, approvals_env.KEY_ID, "a KMS key ARN or id"),
-        approvers=approvals_env.approvers_from(env.get(approvals_env.APPROVERS_JSON, "")),
+        approvers=approvals_env.approvers_received(env) or {},
     )
 
 
