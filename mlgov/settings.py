@@ -368,21 +368,12 @@ def member_role_name(settings: Settings) -> str:
     return settings.member_audit_role_name or DEFAULT_MEMBER_ROLE_NAME
 
 
-def check_options(settings: Settings) -> dict[str, object]:
+def check_options(settings: Settings) -> dict[str, Any]:
     """What the per-endpoint checks read (mlgov_runtime.core.checks.CheckContext.options): the sections
-    they judge by. It travels in the scan worker's environment (4 KB in all), so only these."""
-    options: dict[str, object] = {
-        "thresholds": _as_json(settings.thresholds),
-        "experiment_exemptions": _as_json(settings.experiment_exemptions),
-        "watched_model_package_groups": list(settings.watched_model_package_groups),
-        "package_account_ids": list(getattr(settings, "package_account_ids", [])),
-        "catalog_table_name": settings.retraining.catalog_table_name,
-    }
-    for section in ("capacity", "retirement"):
-        value = getattr(settings, section, None)
-        if isinstance(value, BaseModel):
-            options[section] = value.model_dump(mode="json", exclude_none=True)
-    return options
+    they judge by, as the org scan's functions receive them (mlgov_runtime.org_scan.settings.Received)."""
+    from mlgov_runtime.org_scan.settings import check_options as received_options
+
+    return received_options(settings)
 
 
 class _Settings(_Strict):

@@ -34,7 +34,7 @@ def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
             KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
         )["KeyMetadata"]["Arn"]
         for name, setting in {
-            "MLGOV_CHALLENGER_SETTINGS": settings_env(require_human_approval=True, approval_expiry_hours=12),
+            "MLGOV_CHALLENGER_SETTINGS": settings_env(APPROVERS, require_human_approval=True, approval_expiry_hours=12),
             "APPROVALS_TABLE_NAME": TABLE,
             "APPROVALS_MAC_KEY_ID": key,
             # Bob's role may approve promotions; Alice's may approve retirements only.

@@ -97,9 +97,10 @@ class Lab:
 PIPELINE_ROLES = ["arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"]
 
 
-def settings_env(**challenger: Any) -> str:
-    """The challenger function's MLGOV_CHALLENGER_SETTINGS with these `challenger` settings."""
-    return environment(Challenger(**challenger), Thresholds(), PIPELINE_ROLES)["MLGOV_CHALLENGER_SETTINGS"]
+def settings_env(approvers: dict[str, list[str]] | None = None, **challenger: Any) -> str:
+    """The challenger function's MLGOV_CHALLENGER_SETTINGS with these `challenger` settings and approvers."""
+    sent = environment(Challenger(**challenger), Thresholds(), PIPELINE_ROLES, approvers)
+    return sent["MLGOV_CHALLENGER_SETTINGS"]
 
 
 @contextlib.contextmanager

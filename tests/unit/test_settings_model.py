@@ -18,7 +18,18 @@ from mlgov_runtime.registry import CAPABILITIES, Capability
 RECEIVING = [
     c
     for c in CAPABILITIES
-    if c.name in ("lineage_audit", "capacity", "coverage", "retraining", "retirement", "notifier", "challenger", "approvals")
+    if c.name
+    in (
+        "lineage_audit",
+        "capacity",
+        "coverage",
+        "retraining",
+        "retirement",
+        "notifier",
+        "challenger",
+        "approvals",
+        "org_scan",
+    )
 ]
 
 CONTEXT: dict[str, Any] = {
@@ -27,6 +38,7 @@ CONTEXT: dict[str, Any] = {
     "member_audit_role_name": "AuditRole",
     "experiment_exemptions": {"account_ids": ["444455556666"]},
     "retraining": {"model_package_group": "manga-ranker", "managed_spot": True, "max_wait_hours": 20},
+    "org_scan": {"regions": ["eu-west-1", "ap-northeast-1"], "exclude_account_ids": ["999988887777"]},
     "capacity": {"campaigns": [], "time_zone": "Asia/Tokyo"},
     "retirement": {"hourly_price_usd": {"ml.g5.xlarge": 1.5}, "on_retiring_tag_change": "flag"},
     "challenger": {"require_human_approval": True, "min_minutes": 60},
@@ -36,7 +48,12 @@ CONTEXT: dict[str, Any] = {
     },
     "guardrails": {"pipeline_role_arns": ["arn:aws:iam::111122223333:role/mlgov-protected/Pipeline"]},
     "alert_routing": {"jira_resolve_transition_id": "31", "security_hub": True},
-    "thresholds": {"min_endpoint_capacity": 2, "coverage_gap_page_pct": 20, "stale_invocation_window_hours": 48},
+    "thresholds": {
+        "min_endpoint_capacity": 2,
+        "coverage_gap_page_pct": 20,
+        "stale_invocation_window_hours": 48,
+        "snapshot_max_age_days": 30,
+    },
 }
 
 
@@ -76,6 +93,11 @@ BAD = [
     ("approvals", {"approvers": {"deletion": ["arn:aws:iam::111122223333:role/Approver"]}}, "approvals.approvers"),
     ("approvals", {"slack_approvers": {"UBOB": "arn:aws:iam::111122223333:role/*"}}, "approvals.slack_approvers"),
     ("approvals", {"slack_approvers": {"bob": "arn:aws:iam::111122223333:role/Bob"}}, "approvals.slack_approvers"),
+    ("org_scan", {"endpoint_concurrency": 65}, "org_scan.endpoint_concurrency"),
+    ("org_scan", {"regions": ["moon"]}, "org_scan.regions"),
+    ("org_scan", {"account_tags": {"": "x"}}, "org_scan.account_tags"),
+    ("retraining", {"catalog_table_name": "a"}, "retraining.catalog_table_name"),
+    ("thresholds", {"snapshot_max_age_days": 0}, "thresholds.snapshot_max_age_days"),
     ("guardrails", {"pipeline_role_arns": ["pipeline"]}, "guardrails.pipeline_role_arns"),
     ("thresholds", {"max_json_failure_rate": 1.5}, "thresholds.max_json_failure_rate"),
     ("thresholds", {"ctr_test_alpha": 0.5}, "thresholds.ctr_test_alpha"),
@@ -95,8 +117,28 @@ def test_a_bad_value_is_refused_at_synth_and_at_cold_start_naming_the_same_key(
         model = received_model(capability)
         name = variable(model)
         sent = json.loads(received_environment(settings, model)[name])
-        if section not in sent or (section == "thresholds" and not set(values) <= set(sent[section])):
+        if section not in sent or not set(values) <= set(sent[section]):  # not what this function receives
             continue
         sent[section] = {**sent[section], **values}
         with pytest.raises(FunctionSettingsError, match=f"{name}: 'mlgov\\.{key}"):
             received({name: json.dumps(sent)}, model)
+
+
+def _heavy_retirement(prices: int) -> dict[str, Any]:
+    return {"hourly_price_usd": {f"ml.g5.{n}xlarge": 1.5 for n in range(prices)}}
+
+
+def test_the_org_scan_settings_fit_a_lambda_environment_or_synth_names_what_to_shorten() -> None:
+    from mlgov_runtime.org_scan.settings import SETTINGS_MAX_BYTES, environment
+
+    # Given a heavy but real estate: four regions, five excluded accounts, a long price list
+    heavy = {
+        **CONTEXT,
+        "org_scan": {"regions": ["us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1"]},
+        "retirement": _heavy_retirement(20),
+    }
+    [(name, text)] = environment(parse_settings(heavy)).items()
+    assert name == "MLGOV_ORG_SCAN_SETTINGS" and len(text.encode()) <= SETTINGS_MAX_BYTES
+    # When the price list grows past what 4 KB of environment can carry, synth refuses, naming the biggest parts
+    with pytest.raises(FunctionSettingsError, match=r"shorten lists in capacity/retirement \(largest: retirement "):
+        environment(parse_settings({**heavy, "retirement": _heavy_retirement(80)}))

@@ -211,11 +211,26 @@ def _offline_gate_knob(name: str) -> Any:
     return dataclasses.field(default=spec.default, metadata=spec.metadata)
 
 
+def _approvals_field(name: str) -> Any:
+    """A field of the `approvals` section (mlgov_runtime.approvals.settings), with its default and rules."""
+    from mlgov_runtime.approvals.settings import Approvals
+
+    spec = next(f for f in dataclasses.fields(Approvals) if f.name == name)
+    return dataclasses.field(default_factory=spec.default_factory, metadata=spec.metadata)
+
+
 @settings_model
 class ReceivedThresholds(Thresholds):
     """`thresholds` as the challenger function receives it: its knobs and the offline gate's JSON limit."""
 
     max_json_failure_rate: float = _offline_gate_knob("max_json_failure_rate")
+
+
+@settings_model
+class Approvers:
+    """From `approvals`: who may approve a promotion (the approval service checks the same list)."""
+
+    approvers: dict[Literal["retirement", "challenger"], list[str]] = _approvals_field("approvers")
 
 
 @settings_model
@@ -225,6 +240,7 @@ class Received:
     challenger: Challenger = setting(factory=Challenger)
     thresholds: ReceivedThresholds = setting(factory=ReceivedThresholds)
     guardrails: PipelineRoles = setting(factory=PipelineRoles)
+    approvals: Approvers = setting(factory=Approvers)
     idempotency_ttl_seconds: int = shared("idempotency_ttl_seconds")
 
 
@@ -234,7 +250,11 @@ class _Sent:
 
 
 def environment(
-    challenger: Any, thresholds: Any, pipeline_role_arns: list[str], idempotency_ttl_seconds: int = 3600
+    challenger: Any,
+    thresholds: Any,
+    pipeline_role_arns: list[str],
+    approvers: dict[str, list[str]] | None = None,
+    idempotency_ttl_seconds: int = 3600,
 ) -> dict[str, str]:
     """The challenger function's settings variable from these parts (the sandbox and tests; the construct
     sends the same from the validated settings)."""
@@ -242,6 +262,7 @@ def environment(
         "challenger": challenger,
         "thresholds": thresholds,
         "guardrails": PipelineRoles(pipeline_role_arns=list(pipeline_role_arns)),
+        "approvals": Approvers(approvers=approvers or {}),  # type: ignore[arg-type]
         "idempotency_ttl_seconds": idempotency_ttl_seconds,
     }
     return received_environment(_Sent(sent), Received)
@@ -279,7 +300,7 @@ def load_challenger_settings(env: Env) -> ChallengerSettings:
         pipeline_role_arns=frozenset(got.guardrails.pipeline_role_arns),
         approvals_table=optional(env, approvals_env.APPROVALS_TABLE_NAME, approvals_env.TABLE, "a DynamoDB table name"),
         approvals_mac_key_id=optional(env, approvals_env.MAC_KEY_ID, approvals_env.KEY_ID, "a KMS key ARN or id"),
-        approvers=approvals_env.approvers_received(env) or {},
+        approvers={str(k): tuple(v) for k, v in got.approvals.approvers.items()},
     )
 
 
