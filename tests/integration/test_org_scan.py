@@ -456,7 +456,7 @@ def test_a_first_run_beyond_the_limit_reaches_slack_and_jira_once_per_kind_up_to
         # The notifier delivers what was published: the servers enforce Slack's and Jira's payload limits.
         answer = notifier.module.handler(sqs_event([json.dumps(f) for f in published]), FakeContext())
         assert answer == {"batchItemFailures": []}
-        policy = notifier.module.routing.get()
+        policy = notifier.module.notifier_settings.get().routing
         to = Counter(d.channel for f in published for d in policy.deliveries(f))
         assert to["slack"] == len(slack.delivered) <= len(per_kind) + 1 and slack.rejected == []
         assert to["jira"] == len(jira.issues) <= len(per_kind) + 1 and jira.rejected == []
