@@ -86,7 +86,7 @@ def _environment(url: str, governance: str) -> dict[str, str]:
     import boto3
 
     from mlgov.estate import create_governance_resources
-    from mlgov.settings import Settings, check_options
+    from mlgov.settings import parse_settings
     from mlgov_runtime.org_scan import settings as e
 
     session = boto3.session.Session("bench", "bench", region_name=REGIONS[0])
@@ -95,14 +95,12 @@ def _environment(url: str, governance: str) -> dict[str, str]:
     clients["s3"].create_bucket(Bucket=BUCKET)
     clients["s3"].put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     mac = clients["kms"].create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
-    o = Settings().org_scan
+    scan = {"regions": list(REGIONS), "exclude_account_ids": [governance]}
     return {
         **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
         e.REPORT_BUCKET: BUCKET,
         e.MEMBER_ROLE_NAME: ROLE,
-        e.SCAN_SCOPE_JSON: json.dumps({"regions": list(REGIONS), "exclude_account_ids": [governance]}),
-        e.CHECK_OPTIONS_JSON: json.dumps(check_options(Settings())),
-        e.ENDPOINT_CONCURRENCY: str(o.endpoint_concurrency),
+        **e.environment(parse_settings({"org_scan": scan})),
         e.RESULT_MAC_KEY_ID: mac,
         "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
     }

@@ -32,7 +32,7 @@ from mlgov_runtime.capacity.settings import Capacity as _Capacity
 from mlgov_runtime.challenger.settings import Challenger as _Challenger
 from mlgov_runtime.core.cron import schedule, schedule_problem
 from mlgov_runtime.core.model import RULES, KeyProblem, all_match, hints
-from mlgov_runtime.core.routing import RoutingPolicy, routing_from_json
+from mlgov_runtime.core.routing import RoutingPolicy
 from mlgov_runtime.core.shared_settings import Shared
 from mlgov_runtime.lineage_audit.settings import ExperimentExemptions as _ExperimentExemptions
 from mlgov_runtime.notifier.settings import (  # noqa: F401 (re-exported)
@@ -368,21 +368,12 @@ def member_role_name(settings: Settings) -> str:
     return settings.member_audit_role_name or DEFAULT_MEMBER_ROLE_NAME
 
 
-def check_options(settings: Settings) -> dict[str, object]:
+def check_options(settings: Settings) -> dict[str, Any]:
     """What the per-endpoint checks read (mlgov_runtime.core.checks.CheckContext.options): the sections
-    they judge by. It travels in the scan worker's environment (4 KB in all), so only these."""
-    options: dict[str, object] = {
-        "thresholds": _as_json(settings.thresholds),
-        "experiment_exemptions": _as_json(settings.experiment_exemptions),
-        "watched_model_package_groups": list(settings.watched_model_package_groups),
-        "package_account_ids": list(getattr(settings, "package_account_ids", [])),
-        "catalog_table_name": settings.retraining.catalog_table_name,
-    }
-    for section in ("capacity", "retirement"):
-        value = getattr(settings, section, None)
-        if isinstance(value, BaseModel):
-            options[section] = value.model_dump(mode="json", exclude_none=True)
-    return options
+    they judge by, as the org scan's functions receive them (mlgov_runtime.org_scan.settings.Received)."""
+    from mlgov_runtime.org_scan.settings import check_options as received_options
+
+    return received_options(settings)
 
 
 class _Settings(_Strict):
@@ -605,22 +596,10 @@ def load_settings_file(path: Path, explicit: bool = False) -> Settings:
 
 
 def routing_policy(settings: Settings) -> RoutingPolicy:
-    """The notifier's routing, from the settings (the CLI; the Lambda gets the same as JSON)."""
-    return routing_from_json(routing_json(settings))
+    """The notifier's routing, from the settings (the CLI; the function reads the same from its settings)."""
+    from mlgov_runtime.notifier.settings import routing_from
 
-
-def routing_json(settings: Settings) -> str:
-    r = settings.alert_routing
-    return json.dumps(
-        {
-            "routes": [typing.cast(BaseModel, route).model_dump() for route in r.routes],
-            "jira_project_key": r.jira_project_key,
-            "page_severities": list(r.page_severities),
-            "dedupe_window_minutes": r.dedupe_window_minutes,
-            "security_hub": r.security_hub,
-        },
-        sort_keys=True,
-    )
+    return routing_from(settings.alert_routing)
 
 
 def gate_thresholds_json(settings: Settings) -> str:

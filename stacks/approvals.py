@@ -165,7 +165,7 @@ class Approvals(CapabilityConstruct):
             description=description,
             handler=handler,
             environment={
-                **self.settings.approvals.environment(),
+                **self.received_environment(),
                 e.APPROVALS_TABLE_NAME: self.table.table_name,
                 "POWERTOOLS_SERVICE_NAME": "approvals",
             },
@@ -214,9 +214,12 @@ class Approvals(CapabilityConstruct):
                 ),
             )
             function.function.add_environment(e.CHALLENGER_STATE_MACHINE_ARN, machine.state_machine_arn)
-        self.grant_requests(challenger.steps, sid="ChallengerVerifyApprovalMacs")
+        # Its approvers travel in its own settings variable (approvals.approvers only: 4 KB in all).
+        self.grant_requests(challenger.steps, sid="ChallengerVerifyApprovalMacs", send_settings=False)
 
-    def grant_requests(self, waiting: GovernedFunction, sid: str = "VerifyApprovalMacs") -> None:
+    def grant_requests(
+        self, waiting: GovernedFunction, sid: str = "VerifyApprovalMacs", send_settings: bool = True
+    ) -> None:
         """A step that waits for a decision attaches its token to the request the service opened, reads the
         decision and verifies its MAC (never makes one)."""
         waiting.policy.add_statements(
@@ -227,5 +230,7 @@ class Approvals(CapabilityConstruct):
             )
         )
         waiting.function.add_environment(e.APPROVALS_TABLE_NAME, self.table.table_name)
-        waiting.function.add_environment(e.APPROVERS_JSON, self.settings.approvals.environment()[e.APPROVERS_JSON])
+        if send_settings:  # who may decide
+            for name, value in self.received_environment().items():
+                waiting.function.add_environment(name, value)
         self._allow_mac(waiting, p.VERIFY_MAC, sid)

@@ -11,7 +11,6 @@ task); the Lambda may set Rejected and never Approved.
 
 from __future__ import annotations
 
-import json
 from typing import Any, cast
 
 from aws_cdk import ArnFormat, Duration, Stack
@@ -27,12 +26,7 @@ from mlgov.settings import Settings, SettingsError, check_challenger
 from mlgov_runtime.challenger import permissions as p
 from mlgov_runtime.challenger.events import DETAIL_TYPE, SOURCE
 from mlgov_runtime.challenger.findings import dashboard_name
-from mlgov_runtime.challenger.settings import (
-    CONFIG_JSON,
-    PIPELINE_ROLE_ARNS,
-    RETRAINING_STATE_MACHINE_ARN,
-    STATE_MACHINE_ARN,
-)
+from mlgov_runtime.challenger.settings import RETRAINING_STATE_MACHINE_ARN, STATE_MACHINE_ARN
 from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import IDEMPOTENCY
 from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
@@ -79,7 +73,6 @@ class Challenger(CapabilityConstruct):
         # Provenance: a candidate registered by a SUCCEEDED run of this app's retraining state machine.
         retraining = kwargs["peers"].get("retraining")
         self.retraining_machine: sfn.StateMachine | None = getattr(retraining, "state_machine", None)
-        self.runtime_config = c.runtime_config(settings.thresholds)
         check_settings(settings)
         sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
         self.endpoint_names = sorted(set(c.endpoints.values()))
@@ -242,16 +235,14 @@ class Challenger(CapabilityConstruct):
             description="Challenger CTR gate: starts experiments, deploys, watches, rejects, promotes, reviews",
             handler=self.capability.handler,
             environment={
-                CONFIG_JSON: json.dumps(self.runtime_config, sort_keys=True),
+                **self.received_environment(),
                 STATE_MACHINE_ARN: self.state_machine_arn,
-                PIPELINE_ROLE_ARNS: ",".join(self.settings.guardrails.pipeline_role_arns),
                 **(
                     {RETRAINING_STATE_MACHINE_ARN: self.retraining_machine.state_machine_arn}
                     if self.retraining_machine
                     else {}
                 ),
                 env.IDEMPOTENCY_TABLE_NAME: self.idempotency_table.table_name,
-                env.IDEMPOTENCY_TTL_SECONDS: str(self.settings.idempotency_ttl_seconds),
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
             },
             statements=statements,

@@ -12,7 +12,6 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from mlgov.settings import routing_json
 from mlgov_runtime.core import env as function_env
 from mlgov_runtime.notifier import permissions
 from stacks.building_blocks import deny_everyone, encrypted_queue, encrypted_table
@@ -83,21 +82,15 @@ class Notifier(CapabilityConstruct):
                 },
             )
         )
-        routing = settings.alert_routing
         environment = {
+            **self.received_environment(),
             "NOTIFIER_SECRET_NAME": self.secret.secret_name,
             "STATE_TABLE_NAME": self.state_table.table_name,
             "PAGE_TOPIC_ARN": self.page_topic.topic_arn,
-            "ROUTING_JSON": routing_json(settings),
-            "JIRA_ISSUE_TYPE": routing.jira_issue_type,
             "DEAD_LETTER_QUEUE_URL": self.dlq.queue_url,
             function_env.FINDINGS_TABLE_NAME: channel.table.table_name,
             "POWERTOOLS_SERVICE_NAME": "notifier",
         }
-        if routing.jira_resolve_transition_id:
-            environment["JIRA_RESOLVE_TRANSITION_ID"] = routing.jira_resolve_transition_id
-        if routing.security_hub:
-            environment["SECURITY_HUB_ACCOUNT_ID"] = Aws.ACCOUNT_ID
         self.notifier = self.governed_function(
             "Notify",
             description="Delivers governance findings to Slack, Jira and on-call pages",
@@ -124,7 +117,7 @@ class Notifier(CapabilityConstruct):
                     actions=list(permissions.FINDINGS_READ),
                     resources=[channel.table.table_arn],
                 ),
-                *(self._security_hub_statements() if routing.security_hub else []),
+                *(self._security_hub_statements() if settings.alert_routing.security_hub else []),
                 iam.PolicyStatement(
                     sid="UseGovernanceKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]
                 ),

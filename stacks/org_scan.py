@@ -5,7 +5,6 @@ aggregate (findings stored and published, resolutions, report, one Slack summary
 
 from __future__ import annotations
 
-import json
 from typing import Any, cast
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -19,8 +18,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mlgov.settings import SettingsError, check_options, member_role_name
+from mlgov.settings import SettingsError, member_role_name
 from mlgov_runtime.adapters.scan_store import MAP_RESULTS_PREFIX, PREFIX
+from mlgov_runtime.core.env import SettingsError as FunctionSettingsError
 from mlgov_runtime.org_scan import permissions as p
 from mlgov_runtime.org_scan import settings as e
 from stacks import constants as c
@@ -170,7 +170,6 @@ class OrgScan(CapabilityConstruct):
     # -- functions
     def _build_worker(self) -> GovernedFunction:
         stack = Stack.of(self)
-        o = self.settings.org_scan
         statements = [
             iam.PolicyStatement(
                 sid="AssumeMemberRole",
@@ -201,8 +200,7 @@ class OrgScan(CapabilityConstruct):
             environment={
                 e.REPORT_BUCKET: self.bucket.bucket_name,
                 e.MEMBER_ROLE_NAME: self.role_name,
-                e.CHECK_OPTIONS_JSON: self._check_options(),
-                e.ENDPOINT_CONCURRENCY: str(o.endpoint_concurrency),
+                **self.received_environment(),
                 e.RESULT_MAC_KEY_ID: self.mac_key.key_arn,
                 "SERVING_INDEX_TABLE_NAME": self.serving_index.table_name,
                 "POWERTOOLS_SERVICE_NAME": "org-scan",
@@ -216,17 +214,14 @@ class OrgScan(CapabilityConstruct):
         )
         return worker
 
-    def _check_options(self) -> str:
-        text = json.dumps(check_options(self.settings), sort_keys=True, separators=(",", ":"))
-        if len(text) > 3200:  # Lambda allows 4 KB of environment variables in all
-            raise SettingsError(
-                f"cdk.json context 'mlgov': the settings the org scan's checks read take {len(text)} bytes, more than "
-                "the 3,200 its worker's environment can carry; shorten lists in capacity/retirement"
-            )
-        return text
+    def received_environment(self) -> dict[str, str]:
+        """The scan's settings variable, refused at synth when it would not fit a Lambda environment."""
+        try:
+            return e.environment(self.settings)
+        except FunctionSettingsError as exc:
+            raise SettingsError(str(exc)) from None
 
     def _build_coordinator(self) -> GovernedFunction:
-        stack = Stack.of(self)
         coordinator = GovernedFunction(
             self,
             "Coordinator",
@@ -235,10 +230,8 @@ class OrgScan(CapabilityConstruct):
             environment={
                 e.REPORT_BUCKET: self.bucket.bucket_name,
                 e.MEMBER_ROLE_NAME: self.role_name,
-                e.SCAN_SCOPE_JSON: json.dumps(self.settings.org_scan.scope(stack.region), sort_keys=True),
+                **self.received_environment(),
                 e.RESULT_MAC_KEY_ID: self.mac_key.key_arn,
-                e.COST_PURPOSE_TAG_KEY: self.settings.retirement.purpose_tag_key,
-                e.MAX_NOTIFICATIONS_PER_KIND: str(self.settings.org_scan.max_notifications_per_kind),
                 "POWERTOOLS_SERVICE_NAME": "org-scan",
             },
             statements=[

@@ -65,7 +65,8 @@ ADVICE = {
         "Use the CLI (`mlgov challenger start`, `mlgov retire request`, `mlgov retire approve --request ID`).",
     ),
     "DenyProductFunctionChanges": (
-        "The product's functions' code and settings (CONFIG_JSON, alphas, minimum minutes) change only by deploy.",
+        "The product's functions' code and settings (MLGOV_<CAPABILITY>_SETTINGS: alphas, minimum minutes) change "
+        "only by deploy.",
         "Change cdk.json and run `npx cdk deploy MlGovEndpointAudit` as the deployer.",
     ),
     "DenyProductStateMachineStart": (

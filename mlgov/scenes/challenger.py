@@ -27,6 +27,7 @@ from mlgov.settings import Challenger, Thresholds
 from mlgov_runtime.challenger.decision import REJECT, naive_rule
 from mlgov_runtime.challenger.findings import pct
 from mlgov_runtime.challenger.inputs import VariantCounts
+from mlgov_runtime.challenger.settings import environment
 from mlgov_runtime.core.env import reset_all
 
 PROD = "manga-recommender-prod"
@@ -111,7 +112,7 @@ def _wrap(text: str, indent: str = "     ") -> str:
 
 
 def _config_env(**challenger: Any) -> None:
-    os.environ["CHALLENGER_CONFIG_JSON"] = json.dumps(Challenger(**challenger).runtime_config(Thresholds()))
+    os.environ.update(environment(Challenger(**challenger), Thresholds(), [PIPELINE_ROLES]))
     reset_all()
 
 
@@ -179,7 +180,6 @@ def play(stage: Stage) -> None:
     cw, sfn, iam = (stage.session.client(s, endpoint_url=stage.url) for s in ("cloudwatch", "stepfunctions", "iam"))
     (machine,) = recording_state_machines(iam, sfn, "mlgov-challenger", role_name="mlgov-sandbox-challenger")
     os.environ["CHALLENGER_STATE_MACHINE_ARN"] = machine
-    os.environ["CHALLENGER_PIPELINE_ROLE_ARNS"] = PIPELINE_ROLES
     _config_env()
     drive = Driver(stage, sfn, machine)
     pipeline = _pipeline_registry(stage, iam)
@@ -328,7 +328,7 @@ def play(stage: Stage) -> None:
     print("   manga-recommender-serverless serves v1, the group's first Approved version:")
     print_cli(argv, *run_cli(stage, {}, *argv))
     fallback.play(stage, drive, cw, now, pipeline)  # issue 27: the gradual fallback, the diversity guardrail
-    os.environ.pop("CHALLENGER_CONFIG_JSON", None)
+    os.environ.pop("MLGOV_CHALLENGER_SETTINGS", None)
     reset_all()
 
 

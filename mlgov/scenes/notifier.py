@@ -76,10 +76,12 @@ def record_of(message: dict[str, Any]) -> dict[str, Any]:
 
 def configure(routing: dict[str, Any]) -> None:
     """Deploy a routing: the function reads its settings afresh."""
-    from mlgov.settings import parse_settings, routing_json
+    from mlgov.settings import parse_settings
     from mlgov_runtime.core.env import reset_all
+    from mlgov_runtime.core.model import received_environment
+    from mlgov_runtime.notifier.settings import Received
 
-    os.environ["ROUTING_JSON"] = routing_json(parse_settings({"alert_routing": routing}))
+    os.environ.update(received_environment(parse_settings({"alert_routing": routing}), Received))
     reset_all()
 
 
@@ -273,7 +275,7 @@ def show_security_hub(queue: NotifierQueue, session: Any, url: str) -> None:
     table = "mlgov-findings-securityhub"
     create_table(ddb, table, "finding_id")
     try:
-        with variables({"SECURITY_HUB_ACCOUNT_ID": "123456789012", "FINDINGS_TABLE_NAME": table}):
+        with variables({"FINDINGS_TABLE_NAME": table}):
             configure({"routes": ROUTES, "security_hub": True})
             finding = {
                 **fresh_finding(5),

@@ -58,7 +58,7 @@ def _published(findings: list[dict[str, Any]]) -> str:
 
 def play(stage: Stage) -> None:
     from mlgov.org_estate import deploy_member_role, seed_organization
-    from mlgov.settings import Settings, check_options
+    from mlgov.settings import parse_settings
     from mlgov_runtime.org_scan import settings as e
 
     print("\n== org-wide scan: plan -> Distributed Map workers -> aggregate (the real handlers), three member accounts")
@@ -72,14 +72,12 @@ def play(stage: Stage) -> None:
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     kms = stage.session.client("kms", endpoint_url=stage.url)
     mac_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
-    scope = {"regions": [REGION], "exclude_account_ids": [org.governance_account]}
+    scan = {"regions": [REGION], "exclude_account_ids": [org.governance_account], "endpoint_concurrency": 8}
     os.environ.update(
         {
             e.REPORT_BUCKET: BUCKET,
             e.MEMBER_ROLE_NAME: ROLE,
-            e.SCAN_SCOPE_JSON: json.dumps(scope),
-            e.CHECK_OPTIONS_JSON: json.dumps(check_options(Settings())),
-            e.ENDPOINT_CONCURRENCY: "8",
+            **e.environment(parse_settings({"org_scan": scan})),
             e.RESULT_MAC_KEY_ID: mac_key,
         }
     )

@@ -130,7 +130,7 @@ def _play(template: dict[str, Any]) -> None:
             "APPROVALS_TABLE_NAME": approvals_table,
             "RETIREMENT_STATE_MACHINE_NAME": machine_name,
             "APPROVALS_MAC_KEY_ID": mac_key,
-            "APPROVERS_JSON": settings.approvals.environment()["APPROVERS_JSON"],
+            **settings.approvals.environment(),
             **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
             "POWERTOOLS_LOG_LEVEL": "CRITICAL",

@@ -77,7 +77,7 @@ def test_notifier_consumes_a_queue_with_partial_batches_and_a_dead_letter_queue(
     assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
     template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "sqs", "RawMessageDelivery": True})
     env = _one(template, "AWS::Lambda::Function", prefix="Notifier")["Environment"]["Variables"]
-    assert "NOTIFIER_SECRET_NAME" in env and "ROUTING_JSON" in env
+    assert "NOTIFIER_SECRET_NAME" in env and "MLGOV_NOTIFIER_SETTINGS" in env
     assert not any(word in k for k in env for word in ("WEBHOOK", "TOKEN", "PASSWORD"))
     template.has_resource_properties("AWS::SecretsManager::Secret", {"KmsKeyId": Match.any_value()})
 
@@ -156,7 +156,9 @@ def test_key_grants_to_aws_services_carry_source_conditions(template: Template) 
 
 def test_security_hub_imports_only_this_accounts_findings_and_only_resolves(template: Template) -> None:
     env = _one(template, "AWS::Lambda::Function", prefix="Notifier")["Environment"]["Variables"]
-    assert env["SECURITY_HUB_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
+    # The switch travels in the settings; the hub is the function's own account (its ARN), never a variable.
+    assert json.loads(env["MLGOV_NOTIFIER_SETTINGS"])["alert_routing"]["security_hub"] is True
+    assert not any("ACCOUNT" in key for key in env)
     statements = {
         statement["Sid"]: statement
         for logical_id, policy in template.find_resources("AWS::IAM::Policy").items()

@@ -25,6 +25,8 @@ from mlgov.emulator_map import (
     waves_wall_seconds,
 )
 from mlgov.scenes.org_scan import run_scan
+from mlgov.settings import parse_settings
+from mlgov_runtime.core.model import variable
 from mlgov_runtime.org_scan import settings as e
 from tests.integration.test_org_scan import BUCKET, REGION, OrgWorld, _environment, org_world
 
@@ -50,8 +52,9 @@ def synthesized_definition(template: Template) -> dict[str, Any]:
 def world(org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[OrgWorld]:
     """Two member accounts x two regions: staging (member role) and sandbox (no member role)."""
     accounts = [org_world.account("staging"), org_world.account("sandbox")]
-    scope = {"regions": [REGION, OTHER_REGION], "account_ids": accounts, "exclude_account_ids": []}
-    monkeypatch.setenv(e.SCAN_SCOPE_JSON, json.dumps(scope))
+    scan = {"regions": [REGION, OTHER_REGION], "account_ids": accounts, "endpoint_concurrency": 4}
+    for key, value in e.environment(parse_settings({"org_scan": scan})).items():
+        monkeypatch.setenv(key, value)
     cool_down()
     yield org_world
     cool_down()
@@ -63,7 +66,7 @@ def _machine(world: OrgWorld, definition: dict[str, Any], tolerated: float | Non
         definition = json.loads(json.dumps(definition))
         definition["States"]["ScanAccounts"]["ToleratedFailurePercentage"] = tolerated
     environment = _environment(world.org, world.resources) | {
-        key: os.environ[key] for key in (e.SCAN_SCOPE_JSON, e.RESULT_MAC_KEY_ID)
+        key: os.environ[key] for key in (variable(e.Received), e.RESULT_MAC_KEY_ID)
     }
     functions = {
         COORDINATOR: InProcessFunction("mlgov_runtime.org_scan.handler.handler", environment, COORDINATOR),

@@ -521,10 +521,26 @@ def test_the_member_role_may_read_only_the_forwarding_rule(app: Any) -> None:
 
 def test_the_coordinator_reads_the_per_kind_notification_limit_from_the_settings(template: Template) -> None:
     from mlgov.settings import Settings
-    from mlgov_runtime.org_scan import settings as e
 
     [coordinator] = [
         f for k, f in template.find_resources("AWS::Lambda::Function").items() if k.startswith("OrgScanCoordinator")
     ]
-    variables = coordinator["Properties"]["Environment"]["Variables"]
-    assert variables[e.MAX_NOTIFICATIONS_PER_KIND] == str(Settings().org_scan.max_notifications_per_kind) == "25"
+    sent = json.loads(coordinator["Properties"]["Environment"]["Variables"]["MLGOV_ORG_SCAN_SETTINGS"])
+    assert sent["org_scan"]["max_notifications_per_kind"] == Settings().org_scan.max_notifications_per_kind == 25
+
+
+def test_both_scan_functions_receive_the_settings_as_one_variable_the_checks_read_back(template: Template) -> None:
+    from mlgov_runtime.org_scan.settings import load_worker_settings
+
+    functions = template.find_resources("AWS::Lambda::Function")
+    for prefix in ("OrgScanCoordinator", "OrgScanWorker"):
+        [env] = [f["Properties"]["Environment"]["Variables"] for k, f in functions.items() if k.startswith(prefix)]
+        assert [k for k in env if k.startswith("MLGOV_")] == ["MLGOV_ORG_SCAN_SETTINGS"]
+        old = {"SCAN_SCOPE_JSON", "CHECK_OPTIONS_JSON", "ENDPOINT_CONCURRENCY", "COST_PURPOSE_TAG_KEY"}
+        assert not old & set(env), prefix
+    wiring = {"REPORT_BUCKET": "b-report", "MEMBER_ROLE_NAME": "MlGovMemberAudit", "RESULT_MAC_KEY_ID": "alias/mac"}
+    got = load_worker_settings({**wiring, "MLGOV_ORG_SCAN_SETTINGS": env["MLGOV_ORG_SCAN_SETTINGS"]})
+    options = got.check_options  # as the session's cdk.json set them (tests/infrastructure/conftest.py)
+    assert options["experiment_exemptions"]["organizational_unit_ids"] == ["ou-ab12-cdef3456"]
+    assert options["thresholds"] == {"min_endpoint_capacity": 1, "snapshot_max_age_days": 60}
+    assert got.endpoint_concurrency == 16

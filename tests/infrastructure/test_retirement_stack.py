@@ -332,7 +332,7 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
             "APPROVALS_TABLE_NAME": APPROVALS,
             "RETIREMENT_STATE_MACHINE_NAME": name,
             "APPROVALS_MAC_KEY_ID": mac_key,
-            "APPROVERS_JSON": settings.approvals.environment()["APPROVERS_JSON"],
+            **settings.approvals.environment(),
         }
         # The approval service's environment (it runs behind the local function URLs in this process).
         for key, value in {

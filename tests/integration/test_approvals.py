@@ -50,10 +50,24 @@ def mac_key(monkeypatch: pytest.MonkeyPatch) -> str:
     key = boto3.client("kms", region_name=REGION).create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
     arn = str(key["KeyMetadata"]["Arn"])
     monkeypatch.setenv("APPROVALS_MAC_KEY_ID", arn)
-    monkeypatch.setenv(
-        "APPROVERS_JSON", json.dumps({"retirement": [BOB.replace("/bob", "/*"), ALICE.replace("/alice", "/*")]})
-    )
+    set_approvals(monkeypatch)
     return arn
+
+
+RETIREMENT_APPROVERS = {"retirement": [BOB.replace("/bob", "/*"), ALICE.replace("/alice", "/*")]}
+
+
+def set_approvals(
+    monkeypatch: pytest.MonkeyPatch,
+    approvers: dict[str, list[str]] | None = None,
+    slack_approvers: dict[str, str | list[str]] | None = None,
+) -> None:
+    """The approvals settings as the stack sends them (MLGOV_APPROVALS_SETTINGS)."""
+    from mlgov_runtime.approvals.settings import Approvals
+
+    sent = Approvals(approvers=approvers or RETIREMENT_APPROVERS, slack_approvers=slack_approvers or {})  # type: ignore[arg-type]
+    for key, value in sent.environment().items():
+        monkeypatch.setenv(key, value)
 
 
 def open_request(execution: str, endpoint: str, by: str = ALICE) -> None:
@@ -136,11 +150,8 @@ def approval_world(
         execution = running_execution(monkeypatch, endpoint)
         mac_key(monkeypatch)
         secret = sm.create_secret(Name="slack-signing", SecretString=SECRET)["ARN"]
-        for key, value in {
-            "SLACK_APPROVERS_JSON": json.dumps({"UBOB": BOB, "UALICE": [BOB.replace("bob", "al"), ALICE]}),
-            "SLACK_SIGNING_SECRET_ARN": secret,
-        }.items():
-            monkeypatch.setenv(key, value)
+        set_approvals(monkeypatch, slack_approvers={"UBOB": BOB, "UALICE": [BOB.replace("bob", "al"), ALICE]})
+        monkeypatch.setenv("SLACK_SIGNING_SECRET_ARN", secret)
         from mlgov_runtime.adapters import aws
         from mlgov_runtime.adapters.approvals_store import DynamoApprovals
         from mlgov_runtime.approvals import handler

@@ -14,9 +14,12 @@ import pytest
 from mlgov.approvals_sandbox import create_approvals_table
 from mlgov.sandbox import FakeContext
 from mlgov_runtime.approvals.logic import request_id_for
+from mlgov_runtime.approvals.settings import Approvals
 from tests.integration.test_approvals import ALICE, BOB, MALLORY, iam_event, proven
 from tests.integration.test_challenger_handler import ENDPOINT, T0, Lab, at, lab_context, settings_env, traffic
 from tests.integration.test_coverage_and_retraining import fresh_handler
+
+APPROVERS = {"challenger": [BOB.replace("/bob", "/*")], "retirement": [ALICE.replace("/alice", "/*")]}
 
 TABLE = "mlgov-approvals"
 CONTEXT: Any = FakeContext()
@@ -31,13 +34,11 @@ def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
             KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
         )["KeyMetadata"]["Arn"]
         for name, setting in {
-            "CHALLENGER_CONFIG_JSON": settings_env(require_human_approval=True, approval_expiry_hours=12),
+            "MLGOV_CHALLENGER_SETTINGS": settings_env(APPROVERS, require_human_approval=True, approval_expiry_hours=12),
             "APPROVALS_TABLE_NAME": TABLE,
             "APPROVALS_MAC_KEY_ID": key,
             # Bob's role may approve promotions; Alice's may approve retirements only.
-            "APPROVERS_JSON": json.dumps(
-                {"challenger": [BOB.replace("/bob", "/*")], "retirement": [ALICE.replace("/alice", "/*")]}
-            ),
+            **Approvals(approvers=APPROVERS).environment(),  # type: ignore[arg-type]
             "APPROVALS_CHALLENGER_STATE_MACHINE_ARN": value.machine_arn,
         }.items():
             monkeypatch.setenv(name, setting)
@@ -202,7 +203,9 @@ def test_a_promotion_approved_with_the_slack_button_is_verified_and_names_slack(
         Name="slack-signing", SecretString=SECRET
     )["ARN"]
     monkeypatch.setenv("SLACK_SIGNING_SECRET_ARN", secret)
-    monkeypatch.setenv("SLACK_APPROVERS_JSON", json.dumps({"UBOB": BOB, "UALICE": ALICE}))
+    slack = Approvals(approvers=APPROVERS, slack_approvers={"UBOB": BOB, "UALICE": ALICE})  # type: ignore[arg-type]
+    for key, value in slack.environment().items():
+        monkeypatch.setenv(key, value)
     env.reset_all()
     handler._secret.clear()
     posted: list[dict[str, Any]] = []

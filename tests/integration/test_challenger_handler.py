@@ -21,6 +21,7 @@ from mlgov.emulator import install
 from mlgov.estate import GROUP, create_governance_resources, drain_findings, recording_state_machines, seed_estate
 from mlgov.sandbox import FakeContext
 from mlgov.settings import Challenger, Thresholds
+from mlgov_runtime.challenger.settings import environment
 from tests.integration.conftest import pending_package
 from tests.integration.test_coverage_and_retraining import fresh_handler
 
@@ -93,8 +94,13 @@ class Lab:
         raise AssertionError("no verdict")
 
 
-def settings_env(**challenger: Any) -> str:
-    return json.dumps(Challenger(**challenger).runtime_config(Thresholds()))
+PIPELINE_ROLES = ["arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"]
+
+
+def settings_env(approvers: dict[str, list[str]] | None = None, **challenger: Any) -> str:
+    """The challenger function's MLGOV_CHALLENGER_SETTINGS with these `challenger` settings and approvers."""
+    sent = environment(Challenger(**challenger), Thresholds(), PIPELINE_ROLES, approvers)
+    return sent["MLGOV_CHALLENGER_SETTINGS"]
 
 
 @contextlib.contextmanager
@@ -109,10 +115,9 @@ def lab_context(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
         machine, retraining = recording_state_machines(iam, sfn, "mlgov-challenger", "mlgov-retraining")
         env = {
             **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
-            "CHALLENGER_CONFIG_JSON": settings_env(),
+            "MLGOV_CHALLENGER_SETTINGS": settings_env(),
             "CHALLENGER_STATE_MACHINE_ARN": machine,
             "CHALLENGER_RETRAINING_STATE_MACHINE_ARN": retraining,
-            "CHALLENGER_PIPELINE_ROLE_ARNS": "arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*",
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
         }
         for key, value in env.items():
@@ -221,7 +226,7 @@ def test_a_better_challenger_is_promoted_and_reviewed(lab: Lab) -> None:
 
 def test_at_the_specs_traffic_the_window_ends_without_a_verdict(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given the spec's 30-minute window and ~70 recommendation impressions a minute
-    monkeypatch.setenv("CHALLENGER_CONFIG_JSON", settings_env(max_minutes=30, min_minutes=30))
+    monkeypatch.setenv("MLGOV_CHALLENGER_SETTINGS", settings_env(max_minutes=30, min_minutes=30))
     lab.handler = fresh_handler("mlgov_runtime.challenger.handler")
     arn = lab.register()
     state = lab.start(arn)
@@ -453,7 +458,7 @@ def test_a_candidate_on_an_older_catalog_snapshot_than_production_is_refused(lab
 
 
 def test_an_older_snapshot_starts_when_the_setting_allows_it(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CHALLENGER_CONFIG_JSON", settings_env(allow_older_catalog_snapshot=True))
+    monkeypatch.setenv("MLGOV_CHALLENGER_SETTINGS", settings_env(allow_older_catalog_snapshot=True))
     lab.handler = fresh_handler("mlgov_runtime.challenger.handler")
     assert lab.start(lab.register(snapshot="2026-09-30"))["challenger"]["refused"] is False
 
@@ -599,7 +604,7 @@ def test_clicks_that_never_arrive_pause_the_experiment_and_it_judges_again_once_
 def test_a_metric_missing_until_the_window_ends_is_inconclusive_never_a_rejection(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CHALLENGER_CONFIG_JSON", settings_env(max_minutes=30, min_minutes=30))
+    monkeypatch.setenv("MLGOV_CHALLENGER_SETTINGS", settings_env(max_minutes=30, min_minutes=30))
     lab.handler = fresh_handler("mlgov_runtime.challenger.handler")
     arn = lab.register()
     state = lab.start(arn)

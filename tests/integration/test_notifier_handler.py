@@ -15,9 +15,11 @@ from moto import mock_aws
 
 from mlgov.cli import main, sample_finding
 from mlgov.sandbox import FakeContext, sqs_event
-from mlgov.settings import parse_settings, routing_json
+from mlgov.settings import parse_settings
 from mlgov.sinks import Fault, Sink, start_sink
 from mlgov_runtime.adapters.http import HttpClient
+from mlgov_runtime.core.model import received_environment
+from mlgov_runtime.notifier.settings import Received
 
 REGION = "us-east-1"
 MOTO_SENDER = "AIDAIT2UOQQY3AUEKVGXU"  # moto's SenderId for a caller that is not an assumed role
@@ -105,7 +107,7 @@ def _setup(
         "NOTIFIER_SECRET_NAME": "mlgov/notifier",
         "STATE_TABLE_NAME": "mlgov-delivery-state",
         "PAGE_TOPIC_ARN": topic,
-        "ROUTING_JSON": routing_json(settings),
+        **received_environment(settings, Received),
         "DEAD_LETTER_QUEUE_URL": dlq,
         "FINDINGS_TABLE_NAME": "mlgov-findings",
     }.items():
@@ -128,7 +130,8 @@ def reconfigure(monkeypatch: pytest.MonkeyPatch, routing: dict[str, Any]) -> Non
     """A routing change deployed: the function reads its settings afresh."""
     from mlgov_runtime.core import env
 
-    monkeypatch.setenv("ROUTING_JSON", routing_json(parse_settings({"alert_routing": routing})))
+    for key, value in received_environment(parse_settings({"alert_routing": routing}), Received).items():
+        monkeypatch.setenv(key, value)
     env.reset_all()
 
 

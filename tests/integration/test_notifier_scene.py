@@ -31,8 +31,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
             "NOTIFIER_SECRET_NAME": "",
             "STATE_TABLE_NAME": "",
             "DEAD_LETTER_QUEUE_URL": "",
-            "ROUTING_JSON": "",
-            "SECURITY_HUB_ACCOUNT_ID": "",
+            "MLGOV_NOTIFIER_SETTINGS": "",
             "FINDINGS_TABLE_NAME": "",
         }.items():
             monkeypatch.setenv(key, value)

@@ -20,7 +20,7 @@ from mlgov import emulator
 from mlgov.estate import create_governance_resources, drain_findings
 from mlgov.org_estate import Organization, seed_organization
 from mlgov.sandbox import FakeContext
-from mlgov.settings import Settings, check_options
+from mlgov.settings import parse_settings
 from mlgov_runtime.org_scan import settings as e
 from tests.integration.conftest import recorded_aws_calls, runtime_env
 from tests.settings_files import NO_SETTINGS
@@ -68,20 +68,12 @@ class OrgWorld:
 
 
 def _environment(org: Organization, resources: dict[str, str]) -> dict[str, str]:
-    scope = {
-        "regions": [REGION],
-        "account_ids": [],
-        "organizational_unit_ids": [],
-        "account_tags": {},
-        "exclude_account_ids": [org.governance_account],
-    }
+    scan = {"regions": [REGION], "exclude_account_ids": [org.governance_account], "endpoint_concurrency": 4}
     return {
         **{k: v for k, v in resources.items() if k != "FINDINGS_QUEUE_URL"},
         e.REPORT_BUCKET: BUCKET,
         e.MEMBER_ROLE_NAME: ROLE,
-        e.SCAN_SCOPE_JSON: json.dumps(scope),
-        e.CHECK_OPTIONS_JSON: json.dumps(check_options(Settings())),
-        e.ENDPOINT_CONCURRENCY: "4",
+        **e.environment(parse_settings({"org_scan": scan})),
         "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
     }
 
@@ -429,7 +421,14 @@ def test_a_first_run_beyond_the_limit_reaches_slack_and_jira_once_per_kind_up_to
     from mlgov_runtime.core import env
     from tests.integration.test_notifier_handler import _setup, good_secret
 
-    monkeypatch.setenv(e.MAX_NOTIFICATIONS_PER_KIND, "1")
+    scan = {
+        "regions": [REGION],
+        "exclude_account_ids": [org_world.org.governance_account],
+        "endpoint_concurrency": 4,
+        "max_notifications_per_kind": 1,
+    }
+    for key, value in e.environment(parse_settings({"org_scan": scan})).items():
+        monkeypatch.setenv(key, value)
     env.reset_all()
     with start_sink("slack") as slack, start_sink("jira") as jira:
         # The product's default routing: every kind at MEDIUM or above to Slack and Jira, the summary to Slack.
@@ -457,7 +456,7 @@ def test_a_first_run_beyond_the_limit_reaches_slack_and_jira_once_per_kind_up_to
         # The notifier delivers what was published: the servers enforce Slack's and Jira's payload limits.
         answer = notifier.module.handler(sqs_event([json.dumps(f) for f in published]), FakeContext())
         assert answer == {"batchItemFailures": []}
-        policy = notifier.module.routing.get()
+        policy = notifier.module.notifier_settings.get().routing
         to = Counter(d.channel for f in published for d in policy.deliveries(f))
         assert to["slack"] == len(slack.delivered) <= len(per_kind) + 1 and slack.rejected == []
         assert to["jira"] == len(jira.issues) <= len(per_kind) + 1 and jira.rejected == []

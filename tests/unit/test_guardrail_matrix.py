@@ -697,7 +697,7 @@ CASES += [
         "Allow",
         resource_arn=GROUP,
     ),
-    # Step Lambdas were confused deputies; their settings (CONFIG_JSON) changed the gate.
+    # Step Lambdas were confused deputies; their settings (MLGOV_CHALLENGER_SETTINGS) changed the gate.
     gov(
         "lambda:InvokeFunction",
         DS,
@@ -718,7 +718,7 @@ CASES += [
         "lambda:UpdateFunctionConfiguration",
         DS,
         "Deny",
-        "lower the gate's alphas in CONFIG_JSON",
+        "lower the gate's alphas in MLGOV_CHALLENGER_SETTINGS",
         FUNCTION,
         sid="DenyProductFunctionChanges",
     ),

@@ -111,13 +111,13 @@ def test_the_recommendation_is_the_fix_the_detail_names() -> None:
 
 
 def test_security_hub_is_off_by_default_and_then_takes_every_finding() -> None:
-    from mlgov.settings import parse_settings, routing_json
-    from mlgov_runtime.core.routing import Delivery, routing_from_json
+    from mlgov.settings import parse_settings, routing_policy
+    from mlgov_runtime.core.routing import Delivery
 
     hub = Delivery("securityhub", "hub")
-    off = routing_from_json(routing_json(parse_settings({})))
+    off = routing_policy(parse_settings({}))
     assert all(hub not in off.deliveries(a_finding(severity=s)) for s in ("CRITICAL", "INFO"))
-    on = routing_from_json(routing_json(parse_settings({"alert_routing": {"security_hub": True}})))
+    on = routing_policy(parse_settings({"alert_routing": {"security_hub": True}}))
     changes: dict[str, Any]
     for changes in ({"severity": "INFO"}, {"severity": "CRITICAL"}, {"status": "RESOLVED", "severity": "INFO"}):
         assert hub in on.deliveries(a_finding(**changes)), changes

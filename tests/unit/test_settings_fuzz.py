@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlgov.settings import Settings, SettingsError, parse_settings, routing_json, schedule_problem
+from mlgov.settings import Settings, SettingsError, parse_settings, schedule_problem
 from mlgov_runtime.core.env import SettingsError as FunctionSettingsError
-from mlgov_runtime.notifier.settings import load_notifier_settings
+from mlgov_runtime.core.model import received_environment
+from mlgov_runtime.notifier.settings import Received, load_notifier_settings
 from tests.strategies import FUZZ, Tally, json_values, nasty_text
 
 
@@ -94,7 +95,7 @@ def test_fuzz_settings_never_crash_and_what_loads_is_usable(capsys: pytest.Captu
             return
         assert schedule_problem(loaded.weekly_scan_schedule) is None
         assert schedule_problem(loaded.retraining.coverage_schedule) is None
-        env = {"ROUTING_JSON": routing_json(loaded), "NOTIFIER_SECRET_NAME": "s", "STATE_TABLE_NAME": "state"}
+        env = {**received_environment(loaded, Received), "NOTIFIER_SECRET_NAME": "s", "STATE_TABLE_NAME": "state"}
         try:
             load_notifier_settings(env)
         except FunctionSettingsError as exc:  # what synth accepts, the function must accept too

@@ -15,7 +15,22 @@ from mlgov_runtime.core.env import SettingsError as FunctionSettingsError
 from mlgov_runtime.core.model import received, received_environment, variable
 from mlgov_runtime.registry import CAPABILITIES, Capability
 
-RECEIVING = [c for c in CAPABILITIES if c.name in ("lineage_audit", "capacity", "coverage", "retraining", "retirement")]
+RECEIVING = [
+    c
+    for c in CAPABILITIES
+    if c.name
+    in (
+        "lineage_audit",
+        "capacity",
+        "coverage",
+        "retraining",
+        "retirement",
+        "notifier",
+        "challenger",
+        "approvals",
+        "org_scan",
+    )
+]
 
 CONTEXT: dict[str, Any] = {
     "watched_model_package_groups": ["manga-recommender", "manga-ranker"],
@@ -23,9 +38,22 @@ CONTEXT: dict[str, Any] = {
     "member_audit_role_name": "AuditRole",
     "experiment_exemptions": {"account_ids": ["444455556666"]},
     "retraining": {"model_package_group": "manga-ranker", "managed_spot": True, "max_wait_hours": 20},
+    "org_scan": {"regions": ["eu-west-1", "ap-northeast-1"], "exclude_account_ids": ["999988887777"]},
     "capacity": {"campaigns": [], "time_zone": "Asia/Tokyo"},
     "retirement": {"hourly_price_usd": {"ml.g5.xlarge": 1.5}, "on_retiring_tag_change": "flag"},
-    "thresholds": {"min_endpoint_capacity": 2, "coverage_gap_page_pct": 20, "stale_invocation_window_hours": 48},
+    "challenger": {"require_human_approval": True, "min_minutes": 60},
+    "approvals": {
+        "approvers": {"challenger": ["arn:aws:iam::111122223333:role/Approver"]},
+        "slack_approvers": {"UBOB": ["arn:aws:iam::111122223333:role/Bob"]},
+    },
+    "guardrails": {"pipeline_role_arns": ["arn:aws:iam::111122223333:role/mlgov-protected/Pipeline"]},
+    "alert_routing": {"jira_resolve_transition_id": "31", "security_hub": True},
+    "thresholds": {
+        "min_endpoint_capacity": 2,
+        "coverage_gap_page_pct": 20,
+        "stale_invocation_window_hours": 48,
+        "snapshot_max_age_days": 30,
+    },
 }
 
 
@@ -53,6 +81,26 @@ BAD = [
     ("experiment_exemptions", {"endpoint_prefix": "x-"}, "experiment_exemptions.endpoint_prefix"),
     ("retraining", {"instance_count": 1.5}, "retraining.instance_count"),
     ("retraining", {"lora": {"r": 0}}, "retraining.lora.r"),
+    ("alert_routing", {"jira_issue_type": " Task"}, "alert_routing.jira_issue_type"),
+    ("alert_routing", {"jira_resolve_transition_id": "next"}, "alert_routing.jira_resolve_transition_id"),
+    ("alert_routing", {"routes": []}, "alert_routing.routes"),
+    ("alert_routing", {"routes": [{"kinds": ["*"]}]}, "alert_routing.routes"),
+    ("alert_routing", {"page_severities": ["URGENT"]}, "alert_routing.page_severities"),
+    ("challenger", {"min_minutes": 500, "max_minutes": 400}, "challenger"),
+    ("challenger", {"srm_alpha": 0.5}, "challenger.srm_alpha"),
+    ("challenger", {"metrics": {"clicks": ""}}, "challenger.metrics.clicks"),
+    ("approvals", {"approvers": {"retirement": ["bob"]}}, "approvals.approvers"),
+    ("approvals", {"approvers": {"deletion": ["arn:aws:iam::111122223333:role/Approver"]}}, "approvals.approvers"),
+    ("approvals", {"slack_approvers": {"UBOB": "arn:aws:iam::111122223333:role/*"}}, "approvals.slack_approvers"),
+    ("approvals", {"slack_approvers": {"bob": "arn:aws:iam::111122223333:role/Bob"}}, "approvals.slack_approvers"),
+    ("org_scan", {"endpoint_concurrency": 65}, "org_scan.endpoint_concurrency"),
+    ("org_scan", {"regions": ["moon"]}, "org_scan.regions"),
+    ("org_scan", {"account_tags": {"": "x"}}, "org_scan.account_tags"),
+    ("retraining", {"catalog_table_name": "a"}, "retraining.catalog_table_name"),
+    ("thresholds", {"snapshot_max_age_days": 0}, "thresholds.snapshot_max_age_days"),
+    ("guardrails", {"pipeline_role_arns": ["pipeline"]}, "guardrails.pipeline_role_arns"),
+    ("thresholds", {"max_json_failure_rate": 1.5}, "thresholds.max_json_failure_rate"),
+    ("thresholds", {"ctr_test_alpha": 0.5}, "thresholds.ctr_test_alpha"),
     ("thresholds", {"coverage_gap_alert_pct": 30}, "thresholds.coverage_gap_page_pct"),
     ("thresholds", {"deletion_safety_window_hours": 25}, "thresholds.deletion_safety_window_hours"),
 ]
@@ -69,8 +117,28 @@ def test_a_bad_value_is_refused_at_synth_and_at_cold_start_naming_the_same_key(
         model = received_model(capability)
         name = variable(model)
         sent = json.loads(received_environment(settings, model)[name])
-        if section not in sent or (section == "thresholds" and not set(values) <= set(sent[section])):
+        if section not in sent or not set(values) <= set(sent[section]):  # not what this function receives
             continue
         sent[section] = {**sent[section], **values}
         with pytest.raises(FunctionSettingsError, match=f"{name}: 'mlgov\\.{key}"):
             received({name: json.dumps(sent)}, model)
+
+
+def _heavy_retirement(prices: int) -> dict[str, Any]:
+    return {"hourly_price_usd": {f"ml.g5.{n}xlarge": 1.5 for n in range(prices)}}
+
+
+def test_the_org_scan_settings_fit_a_lambda_environment_or_synth_names_what_to_shorten() -> None:
+    from mlgov_runtime.org_scan.settings import SETTINGS_MAX_BYTES, environment
+
+    # Given a heavy but real estate: four regions, five excluded accounts, a long price list
+    heavy = {
+        **CONTEXT,
+        "org_scan": {"regions": ["us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1"]},
+        "retirement": _heavy_retirement(20),
+    }
+    [(name, text)] = environment(parse_settings(heavy)).items()
+    assert name == "MLGOV_ORG_SCAN_SETTINGS" and len(text.encode()) <= SETTINGS_MAX_BYTES
+    # When the price list grows past what 4 KB of environment can carry, synth refuses, naming the biggest parts
+    with pytest.raises(FunctionSettingsError, match=r"shorten lists in capacity/retirement \(largest: retirement "):
+        environment(parse_settings({**heavy, "retirement": _heavy_retirement(80)}))

@@ -1,18 +1,17 @@
-"""The approval service's environment (mlgov.settings.Approvals.environment builds it from cdk.json)."""
+"""The approvals' settings: the `approvals` section, declared once. The approval service and every step that
+waits for a decision receive it as one JSON variable (`Received`) and validate it against the same model at
+cold start."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Literal
 
 from mlgov_runtime.core.env import Env, Lazy, SettingsError, optional, required
-from mlgov_runtime.core.model import all_match, setting, settings_model
+from mlgov_runtime.core.model import all_match, received, received_environment, setting, settings_model, variable
 
 APPROVALS_TABLE_NAME = "APPROVALS_TABLE_NAME"
-APPROVERS_JSON = "APPROVERS_JSON"
-SLACK_APPROVERS_JSON = "SLACK_APPROVERS_JSON"
 SLACK_SIGNING_SECRET_ARN = "SLACK_SIGNING_SECRET_ARN"
 SLACK_RESPONSE_URL_PREFIX = "SLACK_RESPONSE_URL_PREFIX"
 MAC_KEY_ID = "APPROVALS_MAC_KEY_ID"
@@ -26,47 +25,6 @@ SLACK_USER = r"[UW][A-Z0-9]{2,20}"
 SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+"
 KEY_ID = r"arn:aws[a-z-]*:kms:[\w-]+:\d{12}:key/[\w-]+|[0-9a-f-]{36}|alias/[\w/-]+"
 MACHINE_ARN = r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]{1,80}"
-
-
-def approvers_from(text: str, key: str = APPROVERS_JSON) -> dict[str, tuple[str, ...]]:
-    try:
-        raw = json.loads(text or "{}")
-    except ValueError:
-        raise SettingsError(f"environment variable {key}: not valid JSON") from None
-    if not isinstance(raw, dict) or not all(
-        isinstance(v, list) and all(isinstance(p, str) and re.fullmatch(PRINCIPAL, p) for p in v) for v in raw.values()
-    ):
-        raise SettingsError(f"environment variable {key}: not an object of decision -> [IAM principal ARN]")
-    return {str(k): tuple(v) for k, v in raw.items()}
-
-
-def slack_approvers_from(text: str) -> dict[str, tuple[str, ...]]:
-    """Slack user -> the IAM identities that person uses (the first is recorded as the approver; all count
-    as that person when compared with the requester)."""
-    try:
-        raw = json.loads(text or "{}")
-    except ValueError:
-        raise SettingsError(f"environment variable {SLACK_APPROVERS_JSON}: not valid JSON") from None
-    if not isinstance(raw, dict):
-        raw = None
-    out: dict[str, tuple[str, ...]] = {}
-    for k, v in (raw or {}).items():
-        ids = [v] if isinstance(v, str) else v
-        if not (
-            re.fullmatch(SLACK_USER, str(k))
-            and isinstance(ids, list)
-            and ids
-            and all(isinstance(p, str) and re.fullmatch(PRINCIPAL, p) and "*" not in p for p in ids)
-        ):
-            raw = None
-            break
-        out[str(k)] = tuple(ids)
-    if raw is None:
-        raise SettingsError(
-            f"environment variable {SLACK_APPROVERS_JSON}: not an object of Slack user id -> IAM principal ARN "
-            "(or a list of the ARNs that person uses)"
-        )
-    return out
 
 
 def _approvers(value: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -105,14 +63,35 @@ class Approvals:
     slack_reserved_concurrency: int = setting(default=5, ge=1, le=100)
 
     def environment(self) -> dict[str, str]:
-        """The approval service's environment (`load` reads it back)."""
-        return {
-            APPROVERS_JSON: json.dumps(self.approvers, sort_keys=True),
-            SLACK_APPROVERS_JSON: json.dumps(self.slack_approvers, sort_keys=True),
-        }
+        """The one variable the approval service and the waiting steps receive (`Received`; `load` and
+        `approvers_received` read it back)."""
+        return received_environment(_Sent(self), Received)
 
 
 Section = Approvals
+
+
+class _Sent:
+    def __init__(self, approvals: Approvals) -> None:
+        self.approvals = approvals
+
+
+@settings_model
+class Received:
+    """What the approval service and the steps that wait for a decision receive from the settings."""
+
+    approvals: Approvals = setting(factory=Approvals)
+
+
+def _approvers_of(got: Received) -> dict[str, tuple[str, ...]]:
+    return {str(k): tuple(v) for k, v in got.approvals.approvers.items()}
+
+
+def approvers_received(env: Env) -> dict[str, tuple[str, ...]] | None:
+    """Who may decide, for a step that waits for a decision (None: the stack wired no approvals)."""
+    if not env.get(variable(Received)):
+        return None
+    return _approvers_of(received(env, Received))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,10 +110,13 @@ def load(env: Env) -> ApprovalSettings:
     prefix = env.get(SLACK_RESPONSE_URL_PREFIX) or "https://hooks.slack.com/"
     if not re.fullmatch(r"https://[\w.-]+/|http://127\.0\.0\.1:\d+/", prefix):
         raise SettingsError(f"environment variable {SLACK_RESPONSE_URL_PREFIX}: {prefix!r} is not an https origin")
+    got = received(env, Received)
     return ApprovalSettings(
         table=required(env, APPROVALS_TABLE_NAME, TABLE, "a DynamoDB table name"),
-        approvers=approvers_from(env.get(APPROVERS_JSON, "")),
-        slack_approvers=slack_approvers_from(env.get(SLACK_APPROVERS_JSON, "")),
+        approvers=_approvers_of(got),
+        slack_approvers={
+            user: (ids,) if isinstance(ids, str) else tuple(ids) for user, ids in got.approvals.slack_approvers.items()
+        },
         slack_signing_secret_arn=optional(env, SLACK_SIGNING_SECRET_ARN, SECRET_ARN, "a Secrets Manager secret ARN"),
         slack_response_url_prefix=prefix,
         mac_key_id=optional(env, MAC_KEY_ID, KEY_ID, "a KMS key ARN or id"),

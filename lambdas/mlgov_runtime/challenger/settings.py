@@ -1,22 +1,34 @@
-"""The challenger function's environment."""
+"""The challenger's settings: the `challenger` section, its knobs under `thresholds` and the pipeline roles of
+`guardrails`, declared once; the function receives them as one JSON variable (`Received`) and validates it
+against the same models at cold start."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlgov_runtime.challenger.knobs import Thresholds as Thresholds  # its knobs under `thresholds`
-from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, SettingsError, csv, optional, required
-from mlgov_runtime.core.model import all_match, dump, setting, settings_model
+from mlgov_runtime.core.env import (
+    IDEMPOTENCY_TABLE_NAME,
+    TABLE,
+    Env,
+    FindingsChannelEnv,
+    IdempotencyEnv,
+    Lazy,
+    SettingsError,
+    optional,
+    required,
+)
+from mlgov_runtime.core.model import all_match, dump, received, received_environment, setting, settings_model, variable
+from mlgov_runtime.core.shared_settings import shared
 
 if TYPE_CHECKING:  # the decision code loads with the function's settings, not with the endpoint audit's
     from mlgov_runtime.challenger.config import ChallengerConfig
 
-CONFIG_JSON = "CHALLENGER_CONFIG_JSON"
 STATE_MACHINE_ARN = "CHALLENGER_STATE_MACHINE_ARN"
 # Provenance: whose registrations a challenger may start from (challenger/provenance.py).
 RETRAINING_STATE_MACHINE_ARN = "CHALLENGER_RETRAINING_STATE_MACHINE_ARN"
-PIPELINE_ROLE_ARNS = "CHALLENGER_PIPELINE_ROLE_ARNS"
 MACHINE = r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+"
 
 
@@ -131,7 +143,7 @@ class Challenger:
             raise ValueError(f"ramp {self.ramp}: minutes and weights must both rise, weights between 0 and 1")
 
     def runtime_config(self, thresholds: Any) -> dict[str, Any]:
-        """What the challenger Lambda reads (CHALLENGER_CONFIG_JSON) and the CLI decides with."""
+        """What the gate decides with (mlgov_runtime.challenger.config), in the function and the CLI alike."""
         return {
             "decision": {
                 "alpha": thresholds.ctr_test_alpha,
@@ -176,6 +188,85 @@ class Challenger:
 
 Section = Challenger
 
+PIPELINE_ROLE = r"arn:[\w*-]+:iam::[\d*]+:role/[\w+=,.@/*?-]+"
+
+
+def _pipeline_roles(value: list[str]) -> list[str]:
+    """Checked: each a role ARN (wildcards allowed)."""
+    return all_match(value, PIPELINE_ROLE, "a role ARN")
+
+
+@settings_model
+class PipelineRoles:
+    """From `guardrails`: the roles whose registrations may start a challenger without a retraining run."""
+
+    pipeline_role_arns: list[str] = setting(factory=list, check=_pipeline_roles)
+
+
+def _offline_gate_knob(name: str) -> Any:
+    """A knob the offline gate declares (mlgov_runtime.retraining.settings), with its default and rules."""
+    from mlgov_runtime.retraining.settings import Thresholds as OfflineGate
+
+    spec = next(f for f in dataclasses.fields(OfflineGate) if f.name == name)
+    return dataclasses.field(default=spec.default, metadata=spec.metadata)
+
+
+def _approvals_field(name: str) -> Any:
+    """A field of the `approvals` section (mlgov_runtime.approvals.settings), with its default and rules."""
+    from mlgov_runtime.approvals.settings import Approvals
+
+    spec = next(f for f in dataclasses.fields(Approvals) if f.name == name)
+    return dataclasses.field(default_factory=spec.default_factory, metadata=spec.metadata)
+
+
+@settings_model
+class ReceivedThresholds(Thresholds):
+    """`thresholds` as the challenger function receives it: its knobs and the offline gate's JSON limit."""
+
+    max_json_failure_rate: float = _offline_gate_knob("max_json_failure_rate")
+
+
+@settings_model
+class Approvers:
+    """From `approvals`: who may approve a promotion (the approval service checks the same list)."""
+
+    approvers: dict[Literal["retirement", "challenger"], list[str]] = _approvals_field("approvers")
+
+
+@settings_model
+class Received:
+    """What the challenger function receives from the settings."""
+
+    challenger: Challenger = setting(factory=Challenger)
+    thresholds: ReceivedThresholds = setting(factory=ReceivedThresholds)
+    guardrails: PipelineRoles = setting(factory=PipelineRoles)
+    approvals: Approvers = setting(factory=Approvers)
+    idempotency_ttl_seconds: int = shared("idempotency_ttl_seconds")
+
+
+class _Sent:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def environment(
+    challenger: Any,
+    thresholds: Any,
+    pipeline_role_arns: list[str],
+    approvers: dict[str, list[str]] | None = None,
+    idempotency_ttl_seconds: int = 3600,
+) -> dict[str, str]:
+    """The challenger function's settings variable from these parts (the sandbox and tests; the construct
+    sends the same from the validated settings)."""
+    sent = {
+        "challenger": challenger,
+        "thresholds": thresholds,
+        "guardrails": PipelineRoles(pipeline_role_arns=list(pipeline_role_arns)),
+        "approvals": Approvers(approvers=approvers or {}),  # type: ignore[arg-type]
+        "idempotency_ttl_seconds": idempotency_ttl_seconds,
+    }
+    return received_environment(_Sent(sent), Received)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ChallengerSettings(FindingsChannelEnv, IdempotencyEnv):
@@ -192,22 +283,24 @@ class ChallengerSettings(FindingsChannelEnv, IdempotencyEnv):
 
 def load_challenger_settings(env: Env) -> ChallengerSettings:
     from mlgov_runtime.approvals import settings as approvals_env
-    from mlgov_runtime.challenger.config import config_from_json
+    from mlgov_runtime.challenger.config import config_from_dict
 
+    got = received(env, Received)
     try:
-        config = config_from_json(required(env, CONFIG_JSON, r"\{.*\}", "a JSON object"))
-    except ValueError as exc:
-        raise SettingsError(f"environment variable {CONFIG_JSON}: {exc}") from None
+        config = config_from_dict(got.challenger.runtime_config(got.thresholds))
+    except ValueError as exc:  # the cross-section rules synth checks too (mlgov.settings.check_challenger)
+        raise SettingsError(f"environment variable {variable(Received)}: 'mlgov.challenger': {exc}") from None
     return ChallengerSettings(
         **FindingsChannelEnv.read(env),
-        **IdempotencyEnv.read(env),
+        idempotency_table=required(env, IDEMPOTENCY_TABLE_NAME, TABLE, "a DynamoDB table name"),
+        idempotency_ttl_seconds=got.idempotency_ttl_seconds,
         config=config,
         state_machine_arn=required(env, STATE_MACHINE_ARN, MACHINE, "a state machine ARN"),
         retraining_state_machine_arn=optional(env, RETRAINING_STATE_MACHINE_ARN, MACHINE, "a state machine ARN"),
-        pipeline_role_arns=csv(env, PIPELINE_ROLE_ARNS, r"arn:[\w*-]+:iam::[\d*]+:role/[\w+=,.@/*?-]+", "a role ARN"),
+        pipeline_role_arns=frozenset(got.guardrails.pipeline_role_arns),
         approvals_table=optional(env, approvals_env.APPROVALS_TABLE_NAME, approvals_env.TABLE, "a DynamoDB table name"),
         approvals_mac_key_id=optional(env, approvals_env.MAC_KEY_ID, approvals_env.KEY_ID, "a KMS key ARN or id"),
-        approvers=approvals_env.approvers_from(env.get(approvals_env.APPROVERS_JSON, "")),
+        approvers={str(k): tuple(v) for k, v in got.approvals.approvers.items()},
     )
 
 

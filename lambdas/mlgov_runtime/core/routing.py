@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,18 +74,3 @@ class RoutingPolicy:
         if last is None or last.status != finding.get("status", "OPEN") or last.fingerprint != fingerprint:
             return False
         return now - last.at < self.dedupe_window
-
-
-def routing_from_json(text: str) -> RoutingPolicy:
-    """The routing the CDK app serialized into the notifier's ROUTING_JSON variable."""
-    data = json.loads(text)
-    return RoutingPolicy(
-        routes=tuple(
-            Route(tuple(r["kinds"]), r["min_severity"], r.get("slack_channel"), bool(r.get("jira")))
-            for r in data["routes"]
-        ),
-        jira_project_key=data["jira_project_key"],
-        page_severities=frozenset(data["page_severities"]),
-        dedupe_window=timedelta(minutes=int(data["dedupe_window_minutes"])),
-        security_hub=bool(data.get("security_hub", False)),
-    )

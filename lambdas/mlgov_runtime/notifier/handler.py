@@ -30,9 +30,7 @@ from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
 from mlgov_runtime.adapters.notifier_secret import SecretError, load_notifier_secret
 from mlgov_runtime.adapters.notifiers import JiraProject, PageTopic, SlackWebhooks, Unavailable
 from mlgov_runtime.adapters.redrive import ORIGIN_ATTRIBUTE, park
-from mlgov_runtime.core.entry import Entry
-from mlgov_runtime.core.env import Lazy
-from mlgov_runtime.core.routing import routing_from_json
+from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.notifier.logic import (
     MIN_DELIVERY_SECONDS,
     Channel,
@@ -46,7 +44,6 @@ from mlgov_runtime.notifier.settings import settings as notifier_settings
 SERVICE = "notifier"
 entry = Entry(SERVICE)
 logger = entry.logger
-routing = Lazy(lambda env: routing_from_json(notifier_settings.get().routing_json))
 # Report every failed record, even when all failed: the others of a batch never resend.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 http = HttpClient(timeout=8.0, attempts=4)
@@ -84,8 +81,10 @@ def _stored_status(table: str | None) -> Any:
     return lambda finding_id: stored_status(context_for(None).client("dynamodb"), table, finding_id)
 
 
-def channels(client: HttpClient) -> dict[str, Channel]:
-    settings, policy = notifier_settings.get(), routing.get()
+def channels(client: HttpClient, own_account: str) -> dict[str, Channel]:
+    """The delivery channels; Security Hub imports into the account this function runs in (`own_account`)."""
+    settings = notifier_settings.get()
+    policy = settings.routing
     built: dict[str, Channel] = {}
     try:
         secret = load_notifier_secret(settings.secret_name)
@@ -109,12 +108,12 @@ def channels(client: HttpClient) -> dict[str, Channel]:
             )
     if settings.page_topic_arn:
         built["page"] = PageTopic(lambda: context_for(None).client("sns"), settings.page_topic_arn)
-    if settings.security_hub_account_id:
+    if policy.security_hub:
         from mlgov_runtime.adapters.securityhub import SecurityHub
 
         built["securityhub"] = SecurityHub(
             lambda: context_for(None).client("securityhub"),
-            settings.security_hub_account_id,
+            own_account,
             context_for(None).region,
             _stored_status(settings.findings_table),
             settings.findings_table,
@@ -158,7 +157,8 @@ def _report_rejections(finding_id: str, report: DeliveryReport, next_step: str) 
 def make_record_handler(
     available: dict[str, Channel], state: DynamoDeliveryState, remaining: Callable[[], float], sqs: Callable[[], Any]
 ) -> Callable[[SQSRecord], dict[str, str]]:
-    settings, policy = notifier_settings.get(), routing.get()
+    settings = notifier_settings.get()
+    policy = settings.routing
     failing: dict[str, str] = {}  # targets that failed retryably in this batch
 
     def park_or_retry(record: SQSRecord, origin: str, reason: str) -> None:
@@ -229,5 +229,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     remaining = time_left(context)
     aws = context_for(None)
     state = DynamoDeliveryState(aws.client("dynamodb"), notifier_settings.get().state_table)
-    record_handler = make_record_handler(channels(http.within(remaining)), state, remaining, lambda: aws.client("sqs"))
+    record_handler = make_record_handler(
+        channels(http.within(remaining), account_of(context)), state, remaining, lambda: aws.client("sqs")
+    )
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

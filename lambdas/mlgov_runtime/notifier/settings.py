@@ -1,9 +1,11 @@
-"""The notifier function's environment."""
+"""The notifier's settings: the `alert_routing` section, declared once; the function receives it as one JSON
+variable (`Received`) and reads its routing, Jira issue type and transition and Security Hub switch from it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlgov_runtime.core.env import (
     FINDINGS_TABLE_NAME,
@@ -12,11 +14,13 @@ from mlgov_runtime.core.env import (
     Env,
     Lazy,
     ObservabilityEnv,
-    SettingsError,
     optional,
     required,
 )
-from mlgov_runtime.core.model import setting, settings_model
+from mlgov_runtime.core.model import received, setting, settings_model
+
+if TYPE_CHECKING:
+    from mlgov_runtime.core.routing import RoutingPolicy
 
 QUEUE_URL = r"https?://[\w.:-]+/\d{12}/[\w-]{1,80}(\.fifo)?"
 
@@ -103,11 +107,31 @@ class AlertRouting:
 Section = AlertRouting
 
 
+@settings_model
+class Received:
+    """What the notifier receives from the settings."""
+
+    alert_routing: AlertRouting
+
+
+def routing_from(r: AlertRouting) -> RoutingPolicy:
+    """The routing policy of a validated `alert_routing` (the function's, and the CLI's)."""
+    from mlgov_runtime.core.routing import Route, RoutingPolicy
+
+    return RoutingPolicy(
+        routes=tuple(Route(tuple(x.kinds), x.min_severity, x.slack_channel, bool(x.jira)) for x in r.routes),
+        jira_project_key=r.jira_project_key,
+        page_severities=frozenset(r.page_severities),
+        dedupe_window=timedelta(minutes=r.dedupe_window_minutes),
+        security_hub=r.security_hub,
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class NotifierSettings(ObservabilityEnv):
     secret_name: str
     state_table: str
-    routing_json: str
+    routing: RoutingPolicy
     page_topic_arn: str | None = None
     jira_issue_type: str = "Task"
     jira_resolve_transition_id: str | None = None
@@ -115,29 +139,20 @@ class NotifierSettings(ObservabilityEnv):
     dead_letter_queue_url: str | None = None
     # Named in a message that had to be cut, as where the full finding is.
     findings_table: str | None = None
-    # Set when alert_routing.security_hub is on: the account whose hub (in this function's region) imports.
-    security_hub_account_id: str | None = None
 
 
 def load_notifier_settings(env: Env) -> NotifierSettings:
-    from mlgov_runtime.core.routing import routing_from_json
-
-    routing = required(env, "ROUTING_JSON", r"\{.*\}", "a JSON object")
-    try:
-        routing_from_json(routing)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SettingsError(f"environment variable ROUTING_JSON: not a routing policy ({exc})") from None
+    r = received(env, Received).alert_routing
     return NotifierSettings(
         **ObservabilityEnv.read(env),
         secret_name=required(env, "NOTIFIER_SECRET_NAME", r"[\w/+=.@:-]{1,2048}", "a Secrets Manager secret name"),
         state_table=required(env, "STATE_TABLE_NAME", TABLE, "a DynamoDB table name"),
-        routing_json=routing,
+        routing=routing_from(r),
         page_topic_arn=optional(env, "PAGE_TOPIC_ARN", TOPIC_ARN, "an SNS topic ARN"),
-        jira_issue_type=optional(env, "JIRA_ISSUE_TYPE", r"\S(.{0,253}\S)?", "a Jira issue type name") or "Task",
-        jira_resolve_transition_id=optional(env, "JIRA_RESOLVE_TRANSITION_ID", r"\d{1,6}", "a Jira transition id"),
+        jira_issue_type=r.jira_issue_type,
+        jira_resolve_transition_id=r.jira_resolve_transition_id,
         dead_letter_queue_url=optional(env, "DEAD_LETTER_QUEUE_URL", QUEUE_URL, "an SQS queue URL"),
         findings_table=optional(env, FINDINGS_TABLE_NAME, TABLE, "a DynamoDB table name"),
-        security_hub_account_id=optional(env, "SECURITY_HUB_ACCOUNT_ID", r"\d{12}", "an AWS account id"),
     )
 
 

@@ -1,46 +1,40 @@
-"""The org-wide scan functions' environment: the coordinator (plan, aggregate, failure) and the worker."""
+"""The org-wide scan's settings: the `org_scan` section and what the per-endpoint checks judge by, declared
+once; the coordinator (plan, aggregate, failure) and the worker receive them as one JSON variable (`Received`)
+and validate it against the same models at cold start."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from mlgov_runtime.capacity.settings import Capacity
+from mlgov_runtime.capacity.settings import Thresholds as CapacityKnobs
 from mlgov_runtime.core.env import (
     Env,
     FindingsChannelEnv,
     Lazy,
     ObservabilityEnv,
     SettingsError,
-    number,
     optional,
     required,
 )
-from mlgov_runtime.core.model import all_match, setting, settings_model
+from mlgov_runtime.core.model import all_match, dump, received, received_environment, setting, settings_model, variable
+from mlgov_runtime.core.shared_settings import shared
+from mlgov_runtime.lineage_audit.settings import ExperimentExemptions
+from mlgov_runtime.retirement.settings import Retirement
+from mlgov_runtime.retraining.settings import Retraining
 
 REPORT_BUCKET = "REPORT_BUCKET"
 MEMBER_ROLE_NAME = "MEMBER_ROLE_NAME"
-SCAN_SCOPE_JSON = "SCAN_SCOPE_JSON"
-CHECK_OPTIONS_JSON = "CHECK_OPTIONS_JSON"
-ENDPOINT_CONCURRENCY = "ENDPOINT_CONCURRENCY"
 RESULT_MAC_KEY_ID = "RESULT_MAC_KEY_ID"  # the KMS HMAC key that signs targets.json and every result
-COST_PURPOSE_TAG_KEY = "COST_PURPOSE_TAG_KEY"
-MAX_NOTIFICATIONS_PER_KIND = "MAX_NOTIFICATIONS_PER_KIND"
+# Lambda allows 4 KB for all of a function's variables, names included; the coordinator's others (bucket,
+# role, key ARN, findings table and topic, Powertools) take up to about 600 bytes once deployed.
+SETTINGS_MAX_BYTES = 3400
 
 BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 KMS_KEY = r"(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/)?[0-9a-f-]{36}|alias/[\w/-]{1,250}"
 ROLE_NAME = r"[\w+=,.@-]{1,64}"
-
-
-def _json_object(env: Env, key: str) -> dict[str, Any]:
-    raw = required(env, key, r"\{.*\}", "a JSON object")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise SettingsError(f"environment variable {key}: not valid JSON") from None
-    if not isinstance(value, dict):
-        raise SettingsError(f"environment variable {key}: not a JSON object")
-    return value
 
 
 @settings_model
@@ -133,6 +127,81 @@ class OrgScan:
 Section = OrgScan
 
 
+def _knob(model: type, name: str) -> Any:
+    """The field `name` of another settings model, with its default and rules (declared there, once)."""
+    spec = next(f for f in dataclasses.fields(model) if f.name == name)
+    return dataclasses.field(default=spec.default, metadata=spec.metadata)
+
+
+@settings_model
+class CheckKnobs:
+    """`thresholds` as the scan receives it: the knobs its per-endpoint checks judge by (the earlier name
+    snapshot_age_review_days was resolved at synth and is not sent)."""
+
+    min_endpoint_capacity: int = _knob(CapacityKnobs, "min_endpoint_capacity")
+    snapshot_max_age_days: int = _knob(Thresholds, "snapshot_max_age_days")
+
+
+@settings_model
+class CatalogTable:
+    """From `retraining`: the catalog table the snapshot-age finding names."""
+
+    catalog_table_name: str = _knob(Retraining, "catalog_table_name")
+
+
+@settings_model
+class Received:
+    """What the org-wide scan's functions receive from the settings: its own section, and the sections the
+    per-endpoint checks judge by (their `CheckContext.options`)."""
+
+    org_scan: OrgScan = setting(factory=OrgScan)
+    thresholds: CheckKnobs = setting(factory=CheckKnobs)
+    experiment_exemptions: ExperimentExemptions = setting(factory=ExperimentExemptions)
+    watched_model_package_groups: list[str] = shared("watched_model_package_groups")
+    package_account_ids: list[str] = shared("package_account_ids")
+    retraining: CatalogTable = setting(factory=CatalogTable)
+    capacity: Capacity = setting(factory=Capacity)
+    retirement: Retirement = setting(factory=Retirement)
+
+
+def environment(settings: Any) -> dict[str, str]:
+    """The scan functions' settings variable from the validated settings; refused when it would not fit
+    in a Lambda environment (the message names what to shorten)."""
+    sent = received_environment(settings, Received)
+    size = len(sent[variable(Received)].encode())
+    if size > SETTINGS_MAX_BYTES:
+        sections = json_sizes(sent[variable(Received)])
+        biggest = ", ".join(f"{k} {n:,}" for k, n in sorted(sections.items(), key=lambda kv: -kv[1])[:3])
+        raise SettingsError(
+            f"cdk.json context 'mlgov': the settings the org scan receives take {size:,} bytes, more than the "
+            f"{SETTINGS_MAX_BYTES:,} its functions' environment can carry (Lambda allows 4 KB in all); shorten "
+            f"lists in capacity/retirement (largest: {biggest} bytes)"
+        )
+    return sent
+
+
+def json_sizes(text: str) -> dict[str, int]:
+    """Bytes per top-level key of a settings variable."""
+    import json
+
+    return {k: len(json.dumps(v, separators=(",", ":")).encode()) for k, v in json.loads(text).items()}
+
+
+def check_options(got: Any) -> dict[str, Any]:
+    """What the per-endpoint checks read (mlgov_runtime.core.checks.CheckContext.options), from the settings
+    (the CLI's) or from what the scan received: the same sections either way."""
+    data = dump(got, Received)
+    return {
+        "thresholds": data["thresholds"],
+        "experiment_exemptions": data["experiment_exemptions"],
+        "watched_model_package_groups": data["watched_model_package_groups"],
+        "package_account_ids": data["package_account_ids"],
+        "catalog_table_name": data["retraining"]["catalog_table_name"],
+        "capacity": data["capacity"],
+        "retirement": data["retirement"],
+    }
+
+
 @dataclass(frozen=True, kw_only=True)
 class CoordinatorSettings(FindingsChannelEnv):
     report_bucket: str
@@ -144,17 +213,20 @@ class CoordinatorSettings(FindingsChannelEnv):
 
 
 def load_coordinator_settings(env: Env) -> CoordinatorSettings:
-    scope = _json_object(env, SCAN_SCOPE_JSON)
-    if not scope.get("regions"):
-        raise SettingsError(f"environment variable {SCAN_SCOPE_JSON}: names no region")
+    got = received(env, Received)
+    # org_scan.regions empty: the region the stack (and so this function) is deployed to.
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+    if not got.org_scan.regions and not region:
+        raise SettingsError(f"environment variable {variable(Received)}: 'mlgov.org_scan.regions': names no region")
+    scope = got.org_scan.scope(region)
     return CoordinatorSettings(
         **FindingsChannelEnv.read(env),
         report_bucket=required(env, REPORT_BUCKET, BUCKET, "an S3 bucket name"),
         member_role_name=required(env, MEMBER_ROLE_NAME, ROLE_NAME, "an IAM role name"),
         scope=scope,
         result_mac_key_id=required(env, RESULT_MAC_KEY_ID, KMS_KEY, "a KMS key id or ARN"),
-        purpose_tag_key=optional(env, COST_PURPOSE_TAG_KEY, r"[\w.:/=+@-]{1,128}", "a tag key") or "endpoint_purpose",
-        max_notifications_per_kind=int(number(env, MAX_NOTIFICATIONS_PER_KIND, "25", 0, 10_000)),
+        purpose_tag_key=got.retirement.purpose_tag_key,
+        max_notifications_per_kind=got.org_scan.max_notifications_per_kind,
     )
 
 
@@ -169,12 +241,13 @@ class WorkerSettings(ObservabilityEnv):
 
 
 def load_worker_settings(env: Env) -> WorkerSettings:
+    got = received(env, Received)
     return WorkerSettings(
         **ObservabilityEnv.read(env),
         report_bucket=required(env, REPORT_BUCKET, BUCKET, "an S3 bucket name"),
         member_role_name=required(env, MEMBER_ROLE_NAME, ROLE_NAME, "an IAM role name"),
-        check_options=_json_object(env, CHECK_OPTIONS_JSON),
-        endpoint_concurrency=int(number(env, ENDPOINT_CONCURRENCY, "16", 0, 64)),
+        check_options=check_options(got),
+        endpoint_concurrency=got.org_scan.endpoint_concurrency,
         result_mac_key_id=required(env, RESULT_MAC_KEY_ID, KMS_KEY, "a KMS key id or ARN"),
         serving_index_table=optional(env, "SERVING_INDEX_TABLE_NAME", r"[\w.-]{3,255}", "a DynamoDB table name"),
     )

@@ -183,7 +183,7 @@ def load_step_settings(env: Env) -> RetirementStepSettings:
         approvals_table=optional(env, APPROVALS_TABLE_NAME, r"[a-zA-Z0-9_.-]{3,255}", "a DynamoDB table name"),
         state_machine_name=optional(env, STATE_MACHINE_NAME, r"[\w-]{1,80}", "a state machine name"),
         approvals_mac_key_id=optional(env, a.MAC_KEY_ID, a.KEY_ID, "a KMS key ARN or id"),
-        approvers=a.approvers_from(env.get(a.APPROVERS_JSON, "")) if env.get(a.APPROVERS_JSON) else None,
+        approvers=a.approvers_received(env),
     )
 
 
