@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk.assertions import Template
@@ -68,3 +69,50 @@ def concrete(value: Any) -> Any:
 def role_arn_of(template: Template, prefix: str) -> str:
     [logical] = [k for k in template.find_resources("AWS::IAM::Role") if k.startswith(prefix)]
     return f"arn:aws:iam::{ACCOUNT}:role/{logical}"
+
+
+def states_with_tokens(definition: str) -> dict[str, Any]:
+    """The States of a synthesized definition, its CloudFormation references (<<...>>) read as TOKEN."""
+    while "<<" in definition:
+        start = definition.index("<<")
+        definition = definition[:start] + "TOKEN" + definition[definition.index(">>", start) + 2 :]
+    states: dict[str, Any] = json.loads(definition)["States"]
+    return states
+
+
+def answering_function(name: str, answers: list[dict[str, Any]]) -> tuple[str, str]:
+    """(function ARN, its role ARN) of a Lambda function on moto's lambda-simple backend that answers each
+    invocation with the next of `answers`; answers a failed test left behind are dropped first."""
+    import io
+    import zipfile
+
+    import boto3
+    import requests
+    from moto.awslambda_simple.models import lambda_simple_backends
+
+    role = boto3.client("iam", region_name=REGION).create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("handler.py", "def handler(e, c):\n    return e\n")
+    fn = boto3.client("lambda", region_name=REGION).create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role["Role"]["Arn"],
+        Handler="handler.handler",
+        Code={"ZipFile": zipped.getvalue()},
+    )["FunctionArn"]
+    lambda_simple_backends[ACCOUNT][REGION].lambda_simple_results_queue.clear()
+    queued = requests.post(
+        "http://motoapi.amazonaws.com/moto-api/static/lambda-simple/response",
+        json={"results": [json.dumps(a) for a in answers], "region": REGION},
+        timeout=5,
+    )
+    assert queued.status_code == 201
+    return fn, role["Role"]["Arn"]
+
+
+def unused_answers() -> list[Any]:
+    """The answers queued by answering_function that no invocation took."""
+    from moto.awslambda_simple.models import lambda_simple_backends
+
+    return list(lambda_simple_backends[ACCOUNT][REGION].lambda_simple_results_queue)

@@ -9,25 +9,21 @@ aws-sdk:sagemaker:updateModelPackage call, executed against moto's SageMaker.
 
 from __future__ import annotations
 
-import io
 import json
 import time
-import zipfile
 from typing import Any, cast
 
 import boto3
 import pytest
-import requests
 from aws_cdk.assertions import Template
 from moto import mock_aws
-from moto.awslambda_simple.models import lambda_simple_backends
 
 from mlgov.emulator import install
 from mlgov.policy_eval import evaluate
 from mlgov.settings import parse_settings
 from stacks.challenger import role_for
 from stacks.guardrail_policies import guardrail_policies
-from tests.infrastructure.templates import _role_actions
+from tests.infrastructure.templates import _role_actions, answering_function, unused_answers
 
 pytestmark = pytest.mark.infrastructure
 REGION = "us-east-1"
@@ -252,26 +248,7 @@ def _run(template: Template, answers: list[dict[str, Any]], package: str | None 
             },
         )["ModelPackageArn"]
         answers = json.loads(json.dumps(answers).replace("PACKAGE", package or arn))
-        iam = boto3.client("iam", region_name=REGION)
-        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        zipped = io.BytesIO()
-        with zipfile.ZipFile(zipped, "w") as archive:
-            archive.writestr("handler.py", "def handler(e, c):\n    return e\n")
-        fn = boto3.client("lambda", region_name=REGION).create_function(
-            FunctionName="steps",
-            Runtime="python3.11",
-            Role=role,
-            Handler="handler.handler",
-            Code={"ZipFile": zipped.getvalue()},
-        )["FunctionArn"]
-        queue = lambda_simple_backends[ACCOUNT][REGION].lambda_simple_results_queue
-        queue.clear()  # answers a failed test left behind would answer this run's tasks
-        answer = requests.post(
-            "http://motoapi.amazonaws.com/moto-api/static/lambda-simple/response",
-            json={"results": [json.dumps(a) for a in answers], "region": REGION},
-            timeout=5,
-        )
-        assert answer.status_code == 201
+        fn, role = answering_function("steps", answers)
         definition = _resolved(template, fn)
         for state in definition["States"].values():
             if state["Type"] == "Wait":
@@ -290,7 +267,7 @@ def _run(template: Template, answers: list[dict[str, Any]], package: str | None 
         entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
         if status == "RUNNING":  # looping on echoed answers: stop it before it eats the next test's
             sfn.stop_execution(executionArn=execution["executionArn"])
-        assert queue == [], f"Lambda answers left unused: the run took another path ({entered})"
+        assert unused_answers() == [], f"Lambda answers left unused: the run took another path ({entered})"
         return status, entered, sm.describe_model_package(ModelPackageName=arn)
 
 

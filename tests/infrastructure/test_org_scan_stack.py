@@ -29,7 +29,14 @@ from mlgov.policy_eval import lps
 from mlgov_runtime.org_scan import permissions as p
 from mlgov_runtime.registry import member_actions
 from stacks.constants import MEMBER_ROLE_STACK_NAME
-from tests.infrastructure.templates import ACCOUNT, _role_actions, concrete, role_arn_of
+from tests.infrastructure.templates import (
+    ACCOUNT,
+    FUNCTION_BASE_ACTIONS,
+    _role_actions,
+    concrete,
+    role_arn_of,
+    states_with_tokens,
+)
 
 pytestmark = pytest.mark.infrastructure
 REGION = "us-east-1"
@@ -50,12 +57,7 @@ def _text(template: Template) -> str:
 
 
 def _states(template: Template) -> dict[str, Any]:
-    text = _text(template)
-    while "<<" in text:
-        start = text.index("<<")
-        text = text[:start] + "TOKEN" + text[text.index(">>", start) + 2 :]
-    states: dict[str, Any] = json.loads(text)["States"]
-    return states
+    return states_with_tokens(_text(template))
 
 
 def test_the_scan_is_a_distributed_map_over_the_planned_targets(template: Template) -> None:
@@ -101,20 +103,10 @@ def test_the_weekly_schedule_starts_the_scan_with_retries_and_a_dead_letter_queu
     )
 
 
-COMMON = {
-    "logs:CreateLogStream",
-    "logs:PutLogEvents",
-    "kms:Decrypt",
-    "kms:GenerateDataKey",
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
-}
-
-
 def test_each_function_holds_exactly_its_declared_actions(template: Template) -> None:
     # The session app binds exemptions to an OU, so the worker may resolve OUs too.
-    assert _role_actions(template, "OrgScanWorker") == COMMON | p.WORKER
-    assert _role_actions(template, "OrgScanCoordinator") == COMMON | p.PLAN | p.AGGREGATE
+    assert _role_actions(template, "OrgScanWorker") == FUNCTION_BASE_ACTIONS | p.WORKER
+    assert _role_actions(template, "OrgScanCoordinator") == FUNCTION_BASE_ACTIONS | p.PLAN | p.AGGREGATE
 
 
 def test_the_worker_role_has_the_name_the_member_role_trusts(template: Template) -> None:

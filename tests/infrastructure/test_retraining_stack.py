@@ -8,19 +8,16 @@ lambda-simple result queue, in order. Everything else is the definition as synth
 
 from __future__ import annotations
 
-import io
 import json
 import time
-import zipfile
 from typing import Any
 
 import boto3
 import pytest
-import requests
 from aws_cdk.assertions import Template
 from moto import mock_aws
 
-from tests.infrastructure.templates import FUNCTION_BASE_ACTIONS, _role_actions
+from tests.infrastructure.templates import FUNCTION_BASE_ACTIONS, _role_actions, answering_function, states_with_tokens
 
 pytestmark = pytest.mark.infrastructure
 REGION = "us-east-1"
@@ -34,13 +31,7 @@ def _definition(template: Template) -> tuple[dict[str, Any], str]:
 
 
 def _states(template: Template) -> dict[str, Any]:
-    _, text = _definition(template)
-    plain = text
-    while "<<" in plain:
-        start = plain.index("<<")
-        plain = plain[:start] + "TOKEN" + plain[plain.index(">>", start) + 2 :]
-    states: dict[str, Any] = json.loads(plain)["States"]
-    return states
+    return states_with_tokens(_definition(template)[1])
 
 
 def test_gate_runs_before_training_and_training_is_a_sync_sagemaker_task(template: Template) -> None:
@@ -122,24 +113,7 @@ OUTPUTS: dict[str, Any] = {}  # the last run's execution output
 
 def _run(template: Template, lambda_results: list[dict[str, Any]]) -> tuple[str, list[str]]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
-        iam = boto3.client("iam", region_name=REGION)
-        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        zipped = io.BytesIO()
-        with zipfile.ZipFile(zipped, "w") as archive:
-            archive.writestr("handler.py", "def handler(e, c):\n    return e\n")
-        fn = boto3.client("lambda", region_name=REGION).create_function(
-            FunctionName="pipeline-steps",
-            Runtime="python3.11",
-            Role=role,
-            Handler="handler.handler",
-            Code={"ZipFile": zipped.getvalue()},
-        )["FunctionArn"]
-        answer = requests.post(
-            "http://motoapi.amazonaws.com/moto-api/static/lambda-simple/response",
-            json={"results": [json.dumps(r) for r in lambda_results], "region": REGION},
-            timeout=5,
-        )
-        assert answer.status_code == 201
+        fn, role = answering_function("pipeline-steps", lambda_results)
         sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = sfn.create_state_machine(name="retraining", roleArn=role, definition=_executable(template, fn))
         execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"trigger": "test"}')
