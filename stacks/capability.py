@@ -13,6 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from mlgov.settings import Settings, received_model
@@ -163,6 +164,31 @@ class CapabilityConstruct(Construct):
             )
             for rule_id, description, when, target in rules
         ]
+
+    def approval_wait(
+        self, function: lambda_.IFunction, result_path: str, expiry_hours: float, **payload: Any
+    ) -> tasks.LambdaInvoke:
+        """WaitForApproval: the step function files the request (the task token goes only into the approvals
+        store) and the execution waits until the approval service answers it, or the request expires
+        (States.Timeout). No automatic retry on the service: the caller declares which errors it retries."""
+        return tasks.LambdaInvoke(
+            self,
+            "WaitForApproval",
+            lambda_function=function,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "step": "request_approval",
+                    "token": sfn.JsonPath.task_token,
+                    "state": sfn.JsonPath.entire_payload,
+                    "execution": sfn.JsonPath.execution_id,
+                    **payload,
+                }
+            ),
+            result_path=result_path,
+            task_timeout=sfn.Timeout.duration(Duration.hours(expiry_hours)),
+            retry_on_service_exceptions=False,
+        )
 
     def logged_state_machine(
         self,

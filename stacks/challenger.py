@@ -459,23 +459,11 @@ class Challenger(CapabilityConstruct):
         not_approved = self._step("NotApproved", "not_approved", "$.not_approved")
         self._catch(not_approved)
         not_approved.next(before_restore)
-        wait = tasks.LambdaInvoke(
-            self,
-            "WaitForApproval",
-            lambda_function=self.steps.function,
-            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "step": "request_approval",
-                    "token": sfn.JsonPath.task_token,
-                    "state": sfn.JsonPath.entire_payload,
-                    "now": sfn.JsonPath.string_at("$$.State.EnteredTime"),
-                    "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
-                }
-            ),
-            result_path="$.approval_answer",
-            task_timeout=sfn.Timeout.duration(Duration.hours(c.approval_expiry_hours)),
-            retry_on_service_exceptions=False,
+        wait = self.approval_wait(
+            self.steps.function,
+            "$.approval_answer",
+            c.approval_expiry_hours,
+            now=sfn.JsonPath.string_at("$$.State.EnteredTime"),
         )
         # Never States.Timeout here: that is the request expiring.
         wait.add_retry(errors=LAMBDA_RETRY_ERRORS[:-1], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)

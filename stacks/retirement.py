@@ -220,23 +220,7 @@ class Retirement(CapabilityConstruct):
         close = self._step("CloseRequest", "close_request", "$.closed")
         close.next(sfn.Fail(self, "NotDeleted", error="DeletionNotApproved", cause="See the ENDPOINT_RETIRING finding"))
         prepare = self._step("Prepare", "prepare", "$.prepared")
-        approval = tasks.LambdaInvoke(
-            self,
-            "WaitForApproval",
-            lambda_function=self.steps.function,
-            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "step": "request_approval",
-                    "token": sfn.JsonPath.task_token,
-                    "execution": sfn.JsonPath.execution_id,
-                    "state": sfn.JsonPath.entire_payload,
-                }
-            ),
-            result_path="$.approval",
-            task_timeout=sfn.Timeout.duration(Duration.hours(r.approval_expiry_hours)),
-            retry_on_service_exceptions=False,
-        )
+        approval = self.approval_wait(self.steps.function, "$.approval", r.approval_expiry_hours)
         # Never States.Timeout here: that is the request expiring.
         approval.add_retry(errors=LAMBDA_SERVICE_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
         delete = self._step("DeleteIfIdle", "delete", "$.deletion")
