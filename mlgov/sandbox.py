@@ -125,15 +125,22 @@ def sqs_event(bodies: list[str], message_ids: list[str] | None = None) -> dict[s
     }
 
 
-def emf_metric(stdout: str, name: str) -> float | None:
-    """The value the handler emitted for one EMF metric (Powertools prints EMF as JSON lines)."""
+def emf_values(stdout: str, name: str) -> list[float]:
+    """Every value the handlers emitted for one EMF metric (Powertools prints EMF as JSON lines)."""
+    values: list[float] = []
     for line in stdout.splitlines():
         with contextlib.suppress(ValueError):
             blob = json.loads(line)
-            if isinstance(blob, dict) and name in blob and "_aws" in blob:
+            if isinstance(blob, dict) and "_aws" in blob and name in blob:
                 value = blob[name]
-                return float(value[0] if isinstance(value, list) else value)
-    return None
+                values += [float(v) for v in (value if isinstance(value, list) else [value])]
+    return values
+
+
+def emf_metric(stdout: str, name: str) -> float | None:
+    """The first value the handler emitted for one EMF metric; None when it emitted none."""
+    values = emf_values(stdout, name)
+    return values[0] if values else None
 
 
 def function_settings(

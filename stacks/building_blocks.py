@@ -22,6 +22,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
@@ -103,6 +104,20 @@ def stage_with_bytecode(source: Path, build: Path) -> Path:
         if stale != staged and not stale.name.startswith("tmp"):
             shutil.rmtree(stale, ignore_errors=True)
     return staged
+
+
+def access_log_bucket(scope: Construct, construct_id: str) -> s3.Bucket:
+    """Where a bucket's server access logs go: S3-managed keys (the log delivery cannot use KMS), TLS only,
+    private, kept when the stack is deleted."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        removal_policy=RemovalPolicy.RETAIN,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+    )
 
 
 def encrypted_queue(

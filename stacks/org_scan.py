@@ -24,7 +24,7 @@ from mlgov_runtime.core.env import SettingsError as FunctionSettingsError
 from mlgov_runtime.org_scan import permissions as p
 from mlgov_runtime.org_scan import settings as e
 from stacks import constants as c
-from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue
+from stacks.building_blocks import GovernedFunction, access_log_bucket, alarm_at_one, deny_everyone, encrypted_queue
 from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 from stacks.lineage_audit import LineageAudit, pin_read_statements
 from stacks.member_role_stack import member_read_statements
@@ -87,15 +87,7 @@ class OrgScan(CapabilityConstruct):
 
     # -- storage
     def _build_bucket(self) -> s3.Bucket:
-        access_logs = s3.Bucket(
-            self,
-            "ReportAccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            removal_policy=RemovalPolicy.RETAIN,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-        )
+        access_logs = access_log_bucket(self, "ReportAccessLogs")
         return s3.Bucket(
             self,
             "ReportBucket",
@@ -129,38 +121,18 @@ class OrgScan(CapabilityConstruct):
         worker and the coordinator may sign with the HMAC key."""
         writes = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
         worker, coordinator = self.worker.role.role_arn, self.coordinator.role.role_arn
+        machine = self.state_machine.role.role_arn
+
+        def only(*principals: str) -> dict[str, Any]:
+            return {"ArnNotEquals": {"aws:PrincipalArn": list(principals)}}
+
+        results = self.bucket.arn_for_objects(f"{PREFIX}/runs/*/results/*")
+        runs = self.bucket.arn_for_objects(f"{PREFIX}/*")
+        self.bucket.add_to_resource_policy(deny_everyone("OnlyTheWorkerWritesResults", writes, [results], only(worker)))
         self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyTheWorkerWritesResults",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=writes,
-                resources=[self.bucket.arn_for_objects(f"{PREFIX}/runs/*/results/*")],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": [worker]}},
-            )
+            deny_everyone("OnlyTheScanWritesRuns", writes, [runs], only(worker, coordinator, machine))
         )
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyTheScanWritesRuns",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=writes,
-                resources=[self.bucket.arn_for_objects(f"{PREFIX}/*")],
-                conditions={
-                    "ArnNotEquals": {"aws:PrincipalArn": [worker, coordinator, self.state_machine.role.role_arn]}
-                },
-            )
-        )
-        self.mac_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyTheScanSigns",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=list(p.SIGN),
-                resources=["*"],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": [worker, coordinator]}},
-            )
-        )
+        self.mac_key.add_to_resource_policy(deny_everyone("OnlyTheScanSigns", p.SIGN, ["*"], only(worker, coordinator)))
 
     def _key_use(self) -> iam.PolicyStatement:
         return iam.PolicyStatement(

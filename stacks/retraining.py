@@ -18,7 +18,7 @@ from constructs import Construct
 
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.retraining import permissions as p
-from stacks.building_blocks import GovernedFunction, deny_everyone
+from stacks.building_blocks import GovernedFunction, access_log_bucket, deny_everyone
 from stacks.capability import ALARM_PERIOD, LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,15 +48,7 @@ class Retraining(CapabilityConstruct):
         r = settings.retraining
         stack = Stack.of(self)
         self.catalog = dynamodb.Table.from_table_name(self, "Catalog", r.catalog_table_name)
-        self.access_logs = s3.Bucket(
-            self,
-            "SnapshotAccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            removal_policy=RemovalPolicy.RETAIN,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-        )
+        self.access_logs = access_log_bucket(self, "SnapshotAccessLogs")
         self.bucket = s3.Bucket(
             self,
             "SnapshotBucket",

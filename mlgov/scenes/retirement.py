@@ -19,7 +19,7 @@ from typing import Any
 
 from mlgov.environ import variables
 from mlgov.estate import drain_findings
-from mlgov.sandbox import ACCOUNT, REGION, FakeContext, load_event
+from mlgov.sandbox import ACCOUNT, REGION, FakeContext, emf_values, load_event
 from mlgov.scenes import Stage, defaults_config
 
 REQUESTER = f"arn:aws:sts::{ACCOUNT}:assumed-role/MLOps/alice"
@@ -203,7 +203,12 @@ def _play(template: dict[str, Any]) -> None:
                 answer = decide()
                 history = wait_for(sfn, execution, lambda h: False)
             path = " > ".join(entered(history)[2:])
-            return answer, path, sfn.describe_execution(executionArn=execution)["status"], _emf(worker.getvalue())
+            return (
+                answer,
+                path,
+                sfn.describe_execution(executionArn=execution)["status"],
+                emf_values(worker.getvalue(), "SafetyAbortEndpointDeletion"),
+            )
 
         with lambdas_in_process(), approval_urls(identities) as urls:
             print(f"\n   deletion 1: {RETURNING} (no calls for 36 h), requested")
@@ -300,17 +305,6 @@ def _went_quiet_and_costs(estate: Any) -> None:
     print("\n   mlgov retire audit --costs (Cost Explorer, one request; moto answers from its result queue)")
     cost_lines = out.splitlines()[next(i for i, line in enumerate(out.splitlines()) if "hosting cost by" in line) :]
     print("\n".join("   " + line for line in cost_lines))
-
-
-def _emf(stdout: str, name: str = "SafetyAbortEndpointDeletion") -> list[float]:
-    values: list[float] = []
-    for line in stdout.splitlines():
-        with contextlib.suppress(ValueError):
-            blob = json.loads(line)
-            if isinstance(blob, dict) and "_aws" in blob and name in blob:
-                value = blob[name]
-                values += [float(v) for v in (value if isinstance(value, list) else [value])]
-    return values
 
 
 def _values(values: list[float]) -> str:

@@ -33,6 +33,7 @@ from mlgov.retirement_estate import (
     open_retirement_world,
     put_invocations,
 )
+from mlgov.sandbox import emf_values
 from mlgov.settings import parse_settings
 from mlgov.sinks import Sink, start_sink
 from mlgov_runtime.retirement import permissions as p
@@ -180,18 +181,6 @@ def test_schedules_and_tag_changes_reach_the_audit_function_with_their_task(temp
 
 
 # -- decisions, under moto's interpreter with the real step handler
-
-
-def emf_values(stdout: str, name: str) -> list[float]:
-    """Every value the handlers emitted for one EMF metric (Powertools prints EMF as JSON lines)."""
-    values: list[float] = []
-    for line in stdout.splitlines():
-        with contextlib.suppress(ValueError):
-            blob = json.loads(line)
-            if isinstance(blob, dict) and "_aws" in blob and name in blob:
-                value = blob[name]
-                values += [float(v) for v in (value if isinstance(value, list) else [value])]
-    return values
 
 
 REQUESTER = "arn:aws:sts::123456789012:assumed-role/MLOps/requester"
