@@ -21,6 +21,23 @@ SAGEMAKER = "AWS/SageMaker"
 BATCH = 500  # PutMetricData takes up to 1,000 datums a call
 
 
+def registration_event(
+    package_arn: str, snapshot: str, event_id: str, account: str, execution: str | None = None
+) -> dict[str, Any]:
+    """The retraining pipeline's `Model Package Registered` event (CONTRACTS.md) naming this package; anyone
+    with events:PutEvents can send one, so the challenger believes none of it."""
+    detail: dict[str, Any] = {"model_package_arn": package_arn, "catalog_snapshot_date": snapshot}
+    if execution:
+        detail["execution"] = execution
+    return {
+        "id": event_id,
+        "account": account,
+        "source": "mlgov.retraining",
+        "detail-type": "Model Package Registered",
+        "detail": detail,
+    }
+
+
 def register_candidate(
     sm: Any,
     region: str,

@@ -544,6 +544,16 @@ def seed_route(
     return {"application_id": app, "environment_id": env, "configuration_profile_id": profile}
 
 
+def read_route(appconfigdata: Any, ids: dict[str, str]) -> Any:
+    """GetLatestConfiguration's answer for the route as a client reads it now (a new AppConfigData session)."""
+    token = appconfigdata.start_configuration_session(
+        ApplicationIdentifier=ids["application_id"],
+        EnvironmentIdentifier=ids["environment_id"],
+        ConfigurationProfileIdentifier=ids["configuration_profile_id"],
+    )["InitialConfigurationToken"]
+    return appconfigdata.get_latest_configuration(ConfigurationToken=token)
+
+
 def finish_execution(execution_arn: str, output: dict[str, Any], status: str = "SUCCEEDED") -> None:
     """End a Step Functions execution with this output, as the state machine would (moto leaves every
     execution RUNNING unless it interprets the definition); DescribeExecution then answers with both."""

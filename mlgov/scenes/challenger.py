@@ -18,6 +18,7 @@ from mlgov.challenger_estate import (
     put_challenger_traffic,
     put_retention,
     register_candidate,
+    registration_event,
     seed_artifacts,
 )
 from mlgov.estate import GROUP, recording_state_machines
@@ -141,13 +142,7 @@ def forged_event(stage: Stage, drive: Driver, now: datetime) -> None:
     """Issue 20: anyone with events:PutEvents can send the retraining event, and anyone with CreateModelPackage
     can register an eligible-looking package; neither gets a challenger on live traffic."""
     forged = register_candidate(stage.sm, REGION, snapshot="2026-11-24", description="anyone's container")
-    event = {
-        "id": "forged-registration",
-        "account": ACCOUNT,
-        "source": "mlgov.retraining",
-        "detail-type": "Model Package Registered",
-        "detail": {"model_package_arn": forged, "catalog_snapshot_date": "2026-11-24"},
-    }
+    event = registration_event(forged, "2026-11-24", "forged-registration", ACCOUNT)
     with contextlib.redirect_stdout(io.StringIO()):
         drive.handler.handler(event, FakeContext())
         elsewhere = drive.handler.handler({**event, "id": "from-elsewhere", "account": "210987654321"}, FakeContext())
@@ -194,13 +189,7 @@ def play(stage: Stage) -> None:
 
     # The retraining pipeline announces a candidate; a duplicate delivery starts nothing more.
     worse = register_candidate(pipeline, REGION, snapshot="2026-11-20", description="candidate: popularity-biased")
-    event = {
-        "id": "5c1f0a7e-challenger-demo",
-        "account": ACCOUNT,
-        "source": "mlgov.retraining",
-        "detail-type": "Model Package Registered",
-        "detail": {"model_package_arn": worse, "catalog_snapshot_date": "2026-11-20", "execution": "retraining"},
-    }
+    event = registration_event(worse, "2026-11-20", "5c1f0a7e-challenger-demo", ACCOUNT, execution="retraining")
     with contextlib.redirect_stdout(io.StringIO()):
         first = drive.handler.handler(event, FakeContext())
         drive.handler.handler(event, FakeContext())

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mlgov.challenger_estate import put_challenger_traffic
-from mlgov.emulator import seed_route
+from mlgov.emulator import read_route, seed_route
 from mlgov.estate import GROUP
 from mlgov.scenes import Stage, print_cli, run_cli
 
@@ -32,12 +32,7 @@ def _fill(text: str, indent: str = "   ") -> str:
 
 def _clients_read(data: Any, route: dict[str, str]) -> str:
     """The route document as a client reads it now (a new AppConfigData session)."""
-    token = data.start_configuration_session(
-        ApplicationIdentifier=route["application_id"],
-        EnvironmentIdentifier=route["environment_id"],
-        ConfigurationProfileIdentifier=route["configuration_profile_id"],
-    )["InitialConfigurationToken"]
-    return str(data.get_latest_configuration(ConfigurationToken=token)["Configuration"].read().decode())
+    return str(read_route(data, route)["Configuration"].read().decode())
 
 
 def gradual_fallback(stage: Stage, cw: Any) -> None:

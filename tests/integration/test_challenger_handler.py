@@ -16,7 +16,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mlgov.challenger_estate import VariantTraffic, put_retention, put_traffic, register_candidate
+from mlgov.challenger_estate import (
+    VariantTraffic,
+    put_retention,
+    put_traffic,
+    register_candidate,
+    registration_event,
+)
 from mlgov.emulator import install
 from mlgov.estate import GROUP, create_governance_resources, drain_findings, recording_state_machines, seed_estate
 from mlgov.sandbox import FakeContext
@@ -328,13 +334,7 @@ def test_a_failed_step_takes_the_challengers_traffic_away_and_says_how_to_restor
 
 def test_the_registered_event_starts_one_experiment_however_often_it_is_delivered(lab: Lab) -> None:
     arn = lab.register()
-    event = {
-        "id": "7bf73129-1428-4cd3-a780-95db273d1602",
-        "account": ACCOUNT,
-        "source": "mlgov.retraining",
-        "detail-type": "Model Package Registered",
-        "detail": {"model_package_arn": arn, "catalog_snapshot_date": "2026-11-20", "execution": "arn:exec"},
-    }
+    event = registration_event(arn, "2026-11-20", "7bf73129-1428-4cd3-a780-95db273d1602", ACCOUNT, "arn:exec")
     first = lab.handler.handler(event, FakeContext())
     again = lab.handler.handler(event, FakeContext())
     assert first["status"] == "started"
@@ -366,13 +366,7 @@ def refusal(lab: Lab, arn: str) -> tuple[dict[str, Any], dict[str, Any]]:
 def test_a_forged_registration_event_for_a_package_no_pipeline_run_registered_deploys_nothing(lab: Lab) -> None:
     # Given a package anyone may register (eligible metadata, PendingManualApproval) and an event naming it
     arn = register_candidate(lab.sm, REGION)
-    event = {
-        "id": "forged-1",
-        "account": ACCOUNT,
-        "source": "mlgov.retraining",
-        "detail-type": "Model Package Registered",
-        "detail": {"model_package_arn": arn, "catalog_snapshot_date": "2026-11-20"},
-    }
+    event = registration_event(arn, "2026-11-20", "forged-1", ACCOUNT)
     assert lab.handler.handler(event, FakeContext())["status"] == "started"
     # When the experiment's start step runs, Then it refuses: no retraining run recorded it, no pipeline role made it
     ch, finding = refusal(lab, arn)

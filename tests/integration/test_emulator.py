@@ -337,15 +337,6 @@ def appconfig() -> Iterator[tuple[Any, Any]]:
         yield boto3.client("appconfig", region_name=REGION), boto3.client("appconfigdata", region_name=REGION)
 
 
-def _read(data: Any, ids: dict[str, str]) -> Any:
-    token = data.start_configuration_session(
-        ApplicationIdentifier=ids["application_id"],
-        EnvironmentIdentifier=ids["environment_id"],
-        ConfigurationProfileIdentifier=ids["configuration_profile_id"],
-    )["InitialConfigurationToken"]
-    return data.get_latest_configuration(ConfigurationToken=token)
-
-
 def _deploy(ac: Any, ids: dict[str, str], document: dict[str, Any], strategy: str = "AppConfig.AllAtOnce") -> Any:
     import json
 
@@ -392,7 +383,7 @@ def _served(data: Any, ids: dict[str, str]) -> Any:
     """The route document a new client session reads."""
     import json
 
-    return json.loads(_read(data, ids)["Configuration"].read())
+    return json.loads(emulator.read_route(data, ids)["Configuration"].read())
 
 
 def _assert_rolled_back_by(deployment: Any, alarm: str) -> None:
@@ -418,7 +409,7 @@ def test_clients_read_the_latest_completed_deployment_once_per_session(appconfig
 
     ac, data = appconfig
     ids = emulator.seed_route(ac, ROUTE)
-    first = _read(data, ids)
+    first = emulator.read_route(data, ids)
     assert json.loads(first["Configuration"].read()) == ROUTE and first["ContentType"] == "application/json"
     started = _deploy(ac, ids, {**ROUTE, "fallback_percent": 50})
     assert (started["DeploymentNumber"], started["State"], started["GrowthFactor"]) == (2, "COMPLETE", 100.0)
@@ -437,7 +428,7 @@ def test_appconfig_refuses_what_does_not_exist(appconfig: tuple[Any, Any]) -> No
     ac, data = appconfig
     ids = emulator.seed_route(ac, ROUTE)
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
-        _read(data, {**ids, "environment_id": "staging"})
+        emulator.read_route(data, {**ids, "environment_id": "staging"})
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         _deploy(ac, ids, ROUTE, strategy="abc1234")
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
@@ -445,7 +436,7 @@ def test_appconfig_refuses_what_does_not_exist(appconfig: tuple[Any, Any]) -> No
     # A profile never deployed to the environment has nothing to read.
     other = ac.create_configuration_profile(ApplicationId=ids["application_id"], Name="other", LocationUri="hosted")
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
-        _read(data, {**ids, "configuration_profile_id": other["Id"]})
+        emulator.read_route(data, {**ids, "configuration_profile_id": other["Id"]})
 
 
 def test_a_custom_deployment_strategy_is_used_by_its_id(appconfig: tuple[Any, Any]) -> None:
