@@ -116,3 +116,16 @@ def unused_answers() -> list[Any]:
     from moto.awslambda_simple.models import lambda_simple_backends
 
     return list(lambda_simple_backends[ACCOUNT][REGION].lambda_simple_results_queue)
+
+
+def assert_every_task_retries_and_reports(states: dict[str, Any], tasks_expected: int, failed: str) -> None:
+    """Every Task state but ReportFailure retries, and catches everything into $.error on a path that
+    reaches ReportFailure (a finding), which ends in the `failed` state."""
+    tasks = [n for n, s in states.items() if s["Type"] == "Task" and n != "ReportFailure"]
+    assert len(tasks) == tasks_expected
+    for name in tasks:
+        assert states[name].get("Retry"), name
+        [catch] = states[name]["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"] and catch["ResultPath"] == "$.error"
+        assert states[catch["Next"]]["Next"] == "ReportFailure", name
+    assert states["ReportFailure"]["Next"] == failed

@@ -23,7 +23,12 @@ from mlgov.policy_eval import evaluate
 from mlgov.settings import parse_settings
 from stacks.challenger import role_for
 from stacks.guardrail_policies import guardrail_policies
-from tests.infrastructure.templates import _role_actions, answering_function, unused_answers
+from tests.infrastructure.templates import (
+    _role_actions,
+    answering_function,
+    assert_every_task_retries_and_reports,
+    unused_answers,
+)
 
 pytestmark = pytest.mark.infrastructure
 REGION = "us-east-1"
@@ -94,14 +99,7 @@ def _chooses(state: dict[str, Any], target: str) -> bool:
 
 def test_every_task_retries_and_every_failure_reaches_the_finding(template: Template) -> None:
     states = _states(template)
-    tasks = [n for n, s in states.items() if s["Type"] == "Task" and n != "ReportFailure"]
-    assert len(tasks) == 13
-    for name in tasks:
-        assert states[name].get("Retry"), name
-        [catch] = states[name]["Catch"]
-        assert catch["ErrorEquals"] == ["States.ALL"] and catch["ResultPath"] == "$.error"
-        assert states[catch["Next"]]["Next"] == "ReportFailure", name
-    assert states["ReportFailure"]["Next"] == "ChallengerFailed"
+    assert_every_task_retries_and_reports(states, 13, "ChallengerFailed")
     for prefix in ("Deployment", "WeightsApplied", "Restored", "Promoted"):
         failed = {c["StringEquals"]: c["Next"] for c in states[f"{prefix}InService?"]["Choices"]}
         assert failed["Failed"] == f"{prefix}EndpointFailed"

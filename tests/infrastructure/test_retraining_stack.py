@@ -17,7 +17,13 @@ import pytest
 from aws_cdk.assertions import Template
 from moto import mock_aws
 
-from tests.infrastructure.templates import FUNCTION_BASE_ACTIONS, _role_actions, answering_function, states_with_tokens
+from tests.infrastructure.templates import (
+    FUNCTION_BASE_ACTIONS,
+    _role_actions,
+    answering_function,
+    assert_every_task_retries_and_reports,
+    states_with_tokens,
+)
 
 pytestmark = pytest.mark.infrastructure
 REGION = "us-east-1"
@@ -58,14 +64,7 @@ def test_gate_runs_before_training_and_training_is_a_sync_sagemaker_task(templat
 
 def test_every_task_has_a_catch_to_a_finding_and_retries(template: Template) -> None:
     states = _states(template)
-    tasks = [n for n, s in states.items() if s["Type"] == "Task" and n != "ReportFailure"]
-    assert len(tasks) == 6
-    for name in tasks:
-        assert states[name].get("Retry"), name
-        [catch] = states[name]["Catch"]
-        assert catch["ErrorEquals"] == ["States.ALL"] and catch["ResultPath"] == "$.error"
-        assert states[catch["Next"]]["Next"] == "ReportFailure"
-    assert states["ReportFailure"]["Next"] == "RetrainingFailed"
+    assert_every_task_retries_and_reports(states, 6, "RetrainingFailed")
     for name in ("PrepareTrainingData", "DataQualityGate", "OfflineGate", "RegisterModelPackage", "TrainLoRA"):
         assert states[name].get("TimeoutSeconds"), name
 
