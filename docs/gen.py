@@ -31,6 +31,8 @@ def _type_name(annotation: Any) -> str:
         return " | ".join(_type_name(a) for a in args)
     if origin is typing.Annotated:
         return _type_name(args[0])
+    if origin is tuple and args and Ellipsis not in args:
+        return "[" + ", ".join(_type_name(a) for a in args) + "]"
     if origin in (list, tuple, set, frozenset):
         return f"list of {_type_name(args[0])}" if args else "list"
     if origin is dict:

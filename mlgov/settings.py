@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -76,7 +77,13 @@ def _derived_type(kind: Any) -> Any:
         return pydantic_model(kind)
     if origin in (typing.Union, types.UnionType):
         return typing.Union[tuple(_derived_type(a) for a in args)]  # noqa: UP007
-    if origin in (list, tuple, dict, frozenset) and args:
+    if origin is tuple and args:
+        # JSON has no tuples: a list of the right items is the tuple (its items stay strictly typed).
+        return typing.Annotated[
+            tuple[tuple(_derived_type(a) for a in args)],  # type: ignore[misc]
+            BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v),
+        ]
+    if origin in (list, dict, frozenset) and args:
         return origin[tuple(_derived_type(a) for a in args)]
     return kind
 

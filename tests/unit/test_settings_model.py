@@ -41,7 +41,7 @@ CONTEXT: dict[str, Any] = {
     "org_scan": {"regions": ["eu-west-1", "ap-northeast-1"], "exclude_account_ids": ["999988887777"]},
     "capacity": {"campaigns": [], "time_zone": "Asia/Tokyo"},
     "retirement": {"hourly_price_usd": {"ml.g5.xlarge": 1.5}, "on_retiring_tag_change": "flag"},
-    "challenger": {"require_human_approval": True, "min_minutes": 60},
+    "challenger": {"require_human_approval": True, "min_minutes": 60, "ramp": [[10, 0.25], [20, 0.5]]},
     "approvals": {
         "approvers": {"challenger": ["arn:aws:iam::111122223333:role/Approver"]},
         "slack_approvers": {"UBOB": ["arn:aws:iam::111122223333:role/Bob"]},
@@ -88,6 +88,8 @@ BAD = [
     ("alert_routing", {"page_severities": ["URGENT"]}, "alert_routing.page_severities"),
     ("challenger", {"min_minutes": 500, "max_minutes": 400}, "challenger"),
     ("challenger", {"srm_alpha": 0.5}, "challenger.srm_alpha"),
+    ("challenger", {"ramp": [[20, 0.5], [10, 0.25]]}, "challenger"),
+    ("challenger", {"ramp": [[10, 0.25, 1]]}, "challenger.ramp"),
     ("challenger", {"metrics": {"clicks": ""}}, "challenger.metrics.clicks"),
     ("approvals", {"approvers": {"retirement": ["bob"]}}, "approvals.approvers"),
     ("approvals", {"approvers": {"deletion": ["arn:aws:iam::111122223333:role/Approver"]}}, "approvals.approvers"),
