@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -216,6 +217,35 @@ def only_senders(queue: sqs.Queue, role_arns: Sequence[str] = ()) -> None:
     )
 
 
+# Lambda refuses a function whose environment variables (names and values) exceed 4 KB in all.
+LAMBDA_ENVIRONMENT_BYTES = 4_096
+TOKEN_BYTES = 128  # what a CloudFormation reference (a name, an ARN) is counted as before it resolves
+_TOKEN = re.compile(r"\$\{Token\[[^\]]+\]\}")
+
+
+def environment_bytes(environment: dict[str, str]) -> dict[str, int]:
+    """Each variable's estimated size at deploy time: its name and value, references counted as TOKEN_BYTES."""
+    return {
+        name: len(name.encode()) + len(_TOKEN.sub("x" * TOKEN_BYTES, value).encode())
+        for name, value in environment.items()
+    }
+
+
+def check_environment_fits(function_path: str, environment: dict[str, str]) -> None:
+    """Refuse at synth what the deploy would refuse: a Lambda environment over 4 KB."""
+    sizes = environment_bytes(environment)
+    total = sum(sizes.values())
+    if total > LAMBDA_ENVIRONMENT_BYTES:
+        largest = ", ".join(f"{name} ({n:,} bytes)" for name, n in sorted(sizes.items(), key=lambda kv: -kv[1])[:3])
+        from mlgov.settings import SettingsError
+
+        raise SettingsError(
+            f"cdk.json context 'mlgov': function {function_path} would receive about {total:,} bytes of environment "
+            f"variables, more than Lambda's {LAMBDA_ENVIRONMENT_BYTES:,}; the largest: {largest}. Shorten the "
+            "settings they carry (long lists of routes, approvers, campaigns or endpoints)"
+        )
+
+
 class GovernedFunction(Construct):
     """A Lambda from the shared asset: arm64, Powertools layer, JSON logs in its own log group
     with retention, active tracing, and a role holding exactly the given statements."""
@@ -236,6 +266,8 @@ class GovernedFunction(Construct):
         role_path: str | None = None,  # the protected path, where only role admins create roles
     ) -> None:
         super().__init__(scope, construct_id)
+        environment = {"POWERTOOLS_METRICS_NAMESPACE": c.METRIC_NAMESPACE, **environment}
+        check_environment_fits(self.node.path, environment)
         self.log_group = logs.LogGroup(
             self, "Logs", retention=RETENTION[log_retention_days], removal_policy=RemovalPolicy.RETAIN
         )
@@ -270,7 +302,7 @@ class GovernedFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             log_group=self.log_group,
-            environment={"POWERTOOLS_METRICS_NAMESPACE": c.METRIC_NAMESPACE, **environment},
+            environment=environment,
         )
 
 

@@ -165,3 +165,19 @@ def test_publish_batches_keep_to_ten_entries_and_256_kib_in_all() -> None:
     # The same finding twice never shares a batch (the two would race for the same mark).
     assert [n for n, _ in _sizes([violation(1), violation(1)])] == [1, 1]
     assert BATCH_ENTRIES == 10
+
+
+def test_a_finding_too_large_for_sns_goes_out_cut_to_fit_and_stays_whole_in_the_store() -> None:
+    # SNS refuses a message over 256 KiB for the whole call: such a finding would fail every run's publishing.
+    huge_evidence = violation(1)
+    huge_evidence.evidence["rows"] = ["x" * 1000] * 400
+    huge_detail = violation(2)
+    huge_detail.detail = "漫画" * 200_000  # 6 bytes a character once JSON-escaped
+    for finding in (huge_evidence, huge_detail, violation(3)):
+        [[(_, message)]] = list(batches([finding]))
+        assert message_bytes(message) <= BATCH_BYTES
+        body = json.loads(message["Message"])
+        assert body["finding_id"] == finding.finding_id and body["kind"] == finding.kind
+    cut = json.loads(next(iter(batches([huge_evidence])))[0][1]["Message"])
+    assert "findings table" in cut["evidence"]["truncated"] and len(huge_evidence.evidence["rows"]) == 400
+    assert json.loads(next(iter(batches([violation(3)])))[0][1]["Message"]) == violation(3).to_dict()

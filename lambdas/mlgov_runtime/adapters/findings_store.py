@@ -22,10 +22,33 @@ BATCH_ENTRIES = 10
 BATCH_BYTES = 262_144
 
 
+# A body over this is cut (evidence first, then detail) so that the message and its attributes always fit.
+MESSAGE_BODY_BYTES = BATCH_BYTES - 4_096
+
+
+def _body(finding: Finding) -> str:
+    """The finding as JSON, within MESSAGE_BODY_BYTES: a message SNS refuses would fail every publish of it,
+    and the next run's, for good. The stored item keeps the whole finding."""
+    body = finding.to_dict()
+    text = json.dumps(body, sort_keys=True, default=str)
+    if len(text.encode("utf-8")) <= MESSAGE_BODY_BYTES:
+        return text
+    where = f"too large for one SNS message; the whole finding is item {finding.finding_id} in the findings table"
+    body["evidence"] = {"truncated": where}
+    text = json.dumps(body, sort_keys=True, default=str)
+    detail = str(body.get("detail", ""))
+    while len(text.encode("utf-8")) > MESSAGE_BODY_BYTES and detail:
+        # JSON escapes make a character cost 1-6 bytes: shrink by the measured ratio until it fits.
+        detail = detail[: int(len(detail) * MESSAGE_BODY_BYTES / len(text.encode("utf-8"))) - 64]
+        body["detail"] = detail + " [cut]"
+        text = json.dumps(body, sort_keys=True, default=str)
+    return text
+
+
 def _message(finding: Finding) -> dict[str, Any]:
     return {
         "Subject": finding.title[:99],
-        "Message": json.dumps(finding.to_dict(), sort_keys=True, default=str),
+        "Message": _body(finding),
         "MessageAttributes": {
             "kind": {"DataType": "String", "StringValue": finding.kind},
             "severity": {"DataType": "String", "StringValue": finding.severity},
