@@ -188,46 +188,49 @@ class FindingsStore:
             return None
         return {k: next(iter(v.values())) for k, v in item.items()}
 
-    def open_findings(self, kinds: Iterable[str]) -> Iterator[dict[str, Any]]:
-        """Every OPEN finding of these kinds (a scan closes the ones it no longer sees)."""
+    def _scan_kinds(
+        self, kinds: Iterable[str], condition: str, values: dict[str, Any], projection: str, names: dict[str, str]
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of these kinds that also meets `condition` (a filtered Scan, page by page)."""
         wanted = sorted(set(kinds))
         if not wanted:
             return
-        values: dict[str, Any] = {":open": {"S": STATUS_OPEN}}
-        values.update({f":k{i}": {"S": kind} for i, kind in enumerate(wanted)})
+        values = {**values, **{f":k{i}": {"S": kind} for i, kind in enumerate(wanted)}}
         pages = self._ddb.get_paginator("scan").paginate(
             TableName=self._table,
-            FilterExpression=f"#status = :open AND kind IN ({', '.join(f':k{i}' for i in range(len(wanted)))})",
-            ProjectionExpression="finding_id, kind, severity, account_id, #region, resource_arn, title",
-            ExpressionAttributeNames={"#status": "status", "#region": "region"},
+            FilterExpression=f"kind IN ({', '.join(f':k{i}' for i in range(len(wanted)))}) AND {condition}",
+            ProjectionExpression=projection,
             ExpressionAttributeValues=values,
+            **({"ExpressionAttributeNames": names} if names else {}),
         )
         for page in pages:
-            for item in page.get("Items", []):
-                yield {k: next(iter(v.values())) for k, v in item.items()}
+            yield from page.get("Items", [])
+
+    def open_findings(self, kinds: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """Every OPEN finding of these kinds (a scan closes the ones it no longer sees)."""
+        for item in self._scan_kinds(
+            kinds,
+            "#status = :open",
+            {":open": {"S": STATUS_OPEN}},
+            "finding_id, kind, severity, account_id, #region, resource_arn, title",
+            {"#status": "status", "#region": "region"},
+        ):
+            yield {k: next(iter(v.values())) for k, v in item.items()}
 
     def unpublished(self, kinds: Iterable[str], detected_before: str) -> Iterator[Finding]:
         """Findings of these kinds stored but never published in their stored version (a run that ran out
         of time, a crash between store and publish), last detected before `detected_before`."""
-        wanted = sorted(set(kinds))
-        if not wanted:
-            return
-        values: dict[str, Any] = {":before": {"S": detected_before}}
-        values.update({f":k{i}": {"S": kind} for i, kind in enumerate(wanted)})
-        pages = self._ddb.get_paginator("scan").paginate(
-            TableName=self._table,
-            FilterExpression=(
-                f"kind IN ({', '.join(f':k{i}' for i in range(len(wanted)))}) AND last_detected_at < :before AND "
-                "(attribute_not_exists(published_fingerprint) OR published_fingerprint <> fingerprint)"
-            ),
-            ProjectionExpression="finding_id, finding",
-            ExpressionAttributeValues=values,
-        )
-        for page in pages:
-            for item in page.get("Items", []):
-                stored = item.get("finding", {}).get("S")
-                if stored:
-                    yield finding_from_stored(json.loads(stored))
+        for item in self._scan_kinds(
+            kinds,
+            "last_detected_at < :before AND "
+            "(attribute_not_exists(published_fingerprint) OR published_fingerprint <> fingerprint)",
+            {":before": {"S": detected_before}},
+            "finding_id, finding",
+            {},
+        ):
+            stored = item.get("finding", {}).get("S")
+            if stored:
+                yield finding_from_stored(json.loads(stored))
 
 
 def finding_from_stored(body: dict[str, Any]) -> Finding:
