@@ -29,6 +29,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from mlgov.settings import SettingsError
 from stacks import constants as c
 
 RETENTION = {
@@ -237,8 +238,6 @@ def check_environment_fits(function_path: str, environment: dict[str, str]) -> N
     total = sum(sizes.values())
     if total > LAMBDA_ENVIRONMENT_BYTES:
         largest = ", ".join(f"{name} ({n:,} bytes)" for name, n in sorted(sizes.items(), key=lambda kv: -kv[1])[:3])
-        from mlgov.settings import SettingsError
-
         raise SettingsError(
             f"cdk.json context 'mlgov': function {function_path} would receive about {total:,} bytes of environment "
             f"variables, more than Lambda's {LAMBDA_ENVIRONMENT_BYTES:,}; the largest: {largest}. Shorten the "
