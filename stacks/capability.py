@@ -126,11 +126,9 @@ class CapabilityConstruct(Construct):
         """On a count the product's functions publish (EMF, dimension `service`), summed over the period."""
         return self.alarm(alarm_id, description, count_metric(metric_name, service))
 
-    def other_account_statements(
-        self, organization_read: Sequence[str], *, only_organization_roles: bool = False
-    ) -> list[iam.PolicyStatement]:
+    def other_account_statements(self, organization_read: Sequence[str]) -> list[iam.PolicyStatement]:
         """What judging endpoints of other accounts takes: resolving an account's OUs for OU-bound experiment
-        exemptions, and assuming the member audit role (with only_organization_roles, only roles in this
+        exemptions, and assuming the member audit role (with organization_id set, only roles in this
         organization's accounts: an event naming any other account gets nothing)."""
         statements = []
         if self.settings.experiment_exemptions.organizational_unit_ids:
@@ -139,7 +137,7 @@ class CapabilityConstruct(Construct):
                 iam.PolicyStatement(sid="ResolveAccountOus", actions=list(organization_read), resources=["*"])
             )
         if self.settings.member_audit_role_name:
-            organization_id = self.settings.organization_id if only_organization_roles else None
+            organization_id = self.settings.organization_id
             statements.append(
                 iam.PolicyStatement(
                     sid="AssumeMemberAuditRole",

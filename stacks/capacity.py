@@ -55,6 +55,9 @@ class Capacity(CapabilityConstruct):
             environment=environment,
             statements=self._statements(),
             timeout=Duration.minutes(5),
+            # Named: the member role in other accounts trusts it (stacks/member_role_stack.py).
+            role_name=f"{c.CAPACITY_ROLE_PREFIX}-{Stack.of(self).region}",
+            role_path=self.settings.guardrails.protected_role_path,
         )
         self.channel.grant_publish(self.check)
         self.dlq = encrypted_queue(self, "CapacityDeadLetterQueue", self.channel.key)

@@ -29,3 +29,4 @@ MEMBER_FORWARDING_STACK_NAME = "MlGovMemberEventForwarding"
 # trust policy in another account cannot refer to a generated one.
 ORG_SCAN_WORKER_ROLE_PREFIX = "mlgov-org-scan-worker"
 AUDIT_ROLE_PREFIX = "mlgov-endpoint-audit"
+CAPACITY_ROLE_PREFIX = "mlgov-capacity-check"

@@ -130,7 +130,7 @@ class LineageAudit(CapabilityConstruct):
                 resources=[self.serving_index.table_arn],
             ),
             *pin_reads,
-            *self.other_account_statements(permissions.ORGANIZATION_READ, only_organization_roles=True),
+            *self.other_account_statements(permissions.ORGANIZATION_READ),
         ]
 
     def _environment(self) -> dict[str, str]:

@@ -1,10 +1,10 @@
-"""The read-only role in every member account that the org-wide scan (and the audit, for events from
-member accounts) assume, and the service-managed StackSet that puts it in every account of the target
+"""The read-only role in every member account that the org-wide scan (and the audit and the capacity check,
+for events from member accounts) assume, and the service-managed StackSet that puts it in every account of the target
 OUs, new accounts included.
 
 Exactly the actions the registered per-endpoint checks declare (mlgov_runtime.registry.member_actions);
-trusted only by the scan worker's and the audit's roles of the governance account (exact ARNs on the
-protected path), inside the organization.
+trusted only by the scan worker's, the audit's and the capacity check's roles of the governance account (exact
+ARNs on the protected path), inside the organization.
 """
 
 from __future__ import annotations
@@ -67,11 +67,11 @@ def member_read_statements(actions: Iterable[str], account: str, partition: str)
 
 
 def trusted_role_arns(governance_account: str, governance_region: str, partition: str, path: str) -> list[str]:
-    """Exactly the scan worker's and the audit's roles: on the protected path (only role admins create
-    roles there), so no one else in the governance account can make a role that matches."""
+    """Exactly the scan worker's, the audit's and the capacity check's roles: on the protected path (only role
+    admins create roles there), so no one else in the governance account can make a role that matches."""
     return [
-        f"arn:{partition}:iam::{governance_account}:role{path}{c.ORG_SCAN_WORKER_ROLE_PREFIX}-{governance_region}",
-        f"arn:{partition}:iam::{governance_account}:role{path}{c.AUDIT_ROLE_PREFIX}-{governance_region}",
+        f"arn:{partition}:iam::{governance_account}:role{path}{prefix}-{governance_region}"
+        for prefix in (c.ORG_SCAN_WORKER_ROLE_PREFIX, c.AUDIT_ROLE_PREFIX, c.CAPACITY_ROLE_PREFIX)
     ]
 
 

@@ -147,6 +147,10 @@ class OrgScan(CapabilityConstruct):
                 sid="AssumeMemberRole",
                 actions=list(p.ASSUME_MEMBER),
                 resources=[f"arn:{stack.partition}:iam::*:role/{self.role_name}"],
+                # The plan lists only this organization's accounts; the key keeps it so whatever the input says.
+                conditions={"StringEquals": {"aws:ResourceOrgID": org}}
+                if (org := self.settings.organization_id)
+                else None,
             ),
             iam.PolicyStatement(
                 sid="WriteResults",

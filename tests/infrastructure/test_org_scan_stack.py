@@ -109,17 +109,20 @@ def test_each_function_holds_exactly_its_declared_actions(template: Template) ->
     assert _role_actions(template, "OrgScanCoordinator") == FUNCTION_BASE_ACTIONS | p.PLAN | p.AGGREGATE
 
 
-def test_the_worker_role_has_the_name_the_member_role_trusts(template: Template) -> None:
-    roles = {
-        k: r
-        for k, r in template.find_resources("AWS::IAM::Role").items()
-        if k.startswith(("OrgScanWorker", "LineageAuditRole"))
-    }
-    names = sorted(json.dumps(r["Properties"]["RoleName"]) for r in roles.values())
-    assert len(names) == 2
-    assert "mlgov-endpoint-audit-" in names[0] and "mlgov-org-scan-worker-" in names[1]
+def test_every_role_the_member_role_trusts_exists_with_that_name_on_the_protected_path(template: Template) -> None:
+    from stacks.member_role_stack import trusted_role_arns
+
+    trusted = trusted_role_arns("123456789012", "us-east-1", "aws", "/mlgov-protected/")
+    roles = {}
+    for role in template.find_resources("AWS::IAM::Role").values():
+        name = role["Properties"].get("RoleName")
+        if isinstance(name, dict):  # "<prefix>-${AWS::Region}"
+            name = "".join(p if isinstance(p, str) else "us-east-1" for p in name["Fn::Join"][1])
+        if name:
+            roles[f"arn:aws:iam::123456789012:role{role['Properties'].get('Path', '/')}{name}"] = role
     # On the protected path: the member role trusts these exact ARNs, and only role admins create roles there.
-    assert {r["Properties"].get("Path") for r in roles.values()} == {"/mlgov-protected/"}
+    assert set(trusted) <= set(roles), sorted(set(trusted) - set(roles))
+    assert len(trusted) == 3
 
 
 def test_the_report_bucket_is_encrypted_logged_and_expires_old_runs(template: Template) -> None:
@@ -197,6 +200,9 @@ def _may_assume(trust: dict[str, Any], principal_arn: str, org_id: str) -> bool:
     [
         (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-protected/mlgov-org-scan-worker-us-east-1", ORG, True),
         (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-protected/mlgov-endpoint-audit-us-east-1", ORG, True),
+        # The capacity check judges forwarded member-account events with the same role.
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-protected/mlgov-capacity-check-us-east-1", ORG, True),
+        (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-capacity-check-us-east-1", ORG, False),
         (f"arn:aws:iam::{GOVERNANCE}:role/DataScientist", ORG, False),  # another role of the governance account
         (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-protected/mlgov-org-scan-worker-us-east-1", "o-otherorgxyz", False),
         ("arn:aws:iam::999999999999:role/mlgov-protected/mlgov-org-scan-worker-us-east-1", ORG, False),
@@ -208,7 +214,7 @@ def _may_assume(trust: dict[str, Any], principal_arn: str, org_id: str) -> bool:
         (f"arn:aws:iam::{GOVERNANCE}:role/mlgov-protected/mlgov-org-scan-worker-us-east-1/x", ORG, False),
     ],
 )
-def test_only_the_scan_and_audit_roles_of_the_governance_account_may_assume_the_member_role(
+def test_only_the_scan_audit_and_capacity_roles_of_the_governance_account_may_assume_the_member_role(
     app: Any, principal: str, org: str, allowed: bool
 ) -> None:
     # Evaluated by principalmapper's local policy simulation, not by reading the JSON shape.
@@ -536,3 +542,20 @@ def test_both_scan_functions_receive_the_settings_as_one_variable_the_checks_rea
     assert options["experiment_exemptions"]["organizational_unit_ids"] == ["ou-ab12-cdef3456"]
     assert options["thresholds"] == {"min_endpoint_capacity": 1, "snapshot_max_age_days": 60}
     assert got.endpoint_concurrency == 16
+
+
+def test_every_role_that_assumes_the_member_audit_role_is_kept_to_the_organization() -> None:
+    # An event naming an account outside the organization must not get the audit or capacity check a session
+    # there (a role of that name in an attacker's account would otherwise answer with made-up endpoints).
+    from app import build_app
+    from stacks.constants import AUDIT_STACK_NAME
+
+    app = build_app(context={"mlgov": {"organization_id": ORG, "member_audit_role_name": "MlGovMemberAudit"}})
+    template = Template.from_stack(cast(Stack, app.node.find_child(AUDIT_STACK_NAME)))
+    assuming = {}
+    for logical_id, policy in template.find_resources("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "sts:AssumeRole" in statement["Action"] and "role/MlGovMemberAudit" in json.dumps(statement):
+                assuming[logical_id] = statement.get("Condition")
+    assert any(k.startswith("Capacity") for k in assuming) and any(k.startswith("LineageAudit") for k in assuming)
+    assert all(c == {"StringEquals": {"aws:ResourceOrgID": ORG}} for c in assuming.values()), assuming
