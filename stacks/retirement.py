@@ -134,7 +134,6 @@ class Retirement(CapabilityConstruct):
         environment = {
             **self.environment,
             env.IDEMPOTENCY_TABLE_NAME: self.idempotency_table.table_name,
-            env.IDEMPOTENCY_TTL_SECONDS: str(self.settings.idempotency_ttl_seconds),
             e.COST_ANOMALY_MONITOR_ARN: self.monitor_arn,
             "POWERTOOLS_SERVICE_NAME": SERVICE,
         }

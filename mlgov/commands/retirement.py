@@ -29,12 +29,10 @@ APPROVAL_URL_ENV = "MLGOV_APPROVAL_URL"
 
 
 def _context(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
-    from mlgov_runtime.retirement.settings import policy_from_env
+    from mlgov_runtime.retirement.settings import environment, policy_from_env
 
     settings = common.load_settings(args)
-    policy = policy_from_env(
-        settings.retirement.environment(settings.thresholds, settings.watched_model_package_groups)
-    )
+    policy = policy_from_env(environment(settings))
     aws = common.aws_context(args)
     try:
         region = aws.region

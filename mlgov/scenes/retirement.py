@@ -97,6 +97,7 @@ def _play(template: dict[str, Any]) -> None:
     from mlgov.sinks import start_sink
     from mlgov_runtime.adapters import aws
     from mlgov_runtime.core import env
+    from mlgov_runtime.retirement import settings as retirement_settings
 
     config: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     with mock_aws(config=config):
@@ -126,7 +127,7 @@ def _play(template: dict[str, Any]) -> None:
         secret = c["secretsmanager"].create_secret(Name="slack-signing", SecretString=SIGNING_SECRET)["ARN"]
         slack = start_sink("slack")  # Slack's response_url: where the buttons are replaced by the outcome
         function_env = {
-            **settings.retirement.environment(settings.thresholds, settings.watched_model_package_groups),
+            **retirement_settings.environment(settings),
             "APPROVALS_TABLE_NAME": approvals_table,
             "RETIREMENT_STATE_MACHINE_NAME": machine_name,
             "APPROVALS_MAC_KEY_ID": mac_key,

@@ -37,6 +37,7 @@ from mlgov.sandbox import emf_values
 from mlgov.settings import parse_settings
 from mlgov.sinks import Sink, start_sink
 from mlgov_runtime.retirement import permissions as p
+from mlgov_runtime.retirement import settings as retirement_settings
 from tests.infrastructure.templates import FUNCTION_BASE_ACTIONS, _one, _role_actions
 from tests.settings_files import NO_SETTINGS
 
@@ -314,7 +315,7 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
         )
         name = _machine_name(template)
         environment = {
-            **settings.retirement.environment(settings.thresholds, settings.watched_model_package_groups),
+            **retirement_settings.environment(settings),
             "FINDINGS_TABLE_NAME": resources["FINDINGS_TABLE_NAME"],
             "FINDINGS_TOPIC_ARN": resources["FINDINGS_TOPIC_ARN"],
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",

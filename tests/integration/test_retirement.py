@@ -35,6 +35,7 @@ from mlgov.sandbox import FakeContext, load_event
 from mlgov.settings import parse_settings
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
 from mlgov_runtime.adapters.cost_anomaly import AnomaliesUnavailable, service_anomalies
+from mlgov_runtime.retirement import settings as retirement_settings
 from mlgov_runtime.retirement.endpoint_retirement import EndpointMetrics
 from tests.integration.conftest import runtime_env
 from tests.settings_files import NO_SETTINGS
@@ -69,7 +70,7 @@ class RetirementWorld:
 
 def retirement_environment() -> dict[str, str]:
     settings = parse_settings({})
-    return settings.retirement.environment(settings.thresholds, settings.watched_model_package_groups)
+    return retirement_settings.environment(settings)
 
 
 @contextlib.contextmanager

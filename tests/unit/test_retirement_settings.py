@@ -11,6 +11,7 @@ import pytest
 from mlgov.settings import SettingsError, parse_settings
 from mlgov_runtime.core.env import SettingsError as EnvError
 from mlgov_runtime.core.model import variable
+from mlgov_runtime.retirement import settings as retirement_settings
 from mlgov_runtime.retirement.logic import ErrorMetric
 from mlgov_runtime.retirement.settings import Received, load_step_settings, policy_from_env
 
@@ -24,7 +25,7 @@ CHANNEL = {
 
 def environment(raw: dict[str, Any]) -> dict[str, str]:
     settings = parse_settings(raw)
-    return settings.retirement.environment(settings.thresholds, settings.watched_model_package_groups)
+    return retirement_settings.environment(settings)
 
 
 def test_cdk_json_values_reach_the_functions() -> None:
@@ -94,7 +95,7 @@ def test_the_functions_receive_one_variable_holding_exactly_their_settings() -> 
     env = environment({"thresholds": {"ctr_test_alpha": 0.02}})
     assert list(env) == [SETTINGS_JSON] == ["MLGOV_RETIREMENT_SETTINGS"]
     sent = json.loads(env[SETTINGS_JSON])
-    assert set(sent) == {"retirement", "thresholds", "watched_model_package_groups"}
+    assert set(sent) == {"retirement", "thresholds", "watched_model_package_groups", "idempotency_ttl_seconds"}
     assert set(sent["thresholds"]) == {
         "stale_invocation_window_hours",
         "deletion_safety_window_hours",
@@ -111,3 +112,15 @@ def test_a_window_the_function_would_refuse_is_refused_at_synth() -> None:
 def test_a_function_without_its_settings_refuses_to_start() -> None:
     with pytest.raises(EnvError, match="MLGOV_RETIREMENT_SETTINGS: missing"):
         load_step_settings(CHANNEL)
+
+
+def test_the_event_functions_take_the_idempotency_window_from_their_one_variable() -> None:
+    from mlgov_runtime.retirement.settings import load_event_settings
+
+    env = environment({"idempotency_ttl_seconds": 7200})
+    got = load_event_settings({**env, **CHANNEL, "IDEMPOTENCY_TABLE_NAME": "idem"})
+    assert got.idempotency_ttl_seconds == 7200
+    sent = json.loads(env[SETTINGS_JSON])
+    sent["idempotency_ttl_seconds"] = 30  # below the 60-second floor: a hand edit
+    with pytest.raises(EnvError, match=f"{SETTINGS_JSON}.*idempotency_ttl_seconds"):
+        load_event_settings({SETTINGS_JSON: json.dumps(sent), **CHANNEL, "IDEMPOTENCY_TABLE_NAME": "idem"})

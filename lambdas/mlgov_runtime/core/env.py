@@ -19,7 +19,6 @@ FINDINGS_TABLE_NAME = "FINDINGS_TABLE_NAME"
 FINDINGS_TOPIC_ARN = "FINDINGS_TOPIC_ARN"
 # Idempotency (event-driven entry points).
 IDEMPOTENCY_TABLE_NAME = "IDEMPOTENCY_TABLE_NAME"
-IDEMPOTENCY_TTL_SECONDS = "IDEMPOTENCY_TTL_SECONDS"
 # Observability (every function; read by Powertools itself too).
 METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 
@@ -100,13 +99,6 @@ class FindingsChannelEnv(ObservabilityEnv):
 class IdempotencyEnv:
     idempotency_table: str
     idempotency_ttl_seconds: int = 3600
-
-    @staticmethod
-    def read(env: Env) -> dict[str, Any]:
-        ttl = env.get(IDEMPOTENCY_TTL_SECONDS, "3600")
-        if not ttl.isdigit() or not 60 <= int(ttl) <= 604_800:
-            raise SettingsError(f"environment variable {IDEMPOTENCY_TTL_SECONDS}: {ttl!r} is not 60..604800 seconds")
-        return IdempotencyEnv.with_ttl(env, int(ttl))
 
     @staticmethod
     def with_ttl(env: Env, ttl_seconds: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from mlgov_runtime.core.cron import schedule
 from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, optional
 from mlgov_runtime.core.model import all_match, received, received_environment, setting, settings_model
+from mlgov_runtime.core.shared_settings import shared
 from mlgov_runtime.retirement import prices
 from mlgov_runtime.retirement.logic import ErrorMetric, RetirementPolicy
 
@@ -88,18 +89,8 @@ class Retirement:
     # After a cut-over, the old endpoint must be quiet this many hours later (`mlgov retire audit --went-quiet`).
     quiet_after_cutover_hours: float = setting(default=24, ge=0, le=336)
 
-    def environment(self, thresholds: Any, watched_groups: list[str]) -> dict[str, str]:
-        """The retirement functions' environment (what `Received` reads back), for the construct and the CLI."""
-        sent = {"retirement": self, "thresholds": thresholds, "watched_model_package_groups": watched_groups}
-        return received_environment(_Sent(sent), Received)
-
 
 Section = Retirement
-
-
-class _Sent:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
 
 
 @settings_model
@@ -109,6 +100,13 @@ class Received:
     retirement: Retirement = setting(factory=Retirement)
     thresholds: Thresholds = setting(factory=Thresholds)
     watched_model_package_groups: list[str] = setting(factory=list)
+    idempotency_ttl_seconds: int = shared("idempotency_ttl_seconds")
+
+
+def environment(settings: Any) -> dict[str, str]:
+    """The retirement functions' settings variable (what `Received` reads back) from the app's settings, for the
+    CLI and the scenes (the construct sends the same)."""
+    return received_environment(settings, Received)
 
 
 def policy_from(got: Received) -> RetirementPolicy:
@@ -147,8 +145,7 @@ class RetirementEventSettings(RetirementSettings, IdempotencyEnv):
     """The scheduled audit and the tag-change handler: event-driven, so idempotent."""
 
 
-def _common(env: Env) -> dict[str, Any]:
-    got = received(env, Received)
+def _common(env: Env, got: Received) -> dict[str, Any]:
     r = got.retirement
     return {
         **FindingsChannelEnv.read(env),
@@ -179,7 +176,7 @@ def load_step_settings(env: Env) -> RetirementStepSettings:
     from mlgov_runtime.approvals import settings as a
 
     return RetirementStepSettings(
-        **_common(env),
+        **_common(env, received(env, Received)),
         approvals_table=optional(env, APPROVALS_TABLE_NAME, r"[a-zA-Z0-9_.-]{3,255}", "a DynamoDB table name"),
         state_machine_name=optional(env, STATE_MACHINE_NAME, r"[\w-]{1,80}", "a state machine name"),
         approvals_mac_key_id=optional(env, a.MAC_KEY_ID, a.KEY_ID, "a KMS key ARN or id"),
@@ -188,7 +185,8 @@ def load_step_settings(env: Env) -> RetirementStepSettings:
 
 
 def load_event_settings(env: Env) -> RetirementEventSettings:
-    return RetirementEventSettings(**_common(env), **IdempotencyEnv.read(env))
+    got = received(env, Received)
+    return RetirementEventSettings(**_common(env, got), **IdempotencyEnv.with_ttl(env, got.idempotency_ttl_seconds))
 
 
 step_settings = Lazy(load_step_settings)
