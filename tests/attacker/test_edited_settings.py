@@ -5,9 +5,8 @@ pipeline role loads cleanly and the provenance check then believes any role's re
 
 from __future__ import annotations
 
-from mlgov.settings import Challenger, Thresholds
+from mlgov.settings import Challenger, Thresholds, parse_settings
 from mlgov.settings import SettingsError as SynthSettingsError
-from mlgov.settings import parse_settings
 from mlgov_runtime.challenger.settings import Received, environment
 from mlgov_runtime.core.model import received
 

@@ -17,9 +17,7 @@ from mlgov.settings import parse_settings
 
 GOV, PROD = "999988887777", "210987654321"
 WORKLOAD_OU = "ou-ab12-prodwork"
-SETTINGS = parse_settings(
-    {"guardrails": {"target_ou_ids": [WORKLOAD_OU], "governance_target_ids": [GOV]}}
-)
+SETTINGS = parse_settings({"guardrails": {"target_ou_ids": [WORKLOAD_OU], "governance_target_ids": [GOV]}})
 POLICIES = {p.name: p.document for p in guardrail_policies(SETTINGS)}
 
 

@@ -29,7 +29,8 @@ def resources() -> dict[str, Any]:
             }
         }
     )
-    template = Template.from_stack(app.node.find_child(AUDIT_STACK_NAME)).to_json()
+    stack: Any = app.node.find_child(AUDIT_STACK_NAME)
+    template = Template.from_stack(stack).to_json()
     return dict(template["Resources"]) | {"__parameters__": template.get("Parameters", {})}
 
 
@@ -89,7 +90,7 @@ def test_a_stack_parameter_names_the_layer_every_function_imports(resources: dic
 
 @pytest.mark.xfail(strict=True, reason="hole 6: the retraining's inputs and outputs take anyone's writes")
 @pytest.mark.parametrize("prefix", ["training-output", "evaluations", "catalog-snapshots"])
-def test_the_snapshot_bucket_keeps_the_pipelines_prefixes_to_the_pipeline(resources: dict[str, Any], prefix: str) -> None:
+def test_the_snapshot_bucket_keeps_pipeline_prefixes_to_the_pipeline(resources: dict[str, Any], prefix: str) -> None:
     [policy] = [
         v["Properties"]["PolicyDocument"]["Statement"]
         for k, v in _of_type(resources, "AWS::S3::BucketPolicy").items()
