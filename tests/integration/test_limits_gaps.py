@@ -36,7 +36,9 @@ __all__ = ["world"]
 REGION = "us-east-1"
 
 
-@pytest.mark.xfail(strict=True, reason="gap 3: retire-{name[:50]}-{15}-{8} is 82 chars for a 63-char name; SFN allows 80")
+@pytest.mark.xfail(
+    strict=True, reason="gap 3: retire-{name[:50]}-{15}-{8} is 82 chars for a 63-char name; SFN allows 80"
+)
 def test_a_retirement_request_for_the_longest_endpoint_name_starts_its_execution(
     world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -61,7 +63,8 @@ class LaggingSearch(dict[str, Any]):
 
     def __init__(self, lag: int) -> None:
         super().__init__()
-        self.lag, self.unseen = lag, {}
+        self.lag = lag
+        self.unseen: dict[str, int] = {}
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
@@ -86,7 +89,12 @@ def lagging_jira(lag: int = 1) -> Iterator[Any]:
 
 def _jira(url: str) -> JiraProject:
     return JiraProject(
-        url, "bot@example.com", "t", "MLGOV", HttpClient(timeout=2.0, attempts=1), resolve_transition_id="31",
+        url,
+        "bot@example.com",
+        "t",
+        "MLGOV",
+        HttpClient(timeout=2.0, attempts=1),
+        resolve_transition_id="31",
         stored_status=lambda _: "RESOLVED",
     )
 
@@ -142,8 +150,14 @@ def test_a_finding_sns_can_carry_whole_can_also_be_stored() -> None:
             BillingMode="PAY_PER_REQUEST",
         )
         finding = Finding(
-            "ORG_SCAN_SUMMARY", "INFO", "123456789012", REGION, "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e",
-            "Weekly org scan", "x" * 210_000, "scheduled",
+            "ORG_SCAN_SUMMARY",
+            "INFO",
+            "123456789012",
+            REGION,
+            "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e",
+            "Weekly org scan",
+            "x" * 210_000,
+            "scheduled",
         )
         # SNS takes it whole (no cut needed) ...
         assert len(_body(finding).encode()) <= MESSAGE_BODY_BYTES and "[cut]" not in _body(finding)

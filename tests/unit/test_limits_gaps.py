@@ -25,9 +25,7 @@ def _metadata_value_ok(value: str) -> bool:
     (Python's re has no \\p{..}: the classes are spelled out with unicodedata)."""
     shape = _sagemaker_shape("CustomerMetadataValue")
     allowed = set("_.:/=+-@")
-    chars_ok = all(
-        c in allowed or unicodedata.category(c)[0] in ("L", "Z", "N") for c in value
-    )
+    chars_ok = all(c in allowed or unicodedata.category(c)[0] in ("L", "Z", "N") for c in value)
     return shape.metadata["min"] <= len(value) <= shape.metadata["max"] and chars_ok
 
 
@@ -63,7 +61,7 @@ META = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="gap 1: evaluation_metrics is JSON; SageMaker allows no { \" , in 256 chars")
+@pytest.mark.xfail(strict=True, reason='gap 1: evaluation_metrics is JSON; SageMaker allows no { " , in 256 chars')
 def test_registration_metadata_is_what_createmodelpackage_accepts() -> None:
     # Given the metadata the Register step (and `mlgov register`) sends as CustomerMetadataProperties
     metadata = RegistrationMetadata.from_mapping(dict(META)).customer_metadata()
@@ -95,7 +93,8 @@ def test_the_image_pin_reader_uses_the_retry_policy_and_the_emulator_url() -> No
         source="scheduled",
         now=datetime.now(UTC),
     )
-    ecr = _pins(ctx)._ecr_for_region("eu-west-1")
+    pins: Any = _pins(ctx)
+    ecr = pins._ecr_for_region("eu-west-1")
     # Every other client: adaptive retries (throttling under a wide scan) and the --endpoint-url emulator.
     assert ecr.meta.config.retries["mode"] == "adaptive"
     assert ecr.meta.endpoint_url == "http://127.0.0.1:5999"
