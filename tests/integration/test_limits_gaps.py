@@ -125,17 +125,6 @@ def test_a_finding_resolved_right_after_it_was_filed_closes_its_issue() -> None:
         assert issue["status"] == "Done", outcome
 
 
-def test_the_jira_sink_alone_is_strongly_consistent() -> None:
-    # The same two sends against the sink as it stands: they pass, which is why the suite never saw gap 2.
-    from mlgov.commands.notifier import sample_finding
-
-    with start_sink("jira") as sink:
-        finding = sample_finding()
-        jira = _jira(sink.url)
-        jira.send(finding)
-        assert jira.send({**finding, "status": "RESOLVED", "severity": "INFO"}).startswith("commented and transitioned")
-
-
 @pytest.mark.xfail(strict=True, reason="gap 5: detail is stored twice in one item; DynamoDB refuses items over 400 KB")
 def test_a_finding_sns_can_carry_whole_can_also_be_stored() -> None:
     from mlgov_runtime.adapters.findings_store import MESSAGE_BODY_BYTES, FindingsStore, _body
@@ -193,5 +182,7 @@ def test_a_button_press_is_answered_within_slacks_three_seconds(
     answer = handler.slack(slack_event(body, SECRET), CONTEXT)
     assert json.loads(answer["body"])["status"] == "denied"
     # Slack shows the presser an error unless the HTTP answer comes within 3 s; the response_url call alone,
-    # made before answering, may wait longer than that (on top of the KMS, DynamoDB and Step Functions calls).
+    # made before answering, may wait longer than that, on top of six AWS calls made first (measured: GetSecretValue
+    # on a cold start, GetItem, VerifyMac, GenerateMac, UpdateItem, SendTaskSuccess; each with 20 s read timeouts
+    # and up to 8 attempts, SendTaskSuccess with up to 3 s of its own back-off).
     assert waited and max(waited) < 3.0, waited

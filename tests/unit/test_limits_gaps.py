@@ -70,11 +70,11 @@ def test_registration_metadata_is_what_createmodelpackage_accepts() -> None:
     assert refused == {}
 
 
-def test_registration_refuses_nothing_sagemaker_would_take_and_says_the_wrong_limit() -> None:
-    # The product's own limit is four times SageMaker's: a 300-character value passes it and fails in AWS.
+@pytest.mark.xfail(strict=True, reason="gap 1: the product's own limit is 1,024; SageMaker's is 256")
+def test_registration_checks_values_against_sagemakers_limit() -> None:
     from mlgov_runtime.retraining.registration import CUSTOMER_METADATA_VALUE_MAX
 
-    assert CUSTOMER_METADATA_VALUE_MAX == 1024 != _sagemaker_shape("CustomerMetadataValue").metadata["max"]
+    assert _sagemaker_shape("CustomerMetadataValue").metadata["max"] == CUSTOMER_METADATA_VALUE_MAX
 
 
 @pytest.mark.xfail(strict=True, reason="gap 4: the pin reader's ECR client ignores the retry policy and --endpoint-url")
