@@ -40,6 +40,7 @@ for path in (ROOT, ROOT / "lambdas"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from bench import frontload as fl  # noqa: E402
 from mlgov_runtime.challenger import sequential as sq  # noqa: E402
 from mlgov_runtime.challenger.inputs import DecisionConfig  # noqa: E402
 
@@ -227,22 +228,55 @@ def _at(arr: np.ndarray, minutes: np.ndarray) -> np.ndarray:
     return np.where(minutes > 0, out, 0)
 
 
+def look_stats(data: dict[str, np.ndarray], looks: np.ndarray, cfg: DecisionConfig = CFG) -> dict[str, np.ndarray]:
+    """The CTR test's (S, V, DF) at ratio 1 and the minimum-sample mask at each look, (runs, looks) each."""
+    ok = ~data["missing"]
+    s, v, n, df = _ctr_stat(data["x_c"], data["n_c"], data["x_p"], data["n_p"], ok, 1.0)
+    cum = {k: np.cumsum(np.where(ok, data[k], 0), axis=1) for k in ("x_c", "x_p", "n_c", "n_p")}
+    d1 = _at(np.where(np.isfinite(df), df, -1), looks)
+    out = {"S": _at(s, looks), "V": _at(v, looks), "DF": np.where(d1 >= 0, d1, np.inf)}
+    out |= {k: _at(cum[k], looks) for k in ("n_c", "n_p", "x_c", "x_p")}
+    enough = np.minimum(out["n_c"], out["n_p"]) >= cfg.min_impressions_per_variant
+    enough &= out["x_c"] + out["x_p"] >= cfg.min_clicks_total
+    out["enough"] = enough & (_at(n, looks) >= cfg.min_aligned_minutes)
+    return out
+
+
+# Early shares of the CTR alpha the front-loaded variant tries (0: the gate as it runs).
+FRONTLOAD_SPLITS = (0.5, 0.8, 0.95)
+EARLY_END = 30  # the early part is spent at the looks up to this wall minute
+
+
+def frontloaded_reject(
+    st: dict[str, np.ndarray], wall: np.ndarray, looks: np.ndarray, early_share: float, cfg: DecisionConfig = CFG
+) -> np.ndarray:
+    """First look index of REJECT (-1 never) by the front-loaded CTR test: early_share of the CTR alpha spent by a
+    group-sequential boundary at the looks up to EARLY_END (bench/frontload.py), the rest by the gate's mixture
+    over the whole window; the union keeps the level."""
+    alpha = cfg.ctr_reject_alpha
+    late = alpha * (1 - early_share)
+    reject = st["enough"] & _crosses(-st["S"], st["V"], st["DF"], sq.rho_squared(late, cfg.ctr_target_variance), late)
+    cols = np.nonzero((wall <= EARLY_END) & (looks.min(axis=0) >= cfg.min_aligned_minutes))[0]
+    if early_share > 0 and cols.size:
+        sub = {k: st[k][:, cols] for k in ("S", "V", "DF", "enough")}
+        early = fl.early_reject(
+            -sub["S"], sub["V"], sub["DF"], sub["enough"], looks[:, cols], alpha * early_share, sq.MIN_DF
+        )
+        reject = reject.copy()
+        reject[:, cols] |= early
+    return _first(reject)
+
+
 def run_gate(
     data: dict[str, np.ndarray], looks: np.ndarray, cfg: DecisionConfig = CFG, promote: bool = False
 ) -> dict[str, np.ndarray]:
     """First look index of REJECT and PROMOTE per run (-1: never), the CTR test plus minimum sample and windows."""
     ok = ~data["missing"]
     x_c, n_c, x_p, n_p = data["x_c"], data["n_c"], data["x_p"], data["n_p"]
-    s, v, n, df = _ctr_stat(x_c, n_c, x_p, n_p, ok, 1.0)
-    cum = {k: np.cumsum(np.where(ok, data[k], 0), axis=1) for k in ("x_c", "x_p", "n_c", "n_p")}
-    S, V, n_read = _at(s, looks), _at(v, looks), _at(n, looks)
-    d1 = _at(np.where(np.isfinite(df), df, -1), looks)
-    DF = np.where(d1 >= 0, d1, np.inf)
-    nc_, np_, xc_, xp_ = (_at(cum[k], looks) for k in ("n_c", "n_p", "x_c", "x_p"))
-    enough = (np.minimum(nc_, np_) >= cfg.min_impressions_per_variant) & (xc_ + xp_ >= cfg.min_clicks_total)
-    enough &= n_read >= cfg.min_aligned_minutes
+    st = look_stats(data, looks, cfg)
+    nc_, xc_, enough = st["n_c"], st["x_c"], st["enough"]
     rho2 = sq.rho_squared(cfg.ctr_reject_alpha, cfg.ctr_target_variance)
-    reject = enough & _crosses(-S, V, DF, rho2, cfg.ctr_reject_alpha)
+    reject = enough & _crosses(-st["S"], st["V"], st["DF"], rho2, cfg.ctr_reject_alpha)
     out = {"reject": _first(reject)}
     if promote:
         s2, v2, _, df2 = _ctr_stat(x_c, n_c, x_p, n_p, ok, cfg.non_inferiority_margin)
@@ -342,6 +376,31 @@ def two_look_frontier(
     return frontier
 
 
+def frontload_power(runs: int, seed: int) -> list[dict[str, Any]]:
+    """Power of the gate (early share 0) and the front-loaded splits: a 15 % drop by minutes 15 and 30 (next to the
+    NP bound) and a 5 % drop by the end of the 6-hour window (what the late part loses), 3,500/min, 10 % traffic."""
+    rows = []
+    cells = (
+        ("15% drop, CTR 8%", Traffic(minutes=30), 0.85, (15, 30)),
+        ("15% drop, CTR 4%", Traffic(ctr=0.04, minutes=30), 0.85, (15, 30)),
+        ("5% drop, CTR 8%", Traffic(), 0.95, (120, HORIZON)),
+        ("5% drop, CTR 4%", Traffic(ctr=0.04), 0.95, (120, HORIZON)),
+    )
+    for k, (name, t, ratio, minutes) in enumerate(cells):
+        rng = np.random.default_rng(seed + 600 + k)
+        wall, looks = look_schedule(runs, rng, horizon=t.minutes)
+        st = look_stats(simulate(t, ratio, runs, rng), looks)
+        for share in (0.0, *FRONTLOAD_SPLITS):
+            first = frontloaded_reject(st, wall, looks, share)
+            row: dict[str, Any] = {"cell": name, "share": share, "runs": runs}
+            for m in minutes:
+                hit = (first >= 0) & (first < int(np.searchsorted(wall, m, side="right")))
+                bound = np_bound(t, 1 - ratio, m, CFG.ctr_reject_alpha)
+                row[m] = (hit.mean(), _rate(hit, runs), bound)
+            rows.append(row)
+    return rows
+
+
 def _runs() -> int:
     return int(os.environ.get("MLGOV_GATE_BENCH_RUNS", DEFAULT_RUNS))
 
@@ -371,10 +430,11 @@ def aa_cells(runs: int, seed: int) -> list[dict[str, Any]]:
     for i, (name, t) in enumerate(cells):
         rng = np.random.default_rng(seed + i)
         data = simulate(t, 1.0, runs, rng)
-        _, looks = look_schedule(runs, rng)
+        wall, looks = look_schedule(runs, rng)
         if t.late:
             decided = np.full(runs, -1)
             stopped = np.full(runs, -1)
+            st: dict[str, np.ndarray] = {}
             for j in range(looks.shape[1]):
                 # Each look sees the minutes it reads partly filled at its own time; later looks see them complete.
                 upto = looks[:, j]
@@ -385,13 +445,19 @@ def aa_cells(runs: int, seed: int) -> list[dict[str, Any]]:
                     view = _late_view({k: v[sel] for k, v in data.items()}, int(u) + int(CFG.settle_minutes), rng)
                     view = {k: v[:, : int(u)] for k, v in view.items()}
                     one = np.full((int(sel.sum()), 1), int(u))
+                    for key, val in look_stats(view, one).items():
+                        st.setdefault(key, np.zeros(looks.shape, dtype=val.dtype))[sel, j] = val[:, 0]
                     r = run_gate(view, one)["reject"]
                     idx = np.nonzero(sel)[0][r >= 0]
                     decided[idx] = np.where(decided[idx] < 0, j, decided[idx])
                     idx = np.nonzero(sel)[0][srm_stop(view, one) >= 0]
                     stopped[idx] = np.where(stopped[idx] < 0, j, stopped[idx])
             reject, stop = decided >= 0, stopped >= 0
+            for key, val in (("DF", np.inf), ("V", 1.0)):
+                # Looks that read nothing (u <= 0) never reject (enough is False there).
+                st[key] = np.where(looks > 0, st[key], val)
         else:
+            st = look_stats(data, looks)
             reject = run_gate(data, looks)["reject"] >= 0
             if np.ndim(t.weight):
                 stop = srm_stop_ramp(data, looks, np.asarray(t.weight, dtype=float)) >= 0
@@ -410,6 +476,9 @@ def aa_cells(runs: int, seed: int) -> list[dict[str, Any]]:
                 "false_reject": _rate(reject, runs),
                 "false_stop": _rate(stop, runs),
                 "ok": wilson(int(reject.sum()), runs)[0] <= CFG.ctr_reject_alpha,
+                "frontloaded": {
+                    share: _rate(frontloaded_reject(st, wall, looks, share) >= 0, runs) for share in FRONTLOAD_SPLITS
+                },
             }
         )
     return rows
@@ -520,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\nA/A: false REJECT by the CTR test over 360 min (Wilson 95%), target <= CTR share of the budget")
     print(f"  {'cell':<36} {'var. inflation c/p':>18} {'false reject':>26} {'SRM STOP_INVALID':>26}")
-    for row in aa_cells(runs, args.seed):
+    aa_rows = aa_cells(runs, args.seed)
+    for row in aa_rows:
         c, p = row["inflation"]
         print(f"  {row['cell']:<36} {c:>8.2f}x/{p:>6.2f}x {row['false_reject']:>26} {row['false_stop']:>26}")
 
@@ -593,6 +663,20 @@ def main(argv: list[str] | None = None) -> int:
             f"  {name:<34} {full[0]:>5.2f} /{full[1]:>5.2f} {p15:>9.2f} /{p30:>5.2f}     "
             f"{p15 / full[0]:>5.2f} /{p30 / full[1]:>5.2f}"
         )
+    print(
+        f"\nFront-loaded CTR test (bench only): early share of the CTR alpha {CFG.ctr_reject_alpha:g} spent at the looks"
+        f"\n  up to minute {EARLY_END} (group-sequential, Pocock-type spending, t-widened), the rest by the gate's"
+        "\n  mixture over 360 min. A/A false REJECT over 360 min (Wilson 95%), target <= the CTR share"
+    )
+    print(f"  {'cell':<36} " + " ".join(f"{f'early {share:.0%}':>26}" for share in FRONTLOAD_SPLITS))
+    for row in aa_rows:
+        print(f"  {row['cell']:<36} " + " ".join(f"{row['frontloaded'][share]:>26}" for share in FRONTLOAD_SPLITS))
+    print("\n  Power, 3,500/min, 10% traffic (early 0%: the gate as it runs); ratio = power / NP bound")
+    print(f"  {'cell':<18} {'early':>6} {'min':>4} {'power':>26} {'NP bound':>9} {'ratio':>6}")
+    for row in frontload_power(runs, args.seed):
+        for m in (key for key in row if isinstance(key, int)):
+            p, text, bound = row[m]
+            print(f"  {row['cell']:<18} {row['share']:>6.0%} {m:>4} {text:>26} {bound:>9.3f} {p / bound:>6.2f}")
     print(
         f"\nImpressions per invocation, challenger vs production (tolerance {CFG.impressions_ratio_tolerance:.0%} + "
         f"{CFG.impressions_ratio_z:g} s.e., window and last {CFG.recent_minutes:g} min): STOP_INVALID over 360 min"
