@@ -3,15 +3,18 @@
 The CTR alpha is split: an early part is spent at the looks up to minute 30 by a group-sequential boundary on the
 gate's own minute-level residual statistic z = S / sqrt(V) (Lan-DeMets Pocock-type spending over the minutes read,
 the boundaries recomputed per run from the variance each look sees, so a ramp or overdispersion sets the looks'
-correlation; a Student t widening where the variance is estimated, as the gate does), and the rest by the gate's
+correlation; always a Student t widening on the minutes read, since over a few minutes the binomial variance can
+be the larger by chance while overdispersion makes the true one larger still), and the rest by the gate's
 normal-mixture boundary over the whole 6 hours. REJECT when either crosses: the union keeps the total at alpha.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 # Grid of the recursive integration (Armitage-McPherson-Rowe): odd for Simpson's rule, from LOW to the bound.
 GRID = 101
@@ -24,8 +27,27 @@ def erfc(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     z = np.abs(x)
     t = 1 / (1 + 0.5 * z)
-    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (
-        0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
+    poly = (
+        -z * z
+        - 1.26551223
+        + t
+        * (
+            1.00002368
+            + t
+            * (
+                0.37409196
+                + t
+                * (
+                    0.09678418
+                    + t
+                    * (
+                        -0.18628806
+                        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))
+                    )
+                )
+            )
+        )
+    )
     ans = t * np.exp(poly)
     return np.where(x >= 0, ans, 2 - ans)
 
@@ -46,7 +68,9 @@ def _simpson(n: int) -> np.ndarray:
     return w / 3
 
 
-def _bisect(prob, target: np.ndarray, lo: float = 0.0, hi: float = 14.0, steps: int = 50) -> np.ndarray:
+def _bisect(
+    prob: Callable[[np.ndarray], np.ndarray], target: np.ndarray, lo: float = 0.0, hi: float = 14.0, steps: int = 50
+) -> np.ndarray:
     """Smallest c in [lo, hi] with prob(c) <= target (prob decreasing in c), per run."""
     lo_, hi_ = np.full(target.shape, lo), np.full(target.shape, hi)
     for _ in range(steps):
@@ -56,7 +80,7 @@ def _bisect(prob, target: np.ndarray, lo: float = 0.0, hi: float = 14.0, steps: 
     return hi_
 
 
-def group_sequential_bounds(info: np.ndarray, spent: np.ndarray) -> np.ndarray:
+def group_sequential_bounds(info: npt.ArrayLike, spent: npt.ArrayLike) -> np.ndarray:
     """One-sided z bounds (runs, K) for looks at information info (runs, K) (the variance of the sum, increasing)
     such that a Brownian sum under the null first crosses z_k = S_k / sqrt(info_k) > c_k at look k with probability
     spent_k - spent_(k-1) (spent: cumulative alpha, (K,) or (runs, K)). An increment of zero gives c_k = inf."""

@@ -13,7 +13,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench import frontload as fl  # noqa: E402
+from bench import frontload as fl
 
 
 def test_erfc_matches_the_standard_library_in_the_tails() -> None:
