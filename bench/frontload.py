@@ -62,6 +62,11 @@ def pocock_spending(t: np.ndarray, alpha: float) -> np.ndarray:
     return alpha * np.log1p((math.e - 1) * np.clip(t, 0, 1))
 
 
+def power_spending(t: np.ndarray, alpha: float, power: float) -> np.ndarray:
+    """Power-family spending alpha t^power: power > 1 keeps most of it for the last early look."""
+    return alpha * np.clip(t, 0, 1) ** power
+
+
 def _simpson(n: int) -> np.ndarray:
     w = np.ones(n)
     w[1:-1:2], w[2:-1:2] = 4, 2
@@ -134,6 +139,7 @@ def early_reject(
     minutes_read: np.ndarray,
     alpha: float,
     min_df: float,
+    power: float | None = None,
 ) -> np.ndarray:
     """Where the early boundary rejects (runs, K) at the early looks given: s the statistic signed toward the
     tested side, v its variance, df inf where the model variance holds it (else the t widening's df, and below
@@ -141,7 +147,8 @@ def early_reject(
     from mlgov_runtime.challenger.sequential import t_from_z
 
     t = minutes_read / np.maximum(minutes_read[:, -1:], 1)
-    bounds = group_sequential_bounds(v, pocock_spending(t, alpha))
+    spent = pocock_spending(t, alpha) if power is None else power_spending(t, alpha, power)
+    bounds = group_sequential_bounds(v, spent)
     finite = np.isfinite(df) & np.isfinite(bounds)
     widened = np.where(finite, np.vectorize(t_from_z)(np.where(finite, bounds, 0.0), np.maximum(df, 1)), bounds)
     z = s / np.sqrt(np.maximum(v, 1e-12))
