@@ -17,6 +17,8 @@ decide_minutes on the same series). Cells:
 - power next to the Neyman-Pearson bound (the most powerful fixed-sample test at the same level on all data up to
   that minute: no valid test can do better) at 15 and 30 minutes;
 - a traffic ramp (10 % -> 25 % -> 50 %, the split changing per minute) for validity and power;
+- a front-loaded CTR test (bench/frontload.py; an owner's option, not the runtime's): A/A in every cell above and
+  power next to the bound per split of the CTR alpha between the looks up to minute 30 and the rest of the run;
 - the impressions-per-invocation agreement between variants (gate._ratio_agreement, vectorised): false STOP_INVALID
   of honest slates of varying size, and how often forged impressions are caught.
 """
