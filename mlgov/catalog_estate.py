@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from mlgov.estate import create_table
+from mlgov_runtime.retraining.registration import encode_evaluation_metrics
 from mlgov_runtime.retraining.training_data import build_training_pairs
 
 CATALOG_TABLE = "manga-catalog"
@@ -98,7 +99,7 @@ def approve_package_on_snapshot(sm: Any, group: str, snapshot_uri: str, image: s
         CustomerMetadataProperties={
             "training_data_s3_uri": snapshot_uri,
             "catalog_snapshot_date": OLD_SNAPSHOT_DATE.isoformat(),
-            "evaluation_metrics": json.dumps(
+            **encode_evaluation_metrics(
                 {
                     "eval_loss": 0.12,
                     "mrr_at_10": 0.40,

@@ -14,7 +14,7 @@ import numpy as np
 
 from mlgov.emulator import finish_execution
 from mlgov.estate import GROUP, pinned_image
-from mlgov_runtime.retraining.registration import RETRAINING_EXECUTION_KEY
+from mlgov_runtime.retraining.registration import RETRAINING_EXECUTION_KEY, encode_evaluation_metrics
 
 RECOMMENDATIONS = "MangaAssist/Recommendations"
 SAGEMAKER = "AWS/SageMaker"
@@ -78,7 +78,7 @@ def register_candidate(
             "training_data_version": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
             "trained_at_utc": f"{snapshot}T11:30:00Z",
             "catalog_snapshot_date": snapshot,
-            "evaluation_metrics": json.dumps({"eval_loss": 0.11, "catalog_coverage_per_1000_sessions": 212}),
+            **encode_evaluation_metrics({"eval_loss": 0.11, "catalog_coverage_per_1000_sessions": 212}),
             "shadow_ctr_eligible": "true" if eligible else "false",
             "intended_use_case": "recommendation",
             "team": "recsys",

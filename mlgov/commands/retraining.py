@@ -13,7 +13,11 @@ from mlgov.commands import common
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from mlgov_runtime.retraining.registration import InvalidRegistration, RegistrationMetadata
+    from mlgov_runtime.retraining.registration import (
+        InvalidRegistration,
+        RegistrationMetadata,
+        check_customer_metadata,
+    )
 
     text = common.read_text(args.metadata_file, "registration metadata")
     try:
@@ -47,6 +51,10 @@ def cmd_register(args: argparse.Namespace) -> int:
     try:
         container, pins = pinned_container(store_pins(aws), args.image, model_data_url)
     except PinningRefused as exc:
+        raise common.UsageError(f"refused: {exc}") from None
+    try:  # SageMaker's own rule, checked here so a refusal names the key
+        check_customer_metadata({**metadata, **pins})
+    except InvalidRegistration as exc:
         raise common.UsageError(f"refused: {exc}") from None
     answer = aws.client("sagemaker").create_model_package(
         ModelPackageGroupName=args.group,

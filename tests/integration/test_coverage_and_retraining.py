@@ -34,6 +34,7 @@ from mlgov_runtime.core.model import received_environment
 from mlgov_runtime.coverage import settings as coverage_settings
 from mlgov_runtime.coverage.logic import SnapshotFormatError, title_id_batches
 from mlgov_runtime.retraining import settings as retraining_settings
+from mlgov_runtime.retraining.registration import check_customer_metadata, evaluation_metrics_of
 from tests.conftest import PASSING_EVALUATION
 from tests.settings_files import NO_SETTINGS
 
@@ -372,7 +373,9 @@ def test_offline_gate_and_registration_write_the_metadata_schema(world: World) -
     assert meta["catalog_snapshot_date"] == prepared["snapshot_date"]
     assert meta["training_data_s3_uri"] == prepared["snapshot_uri"]
     assert meta["training_data_version"] == quality["version_id"]
-    assert json.loads(meta["evaluation_metrics"])["mrr_at_10"] == 0.41
+    # One key per metric (SageMaker allows no JSON in a value), every entry within its rule
+    assert meta["eval:mrr_at_10"] == "0.41" and evaluation_metrics_of(meta)["mrr_at_10"] == 0.41
+    check_customer_metadata(meta)
     # Pins: the package names a write-once copy, its image by digest, the copy's ETag, version and checksum.
     [container] = package["InferenceSpecification"]["Containers"]
     copy = f"approved-models/{GROUP}/lora-exec-1/model.tar.gz"

@@ -20,7 +20,7 @@ from mlgov_runtime.retraining.offline_gate import (
     offline_gate,
     validate_evaluation,
 )
-from mlgov_runtime.retraining.registration import InvalidRegistration, RegistrationMetadata
+from mlgov_runtime.retraining.registration import InvalidRegistration, RegistrationMetadata, evaluation_metrics_of
 from mlgov_runtime.retraining.training_data import (
     PAIRS_PER_TITLE,
     DataQualityThresholds,
@@ -171,7 +171,8 @@ META = {
 def test_registration_metadata_becomes_customer_metadata_strings() -> None:
     meta = RegistrationMetadata.from_mapping(dict(META)).customer_metadata()
     assert meta["shadow_ctr_eligible"] == "true"
-    assert json.loads(meta["evaluation_metrics"]) == {"eval_loss": 0.11}
+    assert meta["eval:eval_loss"] == "0.11" and meta["evaluation_metrics"].startswith("sha256:")
+    assert evaluation_metrics_of(meta) == {"eval_loss": 0.11}
     assert meta["catalog_snapshot_date"] == "2026-11-27"
 
 

@@ -6,8 +6,9 @@ product is fixed (then they pass, and strict=True makes the run say so); `pytest
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import botocore.session
@@ -61,7 +62,6 @@ META = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason='gap 1: evaluation_metrics is JSON; SageMaker allows no { " , in 256 chars')
 def test_registration_metadata_is_what_createmodelpackage_accepts() -> None:
     # Given the metadata the Register step (and `mlgov register`) sends as CustomerMetadataProperties
     metadata = RegistrationMetadata.from_mapping(dict(META)).customer_metadata()
@@ -70,11 +70,121 @@ def test_registration_metadata_is_what_createmodelpackage_accepts() -> None:
     assert refused == {}
 
 
-@pytest.mark.xfail(strict=True, reason="gap 1: the product's own limit is 1,024; SageMaker's is 256")
 def test_registration_checks_values_against_sagemakers_limit() -> None:
-    from mlgov_runtime.retraining.registration import CUSTOMER_METADATA_VALUE_MAX
+    from mlgov_runtime.retraining.registration import (
+        CUSTOMER_METADATA_ENTRIES_MAX,
+        CUSTOMER_METADATA_KEY_MAX,
+        CUSTOMER_METADATA_VALUE_MAX,
+    )
 
     assert _sagemaker_shape("CustomerMetadataValue").metadata["max"] == CUSTOMER_METADATA_VALUE_MAX
+    assert _sagemaker_shape("CustomerMetadataKey").metadata["max"] == CUSTOMER_METADATA_KEY_MAX
+    assert _sagemaker_shape("CustomerMetadataMap").metadata["max"] == CUSTOMER_METADATA_ENTRIES_MAX
+
+
+def test_every_key_registration_writes_is_what_createmodelpackage_accepts() -> None:
+    shape = _sagemaker_shape("CustomerMetadataKey")
+    metadata = RegistrationMetadata.from_mapping(dict(META)).customer_metadata()
+    allowed = set("_.:/=+-@")
+    assert all(
+        shape.metadata["min"] <= len(k) <= shape.metadata["max"]
+        and all(c in allowed or unicodedata.category(c)[0] in ("L", "Z", "N") for c in k)
+        for k in metadata
+    ), sorted(metadata)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"team": "recsys, platform"}, "team"),  # a comma: outside SageMaker's class
+        ({"approved_by": "a" * 257}, "approved_by"),  # over 256
+        ({"evaluation_metrics": {"ndcg@10 (full)": 0.4}}, "ndcg@10 (full)"),  # the key it would become
+        ({"evaluation_metrics": {"m" * 130: 0.4}}, "metadata key"),  # a key over 128
+    ],
+)
+def test_a_value_sagemaker_would_refuse_is_refused_before_the_call_naming_the_key(
+    change: dict[str, Any], named: str
+) -> None:
+    from mlgov_runtime.retraining.registration import InvalidRegistration
+
+    with pytest.raises(InvalidRegistration, match=re.escape(named)):
+        RegistrationMetadata.from_mapping({**META, **change}).customer_metadata()
+
+
+def test_more_metrics_than_sagemakers_fifty_entries_are_refused_with_room_for_the_later_ones() -> None:
+    from mlgov_runtime.retraining.registration import ENTRIES_ADDED_LATER, InvalidRegistration
+
+    entries = _sagemaker_shape("CustomerMetadataMap").metadata["max"]
+    fixed = len(META) - 1 + 1  # every field but the metrics, plus their digest
+    fits = {f"m{i}": 0.5 for i in range(entries - fixed - ENTRIES_ADDED_LATER)}
+    assert len(RegistrationMetadata.from_mapping({**META, "evaluation_metrics": fits}).customer_metadata()) == (
+        entries - ENTRIES_ADDED_LATER
+    )
+    with pytest.raises(InvalidRegistration, match="SageMaker allows 50"):
+        RegistrationMetadata.from_mapping({**META, "evaluation_metrics": {**fits, "one_more": 1}}).customer_metadata()
+
+
+def test_recorded_metrics_read_back_exactly_and_old_json_packages_still_read() -> None:
+    from mlgov_runtime.retraining.registration import evaluation_metrics_of
+
+    metadata = RegistrationMetadata.from_mapping(dict(META)).customer_metadata()
+    # Full float precision survives the text form (the next run's regression baseline)
+    assert evaluation_metrics_of(metadata) == EVALUATION
+    # A package registered before one-key-per-metric (JSON in evaluation_metrics) is still a baseline
+    assert evaluation_metrics_of({"evaluation_metrics": '{"eval_loss":0.11,"mrr_at_10":0.41}'}) == {
+        "eval_loss": 0.11,
+        "mrr_at_10": 0.41,
+    }
+    assert evaluation_metrics_of({"catalog_snapshot_date": "2026-11-27"}) is None
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda m: {**m, "eval:ndcg_at_10": "0.9"},  # a value changed after registration
+        lambda m: {k: v for k, v in m.items() if k != "eval:eval_loss"},  # a key removed
+        lambda m: {**m, "eval:extra": "1"},  # a key added
+        lambda m: {**m, "evaluation_metrics": "{not json"},
+    ],
+)
+def test_metrics_changed_after_registration_are_not_believed(tamper: Any) -> None:
+    from mlgov_runtime.retraining.registration import UnreadableMetrics, evaluation_metrics_of
+
+    metadata = RegistrationMetadata.from_mapping(dict(META)).customer_metadata()
+    with pytest.raises(UnreadableMetrics):
+        evaluation_metrics_of(tamper(metadata))
+
+
+def test_the_offline_gate_compares_with_the_recorded_baseline_and_fails_on_an_altered_one() -> None:
+    from mlgov_runtime.retraining.logic import PipelineContext, offline_evaluation_gate
+    from mlgov_runtime.retraining.offline_gate import OfflineThresholds
+    from tests.conftest import PASSING_EVALUATION
+
+    class Store:
+        def get_json(self, key: str) -> Any:
+            return dict(PASSING_EVALUATION)
+
+    baseline = RegistrationMetadata.from_mapping(
+        {**META, "evaluation_metrics": {"mrr_at_10": 0.50, "eval_loss": 0.11}}
+    ).customer_metadata()
+
+    def gate(metadata: dict[str, str]) -> dict[str, Any]:
+        package = {"ModelPackageArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/1"}
+        ctx = PipelineContext(
+            "b",
+            Store(),
+            list,
+            lambda: {**package, "CustomerMetadataProperties": metadata},
+            date.today,
+            print,  # type: ignore[arg-type]
+        )
+        return offline_evaluation_gate(ctx, {"job_name": "j"}, OfflineThresholds())
+
+    # Given the last approved version's mrr_at_10 0.50, a candidate's 0.41 is a regression (read from eval: keys)
+    assert [c["name"] for c in gate(baseline)["failed"]] == ["regression:mrr_at_10"]
+    # A baseline whose keys no longer match their digest voids the comparison: the gate fails, by name
+    altered = {**baseline, "eval:mrr_at_10": "0.1"}
+    assert [c["name"] for c in gate(altered)["failed"]] == ["baseline_metrics"]
 
 
 @pytest.mark.xfail(strict=True, reason="gap 4: the pin reader's ECR client ignores the retry policy and --endpoint-url")

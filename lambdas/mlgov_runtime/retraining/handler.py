@@ -26,7 +26,7 @@ from mlgov_runtime.retraining.logic import (
     registration_metadata,
 )
 from mlgov_runtime.retraining.offline_gate import OfflineThresholds
-from mlgov_runtime.retraining.registration import RETRAINING_EXECUTION_KEY
+from mlgov_runtime.retraining.registration import RETRAINING_EXECUTION_KEY, check_customer_metadata
 from mlgov_runtime.retraining.settings import RetrainingSettings
 from mlgov_runtime.retraining.settings import settings as retraining_settings
 from mlgov_runtime.retraining.training_data import DataQualityThresholds
@@ -86,18 +86,20 @@ def register(state: dict[str, Any]) -> dict[str, Any]:
         aws.client("s3"), state["training"]["model_artifacts"], settings.snapshot_bucket, key
     )
     container, pins = pinned_container(store_pins(aws), settings.inference_image, model_data_url)
+    # The run that registered it: the challenger checks it SUCCEEDED and that its output names this package.
+    metadata = {
+        **meta.customer_metadata(),
+        **pins,
+        **({RETRAINING_EXECUTION_KEY: state["execution"]} if "execution" in state else {}),
+    }
+    check_customer_metadata(metadata)  # SageMaker's rule, refused here by key name rather than by the API
     arn = create_pending_package(
         aws.client("sagemaker"),
         settings.watched_group,
         f"LoRA adapter trained on catalog snapshot {meta.catalog_snapshot_date}",
         settings.inference_image,
         model_data_url,
-        # The run that registered it: the challenger checks it SUCCEEDED and that its output names this package.
-        {
-            **meta.customer_metadata(),
-            **pins,
-            **({RETRAINING_EXECUTION_KEY: state["execution"]} if "execution" in state else {}),
-        },
+        metadata,
         container,
     )
     return {"model_package_arn": arn, "catalog_snapshot_date": meta.catalog_snapshot_date}

@@ -8,6 +8,7 @@ report_failure, which turns it into a finding naming the stage and the failed ch
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 
 from mlgov_runtime.core.findings import Finding
 from mlgov_runtime.retraining.offline_gate import OfflineThresholds, offline_gate, validate_evaluation
-from mlgov_runtime.retraining.registration import RegistrationMetadata
+from mlgov_runtime.retraining.registration import RegistrationMetadata, UnreadableMetrics, evaluation_metrics_of
 from mlgov_runtime.retraining.training_data import (
     Check,
     DataQualityThresholds,
@@ -154,13 +155,16 @@ def data_quality_gate(ctx: PipelineContext, prepared: Mapping[str, Any], t: Data
 def offline_evaluation_gate(ctx: PipelineContext, training: Mapping[str, Any], t: OfflineThresholds) -> dict[str, Any]:
     evaluation = validate_evaluation(ctx.store.get_json(EVALUATION_KEY.format(job=training["job_name"])))
     approved = ctx.approved_package()
-    baseline_text = ((approved or {}).get("CustomerMetadataProperties") or {}).get("evaluation_metrics")
+    checks: list[Check] = []
     try:
-        baseline = json.loads(baseline_text) if baseline_text else None
-    except json.JSONDecodeError:
+        baseline = evaluation_metrics_of((approved or {}).get("CustomerMetadataProperties") or {})
+    except UnreadableMetrics as exc:
+        # Missing is not zero: a baseline that cannot be believed voids the regression checks, so the gate fails.
         baseline = None
+        arn = (approved or {}).get("ModelPackageArn")
+        checks.append(Check("baseline_metrics", False, 0, "readable", f"last approved package {arn}: {exc}"))
     return {
-        **gate_result(offline_gate(evaluation, baseline, t)),
+        **gate_result(offline_gate(evaluation, baseline, t) + checks),
         "evaluation": evaluation,
         "baseline_package": (approved or {}).get("ModelPackageArn"),
     }
@@ -171,7 +175,9 @@ def registration_metadata(
 ) -> RegistrationMetadata:
     prepared, quality, training, offline = state["prepared"], state["quality"], state["training"], state["offline"]
     metrics = {
-        k: v for k, v in offline["evaluation"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        k: v
+        for k, v in offline["evaluation"].items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     }
     return RegistrationMetadata.from_mapping(
         {

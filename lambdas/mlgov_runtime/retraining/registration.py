@@ -1,22 +1,133 @@
 """The Model Registry metadata every package carries (spec scenario 1, follow-up 3), as one typed
-model: the pipeline and `mlgov register` both build it, so a missing field is refused by name."""
+model: the pipeline and `mlgov register` both build it, so a missing field is refused by name.
+
+SageMaker's CustomerMetadataProperties (botocore's service model, not moto, which checks none of it): at most
+50 entries, keys 1..128 and values 1..256 characters of [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@], so no JSON. Each
+evaluation metric is its own key (`eval:<name>` -> the number as Python writes it, which reads back exactly) and
+`evaluation_metrics` holds the sha256 of the metrics as canonical JSON: a key changed or removed after
+registration no longer matches. Packages written before (`evaluation_metrics` a JSON object) are still read.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
 USE_CASES = ("recommendation", "classification", "embedding")
-CUSTOMER_METADATA_VALUE_MAX = 1024  # SageMaker's limit per value
+# SageMaker's limits (CustomerMetadataKey, CustomerMetadataValue, CustomerMetadataMap).
+CUSTOMER_METADATA_KEY_MAX = 128
+CUSTOMER_METADATA_VALUE_MAX = 256
+CUSTOMER_METADATA_ENTRIES_MAX = 50
+_METADATA_PUNCTUATION = frozenset("_.:/=+-@")
+METRIC_KEY_PREFIX = "eval:"
+METRICS_DIGEST_PREFIX = "sha256:"
 # Beside the fields below, the pipeline records its execution (challenger/provenance.py reads it back).
 RETRAINING_EXECUTION_KEY = "retraining_execution_arn"
+# Entries written beside registration's own: two pins, the execution, the challenger's retention review.
+ENTRIES_ADDED_LATER = 4
 
 
 class InvalidRegistration(ValueError):
     pass
+
+
+class UnreadableMetrics(ValueError):
+    """A package's recorded evaluation metrics cannot be believed (altered, partial or not parseable)."""
+
+
+def _utf16_length(text: str) -> int:
+    # SageMaker counts UTF-16 units: a character outside the BMP counts twice.
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _metadata_text_problem(text: str, maximum: int) -> str | None:
+    length = _utf16_length(text)
+    if not 1 <= length <= maximum:
+        return f"is {length} characters; SageMaker allows 1 to {maximum}"
+    bad = sorted({c for c in text if c not in _METADATA_PUNCTUATION and unicodedata.category(c)[0] not in "LZN"})
+    if bad:
+        shown = " ".join(repr(c) for c in bad[:5])
+        return f"contains {shown}; SageMaker allows letters, digits, spaces and _ . : / = + - @"
+    return None
+
+
+def check_customer_metadata(metadata: Mapping[str, str], room: int = 0) -> None:
+    """Refuse what CreateModelPackage/UpdateModelPackage would refuse, naming the key, before the call.
+    `room`: entries that will be added to this map later."""
+    for key, value in metadata.items():
+        problem = _metadata_text_problem(key, CUSTOMER_METADATA_KEY_MAX)
+        if problem:
+            raise InvalidRegistration(f"metadata key {key[:60]!r} {problem}")
+        if not isinstance(value, str):
+            raise InvalidRegistration(f"{key} is not a string")
+        problem = _metadata_text_problem(value, CUSTOMER_METADATA_VALUE_MAX)
+        if problem:
+            raise InvalidRegistration(f"{key} {problem}")
+    if len(metadata) + room > CUSTOMER_METADATA_ENTRIES_MAX:
+        raise InvalidRegistration(
+            f"{len(metadata)} metadata entries (and {room} added later); SageMaker allows "
+            f"{CUSTOMER_METADATA_ENTRIES_MAX}: report fewer evaluation metrics"
+        )
+
+
+def _metric_text(value: float) -> str:
+    return repr(value)  # int -> "212", float -> shortest text that reads back the same float
+
+
+def metrics_digest(metrics: Mapping[str, float]) -> str:
+    canonical = json.dumps(dict(metrics), sort_keys=True, separators=(",", ":"))
+    return METRICS_DIGEST_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def encode_evaluation_metrics(metrics: Mapping[str, float]) -> dict[str, str]:
+    """The metadata entries for `metrics`: one key per metric, and their digest under `evaluation_metrics`."""
+    return {
+        "evaluation_metrics": metrics_digest(metrics),
+        **{METRIC_KEY_PREFIX + name: _metric_text(value) for name, value in sorted(metrics.items())},
+    }
+
+
+def _number(text: str) -> float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def evaluation_metrics_of(metadata: Mapping[str, Any]) -> dict[str, float] | None:
+    """The evaluation metrics a package recorded; None when it recorded none. Reads the `eval:` keys (checked
+    against their digest) and packages written before them (`evaluation_metrics` a JSON object).
+    Raises UnreadableMetrics when what is recorded cannot be believed."""
+    recorded = metadata.get("evaluation_metrics")
+    prefixed = {str(k): str(v) for k, v in metadata.items() if str(k).startswith(METRIC_KEY_PREFIX)}
+    if not prefixed and recorded in (None, ""):
+        return None
+    text = str(recorded or "")
+    if not prefixed and text.lstrip().startswith("{"):
+        try:
+            legacy = json.loads(text)
+        except json.JSONDecodeError:
+            raise UnreadableMetrics("evaluation_metrics is neither a digest nor a JSON object") from None
+        if not isinstance(legacy, dict):
+            raise UnreadableMetrics("evaluation_metrics is neither a digest nor a JSON object")
+        return {str(k): v for k, v in legacy.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    try:
+        metrics = {k[len(METRIC_KEY_PREFIX) :]: _number(v) for k, v in prefixed.items()}
+    except ValueError:
+        raise UnreadableMetrics("an eval: metadata value is not a number") from None
+    if metrics_digest(metrics) != text:
+        raise UnreadableMetrics(
+            f"the eval: metadata entries ({len(metrics)}) do not match the digest in evaluation_metrics: "
+            "changed or removed after registration"
+        )
+    return metrics
 
 
 @dataclass(frozen=True)
@@ -74,6 +185,14 @@ class RegistrationMetadata:
                 isinstance(self.evaluation_metrics, dict) and self.evaluation_metrics,
                 "evaluation_metrics is not a non-empty JSON object",
             ),
+            (
+                isinstance(self.evaluation_metrics, dict)
+                and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in self.evaluation_metrics.values()
+                ),
+                "evaluation_metrics values must be finite numbers",
+            ),
             (isinstance(self.shadow_ctr_eligible, bool), "shadow_ctr_eligible is not true or false"),
             (self.intended_use_case in USE_CASES, f"intended_use_case is not one of {', '.join(USE_CASES)}"),
         ]
@@ -94,14 +213,10 @@ class RegistrationMetadata:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool):
-                text = "true" if value else "false"
+                out[f.name] = "true" if value else "false"
             elif isinstance(value, dict):
-                text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+                out.update(encode_evaluation_metrics(value))
             else:
-                text = str(value)
-            if len(text) > CUSTOMER_METADATA_VALUE_MAX:
-                raise InvalidRegistration(
-                    f"{f.name} is {len(text)} characters; SageMaker allows {CUSTOMER_METADATA_VALUE_MAX}"
-                )
-            out[f.name] = text
+                out[f.name] = str(value)
+        check_customer_metadata(out, room=ENTRIES_ADDED_LATER)
         return out
