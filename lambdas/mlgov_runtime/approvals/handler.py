@@ -104,6 +104,17 @@ def _verified_caller(body: dict[str, Any], event: dict[str, Any]) -> str:
     return caller
 
 
+# Step Functions execution names: at most 80 characters, no whitespace, brackets, wildcards or controls.
+EXECUTION_NAME_MAX = 80
+
+
+def retirement_execution_name(endpoint_name: str, now: datetime, nonce: str) -> str:
+    """`retire-<endpoint>-<UTC time>-<nonce>`, the endpoint cut to fit 80 (an endpoint name is [a-zA-Z0-9-])."""
+    suffix = f"-{now.strftime('%Y%m%dT%H%M%S')}-{nonce}"
+    room = EXECUTION_NAME_MAX - len("retire-") - len(suffix)
+    return f"retire-{endpoint_name[:room].rstrip('-')}{suffix}"
+
+
 def _open_request(config: ApprovalSettings, caller: str, body: dict[str, Any]) -> dict[str, Any]:
     machine = config.retirement_state_machine_arn
     if not machine:
@@ -116,7 +127,7 @@ def _open_request(config: ApprovalSettings, caller: str, body: dict[str, Any]) -
     if not person(caller):
         raise Refused(403, f"{caller} is no person (federated users name themselves); nothing changed")
     now = _now()
-    execution_name = f"retire-{name[:50]}-{now.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
+    execution_name = retirement_execution_name(name, now, secrets.token_hex(4))
     execution = machine.replace(":stateMachine:", ":execution:", 1) + ":" + execution_name
     request = ApprovalRequest(request_id_for(execution), "retirement", name, execution, caller, iso(now), expires_at="")
     aws, macs = context_for(None), _macs(config)
