@@ -187,7 +187,6 @@ def test_the_offline_gate_compares_with_the_recorded_baseline_and_fails_on_an_al
     assert [c["name"] for c in gate(altered)["failed"]] == ["baseline_metrics"]
 
 
-@pytest.mark.xfail(strict=True, reason="gap 4: the pin reader's ECR client ignores the retry policy and --endpoint-url")
 def test_the_image_pin_reader_uses_the_retry_policy_and_the_emulator_url() -> None:
     from mlgov_runtime.adapters.aws import AwsContext
     from mlgov_runtime.core.checks import CheckContext

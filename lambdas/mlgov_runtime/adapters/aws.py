@@ -74,6 +74,11 @@ class AwsContext:
         return str(region)
 
     def client(self, service: str) -> Any:
+        """A client of `service`; `service@region` names one in another region (a closure over `client`,
+        as the checks get, can still reach an image's ECR region with this context's retries and URL)."""
+        name, _, region = service.partition("@")
+        if region:
+            return self.client_in(name, region)
         with self._lock:
             return self._client(service)
 

@@ -46,15 +46,10 @@ def _pins(ctx: CheckContext) -> PinReader:
     # write-once prefix, and the member role gets no S3 read.
     from mlgov_runtime.adapters.artifacts import StorePins
 
-    clients: dict[str, Any] = {}
-
     def ecr_in(region: str) -> Any:
-        # The image's own region, with the governance role's default session (never the member role).
-        if region not in clients:
-            import boto3
-
-            clients[region] = boto3.client("ecr", region_name=region)
-        return clients[region]
+        # The image's own region, from the governance context (never the member role): its adaptive retries
+        # and --endpoint-url, like every other client.
+        return ctx.home_client(f"ecr@{region}")
 
     return ctx.shared(PINS_KEY, lambda: StorePins(ctx.home_client("s3"), ecr_in))
 
