@@ -1,5 +1,11 @@
 """Findings: stored in DynamoDB (one item per finding_id) and published on the SNS channel.
 
+Sizes end to end: the item keeps the whole finding once (its `finding` JSON; the other attributes are short
+copies of its fields), so a finding up to about 400 KB of JSON, DynamoDB's item limit less a few KB, is
+stored whole; a larger one is refused by DynamoDB and the producer's run fails loudly. SNS carries a finding
+up to MESSAGE_BODY_BYTES (252 KiB) whole; above that its message is cut (evidence, then detail) and points
+at the item.
+
 Publication is crash-safe: an item remembers the fingerprint it last published, so a retry
 after a crash between store and publish publishes again, and a plain re-detection does not.
 Many findings at once (the org scan) go out with PublishBatch, ten a call; a finding SNS did not
@@ -108,7 +114,6 @@ class FindingsStore:
             ":region": {"S": finding.region},
             ":arn": {"S": finding.resource_arn},
             ":title": {"S": finding.title},
-            ":detail": {"S": finding.detail},
             ":source": {"S": finding.source},
             ":finding": {"S": json.dumps(finding.to_dict(), sort_keys=True, default=str)},
             ":fp": {"S": fingerprint},
@@ -117,9 +122,12 @@ class FindingsStore:
         }
         update = (
             "SET kind = :kind, severity = :severity, #status = :status, account_id = :account, "
-            "#region = :region, resource_arn = :arn, title = :title, detail = :detail, #source = :source, "
+            "#region = :region, resource_arn = :arn, title = :title, #source = :source, "
             "finding = :finding, fingerprint = :fp, last_detected_at = :now, "
-            "first_detected_at = if_not_exists(first_detected_at, :now) ADD detection_count :one"
+            "first_detected_at = if_not_exists(first_detected_at, :now) ADD detection_count :one "
+            # The detail lives once, in `finding`: a second copy halved the finding an item (400 KB) can hold.
+            # Items written before kept a `detail` attribute; it goes at their next update.
+            "REMOVE detail"
         )
         names.update({"#region": "region", "#source": "source"})
         kwargs: dict[str, Any] = {}
