@@ -102,7 +102,6 @@ def _jira(url: str) -> JiraProject:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="gap 2: dedupe by JQL search alone; the real search lags behind creation")
 def test_a_finding_detected_again_at_once_is_not_filed_twice() -> None:
     from mlgov.commands.notifier import sample_finding
 
@@ -115,7 +114,6 @@ def test_a_finding_detected_again_at_once_is_not_filed_twice() -> None:
         assert len(sink.issues) == 1, list(sink.issues)
 
 
-@pytest.mark.xfail(strict=True, reason="gap 2: a RESOLVED right after the OPEN finds no issue and closes nothing")
 def test_a_finding_resolved_right_after_it_was_filed_closes_its_issue() -> None:
     from mlgov.commands.notifier import sample_finding
 
@@ -156,6 +154,36 @@ def test_a_finding_sns_can_carry_whole_can_also_be_stored() -> None:
         FindingsStore(ddb, None, "f", "arn:aws:sns:us-east-1:123456789012:t").record(finding)
         item = ddb.get_item(TableName="f", Key={"finding_id": {"S": finding.finding_id}})["Item"]
         assert json.loads(item["finding"]["S"])["detail"] == finding.detail and "detail" not in item
+
+
+def test_the_issue_key_outlives_the_invocation_in_the_delivery_state_table() -> None:
+    from mlgov.commands.notifier import sample_finding
+    from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
+
+    with mock_aws(config={"core": {"reset_boto3_session": False}}), lagging_jira(lag=3) as sink:
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.create_table(
+            TableName="state",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        finding = sample_finding()
+
+        def invocation() -> JiraProject:  # each Lambda invocation builds its channels afresh
+            jira = _jira(sink.url)
+            jira.issue_keys = DynamoDeliveryState(ddb, "state")
+            return jira
+
+        invocation().send(finding)
+        assert invocation().send({**finding, "detail": "again"}).startswith("commented")
+        invocation().send({**finding, "status": "RESOLVED", "severity": "INFO"})
+        [issue] = sink.issues.values()
+        assert issue["status"] == "Done"
+        # Closed: the record says so, and the finding opening again files a new issue
+        assert DynamoDeliveryState(ddb, "state").open_issue("MLGOV", finding["finding_id"]) is None
+        invocation().send(finding)
+        assert len(sink.issues) == 2
 
 
 @pytest.mark.xfail(strict=True, reason="gap 6: the response_url post may hold Slack's request 5 s; Slack waits 3 s")

@@ -1,6 +1,6 @@
 """Notifier state in DynamoDB: what last went to each target for each finding (when, status,
-fingerprint), and which SQS messages already reached which target (so a retried or redriven
-message resends nothing)."""
+fingerprint), which SQS messages already reached which target (so a retried or redriven
+message resends nothing), and the Jira issue created for each finding until it is closed."""
 
 from __future__ import annotations
 
@@ -59,3 +59,17 @@ class DynamoDeliveryState:
                 "expiration": {"N": str(int((now + MESSAGE_MARKER_TTL).timestamp()))},
             },
         )
+
+    def open_issue(self, project: str, finding_id: str) -> str | None:
+        item = self._ddb.get_item(
+            TableName=self._table, Key=_key("jira", project, finding_id), ConsistentRead=True
+        ).get("Item")
+        key = (item or {}).get("issue_key", {}).get("S")
+        return str(key) if key and (item or {}).get("open", {}).get("BOOL") else None
+
+    def remember_issue(self, project: str, finding_id: str, key: str | None) -> None:
+        # A put either way (the role has no DeleteItem): a closed issue's record says so.
+        item: dict[str, Any] = {**_key("jira", project, finding_id), "open": {"BOOL": bool(key)}}
+        if key:
+            item["issue_key"] = {"S": key}
+        self._ddb.put_item(TableName=self._table, Item=item)

@@ -8,7 +8,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from mlgov_runtime.adapters.http import DeliveryError, HttpClient
 from mlgov_runtime.notifier.messages import finding_label, jira_comment, jira_issue, one_line, slack_message
@@ -35,6 +35,33 @@ class SlackWebhooks:
         return f"posted to {target}"
 
 
+class IssueKeys(Protocol):
+    """Which Jira issue this product created for a finding and has not closed (the notifier's delivery state):
+    Jira's search is eventually consistent, so an issue just created may not be found by the next search."""
+
+    def open_issue(self, project: str, finding_id: str) -> str | None: ...
+
+    def remember_issue(self, project: str, finding_id: str, key: str | None) -> None:
+        """`key` None: the issue was closed."""
+        ...
+
+
+class MemoryIssueKeys:
+    """Issue keys for one process (the CLI, tests); the notifier Lambda keeps them in its state table."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[str, str], str] = {}
+
+    def open_issue(self, project: str, finding_id: str) -> str | None:
+        return self._keys.get((project, finding_id))
+
+    def remember_issue(self, project: str, finding_id: str, key: str | None) -> None:
+        if key:
+            self._keys[(project, finding_id)] = key
+        else:
+            self._keys.pop((project, finding_id), None)
+
+
 @dataclass
 class JiraProject:
     base_url: str
@@ -48,6 +75,7 @@ class JiraProject:
     # finding_id -> the stored record's status; a RESOLVED message closes an issue only when they agree,
     # so a forged or stale closing never hides an open violation.
     stored_status: Callable[[str], str | None] | None = None
+    issue_keys: IssueKeys = field(default_factory=MemoryIssueKeys)
     _auth: dict[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -68,16 +96,24 @@ class JiraProject:
         return key if JIRA_KEY.match(key) else None
 
     def send(self, finding: dict[str, Any], target: str | None = None) -> str:
-        """Create the finding's issue, or comment on the open one: never two issues for one finding_id."""
-        key = self.find_open_issue(finding["finding_id"])
+        """Create the finding's issue, or comment on the open one: never two issues for one finding_id.
+        The issue is the one recorded when it was created (Jira's search lags behind creation); the search by
+        label only finds issues created before that record existed, or whose record was lost."""
+        finding_id = finding["finding_id"]
+        key = self.issue_keys.open_issue(self.project_key, finding_id)
+        if not key:
+            key = self.find_open_issue(finding_id)
+            if key:
+                self.issue_keys.remember_issue(self.project_key, finding_id, key)
         resolved = finding.get("status") == "RESOLVED"
         if key:
             self._post(f"/rest/api/3/issue/{key}/comment", jira_comment(finding, self.findings_table))
             if resolved and self.resolve_transition_id:
-                stored = self.stored_status(finding["finding_id"]) if self.stored_status else "RESOLVED"
+                stored = self.stored_status(finding_id) if self.stored_status else "RESOLVED"
                 if stored != "RESOLVED":
                     return f"commented {key}; not transitioned: the stored finding is {stored or 'missing'}"
                 self._post(f"/rest/api/3/issue/{key}/transitions", {"transition": {"id": self.resolve_transition_id}})
+                self.issue_keys.remember_issue(self.project_key, finding_id, None)
                 return f"commented and transitioned {key}"
             return f"commented {key}"
         if resolved:
@@ -87,6 +123,7 @@ class JiraProject:
         created_key = str(created.get("key", "")) if isinstance(created, dict) else ""
         if not JIRA_KEY.match(created_key):
             raise DeliveryError(f"Jira answered without an issue key: {one_line(str(created))[:200]}", retryable=True)
+        self.issue_keys.remember_issue(self.project_key, finding_id, created_key)
         return f"created {created_key}"
 
 

@@ -81,7 +81,7 @@ def _stored_status(table: str | None) -> Any:
     return lambda finding_id: stored_status(context_for(None).client("dynamodb"), table, finding_id)
 
 
-def channels(client: HttpClient, own_account: str) -> dict[str, Channel]:
+def channels(client: HttpClient, own_account: str, state: DynamoDeliveryState | None = None) -> dict[str, Channel]:
     """The delivery channels; Security Hub imports into the account this function runs in (`own_account`)."""
     settings = notifier_settings.get()
     policy = settings.routing
@@ -105,6 +105,7 @@ def channels(client: HttpClient, own_account: str) -> dict[str, Channel]:
                 resolve_transition_id=settings.jira_resolve_transition_id,
                 findings_table=settings.findings_table,
                 stored_status=_stored_status(settings.findings_table),
+                **({"issue_keys": state} if state is not None else {}),
             )
     if settings.page_topic_arn:
         built["page"] = PageTopic(lambda: context_for(None).client("sns"), settings.page_topic_arn)
@@ -230,6 +231,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     aws = context_for(None)
     state = DynamoDeliveryState(aws.client("dynamodb"), notifier_settings.get().state_table)
     record_handler = make_record_handler(
-        channels(http.within(remaining), account_of(context)), state, remaining, lambda: aws.client("sqs")
+        channels(http.within(remaining), account_of(context), state), state, remaining, lambda: aws.client("sqs")
     )
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
