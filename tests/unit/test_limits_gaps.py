@@ -207,3 +207,15 @@ def test_the_image_pin_reader_uses_the_retry_policy_and_the_emulator_url() -> No
     # Every other client: adaptive retries (throttling under a wide scan) and the --endpoint-url emulator.
     assert ecr.meta.config.retries["mode"] == "adaptive"
     assert ecr.meta.endpoint_url == "http://127.0.0.1:5999"
+
+
+def test_the_findings_topic_subject_is_what_sns_accepts() -> None:
+    from mlgov_runtime.adapters.findings_store import _message
+    from mlgov_runtime.core.findings import Finding
+
+    # SNS Subject: ASCII only, no line breaks or control characters, under 100 characters (moto checks none)
+    title = "Endpoint «マンガ推薦» serves an unapproved package\nsecond line\t" + "x" * 120
+    finding = Finding("K", "HIGH", "123456789012", "us-east-1", "arn:aws:sagemaker:::endpoint/e", title, "d", "scheduled")
+    subject = _message(finding)["Subject"]
+    assert subject.isascii() and subject.isprintable() and 0 < len(subject) < 100, subject
+    assert subject.startswith("Endpoint ")

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from mlgov_runtime.adapters.notifiers import sns_subject
 from mlgov_runtime.core.findings import STATUS_OPEN, STATUS_RESOLVED, Finding, utc_now_iso
 
 # SNS PublishBatch: at most 10 entries, and 262,144 bytes for one message and for the batch's sum,
@@ -53,7 +54,7 @@ def _body(finding: Finding) -> str:
 
 def _message(finding: Finding) -> dict[str, Any]:
     return {
-        "Subject": finding.title[:99],
+        "Subject": sns_subject(finding.title),  # a title can hold non-ASCII or a newline: SNS refuses both
         "Message": _body(finding),
         "MessageAttributes": {
             "kind": {"DataType": "String", "StringValue": finding.kind},
