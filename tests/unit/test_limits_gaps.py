@@ -215,7 +215,9 @@ def test_the_findings_topic_subject_is_what_sns_accepts() -> None:
 
     # SNS Subject: ASCII only, no line breaks or control characters, under 100 characters (moto checks none)
     title = "Endpoint «マンガ推薦» serves an unapproved package\nsecond line\t" + "x" * 120
-    finding = Finding("K", "HIGH", "123456789012", "us-east-1", "arn:aws:sagemaker:::endpoint/e", title, "d", "scheduled")
+    finding = Finding(
+        "K", "HIGH", "123456789012", "us-east-1", "arn:aws:sagemaker:::endpoint/e", title, "d", "scheduled"
+    )
     subject = _message(finding)["Subject"]
     assert subject.isascii() and subject.isprintable() and 0 < len(subject) < 100, subject
     assert subject.startswith("Endpoint ")
