@@ -29,7 +29,7 @@ def test_whoever_reads_the_signing_secret_approves_as_a_listed_slack_user(
 ) -> None:
     from mlgov_runtime.approvals import handler
 
-    monkeypatch.setattr(handler, "post_json", lambda url, body: 200)
+    monkeypatch.setattr(handler, "post_json", lambda url, body, **_: 200)
     # Any developer: GetSecretValue on the secret the stack created (no resource policy keeps it to the function)
     sm = boto3.client("secretsmanager", region_name=REGION)
     stolen = sm.get_secret_value(SecretId="slack-signing")["SecretString"]

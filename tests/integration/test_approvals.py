@@ -237,7 +237,7 @@ def test_a_signed_deny_from_a_mapped_user_is_recorded(world: ApprovalWorld, monk
 
     posted: list[tuple[str, dict[str, Any]]] = []
 
-    def post_json(url: str, body: dict[str, Any]) -> int:
+    def post_json(url: str, body: dict[str, Any], timeout: float = 5.0) -> int:
         posted.append((url, body))
         return 200
 
@@ -327,7 +327,7 @@ def test_a_slack_user_mapped_to_the_requesters_role_cannot_approve(
 ) -> None:
     from mlgov_runtime.approvals import handler
 
-    monkeypatch.setattr(handler, "post_json", lambda url, body: 200)
+    monkeypatch.setattr(handler, "post_json", lambda url, body, **_: 200)
     body = button_press("UALICE", world.request_id, True, "https://hooks.slack.com/actions/T/1/x")
     answer = handler.slack(slack_event(body, SECRET), CONTEXT)
     assert "same person as the requester" in answer["body"] and world.status() == "PENDING"

@@ -210,7 +210,7 @@ def test_a_promotion_approved_with_the_slack_button_is_verified_and_names_slack(
     handler._secret.clear()
     posted: list[dict[str, Any]] = []
 
-    def post_json(url: str, body: dict[str, Any]) -> int:
+    def post_json(url: str, body: dict[str, Any], timeout: float = 5.0) -> int:
         posted.append(body)
         return 200
 

@@ -186,10 +186,7 @@ def test_the_issue_key_outlives_the_invocation_in_the_delivery_state_table() -> 
         assert len(sink.issues) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="gap 6: the response_url post may hold Slack's request 5 s; Slack waits 3 s")
-def test_a_button_press_is_answered_within_slacks_three_seconds(
-    world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _press_and_record(world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], list[float]]:
     import urllib.request
 
     from mlgov_runtime.approvals import handler
@@ -212,9 +209,32 @@ def test_a_button_press_is_answered_within_slacks_three_seconds(
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     body = button_press("UBOB", world.request_id, False, "https://hooks.slack.com/actions/T/1/x")
     answer = handler.slack(slack_event(body, SECRET), CONTEXT)
+    return answer, waited
+
+
+def test_the_response_url_post_never_waits_past_slacks_three_seconds(
+    world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a button press; when it is handled, then the response_url post waits at most what is left of 3 s
+    answer, waited = _press_and_record(world, monkeypatch)
     assert json.loads(answer["body"])["status"] == "denied"
-    # Slack shows the presser an error unless the HTTP answer comes within 3 s; the response_url call alone,
-    # made before answering, may wait longer than that, on top of six AWS calls made first (measured: GetSecretValue
-    # on a cold start, GetItem, VerifyMac, GenerateMac, UpdateItem, SendTaskSuccess; each with 20 s read timeouts
-    # and up to 8 attempts, SendTaskSuccess with up to 3 s of its own back-off).
     assert waited and max(waited) < 3.0, waited
+
+
+@pytest.mark.xfail(strict=True, reason="gap 6: the AWS calls before the answer may each wait 20 s, up to 9 attempts")
+def test_a_button_press_is_answered_within_slacks_three_seconds(
+    world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov_runtime.adapters.aws import context_for
+
+    _press_and_record(world, monkeypatch)
+    # Slack shows the presser an error unless the HTTP answer comes within 3 s. Before answering, the handler makes
+    # six AWS calls (measured: GetSecretValue on a cold start, GetItem, VerifyMac, GenerateMac, UpdateItem,
+    # SendTaskSuccess), each on the shared clients: 20 s read timeout and up to 9 attempts. Their worst case must
+    # fit the budget (or the press be acknowledged at once and decided asynchronously).
+    worst = {
+        service: context_for(None).client(service).meta.config.read_timeout
+        * context_for(None).client(service).meta.config.retries["total_max_attempts"]
+        for service in ("secretsmanager", "dynamodb", "kms", "stepfunctions")
+    }
+    assert sum(worst.values()) < 3.0, worst

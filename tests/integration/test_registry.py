@@ -174,7 +174,7 @@ def _approvals(request: pytest.FixtureRequest) -> Calls:
 
     monkeypatch = request.getfixturevalue("monkeypatch")
     with approval_world(monkeypatch) as world:
-        monkeypatch.setattr(handler, "post_json", lambda url, body: 200)  # Slack's side, not AWS
+        monkeypatch.setattr(handler, "post_json", lambda url, body, **_: 200)  # Slack's side, not AWS
         body = button_press("UBOB", world.request_id, False, "https://hooks.slack.com/actions/T/1/x")
         unknown = iam_event(proven({"request_id": "rq-" + "0" * 20, "decision": "approve"}, BOB), BOB)  # the CLI's
         with recorded_aws_calls() as made:
