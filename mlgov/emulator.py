@@ -187,6 +187,23 @@ def _backend_extensions() -> None:
             and (not variant_name or item["VariantName"] == variant_name)
         ]
 
+    def check_metadata(metadata: dict[str, str] | None) -> None:
+        # SageMaker's CustomerMetadataProperties rule (moto checks none of it): the product's own check is
+        # meant to refuse first, so this only fires when something bypasses it.
+        from mlgov_runtime.retraining.registration import InvalidRegistration, check_customer_metadata
+
+        try:
+            check_customer_metadata(metadata or {})
+        except InvalidRegistration as exc:
+            raise ValidationError(message=f"1 validation error detected: CustomerMetadataProperties: {exc}") from None
+
+    original_create_package = backend_cls.create_model_package
+
+    @_extends(backend_cls)
+    def create_model_package(self: Any, *args: Any, **kwargs: Any) -> Any:
+        check_metadata(kwargs.get("customer_metadata_properties"))
+        return original_create_package(self, *args, **kwargs)
+
     original_update_package = backend_cls.update_model_package
 
     @_extends(backend_cls)
@@ -207,6 +224,7 @@ def _backend_extensions() -> None:
                 model_approval_status = package.model_approval_status
             if approval_description is None:
                 approval_description = package.approval_description
+            check_metadata(customer_metadata_properties)
             customer_metadata_properties = {
                 **(package.customer_metadata_properties or {}),
                 **(customer_metadata_properties or {}),

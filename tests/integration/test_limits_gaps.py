@@ -238,3 +238,22 @@ def test_a_button_press_is_answered_within_slacks_three_seconds(
         for service in ("secretsmanager", "dynamodb", "kms", "stepfunctions")
     }
     assert sum(worst.values()) < 3.0, worst
+
+
+def test_the_emulator_refuses_metadata_sagemaker_would_refuse() -> None:
+    from botocore.exceptions import ClientError
+
+    from mlgov.emulator import install
+    from tests.integration.conftest import pending_package
+
+    install()
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        sm = boto3.client("sagemaker", region_name=REGION)
+        sm.create_model_package_group(ModelPackageGroupName="g")
+        image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"
+        # Given SageMaker's rule, when a package would carry JSON in a value, then the emulator refuses it as AWS does
+        with pytest.raises(ClientError, match="evaluation_metrics contains"):
+            pending_package(sm, "g", image, {"evaluation_metrics": '{"eval_loss":0.11}'})
+        arn = pending_package(sm, "g", image, {"catalog_snapshot_date": "2026-11-01"})
+        with pytest.raises(ClientError, match="note is 257 characters"):
+            sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"note": "x" * 257})
