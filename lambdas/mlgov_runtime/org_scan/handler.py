@@ -24,6 +24,7 @@ from mlgov_runtime.adapters.organizations import OrganizationAccounts
 from mlgov_runtime.adapters.scan_store import KmsMac, S3ScanStore
 from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.core.findings import store_and_publish
+from mlgov_runtime.org_scan.ledger import ScanLedger
 from mlgov_runtime.org_scan.logic import OK, Scope, Target, TargetResult, plan_targets, scan_target
 from mlgov_runtime.org_scan.report import (
     Run,
@@ -54,6 +55,10 @@ def _home_client(service: str) -> Any:
 
 def _region(context: LambdaContext) -> str:
     return context.invoked_function_arn.split(":")[3]
+
+
+def _ledger(table: str, topic_arn: str) -> ScanLedger:
+    return ScanLedger(_home_client("dynamodb"), _home_client("sns"), table, topic_arn)
 
 
 def _store(bucket: str, mac_key_id: str) -> S3ScanStore:
@@ -105,7 +110,7 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         resource_arn=str(planned.get("state_machine") or context.invoked_function_arn),
         skipped=planned.get("skipped") or {},
     )
-    ledger = channel_store(settings)
+    ledger = _ledger(settings.findings_table, settings.findings_topic_arn)
     previous = store.previous_report(run_id)
     checks = {check.NAME: tuple(check.KINDS) for check in endpoint_checks()}
     costs = weekly_purpose_costs(

@@ -165,6 +165,12 @@ def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, accoun
     if reached < total:
         where = ", ".join(f"{u['account_id']}/{u['region']}" for u in report["unreachable"][:10])
         detail += f" Unreachable: {where}."
+    resolves = bool(rolled.get("resolves_summary"))
+    if resolves:
+        gone = sum(1 for f in rolled.get("findings", []) if f.get("status") == STATUS_RESOLVED)
+        detail += f" {gone:,} rolled-up findings resolved and none is left open: the summary's issue is resolved."
+    elif rolled.get("open"):
+        detail += f" {rolled['open']:,} rolled-up findings are still open (told in earlier summaries)."
     opened = [f["severity"] for f in rolled.get("findings", []) if f.get("status") == STATUS_OPEN]
     severity = min(opened, key=SEVERITIES.index) if opened else "INFO"
     title = f"Weekly org scan: {s['violations']} violations, {reached}/{total} account-regions reached"
@@ -185,6 +191,8 @@ def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, accoun
             "summary": dict(s),
             **({"rolled_up": rolled.get("by_kind")} if rolled_text else {}),
         },
+        # Its finding_id is the state machine's: RESOLVED closes the issue an earlier, severe summary opened.
+        status=STATUS_RESOLVED if resolves else STATUS_OPEN,
     )
 
 
@@ -197,6 +205,9 @@ class OpenRecord:
     resource_arn: str
     title: str = ""
     severity: str = ""
+    # How its opening was told: rolled up into that run's summary, or one by one (told, no run), or never.
+    rolled_up_in: str = ""
+    told: bool = False
 
     @classmethod
     def of(cls, item: Mapping[str, Any]) -> OpenRecord:
@@ -208,7 +219,20 @@ class OpenRecord:
             str(item.get("resource_arn", "")),
             str(item.get("title", "")),
             str(item.get("severity", "")),
+            str(item.get("rolled_up_in") or ""),
+            bool(item.get("published_fingerprint")),
         )
+
+    @property
+    def quiet(self) -> bool:
+        """No message nor issue of its own: its resolution is rolled up too."""
+        return bool(self.rolled_up_in) or not self.told
+
+
+# In a closing's evidence: it closes a finding that was only rolled up (or never told), so it is rolled up too,
+# also when a later run publishes it (the stored closing carries it).
+TOLD = "told"
+TOLD_IN_SUMMARY = "in a summary"
 
 
 def resolutions(
@@ -250,6 +274,7 @@ def resolutions(
                 why = f"no longer reported (verdict {row.get('verdict', '?')})"
         else:
             continue
+        evidence = {"why": why, **({TOLD: TOLD_IN_SUMMARY} if record.quiet else {})}
         closing.append(
             Finding(
                 kind=record.kind,
@@ -260,7 +285,7 @@ def resolutions(
                 title=f"Resolved: {record.title or record.kind} ({why})",
                 detail=f"The weekly scan no longer sees this problem: {why}.",
                 source=source,
-                evidence={"why": why},
+                evidence=evidence,
                 status=STATUS_RESOLVED,
             )
         )
@@ -317,17 +342,23 @@ def _order(finding: Finding) -> tuple[int, int, str, str]:
     return (finding.status != STATUS_OPEN, SEVERITIES.index(finding.severity), finding.kind, finding.finding_id)
 
 
+def rolled_closing(finding: Finding) -> bool:
+    return finding.status == STATUS_RESOLVED and finding.evidence.get(TOLD) == TOLD_IN_SUMMARY
+
+
 def split_by_kind(due: Sequence[Finding], max_per_kind: int | None) -> tuple[list[Finding], list[Finding]]:
-    """(one by one, rolled up): at most `max_per_kind` of one kind and status one by one, the most severe."""
-    ordered = sorted(due, key=_order)
-    if max_per_kind is None:
-        return ordered, []
-    seen: Counter[tuple[str, str]] = Counter()
+    """(one by one, rolled up). A resolution is told as its opening was: rolled up when that was (or never
+    told), else one by one whatever the limit (it closes an issue of its own). Openings: at most
+    `max_per_kind` of one kind one by one, the most severe."""
+    seen: Counter[str] = Counter()
     single: list[Finding] = []
     rolled: list[Finding] = []
-    for finding in ordered:
-        seen[(finding.kind, finding.status)] += 1
-        (single if seen[(finding.kind, finding.status)] <= max_per_kind else rolled).append(finding)
+    for finding in sorted(due, key=_order):
+        if finding.status == STATUS_RESOLVED:
+            (rolled if rolled_closing(finding) else single).append(finding)
+            continue
+        seen[finding.kind] += 1
+        (single if max_per_kind is None or seen[finding.kind] <= max_per_kind else rolled).append(finding)
     return single, rolled
 
 
@@ -545,18 +576,27 @@ def aggregate(
         **done.counts(),
     }
     report = build_report(run, results, opened, previous, counts, costs=costs)
-    report["rolled_up"] = rolled_up_section(rolled, max_per_kind)
+    # Rolled-up findings still open once this run's summary is out: earlier runs' not closed nor told one by one
+    # now, and this run's.
+    gone = {f.finding_id for f in closing} | {f.finding_id for f in sent}
+    still = {r.finding_id for r in records if r.rolled_up_in and r.finding_id not in gone}
+    still |= {f.finding_id for f in rolled if f.status == STATUS_OPEN}
+    report["rolled_up"] = rolled_up_section(rolled, max_per_kind, len(still))
     return Aggregated(report, sent, rolled)
 
 
-def rolled_up_section(rolled: Sequence[Finding], max_per_kind: int | None) -> dict[str, Any]:
+def rolled_up_section(rolled: Sequence[Finding], max_per_kind: int | None, still_open: int = 0) -> dict[str, Any]:
     by_kind: dict[str, Counter[str]] = {}
     for f in rolled:
         by_kind.setdefault(f.kind, Counter())[f.status] += 1
+    resolved = sum(1 for f in rolled if f.status == STATUS_RESOLVED)
     return {
         "max_per_kind": max_per_kind,
         "by_kind": {kind: dict(sorted(c.items())) for kind, c in sorted(by_kind.items())},
         "findings": [{**_compact(f), "status": f.status} for f in sorted(rolled, key=_order)],
+        # The summary's own issue stands for the rolled-up findings: it resolves with the last of them.
+        "open": still_open,
+        "resolves_summary": bool(resolved) and not still_open,
     }
 
 
