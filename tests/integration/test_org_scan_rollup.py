@@ -5,6 +5,7 @@ were: one by one for those with an issue of their own, and for the rest only the
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from mlgov.sinks import start_sink
 from mlgov_runtime.core import env
 from mlgov_runtime.org_scan import settings as e
 from tests.integration.test_notifier_handler import _setup, good_secret
-from tests.integration.test_org_scan import REGION, OrgWorld, _forward, org_world  # noqa: F401 (fixture)
+from tests.integration.test_org_scan import BUCKET, REGION, OrgWorld, _forward, org_world  # noqa: F401 (fixture)
 
 
 def _limit(monkeypatch: pytest.MonkeyPatch, org_world: OrgWorld, limit: int) -> None:  # noqa: F811
@@ -89,3 +90,82 @@ def test_a_fixed_roll_up_resolves_the_summarys_issue_and_files_or_floods_nothing
         assert [(f["kind"], f["severity"], f["status"]) for f in org_world.published()] == [
             ("SCAN_SUMMARY", "INFO", "OPEN")
         ]
+
+
+# -- a retried aggregate
+
+
+def _plan_and_scan(org_world: OrgWorld, run_id: str) -> dict[str, Any]:  # noqa: F811
+    """The state machine's steps up to the aggregate: what it hands the aggregate (and each retry of it)."""
+    plan = org_world.coordinator.handler(
+        {"step": "plan", "state": {"run_id": run_id, "started_at": "2026-11-30T06:00:00Z"}}, FakeContext()
+    )
+    targets = json.loads(org_world.s3.get_object(Bucket=BUCKET, Key=plan["targets_key"])["Body"].read())
+    org_world.coordinator.scan({"Items": targets, "BatchInput": {"run_id": run_id}}, FakeContext())
+    return {"plan": plan, "map": None}
+
+
+def _attempt_dies_after_publishing(org_world: OrgWorld, state: dict[str, Any], monkeypatch: Any) -> None:  # noqa: F811
+    """An aggregate attempt that publishes, then times out before its report and summary."""
+    from mlgov_runtime.adapters.scan_store import S3ScanStore
+
+    def timeout(*args: Any) -> str:
+        raise TimeoutError("Task timed out after 900.00 seconds")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(S3ScanStore, "put_report", timeout)
+        with pytest.raises(TimeoutError):
+            org_world.coordinator.handler({"step": "aggregate", "state": state}, FakeContext())
+
+
+def test_a_retried_aggregate_keeps_the_first_attempts_roll_up(
+    org_world: OrgWorld,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _limit(monkeypatch, org_world, 1)
+    state = _plan_and_scan(org_world, "scan-retried")
+    # Given a first attempt that sent one finding of each kind, then died before its summary
+    _attempt_dies_after_publishing(org_world, state, monkeypatch)
+    first = org_world.published()
+    assert first and all(f["kind"] != "SCAN_SUMMARY" for f in first)
+    key = "org-scan/runs/scan-retried/rolled_up.json"
+    decision = json.loads(org_world.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert "mlgov-mac" in org_world.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
+    # When Step Functions retries the aggregate
+    retried = org_world.coordinator.handler({"step": "aggregate", "state": state}, FakeContext())
+    second = org_world.published()
+    # Then the retry sends nothing more one by one: what the first attempt rolled up goes into the summary
+    assert [f["kind"] for f in second] == ["SCAN_SUMMARY"]
+    assert set(Counter(f["kind"] for f in first).values()) == {1}
+    rolled = {fid for fid, (_, _, how) in decision["findings"].items() if how == "rolled"}
+    assert rolled and {fid for fid, (_, _, how) in decision["findings"].items() if how == "single"} == {
+        f["finding_id"] for f in first
+    }
+    key = retried["report"].split(f"s3://{BUCKET}/", 1)[1]
+    report = json.loads(org_world.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert {f["finding_id"] for f in report["rolled_up"]["findings"]} == rolled
+
+
+def test_a_tampered_roll_up_decision_fails_the_retry_before_anything_is_published(
+    org_world: OrgWorld,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlgov_runtime.adapters.scan_store import UnverifiedObject
+
+    _limit(monkeypatch, org_world, 1)
+    state = _plan_and_scan(org_world, "scan-tampered")
+    _attempt_dies_after_publishing(org_world, state, monkeypatch)
+    org_world.published()
+    # Someone rewrites the decision so that everything goes out one by one (its genuine HMAC kept)
+    key = "org-scan/runs/scan-tampered/rolled_up.json"
+    genuine = org_world.s3.get_object(Bucket=BUCKET, Key=key)
+    decision = json.loads(genuine["Body"].read())
+    decision["findings"] = {fid: [kind, status, "single"] for fid, (kind, status, _) in decision["findings"].items()}
+    org_world.s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(decision).encode(), Metadata=genuine["Metadata"])
+    table = org_world.resources["FINDINGS_TABLE_NAME"]
+    before = org_world.ddb.scan(TableName=table)["Items"]
+    # Then the retry fails naming the file, and neither publishes nor stores anything
+    with pytest.raises(UnverifiedObject, match=r"rolled_up\.json: its HMAC does not verify"):
+        org_world.coordinator.handler({"step": "aggregate", "state": state}, FakeContext())
+    assert org_world.published() == []
+    assert org_world.ddb.scan(TableName=table)["Items"] == before

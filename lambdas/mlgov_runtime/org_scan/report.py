@@ -346,19 +346,52 @@ def rolled_closing(finding: Finding) -> bool:
     return finding.status == STATUS_RESOLVED and finding.evidence.get(TOLD) == TOLD_IN_SUMMARY
 
 
-def split_by_kind(due: Sequence[Finding], max_per_kind: int | None) -> tuple[list[Finding], list[Finding]]:
-    """(one by one, rolled up). A resolution is told as its opening was: rolled up when that was (or never
-    told), else one by one whatever the limit (it closes an issue of its own). Openings: at most
-    `max_per_kind` of one kind one by one, the most severe."""
+SINGLE, ROLLED = "single", "rolled"
+
+
+@dataclass
+class RollUpDecision:
+    """How each due finding of a run is told, taken once: a retried aggregate (a Lambda timeout, Step Functions'
+    retry) reuses it, so that it neither sends one by one what the first attempt rolled up nor rolls up what it
+    sent (runs/<run>/rolled_up.json, HMAC'd like the results). It only grows: a finding first due in a retry
+    is decided then, within what the limit has left."""
+
+    run_id: str
+    how: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # finding_id -> (kind, status, SINGLE|ROLLED)
+
+    def told(self, finding: Finding) -> str | None:
+        kind, status, how = self.how.get(finding.finding_id, ("", "", ""))
+        return how if (kind, status) == (finding.kind, finding.status) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "findings": {fid: list(v) for fid, v in sorted(self.how.items())}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RollUpDecision:
+        how = {str(fid): (str(v[0]), str(v[1]), str(v[2])) for fid, v in (data.get("findings") or {}).items()}
+        return cls(str(data.get("run_id") or ""), how)
+
+
+def split_by_kind(
+    due: Sequence[Finding], max_per_kind: int | None, decided: RollUpDecision | None = None
+) -> tuple[list[Finding], list[Finding]]:
+    """(one by one, rolled up). What `decided` already decided stays so. A resolution is told as its opening
+    was: rolled up when that was (or never told), else one by one whatever the limit (it closes an issue of its
+    own). Openings: at most `max_per_kind` of one kind one by one, the most severe."""
     seen: Counter[str] = Counter()
+    for kind, status, how in (decided.how.values() if decided else ()):
+        seen[kind] += how == SINGLE and status == STATUS_OPEN
     single: list[Finding] = []
     rolled: list[Finding] = []
     for finding in sorted(due, key=_order):
-        if finding.status == STATUS_RESOLVED:
+        told = decided.told(finding) if decided else None
+        if told is not None:
+            (single if told == SINGLE else rolled).append(finding)
+        elif finding.status == STATUS_RESOLVED:
             (rolled if rolled_closing(finding) else single).append(finding)
-            continue
-        seen[finding.kind] += 1
-        (single if max_per_kind is None or seen[finding.kind] <= max_per_kind else rolled).append(finding)
+        else:
+            seen[finding.kind] += 1
+            (single if max_per_kind is None or seen[finding.kind] <= max_per_kind else rolled).append(finding)
     return single, rolled
 
 
@@ -551,10 +584,14 @@ def aggregate(
     *,
     time_left: TimeLeft | None = None,
     max_per_kind: int | None = None,
+    decided: RollUpDecision | None = None,
+    keep: Callable[[RollUpDecision], None] | None = None,
 ) -> Aggregated:
     """Store and publish this run's findings, close what is gone, publish what earlier runs stored but did
     not publish, and build the report. The summary finding is the caller's (it names where the report was
-    written). `time_left`: when it reaches 0, nothing more is stored or published (see Published)."""
+    written). `time_left`: when it reaches 0, nothing more is stored or published (see Published).
+    `decided`: an earlier attempt's roll-up decision for this run; `keep(decision)` persists the decision
+    before anything is published."""
     began = utc_now_iso()
     opened = [f for r in results for f in r.findings]
     opened += [unreachable_finding(r, run.role_name, run.source) for r in results if r.status == ERROR]
@@ -565,7 +602,13 @@ def aggregate(
     due, not_stored = store_all(ledger, [*opened, *closing], concurrency, time_left)
     handled = reported | {f.finding_id for f in closing}
     earlier = [f for f in ledger.unpublished(owned, began) if f.finding_id not in handled]
-    single, rolled = split_by_kind([*due, *earlier], max_per_kind)
+    single, rolled = split_by_kind([*due, *earlier], max_per_kind, decided)
+    if keep is not None:
+        decision = RollUpDecision(run.run_id, dict(decided.how) if decided else {})
+        for how, findings in ((SINGLE, single), (ROLLED, rolled)):
+            decision.how.update({f.finding_id: (f.kind, f.status, how) for f in findings})
+        if decided is None or decision.how != decided.how:
+            keep(decision)
     sent, unpublished = publish_due(ledger, single, concurrency, time_left)
     done = Published(sent, rolled, unpublished, not_stored)
     counts = {
