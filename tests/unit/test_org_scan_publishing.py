@@ -60,8 +60,9 @@ def test_findings_go_out_in_publish_batches_of_ten_and_each_is_marked_once() -> 
 
 def test_a_run_out_of_time_loses_nothing_the_next_run_publishes_the_rest_once() -> None:
     ledger = Ledger()
-    # 40 findings; the clock allows the 40 conditional writes and two PublishBatch calls, then it has passed.
-    first = aggregate(RUN, week(50, range(40)), ledger, CHECK_KINDS, previous=None, concurrency=1, time_left=budget(42))
+    # 40 findings; the clock allows the 40 conditional writes, the four groups of claims and two PublishBatch
+    # calls, then it has passed.
+    first = aggregate(RUN, week(50, range(40)), ledger, CHECK_KINDS, previous=None, concurrency=1, time_left=budget(46))
     published = first.report["published"]
     assert (published["sent"], published["unpublished"], published["not_stored"]) == (20, 20, 0)
     assert len(first.report["findings"]) == 40  # every finding is in the report whatever was published

@@ -415,6 +415,31 @@ def publish_due(
     return sent, [f for f in due if id(f) not in went]
 
 
+def claim_due(
+    ledger: FindingsLedger,
+    due: Sequence[Finding],
+    run_id: str,
+    concurrency: int = 8,
+    time_left: TimeLeft | None = None,
+) -> tuple[list[Finding], list[Finding], list[Finding]]:
+    """(claimed by this run, held by another run, not tried: the time ran out)."""
+    tried: list[Finding] = []
+
+    def claim(group: list[Finding]) -> list[Finding]:
+        if _out_of_time(time_left):
+            return []
+        tried.extend(group)
+        return ledger.claim(group, run_id)
+
+    claimed = {id(f) for f in _in_groups(due, claim, concurrency)}
+    attempted = {id(f) for f in tried}
+    return (
+        [f for f in due if id(f) in claimed],
+        [f for f in due if id(f) in attempted and id(f) not in claimed],
+        [f for f in due if id(f) not in attempted],
+    )
+
+
 def mark_rolled_up(sink: BatchFindingSink, rolled: Sequence[Finding], run_id: str, concurrency: int = 8) -> None:
     """Remember the rolled-up findings as told by the run's summary (call once the summary is out)."""
 
@@ -563,6 +588,10 @@ class FindingsLedger(BatchFindingSink, Protocol):
         """Stored versions never published (a run out of time, a crash), last detected before that time."""
         ...
 
+    def claim(self, findings: Sequence[Finding], run_id: str) -> list[Finding]:
+        """Those this run may publish (a conditional write each): a concurrent run's claim keeps the rest."""
+        ...
+
 
 @dataclass
 class Aggregated:
@@ -609,13 +638,16 @@ def aggregate(
             decision.how.update({f.finding_id: (f.kind, f.status, how) for f in findings})
         if decided is None or decision.how != decided.how:
             keep(decision)
-    sent, unpublished = publish_due(ledger, single, concurrency, time_left)
-    done = Published(sent, rolled, unpublished, not_stored)
+    claimed, elsewhere, unclaimed = claim_due(ledger, single, run.run_id, concurrency, time_left)
+    sent, unpublished = publish_due(ledger, claimed, concurrency, time_left)
+    done = Published(sent, rolled, unpublished + unclaimed, not_stored)
     counts = {
         "findings_open": len(opened),
         "published_open": sum(1 for f in sent if f.status != STATUS_RESOLVED),
         "resolved": sum(1 for f in sent if f.status == STATUS_RESOLVED),
         "published_from_earlier_runs": len({id(f) for f in earlier} & {id(f) for f in sent}),
+        # Claimed by a concurrent run (or changed or published meanwhile): that one tells them.
+        "claimed_by_another_run": len(elsewhere),
         **done.counts(),
     }
     report = build_report(run, results, opened, previous, counts, costs=costs)
