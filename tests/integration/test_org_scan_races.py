@@ -113,6 +113,7 @@ def test_a_claim_holds_against_other_runs_until_it_expires_and_for_its_own_retry
     assert later.claim([finding], "scan-b") == [finding]
     # Once published, no run claims that version again; a newer version is claimable at once
     later.publish_batch([finding])
+    assert "claimed_by" not in channel.item(finding)  # the mark ends the claim
     assert later.claim([finding], "scan-c") == []
     worse = replace(finding, severity="CRITICAL")
     later.record(worse)

@@ -1,10 +1,11 @@
 """Where the org-wide scan keeps a run in S3: the planned targets (the Distributed Map's ItemReader
-input), each account/region's full result, the Map's ResultWriter manifest, and the reports.
+input), each account/region's full result, the Map's ResultWriter manifest, the aggregate's roll-up
+decision and the reports.
 
-targets.json, every result and the aggregate's roll-up decision carry a KMS HMAC (object metadata `mlgov-mac`) over the run id, the key and
-the body's SHA-256. Only the scan's coordinator and worker roles may call GenerateMac on that key (its key
-policy denies everyone else, whatever their IAM allows), and the HMAC never leaves KMS, so no other
-principal of the account can write an object the aggregate accepts, nor move one to another run or
+targets.json, every result and the roll-up decision carry a KMS HMAC (object metadata `mlgov-mac`) over the
+run id, the key and the body's SHA-256. Only the scan's coordinator and worker roles may call GenerateMac
+on that key (its key policy denies everyone else, whatever their IAM allows), and the HMAC never leaves KMS,
+so no other principal of the account can write an object the aggregate accepts, nor move one to another run or
 account/region. The aggregate verifies each object it reads; one that does not verify is not believed
 (a result is an ERROR row; a plan or a roll-up decision fails the run).
 

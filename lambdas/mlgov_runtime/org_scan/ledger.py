@@ -48,8 +48,7 @@ class ScanLedger(FindingsStore):
             kinds,
             "#status = :open",
             {":open": {"S": STATUS_OPEN}},
-            "finding_id, kind, severity, account_id, #region, resource_arn, title, rolled_up_in, "
-            "published_fingerprint",
+            "finding_id, kind, severity, account_id, #region, resource_arn, title, rolled_up_in, published_fingerprint",
             {"#status": "status", "#region": "region"},
         ):
             yield {k: next(iter(v.values())) for k, v in item.items()}
@@ -94,11 +93,13 @@ class ScanLedger(FindingsStore):
         for finding in findings:
             values = {":fp": {"S": finding.fingerprint()}, ":now": {"S": now}}
             expression = "SET published_fingerprint = :fp, published_at = :now"
+            # The claim ends with the mark: a version whose mark is undone later may be claimed again at once.
+            release = "claimed_by, claimed_fingerprint, claimed_until"
             if rolled_up_in:
                 values[":run"] = {"S": rolled_up_in}
-                expression += ", rolled_up_in = :run"
+                expression += f", rolled_up_in = :run REMOVE {release}"
             else:
-                expression += " REMOVE rolled_up_in"
+                expression += f" REMOVE rolled_up_in, {release}"
             try:
                 self._ddb.update_item(
                     TableName=self._table,

@@ -379,7 +379,7 @@ def split_by_kind(
     was: rolled up when that was (or never told), else one by one whatever the limit (it closes an issue of its
     own). Openings: at most `max_per_kind` of one kind one by one, the most severe."""
     seen: Counter[str] = Counter()
-    for kind, status, how in (decided.how.values() if decided else ()):
+    for kind, status, how in decided.how.values() if decided else ():
         seen[kind] += how == SINGLE and status == STATUS_OPEN
     single: list[Finding] = []
     rolled: list[Finding] = []
@@ -614,7 +614,7 @@ def aggregate(
     time_left: TimeLeft | None = None,
     max_per_kind: int | None = None,
     decided: RollUpDecision | None = None,
-    keep: Callable[[RollUpDecision], None] | None = None,
+    keep: Callable[[RollUpDecision], object] | None = None,
 ) -> Aggregated:
     """Store and publish this run's findings, close what is gone, publish what earlier runs stored but did
     not publish, and build the report. The summary finding is the caller's (it names where the report was
