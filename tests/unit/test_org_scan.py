@@ -370,6 +370,13 @@ class Ledger(FindingBook):
             self.items[finding.finding_id]["published"] = finding.fingerprint()
             self.items[finding.finding_id]["rolled_up_in"] = rolled_up_in
 
+    def claim(self, findings: Sequence[Finding], run_id: str) -> list[Finding]:
+        return list(findings)  # no concurrent run here (tests/integration/test_org_scan_races.py has them)
+
+    def open_findings(self, kinds: Iterable[str]) -> list[dict[str, Any]]:
+        # The table's attribute names for how each was told.
+        return [{**i, "published_fingerprint": i.get("published")} for i in super().open_findings(kinds)]
+
     def unpublished(self, kinds: Iterable[str], detected_before: str) -> list[Finding]:
         wanted = set(kinds)
         return [

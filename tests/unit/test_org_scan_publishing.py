@@ -60,8 +60,9 @@ def test_findings_go_out_in_publish_batches_of_ten_and_each_is_marked_once() -> 
 
 def test_a_run_out_of_time_loses_nothing_the_next_run_publishes_the_rest_once() -> None:
     ledger = Ledger()
-    # 40 findings; the clock allows the 40 conditional writes and two PublishBatch calls, then it has passed.
-    first = aggregate(RUN, week(50, range(40)), ledger, CHECK_KINDS, previous=None, concurrency=1, time_left=budget(42))
+    # 40 findings; the clock allows the 40 conditional writes, the four groups of claims and two PublishBatch
+    # calls, then it has passed.
+    first = aggregate(RUN, week(50, range(40)), ledger, CHECK_KINDS, previous=None, concurrency=1, time_left=budget(46))
     published = first.report["published"]
     assert (published["sent"], published["unpublished"], published["not_stored"]) == (20, 20, 0)
     assert len(first.report["findings"]) == 40  # every finding is in the report whatever was published
@@ -136,16 +137,6 @@ def test_rolled_up_findings_not_marked_because_the_summary_never_went_out_roll_u
     assert not {f.finding_id for f in second.published} & {f.finding_id for f in first.published}
 
 
-def test_the_limit_counts_resolutions_apart_from_openings() -> None:
-    ledger = Ledger()
-    aggregate(RUN, week(60, range(50)), ledger, CHECK_KINDS, previous=None)
-    fixed = aggregate(RUN, week(60, []), ledger, CHECK_KINDS, previous=None, max_per_kind=20)
-    assert Counter(f.status for f in fixed.published) == {STATUS_RESOLVED: 20}
-    assert fixed.report["rolled_up"]["by_kind"] == {"UNREGISTERED_ENDPOINT": {STATUS_RESOLVED: 30}}
-    # Resolutions alone leave the summary INFO.
-    assert summary_finding(fixed.report, RUN, REPORT_URI, ACCOUNT, REGION).severity == "INFO"
-
-
 def _sizes(findings: list[Finding]) -> Iterator[tuple[int, int]]:
     for group in batches(findings):
         yield len(group), sum(message_bytes(message) for _, message in group)
@@ -181,3 +172,57 @@ def test_a_finding_too_large_for_sns_goes_out_cut_to_fit_and_stays_whole_in_the_
     cut = json.loads(next(iter(batches([huge_evidence])))[0][1]["Message"])
     assert "findings table" in cut["evidence"]["truncated"] and len(huge_evidence.evidence["rows"]) == 400
     assert json.loads(next(iter(batches([violation(3)])))[0][1]["Message"]) == violation(3).to_dict()
+
+
+# -- a roll-up's resolutions are told the way its openings were
+
+
+def test_resolutions_of_rolled_up_findings_are_rolled_up_not_sent_one_by_one() -> None:
+    ledger = Ledger()
+    first = aggregate(RUN, week(60, range(30)), ledger, CHECK_KINDS, previous=None, max_per_kind=10)
+    mark_rolled_up(ledger, first.rolled_up, RUN.run_id)
+    told = {f.finding_id for f in first.published}
+    rolled = [f.finding_id for f in first.rolled_up]
+    assert len(told) == 10 and len(rolled) == 20
+    # Fifteen of the rolled-up violations are fixed: none of them ever had a message or an issue of its own.
+    fixed = {f.finding_id for f in week(60, range(30))[0].findings if f.finding_id in set(rolled[:15])}
+    still = [i for i in range(30) if violation(i).finding_id not in fixed]
+    second = aggregate(RUN, week(60, still), ledger, CHECK_KINDS, previous=first.report, max_per_kind=10)
+    assert second.published == []
+    assert {f.finding_id for f in second.rolled_up} == fixed
+    assert {f.status for f in second.rolled_up} == {STATUS_RESOLVED}
+    # Each stays stored RESOLVED and counted in the summary, which stays open: 5 rolled-up findings remain.
+    assert all(ledger.items[fid]["status"] == STATUS_RESOLVED for fid in fixed)
+    summary = summary_finding(second.report, RUN, REPORT_URI, ACCOUNT, REGION)
+    assert summary.status == "OPEN" and second.report["rolled_up"]["open"] == 5
+
+
+def test_the_summary_resolves_once_the_last_rolled_up_finding_is_gone() -> None:
+    ledger = Ledger()
+    first = aggregate(RUN, week(40, range(30)), ledger, CHECK_KINDS, previous=None, max_per_kind=10)
+    mark_rolled_up(ledger, first.rolled_up, RUN.run_id)
+    assert summary_finding(first.report, RUN, REPORT_URI, ACCOUNT, REGION).severity == "HIGH"
+    # Every violation fixed: the ten told one by one close their own issues, the twenty rolled up close with
+    # the summary's, which resolves.
+    fixed = aggregate(RUN, week(40, []), ledger, CHECK_KINDS, previous=first.report, max_per_kind=10)
+    assert {f.finding_id for f in fixed.published} == {f.finding_id for f in first.published}
+    assert {f.status for f in fixed.published} == {STATUS_RESOLVED}
+    assert len(fixed.rolled_up) == 20 and fixed.report["rolled_up"]["open"] == 0
+    summary = summary_finding(fixed.report, RUN, REPORT_URI, ACCOUNT, REGION)
+    assert (summary.status, summary.severity) == (STATUS_RESOLVED, "INFO")
+    assert "20 rolled-up findings resolved" in summary.detail
+    mark_rolled_up(ledger, fixed.rolled_up, RUN.run_id)
+    # The week after, nothing rolled up is left to resolve: the summary is an ordinary open INFO one again.
+    quiet = aggregate(RUN, week(40, []), ledger, CHECK_KINDS, previous=fixed.report, max_per_kind=10)
+    assert quiet.published == [] and quiet.rolled_up == []
+    assert summary_finding(quiet.report, RUN, REPORT_URI, ACCOUNT, REGION).status == "OPEN"
+
+
+def test_resolutions_of_findings_told_one_by_one_are_each_sent_whatever_the_limit() -> None:
+    # Each of the 50 has its own issue: a resolution rolled up would leave that issue open for good.
+    ledger = Ledger()
+    aggregate(RUN, week(60, range(50)), ledger, CHECK_KINDS, previous=None)
+    fixed = aggregate(RUN, week(60, []), ledger, CHECK_KINDS, previous=None, max_per_kind=20)
+    assert Counter(f.status for f in fixed.published) == {STATUS_RESOLVED: 50}
+    assert fixed.rolled_up == []
+    assert summary_finding(fixed.report, RUN, REPORT_URI, ACCOUNT, REGION).severity == "INFO"

@@ -1,14 +1,17 @@
 """Where the org-wide scan keeps a run in S3: the planned targets (the Distributed Map's ItemReader
-input), each account/region's full result, the Map's ResultWriter manifest, and the reports.
+input), each account/region's full result, the Map's ResultWriter manifest, the aggregate's roll-up
+decision and the reports.
 
-targets.json and every result carry a KMS HMAC (object metadata `mlgov-mac`) over the run id, the key and
-the body's SHA-256. Only the scan's coordinator and worker roles may call GenerateMac on that key (its key
-policy denies everyone else, whatever their IAM allows), and the HMAC never leaves KMS, so no other
-principal of the account can write an object the aggregate accepts, nor move one to another run or
-account/region. The aggregate verifies each object it reads; one that does not verify is not believed.
+targets.json, every result and the roll-up decision carry a KMS HMAC (object metadata `mlgov-mac`) over the
+run id, the key and the body's SHA-256. Only the scan's coordinator and worker roles may call GenerateMac
+on that key (its key policy denies everyone else, whatever their IAM allows), and the HMAC never leaves KMS,
+so no other principal of the account can write an object the aggregate accepts, nor move one to another run or
+account/region. The aggregate verifies each object it reads; one that does not verify is not believed
+(a result is an ERROR row; a plan or a roll-up decision fails the run).
 
     org-scan/runs/<run id>/targets.json            [{"account_id", "region"}, ...]
     org-scan/runs/<run id>/results/<acct>-<region>.json
+    org-scan/runs/<run id>/rolled_up.json          {"run_id", "findings": {id: [kind, status, single|rolled]}}
     org-scan/runs/<run id>/report.json | report.md
     org-scan/map-results/<map run>/manifest.json   (written by Step Functions)
     org-scan/latest.json                           {"run_id", "report_key", "previous_report_key"}
@@ -35,7 +38,7 @@ def _missing(exc: ClientError) -> bool:
 
 MAC_METADATA = "mlgov-mac"
 MAC_ALGORITHM = "HMAC_SHA_256"
-TARGETS, RESULT = "targets", "result"
+TARGETS, RESULT, ROLLED_UP = "targets", "result", "rolled_up"
 
 
 class UnverifiedObject(Exception):
@@ -185,6 +188,21 @@ class S3ScanStore:
                     if isinstance(item, dict) and "account_id" in item:
                         failures[Target.from_dict(item)] = reason
         return failures
+
+    def rolled_up_key(self, run_id: str) -> str:
+        return f"{self.run_prefix(run_id)}/rolled_up.json"
+
+    def put_rolled_up(self, run_id: str, decision: dict[str, Any]) -> str:
+        """The aggregate's roll-up decision for the run (before it publishes anything), signed."""
+        return self._put(self.rolled_up_key(run_id), json.dumps(decision, sort_keys=True), signed=(ROLLED_UP, run_id))
+
+    def rolled_up(self, run_id: str) -> dict[str, Any] | None:
+        """An earlier attempt's roll-up decision for this run (None: this is the first); UnverifiedObject when
+        this run's aggregate did not write it."""
+        data = self._get_verified(self.rolled_up_key(run_id), ROLLED_UP, run_id)
+        if data is not None and (not isinstance(data, dict) or data.get("run_id") != run_id):
+            raise UnverifiedObject(self.rolled_up_key(run_id), f"is not run {run_id}'s roll-up decision")
+        return data
 
     def previous_report(self, run_id: str) -> dict[str, Any] | None:
         """The last run's report before this one (a retried aggregation of this run skips its own)."""

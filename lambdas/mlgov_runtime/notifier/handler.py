@@ -49,6 +49,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 http = HttpClient(timeout=8.0, attempts=4)
 # Kept back at the end of an invocation: the last state writes, the metrics and the response.
 RESERVE_SECONDS = 10.0
+NOTHING_TO_RESOLVE = "no open issue to resolve"  # JiraProject's answer to a RESOLVED finding it has no issue for
 REDRIVE_STEP = (
     "parked in the notifier dead-letter queue; fix what is named here, then "
     "`mlgov notify redrive --dlq-url <NotifierDeadLetterQueue URL> --queue-url <NotifierQueue URL>`"
@@ -195,6 +196,14 @@ def make_record_handler(
         )
         logger.info("Finding delivered", extra={"finding_id": finding["finding_id"], "outcomes": report.outcomes})
         entry.count("NotificationsSent", report.sent)
+        nothing = [k for k, v in report.outcomes.items() if k.startswith("jira:") and v.endswith(NOTHING_TO_RESOLVE)]
+        if nothing:
+            # A resolution of what Jira never had an issue for (rolled up, or below the Jira route): none is made.
+            entry.count("JiraNothingToResolve", len(nothing))
+            logger.info(
+                f"Jira: {NOTHING_TO_RESOLVE} for finding {finding['finding_id']}; none created",
+                extra={"finding_id": finding["finding_id"]},
+            )
         if report.rejected:
             entry.count("NotificationRejected", len(report.rejected))
             parked = not report.failed and settings.dead_letter_queue_url

@@ -24,8 +24,10 @@ from mlgov_runtime.adapters.organizations import OrganizationAccounts
 from mlgov_runtime.adapters.scan_store import KmsMac, S3ScanStore
 from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.core.findings import store_and_publish
+from mlgov_runtime.org_scan.ledger import ScanLedger
 from mlgov_runtime.org_scan.logic import OK, Scope, Target, TargetResult, plan_targets, scan_target
 from mlgov_runtime.org_scan.report import (
+    RollUpDecision,
     Run,
     aggregate,
     complete_results,
@@ -54,6 +56,10 @@ def _home_client(service: str) -> Any:
 
 def _region(context: LambdaContext) -> str:
     return context.invoked_function_arn.split(":")[3]
+
+
+def _ledger(table: str, topic_arn: str) -> ScanLedger:
+    return ScanLedger(_home_client("dynamodb"), _home_client("sns"), table, topic_arn)
 
 
 def _store(bucket: str, mac_key_id: str) -> S3ScanStore:
@@ -89,6 +95,8 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     store = _store(settings.report_bucket, settings.result_mac_key_id)
     # Only this run's own plan, as the coordinator signed it: anything else fails the run (SCAN_FAILED).
     targets = store.targets(str(planned["targets_key"]), run_id)
+    # A retry of this step reuses the first attempt's roll-up; one this run did not write fails the run here.
+    decided = store.rolled_up(run_id)
     with ThreadPoolExecutor(max_workers=8) as pool:
         fetched = list(pool.map(lambda t: store.result(run_id, t), targets))
     found = {t: r for t, r in zip(targets, fetched, strict=True) if r is not None}
@@ -105,7 +113,7 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         resource_arn=str(planned.get("state_machine") or context.invoked_function_arn),
         skipped=planned.get("skipped") or {},
     )
-    ledger = channel_store(settings)
+    ledger = _ledger(settings.findings_table, settings.findings_topic_arn)
     previous = store.previous_report(run_id)
     checks = {check.NAME: tuple(check.KINDS) for check in endpoint_checks()}
     costs = weekly_purpose_costs(
@@ -121,6 +129,8 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         costs=costs,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000 - reserve,
         max_per_kind=settings.max_notifications_per_kind,
+        decided=RollUpDecision.from_dict(decided) if decided is not None else None,
+        keep=lambda decision: store.put_rolled_up(run_id, decision.to_dict()),
     )
     report = done.report
     uri = store.put_report(run_id, report, to_markdown(report))

@@ -16,7 +16,7 @@ REPORT_WRITE = ("s3:PutObject",)
 FINDINGS_OPEN = ("dynamodb:Scan",)  # the open findings the scan may close
 ASSUME_MEMBER = ("sts:AssumeRole",)
 OU_LOOKUP = ("organizations:ListParents",)  # exemptions bound to OUs
-SIGN = ("kms:GenerateMac",)  # targets.json (plan) and results (worker) carry an HMAC
+SIGN = ("kms:GenerateMac",)  # targets.json (plan), results (worker) and rolled_up.json (aggregate) carry an HMAC
 VERIFY = ("kms:VerifyMac",)  # the aggregate believes only what verifies
 # The lineage check reads artifact pins with the worker's own role, never the member role.
 PIN_READ = ("s3:GetObject", "ecr:DescribeImages", "ecr:BatchGetImage")
@@ -27,6 +27,6 @@ MEMBER_READ = member_actions()
 
 PLAN = frozenset(ORGANIZATION_READ + REPORT_WRITE + SIGN)
 WORKER = frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP + SIGN + PIN_READ + INDEX_WRITE) | MEMBER_READ
-AGGREGATE = frozenset(REPORT_READ + REPORT_WRITE + FINDINGS + FINDINGS_OPEN + VERIFY + COST_USAGE)
+AGGREGATE = frozenset(REPORT_READ + REPORT_WRITE + FINDINGS + FINDINGS_OPEN + SIGN + VERIFY + COST_USAGE)
 
 ACTIONS = PLAN | WORKER | AGGREGATE

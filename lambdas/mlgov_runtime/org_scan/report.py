@@ -165,6 +165,12 @@ def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, accoun
     if reached < total:
         where = ", ".join(f"{u['account_id']}/{u['region']}" for u in report["unreachable"][:10])
         detail += f" Unreachable: {where}."
+    resolves = bool(rolled.get("resolves_summary"))
+    if resolves:
+        gone = sum(1 for f in rolled.get("findings", []) if f.get("status") == STATUS_RESOLVED)
+        detail += f" {gone:,} rolled-up findings resolved and none is left open: the summary's issue is resolved."
+    elif rolled.get("open"):
+        detail += f" {rolled['open']:,} rolled-up findings are still open (told in earlier summaries)."
     opened = [f["severity"] for f in rolled.get("findings", []) if f.get("status") == STATUS_OPEN]
     severity = min(opened, key=SEVERITIES.index) if opened else "INFO"
     title = f"Weekly org scan: {s['violations']} violations, {reached}/{total} account-regions reached"
@@ -185,6 +191,8 @@ def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, accoun
             "summary": dict(s),
             **({"rolled_up": rolled.get("by_kind")} if rolled_text else {}),
         },
+        # Its finding_id is the state machine's: RESOLVED closes the issue an earlier, severe summary opened.
+        status=STATUS_RESOLVED if resolves else STATUS_OPEN,
     )
 
 
@@ -197,6 +205,9 @@ class OpenRecord:
     resource_arn: str
     title: str = ""
     severity: str = ""
+    # How its opening was told: rolled up into that run's summary, or one by one (told, no run), or never.
+    rolled_up_in: str = ""
+    told: bool = False
 
     @classmethod
     def of(cls, item: Mapping[str, Any]) -> OpenRecord:
@@ -208,7 +219,20 @@ class OpenRecord:
             str(item.get("resource_arn", "")),
             str(item.get("title", "")),
             str(item.get("severity", "")),
+            str(item.get("rolled_up_in") or ""),
+            bool(item.get("published_fingerprint")),
         )
+
+    @property
+    def quiet(self) -> bool:
+        """No message nor issue of its own: its resolution is rolled up too."""
+        return bool(self.rolled_up_in) or not self.told
+
+
+# In a closing's evidence: it closes a finding that was only rolled up (or never told), so it is rolled up too,
+# also when a later run publishes it (the stored closing carries it).
+TOLD = "told"
+TOLD_IN_SUMMARY = "in a summary"
 
 
 def resolutions(
@@ -250,6 +274,7 @@ def resolutions(
                 why = f"no longer reported (verdict {row.get('verdict', '?')})"
         else:
             continue
+        evidence = {"why": why, **({TOLD: TOLD_IN_SUMMARY} if record.quiet else {})}
         closing.append(
             Finding(
                 kind=record.kind,
@@ -260,7 +285,7 @@ def resolutions(
                 title=f"Resolved: {record.title or record.kind} ({why})",
                 detail=f"The weekly scan no longer sees this problem: {why}.",
                 source=source,
-                evidence={"why": why},
+                evidence=evidence,
                 status=STATUS_RESOLVED,
             )
         )
@@ -317,17 +342,56 @@ def _order(finding: Finding) -> tuple[int, int, str, str]:
     return (finding.status != STATUS_OPEN, SEVERITIES.index(finding.severity), finding.kind, finding.finding_id)
 
 
-def split_by_kind(due: Sequence[Finding], max_per_kind: int | None) -> tuple[list[Finding], list[Finding]]:
-    """(one by one, rolled up): at most `max_per_kind` of one kind and status one by one, the most severe."""
-    ordered = sorted(due, key=_order)
-    if max_per_kind is None:
-        return ordered, []
-    seen: Counter[tuple[str, str]] = Counter()
+def rolled_closing(finding: Finding) -> bool:
+    return finding.status == STATUS_RESOLVED and finding.evidence.get(TOLD) == TOLD_IN_SUMMARY
+
+
+SINGLE, ROLLED = "single", "rolled"
+
+
+@dataclass
+class RollUpDecision:
+    """How each due finding of a run is told, taken once: a retried aggregate (a Lambda timeout, Step Functions'
+    retry) reuses it, so that it neither sends one by one what the first attempt rolled up nor rolls up what it
+    sent (runs/<run>/rolled_up.json, HMAC'd like the results). It only grows: a finding first due in a retry
+    is decided then, within what the limit has left."""
+
+    run_id: str
+    how: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # finding_id -> (kind, status, SINGLE|ROLLED)
+
+    def told(self, finding: Finding) -> str | None:
+        kind, status, how = self.how.get(finding.finding_id, ("", "", ""))
+        return how if (kind, status) == (finding.kind, finding.status) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "findings": {fid: list(v) for fid, v in sorted(self.how.items())}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RollUpDecision:
+        how = {str(fid): (str(v[0]), str(v[1]), str(v[2])) for fid, v in (data.get("findings") or {}).items()}
+        return cls(str(data.get("run_id") or ""), how)
+
+
+def split_by_kind(
+    due: Sequence[Finding], max_per_kind: int | None, decided: RollUpDecision | None = None
+) -> tuple[list[Finding], list[Finding]]:
+    """(one by one, rolled up). What `decided` already decided stays so. A resolution is told as its opening
+    was: rolled up when that was (or never told), else one by one whatever the limit (it closes an issue of its
+    own). Openings: at most `max_per_kind` of one kind one by one, the most severe."""
+    seen: Counter[str] = Counter()
+    for kind, status, how in decided.how.values() if decided else ():
+        seen[kind] += how == SINGLE and status == STATUS_OPEN
     single: list[Finding] = []
     rolled: list[Finding] = []
-    for finding in ordered:
-        seen[(finding.kind, finding.status)] += 1
-        (single if seen[(finding.kind, finding.status)] <= max_per_kind else rolled).append(finding)
+    for finding in sorted(due, key=_order):
+        told = decided.told(finding) if decided else None
+        if told is not None:
+            (single if told == SINGLE else rolled).append(finding)
+        elif finding.status == STATUS_RESOLVED:
+            (rolled if rolled_closing(finding) else single).append(finding)
+        else:
+            seen[finding.kind] += 1
+            (single if max_per_kind is None or seen[finding.kind] <= max_per_kind else rolled).append(finding)
     return single, rolled
 
 
@@ -349,6 +413,31 @@ def publish_due(
     sent = _in_groups(due, lambda group: [] if _out_of_time(time_left) else sink.publish_batch(group), concurrency)
     went = {id(f) for f in sent}
     return sent, [f for f in due if id(f) not in went]
+
+
+def claim_due(
+    ledger: FindingsLedger,
+    due: Sequence[Finding],
+    run_id: str,
+    concurrency: int = 8,
+    time_left: TimeLeft | None = None,
+) -> tuple[list[Finding], list[Finding], list[Finding]]:
+    """(claimed by this run, held by another run, not tried: the time ran out)."""
+    tried: list[Finding] = []
+
+    def claim(group: list[Finding]) -> list[Finding]:
+        if _out_of_time(time_left):
+            return []
+        tried.extend(group)
+        return ledger.claim(group, run_id)
+
+    claimed = {id(f) for f in _in_groups(due, claim, concurrency)}
+    attempted = {id(f) for f in tried}
+    return (
+        [f for f in due if id(f) in claimed],
+        [f for f in due if id(f) in attempted and id(f) not in claimed],
+        [f for f in due if id(f) not in attempted],
+    )
 
 
 def mark_rolled_up(sink: BatchFindingSink, rolled: Sequence[Finding], run_id: str, concurrency: int = 8) -> None:
@@ -499,6 +588,10 @@ class FindingsLedger(BatchFindingSink, Protocol):
         """Stored versions never published (a run out of time, a crash), last detected before that time."""
         ...
 
+    def claim(self, findings: Sequence[Finding], run_id: str) -> list[Finding]:
+        """Those this run may publish (a conditional write each): a concurrent run's claim keeps the rest."""
+        ...
+
 
 @dataclass
 class Aggregated:
@@ -520,10 +613,14 @@ def aggregate(
     *,
     time_left: TimeLeft | None = None,
     max_per_kind: int | None = None,
+    decided: RollUpDecision | None = None,
+    keep: Callable[[RollUpDecision], object] | None = None,
 ) -> Aggregated:
     """Store and publish this run's findings, close what is gone, publish what earlier runs stored but did
     not publish, and build the report. The summary finding is the caller's (it names where the report was
-    written). `time_left`: when it reaches 0, nothing more is stored or published (see Published)."""
+    written). `time_left`: when it reaches 0, nothing more is stored or published (see Published).
+    `decided`: an earlier attempt's roll-up decision for this run; `keep(decision)` persists the decision
+    before anything is published."""
     began = utc_now_iso()
     opened = [f for r in results for f in r.findings]
     opened += [unreachable_finding(r, run.role_name, run.source) for r in results if r.status == ERROR]
@@ -534,29 +631,47 @@ def aggregate(
     due, not_stored = store_all(ledger, [*opened, *closing], concurrency, time_left)
     handled = reported | {f.finding_id for f in closing}
     earlier = [f for f in ledger.unpublished(owned, began) if f.finding_id not in handled]
-    single, rolled = split_by_kind([*due, *earlier], max_per_kind)
-    sent, unpublished = publish_due(ledger, single, concurrency, time_left)
-    done = Published(sent, rolled, unpublished, not_stored)
+    single, rolled = split_by_kind([*due, *earlier], max_per_kind, decided)
+    if keep is not None:
+        decision = RollUpDecision(run.run_id, dict(decided.how) if decided else {})
+        for how, findings in ((SINGLE, single), (ROLLED, rolled)):
+            decision.how.update({f.finding_id: (f.kind, f.status, how) for f in findings})
+        if decided is None or decision.how != decided.how:
+            keep(decision)
+    claimed, elsewhere, unclaimed = claim_due(ledger, single, run.run_id, concurrency, time_left)
+    sent, unpublished = publish_due(ledger, claimed, concurrency, time_left)
+    done = Published(sent, rolled, unpublished + unclaimed, not_stored)
     counts = {
         "findings_open": len(opened),
         "published_open": sum(1 for f in sent if f.status != STATUS_RESOLVED),
         "resolved": sum(1 for f in sent if f.status == STATUS_RESOLVED),
         "published_from_earlier_runs": len({id(f) for f in earlier} & {id(f) for f in sent}),
+        # Claimed by a concurrent run (or changed or published meanwhile): that one tells them.
+        "claimed_by_another_run": len(elsewhere),
         **done.counts(),
     }
     report = build_report(run, results, opened, previous, counts, costs=costs)
-    report["rolled_up"] = rolled_up_section(rolled, max_per_kind)
+    # Rolled-up findings still open once this run's summary is out: earlier runs' not closed nor told one by one
+    # now, and this run's.
+    gone = {f.finding_id for f in closing} | {f.finding_id for f in sent}
+    still = {r.finding_id for r in records if r.rolled_up_in and r.finding_id not in gone}
+    still |= {f.finding_id for f in rolled if f.status == STATUS_OPEN}
+    report["rolled_up"] = rolled_up_section(rolled, max_per_kind, len(still))
     return Aggregated(report, sent, rolled)
 
 
-def rolled_up_section(rolled: Sequence[Finding], max_per_kind: int | None) -> dict[str, Any]:
+def rolled_up_section(rolled: Sequence[Finding], max_per_kind: int | None, still_open: int = 0) -> dict[str, Any]:
     by_kind: dict[str, Counter[str]] = {}
     for f in rolled:
         by_kind.setdefault(f.kind, Counter())[f.status] += 1
+    resolved = sum(1 for f in rolled if f.status == STATUS_RESOLVED)
     return {
         "max_per_kind": max_per_kind,
         "by_kind": {kind: dict(sorted(c.items())) for kind, c in sorted(by_kind.items())},
         "findings": [{**_compact(f), "status": f.status} for f in sorted(rolled, key=_order)],
+        # The summary's own issue stands for the rolled-up findings: it resolves with the last of them.
+        "open": still_open,
+        "resolves_summary": bool(resolved) and not still_open,
     }
 
 
