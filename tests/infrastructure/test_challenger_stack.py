@@ -395,7 +395,10 @@ def test_the_function_knows_the_retraining_machine_and_may_read_only_its_and_its
     sent = json.loads(env["MLGOV_CHALLENGER_SETTINGS"])
     # Its approvers travel in its own variable, not the approval service's (4 KB for all of them).
     assert set(sent["approvals"]) == {"approvers"} and "MLGOV_APPROVALS_SETTINGS" not in env
-    assert sent["guardrails"] == {"pipeline_role_arns": ["arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"]}
+    assert sent["guardrails"] == {
+        "pipeline_role_arns": ["arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"],
+        "protected_role_path": "/mlgov-protected/",  # the function re-checks the roles are on it at cold start
+    }
     policies = template.find_resources("AWS::IAM::Policy")
     statements = [
         s
