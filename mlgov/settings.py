@@ -32,7 +32,15 @@ from mlgov_runtime.approvals.settings import Approvals as _Approvals
 from mlgov_runtime.capacity.settings import Capacity as _Capacity
 from mlgov_runtime.challenger.settings import Challenger as _Challenger
 from mlgov_runtime.core.cron import schedule, schedule_problem
-from mlgov_runtime.core.model import RULES, KeyProblem, all_match, hints
+from mlgov_runtime.core.model import (
+    PROTECTED_ROLE_PATH,
+    ROLE_PATH,
+    RULES,
+    KeyProblem,
+    all_match,
+    hints,
+    protected_path_problem,
+)
 from mlgov_runtime.core.routing import RoutingPolicy
 from mlgov_runtime.core.shared_settings import Shared
 from mlgov_runtime.lineage_audit.settings import ExperimentExemptions as _ExperimentExemptions
@@ -281,7 +289,7 @@ class Guardrails(_Strict):
     `role_admin_arns` (and break-glass) from creating, changing or passing roles on the path."""
 
     target_ou_ids: list[str] = Field(default_factory=list)
-    protected_role_path: str = Field(default="/mlgov-protected/", pattern=r"^/([\w+=,.@-]+/)+$")
+    protected_role_path: str = Field(default=PROTECTED_ROLE_PATH, pattern=ROLE_PATH)
     pipeline_role_arns: list[str] = Field(
         default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"]
     )
@@ -342,12 +350,9 @@ class Guardrails(_Strict):
             "operator_role_arns",
             "metric_writer_role_arns",
         ):
-            for arn in getattr(self, key):
-                if f":role{self.protected_role_path}" not in arn:
-                    raise ValueError(
-                        f"{key}: {arn!r} is not on the protected path {self.protected_role_path} "
-                        "(a role name alone can be copied by anyone who may create roles)"
-                    )
+            problem = protected_path_problem(getattr(self, key), self.protected_role_path)
+            if problem:  # the same rule the challenger function applies at cold start
+                raise ValueError(f"{key}: {problem}")
         return self
 
 

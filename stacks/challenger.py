@@ -34,6 +34,7 @@ from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 
 STATE_MACHINE_NAME = "mlgov-challenger"
 SERVICE = "challenger"
+STEP_HANDLER = "mlgov_runtime.challenger.handler.step"
 LAMBDA_RETRY_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout"]
 ENDPOINT_POLL = Duration.seconds(60)
 
@@ -90,6 +91,9 @@ class Challenger(CapabilityConstruct):
             self, "IdempotencyTable", self.channel.key, "id", ttl_attribute="expiration", retain=False
         )
         self.steps = self._build_function()
+        # The rules' target: it may start an execution and read a package, never run a step (the Steps function
+        # is invoked by the state machine's role alone, so a rule's constant Input cannot reach it).
+        self.events_function = self._build_events_function()
         self.machine_role = self._build_machine_role()
         self.state_machine = self._build_state_machine()
         self.dlq = encrypted_queue(self, "ChallengerDeadLetterQueue", self.channel.key)
@@ -101,7 +105,10 @@ class Challenger(CapabilityConstruct):
             event_pattern=events.EventPattern(source=[SOURCE], detail_type=[DETAIL_TYPE]),
             targets=[
                 targets.LambdaFunction(
-                    self.steps.function, dead_letter_queue=self.dlq, retry_attempts=8, max_event_age=Duration.hours(6)
+                    self.events_function.function,
+                    dead_letter_queue=self.dlq,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
                 )
             ],
         )
@@ -118,7 +125,10 @@ class Challenger(CapabilityConstruct):
             ),
             targets=[
                 targets.LambdaFunction(
-                    self.steps.function, dead_letter_queue=self.dlq, retry_attempts=8, max_event_age=Duration.hours(6)
+                    self.events_function.function,
+                    dead_letter_queue=self.dlq,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
                 )
             ],
         )
@@ -138,6 +148,13 @@ class Challenger(CapabilityConstruct):
                 "ChallengerErrorsAlarm",
                 "The challenger Lambda failed; the state machine retries, then reports",
                 self.steps.function.metric_errors(period=five),
+                topic,
+            ),
+            alarm_at_one(
+                self,
+                "ChallengerEventsErrorsAlarm",
+                "The challenger events function failed; EventBridge retries, then the dead-letter queue",
+                self.events_function.function.metric_errors(period=five),
                 topic,
             ),
             alarm_at_one(
@@ -205,12 +222,6 @@ class Challenger(CapabilityConstruct):
             ),
             # GetMetricData accepts no resource scope.
             iam.PolicyStatement(sid="ReadMetrics", actions=list(p.METRICS_READ), resources=["*"]),
-            iam.PolicyStatement(
-                sid="StartExperiment", actions=list(p.START_EXPERIMENT), resources=[self.state_machine_arn]
-            ),
-            iam.PolicyStatement(
-                sid="IdempotencyRecords", actions=list(IDEMPOTENCY), resources=[self.idempotency_table.table_arn]
-            ),
             # Steps verify their own execution; a start verifies the retraining run that registered the package.
             iam.PolicyStatement(
                 sid="VerifyExecutions",
@@ -232,19 +243,9 @@ class Challenger(CapabilityConstruct):
         steps = GovernedFunction(
             self,
             "Steps",
-            description="Challenger CTR gate: starts experiments, deploys, watches, rejects, promotes, reviews",
-            handler=self.capability.handler,
-            environment={
-                **self.received_environment(),
-                STATE_MACHINE_ARN: self.state_machine_arn,
-                **(
-                    {RETRAINING_STATE_MACHINE_ARN: self.retraining_machine.state_machine_arn}
-                    if self.retraining_machine
-                    else {}
-                ),
-                env.IDEMPOTENCY_TABLE_NAME: self.idempotency_table.table_name,
-                "POWERTOOLS_SERVICE_NAME": SERVICE,
-            },
+            description="Challenger CTR gate steps: deploys, watches, rejects, promotes, reviews",
+            handler=STEP_HANDLER,
+            environment=self._environment(),
             statements=statements,
             log_retention_days=self.settings.log_retention_days,
             timeout=Duration.minutes(2),
@@ -253,6 +254,43 @@ class Challenger(CapabilityConstruct):
         g = self.settings.guardrails
         self.pipeline_role = self._name_role(steps.role, g.pipeline_role_arns, "Challenger", "pipeline_role_arns")
         return steps
+
+    def _environment(self) -> dict[str, str]:
+        return {
+            **self.received_environment(),
+            STATE_MACHINE_ARN: self.state_machine_arn,
+            **(
+                {RETRAINING_STATE_MACHINE_ARN: self.retraining_machine.state_machine_arn}
+                if self.retraining_machine
+                else {}
+            ),
+            env.IDEMPOTENCY_TABLE_NAME: self.idempotency_table.table_name,
+            "POWERTOOLS_SERVICE_NAME": SERVICE,
+        }
+
+    def _build_events_function(self) -> GovernedFunction:
+        """The rules' target: a registered package starts an execution, an Approved one is re-read. Nothing in its
+        role changes an endpoint or a package, so whatever JSON a rule delivers, it can only start a run whose
+        start step verifies the package's provenance, or re-read a package."""
+        function = self.governed_function(
+            "Events",
+            description="Challenger events: a registered package starts an experiment; re-approvals are checked",
+            environment=self._environment(),
+            statements=[
+                iam.PolicyStatement(
+                    sid="StartExperiment", actions=list(p.START_EXPERIMENT), resources=[self.state_machine_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="ReadPackages", actions=["sagemaker:DescribeModelPackage"], resources=self.package_arns
+                ),
+                iam.PolicyStatement(
+                    sid="IdempotencyRecords", actions=list(IDEMPOTENCY), resources=[self.idempotency_table.table_arn]
+                ),
+            ],
+            timeout=Duration.minutes(1),
+        )
+        self.channel.grant_publish(function)
+        return function
 
     def _executions_of(self, machine_arn: str) -> str:
         """The ARN pattern of a state machine's executions (arn:...:execution:<name>:*)."""

@@ -150,6 +150,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             home_clients=home_client,
             progress=progress.endpoint,
             home_account=own,
+            home_region=settings.org_scan.governance_region or region,
         )
         return progress.target(result)
 

@@ -51,7 +51,7 @@ class Driver:
     def step(self, name: str, state: dict[str, Any], now: datetime) -> dict[str, Any]:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            result: dict[str, Any] = self.handler.handler(
+            result: dict[str, Any] = self.handler.step(
                 {"step": name, "state": state, "now": iso(now), "execution": state["execution"]}, FakeContext()
             )
         self.emf += out.getvalue()

@@ -1,14 +1,11 @@
-"""Hole: a product EventBridge rule is a second door into the ChallengerSteps function.
+"""Closed hole: a product EventBridge rule was a second door into the ChallengerSteps function.
 
-The function is the target of two rules (`ChallengerPackageRegistered`, `ChallengerPackageApproved`); its
-resource policy lets events.amazonaws.com invoke it for those rule ARNs. `DenyProductFunctionInvoke` stops
-principals, not EventBridge, and no guardrail keeps `events:PutRule`/`PutTargets` on the product's rules. So
-whoever may write those rules sets a schedule and a constant `Input` on the existing target, and EventBridge
-delivers that JSON verbatim to the handler. The step check (a RUNNING execution whose recorded input names the
-package) passes for a real, running experiment: everything it needs is in `DescribeExecution`.
-
-This test plays EventBridge: the payload below is what a target's constant `Input` delivers. It rejects a
-challenger that no look ever judged (the gate said CONTINUE), with a rejection text the sender wrote.
+The rules (`ChallengerPackageRegistered`, `ChallengerPackageApproved`) now target the ChallengerEvents function,
+and no rule targets ChallengerSteps (tests/attacker/test_template_gaps.py: no events.amazonaws.com permission on
+it): only the state machine's role invokes it. Whoever may write those rules can still set a constant `Input`
+on their target, and EventBridge delivers that JSON verbatim to the Events function. That function runs no step
+(a step payload is refused) and its role cannot change a package or an endpoint, so the forgery below, built
+from read-only calls (DescribeExecution, the endpoint config), rejects nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ from typing import Any
 import pytest
 
 from mlgov.sandbox import FakeContext
+from mlgov_runtime.challenger.permissions import EVENTS_ACTIONS
 from tests.integration.test_challenger_handler import ENDPOINT, Lab, at, lab_context, traffic
 
 
@@ -46,18 +44,28 @@ def constant_input(lab: Lab, execution: str, watch_result: dict[str, Any]) -> di
     return {"step": "reject", "execution": execution, "state": state, "now": at(9)}
 
 
-def test_a_constant_rule_input_rejects_a_running_challenger_the_gate_never_judged(lab: Lab) -> None:
+def test_a_constant_rule_input_cannot_reject_a_running_challenger(lab: Lab) -> None:
     # Given a real experiment, running, that the gate has not judged (its look says CONTINUE)
     arn = lab.register()
     state = lab.start(arn)
     traffic(lab, state, 10, 70, 0.08)
     look = lab.step("watch", state, at(6))
     assert look["decision"] == "CONTINUE"
-    # When the ChallengerSteps function receives a rule target's constant Input (built from read-only calls)
+    before = {v["VariantName"]: v for v in lab.sm.describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"]}
+    lab.published()
+    # When the rules' target (the Events function) receives a constant Input built from read-only calls
     event = constant_input(lab, state["execution"], {**look["result"], "reasons": ["forged by a rule target"]})
-    lab.handler.handler(json.loads(json.dumps(event)), FakeContext())
-    # Then the healthy challenger is Rejected in the registry and has lost its traffic: a forgery rejected
-    assert lab.package(arn)["ModelApprovalStatus"] == "Rejected"
+    answer = lab.handler.handler(json.loads(json.dumps(event)), FakeContext())
+    # Then it is refused: the package keeps its status, the challenger its traffic, no finding goes out
+    assert answer["status"] == "rejected"
+    assert lab.package(arn)["ModelApprovalStatus"] == "PendingManualApproval"
     live = {v["VariantName"]: v for v in lab.sm.describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"]}
-    assert live[state["challenger"]["challenger_variant"]]["CurrentWeight"] == 0
-    assert [f["kind"] for f in lab.published()] == ["CHALLENGER_REJECTED"]
+    variant = state["challenger"]["challenger_variant"]
+    assert live[variant]["CurrentWeight"] == before[variant]["CurrentWeight"] > 0
+    assert lab.published() == []
+
+
+def test_the_events_functions_role_could_not_reject_even_if_it_ran_a_step() -> None:
+    # Whatever its code did with a payload: rejecting needs UpdateModelPackage, weight 0 UpdateEndpointWeights...
+    assert not {"sagemaker:UpdateModelPackage", "sagemaker:UpdateEndpointWeightsAndCapacities"} & EVENTS_ACTIONS
+    assert not {a for a in EVENTS_ACTIONS if a.startswith("sagemaker:") and not a.startswith("sagemaker:Describe")}

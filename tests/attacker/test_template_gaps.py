@@ -69,15 +69,13 @@ def test_the_tables_the_channel_believes_keep_writes_to_their_producers(resource
     assert "ResourcePolicy" in props
 
 
-def test_the_challenger_steps_function_is_also_an_eventbridge_target(resources: dict[str, Any]) -> None:
-    """Hole 2's door: EventBridge may invoke the step function for these rules, whatever their targets' Input."""
-    permissions = [
-        p["Properties"]
-        for p in _of_type(resources, "AWS::Lambda::Permission").values()
-        if "ChallengerSteps" in str(p["Properties"]["FunctionName"])
-        and p["Properties"]["Principal"] == "events.amazonaws.com"
-    ]
-    assert len(permissions) == 2
+def test_the_challenger_steps_function_is_no_eventbridge_target(resources: dict[str, Any]) -> None:
+    """Hole 2's door, closed: no resource policy lets anyone (EventBridge included) invoke the step function, only
+    the state machine's role may; the rules reach the Events function, whose role cannot act on a package."""
+    permissions = [p["Properties"] for p in _of_type(resources, "AWS::Lambda::Permission").values()]
+    assert not [p for p in permissions if "ChallengerSteps" in str(p["FunctionName"])]
+    rules = [p for p in permissions if p["Principal"] == "events.amazonaws.com"]
+    assert len([p for p in rules if "ChallengerEvents" in str(p["FunctionName"])]) == 2
 
 
 def test_a_stack_parameter_names_the_layer_every_function_imports(resources: dict[str, Any]) -> None:

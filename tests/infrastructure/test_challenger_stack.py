@@ -105,7 +105,7 @@ def test_every_task_retries_and_every_failure_reaches_the_finding(template: Temp
         assert failed["Failed"] == f"{prefix}EndpointFailed"
 
 
-def test_the_registered_event_reaches_the_function_with_retries_and_a_dlq(template: Template) -> None:
+def test_the_registered_event_reaches_the_events_function_with_retries_and_a_dlq(template: Template) -> None:
     rules = [v for k, v in template.find_resources("AWS::Events::Rule").items() if k.startswith("Challenger")]
     patterns = [rule["Properties"]["EventPattern"] for rule in rules]
     assert {"source": ["mlgov.retraining"], "detail-type": ["Model Package Registered"]} in patterns
@@ -118,8 +118,12 @@ def test_the_registered_event_reaches_the_function_with_retries_and_a_dlq(templa
     assert len(rules) == 2
     for rule in rules:
         [target] = rule["Properties"]["Targets"]
-        assert "ChallengerStepsFunction" in json.dumps(target["Arn"])
+        # Never the Steps function: a rule's constant Input would reach a step (hole: rule target steps)
+        assert "ChallengerEventsFunction" in json.dumps(target["Arn"])
         assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8
+    [steps] = [k for k in template.find_resources("AWS::Lambda::Function") if k.startswith("ChallengerStepsFunction")]
+    invokers = template.find_resources("AWS::Lambda::Permission")
+    assert not [p for p in invokers.values() if steps in json.dumps(p["Properties"]["FunctionName"])]
 
 
 def test_one_dashboard_per_watched_endpoint(template: Template) -> None:
@@ -199,13 +203,14 @@ def _flatten(document: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def test_the_function_grants_exactly_its_declared_actions(template: Template) -> None:
-    from mlgov_runtime.challenger.permissions import ACTIONS
+def test_each_function_grants_exactly_its_declared_actions(template: Template) -> None:
+    from mlgov_runtime.challenger.permissions import ACTIONS, EVENTS_ACTIONS, STEPS_ACTIONS
 
     common = {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt", "kms:GenerateDataKey"}
     xray = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-    granted = _role_actions(template, "ChallengerSteps")
-    assert granted - common - xray == set(ACTIONS)
+    assert _role_actions(template, "ChallengerSteps") - common - xray == set(STEPS_ACTIONS)
+    assert _role_actions(template, "ChallengerEvents") - common - xray == set(EVENTS_ACTIONS)
+    assert EVENTS_ACTIONS | STEPS_ACTIONS == ACTIONS
 
 
 def test_a_wildcard_pattern_gives_the_role_a_name_of_its_own() -> None:
@@ -390,7 +395,10 @@ def test_the_function_knows_the_retraining_machine_and_may_read_only_its_and_its
     sent = json.loads(env["MLGOV_CHALLENGER_SETTINGS"])
     # Its approvers travel in its own variable, not the approval service's (4 KB for all of them).
     assert set(sent["approvals"]) == {"approvers"} and "MLGOV_APPROVALS_SETTINGS" not in env
-    assert sent["guardrails"] == {"pipeline_role_arns": ["arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"]}
+    assert sent["guardrails"] == {
+        "pipeline_role_arns": ["arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"],
+        "protected_role_path": "/mlgov-protected/",  # the function re-checks the roles are on it at cold start
+    }
     policies = template.find_resources("AWS::IAM::Policy")
     statements = [
         s

@@ -513,7 +513,7 @@ def test_the_member_role_may_read_only_the_forwarding_rule(app: Any) -> None:
     [statement] = [
         s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "ReadEventForwarding"
     ]
-    assert statement["Action"] == "events:DescribeRule"
+    assert sorted(statement["Action"]) == ["events:DescribeRule", "events:ListTargetsByRule"]
     assert "".join(str(p) for p in statement["Resource"]["Fn::Join"][1]).endswith(f":rule/{forwarding.RULE_NAME}")
 
 

@@ -70,7 +70,7 @@ def ask(lab: Lab, state: dict[str, Any]) -> dict[str, Any]:
         "now": at(200),
         "execution": state["execution"],
     }
-    result: dict[str, Any] = lab.handler.handler(event, FakeContext())
+    result: dict[str, Any] = lab.handler.step(event, FakeContext())
     return result
 
 

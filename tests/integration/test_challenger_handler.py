@@ -55,7 +55,7 @@ class Lab:
     def step(self, name: str, state: dict[str, Any], now: str) -> dict[str, Any]:
         # As the state machine passes it: the execution from the context object ($$.Execution.Id).
         event = {"step": name, "state": state, "now": now, "execution": state["execution"]}
-        result: dict[str, Any] = self.handler.handler(event, FakeContext())
+        result: dict[str, Any] = self.handler.step(event, FakeContext())
         return result
 
     def register(self, **kw: Any) -> str:

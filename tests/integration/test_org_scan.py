@@ -319,12 +319,22 @@ def test_mlgov_scan_of_the_organization_lists_its_active_accounts(
     assert "scan: 4/4 account/regions" in captured.err
 
 
-def _forward(org_world: OrgWorld, name: str, state: str = "ENABLED") -> None:
-    """What the member event forwarding StackSet puts in an account/region (the rule, by its name)."""
+def _forward(org_world: OrgWorld, name: str, state: str = "ENABLED", target: bool = True) -> None:
+    """What the member event forwarding StackSet puts in an account/region: the rule, by its name, with the
+    stack's pattern and its target, the governance account's bus (the scan worker's own account and region)."""
+    from mlgov.sandbox import ACCOUNT
+    from mlgov.sandbox import REGION as HOME
     from mlgov_runtime.org_scan import forwarding
 
     events = org_world.org.members[name].session.client("events")
-    events.put_rule(Name=forwarding.RULE_NAME, EventPattern=json.dumps({"source": ["aws.sagemaker"]}), State=state)
+    pattern = json.dumps(forwarding.expected_pattern())
+    events.put_rule(Name=forwarding.RULE_NAME, EventPattern=pattern, State=state)
+    if target:
+        bus = forwarding.governance_bus(ACCOUNT, HOME)
+        role = f"arn:aws:iam::{org_world.account(name)}:role/ForwardingRole"
+        events.put_targets(
+            Rule=forwarding.RULE_NAME, Targets=[{"Id": forwarding.TARGET_ID, "Arn": bus, "RoleArn": role}]
+        )
 
 
 def test_an_account_that_forwards_no_events_is_reported_with_what_to_deploy_and_resolved_once_it_does(
@@ -350,7 +360,15 @@ def test_an_account_that_forwards_no_events_is_reported_with_what_to_deploy_and_
         for f in org_world.published()
         if f.get("status") == "RESOLVED" and f["account_id"] == staging and f["kind"] == "EVENT_FORWARDING_MISSING"
     ]
-    # When staging's rule is enabled, the finding is resolved, once
+    # Enabled again but with its pattern narrowed (a member developer's PutRule): still open, TAMPERED
+    events = org_world.org.members["staging"].session.client("events")
+    events.put_rule(
+        Name="mlgov-forward-sagemaker-events", EventPattern=json.dumps({"source": ["aws.sagemaker"]}), State="ENABLED"
+    )
+    rows = {a["account_id"]: a for a in org_world.execute()["body"]["accounts"]}
+    assert rows[staging]["forwarding"] == "TAMPERED" and "pattern was changed" in rows[staging]["forwarding_reason"]
+    assert not [f for f in org_world.published() if f.get("status") == "RESOLVED" and f["account_id"] == staging]
+    # When staging's rule is put back as the stack defines it, the finding is resolved, once
     _forward(org_world, "staging")
     org_world.execute()
     resolved = [f for f in org_world.published() if f["kind"] == "EVENT_FORWARDING_MISSING"]

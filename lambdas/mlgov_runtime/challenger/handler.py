@@ -1,5 +1,8 @@
-"""Challenger Lambda: the retraining pipeline's "Model Package Registered" event starts one experiment
-(state machine execution); the state machine calls back with {"step": ..., "state": ..., "now": ...}."""
+"""Challenger Lambdas, two entry points of one module:
+- `handler` (the Events function, the target of the challenger's EventBridge rules): a "Model Package
+  Registered" event starts one experiment (state machine execution); an Approved package of a watched group
+  is checked for a re-approval without a comment. It never runs a step: its role cannot act on a package.
+- `step` (the Steps function, invoked only by the state machine's role): {"step", "state", "now", "execution"}."""
 
 from __future__ import annotations
 
@@ -189,23 +192,36 @@ on_registered = entry.events(
 
 @entry.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The rules' target: EventBridge events only. A step payload (a rule target's constant Input can be any
+    JSON) is refused here; steps run in the Steps function, which no rule may invoke."""
     account = account_of(context)
+    if "step" in event:
+        reason = "a step payload reached the events function; steps are run by the state machine only"
+        logger.warning("Event rejected", extra={"reason": reason})
+        return {"status": "rejected", "reason": reason}
     if event.get("detail-type") == PACKAGE_CHANGE:
         return check_reapproval(event, account)
+    return on_registered(event, context)
+
+
+@entry.handler
+def step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The state machine's tasks: one step of one verified execution."""
     if "step" not in event:
-        return on_registered(event, context)
-    step, state = str(event["step"]), event.get("state") or {}
-    if step not in STEPS and step not in APPROVAL_STEPS:
-        raise ValueError(f"unknown step {step!r}; expected one of {', '.join((*STEPS, *APPROVAL_STEPS))}")
+        raise ValueError("not a step payload: the Steps function is invoked by the challenger state machine only")
+    account = account_of(context)
+    name, state = str(event["step"]), event.get("state") or {}
+    if name not in STEPS and name not in APPROVAL_STEPS:
+        raise ValueError(f"unknown step {name!r}; expected one of {', '.join((*STEPS, *APPROVAL_STEPS))}")
     now = logic.parse_time(event["now"]) if event.get("now") else datetime.now(UTC)
     execution = str(event.get("execution") or "")
-    logger.append_keys(step=step, execution=execution)
+    logger.append_keys(step=name, execution=execution)
     state = verified_state(execution, state)
-    if step == "request_approval":  # the token goes to the approvals store only: never logged or returned
+    if name == "request_approval":  # the token goes to the approvals store only: never logged or returned
         result = approval.request_approval(ports(account), approval_gate(), state, str(event["token"]), execution, now)
-    elif step == "verify_approval":
+    elif name == "verify_approval":
         result = approval.verify_approval(ports(account), approval_gate(), state, execution)
     else:
-        result = STEPS[step](ports(account), challenger_settings.get().config, state, now)
+        result = STEPS[name](ports(account), challenger_settings.get().config, state, now)
     logger.info("Challenger step", extra={"result": {k: v for k, v in result.items() if k != "result"}})
     return result

@@ -1,5 +1,6 @@
-"""IAM actions of the challenger gate. The Lambda's role is the deployment pipeline role the guardrails
-name; the state machine's own role (the approver role) holds APPROVE and nothing else of SageMaker."""
+"""IAM actions of the challenger gate. The Steps function's role is the deployment pipeline role the guardrails
+name; the state machine's own role (the approver role) holds APPROVE and nothing else of SageMaker. The Events
+function (the rules' target) starts executions and reads packages: it can change nothing a step changes."""
 
 from mlgov_runtime.core.permissions import FINDINGS, IDEMPOTENCY
 
@@ -28,16 +29,17 @@ VERIFY_EXECUTION = ("states:DescribeExecution",)
 VERIFY_CREATOR = ("iam:GetRole",)
 APPROVE = ("sagemaker:UpdateModelPackage",)
 
-ACTIONS = frozenset(
+# The Events function: a registered package starts an execution (once per event id), an Approved one is re-read.
+EVENTS_ACTIONS = frozenset((*START_EXPERIMENT, "sagemaker:DescribeModelPackage", *FINDINGS, *IDEMPOTENCY))
+STEPS_ACTIONS = frozenset(
     ENDPOINT_READ
     + ENDPOINT_CHANGE
     + PASS_MODEL_ROLE
     + REGISTRY_READ
     + REGISTRY_REJECT
     + METRICS_READ
-    + START_EXPERIMENT
     + VERIFY_EXECUTION
     + VERIFY_CREATOR
     + FINDINGS
-    + IDEMPOTENCY
 )
+ACTIONS = EVENTS_ACTIONS | STEPS_ACTIONS

@@ -20,7 +20,19 @@ from mlgov_runtime.core.env import (
     optional,
     required,
 )
-from mlgov_runtime.core.model import all_match, dump, received, received_environment, setting, settings_model, variable
+from mlgov_runtime.core.model import (
+    PROTECTED_ROLE_PATH,
+    ROLE_PATH,
+    KeyProblem,
+    all_match,
+    dump,
+    protected_path_problem,
+    received,
+    received_environment,
+    setting,
+    settings_model,
+    variable,
+)
 from mlgov_runtime.core.shared_settings import shared
 
 if TYPE_CHECKING:  # the decision code loads with the function's settings, not with the endpoint audit's
@@ -198,9 +210,17 @@ def _pipeline_roles(value: list[str]) -> list[str]:
 
 @settings_model
 class PipelineRoles:
-    """From `guardrails`: the roles whose registrations may start a challenger without a retraining run."""
+    """From `guardrails`: the roles whose registrations may start a challenger without a retraining run, and the
+    protected path they must sit on (checked again at cold start, as at synth: an edited variable naming any
+    role fails the start, naming the key)."""
 
     pipeline_role_arns: list[str] = setting(factory=list, check=_pipeline_roles)
+    protected_role_path: str = setting(default=PROTECTED_ROLE_PATH, pattern=ROLE_PATH)
+
+    def check(self) -> None:
+        problem = protected_path_problem(self.pipeline_role_arns, self.protected_role_path)
+        if problem:
+            raise KeyProblem("pipeline_role_arns", problem)
 
 
 def _offline_gate_knob(name: str) -> Any:

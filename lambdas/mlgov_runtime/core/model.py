@@ -69,6 +69,23 @@ def all_match(values: list[str], pattern: str, what: str) -> list[str]:
     return values
 
 
+# Exempt roles (pipeline, approver, role admin, ...) sit on this IAM path, where only role admins create roles.
+PROTECTED_ROLE_PATH = "/mlgov-protected/"
+ROLE_PATH = r"^/([\w+=,.@-]+/)+$"
+
+
+def protected_path_problem(arns: list[str], path: str) -> str | None:
+    """The cross-key rule synth (mlgov.settings.Guardrails) and cold start (a `Received` with role ARNs) both
+    apply: why one of these role ARNs is not on the protected path, or None."""
+    for arn in arns:
+        if not arn.partition(":role")[2].startswith(path):
+            return (
+                f"{arn!r} is not on the protected path {path} "
+                "(a role name alone can be copied by anyone who may create roles)"
+            )
+    return None
+
+
 class KeyProblem(ValueError):
     """A cross-field rule's failure that belongs to one key of the model (the message names that key)."""
 

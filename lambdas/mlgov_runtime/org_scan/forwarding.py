@@ -1,9 +1,12 @@
 """Is a member account/region forwarding SageMaker events to the governance bus? The member StackSet
 deploys one EventBridge rule per account and region (stacks/member_role_stack.py); without it, endpoints
-created there are audited only by the weekly scan. The scan reads the rule through the member role."""
+created there are audited only by the weekly scan. The scan reads the rule and its targets through the member
+role: enabled is not enough, the pattern must be the stack's and a target must put the events, unchanged, on
+the governance bus (a rewritten pattern or a removed target leaves the rule ENABLED and forwarding nothing)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -13,7 +16,7 @@ from mlgov_runtime.core.findings import Finding
 
 RULE_NAME = "mlgov-forward-sagemaker-events"
 KIND = "EVENT_FORWARDING_MISSING"
-MEMBER_ACTIONS = frozenset({"events:DescribeRule"})
+MEMBER_ACTIONS = frozenset({"events:DescribeRule", "events:ListTargetsByRule"})
 # What the rule forwards: everything the real-time audit, the capacity guard and retirement listen to.
 SOURCES = ("aws.sagemaker", "aws.application-autoscaling")
 DETAIL_TYPES = (
@@ -23,10 +26,24 @@ DETAIL_TYPES = (
     "SageMaker Inference Component State Change",
 )
 
-OK, MISSING, DISABLED, UNKNOWN, NOT_APPLICABLE = "OK", "MISSING", "DISABLED", "UNKNOWN", "N/A"
+# The stack's target id; a target that rewrites the events (Input, InputPath, InputTransformer) forwards no event.
+TARGET_ID = "GovernanceBus"
+REWRITES = ("Input", "InputPath", "InputTransformer")
+
+OK, MISSING, DISABLED, TAMPERED = "OK", "MISSING", "DISABLED", "TAMPERED"
+UNKNOWN, NOT_APPLICABLE = "UNKNOWN", "N/A"
+# Statuses that are a finding (UNKNOWN is reported in the row, never as forwarding missing).
+PROBLEMS = (MISSING, DISABLED, TAMPERED)
 FIX = (
     "Next: add the account's OU to org_scan.member_role_target_ou_ids (the member StackSet deploys the rule in "
     "every org_scan region), or deploy it by hand in that account and region: `cdk deploy {stack}`."
+)
+# A redeploy leaves a drifted rule as it is (CloudFormation updates only what its template changes): put it back.
+FIX_TAMPERED = (
+    "Next (docs/org-scan.md, 'A tampered forwarding rule'): with credentials of account {account} in {region}, put "
+    "the stack's pattern back: `{put_rule}`; then open {console} and give it back its target {target_id}: the "
+    "governance bus {bus}, whole events (no input change), the role the forwarding stack created "
+    "(ForwardingRole). Find who changed it: CloudTrail PutRule, PutTargets, RemoveTargets on {rule} there."
 )
 
 
@@ -34,8 +51,50 @@ def rule_arn(region: str, account_id: str) -> str:
     return f"arn:{partition_for(region)}:events:{region}:{account_id}:rule/{RULE_NAME}"
 
 
-def check(events: Any) -> tuple[str, str]:
-    """(status, reason) of the forwarding rule, read with the member role's events client."""
+def governance_bus(account_id: str, region: str) -> str:
+    """The default bus of the governance account, where the member stack's rule sends the events."""
+    return f"arn:{partition_for(region)}:events:{region}:{account_id}:event-bus/default"
+
+
+def expected_pattern() -> dict[str, list[str]]:
+    return {"source": list(SOURCES), "detail-type": list(DETAIL_TYPES)}
+
+
+def pattern_problem(text: Any) -> str | None:
+    """Why the rule's pattern is not the stack's (order of values aside), or None."""
+    try:
+        pattern = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        pattern = None
+    if not isinstance(pattern, dict):
+        return f"Rule {RULE_NAME} has no readable event pattern: SageMaker events are not forwarded."
+    expected = expected_pattern()
+    same = set(pattern) == set(expected) and all(
+        isinstance(pattern[k], list) and sorted(map(str, pattern[k])) == sorted(v) for k, v in expected.items()
+    )
+    if same:
+        return None
+    shown = json.dumps(pattern, separators=(",", ":"))
+    return (
+        f"Rule {RULE_NAME} is enabled but its event pattern was changed ({shown[:300]}): it does not match what the "
+        "audit, the capacity guard and retirement listen to."
+    )
+
+
+def _targets(events: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"Rule": RULE_NAME}
+    while True:
+        page = events.list_targets_by_rule(**kwargs)
+        found += page.get("Targets") or []
+        if not page.get("NextToken"):
+            return found
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def check(events: Any, bus: str) -> tuple[str, str]:
+    """(status, reason) of the forwarding rule, read with the member role's events client: enabled, the stack's
+    pattern, and a target putting the events unchanged on `bus` (the governance account's default bus)."""
     try:
         rule = events.describe_rule(Name=RULE_NAME)
     except ClientError as exc:
@@ -50,10 +109,60 @@ def check(events: Any) -> tuple[str, str]:
             DISABLED,
             f"Rule {RULE_NAME} is {rule.get('State') or 'not enabled'}: SageMaker events are not forwarded.",
         )
-    return OK, ""
+    changed = pattern_problem(rule.get("EventPattern"))
+    if changed:
+        return TAMPERED, changed
+    try:
+        targets = _targets(events)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        return (
+            UNKNOWN,
+            f"Could not list the targets of {RULE_NAME} ({code or 'error'}): forwarding unknown, not assumed.",
+        )
+    except BotoCoreError as exc:
+        return UNKNOWN, f"Could not list the targets of {RULE_NAME} ({type(exc).__name__}): forwarding unknown."
+    if any(t.get("Arn") == bus and not any(t.get(k) for k in REWRITES) for t in targets):
+        return OK, ""
+    if not targets:
+        return TAMPERED, f"Rule {RULE_NAME} is enabled but has no target: SageMaker events are not forwarded."
+    seen = ", ".join(
+        sorted(str(t.get("Arn")) + (" (input rewritten)" if any(t.get(k) for k in REWRITES) else "") for t in targets)
+    )
+    return (
+        TAMPERED,
+        f"Rule {RULE_NAME} is enabled but no target puts the events unchanged on the governance bus {bus} "
+        f"(targets: {seen[:300]}): SageMaker events are not forwarded there.",
+    )
 
 
-def finding(account_id: str, region: str, status: str, reason: str, source: str, stack: str) -> Finding:
+def put_rule_command(region: str) -> str:
+    """The AWS CLI call that puts the stack's pattern (and state) back on the rule."""
+    pattern = json.dumps(expected_pattern(), separators=(",", ":"))
+    return f"aws events put-rule --name {RULE_NAME} --state ENABLED --region {region} --event-pattern '{pattern}'"
+
+
+def rule_console(region: str) -> str:
+    return f"https://{region}.console.aws.amazon.com/events/home?region={region}#/eventbus/default/rules/{RULE_NAME}"
+
+
+def fix(account_id: str, region: str, status: str, stack: str, bus: str | None) -> str:
+    if status != TAMPERED:
+        return FIX.format(stack=stack)
+    return FIX_TAMPERED.format(
+        account=account_id,
+        region=region,
+        put_rule=put_rule_command(region),
+        console=rule_console(region),
+        target_id=TARGET_ID,
+        bus=bus or "of the governance account",
+        rule=RULE_NAME,
+    )
+
+
+def finding(
+    account_id: str, region: str, status: str, reason: str, source: str, stack: str, bus: str | None = None
+) -> Finding:
     return Finding(
         kind=KIND,
         severity="MEDIUM",
@@ -63,7 +172,7 @@ def finding(account_id: str, region: str, status: str, reason: str, source: str,
         title=f"Account {account_id} in {region} does not forward SageMaker events: new endpoints wait for the "
         "weekly scan",
         detail=f"{reason} An endpoint created there is audited only by the weekly scan, not within a minute. "
-        + FIX.format(stack=stack),
+        + fix(account_id, region, status, stack, bus),
         source=source,
         evidence={"status": status, "rule_name": RULE_NAME},
     )

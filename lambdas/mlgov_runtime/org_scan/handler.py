@@ -227,6 +227,7 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             concurrency=settings.endpoint_concurrency,
             home_clients=_home_client,
             home_account=account_of(context),
+            home_region=settings.governance_region or _region(context),
         )
         store.put_result(run_id, result)
         if settings.serving_index_table:

@@ -134,7 +134,7 @@ class TargetResult:
     endpoints: list[dict[str, Any]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # OPEN findings the checks reported
     seconds: float = 0.0
-    forwarding: str = ""  # OK | MISSING | DISABLED | UNKNOWN | N/A (the governance account), "" not checked
+    forwarding: str = ""  # OK | MISSING | DISABLED | TAMPERED | UNKNOWN | N/A (the governance account), "" unchecked
     forwarding_reason: str = ""
 
     @property
@@ -224,11 +224,13 @@ def scan_target(
     progress: Progress | None = None,
     prepare: Callable[[CheckContext], None] | None = None,
     home_account: str | None = None,
+    home_region: str | None = None,
     forwarding_stack: str = "MlGovMemberEventForwarding",
 ) -> TargetResult:
     """Every check on every endpoint of one account/region, endpoints `concurrency` at a time.
     An account/region that cannot be read at all is an ERROR result, never an exception. With
-    `home_account` (the governance account), other accounts' event forwarding is checked too."""
+    `home_account` (the governance account), other accounts' event forwarding is checked too: to its default
+    bus in `home_region` (org_scan.governance_region, or the scan's own region; the target's region if None)."""
     started = time.monotonic()
     try:
         member = connector.connect(target)
@@ -265,8 +267,9 @@ def scan_target(
         if target.account_id == home_account:
             result.forwarding = forwarding.NOT_APPLICABLE  # the governance account's own rules hear it
         else:
-            result.forwarding, result.forwarding_reason = forwarding.check(member.client("events"))
-            if result.forwarding in (forwarding.MISSING, forwarding.DISABLED):
+            bus = forwarding.governance_bus(home_account, home_region or target.region)
+            result.forwarding, result.forwarding_reason = forwarding.check(member.client("events"), bus)
+            if result.forwarding in forwarding.PROBLEMS:
                 result.findings.append(
                     forwarding.finding(
                         target.account_id,
@@ -275,6 +278,7 @@ def scan_target(
                         result.forwarding_reason,
                         source,
                         forwarding_stack,
+                        bus,
                     )
                 )
     result.seconds = time.monotonic() - started

@@ -238,6 +238,8 @@ class WorkerSettings(ObservabilityEnv):
     endpoint_concurrency: int
     result_mac_key_id: str
     serving_index_table: str | None = None  # the lineage audit's index of who serves which package
+    # Whose bus member accounts forward to (None: this function's region, where the governance stack runs).
+    governance_region: str | None = None
 
 
 def load_worker_settings(env: Env) -> WorkerSettings:
@@ -250,6 +252,7 @@ def load_worker_settings(env: Env) -> WorkerSettings:
         endpoint_concurrency=got.org_scan.endpoint_concurrency,
         result_mac_key_id=required(env, RESULT_MAC_KEY_ID, KMS_KEY, "a KMS key id or ARN"),
         serving_index_table=optional(env, "SERVING_INDEX_TABLE_NAME", r"[\w.-]{3,255}", "a DynamoDB table name"),
+        governance_region=got.org_scan.governance_region,
     )
 
 
