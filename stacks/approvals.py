@@ -20,7 +20,7 @@ from constructs import Construct
 
 from mlgov_runtime.approvals import permissions as p
 from mlgov_runtime.approvals import settings as e
-from stacks.building_blocks import GovernedFunction, encrypted_table
+from stacks.building_blocks import GovernedFunction, deny_everyone, encrypted_table, keep_secret
 from stacks.capability import CapabilityConstruct
 
 SLACK_HANDLER = "mlgov_runtime.approvals.handler.slack"
@@ -43,6 +43,8 @@ class Approvals(CapabilityConstruct):
         self.table = encrypted_table(self, "ApprovalsTable", self.channel.key, "request_id", ttl_attribute="expiration")
         self.mac_key = self._mac_key()
         self.table_users: list[iam.IRole] = []
+        self.mac_makers: list[iam.IRole] = []
+        self._restrict_mac_key()
         self.service = self._function("Service", self.capability.handler, "Approve or deny a request (IAM callers)")
         self._allow_mac(self.service, p.MAC, "ServiceMacs")
         self.service.policy.add_statements(
@@ -84,6 +86,14 @@ class Approvals(CapabilityConstruct):
                 description="Slack app > Interactivity & Shortcuts > Request URL",
             )
             self.nag_suppressions.append((self.signing_secret, ["AwsSolutions-SMG4"]))
+            # Whoever reads the signing secret signs a press as any listed Slack approver.
+            guardrails = self.settings.guardrails
+            keep_secret(
+                self.signing_secret,
+                readers=[self.slack.role.role_arn],
+                deployers=guardrails.deployer_role_arns,
+                value_writers=guardrails.operator_role_arns,
+            )
         challenger = kwargs.get("peers", {}).get("challenger")
         if challenger is not None and self.settings.challenger.require_human_approval:
             self.wire_challenger(challenger)
@@ -134,6 +144,19 @@ class Approvals(CapabilityConstruct):
         )
         function.function.add_environment(e.MAC_KEY_ID, self.mac_key.key_arn)
         self.table_users.append(function.role)
+        if "kms:GenerateMac" in actions:
+            self.mac_makers.append(function.role)
+
+    def _restrict_mac_key(self) -> None:
+        """Explicit denies, which no grant (kms:CreateGrant is the account's to delegate) and no IAM policy
+        overrides: only the approval service makes MACs, only the roles given MAC use verify them."""
+        for sid, action, roles in (
+            ("OnlyTheServiceMakesMacs", "kms:GenerateMac", self.mac_makers),
+            ("OnlyApprovalRolesVerifyMacs", "kms:VerifyMac", self.table_users),
+        ):
+            self.mac_key.add_to_resource_policy(
+                deny_everyone(sid, [action], ["*"], {"ArnNotEquals": {"aws:PrincipalArn": Lazy.list(_RoleArns(roles))}})
+            )
 
     def _restrict_table(self) -> None:
         """Only the approval service and the waiting steps touch the records (tokens, decisions)."""

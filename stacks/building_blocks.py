@@ -24,6 +24,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
@@ -200,6 +201,69 @@ def deny_everyone(
         resources=list(resources),
         conditions=conditions,
     )
+
+
+# Every data-plane call that changes a table's items (TransactWriteItems is authorized per item as these).
+TABLE_WRITES = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+)
+
+
+# What changes a secret's value, and what changes who may read it or whether it exists.
+SECRET_VALUE_WRITES = (
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:UpdateSecretVersionStage",
+)
+SECRET_CONTROLS = (
+    "secretsmanager:PutResourcePolicy",
+    "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:RestoreSecret",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:CancelRotateSecret",
+    "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:StopReplicationToReplica",
+)
+
+
+def keep_secret(
+    secret: secretsmanager.Secret,
+    readers: Sequence[str],
+    deployers: Sequence[str],
+    value_writers: Sequence[str] = (),
+) -> None:
+    """Whatever their IAM policies allow (the secret's key delegates to IAM): only `readers` (the function
+    roles) and the deployer read the value; only the deployer and `value_writers` (operators, who put it after
+    deploying) set it; only the deployer changes its policy, replicas or existence. Deny statements only, so
+    Secrets Manager's block of broad policies has nothing to refuse."""
+
+    def unless(exact: Sequence[str], like: Sequence[str]) -> dict[str, Any]:
+        conditions: dict[str, Any] = {}
+        if exact:
+            conditions["ArnNotEquals"] = {"aws:PrincipalArn": list(exact)}
+        if like:
+            conditions["ArnNotLike"] = {"aws:PrincipalArn": list(like)}
+        return conditions
+
+    secret.add_to_resource_policy(
+        deny_everyone("OnlyItsFunctionReads", ["secretsmanager:GetSecretValue"], ["*"], unless(readers, deployers))
+    )
+    if setters := [*deployers, *value_writers]:
+        secret.add_to_resource_policy(
+            deny_everyone("OnlyDeployerOrOperatorsSetIt", SECRET_VALUE_WRITES, ["*"], unless((), setters))
+        )
+    if deployers:  # with no deployer named, a deny here would lock CloudFormation out of its own secret
+        secret.add_to_resource_policy(
+            deny_everyone("OnlyTheDeployerControlsIt", SECRET_CONTROLS, ["*"], unless((), deployers))
+        )
 
 
 def only_senders(queue: sqs.Queue, role_arns: Sequence[str] = ()) -> None:

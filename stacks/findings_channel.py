@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -11,7 +13,7 @@ from constructs import Construct
 
 from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import FINDINGS_PUBLISH, FINDINGS_WRITE
-from stacks.building_blocks import GovernedFunction, deny_everyone, encrypted_table
+from stacks.building_blocks import TABLE_WRITES, GovernedFunction, deny_everyone, encrypted_table
 
 
 def service_key_users(partition: str, region: str, account: str) -> dict[str, str]:
@@ -82,10 +84,23 @@ class FindingsChannel(Construct):
         producer.function.add_environment(env.FINDINGS_TABLE_NAME, self.table.table_name)
         producer.function.add_environment(env.FINDINGS_TOPIC_ARN, self.topic.topic_arn)
 
-    def seal(self) -> None:
+    def seal(self, operator_role_arns: Sequence[str] = ()) -> None:
         """Once every producer is granted: nobody else may publish findings (a forged RESOLVED finding
-        would close a real violation's Jira issue), whatever their own IAM policies allow."""
+        would close a real violation's Jira issue), or write the findings table (the scan's sweep republishes
+        what it finds there, and the notifier checks a resolution against it), whatever their own IAM policies
+        allow. The operators' CLI (`mlgov capacity restore`, `mlgov retire cancel`) writes the table too."""
         publishers = [role.role_arn for role in self.publishers]
+        self.table.add_to_resource_policy(
+            deny_everyone(
+                "OnlyProducersWriteFindings",
+                TABLE_WRITES,
+                ["*"],  # in a table's own policy: this table (and its indexes)
+                {
+                    "ArnNotEquals": {"aws:PrincipalArn": publishers},
+                    **({"ArnNotLike": {"aws:PrincipalArn": list(operator_role_arns)}} if operator_role_arns else {}),
+                },
+            )
+        )
         self.topic.add_to_resource_policy(
             deny_everyone(
                 "OnlyProducersPublish",

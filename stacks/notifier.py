@@ -14,7 +14,7 @@ from constructs import Construct
 
 from mlgov_runtime.core import env as function_env
 from mlgov_runtime.notifier import permissions
-from stacks.building_blocks import deny_everyone, encrypted_queue, encrypted_table
+from stacks.building_blocks import TABLE_WRITES, deny_everyone, encrypted_queue, encrypted_table, keep_secret
 from stacks.capability import CapabilityConstruct
 
 SECRET_TEMPLATE = '{"slack_webhooks": {}, "jira": {}}'
@@ -127,6 +127,7 @@ class Notifier(CapabilityConstruct):
         )
         # The SQS event source grants the queue's consume actions on the role itself.
         self.function, self.policy, self.role = self.notifier.function, self.notifier.policy, self.notifier.role
+        self._keep_to_the_notifier()
         # Only the notifier parks findings in its dead-letter queue (`mlgov notify redrive` checks the sender too).
         self.dead_letter_senders[self.dlq.node.path] = [self.role.role_arn]
         self.function.add_event_source(
@@ -162,6 +163,26 @@ class Notifier(CapabilityConstruct):
                 self.function,
             ),
         ]
+
+    def _keep_to_the_notifier(self) -> None:
+        """Whatever their IAM policies allow: only the notifier reads its webhooks and Jira token (whoever reads
+        them posts as the product), and only the notifier writes its delivery state (a forged "sent" or "delivered"
+        record makes it skip a finding's next delivery as already made)."""
+        guardrails = self.settings.guardrails
+        keep_secret(
+            self.secret,
+            readers=[self.role.role_arn],
+            deployers=guardrails.deployer_role_arns,
+            value_writers=guardrails.operator_role_arns,
+        )
+        self.state_table.add_to_resource_policy(
+            deny_everyone(
+                "OnlyTheNotifierWrites",
+                TABLE_WRITES,
+                ["*"],  # in a table's own policy: this table
+                {"ArnNotEquals": {"aws:PrincipalArn": [self.role.role_arn]}},
+            )
+        )
 
     @staticmethod
     def _security_hub_statements() -> list[iam.PolicyStatement]:

@@ -38,6 +38,10 @@ def training_sourcedir() -> Path:
     return built
 
 
+# Where the training job writes (its model, its evaluation, its spot checkpoints) and what it trains on.
+TRAINING_PREFIXES = ("training-output", "evaluations", "checkpoints")
+SNAPSHOT_PREFIX = "catalog-snapshots"
+
 LAMBDA_RETRY_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout"]
 
 
@@ -70,6 +74,7 @@ class Retraining(CapabilityConstruct):
         self.training_role = self._build_training_role()
         self.pipeline = self._build_pipeline_function()
         self.state_machine = self._build_state_machine()
+        self._keep_pipeline_prefixes()
         self.alarms = [
             self.alarm(
                 "RetrainingFailedAlarm",
@@ -115,6 +120,31 @@ class Retraining(CapabilityConstruct):
         ):
             self.bucket.add_to_resource_policy(statement)
 
+    def _keep_pipeline_prefixes(self) -> None:
+        """What a run registers is what lies under these prefixes when its steps read them: whatever their IAM
+        policies allow, only the training job (its role) writes its outputs, evaluation and checkpoints, and
+        only the pipeline steps write the catalog snapshots the job trains on. Reading stays IAM's to grant."""
+        writes = [
+            "s3:PutObject",
+            "s3:PutObjectAcl",
+            "s3:DeleteObject",
+            "s3:DeleteObjectVersion",
+            "s3:ReplicateObject",
+            "s3:ReplicateDelete",
+        ]
+        for sid, prefixes, role in (
+            ("OnlyTheTrainingJobWritesItsOutputs", TRAINING_PREFIXES, self.training_role),
+            ("OnlyThePipelineWritesSnapshots", (SNAPSHOT_PREFIX,), self.pipeline.role),
+        ):
+            self.bucket.add_to_resource_policy(
+                deny_everyone(
+                    sid,
+                    writes,
+                    [self.bucket.arn_for_objects(f"{prefix}/*") for prefix in prefixes],
+                    {"ArnNotEquals": {"aws:PrincipalArn": [role.role_arn]}},
+                )
+            )
+
     # -- roles and functions
     def catalog_and_registry_statements(self) -> list[iam.PolicyStatement]:
         """Reading the catalog and the watched group's packages (the pipeline steps and the coverage check)."""
@@ -139,7 +169,7 @@ class Retraining(CapabilityConstruct):
                 iam.PolicyStatement(
                     sid="ReadSnapshots",
                     actions=["s3:GetObject", "s3:ListBucket"],
-                    resources=[self.bucket.bucket_arn, self.bucket.arn_for_objects("catalog-snapshots/*")],
+                    resources=[self.bucket.bucket_arn, self.bucket.arn_for_objects(f"{SNAPSHOT_PREFIX}/*")],
                 ),
                 iam.PolicyStatement(
                     sid="ReadTrainingCode",
@@ -149,10 +179,7 @@ class Retraining(CapabilityConstruct):
                 iam.PolicyStatement(
                     sid="WriteOutputs",
                     actions=["s3:PutObject", "s3:GetObject"],
-                    resources=[
-                        self.bucket.arn_for_objects(f"{prefix}/*")
-                        for prefix in ("training-output", "evaluations", "checkpoints")
-                    ],
+                    resources=[self.bucket.arn_for_objects(f"{prefix}/*") for prefix in TRAINING_PREFIXES],
                 ),
                 iam.PolicyStatement(
                     sid="UseKey",

@@ -199,7 +199,10 @@ def _resolve(value: Any) -> Any:
             sep, parts = value["Fn::Join"]
             return sep.join(str(_resolve(p)) for p in parts)
         if "Fn::GetAtt" in value:
-            return BUCKET_ARN if value["Fn::GetAtt"][0].startswith("RetrainingSnapshotBucket") else "arn:aws:x"
+            logical = value["Fn::GetAtt"][0]
+            if logical.startswith("RetrainingSnapshotBucket"):
+                return BUCKET_ARN
+            return f"arn:aws:iam::111122223333:role/{logical}" if "Role" in logical else "arn:aws:x"
         if "Ref" in value:
             return {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": "111122223333"}.get(
                 value["Ref"], "ref"
@@ -233,8 +236,48 @@ def test_approved_models_are_write_once_for_every_principal(template: Template) 
     assert decide("s3:DeleteObjectVersion", approved) == ("Deny", "ApprovedModelsNeverDeleted")
     # A create-only write passes the bucket policy (S3 then refuses it on an existing key: 412).
     assert decide("s3:PutObject", approved, {"s3:if-none-match": "*"})[0] == "Allow"
-    # Training output stays writable (the job writes it; registration copies it from there).
-    assert decide("s3:PutObject", f"{BUCKET_ARN}/training-output/lora-7/output/model.tar.gz")[0] == "Allow"
+    # Training output stays writable by the job (registration copies it from there): see the next test.
+    job = {"aws:PrincipalArn": _role(template, "RetrainingTrainingRole")}
+    assert decide("s3:PutObject", f"{BUCKET_ARN}/training-output/lora-7/output/model.tar.gz", job)[0] == "Allow"
+
+
+def _role(template: Template, prefix: str) -> str:
+    [logical] = [k for k in template.find_resources("AWS::IAM::Role") if k.startswith(prefix)]
+    return f"arn:aws:iam::111122223333:role/{logical}"
+
+
+@pytest.mark.parametrize(
+    ("key", "writer"),
+    [
+        ("training-output/lora-7/output/model.tar.gz", "RetrainingTrainingRole"),
+        ("evaluations/lora-7/evaluation.json", "RetrainingTrainingRole"),
+        ("checkpoints/lora-7/step-100.pt", "RetrainingTrainingRole"),
+        ("catalog-snapshots/2026-12-01/part-0.jsonl", "RetrainingPipelineStepsRole"),
+    ],
+)
+def test_only_the_pipeline_writes_what_a_run_registers(template: Template, key: str, writer: str) -> None:
+    """What `register` pins is what lies under these prefixes: nobody but the role that produces it writes
+    there, whatever their IAM policies allow (reading stays IAM's to grant)."""
+    from mlgov.policy_eval import evaluate
+
+    bucket = {"bucket": _snapshot_bucket_policy(template)}
+    resource = f"{BUCKET_ARN}/{key}"
+    other_step = "RetrainingPipelineStepsRole" if writer == "RetrainingTrainingRole" else "RetrainingTrainingRole"
+    others = [
+        "arn:aws:iam::111122223333:role/Admin",
+        _role(template, "CoverageCoverageCheckRole"),
+        _role(template, other_step),
+    ]
+
+    def decide(action: str, principal: str) -> str:
+        context = {"aws:SecureTransport": "true", "aws:PrincipalArn": principal}
+        return evaluate(bucket, action, resource, context).decision
+
+    for action in ("s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl"):
+        assert decide(action, _role(template, writer)) == "Allow", action
+        for other in others:
+            assert decide(action, other) == "Deny", (action, other)
+    assert decide("s3:GetObject", others[0]) == "Allow"
 
 
 def test_write_once_controls_change_only_through_a_deploy(template: Template) -> None:
@@ -265,7 +308,9 @@ def test_write_once_controls_change_only_through_a_deploy(template: Template) ->
     for action in ("s3:ReplicateObject", "s3:ReplicateDelete"):
         for principal in (admin, deployer):
             assert decide(action, approved, principal) == ("Deny", "ApprovedModelsNotReplicatedInto"), action
-    assert decide("s3:ReplicateObject", f"{BUCKET_ARN}/training-output/x/model.tar.gz", admin)[0] == "Allow"
+    # Nor into what a run registers (a replica is a write like any other there).
+    found = decide("s3:ReplicateObject", f"{BUCKET_ARN}/training-output/x/model.tar.gz", admin)
+    assert found == ("Deny", "OnlyTheTrainingJobWritesItsOutputs")
 
 
 def test_the_training_role_cannot_write_approved_models(template: Template) -> None:
