@@ -74,7 +74,13 @@ STACK_CHANGES = [
     "cloudformation:SignalResource",
     "cloudformation:*TagResource",
 ]
-RULE_CHANGES = ["events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DisableRule", "events:DeleteRule"]
+RULE_CHANGES = [
+    "events:PutRule",
+    "events:PutTargets",
+    "events:RemoveTargets",
+    "events:DisableRule",
+    "events:DeleteRule",
+]
 # Whoever drains the notifier's queues or filters or drops their subscriptions silences every finding.
 CHANNEL_DRAIN = [
     "sqs:PurgeQueue",
@@ -367,7 +373,7 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
                 f"arn:*:events:*:*:rule/{FORWARDING_RULE}",
             ],
             "Condition": _principal_exceptions(
-                g.deployer_role_arns + [STACKSET_EXECUTION_ROLES] + g.break_glass_role_arns
+                [*g.deployer_role_arns, STACKSET_EXECUTION_ROLES, *g.break_glass_role_arns]
             ),
         }
     )

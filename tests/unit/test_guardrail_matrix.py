@@ -1096,7 +1096,8 @@ CASES += [
 RULE = f"arn:aws:events:us-east-1:{GOV}:rule/MlGovEndpointAudit-ChallengerPackageRegistered48C-1A2B3C4D5E6F"
 FORWARDING_RULE = f"arn:aws:events:us-east-1:{PROD}:rule/mlgov-forward-sagemaker-events"
 STACKSET_EXEC = "stacksets-exec-7f3e9a1b2c4d5e6f7a8b9c0d1e2f3a4b"
-for action in ("events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DisableRule", "events:DeleteRule"):
+RULE_WRITES = ["events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DisableRule", "events:DeleteRule"]
+for action in RULE_WRITES:
     CASES += [
         gov(action, DS, "Deny", f"{action} on a product rule", RULE, sid="DenyProductRuleChanges"),
         gov(action, DEPLOYER, "Allow", f"{action} on a product rule by the deployer", RULE),
