@@ -330,15 +330,16 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
     deploy_roles = _bootstrap_roles(settings, "deploy")
     # The product's roles pass each other (the retraining role passes the training role); their own policies
     # grant no other IAM change, so one statement (one exception list) keeps the policies under the size limits.
-    # CDK's deploy role passes the execution role to CloudFormation; it and the StackSets execution role are
-    # exempt elsewhere, so they are protected by name too.
+    # CDK's deploy role passes the execution role to CloudFormation. Every bootstrap role (the deploy role and
+    # the StackSets execution role are exempt elsewhere, the publishing roles write the deploy's assets) is
+    # protected by name too.
     statement = {
         "Sid": "DenyProtectedRoleChanges",
         "Effect": "Deny",
         "Action": IAM_ROLE_CHANGES,
         "Resource": [
             f"arn:*:iam::*:role{g.protected_role_path}*",
-            *_by_name(settings, g.product_role_arns + g.deployer_role_arns + deploy_roles),
+            *_by_name(settings, g.product_role_arns + g.deployer_role_arns + _bootstrap_roles(settings, "*")),
             STACKSET_EXECUTION_ROLES,
         ],
         "Condition": _principal_exceptions(

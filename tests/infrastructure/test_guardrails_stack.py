@@ -37,7 +37,7 @@ def test_scps_are_service_control_policies_attached_to_the_target_ous(guardrail_
         assert all(s["Effect"] == "Deny" for s in props["Content"]["Statement"])
 
 
-def test_the_product_guard_and_role_protection_attach_where_the_product_runs() -> None:
+def test_every_scp_attaches_where_the_product_runs_and_the_product_guard_only_there() -> None:
     # Given the governance account named as where the product runs
     app = cdk.App()
     settings = parse_settings({"guardrails": {"target_ou_ids": ["ou-ab12-prodwork"], "governance_target_ids": [GOV]}})
@@ -46,10 +46,11 @@ def test_the_product_guard_and_role_protection_attach_where_the_product_runs() -
         p["Properties"]["Name"]: p["Properties"].get("TargetIds")
         for p in Template.from_stack(stack).find_resources("AWS::Organizations::Policy").values()
     }
-    # Then the product guard attaches there only, role protection on both, the rest on the guarded OUs
+    # Then the product guard attaches there only, the rest on both (the challenger's endpoint, watched groups
+    # and recommendation metrics live where the product runs): four SCPs there, beside FullAWSAccess
     assert targets == {
-        "mlgov-endpoint-lineage": ["ou-ab12-prodwork"],
-        "mlgov-model-approval": ["ou-ab12-prodwork"],
+        "mlgov-endpoint-lineage": ["ou-ab12-prodwork", GOV],
+        "mlgov-model-approval": ["ou-ab12-prodwork", GOV],
         "mlgov-protected-roles": ["ou-ab12-prodwork", GOV],
         "mlgov-product-guard": [GOV],
     }

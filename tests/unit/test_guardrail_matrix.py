@@ -1091,6 +1091,15 @@ CASES += [
         sid="DenyProtectedRoleChanges",
     ),
     gov("iam:UpdateAssumeRolePolicy", ROLE_ADMIN, "Allow", "role admin re-bootstraps", role(GOV, DEPLOY_ROLE)),
+    gov(
+        "iam:PutRolePolicy",
+        DS,
+        "Deny",
+        "widen the asset publishing role",
+        role(GOV, f"cdk-hnb659fds-file-publishing-role-{GOV}-us-east-1"),
+        sid="DenyProtectedRoleChanges",
+    ),
+    gov("iam:PutRolePolicy", DS, "Allow", "change a team role", role(GOV, "team-etl-runner")),
 ]
 
 RULE = f"arn:aws:events:us-east-1:{GOV}:rule/MlGovEndpointAudit-ChallengerPackageRegistered48C-1A2B3C4D5E6F"
