@@ -143,6 +143,17 @@ def _bootstrap_roles(settings: Settings, purpose: str) -> list[str]:
     return list(dict.fromkeys(roles))
 
 
+def _deploy_roles_where_the_product_runs(settings: Settings) -> list[str]:
+    """The deploy roles, in the governance accounts when governance_target_ids names accounts only: elsewhere an
+    exempt deploy role would let whoever may assume it (its trust is the account) pass the deployer role."""
+    targets = settings.guardrails.governance_target_ids
+    roles = _bootstrap_roles(settings, "deploy")
+    if not targets or not all(target.isdigit() for target in targets):
+        return roles
+    pinned = (role.replace(":iam::*:", f":iam::{account}:", 1) for role in roles for account in targets)
+    return list(dict.fromkeys(pinned))
+
+
 def _endpoint_statements(
     sid: str, actions: list[str], resource_types: list[str], condition: dict[str, Any], settings: Settings
 ) -> list[dict[str, Any]]:
@@ -327,7 +338,7 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
     speak as the product: an `mlgov.*` event starts a challenger. The product's rules (the governance stack's,
     and the forwarding rule in member accounts) change only in a deploy."""
     g = settings.guardrails
-    deploy_roles = _bootstrap_roles(settings, "deploy")
+    deploy_roles = _deploy_roles_where_the_product_runs(settings)
     # The product's roles pass each other (the retraining role passes the training role); their own policies
     # grant no other IAM change, so one statement (one exception list) keeps the policies under the size limits.
     # CDK's deploy role passes the execution role to CloudFormation. Every bootstrap role (the deploy role and
