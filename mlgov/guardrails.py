@@ -81,14 +81,18 @@ RULE_CHANGES = [
     "events:DisableRule",
     "events:DeleteRule",
 ]
-# Whoever drains the notifier's queues or filters or drops their subscriptions silences every finding.
+# Whoever drains the notifier's queues, filters or drops their subscriptions, or rewrites a queue's or topic's
+# policy (SetQueueAttributes/SetTopicAttributes) silences or forges findings.
 CHANNEL_DRAIN = [
     "sqs:PurgeQueue",
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
     "sqs:SetQueueAttributes",
+    "sqs:DeleteQueue",
     "sns:SetSubscriptionAttributes",
     "sns:Unsubscribe",
+    "sns:SetTopicAttributes",
+    "sns:DeleteTopic",
 ]
 # A service-managed StackSet acts in a member account as the role stacksets-exec-<hash>, which the StackSets
 # service-linked role creates there (the management account's StackSets may assume only that name).

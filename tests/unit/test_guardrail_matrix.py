@@ -1164,14 +1164,18 @@ CASES += [
 QUEUE = f"arn:aws:sqs:us-east-1:{GOV}:MlGovEndpointAudit-NotifierNotifierQueue1A2B3C4D-AbCdEfGh1234"
 DLQ = f"arn:aws:sqs:us-east-1:{GOV}:MlGovEndpointAudit-NotifierNotifierDeadLetters9F8E-Zz0987"
 SUBSCRIPTION = f"arn:aws:sns:us-east-1:{GOV}:MlGovEndpointAudit-FindingsFindingsTopic5E6F7A8B-Xy12:0f1e2d3c"
+TOPIC = SUBSCRIPTION.rsplit(":", 1)[0]
 NOTIFIER = "MlGovEndpointAudit-NotifierFunctionServiceRoleC0FFEE-Ab1"
 for action, arn in [
     ("sqs:PurgeQueue", QUEUE),
     ("sqs:ReceiveMessage", QUEUE),
     ("sqs:DeleteMessage", QUEUE),
     ("sqs:SetQueueAttributes", QUEUE),
+    ("sqs:DeleteQueue", DLQ),
     ("sns:SetSubscriptionAttributes", SUBSCRIPTION),
     ("sns:Unsubscribe", SUBSCRIPTION),
+    ("sns:SetTopicAttributes", TOPIC),
+    ("sns:DeleteTopic", TOPIC),
 ]:
     CASES += [
         gov(action, DS, "Deny", f"{action} on the channel", arn, sid="DenyChannelDrainOutsideProduct"),
@@ -1191,7 +1195,7 @@ CASES += [
         "a team drops its own subscription",
         f"arn:aws:sns:us-east-1:{GOV}:team-alerts:9a8b7c6d",
     ),
-    gov("sns:Subscribe", DS, "Allow", "subscribe a pager to the findings topic", SUBSCRIPTION.rsplit(":", 1)[0]),
+    gov("sns:Subscribe", DS, "Allow", "subscribe a pager to the findings topic", TOPIC),
 ]
 
 
