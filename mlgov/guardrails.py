@@ -85,8 +85,6 @@ RULE_CHANGES = [
 # policy (SetQueueAttributes/SetTopicAttributes) silences or forges findings.
 CHANNEL_DRAIN = [
     "sqs:PurgeQueue",
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
     "sqs:SetQueueAttributes",
     "sqs:DeleteQueue",
     "sns:SetSubscriptionAttributes",
@@ -476,41 +474,37 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
             "Resource": "*",
             "Condition": _principal_exceptions(g.product_role_arns + g.break_glass_role_arns),
         },
-        # A stack keeps its service role (the deployer) for every later update, and the bootstrap's deploy role
-        # trusts the whole account: either would make anyone the deployer. Role admins run `cdk bootstrap`.
+        # A stack keeps its service role (the deployer) for every later update, and the bootstrap roles trust the
+        # whole account: either would make anyone the deployer. Role admins run `cdk bootstrap` and `cdk deploy`;
+        # CDK's deploy role drives the change sets. One statement (sts:AssumeRole never names a stack, nor a stack
+        # write a role) keeps the product guard under Organizations' size limit.
         {
             "Sid": "DenyProductStackChanges",
             "Effect": "Deny",
-            "Action": STACK_CHANGES,
-            "Resource": [f"arn:*:cloudformation:*:*:stack/{name}/*" for name in (PRODUCT_STACK, BOOTSTRAP_STACK)],
+            "Action": [*STACK_CHANGES, "sts:AssumeRole"],
+            "Resource": [
+                *[f"arn:*:cloudformation:*:*:stack/{name}/*" for name in (PRODUCT_STACK, BOOTSTRAP_STACK)],
+                *_bootstrap_roles(settings, "*"),
+            ],
             "Condition": _principal_exceptions(who_deploys + _bootstrap_roles(settings, "deploy")),
         },
-        # Subscription ARNs are <topic ARN>:<id>, so the topic pattern covers them. Redrive roles move dead
-        # letters back (`mlgov notify redrive` receives and deletes them).
+        # Subscription ARNs are <topic ARN>:<id>, so the topic pattern covers them.
         {
             "Sid": "DenyChannelDrainOutsideProduct",
             "Effect": "Deny",
             "Action": CHANNEL_DRAIN,
             "Resource": [f"arn:*:{service}:*:*:{PRODUCT_STACK}-*" for service in ("sqs", "sns")],
-            "Condition": _principal_exceptions(
-                g.deployer_role_arns
-                + g.product_role_arns
-                + settings.alert_routing.redrive_role_arns
-                + g.break_glass_role_arns
-            ),
+            "Condition": _principal_exceptions(product),
+        },
+        # Reading and deleting messages also moves dead letters back (`mlgov notify redrive`, the redrive roles).
+        {
+            "Sid": "DenyChannelReadOutsideProduct",
+            "Effect": "Deny",
+            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+            "Resource": f"arn:*:sqs:*:*:{PRODUCT_STACK}-*",
+            "Condition": _principal_exceptions(product + settings.alert_routing.redrive_role_arns),
         },
     ]
-    bootstrap = _bootstrap_roles(settings, "*")
-    if bootstrap:  # without a bootstrap qualifier among the deployers there is no role to name
-        statements.append(
-            {
-                "Sid": "DenyDeployerRoleAssume",
-                "Effect": "Deny",
-                "Action": ["sts:AssumeRole"],
-                "Resource": bootstrap,
-                "Condition": _principal_exceptions(who_deploys),
-            }
-        )
     return NamedPolicy(
         "mlgov-product-guard",
         "ML governance: the product's functions, state machines, stacks and channel are run and changed only by "

@@ -104,14 +104,10 @@ ADVICE = {
         "Change the stack and run `npx cdk deploy MlGovEndpointAudit` as the deployer.",
     ),
     "DenyProductStackChanges": (
-        "The product's stack keeps the deployer role for every update, and CDKToolkit holds the deployer's roles: "
-        "only the deployer roles, CDK's deploy role and role admins change them.",
+        "The product's stack keeps the deployer role for every update, CDKToolkit holds the deployer's roles, and "
+        "the CDK bootstrap roles of the deployers' qualifier trust the whole account: only the deployer roles, "
+        "role admins and CDK's deploy role change those stacks or assume those roles.",
         "Run `npx cdk deploy MlGovEndpointAudit` as a role admin or a role in mlgov.guardrails.deployer_role_arns.",
-    ),
-    "DenyDeployerRoleAssume": (
-        "The CDK bootstrap roles of the deployers' qualifier deploy the product; only the deployer roles and role "
-        "admins assume them.",
-        "Deploy as a role admin, or add your deployment role to mlgov.guardrails.deployer_role_arns.",
     ),
     "DenyProductRuleChanges": (
         "The product's rules (and the member forwarding rule mlgov-forward-sagemaker-events) reach its functions "
@@ -119,9 +115,15 @@ ADVICE = {
         "Change the stack and deploy it (`npx cdk deploy`, or the member StackSet).",
     ),
     "DenyChannelDrainOutsideProduct": (
-        "Draining the product's queues or changing their subscriptions silences findings; only the product's "
+        "Purging the product's queues, changing their or its topics' policies, or changing their subscriptions "
+        "silences or forges findings; only the product's roles and the deployer may.",
+        "Read findings in Slack, Jira or the findings table; change the channel through `npx cdk deploy`.",
+    ),
+    "DenyChannelReadOutsideProduct": (
+        "Receiving or deleting the product's queued findings takes them from the notifier; only the product's "
         "roles, the deployer and the redrive roles (mlgov.alert_routing.redrive_role_arns) may.",
-        "Read findings in Slack, Jira or the findings table; move dead letters with `mlgov notify redrive`.",
+        "Move dead letters with `mlgov notify redrive` as a redrive role; read findings in Slack, Jira or the "
+        "findings table.",
     ),
 }
 NO_SERVING_REPOSITORIES = (

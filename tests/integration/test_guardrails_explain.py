@@ -174,7 +174,7 @@ def test_every_deny_statement_says_why_and_what_to_do() -> None:
         (
             "sts:AssumeRole",
             f"arn:aws:iam::{GOV}:role/cdk-hnb659fds-deploy-role-{GOV}-us-east-1",
-            "DenyDeployerRoleAssume",
+            "DenyProductStackChanges",
         ),
         (
             "events:DisableRule",

@@ -1061,14 +1061,14 @@ CASES += [
         f"arn:aws:cloudformation:us-east-1:{GOV}:stack/team-etl/1",
     ),
     gov("cloudformation:DescribeStacks", DS, "Allow", "read the product stack", STACK),
-    gov("sts:AssumeRole", DS, "Deny", "become the deploy role", role(GOV, DEPLOY_ROLE), sid="DenyDeployerRoleAssume"),
+    gov("sts:AssumeRole", DS, "Deny", "become the deploy role", role(GOV, DEPLOY_ROLE), sid="DenyProductStackChanges"),
     gov(
         "sts:AssumeRole",
         DS,
         "Deny",
         "become the asset publishing role",
         role(GOV, f"cdk-hnb659fds-file-publishing-role-{GOV}-us-east-1"),
-        sid="DenyDeployerRoleAssume",
+        sid="DenyProductStackChanges",
     ),
     gov("sts:AssumeRole", ROLE_ADMIN, "Allow", "role admin runs cdk deploy", role(GOV, DEPLOY_ROLE)),
     gov("sts:AssumeRole", DS, "Allow", "assume a team role", role(GOV, "team-etl-runner")),
@@ -1168,8 +1168,6 @@ TOPIC = SUBSCRIPTION.rsplit(":", 1)[0]
 NOTIFIER = "MlGovEndpointAudit-NotifierFunctionServiceRoleC0FFEE-Ab1"
 for action, arn in [
     ("sqs:PurgeQueue", QUEUE),
-    ("sqs:ReceiveMessage", QUEUE),
-    ("sqs:DeleteMessage", QUEUE),
     ("sqs:SetQueueAttributes", QUEUE),
     ("sqs:DeleteQueue", DLQ),
     ("sns:SetSubscriptionAttributes", SUBSCRIPTION),
@@ -1181,12 +1179,35 @@ for action, arn in [
         gov(action, DS, "Deny", f"{action} on the channel", arn, sid="DenyChannelDrainOutsideProduct"),
         gov(action, DEPLOYER, "Allow", f"{action} on the channel by the deployer", arn),
     ]
+for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage"):
+    CASES += [
+        gov(action, DS, "Deny", f"{action} on the channel", QUEUE, sid="DenyChannelReadOutsideProduct"),
+        gov(action, DEPLOYER, "Allow", f"{action} on the channel by the deployer", QUEUE),
+    ]
 CASES += [
+    # The redrive roles (every protected-path role by default) move dead letters; nothing more.
+    gov(
+        "sqs:PurgeQueue",
+        OPERATOR,
+        "Deny",
+        "a redrive role purges the queue",
+        QUEUE,
+        sid="DenyChannelDrainOutsideProduct",
+    ),
+    gov(
+        "sns:Unsubscribe",
+        OPERATOR,
+        "Deny",
+        "a redrive role drops the notifier's subscription",
+        SUBSCRIPTION,
+        sid="DenyChannelDrainOutsideProduct",
+    ),
+    gov("sns:Unsubscribe", NOTIFIER, "Allow", "a product role changes a subscription", SUBSCRIPTION),
     gov("sqs:ReceiveMessage", NOTIFIER, "Allow", "the notifier polls its queue", QUEUE),
     gov("sqs:DeleteMessage", NOTIFIER, "Allow", "the notifier deletes what it delivered", QUEUE),
     gov("sqs:ReceiveMessage", OPERATOR, "Allow", "mlgov notify redrive reads the dead letters", DLQ),
     gov("sqs:DeleteMessage", OPERATOR, "Allow", "mlgov notify redrive removes a moved letter", DLQ),
-    gov("sqs:DeleteMessage", DS, "Deny", "drop a dead letter", DLQ, sid="DenyChannelDrainOutsideProduct"),
+    gov("sqs:DeleteMessage", DS, "Deny", "drop a dead letter", DLQ, sid="DenyChannelReadOutsideProduct"),
     gov("sqs:ReceiveMessage", DS, "Allow", "a team reads its own queue", f"arn:aws:sqs:us-east-1:{GOV}:team-etl"),
     gov(
         "sns:Unsubscribe",
@@ -1439,10 +1460,10 @@ def test_the_stack_rule_and_channel_denies_name_what_the_service_authorization_r
     reference = _reference()
     statements = {s["Sid"]: s for doc in POLICIES.values() for s in doc["Statement"]}
     expected = {
-        "DenyProductStackChanges": {"stack"},
-        "DenyDeployerRoleAssume": {"role"},
+        "DenyProductStackChanges": {"stack", "role"},
         "DenyProductRuleChanges": {"rule-on-default-event-bus", "rule-on-custom-event-bus"},
         "DenyChannelDrainOutsideProduct": {"queue", "topic"},
+        "DenyChannelReadOutsideProduct": {"queue"},
     }
     for sid, resource_types in expected.items():
         for pattern in statements[sid]["Action"]:
@@ -1486,9 +1507,11 @@ def test_the_bootstrap_roles_follow_the_deployers_qualifier() -> None:
     assert evaluate(policies, "sts:AssumeRole", default, ds).decision == "Allow"
     deployer = {"aws:PrincipalArn": deploy_role, "aws:PrincipalAccount": GOV}
     assert evaluate(policies, "cloudformation:ExecuteChangeSet", STACK, deployer).decision == "Allow"
-    # And a deployer that is no bootstrap role names none: the statement is left out
+    # And a deployer that is no bootstrap role names none
     custom = parse_settings(
         {"guardrails": {"deployer_role_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovDeployer"]}}
     )
     guard = {p.name: p.document for p in guardrail_policies(custom)}["mlgov-product-guard"]
-    assert "DenyDeployerRoleAssume" not in {s["Sid"] for s in guard["Statement"]}
+    [stacks] = [s for s in guard["Statement"] if s["Sid"] == "DenyProductStackChanges"]
+    assert not [r for r in stacks["Resource"] if ":iam::" in r]
+    assert evaluate({"guard": guard}, "sts:AssumeRole", default, ds).decision == "Allow"
