@@ -10,10 +10,12 @@ config, so the tag is a claim; the audit Lambda verifies the real lineage.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from mlgov.settings import Settings
+from mlgov_runtime.org_scan.forwarding import RULE_NAME as FORWARDING_RULE
 
 SCP_MAX_CHARS = 5120
 SCPS_PER_TARGET = 5
@@ -55,6 +57,46 @@ FUNCTION_CHANGES = [
 # CreateEventSourceMapping takes no resource: only lambda:FunctionArn names the target function (Update and
 # Delete carry the same key). "*eEventSourceMapping" is Create/Update/Delete, not Get.
 FUNCTION_TRIGGERS = ["lambda:*eEventSourceMapping"]
+# The governance stack (stacks.constants.AUDIT_STACK_NAME; a test keeps them equal): CloudFormation names the
+# product's queues, topics and rules after it. CDKToolkit holds the deployer's roles (`cdk bootstrap`).
+PRODUCT_STACK = "MlGovEndpointAudit"
+BOOTSTRAP_STACK = "CDKToolkit"
+# Every write on a stack, per the Service Authorization Reference (all take the stack ARN, ExecuteChangeSet
+# too): "*Stack" is Create/Update/Delete/Rollback/CancelUpdateStack, "Execute*" ExecuteChangeSet/StackRefactor.
+STACK_CHANGES = [
+    "cloudformation:*Stack",
+    "cloudformation:CreateChangeSet",
+    "cloudformation:Execute*",
+    "cloudformation:CreateStackRefactor",
+    "cloudformation:SetStackPolicy",
+    "cloudformation:UpdateTerminationProtection",
+    "cloudformation:ContinueUpdateRollback",
+    "cloudformation:SignalResource",
+    "cloudformation:*TagResource",
+]
+RULE_CHANGES = [
+    "events:PutRule",
+    "events:PutTargets",
+    "events:RemoveTargets",
+    "events:DisableRule",
+    "events:DeleteRule",
+]
+# Whoever drains the notifier's queues, filters or drops their subscriptions, or rewrites a queue's or topic's
+# policy (SetQueueAttributes/SetTopicAttributes) silences or forges findings.
+CHANNEL_DRAIN = [
+    "sqs:PurgeQueue",
+    "sqs:SetQueueAttributes",
+    "sqs:DeleteQueue",
+    "sns:SetSubscriptionAttributes",
+    "sns:Unsubscribe",
+    "sns:SetTopicAttributes",
+    "sns:DeleteTopic",
+]
+# A service-managed StackSet acts in a member account as the role stacksets-exec-<hash>, which the StackSets
+# service-linked role creates there (the management account's StackSets may assume only that name).
+STACKSET_EXECUTION_ROLES = "arn:*:iam::*:role/stacksets-exec-*"
+# `cdk bootstrap` names its roles cdk-<qualifier>-<purpose>-role-<account>-<region>.
+_CFN_EXEC_ROLE = re.compile(r"^(arn:[^:]*:iam::[^:]*:role/)cdk-([a-z0-9]+)-cfn-exec-role-")
 MACHINE_CHANGES = [
     "states:UpdateStateMachine",
     "states:DeleteStateMachine",
@@ -95,6 +137,25 @@ def _merge(*conditions: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _bootstrap_roles(settings: Settings, purpose: str) -> list[str]:
+    """The `cdk bootstrap` roles (`purpose` "deploy", or "*" for all) of every qualifier whose CloudFormation
+    execution role is a deployer (default: hnb659fds): CDK deploys with the deploy role, which passes that role."""
+    found = (_CFN_EXEC_ROLE.match(arn) for arn in settings.guardrails.deployer_role_arns)
+    roles = (f"{m[1]}cdk-{m[2]}-{purpose}" + ("-role-*" if purpose != "*" else "") for m in found if m)
+    return list(dict.fromkeys(roles))
+
+
+def _deploy_roles_where_the_product_runs(settings: Settings) -> list[str]:
+    """The deploy roles, in the governance accounts when governance_target_ids names accounts only: elsewhere an
+    exempt deploy role would let whoever may assume it (its trust is the account) pass the deployer role."""
+    targets = settings.guardrails.governance_target_ids
+    roles = _bootstrap_roles(settings, "deploy")
+    if not targets or not all(target.isdigit() for target in targets):
+        return roles
+    pinned = (role.replace(":iam::*:", f":iam::{account}:", 1) for role in roles for account in targets)
+    return list(dict.fromkeys(pinned))
+
+
 def _endpoint_statements(
     sid: str, actions: list[str], resource_types: list[str], condition: dict[str, Any], settings: Settings
 ) -> list[dict[str, Any]]:
@@ -104,6 +165,10 @@ def _endpoint_statements(
     denies: every other name everywhere (NotResource), and every name outside experiment accounts.
     """
     ex = settings.experiment_exemptions
+    # endpoint and endpoint-config are SageMaker's only resource types starting "endpoint" (Service
+    # Authorization Reference): one pattern for both keeps the SCP under Organizations' size limit.
+    if sorted(resource_types) == ["endpoint", "endpoint-config"]:
+        resource_types = ["endpoint*"]
     resources = [f"{SM}:{t}/*" for t in resource_types]
     outside: dict[str, Any] = {}
     if ex.account_ids:
@@ -164,9 +229,11 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
             ["sagemaker:AddTags", "sagemaker:DeleteTags"],
             ["endpoint"],
             # IAM compares tag keys case-insensitively elsewhere; a `modelpackagename` tag must not slip by.
+            # Retirement tags endpoint_purpose=retiring where the product runs, as a function role named after the
+            # stack (the product's roles off the path; the challenger's on it are pipeline roles).
             _merge(
                 {"ForAnyValue:StringEqualsIgnoreCase": {"aws:TagKeys": g.governance_tag_keys}},
-                _principal_exceptions(pipeline),
+                _principal_exceptions(pipeline + _by_name(settings, g.product_role_arns)),
             ),
             settings,
         ),
@@ -270,20 +337,26 @@ def _by_name(settings: Settings, roles: list[str]) -> list[str]:
 def protected_roles_policy(settings: Settings) -> NamedPolicy:
     """The exemptions name roles on a protected path, or the product's and deployer's roles by name; only role
     admins (and, for the product's roles, the deployer) may make or change those roles. Only the product's roles
-    speak as the product: an `mlgov.*` event starts a challenger."""
+    speak as the product: an `mlgov.*` event starts a challenger. The product's rules (the governance stack's,
+    and the forwarding rule in member accounts) change only in a deploy."""
     g = settings.guardrails
+    deploy_roles = _deploy_roles_where_the_product_runs(settings)
     # The product's roles pass each other (the retraining role passes the training role); their own policies
     # grant no other IAM change, so one statement (one exception list) keeps the policies under the size limits.
+    # CDK's deploy role passes the execution role to CloudFormation. Every bootstrap role (the deploy role and
+    # the StackSets execution role are exempt elsewhere, the publishing roles write the deploy's assets) is
+    # protected by name too.
     statement = {
         "Sid": "DenyProtectedRoleChanges",
         "Effect": "Deny",
         "Action": IAM_ROLE_CHANGES,
         "Resource": [
             f"arn:*:iam::*:role{g.protected_role_path}*",
-            *_by_name(settings, g.product_role_arns + g.deployer_role_arns),
+            *_by_name(settings, g.product_role_arns + g.deployer_role_arns + _bootstrap_roles(settings, "*")),
+            STACKSET_EXECUTION_ROLES,
         ],
         "Condition": _principal_exceptions(
-            g.role_admin_arns + g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
+            g.role_admin_arns + g.deployer_role_arns + deploy_roles + g.product_role_arns + g.break_glass_role_arns
         ),
     }
     statements: list[dict[str, Any]] = [statement]
@@ -301,9 +374,27 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
             ),
         }
     )
+    # A rule reaches its targets as EventBridge, so the function guards cannot see a rewritten pattern or target;
+    # a disabled rule silences the real-time audit and the schedules. CloudFormation names the governance stack's
+    # rules after it (default bus); the member StackSet deploys the forwarding rule as its execution role.
+    statements.append(
+        {
+            "Sid": "DenyProductRuleChanges",
+            "Effect": "Deny",
+            "Action": RULE_CHANGES,
+            "Resource": [
+                f"arn:*:events:*:*:rule/{PRODUCT_STACK}-*",
+                f"arn:*:events:*:*:rule/{FORWARDING_RULE}",
+            ],
+            "Condition": _principal_exceptions(
+                [*g.deployer_role_arns, STACKSET_EXECUTION_ROLES, *g.break_glass_role_arns]
+            ),
+        }
+    )
     return NamedPolicy(
         "mlgov-protected-roles",
-        "ML governance: exempt roles are made or passed only by role admins; only product roles send mlgov events",
+        "ML governance: exempt roles are made or passed only by role admins; only product roles send mlgov events; "
+        "the product's rules change only in a deploy",
         {"Version": "2012-10-17", "Statement": statements},
     )
 
@@ -322,10 +413,13 @@ def _execution_arn(machine: str) -> str:
 
 def product_guard_policy(settings: Settings) -> NamedPolicy:
     """Where the product runs: its functions and state machines are invoked, started and changed only by the
-    deployer, its own roles and (for starts and approvals) the operators' CLI roles."""
+    deployer, its own roles and (for starts and approvals) the operators' CLI roles; its stack and the CDK
+    bootstrap roles are the deployers' (and role admins'); its queues and subscriptions the product's."""
     g = settings.guardrails
     deployer = g.deployer_role_arns + g.break_glass_role_arns
     product = g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
+    # Who may deploy: the deployer roles, the role admins who bootstrap and run `cdk deploy`, and break-glass.
+    who_deploys = g.deployer_role_arns + g.role_admin_arns + g.break_glass_role_arns
     functions = _with_qualifiers(g.product_function_arns)
     executions = [_execution_arn(arn) for arn in g.product_state_machine_arns]
     statements = [
@@ -380,10 +474,41 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
             "Resource": "*",
             "Condition": _principal_exceptions(g.product_role_arns + g.break_glass_role_arns),
         },
+        # A stack keeps its service role (the deployer) for every later update, and the bootstrap roles trust the
+        # whole account: either would make anyone the deployer. Role admins run `cdk bootstrap` and `cdk deploy`;
+        # CDK's deploy role drives the change sets. One statement (sts:AssumeRole never names a stack, nor a stack
+        # write a role) keeps the product guard under Organizations' size limit.
+        {
+            "Sid": "DenyProductStackChanges",
+            "Effect": "Deny",
+            "Action": [*STACK_CHANGES, "sts:AssumeRole"],
+            "Resource": [
+                *[f"arn:*:cloudformation:*:*:stack/{name}/*" for name in (PRODUCT_STACK, BOOTSTRAP_STACK)],
+                *_bootstrap_roles(settings, "*"),
+            ],
+            "Condition": _principal_exceptions(who_deploys + _bootstrap_roles(settings, "deploy")),
+        },
+        # Subscription ARNs are <topic ARN>:<id>, so the topic pattern covers them.
+        {
+            "Sid": "DenyChannelDrainOutsideProduct",
+            "Effect": "Deny",
+            "Action": CHANNEL_DRAIN,
+            "Resource": [f"arn:*:{service}:*:*:{PRODUCT_STACK}-*" for service in ("sqs", "sns")],
+            "Condition": _principal_exceptions(product),
+        },
+        # Reading and deleting messages also moves dead letters back (`mlgov notify redrive`, the redrive roles).
+        {
+            "Sid": "DenyChannelReadOutsideProduct",
+            "Effect": "Deny",
+            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+            "Resource": f"arn:*:sqs:*:*:{PRODUCT_STACK}-*",
+            "Condition": _principal_exceptions(product + settings.alert_routing.redrive_role_arns),
+        },
     ]
     return NamedPolicy(
         "mlgov-product-guard",
-        "ML governance: the product's functions and state machines are run and changed only by the product",
+        "ML governance: the product's functions, state machines, stacks and channel are run and changed only by "
+        "the product and its deployers",
         {"Version": "2012-10-17", "Statement": statements},
     )
 
@@ -394,8 +519,9 @@ def attachments(settings: Settings) -> dict[str, list[str]]:
     workloads = list(g.target_ou_ids)
     both = list(dict.fromkeys(workloads + list(g.governance_target_ids)))
     return {
-        "mlgov-endpoint-lineage": workloads,
-        "mlgov-model-approval": workloads,
+        # The challenger's endpoint, watched groups and recommendation metrics live where the product runs too.
+        "mlgov-endpoint-lineage": both,
+        "mlgov-model-approval": both,
         "mlgov-protected-roles": both,
         "mlgov-product-guard": list(g.governance_target_ids),
     }
@@ -417,10 +543,16 @@ def guardrail_policies(settings: Settings) -> list[NamedPolicy]:
             )
     existing = settings.guardrails.existing_scps_per_target
     where = attachments(settings)
-    # Without targets (attached by hand) a policy still counts: the guarded OUs carry all but the product guard.
+    # Without targets (attached by hand) a policy still counts: a guarded OU carries all but the product guard,
+    # where the product runs carries all four.
     per_target: dict[str, list[str]] = {
-        "(each guarded OU)": [p.name for p in policies if p.name != "mlgov-product-guard"]
+        "(each guarded OU)": [p.name for p in policies if p.name != "mlgov-product-guard"],
+        "(where the product runs)": [p.name for p in policies],
     }
+    if settings.guardrails.target_ou_ids:
+        del per_target["(each guarded OU)"]
+    if settings.guardrails.governance_target_ids:
+        del per_target["(where the product runs)"]
     for name, targets in where.items():
         for target in targets:
             per_target.setdefault(target, []).append(name)
@@ -429,7 +561,9 @@ def guardrail_policies(settings: Settings) -> list[NamedPolicy]:
         if attached > SCPS_PER_TARGET:
             raise GuardrailLimitError(
                 f"SCP {names[-1]} would be SCP number {attached} on {target}; Organizations allows "
-                f"{SCPS_PER_TARGET} per target (mlgov.guardrails.existing_scps_per_target={existing})."
+                f"{SCPS_PER_TARGET} per target (mlgov.guardrails.existing_scps_per_target={existing}, "
+                f"{len(set(names))} from mlgov). Attach your other SCPs to a parent OU or the root (they apply "
+                "below without counting here) and lower existing_scps_per_target; FullAWSAccess counts as one."
             )
     return policies
 

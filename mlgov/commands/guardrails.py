@@ -88,6 +88,43 @@ ADVICE = {
         "A serving repository's tags must stay immutable, or a pushed tag changes what an approved package runs.",
         "Let the pipeline manage the repository; check it with `aws ecr describe-repositories --repository-names R`.",
     ),
+    "DenyServingChangeOutsidePipeline": (
+        "A model or inference component is what an endpoint serves: only the deployment pipeline creates, swaps "
+        "or deletes them outside experiment accounts.",
+        "Ship the model through the deployment pipeline, or use an experiment- name in an experiment account.",
+    ),
+    "DenyPackageChangeOutsideApprovers": (
+        "An update without a status can still repoint an Approved package; every model package update is for "
+        "approvers and the pipeline.",
+        "Ask an approver (mlgov.guardrails.approver_role_arns), or let the pipeline (`mlgov rollback`) change it.",
+    ),
+    "DenyProductFunctionTriggers": (
+        "An event source mapping invokes a product function as the function's own role with records whoever "
+        "writes the queue chose; only the deployer maps them.",
+        "Change the stack and run `npx cdk deploy MlGovEndpointAudit` as the deployer.",
+    ),
+    "DenyProductStackChanges": (
+        "The product's stack keeps the deployer role for every update, CDKToolkit holds the deployer's roles, and "
+        "the CDK bootstrap roles of the deployers' qualifier trust the whole account: only the deployer roles, "
+        "role admins and CDK's deploy role change those stacks or assume those roles.",
+        "Run `npx cdk deploy MlGovEndpointAudit` as a role admin or a role in mlgov.guardrails.deployer_role_arns.",
+    ),
+    "DenyProductRuleChanges": (
+        "The product's rules (and the member forwarding rule mlgov-forward-sagemaker-events) reach its functions "
+        "as EventBridge; they change only in a deploy (the deployer, or the StackSets execution role).",
+        "Change the stack and deploy it (`npx cdk deploy`, or the member StackSet).",
+    ),
+    "DenyChannelDrainOutsideProduct": (
+        "Purging the product's queues, changing their or its topics' policies, or changing their subscriptions "
+        "silences or forges findings; only the product's roles and the deployer may.",
+        "Read findings in Slack, Jira or the findings table; change the channel through `npx cdk deploy`.",
+    ),
+    "DenyChannelReadOutsideProduct": (
+        "Receiving or deleting the product's queued findings takes them from the notifier; only the product's "
+        "roles, the deployer and the redrive roles (mlgov.alert_routing.redrive_role_arns) may.",
+        "Move dead letters with `mlgov notify redrive` as a redrive role; read findings in Slack, Jira or the "
+        "findings table.",
+    ),
 }
 NO_SERVING_REPOSITORIES = (
     "Recommended: list your serving ECR repositories in mlgov.guardrails.serving_repository_names, create them "

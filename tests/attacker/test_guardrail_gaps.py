@@ -1,8 +1,8 @@
-"""Holes in the guardrail SCPs, judged by the same independent evaluator as the decision matrix.
+"""Holes that were in the guardrail SCPs, judged by the same independent evaluator as the decision matrix.
 
-Each case states what a sound guard must answer (Deny) for an ordinary developer role; on today's main the
-evaluator answers Allow, so each is marked xfail(strict): a fix turns it into XPASS, and the marker goes.
-Only the policies `attachments()` puts on the account in question are evaluated.
+Each case states what a sound guard must answer (Deny) for an ordinary developer role. They were marked
+xfail(strict) while the evaluator answered Allow; each is closed now (the decision matrix pins who stays
+allowed). Only the policies `attachments()` puts on the account in question are evaluated.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ CFN = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="hole 1: the product stack (and so the deployer role) is anyone's")
 @pytest.mark.parametrize(("action", "resource"), CFN)
 def test_a_developer_cannot_drive_the_product_stack(action: str, resource: str) -> None:
     assert decision(GOV, GOV, action, resource) == "Deny"
@@ -63,13 +62,11 @@ def test_a_developer_cannot_drive_the_product_stack(action: str, resource: str) 
 RULE_WRITES = ["events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DisableRule", "events:DeleteRule"]
 
 
-@pytest.mark.xfail(strict=True, reason="hole 2: the product's rules are not guarded")
 @pytest.mark.parametrize("action", RULE_WRITES)
 def test_a_developer_cannot_rewrite_the_products_rules(action: str) -> None:
     assert decision(GOV, GOV, action, RULE) == "Deny"
 
 
-@pytest.mark.xfail(strict=True, reason="hole 2b: the member forwarding rule's pattern and target are not guarded")
 @pytest.mark.parametrize("action", ["events:PutRule", "events:PutTargets", "events:RemoveTargets"])
 def test_a_member_developer_cannot_blind_the_forwarding_rule(action: str) -> None:
     assert decision(WORKLOAD_OU, PROD, action, FORWARDING_RULE) == "Deny"
@@ -86,7 +83,6 @@ GOV_CASES = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="hole 3: the challenger's own account carries no registry/metric/lineage deny")
 @pytest.mark.parametrize(("action", "resource", "keys"), GOV_CASES)
 def test_the_governance_account_keeps_the_gates_inputs(action: str, resource: str, keys: dict[str, Any]) -> None:
     assert decision(GOV, GOV, action, resource, **keys) == "Deny"
@@ -111,7 +107,6 @@ SILENCE = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="hole 7: the notifier's queue and subscription are anyone's to drain or filter")
 @pytest.mark.parametrize(("action", "resource"), SILENCE)
 def test_a_developer_cannot_silence_the_channel(action: str, resource: str) -> None:
     assert decision(GOV, GOV, action, resource) == "Deny"

@@ -9,7 +9,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
-from mlgov.guardrails import IAM_POLICY_MAX_CHARS, SCP_MAX_CHARS
+from mlgov.guardrails import IAM_POLICY_MAX_CHARS, SCP_MAX_CHARS, GuardrailLimitError
 from mlgov.settings import parse_settings
 from stacks.constants import ACCOUNT_GUARDRAILS_STACK_NAME, GUARDRAILS_STACK_NAME
 from stacks.guardrails_stack import GuardrailsStack
@@ -37,7 +37,7 @@ def test_scps_are_service_control_policies_attached_to_the_target_ous(guardrail_
         assert all(s["Effect"] == "Deny" for s in props["Content"]["Statement"])
 
 
-def test_the_product_guard_and_role_protection_attach_where_the_product_runs() -> None:
+def test_every_scp_attaches_where_the_product_runs_and_the_product_guard_only_there() -> None:
     # Given the governance account named as where the product runs
     app = cdk.App()
     settings = parse_settings({"guardrails": {"target_ou_ids": ["ou-ab12-prodwork"], "governance_target_ids": [GOV]}})
@@ -46,10 +46,11 @@ def test_the_product_guard_and_role_protection_attach_where_the_product_runs() -
         p["Properties"]["Name"]: p["Properties"].get("TargetIds")
         for p in Template.from_stack(stack).find_resources("AWS::Organizations::Policy").values()
     }
-    # Then the product guard attaches there only, role protection on both, the rest on the guarded OUs
+    # Then the product guard attaches there only, the rest on both (the challenger's endpoint, watched groups
+    # and recommendation metrics live where the product runs): four SCPs there, beside FullAWSAccess
     assert targets == {
-        "mlgov-endpoint-lineage": ["ou-ab12-prodwork"],
-        "mlgov-model-approval": ["ou-ab12-prodwork"],
+        "mlgov-endpoint-lineage": ["ou-ab12-prodwork", GOV],
+        "mlgov-model-approval": ["ou-ab12-prodwork", GOV],
         "mlgov-protected-roles": ["ou-ab12-prodwork", GOV],
         "mlgov-product-guard": [GOV],
     }
@@ -86,3 +87,19 @@ def test_guardrail_stacks_have_no_unsuppressed_cdk_nag_errors(guardrail_template
     for stack, _ in guardrail_templates.values():
         errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
         assert errors == [], [e.entry.data for e in errors]
+
+
+def test_synth_refuses_a_fifth_scp_where_the_product_runs_naming_the_way_out() -> None:
+    # Given the governance account already carries FullAWSAccess and one SCP of the organization's own
+    settings = parse_settings(
+        {
+            "guardrails": {
+                "target_ou_ids": ["ou-ab12-prodwork"],
+                "governance_target_ids": [GOV],
+                "existing_scps_per_target": 2,
+            }
+        }
+    )
+    # When the guardrails stack is built, Then synth stops before any policy exists, naming the target and the fix
+    with pytest.raises(GuardrailLimitError, match=rf"SCP number 6 on {GOV}.*4 from mlgov.*parent OU or the root"):
+        GuardrailsStack(cdk.App(), "GuardrailsFull", settings=settings)

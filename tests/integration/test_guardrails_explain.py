@@ -143,3 +143,55 @@ def test_explain_answers_any_option_value_with_a_decision_or_a_usage_error(
     captured = capsys.readouterr()
     assert code in (0, 2, 3), captured.err
     assert "unexpected failure" not in captured.err and "Traceback" not in captured.err
+
+
+def test_every_deny_statement_says_why_and_what_to_do() -> None:
+    from mlgov.commands.guardrails import ADVICE, _base_sid
+    from mlgov.guardrails import guardrail_policies
+    from mlgov.settings import parse_settings
+
+    # Given every statement the builder can emit (experiments split the endpoint denies in two)
+    settings = parse_settings(
+        {
+            "experiment_exemptions": {"account_ids": ["111122223333"]},
+            "guardrails": {"governance_target_ids": [GOV], "serving_repository_names": ["manga-serving"]},
+        }
+    )
+    sids = {_base_sid(s["Sid"]) for p in guardrail_policies(settings) for s in p.document["Statement"]}
+    # Then explain has a reason and a way forward for each, never "no statement denies" on a Deny
+    assert sids - set(ADVICE) == set()
+    assert all(why and todo for why, todo in ADVICE.values())
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "statement"),
+    [
+        (
+            "cloudformation:UpdateStack",
+            f"arn:aws:cloudformation:us-east-1:{GOV}:stack/MlGovEndpointAudit/5e7c9a10",
+            "DenyProductStackChanges",
+        ),
+        (
+            "sts:AssumeRole",
+            f"arn:aws:iam::{GOV}:role/cdk-hnb659fds-deploy-role-{GOV}-us-east-1",
+            "DenyProductStackChanges",
+        ),
+        (
+            "events:DisableRule",
+            f"arn:aws:events:us-east-1:{GOV}:rule/MlGovEndpointAudit-WeeklyScan1-AB",
+            "DenyProductRuleChanges",
+        ),
+        (
+            "sqs:PurgeQueue",
+            f"arn:aws:sqs:us-east-1:{GOV}:MlGovEndpointAudit-NotifierQueue-AB",
+            "DenyChannelDrainOutsideProduct",
+        ),
+    ],
+)
+def test_the_deploy_and_channel_denies_explain_themselves(
+    capsys: pytest.CaptureFixture[str], config: Path, action: str, resource: str, statement: str
+) -> None:
+    principal = f"arn:aws:iam::{GOV}:role/DataScientist"
+    code, report = explain(capsys, config, "--action", action, "--resource", resource, "--principal", principal)
+    assert (code, report["statement"]) == (3, statement)
+    assert "No guardrail statement" not in report["why"] and report["what_to_do"]

@@ -972,6 +972,254 @@ CASES += [
 ]
 
 
+# Attacker review (issue 26, tests/attacker/test_guardrail_gaps.py): the registry, metric and lineage denies hold
+# where the product runs too, and the product's stack, deployer roles, rules and channel are the deployers' and
+# the product's. Each denial beside the product (or its deployer) still allowed.
+GOV_ENDPOINT = f"arn:aws:sagemaker:us-east-1:{GOV}:endpoint/manga-recommender-prod"
+GOV_PACKAGE = f"arn:aws:sagemaker:us-east-1:{GOV}:model-package/manga-recommender/9"
+CHALLENGER_FUNCTION = "mlgov-protected/MlGovDeploymentPipelineChallenger"
+PURPOSE = {"aws:TagKeys": ["endpoint_purpose"], "aws:RequestTag/endpoint_purpose": "retiring"}
+CASES += [
+    gov(
+        "sagemaker:AddTags",
+        DS,
+        "Deny",
+        "mark the governance account's endpoint retiring",
+        GOV_ENDPOINT,
+        extra=PURPOSE,
+        sid="DenyGovernanceTagChangeNamed",
+    ),
+    gov("sagemaker:AddTags", PRODUCT, "Allow", "retirement marks an endpoint retiring", GOV_ENDPOINT, extra=PURPOSE),
+    gov(
+        "sagemaker:AddTags",
+        f"team/{PRODUCT}",
+        "Deny",
+        "product role name off its path tags",
+        GOV_ENDPOINT,
+        extra=PURPOSE,
+        sid="DenyGovernanceTagChangeNamed",
+    ),
+    gov(
+        "sagemaker:UpdateEndpoint",
+        CHALLENGER_FUNCTION,
+        "Allow",
+        "challenger shifts traffic on its endpoint",
+        GOV_ENDPOINT,
+    ),
+    # The challenger's state machine role takes the approver pattern's name (exact here: MlGovModelApprover).
+    gov(
+        "sagemaker:UpdateModelPackage",
+        APPROVER,
+        "Allow",
+        "challenger approves the package it promoted",
+        GOV_PACKAGE,
+        approval="Approved",
+    ),
+    gov("sagemaker:CreateModelPackage", PRODUCT, "Allow", "retraining registers a candidate", GOV_PACKAGE),
+    gov(
+        "cloudwatch:PutMetricData",
+        WRITER,
+        "Allow",
+        "recommender writes its metrics where the product runs",
+        "*",
+        extra=RECS,
+    ),
+]
+
+STACK = f"arn:aws:cloudformation:us-east-1:{GOV}:stack/MlGovEndpointAudit/5e7c9a10-0000-0000-0000-000000000000"
+TOOLKIT = f"arn:aws:cloudformation:us-east-1:{GOV}:stack/CDKToolkit/0a1b2c3d-0000-0000-0000-000000000000"
+DEPLOY_ROLE = f"cdk-hnb659fds-deploy-role-{GOV}-us-east-1"
+STACK_WRITES = [
+    "cloudformation:UpdateStack",
+    "cloudformation:CreateChangeSet",
+    "cloudformation:ExecuteChangeSet",
+    "cloudformation:DeleteStack",
+    "cloudformation:SetStackPolicy",
+    "cloudformation:UpdateTerminationProtection",
+    "cloudformation:ContinueUpdateRollback",
+    "cloudformation:RollbackStack",
+    "cloudformation:CancelUpdateStack",
+    "cloudformation:CreateStackRefactor",
+    "cloudformation:ExecuteStackRefactor",
+    "cloudformation:TagResource",
+]
+for action in STACK_WRITES:
+    CASES += [
+        gov(action, DS, "Deny", f"{action} on the product stack", STACK, sid="DenyProductStackChanges"),
+        gov(action, DEPLOY_ROLE, "Allow", f"{action} by cdk deploy (the deploy role)", STACK),
+    ]
+CASES += [
+    gov("cloudformation:UpdateStack", DEPLOYER, "Allow", "the execution role updates the stack", STACK),
+    gov("cloudformation:UpdateStack", PRODUCT, "Deny", "a product role updates its stack", STACK),
+    gov("cloudformation:CreateChangeSet", DS, "Deny", "rewrite the bootstrap stack", TOOLKIT),
+    gov("cloudformation:CreateChangeSet", ROLE_ADMIN, "Allow", "role admin runs cdk bootstrap", TOOLKIT),
+    gov(
+        "cloudformation:UpdateStack",
+        DS,
+        "Allow",
+        "a team updates its own stack",
+        f"arn:aws:cloudformation:us-east-1:{GOV}:stack/team-etl/1",
+    ),
+    gov("cloudformation:DescribeStacks", DS, "Allow", "read the product stack", STACK),
+    gov("sts:AssumeRole", DS, "Deny", "become the deploy role", role(GOV, DEPLOY_ROLE), sid="DenyProductStackChanges"),
+    gov(
+        "sts:AssumeRole",
+        DS,
+        "Deny",
+        "become the asset publishing role",
+        role(GOV, f"cdk-hnb659fds-file-publishing-role-{GOV}-us-east-1"),
+        sid="DenyProductStackChanges",
+    ),
+    gov("sts:AssumeRole", ROLE_ADMIN, "Allow", "role admin runs cdk deploy", role(GOV, DEPLOY_ROLE)),
+    gov("sts:AssumeRole", DS, "Allow", "assume a team role", role(GOV, "team-etl-runner")),
+    gov(
+        "sts:AssumeRole",
+        DS,
+        "Allow",
+        "another qualifier's bootstrap role",
+        role(GOV, f"cdk-team1234-deploy-role-{GOV}-us-east-1"),
+    ),
+    # CDK's deploy role hands CloudFormation the execution role on every deploy: the product must stay deployable.
+    gov("iam:PassRole", DEPLOY_ROLE, "Allow", "cdk deploy passes the execution role", role(GOV, DEPLOYER)),
+    gov("iam:PassRole", DS, "Deny", "pass the execution role", role(GOV, DEPLOYER), sid="DenyProtectedRoleChanges"),
+    # Only where the product runs: a guarded account's deploy role (its trust is the whole account) would hand
+    # anyone there the exempt execution role (teams there bootstrap with their own qualifier).
+    Case(
+        "a guarded account's deploy role passes the execution role",
+        "iam:PassRole",
+        PROD,
+        role(PROD, f"cdk-hnb659fds-deploy-role-{PROD}-us-east-1"),
+        "Deny",
+        resource_arn=role(PROD, f"cdk-hnb659fds-cfn-exec-role-{PROD}-us-east-1"),
+        sid="DenyProtectedRoleChanges",
+    ),
+    Case(
+        "a team's own qualifier in a guarded account",
+        "iam:PassRole",
+        PROD,
+        role(PROD, f"cdk-team1234-deploy-role-{PROD}-us-east-1"),
+        "Allow",
+        resource_arn=role(PROD, f"cdk-team1234-cfn-exec-role-{PROD}-us-east-1"),
+    ),
+    gov(
+        "iam:UpdateAssumeRolePolicy",
+        DS,
+        "Deny",
+        "let a service assume the deploy role",
+        role(GOV, DEPLOY_ROLE),
+        sid="DenyProtectedRoleChanges",
+    ),
+    gov("iam:UpdateAssumeRolePolicy", ROLE_ADMIN, "Allow", "role admin re-bootstraps", role(GOV, DEPLOY_ROLE)),
+    gov(
+        "iam:PutRolePolicy",
+        DS,
+        "Deny",
+        "widen the asset publishing role",
+        role(GOV, f"cdk-hnb659fds-file-publishing-role-{GOV}-us-east-1"),
+        sid="DenyProtectedRoleChanges",
+    ),
+    gov("iam:PutRolePolicy", DS, "Allow", "change a team role", role(GOV, "team-etl-runner")),
+]
+
+RULE = f"arn:aws:events:us-east-1:{GOV}:rule/MlGovEndpointAudit-ChallengerPackageRegistered48C-1A2B3C4D5E6F"
+FORWARDING_RULE = f"arn:aws:events:us-east-1:{PROD}:rule/mlgov-forward-sagemaker-events"
+STACKSET_EXEC = "stacksets-exec-7f3e9a1b2c4d5e6f7a8b9c0d1e2f3a4b"
+RULE_WRITES = ["events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DisableRule", "events:DeleteRule"]
+for action in RULE_WRITES:
+    CASES += [
+        gov(action, DS, "Deny", f"{action} on a product rule", RULE, sid="DenyProductRuleChanges"),
+        gov(action, DEPLOYER, "Allow", f"{action} on a product rule by the deployer", RULE),
+        Case(
+            f"{action} on the forwarding rule",
+            action,
+            PROD,
+            role(PROD, DS),
+            "Deny",
+            resource_arn=FORWARDING_RULE,
+            sid="DenyProductRuleChanges",
+        ),
+        Case(
+            f"{action} on the forwarding rule by the StackSet",
+            action,
+            PROD,
+            role(PROD, STACKSET_EXEC),
+            "Allow",
+            resource_arn=FORWARDING_RULE,
+        ),
+    ]
+CASES += [
+    gov("events:PutTargets", PRODUCT, "Deny", "a product role retargets a rule", RULE, sid="DenyProductRuleChanges"),
+    gov("events:PutRule", DS, "Allow", "a team's own rule", f"arn:aws:events:us-east-1:{GOV}:rule/team-etl-nightly"),
+    Case(
+        "a look-alike StackSets role",
+        "iam:CreateRole",
+        PROD,
+        role(PROD, DS),
+        "Deny",
+        resource_arn=role(PROD, "stacksets-exec-mine"),
+        sid="DenyProtectedRoleChanges",
+    ),
+]
+
+QUEUE = f"arn:aws:sqs:us-east-1:{GOV}:MlGovEndpointAudit-NotifierNotifierQueue1A2B3C4D-AbCdEfGh1234"
+DLQ = f"arn:aws:sqs:us-east-1:{GOV}:MlGovEndpointAudit-NotifierNotifierDeadLetters9F8E-Zz0987"
+SUBSCRIPTION = f"arn:aws:sns:us-east-1:{GOV}:MlGovEndpointAudit-FindingsFindingsTopic5E6F7A8B-Xy12:0f1e2d3c"
+TOPIC = SUBSCRIPTION.rsplit(":", 1)[0]
+NOTIFIER = "MlGovEndpointAudit-NotifierFunctionServiceRoleC0FFEE-Ab1"
+for action, arn in [
+    ("sqs:PurgeQueue", QUEUE),
+    ("sqs:SetQueueAttributes", QUEUE),
+    ("sqs:DeleteQueue", DLQ),
+    ("sns:SetSubscriptionAttributes", SUBSCRIPTION),
+    ("sns:Unsubscribe", SUBSCRIPTION),
+    ("sns:SetTopicAttributes", TOPIC),
+    ("sns:DeleteTopic", TOPIC),
+]:
+    CASES += [
+        gov(action, DS, "Deny", f"{action} on the channel", arn, sid="DenyChannelDrainOutsideProduct"),
+        gov(action, DEPLOYER, "Allow", f"{action} on the channel by the deployer", arn),
+    ]
+for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage"):
+    CASES += [
+        gov(action, DS, "Deny", f"{action} on the channel", QUEUE, sid="DenyChannelReadOutsideProduct"),
+        gov(action, DEPLOYER, "Allow", f"{action} on the channel by the deployer", QUEUE),
+    ]
+CASES += [
+    # The redrive roles (every protected-path role by default) move dead letters; nothing more.
+    gov(
+        "sqs:PurgeQueue",
+        OPERATOR,
+        "Deny",
+        "a redrive role purges the queue",
+        QUEUE,
+        sid="DenyChannelDrainOutsideProduct",
+    ),
+    gov(
+        "sns:Unsubscribe",
+        OPERATOR,
+        "Deny",
+        "a redrive role drops the notifier's subscription",
+        SUBSCRIPTION,
+        sid="DenyChannelDrainOutsideProduct",
+    ),
+    gov("sns:Unsubscribe", NOTIFIER, "Allow", "a product role changes a subscription", SUBSCRIPTION),
+    gov("sqs:ReceiveMessage", NOTIFIER, "Allow", "the notifier polls its queue", QUEUE),
+    gov("sqs:DeleteMessage", NOTIFIER, "Allow", "the notifier deletes what it delivered", QUEUE),
+    gov("sqs:ReceiveMessage", OPERATOR, "Allow", "mlgov notify redrive reads the dead letters", DLQ),
+    gov("sqs:DeleteMessage", OPERATOR, "Allow", "mlgov notify redrive removes a moved letter", DLQ),
+    gov("sqs:DeleteMessage", DS, "Deny", "drop a dead letter", DLQ, sid="DenyChannelReadOutsideProduct"),
+    gov("sqs:ReceiveMessage", DS, "Allow", "a team reads its own queue", f"arn:aws:sqs:us-east-1:{GOV}:team-etl"),
+    gov(
+        "sns:Unsubscribe",
+        DS,
+        "Allow",
+        "a team drops its own subscription",
+        f"arn:aws:sns:us-east-1:{GOV}:team-alerts:9a8b7c6d",
+    ),
+    gov("sns:Subscribe", DS, "Allow", "subscribe a pager to the findings topic", TOPIC),
+]
+
+
 def test_the_matrix_exercises_every_deny_statement_both_ways() -> None:
     """Each deny statement of the synthesized SCPs decides at least one case, and for each action it
     guards there is an allowed case too (the pipeline's or approver's legitimate work)."""
@@ -1086,20 +1334,28 @@ def test_a_heavy_but_plausible_configuration_fits_every_scp() -> None:
 def test_the_product_guard_attaches_only_where_the_product_runs() -> None:
     where = attachments(SETTINGS)
     assert where["mlgov-product-guard"] == [GOV]
-    assert where["mlgov-protected-roles"] == ["ou-ab12-prodwork", GOV]
-    assert where["mlgov-endpoint-lineage"] == where["mlgov-model-approval"] == ["ou-ab12-prodwork"]
+    # The challenger's endpoint, watched groups and recommendation metrics live where the product runs too.
+    assert where["mlgov-protected-roles"] == where["mlgov-endpoint-lineage"] == where["mlgov-model-approval"]
+    assert where["mlgov-model-approval"] == ["ou-ab12-prodwork", GOV]
 
 
 def test_scps_per_target_count_each_target_and_name_the_one_over_the_limit() -> None:
-    # Given the product's account is also one of the guarded targets, it carries all four SCPs
-    both = {"target_ou_ids": [GOV], "governance_target_ids": [GOV]}
-    assert len(guardrail_policies(parse_settings({"guardrails": {**both, "existing_scps_per_target": 1}}))) == 4
-    # Then one more existing SCP there is one too many, and the error names that target
-    with pytest.raises(GuardrailLimitError, match=f"SCP number 6 on {GOV}"):
-        guardrail_policies(parse_settings({"guardrails": {**both, "existing_scps_per_target": 2}}))
-    # And apart, each target stays within 5 with two existing SCPs
-    apart = {"target_ou_ids": ["ou-ab12-prodwork"], "governance_target_ids": [GOV], "existing_scps_per_target": 2}
-    assert len(guardrail_policies(parse_settings({"guardrails": apart}))) == 4
+    # Given the product's account: it carries all four SCPs, beside FullAWSAccess
+    apart = {"target_ou_ids": ["ou-ab12-prodwork"], "governance_target_ids": [GOV]}
+    assert len(guardrail_policies(parse_settings({"guardrails": {**apart, "existing_scps_per_target": 1}}))) == 4
+    # Then one more existing SCP there is one too many, and the error names that target and the way out
+    with pytest.raises(GuardrailLimitError, match=f"SCP number 6 on {GOV}.*Attach your other SCPs to a parent OU"):
+        guardrail_policies(parse_settings({"guardrails": {**apart, "existing_scps_per_target": 2}}))
+    # And without governance_target_ids (the SCPs attached there by hand) the four still count
+    ou = {"target_ou_ids": ["ou-ab12-prodwork"], "existing_scps_per_target": 2}
+    with pytest.raises(GuardrailLimitError, match=r"SCP number 6 on \(where the product runs\)"):
+        guardrail_policies(parse_settings({"guardrails": ou}))
+    # And a guarded OU carries three
+    where = attachments(parse_settings({"guardrails": apart}))
+    assert sum("ou-ab12-prodwork" in targets for targets in where.values()) == 3
+    # And the same account as a guarded target and where the product runs still counts each SCP once
+    both = {"target_ou_ids": [GOV], "governance_target_ids": [GOV], "existing_scps_per_target": 1}
+    assert len(guardrail_policies(parse_settings({"guardrails": both}))) == 4
 
 
 def test_watched_groups_are_matched_in_the_lower_case_sagemaker_writes_into_arns() -> None:
@@ -1196,3 +1452,66 @@ def test_exact_product_arns_also_cover_their_versions_aliases_and_executions() -
     assert evaluate(guard, "states:StopExecution", EXECUTION, ds).decision == "Deny"
     other = EXECUTION.replace("mlgov-challenger", "team-etl")
     assert evaluate(guard, "states:StopExecution", other, ds).decision == "Allow"
+
+
+def test_the_stack_rule_and_channel_denies_name_what_the_service_authorization_reference_authorizes() -> None:
+    import fnmatch
+
+    reference = _reference()
+    statements = {s["Sid"]: s for doc in POLICIES.values() for s in doc["Statement"]}
+    expected = {
+        "DenyProductStackChanges": {"stack", "role"},
+        "DenyProductRuleChanges": {"rule-on-default-event-bus", "rule-on-custom-event-bus"},
+        "DenyChannelDrainOutsideProduct": {"queue", "topic"},
+        "DenyChannelReadOutsideProduct": {"queue"},
+    }
+    for sid, resource_types in expected.items():
+        for pattern in statements[sid]["Action"]:
+            service, name = pattern.split(":")
+            matched = [a for a in reference[service]["Actions"] if fnmatch.fnmatchcase(a, name.lower())]
+            assert matched, f"{pattern} matches no action"
+            assert not [a for a in matched if a.startswith(("get", "list", "describe"))], pattern
+            for action in matched:
+                # Each action authorizes against a resource type the statement's Resource names (TagResource
+                # also takes change sets and stack sets: the stack is the one guarded).
+                assert set(reference[service]["Actions"][action]["Resources"]) & resource_types, (sid, action)
+    # The stack writes the attacker review named, and the later ones the same verbs cover.
+    denied = [a.split(":")[1].lower() for a in statements["DenyProductStackChanges"]["Action"]]
+    for action in STACK_WRITES:
+        assert any(fnmatch.fnmatchcase(action.split(":")[1].lower(), d) for d in denied), action
+    # SNS authorizes Unsubscribe and SetSubscriptionAttributes as "topic", whose ARN format (.*) also takes the
+    # subscription ARN <topic>:<id>: the pattern <stack>-* covers both.
+    assert reference["sns"]["Resources"]["topic"]["ARNFormats"] == ["arn:${Partition}:sns:${Region}:${Account}:.*"]
+
+
+def test_the_named_product_resources_follow_the_stacks() -> None:
+    from mlgov.guardrails import FORWARDING_RULE, PRODUCT_STACK
+    from stacks.constants import AUDIT_STACK_NAME
+
+    # CloudFormation names the product's queues, topics and rules after the stack; the SCPs name them so.
+    assert PRODUCT_STACK == AUDIT_STACK_NAME
+    assert FORWARDING_RULE == "mlgov-forward-sagemaker-events"
+
+
+def test_the_bootstrap_roles_follow_the_deployers_qualifier() -> None:
+    # Given a deployer bootstrapped with its own qualifier
+    settings = parse_settings(
+        {"guardrails": {"deployer_role_arns": ["arn:aws:iam::*:role/cdk-mlgov42-cfn-exec-role-*"]}}
+    )
+    policies = {p.name: p.document for p in guardrail_policies(settings)}
+    ds = {"aws:PrincipalArn": role(GOV, DS), "aws:PrincipalAccount": GOV}
+    deploy_role = role(GOV, f"cdk-mlgov42-deploy-role-{GOV}-us-east-1")
+    # Then its bootstrap roles are the deployers', and the default qualifier's no longer are
+    assert evaluate(policies, "sts:AssumeRole", deploy_role, ds).decision == "Deny"
+    default = role(GOV, f"cdk-hnb659fds-deploy-role-{GOV}-us-east-1")
+    assert evaluate(policies, "sts:AssumeRole", default, ds).decision == "Allow"
+    deployer = {"aws:PrincipalArn": deploy_role, "aws:PrincipalAccount": GOV}
+    assert evaluate(policies, "cloudformation:ExecuteChangeSet", STACK, deployer).decision == "Allow"
+    # And a deployer that is no bootstrap role names none
+    custom = parse_settings(
+        {"guardrails": {"deployer_role_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovDeployer"]}}
+    )
+    guard = {p.name: p.document for p in guardrail_policies(custom)}["mlgov-product-guard"]
+    [stacks] = [s for s in guard["Statement"] if s["Sid"] == "DenyProductStackChanges"]
+    assert not [r for r in stacks["Resource"] if ":iam::" in r]
+    assert evaluate({"guard": guard}, "sts:AssumeRole", default, ds).decision == "Allow"
