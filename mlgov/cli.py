@@ -6,6 +6,7 @@ Exit codes: 0 no violations, 3 violations found, 2 usage/configuration error, 1 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -49,13 +50,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UsageError as exc:
-        print(f"mlgov: error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"mlgov: error: {one_line(str(exc), 1000, keep_end=True)}", file=sys.stderr)
         return EXIT_USAGE
     except CommandFailed as exc:
         print(f"mlgov: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("mlgov: interrupted", file=sys.stderr)
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        # The reader went away (`mlgov ... | head`): nothing to tell it, and no traceback at exit either.
+        import os
+
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
     except Exception as exc:
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
