@@ -98,7 +98,7 @@ def challenger_status(
     }
     metrics = RecommendationMetrics(aws.client("cloudwatch"), cfg.metrics)
     look = logic.look(metrics, cfg, ch, since, now)
-    return {
+    report = {
         "endpoint_name": endpoint_name,
         "model_package_arn": challenger_package,
         "production_variant": production,
@@ -106,18 +106,38 @@ def challenger_status(
         "window": look["window"],
         **look["result"],
     }
+    return missing_is_not_zero(report)
+
+
+def missing_is_not_zero(report: dict[str, Any]) -> dict[str, Any]:
+    """A count with no datapoint in the whole window is null (no data), never 0: the look sums what it
+    found, and a sum of nothing reads as "no impressions" to whoever reads the JSON."""
+    stats = report.get("statistics") or {}
+    window = stats.get("window_minutes")
+    problem = stats.get("data_problem") or {}
+    for gap in problem.get("missing") or ([problem] if problem.get("variant") else []):
+        variant = (report.get("variants") or {}).get(gap.get("variant"))
+        metric = gap.get("metric")
+        whole_window = window is not None and (gap.get("minutes_without_data") or 0) >= window
+        if isinstance(variant, dict) and metric in variant and whole_window:
+            variant[metric] = None
+    return report
 
 
 def render_status(report: dict[str, Any]) -> str:
     from mlgov_runtime.challenger.findings import pct, ratio_text
 
     v = report["variants"]
-    ratio = report["statistics"]["ctr_ratio"]
+    # A look stopped on its data (PAUSED, forged metrics) has no CTR statistics.
+    ratio = report["statistics"].get("ctr_ratio") or {}
+
+    def count(value: float | None, width: int) -> str:
+        return f"{'no data':>{width}}" if value is None else f"{value:>{width},.0f}"
 
     def row(name: str, variant: str, s: dict[str, Any]) -> str:
         return (
-            f"  {name:<10} {variant:<24} {s['impressions']:>12,.0f} {s['clicks']:>9,.0f}  {pct(s['ctr']):>7} "
-            f"[{pct(s['ctr_lower'])} - {pct(s['ctr_upper'])}]"
+            f"  {name:<10} {variant:<24} {count(s.get('impressions'), 12)} {count(s.get('clicks'), 9)}  "
+            f"{pct(s.get('ctr')):>7} [{pct(s.get('ctr_lower'))} - {pct(s.get('ctr_upper'))}]"
         )
 
     lines = [
@@ -188,6 +208,8 @@ def start_problem(aws: Any, cfg: Any, package_arn: str, endpoint: str | None) ->
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    from botocore.exceptions import ClientError
+
     from mlgov_runtime.adapters.executions import start_named
     from mlgov_runtime.challenger.logic import resource_name, stamp
 
@@ -203,7 +225,18 @@ def cmd_start(args: argparse.Namespace) -> int:
         machine = f"arn:{partition}:states:{region}:{identity['Account']}:stateMachine:{STATE_MACHINE_NAME}"
     name = resource_name(f"cli-{facts['endpoint_name']}", f"v{facts['version']}", stamp(_now()))
     run_input = {"model_package_arn": args.package, "endpoint_name": facts["endpoint_name"], "source": "cli"}
-    arn, started = start_named(aws.client("stepfunctions"), machine, name, run_input)
+    try:
+        arn, started = start_named(aws.client("stepfunctions"), machine, name, run_input)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code") or "")
+        if code in ("StateMachineDoesNotExist", "InvalidArn", "StateMachineDeleting"):
+            where = "--state-machine-arn names" if args.state_machine_arn else "this account/region has"
+            raise common.UsageError(
+                f"refused: {where} no challenger state machine ({machine}: {code}); nothing was started. Deploy "
+                f"the stack (npx cdk deploy MlGovEndpointAudit) or pass --state-machine-arn with the ARN of its "
+                f"{STATE_MACHINE_NAME} state machine (another account/region: --region, --profile)"
+            ) from None
+        raise
     out = {"execution_arn": arn, "started": started, **run_input}
     if args.format == "json":
         print(json.dumps(out))
