@@ -347,9 +347,13 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     table = args.findings_table or os.environ.get(TABLE_ENV)
     topic = args.findings_topic_arn or os.environ.get(TOPIC_ENV)
-    if not table or not topic:
-        raise common.UsageError(f"pass --findings-table and --findings-topic-arn (or set {TABLE_ENV} and {TOPIC_ENV})")
+    missing = [f"--findings-table (or {TABLE_ENV})"] * (not table) + [f"--findings-topic-arn (or {TOPIC_ENV})"] * (
+        not topic
+    )
+    if missing:
+        raise common.UsageError(f"pass {' and '.join(missing)}: the stack's findings table and topic")
     aws, policy, account, region = _context(args)
+    _require_findings_channel(aws, str(table), str(topic), account, region)
     book = FindingsStore(aws.client("dynamodb"), aws.client("sns"), table, topic)
     ref = EndpointRef(args.endpoint, account, region)
     if open_retiring(book, ref) is None:
@@ -363,6 +367,41 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         endpoints.tag(args.endpoint, policy.purpose_tag_key, "active")
     _emit(args, {"status": "cancelled", "endpoint_name": args.endpoint, "by": who}, [f"{args.endpoint}: {why}"])
     return common.EXIT_OK
+
+
+def _require_findings_channel(aws: Any, table: str, topic: str, account: str, region: str) -> None:
+    """A mistyped table or topic is the user's error (exit 2, nothing changed), not an AWS failure halfway
+    through: both are read before anything is written."""
+    import re
+
+    from botocore.exceptions import ClientError
+
+    listing = (
+        f"aws cloudformation describe-stack-resources --stack-name MlGovEndpointAudit --region {region} lists the "
+        "stack's findings table and topic"
+    )
+    if not re.fullmatch(r"arn:aws[a-z-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}", topic):
+        raise common.UsageError(f"--findings-topic-arn {topic!r} is not an SNS topic ARN; {listing}; nothing changed")
+    # A caller that may not describe them still cancels: only "not found" is refused here.
+    denied = ("AccessDenied", "AccessDeniedException", "AuthorizationError")
+    try:
+        aws.client("dynamodb").describe_table(TableName=table)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "ResourceNotFoundException":
+            raise common.UsageError(
+                f"findings table {table} not found in {account}/{region}; {listing}; nothing changed"
+            ) from None
+        if code not in denied:
+            raise
+    try:
+        aws.client("sns").get_topic_attributes(TopicArn=topic)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("NotFound", "NotFoundException", "InvalidParameter"):
+            raise common.UsageError(f"findings topic {topic} not found; {listing}; nothing changed") from None
+        if code not in denied:
+            raise
 
 
 def cmd_recreate(args: argparse.Namespace) -> int:
