@@ -209,7 +209,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     else:
         print(f"{args.endpoint}: {before.verdict.value} -> {after.verdict.value}, minimum {after.minimum}")
         if not args.dry_run:
-            where = f"{len(logged)} finding(s) in {table}" if logged else "no stored finding (pass --findings-table)"
+            if logged:
+                where = f"{len(logged)} finding(s) in {table}"
+            elif table:
+                where = f"no stored finding: {table} holds no open capacity finding for {args.endpoint} yet"
+            else:
+                where = "no stored finding (pass --findings-table)"
             print(f"steps logged to {where}; the capacity Lambda resolves the findings when it sees the change")
     if (report.failed or log_errors) and report.changed:
         for error in log_errors:
