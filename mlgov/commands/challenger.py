@@ -25,6 +25,7 @@ from mlgov.commands import common
 EXIT_NO_PREVIOUS_VERSION = 4
 EXIT_NOT_SERVING = 5  # rollback: the update did not end with the target serving
 STATE_MACHINE_NAME = "mlgov-challenger"  # stacks/challenger.py names it so
+PACKAGE_ARN = r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+"
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -67,7 +68,8 @@ def challenger_status(
     try:
         endpoint = rollout.describe_endpoint(endpoint_name)
     except NotFound:
-        raise common.UsageError(f"endpoint {endpoint_name} does not exist (or this role may not read it)") from None
+        hint = common.endpoint_hint(aws.client("sagemaker"), endpoint_name, _region(aws))
+        raise common.UsageError(f"endpoint {endpoint_name} does not exist (or this role may not read it){hint}") from None
     config = rollout.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
     models = {
         str(v["ModelName"]): rollout.describe_model(str(v["ModelName"]))
@@ -213,6 +215,11 @@ def cmd_start(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.executions import start_named
     from mlgov_runtime.challenger.logic import resource_name, stamp
 
+    if not re.fullmatch(PACKAGE_ARN, args.package):
+        raise common.UsageError(
+            f"--package {args.package!r} is not a versioned model package ARN "
+            "(arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION; the registration names it)"
+        )
     aws = common.aws_context(args)
     region = _region(aws)
     problem, facts = start_problem(aws, _config(args), args.package, args.endpoint)
@@ -543,7 +550,7 @@ def cmd_reapprove(args: argparse.Namespace) -> int:
     from mlgov_runtime.challenger.logic import iso
     from mlgov_runtime.challenger.ports import NotFound
 
-    if not re.fullmatch(r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+", args.package):
+    if not re.fullmatch(PACKAGE_ARN, args.package):
         raise common.UsageError(f"--package {args.package!r} is not a versioned model package ARN")
     problem = reapproval.comment_problem(args.comment or "")
     if problem:

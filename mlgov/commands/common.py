@@ -258,7 +258,23 @@ def require_endpoints(client: Any, names: list[str] | None, account: str, region
     """A named endpoint that does not exist is a typo, not a violation: exit 2, as `mlgov audit` does."""
     for name in names or ():
         if not sagemaker_exists(client, "describe_endpoint", EndpointName=name):
-            raise UsageError(f"endpoint {name} not found in {account}/{region}")
+            raise UsageError(f"endpoint {name} not found in {account}/{region}{endpoint_hint(client, name, region)}")
+
+
+def endpoint_hint(client: Any, name: str, region: str) -> str:
+    """What to do about an endpoint name that is not there: the closest one that is, and how to list them.
+    Best effort: a caller that may not list endpoints still gets the listing command."""
+    import difflib
+
+    listing = f"aws sagemaker list-endpoints --region {region} lists them (another account or region: --profile, --region)"
+    names: list[str] = []
+    try:
+        for page in client.get_paginator("list_endpoints").paginate(PaginationConfig={"MaxItems": 1000}):
+            names += [str(e["EndpointName"]) for e in page.get("Endpoints", [])]
+    except Exception:  # noqa: BLE001 - the hint must never turn a usage error into a failure
+        names = []
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+    return f"; did you mean {close[0]}? {listing}" if close else f"; {listing}"
 
 
 # The names command modules imported before they used `common.<name>` (mlgov.cli still exports _settings).

@@ -194,10 +194,12 @@ def cmd_request(args: argparse.Namespace) -> int:
     try:
         check = check_endpoint(name, endpoints, counter, policy, datetime.now(UTC), account, region)
     except EndpointGone:
-        raise common.UsageError(f"endpoint {name} does not exist in {account}/{region}") from None
+        hint = common.endpoint_hint(aws.client("sagemaker"), name, region)
+        raise common.UsageError(f"endpoint {name} does not exist in {account}/{region}{hint}") from None
     if check.verdict is not Verdict.RETIREMENT_CANDIDATE:
-        print(f"mlgov: refused: {name} is {check.verdict.value}: {' '.join(check.reasons)}", file=sys.stderr)
-        print(f"  next: {check.next_step}", file=sys.stderr)
+        # One line: the problem, then what to do (as every refusal of the CLI).
+        why = common.one_line(f"{' '.join(check.reasons)} Next: {check.next_step}", 1000, keep_end=True)
+        print(f"mlgov: error: refused: {name} is {check.verdict.value}: {why}", file=sys.stderr)
         return common.EXIT_USAGE if check.verdict is Verdict.CURRENT else common.EXIT_VIOLATIONS
     # The approval service opens the request for the caller STS verifies and starts the execution itself:
     # a request started any other way has no verified requester and can never be approved.

@@ -115,7 +115,14 @@ def _copy_write_once(aws: Any, source: str, bucket: str, group: str, name: str |
                 f"refused: s3://{bucket}/{key} exists already and is never overwritten; pick another --copy-name"
             ) from None
         message = exc.response.get("Error", {}).get("Message")
-        raise common.UsageError(f"refused: cannot copy {source} to s3://{bucket}/{key} ({code}: {message})") from None
+        fix = {
+            "NoSuchBucket": f"--write-once-bucket names the stack's SnapshotBucket, and {source} must exist",
+            "NoSuchKey": f"--model-data-url must name an existing object: {source}",
+            "404": f"--model-data-url must name an existing object: {source}",
+        }.get(code, "check both buckets' names and this caller's s3:GetObject/s3:PutObject on them")
+        raise common.UsageError(
+            f"refused: cannot copy {source} to s3://{bucket}/{key} ({code}: {message}): {fix}; nothing registered"
+        ) from None
 
 
 def register(sub: Any) -> None:

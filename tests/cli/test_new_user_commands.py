@@ -168,3 +168,22 @@ def test_with_nothing_deployed_every_named_endpoint_is_a_refusal(nothing_deploye
         done = nothing_deployed.run(*argv)
         line = refusal(done)
         assert "manga-recommender-" in line and done.stdout == "", (argv, line)
+
+
+def test_a_mistyped_endpoint_name_gets_the_one_it_likely_meant(estate: Shell) -> None:
+    for argv, meant in (
+        (["audit", "--endpoint", "manga-recomender-prod"], "manga-recommender-prod"),
+        (["capacity", "restore", "--endpoint", "manga-recomender-prod", "--dry-run"], "manga-recommender-prod"),
+        (["challenger", "status", "--endpoint", "manga-recomender-ab"], "manga-recommender-ab"),
+        (["retire", "request", "--endpoint", "manga-recomender-v1"], "manga-recommender-v1"),
+    ):
+        line = refusal(estate.run(*argv))
+        assert f"did you mean {meant}?" in line and "aws sagemaker list-endpoints --region us-east-1" in line, line
+
+
+def test_retire_request_refused_for_traffic_is_one_line_ending_with_what_to_do(estate: Shell) -> None:
+    done = estate.run("retire", "request", "--endpoint", "manga-recommender-v1", "--reason", "v2 serves all apps")
+    assert done.returncode == 3, done.stderr  # still takes traffic (CONTRACTS.md)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlgov: error: refused: manga-recommender-v1"), done.stderr
+    assert "Next: Move every caller of manga-recommender-v1" in lines[0]
