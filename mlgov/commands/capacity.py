@@ -41,7 +41,9 @@ def _audited(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
     audit = checker.check_endpoint(args.endpoint)
     if not audit.found:
         hint = common.endpoint_hint(aws.client("sagemaker"), args.endpoint, checker.region)
-        raise common.UsageError(f"endpoint {args.endpoint} does not exist in {checker.account_id}/{checker.region}{hint}")
+        raise common.UsageError(
+            f"endpoint {args.endpoint} does not exist in {checker.account_id}/{checker.region}{hint}"
+        )
     if audit.verdict is Verdict.ERROR:
         raise common.CommandFailed(audit.reasons[0])
     return aws, checker, audit

@@ -69,7 +69,9 @@ def challenger_status(
         endpoint = rollout.describe_endpoint(endpoint_name)
     except NotFound:
         hint = common.endpoint_hint(aws.client("sagemaker"), endpoint_name, _region(aws))
-        raise common.UsageError(f"endpoint {endpoint_name} does not exist (or this role may not read it){hint}") from None
+        raise common.UsageError(
+            f"endpoint {endpoint_name} does not exist (or this role may not read it){hint}"
+        ) from None
     config = rollout.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
     models = {
         str(v["ModelName"]): rollout.describe_model(str(v["ModelName"]))

@@ -31,7 +31,7 @@ class OneLineParser(argparse.ArgumentParser):
 
     _argv: list[str] | None = None
 
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         self._argv = list(sys.argv[1:] if args is None else args)
         parsed, extras = super().parse_known_args(args, namespace)
         # The innermost command's parser returns first; its parents keep the first one set.
@@ -39,7 +39,7 @@ class OneLineParser(argparse.ArgumentParser):
             parsed._leaf_parser = self
         return parsed, extras
 
-    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
         parsed, extras = self.parse_known_args(args, namespace)
         leaf = getattr(parsed, "_leaf_parser", None) or self
         if extras:
@@ -266,12 +266,14 @@ def endpoint_hint(client: Any, name: str, region: str) -> str:
     Best effort: a caller that may not list endpoints still gets the listing command."""
     import difflib
 
-    listing = f"aws sagemaker list-endpoints --region {region} lists them (another account or region: --profile, --region)"
+    listing = (
+        f"aws sagemaker list-endpoints --region {region} lists them (other accounts, regions: --profile, --region)"
+    )
     names: list[str] = []
     try:
         for page in client.get_paginator("list_endpoints").paginate(PaginationConfig={"MaxItems": 1000}):
             names += [str(e["EndpointName"]) for e in page.get("Endpoints", [])]
-    except Exception:  # noqa: BLE001 - the hint must never turn a usage error into a failure
+    except Exception:  # the hint must never turn a usage error into a failure
         names = []
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
     return f"; did you mean {close[0]}? {listing}" if close else f"; {listing}"

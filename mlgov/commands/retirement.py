@@ -355,11 +355,15 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if missing:
         raise common.UsageError(f"pass {' and '.join(missing)}: the stack's findings table and topic")
     aws, policy, account, region = _context(args)
-    _require_findings_channel(aws, str(table), str(topic), account, region)
+    table, topic = str(table), str(topic)
+    _require_findings_channel(aws, table, topic, account, region)
     book = FindingsStore(aws.client("dynamodb"), aws.client("sns"), table, topic)
     ref = EndpointRef(args.endpoint, account, region)
     if open_retiring(book, ref) is None:
-        raise common.UsageError(f"{args.endpoint} has no open retirement in {account}/{region}")
+        raise common.UsageError(
+            f"{args.endpoint} has no open retirement in {account}/{region} (no open ENDPOINT_RETIRING finding in "
+            f"{table}): nothing to cancel; `mlgov retire audit --endpoint {args.endpoint}` shows its state"
+        )
     who = _caller(aws)
     why = f"retirement cancelled by {who}: {args.reason}"
     # Closed first, so the tag change that follows is no longer a change under an open retirement.

@@ -54,7 +54,9 @@ def test_challenger_status_of_a_paused_experiment_shows_no_data_not_zero(estate:
     rows = [line for line in done.stdout.splitlines() if line.startswith(("  production", "  challenger"))]
     assert len(rows) == 2 and all(row.count("no data") == 2 for row in rows), done.stdout
 
-    done = estate.run("challenger", "status", "--endpoint", "manga-recommender-ab", "--minutes", "30", "--format", "json")
+    done = estate.run(
+        "challenger", "status", "--endpoint", "manga-recommender-ab", "--minutes", "30", "--format", "json"
+    )
     assert done.returncode == 3, done.stderr
     report = json.loads(done.stdout)
     assert report["decision"] == "PAUSED"
@@ -117,7 +119,9 @@ def test_register_prints_its_pins_as_text(estate: Shell) -> None:
     s3 = estate.client("s3")
     s3.create_bucket(Bucket="mlgov-new-user-models")
     s3.put_bucket_versioning(Bucket="mlgov-new-user-models", VersioningConfiguration={"Status": "Enabled"})
-    s3.put_object(Bucket="mlgov-new-user-models", Key="lora-42/model.tar.gz", Body=b"adapter", ChecksumAlgorithm="SHA256")
+    s3.put_object(
+        Bucket="mlgov-new-user-models", Key="lora-42/model.tar.gz", Body=b"adapter", ChecksumAlgorithm="SHA256"
+    )
     image, digest = push_image(estate.client("ecr"), "manga-serving", "v3")
     meta = {
         "training_job_arn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/lora-42",
@@ -151,7 +155,9 @@ def test_register_prints_its_pins_as_text(estate: Shell) -> None:
 
 
 def test_capacity_restore_with_a_findings_table_does_not_ask_for_one(estate: Shell) -> None:
-    done = estate.run("capacity", "restore", "--endpoint", "manga-recommender-canary", "--findings-table", "mlgov-findings")
+    done = estate.run(
+        "capacity", "restore", "--endpoint", "manga-recommender-canary", "--findings-table", "mlgov-findings"
+    )
     assert done.returncode == 0, done.stderr
     assert "pass --findings-table" not in done.stdout, done.stdout
     assert "mlgov-findings holds no open capacity finding for manga-recommender-canary" in done.stdout

@@ -87,8 +87,7 @@ def fix_for(package_arn: str) -> str:
     # Read once per package, not per endpoint: the endpoint is named by the finding's next step, the group here.
     group = package_arn.split(":model-package/", 1)[1].split("/", 1)[0] if ":model-package/" in package_arn else ""
     rollback = (
-        f"roll each endpoint serving it back with mlgov rollback --group {group} (the next step names the "
-        "endpoint)"
+        f"roll each endpoint serving it back with mlgov rollback --group {group} (the next step names the endpoint)"
         if group
         else "roll each endpoint serving it back with mlgov rollback (the next step names the endpoint and group)"
     )
