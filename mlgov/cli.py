@@ -66,11 +66,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
     except Exception as exc:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
         if isinstance(exc, NoCredentialsError):
             print("mlgov: error: no AWS credentials found (set a profile or AWS_* variables)", file=sys.stderr)
             return EXIT_USAGE
+        if isinstance(exc, EndpointConnectionError):
+            import os
+
+            url = getattr(args, "endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
+            where = f"; nothing answers at {url} (--endpoint-url / AWS_ENDPOINT_URL)" if url else ""
+            hint = f"check the network and --region{where}"
+            print(f"mlgov: error: AWS call failed: {one_line(str(exc))} ({hint})", file=sys.stderr)
+            return EXIT_FAILURE
         if isinstance(exc, (ClientError, BotoCoreError)):
             print(f"mlgov: error: AWS call failed: {one_line(str(exc))}", file=sys.stderr)
             return EXIT_FAILURE

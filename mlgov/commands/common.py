@@ -176,7 +176,12 @@ def aws_context(args: argparse.Namespace, pool: int | None = None) -> Any:
     try:
         aws = AwsContext(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url, pool=pool)
     except Exception as exc:  # botocore ProfileNotFound and friends
-        raise UsageError(one_line(str(exc))) from None
+        from botocore.exceptions import ProfileNotFound
+
+        hint = ""
+        if isinstance(exc, ProfileNotFound):
+            hint = ": `aws configure list-profiles` lists the profiles (or leave --profile out for the environment's)"
+        raise UsageError(one_line(str(exc)) + hint) from None
     try:
         region = aws.region
     except ValueError as exc:

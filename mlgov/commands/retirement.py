@@ -273,7 +273,10 @@ def signed_post(aws: Any, url: str, body: dict[str, Any]) -> tuple[int, dict[str
     except urllib.error.HTTPError as exc:
         status, text = int(exc.code), exc.read()
     except urllib.error.URLError as exc:
-        raise common.UsageError(f"approval service at {url} unreachable: {exc.reason}") from None
+        raise common.UsageError(
+            f"approval service at {url} unreachable ({exc.reason}): nothing was recorded; pass --approval-url (or set "
+            f"{APPROVAL_URL_ENV}) to the stack output ApprovalServiceUrl"
+        ) from None
     try:
         answer = json.loads(text or b"{}")
     except ValueError:
@@ -305,11 +308,10 @@ def send_decision(
     """The caller's approve or deny of request args.request, signed, through the approval service (which
     records the principal STS names): its answer and one line saying what happens next, or a usage error
     saying why it was refused."""
-    aws = common.aws_context(args)
+    if not re.fullmatch(r"rq-[0-9a-f]{20}", args.request):
+        raise common.UsageError(f"{args.request!r} is not a request id (rq- and 20 hex digits, from the finding)")
     url = _approval_url(args)
-    who = _caller(aws)
-    if args.format != "json":
-        print(f"Recording the signed caller as the {'approver' if approve else 'denier'}: {who}", file=sys.stderr)
+    aws = common.aws_context(args)
     comment = args.comment if approve else args.reason
     body = {"request_id": args.request, "decision": "approve" if approve else "deny", "comment": comment}
     status, answer = signed_post(aws, url, body)

@@ -193,3 +193,38 @@ def test_retire_request_refused_for_traffic_is_one_line_ending_with_what_to_do(e
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mlgov: error: refused: manga-recommender-v1"), done.stderr
     assert "Next: Move every caller of manga-recommender-v1" in lines[0]
+
+
+def test_approving_a_mistyped_request_id_is_told_before_anything_else(estate: Shell) -> None:
+    line = refusal(estate.run("retire", "approve", "--request", "0123456789abcdef0123"))
+    assert "'0123456789abcdef0123' is not a request id (rq- and 20 hex digits" in line
+
+
+def test_an_approval_service_that_does_not_answer_is_refused_with_where_to_find_it(estate: Shell) -> None:
+    done = estate.run("retire", "deny", "--request", "rq-0123456789abcdef0123", "--reason", "mobile 3.2 still pins it")
+    line = refusal(done)  # nothing else on stderr: no "Recording ..." line before the refusal
+    assert "MLGOV_APPROVAL_URL" in line and "ApprovalServiceUrl" in line
+
+    done = estate.run(
+        "retire",
+        "deny",
+        "--request",
+        "rq-0123456789abcdef0123",
+        "--reason",
+        "x",
+        "--approval-url",
+        "http://127.0.0.1:9/",
+    )
+    line = refusal(done)
+    assert "unreachable" in line and "nothing was recorded" in line and "ApprovalServiceUrl" in line
+
+
+def test_a_profile_that_does_not_exist_says_how_to_list_them(estate: Shell) -> None:
+    line = refusal(estate.run("audit", "--profile", "prod-readonly"))
+    assert "prod-readonly" in line and "aws configure list-profiles" in line
+
+
+def test_an_emulator_that_is_not_running_is_named(estate: Shell) -> None:
+    done = estate.run("audit", AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr  # may work later: exit 1
+    assert "nothing answers at http://127.0.0.1:9" in done.stderr.strip().splitlines()[-1]
