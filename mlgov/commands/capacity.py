@@ -272,6 +272,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
     settings = common.load_settings(args)
     per_instance = args.per_instance or settings.capacity.target_invocations_per_instance
+    if args.peak is None:  # --peak-rps (the contract's name): per second, the plan counts per minute
+        args.peak = args.peak_rps * 60
     if not 0 <= args.lead_minutes <= 24 * 60:
         raise common.UsageError(f"--lead-minutes {args.lead_minutes:g}: between 0 and 1440")
     aws, _, audit = _audited(args, settings)
@@ -351,7 +353,11 @@ def register(sub: Any) -> None:
     campaign.add_argument("--endpoint", required=True, metavar="NAME")
     campaign.add_argument("--variant", help="instance variant (default: the endpoint's only one)")
     campaign.add_argument("--name", required=True, type=_campaign_name, help="campaign name, e.g. manga-monday")
-    campaign.add_argument("--peak", required=True, type=float, help="expected peak invocations per minute")
+    peak = campaign.add_mutually_exclusive_group(required=True)
+    peak.add_argument("--peak", type=float, help="expected peak invocations per minute")
+    peak.add_argument(
+        "--peak-rps", type=float, metavar="N", help="expected peak invocations per second (the same as --peak N*60)"
+    )
     campaign.add_argument(
         "--per-instance",
         type=float,

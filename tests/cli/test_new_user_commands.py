@@ -228,3 +228,17 @@ def test_an_emulator_that_is_not_running_is_named(estate: Shell) -> None:
     done = estate.run("audit", AWS_ENDPOINT_URL="http://127.0.0.1:9")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr  # may work later: exit 1
     assert "nothing answers at http://127.0.0.1:9" in done.stderr.strip().splitlines()[-1]
+
+
+def test_capacity_campaign_takes_the_peak_per_second_as_the_contract_names_it(estate: Shell) -> None:
+    """CONTRACTS.md names `--peak-rps N`; the command counted per minute only (`--peak`)."""
+    endpoint = "manga-recommender-spoofed"
+    assert estate.run("capacity", "restore", "--endpoint", endpoint).returncode == 0  # a scalable target first
+    window = ["--start", "2099-12-07T08:00+09:00", "--end", "2099-12-07T22:00+09:00", "--dry-run", "--format", "json"]
+    plans = []
+    for peak in (["--peak-rps", "6"], ["--peak", "360"]):
+        done = estate.run("capacity", "campaign", "--endpoint", endpoint, "--name", "manga-monday", *peak, *window)
+        assert done.returncode == 0, done.stderr
+        plans.append(json.loads(done.stdout))
+    assert plans[0]["peak_invocations_per_minute"] == plans[1]["peak_invocations_per_minute"] == 360
+    assert plans[0]["instances"] == plans[1]["instances"] == 6
