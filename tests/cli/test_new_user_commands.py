@@ -242,3 +242,16 @@ def test_capacity_campaign_takes_the_peak_per_second_as_the_contract_names_it(es
         plans.append(json.loads(done.stdout))
     assert plans[0]["peak_invocations_per_minute"] == plans[1]["peak_invocations_per_minute"] == 360
     assert plans[0]["instances"] == plans[1]["instances"] == 6
+
+
+def test_coverage_names_where_to_find_the_table_or_snapshot_it_did_not_find(
+    estate: Shell, nothing_deployed: Shell
+) -> None:
+    snapshot = "s3://manga-training/catalog-snapshots/2026-05-02/training.jsonl"
+    coverage = ["coverage", "--catalog-table", "manga-catalog", "--format", "json", "--snapshot-uri"]  # no progress
+    line = refusal(nothing_deployed.run(*coverage, snapshot))
+    assert "catalog table manga-catalog does not exist" in line and "aws dynamodb list-tables" in line
+
+    missing = "s3://manga-training/catalog-snapshots/2026-05-03/training.jsonl"
+    line = refusal(estate.run(*coverage, missing))
+    assert f"snapshot {missing} does not exist" in line and "aws s3 ls s3://manga-training/catalog-snapshots/" in line
