@@ -81,7 +81,13 @@ def challenger_status(
     try:
         production, challenger, challenger_package = logic.challenger_variants(endpoint, config, models, package)
     except ValueError as exc:
-        raise common.UsageError(f"no challenger to judge: {exc}") from None
+        fix = (
+            f"; --package must name a package one of its variants serves (`mlgov audit --endpoint {endpoint_name} "
+            "--format json` lists them), or leave it out to judge the lighter variant"
+            if package
+            else "; an experiment adds one: mlgov challenger start --package with the candidate's model package ARN"
+        )
+        raise common.UsageError(f"no challenger to judge: {exc}{fix}") from None
     now = _now()
     if minutes:  # the last N settled minutes (the look leaves out the newest settle_minutes, as the monitor does)
         since = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes + cfg.decision.settle_minutes)

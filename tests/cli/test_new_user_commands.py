@@ -255,3 +255,12 @@ def test_coverage_names_where_to_find_the_table_or_snapshot_it_did_not_find(
     missing = "s3://manga-training/catalog-snapshots/2026-05-03/training.jsonl"
     line = refusal(estate.run(*coverage, missing))
     assert f"snapshot {missing} does not exist" in line and "aws s3 ls s3://manga-training/catalog-snapshots/" in line
+
+
+def test_challenger_status_without_a_challenger_says_how_to_get_one(estate: Shell) -> None:
+    line = refusal(estate.run("challenger", "status", "--endpoint", "manga-recommender-prod"))
+    assert "no challenger to judge" in line and "mlgov challenger start --package" in line
+
+    done = estate.run("challenger", "status", "--endpoint", "manga-recommender-ab", "--package", estate.candidate)
+    line = refusal(done)
+    assert "mlgov audit --endpoint manga-recommender-ab --format json" in line
