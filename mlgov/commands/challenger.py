@@ -217,6 +217,16 @@ def start_problem(aws: Any, cfg: Any, package_arn: str, endpoint: str | None) ->
     return (f"{older} {logic.OLDER_SNAPSHOT_NEXT}" if older else None), facts
 
 
+def package_listing(package_arn: str, status: str) -> str:
+    """The command that lists the packages of the ARN's group a user may have meant."""
+    region, rest = package_arn.split(":")[3], package_arn.split(":model-package/", 1)[-1]
+    group = rest.split("/", 1)[0]
+    return (
+        f"`aws sagemaker list-model-packages --model-package-group-name {group} --model-approval-status {status} "
+        f"--region {region}` lists the group's {status} versions"
+    )
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     from botocore.exceptions import ClientError
 
@@ -231,6 +241,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     aws = common.aws_context(args)
     region = _region(aws)
     problem, facts = start_problem(aws, _config(args), args.package, args.endpoint)
+    if problem and not facts:  # the package itself is not there
+        raise common.UsageError(f"refused: {problem} {package_listing(args.package, 'PendingManualApproval')}")
     if problem:
         raise common.UsageError(f"refused: {problem}")
     machine = args.state_machine_arn
@@ -570,7 +582,7 @@ def cmd_reapprove(args: argparse.Namespace) -> int:
     try:
         package = SageMakerRollout(sm).describe_package(args.package)
     except NotFound:
-        raise common.UsageError(f"{args.package} does not exist") from None
+        raise common.UsageError(f"{args.package} does not exist; {package_listing(args.package, 'Rejected')}") from None
     status = package.get("ModelApprovalStatus")
     if status != "Rejected":
         raise common.UsageError(
@@ -615,7 +627,9 @@ def cmd_deny(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    csub = common.command_group(sub, "challenger", "the challenger CTR gate: status, start, simulate")
+    csub = common.command_group(
+        sub, "challenger", "the challenger CTR gate: status, start, approve/deny, reapprove, simulate"
+    )
 
     status = common.command(
         csub, "status", cmd_status, help="the decision the gate would take now (exit 3 on REJECT/STOP_INVALID/PAUSED)"

@@ -264,3 +264,14 @@ def test_challenger_status_without_a_challenger_says_how_to_get_one(estate: Shel
     done = estate.run("challenger", "status", "--endpoint", "manga-recommender-ab", "--package", estate.candidate)
     line = refusal(done)
     assert "mlgov audit --endpoint manga-recommender-ab --format json" in line
+
+
+def test_a_package_that_does_not_exist_names_the_listing_of_its_group(estate: Shell) -> None:
+    missing = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/manga-recommender/88"
+    line = refusal(estate.run("challenger", "start", "--package", missing))
+    assert f"{missing} does not exist" in line
+    assert "aws sagemaker list-model-packages --model-package-group-name manga-recommender" in line
+
+    comment = "rejected on a broken clicks metric; re-run on fixed data passed"
+    line = refusal(estate.run("challenger", "reapprove", "--package", missing, "--comment", comment, "--dry-run"))
+    assert "--model-approval-status Rejected" in line
