@@ -162,5 +162,5 @@ def scan_exit_meaning(code: int, accounts_table: list[str]) -> str:
     if code != 3:
         return {0: "0 = nothing to report", 2: "2 = usage or configuration error"}.get(code, f"{code} = failure")
     if unread:
-        return f"3 = not everything could be verified: {', '.join(unread)} could not be read (see Not read)"
+        return f"3 = not everything could be verified: {', '.join(unread)} could not be read; see Not read above"
     return "3 = violations or open findings"
