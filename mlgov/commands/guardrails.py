@@ -214,8 +214,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_VIOLATIONS if result.decision == "Deny" else EXIT_OK
 
 
-# IAM names a few actions unlike the API operation they authorize.
-IAM_ONLY_ACTIONS = {"lambda": {"InvokeFunction", "InvokeFunctionUrl"}, "iam": {"PassRole"}}
+# Services whose IAM actions are their API operations (botocore's service models, the runtime APIs of SageMaker
+# included). Elsewhere IAM has its own names (s3:ListBucket authorizes ListObjects, lambda:InvokeFunction
+# authorizes Invoke): there a close operation name proves nothing, and no action is refused.
+OPERATION_MODELS = {
+    "sagemaker": ("sagemaker", "sagemaker-runtime", "sagemaker-featurestore-runtime"),
+    "events": ("events",),
+    "cloudwatch": ("cloudwatch",),
+    "ecr": ("ecr",),
+    "sns": ("sns",),
+    "sqs": ("sqs",),
+}
 
 
 def action_typo(action: str, policies: dict[str, Any]) -> str | None:
@@ -224,7 +233,8 @@ def action_typo(action: str, policies: dict[str, Any]) -> str | None:
     import difflib
 
     service, _, name = action.partition(":")
-    if "*" in name:
+    models = OPERATION_MODELS.get(service.lower())
+    if "*" in name or not models:
         return None
     named: set[str] = set()
     for document in policies.values():
@@ -233,13 +243,13 @@ def action_typo(action: str, policies: dict[str, Any]) -> str | None:
                 value = statement.get(key) or []
                 named.update([value] if isinstance(value, str) else value)
     known = {a.partition(":")[2] for a in named if a.lower().startswith(f"{service.lower()}:") and "*" not in a}
-    known |= IAM_ONLY_ACTIONS.get(service.lower(), set())
     try:
         import botocore.session
 
-        model = botocore.session.get_session().get_service_model(service.lower())
-        known |= set(model.operation_names)
-    except Exception:  # a service botocore does not know: judge by the guardrails' own names only
+        session = botocore.session.get_session()
+        for model in models:
+            known |= set(session.get_service_model(model).operation_names)
+    except Exception:  # an older botocore without one of them: the guardrails' own names still judge
         pass
     if name.lower() in {k.lower() for k in known}:
         return None
