@@ -133,6 +133,8 @@ def _walk(parser: argparse.ArgumentParser, path: list[str], out: list[str]) -> N
         for action in parser._actions:
             if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
                 continue
+            if action.help == argparse.SUPPRESS:  # hidden (a test knob): `--help` leaves it out, so does the page
+                continue
             names = ", ".join(action.option_strings) or action.dest
             value = action.default
             shown = str(value) if isinstance(value, Path) else repr(value)

@@ -6,6 +6,7 @@ Exit codes: 0 no violations, 3 violations found, 2 usage/configuration error, 1 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UsageError as exc:
-        print(f"mlgov: error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"mlgov: error: {one_line(str(exc), 1000, keep_end=True)}", file=sys.stderr)
         return EXIT_USAGE
     except CommandFailed as exc:
         print(f"mlgov: error: {exc}", file=sys.stderr)
@@ -57,12 +58,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mlgov: interrupted", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:
+        # The reader went away (`mlgov ... | head`): nothing to tell it, and no traceback at exit either.
+        import os
+
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
     except Exception as exc:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
         if isinstance(exc, NoCredentialsError):
             print("mlgov: error: no AWS credentials found (set a profile or AWS_* variables)", file=sys.stderr)
             return EXIT_USAGE
+        if isinstance(exc, EndpointConnectionError):
+            import os
+
+            url = getattr(args, "endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
+            where = f"; nothing answers at {url} (--endpoint-url / AWS_ENDPOINT_URL)" if url else ""
+            hint = f"check the network and --region{where}"
+            print(f"mlgov: error: AWS call failed: {one_line(str(exc))} ({hint})", file=sys.stderr)
+            return EXIT_FAILURE
         if isinstance(exc, (ClientError, BotoCoreError)):
             print(f"mlgov: error: AWS call failed: {one_line(str(exc))}", file=sys.stderr)
             return EXIT_FAILURE

@@ -90,7 +90,7 @@ class Retirement(CapabilityConstruct):
             self,
             "RetirementStateMachineArn",
             value=self.state_machine.state_machine_arn,
-            description="`mlgov retire request` starts it (--state-machine-arn or MLGOV_RETIREMENT_STATE_MACHINE_ARN)",
+            description="The deletion state machine; the approval service starts it on `mlgov retire request`",
         )
         self.nag_suppressions.append((cast(Construct, self.state_machine.role), ["AwsSolutions-IAM5"]))
 

@@ -40,7 +40,10 @@ def _audited(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
     aws, checker = _checker(args, settings)
     audit = checker.check_endpoint(args.endpoint)
     if not audit.found:
-        raise common.UsageError(f"endpoint {args.endpoint} does not exist in {checker.account_id}/{checker.region}")
+        hint = common.endpoint_hint(aws.client("sagemaker"), args.endpoint, checker.region)
+        raise common.UsageError(
+            f"endpoint {args.endpoint} does not exist in {checker.account_id}/{checker.region}{hint}"
+        )
     if audit.verdict is Verdict.ERROR:
         raise common.CommandFailed(audit.reasons[0])
     return aws, checker, audit
@@ -209,7 +212,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     else:
         print(f"{args.endpoint}: {before.verdict.value} -> {after.verdict.value}, minimum {after.minimum}")
         if not args.dry_run:
-            where = f"{len(logged)} finding(s) in {table}" if logged else "no stored finding (pass --findings-table)"
+            if logged:
+                where = f"{len(logged)} finding(s) in {table}"
+            elif table:
+                where = f"no stored finding: {table} holds no open capacity finding for {args.endpoint} yet"
+            else:
+                where = "no stored finding (pass --findings-table)"
             print(f"steps logged to {where}; the capacity Lambda resolves the findings when it sees the change")
     if (report.failed or log_errors) and report.changed:
         for error in log_errors:
@@ -264,6 +272,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
     settings = common.load_settings(args)
     per_instance = args.per_instance or settings.capacity.target_invocations_per_instance
+    if args.peak is None:  # --peak-rps (the contract's name): per second, the plan counts per minute
+        args.peak = args.peak_rps * 60
     if not 0 <= args.lead_minutes <= 24 * 60:
         raise common.UsageError(f"--lead-minutes {args.lead_minutes:g}: between 0 and 1440")
     aws, _, audit = _audited(args, settings)
@@ -343,7 +353,11 @@ def register(sub: Any) -> None:
     campaign.add_argument("--endpoint", required=True, metavar="NAME")
     campaign.add_argument("--variant", help="instance variant (default: the endpoint's only one)")
     campaign.add_argument("--name", required=True, type=_campaign_name, help="campaign name, e.g. manga-monday")
-    campaign.add_argument("--peak", required=True, type=float, help="expected peak invocations per minute")
+    peak = campaign.add_mutually_exclusive_group(required=True)
+    peak.add_argument("--peak", type=float, help="expected peak invocations per minute")
+    peak.add_argument(
+        "--peak-rps", type=float, metavar="N", help="expected peak invocations per second (the same as --peak N*60)"
+    )
     campaign.add_argument(
         "--per-instance",
         type=float,

@@ -25,6 +25,7 @@ from mlgov.commands import common
 EXIT_NO_PREVIOUS_VERSION = 4
 EXIT_NOT_SERVING = 5  # rollback: the update did not end with the target serving
 STATE_MACHINE_NAME = "mlgov-challenger"  # stacks/challenger.py names it so
+PACKAGE_ARN = r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+"
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -67,7 +68,10 @@ def challenger_status(
     try:
         endpoint = rollout.describe_endpoint(endpoint_name)
     except NotFound:
-        raise common.UsageError(f"endpoint {endpoint_name} does not exist (or this role may not read it)") from None
+        hint = common.endpoint_hint(aws.client("sagemaker"), endpoint_name, _region(aws))
+        raise common.UsageError(
+            f"endpoint {endpoint_name} does not exist (or this role may not read it){hint}"
+        ) from None
     config = rollout.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
     models = {
         str(v["ModelName"]): rollout.describe_model(str(v["ModelName"]))
@@ -77,7 +81,13 @@ def challenger_status(
     try:
         production, challenger, challenger_package = logic.challenger_variants(endpoint, config, models, package)
     except ValueError as exc:
-        raise common.UsageError(f"no challenger to judge: {exc}") from None
+        fix = (
+            f"; --package must name a package one of its variants serves (`mlgov audit --endpoint {endpoint_name} "
+            "--format json` lists them), or leave it out to judge the lighter variant"
+            if package
+            else "; an experiment adds one: mlgov challenger start --package with the candidate's model package ARN"
+        )
+        raise common.UsageError(f"no challenger to judge: {exc}{fix}") from None
     now = _now()
     if minutes:  # the last N settled minutes (the look leaves out the newest settle_minutes, as the monitor does)
         since = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes + cfg.decision.settle_minutes)
@@ -98,7 +108,7 @@ def challenger_status(
     }
     metrics = RecommendationMetrics(aws.client("cloudwatch"), cfg.metrics)
     look = logic.look(metrics, cfg, ch, since, now)
-    return {
+    report = {
         "endpoint_name": endpoint_name,
         "model_package_arn": challenger_package,
         "production_variant": production,
@@ -106,18 +116,38 @@ def challenger_status(
         "window": look["window"],
         **look["result"],
     }
+    return missing_is_not_zero(report)
+
+
+def missing_is_not_zero(report: dict[str, Any]) -> dict[str, Any]:
+    """A count with no datapoint in the whole window is null (no data), never 0: the look sums what it
+    found, and a sum of nothing reads as "no impressions" to whoever reads the JSON."""
+    stats = report.get("statistics") or {}
+    window = stats.get("window_minutes")
+    problem = stats.get("data_problem") or {}
+    for gap in problem.get("missing") or ([problem] if problem.get("variant") else []):
+        variant = (report.get("variants") or {}).get(gap.get("variant"))
+        metric = gap.get("metric")
+        whole_window = window is not None and (gap.get("minutes_without_data") or 0) >= window
+        if isinstance(variant, dict) and metric in variant and whole_window:
+            variant[metric] = None
+    return report
 
 
 def render_status(report: dict[str, Any]) -> str:
     from mlgov_runtime.challenger.findings import pct, ratio_text
 
     v = report["variants"]
-    ratio = report["statistics"]["ctr_ratio"]
+    # A look stopped on its data (PAUSED, forged metrics) has no CTR statistics.
+    ratio = report["statistics"].get("ctr_ratio") or {}
+
+    def count(value: float | None, width: int) -> str:
+        return f"{'no data':>{width}}" if value is None else f"{value:>{width},.0f}"
 
     def row(name: str, variant: str, s: dict[str, Any]) -> str:
         return (
-            f"  {name:<10} {variant:<24} {s['impressions']:>12,.0f} {s['clicks']:>9,.0f}  {pct(s['ctr']):>7} "
-            f"[{pct(s['ctr_lower'])} - {pct(s['ctr_upper'])}]"
+            f"  {name:<10} {variant:<24} {count(s.get('impressions'), 12)} {count(s.get('clicks'), 9)}  "
+            f"{pct(s.get('ctr')):>7} [{pct(s.get('ctr_lower'))} - {pct(s.get('ctr_upper'))}]"
         )
 
     lines = [
@@ -187,13 +217,32 @@ def start_problem(aws: Any, cfg: Any, package_arn: str, endpoint: str | None) ->
     return (f"{older} {logic.OLDER_SNAPSHOT_NEXT}" if older else None), facts
 
 
+def package_listing(package_arn: str, status: str) -> str:
+    """The command that lists the packages of the ARN's group a user may have meant."""
+    region, rest = package_arn.split(":")[3], package_arn.split(":model-package/", 1)[-1]
+    group = rest.split("/", 1)[0]
+    return (
+        f"`aws sagemaker list-model-packages --model-package-group-name {group} --model-approval-status {status} "
+        f"--region {region}` lists the group's {status} versions"
+    )
+
+
 def cmd_start(args: argparse.Namespace) -> int:
+    from botocore.exceptions import ClientError
+
     from mlgov_runtime.adapters.executions import start_named
     from mlgov_runtime.challenger.logic import resource_name, stamp
 
+    if not re.fullmatch(PACKAGE_ARN, args.package):
+        raise common.UsageError(
+            f"--package {args.package!r} is not a versioned model package ARN "
+            "(arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION; the registration names it)"
+        )
     aws = common.aws_context(args)
     region = _region(aws)
     problem, facts = start_problem(aws, _config(args), args.package, args.endpoint)
+    if problem and not facts:  # the package itself is not there
+        raise common.UsageError(f"refused: {problem} {package_listing(args.package, 'PendingManualApproval')}")
     if problem:
         raise common.UsageError(f"refused: {problem}")
     machine = args.state_machine_arn
@@ -203,7 +252,18 @@ def cmd_start(args: argparse.Namespace) -> int:
         machine = f"arn:{partition}:states:{region}:{identity['Account']}:stateMachine:{STATE_MACHINE_NAME}"
     name = resource_name(f"cli-{facts['endpoint_name']}", f"v{facts['version']}", stamp(_now()))
     run_input = {"model_package_arn": args.package, "endpoint_name": facts["endpoint_name"], "source": "cli"}
-    arn, started = start_named(aws.client("stepfunctions"), machine, name, run_input)
+    try:
+        arn, started = start_named(aws.client("stepfunctions"), machine, name, run_input)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code") or "")
+        if code in ("StateMachineDoesNotExist", "InvalidArn", "StateMachineDeleting"):
+            where = "--state-machine-arn names" if args.state_machine_arn else "this account/region has"
+            raise common.UsageError(
+                f"refused: {where} no challenger state machine ({machine}: {code}); nothing was started. Deploy "
+                f"the stack (npx cdk deploy MlGovEndpointAudit) or pass --state-machine-arn with the ARN of its "
+                f"{STATE_MACHINE_NAME} state machine (another account/region: --region, --profile)"
+            ) from None
+        raise
     out = {"execution_arn": arn, "started": started, **run_input}
     if args.format == "json":
         print(json.dumps(out))
@@ -510,7 +570,7 @@ def cmd_reapprove(args: argparse.Namespace) -> int:
     from mlgov_runtime.challenger.logic import iso
     from mlgov_runtime.challenger.ports import NotFound
 
-    if not re.fullmatch(r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+", args.package):
+    if not re.fullmatch(PACKAGE_ARN, args.package):
         raise common.UsageError(f"--package {args.package!r} is not a versioned model package ARN")
     problem = reapproval.comment_problem(args.comment or "")
     if problem:
@@ -522,7 +582,7 @@ def cmd_reapprove(args: argparse.Namespace) -> int:
     try:
         package = SageMakerRollout(sm).describe_package(args.package)
     except NotFound:
-        raise common.UsageError(f"{args.package} does not exist") from None
+        raise common.UsageError(f"{args.package} does not exist; {package_listing(args.package, 'Rejected')}") from None
     status = package.get("ModelApprovalStatus")
     if status != "Rejected":
         raise common.UsageError(
@@ -567,7 +627,9 @@ def cmd_deny(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    csub = common.command_group(sub, "challenger", "the challenger CTR gate: status, start, simulate")
+    csub = common.command_group(
+        sub, "challenger", "the challenger CTR gate: status, start, approve/deny, reapprove, simulate"
+    )
 
     status = common.command(
         csub, "status", cmd_status, help="the decision the gate would take now (exit 3 on REJECT/STOP_INVALID/PAUSED)"

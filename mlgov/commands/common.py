@@ -25,16 +25,63 @@ class CommandFailed(Exception):
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr (exit 2), like every other error of the CLI."""
+    """Usage errors as one line on stderr (exit 2), like every other error of the CLI, told by the command
+    they belong to: a mistyped option of `mlgov audit` is reported by `mlgov audit`, with the option it
+    most likely meant, not by the top-level parser."""
+
+    _argv: list[str] | None = None
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._argv = list(sys.argv[1:] if args is None else args)
+        parsed, extras = super().parse_known_args(args, namespace)
+        # The innermost command's parser returns first; its parents keep the first one set.
+        if getattr(parsed, "_leaf_parser", None) is None:
+            parsed._leaf_parser = self
+        return parsed, extras
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = self.parse_known_args(args, namespace)
+        leaf = getattr(parsed, "_leaf_parser", None) or self
+        if extras:
+            leaf.error(f"unrecognized arguments: {' '.join(extras)}{leaf.suggestion(extras)}")
+        del parsed._leaf_parser
+        return parsed
+
+    def option_names(self) -> list[str]:
+        return [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+
+    def suggestion(self, words: list[str]) -> str:
+        """`; did you mean --endpoint?` for the first option-like word close to one of this command's."""
+        import difflib
+
+        for word in words:
+            option = word.split("=", 1)[0]
+            if option.startswith("--"):
+                match = difflib.get_close_matches(option, self.option_names(), n=1, cutoff=0.7)
+                if match:
+                    return f"; did you mean {match[0]}?"
+        return ""
 
     def error(self, message: str) -> NoReturn:
+        if "arguments are required" in message and self._argv:
+            # argparse checks required options before it looks at unknown ones: name the typo too.
+            known = set(self.option_names())
+            unknown = [w for w in self._argv if w.startswith("--") and w.split("=", 1)[0] not in known]
+            if unknown:
+                message += f" (unrecognized: {' '.join(unknown)}{self.suggestion(unknown)})"
         self.exit(EXIT_USAGE, f"mlgov: error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
-def one_line(text: str, limit: int = 500) -> str:
-    """Whatever a library or a server said, as one short line (an HTML error page included)."""
+def one_line(text: str, limit: int = 500, keep_end: bool = False) -> str:
+    """Whatever a library or a server said, as one short line (an HTML error page included). With
+    `keep_end`, a long line loses its middle, not its end: a refusal ends with what to do about it."""
     flat = " ".join(re.sub(r"<[^>]*>", " ", str(text)).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    if len(flat) <= limit:
+        return flat
+    if keep_end:
+        head = limit * 2 // 5
+        return f"{flat[:head]} ... {flat[-(limit - head - 5) :]}"
+    return flat[: limit - 3] + "..."
 
 
 @lru_cache(maxsize=1)
@@ -129,7 +176,12 @@ def aws_context(args: argparse.Namespace, pool: int | None = None) -> Any:
     try:
         aws = AwsContext(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url, pool=pool)
     except Exception as exc:  # botocore ProfileNotFound and friends
-        raise UsageError(one_line(str(exc))) from None
+        from botocore.exceptions import ProfileNotFound
+
+        hint = ""
+        if isinstance(exc, ProfileNotFound):
+            hint = ": `aws configure list-profiles` lists the profiles (or leave --profile out for the environment's)"
+        raise UsageError(one_line(str(exc)) + hint) from None
     try:
         region = aws.region
     except ValueError as exc:
@@ -211,7 +263,25 @@ def require_endpoints(client: Any, names: list[str] | None, account: str, region
     """A named endpoint that does not exist is a typo, not a violation: exit 2, as `mlgov audit` does."""
     for name in names or ():
         if not sagemaker_exists(client, "describe_endpoint", EndpointName=name):
-            raise UsageError(f"endpoint {name} not found in {account}/{region}")
+            raise UsageError(f"endpoint {name} not found in {account}/{region}{endpoint_hint(client, name, region)}")
+
+
+def endpoint_hint(client: Any, name: str, region: str) -> str:
+    """What to do about an endpoint name that is not there: the closest one that is, and how to list them.
+    Best effort: a caller that may not list endpoints still gets the listing command."""
+    import difflib
+
+    listing = (
+        f"aws sagemaker list-endpoints --region {region} lists them (other accounts, regions: --profile, --region)"
+    )
+    names: list[str] = []
+    try:
+        for page in client.get_paginator("list_endpoints").paginate(PaginationConfig={"MaxItems": 1000}):
+            names += [str(e["EndpointName"]) for e in page.get("Endpoints", [])]
+    except Exception:  # the hint must never turn a usage error into a failure
+        names = []
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+    return f"; did you mean {close[0]}? {listing}" if close else f"; {listing}"
 
 
 # The names command modules imported before they used `common.<name>` (mlgov.cli still exports _settings).

@@ -47,7 +47,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     except SnapshotFormatError as exc:
         raise common.UsageError(f"snapshot {args.snapshot_uri}: {exc}") from None
     except (SnapshotUnreadable, CatalogUnavailable) as exc:
-        raise common.UsageError(str(exc)) from None
+        raise common.UsageError(f"{exc}{_where_to_look(exc, args)}") from None
     body = report.to_dict()
     if args.format == "json":
         print(json.dumps(body, indent=2))
@@ -62,6 +62,20 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         if report.gap_title_sample:
             print(f"gap sample       {', '.join(report.gap_title_sample[:10])}")
     return common.EXIT_OK if report.action == "none" else common.EXIT_VIOLATIONS
+
+
+def _where_to_look(exc: Exception, args: argparse.Namespace) -> str:
+    """The listing that shows the right name, for a table or snapshot that is not there."""
+    from mlgov_runtime.adapters.catalog import CatalogUnavailable, SnapshotNotFound, parse_s3_uri
+
+    region = f" --region {args.region}" if args.region else ""
+    if isinstance(exc, CatalogUnavailable) and "does not exist" in str(exc):
+        return f" (`aws dynamodb list-tables{region}` lists the tables; --catalog-table names the catalog)"
+    if isinstance(exc, SnapshotNotFound):
+        bucket, key = parse_s3_uri(args.snapshot_uri)
+        folder = key.rsplit("/", 2)[0] + "/" if key.count("/") >= 2 else ""
+        return f" (`aws s3 ls s3://{bucket}/{folder}` lists the snapshots there)"
+    return ""
 
 
 def register(sub: Any) -> None:

@@ -216,6 +216,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         context["sagemaker:ModelApprovalStatus"] = args.approval_status
     if args.org_path:
         context["aws:PrincipalOrgPaths"] = [args.org_path]
+    typo = action_typo(action, policies)
+    if typo:
+        raise common.UsageError(typo)
     result = evaluate(policies, action, resource, context)
     why, todo = ADVICE.get(_base_sid(result.statement), ("No guardrail statement denies this request.", ""))
     if result.decision == "Deny" and result.policy == "mlgov-product-guard":
@@ -246,6 +249,54 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if todo:
             print(f"  what to do : {todo}")
     return EXIT_VIOLATIONS if result.decision == "Deny" else EXIT_OK
+
+
+# Services whose IAM actions are their API operations (botocore's service models, the runtime APIs of SageMaker
+# included). Elsewhere IAM has its own names (s3:ListBucket authorizes ListObjects, lambda:InvokeFunction
+# authorizes Invoke): there a close operation name proves nothing, and no action is refused.
+OPERATION_MODELS = {
+    "sagemaker": ("sagemaker", "sagemaker-runtime", "sagemaker-featurestore-runtime"),
+    "events": ("events",),
+    "cloudwatch": ("cloudwatch",),
+    "ecr": ("ecr",),
+    "sns": ("sns",),
+    "sqs": ("sqs",),
+}
+
+
+def action_typo(action: str, policies: dict[str, Any]) -> str | None:
+    """A mistyped action matches no deny and would read "Allow": refuse it when it is neither an action the
+    guardrails name nor an operation of the service, and one of those is close (did you mean ...?)."""
+    import difflib
+
+    service, _, name = action.partition(":")
+    models = OPERATION_MODELS.get(service.lower())
+    if "*" in name or not models:
+        return None
+    named: set[str] = set()
+    for document in policies.values():
+        for statement in document.get("Statement", []):
+            for key in ("Action", "NotAction"):
+                value = statement.get(key) or []
+                named.update([value] if isinstance(value, str) else value)
+    known = {a.partition(":")[2] for a in named if a.lower().startswith(f"{service.lower()}:") and "*" not in a}
+    try:
+        import botocore.session
+
+        session = botocore.session.get_session()
+        for model in models:
+            known |= set(session.get_service_model(model).operation_names)
+    except Exception:  # an older botocore without one of them: the guardrails' own names still judge
+        pass
+    if name.lower() in {k.lower() for k in known}:
+        return None
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+    if not close:
+        return None
+    return (
+        f"--action {action!r} is not an action of {service} (did you mean {service}:{close[0]}?): an unknown "
+        "action matches no guardrail and would read as allowed"
+    )
 
 
 def _default_resource(action: str, account: str, args: argparse.Namespace) -> str:

@@ -73,7 +73,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         try:
             reader.describe_endpoint(name)
         except ResourceNotFound:
-            raise common.UsageError(f"endpoint {name} not found in {aws.account_id()}/{region}") from None
+            hint = common.endpoint_hint(aws.client("sagemaker"), name, region)
+            raise common.UsageError(f"endpoint {name} not found in {aws.account_id()}/{region}{hint}") from None
         except ReadFailure:
             pass  # unreadable is the audit's ERROR verdict, with its reason
     auditor = EndpointAuditor(

@@ -72,8 +72,39 @@ def _channels_from_env(args: argparse.Namespace) -> dict[str, Any]:
             env["MLGOV_JIRA_URL"], env["MLGOV_JIRA_USER"], env["MLGOV_JIRA_TOKEN"], project, http
         )
     if topic:
-        channels["page"] = PageTopic(lambda: common.aws_context(args).client("sns"), topic)
+        channels["page"] = _CliPageTopic(PageTopic(lambda: common.aws_context(args).client("sns"), topic), topic)
     return channels
+
+
+class _CliPageTopic:
+    """A topic that does not exist (or refuses this caller) is a configuration error: retrying changes
+    nothing, so it is a refusal (exit 2) naming the variable, not a failure that may work later."""
+
+    GONE = ("NotFound", "NotFoundException", "InvalidParameter", "InvalidParameterException")
+    DENIED = ("AuthorizationError", "AuthorizationErrorException", "AccessDenied", "KMSAccessDenied")
+
+    def __init__(self, page: Any, topic: str) -> None:
+        self._page, self._topic = page, topic
+
+    def send(self, finding: dict[str, Any], target: str | None = None) -> str:
+        from botocore.exceptions import ClientError
+
+        from mlgov_runtime.adapters.http import DeliveryError
+
+        try:
+            return str(self._page.send(finding, target))
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code") or "")
+            if code in self.GONE:
+                why = f"MLGOV_PAGE_TOPIC_ARN names topic {self._topic}, which does not exist there ({code})"
+            elif code in self.DENIED:
+                why = f"this caller may not publish to MLGOV_PAGE_TOPIC_ARN {self._topic} ({code})"
+            else:
+                raise
+            raise DeliveryError(
+                f"{why}: set it to the stack's page topic (--region/--profile for another account or region)",
+                objection=code,
+            ) from None
 
 
 class _AnyTarget:

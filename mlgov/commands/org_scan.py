@@ -59,13 +59,20 @@ class ScanProgress:
 
 def render_scan_table(report: dict[str, Any]) -> str:
     lines = [f"{'ACCOUNT':<12}  {'REGION':<14}  {'STATUS':<6}  {'ENDPOINTS':>9}  {'VIOLATIONS':>10}  REASON"]
+    not_read: list[str] = []
     for a in report["accounts"]:
+        reason = a["reason"]
+        if a["status"] != "OK":
+            # The whole reason (it ends with what to do) goes below; the table names the code.
+            not_read.append(f"  {a['account_id']}/{a['region']}: {reason}")
+            reason = f"{a.get('reason_code') or 'not read'} (see below)"
         lines.append(
             f"{a['account_id']:<12}  {a['region']:<14}  {a['status']:<6}  {a['endpoints']:>9}  {a['violations']:>10}  "
-            f"{a['reason'][:120]}".rstrip()
+            f"{reason[:120]}".rstrip()
         )
     for account, why in sorted((report.get("skipped_accounts") or {}).items()):
-        lines.append(f"{account:<12}  {'-':<14}  {'SKIP':<6}  {'-':>9}  {'-':>10}  {why[:120]}")
+        lines.append(f"{account:<12}  {'-':<14}  {'SKIP':<6}  {'-':>9}  {'-':>10}  skipped (see below)")
+        not_read.append(f"  {account}: {why}")
     rows = [("ACCOUNT", "REGION", "ENDPOINT", "VERDICT", "SNAPSHOT", "FIRST REASON")]
     for ep in report["endpoints"]:
         snap = ep.get("snapshot") or {}
@@ -77,6 +84,8 @@ def render_scan_table(report: dict[str, Any]) -> str:
         widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
         lines.append("")
         lines += ["  ".join(f"{v!s:<{widths[i]}}" for i, v in enumerate(r[:5])) + f"  {r[5]}".rstrip() for r in rows]
+    if not_read:
+        lines += ["", "Not read (what to do):", *not_read]
     s = report["summary"]
     lines += [
         "",

@@ -194,10 +194,12 @@ def cmd_request(args: argparse.Namespace) -> int:
     try:
         check = check_endpoint(name, endpoints, counter, policy, datetime.now(UTC), account, region)
     except EndpointGone:
-        raise common.UsageError(f"endpoint {name} does not exist in {account}/{region}") from None
+        hint = common.endpoint_hint(aws.client("sagemaker"), name, region)
+        raise common.UsageError(f"endpoint {name} does not exist in {account}/{region}{hint}") from None
     if check.verdict is not Verdict.RETIREMENT_CANDIDATE:
-        print(f"mlgov: refused: {name} is {check.verdict.value}: {' '.join(check.reasons)}", file=sys.stderr)
-        print(f"  next: {check.next_step}", file=sys.stderr)
+        # One line: the problem, then what to do (as every refusal of the CLI).
+        why = common.one_line(f"{' '.join(check.reasons)} Next: {check.next_step}", 1000, keep_end=True)
+        print(f"mlgov: error: refused: {name} is {check.verdict.value}: {why}", file=sys.stderr)
         return common.EXIT_USAGE if check.verdict is Verdict.CURRENT else common.EXIT_VIOLATIONS
     # The approval service opens the request for the caller STS verifies and starts the execution itself:
     # a request started any other way has no verified requester and can never be approved.
@@ -271,7 +273,10 @@ def signed_post(aws: Any, url: str, body: dict[str, Any]) -> tuple[int, dict[str
     except urllib.error.HTTPError as exc:
         status, text = int(exc.code), exc.read()
     except urllib.error.URLError as exc:
-        raise common.UsageError(f"approval service at {url} unreachable: {exc.reason}") from None
+        raise common.UsageError(
+            f"approval service at {url} unreachable ({exc.reason}): nothing was recorded; pass --approval-url (or set "
+            f"{APPROVAL_URL_ENV}) to the stack output ApprovalServiceUrl"
+        ) from None
     try:
         answer = json.loads(text or b"{}")
     except ValueError:
@@ -303,11 +308,10 @@ def send_decision(
     """The caller's approve or deny of request args.request, signed, through the approval service (which
     records the principal STS names): its answer and one line saying what happens next, or a usage error
     saying why it was refused."""
-    aws = common.aws_context(args)
+    if not re.fullmatch(r"rq-[0-9a-f]{20}", args.request):
+        raise common.UsageError(f"{args.request!r} is not a request id (rq- and 20 hex digits, from the finding)")
     url = _approval_url(args)
-    who = _caller(aws)
-    if args.format != "json":
-        print(f"Recording the signed caller as the {'approver' if approve else 'denier'}: {who}", file=sys.stderr)
+    aws = common.aws_context(args)
     comment = args.comment if approve else args.reason
     body = {"request_id": args.request, "decision": "approve" if approve else "deny", "comment": comment}
     status, answer = signed_post(aws, url, body)
@@ -347,13 +351,21 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     table = args.findings_table or os.environ.get(TABLE_ENV)
     topic = args.findings_topic_arn or os.environ.get(TOPIC_ENV)
-    if not table or not topic:
-        raise common.UsageError(f"pass --findings-table and --findings-topic-arn (or set {TABLE_ENV} and {TOPIC_ENV})")
+    missing = [f"--findings-table (or {TABLE_ENV})"] * (not table) + [f"--findings-topic-arn (or {TOPIC_ENV})"] * (
+        not topic
+    )
+    if missing:
+        raise common.UsageError(f"pass {' and '.join(missing)}: the stack's findings table and topic")
     aws, policy, account, region = _context(args)
+    table, topic = str(table), str(topic)
+    _require_findings_channel(aws, table, topic, account, region)
     book = FindingsStore(aws.client("dynamodb"), aws.client("sns"), table, topic)
     ref = EndpointRef(args.endpoint, account, region)
     if open_retiring(book, ref) is None:
-        raise common.UsageError(f"{args.endpoint} has no open retirement in {account}/{region}")
+        raise common.UsageError(
+            f"{args.endpoint} has no open retirement in {account}/{region} (no open ENDPOINT_RETIRING finding in "
+            f"{table}): nothing to cancel; `mlgov retire audit --endpoint {args.endpoint}` shows its state"
+        )
     who = _caller(aws)
     why = f"retirement cancelled by {who}: {args.reason}"
     # Closed first, so the tag change that follows is no longer a change under an open retirement.
@@ -363,6 +375,41 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         endpoints.tag(args.endpoint, policy.purpose_tag_key, "active")
     _emit(args, {"status": "cancelled", "endpoint_name": args.endpoint, "by": who}, [f"{args.endpoint}: {why}"])
     return common.EXIT_OK
+
+
+def _require_findings_channel(aws: Any, table: str, topic: str, account: str, region: str) -> None:
+    """A mistyped table or topic is the user's error (exit 2, nothing changed), not an AWS failure halfway
+    through: both are read before anything is written."""
+    import re
+
+    from botocore.exceptions import ClientError
+
+    listing = (
+        f"aws cloudformation describe-stack-resources --stack-name MlGovEndpointAudit --region {region} lists the "
+        "stack's findings table and topic"
+    )
+    if not re.fullmatch(r"arn:aws[a-z-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}", topic):
+        raise common.UsageError(f"--findings-topic-arn {topic!r} is not an SNS topic ARN; {listing}; nothing changed")
+    # A caller that may not describe them still cancels: only "not found" is refused here.
+    denied = ("AccessDenied", "AccessDeniedException", "AuthorizationError")
+    try:
+        aws.client("dynamodb").describe_table(TableName=table)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "ResourceNotFoundException":
+            raise common.UsageError(
+                f"findings table {table} not found in {account}/{region}; {listing}; nothing changed"
+            ) from None
+        if code not in denied:
+            raise
+    try:
+        aws.client("sns").get_topic_attributes(TopicArn=topic)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("NotFound", "NotFoundException", "InvalidParameter"):
+            raise common.UsageError(f"findings topic {topic} not found; {listing}; nothing changed") from None
+        if code not in denied:
+            raise
 
 
 def cmd_recreate(args: argparse.Namespace) -> int:

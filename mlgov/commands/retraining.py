@@ -82,8 +82,24 @@ def cmd_register(args: argparse.Namespace) -> int:
         )
     else:
         print(f"registered {arn} (PendingManualApproval; an approver role approves it), model data {model_data_url}")
-        print(f"pinned {pinned}")
+        print(pins_text(pinned))
     return common.EXIT_OK
+
+
+PIN_LABELS = {
+    "image_digest": "image digest",
+    "model_data_etag": "model data ETag",
+    "model_data_version_id": "object version",
+    "model_data_checksum": "checksum",
+}
+
+
+def pins_text(pins: dict[str, Any]) -> str:
+    """The pins as a person reads them, one per line (the JSON keeps the keys)."""
+    lines = ["pinned (the audit compares what serves with these on every run):"]
+    for key, value in pins.items():
+        lines.append(f"  {PIN_LABELS.get(key, key.replace('_', ' ')):<16} {value}")
+    return "\n".join(lines)
 
 
 def _copy_write_once(aws: Any, source: str, bucket: str, group: str, name: str | None) -> str:
@@ -107,7 +123,14 @@ def _copy_write_once(aws: Any, source: str, bucket: str, group: str, name: str |
                 f"refused: s3://{bucket}/{key} exists already and is never overwritten; pick another --copy-name"
             ) from None
         message = exc.response.get("Error", {}).get("Message")
-        raise common.UsageError(f"refused: cannot copy {source} to s3://{bucket}/{key} ({code}: {message})") from None
+        fix = {
+            "NoSuchBucket": f"--write-once-bucket names the stack's SnapshotBucket, and {source} must exist",
+            "NoSuchKey": f"--model-data-url must name an existing object: {source}",
+            "404": f"--model-data-url must name an existing object: {source}",
+        }.get(code, "check both buckets' names and this caller's s3:GetObject/s3:PutObject on them")
+        raise common.UsageError(
+            f"refused: cannot copy {source} to s3://{bucket}/{key} ({code}: {message}): {fix}; nothing registered"
+        ) from None
 
 
 def register(sub: Any) -> None:

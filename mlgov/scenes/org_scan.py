@@ -149,6 +149,18 @@ def play(stage: Stage) -> None:
     )
     lines = cli.stdout.splitlines()
     accounts_table = lines[: lines.index("")] if "" in lines else lines
-    shown = [*accounts_table, "...", *lines[-1:]]
+    not_read = lines[lines.index("Not read (what to do):") :] if "Not read (what to do):" in lines else []
+    not_read = not_read[: not_read.index("")] if "" in not_read else not_read
+    shown = [*accounts_table, "...", *not_read, *lines[-1:]]
     print("\n".join("   " + line for line in shown))
-    print(f"   exit code {cli.returncode} (3 = violations found)")
+    print(f"   exit code {cli.returncode} ({scan_exit_meaning(cli.returncode, accounts_table)})")
+
+
+def scan_exit_meaning(code: int, accounts_table: list[str]) -> str:
+    """What this scan's exit code says: 3 is also an account/region it could not read, not only a violation."""
+    unread = sorted({line.split()[0] for line in accounts_table[1:] if " ERROR " in f" {line} "})
+    if code != 3:
+        return {0: "0 = nothing to report", 2: "2 = usage or configuration error"}.get(code, f"{code} = failure")
+    if unread:
+        return f"3 = not everything could be verified: {', '.join(unread)} could not be read; see Not read above"
+    return "3 = violations or open findings"

@@ -84,11 +84,17 @@ class PinProblem:
 
 
 def fix_for(package_arn: str) -> str:
+    # Read once per package, not per endpoint: the endpoint is named by the finding's next step, the group here.
+    group = package_arn.split(":model-package/", 1)[1].split("/", 1)[0] if ":model-package/" in package_arn else ""
+    rollback = (
+        f"roll each endpoint serving it back with mlgov rollback --group {group} (the next step names the endpoint)"
+        if group
+        else "roll each endpoint serving it back with mlgov rollback (the next step names the endpoint and group)"
+    )
     return (
         f"Fix: restore the approved bytes from the pinned object version (or re-register them with mlgov register "
         f"--write-once-bucket naming the stack's SnapshotBucket, which copies and pins them, and have an "
-        f"approver approve the package), then roll back with `mlgov rollback "
-        f"--endpoint <endpoint> --group <group>`; the package is {package_arn}."
+        f"approver approve the package), then {rollback}; the package is {package_arn}."
     )
 
 

@@ -109,15 +109,21 @@ def _finding(
     ctx: CheckContext, audit: EndpointAudit, status: str, packages: list[dict[str, Any]], max_age: int
 ) -> Finding:
     name = audit.endpoint_name
-    table = ctx.options.get("catalog_table_name", "<catalog table>")
+    table = ctx.options.get("catalog_table_name") or "manga-catalog"  # retraining.catalog_table_name's default
     if status == MISSING:
         lacking = [p["model_package_arn"] for p in packages if p["catalog_snapshot_date"] is None]
+        groups = sorted({_group(arn) for arn in lacking if _group(arn)})
+        register = (
+            f"mlgov register --group {groups[0]} --metadata-file meta.json with the model data and image"
+            if len(groups) == 1
+            else "mlgov register --metadata-file meta.json in the package's group"
+        )
         title = f"Endpoint {name}: its Approved package does not record which catalog snapshot it was trained on"
         detail = (
             f"Package {', '.join(lacking)} has no valid catalog_snapshot_date (YYYY-MM-DD) in its "
             "CustomerMetadataProperties, so the age of the catalog behind this model is unknown. Next: register "
-            "a package with the full metadata (`mlgov register --group <group> --metadata-file meta.json ...`, "
-            "CONTRACTS.md 'Registration metadata') and deploy it through the pipeline."
+            f"a package with the full metadata ({register}; CONTRACTS.md 'Registration metadata') and deploy it "
+            "through the pipeline."
         )
     else:
         stale = max((p for p in packages if p["age_days"] is not None), key=lambda p: p["age_days"])
@@ -125,11 +131,18 @@ def _finding(
             f"Endpoint {name} serves a model trained on a {stale['age_days']}-day-old catalog snapshot "
             f"(limit {max_age} days)"
         )
-        uri = stale.get("training_data_s3_uri") or "s3://<snapshot bucket>/catalog-snapshots/<date>/training.jsonl"
+        uri = stale.get("training_data_s3_uri")
+        measure = (
+            f"`mlgov coverage --catalog-table {table} --snapshot-uri {uri}`"
+            if uri
+            else f"mlgov coverage --catalog-table {table} and --snapshot-uri naming the stack's SnapshotBucket "
+            f"snapshot catalog-snapshots/{stale['catalog_snapshot_date']}/training.jsonl (the package records "
+            "no training_data_s3_uri)"
+        )
         detail = (
             f"Package {stale['model_package_arn']} was trained on the catalog of {stale['catalog_snapshot_date']}, "
             f"{stale['age_days']} days ago (thresholds.snapshot_max_age_days = {max_age}): titles added since are "
-            f"unknown to it. Next: measure the gap with `mlgov coverage --catalog-table {table} --snapshot-uri {uri}`, "
+            f"unknown to it. Next: measure the gap with {measure}, "
             "start the retraining state machine (Step Functions, stack MlGovEndpointAudit) if it is above the alert "
             "threshold, and roll out the new Approved package."
         )
@@ -153,3 +166,8 @@ def _finding(
             ],
         },
     )
+
+
+def _group(package_arn: str) -> str:
+    """manga-recommender from arn:aws:sagemaker:...:model-package/manga-recommender/3."""
+    return package_arn.split(":model-package/", 1)[1].split("/", 1)[0] if ":model-package/" in package_arn else ""

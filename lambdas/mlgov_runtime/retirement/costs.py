@@ -105,8 +105,24 @@ def unavailable(reason: str, tag_key: str, start: date, end: date) -> dict[str, 
         "hosting_by_purpose": None,
         "hosting_total": None,
         "reason": reason,
-        "next_step": "Grant ce:GetCostAndUsage to the caller (the scan's coordinator role has it), then rerun.",
+        "next_step": unavailable_next_step(reason),
     }
+
+
+NO_DATA_NEXT_STEP = (
+    "Cost Explorer has no data for this account and period: enable Cost Explorer (Billing console > Cost "
+    "Explorer; data appears within about 24 h, and a member account reads it only when the management account "
+    "allows member access), then rerun."
+)
+
+
+def unavailable_next_step(reason: str) -> str:
+    """What to do depends on why there is no answer: a refusal needs a grant, no data needs Cost Explorer on."""
+    if "no period" in reason or "DataUnavailable" in reason:
+        return NO_DATA_NEXT_STEP
+    if any(word in reason for word in ("AccessDenied", "not authorized", "UnauthorizedOperation")):
+        return "Grant ce:GetCostAndUsage to the caller (the scan's coordinator role has it), then rerun."
+    return "Rerun later; if it persists, check Cost Explorer for this account (Billing console > Cost Explorer)."
 
 
 def render_lines(section: Mapping[str, Any]) -> list[str]:
