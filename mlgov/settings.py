@@ -316,8 +316,8 @@ class Guardrails(_Strict):
     metric_writer_role_arns: list[str] = Field(
         default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovRecommenderMetrics*"]
     )
-    # Where the product runs (the governance account, or its OU): the mlgov-product-guard SCP and the
-    # mlgov-protected-roles SCP attach here.
+    # Where the product runs (the governance account, or its OU): all four SCPs attach here (the challenger's
+    # endpoint, watched groups and recommendation metrics live there); mlgov-product-guard only here.
     governance_target_ids: list[str] = Field(default_factory=list)
     product_function_arns: list[str] = Field(default_factory=lambda: ["arn:*:lambda:*:*:function:MlGovEndpointAudit-*"])
     # CloudFormation names state machines after their logical id, not the stack: every state machine of the
