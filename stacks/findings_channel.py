@@ -88,8 +88,10 @@ class FindingsChannel(Construct):
         """Once every producer is granted: nobody else may publish findings (a forged RESOLVED finding
         would close a real violation's Jira issue), or write the findings table (the scan's sweep republishes
         what it finds there, and the notifier checks a resolution against it), whatever their own IAM policies
-        allow. The operators' CLI (`mlgov capacity restore`, `mlgov retire cancel`) writes the table too."""
+        allow. The operators' CLI (`mlgov capacity restore`, `mlgov retire cancel`) writes the table and publishes
+        too."""
         publishers = [role.role_arn for role in self.publishers]
+        operators = {"ArnNotLike": {"aws:PrincipalArn": list(operator_role_arns)}} if operator_role_arns else {}
         self.table.add_to_resource_policy(
             deny_everyone(
                 "OnlyProducersWriteFindings",
@@ -97,7 +99,7 @@ class FindingsChannel(Construct):
                 ["*"],  # in a table's own policy: this table (and its indexes)
                 {
                     "ArnNotEquals": {"aws:PrincipalArn": publishers},
-                    **({"ArnNotLike": {"aws:PrincipalArn": list(operator_role_arns)}} if operator_role_arns else {}),
+                    **operators,
                 },
             )
         )
@@ -106,7 +108,8 @@ class FindingsChannel(Construct):
                 "OnlyProducersPublish",
                 ["sns:Publish"],
                 [self.topic.topic_arn],
-                {"ArnNotEquals": {"aws:PrincipalArn": publishers}},
+                # The same operators publish what they write (a cancelled retirement, a restored capacity).
+                {"ArnNotEquals": {"aws:PrincipalArn": publishers}, **operators},
             )
         )
 

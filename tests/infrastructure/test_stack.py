@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
 from app import build_app
-from mlgov.settings import SettingsError
+from mlgov.settings import SettingsError, parse_settings
 from mlgov_runtime.registry import CAPABILITIES
 from stacks.audit_stack import GovernanceAuditStack
 
@@ -128,6 +128,9 @@ def test_only_the_producers_may_publish_findings(synthesized: Any, template: Tem
                 for role in policy_doc["Properties"]["Roles"]:
                     roles_publishing.add(json.dumps({"Fn::GetAtt": [role["Ref"], "Arn"]}, sort_keys=True))
     assert roles_publishing and roles_publishing <= sealed, roles_publishing - sealed
+    # The operators' CLI publishes what it writes to the table (`mlgov retire cancel`, `mlgov capacity restore`).
+    operators = parse_settings({}).guardrails.operator_role_arns
+    assert operators and deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"] == list(operators)
 
 
 def test_every_log_group_is_encrypted_with_the_governance_key(template: Template) -> None:
