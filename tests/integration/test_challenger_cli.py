@@ -126,7 +126,7 @@ def test_status_without_a_challenger_is_a_usage_error(
 ) -> None:
     code, out, err = run(capsys, "challenger", "status", "--endpoint", ENDPOINT, "--config", str(config))
     assert code == 2 and out == ""
-    assert "no challenger to judge" in err and "1 production variants" in err
+    assert "no challenger to judge" in err and "1 production variant with a model" in err
 
 
 def test_start_refuses_a_package_the_offline_gate_did_not_pass(

@@ -133,7 +133,8 @@ def challenger_variants(
     weights = variant_weights(endpoint)
     variants = [v for v in config.get("ProductionVariants", []) if v.get("ModelName")]
     if len(variants) != 2:
-        raise ValueError(f"endpoint {name} has {len(variants)} production variants with a model; a challenger needs 2")
+        count = f"{len(variants)} production variant{'' if len(variants) == 1 else 's'}"
+        raise ValueError(f"endpoint {name} has {count} with a model; a challenger needs 2")
     serving = {str(v["VariantName"]): container_packages(models[str(v["ModelName"])]) for v in variants}
     if package:
         match = [v for v, pkgs in serving.items() if any(package == p or p.endswith(package) for p in pkgs)]

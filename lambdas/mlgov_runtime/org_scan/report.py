@@ -261,7 +261,7 @@ def resolutions(
         elif record.kind == KIND_FORWARDING:
             if target not in forwarding_ok:  # still missing, or unknown: it stays open
                 continue
-            why = "the forwarding rule is in place and enabled"
+            why = "the forwarding rule is enabled, with the stack's pattern and a target on the governance bus"
         elif record.kind in kind_to_check:
             if target not in reached:
                 continue
