@@ -15,11 +15,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
+from mlgov.commands.notifier import sample_finding
 from mlgov.guardrails import attachments, guardrail_policies
 from mlgov.policy_eval import evaluate
 from mlgov.settings import parse_settings
+from mlgov.sinks import start_sink
+from mlgov_runtime.adapters.http import HttpClient
+from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
+from mlgov_runtime.adapters.notifiers import JiraProject
+from mlgov_runtime.core.findings import finding_id
 from tests.attacker.conftest import GOV
 from tests.attacker.resource_policies import DEPLOYER, DEVELOPER, bucket_policy, decide, role_arn, table_policy
 from tests.infrastructure.templates import ACCOUNT, concrete
@@ -83,9 +91,10 @@ def _queue_policy(template: dict[str, Any]) -> dict[str, Any]:
 
 
 # 1. The tables' seals are their own resource policies, and nothing keeps those policies: the SCPs name no table
-#    and no table's policy denies its own replacement (the snapshot bucket's does: 4.). With the policy gone, a developer writes `status: RESOLVED` on a real
-#    violation's finding (the notifier then closes its Jira issue on the next resolution it is handed), a
-#    delivery record ("sent") that makes the notifier skip a page, or an approvals record.
+#    and no table's policy denies its own replacement (the snapshot bucket's does: 4.). With the policy gone, a
+#    developer writes `status: RESOLVED` on a real violation's finding (the notifier then closes its Jira issue on
+#    the next resolution it is handed), a delivery record ("sent") that makes the notifier skip a page, a Jira
+#    issue record pointing at another finding's issue (8.), or an approvals record.
 TABLES = [FINDINGS_TABLE, DELIVERY_STATE, APPROVALS_TABLE]
 
 
@@ -213,9 +222,7 @@ def test_a_buckets_controls_stay_with_the_deployer(
 #    removes a policy statement by its Sid (Label): "OnlyProducersPublish" and "OnlyTheFindingsTopicSends" come off
 #    without SetTopicAttributes/SetQueueAttributes. A data protection policy (PutDataProtectionPolicy) can deny
 #    publishing, or mask what reaches the notifier's queue, for any finding matching a custom identifier.
-@pytest.mark.parametrize(
-    ("action", "resource"), [("sns:SetTopicAttributes", TOPIC), ("sqs:SetQueueAttributes", QUEUE)]
-)
+@pytest.mark.parametrize(("action", "resource"), [("sns:SetTopicAttributes", TOPIC), ("sqs:SetQueueAttributes", QUEUE)])
 def test_the_channel_policies_cannot_be_set_by_a_developer(action: str, resource: str) -> None:
     assert both(None, DEVELOPER, action, resource) == "Deny"
 
@@ -279,3 +286,43 @@ def test_the_tables_writers_are_the_product_roles_by_exact_arn(governance_templa
             exact = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
             assert all("*" not in arn for arn in exact), prefix
     assert role_arn(governance_template, "NotifierNotifyRole").startswith(f"arn:aws:iam::{ACCOUNT}:role/")
+
+
+# 8. A handler's input: the Jira issue key the notifier stored for a finding (`jira#<project>#<finding_id>` in the
+#    delivery state) is closed as is, never checked against the finding's label on the issue. Whoever writes that
+#    record (the table's seal off, 1.; or the notifier's role) points finding A's record at finding B's issue: A's
+#    genuine resolution then closes B's issue while B's violation is still open. Driven with moto and the local
+#    Jira.
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole: the notifier transitions the issue key its delivery state names without checking the issue "
+    "carries the finding's label, so a repointed record closes another finding's open issue",
+)
+def test_a_repointed_issue_record_closes_only_its_own_findings_issue() -> None:
+    with mock_aws(), start_sink("jira") as sink:
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.create_table(
+            TableName="state",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        a = sample_finding()
+        arn_b = a["resource_arn"].replace("mlgov-notification-test", "still-unregistered")
+        b = {**a, "resource_arn": arn_b, "finding_id": finding_id(a["kind"], a["account_id"], a["region"], arn_b)}
+        stored = {a["finding_id"]: "OPEN", b["finding_id"]: "OPEN"}
+        state = DynamoDeliveryState(ddb, "state")
+        jira = JiraProject(
+            sink.url, "bot", "token", "MLGOV", HttpClient(timeout=2.0, attempts=1), "Task", "31",
+            stored_status=stored.get, issue_keys=state,
+        )  # fmt: skip
+        jira.send(a)
+        jira.send(b)
+        issue_of = {f["finding_id"]: state.open_issue("MLGOV", f["finding_id"]) for f in (a, b)}
+        # The forged record: A's entry names B's issue
+        state.remember_issue("MLGOV", a["finding_id"], issue_of[b["finding_id"]])
+        # A is genuinely resolved (the producers stored it so) and its resolution arrives
+        stored[a["finding_id"]] = "RESOLVED"
+        jira.send({**a, "status": "RESOLVED", "severity": "INFO"})
+        assert sink.issues[str(issue_of[b["finding_id"]])]["status"] != "Done"

@@ -40,7 +40,9 @@ HEAVY: dict[str, Any] = {
             "retirement": [f"arn:aws:iam::{GOV}:role/mlgov-protected/Approver-{i}" for i in range(5)],
             "challenger": [f"arn:aws:iam::{GOV}:role/mlgov-protected/ChallengerApprover-{i}" for i in range(5)],
         },
-        "slack_approvers": {f"U0APPROVER{i}": f"arn:aws:iam::{GOV}:role/mlgov-protected/Approver-{i}" for i in range(5)},
+        "slack_approvers": {
+            f"U0APPROVER{i}": f"arn:aws:iam::{GOV}:role/mlgov-protected/Approver-{i}" for i in range(5)
+        },
     },
     "guardrails": {
         "target_ou_ids": ["ou-ab12-prodwork", "ou-ab12-stagingx"],
@@ -183,7 +185,7 @@ def test_the_heavy_configuration_fits_the_scps_with_little_room_left() -> None:
     strict=True,
     raises=GuardrailLimitError,
     reason="limit: the SCP matrix's heavy configuration fits every SCP, but the app always synthesizes "
-    "MlGovAccountGuardrails, whose mlgov-guardrails policy (7,136) and boundary (7,211) exceed IAM's 6,144: synth fails",
+    "MlGovAccountGuardrails, whose mlgov-guardrails (7,136) and boundary (7,211) exceed IAM's 6,144: synth fails",
 )
 def test_the_scp_matrixs_heavy_configuration_also_synthesizes_the_single_account_policies() -> None:
     from mlgov.guardrails import account_policies, permissions_boundary
@@ -192,4 +194,3 @@ def test_the_scp_matrixs_heavy_configuration_also_synthesizes_the_single_account
     assert all(p.size <= SCP_MAX_CHARS for p in guardrail_policies(settings))  # what the matrix test checks
     account_policies(settings)
     permissions_boundary(settings)
-
