@@ -22,7 +22,7 @@ from moto import mock_aws
 from mlgov.commands.notifier import sample_finding
 from mlgov.guardrails import attachments, guardrail_policies
 from mlgov.policy_eval import evaluate
-from mlgov.settings import parse_settings
+from mlgov.settings import DEFAULT_MEMBER_ROLE_NAME, parse_settings
 from mlgov.sinks import start_sink
 from mlgov_runtime.adapters.http import HttpClient
 from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
@@ -277,6 +277,24 @@ FORWARDING_ROLE = f"arn:aws:iam::{PROD}:role/StackSet-mlgov-forwarding-1a2b-Forw
 @pytest.mark.parametrize("action", ["iam:DeleteRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy"])
 def test_a_member_developer_cannot_disarm_the_forwarding_role(action: str) -> None:
     assert _scp("ou-ab12-prodwork", PROD, f"arn:aws:iam::{PROD}:role/Developer", action, FORWARDING_ROLE) == "Deny"
+
+
+# The member audit role (root path, named by mlgov.member_audit_role_name) is outside DenyProtectedRoleChanges too:
+# a member admin adds a deny for DescribeEndpointConfig/DescribeModel on the endpoints to hide, and the scan's HIGH
+# UNREGISTERED_ENDPOINT becomes a MEDIUM ENDPOINT_AUDIT_ERROR ("access denied": a ticket, not a page); a deleted role
+# makes the account UNREACHABLE.
+MEMBER_ROLE = f"arn:aws:iam::{PROD}:role/{DEFAULT_MEMBER_ROLE_NAME}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole: the member audit role (root path) is outside DenyProtectedRoleChanges: a member admin narrows what "
+    "the scan reads and turns a HIGH violation into a MEDIUM audit error",
+)
+@pytest.mark.parametrize("action", ["iam:PutRolePolicy", "iam:DetachRolePolicy", "iam:DeleteRole"])
+def test_a_member_developer_cannot_narrow_the_member_audit_role(action: str) -> None:
+    assert _scp("ou-ab12-prodwork", PROD, f"arn:aws:iam::{PROD}:role/Developer", action, MEMBER_ROLE) == "Deny"
 
 
 def test_the_tables_writers_are_the_product_roles_by_exact_arn(governance_template: dict[str, Any]) -> None:
