@@ -63,9 +63,9 @@ def _table(logical: str) -> str:
     return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/MlGovEndpointAudit-{logical}-1A2B3C4D5E6F"
 
 
-FINDINGS_TABLE = ("FindingsFindingsTable", _table("FindingsFindingsTable0D40E67E-1A2B"))
-DELIVERY_STATE = ("NotifierDeliveryState", _table("NotifierDeliveryState9112844C-1A2B"))
-APPROVALS_TABLE = ("ApprovalsApprovalsTable", _table("ApprovalsApprovalsTable96933211-1A2B"))
+FINDINGS_TABLE = ("FindingsFindingsTable", _table("FindingsFindingsTable0D40E67E"))
+DELIVERY_STATE = ("NotifierDeliveryState", _table("NotifierDeliveryState9112844C"))
+APPROVALS_TABLE = ("ApprovalsApprovalsTable", _table("ApprovalsApprovalsTable96933211"))
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 REPORT_BUCKET = "mlgovendpointaudit-orgscanreportbucket0e39a1cc-1a2b3c4d5e6f"
 SNAPSHOT_BUCKET = "mlgovendpointaudit-retrainingsnapshotbucket88b5d4c8-1a2b3c4d5e6f"
