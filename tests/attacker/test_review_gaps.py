@@ -244,6 +244,22 @@ def test_a_developer_cannot_take_the_channels_seals_off(
     assert both(policy, DEVELOPER, action, resource) == "Deny"
 
 
+# The page topic (what the notifier pages on-call through) and the ops alarm topic deny only plain HTTP: any
+# developer publishes a page or an alarm that looks like the product's, bypassing the findings topic's seal and
+# the notifier's checks (noise or a lure; nothing is promoted, resolved or deleted by it).
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole: the page and ops alarm topics' policies do not keep sns:Publish to the notifier and the alarms, so "
+    "a developer sends on-call a forged page",
+)
+@pytest.mark.parametrize("prefix", ["NotifierPageTopicPolicy", "FindingsOpsAlarmTopicPolicy"])
+def test_a_developer_cannot_page_as_the_product(governance_template: dict[str, Any], prefix: str) -> None:
+    policy = dict(concrete(_resource(governance_template, prefix)["Properties"]["PolicyDocument"]))
+    topic = TOPIC.replace("FindingsFindingsTopic76FAC834", prefix.removesuffix("Policy") + "1A2B3C4D")
+    assert both(policy, DEVELOPER, "sns:Publish", topic) == "Deny"
+
+
 # 6. Wildcards in the seals' exemptions (ArnNotLike): a role a developer could name into them would pass every seal.
 #    They hold because the SCP keeps creating (and passing, and re-trusting) such roles to role admins.
 WILDCARD_NAMES = [
