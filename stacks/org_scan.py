@@ -88,7 +88,7 @@ class OrgScan(CapabilityConstruct):
     # -- storage
     def _build_bucket(self) -> s3.Bucket:
         access_logs = access_log_bucket(self, "ReportAccessLogs")
-        return s3.Bucket(
+        bucket = s3.Bucket(
             self,
             "ReportBucket",
             encryption=s3.BucketEncryption.KMS,
@@ -114,6 +114,24 @@ class OrgScan(CapabilityConstruct):
                 ),
             ],
         )
+        # What keeps a result genuine besides its MAC (the write seals below, versioning, lifecycle expiry) changes
+        # only through a deploy. S3 still lets the account's root user rewrite the policy (lockout recovery).
+        if deployers := list(self.settings.guardrails.deployer_role_arns):
+            bucket.add_to_resource_policy(
+                deny_everyone(
+                    "ReportControlsOnlyByDeploy",
+                    [
+                        "s3:PutBucketPolicy",
+                        "s3:DeleteBucketPolicy",
+                        "s3:PutBucketVersioning",
+                        "s3:PutLifecycleConfiguration",
+                        "s3:PutBucketObjectLockConfiguration",
+                    ],
+                    [bucket.bucket_arn],
+                    {"ArnNotLike": {"aws:PrincipalArn": deployers}},
+                )
+            )
+        return bucket
 
     def _seal_results(self) -> None:
         """Whatever their IAM policies allow: only the worker writes results, only the scan's own roles
