@@ -498,7 +498,8 @@ def _execution_arn(machine: str) -> str:
 def product_guard_policy(settings: Settings) -> NamedPolicy:
     """Where the product runs: its functions and state machines are invoked, started and changed only by the
     deployer, its own roles and (for starts and approvals) the operators' CLI roles; its stack and the CDK
-    bootstrap roles are the deployers' (and role admins'); its queues and subscriptions the product's."""
+    bootstrap roles are the deployers' (and role admins'); the bus policy the deployer's. Only statements that
+    would reach a guarded account's own resources belong here (the rest ride on the other three SCPs)."""
     g = settings.guardrails
     deployer = g.deployer_role_arns + g.break_glass_role_arns
     product = g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns

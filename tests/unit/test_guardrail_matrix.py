@@ -1705,13 +1705,15 @@ def test_every_new_statement_is_on_the_policy_with_room_and_named_where_it_belon
         # Named after the product's stack: harmless in a guarded account, so off the crowded product guard.
         assert where[sid] == "mlgov-protected-roles"
         [resources] = [s["Resource"] for s in POLICIES[where[sid]]["Statement"] if s["Sid"] == sid]
-        assert all(r.endswith(":MlGovEndpointAudit-*") for r in ([resources] if isinstance(resources, str) else resources))
+        named = [resources] if isinstance(resources, str) else resources
+        assert all(r.endswith(":MlGovEndpointAudit-*") for r in named)
 
 
 @pytest.mark.parametrize("target", ["ou-ab12-governce", "r-ab12"])
 def test_an_ou_where_the_product_runs_is_refused_while_the_deploy_role_exemption_names_no_account(target: str) -> None:
     # Given the product's targets named as an OU (or the root), with the default deployer (any account)
-    settings = parse_settings({"guardrails": {"target_ou_ids": ["ou-ab12-prodwork"], "governance_target_ids": [target]}})
+    guardrails = {"target_ou_ids": ["ou-ab12-prodwork"], "governance_target_ids": [target]}
+    settings = parse_settings({"guardrails": guardrails})
     # When the SCPs are built, Then synth stops, naming the setting, the exemption and what to list instead
     with pytest.raises(GuardrailLimitError, match=rf"governance_target_ids names {target}.*List the account ids"):
         guardrail_policies(settings)
@@ -1735,7 +1737,8 @@ def test_the_deploy_role_exemption_names_the_accounts_where_the_product_runs() -
     )
     guard = {p.name: p.document for p in guardrail_policies(pinned)}["mlgov-product-guard"]
     [stack] = [s for s in guard["Statement"] if s["Sid"] == "DenyProductStackChanges"]
-    assert f"arn:aws:iam::{GOV}:role/cdk-hnb659fds-deploy-role-*" in stack["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    exempt = stack["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    assert f"arn:aws:iam::{GOV}:role/cdk-hnb659fds-deploy-role-*" in exempt
     # In another account of that OU the deploy role stays denied
     other = role("444455556666", "cdk-hnb659fds-deploy-role-444455556666-us-east-1")
     context = {"aws:PrincipalArn": other, "aws:PrincipalAccount": "444455556666"}
