@@ -164,6 +164,13 @@ def add_parser(sub: Any, aws_options: Any) -> None:
     explain.add_argument("--action", required=True, help="e.g. sagemaker:CreateEndpoint")
     explain.add_argument("--tag", action="append", default=[], metavar="K=V", help="request tag (repeatable)")
     explain.add_argument("--tag-key", action="append", default=[], metavar="K", help="tag key removed (DeleteTags)")
+    explain.add_argument(
+        "--resource-tag",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a tag the resource already carries (repeatable), e.g. mlgov:guarded=product-key on the product's keys",
+    )
     explain.add_argument("--endpoint-name", default="my-endpoint", help="endpoint (or endpoint config) name")
     explain.add_argument(
         "--principal", default="arn:aws:iam::111111111111:role/DataScientist", help="the calling role's ARN"
@@ -205,6 +212,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise common.UsageError(f"--tag {item!r} is not KEY=VALUE")
         tags[key] = value
+    resource_tags = {}
+    for item in args.resource_tag:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[\w.:/=+@ -]{1,128}", key) or len(value) > 256:
+            raise common.UsageError(f"--resource-tag {item!r} is not KEY=VALUE (a tag key of 1-128 characters)")
+        resource_tags[key] = value
     account_match = re.match(r"arn:aws[a-z-]*:(iam|sts)::(\d{12}):", args.principal)
     account = args.account or (account_match.group(2) if account_match else None)
     if not account:
@@ -227,6 +240,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.namespace:
         context["cloudwatch:namespace"] = args.namespace
     context.update({f"aws:RequestTag/{k}": v for k, v in tags.items()})
+    context.update({f"aws:ResourceTag/{k}": v for k, v in resource_tags.items()})
     if tags or args.tag_key:
         context["aws:TagKeys"] = list(tags) + list(args.tag_key)
     if args.approval_status:

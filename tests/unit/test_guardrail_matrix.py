@@ -1744,3 +1744,31 @@ def test_the_deploy_role_exemption_names_the_accounts_where_the_product_runs() -
     context = {"aws:PrincipalArn": other, "aws:PrincipalAccount": "444455556666"}
     their_stack = STACK.replace(GOV, "444455556666")
     assert evaluate({"guard": guard}, "cloudformation:UpdateStack", their_stack, context).decision == "Deny"
+
+
+def test_explain_names_the_new_statements_with_a_reason_and_a_way_forward(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlgov.cli import main
+
+    config = tmp_path / "cdk.json"
+    config.write_text(json.dumps({"context": {"mlgov": {"guardrails": {"governance_target_ids": [GOV]}}}}))
+    admin = ["--principal", f"arn:aws:iam::{GOV}:role/Admin", "--format", "json", "--config", str(config)]
+    asks = {
+        "DenyProductKeyAdministration": [
+            "--action",
+            "kms:PutKeyPolicy",
+            "--resource",
+            KEY,
+            "--resource-tag",
+            "mlgov:guarded=product-key",
+        ],
+        "DenyGovernanceBusPolicyChanges": ["--action", "events:RemovePermission"],
+        "DenyProductRuleChanges": ["--action", "events:EnableRule", "--resource", RULE],
+    }
+    for sid, ask in asks.items():
+        assert main(["guardrails", "explain", *ask, *admin]) == 3, sid
+        report = json.loads(capsys.readouterr().out)
+        assert report["statement"] == sid and report["why"] and report["what_to_do"]
+    # Without the tag the key is not the product's: nothing denies
+    assert main(["guardrails", "explain", "--action", "kms:PutKeyPolicy", "--resource", KEY, *admin]) == 0
