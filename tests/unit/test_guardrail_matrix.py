@@ -1717,6 +1717,9 @@ def test_an_ou_where_the_product_runs_is_refused_while_the_deploy_role_exemption
     # When the SCPs are built, Then synth stops, naming the setting, the exemption and what to list instead
     with pytest.raises(GuardrailLimitError, match=rf"governance_target_ids names {target}.*List the account ids"):
         guardrail_policies(settings)
+    # And a deployer that is no CDK bootstrap role exempts no deploy role: the OU is accepted
+    custom = {**guardrails, "deployer_role_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovDeployer"]}
+    assert len(guardrail_policies(parse_settings({"guardrails": custom}))) == 4
 
 
 def test_the_deploy_role_exemption_names_the_accounts_where_the_product_runs() -> None:
