@@ -1775,3 +1775,23 @@ def test_explain_names_the_new_statements_with_a_reason_and_a_way_forward(
         assert report["statement"] == sid and report["why"] and report["what_to_do"]
     # Without the tag the key is not the product's: nothing denies
     assert main(["guardrails", "explain", "--action", "kms:PutKeyPolicy", "--resource", KEY, *admin]) == 0
+
+
+def test_the_sizes_docs_guardrails_states_are_the_ones_synth_checks() -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "guardrails.md").read_text()
+    rows = dict(
+        (name, (int(d.replace(",", "")), int(h.replace(",", ""))))
+        for name, d, h in re.findall(r"^\| `(mlgov-[a-z-]+)` \| [\d,]+ \| ([\d,]+) \| ([\d,]+) \|$", text, re.M)
+    )
+
+    def sizes(settings: Any) -> dict[str, int]:
+        iam = {**account_policies(settings), "mlgov-guardrails-boundary": permissions_boundary(settings)}
+        out = {p.name: p.size for p in guardrail_policies(settings)}
+        out.update({name: len("".join(json.dumps(d, separators=(",", ":")).split())) for name, d in iam.items()})
+        return out
+
+    default, heavy = sizes(parse_settings({})), sizes(heavy_settings())
+    assert rows == {name: (default[name], heavy[name]) for name in default}
