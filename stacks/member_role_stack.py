@@ -189,7 +189,7 @@ class MemberRoleStackSetStack(Stack):
             "EventForwardingStackSet",
             "mlgov-member-event-forwarding",
             "mlgov: forward SageMaker events from every member account and region to the governance bus",
-            "CAPABILITY_IAM",
+            "CAPABILITY_NAMED_IAM",  # the forwarding role has a name (one per region)
             forwarding_template(settings),
             {**governance, **region},
             o.member_role_target_ou_ids,

@@ -178,3 +178,30 @@ def test_an_admin_where_the_product_runs_cannot_administer_the_product_keys(
         resource_tags = {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
         arn = f"arn:aws:kms:us-east-1:{GOV}:key/{logical_id}"
         assert decision(GOV, GOV, action, arn, **resource_tags) == "Deny", logical_id
+
+
+def test_every_stackset_acknowledges_the_named_roles_it_creates() -> None:
+    """CloudFormation refuses a named IAM resource without CAPABILITY_NAMED_IAM: the forwarding StackSet, whose
+    role now has a name on the protected path, would fail in every member account."""
+    import json
+
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from stacks.member_role_stack import MemberRoleStackSetStack
+
+    settings = parse_settings(
+        {
+            "organization_id": "o-a1b2c3d4e5",
+            "org_scan": {"governance_account_id": GOV, "member_role_target_ou_ids": [WORKLOAD_OU]},
+        }
+    )
+    stack = MemberRoleStackSetStack(cdk.App(), "StackSets", settings=settings)
+    stack_sets = Template.from_stack(stack).find_resources("AWS::CloudFormation::StackSet").values()
+    for props in (s["Properties"] for s in stack_sets):
+        body = json.loads(props["TemplateBody"])
+        named = [
+            r for r in body["Resources"].values() if r["Type"] == "AWS::IAM::Role" and "RoleName" in r["Properties"]
+        ]
+        assert named, props["StackSetName"]  # both create a named role now
+        assert props["Capabilities"] == ["CAPABILITY_NAMED_IAM"], props["StackSetName"]
