@@ -78,8 +78,27 @@ RULE_CHANGES = [
     "events:PutRule",
     "events:PutTargets",
     "events:RemoveTargets",
+    "events:EnableRule",
     "events:DisableRule",
     "events:DeleteRule",
+]
+# Who may put events on the governance bus is its policy (the organization statement the member accounts forward
+# through): PutPermission and RemovePermission take no resource (Service Authorization Reference), so every bus of
+# the account; UpdateEventBus could give the bus a key EventBridge may not use, or a dead-letter queue elsewhere.
+BUS_POLICY_CHANGES = ["events:PutPermission", "events:RemovePermission", "events:UpdateEventBus"]
+# The product's KMS keys carry this tag (stacks: findings channel, org scan, approvals); aws:ResourceTag is a
+# condition key of the "key" resource type, so the deny finds them in any account without their ids. Changing
+# or removing the tag is itself denied, so it cannot be taken off first.
+PRODUCT_KEY_TAG = ("mlgov:guarded", "product-key")
+# Key administration per the Service Authorization Reference (all on "key"): the key policy, grants (create,
+# revoke, retire), disabling the key or its rotation, deletion, and the tag that marks it. "Disable*" is DisableKey
+# and DisableKeyRotation, "*Grant" Create/Revoke/RetireGrant (not ListGrants), "*TagResource" Tag/UntagResource.
+KEY_ADMINISTRATION = [
+    "kms:PutKeyPolicy",
+    "kms:*Grant",
+    "kms:Disable*",
+    "kms:ScheduleKeyDeletion",
+    "kms:*TagResource",
 ]
 # Whoever drains the notifier's queues, filters or drops their subscriptions, or rewrites a queue's or topic's
 # policy (SetQueueAttributes/SetTopicAttributes) silences or forges findings.
@@ -107,6 +126,10 @@ MACHINE_CHANGES = [
 
 class GuardrailLimitError(ValueError):
     pass
+
+
+class GuardrailSettingsError(GuardrailLimitError):
+    """Settings the guardrails cannot honour safely (reported like a limit: at synth, and by the CLI)."""
 
 
 @dataclass(frozen=True)
@@ -146,11 +169,23 @@ def _bootstrap_roles(settings: Settings, purpose: str) -> list[str]:
 
 
 def _deploy_roles_where_the_product_runs(settings: Settings) -> list[str]:
-    """The deploy roles, in the governance accounts when governance_target_ids names accounts only: elsewhere an
-    exempt deploy role would let whoever may assume it (its trust is the account) pass the deployer role."""
+    """The deploy roles, in the governance accounts: elsewhere an exempt deploy role would let whoever may assume it
+    (its trust is the account) pass the deployer role or drive the product's stack. A deploy role whose deployer
+    names no account is pinned to the accounts of governance_target_ids; an OU or root there is refused, since the
+    exemption would then hold in every account below it. Without targets (SCPs attached by hand) it stays as is."""
     targets = settings.guardrails.governance_target_ids
     roles = _bootstrap_roles(settings, "deploy")
-    if not targets or not all(target.isdigit() for target in targets):
+    unpinned = [role for role in roles if ":iam::*:" in role]
+    groups = [target for target in targets if not target.isdigit()]
+    if unpinned and groups:
+        raise GuardrailSettingsError(
+            f"mlgov.guardrails.governance_target_ids names {', '.join(groups)} (an OU or root): the exemption of "
+            f"CDK's deploy role ({unpinned[0]}: DenyProductStackChanges, DenyProtectedRoleChanges) would hold in "
+            "every account below it, and that role trusts its whole account. List the account ids the product "
+            "runs in (12 digits) instead, or name the account in mlgov.guardrails.deployer_role_arns "
+            "(arn:aws:iam::<account>:role/cdk-hnb659fds-cfn-exec-role-*)."
+        )
+    if not targets:
         return roles
     pinned = (role.replace(":iam::*:", f":iam::{account}:", 1) for role in roles for account in targets)
     return list(dict.fromkeys(pinned))
@@ -237,23 +272,23 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
             ),
             settings,
         ),
-        # A model or inference component is what serves: created, swapped or deleted only by the pipeline.
-        *_endpoint_statements(
-            "DenyServingChangeOutsidePipeline",
-            [
-                "sagemaker:CreateModel",
-                "sagemaker:DeleteModel",
-                "sagemaker:CreateInferenceComponent",
-                "sagemaker:UpdateInferenceComponent",
-            ],
-            ["model", "inference-component"],
-            _principal_exceptions(pipeline),
-            settings,
-        ),
     ]
+    if g.serving_repository_names:
+        # PutImageTagMutability has no condition key for the new setting: the whole action is the pipeline's,
+        # so a serving repository created IMMUTABLE stays so (and a MUTABLE one is fixed through the pipeline).
+        statements.append(
+            {
+                "Sid": "DenyServingImageTagMutabilityChange",
+                "Effect": "Deny",
+                "Action": ["ecr:PutImageTagMutability"],
+                "Resource": [f"arn:*:ecr:*:*:repository/{name}" for name in g.serving_repository_names],
+                "Condition": _principal_exceptions(pipeline),
+            }
+        )
     return NamedPolicy(
         "mlgov-endpoint-lineage",
-        "ML governance: endpoints only from registered model packages; lineage changes only via the pipeline",
+        "ML governance: endpoints only from registered model packages; lineage, governance tags and serving "
+        "images' tag mutability change only via the pipeline",
         {"Version": "2012-10-17", "Statement": statements},
     )
 
@@ -308,23 +343,25 @@ def model_approval_policy(settings: Settings) -> NamedPolicy:
             _principal_exceptions(g.metric_writer_role_arns + g.break_glass_role_arns),
         ),
     }
-    statements = [statement, changes, registry, metrics]
-    if g.serving_repository_names:
-        # PutImageTagMutability has no condition key for the new setting: the whole action is the pipeline's,
-        # so a serving repository created IMMUTABLE stays so (and a MUTABLE one is fixed through the pipeline).
-        statements.append(
-            {
-                "Sid": "DenyServingImageTagMutabilityChange",
-                "Effect": "Deny",
-                "Action": ["ecr:PutImageTagMutability"],
-                "Resource": [f"arn:*:ecr:*:*:repository/{name}" for name in g.serving_repository_names],
-                "Condition": _principal_exceptions(g.pipeline_role_arns + g.break_glass_role_arns),
-            }
-        )
+    # A model or inference component is what serves: created, swapped or deleted only by the pipeline. Here rather
+    # than in mlgov-endpoint-lineage (same targets) so both keep room under Organizations' limit.
+    serving = _endpoint_statements(
+        "DenyServingChangeOutsidePipeline",
+        [
+            "sagemaker:CreateModel",
+            "sagemaker:DeleteModel",
+            "sagemaker:CreateInferenceComponent",
+            "sagemaker:UpdateInferenceComponent",
+        ],
+        ["model", "inference-component"],
+        _principal_exceptions(g.pipeline_role_arns + g.break_glass_role_arns),
+        settings,
+    )
+    statements = [statement, changes, registry, metrics, *serving]
     return NamedPolicy(
         "mlgov-model-approval",
-        "ML governance: only approvers approve a package, only the pipeline registers into watched groups, "
-        "only the recommender writes the metrics the challenger gate decides on",
+        "ML governance: only approvers approve a package, only the pipeline creates models and registers into "
+        "watched groups, only the recommender writes the metrics the challenger gate decides on",
         {"Version": "2012-10-17", "Statement": statements},
     )
 
@@ -338,14 +375,18 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
     """The exemptions name roles on a protected path, or the product's and deployer's roles by name; only role
     admins (and, for the product's roles, the deployer) may make or change those roles. Only the product's roles
     speak as the product: an `mlgov.*` event starts a challenger. The product's rules (the governance stack's,
-    and the forwarding rule in member accounts) change only in a deploy."""
+    and the forwarding rule in member accounts), keys and findings channel change only in a deploy.
+
+    Every statement here names only the product's own resources (by path, name, stack prefix or tag), so it may
+    attach to the guarded OUs as well as where the product runs."""
     g = settings.guardrails
     deploy_roles = _deploy_roles_where_the_product_runs(settings)
+    product = g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
     # The product's roles pass each other (the retraining role passes the training role); their own policies
     # grant no other IAM change, so one statement (one exception list) keeps the policies under the size limits.
     # CDK's deploy role passes the execution role to CloudFormation. Every bootstrap role (the deploy role and
     # the StackSets execution role are exempt elsewhere, the publishing roles write the deploy's assets) is
-    # protected by name too.
+    # protected by name too. The StackSets execution role deploys the member forwarding role onto the path.
     statement = {
         "Sid": "DenyProtectedRoleChanges",
         "Effect": "Deny",
@@ -356,7 +397,14 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
             STACKSET_EXECUTION_ROLES,
         ],
         "Condition": _principal_exceptions(
-            g.role_admin_arns + g.deployer_role_arns + deploy_roles + g.product_role_arns + g.break_glass_role_arns
+            [
+                *g.role_admin_arns,
+                *g.deployer_role_arns,
+                *deploy_roles,
+                STACKSET_EXECUTION_ROLES,
+                *g.product_role_arns,
+                *g.break_glass_role_arns,
+            ]
         ),
     }
     statements: list[dict[str, Any]] = [statement]
@@ -391,10 +439,46 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
             ),
         }
     )
+    # The root statement of a key policy (`kms:*` for the account) lets account admins rewrite the policy, grant
+    # themselves use, disable or delete the key: findings, approvals and scan results would be unreadable or forged.
+    tag, value = PRODUCT_KEY_TAG
+    statements.append(
+        {
+            "Sid": "DenyProductKeyAdministration",
+            "Effect": "Deny",
+            "Action": KEY_ADMINISTRATION,
+            "Resource": "*",
+            "Condition": _merge(
+                {"StringEquals": {f"aws:ResourceTag/{tag}": value}},
+                _principal_exceptions(g.deployer_role_arns + g.break_glass_role_arns),
+            ),
+        }
+    )
+    # Subscription ARNs are <topic ARN>:<id>, so the topic pattern covers them. Named after the product's stack:
+    # nothing matches in a guarded account.
+    statements.append(
+        {
+            "Sid": "DenyChannelDrainOutsideProduct",
+            "Effect": "Deny",
+            "Action": CHANNEL_DRAIN,
+            "Resource": [f"arn:*:{service}:*:*:{PRODUCT_STACK}-*" for service in ("sqs", "sns")],
+            "Condition": _principal_exceptions(product),
+        }
+    )
+    # Reading and deleting messages also moves dead letters back (`mlgov notify redrive`, the redrive roles).
+    statements.append(
+        {
+            "Sid": "DenyChannelReadOutsideProduct",
+            "Effect": "Deny",
+            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+            "Resource": f"arn:*:sqs:*:*:{PRODUCT_STACK}-*",
+            "Condition": _principal_exceptions(product + settings.alert_routing.redrive_role_arns),
+        }
+    )
     return NamedPolicy(
         "mlgov-protected-roles",
         "ML governance: exempt roles are made or passed only by role admins; only product roles send mlgov events; "
-        "the product's rules change only in a deploy",
+        "the product's rules, keys and findings channel change only in a deploy",
         {"Version": "2012-10-17", "Statement": statements},
     )
 
@@ -414,7 +498,8 @@ def _execution_arn(machine: str) -> str:
 def product_guard_policy(settings: Settings) -> NamedPolicy:
     """Where the product runs: its functions and state machines are invoked, started and changed only by the
     deployer, its own roles and (for starts and approvals) the operators' CLI roles; its stack and the CDK
-    bootstrap roles are the deployers' (and role admins'); its queues and subscriptions the product's."""
+    bootstrap roles are the deployers' (and role admins'); the bus policy the deployer's. Only statements that
+    would reach a guarded account's own resources belong here (the rest ride on the other three SCPs)."""
     g = settings.guardrails
     deployer = g.deployer_role_arns + g.break_glass_role_arns
     product = g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
@@ -486,29 +571,25 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
                 *[f"arn:*:cloudformation:*:*:stack/{name}/*" for name in (PRODUCT_STACK, BOOTSTRAP_STACK)],
                 *_bootstrap_roles(settings, "*"),
             ],
-            "Condition": _principal_exceptions(who_deploys + _bootstrap_roles(settings, "deploy")),
+            "Condition": _principal_exceptions(who_deploys + _deploy_roles_where_the_product_runs(settings)),
         },
-        # Subscription ARNs are <topic ARN>:<id>, so the topic pattern covers them.
+        # The governance bus's policy lets the organization's accounts forward their SageMaker events: removing its
+        # statement blinds the real-time audit of every member account, widening it lets anyone put events there.
+        # The deployer writes it (CfnEventBusPolicy); a StackSet may too.
         {
-            "Sid": "DenyChannelDrainOutsideProduct",
+            "Sid": "DenyGovernanceBusPolicyChanges",
             "Effect": "Deny",
-            "Action": CHANNEL_DRAIN,
-            "Resource": [f"arn:*:{service}:*:*:{PRODUCT_STACK}-*" for service in ("sqs", "sns")],
-            "Condition": _principal_exceptions(product),
-        },
-        # Reading and deleting messages also moves dead letters back (`mlgov notify redrive`, the redrive roles).
-        {
-            "Sid": "DenyChannelReadOutsideProduct",
-            "Effect": "Deny",
-            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
-            "Resource": f"arn:*:sqs:*:*:{PRODUCT_STACK}-*",
-            "Condition": _principal_exceptions(product + settings.alert_routing.redrive_role_arns),
+            "Action": BUS_POLICY_CHANGES,
+            "Resource": "*",
+            "Condition": _principal_exceptions(
+                [*g.deployer_role_arns, STACKSET_EXECUTION_ROLES, *g.break_glass_role_arns]
+            ),
         },
     ]
     return NamedPolicy(
         "mlgov-product-guard",
-        "ML governance: the product's functions, state machines, stacks and channel are run and changed only by "
-        "the product and its deployers",
+        "ML governance: the product's functions, state machines, stacks and event bus policy are run and changed "
+        "only by the product and its deployers",
         {"Version": "2012-10-17", "Statement": statements},
     )
 
@@ -538,8 +619,7 @@ def guardrail_policies(settings: Settings) -> list[NamedPolicy]:
     for policy in policies:
         if policy.size > SCP_MAX_CHARS:
             raise GuardrailLimitError(
-                f"SCP {policy.name} is {policy.size} characters; Organizations allows {SCP_MAX_CHARS}. "
-                "Shorten the role patterns or exemption lists in mlgov.guardrails/experiment_exemptions."
+                f"SCP {policy.name} is {policy.size} characters; Organizations allows {SCP_MAX_CHARS}. " + _WAY_OUT
             )
     existing = settings.guardrails.existing_scps_per_target
     where = attachments(settings)
@@ -573,33 +653,73 @@ def _iam_size(document: dict[str, Any]) -> int:
     return len("".join(minified(document).split()))
 
 
-# What a permissions boundary must carry so a role that creates roles cannot escape: the endpoint lineage, who
-# approves, and the protected roles. A boundary is one managed policy of 6,144 characters, so the rest (forged
-# evidence, registry writes, the product guard) are separate managed policies for the same human roles.
-BOUNDARY_SIDS = ("DenyApprovalOutsideApprovers", "DenyPackageChangeOutsideApprovers", "DenyProtectedRoleChanges")
+# What a permissions boundary must carry so a role that creates roles cannot escape: who makes or changes the exempt
+# roles, who approves, and who makes what an endpoint serves (endpoint configs, models, inference components). A
+# boundary is one managed policy of 6,144 characters, so the rest are separate managed policies for the same human
+# roles (ACCOUNT_POLICIES). Left out: the package tag on CreateEndpoint, a claim the audit checks anyway; a bounded
+# role can only point a new endpoint at a config the pipeline made.
+BOUNDARY_SIDS = (
+    "DenyProtectedRoleChanges",
+    "DenyApprovalOutsideApprovers",
+    "DenyPackageChangeOutsideApprovers",
+    "DenyLineageChangeOutsidePipeline",
+    "DenyServingChangeOutsidePipeline",
+)
+# Single-account managed policy -> the statements it carries (base Sid, without Named/OutsideExperiments), each
+# policy under IAM's 6,144 characters in the heavy configuration the tests check. A statement not listed lands in
+# mlgov-guardrails-evidence (and the size check names the policy if that overflows).
+ACCOUNT_POLICIES: dict[str, tuple[str, ...]] = {
+    "mlgov-guardrails": BOUNDARY_SIDS,
+    "mlgov-guardrails-evidence": (
+        "DenyEndpointWithoutPackageTag",
+        "DenyGovernanceTagChange",
+        "DenyRegistryWriteOutsidePipeline",
+        "DenyRecommendationMetricsOutsideWriters",
+        "DenyProductEventsOutsideProduct",
+    ),
+    "mlgov-guardrails-product": (
+        "DenyProductFunctionInvoke",
+        "DenyProductFunctionChanges",
+        "DenyProductFunctionTriggers",
+        "DenyProductStateMachineStart",
+        "DenyProductStateMachineChanges",
+        "DenyTaskAnswersOutsideProduct",
+        "DenyProductStackChanges",
+        "DenyGovernanceBusPolicyChanges",
+    ),
+    "mlgov-guardrails-machinery": (
+        "DenyProductRuleChanges",
+        "DenyProductKeyAdministration",
+        "DenyChannelDrainOutsideProduct",
+        "DenyChannelReadOutsideProduct",
+        "DenyServingImageTagMutabilityChange",
+    ),
+}
+_WAY_OUT = (
+    "Shorten the role patterns or exemption lists in mlgov.guardrails/experiment_exemptions (a pattern such as "
+    "arn:aws:iam::*:role/mlgov-protected/MlGovDeploymentPipeline* covers several roles), or list fewer experiment "
+    "accounts (an experiment OU covers them all)."
+)
+
+
+def base_sid(sid: str) -> str:
+    """DenyXNamed / DenyXOutsideExperiments -> DenyX (an endpoint deny split for experiment exemptions)."""
+    return re.sub(r"(Named|OutsideExperiments)$", "", sid)
 
 
 def account_policies(settings: Settings) -> dict[str, dict[str, Any]]:
     """Without Organizations: the SCPs' denies as IAM managed policies for human roles, each under IAM's limit."""
-    documents: dict[str, list[dict[str, Any]]] = {
-        "mlgov-guardrails": [],
-        "mlgov-guardrails-evidence": [],
-        "mlgov-guardrails-product": [],
-    }
+    where = {sid: name for name, sids in ACCOUNT_POLICIES.items() for sid in sids}
+    documents: dict[str, list[dict[str, Any]]] = {name: [] for name in ACCOUNT_POLICIES}
     for policy in guardrail_policies(settings):
         for statement in policy.document["Statement"]:
-            if policy.name == "mlgov-product-guard":
-                documents["mlgov-guardrails-product"].append(statement)
-            elif policy.name == "mlgov-endpoint-lineage" or statement["Sid"] in BOUNDARY_SIDS:
-                documents["mlgov-guardrails"].append(statement)
-            else:
-                documents["mlgov-guardrails-evidence"].append(statement)
+            documents[where.get(base_sid(statement["Sid"]), "mlgov-guardrails-evidence")].append(statement)
     out = {name: {"Version": "2012-10-17", "Statement": statements} for name, statements in documents.items()}
     for name, document in out.items():
         if _iam_size(document) > IAM_POLICY_MAX_CHARS:
             raise GuardrailLimitError(
                 f"managed policy {name} is {_iam_size(document)} characters; IAM allows {IAM_POLICY_MAX_CHARS}. "
-                "Shorten the role patterns or exemption lists in mlgov.guardrails/experiment_exemptions."
+                + _WAY_OUT
             )
     return out
 
@@ -614,7 +734,6 @@ def permissions_boundary(settings: Settings) -> dict[str, Any]:
     if _iam_size(document) > IAM_POLICY_MAX_CHARS:
         raise GuardrailLimitError(
             f"permissions boundary mlgov-guardrails-boundary is {_iam_size(document)} characters; IAM allows "
-            f"{IAM_POLICY_MAX_CHARS}. Shorten the role patterns or exemption lists in "
-            "mlgov.guardrails/experiment_exemptions."
+            f"{IAM_POLICY_MAX_CHARS}. " + _WAY_OUT
         )
     return document

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import jsii
-from aws_cdk import CfnOutput, Duration, IStableListProducer, Lazy, RemovalPolicy
+from aws_cdk import CfnOutput, Duration, IStableListProducer, Lazy, RemovalPolicy, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -18,6 +18,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from mlgov.guardrails import PRODUCT_KEY_TAG
 from mlgov_runtime.approvals import permissions as p
 from mlgov_runtime.approvals import settings as e
 from stacks.building_blocks import GovernedFunction, deny_everyone, encrypted_table, keep_secret
@@ -123,7 +124,7 @@ class Approvals(CapabilityConstruct):
             ],
             resources=["*"],
         )
-        return kms.Key(
+        key = kms.Key(
             self,
             "ApprovalMacKey",
             description="MACs approval records (only the approval service generates; the deletion steps verify)",
@@ -132,6 +133,9 @@ class Approvals(CapabilityConstruct):
             policy=iam.PolicyDocument(statements=[admin]),
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # "Administration" above is the deployer's alone where the guardrails apply (DenyProductKeyAdministration).
+        Tags.of(key).add(*PRODUCT_KEY_TAG)
+        return key
 
     def _allow_mac(self, function: GovernedFunction, actions: tuple[str, ...], sid: str) -> None:
         function.policy.add_statements(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from mlgov.guardrails import PRODUCT_KEY_TAG
 from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import FINDINGS_PUBLISH, FINDINGS_WRITE
 from stacks.building_blocks import TABLE_WRITES, GovernedFunction, deny_everyone, encrypted_table
@@ -50,6 +51,8 @@ class FindingsChannel(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # The guardrails keep this key's administration to the deployer (DenyProductKeyAdministration).
+        Tags.of(key).add(*PRODUCT_KEY_TAG)
         # EventBridge (DLQ delivery) and CloudWatch alarms (SNS actions) write encrypted messages;
         # SNS delivers findings into the notifier's encrypted queue. Each only for this account's own
         # rules, alarms and topics (aws:SourceAccount/aws:SourceArn), so no other account's resource

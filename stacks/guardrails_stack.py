@@ -36,16 +36,24 @@ class GuardrailsStack(Stack):
             )
 
 
-# Managed policy name -> (construct id, description).
+# Managed policy name -> (construct id, description); mlgov.guardrails.ACCOUNT_POLICIES says which statements.
 DENY_POLICIES = {
-    "mlgov-guardrails": ("GuardrailsDenyPolicy", "ML governance guardrails (the SCP statements, for one account)"),
+    "mlgov-guardrails": (
+        "GuardrailsDenyPolicy",
+        "ML governance guardrails: protected roles, approvals, lineage and serving changes (what the boundary carries)",
+    ),
     "mlgov-guardrails-evidence": (
         "GuardrailsEvidenceDenyPolicy",
-        "ML governance guardrails: registry writes, mlgov events and recommendation metrics",
+        "ML governance guardrails: package and governance tags, registry writes, mlgov events and recommendation "
+        "metrics",
     ),
     "mlgov-guardrails-product": (
         "GuardrailsProductDenyPolicy",
-        "ML governance guardrails: the product's functions and state machines (mlgov-product-guard)",
+        "ML governance guardrails: the product's functions, state machines, stack and bus policy (mlgov-product-guard)",
+    ),
+    "mlgov-guardrails-machinery": (
+        "GuardrailsMachineryDenyPolicy",
+        "ML governance guardrails: the product's rules, keys, findings channel and serving images' tag mutability",
     ),
 }
 
@@ -58,10 +66,10 @@ class AccountGuardrailsStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         documents = account_policies(settings)
         # IAM's 6,144-character limit: the denies are several policies for the same human roles.
-        self.deny_policies = {
-            name: self._managed_policy(construct_id, name, description, documents[name])
-            for name, (construct_id, description) in DENY_POLICIES.items()
-        }
+        self.deny_policies = {}
+        for name, document in documents.items():
+            policy_id, description = DENY_POLICIES[name]
+            self.deny_policies[name] = self._managed_policy(policy_id, name, description, document)
         self.boundary = self._managed_policy(
             "GuardrailsBoundary",
             "mlgov-guardrails-boundary",

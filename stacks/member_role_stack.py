@@ -75,6 +75,8 @@ def trusted_role_arns(governance_account: str, governance_region: str, partition
     ]
 
 
+# The member forwarding role: <path><prefix>-<region> (stacks/member_role_stack.py, MemberForwardingStack).
+FORWARDING_ROLE_PREFIX = "mlgov-event-forwarding"
 ACCOUNT_ID = r"^\d{12}$"
 ORGANIZATION_ID = r"^o-[a-z0-9]{10,32}$"
 REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
@@ -187,7 +189,7 @@ class MemberRoleStackSetStack(Stack):
             "EventForwardingStackSet",
             "mlgov-member-event-forwarding",
             "mlgov: forward SageMaker events from every member account and region to the governance bus",
-            "CAPABILITY_IAM",
+            "CAPABILITY_NAMED_IAM",  # the forwarding role has a name (one per region)
             forwarding_template(settings),
             {**governance, **region},
             o.member_role_target_ou_ids,
@@ -245,10 +247,14 @@ class MemberForwardingStack(MemberAccountStack):
         super().__init__(scope, construct_id, settings=settings, **kwargs)
         region = self.governance_region("The region of the governance account's bus", settings)
         bus = f"arn:{Aws.PARTITION}:events:{region.value_as_string}:{self.governance.value_as_string}:event-bus/default"
-        # An organization-wide bus policy needs a role on a cross-account target (EventBridge PutTargets).
+        # An organization-wide bus policy needs a role on a cross-account target (EventBridge PutTargets). On the
+        # protected path, so only role admins and the StackSets execution role change, pass or delete it
+        # (DenyProtectedRoleChanges); named per region, since the StackSet puts one stack in each.
         role = iam.Role(
             self,
             "ForwardingRole",
+            role_name=f"{FORWARDING_ROLE_PREFIX}-{Aws.REGION}",
+            path=settings.guardrails.protected_role_path,
             description="mlgov: EventBridge puts this account's SageMaker events on the governance bus",
             assumed_by=iam.ServicePrincipal("events.amazonaws.com").with_conditions(
                 {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}

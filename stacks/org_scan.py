@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -18,6 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mlgov.guardrails import PRODUCT_KEY_TAG
 from mlgov.settings import SettingsError, member_role_name
 from mlgov_runtime.adapters.scan_store import MAP_RESULTS_PREFIX, PREFIX
 from mlgov_runtime.core.env import SettingsError as FunctionSettingsError
@@ -44,6 +45,7 @@ class OrgScan(CapabilityConstruct):
             key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        Tags.of(self.mac_key).add(*PRODUCT_KEY_TAG)  # administered only by the deployer (the guardrails)
         self.worker = self._build_worker()
         self.coordinator = self._build_coordinator()
         self.state_machine = self._build_state_machine()

@@ -47,8 +47,9 @@ ADVICE = {
         "Start a retraining run (`aws stepfunctions start-execution` on the retraining state machine) instead.",
     ),
     "DenyProtectedRoleChanges": (
-        "Roles on the protected path are the exempt pipeline, approver and operator roles; only role admins "
-        "(and the deployer) may create, change or pass them.",
+        "Roles on the protected path are the exempt pipeline, approver and operator roles and the product's own "
+        "(the member forwarding role too); only role admins (and the deployer, or the StackSets execution role) "
+        "may create, change or pass them.",
         "Ask a role admin (mlgov.guardrails.role_admin_arns).",
     ),
     "DenyProductRoleChanges": (
@@ -111,13 +112,27 @@ ADVICE = {
     ),
     "DenyProductRuleChanges": (
         "The product's rules (and the member forwarding rule mlgov-forward-sagemaker-events) reach its functions "
-        "as EventBridge; they change only in a deploy (the deployer, or the StackSets execution role).",
+        "as EventBridge; they are changed, enabled or disabled only in a deploy (the deployer, or the StackSets "
+        "execution role).",
         "Change the stack and deploy it (`npx cdk deploy`, or the member StackSet).",
     ),
     "DenyChannelDrainOutsideProduct": (
         "Purging the product's queues, changing their or its topics' policies, or changing their subscriptions "
         "silences or forges findings; only the product's roles and the deployer may.",
         "Read findings in Slack, Jira or the findings table; change the channel through `npx cdk deploy`.",
+    ),
+    "DenyGovernanceBusPolicyChanges": (
+        "The governance bus's policy decides which accounts may put events on it (the organization's member "
+        "accounts forward their SageMaker events through it); only the deployer and the StackSets execution role "
+        "change a bus policy or a bus where the product runs.",
+        "Change the bus policy in the product's stack (mlgov.organization_id) and run `npx cdk deploy "
+        "MlGovEndpointAudit` as the deployer.",
+    ),
+    "DenyProductKeyAdministration": (
+        "The product's KMS keys (tagged mlgov:guarded=product-key) encrypt and sign findings, approvals and scan "
+        "results; their key policy, grants, state, rotation, deletion and tags change only in a deploy.",
+        "Change the key in the product's stack and run `npx cdk deploy MlGovEndpointAudit` as the deployer; in an "
+        "emergency use a break-glass role (mlgov.guardrails.break_glass_role_arns).",
     ),
     "DenyChannelReadOutsideProduct": (
         "Receiving or deleting the product's queued findings takes them from the notifier; only the product's "
@@ -138,7 +153,9 @@ def _check(value: str, option: str, pattern: str) -> None:
 
 
 def _base_sid(sid: str | None) -> str:
-    return re.sub(r"(Named|OutsideExperiments)$", "", sid or "")
+    from mlgov.guardrails import base_sid
+
+    return base_sid(sid or "")
 
 
 def add_parser(sub: Any, aws_options: Any) -> None:
@@ -147,6 +164,13 @@ def add_parser(sub: Any, aws_options: Any) -> None:
     explain.add_argument("--action", required=True, help="e.g. sagemaker:CreateEndpoint")
     explain.add_argument("--tag", action="append", default=[], metavar="K=V", help="request tag (repeatable)")
     explain.add_argument("--tag-key", action="append", default=[], metavar="K", help="tag key removed (DeleteTags)")
+    explain.add_argument(
+        "--resource-tag",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a tag the resource already carries (repeatable), e.g. mlgov:guarded=product-key on the product's keys",
+    )
     explain.add_argument("--endpoint-name", default="my-endpoint", help="endpoint (or endpoint config) name")
     explain.add_argument(
         "--principal", default="arn:aws:iam::111111111111:role/DataScientist", help="the calling role's ARN"
@@ -188,6 +212,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise common.UsageError(f"--tag {item!r} is not KEY=VALUE")
         tags[key] = value
+    resource_tags = {}
+    for item in args.resource_tag:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[\w.:/=+@ -]{1,128}", key) or len(value) > 256:
+            raise common.UsageError(f"--resource-tag {item!r} is not KEY=VALUE (a tag key of 1-128 characters)")
+        resource_tags[key] = value
     account_match = re.match(r"arn:aws[a-z-]*:(iam|sts)::(\d{12}):", args.principal)
     account = args.account or (account_match.group(2) if account_match else None)
     if not account:
@@ -210,6 +240,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.namespace:
         context["cloudwatch:namespace"] = args.namespace
     context.update({f"aws:RequestTag/{k}": v for k, v in tags.items()})
+    context.update({f"aws:ResourceTag/{k}": v for k, v in resource_tags.items()})
     if tags or args.tag_key:
         context["aws:TagKeys"] = list(tags) + list(args.tag_key)
     if args.approval_status:

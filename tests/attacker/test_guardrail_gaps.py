@@ -110,3 +110,98 @@ SILENCE = [
 @pytest.mark.parametrize(("action", "resource"), SILENCE)
 def test_a_developer_cannot_silence_the_channel(action: str, resource: str) -> None:
     assert decision(GOV, GOV, action, resource) == "Deny"
+
+
+# 8. The holes issue 20 left open. A re-enabled product rule (EnableRule was missing from the rule statement).
+@pytest.mark.parametrize("target, account, rule", [(GOV, GOV, RULE), (WORKLOAD_OU, PROD, FORWARDING_RULE)])
+def test_a_developer_cannot_enable_a_product_rule(target: str, account: str, rule: str) -> None:
+    assert decision(target, account, "events:EnableRule", rule) == "Deny"
+
+
+# The governance bus's policy: removing the organization statement blinds every member account's forwarding,
+# widening it lets anyone put events there. PutPermission/RemovePermission take no resource.
+@pytest.mark.parametrize("action", ["events:RemovePermission", "events:PutPermission", "events:UpdateEventBus"])
+def test_an_admin_where_the_product_runs_cannot_change_the_bus_policy(action: str) -> None:
+    assert decision(GOV, GOV, action, "*") == "Deny"
+
+
+def test_a_guarded_account_keeps_its_own_bus_policy() -> None:
+    """Control: the bus deny rides on the product guard, attached only where the product runs."""
+    assert decision(WORKLOAD_OU, PROD, "events:PutPermission", "*") == "Allow"
+
+
+# The member forwarding role: its policy and trust decide whether the forwarding rule can put events on the bus.
+@pytest.fixture(scope="module")
+def forwarding_role_arn() -> str:
+    from stacks.member_role_stack import forwarding_template
+
+    resources = forwarding_template(SETTINGS)["Resources"]
+    [role] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
+    name = role["RoleName"]["Fn::Join"][1]
+    assert name[0] == "mlgov-event-forwarding-" and name[1] == {"Ref": "AWS::Region"}
+    return f"arn:aws:iam::{PROD}:role{role['Path']}mlgov-event-forwarding-us-east-1"
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:DeleteRole",
+        "iam:PassRole",
+    ],
+)
+def test_a_member_admin_cannot_change_or_pass_the_forwarding_role(forwarding_role_arn: str, action: str) -> None:
+    assert decision(WORKLOAD_OU, PROD, action, forwarding_role_arn) == "Deny"
+
+
+# The product's keys: the root statement (kms:* for the account) lets account admins rewrite the key policy, grant
+# themselves use, disable or delete the key. Judged on the keys the stack really synthesizes, with their tags.
+def product_keys(template: dict[str, Any]) -> dict[str, dict[str, str]]:
+    keys = {k: r["Properties"] for k, r in template["Resources"].items() if r["Type"] == "AWS::KMS::Key"}
+    return {k: {t["Key"]: t["Value"] for t in p.get("Tags", [])} for k, p in keys.items()}
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["kms:PutKeyPolicy", "kms:CreateGrant", "kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:UntagResource"],
+)
+def test_an_admin_where_the_product_runs_cannot_administer_the_product_keys(
+    governance_template: dict[str, Any], action: str
+) -> None:
+    keys = product_keys(governance_template)
+    assert len(keys) >= 3  # the findings channel's, the org scan's and the approvals' keys
+    for logical_id, tags in keys.items():
+        resource_tags = {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
+        arn = f"arn:aws:kms:us-east-1:{GOV}:key/{logical_id}"
+        assert decision(GOV, GOV, action, arn, **resource_tags) == "Deny", logical_id
+
+
+def test_every_stackset_acknowledges_the_named_roles_it_creates() -> None:
+    """CloudFormation refuses a named IAM resource without CAPABILITY_NAMED_IAM: the forwarding StackSet, whose
+    role now has a name on the protected path, would fail in every member account."""
+    import json
+
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from stacks.member_role_stack import MemberRoleStackSetStack
+
+    settings = parse_settings(
+        {
+            "organization_id": "o-a1b2c3d4e5",
+            "org_scan": {"governance_account_id": GOV, "member_role_target_ou_ids": [WORKLOAD_OU]},
+        }
+    )
+    stack = MemberRoleStackSetStack(cdk.App(), "StackSets", settings=settings)
+    stack_sets = Template.from_stack(stack).find_resources("AWS::CloudFormation::StackSet").values()
+    for props in (s["Properties"] for s in stack_sets):
+        body = json.loads(props["TemplateBody"])
+        named = [
+            r for r in body["Resources"].values() if r["Type"] == "AWS::IAM::Role" and "RoleName" in r["Properties"]
+        ]
+        assert named, props["StackSetName"]  # both create a named role now
+        assert props["Capabilities"] == ["CAPABILITY_NAMED_IAM"], props["StackSetName"]

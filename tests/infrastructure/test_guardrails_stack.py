@@ -66,7 +66,12 @@ def test_single_account_variant_has_the_same_denies_and_a_boundary(guardrail_tem
     }
     # Then the account's managed deny policies together carry every SCP statement, each under IAM's limit
     deny_sids: list[str] = []
-    for name in ("mlgov-guardrails", "mlgov-guardrails-evidence", "mlgov-guardrails-product"):
+    for name in (
+        "mlgov-guardrails",
+        "mlgov-guardrails-evidence",
+        "mlgov-guardrails-product",
+        "mlgov-guardrails-machinery",
+    ):
         [policy] = account.find_resources(
             "AWS::IAM::ManagedPolicy", {"Properties": {"ManagedPolicyName": name}}
         ).values()
