@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mlgov.settings import Settings
+from mlgov.settings import Settings, member_role_name
 from mlgov_runtime.org_scan.forwarding import RULE_NAME as FORWARDING_RULE
 
 SCP_MAX_CHARS = 5120
@@ -105,10 +105,13 @@ KEY_ADMINISTRATION = [
 CHANNEL_DRAIN = [
     "sqs:PurgeQueue",
     "sqs:SetQueueAttributes",
+    "sqs:RemovePermission",  # takes a policy statement off by its Sid
     "sqs:DeleteQueue",
     "sns:SetSubscriptionAttributes",
     "sns:Unsubscribe",
     "sns:SetTopicAttributes",
+    "sns:RemovePermission",
+    "sns:PutDataProtectionPolicy",  # may deny or mask what is published
     "sns:DeleteTopic",
 ]
 # A service-managed StackSet acts in a member account as the role stacksets-exec-<hash>, which the StackSets
@@ -395,6 +398,8 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
             f"arn:*:iam::*:role{g.protected_role_path}*",
             *_by_name(settings, g.product_role_arns + g.deployer_role_arns + _bootstrap_roles(settings, "*")),
             STACKSET_EXECUTION_ROLES,
+            # On the root path by contract (the scan assumes it by name); narrowed, a violation reads as an error.
+            f"arn:*:iam::*:role/{member_role_name(settings)}",
         ],
         "Condition": _principal_exceptions(
             [

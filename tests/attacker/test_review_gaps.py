@@ -42,18 +42,23 @@ def _scps_on(target: str) -> dict[str, Any]:
     return {name: SCPS[name] for name, targets in attachments(SETTINGS).items() if target in targets}
 
 
-def _scp(target: str, account: str, principal: str, action: str, resource: str) -> str:
-    context = {
+def _scp(
+    target: str, account: str, principal: str, action: str, resource: str, tags: dict[str, str] | None = None
+) -> str:
+    context: dict[str, Any] = {
         "aws:PrincipalArn": principal,
         "aws:PrincipalAccount": account,
         "aws:PrincipalOrgPaths": ["o-a1b2c3d4e5/r-ab12/"],
+        **{f"aws:ResourceTag/{k}": v for k, v in (tags or {}).items()},
     }
     return evaluate(_scps_on(target), action, resource, context).decision
 
 
-def both(policy: dict[str, Any] | None, principal: str, action: str, resource: str) -> str:
-    """The governance account's SCPs, then the resource's own policy (None: it has none)."""
-    if _scp(GOV, ACCOUNT, principal, action, resource) == "Deny":
+def both(
+    policy: dict[str, Any] | None, principal: str, action: str, resource: str, tags: dict[str, str] | None = None
+) -> str:
+    """The governance account's SCPs (with the resource's tags), then the resource's own policy (None: none)."""
+    if _scp(GOV, ACCOUNT, principal, action, resource, tags) == "Deny":
         return "Deny"
     return decide(policy, principal, action, resource) if policy else "Allow"
 
@@ -80,6 +85,10 @@ def _resource(template: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 def _key_policy(template: dict[str, Any], prefix: str) -> dict[str, Any]:
     return dict(concrete(_resource(template, prefix)["Properties"]["KeyPolicy"]))
+
+
+def _key_tags(template: dict[str, Any], prefix: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in _resource(template, prefix)["Properties"].get("Tags", [])}
 
 
 def _topic_policy(template: dict[str, Any]) -> dict[str, Any]:
@@ -152,21 +161,17 @@ def test_the_table_seals_already_cover_every_item_write_path(governance_template
 
 
 # 3. The MAC keys: their deny statements keep GenerateMac to the product's roles only while their key policy
-#    stands. Both keys give the account kms:Put* (KMS's lockout rule), and no SCP names a key: a developer
-#    rewrites the result key's policy, signs a forged `results/*.json` (with the report bucket's policy deleted,
-#    4.) and the aggregate resolves real violations and closes their Jira issues: issue 20's item 3 again.
+#    stands. Both keys give the account kms:Put* (KMS's lockout rule); DenyProductKeyAdministration (by the keys'
+#    mlgov:guarded tag) keeps rewriting them to the deployer. Without it a developer rewrites the result key's
+#    policy, signs a forged `results/*.json` and the aggregate resolves real violations: issue 20's item 3 again.
 MAC_KEYS = ["ApprovalsApprovalMacKey", "OrgScanResultMacKey"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: kms:PutKeyPolicy on the approval and scan-result MAC keys is denied by no SCP and no key policy, "
-    "so a developer rewrites who may make a MAC",
-)
 @pytest.mark.parametrize("key", MAC_KEYS)
 def test_a_developer_cannot_rewrite_a_mac_keys_policy(governance_template: dict[str, Any], key: str) -> None:
-    assert both(_key_policy(governance_template, key), DEVELOPER, "kms:PutKeyPolicy", KEY) == "Deny"
+    tags = _key_tags(governance_template, key)
+    assert both(_key_policy(governance_template, key), DEVELOPER, "kms:PutKeyPolicy", KEY, tags) == "Deny"
+    assert both(_key_policy(governance_template, key), DEPLOYER, "kms:PutKeyPolicy", KEY, tags) == "Allow"
 
 
 @pytest.mark.parametrize("key", MAC_KEYS)
@@ -178,17 +183,16 @@ def test_the_mac_keys_deny_a_developer_their_macs_while_their_policy_stands(
 
 
 # The governance key encrypts the findings topic, the notifier's queues and tables, and the ops alarm topic: a
-# developer who disables it (or schedules its deletion, or rewrites its policy) silences every finding and, with
-# the alarm topic unable to encrypt, every alarm that would say so.
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: kms:DisableKey/ScheduleKeyDeletion/PutKeyPolicy on the governance key (which also encrypts the "
-    "ops alarm topic) are denied by no SCP and no key policy: silence, and no alarm about it",
-)
+# developer who disables it (or schedules its deletion, or rewrites its policy) would silence every finding and,
+# with the alarm topic unable to encrypt, every alarm that would say so: the same SCP statement refuses it.
 @pytest.mark.parametrize("action", ["kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:PutKeyPolicy"])
 def test_a_developer_cannot_switch_off_the_governance_key(governance_template: dict[str, Any], action: str) -> None:
-    assert both(_key_policy(governance_template, "FindingsGovernanceKey"), DEVELOPER, action, KEY) == "Deny"
+    policy, tags = (
+        _key_policy(governance_template, "FindingsGovernanceKey"),
+        _key_tags(governance_template, "FindingsGovernanceKey"),
+    )
+    assert both(policy, DEVELOPER, action, KEY, tags) == "Deny"
+    assert both(policy, DEPLOYER, action, KEY, tags) == "Allow"
 
 
 # 4. Buckets. Each bucket's policy denies its own replacement, versioning and lifecycle changes (and Object Lock's)
@@ -218,21 +222,15 @@ def test_a_buckets_controls_stay_with_the_deployer(
     assert both(policy, DEPLOYER, action, arn) == "Allow"
 
 
-# 5. The channel. SetTopicAttributes/SetQueueAttributes are in the SCP's CHANNEL_DRAIN (they hold). RemovePermission
-#    removes a policy statement by its Sid (Label): "OnlyProducersPublish" and "OnlyTheFindingsTopicSends" come off
-#    without SetTopicAttributes/SetQueueAttributes. A data protection policy (PutDataProtectionPolicy) can deny
-#    publishing, or mask what reaches the notifier's queue, for any finding matching a custom identifier.
+# 5. The channel. SetTopicAttributes/SetQueueAttributes are in the SCP's CHANNEL_DRAIN. So are RemovePermission,
+#    which removes a policy statement by its Sid (Label: "OnlyProducersPublish", "OnlyTheFindingsTopicSends"), and
+#    a data protection policy (PutDataProtectionPolicy), which can deny publishing or mask what reaches the
+#    notifier's queue for any finding matching a custom identifier.
 @pytest.mark.parametrize(("action", "resource"), [("sns:SetTopicAttributes", TOPIC), ("sqs:SetQueueAttributes", QUEUE)])
 def test_the_channel_policies_cannot_be_set_by_a_developer(action: str, resource: str) -> None:
     assert both(None, DEVELOPER, action, resource) == "Deny"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: sns:RemovePermission, sqs:RemovePermission and sns:PutDataProtectionPolicy are missing from the "
-    "SCP's CHANNEL_DRAIN: the topic's and queue's deny statements come off by Sid, or findings are blocked/masked",
-)
 @pytest.mark.parametrize(
     ("action", "resource"),
     [("sns:RemovePermission", TOPIC), ("sqs:RemovePermission", QUEUE), ("sns:PutDataProtectionPolicy", TOPIC)],
@@ -279,35 +277,30 @@ def test_a_developer_cannot_make_a_role_an_exemption_matches(name: str, action: 
 
 
 # 7. A member account. The forwarding rule is guarded (DenyProductRuleChanges) and the scan checks its pattern and
-#    target; the role the rule uses to put events on the governance bus is not: a member admin deletes its inline
-#    policy (or rewrites its trust) and the account forwards nothing while the scan still says the rule is OK.
-FORWARDING_ROLE = f"arn:aws:iam::{PROD}:role/StackSet-mlgov-forwarding-1a2b-ForwardingRole1A2B3C4D-AbCdEf123456"
+#    target; the role the rule uses to put events on the governance bus sits on the protected path: otherwise a
+#    member admin deletes its inline policy and the account forwards nothing while the scan says the rule is OK.
+def _forwarding_role() -> str:
+    from stacks.member_role_stack import forwarding_template
+
+    resources = forwarding_template(SETTINGS)["Resources"]
+    [role] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
+    return f"arn:aws:iam::{PROD}:role{role['Path']}{role['RoleName']['Fn::Join'][1][0]}{REGION}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: the member forwarding role (root path, generated name) is outside DenyProtectedRoleChanges: a "
-    "member admin blinds the real-time audit and the scan's forwarding check does not see it",
-)
+FORWARDING_ROLE = _forwarding_role()
+
+
 @pytest.mark.parametrize("action", ["iam:DeleteRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy"])
 def test_a_member_developer_cannot_disarm_the_forwarding_role(action: str) -> None:
     assert _scp("ou-ab12-prodwork", PROD, f"arn:aws:iam::{PROD}:role/Developer", action, FORWARDING_ROLE) == "Deny"
 
 
-# The member audit role (root path, named by mlgov.member_audit_role_name) is outside DenyProtectedRoleChanges too:
-# a member admin adds a deny for DescribeEndpointConfig/DescribeModel on the endpoints to hide, and the scan's HIGH
-# UNREGISTERED_ENDPOINT becomes a MEDIUM ENDPOINT_AUDIT_ERROR ("access denied": a ticket, not a page); a deleted role
-# makes the account UNREACHABLE.
+# The member audit role (root path, named by mlgov.member_audit_role_name) is named in DenyProtectedRoleChanges:
+# otherwise a member admin adds a deny for DescribeEndpointConfig/DescribeModel on the endpoints to hide, and the
+# scan's HIGH UNREGISTERED_ENDPOINT becomes a MEDIUM ENDPOINT_AUDIT_ERROR ("access denied": a ticket, not a page).
 MEMBER_ROLE = f"arn:aws:iam::{PROD}:role/{DEFAULT_MEMBER_ROLE_NAME}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: the member audit role (root path) is outside DenyProtectedRoleChanges: a member admin narrows what "
-    "the scan reads and turns a HIGH violation into a MEDIUM audit error",
-)
 @pytest.mark.parametrize("action", ["iam:PutRolePolicy", "iam:DetachRolePolicy", "iam:DeleteRole"])
 def test_a_member_developer_cannot_narrow_the_member_audit_role(action: str) -> None:
     assert _scp("ou-ab12-prodwork", PROD, f"arn:aws:iam::{PROD}:role/Developer", action, MEMBER_ROLE) == "Deny"

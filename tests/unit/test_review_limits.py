@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mlgov.guardrails import SCP_MAX_CHARS, GuardrailLimitError, guardrail_policies
+from mlgov.guardrails import SCP_MAX_CHARS, guardrail_policies
 from mlgov.settings import parse_settings
 from tests.infrastructure.templates import concrete
 
@@ -159,12 +159,6 @@ def test_the_heavy_configuration_names_its_role_lists_in_the_seals(heavy: dict[s
         assert pattern in text, pattern
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=GuardrailLimitError,
-    reason="limit: mlgov-product-guard has about 200 characters left in the heavy configuration; a second CDK "
-    "qualifier's deployer pattern (or the statements the seals still need) does not fit Organizations' 5,120",
-)
 def test_the_heavy_configuration_with_a_second_deployer_still_fits_every_scp() -> None:
     second = "arn:aws:iam::*:role/cdk-mlgov0002-cfn-exec-role-*"
     deployers = ["arn:*:iam::*:role/cdk-hnb659fds-cfn-exec-role-*", second]
@@ -173,20 +167,13 @@ def test_the_heavy_configuration_with_a_second_deployer_still_fits_every_scp() -
         assert policy.size <= SCP_MAX_CHARS, policy.name
 
 
-def test_the_heavy_configuration_fits_the_scps_with_little_room_left() -> None:
-    """What the heavy synth above stands on, and how much room the product guard has left for new statements."""
+def test_the_heavy_configuration_leaves_every_scp_room_for_new_statements() -> None:
+    """What the heavy synth above stands on: each SCP keeps a tenth of Organizations' 5,120 free."""
     sizes = {p.name: p.size for p in guardrail_policies(parse_settings(HEAVY))}
     print(f"\n  {sizes}")
-    assert max(sizes.values()) <= SCP_MAX_CHARS
-    assert SCP_MAX_CHARS - sizes["mlgov-product-guard"] < 400
+    assert max(sizes.values()) <= 0.9 * SCP_MAX_CHARS, sizes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=GuardrailLimitError,
-    reason="limit: the SCP matrix's heavy configuration fits every SCP, but the app always synthesizes "
-    "MlGovAccountGuardrails, whose mlgov-guardrails (7,136) and boundary (7,211) exceed IAM's 6,144: synth fails",
-)
 def test_the_scp_matrixs_heavy_configuration_also_synthesizes_the_single_account_policies() -> None:
     from mlgov.guardrails import account_policies, permissions_boundary
 
