@@ -10,10 +10,10 @@ import io
 import json
 import os
 import time
-import zipfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any

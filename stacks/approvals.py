@@ -215,7 +215,9 @@ class Approvals(CapabilityConstruct):
         self, construct_id: str, handler: str, description: str, decides: bool = True, seconds: int = 30
     ) -> GovernedFunction:
         """`decides`: reads and settles requests (the Slack function only reads its secret and hands off)."""
-        decide = iam.PolicyStatement(sid="DecideRequests", actions=[*p.READ, *p.SETTLE], resources=[self.table.table_arn])
+        decide = iam.PolicyStatement(
+            sid="DecideRequests", actions=[*p.READ, *p.SETTLE], resources=[self.table.table_arn]
+        )
         return GovernedFunction(
             self,
             construct_id,

@@ -520,7 +520,7 @@ def test_a_signed_button_press_approves_once_replaces_the_buttons_and_a_replay_h
     status, answer = _press(machine, request_id)
     assert status == 200 and answer["status"] == "accepted"
     assert (machine.record(request_id)["status"], machine.record(request_id)["channel"]) == ("APPROVED", "slack")
-    status, replayed = _press(machine, request_id)  # the same press again, freshly signed: a replay
+    status, _ = _press(machine, request_id)  # the same press again, freshly signed: a replay
     assert status == 200
     final, path = machine.finish(execution)
     assert final == "SUCCEEDED" and path.count("DeleteIfIdle") == 1 and IDLE not in machine.endpoints()

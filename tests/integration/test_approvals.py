@@ -398,9 +398,10 @@ def test_a_forged_invocation_of_the_press_worker_decides_nothing(world: Approval
         {"slack_press": {**genuine["slack_press"], "body": "%%% not base64"}},
     ]
     for event in forged:
-        assert lam.invoke(FunctionName=PRESS_WORKER, InvocationType="Event", Payload=json.dumps(event))[
-            "StatusCode"
-        ] == 202
+        assert (
+            lam.invoke(FunctionName=PRESS_WORKER, InvocationType="Event", Payload=json.dumps(event))["StatusCode"]
+            == 202
+        )
         result = handler.slack_worker(event, CONTEXT)
         assert result["status"] == "refused" and "nothing changed" in result["error"], (event, result)
     # Nothing decided, and nobody told: a forged press's response_url is not believed either

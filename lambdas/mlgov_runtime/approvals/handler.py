@@ -265,7 +265,8 @@ def _quick_client(service: str) -> Any:
             read_timeout=ACK_READ_SECONDS,
             retries={"mode": "standard", "total_max_attempts": ACK_ATTEMPTS},
         )
-        _quick[service] = boto3.client(service, region_name=context_for(None).region, config=config)
+        make: Any = boto3.client  # one call for every service name
+        _quick[service] = make(service, region_name=context_for(None).region, config=config)
     return _quick[service]
 
 
@@ -331,11 +332,11 @@ def slack(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def _next_step(r: ApprovalRequest) -> str:
     if r.decision == "retirement":
-        return (
-            " The deletion goes ahead only if the endpoint is still idle; the outcome follows on the governance channel."
-            if r.status == "APPROVED"
-            else " Nothing is deleted."
-        )
+        if r.status == "APPROVED":
+            return (
+                " The deletion goes ahead only if the endpoint is still idle; the governance channel tells the outcome."
+            )
+        return " Nothing is deleted."
     return " The promotion goes ahead once its checks pass." if r.status == "APPROVED" else " Nothing is promoted."
 
 
@@ -388,10 +389,10 @@ def _tell(config: ApprovalSettings, press: s.ButtonPress, text: str, replace: bo
     if not press.response_url.startswith(config.slack_response_url_prefix):
         logger.warning("Slack response_url outside the configured origin; not called")
         return
-    message = s.outcome_message(text, press.request_id, replace)
+    message, status = s.outcome_message(text, press.request_id, replace), 0
     for _ in range(OUTCOME_POST_ATTEMPTS):
         status = post_json(press.response_url, message, timeout=OUTCOME_POST_SECONDS)
-        if status == 200 or 400 <= status < 500 and status != 429:
+        if status == 200 or (400 <= status < 500 and status != 429):  # Slack refused it: again is no better
             break
     if status != 200:
         logger.warning("Slack message not updated (response_url failed); the decision stands", extra={"status": status})
