@@ -244,11 +244,9 @@ _quick: dict[str, Any] = {}
 # Slack shows the presser an error unless the HTTP answer comes within 3 s
 # (api.slack.com/interactivity/handling#acknowledgment_response). Before answering, the Slack function makes at
 # most two AWS calls (GetSecretValue on a cold start, the hand-off) and, only when the hand-off failed, one
-# response_url post: each bounded, together at most ACK_BUDGET_SECONDS, leaving a second for a cold start's init.
-SLACK_ANSWER_SECONDS = 3.0
+# response_url post: each bounded, 2 s together at worst, leaving a second for a cold start's init.
 ACK_CONNECT_SECONDS, ACK_READ_SECONDS, ACK_ATTEMPTS = 0.3, 0.5, 1
 ACK_POST_SECONDS = 0.4
-ACK_BUDGET_SECONDS = 2 * (ACK_CONNECT_SECONDS + ACK_READ_SECONDS) * ACK_ATTEMPTS + ACK_POST_SECONDS
 # The worker has its function's timeout: a longer wait, twice at most (Slack takes five posts per press).
 OUTCOME_POST_SECONDS, OUTCOME_POST_ATTEMPTS = 2.0, 2
 HAND_OFF = "slack_press"  # the worker's event: {"slack_press": {"body", "timestamp", "signature", "retry"}}
@@ -325,7 +323,7 @@ def slack(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             post_json(press.response_url, message, timeout=ACK_POST_SECONDS)
         return _answer(200, {"status": "failed", "request_id": press.request_id, "error": text, **message})
     logger.info("Slack press handed off", extra=where)
-    text = "Working on it: the outcome replaces this message in a few seconds."
+    text = "Working on it: the outcome follows here in a few seconds."
     message = s.outcome_message(text, press.request_id, replace=False)
     return _answer(200, {"status": "accepted", "request_id": press.request_id, **message})
 
@@ -429,7 +427,7 @@ def slack_worker(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
             config,
             press,
             f"Not recorded yet: the approval service failed while deciding request {press.request_id} and "
-            "tries again by itself for a few minutes. If no outcome replaces this message, press the button "
+            "tries again by itself for a few minutes. If no outcome follows by then, press the button "
             "again (a request is never decided twice).",
             False,
         )
