@@ -1,15 +1,19 @@
 """The approval service in the sandbox and tests: its table, the two function URLs on 127.0.0.1 (IAM-signed
-for the CLI, Slack-signed for buttons) running the real handlers, and a Slack button press signed as Slack
-would sign it."""
+for the CLI, Slack-signed for buttons) running the real handlers, the worker the Slack function hands presses
+to (a Lambda function in the emulator, run in this process), and a Slack button press signed as Slack would
+sign it."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import os
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +22,7 @@ from mlgov.estate import create_table
 from mlgov.function_url import FunctionUrl, serve
 
 TABLE = "mlgov-approvals"
+PRESS_WORKER = "mlgov-approvals-press-worker"
 
 
 def create_approvals_table(ddb: Any, name: str = TABLE) -> str:
@@ -39,13 +44,69 @@ class _Context:
     aws_request_id = "sandbox"
 
 
+def create_press_worker(region: str | None = None) -> str:
+    """Inside mock_aws with Docker-less Lambda and mlgov.emulator_sfn.lambdas_in_process: the worker the Slack
+    function hands presses to (asynchronous invoke), run here with this process's environment (the stack gives
+    both functions the same); SLACK_WORKER_FUNCTION_NAME names it. Returns its name."""
+    import boto3
+
+    from mlgov_runtime.approvals.settings import SLACK_WORKER_FUNCTION
+    from mlgov_runtime.core import env
+
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    iam, lam = boto3.client("iam", region_name=region), boto3.client("lambda", region_name=region)
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=PRESS_WORKER, AssumeRolePolicyDocument="{}")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("README", "the handler runs in-process (mlgov.emulator_sfn)")
+    with contextlib.suppress(lam.exceptions.ResourceConflictException):
+        lam.create_function(
+            FunctionName=PRESS_WORKER,
+            Runtime="python3.11",
+            Role=iam.get_role(RoleName=PRESS_WORKER)["Role"]["Arn"],
+            Handler="mlgov_runtime.approvals.handler.slack_worker",
+            Code={"ZipFile": archive.getvalue()},
+        )
+    os.environ[SLACK_WORKER_FUNCTION] = PRESS_WORKER
+    env.reset_all()
+    return PRESS_WORKER
+
+
+@contextlib.contextmanager
+def in_process_press_worker() -> Iterator[str]:
+    """create_press_worker inside a mock_aws started without Docker-less Lambda: Lambda's invoke runs the worker
+    here for this block."""
+    from unittest import mock
+
+    from moto.core.models import default_user_config
+
+    from mlgov.emulator_sfn import lambdas_in_process
+    from mlgov_runtime.approvals.settings import SLACK_WORKER_FUNCTION
+
+    saved = os.environ.get(SLACK_WORKER_FUNCTION)
+    with mock.patch.dict(default_user_config, {"lambda": {"use_docker": False}}), lambdas_in_process():
+        try:
+            yield create_press_worker()
+        finally:
+            os.environ.pop(SLACK_WORKER_FUNCTION, None)
+            if saved is not None:
+                os.environ[SLACK_WORKER_FUNCTION] = saved
+
+
 @contextlib.contextmanager
 def approval_urls(identities: Mapping[str, tuple[str, str]]) -> Iterator[ApprovalUrls]:
-    """Both function URLs; `identities` maps access key id -> (secret, principal ARN) for SigV4."""
+    """Both function URLs; `identities` maps access key id -> (secret, principal ARN) for SigV4. Inside
+    lambdas_in_process: the Slack URL hands presses to the worker (create_press_worker), run in this process."""
     from mlgov_runtime.approvals import handler
+    from mlgov_runtime.approvals.settings import SLACK_WORKER_FUNCTION
 
-    with serve(handler.handler, _Context(), identities) as iam, serve(handler.slack, _Context()) as slack:
-        yield ApprovalUrls(iam, slack)
+    create_press_worker()
+    try:
+        with serve(handler.handler, _Context(), identities) as iam, serve(handler.slack, _Context()) as slack:
+            yield ApprovalUrls(iam, slack)
+    finally:
+        os.environ.pop(SLACK_WORKER_FUNCTION, None)
 
 
 def button_press(user_id: str, request_id: str, approve: bool, response_url: str) -> bytes:

@@ -1,7 +1,8 @@
 """The approval service: the approvals store (the only place task tokens live), a function URL with
 AWS_IAM auth for `mlgov retire request|approve|deny` (callers are proven by STS inside the function; the
 URL's IAM auth is a second layer), and, with approvals.slack_buttons, a function URL Slack calls (no IAM
-auth: Slack's request signature is verified in the function with the signing secret). Records are MACed
+auth: Slack's request signature is verified in the function with the signing secret), which answers Slack at
+once and hands the press to a worker function that checks the signature again and decides. Records are MACed
 with a KMS HMAC key whose key policy lets only the service make MACs and the waiting steps verify them;
 the table's resource policy denies its data to every other principal."""
 
@@ -21,10 +22,12 @@ from constructs import Construct
 from mlgov.guardrails import PRODUCT_KEY_TAG
 from mlgov_runtime.approvals import permissions as p
 from mlgov_runtime.approvals import settings as e
+from mlgov_runtime.approvals.slack import HAND_OFF_MAX_AGE_SECONDS
 from stacks.building_blocks import GovernedFunction, deny_everyone, encrypted_table, keep_secret
 from stacks.capability import CapabilityConstruct
 
 SLACK_HANDLER = "mlgov_runtime.approvals.handler.slack"
+PRESS_WORKER_HANDLER = "mlgov_runtime.approvals.handler.slack_worker"
 
 
 @jsii.implements(IStableListProducer)
@@ -60,6 +63,7 @@ class Approvals(CapabilityConstruct):
             description="`mlgov retire approve|deny` signs requests to it (--approval-url or MLGOV_APPROVAL_URL)",
         )
         self.slack: GovernedFunction | None = None
+        self.press_worker: GovernedFunction | None = None
         if self.settings.approvals.slack_buttons:
             self.signing_secret = secretsmanager.Secret(
                 self,
@@ -67,17 +71,43 @@ class Approvals(CapabilityConstruct):
                 description="Slack app signing secret (set it after deploying)",
                 encryption_key=self.channel.key,
             )
-            self.slack = self._function("Slack", SLACK_HANDLER, "Slack Approve/Deny buttons (signed requests)")
-            self._allow_mac(self.slack, p.MAC, "SlackMacs")
+            # Decides the presses the Slack function hands off. No URL; only the Slack function's role is granted
+            # its invoke (DenyProductFunctionInvoke keeps others out), and it believes only what Slack signed.
+            self.press_worker = self._function(
+                "PressWorker", PRESS_WORKER_HANDLER, "Decide Slack button presses (Slack's signature checked again)"
+            )
+            self._allow_mac(self.press_worker, p.MAC, "SlackMacs")
+            # An event older than this is dropped; the worker refuses presses signed longer ago than this plus 5 min.
+            self.press_worker.function.configure_async_invoke(
+                max_event_age=Duration.seconds(HAND_OFF_MAX_AGE_SECONDS), retry_attempts=2
+            )
+            self.errors_alarm(
+                "PressWorkerErrors",
+                "A Slack button press could not be decided (the presser was told to press again)",
+                self.press_worker.function,
+            )
+            # Slack waits 3 s for the answer: this function only checks the signature and hands the press off.
+            self.slack = self._function(
+                "Slack", SLACK_HANDLER, "Slack Approve/Deny buttons (signed requests)", decides=False, seconds=5
+            )
             # Unauthenticated URL: a flood of unsigned requests cannot take the account's concurrency.
             cfn_slack: Any = self.slack.function.node.default_child
             cfn_slack.reserved_concurrent_executions = self.settings.approvals.slack_reserved_concurrency
-            self.slack.function.add_environment(e.SLACK_SIGNING_SECRET_ARN, self.signing_secret.secret_arn)
+            self.slack.function.add_environment(e.SLACK_WORKER_FUNCTION, self.press_worker.function.function_name)
             self.slack.policy.add_statements(
                 iam.PolicyStatement(
-                    sid="ReadSigningSecret", actions=list(p.SIGNING_SECRET), resources=[self.signing_secret.secret_arn]
+                    sid="HandOffPresses", actions=list(p.HAND_OFF), resources=[self.press_worker.function.function_arn]
                 )
             )
+            for function in (self.slack, self.press_worker):
+                function.function.add_environment(e.SLACK_SIGNING_SECRET_ARN, self.signing_secret.secret_arn)
+                function.policy.add_statements(
+                    iam.PolicyStatement(
+                        sid="ReadSigningSecret",
+                        actions=list(p.SIGNING_SECRET),
+                        resources=[self.signing_secret.secret_arn],
+                    )
+                )
             # Slack cannot sign with SigV4; the function refuses anything Slack did not sign.
             slack_url = self.slack.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.NONE)
             CfnOutput(
@@ -91,7 +121,7 @@ class Approvals(CapabilityConstruct):
             guardrails = self.settings.guardrails
             keep_secret(
                 self.signing_secret,
-                readers=[self.slack.role.role_arn],
+                readers=[self.slack.role.role_arn, self.press_worker.role.role_arn],
                 deployers=guardrails.deployer_role_arns,
                 value_writers=guardrails.operator_role_arns,
             )
@@ -185,7 +215,13 @@ class Approvals(CapabilityConstruct):
             )
         )
 
-    def _function(self, construct_id: str, handler: str, description: str) -> GovernedFunction:
+    def _function(
+        self, construct_id: str, handler: str, description: str, decides: bool = True, seconds: int = 30
+    ) -> GovernedFunction:
+        """`decides`: reads and settles requests (the Slack function only reads its secret and hands off)."""
+        decide = iam.PolicyStatement(
+            sid="DecideRequests", actions=[*p.READ, *p.SETTLE], resources=[self.table.table_arn]
+        )
         return GovernedFunction(
             self,
             construct_id,
@@ -197,9 +233,7 @@ class Approvals(CapabilityConstruct):
                 "POWERTOOLS_SERVICE_NAME": "approvals",
             },
             statements=[
-                iam.PolicyStatement(
-                    sid="DecideRequests", actions=[*p.READ, *p.SETTLE], resources=[self.table.table_arn]
-                ),
+                *([decide] if decides else []),
                 iam.PolicyStatement(
                     sid="UseGovernanceKey",
                     actions=["kms:Decrypt", "kms:GenerateDataKey"],
@@ -207,11 +241,12 @@ class Approvals(CapabilityConstruct):
                 ),
             ],
             log_retention_days=self.settings.log_retention_days,
-            timeout=Duration.seconds(30),
+            timeout=Duration.seconds(seconds),
         )
 
     def functions(self) -> list[GovernedFunction]:
-        return [f for f in (self.service, self.slack) if f is not None]
+        """The functions that decide (answer tokens): the CLI's service and, with Slack buttons, the press worker."""
+        return [f for f in (self.service, self.press_worker) if f is not None]
 
     def answer_for(self, machine: sfn.StateMachine, sid: str) -> None:
         """Only the approval service answers the tokens of `machine`'s waiting tasks; the CLI's service also

@@ -242,13 +242,11 @@ def _play(template: dict[str, Any]) -> None:
             code, answer = slack_post(urls.slack.url, press, SIGNING_SECRET, signed_at=stale)
             print(f"   a press signed 10 minutes ago -> HTTP {code}: {answer['error']}")
             answer, path, status, metric = finish(execution, lambda: slack_post(urls.slack.url, press, SIGNING_SECRET))
-            print(
-                f"   a press signed by Slack just now -> HTTP {answer[0]}: {answer[1]['status']} by {answer[1]['by']}"
-            )
+            print(f"   a press signed by Slack just now -> HTTP {answer[0]} at once: {answer[1]['text']}")
             replaced = slack.delivered[-1].body["text"]
-            print(f"   the buttons are replaced (response_url): {replaced}")
+            print(f"   the press worker decided; the buttons are replaced (response_url): {replaced}")
             code, answer = slack_post(urls.slack.url, press, SIGNING_SECRET)
-            print(f"   the same press again (a replay) -> {answer['error']}")
+            print(f"   the same press again (a replay) -> {slack.delivered[-1].body['text']}")
             print(f"   -> {path}: {status}")
             config_kept = bool(c["sagemaker"].describe_endpoint_config(EndpointConfigName=f"{IDLE}-config")) and bool(
                 c["sagemaker"].describe_model(ModelName="manga-rec-retire-v1")

@@ -83,7 +83,8 @@ def test_the_secrets_key_delegates_to_iam(resources: dict[str, Any]) -> None:
     ("who", "action", "expected"),
     [
         ("ApprovalsServiceRole", "kms:GenerateMac", "Allow"),
-        ("ApprovalsSlackRole", "kms:GenerateMac", "Allow"),
+        ("ApprovalsPressWorkerRole", "kms:GenerateMac", "Allow"),  # decides the presses Slack's URL hands off
+        ("ApprovalsSlackRole", "kms:GenerateMac", "Deny"),  # the unauthenticated URL's function decides nothing
         ("RetirementStepsRole", "kms:VerifyMac", "Allow"),
         ("RetirementStepsRole", "kms:GenerateMac", "Deny"),  # a waiting step verifies, never makes, a decision
         ("Developer", "kms:GenerateMac", "Deny"),

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mlgov.approvals_sandbox import button_press, create_approvals_table
+from mlgov.approvals_sandbox import button_press, create_approvals_table, in_process_press_worker
 from mlgov.sandbox import FakeContext
 from mlgov_runtime.approvals.logic import ApprovalRequest, request_id_for
 from mlgov_runtime.approvals.slack import sign
@@ -143,8 +143,9 @@ class ApprovalWorld:
 def approval_world(
     monkeypatch: pytest.MonkeyPatch, endpoint: str = "manga-recommender-v1-ab"
 ) -> Iterator[ApprovalWorld]:
-    """A running execution of the retirement machine (moto does not run it) with a pending request."""
-    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+    """A running execution of the retirement machine (moto does not run it) with a pending request; the Slack
+    function's press worker runs in this process when the Slack function hands a press off."""
+    with mock_aws(config={"core": {"reset_boto3_session": False}}), in_process_press_worker():
         ddb, sfn = boto3.client("dynamodb", region_name=REGION), boto3.client("stepfunctions", region_name=REGION)
         sm = boto3.client("secretsmanager", region_name=REGION)
         execution = running_execution(monkeypatch, endpoint)
@@ -161,6 +162,7 @@ def approval_world(
         aws.context_for.cache_clear()
         handler._secret.clear()
         handler._sts.clear()
+        handler._quick.clear()
         open_request(execution, endpoint, ALICE)
         request = ApprovalRequest(
             request_id_for(execution),
@@ -232,7 +234,9 @@ def test_slack_requests_not_freshly_signed_are_refused(world: ApprovalWorld, sec
     assert world.status() == "PENDING"
 
 
-def test_a_signed_deny_from_a_mapped_user_is_recorded(world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_signed_deny_from_a_mapped_user_is_acknowledged_then_recorded(
+    world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlgov_runtime.approvals import handler
 
     posted: list[tuple[str, dict[str, Any]]] = []
@@ -244,7 +248,12 @@ def test_a_signed_deny_from_a_mapped_user_is_recorded(world: ApprovalWorld, monk
     monkeypatch.setattr(handler, "post_json", post_json)
     body = button_press("UBOB", world.request_id, False, "https://hooks.slack.com/actions/T/1/x")
     answer = handler.slack(slack_event(body, SECRET), CONTEXT)
-    assert json.loads(answer["body"])["status"] == "denied" and world.status() == "DENIED"
+    # Slack gets its answer from the hand-off (a "working on it" only the presser sees, buttons kept) ...
+    ack = json.loads(answer["body"])
+    assert answer["statusCode"] == 200 and ack["status"] == "accepted" and ack["request_id"] == world.request_id
+    assert ack["response_type"] == "ephemeral" and ack["replace_original"] is False and "Working on it" in ack["text"]
+    # ... and the worker decides and tells the outcome through the press's response_url.
+    assert world.status() == "DENIED"
     [(url, message)] = posted
     assert url.startswith("https://hooks.slack.com/") and "Denied by ubob" in message["text"]
     # A response_url outside Slack's origin is never called (the payload is Slack's, but check anyway).
@@ -252,6 +261,188 @@ def test_a_signed_deny_from_a_mapped_user_is_recorded(world: ApprovalWorld, monk
     other = button_press("UBOB", world.request_id, True, "https://attacker.example/x")
     handler.slack(slack_event(other, SECRET), CONTEXT)
     assert posted == []
+
+
+@dataclass
+class SlackSide:
+    sink: Any
+    url: str
+
+    def texts(self) -> list[str]:
+        return [str(r.body["text"]) for r in self.sink.delivered]
+
+
+@pytest.fixture
+def slack_side(world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackSide]:
+    """Slack's response_url: a local server that enforces Slack's message limits."""
+    from mlgov.sinks import start_sink
+    from mlgov_runtime.core import env
+
+    with start_sink("slack") as sink:
+        monkeypatch.setenv("SLACK_RESPONSE_URL_PREFIX", sink.url + "/")
+        env.reset_all()
+        yield SlackSide(sink, sink.url + "/actions/T1/1/abc")
+
+
+def _press_as_slack(side: SlackSide, request_id: str, user: str = "UBOB", approve: bool = True, **headers: str) -> Any:
+    from mlgov_runtime.approvals import handler
+
+    event = slack_event(button_press(user, request_id, approve, side.url), SECRET)
+    event["headers"].update(headers)
+    answer = handler.slack(event, CONTEXT)
+    assert answer["statusCode"] == 200, answer
+    return json.loads(answer["body"])
+
+
+def _expire(world: ApprovalWorld) -> None:
+    world.ddb.update_item(
+        TableName=TABLE,
+        Key={"request_id": {"S": world.request_id}},
+        UpdateExpression="SET expires_at = :e",
+        ExpressionAttributeValues={":e": {"S": "2026-01-01T00:00:00Z"}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("user", "approve", "before", "says", "replaces"),
+    [
+        ("UBOB", True, None, ["Approved by ubob", "retirement of manga-recommender-v1-ab", "only if"], True),
+        ("UBOB", False, None, ["Denied by ubob", "Nothing is deleted"], True),
+        ("UNOBODY", True, None, ["Not recorded", "not mapped to an approver", "A listed approver must decide"], False),
+        ("UALICE", True, None, ["Not recorded", "same person as the requester", "another approver must decide"], False),
+        ("UBOB", True, _expire, ["Not recorded", "expired at", "`mlgov retire request --endpoint"], False),
+    ],
+    ids=["approved", "denied", "not-an-approver", "the-requester", "expired"],
+)
+def test_the_response_url_post_carries_the_outcome_and_what_to_do_next(
+    world: ApprovalWorld,
+    slack_side: SlackSide,
+    user: str,
+    approve: bool,
+    before: Any,
+    says: list[str],
+    replaces: bool,
+) -> None:
+    if before:
+        before(world)
+    _press_as_slack(slack_side, world.request_id, user, approve)
+    [outcome] = [r.body for r in slack_side.sink.delivered]
+    assert all(part in outcome["text"] for part in says), outcome["text"]
+    assert outcome["replace_original"] is replaces  # a refusal leaves the buttons for an approver
+    assert replaces or outcome["response_type"] == "ephemeral"
+
+
+def test_a_press_delivered_twice_or_retried_by_slack_is_decided_once(
+    world: ApprovalWorld, slack_side: SlackSide, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov_runtime.adapters.approvals_store import DynamoApprovals
+
+    settled: list[str] = []
+    settle = DynamoApprovals.settle
+
+    def counting(self: DynamoApprovals, *args: Any) -> str | None:
+        token = settle(self, *args)
+        if token is not None:
+            settled.append(args[0])
+        return token
+
+    monkeypatch.setattr(DynamoApprovals, "settle", counting)
+    # Given a press, the same press again (a double click) and Slack's retry of it
+    _press_as_slack(slack_side, world.request_id, approve=False)
+    first = world.ddb.get_item(TableName=TABLE, Key={"request_id": {"S": world.request_id}})["Item"]
+    _press_as_slack(slack_side, world.request_id, approve=False)
+    _press_as_slack(slack_side, world.request_id, approve=True, **{"x-slack-retry-num": "1"})
+    # Then one decision was written and answered; the record is the first press's
+    assert settled == [world.request_id]
+    last = world.ddb.get_item(TableName=TABLE, Key={"request_id": {"S": world.request_id}})["Item"]
+    assert last == first and last["status"]["S"] == "DENIED"
+    # And each later press is told so, without replacing the outcome the first one showed
+    outcome, again, retried = (r.body for r in slack_side.sink.delivered)
+    assert outcome["replace_original"] is True and "Denied by ubob" in outcome["text"]
+    for told in (again, retried):
+        assert told["replace_original"] is False and f"was already denied by {BOB}" in told["text"]
+
+
+def _handed_off(body: bytes, secret: str, signed_at: int) -> dict[str, Any]:
+    """The worker's event, as the Slack function builds it from a request signed with `secret` at `signed_at`."""
+    stamp = str(signed_at)
+    return {
+        "slack_press": {
+            "body": base64.b64encode(body).decode(),
+            "timestamp": stamp,
+            "signature": sign(secret, stamp, body),
+            "retry": "",
+        }
+    }
+
+
+def test_a_forged_invocation_of_the_press_worker_decides_nothing(world: ApprovalWorld, slack_side: SlackSide) -> None:
+    """Whoever may invoke the worker (not through Slack's URL) writes any event they like; it believes only what
+    Slack signed, checked again with the signing secret."""
+    from mlgov.approvals_sandbox import PRESS_WORKER
+    from mlgov_runtime.approvals import handler
+    from mlgov_runtime.approvals.slack import WORKER_MAX_AGE_SECONDS
+
+    lam = boto3.client("lambda", region_name=REGION)
+    now = int(time.time())
+    press = button_press("UBOB", world.request_id, True, slack_side.url)
+    genuine = _handed_off(press, SECRET, now - 400)  # handed off late, still within the worker's window
+    altered = dict(genuine["slack_press"])  # Bob's signature over a press he did not make (a deny)
+    altered["body"] = base64.b64encode(button_press("UBOB", world.request_id, False, slack_side.url)).decode()
+    forged = [
+        {"endpoint": "no press at all"},
+        {"slack_press": "not an object"},
+        _handed_off(press, "guessed-secret", now),  # signed with anything but the secret
+        {"slack_press": altered},
+        _handed_off(press, SECRET, now - WORKER_MAX_AGE_SECONDS - 5),  # a genuine press, replayed too late
+        {"slack_press": {**genuine["slack_press"], "body": "%%% not base64"}},
+    ]
+    for event in forged:
+        assert (
+            lam.invoke(FunctionName=PRESS_WORKER, InvocationType="Event", Payload=json.dumps(event))["StatusCode"]
+            == 202
+        )
+        result = handler.slack_worker(event, CONTEXT)
+        assert result["status"] == "refused" and "nothing changed" in result["error"], (event, result)
+    # Nothing decided, and nobody told: a forged press's response_url is not believed either
+    assert world.status() == "PENDING" and slack_side.sink.requests == []
+    # The genuine press, handed off late within the window, decides (so the refusals above are the signature's)
+    assert handler.slack_worker(genuine, CONTEXT)["status"] == "approved" and world.status() == "APPROVED"
+
+
+def test_a_failed_hand_off_or_a_failing_worker_still_tells_the_presser_what_to_do(
+    world: ApprovalWorld, slack_side: SlackSide, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov_runtime.approvals import handler
+    from mlgov_runtime.core import env
+
+    # Given a worker that fails while deciding: Lambda counts the error and retries; the presser is told
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("DynamoDB unavailable")
+
+    decide = handler._decide
+    monkeypatch.setattr(handler, "_decide", failing)
+    assert _press_as_slack(slack_side, world.request_id)["status"] == "accepted"
+    [told] = [r.body for r in slack_side.sink.delivered]
+    assert "failed while deciding" in told["text"] and "press the button again" in told["text"]
+    monkeypatch.setattr(handler, "_decide", decide)
+    # Given no worker to hand off to: Slack still gets its answer, and the presser the reason and the next step
+    monkeypatch.setenv("SLACK_WORKER_FUNCTION_NAME", "mlgov-no-such-function")
+    env.reset_all()
+    answer = _press_as_slack(slack_side, world.request_id)
+    assert answer["status"] == "failed" and "ResourceNotFoundException" in answer["error"]
+    told = slack_side.sink.delivered[-1].body
+    assert "could not start deciding" in told["text"] and "Press the button again" in told["text"]
+    assert world.status() == "PENDING"
+
+
+def test_the_outcome_post_is_retried_once_when_slack_fails(world: ApprovalWorld, slack_side: SlackSide) -> None:
+    from mlgov.sinks import Fault
+
+    slack_side.sink.fail_next(Fault(503))
+    _press_as_slack(slack_side, world.request_id, approve=False)
+    assert [r.accepted for r in slack_side.sink.requests] == [False, True]
+    assert "Denied by ubob" in slack_side.texts()[-1]
 
 
 @pytest.mark.parametrize(
@@ -322,12 +513,6 @@ def test_requests_are_opened_by_the_service_for_the_verified_caller(
     assert len(world.sfn.list_executions(stateMachineArn=machine)["executions"]) == before
 
 
-def test_a_slack_user_mapped_to_the_requesters_role_cannot_approve(
-    world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from mlgov_runtime.approvals import handler
-
-    monkeypatch.setattr(handler, "post_json", lambda url, body, **_: 200)
-    body = button_press("UALICE", world.request_id, True, "https://hooks.slack.com/actions/T/1/x")
-    answer = handler.slack(slack_event(body, SECRET), CONTEXT)
-    assert "same person as the requester" in answer["body"] and world.status() == "PENDING"
+def test_a_slack_user_mapped_to_the_requesters_role_cannot_approve(world: ApprovalWorld, slack_side: SlackSide) -> None:
+    _press_as_slack(slack_side, world.request_id, "UALICE")
+    assert "same person as the requester" in slack_side.texts()[-1] and world.status() == "PENDING"

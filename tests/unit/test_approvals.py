@@ -359,3 +359,19 @@ def test_answering_the_token_retries_throttling_with_backoff_and_reports_a_final
     assert not decision.answered and "after 5 attempt(s): ThrottlingException" in decision.problem
     decision = run(Store(), StepFunctionsAnswers(ThrottledSfn(1, "AccessDeniedException"), sleep=slept.append), BOB)
     assert not decision.answered and "AccessDeniedException" in decision.problem  # not retried, reported
+
+
+def test_only_the_product_roles_invoke_the_slack_press_worker() -> None:
+    """Who may trigger the press worker where the guardrails apply: the Slack function's role (CloudFormation names
+    it, and the worker, after the stack: product roles and functions); anyone else's direct invoke is denied by
+    DenyProductFunctionInvoke. The worker checks Slack's signature again whoever invokes it."""
+    from tests.unit.test_guardrail_matrix import DS, GOV, POLICIES, evaluate, gov
+
+    worker = f"arn:aws:lambda:us-east-1:{GOV}:function:MlGovEndpointAudit-ApprovalsPressWorkerFunction1A-Zz9"
+    slack_role = "MlGovEndpointAudit-ApprovalsSlackRoleB2C3D4-Ww1"
+    for case in (
+        gov("lambda:InvokeFunction", slack_role, "Allow", "the Slack function hands a press off", worker),
+        gov("lambda:InvokeFunction", DS, "Deny", "a made-up press", worker, sid="DenyProductFunctionInvoke"),
+    ):
+        result = evaluate(POLICIES, case.action, case.resource(), case.context())
+        assert (result.decision, result.statement if case.sid else None) == (case.expected, case.sid), case.name

@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from mlgov_runtime.approvals.logic import PENDING, AnswerFailed, ApprovalRequest, TaskGone
 
@@ -196,6 +196,21 @@ def post_json(url: str, body: dict[str, Any], timeout: float = 5.0) -> int:
         return int(exc.code)
     except (urllib.error.URLError, OSError):
         return 0
+
+
+def hand_off(lambda_client: Any, function: str, payload: dict[str, Any]) -> str:
+    """One asynchronous invoke (InvocationType=Event): "" once Lambda has queued the event, else why not.
+    Never raising: the caller still has to answer Slack in time."""
+    try:
+        answer = lambda_client.invoke(
+            FunctionName=function, InvocationType="Event", Payload=json.dumps(payload).encode()
+        )
+    except ClientError as exc:
+        return str(exc.response.get("Error", {}).get("Code") or "ClientError")
+    except BotoCoreError as exc:  # connect or read timeout, endpoint unreachable
+        return type(exc).__name__
+    status = int(answer.get("StatusCode") or 0)
+    return "" if status == 202 else f"Lambda answered {status}, not 202"
 
 
 class ExecutionReader:

@@ -4,8 +4,10 @@
 GetCallerIdentity in the body (identity.py), bound to the body's other fields: a direct lambda:Invoke can
 forge the request context, not that. Actions: `request` (open a retirement request for the verified caller
 and start its execution) and `decide` (approve or deny). A name in the body is never read as a caller.
-`slack`: no IAM auth; Slack's request signature is verified here, and the Slack user mapped to an
-approver through settings. Refused or unverifiable requests change nothing and are logged.
+`slack`: no IAM auth; Slack's request signature is verified here, the press handed to `slack_worker`
+(asynchronous invoke) and Slack answered at once, within its 3 s. `slack_worker` checks the signature again,
+maps the Slack user to an approver through settings, decides, and posts the outcome to the press's response_url.
+Refused or unverifiable requests change nothing and are logged.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from mlgov_runtime.adapters.approvals_store import (
     ExecutionReader,
     KmsMacs,
     StepFunctionsAnswers,
+    hand_off,
     post_json,
     signing_secret,
 )
@@ -236,32 +239,62 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 _secret: dict[str, str] = {}
+_quick: dict[str, Any] = {}
+
+# Slack shows the presser an error unless the HTTP answer comes within 3 s
+# (api.slack.com/interactivity/handling#acknowledgment_response). Before answering, the Slack function makes at
+# most two AWS calls (GetSecretValue on a cold start, the hand-off) and, only when the hand-off failed, one
+# response_url post: each bounded, 2 s together at worst, leaving a second for a cold start's init.
+ACK_CONNECT_SECONDS, ACK_READ_SECONDS, ACK_ATTEMPTS = 0.3, 0.5, 1
+ACK_POST_SECONDS = 0.4
+# The worker has its function's timeout: a longer wait, twice at most (Slack takes five posts per press).
+OUTCOME_POST_SECONDS, OUTCOME_POST_ATTEMPTS = 2.0, 2
+HAND_OFF = "slack_press"  # the worker's event: {"slack_press": {"body", "timestamp", "signature", "retry"}}
 
 
-def _signing_secret(config: ApprovalSettings) -> str:
+def _quick_client(service: str) -> Any:
+    """For the calls before Slack's answer: short timeouts, one attempt (the shared clients wait 20 s, 8 times)."""
+    if service not in _quick:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            connect_timeout=ACK_CONNECT_SECONDS,
+            read_timeout=ACK_READ_SECONDS,
+            retries={"mode": "standard", "total_max_attempts": ACK_ATTEMPTS},
+        )
+        make: Any = boto3.client  # one call for every service name
+        _quick[service] = make(service, region_name=context_for(None).region, config=config)
+    return _quick[service]
+
+
+def _signing_secret(config: ApprovalSettings, client: Any = None) -> str:
     arn = config.slack_signing_secret_arn
     if not arn:
         raise Refused(503, "no Slack signing secret configured")
     if arn not in _secret:
-        _secret[arn] = signing_secret(context_for(None).client("secretsmanager"), arn)
+        _secret[arn] = signing_secret(client or context_for(None).client("secretsmanager"), arn)
     return _secret[arn]
-
-
-# Slack shows the presser an error unless the answer comes within 3 s; the response_url post gets what is left.
-SLACK_ANSWER_SECONDS = 3.0
-SLACK_ANSWER_MARGIN = 0.5
 
 
 @entry.handler
 def slack(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    started = time.monotonic()
+    """Slack's interactivity URL: verify Slack's signature, hand the press to the worker, answer at once. It
+    decides nothing itself; the worker believes the press only after checking the signature again."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     config = settings.get()
     body = _body(event)
+    headers = {k.lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     try:
-        problem = s.signature_problem(_signing_secret(config), event.get("headers") or {}, body, _epoch())
+        secret = _signing_secret(config, _quick_client("secretsmanager"))
     except Refused as exc:
         logger.warning("Slack request refused", extra={"reason": str(exc)})
         return _answer(exc.status, {"error": str(exc)})
+    except (BotoCoreError, ClientError) as exc:  # Slack shows the presser an error; pressing again retries
+        logger.error("Slack signing secret unreadable", extra={"reason": type(exc).__name__})
+        return _answer(503, {"error": f"the Slack signing secret could not be read ({type(exc).__name__})"})
+    problem = s.signature_problem(secret, headers, body, _epoch())
     if problem:
         logger.warning("Slack request refused", extra={"reason": problem})
         return _answer(401, {"error": f"request not signed by Slack ({problem}); nothing changed"})
@@ -270,13 +303,50 @@ def slack(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except ValueError as exc:
         logger.warning("Slack request refused", extra={"reason": str(exc)})
         return _answer(400, {"error": str(exc)})
+    handed = {
+        "body": base64.b64encode(body).decode(),
+        "timestamp": headers["x-slack-request-timestamp"],
+        "signature": headers["x-slack-signature"],
+        "retry": headers.get("x-slack-retry-num", ""),
+    }
+    worker = config.slack_worker_function
+    why = hand_off(_quick_client("lambda"), worker, {HAND_OFF: handed}) if worker else "no worker configured"
+    where = {"request_id": press.request_id, "slack_user": press.user_id, "retry": handed["retry"]}
+    if why:
+        logger.error("Slack press not handed off", extra={**where, "reason": why})
+        text = (
+            f"Not recorded: the approval service could not start deciding ({why}); nothing changed. "
+            "Press the button again in a minute."
+        )
+        message = s.outcome_message(text, press.request_id, replace=False)
+        if press.response_url.startswith(config.slack_response_url_prefix):
+            post_json(press.response_url, message, timeout=ACK_POST_SECONDS)
+        return _answer(200, {"status": "failed", "request_id": press.request_id, "error": text, **message})
+    logger.info("Slack press handed off", extra=where)
+    text = "Working on it: the outcome follows here in a few seconds."
+    message = s.outcome_message(text, press.request_id, replace=False)
+    return _answer(200, {"status": "accepted", "request_id": press.request_id, **message})
+
+
+def _next_step(r: ApprovalRequest) -> str:
+    if r.decision == "retirement":
+        if r.status == "APPROVED":
+            return (
+                " The deletion goes ahead only if the endpoint is still idle; the governance channel tells the outcome."
+            )
+        return " Nothing is deleted."
+    return " The promotion goes ahead once its checks pass." if r.status == "APPROVED" else " Nothing is promoted."
+
+
+def _decide_press(config: ApprovalSettings, press: s.ButtonPress) -> tuple[str, bool, dict[str, Any]]:
+    """(what the presser is told, whether it replaces the buttons, the result)."""
     identities = config.slack_approvers.get(press.user_id)
     try:
         if not identities:
             raise Refused(
                 403,
                 f"Slack user {press.user_name} ({press.user_id}) is not mapped to an approver "
-                "(settings: approvals.slack_approvers); nothing changed",
+                "(settings: approvals.slack_approvers); nothing changed. A listed approver must decide",
             )
         decision = _decide(
             config,
@@ -287,26 +357,84 @@ def slack(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "" if press.approve else f"denied in Slack by {press.user_name}",
             also=identities[1:],
         )
-        r = decision.request
-        # Where it acts: the same endpoint name can exist in several accounts and regions.
-        arn = r.execution_arn.split(":")
-        where = f" in account {arn[4]}, {arn[3]}" if len(arn) > 4 else ""
-        text = (
-            f"{r.status.capitalize()} by {press.user_name} ({r.decided_by}) in Slack at {r.decided_at}: "
-            f"{r.decision} of {r.subject}{where}."
-        )
-        if not decision.answered:
-            text += " The request had already ended, so nothing further happens."
-        status, body_out, replace = 200, _outcome(decision), True
     except Refused as exc:
         logger.warning("Slack approval refused", extra={"slack_user": press.user_id, "reason": str(exc)})
-        text, status, body_out, replace = f"Not recorded: {exc}", 200, {"error": str(exc)}, False
-    if press.response_url.startswith(config.slack_response_url_prefix):
-        left = SLACK_ANSWER_SECONDS - SLACK_ANSWER_MARGIN - (time.monotonic() - started)
-        message = s.outcome_message(text, press.request_id, replace)
-        if post_json(press.response_url, message, timeout=max(0.1, left)) != 200:
-            logger.warning("Slack message not updated (response_url failed); the decision stands")
+        return f"Not recorded: {exc}.", False, {"status": "refused", "error": str(exc)}
+    r = decision.request
+    # Where it acts: the same endpoint name can exist in several accounts and regions.
+    arn = r.execution_arn.split(":")
+    where = f" in account {arn[4]}, {arn[3]}" if len(arn) > 4 else ""
+    text = (
+        f"{r.status.capitalize()} by {press.user_name} ({r.decided_by}) in Slack at {r.decided_at}: "
+        f"{r.decision} of {r.subject}{where}."
+    )
+    outcome = _outcome(decision)
+    if decision.problem:
+        logger.error("Approval recorded but not delivered to Step Functions", extra=outcome)
+        text += (
+            f" Recorded, but the waiting step was not told ({decision.problem}): it waits until the request "
+            f"expires at {r.expires_at}. Tell the platform team."
+        )
+    elif not decision.answered:
+        text += " The request had already ended, so nothing further happens."
     else:
+        text += _next_step(r)
+    return text, True, outcome
+
+
+def _tell(config: ApprovalSettings, press: s.ButtonPress, text: str, replace: bool) -> None:
+    """The outcome to the press's response_url (Slack's origin only), retried once if Slack did not take it."""
+    if not press.response_url.startswith(config.slack_response_url_prefix):
         logger.warning("Slack response_url outside the configured origin; not called")
-    logger.info("Slack button handled", extra={"request_id": press.request_id, "result": body_out})
-    return _answer(status, body_out)
+        return
+    message, status = s.outcome_message(text, press.request_id, replace), 0
+    for _ in range(OUTCOME_POST_ATTEMPTS):
+        status = post_json(press.response_url, message, timeout=OUTCOME_POST_SECONDS)
+        if status == 200 or (400 <= status < 500 and status != 429):  # Slack refused it: again is no better
+            break
+    if status != 200:
+        logger.warning("Slack message not updated (response_url failed); the decision stands", extra={"status": status})
+
+
+@entry.handler
+def slack_worker(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Decides a press the Slack function handed off (asynchronous invoke). It believes only what Slack signed:
+    the signature is checked again here, so an invocation with a made-up or altered press decides nothing and
+    tells nobody (its response_url is not believed either)."""
+    config = settings.get()
+    handed = event.get(HAND_OFF) if isinstance(event, dict) else None
+    try:
+        if not isinstance(handed, dict):
+            raise ValueError(f"not a handed-off Slack press (no {HAND_OFF!r})")
+        body = base64.b64decode(str(handed.get("body") or ""), validate=True)
+        headers = {
+            "x-slack-signature": str(handed.get("signature") or ""),
+            "x-slack-request-timestamp": str(handed.get("timestamp") or ""),
+        }
+        # An unreadable secret raises: Lambda retries the event, and nothing unverified is acted on.
+        problem = s.signature_problem(_signing_secret(config), headers, body, _epoch(), s.WORKER_MAX_AGE_SECONDS)
+        if problem:
+            raise ValueError(f"not signed by Slack ({problem})")
+        press = s.parse_press(body)
+    except (ValueError, Refused) as exc:
+        logger.warning("Handed-off Slack press refused; nothing changed", extra={"reason": str(exc)})
+        return {"status": "refused", "error": f"{exc}; nothing changed"}
+    try:
+        text, replace, result = _decide_press(config, press)
+    except Exception:
+        logger.exception("Slack press could not be decided", extra={"request_id": press.request_id})
+        _tell(
+            config,
+            press,
+            f"Not recorded yet: the approval service failed while deciding request {press.request_id} and "
+            "tries again by itself for a few minutes. If no outcome follows by then, press the button "
+            "again (a request is never decided twice).",
+            False,
+        )
+        raise  # Lambda retries the event; the conditional write keeps a retry from deciding twice
+    _tell(config, press, text, replace)
+    logger.info(
+        "Slack button handled",
+        extra={"request_id": press.request_id, "retry": handed.get("retry", ""), "result": result},
+    )
+    return result

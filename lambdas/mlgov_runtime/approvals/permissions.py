@@ -12,10 +12,12 @@ START = ("states:StartExecution",)
 IDENTITY = ("sts:GetCallerIdentity",)
 ANSWER = ("states:SendTaskSuccess", "states:SendTaskFailure")
 SIGNING_SECRET = ("secretsmanager:GetSecretValue",)
+# The Slack function hands a verified press to the worker (asynchronous invoke); it decides nothing itself.
+HAND_OFF = ("lambda:InvokeFunction",)
 # A challenger request is believed only for a RUNNING challenger execution started for its package.
 DESCRIBE_EXECUTION = ("states:DescribeExecution",)
 
 SERVICE_ACTIONS = frozenset(
-    READ + SETTLE + CREATE + ANSWER + SIGNING_SECRET + MAC + START + IDENTITY + DESCRIBE_EXECUTION
+    READ + SETTLE + CREATE + ANSWER + SIGNING_SECRET + MAC + START + IDENTITY + DESCRIBE_EXECUTION + HAND_OFF
 )
 ACTIONS = SERVICE_ACTIONS

@@ -14,6 +14,8 @@ from mlgov_runtime.core.model import all_match, received, received_environment, 
 APPROVALS_TABLE_NAME = "APPROVALS_TABLE_NAME"
 SLACK_SIGNING_SECRET_ARN = "SLACK_SIGNING_SECRET_ARN"
 SLACK_RESPONSE_URL_PREFIX = "SLACK_RESPONSE_URL_PREFIX"
+# The function that decides a verified press after the Slack function acknowledged it (asynchronous invoke).
+SLACK_WORKER_FUNCTION = "SLACK_WORKER_FUNCTION_NAME"
 MAC_KEY_ID = "APPROVALS_MAC_KEY_ID"
 RETIREMENT_STATE_MACHINE_ARN = "RETIREMENT_STATE_MACHINE_ARN"
 # The challenger state machine whose promotions wait for a human (challenger.require_human_approval).
@@ -25,6 +27,7 @@ SLACK_USER = r"[UW][A-Z0-9]{2,20}"
 SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+"
 KEY_ID = r"arn:aws[a-z-]*:kms:[\w-]+:\d{12}:key/[\w-]+|[0-9a-f-]{36}|alias/[\w/-]+"
 MACHINE_ARN = r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]{1,80}"
+FUNCTION = r"(arn:aws[a-z-]*:lambda:[\w-]+:\d{12}:function:)?[\w-]{1,64}"
 
 
 def _approvers(value: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -101,6 +104,7 @@ class ApprovalSettings:
     slack_approvers: dict[str, tuple[str, ...]]
     slack_signing_secret_arn: str | None = None
     slack_response_url_prefix: str = "https://hooks.slack.com/"
+    slack_worker_function: str | None = None
     mac_key_id: str | None = None
     retirement_state_machine_arn: str | None = None
     challenger_state_machine_arn: str | None = None
@@ -119,6 +123,7 @@ def load(env: Env) -> ApprovalSettings:
         },
         slack_signing_secret_arn=optional(env, SLACK_SIGNING_SECRET_ARN, SECRET_ARN, "a Secrets Manager secret ARN"),
         slack_response_url_prefix=prefix,
+        slack_worker_function=optional(env, SLACK_WORKER_FUNCTION, FUNCTION, "a Lambda function name or ARN"),
         mac_key_id=optional(env, MAC_KEY_ID, KEY_ID, "a KMS key ARN or id"),
         retirement_state_machine_arn=optional(
             env, RETIREMENT_STATE_MACHINE_ARN, MACHINE_ARN, "a Step Functions state machine ARN"

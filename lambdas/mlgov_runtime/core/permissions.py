@@ -12,8 +12,9 @@ IDEMPOTENCY = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "d
 _IAM_PREFIX = {"stepfunctions": "states"}
 # Operations authorized as another action (Service Authorization Reference): HeadObject is s3:GetObject,
 # CopyObject is s3:PutObject on the copy (and s3:GetObject on its source, declared beside it).
-# sns:Publish grants PublishBatch too (SNS API permissions reference).
+# sns:Publish grants PublishBatch too (SNS API permissions reference). Lambda's Invoke is lambda:InvokeFunction.
 _AUTHORIZED_AS = {
+    ("lambda", "Invoke"): "lambda:InvokeFunction",
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "CopyObject"): "s3:PutObject",
     ("sns", "PublishBatch"): "sns:Publish",
