@@ -17,7 +17,15 @@ from mlgov_runtime.core.env import (
     optional,
     required,
 )
-from mlgov_runtime.core.model import received, setting, settings_model
+from mlgov_runtime.core.model import (
+    PROTECTED_ROLE_PATH,
+    ROLE_PATH,
+    KeyProblem,
+    protected_path_problem,
+    received,
+    setting,
+    settings_model,
+)
 
 if TYPE_CHECKING:
     from mlgov_runtime.core.routing import RoutingPolicy
@@ -83,7 +91,8 @@ class AlertRouting:
     security_slack_channel: str = setting(default=DEFAULT_SECURITY_CHANNEL, pattern=SLACK_CHANNEL)
     jira_project_key: str = setting(default="MLGOV", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
     # Besides the findings topic, only these principals may put messages on the notifier queue
-    # (`mlgov notify redrive`): a message from anyone else could close or drown real findings.
+    # (`mlgov notify redrive`): a message from anyone else could close or drown real findings. On the protected
+    # path (guardrails.protected_role_path), like every exempt role: a root-path name anyone may create.
     redrive_role_arns: list[str] = setting(factory=lambda: ["arn:*:iam::*:role/mlgov-protected/*"])
     jira_issue_type: str = setting(default="Task", min_length=1, max_length=255, check=_issue_type)
     jira_resolve_transition_id: str | None = setting(default=None, pattern=r"^\d{1,6}$")
@@ -107,11 +116,30 @@ class AlertRouting:
 Section = AlertRouting
 
 
+def redrive_roles_problem(roles: list[str], path: str) -> str | None:
+    """The rule synth (mlgov.settings) and cold start share: every redrive role on the protected path."""
+    return protected_path_problem(roles, path)
+
+
+@settings_model
+class ProtectedPath:
+    """From `guardrails`: the path the redrive roles must sit on."""
+
+    protected_role_path: str = setting(default=PROTECTED_ROLE_PATH, pattern=ROLE_PATH)
+
+
 @settings_model
 class Received:
-    """What the notifier receives from the settings."""
+    """What the notifier receives from the settings. The redrive roles are checked again at cold start, as at
+    synth: an edited variable naming a role off the protected path fails the start, naming the key."""
 
     alert_routing: AlertRouting
+    guardrails: ProtectedPath = setting(factory=ProtectedPath)
+
+    def check(self) -> None:
+        problem = redrive_roles_problem(self.alert_routing.redrive_role_arns, self.guardrails.protected_role_path)
+        if problem:
+            raise KeyProblem("alert_routing.redrive_role_arns", problem)
 
 
 def routing_from(r: AlertRouting) -> RoutingPolicy:
