@@ -32,8 +32,9 @@ ROLE_SESSIONS = r"arn:aws[a-z-]*:sts::\d{12}:assumed-role/[\w+=,.@-]{1,64}/[\w+=
 
 
 def _approvers(value: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Checked: each an IAM principal ARN (arn:aws:iam::ACCOUNT:... or assumed-role/ROLE/*), with `*` only in an
-    assumed role's session name. Approvers are people (IAM Identity Center roles, IAM users), not roles on the
+    """Checked: each an IAM principal ARN named exactly (`*` only for a role's sessions: assumed-role/ROLE/*).
+
+    Approvers are people (IAM Identity Center roles, IAM users), not roles on the
     protected path: the caller's STS ARN carries no path to check. A role name is unique in its account
     whatever its path, so an exact name is that one role; a pattern in the name would trust any role someone
     creates to match it."""

@@ -21,6 +21,7 @@ from mlgov_runtime.core.model import (
     PROTECTED_ROLE_PATH,
     ROLE_PATH,
     KeyProblem,
+    all_match,
     protected_path_problem,
     received,
     setting,
@@ -85,6 +86,14 @@ def _issue_type(value: str) -> str:
     return value
 
 
+ROLE_ARN = r"arn:(aws[a-z-]*|\*):iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
+
+
+def _redrive_roles(value: list[str]) -> list[str]:
+    """Checked: each an IAM role ARN on guardrails.protected_role_path (wildcards allowed in the name)."""
+    return all_match(value, ROLE_ARN, "an IAM role ARN (wildcards allowed)")
+
+
 @settings_model
 class AlertRouting:
     # The Slack channel of the default route (used when `routes` is not given).
@@ -93,7 +102,9 @@ class AlertRouting:
     # Besides the findings topic, only these principals may put messages on the notifier queue
     # (`mlgov notify redrive`): a message from anyone else could close or drown real findings. On the protected
     # path (guardrails.protected_role_path), like every exempt role: a root-path name anyone may create.
-    redrive_role_arns: list[str] = setting(factory=lambda: ["arn:*:iam::*:role/mlgov-protected/*"])
+    redrive_role_arns: list[str] = setting(
+        factory=lambda: ["arn:*:iam::*:role/mlgov-protected/*"], check=_redrive_roles
+    )
     jira_issue_type: str = setting(default="Task", min_length=1, max_length=255, check=_issue_type)
     jira_resolve_transition_id: str | None = setting(default=None, pattern=r"^\d{1,6}$")
     page_severities: list[SEVERITY] = setting(factory=lambda: ["CRITICAL"])
