@@ -31,6 +31,7 @@ from mlgov_runtime.core.model import (
 if TYPE_CHECKING:
     from mlgov_runtime.core.routing import RoutingPolicy
 
+NOTIFIER_QUEUE_URL = "NOTIFIER_QUEUE_URL"
 QUEUE_URL = r"https?://[\w.:-]+/\d{12}/[\w-]{1,80}(\.fifo)?"
 
 
@@ -174,8 +175,10 @@ class NotifierSettings(ObservabilityEnv):
     page_topic_arn: str | None = None
     jira_issue_type: str = "Task"
     jira_resolve_transition_id: str | None = None
-    # Where a finding a channel refused is parked for `mlgov notify redrive` (the notifier's DLQ).
+    # Where a finding a channel refused is parked for `mlgov notify redrive` (the notifier's DLQ), and the
+    # queue it goes back to: both named in the redrive command a refusal's log line gives.
     dead_letter_queue_url: str | None = None
+    queue_url: str | None = None
     # Named in a message that had to be cut, as where the full finding is.
     findings_table: str | None = None
 
@@ -191,6 +194,7 @@ def load_notifier_settings(env: Env) -> NotifierSettings:
         jira_issue_type=r.jira_issue_type,
         jira_resolve_transition_id=r.jira_resolve_transition_id,
         dead_letter_queue_url=optional(env, "DEAD_LETTER_QUEUE_URL", QUEUE_URL, "an SQS queue URL"),
+        queue_url=optional(env, NOTIFIER_QUEUE_URL, QUEUE_URL, "an SQS queue URL"),
         findings_table=optional(env, FINDINGS_TABLE_NAME, TABLE, "a DynamoDB table name"),
     )
 
