@@ -49,9 +49,9 @@ from mlgov_runtime.notifier.settings import (  # noqa: F401 (re-exported)
     SEVERITY,
     SLACK_CHANNEL,
     finding_kinds,
+    redrive_roles_problem,
 )
 from mlgov_runtime.notifier.settings import AlertRouting as _AlertRouting
-from mlgov_runtime.notifier.settings import redrive_roles_problem
 from mlgov_runtime.org_scan.settings import OrgScan as _OrgScan
 from mlgov_runtime.registry import CAPABILITIES, Capability
 from mlgov_runtime.retirement.settings import Retirement as _Retirement

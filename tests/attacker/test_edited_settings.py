@@ -90,7 +90,7 @@ def test_synth_holds_redrive_roles_to_an_edited_protected_path() -> None:
             "alert_routing": {"redrive_role_arns": ["arn:*:iam::*:role/ops-protected/Redrive*"]},
         }
     )
-    with pytest.raises(SynthSettingsError, match="alert_routing.redrive_role_arns"):
+    with pytest.raises(SynthSettingsError, match=r"alert_routing\.redrive_role_arns"):
         parse_settings(
             {
                 "guardrails": _guardrails_on("/ops-protected/"),
@@ -134,9 +134,7 @@ def test_the_notifier_refuses_an_edited_redrive_role_at_cold_start_naming_the_ke
         "NOTIFIER_SECRET_NAME": "mlgov/notifier",
         "STATE_TABLE_NAME": "mlgov-delivery-state",
     }
-    with pytest.raises(
-        SettingsError, match=r"'mlgov\.alert_routing\.redrive_role_arns': .*not on the protected path"
-    ):
+    with pytest.raises(SettingsError, match=r"'mlgov\.alert_routing\.redrive_role_arns': .*not on the protected path"):
         load_notifier_settings(env)
 
 
