@@ -221,7 +221,11 @@ def cmd_notify_redrive(args: argparse.Namespace) -> int:
     if not senders:
         raise common.UsageError(
             f"cannot tell who may send to {args.dlq_url}: its policy names no producer role (is it the notifier's "
-            "dead-letter queue?); pass --allow-sender <SenderId> for each sender you trust"
+            "dead-letter queue?); `aws sqs receive-message"
+            + (f" --region {args.region}" if args.region else "")
+            + f" --queue-url {args.dlq_url} --max-number-of-messages 10 --visibility-timeout 0 "
+            "--message-system-attribute-names SenderId --query 'Messages[].Attributes.SenderId' --output text` "
+            "prints the senders waiting there: rerun with --allow-sender and each one you trust"
         )
 
     def progress(moved: int) -> None:

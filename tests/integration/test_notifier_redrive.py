@@ -143,5 +143,21 @@ def test_a_queue_whose_policy_names_no_producer_is_refused_and_loses_nothing(
         queue = sqs.create_queue(QueueName="some-queue")["QueueUrl"]
         sqs.send_message(QueueUrl=dlq, MessageBody="{}")
         code = _redrive({"dlq": dlq, "queue": queue})
-        assert code == 2 and "names no producer role" in capsys.readouterr().err
-        assert len(sqs.receive_message(QueueUrl=dlq).get("Messages", [])) == 1
+        err = capsys.readouterr().err
+        assert code == 2 and "names no producer role" in err
+        # The refusal names the command that prints the senders, with this queue: nothing to fill in.
+        assert (
+            f"`aws sqs receive-message --region {REGION} --queue-url {dlq} --max-number-of-messages 10 "
+            "--visibility-timeout 0 --message-system-attribute-names SenderId "
+            "--query 'Messages[].Attributes.SenderId' --output text`" in err
+        )
+        senders = [
+            m["Attributes"]["SenderId"]
+            for m in sqs.receive_message(
+                QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageSystemAttributeNames=["SenderId"]
+            )["Messages"]
+        ]
+        assert len(senders) == 1  # nothing lost
+        # What it prints is what --allow-sender takes
+        assert _redrive({"dlq": dlq, "queue": queue}, "--allow-sender", senders[0]) == 0
+        assert json.loads(capsys.readouterr().out)["moved"] == 1
