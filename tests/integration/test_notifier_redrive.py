@@ -115,6 +115,22 @@ def test_a_planted_finding_stays_in_the_dead_letter_queue_and_the_notifiers_own_
     assert [b["status"] for b in _bodies(q["sqs"], q["dlq"])] == ["RESOLVED"]  # kept, visible again
 
 
+def test_a_queue_policy_edited_to_name_every_role_believes_no_one_new(
+    queues: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    q = queues
+    # Given the main queue's policy edited to let any role of the account send (off the protected path)
+    arn = q["sqs"].get_queue_attributes(QueueUrl=q["queue"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    edited = _deny_others("OnlyTheFindingsTopicSends", arn, ["arn:*:iam::*:role/*"])
+    q["sqs"].set_queue_attributes(QueueUrl=q["queue"], Attributes={"Policy": edited})
+    q["attacker"].send_message(QueueUrl=q["dlq"], MessageBody=json.dumps(sample_finding()))
+    # When the operator redrives, Then the planted message stays and the edited pattern is named
+    assert _redrive(q) == 3
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["moved"] == 0
+    assert "the queue policy names arn:*:iam::*:role/*, off the protected path /mlgov-protected/" in captured.err
+
+
 def test_a_message_an_operator_redrove_before_may_come_back(
     queues: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
