@@ -536,3 +536,12 @@ def test_a_failed_retraining_names_its_history_and_the_rerun_of_the_same_machine
     detail = _retraining_failed().detail
     assert f"get-execution-history --execution-arn {EXECUTION}" in detail
     assert f"start-execution --state-machine-arn {MACHINE} " in detail
+
+
+def test_a_failed_retraining_without_its_execution_names_the_command_that_lists_failed_runs() -> None:
+    from mlgov_runtime.retraining.logic import failure_finding
+
+    detail = failure_finding({"failed_stage": "train"}, ACCOUNT, REGION, GROUP_ARN).detail
+    assert f"`aws stepfunctions list-executions --region {REGION} --status-filter FAILED --state-machine-arn " in detail
+    assert "stateMachines[?contains(name, 'RetrainingStateMachine')].stateMachineArn | [0]" in detail
+    assert "<" not in detail
