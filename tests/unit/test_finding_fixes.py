@@ -513,6 +513,32 @@ def test_an_unregistered_endpoint_names_the_group_it_really_serves_from() -> Non
     assert f"mlgov rollback --endpoint manga-recommender-v0 --group {GROUP}" in _unregistered().detail
 
 
+def test_an_endpoint_serving_from_two_groups_names_the_rollback_of_each() -> None:
+    from mlgov_runtime.lineage_audit.findings import finding_from_audit
+    from mlgov_runtime.lineage_audit.logic import ContainerResult, EndpointAudit, VariantResult, Verdict
+
+    variants = [
+        VariantResult(
+            name,
+            "production",
+            f"model-{name}",
+            [ContainerResult(f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{group}/4", "Rejected",
+                             Verdict.UNAPPROVED, "package v4 is Rejected")],
+            Verdict.UNAPPROVED,
+        )
+        for name, group in (("A", "manga-ranker"), ("B", "manga-recommender"))
+    ]  # fmt: skip
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/two"
+    audit = EndpointAudit("two", arn, ACCOUNT, REGION, Verdict.UNAPPROVED, ["v4 is Rejected"], variants)
+    finding = finding_from_audit(audit, "scheduled")
+    assert finding is not None
+    assert (
+        "`mlgov rollback --endpoint two --group manga-ranker` or `mlgov rollback --endpoint two --group "
+        "manga-recommender`" in finding.detail
+    )
+    assert "GROUP" not in finding.detail
+
+
 def test_a_coverage_gap_above_the_alert_threshold_carries_the_command_that_starts_retraining() -> None:
     finding = _coverage(alert_only=True)()
     command = finding.evidence["fix_command"]
