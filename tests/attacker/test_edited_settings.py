@@ -178,3 +178,10 @@ def test_approvers_may_name_people_off_the_protected_path_exactly() -> None:
     ]
     settings = parse_settings({"approvals": {"approvers": {"retirement": people}}})
     assert settings.approvals.approvers["retirement"] == people
+
+
+@pytest.mark.parametrize("principal", APPROVER_PATTERNS)
+def test_the_challenger_refuses_an_edited_approver_pattern_at_cold_start(principal: str) -> None:
+    edited = environment(Challenger(), Thresholds(), [PROTECTED], {"challenger": [principal]})
+    with pytest.raises(SettingsError, match=r"'mlgov\.approvals\.approvers': .*pattern in its user or role name"):
+        received(edited, Received)
