@@ -2,7 +2,8 @@
 anyone who drives the stack is the deployer). Types and bounds are checked again at cold start, and so is the
 cross-key rule synth applies to pipeline roles (on the protected path), with the same validator
 (mlgov_runtime.core.model.protected_path_problem): an edit that makes every role a pipeline role fails the cold
-start naming the key, so the provenance check never believes any role's registration."""
+start naming the key, so the provenance check never believes any role's registration. The other lists an act
+believes are held the same way: the notifier's redrive roles (protected path) and the approvers (exact names)."""
 
 from __future__ import annotations
 
