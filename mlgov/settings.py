@@ -49,6 +49,7 @@ from mlgov_runtime.notifier.settings import (  # noqa: F401 (re-exported)
     SEVERITY,
     SLACK_CHANNEL,
     finding_kinds,
+    redrive_roles_problem,
 )
 from mlgov_runtime.notifier.settings import AlertRouting as _AlertRouting
 from mlgov_runtime.org_scan.settings import OrgScan as _OrgScan
@@ -412,6 +413,15 @@ class _Settings(_Strict):
         approvals: _Approvals = Field(default_factory=_Approvals)
         retirement: _Retirement = Field(default_factory=_Retirement)
         org_scan: _OrgScan = Field(default_factory=_OrgScan)
+
+    @model_validator(mode="after")
+    def _redrive_roles_on_the_protected_path(self) -> Settings:
+        # The notifier's queue policy trusts these senders: the same rule as the exempt roles, checked again by
+        # the notifier at cold start (mlgov_runtime.notifier.settings.Received).
+        problem = redrive_roles_problem(self.alert_routing.redrive_role_arns, self.guardrails.protected_role_path)
+        if problem:
+            raise ValueError(f"alert_routing.redrive_role_arns: {problem}")
+        return self
 
     @model_validator(mode="after")
     def _decision_tags_are_governed(self) -> Settings:

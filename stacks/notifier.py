@@ -14,6 +14,7 @@ from constructs import Construct
 
 from mlgov_runtime.core import env as function_env
 from mlgov_runtime.notifier import permissions
+from mlgov_runtime.notifier.settings import NOTIFIER_QUEUE_URL
 from stacks.building_blocks import TABLE_WRITES, deny_everyone, encrypted_queue, encrypted_table, keep_secret
 from stacks.capability import CapabilityConstruct
 
@@ -88,6 +89,7 @@ class Notifier(CapabilityConstruct):
             "STATE_TABLE_NAME": self.state_table.table_name,
             "PAGE_TOPIC_ARN": self.page_topic.topic_arn,
             "DEAD_LETTER_QUEUE_URL": self.dlq.queue_url,
+            NOTIFIER_QUEUE_URL: self.queue.queue_url,
             function_env.FINDINGS_TABLE_NAME: channel.table.table_name,
             "POWERTOOLS_SERVICE_NAME": "notifier",
         }
@@ -135,12 +137,17 @@ class Notifier(CapabilityConstruct):
                 self.queue, batch_size=10, max_batching_window=Duration.seconds(5), report_batch_item_failures=True
             )
         )
+        # Tokens resolve inside an alarm description: the on-call engineer pastes the command as it stands.
+        redrive = (
+            f"`mlgov notify redrive --region {Aws.REGION} --dlq-url {self.dlq.queue_url} "
+            f"--queue-url {self.queue.queue_url}`"
+        )
         self.alarms: list[cloudwatch.Alarm] = [
             self.dead_letter_alarm(
                 "NotifierDeadLetterAlarm",
                 "Findings wait in the notifier dead-letter queue: refused by Slack/Jira (parked at once; the "
                 "notifier's log names the channel, status and field) or undelivered after all retries. Fix the "
-                "cause, then `mlgov notify redrive --dlq-url <this queue> --queue-url <NotifierQueue>`",
+                f"cause, then {redrive}",
                 self.dlq,
             ),
             self.count_alarm(
@@ -153,7 +160,7 @@ class Notifier(CapabilityConstruct):
                 "DeliveryRejectedAlarm",
                 "Slack or Jira refused a finding for good (4xx: wrong project key, unknown webhook, invalid field) "
                 "or a message was not a finding; it is parked in the notifier dead-letter queue. The notifier's "
-                "log line names the channel, status and field; fix it, then `mlgov notify redrive`",
+                f"log line names the channel, status and field; fix it, then {redrive}",
                 "NotificationRejected",
                 "notifier",
             ),

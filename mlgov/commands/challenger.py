@@ -473,7 +473,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         return _gradual_fallback(args, aws, settings, plan)
     if plan.target is None:
         route = getattr(getattr(settings, "capacity", None), "fallback_route", None)
-        steps = fallbacks(args.group, args.endpoint, route.model_dump() if route else None)
+        steps = fallbacks(args.group, args.endpoint, route.model_dump() if route else None, plan.recovery)
         print(
             f"mlgov: no previous Approved version of {args.group} to roll back to "
             f"(the serving one is {'v' + str(plan.serving_version) if plan.serving_version else 'not in the group'});"

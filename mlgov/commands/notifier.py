@@ -202,6 +202,27 @@ def _check_queue(sqs: Any, url: str, option: str) -> None:
         raise
 
 
+def _believed(patterns: list[str], args: argparse.Namespace) -> list[str]:
+    """The producer patterns redrive believes: exact role ARNs (one role each), and patterns on the protected
+    path only, as synth holds alert_routing.redrive_role_arns; a policy edited to name `role/*` believes no one
+    new. Each pattern left out is named on stderr."""
+    from mlgov_runtime.core.model import protected_path_problem
+
+    path = common.load_settings(args).guardrails.protected_role_path
+    believed = []
+    for pattern in patterns:
+        problem = protected_path_problem([pattern], path) if "*" in pattern or "?" in pattern else None
+        if problem:
+            print(
+                f"mlgov: warning: the queue policy names {pattern}, off the protected path {path}: messages its "
+                "roles sent are not moved (alert_routing.redrive_role_arns names roles on that path)",
+                file=sys.stderr,
+            )
+        else:
+            believed.append(pattern)
+    return believed
+
+
 def cmd_notify_redrive(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.redrive import RedriveOutcome, producer_role_patterns, redrive, role_ids
 
@@ -215,13 +236,17 @@ def cmd_notify_redrive(args: argparse.Namespace) -> int:
         )
     # Who may have put a message there: the roles the queues' own policies name (the notifier parks,
     # the redrive roles resend), plus the sender ids the operator vouches for.
-    patterns = producer_role_patterns(sqs, [args.dlq_url, args.queue_url])
+    patterns = _believed(producer_role_patterns(sqs, [args.dlq_url, args.queue_url]), args)
     senders = role_ids(session.client("iam"), patterns) if patterns else {}
     senders.update({sender: "--allow-sender" for sender in args.allow_sender or []})
     if not senders:
         raise common.UsageError(
             f"cannot tell who may send to {args.dlq_url}: its policy names no producer role (is it the notifier's "
-            "dead-letter queue?); pass --allow-sender <SenderId> for each sender you trust"
+            "dead-letter queue?); `aws sqs receive-message"
+            + (f" --region {args.region}" if args.region else "")
+            + f" --queue-url {args.dlq_url} --max-number-of-messages 10 --visibility-timeout 0 "
+            "--message-system-attribute-names SenderId --query 'Messages[].Attributes.SenderId' --output text` "
+            "prints the senders waiting there: rerun with --allow-sender and each one you trust"
         )
 
     def progress(moved: int) -> None:

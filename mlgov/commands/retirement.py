@@ -221,9 +221,9 @@ def cmd_request(args: argparse.Namespace) -> int:
         body,
         [
             f"Deletion of {name} requested by {started['requested_by']}: {started['execution_arn']}",
-            "It waits for approval: the endpoint's ENDPOINT_RETIRING finding (Slack, Jira) carries the request id for",
-            "`mlgov retire approve --request ID` or `mlgov retire deny --request ID --reason TEXT` (another approver",
-            "than you). Right before deleting,",
+            "It waits for approval (another approver than you):",
+            f"`mlgov retire approve --request {started['request_id']}` or",
+            f"`mlgov retire deny --request {started['request_id']} --reason TEXT`. Right before deleting,",
             f"a live check of the last {policy.safety_window_hours} h of invocations aborts if anything called it.",
         ],
     )

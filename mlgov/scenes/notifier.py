@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import os
+import shlex
 from collections import Counter
 from typing import Any
 
@@ -111,6 +112,7 @@ def show_notifications(session: Any, url: str, findings: list[dict[str, Any]]) -
                 "NOTIFIER_SECRET_NAME": "mlgov/notifier",
                 "STATE_TABLE_NAME": "mlgov-delivery-state",
                 "DEAD_LETTER_QUEUE_URL": dlq_url,
+                "NOTIFIER_QUEUE_URL": queue_url,
             }
         )
         configure({"routes": ROUTES})
@@ -219,15 +221,13 @@ def show_jira_refusal(queue: NotifierQueue, slack: Sink, jira: Sink, url: str) -
     print("   the fix: alert_routing.jira_project_key = MLGOV, deployed; then")
     # The deployed queue's policy names the notifier's role, so redrive knows its sender; this sandbox queue
     # has no policy, so the operator vouches for the sender the message shows, as the README says.
-    print(
-        "   $ mlgov notify redrive --dlq-url <NotifierDeadLetterQueue> --queue-url <NotifierQueue> "
-        f"--allow-sender {sender}"
-    )
+    args = ["notify", "redrive", "--region", "us-east-1", "--dlq-url", queue.dlq_url, "--queue-url", queue.url]
+    args += ["--allow-sender", sender]
+    print(f"   $ {shlex.join(['mlgov', *args])}")  # what runs next, as it runs (the sandbox adds its endpoint)
     configure({"jira_project_key": "MLGOV", "routes": ROUTES})
     out_cli = io.StringIO()
     with contextlib.redirect_stdout(out_cli):
-        args = ["notify", "redrive", "--dlq-url", queue.dlq_url, "--queue-url", queue.url, "--allow-sender", sender]
-        code = cli([*args, "--endpoint-url", url, "--region", "us-east-1"])
+        code = cli([*args, "--endpoint-url", url])
     print(f"   {out_cli.getvalue().strip()} (exit {code})")
     _, failed, _ = queue.deliver_once()
     created = [

@@ -124,9 +124,9 @@ def play(stage: Stage) -> None:
         f"{len(change['resolved'])} resolved"
     )
 
-    print("\n== mlgov scan --accounts <staging>,999999999999 (the same worker, run here; no such account)")
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
     accounts = f"{org.members['staging'].account_id},999999999999"
+    print(f"\n== mlgov scan --accounts {accounts} --region {REGION} (the same worker, run here; no such account)")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
     cli = subprocess.run(
         [
             sys.executable,

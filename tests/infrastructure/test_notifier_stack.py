@@ -59,7 +59,30 @@ def test_the_notifier_has_an_errors_alarm_and_a_refusal_alarm(template: Template
     errors = by_metric["Errors"]
     assert errors["Namespace"] == "AWS/Lambda" and errors["Threshold"] == 1
     assert by_metric["NotificationRejected"]["Dimensions"] == [{"Name": "service", "Value": "notifier"}]
-    assert "mlgov notify redrive" in by_metric["NotificationRejected"]["AlarmDescription"]
+    assert "mlgov notify redrive" in concrete(by_metric["NotificationRejected"]["AlarmDescription"])
+
+
+def test_the_redrive_alarms_name_the_command_with_this_stacks_queues(template: Template) -> None:
+    # Given the notifier's two queues (the DLQ: a RedrivePolicy names it) and its alarms
+    queues = {
+        k: v["Properties"] for k, v in template.find_resources("AWS::SQS::Queue").items() if k.startswith("Notifier")
+    }
+    [queue] = [k for k, props in queues.items() if "RedrivePolicy" in props]
+    dlq = queues[queue]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    alarms = {
+        k: concrete(v["Properties"]["AlarmDescription"])
+        for k, v in template.find_resources("AWS::CloudWatch::Alarm").items()
+        if k.startswith("NotifierNotifierDeadLetterAlarm") or k.startswith("NotifierDeliveryRejectedAlarm")
+    }
+    assert len(alarms) == 2
+    # Then each description carries the exact command: region and both URLs resolved by CloudFormation
+    command = f"`mlgov notify redrive --region us-east-1 --dlq-url ref-{dlq} --queue-url ref-{queue}`"
+    for description in alarms.values():
+        assert command in description
+        assert "<" not in description and len(description) <= 1024
+    # And the function gets the same queue URLs for its refusal log lines
+    env = _one(template, "AWS::Lambda::Function", prefix="Notifier")["Environment"]["Variables"]
+    assert env["NOTIFIER_QUEUE_URL"] == {"Ref": queue} and env["DEAD_LETTER_QUEUE_URL"] == {"Ref": dlq}
 
 
 def test_the_function_timeout_the_delivery_budget_is_planned_for(template: Template) -> None:

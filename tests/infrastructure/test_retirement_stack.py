@@ -224,7 +224,7 @@ class Machine:
         self.drained += found
         return found
 
-    def cli(self, *argv: str, key: str | None = None) -> tuple[int, str]:
+    def cli(self, *argv: str, key: str | None = None, output: str = "json") -> tuple[int, str]:
         """The CLI, signing as the access key `key` (its default credentials when None)."""
         out, err = io.StringIO(), io.StringIO()
         with contextlib.ExitStack() as stack:
@@ -237,7 +237,7 @@ class Machine:
                 patch.delenv("AWS_SECURITY_TOKEN", raising=False)
             stack.enter_context(contextlib.redirect_stdout(out))
             stack.enter_context(contextlib.redirect_stderr(err))
-            code = main([*argv, "--config", NO_SETTINGS, "--format", "json"])
+            code = main([*argv, "--config", NO_SETTINGS, "--format", output])
         return code, out.getvalue() + err.getvalue()
 
     def decide(self, verb: str, request_id: str, key: str = "AKIABOB", *extra: str) -> tuple[int, str]:
@@ -391,6 +391,18 @@ def test_an_idle_endpoint_is_deleted_after_approval_keeping_its_config_and_model
     assert closing["title"] == f"Endpoint {IDLE} deleted after approval by {BOB} (via cli)"
     record = machine.record(request_id)
     assert (record["status"], record["decided_by"], record["channel"]) == ("APPROVED", BOB, "cli")
+
+
+def test_the_request_names_the_approve_and_deny_commands_with_its_own_request_id(machine: Machine) -> None:
+    argv = ("retire", "request", "--endpoint", IDLE, "--reason", "v2 serves everyone")
+    code, out = machine.cli(*argv, "--approval-url", machine.urls.iam.url, key="AKIAREQUESTER", output="table")
+    assert code == 0, out
+    execution = out.split(": ", 1)[1].split()[0]  # "Deletion of E requested by P: <execution ARN>"
+    wait_for(machine.sfn, execution, lambda h: any(e["type"] == "TaskSubmitted" for e in h))
+    request_id = machine.request_id()
+    assert f"`mlgov retire approve --request {request_id}`" in out
+    assert f"`mlgov retire deny --request {request_id} --reason TEXT`" in out
+    assert "--request ID" not in out
 
 
 def test_invocations_that_appear_while_the_request_waits_abort_the_deletion(

@@ -375,3 +375,13 @@ def test_the_training_job_runs_the_entry_point_from_the_source_archive(template:
     ]
     code = next(s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "ReadTrainingCode")
     assert code["Action"] == "s3:GetObject" and json.dumps(code["Resource"]).endswith('.gz"]]}')
+
+
+def test_the_retraining_machine_is_named_after_its_logical_id_as_the_failure_finding_finds_it(
+    template: Template,
+) -> None:
+    # RETRAINING_FAILED without an execution lists machines whose name contains RetrainingStateMachine:
+    # CloudFormation names an unnamed machine after its logical id.
+    machines = template.find_resources("AWS::StepFunctions::StateMachine")
+    [(logical_id, machine)] = [(k, v) for k, v in machines.items() if k.startswith("Retraining")]
+    assert "RetrainingStateMachine" in logical_id and "StateMachineName" not in machine["Properties"]

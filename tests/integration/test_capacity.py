@@ -610,7 +610,11 @@ def test_campaign_schedules_the_scale_out_and_the_scale_in(capacity_world: Capac
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"--start": "2026-12-04T12:10:00Z"}, "is not in the future"),
+        # The way out names this endpoint and the instances the campaign would have scheduled (6, as planned).
+        (
+            {"--start": "2026-12-04T12:10:00Z"},
+            f"not in the future: scale now with mlgov capacity restore --endpoint {PROD} --min 6",
+        ),
         ({"--end": "2026-12-07T07:00:00+09:00"}, "ends"),
         ({"--peak": "nan"}, "must be a number above 0"),
         ({"--peak": "0"}, "must be a number above 0"),

@@ -239,6 +239,16 @@ def test_rollback_with_no_previous_version_exits_4_with_the_fallbacks(
     assert "no previous Approved version of manga-recommender" in err and "nothing was changed" in err
     assert "1. Serve the base model" in err and "emergency recovery" in err
     assert lab.sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == before
+    # The recovery step names the image v1 serves with, as the registry holds it: nothing to fill in by hand.
+    [v1] = [
+        p["ModelPackageArn"]
+        for p in lab.sm.list_model_packages(ModelPackageGroupName="manga-recommender")["ModelPackageSummaryList"]
+        if p["ModelPackageVersion"] == 1
+    ]
+    image = lab.package(v1)["InferenceSpecification"]["Containers"][0]["Image"]
+    [recover] = [line for line in err.splitlines() if line.startswith("  2. ")]
+    assert f"--image {image};" in recover and "<" not in recover and "s3://..." not in recover
+    assert 'describe-training-job --training-job-name "$job"' in recover
 
 
 def test_rollback_of_a_missing_endpoint_is_a_usage_error(

@@ -52,4 +52,12 @@ def test_the_demo_plays_every_scene_and_agrees_with_the_estate() -> None:
     # Issue 27: a challenger whose recommendations collapse onto fewer titles is rejected by the diversity guardrail.
     assert "(diversity collapse)" in run.stdout
     assert re.search(r"finding CHALLENGER_REJECTED \(HIGH\): .* guardrail recommendation_diversity", run.stdout)
+    # Commands the demo shows carry its real values, never a <placeholder> to fill in.
+    shown = [line.strip() for line in run.stdout.splitlines() if line.strip().startswith(("$ mlgov", "== mlgov"))]
+    assert shown and not [line for line in shown if re.search(r"<[A-Za-z][A-Za-z _-]*>", line)], shown
+    assert re.search(r"== mlgov scan --accounts \d{12},999999999999 --region us-east-1 ", run.stdout)
+    queues = r"http://127\.0\.0\.1:\d+/\d{12}/mlgov-notifier"
+    assert re.search(
+        rf"\$ mlgov notify redrive --region us-east-1 --dlq-url {queues}-dlq --queue-url {queues} ", run.stdout
+    )
     assert len(CAPABILITIES) >= 8

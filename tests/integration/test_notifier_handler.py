@@ -109,6 +109,7 @@ def _setup(
         "PAGE_TOPIC_ARN": topic,
         **received_environment(settings, Received),
         "DEAD_LETTER_QUEUE_URL": dlq,
+        "NOTIFIER_QUEUE_URL": notifier_queue,
         "FINDINGS_TABLE_NAME": "mlgov-findings",
     }.items():
         monkeypatch.setenv(key, value)

@@ -115,6 +115,22 @@ def test_a_planted_finding_stays_in_the_dead_letter_queue_and_the_notifiers_own_
     assert [b["status"] for b in _bodies(q["sqs"], q["dlq"])] == ["RESOLVED"]  # kept, visible again
 
 
+def test_a_queue_policy_edited_to_name_every_role_believes_no_one_new(
+    queues: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    q = queues
+    # Given the main queue's policy edited to let any role of the account send (off the protected path)
+    arn = q["sqs"].get_queue_attributes(QueueUrl=q["queue"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    edited = _deny_others("OnlyTheFindingsTopicSends", arn, ["arn:*:iam::*:role/*"])
+    q["sqs"].set_queue_attributes(QueueUrl=q["queue"], Attributes={"Policy": edited})
+    q["attacker"].send_message(QueueUrl=q["dlq"], MessageBody=json.dumps(sample_finding()))
+    # When the operator redrives, Then the planted message stays and the edited pattern is named
+    assert _redrive(q) == 3
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["moved"] == 0
+    assert "the queue policy names arn:*:iam::*:role/*, off the protected path /mlgov-protected/" in captured.err
+
+
 def test_a_message_an_operator_redrove_before_may_come_back(
     queues: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -143,5 +159,21 @@ def test_a_queue_whose_policy_names_no_producer_is_refused_and_loses_nothing(
         queue = sqs.create_queue(QueueName="some-queue")["QueueUrl"]
         sqs.send_message(QueueUrl=dlq, MessageBody="{}")
         code = _redrive({"dlq": dlq, "queue": queue})
-        assert code == 2 and "names no producer role" in capsys.readouterr().err
-        assert len(sqs.receive_message(QueueUrl=dlq).get("Messages", [])) == 1
+        err = capsys.readouterr().err
+        assert code == 2 and "names no producer role" in err
+        # The refusal names the command that prints the senders, with this queue: nothing to fill in.
+        assert (
+            f"`aws sqs receive-message --region {REGION} --queue-url {dlq} --max-number-of-messages 10 "
+            "--visibility-timeout 0 --message-system-attribute-names SenderId "
+            "--query 'Messages[].Attributes.SenderId' --output text`" in err
+        )
+        senders = [
+            m["Attributes"]["SenderId"]
+            for m in sqs.receive_message(
+                QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageSystemAttributeNames=["SenderId"]
+            )["Messages"]
+        ]
+        assert len(senders) == 1  # nothing lost
+        # What it prints is what --allow-sender takes
+        assert _redrive({"dlq": dlq, "queue": queue}, "--allow-sender", senders[0]) == 0
+        assert json.loads(capsys.readouterr().out)["moved"] == 1

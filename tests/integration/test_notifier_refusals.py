@@ -5,6 +5,7 @@ fixed. Payloads fit the local servers, which enforce Slack's and Jira's real lim
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,7 +58,44 @@ def test_a_jira_400_is_reported_at_once_parked_and_slack_still_delivered(
     [line] = [r for r in caplog.records if "refused finding" in r.getMessage()]
     assert (line.channel, line.status) == ("jira", 400)  # type: ignore[attr-defined]
     assert "'MLGOVX' does not exist for the field 'project'" in line.objection  # type: ignore[attr-defined]
-    assert "mlgov notify redrive" in line.getMessage()
+    command = f"`mlgov notify redrive --region us-east-1 --dlq-url {n.dlq_url} --queue-url {n.queue_url}`"
+    assert command in line.getMessage()
+
+
+def test_the_command_the_refusal_names_moves_the_finding_back_as_it_stands(
+    misconfigured: Notifier,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a refusal parked, and its log line's command
+    n = misconfigured
+    n.invoke(json.dumps(sample_finding()), message_ids=["m-1"])
+    [line] = [r.getMessage() for r in caplog.records if "refused finding" in r.getMessage()]
+    command = shlex.split(line.split("`")[1])
+    assert command[:3] == ["mlgov", "notify", "redrive"] and not any("<" in word for word in command)
+    reconfigure(monkeypatch, {**WRONG_PROJECT, "jira_project_key": "MLGOV"})
+    capsys.readouterr()
+    # When the operator pastes it (moto's sender is no role the queue policies name: vouched for here)
+    assert main([*command[1:], "--format", "json", "--allow-sender", MOTO_SENDER]) == 0
+    # Then the finding is back on the notifier queue
+    assert json.loads(capsys.readouterr().out) == {"moved": 1, "kept": []}
+    assert len(n.take(n.queue_url)) == 1
+
+
+def test_without_the_queue_url_the_refusal_names_the_command_that_finds_it(
+    misconfigured: Notifier, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mlgov_runtime.core import env
+
+    monkeypatch.delenv("NOTIFIER_QUEUE_URL")  # a function deployed before the stack passed it
+    env.reset_all()
+    misconfigured.invoke(json.dumps(sample_finding()), message_ids=["m-1"])
+    [line] = [r.getMessage() for r in caplog.records if "refused finding" in r.getMessage()]
+    assert (
+        "--queue-url $(aws sqs get-queue-url --region us-east-1 --queue-name MlGovEndpointAudit-NotifierQueue "
+        "--query QueueUrl --output text)`" in line
+    )
 
 
 def test_redrive_after_the_fix_delivers_to_jira_only(

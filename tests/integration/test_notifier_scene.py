@@ -31,6 +31,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
             "NOTIFIER_SECRET_NAME": "",
             "STATE_TABLE_NAME": "",
             "DEAD_LETTER_QUEUE_URL": "",
+            "NOTIFIER_QUEUE_URL": "",
             "MLGOV_NOTIFIER_SETTINGS": "",
             "FINDINGS_TABLE_NAME": "",
         }.items():
@@ -61,5 +62,9 @@ def test_the_demo_shows_an_outage_retried_and_a_refusal_parked_and_nothing_lost(
     assert "failed records 0 (not retried" in refusal and "NotificationRejected=1" in refusal
     assert "answered 400: The value 'MLGOVX' does not exist for the field 'project'" in refusal
     assert "moved 1 message(s)" in refusal and "Slack messages +1 (it had Slack already)" in refusal
+    # The command shown is the one that ran, with the sandbox's real queue URLs: nothing to fill in.
+    [shown] = [line.strip() for line in refusal.splitlines() if line.strip().startswith("$ mlgov notify redrive")]
+    queues = f"{server.url}/123456789012/mlgov-notifier"
+    assert f"--dlq-url {queues}-dlq --queue-url {queues} --allow-sender " in shown and "<" not in shown
     assert "4 of 4 findings from the outage and the refusal reached Jira once and Slack once" in text
     assert "notifier queue 0 waiting, dead-letter queue 0 waiting" in text

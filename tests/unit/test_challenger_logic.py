@@ -431,6 +431,46 @@ def test_rollback_with_no_previous_version_changes_nothing(sm: FakeSageMaker) ->
     assert "foundation model" in steps[0] and "emergency recovery" in steps[1]
 
 
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference@sha256:" + "a" * 64
+
+
+def _containers(model_data: str) -> dict[str, Any]:
+    return {"Containers": [{"Image": IMAGE, "ModelDataUrl": model_data}]}
+
+
+def test_with_no_previous_version_the_recovery_step_names_the_earlier_artifact_and_the_image(
+    sm: FakeSageMaker,
+) -> None:
+    # Given v2 serving (the only Approved one) and v1, Rejected, whose artifact still lies in S3
+    sm.package(1, "Rejected")
+    sm.packages[pkg(1)]["InferenceSpecification"] = _containers("s3://manga-training/v1/model.tar.gz")
+    sm.packages[pkg(2)]["InferenceSpecification"] = _containers("s3://manga-training/v2/model.tar.gz")
+    # When the rollback finds nothing to roll back to
+    plan = plan_rollback(sm, sm, "prod", "manga-recommender", "why", NOW)
+    assert plan.status == "no_previous_version" and sm.changes == []
+    _, recover = fallbacks("manga-recommender", "prod", None, plan.recovery)
+    # Then the recovery step is a command with the registry's real values, nothing to fill in
+    assert (
+        "--model-data-url s3://manga-training/v1/model.tar.gz --image " + IMAGE in recover
+        and "v1 (Rejected): s3://manga-training/v1/model.tar.gz" in recover
+    )
+    assert "<" not in recover and "s3://..." not in recover
+    assert "mlgov rollback --endpoint prod --group manga-recommender again" in recover
+
+
+def test_with_no_earlier_version_the_recovery_step_prints_earlier_training_jobs_artifacts(sm: FakeSageMaker) -> None:
+    sm.packages[pkg(2)]["InferenceSpecification"] = _containers("s3://manga-training/v2/model.tar.gz")
+    sm.packages[pkg(2)]["CustomerMetadataProperties"].update(
+        training_job_arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/lora-v2",
+        trained_at_utc="2026-11-20T03:00:00Z",
+    )
+    plan = plan_rollback(sm, sm, "prod", "manga-recommender", "why", NOW)
+    _, recover = fallbacks("manga-recommender", "prod", None, plan.recovery)
+    assert "list-training-jobs --status-equals Completed --creation-time-before 2026-11-20T03:00:00Z" in recover
+    assert "--query '[TrainingJobName,ModelArtifacts.S3ModelArtifacts]'" in recover
+    assert "--image " + IMAGE in recover and "<" not in recover
+
+
 def test_a_stale_catalog_is_warned_about() -> None:
     assert snapshot_warnings(2, "2026-10-29", date(2026, 11, 28), 30) == []  # 30 days: not older than 30
     [warning] = snapshot_warnings(1, "2026-05-02", date(2026, 11, 28), 30)

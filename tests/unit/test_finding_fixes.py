@@ -513,6 +513,32 @@ def test_an_unregistered_endpoint_names_the_group_it_really_serves_from() -> Non
     assert f"mlgov rollback --endpoint manga-recommender-v0 --group {GROUP}" in _unregistered().detail
 
 
+def test_an_endpoint_serving_from_two_groups_names_the_rollback_of_each() -> None:
+    from mlgov_runtime.lineage_audit.findings import finding_from_audit
+    from mlgov_runtime.lineage_audit.logic import ContainerResult, EndpointAudit, VariantResult, Verdict
+
+    variants = [
+        VariantResult(
+            name,
+            "production",
+            f"model-{name}",
+            [ContainerResult(f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{group}/4", "Rejected",
+                             Verdict.UNAPPROVED, "package v4 is Rejected")],
+            Verdict.UNAPPROVED,
+        )
+        for name, group in (("A", "manga-ranker"), ("B", "manga-recommender"))
+    ]  # fmt: skip
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/two"
+    audit = EndpointAudit("two", arn, ACCOUNT, REGION, Verdict.UNAPPROVED, ["v4 is Rejected"], variants)
+    finding = finding_from_audit(audit, "scheduled")
+    assert finding is not None
+    assert (
+        "`mlgov rollback --endpoint two --group manga-ranker` or `mlgov rollback --endpoint two --group "
+        "manga-recommender`" in finding.detail
+    )
+    assert "GROUP" not in finding.detail
+
+
 def test_a_coverage_gap_above_the_alert_threshold_carries_the_command_that_starts_retraining() -> None:
     finding = _coverage(alert_only=True)()
     command = finding.evidence["fix_command"]
@@ -536,3 +562,12 @@ def test_a_failed_retraining_names_its_history_and_the_rerun_of_the_same_machine
     detail = _retraining_failed().detail
     assert f"get-execution-history --execution-arn {EXECUTION}" in detail
     assert f"start-execution --state-machine-arn {MACHINE} " in detail
+
+
+def test_a_failed_retraining_without_its_execution_names_the_command_that_lists_failed_runs() -> None:
+    from mlgov_runtime.retraining.logic import failure_finding
+
+    detail = failure_finding({"failed_stage": "train"}, ACCOUNT, REGION, GROUP_ARN).detail
+    assert f"`aws stepfunctions list-executions --region {REGION} --status-filter FAILED --state-machine-arn " in detail
+    assert "stateMachines[?contains(name, 'RetrainingStateMachine')].stateMachineArn | [0]" in detail
+    assert "<" not in detail

@@ -20,7 +20,10 @@ def test_a_week_of_hosting_is_summed_by_purpose_and_other_sagemaker_usage_kept_a
     assert (section["hosting_total"], section["other_sagemaker"]) == (631.68, 67.9)
     assert section["estimated"] is True  # the last day is still moving
     assert any("no endpoint_purpose value" in w and "mlgov retire audit" in w for w in section["warnings"])
-    assert any("endpoint_purpose=retiring" in w for w in section["warnings"])
+    [retiring] = [w for w in section["warnings"] if "endpoint_purpose=retiring" in w]
+    # No endpoint name to fill in: the audit names each candidate with its own command.
+    assert "names each candidate with its own `mlgov retire request --endpoint` command" in retiring
+    assert "--endpoint E" not in retiring
 
 
 def test_all_cost_under_no_tag_says_to_activate_the_cost_allocation_tag() -> None:

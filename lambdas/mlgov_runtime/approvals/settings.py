@@ -30,10 +30,26 @@ MACHINE_ARN = r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]{1,80}"
 FUNCTION = r"(arn:aws[a-z-]*:lambda:[\w-]+:\d{12}:function:)?[\w-]{1,64}"
 
 
+# `*` only in the session name: the role is named exactly.
+ROLE_SESSIONS = r"arn:aws[a-z-]*:sts::\d{12}:assumed-role/[\w+=,.@-]{1,64}/[\w+=,.@*-]{1,64}"
+
+
 def _approvers(value: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Checked: each an IAM principal ARN (arn:aws:iam::ACCOUNT:... or assumed-role/ROLE/*)."""
-    for principals in value.values():
+    """Checked: each an IAM principal ARN named exactly (`*` only for a role's sessions: assumed-role/ROLE/*).
+
+    Approvers are people (IAM Identity Center roles, IAM users), not roles on the
+    protected path: the caller's STS ARN carries no path to check. A role name is unique in its account
+    whatever its path, so an exact name is that one role; a pattern in the name would trust any role someone
+    creates to match it."""
+    for decision, principals in value.items():
         all_match(principals, PRINCIPAL, "an IAM principal ARN (arn:aws:iam::ACCOUNT:... or assumed-role/ROLE/*)")
+        for principal in principals:
+            if "*" in principal and not re.fullmatch(ROLE_SESSIONS, principal):
+                raise ValueError(
+                    f"{decision}: {principal!r} has a pattern in its user or role name (anyone who may create a "
+                    "role or user with a matching name would approve): name each approver's role exactly, "
+                    "with * only for its sessions (arn:aws:sts::ACCOUNT:assumed-role/ROLE/*)"
+                )
     return value
 
 

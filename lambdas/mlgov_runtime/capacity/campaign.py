@@ -90,7 +90,8 @@ def plan_campaign(
     if start - lead <= now:
         raise CampaignRefused(
             f"the scale-out at {(start - lead).isoformat()} ({lead} before the start) is not in the future: "
-            "scale now with mlgov capacity restore --endpoint ... --min N"
+            f"scale now with mlgov capacity restore --endpoint {audit.endpoint_name} "
+            f"--min {instances_for_peak(peak_per_minute, per_instance_per_minute, floor)}"
         )
     cap = _variant_capacity(audit, variant)
     if not cap.registered or cap.resource_id is None or cap.dimension is None:

@@ -85,6 +85,8 @@ class RollbackPlan:
     target_checks: list[dict[str, str]] = field(default_factory=list)
     end_state: dict[str, Any] | None = None  # what DescribeEndpoint said when the command stopped watching
     next_steps: list[str] = field(default_factory=list)
+    # With no previous Approved version: what an emergency recovery package can be built from (`recovery_sources`).
+    recovery: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -213,6 +215,8 @@ def plan_rollback(
     ]
     if not candidates:
         plan.status = "no_previous_version"
+        serving = registry.describe_package(plan.serving_package) if plan.serving_package else None
+        plan.recovery = recovery_sources(registry, serving, model)
         return plan
     target = registry.describe_package(str(candidates[0]["ModelPackageArn"]))
     _, version = package_group_and_version(target)
@@ -414,8 +418,100 @@ def _next_steps(plan: RollbackPlan, old_config: str) -> list[str]:
     ]
 
 
-def fallbacks(group: str, endpoint: str, route: Mapping[str, Any] | None = None) -> list[str]:
-    """What to do when there is no previous Approved version (spec scenario 1, grill 2)."""
+EARLIER_VERSIONS = 3  # how many versions below the serving one a recovery step names
+
+
+def _container_image(containers: list[Mapping[str, Any]]) -> str | None:
+    return next((str(c["Image"]) for c in containers if c.get("Image")), None)
+
+
+def _model_data(containers: list[Mapping[str, Any]]) -> str | None:
+    for c in containers:
+        source = ((c.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+        if c.get("ModelDataUrl") or source:
+            return str(c.get("ModelDataUrl") or source)
+    return None
+
+
+def recovery_sources(
+    registry: Registry, serving: Mapping[str, Any] | None, model: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """What the registry and the serving model hold for an emergency recovery package: the inference image the
+    group serves with (the serving package's container, else the serving model's), the model data of the versions
+    just below the serving one (any status: a Rejected challenger's artifact still loads), and the serving
+    version's training job (earlier jobs' artifacts are listed relative to it)."""
+    model = model or {}
+    model_containers = [c for c in [model.get("PrimaryContainer"), *(model.get("Containers") or [])] if c]
+    image = _container_image(_containers(serving or {})) or _container_image(model_containers)
+    earlier: list[dict[str, Any]] = []
+    metadata: Mapping[str, Any] = {}
+    if serving is not None:
+        metadata = serving.get("CustomerMetadataProperties") or {}
+        arn = str(serving["ModelPackageArn"])
+        _, version = package_group_and_version(serving)
+        for v in range(version - 1, max(0, version - 1 - EARLIER_VERSIONS), -1):
+            try:
+                package = registry.describe_package(f"{arn.rsplit('/', 1)[0]}/{v}")
+            except NotFound:
+                continue
+            url = _model_data(_containers(package))
+            if url:
+                status = package.get("ModelApprovalStatus")
+                earlier.append({"version": v, "approval_status": status, "model_data_url": url})
+    return {
+        "image": image,
+        "earlier": earlier,
+        "training_job_arn": metadata.get("training_job_arn"),
+        "trained_at_utc": metadata.get("trained_at_utc"),
+    }
+
+
+def _recover_step(group: str, endpoint: str, recovery: Mapping[str, Any]) -> str:
+    image = recovery.get("image")
+    image_arg = (
+        f"--image {image}"
+        if image
+        else '--image "$(aws sagemaker describe-model-package --model-package-name '
+        f"$(aws sagemaker list-model-packages --model-package-group-name {group} --sort-by CreationTime "
+        "--sort-order Descending --max-results 1 --query 'ModelPackageSummaryList[0].ModelPackageArn' --output text) "
+        "--query 'InferenceSpecification.Containers[0].Image' --output text)\""
+    )
+    register = (
+        f"mlgov register --group {group} --metadata-file meta.json (the registration metadata of the artifact's "
+        'training job, approved_by "emergency recovery")'
+    )
+    again = f"once an approver approves it, run mlgov rollback --endpoint {endpoint} --group {group} again."
+    earlier = list(recovery.get("earlier") or [])
+    if earlier:
+        found = "; ".join(f"v{e['version']} ({e['approval_status']}): {e['model_data_url']}" for e in earlier)
+        first = earlier[0]
+        return (
+            f"Recover an earlier artifact: the registry still names the model data of earlier versions of {group} "
+            f"({found}). Check the one you trust, then register it as an emergency recovery: {register} "
+            f"--model-data-url {first['model_data_url']} {image_arg}; {again}"
+        )
+    since = recovery.get("trained_at_utc")
+    before = f" --creation-time-before {since}" if since else ""
+    jobs = (
+        "for job in $(aws sagemaker list-training-jobs --status-equals Completed"
+        f"{before} --sort-by CreationTime --sort-order Descending --max-results 5 "
+        "--query 'TrainingJobSummaries[].TrainingJobName' --output text); do aws sagemaker describe-training-job "
+        "--training-job-name \"$job\" --query '[TrainingJobName,ModelArtifacts.S3ModelArtifacts]' --output text; done"
+    )
+    return (
+        f"Recover an earlier artifact: the registry holds no earlier version of {group}; `{jobs}` prints the "
+        "latest completed training jobs"
+        + (f" before the serving version's ({recovery.get('training_job_arn')})" if since else "")
+        + " with their model.tar.gz. Register the one you trust as an emergency recovery: "
+        f"{register} --model-data-url with the S3 URI it printed, {image_arg}; {again}"
+    )
+
+
+def fallbacks(
+    group: str, endpoint: str, route: Mapping[str, Any] | None = None, recovery: Mapping[str, Any] | None = None
+) -> list[str]:
+    """What to do when there is no previous Approved version (spec scenario 1, grill 2); `recovery`: the plan's
+    `recovery_sources`, so the recovery step names real artifacts and the image."""
     if route:
         switch = (
             f"set {route.get('route_key')}={route.get('fallback_value')} in AppConfig application "
@@ -430,10 +526,7 @@ def fallbacks(group: str, endpoint: str, route: Mapping[str, Any] | None = None)
     return [
         f"Serve the base model: {switch}. The pre-fine-tuning foundation model is the known-good baseline; "
         "shift a share of traffic first and raise it while engagement recovers.",
-        "Recover an earlier artifact: find an earlier training job's model.tar.gz in S3 and register it as an "
-        f"emergency recovery: mlgov register --group {group} --metadata-file meta.json (approved_by "
-        '"emergency recovery") --model-data-url s3://.../model.tar.gz --image <inference image>; once an '
-        f"approver approves it, run mlgov rollback --endpoint {endpoint} --group {group} again.",
+        _recover_step(group, endpoint, recovery or {}),
     ]
 
 

@@ -78,10 +78,14 @@ def protected_path_problem(arns: list[str], path: str) -> str | None:
     """The cross-key rule synth (mlgov.settings.Guardrails) and cold start (a `Received` with role ARNs) both
     apply: why one of these role ARNs is not on the protected path, or None."""
     for arn in arns:
-        if not arn.partition(":role")[2].startswith(path):
+        head, _, rest = arn.partition(":role")
+        if not rest.startswith(path):
+            name = rest.rsplit("/", 1)[-1]
             return (
                 f"{arn!r} is not on the protected path {path} "
-                "(a role name alone can be copied by anyone who may create roles)"
+                "(a role name alone can be copied by anyone who may create roles): have a role admin "
+                f"(guardrails.role_admin_arns) create it with `aws iam create-role --path {path}` and name it "
+                f"{head}:role{path}{name}"
             )
     return None
 

@@ -83,10 +83,10 @@ def next_step(audit: EndpointAudit) -> str:
         }
     )
     rollback = (
-        f"`mlgov rollback --endpoint {audit.endpoint_name} --group {groups[0]}`"
-        if len(groups) == 1
-        else f"`mlgov rollback --endpoint {audit.endpoint_name} --group GROUP` (GROUP from "
-        f"`aws sagemaker list-model-package-groups --region {audit.region}`)"
+        " or ".join(f"`mlgov rollback --endpoint {audit.endpoint_name} --group {group}`" for group in groups)
+        if groups
+        else f"`mlgov rollback --endpoint {audit.endpoint_name} --group` and the group it should serve from "
+        f"(`aws sagemaker list-model-package-groups --region {audit.region}` lists them)"
     )
     return (
         f"Next: `mlgov audit {where} --format json` shows the lineage; roll back to the previous Approved "

@@ -50,10 +50,19 @@ http = HttpClient(timeout=8.0, attempts=4)
 # Kept back at the end of an invocation: the last state writes, the metrics and the response.
 RESERVE_SECONDS = 10.0
 NOTHING_TO_RESOLVE = "no open issue to resolve"  # JiraProject's answer to a RESOLVED finding it has no issue for
-REDRIVE_STEP = (
-    "parked in the notifier dead-letter queue; fix what is named here, then "
-    "`mlgov notify redrive --dlq-url <NotifierDeadLetterQueue URL> --queue-url <NotifierQueue URL>`"
-)
+
+
+def redrive_step(dead_letter_queue_url: str, queue_url: str | None, record: SQSRecord) -> str:
+    """The next step of a parked refusal, as a command to paste: this region, this function's queues."""
+    region = str(record.get("awsRegion") or "")
+    where = f" --region {region}" if region else ""
+    if not queue_url:  # a function deployed before the stack passed NOTIFIER_QUEUE_URL: let AWS name it
+        name = str(record.get("eventSourceARN") or "").rsplit(":", 1)[-1]
+        queue_url = f"$(aws sqs get-queue-url{where} --queue-name {name} --query QueueUrl --output text)"
+    return (
+        "parked in the notifier dead-letter queue; fix what is named here, then "
+        f"`mlgov notify redrive{where} --dlq-url {dead_letter_queue_url} --queue-url {queue_url}`"
+    )
 
 
 class DeliveryIncomplete(Exception):
@@ -206,8 +215,9 @@ def make_record_handler(
             )
         if report.rejected:
             entry.count("NotificationRejected", len(report.rejected))
-            parked = not report.failed and settings.dead_letter_queue_url
-            _report_rejections(finding["finding_id"], report, REDRIVE_STEP if parked else "retried with the record")
+            dlq = settings.dead_letter_queue_url
+            step = redrive_step(dlq, settings.queue_url, record) if dlq and not report.failed else None
+            _report_rejections(finding["finding_id"], report, step or "retried with the record")
         if report.failed:
             # Retried as a whole; the targets it reached are skipped then, refused ones are tried again.
             entry.count("NotificationDeliveryFailed", len(report.failed))

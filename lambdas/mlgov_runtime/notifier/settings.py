@@ -17,11 +17,21 @@ from mlgov_runtime.core.env import (
     optional,
     required,
 )
-from mlgov_runtime.core.model import received, setting, settings_model
+from mlgov_runtime.core.model import (
+    PROTECTED_ROLE_PATH,
+    ROLE_PATH,
+    KeyProblem,
+    all_match,
+    protected_path_problem,
+    received,
+    setting,
+    settings_model,
+)
 
 if TYPE_CHECKING:
     from mlgov_runtime.core.routing import RoutingPolicy
 
+NOTIFIER_QUEUE_URL = "NOTIFIER_QUEUE_URL"
 QUEUE_URL = r"https?://[\w.:-]+/\d{12}/[\w-]{1,80}(\.fifo)?"
 
 
@@ -77,14 +87,25 @@ def _issue_type(value: str) -> str:
     return value
 
 
+ROLE_ARN = r"arn:(aws[a-z-]*|\*):iam::(\d{12}|\*):role/[\w+=,.@/*-]{1,512}"
+
+
+def _redrive_roles(value: list[str]) -> list[str]:
+    """Checked: each an IAM role ARN on guardrails.protected_role_path (wildcards allowed in the name)."""
+    return all_match(value, ROLE_ARN, "an IAM role ARN (wildcards allowed)")
+
+
 @settings_model
 class AlertRouting:
     # The Slack channel of the default route (used when `routes` is not given).
     security_slack_channel: str = setting(default=DEFAULT_SECURITY_CHANNEL, pattern=SLACK_CHANNEL)
     jira_project_key: str = setting(default="MLGOV", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
     # Besides the findings topic, only these principals may put messages on the notifier queue
-    # (`mlgov notify redrive`): a message from anyone else could close or drown real findings.
-    redrive_role_arns: list[str] = setting(factory=lambda: ["arn:*:iam::*:role/mlgov-protected/*"])
+    # (`mlgov notify redrive`): a message from anyone else could close or drown real findings. On the protected
+    # path (guardrails.protected_role_path), like every exempt role: a root-path name anyone may create.
+    redrive_role_arns: list[str] = setting(
+        factory=lambda: ["arn:*:iam::*:role/mlgov-protected/*"], check=_redrive_roles
+    )
     jira_issue_type: str = setting(default="Task", min_length=1, max_length=255, check=_issue_type)
     jira_resolve_transition_id: str | None = setting(default=None, pattern=r"^\d{1,6}$")
     page_severities: list[SEVERITY] = setting(factory=lambda: ["CRITICAL"])
@@ -107,11 +128,30 @@ class AlertRouting:
 Section = AlertRouting
 
 
+def redrive_roles_problem(roles: list[str], path: str) -> str | None:
+    """The rule synth (mlgov.settings) and cold start share: every redrive role on the protected path."""
+    return protected_path_problem(roles, path)
+
+
+@settings_model
+class ProtectedPath:
+    """From `guardrails`: the path the redrive roles must sit on."""
+
+    protected_role_path: str = setting(default=PROTECTED_ROLE_PATH, pattern=ROLE_PATH)
+
+
 @settings_model
 class Received:
-    """What the notifier receives from the settings."""
+    """What the notifier receives from the settings. The redrive roles are checked again at cold start, as at
+    synth: an edited variable naming a role off the protected path fails the start, naming the key."""
 
     alert_routing: AlertRouting
+    guardrails: ProtectedPath = setting(factory=ProtectedPath)
+
+    def check(self) -> None:
+        problem = redrive_roles_problem(self.alert_routing.redrive_role_arns, self.guardrails.protected_role_path)
+        if problem:
+            raise KeyProblem("alert_routing.redrive_role_arns", problem)
 
 
 def routing_from(r: AlertRouting) -> RoutingPolicy:
@@ -135,8 +175,10 @@ class NotifierSettings(ObservabilityEnv):
     page_topic_arn: str | None = None
     jira_issue_type: str = "Task"
     jira_resolve_transition_id: str | None = None
-    # Where a finding a channel refused is parked for `mlgov notify redrive` (the notifier's DLQ).
+    # Where a finding a channel refused is parked for `mlgov notify redrive` (the notifier's DLQ), and the
+    # queue it goes back to: both named in the redrive command a refusal's log line gives.
     dead_letter_queue_url: str | None = None
+    queue_url: str | None = None
     # Named in a message that had to be cut, as where the full finding is.
     findings_table: str | None = None
 
@@ -152,6 +194,7 @@ def load_notifier_settings(env: Env) -> NotifierSettings:
         jira_issue_type=r.jira_issue_type,
         jira_resolve_transition_id=r.jira_resolve_transition_id,
         dead_letter_queue_url=optional(env, "DEAD_LETTER_QUEUE_URL", QUEUE_URL, "an SQS queue URL"),
+        queue_url=optional(env, NOTIFIER_QUEUE_URL, QUEUE_URL, "an SQS queue URL"),
         findings_table=optional(env, FINDINGS_TABLE_NAME, TABLE, "a DynamoDB table name"),
     )
 

@@ -78,7 +78,7 @@ def purpose_costs(
         if by_purpose.get(purpose, 0.0) > 0:
             warnings.append(
                 f"${by_purpose[purpose]:,.2f} for endpoints tagged {tag_key}={purpose}: `mlgov retire audit` "
-                "(then `mlgov retire request --endpoint E` for each candidate)."
+                "names each candidate with its own `mlgov retire request --endpoint` command."
             )
     return {
         "status": status,

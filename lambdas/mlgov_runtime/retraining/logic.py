@@ -33,11 +33,19 @@ WHEN = {
 }
 
 
-def _rerun(execution: Any) -> str:
+def _rerun(execution: Any, region: str) -> str:
     """The next step with real values: the failed run's history, then a new run of the same state machine."""
     parts = str(execution or "").split(":")
     if len(parts) < 8 or parts[5] != "execution":
-        return "Next: `aws stepfunctions list-executions --state-machine-arn <the retraining machine>` finds the run."
+        # No execution named: CloudFormation names the machine after its logical id, RetrainingStateMachine...
+        machine = (
+            f"$(aws stepfunctions list-state-machines --region {region} --query "
+            "\"stateMachines[?contains(name, 'RetrainingStateMachine')].stateMachineArn | [0]\" --output text)"
+        )
+        return (
+            f"Next: `aws stepfunctions list-executions --region {region} --status-filter FAILED "
+            f"--state-machine-arn {machine}` lists the failed runs."
+        )
     machine = ":".join([*parts[:5], "stateMachine", parts[6]])
     return (
         f"Next: `aws stepfunctions get-execution-history --execution-arn {execution} --reverse-order` shows what "
@@ -220,7 +228,8 @@ def failure_finding(state: Mapping[str, Any], account: str, region: str, group_a
         resource_arn=group_arn,
         title=f"Retraining stopped at {stage.replace('_', ' ')}"
         + (f": {', '.join(c['name'] for c in failed)} failed" if failed else ""),
-        detail=f"Execution {state.get('execution', '?')} stopped at {stage}. {what} {_rerun(state.get('execution'))}",
+        detail=f"Execution {state.get('execution', '?')} stopped at {stage}. {what} "
+        + _rerun(state.get("execution"), region),
         source="pipeline",
         evidence={"stage": stage, "failed_checks": failed, "error": error, "execution": state.get("execution")},
     )
