@@ -20,7 +20,7 @@ from constructs import Construct
 
 from mlgov_runtime.approvals import permissions as p
 from mlgov_runtime.approvals import settings as e
-from stacks.building_blocks import GovernedFunction, deny_everyone, encrypted_table, keep_secret
+from stacks.building_blocks import GovernedFunction, deny_everyone, encrypted_table, keep_secret, keep_table_controls
 from stacks.capability import CapabilityConstruct
 
 SLACK_HANDLER = "mlgov_runtime.approvals.handler.slack"
@@ -159,7 +159,8 @@ class Approvals(CapabilityConstruct):
             )
 
     def _restrict_table(self) -> None:
-        """Only the approval service and the waiting steps touch the records (tokens, decisions)."""
+        """Only the approval service and the waiting steps touch the records (tokens, decisions); only the deployer
+        changes the table's policy, protection or TTL, or deletes it."""
         self.table.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="OnlyApprovalRoles",
@@ -180,6 +181,7 @@ class Approvals(CapabilityConstruct):
                 conditions={"ArnNotEquals": {"aws:PrincipalArn": Lazy.list(_RoleArns(self.table_users))}},
             )
         )
+        keep_table_controls(self.table, self.settings.guardrails.deployer_role_arns)
 
     def _function(self, construct_id: str, handler: str, description: str) -> GovernedFunction:
         return GovernedFunction(

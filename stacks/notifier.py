@@ -14,7 +14,14 @@ from constructs import Construct
 
 from mlgov_runtime.core import env as function_env
 from mlgov_runtime.notifier import permissions
-from stacks.building_blocks import TABLE_WRITES, deny_everyone, encrypted_queue, encrypted_table, keep_secret
+from stacks.building_blocks import (
+    TABLE_WRITES,
+    deny_everyone,
+    encrypted_queue,
+    encrypted_table,
+    keep_secret,
+    keep_table_controls,
+)
 from stacks.capability import CapabilityConstruct
 
 SECRET_TEMPLATE = '{"slack_webhooks": {}, "jira": {}}'
@@ -38,7 +45,8 @@ class Notifier(CapabilityConstruct):
         self.page_topic = sns.Topic(
             self, "PageTopic", display_name="ML governance on-call pages", master_key=key, enforce_ssl=True
         )
-        self.state_table = encrypted_table(self, "DeliveryState", key, "pk", ttl_attribute="expiration", retain=False)
+        # Kept (deletion protection, retained on destroy): it holds the Jira issue key of each open finding.
+        self.state_table = encrypted_table(self, "DeliveryState", key, "pk", ttl_attribute="expiration")
         timeout = Duration.minutes(2)  # the queue keeps messages invisible for 6x this
         self.dlq = encrypted_queue(self, "NotifierDeadLetterQueue", key)
         self.dead_letter_queues.append(self.dlq)
@@ -166,8 +174,9 @@ class Notifier(CapabilityConstruct):
 
     def _keep_to_the_notifier(self) -> None:
         """Whatever their IAM policies allow: only the notifier reads its webhooks and Jira token (whoever reads
-        them posts as the product), and only the notifier writes its delivery state (a forged "sent" or "delivered"
-        record makes it skip a finding's next delivery as already made)."""
+        them posts as the product), only the notifier writes its delivery state (a forged "sent" or "delivered"
+        record makes it skip a finding's next delivery as already made) and only the deployer takes that seal off,
+        and only the notifier and the operators' CLI (`mlgov notify send --channel page`) page on-call."""
         guardrails = self.settings.guardrails
         keep_secret(
             self.secret,
@@ -181,6 +190,19 @@ class Notifier(CapabilityConstruct):
                 TABLE_WRITES,
                 ["*"],  # in a table's own policy: this table
                 {"ArnNotEquals": {"aws:PrincipalArn": [self.role.role_arn]}},
+            )
+        )
+        keep_table_controls(self.state_table, guardrails.deployer_role_arns)
+        operators = list(guardrails.operator_role_arns)
+        self.page_topic.add_to_resource_policy(
+            deny_everyone(
+                "OnlyTheNotifierPages",
+                ["sns:Publish"],
+                [self.page_topic.topic_arn],
+                {
+                    "ArnNotEquals": {"aws:PrincipalArn": [self.role.role_arn]},
+                    **({"ArnNotLike": {"aws:PrincipalArn": operators}} if operators else {}),
+                },
             )
         )
 
