@@ -294,6 +294,7 @@ def test_a_developer_cannot_page_as_the_product(governance_template: dict[str, A
     # Another account's alarm (the confused deputy) is refused too.
     alarm = f"arn:aws:cloudwatch:{REGION}:{PROD}:alarm:Lure"
     assert _as_service(policy, "cloudwatch.amazonaws.com", topic, PROD, alarm) == "Deny"
+    assert _as_service(policy, "costalerts.amazonaws.com", topic, PROD) == "Deny"
 
 
 def test_every_publisher_of_the_page_and_alarm_topics_still_gets_through(governance_template: dict[str, Any]) -> None:
