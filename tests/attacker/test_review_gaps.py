@@ -27,7 +27,7 @@ from mlgov.settings import DEFAULT_MEMBER_ROLE_NAME, parse_settings
 from mlgov.sinks import start_sink
 from mlgov_runtime.adapters.http import HttpClient
 from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
-from mlgov_runtime.adapters.notifiers import JiraProject
+from mlgov_runtime.adapters.notifiers import FOREIGN_ISSUE, JiraProject
 from mlgov_runtime.core.findings import finding_id
 from tests.attacker.conftest import GOV
 from tests.attacker.resource_policies import (
@@ -381,16 +381,11 @@ def test_the_tables_writers_are_the_product_roles_by_exact_arn(governance_templa
 
 
 # 8. A handler's input: the Jira issue key the notifier stored for a finding (`jira#<project>#<finding_id>` in the
-#    delivery state) is closed as is, never checked against the finding's label on the issue. Whoever writes that
-#    record (the table's seal off, 1.; or the notifier's role) points finding A's record at finding B's issue: A's
-#    genuine resolution then closes B's issue while B's violation is still open. Driven with moto and the local
-#    Jira.
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: the notifier transitions the issue key its delivery state names without checking the issue "
-    "carries the finding's label, so a repointed record closes another finding's open issue",
-)
+#    delivery state). Whoever writes that record (the table's seal off, 1.; or the notifier's role) could point
+#    finding A's record at finding B's issue, so A's genuine resolution would close B's issue while B's violation
+#    is still open. The notifier reads the recorded issue first (GET issue?fields=labels) and believes it only if
+#    it carries A's label; otherwise it leaves it alone, finds A's own issue by its label, and says so (counted as
+#    JiraIssueRecordMismatch by the Lambda). Driven with moto and the local Jira.
 def test_a_repointed_issue_record_closes_only_its_own_findings_issue() -> None:
     with mock_aws(), start_sink("jira") as sink:
         ddb = boto3.client("dynamodb", region_name=REGION)
@@ -416,5 +411,11 @@ def test_a_repointed_issue_record_closes_only_its_own_findings_issue() -> None:
         state.remember_issue("MLGOV", a["finding_id"], issue_of[b["finding_id"]])
         # A is genuinely resolved (the producers stored it so) and its resolution arrives
         stored[a["finding_id"]] = "RESOLVED"
-        jira.send({**a, "status": "RESOLVED", "severity": "INFO"})
-        assert sink.issues[str(issue_of[b["finding_id"]])]["status"] != "Done"
+        outcome = jira.send({**a, "status": "RESOLVED", "severity": "INFO"})
+        issue_a, issue_b = str(issue_of[a["finding_id"]]), str(issue_of[b["finding_id"]])
+        assert sink.issues[issue_b]["status"] != "Done"
+        assert not sink.comments.get(issue_b)  # not even a comment in A's words
+        # A's own issue, found by its label, is the one closed; the answer names the record set aside.
+        assert sink.issues[issue_a]["status"] == "Done"
+        assert FOREIGN_ISSUE in outcome and issue_b in outcome
+        assert state.open_issue("MLGOV", a["finding_id"]) is None  # closed: the forged record is gone too
