@@ -170,6 +170,13 @@ class Notifier(CapabilityConstruct):
                 "The notifier function itself failed (a crash or a timeout): its whole batch returns to the queue",
                 self.function,
             ),
+            self.count_alarm(
+                "JiraIssueRecordMismatchAlarm",
+                "The delivery state named a Jira issue without the finding's label (a forged record, or the label "
+                "removed in Jira); that issue was left alone. The notifier's log names the finding and the issue",
+                "JiraIssueRecordMismatch",
+                "notifier",
+            ),
         ]
 
     def _keep_to_the_notifier(self) -> None:
