@@ -372,7 +372,9 @@ def test_a_member_developer_cannot_narrow_the_member_audit_role(action: str) -> 
 def test_the_tables_writers_are_the_product_roles_by_exact_arn(governance_template: dict[str, Any]) -> None:
     """No wildcard among the tables' producers: only the operators' pattern, which 6. keeps to role admins."""
     for prefix, _ in TABLES:
-        writes = [s for s in table_policy(governance_template, prefix)["Statement"] if "dynamodb:PutItem" in s["Action"]]
+        writes = [
+            s for s in table_policy(governance_template, prefix)["Statement"] if "dynamodb:PutItem" in s["Action"]
+        ]
         assert writes, prefix
         for statement in writes:
             exact = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]

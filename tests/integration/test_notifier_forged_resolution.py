@@ -16,7 +16,7 @@ from mlgov_runtime.adapters.http import HttpClient
 from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
 from mlgov_runtime.adapters.notifiers import FOREIGN_ISSUE, JiraProject
 from mlgov_runtime.core.findings import finding_id
-from tests.integration.test_notifier_handler import REGION, DEFAULT_ROUTING, _setup, aws_and_sinks, good_secret
+from tests.integration.test_notifier_handler import DEFAULT_ROUTING, REGION, _setup, aws_and_sinks, good_secret
 
 
 def _jira(url: str, stored: dict[str, str]) -> JiraProject:
