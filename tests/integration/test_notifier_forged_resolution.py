@@ -103,3 +103,19 @@ def test_a_recorded_issue_without_the_findings_label_is_left_alone_and_counted(
         assert jira.issues[issue_a]["status"] == "Done"
         assert emf_metric(capsys.readouterr().out, "JiraIssueRecordMismatch") == 1.0
         assert any(FOREIGN_ISSUE in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+@pytest.mark.parametrize("recorded", ["MLGOV-99", "../../rest/api/3/issue/MLGOV-1/transitions"])
+def test_a_recorded_issue_jira_does_not_show_is_set_aside_for_the_label_search(recorded: str) -> None:
+    with start_sink("jira") as sink:
+        finding: dict[str, Any] = sample_finding()
+        jira = _jira(sink.url, {finding["finding_id"]: "OPEN"})
+        jira.send(finding)
+        [key] = list(sink.issues)
+        # Given a record naming an issue Jira does not have (deleted, or never ours), or no issue key at all
+        jira.issue_keys.remember_issue("MLGOV", finding["finding_id"], recorded)
+        # Then the re-detection comments on the finding's own issue, found by its label, and says so
+        outcome = jira.send(finding)
+        assert FOREIGN_ISSUE in outcome and outcome.endswith(f"commented {key}")
+        assert len(sink.comments[key]) == 1 and sink.issues[key]["status"] == "To Do"
+        assert jira.issue_keys.open_issue("MLGOV", finding["finding_id"]) == key
