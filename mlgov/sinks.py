@@ -5,7 +5,8 @@ Slack (plain-text body `invalid_blocks`): a header over 150 characters, a sectio
 a section field over 2,000 or more than 10 fields, more than 50 blocks; `no_text` without text or
 blocks. Jira (JSON `errors` by field): a summary over 255 characters or with a line break, a
 description or comment over 32,767 characters, a label with a space, an unknown project (also in
-JQL), a document that is not valid ADF. They record every request and can be told to answer 500,
+JQL), a document that is not valid ADF; Jira also answers GET issue/{key} (404 for an unknown key).
+They record every request and can be told to answer 500,
 429 with Retry-After, or hang. Used by the tests and the sandbox; they bind 127.0.0.1 only.
 """
 
@@ -15,6 +16,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -206,6 +208,37 @@ def _handler_for(sink: Sink, kind: str) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (its timeout) before the answer: a real receiver sees the same
 
+        def _faulted(self, recorded: Recorded) -> bool:
+            """Record the request; answer it with the next injected fault, if any."""
+            sink.requests.append(recorded)
+            if not sink.faults:
+                return False
+            fault = sink.faults.popleft()
+            if fault.hang_seconds:
+                time.sleep(fault.hang_seconds)
+            recorded.accepted = 200 <= fault.status < 300  # a slow success still posts
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            self._answer(fault.status, {"error": "injected"}, headers)
+            return True
+
+        def do_GET(self) -> None:
+            if self._faulted(Recorded("GET", self.path, dict(self.headers), None)):
+                return
+            url = urllib.parse.urlsplit(self.path)
+            found = re.fullmatch(r"/rest/api/[23]/issue/([A-Z][A-Z0-9]*-\d+)", url.path)
+            if kind != "jira" or not found or found.group(1) not in sink.issues:
+                # Jira's answer for an issue that does not exist or that the caller may not see.
+                message = "Issue does not exist or you do not have permission to see it."
+                self._answer(404, {"errorMessages": [message], "errors": {}})
+                return
+            issue = sink.issues[found.group(1)]
+            fields = {**issue["fields"], "status": {"name": issue["status"]}}
+            asked = urllib.parse.parse_qs(url.query).get("fields")
+            if asked:
+                wanted = {f for value in asked for f in value.split(",")}
+                fields = {k: v for k, v in fields.items() if k in wanted}
+            self._answer(200, {"key": found.group(1), "fields": fields})
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
@@ -214,14 +247,7 @@ def _handler_for(sink: Sink, kind: str) -> type[BaseHTTPRequestHandler]:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 body = raw.decode("utf-8", "replace")
             recorded = Recorded("POST", self.path, dict(self.headers), body)
-            sink.requests.append(recorded)
-            if sink.faults:
-                fault = sink.faults.popleft()
-                if fault.hang_seconds:
-                    time.sleep(fault.hang_seconds)
-                recorded.accepted = 200 <= fault.status < 300  # a slow success still posts
-                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-                self._answer(fault.status, {"error": "injected"}, headers)
+            if self._faulted(recorded):
                 return
             if kind == "slack":
                 problem = slack_problem(body)

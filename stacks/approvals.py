@@ -23,7 +23,7 @@ from mlgov.guardrails import PRODUCT_KEY_TAG
 from mlgov_runtime.approvals import permissions as p
 from mlgov_runtime.approvals import settings as e
 from mlgov_runtime.approvals.slack import HAND_OFF_MAX_AGE_SECONDS
-from stacks.building_blocks import GovernedFunction, deny_everyone, encrypted_table, keep_secret
+from stacks.building_blocks import GovernedFunction, deny_everyone, encrypted_table, keep_secret, keep_table_controls
 from stacks.capability import CapabilityConstruct
 
 SLACK_HANDLER = "mlgov_runtime.approvals.handler.slack"
@@ -193,7 +193,8 @@ class Approvals(CapabilityConstruct):
             )
 
     def _restrict_table(self) -> None:
-        """Only the approval service and the waiting steps touch the records (tokens, decisions)."""
+        """Only the approval service and the waiting steps touch the records (tokens, decisions); only the deployer
+        changes the table's policy, protection or TTL, or deletes it."""
         self.table.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="OnlyApprovalRoles",
@@ -214,6 +215,7 @@ class Approvals(CapabilityConstruct):
                 conditions={"ArnNotEquals": {"aws:PrincipalArn": Lazy.list(_RoleArns(self.table_users))}},
             )
         )
+        keep_table_controls(self.table, self.settings.guardrails.deployer_role_arns)
 
     def _function(
         self, construct_id: str, handler: str, description: str, decides: bool = True, seconds: int = 30

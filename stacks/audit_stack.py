@@ -31,7 +31,7 @@ class GovernanceAuditStack(Stack):
                 channel=self.channel,
                 peers=dict(self.capabilities),
             )
-        self.channel.seal(settings.guardrails.operator_role_arns)
+        self.channel.seal(settings.guardrails.operator_role_arns, settings.guardrails.deployer_role_arns)
         for built in self.capabilities.values():
             for queue in built.dead_letter_queues:
                 only_senders(queue, built.dead_letter_senders.get(queue.node.path, ()))

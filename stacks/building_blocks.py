@@ -215,6 +215,33 @@ TABLE_WRITES = (
 )
 
 
+# What takes a table's resource policy (its seals) off, or its items with it: a replaced or deleted policy,
+# deletion protection or replicas changed (UpdateTable), a TTL on an attribute of the caller's choosing
+# (DynamoDB then deletes items for them), the table deleted. DynamoDB applies a table's own policy to each.
+TABLE_CONTROLS = (
+    "dynamodb:PutResourcePolicy",
+    "dynamodb:DeleteResourcePolicy",
+    "dynamodb:UpdateTable",
+    "dynamodb:UpdateTimeToLive",
+    "dynamodb:DeleteTable",
+)
+
+
+def keep_table_controls(table: dynamodb.Table, deployers: Sequence[str]) -> None:
+    """Whatever their IAM policies allow: only the deployer (CloudFormation's execution role, which `cdk deploy`
+    updates the policy, TTL and protection through) changes what keeps the table's seals. DynamoDB still lets the
+    account's root user replace or delete the policy (lockout recovery)."""
+    if deployers:  # with no deployer named, a deny here would lock CloudFormation out of its own table
+        table.add_to_resource_policy(
+            deny_everyone(
+                "ControlsOnlyByDeploy",
+                TABLE_CONTROLS,
+                ["*"],  # in a table's own policy: this table
+                {"ArnNotLike": {"aws:PrincipalArn": list(deployers)}},
+            )
+        )
+
+
 # What changes a secret's value, and what changes who may read it or whether it exists.
 SECRET_VALUE_WRITES = (
     "secretsmanager:PutSecretValue",

@@ -14,7 +14,13 @@ from constructs import Construct
 from mlgov.guardrails import PRODUCT_KEY_TAG
 from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import FINDINGS_PUBLISH, FINDINGS_WRITE
-from stacks.building_blocks import TABLE_WRITES, GovernedFunction, deny_everyone, encrypted_table
+from stacks.building_blocks import (
+    TABLE_WRITES,
+    GovernedFunction,
+    deny_everyone,
+    encrypted_table,
+    keep_table_controls,
+)
 
 
 def service_key_users(partition: str, region: str, account: str) -> dict[str, str]:
@@ -87,12 +93,13 @@ class FindingsChannel(Construct):
         producer.function.add_environment(env.FINDINGS_TABLE_NAME, self.table.table_name)
         producer.function.add_environment(env.FINDINGS_TOPIC_ARN, self.topic.topic_arn)
 
-    def seal(self, operator_role_arns: Sequence[str] = ()) -> None:
+    def seal(self, operator_role_arns: Sequence[str] = (), deployer_role_arns: Sequence[str] = ()) -> None:
         """Once every producer is granted: nobody else may publish findings (a forged RESOLVED finding
         would close a real violation's Jira issue), or write the findings table (the scan's sweep republishes
         what it finds there, and the notifier checks a resolution against it), whatever their own IAM policies
         allow. The operators' CLI (`mlgov capacity restore`, `mlgov retire cancel`) writes the table and publishes
-        too."""
+        too. Only the deployer takes the table's seal off (or the table away), and only AWS services publish
+        alarms."""
         publishers = [role.role_arn for role in self.publishers]
         operators = {"ArnNotLike": {"aws:PrincipalArn": list(operator_role_arns)}} if operator_role_arns else {}
         self.table.add_to_resource_policy(
@@ -115,6 +122,28 @@ class FindingsChannel(Construct):
                 {"ArnNotEquals": {"aws:PrincipalArn": publishers}, **operators},
             )
         )
+        keep_table_controls(self.table, deployer_role_arns)
+        self._seal_alarm_topic()
+
+    def _seal_alarm_topic(self) -> None:
+        """Whatever their IAM policies allow: only AWS services publish here (CloudWatch for this account's alarms
+        in this region, Cost Anomaly Detection), and only for this account, so nobody sends the operators an alarm
+        that looks like the product's. aws:SourceAccount/aws:SourceArn as the governance key's policy requires
+        them from the same services."""
+        stack, topic = Stack.of(self), self.alarm_topic
+        alarms = f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+        for sid, conditions in (
+            ("OnlyAwsServicesPublish", {"Bool": {"aws:PrincipalIsAWSService": "false"}}),
+            ("OnlyForThisAccount", {"StringNotEquals": {"aws:SourceAccount": stack.account}}),
+            (
+                "CloudWatchOnlyForThisAccountsAlarms",
+                {
+                    "StringEquals": {"aws:PrincipalServiceName": "cloudwatch.amazonaws.com"},
+                    "ArnNotLike": {"aws:SourceArn": alarms},
+                },
+            ),
+        ):
+            topic.add_to_resource_policy(deny_everyone(sid, ["sns:Publish"], [topic.topic_arn], conditions))
 
     def encrypt_logs(self, scope: Construct) -> None:
         """Every log group under scope with the governance key (logs may carry resource names and reasons)."""

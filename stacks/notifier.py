@@ -15,7 +15,14 @@ from constructs import Construct
 from mlgov_runtime.core import env as function_env
 from mlgov_runtime.notifier import permissions
 from mlgov_runtime.notifier.settings import NOTIFIER_QUEUE_URL
-from stacks.building_blocks import TABLE_WRITES, deny_everyone, encrypted_queue, encrypted_table, keep_secret
+from stacks.building_blocks import (
+    TABLE_WRITES,
+    deny_everyone,
+    encrypted_queue,
+    encrypted_table,
+    keep_secret,
+    keep_table_controls,
+)
 from stacks.capability import CapabilityConstruct
 
 SECRET_TEMPLATE = '{"slack_webhooks": {}, "jira": {}}'
@@ -39,7 +46,8 @@ class Notifier(CapabilityConstruct):
         self.page_topic = sns.Topic(
             self, "PageTopic", display_name="ML governance on-call pages", master_key=key, enforce_ssl=True
         )
-        self.state_table = encrypted_table(self, "DeliveryState", key, "pk", ttl_attribute="expiration", retain=False)
+        # Kept (deletion protection, retained on destroy): it holds the Jira issue key of each open finding.
+        self.state_table = encrypted_table(self, "DeliveryState", key, "pk", ttl_attribute="expiration")
         timeout = Duration.minutes(2)  # the queue keeps messages invisible for 6x this
         self.dlq = encrypted_queue(self, "NotifierDeadLetterQueue", key)
         self.dead_letter_queues.append(self.dlq)
@@ -169,12 +177,20 @@ class Notifier(CapabilityConstruct):
                 "The notifier function itself failed (a crash or a timeout): its whole batch returns to the queue",
                 self.function,
             ),
+            self.count_alarm(
+                "JiraIssueRecordMismatchAlarm",
+                "The delivery state named a Jira issue without the finding's label (a forged record, or the label "
+                "removed in Jira); that issue was left alone. The notifier's log names the finding and the issue",
+                "JiraIssueRecordMismatch",
+                "notifier",
+            ),
         ]
 
     def _keep_to_the_notifier(self) -> None:
         """Whatever their IAM policies allow: only the notifier reads its webhooks and Jira token (whoever reads
-        them posts as the product), and only the notifier writes its delivery state (a forged "sent" or "delivered"
-        record makes it skip a finding's next delivery as already made)."""
+        them posts as the product), only the notifier writes its delivery state (a forged "sent" or "delivered"
+        record makes it skip a finding's next delivery as already made) and only the deployer takes that seal off,
+        and only the notifier and the operators' CLI (`mlgov notify send --channel page`) page on-call."""
         guardrails = self.settings.guardrails
         keep_secret(
             self.secret,
@@ -188,6 +204,19 @@ class Notifier(CapabilityConstruct):
                 TABLE_WRITES,
                 ["*"],  # in a table's own policy: this table
                 {"ArnNotEquals": {"aws:PrincipalArn": [self.role.role_arn]}},
+            )
+        )
+        keep_table_controls(self.state_table, guardrails.deployer_role_arns)
+        operators = list(guardrails.operator_role_arns)
+        self.page_topic.add_to_resource_policy(
+            deny_everyone(
+                "OnlyTheNotifierPages",
+                ["sns:Publish"],
+                [self.page_topic.topic_arn],
+                {
+                    "ArnNotEquals": {"aws:PrincipalArn": [self.role.role_arn]},
+                    **({"ArnNotLike": {"aws:PrincipalArn": operators}} if operators else {}),
+                },
             )
         )
 

@@ -74,7 +74,13 @@ def _resource_arn(service: str, region: str, params: dict[str, Any]) -> str:
 
 
 def decide(policy: dict[str, Any], principal: str, action: str, resource: str, **keys: str) -> str:
-    context = {"aws:PrincipalArn": principal, "aws:PrincipalAccount": ACCOUNT, "aws:SecureTransport": "true", **keys}
+    context = {
+        "aws:PrincipalArn": principal,
+        "aws:PrincipalAccount": ACCOUNT,
+        "aws:PrincipalIsAWSService": "false",  # in every request AWS authorizes; a role is no service
+        "aws:SecureTransport": "true",
+        **keys,
+    }
     return evaluate({"resource": policy}, action, resource, context).decision
 
 

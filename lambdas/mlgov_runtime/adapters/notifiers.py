@@ -14,6 +14,8 @@ from mlgov_runtime.adapters.http import DeliveryError, HttpClient
 from mlgov_runtime.notifier.messages import finding_label, jira_comment, jira_issue, one_line, slack_message
 
 JIRA_KEY = re.compile(r"^[A-Z][A-Z0-9]+-\d+$")
+# In JiraProject's answer when the issue its record named was not the finding's (the notifier counts it).
+FOREIGN_ISSUE = "does not carry the finding's label"
 
 
 @dataclass
@@ -82,9 +84,25 @@ class JiraProject:
         basic = base64.b64encode(f"{self.user}:{self.token}".encode()).decode()
         self._auth = {"Authorization": f"Basic {basic}"}
 
+    def _url(self, path: str) -> str:
+        return urllib.parse.urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
+
     def _post(self, path: str, body: Any) -> Any:
-        url = urllib.parse.urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
-        return self.http.request("POST", url, body, self._auth).json()
+        return self.http.request("POST", self._url(path), body, self._auth).json()
+
+    def carries_label(self, key: str, finding_id: str) -> bool:
+        """Whether issue `key` carries the finding's label (the one the product gave the issue it created): a
+        recorded key is believed only then. An issue Jira no longer shows (404) carries nothing."""
+        try:
+            answer = self.http.request("GET", self._url(f"/rest/api/3/issue/{key}?fields=labels"), None, self._auth)
+        except DeliveryError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        issue = answer.json()
+        fields = issue.get("fields") if isinstance(issue, dict) else None
+        labels = fields.get("labels") if isinstance(fields, dict) else None
+        return isinstance(labels, list) and finding_label(finding_id) in labels
 
     def find_open_issue(self, finding_id: str) -> str | None:
         """Look-up by the finding's label, never by summary text."""
@@ -97,14 +115,27 @@ class JiraProject:
 
     def send(self, finding: dict[str, Any], target: str | None = None) -> str:
         """Create the finding's issue, or comment on the open one: never two issues for one finding_id.
-        The issue is the one recorded when it was created (Jira's search lags behind creation); the search by
-        label only finds issues created before that record existed, or whose record was lost."""
+        The issue is the one recorded when it was created (Jira's search lags behind creation), once Jira shows
+        it carries the finding's label: a record naming another finding's issue (written by whoever got past the
+        delivery state's seal) is set aside and said so in the answer, never commented on or closed. The search
+        by label finds issues created before a record existed, or whose record was lost or set aside."""
         finding_id = finding["finding_id"]
         key = self.issue_keys.open_issue(self.project_key, finding_id)
+        foreign = None
+        if key and not (JIRA_KEY.match(key) and self.carries_label(key, finding_id)):
+            foreign, key = key, None
+            self.issue_keys.remember_issue(self.project_key, finding_id, None)
         if not key:
             key = self.find_open_issue(finding_id)
             if key:
                 self.issue_keys.remember_issue(self.project_key, finding_id, key)
+        outcome = self._deliver(finding, key)
+        if foreign:
+            return f"recorded issue {foreign} {FOREIGN_ISSUE}, left untouched; {outcome}"
+        return outcome
+
+    def _deliver(self, finding: dict[str, Any], key: str | None) -> str:
+        finding_id = finding["finding_id"]
         resolved = finding.get("status") == "RESOLVED"
         if key:
             self._post(f"/rest/api/3/issue/{key}/comment", jira_comment(finding, self.findings_table))

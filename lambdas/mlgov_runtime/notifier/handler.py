@@ -28,7 +28,7 @@ from mlgov_runtime.adapters.findings_store import stored_status
 from mlgov_runtime.adapters.http import HttpClient
 from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
 from mlgov_runtime.adapters.notifier_secret import SecretError, load_notifier_secret
-from mlgov_runtime.adapters.notifiers import JiraProject, PageTopic, SlackWebhooks, Unavailable
+from mlgov_runtime.adapters.notifiers import FOREIGN_ISSUE, JiraProject, PageTopic, SlackWebhooks, Unavailable
 from mlgov_runtime.adapters.redrive import ORIGIN_ATTRIBUTE, park
 from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.notifier.logic import (
@@ -212,6 +212,15 @@ def make_record_handler(
             logger.info(
                 f"Jira: {NOTHING_TO_RESOLVE} for finding {finding['finding_id']}; none created",
                 extra={"finding_id": finding["finding_id"]},
+            )
+        foreign = {k: v for k, v in report.outcomes.items() if k.startswith("jira:") and FOREIGN_ISSUE in v}
+        if foreign:
+            # The delivery state named an issue without this finding's label: a forged record, or a label removed
+            # in Jira. That issue was left alone; the finding's own was found by its label (or created).
+            entry.count("JiraIssueRecordMismatch", len(foreign))
+            logger.warning(
+                f"Jira: the recorded issue for finding {finding['finding_id']} {FOREIGN_ISSUE}; left untouched",
+                extra={"finding_id": finding["finding_id"], "outcomes": foreign},
             )
         if report.rejected:
             entry.count("NotificationRejected", len(report.rejected))
