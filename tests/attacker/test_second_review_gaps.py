@@ -228,3 +228,45 @@ def test_the_deploy_still_does_what_the_stacks_need(
     target: str, account: str, principal: str, action: str, resource: str, keys: dict[str, Any]
 ) -> None:
     assert _scp(target, account, principal, action, resource, **keys) == "Allow"
+
+
+# 6. Who may make the press worker decide: no URL and no resource policy on it, so only IAM principals of its own
+#    account, and among the product's roles only the Slack function's is granted its invoke (DenyProductFunctionInvoke
+#    keeps everyone else where the guardrails apply). Lambda keeps a handed-off press no longer than the worker's
+#    signature window allows for, and the Slack function is sized for Slack's 3 s on a cold start.
+def _invoke_grants(template: dict[str, Any], function: str) -> list[str]:
+    granted = []
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if any(a.startswith("lambda:Invoke") or a in ("lambda:*", "*") for a in actions) and function in str(
+                statement["Resource"]
+            ):
+                granted.append(logical)
+    return granted
+
+
+def test_only_the_slack_function_may_hand_the_worker_a_press(governance_template: dict[str, Any]) -> None:
+    from mlgov_runtime.approvals import handler
+    from mlgov_runtime.approvals.slack import HAND_OFF_MAX_AGE_SECONDS, MAX_AGE_SECONDS, WORKER_MAX_AGE_SECONDS
+
+    resources = governance_template["Resources"]
+    [worker] = [k for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function" and "PressWorker" in k]
+    [slack] = [k for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function" and "ApprovalsSlack" in k]
+    names_worker = [
+        r for r in resources.values() if r["Type"] != "AWS::Lambda::Function" and worker in str(r.get("Properties"))
+    ]
+    kinds = sorted(r["Type"] for r in names_worker)
+    assert "AWS::Lambda::Url" not in kinds and "AWS::Lambda::Permission" not in kinds, kinds
+    assert [k for k in _invoke_grants(governance_template, worker)] == [
+        k for k in resources if k.startswith("ApprovalsSlackPolicy")
+    ]
+    [invoke_config] = [r["Properties"] for r in names_worker if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert invoke_config["MaximumEventAgeInSeconds"] == HAND_OFF_MAX_AGE_SECONDS
+    assert WORKER_MAX_AGE_SECONDS == MAX_AGE_SECONDS + HAND_OFF_MAX_AGE_SECONDS
+    fast = resources[slack]["Properties"]
+    assert fast["MemorySize"] >= 512 and fast["Timeout"] <= 5 and fast["ReservedConcurrentExecutions"] >= 1
+    posts = handler.OUTCOME_POST_SECONDS * handler.OUTCOME_POST_ATTEMPTS
+    assert resources[worker]["Properties"]["Timeout"] > 2 * posts  # the failure notice and the outcome
