@@ -175,6 +175,22 @@ def test_a_member_admin_cannot_take_a_product_roles_name_first(squat: str) -> No
     assert _scp(WORKLOAD_OU, PROD, _developer(PROD), "iam:CreateRole", squat) == "Deny"
 
 
+# The StackSets execution role became exempt from DenyProtectedRoleChanges so that the member StackSet can make the
+# forwarding role on the protected path; the exemption is for every protected role. Any service-managed StackSet (the
+# management account's, or a StackSets delegated administrator's: a member account) can now make or rewrite an
+# approver, pipeline, role-admin or break-glass role in every guarded account.
+@pytest.mark.xfail(
+    strict=True,
+    reason="DenyProtectedRoleChanges exempts stacksets-exec-* for every protected role, not just the forwarding "
+    "role: any service-managed StackSet makes an approver or pipeline role in every guarded account",
+)
+@pytest.mark.parametrize("action", ["iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy"])
+@pytest.mark.parametrize("name", ["MlGovModelApprover", "MlGovDeploymentPipeline-prod", "MlGovRoleAdmin"])
+def test_a_stackset_cannot_make_the_approvers_or_the_pipelines_roles(action: str, name: str) -> None:
+    arn = f"arn:aws:iam::{PROD}:role/mlgov-protected/{name}"
+    assert _scp(WORKLOAD_OU, PROD, STACKSET_EXEC, action, arn) == "Deny"
+
+
 # 4. The product-key tag. aws:ResourceTag finds the product's keys; nothing keeps the tag off other keys. A developer
 #    with kms:TagResource on a colleague's key tags it mlgov:guarded=product-key, and from then on only the deployer
 #    and break-glass administer it (no policy change, disable or deletion by its owners). Not a way in, a lock-out.
@@ -270,3 +286,18 @@ def test_only_the_slack_function_may_hand_the_worker_a_press(governance_template
     assert fast["MemorySize"] >= 512 and fast["Timeout"] <= 5 and fast["ReservedConcurrentExecutions"] >= 1
     posts = handler.OUTCOME_POST_SECONDS * handler.OUTCOME_POST_ATTEMPTS
     assert resources[worker]["Properties"]["Timeout"] > 2 * posts  # the failure notice and the outcome
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the worker's 30 s timeout ends long before its Step Functions client gives up (8 x (5 + 20) s): a hung "
+    "SendTask* times it out after the decision is written, and the retry only says 'already decided'",
+)
+def test_the_worker_outlasts_its_answer_to_the_waiting_step(governance_template: dict[str, Any]) -> None:
+    from mlgov_runtime.adapters.aws import RETRY_CONFIG
+
+    resources = governance_template["Resources"]
+    [worker] = [r for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function" and "PressWorker" in k]
+    config: Any = RETRY_CONFIG
+    worst = (config.connect_timeout + config.read_timeout) * int(config.retries["max_attempts"])
+    assert worker["Properties"]["Timeout"] > worst
