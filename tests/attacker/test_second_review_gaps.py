@@ -153,11 +153,11 @@ def test_the_boundary_keeps_what_it_documents() -> None:
     assert carried == {"AllowWithinBoundary", *documented} and set(BOUNDARY_SIDS) == documented
 
 
-# 3. Names, not paths. IAM role names are unique in an account whatever their path (and whatever their case), and
-#    DenyProtectedRoleChanges names the forwarding role only with its path. A member admin who creates
-#    `mlgov-event-forwarding-<region>` on the root path first makes the StackSet's CreateRole fail there
-#    (EntityAlreadyExists); with failure_tolerance_percentage 10 one such account stops the operation for the
-#    accounts after it. The member audit role is protected on the root path only, so the same on another path.
+# 3. Names, not paths. IAM role names are unique in an account whatever their path (and whatever their case). A
+#    member admin who made `mlgov-event-forwarding-<region>` on the root path first would make the StackSet's
+#    CreateRole fail there (EntityAlreadyExists); with failure_tolerance_percentage 10 one such account stops the
+#    operation for the accounts after it. DenyProtectedRoleChanges names both roles on any path. (Case variants no
+#    SCP pattern covers: the StackSet shows the failed instance and the weekly scan reports the account.)
 SQUATS = [
     f"arn:aws:iam::{PROD}:role/mlgov-event-forwarding-{REGION}",
     f"arn:aws:iam::{PROD}:role/squat/mlgov-event-forwarding-{REGION}",
@@ -165,11 +165,6 @@ SQUATS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DenyProtectedRoleChanges names the forwarding and member audit roles with one path: a member admin "
-    "creates the same name on another path first and the StackSet instance fails (names are unique per account)",
-)
 @pytest.mark.parametrize("squat", SQUATS, ids=["forwarding-root", "forwarding-other-path", "member-audit-other-path"])
 def test_a_member_admin_cannot_take_a_product_roles_name_first(squat: str) -> None:
     assert _scp(WORKLOAD_OU, PROD, _developer(PROD), "iam:CreateRole", squat) == "Deny"
