@@ -79,6 +79,7 @@ def test_an_outcome_never_goes_to_a_look_alike_of_slacks_origin(
     world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:
     from mlgov_runtime.approvals import handler
+    from mlgov_runtime.core import env
 
     posted: list[str] = []
 
@@ -89,6 +90,11 @@ def test_an_outcome_never_goes_to_a_look_alike_of_slacks_origin(
     monkeypatch.setattr(handler, "post_json", post_json)
     assert handler.slack_worker(_handed_off(button_press("UBOB", world.request_id, False, url)), CONTEXT)
     assert posted == [] and world.status() == "DENIED"  # decided (Slack signed it), but told nowhere else
+    # Nor the Slack function's own notice when the hand-off fails
+    monkeypatch.setenv("SLACK_WORKER_FUNCTION_NAME", "mlgov-no-such-function")
+    env.reset_all()
+    answer = handler.slack(slack_event(button_press("UBOB", world.request_id, True, url), SECRET), CONTEXT)
+    assert answer["statusCode"] == 200 and "could not start deciding" in answer["body"] and posted == []
 
 
 # 3. After the decision is written, answering the waiting step can fail with no answer from Step Functions at all
