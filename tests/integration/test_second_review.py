@@ -98,21 +98,19 @@ def test_an_outcome_never_goes_to_a_look_alike_of_slacks_origin(
 
 
 # 3. After the decision is written, answering the waiting step can fail with no answer from Step Functions at all
-#    (a connection error, a read timeout: botocore raises those, not ClientError). StepFunctionsAnswers turns only
-#    ClientError into "recorded, not delivered", so the worker tells the presser "Not recorded yet ... tries again",
-#    Lambda's retry finds the request decided ("already approved ... nothing changed"), and nobody answers the
-#    waiting step: it waits until the request expires, while the presser was told the press did not count.
+#    (a connection error, a read timeout: botocore raises those, not ClientError). When StepFunctionsAnswers turned
+#    only ClientError into "recorded, not delivered", the worker told the presser "Not recorded yet ... tries again",
+#    Lambda's retry found the request decided ("already approved ... nothing changed"), and nobody answered the
+#    waiting step: it waited until the request expired, while the presser was told the press did not count.
 @pytest.fixture
 def step_functions_unreachable(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """SendTaskSuccess/Failure get no answer (every attempt); everything else reaches moto."""
-    import botocore.endpoint
-
     from mlgov_runtime.adapters import aws
 
     def unreachable(request: Any, **kwargs: Any) -> None:
         raise EndpointConnectionError(endpoint_url=str(request.url))
 
-    monkeypatch.setattr(botocore.endpoint.time, "sleep", lambda seconds: None)  # botocore's own retry backoff
+    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda seconds: None)  # botocore's own retry backoff
     client = aws.context_for(None).client("stepfunctions")
     for operation in ("SendTaskSuccess", "SendTaskFailure"):
         client.meta.events.register_first(f"before-send.states.{operation}", unreachable)
