@@ -114,6 +114,8 @@ CHANNEL_DRAIN = [
     "sns:PutDataProtectionPolicy",  # may deny or mask what is published
     "sns:DeleteTopic",
 ]
+# The member forwarding role: <protected path><prefix>-<region> (stacks/member_role_stack.py).
+FORWARDING_ROLE_PREFIX = "mlgov-event-forwarding"
 # A service-managed StackSet acts in a member account as the role stacksets-exec-<hash>, which the StackSets
 # service-linked role creates there (the management account's StackSets may assume only that name).
 STACKSET_EXECUTION_ROLES = "arn:*:iam::*:role/stacksets-exec-*"
@@ -399,7 +401,10 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
             *_by_name(settings, g.product_role_arns + g.deployer_role_arns + _bootstrap_roles(settings, "*")),
             STACKSET_EXECUTION_ROLES,
             # On the root path by contract (the scan assumes it by name); narrowed, a violation reads as an error.
-            f"arn:*:iam::*:role/{member_role_name(settings)}",
+            # Role names are unique in an account whatever the path: both names on any path, or a role made there
+            # first under that name makes the member StackSet fail in that account.
+            f"arn:*:iam::*:role/*{member_role_name(settings)}",
+            f"arn:*:iam::*:role/*{FORWARDING_ROLE_PREFIX}-*",
         ],
         "Condition": _principal_exceptions(
             [

@@ -20,6 +20,7 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from mlgov.guardrails import FORWARDING_ROLE_PREFIX
 from mlgov.settings import Settings, SettingsError, member_role_name
 from mlgov_runtime.org_scan import forwarding
 from mlgov_runtime.registry import member_actions
@@ -75,8 +76,6 @@ def trusted_role_arns(governance_account: str, governance_region: str, partition
     ]
 
 
-# The member forwarding role: <path><prefix>-<region> (stacks/member_role_stack.py, MemberForwardingStack).
-FORWARDING_ROLE_PREFIX = "mlgov-event-forwarding"
 ACCOUNT_ID = r"^\d{12}$"
 ORGANIZATION_ID = r"^o-[a-z0-9]{10,32}$"
 REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"

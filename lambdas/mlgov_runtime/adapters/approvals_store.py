@@ -172,6 +172,10 @@ class StepFunctionsAnswers:
                 if code not in RETRYABLE or attempt == self._attempts - 1:
                     raise AnswerFailed(f"{method} failed after {attempt + 1} attempt(s): {code}") from None
                 self._sleep(0.2 * 2**attempt)
+            except BotoCoreError as exc:
+                # No answer at all (connection error, read timeout), after botocore's own retries: the decision
+                # is written, so it is reported as not delivered, never raised as if nothing had been recorded.
+                raise AnswerFailed(f"{method} got no answer: {type(exc).__name__}") from None
 
     def succeed(self, token: str, output: dict[str, Any]) -> None:
         self._call("send_task_success", taskToken=token, output=json.dumps(output))
