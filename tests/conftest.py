@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +53,19 @@ def load_event(name: str) -> dict[str, Any]:
 @pytest.fixture
 def event_fixture() -> Any:
     return load_event
+
+
+@pytest.fixture(autouse=True)
+def _service_log_levels() -> Iterator[None]:
+    """Powertools configures a service's logger once per process, at the level of the test that first loads it: a
+    scene run in-process (POWERTOOLS_LOG_LEVEL=CRITICAL) would silence that service for every later test."""
+    loggers = logging.Logger.manager.loggerDict
+    before = {name: log.level for name, log in loggers.items() if isinstance(log, logging.Logger)}
+    yield
+    for name, log in list(loggers.items()):
+        if not isinstance(log, logging.Logger):
+            continue
+        if name in before:
+            log.setLevel(before[name])
+        elif getattr(log, "init", False):  # configured by Powertools during this test: its default level
+            log.setLevel(logging.INFO)
