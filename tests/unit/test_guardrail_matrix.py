@@ -1909,3 +1909,19 @@ def test_the_sizes_docs_guardrails_states_are_the_ones_synth_checks() -> None:
 
     default, heavy = sizes(parse_settings({})), sizes(heavy_settings())
     assert rows == {name: (default[name], heavy[name]) for name in default}
+
+
+def test_a_protected_path_over_the_member_roles_path_is_refused() -> None:
+    # Given the protected path set to the forwarding role's own path: no StackSet could make that role there (the
+    # exempt roles' own checks aside: every other setting as default)
+    def on(path: str) -> Any:
+        settings = parse_settings({})
+        return settings.model_copy(
+            update={"guardrails": settings.guardrails.model_copy(update={"protected_role_path": path})}
+        )
+
+    # Then synth stops, naming the setting and the path
+    with pytest.raises(GuardrailLimitError, match=rf"protected_role_path {MEMBER_ROLE_PATH} covers the member"):
+        guardrail_policies(on(MEMBER_ROLE_PATH))
+    # And another path is fine
+    assert len(guardrail_policies(on("/mlgov-other/"))) == 4
