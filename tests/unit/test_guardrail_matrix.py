@@ -1882,6 +1882,15 @@ def test_explain_names_the_new_statements_with_a_reason_and_a_way_forward(
         ],
         "DenyGovernanceBusPolicyChanges": ["--action", "events:RemovePermission"],
         "DenyProductRuleChanges": ["--action", "events:EnableRule", "--resource", RULE],
+        "DenyProductKeyTagOutsideDeploy": [
+            "--action",
+            "kms:TagResource",
+            "--tag-key",
+            "mlgov:guarded",
+            "--resource",
+            KEY,
+        ],
+        "DenyMemberRoleChanges": ["--action", "iam:PutRolePolicy", "--resource", role(GOV, DEFAULT_MEMBER_ROLE_NAME)],
     }
     for sid, ask in asks.items():
         assert main(["guardrails", "explain", *ask, *admin]) == 3, sid
