@@ -114,8 +114,11 @@ CHANNEL_DRAIN = [
     "sns:PutDataProtectionPolicy",  # may deny or mask what is published
     "sns:DeleteTopic",
 ]
-# The member forwarding role: <protected path><prefix>-<region> (stacks/member_role_stack.py).
-FORWARDING_ROLE_PREFIX = "mlgov-event-forwarding"
+# The member forwarding role: <member path><prefix>-<region> (stacks/member_role_stack.py). Off the protected path:
+# the StackSets execution role must make it, and is exempt for the member roles only (DenyMemberRoleChanges).
+# Renamed with the move (was mlgov-event-forwarding on /mlgov-protected/): a named role cannot be replaced in place.
+FORWARDING_ROLE_PREFIX = "mlgov-member-forwarding"
+MEMBER_ROLE_PATH = "/mlgov-member/"
 # A service-managed StackSet acts in a member account as the role stacksets-exec-<hash>, which the StackSets
 # service-linked role creates there (the management account's StackSets may assume only that name).
 STACKSET_EXECUTION_ROLES = "arn:*:iam::*:role/stacksets-exec-*"
@@ -238,6 +241,20 @@ def _endpoint_statements(
     ]
 
 
+GOVERNANCE_TAG_ACTIONS = ["sagemaker:AddTags", "sagemaker:DeleteTags"]
+
+
+def _governance_tag_condition(settings: Settings) -> dict[str, Any]:
+    """IAM compares tag keys case-insensitively elsewhere; a `modelpackagename` tag must not slip by. Retirement
+    tags endpoint_purpose=retiring where the product runs, as a function role named after the stack (the product's
+    roles off the path; the challenger's on it are pipeline roles)."""
+    g = settings.guardrails
+    return _merge(
+        {"ForAnyValue:StringEqualsIgnoreCase": {"aws:TagKeys": g.governance_tag_keys}},
+        _principal_exceptions(g.pipeline_role_arns + g.break_glass_role_arns + _by_name(settings, g.product_role_arns)),
+    )
+
+
 def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
     g = settings.guardrails
     pipeline = g.pipeline_role_arns + g.break_glass_role_arns
@@ -266,15 +283,9 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
         ),
         *_endpoint_statements(
             "DenyGovernanceTagChange",
-            ["sagemaker:AddTags", "sagemaker:DeleteTags"],
+            GOVERNANCE_TAG_ACTIONS,
             ["endpoint"],
-            # IAM compares tag keys case-insensitively elsewhere; a `modelpackagename` tag must not slip by.
-            # Retirement tags endpoint_purpose=retiring where the product runs, as a function role named after the
-            # stack (the product's roles off the path; the challenger's on it are pipeline roles).
-            _merge(
-                {"ForAnyValue:StringEqualsIgnoreCase": {"aws:TagKeys": g.governance_tag_keys}},
-                _principal_exceptions(pipeline + _by_name(settings, g.product_role_arns)),
-            ),
+            _governance_tag_condition(settings),
             settings,
         ),
     ]
@@ -362,11 +373,27 @@ def model_approval_policy(settings: Settings) -> NamedPolicy:
         _principal_exceptions(g.pipeline_role_arns + g.break_glass_role_arns),
         settings,
     )
-    statements = [statement, changes, registry, metrics, *serving]
+    # The product's keys are found by their tag (mlgov:guarded=product-key, DenyProductKeyAdministration); nothing
+    # else keeps that tag off other keys, and a key tagged so is administered by the deployer only: its owners
+    # locked out. Only the deployer puts the tag key on (CreateKey with tags, TagResource). Here for room: the
+    # same targets as mlgov-protected-roles.
+    tag, _ = PRODUCT_KEY_TAG
+    key_tag = {
+        "Sid": "DenyProductKeyTagOutsideDeploy",
+        "Effect": "Deny",
+        "Action": ["kms:CreateKey", "kms:TagResource"],
+        "Resource": "*",
+        "Condition": _merge(
+            {"ForAnyValue:StringEqualsIgnoreCase": {"aws:TagKeys": [tag]}},
+            _principal_exceptions(g.deployer_role_arns + g.break_glass_role_arns),
+        ),
+    }
+    statements = [statement, changes, registry, metrics, *serving, key_tag]
     return NamedPolicy(
         "mlgov-model-approval",
         "ML governance: only approvers approve a package, only the pipeline creates models and registers into "
-        "watched groups, only the recommender writes the metrics the challenger gate decides on",
+        "watched groups, only the recommender writes the metrics the challenger gate decides on; only "
+        "the deployer tags a key as the product's",
         {"Version": "2012-10-17", "Statement": statements},
     )
 
@@ -378,9 +405,10 @@ def _by_name(settings: Settings, roles: list[str]) -> list[str]:
 
 def protected_roles_policy(settings: Settings) -> NamedPolicy:
     """The exemptions name roles on a protected path, or the product's and deployer's roles by name; only role
-    admins (and, for the product's roles, the deployer) may make or change those roles. Only the product's roles
-    speak as the product: an `mlgov.*` event starts a challenger. The product's rules (the governance stack's,
-    and the forwarding rule in member accounts), keys and findings channel change only in a deploy.
+    admins (and, for the product's roles, the deployer) may make or change those roles; the member StackSets' two
+    roles only role admins and the StackSets execution role. Only the product's roles speak as the product: an
+    `mlgov.*` event starts a challenger. The product's rules (the governance stack's, and the
+    forwarding rule in member accounts), keys and findings channel change only in a deploy.
 
     Every statement here names only the product's own resources (by path, name, stack prefix or tag), so it may
     attach to the guarded OUs as well as where the product runs."""
@@ -391,7 +419,13 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
     # grant no other IAM change, so one statement (one exception list) keeps the policies under the size limits.
     # CDK's deploy role passes the execution role to CloudFormation. Every bootstrap role (the deploy role and
     # the StackSets execution role are exempt elsewhere, the publishing roles write the deploy's assets) is
-    # protected by name too. The StackSets execution role deploys the member forwarding role onto the path.
+    # protected by name too. No StackSet is exempt here: any service-managed StackSet (a delegated
+    # administrator's too) acts as stacksets-exec-*, and would make approver or pipeline roles everywhere.
+    if MEMBER_ROLE_PATH.startswith(g.protected_role_path):
+        raise GuardrailSettingsError(
+            f"mlgov.guardrails.protected_role_path {g.protected_role_path} covers the member roles' path "
+            f"{MEMBER_ROLE_PATH}: the member StackSet could not create the forwarding role. Choose another path."
+        )
     statement = {
         "Sid": "DenyProtectedRoleChanges",
         "Effect": "Deny",
@@ -400,24 +434,36 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
             f"arn:*:iam::*:role{g.protected_role_path}*",
             *_by_name(settings, g.product_role_arns + g.deployer_role_arns + _bootstrap_roles(settings, "*")),
             STACKSET_EXECUTION_ROLES,
-            # On the root path by contract (the scan assumes it by name); narrowed, a violation reads as an error.
-            # Role names are unique in an account whatever the path: both names on any path, or a role made there
-            # first under that name makes the member StackSet fail in that account.
-            f"arn:*:iam::*:role/*{member_role_name(settings)}",
-            f"arn:*:iam::*:role/*{FORWARDING_ROLE_PREFIX}-*",
         ],
         "Condition": _principal_exceptions(
             [
                 *g.role_admin_arns,
                 *g.deployer_role_arns,
                 *deploy_roles,
-                STACKSET_EXECUTION_ROLES,
                 *g.product_role_arns,
                 *g.break_glass_role_arns,
             ]
         ),
     }
-    statements: list[dict[str, Any]] = [statement]
+    # The two roles the member StackSets make in every guarded account: the only ones the StackSets execution role
+    # may make or change. By name on any path: role names are unique in an account whatever the path, so a role
+    # made first under either name elsewhere would make the StackSet fail there. The member audit role is on the
+    # root path by contract (the scan assumes it by name); narrowed, a violation reads as an error.
+    member = {
+        "Sid": "DenyMemberRoleChanges",
+        "Effect": "Deny",
+        "Action": IAM_ROLE_CHANGES,
+        "Resource": [
+            f"arn:*:iam::*:role/*{member_role_name(settings)}",
+            f"arn:*:iam::*:role/*{FORWARDING_ROLE_PREFIX}-*",
+        ],
+        "Condition": _principal_exceptions(
+            # Not the deployer: no product stack makes them, and in a guarded OU a team's own `cdk deploy` may run
+            # as an execution role the deployer pattern matches.
+            [*g.role_admin_arns, STACKSET_EXECUTION_ROLES, *g.break_glass_role_arns]
+        ),
+    }
+    statements: list[dict[str, Any]] = [statement, member]
     # events:source is per entry (EventBridge authorizes each entry and fails only the forged ones with
     # NotAuthorizedForSourceException); ForAnyValue also holds if a request carries several sources.
     statements.append(
@@ -664,10 +710,11 @@ def _iam_size(document: dict[str, Any]) -> int:
 
 
 # What a permissions boundary must carry so a role that creates roles cannot escape: who makes or changes the exempt
-# roles, who approves, and who makes what an endpoint serves (endpoint configs, models, inference components). A
-# boundary is one managed policy of 6,144 characters, so the rest are separate managed policies for the same human
-# roles (ACCOUNT_POLICIES). Left out: the package tag on CreateEndpoint, a claim the audit checks anyway; a bounded
-# role can only point a new endpoint at a config the pipeline made.
+# roles, who approves, and who makes what an endpoint serves (endpoint configs, models, inference components); and,
+# compact and for the boundary only (BOUNDARY_ONLY_SID), the endpoints' governance tags. A boundary is one managed
+# policy of 6,144 characters, so the rest are separate managed policies for the same human roles (ACCOUNT_POLICIES).
+# Left out: the package tag on CreateEndpoint, a claim the audit checks anyway (a bounded role can only point a new
+# endpoint at a config the pipeline made), and the product's machinery, which lives where the product runs.
 BOUNDARY_SIDS = (
     "DenyProtectedRoleChanges",
     "DenyApprovalOutsideApprovers",
@@ -675,6 +722,7 @@ BOUNDARY_SIDS = (
     "DenyLineageChangeOutsidePipeline",
     "DenyServingChangeOutsidePipeline",
 )
+BOUNDARY_ONLY_SID = "DenyGovernanceTagChange"
 # Single-account managed policy -> the statements it carries (base Sid, without Named/OutsideExperiments), each
 # policy under IAM's 6,144 characters in the heavy configuration the tests check. A statement not listed lands in
 # mlgov-guardrails-evidence (and the size check names the policy if that overflows).
@@ -698,8 +746,10 @@ ACCOUNT_POLICIES: dict[str, tuple[str, ...]] = {
         "DenyGovernanceBusPolicyChanges",
     ),
     "mlgov-guardrails-machinery": (
+        "DenyMemberRoleChanges",
         "DenyProductRuleChanges",
         "DenyProductKeyAdministration",
+        "DenyProductKeyTagOutsideDeploy",
         "DenyChannelDrainOutsideProduct",
         "DenyChannelReadOutsideProduct",
         "DenyServingImageTagMutabilityChange",
@@ -735,11 +785,23 @@ def account_policies(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def permissions_boundary(settings: Settings) -> dict[str, Any]:
-    """For a single account: allow everything else, deny what mlgov-guardrails denies (see BOUNDARY_SIDS)."""
+    """For a single account: allow everything else, deny what mlgov-guardrails denies (see BOUNDARY_SIDS) and the
+    governance tag changes."""
     statements: list[dict[str, Any]] = [
         {"Sid": "AllowWithinBoundary", "Effect": "Allow", "Action": "*", "Resource": "*"}
     ]
     statements.extend(account_policies(settings)["mlgov-guardrails"]["Statement"])
+    # Boundary only, and one statement even with experiment exemptions (two do not fit): a bounded role changes no
+    # governance tag on any endpoint, experiment ones included.
+    statements.append(
+        {
+            "Sid": BOUNDARY_ONLY_SID,
+            "Effect": "Deny",
+            "Action": GOVERNANCE_TAG_ACTIONS,
+            "Resource": f"{SM}:endpoint/*",
+            "Condition": _governance_tag_condition(settings),
+        }
+    )
     document = {"Version": "2012-10-17", "Statement": statements}
     if _iam_size(document) > IAM_POLICY_MAX_CHARS:
         raise GuardrailLimitError(

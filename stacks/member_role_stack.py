@@ -20,7 +20,7 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from mlgov.guardrails import FORWARDING_ROLE_PREFIX
+from mlgov.guardrails import FORWARDING_ROLE_PREFIX, MEMBER_ROLE_PATH
 from mlgov.settings import Settings, SettingsError, member_role_name
 from mlgov_runtime.org_scan import forwarding
 from mlgov_runtime.registry import member_actions
@@ -246,14 +246,15 @@ class MemberForwardingStack(MemberAccountStack):
         super().__init__(scope, construct_id, settings=settings, **kwargs)
         region = self.governance_region("The region of the governance account's bus", settings)
         bus = f"arn:{Aws.PARTITION}:events:{region.value_as_string}:{self.governance.value_as_string}:event-bus/default"
-        # An organization-wide bus policy needs a role on a cross-account target (EventBridge PutTargets). On the
-        # protected path, so only role admins and the StackSets execution role change, pass or delete it
-        # (DenyProtectedRoleChanges); named per region, since the StackSet puts one stack in each.
+        # An organization-wide bus policy needs a role on a cross-account target (EventBridge PutTargets). Named,
+        # so only role admins and the StackSets execution role make, change, pass or delete it
+        # (DenyMemberRoleChanges); off the protected path, where no StackSet may make roles; one per region, since
+        # the StackSet puts one stack in each.
         role = iam.Role(
             self,
             "ForwardingRole",
             role_name=f"{FORWARDING_ROLE_PREFIX}-{Aws.REGION}",
-            path=settings.guardrails.protected_role_path,
+            path=MEMBER_ROLE_PATH,
             description="mlgov: EventBridge puts this account's SageMaker events on the governance bus",
             assumed_by=iam.ServicePrincipal("events.amazonaws.com").with_conditions(
                 {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}

@@ -47,10 +47,22 @@ ADVICE = {
         "Start a retraining run (`aws stepfunctions start-execution` on the retraining state machine) instead.",
     ),
     "DenyProtectedRoleChanges": (
-        "Roles on the protected path are the exempt pipeline, approver and operator roles and the product's own "
-        "(the member forwarding role too); only role admins (and the deployer, or the StackSets execution role) "
-        "may create, change or pass them.",
+        "Roles on the protected path are the exempt pipeline, approver and operator roles and the product's own; "
+        "only role admins (and the deployer) may create, change or pass them. No StackSet may: a service-managed "
+        "StackSet would make them in every account.",
         "Ask a role admin (mlgov.guardrails.role_admin_arns).",
+    ),
+    "DenyMemberRoleChanges": (
+        "The member audit role (mlgov.member_audit_role_name) and the event forwarding role "
+        "(mlgov-member-forwarding-<region>) are the member StackSets' roles, protected by name on any path: the scan "
+        "reads through the first, the forwarding rule puts events on the governance bus through the second.",
+        "Let the member StackSets (re)create them (`aws cloudformation list-stack-instances --stack-set-name "
+        "mlgov-member-role`), or ask a role admin; a role of your own needs another name.",
+    ),
+    "DenyProductKeyTagOutsideDeploy": (
+        "The tag key mlgov:guarded marks the product's KMS keys (administered only in a deploy): on any other key "
+        "it would lock the key's owners out. Only the deployer sets it.",
+        "Use another tag key; the product's keys get theirs from `npx cdk deploy MlGovEndpointAudit`.",
     ),
     "DenyProductRoleChanges": (
         "The product's and the deployer's roles are exempt by name; only role admins and the deployer change them.",

@@ -138,8 +138,8 @@ def forwarding_role_arn() -> str:
     resources = forwarding_template(SETTINGS)["Resources"]
     [role] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
     name = role["RoleName"]["Fn::Join"][1]
-    assert name[0] == "mlgov-event-forwarding-" and name[1] == {"Ref": "AWS::Region"}
-    return f"arn:aws:iam::{PROD}:role{role['Path']}mlgov-event-forwarding-us-east-1"
+    assert name[0] == "mlgov-member-forwarding-" and name[1] == {"Ref": "AWS::Region"}
+    return f"arn:aws:iam::{PROD}:role{role['Path']}mlgov-member-forwarding-us-east-1"
 
 
 @pytest.mark.parametrize(

@@ -333,8 +333,8 @@ def test_a_developer_cannot_make_a_role_an_exemption_matches(name: str, action: 
 
 
 # 7. A member account. The forwarding rule is guarded (DenyProductRuleChanges) and the scan checks its pattern and
-#    target; the role the rule uses to put events on the governance bus sits on the protected path: otherwise a
-#    member admin deletes its inline policy and the account forwards nothing while the scan says the rule is OK.
+#    target; the role the rule uses to put events on the governance bus is protected by name (DenyMemberRoleChanges):
+#    otherwise a member admin deletes its inline policy and the account forwards nothing while the scan says OK.
 def _forwarding_role() -> str:
     from stacks.member_role_stack import forwarding_template
 
@@ -351,7 +351,7 @@ def test_a_member_developer_cannot_disarm_the_forwarding_role(action: str) -> No
     assert _scp("ou-ab12-prodwork", PROD, f"arn:aws:iam::{PROD}:role/Developer", action, FORWARDING_ROLE) == "Deny"
 
 
-# The member audit role (root path, named by mlgov.member_audit_role_name) is named in DenyProtectedRoleChanges:
+# The member audit role (root path, named by mlgov.member_audit_role_name) is named in DenyMemberRoleChanges:
 # otherwise a member admin adds a deny for DescribeEndpointConfig/DescribeModel on the endpoints to hide, and the
 # scan's HIGH UNREGISTERED_ENDPOINT becomes a MEDIUM ENDPOINT_AUDIT_ERROR ("access denied": a ticket, not a page).
 MEMBER_ROLE = f"arn:aws:iam::{PROD}:role/{DEFAULT_MEMBER_ROLE_NAME}"

@@ -13,7 +13,10 @@ import pytest
 
 from mlgov.guardrails import (
     ACCOUNT_POLICIES,
+    BOUNDARY_ONLY_SID,
     BOUNDARY_SIDS,
+    FORWARDING_ROLE_PREFIX,
+    MEMBER_ROLE_PATH,
     PRODUCT_KEY_TAG,
     account_policies,
     attachments,
@@ -116,17 +119,13 @@ def test_the_single_account_policies_carry_every_scp_statement_once() -> None:
 
 
 # 2. The boundary. A role that creates roles makes them with the boundary only (the managed policies sit on human
-#    roles): the boundary dropped DenyGovernanceTagChange with DenyEndpointWithoutPackageTag, though only the latter
-#    is documented as left out. A role created under the boundary retags a production endpoint: ModelPackageName
-#    (the lineage claim) or endpoint_purpose=retiring (counts as cut over toward a deletion request).
+#    roles): the boundary had dropped DenyGovernanceTagChange with DenyEndpointWithoutPackageTag, so a role created
+#    under it retagged a production endpoint: ModelPackageName (the lineage claim) or endpoint_purpose=retiring
+#    (counts as cut over toward a deletion request). The boundary now carries a compact form of it (one statement,
+#    not split for experiments).
 ENDPOINT = f"arn:aws:sagemaker:{REGION}:{PROD}:endpoint/manga-recommender-prod"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the permissions boundary no longer carries DenyGovernanceTagChange: a bounded role changes an "
-    "endpoint's governance tags (undocumented; the SCP and mlgov-guardrails-evidence still deny it)",
-)
 @pytest.mark.parametrize("action", ["sagemaker:AddTags", "sagemaker:DeleteTags"])
 @pytest.mark.parametrize("key", ["ModelPackageName", "endpoint_purpose"])
 def test_a_role_made_under_the_boundary_cannot_change_an_endpoints_governance_tags(action: str, key: str) -> None:
@@ -138,11 +137,15 @@ def test_a_role_made_under_the_boundary_cannot_change_an_endpoints_governance_ta
     }
     boundary = {"boundary": permissions_boundary(SETTINGS)}
     assert evaluate(boundary, action, ENDPOINT, bounded, default_allow=False).decision == "Deny"
+    # And the pipeline still tags under the same boundary
+    pipeline = {**bounded, "aws:PrincipalArn": f"arn:aws:iam::{PROD}:role/mlgov-protected/MlGovDeploymentPipeline"}
+    assert evaluate(boundary, action, ENDPOINT, pipeline, default_allow=False).decision == "Allow"
 
 
 def test_the_boundary_keeps_what_it_documents() -> None:
-    """docs/guardrails.md: protected roles, approvals and package updates, endpoint configs, models and components."""
-    carried = {base_sid(s["Sid"]) for s in permissions_boundary(SETTINGS)["Statement"]}
+    """docs/guardrails.md: protected roles, approvals and package updates, endpoint configs, models and components,
+    and (boundary only, one statement) the endpoints' governance tags."""
+    carried = [base_sid(s["Sid"]) for s in permissions_boundary(SETTINGS)["Statement"]]
     documented = {
         "DenyProtectedRoleChanges",
         "DenyApprovalOutsideApprovers",
@@ -150,58 +153,69 @@ def test_the_boundary_keeps_what_it_documents() -> None:
         "DenyLineageChangeOutsidePipeline",
         "DenyServingChangeOutsidePipeline",
     }
-    assert carried == {"AllowWithinBoundary", *documented} and set(BOUNDARY_SIDS) == documented
+    assert set(carried) == {"AllowWithinBoundary", *documented, BOUNDARY_ONLY_SID} and set(BOUNDARY_SIDS) == documented
+    assert carried.count(BOUNDARY_ONLY_SID) == 1
 
 
 # 3. Names, not paths. IAM role names are unique in an account whatever their path (and whatever their case). A
-#    member admin who made `mlgov-event-forwarding-<region>` on the root path first would make the StackSet's
-#    CreateRole fail there (EntityAlreadyExists); with failure_tolerance_percentage 10 one such account stops the
-#    operation for the accounts after it. DenyProtectedRoleChanges names both roles on any path. (Case variants no
-#    SCP pattern covers: the StackSet shows the failed instance and the weekly scan reports the account.)
+#    member admin who made the forwarding role's name on the root path first would make the StackSet's CreateRole
+#    fail there (EntityAlreadyExists); with failure_tolerance_percentage 10 one such account stops the operation for
+#    the accounts after it. DenyMemberRoleChanges names both roles on any path. (Case variants no SCP pattern
+#    covers: the StackSet shows the failed instance and the weekly scan reports the account.)
+FORWARDING = f"{FORWARDING_ROLE_PREFIX}-{REGION}"
 SQUATS = [
-    f"arn:aws:iam::{PROD}:role/mlgov-event-forwarding-{REGION}",
-    f"arn:aws:iam::{PROD}:role/squat/mlgov-event-forwarding-{REGION}",
+    f"arn:aws:iam::{PROD}:role/{FORWARDING}",
+    f"arn:aws:iam::{PROD}:role/squat/{FORWARDING}",
+    f"arn:aws:iam::{PROD}:role{MEMBER_ROLE_PATH}{FORWARDING}",
     f"arn:aws:iam::{PROD}:role/squat/{DEFAULT_MEMBER_ROLE_NAME}",
 ]
 
 
-@pytest.mark.parametrize("squat", SQUATS, ids=["forwarding-root", "forwarding-other-path", "member-audit-other-path"])
+@pytest.mark.parametrize(
+    "squat", SQUATS, ids=["forwarding-root", "forwarding-other-path", "forwarding-its-path", "member-audit-other-path"]
+)
 def test_a_member_admin_cannot_take_a_product_roles_name_first(squat: str) -> None:
     assert _scp(WORKLOAD_OU, PROD, _developer(PROD), "iam:CreateRole", squat) == "Deny"
 
 
-# The StackSets execution role became exempt from DenyProtectedRoleChanges so that the member StackSet can make the
-# forwarding role on the protected path; the exemption is for every protected role. Any service-managed StackSet (the
-# management account's, or a StackSets delegated administrator's: a member account) can now make or rewrite an
-# approver, pipeline, role-admin or break-glass role in every guarded account.
-@pytest.mark.xfail(
-    strict=True,
-    reason="DenyProtectedRoleChanges exempts stacksets-exec-* for every protected role, not just the forwarding "
-    "role: any service-managed StackSet makes an approver or pipeline role in every guarded account",
-)
+# The StackSets execution role was exempt from DenyProtectedRoleChanges so that the member StackSet could make the
+# forwarding role on the protected path; the exemption held for every protected role, so any service-managed StackSet
+# (the management account's, or a StackSets delegated administrator's: a member account) could make or rewrite an
+# approver, pipeline, role-admin or break-glass role in every guarded account. Now the StackSets execution role is
+# exempt only from DenyMemberRoleChanges (the member audit and forwarding roles, the latter off the protected path).
 @pytest.mark.parametrize("action", ["iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy"])
 @pytest.mark.parametrize("name", ["MlGovModelApprover", "MlGovDeploymentPipeline-prod", "MlGovRoleAdmin"])
 def test_a_stackset_cannot_make_the_approvers_or_the_pipelines_roles(action: str, name: str) -> None:
     arn = f"arn:aws:iam::{PROD}:role/mlgov-protected/{name}"
     assert _scp(WORKLOAD_OU, PROD, STACKSET_EXEC, action, arn) == "Deny"
+    assert _scp(GOV, GOV, STACKSET_EXEC.replace(PROD, GOV), action, arn.replace(PROD, GOV)) == "Deny"
 
 
-# 4. The product-key tag. aws:ResourceTag finds the product's keys; nothing keeps the tag off other keys. A developer
-#    with kms:TagResource on a colleague's key tags it mlgov:guarded=product-key, and from then on only the deployer
-#    and break-glass administer it (no policy change, disable or deletion by its owners). Not a way in, a lock-out.
+@pytest.mark.parametrize("action", ["iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole"])
+def test_a_stackset_cannot_take_the_old_forwarding_roles_place_on_the_protected_path(action: str) -> None:
+    """Control for the move: a StackSet made the forwarding role on the protected path before; no longer there."""
+    arn = f"arn:aws:iam::{PROD}:role/mlgov-protected/mlgov-event-forwarding-{REGION}"
+    assert _scp(WORKLOAD_OU, PROD, STACKSET_EXEC, action, arn) == "Deny"
+
+
+# 4. The product-key tag. aws:ResourceTag finds the product's keys; nothing kept the tag off other keys. A developer
+#    with kms:TagResource on a colleague's key tagged it mlgov:guarded=product-key, and from then on only the deployer
+#    and break-glass administered it (no policy change, disable or deletion by its owners). Not a way in, a lock-out.
+#    DenyProductKeyTagOutsideDeploy keeps the tag key (any case: IAM reads aws:ResourceTag keys so) to the deployer.
 TAG, VALUE = PRODUCT_KEY_TAG
 OTHER_KEY = f"arn:aws:kms:{REGION}:{PROD}:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="any key can be tagged mlgov:guarded=product-key (no aws:RequestTag/aws:TagKeys deny): its owners are "
-    "locked out of administering it",
-)
+@pytest.mark.parametrize("tag", [TAG, TAG.upper()])
+@pytest.mark.parametrize("action", ["kms:TagResource", "kms:CreateKey"])
 @pytest.mark.parametrize("target,account", [(WORKLOAD_OU, PROD), (GOV, GOV)])
-def test_a_developer_cannot_mark_another_key_as_the_products(target: str, account: str) -> None:
-    keys = {f"aws:RequestTag/{TAG}": VALUE, "aws:TagKeys": [TAG]}
-    assert _scp(target, account, _developer(account), "kms:TagResource", OTHER_KEY, **keys) == "Deny"
+def test_a_developer_cannot_mark_another_key_as_the_products(target: str, account: str, action: str, tag: str) -> None:
+    keys = {f"aws:RequestTag/{tag}": VALUE, "aws:TagKeys": ["team", tag]}
+    resource = "*" if action == "kms:CreateKey" else OTHER_KEY.replace(PROD, account)
+    assert _scp(target, account, _developer(account), action, resource, **keys) == "Deny"
+    # A key's owners still tag it with their own keys
+    own = {"aws:RequestTag/team": "etl", "aws:TagKeys": ["team"]}
+    assert _scp(target, account, _developer(account), action, resource, **own) == "Allow"
 
 
 @pytest.mark.parametrize("action", ["kms:TagResource", "kms:UntagResource"])
@@ -213,8 +227,8 @@ def test_the_product_keys_tag_cannot_be_changed_or_taken_off_first(action: str) 
 
 
 # 5. A `cdk deploy` still works: the deployer (CloudFormation's execution role) creates and tags the keys, writes
-#    the bus policy and the product's rules; the StackSets execution role makes the named forwarding role in a
-#    member account and points the forwarding rule at it.
+#    the bus policy and the product's rules; the StackSets execution role makes the named forwarding role (on its own
+#    path) and the member audit role in a member account, and points the forwarding rule at the former.
 GUARDED_KEY = {f"aws:ResourceTag/{TAG}": VALUE}
 FORWARDING_RULE = f"arn:aws:events:{REGION}:{PROD}:rule/mlgov-forward-sagemaker-events"
 DEPLOY = [
@@ -223,9 +237,11 @@ DEPLOY = [
     (GOV, GOV, DEPLOYER, "kms:PutKeyPolicy", OTHER_KEY.replace(PROD, GOV), GUARDED_KEY),
     (GOV, GOV, DEPLOYER, "events:PutPermission", "*", {}),
     (GOV, GOV, DEPLOYER, "events:PutRule", f"arn:aws:events:{REGION}:{GOV}:rule/MlGovEndpointAudit-Rule-1A2B", {}),
-    (WORKLOAD_OU, PROD, STACKSET_EXEC, "iam:CreateRole", SQUATS[0].replace("role/", "role/mlgov-protected/"), {}),
-    (WORKLOAD_OU, PROD, STACKSET_EXEC, "iam:PassRole", SQUATS[0].replace("role/", "role/mlgov-protected/"), {}),
+    (WORKLOAD_OU, PROD, STACKSET_EXEC, "iam:CreateRole", SQUATS[2], {}),
+    (WORKLOAD_OU, PROD, STACKSET_EXEC, "iam:PutRolePolicy", SQUATS[2], {}),
+    (WORKLOAD_OU, PROD, STACKSET_EXEC, "iam:PassRole", SQUATS[2], {}),
     (WORKLOAD_OU, PROD, STACKSET_EXEC, "iam:CreateRole", f"arn:aws:iam::{PROD}:role/{DEFAULT_MEMBER_ROLE_NAME}", {}),
+    (WORKLOAD_OU, PROD, STACKSET_EXEC, "iam:PutRolePolicy", f"arn:aws:iam::{PROD}:role/{DEFAULT_MEMBER_ROLE_NAME}", {}),
     (WORKLOAD_OU, PROD, STACKSET_EXEC, "events:PutTargets", FORWARDING_RULE, {}),
 ]
 

@@ -11,16 +11,19 @@ from typing import Any
 import pytest
 
 from mlgov.guardrails import (
+    FORWARDING_ROLE_PREFIX,
     IAM_POLICY_MAX_CHARS,
+    MEMBER_ROLE_PATH,
     SCP_MAX_CHARS,
     GuardrailLimitError,
     account_policies,
     attachments,
+    base_sid,
     guardrail_policies,
     permissions_boundary,
 )
 from mlgov.policy_eval import evaluate
-from mlgov.settings import parse_settings
+from mlgov.settings import DEFAULT_MEMBER_ROLE_NAME, parse_settings
 
 PROD, STAGING, EXPERIMENT = "210987654321", "345678901234", "111122223333"
 EXPERIMENT_OU = "ou-ab12-exprmnts"
@@ -233,6 +236,15 @@ CASES = [
         role(PROD, PIPE),
         "Allow",
         endpoint="manga-recommender-prod-config-v9",
+    ),
+    Case(
+        "human retags an experiment endpoint's purpose in an experiment account",
+        "sagemaker:AddTags",
+        EXPERIMENT,
+        role(EXPERIMENT, DS),
+        "Allow",
+        endpoint="experiment-lora-r16",
+        request_tags={"endpoint_purpose": "retiring"},
     ),
     Case(
         "human updates experiment endpoint in experiment account",
@@ -1241,9 +1253,11 @@ for action in ("events:PutPermission", "events:RemovePermission", "events:Update
         gov(action, BREAK_GLASS, "Allow", f"{action} by break-glass", where),
     ]
 
-# The member forwarding role sits on the protected path (stacks/member_role_stack.py): only role admins and the
-# StackSets execution role create, change, pass or delete it.
-FORWARDING_ROLE = f"arn:aws:iam::{PROD}:role/mlgov-protected/mlgov-event-forwarding-us-east-1"
+# The member StackSets' roles (stacks/member_role_stack.py), named on any path: only role admins and the StackSets
+# execution role create, change, pass or delete them (DenyMemberRoleChanges). The forwarding role sits off the
+# protected path, where no StackSet may make a role.
+FORWARDING_ROLE = f"arn:aws:iam::{PROD}:role{MEMBER_ROLE_PATH}{FORWARDING_ROLE_PREFIX}-us-east-1"
+MEMBER_AUDIT_ROLE = f"arn:aws:iam::{PROD}:role/{DEFAULT_MEMBER_ROLE_NAME}"
 for action in (
     "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",
@@ -1261,7 +1275,7 @@ for action in (
             role(PROD, "OrganizationAccountAdmin"),
             "Deny",
             resource_arn=FORWARDING_ROLE,
-            sid="DenyProtectedRoleChanges",
+            sid="DenyMemberRoleChanges",
         ),
         Case(
             f"{action} on the forwarding role by the StackSet",
@@ -1288,6 +1302,68 @@ CASES += [
         role(PROD, ROLE_ADMIN),
         "Allow",
         resource_arn=FORWARDING_ROLE,
+    ),
+]
+# The StackSets execution role is exempt for those two roles only: any service-managed StackSet (a delegated
+# administrator's too) acts as it, so it must not make an approver, pipeline or role-admin role anywhere.
+for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:PassRole"):
+    for name in (APPROVER, PIPE, ROLE_ADMIN):
+        CASES.append(
+            Case(
+                f"the StackSet {action} on {name.rsplit('/', 1)[-1]} in a guarded account",
+                action,
+                PROD,
+                role(PROD, STACKSET_EXEC),
+                "Deny",
+                resource_arn=protected_role(name.rsplit("/", 1)[-1]),
+                sid="DenyProtectedRoleChanges",
+            )
+        )
+    CASES += [
+        Case(
+            f"the StackSet {action} on the member audit role",
+            action,
+            PROD,
+            role(PROD, STACKSET_EXEC),
+            "Allow",
+            resource_arn=MEMBER_AUDIT_ROLE,
+        ),
+        Case(
+            f"a member admin {action} on the member audit role",
+            action,
+            PROD,
+            role(PROD, "OrganizationAccountAdmin"),
+            "Deny",
+            resource_arn=MEMBER_AUDIT_ROLE,
+            sid="DenyMemberRoleChanges",
+        ),
+    ]
+CASES += [
+    Case(
+        "a team's own cdk execution role rewrites the member audit role",
+        "iam:PutRolePolicy",
+        PROD,
+        role(PROD, f"cdk-hnb659fds-cfn-exec-role-{PROD}-us-east-1"),
+        "Deny",
+        resource_arn=MEMBER_AUDIT_ROLE,
+        sid="DenyMemberRoleChanges",
+    ),
+    Case(
+        "a role admin repairs the member audit role",
+        "iam:PutRolePolicy",
+        PROD,
+        role(PROD, ROLE_ADMIN),
+        "Allow",
+        resource_arn=MEMBER_AUDIT_ROLE,
+    ),
+    Case(
+        "a member admin takes the forwarding role's name on another path",
+        "iam:CreateRole",
+        PROD,
+        role(PROD, "OrganizationAccountAdmin"),
+        "Deny",
+        resource_arn=f"arn:aws:iam::{PROD}:role/{FORWARDING_ROLE_PREFIX}-us-east-1",
+        sid="DenyMemberRoleChanges",
     ),
 ]
 
@@ -1325,6 +1401,39 @@ CASES += [
         sid="DenyProductKeyAdministration",
     ),
     gov("kms:Decrypt", DS, "Allow", "use is the key policy's to decide", KEY, extra=GUARDED),
+    # Only the deployer puts the tag key on (any case): on a team's key it would lock the team out.
+    *[
+        Case(
+            f"{action} marks a team's key as the product's ({key})",
+            action,
+            account,
+            role(account, DS),
+            "Deny",
+            resource_arn="*" if action == "kms:CreateKey" else KEY.replace(GOV, account),
+            extra={"aws:TagKeys": ["team", key], f"aws:RequestTag/{key}": "product-key"},
+            sid="DenyProductKeyTagOutsideDeploy",
+        )
+        for action in ("kms:TagResource", "kms:CreateKey")
+        for account in (GOV, PROD)
+        for key in ("mlgov:guarded", "MLGov:Guarded")
+    ],
+    gov(
+        "kms:CreateKey",
+        DEPLOYER,
+        "Allow",
+        "the deployer creates a product key with its tag",
+        "*",
+        extra={"aws:TagKeys": ["mlgov:guarded"], "aws:RequestTag/mlgov:guarded": "product-key"},
+    ),
+    gov("kms:CreateKey", DS, "Allow", "a team creates its own tagged key", "*", extra={"aws:TagKeys": ["team"]}),
+    gov(
+        "kms:TagResource",
+        DS,
+        "Allow",
+        "a team tags its own key",
+        KEY,
+        extra={"aws:TagKeys": ["team"], "aws:ResourceTag/team": "etl"},
+    ),
     gov("kms:CancelKeyDeletion", DS, "Allow", "undoing a deletion restores", KEY, extra=GUARDED),
     gov("kms:EnableKey", DS, "Allow", "enabling restores", KEY, extra=GUARDED),
     Case(
@@ -1366,12 +1475,17 @@ def test_decision(case: Case) -> None:
 
 def test_the_boundary_denies_what_the_scps_deny_and_allows_the_rest() -> None:
     boundary = {"boundary": permissions_boundary(SETTINGS)}
-    carried = {s["Sid"] for s in account_policies(SETTINGS)["mlgov-guardrails"]["Statement"]}
+    carried = {base_sid(s["Sid"]) for s in boundary["boundary"]["Statement"]}
+    # The boundary's governance-tag deny is one statement, not split for experiments: stricter there.
+    stricter = {"human retags an experiment endpoint's purpose in an experiment account"}
     for case in CASES:
         scp = evaluate(POLICIES, case.action, case.resource(), case.context())
         result = evaluate(boundary, case.action, case.resource(), case.context(), default_allow=False)
-        # A boundary is one policy of 6,144 characters: it carries mlgov-guardrails, the rest are managed policies
-        expected = "Allow" if scp.decision == "Deny" and scp.statement not in carried else case.expected
+        # A boundary is one policy of 6,144 characters: it carries mlgov-guardrails and the governance tags, the
+        # rest are managed policies
+        expected = "Allow" if scp.decision == "Deny" and base_sid(scp.statement or "") not in carried else case.expected
+        if case.name in stricter:
+            expected = "Deny"
         assert result.decision == expected, case.name
     other = evaluate(boundary, "s3:GetObject", "arn:aws:s3:::manga-training/x", {}, default_allow=False)
     assert other.decision == "Allow"
@@ -1542,11 +1656,11 @@ def test_the_single_account_policies_deny_what_the_scps_deny_and_fit_iam() -> No
 def test_a_boundary_over_the_iam_limit_is_refused_naming_it() -> None:
     # The boundary carries statements of three SCPs: each of them fits, their sum does not.
     long = "with-a-long-name"
-    admins = [f"arn:aws:iam::*:role/mlgov-protected/role-admin-{i:02d}-{long}" for i in range(26)]
-    pipelines = [f"arn:aws:iam::*:role/mlgov-protected/pipeline-{i:02d}-{long}" for i in range(12)]
+    admins = [f"arn:aws:iam::*:role/mlgov-protected/role-admin-{i:02d}-{long}" for i in range(7)]
+    pipelines = [f"arn:aws:iam::*:role/mlgov-protected/pipeline-{i:02d}-{long}" for i in range(13)]
     settings = parse_settings({"guardrails": {"role_admin_arns": admins, "pipeline_role_arns": pipelines}})
     assert all(p.size <= SCP_MAX_CHARS for p in guardrail_policies(settings))
-    with pytest.raises(GuardrailLimitError, match=r"managed policy mlgov-guardrails is .* IAM allows 6144"):
+    with pytest.raises(GuardrailLimitError, match=r"boundary mlgov-guardrails-boundary is .* IAM allows 6144"):
         permissions_boundary(settings)
 
 
@@ -1768,6 +1882,15 @@ def test_explain_names_the_new_statements_with_a_reason_and_a_way_forward(
         ],
         "DenyGovernanceBusPolicyChanges": ["--action", "events:RemovePermission"],
         "DenyProductRuleChanges": ["--action", "events:EnableRule", "--resource", RULE],
+        "DenyProductKeyTagOutsideDeploy": [
+            "--action",
+            "kms:TagResource",
+            "--tag-key",
+            "mlgov:guarded",
+            "--resource",
+            KEY,
+        ],
+        "DenyMemberRoleChanges": ["--action", "iam:PutRolePolicy", "--resource", role(GOV, DEFAULT_MEMBER_ROLE_NAME)],
     }
     for sid, ask in asks.items():
         assert main(["guardrails", "explain", *ask, *admin]) == 3, sid
@@ -1795,3 +1918,19 @@ def test_the_sizes_docs_guardrails_states_are_the_ones_synth_checks() -> None:
 
     default, heavy = sizes(parse_settings({})), sizes(heavy_settings())
     assert rows == {name: (default[name], heavy[name]) for name in default}
+
+
+def test_a_protected_path_over_the_member_roles_path_is_refused() -> None:
+    # Given the protected path set to the forwarding role's own path: no StackSet could make that role there (the
+    # exempt roles' own checks aside: every other setting as default)
+    def on(path: str) -> Any:
+        settings = parse_settings({})
+        return settings.model_copy(
+            update={"guardrails": settings.guardrails.model_copy(update={"protected_role_path": path})}
+        )
+
+    # Then synth stops, naming the setting and the path
+    with pytest.raises(GuardrailLimitError, match=rf"protected_role_path {MEMBER_ROLE_PATH} covers the member"):
+        guardrail_policies(on(MEMBER_ROLE_PATH))
+    # And another path is fine
+    assert len(guardrail_policies(on("/mlgov-other/"))) == 4
