@@ -18,7 +18,7 @@ from tests.unit.test_finding_fixes import fixes, runnable
 
 GOVERNANCE, MEMBER, REGION = "999988887777", "123456789012", "us-east-1"
 BUS = forwarding.governance_bus(GOVERNANCE, REGION)
-ROLE = f"arn:aws:iam::{MEMBER}:role/mlgov-protected/mlgov-event-forwarding-{REGION}"
+ROLE = f"arn:aws:iam::{MEMBER}:role/mlgov-member/mlgov-member-forwarding-{REGION}"
 
 
 @pytest.fixture
