@@ -32,8 +32,8 @@ PRESS_WORKER_HANDLER = "mlgov_runtime.approvals.handler.slack_worker"
 # of 2 x 2 s on its longest path): 88 s, so it never times out between writing a decision and answering the step.
 # Three runs (the event and Lambda's two retries, 1 and 2 min apart) fit the hand-off's 10 min.
 PRESS_WORKER_SECONDS = 120
-# Slack waits 3 s, cold start included. Lambda gives CPU in proportion to memory (a full vCPU at 1,769 MB): at
-# 512 MB the imports and the two clients of a cold start ran 3.5x slower than on one core (docs/approvals.md).
+# Slack waits 3 s, cold start included. Lambda gives CPU in proportion to memory (one vCPU at 1,769 MB): the imports
+# and two clients of a cold start, 0.35 s on one core, take about 1.2 s at 512 MB (bench/slack_cold_bench.py).
 SLACK_MEMORY_MB = 1769
 
 

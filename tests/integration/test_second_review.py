@@ -106,17 +106,15 @@ def test_an_outcome_never_goes_to_a_look_alike_of_slacks_origin(
 #    waiting step: it waited until the request expired, while the presser was told the press did not count. Now the
 #    worker tells the presser it is recorded and raises, and Lambda's retry answers the recorded decision again.
 @pytest.fixture
-def step_functions_unreachable(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def step_functions_unreachable(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     """SendTaskSuccess/Failure get no answer (every attempt) until the test clears the list it yields; everything
-    else reaches moto. The list counts the attempts that got no answer."""
+    else reaches moto."""
     from mlgov_runtime.approvals import handler
 
-    failing: list[str] = []
     down = [True]
 
     def unreachable(request: Any, **kwargs: Any) -> None:
         if down:
-            failing.append(str(request.url))
             raise EndpointConnectionError(endpoint_url=str(request.url))
 
     monkeypatch.setattr("botocore.endpoint.time.sleep", lambda seconds: None)  # botocore's own retry backoff

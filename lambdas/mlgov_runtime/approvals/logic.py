@@ -248,12 +248,12 @@ def decide(
             f"at {request.decided_at} via {request.channel}; nothing changed",
         )
     if iso(now) >= request.expires_at:
-        again = (
+        ask = (
             f"`mlgov retire request --endpoint {request.subject}` asks again"
             if request.decision == "retirement"
             else "the next challenger run asks again"
         )
-        raise Refused(409, f"request {request_id} expired at {request.expires_at}; nothing changed: {again}")
+        raise Refused(409, f"request {request_id} expired at {request.expires_at}; nothing changed: {ask}")
     if not person(caller):
         raise Refused(403, f"{caller} is no person (federated users name themselves); nothing changed")
     if request.decision == "challenger":
