@@ -19,11 +19,14 @@ from mlgov.approvals_sandbox import button_press
 from mlgov_runtime.approvals.logic import request_id_for
 from mlgov_runtime.approvals.slack import sign
 from tests.integration.test_approvals import (
+    BOB,
     CONTEXT,
     SECRET,
     TABLE,
     ApprovalWorld,
     SlackSide,
+    iam_event,
+    proven,
     slack_event,
     slack_side,
     world,
@@ -212,6 +215,23 @@ def test_a_retry_whose_waiting_step_has_closed_says_so(
     assert "no longer waits on this request (TaskTimedOut)" in slack_side.texts()[-1]
     record = world.ddb.get_item(TableName=TABLE, Key={"request_id": {"S": world.request_id}})["Item"]
     assert record["answered"]["S"] == "gone:TaskTimedOut"
+
+
+def test_the_clis_decision_whose_answer_gets_no_reply_answers_502_recorded(
+    world: ApprovalWorld, step_functions_unreachable: list[bool]
+) -> None:
+    """The CLI path keeps its contract: 502 with `problem` (recorded, the step not answered), from the bounded
+    answers client rather than a function timeout; asking again is 409 (decided), never a second answer."""
+    from mlgov_runtime.approvals import handler
+
+    body = {"request_id": world.request_id, "decision": "approve", "comment": ""}
+    answer = handler.handler(iam_event(proven(body, BOB), None), CONTEXT)
+    out = json.loads(answer["body"])
+    assert answer["statusCode"] == 502 and out["status"] == "approved" and "got no answer" in out["problem"], out
+    assert world.status() == "APPROVED"
+    step_functions_unreachable.clear()
+    again = handler.handler(iam_event(proven(body, BOB), None), CONTEXT)
+    assert again["statusCode"] == 409 and "already approved" in again["body"]
 
 
 # 4. The worker cannot read the signing secret (a rotation gone wrong, Secrets Manager unreachable): it raises so
