@@ -93,7 +93,7 @@ class Approvals(CapabilityConstruct):
             )
             self.errors_alarm(
                 "PressWorkerErrors",
-                "A Slack button press could not be decided (the presser was told to press again)",
+                "A Slack button press could not be checked, decided or answered to its step (the presser was told)",
                 self.press_worker.function,
             )
             # Slack waits 3 s for the answer: this function only checks the signature and hands the press off.
