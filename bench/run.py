@@ -2,6 +2,8 @@
 
 - full `cdk synth` of the app (python app.py, cdk-nag included)
 - cold import of the audit handler module next to a bare `import boto3`, in fresh interpreters
+- the Slack function's cold start (its imports and two clients) at Lambda's CPU share per memory size
+  (bench/slack_cold_bench.py; BENCH_SLACK_RUNS)
 - coverage gap on a 1,000,000-title catalog and snapshot next to merely reading the snapshot
 - the org scan's worker on 2,000 endpoints next to Cloud Custodian's inventory of them (bench/scan_bench.py)
 - an organization scanned through the synthesized Distributed Map, and what 50 accounts x 2 regions x 200
@@ -200,6 +202,10 @@ def main() -> int:
     from bench.bytecode_bench import section as bytecode_section
 
     print(bytecode_section(int(os.environ.get("BENCH_BYTECODE_RUNS", "9"))), flush=True)
+    print()
+    from bench.slack_cold_bench import section as slack_cold_section
+
+    print(slack_cold_section(int(os.environ.get("BENCH_SLACK_RUNS", "9"))), flush=True)
     print()
     from bench.scan_bench import section as scan_section
 

@@ -28,6 +28,13 @@ from stacks.capability import CapabilityConstruct
 
 SLACK_HANDLER = "mlgov_runtime.approvals.handler.slack"
 PRESS_WORKER_HANDLER = "mlgov_runtime.approvals.handler.slack_worker"
+# The worker's calls are bounded (handler.DECIDE_*: 12 s each at worst, seven AWS calls and one response_url post
+# of 2 x 2 s on its longest path): 88 s, so it never times out between writing a decision and answering the step.
+# Three runs (the event and Lambda's two retries, 1 and 2 min apart) fit the hand-off's 10 min.
+PRESS_WORKER_SECONDS = 120
+# Slack waits 3 s, cold start included. Lambda gives CPU in proportion to memory (one vCPU at 1,769 MB): the imports
+# and two clients of a cold start, 0.35 s on one core, take about 1.2 s at 512 MB (bench/slack_cold_bench.py).
+SLACK_MEMORY_MB = 1769
 
 
 @jsii.implements(IStableListProducer)
@@ -74,7 +81,10 @@ class Approvals(CapabilityConstruct):
             # Decides the presses the Slack function hands off. No URL; only the Slack function's role is granted
             # its invoke (DenyProductFunctionInvoke keeps others out), and it believes only what Slack signed.
             self.press_worker = self._function(
-                "PressWorker", PRESS_WORKER_HANDLER, "Decide Slack button presses (Slack's signature checked again)"
+                "PressWorker",
+                PRESS_WORKER_HANDLER,
+                "Decide Slack button presses (Slack's signature checked again)",
+                seconds=PRESS_WORKER_SECONDS,
             )
             self._allow_mac(self.press_worker, p.MAC, "SlackMacs")
             # An event older than this is dropped; the worker refuses presses signed longer ago than this plus 5 min.
@@ -83,12 +93,17 @@ class Approvals(CapabilityConstruct):
             )
             self.errors_alarm(
                 "PressWorkerErrors",
-                "A Slack button press could not be decided (the presser was told to press again)",
+                "A Slack button press could not be checked, decided or answered to its step (the presser was told)",
                 self.press_worker.function,
             )
             # Slack waits 3 s for the answer: this function only checks the signature and hands the press off.
             self.slack = self._function(
-                "Slack", SLACK_HANDLER, "Slack Approve/Deny buttons (signed requests)", decides=False, seconds=5
+                "Slack",
+                SLACK_HANDLER,
+                "Slack Approve/Deny buttons (signed requests)",
+                decides=False,
+                seconds=5,
+                memory=SLACK_MEMORY_MB,
             )
             # Unauthenticated URL: a flood of unsigned requests cannot take the account's concurrency.
             cfn_slack: Any = self.slack.function.node.default_child
@@ -218,7 +233,13 @@ class Approvals(CapabilityConstruct):
         keep_table_controls(self.table, self.settings.guardrails.deployer_role_arns)
 
     def _function(
-        self, construct_id: str, handler: str, description: str, decides: bool = True, seconds: int = 30
+        self,
+        construct_id: str,
+        handler: str,
+        description: str,
+        decides: bool = True,
+        seconds: int = 30,
+        memory: int = 512,
     ) -> GovernedFunction:
         """`decides`: reads and settles requests (the Slack function only reads its secret and hands off)."""
         decide = iam.PolicyStatement(
@@ -244,6 +265,7 @@ class Approvals(CapabilityConstruct):
             ],
             log_retention_days=self.settings.log_retention_days,
             timeout=Duration.seconds(seconds),
+            memory_size=memory,
         )
 
     def functions(self) -> list[GovernedFunction]:

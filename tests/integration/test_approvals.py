@@ -163,6 +163,7 @@ def approval_world(
         handler._secret.clear()
         handler._sts.clear()
         handler._quick.clear()
+        handler._deciding.clear()
         open_request(execution, endpoint, ALICE)
         request = ApprovalRequest(
             request_id_for(execution),

@@ -45,6 +45,7 @@ class Store:
         )
         self.request = replace(request, requester_mac=MACS.generate(requester_message(request)) if mac else None)
         self.token = "TOKEN"
+        self.marked: str | None = None
 
     def create(self, request: ApprovalRequest, token: str, expires_epoch: int) -> None:
         raise AssertionError("not used")
@@ -61,6 +62,14 @@ class Store:
             self.request, status=status, decided_by=by, decided_at=at, channel=channel, decision_mac=mac
         )
         return self.token
+
+    def reclaim(self, request_id: str, status: str, by: str, channel: str) -> str | None:
+        r = self.request
+        own = (r.status, r.decided_by, r.channel) == (status, by, channel)
+        return self.token if own and self.marked is None else None
+
+    def answered(self, request_id: str, how: str) -> None:
+        self.marked = how
 
 
 class Answers:
@@ -90,6 +99,7 @@ def run(store: Store, answers: Any, caller: str, approve: bool = True, comment: 
         approve=approve,
         comment=comment,
         now=kw.get("now", NOW),
+        again=kw.get("again", False),
     )
 
 
@@ -375,3 +385,54 @@ def test_only_the_product_roles_invoke_the_slack_press_worker() -> None:
     ):
         result = evaluate(POLICIES, case.action, case.resource(), case.context())
         assert (result.decision, result.statement if case.sid else None) == (case.expected, case.sid), case.name
+
+
+class Unreachable(Answers):
+    """SendTaskSuccess/Failure that get no answer (StepFunctionsAnswers turns that into AnswerFailed)."""
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None:
+        from mlgov_runtime.approvals.logic import AnswerFailed
+
+        self.calls.append(("success", token))
+        raise AnswerFailed("send_task_success got no answer: ReadTimeoutError")
+
+
+def test_a_retry_of_the_same_press_answers_its_recorded_but_unanswered_decision_again() -> None:
+    # Given a decision recorded whose answer got no reply (the record is not marked answered)
+    store = Store()
+    first = run(store, Unreachable(), BOB, again=True)
+    assert first.problem and store.request.status == APPROVED and store.marked is None
+    # When the same press runs again (Lambda's retry): the recorded decision is answered, with its own time
+    answers = Answers()
+    retried = run(store, answers, BOB, again=True, now=NOW.replace(hour=13))
+    assert (retried.again, retried.answered, answers.calls) == (True, True, [("success", "TOKEN")])
+    assert retried.request.decided_at == first.request.decided_at and store.marked == "answered"
+    # Then once answered, a further press is refused as already decided (nothing answered twice)
+    with pytest.raises(Refused, match="already approved"):
+        run(store, Answers(), BOB, again=True)
+
+
+@pytest.mark.parametrize(
+    ("caller", "approve", "again"),
+    [(CAROL, True, True), (BOB, False, True), (BOB, True, False)],
+    ids=["another-approver", "the-other-outcome", "the-cli"],
+)
+def test_only_the_same_decision_by_the_same_caller_on_a_retry_is_answered_again(
+    caller: str, approve: bool, again: bool
+) -> None:
+    store = Store()
+    run(store, Unreachable(), BOB, again=True)
+    answers = Answers()
+    with pytest.raises(Refused, match="already approved"):
+        run(store, answers, caller, approve, "" if approve else "no", again=again)
+    assert answers.calls == [] and store.marked is None
+
+
+def test_a_retry_whose_task_has_closed_says_so_and_is_not_answered_again() -> None:
+    store = Store()
+    run(store, Unreachable(), BOB, again=True)
+    gone = run(store, Answers(gone=True), BOB, again=True)
+    assert (gone.again, gone.answered, gone.gone) == (True, False, "TaskTimedOut")
+    assert store.marked == "gone:TaskTimedOut"
+    with pytest.raises(Refused, match="already approved"):
+        run(store, Answers(), BOB, again=True)

@@ -126,6 +126,48 @@ class DynamoApprovals:
             raise
         return str(answer["Attributes"]["task_token"]["S"])
 
+    def reclaim(self, request_id: str, status: str, decided_by: str, channel: str) -> str | None:
+        """The token again for the decision recorded as (status, decided_by, channel) whose answer was never marked
+        delivered or refused (a retry of the same press); counts the retries. None otherwise."""
+        try:
+            answer = self._ddb.update_item(
+                TableName=self._table,
+                Key={"request_id": {"S": request_id}},
+                UpdateExpression="SET answer_retries = if_not_exists(answer_retries, :zero) + :one",
+                ConditionExpression=(
+                    "#s = :s AND decided_by = :by AND channel = :ch AND attribute_not_exists(answered) "
+                    "AND attribute_exists(task_token)"
+                ),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":s": {"S": status},
+                    ":by": {"S": decided_by},
+                    ":ch": {"S": channel},
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return None
+            raise
+        return str(answer["Attributes"]["task_token"]["S"])
+
+    def answered(self, request_id: str, how: str) -> None:
+        """Never raising: the answer is already given; an unmarked one only lets a retry of the same press answer
+        again, which Step Functions refuses once the task is closed."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"request_id": {"S": request_id}},
+                UpdateExpression="SET answered = :a",
+                ConditionExpression="attribute_exists(request_id)",
+                ExpressionAttributeValues={":a": {"S": how}},
+            )
+        except (ClientError, BotoCoreError):
+            return
+
 
 class KmsMacs:
     """HMAC_SHA_256 with the approvals MAC key (kms:GenerateMac: the service role only)."""

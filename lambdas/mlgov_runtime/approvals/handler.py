@@ -75,10 +75,14 @@ RECORD_DAYS = 90
 _sts: list[Any] = []
 
 
-def _macs(config: ApprovalSettings) -> KmsMacs:
+def _mac_key_id(config: ApprovalSettings) -> str:
     if not config.mac_key_id:
         raise Refused(503, "no approvals MAC key configured (APPROVALS_MAC_KEY_ID); nothing changed")
-    return KmsMacs(context_for(None).client("kms"), config.mac_key_id)
+    return config.mac_key_id
+
+
+def _macs(config: ApprovalSettings) -> KmsMacs:
+    return KmsMacs(context_for(None).client("kms"), _mac_key_id(config))
 
 
 def _sts_client() -> Any:
@@ -153,6 +157,30 @@ def _open_request(config: ApprovalSettings, caller: str, body: dict[str, Any]) -
     }
 
 
+# Every call that decides (both functions) and answers: 1 s to connect, 2 s to read, two attempts (botocore's
+# standard mode retries throttling and 5xx itself). The shared clients wait 5 + 20 s, 8 times: a hung
+# SendTaskSuccess outlasted the press worker's timeout after the decision was written. A call's worst case is
+# 2 x 3 s plus one backoff (at most 1 s, plus up to 5 s when AWS sends x-amz-retry-after): 12 s; the worker's
+# timeout covers every call on its path (tests/attacker/test_second_review_gaps.py computes it from the template).
+DECIDE_CONNECT_SECONDS, DECIDE_READ_SECONDS, DECIDE_ATTEMPTS = 1.0, 2.0, 2
+_deciding: dict[str, Any] = {}
+
+
+def _decide_client(service: str) -> Any:
+    if service not in _deciding:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            connect_timeout=DECIDE_CONNECT_SECONDS,
+            read_timeout=DECIDE_READ_SECONDS,
+            retries={"mode": "standard", "total_max_attempts": DECIDE_ATTEMPTS},
+        )
+        make: Any = boto3.client
+        _deciding[service] = make(service, region_name=context_for(None).region, config=config)
+    return _deciding[service]
+
+
 def _decide(
     config: ApprovalSettings,
     caller: str,
@@ -161,19 +189,21 @@ def _decide(
     approve: bool,
     comment: str,
     also: tuple[str, ...] = (),
+    again: bool = False,
 ) -> Decision:
-    aws = context_for(None)
+    client = _decide_client
 
     def product_check(request: ApprovalRequest) -> str:
         machine = config.challenger_state_machine_arn or ""
-        described = ExecutionReader(aws.client("stepfunctions")).describe(request.execution_arn) if machine else None
+        described = ExecutionReader(client("stepfunctions")).describe(request.execution_arn) if machine else None
         return product_request_problem(request, described, machine)
 
     return decide(
-        DynamoApprovals(aws.client("dynamodb"), config.table),
-        StepFunctionsAnswers(aws.client("stepfunctions")),
+        DynamoApprovals(client("dynamodb"), config.table),
+        # One attempt of the client (its own retries): its worst case is the whole answer's.
+        StepFunctionsAnswers(client("stepfunctions"), attempts=1),
         config.approvers,
-        _macs(config),
+        KmsMacs(client("kms"), _mac_key_id(config)),
         also=also,
         product_check=product_check,
         caller=caller,
@@ -182,6 +212,7 @@ def _decide(
         approve=approve,
         comment=comment,
         now=_now(),
+        again=again,
     )
 
 
@@ -356,6 +387,7 @@ def _decide_press(config: ApprovalSettings, press: s.ButtonPress) -> tuple[str, 
             press.approve,
             "" if press.approve else f"denied in Slack by {press.user_name}",
             also=identities[1:],
+            again=True,  # Lambda's retry of this press answers its own recorded decision again
         )
     except Refused as exc:
         logger.warning("Slack approval refused", extra={"slack_user": press.user_id, "reason": str(exc)})
@@ -368,17 +400,24 @@ def _decide_press(config: ApprovalSettings, press: s.ButtonPress) -> tuple[str, 
         f"{r.status.capitalize()} by {press.user_name} ({r.decided_by}) in Slack at {r.decided_at}: "
         f"{r.decision} of {r.subject}{where}."
     )
-    outcome = _outcome(decision)
+    outcome = {**_outcome(decision), **({"again": True} if decision.again else {})}
     if decision.problem:
         logger.error("Approval recorded but not delivered to Step Functions", extra=outcome)
         text += (
-            f" Recorded, but the waiting step was not told ({decision.problem}): it waits until the request "
-            f"expires at {r.expires_at}. Tell the platform team."
+            f" Recorded, but the waiting step was not told yet ({decision.problem}): the approval service tries "
+            "again by itself for a few minutes. If no confirmation follows here, tell the platform team (else it "
+            f"waits until the request expires at {r.expires_at})."
+        )
+    elif decision.gone and decision.again:
+        logger.warning("Recorded decision answered again, but Step Functions no longer waits", extra=outcome)
+        text += (
+            f" Step Functions no longer waits on this request ({decision.gone}): the earlier answer reached it "
+            "after all, or the request ended meanwhile. Nothing further happens here."
         )
     elif not decision.answered:
         text += " The request had already ended, so nothing further happens."
     else:
-        text += _next_step(r)
+        text += (" The waiting step has now been told." if decision.again else "") + _next_step(r)
     return text, True, outcome
 
 
@@ -411,8 +450,8 @@ def slack_worker(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
             "x-slack-signature": str(handed.get("signature") or ""),
             "x-slack-request-timestamp": str(handed.get("timestamp") or ""),
         }
-        # An unreadable secret raises: Lambda retries the event, and nothing unverified is acted on.
-        problem = s.signature_problem(_signing_secret(config), headers, body, _epoch(), s.WORKER_MAX_AGE_SECONDS)
+        secret = _worker_secret(config, body)
+        problem = s.signature_problem(secret, headers, body, _epoch(), s.WORKER_MAX_AGE_SECONDS)
         if problem:
             raise ValueError(f"not signed by Slack ({problem})")
         press = s.parse_press(body)
@@ -437,4 +476,32 @@ def slack_worker(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
         "Slack button handled",
         extra={"request_id": press.request_id, "retry": handed.get("retry", ""), "result": result},
     )
+    if result.get("problem"):  # recorded, the step not told: Lambda's retry answers the recorded decision again
+        raise NotAnswered(f"request {press.request_id}: {result['problem']}")
     return result
+
+
+class NotAnswered(Exception):
+    """The decision is recorded but Step Functions was not answered; raised so that Lambda retries the press."""
+
+
+def _worker_secret(config: ApprovalSettings, body: bytes) -> str:
+    """The signing secret, or raises (Lambda retries the event; nothing unverified is acted on). The presser was
+    told the outcome follows: before raising, a notice goes to the press's response_url, only on Slack's origin.
+    The press is unverified then (a forged one reaches only the Slack URL it names, with this fixed notice)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return _signing_secret(config, _decide_client("secretsmanager"))
+    except (BotoCoreError, ClientError) as exc:
+        logger.error("Slack signing secret unreadable in the press worker", extra={"reason": type(exc).__name__})
+        try:
+            press = s.parse_press(body)
+        except ValueError:
+            raise exc from None
+        text = (
+            "Not recorded yet: the approval service could not check this press (the Slack signing secret could "
+            "not be read); nothing changed. Press the button again in a minute."
+        )
+        _tell(config, press, text, False)
+        raise

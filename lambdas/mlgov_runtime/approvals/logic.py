@@ -106,6 +106,15 @@ class Store(Protocol):
         """PENDING -> status, once (conditional write). The task token on success; None if already decided."""
         ...
 
+    def reclaim(self, request_id: str, status: str, decided_by: str, channel: str) -> str | None:
+        """The token again, only for the decision recorded as (status, decided_by, channel) and not yet marked
+        answered (conditional write); None otherwise."""
+        ...
+
+    def answered(self, request_id: str, how: str) -> None:
+        """Marks the decision's answer delivered (`answered`) or refused as closed (`gone:<code>`); never raising."""
+        ...
+
 
 class TaskAnswers(Protocol):
     def succeed(self, token: str, output: dict[str, Any]) -> None: ...
@@ -167,6 +176,30 @@ class Decision:
     request: ApprovalRequest
     answered: bool  # False: recorded, but Step Functions no longer waited (expired meanwhile)
     problem: str = ""  # set when answering failed after retries: the waiting step was not told
+    again: bool = False  # a decision recorded earlier (by this caller, this way), answered again now
+    gone: str = ""  # Step Functions' code when it no longer waited on the token (TaskTimedOut, InvalidToken, ...)
+
+
+def deliver(store: Store, answers: TaskAnswers, r: ApprovalRequest, token: str, again: bool = False) -> Decision:
+    """Answers the token with the recorded decision and marks the record. SendTaskSuccess/Failure for the same
+    token is repeatable until the task closes, so answering a recorded decision again is safe; a closed task
+    answers TaskTimedOut or InvalidToken (TaskGone)."""
+    who = {"request_id": r.request_id, "channel": r.channel}
+    try:
+        if r.status == APPROVED:
+            answers.succeed(
+                token, {**who, "approved_by": r.decided_by, "approved_at": r.decided_at, "comment": r.comment or ""}
+            )
+        else:
+            cause = json.dumps({**who, "denied_by": r.decided_by, "denied_at": r.decided_at, "reason": r.comment or ""})
+            answers.fail(token, "DeletionDenied" if r.decision == "retirement" else "ApprovalDenied", cause)
+    except TaskGone as exc:
+        store.answered(r.request_id, f"gone:{exc}")
+        return Decision(r, answered=False, again=again, gone=str(exc))
+    except AnswerFailed as exc:  # not marked: a retry of the same decision answers again
+        return Decision(r, answered=False, problem=str(exc), again=again)
+    store.answered(r.request_id, "answered")
+    return Decision(r, answered=True, again=again)
 
 
 def decide(
@@ -183,9 +216,12 @@ def decide(
     now: datetime,
     also: Sequence[str] = (),
     product_check: Callable[[ApprovalRequest], str] | None = None,
+    again: bool = False,
 ) -> Decision:
     """`also`: other identities the same person uses (a Slack user mapped to several roles). `product_check`:
-    why a product-requested (challenger) request is not believed (product_request_problem), "" when it is."""
+    why a product-requested (challenger) request is not believed (product_request_problem), "" when it is.
+    `again`: a retry of the same press (Lambda retries the press worker) that finds its own decision recorded
+    (same caller, channel and outcome) but not answered answers it again instead of refusing it."""
     if channel not in CHANNELS:
         raise Refused(400, f"unknown channel {channel!r}")
     if not re.fullmatch(REQUEST_ID, request_id):
@@ -198,18 +234,26 @@ def decide(
     if request is None:
         raise Refused(404, f"no approval request {request_id}")
     if request.status != PENDING:
+        own = (request.decided_by, request.channel, request.status) == (
+            caller,
+            channel,
+            APPROVED if approve else DENIED,
+        )
+        token = store.reclaim(request_id, request.status, caller, channel) if again and own else None
+        if token is not None:
+            return deliver(store, answers, request, token, again=True)
         raise Refused(
             409,
             f"request {request_id} was already {request.status.lower()} by {request.decided_by} "
             f"at {request.decided_at} via {request.channel}; nothing changed",
         )
     if iso(now) >= request.expires_at:
-        again = (
+        ask = (
             f"`mlgov retire request --endpoint {request.subject}` asks again"
             if request.decision == "retirement"
             else "the next challenger run asks again"
         )
-        raise Refused(409, f"request {request_id} expired at {request.expires_at}; nothing changed: {again}")
+        raise Refused(409, f"request {request_id} expired at {request.expires_at}; nothing changed: {ask}")
     if not person(caller):
         raise Refused(403, f"{caller} is no person (federated users name themselves); nothing changed")
     if request.decision == "challenger":
@@ -251,15 +295,4 @@ def decide(
     token = store.settle(request_id, status, caller, iso(now), channel, comment, mac)
     if token is None:  # a concurrent or replayed decision got there first
         raise Refused(409, f"request {request_id} was decided meanwhile; nothing changed")
-    try:
-        who = {"request_id": request_id, "channel": channel}
-        if approve:
-            answers.succeed(token, {**who, "approved_by": caller, "approved_at": iso(now), "comment": comment})
-        else:
-            cause = json.dumps({**who, "denied_by": caller, "denied_at": iso(now), "reason": comment})
-            answers.fail(token, "DeletionDenied" if request.decision == "retirement" else "ApprovalDenied", cause)
-    except TaskGone:
-        return Decision(settled, answered=False)
-    except AnswerFailed as exc:
-        return Decision(settled, answered=False, problem=str(exc))
-    return Decision(settled, answered=True)
+    return deliver(store, answers, settled, token)
