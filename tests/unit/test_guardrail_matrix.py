@@ -2012,7 +2012,7 @@ def test_the_experiment_splits_second_statement_denies_with_any_resource_exactly
     outside = {base_sid(s["Sid"]): s for s in statements if s["Sid"].endswith("OutsideExperiments")}
     assert sorted(named) == sorted(outside) and len(named) == 4
     pipeline = role(PROD, "mlgov-protected/MlGovDeploymentPipeline-0a")
-    callers = [
+    callers: list[dict[str, Any]] = [
         {"aws:PrincipalArn": role(EXPERIMENT, DS), "aws:PrincipalAccount": EXPERIMENT},
         {"aws:PrincipalArn": role(PROD, DS), "aws:PrincipalAccount": PROD},
         {
