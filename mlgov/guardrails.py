@@ -165,8 +165,12 @@ def _covers(wide: str, narrow: str) -> bool:
 
 def _distinct(patterns: list[str]) -> list[str]:
     """The patterns without those another one already matches (a role exempt twice costs characters, not safety)."""
-    unique = list(dict.fromkeys(patterns))
-    return [p for p in unique if not any(q != p and _covers(q, p) for q in unique)]
+    kept: list[str] = []
+    for pattern in patterns:
+        if not any(_covers(other, pattern) for other in kept):
+            # Two patterns that match each other (a* and a**): the first stays, never neither.
+            kept = [other for other in kept if not _covers(pattern, other)] + [pattern]
+    return kept
 
 
 def _principal_exceptions(roles: list[str]) -> dict[str, Any]:

@@ -2059,6 +2059,7 @@ def test_a_pattern_another_one_matches_is_listed_once_and_still_exempt() -> None
     assert not _covers("arn:*:iam::*:role/x*", "arn:*:iam::*:role/y")
     assert not _covers("arn:*:iam::*:*", "arn:*:iam::*:role/x:y")
     assert _distinct(["b", "a", "b"]) == ["b", "a"]
+    assert _distinct(["arn:*:iam::*:role/a**", "arn:*:iam::*:role/a*"]) == ["arn:*:iam::*:role/a**"]
     # Given the heavy configuration, whose redrive roles are the whole protected path
     settings = heavy_settings()
     read = next(
