@@ -23,19 +23,17 @@ IAM_POLICY_MAX_CHARS = 6144  # a managed policy (and so a permissions boundary),
 MODEL_PACKAGE_ARN_SHAPE = "arn:aws*:sagemaker:*:*:model-package/*/*"
 # Every partition (aws, aws-cn, aws-us-gov): a literal "arn:aws:" would match nothing in the others.
 SM = "arn:*:sagemaker:*:*"
+# Verbs per the Service Authorization Reference (tests expand them against cfn-lint's copy), shorter than the 13
+# names and matching no read: "*teRole" is Create/Delete/UpdateRole, "*tachRolePolicy" Attach/Detach,
+# "*RolePermissionsBoundary" Put/Delete, "*TagRole" Tag/UntagRole.
 IAM_ROLE_CHANGES = [
-    "iam:CreateRole",
-    "iam:DeleteRole",
-    "iam:UpdateRole",
+    "iam:*teRole",
     "iam:UpdateAssumeRolePolicy",
     "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",
-    "iam:AttachRolePolicy",
-    "iam:DetachRolePolicy",
-    "iam:PutRolePermissionsBoundary",
-    "iam:DeleteRolePermissionsBoundary",
-    "iam:TagRole",
-    "iam:UntagRole",
+    "iam:*tachRolePolicy",
+    "iam:*RolePermissionsBoundary",
+    "iam:*TagRole",
     "iam:PassRole",
 ]
 
@@ -156,8 +154,27 @@ def minified(document: dict[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"))
 
 
+def _covers(wide: str, narrow: str) -> bool:
+    """Whether every ARN the pattern `narrow` matches also matches `wide` (ArnLike, case-sensitive). Conservative: a
+    wildcard of `wide` never spans a colon, and a `?` of it stands for no `*` of `narrow`."""
+    if wide.count(":") != narrow.count(":"):
+        return False
+    parts = ("[^:]*" if c == "*" else "[^:*]" if c == "?" else re.escape(c) for c in wide)
+    return re.fullmatch("".join(parts), narrow) is not None
+
+
+def _distinct(patterns: list[str]) -> list[str]:
+    """The patterns without those another one already matches (a role exempt twice costs characters, not safety)."""
+    kept: list[str] = []
+    for pattern in patterns:
+        if not any(_covers(other, pattern) for other in kept):
+            # Two patterns that match each other (a* and a**): the first stays, never neither.
+            kept = [other for other in kept if not _covers(pattern, other)] + [pattern]
+    return kept
+
+
 def _principal_exceptions(roles: list[str]) -> dict[str, Any]:
-    return {"ArnNotLike": {"aws:PrincipalArn": roles}} if roles else {}
+    return {"ArnNotLike": {"aws:PrincipalArn": _distinct(roles)}} if roles else {}
 
 
 def _merge(*conditions: dict[str, Any]) -> dict[str, Any]:
@@ -205,7 +222,9 @@ def _endpoint_statements(
     """Deny on endpoint-scoped resources, except experiment endpoints in experiment accounts/OUs.
 
     IAM has no OR inside one statement, so "experiment name AND experiment account" becomes two
-    denies: every other name everywhere (NotResource), and every name outside experiment accounts.
+    denies: every other name everywhere (NotResource), and every name outside experiment accounts. The second
+    takes Resource "*": whatever it would leave out (not of these types) the first already denies, under the
+    same condition and before it.
     """
     ex = settings.experiment_exemptions
     # endpoint and endpoint-config are SageMaker's only resource types starting "endpoint" (Service
@@ -235,7 +254,7 @@ def _endpoint_statements(
             "Sid": f"{sid}OutsideExperiments",
             "Effect": "Deny",
             "Action": actions,
-            "Resource": resources,
+            "Resource": "*",
             "Condition": _merge(condition, outside),
         },
     ]
@@ -271,12 +290,8 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
         ),
         *_endpoint_statements(
             "DenyLineageChangeOutsidePipeline",
-            [
-                "sagemaker:UpdateEndpoint",
-                "sagemaker:UpdateEndpointWeightsAndCapacities",
-                "sagemaker:CreateEndpointConfig",
-                "sagemaker:DeleteEndpointConfig",
-            ],
+            # UpdateEndpoint and UpdateEndpointWeightsAndCapacities; Create/DeleteEndpointConfig (the reference).
+            ["sagemaker:UpdateEndpoint*", "sagemaker:*teEndpointConfig"],
             ["endpoint", "endpoint-config"],
             _principal_exceptions(pipeline),
             settings,
@@ -364,8 +379,7 @@ def model_approval_policy(settings: Settings) -> NamedPolicy:
     serving = _endpoint_statements(
         "DenyServingChangeOutsidePipeline",
         [
-            "sagemaker:CreateModel",
-            "sagemaker:DeleteModel",
+            "sagemaker:*teModel",  # CreateModel and DeleteModel (the reference)
             "sagemaker:CreateInferenceComponent",
             "sagemaker:UpdateInferenceComponent",
         ],
@@ -373,27 +387,11 @@ def model_approval_policy(settings: Settings) -> NamedPolicy:
         _principal_exceptions(g.pipeline_role_arns + g.break_glass_role_arns),
         settings,
     )
-    # The product's keys are found by their tag (mlgov:guarded=product-key, DenyProductKeyAdministration); nothing
-    # else keeps that tag off other keys, and a key tagged so is administered by the deployer only: its owners
-    # locked out. Only the deployer puts the tag key on (CreateKey with tags, TagResource). Here for room: the
-    # same targets as mlgov-protected-roles.
-    tag, _ = PRODUCT_KEY_TAG
-    key_tag = {
-        "Sid": "DenyProductKeyTagOutsideDeploy",
-        "Effect": "Deny",
-        "Action": ["kms:CreateKey", "kms:TagResource"],
-        "Resource": "*",
-        "Condition": _merge(
-            {"ForAnyValue:StringEqualsIgnoreCase": {"aws:TagKeys": [tag]}},
-            _principal_exceptions(g.deployer_role_arns + g.break_glass_role_arns),
-        ),
-    }
-    statements = [statement, changes, registry, metrics, *serving, key_tag]
+    statements = [statement, changes, registry, metrics, *serving]
     return NamedPolicy(
         "mlgov-model-approval",
         "ML governance: only approvers approve a package, only the pipeline creates models and registers into "
-        "watched groups, only the recommender writes the metrics the challenger gate decides on; only "
-        "the deployer tags a key as the product's",
+        "watched groups, only the recommender writes the metrics the challenger gate decides on",
         {"Version": "2012-10-17", "Statement": statements},
     )
 
@@ -430,11 +428,13 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
         "Sid": "DenyProtectedRoleChanges",
         "Effect": "Deny",
         "Action": IAM_ROLE_CHANGES,
-        "Resource": [
-            f"arn:*:iam::*:role{g.protected_role_path}*",
-            *_by_name(settings, g.product_role_arns + g.deployer_role_arns + _bootstrap_roles(settings, "*")),
-            STACKSET_EXECUTION_ROLES,
-        ],
+        "Resource": _distinct(
+            [
+                f"arn:*:iam::*:role{g.protected_role_path}*",
+                *_by_name(settings, g.product_role_arns + g.deployer_role_arns + _bootstrap_roles(settings, "*")),
+                STACKSET_EXECUTION_ROLES,
+            ]
+        ),
         "Condition": _principal_exceptions(
             [
                 *g.role_admin_arns,
@@ -495,9 +495,25 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
             ),
         }
     )
+    # The product's keys are found by their tag (mlgov:guarded=product-key, DenyProductKeyAdministration); nothing
+    # else keeps that tag off other keys, and a key tagged so is administered by the deployer only: its owners
+    # locked out. Only the deployer puts the tag key on (CreateKey with tags, TagResource). Before the
+    # administration deny: a tag change on a product key is explained as this one.
+    tag, value = PRODUCT_KEY_TAG
+    statements.append(
+        {
+            "Sid": "DenyProductKeyTagOutsideDeploy",
+            "Effect": "Deny",
+            "Action": ["kms:CreateKey", "kms:TagResource"],
+            "Resource": "*",
+            "Condition": _merge(
+                {"ForAnyValue:StringEqualsIgnoreCase": {"aws:TagKeys": [tag]}},
+                _principal_exceptions(g.deployer_role_arns + g.break_glass_role_arns),
+            ),
+        }
+    )
     # The root statement of a key policy (`kms:*` for the account) lets account admins rewrite the policy, grant
     # themselves use, disable or delete the key: findings, approvals and scan results would be unreadable or forged.
-    tag, value = PRODUCT_KEY_TAG
     statements.append(
         {
             "Sid": "DenyProductKeyAdministration",

@@ -1934,3 +1934,152 @@ def test_a_protected_path_over_the_member_roles_path_is_refused() -> None:
         guardrail_policies(on(MEMBER_ROLE_PATH))
     # And another path is fine
     assert len(guardrail_policies(on("/mlgov-other/"))) == 4
+
+
+# The compact verbs stand for exactly these writes (the Service Authorization Reference, cfn-lint's copy).
+COMPACT_VERBS = {
+    ("DenyProtectedRoleChanges", "DenyMemberRoleChanges"): {
+        "iam:CreateRole",
+        "iam:DeleteRole",
+        "iam:UpdateRole",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:PutRolePermissionsBoundary",
+        "iam:DeleteRolePermissionsBoundary",
+        "iam:TagRole",
+        "iam:UntagRole",
+        "iam:PassRole",
+    },
+    ("DenyLineageChangeOutsidePipeline",): {
+        "sagemaker:UpdateEndpoint",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+        "sagemaker:CreateEndpointConfig",
+        "sagemaker:DeleteEndpointConfig",
+    },
+    ("DenyServingChangeOutsidePipeline",): {
+        "sagemaker:CreateModel",
+        "sagemaker:DeleteModel",
+        "sagemaker:CreateInferenceComponent",
+        "sagemaker:UpdateInferenceComponent",
+    },
+}
+
+
+def test_the_compact_action_verbs_match_exactly_the_named_writes_per_the_service_authorization_reference() -> None:
+    import fnmatch
+
+    reference = _reference()
+    statements = [s for p in guardrail_policies(heavy_settings()) for s in p.document["Statement"]]
+    for sids, expected in COMPACT_VERBS.items():
+        found = [s for s in statements if base_sid(s["Sid"]) in sids]
+        assert len(found) >= len(sids), sids
+        for statement in found:
+            matched = set()
+            for pattern in statement["Action"]:
+                service, name = pattern.split(":")
+                matched |= {
+                    f"{service}:{a}" for a in reference[service]["Actions"] if fnmatch.fnmatchcase(a, name.lower())
+                }
+            assert matched == {a.lower() for a in expected}, statement["Sid"]
+
+
+def _expanded(patterns: list[str]) -> list[str]:
+    import fnmatch
+
+    reference = _reference()
+    return [
+        f"{service}:{action}"
+        for service, name in (p.split(":") for p in patterns)
+        for action in reference[service]["Actions"]
+        if fnmatch.fnmatchcase(action, name.lower())
+    ]
+
+
+def test_the_experiment_splits_second_statement_denies_with_any_resource_exactly_what_the_pair_denied() -> None:
+    """Resource "*" on ...OutsideExperiments: against that statement naming its resource types, every request gets
+    the same decision from the same statement (the Named one denies first whatever the types leave out)."""
+    settings = heavy_settings()
+    prefix = settings.experiment_exemptions.endpoint_name_prefix
+    statements = [s for p in guardrail_policies(settings) for s in p.document["Statement"]]
+    # In the order the policy has them (the first statement that denies is the one explain names)
+    pairs = {
+        base_sid(s["Sid"]): [t for t in statements if base_sid(t["Sid"]) == base_sid(s["Sid"])] for s in statements
+    }
+    named = {base_sid(s["Sid"]): s for s in statements if s["Sid"].endswith("Named")}
+    outside = {base_sid(s["Sid"]): s for s in statements if s["Sid"].endswith("OutsideExperiments")}
+    assert sorted(named) == sorted(outside) and len(named) == 4
+    pipeline = role(PROD, "mlgov-protected/MlGovDeploymentPipeline-0a")
+    callers: list[dict[str, Any]] = [
+        {"aws:PrincipalArn": role(EXPERIMENT, DS), "aws:PrincipalAccount": EXPERIMENT},
+        {"aws:PrincipalArn": role(PROD, DS), "aws:PrincipalAccount": PROD},
+        {
+            "aws:PrincipalArn": role(PROD, DS),
+            "aws:PrincipalAccount": PROD,
+            "aws:PrincipalOrgPaths": [f"o-a/r-b/{EXPERIMENT_OU}/"],
+        },
+        {"aws:PrincipalArn": pipeline, "aws:PrincipalAccount": PROD},
+    ]
+    kinds = ["endpoint", "endpoint-config", "model", "inference-component", "training-job", "model-package"]
+    decided_by_outside = 0
+    for sid, first in named.items():
+        second = outside[sid]
+        assert second["Resource"] == "*" and second["Action"] == first["Action"]
+        typed = {**second, "Resource": [r.replace(f"/{prefix}*", "/*") for r in first["NotResource"]]}
+        for action in _expanded(first["Action"]):
+            for kind in kinds:
+                for name in (f"{prefix}ab", "manga-recommender-prod"):
+                    for caller in callers:
+                        context = {**caller, "aws:TagKeys": ["ModelPackageName"]}
+                        resource = sm_arn(kind, name, account=caller["aws:PrincipalAccount"])
+                        now = evaluate({"p": {"Statement": pairs[sid]}}, action, resource, context)
+                        was = [typed if t is second else t for t in pairs[sid]]
+                        before = evaluate({"p": {"Statement": was}}, action, resource, context)
+                        assert (now.decision, now.statement) == (before.decision, before.statement), (
+                            sid,
+                            action,
+                            resource,
+                        )
+                        decided_by_outside += now.statement == second["Sid"]
+    assert decided_by_outside  # the grid reaches the second statement too
+    assert all(pair == [named[sid], outside[sid]] for sid, pair in pairs.items() if sid in named)
+
+
+def test_a_pattern_another_one_matches_is_listed_once_and_still_exempt() -> None:
+    from mlgov.guardrails import _covers, _distinct
+
+    protected = "arn:*:iam::*:role/mlgov-protected/*"
+    assert _covers(protected, "arn:aws:iam::*:role/mlgov-protected/MlGovBreakGlass-0*")
+    assert _covers("arn:*:iam::*:role/cdk-hnb659fds-*", "arn:*:iam::*:role/cdk-hnb659fds-cfn-exec-role-*")
+    # Never wider: a ? is one character, not a *; a literal partition does not cover any partition; no colon spans
+    assert not _covers("arn:*:iam::*:role/a?c", "arn:*:iam::*:role/a*c")
+    assert not _covers("arn:aws:iam::*:role/x", "arn:*:iam::*:role/x")
+    assert not _covers("arn:*:iam::*:role/x*", "arn:*:iam::*:role/y")
+    assert not _covers("arn:*:iam::*:*", "arn:*:iam::*:role/x:y")
+    assert _distinct(["b", "a", "b"]) == ["b", "a"]
+    assert _distinct(["arn:*:iam::*:role/a**", "arn:*:iam::*:role/a*"]) == ["arn:*:iam::*:role/a**"]
+    # Given the heavy configuration, whose redrive roles are the whole protected path
+    settings = heavy_settings()
+    read = next(
+        s
+        for p in guardrail_policies(settings)
+        for s in p.document["Statement"]
+        if s["Sid"] == "DenyChannelReadOutsideProduct"
+    )
+    exempt = read["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    # Then the break-glass roles are not listed again, and stay exempt
+    assert protected in exempt and not [r for r in exempt if "MlGovBreakGlass" in r]
+    queue = f"arn:aws:sqs:us-east-1:{GOV}:MlGovEndpointAudit-Findings"
+    glass = {"aws:PrincipalArn": role(GOV, "mlgov-protected/MlGovBreakGlass-0a"), "aws:PrincipalAccount": GOV}
+    assert evaluate({"p": {"Statement": [read]}}, "sqs:ReceiveMessage", queue, glass).decision == "Allow"
+    other = {"aws:PrincipalArn": role(GOV, DS), "aws:PrincipalAccount": GOV}
+    assert evaluate({"p": {"Statement": [read]}}, "sqs:ReceiveMessage", queue, other).decision == "Deny"
+
+
+def test_the_product_key_tag_deny_rides_beside_the_key_administration_deny() -> None:
+    # The same targets as every SCP but the product guard; first, so a tag change on a product key is explained so.
+    sids = [s["Sid"] for s in POLICIES["mlgov-protected-roles"]["Statement"]]
+    assert sids.index("DenyProductKeyTagOutsideDeploy") + 1 == sids.index("DenyProductKeyAdministration")
+    assert "DenyProductKeyTagOutsideDeploy" not in {s["Sid"] for s in POLICIES["mlgov-model-approval"]["Statement"]}
