@@ -19,6 +19,9 @@ _FIELDS = ("decision", "subject", "execution_arn", "requested_by", "requested_at
 _OPTIONAL = ("decided_by", "decided_at", "channel", "comment", "requester_mac", "decision_mac", "bound")
 
 
+DELIVERED = "answered"  # the mark of an answer Step Functions took (else gone:<code>)
+
+
 def _condition_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
@@ -156,14 +159,17 @@ class DynamoApprovals:
 
     def answered(self, request_id: str, how: str) -> None:
         """Never raising: the answer is already given; an unmarked one only lets a retry of the same press answer
-        again, which Step Functions refuses once the task is closed."""
+        again, which Step Functions refuses once the task is closed. A delivery is never overwritten by a closed
+        mark (two runs of one press in flight: the second finds the task the first answered closed)."""
         try:
             self._ddb.update_item(
                 TableName=self._table,
                 Key={"request_id": {"S": request_id}},
                 UpdateExpression="SET answered = :a",
-                ConditionExpression="attribute_exists(request_id)",
-                ExpressionAttributeValues={":a": {"S": how}},
+                ConditionExpression=(
+                    "attribute_exists(request_id) AND (attribute_not_exists(answered) OR answered <> :done)"
+                ),
+                ExpressionAttributeValues={":a": {"S": how}, ":done": {"S": DELIVERED}},
             )
         except (ClientError, BotoCoreError):
             return

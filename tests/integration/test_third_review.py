@@ -1,0 +1,167 @@
+"""Third review (the press worker's re-answer): a Lambda retry answers its own recorded decision again, and nothing
+else. Each test breaks the re-answer as an attacker or an operator would try; they guard the safe outcome (a
+strict xfail would name a hole still open)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from mlgov.approvals_sandbox import button_press
+from tests.integration.test_approvals import CONTEXT, TABLE, ApprovalWorld, SlackSide, slack_side, world
+from tests.integration.test_second_review import _handed_off, step_functions_unreachable
+
+__all__ = ["slack_side", "step_functions_unreachable", "world"]
+
+
+def _record(world: ApprovalWorld) -> dict[str, Any]:
+    item: dict[str, Any] = world.ddb.get_item(TableName=TABLE, Key={"request_id": {"S": world.request_id}})["Item"]
+    return item
+
+
+def _answers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """Every SendTaskSuccess/Failure the deciding client makes (after it reached Step Functions)."""
+    from mlgov_runtime.approvals import handler
+
+    sent: list[tuple[str, dict[str, Any]]] = []
+    client = handler._decide_client("stepfunctions")
+    for method in ("send_task_success", "send_task_failure"):
+        original = getattr(client, method)
+
+        def recording(_original: Any = original, _method: str = method, **kwargs: Any) -> Any:
+            answer = _original(**kwargs)
+            sent.append((_method, kwargs))
+            return answer
+
+        monkeypatch.setattr(client, method, recording)
+    return sent
+
+
+def test_a_press_for_the_other_outcome_never_reanswers_a_recorded_decision(
+    world: ApprovalWorld, slack_side: SlackSide, step_functions_unreachable: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The approver's approval is recorded, its answer got no reply; the same approver's Deny press (signed by
+    Slack, so a real press) must not reach the step as a failure: the step gets what was recorded, or nothing."""
+    from mlgov_runtime.approvals import handler
+
+    sent = _answers(monkeypatch)
+    approve = _handed_off(button_press("UBOB", world.request_id, True, slack_side.url))
+    with pytest.raises(handler.NotAnswered):
+        handler.slack_worker(approve, CONTEXT)
+    step_functions_unreachable.clear()
+    deny = _handed_off(button_press("UBOB", world.request_id, False, slack_side.url))
+    result = handler.slack_worker(deny, CONTEXT)
+    assert result["status"] == "refused" and "already approved" in result["error"], result
+    assert sent == [] and "answered" not in _record(world)
+    # The approval's own retry still answers it, as recorded
+    assert handler.slack_worker(approve, CONTEXT)["again"] is True
+    assert [method for method, _ in sent] == ["send_task_success"]
+
+
+def test_another_mapped_user_never_reanswers_someone_elses_decision(
+    world: ApprovalWorld, slack_side: SlackSide, step_functions_unreachable: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """UALICE is mapped to another session of the approver role first: the record names bob's session, so her
+    press is told who decided it and answers nothing (the reclaim is keyed on the recorded caller)."""
+    from mlgov_runtime.approvals import handler
+
+    sent = _answers(monkeypatch)
+    with pytest.raises(handler.NotAnswered):
+        handler.slack_worker(_handed_off(button_press("UBOB", world.request_id, True, slack_side.url)), CONTEXT)
+    step_functions_unreachable.clear()
+    result = handler.slack_worker(_handed_off(button_press("UALICE", world.request_id, True, slack_side.url)), CONTEXT)
+    assert result["status"] == "refused" and "already approved" in result["error"], result
+    assert sent == [] and "answer_retries" not in _record(world)
+
+
+def test_a_cli_decision_is_never_reanswered_by_a_slack_press(
+    world: ApprovalWorld, slack_side: SlackSide, step_functions_unreachable: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's 502 (recorded, not answered) stays the CLI's: a Slack press of the same approver is refused,
+    the step is not answered from the Slack path (CONTRACTS.md: 502 recorded but Step Functions not answered)."""
+    from mlgov_runtime.approvals import handler
+    from tests.integration.test_approvals import BOB, iam_event, proven
+
+    sent = _answers(monkeypatch)
+    body = {"request_id": world.request_id, "decision": "approve", "comment": ""}
+    assert handler.handler(iam_event(proven(body, BOB), None), CONTEXT)["statusCode"] == 502
+    step_functions_unreachable.clear()
+    result = handler.slack_worker(_handed_off(button_press("UBOB", world.request_id, True, slack_side.url)), CONTEXT)
+    assert result["status"] == "refused" and "via cli" in result["error"], result
+    assert sent == []
+
+
+def test_the_reanswered_record_still_carries_a_valid_decision_mac(
+    world: ApprovalWorld, slack_side: SlackSide, step_functions_unreachable: list[bool]
+) -> None:
+    """The step that acts verifies the record's MAC: the reclaim and its marks touch no field the MAC covers, and
+    the answer the retry sends is the recorded decision."""
+    import os
+
+    import boto3
+
+    from mlgov_runtime.adapters.approvals_store import DynamoApprovals, KmsMacs
+    from mlgov_runtime.approvals import handler
+    from mlgov_runtime.approvals.logic import verified_decision
+
+    press = _handed_off(button_press("UBOB", world.request_id, True, slack_side.url))
+    with pytest.raises(handler.NotAnswered):
+        handler.slack_worker(press, CONTEXT)
+    step_functions_unreachable.clear()
+    assert handler.slack_worker(press, CONTEXT)["answered"] is True
+    record = DynamoApprovals(world.ddb, TABLE).get(world.request_id)
+    assert record is not None and record.status == "APPROVED"
+    macs = KmsMacs(boto3.client("kms", region_name="us-east-1"), os.environ["APPROVALS_MAC_KEY_ID"])
+    assert verified_decision(record, macs)
+    item = _record(world)
+    assert item["answered"]["S"] == "answered" and item["answer_retries"]["N"] == "1"
+
+
+def test_a_late_closed_mark_never_overwrites_a_delivered_answer(world: ApprovalWorld) -> None:
+    """Two runs of the same press in flight (Slack's retry, a double click): the first answers the step, the
+    second's answer then finds the task closed. The record keeps `answered` (the step was told), not
+    `gone:TaskTimedOut`, which would say the answer never reached it."""
+    from mlgov_runtime.adapters.approvals_store import DynamoApprovals
+
+    store = DynamoApprovals(world.ddb, TABLE)
+    store.answered(world.request_id, "answered")
+    store.answered(world.request_id, "gone:TaskTimedOut")
+    assert _record(world)["answered"]["S"] == "answered"
+    # A closed mark is still replaced by a delivery that comes after it
+    world.ddb.update_item(
+        TableName=TABLE,
+        Key={"request_id": {"S": world.request_id}},
+        UpdateExpression="SET answered = :a",
+        ExpressionAttributeValues={":a": {"S": "gone:TaskTimedOut"}},
+    )
+    store.answered(world.request_id, "answered")
+    assert _record(world)["answered"]["S"] == "answered"
+
+
+def test_a_mark_for_a_request_that_does_not_exist_writes_nothing(world: ApprovalWorld) -> None:
+    from mlgov_runtime.adapters.approvals_store import DynamoApprovals
+
+    DynamoApprovals(world.ddb, TABLE).answered("rq-00000000000000000000", "answered")
+    assert "Item" not in world.ddb.get_item(TableName=TABLE, Key={"request_id": {"S": "rq-00000000000000000000"}})
+
+
+def test_the_answer_the_retry_sends_is_the_recorded_one(
+    world: ApprovalWorld, slack_side: SlackSide, step_functions_unreachable: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deny: the retry's SendTaskFailure carries the recorded denier, time and reason, not the retry's."""
+    from mlgov_runtime.approvals import handler
+
+    sent = _answers(monkeypatch)
+    press = _handed_off(button_press("UBOB", world.request_id, False, slack_side.url))
+    with pytest.raises(handler.NotAnswered):
+        handler.slack_worker(press, CONTEXT)
+    recorded = _record(world)
+    step_functions_unreachable.clear()
+    assert handler.slack_worker(press, CONTEXT)["again"] is True
+    [(method, kwargs)] = sent
+    cause = json.loads(kwargs["cause"])
+    assert method == "send_task_failure" and kwargs["error"] == "DeletionDenied"
+    assert cause["denied_by"] == recorded["decided_by"]["S"] and cause["denied_at"] == recorded["decided_at"]["S"]
+    assert cause["reason"] == recorded["comment"]["S"]
