@@ -165,3 +165,27 @@ def test_the_answer_the_retry_sends_is_the_recorded_one(
     assert method == "send_task_failure" and kwargs["error"] == "DeletionDenied"
     assert cause["denied_by"] == recorded["decided_by"]["S"] and cause["denied_at"] == recorded["decided_at"]["S"]
     assert cause["reason"] == recorded["comment"]["S"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a waiting step retried after a Lambda service error gets a new task token, but the store keeps the "
+    "first (create/open_with_token write once): the decision answers a dead token and the step waits to expiry",
+)
+def test_a_retried_waiting_steps_token_is_the_one_a_decision_answers(
+    world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov_runtime.adapters.approvals_store import DynamoApprovals
+    from mlgov_runtime.approvals import handler
+    from tests.integration.test_approvals import BOB, iam_event, proven
+
+    sent = _answers(monkeypatch)
+    # Given the retirement's wait step retried (Lambda.SdkClientException after its function stored the token)
+    pending = DynamoApprovals(world.ddb, TABLE).get(world.request_id)
+    assert pending is not None and pending.status == "PENDING"
+    DynamoApprovals(world.ddb, TABLE).create(pending, "TASK-TOKEN-OF-THE-RETRY", 4102444800)
+    # When an approver decides
+    body = {"request_id": world.request_id, "decision": "approve", "comment": ""}
+    assert handler.handler(iam_event(proven(body, BOB), None), CONTEXT)["statusCode"] == 200
+    # Then the step that waits now (the retry) is the one answered
+    assert [kwargs["taskToken"] for _, kwargs in sent] == ["TASK-TOKEN-OF-THE-RETRY"]
