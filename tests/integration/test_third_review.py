@@ -189,3 +189,50 @@ def test_a_retried_waiting_steps_token_is_the_one_a_decision_answers(
     assert handler.handler(iam_event(proven(body, BOB), None), CONTEXT)["statusCode"] == 200
     # Then the step that waits now (the retry) is the one answered
     assert [kwargs["taskToken"] for _, kwargs in sent] == ["TASK-TOKEN-OF-THE-RETRY"]
+
+
+@pytest.fixture
+def settle_reply_lost(world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decision's conditional write lands but its reply is lost (a read timeout): botocore sends it again,
+    and the second attempt fails its condition (no longer PENDING), as the real client does."""
+    from mlgov_runtime.approvals import handler
+
+    client = handler._decide_client("dynamodb")
+    original, lost = client.update_item, []
+
+    def update_item(**kwargs: Any) -> Any:
+        if ":pending" in kwargs.get("ExpressionAttributeValues", {}) and not lost:
+            lost.append(original(**kwargs))
+        return original(**kwargs)
+
+    monkeypatch.setattr(client, "update_item", update_item)
+
+
+def test_a_slack_decision_whose_write_reply_was_lost_is_answered_not_called_someone_elses(
+    world: ApprovalWorld, slack_side: SlackSide, settle_reply_lost: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov_runtime.approvals import handler
+
+    sent = _answers(monkeypatch)
+    result = handler.slack_worker(_handed_off(button_press("UBOB", world.request_id, True, slack_side.url)), CONTEXT)
+    assert world.status() == "APPROVED"
+    assert result.get("answered") is True, result
+    assert [method for method, _ in sent] == ["send_task_success"]
+    assert "decided meanwhile" not in slack_side.texts()[-1]
+
+
+def test_a_cli_decision_whose_write_reply_was_lost_is_answered_not_called_someone_elses(
+    world: ApprovalWorld, settle_reply_lost: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov_runtime.approvals import handler
+    from tests.integration.test_approvals import BOB, iam_event, proven
+
+    sent = _answers(monkeypatch)
+    body = {"request_id": world.request_id, "decision": "approve", "comment": ""}
+    answer = handler.handler(iam_event(proven(body, BOB), None), CONTEXT)
+    assert world.status() == "APPROVED"
+    assert answer["statusCode"] == 200 and json.loads(answer["body"])["answered"] is True, answer
+    assert [method for method, _ in sent] == ["send_task_success"]
+    # asking again is still 409 (decided), never a second answer
+    again = handler.handler(iam_event(proven(body, BOB), None), CONTEXT)
+    assert again["statusCode"] == 409 and len(sent) == 1

@@ -293,6 +293,12 @@ def decide(
     mac = macs.generate(decision_message(settled))
     settled = ApprovalRequest(**{**settled.to_dict(), "decision_mac": mac})
     token = store.settle(request_id, status, caller, iso(now), channel, comment, mac)
+    if token is None:
+        # The write may have landed with its reply lost (the client sent it again, and that failed the condition):
+        # a record carrying this very decision's MAC is this call's own, answered as if the write had replied.
+        landed = store.get(request_id)
+        if landed is not None and landed.decision_mac == mac:
+            token = store.reclaim(request_id, status, caller, channel)
     if token is None:  # a concurrent or replayed decision got there first
         raise Refused(409, f"request {request_id} was decided meanwhile; nothing changed")
     return deliver(store, answers, settled, token)
