@@ -236,3 +236,39 @@ def test_a_cli_decision_whose_write_reply_was_lost_is_answered_not_called_someon
     # asking again is still 409 (decided), never a second answer
     again = handler.handler(iam_event(proven(body, BOB), None), CONTEXT)
     assert again["statusCode"] == 409 and len(sent) == 1
+
+
+def test_the_lost_reply_path_still_fits_the_workers_timeout(
+    world: ApprovalWorld, slack_side: SlackSide, settle_reply_lost: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim back costs one call more than the longest path tests/attacker/test_second_review_gaps.py sums: every
+    call the worker makes there, each at its worst with its client (attempts x (connect + read) plus botocore's
+    backoff and AWS's retry-after allowance), and the outcome post, fit the worker's timeout (pinned to the template
+    in tests/attacker/test_third_review_gaps.py)."""
+    from botocore.client import BaseClient
+
+    from mlgov_runtime.approvals import handler
+    from stacks.approvals import PRESS_WORKER_SECONDS
+
+    calls: list[tuple[str, float]] = []
+    client_class: Any = BaseClient
+    original = client_class._make_api_call
+
+    def recording(self: Any, operation: str, params: Any) -> Any:
+        config = self.meta.config
+        attempts = int(config.retries["total_max_attempts"])
+        backoff = sum(min(2**i, 20) + 5 for i in range(attempts - 1))
+        worst = attempts * (config.connect_timeout + config.read_timeout) + backoff
+        calls.append((f"{self.meta.service_model.service_name}:{operation}", worst))
+        return original(self, operation, params)
+
+    monkeypatch.setattr(client_class, "_make_api_call", recording)
+    handler._secret.clear()  # a cold start reads the signing secret
+    press = _handed_off(button_press("UBOB", world.request_id, True, slack_side.url))
+    assert handler.slack_worker(press, CONTEXT)["answered"] is True
+    monkeypatch.setattr(client_class, "_make_api_call", original)
+    made = [name for name, _ in calls]
+    # the write counted once per call the worker makes (the fixture's resend stands for botocore's own attempt)
+    assert made.count("dynamodb:UpdateItem") >= 3 and "secretsmanager:GetSecretValue" in made, made
+    total = sum(seconds for _, seconds in calls) + handler.OUTCOME_POST_SECONDS * handler.OUTCOME_POST_ATTEMPTS
+    assert total < PRESS_WORKER_SECONDS, (total, calls)

@@ -129,9 +129,11 @@ class DynamoApprovals:
             raise
         return str(answer["Attributes"]["task_token"]["S"])
 
-    def reclaim(self, request_id: str, status: str, decided_by: str, channel: str) -> str | None:
-        """The token again for the decision recorded as (status, decided_by, channel) whose answer was never marked
-        delivered or refused (a retry of the same press); counts the retries. None otherwise."""
+    def reclaim(self, request_id: str, status: str, decided_by: str, channel: str, mac: str = "") -> str | None:
+        """The token again for the decision recorded as (status, decided_by, channel), with decision MAC `mac` when
+        given (a write whose reply was lost), whose answer was never marked delivered or refused (a retry of the same
+        press); counts the retries. None otherwise."""
+        same = {":m": {"S": mac}} if mac else {}
         try:
             answer = self._ddb.update_item(
                 TableName=self._table,
@@ -139,7 +141,7 @@ class DynamoApprovals:
                 UpdateExpression="SET answer_retries = if_not_exists(answer_retries, :zero) + :one",
                 ConditionExpression=(
                     "#s = :s AND decided_by = :by AND channel = :ch AND attribute_not_exists(answered) "
-                    "AND attribute_exists(task_token)"
+                    "AND attribute_exists(task_token)" + (" AND decision_mac = :m" if mac else "")
                 ),
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
@@ -148,6 +150,7 @@ class DynamoApprovals:
                     ":ch": {"S": channel},
                     ":zero": {"N": "0"},
                     ":one": {"N": "1"},
+                    **same,
                 },
                 ReturnValues="ALL_NEW",
             )

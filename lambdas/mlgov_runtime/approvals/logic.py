@@ -106,9 +106,9 @@ class Store(Protocol):
         """PENDING -> status, once (conditional write). The task token on success; None if already decided."""
         ...
 
-    def reclaim(self, request_id: str, status: str, decided_by: str, channel: str) -> str | None:
-        """The token again, only for the decision recorded as (status, decided_by, channel) and not yet marked
-        answered (conditional write); None otherwise."""
+    def reclaim(self, request_id: str, status: str, decided_by: str, channel: str, mac: str = "") -> str | None:
+        """The token again, only for the decision recorded as (status, decided_by, channel), with this decision MAC
+        when given, and not yet marked answered (conditional write); None otherwise."""
         ...
 
     def answered(self, request_id: str, how: str) -> None:
@@ -296,9 +296,7 @@ def decide(
     if token is None:
         # The write may have landed with its reply lost (the client sent it again, and that failed the condition):
         # a record carrying this very decision's MAC is this call's own, answered as if the write had replied.
-        landed = store.get(request_id)
-        if landed is not None and landed.decision_mac == mac:
-            token = store.reclaim(request_id, status, caller, channel)
+        token = store.reclaim(request_id, status, caller, channel, mac)
     if token is None:  # a concurrent or replayed decision got there first
         raise Refused(409, f"request {request_id} was decided meanwhile; nothing changed")
     return deliver(store, answers, settled, token)
