@@ -198,7 +198,7 @@ def settle_reply_lost(world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch) -> 
     from mlgov_runtime.approvals import handler
 
     client = handler._decide_client("dynamodb")
-    original, lost = client.update_item, []
+    original, lost = client.update_item, list[Any]()
 
     def update_item(**kwargs: Any) -> Any:
         if ":pending" in kwargs.get("ExpressionAttributeValues", {}) and not lost:
