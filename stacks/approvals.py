@@ -29,7 +29,8 @@ from stacks.capability import CapabilityConstruct
 SLACK_HANDLER = "mlgov_runtime.approvals.handler.slack"
 PRESS_WORKER_HANDLER = "mlgov_runtime.approvals.handler.slack_worker"
 # The worker's calls are bounded (handler.DECIDE_*: 12 s each at worst, seven AWS calls and one response_url post
-# of 2 x 2 s on its longest path): 88 s, so it never times out between writing a decision and answering the step.
+# of 2 x 2 s on its longest path): 88 s (100 s when the decision's write lost its reply and is claimed back), so it
+# never times out between writing a decision and answering the step.
 # Three runs (the event and Lambda's two retries, 1 and 2 min apart) fit the hand-off's 10 min.
 PRESS_WORKER_SECONDS = 120
 # Slack waits 3 s, cold start included. Lambda gives CPU in proportion to memory (one vCPU at 1,769 MB): the imports

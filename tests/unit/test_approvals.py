@@ -63,9 +63,9 @@ class Store:
         )
         return self.token
 
-    def reclaim(self, request_id: str, status: str, by: str, channel: str) -> str | None:
+    def reclaim(self, request_id: str, status: str, by: str, channel: str, mac: str = "") -> str | None:
         r = self.request
-        own = (r.status, r.decided_by, r.channel) == (status, by, channel)
+        own = (r.status, r.decided_by, r.channel) == (status, by, channel) and (not mac or r.decision_mac == mac)
         return self.token if own and self.marked is None else None
 
     def answered(self, request_id: str, how: str) -> None:

@@ -19,6 +19,9 @@ _FIELDS = ("decision", "subject", "execution_arn", "requested_by", "requested_at
 _OPTIONAL = ("decided_by", "decided_at", "channel", "comment", "requester_mac", "decision_mac", "bound")
 
 
+DELIVERED = "answered"  # the mark of an answer Step Functions took (else gone:<code>)
+
+
 def _condition_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
@@ -126,9 +129,11 @@ class DynamoApprovals:
             raise
         return str(answer["Attributes"]["task_token"]["S"])
 
-    def reclaim(self, request_id: str, status: str, decided_by: str, channel: str) -> str | None:
-        """The token again for the decision recorded as (status, decided_by, channel) whose answer was never marked
-        delivered or refused (a retry of the same press); counts the retries. None otherwise."""
+    def reclaim(self, request_id: str, status: str, decided_by: str, channel: str, mac: str = "") -> str | None:
+        """The token again for the decision recorded as (status, decided_by, channel), with decision MAC `mac` when
+        given (a write whose reply was lost), whose answer was never marked delivered or refused (a retry of the same
+        press); counts the retries. None otherwise."""
+        same = {":m": {"S": mac}} if mac else {}
         try:
             answer = self._ddb.update_item(
                 TableName=self._table,
@@ -136,7 +141,7 @@ class DynamoApprovals:
                 UpdateExpression="SET answer_retries = if_not_exists(answer_retries, :zero) + :one",
                 ConditionExpression=(
                     "#s = :s AND decided_by = :by AND channel = :ch AND attribute_not_exists(answered) "
-                    "AND attribute_exists(task_token)"
+                    "AND attribute_exists(task_token)" + (" AND decision_mac = :m" if mac else "")
                 ),
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
@@ -145,6 +150,7 @@ class DynamoApprovals:
                     ":ch": {"S": channel},
                     ":zero": {"N": "0"},
                     ":one": {"N": "1"},
+                    **same,
                 },
                 ReturnValues="ALL_NEW",
             )
@@ -156,14 +162,17 @@ class DynamoApprovals:
 
     def answered(self, request_id: str, how: str) -> None:
         """Never raising: the answer is already given; an unmarked one only lets a retry of the same press answer
-        again, which Step Functions refuses once the task is closed."""
+        again, which Step Functions refuses once the task is closed. A delivery is never overwritten by a closed
+        mark (two runs of one press in flight: the second finds the task the first answered closed)."""
         try:
             self._ddb.update_item(
                 TableName=self._table,
                 Key={"request_id": {"S": request_id}},
                 UpdateExpression="SET answered = :a",
-                ConditionExpression="attribute_exists(request_id)",
-                ExpressionAttributeValues={":a": {"S": how}},
+                ConditionExpression=(
+                    "attribute_exists(request_id) AND (attribute_not_exists(answered) OR answered <> :done)"
+                ),
+                ExpressionAttributeValues={":a": {"S": how}, ":done": {"S": DELIVERED}},
             )
         except (ClientError, BotoCoreError):
             return

@@ -106,9 +106,9 @@ class Store(Protocol):
         """PENDING -> status, once (conditional write). The task token on success; None if already decided."""
         ...
 
-    def reclaim(self, request_id: str, status: str, decided_by: str, channel: str) -> str | None:
-        """The token again, only for the decision recorded as (status, decided_by, channel) and not yet marked
-        answered (conditional write); None otherwise."""
+    def reclaim(self, request_id: str, status: str, decided_by: str, channel: str, mac: str = "") -> str | None:
+        """The token again, only for the decision recorded as (status, decided_by, channel), with this decision MAC
+        when given, and not yet marked answered (conditional write); None otherwise."""
         ...
 
     def answered(self, request_id: str, how: str) -> None:
@@ -293,6 +293,10 @@ def decide(
     mac = macs.generate(decision_message(settled))
     settled = ApprovalRequest(**{**settled.to_dict(), "decision_mac": mac})
     token = store.settle(request_id, status, caller, iso(now), channel, comment, mac)
+    if token is None:
+        # The write may have landed with its reply lost (the client sent it again, and that failed the condition):
+        # a record carrying this very decision's MAC is this call's own, answered as if the write had replied.
+        token = store.reclaim(request_id, status, caller, channel, mac)
     if token is None:  # a concurrent or replayed decision got there first
         raise Refused(409, f"request {request_id} was decided meanwhile; nothing changed")
     return deliver(store, answers, settled, token)
