@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlgov.settings import Settings, member_role_name
+from mlgov_runtime.org_scan.forwarding import FORWARDING_ROLE_PREFIX, MEMBER_ROLE_PATH
 from mlgov_runtime.org_scan.forwarding import RULE_NAME as FORWARDING_RULE
 
 SCP_MAX_CHARS = 5120
@@ -112,11 +113,8 @@ CHANNEL_DRAIN = [
     "sns:PutDataProtectionPolicy",  # may deny or mask what is published
     "sns:DeleteTopic",
 ]
-# The member forwarding role: <member path><prefix>-<region> (stacks/member_role_stack.py). Off the protected path:
-# the StackSets execution role must make it, and is exempt for the member roles only (DenyMemberRoleChanges).
-# Renamed with the move (was mlgov-event-forwarding on /mlgov-protected/): a named role cannot be replaced in place.
-FORWARDING_ROLE_PREFIX = "mlgov-member-forwarding"
-MEMBER_ROLE_PATH = "/mlgov-member/"
+# The member forwarding role (FORWARDING_ROLE_PREFIX, MEMBER_ROLE_PATH: the org scan checks the rule's target role)
+# is off the protected path: the StackSets execution role must make it, and is exempt for the member roles only.
 # A service-managed StackSet acts in a member account as the role stacksets-exec-<hash>, which the StackSets
 # service-linked role creates there (the management account's StackSets may assume only that name).
 STACKSET_EXECUTION_ROLES = "arn:*:iam::*:role/stacksets-exec-*"

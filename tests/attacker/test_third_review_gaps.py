@@ -123,11 +123,6 @@ def test_the_forwarding_check_accepts_the_target_with_the_new_role() -> None:
     assert status == forwarding.TAMPERED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the forwarding check ignores the target's RoleArn: a target without one (an org-wide bus policy needs "
-    "it, so nothing is delivered) or with another role is reported OK",
-)
 @pytest.mark.parametrize("role", [None, f"arn:aws:iam::{PROD}:role/nobody-can-put-events"], ids=["no role", "other"])
 def test_a_forwarding_target_without_the_stacks_role_is_reported(role: str | None) -> None:
     target: dict[str, Any] = {"Id": forwarding.TARGET_ID, "Arn": forwarding.governance_bus(GOV, REGION)}

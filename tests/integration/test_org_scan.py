@@ -331,7 +331,7 @@ def _forward(org_world: OrgWorld, name: str, state: str = "ENABLED", target: boo
     events.put_rule(Name=forwarding.RULE_NAME, EventPattern=pattern, State=state)
     if target:
         bus = forwarding.governance_bus(ACCOUNT, HOME)
-        role = f"arn:aws:iam::{org_world.account(name)}:role/ForwardingRole"
+        role = f"arn:aws:iam::{org_world.account(name)}:role/mlgov-member/mlgov-member-forwarding-{HOME}"
         events.put_targets(
             Rule=forwarding.RULE_NAME, Targets=[{"Id": forwarding.TARGET_ID, "Arn": bus, "RoleArn": role}]
         )

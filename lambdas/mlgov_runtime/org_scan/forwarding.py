@@ -28,6 +28,10 @@ DETAIL_TYPES = (
 
 # The stack's target id; a target that rewrites the events (Input, InputPath, InputTransformer) forwards no event.
 TARGET_ID = "GovernanceBus"
+# The role the target puts events with: the governance bus's organization statement needs a sender, and only this
+# role (one per region, on its own path, mlgov.guardrails' DenyMemberRoleChanges) is the stack's.
+FORWARDING_ROLE_PREFIX = "mlgov-member-forwarding"
+MEMBER_ROLE_PATH = "/mlgov-member/"
 REWRITES = ("Input", "InputPath", "InputTransformer")
 
 OK, MISSING, DISABLED, TAMPERED = "OK", "MISSING", "DISABLED", "TAMPERED"
@@ -43,7 +47,7 @@ FIX_TAMPERED = (
     "Next (docs/org-scan.md, 'A tampered forwarding rule'): with credentials of account {account} in {region}, put "
     "the stack's pattern back: `{put_rule}`; then open {console} and give it back its target {target_id}: the "
     "governance bus {bus}, whole events (no input change), the role the forwarding stack created "
-    "(ForwardingRole). Find who changed it: CloudTrail PutRule, PutTargets, RemoveTargets on {rule} there."
+    "({role}). Find who changed it: CloudTrail PutRule, PutTargets, RemoveTargets on {rule} there."
 )
 
 
@@ -79,6 +83,13 @@ def pattern_problem(text: Any) -> str | None:
         f"Rule {RULE_NAME} is enabled but its event pattern was changed ({shown[:300]}): it does not match what the "
         "audit, the capacity guard and retirement listen to."
     )
+
+
+def forwards(target: dict[str, Any], bus: str, region: str) -> bool:
+    """The stack's target: `bus`, whole events, sent as the forwarding role the stack made for the rule's region."""
+    role = str(target.get("RoleArn") or "")
+    own_role = role.split(":", 5)[-1] == f"role{MEMBER_ROLE_PATH}{FORWARDING_ROLE_PREFIX}-{region}"
+    return target.get("Arn") == bus and own_role and not any(target.get(k) for k in REWRITES)
 
 
 def _targets(events: Any) -> list[dict[str, Any]]:
@@ -122,18 +133,23 @@ def check(events: Any, bus: str) -> tuple[str, str]:
         )
     except BotoCoreError as exc:
         return UNKNOWN, f"Could not list the targets of {RULE_NAME} ({type(exc).__name__}): forwarding unknown."
-    if any(t.get("Arn") == bus and not any(t.get(k) for k in REWRITES) for t in targets):
+    if any(forwards(t, bus, events.meta.region_name) for t in targets):
         return OK, ""
     if not targets:
         return TAMPERED, f"Rule {RULE_NAME} is enabled but has no target: SageMaker events are not forwarded."
-    seen = ", ".join(
-        sorted(str(t.get("Arn")) + (" (input rewritten)" if any(t.get(k) for k in REWRITES) else "") for t in targets)
-    )
+    seen = ", ".join(sorted(_shown(t) for t in targets))
     return (
         TAMPERED,
-        f"Rule {RULE_NAME} is enabled but no target puts the events unchanged on the governance bus {bus} "
-        f"(targets: {seen[:300]}): SageMaker events are not forwarded there.",
+        f"Rule {RULE_NAME} is enabled but no target puts the events unchanged on the governance bus {bus} as the "
+        f"forwarding role {MEMBER_ROLE_PATH}{FORWARDING_ROLE_PREFIX}-<region> (targets: {seen[:300]}): SageMaker "
+        "events are not forwarded there.",
     )
+
+
+def _shown(target: dict[str, Any]) -> str:
+    role = str(target.get("RoleArn") or "no role").rsplit(":", 1)[-1]
+    rewritten = ", input rewritten" if any(target.get(k) for k in REWRITES) else ""
+    return f"{target.get('Arn')} ({role}{rewritten})"
 
 
 def put_rule_command(region: str) -> str:
@@ -157,6 +173,7 @@ def fix(account_id: str, region: str, status: str, stack: str, bus: str | None) 
         target_id=TARGET_ID,
         bus=bus or "of the governance account",
         rule=RULE_NAME,
+        role=f"arn:{partition_for(region)}:iam::{account_id}:role{MEMBER_ROLE_PATH}{FORWARDING_ROLE_PREFIX}-{region}",
     )
 
 
