@@ -203,10 +203,9 @@ def test_the_slack_functions_memory_and_the_workers_timeout_are_what_the_docs_st
     assert worker.get("MemorySize", 128) < slack["MemorySize"]  # only the Slack function pays for the vCPU
 
 
-# The hole left as it is (a fix makes this test fail: then assert the safe outcome). Where the guardrails apply,
-# DenyMemberRoleChanges keeps the member roles from CDK's execution role (a team's own `cdk deploy` may run as one),
-# so a stack deployed by hand (MlGovMemberRole, MlGovMemberEventForwarding, docs/deploy.md) cannot make its role in a
-# guarded account; yet the scan's EVENT_FORWARDING_MISSING finding still tells the operator to deploy it by hand.
+# Where the guardrails apply, DenyMemberRoleChanges keeps the member roles from CDK's execution role (a team's own
+# `cdk deploy` may run as one), so a stack deployed by hand (MlGovMemberRole, MlGovMemberEventForwarding) cannot make
+# its role in a guarded account: the scan's EVENT_FORWARDING_MISSING finding sends the operator to the StackSet.
 def test_the_forwarding_findings_by_hand_deploy_is_refused_in_a_guarded_account() -> None:
     policies = {p.name: p.document for p in guardrail_policies(SETTINGS)}
     cdk_exec = f"arn:aws:iam::{PROD}:role/cdk-hnb659fds-cfn-exec-role-{PROD}-{REGION}"
@@ -214,4 +213,5 @@ def test_the_forwarding_findings_by_hand_deploy_is_refused_in_a_guarded_account(
     refused = evaluate(policies, "iam:CreateRole", NEW_ROLE, context)
     assert (refused.decision, refused.statement) == ("Deny", "DenyMemberRoleChanges")
     advice = forwarding.fix(PROD, REGION, forwarding.MISSING, "MlGovMemberEventForwarding", None)
-    assert "deploy it by hand" in advice and "cdk deploy MlGovMemberEventForwarding" in advice
+    assert advice.index("member_role_target_ou_ids") < advice.index("cdk deploy MlGovMemberEventForwarding")
+    assert "Outside the guarded OUs" in advice and "there use the StackSet" in advice

@@ -40,7 +40,9 @@ UNKNOWN, NOT_APPLICABLE = "UNKNOWN", "N/A"
 PROBLEMS = (MISSING, DISABLED, TAMPERED)
 FIX = (
     "Next: add the account's OU to org_scan.member_role_target_ou_ids (the member StackSet deploys the rule in "
-    "every org_scan region), or deploy it by hand in that account and region: `cdk deploy {stack}`."
+    "every org_scan region). Outside the guarded OUs it may also be deployed by hand in that account and region: "
+    "`cdk deploy {stack}`; under the guardrail SCPs only the StackSet, role admins and break-glass roles may make "
+    "its role (DenyMemberRoleChanges), so there use the StackSet."
 )
 # A redeploy leaves a drifted rule as it is (CloudFormation updates only what its template changes): put it back.
 FIX_TAMPERED = (
