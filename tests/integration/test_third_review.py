@@ -167,11 +167,6 @@ def test_the_answer_the_retry_sends_is_the_recorded_one(
     assert cause["reason"] == recorded["comment"]["S"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a waiting step retried after a Lambda service error gets a new task token, but the store keeps the "
-    "first (create/open_with_token write once): the decision answers a dead token and the step waits to expiry",
-)
 def test_a_retried_waiting_steps_token_is_the_one_a_decision_answers(
     world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -189,6 +184,28 @@ def test_a_retried_waiting_steps_token_is_the_one_a_decision_answers(
     assert handler.handler(iam_event(proven(body, BOB), None), CONTEXT)["statusCode"] == 200
     # Then the step that waits now (the retry) is the one answered
     assert [kwargs["taskToken"] for _, kwargs in sent] == ["TASK-TOKEN-OF-THE-RETRY"]
+
+
+def test_a_retried_step_replaces_only_its_own_undecided_token(world: ApprovalWorld) -> None:
+    from dataclasses import replace
+
+    from mlgov_runtime.adapters.approvals_store import DynamoApprovals
+    from mlgov_runtime.approvals import handler
+    from tests.integration.test_approvals import BOB, iam_event, proven
+
+    store = DynamoApprovals(world.ddb, TABLE)
+    pending = store.get(world.request_id)
+    assert pending is not None
+    first = _record(world)["task_token"]["S"]
+    # Given a step of another execution naming this request: the token stays
+    store.create(replace(pending, execution_arn=pending.execution_arn + "-other"), "TOKEN-OF-ANOTHER", 4102444800)
+    assert _record(world)["task_token"]["S"] == first
+    # And once decided, a late retry replaces nothing: the decision and the token it answered stay
+    body = {"request_id": world.request_id, "decision": "approve", "comment": ""}
+    assert handler.handler(iam_event(proven(body, BOB), None), CONTEXT)["statusCode"] == 200
+    decided = _record(world)
+    store.create(pending, "TOKEN-OF-A-LATE-RETRY", 4102444800)
+    assert _record(world) == decided
 
 
 @pytest.fixture

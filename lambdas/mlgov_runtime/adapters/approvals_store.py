@@ -58,8 +58,8 @@ class DynamoApprovals:
 
     def create(self, request: ApprovalRequest, token: str, expires_epoch: int) -> None:
         """The waiting step attaches its token to the request the service opened (never its requester). With
-        no opened request it writes one without a requester, which can never be approved. Once: a retried
-        step does not overwrite a token or a decision."""
+        no opened request it writes one without a requester, which can never be approved. A retried step
+        replaces only the token of its own undecided request (`_retoken`), never a decision."""
         try:
             self._ddb.update_item(
                 TableName=self._table,
@@ -80,15 +80,42 @@ class DynamoApprovals:
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise
+        if self._retoken(request, token):
+            return
         item = self._token_item(request, token, expires_epoch)
         item["requested_by"] = {"S": ""}
         self._put_new(item)
 
     def open_with_token(self, request: ApprovalRequest, token: str, expires_epoch: int) -> ApprovalRequest:
         """A request the product itself opens (a challenger promotion), with its waiting step's token; once: a
-        retried step keeps the first record (token and decision). Returns the stored request."""
-        self._put_new(self._token_item(request, token, expires_epoch))
+        retried step keeps the first record (its decision), and only its own token while undecided. Returns the
+        stored request."""
+        if not self._put_new(self._token_item(request, token, expires_epoch)):
+            self._retoken(request, token)
         return self.get(request.request_id) or request
+
+    def _retoken(self, request: ApprovalRequest, token: str) -> bool:
+        """A waiting step retried by Step Functions waits on a new token (the first attempt's is dead): it replaces
+        the stored one while the same execution's request is still undecided. False when there is nothing to
+        replace (no record, no token yet, another execution, or decided: the decision stays)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"request_id": {"S": request.request_id}},
+                UpdateExpression="SET task_token = :t",
+                ConditionExpression="attribute_exists(task_token) AND #s = :pending AND execution_arn = :ex",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":t": {"S": token},
+                    ":pending": {"S": PENDING},
+                    ":ex": {"S": request.execution_arn},
+                },
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            return False
+        return True
 
     @staticmethod
     def _request(item: dict[str, Any]) -> ApprovalRequest:
