@@ -166,19 +166,25 @@ DECIDE_CONNECT_SECONDS, DECIDE_READ_SECONDS, DECIDE_ATTEMPTS = 1.0, 2.0, 2
 _deciding: dict[str, Any] = {}
 
 
-def _decide_client(service: str) -> Any:
-    if service not in _deciding:
+def _bounded_client(cache: dict[str, Any], service: str, connect: float, read: float, attempts: int) -> Any:
+    """A client of `service` in this function's region with these timeouts and attempts, made once per container
+    (the shared context's clients wait 5 + 20 s, 8 times)."""
+    if service not in cache:
         import boto3
         from botocore.config import Config
 
         config = Config(
-            connect_timeout=DECIDE_CONNECT_SECONDS,
-            read_timeout=DECIDE_READ_SECONDS,
-            retries={"mode": "standard", "total_max_attempts": DECIDE_ATTEMPTS},
+            connect_timeout=connect,
+            read_timeout=read,
+            retries={"mode": "standard", "total_max_attempts": attempts},
         )
-        make: Any = boto3.client
-        _deciding[service] = make(service, region_name=context_for(None).region, config=config)
-    return _deciding[service]
+        make: Any = boto3.client  # one call for every service name
+        cache[service] = make(service, region_name=context_for(None).region, config=config)
+    return cache[service]
+
+
+def _decide_client(service: str) -> Any:
+    return _bounded_client(_deciding, service, DECIDE_CONNECT_SECONDS, DECIDE_READ_SECONDS, DECIDE_ATTEMPTS)
 
 
 def _decide(
@@ -284,19 +290,8 @@ HAND_OFF = "slack_press"  # the worker's event: {"slack_press": {"body", "timest
 
 
 def _quick_client(service: str) -> Any:
-    """For the calls before Slack's answer: short timeouts, one attempt (the shared clients wait 20 s, 8 times)."""
-    if service not in _quick:
-        import boto3
-        from botocore.config import Config
-
-        config = Config(
-            connect_timeout=ACK_CONNECT_SECONDS,
-            read_timeout=ACK_READ_SECONDS,
-            retries={"mode": "standard", "total_max_attempts": ACK_ATTEMPTS},
-        )
-        make: Any = boto3.client  # one call for every service name
-        _quick[service] = make(service, region_name=context_for(None).region, config=config)
-    return _quick[service]
+    """For the calls before Slack's answer: short timeouts, one attempt."""
+    return _bounded_client(_quick, service, ACK_CONNECT_SECONDS, ACK_READ_SECONDS, ACK_ATTEMPTS)
 
 
 def _signing_secret(config: ApprovalSettings, client: Any = None) -> str:
