@@ -218,6 +218,14 @@ TABLE_WRITES = (
 # What takes a table's resource policy (its seals) off, or its items with it: a replaced or deleted policy,
 # deletion protection or replicas changed (UpdateTable), a TTL on an attribute of the caller's choosing
 # (DynamoDB then deletes items for them), the table deleted. DynamoDB applies a table's own policy to each.
+# What keeps a bucket's seals: its policy, versioning (keeps the genuine object), lifecycle expiry, Object Lock.
+BUCKET_CONTROLS = (
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:PutBucketVersioning",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketObjectLockConfiguration",
+)
 TABLE_CONTROLS = (
     "dynamodb:PutResourcePolicy",
     "dynamodb:DeleteResourcePolicy",

@@ -25,7 +25,14 @@ from mlgov_runtime.core.env import SettingsError as FunctionSettingsError
 from mlgov_runtime.org_scan import permissions as p
 from mlgov_runtime.org_scan import settings as e
 from stacks import constants as c
-from stacks.building_blocks import GovernedFunction, access_log_bucket, alarm_at_one, deny_everyone, encrypted_queue
+from stacks.building_blocks import (
+    BUCKET_CONTROLS,
+    GovernedFunction,
+    access_log_bucket,
+    alarm_at_one,
+    deny_everyone,
+    encrypted_queue,
+)
 from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 from stacks.lineage_audit import LineageAudit, pin_read_statements
 from stacks.member_role_stack import member_read_statements
@@ -122,13 +129,7 @@ class OrgScan(CapabilityConstruct):
             bucket.add_to_resource_policy(
                 deny_everyone(
                     "ReportControlsOnlyByDeploy",
-                    [
-                        "s3:PutBucketPolicy",
-                        "s3:DeleteBucketPolicy",
-                        "s3:PutBucketVersioning",
-                        "s3:PutLifecycleConfiguration",
-                        "s3:PutBucketObjectLockConfiguration",
-                    ],
+                    BUCKET_CONTROLS,
                     [bucket.bucket_arn],
                     {"ArnNotLike": {"aws:PrincipalArn": deployers}},
                 )

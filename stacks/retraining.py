@@ -18,7 +18,7 @@ from constructs import Construct
 
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.retraining import permissions as p
-from stacks.building_blocks import GovernedFunction, access_log_bucket, deny_everyone
+from stacks.building_blocks import BUCKET_CONTROLS, GovernedFunction, access_log_bucket, deny_everyone
 from stacks.capability import ALARM_PERIOD, LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,13 +107,7 @@ class Retraining(CapabilityConstruct):
             # through a deploy. S3 still lets the account's root user rewrite the policy (lockout recovery).
             deny_everyone(
                 "WriteOnceControlsOnlyByDeploy",
-                [
-                    "s3:PutBucketPolicy",
-                    "s3:DeleteBucketPolicy",
-                    "s3:PutBucketVersioning",
-                    "s3:PutLifecycleConfiguration",
-                    "s3:PutBucketObjectLockConfiguration",
-                ],
+                BUCKET_CONTROLS,
                 [self.bucket.bucket_arn],
                 {"ArnNotLike": {"aws:PrincipalArn": deployers}},
             ),
