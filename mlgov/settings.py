@@ -49,7 +49,6 @@ from mlgov_runtime.notifier.settings import (  # noqa: F401 (re-exported)
     SEVERITY,
     SLACK_CHANNEL,
     finding_kinds,
-    redrive_roles_problem,
 )
 from mlgov_runtime.notifier.settings import AlertRouting as _AlertRouting
 from mlgov_runtime.org_scan.settings import OrgScan as _OrgScan
@@ -418,7 +417,7 @@ class _Settings(_Strict):
     def _redrive_roles_on_the_protected_path(self) -> Settings:
         # The notifier's queue policy trusts these senders: the same rule as the exempt roles, checked again by
         # the notifier at cold start (mlgov_runtime.notifier.settings.Received).
-        problem = redrive_roles_problem(self.alert_routing.redrive_role_arns, self.guardrails.protected_role_path)
+        problem = protected_path_problem(self.alert_routing.redrive_role_arns, self.guardrails.protected_role_path)
         if problem:
             raise ValueError(f"alert_routing.redrive_role_arns: {problem}")
         return self

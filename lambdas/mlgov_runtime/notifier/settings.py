@@ -128,11 +128,6 @@ class AlertRouting:
 Section = AlertRouting
 
 
-def redrive_roles_problem(roles: list[str], path: str) -> str | None:
-    """The rule synth (mlgov.settings) and cold start share: every redrive role on the protected path."""
-    return protected_path_problem(roles, path)
-
-
 @settings_model
 class ProtectedPath:
     """From `guardrails`: the path the redrive roles must sit on."""
@@ -149,7 +144,7 @@ class Received:
     guardrails: ProtectedPath = setting(factory=ProtectedPath)
 
     def check(self) -> None:
-        problem = redrive_roles_problem(self.alert_routing.redrive_role_arns, self.guardrails.protected_role_path)
+        problem = protected_path_problem(self.alert_routing.redrive_role_arns, self.guardrails.protected_role_path)
         if problem:
             raise KeyProblem("alert_routing.redrive_role_arns", problem)
 
