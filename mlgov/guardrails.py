@@ -118,6 +118,8 @@ CHANNEL_DRAIN = [
 # A service-managed StackSet acts in a member account as the role stacksets-exec-<hash>, which the StackSets
 # service-linked role creates there (the management account's StackSets may assume only that name).
 STACKSET_EXECUTION_ROLES = "arn:*:iam::*:role/stacksets-exec-*"
+# What such a role's ARN ends in (the service names it stacksets-exec-<32 hex digits>, on the root path).
+STACKSET_EXECUTION_ROLE_SAMPLE = "role/stacksets-exec-7f3e9a1b2c4d5e6f7a8b9c0d1e2f3a4b"
 # `cdk bootstrap` names its roles cdk-<qualifier>-<purpose>-role-<account>-<region>.
 _CFN_EXEC_ROLE = re.compile(r"^(arn:[^:]*:iam::[^:]*:role/)cdk-([a-z0-9]+)-cfn-exec-role-")
 MACHINE_CHANGES = [
@@ -478,7 +480,9 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
     )
     # A rule reaches its targets as EventBridge, so the function guards cannot see a rewritten pattern or target;
     # a disabled rule silences the real-time audit and the schedules. CloudFormation names the governance stack's
-    # rules after it (default bus); the member StackSet deploys the forwarding rule as its execution role.
+    # rules after it (default bus); the member StackSet deploys the forwarding rule as its execution role. That
+    # exemption is for the forwarding rule only: DenyProductRuleChangesByStackSets (product guard, where the
+    # governance stack's rules live) takes it back on the governance stack's rules.
     statements.append(
         {
             "Sid": "DenyProductRuleChanges",
@@ -568,8 +572,10 @@ def _execution_arn(machine: str) -> str:
 def product_guard_policy(settings: Settings) -> NamedPolicy:
     """Where the product runs: its functions and state machines are invoked, started and changed only by the
     deployer, its own roles and (for starts and approvals) the operators' CLI roles; its stack and the CDK
-    bootstrap roles are the deployers' (and role admins'); the bus policy the deployer's. Only statements that
-    would reach a guarded account's own resources belong here (the rest ride on the other three SCPs)."""
+    bootstrap roles are the deployers' (and role admins'); the bus policy and (as against a StackSet) the governance
+    stack's rules the deployer's. Only statements that would reach a guarded account's own resources belong here
+    (the rest ride on the other three SCPs), and the StackSets deny on the governance stack's rules, which exist
+    only here."""
     g = settings.guardrails
     deployer = g.deployer_role_arns + g.break_glass_role_arns
     product = g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
@@ -645,15 +651,27 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
         },
         # The governance bus's policy lets the organization's accounts forward their SageMaker events: removing its
         # statement blinds the real-time audit of every member account, widening it lets anyone put events there.
-        # The deployer writes it (CfnEventBusPolicy); a StackSet may too.
+        # Only the deployer writes it (CfnEventBusPolicy in the governance stack). No StackSet: the member StackSets
+        # make the forwarding rule and role in member accounts (nothing in the governance account, and no bus
+        # policy), and any service-managed StackSet (a delegated administrator's too) acts as stacksets-exec-*.
         {
             "Sid": "DenyGovernanceBusPolicyChanges",
             "Effect": "Deny",
             "Action": BUS_POLICY_CHANGES,
             "Resource": "*",
-            "Condition": _principal_exceptions(
-                [*g.deployer_role_arns, STACKSET_EXECUTION_ROLES, *g.break_glass_role_arns]
-            ),
+            "Condition": _principal_exceptions(deployer),
+        },
+        # DenyProductRuleChanges (mlgov-protected-roles) exempts the StackSets execution role for the one rule a
+        # StackSet makes, the member forwarding rule. IAM has no OR inside a statement, so this takes the exemption
+        # back on the governance stack's rules (the real-time audit, the schedules, the challenger's start): they
+        # change only as the deployer or break-glass. Its size does not grow with the role lists (a split
+        # DenyProductRuleChanges would list the deployers twice); those rules exist only where the product runs.
+        {
+            "Sid": "DenyProductRuleChangesByStackSets",
+            "Effect": "Deny",
+            "Action": RULE_CHANGES,
+            "Resource": f"arn:*:events:*:*:rule/{PRODUCT_STACK}-*",
+            "Condition": {"ArnLike": {"aws:PrincipalArn": STACKSET_EXECUTION_ROLES}},
         },
     ]
     return NamedPolicy(
@@ -662,6 +680,30 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
         "only by the product and its deployers",
         {"Version": "2012-10-17", "Statement": statements},
     )
+
+
+def _arn_like(pattern: str, arn: str) -> bool:
+    """ArnLike for one component (no colon inside): * any characters, ? one."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch("".join(parts), arn) is not None
+
+
+def _refuse_stackset_deployers(settings: Settings) -> None:
+    """A deployer (or product role) pattern that matches the StackSets execution roles makes every service-managed
+    StackSet (a delegated administrator's too) the deployer: exempt from every deploy-only deny, and refused the
+    governance stack's rules by DenyProductRuleChangesByStackSets all the same. Refused at synth rather than
+    half-honoured. The other role lists sit on the protected path, where no StackSets execution role is."""
+    g = settings.guardrails
+    for key, arns in (("deployer_role_arns", g.deployer_role_arns), ("product_role_arns", g.product_role_arns)):
+        for arn in arns:
+            if _arn_like(arn.split(":", 5)[5], STACKSET_EXECUTION_ROLE_SAMPLE):
+                raise GuardrailSettingsError(
+                    f"mlgov.guardrails.{key} names {arn}, which matches the StackSets execution roles "
+                    "(stacksets-exec-*): every service-managed StackSet, a delegated administrator's too, acts as "
+                    "one and would act as the product. Name the roles the governance stack deploys with and runs "
+                    "as (defaults: arn:aws:iam::<account>:role/cdk-hnb659fds-cfn-exec-role-*, "
+                    "arn:aws:iam::<account>:role/MlGovEndpointAudit-*), not a pattern a StackSet matches."
+                )
 
 
 def attachments(settings: Settings) -> dict[str, list[str]]:
@@ -680,6 +722,7 @@ def attachments(settings: Settings) -> dict[str, list[str]]:
 
 def guardrail_policies(settings: Settings) -> list[NamedPolicy]:
     """The SCPs, checked against Organizations' limits (a clear error names the policy or the target)."""
+    _refuse_stackset_deployers(settings)
     policies = [
         endpoint_lineage_policy(settings),
         model_approval_policy(settings),
@@ -758,6 +801,7 @@ ACCOUNT_POLICIES: dict[str, tuple[str, ...]] = {
         "DenyTaskAnswersOutsideProduct",
         "DenyProductStackChanges",
         "DenyGovernanceBusPolicyChanges",
+        "DenyProductRuleChangesByStackSets",
     ),
     "mlgov-guardrails-machinery": (
         "DenyMemberRoleChanges",

@@ -124,9 +124,16 @@ ADVICE = {
     ),
     "DenyProductRuleChanges": (
         "The product's rules (and the member forwarding rule mlgov-forward-sagemaker-events) reach its functions "
-        "as EventBridge; they are changed, enabled or disabled only in a deploy (the deployer, or the StackSets "
-        "execution role).",
+        "as EventBridge; they are changed, enabled or disabled only in a deploy (the deployer; for the forwarding "
+        "rule also the StackSets execution role).",
         "Change the stack and deploy it (`npx cdk deploy`, or the member StackSet).",
+    ),
+    "DenyProductRuleChangesByStackSets": (
+        "The governance stack's rules (the real-time audit, the schedules, the challenger's start) change only as "
+        "the deployer or break-glass; a StackSet (any service-managed one acts as stacksets-exec-*) may change only "
+        "the member forwarding rule mlgov-forward-sagemaker-events.",
+        "Change the rule in the product's stack and run `npx cdk deploy MlGovEndpointAudit` as the deployer; "
+        "deploy no StackSet into the account where the product runs that touches MlGovEndpointAudit-* rules.",
     ),
     "DenyChannelDrainOutsideProduct": (
         "Purging the product's queues, changing their or its topics' policies, or changing their subscriptions "
@@ -135,8 +142,8 @@ ADVICE = {
     ),
     "DenyGovernanceBusPolicyChanges": (
         "The governance bus's policy decides which accounts may put events on it (the organization's member "
-        "accounts forward their SageMaker events through it); only the deployer and the StackSets execution role "
-        "change a bus policy or a bus where the product runs.",
+        "accounts forward their SageMaker events through it); only the deployer (and break-glass) change a bus "
+        "policy or a bus where the product runs, no StackSet.",
         "Change the bus policy in the product's stack (mlgov.organization_id) and run `npx cdk deploy "
         "MlGovEndpointAudit` as the deployer.",
     ),

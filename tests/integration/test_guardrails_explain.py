@@ -195,3 +195,78 @@ def test_the_deploy_and_channel_denies_explain_themselves(
     code, report = explain(capsys, config, "--action", action, "--resource", resource, "--principal", principal)
     assert (code, report["statement"]) == (3, statement)
     assert "No guardrail statement" not in report["why"] and report["what_to_do"]
+
+
+STACKSET = "stacksets-exec-7f3e9a1b2c4d5e6f7a8b9c0d1e2f3a4b"
+
+
+@pytest.mark.parametrize(
+    ("account", "action", "resource", "decision", "statement"),
+    [
+        # A StackSet's execution role where the product runs: the governance stack's rules and the bus policy are
+        # the deployer's
+        (
+            GOV,
+            "events:DisableRule",
+            f"arn:aws:events:us-east-1:{GOV}:rule/MlGovEndpointAudit-WeeklyScan1-AB",
+            "Deny",
+            "DenyProductRuleChangesByStackSets",
+        ),
+        (
+            GOV,
+            "events:PutTargets",
+            f"arn:aws:events:us-east-1:{GOV}:rule/MlGovEndpointAudit-Audit-CD",
+            "Deny",
+            "DenyProductRuleChangesByStackSets",
+        ),
+        (GOV, "events:PutPermission", "*", "Deny", "DenyGovernanceBusPolicyChanges"),
+        (GOV, "events:RemovePermission", "*", "Deny", "DenyGovernanceBusPolicyChanges"),
+        # In a member account the member StackSet keeps the forwarding rule
+        (
+            "210987654321",
+            "events:PutRule",
+            "arn:aws:events:us-east-1:210987654321:rule/mlgov-forward-sagemaker-events",
+            "Allow",
+            None,
+        ),
+        (
+            "210987654321",
+            "events:PutTargets",
+            "arn:aws:events:us-east-1:210987654321:rule/mlgov-forward-sagemaker-events",
+            "Allow",
+            None,
+        ),
+    ],
+)
+def test_explain_judges_the_stacksets_execution_role(
+    capsys: pytest.CaptureFixture[str],
+    config: Path,
+    account: str,
+    action: str,
+    resource: str,
+    decision: str,
+    statement: str | None,
+) -> None:
+    principal = f"arn:aws:iam::{account}:role/{STACKSET}"
+    code, report = explain(capsys, config, "--action", action, "--resource", resource, "--principal", principal)
+    assert (code, report["decision"], report["statement"]) == (3 if decision == "Deny" else 0, decision, statement)
+    if decision == "Deny":
+        assert "StackSet" in report["why"] and "npx cdk deploy MlGovEndpointAudit" in report["what_to_do"]
+        assert "This SCP attaches only where the product runs" in report["why"]
+    # The deployer is still allowed where the product runs
+    deployer = f"arn:aws:iam::{GOV}:role/cdk-hnb659fds-cfn-exec-role-{GOV}-us-east-1"
+    if account == GOV:
+        code, report = explain(capsys, config, "--action", action, "--resource", resource, "--principal", deployer)
+        assert (code, report["decision"]) == (0, "Allow")
+
+
+def test_explain_refuses_a_deployer_pattern_every_stackset_matches(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cdk.json"
+    settings = {"guardrails": {"governance_target_ids": [GOV], "deployer_role_arns": ["arn:aws:iam::*:role/*"]}}
+    path.write_text(json.dumps({"context": {"mlgov": settings}}))
+    code = main(["guardrails", "explain", "--config", str(path), "--action", "events:PutPermission"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "deployer_role_arns" in err and "stacksets-exec-*" in err

@@ -1148,6 +1148,17 @@ for action in RULE_WRITES:
     CASES += [
         gov(action, DS, "Deny", f"{action} on a product rule", RULE, sid="DenyProductRuleChanges"),
         gov(action, DEPLOYER, "Allow", f"{action} on a product rule by the deployer", RULE),
+        gov(action, "mlgov-protected/MlGovBreakGlass", "Allow", f"{action} on a product rule by break-glass", RULE),
+        # Issue 20 (trust): any service-managed StackSet, a delegated administrator's too, acts as stacksets-exec-*;
+        # it is exempt for the member forwarding rule only, never the governance stack's own rules.
+        gov(
+            action,
+            STACKSET_EXEC,
+            "Deny",
+            f"{action} on a product rule by a StackSet",
+            RULE,
+            sid="DenyProductRuleChangesByStackSets",
+        ),
         Case(
             f"{action} on the forwarding rule",
             action,
@@ -1169,6 +1180,22 @@ for action in RULE_WRITES:
 CASES += [
     gov("events:PutTargets", PRODUCT, "Deny", "a product role retargets a rule", RULE, sid="DenyProductRuleChanges"),
     gov("events:PutRule", DS, "Allow", "a team's own rule", f"arn:aws:events:us-east-1:{GOV}:rule/team-etl-nightly"),
+    # The StackSets deny names only the governance stack's rules: a StackSet still makes a team's own rule.
+    gov(
+        "events:PutRule",
+        STACKSET_EXEC,
+        "Allow",
+        "a StackSet makes a team's own rule",
+        f"arn:aws:events:us-east-1:{GOV}:rule/team-etl-nightly",
+    ),
+    gov(
+        "events:DisableRule",
+        STACKSET_EXEC,
+        "Deny",
+        "a StackSet disables the weekly scan's schedule",
+        f"arn:aws:events:us-east-1:{GOV}:rule/MlGovEndpointAudit-WeeklyScan5F6A7B8C-1Q2W3E4R5T6Y",
+        sid="DenyProductRuleChangesByStackSets",
+    ),
     Case(
         "a look-alike StackSets role",
         "iam:CreateRole",
@@ -1249,7 +1276,15 @@ for action in ("events:PutPermission", "events:RemovePermission", "events:Update
         gov(action, ROLE_ADMIN, "Deny", f"{action} by a role admin", where, sid="DenyGovernanceBusPolicyChanges"),
         gov(action, PRODUCT, "Deny", f"{action} by a product role", where, sid="DenyGovernanceBusPolicyChanges"),
         gov(action, DEPLOYER, "Allow", f"{action} by the deployer (CfnEventBusPolicy)", where),
-        gov(action, STACKSET_EXEC, "Allow", f"{action} by the StackSets execution role", where),
+        # No product StackSet writes a bus policy (the member StackSets make a rule and a role in member accounts).
+        gov(
+            action,
+            STACKSET_EXEC,
+            "Deny",
+            f"{action} by the StackSets execution role",
+            where,
+            sid="DenyGovernanceBusPolicyChanges",
+        ),
         gov(action, BREAK_GLASS, "Allow", f"{action} by break-glass", where),
     ]
 
@@ -1725,6 +1760,7 @@ def test_the_stack_rule_and_channel_denies_name_what_the_service_authorization_r
     expected = {
         "DenyProductStackChanges": {"stack", "role"},
         "DenyProductRuleChanges": {"rule-on-default-event-bus", "rule-on-custom-event-bus"},
+        "DenyProductRuleChangesByStackSets": {"rule-on-default-event-bus", "rule-on-custom-event-bus"},
         "DenyChannelDrainOutsideProduct": {"queue", "topic"},
         "DenyChannelReadOutsideProduct": {"queue"},
     }
@@ -1815,6 +1851,8 @@ def test_every_new_statement_is_on_the_policy_with_room_and_named_where_it_belon
     where = {s["Sid"]: name for name, doc in POLICIES.items() for s in doc["Statement"]}
     assert where["DenyGovernanceBusPolicyChanges"] == "mlgov-product-guard"
     assert where["DenyProductKeyAdministration"] == "mlgov-protected-roles"
+    # The governance stack's rules exist only where the product runs; the product guard has the room.
+    assert where["DenyProductRuleChangesByStackSets"] == "mlgov-product-guard"
     for sid in ("DenyChannelDrainOutsideProduct", "DenyChannelReadOutsideProduct"):
         # Named after the product's stack: harmless in a guarded account, so off the crowded product guard.
         assert where[sid] == "mlgov-protected-roles"
@@ -2083,3 +2121,58 @@ def test_the_product_key_tag_deny_rides_beside_the_key_administration_deny() -> 
     sids = [s["Sid"] for s in POLICIES["mlgov-protected-roles"]["Statement"]]
     assert sids.index("DenyProductKeyTagOutsideDeploy") + 1 == sids.index("DenyProductKeyAdministration")
     assert "DenyProductKeyTagOutsideDeploy" not in {s["Sid"] for s in POLICIES["mlgov-model-approval"]["Statement"]}
+
+
+def test_the_stacksets_exemption_holds_for_the_forwarding_rule_only_whatever_the_role_lists() -> None:
+    """Issue 20 (trust): DenyProductRuleChanges exempts the StackSets execution role for the member forwarding rule;
+    DenyProductRuleChangesByStackSets takes it back on the governance stack's rules, the same writes, and does not
+    grow with the allow-lists (the heavy configuration's copy is the default's)."""
+    from mlgov.guardrails import FORWARDING_RULE as FORWARDING_RULE_NAME
+    from mlgov.guardrails import PRODUCT_STACK, STACKSET_EXECUTION_ROLES
+
+    for settings in (parse_settings({}), SETTINGS, heavy_settings()):
+        statements = {s["Sid"]: s for p in guardrail_policies(settings) for s in p.document["Statement"]}
+        rules, back = statements["DenyProductRuleChanges"], statements["DenyProductRuleChangesByStackSets"]
+        assert STACKSET_EXECUTION_ROLES in rules["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+        assert back["Action"] == rules["Action"]
+        assert back["Resource"] == f"arn:*:events:*:*:rule/{PRODUCT_STACK}-*"
+        assert FORWARDING_RULE_NAME not in json.dumps(back)
+        assert back["Condition"] == {"ArnLike": {"aws:PrincipalArn": STACKSET_EXECUTION_ROLES}}
+        # And no StackSet is exempt from the bus policy deny
+        assert "stacksets-exec" not in json.dumps(statements["DenyGovernanceBusPolicyChanges"])
+    # Every partition: the StackSet's role there is refused the governance stack's rules, and keeps the forwarding rule
+    for partition in ("aws", "aws-cn", "aws-us-gov"):
+        stackset = {"aws:PrincipalArn": f"arn:{partition}:iam::{GOV}:role/{STACKSET_EXEC}", "aws:PrincipalAccount": GOV}
+        rule = RULE.replace("arn:aws:", f"arn:{partition}:")
+        assert evaluate(POLICIES, "events:DeleteRule", rule, stackset).decision == "Deny", partition
+        member = {**stackset, "aws:PrincipalArn": stackset["aws:PrincipalArn"].replace(GOV, PROD)}
+        forwarding = FORWARDING_RULE.replace("arn:aws:", f"arn:{partition}:")
+        assert evaluate(POLICIES, "events:PutRule", forwarding, member).decision == "Allow", partition
+
+
+@pytest.mark.parametrize(
+    "deployer",
+    [
+        "arn:aws:iam::*:role/stacksets-exec-*",
+        "arn:*:iam::*:role/*",
+        f"arn:aws:iam::{GOV}:role/*exec*",
+        "arn:aws-cn:iam::*:role/stacksets-*",
+    ],
+)
+def test_a_deployer_pattern_a_stackset_role_matches_is_refused(deployer: str) -> None:
+    # Given a deployer (or product role) pattern that every service-managed StackSet's role matches
+    for key in ("deployer_role_arns", "product_role_arns"):
+        settings = parse_settings({"guardrails": {key: [deployer]}})
+        # Then synth (and explain) stop, naming the setting, the pattern and what to name instead
+        with pytest.raises(GuardrailLimitError, match=rf"{key} names .* matches the StackSets execution roles"):
+            guardrail_policies(settings)
+
+
+def test_a_deployer_pattern_no_stackset_role_matches_is_accepted() -> None:
+    for deployer in (
+        "arn:aws:iam::*:role/cdk-hnb659fds-cfn-exec-role-*",
+        "arn:aws:iam::*:role/mlgov-protected/MlGovDeployer",
+        "arn:aws:iam::*:role/stacksets-exec",
+        "arn:aws:iam::*:role/team/stacksets-exec-*",
+    ):
+        assert len(guardrail_policies(parse_settings({"guardrails": {"deployer_role_arns": [deployer]}}))) == 4
