@@ -616,6 +616,35 @@ def test_a_recorded_approvals_second_run_says_it_was_now_delivered(
     assert machine.finish(execution)[0] == "SUCCEEDED"
 
 
+def test_a_run_again_after_the_execution_ended_says_so_plainly_and_marks_the_record(
+    machine: Machine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The execution ended between the lost answer and the second run (stopped here; expiry is the same to the
+    service): Step Functions answers TaskTimedOut for its token (moto accepts it, so the client says it here)."""
+    from botocore.exceptions import ClientError
+
+    from mlgov_runtime.approvals import handler
+
+    execution = machine.request(IDLE)
+    request_id = machine.request_id()
+    argv = ("retire", "approve", "--request", request_id, "--approval-url", machine.urls.iam.url)
+    with _answers_unreachable(monkeypatch):
+        assert machine.cli(*argv, key="AKIABOB", output="table")[0] == 1
+    machine.sfn.stop_execution(executionArn=execution)
+
+    def closed(**kwargs: Any) -> Any:
+        raise ClientError({"Error": {"Code": "TaskTimedOut", "Message": "Task Timed Out"}}, "SendTaskSuccess")
+
+    monkeypatch.setattr(handler._decide_client("stepfunctions"), "send_task_success", closed)
+    code, out = machine.cli(*argv, key="AKIABOB", output="table")
+    assert code == 0, out
+    assert "Step Functions no longer waits on this request (TaskTimedOut): the request expired or its execution" in out
+    assert f"`mlgov retire request --endpoint {IDLE}` asks again" in out, out
+    assert machine.record(request_id)["answered"] == "gone:TaskTimedOut"
+    code, out = machine.cli(*argv, key="AKIABOB", output="table")  # marked: nothing is answered again
+    assert code == 2 and "already approved by" in out, out
+
+
 def test_a_task_token_is_absent_from_every_message_record_and_log_line(
     machine: Machine, template: Template, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
