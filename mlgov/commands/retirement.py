@@ -315,11 +315,25 @@ def send_decision(
     comment = args.comment if approve else args.reason
     body = {"request_id": args.request, "decision": "approve" if approve else "deny", "comment": comment}
     status, answer = signed_post(aws, url, body)
+    if status == 502 and answer.get("error"):  # recorded, the waiting step not told: the error says what to run
+        raise common.CommandFailed(common.one_line(str(answer["error"]), 1000, keep_end=True))
     if status != 200:
         _refused(status, answer)
     then = once_approved if approve else once_denied
-    if not answer.get("answered", True):
+    if answer.get("gone"):
+        then = (
+            f"recorded, but Step Functions no longer waits on this request ({answer['gone']}): the request expired "
+            "or its execution ended (or an earlier answer reached it after all); nothing further happens"
+        )
+        if approve and answer.get("decision") == "retirement":
+            then += (
+                f"; if {answer['subject']} is still there (`mlgov retire audit --endpoint {answer['subject']}`), "
+                f"`mlgov retire request --endpoint {answer['subject']}` asks again"
+            )
+    elif not answer.get("answered", True):
         then = "recorded, but the request had already ended: nothing further happens"
+    elif answer.get("again"):
+        then = f"recorded at {answer['at']} and now delivered to the waiting step: {then}"
     return answer, f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}."
 
 

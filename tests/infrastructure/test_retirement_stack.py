@@ -548,6 +548,103 @@ def test_a_signed_button_press_approves_once_replaces_the_buttons_and_a_replay_h
     assert closing["title"] == f"Endpoint {IDLE} deleted after approval by {BOB} (via slack)"
 
 
+@contextlib.contextmanager
+def _answers_unreachable(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Inside: the approval service's SendTaskSuccess gets no answer (every attempt); everything else reaches the
+    emulator, and Step Functions answers again afterwards."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from mlgov_runtime.approvals import handler
+
+    def unreachable(request: Any, **kwargs: Any) -> None:
+        raise EndpointConnectionError(endpoint_url=str(request.url))
+
+    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda seconds: None)  # botocore's own retry backoff
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
+    client = handler._decide_client("stepfunctions")  # the service's answers client
+    client.meta.events.register_first("before-send.states.SendTaskSuccess", unreachable)
+    try:
+        yield
+    finally:
+        client.meta.events.unregister("before-send.states.SendTaskSuccess", unreachable)
+
+
+def test_an_approval_whose_step_was_not_told_is_delivered_by_running_the_same_command_again(
+    machine: Machine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The approval service's SendTaskSuccess gets no answer for bob's first `mlgov retire approve`: the decision
+    is recorded, the step still waits, and the CLI says to run the same command again; that run tells the step
+    (the deletion goes ahead) and a third changes nothing."""
+    execution = machine.request(IDLE)
+    request_id = machine.request_id()
+    with _answers_unreachable(monkeypatch):
+        code, out = machine.decide("approve", request_id)
+    # Then: exit 1, one line that says it is recorded, the step not told, and the exact command to run again
+    assert code == 1 and "Traceback" not in out and len(out.strip().splitlines()) == 1, out
+    assert out.startswith("mlgov: error: approved and recorded, but the waiting step was not told"), out
+    assert f"run `mlgov retire approve --request {request_id}` again (as {BOB}) to tell it" in out, out
+    assert machine.record(request_id)["status"] == "APPROVED" and "answered" not in machine.record(request_id)
+    assert machine.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"  # still waiting
+    # When bob runs the same command again
+    code, out = machine.decide("approve", request_id)
+    assert code == 0, out
+    answer = json.loads(out)
+    assert (answer["again"], answer["answered"], answer["by"]) == (True, True, BOB), answer
+    status, path = machine.finish(execution)
+    assert status == "SUCCEEDED" and "DeleteIfIdle" in path and IDLE not in machine.endpoints(), path
+    assert machine.record(request_id)["answered"] == "answered"
+    # A third run: decided and delivered, nothing changes
+    code, out = machine.decide("approve", request_id)
+    assert code == 2 and "already approved by" in out and "nothing changed" in out, out
+
+
+def test_a_recorded_approvals_second_run_says_it_was_now_delivered(
+    machine: Machine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line a person reads (table output) on the run that delivers: recorded when, and now told."""
+    execution = machine.request(IDLE)
+    request_id = machine.request_id()
+    argv = ("retire", "approve", "--request", request_id, "--approval-url", machine.urls.iam.url)
+    with _answers_unreachable(monkeypatch):
+        assert machine.cli(*argv, key="AKIABOB", output="table")[0] == 1
+    code, out = machine.cli(*argv, key="AKIABOB", output="table")
+    at = machine.record(request_id)["decided_at"]
+    assert code == 0 and out.strip() == (
+        f"approved by {BOB} (via cli): recorded at {at} and now delivered to the waiting step: the live "
+        "invocation check runs now; the endpoint is deleted only if nothing called it."
+    ), out
+    assert machine.finish(execution)[0] == "SUCCEEDED"
+
+
+def test_a_run_again_after_the_execution_ended_says_so_plainly_and_marks_the_record(
+    machine: Machine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The execution ended between the lost answer and the second run (stopped here; expiry is the same to the
+    service): Step Functions answers TaskTimedOut for its token (moto accepts it, so the client says it here)."""
+    from botocore.exceptions import ClientError
+
+    from mlgov_runtime.approvals import handler
+
+    execution = machine.request(IDLE)
+    request_id = machine.request_id()
+    argv = ("retire", "approve", "--request", request_id, "--approval-url", machine.urls.iam.url)
+    with _answers_unreachable(monkeypatch):
+        assert machine.cli(*argv, key="AKIABOB", output="table")[0] == 1
+    machine.sfn.stop_execution(executionArn=execution)
+
+    def closed(**kwargs: Any) -> Any:
+        raise ClientError({"Error": {"Code": "TaskTimedOut", "Message": "Task Timed Out"}}, "SendTaskSuccess")
+
+    monkeypatch.setattr(handler._decide_client("stepfunctions"), "send_task_success", closed)
+    code, out = machine.cli(*argv, key="AKIABOB", output="table")
+    assert code == 0, out
+    assert "Step Functions no longer waits on this request (TaskTimedOut): the request expired or its execution" in out
+    assert f"`mlgov retire request --endpoint {IDLE}` asks again" in out, out
+    assert machine.record(request_id)["answered"] == "gone:TaskTimedOut"
+    code, out = machine.cli(*argv, key="AKIABOB", output="table")  # marked: nothing is answered again
+    assert code == 2 and "already approved by" in out, out
+
+
 def test_a_task_token_is_absent_from_every_message_record_and_log_line(
     machine: Machine, template: Template, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:

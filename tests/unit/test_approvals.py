@@ -436,3 +436,22 @@ def test_a_retry_whose_task_has_closed_says_so_and_is_not_answered_again() -> No
     assert store.marked == "gone:TaskTimedOut"
     with pytest.raises(Refused, match="already approved"):
         run(store, Answers(), BOB, again=True)
+
+
+@pytest.mark.parametrize(
+    ("decision", "status", "command"),
+    [
+        ("retirement", APPROVED, f"`mlgov retire approve --request {RID}`"),
+        ("retirement", "DENIED", f"`mlgov retire deny --request {RID} --reason TEXT`"),
+        ("challenger", APPROVED, f"`mlgov challenger approve --request {RID}`"),
+        ("challenger", "DENIED", f"`mlgov challenger deny --request {RID} --reason TEXT`"),
+    ],
+)
+def test_the_command_to_run_again_is_the_one_that_decided(decision: str, status: str, command: str) -> None:
+    from mlgov.cli import build_parser
+    from mlgov_runtime.approvals.handler import same_command
+
+    assert same_command(replace(Store().request, decision=decision, status=status)) == command
+    argv = command.strip("`").split()[1:]
+    parsed = build_parser().parse_args(argv)  # a command the CLI has, with those options
+    assert (parsed.request, parsed.func.__name__) == (RID, f"cmd_{argv[1]}")

@@ -234,7 +234,17 @@ def _outcome(decision: Decision) -> dict[str, Any]:
         "channel": r.channel,
         "answered": decision.answered,
         **({"problem": decision.problem} if decision.problem else {}),
+        **({"again": True} if decision.again else {}),
+        **({"gone": decision.gone} if decision.gone else {}),
     }
+
+
+def same_command(r: ApprovalRequest) -> str:
+    """The CLI command that decided `r`, to run again: it answers the recorded decision again (and only that)."""
+    group = "retire" if r.decision == "retirement" else "challenger"
+    if r.status == "APPROVED":
+        return f"`mlgov {group} approve --request {r.request_id}`"
+    return f"`mlgov {group} deny --request {r.request_id} --reason TEXT`"
 
 
 @entry.handler
@@ -259,6 +269,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             str(body.get("request_id", "")),
             body["decision"] == "approve",
             str(body.get("comment") or ""),
+            again=True,  # the same caller's same command again answers its own recorded, undelivered decision
         )
     except ValueError as exc:
         return _answer(400, {"error": str(exc)})
@@ -268,9 +279,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = _outcome(decision)
     if decision.problem:  # recorded, but the waiting step was not told: say so, loudly
         logger.error("Approval recorded but not delivered to Step Functions", extra=outcome)
-        return _answer(
-            502, {**outcome, "error": f"recorded, but the waiting step was not answered: {decision.problem}"}
+        error = (
+            f"{decision.request.status.lower()} and recorded, but the waiting step was not told "
+            f"({decision.problem}): run {same_command(decision.request)} again (as {caller}) to tell it; "
+            f"until then it waits, at most until the request expires at {decision.request.expires_at}"
         )
+        return _answer(502, {**outcome, "error": error})
+    if decision.again:
+        logger.info("Recorded decision answered again", extra=outcome)
+        return _answer(200, outcome)
     logger.info("Approval decided", extra=outcome)
     return _answer(200, outcome)
 
@@ -395,7 +412,7 @@ def _decide_press(config: ApprovalSettings, press: s.ButtonPress) -> tuple[str, 
         f"{r.status.capitalize()} by {press.user_name} ({r.decided_by}) in Slack at {r.decided_at}: "
         f"{r.decision} of {r.subject}{where}."
     )
-    outcome = {**_outcome(decision), **({"again": True} if decision.again else {})}
+    outcome = _outcome(decision)
     if decision.problem:
         logger.error("Approval recorded but not delivered to Step Functions", extra=outcome)
         text += (

@@ -220,8 +220,9 @@ def decide(
 ) -> Decision:
     """`also`: other identities the same person uses (a Slack user mapped to several roles). `product_check`:
     why a product-requested (challenger) request is not believed (product_request_problem), "" when it is.
-    `again`: a retry of the same press (Lambda retries the press worker) that finds its own decision recorded
-    (same caller, channel and outcome) but not answered answers it again instead of refusing it."""
+    `again`: a retry of the same decision (Lambda retries the press worker; the same caller runs the same CLI
+    command again) that finds its own decision recorded (same caller, channel and outcome, its decision MAC
+    verified) but not marked answered answers it again instead of refusing it."""
     if channel not in CHANNELS:
         raise Refused(400, f"unknown channel {channel!r}")
     if not re.fullmatch(REQUEST_ID, request_id):
@@ -239,7 +240,20 @@ def decide(
             channel,
             APPROVED if approve else DENIED,
         )
-        token = store.reclaim(request_id, request.status, caller, channel) if again and own else None
+        if again and own and not verified_decision(request, macs):
+            # Not written by the approval service (its MAC does not verify): believed by no step, answered by none.
+            raise Refused(
+                409,
+                f"request {request_id}'s recorded decision carries no valid MAC (it was not written by the approval "
+                "service); nothing answered, and no step acts on it: report it to the platform team (the approvals "
+                "table was written from outside the service)",
+            )
+        # The reclaim's condition includes the MAC just verified: the record answered is the record verified.
+        token = (
+            store.reclaim(request_id, request.status, caller, channel, request.decision_mac or "")
+            if again and own
+            else None
+        )
         if token is not None:
             return deliver(store, answers, request, token, again=True)
         raise Refused(
