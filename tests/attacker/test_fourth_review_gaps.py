@@ -1,11 +1,14 @@
-"""Fourth review (issue 20): the product's own alarms and logs, the governance bus's organization statement and
-the challenger's refusal of another account's events. Each strict xfail asserts the SAFE outcome of a hole still
-open (its reason names the hole); a fix turns it into XPASS: remove the marker then. The other tests pin what the
-reproductions rest on, so a hole cannot look closed because its setting moved."""
+"""Fourth review (issue 20): the product's own alarms and logs, the governance bus's organization statement, the
+challenger's refusal of another account's events and the capacity campaign's scheduled actions. Each strict xfail
+asserts the SAFE outcome of a hole still open (its reason names the hole); a fix turns it into XPASS: remove the
+marker then. The other tests pin what the reproductions rest on, so a hole cannot look closed because its setting
+moved."""
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +18,14 @@ from mlgov.sandbox import FakeContext
 from tests.attacker.conftest import GOV
 from tests.attacker.test_guardrail_gaps import decision
 from tests.infrastructure.templates import concrete
+from tests.integration.test_capacity import (  # noqa: F401 (fixtures)
+    CAMPAIGN,
+    PROD_TARGET,
+    CapacityWorld,
+    campaign_clock,
+    capacity_world,
+    run_cli,
+)
 from tests.integration.test_challenger_handler import ACCOUNT, lab_context
 
 REGION = "us-east-1"
@@ -196,3 +207,108 @@ def test_one_foreign_sender_opens_one_finding_however_many_packages_it_names(mon
         findings = lab.published()
         assert {(f["kind"], f["severity"]) for f in findings} == {("CHALLENGER_START_REFUSED", "HIGH")}
         assert len({f["finding_id"] for f in findings}) == 1, f"{len(findings)} findings for one sender"
+
+
+# -- 5. The capacity campaign sets MinCapacity at two instants and ignores the weekly schedule -----------------------
+# `mlgov capacity campaign` puts two one-time actions on the variant: at(start - lead) -> MinCapacity n, at(end) ->
+# the MinCapacity it read when it was scheduled. Application Auto Scaling applies every scheduled action as it fires
+# (the last one fired sets MinCapacity): the weekly actions CampaignScaling deploys (1 at 00:00, 2 at 06:00, 5 on
+# Manga Monday 08:00-22:00 UTC in the seeded estate) still fire during the campaign, and the campaign's end replays
+# the minimum of the moment it was scheduled over whatever the week holds then. `mlgov capacity audit` leaves
+# one-time actions out and answers COMPLIANT. The runbook's campaign (docs/capacity.md: Manga Monday 08:00-22:00
+# JST, 380/min: 6 instances) loses its 6 at 00:00 UTC (09:00 JST, one hour in) and ends by putting Manga Monday's 5
+# down to 1 from 13:00 to 22:00 UTC. (With CampaignScaling's Asia/Tokyo schedule the same campaign drops from 6 to
+# 5 at 08:00 JST, its start, and its end at 22:00 JST competes with the weekly action of the same minute.)
+_CRON = re.compile(r"cron\((\d+) (\d+) (\*|\?) \* (\?|MON|TUE|WED|THU|FRI|SAT|SUN) \*\)")
+_DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+
+def _firings(action: dict[str, Any], since: datetime, until: datetime) -> list[datetime]:
+    """When a scheduled action fires in [since, until] (UTC): at(...) once, the weekly crons CampaignScaling
+    writes (minute, hour, every day or one weekday) at each match. Anything else fails the test: never guessed."""
+    assert action.get("Timezone", "UTC") == "UTC", action
+    schedule = action["Schedule"]
+    if schedule.startswith("at("):
+        moment = datetime.fromisoformat(schedule[3:-1]).replace(tzinfo=UTC)
+        return [moment] if since <= moment <= until else []
+    match = _CRON.fullmatch(schedule)
+    assert match, f"a schedule this simulation does not read: {schedule}"
+    minute, hour, _, day = match.groups()
+    times, day0 = [], since.replace(hour=0, minute=0, second=0, microsecond=0)
+    while day0 <= until:
+        moment = day0.replace(hour=int(hour), minute=int(minute))
+        if since <= moment <= until and (day == "?" or _DAYS[moment.weekday()] == day):
+            times.append(moment)
+        day0 += timedelta(days=1)
+    return times
+
+
+def _min_capacity_timeline(world: CapacityWorld, since: datetime, until: datetime) -> list[tuple[datetime, int]]:
+    """MinCapacity as Application Auto Scaling sets it: the registered value at `since`, then each firing."""
+    [target] = world.aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[PROD_TARGET])[
+        "ScalableTargets"
+    ]
+    actions = world.aas.describe_scheduled_actions(ServiceNamespace="sagemaker", ResourceId=PROD_TARGET)
+    fired = sorted(
+        (moment, int(a["ScalableTargetAction"]["MinCapacity"]))
+        for a in actions["ScheduledActions"]
+        if "MinCapacity" in a.get("ScalableTargetAction", {})
+        for moment in _firings(a, since, until)
+    )
+    return [(since, int(target["MinCapacity"])), *fired]
+
+
+def _level(timeline: list[tuple[datetime, int]], at: datetime) -> int:
+    return [low for moment, low in timeline if moment <= at][-1]
+
+
+CAMPAIGN_START, CAMPAIGN_END = datetime(2026, 12, 6, 23, 0, tzinfo=UTC), datetime(2026, 12, 7, 13, 0, tzinfo=UTC)
+
+
+def _schedule_the_campaign(world: CapacityWorld) -> list[tuple[datetime, int]]:
+    code, out, err = run_cli(*CAMPAIGN)
+    assert code == 0 and "MinCapacity 6" in out, err  # 380/min at 70 per instance: 6 instances from 22:30 UTC
+    return _min_capacity_timeline(world, datetime(2026, 12, 4, 12, 0, tzinfo=UTC), CAMPAIGN_END + timedelta(days=1))
+
+
+def test_the_seeded_week_holds_five_on_manga_monday_and_the_audit_leaves_one_time_actions_out(
+    capacity_world: CapacityWorld,  # noqa: F811
+    campaign_clock: None,  # noqa: F811
+) -> None:
+    """What the two xfails rest on: without a campaign the week holds 5 at Monday 13:00 UTC, and the audit is
+    COMPLIANT before and after the campaign is scheduled (it reads weekly patterns only)."""
+    week = _min_capacity_timeline(capacity_world, datetime(2026, 12, 4, 12, 0, tzinfo=UTC), CAMPAIGN_END)
+    assert _level(week, CAMPAIGN_END) == 5
+    _schedule_the_campaign(capacity_world)
+    audit = ("capacity", "audit", "--endpoint", "manga-recommender-prod", "--region", "us-east-1", "--format", "json")
+    code, out, _ = run_cli(*audit, "--config", CAMPAIGN[CAMPAIGN.index("--config") + 1])
+    [row] = json.loads(out)
+    assert code == 0 and row["verdict"] == "COMPLIANT" and any("not a weekly pattern" in r for r in row["reasons"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the weekly scheduled actions keep firing during a campaign: the daily 00:00 UTC action sets "
+    "MinCapacity 1 one hour into the runbook's Manga Monday campaign of 6",
+)
+def test_no_scheduled_action_lowers_the_campaigns_minimum_while_it_runs(
+    capacity_world: CapacityWorld,  # noqa: F811
+    campaign_clock: None,  # noqa: F811
+) -> None:
+    timeline = _schedule_the_campaign(capacity_world)
+    during = [(m, low) for m, low in timeline if CAMPAIGN_START <= m < CAMPAIGN_END]
+    lowest = min([_level(timeline, CAMPAIGN_START), *(low for _, low in during)])
+    assert lowest >= 6, f"MinCapacity during the campaign: {[(m.isoformat(), low) for m, low in during]}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the campaign's scale-in replays the MinCapacity read when it was scheduled (1) over the weekly "
+    "schedule's 5 of Manga Monday, from 13:00 until 22:00 UTC",
+)
+def test_the_campaigns_end_never_drops_below_what_the_week_holds_then(
+    capacity_world: CapacityWorld,  # noqa: F811
+    campaign_clock: None,  # noqa: F811
+) -> None:
+    timeline = _schedule_the_campaign(capacity_world)
+    assert _level(timeline, CAMPAIGN_END) >= 5
