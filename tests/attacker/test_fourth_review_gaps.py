@@ -312,3 +312,55 @@ def test_the_campaigns_end_never_drops_below_what_the_week_holds_then(
 ) -> None:
     timeline = _schedule_the_campaign(capacity_world)
     assert _level(timeline, CAMPAIGN_END) >= 5
+
+
+# -- 6. A challenger whose execution ended without its end step stays "under evaluation" for good ------------------
+# The audit's one exception (UNDER_EVALUATION: a PendingManualApproval package with shadow_ctr_eligible=true on at
+# most the challenger share beside an Approved variant) believes the endpoint's shape, not a running experiment.
+# An execution that ends without reaching its end or restore step (StopExecution: the operator roles are exempt
+# from DenyProductStateMachineStart, whose states:St*Execution covers it; or the machine's 7.5-day timeout) runs
+# no Catch: the unapproved challenger keeps its 10 % of live traffic, the audit calls it not a violation on every
+# run, and the challenger's alarm counts ExecutionsFailed only (not ExecutionsAborted or ExecutionsTimedOut).
+def _audit_with_the_challenger_share(lab: Any) -> Any:
+    from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
+    from mlgov_runtime.core.exemptions import ExemptionPolicy
+    from mlgov_runtime.lineage_audit.audit import EndpointAuditor
+    from mlgov_runtime.lineage_audit.logic import PackagePolicy
+
+    policy = PackagePolicy(evaluation_share=0.1)  # thresholds.challenger_traffic_fraction's default
+    auditor = EndpointAuditor(SageMakerLineageReader(lab.sm), ACCOUNT, REGION, ExemptionPolicy(), policy=policy)
+    return auditor.audit("manga-recommender-prod")
+
+
+def test_an_operator_may_stop_a_challenger_run_and_a_developer_may_not() -> None:
+    """Who reaches the hole below: states:StopExecution on a challenger execution, under the guardrails."""
+    from tests.attacker.test_guardrail_gaps import attached
+
+    execution = f"arn:aws:states:{REGION}:{GOV}:execution:mlgov-challenger:registered-0a1b2c3d"
+    operator_role = f"arn:aws:iam::{GOV}:role/mlgov-protected/MlGovOperator"
+    operator = {"aws:PrincipalArn": operator_role, "aws:PrincipalAccount": GOV}
+    assert evaluate(attached(GOV), "states:StopExecution", execution, operator).decision == "Allow"
+    assert decision(GOV, GOV, "states:StopExecution", execution) == "Deny"
+
+
+def test_a_running_experiments_challenger_is_under_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    with lab_context(monkeypatch) as lab:
+        state = lab.start(lab.register())
+        assert state["challenger"]["refused"] is False and state["challenger"]["traffic_fraction"] == 0.1
+        audit = _audit_with_the_challenger_share(lab)
+        assert audit.verdict.value == "UNDER_EVALUATION" and not audit.is_violation
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the audit's UNDER_EVALUATION exception checks the endpoint's shape, not a RUNNING challenger execution: "
+    "a stopped or timed-out experiment leaves an unapproved model on 10 % of traffic, never reported",
+)
+def test_a_challenger_whose_execution_was_stopped_is_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
+    with lab_context(monkeypatch) as lab:
+        state = lab.start(lab.register())
+        lab.sfn.stop_execution(executionArn=state["execution"], cause="stopped by an operator")
+        assert lab.sfn.describe_execution(executionArn=state["execution"])["status"] == "ABORTED"
+        assert state["challenger"]["challenger_variant"] in lab.variants()  # still serving its share
+        audit = _audit_with_the_challenger_share(lab)
+        assert audit.is_violation, f"{audit.verdict.value}: {audit.reasons}"
