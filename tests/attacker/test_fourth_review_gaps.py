@@ -1,5 +1,6 @@
 """Fourth review (issue 20): the product's own alarms and logs, the governance bus's organization statement, the
-challenger's refusal of another account's events and the capacity campaign's scheduled actions. Each strict xfail
+challenger's refusal of another account's events, the capacity campaign's scheduled actions, an abandoned
+challenger and the catalog the retraining trains and judges on. Each strict xfail
 asserts the SAFE outcome of a hole still open (its reason names the hole); a fix turns it into XPASS: remove the
 marker then. The other tests pin what the reproductions rest on, so a hole cannot look closed because its setting
 moved."""
@@ -8,11 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from mlgov.catalog_estate import CATALOG_TABLE, SNAPSHOT_BUCKET
 from mlgov.policy_eval import evaluate
 from mlgov.sandbox import FakeContext
 from tests.attacker.conftest import GOV
@@ -27,6 +31,8 @@ from tests.integration.test_capacity import (  # noqa: F401 (fixtures)
     run_cli,
 )
 from tests.integration.test_challenger_handler import ACCOUNT, lab_context
+from tests.integration.test_coverage_and_retraining import World, fresh_handler, step
+from tests.integration.test_coverage_and_retraining import world as _world  # noqa: F401 (fixture)
 
 REGION = "us-east-1"
 ORG = "o-a1b2c3d4e5"
@@ -364,3 +370,76 @@ def test_a_challenger_whose_execution_was_stopped_is_a_violation(monkeypatch: py
         assert state["challenger"]["challenger_variant"] in lab.variants()  # still serving its share
         audit = _audit_with_the_challenger_share(lab)
         assert audit.is_violation, f"{audit.verdict.value}: {audit.reasons}"
+
+
+# -- 7. The catalog table: what the next model trains on, and what its safety gate judges it by -----------------
+# docs/trust-model.md: "snapshot bucket catalog-snapshots/ | the pipeline steps' role only | ... nobody plants the
+# data the next model trains on". The steps write there what they read from the catalog table
+# (retraining.catalog_table_name, imported by name: no resource policy), and no guardrail statement names it, so a
+# developer where the product runs writes the source instead: a planted title becomes training pairs, and a title
+# whose adult_content_restricted flag is turned off leaves the safety suite (training/README.md: the restricted
+# titles of catalog.jsonl), so `safety_violations` cannot count it. The run that trains on it is a genuine
+# retraining execution: its package passes the challenger's provenance check and goes to live traffic.
+PLANTED, RESTRICTED = "MNG-99999", "MNG-00000"  # the seeded catalog restricts every 50th title, MNG-00000 first
+
+
+@pytest.fixture
+def world(_world: World) -> Iterator[World]:  # noqa: F811
+    yield _world
+
+
+def _as_developer_under_the_guardrails(ddb: Any) -> Any:
+    """The catalog client as a developer (PowerUserAccess) of the governance account, under its guardrail SCPs."""
+    from tests.attacker.resource_policies import DEVELOPER, act_as
+    from tests.attacker.test_guardrail_gaps import attached
+
+    statements = [s for document in attached(GOV).values() for s in document["Statement"]]
+    return act_as(ddb, DEVELOPER, {"Statement": statements})
+
+
+def _snapshot(world: World, key: str) -> list[dict[str, Any]]:
+    body = world.s3.get_object(Bucket=SNAPSHOT_BUCKET, Key=key)["Body"].read().decode()
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def _catalog(world: World, prepared: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """catalog.jsonl beside the training pairs: the catalog the training job's evaluation reads."""
+    return {row["title_id"]: row for row in _snapshot(world, prepared["snapshot_key"].replace("training", "catalog"))}
+
+
+def test_the_seeded_catalog_restricts_the_title_the_next_test_unflags(world: World) -> None:
+    pipeline = fresh_handler("mlgov_runtime.retraining.handler")
+    prepared = step(pipeline, "prepare", {})
+    catalog = _catalog(world, prepared)
+    assert catalog[RESTRICTED]["adult_content_restricted"] is True and PLANTED not in catalog
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the catalog table the retraining snapshots is kept by nothing the product deploys: a developer plants "
+    "titles in the training data and unflags restricted ones out of the safety suite",
+)
+def test_a_developer_cannot_plant_what_the_next_model_trains_on(world: World) -> None:
+    developer = _as_developer_under_the_guardrails(world.ddb)
+    planted = {"title_id": {"S": PLANTED}, "title": {"S": "Sponsored"}, "language": {"S": "en"}}
+    unflagged = {"adult_content_restricted": {"BOOL": False}}
+    try:
+        developer.put_item(TableName=CATALOG_TABLE, Item={**planted, "added_at": {"S": "2026-12-01"}})
+        developer.update_item(
+            TableName=CATALOG_TABLE,
+            Key={"title_id": {"S": RESTRICTED}},
+            UpdateExpression="SET adult_content_restricted = :f",
+            ExpressionAttributeValues={":f": unflagged["adult_content_restricted"]},
+        )
+    except ClientError as refused:
+        assert refused.response["Error"]["Code"] == "AccessDeniedException"
+    pipeline = fresh_handler("mlgov_runtime.retraining.handler")
+    prepared = step(pipeline, "prepare", {})
+    trained_on = {pair["title_id"] for pair in _snapshot(world, prepared["snapshot_key"])}
+    catalog = _catalog(world, prepared)
+    unflagged_out = catalog[RESTRICTED]["adult_content_restricted"] is not True
+    problems = [
+        *(["a developer's title is in the training pairs"] if PLANTED in trained_on else []),
+        *(["a restricted title left the safety suite"] if unflagged_out else []),
+    ]
+    assert problems == []
