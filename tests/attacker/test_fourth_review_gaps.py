@@ -443,3 +443,86 @@ def test_a_developer_cannot_plant_what_the_next_model_trains_on(world: World) ->
         *(["a restricted title left the safety suite"] if unflagged_out else []),
     ]
     assert problems == []
+
+
+# -- 8. An IMMUTABLE serving repository's tag is freed by deleting its image -------------------------------------
+# docs/guardrails.md: DenyServingImageTagMutabilityChange keeps ecr:PutImageTagMutability on the serving
+# repositories ("create serving repositories IMMUTABLE"). Immutability refuses an overwrite of a tag, not the
+# image's deletion: ecr:BatchDeleteImage frees the tag and ecr:PutImage pushes other bytes under it, and no
+# statement names either. The next genuine retraining run's `register` resolves the tag (pinned_container) and
+# pins the new digest into a package with full provenance: the challenger deploys it on live traffic.
+def _serving_repository_guardrails(repository: str) -> dict[str, dict[str, Any]]:
+    from mlgov.guardrails import guardrail_policies
+    from mlgov.settings import parse_settings
+
+    settings = parse_settings(
+        {
+            "guardrails": {
+                "target_ou_ids": ["ou-ab12-prodwork"],
+                "governance_target_ids": [GOV],
+                "pipeline_role_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"],
+                "serving_repository_names": [repository],
+            }
+        }
+    )
+    return {p.name: p.document for p in guardrail_policies(settings)}
+
+
+def _developer_may(policies: dict[str, dict[str, Any]], action: str, repository: str) -> bool:
+    context = {"aws:PrincipalArn": f"arn:aws:iam::{GOV}:role/Developer", "aws:PrincipalAccount": GOV}
+    arn = f"arn:aws:ecr:{REGION}:{GOV}:repository/{repository}"
+    return evaluate(policies, action, arn, context).decision == "Allow"
+
+
+def _register_a_passing_run(world: World, job: str) -> dict[str, Any]:
+    from tests.conftest import PASSING_EVALUATION
+
+    pipeline = fresh_handler("mlgov_runtime.retraining.handler")
+    prepared = step(pipeline, "prepare", {})
+    quality = step(pipeline, "quality_gate", {"prepared": prepared})
+    training = world.trained(job, PASSING_EVALUATION)
+    offline = step(pipeline, "offline_gate", {"training": training})
+    execution = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:RetrainingStateMachine:{job}"
+    state = {"execution": execution, "prepared": prepared, "quality": quality, "training": training, "offline": offline}
+    registered = step(pipeline, "register", state)
+    package = world.sm.describe_model_package(ModelPackageName=registered["model_package_arn"])
+    [container] = package["InferenceSpecification"]["Containers"]
+    return dict(container)
+
+
+def test_an_immutable_serving_repository_refuses_an_overwrite_and_the_guardrails_its_mutability(world: World) -> None:
+    import boto3
+
+    from mlgov.emulator import push_image
+
+    repository = world.inference_image.rsplit("/", 1)[-1].split(":")[0]
+    ecr = boto3.client("ecr", region_name=REGION)
+    ecr.put_image_tag_mutability(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    with pytest.raises(ClientError, match="ImageAlreadyExists"):
+        push_image(ecr, repository, world.inference_image.rsplit(":", 1)[-1], layer="other bytes")
+    policies = _serving_repository_guardrails(repository)
+    assert not _developer_may(policies, "ecr:PutImageTagMutability", repository)
+    assert _register_a_passing_run(world, "lora-exec-21")["ImageDigest"] == world.image_digest
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="no statement keeps ecr:BatchDeleteImage/PutImage on the serving repositories: deleting the image "
+    "frees an IMMUTABLE tag, and the next retraining run pins the replacement's digest",
+)
+def test_the_next_run_pins_the_image_the_tag_named_when_the_repository_was_made_immutable(world: World) -> None:
+    import boto3
+
+    from mlgov.emulator import push_image
+
+    repository, tag = world.inference_image.rsplit("/", 1)[-1].split(":")
+    ecr = boto3.client("ecr", region_name=REGION)
+    ecr.put_image_tag_mutability(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    policies = _serving_repository_guardrails(repository)
+    if _developer_may(policies, "ecr:BatchDeleteImage", repository) and _developer_may(
+        policies, "ecr:PutImage", repository
+    ):
+        # a developer (PowerUserAccess) where the product runs: the tag is free again, other bytes under it
+        ecr.batch_delete_image(repositoryName=repository, imageIds=[{"imageTag": tag}])
+        push_image(ecr, repository, tag, layer="a developer's serving container")
+    assert _register_a_passing_run(world, "lora-exec-22")["ImageDigest"] == world.image_digest
