@@ -1,6 +1,7 @@
 """Fourth review (issue 20): the product's own alarms and logs, the governance bus's organization statement, the
 challenger's refusal of another account's events, the capacity campaign's scheduled actions, an abandoned
-challenger and the catalog the retraining trains and judges on. Each strict xfail
+challenger, the catalog the retraining trains and judges on, the serving image behind an IMMUTABLE tag and an
+archived event replayed to the retirement rule. Each strict xfail
 asserts the SAFE outcome of a hole still open (its reason names the hole); a fix turns it into XPASS: remove the
 marker then. The other tests pin what the reproductions rest on, so a hole cannot look closed because its setting
 moved."""
@@ -33,6 +34,7 @@ from tests.integration.test_capacity import (  # noqa: F401 (fixtures)
 from tests.integration.test_challenger_handler import ACCOUNT, lab_context
 from tests.integration.test_coverage_and_retraining import World, fresh_handler, step
 from tests.integration.test_coverage_and_retraining import world as _world  # noqa: F401 (fixture)
+from tests.integration.test_retirement import STALE, RetirementWorld, retirement_context
 
 REGION = "us-east-1"
 ORG = "o-a1b2c3d4e5"
@@ -526,3 +528,66 @@ def test_the_next_run_pins_the_image_the_tag_named_when_the_repository_was_made_
         ecr.batch_delete_image(repositoryName=repository, imageIds=[{"imageTag": tag}])
         push_image(ecr, repository, tag, layer="a developer's serving container")
     assert _register_a_passing_run(world, "lora-exec-22")["ImageDigest"] == world.image_digest
+
+
+# -- 9. An archived event replayed to the retirement rule reopens a cancelled retirement ----------------------------
+# The product's rules are on the default bus. No guardrail statement names events:CreateArchive or
+# events:StartReplay: a developer where the product runs archives the bus's events (members' forwarded CloudTrail
+# calls included) and later replays a window of them to the product's rules (ReplayDestination.FilterArns). The
+# retirement function believes a replayed "AddTags endpoint_purpose=retiring" call: it opens a retirement from the
+# event's tags (not the endpoint's: it describes the endpoint but never reads its tag) and dates it from the
+# event's eventTime, so a retirement the owner cancelled opens again, already past its deadline. (The lineage
+# audit and the capacity check re-read what they judge, so a replay only makes them look again.)
+def _replayed(event: dict[str, Any]) -> dict[str, Any]:
+    """What EventBridge delivers on StartReplay: the archived event with a replay-name field."""
+    return {**event, "replay-name": "r-2026-12-06"}
+
+
+def _cancel(world: RetirementWorld, endpoint: str) -> None:
+    from tests.integration.test_retirement import run_cli as retire_cli
+    from tests.settings_files import NO_SETTINGS
+
+    r = world.resources
+    code, _, err = retire_cli(
+        "retire", "cancel", "--endpoint", endpoint, "--reason", "the mobile app still calls it",
+        "--findings-table", r["FINDINGS_TABLE_NAME"], "--findings-topic-arn", r["FINDINGS_TOPIC_ARN"],
+        "--config", NO_SETTINGS,
+    )  # fmt: skip
+    assert code == 0, err
+
+
+def _idempotency_expired(world: RetirementWorld) -> None:
+    """An hour later (idempotency_ttl_seconds): the per-event-id record is gone, as DynamoDB's TTL sweeps it."""
+    for item in world.ddb.scan(TableName="mlgov-idempotency")["Items"]:
+        world.ddb.delete_item(TableName="mlgov-idempotency", Key={"id": item["id"]})
+
+
+def test_the_guardrails_leave_archives_and_replays_of_the_products_bus_to_anyone() -> None:
+    """What the next test rests on: a developer where the product runs may archive the default bus and replay."""
+    bus = f"arn:aws:events:{REGION}:{GOV}:event-bus/default"
+    archive = f"arn:aws:events:{REGION}:{GOV}:archive/everything"
+    assert decision(GOV, GOV, "events:CreateArchive", bus) == "Allow"
+    assert decision(GOV, GOV, "events:StartReplay", archive) == "Allow"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a replayed archived AddTags(endpoint_purpose=retiring) event reopens a retirement its owner cancelled: "
+    "the handler believes the event's tags and eventTime, and nothing keeps StartReplay from the product's rules",
+)
+def test_a_replayed_retiring_tag_event_does_not_reopen_a_cancelled_retirement(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlgov.sandbox import load_event
+
+    with retirement_context(monkeypatch) as world:
+        handler, event = world.handler(), load_event("cloudtrail_add_tags_retiring.json")
+        arn = world.sm.describe_endpoint(EndpointName=STALE)["EndpointArn"]
+        world.sm.add_tags(ResourceArn=arn, Tags=[{"Key": "endpoint_purpose", "Value": "retiring"}])
+        assert handler.handler(event, FakeContext())["status"] == "retirement opened"
+        _cancel(world, STALE)
+        world.published()
+        assert world.tags(STALE)["endpoint_purpose"] == "active"
+        _idempotency_expired(world)
+        replay = handler.handler(_replayed(event), FakeContext())
+        opened = [f for f in world.published() if f["kind"] == "ENDPOINT_RETIRING" and f.get("status") == "OPEN"]
+        assert world.tags(STALE)["endpoint_purpose"] == "active"
+        assert not opened, f"{replay['status']}: {[(f['severity'], f['title']) for f in opened]}"
