@@ -8,6 +8,7 @@ moved."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -591,3 +592,43 @@ def test_a_replayed_retiring_tag_event_does_not_reopen_a_cancelled_retirement(mo
         opened = [f for f in world.published() if f["kind"] == "ENDPOINT_RETIRING" and f.get("status") == "OPEN"]
         assert world.tags(STALE)["endpoint_purpose"] == "active"
         assert not opened, f"{replay['status']}: {[(f['severity'], f['title']) for f in opened]}"
+
+
+# -- 10. A redriven Promote puts an old run's package over today's production ------------------------------------
+# DenyProductStateMachineStart lets the operator roles redrive a failed run (docs/guardrails.md: "a redrive reruns
+# failed steps"); a redriven execution is RUNNING again with its recorded input, so its Promote step passes
+# verified_state. Promote then checks only that the package is Approved (the run's own ApprovePackage did that
+# before Promote failed) and that the challenger model serves it; it never checks that the endpoint still carries
+# the experiment. If production moved on meanwhile (the pipeline, or a later run, deployed a newer package B), the
+# redriven Promote replaces B with the old run's model, outside any experiment, and reports the wrong model retired.
+@pytest.mark.xfail(
+    strict=True,
+    reason="Promote never checks that the endpoint still carries the experiment: a redriven run promotes its old "
+    "package over the newer production deployed since",
+)
+def test_a_redriven_promote_does_not_replace_a_production_that_moved_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.integration.test_challenger_handler import at
+
+    with lab_context(monkeypatch) as lab:
+        old = lab.register(snapshot="2026-11-20")
+        state = lab.start(old)
+        ch = state["challenger"]
+        # The run's ApprovePackage approved it; its Promote then failed: the run FAILED, nothing promoted.
+        lab.sm.update_model_package(ModelPackageArn=old, ModelApprovalStatus="Approved", ApprovalDescription="gate")
+        # Days later production serves a newer Approved package, deployed alone by the pipeline.
+        newer = lab.register(snapshot="2026-11-27")
+        lab.sm.update_model_package(ModelPackageArn=newer, ModelApprovalStatus="Approved", ApprovalDescription="v6")
+        role = lab.sm.describe_model(ModelName=ch["production_model"])["ExecutionRoleArn"]
+        lab.sm.create_model(
+            ModelName="manga-rec-v6", PrimaryContainer={"ModelPackageName": newer}, ExecutionRoleArn=role
+        )
+        production = lab.variants()[ch["production_variant"]]
+        kept = {k: production[k] for k in ("VariantName", "InstanceType", "InitialInstanceCount")}
+        variant = {**kept, "ModelName": "manga-rec-v6", "InitialVariantWeight": 1.0}
+        lab.sm.create_endpoint_config(EndpointConfigName="manga-recommender-prod-v6", ProductionVariants=[variant])
+        lab.sm.update_endpoint(EndpointName="manga-recommender-prod", EndpointConfigName="manga-recommender-prod-v6")
+        assert {v: s["ModelName"] for v, s in lab.variants().items()} == {"AllTraffic": "manga-rec-v6"}
+        # An operator redrives the old run from its failed Promote.
+        with contextlib.suppress(Exception):  # refusing (StepError, the run's catch reports it) is the safe outcome
+            lab.step("promote", state, at(5 * 24 * 60))
+        assert {v: s["ModelName"] for v, s in lab.variants().items()} == {"AllTraffic": "manga-rec-v6"}
