@@ -1,0 +1,50 @@
+"""The README's and docs' commands run as a new user runs them, with the inputs and permissions a real account
+gives: a role that may not read part of the lineage, an image digest that is not in its repository, a scan whose
+only problem is an account-level finding. Each output says what is true and what to do next."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.conftest import Shell, refusing
+
+
+def test_an_unreadable_configuration_makes_no_claim_that_the_tag_disagrees(estate: Shell) -> None:
+    """manga-recommender-prod's ModelPackageName tag names v2, which it serves: a role that may not read the
+    endpoint configuration cannot know otherwise, so the audit says ERROR and what to do, not "disagrees"."""
+    with refusing(estate.url, "SageMaker.DescribeEndpointConfig") as url:
+        done = estate.run("audit", "--endpoint", "manga-recommender-prod", "--format", "json", AWS_ENDPOINT_URL=url)
+    assert done.returncode == 3, done.stderr  # lineage that could not be verified is never green
+    [endpoint] = json.loads(done.stdout)["endpoints"]
+    assert endpoint["verdict"] == "ERROR"
+    assert not any("disagrees" in reason for reason in endpoint["reasons"]), endpoint["reasons"]
+    assert "AccessDeniedException" in endpoint["reasons"][0]
+    # What to do, as the ENDPOINT_AUDIT_ERROR finding says it: the permission, then the same audit again.
+    assert "may describe the endpoint, its configuration" in endpoint["next_step"], endpoint
+    assert endpoint["next_step"].endswith("re-run `mlgov audit --endpoint manga-recommender-prod --region us-east-1`.")
+
+    # With the lineage read, a tag that names another package than what serves is still reported.
+    done = estate.run("audit", "--endpoint", "manga-recommender-spoofed", "--format", "json")
+    [endpoint] = json.loads(done.stdout)["endpoints"]
+    assert any("disagrees with the deployed lineage" in reason for reason in endpoint["reasons"]), endpoint
+
+
+def test_audit_says_what_to_do_about_a_violation(estate: Shell) -> None:
+    """The README's `mlgov audit`: a table row shows the first reason, cut; the fix was only in the finding. Now the
+    JSON carries each flagged endpoint's `next_step`, and a table of one endpoint ends with every reason and it."""
+    done = estate.run("audit", "--endpoint", "manga-recommender-canary", "--format", "json")
+    assert done.returncode == 3, done.stderr
+    [endpoint] = json.loads(done.stdout)["endpoints"]
+    assert "`mlgov rollback --endpoint manga-recommender-canary --group manga-recommender`" in endpoint["next_step"]
+
+    done = estate.run("audit", "--endpoint", "manga-recommender-canary")
+    lines = done.stdout.splitlines()
+    assert lines[-2].startswith("  Production variant AllTraffic (model manga-rec-v3): Model package"), lines
+    assert lines[-2].endswith("has approval status PendingManualApproval, not Approved."), lines
+    assert lines[-1].startswith("  Next: ") and "mlgov rollback --endpoint manga-recommender-canary" in lines[-1]
+
+    done = estate.run("audit")
+    assert done.stdout.splitlines()[-1].startswith("Every reason of an endpoint and what to do next: mlgov audit ")
+
+    done = estate.run("audit", "--endpoint", "manga-recommender-prod", "--format", "json")
+    assert done.returncode == 0 and "next_step" not in json.loads(done.stdout)["endpoints"][0]
