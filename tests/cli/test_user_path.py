@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.cli.conftest import Shell, refusing
+from tests.cli.conftest import Shell, refusal, refusing
 
 
 def test_an_unreadable_configuration_makes_no_claim_that_the_tag_disagrees(estate: Shell) -> None:
@@ -48,3 +48,49 @@ def test_audit_says_what_to_do_about_a_violation(estate: Shell) -> None:
 
     done = estate.run("audit", "--endpoint", "manga-recommender-prod", "--format", "json")
     assert done.returncode == 0 and "next_step" not in json.loads(done.stdout)["endpoints"][0]
+
+
+def _meta() -> dict[str, object]:
+    return {
+        "training_job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-run-42",
+        "git_commit_sha": "3f2a9c1",
+        "training_data_version": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+        "training_data_s3_uri": "s3://manga-training/catalog-snapshots/2026-11-18/training.jsonl",
+        "trained_at_utc": "2026-11-20T04:00:00Z",
+        "catalog_snapshot_date": "2026-11-18",
+        "evaluation_metrics": {"eval_loss": 0.11, "catalog_coverage_per_1000_sessions": 212},
+        "shadow_ctr_eligible": True,
+        "intended_use_case": "recommendation",
+        "team": "recsys",
+        "approved_by": "pending",
+    }
+
+
+def test_register_refuses_an_image_digest_its_repository_does_not_hold(estate: Shell) -> None:
+    """docs/coverage-retraining.md's example names the image by digest: a digest that is not in the repository
+    (a typo, another repository's) would register a package no instance can pull; ECR says so, so it is refused."""
+    from mlgov.emulator import push_image
+
+    s3 = estate.client("s3")
+    s3.put_object(Bucket="manga-training", Key="training-output/lora-run-42/output/model.tar.gz", Body=b"adapter")
+    tagged, digest = push_image(estate.client("ecr"), "manga-serving-digests", "v3")
+    repository = tagged.rsplit(":", 1)[0]
+    (estate.home / "meta.json").write_text(json.dumps(_meta()))
+    register = [
+        "register",
+        "--group",
+        "manga-recommender",
+        "--metadata-file",
+        "meta.json",
+        "--model-data-url",
+        "s3://manga-training/training-output/lora-run-42/output/model.tar.gz",
+        "--image",
+    ]
+    mistyped = f"{repository}@sha256:{'0123456789abcdef' * 4}"
+    line = refusal(estate.run(*register, mistyped))
+    assert f"image {mistyped} is not in ECR" in line, line
+    assert "aws ecr describe-images --registry-id 123456789012 --repository-name manga-serving-digests" in line
+
+    done = estate.run(*register, f"{repository}@{digest}", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["pins"]["image_digest"] == digest
