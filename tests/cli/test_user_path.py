@@ -94,3 +94,45 @@ def test_register_refuses_an_image_digest_its_repository_does_not_hold(estate: S
     done = estate.run(*register, f"{repository}@{digest}", "--format", "json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["pins"]["image_digest"] == digest
+
+
+def test_a_scan_table_shows_the_account_finding_behind_its_exit_3(estate: Shell) -> None:
+    """docs/org-scan.md's `--role-name OrganizationAccountAccessRole` example: the account has no endpoints and no
+    forwarding rule, so the only problem is EVENT_FORWARDING_MISSING. The table said "0 violations ... 1 open
+    findings" and exited 3 without naming it; it now shows the finding and what to do."""
+    done = estate.run("scan", "--accounts", "111122223333", "--role-name", "OrganizationAccountAccessRole")
+    assert done.returncode == 3, done.stderr
+    lines = done.stdout.splitlines()
+    [row] = [line for line in lines if line.startswith("111122223333  us-east-1")]
+    assert row.endswith("event forwarding MISSING (see below)"), row
+    assert "Open findings about an account/region (what to do):" in lines, done.stdout
+    [finding] = [line for line in lines if line.startswith("  111122223333/us-east-1: EVENT_FORWARDING_MISSING")]
+    assert "Next: add the account's OU to org_scan.member_role_target_ou_ids" in finding
+    assert "open findings by kind: 1 EVENT_FORWARDING_MISSING" in done.stdout
+
+
+def test_a_half_configured_jira_channel_names_only_what_is_left_to_set(estate: Shell) -> None:
+    jira = {"MLGOV_JIRA_URL": "http://127.0.0.1:9", "MLGOV_JIRA_USER": "bot@example.com", "MLGOV_JIRA_PROJECT": "OPS"}
+    line = refusal(estate.run("notify", "test", "--channel", "jira", **jira))
+    assert line == "mlgov: error: channel jira is not configured: set MLGOV_JIRA_TOKEN", line
+
+    line = refusal(estate.run("notify", "test", "--channel", "jira"))
+    assert line.endswith("set MLGOV_JIRA_URL, MLGOV_JIRA_USER, MLGOV_JIRA_TOKEN, MLGOV_JIRA_PROJECT"), line
+
+
+def test_rollback_with_a_mistyped_endpoint_or_group_gets_the_one_it_likely_meant(estate: Shell) -> None:
+    """docs/challenger.md's rollback, typed with one letter missing: as `audit` and `capacity` already answer."""
+    rollback = ["rollback", "--reason", "engagement -22%", "--dry-run"]
+    line = refusal(estate.run(*rollback, "--endpoint", "manga-recomender-prod", "--group", "manga-recommender"))
+    assert "did you mean manga-recommender-prod? aws sagemaker list-endpoints --region us-east-1" in line, line
+
+    line = refusal(estate.run(*rollback, "--endpoint", "manga-recommender-prod", "--group", "manga-recomender"))
+    assert "no such model package group 'manga-recomender'" in line and line.endswith("did you mean manga-recommender?")
+
+
+def test_a_missing_command_is_named_by_its_choices_not_an_internal_name(estate: Shell) -> None:
+    line = refusal(estate.run("retire"))
+    assert "required: a command (audit, request, approve, deny, cancel, recreate)" in line, line
+    assert "retire_command" not in line
+    line = refusal(estate.run())
+    assert "required: a command (audit, notify, register, coverage, challenger, rollback," in line, line
