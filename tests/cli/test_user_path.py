@@ -136,3 +136,18 @@ def test_a_missing_command_is_named_by_its_choices_not_an_internal_name(estate: 
     assert "retire_command" not in line
     line = refusal(estate.run())
     assert "required: a command (audit, notify, register, coverage, challenger, rollback," in line, line
+
+
+def test_a_throttled_audit_says_to_run_it_again_not_to_fix_permissions() -> None:
+    """A throttled read is an ERROR too; its next step is the same audit later, not a permission to grant."""
+    from mlgov_runtime.lineage_audit.findings import next_step
+    from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
+
+    throttled = EndpointAudit("manga-recommender-prod", None, "123456789012", "us-east-1", Verdict.ERROR)
+    throttled.reasons = [
+        "Endpoint configuration manga-recommender-prod-config could not be read (ThrottlingException: Rate "
+        "exceeded); lineage cannot be verified."
+    ]
+    step = next_step(throttled)
+    assert "re-run `mlgov audit --endpoint manga-recommender-prod --region us-east-1` in a few minutes" in step
+    assert "make sure the audit role" not in step
