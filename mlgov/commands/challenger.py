@@ -426,6 +426,20 @@ def _progress(message: str) -> None:
     print(f"mlgov: waiting: {message}", file=sys.stderr)
 
 
+def _group_hint(client: Any, group: str) -> str:
+    """The model package group a mistyped --group likely meant; best effort, like common.endpoint_hint."""
+    import difflib
+
+    names: list[str] = []
+    try:
+        for page in client.get_paginator("list_model_package_groups").paginate(PaginationConfig={"MaxItems": 1000}):
+            names += [str(g["ModelPackageGroupName"]) for g in page.get("ModelPackageGroupSummaryList", [])]
+    except Exception:  # the hint must never turn a usage error into a failure
+        names = []
+    close = difflib.get_close_matches(group, names, n=1, cutoff=0.8)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
     from mlgov_runtime.challenger.endpoint_rollout import ArtifactCheck
     from mlgov_runtime.challenger.rollback import (
@@ -461,7 +475,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             execution_role_arn=args.execution_role_arn,
         )
     except RollbackRefused as exc:
-        raise common.UsageError(str(exc)) from None
+        message = str(exc)
+        if message.startswith(f"endpoint {args.endpoint} does not exist"):
+            message += common.endpoint_hint(aws.client("sagemaker"), args.endpoint, aws.region)
+        elif message.startswith("no such model package group"):
+            message += _group_hint(aws.client("sagemaker"), args.group)
+        raise common.UsageError(message) from None
     for warning in plan.warnings:
         print(f"mlgov: warning: {warning}", file=sys.stderr)
     if args.fallback_percent and plan.target is not None:

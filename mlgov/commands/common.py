@@ -63,6 +63,14 @@ class OneLineParser(argparse.ArgumentParser):
         return ""
 
     def error(self, message: str) -> NoReturn:
+        head, required, names = message.partition("arguments are required: ")
+        if required:
+            # A missing command is named by its choices, not by argparse's internal dest (`retire_command`).
+            for action in self._actions:
+                if isinstance(action, argparse._SubParsersAction) and action.dest and action.choices:
+                    wanted = f"a command ({', '.join(action.choices)})"
+                    names = ", ".join(wanted if n == action.dest else n for n in names.split(", "))
+            message = head + required + names
         if "arguments are required" in message and self._argv:
             # argparse checks required options before it looks at unknown ones: name the typo too.
             known = set(self.option_names())

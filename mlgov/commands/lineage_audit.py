@@ -25,6 +25,16 @@ def render_audit_table(report: dict[str, Any]) -> str:
         f"{s['total']} endpoints: {s['compliant']} compliant, {s['violations']} violations, "
         f"{s['exempt']} exempt, {s['errors']} errors"
     )
+    flagged = [ep for ep in report["endpoints"] if ep.get("next_step")]
+    if len(report["endpoints"]) == 1 and flagged:
+        # One endpoint asked for: every reason in full, then what to do.
+        [ep] = flagged
+        lines += ["", *(f"  {reason}" for reason in ep["reasons"]), f"  {ep['next_step']}"]
+    elif flagged:
+        lines.append(
+            "Every reason of an endpoint and what to do next: "
+            f"mlgov audit --endpoint {flagged[0]['endpoint_name']} (or --format json: reasons, next_step)"
+        )
     return "\n".join(lines)
 
 
@@ -57,6 +67,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
     from mlgov_runtime.core.exemptions import ExemptionPolicy
     from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
+    from mlgov_runtime.lineage_audit.findings import finding_from_audit, next_step
     from mlgov_runtime.lineage_audit.logic import PackagePolicy, ReadFailure, ResourceNotFound
 
     settings = common.load_settings(args)
@@ -94,7 +105,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"Auditing every endpoint in {auditor.account_id}/{region} ...", file=sys.stderr)
     names = list(args.endpoint) if args.endpoint else list(reader.list_endpoint_names())
     progress = AuditProgress(len(names), sys.stderr)
-    report = summarize(auditor.audit_many(names, concurrency=concurrency, done=progress.done))
+    audits = list(auditor.audit_many(names, concurrency=concurrency, done=progress.done))
+    report = summarize(audits)
+    for audit, row in zip(audits, report["endpoints"], strict=True):
+        if finding_from_audit(audit, "cli"):  # a violation or an unverifiable lineage: what its finding says to do
+            row["next_step"] = next_step(audit)
     if args.format == "json":
         print(json.dumps(report, indent=2))
     else:

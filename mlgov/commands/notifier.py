@@ -36,6 +36,15 @@ JIRA_ENV = ("MLGOV_JIRA_URL", "MLGOV_JIRA_USER", "MLGOV_JIRA_TOKEN", "MLGOV_JIRA
 CHANNEL_ENV = {"slack": "MLGOV_SLACK_WEBHOOK_URL", "jira": ", ".join(JIRA_ENV), "page": "MLGOV_PAGE_TOPIC_ARN"}
 
 
+def _unset(channel: str) -> str:
+    """The channel's variables that are not set (all of them when each is): what the user has left to set."""
+    import os
+
+    names = JIRA_ENV if channel == "jira" else (CHANNEL_ENV[channel],)
+    unset = [name for name in names if not os.environ.get(name)]
+    return ", ".join(unset or names)
+
+
 def _env_value(name: str, pattern: str, what: str) -> str:
     import os
     import re
@@ -131,7 +140,7 @@ def _deliver(args: argparse.Namespace, finding: dict[str, Any], wanted: Sequence
     if wanted:
         missing = [c for c in wanted if c not in channels]
         if missing:
-            raise common.UsageError(f"channel {missing[0]} is not configured: set {CHANNEL_ENV[missing[0]]}")
+            raise common.UsageError(f"channel {missing[0]} is not configured: set {_unset(missing[0])}")
         routed = policy.deliveries(finding)
         deliveries = [d for d in routed if d.channel in wanted]
         default_target = {"slack": "webhook", "jira": policy.jira_project_key, "page": "on-call"}

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import threading
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,7 +58,20 @@ class ScanProgress:
         return result
 
 
-def render_scan_table(report: dict[str, Any]) -> str:
+def _account_findings(findings: list[dict[str, Any]]) -> list[str]:
+    """Open findings about an account/region rather than one of its endpoints (event forwarding): no endpoint row
+    shows them, so each is listed whole (its detail ends with what to do)."""
+    return [
+        f"  {f['account_id']}/{f['region']}: {f['kind']} ({f['severity']}): {f['detail']}"
+        for f in findings
+        if ":endpoint/" not in str(f.get("resource_arn")) and f.get("kind") != "SCAN_ACCOUNT_UNREACHABLE"
+    ]
+
+
+def render_scan_table(report: dict[str, Any], findings: list[dict[str, Any]] | None = None) -> str:
+    """`findings`: the run's open findings in full (the report keeps only their titles)."""
+    from mlgov_runtime.org_scan.forwarding import PROBLEMS
+
     lines = [f"{'ACCOUNT':<12}  {'REGION':<14}  {'STATUS':<6}  {'ENDPOINTS':>9}  {'VIOLATIONS':>10}  REASON"]
     not_read: list[str] = []
     for a in report["accounts"]:
@@ -66,6 +80,8 @@ def render_scan_table(report: dict[str, Any]) -> str:
             # The whole reason (it ends with what to do) goes below; the table names the code.
             not_read.append(f"  {a['account_id']}/{a['region']}: {reason}")
             reason = f"{a.get('reason_code') or 'not read'} (see below)"
+        elif a.get("forwarding") in PROBLEMS:
+            reason = f"event forwarding {a['forwarding']} (see below)"
         lines.append(
             f"{a['account_id']:<12}  {a['region']:<14}  {a['status']:<6}  {a['endpoints']:>9}  {a['violations']:>10}  "
             f"{reason[:120]}".rstrip()
@@ -86,12 +102,19 @@ def render_scan_table(report: dict[str, Any]) -> str:
         lines += ["  ".join(f"{v!s:<{widths[i]}}" for i, v in enumerate(r[:5])) + f"  {r[5]}".rstrip() for r in rows]
     if not_read:
         lines += ["", "Not read (what to do):", *not_read]
+    about_accounts = _account_findings(findings or [])
+    if about_accounts:
+        lines += ["", "Open findings about an account/region (what to do):", *about_accounts]
     s = report["summary"]
     lines += [
         "",
         f"{report['status_line']}; {s['total']} endpoints: {s['compliant']} compliant, {s['violations']} violations, "
         f"{s['exempt']} exempt, {s['errors']} errors; {s['findings_open']} open findings",
     ]
+    kinds = Counter(str(f.get("kind")) for f in report.get("findings") or [])
+    if kinds:
+        by_kind = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items(), key=lambda kc: (-kc[1], kc[0])))
+        lines.append(f"open findings by kind: {by_kind} (each with its resource: --format json, `findings`)")
     return "\n".join(lines)
 
 
@@ -169,7 +192,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(report, indent=2, default=str))
     else:
-        print(render_scan_table(report))
+        print(render_scan_table(report, [f.to_dict() for r in results for f in r.findings]))
     if not targets:
         # Nothing scanned proves nothing: never green.
         why = "; ".join(f"{a}: {r}" for a, r in sorted(skipped.items())) or "no account matched the org_scan filters"

@@ -4,9 +4,15 @@ people run it. One seeded estate for the session (the demo's) and one empty acco
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import os
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -98,3 +104,53 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shell]:
 def nothing_deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shell]:
     with moto_server(timeout=120) as server:
         yield Shell(server.url, tmp_path_factory.mktemp("new-user-empty"))
+
+
+@contextlib.contextmanager
+def refusing(upstream: str, operation: str, code: str = "AccessDeniedException") -> Iterator[str]:
+    """A proxy in front of the emulator that answers one JSON-protocol operation (X-Amz-Target, e.g.
+    `SageMaker.DescribeEndpointConfig`) with `code` and forwards everything else: what a role without that
+    permission meets. Yields its URL (for AWS_ENDPOINT_URL)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if self.headers.get("X-Amz-Target") == operation:
+                refusal = json.dumps({"__type": code, "message": f"not authorized to perform {operation}"}).encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(refusal)))
+                self.end_headers()
+                self.wfile.write(refusal)
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            request = urllib.request.Request(
+                upstream + self.path, data=body or None, method=self.command, headers=headers
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=60) as answer:
+                    status, data, answered = answer.status, answer.read(), answer.headers
+            except urllib.error.HTTPError as error:
+                status, data, answered = error.code, error.read(), error.headers
+            self.send_response(status)
+            for key, value in answered.items():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -56,11 +58,23 @@ class StorePins:
             raise PinUnreadable(f"{image} is not an ECR image URI")
         if match["digest"]:
             return str(match["digest"])
+        return self._resolve(image, match, [{"imageTag": match["tag"] or "latest"}])
+
+    def check_digest_exists(self, image: str) -> None:
+        """An image named by digest: PinMissing when ECR says the repository has no such image (a mistyped
+        digest would register a package no instance can pull); a repository this role may not read passes, since
+        the digest is already the pin."""
+        match = ECR_IMAGE.match(image)
+        if not match or not match["digest"]:
+            return
+        with contextlib.suppress(PinUnreadable):
+            self._resolve(image, match, [{"imageDigest": match["digest"]}])
+
+    def _resolve(self, image: str, match: re.Match[str], image_ids: list[dict[str, str]]) -> str:
         ecr = self._ecr_for_region(match["region"])
         where = {"registryId": match["account"], "repositoryName": match["repo"]}
-        tag = [{"imageTag": match["tag"] or "latest"}]
         try:
-            details = ecr.describe_images(**where, imageIds=tag).get("imageDetails") or []
+            details = ecr.describe_images(**where, imageIds=image_ids).get("imageDetails") or []
             found = [d.get("imageDigest") for d in details]
         except (ClientError, BotoCoreError) as exc:
             translated = _translate(exc, image)
@@ -68,7 +82,7 @@ class StorePins:
                 raise translated from exc
             # Repositories shared for pulling (AWS's deep learning containers) allow BatchGetImage, not Describe.
             try:
-                images = ecr.batch_get_image(**where, imageIds=tag).get("images") or []
+                images = ecr.batch_get_image(**where, imageIds=image_ids).get("images") or []
             except (ClientError, BotoCoreError) as again:
                 raise _translate(again, image) from again
             found = [(i.get("imageId") or {}).get("imageDigest") for i in images]
@@ -95,6 +109,16 @@ def pinned_container(pins: StorePins, image: str, model_data_url: str) -> tuple[
         raise PinningRefused(
             f"cannot resolve image {image} to its digest ({exc}); give an ECR image this role may describe "
             "(ecr:DescribeImages), or name it by digest (repo@sha256:...)"
+        ) from None
+    try:
+        pins.check_digest_exists(image)
+    except PinMissing:
+        match = ECR_IMAGE.match(image)
+        assert match  # image_digest refused anything else
+        raise PinningRefused(
+            f"image {image} is not in ECR: repository {match['repo']} of {match['account']} has no image "
+            f"{digest}; `aws ecr describe-images --registry-id {match['account']} --repository-name {match['repo']} "
+            f"--region {match['region']}` lists its digests"
         ) from None
     try:
         head = pins.head_object(model_data_url)

@@ -69,6 +69,12 @@ def next_step(audit: EndpointAudit) -> str:
     """What the on-call engineer runs next."""
     where = f"--endpoint {audit.endpoint_name} --region {audit.region}"
     if audit.verdict is Verdict.ERROR:
+        if any("Throttl" in reason for reason in audit.reasons):
+            # Throttled beyond the retries: nothing is wrong with the permissions, the same audit works later.
+            return (
+                f"Next: SageMaker throttled the audit's reads beyond its retries: re-run `mlgov audit {where}` in a "
+                "few minutes (many endpoints at once: lower org_scan.endpoint_concurrency)."
+            )
         return (
             f"Next: make sure the audit role in account {audit.account_id} may describe the endpoint, its "
             f"configuration, models and packages, and read the pinned artifacts (s3:GetObject on the model "

@@ -596,10 +596,12 @@ def evaluate_component(name: str, reader: LineageReader, ctx: AuditContext) -> V
     return result
 
 
-def _tag_mismatch_reason(tags: Mapping[str, str], variants: list[VariantResult]) -> str | None:
+def _tag_mismatch_reason(tags: Mapping[str, str], variants: list[VariantResult], complete: bool) -> str | None:
+    """`complete`: every configuration and model was read. Otherwise what serves is unknown (the verdict is
+    ERROR), so a tag cannot be said to disagree with it."""
     # Tag keys are read case-insensitively, as IAM's condition keys compare them.
     claimed = next((v for k, v in tags.items() if k.lower() == GOVERNANCE_TAG.lower()), None)
-    if claimed is None:
+    if claimed is None or not complete:
         return None
     real: set[str] = set()
     for variant in variants:
@@ -741,7 +743,9 @@ def audit_endpoint(
             "The endpoint serves nothing: its variants name no model and it hosts no inference component."
         )
 
-    mismatch = _tag_mismatch_reason(audit.tags, [*audit.variants, *audit.inference_components])
+    # A variant or component that is ERROR with no container read (its model unreadable or deleted) names nothing.
+    complete = readable and not any(r.verdict is Verdict.ERROR and not r.containers for r in judged)
+    mismatch = _tag_mismatch_reason(audit.tags, judged, complete)
     if mismatch:
         audit.reasons.append(mismatch)
 

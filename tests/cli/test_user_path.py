@@ -1,0 +1,153 @@
+"""The README's and docs' commands run as a new user runs them, with the inputs and permissions a real account
+gives: a role that may not read part of the lineage, an image digest that is not in its repository, a scan whose
+only problem is an account-level finding. Each output says what is true and what to do next."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.conftest import Shell, refusal, refusing
+
+
+def test_an_unreadable_configuration_makes_no_claim_that_the_tag_disagrees(estate: Shell) -> None:
+    """manga-recommender-prod's ModelPackageName tag names v2, which it serves: a role that may not read the
+    endpoint configuration cannot know otherwise, so the audit says ERROR and what to do, not "disagrees"."""
+    with refusing(estate.url, "SageMaker.DescribeEndpointConfig") as url:
+        done = estate.run("audit", "--endpoint", "manga-recommender-prod", "--format", "json", AWS_ENDPOINT_URL=url)
+    assert done.returncode == 3, done.stderr  # lineage that could not be verified is never green
+    [endpoint] = json.loads(done.stdout)["endpoints"]
+    assert endpoint["verdict"] == "ERROR"
+    assert not any("disagrees" in reason for reason in endpoint["reasons"]), endpoint["reasons"]
+    assert "AccessDeniedException" in endpoint["reasons"][0]
+    # What to do, as the ENDPOINT_AUDIT_ERROR finding says it: the permission, then the same audit again.
+    assert "may describe the endpoint, its configuration" in endpoint["next_step"], endpoint
+    assert endpoint["next_step"].endswith("re-run `mlgov audit --endpoint manga-recommender-prod --region us-east-1`.")
+
+    # With the lineage read, a tag that names another package than what serves is still reported.
+    done = estate.run("audit", "--endpoint", "manga-recommender-spoofed", "--format", "json")
+    [endpoint] = json.loads(done.stdout)["endpoints"]
+    assert any("disagrees with the deployed lineage" in reason for reason in endpoint["reasons"]), endpoint
+
+
+def test_audit_says_what_to_do_about_a_violation(estate: Shell) -> None:
+    """The README's `mlgov audit`: a table row shows the first reason, cut; the fix was only in the finding. Now the
+    JSON carries each flagged endpoint's `next_step`, and a table of one endpoint ends with every reason and it."""
+    done = estate.run("audit", "--endpoint", "manga-recommender-canary", "--format", "json")
+    assert done.returncode == 3, done.stderr
+    [endpoint] = json.loads(done.stdout)["endpoints"]
+    assert "`mlgov rollback --endpoint manga-recommender-canary --group manga-recommender`" in endpoint["next_step"]
+
+    done = estate.run("audit", "--endpoint", "manga-recommender-canary")
+    lines = done.stdout.splitlines()
+    assert lines[-2].startswith("  Production variant AllTraffic (model manga-rec-v3): Model package"), lines
+    assert lines[-2].endswith("has approval status PendingManualApproval, not Approved."), lines
+    assert lines[-1].startswith("  Next: ") and "mlgov rollback --endpoint manga-recommender-canary" in lines[-1]
+
+    done = estate.run("audit")
+    assert done.stdout.splitlines()[-1].startswith("Every reason of an endpoint and what to do next: mlgov audit ")
+
+    done = estate.run("audit", "--endpoint", "manga-recommender-prod", "--format", "json")
+    assert done.returncode == 0 and "next_step" not in json.loads(done.stdout)["endpoints"][0]
+
+
+def _meta() -> dict[str, object]:
+    return {
+        "training_job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-run-42",
+        "git_commit_sha": "3f2a9c1",
+        "training_data_version": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+        "training_data_s3_uri": "s3://manga-training/catalog-snapshots/2026-11-18/training.jsonl",
+        "trained_at_utc": "2026-11-20T04:00:00Z",
+        "catalog_snapshot_date": "2026-11-18",
+        "evaluation_metrics": {"eval_loss": 0.11, "catalog_coverage_per_1000_sessions": 212},
+        "shadow_ctr_eligible": True,
+        "intended_use_case": "recommendation",
+        "team": "recsys",
+        "approved_by": "pending",
+    }
+
+
+def test_register_refuses_an_image_digest_its_repository_does_not_hold(estate: Shell) -> None:
+    """docs/coverage-retraining.md's example names the image by digest: a digest that is not in the repository
+    (a typo, another repository's) would register a package no instance can pull; ECR says so, so it is refused."""
+    from mlgov.emulator import push_image
+
+    s3 = estate.client("s3")
+    s3.put_object(Bucket="manga-training", Key="training-output/lora-run-42/output/model.tar.gz", Body=b"adapter")
+    tagged, digest = push_image(estate.client("ecr"), "manga-serving-digests", "v3")
+    repository = tagged.rsplit(":", 1)[0]
+    (estate.home / "meta.json").write_text(json.dumps(_meta()))
+    register = [
+        "register",
+        "--group",
+        "manga-recommender",
+        "--metadata-file",
+        "meta.json",
+        "--model-data-url",
+        "s3://manga-training/training-output/lora-run-42/output/model.tar.gz",
+        "--image",
+    ]
+    mistyped = f"{repository}@sha256:{'0123456789abcdef' * 4}"
+    line = refusal(estate.run(*register, mistyped))
+    assert f"image {mistyped} is not in ECR" in line, line
+    assert "aws ecr describe-images --registry-id 123456789012 --repository-name manga-serving-digests" in line
+
+    done = estate.run(*register, f"{repository}@{digest}", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["pins"]["image_digest"] == digest
+
+
+def test_a_scan_table_shows_the_account_finding_behind_its_exit_3(estate: Shell) -> None:
+    """docs/org-scan.md's `--role-name OrganizationAccountAccessRole` example: the account has no endpoints and no
+    forwarding rule, so the only problem is EVENT_FORWARDING_MISSING. The table said "0 violations ... 1 open
+    findings" and exited 3 without naming it; it now shows the finding and what to do."""
+    done = estate.run("scan", "--accounts", "111122223333", "--role-name", "OrganizationAccountAccessRole")
+    assert done.returncode == 3, done.stderr
+    lines = done.stdout.splitlines()
+    [row] = [line for line in lines if line.startswith("111122223333  us-east-1")]
+    assert row.endswith("event forwarding MISSING (see below)"), row
+    assert "Open findings about an account/region (what to do):" in lines, done.stdout
+    [finding] = [line for line in lines if line.startswith("  111122223333/us-east-1: EVENT_FORWARDING_MISSING")]
+    assert "Next: add the account's OU to org_scan.member_role_target_ou_ids" in finding
+    assert "open findings by kind: 1 EVENT_FORWARDING_MISSING" in done.stdout
+
+
+def test_a_half_configured_jira_channel_names_only_what_is_left_to_set(estate: Shell) -> None:
+    jira = {"MLGOV_JIRA_URL": "http://127.0.0.1:9", "MLGOV_JIRA_USER": "bot@example.com", "MLGOV_JIRA_PROJECT": "OPS"}
+    line = refusal(estate.run("notify", "test", "--channel", "jira", **jira))
+    assert line == "mlgov: error: channel jira is not configured: set MLGOV_JIRA_TOKEN", line
+
+    line = refusal(estate.run("notify", "test", "--channel", "jira"))
+    assert line.endswith("set MLGOV_JIRA_URL, MLGOV_JIRA_USER, MLGOV_JIRA_TOKEN, MLGOV_JIRA_PROJECT"), line
+
+
+def test_rollback_with_a_mistyped_endpoint_or_group_gets_the_one_it_likely_meant(estate: Shell) -> None:
+    """docs/challenger.md's rollback, typed with one letter missing: as `audit` and `capacity` already answer."""
+    rollback = ["rollback", "--reason", "engagement -22%", "--dry-run"]
+    line = refusal(estate.run(*rollback, "--endpoint", "manga-recomender-prod", "--group", "manga-recommender"))
+    assert "did you mean manga-recommender-prod? aws sagemaker list-endpoints --region us-east-1" in line, line
+
+    line = refusal(estate.run(*rollback, "--endpoint", "manga-recommender-prod", "--group", "manga-recomender"))
+    assert "no such model package group 'manga-recomender'" in line and line.endswith("did you mean manga-recommender?")
+
+
+def test_a_missing_command_is_named_by_its_choices_not_an_internal_name(estate: Shell) -> None:
+    line = refusal(estate.run("retire"))
+    assert "required: a command (audit, request, approve, deny, cancel, recreate)" in line, line
+    assert "retire_command" not in line
+    line = refusal(estate.run())
+    assert "required: a command (audit, notify, register, coverage, challenger, rollback," in line, line
+
+
+def test_a_throttled_audit_says_to_run_it_again_not_to_fix_permissions() -> None:
+    """A throttled read is an ERROR too; its next step is the same audit later, not a permission to grant."""
+    from mlgov_runtime.lineage_audit.findings import next_step
+    from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
+
+    throttled = EndpointAudit("manga-recommender-prod", None, "123456789012", "us-east-1", Verdict.ERROR)
+    throttled.reasons = [
+        "Endpoint configuration manga-recommender-prod-config could not be read (ThrottlingException: Rate "
+        "exceeded); lineage cannot be verified."
+    ]
+    step = next_step(throttled)
+    assert "re-run `mlgov audit --endpoint manga-recommender-prod --region us-east-1` in a few minutes" in step
+    assert "make sure the audit role" not in step
