@@ -598,10 +598,13 @@ def agreement_cells(runs: int, seed: int) -> list[tuple[str, str]]:
     return rows
 
 
-def ramp_weights(minutes: int = HORIZON) -> np.ndarray:
+def ramp_weights(minutes: int = HORIZON, steps: tuple[int, int] = (10, 20)) -> np.ndarray:
+    """10 % -> 25 % -> 50 % with the changes in data minutes `steps`. The fast schedule, setting [[4, 0.25],
+    [9, 0.5]], is steps (4, 9): the looks at minutes 5 and 10 (reading 2 and 7 settled minutes) take the steps, so
+    the weight changes in data minutes 4 and 9."""
     w = np.full(minutes, 0.1)
-    w[10:20] = 0.25
-    w[20:] = 0.5
+    w[steps[0] : steps[1]] = 0.25
+    w[steps[1] :] = 0.5
     return w
 
 
