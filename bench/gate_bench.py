@@ -802,8 +802,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{p15 / full[0]:>5.2f} /{p30 / full[1]:>5.2f}"
         )
     print(
-        f"\nFront-loaded CTR test (bench only): early share of the CTR alpha {CFG.ctr_reject_alpha:g} spent at the"
-        f"\n  looks up to minute {EARLY_END} reading >= {max(CFG.min_aligned_minutes, sq.MIN_DF + 1):g} minutes"
+        "\nFront-loaded CTR test (challenger.ctr_early_share): early share of the CTR alpha "
+        f"{CFG.ctr_reject_alpha:g} spent at the\n  looks up to minute {EARLY_END} reading >= "
+        f"{max(CFG.min_aligned_minutes, sq.MIN_DF + 1):g} minutes"
         "\n  (group-sequential, Pocock-type spending unless said, t-widened with df = minutes read - 1), the rest by"
         "\n  the gate's mixture over 360 min."
         "\n  A/A false REJECT over 360 min (Wilson 95%), target <= the CTR share (0.7%)"
