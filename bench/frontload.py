@@ -1,4 +1,6 @@
-"""A front-loaded variant of the gate's CTR test, for the owner's choice of where to spend the CTR level (bench only).
+"""A front-loaded variant of the gate's CTR test, for the owner's choice of where to spend the CTR level: the
+vectorised twin of the runtime's optional lambdas/mlgov_runtime/challenger/frontload.py (`challenger.ctr_early_share`;
+tests/unit/test_challenger_frontload.py checks both give the same boundaries and verdicts).
 
 The CTR alpha is split: an early part is spent at the looks up to minute 30 by a group-sequential boundary on the
 gate's own minute-level residual statistic z = S / sqrt(V) (Lan-DeMets Pocock-type spending over the minutes read,

@@ -17,8 +17,12 @@ decide_minutes on the same series). Cells:
 - power next to the Neyman-Pearson bound (the most powerful fixed-sample test at the same level on all data up to
   that minute: no valid test can do better) at 15 and 30 minutes;
 - a traffic ramp (10 % -> 25 % -> 50 %, the split changing per minute) for validity and power;
-- a front-loaded CTR test (bench/frontload.py; an owner's option, not the runtime's): A/A in every cell above and
-  power next to the bound per split of the CTR alpha between the looks up to minute 30 and the rest of the run;
+- a front-loaded CTR test (bench/frontload.py, the vectorised twin of the runtime's optional
+  challenger/frontload.py, setting challenger.ctr_early_share): A/A in every cell above and power next to the bound
+  per split of the CTR alpha between the looks up to minute 30 and the rest of the run;
+- the fast ramp (challenger.ramp [[4, 0.25], [9, 0.5]]) with early shares 50-80 %: power for a 15 % drop at CTR 4 %
+  and 8 % by minutes 15 and 30 next to the bound, A/A in every cell above with the ramp, and what one runtime look
+  costs with 4 early looks (pure Python);
 - the impressions-per-invocation agreement between variants (gate._ratio_agreement, vectorised): false STOP_INVALID
   of honest slates of varying size, and how often forged impressions are caught.
 """
@@ -30,7 +34,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -250,6 +254,7 @@ def look_stats(data: dict[str, np.ndarray], looks: np.ndarray, cfg: DecisionConf
 # The spending is Pocock-type unless a power is given (alpha t^power: most of it kept for the look at minute 30).
 FRONTLOAD_VARIANTS: tuple[tuple[str, float, bool, float | None], ...] = (
     ("early 50%", 0.5, True, None),
+    ("early 65%", 0.65, True, None),
     ("early 80%", 0.8, True, None),
     ("early 95%", 0.95, True, None),
     ("early 95%, spending t^2", 0.95, True, 2.0),
@@ -429,6 +434,92 @@ def frontload_power(runs: int, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
+# The fast ramp (setting [[4, 0.25], [9, 0.5]]) with the runtime's front-loaded test (challenger.ctr_early_share).
+FAST_RAMP = (4, 9)
+RAMP_VARIANTS: tuple[tuple[str, float, bool, float | None], ...] = (
+    ("early 50%", 0.5, True, None),
+    ("early 65%", 0.65, True, None),
+    ("early 80%", 0.8, True, None),
+)
+
+
+def np_bound_weights(t: Traffic, drop: float, minutes: int, alpha: float, draws: int = 2_000_000) -> float:
+    """np_bound with each minute's own split (a ramp): the most powerful level-alpha test of r = 1 against
+    r = 1 - drop on the clicks of the first `minutes` data minutes, given each constant-weight segment's expected
+    click total. Its statistic weighs each segment's challenger clicks by their log likelihood ratio; its critical
+    value and power by Monte Carlo (fixed seed; error about 0.001)."""
+    weight = np.broadcast_to(np.asarray(t.weight, dtype=float), (t.minutes,))[:minutes]
+    rng = np.random.default_rng(1)
+    stat0, stat1 = np.zeros(draws), np.zeros(draws)
+    for w in np.unique(weight):
+        k = int((weight == w).sum())
+        total = round(t.impressions_per_min * t.ctr * k * ((1 - w) + w * (1 - drop)))
+        th0, th1 = w, (1 - drop) * w / ((1 - drop) * w + (1 - w))
+        a = math.log(th1 / th0) - math.log((1 - th1) / (1 - th0))
+        stat0 += a * rng.binomial(total, th0, draws)
+        stat1 += a * rng.binomial(total, th1, draws)
+    crit = np.quantile(stat0, 1 - alpha)
+    return float(np.mean(stat1 > crit))
+
+
+def fast_ramp_power(runs: int, seed: int) -> list[dict[str, Any]]:
+    """A 15 % drop by minutes 15 and 30 under the fast ramp, for the gate and the early shares, next to the bound."""
+    rows = []
+    for k, ctr in enumerate((0.04, 0.08)):
+        t = Traffic(ctr=ctr, weight=ramp_weights(30, FAST_RAMP), minutes=30)
+        rng = np.random.default_rng(seed + 800 + k)
+        wall, looks = look_schedule(runs, rng, horizon=30)
+        st = look_stats(simulate(t, 0.85, runs, rng), looks)
+        bounds = {m: np_bound_weights(t, 0.15, m, CFG.ctr_reject_alpha) for m in (15, 30)}
+        for label, share, always_t, power in (("gate", 0.0, True, None), *RAMP_VARIANTS):
+            first = frontloaded_reject(st, wall, looks, share, always_t, power)
+            row: dict[str, Any] = {"cell": f"CTR {ctr:.0%}, fast ramp", "variant": label, "by": {}}
+            for m in (15, 30):
+                hit = (first >= 0) & (first < int(np.searchsorted(wall, m, side="right")))
+                row["by"][m] = (hit.mean(), _rate(hit, runs), bounds[m])
+            rows.append(row)
+    return rows
+
+
+def runtime_look_cost(repeats: int = 15) -> dict[str, float]:
+    """Median ms of one runtime look (gate.decide_minutes, pure Python) at the look reading 27 settled minutes
+    (minute 30) of a fast-ramp experiment at 3,500 impressions/min: the gate alone, and with ctr_early_share 0.8
+    and its 3 earlier early looks (4 early looks); and the boundary recursion alone for those 4 looks."""
+    from mlgov_runtime.challenger import frontload as rfl
+    from mlgov_runtime.challenger.gate import decide_minutes
+
+    t = Traffic(ctr=0.04, weight=ramp_weights(30, FAST_RAMP), minutes=30)
+    data = simulate(t, 1.0, 1, np.random.default_rng(5))
+    minutes = 27
+
+    def side(v: str) -> dict[str, list[float | None]]:
+        return {k: [float(x) for x in data[f"{k}_{v}"][0, :minutes]] for k in ("n", "x", "inv")}
+
+    def series(v: str) -> dict[str, list[float | None]]:
+        raw = side(v)
+        return {"impressions": raw["n"], "clicks": raw["x"], "invocations": raw["inv"]}
+
+    prod, chal = series("p"), series("c")
+    weights: list[float | None] = [float(w) for w in np.asarray(t.weight)[:minutes]]
+    early_cfg = replace(CFG, ctr_early_share=0.8)
+    earlier = [[12.0, 40.0], [17.0, 75.0], [22.0, 120.0]]
+
+    def median_ms(call: Any) -> float:
+        samples = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - started)
+        return 1000 * float(np.median(samples))
+
+    spent = [rfl.pocock_spending(m / 27, 0.0056) for m in (12, 17, 22, 27)]
+    return {
+        "gate": median_ms(lambda: decide_minutes(prod, chal, minutes, CFG, weights)),
+        "front-loaded": median_ms(lambda: decide_minutes(prod, chal, minutes, early_cfg, weights, earlier)),
+        "bounds": median_ms(lambda: rfl.group_sequential_bounds([40.0, 75.0, 120.0, 170.0], spent)),
+    }
+
+
 def _runs() -> int:
     return int(os.environ.get("MLGOV_GATE_BENCH_RUNS", DEFAULT_RUNS))
 
@@ -439,7 +530,14 @@ def _rate(hits: np.ndarray, runs: int) -> str:
     return f"{100 * k / runs:6.2f}% [{100 * lo:5.2f}, {100 * hi:5.2f}]"
 
 
-def aa_cells(runs: int, seed: int) -> list[dict[str, Any]]:
+def aa_cells(
+    runs: int,
+    seed: int,
+    ramp: tuple[int, int] | None = None,
+    variants: tuple[tuple[str, float, bool, float | None], ...] = FRONTLOAD_VARIANTS,
+) -> list[dict[str, Any]]:
+    """A/A over the whole window in every cell; `ramp`: every cell's split ramped 10 -> 25 -> 50 % at those data
+    minutes instead (its own seeds), as the ramp setting moves it."""
     rows = []
     cells = [
         ("binomial, 3,500/min, CTR 8%", Traffic()),
@@ -455,8 +553,10 @@ def aa_cells(runs: int, seed: int) -> list[dict[str, Any]]:
         ("diurnal 30% + common shocks", Traffic(ctr=0.04, diurnal=0.3)),
         ("ramp 10->25->50% at min 10/20", Traffic(ctr=0.04, weight=ramp_weights())),
     ]
+    if ramp is not None:
+        cells = [(name, replace(t, weight=ramp_weights(HORIZON, ramp))) for name, t in cells[:-1]]
     for i, (name, t) in enumerate(cells):
-        rng = np.random.default_rng(seed + i)
+        rng = np.random.default_rng(seed + i + (700 if ramp is not None else 0))
         data = simulate(t, 1.0, runs, rng)
         wall, looks = look_schedule(runs, rng)
         if t.late:
@@ -478,7 +578,11 @@ def aa_cells(runs: int, seed: int) -> list[dict[str, Any]]:
                     r = run_gate(view, one)["reject"]
                     idx = np.nonzero(sel)[0][r >= 0]
                     decided[idx] = np.where(decided[idx] < 0, j, decided[idx])
-                    idx = np.nonzero(sel)[0][srm_stop(view, one) >= 0]
+                    if np.ndim(t.weight):
+                        w_ = np.asarray(t.weight, dtype=float)[: int(u)]
+                        idx = np.nonzero(sel)[0][srm_stop_ramp(view, one, w_) >= 0]
+                    else:
+                        idx = np.nonzero(sel)[0][srm_stop(view, one) >= 0]
                     stopped[idx] = np.where(stopped[idx] < 0, j, stopped[idx])
             reject, stop = decided >= 0, stopped >= 0
             for key, fill in (("DF", np.inf), ("V", 1.0)):
@@ -506,7 +610,7 @@ def aa_cells(runs: int, seed: int) -> list[dict[str, Any]]:
                 "ok": wilson(int(reject.sum()), runs)[0] <= CFG.ctr_reject_alpha,
                 "frontloaded": {
                     label: _rate(frontloaded_reject(st, wall, looks, share, always_t, power) >= 0, runs)
-                    for label, share, always_t, power in FRONTLOAD_VARIANTS
+                    for label, share, always_t, power in variants
                 },
             }
         )
@@ -598,10 +702,13 @@ def agreement_cells(runs: int, seed: int) -> list[tuple[str, str]]:
     return rows
 
 
-def ramp_weights(minutes: int = HORIZON) -> np.ndarray:
+def ramp_weights(minutes: int = HORIZON, steps: tuple[int, int] = (10, 20)) -> np.ndarray:
+    """10 % -> 25 % -> 50 % with the changes in data minutes `steps`. The fast schedule, setting [[4, 0.25],
+    [9, 0.5]], is steps (4, 9): the looks at minutes 5 and 10 (reading 2 and 7 settled minutes) take the steps, so
+    the weight changes in data minutes 4 and 9."""
     w = np.full(minutes, 0.1)
-    w[10:20] = 0.25
-    w[20:] = 0.5
+    w[steps[0] : steps[1]] = 0.25
+    w[steps[1] :] = 0.5
     return w
 
 
@@ -668,9 +775,11 @@ def main(argv: list[str] | None = None) -> int:
         res = run_gate(simulate(t, 0.85, runs, rng), looks)
         for minutes in (15, 30):
             hit = (res["reject"] >= 0) & (res["reject"] < int(np.searchsorted(wall, minutes, side="right")))
-            bound = np_bound(t, 0.15, minutes, CFG.ctr_reject_alpha)
+            # Under a ramp the bound takes each minute's own split (the mean split over 30 minutes overstates it).
+            bound_at = np_bound_weights if np.ndim(t.weight) else np_bound
+            bound = bound_at(t, 0.15, minutes, CFG.ctr_reject_alpha)
             power = hit.mean()
-            read = np_bound(t, 0.15, minutes - 1 - CFG.settle_minutes, CFG.ctr_reject_alpha)
+            read = bound_at(t, 0.15, int(minutes - 1 - CFG.settle_minutes), CFG.ctr_reject_alpha)
             print(
                 f"  {name:<34} {minutes:>4} {_rate(hit, runs):>26} {bound:>9.3f} {power / bound:>10.2f} {read:>10.3f}"
             )
@@ -693,8 +802,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{p15 / full[0]:>5.2f} /{p30 / full[1]:>5.2f}"
         )
     print(
-        f"\nFront-loaded CTR test (bench only): early share of the CTR alpha {CFG.ctr_reject_alpha:g} spent at the"
-        f"\n  looks up to minute {EARLY_END} reading >= {max(CFG.min_aligned_minutes, sq.MIN_DF + 1):g} minutes"
+        "\nFront-loaded CTR test (challenger.ctr_early_share): early share of the CTR alpha "
+        f"{CFG.ctr_reject_alpha:g} spent at the\n  looks up to minute {EARLY_END} reading >= "
+        f"{max(CFG.min_aligned_minutes, sq.MIN_DF + 1):g} minutes"
         "\n  (group-sequential, Pocock-type spending unless said, t-widened with df = minutes read - 1), the rest by"
         "\n  the gate's mixture over 360 min."
         "\n  A/A false REJECT over 360 min (Wilson 95%), target <= the CTR share (0.7%)"
@@ -709,6 +819,33 @@ def main(argv: list[str] | None = None) -> int:
     for row in frontload_power(runs, args.seed):
         for m, (p, text, bound) in row["by"].items():
             print(f"  {row['cell']:<18} {row['variant']:<26} {m:>4} {text:>26} {bound:>9.3f} {p / bound:>6.2f}")
+    print(
+        "\nFast ramp (challenger.ramp [[4, 0.25], [9, 0.5]]: the looks at minutes 5 and 10 take the steps, so 25 % of"
+        "\n  traffic from data minute 4, 50 % from 9) with the runtime's front-loaded test (challenger.ctr_early_share,"
+        "\n  early window 30 min); NP bound with each minute's split (Monte Carlo, error ~0.001)"
+    )
+    print(f"  {'cell':<18} {'variant':<26} {'min':>4} {'power':>26} {'NP bound':>9} {'ratio':>6}")
+    for row in fast_ramp_power(runs, args.seed):
+        for m, (p, text, bound) in row["by"].items():
+            print(f"  {row['cell']:<18} {row['variant']:<26} {m:>4} {text:>26} {bound:>9.3f} {p / bound:>6.2f}")
+    print(
+        "\n  A/A false REJECT over 360 min with the fast ramp in every A/A cell (Wilson 95%), target <= the CTR share"
+        f" ({CFG.ctr_reject_alpha:.1%})"
+    )
+    ramp_rows = aa_cells(runs, args.seed, FAST_RAMP, RAMP_VARIANTS)
+    print(f"  {'cell':<36} {'gate':>26} " + " ".join(f"{label:>26}" for label, *_ in RAMP_VARIANTS))
+    for row in ramp_rows:
+        print(
+            f"  {row['cell']:<36} {row['false_reject']:>26} "
+            + " ".join(f"{row['frontloaded'][label]:>26}" for label, *_ in RAMP_VARIANTS)
+        )
+    cost = runtime_look_cost()
+    print(
+        "\n  Runtime cost of one look (gate.decide_minutes, pure Python, this machine, median of 15): the look at"
+        f"\n  minute 30 (27 settled minutes, fast ramp) {cost['gate']:.1f} ms for the gate alone, "
+        f"{cost['front-loaded']:.1f} ms with ctr_early_share 0.8 and 4 early looks; the boundary recursion for 4 "
+        f"looks alone {cost['bounds']:.1f} ms"
+    )
     print(
         f"\nImpressions per invocation, challenger vs production (tolerance {CFG.impressions_ratio_tolerance:.0%} + "
         f"{CFG.impressions_ratio_z:g} s.e., window and last {CFG.recent_minutes:g} min): STOP_INVALID over 360 min"

@@ -10,7 +10,8 @@
   endpoints would take (bench/org_bench.py; BENCH_ORG_ACCOUNTS, BENCH_ORG_REGIONS, BENCH_ORG_ENDPOINTS)
 - the challenger gate's error rates and time to reject next to the spec's naive rule (bench/challenger_bench.py)
 - the runtime gate's minute-level test: A/A under overdispersion, late data, gaps, SRM, novelty, power next to the
-  Neyman-Pearson bound, a traffic ramp (bench/gate_bench.py; runs per cell: MLGOV_GATE_BENCH_RUNS, default 2000)
+  Neyman-Pearson bound, a traffic ramp, the optional front-loaded CTR test with the fast ramp and one runtime
+  look's cost with it (bench/gate_bench.py; runs per cell: MLGOV_GATE_BENCH_RUNS, default 2000)
 """
 
 from __future__ import annotations

@@ -89,6 +89,9 @@ def decided_by(result: dict[str, Any]) -> str:
         if breached:
             return "guardrail " + ", ".join(breached)
         alpha = result["statistics"]["ctr_test"].get("alpha")
+        early = result["statistics"]["ctr_test"].get("early") or {}
+        if early.get("rejects") and not result["statistics"]["ctr_test"].get("mixture_rejects"):
+            return f"CTR test (front-loaded group-sequential look, alpha {early['alpha']:g} of {alpha:g})"
         method = (
             "minute-level confidence sequence"
             if "minutes" in result["statistics"]["ctr_test"]
@@ -119,6 +122,12 @@ def ratio_text(result: dict[str, Any]) -> str:
     confidence = f"{(ratio.get('confidence') or 0.99) * 100:g}%"
     if result["decision"] == "REJECT" and stats["ctr_test"].get("rejects"):
         test = stats["ctr_test"]
+        early = test.get("early") or {}
+        if early.get("rejects") and not test.get("mixture_rejects"):
+            return (
+                f"CTR ratio {_num(test.get('ratio'))} (the front-loaded early test's look {early['look']} in the first "
+                f"{test.get('early_minutes', 0):g} min: z {early['z']:.2f} >= {early['t_bound']:.2f})"
+            )
         return (
             f"CTR ratio {_num(test.get('ratio'))} (the CTR test's {confidence} anytime-valid interval "
             f"{_num(test.get('ratio_lower'))}-{_num(test.get('ratio_upper'))}, below 1)"

@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from mlgov_runtime.challenger import frontload as fl
 from mlgov_runtime.challenger import sequential as sq
 from mlgov_runtime.challenger.decision import (
     CONTINUE,
@@ -101,9 +102,12 @@ def decide_minutes(
     minutes: int,
     config: DecisionConfig | None = None,
     weights: Sequence[float | None] | None = None,
+    early_looks: Sequence[Sequence[float]] | None = None,
 ) -> Decision:
     """The verdict at one look over `minutes` settled minutes since the challenger went live. `weights`: the
-    challenger's configured weight per minute when a ramp changed it (None for a minute in which it changed)."""
+    challenger's configured weight per minute when a ramp changed it (None for a minute in which it changed).
+    `early_looks`: [minutes read, V] of the earlier looks inside the front-loaded test's window (the watch state);
+    None (a one-off look, `mlgov challenger status`) runs only the mixture part of the CTR test."""
     cfg = config or DecisionConfig()
     _validate("production", production, minutes)
     _validate("challenger", challenger, minutes)
@@ -222,7 +226,22 @@ def decide_minutes(
         for i in aligned
     ]
     target = cfg.ctr_target_variance
-    reject = sq.compare_minutes(ctr_minutes, 1.0, "lower", cfg.ctr_reject_alpha, target)
+    reject = sq.compare_minutes(ctr_minutes, 1.0, "lower", cfg.ctr_late_alpha, target)
+    early = None
+    if cfg.ctr_early_share and early_looks is not None:
+        early = fl.early_look(
+            early_looks,
+            minutes,
+            reject.statistic,
+            reject.variance,
+            reject.minutes,
+            enough,
+            cfg.ctr_early_alpha,
+            cfg.ctr_early_minutes,
+            cfg.settle_minutes,
+            cfg.min_aligned_minutes,
+        )
+    early_rejects = early is not None and early["rejects"]
     interval = sq.compare_minutes(ctr_minutes, cfg.non_inferiority_margin, "higher", cfg.alpha, target)
     recent_from = minutes - cfg.recent_minutes
     recent_minutes = [m for i, m in zip(aligned, ctr_minutes, strict=True) if i >= recent_from]
@@ -238,8 +257,16 @@ def decide_minutes(
         **reject.as_dict(),
         "alpha": cfg.ctr_reject_alpha,
         "null_ratio": 1.0,
-        "rejects": reject.beyond_null,
+        "rejects": reject.beyond_null or early_rejects,
     }
+    if cfg.ctr_early_share:
+        stats["ctr_test"] |= {
+            "mixture_alpha": cfg.ctr_late_alpha,
+            "mixture_rejects": reject.beyond_null,
+            "early_share": cfg.ctr_early_share,
+            "early_minutes": cfg.ctr_early_minutes,
+            "early": early,
+        }
     stats["ctr_ratio"] = {
         "estimate": interval.ratio,
         "lower": interval.lower,
@@ -287,12 +314,24 @@ def decide_minutes(
     guardrails_ok = not unevaluated
     ctr_text = f"challenger CTR {pct(c.ctr)} vs production {pct(p.ctr)}"
     ratio_text = _ratio_text(interval, f"{(1 - cfg.alpha) * 100:g}%")
+    if enough and early_rejects and not reject.beyond_null and early is not None:
+        return done(
+            REJECT,
+            [
+                f"The {ctr_text} over {len(aligned)} aligned minutes is lower (front-loaded early test, look "
+                f"{early['look']} of the first {cfg.ctr_early_minutes:g} min: z {early['z']:.2f} >= bound "
+                f"{early['t_bound']:.2f}, group-sequential at {cfg.ctr_early_alpha:g} of the CTR test's "
+                f"{cfg.ctr_reject_alpha:g}; CTR ratio {_num(reject.ratio)}): reject the model package and remove the "
+                "challenger variant."
+            ],
+            guardrails,
+        )
     if enough and reject.beyond_null:
         return done(
             REJECT,
             [
                 f"The {ctr_text} over {len(aligned)} aligned minutes is lower (minute-level confidence sequence at "
-                f"{cfg.ctr_reject_alpha:g}: log mixture {reject.log_mixture:.1f} >= {reject.threshold:.1f}; CTR ratio "
+                f"{cfg.ctr_late_alpha:g}: log mixture {reject.log_mixture:.1f} >= {reject.threshold:.1f}; CTR ratio "
                 f"{reject.ratio:.3f}, upper bound {reject.upper:.3f} < 1): reject the model package and remove the "
                 "challenger variant."
             ],
@@ -601,7 +640,7 @@ def _needed(
     """If the per-minute behaviour held: the smallest multiple of the data (S and V scale together) that decides."""
     method = "scale the minute-level statistic and its variance (observed behaviour unchanged)"
     best: tuple[float, str] | None = None
-    for cmp, alpha, verdict in ((reject, cfg.ctr_reject_alpha, REJECT), (interval, cfg.alpha, PROMOTE)):
+    for cmp, alpha, verdict in ((reject, cfg.ctr_late_alpha, REJECT), (interval, cfg.alpha, PROMOTE)):
         k = sq.needed_scale(cmp.statistic, cmp.variance, alpha, cfg.ctr_target_variance)
         if k is not None and (best is None or k < best[0]):
             best = (k, verdict)

@@ -8,6 +8,7 @@ import numbers
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
+from mlgov_runtime.challenger.sequential import MIN_DF
 from mlgov_runtime.challenger.statistics import beta_from_moments, ratio_prior
 
 
@@ -156,10 +157,26 @@ class DecisionConfig:
     # Optional traffic ramp: ((minutes since live, challenger weight), ...), taken by a look that finds no verdict
     # and no guardrail breached, e.g. ((10, 0.25), (20, 0.5)). Empty: the split stays at traffic_fraction.
     ramp: tuple[tuple[float, float], ...] = ()
+    # Optional front-loaded CTR test (challenger/frontload.py): this share of the CTR test's alpha is spent by a
+    # group-sequential boundary at the looks of the first ctr_early_minutes after the challenger went live, the rest
+    # by the mixture over the whole window. 0: the gate's mixture alone, as without the setting.
+    ctr_early_share: float = 0.0
+    ctr_early_minutes: float = 30
 
     @property
     def ctr_reject_alpha(self) -> float:
         return self.reject_budget * self.ctr_reject_share
+
+    @property
+    def ctr_late_alpha(self) -> float:
+        """The CTR test's alpha left to the mixture over the whole window (all of it without an early share)."""
+        if not self.ctr_early_share:
+            return self.ctr_reject_alpha
+        return self.ctr_reject_alpha * (1 - self.ctr_early_share)
+
+    @property
+    def ctr_early_alpha(self) -> float:
+        return self.ctr_reject_alpha * self.ctr_early_share
 
     @property
     def guardrail_alpha_each(self) -> float:
@@ -181,6 +198,20 @@ class DecisionConfig:
                 f"DecisionConfig.reject_budget ({self.reject_budget}) and ctr_reject_share ({self.ctr_reject_share}) "
                 "must be between 0 and 1 (exclusive)"
             )
+        if not 0 <= self.ctr_early_share < 1:
+            raise ValueError(
+                f"DecisionConfig.ctr_early_share must be in [0, 1) (0: no front-loaded test; the mixture needs some "
+                f"of the alpha for the rest of the window), got {self.ctr_early_share}"
+            )
+        if self.ctr_early_share:
+            fewest = max(self.min_aligned_minutes, MIN_DF + 1) + 1 + self.settle_minutes
+            if not fewest <= self.ctr_early_minutes <= self.max_minutes:
+                raise ValueError(
+                    f"DecisionConfig.ctr_early_minutes ({self.ctr_early_minutes:g}) must be between {fewest:g} and "
+                    f"max_minutes ({self.max_minutes:g}): an early look must read at least "
+                    f"{max(self.min_aligned_minutes, MIN_DF + 1):g} settled minutes (a look at minute W reads W - 1 - "
+                    f"settle_minutes), or the early share would never be spent"
+                )
         if not 0 < self.guardrail_min_coverage <= 1:
             raise ValueError(
                 f"DecisionConfig.guardrail_min_coverage must be in (0, 1], got {self.guardrail_min_coverage}"

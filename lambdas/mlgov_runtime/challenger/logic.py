@@ -352,7 +352,10 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
         }
     previous = state.get("watch") or {}
     history = [list(step) for step in previous.get("ramp_history") or [[0, ch["traffic_fraction"]]]]
-    result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history)
+    early = [list(step) for step in previous.get("ctr_early_looks") or []] if cfg.decision.ctr_early_share else None
+    result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history, early)
+    if early is not None:
+        result = {**result, "ctr_early_looks": early_looks_after(early, result)}
     result = {**result, **data_problem_step(ports, ch, previous, result)}
     return ramp_step(ports, cfg, ch, parse_time(state["deployed_at"]), now, history, result)
 
@@ -409,6 +412,14 @@ def ramp_step(
     return {**out, "ramped_to": weight}
 
 
+def early_looks_after(early: list[list[float]], result: Mapping[str, Any]) -> list[list[float]]:
+    """The front-loaded test's record for the next look: this look's [minutes read, V] added when it was an early
+    look (a PAUSED or stopped look computed no CTR statistic and spent nothing)."""
+    test = (result["result"].get("statistics") or {}).get("ctr_test") or {}
+    looks = (test.get("early") or {}).get("looks")
+    return [list(step) for step in looks] if looks else early
+
+
 def minute_weights(history: list[list[float]], minutes: int) -> list[float | None]:
     """The challenger's configured weight per minute of the window; None in a minute the weight changed."""
     out: list[float | None] = []
@@ -432,6 +443,7 @@ def look(
     deployed_at: datetime,
     now: datetime,
     ramp_history: list[list[float]] | None = None,
+    early_looks: list[list[float]] | None = None,
 ) -> dict[str, Any]:
     """The decision over [deployed_at rounded up to the minute, now rounded down - settle_minutes): the minute the
     challenger went live is left out, so production's impressions from before it never count (a false sample-ratio
@@ -444,7 +456,9 @@ def look(
     series = metrics.variant_series(ch["endpoint_name"], [production, challenger], start, end)
     minutes = int((end - start).total_seconds() // 60)
     weights = minute_weights(ramp_history, minutes) if ramp_history and len(ramp_history) > 1 else None
-    result = decide_minutes(series[production], series[challenger], minutes, cfg.decision, weights).to_dict()
+    result = decide_minutes(
+        series[production], series[challenger], minutes, cfg.decision, weights, early_looks
+    ).to_dict()
     verb = {REJECT: "Rejected", PROMOTE: "Approved"}.get(result["decision"], "Under evaluation")
     return {
         "decision": result["decision"],

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlgov_runtime.challenger.knobs import Thresholds as Thresholds  # its knobs under `thresholds`
+from mlgov_runtime.challenger.sequential import MIN_DF
 from mlgov_runtime.core.env import (
     IDEMPOTENCY_TABLE_NAME,
     TABLE,
@@ -128,6 +129,11 @@ class Challenger:
     # Optional traffic ramp: [[minutes since live, challenger weight], ...], e.g. [[10, 0.25], [20, 0.5]]; a look
     # with no verdict and no guardrail breached takes the next step. Empty: the split stays at the fraction.
     ramp: list[tuple[int, float]] = setting(factory=list, max_length=10)
+    # Optional front-loaded CTR test: this share of the CTR test's alpha is spent at the looks of the first
+    # ctr_early_minutes after the challenger went live (group-sequential, Pocock-type spending, t-widened), the rest
+    # by the mixture over the whole window; it catches a drop sooner and a small one later. 0: off.
+    ctr_early_share: float = setting(default=0.0, ge=0, lt=1)
+    ctr_early_minutes: int = setting(default=30, ge=1, le=10_080)
     challenger_instance_count: int = setting(default=1, ge=1, le=100)
     # Roles the challenger's model may run as (it reuses the production model's role); PassRole is granted on these.
     model_execution_role_arns: list[str] = setting(
@@ -153,6 +159,13 @@ class Challenger:
         weights = [w for _, w in self.ramp]
         if minutes != sorted(set(minutes)) or weights != sorted(set(weights)) or any(not 0 < w < 1 for w in weights):
             raise ValueError(f"ramp {self.ramp}: minutes and weights must both rise, weights between 0 and 1")
+        fewest = MIN_DF + 1 + 1 + self.settle_minutes
+        if self.ctr_early_share and not fewest <= self.ctr_early_minutes <= self.max_minutes:
+            raise ValueError(
+                f"ctr_early_minutes {self.ctr_early_minutes} must be between {fewest} and max_minutes "
+                f"{self.max_minutes} when ctr_early_share is set: an early look must read at least {MIN_DF + 1} "
+                f"settled minutes (a look at minute W reads W - 1 - settle_minutes), or the early share is never spent"
+            )
 
     def runtime_config(self, thresholds: Any) -> dict[str, Any]:
         """What the gate decides with (mlgov_runtime.challenger.config), in the function and the CLI alike."""
@@ -184,6 +197,8 @@ class Challenger:
                 "ctr_ratio_plausible_max": self.ctr_ratio_plausible_max,
                 "guardrail_min_coverage": self.guardrail_min_coverage,
                 "ramp": [list(step) for step in self.ramp],
+                "ctr_early_share": self.ctr_early_share,
+                "ctr_early_minutes": self.ctr_early_minutes,
             },
             "endpoints": dict(self.endpoints),
             "metrics": dump(self.metrics, RecommendationMetricNames),
