@@ -122,6 +122,19 @@ STACKSET_EXECUTION_ROLES = "arn:*:iam::*:role/stacksets-exec-*"
 STACKSET_EXECUTION_ROLE_SAMPLE = "role/stacksets-exec-7f3e9a1b2c4d5e6f7a8b9c0d1e2f3a4b"
 # `cdk bootstrap` names its roles cdk-<qualifier>-<purpose>-role-<account>-<region>.
 _CFN_EXEC_ROLE = re.compile(r"^(arn:[^:]*:iam::[^:]*:role/)cdk-([a-z0-9]+)-cfn-exec-role-")
+# The product's alarms and log groups carry generated names after the stack (no AlarmName/LogGroupName in the
+# template). Per the Service Authorization Reference (each on "alarm", "log-group" or "log-stream", whose ARN is
+# log-group:<name>:log-stream:<stream>): "Put*Alarm*" is PutMetricAlarm, PutCompositeAlarm, PutLogAlarm and
+# PutAlarmMuteRule (a mute rule silences the alarms it names); the log writes that erase or shorten the record.
+# SetAlarmState is left out (no room): the alarm's next evaluation sets the state again.
+ALARM_AND_LOG_CHANGES = [
+    "cloudwatch:DisableAlarmActions",
+    "cloudwatch:Put*Alarm*",
+    "cloudwatch:DeleteAlarms",
+    "logs:DeleteLogGroup",
+    "logs:DeleteLogStream",
+    "logs:PutRetentionPolicy",
+]
 MACHINE_CHANGES = [
     "states:UpdateStateMachine",
     "states:DeleteStateMachine",
@@ -307,11 +320,14 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
     if g.serving_repository_names:
         # PutImageTagMutability has no condition key for the new setting: the whole action is the pipeline's,
         # so a serving repository created IMMUTABLE stays so (and a MUTABLE one is fixed through the pipeline).
+        # Immutability refuses an overwrite, not a deletion: BatchDeleteImage frees the tag and PutImage fills it
+        # with other bytes, which the next retraining run pins. Pushing and deleting serving images is the
+        # pipeline's too (the Service Authorization Reference: both on "repository").
         statements.append(
             {
                 "Sid": "DenyServingImageTagMutabilityChange",
                 "Effect": "Deny",
-                "Action": ["ecr:PutImageTagMutability"],
+                "Action": ["ecr:PutImageTagMutability", "ecr:BatchDeleteImage", "ecr:PutImage"],
                 "Resource": [f"arn:*:ecr:*:*:repository/{name}" for name in g.serving_repository_names],
                 "Condition": _principal_exceptions(pipeline),
             }
@@ -387,11 +403,23 @@ def model_approval_policy(settings: Settings) -> NamedPolicy:
         _principal_exceptions(g.pipeline_role_arns + g.break_glass_role_arns),
         settings,
     )
-    statements = [statement, changes, registry, metrics, *serving]
+    # Every refusal the trust model ends in an alarm or a logged reason: the product's alarms and the log groups
+    # that hold the reasons (and the EMF metrics the alarms watch) change only in a deploy. They live where the
+    # product runs, but the product guard has no room in the heavy configuration (docs/guardrails.md, "Sizes"); named
+    # after the product's stack, this statement matches nothing in a guarded workload account.
+    alarms_and_logs = {
+        "Sid": "DenyProductAlarmAndLogChanges",
+        "Effect": "Deny",
+        "Action": ALARM_AND_LOG_CHANGES,
+        "Resource": [f"arn:*:cloudwatch:*:*:alarm:{PRODUCT_STACK}-*", f"arn:*:logs:*:*:log-group:{PRODUCT_STACK}-*"],
+        "Condition": _principal_exceptions(g.deployer_role_arns + g.break_glass_role_arns),
+    }
+    statements = [statement, changes, registry, metrics, *serving, alarms_and_logs]
     return NamedPolicy(
         "mlgov-model-approval",
         "ML governance: only approvers approve a package, only the pipeline creates models and registers into "
-        "watched groups, only the recommender writes the metrics the challenger gate decides on",
+        "watched groups, only the recommender writes the metrics the challenger gate decides on; the product's alarms "
+        "and logs change only in a deploy",
         {"Version": "2012-10-17", "Statement": statements},
     )
 
@@ -802,6 +830,7 @@ ACCOUNT_POLICIES: dict[str, tuple[str, ...]] = {
         "DenyProductStackChanges",
         "DenyGovernanceBusPolicyChanges",
         "DenyProductRuleChangesByStackSets",
+        "DenyProductAlarmAndLogChanges",
     ),
     "mlgov-guardrails-machinery": (
         "DenyMemberRoleChanges",

@@ -17,6 +17,7 @@ from mlgov_runtime.core.permissions import IDEMPOTENCY
 from mlgov_runtime.lineage_audit import permissions
 from mlgov_runtime.lineage_audit.events import AUDITED_CALLS, PACKAGE_CHANGE
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
+from mlgov_runtime.org_scan import forwarding
 from stacks import constants as c
 from stacks.building_blocks import encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct, successful_calls
@@ -182,7 +183,14 @@ class LineageAudit(CapabilityConstruct):
                     "Action": "events:PutEvents",
                     "Resource": f"arn:{Stack.of(self).partition}:events:{Stack.of(self).region}:"
                     f"{Stack.of(self).account}:event-bus/default",
-                    "Condition": {"StringEquals": {"aws:PrincipalOrgID": self.settings.organization_id}},
+                    # Members forward only AWS's own events (the forwarding rule's sources): an mlgov.* event
+                    # from another account would otherwise reach the challenger rule.
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:PrincipalOrgID": self.settings.organization_id,
+                            "events:source": list(forwarding.SOURCES),
+                        }
+                    },
                 },
             )
         return rules

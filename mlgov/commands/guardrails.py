@@ -97,9 +97,17 @@ ADVICE = {
         "Run `mlgov retire approve --request ID` or `mlgov retire deny --request ID --reason TEXT` "
         "(signed, through the approval service's URL).",
     ),
+    "DenyProductAlarmAndLogChanges": (
+        "The product's alarms and log groups are where every refusal ends: they change only by deploy, or a "
+        "silenced alarm or an erased log hides what the product refused.",
+        "Change the alarm or the log retention in the stack and run `npx cdk deploy MlGovEndpointAudit` as the "
+        "deployer.",
+    ),
     "DenyServingImageTagMutabilityChange": (
-        "A serving repository's tags must stay immutable, or a pushed tag changes what an approved package runs.",
-        "Let the pipeline manage the repository; check it with `aws ecr describe-repositories --repository-names R`.",
+        "A serving repository's tags must stay immutable and its images the pipeline's: a changed mutability, "
+        "or a deleted image whose tag is pushed again, changes what the next approved package runs.",
+        "Push or delete serving images through the pipeline; check the repository with "
+        "`aws ecr describe-repositories --repository-names R`.",
     ),
     "DenyServingChangeOutsidePipeline": (
         "A model or inference component is what an endpoint serves: only the deployment pipeline creates, swaps "

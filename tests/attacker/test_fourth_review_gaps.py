@@ -70,11 +70,6 @@ def test_the_product_alarms_have_generated_names_and_page_the_ops_topic(governan
         assert action["Ref"].startswith("FindingsOpsAlarmTopic"), logical
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no SCP statement keeps the product's alarms (DisableAlarmActions/PutMetricAlarm/DeleteAlarms) to the "
-    "deployer: a developer silences every alarm the trust model promises",
-)
 @pytest.mark.parametrize("action", ALARM_WRITES)
 def test_a_developer_cannot_silence_the_products_alarms(governance_template: dict[str, Any], action: str) -> None:
     allowed = []
@@ -104,11 +99,6 @@ def test_the_deployer_still_manages_the_alarms(governance_template: dict[str, An
 LOG_WRITES = ("logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteLogStream")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no SCP statement keeps the product's log groups (DeleteLogGroup/PutRetentionPolicy/DeleteLogStream) to "
-    "the deployer: a developer erases the logged reasons of every refusal",
-)
 @pytest.mark.parametrize("action", LOG_WRITES)
 def test_a_developer_cannot_erase_the_products_logs(governance_template: dict[str, Any], action: str) -> None:
     groups = _of_type(governance_template, "AWS::Logs::LogGroup")
@@ -172,11 +162,6 @@ def test_the_bus_policy_lets_members_forward_sagemaker_events(organization_templ
     assert evaluate({"bus": policy}, "events:PutEvents", bus, outside, default_allow=False).decision == "Deny"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the governance bus's organization statement has no events:source condition: any org account outside "
-    "the guarded OUs puts mlgov.retraining events on the bus the challenger rule reads",
-)
 def test_the_bus_policy_admits_no_member_event_with_the_products_source(
     organization_template: dict[str, Any],
 ) -> None:
@@ -508,11 +493,6 @@ def test_an_immutable_serving_repository_refuses_an_overwrite_and_the_guardrails
     assert _register_a_passing_run(world, "lora-exec-21")["ImageDigest"] == world.image_digest
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no statement keeps ecr:BatchDeleteImage/PutImage on the serving repositories: deleting the image "
-    "frees an IMMUTABLE tag, and the next retraining run pins the replacement's digest",
-)
 def test_the_next_run_pins_the_image_the_tag_named_when_the_repository_was_made_immutable(world: World) -> None:
     import boto3
 

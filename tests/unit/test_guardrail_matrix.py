@@ -889,6 +889,38 @@ CASES += [
         "Allow",
         resource_arn=SERVING_REPO,
     ),
+    # Fourth review: deleting an image frees an IMMUTABLE tag for other bytes.
+    *[
+        Case(
+            f"data scientist {verb} a serving image",
+            f"ecr:{verb}",
+            PROD,
+            role(PROD, DS),
+            "Deny",
+            resource_arn=SERVING_REPO,
+            sid="DenyServingImageTagMutabilityChange",
+        )
+        for verb in ("BatchDeleteImage", "PutImage")
+    ],
+    *[
+        Case(
+            f"pipeline {verb} a serving image",
+            f"ecr:{verb}",
+            PROD,
+            role(PROD, PIPE),
+            "Allow",
+            resource_arn=SERVING_REPO,
+        )
+        for verb in ("BatchDeleteImage", "PutImage")
+    ],
+    Case(
+        "data scientist pushes to an own repository",
+        "ecr:PutImage",
+        PROD,
+        role(PROD, DS),
+        "Allow",
+        resource_arn=f"arn:aws:ecr:us-east-1:{PROD}:repository/notebook-images",
+    ),
     Case(
         "data scientist changes an own repository",
         "ecr:PutImageTagMutability",
@@ -1287,6 +1319,28 @@ for action in ("events:PutPermission", "events:RemovePermission", "events:Update
         ),
         gov(action, BREAK_GLASS, "Allow", f"{action} by break-glass", where),
     ]
+
+# Issue 20, fourth review: the product's alarms and log groups (named after the stack) change only in a deploy.
+ALARM = f"arn:aws:cloudwatch:us-east-1:{GOV}:alarm:MlGovEndpointAudit-AuditDeadLetterAlarm1A2B-3C4D5E6F"
+LOG_GROUP = f"arn:aws:logs:us-east-1:{GOV}:log-group:MlGovEndpointAudit-AuditFunctionLogGroup1A2B-3C4D5E6F"
+for action, resource in [
+    ("cloudwatch:DisableAlarmActions", ALARM),
+    ("cloudwatch:PutMetricAlarm", ALARM),
+    ("cloudwatch:PutAlarmMuteRule", ALARM),
+    ("cloudwatch:DeleteAlarms", ALARM),
+    ("logs:DeleteLogGroup", LOG_GROUP),
+    ("logs:DeleteLogStream", f"{LOG_GROUP}:log-stream:2026/12/06/[$LATEST]0123abcd"),
+    ("logs:PutRetentionPolicy", LOG_GROUP),
+]:
+    CASES += [
+        gov(action, DS, "Deny", f"{action} on a product alarm or log", resource, sid="DenyProductAlarmAndLogChanges"),
+        gov(action, PRODUCT, "Deny", f"{action} by a product role", resource, sid="DenyProductAlarmAndLogChanges"),
+        gov(action, DEPLOYER, "Allow", f"{action} by the deployer", resource),
+        gov(action, BREAK_GLASS, "Allow", f"{action} by break-glass", resource),
+        gov(action, DS, "Allow", f"{action} on a team's own", resource.replace("MlGovEndpointAudit-", "team-etl-")),
+    ]
+# The function's own logging is untouched.
+CASES.append(gov("logs:PutLogEvents", PRODUCT, "Allow", "a product function logs", f"{LOG_GROUP}:log-stream:s"))
 
 # The member StackSets' roles (stacks/member_role_stack.py), named on any path: only role admins and the StackSets
 # execution role create, change, pass or delete them (DenyMemberRoleChanges). The forwarding role sits off the
@@ -1763,6 +1817,8 @@ def test_the_stack_rule_and_channel_denies_name_what_the_service_authorization_r
         "DenyProductRuleChangesByStackSets": {"rule-on-default-event-bus", "rule-on-custom-event-bus"},
         "DenyChannelDrainOutsideProduct": {"queue", "topic"},
         "DenyChannelReadOutsideProduct": {"queue"},
+        "DenyProductAlarmAndLogChanges": {"alarm", "log-group", "log-stream"},
+        "DenyServingImageTagMutabilityChange": {"repository"},
     }
     for sid, resource_types in expected.items():
         for pattern in statements[sid]["Action"]:
@@ -1919,6 +1975,12 @@ def test_explain_names_the_new_statements_with_a_reason_and_a_way_forward(
             "mlgov:guarded=product-key",
         ],
         "DenyGovernanceBusPolicyChanges": ["--action", "events:RemovePermission"],
+        "DenyProductAlarmAndLogChanges": [
+            "--action",
+            "cloudwatch:DisableAlarmActions",
+            "--resource",
+            f"arn:aws:cloudwatch:us-east-1:{GOV}:alarm:MlGovEndpointAudit-AuditDeadLetterAlarm1A2B-3C4D5E6F",
+        ],
         "DenyProductRuleChanges": ["--action", "events:EnableRule", "--resource", RULE],
         "DenyProductKeyTagOutsideDeploy": [
             "--action",
