@@ -295,11 +295,6 @@ def test_no_scheduled_action_lowers_the_campaigns_minimum_while_it_runs(
     assert lowest >= 6, f"MinCapacity during the campaign: {[(m.isoformat(), low) for m, low in during]}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the campaign's scale-in replays the MinCapacity read when it was scheduled (1) over the weekly "
-    "schedule's 5 of Manga Monday, from 13:00 until 22:00 UTC",
-)
 def test_the_campaigns_end_never_drops_below_what_the_week_holds_then(
     capacity_world: CapacityWorld,  # noqa: F811
     campaign_clock: None,  # noqa: F811

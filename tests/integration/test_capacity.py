@@ -586,14 +586,18 @@ def _campaign_actions(world: CapacityWorld) -> dict[str, Any]:
 def test_campaign_dry_run_computes_the_instances_for_the_peak_and_changes_nothing(
     capacity_world: CapacityWorld, campaign_clock: None
 ) -> None:
-    code, out, _ = run_cli(*CAMPAIGN, "--dry-run", "--format", "json")
+    code, out, err = run_cli(*CAMPAIGN, "--dry-run", "--format", "json")
     plan = json.loads(out)
     # 380 invocations/min at the policy's 70 per instance: 5.4, so 6 instances, from 30 minutes before the start
     assert code == 0 and plan["instances"] == 6 and plan["formula"] == "max(1, ceil(380 / 70)) = 6"
     assert plan["scale_out_at"] == "2026-12-06T22:30:00+00:00" and plan["scale_in_at"] == "2026-12-07T13:00:00+00:00"
     out_action, in_action = plan["scheduled_actions"]
     assert (out_action["schedule"], out_action["min_capacity"]) == ("at(2026-12-06T22:30:00)", 6)
-    assert (in_action["schedule"], in_action["min_capacity"]) == ("at(2026-12-07T13:00:00)", 1)
+    # The end puts back what the weekly schedule holds at 13:00 UTC Monday (Manga Monday's 5), not the 1 read now.
+    assert (in_action["schedule"], in_action["min_capacity"]) == ("at(2026-12-07T13:00:00)", 5)
+    # The weekly actions that fire inside the window lower the campaign's minimum: each one is named.
+    assert "mlgov-min1-0000-daily sets MinCapacity 1 at 2026-12-07T00:00:00+00:00" in err, err
+    assert "mlgov-min2-0600-daily sets MinCapacity 2" in err and "mlgov-min5-0800-MON sets" in err
     assert plan["scheduled"] == [] and _campaign_actions(capacity_world) == {}
 
 
@@ -604,7 +608,7 @@ def test_campaign_schedules_the_scale_out_and_the_scale_in(capacity_world: Capac
     scale_out = actions["mlgov-campaign-manga-monday-out"]
     assert scale_out["Schedule"] == "at(2026-12-06T22:30:00)" and scale_out["ScalableTargetAction"]["MinCapacity"] == 6
     assert scale_out["ScalableTargetAction"]["MaxCapacity"] >= 6
-    assert actions["mlgov-campaign-manga-monday-in"]["ScalableTargetAction"]["MinCapacity"] == 1
+    assert actions["mlgov-campaign-manga-monday-in"]["ScalableTargetAction"]["MinCapacity"] == 5
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mlgov_runtime.capacity.campaign import weekly_minimum_at
+from mlgov_runtime.capacity.logic import ScheduledAction, TargetCapacity
 from mlgov_runtime.capacity.schedule import (
     DAY,
     ScheduleError,
@@ -121,3 +123,40 @@ def test_a_window_ending_at_sunday_midnight_does_not_reach_into_monday() -> None
     timeline = live_timeline(2, [(60, 1), (120, 2)])  # Monday 01:00-02:00 at 1
     assert lowest_in(timeline, [(SUN * DAY + 6 * 60, 7 * DAY)]) == 2
     assert lowest_in(timeline, Window.parse(["SUN"], "06:00", "24:00").spans()) == 2
+
+
+def _variant(*actions: tuple[str, str, str, int], registered: int = 1) -> TargetCapacity:
+    cap = TargetCapacity("AllTraffic", "instance", registered=True, min_capacity=registered, max_capacity=8)
+    cap.schedule = [ScheduledAction(name, cron, tz, low, None) for name, cron, tz, low in actions]
+    return cap
+
+
+TOKYO_WEEK = (
+    ("mlgov-min1-0000-daily", "cron(0 0 * * ? *)", "Asia/Tokyo", 1),
+    ("mlgov-min2-0600-daily", "cron(0 6 * * ? *)", "Asia/Tokyo", 2),
+    ("mlgov-min5-0800-MON", "cron(0 8 ? * MON *)", "Asia/Tokyo", 5),
+    ("mlgov-min2-2200-MON", "cron(0 22 ? * MON *)", "Asia/Tokyo", 2),
+)
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (datetime(2026, 12, 7, 4, 0, tzinfo=UTC), 5),  # Monday 13:00 JST: Manga Monday
+        (datetime(2026, 12, 7, 13, 0, tzinfo=UTC), 2),  # 22:00 JST: the weekly action of that very minute counts
+        (datetime(2026, 12, 7, 15, 30, tzinfo=UTC), 1),  # Tuesday 00:30 JST
+        (datetime(2026, 12, 6, 22, 59, tzinfo=UTC), 2),  # Monday 07:59 JST: business hours, not yet Manga Monday
+    ],
+)
+def test_a_campaigns_end_restores_what_the_weekly_schedule_holds_then(moment: datetime, expected: int) -> None:
+    assert weekly_minimum_at(_variant(*TOKYO_WEEK), moment, floor=1) == expected
+
+
+def test_a_campaigns_end_never_goes_below_the_floor_or_one_nor_guesses_an_unreadable_schedule() -> None:
+    at_zero = _variant(("nightly", "cron(0 22 ? * SUN *)", "UTC", 0), registered=0)
+    assert weekly_minimum_at(at_zero, datetime(2026, 12, 7, 13, 0, tzinfo=UTC), floor=0) == 1
+    assert weekly_minimum_at(at_zero, datetime(2026, 12, 7, 13, 0, tzinfo=UTC), floor=2) == 2
+    unreadable = _variant(("every-hour", "rate(1 hour)", "UTC", 3), *TOKYO_WEEK)
+    assert weekly_minimum_at(unreadable, datetime(2026, 12, 7, 15, 30, tzinfo=UTC), floor=1) == 5
+    other_campaign = _variant(("mlgov-campaign-x-in", "at(2026-12-07T12:00:00)", "UTC", 1), *TOKYO_WEEK)
+    assert weekly_minimum_at(other_campaign, datetime(2026, 12, 7, 4, 0, tzinfo=UTC), floor=1) == 5

@@ -2,7 +2,10 @@
 peak, scheduled for its window. Instances = ceil(peak invocations per minute / invocations one instance
 takes per minute), never below the floor; the target-tracking policy's InvocationsPerInstance target is what
 one instance takes. Scale out `lead` before the start (the runbook's 30 minutes: a cold instance needs
-minutes), back to the minimum before the campaign at its end."""
+minutes). At its end, back to what the variant's weekly schedule holds at that minute (never the minimum read
+when it was scheduled: the week may hold more then, e.g. Manga Monday's 5 after a campaign that ends at 13:00
+UTC), never below the floor or 1. A weekly action that fires inside the window still sets its own minimum (the
+last action fired wins): the plan warns, naming each one."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlgov_runtime.capacity.logic import CapacityAudit, ScheduledAction, TargetCapacity
+from mlgov_runtime.capacity.schedule import WEEK, to_utc_week, week_start, weekly_times
 
 
 class CampaignRefused(ValueError):
@@ -69,6 +73,42 @@ def _variant_capacity(audit: CapacityAudit, variant: str | None) -> TargetCapaci
     raise CampaignRefused(f"endpoint {audit.endpoint_name} has no instance variant {variant}")
 
 
+def _weekly_firings(cap: TargetCapacity, since: datetime, until: datetime) -> list[tuple[datetime, int, str]] | None:
+    """(moment UTC, MinCapacity, action name) of every weekly scheduled action firing in [since, until]; None
+    when an action that sets MinCapacity is neither weekly nor one-time (rate(), day-of-month): not predictable."""
+    fired: list[tuple[datetime, int, str]] = []
+    for action in cap.schedule:
+        if action.min_capacity is None or action.schedule.startswith("at("):
+            continue  # one-time actions (other campaigns) are their own plans
+        times = weekly_times(action.schedule)
+        if times is None:
+            return None
+        week = week_start(since)
+        while week <= until:
+            for t in times:
+                moment = week + timedelta(minutes=to_utc_week(t, action.timezone or "UTC", week))
+                if since <= moment <= until:
+                    fired.append((moment, int(action.min_capacity), action.name))
+            week += timedelta(minutes=WEEK)
+    return sorted(fired, key=lambda f: (f[0], f[1]))
+
+
+def weekly_minimum_at(cap: TargetCapacity, moment: datetime, floor: int) -> int:
+    """What the weekly schedule holds at `moment` (its actions of that minute included): the last weekly action
+    fired before it (two at one minute: the lower), else the registered minimum. A schedule that cannot be
+    predicted: the highest minimum any of its actions or the target sets. Never below the floor or 1."""
+    fired = _weekly_firings(cap, moment - timedelta(days=7), moment)
+    registered = int(cap.min_capacity or 0)
+    if fired is None:
+        level = max([registered, *(int(a.min_capacity) for a in cap.schedule if a.min_capacity is not None)])
+    elif fired:
+        last = fired[-1][0]
+        level = min(low for when, low, _ in fired if when == last)
+    else:
+        level = registered
+    return max(level, floor, 1)
+
+
 def plan_campaign(
     audit: CapacityAudit,
     *,
@@ -120,8 +160,19 @@ def plan_campaign(
     )
     plan.actions = [
         ScheduledAction(f"mlgov-campaign-{name}-out", at_expression(start - lead), "UTC", n, max(high, n)),
-        ScheduledAction(f"mlgov-campaign-{name}-in", at_expression(end), "UTC", max(low, floor), high),
+        ScheduledAction(
+            f"mlgov-campaign-{name}-in", at_expression(end), "UTC", weekly_minimum_at(cap, end, floor), high
+        ),
     ]
+    lowering = [(when, level, who) for when, level, who in _weekly_firings(cap, start - lead, end) or [] if when < end]
+    for when, level, who in lowering:
+        if level < n:
+            plan.warnings.append(
+                f"weekly scheduled action {who} sets MinCapacity {level} at {when.isoformat()}, inside the campaign: "
+                f"from then the minimum is {level}, not {n}; for a recurring campaign add a capacity.campaigns window "
+                "(docs/capacity.md, CampaignScaling) and deploy, or run mlgov capacity restore --endpoint "
+                f"{audit.endpoint_name} --min {n} after it fires"
+            )
     if n <= low:
         plan.warnings.append(f"MinCapacity is already {low} (>= {n}): the scale-out changes nothing")
     if n > high:
