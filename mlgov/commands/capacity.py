@@ -121,7 +121,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     else:
         print(render_table(audits))
         s = summarize(audits)
-        print(f"\n{s['total']} endpoints: {s['can_scale_to_zero']} can scale to zero, {s['errors']} errors")
+        print(
+            f"\n{common.count(s['total'], 'endpoint')}: {s['can_scale_to_zero']} can scale to zero, "
+            f"{common.count(s['errors'], 'error')}"
+        )
     unsafe = any(a.verdict in (Verdict.CAN_SCALE_TO_ZERO, Verdict.ERROR) for a in audits)
     return common.EXIT_VIOLATIONS if unsafe else common.EXIT_OK
 
@@ -210,7 +213,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(body, indent=2))
     else:
-        print(f"{args.endpoint}: {before.verdict.value} -> {after.verdict.value}, minimum {after.minimum}")
+        if args.dry_run:
+            print(f"{args.endpoint}: {before.verdict.value}, minimum {before.minimum}; dry run: nothing changed")
+        else:
+            print(f"{args.endpoint}: {before.verdict.value} -> {after.verdict.value}, minimum {after.minimum}")
         if not args.dry_run:
             if logged:
                 where = f"{len(logged)} finding(s) in {table}"
