@@ -131,7 +131,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def _route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str | None, Any]:
     """(AppConfig route or None, fallback value, the route settings) for this endpoint."""
-    from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteTarget
+    from mlgov.ops.appconfig import AppConfigRoute, RouteTarget
 
     r = settings.capacity.fallback_route
     if r is None or endpoint not in r.endpoints:
@@ -143,11 +143,11 @@ def _route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str | None, Any
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from mlgov_runtime.adapters.finding_log import FindingLog
+    from mlgov.ops.capacity_restore import RestoreOptions, Restorer, Step
+    from mlgov.ops.finding_log import FindingLog
     from mlgov_runtime.capacity.autoscaling import AutoscalingWriter, EndpointWarmth
     from mlgov_runtime.capacity.check import endpoint_arn
     from mlgov_runtime.capacity.logic import KINDS, Verdict
-    from mlgov_runtime.capacity.restore import RestoreOptions, Restorer, Step
     from mlgov_runtime.core.findings import finding_id
 
     settings = common.load_settings(args)
@@ -241,7 +241,7 @@ def preflight(aws: Any, table: str | None, route: Any, cold: bool) -> None:
     writes (a conditional probe that writes nothing), and the route reads when it will be switched. The
     scalable targets were read by the audit just before. Application Auto Scaling has no dry run, so its
     write permissions show only at the first call; the undo commands cover that."""
-    from mlgov_runtime.adapters.finding_log import FindingLog
+    from mlgov.ops.finding_log import FindingLog
 
     problems: list[str] = []
     if table:
@@ -273,8 +273,8 @@ def _campaign_name(value: str) -> str:
 def cmd_campaign(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
+    from mlgov.ops.capacity_campaign import CampaignRefused, plan_campaign
     from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
-    from mlgov_runtime.capacity.campaign import CampaignRefused, plan_campaign
 
     settings = common.load_settings(args)
     per_instance = args.per_instance or settings.capacity.target_invocations_per_instance

@@ -24,9 +24,9 @@ from mlgov.capacity_estate import seed_capacity
 from mlgov.cli import main as cli
 from mlgov.emulator import install, seed_route
 from mlgov.estate import Estate, create_governance_resources, seed_estate
+from mlgov.ops.appconfig import AppConfigRoute, RouteError, RouteTarget
+from mlgov.ops.finding_log import FindingLog
 from mlgov.sandbox import emf_metric
-from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteError, RouteTarget
-from mlgov_runtime.adapters.finding_log import FindingLog
 from mlgov_runtime.capacity.logic import COPIES_DIMENSION
 from mlgov_runtime.core.findings import finding_id
 from tests.conftest import load_event
