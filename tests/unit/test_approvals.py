@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mlgov.sinks import slack_problem
-from mlgov_runtime.approvals.identity import Unproven, check_query, person
+from mlgov_runtime.approvals.identity import Unproven, check_query, mapped_identities, person
 from mlgov_runtime.approvals.logic import (
     APPROVED,
     PENDING,
@@ -93,6 +93,7 @@ def run(store: Store, answers: Any, caller: str, approve: bool = True, comment: 
         APPROVERS,
         kw.get("macs", MACS),
         also=kw.get("also", ()),
+        people=kw.get("people", ()),
         caller=caller,
         channel="cli",
         request_id=kw.get("rid", RID),
@@ -157,6 +158,54 @@ def test_the_requester_never_approves_under_another_name(
     with pytest.raises(Refused, match=why) as refused:
         run(store, answers, caller, also=also)
     assert refused.value.status == 403 and store.request.status == PENDING and answers.calls == []
+
+
+ACCOUNT = "arn:aws:sts::111122223333:assumed-role"
+# approvals.slack_approvers as the service receives it: each entry one person's identities.
+PEOPLE = (
+    (BOB,),
+    (f"{ACCOUNT}/MLOpsApprover/al", ALICE),  # Alice: her own session of the shared approver role, and MLOps
+    # Alice's second Slack account: her approver session again, and a role of her own
+    (f"{ACCOUNT}/MLOpsApprover/al", "arn:aws:iam::111122223333:role/AliceOps"),
+)
+
+
+@pytest.mark.parametrize(
+    ("caller", "also"),
+    [
+        (f"{ACCOUNT}/MLOpsApprover/al", ()),  # the CLI: no Slack user, only the proven caller
+        (f"{ACCOUNT}/MLOpsApprover/al", (f"{ACCOUNT}/MLOpsApprover/al",)),
+    ],
+)
+def test_the_requester_never_approves_under_another_mapped_identity_on_any_channel(
+    caller: str, also: tuple[str, ...]
+) -> None:
+    # Given Alice's request (as ALICE) and Alice deciding with her approver session, mapped to her in settings
+    store, answers = Store(ALICE), Answers()
+    with pytest.raises(Refused, match="same person as the requester") as refused:
+        run(store, answers, caller, also=also, people=PEOPLE)
+    assert refused.value.status == 403 and store.request.status == PENDING and answers.calls == []
+    # A request Alice opened with her second account's role is hers too (entries sharing an identity chain)
+    store = Store(f"{ACCOUNT}/AliceOps/any-session")
+    with pytest.raises(Refused, match="same person as the requester"):
+        run(store, answers, caller, people=PEOPLE)
+    assert answers.calls == []
+
+
+def test_another_session_of_a_shared_role_is_another_person_when_settings_map_sessions() -> None:
+    # Bob shares the approver role with Alice under his own session: he decides Alice's request
+    store, answers = Store(ALICE), Answers()
+    assert run(store, answers, BOB, people=PEOPLE).request.decided_by == BOB
+    assert answers.calls == [("success", "TOKEN")]
+
+
+def test_mapped_identities_close_over_entries_that_share_an_identity() -> None:
+    al = f"{ACCOUNT}/MLOpsApprover/al"
+    assert mapped_identities([BOB], PEOPLE) == (BOB,)  # a mapped session is that session only
+    assert set(mapped_identities([al], PEOPLE)) == {al, ALICE, PEOPLE[2][1]}
+    # A mapped role is every session of it
+    assert ALICE in mapped_identities([f"{ACCOUNT}/AliceOps/other"], PEOPLE)
+    assert mapped_identities([CAROL], PEOPLE) == (CAROL,)
 
 
 def test_a_requester_written_without_the_services_mac_is_not_verified() -> None:

@@ -211,6 +211,7 @@ def _decide(
         config.approvers,
         KmsMacs(client("kms"), _mac_key_id(config)),
         also=also,
+        people=tuple(config.slack_approvers.values()),  # the CLI caller's Slack-mapped identities count too
         product_check=product_check,
         caller=caller,
         channel=channel,

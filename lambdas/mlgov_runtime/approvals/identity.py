@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 import urllib.parse
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 BINDING_HEADER = "x-mlgov-binding"
@@ -131,3 +132,24 @@ def person(arn: str) -> str:
 def same_person(a: str, b: str) -> bool:
     pa, pb = person(a), person(b)
     return bool(pa) and pa == pb
+
+
+def _mapped_as(arn: str, mapped: str) -> bool:
+    """`arn` is the identity settings name as `mapped`: a mapped session (assumed-role/ROLE/session) is that
+    session only (the role may be shared, as Identity Center's are); a mapped role or user is every session of it."""
+    return arn == mapped or (not _ASSUMED.fullmatch(mapped.strip()) and same_person(arn, mapped))
+
+
+def mapped_identities(arns: Iterable[str], people: Iterable[Sequence[str]]) -> tuple[str, ...]:
+    """`arns` and every identity settings map to the same person (`people`: each entry one person's identities,
+    approvals.slack_approvers), through entries that share an identity, whatever channel the caller used."""
+    found, entries = list(dict.fromkeys(arns)), [tuple(entry) for entry in people]
+    grown = True
+    while grown:
+        grown = False
+        for entry in entries:
+            if any(_mapped_as(arn, mapped) for arn in found for mapped in entry):
+                new = [mapped for mapped in entry if mapped not in found]
+                found += new
+                grown = grown or bool(new)
+    return tuple(found)

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from mlgov_runtime.approvals.identity import person, same_person
+from mlgov_runtime.approvals.identity import mapped_identities, person, same_person
 
 PENDING, APPROVED, DENIED = "PENDING", "APPROVED", "DENIED"
 CHANNELS = ("cli", "slack")
@@ -215,10 +215,13 @@ def decide(
     comment: str,
     now: datetime,
     also: Sequence[str] = (),
+    people: Sequence[Sequence[str]] = (),
     product_check: Callable[[ApprovalRequest], str] | None = None,
     again: bool = False,
 ) -> Decision:
-    """`also`: other identities the same person uses (a Slack user mapped to several roles). `product_check`:
+    """`also`: other identities the same person uses (a Slack user mapped to several roles). `people`: every
+    person's identities from settings (approvals.slack_approvers), so the caller's other identities count on every
+    channel, the CLI included (identity.mapped_identities). `product_check`:
     why a product-requested (challenger) request is not believed (product_request_problem), "" when it is.
     `again`: a retry of the same decision (Lambda retries the press worker; the same caller runs the same CLI
     command again) that finds its own decision recorded (same caller, channel and outcome, its decision MAC
@@ -287,11 +290,11 @@ def decide(
             f"{caller} is not an approver for {request.decision} decisions "
             f"(settings: approvals.approvers.{request.decision}); nothing changed",
         )
-    if any(same_principal(who, request.requested_by) for who in (caller, *also)):
+    if any(same_principal(who, request.requested_by) for who in mapped_identities((caller, *also), people)):
         raise Refused(
             403,
-            f"{caller} is the same person as the requester {request.requested_by} (same role or user); "
-            "another approver must decide; nothing changed",
+            f"{caller} is the same person as the requester {request.requested_by} (same role or user, or both "
+            "one person's in approvals.slack_approvers); another approver must decide; nothing changed",
         )
     status = APPROVED if approve else DENIED
     settled = ApprovalRequest(
