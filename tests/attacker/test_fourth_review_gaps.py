@@ -349,6 +349,8 @@ def test_a_challenger_whose_execution_was_stopped_is_a_violation(monkeypatch: py
         assert state["challenger"]["challenger_variant"] in lab.variants()  # still serving its share
         audit = _audit_with_the_challenger_share(lab)
         assert audit.is_violation, f"{audit.verdict.value}: {audit.reasons}"
+        assert audit.verdict.value == "UNAPPROVED"
+        assert any("no RUNNING execution of" in r and lab.machine_arn in r for r in audit.reasons), audit.reasons
 
 
 # -- 7. The catalog table: what the next model trains on, and what its safety gate judges it by -----------------
