@@ -60,6 +60,25 @@ def role_for(patterns: list[str], suffix: str, key: str) -> tuple[str, str]:
     )
 
 
+def machine_arn(stack: Stack) -> str:
+    """The challenger state machine's ARN, known before it is built (the lineage audit, built first, reads its
+    executions)."""
+    return stack.format_arn(
+        service="states",
+        resource="stateMachine",
+        resource_name=STATE_MACHINE_NAME,
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+def executions_of(stack: Stack, machine: str) -> str:
+    """The ARN pattern of a state machine's executions (arn:...:execution:<name>:*)."""
+    name = stack.split_arn(machine, ArnFormat.COLON_RESOURCE_NAME).resource_name
+    return stack.format_arn(
+        service="states", resource="execution", resource_name=f"{name}:*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )
+
+
 def check_settings(settings: Settings) -> None:
     """parse_settings already refused what is wrong; kept for settings built without it (tests)."""
     check_challenger(settings)
@@ -81,12 +100,7 @@ class Challenger(CapabilityConstruct):
         self.endpoint_arns = [f"{sm}:endpoint/{e.lower()}" for e in self.endpoint_names]
         self.package_arns = [f"{sm}:model-package/{g.lower()}/*" for g in self.groups]
         self.group_arns = [f"{sm}:model-package-group/{g.lower()}" for g in self.groups]
-        self.state_machine_arn = stack.format_arn(
-            service="states",
-            resource="stateMachine",
-            resource_name=STATE_MACHINE_NAME,
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        self.state_machine_arn = machine_arn(stack)
         self.idempotency_table = encrypted_table(
             self, "IdempotencyTable", self.channel.key, "id", ttl_attribute="expiration", retain=False
         )
@@ -139,8 +153,10 @@ class Challenger(CapabilityConstruct):
             alarm_at_one(
                 self,
                 "ChallengerFailedAlarm",
-                "A challenger experiment failed; its CHALLENGER_FAILED finding says where and what traffic it left",
-                self.state_machine.metric_failed(period=five),
+                "A challenger experiment failed, was stopped or timed out; a failure's CHALLENGER_FAILED finding says "
+                "where and what traffic it left; a stopped or timed-out run runs no step, so its challenger variant "
+                "may still serve (the endpoint audit reports it UNAPPROVED)",
+                self._ended_badly(five),
                 topic,
             ),
             alarm_at_one(
@@ -292,12 +308,23 @@ class Challenger(CapabilityConstruct):
         self.channel.grant_publish(function)
         return function
 
-    def _executions_of(self, machine_arn: str) -> str:
-        """The ARN pattern of a state machine's executions (arn:...:execution:<name>:*)."""
-        name = Stack.of(self).split_arn(machine_arn, ArnFormat.COLON_RESOURCE_NAME).resource_name
-        return Stack.of(self).format_arn(
-            service="states", resource="execution", resource_name=f"{name}:*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+    def _ended_badly(self, period: Duration) -> cloudwatch.MathExpression:
+        """ExecutionsFailed + ExecutionsAborted + ExecutionsTimedOut: an aborted (StopExecution) or timed-out run
+        reaches no Catch, so no finding of its own says it ended."""
+        machine = self.state_machine
+        return cloudwatch.MathExpression(
+            expression="FILL(failed, 0) + FILL(aborted, 0) + FILL(timedout, 0)",
+            using_metrics={
+                "failed": machine.metric_failed(period=period),
+                "aborted": machine.metric_aborted(period=period),
+                "timedout": machine.metric_timed_out(period=period),
+            },
+            period=period,
+            label="Challenger executions failed, aborted or timed out",
         )
+
+    def _executions_of(self, machine: str) -> str:
+        return executions_of(Stack.of(self), machine)
 
     def _build_machine_role(self) -> iam.Role:
         role = iam.Role(

@@ -17,10 +17,12 @@ from mlgov_runtime.core.permissions import IDEMPOTENCY
 from mlgov_runtime.lineage_audit import permissions
 from mlgov_runtime.lineage_audit.events import AUDITED_CALLS, PACKAGE_CHANGE
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
+from mlgov_runtime.lineage_audit.settings import CHALLENGER_MACHINE_ARN
 from mlgov_runtime.org_scan import forwarding
 from stacks import constants as c
 from stacks.building_blocks import encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct, successful_calls
+from stacks.challenger import executions_of, machine_arn
 
 
 def cloudtrail_pattern() -> events.EventPattern:
@@ -131,6 +133,17 @@ class LineageAudit(CapabilityConstruct):
                 resources=[self.serving_index.table_arn],
             ),
             *pin_reads,
+            # Is the challenger-shaped variant a RUNNING experiment's? The challenger machine and its executions only.
+            iam.PolicyStatement(
+                sid="ListChallengerRuns",
+                actions=["states:ListExecutions"],
+                resources=[machine_arn(stack)],
+            ),
+            iam.PolicyStatement(
+                sid="ReadChallengerRuns",
+                actions=["states:DescribeExecution"],
+                resources=[executions_of(stack, machine_arn(stack))],
+            ),
             *self.other_account_statements(permissions.ORGANIZATION_READ),
         ]
 
@@ -140,6 +153,7 @@ class LineageAudit(CapabilityConstruct):
             env.IDEMPOTENCY_TABLE_NAME: self.idempotency_table.table_name,
             "POWERTOOLS_SERVICE_NAME": c.AUDIT_SERVICE,
             "SERVING_INDEX_TABLE_NAME": self.serving_index.table_name,
+            CHALLENGER_MACHINE_ARN: machine_arn(Stack.of(self)),
         }
 
     def _build_rules(self) -> list[events.Rule]:

@@ -10,6 +10,8 @@ from typing import IO, Any
 
 from mlgov.commands import common
 
+CHALLENGER_MACHINE = "mlgov-challenger"  # stacks/challenger.py names it so
+
 
 def render_audit_table(report: dict[str, Any]) -> str:
     rows = [("ENDPOINT", "VERDICT", "VARIANTS", "FIRST REASON")]
@@ -63,8 +65,10 @@ class AuditProgress:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.artifacts import store_pins
+    from mlgov_runtime.adapters.challenger_runs import StepFunctionsChallengerRuns
     from mlgov_runtime.adapters.organizations import ou_ancestors
     from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
+    from mlgov_runtime.core.arns import partition_for
     from mlgov_runtime.core.exemptions import ExemptionPolicy
     from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
     from mlgov_runtime.lineage_audit.findings import finding_from_audit, next_step
@@ -100,6 +104,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
             settings.thresholds.challenger_traffic_fraction,
         ),
         pins=store_pins(aws),
+        # A challenger-shaped variant is under evaluation only while the challenger state machine of this
+        # account/region runs an execution for it (none deployed here: none runs).
+        challenger_runs=StepFunctionsChallengerRuns(
+            aws.client("stepfunctions"),
+            f"arn:{partition_for(region)}:states:{region}:{aws.account_id()}:stateMachine:{CHALLENGER_MACHINE}",
+        ),
     )
     if args.format == "table" and not args.endpoint:
         print(f"Auditing every endpoint in {auditor.account_id}/{region} ...", file=sys.stderr)

@@ -306,13 +306,19 @@ def test_the_campaigns_end_never_drops_below_what_the_week_holds_then(
 # no Catch: the unapproved challenger keeps its 10 % of live traffic, the audit calls it not a violation on every
 # run, and the challenger's alarm counts ExecutionsFailed only (not ExecutionsAborted or ExecutionsTimedOut).
 def _audit_with_the_challenger_share(lab: Any) -> Any:
+    """As the audit Lambda wires it in the account and region the challenger runs in: the verifier reads the
+    challenger state machine's RUNNING executions."""
+    from mlgov_runtime.adapters.challenger_runs import StepFunctionsChallengerRuns
     from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
     from mlgov_runtime.core.exemptions import ExemptionPolicy
     from mlgov_runtime.lineage_audit.audit import EndpointAuditor
     from mlgov_runtime.lineage_audit.logic import PackagePolicy
 
     policy = PackagePolicy(evaluation_share=0.1)  # thresholds.challenger_traffic_fraction's default
-    auditor = EndpointAuditor(SageMakerLineageReader(lab.sm), ACCOUNT, REGION, ExemptionPolicy(), policy=policy)
+    runs = StepFunctionsChallengerRuns(lab.sfn, lab.machine_arn)
+    auditor = EndpointAuditor(
+        SageMakerLineageReader(lab.sm), ACCOUNT, REGION, ExemptionPolicy(), policy=policy, challenger_runs=runs
+    )
     return auditor.audit("manga-recommender-prod")
 
 
@@ -335,11 +341,6 @@ def test_a_running_experiments_challenger_is_under_evaluation(monkeypatch: pytes
         assert audit.verdict.value == "UNDER_EVALUATION" and not audit.is_violation
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the audit's UNDER_EVALUATION exception checks the endpoint's shape, not a RUNNING challenger execution: "
-    "a stopped or timed-out experiment leaves an unapproved model on 10 % of traffic, never reported",
-)
 def test_a_challenger_whose_execution_was_stopped_is_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     with lab_context(monkeypatch) as lab:
         state = lab.start(lab.register())
@@ -348,6 +349,8 @@ def test_a_challenger_whose_execution_was_stopped_is_a_violation(monkeypatch: py
         assert state["challenger"]["challenger_variant"] in lab.variants()  # still serving its share
         audit = _audit_with_the_challenger_share(lab)
         assert audit.is_violation, f"{audit.verdict.value}: {audit.reasons}"
+        assert audit.verdict.value == "UNAPPROVED"
+        assert any("no RUNNING execution of" in r and lab.machine_arn in r for r in audit.reasons), audit.reasons
 
 
 # -- 7. The catalog table: what the next model trains on, and what its safety gate judges it by -----------------

@@ -469,3 +469,21 @@ def test_the_human_step_needs_someone_who_may_approve() -> None:
 
     with pytest.raises(SettingsError, match=r"approvals\.approvers\.challenger"):
         check_challenger(parse_settings({"challenger": {"require_human_approval": True}}))
+
+
+def test_the_challenger_alarm_counts_stopped_and_timed_out_runs_as_well_as_failed_ones(template: Template) -> None:
+    """A StopExecution or the machine's timeout runs no Catch (no CHALLENGER_FAILED finding) and may leave the
+    challenger variant serving: the alarm counts them with the failures."""
+    [alarm] = [
+        r["Properties"]
+        for k, r in template.find_resources("AWS::CloudWatch::Alarm").items()
+        if k.startswith("ChallengerChallengerFailedAlarm")
+    ]
+    metrics = {q["Id"]: q for q in alarm["Metrics"]}
+    summed = metrics[next(i for i, q in metrics.items() if "Expression" in q)]["Expression"]
+    names = {q["MetricStat"]["Metric"]["MetricName"]: i for i, q in metrics.items() if "MetricStat" in q}
+    assert set(names) == {"ExecutionsFailed", "ExecutionsAborted", "ExecutionsTimedOut"}
+    for metric_id in names.values():
+        assert f"FILL({metric_id}, 0)" in summed
+        assert metrics[metric_id]["MetricStat"]["Metric"]["Namespace"] == "AWS/States"
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"

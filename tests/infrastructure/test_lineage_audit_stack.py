@@ -9,7 +9,7 @@ from aws_cdk.assertions import Template
 
 from mlgov_runtime.core.permissions import FINDINGS, IDEMPOTENCY
 from mlgov_runtime.lineage_audit import permissions
-from tests.infrastructure.templates import _one, _role_actions
+from tests.infrastructure.templates import _one, _role_actions, concrete
 
 pytestmark = pytest.mark.infrastructure
 
@@ -76,11 +76,40 @@ def test_audit_role_grants_exactly_the_declared_actions_and_no_sagemaker_write(t
         | set(permissions.FINDINGS_SCAN)
         | set(permissions.PIN_READ)
         | set(permissions.SERVING_INDEX)
+        | set(permissions.CHALLENGER_RUNS)
         | {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt", "kms:GenerateDataKey"}
         | {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
     )
     assert actions - sagemaker == expected_other
     assert not any(a.endswith(":*") for a in actions)
+
+
+def test_the_audit_reads_the_running_executions_of_the_challenger_machine_and_nothing_else(
+    template: Template,
+) -> None:
+    """The verifier behind UNDER_EVALUATION: ListExecutions on the challenger state machine, DescribeExecution on
+    its executions, and the function told that machine's ARN."""
+    [machine] = [
+        r["Properties"]["StateMachineName"]
+        for r in template.find_resources("AWS::StepFunctions::StateMachine").values()
+        if r["Properties"].get("StateMachineName") == "mlgov-challenger"
+    ]
+    prefix = "arn:aws:states:us-east-1:123456789012"
+    statements = [
+        concrete(statement)
+        for logical_id, policy in template.find_resources("AWS::IAM::Policy").items()
+        if logical_id.startswith("LineageAudit")
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    states = [s for s in statements if "states:" in str(s["Action"])]
+    assert sorted((s["Action"], s["Resource"]) for s in states) == [
+        ("states:DescribeExecution", f"{prefix}:execution:{machine}:*"),
+        ("states:ListExecutions", f"{prefix}:stateMachine:{machine}"),
+    ]
+    fn = _one(template, "AWS::Lambda::Function", prefix="LineageAudit")
+    assert (
+        concrete(fn["Environment"]["Variables"]["CHALLENGER_STATE_MACHINE_ARN"]) == f"{prefix}:stateMachine:{machine}"
+    )
 
 
 def test_alarms_on_unregistered_endpoints_and_the_dead_letter_queue(template: Template) -> None:

@@ -11,11 +11,12 @@ from mlgov_runtime.core.arns import partition_for, sagemaker_arn
 from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.lineage_audit.audit import EndpointAuditor
 from mlgov_runtime.lineage_audit.findings import (
+    KIND_ENDPOINT_AUDIT_ERROR,
     KIND_UNREGISTERED_ENDPOINT,
     finding_from_audit,
     kinds_to_close,
 )
-from mlgov_runtime.lineage_audit.logic import PackagePolicy, Verdict
+from mlgov_runtime.lineage_audit.logic import PackagePolicy, ReadFailure, Verdict
 from tests.unit.fakes import ACCOUNT, REGION, FakeSageMaker, package_arn
 
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tgi:3.0"
@@ -36,8 +37,28 @@ def sm() -> FakeSageMaker:
     return fake
 
 
-def auditor(sm: FakeSageMaker, policy: PackagePolicy | None = None) -> EndpointAuditor:
-    return EndpointAuditor(sm, ACCOUNT, REGION, ExemptionPolicy(), policy=policy)
+MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:mlgov-challenger"
+
+
+class Runs:
+    """A ChallengerRuns: the (endpoint, package, variant) of each RUNNING challenger execution, or a read error."""
+
+    machine_arn = MACHINE
+
+    def __init__(self, *running: tuple[str, str, str], error: str | None = None) -> None:
+        self.started = set(running)
+        self.error = error
+        self.asked: list[tuple[str, str, str]] = []
+
+    def running(self, endpoint_name: str, package_arn: str, variant_name: str) -> bool:
+        self.asked.append((endpoint_name, package_arn, variant_name))
+        if self.error:
+            raise ReadFailure(self.error)
+        return (endpoint_name, package_arn, variant_name) in self.started
+
+
+def auditor(sm: FakeSageMaker, policy: PackagePolicy | None = None, runs: Runs | None = None) -> EndpointAuditor:
+    return EndpointAuditor(sm, ACCOUNT, REGION, ExemptionPolicy(), policy=policy, challenger_runs=runs)
 
 
 # 1. Inference components
@@ -289,13 +310,67 @@ def _ab(sm: FakeSageMaker, challenger_weight: float) -> None:
     ]
 
 
-def test_a_gated_candidate_on_the_challenger_share_is_under_evaluation(sm: FakeSageMaker) -> None:
-    _candidate(sm)
+def test_a_gated_candidate_on_the_challenger_share_of_a_running_experiment_is_under_evaluation(
+    sm: FakeSageMaker,
+) -> None:
+    arn = _candidate(sm)
     _ab(sm, 0.1)
     policy = PackagePolicy(evaluation_share=0.1)
-    audit = auditor(sm, policy).audit("ep")
+    runs = Runs(("ep", arn, "challenger"))
+    audit = auditor(sm, policy, runs).audit("ep")
     assert audit.verdict is Verdict.UNDER_EVALUATION and not audit.is_violation
     assert finding_from_audit(audit, "realtime") is None
+    assert runs.asked == [("ep", arn, "challenger")]
+
+
+@pytest.mark.parametrize(
+    "running",
+    [
+        (),  # stopped (ABORTED), timed out or failed: ListExecutions(RUNNING) no longer lists it; or it never ran
+        (("other-ep", package_arn(8), "challenger"),),  # a run for the package on another endpoint
+        (("ep", package_arn(8), "challenger-v9"),),  # a run whose challenger is another variant
+        (("ep", package_arn(7), "challenger"),),  # a run for another package
+    ],
+)
+def test_a_challenger_shape_without_its_running_experiment_is_unapproved(
+    sm: FakeSageMaker, running: tuple[tuple[str, str, str], ...]
+) -> None:
+    _candidate(sm)
+    _ab(sm, 0.1)
+    audit = auditor(sm, PackagePolicy(evaluation_share=0.1), Runs(*running)).audit("ep")
+    assert audit.verdict is Verdict.UNAPPROVED and audit.is_violation
+    assert any("no RUNNING execution of" in r and MACHINE in r for r in audit.reasons), audit.reasons
+    finding = finding_from_audit(audit, "realtime")
+    assert finding is not None and finding.kind == KIND_UNREGISTERED_ENDPOINT and finding.severity == "HIGH"
+
+
+def test_without_a_verifier_the_challenger_shape_is_unapproved(sm: FakeSageMaker) -> None:
+    # Where no challenger runs (a member account, another region): nothing can vouch for the shape.
+    _candidate(sm)
+    _ab(sm, 0.1)
+    audit = auditor(sm, PackagePolicy(evaluation_share=0.1)).audit("ep")
+    assert audit.verdict is Verdict.UNAPPROVED and audit.is_violation
+    assert any("no challenger experiment can be verified from here" in r for r in audit.reasons)
+
+
+@pytest.mark.parametrize(
+    "error", ["AccessDeniedException: not authorized to perform states:ListExecutions", "ThrottlingException: Rate"]
+)
+def test_a_verifier_that_cannot_answer_makes_the_challenger_unverifiable_never_compliant(
+    sm: FakeSageMaker, error: str
+) -> None:
+    arn = _candidate(sm)
+    _ab(sm, 0.1)
+    audit = auditor(sm, PackagePolicy(evaluation_share=0.1), Runs(("ep", arn, "challenger"), error=error)).audit("ep")
+    assert audit.verdict is Verdict.ERROR and audit.verdict is not Verdict.UNDER_EVALUATION
+    assert kinds_to_close(audit.verdict) == []  # unverifiable closes no open violation
+    finding = finding_from_audit(audit, "realtime")
+    assert finding is not None and finding.kind == KIND_ENDPOINT_AUDIT_ERROR
+    # It says what to check, with the exact commands.
+    assert error in finding.detail
+    assert f"aws stepfunctions list-executions --state-machine-arn {MACHINE} --status-filter RUNNING" in finding.detail
+    assert "mlgov challenger status --endpoint ep" in finding.detail
+    assert "states:ListExecutions" in finding.detail and "mlgov audit --endpoint ep" in finding.detail
 
 
 @pytest.mark.parametrize(("eligible", "weight", "share"), [(False, 0.1, 0.1), (True, 0.5, 0.1), (True, 0.1, 0.0)])
@@ -305,7 +380,8 @@ def test_anything_else_shaped_like_a_challenger_stays_unapproved(
     # not through the offline gate / more traffic than the challenger share / the stage not enabled
     _candidate(sm, eligible)
     _ab(sm, weight)
-    assert auditor(sm, PackagePolicy(evaluation_share=share)).audit("ep").verdict is Verdict.UNAPPROVED
+    runs = Runs(("ep", package_arn(8), "challenger"))  # even with its experiment running
+    assert auditor(sm, PackagePolicy(evaluation_share=share), runs).audit("ep").verdict is Verdict.UNAPPROVED
 
 
 # 4. Self-approval outside the guardrails' OUs (issue 22 item 4)

@@ -19,6 +19,7 @@ from mlgov_runtime.lineage_audit.findings import (
 )
 from mlgov_runtime.lineage_audit.logic import (
     AuditSummary,
+    ChallengerRuns,
     EndpointAudit,
     LineageReader,
     PackageCache,
@@ -81,8 +82,11 @@ class EndpointAuditor:
         policy: PackagePolicy | None = None,
         pins: PinReader | None = None,
         registry: tuple[str, LineageReader] | None = None,
+        challenger_runs: ChallengerRuns | None = None,
     ) -> None:
         self.reader = reader
+        # Where the product's challenger runs: only a RUNNING execution makes a candidate UNDER_EVALUATION.
+        self.challenger_runs = challenger_runs
         self.policy = policy
         self.account_id = account_id
         self.region = region
@@ -116,6 +120,7 @@ class EndpointAuditor:
             self.packages,
             self._account_ous() if endpoint_name.startswith(self.exemptions.endpoint_name_prefix) else (),
             self.policy,
+            self.challenger_runs,
         )
 
     def audit_many(

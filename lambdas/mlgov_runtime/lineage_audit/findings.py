@@ -75,6 +75,12 @@ def next_step(audit: EndpointAudit) -> str:
                 f"Next: SageMaker throttled the audit's reads beyond its retries: re-run `mlgov audit {where}` in a "
                 "few minutes (many endpoints at once: lower org_scan.endpoint_concurrency)."
             )
+        if any("states:ListExecutions" in reason for reason in audit.reasons):
+            return (
+                "Next: a challenger-shaped variant could not be matched with a running experiment: run the check "
+                f"the reason names, then re-run `mlgov audit {where}`; if no experiment runs, roll the variant back "
+                f"(`mlgov rollback --endpoint {audit.endpoint_name} --group` and the package's group)."
+            )
         return (
             f"Next: make sure the audit role in account {audit.account_id} may describe the endpoint, its "
             f"configuration, models and packages, and read the pinned artifacts (s3:GetObject on the model "

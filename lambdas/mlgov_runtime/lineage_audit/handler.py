@@ -7,6 +7,7 @@ from typing import Any
 
 from mlgov_runtime.adapters.artifacts import store_pins
 from mlgov_runtime.adapters.aws import AccountNotReachable, context_for, context_for_account
+from mlgov_runtime.adapters.challenger_runs import StepFunctionsChallengerRuns
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.organizations import ou_ancestors
 from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
@@ -25,6 +26,17 @@ METRIC = "UnregisteredEndpointDetected"
 # the function runs with Lambda active tracing, which records each invocation without it.
 entry = Entry(SERVICE, cold_start_metric=True)
 logger = entry.logger
+
+
+def _challenger_runs(
+    request: AuditRequest, own_account: str, settings: EndpointAuditSettings
+) -> StepFunctionsChallengerRuns | None:
+    """The challenger runs in this account and region only: elsewhere no experiment can be verified (None), so a
+    challenger-shaped variant there stays UNAPPROVED."""
+    machine = settings.challenger_state_machine_arn
+    if not machine or request.account_id != own_account or machine.split(":")[3:5] != [request.region, own_account]:
+        return None
+    return StepFunctionsChallengerRuns(context_for(request.region).client("stepfunctions"), machine)
 
 
 def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSettings) -> EndpointAuditor:
@@ -50,6 +62,7 @@ def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSet
             if request.account_id == own_account
             else (own_account, SageMakerLineageReader(context_for(request.region).client("sagemaker")))
         ),
+        challenger_runs=_challenger_runs(request, own_account, settings),
     )
 
 

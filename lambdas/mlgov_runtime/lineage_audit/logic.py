@@ -80,6 +80,16 @@ class LineageReader(EndpointReads, Protocol):
     def describe_inference_component(self, name: str) -> Mapping[str, Any]: ...
 
 
+class ChallengerRuns(Protocol):
+    """Whether a RUNNING execution of the product's challenger state machine (`machine_arn`) was started for this
+    package on this endpoint, its challenger variant this one. Raises ReadFailure when Step Functions cannot be
+    read (access denied, throttled): never an answer."""
+
+    machine_arn: str
+
+    def running(self, endpoint_name: str, package_arn: str, variant_name: str) -> bool: ...
+
+
 @dataclass(frozen=True)
 class PackagePolicy:
     """Which Approved packages may serve: packages of these groups, registered in these accounts.
@@ -652,10 +662,15 @@ def _config_variants(
     return True
 
 
-def _mark_under_evaluation(audit: EndpointAudit, endpoint: Mapping[str, Any], policy: PackagePolicy | None) -> None:
+def _mark_under_evaluation(
+    audit: EndpointAudit, endpoint: Mapping[str, Any], policy: PackagePolicy | None, runs: ChallengerRuns | None
+) -> None:
     """The challenger stage serves a gated, not yet Approved package to a small share of traffic on purpose.
     Only that shape counts: one current production variant, its every package PendingManualApproval with
-    shadow_ctr_eligible=true, its weight at most the configured share, beside an Approved production variant."""
+    shadow_ctr_eligible=true, its weight at most the configured share, beside an Approved production variant;
+    and only while a RUNNING challenger execution was started for it (`runs`): a stopped, aborted or timed-out
+    experiment leaves the shape behind, and the shape alone is anyone's to build. Where no verifier is given
+    (no challenger runs there) the shape stays UNAPPROVED; a verifier that cannot answer makes it ERROR."""
     if not policy or policy.evaluation_share <= 0:
         return
     current = [v for v in audit.variants if v.kind == "production" and v.deployment == "current"]
@@ -673,13 +688,51 @@ def _mark_under_evaluation(audit: EndpointAudit, endpoint: Mapping[str, Any], po
             and all(c.eligible_candidate for c in variant.containers)
             and share <= policy.evaluation_share + 1e-9
         ):
-            variant.verdict = Verdict.UNDER_EVALUATION
-            variant.reasons = [
-                f"Production variant {variant.variant_name} is a challenger under evaluation: its package passed the "
-                f"offline gate and is PendingManualApproval, on {share:.0%} of traffic; the challenger CTR test "
-                "approves or rejects it (`mlgov challenger status --endpoint "
-                f"{audit.endpoint_name}`)."
-            ]
+            _judge_candidate(audit, variant, share, runs)
+
+
+def _judge_candidate(audit: EndpointAudit, variant: VariantResult, share: float, runs: ChallengerRuns | None) -> None:
+    """A variant shaped like the challenger: UNDER_EVALUATION only for a RUNNING execution started for it."""
+    packages = sorted({str(c.model_package_arn) for c in variant.containers})
+    served = (
+        f"Production variant {variant.variant_name} serves PendingManualApproval {', '.join(packages)} "
+        f"on {share:.0%} of traffic"
+    )
+    if runs is None:
+        variant.reasons.append(
+            f"{served}, shaped like a challenger, but no challenger experiment can be verified from here (the "
+            "product's challenger runs in the governance account's own region only): not under evaluation."
+        )
+        return
+    status = f"`mlgov challenger status --endpoint {audit.endpoint_name} --region {audit.region}`"
+    listing = (
+        f"`aws stepfunctions list-executions --state-machine-arn {runs.machine_arn} --status-filter RUNNING "
+        f"--region {audit.region}`"
+    )
+    try:
+        running = all(runs.running(audit.endpoint_name, arn, variant.variant_name) for arn in packages)
+    except ReadFailure as exc:
+        variant.verdict = Verdict.ERROR
+        variant.reasons.append(
+            f"{served}; whether a challenger experiment is running for it could not be verified ({exc}), so it is "
+            f"not counted as under evaluation. Check: {listing} lists a RUNNING execution started for the package "
+            f"and {status} shows the experiment; the audit role needs states:ListExecutions and "
+            f"states:DescribeExecution on {runs.machine_arn}."
+        )
+        return
+    if not running:
+        variant.reasons.append(
+            f"{served}, but no RUNNING execution of {runs.machine_arn} was started for it on this endpoint: the "
+            f"experiment was stopped, aborted or timed out (or never ran), and the unapproved model keeps its share "
+            f"of live traffic. Check with {listing}."
+        )
+        return
+    variant.verdict = Verdict.UNDER_EVALUATION
+    variant.reasons = [
+        f"Production variant {variant.variant_name} is a challenger under evaluation: its package passed the "
+        f"offline gate and is PendingManualApproval, on {share:.0%} of traffic, and a RUNNING execution of "
+        f"{runs.machine_arn} was started for it; the challenger CTR test approves or rejects it ({status})."
+    ]
 
 
 def audit_endpoint(
@@ -691,6 +744,7 @@ def audit_endpoint(
     packages: PackageCache,
     account_ous: Iterable[str] = (),
     policy: PackagePolicy | None = None,
+    challenger_runs: ChallengerRuns | None = None,
 ) -> EndpointAudit:
     """Audit one endpoint: its variants, an update in flight, and its inference components.
     Raises ResourceNotFound only if the endpoint itself is gone."""
@@ -730,7 +784,7 @@ def audit_endpoint(
         names = []
     audit.inference_components = [evaluate_component(name, reader, ctx) for name in names]
 
-    _mark_under_evaluation(audit, endpoint, policy)
+    _mark_under_evaluation(audit, endpoint, policy, challenger_runs)
     for result in [*audit.variants, *audit.inference_components]:
         audit.reasons.extend(result.reasons)
         audit.evidence_missing = audit.evidence_missing or result.evidence_missing

@@ -26,6 +26,17 @@ PIN_READ = ("s3:GetObject", "ecr:DescribeImages", "ecr:BatchGetImage")
 # The serving index: every audit records what each endpoint serves; a package change looks it up.
 SERVING_INDEX = ("dynamodb:PutItem", "dynamodb:Query")
 
+# A challenger-shaped variant is under evaluation only while a RUNNING challenger execution was started for it:
+# ListExecutions on the challenger state machine, DescribeExecution on its executions (nothing else).
+CHALLENGER_RUNS = ("states:ListExecutions", "states:DescribeExecution")
+
 ACTIONS = frozenset(
-    LINEAGE_READ + ORGANIZATION_READ + FINDINGS + IDEMPOTENCY + FINDINGS_SCAN + PIN_READ + SERVING_INDEX
+    LINEAGE_READ
+    + ORGANIZATION_READ
+    + FINDINGS
+    + IDEMPOTENCY
+    + FINDINGS_SCAN
+    + PIN_READ
+    + SERVING_INDEX
+    + CHALLENGER_RUNS
 )

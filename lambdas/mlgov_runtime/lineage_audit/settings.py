@@ -12,6 +12,9 @@ from mlgov_runtime.core.model import all_match, received, setting, settings_mode
 from mlgov_runtime.core.shared_settings import shared
 
 OU_ID = r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}"
+# The challenger state machine whose RUNNING executions make a candidate UNDER_EVALUATION (stacks/lineage_audit.py).
+CHALLENGER_MACHINE_ARN = "CHALLENGER_STATE_MACHINE_ARN"
+MACHINE = r"arn:aws[\w-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[\w-]{1,80}"
 
 
 def _accounts(value: list[str]) -> list[str]:
@@ -62,6 +65,8 @@ class EndpointAuditSettings(FindingsChannelEnv, IdempotencyEnv):
     allowed_package_accounts: frozenset[str] = frozenset()
     challenger_traffic_fraction: float = 0.0  # 0: no candidate is ever "under evaluation"
     serving_index_table: str | None = None  # which endpoints serve which package (None: not kept)
+    # Without it no candidate is ever "under evaluation": no running experiment can be verified.
+    challenger_state_machine_arn: str | None = None
 
 
 def load_endpoint_audit_settings(env: Env) -> EndpointAuditSettings:
@@ -76,6 +81,7 @@ def load_endpoint_audit_settings(env: Env) -> EndpointAuditSettings:
         allowed_package_accounts=frozenset(got.package_account_ids),
         challenger_traffic_fraction=got.thresholds.challenger_traffic_fraction,
         serving_index_table=optional(env, "SERVING_INDEX_TABLE_NAME", r"[\w.-]{3,255}", "a DynamoDB table name"),
+        challenger_state_machine_arn=optional(env, CHALLENGER_MACHINE_ARN, MACHINE, "a state machine ARN"),
     )
 
 
