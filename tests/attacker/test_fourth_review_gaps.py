@@ -275,11 +275,6 @@ def test_the_seeded_week_holds_five_on_manga_monday_and_the_audit_leaves_one_tim
     assert code == 0 and row["verdict"] == "COMPLIANT" and any("not a weekly pattern" in r for r in row["reasons"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the weekly scheduled actions keep firing during a campaign: the daily 00:00 UTC action sets "
-    "MinCapacity 1 one hour into the runbook's Manga Monday campaign of 6",
-)
 def test_no_scheduled_action_lowers_the_campaigns_minimum_while_it_runs(
     capacity_world: CapacityWorld,  # noqa: F811
     campaign_clock: None,  # noqa: F811
