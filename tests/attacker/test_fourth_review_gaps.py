@@ -208,6 +208,8 @@ def test_one_foreign_sender_opens_one_finding_however_many_packages_it_names(mon
 # JST, 380/min: 6 instances) loses its 6 at 00:00 UTC (09:00 JST, one hour in) and ends by putting Manga Monday's 5
 # down to 1 from 13:00 to 22:00 UTC. (With CampaignScaling's Asia/Tokyo schedule the same campaign drops from 6 to
 # 5 at 08:00 JST, its start, and its end at 22:00 JST competes with the weekly action of the same minute.)
+# Now: the campaign raises each weekly action that would fire inside its window with a lower minimum (recorded in
+# endpoint tags) and `mlgov capacity campaign-end` puts them back (tests/integration/test_capacity.py).
 _CRON = re.compile(r"cron\((\d+) (\d+) (\*|\?) \* (\?|MON|TUE|WED|THU|FRI|SAT|SUN) \*\)")
 _DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
