@@ -375,7 +375,7 @@ def _schedule(store: Any, audit: Any, plan: Any) -> tuple[list[str], list[str], 
             store.put(raw, raised.min_capacity, raised.max_capacity)
             raised_done.append(raised.action.name)
             undo.append(put_back_command(raw, int(raised.action.min_capacity), raised.action.max_capacity))
-        writer = AutoscalingWriter(store._aas)
+        writer = AutoscalingWriter(store.autoscaling)
         for action in plan.actions:
             step = f"scheduling {action.name}"
             writer.put_scheduled_action(plan.resource_id, plan.dimension, action)

@@ -275,6 +275,10 @@ class ScheduleStore:
     def __init__(self, autoscaling: Any, sagemaker: Any) -> None:
         self._aas, self._sm = autoscaling, sagemaker
 
+    @property
+    def autoscaling(self) -> Any:
+        return self._aas
+
     def endpoint_tags(self, arn: str) -> dict[str, str]:
         tags: dict[str, str] = {}
         kwargs: dict[str, Any] = {"ResourceArn": arn, "MaxResults": 100}
