@@ -510,7 +510,8 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
     else:
         verb = "would put back" if args.dry_run else "put back"
         for r in restored:
-            print(f"  {verb} {r['name']}: MinCapacity {r['min_capacity']}, MaxCapacity {r['max_capacity']}")
+            top = "no MaxCapacity" if r["max_capacity"] is None else f"MaxCapacity {r['max_capacity']}"
+            print(f"  {verb} {r['name']}: MinCapacity {r['min_capacity']}, {top}")
         for name in body["removed_actions"]:
             print(f"  {'would remove' if args.dry_run else 'removed'} {name}")
         if args.dry_run:
