@@ -273,8 +273,7 @@ def _campaign_name(value: str) -> str:
 def cmd_campaign(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
-    from mlgov.ops.capacity_campaign import CampaignRefused, plan_campaign
-    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
+    from mlgov.ops.capacity_campaign import CampaignRefused, ScheduleStore, plan_campaign
 
     settings = common.load_settings(args)
     per_instance = args.per_instance or settings.capacity.target_invocations_per_instance
@@ -301,33 +300,220 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         raise common.UsageError(f"nothing was scheduled: {exc}") from None
     for warning in plan.warnings:
         print(f"mlgov: warning: {warning}", file=sys.stderr)
-    writer = AutoscalingWriter(aws.client("application-autoscaling"))
-    done: list[str] = []
-    for action in [] if args.dry_run else plan.actions:
-        try:
-            writer.put_scheduled_action(plan.resource_id, plan.dimension, action)
-        except Exception as exc:
-            undo = "; ".join(
-                f"aws application-autoscaling delete-scheduled-action --service-namespace sagemaker "
-                f"--scheduled-action-name {n} --resource-id {plan.resource_id} --scalable-dimension {plan.dimension}"
-                for n in done
-            )
-            print(f"mlgov: error: {action.name} not scheduled: {common.one_line(str(exc))}", file=sys.stderr)
-            if done:
-                print(f"mlgov: already scheduled: {', '.join(done)}; to remove: {undo}", file=sys.stderr)
-            return common.EXIT_FAILURE
-        done.append(action.name)
-    body = {**plan.to_dict(), "dry_run": args.dry_run, "scheduled": done, "planned_at": datetime.now(UTC).isoformat()}
+    store = ScheduleStore(aws.client("application-autoscaling"), aws.client("sagemaker"))
+    _refuse_overlap(store, audit, plan)
+    raised, done, failed = ([], [], False) if args.dry_run else _schedule(store, audit, plan)
+    if failed:
+        return common.EXIT_FAILURE
+    body = {
+        **plan.to_dict(),
+        "dry_run": args.dry_run,
+        "scheduled": done,
+        "raised": raised,
+        "planned_at": datetime.now(UTC).isoformat(),
+    }
     if args.format == "json":
         print(json.dumps(body, indent=2))
     else:
         verb = "would schedule" if args.dry_run else "scheduled"
         print(f"{plan.endpoint_name}/{plan.variant}: {plan.formula} instances for {args.peak:g} invocations/min")
+        for up in plan.raised:
+            a = up.action
+            print(
+                f"  {'would raise' if args.dry_run else 'raised'} weekly {a.name}: {a.schedule} {a.timezone or 'UTC'} "
+                f"MinCapacity {a.min_capacity} -> {up.min_capacity} until mlgov capacity campaign-end"
+            )
         for action in plan.actions:
             print(
                 f"  {verb} {action.name}: {action.schedule} UTC -> MinCapacity {action.min_capacity}, "
                 f"MaxCapacity {action.max_capacity}"
             )
+        if args.dry_run:
+            print("  dry run: nothing changed")
+    return common.EXIT_OK
+
+
+def _refuse_overlap(store: Any, audit: Any, plan: Any) -> None:
+    """One record per campaign name, and one campaign per raised action: a second record of an action already
+    raised would take the raised value for the original (exit 2, nothing changed)."""
+    from mlgov_runtime.capacity.campaign_record import campaign_ends, records
+
+    tags = store.endpoint_tags(audit.endpoint_arn)
+    ends = campaign_ends(tags)
+    if plan.name in ends or records(tags, plan.name):
+        raise common.UsageError(
+            f"nothing was scheduled: campaign {plan.name} is already recorded on {plan.endpoint_name}: run mlgov "
+            f"capacity campaign-end --endpoint {plan.endpoint_name} --name {plan.name} (--cancel before its end) first"
+        )
+    mine = {r.action.name for r in plan.raised}
+    for other in ends:
+        for _, rec in records(tags, other):
+            if rec is not None and rec.variant == plan.variant and rec.action in mine:
+                raise common.UsageError(
+                    f"nothing was scheduled: scheduled action {rec.action} is raised by campaign {other}: end it "
+                    f"first (mlgov capacity campaign-end --endpoint {plan.endpoint_name} --name {other})"
+                )
+
+
+def _schedule(store: Any, audit: Any, plan: Any) -> tuple[list[str], list[str], bool]:
+    """Record, raise, schedule, in that order: the record comes first so that campaign-end --cancel undoes any
+    partial run. (raised, scheduled, failed): a failure names every change made and how to undo it."""
+    from mlgov.ops.capacity_campaign import put_back_command
+    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
+
+    arn, raised_done, done, undo = audit.endpoint_arn, [], [], []
+    end = f"mlgov capacity campaign-end --endpoint {plan.endpoint_name} --name {plan.name} --cancel"
+    step = f"recording the campaign in tags of {plan.endpoint_name}"
+    try:
+        store.tag(arn, plan.tags())
+        undo.append(f"aws sagemaker delete-tags --resource-arn {arn} --tag-keys {' '.join(plan.tags())}")
+        for raised in plan.raised:
+            step = f"raising {raised.action.name} to MinCapacity {raised.min_capacity}"
+            raw = store.action(plan.resource_id, plan.dimension, raised.action.name)
+            if raw is None:
+                raise RuntimeError(f"scheduled action {raised.action.name} disappeared while scheduling")
+            store.put(raw, raised.min_capacity, raised.max_capacity)
+            raised_done.append(raised.action.name)
+            undo.append(put_back_command(raw, int(raised.action.min_capacity), raised.action.max_capacity))
+        writer = AutoscalingWriter(store.autoscaling)
+        for action in plan.actions:
+            step = f"scheduling {action.name}"
+            writer.put_scheduled_action(plan.resource_id, plan.dimension, action)
+            done.append(action.name)
+            undo.append(
+                f"aws application-autoscaling delete-scheduled-action --service-namespace sagemaker "
+                f"--scheduled-action-name {action.name} --resource-id {plan.resource_id} "
+                f"--scalable-dimension {plan.dimension}"
+            )
+    except Exception as exc:
+        print(f"mlgov: error: {step} failed: {common.one_line(str(exc))}", file=sys.stderr)
+        if not undo:
+            print("mlgov: nothing was changed", file=sys.stderr)
+            return [], [], True
+        changed = ", ".join(["the campaign's record (endpoint tags)", *(f"raised {n}" for n in raised_done), *done])
+        print(f"mlgov: changed before the failure: {changed}; to undo all of it run: {end}", file=sys.stderr)
+        print("mlgov: or undo each by hand:", file=sys.stderr)
+        for command in undo:
+            print(f"  {command}", file=sys.stderr)
+        return raised_done, done, True
+    return raised_done, done, False
+
+
+def cmd_campaign_end(args: argparse.Namespace) -> int:
+    """Put back what `mlgov capacity campaign` raised, from the record on the endpoint, and remove the campaign's
+    one-time actions. It believes the record only as far as AWS agrees: an action is put back only while it holds
+    exactly the values the record says the campaign set, and never below the floor."""
+    from mlgov.ops.capacity_campaign import ScheduleStore
+    from mlgov_runtime.capacity.campaign_record import campaign_ends, end_key, records
+
+    settings = common.load_settings(args)
+    floor = settings.thresholds.min_endpoint_capacity
+    aws, _, audit = _audited(args, settings)
+    store = ScheduleStore(aws.client("application-autoscaling"), aws.client("sagemaker"))
+    tags = store.endpoint_tags(audit.endpoint_arn)
+    ends, recorded = campaign_ends(tags), records(tags, args.name)
+    own = [(c.resource_id, c.dimension) for c in audit.capacities if c.kind == "instance" and c.resource_id]
+    one_time = [
+        (r, d, f"mlgov-campaign-{args.name}-{side}")
+        for r, d in own
+        for side in ("out", "in")
+        if store.action(r, d, f"mlgov-campaign-{args.name}-{side}") is not None
+    ]
+    if args.name not in ends and not recorded and not one_time:
+        raise common.UsageError(f"no campaign {args.name} is recorded on {args.endpoint}: nothing to end")
+    end, now = ends.get(args.name), _campaign_now()
+    if end is not None and end > now and not args.cancel:
+        raise common.UsageError(
+            f"campaign {args.name} runs until {end.isoformat()}: its raised weekly actions hold its minimum until "
+            "then; pass --cancel to end it now"
+        )
+    restored: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    removed: list[str] = []
+    plan: list[tuple[str, Any, Any, int, int | None]] = []
+    for key, rec in recorded:
+        if rec is None:
+            skipped.append({"tag": key, "reason": f"the record {tags[key]!r} does not read: left as is"})
+            continue
+        resource = f"endpoint/{args.endpoint}/variant/{rec.variant}"
+        dimension = next((d for r, d in own if r == resource), "sagemaker:variant:DesiredInstanceCount")
+        raw = store.action(resource, dimension, rec.action)
+        held = raw.get("ScalableTargetAction", {}) if raw else {}
+        if raw is None:
+            skipped.append({"name": rec.action, "reason": "it no longer exists"})
+        elif (held.get("MinCapacity"), held.get("MaxCapacity")) != (rec.min_set, rec.max_set):
+            skipped.append(
+                {
+                    "name": rec.action,
+                    "reason": f"it holds MinCapacity {held.get('MinCapacity')} MaxCapacity {held.get('MaxCapacity')}, "
+                    f"not the {rec.min_set}/{rec.max_set} the campaign set: changed since, left as is",
+                }
+            )
+        else:
+            low = max(rec.min_before, floor)
+            high = None if rec.max_before is None else max(rec.max_before, low)
+            plan.append((key, rec, raw, low, high))
+            continue
+        removed.append(key)  # nothing left to put back for this record
+    failed = False
+    done_keys: list[str] = []
+    try:
+        for key, rec, raw, low, high in plan:
+            if not args.dry_run:
+                store.put(raw, low, high)
+                store.untag(audit.endpoint_arn, [key])
+                done_keys.append(key)
+            restored.append(
+                {
+                    "name": rec.action,
+                    "variant": rec.variant,
+                    "schedule": raw["Schedule"],
+                    "timezone": raw.get("Timezone"),
+                    "min_capacity": low,
+                    "max_capacity": high,
+                    "min_capacity_during_campaign": rec.min_set,
+                    "max_capacity_during_campaign": rec.max_set,
+                    **({"clamped_to_floor": True} if low != rec.min_before else {}),
+                }
+            )
+        if not args.dry_run:
+            for resource, dimension, name in one_time:
+                store.delete(resource, dimension, name)
+            if removed:
+                store.untag(audit.endpoint_arn, removed)
+            if args.name in ends:
+                store.untag(audit.endpoint_arn, [end_key(args.name)])
+    except Exception as exc:
+        failed = True
+        print(f"mlgov: error: ending campaign {args.name} failed: {common.one_line(str(exc))}", file=sys.stderr)
+        names = ", ".join(r["name"] for r in restored) or "nothing"
+        print(
+            f"mlgov: put back before the failure: {names}; the rest is still recorded on {args.endpoint}: run the "
+            "same command again to finish",
+            file=sys.stderr,
+        )
+    for skip in skipped:
+        print(f"mlgov: warning: {skip.get('name', skip.get('tag'))} not put back: {skip['reason']}", file=sys.stderr)
+    body = {
+        "endpoint_name": args.endpoint,
+        "campaign": args.name,
+        "dry_run": args.dry_run,
+        "restored": restored,
+        "skipped": skipped,
+        "removed_actions": [name for _, _, name in one_time],
+        "ended_at": now.isoformat(),
+    }
+    if failed:
+        return common.EXIT_FAILURE
+    if args.format == "json":
+        print(json.dumps(body, indent=2))
+    else:
+        verb = "would put back" if args.dry_run else "put back"
+        for r in restored:
+            top = "no MaxCapacity" if r["max_capacity"] is None else f"MaxCapacity {r['max_capacity']}"
+            print(f"  {verb} {r['name']}: MinCapacity {r['min_capacity']}, {top}")
+        for name in body["removed_actions"]:
+            print(f"  {'would remove' if args.dry_run else 'removed'} {name}")
         if args.dry_run:
             print("  dry run: nothing changed")
     return common.EXIT_OK
@@ -373,3 +559,13 @@ def register(sub: Any) -> None:
     campaign.add_argument("--end", required=True, type=common.aware_time, help="campaign end, ISO with offset")
     campaign.add_argument("--lead-minutes", type=float, default=30, help="scale out this long before (default 30)")
     campaign.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    ending = common.command(
+        commands,
+        "campaign-end",
+        cmd_campaign_end,
+        help="put back the weekly scheduled actions a campaign raised, after its end",
+    )
+    ending.add_argument("--endpoint", required=True, metavar="NAME")
+    ending.add_argument("--name", required=True, type=_campaign_name, help="the campaign's name")
+    ending.add_argument("--cancel", action="store_true", help="end the campaign before its recorded end")
+    ending.add_argument("--dry-run", action="store_true", help="print what would be put back, change nothing")

@@ -4,8 +4,10 @@ takes per minute), never below the floor; the target-tracking policy's Invocatio
 one instance takes. Scale out `lead` before the start (the runbook's 30 minutes: a cold instance needs
 minutes). At its end, back to what the variant's weekly schedule holds at that minute (never the minimum read
 when it was scheduled: the week may hold more then, e.g. Manga Monday's 5 after a campaign that ends at 13:00
-UTC), never below the floor or 1. A weekly action that fires inside the window still sets its own minimum (the
-last action fired wins): the plan warns, naming each one."""
+UTC), never below the floor or 1. A weekly action that would fire inside the window with a lower minimum is
+raised to the campaign's (same name, schedule, time zone, start and end; MaxCapacity kept >= Min) and recorded on
+the endpoint (mlgov_runtime.capacity.campaign_record); `mlgov capacity campaign-end` puts it back after the end.
+A raised action also fires between now and the scale-out: the plan warns when it does."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mlgov_runtime.capacity.campaign_record import RaisedRecord, end_key, record_key, taggable
 from mlgov_runtime.capacity.logic import CapacityAudit, ScheduledAction, TargetCapacity
 from mlgov_runtime.capacity.schedule import WEEK, to_utc_week, week_start, weekly_times
 
@@ -35,6 +38,32 @@ def at_expression(moment: datetime) -> str:
 
 
 @dataclass
+class RaisedAction:
+    """A weekly action that would lower the campaign's minimum, and what the campaign sets it to until its end."""
+
+    action: ScheduledAction
+    min_capacity: int
+    max_capacity: int | None
+    fires: list[str]  # its firings inside the window (UTC ISO), or the reason it cannot be predicted
+
+    def record(self, variant: str) -> RaisedRecord:
+        a = self.action
+        return RaisedRecord(
+            variant, a.name, int(a.min_capacity or 0), a.max_capacity, self.min_capacity, self.max_capacity
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.action.to_dict(),
+            "min_capacity": self.min_capacity,
+            "max_capacity": self.max_capacity,
+            "min_capacity_before": self.action.min_capacity,
+            "max_capacity_before": self.action.max_capacity,
+            "fires_during_campaign": self.fires,
+        }
+
+
+@dataclass
 class CampaignPlan:
     endpoint_name: str
     name: str
@@ -50,12 +79,22 @@ class CampaignPlan:
     min_before: int
     max_before: int
     actions: list[ScheduledAction] = field(default_factory=list)
+    raised: list[RaisedAction] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "actions"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("actions", "raised")}
         out["scheduled_actions"] = [a.to_dict() for a in self.actions]
+        out["raised_actions"] = [r.to_dict() for r in self.raised]
+        out["recorded_tags"] = self.tags()
         return out
+
+    def tags(self) -> dict[str, str]:
+        """The endpoint tags campaign-end reads: the end, then one per raised action."""
+        tags = {end_key(self.name): self.scale_in_at}
+        for i, raised in enumerate(self.raised, start=1):
+            tags[record_key(self.name, i)] = raised.record(self.variant).encode()
+        return tags
 
 
 def _variant_capacity(audit: CapacityAudit, variant: str | None) -> TargetCapacity:
@@ -164,17 +203,146 @@ def plan_campaign(
             f"mlgov-campaign-{name}-in", at_expression(end), "UTC", weekly_minimum_at(cap, end, floor), high
         ),
     ]
-    lowering = [(when, level, who) for when, level, who in _weekly_firings(cap, start - lead, end) or [] if when < end]
-    for when, level, who in lowering:
-        if level < n:
-            plan.warnings.append(
-                f"weekly scheduled action {who} sets MinCapacity {level} at {when.isoformat()}, inside the campaign: "
-                f"from then the minimum is {level}, not {n}; for a recurring campaign add a capacity.campaigns window "
-                "(docs/capacity.md, CampaignScaling) and deploy, or run mlgov capacity restore --endpoint "
-                f"{audit.endpoint_name} --min {n} after it fires"
+    plan.raised = _raised(cap, n, max(high, n), start - lead, end)
+    for raised in plan.raised:
+        if not taggable(raised.record(cap.name).encode()):
+            raise CampaignRefused(
+                f"scheduled action {raised.action.name} cannot be recorded in an endpoint tag (letters, digits, "
+                "spaces and _.:/=+-@ only): rename it or raise it by hand"
             )
+        early = _firings_of(raised.action, now, start - lead - timedelta(seconds=1))
+        if early:
+            plan.warnings.append(
+                f"weekly scheduled action {raised.action.name} is raised to MinCapacity {raised.min_capacity} from "
+                f"now: it also fires before the scale-out (first at {early[0].isoformat()}); schedule the campaign "
+                "closer to its start to avoid paying for that"
+            )
+        at = (
+            "at times that cannot be predicted" if raised.fires == ["not a weekly pattern"] else f"at {raised.fires[0]}"
+        )
+        more = f" (and {len(raised.fires) - 1} more)" if len(raised.fires) > 1 else ""
+        plan.warnings.append(
+            f"weekly scheduled action {raised.action.name} sets MinCapacity {raised.action.min_capacity} {at}{more}, "
+            f"inside the campaign: raised to {raised.min_capacity} until mlgov capacity campaign-end --endpoint "
+            f"{audit.endpoint_name} --name {name} puts it back after {plan.scale_in_at}"
+        )
     if n <= low:
         plan.warnings.append(f"MinCapacity is already {low} (>= {n}): the scale-out changes nothing")
     if n > high:
         plan.warnings.append(f"MaxCapacity {high} is raised to {n} for the campaign and set back at its end")
     return plan
+
+
+def _firings_of(action: ScheduledAction, since: datetime, until: datetime) -> list[datetime] | None:
+    """When one weekly action fires in [since, until] (UTC); None when it is not a weekly pattern."""
+    times = weekly_times(action.schedule)
+    if times is None:
+        return None
+    fired, week = [], week_start(since)
+    while week <= until:
+        for t in times:
+            moment = week + timedelta(minutes=to_utc_week(t, action.timezone or "UTC", week))
+            if since <= moment <= until:
+                fired.append(moment)
+        week += timedelta(minutes=WEEK)
+    return sorted(fired)
+
+
+def _raised(cap: TargetCapacity, n: int, high: int, scale_out: datetime, end: datetime) -> list[RaisedAction]:
+    """Every recurring action that sets MinCapacity below n and fires in [scale_out, end), or whose firings cannot
+    be predicted (rate(), day-of-month): raised to n, MaxCapacity kept >= n (set when n is above the target's)."""
+    raised = []
+    for action in cap.schedule:
+        if action.min_capacity is None or action.schedule.startswith("at(") or action.min_capacity >= n:
+            continue
+        fired = _firings_of(action, scale_out, end - timedelta(seconds=1))
+        if fired == []:
+            continue
+        fires = ["not a weekly pattern"] if fired is None else [f.isoformat() for f in fired]
+        if action.max_capacity is not None:
+            top: int | None = max(action.max_capacity, n)
+        else:
+            top = high if n > int(cap.max_capacity or 0) else None
+        raised.append(RaisedAction(action, n, top, fires))
+    return raised
+
+
+class ScheduleStore:
+    """The campaign's reads and writes: the endpoint's tags (its record) and the variant's scheduled actions."""
+
+    NAMESPACE = "sagemaker"
+
+    def __init__(self, autoscaling: Any, sagemaker: Any) -> None:
+        self._aas, self._sm = autoscaling, sagemaker
+
+    @property
+    def autoscaling(self) -> Any:
+        return self._aas
+
+    def endpoint_tags(self, arn: str) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        kwargs: dict[str, Any] = {"ResourceArn": arn, "MaxResults": 100}
+        while True:
+            page = self._sm.list_tags(**kwargs)
+            tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+            if not page.get("NextToken"):
+                return tags
+            kwargs["NextToken"] = page["NextToken"]
+
+    def tag(self, arn: str, tags: dict[str, str]) -> None:
+        self._sm.add_tags(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def untag(self, arn: str, keys: list[str]) -> None:
+        self._sm.delete_tags(ResourceArn=arn, TagKeys=keys)
+
+    def action(self, resource_id: str, dimension: str, name: str) -> dict[str, Any] | None:
+        found = self._aas.describe_scheduled_actions(
+            ServiceNamespace=self.NAMESPACE,
+            ResourceId=resource_id,
+            ScalableDimension=dimension,
+            ScheduledActionNames=[name],
+        )["ScheduledActions"]
+        return dict(found[0]) if found else None
+
+    def put(self, raw: dict[str, Any], min_capacity: int, max_capacity: int | None) -> None:
+        """Re-put an action with new capacities and everything else as it is: PutScheduledAction drops a start
+        and end time it is not given, so both are passed again. An action whose MaxCapacity goes away is deleted
+        first, so nothing of the raised one survives."""
+        target: dict[str, int] = {"MinCapacity": min_capacity}
+        if max_capacity is not None:
+            target["MaxCapacity"] = max_capacity
+        elif "MaxCapacity" in raw.get("ScalableTargetAction", {}):
+            self.delete(raw["ResourceId"], raw["ScalableDimension"], raw["ScheduledActionName"])
+        kwargs = {k: raw[k] for k in ("Timezone", "StartTime", "EndTime") if raw.get(k) is not None}
+        self._aas.put_scheduled_action(
+            ServiceNamespace=self.NAMESPACE,
+            ScheduledActionName=raw["ScheduledActionName"],
+            ResourceId=raw["ResourceId"],
+            ScalableDimension=raw["ScalableDimension"],
+            Schedule=raw["Schedule"],
+            ScalableTargetAction=target,
+            **kwargs,
+        )
+
+    def delete(self, resource_id: str, dimension: str, name: str) -> None:
+        self._aas.delete_scheduled_action(
+            ServiceNamespace=self.NAMESPACE,
+            ScheduledActionName=name,
+            ResourceId=resource_id,
+            ScalableDimension=dimension,
+        )
+
+
+def put_back_command(raw: dict[str, Any], min_capacity: int, max_capacity: int | None) -> str:
+    """The AWS CLI command that puts one action back by hand (what campaign-end does for it)."""
+    target = f"MinCapacity={min_capacity}" + ("" if max_capacity is None else f",MaxCapacity={max_capacity}")
+    extra = "".join(
+        f" --{flag} {raw[key] if isinstance(raw[key], str) else raw[key].isoformat()}"
+        for key, flag in (("Timezone", "timezone"), ("StartTime", "start-time"), ("EndTime", "end-time"))
+        if raw.get(key) is not None
+    )
+    return (
+        f"aws application-autoscaling put-scheduled-action --service-namespace sagemaker --scheduled-action-name "
+        f"{raw['ScheduledActionName']} --resource-id {raw['ResourceId']} --scalable-dimension "
+        f"{raw['ScalableDimension']} --schedule '{raw['Schedule']}' --scalable-target-action {target}{extra}"
+    )

@@ -130,3 +130,10 @@ def play(stage: Stage) -> None:
         for line in (err + out).splitlines():
             print(f"     {line}")
         print(f"     exit code {code}")
+    print("\n== campaign end: the weekly actions it raised go back as they were (--cancel: before its end)")
+    argv = ["capacity", "campaign-end", "--endpoint", PROD, "--name", "manga-monday", "--cancel"]
+    print(f"   $ mlgov {' '.join(argv)}")
+    code, out, err = _cli(stage, *argv)
+    for line in (err + out).splitlines():
+        print(f"     {line}")
+    print(f"     exit code {code}")

@@ -636,3 +636,198 @@ def test_campaign_refuses_what_it_cannot_schedule_and_changes_nothing(
     code, out, err = run_cli(*argv)
     assert code == 2 and out == "" and message in err, err
     assert _campaign_actions(capacity_world) == {}
+
+
+# -- the weekly actions a campaign raises, and campaign-end putting them back
+
+CAMPAIGN_END_CMD = ("capacity", "campaign-end", "--endpoint", PROD, "--name", "manga-monday", "--region", REGION,
+                    "--config", NO_SETTINGS)  # fmt: skip
+
+
+def _weekly(world: CapacityWorld) -> dict[str, dict[str, Any]]:
+    """Every weekly action of the variant as AWS describes it, less the fields AWS sets itself."""
+    found = world.aas.describe_scheduled_actions(ServiceNamespace="sagemaker", ResourceId=PROD_TARGET)
+    return {
+        a["ScheduledActionName"]: {k: v for k, v in a.items() if k not in ("CreationTime", "ScheduledActionARN")}
+        for a in found["ScheduledActions"]
+        if not a["Schedule"].startswith("at(")
+    }
+
+
+def _prod_tags(world: CapacityWorld) -> dict[str, str]:
+    arn = world.sm.describe_endpoint(EndpointName=PROD)["EndpointArn"]
+    return {t["Key"]: t["Value"] for t in world.sm.list_tags(ResourceArn=arn)["Tags"]}
+
+
+def _campaign_tags(world: CapacityWorld) -> dict[str, str]:
+    return {k: v for k, v in _prod_tags(world).items() if k.startswith("mlgov:campaign:")}
+
+
+def _clock(monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
+    from mlgov.commands import capacity as command
+
+    monkeypatch.setattr(command, "_campaign_now", lambda: now)
+
+
+@pytest.fixture
+def bounded_action(capacity_world: CapacityWorld) -> None:
+    """One weekly action with its own MaxCapacity, start and end, so that putting it back has all to keep."""
+    capacity_world.aas.put_scheduled_action(
+        ServiceNamespace="sagemaker",
+        ScheduledActionName="mlgov-min2-0600-daily",
+        ResourceId=PROD_TARGET,
+        ScalableDimension=VARIANT_DIMENSION,
+        Schedule="cron(0 6 * * ? *)",
+        Timezone="UTC",
+        StartTime=datetime(2026, 11, 1, tzinfo=UTC),
+        EndTime=datetime(2027, 6, 1, tzinfo=UTC),
+        ScalableTargetAction={"MinCapacity": 2, "MaxCapacity": 3},
+    )
+
+
+def test_the_campaign_raises_the_weekly_actions_it_overlaps_and_its_end_puts_them_back_exactly(
+    capacity_world: CapacityWorld, campaign_clock: None, bounded_action: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = capacity_world
+    before = _weekly(world)
+    # Given the runbook's Manga Monday campaign of 6 scheduled
+    code, out, err = run_cli(*CAMPAIGN, "--format", "json")
+    plan = json.loads(out)
+    assert code == 0, err
+    # Then the three weekly actions that fire inside it are raised to 6, each with its MaxCapacity >= 6, and the one
+    # that fires after it (22:00 UTC Monday) is left alone
+    raised = {"mlgov-min1-0000-daily", "mlgov-min2-0600-daily", "mlgov-min5-0800-MON"}
+    assert set(plan["raised"]) == raised == {r["name"] for r in plan["raised_actions"]}
+    during = _weekly(world)
+    for name in raised:
+        held = during[name]["ScalableTargetAction"]
+        assert held["MinCapacity"] == 6 and held.get("MaxCapacity", 4) >= 6, (name, held)
+        assert {k: v for k, v in during[name].items() if k != "ScalableTargetAction"} == {
+            k: v for k, v in before[name].items() if k != "ScalableTargetAction"
+        }
+    assert during["mlgov-min2-2200-MON"] == before["mlgov-min2-2200-MON"]
+    assert _prod_tags(world)["mlgov:campaign:manga-monday:end"] == "2026-12-07T13:00:00+00:00"
+    # And the same campaign cannot be recorded twice (its raised values would pass for the originals)
+    code, _, err = run_cli(*CAMPAIGN)
+    assert code == 2 and "already recorded" in err
+
+    # When the end is asked for before the campaign's end, it is refused
+    _clock(monkeypatch, datetime(2026, 12, 7, 9, 0, tzinfo=UTC))
+    code, _, err = run_cli(*CAMPAIGN_END_CMD)
+    assert code == 2 and "runs until 2026-12-07T13:00:00+00:00" in err and "--cancel" in err
+    assert _weekly(world) == during
+
+    # When the campaign is over, the audit names the command that puts the week back
+    _clock(monkeypatch, datetime(2026, 12, 7, 14, 0, tzinfo=UTC))
+    audit = ("capacity", "audit", "--endpoint", PROD, "--region", REGION, "--format", "json", "--config", NO_SETTINGS)
+    from mlgov_runtime.capacity import check
+
+    monkeypatch.setattr(check, "datetime", _FixedDatetime)
+    [row] = json.loads(run_cli(*audit)[1])
+    hint = f"run mlgov capacity campaign-end --endpoint {PROD} --name manga-monday"
+    assert any(hint in r for r in row["reasons"]), row["reasons"]
+
+    # And a dry run of the end changes nothing
+    code, out, err = run_cli(*CAMPAIGN_END_CMD, "--dry-run", "--format", "json")
+    assert code == 0 and {r["name"] for r in json.loads(out)["restored"]} == raised, err
+    assert _weekly(world) == during and "mlgov:campaign:manga-monday:end" in _prod_tags(world)
+
+    # When the end runs, every weekly action is back exactly (name, schedule, time zone, start, end, min, max)
+    code, out, err = run_cli(*CAMPAIGN_END_CMD, "--format", "json")
+    assert code == 0, err
+    assert _weekly(world) == before
+    assert not _campaign_tags(world)
+    assert _campaign_actions(world) == {} and set(json.loads(out)["removed_actions"]) == {
+        "mlgov-campaign-manga-monday-out",
+        "mlgov-campaign-manga-monday-in",
+    }
+    [row] = json.loads(run_cli(*audit)[1])
+    assert not any("campaign-end" in r for r in row["reasons"])
+
+
+class _FixedDatetime(datetime):
+    @classmethod
+    def now(cls, tz: Any = None) -> Any:
+        return datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
+
+
+def test_a_campaign_dry_run_shows_the_raises_and_changes_nothing(
+    capacity_world: CapacityWorld, campaign_clock: None
+) -> None:
+    before = _weekly(capacity_world)
+    code, out, _ = run_cli(*CAMPAIGN, "--dry-run", "--format", "json")
+    plan = json.loads(out)
+    assert code == 0 and plan["raised"] == [] and plan["scheduled"] == []
+    shown = {r["name"]: (r["min_capacity_before"], r["min_capacity"]) for r in plan["raised_actions"]}
+    assert shown == {"mlgov-min1-0000-daily": (1, 6), "mlgov-min2-0600-daily": (2, 6), "mlgov-min5-0800-MON": (5, 6)}
+    assert _weekly(capacity_world) == before and not _campaign_tags(capacity_world)
+    code, out, _ = run_cli(*CAMPAIGN, "--dry-run")
+    assert "would raise weekly mlgov-min1-0000-daily: cron(0 0 * * ? *) UTC MinCapacity 1 -> 6" in out
+    assert "dry run: nothing changed" in out
+
+
+def test_a_throttled_second_raise_names_what_changed_and_the_cancel_undoes_it(
+    capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov.ops.capacity_campaign import ScheduleStore
+
+    world = capacity_world
+    before = _weekly(world)
+    original, calls = ScheduleStore.put, []
+
+    def put(self: Any, raw: dict[str, Any], low: int, high: int | None) -> None:
+        calls.append(raw["ScheduledActionName"])
+        if len(calls) == 2:
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "PutScheduledAction"
+            )
+        original(self, raw, low, high)
+
+    monkeypatch.setattr(ScheduleStore, "put", put)
+    # When the second PutScheduledAction is throttled
+    code, out, err = run_cli(*CAMPAIGN)
+    # Then it fails, naming what it changed, the one command that undoes it all and each change's own undo
+    assert code == 1 and out == ""
+    assert "raising mlgov-min2-0600-daily to MinCapacity 6 failed: " in err and "ThrottlingException" in err, err
+    assert "changed before the failure: the campaign's record (endpoint tags), raised mlgov-min1-0000-daily;" in err
+    assert f"mlgov capacity campaign-end --endpoint {PROD} --name manga-monday --cancel" in err
+    assert (
+        "aws application-autoscaling put-scheduled-action --service-namespace sagemaker --scheduled-action-name "
+        f"mlgov-min1-0000-daily --resource-id {PROD_TARGET} --scalable-dimension {VARIANT_DIMENSION} "
+        "--schedule 'cron(0 0 * * ? *)' --scalable-target-action MinCapacity=1 --timezone UTC"
+    ) in err
+    assert _weekly(world)["mlgov-min1-0000-daily"]["ScalableTargetAction"]["MinCapacity"] == 6
+    assert _campaign_actions(world) == {}
+    # And the cancel it names puts the week back exactly
+    monkeypatch.setattr(ScheduleStore, "put", original)
+    code, out, err = run_cli(*CAMPAIGN_END_CMD, "--cancel", "--format", "json")
+    assert code == 0, err
+    assert [r["name"] for r in json.loads(out)["restored"]] == ["mlgov-min1-0000-daily"]
+    assert _weekly(world) == before and not _campaign_tags(world)
+
+
+def test_the_end_leaves_an_action_changed_since_and_never_goes_below_the_floor(
+    capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = capacity_world
+    assert run_cli(*CAMPAIGN)[0] == 0
+    # Given someone set the 06:00 action to 4 during the campaign, and a forged record claims 08:00 MON was 0
+    world.aas.put_scheduled_action(
+        ServiceNamespace="sagemaker", ScheduledActionName="mlgov-min2-0600-daily", ResourceId=PROD_TARGET,
+        ScalableDimension=VARIANT_DIMENSION, Schedule="cron(0 6 * * ? *)", Timezone="UTC",
+        ScalableTargetAction={"MinCapacity": 4},
+    )  # fmt: skip
+    arn = world.sm.describe_endpoint(EndpointName=PROD)["EndpointArn"]
+    [(key, value)] = [(k, v) for k, v in _campaign_tags(world).items() if v.endswith(" mlgov-min5-0800-MON")]
+    assert value == "5 - 6 6 AllTraffic mlgov-min5-0800-MON"  # was 5 and no MaxCapacity; the campaign set 6/6
+    world.sm.add_tags(ResourceArn=arn, Tags=[{"Key": key, "Value": "0" + value[1:]}])
+    _clock(monkeypatch, datetime(2026, 12, 7, 14, 0, tzinfo=UTC))
+    code, out, err = run_cli(*CAMPAIGN_END_CMD, "--format", "json")
+    body = json.loads(out)
+    assert code == 0, err
+    # Then the changed one is left as it is and said so; the forged one stops at the floor (1), never 0
+    assert _weekly(world)["mlgov-min2-0600-daily"]["ScalableTargetAction"] == {"MinCapacity": 4}
+    assert "mlgov-min2-0600-daily not put back: it holds MinCapacity 4" in err
+    assert _weekly(world)["mlgov-min5-0800-MON"]["ScalableTargetAction"] == {"MinCapacity": 1}
+    assert {r["name"]: r.get("clamped_to_floor") for r in body["restored"]}["mlgov-min5-0800-MON"] is True
+    assert _weekly(world)["mlgov-min1-0000-daily"]["ScalableTargetAction"] == {"MinCapacity": 1}

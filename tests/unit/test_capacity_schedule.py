@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from mlgov.ops.capacity_campaign import weekly_minimum_at
+from mlgov.ops.capacity_campaign import ScheduleStore, _raised, weekly_minimum_at
+from mlgov_runtime.capacity.campaign_record import RaisedRecord, overdue_reasons, records
 from mlgov_runtime.capacity.logic import ScheduledAction, TargetCapacity
 from mlgov_runtime.capacity.schedule import (
     DAY,
@@ -160,3 +162,60 @@ def test_a_campaigns_end_never_goes_below_the_floor_or_one_nor_guesses_an_unread
     assert weekly_minimum_at(unreadable, datetime(2026, 12, 7, 15, 30, tzinfo=UTC), floor=1) == 5
     other_campaign = _variant(("mlgov-campaign-x-in", "at(2026-12-07T12:00:00)", "UTC", 1), *TOKYO_WEEK)
     assert weekly_minimum_at(other_campaign, datetime(2026, 12, 7, 4, 0, tzinfo=UTC), floor=1) == 5
+
+
+def test_a_campaign_raises_only_the_actions_that_would_lower_it_inside_its_window_and_any_it_cannot_predict() -> None:
+    # Manga Monday 08:00-22:00 JST with 30 minutes' lead: from 07:30 JST Monday until 22:00 JST
+    cap = _variant(*TOKYO_WEEK, ("every-hour", "rate(1 hour)", "UTC", 3), ("big", "cron(0 9 ? * MON *)", "UTC", 9))
+    start, end = datetime(2026, 12, 6, 22, 30, tzinfo=UTC), datetime(2026, 12, 7, 13, 0, tzinfo=UTC)
+    raised = {r.action.name: r for r in _raised(cap, 6, 8, start, end)}
+    # 08:00 MON JST fires inside; 00:00 and 06:00 JST before; 22:00 JST at the end (the end's own action decides)
+    assert set(raised) == {"mlgov-min5-0800-MON", "every-hour"}
+    assert raised["mlgov-min5-0800-MON"].fires == ["2026-12-06T23:00:00+00:00"]
+    assert raised["every-hour"].fires == ["not a weekly pattern"]
+    assert (raised["every-hour"].min_capacity, raised["every-hour"].max_capacity) == (6, None)  # 6 <= the target's 8
+    above = {r.action.name: r for r in _raised(cap, 10, 10, start, end)}
+    assert above["big"].max_capacity == 10 and above["big"].min_capacity == 10  # Min <= Max once raised past 8
+    # 07:30-07:50 JST holds no weekly firing: only the action that cannot be predicted is raised
+    assert [r.action.name for r in _raised(cap, 6, 8, start, start + timedelta(minutes=20))] == ["every-hour"]
+
+
+def test_the_campaigns_record_reads_back_and_the_audit_names_the_end_once_it_is_due() -> None:
+    record = RaisedRecord("AllTraffic", "weekly 08:00 MON", 5, None, 6, 6)
+    tags = {
+        "mlgov:campaign:mm:end": "2026-12-07T13:00:00+00:00",
+        "mlgov:campaign:mm:2": "garbage",
+        "mlgov:campaign:mm:1": record.encode(),
+        "mlgov:campaign:mm-2:1": record.encode(),
+    }
+    assert record.encode() == "5 - 6 6 AllTraffic weekly 08:00 MON"
+    assert records(tags, "mm") == [("mlgov:campaign:mm:1", record), ("mlgov:campaign:mm:2", None)]
+    assert overdue_reasons(tags, "ep", datetime(2026, 12, 7, 12, 59, tzinfo=UTC)) == []
+    [reason] = overdue_reasons(tags, "ep", datetime(2026, 12, 7, 13, 0, tzinfo=UTC))
+    assert "run mlgov capacity campaign-end --endpoint ep --name mm." in reason
+    assert RaisedRecord.decode("- 1 6 6 AllTraffic x") is None and RaisedRecord.decode("1 1 6") is None
+
+
+class _Calls:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda **kwargs: self.calls.append((name, kwargs))
+
+
+def test_putting_an_action_back_keeps_its_start_end_and_time_zone_and_drops_a_max_it_did_not_have() -> None:
+    aas = _Calls()
+    raw = {
+        "ScheduledActionName": "a", "ResourceId": "endpoint/e/variant/v", "ScalableDimension": "d",
+        "Schedule": "cron(0 8 ? * MON *)", "Timezone": "Asia/Tokyo", "StartTime": datetime(2026, 1, 1, tzinfo=UTC),
+        "ScalableTargetAction": {"MinCapacity": 6, "MaxCapacity": 6},
+    }  # fmt: skip
+    ScheduleStore(aas, None).put(raw, 5, None)
+    [(delete, _), (put, kwargs)] = aas.calls
+    assert (delete, put) == ("delete_scheduled_action", "put_scheduled_action")
+    assert kwargs["ScalableTargetAction"] == {"MinCapacity": 5} and kwargs["Timezone"] == "Asia/Tokyo"
+    assert kwargs["StartTime"] == raw["StartTime"] and "EndTime" not in kwargs
+    aas.calls.clear()
+    ScheduleStore(aas, None).put(raw, 5, 7)
+    assert [c for c, _ in aas.calls] == ["put_scheduled_action"]

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from mlgov_runtime.capacity.campaign_record import overdue_reasons
 from mlgov_runtime.capacity.logic import (
     KIND_COLD_START,
     KIND_ERROR,
@@ -122,6 +123,7 @@ class CapacityChecker:
         )
         if why:  # a name that looks like an experiment but is not exempt here
             audit.reasons.append(why)
+        audit.reasons += overdue_reasons(tags, name, self._now())
         return audit
 
     def check_many(self, names: Iterable[str] | None = None) -> list[CapacityAudit]:

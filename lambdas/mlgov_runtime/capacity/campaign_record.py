@@ -1,0 +1,92 @@
+"""What `mlgov capacity campaign` records on the endpoint (tags) so that `mlgov capacity campaign-end` can put the
+weekly scheduled actions it raised back, and the capacity audit can say when that end is overdue.
+
+`mlgov:campaign:<name>:end` holds the campaign's end (UTC, ISO); `mlgov:campaign:<name>:<i>` one raised action:
+`<min before> <max before|-> <min set> <max set|-> <variant> <action name>`. A tag is a claim anyone who may tag the
+endpoint can write: campaign-end acts only on an action that still holds exactly the values recorded as set, and
+never below the floor (docs/trust-model.md)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+PREFIX = "mlgov:campaign:"
+_VALUE = re.compile(r"[\w\s.:/=+\-@]{0,256}")  # SageMaker tag values: letters, spaces, digits and _.:/=+-@
+
+
+def end_key(campaign: str) -> str:
+    return f"{PREFIX}{campaign}:end"
+
+
+def record_key(campaign: str, index: int) -> str:
+    return f"{PREFIX}{campaign}:{index}"
+
+
+@dataclass(frozen=True)
+class RaisedRecord:
+    variant: str
+    action: str
+    min_before: int
+    max_before: int | None
+    min_set: int
+    max_set: int | None
+
+    def encode(self) -> str:
+        def n(v: int | None) -> str:
+            return "-" if v is None else str(v)
+
+        return f"{self.min_before} {n(self.max_before)} {self.min_set} {n(self.max_set)} {self.variant} {self.action}"
+
+    @staticmethod
+    def decode(value: str) -> RaisedRecord | None:
+        parts = value.split(" ", 5)
+        if len(parts) != 6 or not all(re.fullmatch(r"\d+|-", p) for p in parts[:4]) or "-" in (parts[0], parts[2]):
+            return None
+
+        def n(v: str) -> int | None:
+            return None if v == "-" else int(v)
+
+        return RaisedRecord(parts[4], parts[5], int(parts[0]), n(parts[1]), int(parts[2]), n(parts[3]))
+
+
+def taggable(value: str) -> bool:
+    return bool(_VALUE.fullmatch(value))
+
+
+def records(tags: Mapping[str, str], campaign: str) -> list[tuple[str, RaisedRecord | None]]:
+    """(tag key, record or None when unreadable) of every raised action the campaign recorded, in order."""
+    found = []
+    for key, value in tags.items():
+        rest = key.removeprefix(f"{PREFIX}{campaign}:")
+        if rest != key and rest.isdigit():
+            found.append((int(rest), key, RaisedRecord.decode(value)))
+    return [(key, rec) for _, key, rec in sorted(found)]
+
+
+def campaign_ends(tags: Mapping[str, str]) -> dict[str, datetime | None]:
+    """Campaign name -> its recorded end (None when the value does not read as a time)."""
+    ends: dict[str, datetime | None] = {}
+    for key, value in tags.items():
+        if key.startswith(PREFIX) and key.endswith(":end"):
+            try:
+                end = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                ends[key[len(PREFIX) : -len(":end")]] = end if end.tzinfo else end.replace(tzinfo=UTC)
+            except ValueError:
+                ends[key[len(PREFIX) : -len(":end")]] = None
+    return ends
+
+
+def overdue_reasons(tags: Mapping[str, str], endpoint: str, now: datetime) -> list[str]:
+    """One reason per campaign whose end has passed while its raised weekly actions are still recorded."""
+    reasons = []
+    for campaign, end in sorted(campaign_ends(tags).items()):
+        if (end is None or end <= now) and records(tags, campaign):
+            when = "at an unreadable time" if end is None else f"at {end.astimezone(UTC).isoformat()}"
+            reasons.append(
+                f"Campaign {campaign} ended {when} and its raised weekly scheduled actions are not put back yet: "
+                f"run mlgov capacity campaign-end --endpoint {endpoint} --name {campaign}."
+            )
+    return reasons
