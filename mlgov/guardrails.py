@@ -135,6 +135,16 @@ ALARM_AND_LOG_CHANGES = [
     "logs:DeleteLogStream",
     "logs:PutRetentionPolicy",
 ]
+# Every write on a DynamoDB table, its indexes and streams (the Service Authorization Reference; tests expand the
+# verbs against cfn-lint's copy). Restores and imports make a new table: they cannot replace a table nobody deletes.
+CATALOG_WRITES = [
+    "dynamodb:Put*",
+    "dynamodb:Update*",
+    "dynamodb:Delete*",
+    "dynamodb:BatchW*",
+    "dynamodb:PartiQL*e",  # PartiQLUpdate and PartiQLDelete, not PartiQLSelect
+    "dynamodb:PartiQLI*",
+]
 MACHINE_CHANGES = [
     "states:UpdateStateMachine",
     "states:DeleteStateMachine",
@@ -332,6 +342,18 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
                 "Condition": _principal_exceptions(pipeline),
             }
         )
+    # The retraining trains on, and the safety suite filters by, the catalog table it snapshots: whoever writes it
+    # plants titles in the next model or unflags restricted ones. The table is imported by name (the product does not
+    # own it), so only its ingest roles and break-glass write it (no deploy writes it). Here for room (docs/guardrails.md).
+    statements.append(
+        {
+            "Sid": "DenyCatalogWrites",
+            "Effect": "Deny",
+            "Action": CATALOG_WRITES,
+            "Resource": f"arn:*:dynamodb:*:*:table/{settings.retraining.catalog_table_name}",
+            "Condition": _principal_exceptions(g.catalog_writer_role_arns + g.break_glass_role_arns),
+        }
+    )
     return NamedPolicy(
         "mlgov-endpoint-lineage",
         "ML governance: endpoints only from registered model packages; lineage, governance tags and serving "
@@ -722,7 +744,11 @@ def _refuse_stackset_deployers(settings: Settings) -> None:
     governance stack's rules by DenyProductRuleChangesByStackSets all the same. Refused at synth rather than
     half-honoured. The other role lists sit on the protected path, where no StackSets execution role is."""
     g = settings.guardrails
-    for key, arns in (("deployer_role_arns", g.deployer_role_arns), ("product_role_arns", g.product_role_arns)):
+    for key, arns in (
+        ("deployer_role_arns", g.deployer_role_arns),
+        ("product_role_arns", g.product_role_arns),
+        ("catalog_writer_role_arns", g.catalog_writer_role_arns),
+    ):
         for arn in arns:
             if _arn_like(arn.split(":", 5)[5], STACKSET_EXECUTION_ROLE_SAMPLE):
                 raise GuardrailSettingsError(

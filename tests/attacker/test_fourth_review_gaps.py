@@ -397,11 +397,6 @@ def test_the_seeded_catalog_restricts_the_title_the_next_test_unflags(world: Wor
     assert catalog[RESTRICTED]["adult_content_restricted"] is True and PLANTED not in catalog
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the catalog table the retraining snapshots is kept by nothing the product deploys: a developer plants "
-    "titles in the training data and unflags restricted ones out of the safety suite",
-)
 def test_a_developer_cannot_plant_what_the_next_model_trains_on(world: World) -> None:
     developer = _as_developer_under_the_guardrails(world.ddb)
     planted = {"title_id": {"S": PLANTED}, "title": {"S": "Sponsored"}, "language": {"S": "en"}}

@@ -2059,6 +2059,16 @@ COMPACT_VERBS = {
         "sagemaker:CreateEndpointConfig",
         "sagemaker:DeleteEndpointConfig",
     },
+    ("DenyCatalogWrites",): {
+        *(f"dynamodb:{a}" for a in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")),
+        *(f"dynamodb:PartiQL{a}" for a in ("Insert", "Update", "Delete")),
+        *(f"dynamodb:{a}" for a in ("UpdateTable", "DeleteTable", "PutResourcePolicy", "DeleteResourcePolicy")),
+        *(f"dynamodb:{a}" for a in ("UpdateTimeToLive", "UpdateContinuousBackups", "UpdateContributorInsights")),
+        *(f"dynamodb:{a}" for a in ("UpdateGlobalTable", "UpdateGlobalTableSettings", "UpdateGlobalTableVersion")),
+        *(f"dynamodb:{a}" for a in ("UpdateKinesisStreamingDestination", "UpdateTableReplicaAutoScaling")),
+        *(f"dynamodb:{a}" for a in ("DeleteBackup", "DeleteGlobalTableWitness")),
+        *(f"dynamodb:{a}" for a in ("DeleteTableReplica", "UpdateAbacStatus")),
+    },
     ("DenyServingChangeOutsidePipeline",): {
         "sagemaker:CreateModel",
         "sagemaker:DeleteModel",
@@ -2238,3 +2248,51 @@ def test_a_deployer_pattern_no_stackset_role_matches_is_accepted() -> None:
         "arn:aws:iam::*:role/team/stacksets-exec-*",
     ):
         assert len(guardrail_policies(parse_settings({"guardrails": {"deployer_role_arns": [deployer]}}))) == 4
+
+
+CATALOG = "arn:aws:dynamodb:us-east-1:123456789012:table/manga-catalog"
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("dynamodb:PutItem", CATALOG),
+        ("dynamodb:UpdateItem", CATALOG),
+        ("dynamodb:DeleteItem", CATALOG),
+        ("dynamodb:BatchWriteItem", CATALOG),
+        ("dynamodb:PartiQLUpdate", CATALOG),
+        ("dynamodb:DeleteTable", CATALOG),
+        ("dynamodb:PutResourcePolicy", CATALOG),
+        ("dynamodb:PartiQLInsert", CATALOG),
+    ],
+)
+def test_only_the_catalog_writers_write_the_catalog_the_retraining_trains_on(action: str, resource: str) -> None:
+    policies = {p.name: p.document for p in guardrail_policies(parse_settings({}))}
+
+    def as_role(role: str) -> str:
+        context = {"aws:PrincipalArn": f"arn:aws:iam::123456789012:role/{role}", "aws:PrincipalAccount": "1"}
+        return evaluate(policies, action, resource, context).decision
+
+    assert as_role("Developer") == "Deny"
+    assert as_role("mlgov-protected/MlGovCatalogWriterIngest") == "Allow"
+    assert as_role("cdk-hnb659fds-cfn-exec-role-123456789012-us-east-1") == "Deny"  # no deploy writes it
+    # Reads stay open, and another table is not the catalog
+    context = {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/Developer", "aws:PrincipalAccount": "1"}
+    assert evaluate(policies, "dynamodb:Query", CATALOG, context).decision == "Allow"
+    assert evaluate(policies, action, f"{CATALOG}-staging", context).decision == "Allow"
+
+
+def test_the_catalog_writers_are_refused_off_the_protected_path_or_as_stacksets() -> None:
+    with pytest.raises(ValueError, match="catalog_writer_role_arns"):
+        parse_settings({"guardrails": {"catalog_writer_role_arns": ["arn:aws:iam::*:role/Ingest"]}})
+    with pytest.raises(ValueError, match="catalog_writer_role_arns"):
+        parse_settings({"guardrails": {"catalog_writer_role_arns": ["not-an-arn"]}})
+
+
+def test_the_catalog_deny_follows_the_catalog_table_setting() -> None:
+    settings = parse_settings({"retraining": {"catalog_table_name": "titles-v2"}})
+    policies = {p.name: p.document for p in guardrail_policies(settings)}
+    context = {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/Developer", "aws:PrincipalAccount": "1"}
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/titles-v2"
+    assert evaluate(policies, "dynamodb:PutItem", table, context).decision == "Deny"
+    assert evaluate(policies, "dynamodb:PutItem", CATALOG, context).decision == "Allow"
