@@ -342,18 +342,6 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
                 "Condition": _principal_exceptions(pipeline),
             }
         )
-    # The retraining trains on, and the safety suite filters by, the catalog table it snapshots: whoever writes it
-    # plants titles in the next model or unflags restricted ones. The table is imported by name (the product does not
-    # own it), so only its ingest roles and break-glass write it (no deploy writes it). Here for room (docs/guardrails.md).
-    statements.append(
-        {
-            "Sid": "DenyCatalogWrites",
-            "Effect": "Deny",
-            "Action": CATALOG_WRITES,
-            "Resource": f"arn:*:dynamodb:*:*:table/{settings.retraining.catalog_table_name}",
-            "Condition": _principal_exceptions(g.catalog_writer_role_arns + g.break_glass_role_arns),
-        }
-    )
     return NamedPolicy(
         "mlgov-endpoint-lineage",
         "ML governance: endpoints only from registered model packages; lineage, governance tags and serving "
@@ -531,8 +519,7 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
     # A rule reaches its targets as EventBridge, so the function guards cannot see a rewritten pattern or target;
     # a disabled rule silences the real-time audit and the schedules. CloudFormation names the governance stack's
     # rules after it (default bus); the member StackSet deploys the forwarding rule as its execution role. That
-    # exemption is for the forwarding rule only: DenyProductRuleChangesByStackSets (product guard, where the
-    # governance stack's rules live) takes it back on the governance stack's rules.
+    # exemption is for the forwarding rule only: DenyProductRuleChangesByStackSets (below) takes it back on the governance stack's rules.
     statements.append(
         {
             "Sid": "DenyProductRuleChanges",
@@ -545,6 +532,21 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
             "Condition": _principal_exceptions(
                 [*g.deployer_role_arns, STACKSET_EXECUTION_ROLES, *g.break_glass_role_arns]
             ),
+        }
+    )
+    # DenyProductRuleChanges (mlgov-protected-roles) exempts the StackSets execution role for the one rule a
+    # StackSet makes, the member forwarding rule. IAM has no OR inside a statement, so this takes the exemption
+    # back on the governance stack's rules (the real-time audit, the schedules, the challenger's start): they
+    # change only as the deployer or break-glass. Its size does not grow with the role lists (a split
+    # DenyProductRuleChanges would list the deployers twice). Here, not in the product guard, to leave that room for
+    # DenyCatalogWrites: it names only the governance stack's rules, so it matches nothing in a guarded account.
+    statements.append(
+        {
+            "Sid": "DenyProductRuleChangesByStackSets",
+            "Effect": "Deny",
+            "Action": RULE_CHANGES,
+            "Resource": f"arn:*:events:*:*:rule/{PRODUCT_STACK}-*",
+            "Condition": {"ArnLike": {"aws:PrincipalArn": STACKSET_EXECUTION_ROLES}},
         }
     )
     # The product's keys are found by their tag (mlgov:guarded=product-key, DenyProductKeyAdministration); nothing
@@ -711,17 +713,15 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
             "Resource": "*",
             "Condition": _principal_exceptions(deployer),
         },
-        # DenyProductRuleChanges (mlgov-protected-roles) exempts the StackSets execution role for the one rule a
-        # StackSet makes, the member forwarding rule. IAM has no OR inside a statement, so this takes the exemption
-        # back on the governance stack's rules (the real-time audit, the schedules, the challenger's start): they
-        # change only as the deployer or break-glass. Its size does not grow with the role lists (a split
-        # DenyProductRuleChanges would list the deployers twice); those rules exist only where the product runs.
+        # The retraining trains on, and the safety suite filters by, the catalog table it snapshots: whoever writes it
+        # plants titles in the next model or unflags restricted ones. The table is imported by name (no deploy writes
+        # it), so only its ingest roles and break-glass do. Here: the table lives where the product runs.
         {
-            "Sid": "DenyProductRuleChangesByStackSets",
+            "Sid": "DenyCatalogWrites",
             "Effect": "Deny",
-            "Action": RULE_CHANGES,
-            "Resource": f"arn:*:events:*:*:rule/{PRODUCT_STACK}-*",
-            "Condition": {"ArnLike": {"aws:PrincipalArn": STACKSET_EXECUTION_ROLES}},
+            "Action": CATALOG_WRITES,
+            "Resource": f"arn:*:dynamodb:*:*:table/{settings.retraining.catalog_table_name}",
+            "Condition": _principal_exceptions(g.catalog_writer_role_arns + g.break_glass_role_arns),
         },
     ]
     return NamedPolicy(
@@ -855,12 +855,13 @@ ACCOUNT_POLICIES: dict[str, tuple[str, ...]] = {
         "DenyTaskAnswersOutsideProduct",
         "DenyProductStackChanges",
         "DenyGovernanceBusPolicyChanges",
-        "DenyProductRuleChangesByStackSets",
         "DenyProductAlarmAndLogChanges",
+        "DenyCatalogWrites",
     ),
     "mlgov-guardrails-machinery": (
         "DenyMemberRoleChanges",
         "DenyProductRuleChanges",
+        "DenyProductRuleChangesByStackSets",
         "DenyProductKeyAdministration",
         "DenyProductKeyTagOutsideDeploy",
         "DenyChannelDrainOutsideProduct",

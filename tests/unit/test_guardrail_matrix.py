@@ -1648,6 +1648,7 @@ def heavy_settings() -> Any:
                 "break_glass_role_arns": roles("MlGovBreakGlass"),
                 "operator_role_arns": roles("MlGovOperator"),
                 "metric_writer_role_arns": roles("MlGovRecommenderMetrics"),
+                "catalog_writer_role_arns": roles("MlGovCatalogWriter"),
                 "serving_repository_names": [f"serving/manga-recommender-{i}" for i in range(5)],
             },
         }
