@@ -121,14 +121,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
     else:
         print(render_table(audits))
         s = summarize(audits)
-        print(f"\n{s['total']} endpoints: {s['can_scale_to_zero']} can scale to zero, {s['errors']} errors")
+        print(
+            f"\n{common.count(s['total'], 'endpoint')}: {s['can_scale_to_zero']} can scale to zero, "
+            f"{common.count(s['errors'], 'error')}"
+        )
     unsafe = any(a.verdict in (Verdict.CAN_SCALE_TO_ZERO, Verdict.ERROR) for a in audits)
     return common.EXIT_VIOLATIONS if unsafe else common.EXIT_OK
 
 
 def _route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str | None, Any]:
     """(AppConfig route or None, fallback value, the route settings) for this endpoint."""
-    from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteTarget
+    from mlgov.ops.appconfig import AppConfigRoute, RouteTarget
 
     r = settings.capacity.fallback_route
     if r is None or endpoint not in r.endpoints:
@@ -140,11 +143,11 @@ def _route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str | None, Any
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from mlgov_runtime.adapters.finding_log import FindingLog
+    from mlgov.ops.capacity_restore import RestoreOptions, Restorer, Step
+    from mlgov.ops.finding_log import FindingLog
     from mlgov_runtime.capacity.autoscaling import AutoscalingWriter, EndpointWarmth
     from mlgov_runtime.capacity.check import endpoint_arn
     from mlgov_runtime.capacity.logic import KINDS, Verdict
-    from mlgov_runtime.capacity.restore import RestoreOptions, Restorer, Step
     from mlgov_runtime.core.findings import finding_id
 
     settings = common.load_settings(args)
@@ -210,7 +213,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(body, indent=2))
     else:
-        print(f"{args.endpoint}: {before.verdict.value} -> {after.verdict.value}, minimum {after.minimum}")
+        if args.dry_run:
+            print(f"{args.endpoint}: {before.verdict.value}, minimum {before.minimum}; dry run: nothing changed")
+        else:
+            print(f"{args.endpoint}: {before.verdict.value} -> {after.verdict.value}, minimum {after.minimum}")
         if not args.dry_run:
             if logged:
                 where = f"{len(logged)} finding(s) in {table}"
@@ -235,7 +241,7 @@ def preflight(aws: Any, table: str | None, route: Any, cold: bool) -> None:
     writes (a conditional probe that writes nothing), and the route reads when it will be switched. The
     scalable targets were read by the audit just before. Application Auto Scaling has no dry run, so its
     write permissions show only at the first call; the undo commands cover that."""
-    from mlgov_runtime.adapters.finding_log import FindingLog
+    from mlgov.ops.finding_log import FindingLog
 
     problems: list[str] = []
     if table:
@@ -267,8 +273,8 @@ def _campaign_name(value: str) -> str:
 def cmd_campaign(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
+    from mlgov.ops.capacity_campaign import CampaignRefused, plan_campaign
     from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
-    from mlgov_runtime.capacity.campaign import CampaignRefused, plan_campaign
 
     settings = common.load_settings(args)
     per_instance = args.per_instance or settings.capacity.target_invocations_per_instance

@@ -408,7 +408,7 @@ def percents(value: str) -> list[int]:
 
 def _share_route(aws: Any, settings: Any, endpoint: str) -> Any:
     """The AppConfig route for `endpoint` with the CLI's sleep, or a usage error naming the missing setting."""
-    from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteTarget
+    from mlgov.ops.appconfig import AppConfigRoute, RouteTarget
 
     r = settings.capacity.fallback_route
     if r is None or endpoint not in r.endpoints:
@@ -441,8 +441,7 @@ def _group_hint(client: Any, group: str) -> str:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from mlgov_runtime.challenger.endpoint_rollout import ArtifactCheck
-    from mlgov_runtime.challenger.rollback import (
+    from mlgov.ops.challenger_rollback import (
         ROLLED_BACK,
         RollbackRefused,
         Waiting,
@@ -450,6 +449,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         fallbacks,
         plan_rollback,
     )
+    from mlgov_runtime.challenger.endpoint_rollout import ArtifactCheck
 
     settings = common.load_settings(args)
     if not 0 < args.wait_minutes <= 24 * 60:
@@ -521,7 +521,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def _gradual_fallback(args: argparse.Namespace, aws: Any, settings: Any, plan: Any) -> int:
-    from mlgov_runtime.challenger.rollback import RollbackRefused, Waiting, shift_to_fallback
+    from mlgov.ops.challenger_rollback import RollbackRefused, Waiting, shift_to_fallback
 
     route, share_key = _share_route(aws, settings, args.endpoint)
     if not 0 <= args.step_minutes <= 24 * 60:

@@ -80,6 +80,11 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"mlgov: error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
+def count(n: int, noun: str) -> str:
+    """'1 endpoint', '2 endpoints'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def one_line(text: str, limit: int = 500, keep_end: bool = False) -> str:
     """Whatever a library or a server said, as one short line (an HTML error page included). With
     `keep_end`, a long line loses its middle, not its end: a refusal ends with what to do about it."""

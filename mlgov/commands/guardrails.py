@@ -200,7 +200,9 @@ def add_parser(sub: Any, aws_options: Any) -> None:
     )
     explain.add_argument("--endpoint-name", default="my-endpoint", help="endpoint (or endpoint config) name")
     explain.add_argument(
-        "--principal", default="arn:aws:iam::111111111111:role/DataScientist", help="the calling role's ARN"
+        "--principal",
+        default="arn:aws:iam::111111111111:role/DataScientist",
+        help="the calling role's ARN (default: %(default)s)",
     )
     explain.add_argument("--account", help="the caller's account (default: from --principal)")
     explain.add_argument("--approval-status", help="ModelApprovalStatus in the request")

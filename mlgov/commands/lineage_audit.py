@@ -22,8 +22,8 @@ def render_audit_table(report: dict[str, Any]) -> str:
     s = report["summary"]
     lines.append("")
     lines.append(
-        f"{s['total']} endpoints: {s['compliant']} compliant, {s['violations']} violations, "
-        f"{s['exempt']} exempt, {s['errors']} errors"
+        f"{common.count(s['total'], 'endpoint')}: {s['compliant']} compliant, "
+        f"{common.count(s['violations'], 'violation')}, {s['exempt']} exempt, {common.count(s['errors'], 'error')}"
     )
     flagged = [ep for ep in report["endpoints"] if ep.get("next_step")]
     if len(report["endpoints"]) == 1 and flagged:

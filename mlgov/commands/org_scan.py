@@ -37,7 +37,8 @@ class ScanProgress:
         self._lock = threading.Lock()
 
     def _line(self) -> str:
-        return f"scan: {self.targets_done}/{self.total} account/regions, {self.endpoints_done} endpoints checked"
+        checked = common.count(self.endpoints_done, "endpoint")
+        return f"scan: {self.targets_done}/{self.total} account/regions, {checked} checked"
 
     def endpoint(self, target: Any, name: str) -> None:
         with self._lock:
@@ -50,7 +51,11 @@ class ScanProgress:
             self.targets_done += 1
             if self.enabled:
                 what = f"{result.account_id}/{result.region} {result.status}"
-                what += f", {len(result.endpoints)} endpoints" if result.status == "OK" else f": {result.reason[:160]}"
+                what += (
+                    f", {common.count(len(result.endpoints), 'endpoint')}"
+                    if result.status == "OK"
+                    else f": {result.reason[:160]}"
+                )
                 prefix = "\r" if self.tty else ""
                 print(f"{prefix}  {self._line()} ({what})", end="" if self.tty else "\n", file=sys.stderr, flush=True)
                 if self.tty and self.targets_done == self.total:
@@ -108,8 +113,9 @@ def render_scan_table(report: dict[str, Any], findings: list[dict[str, Any]] | N
     s = report["summary"]
     lines += [
         "",
-        f"{report['status_line']}; {s['total']} endpoints: {s['compliant']} compliant, {s['violations']} violations, "
-        f"{s['exempt']} exempt, {s['errors']} errors; {s['findings_open']} open findings",
+        f"{report['status_line']}; {common.count(s['total'], 'endpoint')}: {s['compliant']} compliant, "
+        f"{common.count(s['violations'], 'violation')}, {s['exempt']} exempt, {common.count(s['errors'], 'error')}; "
+        f"{s['findings_open']} open {'finding' if s['findings_open'] == 1 else 'findings'}",
     ]
     kinds = Counter(str(f.get("kind")) for f in report.get("findings") or [])
     if kinds:

@@ -188,11 +188,6 @@ def _forged(n: int) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="each forged Model Package Registered event from another account opens a new HIGH finding (its id is "
-    "the ARN the sender chose): one foreign sender floods the findings channel",
-)
 def test_one_foreign_sender_opens_one_finding_however_many_packages_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
     with lab_context(monkeypatch) as lab:
         for n in range(101, 106):
@@ -541,11 +536,6 @@ def test_the_guardrails_leave_archives_and_replays_of_the_products_bus_to_anyone
     assert decision(GOV, GOV, "events:StartReplay", archive) == "Allow"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a replayed archived AddTags(endpoint_purpose=retiring) event reopens a retirement its owner cancelled: "
-    "the handler believes the event's tags and eventTime, and nothing keeps StartReplay from the product's rules",
-)
 def test_a_replayed_retiring_tag_event_does_not_reopen_a_cancelled_retirement(monkeypatch: pytest.MonkeyPatch) -> None:
     from mlgov.sandbox import load_event
 
@@ -571,11 +561,6 @@ def test_a_replayed_retiring_tag_event_does_not_reopen_a_cancelled_retirement(mo
 # before Promote failed) and that the challenger model serves it; it never checks that the endpoint still carries
 # the experiment. If production moved on meanwhile (the pipeline, or a later run, deployed a newer package B), the
 # redriven Promote replaces B with the old run's model, outside any experiment, and reports the wrong model retired.
-@pytest.mark.xfail(
-    strict=True,
-    reason="Promote never checks that the endpoint still carries the experiment: a redriven run promotes its old "
-    "package over the newer production deployed since",
-)
 def test_a_redriven_promote_does_not_replace_a_production_that_moved_on(monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.integration.test_challenger_handler import at
 

@@ -99,9 +99,9 @@ def test_a_bad_setting_fails_the_synth_with_the_key_named() -> None:
 def test_lambda_asset_is_lean_and_has_no_cdk() -> None:
     root = Path(__file__).resolve().parents[2] / "lambdas"
     files = [p for p in root.rglob("*.py") if "__pycache__" not in p.parts]
-    # One asset carries every capability's source (each function imports only its own). 1.02 MB since the gate's
-    # front-loaded test (issue 24); cold start is measured by `make bench`, this bounds the asset's growth.
-    assert sum(p.stat().st_size for p in files) < 1_020_000
+    # One asset carries every capability's source (each function imports only its own); what only the operators'
+    # CLI runs lives in mlgov/ops. Cold start is measured by `make bench`, this bounds the asset's growth.
+    assert sum(p.stat().st_size for p in files) < 1_000_000
     for path in files:
         text = path.read_text(encoding="utf-8")
         assert "aws_cdk" not in text and "import moto" not in text, path

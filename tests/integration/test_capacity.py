@@ -24,9 +24,9 @@ from mlgov.capacity_estate import seed_capacity
 from mlgov.cli import main as cli
 from mlgov.emulator import install, seed_route
 from mlgov.estate import Estate, create_governance_resources, seed_estate
+from mlgov.ops.appconfig import AppConfigRoute, RouteError, RouteTarget
+from mlgov.ops.finding_log import FindingLog
 from mlgov.sandbox import emf_metric
-from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteError, RouteTarget
-from mlgov_runtime.adapters.finding_log import FindingLog
 from mlgov_runtime.capacity.logic import COPIES_DIMENSION
 from mlgov_runtime.core.findings import finding_id
 from tests.conftest import load_event
@@ -236,11 +236,12 @@ def test_restore_raises_scheduled_actions_that_would_drop_to_zero_again(capacity
 
 
 def test_a_dry_run_prints_the_plan_changes_nothing_and_still_exits_3(capacity_world: CapacityWorld) -> None:
-    code, _, err = run_cli(
+    code, out, err = run_cli(
         "capacity", "restore", "--endpoint", "manga-recommender-canary", "--dry-run", "--region", REGION,
         "--config", NO_SETTINGS,
     )  # fmt: skip
     assert code == 3
+    assert "dry run: nothing changed" in out and " -> " not in out, out  # no "NO_AUTOSCALING -> NO_AUTOSCALING"
     assert "[planned       ] register_scalable_target" in err
     [target] = capacity_world.aas.describe_scalable_targets(
         ServiceNamespace="sagemaker", ResourceIds=["endpoint/manga-recommender-canary/variant/AllTraffic"]

@@ -50,7 +50,7 @@ def test_audit_of_a_compliant_endpoint_exits_0_with_a_table(
     code = main(["audit", "--endpoint", "manga-recommender-prod", "--config", str(config), "--region", "us-east-1"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "manga-recommender-prod" in out and "COMPLIANT" in out and "1 endpoints: 1 compliant" in out
+    assert "manga-recommender-prod" in out and "COMPLIANT" in out and "1 endpoint: 1 compliant" in out
 
 
 def test_bad_settings_file_is_a_usage_error_on_one_line(

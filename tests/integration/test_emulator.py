@@ -529,7 +529,7 @@ def test_the_emulator_server_deploys_and_serves_the_route_to_the_product_adapter
     """Server mode (make demo): AppConfigData is signed as appconfig and reaches the same backend; the product's
     adapter steps the share, and an alarm in ALARM rolls the next step back."""
     from mlgov import sandbox
-    from mlgov_runtime.adapters.appconfig import AppConfigRoute, RouteError, RouteTarget
+    from mlgov.ops.appconfig import AppConfigRoute, RouteError, RouteTarget
 
     with sandbox.moto_server() as server:
         session = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="a", region_name=REGION)

@@ -145,7 +145,7 @@ class FakeCapacity(DescribesEndpoints):
 
 
 class FakeScaler:
-    """Records the restore's writes (mlgov_runtime.capacity.restore.Scaler)."""
+    """Records the restore's writes (mlgov.ops.capacity_restore.Scaler)."""
 
     def __init__(self, fail: bool = False) -> None:
         self.calls: list[tuple[Any, ...]] = []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from mlgov.ops.capacity_restore import RestoreOptions, Restorer, Step
 from mlgov_runtime.capacity.check import CapacityChecker
 from mlgov_runtime.capacity.logic import CapacityAudit, CapacityPolicy
-from mlgov_runtime.capacity.restore import RestoreOptions, Restorer, Step
 from mlgov_runtime.core.exemptions import ExemptionPolicy
 from tests.clock import Clock
 from tests.unit.capacity_fakes import ACCOUNT, REGION, FakeCapacity, FakeRoute, FakeScaler, FakeWarmth

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mlgov_runtime.capacity.campaign import weekly_minimum_at
+from mlgov.ops.capacity_campaign import weekly_minimum_at
 from mlgov_runtime.capacity.logic import ScheduledAction, TargetCapacity
 from mlgov_runtime.capacity.schedule import (
     DAY,

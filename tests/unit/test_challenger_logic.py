@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from mlgov.ops.challenger_rollback import apply_rollback, fallbacks, plan_rollback, snapshot_warnings
 from mlgov_runtime.challenger import findings as f
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import ChallengerConfig, RetentionMetric, config_from_dict
 from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
 from mlgov_runtime.challenger.ports import NotFound, Ports
-from mlgov_runtime.challenger.rollback import apply_rollback, fallbacks, plan_rollback, snapshot_warnings
 from mlgov_runtime.core.findings import Finding
 from tests.unit.fakes import ACCOUNT, REGION, SageMakerStores
 from tests.unit.fakes import package_arn as pkg

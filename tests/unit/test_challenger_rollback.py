@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlgov_runtime.challenger.rollback import NOT_REJECTED, ROLLED_BACK, Waiting, apply_rollback, plan_rollback
+from mlgov.ops.challenger_rollback import NOT_REJECTED, ROLLED_BACK, Waiting, apply_rollback, plan_rollback
 from tests.unit.test_challenger_logic import NOW, FakeSageMaker, pkg, variant
 
 
@@ -116,7 +116,7 @@ def test_the_artifact_check_reads_images_by_digest_in_their_own_region_and_tells
 def test_an_endpoint_whose_config_was_deleted_is_refused_before_any_change() -> None:
     import pytest
 
-    from mlgov_runtime.challenger.rollback import RollbackRefused
+    from mlgov.ops.challenger_rollback import RollbackRefused
 
     sm = _estate()
     del sm.configs["prod-config"]

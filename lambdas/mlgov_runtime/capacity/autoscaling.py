@@ -59,7 +59,7 @@ class AutoscalingReader(SageMakerEndpointReads):
 
 
 class AutoscalingWriter:
-    """The restore's writes (mlgov_runtime.capacity.restore.Scaler). Omitting RoleARN lets Application
+    """The restore's writes (mlgov.ops.capacity_restore.Scaler). Omitting RoleARN lets Application
     Auto Scaling use its SageMaker service-linked role."""
 
     def __init__(self, autoscaling: Any) -> None:
@@ -108,7 +108,7 @@ class AutoscalingWriter:
 
 
 class EndpointWarmth:
-    """Is a restored endpoint serving again? (mlgov_runtime.capacity.restore.Warmth)"""
+    """Is a restored endpoint serving again? (mlgov.ops.capacity_restore.Warmth)"""
 
     def __init__(self, sagemaker: Any, cloudwatch: Any, runtime: Any | None = None) -> None:
         self._sm, self._cw, self._runtime = sagemaker, cloudwatch, runtime

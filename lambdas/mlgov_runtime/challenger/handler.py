@@ -140,8 +140,12 @@ def refuse_foreign_event(registered: PackageRegistered, event: dict[str, Any], a
             "keep events:PutEvents with source mlgov.* to the product's roles (the guardrail SCP)."
         ),
     )
+    # Keyed on the sender, never on the ARN it chose: one finding a sender, re-sent only when its evidence changes.
+    finding.resource_arn = f"arn:{registered.model_package_arn.split(':')[1]}:iam::{sender}:root"
+    finding.title = f"Model Package Registered events from account {sender} refused"
+    finding.evidence = {"refusal": "event_account", "sender_account": sender, "reason": reason}
     store_and_publish(channel_store(challenger_settings.get()), finding)
-    logger.warning("Event refused", extra={"reason": reason, "finding_id": finding.finding_id})
+    logger.warning("Event refused", extra={"reason": reason, "finding_id": finding.finding_id, "named": ch})
     return {"status": "refused", "reason": reason, "finding_id": finding.finding_id}
 
 

@@ -556,7 +556,14 @@ def promote(ports: Ports, state: Mapping[str, Any], now: datetime) -> dict[str, 
     if ch["model_package_arn"] not in container_packages(ports.endpoints.describe_model(ch["challenger_model"])):
         raise StepError(f"model {ch['challenger_model']} does not serve {ch['model_package_arn']}; not promoting it")
     endpoint = ports.endpoints.describe_endpoint(ch["endpoint_name"])
-    current = ports.endpoints.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
+    serving = endpoint.get("EndpointConfigName")
+    if serving != ch["experiment_config"]:  # a redriven run: production may have moved on since
+        raise StepError(
+            f"endpoint {ch['endpoint_name']} serves config {serving}, not this experiment's {ch['experiment_config']}; "
+            f"not promoting {ch['model_package_arn']} over it. Next: `mlgov challenger status --endpoint "
+            f"{ch['endpoint_name']}`; start a new challenger run to try this package against today's production."
+        )
+    current = ports.endpoints.describe_endpoint_config(str(serving))
     variants = [dict(v) for v in current.get("ProductionVariants", []) if v["VariantName"] != ch["challenger_variant"]]
     for v in variants:
         if v["VariantName"] == ch["production_variant"]:

@@ -241,6 +241,8 @@ def on_tag_change(
             view = endpoints.describe(change.endpoint_name)
         except EndpointGone:
             return "endpoint no longer exists", published
+        if view.tags.get(key) != RETIRING:  # the endpoint's tags now, not the event's (a replay, a late delivery)
+            return "not retiring now", published
         tagged_at = parse_iso(change.event_time) if change.event_time else now
         _publish(book, [retiring_finding(start_retiring(view, ref, policy, tagged_at), "realtime")], published)
         return "retirement opened", published

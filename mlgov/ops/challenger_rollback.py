@@ -531,7 +531,7 @@ def fallbacks(
 
 
 class ShareRoute(Protocol):
-    """The AppConfig route document (adapters/appconfig.AppConfigRoute)."""
+    """The AppConfig route document (mlgov/ops/appconfig.AppConfigRoute)."""
 
     def value(self, key: str) -> Any: ...
     def set_value(self, key: str, value: Any, why: str) -> str: ...

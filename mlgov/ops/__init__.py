@@ -1,0 +1,1 @@
+"""What only the operators' CLI runs (kept out of the Lambda asset): restore, campaign, rollback and their writers."""

@@ -1,0 +1,28 @@
+"""Wording of CLI output a user reads: counts agree with their nouns, help shows the defaults it relies on."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+from mlgov.cli import main
+from mlgov.commands import common
+from mlgov.commands.lineage_audit import render_audit_table
+
+
+def test_a_count_of_one_is_singular() -> None:
+    assert [common.count(n, "endpoint") for n in (0, 1, 2)] == ["0 endpoints", "1 endpoint", "2 endpoints"]
+
+
+def test_the_audit_summary_says_1_endpoint_and_1_violation() -> None:
+    row = {"endpoint_name": "manga-recommender-prod", "verdict": "NO_MODEL", "reasons": ["no model"], "variants": []}
+    summary = {"total": 1, "compliant": 0, "violations": 1, "exempt": 0, "errors": 0}
+    text = render_audit_table({"endpoints": [row], "summary": summary})
+    assert "1 endpoint: 0 compliant, 1 violation, 0 exempt, 0 errors" in text, text
+
+
+def test_explain_help_shows_the_default_principal() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["guardrails", "explain", "--help"]) == 0
+    assert "arn:aws:iam::111111111111:role/DataScientist" in " ".join(out.getvalue().split()), out.getvalue()
