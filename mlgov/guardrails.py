@@ -135,15 +135,16 @@ ALARM_AND_LOG_CHANGES = [
     "logs:DeleteLogStream",
     "logs:PutRetentionPolicy",
 ]
-# Every write on a DynamoDB table, its indexes and streams (the Service Authorization Reference; tests expand the
-# verbs against cfn-lint's copy). Restores and imports make a new table: they cannot replace a table nobody deletes.
+# Every write on a DynamoDB table (the Service Authorization Reference; tests expand the verbs against cfn-lint's
+# copy and check that none is a read). Short for room in the product guard. Restores and imports make a new table:
+# they cannot replace a table nobody deletes.
 CATALOG_WRITES = [
-    "dynamodb:Put*",
-    "dynamodb:Update*",
-    "dynamodb:Delete*",
-    "dynamodb:BatchW*",
-    "dynamodb:PartiQL*e",  # PartiQLUpdate and PartiQLDelete, not PartiQLSelect
-    "dynamodb:PartiQLI*",
+    "dynamodb:Put*",  # PutItem, PutResourcePolicy
+    "dynamodb:Up*",  # every Update*
+    "dynamodb:Del*",  # every Delete*
+    "dynamodb:*eItem",  # BatchWriteItem (and Update/DeleteItem again), never GetItem or BatchGetItem
+    "dynamodb:*te",  # PartiQLUpdate, PartiQLDelete
+    "dynamodb:P*rt",  # PartiQLInsert, not PartiQLSelect
 ]
 MACHINE_CHANGES = [
     "states:UpdateStateMachine",
@@ -519,7 +520,8 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
     # A rule reaches its targets as EventBridge, so the function guards cannot see a rewritten pattern or target;
     # a disabled rule silences the real-time audit and the schedules. CloudFormation names the governance stack's
     # rules after it (default bus); the member StackSet deploys the forwarding rule as its execution role. That
-    # exemption is for the forwarding rule only: DenyProductRuleChangesByStackSets (below) takes it back on the governance stack's rules.
+    # exemption is for the forwarding rule only: DenyProductRuleChangesByStackSets (below) takes it back on the
+    # governance stack's rules.
     statements.append(
         {
             "Sid": "DenyProductRuleChanges",

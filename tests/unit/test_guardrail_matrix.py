@@ -1538,6 +1538,50 @@ CASES += [
 ]
 
 
+# The catalog table the retraining snapshots (retraining.catalog_table_name): only its ingest roles and break-glass
+# write it, however they write (items, batches, PartiQL, the table itself); reads stay open to all.
+GOV_CATALOG = f"arn:aws:dynamodb:us-east-1:{GOV}:table/manga-catalog"
+CATALOG_WRITER = "mlgov-protected/MlGovCatalogWriterIngest"
+CATALOG_WRITE_CASES = [
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+    "dynamodb:UpdateTable",
+    "dynamodb:DeleteTable",
+    "dynamodb:PutResourcePolicy",
+    "dynamodb:UpdateTimeToLive",
+]
+for action in CATALOG_WRITE_CASES:
+    CASES += [
+        gov(action, DS, "Deny", f"{action} plants or unflags a title", GOV_CATALOG, sid="DenyCatalogWrites"),
+        gov(action, CATALOG_WRITER, "Allow", f"{action} by the catalog ingest", GOV_CATALOG),
+        gov(action, BREAK_GLASS, "Allow", f"{action} by break-glass", GOV_CATALOG),
+    ]
+CASES += [
+    # No deploy writes the table (imported by name), and the retraining only reads it
+    gov("dynamodb:PutItem", DEPLOYER, "Deny", "the deployer writes the catalog", GOV_CATALOG, sid="DenyCatalogWrites"),
+    gov("dynamodb:PutItem", PRODUCT, "Deny", "a product role writes the catalog", GOV_CATALOG, sid="DenyCatalogWrites"),
+    gov(
+        "dynamodb:BatchWriteItem",
+        "MlGovCatalogWriterIngest",
+        "Deny",
+        "the ingest role's name off the protected path",
+        GOV_CATALOG,
+        sid="DenyCatalogWrites",
+    ),
+    *[
+        gov(action, DS, "Allow", f"{action} reads the catalog", GOV_CATALOG)
+        for action in ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan")
+    ],
+    gov("dynamodb:PartiQLSelect", DS, "Allow", "PartiQLSelect reads the catalog", GOV_CATALOG),
+    gov("dynamodb:PutItem", DS, "Allow", "a team's own table", f"{GOV_CATALOG}-staging"),
+]
+
+
 def test_the_matrix_exercises_every_deny_statement_both_ways() -> None:
     """Each deny statement of the synthesized SCPs decides at least one case, and for each action it
     guards there is an allowed case too (the pipeline's or approver's legitimate work)."""
@@ -1908,8 +1952,12 @@ def test_every_new_statement_is_on_the_policy_with_room_and_named_where_it_belon
     where = {s["Sid"]: name for name, doc in POLICIES.items() for s in doc["Statement"]}
     assert where["DenyGovernanceBusPolicyChanges"] == "mlgov-product-guard"
     assert where["DenyProductKeyAdministration"] == "mlgov-protected-roles"
-    # The governance stack's rules exist only where the product runs; the product guard has the room.
-    assert where["DenyProductRuleChangesByStackSets"] == "mlgov-product-guard"
+    # The catalog table is named by the user, not after the product: a guarded account's own table of that name would
+    # be denied too, so only where the product runs.
+    assert where["DenyCatalogWrites"] == "mlgov-product-guard"
+    # The governance stack's rules are named after its stack: harmless in a guarded account, so off the product guard
+    # (which needs the room for the catalog).
+    assert where["DenyProductRuleChangesByStackSets"] == "mlgov-protected-roles"
     for sid in ("DenyChannelDrainOutsideProduct", "DenyChannelReadOutsideProduct"):
         # Named after the product's stack: harmless in a guarded account, so off the crowded product guard.
         assert where[sid] == "mlgov-protected-roles"
