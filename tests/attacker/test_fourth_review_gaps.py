@@ -358,6 +358,7 @@ def test_a_challenger_whose_execution_was_stopped_is_a_violation(monkeypatch: py
 # whose adult_content_restricted flag is turned off leaves the safety suite (training/README.md: the restricted
 # titles of catalog.jsonl), so `safety_violations` cannot count it. The run that trains on it is a genuine
 # retraining execution: its package passes the challenger's provenance check and goes to live traffic.
+# DenyCatalogWrites (mlgov-product-guard) keeps the table to guardrails.catalog_writer_role_arns and break-glass.
 PLANTED, RESTRICTED = "MNG-99999", "MNG-00000"  # the seeded catalog restricts every 50th title, MNG-00000 first
 
 
@@ -396,16 +397,18 @@ def test_a_developer_cannot_plant_what_the_next_model_trains_on(world: World) ->
     developer = _as_developer_under_the_guardrails(world.ddb)
     planted = {"title_id": {"S": PLANTED}, "title": {"S": "Sponsored"}, "language": {"S": "en"}}
     unflagged = {"adult_content_restricted": {"BOOL": False}}
-    try:
+    # Each write is refused on its own (one refused write must not hide another that went through)
+    with pytest.raises(ClientError) as refused:
         developer.put_item(TableName=CATALOG_TABLE, Item={**planted, "added_at": {"S": "2026-12-01"}})
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as refused:
         developer.update_item(
             TableName=CATALOG_TABLE,
             Key={"title_id": {"S": RESTRICTED}},
             UpdateExpression="SET adult_content_restricted = :f",
             ExpressionAttributeValues={":f": unflagged["adult_content_restricted"]},
         )
-    except ClientError as refused:
-        assert refused.response["Error"]["Code"] == "AccessDeniedException"
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     pipeline = fresh_handler("mlgov_runtime.retraining.handler")
     prepared = step(pipeline, "prepare", {})
     trained_on = {pair["title_id"] for pair in _snapshot(world, prepared["snapshot_key"])}
