@@ -126,9 +126,11 @@ _CFN_EXEC_ROLE = re.compile(r"^(arn:[^:]*:iam::[^:]*:role/)cdk-([a-z0-9]+)-cfn-e
 # template). Per the Service Authorization Reference (each on "alarm", "log-group" or "log-stream", whose ARN is
 # log-group:<name>:log-stream:<stream>): "Put*Alarm*" is PutMetricAlarm, PutCompositeAlarm, PutLogAlarm and
 # PutAlarmMuteRule (a mute rule silences the alarms it names); the log writes that erase or shorten the record.
-# SetAlarmState is left out (no room): the alarm's next evaluation sets the state again.
+# "DisableA*" is DisableAlarmActions alone and "Set*" SetAlarmState alone (short for room): a forced OK state would
+# hold until the next evaluation, long enough to miss the one page a refusal sends.
 ALARM_AND_LOG_CHANGES = [
-    "cloudwatch:DisableAlarmActions",
+    "cloudwatch:DisableA*",
+    "cloudwatch:Set*",
     "cloudwatch:Put*Alarm*",
     "cloudwatch:DeleteAlarms",
     "logs:DeleteLogGroup",

@@ -56,7 +56,12 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
 # (alarmed)", "after the retries it logs an error and the alarm fires ... never silence", the dead-letter alarms,
 # SafetyAbortEndpointDeletion). No guardrail statement names cloudwatch alarm actions: a developer where the product
 # runs disables, rewrites or deletes them, and every "alarmed" outcome becomes silence.
-ALARM_WRITES = ("cloudwatch:DisableAlarmActions", "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms")
+ALARM_WRITES = (
+    "cloudwatch:DisableAlarmActions",
+    "cloudwatch:SetAlarmState",
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DeleteAlarms",
+)
 
 
 def test_the_product_alarms_have_generated_names_and_page_the_ops_topic(governance_template: dict[str, Any]) -> None:

@@ -1325,6 +1325,7 @@ ALARM = f"arn:aws:cloudwatch:us-east-1:{GOV}:alarm:MlGovEndpointAudit-AuditDeadL
 LOG_GROUP = f"arn:aws:logs:us-east-1:{GOV}:log-group:MlGovEndpointAudit-AuditFunctionLogGroup1A2B-3C4D5E6F"
 for action, resource in [
     ("cloudwatch:DisableAlarmActions", ALARM),
+    ("cloudwatch:SetAlarmState", ALARM),
     ("cloudwatch:PutMetricAlarm", ALARM),
     ("cloudwatch:PutAlarmMuteRule", ALARM),
     ("cloudwatch:DeleteAlarms", ALARM),
@@ -2117,6 +2118,11 @@ COMPACT_VERBS = {
         *(f"dynamodb:{a}" for a in ("UpdateKinesisStreamingDestination", "UpdateTableReplicaAutoScaling")),
         *(f"dynamodb:{a}" for a in ("DeleteBackup", "DeleteGlobalTableWitness")),
         *(f"dynamodb:{a}" for a in ("DeleteTableReplica", "UpdateAbacStatus")),
+    },
+    ("DenyProductAlarmAndLogChanges",): {
+        *(f"cloudwatch:{a}" for a in ("DisableAlarmActions", "SetAlarmState", "DeleteAlarms", "PutAlarmMuteRule")),
+        *(f"cloudwatch:Put{a}Alarm" for a in ("Metric", "Composite", "Log")),
+        *(f"logs:{a}" for a in ("DeleteLogGroup", "DeleteLogStream", "PutRetentionPolicy")),
     },
     ("DenyServingChangeOutsidePipeline",): {
         "sagemaker:CreateModel",
