@@ -126,14 +126,27 @@ _CFN_EXEC_ROLE = re.compile(r"^(arn:[^:]*:iam::[^:]*:role/)cdk-([a-z0-9]+)-cfn-e
 # template). Per the Service Authorization Reference (each on "alarm", "log-group" or "log-stream", whose ARN is
 # log-group:<name>:log-stream:<stream>): "Put*Alarm*" is PutMetricAlarm, PutCompositeAlarm, PutLogAlarm and
 # PutAlarmMuteRule (a mute rule silences the alarms it names); the log writes that erase or shorten the record.
-# SetAlarmState is left out (no room): the alarm's next evaluation sets the state again.
+# "DisableA*" is DisableAlarmActions alone and "Set*" SetAlarmState alone (short for room): a forced OK state would
+# hold until the next evaluation, long enough to miss the one page a refusal sends.
 ALARM_AND_LOG_CHANGES = [
-    "cloudwatch:DisableAlarmActions",
+    "cloudwatch:DisableA*",
+    "cloudwatch:Set*",
     "cloudwatch:Put*Alarm*",
     "cloudwatch:DeleteAlarms",
     "logs:DeleteLogGroup",
     "logs:DeleteLogStream",
     "logs:PutRetentionPolicy",
+]
+# Every write on a DynamoDB table (the Service Authorization Reference; tests expand the verbs against cfn-lint's
+# copy and check that none is a read). Short for room in the product guard. Restores and imports make a new table:
+# they cannot replace a table nobody deletes.
+CATALOG_WRITES = [
+    "dynamodb:Put*",  # PutItem, PutResourcePolicy
+    "dynamodb:Up*",  # every Update*
+    "dynamodb:Del*",  # every Delete*
+    "dynamodb:*eItem",  # BatchWriteItem (and Update/DeleteItem again), never GetItem or BatchGetItem
+    "dynamodb:*te",  # PartiQLUpdate, PartiQLDelete
+    "dynamodb:P*rt",  # PartiQLInsert, not PartiQLSelect
 ]
 MACHINE_CHANGES = [
     "states:UpdateStateMachine",
@@ -509,8 +522,8 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
     # A rule reaches its targets as EventBridge, so the function guards cannot see a rewritten pattern or target;
     # a disabled rule silences the real-time audit and the schedules. CloudFormation names the governance stack's
     # rules after it (default bus); the member StackSet deploys the forwarding rule as its execution role. That
-    # exemption is for the forwarding rule only: DenyProductRuleChangesByStackSets (product guard, where the
-    # governance stack's rules live) takes it back on the governance stack's rules.
+    # exemption is for the forwarding rule only: DenyProductRuleChangesByStackSets (below) takes it back on the
+    # governance stack's rules.
     statements.append(
         {
             "Sid": "DenyProductRuleChanges",
@@ -523,6 +536,21 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
             "Condition": _principal_exceptions(
                 [*g.deployer_role_arns, STACKSET_EXECUTION_ROLES, *g.break_glass_role_arns]
             ),
+        }
+    )
+    # DenyProductRuleChanges (mlgov-protected-roles) exempts the StackSets execution role for the one rule a
+    # StackSet makes, the member forwarding rule. IAM has no OR inside a statement, so this takes the exemption
+    # back on the governance stack's rules (the real-time audit, the schedules, the challenger's start): they
+    # change only as the deployer or break-glass. Its size does not grow with the role lists (a split
+    # DenyProductRuleChanges would list the deployers twice). Here, not in the product guard, to leave that room for
+    # DenyCatalogWrites: it names only the governance stack's rules, so it matches nothing in a guarded account.
+    statements.append(
+        {
+            "Sid": "DenyProductRuleChangesByStackSets",
+            "Effect": "Deny",
+            "Action": RULE_CHANGES,
+            "Resource": f"arn:*:events:*:*:rule/{PRODUCT_STACK}-*",
+            "Condition": {"ArnLike": {"aws:PrincipalArn": STACKSET_EXECUTION_ROLES}},
         }
     )
     # The product's keys are found by their tag (mlgov:guarded=product-key, DenyProductKeyAdministration); nothing
@@ -689,17 +717,15 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
             "Resource": "*",
             "Condition": _principal_exceptions(deployer),
         },
-        # DenyProductRuleChanges (mlgov-protected-roles) exempts the StackSets execution role for the one rule a
-        # StackSet makes, the member forwarding rule. IAM has no OR inside a statement, so this takes the exemption
-        # back on the governance stack's rules (the real-time audit, the schedules, the challenger's start): they
-        # change only as the deployer or break-glass. Its size does not grow with the role lists (a split
-        # DenyProductRuleChanges would list the deployers twice); those rules exist only where the product runs.
+        # The retraining trains on, and the safety suite filters by, the catalog table it snapshots: whoever writes it
+        # plants titles in the next model or unflags restricted ones. The table is imported by name (no deploy writes
+        # it), so only its ingest roles and break-glass do. Here: the table lives where the product runs.
         {
-            "Sid": "DenyProductRuleChangesByStackSets",
+            "Sid": "DenyCatalogWrites",
             "Effect": "Deny",
-            "Action": RULE_CHANGES,
-            "Resource": f"arn:*:events:*:*:rule/{PRODUCT_STACK}-*",
-            "Condition": {"ArnLike": {"aws:PrincipalArn": STACKSET_EXECUTION_ROLES}},
+            "Action": CATALOG_WRITES,
+            "Resource": f"arn:*:dynamodb:*:*:table/{settings.retraining.catalog_table_name}",
+            "Condition": _principal_exceptions(g.catalog_writer_role_arns + g.break_glass_role_arns),
         },
     ]
     return NamedPolicy(
@@ -722,7 +748,11 @@ def _refuse_stackset_deployers(settings: Settings) -> None:
     governance stack's rules by DenyProductRuleChangesByStackSets all the same. Refused at synth rather than
     half-honoured. The other role lists sit on the protected path, where no StackSets execution role is."""
     g = settings.guardrails
-    for key, arns in (("deployer_role_arns", g.deployer_role_arns), ("product_role_arns", g.product_role_arns)):
+    for key, arns in (
+        ("deployer_role_arns", g.deployer_role_arns),
+        ("product_role_arns", g.product_role_arns),
+        ("catalog_writer_role_arns", g.catalog_writer_role_arns),
+    ):
         for arn in arns:
             if _arn_like(arn.split(":", 5)[5], STACKSET_EXECUTION_ROLE_SAMPLE):
                 raise GuardrailSettingsError(
@@ -829,12 +859,13 @@ ACCOUNT_POLICIES: dict[str, tuple[str, ...]] = {
         "DenyTaskAnswersOutsideProduct",
         "DenyProductStackChanges",
         "DenyGovernanceBusPolicyChanges",
-        "DenyProductRuleChangesByStackSets",
         "DenyProductAlarmAndLogChanges",
+        "DenyCatalogWrites",
     ),
     "mlgov-guardrails-machinery": (
         "DenyMemberRoleChanges",
         "DenyProductRuleChanges",
+        "DenyProductRuleChangesByStackSets",
         "DenyProductKeyAdministration",
         "DenyProductKeyTagOutsideDeploy",
         "DenyChannelDrainOutsideProduct",

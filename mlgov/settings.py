@@ -265,6 +265,7 @@ GUARDRAIL_LIST_FORMATS = {
     "deployer_role_arns": _ROLE_ARN,
     "operator_role_arns": _ROLE_ARN,
     "metric_writer_role_arns": _ROLE_ARN,
+    "catalog_writer_role_arns": _ROLE_ARN,
     "product_function_arns": (
         r"arn:(aws[a-z-]*|\*):lambda:[a-z0-9*-]+:(\d{12}|\*):function:[\w*:-]{1,140}",
         "a Lambda ARN",
@@ -316,6 +317,11 @@ class Guardrails(_Strict):
     metric_writer_role_arns: list[str] = Field(
         default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovRecommenderMetrics*"]
     )
+    # The roles that ingest the catalog table the retraining snapshots (retraining.catalog_table_name): nobody
+    # else writes it (DenyCatalogWrites). Put your ingest role on the protected path under this name.
+    catalog_writer_role_arns: list[str] = Field(
+        default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovCatalogWriter*"]
+    )
     # Where the product runs (the governance account, or its OU): all four SCPs attach here (the challenger's
     # endpoint, watched groups and recommendation metrics live there); mlgov-product-guard only here.
     governance_target_ids: list[str] = Field(default_factory=list)
@@ -349,6 +355,7 @@ class Guardrails(_Strict):
             "break_glass_role_arns",
             "operator_role_arns",
             "metric_writer_role_arns",
+            "catalog_writer_role_arns",
         ):
             problem = protected_path_problem(getattr(self, key), self.protected_role_path)
             if problem:  # the same rule the challenger function applies at cold start

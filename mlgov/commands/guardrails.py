@@ -167,6 +167,14 @@ ADVICE = {
         "Move dead letters with `mlgov notify redrive` as a redrive role; read findings in Slack, Jira or the "
         "findings table.",
     ),
+    "DenyCatalogWrites": (
+        "The retraining trains on, and its safety suite filters by, the catalog table "
+        "(mlgov.retraining.catalog_table_name): a title written there reaches the next model, a restricted flag "
+        "turned off leaves the safety suite. Only its ingest roles (mlgov.guardrails.catalog_writer_role_arns) and "
+        "break-glass write it; reads stay open.",
+        "Write through your catalog ingest, run as a role a role admin created on the protected path and listed in "
+        "mlgov.guardrails.catalog_writer_role_arns (default mlgov-protected/MlGovCatalogWriter*).",
+    ),
 }
 NO_SERVING_REPOSITORIES = (
     "Recommended: list your serving ECR repositories in mlgov.guardrails.serving_repository_names, create them "

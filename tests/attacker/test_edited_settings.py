@@ -111,6 +111,7 @@ def _guardrails_on(path: str) -> dict[str, object]:
         "break_glass_role_arns",
         "operator_role_arns",
         "metric_writer_role_arns",
+        "catalog_writer_role_arns",
     ):
         moved[key] = [arn.replace("/mlgov-protected/", path) for arn in getattr(defaults, key)]
     return moved

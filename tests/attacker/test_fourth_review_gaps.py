@@ -56,7 +56,12 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
 # (alarmed)", "after the retries it logs an error and the alarm fires ... never silence", the dead-letter alarms,
 # SafetyAbortEndpointDeletion). No guardrail statement names cloudwatch alarm actions: a developer where the product
 # runs disables, rewrites or deletes them, and every "alarmed" outcome becomes silence.
-ALARM_WRITES = ("cloudwatch:DisableAlarmActions", "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms")
+ALARM_WRITES = (
+    "cloudwatch:DisableAlarmActions",
+    "cloudwatch:SetAlarmState",
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DeleteAlarms",
+)
 
 
 def test_the_product_alarms_have_generated_names_and_page_the_ops_topic(governance_template: dict[str, Any]) -> None:
@@ -358,6 +363,7 @@ def test_a_challenger_whose_execution_was_stopped_is_a_violation(monkeypatch: py
 # whose adult_content_restricted flag is turned off leaves the safety suite (training/README.md: the restricted
 # titles of catalog.jsonl), so `safety_violations` cannot count it. The run that trains on it is a genuine
 # retraining execution: its package passes the challenger's provenance check and goes to live traffic.
+# DenyCatalogWrites (mlgov-product-guard) keeps the table to guardrails.catalog_writer_role_arns and break-glass.
 PLANTED, RESTRICTED = "MNG-99999", "MNG-00000"  # the seeded catalog restricts every 50th title, MNG-00000 first
 
 
@@ -392,25 +398,22 @@ def test_the_seeded_catalog_restricts_the_title_the_next_test_unflags(world: Wor
     assert catalog[RESTRICTED]["adult_content_restricted"] is True and PLANTED not in catalog
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the catalog table the retraining snapshots is kept by nothing the product deploys: a developer plants "
-    "titles in the training data and unflags restricted ones out of the safety suite",
-)
 def test_a_developer_cannot_plant_what_the_next_model_trains_on(world: World) -> None:
     developer = _as_developer_under_the_guardrails(world.ddb)
     planted = {"title_id": {"S": PLANTED}, "title": {"S": "Sponsored"}, "language": {"S": "en"}}
     unflagged = {"adult_content_restricted": {"BOOL": False}}
-    try:
+    # Each write is refused on its own (one refused write must not hide another that went through)
+    with pytest.raises(ClientError) as refused:
         developer.put_item(TableName=CATALOG_TABLE, Item={**planted, "added_at": {"S": "2026-12-01"}})
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as refused:
         developer.update_item(
             TableName=CATALOG_TABLE,
             Key={"title_id": {"S": RESTRICTED}},
             UpdateExpression="SET adult_content_restricted = :f",
             ExpressionAttributeValues={":f": unflagged["adult_content_restricted"]},
         )
-    except ClientError as refused:
-        assert refused.response["Error"]["Code"] == "AccessDeniedException"
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     pipeline = fresh_handler("mlgov_runtime.retraining.handler")
     prepared = step(pipeline, "prepare", {})
     trained_on = {pair["title_id"] for pair in _snapshot(world, prepared["snapshot_key"])}

@@ -197,6 +197,23 @@ def test_the_deploy_and_channel_denies_explain_themselves(
     assert "No guardrail statement" not in report["why"] and report["what_to_do"]
 
 
+def test_a_write_to_the_catalog_the_retraining_trains_on_explains_who_may(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    catalog = f"arn:aws:dynamodb:us-east-1:{GOV}:table/manga-catalog"
+    developer = f"arn:aws:iam::{GOV}:role/DataScientist"
+    for action in ("dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:PartiQLUpdate"):
+        code, report = explain(capsys, config, "--action", action, "--resource", catalog, "--principal", developer)
+        assert (code, report["policy"], report["statement"]) == (3, "mlgov-product-guard", "DenyCatalogWrites")
+        assert "catalog_writer_role_arns" in report["what_to_do"] and "only where the product runs" in report["why"]
+    # The ingest role on the protected path writes it, and anyone reads it
+    ingest = f"arn:aws:iam::{GOV}:role/mlgov-protected/MlGovCatalogWriterIngest"
+    code, report = explain(capsys, config, "--action", "dynamodb:PutItem", "--resource", catalog, "--principal", ingest)
+    assert (code, report["decision"]) == (0, "Allow")
+    code, report = explain(capsys, config, "--action", "dynamodb:Scan", "--resource", catalog, "--principal", developer)
+    assert (code, report["decision"]) == (0, "Allow")
+
+
 STACKSET = "stacksets-exec-7f3e9a1b2c4d5e6f7a8b9c0d1e2f3a4b"
 
 
@@ -252,7 +269,11 @@ def test_explain_judges_the_stacksets_execution_role(
     assert (code, report["decision"], report["statement"]) == (3 if decision == "Deny" else 0, decision, statement)
     if decision == "Deny":
         assert "StackSet" in report["why"] and "npx cdk deploy MlGovEndpointAudit" in report["what_to_do"]
-        assert "This SCP attaches only where the product runs" in report["why"]
+        # The bus deny is on the product guard; the rule deny rides on mlgov-protected-roles (it names only the
+        # governance stack's rules): the note says so only where it is true
+        on_product_guard = report["policy"] == "mlgov-product-guard"
+        assert ("This SCP attaches only where the product runs" in report["why"]) == on_product_guard
+        assert on_product_guard == (statement == "DenyGovernanceBusPolicyChanges")
     # The deployer is still allowed where the product runs
     deployer = f"arn:aws:iam::{GOV}:role/cdk-hnb659fds-cfn-exec-role-{GOV}-us-east-1"
     if account == GOV:

@@ -1325,6 +1325,7 @@ ALARM = f"arn:aws:cloudwatch:us-east-1:{GOV}:alarm:MlGovEndpointAudit-AuditDeadL
 LOG_GROUP = f"arn:aws:logs:us-east-1:{GOV}:log-group:MlGovEndpointAudit-AuditFunctionLogGroup1A2B-3C4D5E6F"
 for action, resource in [
     ("cloudwatch:DisableAlarmActions", ALARM),
+    ("cloudwatch:SetAlarmState", ALARM),
     ("cloudwatch:PutMetricAlarm", ALARM),
     ("cloudwatch:PutAlarmMuteRule", ALARM),
     ("cloudwatch:DeleteAlarms", ALARM),
@@ -1538,6 +1539,50 @@ CASES += [
 ]
 
 
+# The catalog table the retraining snapshots (retraining.catalog_table_name): only its ingest roles and break-glass
+# write it, however they write (items, batches, PartiQL, the table itself); reads stay open to all.
+GOV_CATALOG = f"arn:aws:dynamodb:us-east-1:{GOV}:table/manga-catalog"
+CATALOG_WRITER = "mlgov-protected/MlGovCatalogWriterIngest"
+CATALOG_WRITE_CASES = [
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+    "dynamodb:UpdateTable",
+    "dynamodb:DeleteTable",
+    "dynamodb:PutResourcePolicy",
+    "dynamodb:UpdateTimeToLive",
+]
+for action in CATALOG_WRITE_CASES:
+    CASES += [
+        gov(action, DS, "Deny", f"{action} plants or unflags a title", GOV_CATALOG, sid="DenyCatalogWrites"),
+        gov(action, CATALOG_WRITER, "Allow", f"{action} by the catalog ingest", GOV_CATALOG),
+        gov(action, BREAK_GLASS, "Allow", f"{action} by break-glass", GOV_CATALOG),
+    ]
+CASES += [
+    # No deploy writes the table (imported by name), and the retraining only reads it
+    gov("dynamodb:PutItem", DEPLOYER, "Deny", "the deployer writes the catalog", GOV_CATALOG, sid="DenyCatalogWrites"),
+    gov("dynamodb:PutItem", PRODUCT, "Deny", "a product role writes the catalog", GOV_CATALOG, sid="DenyCatalogWrites"),
+    gov(
+        "dynamodb:BatchWriteItem",
+        "MlGovCatalogWriterIngest",
+        "Deny",
+        "the ingest role's name off the protected path",
+        GOV_CATALOG,
+        sid="DenyCatalogWrites",
+    ),
+    *[
+        gov(action, DS, "Allow", f"{action} reads the catalog", GOV_CATALOG)
+        for action in ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan")
+    ],
+    gov("dynamodb:PartiQLSelect", DS, "Allow", "PartiQLSelect reads the catalog", GOV_CATALOG),
+    gov("dynamodb:PutItem", DS, "Allow", "a team's own table", f"{GOV_CATALOG}-staging"),
+]
+
+
 def test_the_matrix_exercises_every_deny_statement_both_ways() -> None:
     """Each deny statement of the synthesized SCPs decides at least one case, and for each action it
     guards there is an allowed case too (the pipeline's or approver's legitimate work)."""
@@ -1648,6 +1693,7 @@ def heavy_settings() -> Any:
                 "break_glass_role_arns": roles("MlGovBreakGlass"),
                 "operator_role_arns": roles("MlGovOperator"),
                 "metric_writer_role_arns": roles("MlGovRecommenderMetrics"),
+                "catalog_writer_role_arns": roles("MlGovCatalogWriter"),
                 "serving_repository_names": [f"serving/manga-recommender-{i}" for i in range(5)],
             },
         }
@@ -1907,8 +1953,12 @@ def test_every_new_statement_is_on_the_policy_with_room_and_named_where_it_belon
     where = {s["Sid"]: name for name, doc in POLICIES.items() for s in doc["Statement"]}
     assert where["DenyGovernanceBusPolicyChanges"] == "mlgov-product-guard"
     assert where["DenyProductKeyAdministration"] == "mlgov-protected-roles"
-    # The governance stack's rules exist only where the product runs; the product guard has the room.
-    assert where["DenyProductRuleChangesByStackSets"] == "mlgov-product-guard"
+    # The catalog table is named by the user, not after the product: a guarded account's own table of that name would
+    # be denied too, so only where the product runs.
+    assert where["DenyCatalogWrites"] == "mlgov-product-guard"
+    # The governance stack's rules are named after its stack: harmless in a guarded account, so off the product guard
+    # (which needs the room for the catalog).
+    assert where["DenyProductRuleChangesByStackSets"] == "mlgov-protected-roles"
     for sid in ("DenyChannelDrainOutsideProduct", "DenyChannelReadOutsideProduct"):
         # Named after the product's stack: harmless in a guarded account, so off the crowded product guard.
         assert where[sid] == "mlgov-protected-roles"
@@ -2058,6 +2108,21 @@ COMPACT_VERBS = {
         "sagemaker:UpdateEndpointWeightsAndCapacities",
         "sagemaker:CreateEndpointConfig",
         "sagemaker:DeleteEndpointConfig",
+    },
+    ("DenyCatalogWrites",): {
+        *(f"dynamodb:{a}" for a in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")),
+        *(f"dynamodb:PartiQL{a}" for a in ("Insert", "Update", "Delete")),
+        *(f"dynamodb:{a}" for a in ("UpdateTable", "DeleteTable", "PutResourcePolicy", "DeleteResourcePolicy")),
+        *(f"dynamodb:{a}" for a in ("UpdateTimeToLive", "UpdateContinuousBackups", "UpdateContributorInsights")),
+        *(f"dynamodb:{a}" for a in ("UpdateGlobalTable", "UpdateGlobalTableSettings", "UpdateGlobalTableVersion")),
+        *(f"dynamodb:{a}" for a in ("UpdateKinesisStreamingDestination", "UpdateTableReplicaAutoScaling")),
+        *(f"dynamodb:{a}" for a in ("DeleteBackup", "DeleteGlobalTableWitness")),
+        *(f"dynamodb:{a}" for a in ("DeleteTableReplica", "UpdateAbacStatus")),
+    },
+    ("DenyProductAlarmAndLogChanges",): {
+        *(f"cloudwatch:{a}" for a in ("DisableAlarmActions", "SetAlarmState", "DeleteAlarms", "PutAlarmMuteRule")),
+        *(f"cloudwatch:Put{a}Alarm" for a in ("Metric", "Composite", "Log")),
+        *(f"logs:{a}" for a in ("DeleteLogGroup", "DeleteLogStream", "PutRetentionPolicy")),
     },
     ("DenyServingChangeOutsidePipeline",): {
         "sagemaker:CreateModel",
@@ -2238,3 +2303,51 @@ def test_a_deployer_pattern_no_stackset_role_matches_is_accepted() -> None:
         "arn:aws:iam::*:role/team/stacksets-exec-*",
     ):
         assert len(guardrail_policies(parse_settings({"guardrails": {"deployer_role_arns": [deployer]}}))) == 4
+
+
+CATALOG = "arn:aws:dynamodb:us-east-1:123456789012:table/manga-catalog"
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("dynamodb:PutItem", CATALOG),
+        ("dynamodb:UpdateItem", CATALOG),
+        ("dynamodb:DeleteItem", CATALOG),
+        ("dynamodb:BatchWriteItem", CATALOG),
+        ("dynamodb:PartiQLUpdate", CATALOG),
+        ("dynamodb:DeleteTable", CATALOG),
+        ("dynamodb:PutResourcePolicy", CATALOG),
+        ("dynamodb:PartiQLInsert", CATALOG),
+    ],
+)
+def test_only_the_catalog_writers_write_the_catalog_the_retraining_trains_on(action: str, resource: str) -> None:
+    policies = {p.name: p.document for p in guardrail_policies(parse_settings({}))}
+
+    def as_role(role: str) -> str:
+        context = {"aws:PrincipalArn": f"arn:aws:iam::123456789012:role/{role}", "aws:PrincipalAccount": "1"}
+        return evaluate(policies, action, resource, context).decision
+
+    assert as_role("Developer") == "Deny"
+    assert as_role("mlgov-protected/MlGovCatalogWriterIngest") == "Allow"
+    assert as_role("cdk-hnb659fds-cfn-exec-role-123456789012-us-east-1") == "Deny"  # no deploy writes it
+    # Reads stay open, and another table is not the catalog
+    context = {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/Developer", "aws:PrincipalAccount": "1"}
+    assert evaluate(policies, "dynamodb:Query", CATALOG, context).decision == "Allow"
+    assert evaluate(policies, action, f"{CATALOG}-staging", context).decision == "Allow"
+
+
+def test_the_catalog_writers_are_refused_off_the_protected_path_or_as_stacksets() -> None:
+    with pytest.raises(ValueError, match="catalog_writer_role_arns"):
+        parse_settings({"guardrails": {"catalog_writer_role_arns": ["arn:aws:iam::*:role/Ingest"]}})
+    with pytest.raises(ValueError, match="catalog_writer_role_arns"):
+        parse_settings({"guardrails": {"catalog_writer_role_arns": ["not-an-arn"]}})
+
+
+def test_the_catalog_deny_follows_the_catalog_table_setting() -> None:
+    settings = parse_settings({"retraining": {"catalog_table_name": "titles-v2"}})
+    policies = {p.name: p.document for p in guardrail_policies(settings)}
+    context = {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/Developer", "aws:PrincipalAccount": "1"}
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/titles-v2"
+    assert evaluate(policies, "dynamodb:PutItem", table, context).decision == "Deny"
+    assert evaluate(policies, "dynamodb:PutItem", CATALOG, context).decision == "Allow"
