@@ -1,8 +1,9 @@
 """Fifth review (issue 20): the approval service tried as an attacker around human decisions: a request decided
 after its expiry, a Slack press replayed with an old timestamp, one person deciding through Slack and then the
-CLI, and an identity proof made for another approval service. Each strict xfail asserts the SAFE outcome of a
-hole still open (its reason names the hole); a fix turns it into XPASS: remove the marker then. The other tests
-pin what held, so a later change cannot open it unseen."""
+CLI, and an identity proof made for another approval service. A strict xfail asserts the SAFE outcome of a
+hole still open (its reason names the hole); a fix turns it into XPASS: remove the marker then (the audience
+hole is closed: its test is a plain one now). The other tests pin what held, so a later change cannot open it
+unseen."""
 
 from __future__ import annotations
 
@@ -134,7 +135,7 @@ def test_a_service_that_cannot_read_its_own_url_decides_nothing(
 
 
 def test_what_the_proof_replay_rests_on(world: ApprovalWorld, sent_elsewhere: list[bytes]) -> None:
-    """The same CLI body sent to the real service decides (so the xfail's refusal could only be the audience)."""
+    """The same CLI body sent to the real service decides (so the refusals above could only be the audience)."""
     from mlgov.commands.retirement import signed_post
     from mlgov_runtime.approvals import handler
 

@@ -271,7 +271,9 @@ def test_an_identity_proof_that_is_not_a_bound_short_lived_caller_identity_is_re
     [
         ("https://Abc0def.lambda-url.us-east-1.on.aws/", "abc0def.lambda-url.us-east-1.on.aws"),
         ("https://abc0def.lambda-url.us-east-1.on.aws", "abc0def.lambda-url.us-east-1.on.aws"),
+        ("https://abc0def.lambda-url.us-east-1.on.aws:443/", "abc0def.lambda-url.us-east-1.on.aws"),
         ("http://127.0.0.1:8123/", "127.0.0.1:8123"),
+        ("https://abc0def.lambda-url.us-east-1.on.aws:8443/", "abc0def.lambda-url.us-east-1.on.aws:8443"),
         ("https://user@evil.example/", ""),
         ("not a url", ""),
         ("", ""),

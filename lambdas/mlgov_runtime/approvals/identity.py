@@ -53,12 +53,16 @@ def binding(fields: dict[str, Any]) -> str:
 
 
 def audience_of(url: str) -> str:
-    """The service a proof is for: the host (and port) of its function URL, lower-case; "" if `url` names none."""
+    """The service a proof is for: the host of its function URL, lower-case, with its port unless the scheme's
+    default (both sides name one service alike); "" if `url` names no host."""
     try:
-        host = urllib.parse.urlsplit(str(url).strip()).netloc.lower()
+        parts = urllib.parse.urlsplit(str(url).strip())
+        host, port = parts.hostname or "", parts.port
     except ValueError:
         return ""
-    return host if re.fullmatch(r"[a-z0-9.-]{1,253}(:[0-9]{1,5})?", host) else ""
+    if parts.username is not None or not re.fullmatch(r"[a-z0-9.-]{1,253}", host):
+        return ""
+    return host if port in (None, {"https": 443, "http": 80}.get(parts.scheme)) else f"{host}:{port}"
 
 
 def presign(
