@@ -44,6 +44,11 @@ class _Context:
     aws_request_id = "sandbox"
 
 
+def service_context() -> Any:
+    """The Lambda context the sandbox's approval service runs with (its function: serve_service_at)."""
+    return _Context()
+
+
 def _function(name: str, handler: str, region: str | None = None) -> str:
     """Inside mock_aws: a Lambda function `name` (created once) whose code is not in the emulator: its handler
     runs in this process. Returns its ARN."""
