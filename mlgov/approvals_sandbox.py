@@ -44,30 +44,55 @@ class _Context:
     aws_request_id = "sandbox"
 
 
-def create_press_worker(region: str | None = None) -> str:
-    """Inside mock_aws with Docker-less Lambda and mlgov.emulator_sfn.lambdas_in_process: the worker the Slack
-    function hands presses to (asynchronous invoke), run here with this process's environment (the stack gives
-    both functions the same); SLACK_WORKER_FUNCTION_NAME names it. Returns its name."""
-    import boto3
+def service_context() -> Any:
+    """The Lambda context the sandbox's approval service runs with (its function: serve_service_at)."""
+    return _Context()
 
-    from mlgov_runtime.approvals.settings import SLACK_WORKER_FUNCTION
-    from mlgov_runtime.core import env
+
+def _function(name: str, handler: str, region: str | None = None) -> str:
+    """Inside mock_aws: a Lambda function `name` (created once) whose code is not in the emulator: its handler
+    runs in this process. Returns its ARN."""
+    import boto3
 
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     iam, lam = boto3.client("iam", region_name=region), boto3.client("lambda", region_name=region)
     with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-        iam.create_role(RoleName=PRESS_WORKER, AssumeRolePolicyDocument="{}")
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("README", "the handler runs in-process (mlgov.emulator_sfn)")
     with contextlib.suppress(lam.exceptions.ResourceConflictException):
         lam.create_function(
-            FunctionName=PRESS_WORKER,
+            FunctionName=name,
             Runtime="python3.11",
-            Role=iam.get_role(RoleName=PRESS_WORKER)["Role"]["Arn"],
-            Handler="mlgov_runtime.approvals.handler.slack_worker",
+            Role=iam.get_role(RoleName=name)["Role"]["Arn"],
+            Handler=handler,
             Code={"ZipFile": archive.getvalue()},
         )
+    return str(lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"])
+
+
+def serve_service_at(url: str, context: Any, region: str | None = None) -> str:
+    """Inside mock_aws: the approval service's function (named by the Lambda context its handler is given) with
+    its function URL at `url`: Lambda answers it `url` as its own URL (GetFunctionUrlConfig), the audience
+    every identity proof must name. A new deployment, so the service's cached URL is dropped. Returns its ARN."""
+    from mlgov.emulator import serve_function_url_at
+    from mlgov_runtime.approvals import handler
+
+    arn = _function(context.function_name, "mlgov_runtime.approvals.handler.handler", region)
+    serve_function_url_at(arn, url)
+    handler._own_url.clear()
+    return arn
+
+
+def create_press_worker(region: str | None = None) -> str:
+    """Inside mock_aws with Docker-less Lambda and mlgov.emulator_sfn.lambdas_in_process: the worker the Slack
+    function hands presses to (asynchronous invoke), run here with this process's environment (the stack gives
+    both functions the same); SLACK_WORKER_FUNCTION_NAME names it. Returns its name."""
+    from mlgov_runtime.approvals.settings import SLACK_WORKER_FUNCTION
+    from mlgov_runtime.core import env
+
+    _function(PRESS_WORKER, "mlgov_runtime.approvals.handler.slack_worker", region)
     os.environ[SLACK_WORKER_FUNCTION] = PRESS_WORKER
     env.reset_all()
     return PRESS_WORKER
@@ -104,6 +129,7 @@ def approval_urls(identities: Mapping[str, tuple[str, str]]) -> Iterator[Approva
     create_press_worker()
     try:
         with serve(handler.handler, _Context(), identities) as iam, serve(handler.slack, _Context()) as slack:
+            serve_service_at(iam.url, _Context())  # the URL the service checks each proof's audience against
             yield ApprovalUrls(iam, slack)
     finally:
         os.environ.pop(SLACK_WORKER_FUNCTION, None)

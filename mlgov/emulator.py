@@ -572,6 +572,22 @@ def read_route(appconfigdata: Any, ids: dict[str, str]) -> Any:
     return appconfigdata.get_latest_configuration(ConfigurationToken=token)
 
 
+def serve_function_url_at(function_arn: str, url: str) -> None:
+    """GetFunctionUrlConfig answers `url` for the function (its URL config created if need be), as Lambda
+    answers a deployed function its own URL: moto names every URL https://<random>.lambda-url.REGION.on.aws, where
+    nothing listens. The sandbox and tests serve the function at `url` (mlgov.function_url) and pin it here."""
+    import boto3
+    from moto.awslambda.utils import get_backend  # Docker-less Lambda keeps its functions in another backend
+
+    parts = function_arn.split(":")
+    client = boto3.client("lambda", region_name=parts[3])
+    try:
+        client.get_function_url_config(FunctionName=function_arn)
+    except client.exceptions.ResourceNotFoundException:
+        client.create_function_url_config(FunctionName=function_arn, AuthType="AWS_IAM")
+    get_backend(parts[4], parts[3]).get_function(parts[6]).get_url_config().url = url
+
+
 def finish_execution(execution_arn: str, output: dict[str, Any], status: str = "SUCCEEDED") -> None:
     """End a Step Functions execution with this output, as the state machine would (moto leaves every
     execution RUNNING unless it interprets the definition); DescribeExecution then answers with both."""

@@ -64,6 +64,13 @@ class Approvals(CapabilityConstruct):
         )
         self._restrict_table()
         self.url = self.service.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+        # Each identity proof must name this URL's host; the service reads it from Lambda, on itself only (its
+        # URL in its own environment would be a CloudFormation cycle; its ARN in its separate policy is not).
+        self.service.policy.add_statements(
+            iam.PolicyStatement(
+                sid="ReadOwnUrl", actions=list(p.OWN_URL), resources=[self.service.function.function_arn]
+            )
+        )
         CfnOutput(
             self,
             "ApprovalServiceUrl",

@@ -246,8 +246,10 @@ def _service_region(url: str, fallback: str) -> str:
 
 def signed_post(aws: Any, url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """POST to the approval service's function URL, signed with SigV4 by this session's credentials, with an
-    identity proof: a presigned sts:GetCallerIdentity bound to this body (60 s), which the service sends to
-    its own region's STS. It records the principal STS answers, never a name sent in the body."""
+    identity proof: a presigned sts:GetCallerIdentity bound to this body and to the host of `url` (60 s), which
+    the service sends to its own region's STS with its own URL's host: a proof made for another service (any
+    URL someone hands you) decides nothing at this one. It records the principal STS answers, never a name
+    sent in the body."""
     import urllib.error
     import urllib.request
 
@@ -257,12 +259,15 @@ def signed_post(aws: Any, url: str, body: dict[str, Any]) -> tuple[int, dict[str
     credentials = aws.credentials()
     if credentials is None:
         raise common.UsageError("no AWS credentials: the approval is recorded as the signed caller")
-    from mlgov_runtime.approvals.identity import binding, presign
+    from mlgov_runtime.approvals.identity import audience_of, binding, presign
 
     frozen = credentials.get_frozen_credentials()
     region = _service_region(url, aws.region)
     sts_endpoint = str(aws.client_in("sts", region).meta.endpoint_url)
-    proof = presign(frozen, region, sts_endpoint, binding(body))
+    audience = audience_of(url)
+    if not audience:
+        raise common.UsageError(f"{url!r} names no host for the identity proof to be made for")
+    proof = presign(frozen, region, sts_endpoint, binding(body), audience)
     data = json.dumps({**body, "identity": proof}).encode()
     request = AWSRequest(method="POST", url=url, data=data, headers={"Content-Type": "application/json"})
     SigV4Auth(frozen, "lambda", region).add_auth(request)

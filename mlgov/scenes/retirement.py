@@ -58,6 +58,29 @@ def _cli(*argv: str, key: str | None = None) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+def _replayed_elsewhere_proof(request_id: str, other_url: str) -> tuple[int, str]:
+    """A direct invoke of the approval service (any requestContext) carrying a proof bob made for the approval
+    service at `other_url`: what someone who runs that service, or reads what it receives, could replay here."""
+    import base64
+
+    from botocore.credentials import Credentials
+
+    from mlgov.approvals_sandbox import service_context
+    from mlgov_runtime.approvals import handler
+    from mlgov_runtime.approvals.identity import audience_of, binding, presign
+
+    body = {"request_id": request_id, "decision": "approve", "comment": ""}
+    sts = f"https://sts.{REGION}.amazonaws.com"
+    proof = presign(Credentials(*KEYS["bob"]), REGION, sts, binding(body), audience_of(other_url))
+    event = {
+        "requestContext": {"http": {"method": "POST"}, "domainName": audience_of(other_url)},
+        "body": base64.b64encode(json.dumps({**body, "identity": proof}).encode()).decode(),
+        "isBase64Encoded": True,
+    }
+    answer = handler.handler(event, service_context())
+    return int(answer["statusCode"]), str(json.loads(answer["body"]).get("error", ""))
+
+
 def _template() -> dict[str, Any]:
     """The retirement construct as `cdk synth` builds it (the state machine definition comes from here)."""
     from mlgov.settings import parse_settings
@@ -218,6 +241,9 @@ def _play(template: dict[str, Any]) -> None:
             print("   (the task token stays in the encrypted approvals store: never in findings, Slack, Jira or logs)")
             code, out = _cli("retire", "approve", "--request", request_id, "--approval-url", urls.iam.url, key="alice")
             print(f"   the requester approves it himself -> exit {code}: {out.strip().splitlines()[-1]}")
+            other = "https://another0mlgov0service.lambda-url.us-east-1.on.aws/"
+            code, why = _quiet(_replayed_elsewhere_proof, request_id, other)
+            print(f"   a proof bob made for another approval service ({other}), replayed here -> HTTP {code}: {why}")
             put_invocations(c["cloudwatch"], RETURNING, 3, datetime.now(UTC) - timedelta(minutes=2))
             print("   ... while the request waits, a cached mobile client calls it 3 times")
             (code, out), path, status, metric = finish(

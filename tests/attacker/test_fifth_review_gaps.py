@@ -1,8 +1,9 @@
 """Fifth review (issue 20): the approval service tried as an attacker around human decisions: a request decided
 after its expiry, a Slack press replayed with an old timestamp, one person deciding through Slack and then the
-CLI, and an identity proof made for another approval service. Each strict xfail asserts the SAFE outcome of a
-hole still open (its reason names the hole); a fix turns it into XPASS: remove the marker then. The other tests
-pin what held, so a later change cannot open it unseen."""
+CLI, and an identity proof made for another approval service. A strict xfail asserts the SAFE outcome of a
+hole still open (its reason names the hole); a fix turns it into XPASS: remove the marker then (the audience
+hole is closed: its test is a plain one now). The other tests pin what held, so a later change cannot open it
+unseen."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.integration.test_approvals import (
     BOB,
     CONTEXT,
     SECRET,
+    SERVICE_URL,
     ApprovalWorld,
     _expire,
     credentials_of,
@@ -27,7 +29,7 @@ from tests.integration.test_approvals import (
 
 __all__ = ["world"]
 
-REAL_URL = "https://approvals0real0service.lambda-url.us-east-1.on.aws/"
+REAL_URL = SERVICE_URL  # what Lambda answers the real service for its own URL (the world's GetFunctionUrlConfig)
 OTHER_URL = "https://another0mlgov0service.lambda-url.us-east-1.on.aws/"
 
 
@@ -80,12 +82,8 @@ def _to_real_service(data: bytes) -> dict[str, Any]:
 # 3. The CLI binds the proof to the body only (request id, decision, comment): nothing names the service it is for.
 # 4. Within the proof's 60 s, Mallory posts Bob's body and proof to the real service: STS answers Bob, the binding
 #    matches, and the real service records Bob's approval and answers the waiting step: the endpoint is deleted.
-# Needed: the proof binds the service it is for (as Vault's X-Vault-AWS-IAM-Server-ID), and the service refuses
-# a proof bound to another.
-@pytest.mark.xfail(
-    strict=True,
-    reason="the identity proof binds no audience: a proof Bob made for another approval service is accepted here",
-)
+# Fixed: the proof signs the host it is for (x-mlgov-audience, as Vault's X-Vault-AWS-IAM-Server-ID), and the
+# service checks it against its own URL as Lambda states it (GetFunctionUrlConfig), never the event's domainName.
 def test_a_proof_made_for_another_approval_service_decides_nothing_here(
     world: ApprovalWorld, sent_elsewhere: list[bytes]
 ) -> None:
@@ -99,8 +97,45 @@ def test_a_proof_made_for_another_approval_service_decides_nothing_here(
     assert answer["statusCode"] == 403 and world.status() == "PENDING", answer
 
 
+def test_a_direct_invoke_naming_the_other_service_as_its_domain_decides_nothing_here(
+    world: ApprovalWorld, sent_elsewhere: list[bytes]
+) -> None:
+    """Mallory invokes the real function directly (lambda:Invoke writes any requestContext) and names the other
+    service as the domain Bob's proof was made for: the service believes Lambda's answer for its URL, not that."""
+    from mlgov.commands.retirement import signed_post
+    from mlgov_runtime.approvals import handler
+
+    body = {"request_id": world.request_id, "decision": "approve", "comment": ""}
+    signed_post(_Aws(), OTHER_URL, body)
+    [data] = sent_elsewhere
+    event = iam_event(json.loads(data), None)
+    event["requestContext"]["domainName"] = OTHER_URL.split("/")[2]
+    answer = handler.handler(event, CONTEXT)
+    assert answer["statusCode"] == 403 and "SignatureDoesNotMatch" in answer["body"], answer
+    assert world.status() == "PENDING"
+
+
+def test_a_service_that_cannot_read_its_own_url_decides_nothing(
+    world: ApprovalWorld, sent_elsewhere: list[bytes]
+) -> None:
+    """No audience known (its URL config gone, or GetFunctionUrlConfig denied): a 503 that says why, never a
+    proof accepted unchecked, even one made for the real URL."""
+    import boto3
+
+    from mlgov.commands.retirement import signed_post
+    from mlgov_runtime.approvals import handler
+
+    boto3.client("lambda", region_name="us-east-1").delete_function_url_config(FunctionName=CONTEXT.function_name)
+    body = {"request_id": world.request_id, "decision": "approve", "comment": ""}
+    signed_post(_Aws(), REAL_URL, body)
+    [data] = sent_elsewhere
+    answer = handler.handler(_to_real_service(data), CONTEXT)
+    assert answer["statusCode"] == 503 and "could not read its own function URL" in answer["body"], answer
+    assert world.status() == "PENDING"
+
+
 def test_what_the_proof_replay_rests_on(world: ApprovalWorld, sent_elsewhere: list[bytes]) -> None:
-    """The same CLI body sent to the real service decides (so the xfail's refusal could only be the audience)."""
+    """The same CLI body sent to the real service decides (so the refusals above could only be the audience)."""
     from mlgov.commands.retirement import signed_post
     from mlgov_runtime.approvals import handler
 

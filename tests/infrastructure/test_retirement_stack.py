@@ -107,6 +107,24 @@ def _statement(template: Template, prefix: str, sid: str) -> dict[str, Any]:
     raise AssertionError(f"no statement {sid} under {prefix}")
 
 
+def test_the_approval_service_reads_its_own_url_and_no_other_functions(template: Template) -> None:
+    """Each identity proof must name the host of the service's own URL, which the service reads from Lambda: on
+    its own function only, and with no URL in its environment (that would be a CloudFormation cycle)."""
+    readers = {
+        logical_id: statement
+        for logical_id, policy in template.find_resources("AWS::IAM::Policy").items()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "lambda:GetFunctionUrlConfig" in json.dumps(statement["Action"])
+    }
+    [(policy_id, read)] = readers.items()
+    functions = template.find_resources("AWS::Lambda::Function")
+    [service] = [k for k in functions if k.startswith(policy_id.split("Policy")[0] + "Function")]
+    assert read["Action"] == "lambda:GetFunctionUrlConfig" and read["Sid"] == "ReadOwnUrl"
+    assert read["Resource"] == {"Fn::GetAtt": [service, "Arn"]}
+    variables = functions[service]["Properties"]["Environment"]["Variables"]
+    assert not any("Url" in json.dumps(value) or "lambda-url" in json.dumps(value) for value in variables.values())
+
+
 def test_only_endpoints_tagged_retiring_can_be_deleted_and_only_that_tag_written(template: Template) -> None:
     delete = _statement(template, "RetirementSteps", "DeleteRetiringEndpoints")
     assert delete["Action"] == "sagemaker:DeleteEndpoint"

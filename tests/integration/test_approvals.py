@@ -15,14 +15,25 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mlgov.approvals_sandbox import button_press, create_approvals_table, in_process_press_worker
+from mlgov.approvals_sandbox import button_press, create_approvals_table, in_process_press_worker, serve_service_at
 from mlgov.sandbox import FakeContext
 from mlgov_runtime.approvals.logic import ApprovalRequest, request_id_for
 from mlgov_runtime.approvals.slack import sign
 from tests.settings_files import NO_SETTINGS
 
 REGION = "us-east-1"
-CONTEXT: Any = FakeContext()
+
+
+class _ServiceContext(FakeContext):
+    """The Lambda context the approval service's handler gets: its own function, whose URL it asks Lambda for."""
+
+    function_name = "MlGovEndpointAudit-ApprovalsService"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:MlGovEndpointAudit-ApprovalsService"
+
+
+CONTEXT: Any = _ServiceContext()
+# Where the approval service is deployed (what Lambda answers it for GetFunctionUrlConfig): every proof names it.
+SERVICE_URL = "https://approvals0real0service.lambda-url.us-east-1.on.aws/"
 BOB = "arn:aws:sts::123456789012:assumed-role/MLOpsApprover/bob"
 ALICE = "arn:aws:sts::123456789012:assumed-role/MLOps/alice"
 MALLORY = "arn:aws:sts::123456789012:assumed-role/Operators/mallory"
@@ -116,11 +127,15 @@ def credentials_of(role_arn: str) -> Any:
     return Credentials(got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"])
 
 
-def proven(body: dict[str, Any], signer: str, bound: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The body with `signer`'s identity proof (what `mlgov retire` sends), bound to `bound` (default: body)."""
-    from mlgov_runtime.approvals.identity import binding, presign
+def proven(
+    body: dict[str, Any], signer: str, bound: dict[str, Any] | None = None, for_url: str = SERVICE_URL
+) -> dict[str, Any]:
+    """The body with `signer`'s identity proof (what `mlgov retire` sends), bound to `bound` (default: body) and
+    made for the approval service at `for_url` (default: the one the tests deploy)."""
+    from mlgov_runtime.approvals.identity import audience_of, binding, presign
 
-    query = presign(credentials_of(signer), REGION, f"https://sts.{REGION}.amazonaws.com", binding(bound or body))
+    sts = f"https://sts.{REGION}.amazonaws.com"
+    query = presign(credentials_of(signer), REGION, sts, binding(bound or body), audience_of(for_url))
     return {**body, "identity": query}
 
 
@@ -164,6 +179,7 @@ def approval_world(
         handler._sts.clear()
         handler._quick.clear()
         handler._deciding.clear()
+        serve_service_at(SERVICE_URL, CONTEXT)
         open_request(execution, endpoint, ALICE)
         request = ApprovalRequest(
             request_id_for(execution),
@@ -478,6 +494,27 @@ def test_a_direct_invoke_with_a_forged_request_context_approves_nothing(world: A
     deny = {"request_id": world.request_id, "decision": "deny", "comment": "no"}
     answer = handler.handler(iam_event({**body, "identity": proven(deny, BOB)["identity"]}, None), CONTEXT)
     assert answer["statusCode"] == 403 and "SignatureDoesNotMatch" in answer["body"] and world.status() == "PENDING"
+
+
+def test_a_proof_for_the_right_body_but_another_service_approves_nothing(world: ApprovalWorld) -> None:
+    from mlgov_runtime.approvals import handler
+
+    body = {"request_id": world.request_id, "decision": "approve", "comment": ""}
+    elsewhere = proven(body, BOB, for_url="https://approvals0elsewhere.lambda-url.us-east-1.on.aws/")
+    answer = handler.handler(iam_event(elsewhere, None), CONTEXT)
+    assert answer["statusCode"] == 403 and "SignatureDoesNotMatch" in answer["body"] and world.status() == "PENDING"
+
+
+def test_the_service_reads_its_own_url_once_per_container(world: ApprovalWorld) -> None:
+    """GetFunctionUrlConfig on the first proof; later proofs are checked against the URL read then."""
+    from mlgov_runtime.approvals import handler
+
+    unknown = {"request_id": "rq-" + "0" * 20, "decision": "approve", "comment": ""}
+    assert handler.handler(iam_event(proven(unknown, BOB), None), CONTEXT)["statusCode"] == 404  # no such request
+    boto3.client("lambda", region_name=REGION).delete_function_url_config(FunctionName=CONTEXT.function_name)
+    body = {"request_id": world.request_id, "decision": "approve", "comment": ""}
+    assert handler.handler(iam_event(proven(body, BOB), None), CONTEXT)["statusCode"] == 200
+    assert world.status() == "APPROVED"
 
 
 def test_a_requester_approving_under_another_session_name_is_refused(world: ApprovalWorld) -> None:

@@ -11,18 +11,17 @@ from typing import Any
 import boto3
 import pytest
 
-from mlgov.approvals_sandbox import create_approvals_table
+from mlgov.approvals_sandbox import create_approvals_table, serve_service_at
 from mlgov.sandbox import FakeContext
 from mlgov_runtime.approvals.logic import request_id_for
 from mlgov_runtime.approvals.settings import Approvals
-from tests.integration.test_approvals import ALICE, BOB, MALLORY, iam_event, proven
+from tests.integration.test_approvals import ALICE, BOB, CONTEXT, MALLORY, SERVICE_URL, iam_event, proven
 from tests.integration.test_challenger_handler import ENDPOINT, T0, Lab, at, lab_context, settings_env, traffic
 from tests.integration.test_coverage_and_retraining import fresh_handler
 
 APPROVERS = {"challenger": [BOB.replace("/bob", "/*")], "retirement": [ALICE.replace("/alice", "/*")]}
 
 TABLE = "mlgov-approvals"
-CONTEXT: Any = FakeContext()
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAchallengerTaskTokenSecret0123456789"
 
 
@@ -46,6 +45,7 @@ def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
         from mlgov_runtime.approvals import handler
 
         handler._sts.clear()
+        serve_service_at(SERVICE_URL, CONTEXT)
         # The service's clock, in the experiment's time (the request expires 12 h after the step asked).
         monkeypatch.setattr(handler, "_now", lambda: T0 + timedelta(minutes=210))
         yield value

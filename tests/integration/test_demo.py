@@ -35,6 +35,9 @@ def test_the_demo_plays_every_scene_and_agrees_with_the_estate() -> None:
     # The retirement scene reaches both approved deletions (issue 23's approvals, issue 27's gates).
     assert "approved by arn:aws:sts::123456789012:assumed-role/MLOpsApprover/bob (via cli)" in run.stdout
     assert "Retired: SUCCEEDED" in run.stdout
+    # Issue 20: a proof an approver made for another approval service decides nothing here.
+    assert "a proof bob made for another approval service" in run.stdout
+    assert re.search(r"replayed here -> HTTP 403: caller not verified: .*SignatureDoesNotMatch", run.stdout)
     # A Slack press end to end: acknowledged at once, decided by the press worker, the deletion names the channel.
     assert (
         "deleted after approval by arn:aws:sts::123456789012:assumed-role/MLOpsApprover/bob (via slack)" in run.stdout

@@ -296,7 +296,7 @@ def test_the_emulator_server_answers_a_presigned_caller_identity_as_its_signer()
     from botocore.config import Config
 
     from mlgov import sandbox
-    from mlgov_runtime.approvals.identity import binding, caller_via_sts, presign
+    from mlgov_runtime.approvals.identity import Unproven, binding, caller_via_sts, presign
 
     with sandbox.moto_server() as server:
         admin = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="a", region_name="us-east-1")
@@ -318,11 +318,39 @@ def test_the_emulator_server_answers_a_presigned_caller_identity_as_its_signer()
         )
         body, credentials = binding({"action": "decide"}), alice.get_credentials()
         assert credentials is not None
-        proof = presign(credentials.get_frozen_credentials(), "us-east-1", server.url, body)
+        here = "approvals0here.lambda-url.us-east-1.on.aws"
+        proof = presign(credentials.get_frozen_credentials(), "us-east-1", server.url, body, here)
         unsigned = boto3.client(
             "sts", region_name="us-east-1", endpoint_url=server.url, config=Config(signature_version=UNSIGNED)
         )
-        assert caller_via_sts(unsigned, proof, body) == "arn:aws:sts::123456789012:assumed-role/MLOps/alice"
+        assert caller_via_sts(unsigned, proof, body, here) == "arn:aws:sts::123456789012:assumed-role/MLOps/alice"
+        # The same proof checked by another service (its own host in the signed audience) does not verify.
+        with pytest.raises(Unproven, match="SignatureDoesNotMatch"):
+            caller_via_sts(unsigned, proof, body, "approvals0else.lambda-url.us-east-1.on.aws")
+
+
+def test_a_function_url_answers_where_the_sandbox_serves_it() -> None:
+    """GetFunctionUrlConfig answers the pinned URL (moto names a random host nobody serves), as Lambda answers a
+    deployed function; the approval service checks proofs against it."""
+    import io
+    import zipfile
+
+    from mlgov.emulator import serve_function_url_at
+
+    install()
+    with mock_aws():
+        iam, lam = boto3.client("iam", region_name=REGION), boto3.client("lambda", region_name=REGION)
+        role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("README", "")
+        arn = lam.create_function(
+            FunctionName="fn", Runtime="python3.11", Role=role, Handler="h.h", Code={"ZipFile": archive.getvalue()}
+        )["FunctionArn"]
+        serve_function_url_at(arn, "http://127.0.0.1:8123/")
+        assert lam.get_function_url_config(FunctionName="fn")["FunctionUrl"] == "http://127.0.0.1:8123/"
+        serve_function_url_at(arn, "http://127.0.0.1:8124/")  # served again elsewhere: the config stays, pinned anew
+        assert lam.get_function_url_config(FunctionName=arn)["FunctionUrl"] == "http://127.0.0.1:8124/"
 
 
 # -- AppConfig: environments, deployments and the AppConfigData data plane

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -170,7 +169,7 @@ def _retirement(request: pytest.FixtureRequest) -> Calls:
 
 def _approvals(request: pytest.FixtureRequest) -> Calls:
     from mlgov_runtime.approvals import handler
-    from tests.integration.test_approvals import BOB, SECRET, approval_world, iam_event, proven, slack_event
+    from tests.integration.test_approvals import BOB, CONTEXT, SECRET, approval_world, iam_event, proven, slack_event
 
     monkeypatch = request.getfixturevalue("monkeypatch")
     with approval_world(monkeypatch) as world:
@@ -178,11 +177,11 @@ def _approvals(request: pytest.FixtureRequest) -> Calls:
         body = button_press("UBOB", world.request_id, False, "https://hooks.slack.com/actions/T/1/x")
         unknown = iam_event(proven({"request_id": "rq-" + "0" * 20, "decision": "approve"}, BOB), BOB)  # the CLI's
         with recorded_aws_calls() as made:
-            context: Any = FakeContext()
-            handler.handler(unknown, context)
-            handler.slack(slack_event(body, SECRET), context)
+            handler.handler(unknown, CONTEXT)
+            handler.slack(slack_event(body, SECRET), CONTEXT)
     assert ("stepfunctions", "SendTaskFailure") in made and ("dynamodb", "UpdateItem") in made
     assert ("sts", "GetCallerIdentity") in made and ("kms", "GenerateMac") in made
+    assert ("lambda", "GetFunctionUrlConfig") in made
     return made
 
 

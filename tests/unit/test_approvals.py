@@ -243,7 +243,7 @@ def test_people_not_sessions() -> None:
 GOOD_QUERY = (
     "Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256"
     "&X-Amz-Credential=ASIAEXAMPLEEXAMPLE12%2F20261204%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20261204T120000Z"
-    "&X-Amz-Expires=60&X-Amz-SignedHeaders=host%3Bx-mlgov-binding&X-Amz-Signature=abc"
+    "&X-Amz-Expires=60&X-Amz-SignedHeaders=host%3Bx-mlgov-audience%3Bx-mlgov-binding&X-Amz-Signature=abc"
 )
 
 
@@ -256,13 +256,44 @@ GOOD_QUERY = (
         (GOOD_QUERY + "&RoleArn=x", "repeated or unexpected"),
         (GOOD_QUERY.replace("%2Fsts%2F", "%2Fs3%2F"), "not signed for STS"),
         (GOOD_QUERY.replace("X-Amz-Expires=60", "X-Amz-Expires=3600"), "expire within 300 s"),
-        (GOOD_QUERY.replace("host%3Bx-mlgov-binding", "host"), "bound to nothing"),
+        (GOOD_QUERY.replace("x-mlgov-audience%3Bx-mlgov-binding", "x-mlgov-audience"), "bound to nothing"),
+        (GOOD_QUERY.replace("host%3Bx-mlgov-audience%3B", "host%3B"), "made for no particular approval service"),
     ],
 )
 def test_an_identity_proof_that_is_not_a_bound_short_lived_caller_identity_is_refused(query: str, why: str) -> None:
     check_query(GOOD_QUERY)
     with pytest.raises(Unproven, match=why):
         check_query(query)
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://Abc0def.lambda-url.us-east-1.on.aws/", "abc0def.lambda-url.us-east-1.on.aws"),
+        ("https://abc0def.lambda-url.us-east-1.on.aws", "abc0def.lambda-url.us-east-1.on.aws"),
+        ("https://abc0def.lambda-url.us-east-1.on.aws:443/", "abc0def.lambda-url.us-east-1.on.aws"),
+        ("http://127.0.0.1:8123/", "127.0.0.1:8123"),
+        ("https://abc0def.lambda-url.us-east-1.on.aws:8443/", "abc0def.lambda-url.us-east-1.on.aws:8443"),
+        ("https://user@evil.example/", ""),
+        ("not a url", ""),
+        ("", ""),
+    ],
+)
+def test_the_audience_a_proof_names_is_the_host_of_the_service_url(url: str, host: str) -> None:
+    from mlgov_runtime.approvals.identity import audience_of
+
+    assert audience_of(url) == host
+
+
+def test_no_proof_is_made_or_checked_without_an_audience() -> None:
+    from botocore.credentials import Credentials
+
+    from mlgov_runtime.approvals.identity import caller_via_sts, presign
+
+    with pytest.raises(Unproven, match="name its function URL's host"):
+        presign(Credentials("AKIAEXAMPLE", "secret"), "us-east-1", "https://sts.us-east-1.amazonaws.com", "b", "")
+    with pytest.raises(Unproven, match="does not know its own URL"):
+        caller_via_sts(object(), GOOD_QUERY, "b", "")
 
 
 def test_an_expired_or_unknown_request_is_refused() -> None:

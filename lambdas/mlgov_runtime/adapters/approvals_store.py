@@ -295,6 +295,12 @@ def hand_off(lambda_client: Any, function: str, payload: dict[str, Any]) -> str:
     return "" if status == 202 else f"Lambda answered {status}, not 202"
 
 
+def own_function_url(lambda_client: Any, function_name: str) -> str:
+    """The function URL Lambda serves `function_name` at (GetFunctionUrlConfig): what the approval service
+    checks proofs against, never a host named in its event."""
+    return str(lambda_client.get_function_url_config(FunctionName=function_name)["FunctionUrl"])
+
+
 class ExecutionReader:
     """DescribeExecution, for steps that verify they belong to a running execution of their own machine."""
 

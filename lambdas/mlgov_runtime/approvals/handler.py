@@ -1,9 +1,11 @@
 """The approval service: two function URLs over the same rules.
 
 `handler`: AWS_IAM auth (a second layer). The caller is whoever STS says signed the presigned
-GetCallerIdentity in the body (identity.py), bound to the body's other fields: a direct lambda:Invoke can
-forge the request context, not that. Actions: `request` (open a retirement request for the verified caller
-and start its execution) and `decide` (approve or deny). A name in the body is never read as a caller.
+GetCallerIdentity in the body (identity.py), bound to the body's other fields and to this service's own
+function URL (read from Lambda once per container; no URL known, nothing decided): a direct lambda:Invoke can
+forge the request context, not that, and a proof an approver made for another service decides nothing here.
+Actions: `request` (open a retirement request for the verified caller and start its execution) and `decide`
+(approve or deny). A name in the body is never read as a caller.
 `slack`: no IAM auth; Slack's request signature is verified here, the press handed to `slack_worker`
 (asynchronous invoke) and Slack answered at once, within its 3 s. `slack_worker` checks the signature again,
 maps the Slack user to an approver through settings, decides, and posts the outcome to the press's response_url.
@@ -28,12 +30,13 @@ from mlgov_runtime.adapters.approvals_store import (
     KmsMacs,
     StepFunctionsAnswers,
     hand_off,
+    own_function_url,
     post_json,
     signing_secret,
 )
 from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.approvals import slack as s
-from mlgov_runtime.approvals.identity import Unproven, binding, caller_via_sts, person
+from mlgov_runtime.approvals.identity import Unproven, audience_of, binding, caller_via_sts, person
 from mlgov_runtime.approvals.logic import (
     COMMENT_MAX,
     ApprovalRequest,
@@ -99,10 +102,37 @@ def _sts_client() -> Any:
     return _sts[0]
 
 
-def _verified_caller(body: dict[str, Any], event: dict[str, Any]) -> str:
+_own_url: dict[str, str] = {}
+
+
+def _own_audience(context: LambdaContext) -> str:
+    """The host of this function's own URL, as Lambda states it (GetFunctionUrlConfig on the function named in
+    the context Lambda gives, which no caller writes); read once per container. The event's domainName is not
+    believed: a direct lambda:Invoke writes any requestContext."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    name = str(getattr(context, "function_name", "") or "")
+    if name not in _own_url:
+        try:
+            url = own_function_url(_decide_client("lambda"), name)
+        except (BotoCoreError, ClientError) as exc:
+            why = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
+            raise Refused(
+                503,
+                f"the approval service could not read its own function URL (lambda:GetFunctionUrlConfig on {name}: "
+                f"{why}), so no identity proof can be checked; nothing changed",
+            ) from None
+        if not audience_of(url):
+            raise Refused(503, f"the approval service's own function URL {url!r} names no host; nothing changed")
+        _own_url[name] = audience_of(url)
+    return _own_url[name]
+
+
+def _verified_caller(body: dict[str, Any], event: dict[str, Any], context: LambdaContext) -> str:
     fields = {k: v for k, v in body.items() if k != "identity"}
+    own = _own_audience(context)
     try:
-        caller = caller_via_sts(_sts_client(), str(body.get("identity") or ""), binding(fields))
+        caller = caller_via_sts(_sts_client(), str(body.get("identity") or ""), binding(fields), own)
     except Unproven as exc:
         raise Refused(403, f"caller not verified: {exc}; nothing changed") from None
     signed = str(((event.get("requestContext") or {}).get("authorizer") or {}).get("iam", {}).get("userArn") or "")
@@ -258,7 +288,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             raise ValueError('body must be {"action": "decide"|"request", ..., "identity": <presigned query>}')
         if body.get("action", "decide") == "decide" and body.get("decision") not in ("approve", "deny"):
             raise ValueError('body must be {"request_id", "decision": approve|deny, "comment", "identity"}')
-        caller = _verified_caller(body, event)
+        caller = _verified_caller(body, event, context)
         if body.get("action") == "request":
             opened = _open_request(config, caller, body)
             logger.info("Retirement requested", extra=opened)

@@ -1,11 +1,14 @@
 """Who is calling, proven by STS rather than by the invoke event (HashiCorp Vault's AWS IAM auth pattern).
 
-The caller presigns an sts:GetCallerIdentity request (SigV4 query string, short expiry) that also signs an
-`x-mlgov-binding` header: the SHA-256 of what it asks the service to do. The service sends that query string
-to its own region's STS endpoint (never a caller-supplied host) with the binding it computed from the body it
-received, and takes the ARN STS answers. A direct lambda:Invoke can write any requestContext, but cannot
-produce a signature STS accepts for someone else's credentials; a proof made for one body does not verify
-for another body (STS answers SignatureDoesNotMatch).
+The caller presigns an sts:GetCallerIdentity request (SigV4 query string, short expiry) that also signs two
+headers: `x-mlgov-binding`, the SHA-256 of what it asks the service to do, and `x-mlgov-audience`, the host of
+the function URL it posts to (the service the proof is for, as Vault's X-Vault-AWS-IAM-Server-ID). The service
+sends that query string to its own region's STS endpoint (never a caller-supplied host) with the binding it
+computed from the body it received and the host of its OWN function URL, which it reads from Lambda
+(GetFunctionUrlConfig on its own function), never from the event: a direct lambda:Invoke can write any
+requestContext, domainName included. A caller cannot produce a signature STS accepts for someone else's
+credentials; a proof made for one body, or for another service (any URL someone hands an approver), does not
+verify here (STS answers SignatureDoesNotMatch), and a proof that signs no audience is refused before STS.
 
 People, not sessions: an assumed-role ARN is its role (the session name is the caller's choice, so a
 requester re-assuming the role under another name stays the same person); an IAM user is itself.
@@ -21,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 BINDING_HEADER = "x-mlgov-binding"
+AUDIENCE_HEADER = "x-mlgov-audience"
 MAX_EXPIRES = 300
 PROOF_EXPIRES = 60
 _PARAMS = {
@@ -48,13 +52,31 @@ def binding(fields: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def presign(credentials: Any, region: str, sts_endpoint: str, bound_to: str, expires: int = PROOF_EXPIRES) -> str:
-    """The query string of a presigned GetCallerIdentity for `sts_endpoint`, with the binding header signed."""
+def audience_of(url: str) -> str:
+    """The service a proof is for: the host of its function URL, lower-case, with its port unless the scheme's
+    default (both sides name one service alike); "" if `url` names no host."""
+    try:
+        parts = urllib.parse.urlsplit(str(url).strip())
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return ""
+    if parts.username is not None or not re.fullmatch(r"[a-z0-9.-]{1,253}", host):
+        return ""
+    return host if port in (None, {"https": 443, "http": 80}.get(parts.scheme)) else f"{host}:{port}"
+
+
+def presign(
+    credentials: Any, region: str, sts_endpoint: str, bound_to: str, audience: str, expires: int = PROOF_EXPIRES
+) -> str:
+    """The query string of a presigned GetCallerIdentity for `sts_endpoint`, with the binding and audience
+    headers signed (`audience`: the host of the approval service's function URL the proof is sent to)."""
     from botocore.auth import SigV4QueryAuth
     from botocore.awsrequest import AWSRequest
 
+    if not audience:
+        raise Unproven("a proof is made for one approval service: name its function URL's host")
     url = sts_endpoint.rstrip("/") + "/?Action=GetCallerIdentity&Version=2011-06-15"
-    request = AWSRequest(method="GET", url=url, headers={BINDING_HEADER: bound_to})
+    request = AWSRequest(method="GET", url=url, headers={BINDING_HEADER: bound_to, AUDIENCE_HEADER: audience})
     SigV4QueryAuth(credentials, "sts", region, expires=expires).add_auth(request)
     return str(urllib.parse.urlsplit(request.url).query)
 
@@ -79,17 +101,26 @@ def check_query(query: str) -> str:
     expires = params.get("X-Amz-Expires", "")
     if not re.fullmatch(r"[0-9]{1,4}", expires) or not 0 < int(expires) <= MAX_EXPIRES:
         raise Unproven(f"the identity proof must expire within {MAX_EXPIRES} s")
-    if BINDING_HEADER not in params.get("X-Amz-SignedHeaders", "").split(";"):
+    signed = params.get("X-Amz-SignedHeaders", "").split(";")
+    if BINDING_HEADER not in signed:
         raise Unproven(f"the identity proof does not sign {BINDING_HEADER} (bound to nothing)")
+    if AUDIENCE_HEADER not in signed:
+        raise Unproven(
+            f"the identity proof does not sign {AUDIENCE_HEADER} (made for no particular approval service): "
+            "sign with a current `mlgov`"
+        )
     return query
 
 
-def caller_via_sts(sts: Any, query: str, bound_to: str) -> str:
+def caller_via_sts(sts: Any, query: str, bound_to: str, own_audience: str) -> str:
     """Send the proof to STS through `sts` (a botocore client of this function's region: its endpoint is the
-    only host ever called) and return the ARN STS answers."""
+    only host ever called) with `bound_to` and `own_audience` (the host of this service's own function URL, as
+    Lambda states it) as the signed headers, and return the ARN STS answers."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     check_query(query)
+    if not own_audience:  # never accept a proof without checking whom it was made for
+        raise Unproven("the approval service does not know its own URL, so no proof can be checked")
 
     def swap(request: Any, **_: Any) -> None:
         base = urllib.parse.urlsplit(request.url)
@@ -99,6 +130,7 @@ def caller_via_sts(sts: Any, query: str, bound_to: str) -> str:
             if header in request.headers:
                 del request.headers[header]
         request.headers[BINDING_HEADER] = bound_to
+        request.headers[AUDIENCE_HEADER] = own_audience
 
     event = "before-send.sts.GetCallerIdentity"
     sts.meta.events.register_first(event, swap)
