@@ -345,6 +345,22 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
                 "Condition": _principal_exceptions(pipeline),
             }
         )
+    # DenyProductRuleChanges (mlgov-protected-roles) exempts the StackSets execution role for the one rule a
+    # StackSet makes, the member forwarding rule. IAM has no OR inside a statement, so this takes the exemption
+    # back on the governance stack's rules (the real-time audit, the schedules, the challenger's start): they
+    # change only as the deployer or break-glass. Its size does not grow with the role lists (a split
+    # DenyProductRuleChanges would list the deployers twice). It names only the governance stack's rules, so it
+    # matches nothing in a guarded account: here, where the heavy configuration leaves room (mlgov-protected-roles
+    # grows with the deployer list, the product guard keeps room for DenyCatalogWrites).
+    statements.append(
+        {
+            "Sid": "DenyProductRuleChangesByStackSets",
+            "Effect": "Deny",
+            "Action": RULE_CHANGES,
+            "Resource": f"arn:*:events:*:*:rule/{PRODUCT_STACK}-*",
+            "Condition": {"ArnLike": {"aws:PrincipalArn": STACKSET_EXECUTION_ROLES}},
+        }
+    )
     return NamedPolicy(
         "mlgov-endpoint-lineage",
         "ML governance: endpoints only from registered model packages; lineage, governance tags and serving "
@@ -536,21 +552,6 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
             "Condition": _principal_exceptions(
                 [*g.deployer_role_arns, STACKSET_EXECUTION_ROLES, *g.break_glass_role_arns]
             ),
-        }
-    )
-    # DenyProductRuleChanges (mlgov-protected-roles) exempts the StackSets execution role for the one rule a
-    # StackSet makes, the member forwarding rule. IAM has no OR inside a statement, so this takes the exemption
-    # back on the governance stack's rules (the real-time audit, the schedules, the challenger's start): they
-    # change only as the deployer or break-glass. Its size does not grow with the role lists (a split
-    # DenyProductRuleChanges would list the deployers twice). Here, not in the product guard, to leave that room for
-    # DenyCatalogWrites: it names only the governance stack's rules, so it matches nothing in a guarded account.
-    statements.append(
-        {
-            "Sid": "DenyProductRuleChangesByStackSets",
-            "Effect": "Deny",
-            "Action": RULE_CHANGES,
-            "Resource": f"arn:*:events:*:*:rule/{PRODUCT_STACK}-*",
-            "Condition": {"ArnLike": {"aws:PrincipalArn": STACKSET_EXECUTION_ROLES}},
         }
     )
     # The product's keys are found by their tag (mlgov:guarded=product-key, DenyProductKeyAdministration); nothing

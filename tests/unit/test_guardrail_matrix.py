@@ -1958,7 +1958,7 @@ def test_every_new_statement_is_on_the_policy_with_room_and_named_where_it_belon
     assert where["DenyCatalogWrites"] == "mlgov-product-guard"
     # The governance stack's rules are named after its stack: harmless in a guarded account, so off the product guard
     # (which needs the room for the catalog).
-    assert where["DenyProductRuleChangesByStackSets"] == "mlgov-protected-roles"
+    assert where["DenyProductRuleChangesByStackSets"] == "mlgov-endpoint-lineage"
     for sid in ("DenyChannelDrainOutsideProduct", "DenyChannelReadOutsideProduct"):
         # Named after the product's stack: harmless in a guarded account, so off the crowded product guard.
         assert where[sid] == "mlgov-protected-roles"
