@@ -22,6 +22,7 @@ from mlgov.guardrails import PRODUCT_KEY_TAG
 from mlgov.settings import SettingsError, member_role_name
 from mlgov_runtime.adapters.scan_store import MAP_RESULTS_PREFIX, PREFIX
 from mlgov_runtime.core.env import SettingsError as FunctionSettingsError
+from mlgov_runtime.lineage_audit.settings import CHALLENGER_MACHINE_ARN
 from mlgov_runtime.org_scan import permissions as p
 from mlgov_runtime.org_scan import settings as e
 from stacks import constants as c
@@ -34,6 +35,7 @@ from stacks.building_blocks import (
     encrypted_queue,
 )
 from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
+from stacks.challenger import executions_of, machine_arn
 from stacks.lineage_audit import LineageAudit, pin_read_statements
 from stacks.member_role_stack import member_read_statements
 
@@ -186,6 +188,15 @@ class OrgScan(CapabilityConstruct):
             iam.PolicyStatement(
                 sid="KeepServingIndex", actions=list(p.INDEX_WRITE), resources=[self.serving_index.table_arn]
             ),
+            # Is a challenger-shaped variant here a RUNNING experiment's? The challenger machine and its executions.
+            iam.PolicyStatement(
+                sid="ListChallengerRuns", actions=["states:ListExecutions"], resources=[machine_arn(stack)]
+            ),
+            iam.PolicyStatement(
+                sid="ReadChallengerRuns",
+                actions=["states:DescribeExecution"],
+                resources=[executions_of(stack, machine_arn(stack))],
+            ),
         ]
         if self.settings.experiment_exemptions.organizational_unit_ids:
             statements.append(iam.PolicyStatement(sid="ResolveAccountOus", actions=list(p.OU_LOOKUP), resources=["*"]))
@@ -201,6 +212,7 @@ class OrgScan(CapabilityConstruct):
                 e.RESULT_MAC_KEY_ID: self.mac_key.key_arn,
                 "SERVING_INDEX_TABLE_NAME": self.serving_index.table_name,
                 "POWERTOOLS_SERVICE_NAME": "org-scan",
+                CHALLENGER_MACHINE_ARN: machine_arn(stack),
             },
             statements=statements,
             log_retention_days=self.settings.log_retention_days,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlgov.commands import common
+from mlgov.commands.lineage_audit import CHALLENGER_MACHINE
 
 
 def account_list(value: str) -> list[str]:
@@ -130,6 +131,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from mlgov.settings import check_options, member_role_name
     from mlgov_runtime.adapters.member_accounts import MemberAccounts
     from mlgov_runtime.adapters.organizations import OrganizationAccounts
+    from mlgov_runtime.core.arns import partition_for
+    from mlgov_runtime.lineage_audit.endpoint_check import CHALLENGER_MACHINE_OPTION
     from mlgov_runtime.org_scan.logic import Scope, Target, plan_targets, scan_target, scan_targets
     from mlgov_runtime.org_scan.report import Run, build_report, has_problems, scan_run_id
     from mlgov_runtime.registry import endpoint_checks
@@ -171,7 +174,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
             return aws.client(service)
 
     now = datetime.now(UTC)
-    checks, options = endpoint_checks(), check_options(settings)
+    # The lineage check verifies a challenger-shaped variant against the challenger machine of this account and
+    # region (as `mlgov audit` does); other accounts and regions have none.
+    machine = f"arn:{partition_for(region)}:states:{region}:{own}:stateMachine:{CHALLENGER_MACHINE}"
+    checks, options = endpoint_checks(), {**check_options(settings), CHALLENGER_MACHINE_OPTION: machine}
     progress = ScanProgress(len(targets), args.format == "table" or sys.stderr.isatty(), sys.stderr.isatty())
     if progress.enabled:
         print(f"Scanning {len(targets)} account/regions as {role} ...", file=sys.stderr)

@@ -109,6 +109,50 @@ def test_each_function_holds_exactly_its_declared_actions(template: Template) ->
     assert _role_actions(template, "OrgScanCoordinator") == FUNCTION_BASE_ACTIONS | p.PLAN | p.AGGREGATE
 
 
+def test_only_the_worker_reads_the_running_executions_of_the_challenger_machine_and_nothing_else(
+    template: Template,
+) -> None:
+    """The verifier behind UNDER_EVALUATION in the weekly scan, as in the audit Lambda: ListExecutions on the
+    challenger state machine, DescribeExecution on its executions, and the worker told that machine's ARN."""
+    [machine] = [
+        r["Properties"]["StateMachineName"]
+        for r in template.find_resources("AWS::StepFunctions::StateMachine").values()
+        if r["Properties"].get("StateMachineName") == "mlgov-challenger"
+    ]
+    prefix = f"arn:aws:states:{REGION}:{GOVERNANCE}"
+
+    def states_statements(role_prefix: str) -> list[tuple[Any, Any]]:
+        return sorted(
+            (s["Action"], s["Resource"])
+            for logical_id, policy in template.find_resources("AWS::IAM::Policy").items()
+            if logical_id.startswith(role_prefix)
+            for s in (concrete(x) for x in policy["Properties"]["PolicyDocument"]["Statement"])
+            if "states:" in str(s["Action"])
+        )
+
+    assert states_statements("OrgScanWorker") == [
+        ("states:DescribeExecution", f"{prefix}:execution:{machine}:*"),
+        ("states:ListExecutions", f"{prefix}:stateMachine:{machine}"),
+    ]
+    assert states_statements("OrgScanCoordinator") == []
+    [worker] = [
+        f["Properties"]
+        for k, f in template.find_resources("AWS::Lambda::Function").items()
+        if k.startswith("OrgScanWorker")
+    ]
+    assert (
+        concrete(worker["Environment"]["Variables"]["CHALLENGER_STATE_MACHINE_ARN"])
+        == f"{prefix}:stateMachine:{machine}"
+    )
+    [coordinator] = [
+        f["Properties"]
+        for k, f in template.find_resources("AWS::Lambda::Function").items()
+        if k.startswith("OrgScanCoordinator")
+    ]
+    assert "CHALLENGER_STATE_MACHINE_ARN" not in coordinator["Environment"]["Variables"]
+    assert not {a for a in p.MEMBER_READ if a.startswith("states:")}  # the member role reads no experiment
+
+
 def test_every_role_the_member_role_trusts_exists_with_that_name_on_the_protected_path(template: Template) -> None:
     from stacks.member_role_stack import trusted_role_arns
 
@@ -540,7 +584,11 @@ def test_both_scan_functions_receive_the_settings_as_one_variable_the_checks_rea
     got = load_worker_settings({**wiring, "MLGOV_ORG_SCAN_SETTINGS": env["MLGOV_ORG_SCAN_SETTINGS"]})
     options = got.check_options  # as the session's cdk.json set them (tests/infrastructure/conftest.py)
     assert options["experiment_exemptions"]["organizational_unit_ids"] == ["ou-ab12-cdef3456"]
-    assert options["thresholds"] == {"min_endpoint_capacity": 1, "snapshot_max_age_days": 60}
+    assert options["thresholds"] == {
+        "min_endpoint_capacity": 1,
+        "snapshot_max_age_days": 60,
+        "challenger_traffic_fraction": 0.1,
+    }
     assert got.endpoint_concurrency == 16
 
 

@@ -17,6 +17,7 @@ from mlgov_runtime.lineage_audit.findings import (
     finding_from_audit,
 )
 from mlgov_runtime.lineage_audit.logic import (
+    ChallengerRuns,
     EndpointAudit,
     LineageReader,
     PackagePolicy,
@@ -32,6 +33,9 @@ KINDS = (KIND_UNREGISTERED_ENDPOINT, KIND_ENDPOINT_AUDIT_ERROR)
 MEMBER_ACTIONS = frozenset(LINEAGE_READ)
 READER_KEY = "lineage_audit.reader"  # a LineageReader; tests preset a fake under this key
 PINS_KEY = "lineage_audit.pins"  # a PinReader; tests preset a fake under this key
+# The challenger state machine's ARN in CheckContext.options, set by whoever runs the scan (the worker from
+# CHALLENGER_STATE_MACHINE_ARN, `mlgov scan` from its own account and region), never by cdk.json.
+CHALLENGER_MACHINE_OPTION = "challenger_state_machine_arn"
 __all__ = ["SharedPackageCache"]  # it lived here first
 
 
@@ -54,6 +58,18 @@ def _pins(ctx: CheckContext) -> PinReader:
     return ctx.shared(PINS_KEY, lambda: StorePins(ctx.home_client("s3"), ecr_in))
 
 
+def challenger_runs(ctx: CheckContext) -> ChallengerRuns | None:
+    """The challenger runs in its machine's account and region only (the governance account's): there its RUNNING
+    executions are read with the governance account's own credentials, never the member role. Elsewhere None: no
+    experiment can be verified, so a challenger-shaped variant stays UNAPPROVED."""
+    machine = str(ctx.options.get(CHALLENGER_MACHINE_OPTION) or "")
+    if not machine or machine.split(":")[3:5] != [ctx.region, ctx.account_id]:
+        return None
+    from mlgov_runtime.adapters.challenger_runs import StepFunctionsChallengerRuns
+
+    return StepFunctionsChallengerRuns(ctx.home_client(f"stepfunctions@{ctx.region}"), machine)
+
+
 def _build_auditor(ctx: CheckContext) -> EndpointAuditor:
     from mlgov_runtime.adapters.organizations import ou_ancestors
 
@@ -66,6 +82,7 @@ def _build_auditor(ctx: CheckContext) -> EndpointAuditor:
     policy = PackagePolicy(
         frozenset(ctx.options.get("watched_model_package_groups", ())),
         frozenset(ctx.options.get("package_account_ids", ())),
+        ctx.threshold("challenger_traffic_fraction", 0.0),
     )
     reader = ctx.reads(_reader(ctx))  # the endpoint, config, models and tags other checks read too
     auditor = EndpointAuditor(
@@ -75,6 +92,7 @@ def _build_auditor(ctx: CheckContext) -> EndpointAuditor:
         exemptions,
         ou_resolver=lambda account: ou_ancestors(ctx.home_client("organizations"), account),
         policy=policy,
+        challenger_runs=challenger_runs(ctx),
     )
     auditor.packages = SharedPackageCache(reader, ctx.account_id, ctx.region, _pins(ctx))
     return auditor

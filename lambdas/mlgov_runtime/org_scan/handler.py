@@ -24,6 +24,7 @@ from mlgov_runtime.adapters.organizations import OrganizationAccounts
 from mlgov_runtime.adapters.scan_store import KmsMac, S3ScanStore
 from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.core.findings import store_and_publish
+from mlgov_runtime.lineage_audit.endpoint_check import CHALLENGER_MACHINE_OPTION
 from mlgov_runtime.org_scan.ledger import ScanLedger
 from mlgov_runtime.org_scan.logic import OK, Scope, Target, TargetResult, plan_targets, scan_target
 from mlgov_runtime.org_scan.report import (
@@ -36,7 +37,7 @@ from mlgov_runtime.org_scan.report import (
     summary_finding,
     to_markdown,
 )
-from mlgov_runtime.org_scan.settings import coordinator_settings, worker_settings
+from mlgov_runtime.org_scan.settings import WorkerSettings, coordinator_settings, worker_settings
 from mlgov_runtime.registry import endpoint_checks
 
 SERVICE = "org-scan"
@@ -203,6 +204,13 @@ def _batch(event: dict[str, Any]) -> tuple[str, list[Target]]:
     return str(batch_input["run_id"]), [Target.from_dict(item) for item in items]
 
 
+def check_options(settings: WorkerSettings) -> dict[str, Any]:
+    """The checks' options, and the challenger machine whose RUNNING executions the lineage check believes (it
+    verifies them only where the machine runs: this account, its region)."""
+    machine = settings.challenger_state_machine_arn
+    return {**settings.check_options, CHALLENGER_MACHINE_OPTION: machine} if machine else settings.check_options
+
+
 @entry.handler
 def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = worker_settings.get()
@@ -213,7 +221,7 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         pool=settings.endpoint_concurrency + 2,
     )
     store = _store(settings.report_bucket, settings.result_mac_key_id)
-    checks = endpoint_checks()
+    checks, options = endpoint_checks(), check_options(settings)
     now = datetime.now(UTC)
     summaries = []
     for target in targets:
@@ -221,7 +229,7 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             target,
             connector,
             checks,
-            options=settings.check_options,
+            options=options,
             source="scheduled",
             now=now,
             concurrency=settings.endpoint_concurrency,

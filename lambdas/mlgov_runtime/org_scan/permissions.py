@@ -22,11 +22,15 @@ VERIFY = ("kms:VerifyMac",)  # the aggregate believes only what verifies
 PIN_READ = ("s3:GetObject", "ecr:DescribeImages", "ecr:BatchGetImage")
 INDEX_WRITE = ("dynamodb:PutItem",)  # the serving index, kept by every scan
 COST_USAGE = ("ce:GetCostAndUsage",)  # the report's hosting cost by endpoint purpose
+# Is a challenger-shaped variant of the governance account a RUNNING experiment's? The challenger machine only.
+CHALLENGER_RUNS = ("states:ListExecutions", "states:DescribeExecution")
 
 MEMBER_READ = member_actions()
 
 PLAN = frozenset(ORGANIZATION_READ + REPORT_WRITE + SIGN)
-WORKER = frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP + SIGN + PIN_READ + INDEX_WRITE) | MEMBER_READ
+WORKER = (
+    frozenset(ASSUME_MEMBER + REPORT_WRITE + OU_LOOKUP + SIGN + PIN_READ + INDEX_WRITE + CHALLENGER_RUNS) | MEMBER_READ
+)
 AGGREGATE = frozenset(REPORT_READ + REPORT_WRITE + FINDINGS + FINDINGS_OPEN + SIGN + VERIFY + COST_USAGE)
 
 ACTIONS = PLAN | WORKER | AGGREGATE

@@ -10,6 +10,7 @@ from typing import Any
 
 from mlgov_runtime.capacity.settings import Capacity
 from mlgov_runtime.capacity.settings import Thresholds as CapacityKnobs
+from mlgov_runtime.challenger.knobs import Thresholds as ChallengerKnobs
 from mlgov_runtime.core.env import (
     Env,
     FindingsChannelEnv,
@@ -21,7 +22,7 @@ from mlgov_runtime.core.env import (
 )
 from mlgov_runtime.core.model import all_match, dump, received, received_environment, setting, settings_model, variable
 from mlgov_runtime.core.shared_settings import shared
-from mlgov_runtime.lineage_audit.settings import ExperimentExemptions
+from mlgov_runtime.lineage_audit.settings import CHALLENGER_MACHINE_ARN, MACHINE, ExperimentExemptions
 from mlgov_runtime.retirement.settings import Retirement
 from mlgov_runtime.retraining.settings import Retraining
 
@@ -140,6 +141,7 @@ class CheckKnobs:
 
     min_endpoint_capacity: int = _knob(CapacityKnobs, "min_endpoint_capacity")
     snapshot_max_age_days: int = _knob(Thresholds, "snapshot_max_age_days")
+    challenger_traffic_fraction: float = _knob(ChallengerKnobs, "challenger_traffic_fraction")
 
 
 @settings_model
@@ -240,6 +242,9 @@ class WorkerSettings(ObservabilityEnv):
     serving_index_table: str | None = None  # the lineage audit's index of who serves which package
     # Whose bus member accounts forward to (None: this function's region, where the governance stack runs).
     governance_region: str | None = None
+    # The challenger state machine (stacks/org_scan.py): its RUNNING executions make a challenger-shaped variant
+    # of the governance account, in the machine's region, UNDER_EVALUATION (None: never).
+    challenger_state_machine_arn: str | None = None
 
 
 def load_worker_settings(env: Env) -> WorkerSettings:
@@ -253,6 +258,7 @@ def load_worker_settings(env: Env) -> WorkerSettings:
         result_mac_key_id=required(env, RESULT_MAC_KEY_ID, KMS_KEY, "a KMS key id or ARN"),
         serving_index_table=optional(env, "SERVING_INDEX_TABLE_NAME", r"[\w.-]{3,255}", "a DynamoDB table name"),
         governance_region=got.org_scan.governance_region,
+        challenger_state_machine_arn=optional(env, CHALLENGER_MACHINE_ARN, MACHINE, "a state machine ARN"),
     )
 
 
