@@ -25,8 +25,10 @@ from tests.integration.test_capacity import (
     capacity_world,
     run_cli,
 )
+from tests.integration.test_lineage_audit_challenger_runs import PACKAGE as CHALLENGER_PACKAGE
+from tests.integration.test_lineage_audit_challenger_runs import sfn
 
-__all__ = ["campaign_clock", "capacity_world"]
+__all__ = ["campaign_clock", "capacity_world", "sfn"]
 
 AUDIT = ("capacity", "audit", "--endpoint", PROD, "--region", REGION, "--format", "json", "--config", NO_SETTINGS)
 
@@ -122,3 +124,34 @@ def test_a_campaign_that_exists_only_in_tags_lowers_no_weekly_action(
     assert _weekly(world)["mlgov-min5-0800-MON"]["ScalableTargetAction"] == {"MinCapacity": 5}, err
     assert code == 2, err
     assert not any("--name x" in r for r in reasons), reasons
+
+
+# HOLE 3 (medium): every experiment the retraining event starts vouches for its package on every endpoint.
+# 1. The retraining pipeline's "Model Package Registered" event starts mlgov-challenger with the event's detail as
+#    its input (handler.start_experiment: event_id, model_package_arn, catalog_snapshot_date, pipeline_execution,
+#    source): no endpoint_name; the run itself resolves the watched endpoint of the package's group
+#    (challenger logic.start: cfg.endpoints[group]) and touches that endpoint only.
+# 2. Someone who may update another endpoint of the account (a team's own endpoint, any principal the endpoint
+#    guardrails let deploy there) serves that unapproved package as variant challenger-v<version> at a share up to
+#    the challenger's, beside an Approved production variant.
+# 3. StepFunctionsChallengerRuns reads "no endpoint" as "any endpoint": the lineage audit calls that endpoint
+#    UNDER_EVALUATION (not a violation, no HIGH finding) for as long as the real experiment runs (up to its 7.5-day
+#    timeout), on an endpoint no experiment watches.
+# Fix: start_experiment records the endpoint it is for (cfg.endpoints[group]) in the run input, and the adapter lets
+# an input without endpoint_name vouch for nothing.
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole: a challenger execution whose input names no endpoint (every event-started one) vouches for its "
+    "package's challenger-shaped variant on any endpoint of the account",
+)
+def test_an_event_started_experiment_vouches_for_no_endpoint_it_does_not_watch(sfn: tuple[Any, str]) -> None:
+    from mlgov_runtime.adapters.challenger_runs import StepFunctionsChallengerRuns
+    from mlgov_runtime.challenger.events import PackageRegistered
+
+    client, machine = sfn
+    registered = PackageRegistered("0a1b2c3d", CHALLENGER_PACKAGE, "2026-12-06", None)
+    run_input = {**registered.to_dict(), "source": "event"}  # what start_experiment starts the run with
+    client.start_execution(stateMachineArn=machine, name=registered.execution_name, input=json.dumps(run_input))
+    runs = StepFunctionsChallengerRuns(client, machine)
+    # The watched endpoint's challenger is the run's; a team endpoint serving the same package is not
+    assert not runs.running("team-sandbox-endpoint", CHALLENGER_PACKAGE, "challenger-v8")
