@@ -155,3 +155,29 @@ def test_an_event_started_experiment_vouches_for_no_endpoint_it_does_not_watch(s
     runs = StepFunctionsChallengerRuns(client, machine)
     # The watched endpoint's challenger is the run's; a team endpoint serving the same package is not
     assert not runs.running("team-sandbox-endpoint", CHALLENGER_PACKAGE, "challenger-v8")
+
+
+# HOLE 4 (low-medium): the catalog table can be created already full, by anyone, whenever its name is free.
+# 1. DenyCatalogWrites denies Put*/Up*/Del*/*eItem/*te/P*rt on table/<retraining.catalog_table_name>: every write to
+#    a table that exists. A restore into that name needs item writes on the target (DynamoDB's backup/restore IAM
+#    guide), so it is refused too; DynamoDB has no rename.
+# 2. dynamodb:ImportTable needs only itself (and DescribeImport) on the target table ARN (DynamoDB's "Requesting a
+#    table import" IAM example): it creates the table from an S3 prefix the caller reads, with every item in it.
+# 3. The table is imported by name, not created by any deploy: whenever that name is free in the product's account
+#    and region (a region set up before the catalog ingest's first run, or the catalog owners' delete-and-recreate),
+#    a developer imports a catalog with planted titles and adult_content_restricted off; the next retraining
+#    snapshots it and trains on it, and its safety suite no longer counts the unflagged titles.
+# Fix: add "dynamodb:ImportTable" and "dynamodb:CreateTable" (or "dynamodb:Cr*Table" and "dynamodb:ImportT*") to
+# CATALOG_WRITES, so only the catalog writer roles and break-glass create the table of that name.
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole: DenyCatalogWrites does not deny dynamodb:ImportTable (nor CreateTable) on the catalog table's "
+    "name: a developer creates the catalog, full of planted items, whenever the name is free",
+)
+@pytest.mark.parametrize("action", ["dynamodb:ImportTable", "dynamodb:CreateTable"])
+def test_a_developer_cannot_create_the_catalog_table_with_its_items(action: str) -> None:
+    from tests.attacker.test_guardrail_gaps import GOV, decision
+
+    catalog = f"arn:aws:dynamodb:us-east-1:{GOV}:table/manga-catalog"  # retraining.catalog_table_name's default
+    assert decision(GOV, GOV, "dynamodb:PutItem", catalog) == "Deny"  # what the statement does hold
+    assert decision(GOV, GOV, action, catalog) == "Deny"
