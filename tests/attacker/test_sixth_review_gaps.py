@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.attacker.test_fifth_review_gaps import sent_elsewhere
+from tests.integration.test_approvals import world as approval_world
 from tests.integration.test_capacity import (
     CAMPAIGN,
     CAMPAIGN_END_CMD,
@@ -28,7 +30,7 @@ from tests.integration.test_capacity import (
 from tests.integration.test_lineage_audit_challenger_runs import PACKAGE as CHALLENGER_PACKAGE
 from tests.integration.test_lineage_audit_challenger_runs import sfn
 
-__all__ = ["campaign_clock", "capacity_world", "sfn"]
+__all__ = ["approval_world", "campaign_clock", "capacity_world", "sent_elsewhere", "sfn"]
 
 AUDIT = ("capacity", "audit", "--endpoint", PROD, "--region", REGION, "--format", "json", "--config", NO_SETTINGS)
 
@@ -181,3 +183,57 @@ def test_a_developer_cannot_create_the_catalog_table_with_its_items(action: str)
     catalog = f"arn:aws:dynamodb:us-east-1:{GOV}:table/manga-catalog"  # retraining.catalog_table_name's default
     assert decision(GOV, GOV, "dynamodb:PutItem", catalog) == "Deny"  # what the statement does hold
     assert decision(GOV, GOV, action, catalog) == "Deny"
+
+
+# -- what held: the approval proof's audience ----------------------------------------------------------------------
+# A URL's host is named alike on both sides whatever its case or default port; any other spelling (a trailing dot,
+# another port, userinfo) names another audience or none, so a proof made for it is refused here (403, or exit 2
+# in the CLI), never accepted for a service it was not made for. An alias URL is another host: the same.
+@pytest.mark.parametrize(
+    ("url", "audience"),
+    [
+        ("https://ABC0real.lambda-url.us-east-1.on.aws/", "abc0real.lambda-url.us-east-1.on.aws"),
+        ("https://abc0real.lambda-url.us-east-1.on.aws:443/x?y", "abc0real.lambda-url.us-east-1.on.aws"),
+        ("https://abc0real.lambda-url.us-east-1.on.aws./", "abc0real.lambda-url.us-east-1.on.aws."),
+        ("https://abc0real.lambda-url.us-east-1.on.aws:8443/", "abc0real.lambda-url.us-east-1.on.aws:8443"),
+        ("https://bob@abc0real.lambda-url.us-east-1.on.aws/", ""),
+        ("https://abc0real.lambda-url.us-east-1.on.aws\\@evil.example/", ""),
+    ],
+)
+def test_a_url_names_its_audience_one_way(url: str, audience: str) -> None:
+    from mlgov_runtime.approvals.identity import audience_of
+
+    assert audience_of(url) == audience
+
+
+def test_a_throttled_read_of_its_own_url_decides_nothing_and_is_not_remembered(
+    approval_world: Any, sent_elsewhere: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GetFunctionUrlConfig throttled: 503, nothing decided, and no empty audience kept for the container: the next
+    proof, once Lambda answers, is checked against the real URL."""
+    from botocore.exceptions import ClientError
+
+    from mlgov.commands.retirement import signed_post
+    from mlgov_runtime.approvals import handler
+    from tests.attacker.test_fifth_review_gaps import CONTEXT, REAL_URL, _Aws, _to_real_service
+
+    original, calls = handler.own_function_url, []
+
+    def throttled_once(client: Any, name: str) -> str:
+        calls.append(name)
+        if len(calls) == 1:
+            raise ClientError(
+                {"Error": {"Code": "TooManyRequestsException", "Message": "Rate"}}, "GetFunctionUrlConfig"
+            )
+        return str(original(client, name))
+
+    monkeypatch.setattr(handler, "own_function_url", throttled_once)
+    body = {"request_id": approval_world.request_id, "decision": "approve", "comment": ""}
+    signed_post(_Aws(), REAL_URL, body)
+    signed_post(_Aws(), REAL_URL, body)
+    first, second = sent_elsewhere
+    answer = handler.handler(_to_real_service(first), CONTEXT)
+    assert answer["statusCode"] == 503 and "TooManyRequestsException" in answer["body"], answer
+    assert approval_world.status() == "PENDING"
+    answer = handler.handler(_to_real_service(second), CONTEXT)
+    assert answer["statusCode"] == 200 and approval_world.status() == "APPROVED", answer
