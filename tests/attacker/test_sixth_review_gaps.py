@@ -237,3 +237,20 @@ def test_a_throttled_read_of_its_own_url_decides_nothing_and_is_not_remembered(
     assert approval_world.status() == "PENDING"
     answer = handler.handler(_to_real_service(second), CONTEXT)
     assert answer["statusCode"] == 200 and approval_world.status() == "APPROVED", answer
+
+
+def test_who_reaches_the_campaign_holes_a_developer_may_write_the_record() -> None:
+    """Holes 1 and 2 start here: no guardrail names the mlgov:campaign:* tag keys (governance_tag_keys are exact
+    keys), so a developer tags the endpoint with any record, in the governance and in a workload account. (If the
+    fix is instead an SCP on these keys outside the operators, this test turns into its matrix case.)"""
+    from tests.attacker.test_guardrail_gaps import GOV, PROD, WORKLOAD_OU, decision
+
+    for target, account in ((GOV, GOV), (WORKLOAD_OU, PROD)):
+        endpoint = f"arn:aws:sagemaker:us-east-1:{account}:endpoint/manga-recommender-prod"
+        # the evaluator sees the keys: a governance tag key is refused there
+        assert (
+            decision(target, account, "sagemaker:AddTags", endpoint, **{"aws:TagKeys": ["ModelPackageName"]}) == "Deny"
+        )
+        for key in ("mlgov:campaign:manga-monday:end", "mlgov:campaign:x:1"):
+            keys = {"aws:TagKeys": [key], "aws:RequestTag/" + key: "2026-12-01T00:00:00+00:00"}
+            assert decision(target, account, "sagemaker:AddTags", endpoint, **keys) == "Allow", (account, key)
