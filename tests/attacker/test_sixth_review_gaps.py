@@ -141,11 +141,6 @@ def test_a_campaign_that_exists_only_in_tags_lowers_no_weekly_action(
 #    timeout), on an endpoint no experiment watches.
 # Fix: start_experiment records the endpoint it is for (cfg.endpoints[group]) in the run input, and the adapter lets
 # an input without endpoint_name vouch for nothing.
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a challenger execution whose input names no endpoint (every event-started one) vouches for its "
-    "package's challenger-shaped variant on any endpoint of the account",
-)
 def test_an_event_started_experiment_vouches_for_no_endpoint_it_does_not_watch(sfn: tuple[Any, str]) -> None:
     from mlgov_runtime.adapters.challenger_runs import StepFunctionsChallengerRuns
     from mlgov_runtime.challenger.events import PackageRegistered

@@ -79,7 +79,13 @@ class Lab:
 
     def start(self, arn: str, **request: Any) -> dict[str, Any]:
         """start -> endpoint_status (InService at once in the emulator) -> the state the watch loop gets."""
-        run_input = {"model_package_arn": arn, **request, "source": "test"}
+        from mlgov_runtime.challenger.handler import watched_endpoint
+        from mlgov_runtime.challenger.settings import settings as challenger_settings
+
+        # What start_experiment records: the endpoint the run will change (the lineage audit believes that one only).
+        endpoint = watched_endpoint(challenger_settings.get().config.endpoints, arn)
+        run_input = {"model_package_arn": arn, **({"endpoint_name": endpoint} if endpoint else {}), **request}
+        run_input["source"] = "test"
         execution = self.sfn.start_execution(stateMachineArn=self.machine_arn, input=json.dumps(run_input))
         state: dict[str, Any] = {"execution": execution["executionArn"], "input": run_input}
         state["challenger"] = self.step("start", state, at(0))
@@ -343,6 +349,8 @@ def test_the_registered_event_starts_one_experiment_however_often_it_is_delivere
     assert len(executions) == 1
     run_input = json.loads(lab.sfn.describe_execution(executionArn=executions[0]["executionArn"])["input"])
     assert run_input["model_package_arn"] == arn and run_input["source"] == "event"
+    # The endpoint the run will change is in its input: what the lineage audit's running-experiment check believes
+    assert run_input["endpoint_name"] == "manga-recommender-prod"
 
 
 def test_an_event_that_is_not_a_registration_is_refused_without_starting_anything(lab: Lab) -> None:

@@ -41,7 +41,7 @@ def test_a_running_execution_started_for_the_package_vouches_for_its_challenger_
     sfn: tuple[Any, str],
 ) -> None:
     client, machine = sfn
-    _start(client, machine, model_package_arn=PACKAGE, source="test")
+    _start(client, machine, model_package_arn=PACKAGE, endpoint_name=ENDPOINT, source="test")
     runs = StepFunctionsChallengerRuns(client, machine)
     assert runs.running(ENDPOINT, PACKAGE, "challenger-v8")
     # The challenger names its variant after the package's version: another variant is not the run's.
@@ -60,7 +60,7 @@ def test_an_execution_that_names_its_endpoint_vouches_for_that_endpoint_only(sfn
 def test_a_stopped_execution_or_none_at_all_vouches_for_nothing(sfn: tuple[Any, str]) -> None:
     client, machine = sfn
     assert not StepFunctionsChallengerRuns(client, machine).running(ENDPOINT, PACKAGE, "challenger-v8")
-    execution = _start(client, machine, model_package_arn=PACKAGE)
+    execution = _start(client, machine, model_package_arn=PACKAGE, endpoint_name=ENDPOINT)
     client.stop_execution(executionArn=execution, cause="stopped by an operator")
     assert client.describe_execution(executionArn=execution)["status"] == "ABORTED"
     assert not StepFunctionsChallengerRuns(client, machine).running(ENDPOINT, PACKAGE, "challenger-v8")
@@ -71,7 +71,7 @@ def test_another_machines_execution_vouches_for_nothing(sfn: tuple[Any, str]) ->
     [other] = recording_state_machines(
         boto3.client("iam", region_name=REGION), client, "look-alike", role_name="look-alike-role"
     )
-    _start(client, other, model_package_arn=PACKAGE)
+    _start(client, other, model_package_arn=PACKAGE, endpoint_name=ENDPOINT)
     assert not StepFunctionsChallengerRuns(client, machine).running(ENDPOINT, PACKAGE, "challenger-v8")
 
 
@@ -83,7 +83,7 @@ def test_no_challenger_state_machine_means_no_running_experiment(sfn: tuple[Any,
 
 def test_the_running_executions_are_read_once_per_audit_run(sfn: tuple[Any, str]) -> None:
     client, machine = sfn
-    _start(client, machine, model_package_arn=PACKAGE)
+    _start(client, machine, model_package_arn=PACKAGE, endpoint_name=ENDPOINT)
     runs = StepFunctionsChallengerRuns(client, machine)
     calls: list[str] = []
     client.meta.events.register("before-call.sfn.*", lambda model, **_: calls.append(model.name))

@@ -18,8 +18,8 @@ Started = tuple[str, str | None]
 class StepFunctionsChallengerRuns:
     """RUNNING executions of the challenger state machine, read once per audit run (ListExecutions, then
     DescribeExecution for each one's recorded input). A run vouches for a variant only when its input names the
-    variant's package, the variant is the one the challenger names after that package (challenger-v<version>) and,
-    when the input names an endpoint, that endpoint."""
+    variant's package and this endpoint (an input naming no endpoint vouches for nothing), and the variant is the
+    one the challenger names after that package (challenger-v<version>)."""
 
     def __init__(self, sfn: Any, machine_arn: str) -> None:
         self._sfn = sfn
@@ -32,7 +32,8 @@ class StepFunctionsChallengerRuns:
         if variant_name != f"challenger-v{version}":
             return False
         for arn, endpoint in self._running():
-            if arn.lower() == package_arn.lower() and (endpoint is None or endpoint.lower() == endpoint_name.lower()):
+            named = endpoint is not None and endpoint.lower() == endpoint_name.lower()
+            if named and arn.lower() == package_arn.lower():
                 return True
         return False
 

@@ -171,10 +171,23 @@ def check_reapproval(event: dict[str, Any], account: str) -> dict[str, Any]:
     return {"status": "reported", "model_package_arn": arn, "finding_id": finding.finding_id}
 
 
+def watched_endpoint(endpoints: dict[str, str], package_arn: str) -> str | None:
+    """The endpoint a run for this package will change (challenger.endpoints, by the ARN's group), recorded in the
+    run's input: the lineage audit believes a running execution for that endpoint only."""
+    parts = package_arn.rsplit("/", 2)
+    if len(parts) != 3:
+        return None
+    watched = {group.lower(): endpoint for group, endpoint in endpoints.items()}
+    return watched.get(parts[1].lower())
+
+
 def start_experiment(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     """One execution per event (named by it); the sender's account was checked before (refuse_foreign_event)."""
     settings = challenger_settings.get()
     run_input = {k: v for k, v in request.items() if k != "execution_name"}
+    endpoint = watched_endpoint(settings.config.endpoints, str(request.get("model_package_arn", "")))
+    if endpoint:
+        run_input["endpoint_name"] = endpoint
     arn, started = start_named(
         context_for(None).client("stepfunctions"),
         settings.state_machine_arn,
