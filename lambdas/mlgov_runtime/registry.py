@@ -79,6 +79,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             "ENDPOINT_SINGLE_INSTANCE",
             "SERVERLESS_COLD_START_RISK",
             "CAPACITY_CHECK_ERROR",
+            "CAPACITY_CAMPAIGN_END_OVERDUE",
         ),
         endpoint_check="mlgov_runtime.capacity.endpoint_check",
         section="capacity",

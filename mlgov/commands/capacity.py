@@ -147,7 +147,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from mlgov.ops.finding_log import FindingLog
     from mlgov_runtime.capacity.autoscaling import AutoscalingWriter, EndpointWarmth
     from mlgov_runtime.capacity.check import endpoint_arn
-    from mlgov_runtime.capacity.logic import KINDS, Verdict
+    from mlgov_runtime.capacity.logic import KIND_CAMPAIGN_OVERDUE, KINDS, Verdict
     from mlgov_runtime.core.findings import finding_id
 
     settings = common.load_settings(args)
@@ -165,7 +165,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     table = args.findings_table or os.environ.get(FINDINGS_TABLE_ENV)
     preflight(aws, table, route, before.cold)
     log_to = FindingLog(aws.client("dynamodb"), table) if table and not args.dry_run else None
-    ids = [finding_id(k, before.account_id, before.region, endpoint_arn(before)) for k in KINDS if k in before.problems]
+    # Restore's steps belong to the capacity findings, not to an overdue campaign end (campaign-end fixes that).
+    restores = [k for k in KINDS if k in before.problems and k != KIND_CAMPAIGN_OVERDUE]
+    ids = [finding_id(k, before.account_id, before.region, endpoint_arn(before)) for k in restores]
     logged: set[str] = set()
     log_errors: list[str] = []
 

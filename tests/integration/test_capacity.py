@@ -751,6 +751,61 @@ class _FixedDatetime(datetime):
         return datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 
 
+class _CheckClock(datetime):
+    """The capacity check's clock (the Lambda's checker reads datetime.now), set by the test."""
+
+    at = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+    @classmethod
+    def now(cls, tz: Any = None) -> Any:
+        return cls.at
+
+
+def test_a_campaign_left_running_after_its_end_is_a_finding_that_names_campaign_end_and_resolves_after_it(
+    capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgov_runtime.capacity import check
+
+    world = capacity_world
+    monkeypatch.setattr(check, "datetime", _CheckClock)
+    # Given the Manga Monday campaign (ends 2026-12-07 13:00 UTC) raised the weekly actions it overlaps
+    assert run_cli(*CAMPAIGN)[0] == 0
+    command = f"mlgov capacity campaign-end --endpoint {PROD} --name manga-monday --region {REGION}"
+
+    # When the capacity check runs before the end, there is no finding
+    monkeypatch.setattr(_CheckClock, "at", datetime(2026, 12, 7, 12, 59, tzinfo=UTC))
+    [checked] = world.invoke(register_event(1, "during"))["results"]
+    assert checked["verdict"] == "COMPLIANT" and world.published() == []
+
+    # When it runs after the end and campaign-end has not: a MEDIUM finding with the exact command, verdict unchanged
+    monkeypatch.setattr(_CheckClock, "at", datetime(2026, 12, 7, 14, 0, tzinfo=UTC))
+    [checked] = world.invoke(register_event(1, "overdue"))["results"]
+    assert checked["verdict"] == "COMPLIANT"
+    [opened] = world.published()
+    assert (opened["kind"], opened["severity"], opened["status"]) == ("CAPACITY_CAMPAIGN_END_OVERDUE", "MEDIUM", "OPEN")
+    assert opened["evidence"]["fix_command"] == command and f"`{command}`" in opened["detail"]
+    # And seen again, it publishes nothing new; the CLI audit shows it and still exits 0 (cost, not risk)
+    world.invoke(register_event(1, "overdue-again"))
+    assert world.published() == []
+    audit = ("capacity", "audit", "--endpoint", PROD, "--region", REGION, "--format", "json", "--config", NO_SETTINGS)
+    code, out, _ = run_cli(*audit)
+    [row] = json.loads(out)
+    assert code == 0 and row["verdict"] == "COMPLIANT" and row["findings"] == ["CAPACITY_CAMPAIGN_END_OVERDUE"]
+    assert row["fix_command"] == command
+
+    # When campaign-end runs, the next check resolves the finding
+    _clock(monkeypatch, datetime(2026, 12, 7, 14, 0, tzinfo=UTC))
+    code, _, err = run_cli(*CAMPAIGN_END_CMD)
+    assert code == 0, err
+    world.invoke(register_event(1, "ended"))
+    [resolved] = world.published()
+    assert (resolved["finding_id"], resolved["kind"], resolved["status"]) == (
+        opened["finding_id"],
+        "CAPACITY_CAMPAIGN_END_OVERDUE",
+        "RESOLVED",
+    )
+
+
 def test_a_campaign_dry_run_shows_the_raises_and_changes_nothing(
     capacity_world: CapacityWorld, campaign_clock: None
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mlgov.ops.capacity_campaign import ScheduleStore, _raised, weekly_minimum_at
-from mlgov_runtime.capacity.campaign_record import RaisedRecord, overdue_reasons, records
+from mlgov_runtime.capacity.campaign_record import RaisedRecord, overdue, records
 from mlgov_runtime.capacity.logic import ScheduledAction, TargetCapacity
 from mlgov_runtime.capacity.schedule import (
     DAY,
@@ -190,9 +190,10 @@ def test_the_campaigns_record_reads_back_and_the_audit_names_the_end_once_it_is_
     }
     assert record.encode() == "5 - 6 6 AllTraffic weekly 08:00 MON"
     assert records(tags, "mm") == [("mlgov:campaign:mm:1", record), ("mlgov:campaign:mm:2", None)]
-    assert overdue_reasons(tags, "ep", datetime(2026, 12, 7, 12, 59, tzinfo=UTC)) == []
-    [reason] = overdue_reasons(tags, "ep", datetime(2026, 12, 7, 13, 0, tzinfo=UTC))
-    assert "run mlgov capacity campaign-end --endpoint ep --name mm." in reason
+    assert overdue(tags, "ep", "eu-west-1", datetime(2026, 12, 7, 12, 59, tzinfo=UTC)) == []
+    [late] = overdue(tags, "ep", "eu-west-1", datetime(2026, 12, 7, 13, 0, tzinfo=UTC))
+    assert late.command == "mlgov capacity campaign-end --endpoint ep --name mm --region eu-west-1"
+    assert f"run {late.command}." in late.reason
     assert RaisedRecord.decode("- 1 6 6 AllTraffic x") is None and RaisedRecord.decode("1 1 6") is None
 
 

@@ -218,6 +218,23 @@ def _capacity(kind: str, reason: str, production: bool = True) -> Callable[[], F
     return build
 
 
+def _campaign_overdue() -> Finding:
+    from datetime import UTC, datetime
+
+    from mlgov_runtime.capacity.campaign_record import RaisedRecord
+    from mlgov_runtime.capacity.check import finding_for, note_overdue_campaigns
+    from mlgov_runtime.capacity.logic import KIND_CAMPAIGN_OVERDUE, CapacityAudit
+
+    name = "manga-recommender-prod"
+    tags = {
+        "mlgov:campaign:manga-monday:end": "2026-12-07T13:00:00+00:00",
+        "mlgov:campaign:manga-monday:0": RaisedRecord("AllTraffic", "mlgov-min1-0000-daily", 1, None, 6, 6).encode(),
+    }
+    audit = CapacityAudit(name, None, ACCOUNT, REGION, config_name=f"{name}-config")
+    note_overdue_campaigns(audit, tags, datetime(2026, 12, 8, 0, 0, tzinfo=UTC))
+    return finding_for(audit, KIND_CAMPAIGN_OVERDUE, "scheduled")
+
+
 def _check(verdict: str, kind: str) -> Callable[[], Finding]:
     """The retirement check's own findings for an endpoint with this verdict; the one of `kind` it opens."""
 
@@ -406,6 +423,7 @@ CASES: dict[str, Callable[[], Finding]] = {
     "ENDPOINT_WITHOUT_AUTOSCALING": _capacity("ENDPOINT_WITHOUT_AUTOSCALING", "AllTraffic has no scalable target."),
     "ENDPOINT_SINGLE_INSTANCE": _capacity("ENDPOINT_SINGLE_INSTANCE", "AllTraffic runs 1 instance at 10:00."),
     "CAPACITY_CHECK_ERROR": _capacity("CAPACITY_CHECK_ERROR", "AccessDenied on DescribeScalableTargets."),
+    "CAPACITY_CAMPAIGN_END_OVERDUE": _campaign_overdue,
     "STALE_ENDPOINT_ACTIVE": _check("STALE_ENDPOINT_ACTIVE", "STALE_ENDPOINT_ACTIVE"),
     "ENDPOINT_RETIREMENT_CANDIDATE": _check("RETIREMENT_CANDIDATE", "ENDPOINT_RETIREMENT_CANDIDATE"),
     "ENDPOINT_RETIREMENT_CHECK_FAILED": _check("ERROR", "ENDPOINT_RETIREMENT_CHECK_FAILED"),

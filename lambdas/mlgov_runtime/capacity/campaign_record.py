@@ -9,6 +9,7 @@ never below the floor (docs/trust-model.md)."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,14 +80,27 @@ def campaign_ends(tags: Mapping[str, str]) -> dict[str, datetime | None]:
     return ends
 
 
-def overdue_reasons(tags: Mapping[str, str], endpoint: str, now: datetime) -> list[str]:
-    """One reason per campaign whose end has passed while its raised weekly actions are still recorded."""
-    reasons = []
+@dataclass(frozen=True)
+class Overdue:
+    """A campaign whose end has passed while its raised weekly actions are still recorded."""
+
+    campaign: str
+    reason: str
+    command: str  # what puts them back
+
+
+def overdue(tags: Mapping[str, str], endpoint: str, region: str, now: datetime) -> list[Overdue]:
+    """One per campaign whose end has passed (or does not read) while raised weekly actions are still recorded."""
+    found = []
     for campaign, end in sorted(campaign_ends(tags).items()):
         if (end is None or end <= now) and records(tags, campaign):
             when = "at an unreadable time" if end is None else f"at {end.astimezone(UTC).isoformat()}"
-            reasons.append(
+            # A tag key may hold spaces: quoted, the command still names this campaign.
+            name = shlex.quote(campaign)
+            command = f"mlgov capacity campaign-end --endpoint {endpoint} --name {name} --region {region}"
+            reason = (
                 f"Campaign {campaign} ended {when} and its raised weekly scheduled actions are not put back yet: "
-                f"run mlgov capacity campaign-end --endpoint {endpoint} --name {campaign}."
+                f"run {command}."
             )
-    return reasons
+            found.append(Overdue(campaign, reason, command))
+    return found

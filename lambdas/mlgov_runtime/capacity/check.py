@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from mlgov_runtime.capacity.campaign_record import overdue_reasons
+from mlgov_runtime.capacity.campaign_record import overdue
 from mlgov_runtime.capacity.logic import (
+    KIND_CAMPAIGN_OVERDUE,
     KIND_COLD_START,
     KIND_ERROR,
     KIND_NO_AUTOSCALING,
@@ -41,6 +42,9 @@ _SEVERITY = {
     KIND_NO_AUTOSCALING: ("MEDIUM", "LOW"),
     KIND_SINGLE_INSTANCE: ("MEDIUM", "LOW"),
     KIND_COLD_START: ("LOW", "LOW"),
+    # Cost, not availability: raised actions only add instances. MEDIUM is the default routing floor (Slack and
+    # Jira), below page_severities; the bill is the same whatever the environment tag says.
+    KIND_CAMPAIGN_OVERDUE: ("MEDIUM", "MEDIUM"),
 }
 _TITLE = {
     KIND_ZERO: "can scale to zero instances",
@@ -48,6 +52,7 @@ _TITLE = {
     KIND_NO_AUTOSCALING: "has no autoscaling",
     KIND_SINGLE_INSTANCE: "runs a single instance in business hours",
     KIND_COLD_START: "is serverless without provisioned concurrency (cold starts)",
+    KIND_CAMPAIGN_OVERDUE: "still runs a campaign's raised weekly scheduled actions after its end",
 }
 
 
@@ -123,8 +128,7 @@ class CapacityChecker:
         )
         if why:  # a name that looks like an experiment but is not exempt here
             audit.reasons.append(why)
-        audit.reasons += overdue_reasons(tags, name, self._now())
-        return audit
+        return note_overdue_campaigns(audit, tags, self._now())
 
     def check_many(self, names: Iterable[str] | None = None) -> list[CapacityAudit]:
         """The named endpoints, or every endpoint; a scan reads the namespace's autoscaling state once."""
@@ -134,6 +138,17 @@ class CapacityChecker:
         except CapacityReadError as exc:
             return [self._audit("*", Verdict.ERROR, f"Endpoints could not be listed: {exc}.")]
         return [self.check_endpoint(name, index) for name in listed]
+
+
+def note_overdue_campaigns(audit: CapacityAudit, tags: dict[str, str], now: datetime) -> CapacityAudit:
+    """A campaign past its end whose raised actions are still recorded is a finding of its own; added after the
+    verdict is settled, which it never changes (settle ignores the kind too)."""
+    late = overdue(tags, audit.endpoint_name, audit.region, now)
+    for campaign in late:
+        audit.problem(KIND_CAMPAIGN_OVERDUE, campaign.reason)
+    if late:
+        audit.fixes[KIND_CAMPAIGN_OVERDUE] = " && ".join(c.command for c in late)
+    return audit
 
 
 def endpoint_arn(audit: CapacityAudit) -> str:

@@ -30,7 +30,8 @@ KIND_NO_AUTOSCALING = "ENDPOINT_WITHOUT_AUTOSCALING"
 KIND_SINGLE_INSTANCE = "ENDPOINT_SINGLE_INSTANCE"
 KIND_COLD_START = "SERVERLESS_COLD_START_RISK"
 KIND_ERROR = "CAPACITY_CHECK_ERROR"
-KINDS = (KIND_ZERO, KIND_ERROR, KIND_NO_AUTOSCALING, KIND_SINGLE_INSTANCE, KIND_COLD_START)
+KIND_CAMPAIGN_OVERDUE = "CAPACITY_CAMPAIGN_END_OVERDUE"
+KINDS = (KIND_ZERO, KIND_ERROR, KIND_NO_AUTOSCALING, KIND_SINGLE_INSTANCE, KIND_COLD_START, KIND_CAMPAIGN_OVERDUE)
 # When each kind fires (docs/gen.py writes the findings reference from these).
 WHEN = {
     KIND_ZERO: "A variant or inference component may scale to zero (minimum capacity 0, or a schedule that sets it).",
@@ -39,6 +40,9 @@ WHEN = {
     "failure from an outage).",
     KIND_COLD_START: "A serverless variant has no provisioned concurrency: requests after idle wait for a cold start.",
     KIND_ERROR: "The capacity of an endpoint could not be read (access denied, throttled, endpoint not found).",
+    KIND_CAMPAIGN_OVERDUE: "A campaign's recorded end has passed and `mlgov capacity campaign-end` has not put back "
+    "the weekly scheduled actions it raised: they keep firing at the campaign's minimum (cost, not risk; the verdict "
+    "stays as capacity is).",
 }
 
 
@@ -52,7 +56,8 @@ class Verdict(enum.StrEnum):
     EXEMPT = "EXEMPT"
 
 
-# The verdict is the worst problem found (KINDS is worst first).
+# The verdict is the worst problem found (KINDS is worst first); an overdue campaign end costs money but leaves
+# capacity as safe as it was, so it has no verdict of its own.
 _VERDICT_OF_KIND = {
     KIND_ZERO: Verdict.CAN_SCALE_TO_ZERO,
     KIND_ERROR: Verdict.ERROR,
@@ -165,7 +170,7 @@ class CapacityAudit:
         self.reasons.append(reason)
 
     def settle(self) -> CapacityAudit:
-        worst = next((k for k in KINDS if k in self.problems), None)
+        worst = next((k for k in KINDS if k in self.problems and k in _VERDICT_OF_KIND), None)
         self.verdict = _VERDICT_OF_KIND[worst] if worst else Verdict.COMPLIANT
         return self
 
