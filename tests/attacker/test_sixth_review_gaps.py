@@ -65,11 +65,6 @@ def _developer_tags(world: CapacityWorld, tags: dict[str, str]) -> None:
 #    the raised weekly actions back to 1, 2 and 5. The campaign's peak meets the week's minimum.
 # Fix: take the end from the mlgov-campaign-<name>-in action's at() (tag rights cannot write it) whenever it exists,
 # in campaign-end and in the audit, and treat an end that does not read as not ended (campaign-end needs --cancel).
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: campaign-end and the capacity audit believe the :end tag, which anyone who may tag the endpoint "
-    "writes; a forged past end ends a campaign before its scale-out without --cancel",
-)
 @pytest.mark.parametrize("forged_end", ["2026-12-01T00:00:00+00:00", "soon"])
 def test_a_forged_end_tag_neither_makes_the_audit_call_a_campaign_over_nor_ends_it_without_cancel(
     capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch, forged_end: str
@@ -100,11 +95,6 @@ def test_a_forged_end_tag_neither_makes_the_audit_call_a_campaign_over_nor_ends_
 #    floor there); this one needs no campaign at all.
 # Fix: campaign-end acts only on a campaign whose mlgov-campaign-<name>-out action exists (or did: keep it until the
 # records are gone) and only on records whose min_set is that action's MinCapacity; the audit names only such.
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a campaign recorded only in endpoint tags (no one-time actions) is believed; campaign-end lowers a "
-    "weekly action no campaign raised, and the audit tells an operator to run it",
-)
 def test_a_campaign_that_exists_only_in_tags_lowers_no_weekly_action(
     capacity_world: CapacityWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

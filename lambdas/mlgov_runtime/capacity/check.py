@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from mlgov_runtime.capacity.campaign_record import overdue_reasons
+from mlgov_runtime.capacity.campaign_record import anchors, overdue_reasons
 from mlgov_runtime.capacity.logic import (
     KIND_COLD_START,
     KIND_ERROR,
@@ -123,7 +123,8 @@ class CapacityChecker:
         )
         if why:  # a name that looks like an experiment but is not exempt here
             audit.reasons.append(why)
-        audit.reasons += overdue_reasons(tags, name, self._now())
+        one_time = anchors((a.name, a.schedule, a.min_capacity) for c in audit.capacities for a in c.schedule)
+        audit.reasons += overdue_reasons(tags, name, self._now(), one_time)
         return audit
 
     def check_many(self, names: Iterable[str] | None = None) -> list[CapacityAudit]:
