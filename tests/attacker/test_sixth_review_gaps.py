@@ -118,6 +118,23 @@ def test_a_campaign_that_exists_only_in_tags_lowers_no_weekly_action(
     assert not any("--name x" in r for r in reasons), reasons
 
 
+def test_a_record_forged_into_a_real_campaign_is_believed_only_with_the_campaigns_own_minimum(
+    capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hole 2 inside a real campaign: a record naming an action the campaign never raised, "set" to what that action
+    holds anyway (mlgov-min2-2200-MON, 2), differs from the campaign's minimum (6, mlgov-campaign-manga-monday-out)."""
+    world = capacity_world
+    assert run_cli(*CAMPAIGN)[0] == 0
+    assert _weekly(world)["mlgov-min2-2200-MON"]["ScalableTargetAction"] == {"MinCapacity": 2}
+    _developer_tags(world, {"mlgov:campaign:manga-monday:9": "1 - 2 - AllTraffic mlgov-min2-2200-MON"})
+    _clock(monkeypatch, datetime(2026, 12, 7, 14, 0, tzinfo=UTC))  # after the -in action's end
+    code, out, err = run_cli(*CAMPAIGN_END_CMD, "--format", "json")
+    assert code == 0, err
+    assert _weekly(world)["mlgov-min2-2200-MON"]["ScalableTargetAction"] == {"MinCapacity": 2}
+    assert "mlgov-min2-2200-MON" not in {r["name"] for r in json.loads(out)["restored"]}
+    assert "not the 6 of mlgov-campaign-manga-monday-out" in err
+
+
 # HOLE 3 (medium): every experiment the retraining event starts vouches for its package on every endpoint.
 # 1. The retraining pipeline's "Model Package Registered" event starts mlgov-challenger with the event's detail as
 #    its input (handler.start_experiment: event_id, model_package_arn, catalog_snapshot_date, pipeline_execution,
