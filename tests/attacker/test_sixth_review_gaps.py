@@ -116,6 +116,9 @@ def test_a_campaign_that_exists_only_in_tags_lowers_no_weekly_action(
     assert _weekly(world)["mlgov-min5-0800-MON"]["ScalableTargetAction"] == {"MinCapacity": 5}, err
     assert code == 2, err
     assert not any("--name x" in r for r in reasons), reasons
+    # Nor with --cancel: without its one-time actions the record is not believed at all
+    code, _, err = run_cli(*end, "--cancel")
+    assert _weekly(world) == before and code == 2 and "not scheduled" in err and "delete-tags" in err, err
 
 
 def test_a_record_forged_into_a_real_campaign_is_believed_only_with_the_campaigns_own_minimum(
@@ -133,6 +136,33 @@ def test_a_record_forged_into_a_real_campaign_is_believed_only_with_the_campaign
     assert _weekly(world)["mlgov-min2-2200-MON"]["ScalableTargetAction"] == {"MinCapacity": 2}
     assert "mlgov-min2-2200-MON" not in {r["name"] for r in json.loads(out)["restored"]}
     assert "not the 6 of mlgov-campaign-manga-monday-out" in err
+
+
+def test_an_end_that_fails_part_way_keeps_the_one_time_actions_its_second_run_believes_the_record_by(
+    capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from mlgov.ops.capacity_campaign import ScheduleStore
+
+    world = capacity_world
+    before = _weekly(world)
+    assert run_cli(*CAMPAIGN)[0] == 0
+    original = ScheduleStore.untag
+
+    def untag(self: Any, arn: str, keys: list[str]) -> None:
+        if keys == ["mlgov:campaign:manga-monday:end"]:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "DeleteTags")
+        original(self, arn, keys)
+
+    monkeypatch.setattr(ScheduleStore, "untag", untag)
+    _clock(monkeypatch, datetime(2026, 12, 7, 14, 0, tzinfo=UTC))
+    assert run_cli(*CAMPAIGN_END_CMD)[0] == 1
+    assert set(_campaign_actions(world)) == {"mlgov-campaign-manga-monday-out", "mlgov-campaign-manga-monday-in"}
+    monkeypatch.setattr(ScheduleStore, "untag", original)
+    code, _, err = run_cli(*CAMPAIGN_END_CMD)
+    assert code == 0, err
+    assert _weekly(world) == before and _campaign_actions(world) == {}
 
 
 # HOLE 3 (medium): every experiment the retraining event starts vouches for its package on every endpoint.
