@@ -358,8 +358,9 @@ def _refuse_overlap(store: Any, audit: Any, plan: Any) -> None:
 
 
 def _schedule(store: Any, audit: Any, plan: Any) -> tuple[list[str], list[str], bool]:
-    """Record, raise, schedule, in that order: the record comes first so that campaign-end --cancel undoes any
-    partial run. (raised, scheduled, failed): a failure names every change made and how to undo it."""
+    """Record, schedule, raise, in that order: the record comes first, then the one-time actions campaign-end
+    believes it by, so that campaign-end --cancel undoes any partial run that raised something. (raised,
+    scheduled, failed): a failure names every change made and how to undo it."""
     from mlgov.ops.capacity_campaign import put_back_command
     from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
 
@@ -369,14 +370,6 @@ def _schedule(store: Any, audit: Any, plan: Any) -> tuple[list[str], list[str], 
     try:
         store.tag(arn, plan.tags())
         undo.append(f"aws sagemaker delete-tags --resource-arn {arn} --tag-keys {' '.join(plan.tags())}")
-        for raised in plan.raised:
-            step = f"raising {raised.action.name} to MinCapacity {raised.min_capacity}"
-            raw = store.action(plan.resource_id, plan.dimension, raised.action.name)
-            if raw is None:
-                raise RuntimeError(f"scheduled action {raised.action.name} disappeared while scheduling")
-            store.put(raw, raised.min_capacity, raised.max_capacity)
-            raised_done.append(raised.action.name)
-            undo.append(put_back_command(raw, int(raised.action.min_capacity), raised.action.max_capacity))
         writer = AutoscalingWriter(store.autoscaling)
         for action in plan.actions:
             step = f"scheduling {action.name}"
@@ -387,13 +380,22 @@ def _schedule(store: Any, audit: Any, plan: Any) -> tuple[list[str], list[str], 
                 f"--scheduled-action-name {action.name} --resource-id {plan.resource_id} "
                 f"--scalable-dimension {plan.dimension}"
             )
+        for raised in plan.raised:
+            step = f"raising {raised.action.name} to MinCapacity {raised.min_capacity}"
+            raw = store.action(plan.resource_id, plan.dimension, raised.action.name)
+            if raw is None:
+                raise RuntimeError(f"scheduled action {raised.action.name} disappeared while scheduling")
+            store.put(raw, raised.min_capacity, raised.max_capacity)
+            raised_done.append(raised.action.name)
+            undo.append(put_back_command(raw, int(raised.action.min_capacity), raised.action.max_capacity))
     except Exception as exc:
         print(f"mlgov: error: {step} failed: {common.one_line(str(exc))}", file=sys.stderr)
         if not undo:
             print("mlgov: nothing was changed", file=sys.stderr)
             return [], [], True
-        changed = ", ".join(["the campaign's record (endpoint tags)", *(f"raised {n}" for n in raised_done), *done])
-        print(f"mlgov: changed before the failure: {changed}; to undo all of it run: {end}", file=sys.stderr)
+        changed = ", ".join(["the campaign's record (endpoint tags)", *done, *(f"raised {n}" for n in raised_done)])
+        whole = end if done else undo[0]  # without its one-time actions campaign-end does not believe the record
+        print(f"mlgov: changed before the failure: {changed}; to undo all of it run: {whole}", file=sys.stderr)
         print("mlgov: or undo each by hand:", file=sys.stderr)
         for command in undo:
             print(f"  {command}", file=sys.stderr)
@@ -406,7 +408,15 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
     one-time actions. It believes the record only as far as AWS agrees: an action is put back only while it holds
     exactly the values the record says the campaign set, and never below the floor."""
     from mlgov.ops.capacity_campaign import ScheduleStore
-    from mlgov_runtime.capacity.campaign_record import campaign_ends, end_key, records
+    from mlgov_runtime.capacity.campaign_record import (
+        ACTION_PREFIX,
+        PREFIX,
+        Anchor,
+        anchors,
+        campaign_ends,
+        end_key,
+        records,
+    )
 
     settings = common.load_settings(args)
     floor = settings.thresholds.min_endpoint_capacity
@@ -415,15 +425,34 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
     tags = store.endpoint_tags(audit.endpoint_arn)
     ends, recorded = campaign_ends(tags), records(tags, args.name)
     own = [(c.resource_id, c.dimension) for c in audit.capacities if c.kind == "instance" and c.resource_id]
-    one_time = [
-        (r, d, f"mlgov-campaign-{args.name}-{side}")
+    found = [
+        (r, d, raw)
         for r, d in own
         for side in ("out", "in")
-        if store.action(r, d, f"mlgov-campaign-{args.name}-{side}") is not None
+        if (raw := store.action(r, d, f"{ACTION_PREFIX}{args.name}-{side}")) is not None
     ]
-    if args.name not in ends and not recorded and not one_time:
+    one_time = [(r, d, str(raw["ScheduledActionName"])) for r, d, raw in found]
+    if not one_time:
+        if args.name in ends or recorded:
+            keys = " ".join(k for k in tags if k.startswith(f"{PREFIX}{args.name}:"))
+            raise common.UsageError(
+                f"campaign {args.name} is recorded on {args.endpoint} but not scheduled: neither "
+                f"{ACTION_PREFIX}{args.name}-out nor -in exists, so its record (endpoint tags) is not believed and "
+                f"nothing was put back; remove the record with aws sagemaker delete-tags --resource-arn "
+                f"{audit.endpoint_arn} --tag-keys {keys}"
+            )
         raise common.UsageError(f"no campaign {args.name} is recorded on {args.endpoint}: nothing to end")
-    end, now = ends.get(args.name), _campaign_now()
+    # The end and the minimum come from the one-time actions: the tags are anyone's to write
+    anchor = anchors(
+        (str(raw["ScheduledActionName"]), str(raw["Schedule"]), raw.get("ScalableTargetAction", {}).get("MinCapacity"))
+        for _, _, raw in found
+    ).get(args.name, Anchor())
+    end, now = anchor.end, _campaign_now()
+    if end is None and not args.cancel:
+        raise common.UsageError(
+            f"campaign {args.name} has no readable end ({ACTION_PREFIX}{args.name}-in is missing or not an at() "
+            "schedule): pass --cancel to end it now"
+        )
     if end is not None and end > now and not args.cancel:
         raise common.UsageError(
             f"campaign {args.name} runs until {end.isoformat()}: its raised weekly actions hold its minimum until "
@@ -436,6 +465,16 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
     for key, rec in recorded:
         if rec is None:
             skipped.append({"tag": key, "reason": f"the record {tags[key]!r} does not read: left as is"})
+            continue
+        if not anchor.believes(rec):
+            skipped.append(
+                {
+                    "name": rec.action,
+                    "reason": f"the record says the campaign set MinCapacity {rec.min_set}, not the "
+                    f"{anchor.min_set} of {ACTION_PREFIX}{args.name}-out: not believed, left as is",
+                }
+            )
+            removed.append(key)
             continue
         resource = f"endpoint/{args.endpoint}/variant/{rec.variant}"
         dimension = next((d for r, d in own if r == resource), "sagemaker:variant:DesiredInstanceCount")
@@ -479,12 +518,13 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
                 }
             )
         if not args.dry_run:
-            for resource, dimension, name in one_time:
-                store.delete(resource, dimension, name)
             if removed:
                 store.untag(audit.endpoint_arn, removed)
             if args.name in ends:
                 store.untag(audit.endpoint_arn, [end_key(args.name)])
+            # Last: the one-time actions are what a second run believes the record by
+            for resource, dimension, name in one_time:
+                store.delete(resource, dimension, name)
     except Exception as exc:
         failed = True
         print(f"mlgov: error: ending campaign {args.name} failed: {common.one_line(str(exc))}", file=sys.stderr)

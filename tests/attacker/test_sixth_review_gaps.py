@@ -65,11 +65,6 @@ def _developer_tags(world: CapacityWorld, tags: dict[str, str]) -> None:
 #    the raised weekly actions back to 1, 2 and 5. The campaign's peak meets the week's minimum.
 # Fix: take the end from the mlgov-campaign-<name>-in action's at() (tag rights cannot write it) whenever it exists,
 # in campaign-end and in the audit, and treat an end that does not read as not ended (campaign-end needs --cancel).
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: campaign-end and the capacity audit believe the :end tag, which anyone who may tag the endpoint "
-    "writes; a forged past end ends a campaign before its scale-out without --cancel",
-)
 @pytest.mark.parametrize("forged_end", ["2026-12-01T00:00:00+00:00", "soon"])
 def test_a_forged_end_tag_neither_makes_the_audit_call_a_campaign_over_nor_ends_it_without_cancel(
     capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch, forged_end: str
@@ -100,11 +95,6 @@ def test_a_forged_end_tag_neither_makes_the_audit_call_a_campaign_over_nor_ends_
 #    floor there); this one needs no campaign at all.
 # Fix: campaign-end acts only on a campaign whose mlgov-campaign-<name>-out action exists (or did: keep it until the
 # records are gone) and only on records whose min_set is that action's MinCapacity; the audit names only such.
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a campaign recorded only in endpoint tags (no one-time actions) is believed; campaign-end lowers a "
-    "weekly action no campaign raised, and the audit tells an operator to run it",
-)
 def test_a_campaign_that_exists_only_in_tags_lowers_no_weekly_action(
     capacity_world: CapacityWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -126,6 +116,53 @@ def test_a_campaign_that_exists_only_in_tags_lowers_no_weekly_action(
     assert _weekly(world)["mlgov-min5-0800-MON"]["ScalableTargetAction"] == {"MinCapacity": 5}, err
     assert code == 2, err
     assert not any("--name x" in r for r in reasons), reasons
+    # Nor with --cancel: without its one-time actions the record is not believed at all
+    code, _, err = run_cli(*end, "--cancel")
+    assert _weekly(world) == before and code == 2 and "not scheduled" in err and "delete-tags" in err, err
+
+
+def test_a_record_forged_into_a_real_campaign_is_believed_only_with_the_campaigns_own_minimum(
+    capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hole 2 inside a real campaign: a record naming an action the campaign never raised, "set" to what that action
+    holds anyway (mlgov-min2-2200-MON, 2), differs from the campaign's minimum (6, mlgov-campaign-manga-monday-out)."""
+    world = capacity_world
+    assert run_cli(*CAMPAIGN)[0] == 0
+    assert _weekly(world)["mlgov-min2-2200-MON"]["ScalableTargetAction"] == {"MinCapacity": 2}
+    _developer_tags(world, {"mlgov:campaign:manga-monday:9": "1 - 2 - AllTraffic mlgov-min2-2200-MON"})
+    _clock(monkeypatch, datetime(2026, 12, 7, 14, 0, tzinfo=UTC))  # after the -in action's end
+    code, out, err = run_cli(*CAMPAIGN_END_CMD, "--format", "json")
+    assert code == 0, err
+    assert _weekly(world)["mlgov-min2-2200-MON"]["ScalableTargetAction"] == {"MinCapacity": 2}
+    assert "mlgov-min2-2200-MON" not in {r["name"] for r in json.loads(out)["restored"]}
+    assert "not the 6 of mlgov-campaign-manga-monday-out" in err
+
+
+def test_an_end_that_fails_part_way_keeps_the_one_time_actions_its_second_run_believes_the_record_by(
+    capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from mlgov.ops.capacity_campaign import ScheduleStore
+
+    world = capacity_world
+    before = _weekly(world)
+    assert run_cli(*CAMPAIGN)[0] == 0
+    original = ScheduleStore.untag
+
+    def untag(self: Any, arn: str, keys: list[str]) -> None:
+        if keys == ["mlgov:campaign:manga-monday:end"]:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "DeleteTags")
+        original(self, arn, keys)
+
+    monkeypatch.setattr(ScheduleStore, "untag", untag)
+    _clock(monkeypatch, datetime(2026, 12, 7, 14, 0, tzinfo=UTC))
+    assert run_cli(*CAMPAIGN_END_CMD)[0] == 1
+    assert set(_campaign_actions(world)) == {"mlgov-campaign-manga-monday-out", "mlgov-campaign-manga-monday-in"}
+    monkeypatch.setattr(ScheduleStore, "untag", original)
+    code, _, err = run_cli(*CAMPAIGN_END_CMD)
+    assert code == 0, err
+    assert _weekly(world) == before and _campaign_actions(world) == {}
 
 
 # HOLE 3 (medium): every experiment the retraining event starts vouches for its package on every endpoint.

@@ -844,7 +844,10 @@ def test_a_throttled_second_raise_names_what_changed_and_the_cancel_undoes_it(
     # Then it fails, naming what it changed, the one command that undoes it all and each change's own undo
     assert code == 1 and out == ""
     assert "raising mlgov-min2-0600-daily to MinCapacity 6 failed: " in err and "ThrottlingException" in err, err
-    assert "changed before the failure: the campaign's record (endpoint tags), raised mlgov-min1-0000-daily;" in err
+    assert (
+        "changed before the failure: the campaign's record (endpoint tags), mlgov-campaign-manga-monday-out, "
+        "mlgov-campaign-manga-monday-in, raised mlgov-min1-0000-daily;"
+    ) in err
     assert f"mlgov capacity campaign-end --endpoint {PROD} --name manga-monday --cancel" in err
     assert (
         "aws application-autoscaling put-scheduled-action --service-namespace sagemaker --scheduled-action-name "
@@ -852,13 +855,14 @@ def test_a_throttled_second_raise_names_what_changed_and_the_cancel_undoes_it(
         "--schedule 'cron(0 0 * * ? *)' --scalable-target-action MinCapacity=1 --timezone UTC"
     ) in err
     assert _weekly(world)["mlgov-min1-0000-daily"]["ScalableTargetAction"]["MinCapacity"] == 6
-    assert _campaign_actions(world) == {}
+    # The one-time actions come before any raise: they are what campaign-end believes the record by
+    assert set(_campaign_actions(world)) == {"mlgov-campaign-manga-monday-out", "mlgov-campaign-manga-monday-in"}
     # And the cancel it names puts the week back exactly
     monkeypatch.setattr(ScheduleStore, "put", original)
     code, out, err = run_cli(*CAMPAIGN_END_CMD, "--cancel", "--format", "json")
     assert code == 0, err
     assert [r["name"] for r in json.loads(out)["restored"]] == ["mlgov-min1-0000-daily"]
-    assert _weekly(world) == before and not _campaign_tags(world)
+    assert _weekly(world) == before and not _campaign_tags(world) and _campaign_actions(world) == {}
 
 
 def test_the_end_leaves_an_action_changed_since_and_never_goes_below_the_floor(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mlgov.ops.capacity_campaign import ScheduleStore, _raised, weekly_minimum_at
-from mlgov_runtime.capacity.campaign_record import RaisedRecord, overdue, records
+from mlgov_runtime.capacity.campaign_record import Anchor, RaisedRecord, anchors, overdue, records
 from mlgov_runtime.capacity.logic import ScheduledAction, TargetCapacity
 from mlgov_runtime.capacity.schedule import (
     DAY,
@@ -190,10 +190,29 @@ def test_the_campaigns_record_reads_back_and_the_audit_names_the_end_once_it_is_
     }
     assert record.encode() == "5 - 6 6 AllTraffic weekly 08:00 MON"
     assert records(tags, "mm") == [("mlgov:campaign:mm:1", record), ("mlgov:campaign:mm:2", None)]
-    assert overdue(tags, "ep", "eu-west-1", datetime(2026, 12, 7, 12, 59, tzinfo=UTC)) == []
-    [late] = overdue(tags, "ep", "eu-west-1", datetime(2026, 12, 7, 13, 0, tzinfo=UTC))
+    # The end and the minimum are the one-time actions' (tag rights cannot write them), not the :end tag's
+    one_time = anchors(
+        [
+            ("mlgov-campaign-mm-out", "at(2026-12-06T22:30:00)", 6),
+            ("mlgov-campaign-mm-in", "at(2026-12-07T13:00:00)", 1),
+            ("mlgov-campaign-mm-2-in", "cron(0 13 * * ? *)", 1),
+            ("weekly 08:00 MON", "cron(0 8 ? * MON *)", 5),
+        ]
+    )
+    assert one_time == {
+        "mm": Anchor(6, datetime(2026, 12, 7, 13, 0, tzinfo=UTC)),
+        "mm-2": Anchor(None, None),  # an end that does not read as a time: not ended
+    }
+    assert overdue(tags, "ep", "eu-west-1", datetime(2026, 12, 7, 12, 59, tzinfo=UTC), one_time) == []
+    [late] = overdue(tags, "ep", "eu-west-1", datetime(2026, 12, 7, 13, 0, tzinfo=UTC), one_time)
     assert late.command == "mlgov capacity campaign-end --endpoint ep --name mm --region eu-west-1"
     assert f"run {late.command}." in late.reason
+    # A campaign in tags only, or one whose records claim another minimum than its -out action's, is not named
+    assert overdue(tags, "ep", "eu-west-1", datetime(2026, 12, 8, tzinfo=UTC)) == []
+    other = {"mm": Anchor(7, datetime(2026, 12, 7, 13, 0, tzinfo=UTC))}
+    assert overdue(tags, "ep", "eu-west-1", datetime(2026, 12, 8, tzinfo=UTC), other) == []
+    early = {"mlgov:campaign:mm:end": "2026-12-01T00:00:00+00:00", "mlgov:campaign:mm:1": record.encode()}
+    assert overdue(early, "ep", "eu-west-1", datetime(2026, 12, 7, 12, 59, tzinfo=UTC), one_time) == []
     assert RaisedRecord.decode("- 1 6 6 AllTraffic x") is None and RaisedRecord.decode("1 1 6") is None
 
 

@@ -223,7 +223,7 @@ def _campaign_overdue() -> Finding:
 
     from mlgov_runtime.capacity.campaign_record import RaisedRecord
     from mlgov_runtime.capacity.check import finding_for, note_overdue_campaigns
-    from mlgov_runtime.capacity.logic import KIND_CAMPAIGN_OVERDUE, CapacityAudit
+    from mlgov_runtime.capacity.logic import KIND_CAMPAIGN_OVERDUE, CapacityAudit, ScheduledAction, TargetCapacity
 
     name = "manga-recommender-prod"
     tags = {
@@ -231,6 +231,12 @@ def _campaign_overdue() -> Finding:
         "mlgov:campaign:manga-monday:0": RaisedRecord("AllTraffic", "mlgov-min1-0000-daily", 1, None, 6, 6).encode(),
     }
     audit = CapacityAudit(name, None, ACCOUNT, REGION, config_name=f"{name}-config")
+    # The campaign's own one-time actions: where the check takes its end and minimum from
+    one_time = [
+        ScheduledAction("mlgov-campaign-manga-monday-out", "at(2026-12-07T07:30:00)", None, 6, None),
+        ScheduledAction("mlgov-campaign-manga-monday-in", "at(2026-12-07T13:00:00)", None, 1, None),
+    ]
+    audit.capacities.append(TargetCapacity("AllTraffic", "instance", schedule=one_time))
     note_overdue_campaigns(audit, tags, datetime(2026, 12, 8, 0, 0, tzinfo=UTC))
     return finding_for(audit, KIND_CAMPAIGN_OVERDUE, "scheduled")
 

@@ -3,18 +3,22 @@ weekly scheduled actions it raised back, and the capacity audit can say when tha
 
 `mlgov:campaign:<name>:end` holds the campaign's end (UTC, ISO); `mlgov:campaign:<name>:<i>` one raised action:
 `<min before> <max before|-> <min set> <max set|-> <variant> <action name>`. A tag is a claim anyone who may tag the
-endpoint can write: campaign-end acts only on an action that still holds exactly the values recorded as set, and
-never below the floor (docs/trust-model.md)."""
+endpoint can write. What tag rights cannot write anchors it: the campaign's one-time scheduled actions
+`mlgov-campaign-<name>-out` (its minimum) and `-in` (its end, from `at()`). A campaign without them is not believed,
+its end is the `-in` action's, and a record counts only when its minimum set is the `-out` action's; campaign-end
+acts only on an action that still holds exactly the values recorded as set, and never below the floor
+(docs/trust-model.md)."""
 
 from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 PREFIX = "mlgov:campaign:"
+ACTION_PREFIX = "mlgov-campaign-"
 _VALUE = re.compile(r"[\w\s.:/=+\-@]{0,256}")  # SageMaker tag values: letters, spaces, digits and _.:/=+-@
 
 
@@ -89,12 +93,58 @@ class Overdue:
     command: str  # what puts them back
 
 
-def overdue(tags: Mapping[str, str], endpoint: str, region: str, now: datetime) -> list[Overdue]:
-    """One per campaign whose end has passed (or does not read) while raised weekly actions are still recorded."""
+@dataclass(frozen=True)
+class Anchor:
+    """A campaign's one-time scheduled actions as Application Auto Scaling holds them: a one-time action stays
+    listed after it runs, until campaign-end deletes it."""
+
+    min_set: int | None = None  # the -out action's MinCapacity; None without one
+    end: datetime | None = None  # the -in action's at(); None without one or when it does not read
+
+    def believes(self, rec: RaisedRecord | None) -> bool:
+        return rec is not None and self.min_set is not None and rec.min_set == self.min_set
+
+
+def at_time(schedule: str) -> datetime | None:
+    """The moment of an `at(yyyy-mm-ddThh:mm:ss)` schedule (UTC), or None."""
+    match = re.fullmatch(r"at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)", schedule.strip())
+    if match is None:
+        return None
+    try:
+        return datetime.fromisoformat(match.group(1)).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def anchors(actions: Iterable[tuple[str, str, int | None]]) -> dict[str, Anchor]:
+    """Campaign name -> its anchor, from (name, schedule, MinCapacity) of an endpoint's scheduled actions. Of two
+    -in actions (two variants) the later end counts: ending early is what a forgery would want."""
+    found: dict[str, Anchor] = {}
+    for name, schedule, min_capacity in actions:
+        for side in ("out", "in"):
+            campaign = name.removeprefix(ACTION_PREFIX).removesuffix(f"-{side}")
+            if not name.startswith(ACTION_PREFIX) or not name.endswith(f"-{side}") or not campaign:
+                continue
+            old = found.get(campaign, Anchor())
+            if side == "out":
+                found[campaign] = Anchor(min_capacity if old.min_set is None else old.min_set, old.end)
+            else:
+                end = at_time(schedule)
+                later = end if old.end is None or (end is not None and end > old.end) else old.end
+                found[campaign] = Anchor(old.min_set, later)
+    return found
+
+
+def overdue(
+    tags: Mapping[str, str], endpoint: str, region: str, now: datetime, anchored: Mapping[str, Anchor] | None = None
+) -> list[Overdue]:
+    """One per campaign whose end (its -in action's) has passed while raised weekly actions it set are still
+    recorded; a campaign without its one-time actions is not named."""
     found = []
-    for campaign, end in sorted(campaign_ends(tags).items()):
-        if (end is None or end <= now) and records(tags, campaign):
-            when = "at an unreadable time" if end is None else f"at {end.astimezone(UTC).isoformat()}"
+    for campaign, anchor in sorted((anchored or {}).items()):
+        end = anchor.end
+        if end is not None and end <= now and any(anchor.believes(rec) for _, rec in records(tags, campaign)):
+            when = f"at {end.astimezone(UTC).isoformat()}"
             # A tag key may hold spaces: quoted, the command still names this campaign.
             name = shlex.quote(campaign)
             command = f"mlgov capacity campaign-end --endpoint {endpoint} --name {name} --region {region}"

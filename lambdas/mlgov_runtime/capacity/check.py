@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from mlgov_runtime.capacity.campaign_record import overdue
+from mlgov_runtime.capacity.campaign_record import anchors, overdue
 from mlgov_runtime.capacity.logic import (
     KIND_CAMPAIGN_OVERDUE,
     KIND_COLD_START,
@@ -143,7 +143,9 @@ class CapacityChecker:
 def note_overdue_campaigns(audit: CapacityAudit, tags: dict[str, str], now: datetime) -> CapacityAudit:
     """A campaign past its end whose raised actions are still recorded is a finding of its own; added after the
     verdict is settled, which it never changes (settle ignores the kind too)."""
-    late = overdue(tags, audit.endpoint_name, audit.region, now)
+    # The end and the minimum come from the campaign's own one-time actions (tag rights cannot write them).
+    one_time = anchors((a.name, a.schedule, a.min_capacity) for c in audit.capacities for a in c.schedule)
+    late = overdue(tags, audit.endpoint_name, audit.region, now, one_time)
     for campaign in late:
         audit.problem(KIND_CAMPAIGN_OVERDUE, campaign.reason)
     if late:
