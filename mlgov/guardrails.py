@@ -68,8 +68,8 @@ STACK_CHANGES = [
     "cloudformation:Execute*",
     "cloudformation:CreateStackRefactor",
     "cloudformation:SetStackPolicy",
-    "cloudformation:UpdateTerminationProtection",
-    "cloudformation:ContinueUpdateRollback",
+    "cloudformation:UpdateT*",  # UpdateTerminationProtection alone (room for the catalog's creation)
+    "cloudformation:Co*",  # ContinueUpdateRollback alone
     "cloudformation:SignalResource",
     "cloudformation:*TagResource",
 ]
@@ -147,6 +147,8 @@ CATALOG_WRITES = [
     "dynamodb:*eItem",  # BatchWriteItem (and Update/DeleteItem again), never GetItem or BatchGetItem
     "dynamodb:*te",  # PartiQLUpdate, PartiQLDelete
     "dynamodb:P*rt",  # PartiQLInsert, not PartiQLSelect
+    "dynamodb:Im*",  # ImportTable: the table, created full, while its name is free
+    "dynamodb:Cr*Table",  # CreateTable, CreateGlobalTable (never CreateBackup)
 ]
 MACHINE_CHANGES = [
     "states:UpdateStateMachine",

@@ -203,11 +203,6 @@ def test_an_event_started_experiment_vouches_for_no_endpoint_it_does_not_watch(s
 #    snapshots it and trains on it, and its safety suite no longer counts the unflagged titles.
 # Fix: add "dynamodb:ImportTable" and "dynamodb:CreateTable" (or "dynamodb:Cr*Table" and "dynamodb:ImportT*") to
 # CATALOG_WRITES, so only the catalog writer roles and break-glass create the table of that name.
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: DenyCatalogWrites does not deny dynamodb:ImportTable (nor CreateTable) on the catalog table's "
-    "name: a developer creates the catalog, full of planted items, whenever the name is free",
-)
 @pytest.mark.parametrize("action", ["dynamodb:ImportTable", "dynamodb:CreateTable"])
 def test_a_developer_cannot_create_the_catalog_table_with_its_items(action: str) -> None:
     from tests.attacker.test_guardrail_gaps import GOV, decision

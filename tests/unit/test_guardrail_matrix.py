@@ -1555,6 +1555,8 @@ CATALOG_WRITE_CASES = [
     "dynamodb:DeleteTable",
     "dynamodb:PutResourcePolicy",
     "dynamodb:UpdateTimeToLive",
+    "dynamodb:ImportTable",
+    "dynamodb:CreateTable",
 ]
 for action in CATALOG_WRITE_CASES:
     CASES += [
@@ -2118,6 +2120,7 @@ COMPACT_VERBS = {
         *(f"dynamodb:{a}" for a in ("UpdateKinesisStreamingDestination", "UpdateTableReplicaAutoScaling")),
         *(f"dynamodb:{a}" for a in ("DeleteBackup", "DeleteGlobalTableWitness")),
         *(f"dynamodb:{a}" for a in ("DeleteTableReplica", "UpdateAbacStatus")),
+        *(f"dynamodb:{a}" for a in ("ImportTable", "CreateTable", "CreateGlobalTable")),
     },
     ("DenyProductAlarmAndLogChanges",): {
         *(f"cloudwatch:{a}" for a in ("DisableAlarmActions", "SetAlarmState", "DeleteAlarms", "PutAlarmMuteRule")),
@@ -2149,6 +2152,16 @@ def test_the_compact_action_verbs_match_exactly_the_named_writes_per_the_service
                     f"{service}:{a}" for a in reference[service]["Actions"] if fnmatch.fnmatchcase(a, name.lower())
                 }
             assert matched == {a.lower() for a in expected}, statement["Sid"]
+
+
+def test_the_stack_statements_short_verbs_name_one_action_each() -> None:
+    """UpdateT* and Co* in DenyProductStackChanges stand for one action each (room for the catalog's creation)."""
+    from mlgov.guardrails import STACK_CHANGES
+
+    short = {"cloudformation:UpdateT*": "UpdateTerminationProtection", "cloudformation:Co*": "ContinueUpdateRollback"}
+    assert set(short) <= set(STACK_CHANGES)
+    for pattern, action in short.items():
+        assert _expanded([pattern]) == [f"cloudformation:{action.lower()}"], pattern
 
 
 def _expanded(patterns: list[str]) -> list[str]:
