@@ -338,7 +338,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 def _refuse_overlap(store: Any, audit: Any, plan: Any) -> None:
     """One record per campaign name, and one campaign per raised action: a second record of an action already
     raised would take the raised value for the original (exit 2, nothing changed)."""
-    from mlgov_runtime.capacity.campaign_record import campaign_ends, records
+    from mlgov.ops.capacity_campaign import campaign_ends
+    from mlgov_runtime.capacity.campaign_record import records
 
     tags = store.endpoint_tags(audit.endpoint_arn)
     ends = campaign_ends(tags)
@@ -407,16 +408,9 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
     """Put back what `mlgov capacity campaign` raised, from the record on the endpoint, and remove the campaign's
     one-time actions. It believes the record only as far as AWS agrees: an action is put back only while it holds
     exactly the values the record says the campaign set, and never below the floor."""
-    from mlgov.ops.capacity_campaign import ScheduleStore
-    from mlgov_runtime.capacity.campaign_record import (
-        ACTION_PREFIX,
-        PREFIX,
-        Anchor,
-        anchors,
-        campaign_ends,
-        end_key,
-        records,
-    )
+    from mlgov.ops.capacity_campaign import ScheduleStore, campaign_ends
+    from mlgov_runtime.capacity.campaign_record import ACTION_PREFIX, PREFIX, Anchor, anchors, end_key, records
+    from mlgov_runtime.capacity.logic import scheduled_action
 
     settings = common.load_settings(args)
     floor = settings.thresholds.min_endpoint_capacity
@@ -443,10 +437,7 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
             )
         raise common.UsageError(f"no campaign {args.name} is recorded on {args.endpoint}: nothing to end")
     # The end and the minimum come from the one-time actions: the tags are anyone's to write
-    anchor = anchors(
-        (str(raw["ScheduledActionName"]), str(raw["Schedule"]), raw.get("ScalableTargetAction", {}).get("MinCapacity"))
-        for _, _, raw in found
-    ).get(args.name, Anchor())
+    anchor = anchors(scheduled_action(raw) for _, _, raw in found).get(args.name, Anchor())
     end, now = anchor.end, _campaign_now()
     if end is None and not args.cancel:
         raise common.UsageError(

@@ -12,11 +12,12 @@ A raised action also fires between now and the scale-out: the plan warns when it
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlgov_runtime.capacity.campaign_record import RaisedRecord, end_key, record_key, taggable
+from mlgov_runtime.capacity.campaign_record import PREFIX, RaisedRecord, end_key, record_key, taggable
 from mlgov_runtime.capacity.logic import CapacityAudit, ScheduledAction, TargetCapacity
 from mlgov_runtime.capacity.schedule import WEEK, to_utc_week, week_start, weekly_times
 
@@ -346,3 +347,16 @@ def put_back_command(raw: dict[str, Any], min_capacity: int, max_capacity: int |
         f"{raw['ScheduledActionName']} --resource-id {raw['ResourceId']} --scalable-dimension "
         f"{raw['ScalableDimension']} --schedule '{raw['Schedule']}' --scalable-target-action {target}{extra}"
     )
+
+
+def campaign_ends(tags: Mapping[str, str]) -> dict[str, datetime | None]:
+    """Campaign name -> its recorded end (None when the value does not read as a time)."""
+    ends: dict[str, datetime | None] = {}
+    for key, value in tags.items():
+        if key.startswith(PREFIX) and key.endswith(":end"):
+            try:
+                end = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                ends[key[len(PREFIX) : -len(":end")]] = end if end.tzinfo else end.replace(tzinfo=UTC)
+            except ValueError:
+                ends[key[len(PREFIX) : -len(":end")]] = None
+    return ends

@@ -9,7 +9,7 @@ import pytest
 
 from mlgov.ops.capacity_campaign import ScheduleStore, _raised, weekly_minimum_at
 from mlgov_runtime.capacity.campaign_record import Anchor, RaisedRecord, anchors, overdue, records
-from mlgov_runtime.capacity.logic import ScheduledAction, TargetCapacity
+from mlgov_runtime.capacity.logic import ScheduledAction, TargetCapacity, scheduled_action
 from mlgov_runtime.capacity.schedule import (
     DAY,
     ScheduleError,
@@ -192,7 +192,8 @@ def test_the_campaigns_record_reads_back_and_the_audit_names_the_end_once_it_is_
     assert records(tags, "mm") == [("mlgov:campaign:mm:1", record), ("mlgov:campaign:mm:2", None)]
     # The end and the minimum are the one-time actions' (tag rights cannot write them), not the :end tag's
     one_time = anchors(
-        [
+        scheduled_action({"ScheduledActionName": n, "Schedule": s, "ScalableTargetAction": {"MinCapacity": m}})
+        for n, s, m in [
             ("mlgov-campaign-mm-out", "at(2026-12-06T22:30:00)", 6),
             ("mlgov-campaign-mm-in", "at(2026-12-07T13:00:00)", 1),
             ("mlgov-campaign-mm-2-in", "cron(0 13 * * ? *)", 1),

@@ -16,6 +16,10 @@ import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlgov_runtime.capacity.logic import ScheduledAction
 
 PREFIX = "mlgov:campaign:"
 ACTION_PREFIX = "mlgov-campaign-"
@@ -71,19 +75,6 @@ def records(tags: Mapping[str, str], campaign: str) -> list[tuple[str, RaisedRec
     return [(key, rec) for _, key, rec in sorted(found)]
 
 
-def campaign_ends(tags: Mapping[str, str]) -> dict[str, datetime | None]:
-    """Campaign name -> its recorded end (None when the value does not read as a time)."""
-    ends: dict[str, datetime | None] = {}
-    for key, value in tags.items():
-        if key.startswith(PREFIX) and key.endswith(":end"):
-            try:
-                end = datetime.fromisoformat(value.replace("Z", "+00:00"))
-                ends[key[len(PREFIX) : -len(":end")]] = end if end.tzinfo else end.replace(tzinfo=UTC)
-            except ValueError:
-                ends[key[len(PREFIX) : -len(":end")]] = None
-    return ends
-
-
 @dataclass(frozen=True)
 class Overdue:
     """A campaign whose end has passed while its raised weekly actions are still recorded."""
@@ -116,11 +107,12 @@ def at_time(schedule: str) -> datetime | None:
         return None
 
 
-def anchors(actions: Iterable[tuple[str, str, int | None]]) -> dict[str, Anchor]:
-    """Campaign name -> its anchor, from (name, schedule, MinCapacity) of an endpoint's scheduled actions. Of two
-    -in actions (two variants) the later end counts: ending early is what a forgery would want."""
+def anchors(actions: Iterable[ScheduledAction]) -> dict[str, Anchor]:
+    """Campaign name -> its anchor, from an endpoint's scheduled actions. Of two -in actions (two variants) the
+    later end counts: ending early is what a forgery would want."""
     found: dict[str, Anchor] = {}
-    for name, schedule, min_capacity in actions:
+    for action in actions:
+        name, schedule, min_capacity = action.name, action.schedule, action.min_capacity
         for side in ("out", "in"):
             campaign = name.removeprefix(ACTION_PREFIX).removesuffix(f"-{side}")
             if not name.startswith(ACTION_PREFIX) or not name.endswith(f"-{side}") or not campaign:

@@ -144,7 +144,7 @@ def note_overdue_campaigns(audit: CapacityAudit, tags: dict[str, str], now: date
     """A campaign past its end whose raised actions are still recorded is a finding of its own; added after the
     verdict is settled, which it never changes (settle ignores the kind too)."""
     # The end and the minimum come from the campaign's own one-time actions (tag rights cannot write them).
-    one_time = anchors((a.name, a.schedule, a.min_capacity) for c in audit.capacities for a in c.schedule)
+    one_time = anchors(a for c in audit.capacities for a in c.schedule)
     late = overdue(tags, audit.endpoint_name, audit.region, now, one_time)
     for campaign in late:
         audit.problem(KIND_CAMPAIGN_OVERDUE, campaign.reason)

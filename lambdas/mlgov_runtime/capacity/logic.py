@@ -245,7 +245,8 @@ class AutoscalingIndex:
         return index
 
 
-def _action(raw: Mapping[str, Any]) -> ScheduledAction:
+def scheduled_action(raw: Mapping[str, Any]) -> ScheduledAction:
+    """One DescribeScheduledActions entry as the audit reads it."""
     target = raw.get("ScalableTargetAction") or {}
     return ScheduledAction(
         name=str(raw.get("ScheduledActionName")),
@@ -297,7 +298,7 @@ class CapacityRules:
         cap.min_capacity, cap.max_capacity = int(target["MinCapacity"]), int(target["MaxCapacity"])
         cap.policies = index.policies.get(key, [])
         live = [a for a in index.actions.get(key, []) if not _expired(a, self.now)]
-        cap.schedule = [_action(a) for a in live]
+        cap.schedule = [scheduled_action(a) for a in live]
         if cap.min_capacity < floor:
             audit.problem(
                 KIND_ZERO,
@@ -346,7 +347,9 @@ class CapacityRules:
         cap.min_capacity, cap.max_capacity = int(target["MinCapacity"]), int(target["MaxCapacity"])
         cap.policies = index.policies.get((rid, PROVISIONED_DIMENSION), [])
         cap.schedule = [
-            _action(a) for a in index.actions.get((rid, PROVISIONED_DIMENSION), []) if not _expired(a, self.now)
+            scheduled_action(a)
+            for a in index.actions.get((rid, PROVISIONED_DIMENSION), [])
+            if not _expired(a, self.now)
         ]
         lows = [(cap.min_capacity, f"scalable target MinCapacity {cap.min_capacity}")] + [
             (a.min_capacity, f"scheduled action {a.name} ({a.schedule}) sets MinCapacity {a.min_capacity}")
