@@ -1,0 +1,100 @@
+"""Seventh review (issue 20): the five items replayed as an attacker inside one member account, or inside the
+governance account without the deployer or break-glass roles, then their variants. A strict xfail asserts the SAFE
+outcome of a hole still open (its reason names the hole); a fix turns it into XPASS: remove the marker then. The
+other tests pin what held, so a later change cannot open it unseen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mlgov.guardrails import attachments, guardrail_policies
+from mlgov.policy_eval import evaluate
+from mlgov.settings import parse_settings
+from tests.attacker.conftest import GOV
+
+PROD, REGION = "210987654321", "us-east-1"
+WORKLOAD_OU = "ou-ab12-prodwork"
+WRITER = "mlgov-protected/MlGovRecommenderMetrics"
+SETTINGS = parse_settings(
+    {
+        "guardrails": {
+            "target_ou_ids": [WORKLOAD_OU],
+            "governance_target_ids": [GOV],
+            "metric_writer_role_arns": [f"arn:aws:iam::*:role/{WRITER}"],
+        }
+    }
+)
+SCPS = {p.name: p.document for p in guardrail_policies(SETTINGS)}
+NAMESPACE = SETTINGS.challenger.metrics.namespace
+
+
+def _on(target: str) -> dict[str, Any]:
+    return {name: SCPS[name] for name, targets in attachments(SETTINGS).items() if target in targets}
+
+
+def _scp(target: str, account: str, role: str, action: str, resource: str, **keys: Any) -> str:
+    context = {
+        "aws:PrincipalArn": f"arn:aws:iam::{account}:role/{role}",
+        "aws:PrincipalAccount": account,
+        "aws:PrincipalOrgPaths": ["o-a1b2c3d4e5/r-ab12/"],
+        **keys,
+    }
+    return evaluate(_on(target), action, resource, context).decision
+
+
+# HOLE 1 (high): clicks written through CloudWatch Logs steer the challenger gate; the SCP sees PutMetricData only.
+# 1. A developer of the governance account (where the challenger's endpoint and its recommendation metrics live) or
+#    of a workload account creates a log group of their own (logs:CreateLogGroup) and puts a metric filter on it
+#    (logs:PutMetricFilter) whose transformation publishes into the recommendation namespace: metricNamespace
+#    "MangaAssist/Recommendations", metricName "RecommendationClicks", value "$.clicks", dimensions
+#    EndpointName "$.endpoint" and VariantName "$.variant".
+# 2. Each minute they put one log event {"endpoint": "manga-recommender-prod", "variant": "challenger-v9",
+#    "clicks": N}. CloudWatch Logs, not the caller, writes the datapoint, so DenyRecommendationMetricsOutsideWriters
+#    (cloudwatch:PutMetricData with cloudwatch:namespace) never sees a request; logs:PutMetricFilter carries no
+#    namespace key and no guardrail statement names it.
+# 3. The watch step's GetMetricData sums the forged clicks with the recommender's. Impressions stay honest, so the
+#    cross-check against AWS/SageMaker Invocations and the per-invocation agreement both pass: only impressions are
+#    cross-checked. 30 % more clicks on a 20 % worse challenger PROMOTE it (pinned in
+#    tests/unit/test_challenger_gate.py::test_forged_clicks_inside_the_plausible_band_still_steer_the_verdict);
+#    clicks added to production REJECT a good one, which stays Rejected.
+# docs/guardrails.md lists this path as out of the statements' reach and says the gate's cross-check stops it as
+# STOP_INVALID; that holds for impressions, not for clicks, which no AWS metric counts.
+# Fix: one statement denying logs:PutMetricFilter outside guardrails.metric_writer_role_arns, the deployer and
+# break-glass (the product creates no metric filter). The Embedded Metric Format path (logs:PutLogEvents with an
+# `_aws` block naming the namespace) stays open after it: no SCP can see a log event's body, so the recommendation
+# namespace belongs in an account where only the recommender may write logs (say so in docs/guardrails.md).
+METRIC_FILTER_CALLS = [
+    pytest.param(GOV, GOV, id="governance account developer"),
+    pytest.param(WORKLOAD_OU, PROD, id="workload account developer"),
+]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole: a metric filter publishes clicks into the recommendation namespace (no guardrail names "
+    "logs:PutMetricFilter)",
+)
+@pytest.mark.parametrize(("target", "account"), METRIC_FILTER_CALLS)
+def test_a_developer_cannot_publish_into_the_recommendation_namespace_through_a_metric_filter(
+    target: str, account: str
+) -> None:
+    own_group = f"arn:aws:logs:{REGION}:{account}:log-group:team-notebook"
+    # What the safe outcome rests on: the same developer's PutMetricData there is refused today.
+    assert (
+        _scp(target, account, "Developer", "cloudwatch:PutMetricData", "*", **{"cloudwatch:namespace": NAMESPACE})
+        == "Deny"
+    )
+    assert _scp(target, account, "Developer", "logs:PutMetricFilter", own_group) == "Deny"
+
+
+@pytest.mark.parametrize(("target", "account"), METRIC_FILTER_CALLS)
+def test_the_recommender_keeps_its_metric_writes(target: str, account: str) -> None:
+    """Whatever closes hole 1 must leave the recommender (a metric writer) able to publish, either way."""
+    assert (
+        _scp(target, account, WRITER, "cloudwatch:PutMetricData", "*", **{"cloudwatch:namespace": NAMESPACE}) == "Allow"
+    )
+    assert _scp(target, account, WRITER, "logs:PutMetricFilter", f"arn:aws:logs:{REGION}:{account}:log-group:rec") == (
+        "Allow"
+    )
