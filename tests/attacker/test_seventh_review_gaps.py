@@ -98,3 +98,63 @@ def test_the_recommender_keeps_its_metric_writes(target: str, account: str) -> N
     assert _scp(target, account, WRITER, "logs:PutMetricFilter", f"arn:aws:logs:{REGION}:{account}:log-group:rec") == (
         "Allow"
     )
+
+
+# HOLE 2 (high): in a guarded workload account, a team's own CDK stack mints approver and pipeline roles.
+# 1. A workload account in target_ou_ids was bootstrapped with CDK's default qualifier before the guardrails were
+#    attached, and a team stack (here team-service) was deployed there with `cdk deploy`: CloudFormation keeps the
+#    execution role cdk-hnb659fds-cfn-exec-role-<account>-<region> as that stack's service role for every later update,
+#    with no iam:PassRole (the product guard says so of its own stack; it attaches where the product runs only).
+# 2. A developer there updates team-service (cloudformation:UpdateStack, no guardrail names the stack) with a template
+#    that adds AWS::IAM::Role MlGovModelApprover on /mlgov-protected/ (or MlGovDeploymentPipeline, or
+#    MlGovRecommenderMetrics), trusting the developer.
+# 3. CloudFormation creates it as the execution role: DenyProtectedRoleChanges exempts guardrails.deployer_role_arns,
+#    whose default arn:*:iam::*:role/cdk-hnb659fds-cfn-exec-role-* matches that role in every account. (The same
+#    exemption lets it rewrite or delete the account's forwarding rule, DenyProductRuleChanges.)
+# 4. The developer assumes the new role, which every approver or pipeline exemption matches (their patterns name any
+#    account): packages approved by hand, registered into watched groups, models served, metrics written, and the
+#    lineage audit sees an Approved package from "the pipeline".
+# docs/guardrails.md advises writing the governance account's id into deployer_role_arns; the default leaves every
+# guarded account open, and nothing at synth says so (the deploy role's exemption, by contrast, is pinned).
+# Fix: pin the deployer's exemption in DenyProtectedRoleChanges (and DenyProductRuleChanges) to the accounts of
+# governance_target_ids, as _deploy_roles_where_the_product_runs pins CDK's deploy role.
+PROTECTED_ROLES = ["MlGovModelApprover", "MlGovDeploymentPipeline", "MlGovRecommenderMetrics", "MlGovRoleAdmin"]
+
+
+def _team_exec_role(account: str) -> str:
+    return f"cdk-hnb659fds-cfn-exec-role-{account}-{REGION}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole: a team's own CDK execution role in a guarded account is the product's deployer and mints "
+    "approver and pipeline roles on the protected path",
+)
+@pytest.mark.parametrize("name", PROTECTED_ROLES)
+def test_a_teams_own_cdk_stack_in_a_guarded_account_cannot_mint_a_protected_role(name: str) -> None:
+    protected = f"arn:aws:iam::{PROD}:role/mlgov-protected/{name}"
+    assert _scp(WORKLOAD_OU, PROD, _team_exec_role(PROD), "iam:CreateRole", protected) == "Deny"
+    assert _scp(WORKLOAD_OU, PROD, _team_exec_role(PROD), "iam:UpdateAssumeRolePolicy", protected) == "Deny"
+
+
+def test_what_the_minted_role_rests_on() -> None:
+    """Steps 2 and 4: the developer may update the team's stack, may not make the role, and the role once made is
+    an approver and a pipeline role in that account."""
+    stack = f"arn:aws:cloudformation:{REGION}:{PROD}:stack/team-service/5e7c9a10-0000-0000-0000-000000000000"
+    assert _scp(WORKLOAD_OU, PROD, "Developer", "cloudformation:UpdateStack", stack) == "Allow"
+    approver = f"arn:aws:iam::{PROD}:role/mlgov-protected/MlGovModelApprover"
+    assert _scp(WORKLOAD_OU, PROD, "Developer", "iam:CreateRole", approver) == "Deny"
+    package = f"arn:aws:sagemaker:{REGION}:{PROD}:model-package/manga-recommender/9"
+    approve = {"sagemaker:ModelApprovalStatus": "Approved"}
+    assert _scp(WORKLOAD_OU, PROD, "Developer", "sagemaker:UpdateModelPackage", package, **approve) == "Deny"
+    as_minted = "mlgov-protected/MlGovModelApprover"
+    assert _scp(WORKLOAD_OU, PROD, as_minted, "sagemaker:UpdateModelPackage", package, **approve) == "Allow"
+    pipeline = "mlgov-protected/MlGovDeploymentPipeline"
+    assert _scp(WORKLOAD_OU, PROD, pipeline, "sagemaker:CreateModelPackage", package) == "Allow"
+
+
+def test_the_product_deployer_still_makes_its_protected_roles_where_the_product_runs() -> None:
+    """Whatever closes hole 2 keeps the governance stack deployable: its execution role makes the product's roles on
+    the protected path (the challenger's is a pipeline role there)."""
+    protected = f"arn:aws:iam::{GOV}:role/mlgov-protected/MlGovDeploymentPipelineChallenger"
+    assert _scp(GOV, GOV, _team_exec_role(GOV), "iam:CreateRole", protected) == "Allow"
