@@ -158,3 +158,38 @@ def test_the_product_deployer_still_makes_its_protected_roles_where_the_product_
     the protected path (the challenger's is a pipeline role there)."""
     protected = f"arn:aws:iam::{GOV}:role/mlgov-protected/MlGovDeploymentPipelineChallenger"
     assert _scp(GOV, GOV, _team_exec_role(GOV), "iam:CreateRole", protected) == "Allow"
+
+
+# HOLE 3 (high): in the governance account, any stack deployed with the default bootstrap lends out the deployer.
+# 1. The governance account also runs the team's own stacks (the recommender's endpoint, watched groups and metrics
+#    live there); one of them, team-etl, was deployed with `cdk deploy` and the default bootstrap, so CloudFormation
+#    keeps cdk-hnb659fds-cfn-exec-role-<account>-<region> as its service role for every later update.
+# 2. A developer there (PowerUserAccess: cloudformation:*, no iam:PassRole) updates team-etl with a template of their
+#    own, naming no role: CloudFormation runs it as that retained role, with no PassRole check. The product guard
+#    refuses this for MlGovEndpointAudit and CDKToolkit only; the decision matrix pins "a team updates its own stack"
+#    as allowed.
+# 3. That role is guardrails.deployer_role_arns' default, exempt from every product statement: the template rewrites a
+#    product function's code or CONFIG (DenyProductFunctionChanges), the state machines, the key and table policies,
+#    the bus policy; the product is the developer's.
+# Fix (either): where the product runs, deny stack writes on every stack (stack/* in DenyProductStackChanges) outside
+# who deploys, since the guard cannot see which stacks retain the deployer (teams deploy there as role admins, as
+# assuming the bootstrap roles already requires); or make synth refuse a deployer that is the default qualifier's
+# execution role while governance_target_ids is set (the product bootstrapped with a qualifier of its own, which no
+# team stack retains).
+TEAM_STACK = f"arn:aws:cloudformation:{REGION}:{GOV}:stack/team-etl/0f1e2d3c-0000-0000-0000-000000000000"
+PRODUCT_FUNCTION = f"arn:aws:lambda:{REGION}:{GOV}:function:MlGovEndpointAudit-ChallengerSteps1A2B3C4D-AbCdEf123456"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole: a developer's update of a team stack in the governance account runs as its retained service role, "
+    "the default qualifier's execution role, which is the product's deployer",
+)
+def test_a_team_stack_in_the_governance_account_does_not_lend_out_the_deployer() -> None:
+    retained = _team_exec_role(GOV)
+    developer_updates_it = _scp(GOV, GOV, "Developer", "cloudformation:UpdateStack", TEAM_STACK) == "Allow"
+    retained_is_deployer = (
+        _scp(GOV, GOV, retained, "lambda:UpdateFunctionConfiguration", PRODUCT_FUNCTION) == "Allow"
+        and _scp(GOV, GOV, "Developer", "lambda:UpdateFunctionConfiguration", PRODUCT_FUNCTION) == "Deny"
+    )
+    assert not (developer_updates_it and retained_is_deployer)
