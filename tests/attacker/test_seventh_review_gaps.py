@@ -1,7 +1,12 @@
 """Seventh review (issue 20): the five items replayed as an attacker inside one member account, or inside the
-governance account without the deployer or break-glass roles, then their variants. A strict xfail asserts the SAFE
-outcome of a hole still open (its reason names the hole); a fix turns it into XPASS: remove the marker then. The
-other tests pin what held, so a later change cannot open it unseen."""
+governance account without the deployer or break-glass roles, then their variants. Three holes, ranked: (1) clicks
+published into the recommendation namespace through a CloudWatch Logs metric filter, which the metrics statement
+cannot see, steer the gate, whose cross-check covers impressions only; (2) in a guarded workload account, a team's
+own CDK stack (its retained service role is the default deployer pattern's execution role) mints approver, pipeline
+and metric-writer roles on the protected path; (3) in the governance account, any stack that retains that role lends
+the deployer to whoever may update it. Each strict xfail asserts the SAFE outcome (its reason names the hole); a fix
+turns it into XPASS: remove the marker then. The plain tests pin what the holes rest on and what a fix must keep.
+Calls are judged by the independent evaluator on the SCPs `attachments()` puts on each target."""
 
 from __future__ import annotations
 
