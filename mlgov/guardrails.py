@@ -85,6 +85,10 @@ RULE_CHANGES = [
 # through): PutPermission and RemovePermission take no resource (Service Authorization Reference), so every bus of
 # the account; UpdateEventBus could give the bus a key EventBridge may not use, or a dead-letter queue elsewhere.
 BUS_POLICY_CHANGES = ["events:PutPermission", "events:RemovePermission", "events:UpdateEventBus"]
+# A metric filter publishes into any namespace as CloudWatch Logs, out of reach of the cloudwatch:namespace deny;
+# it has no namespace key, so where the product runs (the gate reads the recommendation metrics there) only a
+# deploy makes one. It rides DenyGovernanceBusPolicyChanges' exemptions (the deployer, break-glass) for room.
+METRIC_FILTER_CHANGES = ["logs:PutMetricFilter"]
 # The product's KMS keys carry this tag (stacks: findings channel, org scan, approvals); aws:ResourceTag is a
 # condition key of the "key" resource type, so the deny finds them in any account without their ids. Changing
 # or removing the tag is itself denied, so it cannot be taken off first.
@@ -221,27 +225,42 @@ def _bootstrap_roles(settings: Settings, purpose: str) -> list[str]:
     return list(dict.fromkeys(roles))
 
 
-def _deploy_roles_where_the_product_runs(settings: Settings) -> list[str]:
-    """The deploy roles, in the governance accounts: elsewhere an exempt deploy role would let whoever may assume it
-    (its trust is the account) pass the deployer role or drive the product's stack. A deploy role whose deployer
-    names no account is pinned to the accounts of governance_target_ids; an OU or root there is refused, since the
-    exemption would then hold in every account below it. Without targets (SCPs attached by hand) it stays as is."""
+def _where_the_product_runs(settings: Settings, roles: list[str], what: str) -> list[str]:
+    """`roles` pinned to the accounts of governance_target_ids: a pattern naming no account would be exempt in every
+    guarded account too. An OU or root there is refused, since the exemption would then hold in every account below
+    it. Without targets (SCPs attached by hand) the roles stay as they are."""
     targets = settings.guardrails.governance_target_ids
-    roles = _bootstrap_roles(settings, "deploy")
     unpinned = [role for role in roles if ":iam::*:" in role]
     groups = [target for target in targets if not target.isdigit()]
     if unpinned and groups:
         raise GuardrailSettingsError(
             f"mlgov.guardrails.governance_target_ids names {', '.join(groups)} (an OU or root): the exemption of "
-            f"CDK's deploy role ({unpinned[0]}: DenyProductStackChanges, DenyProtectedRoleChanges) would hold in "
-            "every account below it, and that role trusts its whole account. List the account ids the product "
-            "runs in (12 digits) instead, or name the account in mlgov.guardrails.deployer_role_arns "
-            "(arn:aws:iam::<account>:role/cdk-hnb659fds-cfn-exec-role-*)."
+            f"{what} ({unpinned[0]}: DenyProductStackChanges, DenyProtectedRoleChanges) would hold in every account "
+            "below it. List the account ids the product runs in (12 digits) instead, or name the account in "
+            "mlgov.guardrails.deployer_role_arns (arn:aws:iam::<account>:role/cdk-hnb659fds-cfn-exec-role-*)."
         )
     if not targets:
         return roles
     pinned = (role.replace(":iam::*:", f":iam::{account}:", 1) for role in roles for account in targets)
     return list(dict.fromkeys(pinned))
+
+
+def _deploy_roles_where_the_product_runs(settings: Settings) -> list[str]:
+    """The deploy roles, in the governance accounts: elsewhere an exempt deploy role would let whoever may assume it
+    (its trust is the account) pass the deployer role or drive the product's stack."""
+    roles = _bootstrap_roles(settings, "deploy")
+    return _where_the_product_runs(settings, roles, "CDK's deploy role, which trusts its whole account")
+
+
+def _deployers_where_the_product_runs(settings: Settings) -> list[str]:
+    """The deployer roles, in the governance accounts: in a guarded account a team's own stack keeps CDK's
+    execution role (the default deployer pattern names every account) as its service role, and whoever may update
+    that stack acts as it, with no iam:PassRole. A deployer on the protected path exists only where role admins
+    made it, so it stays as it is."""
+    path = f":role{settings.guardrails.protected_role_path}"
+    g = settings.guardrails
+    on_path = [arn for arn in g.deployer_role_arns if path in arn]
+    return on_path + _where_the_product_runs(settings, _by_name(settings, g.deployer_role_arns), "the deployer role")
 
 
 def _endpoint_statements(
@@ -471,6 +490,7 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
     attach to the guarded OUs as well as where the product runs."""
     g = settings.guardrails
     deploy_roles = _deploy_roles_where_the_product_runs(settings)
+    deployers = _deployers_where_the_product_runs(settings)
     product = g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
     # The product's roles pass each other (the retraining role passes the training role); their own policies
     # grant no other IAM change, so one statement (one exception list) keeps the policies under the size limits.
@@ -497,7 +517,7 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
         "Condition": _principal_exceptions(
             [
                 *g.role_admin_arns,
-                *g.deployer_role_arns,
+                *deployers,
                 *deploy_roles,
                 *g.product_role_arns,
                 *g.break_glass_role_arns,
@@ -551,9 +571,7 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
                 f"arn:*:events:*:*:rule/{PRODUCT_STACK}-*",
                 f"arn:*:events:*:*:rule/{FORWARDING_RULE}",
             ],
-            "Condition": _principal_exceptions(
-                [*g.deployer_role_arns, STACKSET_EXECUTION_ROLES, *g.break_glass_role_arns]
-            ),
+            "Condition": _principal_exceptions([*deployers, STACKSET_EXECUTION_ROLES, *g.break_glass_role_arns]),
         }
     )
     # The product's keys are found by their tag (mlgov:guarded=product-key, DenyProductKeyAdministration); nothing
@@ -694,18 +712,16 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
             "Resource": "*",
             "Condition": _principal_exceptions(g.product_role_arns + g.break_glass_role_arns),
         },
-        # A stack keeps its service role (the deployer) for every later update, and the bootstrap roles trust the
-        # whole account: either would make anyone the deployer. Role admins run `cdk bootstrap` and `cdk deploy`;
-        # CDK's deploy role drives the change sets. One statement (sts:AssumeRole never names a stack, nor a stack
-        # write a role) keeps the product guard under Organizations' size limit.
+        # A stack keeps its service role for every later update, and the bootstrap roles trust the whole account:
+        # either would make anyone the deployer. Every stack here, not only the product's: a team stack deployed
+        # with the same bootstrap keeps the deployer as its service role too, and the guard cannot tell which do.
+        # Role admins run `cdk bootstrap` and `cdk deploy`; CDK's deploy role drives the change sets. One statement
+        # (sts:AssumeRole never names a stack, nor a stack write a role) keeps the product guard under the size limit.
         {
             "Sid": "DenyProductStackChanges",
             "Effect": "Deny",
             "Action": [*STACK_CHANGES, "sts:AssumeRole"],
-            "Resource": [
-                *[f"arn:*:cloudformation:*:*:stack/{name}/*" for name in (PRODUCT_STACK, BOOTSTRAP_STACK)],
-                *_bootstrap_roles(settings, "*"),
-            ],
+            "Resource": ["arn:*:cloudformation:*:*:stack/*", *_bootstrap_roles(settings, "*")],
             "Condition": _principal_exceptions(who_deploys + _deploy_roles_where_the_product_runs(settings)),
         },
         # The governance bus's policy lets the organization's accounts forward their SageMaker events: removing its
@@ -716,7 +732,7 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
         {
             "Sid": "DenyGovernanceBusPolicyChanges",
             "Effect": "Deny",
-            "Action": BUS_POLICY_CHANGES,
+            "Action": BUS_POLICY_CHANGES + METRIC_FILTER_CHANGES,
             "Resource": "*",
             "Condition": _principal_exceptions(deployer),
         },

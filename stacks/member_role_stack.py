@@ -172,6 +172,13 @@ class MemberRoleStackSetStack(Stack):
                 "account, inside that organization)"
             )
         governance = {"GovernanceAccountId": o.governance_account_id}
+        # Where the product runs, only who deploys writes stacks (DenyProductStackChanges): a StackSet instance there
+        # would fail, and the scan reads those accounts directly.
+        product_accounts = [
+            o.governance_account_id,
+            *(t for t in settings.guardrails.governance_target_ids if t.isdigit()),
+        ]
+        self._excluded = list(dict.fromkeys(product_accounts))
         region = {"GovernanceRegion": o.governance_region or Aws.REGION}
         self._stack_set(
             "MemberRoleStackSet",
@@ -229,7 +236,9 @@ class MemberRoleStackSetStack(Stack):
             ),
             stack_instances_group=[
                 cdk.CfnStackSet.StackInstancesProperty(
-                    deployment_targets=cdk.CfnStackSet.DeploymentTargetsProperty(organizational_unit_ids=ou_ids),
+                    deployment_targets=cdk.CfnStackSet.DeploymentTargetsProperty(
+                        organizational_unit_ids=ou_ids, accounts=self._excluded, account_filter_type="DIFFERENCE"
+                    ),
                     regions=regions,
                 )
             ],

@@ -125,10 +125,12 @@ ADVICE = {
         "Change the stack and run `npx cdk deploy MlGovEndpointAudit` as the deployer.",
     ),
     "DenyProductStackChanges": (
-        "The product's stack keeps the deployer role for every update, CDKToolkit holds the deployer's roles, and "
-        "the CDK bootstrap roles of the deployers' qualifier trust the whole account: only the deployer roles, "
-        "role admins and CDK's deploy role change those stacks or assume those roles.",
-        "Run `npx cdk deploy MlGovEndpointAudit` as a role admin or a role in mlgov.guardrails.deployer_role_arns.",
+        "Where the product runs, a stack keeps the role it was deployed with for every update (the product's and "
+        "any team stack deployed with the same CDK bootstrap keep the deployer role), and the CDK bootstrap roles "
+        "of the deployers' qualifier trust the whole account: only the deployer roles, role admins and CDK's "
+        "deploy role create or change any stack there, or assume those roles.",
+        "Run `npx cdk deploy` as a role admin or a role in mlgov.guardrails.deployer_role_arns; deploy team stacks "
+        "into another account, or as a role admin.",
     ),
     "DenyProductRuleChanges": (
         "The product's rules (and the member forwarding rule mlgov-forward-sagemaker-events) reach its functions "
@@ -151,9 +153,12 @@ ADVICE = {
     "DenyGovernanceBusPolicyChanges": (
         "The governance bus's policy decides which accounts may put events on it (the organization's member "
         "accounts forward their SageMaker events through it); only the deployer (and break-glass) change a bus "
-        "policy or a bus where the product runs, no StackSet.",
+        "policy or a bus where the product runs, no StackSet. The same statement keeps logs:PutMetricFilter to "
+        "deploys there: a metric filter publishes into any namespace, the recommendation metrics the challenger "
+        "gate reads included, out of reach of the cloudwatch:namespace deny.",
         "Change the bus policy in the product's stack (mlgov.organization_id) and run `npx cdk deploy "
-        "MlGovEndpointAudit` as the deployer.",
+        "MlGovEndpointAudit` as the deployer; create a metric filter in a stack deployed as the deployer or a role "
+        "admin, or in another account.",
     ),
     "DenyProductKeyAdministration": (
         "The product's KMS keys (tagged mlgov:guarded=product-key) encrypt and sign findings, approvals and scan "

@@ -4,8 +4,10 @@ published into the recommendation namespace through a CloudWatch Logs metric fil
 cannot see, steer the gate, whose cross-check covers impressions only; (2) in a guarded workload account, a team's
 own CDK stack (its retained service role is the default deployer pattern's execution role) mints approver, pipeline
 and metric-writer roles on the protected path; (3) in the governance account, any stack that retains that role lends
-the deployer to whoever may update it. Each strict xfail asserts the SAFE outcome (its reason names the hole); a fix
-turns it into XPASS: remove the marker then. The plain tests pin what the holes rest on and what a fix must keep.
+the deployer to whoever may update it. All three are closed (DenyGovernanceBusPolicyChanges carries
+logs:PutMetricFilter; the deployer's exemptions in DenyProtectedRoleChanges and DenyProductRuleChanges hold in the
+governance accounts only; DenyProductStackChanges covers every stack there); each test asserts the SAFE outcome, and
+the plain tests pin what the holes rested on and what the fixes keep.
 Calls are judged by the independent evaluator on the SCPs `attachments()` puts on each target."""
 
 from __future__ import annotations
@@ -70,39 +72,37 @@ def _scp(target: str, account: str, role: str, action: str, resource: str, **key
 # break-glass (the product creates no metric filter). The Embedded Metric Format path (logs:PutLogEvents with an
 # `_aws` block naming the namespace) stays open after it: no SCP can see a log event's body, so the recommendation
 # namespace belongs in an account where only the recommender may write logs (say so in docs/guardrails.md).
-METRIC_FILTER_CALLS = [
-    pytest.param(GOV, GOV, id="governance account developer"),
-    pytest.param(WORKLOAD_OU, PROD, id="workload account developer"),
-]
+# Closed: where the product runs (the gate reads the recommendation metrics of the governance account only),
+# logs:PutMetricFilter is the deployer's and break-glass's (DenyGovernanceBusPolicyChanges carries it): a metric
+# filter there comes from a deploy. In a workload account the gate reads nothing, so teams keep their filters.
+# The Embedded Metric Format path (logs:PutLogEvents) stays open and is documented (docs/guardrails.md).
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a metric filter publishes clicks into the recommendation namespace (no guardrail names "
-    "logs:PutMetricFilter)",
-)
-@pytest.mark.parametrize(("target", "account"), METRIC_FILTER_CALLS)
-def test_a_developer_cannot_publish_into_the_recommendation_namespace_through_a_metric_filter(
-    target: str, account: str
-) -> None:
-    own_group = f"arn:aws:logs:{REGION}:{account}:log-group:team-notebook"
-    # What the safe outcome rests on: the same developer's PutMetricData there is refused today.
-    assert (
-        _scp(target, account, "Developer", "cloudwatch:PutMetricData", "*", **{"cloudwatch:namespace": NAMESPACE})
-        == "Deny"
-    )
-    assert _scp(target, account, "Developer", "logs:PutMetricFilter", own_group) == "Deny"
+@pytest.mark.parametrize("role", ["Developer", WRITER, "mlgov-protected/MlGovRoleAdmin"])
+def test_a_developer_cannot_publish_into_the_recommendation_namespace_through_a_metric_filter(role: str) -> None:
+    own_group = f"arn:aws:logs:{REGION}:{GOV}:log-group:team-notebook"
+    # What the safe outcome rests on: a developer's PutMetricData there is refused.
+    ns = {"cloudwatch:namespace": NAMESPACE}
+    assert _scp(GOV, GOV, "Developer", "cloudwatch:PutMetricData", "*", **ns) == "Deny"
+    assert _scp(GOV, GOV, role, "logs:PutMetricFilter", own_group) == "Deny"
 
 
-@pytest.mark.parametrize(("target", "account"), METRIC_FILTER_CALLS)
-def test_the_recommender_keeps_its_metric_writes(target: str, account: str) -> None:
-    """Whatever closes hole 1 must leave the recommender (a metric writer) able to publish, either way."""
-    assert (
-        _scp(target, account, WRITER, "cloudwatch:PutMetricData", "*", **{"cloudwatch:namespace": NAMESPACE}) == "Allow"
-    )
-    assert _scp(target, account, WRITER, "logs:PutMetricFilter", f"arn:aws:logs:{REGION}:{account}:log-group:rec") == (
-        "Allow"
-    )
+def test_a_deploy_still_makes_metric_filters_where_the_product_runs() -> None:
+    group = f"arn:aws:logs:{REGION}:{GOV}:log-group:MlGovEndpointAudit-Notifier"
+    assert _scp(GOV, GOV, _team_exec_role(GOV), "logs:PutMetricFilter", group) == "Allow"
+
+
+def test_the_recommender_keeps_its_metric_writes() -> None:
+    """Closing hole 1 leaves the recommender (a metric writer) able to publish where the gate reads."""
+    ns = {"cloudwatch:namespace": NAMESPACE}
+    assert _scp(GOV, GOV, WRITER, "cloudwatch:PutMetricData", "*", **ns) == "Allow"
+
+
+def test_workload_accounts_keep_their_metric_filters() -> None:
+    """The gate reads the governance account's recommendation metrics only; a team's filter elsewhere steers
+    nothing, so the deny stays where the product runs."""
+    group = f"arn:aws:logs:{REGION}:{PROD}:log-group:team-notebook"
+    assert _scp(WORKLOAD_OU, PROD, "Developer", "logs:PutMetricFilter", group) == "Allow"
 
 
 # HOLE 2 (high): in a guarded workload account, a team's own CDK stack mints approver and pipeline roles.
@@ -130,11 +130,6 @@ def _team_exec_role(account: str) -> str:
     return f"cdk-hnb659fds-cfn-exec-role-{account}-{REGION}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a team's own CDK execution role in a guarded account is the product's deployer and mints "
-    "approver and pipeline roles on the protected path",
-)
 @pytest.mark.parametrize("name", PROTECTED_ROLES)
 def test_a_teams_own_cdk_stack_in_a_guarded_account_cannot_mint_a_protected_role(name: str) -> None:
     protected = f"arn:aws:iam::{PROD}:role/mlgov-protected/{name}"
@@ -147,6 +142,11 @@ def test_what_the_minted_role_rests_on() -> None:
     an approver and a pipeline role in that account."""
     stack = f"arn:aws:cloudformation:{REGION}:{PROD}:stack/team-service/5e7c9a10-0000-0000-0000-000000000000"
     assert _scp(WORKLOAD_OU, PROD, "Developer", "cloudformation:UpdateStack", stack) == "Allow"
+    # Closed: the deployer's exemption holds where the product runs only, so the update fails there.
+    assert (
+        _scp(WORKLOAD_OU, PROD, _team_exec_role(PROD), "iam:CreateRole", f"arn:aws:iam::{PROD}:role/mlgov-protected/X")
+        == "Deny"
+    )
     approver = f"arn:aws:iam::{PROD}:role/mlgov-protected/MlGovModelApprover"
     assert _scp(WORKLOAD_OU, PROD, "Developer", "iam:CreateRole", approver) == "Deny"
     package = f"arn:aws:sagemaker:{REGION}:{PROD}:model-package/manga-recommender/9"
@@ -185,11 +185,6 @@ TEAM_STACK = f"arn:aws:cloudformation:{REGION}:{GOV}:stack/team-etl/0f1e2d3c-000
 PRODUCT_FUNCTION = f"arn:aws:lambda:{REGION}:{GOV}:function:MlGovEndpointAudit-ChallengerSteps1A2B3C4D-AbCdEf123456"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a developer's update of a team stack in the governance account runs as its retained service role, "
-    "the default qualifier's execution role, which is the product's deployer",
-)
 def test_a_team_stack_in_the_governance_account_does_not_lend_out_the_deployer() -> None:
     retained = _team_exec_role(GOV)
     developer_updates_it = _scp(GOV, GOV, "Developer", "cloudformation:UpdateStack", TEAM_STACK) == "Allow"

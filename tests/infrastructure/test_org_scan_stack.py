@@ -292,7 +292,12 @@ def test_the_stackset_deploys_the_member_role_to_the_target_ous_with_auto_deploy
     ]
     assert props["PermissionModel"] == "SERVICE_MANAGED"
     assert props["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
-    assert props["StackInstancesGroup"][0]["DeploymentTargets"]["OrganizationalUnitIds"] == ["ou-ab12-prodwork"]
+    assert props["StackInstancesGroup"][0]["DeploymentTargets"] == {
+        "OrganizationalUnitIds": ["ou-ab12-prodwork"],
+        # Where the product runs only who deploys writes stacks (DenyProductStackChanges): no instance there
+        "Accounts": [GOVERNANCE],
+        "AccountFilterType": "DIFFERENCE",
+    }
     body = json.loads(props["TemplateBody"])
     assert [r["Properties"]["RoleName"] for r in body["Resources"].values() if r["Type"] == "AWS::IAM::Role"] == [
         "MlGovMemberAudit"
@@ -524,6 +529,10 @@ def test_every_member_account_and_scan_region_forwards_sagemaker_events_to_the_g
     [group] = props["StackInstancesGroup"]
     assert group["Regions"] == ["eu-west-1", "us-east-1"]  # rules are regional: every scanned region
     assert group["DeploymentTargets"]["OrganizationalUnitIds"] == ["ou-ab12-prodwork"]
+    assert (group["DeploymentTargets"]["Accounts"], group["DeploymentTargets"]["AccountFilterType"]) == (
+        [GOVERNANCE],
+        "DIFFERENCE",
+    )
     assert {x["ParameterKey"]: x["ParameterValue"] for x in props["Parameters"]} == {
         "GovernanceAccountId": GOVERNANCE,
         "GovernanceRegion": "eu-west-1",
