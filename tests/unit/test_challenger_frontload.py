@@ -254,3 +254,24 @@ def test_the_ramp_default_reaches_the_target_in_the_benchs_own_simulation() -> N
         first = gb.frontloaded_reject(st, wall, looks, share)
         caught[share] = float(((first >= 0) & (first < by_30)).mean())
     assert caught[0.0] < 0.75 and caught[RAMP_EARLY_SHARE] > 0.78
+
+
+def test_an_edited_share_fails_the_cold_start_naming_the_key() -> None:
+    # Given the variable synth sent for a ramp with the share unset (null), edited to a share of 1.5 or to a
+    # ramp whose default share has an early window no look can spend
+    import json
+
+    from mlgov_runtime.core.env import SettingsError as ColdStartError
+    from mlgov_runtime.core.model import received, variable
+
+    sent = json.loads(
+        received_environment(parse_settings({"challenger": {"ramp": FAST_RAMP}}), Received)[variable(Received)]
+    )
+    assert sent["challenger"]["ctr_early_share"] is None
+    for edit, key in (
+        ({"ctr_early_share": 1.5}, r"ctr_early_share': 1\.5 breaks lt 1"),
+        ({"ctr_early_minutes": 5}, "ctr_early_minutes 5"),
+    ):
+        edited = {**sent, "challenger": {**sent["challenger"], **edit}}
+        with pytest.raises(ColdStartError, match=key):
+            received({variable(Received): json.dumps(edited)}, Received)
