@@ -11,6 +11,7 @@ default 6-hour window is still open at minute 30 and an undecided run is counted
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -52,6 +53,15 @@ def goal(traffic: int, drop: float) -> Goal | None:
     return None
 
 
+def wilson(hits: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson 95 % interval of a rate of `hits` in `n` runs."""
+    p = hits / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, c - h), min(1.0, c + h)
+
+
 def _median_at_most(result: SimulationResult, minutes: float) -> bool:
     return result.median_minutes_to_reject is not None and result.median_minutes_to_reject <= minutes
 
@@ -75,6 +85,8 @@ def rows(runs: int) -> list[dict[str, Any]]:
                     "drop": drop,
                     "runs": runs,
                     "reject_pct": 100 * result.rates[REJECT],
+                    "reject_ci_pct": tuple(100 * b for b in wilson(round(result.rates[REJECT] * runs), runs)),
+                    "promote_ci_pct": tuple(100 * b for b in wilson(round(result.rates[PROMOTE] * runs), runs)),
                     "median_min_to_reject": result.median_minutes_to_reject,
                     "promote_pct": 100 * result.rates[PROMOTE],
                     "insufficient_pct": 100 * result.rates[INSUFFICIENT_DATA],
@@ -110,9 +122,14 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _interval(bounds: tuple[float, float]) -> str:
+    return f"[{bounds[0]:.2f}, {bounds[1]:.2f}]"
+
+
 def table(cells: list[dict[str, Any]]) -> str:
     head = (
-        "| traffic/min | drop | runs | ours reject % | ours median min to reject | ours promote % "
+        "| traffic/min | drop | runs | ours reject % [Wilson 95 %] | ours median min to reject "
+        "| ours promote % [Wilson 95 %] "
         "| ours insufficient % | naive reject % | goal |"
     )
     lines = [head, "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -120,7 +137,8 @@ def table(cells: list[dict[str, Any]]) -> str:
         mark = "" if c["goal"] is None else f"{c['goal']}: {'PASS' if c['goal_met'] else 'FAIL'}"
         lines.append(
             f"| {c['traffic_per_min']:,} | {c['drop']:.0%} | {c['runs']:,} | {_num(c['reject_pct'])} "
-            f"| {_num(c['median_min_to_reject'], 0)} | {_num(c['promote_pct'])} | {_num(c['insufficient_pct'])} "
+            f"{_interval(c['reject_ci_pct'])} | {_num(c['median_min_to_reject'], 0)} | {_num(c['promote_pct'])} "
+            f"{_interval(c['promote_ci_pct'])} | {_num(c['insufficient_pct'])} "
             f"| {_num(c['naive_reject_pct'])} | {mark or '-'} |"
         )
     return "\n".join(lines)

@@ -20,7 +20,8 @@ decide_minutes on the same series). Cells:
 - a front-loaded CTR test (bench/frontload.py, the vectorised twin of the runtime's optional
   challenger/frontload.py, setting challenger.ctr_early_share): A/A in every cell above and power next to the bound
   per split of the CTR alpha between the looks up to minute 30 and the rest of the run;
-- the fast ramp (challenger.ramp [[4, 0.25], [9, 0.5]]) with early shares 50-80 %: power for a 15 % drop at CTR 4 %
+- the fast ramp (challenger.ramp [[4, 0.25], [9, 0.5]]) with early shares 50-80 % (60 %: the share a ramp sets
+  when challenger.ctr_early_share is unset): power for a 15 % drop at CTR 4 %
   and 8 % by minutes 15 and 30 next to the bound, A/A in every cell above with the ramp, and what one runtime look
   costs with 4 early looks (pure Python);
 - the impressions-per-invocation agreement between variants (gate._ratio_agreement, vectorised): false STOP_INVALID
@@ -49,6 +50,7 @@ for path in (ROOT, ROOT / "lambdas"):
 from bench import frontload as fl  # noqa: E402
 from mlgov_runtime.challenger import sequential as sq  # noqa: E402
 from mlgov_runtime.challenger.inputs import DecisionConfig  # noqa: E402
+from mlgov_runtime.challenger.settings import RAMP_EARLY_SHARE  # noqa: E402
 
 DEFAULT_RUNS = 2000
 HORIZON = 360
@@ -436,8 +438,10 @@ def frontload_power(runs: int, seed: int) -> list[dict[str, Any]]:
 
 # The fast ramp (setting [[4, 0.25], [9, 0.5]]) with the runtime's front-loaded test (challenger.ctr_early_share).
 FAST_RAMP = (4, 9)
+# The ramp's default share (challenger.ctr_early_share unset with a ramp set) is one of them.
 RAMP_VARIANTS: tuple[tuple[str, float, bool, float | None], ...] = (
     ("early 50%", 0.5, True, None),
+    (f"early {RAMP_EARLY_SHARE:.0%} (ramp default)", RAMP_EARLY_SHARE, True, None),
     ("early 65%", 0.65, True, None),
     ("early 80%", 0.8, True, None),
 )
@@ -463,17 +467,20 @@ def np_bound_weights(t: Traffic, drop: float, minutes: int, alpha: float, draws:
 
 
 def fast_ramp_power(runs: int, seed: int) -> list[dict[str, Any]]:
-    """A 15 % drop by minutes 15 and 30 under the fast ramp, for the gate and the early shares, next to the bound."""
+    """A 15 % drop by minutes 15 and 30 under the fast ramp (and, CTR 4 %, the [[10, 0.25], [20, 0.5]] schedule),
+    for the gate and the early shares, next to the bound."""
     rows = []
-    for k, ctr in enumerate((0.04, 0.08)):
-        t = Traffic(ctr=ctr, weight=ramp_weights(30, FAST_RAMP), minutes=30)
+    for k, (ctr, steps, name) in enumerate(
+        ((0.04, FAST_RAMP, "fast ramp"), (0.08, FAST_RAMP, "fast ramp"), (0.04, (10, 20), "ramp 10/20"))
+    ):
+        t = Traffic(ctr=ctr, weight=ramp_weights(30, steps), minutes=30)
         rng = np.random.default_rng(seed + 800 + k)
         wall, looks = look_schedule(runs, rng, horizon=30)
         st = look_stats(simulate(t, 0.85, runs, rng), looks)
         bounds = {m: np_bound_weights(t, 0.15, m, CFG.ctr_reject_alpha) for m in (15, 30)}
         for label, share, always_t, power in (("gate", 0.0, True, None), *RAMP_VARIANTS):
             first = frontloaded_reject(st, wall, looks, share, always_t, power)
-            row: dict[str, Any] = {"cell": f"CTR {ctr:.0%}, fast ramp", "variant": label, "by": {}}
+            row: dict[str, Any] = {"cell": f"CTR {ctr:.0%}, {name}", "variant": label, "by": {}}
             for m in (15, 30):
                 hit = (first >= 0) & (first < int(np.searchsorted(wall, m, side="right")))
                 row["by"][m] = (hit.mean(), _rate(hit, runs), bounds[m])
@@ -822,7 +829,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "\nFast ramp (challenger.ramp [[4, 0.25], [9, 0.5]]: the looks at minutes 5 and 10 take the steps, so 25 % of"
         "\n  traffic from data minute 4, 50 % from 9) with the runtime's front-loaded test (challenger.ctr_early_share,"
-        "\n  early window 30 min); NP bound with each minute's split (Monte Carlo, error ~0.001)"
+        "\n  early window 30 min; 60 % is the share a ramp sets when the setting is unset), and, CTR 4 %, the"
+        "\n  [[10, 0.25], [20, 0.5]] schedule; NP bound with each minute's split (Monte Carlo, error ~0.001)"
     )
     print(f"  {'cell':<18} {'variant':<26} {'min':>4} {'power':>26} {'NP bound':>9} {'ratio':>6}")
     for row in fast_ramp_power(runs, args.seed):

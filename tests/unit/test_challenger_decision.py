@@ -327,3 +327,10 @@ def test_the_bench_rows_have_the_table_fields() -> None:
     assert {"reject_pct", "median_min_to_reject", "promote_pct", "insufficient_pct", "naive_reject_pct", "goal"} <= set(
         table[0]
     )
+    # Each rate with its Wilson 95 % interval, which holds it
+    for row in table:
+        for rate, (low, high) in (
+            (row["reject_pct"], row["reject_ci_pct"]),
+            (row["promote_pct"], row["promote_ci_pct"]),
+        ):
+            assert 0 <= low <= rate <= high <= 100 and high - low > 0

@@ -212,6 +212,62 @@ def test_a_look_reads_only_settled_minutes_and_a_later_look_sees_the_late_counts
     assert v2["impressions"] == v1["impressions"] + sum(v or 0.0 for v in got[CHAL]["impressions"][20:25])
 
 
+def _slates(cw: Any, minutes: range, share: float, seed: int) -> None:
+    """Per-request routing as SageMaker does it: `share` of ~350 requests a minute to the challenger, each response
+    a slate of 1-20 recommendations (one recommender for both variants), every metric published."""
+    rng = np.random.default_rng(seed)
+    for minute in minutes:
+        requests = int(rng.poisson(350))
+        routed = {CHAL: int(rng.binomial(requests, share))}
+        routed[PROD] = requests - routed[CHAL]
+        for variant, req in routed.items():
+            shown = int(rng.integers(1, 21, req).sum())
+            put(
+                cw,
+                variant,
+                minute,
+                {
+                    "impressions": shown,
+                    "clicks": int(rng.binomial(shown, 0.08)),
+                    "invocations": req,
+                    "errors_4xx": 0,
+                    "errors_5xx": 0,
+                    "json_failures": 0,
+                    "language_mismatches": 0,
+                    "latency": req,
+                },
+            )
+
+
+def _share(got: dict[str, dict[str, list[float | None]]], metric: str) -> float:
+    c, p = (sum(v or 0.0 for v in got[side][metric]) for side in (CHAL, PROD))
+    return c / (c + p)
+
+
+def test_the_split_is_tested_on_the_invocations_read_through_the_adapter(cw: Any) -> None:
+    # Given honest routing of 10 % of requests, each response carrying 1-20 impressions (so the impression split
+    # swings with the slates, far more than a binomial split of impressions would)
+    _slates(cw, range(30), 0.1, seed=11)
+    got = series(cw, 30)
+    assert _share(got, "impressions") != pytest.approx(_share(got, "invocations"), abs=1e-4)
+    result = decide_minutes(got[PROD], got[CHAL], 30)
+    # Then the sample-ratio test judges SageMaker's own count of what it routed, and finds the configured split
+    srm = result.statistics["srm"]
+    assert srm["unit"] == "invocations" and srm["mismatch"] is False
+    assert srm["observed_share"] == pytest.approx(_share(got, "invocations"), abs=1e-9)
+    assert result.decision != STOP_INVALID
+
+
+def test_a_drifted_request_split_read_through_the_adapter_voids_the_experiment(cw: Any) -> None:
+    # Given the endpoint routes 7 % of requests to the challenger instead of the configured 10 %
+    _slates(cw, range(30), 0.07, seed=12)
+    got = series(cw, 30)
+    result = decide_minutes(got[PROD], got[CHAL], 30)
+    # Then the invocation split is a mismatch: STOP_INVALID, naming SageMaker's count, before any CTR verdict
+    assert result.decision == STOP_INVALID and result.statistics["srm"]["mismatch"] is True
+    assert "of AWS/SageMaker Invocations" in result.reasons[0]
+
+
 # -- the statistics
 
 
