@@ -26,3 +26,31 @@ def test_explain_help_shows_the_default_principal() -> None:
     with contextlib.redirect_stdout(out):
         assert main(["guardrails", "explain", "--help"]) == 0
     assert "arn:aws:iam::111111111111:role/DataScientist" in " ".join(out.getvalue().split()), out.getvalue()
+
+
+def test_the_retirement_summary_says_1_watched_endpoint_and_1_error() -> None:
+    from mlgov.commands.retirement import render_table
+
+    row = {
+        "endpoint_name": "manga-recommender-v1",
+        "verdict": "ERROR",
+        "invocations_24h": None,
+        "served_versions": [],
+        "current_versions": [],
+        "purpose": None,
+        "monthly_cost_usd": None,
+        "reasons": ["cannot read it"],
+        "purpose_problem": None,
+        "next_step": None,
+    }
+    summary = {
+        "total": 1,
+        "current": 0,
+        "stale_active": 0,
+        "retirement_candidates": 1,
+        "errors": 1,
+        "not_watched": 0,
+    }
+    text = render_table({"endpoints": [row], "summary": summary})
+    said = "1 watched endpoint: 0 current, 0 stale with traffic, 1 retirement candidate, 1 error (0 not watched)"
+    assert said in text, text
