@@ -24,6 +24,10 @@ class SnapshotNotFound(SnapshotUnreadable):
     pass
 
 
+class SnapshotBucketNotFound(SnapshotNotFound):
+    """The bucket itself is not there (a typo in it, or another account/region)."""
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     match = S3_URI.match(uri)
     if not match:
@@ -117,7 +121,9 @@ def snapshot_chunks(
         answer = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        if error.get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
+        if error.get("Code") == "NoSuchBucket":
+            raise SnapshotBucketNotFound(f"snapshot {uri} does not exist: no bucket {bucket}") from None
+        if error.get("Code") in ("NoSuchKey", "404"):
             raise SnapshotNotFound(f"snapshot {uri} does not exist") from None
         if error.get("Code") in ("AccessDenied", "403"):
             # Without s3:ListBucket, S3 answers a missing key with 403 too; a KMS key the role may not
