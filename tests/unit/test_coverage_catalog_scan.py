@@ -119,3 +119,19 @@ def test_the_scan_reports_its_running_count() -> None:
     seen: list[int] = []
     catalog_title_ids(PagedTable(250, page_items=50), "catalog", segments=2, progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == 250 and len(seen) == 6
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("s3://b/catalog-snapshots/2026-05-02/training.jsonl", "bucket 'b' is not an S3 bucket name"),
+        ("s3://Manga-Training/training.jsonl", "bucket 'Manga-Training' is not an S3 bucket name"),
+        ("s3://manga-training/", "is not an s3://bucket/key URI"),
+        ("/tmp/training.jsonl", "is not an s3://bucket/key URI"),
+    ],
+)
+def test_a_snapshot_uri_that_is_not_one_says_which_part_is_wrong(uri: str, message: str) -> None:
+    from mlgov_runtime.adapters.catalog import parse_s3_uri
+
+    with pytest.raises(ValueError, match=message):
+        parse_s3_uri(uri)

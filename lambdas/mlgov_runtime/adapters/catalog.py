@@ -31,6 +31,11 @@ class SnapshotBucketNotFound(SnapshotNotFound):
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     match = S3_URI.match(uri)
     if not match:
+        bucket, slash, key = uri.removeprefix("s3://").partition("/")
+        if uri.startswith("s3://") and slash and key:
+            raise ValueError(
+                f"{uri!r}: bucket {bucket!r} is not an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"
+            )
         raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
     return match.group(1), match.group(2)
 
