@@ -588,13 +588,16 @@ def register(sub: Any) -> None:
     campaign.add_argument("--variant", help="instance variant (default: the endpoint's only one)")
     campaign.add_argument("--name", required=True, type=_campaign_name, help="campaign name, e.g. manga-monday")
     peak = campaign.add_mutually_exclusive_group(required=True)
-    peak.add_argument("--peak", type=float, help="expected peak invocations per minute")
+    peak.add_argument("--peak", type=common.positive_number, help="expected peak invocations per minute")
     peak.add_argument(
-        "--peak-rps", type=float, metavar="N", help="expected peak invocations per second (the same as --peak N*60)"
+        "--peak-rps",
+        type=common.positive_number,
+        metavar="N",
+        help="expected peak invocations per second (the same as --peak N*60)",
     )
     campaign.add_argument(
         "--per-instance",
-        type=float,
+        type=common.positive_number,
         help="invocations per minute one instance takes (default capacity.target_invocations_per_instance)",
     )
     campaign.add_argument("--start", required=True, type=common.aware_time, help="campaign start, ISO with offset")
