@@ -157,6 +157,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         raise common.UsageError(
             f"--min {minimum}: must be at least thresholds.min_endpoint_capacity ({floor}) and <= 1000"
         )
+    if not 0 < args.wait_minutes <= 24 * 60:  # NaN too: a wait it cannot keep would skip the traffic check
+        raise common.UsageError(f"--wait-minutes {args.wait_minutes:g}: must be above 0 and at most 1440")
     aws, checker, before = _audited(args, settings)
     if before.verdict is Verdict.EXEMPT:
         print(f"{args.endpoint}: {before.reasons[0]} Nothing to restore.", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +48,16 @@ def test_a_per_instance_rate_of_zero_is_refused_the_same_way() -> None:
     with contextlib.redirect_stderr(err):
         assert main([*CAMPAIGN, "--peak", "380", "--per-instance", "0"]) == 2
     assert "argument --per-instance: '0' is not a number above 0" in err.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "1441"])
+def test_restore_refuses_a_wait_it_cannot_keep_before_changing_anything(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A negative, zero or NaN wait was taken as given, and the restore went ahead on it.
+    monkeypatch.chdir(tmp_path)  # no cdk.json: the default settings
+    restore = ["capacity", "restore", "--endpoint", "manga-recommender-prod", "--wait-minutes", value]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main([*restore, "--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9"]) == 2
+    assert f"--wait-minutes {float(value):g}: must be above 0 and at most 1440" in err.getvalue(), err.getvalue()
