@@ -54,3 +54,17 @@ def test_the_retirement_summary_says_1_watched_endpoint_and_1_error() -> None:
     text = render_table({"endpoints": [row], "summary": summary})
     said = "1 watched endpoint: 0 current, 0 stale with traffic, 1 retirement candidate, 1 error (0 not watched)"
     assert said in text, text
+
+
+def test_scan_refuses_a_role_name_iam_would_refuse_in_every_account() -> None:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["scan", "--accounts", "111122223333", "--role-name", "bad role"]) == 2
+    assert "argument --role-name: 'bad role' is not an IAM role name" in err.getvalue(), err.getvalue()
+
+
+def test_scan_takes_a_role_name_with_its_path() -> None:
+    from mlgov.cli import build_parser
+
+    args = build_parser().parse_args(["scan", "--role-name", "mlgov-member/MlGovMemberAudit"])
+    assert args.role_name == "mlgov-member/MlGovMemberAudit"
