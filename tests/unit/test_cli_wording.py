@@ -68,3 +68,26 @@ def test_scan_takes_a_role_name_with_its_path() -> None:
 
     args = build_parser().parse_args(["scan", "--role-name", "mlgov-member/MlGovMemberAudit"])
     assert args.role_name == "mlgov-member/MlGovMemberAudit"
+
+
+def test_every_command_a_lineage_next_step_quotes_parses() -> None:
+    """A user copies the quoted command from the finding: with no group to name, it still parses (GROUP)."""
+    import re
+
+    from mlgov.cli import build_parser
+    from mlgov_runtime.lineage_audit.findings import next_step
+    from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
+
+    raw = EndpointAudit("manga-recommender-hotfix", None, "123456789012", "us-east-1", Verdict.UNREGISTERED)
+    unmatched = EndpointAudit("manga-recommender-prod", None, "123456789012", "us-east-1", Verdict.ERROR)
+    unmatched.reasons = ["Variant challenger-v8: no running experiment could be read (states:ListExecutions denied)."]
+    quoted = [q for audit in (raw, unmatched) for q in re.findall(r"`(mlgov [^`]+)`", next_step(audit))]
+    assert sum(q.startswith("mlgov rollback") for q in quoted) == 2, quoted
+    for command in quoted:
+        argv = [w.replace("GROUP", "manga-recommender") for w in command.split()[1:]]
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            try:
+                build_parser().parse_args(argv)
+            except SystemExit:
+                raise AssertionError(f"`{command}` does not parse: {err.getvalue()}") from None
