@@ -29,9 +29,22 @@ from mlgov.commands.notifier import sample_finding
 __all__ = ["EXIT_OK", "EXIT_VIOLATIONS", "ReadProgress", "UsageError", "_settings", "main", "sample_finding"]
 
 
+def installed_version() -> str:
+    """The installed distribution's version (what a bug report names)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlgov")
+    except PackageNotFoundError:
+        return "(not installed: a checkout on PYTHONPATH)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One command group per registered capability that has one (mlgov/commands/<name>.py), then guardrails."""
     parser = OneLineParser(prog="mlgov", description="ML model governance for SageMaker.")
+    parser.add_argument(
+        "--version", action="version", version=f"mlgov {installed_version()}", help="the installed version, and exit"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for module in capability_modules("mlgov.commands"):
         module.register(sub)

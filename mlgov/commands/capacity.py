@@ -157,6 +157,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         raise common.UsageError(
             f"--min {minimum}: must be at least thresholds.min_endpoint_capacity ({floor}) and <= 1000"
         )
+    if not 0 < args.wait_minutes <= 24 * 60:  # NaN too: a wait it cannot keep would skip the traffic check
+        raise common.UsageError(f"--wait-minutes {args.wait_minutes:g}: must be above 0 and at most 1440")
     aws, checker, before = _audited(args, settings)
     if before.verdict is Verdict.EXEMPT:
         print(f"{args.endpoint}: {before.reasons[0]} Nothing to restore.", file=sys.stderr)
@@ -579,13 +581,16 @@ def register(sub: Any) -> None:
     campaign.add_argument("--variant", help="instance variant (default: the endpoint's only one)")
     campaign.add_argument("--name", required=True, type=_campaign_name, help="campaign name, e.g. manga-monday")
     peak = campaign.add_mutually_exclusive_group(required=True)
-    peak.add_argument("--peak", type=float, help="expected peak invocations per minute")
+    peak.add_argument("--peak", type=common.positive_number, help="expected peak invocations per minute")
     peak.add_argument(
-        "--peak-rps", type=float, metavar="N", help="expected peak invocations per second (the same as --peak N*60)"
+        "--peak-rps",
+        type=common.positive_number,
+        metavar="N",
+        help="expected peak invocations per second (the same as --peak N*60)",
     )
     campaign.add_argument(
         "--per-instance",
-        type=float,
+        type=common.positive_number,
         help="invocations per minute one instance takes (default capacity.target_invocations_per_instance)",
     )
     campaign.add_argument("--start", required=True, type=common.aware_time, help="campaign start, ISO with offset")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import urllib.parse
@@ -147,6 +148,17 @@ def aware_time(value: str) -> datetime:
             f"{value!r} has no UTC offset: add Z for UTC or an offset like +09:00 (with no time zone it is ambiguous)"
         )
     return moment
+
+
+def positive_number(value: str) -> float:
+    """A rate or a count that must be finite and above 0 (NaN and infinity pass float())."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number above 0")
+    return number
 
 
 def positive_int(value: str) -> int:

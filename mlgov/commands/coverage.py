@@ -66,11 +66,18 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 def _where_to_look(exc: Exception, args: argparse.Namespace) -> str:
     """The listing that shows the right name, for a table or snapshot that is not there."""
-    from mlgov_runtime.adapters.catalog import CatalogUnavailable, SnapshotNotFound, parse_s3_uri
+    from mlgov_runtime.adapters.catalog import (
+        CatalogUnavailable,
+        SnapshotBucketNotFound,
+        SnapshotNotFound,
+        parse_s3_uri,
+    )
 
     region = f" --region {args.region}" if args.region else ""
     if isinstance(exc, CatalogUnavailable) and "does not exist" in str(exc):
         return f" (`aws dynamodb list-tables{region}` lists the tables; --catalog-table names the catalog)"
+    if isinstance(exc, SnapshotBucketNotFound):
+        return f" (`aws s3 ls{region}` lists the buckets; --snapshot-uri names the snapshot)"
     if isinstance(exc, SnapshotNotFound):
         bucket, key = parse_s3_uri(args.snapshot_uri)
         folder = key.rsplit("/", 2)[0] + "/" if key.count("/") >= 2 else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import threading
 from collections import Counter
@@ -20,6 +21,13 @@ def account_list(value: str) -> list[str]:
     if not accounts or bad:
         raise argparse.ArgumentTypeError(f"{value!r} is not a comma-separated list of 12-digit account ids")
     return list(dict.fromkeys(accounts))
+
+
+def role_name(value: str) -> str:
+    """A role name, with its path if it has one (mlgov-member/MlGovMemberAudit): IAM's characters only."""
+    if not re.fullmatch(r"([\w+=,.@-]+/)*[\w+=,.@-]{1,64}", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an IAM role name (letters, digits and +=,.@_-)")
+    return value
 
 
 def region_list(value: str) -> list[str]:
@@ -254,7 +262,9 @@ def register(sub: Any) -> None:
         "--regions", type=region_list, metavar="R1,R2", help="default: org_scan.regions, else the current region"
     )
     scan.add_argument(
-        "--role-name", help="role assumed in the other accounts (default: the member role, MlGovMemberAudit)"
+        "--role-name",
+        type=role_name,
+        help="role assumed in the other accounts (default: the member role, MlGovMemberAudit)",
     )
     scan.add_argument(
         "--concurrency", type=common.positive_int, default=4, help="account/regions scanned at once (default 4)"

@@ -93,8 +93,9 @@ def render_table(report: dict[str, Any]) -> str:
             lines.append(f"    next: {quiet['fix']}")
     s = report["summary"]
     lines.append(
-        f"{s['total']} watched endpoints: {s['current']} current, {s['stale_active']} stale with traffic, "
-        f"{s['retirement_candidates']} retirement candidates, {s['errors']} errors ({s['not_watched']} not watched)"
+        f"{common.count(s['total'], 'watched endpoint')}: {s['current']} current, "
+        f"{s['stale_active']} stale with traffic, {common.count(s['retirement_candidates'], 'retirement candidate')}, "
+        f"{common.count(s['errors'], 'error')} ({s['not_watched']} not watched)"
     )
     return "\n".join(lines)
 

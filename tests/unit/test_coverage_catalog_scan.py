@@ -53,6 +53,8 @@ SNAPSHOT = "s3://manga-training/catalog-snapshots/2026-05-02/training.jsonl"
     ("code", "status", "expected", "message"),
     [
         ("NoSuchKey", 404, SnapshotNotFound, f"snapshot {SNAPSHOT} does not exist"),
+        # A mistyped bucket is named as the bucket, not as a key missing from it.
+        ("NoSuchBucket", 404, SnapshotNotFound, f"snapshot {SNAPSHOT} does not exist: no bucket manga-training"),
         (
             "AccessDenied",
             403,
@@ -72,13 +74,28 @@ def test_a_snapshot_that_cannot_be_read_says_which_and_why(
         stub.add_client_error(
             "get_object",
             service_error_code=code,
-            service_message="Access Denied" if status == 403 else "The specified key does not exist.",
+            service_message="Access Denied" if status == 403 else "The specified key or bucket does not exist.",
             http_status_code=status,
             expected_params={"Bucket": "manga-training", "Key": "catalog-snapshots/2026-05-02/training.jsonl"},
         )
         with pytest.raises(expected) as raised:
             list(snapshot_chunks(s3, SNAPSHOT))
     assert str(raised.value).startswith(message)
+
+
+def test_the_coverage_command_points_a_missing_bucket_at_the_bucket_list() -> None:
+    import argparse
+
+    from mlgov.commands.coverage import _where_to_look
+    from mlgov_runtime.adapters.catalog import SnapshotBucketNotFound
+
+    args = argparse.Namespace(
+        region=None, snapshot_uri="s3://manga-trainng/catalog-snapshots/2026-05-02/training.jsonl"
+    )
+    hint = _where_to_look(SnapshotBucketNotFound("snapshot ... does not exist: no bucket manga-trainng"), args)
+    assert hint == " (`aws s3 ls` lists the buckets; --snapshot-uri names the snapshot)"
+    hint = _where_to_look(SnapshotNotFound("snapshot ... does not exist"), args)
+    assert hint == " (`aws s3 ls s3://manga-trainng/catalog-snapshots/` lists the snapshots there)"
 
 
 def test_progress_is_one_line_per_100000_titles_and_per_10_percent(capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,3 +119,19 @@ def test_the_scan_reports_its_running_count() -> None:
     seen: list[int] = []
     catalog_title_ids(PagedTable(250, page_items=50), "catalog", segments=2, progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == 250 and len(seen) == 6
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("s3://b/catalog-snapshots/2026-05-02/training.jsonl", "bucket 'b' is not an S3 bucket name"),
+        ("s3://Manga-Training/training.jsonl", "bucket 'Manga-Training' is not an S3 bucket name"),
+        ("s3://manga-training/", "is not an s3://bucket/key URI"),
+        ("/tmp/training.jsonl", "is not an s3://bucket/key URI"),
+    ],
+)
+def test_a_snapshot_uri_that_is_not_one_says_which_part_is_wrong(uri: str, message: str) -> None:
+    from mlgov_runtime.adapters.catalog import parse_s3_uri
+
+    with pytest.raises(ValueError, match=message):
+        parse_s3_uri(uri)

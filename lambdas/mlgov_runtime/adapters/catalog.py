@@ -24,9 +24,18 @@ class SnapshotNotFound(SnapshotUnreadable):
     pass
 
 
+class SnapshotBucketNotFound(SnapshotNotFound):
+    """The bucket itself is not there (a typo in it, or another account/region)."""
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     match = S3_URI.match(uri)
     if not match:
+        bucket, slash, key = uri.removeprefix("s3://").partition("/")
+        if uri.startswith("s3://") and slash and key:
+            raise ValueError(
+                f"{uri!r}: bucket {bucket!r} is not an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"
+            )
         raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
     return match.group(1), match.group(2)
 
@@ -117,7 +126,9 @@ def snapshot_chunks(
         answer = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        if error.get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
+        if error.get("Code") == "NoSuchBucket":
+            raise SnapshotBucketNotFound(f"snapshot {uri} does not exist: no bucket {bucket}") from None
+        if error.get("Code") in ("NoSuchKey", "404"):
             raise SnapshotNotFound(f"snapshot {uri} does not exist") from None
         if error.get("Code") in ("AccessDenied", "403"):
             # Without s3:ListBucket, S3 answers a missing key with 403 too; a KMS key the role may not

@@ -79,7 +79,7 @@ def next_step(audit: EndpointAudit) -> str:
             return (
                 "Next: a challenger-shaped variant could not be matched with a running experiment: run the check "
                 f"the reason names, then re-run `mlgov audit {where}`; if no experiment runs, roll the variant back "
-                f"(`mlgov rollback --endpoint {audit.endpoint_name} --group` and the package's group)."
+                f"(`mlgov rollback --endpoint {audit.endpoint_name} --group GROUP`, GROUP the package's group)."
             )
         return (
             f"Next: make sure the audit role in account {audit.account_id} may describe the endpoint, its "
@@ -97,8 +97,8 @@ def next_step(audit: EndpointAudit) -> str:
     rollback = (
         " or ".join(f"`mlgov rollback --endpoint {audit.endpoint_name} --group {group}`" for group in groups)
         if groups
-        else f"`mlgov rollback --endpoint {audit.endpoint_name} --group` and the group it should serve from "
-        f"(`aws sagemaker list-model-package-groups --region {audit.region}` lists them)"
+        else f"`mlgov rollback --endpoint {audit.endpoint_name} --group GROUP`, GROUP the group it should serve "
+        f"from (`aws sagemaker list-model-package-groups --region {audit.region}` lists them)"
     )
     return (
         f"Next: `mlgov audit {where} --format json` shows the lineage; roll back to the previous Approved "

@@ -1,0 +1,5 @@
+"""`python -m mlgov`: the same CLI as the `mlgov` entry point."""
+
+from mlgov.cli import main
+
+raise SystemExit(main())
