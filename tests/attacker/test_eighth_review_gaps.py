@@ -185,11 +185,12 @@ def test_the_governance_account_alone_is_left_out_and_read_by_the_scan() -> None
 
 # HELD: other CloudFormation entry points into the deployer's power where the product runs, and other metric paths.
 # Self-managed StackSets (an administration role and an execution role the developer makes), a stack created with
-# --role-arn of a role they may pass, Service Catalog launch roles, CodePipeline/CodeBuild deploy actions and
-# SAM/Serverless all end in a stack write by a role that is not who deploys: DenyProductStackChanges covers stack/*.
-# Passing the deployer elsewhere is DenyProtectedRoleChanges' (by name). The gate reads plain MetricStat queries in its
-# own account (no metric math, no SEARCH, no AccountId), so cross-account observability links and metric streams
-# feed it nothing; alarms and composite alarms write no datapoint.
+# --role-arn of a role they may pass, Service Catalog launch roles, CodePipeline/CodeBuild deploy actions,
+# CloudFormation Git sync and SAM/Serverless all end in a stack write by a role that is not who deploys:
+# DenyProductStackChanges covers stack/*. Passing the deployer elsewhere is DenyProtectedRoleChanges' (by name). The
+# gate reads plain MetricStat queries in its own account (no metric math, no SEARCH, no AccountId), so
+# cross-account observability links and metric streams feed it nothing; alarms and composite alarms write no
+# datapoint.
 TEAM_STACK = f"arn:aws:cloudformation:{REGION}:{GOV}:stack/StackSet-team-etl-0a1b2c3d/5e7c9a10"
 
 
@@ -200,6 +201,7 @@ TEAM_STACK = f"arn:aws:cloudformation:{REGION}:{GOV}:stack/StackSet-team-etl-0a1
         "stacksets-exec-7f3e9a1b2c4d5e6f7a8b9c0d1e2f3a4b",  # service-managed, a delegated administrator's
         "SC-launch-role",  # Service Catalog launch constraint
         "codepipeline-deploy",  # CodePipeline CloudFormation action, CodeBuild running `sam deploy`
+        "GitSyncRole",  # CloudFormation Git sync: its role makes and executes the change sets
         "Developer",
     ],
 )
