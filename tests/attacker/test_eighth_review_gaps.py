@@ -1,11 +1,12 @@
 """Eighth review (issue 20): the seventh review's fixes replayed as an attacker in a guarded workload account and in
-the governance account, without the deployer, role-admin or break-glass roles. Two holes, ranked: (1) in the
+the governance account, without the deployer, role-admin or break-glass roles. Three holes, ranked: (1) in the
 governance account, a developer plants the product's next Lambda asset (or template) in CDK's assets bucket, and the
 deployer's next `cdk deploy` ships it: the deployer's power without any stack write; (2) the member StackSets now
 leave every account of governance_target_ids out, but the weekly scan reads only its own account without the member
-role, so a second account where the product runs loses both the scan and the real-time audit. Each hole's test
-asserts the SAFE outcome (strict xfail until fixed); the plain tests pin what the fixes of the seventh review hold
-against (other CloudFormation entry points, other metric paths).
+role, so a second account where the product runs loses both the scan and the real-time audit; (3) each look decides
+with the function's current settings, so a deploy that drops a ramp during a run gives the mixture the whole CTR
+alpha after the ramp's default early share was spent. Each hole's test asserts the SAFE outcome (strict xfail until
+fixed); the plain tests pin what held (other CloudFormation entry points, passing the deployer, metric paths).
 Calls are judged by the independent evaluator on the SCPs `attachments()` puts on each target."""
 
 from __future__ import annotations
@@ -228,3 +229,63 @@ def test_what_hooks_and_private_types_are_left(action: str) -> None:
     writes here. Pinned so a reader sees these stay allowed."""
     resource = f"arn:aws:cloudformation:{REGION}:{GOV}:type/hook/Team-Check-Hook"
     assert _scp(GOV, GOV, "Developer", action, resource) == "Allow"
+
+
+# HOLE 3 (low: the deployer's act, no attacker): a deploy during a run re-splits the CTR test's alpha mid-run.
+# 1. A run starts with a ramp and ctr_early_share unset: since today the gate spends 0.6 of the CTR test's alpha at the
+#    early looks (the first ctr_early_minutes) and 0.4 by the mixture over the whole window.
+# 2. Its early looks spend their 0.6 (A/A: up to 0.6 of the CTR share, all inside the first 30 minutes).
+# 3. An hour in, the deployer removes the ramp (or sets ctr_early_share 0) and deploys: every look reads the
+#    function's settings as they are now (logic.watch takes `cfg`, the run records no split), so the rest of the run
+#    spends the mixture at the whole CTR alpha. The union that keeps the CTR test's alpha
+#    (docs/challenger-statistics.md) then holds only to 1.6 times the CTR share for a run straddling that deploy
+#    (0.6 spent early, plus a mixture whose alpha is spent almost all after the first hour); how much of it an A/A
+#    run realises depends on the mixture's slack and was not measured here. Before today a ramp change left the
+#    share alone; now removing a ramp changes the split.
+# Fix: record the split in the run's state at the first look (early share, early minutes) and decide every later look
+# with the recorded one; a deploy's new split applies to new runs.
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole 3: each look decides with the function's current settings, so a deploy that drops the ramp mid-run "
+    "gives the mixture the whole CTR alpha after the early looks spent 0.6 of it",
+)
+def test_a_deploy_during_a_run_does_not_re_split_its_ctr_alpha() -> None:
+    from datetime import timedelta
+
+    from mlgov_runtime.challenger import logic
+    from mlgov_runtime.challenger.config import ChallengerConfig
+    from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
+    from mlgov_runtime.challenger.settings import RAMP_EARLY_SHARE
+    from tests.unit.fakes import package_arn
+    from tests.unit.test_challenger_logic import NOW, FakeMetrics, FakeSageMaker, ports, variant
+
+    sm = FakeSageMaker()
+    sm.package(2, "Approved", catalog_snapshot_date="2026-10-28")
+    sm.model("rec-v2", package_arn(2))
+    sm.endpoint("prod", variant("AllTraffic", "rec-v2"))
+    endpoints = {"manga-recommender": "prod"}
+    started = ChallengerConfig(endpoints=endpoints, decision=DecisionConfig(ctr_early_share=RAMP_EARLY_SHARE))
+    redeployed = ChallengerConfig(endpoints=endpoints, decision=DecisionConfig(ctr_early_share=0.0))
+    arn = sm.package(5, "PendingManualApproval", shadow_ctr_eligible="true")
+    state: dict[str, Any] = {"challenger": logic.start(ports(sm), started, {"model_package_arn": arn}, NOW)}
+    state["deployed_at"] = logic.iso(NOW)
+    ch = state["challenger"]
+    early_before_the_deploy: list[Any] = []
+    for wall, cfg in [(15, started), (25, started), (35, started), (65, redeployed)]:
+        if cfg is redeployed:
+            early_before_the_deploy = list(state["watch"].get("ctr_early_looks") or [])
+        minutes = wall - 3
+        counts = {
+            "AllTraffic": VariantCounts(3150.0 * minutes, 252.0 * minutes),
+            ch["challenger_variant"]: VariantCounts(350.0 * minutes, 28.0 * minutes),
+        }
+        out = logic.watch(ports(sm, FakeMetrics(counts)), cfg, state, NOW + timedelta(minutes=wall, seconds=5))
+        assert out["decision"] == "CONTINUE"
+        state = {**state, "watch": out}
+    # What the hole rests on: the run's early looks spent their share before the deploy (minutes read 12, 22).
+    assert [m for m, _ in early_before_the_deploy] == [12, 22]
+    ctr_test = state["watch"]["result"]["statistics"]["ctr_test"]
+    # The mixture after the deploy spends what the run started with (0.4 of the CTR alpha), not all of it.
+    assert ctr_test.get("mixture_alpha", ctr_test["alpha"]) == pytest.approx(started.decision.ctr_late_alpha)
