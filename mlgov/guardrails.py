@@ -89,6 +89,10 @@ BUS_POLICY_CHANGES = ["events:PutPermission", "events:RemovePermission", "events
 # it has no namespace key, so where the product runs (the gate reads the recommendation metrics there) only a
 # deploy makes one. It rides DenyGovernanceBusPolicyChanges' exemptions (the deployer, break-glass) for room.
 METRIC_FILTER_CHANGES = ["logs:PutMetricFilter"]
+# CDK's assets bucket holds the next release's function code and template under their content hashes, which anyone
+# who reads the source can compute: an object planted there first is what the deployer ships (cdk-assets skips an
+# upload it finds done). Writes, deletes and the bucket's own settings and policy are who deploys' there.
+ASSET_WRITES = ["s3:Put*", "s3:Delete*"]
 # The product's KMS keys carry this tag (stacks: findings channel, org scan, approvals); aws:ResourceTag is a
 # condition key of the "key" resource type, so the deny finds them in any account without their ids. Changing
 # or removing the tag is itself denied, so it cannot be taken off first.
@@ -243,6 +247,20 @@ def _where_the_product_runs(settings: Settings, roles: list[str], what: str) -> 
         return roles
     pinned = (role.replace(":iam::*:", f":iam::{account}:", 1) for role in roles for account in targets)
     return list(dict.fromkeys(pinned))
+
+
+def _bootstrap_buckets(settings: Settings) -> list[str]:
+    """The assets buckets of the deployers' qualifiers (`cdk-<qualifier>-assets-<account>-<region>`, objects too)."""
+    found = (_CFN_EXEC_ROLE.match(arn) for arn in settings.guardrails.deployer_role_arns)
+    return list(dict.fromkeys(f"arn:*:s3:::cdk-{m[2]}-assets-*" for m in found if m))
+
+
+def _bootstrap_roles_where_the_product_runs(settings: Settings) -> list[str]:
+    """Every bootstrap role of the deployers' qualifiers, in the governance accounts: the deploy role drives the
+    change sets, the file-publishing role uploads the assets. Only who deploys may become any of them
+    (sts:AssumeRole, same statement), so exempting them all exempts nobody new."""
+    roles = _bootstrap_roles(settings, "*")
+    return _where_the_product_runs(settings, roles, "CDK's bootstrap roles, which trust their whole account")
 
 
 def _deploy_roles_where_the_product_runs(settings: Settings) -> list[str]:
@@ -720,9 +738,13 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
         {
             "Sid": "DenyProductStackChanges",
             "Effect": "Deny",
-            "Action": [*STACK_CHANGES, "sts:AssumeRole"],
-            "Resource": ["arn:*:cloudformation:*:*:stack/*", *_bootstrap_roles(settings, "*")],
-            "Condition": _principal_exceptions(who_deploys + _deploy_roles_where_the_product_runs(settings)),
+            "Action": [*STACK_CHANGES, "sts:AssumeRole", *ASSET_WRITES],
+            "Resource": [
+                "arn:*:cloudformation:*:*:stack/*",
+                *_bootstrap_roles(settings, "*"),
+                *_bootstrap_buckets(settings),
+            ],
+            "Condition": _principal_exceptions(who_deploys + _bootstrap_roles_where_the_product_runs(settings)),
         },
         # The governance bus's policy lets the organization's accounts forward their SageMaker events: removing its
         # statement blinds the real-time audit of every member account, widening it lets anyone put events there.

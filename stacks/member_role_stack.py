@@ -172,13 +172,18 @@ class MemberRoleStackSetStack(Stack):
                 "account, inside that organization)"
             )
         governance = {"GovernanceAccountId": o.governance_account_id}
-        # Where the product runs, only who deploys writes stacks (DenyProductStackChanges): a StackSet instance there
-        # would fail, and the scan reads those accounts directly.
-        product_accounts = [
-            o.governance_account_id,
-            *(t for t in settings.guardrails.governance_target_ids if t.isdigit()),
-        ]
-        self._excluded = list(dict.fromkeys(product_accounts))
+        # Where the product runs only who deploys writes stacks (DenyProductStackChanges): a StackSet instance there
+        # fails. The scan reads the governance account with its own role; any other account there it could not read.
+        others = [t for t in settings.guardrails.governance_target_ids if t != o.governance_account_id]
+        if others:
+            raise SettingsError(
+                f"mlgov.guardrails.governance_target_ids names {', '.join(others)} besides "
+                f"mlgov.org_scan.governance_account_id {o.governance_account_id}: the product guard refuses the member "
+                "StackSets' stacks there, so neither the member role nor the forwarding rule could be deployed and "
+                "the weekly scan and the real-time audit could not read it. List only the governance account in "
+                "governance_target_ids (the product runs in one account)."
+            )
+        self._excluded = [o.governance_account_id]
         region = {"GovernanceRegion": o.governance_region or Aws.REGION}
         self._stack_set(
             "MemberRoleStackSet",

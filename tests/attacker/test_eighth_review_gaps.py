@@ -68,19 +68,12 @@ def _bootstrap(purpose: str, account: str = GOV) -> str:
 #    at that zip. The developer's code now runs as the product's roles: it approves packages through the state
 #    machine, writes findings, deletes endpoints. Overwriting an object already deployed does the same at the next
 #    replacement, and a planted template runs as the deployer outright.
-# Fix: deny s3:PutObject (and s3:DeleteObject, s3:PutBucketPolicy) on arn:*:s3:::cdk-<qualifier>-assets-* where the
-# product runs outside who deploys and the file-publishing role of the deployers' qualifier (pinned to those
-# accounts, as the deploy role is): one more action and two patterns in DenyProductStackChanges (~120 characters of
-# the product guard's 563 left).
+# Closed: DenyProductStackChanges denies s3:Put* and s3:Delete* on arn:*:s3:::cdk-<qualifier>-assets-* where the
+# product runs, outside who deploys and CDK's bootstrap roles there (only who deploys may become them).
 ASSETS = f"arn:aws:s3:::cdk-hnb659fds-assets-{GOV}-{REGION}"
 NEXT_RELEASE = f"{ASSETS}/3f0c2a9e51b7d4c8e6a1f09b2d7c5e4a8b3f6d1c0e9a7b5d4c3e2f1a0b9c8d7e.zip"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 1: a developer in the governance account writes CDK's assets bucket; the deployer's next deploy "
-    "ships the planted function code or template (no statement names the bootstrap bucket)",
-)
 @pytest.mark.parametrize("action", ["s3:PutObject", "s3:DeleteObject", "s3:PutBucketPolicy"])
 def test_a_developer_cannot_plant_the_next_release_in_the_deployers_assets_bucket(action: str) -> None:
     resource = ASSETS if action == "s3:PutBucketPolicy" else NEXT_RELEASE
@@ -160,14 +153,28 @@ def _excluded_accounts(governance_target_ids: list[str]) -> list[str] | None:
     return sorted(excluded)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 2: the member StackSets leave a second governance_target_ids account out, and the weekly scan "
-    "reads only its own account without the member role: that account is unscanned and unheard",
-)
 def test_every_account_the_member_stacksets_leave_out_is_one_the_scan_reads_itself() -> None:
     excluded = _excluded_accounts([GOV, SECOND])
     assert excluded is None or set(excluded) <= {GOV}
+
+
+def test_a_second_account_where_the_product_runs_is_refused_at_synth_naming_it() -> None:
+    """Closed: the member StackSets' synth refuses governance_target_ids naming any account but the governance
+    account, since neither StackSet could deploy there and the scan could not read it."""
+    import aws_cdk as cdk
+
+    from mlgov.settings import SettingsError
+    from stacks.member_role_stack import MemberRoleStackSetStack
+
+    settings = parse_settings(
+        {
+            "organization_id": ORG,
+            "org_scan": {"governance_account_id": GOV, "member_role_target_ou_ids": [WORKLOAD_OU]},
+            "guardrails": {"target_ou_ids": [WORKLOAD_OU], "governance_target_ids": [GOV, SECOND]},
+        }
+    )
+    with pytest.raises(SettingsError, match=rf"governance_target_ids names {SECOND} besides .*{GOV}"):
+        MemberRoleStackSetStack(cdk.App(), "MemberRoleStackSets", settings=settings)
 
 
 def test_the_governance_account_alone_is_left_out_and_read_by_the_scan() -> None:

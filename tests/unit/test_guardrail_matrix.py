@@ -1150,6 +1150,54 @@ CASES += [
         sid="DenyProductRuleChanges",
     ),
     gov("iam:CreateRole", DEPLOYER, "Allow", "the deployer makes a product role", role(GOV, "mlgov-protected/MlGovX")),
+    # Eighth review hole 1: an object planted under the next release's content hash in CDK's assets bucket is what
+    # the deployer ships.
+    gov(
+        "s3:PutObject",
+        DS,
+        "Deny",
+        "plant the next release in the assets bucket",
+        f"arn:aws:s3:::cdk-hnb659fds-assets-{GOV}-us-east-1/3f0c.zip",
+        sid="DenyProductStackChanges",
+    ),
+    gov(
+        "s3:DeleteObject",
+        DS,
+        "Deny",
+        "delete a deployed asset",
+        f"arn:aws:s3:::cdk-hnb659fds-assets-{GOV}-us-east-1/3f0c.zip",
+        sid="DenyProductStackChanges",
+    ),
+    gov(
+        "s3:PutBucketPolicy",
+        DS,
+        "Deny",
+        "rewrite the assets bucket's policy",
+        f"arn:aws:s3:::cdk-hnb659fds-assets-{GOV}-us-east-1",
+        sid="DenyProductStackChanges",
+    ),
+    gov(
+        "s3:PutObject",
+        f"cdk-hnb659fds-file-publishing-role-{GOV}-us-east-1",
+        "Allow",
+        "cdk deploy uploads its assets",
+        f"arn:aws:s3:::cdk-hnb659fds-assets-{GOV}-us-east-1/3f0c.zip",
+    ),
+    gov(
+        "s3:DeleteObject",
+        ROLE_ADMIN,
+        "Allow",
+        "a role admin cleans the assets bucket",
+        f"arn:aws:s3:::cdk-hnb659fds-assets-{GOV}-us-east-1/3f0c.zip",
+    ),
+    gov("s3:PutObject", DS, "Allow", "a team's own bucket", f"arn:aws:s3:::team-etl-{GOV}/x.zip"),
+    gov(
+        "s3:PutBucketPolicy",
+        ROLE_ADMIN,
+        "Allow",
+        "cdk bootstrap sets the assets bucket's policy",
+        f"arn:aws:s3:::cdk-hnb659fds-assets-{GOV}-us-east-1",
+    ),
     # Seventh review hole 1: a metric filter publishes into the recommendation namespace as CloudWatch Logs.
     gov(
         "logs:PutMetricFilter",
@@ -1930,7 +1978,8 @@ def test_the_stack_rule_and_channel_denies_name_what_the_service_authorization_r
     reference = _reference()
     statements = {s["Sid"]: s for doc in POLICIES.values() for s in doc["Statement"]}
     expected = {
-        "DenyProductStackChanges": {"stack", "role"},
+        # s3: the assets bucket and its objects.
+        "DenyProductStackChanges": {"stack", "role", "bucket", "object"},
         "DenyProductRuleChanges": {"rule-on-default-event-bus", "rule-on-custom-event-bus"},
         "DenyProductRuleChangesByStackSets": {"rule-on-default-event-bus", "rule-on-custom-event-bus"},
         "DenyChannelDrainOutsideProduct": {"queue", "topic"},
@@ -1947,7 +1996,18 @@ def test_the_stack_rule_and_channel_denies_name_what_the_service_authorization_r
             for action in matched:
                 # Each action authorizes against a resource type the statement's Resource names (TagResource
                 # also takes change sets and stack sets: the stack is the one guarded).
-                assert set(reference[service]["Actions"][action]["Resources"]) & resource_types, (sid, action)
+                types = set(reference[service]["Actions"][action].get("Resources", []))
+                # s3:Put*/Delete* also match writes on other s3 resource types (access points, jobs, grants): their
+                # ARNs never match the assets bucket's, so they deny nothing; the bucket's own writes must be there.
+                assert types & resource_types or service == "s3", (sid, action)
+    assert {"putobject", "deleteobject", "putbucketpolicy", "putbucketacl"} <= {
+        a
+        for p in statements["DenyProductStackChanges"]["Action"]
+        if p.startswith("s3:")
+        for a in reference["s3"]["Actions"]
+        if fnmatch.fnmatchcase(a, p.split(":")[1].lower())
+        and set(reference["s3"]["Actions"][a].get("Resources", [])) & {"bucket", "object"}
+    }
     # The stack writes the attacker review named, and the later ones the same verbs cover.
     denied = [a.split(":")[1].lower() for a in statements["DenyProductStackChanges"]["Action"]]
     for action in STACK_WRITES:
@@ -2054,11 +2114,15 @@ def test_an_ou_where_the_product_runs_is_refused_while_the_deploy_role_exemption
 
 def test_the_deploy_role_exemption_names_the_accounts_where_the_product_runs() -> None:
     # Given the governance account named by id: the deploy role is exempt there only, in both statements
-    for sid in ("DenyProtectedRoleChanges", "DenyProductStackChanges"):
+    # (the stack statement exempts every bootstrap role there: only who deploys may become any of them)
+    for sid, role_pattern in (
+        ("DenyProtectedRoleChanges", "cdk-hnb659fds-deploy-role-*"),
+        ("DenyProductStackChanges", "cdk-hnb659fds-*"),
+    ):
         [statement] = [s for doc in POLICIES.values() for s in doc["Statement"] if s["Sid"] == sid]
         exempt = statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
-        deploy = [arn for arn in exempt if "-deploy-role-" in arn]
-        assert deploy == [f"arn:*:iam::{GOV}:role/cdk-hnb659fds-deploy-role-*"], sid
+        deploy = [arn for arn in exempt if "-deploy-role-" in arn or arn.endswith("cdk-hnb659fds-*")]
+        assert deploy == [f"arn:*:iam::{GOV}:role/{role_pattern}"], sid
     # And a deployer pinned to an account pins its deploy role, so an OU is safe there
     pinned = parse_settings(
         {
@@ -2071,7 +2135,7 @@ def test_the_deploy_role_exemption_names_the_accounts_where_the_product_runs() -
     guard = {p.name: p.document for p in guardrail_policies(pinned)}["mlgov-product-guard"]
     [stack] = [s for s in guard["Statement"] if s["Sid"] == "DenyProductStackChanges"]
     exempt = stack["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
-    assert f"arn:aws:iam::{GOV}:role/cdk-hnb659fds-deploy-role-*" in exempt
+    assert f"arn:aws:iam::{GOV}:role/cdk-hnb659fds-*" in exempt
     # In another account of that OU the deploy role stays denied
     other = role("444455556666", "cdk-hnb659fds-deploy-role-444455556666-us-east-1")
     context = {"aws:PrincipalArn": other, "aws:PrincipalAccount": "444455556666"}
