@@ -1,13 +1,14 @@
-"""Eighth review (issue 20): the seventh review's fixes replayed as an attacker in a guarded workload account and in
-the governance account, without the deployer, role-admin or break-glass roles. Three holes, ranked: (1) in the
-governance account, a developer plants the product's next Lambda asset (or template) in CDK's assets bucket, and the
-deployer's next `cdk deploy` ships it: the deployer's power without any stack write; (2) the member StackSets now
-leave every account of governance_target_ids out, but the weekly scan reads only its own account without the member
-role, so a second account where the product runs loses both the scan and the real-time audit; (3) each look decides
-with the function's current settings, so a deploy that drops a ramp during a run gives the mixture the whole CTR
-alpha after the ramp's default early share was spent. Each hole's test asserts the SAFE outcome (strict xfail until
-fixed); the plain tests pin what held (other CloudFormation entry points, passing the deployer, metric paths).
-Calls are judged by the independent evaluator on the SCPs `attachments()` puts on each target."""
+"""Eighth review (issue 20): the seventh review's fixes replayed as an attacker in a guarded workload account and in the
+governance account, without the deployer, role-admin or break-glass roles. Three holes, ranked: (1) in the governance
+account, a developer plants the product's next Lambda asset (or template) in CDK's assets bucket, and the deployer's
+next `cdk deploy` ships it: the deployer's power without any stack write; (2) the member StackSets now leave every
+account of governance_target_ids out, but the weekly scan reads only its own account without the member role, so a
+second account where the product runs loses both the scan and the real-time audit; (3) each look decides with the
+function's current settings, so a deploy that drops a ramp during a run gives the mixture the whole CTR alpha after
+the ramp's default early share was spent. Each hole's test asserts the SAFE outcome (strict xfail until fixed; hole 3
+is fixed: runs keep the split their first look recorded); the plain tests pin what held (other CloudFormation entry
+points, passing the deployer, metric paths). Calls are judged by the independent evaluator on the SCPs
+`attachments()` puts on each target."""
 
 from __future__ import annotations
 
@@ -249,15 +250,10 @@ def test_what_hooks_and_private_types_are_left(action: str) -> None:
 #    (0.6 spent early, plus a mixture whose alpha is spent almost all after the first hour); how much of it an A/A
 #    run realises depends on the mixture's slack and was not measured here. Before today a ramp change left the
 #    share alone; now removing a ramp changes the split.
-# Fix: record the split in the run's state at the first look (early share, early minutes) and decide every later look
-# with the recorded one; a deploy's new split applies to new runs.
+# Fixed: the first look records the split in the run's state (logic.run_split: early share and window, the budget and
+# its shares, the window) and every later look decides with the recorded one; a deploy's new split applies to new runs.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 3: each look decides with the function's current settings, so a deploy that drops the ramp mid-run "
-    "gives the mixture the whole CTR alpha after the early looks spent 0.6 of it",
-)
 def test_a_deploy_during_a_run_does_not_re_split_its_ctr_alpha() -> None:
     from datetime import timedelta
 
@@ -296,3 +292,7 @@ def test_a_deploy_during_a_run_does_not_re_split_its_ctr_alpha() -> None:
     ctr_test = state["watch"]["result"]["statistics"]["ctr_test"]
     # The mixture after the deploy spends what the run started with (0.4 of the CTR alpha), not all of it.
     assert ctr_test.get("mixture_alpha", ctr_test["alpha"]) == pytest.approx(started.decision.ctr_late_alpha)
+    assert ctr_test["early_share"] == RAMP_EARLY_SHARE
+    # The early record stays as the early looks left it, and the split the run started with is carried on.
+    assert [m for m, _ in state["watch"]["ctr_early_looks"]] == [12, 22]
+    assert state["watch"]["ctr_split"]["ctr_early_share"] == RAMP_EARLY_SHARE

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -351,13 +351,57 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
             ),
         }
     previous = state.get("watch") or {}
+    cfg, split = run_split(cfg, previous.get(SPLIT_KEY))
     history = [list(step) for step in previous.get("ramp_history") or [[0, ch["traffic_fraction"]]]]
     early = [list(step) for step in previous.get("ctr_early_looks") or []] if cfg.decision.ctr_early_share else None
     result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history, early)
+    result = {**result, SPLIT_KEY: split}
     if early is not None:
         result = {**result, "ctr_early_looks": early_looks_after(early, result)}
     result = {**result, **data_problem_step(ports, ch, previous, result)}
     return ramp_step(ports, cfg, ch, parse_time(state["deployed_at"]), now, history, result)
+
+
+# What a run's error bounds are made of: how the reject budget is split (CTR mixture, front-loaded test,
+# guardrails), the early window and the looks it counts, the mixture's tuning, the promotion interval's alpha and
+# the window. Recorded in the watch state at the run's first look and read from there by every later look, so a
+# deploy during a run applies to new runs only: re-splitting mid-run would spend one alpha twice.
+SPLIT_KEY = "ctr_split"
+SPLIT_FIELDS = (
+    "reject_budget",
+    "ctr_reject_share",
+    "ctr_early_share",
+    "ctr_early_minutes",
+    "settle_minutes",
+    "min_aligned_minutes",
+    "ctr_target_variance",
+    "alpha",
+    "min_minutes",
+    "max_minutes",
+)
+
+
+def run_split(cfg: ChallengerConfig, recorded: Any) -> tuple[ChallengerConfig, dict[str, Any]]:
+    """The settings this run decides with, and its split to carry to the next look: the function's at the first
+    look (nothing recorded), the recorded ones after. A recorded split that does not validate (an edited state)
+    raises: no verdict from a split nobody configured."""
+    if recorded is None:
+        return cfg, {name: float(getattr(cfg.decision, name)) for name in SPLIT_FIELDS}
+    where = f"watch.{SPLIT_KEY}"
+    if not isinstance(recorded, Mapping) or set(recorded) != set(SPLIT_FIELDS):
+        keys = sorted(map(str, recorded)) if isinstance(recorded, Mapping) else type(recorded).__name__
+        raise StepError(f"{where} must hold exactly {', '.join(SPLIT_FIELDS)}; got {keys}. The run ends, no verdict.")
+    split: dict[str, Any] = {}
+    for name in SPLIT_FIELDS:
+        value = recorded[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise StepError(f"{where}.{name} must be a finite number, got {value!r}. The run ends, no verdict.")
+        split[name] = float(value)
+    try:
+        decision = replace(cfg.decision, **split)
+    except ValueError as exc:
+        raise StepError(f"{where} does not validate: {exc}. The run ends, no verdict.") from exc
+    return replace(cfg, decision=decision), split
 
 
 def data_problem_step(
