@@ -91,8 +91,9 @@ BUS_POLICY_CHANGES = ["events:PutPermission", "events:RemovePermission", "events
 METRIC_FILTER_CHANGES = ["logs:PutMetricFilter"]
 # CDK's assets bucket holds the next release's function code and template under their content hashes, which anyone
 # who reads the source can compute: an object planted there first is what the deployer ships (cdk-assets skips an
-# upload it finds done). Writes, deletes and the bucket's own settings and policy are who deploys' there.
-ASSET_WRITES = ["s3:Put*", "s3:Delete*"]
+# upload it finds done). Every S3 call on it is who deploys' there: writes, deletes, replication into it, its policy
+# and settings; nobody else needs to read it (CloudFormation and Lambda read it as the deployer).
+ASSET_ACCESS = ["s3:*"]
 # The product's KMS keys carry this tag (stacks: findings channel, org scan, approvals); aws:ResourceTag is a
 # condition key of the "key" resource type, so the deny finds them in any account without their ids. Changing
 # or removing the tag is itself denied, so it cannot be taken off first.
@@ -738,7 +739,7 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
         {
             "Sid": "DenyProductStackChanges",
             "Effect": "Deny",
-            "Action": [*STACK_CHANGES, "sts:AssumeRole", *ASSET_WRITES],
+            "Action": [*STACK_CHANGES, "sts:AssumeRole", *ASSET_ACCESS],
             "Resource": [
                 "arn:*:cloudformation:*:*:stack/*",
                 *_bootstrap_roles(settings, "*"),

@@ -69,7 +69,7 @@ def _bootstrap(purpose: str, account: str = GOV) -> str:
 #    at that zip. The developer's code now runs as the product's roles: it approves packages through the state
 #    machine, writes findings, deletes endpoints. Overwriting an object already deployed does the same at the next
 #    replacement, and a planted template runs as the deployer outright.
-# Closed: DenyProductStackChanges denies s3:Put* and s3:Delete* on arn:*:s3:::cdk-<qualifier>-assets-* where the
+# Closed: DenyProductStackChanges denies s3:* on arn:*:s3:::cdk-<qualifier>-assets-* where the
 # product runs, outside who deploys and CDK's bootstrap roles there (only who deploys may become them).
 ASSETS = f"arn:aws:s3:::cdk-hnb659fds-assets-{GOV}-{REGION}"
 NEXT_RELEASE = f"{ASSETS}/3f0c2a9e51b7d4c8e6a1f09b2d7c5e4a8b3f6d1c0e9a7b5d4c3e2f1a0b9c8d7e.zip"

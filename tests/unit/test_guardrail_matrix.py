@@ -1190,6 +1190,21 @@ CASES += [
         "a role admin cleans the assets bucket",
         f"arn:aws:s3:::cdk-hnb659fds-assets-{GOV}-us-east-1/3f0c.zip",
     ),
+    gov(
+        "s3:ReplicateObject",
+        DS,
+        "Deny",
+        "replicate an object into the assets bucket",
+        f"arn:aws:s3:::cdk-hnb659fds-assets-{GOV}-us-east-1/3f0c.zip",
+        sid="DenyProductStackChanges",
+    ),
+    gov(
+        "s3:ReplicateObject",
+        f"cdk-hnb659fds-cfn-exec-role-{GOV}-us-east-1",
+        "Allow",
+        "the deployer's own replication",
+        f"arn:aws:s3:::cdk-hnb659fds-assets-{GOV}-us-east-1/3f0c.zip",
+    ),
     gov("s3:PutObject", DS, "Allow", "a team's own bucket", f"arn:aws:s3:::team-etl-{GOV}/x.zip"),
     gov(
         "s3:PutBucketPolicy",
@@ -1940,7 +1955,10 @@ def test_product_guard_wildcards_match_only_writes_per_the_service_authorization
             matched = [a for a in reference[service]["Actions"] if fnmatch.fnmatchcase(a, name.lower())]
             assert matched, f"{pattern} matches no action"
             reads = [a for a in matched if a.startswith(("get", "list", "describe"))]
-            assert not reads, f"{pattern} also denies reads: {reads}"
+            # The one exception: CDK's assets bucket, which only who deploys reads (CloudFormation and Lambda read it
+            # as the deployer); s3:* also keeps replication into it and every setting of it in one pattern.
+            assert not reads or pattern == "s3:*", f"{pattern} also denies reads: {reads}"
+            assert pattern != "s3:*" or statement["Sid"] == "DenyProductStackChanges"
     denied = {a.lower() for s in guard["Statement"] for a in s["Action"]}
     for action in [*FUNCTION_WRITES, *MACHINE_WRITES, "states:StopExecution", "states:RedriveExecution"]:
         service, name = action.split(":")
@@ -1992,12 +2010,13 @@ def test_the_stack_rule_and_channel_denies_name_what_the_service_authorization_r
             service, name = pattern.split(":")
             matched = [a for a in reference[service]["Actions"] if fnmatch.fnmatchcase(a, name.lower())]
             assert matched, f"{pattern} matches no action"
-            assert not [a for a in matched if a.startswith(("get", "list", "describe"))], pattern
+            # (s3:* on the assets bucket: nobody but who deploys reads it either)
+            assert pattern == "s3:*" or not [a for a in matched if a.startswith(("get", "list", "describe"))], pattern
             for action in matched:
                 # Each action authorizes against a resource type the statement's Resource names (TagResource
                 # also takes change sets and stack sets: the stack is the one guarded).
                 types = set(reference[service]["Actions"][action].get("Resources", []))
-                # s3:Put*/Delete* also match writes on other s3 resource types (access points, jobs, grants): their
+                # s3:* also matches calls on other s3 resource types (access points, jobs, grants): their
                 # ARNs never match the assets bucket's, so they deny nothing; the bucket's own writes must be there.
                 assert types & resource_types or service == "s3", (sid, action)
     assert {"putobject", "deleteobject", "putbucketpolicy", "putbucketacl"} <= {
