@@ -142,6 +142,12 @@ DEPLOY_CALLS = [
             "cloudformation:ExecuteChangeSet",
             "cloudformation:DescribeStackEvents",
             "cloudformation:DeleteChangeSet",
+            "cloudformation:CreateStack",  # --method=direct
+            "cloudformation:UpdateStack",
+            "cloudformation:UpdateTerminationProtection",
+            "cloudformation:RollbackStack",  # a failed deploy: `cdk rollback`, --no-rollback
+            "cloudformation:ContinueUpdateRollback",
+            "cloudformation:CancelUpdateStack",
         ]
     ],
     (_cdk("deploy", GOV), "iam:PassRole", _cdk("cfn-exec", GOV)),
@@ -400,6 +406,8 @@ TEAM_ALLOWED = [
         (_cdk("cfn-exec", PROD), action, _role(PROD, "TeamEtl-HandlerServiceRole-AbCdEf123456"))
         for action in ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PassRole"]
     ],
+    (_cdk("deploy", PROD), "s3:GetObject", _assets(PROD, "a1b2c3d4.json")),
+    (_cdk("deploy", PROD), "cloudformation:UpdateStack", TEAM_STACK),
     (_cdk("cfn-exec", PROD), "logs:PutMetricFilter", f"arn:aws:logs:{REGION}:{PROD}:log-group:/team/etl"),
     (_cdk("cfn-exec", PROD), "lambda:CreateFunction", f"arn:aws:lambda:{REGION}:{PROD}:function:TeamEtl-Handler"),
     (_cdk("cfn-exec", PROD), "s3:GetObject", _assets(PROD, NEXT_RELEASE)),
