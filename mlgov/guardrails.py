@@ -529,7 +529,14 @@ def protected_roles_policy(settings: Settings) -> NamedPolicy:
         "Resource": _distinct(
             [
                 f"arn:*:iam::*:role{g.protected_role_path}*",
-                *_by_name(settings, g.product_role_arns + g.deployer_role_arns + _bootstrap_roles(settings, "*")),
+                *_by_name(settings, g.product_role_arns),
+                # The deployer's and CDK's roles matter where the product runs; a team in a guarded account bootstraps
+                # and deploys with roles of the same names, exempt from nothing there.
+                *_where_the_product_runs(
+                    settings,
+                    _by_name(settings, g.deployer_role_arns + _bootstrap_roles(settings, "*")),
+                    "the deployer's and CDK's roles, protected by name",
+                ),
                 STACKSET_EXECUTION_ROLES,
             ]
         ),

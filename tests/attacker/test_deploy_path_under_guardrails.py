@@ -456,7 +456,6 @@ TEAM_REFUSED = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason=PROTECTED_ROLES_REASON)
 @pytest.mark.parametrize(("principal", "action", "resource"), TEAM_REFUSED)
 def test_a_teams_own_cdk_bootstrap_roles_stay_its_own_in_a_workload_account(
     principal: str, action: str, resource: str

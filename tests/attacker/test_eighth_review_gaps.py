@@ -220,14 +220,17 @@ def test_no_other_cloudformation_entry_point_writes_a_stack_where_the_product_ru
 
 
 def test_nobody_but_who_deploys_passes_the_deployer() -> None:
-    """A stack created with --role-arn, a CodePipeline action or a workload account's own deploy role would need to
-    pass the execution role: refused where the product runs and in the guarded accounts."""
-    for target, account in [(GOV, GOV), (WORKLOAD_OU, PROD)]:
-        deployer = f"arn:aws:iam::{account}:role/cdk-hnb659fds-cfn-exec-role-{account}-{REGION}"
-        for role in ["Developer", "codepipeline-deploy"]:
-            assert _scp(target, account, role, "iam:PassRole", deployer) == "Deny"
+    """A stack created with --role-arn or a CodePipeline action would need to pass the execution role: refused where
+    the product runs. In a workload account the role of that name is the team's own CDK execution role, exempt from
+    nothing there (the deployer's exemptions are pinned to the governance accounts): the team's deploy role passes it
+    for its own `cdk deploy`, and what it deploys still makes no protected role."""
+    deployer = f"arn:aws:iam::{GOV}:role/cdk-hnb659fds-cfn-exec-role-{GOV}-{REGION}"
+    for role in ["Developer", "codepipeline-deploy"]:
+        assert _scp(GOV, GOV, role, "iam:PassRole", deployer) == "Deny"
     workload_deployer = f"arn:aws:iam::{PROD}:role/cdk-hnb659fds-cfn-exec-role-{PROD}-{REGION}"
-    assert _scp(WORKLOAD_OU, PROD, _bootstrap("deploy", PROD), "iam:PassRole", workload_deployer) == "Deny"
+    assert _scp(WORKLOAD_OU, PROD, _bootstrap("deploy", PROD), "iam:PassRole", workload_deployer) == "Allow"
+    approver = f"arn:aws:iam::{PROD}:role/mlgov-protected/MlGovModelApprover"
+    assert _scp(WORKLOAD_OU, PROD, f"cdk-hnb659fds-cfn-exec-role-{PROD}-{REGION}", "iam:CreateRole", approver) == "Deny"
 
 
 @pytest.mark.parametrize("action", ["cloudformation:RegisterType", "cloudformation:ActivateType"])

@@ -1259,16 +1259,16 @@ CASES += [
     # CDK's deploy role hands CloudFormation the execution role on every deploy: the product must stay deployable.
     gov("iam:PassRole", DEPLOY_ROLE, "Allow", "cdk deploy passes the execution role", role(GOV, DEPLOYER)),
     gov("iam:PassRole", DS, "Deny", "pass the execution role", role(GOV, DEPLOYER), sid="DenyProtectedRoleChanges"),
-    # Only where the product runs: a guarded account's deploy role (its trust is the whole account) would hand
-    # anyone there the exempt execution role (teams there bootstrap with their own qualifier).
+    # In a guarded account the execution role of that name is the team's own, exempt from nothing there (the
+    # deployer's exemptions are pinned to the governance accounts): its deploy role passes it for the team's own
+    # `cdk deploy`, and what that deploys makes no protected role.
     Case(
-        "a guarded account's deploy role passes the execution role",
+        "a guarded account's deploy role passes its own execution role",
         "iam:PassRole",
         PROD,
         role(PROD, f"cdk-hnb659fds-deploy-role-{PROD}-us-east-1"),
-        "Deny",
+        "Allow",
         resource_arn=role(PROD, f"cdk-hnb659fds-cfn-exec-role-{PROD}-us-east-1"),
-        sid="DenyProtectedRoleChanges",
     ),
     Case(
         "a team's own qualifier in a guarded account",
