@@ -20,35 +20,8 @@ from mlgov.guardrails import attachments, guardrail_policies
 from mlgov.policy_eval import evaluate
 from mlgov.settings import parse_settings
 from tests.attacker.conftest import GOV
-
-PROD, REGION = "210987654321", "us-east-1"
-WORKLOAD_OU = "ou-ab12-prodwork"
-WRITER = "mlgov-protected/MlGovRecommenderMetrics"
-SETTINGS = parse_settings(
-    {
-        "guardrails": {
-            "target_ou_ids": [WORKLOAD_OU],
-            "governance_target_ids": [GOV],
-            "metric_writer_role_arns": [f"arn:aws:iam::*:role/{WRITER}"],
-        }
-    }
-)
-SCPS = {p.name: p.document for p in guardrail_policies(SETTINGS)}
-NAMESPACE = SETTINGS.challenger.metrics.namespace
-
-
-def _on(target: str) -> dict[str, Any]:
-    return {name: SCPS[name] for name, targets in attachments(SETTINGS).items() if target in targets}
-
-
-def _scp(target: str, account: str, role: str, action: str, resource: str, **keys: Any) -> str:
-    context = {
-        "aws:PrincipalArn": f"arn:aws:iam::{account}:role/{role}",
-        "aws:PrincipalAccount": account,
-        "aws:PrincipalOrgPaths": ["o-a1b2c3d4e5/r-ab12/"],
-        **keys,
-    }
-    return evaluate(_on(target), action, resource, context).decision
+from tests.attacker.scp_judge import PROD, REGION, WORKLOAD_OU
+from tests.attacker.scp_judge import judge as _scp
 
 
 def _bootstrap(purpose: str, account: str = GOV) -> str:

@@ -12,44 +12,11 @@ Calls are judged by the independent evaluator on the SCPs `attachments()` puts o
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from mlgov.guardrails import attachments, guardrail_policies
-from mlgov.policy_eval import evaluate
-from mlgov.settings import parse_settings
 from tests.attacker.conftest import GOV
-
-PROD, REGION = "210987654321", "us-east-1"
-WORKLOAD_OU = "ou-ab12-prodwork"
-WRITER = "mlgov-protected/MlGovRecommenderMetrics"
-SETTINGS = parse_settings(
-    {
-        "guardrails": {
-            "target_ou_ids": [WORKLOAD_OU],
-            "governance_target_ids": [GOV],
-            "metric_writer_role_arns": [f"arn:aws:iam::*:role/{WRITER}"],
-        }
-    }
-)
-SCPS = {p.name: p.document for p in guardrail_policies(SETTINGS)}
-NAMESPACE = SETTINGS.challenger.metrics.namespace
-
-
-def _on(target: str) -> dict[str, Any]:
-    return {name: SCPS[name] for name, targets in attachments(SETTINGS).items() if target in targets}
-
-
-def _scp(target: str, account: str, role: str, action: str, resource: str, **keys: Any) -> str:
-    context = {
-        "aws:PrincipalArn": f"arn:aws:iam::{account}:role/{role}",
-        "aws:PrincipalAccount": account,
-        "aws:PrincipalOrgPaths": ["o-a1b2c3d4e5/r-ab12/"],
-        **keys,
-    }
-    return evaluate(_on(target), action, resource, context).decision
-
+from tests.attacker.scp_judge import NAMESPACE, PROD, REGION, WORKLOAD_OU, WRITER
+from tests.attacker.scp_judge import judge as _scp
 
 # HOLE 1 (high): clicks written through CloudWatch Logs steer the challenger gate; the SCP sees PutMetricData only.
 # 1. A developer of the governance account (where the challenger's endpoint and its recommendation metrics live) or
