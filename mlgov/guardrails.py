@@ -88,7 +88,8 @@ BUS_POLICY_CHANGES = ["events:PutPermission", "events:RemovePermission", "events
 # A metric filter publishes into any namespace as CloudWatch Logs, out of reach of the cloudwatch:namespace deny;
 # it has no namespace key, so where the product runs (the gate reads the recommendation metrics there) only a
 # deploy makes one. It rides DenyGovernanceBusPolicyChanges' exemptions (the deployer, break-glass) for room.
-METRIC_FILTER_CHANGES = ["logs:PutMetricFilter"]
+# PutMetric* also takes PutMetricExtractionPolicy, which an account-level metric extraction policy needs as well.
+METRIC_FILTER_CHANGES = ["logs:PutMetric*"]
 # CDK's assets bucket holds the next release's function code and template under their content hashes, which anyone
 # who reads the source can compute: an object planted there first is what the deployer ships (cdk-assets skips an
 # upload it finds done). Every S3 call on it is who deploys' there: writes, deletes, replication into it, its policy

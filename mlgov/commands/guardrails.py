@@ -153,8 +153,9 @@ ADVICE = {
     "DenyGovernanceBusPolicyChanges": (
         "The governance bus's policy decides which accounts may put events on it (the organization's member "
         "accounts forward their SageMaker events through it); only the deployer (and break-glass) change a bus "
-        "policy or a bus where the product runs, no StackSet. The same statement keeps logs:PutMetricFilter to "
-        "deploys there: a metric filter publishes into any namespace, the recommendation metrics the challenger "
+        "policy or a bus where the product runs, no StackSet. The same statement keeps logs:PutMetricFilter (and "
+        "metric extraction policies) to deploys there: a metric filter publishes into any namespace, the "
+        "recommendation metrics the challenger "
         "gate reads included, out of reach of the cloudwatch:namespace deny.",
         "Change the bus policy in the product's stack (mlgov.organization_id) and run `npx cdk deploy "
         "MlGovEndpointAudit` as the deployer; create a metric filter in a stack deployed as the deployer or a role "

@@ -1223,6 +1223,15 @@ CASES += [
         sid="DenyGovernanceBusPolicyChanges",
     ),
     gov(
+        "logs:PutMetricExtractionPolicy",
+        DS,
+        "Deny",
+        "an account-level metric extraction policy where the product runs",
+        "*",
+        sid="DenyGovernanceBusPolicyChanges",
+    ),
+    gov("logs:PutMetricExtractionPolicy", DEPLOYER, "Allow", "a deploy sets a metric extraction policy", "*"),
+    gov(
         "logs:PutMetricFilter",
         WRITER,
         "Deny",
