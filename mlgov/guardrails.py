@@ -59,7 +59,6 @@ FUNCTION_TRIGGERS = ["lambda:*eEventSourceMapping"]
 # The governance stack (stacks.constants.AUDIT_STACK_NAME; a test keeps them equal): CloudFormation names the
 # product's queues, topics and rules after it. CDKToolkit holds the deployer's roles (`cdk bootstrap`).
 PRODUCT_STACK = "MlGovEndpointAudit"
-BOOTSTRAP_STACK = "CDKToolkit"
 # Every write on a stack, per the Service Authorization Reference (all take the stack ARN, ExecuteChangeSet
 # too): "*Stack" is Create/Update/Delete/Rollback/CancelUpdateStack, "Execute*" ExecuteChangeSet/StackRefactor.
 STACK_CHANGES = [
@@ -223,12 +222,17 @@ def _merge(*conditions: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _qualifiers(settings: Settings) -> list[tuple[str, str]]:
+    """(role ARN prefix, qualifier) of every deployer that is a CloudFormation execution role of `cdk bootstrap`."""
+    found = (_CFN_EXEC_ROLE.match(arn) for arn in settings.guardrails.deployer_role_arns)
+    return [(m[1], m[2]) for m in found if m]
+
+
 def _bootstrap_roles(settings: Settings, purpose: str) -> list[str]:
     """The `cdk bootstrap` roles (`purpose` "deploy", or "*" for all) of every qualifier whose CloudFormation
     execution role is a deployer (default: hnb659fds): CDK deploys with the deploy role, which passes that role."""
-    found = (_CFN_EXEC_ROLE.match(arn) for arn in settings.guardrails.deployer_role_arns)
-    roles = (f"{m[1]}cdk-{m[2]}-{purpose}" + ("-role-*" if purpose != "*" else "") for m in found if m)
-    return list(dict.fromkeys(roles))
+    suffix = "-role-*" if purpose != "*" else ""
+    return list(dict.fromkeys(f"{prefix}cdk-{q}-{purpose}{suffix}" for prefix, q in _qualifiers(settings)))
 
 
 def _where_the_product_runs(settings: Settings, roles: list[str], what: str) -> list[str]:
@@ -253,8 +257,7 @@ def _where_the_product_runs(settings: Settings, roles: list[str], what: str) -> 
 
 def _bootstrap_buckets(settings: Settings) -> list[str]:
     """The assets buckets of the deployers' qualifiers (`cdk-<qualifier>-assets-<account>-<region>`, objects too)."""
-    found = (_CFN_EXEC_ROLE.match(arn) for arn in settings.guardrails.deployer_role_arns)
-    return list(dict.fromkeys(f"arn:*:s3:::cdk-{m[2]}-assets-*" for m in found if m))
+    return list(dict.fromkeys(f"arn:*:s3:::cdk-{q}-assets-*" for _, q in _qualifiers(settings)))
 
 
 def _bootstrap_roles_where_the_product_runs(settings: Settings) -> list[str]:
@@ -277,10 +280,9 @@ def _deployers_where_the_product_runs(settings: Settings) -> list[str]:
     execution role (the default deployer pattern names every account) as its service role, and whoever may update
     that stack acts as it, with no iam:PassRole. A deployer on the protected path exists only where role admins
     made it, so it stays as it is."""
-    path = f":role{settings.guardrails.protected_role_path}"
-    g = settings.guardrails
-    on_path = [arn for arn in g.deployer_role_arns if path in arn]
-    return on_path + _where_the_product_runs(settings, _by_name(settings, g.deployer_role_arns), "the deployer role")
+    off_path = _by_name(settings, settings.guardrails.deployer_role_arns)
+    on_path = [arn for arn in settings.guardrails.deployer_role_arns if arn not in off_path]
+    return on_path + _where_the_product_runs(settings, off_path, "the deployer role")
 
 
 def _endpoint_statements(

@@ -183,7 +183,6 @@ class MemberRoleStackSetStack(Stack):
                 "the weekly scan and the real-time audit could not read it. List only the governance account in "
                 "governance_target_ids (the product runs in one account)."
             )
-        self._excluded = [o.governance_account_id]
         region = {"GovernanceRegion": o.governance_region or Aws.REGION}
         self._stack_set(
             "MemberRoleStackSet",
@@ -194,6 +193,7 @@ class MemberRoleStackSetStack(Stack):
             {**governance, "OrganizationId": settings.organization_id, **region},
             o.member_role_target_ou_ids,
             [Aws.REGION],  # IAM is global: one region per account is enough.
+            o.governance_account_id,
         )
         # Rules are regional: one in every region the scan covers, so endpoints there are audited at once.
         self._stack_set(
@@ -205,6 +205,7 @@ class MemberRoleStackSetStack(Stack):
             {**governance, **region},
             o.member_role_target_ou_ids,
             list(o.regions) or [Aws.REGION],
+            o.governance_account_id,
         )
 
     def _stack_set(
@@ -217,8 +218,10 @@ class MemberRoleStackSetStack(Stack):
         parameters: dict[str, Any],
         ou_ids: list[str],
         regions: list[str],
+        governance_account: str,
     ) -> cdk.CfnStackSet:
-        """A service-managed StackSet with auto-deployment to every account of the target OUs."""
+        """A service-managed StackSet with auto-deployment to every account of the target OUs but the governance
+        account."""
         return cdk.CfnStackSet(
             self,
             construct_id,
@@ -242,7 +245,7 @@ class MemberRoleStackSetStack(Stack):
             stack_instances_group=[
                 cdk.CfnStackSet.StackInstancesProperty(
                     deployment_targets=cdk.CfnStackSet.DeploymentTargetsProperty(
-                        organizational_unit_ids=ou_ids, accounts=self._excluded, account_filter_type="DIFFERENCE"
+                        organizational_unit_ids=ou_ids, accounts=[governance_account], account_filter_type="DIFFERENCE"
                     ),
                     regions=regions,
                 )
