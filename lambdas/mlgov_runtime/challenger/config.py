@@ -9,6 +9,13 @@ from typing import Any
 
 from mlgov_runtime.challenger.inputs import DecisionConfig
 
+# metrics.source "table": the product's table of recommendation counts, one item per series and minute holding the
+# counts under the metric names above (numbers the recommender ADDs to). Only the metric writers may write it.
+COUNTS_TABLE = "mlgov-recommendation-counts"
+SERIES_KEY = "series"  # "<endpoint>/<variant>"
+MINUTE_KEY = "minute"  # epoch seconds of the minute's start
+EXPIRES_KEY = "expires_at"  # optional, epoch seconds: DynamoDB's TTL drops the item after it
+
 
 @dataclass(frozen=True)
 class MetricNames:
@@ -24,6 +31,7 @@ class MetricNames:
     distinct_titles: str | None = "RecommendationDistinctTitles"
     endpoint_dimension: str = "EndpointName"
     variant_dimension: str = "VariantName"
+    source: str = "cloudwatch"  # or "table": COUNTS_TABLE
 
 
 @dataclass(frozen=True)

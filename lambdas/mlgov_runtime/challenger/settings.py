@@ -69,6 +69,10 @@ class RecommendationMetricNames:
     distinct_titles: str | None = setting(default="RecommendationDistinctTitles", pattern=CW_NAME)
     endpoint_dimension: str = setting(default="EndpointName", pattern=CW_NAME)
     variant_dimension: str = setting(default="VariantName", pattern=CW_NAME)
+    # Where the gate reads these counts: `cloudwatch` (the namespace above) or `table`: the product's
+    # mlgov-recommendation-counts table, one item per endpoint, variant and minute, whose resource policy lets only
+    # guardrails.metric_writer_role_arns write (no CloudWatch Logs event in Embedded Metric Format reaches it).
+    source: Literal["cloudwatch", "table"] = "cloudwatch"
 
 
 @settings_model
