@@ -669,6 +669,13 @@ def _with_qualifiers(functions: list[str]) -> list[str]:
     return functions + [f"{arn}:*" for arn in functions if not arn.endswith("*")]
 
 
+def deploying_roles(settings: Settings) -> list[str]:
+    """Who may deploy the product: the deployer roles, the role admins who bootstrap and run `cdk deploy`, and
+    break-glass. The product guard keeps its stack to them; the counts table's policy its controls."""
+    g = settings.guardrails
+    return g.deployer_role_arns + g.role_admin_arns + g.break_glass_role_arns
+
+
 def _execution_arn(machine: str) -> str:
     """arn:...:stateMachine:<name> -> arn:...:execution:<name>:* (Stop/RedriveExecution name the execution)."""
     head, _, name = machine.partition(":stateMachine:")
@@ -685,8 +692,7 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
     g = settings.guardrails
     deployer = g.deployer_role_arns + g.break_glass_role_arns
     product = g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
-    # Who may deploy: the deployer roles, the role admins who bootstrap and run `cdk deploy`, and break-glass.
-    who_deploys = g.deployer_role_arns + g.role_admin_arns + g.break_glass_role_arns
+    who_deploys = deploying_roles(settings)
     functions = _with_qualifiers(g.product_function_arns)
     executions = [_execution_arn(arn) for arn in g.product_state_machine_arns]
     statements = [

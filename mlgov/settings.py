@@ -549,6 +549,12 @@ def check_challenger(settings: Settings) -> None:
             f"cdk.json context '{CONTEXT_KEY}.challenger.endpoints': group {unknown[0]}{default} is not in "
             f"watched_model_package_groups ({', '.join(settings.watched_model_package_groups)})"
         )
+    if c.metrics.source == "table" and not settings.guardrails.metric_writer_role_arns:
+        raise SettingsError(
+            f"cdk.json context '{CONTEXT_KEY}.challenger.metrics.source' is \"table\" but "
+            f"'{CONTEXT_KEY}.guardrails.metric_writer_role_arns' names nobody: no recommender could write the counts "
+            'the gate reads (name the recommender\'s roles, or keep source "cloudwatch")'
+        )
     if c.require_human_approval and not settings.approvals.approvers.get("challenger"):
         raise SettingsError(
             f"cdk.json context '{CONTEXT_KEY}.challenger.require_human_approval' is true but "

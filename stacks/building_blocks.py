@@ -154,11 +154,15 @@ def encrypted_table(
     *,
     ttl_attribute: str | None = None,
     retain: bool = True,
+    sort_key: dynamodb.Attribute | None = None,
+    table_name: str | None = None,
 ) -> dynamodb.Table:
     return dynamodb.Table(
         scope,
         construct_id,
+        table_name=table_name,
         partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        sort_key=sort_key,
         time_to_live_attribute=ttl_attribute,
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
         encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
@@ -235,7 +239,31 @@ TABLE_CONTROLS = (
 )
 
 
-def keep_table_controls(table: dynamodb.Table, deployers: Sequence[str]) -> None:
+# Every other change a table's own policy can see (its resource is the table), for a table whose every byte a
+# decision believes: backups and point-in-time recovery, replicas (a new replica gets no policy of its own, and what
+# is written there replicates back), Kinesis streaming, contributor insights, tags, a restore from it. Listed, not a
+# NotAction: DynamoDB validates the action names of a table's policy and documents no NotAction. Restores and
+# imports create a table under a free name only, so they cannot land on this table while it exists.
+EVERY_TABLE_CONTROL = (
+    *TABLE_CONTROLS,
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:CreateTableReplica",
+    "dynamodb:DeleteTableReplica",
+    "dynamodb:AssociateTableReplica",
+    "dynamodb:UpdateTableReplicaAutoScaling",
+    "dynamodb:EnableKinesisStreamingDestination",
+    "dynamodb:DisableKinesisStreamingDestination",
+    "dynamodb:UpdateKinesisStreamingDestination",
+    "dynamodb:UpdateContributorInsights",
+    "dynamodb:RestoreTableToPointInTime",
+    "dynamodb:TagResource",
+    "dynamodb:UntagResource",
+)
+
+
+def keep_table_controls(
+    table: dynamodb.Table, deployers: Sequence[str], controls: Sequence[str] = TABLE_CONTROLS
+) -> None:
     """Whatever their IAM policies allow: only the deployer (CloudFormation's execution role, which `cdk deploy`
     updates the policy, TTL and protection through) changes what keeps the table's seals. DynamoDB still lets the
     account's root user replace or delete the policy (lockout recovery)."""
@@ -243,7 +271,7 @@ def keep_table_controls(table: dynamodb.Table, deployers: Sequence[str]) -> None
         table.add_to_resource_policy(
             deny_everyone(
                 "ControlsOnlyByDeploy",
-                TABLE_CONTROLS,
+                controls,
                 ["*"],  # in a table's own policy: this table
                 {"ArnNotLike": {"aws:PrincipalArn": list(deployers)}},
             )

@@ -11,10 +11,12 @@ task); the Lambda may set Rejected and never Approved.
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -22,14 +24,25 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mlgov.settings import Settings, SettingsError, check_challenger
+from mlgov.guardrails import deploying_roles
+from mlgov.settings import CONTEXT_KEY, Settings, SettingsError, check_challenger
 from mlgov_runtime.challenger import permissions as p
+from mlgov_runtime.challenger.config import COUNTS_TABLE, EXPIRES_KEY, MINUTE_KEY, SERIES_KEY
 from mlgov_runtime.challenger.events import DETAIL_TYPE, SOURCE
 from mlgov_runtime.challenger.findings import dashboard_name
 from mlgov_runtime.challenger.settings import RETRAINING_STATE_MACHINE_ARN, STATE_MACHINE_ARN
 from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import IDEMPOTENCY
-from stacks.building_blocks import GovernedFunction, alarm_at_one, encrypted_queue, encrypted_table
+from stacks.building_blocks import (
+    EVERY_TABLE_CONTROL,
+    TABLE_WRITES,
+    GovernedFunction,
+    alarm_at_one,
+    deny_everyone,
+    encrypted_queue,
+    encrypted_table,
+    keep_table_controls,
+)
 from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 
 STATE_MACHINE_NAME = "mlgov-challenger"
@@ -37,6 +50,10 @@ SERVICE = "challenger"
 STEP_HANDLER = "mlgov_runtime.challenger.handler.step"
 LAMBDA_RETRY_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout"]
 ENDPOINT_POLL = Duration.seconds(60)
+# challenger.metrics.source "table": the watch reads the counts with Query and nothing else.
+COUNTS_READ = ("dynamodb:Query",)
+# DynamoDB refuses a resource policy over 20 KB (whitespace counted).
+TABLE_POLICY_MAX_BYTES = 20 * 1024
 
 
 def role_for(patterns: list[str], suffix: str, key: str) -> tuple[str, str]:
@@ -104,6 +121,8 @@ class Challenger(CapabilityConstruct):
         self.idempotency_table = encrypted_table(
             self, "IdempotencyTable", self.channel.key, "id", ttl_attribute="expiration", retain=False
         )
+        # metrics.source "table": the recommender's counts, written by the metric writers alone.
+        self.counts_table = self._build_counts_table() if c.metrics.source == "table" else None
         self.steps = self._build_function()
         # The rules' target: it may start an execution and read a package, never run a step (the Steps function
         # is invoked by the state machine's role alone, so a rule's constant Input cannot reach it).
@@ -256,6 +275,13 @@ class Challenger(CapabilityConstruct):
                 ],
             ),
         ]
+        if self.counts_table is not None:
+            # The key's Decrypt comes with the findings channel's grant (the table is under the governance key).
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ReadRecommendationCounts", actions=list(COUNTS_READ), resources=[self.counts_table.table_arn]
+                )
+            )
         steps = GovernedFunction(
             self,
             "Steps",
@@ -270,6 +296,46 @@ class Challenger(CapabilityConstruct):
         g = self.settings.guardrails
         self.pipeline_role = self._name_role(steps.role, g.pipeline_role_arns, "Challenger", "pipeline_role_arns")
         return steps
+
+    def _build_counts_table(self) -> dynamodb.Table:
+        """The recommender's counts, one item per series ("<endpoint>/<variant>") and minute. Whatever their IAM
+        policies allow, only the metric writers (and break-glass) write items, and only who deploys the product
+        changes the table, its policy, TTL, backups, replicas or streaming. Same account only: the table is under
+        the governance key, which no other account may use, and DynamoDB's block of public policies refuses an
+        Allow for the writers' wildcard accounts."""
+        g = self.settings.guardrails
+        table = encrypted_table(
+            self,
+            "RecommendationCounts",
+            self.channel.key,
+            SERIES_KEY,
+            ttl_attribute=EXPIRES_KEY,
+            sort_key=dynamodb.Attribute(name=MINUTE_KEY, type=dynamodb.AttributeType.NUMBER),
+            table_name=COUNTS_TABLE,
+        )
+        writers = list(dict.fromkeys(g.metric_writer_role_arns + g.break_glass_role_arns))
+        table.add_to_resource_policy(
+            deny_everyone(
+                "OnlyMetricWritersWrite",
+                TABLE_WRITES,
+                ["*"],  # in a table's own policy: this table and its indexes
+                {"ArnNotLike": {"aws:PrincipalArn": writers}},
+            )
+        )
+        keep_table_controls(table, list(dict.fromkeys(deploying_roles(self.settings))), EVERY_TABLE_CONTROL)
+        self._check_policy_size(table)
+        return table
+
+    def _check_policy_size(self, table: dynamodb.Table) -> None:
+        assert table.resource_policy is not None
+        document = Stack.of(self).resolve(table.resource_policy.to_json())
+        size = len(json.dumps(document, separators=(",", ":")).encode())
+        if size > TABLE_POLICY_MAX_BYTES:
+            raise SettingsError(
+                f"cdk.json context '{CONTEXT_KEY}.guardrails': the {COUNTS_TABLE} table's policy would be {size:,} "
+                f"bytes, over DynamoDB's {TABLE_POLICY_MAX_BYTES:,}: name fewer metric_writer_role_arns, "
+                "deployer_role_arns, role_admin_arns or break_glass_role_arns (a wildcard pattern covers several)"
+            )
 
     def _environment(self) -> dict[str, str]:
         return {

@@ -68,9 +68,44 @@ def _resource_arn(service: str, region: str, params: dict[str, Any]) -> str:
     if service == "s3":
         return f"arn:aws:s3:::{params['Bucket']}" + (f"/{params['Key']}" if "Key" in params else "")
     if service == "dynamodb":
+        if "ResourceArn" in params:  # PutResourcePolicy, DeleteResourcePolicy, GetResourcePolicy, tagging
+            return str(params["ResourceArn"])
         return f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{params.get('TableName', '*')}"
     secret = str(params.get("SecretId", "*"))
     return secret if secret.startswith("arn:") else f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{secret}"
+
+
+# PartiQL: the statement's verb is the action, the table it names the resource.
+_PARTIQL = re.compile(r'\s*(SELECT|INSERT|UPDATE|DELETE)\b.*?\b(?:FROM|INTO|UPDATE|DELETE)?\s*"([^"]+)"', re.I | re.S)
+# TransactWriteItems has no IAM action of its own: each item is authorized as its own operation.
+_TRANSACT = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+
+
+def _dynamodb_requests(region: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]] | None:
+    """(action, resource) of each authorization a multi-table or PartiQL call needs, as the Service
+    Authorization Reference maps them; None for a call that names one table as TableName."""
+    table = lambda name: f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"  # noqa: E731
+    if operation in ("BatchWriteItem", "BatchGetItem"):
+        return [(f"dynamodb:{operation}", table(name)) for name in params["RequestItems"]]
+    if operation == "TransactWriteItems":
+        return [
+            (f"dynamodb:{_TRANSACT[kind]}", table(body["TableName"]))
+            for item in params["TransactItems"]
+            for kind, body in item.items()
+        ]
+    statements = {
+        "ExecuteStatement": [params.get("Statement", "")],
+        "BatchExecuteStatement": [s["Statement"] for s in params.get("Statements", [])],
+        "ExecuteTransaction": [s["Statement"] for s in params.get("TransactStatements", [])],
+    }.get(operation)
+    if statements is None:
+        return None
+    requests = []
+    for statement in statements:
+        found = _PARTIQL.match(statement)
+        assert found, f"a PartiQL statement this harness cannot read: {statement!r}"
+        requests.append((f"dynamodb:PartiQL{found[1].capitalize()}", table(found[2])))
+    return requests
 
 
 def decide(policy: dict[str, Any], principal: str, action: str, resource: str, **keys: str) -> str:
@@ -91,16 +126,18 @@ def act_as(client: Any, principal: str, policy: dict[str, Any]) -> Any:
 
     def check(params: dict[str, Any], model: Any, **_: Any) -> None:
         action = f"{service}:{model.name}"
-        action = _ACTIONS.get(action, action)
-        resource = _resource_arn(service, region, params)
+        requests = (_dynamodb_requests(region, model.name, params) if service == "dynamodb" else None) or [
+            (_ACTIONS.get(action, action), _resource_arn(service, region, params))
+        ]
         keys = {"s3:if-none-match": params["IfNoneMatch"]} if "IfNoneMatch" in params else {}
-        if decide(policy, principal, action, resource, **keys) == "Deny":
-            message = (
-                f"User: {principal} is not authorized to perform: {action} on resource: {resource} "
-                "with an explicit deny in a resource-based policy"
-            )
-            error: Any = {"Error": {"Code": _DENIED.get(service, "AccessDeniedException"), "Message": message}}
-            raise ClientError(error, model.name)
+        for action, resource in requests:
+            if decide(policy, principal, action, resource, **keys) == "Deny":
+                message = (
+                    f"User: {principal} is not authorized to perform: {action} on resource: {resource} "
+                    "with an explicit deny in a resource-based policy"
+                )
+                error: Any = {"Error": {"Code": _DENIED.get(service, "AccessDeniedException"), "Message": message}}
+                raise ClientError(error, model.name)
 
     client.meta.events.register(f"before-parameter-build.{client.meta.service_model.service_id.hyphenize()}", check)
     return client

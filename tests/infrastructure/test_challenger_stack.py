@@ -487,3 +487,92 @@ def test_the_challenger_alarm_counts_stopped_and_timed_out_runs_as_well_as_faile
         assert f"FILL({metric_id}, 0)" in summed
         assert metrics[metric_id]["MetricStat"]["Metric"]["Namespace"] == "AWS/States"
     assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+# -- challenger.metrics.source "table": the recommender's counts in the product's own table
+
+
+def _counts_tables(template: Template) -> dict[str, Any]:
+    from mlgov_runtime.challenger.config import COUNTS_TABLE
+
+    return {
+        k: v
+        for k, v in template.find_resources("AWS::DynamoDB::Table").items()
+        if v["Properties"].get("TableName") == COUNTS_TABLE
+    }
+
+
+@pytest.fixture(scope="module")
+def table_template() -> Template:
+    from app import build_app
+    from stacks.constants import AUDIT_STACK_NAME
+
+    app = build_app(context={"mlgov": {"challenger": {"metrics": {"source": "table"}}}})
+    stack: Any = app.node.find_child(AUDIT_STACK_NAME)
+    return Template.from_stack(stack)
+
+
+def _statements_naming(template: Template, logical: str) -> dict[str, list[dict[str, Any]]]:
+    """Per role policy: its statements whose resources name the resource `logical` (a Ref or GetAtt of it)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for policy_id, policy in template.find_resources("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if logical in json.dumps(statement.get("Resource")):
+                found.setdefault(policy_id, []).append(statement)
+    return found
+
+
+def test_the_counts_table_exists_only_when_the_gate_reads_counts_from_it(
+    template: Template, table_template: Template
+) -> None:
+    # Given the default source (CloudWatch): no table, and the function reads no table it has no use for
+    assert _counts_tables(template) == {}
+    assert "dynamodb:Query" not in _role_actions(template, "ChallengerSteps")
+    # When the source is the table: one table keyed by series and minute, with the product's table conventions
+    [(_, table)] = _counts_tables(table_template).items()
+    props = table["Properties"]
+    assert props["KeySchema"] == [
+        {"AttributeName": "series", "KeyType": "HASH"},
+        {"AttributeName": "minute", "KeyType": "RANGE"},
+    ]
+    assert {"AttributeName": "minute", "AttributeType": "N"} in props["AttributeDefinitions"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEType"] == "KMS" and "GovernanceKey" in json.dumps(props["SSESpecification"])
+    assert props["DeletionProtectionEnabled"] is True and table["DeletionPolicy"] == "Retain"
+    assert {s["Sid"] for s in props["ResourcePolicy"]["PolicyDocument"]["Statement"]} == {
+        "OnlyMetricWritersWrite",
+        "ControlsOnlyByDeploy",
+    }
+
+
+def test_the_watch_may_only_query_the_counts_table(table_template: Template) -> None:
+    [logical] = _counts_tables(table_template)
+    naming = _statements_naming(table_template, logical)
+    # Only the Steps function (the watch) is granted anything on the table, and that is Query alone
+    assert list(naming) == [k for k in naming if k.startswith("ChallengerSteps")] and len(naming) == 1
+    [statements] = naming.values()
+    assert statements == [
+        {
+            "Sid": "ReadRecommendationCounts",
+            "Action": "dynamodb:Query",
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [logical, "Arn"]},
+        }
+    ]
+
+
+def test_a_counts_table_nobody_may_write_fails_the_synth_naming_both_settings() -> None:
+    from app import build_app
+    from mlgov.settings import SettingsError
+
+    context = {"challenger": {"metrics": {"source": "table"}}, "guardrails": {"metric_writer_role_arns": []}}
+    with pytest.raises(
+        SettingsError,
+        match=r"'mlgov.challenger.metrics.source' is \"table\" but 'mlgov.guardrails.metric_writer_role_arns' names "
+        "nobody",
+    ):
+        build_app(context={"mlgov": context})
+    # The CloudWatch source does not need the table's writers (the SCP's namespace statement has nothing to keep)
+    parse_settings({"guardrails": {"metric_writer_role_arns": []}})

@@ -1822,26 +1822,29 @@ HEAVY_MARGIN = 0.1  # room left in the heavy configuration: another role or two 
 
 def heavy_settings() -> Any:
     """Ten watched groups, five serving repositories, two roles per allow-list, two experiment accounts and an OU."""
+    return parse_settings(heavy_context())
+
+
+def heavy_context() -> dict[str, Any]:
+    """heavy_settings() as the `mlgov` context a synth reads."""
     roles = lambda name: [f"arn:aws:iam::*:role/mlgov-protected/{name}-{i}*" for i in range(2)]  # noqa: E731
-    return parse_settings(
-        {
-            "watched_model_package_groups": [f"manga-recommender-{i:02d}" for i in range(10)],
-            "retraining": {"model_package_group": "manga-recommender-00"},
-            "challenger": {"endpoints": {"manga-recommender-00": "manga-recommender-prod"}},
-            "experiment_exemptions": {"account_ids": [EXPERIMENT, STAGING], "organizational_unit_ids": [EXPERIMENT_OU]},
-            "guardrails": {
-                "target_ou_ids": ["ou-ab12-prodwork", "ou-ab12-stagingx"],
-                "governance_target_ids": [GOV],
-                "pipeline_role_arns": roles("MlGovDeploymentPipeline"),
-                "approver_role_arns": roles("MlGovModelApprover"),
-                "break_glass_role_arns": roles("MlGovBreakGlass"),
-                "operator_role_arns": roles("MlGovOperator"),
-                "metric_writer_role_arns": roles("MlGovRecommenderMetrics"),
-                "catalog_writer_role_arns": roles("MlGovCatalogWriter"),
-                "serving_repository_names": [f"serving/manga-recommender-{i}" for i in range(5)],
-            },
-        }
-    )
+    return {
+        "watched_model_package_groups": [f"manga-recommender-{i:02d}" for i in range(10)],
+        "retraining": {"model_package_group": "manga-recommender-00"},
+        "challenger": {"endpoints": {"manga-recommender-00": "manga-recommender-prod"}},
+        "experiment_exemptions": {"account_ids": [EXPERIMENT, STAGING], "organizational_unit_ids": [EXPERIMENT_OU]},
+        "guardrails": {
+            "target_ou_ids": ["ou-ab12-prodwork", "ou-ab12-stagingx"],
+            "governance_target_ids": [GOV],
+            "pipeline_role_arns": roles("MlGovDeploymentPipeline"),
+            "approver_role_arns": roles("MlGovModelApprover"),
+            "break_glass_role_arns": roles("MlGovBreakGlass"),
+            "operator_role_arns": roles("MlGovOperator"),
+            "metric_writer_role_arns": roles("MlGovRecommenderMetrics"),
+            "catalog_writer_role_arns": roles("MlGovCatalogWriter"),
+            "serving_repository_names": [f"serving/manga-recommender-{i}" for i in range(5)],
+        },
+    }
 
 
 def test_a_heavy_but_plausible_configuration_fits_every_scp() -> None:
