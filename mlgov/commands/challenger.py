@@ -106,7 +106,8 @@ def challenger_status(
         "challenger_variant": challenger,
         "traffic_fraction": fraction,
     }
-    metrics = RecommendationMetrics(aws.client("cloudwatch"), cfg.metrics)
+    table = aws.client("dynamodb") if cfg.metrics.source == "table" else None  # COUNTS_TABLE
+    metrics = RecommendationMetrics(aws.client("cloudwatch"), cfg.metrics, table)
     look = logic.look(metrics, cfg, ch, since, now)
     report = {
         "endpoint_name": endpoint_name,

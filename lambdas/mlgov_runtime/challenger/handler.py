@@ -52,10 +52,13 @@ def ports(account: str) -> Ports:
     settings = challenger_settings.get()
     aws = context_for(None)
     rollout = SageMakerRollout(aws.client("sagemaker"))
+    names = settings.config.metrics
+    # The counts table's client only when the counts come from it (no DynamoDB client on a CloudWatch cold start).
+    table = aws.client("dynamodb") if names.source == "table" else None
     return Ports(
         endpoints=rollout,
         registry=rollout,
-        metrics=RecommendationMetrics(aws.client("cloudwatch"), settings.config.metrics),
+        metrics=RecommendationMetrics(aws.client("cloudwatch"), names, table),
         findings=channel_store(settings),
         account_id=account,
         region=aws.region,

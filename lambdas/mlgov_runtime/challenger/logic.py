@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlgov_runtime.challenger import findings as f
-from mlgov_runtime.challenger.config import ChallengerConfig
+from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY, ChallengerConfig
 from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
 from mlgov_runtime.challenger.gate import PAUSED, decide_minutes
 from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports
@@ -503,6 +503,8 @@ def look(
     result = decide_minutes(
         series[production], series[challenger], minutes, cfg.decision, weights, early_looks
     ).to_dict()
+    if cfg.metrics.source == "table":
+        _table_problems(result, list(getattr(metrics, "problems", [])), ch["endpoint_name"])
     verb = {REJECT: "Rejected", PROMOTE: "Approved"}.get(result["decision"], "Under evaluation")
     return {
         "decision": result["decision"],
@@ -511,6 +513,28 @@ def look(
         "result": result,
         "approval_description": f.approval_description(result, ch["endpoint_name"], ch["traffic_fraction"], verb),
     }
+
+
+def _table_problems(result: dict[str, Any], problems: list[dict[str, Any]], endpoint: str) -> None:
+    """With the counts from the table, say what the look found wrong there: a value that is no count was read as
+    missing (never 0), and a missing count is fixed in the recommender's writes to the table, not in CloudWatch."""
+    stats = result["statistics"]
+    if problems:
+        stats["counts_table_problems"] = problems[:20]
+        first = problems[0]
+        at = f" at minute {first['minute']}" if first["minute"] is not None else ""
+        result["reasons"].append(
+            f"Data problem: {len(problems)} value(s) in table {COUNTS_TABLE} are not counts and were read as "
+            f"missing, never 0 (first: {first['series']} {first['attribute']}{at}: {first['value']} "
+            f"{first['problem']}). The recommender must ADD numbers >= 0 to each minute's item (UpdateItem ... ADD)."
+        )
+    if "data_problem" in stats:
+        result["reasons"].append(
+            f"Data problem: the recommender's counts are read from table {COUNTS_TABLE} (challenger.metrics.source "
+            f'table): each minute needs an item {SERIES_KEY}="{endpoint}/<variant>", {MINUTE_KEY}=<epoch seconds of '
+            "the minute's start> holding every count, 0 included (UpdateItem ... ADD 0); a minute without its item "
+            "is missing."
+        )
 
 
 def reject(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:

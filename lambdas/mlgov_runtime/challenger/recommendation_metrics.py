@@ -3,6 +3,10 @@
 One GetMetricData call per look, every query a plain MetricStat (no metric math). The period is the
 whole window (a multiple of 60 s), so each query returns one sum; when CloudWatch splits it anyway,
 the values are added. Times are whole minutes: the caller rounds the start up, the end down.
+
+With `metrics.source: table` the recommender's counts come from the product's table (COUNTS_TABLE, one item per
+"<endpoint>/<variant>" and minute, which only the metric writers may write): a log event in Embedded Metric Format
+can put a metric in any CloudWatch namespace, never an item there. AWS/SageMaker metrics stay on CloudWatch.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from mlgov_runtime.challenger.config import MetricNames, RetentionMetric
+from botocore.exceptions import ClientError
+
+from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY, MetricNames, RetentionMetric
 from mlgov_runtime.challenger.inputs import VariantCounts
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
@@ -31,11 +37,21 @@ def _period(start: datetime, end: datetime) -> int:
 
 
 class RecommendationMetrics:
-    def __init__(self, cloudwatch: Any, names: MetricNames) -> None:
+    """`dynamodb`: a DynamoDB client, needed (and only used) when names.source is "table". `problems` lists what the
+    last read found wrong in the table's values (each read as missing), for the look to report."""
+
+    def __init__(self, cloudwatch: Any, names: MetricNames, dynamodb: Any = None) -> None:
+        if names.source not in ("cloudwatch", "table"):
+            raise ValueError(f"metrics.source must be cloudwatch or table, got {names.source!r}")
+        if names.source == "table" and dynamodb is None:
+            raise ValueError(f"metrics.source table reads {COUNTS_TABLE}: pass a DynamoDB client")
         self._cw = cloudwatch
         self._names = names
+        self._table: Any = dynamodb if names.source == "table" else None
+        self.problems: list[dict[str, Any]] = []
 
-    def _queries(self, endpoint: str, variant: str, index: int, period: int) -> list[dict[str, Any]]:
+    def _custom(self) -> list[tuple[str, str]]:
+        """(key of VariantCounts, metric name) of the recommender's counts."""
         n = self._names
         custom = [
             ("impressions", n.impressions),
@@ -47,6 +63,12 @@ class RecommendationMetrics:
             custom.append(("cart_adds", n.cart_adds))
         if n.distinct_titles:
             custom.append(("distinct_titles", n.distinct_titles))
+        return custom
+
+    def _queries(self, endpoint: str, variant: str, index: int, period: int) -> list[dict[str, Any]]:
+        n = self._names
+        # From the table, the recommender's counts are not asked of CloudWatch at all.
+        custom = [] if self._table is not None else self._custom()
         dims = [
             {"Name": n.endpoint_dimension, "Value": endpoint},
             {"Name": n.variant_dimension, "Value": variant},
@@ -70,6 +92,13 @@ class RecommendationMetrics:
         period = _period(start, end)
         queries = [q for i, v in enumerate(names) for q in self._queries(endpoint, v, i, period)]
         sums = self._get(queries, start, end)
+        if self._table is not None:
+            self.problems = []
+            for i, variant in enumerate(names):
+                for minute in self._table_minutes(endpoint, variant, start, end).values():
+                    for key, value in minute.items():
+                        if value is not None:  # like CloudWatch: a sum of the datapoints there are
+                            sums.setdefault(f"v{i}_{key}", []).append(value)
         out = {}
         for i, variant in enumerate(names):
 
@@ -99,8 +128,9 @@ class RecommendationMetrics:
         self, endpoint: str, variants: Iterable[str], start: datetime, end: datetime
     ) -> dict[str, dict[str, list[float | None]]]:
         """Per-minute values over [start, end) per variant and metric (keys as VariantCounts' fields), None for a
-        minute CloudWatch has no datapoint for: missing stays missing, never 0. A later call over the same window
-        sees revised (late) values, since each look reads the whole window again."""
+        minute CloudWatch has no datapoint for (the table: no item, no attribute, or no count): missing stays
+        missing, never 0. A later call over the same window sees revised (late) values, since each look reads the
+        whole window again."""
         names = list(variants)
         minutes = max(0, int((end - start).total_seconds() // 60))
         if minutes == 0:
@@ -108,8 +138,15 @@ class RecommendationMetrics:
         queries = [q for i, v in enumerate(names) for q in self._queries(endpoint, v, i, 60)]
         points = self._get_points(queries, start, end)
         out: dict[str, dict[str, list[float | None]]] = {}
+        if self._table is not None:
+            self.problems = []
         for i, variant in enumerate(names):
             series: dict[str, list[float | None]] = {}
+            if self._table is not None:
+                rows = self._table_minutes(endpoint, variant, start, end)
+                for key, _ in self._custom():
+                    # No item for a minute, or no attribute in it: None (missing), never 0.
+                    series[key] = [rows.get(m, {}).get(key) for m in range(minutes)]
             for q in queries:
                 prefix = f"v{i}_"
                 if not q["Id"].startswith(prefix):
@@ -134,6 +171,76 @@ class RecommendationMetrics:
                 (_utc(t), float(v)) for t, v in zip(stamps, values, strict=False)
             )
         return points
+
+    def _table_minutes(
+        self, endpoint: str, variant: str, start: datetime, end: datetime
+    ) -> dict[int, dict[str, float | None]]:
+        """{minute index since start: {key: count or None}} for the minutes in [start, end) that have an item.
+        A value that is not a finite number >= 0 reads as None and is added to `problems`."""
+        custom = self._custom()
+        attributes = [MINUTE_KEY, *dict.fromkeys(metric for _, metric in custom)]
+        # Placeholders for every name: a metric name may hold characters (or be a word) expressions refuse.
+        placeholder = {name: f"#a{i}" for i, name in enumerate(attributes)}
+        first = math.ceil(start.timestamp())
+        last = math.ceil(end.timestamp()) - 1
+        series = f"{endpoint}/{variant}"
+        request: dict[str, Any] = {
+            "TableName": COUNTS_TABLE,
+            "KeyConditionExpression": f"#s = :s AND {placeholder[MINUTE_KEY]} BETWEEN :a AND :b",
+            "ProjectionExpression": ", ".join(placeholder.values()),
+            "ExpressionAttributeNames": {"#s": SERIES_KEY, **{v: k for k, v in placeholder.items()}},
+            "ExpressionAttributeValues": {":s": {"S": series}, ":a": {"N": str(first)}, ":b": {"N": str(last)}},
+            "ConsistentRead": True,
+        }
+        out: dict[int, dict[str, float | None]] = {}
+        for item in self._items(request):
+            minute = _number(item.get(MINUTE_KEY))
+            if minute is None or minute % 60:
+                self._problem(
+                    series,
+                    MINUTE_KEY,
+                    item.get(MINUTE_KEY),
+                    None,
+                    "is not a minute's start (epoch seconds, a multiple of 60)",
+                )
+                continue
+            index = int((minute - first) // 60)
+            row = out.setdefault(index, {})
+            for key, metric in custom:
+                raw = item.get(metric)
+                value = _number(raw)
+                if raw is not None and value is None:
+                    self._problem(series, metric, raw, int(minute), "is not a finite number >= 0")
+                # Two items for one minute cannot happen (the key is the minute); None stays None.
+                row[key] = value
+        return out
+
+    def _problem(self, series: str, attribute: str, raw: Any, minute: int | None, why: str) -> None:
+        self.problems.append(
+            {
+                "table": COUNTS_TABLE,
+                "series": series,
+                "minute": minute,
+                "attribute": attribute,
+                "value": _shown(raw),
+                "problem": why,
+            }
+        )
+
+    def _items(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of one Query, across its pages. A failure is raised as a ClientError (as CloudWatch's are),
+        naming the table and what to do: the look fails, it never reads the counts as zeros."""
+        start_key: dict[str, Any] | None = None
+        while True:
+            kwargs = {**request, "ExclusiveStartKey": start_key} if start_key else request
+            try:
+                answer = self._table.query(**kwargs)
+            except ClientError as exc:
+                raise _table_error(exc) from exc
+            yield from answer.get("Items", [])
+            start_key = answer.get("LastEvaluatedKey")
+            if not start_key:
+                return
 
     def endpoint_statistic(
         self, metric: RetentionMetric, endpoint: str, start: datetime, end: datetime
@@ -172,6 +279,51 @@ class RecommendationMetrics:
             token = answer.get("NextToken")
             if not token:
                 return
+
+
+def _number(attribute: Any) -> float | None:
+    """A DynamoDB attribute value ({"N": "12"}) as a count: None unless a finite number >= 0."""
+    if not isinstance(attribute, dict) or set(attribute) != {"N"}:
+        return None
+    try:
+        value = float(attribute["N"])
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _shown(attribute: Any) -> str:
+    text = repr(attribute)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _table_error(exc: ClientError) -> ClientError:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code") or "Error")
+    deploy = (
+        f"challenger.metrics.source is table: the product stack creates {COUNTS_TABLE} and grants the challenger's "
+        "watch function dynamodb:Query on it, so deploy the stack with this setting (or set "
+        "challenger.metrics.source back to cloudwatch)"
+    )
+    if code == "ResourceNotFoundException":
+        why, fix = "it does not exist in this account and region", deploy
+    elif "AccessDenied" in code:
+        why, fix = "this role may not Query it", deploy
+    elif "Throttl" in code or code in ("ProvisionedThroughputExceededException", "RequestLimitExceeded"):
+        why = "the read was throttled"
+        fix = f"the look is retried; if it keeps failing, check {COUNTS_TABLE}'s ThrottledRequests in CloudWatch"
+    else:
+        why, fix = "the read failed", deploy
+    message = (
+        f"reading the recommendation counts from DynamoDB table {COUNTS_TABLE} failed: {why} ({code}: "
+        f"{error.get('Message', '')}). No verdict without them: {fix}"
+    )
+    # A plain ClientError, as a CloudWatch failure raises: the state machine retries it, then reports the step failed.
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": exc.response.get("ResponseMetadata", {}),
+    }
+    return ClientError(response, exc.operation_name)
 
 
 def _utc(moment: datetime) -> datetime:
