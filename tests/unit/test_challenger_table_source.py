@@ -457,6 +457,13 @@ def test_a_click_attribute_that_never_arrives_pauses_the_run_as_data_missing_nev
     look = logic.look(metrics, cfg, _ch(), T0, T0 + timedelta(minutes=22, seconds=5))
     assert look["decision"] == PAUSED
     assert f'{SERIES_KEY}="{ENDPOINT}/<variant>"' in " ".join(look["result"]["reasons"])
+    # And the paused finding's next step queries the table for that variant, not CloudWatch's dimensions
+    from mlgov_runtime.challenger import findings as f
+
+    ch = {**_ch(), "model_package_arn": "arn:aws:sagemaker:us-east-1:1:model-package/g/5", "group": "g", "version": 5}
+    detail = f.data_missing_finding(ch, look["result"], "123456789012", REGION).detail
+    assert f"aws dynamodb query --region {REGION} --table-name {COUNTS_TABLE}" in detail
+    assert f'{{":s":{{"S":"{ENDPOINT}/{CHAL}"}}}}' in detail and "list-metrics" not in detail
 
 
 def test_minutes_missing_for_one_variant_in_the_table_are_left_out_for_both(aws: tuple[Any, Any]) -> None:

@@ -3,9 +3,11 @@ and the findings, each saying what happened and what the on-call does next."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
+from mlgov_runtime.challenger.config import SERIES_KEY
 from mlgov_runtime.core.findings import Finding
 
 REJECTED = "CHALLENGER_REJECTED"
@@ -297,9 +299,7 @@ def data_missing_finding(
         state = (
             "The experiment is PAUSED: no verdict while the data is missing, the challenger keeps its share of "
             "traffic and the gate looks again every interval; once the metric arrives it judges again and this "
-            "finding is resolved. Next: find why the metric is not published: `aws cloudwatch list-metrics "
-            f"--region {region} --dimensions Name=EndpointName,Value={endpoint}` lists the VariantName values "
-            f"that do arrive (dashboard {dashboard_url(region, endpoint)}); fix the recommender's dimensions."
+            f"finding is resolved. Next: {_find_missing(result, endpoint, _variant_name(ch, problem), region)}"
         )
     return _finding(
         DATA_MISSING,
@@ -315,6 +315,30 @@ def data_missing_finding(
         data_problem={k: problem[k] for k in ("variant", "metric")},
         missing=[{k: m[k] for k in ("variant", "metric")} for m in problem.get("missing", [problem])],
         dashboard_url=dashboard_url(region, endpoint),
+    )
+
+
+def _variant_name(ch: dict[str, Any], problem: dict[str, Any]) -> str:
+    """The SageMaker variant of a data problem's side (production or challenger)."""
+    return str(ch.get(f"{problem['variant']}_variant") or problem["variant"])
+
+
+def _find_missing(result: dict[str, Any], endpoint: str, variant: str, region: str) -> str:
+    """Where to look for a count that is not arriving: the counts table's newest items for the variant, or the
+    CloudWatch dimensions that do arrive."""
+    table = result["statistics"].get("counts_source")
+    if table:
+        values = json.dumps({":s": {"S": f"{endpoint}/{variant}"}}, separators=(",", ":"))
+        return (
+            f"see the newest minutes the recommender wrote for {variant}: `aws dynamodb query --region {region} "
+            f"--table-name {table} --key-condition-expression '{SERIES_KEY} = :s' --expression-attribute-values "
+            f"'{values}' --no-scan-index-forward --max-items 5`; each minute needs its item with every count, "
+            "0 included."
+        )
+    return (
+        "find why the metric is not published: `aws cloudwatch list-metrics "
+        f"--region {region} --dimensions Name=EndpointName,Value={endpoint}` lists the VariantName values "
+        f"that do arrive (dashboard {dashboard_url(region, endpoint)}); fix the recommender's dimensions."
     )
 
 

@@ -519,6 +519,7 @@ def _table_problems(result: dict[str, Any], problems: list[dict[str, Any]], endp
     """With the counts from the table, say what the look found wrong there: a value that is no count was read as
     missing (never 0), and a missing count is fixed in the recommender's writes to the table, not in CloudWatch."""
     stats = result["statistics"]
+    stats["counts_source"] = COUNTS_TABLE  # the findings' next steps query the table, not CloudWatch
     if problems:
         stats["counts_table_problems"] = problems[:20]
         first = problems[0]
