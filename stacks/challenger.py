@@ -632,12 +632,19 @@ class Challenger(CapabilityConstruct):
 
         custom = [m.impressions, m.clicks] + ([m.cart_adds] if m.cart_adds else [])
         sagemaker = "AWS/SageMaker"
+        source = (
+            f"\nThe gate reads these counts from the table {COUNTS_TABLE} (challenger.metrics.source table), not "
+            f"from {ns}: the graphs below show them only if the recommender also publishes there."
+            if m.source == "table"
+            else ""
+        )
         dashboard = cloudwatch.Dashboard(self, f"Dashboard{index}", dashboard_name=dashboard_name(endpoint))
         dashboard.add_widgets(
             cloudwatch.TextWidget(
                 markdown=(
                     f"## Challenger gate: {endpoint}\nPer-variant recommendation metrics ({ns}) and SageMaker "
                     f"guardrails. The decision with its intervals: `mlgov challenger status --endpoint {endpoint}`."
+                    + source
                 ),
                 width=24,
                 height=2,

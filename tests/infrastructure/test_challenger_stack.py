@@ -546,6 +546,14 @@ def test_the_counts_table_exists_only_when_the_gate_reads_counts_from_it(
         "ControlsOnlyByDeploy",
     }
 
+    # And the dashboard's header says the graphs are not what the gate reads (only in table mode)
+    from mlgov_runtime.challenger.config import COUNTS_TABLE
+
+    def headers(t: Template) -> str:
+        return json.dumps(list(t.find_resources("AWS::CloudWatch::Dashboard").values()))
+
+    assert COUNTS_TABLE in headers(table_template) and COUNTS_TABLE not in headers(template)
+
 
 def test_the_watch_may_only_query_the_counts_table(table_template: Template) -> None:
     [logical] = _counts_tables(table_template)
