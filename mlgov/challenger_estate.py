@@ -114,8 +114,11 @@ def put_traffic(
     minutes: int,
     impressions_per_minute: float,
     seed: int = 0,
+    counts_table: Any = None,
 ) -> dict[str, dict[str, int]]:
-    """Per-minute datapoints from `start` for `minutes` minutes; returns the totals put per variant."""
+    """Per-minute datapoints from `start` for `minutes` minutes; returns the totals put per variant. With
+    `counts_table` (a DynamoDB client) the recommender's counts go to the product's counts table, as a metric writer
+    adds them with challenger.metrics.source table, and only SageMaker's metrics to CloudWatch."""
     rng = np.random.default_rng(seed)
     names = list(variants)
     shares = np.array([variants[v].share for v in names])
@@ -131,17 +134,21 @@ def put_traffic(
             totals[name]["impressions"] += n
             totals[name]["clicks"] += clicks
             dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": name}]
-            for metric, value in (
-                ("RecommendationImpressions", n),
-                ("RecommendationClicks", clicks),
-                ("RecommendationCartAdds", int(rng.binomial(clicks, min(1.0, t.cart_rate / t.ctr)))),
-                ("RecommendationJsonFailures", int(rng.binomial(n, t.json_failure_rate))),
-                ("RecommendationLanguageMismatches", int(rng.binomial(n, t.language_mismatch_rate))),
-                ("RecommendationDistinctTitles", int(rng.binomial(n, t.distinct_title_rate))),
-            ):
-                data.append(
+            counts = {
+                "RecommendationImpressions": n,
+                "RecommendationClicks": clicks,
+                "RecommendationCartAdds": int(rng.binomial(clicks, min(1.0, t.cart_rate / t.ctr))),
+                "RecommendationJsonFailures": int(rng.binomial(n, t.json_failure_rate)),
+                "RecommendationLanguageMismatches": int(rng.binomial(n, t.language_mismatch_rate)),
+                "RecommendationDistinctTitles": int(rng.binomial(n, t.distinct_title_rate)),
+            }
+            if counts_table is not None:
+                add_counts(counts_table, endpoint, name, at, counts)
+            else:
+                data += [
                     (RECOMMENDATIONS, {"MetricName": metric, "Dimensions": dims, "Timestamp": at, "Value": value})
-                )
+                    for metric, value in counts.items()
+                ]
             errors = int(rng.binomial(n, t.error_rate))
             for metric, value in (("Invocations", n), ("Invocation4XXErrors", 0), ("Invocation5XXErrors", errors)):
                 data.append((SAGEMAKER, {"MetricName": metric, "Dimensions": dims, "Timestamp": at, "Value": value}))
@@ -160,8 +167,30 @@ def put_traffic(
     return totals
 
 
+def add_counts(ddb: Any, endpoint: str, variant: str, at: datetime, counts: dict[str, int]) -> None:
+    """One minute's counts added to the product's counts table, as the recommender does (docs/challenger.md)."""
+    from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY
+
+    names = {f"#m{i}": metric for i, metric in enumerate(counts)}
+    values = {f":v{i}": {"N": str(value)} for i, value in enumerate(counts.values())}
+    ddb.update_item(
+        TableName=COUNTS_TABLE,
+        Key={SERIES_KEY: {"S": f"{endpoint}/{variant}"}, MINUTE_KEY: {"N": str(int(at.timestamp()) // 60 * 60)}},
+        UpdateExpression="ADD " + ", ".join(f"{n} {v}" for n, v in zip(names, values, strict=True)),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
 def put_challenger_traffic(
-    cw: Any, challenger: dict[str, Any], t0: datetime, minutes: int, per_minute: float, seed: int, **rates: float
+    cw: Any,
+    challenger: dict[str, Any],
+    t0: datetime,
+    minutes: int,
+    per_minute: float,
+    seed: int,
+    counts_table: Any = None,
+    **rates: float,
 ) -> dict[str, dict[str, int]]:
     """put_traffic on an experiment's endpoint from a minute after t0 (when its challenger went live), 90/10:
     production as usual, the challenger with these rates (VariantTraffic fields, e.g. ctr=0.056)."""
@@ -170,7 +199,14 @@ def put_challenger_traffic(
         challenger["challenger_variant"]: VariantTraffic(0.1, **rates),
     }
     return put_traffic(
-        cw, challenger["endpoint_name"], variants, t0 + timedelta(minutes=1), minutes, per_minute, seed=seed
+        cw,
+        challenger["endpoint_name"],
+        variants,
+        t0 + timedelta(minutes=1),
+        minutes,
+        per_minute,
+        seed=seed,
+        counts_table=counts_table,
     )
 
 

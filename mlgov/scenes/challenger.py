@@ -298,6 +298,7 @@ def play(stage: Stage) -> None:
     print_cli(argv, *run_cli(stage, {}, *argv))
 
     forged_metrics(stage, drive, cw, now, pipeline)
+    counts_from_the_table(stage, drive, cw, now, pipeline)
 
     # 4. Roll back what the review flagged: the previous Approved version, blue/green.
     print("\n-- 4. rollback (spec scenario 1, follow-up 2) of the promoted version")
@@ -354,6 +355,56 @@ def forged_metrics(stage: Stage, drive: Driver, cw: Any, now: datetime, pipeline
     print(f"   finding {stored['kind']} ({stored['severity']}): {stored['title']}")
     status = stage.sm.describe_model_package(ModelPackageName=weak)["ModelApprovalStatus"]
     print(f"   registry: v{ch['version']} {status} (never promoted, never rejected); endpoint: {_variants(stage)}")
+    _config_env()
+
+
+def counts_from_the_table(stage: Stage, drive: Driver, cw: Any, now: datetime, pipeline: Any) -> None:
+    """Issue 20, the Embedded Metric Format residual: with challenger.metrics.source table the recommender adds its
+    counts to the product's table (which only the metric writers may write), and clicks that reach the CloudWatch
+    namespace, as a log event in Embedded Metric Format would put them there, are not read."""
+    from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY
+
+    _config_env(metrics={"source": "table"})
+    stage.ddb.create_table(
+        TableName=COUNTS_TABLE,
+        KeySchema=[{"AttributeName": SERIES_KEY, "KeyType": "HASH"}, {"AttributeName": MINUTE_KEY, "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": SERIES_KEY, "AttributeType": "S"},
+            {"AttributeName": MINUTE_KEY, "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    t0 = now - timedelta(days=4)
+    worse, state, ch = drive.start_candidate(pipeline, "2026-11-24", "candidate: worse, counted in the table", t0)
+    print(
+        f"\n-- v{ch['version']}: CTR 30% below production at 3,500 impressions/min, challenger.metrics.source table: "
+        f"the recommender adds its counts to {COUNTS_TABLE}"
+    )
+    put_challenger_traffic(cw, ch, t0, 16, 3500, seed=31, counts_table=stage.ddb, ctr=0.056)
+    dims = [{"Name": "EndpointName", "Value": PROD}, {"Name": "VariantName", "Value": ch["challenger_variant"]}]
+    forged = [
+        {
+            "MetricName": metric,
+            "Dimensions": dims,
+            "Timestamp": t0 + timedelta(minutes=1 + minute, seconds=40),
+            "Value": value,
+        }
+        for minute in range(16)
+        for metric, value in (("RecommendationImpressions", 350.0), ("RecommendationClicks", 35.0))
+    ]
+    cw.put_metric_data(Namespace="MangaAssist/Recommendations", MetricData=forged)
+    print(
+        "   the CloudWatch namespace gets the challenger's impressions with a 10% CTR, as an Embedded Metric Format "
+        "log event would put them there: not read"
+    )
+    state = drive.watch(state, t0, 60)
+    rejected = drive.step("reject", state, t0 + timedelta(minutes=12))
+    drive.step("endpoint_status", state, t0 + timedelta(minutes=13))
+    drive.step("restore", state, t0 + timedelta(minutes=14))
+    stored = drive.finding(rejected["finding_id"])
+    print(f"   finding {stored['kind']} ({stored['severity']}): {stored['title']}")
+    status = stage.sm.describe_model_package(ModelPackageName=worse)["ModelApprovalStatus"]
+    print(f"   registry: v{ch['version']} {status}; endpoint: {_variants(stage)}")
     _config_env()
 
 

@@ -59,6 +59,11 @@ def test_the_demo_plays_every_scene_and_agrees_with_the_estate() -> None:
     # Issue 27: a challenger whose recommendations collapse onto fewer titles is rejected by the diversity guardrail.
     assert "(diversity collapse)" in run.stdout
     assert re.search(r"finding CHALLENGER_REJECTED \(HIGH\): .* guardrail recommendation_diversity", run.stdout)
+    # Counts from the product's table: the CloudWatch namespace's forged 10 % CTR is not read, the table's 30 % drop
+    # is rejected
+    table = run.stdout.split("challenger.metrics.source table")[1].split("\n-- ")[0]
+    assert "not read" in table and re.search(r"REJECT +challenger +[45]\.\d+%", table), table
+    assert re.search(r"registry: v\d+ Rejected", table), table
     # Commands the demo shows carry its real values, never a <placeholder> to fill in.
     shown = [line.strip() for line in run.stdout.splitlines() if line.strip().startswith(("$ mlgov", "== mlgov"))]
     assert shown and not [line for line in shown if re.search(r"<[A-Za-z][A-Za-z _-]*>", line)], shown
