@@ -13,6 +13,9 @@ window are not read (the Query's key condition); NaN and infinities read as miss
 and a huge number ends the run STOP_INVALID (clicks above impressions), never a verdict.
 
 Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
+ 0. (high) whoever may change the code that runs as a metric writer (the recommender's Lambda function:
+    lambda:UpdateFunctionCode needs no iam:PassRole) writes any count as the writer: the table's policy and the
+    protected path both see the writer's role. No guardrail statement names the recommender's compute.
  1. (medium) the 7-day review still believes `UserRetention7d` from the CloudWatch namespace, where an Embedded Metric
     Format log event forges it, while README and docs/guardrails.md say the EMF gap closes with the table source.
  2. (low) the watch believes any table named mlgov-recommendation-counts: one without the product's policy (pre-created
@@ -63,6 +66,64 @@ def table_template() -> dict[str, Any]:
 
 def _paragraphs(path: Path) -> list[str]:
     return [p for p in re.split(r"\n\s*\n", path.read_text()) if p.strip()]
+
+
+# HOLE 0 (high): the writer's role is protected, the code that runs as it is not.
+@pytest.mark.xfail(
+    strict=True, reason="nothing keeps the recommender's function (the writer's compute) to its deployers"
+)
+def test_a_developer_cannot_change_the_code_that_runs_as_a_metric_writer() -> None:
+    """Attack: a developer of the governance account (PowerUserAccess: lambda:*, no iam) calls
+    `lambda:UpdateFunctionCode` (or `UpdateFunctionConfiguration` with a layer of theirs) on the recommender's function,
+    whose execution role is `mlgov-protected/MlGovRecommenderMetrics...`. Changing a function's code keeps its role,
+    so no iam:PassRole is asked, and the protected path (mlgov-protected-roles) never sees the call. The new code
+    runs as the metric writer: `aws:PrincipalArn` is the writer's role ARN, OnlyMetricWritersWrite lets its
+    `UpdateItem ... ADD` through, and it adds clicks to the challenger (or the production variant) inside the plausible
+    band; the gate PROMOTEs a worse challenger or REJECTs a better one, exactly what the table source was meant to
+    close. The same holds for `ecs:ExecuteCommand` into a task, or `ssm:SendCommand` to an instance, whose role is a
+    writer. DenyProductFunctionChanges covers `guardrails.product_function_arns` only, and naming the recommender there
+    would also deny its invocations (DenyProductFunctionInvoke). The docs say only "what a metric writer writes is
+    believed".
+    Impact: high (forged clicks the gate believes, by a developer, with the table source on).
+    Fix: a setting naming the writers' compute (here `guardrails.metric_writer_function_arns`) whose functions the
+    product guard keeps to who deploys them (FUNCTION_CHANGES and the event-source mappings, like the product's own),
+    and docs that tell the recommender's owners to keep ECS Exec and SSM off the writers' hosts; until then, README and
+    docs/trust-model.md name the writers' compute as out of the guardrails' reach."""
+    from mlgov.guardrails import attachments, guardrail_policies
+    from mlgov.policy_eval import evaluate
+    from mlgov.settings import parse_settings
+    from tests.attacker.conftest import GOV
+    from tests.attacker.scp_judge import WORKLOAD_OU, WRITER, judge
+
+    recommender = f"arn:aws:lambda:{REGION}:{GOV}:function:manga-recommender-api"
+    changes = ("lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration")
+    # What the hole rests on: today a developer changes the code, and the writer's role cannot be re-passed
+    for action in changes:
+        assert judge(GOV, GOV, "Developer", action, recommender) == "Allow"
+    assert judge(GOV, GOV, "Developer", "iam:PassRole", f"arn:aws:iam::{GOV}:role/{WRITER}") == "Deny"
+    settings = parse_settings(
+        {
+            "challenger": {"metrics": {"source": "table"}},
+            "guardrails": {
+                "target_ou_ids": [WORKLOAD_OU],
+                "governance_target_ids": [GOV],
+                "metric_writer_role_arns": [f"arn:aws:iam::*:role/{WRITER}"],
+                "metric_writer_function_arns": [recommender],
+            },
+        }
+    )
+    scps = {p.name: p.document for p in guardrail_policies(settings)}
+    on_gov = {name: scps[name] for name, targets in attachments(settings).items() if GOV in targets}
+
+    def decision(role: str, action: str) -> str:
+        context = {"aws:PrincipalArn": f"arn:aws:iam::{GOV}:role/{role}", "aws:PrincipalAccount": GOV}
+        return evaluate(on_gov, action, recommender, context).decision
+
+    # Then only who deploys changes the code that runs as the writer
+    for action in changes:
+        assert decision("Developer", action) == "Deny", action
+    # And the recommender still answers its callers
+    assert decision("Developer", "lambda:InvokeFunction") == "Allow"
 
 
 # HOLE 1 (medium): the 7-day review is still steered by an Embedded Metric Format log event.
