@@ -10,7 +10,8 @@ other accounts are refused (no Allow for another account; the governance key); a
 wildcard cannot be created, re-trusted or passed outside the role admins (mlgov-protected-roles, judged per
 attachment); series keys cannot collide ('/' is no character of an endpoint or variant name); items outside the
 window are not read (the Query's key condition); NaN and infinities read as missing, a number beyond a float too,
-and a huge number ends the run STOP_INVALID (clicks above impressions), never a verdict.
+and a huge number ends the run STOP_INVALID (clicks above impressions), never a verdict; a member account cannot
+attach a multi-account replica (the table's policy allows replication.dynamodb.amazonaws.com nothing).
 
 Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
  0. (high) whoever may change the code that runs as a metric writer (the recommender's Lambda function:
@@ -82,7 +83,7 @@ def test_a_developer_cannot_change_the_code_that_runs_as_a_metric_writer() -> No
     band; the gate PROMOTEs a worse challenger or REJECTs a better one, exactly what the table source was meant to
     close. The same holds for `ecs:ExecuteCommand` into a task, or `ssm:SendCommand` to an instance, whose role is a
     writer. DenyProductFunctionChanges covers `guardrails.product_function_arns` only, and naming the recommender there
-    would also deny its invocations (DenyProductFunctionInvoke). The docs say only "what a metric writer writes is
+    would also deny roles' direct invocations of it (DenyProductFunctionInvoke). The docs say only "what a metric writer writes is
     believed".
     Impact: high (forged clicks the gate believes, by a developer, with the table source on).
     Fix: a setting naming the writers' compute (here `guardrails.metric_writer_function_arns`) whose functions the
