@@ -82,9 +82,9 @@ def test_a_developer_cannot_change_the_code_that_runs_as_a_metric_writer() -> No
     `UpdateItem ... ADD` through, and it adds clicks to the challenger (or the production variant) inside the plausible
     band; the gate PROMOTEs a worse challenger or REJECTs a better one, exactly what the table source was meant to
     close. The same holds for `ecs:ExecuteCommand` into a task, or `ssm:SendCommand` to an instance, whose role is a
-    writer. DenyProductFunctionChanges covers `guardrails.product_function_arns` only, and naming the recommender there
-    would also deny roles' direct invocations of it (DenyProductFunctionInvoke). The docs say only "what a metric writer writes is
-    believed".
+    writer. DenyProductFunctionChanges covers `guardrails.product_function_arns` only, and naming the recommender
+    there would also deny roles' direct invocations of it (DenyProductFunctionInvoke). The docs say only "what a
+    metric writer writes is believed".
     Impact: high (forged clicks the gate believes, by a developer, with the table source on).
     Fix: a setting naming the writers' compute (here `guardrails.metric_writer_function_arns`) whose functions the
     product guard keeps to who deploys them (FUNCTION_CHANGES and the event-source mappings, like the product's own),
