@@ -35,6 +35,7 @@ from mlgov_runtime.core import env
 from mlgov_runtime.core.permissions import IDEMPOTENCY
 from stacks.building_blocks import (
     EVERY_TABLE_CONTROL,
+    REPLICATED_WRITES,
     TABLE_WRITES,
     GovernedFunction,
     alarm_at_one,
@@ -317,7 +318,7 @@ class Challenger(CapabilityConstruct):
         table.add_to_resource_policy(
             deny_everyone(
                 "OnlyMetricWritersWrite",
-                TABLE_WRITES,
+                (*TABLE_WRITES, *REPLICATED_WRITES),
                 ["*"],  # in a table's own policy: this table and its indexes
                 {"ArnNotLike": {"aws:PrincipalArn": writers}},
             )
@@ -632,29 +633,33 @@ class Challenger(CapabilityConstruct):
 
         custom = [m.impressions, m.clicks] + ([m.cart_adds] if m.cart_adds else [])
         sagemaker = "AWS/SageMaker"
-        source = (
-            f"\nThe gate reads these counts from the table {COUNTS_TABLE} (challenger.metrics.source table), not "
-            f"from {ns}: the graphs below show them only if the recommender also publishes there."
-            if m.source == "table"
-            else ""
-        )
+        status = f"`mlgov challenger status --endpoint {endpoint}`"
+        if m.source == "table":
+            # The gate reads the table: a graph of the namespace (which a log event in Embedded Metric Format writes)
+            # would show counts it never believed.
+            header = (
+                f"## Challenger gate: {endpoint}\nThe recommendation counts the gate reads are in the table "
+                f"{COUNTS_TABLE} (challenger.metrics.source table), not in CloudWatch: the per-variant counts, CTRs "
+                f"and intervals: {status}. Below: SageMaker's guardrails."
+            )
+            counts: list[cloudwatch.IWidget] = []
+        else:
+            header = (
+                f"## Challenger gate: {endpoint}\nPer-variant recommendation metrics ({ns}) and SageMaker "
+                f"guardrails. The decision with its intervals: {status}."
+            )
+            counts = [
+                graph("Impressions, clicks, cart adds per variant", *[search(ns, x, "Sum") for x in custom]),
+                graph(
+                    "JSON failures and language mismatches per variant",
+                    search(ns, m.json_failures, "Sum"),
+                    search(ns, m.language_mismatches, "Sum"),
+                ),
+            ]
         dashboard = cloudwatch.Dashboard(self, f"Dashboard{index}", dashboard_name=dashboard_name(endpoint))
         dashboard.add_widgets(
-            cloudwatch.TextWidget(
-                markdown=(
-                    f"## Challenger gate: {endpoint}\nPer-variant recommendation metrics ({ns}) and SageMaker "
-                    f"guardrails. The decision with its intervals: `mlgov challenger status --endpoint {endpoint}`."
-                    + source
-                ),
-                width=24,
-                height=2,
-            ),
-            graph("Impressions, clicks, cart adds per variant", *[search(ns, x, "Sum") for x in custom]),
-            graph(
-                "JSON failures and language mismatches per variant",
-                search(ns, m.json_failures, "Sum"),
-                search(ns, m.language_mismatches, "Sum"),
-            ),
+            cloudwatch.TextWidget(markdown=header, width=24, height=2),
+            *counts,
             graph(
                 "Invocation errors per variant",
                 search(sagemaker, "Invocation4XXErrors", "Sum", "EndpointName", "VariantName"),

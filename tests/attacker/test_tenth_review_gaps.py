@@ -128,10 +128,6 @@ def test_a_developer_cannot_change_the_code_that_runs_as_a_metric_writer() -> No
 
 
 # HOLE 1 (medium): the 7-day review is still steered by an Embedded Metric Format log event.
-@pytest.mark.xfail(
-    strict=True,
-    reason="the 7-day review reads UserRetention7d from CloudWatch under the table source; the docs say the gap closes",
-)
 def test_the_docs_do_not_say_the_emf_gap_closes_while_the_review_still_reads_cloudwatch() -> None:
     """Attack: with `challenger.metrics.source: table`, a developer of the governance account writes a log event in
     Embedded Metric Format whose `_aws` block names `challenger.retention_metric` (`MangaAssist/Recommendations`
@@ -234,9 +230,6 @@ def test_a_deploy_during_a_run_does_not_switch_its_counts_source() -> None:
 
 
 # HOLE 4 (low): the replication write and settings actions are not in the table's policy.
-@pytest.mark.xfail(
-    strict=True, reason="OnlyMetricWritersWrite and ControlsOnlyByDeploy leave the replication actions out"
-)
 def test_the_counts_table_policy_denies_the_replication_actions(table_template: dict[str, Any]) -> None:
     """Attack: `dynamodb:WriteDataForReplication` (Write: the global-table replication's item writes) and
     `dynamodb:ReplicateSettings` are actions whose resource is the table (Service Authorization Reference), and DynamoDB
@@ -262,7 +255,6 @@ def test_the_counts_table_policy_denies_the_replication_actions(table_template: 
 
 
 # HOLE 5 (low): the dashboard the findings link to graphs the forgeable namespace.
-@pytest.mark.xfail(strict=True, reason="in table mode the dashboard graphs the namespace's impressions and clicks")
 def test_the_dashboard_under_the_table_source_does_not_graph_the_namespace_as_the_counts(
     table_template: dict[str, Any],
 ) -> None:

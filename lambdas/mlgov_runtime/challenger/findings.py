@@ -519,7 +519,10 @@ def retention_finding(
         f"{days} days after {ch['model_package_arn']} was promoted on {endpoint}, retention is {after:.4g} against "
         f"{before:.4g} in the {days} days before its challenger started ({delta * 100:+.1f}%, more than the allowed "
         f"{threshold * 100:.1f}% drop): it may win clicks but lose users. production_7day_retention_delta is in the "
-        "package's metadata. Next: an out-of-cycle review; to go back to the previous Approved version: `mlgov "
+        "package's metadata. The retention metric is read from CloudWatch, where a log event in Embedded Metric "
+        "Format from anyone who may write a log group in this account adds to it: confirm the drop in the "
+        "recommender's own data first. Next: an out-of-cycle review; to go back to the previous Approved version: "
+        "`mlgov "
         f"rollback --endpoint {endpoint} --group {group} --reason 'retention {delta * 100:+.1f}% after {days} days' "
         "--dry-run`, then without --dry-run.",
         endpoint_name=endpoint,
