@@ -694,6 +694,8 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
     product = g.deployer_role_arns + g.product_role_arns + g.break_glass_role_arns
     who_deploys = deploying_roles(settings)
     functions = _with_qualifiers(g.product_function_arns)
+    # Code that runs as a metric writer writes the counts the gate believes: changed only in a deploy, still invoked.
+    changed_in_a_deploy = functions + _with_qualifiers(g.metric_writer_function_arns)
     executions = [_execution_arn(arn) for arn in g.product_state_machine_arns]
     statements = [
         # A function URL call needs lambda:InvokeFunction too (since October 2025); the approval service's
@@ -711,7 +713,7 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
             "Sid": "DenyProductFunctionChanges",
             "Effect": "Deny",
             "Action": FUNCTION_CHANGES,
-            "Resource": functions,
+            "Resource": changed_in_a_deploy,
             "Condition": _principal_exceptions(deployer),
         },
         # An event source mapping invokes a function as the function's own role, with records anyone who
@@ -721,7 +723,9 @@ def product_guard_policy(settings: Settings) -> NamedPolicy:
             "Effect": "Deny",
             "Action": FUNCTION_TRIGGERS,
             "Resource": "*",
-            "Condition": _merge({"ArnLike": {"lambda:FunctionArn": functions}}, _principal_exceptions(deployer)),
+            "Condition": _merge(
+                {"ArnLike": {"lambda:FunctionArn": changed_in_a_deploy}}, _principal_exceptions(deployer)
+            ),
         },
         {
             "Sid": "DenyProductStateMachineStart",

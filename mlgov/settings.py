@@ -270,6 +270,10 @@ GUARDRAIL_LIST_FORMATS = {
         r"arn:(aws[a-z-]*|\*):lambda:[a-z0-9*-]+:(\d{12}|\*):function:[\w*:-]{1,140}",
         "a Lambda ARN",
     ),
+    "metric_writer_function_arns": (
+        r"arn:(aws[a-z-]*|\*):lambda:[a-z0-9*-]+:(\d{12}|\*):function:[\w*:-]{1,140}",
+        "a Lambda ARN",
+    ),
     "product_state_machine_arns": (
         r"arn:(aws[a-z-]*|\*):states:[a-z0-9*-]+:(\d{12}|\*):stateMachine:[\w*-]{1,80}",
         "a state machine ARN",
@@ -317,6 +321,9 @@ class Guardrails(_Strict):
     metric_writer_role_arns: list[str] = Field(
         default_factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovRecommenderMetrics*"]
     )
+    # The recommender's functions that run as a metric writer where the product runs: their code, configuration and
+    # triggers change only in a deploy (DenyProductFunctionChanges), since whoever changes that code writes the counts.
+    metric_writer_function_arns: list[str] = Field(default_factory=list)
     # The roles that ingest the catalog table the retraining snapshots (retraining.catalog_table_name): nobody
     # else writes it (DenyCatalogWrites). Put your ingest role on the protected path under this name.
     catalog_writer_role_arns: list[str] = Field(

@@ -70,9 +70,6 @@ def _paragraphs(path: Path) -> list[str]:
 
 
 # HOLE 0 (high): the writer's role is protected, the code that runs as it is not.
-@pytest.mark.xfail(
-    strict=True, reason="nothing keeps the recommender's function (the writer's compute) to its deployers"
-)
 def test_a_developer_cannot_change_the_code_that_runs_as_a_metric_writer() -> None:
     """Attack: a developer of the governance account (PowerUserAccess: lambda:*, no iam) calls
     `lambda:UpdateFunctionCode` (or `UpdateFunctionConfiguration` with a layer of theirs) on the recommender's function,

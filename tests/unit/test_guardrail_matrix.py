@@ -28,6 +28,8 @@ from mlgov.settings import DEFAULT_MEMBER_ROLE_NAME, parse_settings
 PROD, STAGING, EXPERIMENT = "210987654321", "345678901234", "111122223333"
 EXPERIMENT_OU = "ou-ab12-exprmnts"
 PACKAGE = f"arn:aws:sagemaker:us-east-1:{PROD}:model-package/manga-recommender/7"
+# The recommender's function, which runs as a metric writer (guardrails.metric_writer_function_arns).
+RECOMMENDER = "arn:aws:lambda:us-east-1:999988887777:function:manga-recommender-api"
 SETTINGS = parse_settings(
     {
         "experiment_exemptions": {"account_ids": [EXPERIMENT], "organizational_unit_ids": [EXPERIMENT_OU]},
@@ -39,6 +41,7 @@ SETTINGS = parse_settings(
             "break_glass_role_arns": ["arn:aws:iam::*:role/mlgov-protected/MlGovBreakGlass"],
             "governance_target_ids": ["999988887777"],
             "serving_repository_names": ["manga-recommender-serving"],
+            "metric_writer_function_arns": [RECOMMENDER],
         },
     }
 )
@@ -745,6 +748,24 @@ CASES += [
     gov("lambda:UpdateFunctionConfiguration", DEPLOYER, "Allow", "deploy changes the configuration", FUNCTION),
     gov("lambda:UpdateFunctionCode", DS, "Deny", "swap a step's code", FUNCTION, sid="DenyProductFunctionChanges"),
     gov("lambda:UpdateFunctionCode", DEPLOYER, "Allow", "deploy ships new code", FUNCTION),
+    gov(
+        "lambda:UpdateFunctionCode",
+        DS,
+        "Deny",
+        "swap the code that runs as a metric writer (it writes the counts the gate believes)",
+        RECOMMENDER,
+        sid="DenyProductFunctionChanges",
+    ),
+    gov(
+        "lambda:UpdateFunctionConfiguration",
+        DS,
+        "Deny",
+        "add a layer to the metric writer's function",
+        f"{RECOMMENDER}:live",
+        sid="DenyProductFunctionChanges",
+    ),
+    gov("lambda:UpdateFunctionCode", DEPLOYER, "Allow", "a deploy ships the recommender's code", RECOMMENDER),
+    gov("lambda:InvokeFunction", DS, "Allow", "callers still invoke the recommender", RECOMMENDER),
     gov(
         "states:StartExecution",
         DS,
