@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from mlgov_runtime.challenger.inputs import DecisionConfig
@@ -32,6 +32,12 @@ class MetricNames:
     endpoint_dimension: str = "EndpointName"
     variant_dimension: str = "VariantName"
     source: str = "cloudwatch"  # or "table": COUNTS_TABLE
+    # The table source: who the table's policy lets write items (guardrails.metric_writer_role_arns and
+    # break_glass_role_arns, from the function's settings, not `challenger`); its policy must say exactly these.
+    writers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "writers", tuple(str(w) for w in self.writers))
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,11 @@ def config_from_dict(data: dict[str, Any]) -> ChallengerConfig:
         require_human_approval=_flag(data.get("require_human_approval", False), "require_human_approval"),
         approval_expiry_hours=int(data.get("approval_expiry_hours", 24)),
     )
+
+
+def with_writers(cfg: ChallengerConfig, writers: list[str]) -> ChallengerConfig:
+    """`cfg` with the counts table's writers: the metric writers and break-glass, as stacks/challenger.py seals it."""
+    return replace(cfg, metrics=replace(cfg.metrics, writers=tuple(dict.fromkeys(writers))))
 
 
 def config_from_json(text: str) -> ChallengerConfig:

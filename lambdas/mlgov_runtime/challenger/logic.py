@@ -24,7 +24,14 @@ from typing import Any
 from mlgov_runtime.challenger import findings as f
 from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY, ChallengerConfig
 from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
-from mlgov_runtime.challenger.gate import PAUSED, decide_minutes
+from mlgov_runtime.challenger.gate import (
+    CHECK_WRITER,
+    FIND_WRITER,
+    FORGED_BY,
+    FORGED_SHORT,
+    PAUSED,
+    decide_minutes,
+)
 from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports
 from mlgov_runtime.challenger.provenance import what_to_do
 from mlgov_runtime.core.findings import STATUS_RESOLVED, store_and_publish
@@ -351,11 +358,12 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
             ),
         }
     previous = state.get("watch") or {}
+    source = run_source(cfg, previous)
     cfg, split = run_split(cfg, previous.get(SPLIT_KEY))
     history = [list(step) for step in previous.get("ramp_history") or [[0, ch["traffic_fraction"]]]]
     early = [list(step) for step in previous.get("ctr_early_looks") or []] if cfg.decision.ctr_early_share else None
     result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history, early)
-    result = {**result, SPLIT_KEY: split}
+    result = {**result, SPLIT_KEY: split, SOURCE_KEY: source}
     if early is not None:
         result = {**result, "ctr_early_looks": early_looks_after(early, result)}
     result = {**result, **data_problem_step(ports, ch, previous, result)}
@@ -379,6 +387,29 @@ SPLIT_FIELDS = (
     "min_minutes",
     "max_minutes",
 )
+
+
+# Where the run's counts come from (challenger.metrics.source), recorded at its first look: a deploy during a run
+# that changes the source (to the CloudWatch namespace a log event in Embedded Metric Format writes, say) fails the
+# run's next look instead of mixing sources. A run recorded before the source was (no key) read CloudWatch.
+SOURCE_KEY = "counts_source"
+
+
+def run_source(cfg: ChallengerConfig, previous: Mapping[str, Any]) -> str:
+    """The run's counts source: the function's at the first look; a later look whose function reads another fails
+    the step (CHALLENGER_FAILED, weight 0), no verdict. A new source applies to new runs."""
+    source = cfg.metrics.source
+    if not previous:
+        return source
+    recorded = previous.get(SOURCE_KEY, "cloudwatch")
+    if recorded != source:
+        raise StepError(
+            f"this run's counts source is {recorded!r} (watch.{SOURCE_KEY}, recorded at its first look), but the "
+            f"function now reads challenger.metrics.source {source!r}: a deploy changed it during the run. No verdict "
+            "from a run whose counts came from two sources; the run ends. Start the challenger again to judge it "
+            f"on {source!r}."
+        )
+    return source
 
 
 def run_split(cfg: ChallengerConfig, recorded: Any) -> tuple[ChallengerConfig, dict[str, Any]]:
@@ -504,7 +535,7 @@ def look(
         series[production], series[challenger], minutes, cfg.decision, weights, early_looks
     ).to_dict()
     if cfg.metrics.source == "table":
-        _table_problems(result, list(getattr(metrics, "problems", [])), ch["endpoint_name"])
+        _table_problems(result, list(getattr(metrics, "problems", [])), ch["endpoint_name"], cfg.metrics.writers)
     verb = {REJECT: "Rejected", PROMOTE: "Approved"}.get(result["decision"], "Under evaluation")
     return {
         "decision": result["decision"],
@@ -515,11 +546,35 @@ def look(
     }
 
 
-def _table_problems(result: dict[str, Any], problems: list[dict[str, Any]], endpoint: str) -> None:
+def table_words(reason: str, writers: tuple[str, ...]) -> str:
+    """A gate reason as the table source must say it: a forged count was written into the table by one of its
+    writers, and CloudTrail's data events for the table (not PutMetricData) tell who."""
+    who = ", ".join(writers) or "guardrails.metric_writer_role_arns"
+    words = {
+        FORGED_BY: f"written into table {COUNTS_TABLE} by one of its writers ({who}, the only roles its policy lets "
+        "write), or a recommender bug",
+        FORGED_SHORT: f"counts written into table {COUNTS_TABLE} by one of its writers ({who})",
+        FIND_WRITER: f"Find who wrote the items (UpdateItem on table {COUNTS_TABLE} in CloudTrail's data events for "
+        "the table, which must be on to tell who)",
+        CHECK_WRITER: f"Check who wrote table {COUNTS_TABLE}'s items (CloudTrail data events for the table)",
+    }
+    for cloudwatch, table in words.items():
+        reason = reason.replace(cloudwatch, table)
+    return reason
+
+
+def _table_problems(
+    result: dict[str, Any], problems: list[dict[str, Any]], endpoint: str, writers: tuple[str, ...]
+) -> None:
     """With the counts from the table, say what the look found wrong there: a value that is no count was read as
-    missing (never 0), and a missing count is fixed in the recommender's writes to the table, not in CloudWatch."""
+    missing (never 0), and a missing count is fixed in the recommender's writes to the table, not in CloudWatch;
+    forged counts were written by the table's writers, not with PutMetricData."""
     stats = result["statistics"]
     stats["counts_source"] = COUNTS_TABLE  # the findings' next steps query the table, not CloudWatch
+    result["reasons"] = [table_words(r, writers) for r in result["reasons"]]
+    for check in ("impressions_crosscheck", "impressions_agreement"):  # their reason is in the finding's evidence
+        if isinstance(stats.get(check), dict) and "reason" in stats[check]:
+            stats[check] = {**stats[check], "reason": table_words(stats[check]["reason"], writers)}
     if problems:
         stats["counts_table_problems"] = problems[:20]
         first = problems[0]
