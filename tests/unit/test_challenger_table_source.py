@@ -606,6 +606,15 @@ def test_the_watch_step_reads_the_table_when_the_source_is_table(monkeypatch: py
         # Then the watch step rejects it from the table's counts
         state = lab.watch_until_verdict(state)
         assert state["watch"]["decision"] == "REJECT"
+        # And the Steps function checks the table's seal with the writers it received: without it, no look
+        from mlgov_runtime.challenger.counts_policy import UnsealedCountsTable
+
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.delete_resource_policy(ResourceArn=ddb.describe_table(TableName=COUNTS_TABLE)["Table"]["TableArn"])
+        with pytest.raises(UnsealedCountsTable, match=f"{COUNTS_TABLE}.*MlGovRecommenderMetrics"):
+            lab.handler.ports(ACCOUNT).metrics.variant_series(
+                ENDPOINT, [PROD, CHAL], start, start + timedelta(minutes=5)
+            )
 
 
 def test_status_reads_the_table_when_the_source_is_table(
@@ -638,6 +647,13 @@ def test_status_reads_the_table_when_the_source_is_table(
         # Then status judges from the table: the worse challenger is rejected over the 28 settled minutes
         assert code == 3 and report["decision"] == "REJECT" and report["elapsed_minutes"] == 28
         assert report["variants"]["challenger"]["impressions"] > 0
+        # And a table of that name without the product's policy: an error naming it, never a verdict
+        arn = ddb.describe_table(TableName=COUNTS_TABLE)["Table"]["TableArn"]
+        ddb.delete_resource_policy(ResourceArn=arn)
+        code = main(argv)
+        out = capsys.readouterr()
+        assert code == 1 and out.out == "" and out.err.startswith("mlgov: error: ")
+        assert f"{COUNTS_TABLE} ({arn}) is not sealed by the product: it has no resource policy" in out.err
         # And without the table the command fails naming it, never a verdict on zeros
         ddb.delete_table(TableName=COUNTS_TABLE)
         code = main(argv)
