@@ -175,6 +175,7 @@ def test_the_watch_refuses_a_counts_table_without_the_products_policy(table_temp
 
     policy = table_policy(table_template, "ChallengerRecommendationCounts")
     cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=_writers(table_template)))
+    assert any("MlGovBreakGlass" in w for w in cfg.metrics.writers)  # break-glass writes too, as the policy says
     with mock_aws():
         cw, ddb = boto3.client("cloudwatch", region_name=REGION), boto3.client("dynamodb", region_name=REGION)
         create_table(ddb)
@@ -210,20 +211,24 @@ def test_the_watch_refuses_a_counts_table_without_the_products_policy(table_temp
 
 
 def _writers(template: dict[str, Any]) -> tuple[str, ...]:
-    """The writers the synthesized Steps function receives (metric writers and break-glass), as it loads them."""
-    from mlgov_runtime.challenger.config import with_writers
-    from mlgov_runtime.challenger.settings import Received
-    from mlgov_runtime.core.model import received, variable
+    """The writers the synthesized Steps function loads at cold start (metric writers and break-glass)."""
+    from mlgov_runtime.challenger.settings import load_challenger_settings
 
-    name = variable(Received)
-    [sent] = {
-        r["Properties"]["Environment"]["Variables"][name]
+    [env] = [
+        r["Properties"]["Environment"]["Variables"]
         for r in template["Resources"].values()
-        if r["Type"] == "AWS::Lambda::Function" and name in r["Properties"].get("Environment", {}).get("Variables", {})
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"].get("Handler", "").endswith("challenger.handler.step")
+    ]
+    # What CloudFormation resolves at deploy (references to the stack's own resources), as the function sees it
+    resolved = {
+        "FINDINGS_TABLE_NAME": "mlgov-findings",
+        "FINDINGS_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:mlgov-findings",
+        "IDEMPOTENCY_TABLE_NAME": "mlgov-idempotency",
+        "CHALLENGER_STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:mlgov-challenger",
     }
-    got = received({name: sent}, Received)
-    writers = got.guardrails.metric_writer_role_arns + got.guardrails.break_glass_role_arns
-    return with_writers(ChallengerConfig(), writers).metrics.writers
+    sent = {k: v for k, v in env.items() if isinstance(v, str)}
+    return load_challenger_settings({**sent, **resolved}).config.metrics.writers
 
 
 # HOLE 3 (low, fixed): a deploy mid-run no longer moves a run from the table to the forgeable namespace.
