@@ -32,12 +32,8 @@ class MetricNames:
     endpoint_dimension: str = "EndpointName"
     variant_dimension: str = "VariantName"
     source: str = "cloudwatch"  # or "table": COUNTS_TABLE
-    # The table source: who the table's policy lets write items (guardrails.metric_writer_role_arns and
-    # break_glass_role_arns, from the function's settings, not `challenger`); its policy must say exactly these.
+    # Who the table's policy must let write items: guardrails' metric writers and break-glass (with_writers).
     writers: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "writers", tuple(str(w) for w in self.writers))
 
 
 @dataclass(frozen=True)
@@ -103,7 +99,7 @@ def config_from_dict(data: dict[str, Any]) -> ChallengerConfig:
 
 
 def with_writers(cfg: ChallengerConfig, writers: list[str]) -> ChallengerConfig:
-    """`cfg` with the counts table's writers: the metric writers and break-glass, as stacks/challenger.py seals it."""
+    """`cfg` with the counts table's writers (metric writers and break-glass, as stacks/challenger.py seals it)."""
     return replace(cfg, metrics=replace(cfg.metrics, writers=tuple(dict.fromkeys(writers))))
 
 

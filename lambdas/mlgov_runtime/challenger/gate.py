@@ -37,8 +37,7 @@ from mlgov_runtime.challenger.statistics import compare_rates
 
 # Runtime only (never from the cumulative simulation): a data problem holds every verdict; the monitor keeps looking.
 PAUSED = "PAUSED"
-# Where a forged or broken recommendation count comes from, and how to find who wrote it, with the CloudWatch source.
-# With the table source the look says the table's instead (logic.table_words): keep every CloudWatch-only word here.
+# The CloudWatch source's words for who wrote a forged count; logic.table_words says the table's (table source).
 FORGED_BY = "forged with cloudwatch:PutMetricData, or a recommender bug"
 FORGED_SHORT = "forged metrics (cloudwatch:PutMetricData)"
 FIND_WRITER = "Find who wrote the metric (CloudTrail PutMetricData on the recommendation namespace)"

@@ -389,25 +389,20 @@ SPLIT_FIELDS = (
 )
 
 
-# Where the run's counts come from (challenger.metrics.source), recorded at its first look: a deploy during a run
-# that changes the source (to the CloudWatch namespace a log event in Embedded Metric Format writes, say) fails the
-# run's next look instead of mixing sources. A run recorded before the source was (no key) read CloudWatch.
+# The run's counts source, recorded at its first look (none recorded: an older run, CloudWatch).
 SOURCE_KEY = "counts_source"
 
 
 def run_source(cfg: ChallengerConfig, previous: Mapping[str, Any]) -> str:
-    """The run's counts source: the function's at the first look; a later look whose function reads another fails
-    the step (CHALLENGER_FAILED, weight 0), no verdict. A new source applies to new runs."""
+    """The function's source at the first look; a later look on another (a deploy mid-run) fails the step."""
     source = cfg.metrics.source
     if not previous:
         return source
     recorded = previous.get(SOURCE_KEY, "cloudwatch")
     if recorded != source:
         raise StepError(
-            f"this run's counts source is {recorded!r} (watch.{SOURCE_KEY}, recorded at its first look), but the "
-            f"function now reads challenger.metrics.source {source!r}: a deploy changed it during the run. No verdict "
-            "from a run whose counts came from two sources; the run ends. Start the challenger again to judge it "
-            f"on {source!r}."
+            f"this run's counts source is {recorded!r} (watch.{SOURCE_KEY}) but challenger.metrics.source is now "
+            f"{source!r} (a deploy during the run): no verdict from two sources. Start a new run to use {source!r}."
         )
     return source
 
@@ -547,16 +542,14 @@ def look(
 
 
 def table_words(reason: str, writers: tuple[str, ...]) -> str:
-    """A gate reason as the table source must say it: a forged count was written into the table by one of its
-    writers, and CloudTrail's data events for the table (not PutMetricData) tell who."""
-    who = ", ".join(writers) or "guardrails.metric_writer_role_arns"
+    """A gate reason as the table source says it: forged counts come from the table's writers, found in CloudTrail."""
+    by = f"written into table {COUNTS_TABLE} by one of its writers ({', '.join(writers)})"
+    trail = f"(UpdateItem on table {COUNTS_TABLE} in CloudTrail's data events for the table, which must be on)"
     words = {
-        FORGED_BY: f"written into table {COUNTS_TABLE} by one of its writers ({who}, the only roles its policy lets "
-        "write), or a recommender bug",
-        FORGED_SHORT: f"counts written into table {COUNTS_TABLE} by one of its writers ({who})",
-        FIND_WRITER: f"Find who wrote the items (UpdateItem on table {COUNTS_TABLE} in CloudTrail's data events for "
-        "the table, which must be on to tell who)",
-        CHECK_WRITER: f"Check who wrote table {COUNTS_TABLE}'s items (CloudTrail data events for the table)",
+        FORGED_BY: f"{by}, or a recommender bug",
+        FORGED_SHORT: f"counts {by}",
+        FIND_WRITER: f"Find who wrote the items {trail}",
+        CHECK_WRITER: f"Check who wrote the items {trail}",
     }
     for cloudwatch, table in words.items():
         reason = reason.replace(cloudwatch, table)
@@ -567,12 +560,11 @@ def _table_problems(
     result: dict[str, Any], problems: list[dict[str, Any]], endpoint: str, writers: tuple[str, ...]
 ) -> None:
     """With the counts from the table, say what the look found wrong there: a value that is no count was read as
-    missing (never 0), and a missing count is fixed in the recommender's writes to the table, not in CloudWatch;
-    forged counts were written by the table's writers, not with PutMetricData."""
+    missing (never 0), and a missing count is fixed in the recommender's writes to the table, not in CloudWatch."""
     stats = result["statistics"]
     stats["counts_source"] = COUNTS_TABLE  # the findings' next steps query the table, not CloudWatch
     result["reasons"] = [table_words(r, writers) for r in result["reasons"]]
-    for check in ("impressions_crosscheck", "impressions_agreement"):  # their reason is in the finding's evidence
+    for check in ("impressions_crosscheck", "impressions_agreement"):  # in the finding's evidence
         if isinstance(stats.get(check), dict) and "reason" in stats[check]:
             stats[check] = {**stats[check], "reason": table_words(stats[check]["reason"], writers)}
     if problems:

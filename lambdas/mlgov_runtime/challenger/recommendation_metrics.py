@@ -39,8 +39,7 @@ def _period(start: datetime, end: datetime) -> int:
 
 class RecommendationMetrics:
     """`dynamodb`: a DynamoDB client, needed (and only used) when names.source is "table"; `account`: the table's
-    account (the caller's; asked of STS when not given). `problems` lists what the last read found wrong in the
-    table's values (each read as missing), for the look to report."""
+    (else STS's). `problems`: what the last read found wrong in the table's values (each read as missing)."""
 
     def __init__(self, cloudwatch: Any, names: MetricNames, dynamodb: Any = None, account: str | None = None) -> None:
         if names.source not in ("cloudwatch", "table"):
@@ -58,14 +57,13 @@ class RecommendationMetrics:
         partition = getattr(meta, "partition", None) or "aws"
         region = getattr(meta, "region_name", None) or ""
         if self._account is None:
-            import boto3  # only a caller that did not say its account (the Steps function and the CLI do)
+            import boto3
 
             self._account = str(boto3.client("sts", region_name=region or None).get_caller_identity()["Account"])
         return table_arn(partition, region, self._account)
 
     def _check_seal(self) -> None:
-        """Before any count of the table is believed: its policy is the product's (counts_policy.py). One
-        GetResourcePolicy a read; a refused call fails the look as a refused Query does."""
+        """Before a count of the table is believed: its policy is the product's (one GetResourcePolicy a read)."""
         arn = self._table_arn()
         try:
             document: str | None = self._table.get_resource_policy(ResourceArn=arn).get("Policy")
@@ -329,26 +327,16 @@ def _shown(attribute: Any) -> str:
 
 
 def _table_error(exc: ClientError, arn: str) -> ClientError:
-    """The table's failure as the caller must act on it. Never the CloudWatch source as a way out: that is the
-    source a log event in Embedded Metric Format forges."""
+    """What to do about it; never the CloudWatch source (an Embedded Metric Format log event forges it)."""
     error = exc.response.get("Error", {})
     code = str(error.get("Code") or "Error")
-    permissions = (
-        f"dynamodb:Query and dynamodb:GetResourcePolicy on {arn}, and kms:Decrypt on the governance key the table is "
-        "encrypted under"
-    )
+    permissions = f"dynamodb:Query and dynamodb:GetResourcePolicy on {arn}, kms:Decrypt on the governance key"
     if code == "ResourceNotFoundException":
         why = "it does not exist in this account and region"
-        fix = (
-            f"challenger.metrics.source is table: the product stack creates {COUNTS_TABLE}, so deploy the stack "
-            "with this setting (in this account and region: --region, --profile)"
-        )
+        fix = "with challenger.metrics.source table the product stack creates it: deploy the stack here"
     elif "AccessDenied" in code:
         why = f"this role may not read it ({exc.operation_name} refused)"
-        fix = (
-            f"the role needs {permissions}. The stack grants them to the challenger's Steps function; an operator "
-            "running `mlgov challenger status` needs them in its own role (docs/challenger.md)"
-        )
+        fix = f"the role needs {permissions} (the stack grants them to the watch; operators: docs/challenger.md)"
     elif "Throttl" in code or code in ("ProvisionedThroughputExceededException", "RequestLimitExceeded"):
         why = "the read was throttled"
         fix = f"the look is retried; if it keeps failing, check {COUNTS_TABLE}'s ThrottledRequests in CloudWatch"

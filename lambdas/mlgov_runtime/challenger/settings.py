@@ -253,8 +253,7 @@ class PipelineRoles:
 
     pipeline_role_arns: list[str] = setting(factory=list, check=_pipeline_roles)
     protected_role_path: str = setting(default=PROTECTED_ROLE_PATH, pattern=ROLE_PATH)
-    # challenger.metrics.source table: who the counts table's policy must let write (and no one else), checked
-    # before a count from it is believed (challenger/counts_policy.py).
+    # Who the counts table's policy must let write, and no one else (challenger/counts_policy.py).
     metric_writer_role_arns: list[str] = setting(
         factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovRecommenderMetrics*"], check=_pipeline_roles
     )
