@@ -81,12 +81,8 @@ def _deny_problem(by_sid: dict[str, list[dict[str, Any]]], sid: str, actions: Se
     if not any(fnmatchcase(arn, r) for r in _strings(s.get("Resource"))):
         return f"{what}'s Resource does not cover the table"
     c = s.get("Condition")
-    one = isinstance(c, dict) and list(c) == ["ArnNotLike"] and isinstance(c["ArnNotLike"], dict)
-    if (
-        not one
-        or [k.lower() for k in c["ArnNotLike"]] != ["aws:principalarn"]
-        or not _strings(*c["ArnNotLike"].values())
-    ):
+    like: Any = c.get("ArnNotLike") if isinstance(c, dict) and list(c) == ["ArnNotLike"] else None
+    if not isinstance(like, dict) or [k.lower() for k in like] != ["aws:principalarn"] or not _strings(*like.values()):
         return f"{what}'s Condition is not one ArnNotLike on aws:PrincipalArn ({json.dumps(c)})"
     return None
 
