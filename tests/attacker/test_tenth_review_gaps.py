@@ -388,6 +388,7 @@ def test_an_invalid_run_from_the_table_points_at_the_table(
     finding = findings.invalid_finding(ch, out["result"], ACCOUNT, REGION)
     text = json.dumps(finding.to_dict() if hasattr(finding, "to_dict") else vars(finding), default=str)
     assert COUNTS_TABLE in text and "PutMetricData" not in text
+    assert f"Next: check the counts in table {COUNTS_TABLE} (`mlgov challenger status --endpoint {ENDPOINT}`" in text
 
 
 def test_a_refused_read_names_the_missing_permission_not_the_forgeable_source(seeded: tuple[Any, Any]) -> None:
