@@ -167,6 +167,41 @@ def put_traffic(
     return totals
 
 
+# The writers and deployers the default settings name (guardrails.metric_writer_role_arns, deployer_role_arns).
+DEFAULT_COUNTS_WRITERS = ("arn:*:iam::*:role/mlgov-protected/MlGovRecommenderMetrics*",)
+DEFAULT_DEPLOYERS = ("arn:*:iam::*:role/cdk-hnb659fds-cfn-exec-role-*",)
+
+
+def counts_table_policy(
+    writers: tuple[str, ...] = DEFAULT_COUNTS_WRITERS, deployers: tuple[str, ...] = DEFAULT_DEPLOYERS
+) -> dict[str, Any]:
+    """The counts table's seal as stacks/challenger.py puts it (for a table made outside CDK: the demo, tests)."""
+    from mlgov_runtime.challenger.counts_policy import CONTROLS_SID, SEAL_CONTROLS, SEALED_WRITES, WRITERS_SID
+
+    def deny(sid: str, actions: tuple[str, ...], exempt: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "Sid": sid,
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": list(actions),
+            "Resource": "*",
+            "Condition": {"ArnNotLike": {"aws:PrincipalArn": list(exempt)}},
+        }
+
+    return {
+        "Version": "2012-10-17",
+        "Statement": [deny(WRITERS_SID, SEALED_WRITES, writers), deny(CONTROLS_SID, SEAL_CONTROLS, deployers)],
+    }
+
+
+def seal_counts_table(ddb: Any, writers: tuple[str, ...] = DEFAULT_COUNTS_WRITERS) -> None:
+    """Put the product's policy on an existing counts table (the watch believes no unsealed table)."""
+    from mlgov_runtime.challenger.config import COUNTS_TABLE
+
+    arn = ddb.describe_table(TableName=COUNTS_TABLE)["Table"]["TableArn"]
+    ddb.put_resource_policy(ResourceArn=arn, Policy=json.dumps(counts_table_policy(writers)))
+
+
 def add_counts(ddb: Any, endpoint: str, variant: str, at: datetime, counts: dict[str, int]) -> None:
     """One minute's counts added to the product's counts table, as the recommender does (docs/challenger.md)."""
     from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY

@@ -51,8 +51,9 @@ SERVICE = "challenger"
 STEP_HANDLER = "mlgov_runtime.challenger.handler.step"
 LAMBDA_RETRY_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout"]
 ENDPOINT_POLL = Duration.seconds(60)
-# challenger.metrics.source "table": the watch reads the counts with Query and nothing else.
-COUNTS_READ = ("dynamodb:Query",)
+# challenger.metrics.source "table": the watch reads the counts with Query, and the table's policy (its seal,
+# checked before a count is believed: challenger/counts_policy.py) with GetResourcePolicy; nothing else.
+COUNTS_READ = ("dynamodb:Query", "dynamodb:GetResourcePolicy")
 # DynamoDB refuses a resource policy over 20 KB (whitespace counted).
 TABLE_POLICY_MAX_BYTES = 20 * 1024
 

@@ -29,10 +29,13 @@ PACKAGE_ARN = r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+"
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from mlgov_runtime.challenger.config import config_from_dict
+    from mlgov_runtime.challenger.config import config_from_dict, with_writers
 
     settings = common.load_settings(args)
-    return config_from_dict(settings.challenger.runtime_config(settings.thresholds))
+    g = settings.guardrails
+    # The counts table's writers, checked against its policy (as the Steps function receives them).
+    cfg = config_from_dict(settings.challenger.runtime_config(settings.thresholds))
+    return with_writers(cfg, g.metric_writer_role_arns + g.break_glass_role_arns)
 
 
 def _rollout(aws: Any) -> Any:
@@ -61,6 +64,7 @@ def challenger_status(
     """The decision the monitor would take now, over the last `minutes` or since the endpoint last changed
     (when the challenger went live)."""
     from mlgov_runtime.challenger import logic
+    from mlgov_runtime.challenger.counts_policy import UnsealedCountsTable
     from mlgov_runtime.challenger.ports import NotFound
     from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics
 
@@ -107,8 +111,13 @@ def challenger_status(
         "traffic_fraction": fraction,
     }
     table = aws.client("dynamodb") if cfg.metrics.source == "table" else None  # COUNTS_TABLE
-    metrics = RecommendationMetrics(aws.client("cloudwatch"), cfg.metrics, table)
-    look = logic.look(metrics, cfg, ch, since, now)
+    arn = str(endpoint.get("EndpointArn") or "").split(":")
+    account = arn[4] if len(arn) > 5 else None  # the table is the endpoint's account's
+    metrics = RecommendationMetrics(aws.client("cloudwatch"), cfg.metrics, table, account)
+    try:
+        look = logic.look(metrics, cfg, ch, since, now)
+    except UnsealedCountsTable as exc:  # no verdict from a table the product did not seal
+        raise common.CommandFailed(str(exc)) from None
     report = {
         "endpoint_name": endpoint_name,
         "model_package_arn": challenger_package,

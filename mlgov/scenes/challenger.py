@@ -19,6 +19,7 @@ from mlgov.challenger_estate import (
     put_retention,
     register_candidate,
     registration_event,
+    seal_counts_table,
     seed_artifacts,
 )
 from mlgov.estate import GROUP, recording_state_machines
@@ -374,6 +375,7 @@ def counts_from_the_table(stage: Stage, drive: Driver, cw: Any, now: datetime, p
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+    seal_counts_table(stage.ddb)  # the product's policy, as the stack puts it: the watch checks it first
     t0 = now - timedelta(days=4)
     worse, state, ch = drive.start_candidate(pipeline, "2026-11-24", "candidate: worse, counted in the table", t0)
     print(

@@ -42,6 +42,7 @@ import pytest
 from moto import mock_aws
 
 from mlgov_runtime.challenger.config import COUNTS_TABLE, ChallengerConfig, MetricNames
+from mlgov_runtime.challenger.counts_policy import UnsealedCountsTable
 from tests.attacker.resource_policies import decide, table_policy
 from tests.infrastructure.templates import ACCOUNT, REGION
 
@@ -145,8 +146,7 @@ def test_the_docs_do_not_say_the_emf_gap_closes_while_the_review_still_reads_clo
         assert re.search(r"UserRetention7d|7-day review|retention_metric", paragraph), paragraph[:200]
 
 
-# HOLE 2 (low): the watch believes any table of that name, sealed or not.
-@pytest.mark.xfail(strict=True, reason="the watch reads a counts table that carries no policy of the product's")
+# HOLE 2 (low, fixed): the watch believes a table of that name only under the product's policy.
 def test_the_watch_refuses_a_counts_table_without_the_products_policy(table_template: dict[str, Any]) -> None:
     """Attack: the table's name is fixed and no guardrail statement keeps `dynamodb:CreateTable` on it
     (docs/guardrails.md: no SCP bytes to spare). While the product runs with the default source, a developer creates
@@ -167,7 +167,8 @@ def test_the_watch_refuses_a_counts_table_without_the_products_policy(table_temp
     from tests.unit.test_challenger_table_source import _ch, create_table, minutes_of, publish
 
     policy = table_policy(table_template, "ChallengerRecommendationCounts")
-    cfg = ChallengerConfig(metrics=MetricNames(source="table"))
+    cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=_writers(table_template)))
+    assert any("MlGovBreakGlass" in w for w in cfg.metrics.writers)  # break-glass writes too, as the policy says
     with mock_aws():
         cw, ddb = boto3.client("cloudwatch", region_name=REGION), boto3.client("dynamodb", region_name=REGION)
         create_table(ddb)
@@ -176,14 +177,54 @@ def test_the_watch_refuses_a_counts_table_without_the_products_policy(table_temp
         # The product's table: the counts are read
         ddb.put_resource_policy(ResourceArn=TABLE_ARN, Policy=json.dumps(policy))
         logic.look(RecommendationMetrics(cw, cfg.metrics, ddb), cfg, _ch(), T0, T0 + timedelta(minutes=20))
+        # As DynamoDB may give it back (one-element lists as strings, "*" as {"AWS": "*"}): the same seal
+        respelled = json.loads(json.dumps(policy))
+        for statement in respelled["Statement"]:
+            statement["Principal"] = {"AWS": "*"}
+            statement["Resource"] = TABLE_ARN
+        ddb.put_resource_policy(ResourceArn=TABLE_ARN, Policy=json.dumps(respelled, indent=2))
+        logic.look(RecommendationMetrics(cw, cfg.metrics, ddb), cfg, _ch(), T0, T0 + timedelta(minutes=20))
+        # A policy whose writers are not the configured ones (a developer's role added to them): no verdict
+        widened = json.loads(json.dumps(policy))
+        [seal] = [st for st in widened["Statement"] if st["Sid"] == "OnlyMetricWritersWrite"]
+        seal["Condition"]["ArnNotLike"]["aws:PrincipalArn"].append(f"arn:aws:iam::{ACCOUNT}:role/Developer")
+        ddb.put_resource_policy(ResourceArn=TABLE_ARN, Policy=json.dumps(widened))
+        with pytest.raises(UnsealedCountsTable, match=rf"{COUNTS_TABLE}.*writers differ.*role/Developer"):
+            logic.look(RecommendationMetrics(cw, cfg.metrics, ddb), cfg, _ch(), T0, T0 + timedelta(minutes=20))
+        # A policy without ControlsOnlyByDeploy (anyone may then replace it): no verdict
+        unguarded = {**policy, "Statement": [st for st in policy["Statement"] if st["Sid"] != "ControlsOnlyByDeploy"]}
+        ddb.put_resource_policy(ResourceArn=TABLE_ARN, Policy=json.dumps(unguarded))
+        with pytest.raises(UnsealedCountsTable, match=rf"{COUNTS_TABLE}.*ControlsOnlyByDeploy"):
+            logic.look(RecommendationMetrics(cw, cfg.metrics, ddb), cfg, _ch(), T0, T0 + timedelta(minutes=20))
         # A table of that name without the product's policy: no verdict from it
         ddb.delete_resource_policy(ResourceArn=TABLE_ARN)
-        with pytest.raises(Exception, match=COUNTS_TABLE):
+        with pytest.raises(UnsealedCountsTable, match=rf"{COUNTS_TABLE}.*no resource policy") as refused:
             logic.look(RecommendationMetrics(cw, cfg.metrics, ddb), cfg, _ch(), T0, T0 + timedelta(minutes=20))
+        assert "never import it" in str(refused.value)
 
 
-# HOLE 3 (low): a deploy mid-run moves a run from the table to the forgeable namespace.
-@pytest.mark.xfail(strict=True, reason="the run does not record its counts source; a deploy mid-run switches it")
+def _writers(template: dict[str, Any]) -> tuple[str, ...]:
+    """The writers the synthesized Steps function loads at cold start (metric writers and break-glass)."""
+    from mlgov_runtime.challenger.settings import load_challenger_settings
+
+    [env] = [
+        r["Properties"]["Environment"]["Variables"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"].get("Handler", "").endswith("challenger.handler.step")
+    ]
+    # What CloudFormation resolves at deploy (references to the stack's own resources), as the function sees it
+    resolved = {
+        "FINDINGS_TABLE_NAME": "mlgov-findings",
+        "FINDINGS_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:mlgov-findings",
+        "IDEMPOTENCY_TABLE_NAME": "mlgov-idempotency",
+        "CHALLENGER_STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:mlgov-challenger",
+    }
+    sent = {k: v for k, v in env.items() if isinstance(v, str)}
+    return load_challenger_settings({**sent, **resolved}).config.metrics.writers
+
+
+# HOLE 3 (low, fixed): a deploy mid-run no longer moves a run from the table to the forgeable namespace.
 def test_a_deploy_during_a_run_does_not_switch_its_counts_source() -> None:
     """Attack: a run starts with `challenger.metrics.source: table`; a deploy mid-run (a rollback of cdk.json, or a
     change made to get a failing table read going, which the read's own error message advises: "set
@@ -221,9 +262,16 @@ def test_a_deploy_during_a_run_does_not_switch_its_counts_source() -> None:
 
     state = {**state, "watch": look(started, 15)}
     assert state["watch"]["decision"] == "CONTINUE"
+    assert state["watch"][logic.SOURCE_KEY] == "table"
     # The look after the deploy reads another source than the run started with: the step fails, no look is taken
-    with pytest.raises(logic.StepError, match="source"):
+    with pytest.raises(logic.StepError, match=r"counts source is 'table'.*'cloudwatch'"):
         look(redeployed, 25)
+    # A run recorded before the source was (no key) read CloudWatch: it goes on there, and never onto the table
+    legacy = {k: v for k, v in state["watch"].items() if k != logic.SOURCE_KEY}
+    state = {**state, "watch": legacy}
+    assert look(redeployed, 25)["decision"] == "CONTINUE"
+    with pytest.raises(logic.StepError, match="source"):
+        look(started, 25)
 
 
 # HOLE 4 (low): the replication write and settings actions are not in the table's policy.
@@ -276,20 +324,24 @@ def test_the_dashboard_under_the_table_source_does_not_graph_the_namespace_as_th
 
 
 @pytest.fixture
-def seeded() -> Iterator[tuple[Any, Any]]:
+def seeded(table_template: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
     from tests.unit.test_challenger_table_source import create_table, minutes_of, publish
 
     with mock_aws():
         cw, ddb = boto3.client("cloudwatch", region_name=REGION), boto3.client("dynamodb", region_name=REGION)
         create_table(ddb)
+        # The product's policy, as synthesized
+        policy = table_policy(table_template, "ChallengerRecommendationCounts")
+        ddb.put_resource_policy(ResourceArn=TABLE_ARN, Policy=json.dumps(policy))
         for variant, minute, row in minutes_of(3, 20):
             publish(cw, ddb, variant, minute, row)
         yield cw, ddb
 
 
-# HOLE 6 (low): the table source's messages point at CloudWatch.
-@pytest.mark.xfail(strict=True, reason="STOP_INVALID in table mode names PutMetricData, not the table")
-def test_an_invalid_run_from_the_table_points_at_the_table(seeded: tuple[Any, Any]) -> None:
+# HOLE 6 (low, fixed): the table source's messages point at the table.
+def test_an_invalid_run_from_the_table_points_at_the_table(
+    seeded: tuple[Any, Any], table_template: dict[str, Any]
+) -> None:
     """Attack: a metric writer (or break-glass) writes more clicks than impressions into the challenger's item. The
     run ends STOP_INVALID (right), but its reason, which becomes the HIGH CHALLENGER_INVALID finding, says the metrics
     were "forged with cloudwatch:PutMetricData" and to "Find who wrote the metric (CloudTrail PutMetricData on the
@@ -311,14 +363,23 @@ def test_an_invalid_run_from_the_table_points_at_the_table(seeded: tuple[Any, An
         ExpressionAttributeNames={"#c": "RecommendationClicks"},
         ExpressionAttributeValues={":v": {"N": "1E+20"}},
     )
-    cfg = ChallengerConfig(metrics=MetricNames(source="table"))
+    writers = _writers(table_template)
+    cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=writers))
     out = logic.look(RecommendationMetrics(cw, cfg.metrics, ddb), cfg, _ch_of(ENDPOINT), T0, T0 + timedelta(minutes=20))
     assert out["decision"] == "STOP_INVALID"
     [reason] = [r for r in out["result"]["reasons"] if "exceed" in r]
     assert COUNTS_TABLE in reason and "PutMetricData" not in reason
+    assert "CloudTrail's data events" in reason and all(w in reason for w in writers)
+    # And the finding says so too, and sends whoever investigates to the table, not the dashboard's namespace
+    from mlgov_runtime.challenger import findings
+
+    ch = {**_ch_of(ENDPOINT), "model_package_arn": "arn:aws:sagemaker:us-east-1:1:model-package/g/5", "version": 5}
+    finding = findings.invalid_finding(ch, out["result"], ACCOUNT, REGION)
+    text = json.dumps(finding.to_dict() if hasattr(finding, "to_dict") else vars(finding), default=str)
+    assert COUNTS_TABLE in text and "PutMetricData" not in text
+    assert f"Next: check the counts in table {COUNTS_TABLE} (`mlgov challenger status --endpoint {ENDPOINT}`" in text
 
 
-@pytest.mark.xfail(strict=True, reason="a refused table read advises switching the gate back to CloudWatch")
 def test_a_refused_read_names_the_missing_permission_not_the_forgeable_source(seeded: tuple[Any, Any]) -> None:
     """Attack: an operator runs `mlgov challenger status` in table mode with a role that lacks `dynamodb:Query` on the
     table (the stack grants it to the watch alone; no operator policy ships it). The error says "deploy the stack with
@@ -337,7 +398,7 @@ def test_a_refused_read_names_the_missing_permission_not_the_forgeable_source(se
     from tests.unit.test_challenger_table_source import Failing
 
     cw, _ = seeded
-    cfg = ChallengerConfig(metrics=MetricNames(source="table"))
+    cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=("arn:aws:iam::*:role/w",)))
     with pytest.raises(ClientError) as refused:
         logic.look(
             RecommendationMetrics(cw, cfg.metrics, Failing("AccessDeniedException")),
@@ -348,6 +409,8 @@ def test_a_refused_read_names_the_missing_permission_not_the_forgeable_source(se
         )
     text = str(refused.value)
     assert "dynamodb:Query" in text and "back to cloudwatch" not in text
+    assert "dynamodb:GetResourcePolicy" in text and "kms:Decrypt" in text and f":table/{COUNTS_TABLE}" in text
+    assert "cloudwatch" not in text.lower()
 
 
 def _ch_of(endpoint: str) -> dict[str, Any]:

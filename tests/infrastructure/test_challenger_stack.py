@@ -398,6 +398,9 @@ def test_the_function_knows_the_retraining_machine_and_may_read_only_its_and_its
     assert sent["guardrails"] == {
         "pipeline_role_arns": ["arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"],
         "protected_role_path": "/mlgov-protected/",  # the function re-checks the roles are on it at cold start
+        # The counts table's writers, which the watch compares with the table's policy (the table source)
+        "metric_writer_role_arns": ["arn:*:iam::*:role/mlgov-protected/MlGovRecommenderMetrics*"],
+        "break_glass_role_arns": [],
     }
     policies = template.find_resources("AWS::IAM::Policy")
     statements = [
@@ -555,16 +558,17 @@ def test_the_counts_table_exists_only_when_the_gate_reads_counts_from_it(
     assert COUNTS_TABLE in headers(table_template) and COUNTS_TABLE not in headers(template)
 
 
-def test_the_watch_may_only_query_the_counts_table(table_template: Template) -> None:
+def test_the_watch_may_only_query_the_counts_table_and_read_its_policy(table_template: Template) -> None:
     [logical] = _counts_tables(table_template)
     naming = _statements_naming(table_template, logical)
-    # Only the Steps function (the watch) is granted anything on the table, and that is Query alone
+    # Only the Steps function (the watch) is granted anything on the table: Query, and GetResourcePolicy (the seal
+    # it checks before believing a count)
     assert list(naming) == [k for k in naming if k.startswith("ChallengerSteps")] and len(naming) == 1
     [statements] = naming.values()
     assert statements == [
         {
             "Sid": "ReadRecommendationCounts",
-            "Action": "dynamodb:Query",
+            "Action": ["dynamodb:GetResourcePolicy", "dynamodb:Query"],
             "Effect": "Allow",
             "Resource": {"Fn::GetAtt": [logical, "Arn"]},
         }

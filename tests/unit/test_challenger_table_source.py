@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from mlgov.challenger_estate import DEFAULT_COUNTS_WRITERS, counts_table_policy, seal_counts_table
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import (
     COUNTS_TABLE,
@@ -32,6 +33,7 @@ from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetric
 from tests.unit.test_challenger_gate import CHAL, ENDPOINT, NS, PROD, T0, _honest, traffic
 
 REGION = "us-east-1"
+WRITERS = DEFAULT_COUNTS_WRITERS  # the default settings' metric writers, no break-glass
 LEAN = MetricNames(cart_adds=None, distinct_titles=None)
 # Series key -> metric name (the recommender's counts) as MetricNames() names them.
 CUSTOM = {
@@ -55,6 +57,7 @@ def create_table(ddb: Any) -> None:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+    seal_counts_table(ddb, WRITERS)  # the product's policy: the watch believes no table without it
 
 
 @pytest.fixture
@@ -139,7 +142,7 @@ def minutes_of(seed: int, minutes: int) -> Iterator[tuple[str, int, dict[str, fl
 
 
 def both(cw: Any, ddb: Any, names: MetricNames, minutes: int) -> tuple[RecommendationMetrics, RecommendationMetrics]:
-    table = RecommendationMetrics(cw, MetricNames(**{**vars(names), "source": "table"}), ddb)
+    table = RecommendationMetrics(cw, MetricNames(**{**vars(names), "source": "table", "writers": WRITERS}), ddb)
     return RecommendationMetrics(cw, names), table
 
 
@@ -197,7 +200,7 @@ def test_a_minute_without_an_item_is_missing_for_every_count_never_zero(aws: tup
     cw, ddb = aws
     add(ddb, CHAL, epoch(0), {"RecommendationImpressions": 350, "RecommendationClicks": 28})
     add(ddb, CHAL, epoch(2), {"RecommendationImpressions": 340, "RecommendationClicks": 0})
-    got = RecommendationMetrics(cw, MetricNames(source="table"), ddb).variant_series(
+    got = RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS), ddb).variant_series(
         ENDPOINT, [PROD, CHAL], T0, T0 + timedelta(minutes=3)
     )
     assert got[CHAL]["impressions"] == [350.0, None, 340.0] and got[CHAL]["clicks"] == [28.0, None, 0.0]
@@ -207,7 +210,7 @@ def test_a_minute_without_an_item_is_missing_for_every_count_never_zero(aws: tup
 def test_an_item_without_an_attribute_is_missing_for_that_count_only(aws: tuple[Any, Any]) -> None:
     cw, ddb = aws
     add(ddb, CHAL, epoch(0), {"RecommendationImpressions": 350, "RecommendationJsonFailures": 0})
-    metrics = RecommendationMetrics(cw, MetricNames(source="table"), ddb)
+    metrics = RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS), ddb)
     got = metrics.variant_series(ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))[CHAL]
     assert (got["impressions"], got["json_failures"], got["clicks"]) == ([350.0], [0.0], [None])
     counts = metrics.variant_counts(ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))[CHAL]
@@ -232,7 +235,7 @@ def test_a_value_that_is_not_a_count_reads_as_missing_and_is_reported(
         ExpressionAttributeNames={"#c": "RecommendationClicks"},
         ExpressionAttributeValues={":v": value},
     )
-    metrics = RecommendationMetrics(cw, MetricNames(source="table"), ddb)
+    metrics = RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS), ddb)
     got = metrics.variant_series(ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))[CHAL]
     # Then the clicks of that minute are missing (never 0), the impressions stay
     assert got["clicks"] == [None] and got["impressions"] == [350.0]
@@ -256,7 +259,7 @@ def test_a_look_reports_the_values_that_are_not_counts(aws: tuple[Any, Any]) -> 
             ExpressionAttributeNames={"#c": "RecommendationClicks"},
             ExpressionAttributeValues={":v": {"S": "28"}},
         )
-    cfg = ChallengerConfig(metrics=MetricNames(cart_adds=None, distinct_titles=None, source="table"))
+    cfg = ChallengerConfig(metrics=MetricNames(cart_adds=None, distinct_titles=None, source="table", writers=WRITERS))
     metrics = RecommendationMetrics(cw, cfg.metrics, ddb)
     look = logic.look(metrics, cfg, _ch(), T0, T0 + timedelta(minutes=14, seconds=5))
     # Then the look pauses on missing clicks (never 0 clicks, never REJECT) and says why they are missing
@@ -275,7 +278,7 @@ def test_a_look_reports_the_values_that_are_not_counts(aws: tuple[Any, Any]) -> 
 def test_a_later_look_sees_the_revised_counts(aws: tuple[Any, Any]) -> None:
     cw, ddb = aws
     add(ddb, CHAL, epoch(0), {"RecommendationImpressions": 10, "RecommendationClicks": 0})
-    metrics = RecommendationMetrics(cw, MetricNames(source="table"), ddb)
+    metrics = RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS), ddb)
     window = (ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))
     assert metrics.variant_series(*window)[CHAL]["impressions"] == [10.0]
     add(ddb, CHAL, epoch(0), {"RecommendationImpressions": 340, "RecommendationClicks": 27})
@@ -297,12 +300,17 @@ class PagedTable:
             page["LastEvaluatedKey"] = {"i": {"N": str(at)}}
         return page
 
+    def get_resource_policy(self, **_: Any) -> dict[str, Any]:
+        return {"Policy": json.dumps(counts_table_policy(WRITERS))}
+
 
 def test_every_page_of_the_query_is_read_with_a_consistent_read_of_the_needed_attributes_only(
     aws: tuple[Any, Any],
 ) -> None:
     cw, _ = aws
-    names = MetricNames(clicks="Recommendation.Clicks-v2", cart_adds=None, distinct_titles=None, source="table")
+    names = MetricNames(
+        clicks="Recommendation.Clicks-v2", cart_adds=None, distinct_titles=None, source="table", writers=WRITERS
+    )
     items = [
         {MINUTE_KEY: {"N": str(epoch(m))}, "RecommendationImpressions": {"N": "100"}, names.clicks: {"N": str(m)}}
         for m in range(3)
@@ -333,7 +341,7 @@ def test_every_page_of_the_query_is_read_with_a_consistent_read_of_the_needed_at
 def test_a_metric_name_expressions_refuse_reads_through_the_real_query(aws: tuple[Any, Any]) -> None:
     cw, ddb = aws
     add(ddb, CHAL, epoch(0), {"Recommendation.Clicks-v2": 7, "RecommendationImpressions": 70})
-    names = MetricNames(clicks="Recommendation.Clicks-v2", source="table")
+    names = MetricNames(clicks="Recommendation.Clicks-v2", source="table", writers=WRITERS)
     got = RecommendationMetrics(cw, names, ddb).variant_series(ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))
     assert got[CHAL]["clicks"] == [7.0] and got[CHAL]["impressions"] == [70.0]
 
@@ -352,6 +360,10 @@ class Failing:
         self._raise("Query")
         return {}
 
+    def get_resource_policy(self, **_: Any) -> dict[str, Any]:
+        self._raise("GetResourcePolicy")
+        return {}
+
     def get_metric_data(self, **_: Any) -> dict[str, Any]:
         self._raise("GetMetricData")
         return {}
@@ -360,7 +372,7 @@ class Failing:
 def test_no_table_fails_the_look_naming_the_table_and_the_fix(aws: tuple[Any, Any]) -> None:
     cw, ddb = aws
     ddb.delete_table(TableName=COUNTS_TABLE)
-    cfg = ChallengerConfig(metrics=MetricNames(source="table"))
+    cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=WRITERS))
     metrics = RecommendationMetrics(cw, cfg.metrics, ddb)
     with pytest.raises(ClientError) as raised:
         logic.look(metrics, cfg, _ch(), T0, T0 + timedelta(minutes=30))
@@ -374,7 +386,7 @@ def test_no_table_fails_the_look_naming_the_table_and_the_fix(aws: tuple[Any, An
 @pytest.mark.parametrize(
     ("code", "why"),
     [
-        ("AccessDeniedException", "may not Query it"),
+        ("AccessDeniedException", "may not read it (GetResourcePolicy refused)"),
         ("ThrottlingException", "throttled"),
         ("ProvisionedThroughputExceededException", "throttled"),
     ],
@@ -383,7 +395,7 @@ def test_a_refused_or_throttled_read_fails_the_look_as_a_cloudwatch_error_does(
     aws: tuple[Any, Any], code: str, why: str
 ) -> None:
     cw, _ = aws
-    cfg = ChallengerConfig(metrics=MetricNames(source="table"))
+    cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=WRITERS))
     with pytest.raises(ClientError) as from_table:
         logic.look(RecommendationMetrics(cw, cfg.metrics, Failing(code)), cfg, _ch(), T0, T0 + timedelta(minutes=30))
     with pytest.raises(ClientError) as from_cloudwatch:
@@ -404,7 +416,7 @@ def test_the_table_source_needs_a_dynamodb_client_and_the_cloudwatch_source_neve
 ) -> None:
     cw, _ = aws
     with pytest.raises(ValueError, match=COUNTS_TABLE):
-        RecommendationMetrics(cw, MetricNames(source="table"))
+        RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS))
     with pytest.raises(ValueError, match="cloudwatch or table"):
         RecommendationMetrics(cw, MetricNames(source="dynamodb"))
     # A client handed to the CloudWatch source is never called
@@ -422,7 +434,9 @@ def _ch() -> dict[str, Any]:
 
 
 def table_series(cw: Any, ddb: Any, minutes: int) -> dict[str, dict[str, list[float | None]]]:
-    metrics = RecommendationMetrics(cw, MetricNames(cart_adds=None, distinct_titles=None, source="table"), ddb)
+    metrics = RecommendationMetrics(
+        cw, MetricNames(cart_adds=None, distinct_titles=None, source="table", writers=WRITERS), ddb
+    )
     return metrics.variant_series(ENDPOINT, [PROD, CHAL], T0, T0 + timedelta(minutes=minutes))
 
 
@@ -452,7 +466,7 @@ def test_a_click_attribute_that_never_arrives_pauses_the_run_as_data_missing_nev
     ended = decide_minutes(got[PROD], got[CHAL], 20, DecisionConfig(min_minutes=20, max_minutes=20))
     assert ended.decision == INSUFFICIENT_DATA
     # And the look says where the counts come from and what the recommender must write
-    cfg = ChallengerConfig(metrics=MetricNames(cart_adds=None, distinct_titles=None, source="table"))
+    cfg = ChallengerConfig(metrics=MetricNames(cart_adds=None, distinct_titles=None, source="table", writers=WRITERS))
     metrics = RecommendationMetrics(cw, cfg.metrics, ddb)
     look = logic.look(metrics, cfg, _ch(), T0, T0 + timedelta(minutes=22, seconds=5))
     assert look["decision"] == PAUSED
@@ -491,7 +505,7 @@ def test_a_look_reads_settled_minutes_of_the_table_and_a_later_look_the_late_cou
     traffic(twin, range(20))
     add(ddb, PROD, epoch(20), {"RecommendationImpressions": 1000, "RecommendationClicks": 80})
     add(ddb, CHAL, epoch(20), {"RecommendationImpressions": 10, "RecommendationClicks": 0})
-    cfg = ChallengerConfig(metrics=MetricNames(cart_adds=None, distinct_titles=None, source="table"))
+    cfg = ChallengerConfig(metrics=MetricNames(cart_adds=None, distinct_titles=None, source="table", writers=WRITERS))
     metrics = RecommendationMetrics(cw, cfg.metrics, ddb)
     first = logic.look(metrics, cfg, _ch(), T0, T0 + timedelta(minutes=22, seconds=5))
     assert first["window"]["end"] == "2026-11-28T12:20:00Z" and first["elapsed_minutes"] == 20
@@ -592,6 +606,15 @@ def test_the_watch_step_reads_the_table_when_the_source_is_table(monkeypatch: py
         # Then the watch step rejects it from the table's counts
         state = lab.watch_until_verdict(state)
         assert state["watch"]["decision"] == "REJECT"
+        # And the Steps function checks the table's seal with the writers it received: without it, no look
+        from mlgov_runtime.challenger.counts_policy import UnsealedCountsTable
+
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.delete_resource_policy(ResourceArn=ddb.describe_table(TableName=COUNTS_TABLE)["Table"]["TableArn"])
+        with pytest.raises(UnsealedCountsTable, match=f"{COUNTS_TABLE}.*MlGovRecommenderMetrics"):
+            lab.handler.ports(ACCOUNT).metrics.variant_series(
+                ENDPOINT, [PROD, CHAL], start, start + timedelta(minutes=5)
+            )
 
 
 def test_status_reads_the_table_when_the_source_is_table(
@@ -624,6 +647,13 @@ def test_status_reads_the_table_when_the_source_is_table(
         # Then status judges from the table: the worse challenger is rejected over the 28 settled minutes
         assert code == 3 and report["decision"] == "REJECT" and report["elapsed_minutes"] == 28
         assert report["variants"]["challenger"]["impressions"] > 0
+        # And a table of that name without the product's policy: an error naming it, never a verdict
+        arn = ddb.describe_table(TableName=COUNTS_TABLE)["Table"]["TableArn"]
+        ddb.delete_resource_policy(ResourceArn=arn)
+        code = main(argv)
+        out = capsys.readouterr()
+        assert code == 1 and out.out == "" and out.err.startswith("mlgov: error: ")
+        assert f"{COUNTS_TABLE} ({arn}) is not sealed by the product: it has no resource policy" in out.err
         # And without the table the command fails naming it, never a verdict on zeros
         ddb.delete_table(TableName=COUNTS_TABLE)
         code = main(argv)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from mlgov_runtime.challenger.inputs import DecisionConfig
@@ -32,6 +32,8 @@ class MetricNames:
     endpoint_dimension: str = "EndpointName"
     variant_dimension: str = "VariantName"
     source: str = "cloudwatch"  # or "table": COUNTS_TABLE
+    # Who the table's policy must let write items: guardrails' metric writers and break-glass (with_writers).
+    writers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,11 @@ def config_from_dict(data: dict[str, Any]) -> ChallengerConfig:
         require_human_approval=_flag(data.get("require_human_approval", False), "require_human_approval"),
         approval_expiry_hours=int(data.get("approval_expiry_hours", 24)),
     )
+
+
+def with_writers(cfg: ChallengerConfig, writers: list[str]) -> ChallengerConfig:
+    """`cfg` with the counts table's writers (metric writers and break-glass, as stacks/challenger.py seals it)."""
+    return replace(cfg, metrics=replace(cfg.metrics, writers=tuple(dict.fromkeys(writers))))
 
 
 def config_from_json(text: str) -> ChallengerConfig:

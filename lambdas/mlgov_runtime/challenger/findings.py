@@ -214,6 +214,14 @@ def rejected_finding(
     )
 
 
+def _where_counts(statistics: dict[str, Any], region: str, endpoint: str) -> str:
+    """Where the run's counts can be seen: the table the gate read (table source), else the dashboard."""
+    table = statistics.get("counts_source")
+    if table:
+        return f"counts in table {table} (`mlgov challenger status --endpoint {endpoint}` reads them as the gate did)"
+    return f"metrics on the dashboard ({dashboard_url(region, endpoint)})"
+
+
 def invalid_finding(ch: dict[str, Any], result: dict[str, Any], account: str, region: str) -> Finding:
     endpoint = ch["endpoint_name"]
     statistics = result["statistics"]
@@ -240,8 +248,8 @@ def invalid_finding(ch: dict[str, Any], result: dict[str, Any], account: str, re
             f"Challenger {_label(ch)} stopped on {endpoint}: {what}; no verdict on the model",
             f"The challenger experiment for {ch['model_package_arn']} on {endpoint} was stopped: "
             f"{' '.join(result.get('reasons', []))} The challenger got weight 0 and is being removed; the package "
-            f"stays {ch.get('approval_status') or 'as it was'}. Next: check the metrics on the dashboard "
-            f"({dashboard_url(region, endpoint)}), fix their source, then run again: "
+            f"stays {ch.get('approval_status') or 'as it was'}. Next: check the "
+            f"{_where_counts(statistics, region, endpoint)}, fix their source, then run again: "
             f"`mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}`",
             endpoint_name=endpoint,
             data_problem=problem,

@@ -37,6 +37,11 @@ from mlgov_runtime.challenger.statistics import compare_rates
 
 # Runtime only (never from the cumulative simulation): a data problem holds every verdict; the monitor keeps looking.
 PAUSED = "PAUSED"
+# The CloudWatch source's words for who wrote a forged count; logic.table_words says the table's (table source).
+FORGED_BY = "forged with cloudwatch:PutMetricData, or a recommender bug"
+FORGED_SHORT = "forged metrics (cloudwatch:PutMetricData)"
+FIND_WRITER = "Find who wrote the metric (CloudTrail PutMetricData on the recommendation namespace)"
+CHECK_WRITER = "Check CloudTrail PutMetricData on the recommendation namespace"
 
 REQUIRED = ("impressions", "clicks", "invocations")
 SUMMED = (
@@ -156,9 +161,8 @@ def decide_minutes(
             [
                 f"Clicks exceed impressions: the {role} variant reports {clicks:,.0f} RecommendationClicks against "
                 f"{shown:,.0f} RecommendationImpressions in minute {i} of the window. The recommendation metrics "
-                "cannot be trusted (forged with cloudwatch:PutMetricData, or a recommender bug), so the experiment "
-                "is INVALID: no verdict on the model. Find who wrote the metric (CloudTrail PutMetricData on the "
-                "recommendation namespace) before restarting."
+                f"cannot be trusted ({FORGED_BY}), so the experiment is INVALID: no verdict on the model. "
+                f"{FIND_WRITER} before restarting."
             ],
         )
 
@@ -295,8 +299,8 @@ def decide_minutes(
             [
                 f"Implausible CTR: the challenger's CTR ratio is {interval.ratio:.2f} (lower bound "
                 f"{interval.lower:.2f} > {cfg.ctr_ratio_plausible_max:g}); no model change does that, so "
-                "RecommendationClicks is forged or broken and the experiment is INVALID. Find who wrote the metric "
-                "(CloudTrail PutMetricData on the recommendation namespace) before restarting."
+                f"RecommendationClicks is forged or broken and the experiment is INVALID. {FIND_WRITER} before "
+                "restarting."
             ],
             guardrails,
         )
@@ -484,18 +488,15 @@ def _crosscheck(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig) -> dict
             out["reason"] = (
                 f"Impressions disagree with SageMaker: the {role} variant reports {v.impressions:,.0f} "
                 f"RecommendationImpressions against {v.invocations:,.0f} AWS/SageMaker Invocations ({per:.2f} per "
-                f"invocation, allowed {lo:g}-{hi:g}). The recommendation metrics cannot be trusted (forged with "
-                "cloudwatch:PutMetricData, or a recommender bug), so the experiment is INVALID: no verdict on the "
-                "model. Find who wrote the metric (CloudTrail PutMetricData on the recommendation namespace) before "
-                "restarting."
+                f"invocation, allowed {lo:g}-{hi:g}). The recommendation metrics cannot be trusted ({FORGED_BY}), "
+                f"so the experiment is INVALID: no verdict on the model. {FIND_WRITER} before restarting."
             )
             break
         if v.invocations == 0 and v.impressions >= cfg.min_impressions_per_variant and v is not None:
             out["disagrees"] = True
             out["reason"] = (
                 f"Impressions disagree with SageMaker: the {role} variant reports {v.impressions:,.0f} impressions "
-                "and no AWS/SageMaker Invocations; the experiment is INVALID (no verdict). Find who wrote the "
-                "metric (CloudTrail PutMetricData on the recommendation namespace)."
+                f"and no AWS/SageMaker Invocations; the experiment is INVALID (no verdict). {FIND_WRITER}."
             )
             break
     return out
@@ -562,9 +563,9 @@ def _ratio_agreement(
                 f"{rc[0]:.3f} vs production {rp[0]:.3f} RecommendationImpressions per AWS/SageMaker Invocation (gap "
                 f"{math.expm1(abs(gap)):.1%}, allowed {cfg.impressions_ratio_tolerance:.0%} + "
                 f"{cfg.impressions_ratio_z:g} standard errors = {math.expm1(limit):.1%}). One recommender renders "
-                "both, so a gap is forged metrics (cloudwatch:PutMetricData) or a variant that renders a different "
+                f"both, so a gap is {FORGED_SHORT} or a variant that renders a different "
                 "number of items; either way the CTR comparison is not like for like and the experiment is INVALID "
-                "(no verdict). Check CloudTrail PutMetricData on the recommendation namespace and the variants' "
+                f"(no verdict). {CHECK_WRITER} and the variants' "
                 "response sizes before restarting."
             )
             break

@@ -58,7 +58,7 @@ def ports(account: str) -> Ports:
     return Ports(
         endpoints=rollout,
         registry=rollout,
-        metrics=RecommendationMetrics(aws.client("cloudwatch"), names, table),
+        metrics=RecommendationMetrics(aws.client("cloudwatch"), names, table, account),
         findings=channel_store(settings),
         account_id=account,
         region=aws.region,

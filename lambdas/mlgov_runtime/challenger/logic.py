@@ -24,7 +24,14 @@ from typing import Any
 from mlgov_runtime.challenger import findings as f
 from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY, ChallengerConfig
 from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
-from mlgov_runtime.challenger.gate import PAUSED, decide_minutes
+from mlgov_runtime.challenger.gate import (
+    CHECK_WRITER,
+    FIND_WRITER,
+    FORGED_BY,
+    FORGED_SHORT,
+    PAUSED,
+    decide_minutes,
+)
 from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports
 from mlgov_runtime.challenger.provenance import what_to_do
 from mlgov_runtime.core.findings import STATUS_RESOLVED, store_and_publish
@@ -351,11 +358,12 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
             ),
         }
     previous = state.get("watch") or {}
+    source = run_source(cfg, previous)
     cfg, split = run_split(cfg, previous.get(SPLIT_KEY))
     history = [list(step) for step in previous.get("ramp_history") or [[0, ch["traffic_fraction"]]]]
     early = [list(step) for step in previous.get("ctr_early_looks") or []] if cfg.decision.ctr_early_share else None
     result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history, early)
-    result = {**result, SPLIT_KEY: split}
+    result = {**result, SPLIT_KEY: split, SOURCE_KEY: source}
     if early is not None:
         result = {**result, "ctr_early_looks": early_looks_after(early, result)}
     result = {**result, **data_problem_step(ports, ch, previous, result)}
@@ -379,6 +387,24 @@ SPLIT_FIELDS = (
     "min_minutes",
     "max_minutes",
 )
+
+
+# The run's counts source, recorded at its first look (none recorded: an older run, CloudWatch).
+SOURCE_KEY = "counts_source"
+
+
+def run_source(cfg: ChallengerConfig, previous: Mapping[str, Any]) -> str:
+    """The function's source at the first look; a later look on another (a deploy mid-run) fails the step."""
+    source = cfg.metrics.source
+    if not previous:
+        return source
+    recorded = previous.get(SOURCE_KEY, "cloudwatch")
+    if recorded != source:
+        raise StepError(
+            f"this run's counts source is {recorded!r} (watch.{SOURCE_KEY}) but challenger.metrics.source is now "
+            f"{source!r} (a deploy during the run): no verdict from two sources. Start a new run to use {source!r}."
+        )
+    return source
 
 
 def run_split(cfg: ChallengerConfig, recorded: Any) -> tuple[ChallengerConfig, dict[str, Any]]:
@@ -504,7 +530,7 @@ def look(
         series[production], series[challenger], minutes, cfg.decision, weights, early_looks
     ).to_dict()
     if cfg.metrics.source == "table":
-        _table_problems(result, list(getattr(metrics, "problems", [])), ch["endpoint_name"])
+        _table_problems(result, list(getattr(metrics, "problems", [])), ch["endpoint_name"], cfg.metrics.writers)
     verb = {REJECT: "Rejected", PROMOTE: "Approved"}.get(result["decision"], "Under evaluation")
     return {
         "decision": result["decision"],
@@ -515,11 +541,32 @@ def look(
     }
 
 
-def _table_problems(result: dict[str, Any], problems: list[dict[str, Any]], endpoint: str) -> None:
+def table_words(reason: str, writers: tuple[str, ...]) -> str:
+    """A gate reason as the table source says it: forged counts come from the table's writers, found in CloudTrail."""
+    by = f"written into table {COUNTS_TABLE} by one of its writers ({', '.join(writers)})"
+    trail = f"(UpdateItem on table {COUNTS_TABLE} in CloudTrail's data events for the table, which must be on)"
+    words = {
+        FORGED_BY: f"{by}, or a recommender bug",
+        FORGED_SHORT: f"counts {by}",
+        FIND_WRITER: f"Find who wrote the items {trail}",
+        CHECK_WRITER: f"Check who wrote the items {trail}",
+    }
+    for cloudwatch, table in words.items():
+        reason = reason.replace(cloudwatch, table)
+    return reason
+
+
+def _table_problems(
+    result: dict[str, Any], problems: list[dict[str, Any]], endpoint: str, writers: tuple[str, ...]
+) -> None:
     """With the counts from the table, say what the look found wrong there: a value that is no count was read as
     missing (never 0), and a missing count is fixed in the recommender's writes to the table, not in CloudWatch."""
     stats = result["statistics"]
     stats["counts_source"] = COUNTS_TABLE  # the findings' next steps query the table, not CloudWatch
+    result["reasons"] = [table_words(r, writers) for r in result["reasons"]]
+    for check in ("impressions_crosscheck", "impressions_agreement"):  # in the finding's evidence
+        if isinstance(stats.get(check), dict) and "reason" in stats[check]:
+            stats[check] = {**stats[check], "reason": table_words(stats[check]["reason"], writers)}
     if problems:
         stats["counts_table_problems"] = problems[:20]
         first = problems[0]

@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY, MetricNames, RetentionMetric
+from mlgov_runtime.challenger.counts_policy import policy_problem, table_arn, unsealed
 from mlgov_runtime.challenger.inputs import VariantCounts
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
@@ -37,10 +38,10 @@ def _period(start: datetime, end: datetime) -> int:
 
 
 class RecommendationMetrics:
-    """`dynamodb`: a DynamoDB client, needed (and only used) when names.source is "table". `problems` lists what the
-    last read found wrong in the table's values (each read as missing), for the look to report."""
+    """`dynamodb`: a DynamoDB client, needed (and only used) when names.source is "table"; `account`: the table's
+    (else STS's). `problems`: what the last read found wrong in the table's values (each read as missing)."""
 
-    def __init__(self, cloudwatch: Any, names: MetricNames, dynamodb: Any = None) -> None:
+    def __init__(self, cloudwatch: Any, names: MetricNames, dynamodb: Any = None, account: str | None = None) -> None:
         if names.source not in ("cloudwatch", "table"):
             raise ValueError(f"metrics.source must be cloudwatch or table, got {names.source!r}")
         if names.source == "table" and dynamodb is None:
@@ -48,7 +49,31 @@ class RecommendationMetrics:
         self._cw = cloudwatch
         self._names = names
         self._table: Any = dynamodb if names.source == "table" else None
+        self._account = account
         self.problems: list[dict[str, Any]] = []
+
+    def _table_arn(self) -> str:
+        meta = getattr(self._table, "meta", None)
+        partition = getattr(meta, "partition", None) or "aws"
+        region = getattr(meta, "region_name", None) or ""
+        if self._account is None:
+            import boto3
+
+            self._account = str(boto3.client("sts", region_name=region or None).get_caller_identity()["Account"])
+        return table_arn(partition, region, self._account)
+
+    def _check_seal(self) -> None:
+        """Before a count of the table is believed: its policy is the product's (one GetResourcePolicy a read)."""
+        arn = self._table_arn()
+        try:
+            document: str | None = self._table.get_resource_policy(ResourceArn=arn).get("Policy")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "PolicyNotFoundException":
+                raise _table_error(exc, arn) from exc
+            document = None
+        problem = policy_problem(document, self._names.writers, arn)
+        if problem:
+            raise unsealed(arn, problem, self._names.writers)
 
     def _custom(self) -> list[tuple[str, str]]:
         """(key of VariantCounts, metric name) of the recommender's counts."""
@@ -91,6 +116,8 @@ class RecommendationMetrics:
             return {v: VariantCounts(0, 0) for v in names}
         period = _period(start, end)
         queries = [q for i, v in enumerate(names) for q in self._queries(endpoint, v, i, period)]
+        if self._table is not None:
+            self._check_seal()
         sums = self._get(queries, start, end)
         if self._table is not None:
             self.problems = []
@@ -136,6 +163,8 @@ class RecommendationMetrics:
         if minutes == 0:
             return {v: {} for v in names}
         queries = [q for i, v in enumerate(names) for q in self._queries(endpoint, v, i, 60)]
+        if self._table is not None:
+            self._check_seal()
         points = self._get_points(queries, start, end)
         out: dict[str, dict[str, list[float | None]]] = {}
         if self._table is not None:
@@ -236,7 +265,7 @@ class RecommendationMetrics:
             try:
                 answer = self._table.query(**kwargs)
             except ClientError as exc:
-                raise _table_error(exc) from exc
+                raise _table_error(exc, self._table_arn()) from exc
             yield from answer.get("Items", [])
             start_key = answer.get("LastEvaluatedKey")
             if not start_key:
@@ -297,23 +326,23 @@ def _shown(attribute: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _table_error(exc: ClientError) -> ClientError:
+def _table_error(exc: ClientError, arn: str) -> ClientError:
+    """What to do about it; never the CloudWatch source (an Embedded Metric Format log event forges it)."""
     error = exc.response.get("Error", {})
     code = str(error.get("Code") or "Error")
-    deploy = (
-        f"challenger.metrics.source is table: the product stack creates {COUNTS_TABLE} and grants the challenger's "
-        "watch function dynamodb:Query on it, so deploy the stack with this setting (or set "
-        "challenger.metrics.source back to cloudwatch)"
-    )
+    permissions = f"dynamodb:Query and dynamodb:GetResourcePolicy on {arn}, kms:Decrypt on the governance key"
     if code == "ResourceNotFoundException":
-        why, fix = "it does not exist in this account and region", deploy
+        why = "it does not exist in this account and region"
+        fix = "with challenger.metrics.source table the product stack creates it: deploy the stack here"
     elif "AccessDenied" in code:
-        why, fix = "this role may not Query it", deploy
+        why = f"this role may not read it ({exc.operation_name} refused)"
+        fix = f"the role needs {permissions} (the stack grants them to the watch; operators: docs/challenger.md)"
     elif "Throttl" in code or code in ("ProvisionedThroughputExceededException", "RequestLimitExceeded"):
         why = "the read was throttled"
         fix = f"the look is retried; if it keeps failing, check {COUNTS_TABLE}'s ThrottledRequests in CloudWatch"
     else:
-        why, fix = "the read failed", deploy
+        why = "the read failed"
+        fix = f"the look is retried; the reader needs {permissions}"
     message = (
         f"reading the recommendation counts from DynamoDB table {COUNTS_TABLE} failed: {why} ({code}: "
         f"{error.get('Message', '')}). No verdict without them: {fix}"

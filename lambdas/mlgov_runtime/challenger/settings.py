@@ -247,12 +247,17 @@ def _pipeline_roles(value: list[str]) -> list[str]:
 
 @settings_model
 class PipelineRoles:
-    """From `guardrails`: the roles whose registrations may start a challenger without a retraining run, and the
-    protected path they must sit on (checked again at cold start, as at synth: an edited variable naming any
-    role fails the start, naming the key)."""
+    """From `guardrails`: the roles whose registrations may start a challenger without a retraining run and the
+    protected path they must sit on (checked again at cold start, as at synth: an edited variable naming any role
+    fails the start, naming the key), and the counts table's writers."""
 
     pipeline_role_arns: list[str] = setting(factory=list, check=_pipeline_roles)
     protected_role_path: str = setting(default=PROTECTED_ROLE_PATH, pattern=ROLE_PATH)
+    # Who the counts table's policy must let write, and no one else (challenger/counts_policy.py).
+    metric_writer_role_arns: list[str] = setting(
+        factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovRecommenderMetrics*"], check=_pipeline_roles
+    )
+    break_glass_role_arns: list[str] = setting(factory=list, check=_pipeline_roles)
 
     def check(self) -> None:
         problem = protected_path_problem(self.pipeline_role_arns, self.protected_role_path)
@@ -340,11 +345,12 @@ class ChallengerSettings(FindingsChannelEnv, IdempotencyEnv):
 
 def load_challenger_settings(env: Env) -> ChallengerSettings:
     from mlgov_runtime.approvals import settings as approvals_env
-    from mlgov_runtime.challenger.config import config_from_dict
+    from mlgov_runtime.challenger.config import config_from_dict, with_writers
 
     got = received(env, Received)
     try:
         config = config_from_dict(got.challenger.runtime_config(got.thresholds))
+        config = with_writers(config, got.guardrails.metric_writer_role_arns + got.guardrails.break_glass_role_arns)
     except ValueError as exc:  # the cross-section rules synth checks too (mlgov.settings.check_challenger)
         raise SettingsError(f"environment variable {variable(Received)}: 'mlgov.challenger': {exc}") from None
     return ChallengerSettings(
