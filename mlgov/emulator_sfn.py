@@ -121,9 +121,11 @@ def executable_definition(
 
 
 def wait_for(
-    sfn: Any, execution_arn: str, until: Callable[[list[dict[str, Any]]], bool], seconds: float = 30
+    sfn: Any, execution_arn: str, until: Callable[[list[dict[str, Any]]], bool], seconds: float = 900
 ) -> list[dict[str, Any]]:
-    """The execution's history once `until(history)` holds or the execution ended."""
+    """The execution's history once `until(history)` holds or the execution ended. `seconds` only guards against a
+    hung execution: on a busy shared machine moto's metric reads alone take tens of seconds per step, so callers
+    assert on the states entered, never on how fast."""
     deadline = time.monotonic() + seconds
     while True:
         ended = sfn.describe_execution(executionArn=execution_arn)["status"] != "RUNNING"
