@@ -327,13 +327,12 @@ def data_missing_finding(
 
 
 def _variant_name(ch: dict[str, Any], problem: dict[str, Any]) -> str:
-    """The SageMaker variant of a data problem's side (production or challenger)."""
+    """The variant of a data problem's side."""
     return str(ch.get(f"{problem['variant']}_variant") or problem["variant"])
 
 
 def _find_missing(result: dict[str, Any], endpoint: str, variant: str, region: str) -> str:
-    """Where to look for a count that is not arriving: the counts table's newest items for the variant, or the
-    CloudWatch dimensions that do arrive."""
+    """Where to look for a count that is not arriving."""
     table = result["statistics"].get("counts_source")
     if table:
         values = json.dumps({":s": {"S": f"{endpoint}/{variant}"}}, separators=(",", ":"))
@@ -527,9 +526,8 @@ def retention_finding(
         f"{days} days after {ch['model_package_arn']} was promoted on {endpoint}, retention is {after:.4g} against "
         f"{before:.4g} in the {days} days before its challenger started ({delta * 100:+.1f}%, more than the allowed "
         f"{threshold * 100:.1f}% drop): it may win clicks but lose users. production_7day_retention_delta is in the "
-        "package's metadata. The retention metric is read from CloudWatch, where a log event in Embedded Metric "
-        "Format from anyone who may write a log group in this account adds to it: confirm the drop in the "
-        "recommender's own data first. Next: an out-of-cycle review; to go back to the previous Approved version: "
+        "package's metadata. The metric comes from CloudWatch, where a log event in Embedded Metric Format can add "
+        "to it: confirm the drop in the recommender's own data. Next: an out-of-cycle review; to go back to the previous Approved version: "
         "`mlgov "
         f"rollback --endpoint {endpoint} --group {group} --reason 'retention {delta * 100:+.1f}% after {days} days' "
         "--dry-run`, then without --dry-run.",

@@ -240,7 +240,7 @@ class RecommendationMetrics:
                 value = _number(raw)
                 if raw is not None and value is None:
                     self._problem(series, metric, raw, int(minute), "is not a finite number >= 0")
-                # Two items for one minute cannot happen (the key is the minute); None stays None.
+                # One item a minute (the key).
                 row[key] = value
         return out
 
