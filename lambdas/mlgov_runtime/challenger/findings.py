@@ -527,10 +527,9 @@ def retention_finding(
         f"{before:.4g} in the {days} days before its challenger started ({delta * 100:+.1f}%, more than the allowed "
         f"{threshold * 100:.1f}% drop): it may win clicks but lose users. production_7day_retention_delta is in the "
         "package's metadata. The metric comes from CloudWatch, where a log event in Embedded Metric Format can add "
-        "to it: confirm the drop in the recommender's own data. Next: an out-of-cycle review; to go back to the previous Approved version: "
-        "`mlgov "
-        f"rollback --endpoint {endpoint} --group {group} --reason 'retention {delta * 100:+.1f}% after {days} days' "
-        "--dry-run`, then without --dry-run.",
+        "to it: confirm the drop in the recommender's own data. Next: an out-of-cycle review; to go back to the "
+        f"previous Approved version: `mlgov rollback --endpoint {endpoint} --group {group} --reason 'retention "
+        f"{delta * 100:+.1f}% after {days} days' --dry-run`, then without --dry-run.",
         endpoint_name=endpoint,
         retention_before=before,
         retention_after=after,
