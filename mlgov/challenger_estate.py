@@ -194,6 +194,22 @@ def counts_table_policy(
     }
 
 
+def create_counts_table(ddb: Any, writers: tuple[str, ...] = DEFAULT_COUNTS_WRITERS) -> None:
+    """The counts table as the stack makes it (keys, on-demand), sealed with the product's policy."""
+    from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY
+
+    ddb.create_table(
+        TableName=COUNTS_TABLE,
+        KeySchema=[{"AttributeName": SERIES_KEY, "KeyType": "HASH"}, {"AttributeName": MINUTE_KEY, "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": SERIES_KEY, "AttributeType": "S"},
+            {"AttributeName": MINUTE_KEY, "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    seal_counts_table(ddb, writers)
+
+
 def seal_counts_table(ddb: Any, writers: tuple[str, ...] = DEFAULT_COUNTS_WRITERS) -> None:
     """Put the product's policy on an existing counts table (the watch believes no unsealed table)."""
     from mlgov_runtime.challenger.config import COUNTS_TABLE

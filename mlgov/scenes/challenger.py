@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlgov.challenger_estate import (
+    create_counts_table,
     put_challenger_traffic,
     put_retention,
     register_candidate,
     registration_event,
-    seal_counts_table,
     seed_artifacts,
 )
 from mlgov.estate import GROUP, recording_state_machines
@@ -363,19 +363,10 @@ def counts_from_the_table(stage: Stage, drive: Driver, cw: Any, now: datetime, p
     """Issue 20, the Embedded Metric Format residual: with challenger.metrics.source table the recommender adds its
     counts to the product's table (which only the metric writers may write), and clicks that reach the CloudWatch
     namespace, as a log event in Embedded Metric Format would put them there, are not read."""
-    from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY
+    from mlgov_runtime.challenger.config import COUNTS_TABLE
 
     _config_env(metrics={"source": "table"})
-    stage.ddb.create_table(
-        TableName=COUNTS_TABLE,
-        KeySchema=[{"AttributeName": SERIES_KEY, "KeyType": "HASH"}, {"AttributeName": MINUTE_KEY, "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": SERIES_KEY, "AttributeType": "S"},
-            {"AttributeName": MINUTE_KEY, "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    seal_counts_table(stage.ddb)  # the product's policy, as the stack puts it: the watch checks it first
+    create_counts_table(stage.ddb)  # sealed with the product's policy, as the stack makes it: the watch checks it
     t0 = now - timedelta(days=4)
     worse, state, ch = drive.start_candidate(pipeline, "2026-11-24", "candidate: worse, counted in the table", t0)
     print(

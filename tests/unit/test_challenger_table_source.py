@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from mlgov.challenger_estate import DEFAULT_COUNTS_WRITERS, counts_table_policy, seal_counts_table
+from mlgov.challenger_estate import DEFAULT_COUNTS_WRITERS, counts_table_policy, create_counts_table
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import (
     COUNTS_TABLE,
@@ -48,16 +48,7 @@ SAGEMAKER = {"invocations": "Invocations", "errors_4xx": "Invocation4XXErrors", 
 
 
 def create_table(ddb: Any) -> None:
-    ddb.create_table(
-        TableName=COUNTS_TABLE,
-        KeySchema=[{"AttributeName": SERIES_KEY, "KeyType": "HASH"}, {"AttributeName": MINUTE_KEY, "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": SERIES_KEY, "AttributeType": "S"},
-            {"AttributeName": MINUTE_KEY, "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    seal_counts_table(ddb, WRITERS)  # the product's policy: the watch believes no table without it
+    create_counts_table(ddb, WRITERS)  # sealed with the product's policy: the watch believes no table without it
 
 
 @pytest.fixture
