@@ -31,6 +31,8 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from mlgov.settings import SettingsError
+from mlgov_runtime.core.permissions import TABLE_CONTROLS as TABLE_CONTROLS
+from mlgov_runtime.core.permissions import TABLE_WRITES as TABLE_WRITES
 from stacks import constants as c
 
 RETENTION = {
@@ -207,16 +209,8 @@ def deny_everyone(
     )
 
 
-# Every data-plane call that changes a table's items (TransactWriteItems is authorized per item as these).
-TABLE_WRITES = (
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:PartiQLInsert",
-    "dynamodb:PartiQLUpdate",
-    "dynamodb:PartiQLDelete",
-)
+# TABLE_WRITES: every data-plane call that changes a table's items (TransactWriteItems is authorized per item as
+# these). Declared in the runtime, whose counts-table check compares a table's policy with them.
 
 
 # What takes a table's resource policy (its seals) off, or its items with it: a replaced or deleted policy,
@@ -230,13 +224,7 @@ BUCKET_CONTROLS = (
     "s3:PutLifecycleConfiguration",
     "s3:PutBucketObjectLockConfiguration",
 )
-TABLE_CONTROLS = (
-    "dynamodb:PutResourcePolicy",
-    "dynamodb:DeleteResourcePolicy",
-    "dynamodb:UpdateTable",
-    "dynamodb:UpdateTimeToLive",
-    "dynamodb:DeleteTable",
-)
+# TABLE_CONTROLS: those of a table (mlgov_runtime.core.permissions).
 
 
 # The writes a global table's replication makes into a replica (multi-account global tables grant it in a table's
@@ -278,7 +266,7 @@ def keep_table_controls(
     if deployers:  # with no deployer named, a deny here would lock CloudFormation out of its own table
         table.add_to_resource_policy(
             deny_everyone(
-                "ControlsOnlyByDeploy",
+                "ControlsOnlyByDeploy",  # counts_policy.CONTROLS_SID checks this name
                 controls,
                 ["*"],  # in a table's own policy: this table
                 {"ArnNotLike": {"aws:PrincipalArn": list(deployers)}},

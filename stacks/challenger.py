@@ -28,6 +28,7 @@ from mlgov.guardrails import deploying_roles
 from mlgov.settings import CONTEXT_KEY, Settings, SettingsError, check_challenger
 from mlgov_runtime.challenger import permissions as p
 from mlgov_runtime.challenger.config import COUNTS_TABLE, EXPIRES_KEY, MINUTE_KEY, SERIES_KEY
+from mlgov_runtime.challenger.counts_policy import WRITERS_SID
 from mlgov_runtime.challenger.events import DETAIL_TYPE, SOURCE
 from mlgov_runtime.challenger.findings import dashboard_name
 from mlgov_runtime.challenger.settings import RETRAINING_STATE_MACHINE_ARN, STATE_MACHINE_ARN
@@ -318,7 +319,7 @@ class Challenger(CapabilityConstruct):
         writers = list(dict.fromkeys(g.metric_writer_role_arns + g.break_glass_role_arns))
         table.add_to_resource_policy(
             deny_everyone(
-                "OnlyMetricWritersWrite",
+                WRITERS_SID,
                 (*TABLE_WRITES, *REPLICATED_WRITES),
                 ["*"],  # in a table's own policy: this table and its indexes
                 {"ArnNotLike": {"aws:PrincipalArn": writers}},

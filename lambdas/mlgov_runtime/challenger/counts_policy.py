@@ -9,15 +9,11 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from mlgov_runtime.challenger.config import COUNTS_TABLE
+from mlgov_runtime.core.permissions import TABLE_CONTROLS, TABLE_WRITES
 
 WRITERS_SID = "OnlyMetricWritersWrite"
 CONTROLS_SID = "ControlsOnlyByDeploy"
-_D = "dynamodb:"
-# At least these must be denied (stacks/building_blocks.py TABLE_WRITES, TABLE_CONTROLS).
-SEALED_WRITES = tuple(_D + a for a in ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "PartiQLInsert"])
-SEALED_WRITES += (_D + "PartiQLUpdate", _D + "PartiQLDelete")
-SEAL_CONTROLS = tuple(_D + a for a in ["PutResourcePolicy", "DeleteResourcePolicy", "UpdateTable", "UpdateTimeToLive"])
-SEAL_CONTROLS += (_D + "DeleteTable",)
+SEALED_WRITES, SEAL_CONTROLS = TABLE_WRITES, TABLE_CONTROLS
 
 
 class UnsealedCountsTable(RuntimeError):

@@ -8,6 +8,13 @@ FINDINGS = FINDINGS_WRITE + FINDINGS_PUBLISH
 # Powertools idempotency records (event-driven entry points).
 IDEMPOTENCY = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 
+# A sealed table's policy denies these (stacks/building_blocks.py).
+_D = "dynamodb:"
+TABLE_WRITES = tuple(_D + a for a in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "PartiQLInsert"))
+TABLE_WRITES += (_D + "PartiQLUpdate", _D + "PartiQLDelete")
+TABLE_CONTROLS = tuple(_D + a for a in ("PutResourcePolicy", "DeleteResourcePolicy", "UpdateTable", "UpdateTimeToLive"))
+TABLE_CONTROLS += (_D + "DeleteTable",)
+
 # IAM prefixes that differ from botocore's service name.
 _IAM_PREFIX = {"stepfunctions": "states"}
 # Operations authorized as another action (Service Authorization Reference): HeadObject is s3:GetObject,
