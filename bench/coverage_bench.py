@@ -30,7 +30,7 @@ MISSING = 50_000  # the snapshot lacks 5% of the catalog
 
 
 def make_snapshot(path: Path) -> None:
-    """~100 MB of JSON Lines: one pair per covered title, plus 1% orphans."""
+    """~90 MB of JSON Lines: one pair per covered title, plus 1% orphans."""
     with path.open("w", encoding="utf-8") as out:
         for i in range(MISSING, TITLES + TITLES // 100):
             title = f"MNG-{i:07d}" if i < TITLES else f"MNG-DELETED-{i:07d}"

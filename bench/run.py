@@ -5,7 +5,8 @@
 - the Slack function's cold start (its imports and two clients) at Lambda's CPU share per memory size
   (bench/slack_cold_bench.py; BENCH_SLACK_RUNS)
 - coverage gap on a 1,000,000-title catalog and snapshot next to merely reading the snapshot
-- the org scan's worker on 2,000 endpoints next to Cloud Custodian's inventory of them (bench/scan_bench.py)
+- `mlgov audit` and the org scan's worker on 500 and 2,000 endpoints next to Cloud Custodian's inventory of them
+  (bench/scan_bench.py)
 - an organization scanned through the synthesized Distributed Map, and what 50 accounts x 2 regions x 200
   endpoints would take (bench/org_bench.py; BENCH_ORG_ACCOUNTS, BENCH_ORG_REGIONS, BENCH_ORG_ENDPOINTS)
 - the challenger gate's error rates and time to reject next to the spec's naive rule (bench/challenger_bench.py)

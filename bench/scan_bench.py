@@ -1,10 +1,10 @@
-"""The org scan's worker on one account of 2,000 endpoints next to Cloud Custodian 0.9.53's plain
-`sagemaker-endpoint` inventory of the same estate, on the same moto server (with mlgov's emulator
-extensions), with 20 ms added to every API call (and without): ratios in one run, and the API calls
-each made per endpoint, per API, as the server counted them.
+"""`mlgov audit` and the org scan's worker on one account of 500, then 2,000 endpoints (BENCH_SCAN_SIZES) next to
+Cloud Custodian 0.9.53's plain `sagemaker-endpoint` inventory of the same estate, on the same moto server (with
+mlgov's emulator extensions), with 20 ms added to every API call: ratios in one run, and the API calls each made
+per endpoint, per API, as the server counted them.
 
-  python bench/scan_bench.py serve PORT            the emulator behind a delay-and-count middleware
-  python bench/scan_bench.py ours URL lineage|all  one scan of the account; prints JSON
+  python bench/scan_bench.py serve PORT                  the emulator behind a delay-and-count middleware
+  python bench/scan_bench.py ours URL audit|lineage|all  one scan of the account; prints JSON
 
 The middleware's control paths: POST /_bench/delay?ms=N, POST /_bench/reset, GET /_bench/counts.
 Custodian runs from its own venv (.bench/c7n-venv, created here: pip install c7n==0.9.53).
