@@ -1,0 +1,440 @@
+"""docs/challenger.md "Counts from the product's table" as a new user follows it: the page's own `aws dynamodb
+update-item` example and its boto3 `add_counts` snippet (read from the page, so an edit that breaks them fails here)
+write a recommender's counts into the table as the stack makes it (create_counts_table: keys, on-demand, sealed),
+and `mlgov challenger status` in table mode, run as a process from outside the checkout against moto in server
+mode, reads them as the gate does. A count the settings name and the recommender never writes is missing, not
+zero (the run pauses), and the `aws dynamodb query` the paused finding prints returns the items to look at.
+
+The aws CLI is run when it is on PATH; without it the same arguments go to boto3's UpdateItem/Query (the JSON and
+expressions are still the page's), so the page is checked either way."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlgov.sandbox import moto_server
+from mlgov_runtime.challenger.config import COUNTS_TABLE, EXPIRES_KEY, MINUTE_KEY, SERIES_KEY, MetricNames
+from tests.cli.conftest import ACCOUNT, REGION, Shell
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = ROOT / "docs" / "challenger.md"
+ENDPOINT = "manga-recommender-prod"  # the page's example series: manga-recommender-prod/challenger-v5
+LEAN = "manga-recommender-lean"  # a recommender that counts neither cart adds nor distinct titles
+PRODUCTION, CHALLENGER = "AllTraffic", "challenger-v5"
+TABLE_MODE = {"context": {"mlgov": {"challenger": {"metrics": {"source": "table"}}}}}
+WINDOW = 12  # `status --minutes`: above missing_metric_minutes (10), so a count never written pauses the look
+# Minutes written around the moment the fixture runs: the window read later ([now - WINDOW - settle, now - settle))
+# stays inside them unless writing takes longer than AHEAD minutes; the test checks that and says so.
+BEHIND, AHEAD = WINDOW + 4, 6
+
+
+def counts_the_gate_reads(names: MetricNames | None = None) -> set[str]:
+    """The recommender's counts the default metric settings name (the ones table mode reads from an item)."""
+    n = names or MetricNames()
+    named = [n.impressions, n.clicks, n.cart_adds, n.distinct_titles, n.json_failures, n.language_mismatches]
+    return {name for name in named if name}
+
+
+def fenced(language: str, marker: str) -> str:
+    """The one fenced block of the page in `language` that contains `marker`."""
+    blocks = [b for b in re.findall(rf"```{language}\n(.*?)```", PAGE.read_text(encoding="utf-8"), re.S) if marker in b]
+    assert len(blocks) == 1, f"{PAGE.name}: {len(blocks)} {language} blocks with {marker!r}"
+    return str(blocks[0])
+
+
+def cli_example() -> str:
+    return fenced("bash", "aws dynamodb update-item")
+
+
+def python_example() -> str:
+    return fenced("python", "def add_counts")
+
+
+def cli_words(command: str) -> dict[str, str]:
+    """`--option value` pairs of one aws CLI command as the shell splits it."""
+    words = shlex.split(command.replace("\\\n", " "))
+    assert words[:3] == ["aws", "dynamodb", words[2]], words[:3]
+    options: dict[str, str] = {}
+    rest = words[3:]
+    while rest:
+        option = rest.pop(0)
+        assert option.startswith("--"), (option, words)
+        options[option[2:]] = rest.pop(0) if rest and not rest[0].startswith("--") else ""
+    return options
+
+
+def cli_adds(command: str) -> dict[str, float]:
+    """What one run of the page's update-item ADDs: count name -> value (expires_at is SET, not a count)."""
+    options = cli_words(command)
+    names = json.loads(options["expression-attribute-names"])
+    values = json.loads(options["expression-attribute-values"])
+    expression = options["update-expression"]
+    added = re.match(r"ADD (.*?)(?: SET .*)?$", expression)
+    assert added, expression
+    out: dict[str, float] = {}
+    for part in added.group(1).split(","):
+        name, value = part.split()
+        out[names[name]] = float(values[value]["N"])
+    return out
+
+
+def python_call_counts(block: str) -> dict[str, int]:
+    """The counts the page's own `add_counts(...)` call passes."""
+    calls = [
+        node
+        for node in ast.walk(ast.parse(block))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "add_counts"
+    ]
+    assert len(calls) == 1, f"{PAGE.name}: the add_counts snippet shows {len(calls)} calls"
+    counts = ast.literal_eval(calls[0].args[2])
+    assert isinstance(counts, dict)
+    return counts
+
+
+def run_aws(shell: Shell, command: str) -> str:
+    """The command as a user's shell runs it (the aws CLI), or, without one here, boto3 with the same arguments."""
+    if shutil.which("aws"):
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=shell.home, env=shell.env(), capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, f"{command}\n{done.stderr}"
+        return done.stdout
+    options = cli_words(command)
+    ddb = shell.client("dynamodb")
+    operation = shlex.split(command)[2]
+    if operation == "update-item":
+        answer = ddb.update_item(
+            TableName=options["table-name"],
+            Key=json.loads(options["key"]),
+            UpdateExpression=options["update-expression"],
+            ExpressionAttributeNames=json.loads(options["expression-attribute-names"]),
+            ExpressionAttributeValues=json.loads(options["expression-attribute-values"]),
+        )
+    elif operation == "query":
+        answer = ddb.query(
+            TableName=options["table-name"],
+            KeyConditionExpression=options["key-condition-expression"],
+            ExpressionAttributeValues=json.loads(options["expression-attribute-values"]),
+            ScanIndexForward="no-scan-index-forward" not in options,
+            Limit=int(options["max-items"]),
+        )
+    else:
+        raise AssertionError(f"no boto3 stand-in for aws dynamodb {operation}")
+    answer.pop("ResponseMetadata", None)
+    return json.dumps(answer)
+
+
+def evaluated(report: dict[str, Any]) -> set[str]:
+    """The guardrails a look evaluated (a skipped one is listed with `evaluated` false)."""
+    return {g["name"] for g in report["guardrails"] if g["statistics"].get("evaluated")}
+
+
+@dataclass
+class Written:
+    """What the recommender wrote and SageMaker counted, per (endpoint, variant) and minute start (epoch)."""
+
+    counts: dict[tuple[str, str], dict[int, dict[str, float]]] = field(default_factory=dict)
+    invocations: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
+
+    def add(self, endpoint: str, variant: str, minute: int, counts: Mapping[str, float], responses: int) -> None:
+        row = self.counts.setdefault((endpoint, variant), {}).setdefault(minute, {})
+        for name, value in counts.items():
+            row[name] = row.get(name, 0.0) + value
+        calls = self.invocations.setdefault((endpoint, variant), {})
+        calls[minute] = calls.get(minute, 0) + responses
+
+    def total(self, endpoint: str, variant: str, name: str, window: dict[str, str]) -> float:
+        start, end = (int(datetime.fromisoformat(window[k]).timestamp()) for k in ("start", "end"))
+        minutes = self.counts[(endpoint, variant)]
+        return sum(row.get(name, 0.0) for minute, row in minutes.items() if start <= minute < end)
+
+    def covers(self, endpoint: str, window: dict[str, str]) -> bool:
+        start, end = (int(datetime.fromisoformat(window[k]).timestamp()) for k in ("start", "end"))
+        minutes = set(self.counts[(endpoint, PRODUCTION)]) & set(self.counts[(endpoint, CHALLENGER)])
+        return all(m in minutes for m in range(start, end, 60))
+
+
+@dataclass
+class CountsWorld:
+    shell: Shell
+    written: Written
+
+
+def _endpoint(sm: Any, name: str) -> None:
+    """An experiment's endpoint as the challenger deploys it: production at 0.9, challenger-v5 at 0.1."""
+    variants = []
+    for variant, weight in ((PRODUCTION, 0.9), (CHALLENGER, 0.1)):
+        model = f"{name}-{variant.lower()}"
+        sm.create_model(
+            ModelName=model,
+            PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/manga-serving:v5"},
+            ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/mlgov-protected/MlGovModelExecution",
+        )
+        variants.append(
+            {
+                "VariantName": variant,
+                "ModelName": model,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.g4dn.xlarge",
+                "InitialVariantWeight": weight,
+            }
+        )
+    sm.create_endpoint_config(EndpointConfigName=f"{name}-ab", ProductionVariants=variants)
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-ab")
+
+
+def _sagemaker_metrics(cw: Any, written: Written) -> None:
+    """AWS/SageMaker's own per-variant counts for every minute written: one invocation per response."""
+    data = []
+    for (endpoint, variant), minutes in written.invocations.items():
+        dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+        for minute, n in minutes.items():
+            at = datetime.fromtimestamp(minute + 30, UTC)
+            for metric, value in (("Invocations", n), ("Invocation4XXErrors", 0), ("Invocation5XXErrors", 0)):
+                data.append({"MetricName": metric, "Dimensions": dims, "Timestamp": at, "Value": value})
+            latency = {"SampleCount": n, "Sum": n * 180.0, "Minimum": 180.0, "Maximum": 180.0}
+            data.append({"MetricName": "ModelLatency", "Dimensions": dims, "Timestamp": at, "StatisticValues": latency})
+    for i in range(0, len(data), 500):
+        cw.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[i : i + 500])
+
+
+DRIVER = """
+import json, sys, time
+block, plan = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+time.time = lambda: plan["example_minute"] + 7.25  # the page's own call writes in this minute
+scope = {}
+exec(compile(block, "docs/challenger.md", "exec"), scope)
+for minute, endpoint, variant, counts in plan["calls"]:
+    time.time = lambda m=minute: m + 31.5
+    scope["add_counts"](endpoint, variant, counts)
+"""
+
+
+def _run_python_example(shell: Shell, example_minute: int, calls: list[list[Any]]) -> None:
+    """The page's boto3 snippet as the user's process runs it (boto3 takes AWS_ENDPOINT_URL from the environment),
+    its clock set to each minute written."""
+    (shell.home / "add_counts.py").write_text(python_example())
+    (shell.home / "plan.json").write_text(json.dumps({"example_minute": example_minute, "calls": calls}))
+    (shell.home / "driver.py").write_text(DRIVER)
+    done = subprocess.run(
+        [sys.executable, "driver.py", "add_counts.py", "plan.json"],
+        cwd=shell.home,
+        env=shell.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def counts_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CountsWorld]:
+    from mlgov.challenger_estate import create_counts_table
+
+    home = tmp_path_factory.mktemp("table-mode-user")
+    (home / "cdk.json").write_text(json.dumps(TABLE_MODE))
+    with moto_server(timeout=120) as server:
+        shell = Shell(server.url, home)
+        sm = shell.client("sagemaker")
+        for name in (ENDPOINT, LEAN):
+            _endpoint(sm, name)
+        create_counts_table(shell.client("dynamodb"))  # as the stack makes it: keys, on-demand, sealed
+
+        now = int(datetime.now(UTC).timestamp()) // 60 * 60
+        minutes = [now + 60 * k for k in range(-BEHIND, AHEAD)]
+        written = Written()
+
+        # The challenger: one response a minute, the page's aws CLI example with its minute; one minute twice (ADD).
+        example = cli_example()
+        [shown_minute] = re.findall(r'"minute": \{"N": "(\d+)"\}', example)
+        adds = cli_adds(example)
+        for minute in [*minutes, minutes[3]]:
+            run_aws(shell, example.replace(f'"{shown_minute}"', f'"{minute}"'))
+            written.add(ENDPOINT, CHALLENGER, minute, adds, 1)
+
+        # Production: nine responses a minute through the page's add_counts; its own example call adds one more
+        # response of the challenger.
+        production = {
+            "RecommendationImpressions": 45,
+            "RecommendationClicks": 9,
+            "RecommendationCartAdds": 0,
+            "RecommendationDistinctTitles": 36,
+            "RecommendationJsonFailures": 0,
+            "RecommendationLanguageMismatches": 0,
+        }
+        lean = {
+            k: v for k, v in production.items() if k not in ("RecommendationCartAdds", "RecommendationDistinctTitles")
+        }
+        lean_challenger = {**{k: v // 9 for k, v in lean.items()}}
+        calls: list[list[Any]] = []
+        for minute in minutes:
+            calls.append([minute, ENDPOINT, PRODUCTION, production])
+            written.add(ENDPOINT, PRODUCTION, minute, production, 9)
+            calls.append([minute, LEAN, PRODUCTION, lean])
+            written.add(LEAN, PRODUCTION, minute, lean, 9)
+            calls.append([minute, LEAN, CHALLENGER, lean_challenger])
+            written.add(LEAN, CHALLENGER, minute, lean_challenger, 1)
+        _run_python_example(shell, minutes[5], calls)
+        written.add(ENDPOINT, CHALLENGER, minutes[5], python_call_counts(python_example()), 1)
+
+        _sagemaker_metrics(shell.client("cloudwatch"), written)
+        yield CountsWorld(shell, written)
+
+
+def test_the_examples_write_every_count_the_default_settings_name() -> None:
+    """An example that leaves out a count the gate reads (cart adds, distinct titles) pauses every run it feeds."""
+    needed = counts_the_gate_reads()
+    assert set(cli_adds(cli_example())) == needed
+    assert set(python_call_counts(python_example())) == needed
+    table = PAGE.read_text(encoding="utf-8").split("One item per variant and minute:", 1)[1].split("```", 1)[0]
+    assert {name for name in needed if f"`{name}`" in table} == needed, "the item's table lists every count"
+
+
+def test_the_cli_examples_minute_and_expiry_are_what_the_table_says() -> None:
+    from mlgov_runtime.challenger.inputs import DecisionConfig
+
+    options = cli_words(cli_example())
+    assert options["table-name"] == COUNTS_TABLE
+    key = json.loads(options["key"])
+    assert set(key) == {SERIES_KEY, MINUTE_KEY}
+    assert key[SERIES_KEY]["S"] == f"{ENDPOINT}/{CHALLENGER}"
+    minute = int(key[MINUTE_KEY]["N"])
+    assert minute % 60 == 0, "epoch seconds of the minute's start (a multiple of 60)"
+    names = json.loads(options["expression-attribute-names"])
+    values = json.loads(options["expression-attribute-values"])
+    kept = re.search(r"SET (#\w+) = if_not_exists\(\1, (:\w+)\)", options["update-expression"])
+    assert kept, options["update-expression"]
+    assert names[kept[1]] == EXPIRES_KEY
+    expires = int(values[kept[2]]["N"])
+    assert expires - minute >= DecisionConfig().max_minutes * 60 + 86400, "keep at least max_minutes plus a day"
+
+
+def test_status_in_table_mode_reads_what_the_pages_examples_wrote(counts_world: CountsWorld) -> None:
+    shell, written = counts_world.shell, counts_world.written
+    done = shell.run("challenger", "status", "--endpoint", ENDPOINT, "--minutes", str(WINDOW), "--format", "json")
+    assert "Traceback" not in done.stderr and "unexpected failure" not in done.stderr, done.stderr
+    report = json.loads(done.stdout)
+    window = report["window"]
+    assert written.covers(ENDPOINT, window), f"writing took longer than {AHEAD} minutes: {window}"
+    assert done.returncode == 0, (done.returncode, report["decision"], report["reasons"])
+    statistics = report["statistics"]
+    assert statistics["counts_source"] == COUNTS_TABLE
+    assert not statistics.get("data_problem") and not statistics.get("counts_table_problems"), statistics
+    assert statistics["aligned_minutes"] == WINDOW == statistics["window_minutes"]
+    assert report["decision"] == "CONTINUE", report["reasons"]
+    for side, variant in (("production", PRODUCTION), ("challenger", CHALLENGER)):
+        for key, name in (("impressions", "RecommendationImpressions"), ("clicks", "RecommendationClicks")):
+            assert report["variants"][side][key] == written.total(ENDPOINT, variant, name, window), (side, key)
+    # Every guardrail the settings configure was evaluated on the table's counts, none missing.
+    assert {"cart_add_rate", "recommendation_diversity", "json_failure_rate", "language_fidelity"} <= evaluated(report)
+
+
+def test_an_item_without_cart_adds_or_distinct_titles_is_missing_not_zero(counts_world: CountsWorld) -> None:
+    """manga-recommender-lean's recommender writes four counts: with the default settings the run pauses (exit 3)
+    naming the two counts for both variants; impressions and clicks are still read."""
+    shell = counts_world.shell
+    done = shell.run("challenger", "status", "--endpoint", LEAN, "--minutes", str(WINDOW), "--format", "json")
+    assert "Traceback" not in done.stderr, done.stderr
+    report = json.loads(done.stdout)
+    assert done.returncode == 3 and report["decision"] == "PAUSED", report["reasons"]
+    missing = {(m["variant"], m["metric"]) for m in report["statistics"]["data_problem"]["missing"]}
+    assert missing == {(v, m) for v in ("production", "challenger") for m in ("cart_adds", "distinct_titles")}
+    assert report["variants"]["production"]["impressions"] > 0
+
+    # As the page says: a recommender that does not count them sets both to null, and the look judges again.
+    lean_settings = {"challenger": {"metrics": {"source": "table", "cart_adds": None, "distinct_titles": None}}}
+    (shell.home / "lean.json").write_text(json.dumps({"context": {"mlgov": lean_settings}}))
+    done = shell.run(
+        "challenger",
+        "status",
+        "--endpoint",
+        LEAN,
+        "--minutes",
+        str(WINDOW),
+        "--format",
+        "json",
+        "--config",
+        "lean.json",
+    )
+    report = json.loads(done.stdout)
+    assert done.returncode == 0 and report["decision"] == "CONTINUE", (done.stderr, report["reasons"])
+    assert not {"cart_add_rate", "recommendation_diversity"} & evaluated(report), report["guardrails"]
+    assert {"json_failure_rate", "language_fidelity"} <= evaluated(report)
+
+
+def test_the_paused_findings_query_is_valid_aws_cli_and_returns_the_newest_items(counts_world: CountsWorld) -> None:
+    from mlgov_runtime.challenger.findings import data_missing_finding
+
+    shell = counts_world.shell
+    done = shell.run("challenger", "status", "--endpoint", LEAN, "--minutes", str(WINDOW), "--format", "json")
+    report = json.loads(done.stdout)
+    ch = {
+        "endpoint_name": LEAN,
+        "model_package_arn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/manga-recommender/5",
+        "production_variant": PRODUCTION,
+        "challenger_variant": CHALLENGER,
+        "traffic_fraction": 0.1,
+    }
+    finding = data_missing_finding(ch, report, ACCOUNT, REGION)
+    commands = [c for c in re.findall(r"`([^`]+)`", finding.detail) if c.startswith("aws dynamodb query")]
+    assert len(commands) == 1, finding.detail
+    items = json.loads(run_aws(shell, commands[0]))["Items"]
+    minutes = [int(item[MINUTE_KEY]["N"]) for item in items]
+    assert len(items) == 5 and minutes == sorted(minutes, reverse=True), minutes  # the newest minutes first
+    newest = max(counts_world.written.counts[(LEAN, PRODUCTION)])
+    assert minutes[0] == newest
+    assert {item[SERIES_KEY]["S"] for item in items} == {f"{LEAN}/{PRODUCTION}"}
+    # What the user is to see: the items lack the count the finding says is missing.
+    assert all("RecommendationCartAdds" not in item and "RecommendationImpressions" in item for item in items)
+
+
+def test_the_retained_tables_deletion_commands_run(nothing_deployed: Shell) -> None:
+    """ "The table is retained" (deletion protection): the page's two commands delete it, in this order."""
+    from mlgov.challenger_estate import create_counts_table
+
+    text = " ".join(
+        PAGE.read_text(encoding="utf-8").split("**The table is retained**", 1)[1].split("\n\n", 1)[0].split()
+    )
+    commands = re.findall(r"`(aws dynamodb [^`]+)`", text)
+    assert [c.split()[2] for c in commands] == ["update-table", "delete-table"], commands
+    ddb = nothing_deployed.client("dynamodb")
+    create_counts_table(ddb)
+    ddb.update_table(TableName=COUNTS_TABLE, DeletionProtectionEnabled=True)
+    try:
+        for command in commands:
+            command = command.replace("...", f"--table-name {COUNTS_TABLE}")
+            if shutil.which("aws"):
+                done = subprocess.run(
+                    ["bash", "-c", command],
+                    cwd=nothing_deployed.home,
+                    env=nothing_deployed.env(),
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                assert done.returncode == 0, f"{command}\n{done.stderr}"
+            else:
+                options = cli_words(command)
+                if command.split()[2] == "update-table":
+                    assert "no-deletion-protection-enabled" in options
+                    ddb.update_table(TableName=options["table-name"], DeletionProtectionEnabled=False)
+                else:
+                    ddb.delete_table(TableName=options["table-name"])
+        assert COUNTS_TABLE not in ddb.list_tables()["TableNames"]
+    finally:
+        if COUNTS_TABLE in ddb.list_tables()["TableNames"]:
+            ddb.update_table(TableName=COUNTS_TABLE, DeletionProtectionEnabled=False)
+            ddb.delete_table(TableName=COUNTS_TABLE)
