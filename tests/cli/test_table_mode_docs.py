@@ -266,7 +266,7 @@ def counts_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CountsWor
             written.add(ENDPOINT, CHALLENGER, minute, adds, 1)
 
         # Production: nine responses a minute through the page's add_counts; its own example call adds one more
-        # response of the challenger.
+        # response of the challenger (in the first minute, before the window read).
         production = {
             "RecommendationImpressions": 45,
             "RecommendationClicks": 9,
@@ -287,8 +287,8 @@ def counts_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CountsWor
             written.add(LEAN, PRODUCTION, minute, lean, 9)
             calls.append([minute, LEAN, CHALLENGER, lean_challenger])
             written.add(LEAN, CHALLENGER, minute, lean_challenger, 1)
-        _run_python_example(shell, minutes[5], calls)
-        written.add(ENDPOINT, CHALLENGER, minutes[5], python_call_counts(python_example()), 1)
+        _run_python_example(shell, minutes[0], calls)
+        written.add(ENDPOINT, CHALLENGER, minutes[0], python_call_counts(python_example()), 1)
 
         _sagemaker_metrics(shell.client("cloudwatch"), written)
         yield CountsWorld(shell, written)
