@@ -19,7 +19,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import pytest
 
 from mlgov.sandbox import moto_server
 from mlgov_runtime.challenger.config import COUNTS_TABLE, EXPIRES_KEY, MINUTE_KEY, SERIES_KEY, MetricNames
-from tests.cli.conftest import ACCOUNT, REGION, Shell
+from tests.cli.conftest import ACCOUNT, REGION, Shell, refusal
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "challenger.md"
@@ -438,3 +438,77 @@ def test_the_retained_tables_deletion_commands_run(nothing_deployed: Shell) -> N
         if COUNTS_TABLE in ddb.list_tables()["TableNames"]:
             ddb.update_table(TableName=COUNTS_TABLE, DeletionProtectionEnabled=False)
             ddb.delete_table(TableName=COUNTS_TABLE)
+
+
+def _ramp_examples() -> dict[str, list[list[float]]]:
+    """The page's two ramp schedules: the `challenger.ramp` example and the fast schedule."""
+    text = PAGE.read_text(encoding="utf-8").split("## Traffic ramp (optional)", 1)[1]
+    example = re.search(r"`challenger\.ramp` \(default off\), e\.g\. `(\[\[.*?\]\])`", text)
+    fast = re.search(r"\*\*The fast schedule\*\* `(\[\[.*?\]\])`", text)
+    assert example and fast, "the ramp section shows its two schedules"
+    return {"example": json.loads(example[1]), "fast": json.loads(fast[1])}
+
+
+# The weight each look (minutes 5, 10, 15, 20, 25 after the deploy) moves the challenger to, None: no step.
+STEPS = {"example": [None, None, 0.25, None, 0.5], "fast": [0.25, 0.5, None, None, None]}
+
+
+@pytest.mark.parametrize("schedule", sorted(STEPS))
+def test_the_pages_ramp_schedules_load_and_step_at_the_looks_it_says(schedule: str) -> None:
+    """Each schedule loads as a setting (a ramp turns the front-loaded test on at 0.6); the fast one moves the
+    challenger to 25 % at the first look (about minute 5) and to 50 % at the look at minute 10; the example's
+    steps come at the looks after minutes 10 and 20."""
+    from mlgov.settings import parse_settings
+    from mlgov_runtime.challenger import logic
+    from mlgov_runtime.challenger.config import config_from_dict
+
+    ramp = _ramp_examples()[schedule]
+    settings = parse_settings({"challenger": {"ramp": ramp}})
+    cfg = config_from_dict(settings.challenger.runtime_config(settings.thresholds))
+    assert cfg.decision.ctr_early_share == 0.6 and [list(step) for step in cfg.decision.ramp] == ramp
+
+    class Endpoints:
+        def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
+            pass
+
+    ports: Any = type("Ports", (), {"endpoints": Endpoints()})()
+    ch = {"endpoint_name": ENDPOINT, "production_variant": PRODUCTION, "challenger_variant": CHALLENGER}
+    deployed = datetime(2026, 12, 7, 9, 0, 20, tzinfo=UTC)
+    history: list[list[float]] = [[0, 0.1]]
+    quiet = {"decision": "CONTINUE", "result": {"guardrails": []}}
+    weights = []
+    for look in (5, 10, 15, 20, 25):  # the state machine looks every 5 minutes from the deploy
+        now = deployed.replace(minute=look)
+        weights.append(logic.ramp_step(ports, cfg, ch, deployed, now, history, quiet).get("ramped_to"))
+    assert weights == STEPS[schedule]
+
+
+def _campaign_example() -> str:
+    text = (ROOT / "docs" / "capacity.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```bash\n(.*?)```", text, re.S) if "mlgov capacity campaign " in b]
+    assert len(blocks) == 1, blocks
+    return " ".join(blocks[0].replace("\\\n", " ").split())
+
+
+def _moved(command: str, weeks: int) -> str:
+    """The example with its dates moved by whole weeks: the same weekday, times and offset."""
+
+    def move(match: re.Match[str]) -> str:
+        return (datetime.fromisoformat(match[1]) + timedelta(weeks=weeks)).isoformat(timespec="minutes")
+
+    return re.sub(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}[+-]\d{2}:\d{2})", move, command)
+
+
+def test_the_campaign_example_is_refused_once_past_as_the_page_says(estate: Shell) -> None:
+    """docs/capacity.md's campaign example names a fixed Monday: once its scale-out has passed, the dry run is
+    refused naming the restore that scales now; on coming dates the same command gets past the window (the
+    estate's manga-recommender-prod has no scalable target yet: the next refusal says to restore first)."""
+    example = _campaign_example()
+    now = datetime.now(UTC)
+    start = datetime.fromisoformat(re.findall(r"--start (\S+)", example)[0])
+    behind = max(1, (now - start).days // 7 + 1)  # whole weeks that put the example's start in the future
+    past = refusal(estate.run(*shlex.split(_moved(example, -52))[1:]))
+    assert "is not in the future" in past and "mlgov capacity restore --endpoint manga-recommender-prod --min" in past
+    coming = refusal(estate.run(*shlex.split(_moved(example, behind))[1:]))
+    assert "is not in the future" not in coming and "has no scalable target" in coming, coming
+    assert "--dry-run" in example and "give coming ones" in (ROOT / "docs" / "capacity.md").read_text()
