@@ -512,3 +512,80 @@ def test_the_campaign_example_is_refused_once_past_as_the_page_says(estate: Shel
     coming = refusal(estate.run(*shlex.split(_moved(example, behind))[1:]))
     assert "is not in the future" not in coming and "has no scalable target" in coming, coming
     assert "--dry-run" in example and "give coming ones" in (ROOT / "docs" / "capacity.md").read_text()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_deploys_emulator_block_runs_as_written(tmp_path: Path) -> None:
+    """docs/deploy.md "On your machine, against an emulator": the block's emulator answers, `mlgov audit` says
+    "0 endpoints" (exit 0); an endpoint whose model has no ModelPackageName is UNREGISTERED (exit 3); an address
+    where nothing answers is one line naming it (exit 1)."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    text = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    [block] = [b for b in re.findall(r"```bash\n(.*?)```", text, re.S) if "mlgov.emulator" in b]
+    lines = [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
+    start, *exports, audit = lines
+    assert start.startswith(".venv/bin/python -m mlgov.emulator") and start.endswith("&") and audit == "mlgov audit"
+    port = _free_port()
+    argv = shlex.split(start.rstrip("& "))[1:]
+    argv[argv.index("-p") + 1] = str(port)  # the page's 5000, or a free one here
+    env: dict[str, str] = {}
+    for line in exports:
+        for word in shlex.split(line)[1:]:
+            key, value = word.split("=", 1)
+            env[key] = value.replace(":5000", f":{port}")
+    assert env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}"
+    shell = Shell(env["AWS_ENDPOINT_URL"], tmp_path)
+    # Only what the page exports reaches AWS: no credentials or region from elsewhere.
+    base = {k: v for k, v in shell.env().items() if not k.startswith("AWS_") or k.endswith("_FILE")}
+
+    def mlgov(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "mlgov.cli", *args]
+        return subprocess.run(command, cwd=tmp_path, env={**base, **env}, capture_output=True, text=True, timeout=600)
+
+    server = subprocess.Popen(
+        [sys.executable, *argv], cwd=tmp_path, env=base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(600):  # "answers after a few seconds"
+            try:
+                urllib.request.urlopen(env["AWS_ENDPOINT_URL"], timeout=2)
+                break
+            except urllib.error.HTTPError:  # an answer all the same
+                break
+            except OSError:
+                assert server.poll() is None, "the emulator exited"
+                time.sleep(0.2)
+        done = mlgov("audit")
+        assert done.returncode == 0 and "0 endpoints" in done.stdout, (done.returncode, done.stdout, done.stderr)
+
+        sm = shell.client("sagemaker")
+        sm.create_model(
+            ModelName="raw",
+            PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/manga-serving:raw"},
+            ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
+        )
+        variant = {"VariantName": "AllTraffic", "ModelName": "raw", "InitialInstanceCount": 1}
+        sm.create_endpoint_config(
+            EndpointConfigName="raw", ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}]
+        )
+        sm.create_endpoint(EndpointName="raw", EndpointConfigName="raw")
+        done = mlgov("audit")
+        assert done.returncode == 3 and "UNREGISTERED" in done.stdout, (done.returncode, done.stdout, done.stderr)
+
+        nowhere = f"http://127.0.0.1:{_free_port()}"
+        done = mlgov("audit", "--endpoint-url", nowhere)
+        errors = [line for line in done.stderr.splitlines() if line.startswith("mlgov: error:")]
+        assert done.returncode == 1 and len(errors) == 1 and nowhere in errors[0], done.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
