@@ -589,3 +589,42 @@ def test_deploys_emulator_block_runs_as_written(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+# Options every aws CLI command takes, and the high-level commands the CLI adds to a service (not API operations).
+AWS_CLI_GLOBALS = {"region", "output", "query", "endpoint-url", "profile", "max-items", "page-size", "starting-token"}
+AWS_CLI_COMMANDS = {("s3", "cp"), ("s3", "ls"), ("s3", "sync")}
+
+
+def aws_commands() -> list[tuple[str, str]]:
+    """(page, command) for every `aws ...` command of the README and docs/, fenced lines and inline code."""
+    found = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        blocks = re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, re.S)
+        lines = [line for b in blocks for line in b.replace("\\\n", " ").splitlines() if line.startswith("aws ")]
+        prose = re.sub(r"```.*?```", "", text, flags=re.S)
+        lines += re.findall(r"`(aws [a-z0-9-]+ [a-z0-9-]+[^`]*)`", prose)
+        found += [(page.name, " ".join(line.split())) for line in lines]
+    return found
+
+
+@pytest.mark.parametrize(("page", "command"), aws_commands(), ids=lambda v: str(v)[:80])
+def test_every_aws_command_the_pages_show_is_one_the_aws_cli_takes(page: str, command: str) -> None:
+    """A real service and operation, and only options that operation (or the CLI) takes, per botocore's models
+    (what the aws CLI builds its options from): a mistyped option or operation fails here."""
+    import botocore.session
+    from botocore import xform_name
+
+    words = command.split("|", 1)[0].split()
+    service, operation, rest = words[1], words[2], words[3:]
+    if (service, operation) in AWS_CLI_COMMANDS:
+        return
+    model = botocore.session.get_session().get_service_model(service)
+    names = {xform_name(op).replace("_", "-"): op for op in model.operation_names}
+    assert operation in names, f"{page}: `{command}`: aws {service} has no {operation}"
+    shape = model.operation_model(names[operation]).input_shape
+    members = {xform_name(m).replace("_", "-") for m in (shape.members if shape else {})}
+    options = {w[2:] for w in rest if w.startswith("--")}
+    unknown = {o for o in options if o not in members | AWS_CLI_GLOBALS and o.removeprefix("no-") not in members}
+    assert unknown == set(), f"{page}: `{command}`: aws {service} {operation} takes no --{', --'.join(sorted(unknown))}"
