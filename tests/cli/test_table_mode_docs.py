@@ -593,7 +593,7 @@ def test_deploys_emulator_block_runs_as_written(tmp_path: Path) -> None:
 
 # Options every aws CLI command takes, and the high-level commands the CLI adds to a service (not API operations).
 AWS_CLI_GLOBALS = {"region", "output", "query", "endpoint-url", "profile", "max-items", "page-size", "starting-token"}
-AWS_CLI_COMMANDS = {("s3", "cp"), ("s3", "ls"), ("s3", "sync")}
+AWS_CLI_COMMANDS = {("s3", "cp"), ("s3", "ls"), ("s3", "sync"), ("configure", "list-profiles")}
 
 
 def aws_commands() -> list[tuple[str, str]]:
@@ -609,18 +609,26 @@ def aws_commands() -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize(("page", "command"), aws_commands(), ids=lambda v: str(v)[:80])
-def test_every_aws_command_the_pages_show_is_one_the_aws_cli_takes(page: str, command: str) -> None:
-    """A real service and operation, and only options that operation (or the CLI) takes, per botocore's models
-    (what the aws CLI builds its options from): a mistyped option or operation fails here."""
+def printed_aws_commands() -> list[tuple[str, str]]:
+    """(file, command) for the `aws ...` next steps the product prints (findings, refusals, CLI output), as far as
+    one string literal of the source holds them (the options there are checked; placeholders are values)."""
+    found = []
+    for source in sorted([*(ROOT / "lambdas" / "mlgov_runtime").rglob("*.py"), *(ROOT / "mlgov").rglob("*.py")]):
+        text = source.read_text(encoding="utf-8")
+        for command in re.findall(r"`(aws [a-z0-9-]+ [a-z0-9-]+[^`\"]*)", text):
+            found.append((source.relative_to(ROOT).as_posix(), " ".join(command.split())))
+    return sorted(set(found))
+
+
+def _check_aws_command(page: str, command: str) -> None:
     import botocore.session
     from botocore import xform_name
 
     words = command.split("|", 1)[0].split()
-    service, operation, rest = words[1], words[2], words[3:]
+    service, operation, rest = words[1], re.match(r"[a-z0-9-]+", words[2])[0], words[3:]  # type: ignore[index]
     if (service, operation) in AWS_CLI_COMMANDS:
         return
-    model = botocore.session.get_session().get_service_model(service)
+    model = botocore.session.get_session().get_service_model({"s3api": "s3"}.get(service, service))
     names = {xform_name(op).replace("_", "-"): op for op in model.operation_names}
     assert operation in names, f"{page}: `{command}`: aws {service} has no {operation}"
     shape = model.operation_model(names[operation]).input_shape
@@ -628,3 +636,20 @@ def test_every_aws_command_the_pages_show_is_one_the_aws_cli_takes(page: str, co
     options = {w[2:] for w in rest if w.startswith("--")}
     unknown = {o for o in options if o not in members | AWS_CLI_GLOBALS and o.removeprefix("no-") not in members}
     assert unknown == set(), f"{page}: `{command}`: aws {service} {operation} takes no --{', --'.join(sorted(unknown))}"
+
+
+@pytest.mark.parametrize(("page", "command"), aws_commands(), ids=lambda v: str(v)[:80])
+def test_every_aws_command_the_pages_show_is_one_the_aws_cli_takes(page: str, command: str) -> None:
+    """A real service and operation, and only options that operation (or the CLI) takes, per botocore's models
+    (what the aws CLI builds its options from): a mistyped option or operation fails here."""
+    _check_aws_command(page, command)
+
+
+@pytest.mark.parametrize(("source", "command"), printed_aws_commands(), ids=lambda v: str(v)[:80])
+def test_every_aws_command_the_product_prints_is_one_the_aws_cli_takes(source: str, command: str) -> None:
+    _check_aws_command(source, command)
+
+
+def test_the_printed_commands_are_found() -> None:
+    printed = printed_aws_commands()
+    assert len(printed) >= 20 and any("aws dynamodb query" in c for _, c in printed), printed
