@@ -653,3 +653,23 @@ def test_every_aws_command_the_product_prints_is_one_the_aws_cli_takes(source: s
 def test_the_printed_commands_are_found() -> None:
     printed = printed_aws_commands()
     assert len(printed) >= 20 and any("aws dynamodb query" in c for _, c in printed), printed
+
+
+def test_status_on_a_table_without_the_products_policy_is_an_error_not_a_verdict(counts_world: CountsWorld) -> None:
+    """The page: a table with no policy fails the look naming the table and what is wrong; `status` prints it as an
+    error, exit 1, never a verdict. (The seal is put back afterwards.)"""
+    from mlgov.challenger_estate import seal_counts_table
+
+    shell = counts_world.shell
+    ddb = shell.client("dynamodb")
+    arn = ddb.describe_table(TableName=COUNTS_TABLE)["Table"]["TableArn"]
+    ddb.delete_resource_policy(ResourceArn=arn)
+    try:
+        done = shell.run("challenger", "status", "--endpoint", ENDPOINT, "--minutes", str(WINDOW), "--format", "json")
+    finally:
+        seal_counts_table(ddb)
+    assert done.returncode == 1 and done.stdout == "", (done.returncode, done.stdout[-300:])
+    assert "Traceback" not in done.stderr and "unexpected failure" not in done.stderr, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("mlgov: error: ") and COUNTS_TABLE in line and "it has no resource policy" in line, line
+    assert "never import it" in line
