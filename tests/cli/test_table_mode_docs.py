@@ -673,3 +673,26 @@ def test_status_on_a_table_without_the_products_policy_is_an_error_not_a_verdict
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("mlgov: error: ") and COUNTS_TABLE in line and "it has no resource policy" in line, line
     assert "never import it" in line
+
+
+def test_status_reads_the_table_only_with_settings_that_say_so(counts_world: CountsWorld) -> None:
+    """The page: `status` reads the table when its settings say `table` (./cdk.json or --config); with none it reads
+    CloudWatch, where the recommender wrote nothing: every count is missing (exit 3, PAUSED), never zero."""
+    shell = counts_world.shell
+    elsewhere = shell.home / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+
+    def status(*extra: str) -> subprocess.CompletedProcess[str]:
+        argv = ["challenger", "status", "--endpoint", ENDPOINT, "--minutes", str(WINDOW), "--format", "json", *extra]
+        command = [sys.executable, "-m", "mlgov.cli", *argv]
+        return subprocess.run(command, cwd=elsewhere, env=shell.env(), capture_output=True, text=True, timeout=600)
+
+    done = status()
+    report = json.loads(done.stdout)
+    assert done.returncode == 3 and report["decision"] == "PAUSED", (done.stderr, report["reasons"])
+    assert report["variants"]["challenger"]["impressions"] is None  # missing, not zero
+    assert "counts_source" not in report["statistics"]
+
+    done = status("--config", str(shell.home / "cdk.json"))
+    report = json.loads(done.stdout)
+    assert done.returncode == 0 and report["statistics"]["counts_source"] == COUNTS_TABLE, done.stderr
