@@ -233,7 +233,7 @@ def _believed(patterns: list[str], args: argparse.Namespace) -> list[str]:
 
 
 def cmd_notify_redrive(args: argparse.Namespace) -> int:
-    from mlgov_runtime.adapters.redrive import RedriveOutcome, producer_role_patterns, redrive, role_ids
+    from mlgov.ops.redrive import RedriveOutcome, producer_role_patterns, redrive, role_ids
 
     session = common.aws_context(args)
     sqs = session.client("sqs")
