@@ -288,7 +288,8 @@ def test_the_audience_a_proof_names_is_the_host_of_the_service_url(url: str, hos
 def test_no_proof_is_made_or_checked_without_an_audience() -> None:
     from botocore.credentials import Credentials
 
-    from mlgov_runtime.approvals.identity import caller_via_sts, presign
+    from mlgov.ops.identity_proof import presign
+    from mlgov_runtime.approvals.identity import caller_via_sts
 
     with pytest.raises(Unproven, match="name its function URL's host"):
         presign(Credentials("AKIAEXAMPLE", "secret"), "us-east-1", "https://sts.us-east-1.amazonaws.com", "b", "")
