@@ -596,7 +596,7 @@ def cmd_reapprove(args: argparse.Namespace) -> int:
     """A Rejected package back to Approved, only with a comment, stored with who (STS) and when."""
     from botocore.exceptions import ClientError
 
-    from mlgov_runtime.challenger import reapproval
+    from mlgov.ops import challenger_reapprove as reapproval
     from mlgov_runtime.challenger.logic import iso
     from mlgov_runtime.challenger.ports import NotFound
 
