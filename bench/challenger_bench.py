@@ -104,7 +104,7 @@ def rows(runs: int) -> list[dict[str, Any]]:
 
 def minutes_to_promote_identical(traffic: float, horizon: float = 24 * 60) -> float | None:
     """First 5-minute look at which expected counts with equal CTRs (8%) are promoted; None within the horizon."""
-    from mlgov_runtime.challenger.decision import decide
+    from mlgov.ops.challenger_whatif import decide
     from mlgov_runtime.challenger.inputs import VariantCounts
 
     config = DecisionConfig(max_minutes=horizon)

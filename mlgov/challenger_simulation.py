@@ -104,7 +104,7 @@ def decide_counts(
 
 
 def naive_counts(impressions_p: Floats, clicks_p: Floats, impressions_c: Floats, clicks_c: Floats) -> Codes:
-    """decision.naive_rule, elementwise."""
+    """challenger_whatif.naive_rule, elementwise."""
     ok = (impressions_p > 0) & (impressions_c > 0)
     lower = 10 * clicks_c * impressions_p < 9 * clicks_p * impressions_c
     return np.where(ok & lower, CODE[REJECT], CODE[CONTINUE]).astype(np.int8)

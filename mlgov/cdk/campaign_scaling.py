@@ -23,7 +23,8 @@ from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from mlgov_runtime.capacity.schedule import ScheduleError, Window, layered_timeline, weekly_crons, zone
+from mlgov.cdk.weekly_schedule import layered_timeline, weekly_crons
+from mlgov_runtime.capacity.schedule import ScheduleError, Window, zone
 
 SERVICE_LINKED_ROLE = (
     "arn:{partition}:iam::{account}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"

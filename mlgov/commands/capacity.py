@@ -144,8 +144,8 @@ def _route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str | None, Any
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from mlgov.ops.capacity_restore import RestoreOptions, Restorer, Step
+    from mlgov.ops.capacity_writers import AutoscalingWriter, EndpointWarmth
     from mlgov.ops.finding_log import FindingLog
-    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter, EndpointWarmth
     from mlgov_runtime.capacity.check import endpoint_arn
     from mlgov_runtime.capacity.logic import KIND_CAMPAIGN_OVERDUE, KINDS, Verdict
     from mlgov_runtime.core.findings import finding_id
@@ -365,7 +365,7 @@ def _schedule(store: Any, audit: Any, plan: Any) -> tuple[list[str], list[str], 
     believes it by, so that campaign-end --cancel undoes any partial run that raised something. (raised,
     scheduled, failed): a failure names every change made and how to undo it."""
     from mlgov.ops.capacity_campaign import put_back_command
-    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
+    from mlgov.ops.capacity_writers import AutoscalingWriter
 
     arn, raised_done, done, undo = audit.endpoint_arn, [], [], []
     end = f"mlgov capacity campaign-end --endpoint {plan.endpoint_name} --name {plan.name} --cancel"

@@ -63,6 +63,7 @@ def challenger_status(
 ) -> dict[str, Any]:
     """The decision the monitor would take now, over the last `minutes` or since the endpoint last changed
     (when the challenger went live)."""
+    from mlgov.ops.challenger_status import challenger_variants
     from mlgov_runtime.challenger import logic
     from mlgov_runtime.challenger.counts_policy import UnsealedCountsTable
     from mlgov_runtime.challenger.ports import NotFound
@@ -83,7 +84,7 @@ def challenger_status(
         if v.get("ModelName")
     }
     try:
-        production, challenger, challenger_package = logic.challenger_variants(endpoint, config, models, package)
+        production, challenger, challenger_package = challenger_variants(endpoint, config, models, package)
     except ValueError as exc:
         fix = (
             f"; --package must name a package one of its variants serves (`mlgov audit --endpoint {endpoint_name} "
@@ -453,13 +454,13 @@ def _group_hint(client: Any, group: str) -> str:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from mlgov.ops.challenger_rollback import (
         ROLLED_BACK,
+        ArtifactCheck,
         RollbackRefused,
         Waiting,
         apply_rollback,
         fallbacks,
         plan_rollback,
     )
-    from mlgov_runtime.challenger.endpoint_rollout import ArtifactCheck
 
     settings = common.load_settings(args)
     if not 0 < args.wait_minutes <= 24 * 60:
@@ -595,7 +596,7 @@ def cmd_reapprove(args: argparse.Namespace) -> int:
     """A Rejected package back to Approved, only with a comment, stored with who (STS) and when."""
     from botocore.exceptions import ClientError
 
-    from mlgov_runtime.challenger import reapproval
+    from mlgov.ops import challenger_reapprove as reapproval
     from mlgov_runtime.challenger.logic import iso
     from mlgov_runtime.challenger.ports import NotFound
 

@@ -129,9 +129,10 @@ class _AnyTarget:
 def _deliver(args: argparse.Namespace, finding: dict[str, Any], wanted: Sequence[str] | None) -> int:
     from datetime import datetime
 
+    from mlgov.ops.notify_state import MemoryState
     from mlgov.settings import routing_policy
     from mlgov_runtime.core.routing import Delivery
-    from mlgov_runtime.notifier.logic import MemoryState, deliver_finding
+    from mlgov_runtime.notifier.logic import deliver_finding
 
     policy = routing_policy(common.load_settings(args))
     channels = _channels_from_env(args)
@@ -233,7 +234,7 @@ def _believed(patterns: list[str], args: argparse.Namespace) -> list[str]:
 
 
 def cmd_notify_redrive(args: argparse.Namespace) -> int:
-    from mlgov_runtime.adapters.redrive import RedriveOutcome, producer_role_patterns, redrive, role_ids
+    from mlgov.ops.redrive import RedriveOutcome, producer_role_patterns, redrive, role_ids
 
     session = common.aws_context(args)
     sqs = session.client("sqs")

@@ -136,13 +136,14 @@ def render_scan_table(report: dict[str, Any], findings: list[dict[str, Any]] | N
 def cmd_scan(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from mlgov.ops.scan_run import has_problems, scan_run_id, scan_targets
     from mlgov.settings import check_options, member_role_name
     from mlgov_runtime.adapters.member_accounts import MemberAccounts
     from mlgov_runtime.adapters.organizations import OrganizationAccounts
     from mlgov_runtime.core.arns import partition_for
     from mlgov_runtime.lineage_audit.endpoint_check import CHALLENGER_MACHINE_OPTION
-    from mlgov_runtime.org_scan.logic import Scope, Target, plan_targets, scan_target, scan_targets
-    from mlgov_runtime.org_scan.report import Run, build_report, has_problems, scan_run_id
+    from mlgov_runtime.org_scan.logic import Scope, Target, plan_targets, scan_target
+    from mlgov_runtime.org_scan.report import Run, build_report
     from mlgov_runtime.registry import endpoint_checks
 
     settings = common.load_settings(args)

@@ -260,7 +260,8 @@ def signed_post(aws: Any, url: str, body: dict[str, Any]) -> tuple[int, dict[str
     credentials = aws.credentials()
     if credentials is None:
         raise common.UsageError("no AWS credentials: the approval is recorded as the signed caller")
-    from mlgov_runtime.approvals.identity import audience_of, binding, presign
+    from mlgov.ops.identity_proof import presign
+    from mlgov_runtime.approvals.identity import audience_of, binding
 
     frozen = credentials.get_frozen_credentials()
     region = _service_region(url, aws.region)

@@ -1,1 +1,2 @@
-"""What only the operators' CLI runs (kept out of the Lambda asset): restore, campaign, rollback and their writers."""
+"""What only the operators' CLI runs (kept out of the Lambda asset): restore, campaign, rollback, their writers, and
+the challenger gate's cumulative what-if form."""

@@ -23,10 +23,11 @@ from mlgov.challenger_estate import (
     seed_artifacts,
 )
 from mlgov.estate import GROUP, recording_state_machines
+from mlgov.ops.challenger_whatif import naive_rule
 from mlgov.sandbox import ACCOUNT, REGION, FakeContext, handler_environment
 from mlgov.scenes import Stage, fallback, print_cli, run_cli
 from mlgov.settings import Challenger, Thresholds
-from mlgov_runtime.challenger.decision import REJECT, naive_rule
+from mlgov_runtime.challenger.decision import REJECT
 from mlgov_runtime.challenger.findings import pct
 from mlgov_runtime.challenger.inputs import VariantCounts
 from mlgov_runtime.challenger.settings import environment

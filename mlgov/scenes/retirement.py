@@ -66,8 +66,9 @@ def _replayed_elsewhere_proof(request_id: str, other_url: str) -> tuple[int, str
     from botocore.credentials import Credentials
 
     from mlgov.approvals_sandbox import service_context
+    from mlgov.ops.identity_proof import presign
     from mlgov_runtime.approvals import handler
-    from mlgov_runtime.approvals.identity import audience_of, binding, presign
+    from mlgov_runtime.approvals.identity import audience_of, binding
 
     body = {"request_id": request_id, "decision": "approve", "comment": ""}
     sts = f"https://sts.{REGION}.amazonaws.com"

@@ -132,7 +132,8 @@ def proven(
 ) -> dict[str, Any]:
     """The body with `signer`'s identity proof (what `mlgov retire` sends), bound to `bound` (default: body) and
     made for the approval service at `for_url` (default: the one the tests deploy)."""
-    from mlgov_runtime.approvals.identity import audience_of, binding, presign
+    from mlgov.ops.identity_proof import presign
+    from mlgov_runtime.approvals.identity import audience_of, binding
 
     sts = f"https://sts.{REGION}.amazonaws.com"
     query = presign(credentials_of(signer), REGION, sts, binding(bound or body), audience_of(for_url))

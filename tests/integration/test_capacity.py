@@ -360,7 +360,7 @@ def test_restore_of_a_cold_endpoint_routes_to_the_fallback_and_back_once_invocat
     config = tmp_path / "cdk.json"
     route_settings = {**route.ids, "endpoints": [PROD]}
     config.write_text(json.dumps({"context": {"mlgov": {"capacity": {"fallback_route": route_settings}}}}))
-    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
+    from mlgov.ops.capacity_writers import AutoscalingWriter
 
     register = AutoscalingWriter.register_scalable_target
 
@@ -463,7 +463,7 @@ def test_a_failure_after_a_change_names_the_change_and_its_undo_command(
 ) -> None:
     from botocore.exceptions import ClientError
 
-    from mlgov_runtime.capacity.autoscaling import AutoscalingWriter
+    from mlgov.ops.capacity_writers import AutoscalingWriter
 
     # Given an endpoint with no scalable target, and PutScalingPolicy denied to this caller
     world = capacity_world

@@ -296,7 +296,8 @@ def test_the_emulator_server_answers_a_presigned_caller_identity_as_its_signer()
     from botocore.config import Config
 
     from mlgov import sandbox
-    from mlgov_runtime.approvals.identity import Unproven, binding, caller_via_sts, presign
+    from mlgov.ops.identity_proof import presign
+    from mlgov_runtime.approvals.identity import Unproven, binding, caller_via_sts
 
     with sandbox.moto_server() as server:
         admin = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="a", region_name="us-east-1")

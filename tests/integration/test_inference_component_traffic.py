@@ -12,8 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from mlgov.ops.capacity_writers import EndpointWarmth
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
-from mlgov_runtime.capacity.autoscaling import EndpointWarmth
 from mlgov_runtime.retirement.endpoint_retirement import EndpointMetrics, SageMakerEndpoints
 
 REGION = "us-east-1"

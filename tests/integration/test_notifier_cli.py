@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from mlgov.cli import main, sample_finding
+from mlgov.ops.notify_state import MemoryState
 from mlgov.sinks import Fault, Sink, start_sink
 from mlgov_runtime.adapters.http import DeliveryError, HttpClient
 from mlgov_runtime.adapters.notifiers import JiraProject, SlackWebhooks
 from mlgov_runtime.core.routing import Delivery, RoutingPolicy
-from mlgov_runtime.notifier.logic import Channel, MemoryState, deliver_finding
+from mlgov_runtime.notifier.logic import Channel, deliver_finding
 from tests.settings_files import NO_SETTINGS
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from mlgov.cdk.weekly_schedule import layered_timeline, weekly_crons
 from mlgov.ops.capacity_campaign import ScheduleStore, _raised, weekly_minimum_at
 from mlgov_runtime.capacity.campaign_record import Anchor, RaisedRecord, anchors, overdue, records
 from mlgov_runtime.capacity.logic import ScheduledAction, TargetCapacity, scheduled_action
@@ -14,12 +15,10 @@ from mlgov_runtime.capacity.schedule import (
     DAY,
     ScheduleError,
     Window,
-    layered_timeline,
     live_timeline,
     lowest_in,
     to_utc_week,
     week_start,
-    weekly_crons,
     weekly_times,
 )
 

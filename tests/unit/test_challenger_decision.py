@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mlgov.challenger_simulation import CODE, decide_counts, naive_counts, simulate
+from mlgov.ops.challenger_whatif import decide, naive_rule
 from mlgov_runtime.challenger.decision import (
     CONTINUE,
     DECISIONS,
@@ -18,8 +19,6 @@ from mlgov_runtime.challenger.decision import (
     PROMOTE,
     REJECT,
     STOP_INVALID,
-    decide,
-    naive_rule,
 )
 from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
 from mlgov_runtime.challenger.statistics import log_mixture_lr

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
+from mlgov.ops.challenger_whatif import decide
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import ChallengerConfig, MetricNames
-from mlgov_runtime.challenger.decision import CONTINUE, INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID, decide
+from mlgov_runtime.challenger.decision import CONTINUE, INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
 from mlgov_runtime.challenger.gate import PAUSED, decide_minutes
 from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
 from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics

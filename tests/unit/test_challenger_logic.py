@@ -479,13 +479,15 @@ def test_a_stale_catalog_is_warned_about() -> None:
 
 
 def test_the_challenger_variant_is_the_package_or_the_lighter_one(sm: FakeSageMaker) -> None:
+    from mlgov.ops.challenger_status import challenger_variants
+
     sm.model("rec-v5", pkg(5))
     sm.endpoint("prod", variant("AllTraffic", "rec-v2", 0.9), variant("challenger-v5", "rec-v5", 0.1))
     endpoint, config = sm.endpoints["prod"], sm.configs["prod-config"]
-    assert logic.challenger_variants(endpoint, config, sm.models, None) == ("AllTraffic", "challenger-v5", pkg(5))
-    assert logic.challenger_variants(endpoint, config, sm.models, pkg(2))[1] == "AllTraffic"
+    assert challenger_variants(endpoint, config, sm.models, None) == ("AllTraffic", "challenger-v5", pkg(5))
+    assert challenger_variants(endpoint, config, sm.models, pkg(2))[1] == "AllTraffic"
     with pytest.raises(ValueError, match="serves"):
-        logic.challenger_variants(endpoint, config, sm.models, pkg(9))
+        challenger_variants(endpoint, config, sm.models, pkg(9))
 
 
 def test_the_runtime_configuration_rejects_unknown_keys() -> None:

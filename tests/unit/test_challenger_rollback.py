@@ -88,7 +88,7 @@ def _error(code: str) -> Exception:
 
 
 def test_the_artifact_check_reads_images_by_digest_in_their_own_region_and_tells_unknown_from_absent() -> None:
-    from mlgov_runtime.challenger.endpoint_rollout import ArtifactCheck
+    from mlgov.ops.challenger_rollback import ArtifactCheck
 
     digest = "sha256:" + "a" * 64
     regions: list[str] = []

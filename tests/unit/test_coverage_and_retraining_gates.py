@@ -12,7 +12,6 @@ from mlgov_runtime.coverage.logic import (
     action_for,
     coverage_gap,
     title_id_batches,
-    title_ids_from_chunks,
 )
 from mlgov_runtime.retraining.offline_gate import (
     InvalidEvaluation,
@@ -43,12 +42,12 @@ BLOB = "".join(json.dumps(line) + "\n" for line in LINES).encode() + b"\n"
 @pytest.mark.parametrize("size", [1, 2, 7, 31, 1000])
 def test_title_ids_survive_any_chunk_boundary_and_escapes(size: int) -> None:
     chunks = [BLOB[i : i + size] for i in range(0, len(BLOB), size)]
-    assert list(title_ids_from_chunks(chunks)) == ["T1", "T2", "T3", "Té4"]
+    assert [t for batch in title_id_batches(chunks) for t in batch] == ["T1", "T2", "T3", "Té4"]
 
 
 def test_a_line_that_is_not_a_pair_is_named() -> None:
     with pytest.raises(SnapshotFormatError, match="line 2"):
-        list(title_ids_from_chunks([b'{"title_id": "T1"}\n{"oops": 1}\n']))
+        list(title_id_batches([b'{"title_id": "T1"}\n{"oops": 1}\n']))
 
 
 def test_gap_is_catalog_titles_missing_from_the_snapshot_and_orphans_do_not_count() -> None:

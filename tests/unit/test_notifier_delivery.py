@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from mlgov.ops.notify_state import MemoryState
 from mlgov_runtime.adapters.http import DeliveryError, HttpClient
 from mlgov_runtime.core.routing import Delivery, RoutingPolicy
-from mlgov_runtime.notifier.logic import InvalidFinding, MemoryState, deliver_finding, validate_finding
+from mlgov_runtime.notifier.logic import InvalidFinding, deliver_finding, validate_finding
 from mlgov_runtime.notifier.messages import jira_comment, jira_issue, slack_message
 
 # The receivers' documented limits (Slack Block Kit; Jira Cloud), stated here, not imported.

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from mlgov.ops.scan_run import has_problems
 from mlgov_runtime.core.checks import CheckContext, CheckResult, EndpointGone
 from mlgov_runtime.core.findings import STATUS_RESOLVED, Finding
 from mlgov_runtime.lineage_audit import endpoint_check as lineage_check
@@ -34,7 +35,6 @@ from mlgov_runtime.org_scan.report import (
     build_report,
     change_since,
     complete_results,
-    has_problems,
     resolutions,
     to_markdown,
 )

@@ -1,6 +1,5 @@
-"""The notifier's dead-letter queue: park a finding a channel refused, and move messages back to the
-notifier queue without losing any (each is deleted from the dead-letter queue only after the
-notifier queue accepted it).
+"""The notifier's dead-letter queue: park a finding a channel refused (`mlgov notify redrive`,
+mlgov/ops/redrive.py, moves it back).
 
 Every message that leaves the dead-letter queue carries the id of the message it started as
 (`mlgov_message_id`): the notifier keys its delivery markers on it, so a redriven finding skips
@@ -9,11 +8,8 @@ the targets it already reached and goes only where it is still missing.
 
 from __future__ import annotations
 
-import fnmatch
-import json
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 ORIGIN_ATTRIBUTE = "mlgov_message_id"
@@ -49,106 +45,3 @@ def park(
     message_attributes[ORIGIN_ATTRIBUTE] = {"DataType": "String", "StringValue": origin_message_id}
     message_attributes[REJECTED_ATTRIBUTE] = {"DataType": "String", "StringValue": reason[:1000] or "rejected"}
     sqs.send_message(QueueUrl=dlq_url, MessageBody=body, MessageAttributes=message_attributes)
-
-
-# The queue policy statements (stacks/building_blocks.py, stacks/notifier.py) that name who may send.
-PRODUCER_STATEMENTS = ("OnlyItsProducersSend", "OnlyTheFindingsTopicSends")
-
-
-def producer_role_patterns(sqs: Any, queue_urls: Iterable[str]) -> list[str]:
-    """The role ARNs (wildcards allowed) the queues' own policies let send: the notifier, which parks
-    findings in its dead-letter queue, and the redrive roles, whose messages may come back there."""
-    patterns: list[str] = []
-    for url in queue_urls:
-        text = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"]).get("Attributes", {}).get("Policy")
-        for statement in json.loads(text or "{}").get("Statement", []):
-            if statement.get("Sid") not in PRODUCER_STATEMENTS:
-                continue
-            for block in (statement.get("Condition") or {}).values():
-                value = block.get("aws:PrincipalArn", [])
-                patterns += [value] if isinstance(value, str) else list(value)
-    return list(dict.fromkeys(patterns))
-
-
-def role_ids(iam: Any, patterns: Iterable[str]) -> dict[str, str]:
-    """The unique ids (AROA...) of this account's roles that match the ARN patterns: SQS's SenderId of a
-    message an assumed role sent starts with it."""
-    found: dict[str, str] = {}
-    for pattern in patterns:
-        name = pattern.split(":role", 1)[-1].split("*", 1)[0]  # the path and name before any wildcard
-        prefix = name[: name.rfind("/") + 1] or "/"
-        for page in iam.get_paginator("list_roles").paginate(PathPrefix=prefix):
-            for role in page.get("Roles", []):
-                # ARN patterns carry "*" for partition and account: match the role's ARN against them.
-                if fnmatch.fnmatchcase(role["Arn"], pattern):
-                    found[role["RoleId"]] = role["Arn"]
-    return found
-
-
-@dataclass
-class Kept:
-    message_id: str
-    sender_id: str
-    why: str
-
-
-@dataclass
-class RedriveOutcome:
-    moved: int = 0
-    kept: list[Kept] = field(default_factory=list)
-
-
-def sender_allowed(sender_id: str, allowed: Mapping[str, str]) -> bool:
-    return bool(sender_id) and (sender_id in allowed or sender_id.split(":", 1)[0] in allowed)
-
-
-def redrive(
-    sqs: Any,
-    dlq_url: str,
-    queue_url: str,
-    limit: int | None = None,
-    progress: Callable[[int], None] | None = None,
-    senders: Mapping[str, str] | None = None,
-    outcome: RedriveOutcome | None = None,
-) -> int:
-    """Move messages back; with `senders` (principal id -> who), only those a trusted producer sent: the
-    others stay in the dead-letter queue, listed in `outcome.kept`."""
-    moved = 0
-    outcome = outcome if outcome is not None else RedriveOutcome()
-    kept_receipts: dict[str, str] = {}
-    while limit is None or moved < limit:
-        batch = sqs.receive_message(
-            QueueUrl=dlq_url,
-            MaxNumberOfMessages=10 if limit is None else max(1, min(10, limit - moved)),
-            WaitTimeSeconds=1,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["SenderId"],
-        ).get("Messages", [])
-        if not batch:
-            break
-        for message in batch:
-            if senders is not None:
-                sender = (message.get("Attributes") or {}).get("SenderId", "")
-                if not sender_allowed(sender, senders):
-                    if message["MessageId"] not in kept_receipts:
-                        outcome.kept.append(
-                            Kept(message["MessageId"], sender or "unknown", "not sent by the notifier's roles")
-                        )
-                    kept_receipts[message["MessageId"]] = message["ReceiptHandle"]
-                    continue
-            attributes = dict(message.get("MessageAttributes") or {})
-            attributes.pop(REJECTED_ATTRIBUTE, None)
-            if ORIGIN_ATTRIBUTE not in attributes and len(attributes) < MAX_ATTRIBUTES:
-                attributes[ORIGIN_ATTRIBUTE] = {"DataType": "String", "StringValue": message["MessageId"]}
-            kwargs: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": message["Body"]}
-            if attributes:
-                kwargs["MessageAttributes"] = attributes
-            sqs.send_message(**kwargs)
-            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
-            if progress:
-                progress(moved)
-    for receipt in kept_receipts.values():  # visible again at once, for whoever inspects them
-        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=receipt, VisibilityTimeout=0)
-    outcome.moved = moved
-    return moved

@@ -26,7 +26,6 @@ from typing import Any
 BINDING_HEADER = "x-mlgov-binding"
 AUDIENCE_HEADER = "x-mlgov-audience"
 MAX_EXPIRES = 300
-PROOF_EXPIRES = 60
 _PARAMS = {
     "Action",
     "Version",
@@ -63,22 +62,6 @@ def audience_of(url: str) -> str:
     if parts.username is not None or not re.fullmatch(r"[a-z0-9.-]{1,253}", host):
         return ""
     return host if port in (None, {"https": 443, "http": 80}.get(parts.scheme)) else f"{host}:{port}"
-
-
-def presign(
-    credentials: Any, region: str, sts_endpoint: str, bound_to: str, audience: str, expires: int = PROOF_EXPIRES
-) -> str:
-    """The query string of a presigned GetCallerIdentity for `sts_endpoint`, with the binding and audience
-    headers signed (`audience`: the host of the approval service's function URL the proof is sent to)."""
-    from botocore.auth import SigV4QueryAuth
-    from botocore.awsrequest import AWSRequest
-
-    if not audience:
-        raise Unproven("a proof is made for one approval service: name its function URL's host")
-    url = sts_endpoint.rstrip("/") + "/?Action=GetCallerIdentity&Version=2011-06-15"
-    request = AWSRequest(method="GET", url=url, headers={BINDING_HEADER: bound_to, AUDIENCE_HEADER: audience})
-    SigV4QueryAuth(credentials, "sts", region, expires=expires).add_auth(request)
-    return str(urllib.parse.urlsplit(request.url).query)
 
 
 def check_query(query: str) -> str:

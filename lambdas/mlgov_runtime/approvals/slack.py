@@ -22,7 +22,7 @@ MAX_AGE_SECONDS = 300
 # (retries included), and the press was at most MAX_AGE_SECONDS old when it was handed off.
 HAND_OFF_MAX_AGE_SECONDS = 600
 WORKER_MAX_AGE_SECONDS = MAX_AGE_SECONDS + HAND_OFF_MAX_AGE_SECONDS
-HEADER_MAX, SECTION_MAX, BLOCKS_MAX = 150, 3000, 50
+SECTION_MAX = 3000
 APPROVE, DENY = "mlgov_approve", "mlgov_deny"
 
 
@@ -82,16 +82,6 @@ def _clip(text: str, limit: int) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def request_blocks(title: str, detail: str, request_id: str) -> list[dict[str, Any]]:
-    """An approval request: what is asked, then Approve / Deny buttons carrying the request id (not a token)."""
-    return [
-        {"type": "header", "text": {"type": "plain_text", "text": _clip(title, HEADER_MAX)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(_escape(detail), SECTION_MAX)}},
-        action_block(request_id),
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"request `{request_id}`"}]},
-    ]
 
 
 def action_block(request_id: str) -> dict[str, Any]:

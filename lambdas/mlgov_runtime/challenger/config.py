@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -101,11 +100,3 @@ def config_from_dict(data: dict[str, Any]) -> ChallengerConfig:
 def with_writers(cfg: ChallengerConfig, writers: list[str]) -> ChallengerConfig:
     """`cfg` with the counts table's writers (metric writers and break-glass, as stacks/challenger.py seals it)."""
     return replace(cfg, metrics=replace(cfg.metrics, writers=tuple(dict.fromkeys(writers))))
-
-
-def config_from_json(text: str) -> ChallengerConfig:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg})") from None
-    return config_from_dict(data)

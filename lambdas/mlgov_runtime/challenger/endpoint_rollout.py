@@ -4,10 +4,8 @@ variant weights, and registry status/metadata (implements challenger.ports.Endpo
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from mlgov_runtime.adapters.errors import is_not_found
 from mlgov_runtime.adapters.mapped_calls import SageMakerEndpointReads
@@ -126,44 +124,3 @@ ECR_IMAGE = re.compile(
     r"^(?P<registry>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
     r"(?P<repository>[^:@]+)(:(?P<tag>[^@]+))?(@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
-_GONE = ("404", "NoSuchKey", "NoSuchBucket", "NotFound", "ImageNotFoundException", "RepositoryNotFoundException")
-
-
-class ArtifactCheck:
-    """Is a package's artifact (S3 HeadObject, or a prefix listing for uncompressed model data) and image (ECR
-    DescribeImages, in the image's own registry and region) still there? (present | absent | unknown, detail)."""
-
-    def __init__(self, s3: Any, ecr_for_region: Callable[[str], Any]) -> None:
-        self._s3, self._ecr = s3, ecr_for_region
-
-    @staticmethod
-    def _answer(exc: ClientError) -> tuple[str, str]:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        return ("absent" if code in _GONE else "unknown"), f"{code}: {exc.response.get('Error', {}).get('Message')}"
-
-    def artifact(self, url: str) -> tuple[str, str]:
-        if not url.startswith("s3://") or "/" not in url[5:]:
-            return "unknown", "not an s3:// object URL"
-        bucket, key = url[5:].split("/", 1)
-        try:
-            if key.endswith("/"):
-                listed = self._s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
-                return ("present", "prefix has objects") if listed.get("KeyCount") else ("absent", "empty prefix")
-            head = self._s3.head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            return self._answer(exc)
-        return "present", f"ETag {head.get('ETag')}"
-
-    def image(self, uri: str) -> tuple[str, str]:
-        match = ECR_IMAGE.match(uri)
-        if not match:
-            return "unknown", "not an ECR image URI"
-        image_id = {"imageDigest": match["digest"]} if match["digest"] else {"imageTag": match["tag"] or "latest"}
-        try:
-            found = self._ecr(match["region"]).describe_images(
-                registryId=match["registry"], repositoryName=match["repository"], imageIds=[image_id]
-            )
-        except ClientError as exc:
-            return self._answer(exc)
-        details = found.get("imageDetails") or []
-        return ("present", str(details[0].get("imageDigest"))) if details else ("absent", "no such image")

@@ -50,14 +50,6 @@ def optional(env: Env, key: str, pattern: str, what: str) -> str | None:
     return value
 
 
-def csv(env: Env, key: str, pattern: str, what: str) -> frozenset[str]:
-    items = frozenset(p.strip() for p in env.get(key, "").split(",") if p.strip())
-    for item in items:
-        if not re.fullmatch(pattern, item):
-            raise SettingsError(f"environment variable {key}: {item!r} is not {what}")
-    return items
-
-
 def number(env: Env, key: str, default: str, low: float, high: float) -> float:
     text = env.get(key, default)
     try:

@@ -19,12 +19,6 @@ class SnapshotFormatError(ValueError):
     """A snapshot line is not a training pair; the message names the line."""
 
 
-def title_ids_from_chunks(chunks: Iterable[bytes]) -> Iterator[str]:
-    """Title ids of every line, from raw byte chunks of a JSON Lines file (any chunk boundaries)."""
-    for batch in title_id_batches(chunks):
-        yield from batch
-
-
 def title_id_batches(chunks: Iterable[bytes]) -> Iterator[list[str]]:
     """Title ids chunk by chunk: one list per chunk, so callers can consume them at C speed."""
     carry = b""

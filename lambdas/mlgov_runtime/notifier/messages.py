@@ -20,7 +20,6 @@ SLACK_SECTION_MAX = 3000
 SLACK_FIELD_MAX = 2000
 SLACK_BLOCKS_MAX = 50
 JIRA_SUMMARY_MAX = 255
-JIRA_TEXT_MAX = 32_767
 # Jira counts the stored form of the document (markup and line breaks included): keep a margin.
 JIRA_TEXT_BUDGET = 30_000
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -283,14 +282,3 @@ def scan_target(
                 )
     result.seconds = time.monotonic() - started
     return result
-
-
-def scan_targets(
-    targets: Iterable[Target], scan_one: Callable[[Target], TargetResult], concurrency: int = 1
-) -> list[TargetResult]:
-    """Several account/regions, `concurrency` at a time, results in target order."""
-    targets = list(targets)
-    if concurrency <= 1 or len(targets) <= 1:
-        return [scan_one(t) for t in targets]
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(targets)), thread_name_prefix="scan-target") as pool:
-        return list(pool.map(scan_one, targets))

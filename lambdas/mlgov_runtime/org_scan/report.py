@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from mlgov_runtime.core.arns import role_arn
@@ -574,13 +573,6 @@ def build_report(
     }
 
 
-def has_problems(report: Mapping[str, Any]) -> bool:
-    """Exit 3 for `mlgov scan`: a violation, an endpoint or account/region that could not be verified,
-    or any open finding."""
-    s = report["summary"]
-    return bool(s["violations"] or s["errors"] or s["account_regions_unreachable"] or s["findings_open"])
-
-
 class FindingsLedger(BatchFindingSink, Protocol):
     def open_findings(self, kinds: Iterable[str]) -> Iterable[Mapping[str, Any]]: ...
 
@@ -767,7 +759,3 @@ def to_markdown(report: Mapping[str, Any]) -> str:
     out += [f"- new: [{f['severity']}] {f['title']}" for f in change["new"]] or ["- nothing new"]
     out += [f"- resolved: {f['title']}" for f in change["resolved"]]
     return "\n".join(out) + "\n"
-
-
-def scan_run_id(now: datetime) -> str:
-    return now.strftime("scan-%Y%m%dT%H%M%SZ")

@@ -17,7 +17,6 @@ from mlgov_runtime.retirement.findings import (
     Retiring,
     check_findings,
     cutover_findings,
-    gone_findings,
     retiring_finding,
     tag_changed_finding,
 )
@@ -191,12 +190,6 @@ def run_stale_audit(
         if view is not None and check.purpose == RETIRING and open_retiring(book, ref) is None:
             _publish(book, [retiring_finding(start_retiring(view, ref, policy, now), source)], run.published)
     return run
-
-
-def close_gone(book: FindingBook, ref: EndpointRef, source: str) -> list[Finding]:
-    published: list[Finding] = []
-    _publish(book, gone_findings(ref, source), published)
-    return published
 
 
 def run_retiring_deadlines(

@@ -38,9 +38,6 @@ class QuietStatus(enum.StrEnum):
     ERROR = "ERROR"  # metrics unreadable
 
 
-GATE_PASSES = frozenset({QuietStatus.QUIET})
-
-
 @dataclass(frozen=True)
 class Cutover:
     at: datetime

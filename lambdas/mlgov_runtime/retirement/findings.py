@@ -169,12 +169,6 @@ def purpose_finding(check: RetirementCheck, source: str, purpose_key: str) -> Fi
     )
 
 
-def gone_findings(subject: Any, source: str) -> list[Finding]:
-    """An endpoint that no longer exists has no verdict or tag problem."""
-    kinds = (*_VERDICT_KINDS, KIND_PURPOSE_TAG, *_CUTOVER_KINDS)
-    return [closing(subject, k, source, "endpoint deleted") for k in kinds]
-
-
 @dataclass
 class Retiring:
     """An endpoint tagged retiring: who owns it, by when it must be gone, and where its deletion stands.
