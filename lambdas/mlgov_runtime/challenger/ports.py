@@ -17,6 +17,13 @@ class NotFound(Exception):
     """An endpoint, config, model or package that does not exist (or this role may not read)."""
 
 
+class Throttled(Exception):
+    """A metrics read AWS throttled after the client's own retries: no data this look (the watch pauses), never a
+    verdict or an end. `source` says which read."""
+
+    source: str = "a metrics read"
+
+
 class Endpoints(Protocol):
     def describe_endpoint(self, name: str) -> Mapping[str, Any]: ...
     def describe_endpoint_config(self, name: str) -> Mapping[str, Any]: ...
