@@ -6,26 +6,26 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
  0. (medium) Jira: creating an issue is retried blind. A create Jira carried out but whose answer was lost (a
     timeout, a 502/504 from a proxy in front of Jira) is POSTed again at once, and Jira's search (which lags behind
     creation) finds nothing in between: two issues for one finding_id, against CONTRACTS.md ("never created twice").
- 1. (medium) the counts table's seal check compares the writers' exemptions with the configured writers, but never
-    the ControlsOnlyByDeploy statement's: a policy (put by root or out of band, exactly what the check is there for)
-    that exempts every role from the controls deny passes as sealed. Then any developer may swap the policy off,
+ 1. (medium, fixed) the counts table's seal check compares the writers' exemptions with the configured writers, but
+    never the ControlsOnlyByDeploy statement's: a policy (put by root or out of band, exactly what the check is there
+    for) that exempts every role from the controls deny passes as sealed. Then any developer may swap the policy off,
     write counts, and put the seal back between two looks; the next look believes the forged counts.
  2. (medium) the retirement delete step: a DeleteEndpoint AWS carried out whose answer was lost is resent by botocore
     and answered "not found" (EndpointGone); the step lets it out, the task fails (no retry on step errors) and
     CloseRequest records "nothing deleted" while the endpoint is gone: no closing, no recreate command announced, no
     client-error watch for the callers the deletion breaks.
- 3. (low) the seal check matches Action and Resource with fnmatch, where `[...]` is a character class; IAM knows
+ 3. (low, fixed) the seal check matches Action and Resource with fnmatch, where `[...]` is a character class; IAM knows
     only `*` and `?` and reads brackets literally. A writers' deny on "dynamodb:[a-z]*" passes the check and, in
     IAM, denies nothing.
- 4. (low) a counts-table read throttled past the step's three retries (about 1.5 min) ends the experiment
+ 4. (low, fixed) a counts-table read throttled past the step's three retries (about 1.5 min) ends the experiment
     (CHALLENGER_FAILED, the challenger's traffic taken away): a transient throttle loses a run of hours. The
     look should pause (no verdict, look again) as it does for a missing metric.
- 5. (low) `mlgov challenger status`: a refused table read prints the AWS message, then is cut at 500 characters,
+ 5. (low, fixed) `mlgov challenger status`: a refused table read prints the AWS message, then is cut at 500 characters,
     so the line ends before what to do (the role needs dynamodb:Query, dynamodb:GetResourcePolicy, kms:Decrypt).
     The CLI also says "the look is retried", which nothing does outside the state machine.
  6. (low) an approval record that is malformed (a field missing, or of another DynamoDB type) is a KeyError out
     of the approvals store, not a refusal naming the record (the deletion still deletes nothing: the step fails).
- 7. (low) `mlgov challenger status` on an endpoint whose variant's model was deleted (or may not be read) ends as
+ 7. (low, fixed) `mlgov challenger status` on an endpoint whose variant's model was deleted (or may not be read) ends as
     "mlgov: unexpected failure: NotFound: ...", the wording of a bug, not one "mlgov: error:" line saying what to do.
 
 What held (regression tests below, passing): a Query that fails on its second page, a throttled, refused or missing

@@ -29,6 +29,7 @@ from mlgov_runtime.challenger.config import (
 from mlgov_runtime.challenger.decision import CONTINUE, INSUFFICIENT_DATA, PROMOTE, REJECT
 from mlgov_runtime.challenger.gate import PAUSED, decide_minutes
 from mlgov_runtime.challenger.inputs import DecisionConfig
+from mlgov_runtime.challenger.ports import Throttled
 from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics
 from tests.unit.test_challenger_gate import CHAL, ENDPOINT, NS, PROD, T0, _honest, traffic
 
@@ -388,6 +389,7 @@ def test_no_table_fails_the_look_naming_the_table_and_the_fix(aws: tuple[Any, An
     ("code", "why"),
     [
         ("AccessDeniedException", "may not read it (GetResourcePolicy refused)"),
+        ("ResourceNotFoundException", "does not exist"),
         ("ThrottlingException", "throttled"),
         ("ProvisionedThroughputExceededException", "throttled"),
     ],
@@ -407,7 +409,9 @@ def test_a_refused_or_throttled_read_fails_the_look_as_a_cloudwatch_error_does(
             T0,
             T0 + timedelta(minutes=30),
         )
-    assert type(from_table.value) is type(from_cloudwatch.value) is ClientError
+    # The same error either way: a ClientError, and for a throttle one the watch pauses on (logic.watch)
+    assert type(from_table.value) is type(from_cloudwatch.value) and isinstance(from_table.value, ClientError)
+    assert isinstance(from_table.value, Throttled) is (why == "throttled")
     assert from_table.value.response["Error"]["Code"] == code and why in str(from_table.value)
     assert COUNTS_TABLE in str(from_table.value)
 

@@ -545,8 +545,7 @@ def look(
 
 
 def throttled_look(cfg: ChallengerConfig, deployed_at: datetime, now: datetime, exc: Throttled) -> dict[str, Any]:
-    """A look whose read AWS throttled: PAUSED with the read as its data problem (a finding while it lasts, resolved
-    by the next look that reads). Never a verdict, never an end: even past max_minutes the next look judges."""
+    """PAUSED with the throttled read as its data problem; never an end, even past max_minutes."""
     start = _minute_up(deployed_at)
     end = max(start, _minute_down(now) - timedelta(minutes=cfg.decision.settle_minutes))
     problem = {"variant": "both", "metric": "counts", "minutes_without_data": 0, "throttled": exc.source}

@@ -18,8 +18,7 @@ class NotFound(Exception):
 
 
 class Throttled(Exception):
-    """A metrics read AWS throttled after the client's own retries: no data this look (the watch pauses), never a
-    verdict or an end. `source` says which read."""
+    """A metrics read throttled past the client's retries: the watch pauses, never a verdict or an end."""
 
     source: str = "a metrics read"
 

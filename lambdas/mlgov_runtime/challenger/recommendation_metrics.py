@@ -34,8 +34,8 @@ _SAGEMAKER = (
 )
 
 
-# What DynamoDB and CloudWatch answer a read they throttle with (botocore has retried it by then).
-_THROTTLED = ("ProvisionedThroughputExceededException", "RequestLimitExceeded", "LimitExceededException")
+# A read DynamoDB or CloudWatch throttles (botocore has retried it by then).
+_THROTTLED = ("ProvisionedThroughputExceededException", "RequestLimitExceeded")
 
 
 def _is_throttle(code: str) -> bool:
@@ -43,7 +43,7 @@ def _is_throttle(code: str) -> bool:
 
 
 class ThrottledRead(ClientError, Throttled):
-    """A throttled read, still the ClientError botocore raised (the CLI and other steps see one)."""
+    """Still a ClientError (the CLI and the other steps see one)."""
 
     def __init__(self, response: Any, operation: str, source: str) -> None:
         super().__init__(response, operation)
