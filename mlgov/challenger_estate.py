@@ -167,9 +167,13 @@ def put_traffic(
     return totals
 
 
-# The writers and deployers the default settings name (guardrails.metric_writer_role_arns, deployer_role_arns).
+# The writers and deployers the default settings name (guardrails.metric_writer_role_arns; deploying_roles:
+# deployer_role_arns and role_admin_arns).
 DEFAULT_COUNTS_WRITERS = ("arn:*:iam::*:role/mlgov-protected/MlGovRecommenderMetrics*",)
-DEFAULT_DEPLOYERS = ("arn:*:iam::*:role/cdk-hnb659fds-cfn-exec-role-*",)
+DEFAULT_DEPLOYERS = (
+    "arn:*:iam::*:role/cdk-hnb659fds-cfn-exec-role-*",
+    "arn:*:iam::*:role/mlgov-protected/MlGovRoleAdmin",
+)
 
 
 def counts_table_policy(

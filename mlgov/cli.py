@@ -93,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"mlgov: error: AWS call failed: {one_line(str(exc))} ({hint})", file=sys.stderr)
             return EXIT_FAILURE
         if isinstance(exc, (ClientError, BotoCoreError)):
-            print(f"mlgov: error: AWS call failed: {one_line(str(exc))}", file=sys.stderr)
+            # The end of the line is kept: the product's own errors end with what to do (permissions to add).
+            print(f"mlgov: error: AWS call failed: {one_line(str(exc), keep_end=True)}", file=sys.stderr)
             return EXIT_FAILURE
         print(f"mlgov: unexpected failure: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE

@@ -29,13 +29,14 @@ PACKAGE_ARN = r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+"
 
 
 def _config(args: argparse.Namespace) -> Any:
+    from mlgov.guardrails import deploying_roles
     from mlgov_runtime.challenger.config import config_from_dict, with_writers
 
     settings = common.load_settings(args)
     g = settings.guardrails
-    # The counts table's writers, checked against its policy (as the Steps function receives them).
+    # The counts table's writers and deployers, checked against its policy (as the Steps function receives them).
     cfg = config_from_dict(settings.challenger.runtime_config(settings.thresholds))
-    return with_writers(cfg, g.metric_writer_role_arns + g.break_glass_role_arns)
+    return with_writers(cfg, g.metric_writer_role_arns + g.break_glass_role_arns, deploying_roles(settings))
 
 
 def _rollout(aws: Any) -> Any:
@@ -56,6 +57,27 @@ def _now() -> datetime:
 
 
 # -- status
+
+
+def _served_model(rollout: Any, endpoint: str, variant: str, model: str) -> Any:
+    """A variant's model, or one line saying why it cannot be judged (deleted under the endpoint, or unreadable)."""
+    from botocore.exceptions import ClientError
+
+    from mlgov_runtime.challenger.ports import NotFound
+
+    try:
+        return rollout.describe_model(model)
+    except NotFound:
+        why = "does not exist (deleted while the endpoint serves it)"
+        fix = f"recreate it or roll the endpoint back (mlgov rollback --endpoint {endpoint} --group GROUP)"
+    except ClientError as exc:
+        if "AccessDenied" not in str(exc.response.get("Error", {}).get("Code", "")):
+            raise
+        why = "may not be read by this role (DescribeModel refused)"
+        fix = f"the role needs sagemaker:DescribeModel on model/{model}"
+    raise common.CommandFailed(
+        f"endpoint {endpoint}'s variant {variant} serves model {model}, which {why}: no challenger to judge; {fix}"
+    ) from None
 
 
 def challenger_status(
@@ -79,7 +101,7 @@ def challenger_status(
         ) from None
     config = rollout.describe_endpoint_config(str(endpoint["EndpointConfigName"]))
     models = {
-        str(v["ModelName"]): rollout.describe_model(str(v["ModelName"]))
+        str(v["ModelName"]): _served_model(rollout, endpoint_name, str(v["VariantName"]), str(v["ModelName"]))
         for v in config.get("ProductionVariants", [])
         if v.get("ModelName")
     }

@@ -167,7 +167,9 @@ def test_the_watch_refuses_a_counts_table_without_the_products_policy(table_temp
     from tests.unit.test_challenger_table_source import _ch, create_table, minutes_of, publish
 
     policy = table_policy(table_template, "ChallengerRecommendationCounts")
-    cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=_writers(table_template)))
+    cfg = ChallengerConfig(
+        metrics=MetricNames(source="table", writers=_writers(table_template), deployers=_deployers(table_template))
+    )
     assert any("MlGovBreakGlass" in w for w in cfg.metrics.writers)  # break-glass writes too, as the policy says
     with mock_aws():
         cw, ddb = boto3.client("cloudwatch", region_name=REGION), boto3.client("dynamodb", region_name=REGION)
@@ -191,6 +193,13 @@ def test_the_watch_refuses_a_counts_table_without_the_products_policy(table_temp
         ddb.put_resource_policy(ResourceArn=TABLE_ARN, Policy=json.dumps(widened))
         with pytest.raises(UnsealedCountsTable, match=rf"{COUNTS_TABLE}.*writers differ.*role/Developer"):
             logic.look(RecommendationMetrics(cw, cfg.metrics, ddb), cfg, _ch(), T0, T0 + timedelta(minutes=20))
+        # A policy whose controls' deny exempts anyone beyond who deploys (any role may then replace it): no verdict
+        loosened = json.loads(json.dumps(policy))
+        [controls] = [st for st in loosened["Statement"] if st["Sid"] == "ControlsOnlyByDeploy"]
+        controls["Condition"]["ArnNotLike"]["aws:PrincipalArn"].append(f"arn:aws:iam::{ACCOUNT}:role/*")
+        ddb.put_resource_policy(ResourceArn=TABLE_ARN, Policy=json.dumps(loosened))
+        with pytest.raises(UnsealedCountsTable, match=rf"ControlsOnlyByDeploy.*deployers differ.*{ACCOUNT}:role/\*"):
+            logic.look(RecommendationMetrics(cw, cfg.metrics, ddb), cfg, _ch(), T0, T0 + timedelta(minutes=20))
         # A policy without ControlsOnlyByDeploy (anyone may then replace it): no verdict
         unguarded = {**policy, "Statement": [st for st in policy["Statement"] if st["Sid"] != "ControlsOnlyByDeploy"]}
         ddb.put_resource_policy(ResourceArn=TABLE_ARN, Policy=json.dumps(unguarded))
@@ -205,6 +214,15 @@ def test_the_watch_refuses_a_counts_table_without_the_products_policy(table_temp
 
 def _writers(template: dict[str, Any]) -> tuple[str, ...]:
     """The writers the synthesized Steps function loads at cold start (metric writers and break-glass)."""
+    return _received(template).writers
+
+
+def _deployers(template: dict[str, Any]) -> tuple[str, ...]:
+    """Who the synthesized Steps function loads as the table's deployers (deployer roles, role admins, break-glass)."""
+    return _received(template).deployers
+
+
+def _received(template: dict[str, Any]) -> MetricNames:
     from mlgov_runtime.challenger.settings import load_challenger_settings
 
     [env] = [
@@ -221,7 +239,7 @@ def _writers(template: dict[str, Any]) -> tuple[str, ...]:
         "CHALLENGER_STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:mlgov-challenger",
     }
     sent = {k: v for k, v in env.items() if isinstance(v, str)}
-    return load_challenger_settings({**sent, **resolved}).config.metrics.writers
+    return load_challenger_settings({**sent, **resolved}).config.metrics
 
 
 # HOLE 3 (low, fixed): a deploy mid-run no longer moves a run from the table to the forgeable namespace.
@@ -364,7 +382,7 @@ def test_an_invalid_run_from_the_table_points_at_the_table(
         ExpressionAttributeValues={":v": {"N": "1E+20"}},
     )
     writers = _writers(table_template)
-    cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=writers))
+    cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=writers, deployers=_deployers(table_template)))
     out = logic.look(RecommendationMetrics(cw, cfg.metrics, ddb), cfg, _ch_of(ENDPOINT), T0, T0 + timedelta(minutes=20))
     assert out["decision"] == "STOP_INVALID"
     [reason] = [r for r in out["result"]["reasons"] if "exceed" in r]

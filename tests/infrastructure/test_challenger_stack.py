@@ -401,6 +401,9 @@ def test_the_function_knows_the_retraining_machine_and_may_read_only_its_and_its
         # The counts table's writers, which the watch compares with the table's policy (the table source)
         "metric_writer_role_arns": ["arn:*:iam::*:role/mlgov-protected/MlGovRecommenderMetrics*"],
         "break_glass_role_arns": [],
+        # and who deploys, whom alone the table's ControlsOnlyByDeploy may exempt (mlgov.guardrails.deploying_roles)
+        "deployer_role_arns": ["arn:*:iam::*:role/cdk-hnb659fds-cfn-exec-role-*"],
+        "role_admin_arns": ["arn:*:iam::*:role/mlgov-protected/MlGovRoleAdmin"],
     }
     policies = template.find_resources("AWS::IAM::Policy")
     statements = [

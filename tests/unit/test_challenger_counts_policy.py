@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlgov.challenger_estate import counts_table_policy
+from mlgov.challenger_estate import DEFAULT_DEPLOYERS, counts_table_policy
 from mlgov_runtime.challenger import gate, logic
 from mlgov_runtime.challenger.counts_policy import (
     CONTROLS_SID,
@@ -26,6 +26,7 @@ from mlgov_runtime.challenger.counts_policy import (
 
 ARN = table_arn("aws", "us-east-1", "123456789012")
 WRITERS = ("arn:*:iam::*:role/mlgov-protected/MlGovRecommenderMetrics*", "arn:aws:iam::123456789012:role/BreakGlass")
+DEPLOYERS = DEFAULT_DEPLOYERS
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -39,7 +40,7 @@ def _statement(policy: dict[str, Any], sid: str) -> dict[str, Any]:
 
 
 def test_the_products_seal_passes_however_dynamodb_spells_it() -> None:
-    assert policy_problem(json.dumps(_policy()), WRITERS, ARN) is None
+    assert policy_problem(json.dumps(_policy()), WRITERS, ARN, DEPLOYERS) is None
     # One-element lists as strings, "*" as a string, the table's ARN for "*", another order, whitespace
     respelled = _policy()
     for statement in respelled["Statement"]:
@@ -47,16 +48,21 @@ def test_the_products_seal_passes_however_dynamodb_spells_it() -> None:
         statement["Resource"] = [ARN]
     respelled["Statement"].reverse()
     _statement(respelled, WRITERS_SID)["Condition"]["ArnNotLike"]["aws:PrincipalArn"] = list(reversed(WRITERS))
-    assert policy_problem(json.dumps(respelled, indent=4), WRITERS, ARN) is None
+    assert policy_problem(json.dumps(respelled, indent=4), WRITERS, ARN, DEPLOYERS) is None
     one = counts_table_policy(WRITERS[:1])
     _statement(one, WRITERS_SID)["Condition"]["ArnNotLike"]["aws:PrincipalArn"] = WRITERS[0]
-    assert policy_problem(json.dumps(one), WRITERS[:1], ARN) is None
+    assert policy_problem(json.dumps(one), WRITERS[:1], ARN, DEPLOYERS) is None
 
 
 def _edit(change: Callable[[dict[str, Any]], None]) -> str:
     policy = copy.deepcopy(_policy())
     change(policy)
     return json.dumps(policy)
+
+
+def _deployers_of(policy: dict[str, Any]) -> list[str]:
+    names: list[str] = _statement(policy, CONTROLS_SID)["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    return names
 
 
 def _writers_of(policy: dict[str, Any]) -> list[str]:
@@ -85,19 +91,27 @@ def _writers_of(policy: dict[str, Any]) -> list[str]:
             "does not deny dynamodb:DeleteResourcePolicy",
         ),
         (lambda p: _statement(p, CONTROLS_SID).update(Condition={}), "Condition is not one ArnNotLike"),
+        (
+            lambda p: _deployers_of(p).append("arn:aws:iam::*:*"),
+            rf"{CONTROLS_SID} statement's deployers differ .*also exempting arn:aws:iam::\*:\*",
+        ),
+        (lambda p: _deployers_of(p).pop(), f"{CONTROLS_SID} statement's deployers differ .*missing .*MlGovRoleAdmin"),
+        (lambda p: _statement(p, WRITERS_SID).update(Action="dynamodb:[A-Z]*"), "does not deny dynamodb:PutItem"),
+        (lambda p: _statement(p, CONTROLS_SID).update(Resource="[a]*"), "Resource does not cover"),
     ],
 )
 def test_a_policy_that_is_not_the_products_seal_fails_naming_what_is_wrong(
     change: Callable[[dict[str, Any]], None], why: str
 ) -> None:
-    problem = policy_problem(_edit(change), WRITERS, ARN)
+    problem = policy_problem(_edit(change), WRITERS, ARN, DEPLOYERS)
     assert problem is not None and re.search(why, problem), problem
 
 
 def test_no_policy_or_no_writers_is_no_seal() -> None:
-    assert policy_problem(None, WRITERS, ARN) == "it has no resource policy"
-    assert "not JSON" in str(policy_problem("{", WRITERS, ARN))
-    assert "no metric writer" in str(policy_problem(json.dumps(_policy()), (), ARN))
+    assert policy_problem(None, WRITERS, ARN, DEPLOYERS) == "it has no resource policy"
+    assert "not JSON" in str(policy_problem("{", WRITERS, ARN, DEPLOYERS))
+    assert "no metric writer" in str(policy_problem(json.dumps(_policy()), (), ARN, DEPLOYERS))
+    assert "no deployer" in str(policy_problem(json.dumps(_policy()), WRITERS, ARN, ()))
 
 
 def test_what_the_seal_must_deny_is_what_the_stack_denies() -> None:

@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from mlgov.challenger_estate import DEFAULT_COUNTS_WRITERS, counts_table_policy, create_counts_table
+from mlgov.challenger_estate import DEFAULT_COUNTS_WRITERS, DEFAULT_DEPLOYERS, counts_table_policy, create_counts_table
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import (
     COUNTS_TABLE,
@@ -29,11 +29,13 @@ from mlgov_runtime.challenger.config import (
 from mlgov_runtime.challenger.decision import CONTINUE, INSUFFICIENT_DATA, PROMOTE, REJECT
 from mlgov_runtime.challenger.gate import PAUSED, decide_minutes
 from mlgov_runtime.challenger.inputs import DecisionConfig
+from mlgov_runtime.challenger.ports import Throttled
 from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics
 from tests.unit.test_challenger_gate import CHAL, ENDPOINT, NS, PROD, T0, _honest, traffic
 
 REGION = "us-east-1"
 WRITERS = DEFAULT_COUNTS_WRITERS  # the default settings' metric writers, no break-glass
+DEPLOYERS = DEFAULT_DEPLOYERS  # and who deploys
 LEAN = MetricNames(cart_adds=None, distinct_titles=None)
 # Series key -> metric name (the recommender's counts) as MetricNames() names them.
 CUSTOM = {
@@ -133,7 +135,9 @@ def minutes_of(seed: int, minutes: int) -> Iterator[tuple[str, int, dict[str, fl
 
 
 def both(cw: Any, ddb: Any, names: MetricNames, minutes: int) -> tuple[RecommendationMetrics, RecommendationMetrics]:
-    table = RecommendationMetrics(cw, MetricNames(**{**vars(names), "source": "table", "writers": WRITERS}), ddb)
+    table = RecommendationMetrics(
+        cw, MetricNames(**{**vars(names), "source": "table", "writers": WRITERS, "deployers": DEPLOYERS}), ddb
+    )
     return RecommendationMetrics(cw, names), table
 
 
@@ -191,9 +195,9 @@ def test_a_minute_without_an_item_is_missing_for_every_count_never_zero(aws: tup
     cw, ddb = aws
     add(ddb, CHAL, epoch(0), {"RecommendationImpressions": 350, "RecommendationClicks": 28})
     add(ddb, CHAL, epoch(2), {"RecommendationImpressions": 340, "RecommendationClicks": 0})
-    got = RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS), ddb).variant_series(
-        ENDPOINT, [PROD, CHAL], T0, T0 + timedelta(minutes=3)
-    )
+    got = RecommendationMetrics(
+        cw, MetricNames(source="table", writers=WRITERS, deployers=DEPLOYERS), ddb
+    ).variant_series(ENDPOINT, [PROD, CHAL], T0, T0 + timedelta(minutes=3))
     assert got[CHAL]["impressions"] == [350.0, None, 340.0] and got[CHAL]["clicks"] == [28.0, None, 0.0]
     assert got[CHAL]["cart_adds"] == [None, None, None] and got[PROD]["clicks"] == [None, None, None]
 
@@ -201,7 +205,7 @@ def test_a_minute_without_an_item_is_missing_for_every_count_never_zero(aws: tup
 def test_an_item_without_an_attribute_is_missing_for_that_count_only(aws: tuple[Any, Any]) -> None:
     cw, ddb = aws
     add(ddb, CHAL, epoch(0), {"RecommendationImpressions": 350, "RecommendationJsonFailures": 0})
-    metrics = RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS), ddb)
+    metrics = RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS, deployers=DEPLOYERS), ddb)
     got = metrics.variant_series(ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))[CHAL]
     assert (got["impressions"], got["json_failures"], got["clicks"]) == ([350.0], [0.0], [None])
     counts = metrics.variant_counts(ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))[CHAL]
@@ -226,7 +230,7 @@ def test_a_value_that_is_not_a_count_reads_as_missing_and_is_reported(
         ExpressionAttributeNames={"#c": "RecommendationClicks"},
         ExpressionAttributeValues={":v": value},
     )
-    metrics = RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS), ddb)
+    metrics = RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS, deployers=DEPLOYERS), ddb)
     got = metrics.variant_series(ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))[CHAL]
     # Then the clicks of that minute are missing (never 0), the impressions stay
     assert got["clicks"] == [None] and got["impressions"] == [350.0]
@@ -250,7 +254,9 @@ def test_a_look_reports_the_values_that_are_not_counts(aws: tuple[Any, Any]) -> 
             ExpressionAttributeNames={"#c": "RecommendationClicks"},
             ExpressionAttributeValues={":v": {"S": "28"}},
         )
-    cfg = ChallengerConfig(metrics=MetricNames(cart_adds=None, distinct_titles=None, source="table", writers=WRITERS))
+    cfg = ChallengerConfig(
+        metrics=MetricNames(cart_adds=None, distinct_titles=None, source="table", writers=WRITERS, deployers=DEPLOYERS)
+    )
     metrics = RecommendationMetrics(cw, cfg.metrics, ddb)
     look = logic.look(metrics, cfg, _ch(), T0, T0 + timedelta(minutes=14, seconds=5))
     # Then the look pauses on missing clicks (never 0 clicks, never REJECT) and says why they are missing
@@ -269,7 +275,7 @@ def test_a_look_reports_the_values_that_are_not_counts(aws: tuple[Any, Any]) -> 
 def test_a_later_look_sees_the_revised_counts(aws: tuple[Any, Any]) -> None:
     cw, ddb = aws
     add(ddb, CHAL, epoch(0), {"RecommendationImpressions": 10, "RecommendationClicks": 0})
-    metrics = RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS), ddb)
+    metrics = RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS, deployers=DEPLOYERS), ddb)
     window = (ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))
     assert metrics.variant_series(*window)[CHAL]["impressions"] == [10.0]
     add(ddb, CHAL, epoch(0), {"RecommendationImpressions": 340, "RecommendationClicks": 27})
@@ -300,7 +306,12 @@ def test_every_page_of_the_query_is_read_with_a_consistent_read_of_the_needed_at
 ) -> None:
     cw, _ = aws
     names = MetricNames(
-        clicks="Recommendation.Clicks-v2", cart_adds=None, distinct_titles=None, source="table", writers=WRITERS
+        clicks="Recommendation.Clicks-v2",
+        cart_adds=None,
+        distinct_titles=None,
+        source="table",
+        writers=WRITERS,
+        deployers=DEPLOYERS,
     )
     items = [
         {MINUTE_KEY: {"N": str(epoch(m))}, "RecommendationImpressions": {"N": "100"}, names.clicks: {"N": str(m)}}
@@ -332,7 +343,7 @@ def test_every_page_of_the_query_is_read_with_a_consistent_read_of_the_needed_at
 def test_a_metric_name_expressions_refuse_reads_through_the_real_query(aws: tuple[Any, Any]) -> None:
     cw, ddb = aws
     add(ddb, CHAL, epoch(0), {"Recommendation.Clicks-v2": 7, "RecommendationImpressions": 70})
-    names = MetricNames(clicks="Recommendation.Clicks-v2", source="table", writers=WRITERS)
+    names = MetricNames(clicks="Recommendation.Clicks-v2", source="table", writers=WRITERS, deployers=DEPLOYERS)
     got = RecommendationMetrics(cw, names, ddb).variant_series(ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))
     assert got[CHAL]["clicks"] == [7.0] and got[CHAL]["impressions"] == [70.0]
 
@@ -363,7 +374,7 @@ class Failing:
 def test_no_table_fails_the_look_naming_the_table_and_the_fix(aws: tuple[Any, Any]) -> None:
     cw, ddb = aws
     ddb.delete_table(TableName=COUNTS_TABLE)
-    cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=WRITERS))
+    cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=WRITERS, deployers=DEPLOYERS))
     metrics = RecommendationMetrics(cw, cfg.metrics, ddb)
     with pytest.raises(ClientError) as raised:
         logic.look(metrics, cfg, _ch(), T0, T0 + timedelta(minutes=30))
@@ -378,6 +389,7 @@ def test_no_table_fails_the_look_naming_the_table_and_the_fix(aws: tuple[Any, An
     ("code", "why"),
     [
         ("AccessDeniedException", "may not read it (GetResourcePolicy refused)"),
+        ("ResourceNotFoundException", "does not exist"),
         ("ThrottlingException", "throttled"),
         ("ProvisionedThroughputExceededException", "throttled"),
     ],
@@ -386,7 +398,7 @@ def test_a_refused_or_throttled_read_fails_the_look_as_a_cloudwatch_error_does(
     aws: tuple[Any, Any], code: str, why: str
 ) -> None:
     cw, _ = aws
-    cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=WRITERS))
+    cfg = ChallengerConfig(metrics=MetricNames(source="table", writers=WRITERS, deployers=DEPLOYERS))
     with pytest.raises(ClientError) as from_table:
         logic.look(RecommendationMetrics(cw, cfg.metrics, Failing(code)), cfg, _ch(), T0, T0 + timedelta(minutes=30))
     with pytest.raises(ClientError) as from_cloudwatch:
@@ -397,7 +409,9 @@ def test_a_refused_or_throttled_read_fails_the_look_as_a_cloudwatch_error_does(
             T0,
             T0 + timedelta(minutes=30),
         )
-    assert type(from_table.value) is type(from_cloudwatch.value) is ClientError
+    # The same error either way: a ClientError, and for a throttle one the watch pauses on (logic.watch)
+    assert type(from_table.value) is type(from_cloudwatch.value) and isinstance(from_table.value, ClientError)
+    assert isinstance(from_table.value, Throttled) is (why == "throttled")
     assert from_table.value.response["Error"]["Code"] == code and why in str(from_table.value)
     assert COUNTS_TABLE in str(from_table.value)
 
@@ -407,7 +421,7 @@ def test_the_table_source_needs_a_dynamodb_client_and_the_cloudwatch_source_neve
 ) -> None:
     cw, _ = aws
     with pytest.raises(ValueError, match=COUNTS_TABLE):
-        RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS))
+        RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS, deployers=DEPLOYERS))
     with pytest.raises(ValueError, match="cloudwatch or table"):
         RecommendationMetrics(cw, MetricNames(source="dynamodb"))
     # A client handed to the CloudWatch source is never called
@@ -426,7 +440,7 @@ def _ch() -> dict[str, Any]:
 
 def table_series(cw: Any, ddb: Any, minutes: int) -> dict[str, dict[str, list[float | None]]]:
     metrics = RecommendationMetrics(
-        cw, MetricNames(cart_adds=None, distinct_titles=None, source="table", writers=WRITERS), ddb
+        cw, MetricNames(cart_adds=None, distinct_titles=None, source="table", writers=WRITERS, deployers=DEPLOYERS), ddb
     )
     return metrics.variant_series(ENDPOINT, [PROD, CHAL], T0, T0 + timedelta(minutes=minutes))
 
@@ -457,7 +471,9 @@ def test_a_click_attribute_that_never_arrives_pauses_the_run_as_data_missing_nev
     ended = decide_minutes(got[PROD], got[CHAL], 20, DecisionConfig(min_minutes=20, max_minutes=20))
     assert ended.decision == INSUFFICIENT_DATA
     # And the look says where the counts come from and what the recommender must write
-    cfg = ChallengerConfig(metrics=MetricNames(cart_adds=None, distinct_titles=None, source="table", writers=WRITERS))
+    cfg = ChallengerConfig(
+        metrics=MetricNames(cart_adds=None, distinct_titles=None, source="table", writers=WRITERS, deployers=DEPLOYERS)
+    )
     metrics = RecommendationMetrics(cw, cfg.metrics, ddb)
     look = logic.look(metrics, cfg, _ch(), T0, T0 + timedelta(minutes=22, seconds=5))
     assert look["decision"] == PAUSED
@@ -496,7 +512,9 @@ def test_a_look_reads_settled_minutes_of_the_table_and_a_later_look_the_late_cou
     traffic(twin, range(20))
     add(ddb, PROD, epoch(20), {"RecommendationImpressions": 1000, "RecommendationClicks": 80})
     add(ddb, CHAL, epoch(20), {"RecommendationImpressions": 10, "RecommendationClicks": 0})
-    cfg = ChallengerConfig(metrics=MetricNames(cart_adds=None, distinct_titles=None, source="table", writers=WRITERS))
+    cfg = ChallengerConfig(
+        metrics=MetricNames(cart_adds=None, distinct_titles=None, source="table", writers=WRITERS, deployers=DEPLOYERS)
+    )
     metrics = RecommendationMetrics(cw, cfg.metrics, ddb)
     first = logic.look(metrics, cfg, _ch(), T0, T0 + timedelta(minutes=22, seconds=5))
     assert first["window"]["end"] == "2026-11-28T12:20:00Z" and first["elapsed_minutes"] == 20

@@ -33,6 +33,8 @@ class MetricNames:
     source: str = "cloudwatch"  # or "table": COUNTS_TABLE
     # Who the table's policy must let write items: guardrails' metric writers and break-glass (with_writers).
     writers: tuple[str, ...] = ()
+    # Who alone may change the table's policy (its ControlsOnlyByDeploy): guardrails' deploying roles (with_writers).
+    deployers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,11 @@ def config_from_dict(data: dict[str, Any]) -> ChallengerConfig:
     )
 
 
-def with_writers(cfg: ChallengerConfig, writers: list[str]) -> ChallengerConfig:
-    """`cfg` with the counts table's writers (metric writers and break-glass, as stacks/challenger.py seals it)."""
-    return replace(cfg, metrics=replace(cfg.metrics, writers=tuple(dict.fromkeys(writers))))
+def with_writers(cfg: ChallengerConfig, writers: list[str], deployers: list[str]) -> ChallengerConfig:
+    """`cfg` with the counts table's writers (metric writers and break-glass) and deployers (deployer roles, role
+    admins and break-glass: mlgov.guardrails.deploying_roles), as stacks/challenger.py seals it."""
+    return replace(
+        cfg,
+        metrics=replace(cfg.metrics, writers=tuple(dict.fromkeys(writers)), deployers=tuple(dict.fromkeys(deployers))),
+    )
+

@@ -4,8 +4,8 @@ product's). Compared by meaning: DynamoDB re-spells a policy (a one-element list
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
-from fnmatch import fnmatchcase
 from typing import Any
 
 from mlgov_runtime.challenger.config import COUNTS_TABLE
@@ -24,18 +24,25 @@ def table_arn(partition: str, region: str, account: str) -> str:
     return f"arn:{partition}:dynamodb:{region}:{account}:table/{COUNTS_TABLE}"
 
 
-def unsealed(arn: str, why: str, writers: Sequence[str]) -> UnsealedCountsTable:
+def unsealed(arn: str, why: str, writers: Sequence[str], deployers: Sequence[str] = ()) -> UnsealedCountsTable:
+    who = f"writers: {', '.join(writers)}" + (f"; deployers: {', '.join(deployers)}" if deployers else "")
     return UnsealedCountsTable(
         f"DynamoDB table {COUNTS_TABLE} ({arn}) is not sealed by the product: {why}. No verdict from its counts "
-        f"(writers: {', '.join(writers)}). Delete a table the product did not create (never import it), then deploy; "
+        f"({who}). Delete a table the product did not create (never import it), then deploy; "
         "a policy changed out of band is restored by deploying (who: CloudTrail PutResourcePolicy on the table)."
     )
 
 
-def policy_problem(document: str | None, writers: Sequence[str], arn: str) -> str | None:
-    """Why `document` (GetResourcePolicy's Policy; None: none) is not the seal for exactly these writers, or None."""
+def policy_problem(document: str | None, writers: Sequence[str], arn: str, deployers: Sequence[str]) -> str | None:
+    """Why `document` (GetResourcePolicy's Policy; None: none) is not the seal for exactly these writers and
+    deployers (who may change the table and its policy: stacks/challenger.py's deploying roles), or None."""
     if not writers:
         return "no metric writer is configured to compare its policy with (guardrails.metric_writer_role_arns)"
+    if not deployers:
+        return (
+            "no deployer is configured to compare its policy with (guardrails.deployer_role_arns, role_admin_arns, "
+            "break_glass_role_arns)"
+        )
     if document is None:
         return "it has no resource policy"
     try:
@@ -47,18 +54,20 @@ def policy_problem(document: str | None, writers: Sequence[str], arn: str) -> st
     for s in statements if isinstance(statements, list) else []:
         if isinstance(s, dict):
             by_sid.setdefault(str(s.get("Sid", "")), []).append(s)
-    problem = _deny_problem(by_sid, WRITERS_SID, SEALED_WRITES, arn)
-    if problem:
-        return problem
-    listed = set(_strings(next(iter(by_sid[WRITERS_SID][0]["Condition"]["ArnNotLike"].values()))))
-    if listed != set(writers):
-        missing, extra = sorted(set(writers) - listed), sorted(listed - set(writers))
-        parts = [f"missing {', '.join(missing)}"] * bool(missing) + [f"also exempting {', '.join(extra)}"] * bool(extra)
-        return f"its {WRITERS_SID} statement's writers differ from the configured ones ({'; '.join(parts)})"
-    return _deny_problem(by_sid, CONTROLS_SID, SEAL_CONTROLS, arn)
+    return _deny_problem(by_sid, WRITERS_SID, SEALED_WRITES, arn, writers, "writers") or _deny_problem(
+        by_sid, CONTROLS_SID, SEAL_CONTROLS, arn, deployers, "deployers"
+    )
 
 
-def _deny_problem(by_sid: dict[str, list[dict[str, Any]]], sid: str, actions: Sequence[str], arn: str) -> str | None:
+def _deny_problem(
+    by_sid: dict[str, list[dict[str, Any]]],
+    sid: str,
+    actions: Sequence[str],
+    arn: str,
+    exempt: Sequence[str],
+    exempt_are: str,
+) -> str | None:
+    """Whether statement `sid` denies every principal but exactly `exempt` each of `actions` on the table."""
     found = by_sid.get(sid) or []
     if len(found) != 1:
         return f"its resource policy has {len(found)} statements with Sid {sid}, not 1"
@@ -71,16 +80,28 @@ def _deny_problem(by_sid: dict[str, list[dict[str, Any]]], sid: str, actions: Se
     if who != "*" and not (isinstance(who, dict) and set(who) == {"AWS"} and _strings(who["AWS"]) == ["*"]):
         return f"{what} does not apply to every principal (Principal {json.dumps(who)})"
     granted = _strings(s.get("Action"))
-    uncovered = [a for a in actions if not any(fnmatchcase(a.lower(), g.lower()) for g in granted)]
+    uncovered = [a for a in actions if not any(iam_like(g, a, fold=True) for g in granted)]
     if uncovered:
         return f"{what} does not deny {', '.join(uncovered)}"
-    if not any(fnmatchcase(arn, r) for r in _strings(s.get("Resource"))):
+    if not any(iam_like(r, arn) for r in _strings(s.get("Resource"))):
         return f"{what}'s Resource does not cover the table"
     c = s.get("Condition")
     like: Any = c.get("ArnNotLike") if isinstance(c, dict) and list(c) == ["ArnNotLike"] else None
     if not isinstance(like, dict) or [k.lower() for k in like] != ["aws:principalarn"] or not _strings(*like.values()):
         return f"{what}'s Condition is not one ArnNotLike on aws:PrincipalArn ({json.dumps(c)})"
+    listed = set(_strings(*like.values()))
+    if listed != set(exempt):
+        missing, extra = sorted(set(exempt) - listed), sorted(listed - set(exempt))
+        parts = [f"missing {', '.join(missing)}"] * bool(missing) + [f"also exempting {', '.join(extra)}"] * bool(extra)
+        return f"{what}'s {exempt_are} differ from the configured ones ({'; '.join(parts)})"
     return None
+
+
+def iam_like(pattern: str, value: str, fold: bool = False) -> bool:
+    """IAM's wildcard match: only * and ? are wildcards, the rest (brackets too) literal; `fold`: ignoring case
+    (action names). fnmatch would read [..] as a character class, which IAM does not."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.IGNORECASE | re.DOTALL if fold else re.DOTALL) is not None
 
 
 def _strings(value: Any) -> list[str]:

@@ -292,7 +292,8 @@ def data_missing_finding(
     evidence names only what is missing, so each look while paused re-sends nothing."""
     endpoint = ch["endpoint_name"]
     problem = result["statistics"]["data_problem"]
-    what = f"{problem['variant']} {problem['metric']} missing"
+    throttled = problem.get("throttled")
+    what = f"{throttled} throttled" if throttled else f"{problem['variant']} {problem['metric']} missing"
     start = f"`mlgov challenger start --package {ch['model_package_arn']} --endpoint {endpoint}`"
     if ended:
         title = f"Challenger {_label(ch)} on {endpoint} ended inconclusive: {what}"
@@ -304,10 +305,12 @@ def data_missing_finding(
         )
     else:
         title = f"Challenger {_label(ch)} on {endpoint} paused: {what}"
+        where = _variant_name(ch, problem)
+        next_step = _throttle_fix(throttled) if throttled else _find_missing(result, endpoint, where, region)
         state = (
             "The experiment is PAUSED: no verdict while the data is missing, the challenger keeps its share of "
             "traffic and the gate looks again every interval; once the metric arrives it judges again and this "
-            f"finding is resolved. Next: {_find_missing(result, endpoint, _variant_name(ch, problem), region)}"
+            f"finding is resolved. Next: {next_step}"
         )
     return _finding(
         DATA_MISSING,
@@ -323,6 +326,13 @@ def data_missing_finding(
         data_problem={k: problem[k] for k in ("variant", "metric")},
         missing=[{k: m[k] for k in ("variant", "metric")} for m in problem.get("missing", [problem])],
         dashboard_url=dashboard_url(region, endpoint),
+    )
+
+
+def _throttle_fix(source: str) -> str:
+    return (
+        f"if it lasts, find what else reads there ({source}): the table's ThrottledRequests in CloudWatch, or the "
+        "account's GetMetricData quota in Service Quotas."
     )
 
 

@@ -32,7 +32,7 @@ from mlgov_runtime.challenger.gate import (
     PAUSED,
     decide_minutes,
 )
-from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports
+from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports, Throttled
 from mlgov_runtime.challenger.provenance import what_to_do
 from mlgov_runtime.core.findings import STATUS_RESOLVED, store_and_publish
 
@@ -337,7 +337,10 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
     cfg, split = run_split(cfg, previous.get(SPLIT_KEY))
     history = [list(step) for step in previous.get("ramp_history") or [[0, ch["traffic_fraction"]]]]
     early = [list(step) for step in previous.get("ctr_early_looks") or []] if cfg.decision.ctr_early_share else None
-    result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history, early)
+    try:
+        result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history, early)
+    except Throttled as exc:  # past the client's retries: pause and look again, as for a missing metric
+        result = throttled_look(cfg, parse_time(state["deployed_at"]), now, exc)
     result = {**result, SPLIT_KEY: split, SOURCE_KEY: source}
     if early is not None:
         result = {**result, "ctr_early_looks": early_looks_after(early, result)}
@@ -513,6 +516,30 @@ def look(
         "window": {"start": iso(start), "end": iso(end)},
         "result": result,
         "approval_description": f.approval_description(result, ch["endpoint_name"], ch["traffic_fraction"], verb),
+    }
+
+
+def throttled_look(cfg: ChallengerConfig, deployed_at: datetime, now: datetime, exc: Throttled) -> dict[str, Any]:
+    """PAUSED with the throttled read as its data problem; never an end, even past max_minutes."""
+    start = _minute_up(deployed_at)
+    end = max(start, _minute_down(now) - timedelta(minutes=cfg.decision.settle_minutes))
+    problem = {"variant": "both", "metric": "counts", "minutes_without_data": 0, "throttled": exc.source}
+    reasons = [
+        f"Data problem: {exc.source} was throttled after the client's retries: no counts this look.",
+        "The experiment is paused: no verdict while the read is throttled; the monitor looks again next interval "
+        "and judges once the read succeeds (a throttle never rejects, promotes or ends the run).",
+    ]
+    result = {
+        "decision": PAUSED,
+        "reasons": reasons,
+        "statistics": {"data_problem": {**problem, "missing": [dict(problem)]}},
+    }
+    return {
+        "decision": PAUSED,
+        "elapsed_minutes": float(int((end - start).total_seconds() // 60)),
+        "window": {"start": iso(start), "end": iso(end)},
+        "result": result,
+        "approval_description": "",
     }
 
 

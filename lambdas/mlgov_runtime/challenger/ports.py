@@ -17,6 +17,12 @@ class NotFound(Exception):
     """An endpoint, config, model or package that does not exist (or this role may not read)."""
 
 
+class Throttled(Exception):
+    """A metrics read throttled past the client's retries: the watch pauses, never a verdict or an end."""
+
+    source: str = "a metrics read"
+
+
 class Endpoints(Protocol):
     def describe_endpoint(self, name: str) -> Mapping[str, Any]: ...
     def describe_endpoint_config(self, name: str) -> Mapping[str, Any]: ...

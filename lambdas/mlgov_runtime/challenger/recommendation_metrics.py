@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY, MetricNames, RetentionMetric
 from mlgov_runtime.challenger.counts_policy import policy_problem, table_arn, unsealed
 from mlgov_runtime.challenger.inputs import VariantCounts
+from mlgov_runtime.challenger.ports import Throttled
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 # (field of VariantCounts, metric, statistic) read from AWS/SageMaker per endpoint and variant.
@@ -31,6 +32,22 @@ _SAGEMAKER = (
     ("latency_sum", "ModelLatency", "Sum"),
     ("latency_count", "ModelLatency", "SampleCount"),
 )
+
+
+# A read DynamoDB or CloudWatch throttles (botocore has retried it by then).
+_THROTTLED = ("ProvisionedThroughputExceededException", "RequestLimitExceeded")
+
+
+def _is_throttle(code: str) -> bool:
+    return "Throttl" in code or code in _THROTTLED
+
+
+class ThrottledRead(ClientError, Throttled):
+    """Still a ClientError (the CLI and the other steps see one)."""
+
+    def __init__(self, response: Any, operation: str, source: str) -> None:
+        super().__init__(response, operation)
+        self.source = source
 
 
 def _period(start: datetime, end: datetime) -> int:
@@ -71,9 +88,10 @@ class RecommendationMetrics:
             if exc.response.get("Error", {}).get("Code") != "PolicyNotFoundException":
                 raise _table_error(exc, arn) from exc
             document = None
-        problem = policy_problem(document, self._names.writers, arn)
+        names = self._names
+        problem = policy_problem(document, names.writers, arn, names.deployers)
         if problem:
-            raise unsealed(arn, problem, self._names.writers)
+            raise unsealed(arn, problem, names.writers, names.deployers)
 
     def _custom(self) -> list[tuple[str, str]]:
         """(key of VariantCounts, metric name) of the recommender's counts."""
@@ -303,7 +321,12 @@ class RecommendationMetrics:
             kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
             if token:
                 kwargs["NextToken"] = token
-            answer = self._cw.get_metric_data(**kwargs)
+            try:
+                answer = self._cw.get_metric_data(**kwargs)
+            except ClientError as exc:
+                if not _is_throttle(str(exc.response.get("Error", {}).get("Code", ""))):
+                    raise
+                raise ThrottledRead(exc.response, exc.operation_name, "CloudWatch GetMetricData") from exc
             yield from answer.get("MetricDataResults", [])
             token = answer.get("NextToken")
             if not token:
@@ -337,21 +360,24 @@ def _table_error(exc: ClientError, arn: str) -> ClientError:
     elif "AccessDenied" in code:
         why = f"this role may not read it ({exc.operation_name} refused)"
         fix = f"the role needs {permissions} (the stack grants them to the watch; operators: docs/challenger.md)"
-    elif "Throttl" in code or code in ("ProvisionedThroughputExceededException", "RequestLimitExceeded"):
+    elif _is_throttle(code):
         why = "the read was throttled"
-        fix = f"the look is retried; if it keeps failing, check {COUNTS_TABLE}'s ThrottledRequests in CloudWatch"
+        fix = f"read again later; if it keeps failing, check {COUNTS_TABLE}'s ThrottledRequests in CloudWatch"
     else:
         why = "the read failed"
-        fix = f"the look is retried; the reader needs {permissions}"
+        fix = f"the reader needs {permissions}"
     message = (
         f"reading the recommendation counts from DynamoDB table {COUNTS_TABLE} failed: {why} ({code}: "
         f"{error.get('Message', '')}). No verdict without them: {fix}"
     )
-    # A plain ClientError, as a CloudWatch failure raises: the state machine retries it, then reports the step failed.
+    # A ClientError, as a CloudWatch failure raises: the state machine retries it, then reports the step failed;
+    # a throttle pauses the watch instead (logic.watch).
     response: Any = {
         "Error": {"Code": code, "Message": message},
         "ResponseMetadata": exc.response.get("ResponseMetadata", {}),
     }
+    if _is_throttle(code):
+        return ThrottledRead(response, exc.operation_name, f"DynamoDB {exc.operation_name} on table {COUNTS_TABLE}")
     return ClientError(response, exc.operation_name)
 
 

@@ -258,6 +258,14 @@ class PipelineRoles:
         factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovRecommenderMetrics*"], check=_pipeline_roles
     )
     break_glass_role_arns: list[str] = setting(factory=list, check=_pipeline_roles)
+    # With break-glass, who alone may change the table's policy (mlgov.guardrails.deploying_roles): the check
+    # compares ControlsOnlyByDeploy's exemptions with them.
+    deployer_role_arns: list[str] = setting(
+        factory=lambda: ["arn:*:iam::*:role/cdk-hnb659fds-cfn-exec-role-*"], check=_pipeline_roles
+    )
+    role_admin_arns: list[str] = setting(
+        factory=lambda: ["arn:*:iam::*:role/mlgov-protected/MlGovRoleAdmin"], check=_pipeline_roles
+    )
 
     def check(self) -> None:
         problem = protected_path_problem(self.pipeline_role_arns, self.protected_role_path)
@@ -350,7 +358,9 @@ def load_challenger_settings(env: Env) -> ChallengerSettings:
     got = received(env, Received)
     try:
         config = config_from_dict(got.challenger.runtime_config(got.thresholds))
-        config = with_writers(config, got.guardrails.metric_writer_role_arns + got.guardrails.break_glass_role_arns)
+        g = got.guardrails
+        deployers = g.deployer_role_arns + g.role_admin_arns + g.break_glass_role_arns
+        config = with_writers(config, g.metric_writer_role_arns + g.break_glass_role_arns, deployers)
     except ValueError as exc:  # the cross-section rules synth checks too (mlgov.settings.check_challenger)
         raise SettingsError(f"environment variable {variable(Received)}: 'mlgov.challenger': {exc}") from None
     return ChallengerSettings(
