@@ -613,26 +613,23 @@ def test_status_says_what_permissions_a_refused_table_read_needs_on_one_line(
 # -- 6. a malformed approval record
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DynamoApprovals._request reads item[k]['S'] for every field: a record missing one, or holding it as "
-    "another type, raises KeyError out of get(), so the delete step fails with 'KeyError: status' instead of "
-    "refusing with a reason naming the record; get should raise a specific error (or the step refuse) naming the "
-    "request and field",
-)
-@pytest.mark.parametrize("damage", ["missing", "wrong type"])
+@pytest.mark.parametrize("damage", ["missing", "wrong type", "not a value"])
 def test_a_malformed_approval_record_is_refused_by_name(damage: str) -> None:
     from mlgov_runtime.adapters.approvals_store import DynamoApprovals
+    from mlgov_runtime.approvals.logic import MalformedRecord, Refused
 
-    item = {
+    item: dict[str, Any] = {
         k: {"S": "value"}
         for k in ("decision", "subject", "execution_arn", "requested_by", "requested_at", "expires_at", "status")
     }
     item["request_id"] = {"S": "req-7f3a"}
+    item["task_token"] = {"S": "TOKEN-SECRET"}
     if damage == "missing":
         del item["status"]
-    else:
+    elif damage == "wrong type":
         item["status"] = {"N": "1"}
+    else:
+        item["status"] = "APPROVED"
 
     class Ddb:
         def get_item(self, **kwargs: Any) -> dict[str, Any]:
@@ -644,6 +641,35 @@ def test_a_malformed_approval_record_is_refused_by_name(damage: str) -> None:
         pytest.fail(f"a malformed record is a {type(exc).__name__}: {exc}")
     except Exception as exc:
         assert "req-7f3a" in str(exc) and "status" in str(exc)
+        assert isinstance(exc, MalformedRecord) and isinstance(exc, Refused) and exc.field == "status"
+        assert "TOKEN-SECRET" not in str(exc)
+    else:
+        pytest.fail("a malformed record was read as a request")
+
+
+def test_a_malformed_approval_record_deletes_nothing() -> None:
+    # The delete step refuses, naming the record and the field; nothing is deleted
+    from mlgov_runtime.approvals.logic import MalformedRecord
+    from tests.unit.fakes import FindingBook
+    from tests.unit.test_retirement import BOB_ARN, EXECUTION, FakeApprovals, FakeEndpoints, FakeMetrics, steps
+
+    class Damaged(FakeApprovals):
+        def get(self, request_id: str) -> Any:
+            raise MalformedRecord(request_id, "decided_by", "is of type N, not a string (S)")
+
+    name = "manga-recommender-v1-ab"
+    sm, approvals, book = FakeEndpoints(), FakeApprovals(), FindingBook()
+    sm.add(name, tags={"owner": "recsys"})
+    run = steps(sm, FakeMetrics(), book, [], approvals)
+    state: dict[str, Any] = {"endpoint_name": name, "reason": "v2 live"}
+    approvals.open(EXECUTION)
+    state["prepared"] = run.prepare(state, EXECUTION)
+    run.request_approval(state, "TOKEN-1", EXECUTION)
+    approvals.approve(EXECUTION, BOB_ARN)
+    approvals.__class__ = Damaged
+    result = run.delete(state, EXECUTION)
+    assert result["outcome"] == "refused" and "decided_by" in result["reason"] and "nothing deleted" in result["reason"]
+    assert name in sm.views and not [c for c in sm.calls if c[0] in ("snapshot", "delete")]
 
 
 # -- retirement: the live-invocation check under failure (held)
@@ -731,22 +757,21 @@ def test_jira_5xx_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- 2. a DeleteEndpoint AWS carried out but answered "not found" (botocore resent it after a lost answer)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Steps.delete lets EndpointGone out of endpoints.delete (the adapter's reading of 'Could not find "
-    "endpoint', which a DeleteEndpoint resent by botocore after a read timeout gets): the task fails, the delete "
-    "step is not retried on step errors, and CloseRequest records 'nothing deleted' while the endpoint is gone: no "
-    "closing of the retirement, no recreate command announced, no client-error watch. The step should describe "
-    "again after a failed delete and close the retirement as deleted when the endpoint is gone",
-)
-def test_a_delete_answered_not_found_after_aws_deleted_is_recorded_as_deleted() -> None:
+def _lost_delete_run(after: str) -> tuple[Any, Any, Any, dict[str, Any], str]:
+    """The delete step's world where AWS carries out DeleteEndpoint but the answer is lost and botocore's resend
+    is answered "not found"; `after`: what DescribeEndpoint then shows (gone, Deleting, or still InService)."""
+    from dataclasses import replace
+
     from mlgov_runtime.retirement.logic import EndpointGone
     from tests.unit.fakes import FindingBook
     from tests.unit.test_retirement import BOB_ARN, EXECUTION, FakeApprovals, FakeEndpoints, FakeMetrics, steps
 
     class LostAnswer(FakeEndpoints):
         def delete(self, name: str) -> None:
+            view = self.views[name]
             super().delete(name)  # AWS deletes it; the answer is lost, the resent call finds nothing
+            if after != "gone":
+                self.views[name] = replace(view, status=after)
             raise EndpointGone(f"endpoint {name} not found")
 
     name = "manga-recommender-v1-ab"
@@ -758,15 +783,40 @@ def test_a_delete_answered_not_found_after_aws_deleted_is_recorded_as_deleted() 
     state["prepared"] = run.prepare(state, EXECUTION)
     run.request_approval(state, "TOKEN-1", EXECUTION)
     approvals.approve(EXECUTION, BOB_ARN)
+    return run, sm, book, state, EXECUTION
+
+
+@pytest.mark.parametrize("after", ["gone", "Deleting"])
+def test_a_delete_answered_not_found_after_aws_deleted_is_recorded_as_deleted(after: str) -> None:
+    from mlgov_runtime.core.findings import STATUS_RESOLVED
+    from mlgov_runtime.retirement.findings import KIND_RETIRING
+
+    run, sm, book, state, execution = _lost_delete_run(after)
+    name = state["endpoint_name"]
     # When the delete step runs (and, if it fails, the state machine's CloseRequest with its error)
     try:
-        outcome = run.delete(state, EXECUTION)["outcome"]
+        result = run.delete(state, execution)
+        outcome = result["outcome"]
     except Exception as exc:
         state["error"] = {"Error": type(exc).__name__, "Cause": str(exc)}
-        outcome = run.close_request(state, EXECUTION)["closed"]
-    # Then the endpoint is gone, and the record says so
-    assert name not in sm.views
+        result, outcome = {}, run.close_request(state, execution)["closed"]
+    # Then the endpoint is gone (or going), and the record says so: the retirement closed with the recreate
+    # command, and the client-error watch armed
+    assert name not in sm.views or sm.views[name].status == "Deleting"
     assert outcome == "deleted", outcome
+    closing = book.published[-1]
+    assert (closing.kind, closing.status) == (KIND_RETIRING, STATUS_RESOLVED)
+    assert f"mlgov retire recreate --endpoint {name} --endpoint-config" in closing.detail
+    assert result["watch"]["remaining"] > 0
+
+
+def test_a_delete_answered_not_found_while_the_endpoint_still_serves_fails_as_before() -> None:
+    from mlgov_runtime.retirement.logic import EndpointGone
+
+    run, _, book, state, execution = _lost_delete_run("InService")
+    with pytest.raises(EndpointGone):
+        run.delete(state, execution)
+    assert not any(f.kind == "ENDPOINT_RETIRING" and f.status == "RESOLVED" for f in book.published)
 
 
 # -- 7. `mlgov challenger status` on an endpoint whose model is gone or unreadable
