@@ -28,6 +28,10 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
  7. (low) `mlgov challenger status` on an endpoint whose variant's model was deleted (or may not be read) ends as
     "mlgov: unexpected failure: NotFound: ...", the wording of a bug, not one "mlgov: error:" line saying what to do.
 
+Fixed since (their xfail markers removed, the tests kept and strengthened): 0 (a create whose answer was lost is
+not resent, and a later delivery finds its issue first), 2 (a not-found delete is checked with DescribeEndpoint),
+6 (a malformed record is a refusal naming the record and the field).
+
 What held (regression tests below, passing): a Query that fails on its second page, a throttled, refused or missing
 table, a throttled GetResourcePolicy each fail the read with a ClientError naming the table (never partial counts);
 a policy that is not JSON, not an object, or whose Statement is one object or has extra statements is judged by
