@@ -73,7 +73,7 @@ def test_approval_waits_on_a_task_token_that_expires_and_deletion_comes_straight
     # Between the approval and the step that checks invocations and deletes: only a first live check and the wait
     # for CloudWatch to settle every minute up to it (the final check's window reaches back through it)
     assert approval["Next"] == "CheckIdle"
-    assert states["CheckIdle"]["Parameters"]["Payload"]["step"] == "check_idle"
+    assert states["CheckIdle"]["Parameters"]["step"] == "check_idle"
     assert states["CheckIdle"]["ResultPath"] == "$.idle"
     assert states["CheckIdle"]["Catch"] == approval["Catch"]
     assert states["CheckIdle"]["Next"] == "Idle?"
