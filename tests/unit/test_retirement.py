@@ -877,7 +877,7 @@ def test_an_idle_endpoint_passes_both_checks_and_is_deleted(sm: FakeEndpoints) -
     assert "manga-recommender-v1-ab" not in sm.views
 
 
-@pytest.mark.parametrize("checked_at", ["2026-11-29T12:00:00Z", "not a time", None])
+@pytest.mark.parametrize("checked_at", ["2026-11-29T12:00:00Z", "9999-12-31T23:59:59-14:00", "not a time", None])
 def test_a_forged_or_missing_first_check_time_only_widens_the_final_window(
     requested: Any, cw: FakeMetrics, checked_at: str | None
 ) -> None:

@@ -272,7 +272,7 @@ class Steps:
         idle = state.get("idle")
         try:
             checked = parse_iso(str(idle["checked_at"])) if isinstance(idle, dict) else now
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, OverflowError):
             checked = now
         return min(checked, now - INVOCATIONS_SETTLE)
 
