@@ -253,6 +253,7 @@ class RetirementWorld:
 
         def no_hour_long_waits(definition: dict[str, Any]) -> None:
             definition["States"]["WaitAnHour"]["Seconds"] = 0
+            definition["States"]["LetMetricsSettle"]["Seconds"] = 0  # the emulator's metrics are settled at once
 
         definition = executable_definition(template, MACHINE, {"RetirementSteps": steps}, change=no_hour_long_waits)
         return str(

@@ -25,6 +25,7 @@ from mlgov_runtime.core.permissions import IDEMPOTENCY
 from mlgov_runtime.registry import by_name
 from mlgov_runtime.retirement import permissions as p
 from mlgov_runtime.retirement import settings as e
+from mlgov_runtime.retirement.logic import INVOCATIONS_SETTLE
 from stacks.approvals import Approvals
 from stacks.building_blocks import GovernedFunction, encrypted_queue, encrypted_table
 from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct, successful_calls
@@ -222,9 +223,17 @@ class Retirement(CapabilityConstruct):
         approval = self.approval_wait(self.steps.function, "$.approval", r.approval_expiry_hours)
         # Never States.Timeout here: that is the request expiring.
         approval.add_retry(errors=LAMBDA_SERVICE_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        # Two live checks: the first right after the approval, the final one (which deletes) once CloudWatch has
+        # settled every minute up to the first.
+        check = self._step("CheckIdle", "check_idle", "$.idle")
+        settle = sfn.Wait(
+            self,
+            "LetMetricsSettle",
+            time=sfn.WaitTime.duration(Duration.seconds(int(INVOCATIONS_SETTLE.total_seconds()))),
+        )
         delete = self._step("DeleteIfIdle", "delete", "$.deletion")
         watch = self._step("WatchClients", "watch", "$.deletion.watch")
-        for state in (prepare, approval, delete):
+        for state in (prepare, approval, check, delete):
             state.add_catch(close, errors=["States.ALL"], result_path="$.error")
         watch.add_catch(
             sfn.Fail(self, "WatchInterrupted", cause="Deleted, but the client-error watch failed; see its logs"),
@@ -239,24 +248,28 @@ class Retirement(CapabilityConstruct):
         )
         wait.next(watch)
         watch.next(watching)
+        aborted = sfn.Fail(
+            self,
+            "DeletionAborted",
+            error="SafetyAbort",
+            cause="Nothing deleted: the live check saw invocations, or the retirement changed",
+        )
         deleted = (
             sfn.Choice(self, "Deleted?")
             .when(sfn.Condition.string_equals("$.deletion.outcome", "deleted"), watching)
-            .otherwise(
-                sfn.Fail(
-                    self,
-                    "DeletionAborted",
-                    error="SafetyAbort",
-                    cause="Nothing deleted: the live check saw invocations, or the retirement changed",
-                )
-            )
+            .otherwise(aborted)
+        )
+        idle = (
+            sfn.Choice(self, "Idle?")
+            .when(sfn.Condition.string_equals("$.idle.outcome", "idle"), settle.next(delete).next(deleted))
+            .otherwise(aborted)
         )
         eligible = (
             sfn.Choice(self, "Eligible?")
             .when(sfn.Condition.boolean_equals("$.prepared.eligible", True), approval)
             .otherwise(close)
         )
-        approval.next(delete).next(deleted)
+        approval.next(check).next(idle)
         definition = prepare.next(eligible)
 
         return self.logged_state_machine(

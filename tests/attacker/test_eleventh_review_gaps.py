@@ -28,6 +28,10 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
  7. (low, fixed) `mlgov challenger status` on an endpoint whose variant's model was deleted (or may not be read) ends as
     "mlgov: unexpected failure: NotFound: ...", the wording of a bug, not one "mlgov: error:" line saying what to do.
 
+Fixed since (their xfail markers removed, the tests kept and strengthened): 0 (a create whose answer was lost is
+not resent, and a later delivery finds its issue first), 2 (a not-found delete is checked with DescribeEndpoint),
+6 (a malformed record is a refusal naming the record and the field).
+
 What held (regression tests below, passing): a Query that fails on its second page, a throttled, refused or missing
 table, a throttled GetResourcePolicy each fail the read with a ClientError naming the table (never partial counts);
 a policy that is not JSON, not an object, or whose Statement is one object or has extra statements is judged by
@@ -60,7 +64,7 @@ from mlgov.challenger_estate import DEFAULT_COUNTS_WRITERS, DEFAULT_DEPLOYERS, c
 from mlgov_runtime.adapters import http as http_module
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
 from mlgov_runtime.adapters.http import DeliveryError, HttpClient
-from mlgov_runtime.adapters.notifiers import JiraProject, SlackWebhooks
+from mlgov_runtime.adapters.notifiers import SEARCH_SETTLE, JiraProject, SlackWebhooks
 from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY, MetricNames
 from mlgov_runtime.challenger.counts_policy import CONTROLS_SID, WRITERS_SID, policy_problem
 from mlgov_runtime.challenger.gate import PAUSED, decide_minutes
@@ -176,51 +180,127 @@ def _sagemaker_complete(queries: list[dict[str, Any]], token: str | None) -> dic
 
 class FakeJira:
     """Jira's REST API v3 as the notifier calls it. The first create is carried out, then its answer is lost
-    (`lost`: a timeout or a proxy's 5xx). The search lags behind creation (it finds nothing yet), as Jira's does."""
+    (`lost`: a timeout or a proxy's 5xx). The search lags behind creation (it finds nothing until `indexed`), as
+    Jira's does."""
 
     def __init__(self, lost: str) -> None:
         self.lost = lost
         self.created: list[dict[str, Any]] = []
+        self.comments: list[str] = []
+        self.indexed = False
 
     def urlopen(self, request: Any, timeout: float) -> http_module.Response:
         url, method = request.full_url, request.get_method()
         if url.endswith("/rest/api/3/search/jql"):
-            return http_module.Response(200, json.dumps({"issues": []}).encode())
+            issues = [{"key": f"GOV-{i + 1}"} for i in range(len(self.created))] if self.indexed else []
+            return http_module.Response(200, json.dumps({"issues": issues}).encode())
+        if "/rest/api/3/issue/" in url and "fields=labels" in url:
+            labels = self.created[int(url.split("GOV-")[1].split("?")[0]) - 1]["fields"]["labels"]
+            return http_module.Response(200, json.dumps({"fields": {"labels": labels}}).encode())
+        if url.endswith("/comment") and method == "POST":
+            self.comments.append(url.split("/issue/")[1].split("/")[0])
+            return http_module.Response(201, b"{}")
         if url.endswith("/rest/api/3/issue") and method == "POST":
             self.created.append(json.loads(request.data))
             key = f"GOV-{len(self.created)}"
             if len(self.created) == 1:
                 if self.lost == "timeout":
                     raise TimeoutError("timed out")
+                if self.lost == "reset":
+                    raise ConnectionResetError("connection reset by peer")
                 raise urllib.error.HTTPError(url, int(self.lost), "Gateway", Message(), io.BytesIO(b"<html>"))
             return http_module.Response(201, json.dumps({"key": key}).encode())
         raise AssertionError(f"unexpected {method} {url}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Jira POST /rest/api/3/issue goes through HttpClient.request with idempotent=True, so a create whose answer "
-    "was lost (timeout, 502/504) is sent again at once and Jira makes a second issue for the same finding_id; the "
-    "create should be non-idempotent (not resent after it may have been acted on) and a later attempt should find "
-    "the first issue (search by label again, or a create keyed so Jira refuses a duplicate) before creating",
-)
-@pytest.mark.parametrize("lost", ["timeout", "502", "504"])
+@pytest.mark.parametrize("lost", ["timeout", "reset", "500", "502", "504"])
 def test_a_jira_create_whose_answer_was_lost_makes_one_issue_not_two(
     monkeypatch: pytest.MonkeyPatch, lost: str
 ) -> None:
     # Given Jira carries out the create but its answer never reaches the notifier
     jira = FakeJira(lost)
     monkeypatch.setattr(http_module, "_urlopen", jira.urlopen)
-    project = JiraProject("https://jira.example", "bot", "token", "GOV", HttpClient(sleep=lambda _: None))
+    clock = [T0]
+    project = JiraProject(
+        "https://jira.example", "bot", "token", "GOV", HttpClient(sleep=lambda _: None), now=lambda: clock[0]
+    )
     # When the finding is delivered (and, if this attempt gives up, delivered again by the queue)
+    errors: list[DeliveryError] = []
     for _ in range(2):
         try:
             project.send(copy.deepcopy(FINDING))
             break
         except DeliveryError as exc:
             assert exc.retryable
-    # Then one issue exists for the finding
+            errors.append(exc)
+    # Then one issue exists for the finding, and the attempt that lost the answer says so
     assert len(jira.created) == 1, [c["fields"]["summary"] for c in jira.created]
+    assert errors and errors[0].maybe_done and "not resent" in str(errors[0])
+    # And once Jira's search shows the issue (the queue's next delivery, minutes later), it is commented on
+    jira.indexed, clock[0] = True, T0 + timedelta(minutes=12)
+    assert project.send(copy.deepcopy(FINDING)) == "commented GOV-1"
+    assert len(jira.created) == 1 and jira.comments == ["GOV-1"]
+
+
+def test_a_resolution_right_after_a_lost_create_waits_for_the_issue() -> None:
+    # A RESOLVED arriving before Jira's search shows the lost create's issue is left for later, not "nothing to
+    # resolve" (which would leave that issue open for good)
+    project = JiraProject("https://jira.example", "bot", "token", "GOV", HttpClient(), now=lambda: T0)
+    project.issue_keys.remember_create("GOV", str(FINDING["finding_id"]), T0 - timedelta(minutes=1))
+    jira = FakeJira("timeout")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(http_module, "_urlopen", jira.urlopen)
+        with pytest.raises(DeliveryError) as raised:
+            project.send({**copy.deepcopy(FINDING), "status": "RESOLVED", "severity": "INFO"})
+    assert raised.value.retryable and "may have been carried out" in str(raised.value)
+    assert not jira.created
+
+
+def test_a_create_still_unseen_after_the_settle_time_is_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The residual docs/notifications.md names: a create whose answer was lost, and whose issue Jira's search still
+    # does not show after SEARCH_SETTLE, is taken as not carried out and sent again
+    jira = FakeJira("timeout")
+    monkeypatch.setattr(http_module, "_urlopen", jira.urlopen)
+    clock = [T0]
+    project = JiraProject(
+        "https://jira.example", "bot", "token", "GOV", HttpClient(sleep=lambda _: None), now=lambda: clock[0]
+    )
+    with pytest.raises(DeliveryError):
+        project.send(copy.deepcopy(FINDING))
+    clock[0] = T0 + SEARCH_SETTLE
+    assert project.send(copy.deepcopy(FINDING)) == "created GOV-2"
+
+
+@pytest.mark.parametrize("answer", ["refused", "503", "400"])
+def test_a_create_that_was_not_carried_out_does_not_hold_the_next_one(
+    monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    # A connection refused, a 503 (retried, then left) or a 400 (refused for good) never created anything: the next
+    # delivery (a redrive once the cause is fixed) creates at once
+    calls: list[str] = []
+
+    def urlopen(request: Any, timeout: float) -> http_module.Response:
+        calls.append(request.get_method())
+        if request.full_url.endswith("/search/jql"):
+            return http_module.Response(200, b'{"issues": []}')
+        if len(calls) <= 5:  # the first delivery's search and its create attempts
+            if answer == "refused":
+                raise urllib.error.URLError(ConnectionRefusedError("refused"))
+            code = int(answer)
+            raise urllib.error.HTTPError(request.full_url, code, "no", Message(), io.BytesIO(b"{}"))
+        return http_module.Response(201, b'{"key": "GOV-9"}')
+
+    monkeypatch.setattr(http_module, "_urlopen", urlopen)
+    project = JiraProject(
+        "https://jira.example", "bot", "token", "GOV", HttpClient(sleep=lambda _: None), now=lambda: T0
+    )
+    with pytest.raises(DeliveryError) as raised:
+        project.send(copy.deepcopy(FINDING))
+    assert not raised.value.maybe_done
+    assert project.issue_keys.create_sent("GOV", str(FINDING["finding_id"])) is None
+    calls[:] = ["x"] * 5
+    assert project.send(copy.deepcopy(FINDING)) == "created GOV-9"
 
 
 # -- 1, 3. the seal check
@@ -647,26 +727,23 @@ def test_status_says_what_permissions_a_refused_table_read_needs_on_one_line(
 # -- 6. a malformed approval record
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DynamoApprovals._request reads item[k]['S'] for every field: a record missing one, or holding it as "
-    "another type, raises KeyError out of get(), so the delete step fails with 'KeyError: status' instead of "
-    "refusing with a reason naming the record; get should raise a specific error (or the step refuse) naming the "
-    "request and field",
-)
-@pytest.mark.parametrize("damage", ["missing", "wrong type"])
+@pytest.mark.parametrize("damage", ["missing", "wrong type", "not a value"])
 def test_a_malformed_approval_record_is_refused_by_name(damage: str) -> None:
     from mlgov_runtime.adapters.approvals_store import DynamoApprovals
+    from mlgov_runtime.approvals.logic import MalformedRecord, Refused
 
-    item = {
+    item: dict[str, Any] = {
         k: {"S": "value"}
         for k in ("decision", "subject", "execution_arn", "requested_by", "requested_at", "expires_at", "status")
     }
     item["request_id"] = {"S": "req-7f3a"}
+    item["task_token"] = {"S": "TOKEN-SECRET"}
     if damage == "missing":
         del item["status"]
-    else:
+    elif damage == "wrong type":
         item["status"] = {"N": "1"}
+    else:
+        item["status"] = "APPROVED"
 
     class Ddb:
         def get_item(self, **kwargs: Any) -> dict[str, Any]:
@@ -678,6 +755,35 @@ def test_a_malformed_approval_record_is_refused_by_name(damage: str) -> None:
         pytest.fail(f"a malformed record is a {type(exc).__name__}: {exc}")
     except Exception as exc:
         assert "req-7f3a" in str(exc) and "status" in str(exc)
+        assert isinstance(exc, MalformedRecord) and isinstance(exc, Refused) and exc.field == "status"
+        assert "TOKEN-SECRET" not in str(exc)
+    else:
+        pytest.fail("a malformed record was read as a request")
+
+
+def test_a_malformed_approval_record_deletes_nothing() -> None:
+    # The delete step refuses, naming the record and the field; nothing is deleted
+    from mlgov_runtime.approvals.logic import MalformedRecord
+    from tests.unit.fakes import FindingBook
+    from tests.unit.test_retirement import BOB_ARN, EXECUTION, FakeApprovals, FakeEndpoints, FakeMetrics, steps
+
+    class Damaged(FakeApprovals):
+        def get(self, request_id: str) -> Any:
+            raise MalformedRecord(request_id, "decided_by", "is of type N, not a string (S)")
+
+    name = "manga-recommender-v1-ab"
+    sm, approvals, book = FakeEndpoints(), FakeApprovals(), FindingBook()
+    sm.add(name, tags={"owner": "recsys"})
+    run = steps(sm, FakeMetrics(), book, [], approvals)
+    state: dict[str, Any] = {"endpoint_name": name, "reason": "v2 live"}
+    approvals.open(EXECUTION)
+    state["prepared"] = run.prepare(state, EXECUTION)
+    run.request_approval(state, "TOKEN-1", EXECUTION)
+    approvals.approve(EXECUTION, BOB_ARN)
+    approvals.__class__ = Damaged
+    result = run.delete(state, EXECUTION)
+    assert result["outcome"] == "refused" and "decided_by" in result["reason"] and "nothing deleted" in result["reason"]
+    assert name in sm.views and not [c for c in sm.calls if c[0] in ("snapshot", "delete")]
 
 
 # -- retirement: the live-invocation check under failure (held)
@@ -765,22 +871,21 @@ def test_jira_5xx_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- 2. a DeleteEndpoint AWS carried out but answered "not found" (botocore resent it after a lost answer)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Steps.delete lets EndpointGone out of endpoints.delete (the adapter's reading of 'Could not find "
-    "endpoint', which a DeleteEndpoint resent by botocore after a read timeout gets): the task fails, the delete "
-    "step is not retried on step errors, and CloseRequest records 'nothing deleted' while the endpoint is gone: no "
-    "closing of the retirement, no recreate command announced, no client-error watch. The step should describe "
-    "again after a failed delete and close the retirement as deleted when the endpoint is gone",
-)
-def test_a_delete_answered_not_found_after_aws_deleted_is_recorded_as_deleted() -> None:
+def _lost_delete_run(after: str) -> tuple[Any, Any, Any, dict[str, Any], str]:
+    """The delete step's world where AWS carries out DeleteEndpoint but the answer is lost and botocore's resend
+    is answered "not found"; `after`: what DescribeEndpoint then shows (gone, Deleting, or still InService)."""
+    from dataclasses import replace
+
     from mlgov_runtime.retirement.logic import EndpointGone
     from tests.unit.fakes import FindingBook
     from tests.unit.test_retirement import BOB_ARN, EXECUTION, FakeApprovals, FakeEndpoints, FakeMetrics, steps
 
     class LostAnswer(FakeEndpoints):
         def delete(self, name: str) -> None:
+            view = self.views[name]
             super().delete(name)  # AWS deletes it; the answer is lost, the resent call finds nothing
+            if after != "gone":
+                self.views[name] = replace(view, status=after)
             raise EndpointGone(f"endpoint {name} not found")
 
     name = "manga-recommender-v1-ab"
@@ -792,15 +897,40 @@ def test_a_delete_answered_not_found_after_aws_deleted_is_recorded_as_deleted() 
     state["prepared"] = run.prepare(state, EXECUTION)
     run.request_approval(state, "TOKEN-1", EXECUTION)
     approvals.approve(EXECUTION, BOB_ARN)
+    return run, sm, book, state, EXECUTION
+
+
+@pytest.mark.parametrize("after", ["gone", "Deleting"])
+def test_a_delete_answered_not_found_after_aws_deleted_is_recorded_as_deleted(after: str) -> None:
+    from mlgov_runtime.core.findings import STATUS_RESOLVED
+    from mlgov_runtime.retirement.findings import KIND_RETIRING
+
+    run, sm, book, state, execution = _lost_delete_run(after)
+    name = state["endpoint_name"]
     # When the delete step runs (and, if it fails, the state machine's CloseRequest with its error)
     try:
-        outcome = run.delete(state, EXECUTION)["outcome"]
+        result = run.delete(state, execution)
+        outcome = result["outcome"]
     except Exception as exc:
         state["error"] = {"Error": type(exc).__name__, "Cause": str(exc)}
-        outcome = run.close_request(state, EXECUTION)["closed"]
-    # Then the endpoint is gone, and the record says so
-    assert name not in sm.views
+        result, outcome = {}, run.close_request(state, execution)["closed"]
+    # Then the endpoint is gone (or going), and the record says so: the retirement closed with the recreate
+    # command, and the client-error watch armed
+    assert name not in sm.views or sm.views[name].status == "Deleting"
     assert outcome == "deleted", outcome
+    closing = book.published[-1]
+    assert (closing.kind, closing.status) == (KIND_RETIRING, STATUS_RESOLVED)
+    assert f"mlgov retire recreate --endpoint {name} --endpoint-config" in closing.detail
+    assert result["watch"]["remaining"] > 0
+
+
+def test_a_delete_answered_not_found_while_the_endpoint_still_serves_fails_as_before() -> None:
+    from mlgov_runtime.retirement.logic import EndpointGone
+
+    run, _, book, state, execution = _lost_delete_run("InService")
+    with pytest.raises(EndpointGone):
+        run.delete(state, execution)
+    assert not any(f.kind == "ENDPOINT_RETIRING" and f.status == "RESOLVED" for f in book.published)
 
 
 # -- 7. `mlgov challenger status` on an endpoint whose model is gone or unreadable

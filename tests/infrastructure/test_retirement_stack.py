@@ -38,6 +38,7 @@ from mlgov.settings import parse_settings
 from mlgov.sinks import Sink, start_sink
 from mlgov_runtime.retirement import permissions as p
 from mlgov_runtime.retirement import settings as retirement_settings
+from mlgov_runtime.retirement.logic import INVOCATIONS_SETTLE
 from tests.infrastructure.templates import FUNCTION_BASE_ACTIONS, _one, _role_actions
 from tests.settings_files import NO_SETTINGS
 
@@ -69,8 +70,23 @@ def test_approval_waits_on_a_task_token_that_expires_and_deletion_comes_straight
     assert approval["TimeoutSeconds"] == 72 * 3600  # retirement.approval_expiry_hours
     assert all("States.Timeout" not in r["ErrorEquals"] for r in approval["Retry"])  # expiry is never retried
     assert approval["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "CloseRequest"}]
-    # Nothing between the approval and the step that checks invocations and deletes.
-    assert approval["Next"] == "DeleteIfIdle"
+    # Between the approval and the step that checks invocations and deletes: only a first live check and the wait
+    # for CloudWatch to settle every minute up to it (the final check's window reaches back through it)
+    assert approval["Next"] == "CheckIdle"
+    assert states["CheckIdle"]["Parameters"]["step"] == "check_idle"
+    assert states["CheckIdle"]["ResultPath"] == "$.idle"
+    assert states["CheckIdle"]["Catch"] == approval["Catch"]
+    assert states["CheckIdle"]["Next"] == "Idle?"
+    assert states["Idle?"]["Choices"] == [
+        {"Variable": "$.idle.outcome", "StringEquals": "idle", "Next": "LetMetricsSettle"}
+    ]
+    assert states["Idle?"]["Default"] == "DeletionAborted"
+    assert states["LetMetricsSettle"] == {
+        "Type": "Wait",
+        "Seconds": int(INVOCATIONS_SETTLE.total_seconds()),
+        "Next": "DeleteIfIdle",
+    }
+    assert states["DeleteIfIdle"]["Catch"] == approval["Catch"]
     assert states["DeleteIfIdle"]["Next"] == "Deleted?"
     assert states["Deleted?"]["Default"] == "DeletionAborted"
     assert states["CloseRequest"]["Next"] == "NotDeleted"
@@ -390,6 +406,9 @@ def test_an_idle_endpoint_is_deleted_after_approval_keeping_its_config_and_model
         "Prepare",
         "Eligible?",
         "WaitForApproval",
+        "CheckIdle",
+        "Idle?",
+        "LetMetricsSettle",
         "DeleteIfIdle",
         "Deleted?",
         "StillWatching?",
@@ -434,7 +453,7 @@ def test_invocations_that_appear_while_the_request_waits_abort_the_deletion(
     code, out = machine.decide("approve", request_id)
     assert code == 0, out
     status, path = machine.finish(execution)
-    assert (status, path[-3:]) == ("FAILED", ["DeleteIfIdle", "Deleted?", "DeletionAborted"])
+    assert (status, path[-3:]) == ("FAILED", ["CheckIdle", "Idle?", "DeletionAborted"])
     assert RETURNING in machine.endpoints()  # nothing deleted, though it is tagged retiring
     findings = machine.published()
     abort = next(f for f in findings if f["kind"] == "SAFETY_ABORT_ENDPOINT_DELETION")

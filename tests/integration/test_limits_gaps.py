@@ -186,6 +186,34 @@ def test_the_issue_key_outlives_the_invocation_in_the_delivery_state_table() -> 
         assert len(sink.issues) == 2
 
 
+def test_a_create_whose_answer_was_lost_is_remembered_across_invocations() -> None:
+    # The marker a Jira create leaves before it is sent lives in the delivery state table: the queue's next
+    # delivery (another invocation) sees it; the issue's key, once known, replaces it; a marker without a time
+    # zone (not one the notifier writes) is no marker
+    from datetime import UTC, datetime
+
+    from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
+
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.create_table(
+            TableName="state",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        at = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
+        DynamoDeliveryState(ddb, "state").remember_create("MLGOV", "f1", at)
+        state = DynamoDeliveryState(ddb, "state")
+        assert state.create_sent("MLGOV", "f1") == at and state.open_issue("MLGOV", "f1") is None
+        state.remember_issue("MLGOV", "f1", "MLGOV-3")
+        assert state.create_sent("MLGOV", "f1") is None and state.open_issue("MLGOV", "f1") == "MLGOV-3"
+        ddb.put_item(
+            TableName="state", Item={"pk": {"S": "jira#MLGOV#f2"}, "create_sent_at": {"S": "2026-12-07T05:00:00"}}
+        )
+        assert state.create_sent("MLGOV", "f2") is None
+
+
 def _press_and_record(world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], list[float]]:
     """One signed deny by a mapped approver through the Slack function: its HTTP answer, and the timeout of
     every response_url post made meanwhile (the worker's too, where it runs in this process)."""

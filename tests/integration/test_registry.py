@@ -159,6 +159,7 @@ def _retirement(request: pytest.FixtureRequest) -> Calls:
             handler.step({**step, "step": "close_request", "state": expired}, FakeContext())
         approve_directly(world.ddb, execution)  # what the approval service records (its calls, not these)
         with recorded_aws_calls() as last:
+            state["idle"] = handler.step({**step, "step": "check_idle"}, FakeContext())
             state["deletion"] = handler.step({**step, "step": "delete"}, FakeContext())
             handler.step({**step, "step": "watch", "state": state}, FakeContext())
     made |= more | last

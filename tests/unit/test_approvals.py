@@ -308,6 +308,20 @@ def test_an_expired_or_unknown_request_is_refused() -> None:
     assert store.request.status == PENDING and answers.calls == []
 
 
+def test_a_malformed_record_is_refused_by_name_and_nothing_is_decided() -> None:
+    from mlgov_runtime.approvals.logic import MalformedRecord
+
+    class Damaged(Store):
+        def get(self, request_id: str) -> ApprovalRequest | None:
+            raise MalformedRecord(request_id, "status", "is missing")
+
+    store, answers = Damaged(), Answers()
+    with pytest.raises(Refused) as refused:
+        run(store, answers, BOB)
+    assert refused.value.status == 409 and RID in str(refused.value) and "field status" in str(refused.value)
+    assert store.request.status == PENDING and answers.calls == [] and store.marked is None
+
+
 def test_a_decision_on_a_request_step_functions_stopped_waiting_for_is_recorded_but_not_answered() -> None:
     decision = run(Store(), Answers(gone=True), BOB)
     assert decision.request.status == APPROVED and decision.answered is False

@@ -38,6 +38,7 @@ from mlgov_runtime.retirement.findings import (
     check_findings,
 )
 from mlgov_runtime.retirement.logic import (
+    INVOCATIONS_SETTLE,
     ApprovedVersion,
     EndpointGone,
     EndpointView,
@@ -48,6 +49,7 @@ from mlgov_runtime.retirement.logic import (
     Verdict,
     check_endpoint,
     endpoint_cost,
+    iso,
     wasted_usd,
 )
 from tests.unit.fakes import FindingBook
@@ -574,7 +576,8 @@ def test_invocations_after_approval_abort_the_deletion_whatever_the_tags_say(
     abort = next(f for f in book.published if f.kind == KIND_SAFETY_ABORT)
     assert "7 invocations in the last 1 h" in abort.title and "Nothing was deleted" in abort.detail
     [(_, start, end)] = cw.windows[-1:]
-    assert end - start == timedelta(hours=1)
+    # No first check recorded: the window still reaches a full safety window before the settled minutes
+    assert end - start == timedelta(hours=1) + INVOCATIONS_SETTLE
     retiring = open_retiring(book, EndpointRef("manga-recommender-v1-ab", ACCOUNT, REGION))
     assert retiring is not None and retiring.request is None
 
@@ -803,3 +806,84 @@ def test_every_step_acts_only_for_a_running_execution_of_its_machine(requested: 
         with pytest.raises(ApprovalUnverifiable):
             getattr(run, step)(state, execution)
     assert len(book.published) == before
+
+
+class SettlingMetrics(FakeMetrics):
+    """AWS/SageMaker Invocations as CloudWatch shows them: `per_minute` from `since` on, but a minute reads as
+    nothing until `lag` after it ends (CloudWatch's newest minutes are not settled)."""
+
+    def __init__(self, clock: list[datetime], since: datetime, per_minute: int, lag: timedelta) -> None:
+        super().__init__()
+        self.clock, self.since, self.per_minute, self.lag = clock, since, per_minute, lag
+
+    def invocations(self, endpoint_name: str, variant_names: Any, start: datetime, end: datetime) -> int:
+        self.windows.append((endpoint_name, start, end))
+        minute, total = max(start, self.since), 0
+        while minute < end and minute + timedelta(minutes=1) + self.lag <= self.clock[0]:
+            total += self.per_minute
+            minute += timedelta(minutes=1)
+        return total
+
+
+def _as_the_machine_runs(run: Steps, state: dict[str, Any], clock: list[datetime]) -> dict[str, Any]:
+    """CheckIdle, the wait for CloudWatch to settle, then DeleteIfIdle, as the state machine runs them."""
+    state["idle"] = run.check_idle(state, EXECUTION)
+    if state["idle"]["outcome"] != "idle":
+        return dict(state["idle"])
+    clock[0] += INVOCATIONS_SETTLE
+    result: dict[str, Any] = run.delete(state, EXECUTION)
+    return result
+
+
+def test_traffic_that_resumed_just_before_the_checks_is_seen_once_settled(sm: FakeEndpoints) -> None:
+    # Given an approved retirement whose endpoint took traffic again a minute before the first live check, which
+    # CloudWatch does not show yet (its newest two minutes are unsettled)
+    clock = [NOW]
+    cw = SettlingMetrics(clock, NOW - timedelta(minutes=1), per_minute=5, lag=timedelta(minutes=2))
+    sm.add("manga-recommender-v1-ab", tags={"owner": "recsys"})
+    book, emitted, approvals = FindingBook(), list[tuple[str, float]](), FakeApprovals()
+    run = steps(sm, cw, book, emitted, approvals)
+    state: dict[str, Any] = {"endpoint_name": "manga-recommender-v1-ab", "reason": "v2 live"}
+    approvals.open(EXECUTION)
+    state["prepared"] = run.prepare(state, EXECUTION)
+    run.request_approval(state, "TOKEN-1", EXECUTION)
+    approvals.approve(EXECUTION, BOB_ARN)
+    run.now = lambda: clock[0]
+    # When the state machine runs its checks and the delete
+    result = _as_the_machine_runs(run, state, clock)
+    # Then the final check, reading only once every minute up to the first check has settled, sees the traffic
+    assert result["outcome"] == "aborted" and result["invocations"] > 0, result
+    assert "manga-recommender-v1-ab" in sm.views and not [c for c in sm.calls if c[0] == "delete"]
+    assert emitted[-1] == (SAFETY_ABORT_METRIC, 1)
+    # And the final window reaches back through the first check's time and a full safety window before it
+    _, start, end = cw.windows[-1]
+    assert start <= NOW - timedelta(hours=POLICY.safety_window_hours) and end == NOW + INVOCATIONS_SETTLE
+
+
+def test_an_idle_endpoint_passes_both_checks_and_is_deleted(sm: FakeEndpoints) -> None:
+    clock = [NOW]
+    cw = SettlingMetrics(clock, NOW + timedelta(days=1), per_minute=5, lag=timedelta(minutes=2))
+    sm.add("manga-recommender-v1-ab", tags={"owner": "recsys"})
+    book, emitted, approvals = FindingBook(), list[tuple[str, float]](), FakeApprovals()
+    run = steps(sm, cw, book, emitted, approvals)
+    state: dict[str, Any] = {"endpoint_name": "manga-recommender-v1-ab", "reason": "v2 live"}
+    approvals.open(EXECUTION)
+    state["prepared"] = run.prepare(state, EXECUTION)
+    run.request_approval(state, "TOKEN-1", EXECUTION)
+    approvals.approve(EXECUTION, BOB_ARN)
+    run.now = lambda: clock[0]
+    result = _as_the_machine_runs(run, state, clock)
+    assert result["outcome"] == "deleted" and state["idle"]["checked_at"] == iso(NOW)
+    assert "manga-recommender-v1-ab" not in sm.views
+
+
+@pytest.mark.parametrize("checked_at", ["2026-11-29T12:00:00Z", "9999-12-31T23:59:59-14:00", "not a time", None])
+def test_a_forged_or_missing_first_check_time_only_widens_the_final_window(
+    requested: Any, cw: FakeMetrics, checked_at: str | None
+) -> None:
+    # A first check "in the future" (an execution input carrying its own idle, were CheckIdle skipped) or unreadable
+    run, _, _, state = requested
+    state["idle"] = {"outcome": "idle", "checked_at": checked_at}
+    assert run.delete(state, EXECUTION)["outcome"] == "deleted"
+    [(_, start, end)] = cw.windows[-1:]
+    assert end == NOW and start <= NOW - INVOCATIONS_SETTLE - timedelta(hours=POLICY.safety_window_hours)

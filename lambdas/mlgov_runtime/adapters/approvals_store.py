@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlgov_runtime.approvals.logic import PENDING, AnswerFailed, ApprovalRequest, TaskGone
+from mlgov_runtime.approvals.logic import PENDING, AnswerFailed, ApprovalRequest, MalformedRecord, TaskGone
 
 _FIELDS = ("decision", "subject", "execution_arn", "requested_by", "requested_at", "expires_at", "status")
 _OPTIONAL = ("decided_by", "decided_at", "channel", "comment", "requester_mac", "decision_mac", "bound")
@@ -118,14 +118,25 @@ class DynamoApprovals:
         return True
 
     @staticmethod
-    def _request(item: dict[str, Any]) -> ApprovalRequest:
-        values = {k: item[k]["S"] for k in ("request_id", *_FIELDS)}
-        values.update({k: item[k]["S"] for k in _OPTIONAL if k in item})
+    def _request(item: dict[str, Any], request_id: str) -> ApprovalRequest:
+        """The request a record holds; MalformedRecord naming the record and field when one is missing or is not
+        a string (S)."""
+        values: dict[str, str] = {}
+        for k in ("request_id", *_FIELDS, *_OPTIONAL):
+            if k not in item:
+                if k in _OPTIONAL:
+                    continue
+                raise MalformedRecord(request_id, k, "is missing")
+            value = item[k]
+            if not (isinstance(value, dict) and isinstance(value.get("S"), str)):
+                kind = next(iter(value), "?") if isinstance(value, dict) else type(value).__name__
+                raise MalformedRecord(request_id, k, f"is of type {kind}, not a string (S)")
+            values[k] = value["S"]
         return ApprovalRequest(**values)
 
     def get(self, request_id: str) -> ApprovalRequest | None:
         item = self._ddb.get_item(TableName=self._table, Key={"request_id": {"S": request_id}}, ConsistentRead=True)
-        return self._request(item["Item"]) if "Item" in item else None
+        return self._request(item["Item"], request_id) if "Item" in item else None
 
     def settle(
         self, request_id: str, status: str, decided_by: str, decided_at: str, channel: str, comment: str, mac: str

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Answers a server, or a proxy in front of it, may give after the request was carried out.
+AMBIGUOUS = frozenset({500, 502, 504})
 MIN_ATTEMPT_SECONDS = 2.0  # an attempt that cannot get this long is not started
 _SECRET_PATH = re.compile(r"(/services/[^/]+/[^/]+/)[^/?#]+")
 
@@ -40,12 +42,14 @@ class DeliveryError(Exception):
         retryable: bool = False,
         objection: str = "",
         retry_after: float | None = None,
+        maybe_done: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
         self.objection = objection
         self.retry_after = retry_after
+        self.maybe_done = maybe_done  # sent, and the receiver may have carried it out
 
 
 @dataclass
@@ -151,10 +155,14 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         *,
         idempotent: bool = True,
+        resend_5xx: bool = True,
     ) -> Response:
         """`idempotent=False` (a Slack webhook post: no idempotency key exists): the answer is awaited as long as
-        all attempts together would have taken, and a request sent but never answered is not sent again here,
-        since a slow server may have acted on it. Refused connections and 408/429/5xx answers are still retried."""
+        all attempts together would have taken, and a request sent but never answered (no answer in time, the
+        connection dropped after sending) is not sent again here, since a slow server may have acted on it.
+        Refused connections and 408/429/5xx answers are still retried, but for `resend_5xx=False` (a Jira create):
+        a 500, 502 or 504 may come after the request was carried out, so it is not resent here either. Either way
+        the error says `maybe_done`."""
         data = None if body is None else json.dumps(body).encode("utf-8")
         all_headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
         where = f"{method} {redact(url)}"
@@ -170,6 +178,14 @@ class HttpClient:
                 return _urlopen(request, min(wait, left))
             except urllib.error.HTTPError as exc:
                 status = exc.code
+                if not resend_5xx and exc.code in AMBIGUOUS:
+                    raise DeliveryError(
+                        f"{where} answered {exc.code}; not resent now (it may have been acted on), "
+                        f"left for {self.later}",
+                        exc.code,
+                        True,
+                        maybe_done=True,
+                    ) from None
                 if exc.code not in RETRYABLE:
                     objection = objection_of(_body_of(exc))
                     raise DeliveryError(
@@ -179,17 +195,19 @@ class HttpClient:
                 retry_after = parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
             except ValueError as exc:  # a malformed URL: configuration, not an outage
                 raise DeliveryError(f"{where}: {exc}", None, False, str(exc)) from None
-            except TimeoutError as exc:  # sent, no answer in time (a refused or hung connect is a URLError)
-                last = f"failed: {exc or type(exc).__name__}"
-                if not idempotent:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                # urllib wraps what fails before the request is sent (connect, send) in URLError; a timeout or a
+                # dropped connection while awaiting the answer comes bare: sent, and perhaps acted on.
+                sent = not isinstance(exc, urllib.error.URLError)
+                last = f"failed: {str(getattr(exc, 'reason', None) or exc) or type(exc).__name__}"
+                if sent and not idempotent:
                     raise DeliveryError(
-                        f"{where} sent but not answered in time; not resent now (it may have been acted on), "
+                        f"{where} sent but not answered ({last}); not resent now (it may have been acted on), "
                         f"left for {self.later}",
                         None,
                         True,
+                        maybe_done=True,
                     ) from None
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-                last = f"failed: {getattr(exc, 'reason', None) or type(exc).__name__}"
             if attempt + 1 >= self.attempts:
                 break
             if retry_after is not None and (

@@ -73,3 +73,18 @@ class DynamoDeliveryState:
         if key:
             item["issue_key"] = {"S": key}
         self._ddb.put_item(TableName=self._table, Item=item)
+
+    def create_sent(self, project: str, finding_id: str) -> datetime | None:
+        item = self._ddb.get_item(
+            TableName=self._table, Key=_key("jira", project, finding_id), ConsistentRead=True
+        ).get("Item")
+        raw = (item or {}).get("create_sent_at", {}).get("S")
+        try:
+            at = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        except ValueError:
+            return None
+        return at if at is not None and at.tzinfo is not None else None
+
+    def remember_create(self, project: str, finding_id: str, at: datetime) -> None:
+        item = {**_key("jira", project, finding_id), "open": {"BOOL": False}, "create_sent_at": {"S": at.isoformat()}}
+        self._ddb.put_item(TableName=self._table, Item=item)

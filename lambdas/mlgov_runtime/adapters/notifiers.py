@@ -8,6 +8,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from mlgov_runtime.adapters.http import DeliveryError, HttpClient
@@ -16,6 +17,10 @@ from mlgov_runtime.notifier.messages import finding_label, jira_comment, jira_is
 JIRA_KEY = re.compile(r"^[A-Z][A-Z0-9]+-\d+$")
 # In JiraProject's answer when the issue its record named was not the finding's (the notifier counts it).
 FOREIGN_ISSUE = "does not carry the finding's label"
+# How long after a create that may have been carried out (its answer lost) no second one is sent: Jira's search
+# usually shows a new issue within seconds. Under the notifier queue's visibility timeout (12 min), so the queue's
+# next delivery searches again and creates only if the issue still does not show.
+SEARCH_SETTLE = timedelta(minutes=5)
 
 
 @dataclass
@@ -44,8 +49,14 @@ class IssueKeys(Protocol):
     def open_issue(self, project: str, finding_id: str) -> str | None: ...
 
     def remember_issue(self, project: str, finding_id: str, key: str | None) -> None:
-        """`key` None: the issue was closed."""
+        """`key` None: the issue was closed (or a create was refused)."""
         ...
+
+    def create_sent(self, project: str, finding_id: str) -> datetime | None:
+        """When a create for the finding was sent whose outcome is unknown (its answer lost), if one was."""
+        ...
+
+    def remember_create(self, project: str, finding_id: str, at: datetime) -> None: ...
 
 
 class MemoryIssueKeys:
@@ -53,15 +64,24 @@ class MemoryIssueKeys:
 
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str], str] = {}
+        self._creates: dict[tuple[str, str], datetime] = {}
 
     def open_issue(self, project: str, finding_id: str) -> str | None:
         return self._keys.get((project, finding_id))
 
     def remember_issue(self, project: str, finding_id: str, key: str | None) -> None:
+        self._creates.pop((project, finding_id), None)
         if key:
             self._keys[(project, finding_id)] = key
         else:
             self._keys.pop((project, finding_id), None)
+
+    def create_sent(self, project: str, finding_id: str) -> datetime | None:
+        return self._creates.get((project, finding_id))
+
+    def remember_create(self, project: str, finding_id: str, at: datetime) -> None:
+        self._keys.pop((project, finding_id), None)
+        self._creates[(project, finding_id)] = at
 
 
 @dataclass
@@ -78,6 +98,7 @@ class JiraProject:
     # so a forged or stale closing never hides an open violation.
     stored_status: Callable[[str], str | None] | None = None
     issue_keys: IssueKeys = field(default_factory=MemoryIssueKeys)
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _auth: dict[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -147,13 +168,33 @@ class JiraProject:
                 self.issue_keys.remember_issue(self.project_key, finding_id, None)
                 return f"commented and transitioned {key}"
             return f"commented {key}"
+        sent_at = self.issue_keys.create_sent(self.project_key, finding_id)
+        if sent_at is not None and self.now() - sent_at < SEARCH_SETTLE:
+            # A create is not idempotent: the issue it may have made is left for Jira's search to show.
+            raise DeliveryError(
+                f"a Jira create for finding {finding_id} sent at {sent_at:%Y-%m-%dT%H:%M:%SZ} may have been carried "
+                "out and Jira's search does not show its issue yet; left for a later delivery",
+                retryable=True,
+            )
         if resolved:
             return "no open issue to resolve"
         issue = jira_issue(finding, self.project_key, self.issue_type, self.findings_table)
-        created = self._post("/rest/api/3/issue", issue)
-        created_key = str(created.get("key", "")) if isinstance(created, dict) else ""
+        # Recorded before sending: a create whose answer is lost is not followed by another one at once.
+        self.issue_keys.remember_create(self.project_key, finding_id, self.now())
+        try:
+            created = self.http.request(
+                "POST", self._url("/rest/api/3/issue"), issue, self._auth, idempotent=False, resend_5xx=False
+            )
+        except DeliveryError as exc:
+            if not exc.maybe_done:
+                self.issue_keys.remember_issue(self.project_key, finding_id, None)
+            raise
+        answer = created.json()
+        created_key = str(answer.get("key", "")) if isinstance(answer, dict) else ""
         if not JIRA_KEY.match(created_key):
-            raise DeliveryError(f"Jira answered without an issue key: {one_line(str(created))[:200]}", retryable=True)
+            raise DeliveryError(
+                f"Jira answered without an issue key: {one_line(str(answer))[:200]}", retryable=True, maybe_done=True
+            )
         self.issue_keys.remember_issue(self.project_key, finding_id, created_key)
         return f"created {created_key}"
 

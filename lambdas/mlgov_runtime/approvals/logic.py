@@ -138,6 +138,15 @@ class Refused(Exception):
         self.status = status
 
 
+class MalformedRecord(Refused):
+    """An approval record with a field missing or of another type (written out of band, or damaged): nothing is
+    decided, answered or deleted on it."""
+
+    def __init__(self, request_id: str, field: str, why: str) -> None:
+        super().__init__(409, f"approval record {request_id} is malformed: field {field} {why}; nothing changed")
+        self.request_id, self.field = request_id, field
+
+
 def same_principal(a: str, b: str) -> bool:
     """The same person (identity.person: an assumed role is its role, whatever the session name)."""
     return same_person(a, b)

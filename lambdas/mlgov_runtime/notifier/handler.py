@@ -28,7 +28,14 @@ from mlgov_runtime.adapters.findings_store import stored_status
 from mlgov_runtime.adapters.http import HttpClient
 from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
 from mlgov_runtime.adapters.notifier_secret import SecretError, load_notifier_secret
-from mlgov_runtime.adapters.notifiers import FOREIGN_ISSUE, JiraProject, PageTopic, SlackWebhooks, Unavailable
+from mlgov_runtime.adapters.notifiers import (
+    FOREIGN_ISSUE,
+    JiraProject,
+    MemoryIssueKeys,
+    PageTopic,
+    SlackWebhooks,
+    Unavailable,
+)
 from mlgov_runtime.adapters.redrive import ORIGIN_ATTRIBUTE, park
 from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.notifier.logic import (
@@ -115,7 +122,7 @@ def channels(client: HttpClient, own_account: str, state: DynamoDeliveryState | 
                 resolve_transition_id=settings.jira_resolve_transition_id,
                 findings_table=settings.findings_table,
                 stored_status=_stored_status(settings.findings_table),
-                **({"issue_keys": state} if state is not None else {}),
+                issue_keys=state if state is not None else MemoryIssueKeys(),
             )
     if settings.page_topic_arn:
         built["page"] = PageTopic(lambda: context_for(None).client("sns"), settings.page_topic_arn)

@@ -24,6 +24,7 @@ from mlgov_runtime.approvals.logic import (
     DENIED,
     ApprovalRequest,
     Macs,
+    MalformedRecord,
     is_approver,
     request_id_for,
     same_principal,
@@ -46,6 +47,7 @@ from mlgov_runtime.retirement.findings import (
     still_called_finding,
 )
 from mlgov_runtime.retirement.logic import (
+    INVOCATIONS_SETTLE,
     RETIRING,
     EndpointGone,
     ErrorCounter,
@@ -155,7 +157,10 @@ class Steps:
         if why:
             return None, why
         assert self.approvals is not None
-        record = self.approvals.get(request_id_for(execution))
+        try:
+            record = self.approvals.get(request_id_for(execution))
+        except MalformedRecord as exc:
+            return None, str(exc)
         if record is None:
             return None, f"no approval request was recorded for execution {execution}"
         if (record.decision, record.subject, record.execution_arn) != ("retirement", name, execution):
@@ -248,10 +253,30 @@ class Steps:
         self._publish_retiring(retiring)
         return {"published": True, "request_id": request.request_id}
 
+    def check_idle(self, state: dict[str, Any], execution: str = "") -> dict[str, Any]:
+        """The first live check, right after the approval: the same checks as `delete`, over the safety window up
+        to now, deleting nothing. Clean: {"outcome": "idle", "checked_at"}; the state machine then waits
+        INVOCATIONS_SETTLE, so the final check reads every minute up to this one settled."""
+        return self._checked(state, execution, final=False)
+
     def delete(self, state: dict[str, Any], execution: str = "") -> dict[str, Any]:
         """Immediately before deleting: this is our own running execution, its approval record says
-        APPROVED, the retirement is still open and the last safety window had no invocations; anything
+        APPROVED, the retirement is still open and the safety window had no invocations, read from before the
+        first check (`state["idle"]`) up to now: the minutes up to the first check have settled since; anything
         else aborts with nothing deleted. The approver named is the record's, never the state's."""
+        return self._checked(state, execution, final=True)
+
+    def _first_check(self, state: dict[str, Any], now: datetime) -> datetime:
+        """When the first check ran; never later than INVOCATIONS_SETTLE ago, so a missing or forged time only widens
+        the final window."""
+        idle = state.get("idle")
+        try:
+            checked = parse_iso(str(idle["checked_at"])) if isinstance(idle, dict) else now
+        except (KeyError, ValueError, OverflowError):
+            checked = now
+        return min(checked, now - INVOCATIONS_SETTLE)
+
+    def _checked(self, state: dict[str, Any], execution: str, final: bool) -> dict[str, Any]:
         ref = self._ref(state)
         name = ref.endpoint_name
         record, why_not = self._approval(execution, name)
@@ -264,7 +289,7 @@ class Steps:
         try:
             view = self.endpoints.describe(name)
         except EndpointGone:
-            if retiring.recreate:  # deleted by an earlier attempt of this step; finish closing it
+            if final and retiring.recreate:  # deleted by an earlier attempt of this step; finish closing it
                 return self._close(retiring, state, approved_by, self.now())
             return {"outcome": "aborted", "reason": f"endpoint {name} no longer exists; nothing deleted by this run"}
         if record.bound != self._bound(view):
@@ -276,16 +301,15 @@ class Steps:
             }
         window = self.policy.safety_window_hours
         now = self.now()
+        start = (self._first_check(state, now) if final else now) - timedelta(hours=window)
         invocations: int | None
         why = ""
         try:
-            invocations = self.metrics.invocations(
-                name, [v.name for v in view.variants], now - timedelta(hours=window), now
-            )
+            invocations = self.metrics.invocations(name, [v.name for v in view.variants], start, now)
             # Traffic through inference components is reported per component, not per variant.
             components = self.endpoints.component_names(name)
             if components:
-                invocations += self.metrics.component_invocations(components, now - timedelta(hours=window), now)
+                invocations += self.metrics.component_invocations(components, start, now)
         except ReadFailure as exc:
             invocations, why = None, str(exc)
         if invocations is None or invocations > 0:
@@ -301,13 +325,31 @@ class Steps:
             retiring.request, retiring.last_outcome = None, f"Deletion aborted at {iso(now)}: {why}."
             self._publish_retiring(retiring)
             return {"outcome": "aborted", "reason": why}
+        if not final:
+            return {"outcome": "idle", "checked_at": iso(now), "invocations": 0}
         # Durable before the delete: what it takes to re-create the endpoint.
         retiring.recreate = self.endpoints.snapshot(name)
         retiring.request = None
         self.book.record(retiring_finding(retiring, "pipeline"))  # stored, not announced: the closing says it
-        self.endpoints.delete(name)
+        try:
+            self.endpoints.delete(name)
+        except EndpointGone:
+            # botocore resends a DeleteEndpoint whose answer was lost, and the resend finds nothing: AWS's own
+            # description says whether the endpoint went.
+            if not self._gone(name):
+                raise
         self.emit(SAFETY_ABORT_METRIC, 0)
         return self._close(retiring, state, approved_by, now)
+
+    def _gone(self, name: str) -> bool:
+        """Whether DescribeEndpoint shows `name` deleted or being deleted (an unreadable answer is not gone)."""
+        try:
+            view = self.endpoints.describe(name)
+        except EndpointGone:
+            return True
+        except ReadFailure:
+            return False
+        return view.status == "Deleting"
 
     def _close(
         self, retiring: Retiring, state: dict[str, Any], approved_by: str, deleted_at: datetime
@@ -354,7 +396,10 @@ class Steps:
     def _denied(self, execution: str, cause: str) -> str:
         """Who denied, from the approval service's MACed record; the failure's cause is only what the caller of
         SendTaskFailure said, so it is quoted as such (a denial deletes nothing either way)."""
-        record = self.approvals.get(request_id_for(execution)) if self.approvals and execution else None
+        try:
+            record = self.approvals.get(request_id_for(execution)) if self.approvals and execution else None
+        except MalformedRecord:
+            record = None
         if record is not None and record.status == DENIED and self.macs and verified_decision(record, self.macs):
             reason = (record.comment or "no reason given")[:500]
             return (

@@ -138,8 +138,8 @@ def step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(step=name, endpoint_name=state.get("endpoint_name"))
     if name == "request_approval":
         result = steps.request_approval(state, event["token"], str(event.get("execution", "")))
-    elif name == "delete":
-        result = steps.delete(state, str(event.get("execution", "")))
+    elif name in ("check_idle", "delete"):
+        result = getattr(steps, name)(state, str(event.get("execution", "")))
         if result["outcome"] == "refused":
             logger.warning("Deletion refused", extra={"reason": result["reason"]})
     elif name in ("prepare", "close_request", "watch"):

@@ -17,6 +17,9 @@ from mlgov_runtime.core.findings import endpoint_identity
 from mlgov_runtime.retirement import prices
 
 PURPOSES = ("active", "testing", "retiring", "retired")
+# How long CloudWatch takes to settle AWS/SageMaker Invocations: a newer minute may still read as no traffic. The
+# deletion state machine waits this long between its first live check and the final one.
+INVOCATIONS_SETTLE = timedelta(minutes=3)
 RETIRING = "retiring"
 
 _PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[^:]*:\d{12}:model-package/([^/]+)/(\d+)$")
