@@ -106,4 +106,3 @@ def with_writers(cfg: ChallengerConfig, writers: list[str], deployers: list[str]
         cfg,
         metrics=replace(cfg.metrics, writers=tuple(dict.fromkeys(writers)), deployers=tuple(dict.fromkeys(deployers))),
     )
-
