@@ -562,6 +562,14 @@ def check_challenger(settings: Settings) -> None:
             f"'{CONTEXT_KEY}.guardrails.metric_writer_role_arns' names nobody: no recommender could write the counts "
             'the gate reads (name the recommender\'s roles, or keep source "cloudwatch")'
         )
+    g = settings.guardrails
+    if c.metrics.source == "table" and not (g.deployer_role_arns or g.role_admin_arns or g.break_glass_role_arns):
+        raise SettingsError(
+            f"cdk.json context '{CONTEXT_KEY}.challenger.metrics.source' is \"table\" but "
+            f"'{CONTEXT_KEY}.guardrails.deployer_role_arns', 'role_admin_arns' and 'break_glass_role_arns' name "
+            "nobody: the table's policy could keep its controls to no one, and the watch believes no count from a "
+            'table without them (name who deploys, or keep source "cloudwatch")'
+        )
     if c.require_human_approval and not settings.approvals.approvers.get("challenger"):
         raise SettingsError(
             f"cdk.json context '{CONTEXT_KEY}.challenger.require_human_approval' is true but "

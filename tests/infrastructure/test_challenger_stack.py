@@ -591,3 +591,19 @@ def test_a_counts_table_nobody_may_write_fails_the_synth_naming_both_settings() 
         build_app(context={"mlgov": context})
     # The CloudWatch source does not need the table's writers (the SCP's namespace statement has nothing to keep)
     parse_settings({"guardrails": {"metric_writer_role_arns": []}})
+
+
+def test_a_counts_table_nobody_deploys_fails_the_synth_naming_the_settings() -> None:
+    """With no one who deploys, the table would carry no ControlsOnlyByDeploy and every look would fail its seal."""
+    from app import build_app
+    from mlgov.settings import SettingsError
+
+    nobody = {"deployer_role_arns": [], "role_admin_arns": [], "break_glass_role_arns": []}
+    context = {"challenger": {"metrics": {"source": "table"}}, "guardrails": nobody}
+    with pytest.raises(SettingsError, match=r"'mlgov.guardrails.deployer_role_arns', 'role_admin_arns' and "):
+        build_app(context={"mlgov": context})
+    # One of the three is enough, and the CloudWatch source needs none of them for the table
+    for key in nobody:
+        some = {**nobody, key: ["arn:*:iam::*:role/mlgov-protected/MlGovRoleAdmin"]}
+        parse_settings({"challenger": {"metrics": {"source": "table"}}, "guardrails": some})
+    parse_settings({"guardrails": nobody})
