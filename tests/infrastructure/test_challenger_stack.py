@@ -598,7 +598,7 @@ def test_a_counts_table_nobody_deploys_fails_the_synth_naming_the_settings() -> 
     from app import build_app
     from mlgov.settings import SettingsError
 
-    nobody = {"deployer_role_arns": [], "role_admin_arns": [], "break_glass_role_arns": []}
+    nobody: dict[str, list[str]] = {"deployer_role_arns": [], "role_admin_arns": [], "break_glass_role_arns": []}
     context = {"challenger": {"metrics": {"source": "table"}}, "guardrails": nobody}
     with pytest.raises(SettingsError, match=r"'mlgov.guardrails.deployer_role_arns', 'role_admin_arns' and "):
         build_app(context={"mlgov": context})
