@@ -607,7 +607,9 @@ def _cloudwatch_throttled(queries: list[dict[str, Any]], token: str | None) -> d
         ("GetMetricData", "Throttling"),
     ],
 )
-@pytest.mark.parametrize("minutes", [90, 24 * 60])  # inside the window, and past max_minutes
+# Inside the window, and past max_minutes (360) inside the throttle's grace (missing_metric_minutes, 10; the window
+# ends settle_minutes, 2, before the look): past the grace the run ends inconclusive (twelfth review, hole 0)
+@pytest.mark.parametrize("minutes", [90, 360 + 2 + 9])
 def test_a_throttled_look_pauses_instead_of_ending_the_experiment(where: str, code: str, minutes: int) -> None:
     from mlgov_runtime.challenger import logic
     from mlgov_runtime.challenger.config import ChallengerConfig

@@ -3,12 +3,13 @@ create marker and SEARCH_SETTLE, the retirement's two checks and not-found delet
 the counts table's seal with the deployers and IAM-style matching, the throttled look's pause).
 
 Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
- 0. (medium) a counts read throttled on every look holds the run PAUSED forever: never an end, even past
+ 0. (medium, fixed) a counts read throttled on every look holds the run PAUSED forever: never an end, even past
     max_minutes, so the guardrails are never judged while the challenger keeps its share of traffic. The execution
     times out max_minutes + review_after_days + 6 h later, and a timed-out execution runs no end step: the challenger
     keeps its traffic after that too (only the executions alarm says so). Whoever can spend the account's
     GetMetricData quota (or the table's reads) keeps a bad challenger serving. Fix: past max_minutes (plus a grace
-    shorter than the execution's margin) a throttled look ends inconclusive as a missing metric does.
+    shorter than the execution's margin) a throttled look ends inconclusive as a missing metric does. Fixed: past
+    max_minutes + missing_metric_minutes (at most THROTTLE_GRACE_MAX_MINUTES, 60) the look is INSUFFICIENT_DATA.
  1. (low) the retirement's delete step closes a retirement as "deleted after approval by ..." with a recreate
     command from a snapshot an EARLIER, failed attempt recorded, when the endpoint is gone at the final check
     (someone else deleted it during LetMetricsSettle). If the endpoint was re-created with the same name in between,
@@ -23,7 +24,7 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
  4. (low) the approvals store reads the task token of the answer to settle/reclaim unchecked: a record whose
     task_token is not a string (written out of band, the malformed-record threat) is a KeyError after the decision
     was written, an "unexpected failure" rather than a refusal naming the record and field.
- 5. (low) the challenger's VerifyApproval lets MalformedRecord out of approval_problem as a step error instead of
+ 5. (low, fixed) the challenger's VerifyApproval lets MalformedRecord out of approval_problem as a step error instead of
     the refusal it returns for every other bad record (the retirement's delete step refuses by name).
  6. (very low) the delete step's first-check time: one parsed but less than a safety window after year 1 (only a
     hand-edited state holds one: CheckIdle writes $.idle) underflows the window's start, an OverflowError (the step
@@ -90,26 +91,61 @@ TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{COUNTS_TABLE}"
 # -- 0. a throttle held past max_minutes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hole 0 (medium): a throttle on every look holds the run PAUSED past max_minutes until the execution "
-        "times out, with no end step (challenger keeps traffic, guardrails never judged); fix: end "
-        "inconclusive past max_minutes plus a grace"
-    ),
-)
 def test_a_throttle_on_every_look_never_holds_the_run_past_the_executions_life() -> None:
     from mlgov_runtime.challenger import logic
     from mlgov_runtime.challenger.config import ChallengerConfig
+    from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA
 
     cfg = ChallengerConfig(metrics=NAMES)
     # The state machine's timeout (stacks/challenger.py, no human approval): past it no step runs again
     life = cfg.decision.max_minutes + 24 * 60 * cfg.review_after_days + 6 * 60
-    state = {"challenger": WATCHED, "deployed_at": T0.isoformat()}
+    state: dict[str, Any] = {"challenger": WATCHED, "deployed_at": T0.isoformat()}
     ports, _ = _watch_ports(Table([_error("ThrottlingException", "Query")]))
     look = logic.watch(ports, cfg, state, T0 + timedelta(minutes=life - 1))
     # Safe: an end (inconclusive, the end step gives production all traffic) before the execution's timeout
     assert look["decision"] != PAUSED, look["result"]["reasons"]
+    assert look["decision"] == INSUFFICIENT_DATA and "paused" not in look, look["result"]["reasons"]
+    assert any("Query" in r and "throttled" in r for r in look["result"]["reasons"]), look["result"]["reasons"]
+    ports.findings.publish.assert_not_called()
+    # and the end step takes the challenger's traffic away, naming the throttled read, the package untouched
+    ended, endpoints = _watch_ports(Table([]))
+    out = logic.end(ended, {**state, "watch": look})
+    weights = {WATCHED["production_variant"]: 1.0, WATCHED["challenger_variant"]: 0.0}
+    endpoints.set_weights.assert_called_once_with(WATCHED["endpoint_name"], weights)
+    assert not ended.registry.method_calls
+    [finding] = [call.args[0] for call in ended.findings.publish.call_args_list]
+    assert out == {"outcome": INSUFFICIENT_DATA, "finding_id": finding.finding_id}
+    assert finding.kind == "CHALLENGER_DATA_MISSING" and "ended inconclusive" in finding.title, finding.title
+    assert "throttled" in finding.title and "Query" in finding.title, finding.title
+    assert "ThrottledRequests" in finding.detail and "PutMetricData" not in finding.detail
+
+
+def test_a_throttle_ends_the_run_at_max_minutes_plus_the_grace_not_before() -> None:
+    # The grace: the missing-metric rule's minutes, at most THROTTLE_GRACE_MAX_MINUTES, far inside the execution's
+    # six hours of margin; the window ends settle_minutes before the look
+    from mlgov_runtime.challenger import logic
+    from mlgov_runtime.challenger.config import ChallengerConfig
+    from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA
+
+    def decision(cfg: ChallengerConfig, window_minutes: float) -> str:
+        ports, endpoints = _watch_ports(Table([_error("ProvisionedThroughputExceededException", "Query")]))
+        state = {"challenger": WATCHED, "deployed_at": T0.isoformat()}
+        now = T0 + timedelta(minutes=window_minutes + cfg.decision.settle_minutes)
+        look = logic.watch(ports, cfg, state, now)
+        assert look["elapsed_minutes"] == window_minutes
+        endpoints.set_weights.assert_not_called()
+        assert look["decision"] in (PAUSED, INSUFFICIENT_DATA), look["result"]["reasons"]
+        return str(look["decision"])
+
+    cfg = ChallengerConfig(metrics=NAMES)
+    d = cfg.decision
+    assert d.missing_metric_minutes < logic.THROTTLE_GRACE_MAX_MINUTES < 6 * 60
+    assert decision(cfg, d.max_minutes + d.missing_metric_minutes - 1) == PAUSED
+    assert decision(cfg, d.max_minutes + d.missing_metric_minutes) == INSUFFICIENT_DATA
+    # A missing-metric rule longer than the margin allows: the grace stays at most THROTTLE_GRACE_MAX_MINUTES
+    long = replace(cfg, decision=replace(d, missing_metric_minutes=10_080))
+    assert decision(long, d.max_minutes + logic.THROTTLE_GRACE_MAX_MINUTES - 1) == PAUSED
+    assert decision(long, d.max_minutes + logic.THROTTLE_GRACE_MAX_MINUTES) == INSUFFICIENT_DATA
 
 
 def test_only_a_throttle_pauses_the_look() -> None:
@@ -535,16 +571,11 @@ def test_a_record_whose_task_token_is_not_a_string_is_refused_by_name(reclaim: b
         pytest.fail("a token that is not a string was handed to Step Functions")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hole 5 (low): approval_problem lets MalformedRecord out as a step error; fix: catch it and return it"
-        " as the refusal reason, as the retirement does"
-    ),
-)
 def test_the_challengers_approval_check_refuses_a_malformed_record_by_name() -> None:
-    from mlgov_runtime.approvals.logic import MalformedRecord
-    from mlgov_runtime.challenger.approval import ApprovalGate, approval_problem
+    from unittest.mock import MagicMock
+
+    from mlgov_runtime.approvals.logic import MalformedRecord, request_id_for
+    from mlgov_runtime.challenger.approval import ApprovalGate, approval_problem, verify_approval
 
     class Damaged:
         def get(self, request_id: str) -> Any:
@@ -556,6 +587,12 @@ def test_the_challengers_approval_check_refuses_a_malformed_record_by_name() -> 
     except MalformedRecord as exc:
         pytest.fail(f"let out as a step error: {exc}")
     assert record is None and "decision_mac" in why and "malformed" in why
+    assert request_id_for("arn:aws:states:x:execution:sm:run") in why
+    # and the step says so: not approved (the state machine then takes the challenger's traffic away)
+    ports = MagicMock()
+    out = verify_approval(ports, gate, {"challenger": {"model_package_arn": "pkg"}, "watch": {}}, "arn:x:run")
+    assert out["approved"] is False and "decision_mac" in out["reason"], out
+    ports.findings.publish.assert_not_called()
 
 
 def test_decide_refuses_a_malformed_record_with_a_conflict_naming_it() -> None:

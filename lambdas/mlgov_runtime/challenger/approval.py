@@ -22,6 +22,7 @@ from mlgov_runtime.approvals.logic import (
     PRODUCT_REQUESTER,
     ApprovalRequest,
     Macs,
+    MalformedRecord,
     is_approver,
     iso,
     request_id_for,
@@ -83,7 +84,10 @@ def approval_problem(gate: ApprovalGate, ch: Mapping[str, Any], execution: str) 
     """The record this execution's request got, verified, or why it may not approve anything."""
     if gate.store is None or gate.macs is None:
         return None, "this function has no approvals table or MAC key configured to verify against"
-    record = gate.store.get(request_id_for(execution))
+    try:
+        record = gate.store.get(request_id_for(execution))
+    except MalformedRecord as exc:  # a refusal naming record and field, as any other bad record, not a step error
+        return None, str(exc)
     if record is None:
         return None, f"no approval request was recorded for execution {execution}"
     if (record.decision, record.subject, record.execution_arn) != ("challenger", ch["model_package_arn"], execution):

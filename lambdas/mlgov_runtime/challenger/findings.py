@@ -300,8 +300,8 @@ def data_missing_finding(
         state = (
             "The window ended with the data still missing: inconclusive. Nothing was rejected or promoted; the "
             f"challenger got weight 0 and is being removed, and the package stays "
-            f"{ch.get('approval_status') or 'as it was'}. Next: fix the metric's source (dashboard "
-            f"{dashboard_url(region, endpoint)}), then run it again: {start}"
+            f"{ch.get('approval_status') or 'as it was'}. Next: {_source_fix(throttled, region, endpoint)}, then run "
+            f"it again: {start}"
         )
     else:
         title = f"Challenger {_label(ch)} on {endpoint} paused: {what}"
@@ -330,9 +330,20 @@ def data_missing_finding(
 
 
 def _throttle_fix(source: str) -> str:
+    return f"if it lasts, {_readers(source)}."
+
+
+def _readers(source: str) -> str:
     return (
-        f"if it lasts, find what else reads there ({source}): the table's ThrottledRequests in CloudWatch, or the "
-        "account's GetMetricData quota in Service Quotas."
+        f"find what else reads there ({source}): the table's ThrottledRequests in CloudWatch, or the account's "
+        "GetMetricData quota in Service Quotas"
+    )
+
+
+def _source_fix(throttled: str | None, region: str, endpoint: str) -> str:
+    """What to fix before running again: the throttled read's other readers, or the metric's source."""
+    return (
+        _readers(throttled) if throttled else f"fix the metric's source (dashboard {dashboard_url(region, endpoint)})"
     )
 
 

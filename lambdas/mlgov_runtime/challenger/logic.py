@@ -519,24 +519,47 @@ def look(
     }
 
 
+# A throttle past max_minutes gets the missing-metric rule's minutes (at most this many) to clear before the run
+# ends inconclusive: well inside the execution's margin (stacks/challenger.py: 6 h past the window and review wait).
+THROTTLE_GRACE_MAX_MINUTES = 60
+
+
 def throttled_look(cfg: ChallengerConfig, deployed_at: datetime, now: datetime, exc: Throttled) -> dict[str, Any]:
-    """PAUSED with the throttled read as its data problem; never an end, even past max_minutes."""
+    """PAUSED with the throttled read as its data problem; past max_minutes plus the grace, INSUFFICIENT_DATA as a
+    missing metric ends (the end step: weight 0, inconclusive). Never a rejection or a promotion."""
     start = _minute_up(deployed_at)
     end = max(start, _minute_down(now) - timedelta(minutes=cfg.decision.settle_minutes))
+    elapsed = float(int((end - start).total_seconds() // 60))
+    d = cfg.decision
+    grace = min(d.missing_metric_minutes, THROTTLE_GRACE_MAX_MINUTES)
     problem = {"variant": "both", "metric": "counts", "minutes_without_data": 0, "throttled": exc.source}
-    reasons = [
-        f"Data problem: {exc.source} was throttled after the client's retries: no counts this look.",
-        "The experiment is paused: no verdict while the read is throttled; the monitor looks again next interval "
-        "and judges once the read succeeds (a throttle never rejects, promotes or ends the run).",
-    ]
+    cause = f"Data problem: {exc.source} was throttled after the client's retries: no counts this look."
+    decision, reasons = (
+        PAUSED,
+        [
+            cause,
+            "The experiment is paused: no verdict while the read is throttled; the monitor looks again next interval "
+            f"and judges once the read succeeds, until {d.max_minutes:g} + {grace:g} minutes (then inconclusive, "
+            "never a rejection or a promotion).",
+        ],
+    )
+    if elapsed >= d.max_minutes + grace:
+        decision, reasons = (
+            INSUFFICIENT_DATA,
+            [
+                f"The {d.max_minutes:g}-minute window and {grace:g} minutes' grace ended with the read still "
+                "throttled: inconclusive, the package is neither rejected nor promoted.",
+                cause,
+            ],
+        )
     result = {
-        "decision": PAUSED,
+        "decision": decision,
         "reasons": reasons,
         "statistics": {"data_problem": {**problem, "missing": [dict(problem)]}},
     }
     return {
-        "decision": PAUSED,
-        "elapsed_minutes": float(int((end - start).total_seconds() // 60)),
+        "decision": decision,
+        "elapsed_minutes": elapsed,
         "window": {"start": iso(start), "end": iso(end)},
         "result": result,
         "approval_description": "",
