@@ -56,7 +56,10 @@ class IssueKeys(Protocol):
         """When a create for the finding was sent whose outcome is unknown (its answer lost), if one was."""
         ...
 
-    def remember_create(self, project: str, finding_id: str, at: datetime) -> None: ...
+    def remember_create(self, project: str, finding_id: str, at: datetime) -> bool:
+        """Record a create about to be sent, only if no issue is recorded open and no other create was sent
+        within SEARCH_SETTLE before `at` (one atomic write): False when another delivery got there first."""
+        ...
 
 
 class MemoryIssueKeys:
@@ -79,9 +82,12 @@ class MemoryIssueKeys:
     def create_sent(self, project: str, finding_id: str) -> datetime | None:
         return self._creates.get((project, finding_id))
 
-    def remember_create(self, project: str, finding_id: str, at: datetime) -> None:
-        self._keys.pop((project, finding_id), None)
+    def remember_create(self, project: str, finding_id: str, at: datetime) -> bool:
+        sent = self._creates.get((project, finding_id))
+        if (project, finding_id) in self._keys or (sent is not None and at - sent < SEARCH_SETTLE):
+            return False
         self._creates[(project, finding_id)] = at
+        return True
 
 
 @dataclass
@@ -155,6 +161,16 @@ class JiraProject:
             return f"recorded issue {foreign} {FOREIGN_ISSUE}, left untouched; {outcome}"
         return outcome
 
+    @staticmethod
+    def _held(finding_id: str, when: str) -> DeliveryError:
+        # A create is not idempotent: the issue it may have made is left for Jira's search to show.
+        return DeliveryError(
+            f"a Jira create for finding {finding_id} {when} may have been carried out and Jira's search does not "
+            "show its issue yet; left for a later delivery",
+            retryable=True,
+            held=True,
+        )
+
     def _deliver(self, finding: dict[str, Any], key: str | None) -> str:
         finding_id = finding["finding_id"]
         resolved = finding.get("status") == "RESOLVED"
@@ -170,17 +186,14 @@ class JiraProject:
             return f"commented {key}"
         sent_at = self.issue_keys.create_sent(self.project_key, finding_id)
         if sent_at is not None and self.now() - sent_at < SEARCH_SETTLE:
-            # A create is not idempotent: the issue it may have made is left for Jira's search to show.
-            raise DeliveryError(
-                f"a Jira create for finding {finding_id} sent at {sent_at:%Y-%m-%dT%H:%M:%SZ} may have been carried "
-                "out and Jira's search does not show its issue yet; left for a later delivery",
-                retryable=True,
-            )
+            raise self._held(finding_id, f"sent at {sent_at:%Y-%m-%dT%H:%M:%SZ}")
         if resolved:
             return "no open issue to resolve"
         issue = jira_issue(finding, self.project_key, self.issue_type, self.findings_table)
-        # Recorded before sending: a create whose answer is lost is not followed by another one at once.
-        self.issue_keys.remember_create(self.project_key, finding_id, self.now())
+        # Recorded before sending, conditionally: a create whose answer is lost is not followed by another one at
+        # once, and of two deliveries of the finding at once (SNS and SQS deliver at least once) only one creates.
+        if not self.issue_keys.remember_create(self.project_key, finding_id, self.now()):
+            raise self._held(finding_id, "by another delivery just now")
         try:
             created = self.http.request(
                 "POST", self._url("/rest/api/3/issue"), issue, self._auth, idempotent=False, resend_5xx=False
