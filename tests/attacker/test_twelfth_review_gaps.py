@@ -53,7 +53,6 @@ its function reads from its own settings, also as DynamoDB re-spells it (no fals
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import json
@@ -445,6 +444,11 @@ class ClosingJira:
         issue = next(i for i in self.issues if i["key"] == key)
         if "fields=labels" in url:
             return http_module.Response(200, json.dumps({"fields": {"labels": issue["labels"]}}).encode())
+        if "fields=status" in url:
+            category = "done" if issue["done"] else "new"
+            return http_module.Response(
+                200, json.dumps({"fields": {"status": {"statusCategory": {"key": category}}}}).encode()
+            )
         if url.endswith("/comment"):
             self.comments.append(key)
             return http_module.Response(201, b"{}")
@@ -460,15 +464,6 @@ class ClosingJira:
         raise AssertionError(f"unexpected {method} {url}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hole 7 (low): a resolve transition whose answer was lost is resent (idempotent), refused 400 because the "
-        "issue is Done, so the record keeps naming the closed issue; a re-detection then comments on that Done "
-        "issue, which nobody sees; fix: take a 400 on a resent transition (or an issue already Done) as closed, "
-        "and never comment on a recorded issue Jira shows Done"
-    ),
-)
 def test_a_redetection_after_a_lost_resolve_answer_reaches_an_open_issue(monkeypatch: pytest.MonkeyPatch) -> None:
     jira = ClosingJira()
     monkeypatch.setattr(http_module, "_urlopen", jira.urlopen)
@@ -483,13 +478,42 @@ def test_a_redetection_after_a_lost_resolve_answer_reaches_an_open_issue(monkeyp
     )
     assert project.send(copy.deepcopy(FINDING)) == "created GOV-1"
     # Given the resolution's transition is carried out but its answer is lost (the client resends it)
-    with contextlib.suppress(DeliveryError):  # refused: parked, then redriven; the issue is Done either way
-        project.send({**copy.deepcopy(FINDING), "status": "RESOLVED", "severity": "INFO"})
-    assert jira.issues[0]["done"]
+    resolved = project.send({**copy.deepcopy(FINDING), "status": "RESOLVED", "severity": "INFO"})
+    assert jira.issues[0]["done"] and "already Done" in resolved, resolved
     # When the finding is detected again
     outcome = project.send(copy.deepcopy(FINDING))
     # Then it reaches an issue someone sees (a new one), never only a comment on the Done one
     assert [i["done"] for i in jira.issues].count(False) == 1, (outcome, jira.comments)
+    assert outcome == "created GOV-2" and jira.comments == ["GOV-1"], (outcome, jira.comments)
+
+
+def test_a_transition_refused_on_an_open_issue_keeps_its_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 400 on a transition closes the record only when Jira shows the issue Done: a workflow that refuses the
+    # transition on an open issue is rejected (parked) and the issue keeps its record
+    class Refusing(ClosingJira):
+        def urlopen(self, request: Any, timeout: float) -> http_module.Response:
+            if request.full_url.endswith("/transitions"):
+                body = b'{"errorMessages": ["Transition id 31 is not valid for this issue."], "errors": {}}'
+                raise urllib.error.HTTPError(request.full_url, 400, "Bad Request", Message(), io.BytesIO(body))
+            return super().urlopen(request, timeout)
+
+    jira = Refusing()
+    monkeypatch.setattr(http_module, "_urlopen", jira.urlopen)
+    project = JiraProject(
+        "https://jira.example",
+        "bot",
+        "token",
+        "GOV",
+        HttpClient(sleep=lambda _: None),
+        resolve_transition_id="31",
+        now=lambda: T0,
+    )
+    assert project.send(copy.deepcopy(FINDING)) == "created GOV-1"
+    with pytest.raises(DeliveryError) as raised:
+        project.send({**copy.deepcopy(FINDING), "status": "RESOLVED", "severity": "INFO"})
+    assert raised.value.status == 400 and not raised.value.retryable
+    assert project.issue_keys.open_issue("GOV", str(FINDING["finding_id"])) == "GOV-1"
+    assert project.send(copy.deepcopy(FINDING)) == "commented GOV-1" and len(jira.issues) == 1
 
 
 # -- 4, 5. malformed approval records

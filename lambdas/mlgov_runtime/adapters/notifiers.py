@@ -131,6 +131,15 @@ class JiraProject:
         labels = fields.get("labels") if isinstance(fields, dict) else None
         return isinstance(labels, list) and finding_label(finding_id) in labels
 
+    def is_done(self, key: str) -> bool:
+        """Whether Jira shows issue `key` in the Done status category (read from the issue, not the lagging search)."""
+        answer = self.http.request("GET", self._url(f"/rest/api/3/issue/{key}?fields=status"), None, self._auth)
+        issue = answer.json()
+        fields = issue.get("fields") if isinstance(issue, dict) else None
+        status = fields.get("status") if isinstance(fields, dict) else None
+        category = status.get("statusCategory") if isinstance(status, dict) else None
+        return isinstance(category, dict) and category.get("key") == "done"
+
     def find_open_issue(self, finding_id: str) -> str | None:
         """Look-up by the finding's label, never by summary text."""
         jql = f'project = "{self.project_key}" AND labels = "{finding_label(finding_id)}" AND statusCategory != Done'
@@ -180,7 +189,17 @@ class JiraProject:
                 stored = self.stored_status(finding_id) if self.stored_status else "RESOLVED"
                 if stored != "RESOLVED":
                     return f"commented {key}; not transitioned: the stored finding is {stored or 'missing'}"
-                self._post(f"/rest/api/3/issue/{key}/transitions", {"transition": {"id": self.resolve_transition_id}})
+                try:
+                    self._post(
+                        f"/rest/api/3/issue/{key}/transitions", {"transition": {"id": self.resolve_transition_id}}
+                    )
+                except DeliveryError as exc:
+                    # Refused because the issue is already Done (a resend after a lost answer, or closed by hand):
+                    # the record closes, so a re-detection reaches an open issue, not a comment on a Done one.
+                    if exc.status != 400 or not self.is_done(key):
+                        raise
+                    self.issue_keys.remember_issue(self.project_key, finding_id, None)
+                    return f"commented {key}; already Done in Jira"
                 self.issue_keys.remember_issue(self.project_key, finding_id, None)
                 return f"commented and transitioned {key}"
             return f"commented {key}"
