@@ -505,13 +505,6 @@ def test_a_transition_refused_on_an_open_issue_keeps_its_record(monkeypatch: pyt
 # -- 4, 5. malformed approval records
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hole 4 (low): settle/reclaim read task_token unchecked: KeyError after the decision was written; "
-        "fix: MalformedRecord naming the record and field"
-    ),
-)
 @pytest.mark.parametrize("reclaim", [False, True])
 def test_a_record_whose_task_token_is_not_a_string_is_refused_by_name(reclaim: bool) -> None:
     from mlgov_runtime.adapters.approvals_store import DynamoApprovals
@@ -529,10 +522,24 @@ def test_a_record_whose_task_token_is_not_a_string_is_refused_by_name(reclaim: b
             store.settle("rq-1", "APPROVED", "bob", "t", "cli", "", "mac")
     except Refused as exc:
         assert "rq-1" in str(exc) and "task_token" in str(exc) and "TOKEN-SECRET" not in str(exc)
+        assert "of type B" in str(exc) and exc.status == 409
     except Exception as exc:
         pytest.fail(f"a malformed token is a {type(exc).__name__}: {exc}")
     else:
         pytest.fail("a token that is not a string was handed to Step Functions")
+
+
+def test_an_answer_without_a_task_token_is_refused_by_name() -> None:
+    from mlgov_runtime.adapters.approvals_store import DynamoApprovals
+    from mlgov_runtime.approvals.logic import MalformedRecord
+
+    class Ddb:
+        def update_item(self, **kwargs: Any) -> dict[str, Any]:
+            return {"Attributes": {"request_id": {"S": "rq-1"}}}
+
+    with pytest.raises(MalformedRecord) as raised:
+        DynamoApprovals(Ddb(), "mlgov-approvals").reclaim("rq-1", "APPROVED", "bob", "cli")
+    assert raised.value.field == "task_token" and "is missing" in str(raised.value)
 
 
 @pytest.mark.xfail(
