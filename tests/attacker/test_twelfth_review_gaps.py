@@ -34,6 +34,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     Fix: a refused resend of a transition whose issue Jira shows Done closes the record; a recorded issue Jira
     shows Done is set aside like a foreign one (the search by label then finds none open and creates).
 
+Fixed since (their tests now pass as regression tests): 1, 2, 3, 4, 6 and 7.
+
 What held (regression tests below, passing): a lost create that made nothing is created by the queue's next
 delivery (SEARCH_SETTLE < the queue's visibility timeout); a create answered 2xx without a key keeps the marker; a
 Slack post whose connection dropped after sending is retryable (the queue sends it again), never sent twice in one
