@@ -35,6 +35,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     Fix: a refused resend of a transition whose issue Jira shows Done closes the record; a recorded issue Jira
     shows Done is set aside like a foreign one (the search by label then finds none open and creates).
 
+Fixed since (their tests now pass as regression tests): all eight.
+
 What held (regression tests below, passing): a lost create that made nothing is created by the queue's next
 delivery (SEARCH_SETTLE < the queue's visibility timeout); a create answered 2xx without a key keeps the marker; a
 Slack post whose connection dropped after sending is retryable (the queue sends it again), never sent twice in one
@@ -54,7 +56,6 @@ its function reads from its own settings, also as DynamoDB re-spells it (no fals
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import json
@@ -177,14 +178,6 @@ def test_only_a_throttle_pauses_the_look() -> None:
 # -- 1. a stale snapshot closing a retirement someone else ended
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hole 1 (low): an endpoint gone at the final check closes the retirement as deleted by this run when "
-        "an earlier failed attempt left retiring.recreate, announcing the old endpoint's config; fix: believe"
-        " a snapshot only from this execution"
-    ),
-)
 def test_a_snapshot_from_an_earlier_failed_attempt_never_closes_a_retirement_as_deleted_by_this_run() -> None:
     from mlgov_runtime.core.findings import STATUS_RESOLVED
     from mlgov_runtime.retirement.findings import KIND_RETIRING
@@ -235,6 +228,7 @@ def test_a_snapshot_from_an_earlier_failed_attempt_never_closes_a_retirement_as_
     closed = [f for f in book.published if f.kind == KIND_RETIRING and f.status == STATUS_RESOLVED]
     assert result["outcome"] != "deleted" and not closed, [c.detail for c in closed]
     assert not any(old_config in f.detail and "recreate" in f.detail for f in book.published[-3:])
+    assert result["outcome"] == "aborted" and "nothing deleted by this run" in result["reason"], result
 
 
 @pytest.mark.parametrize(
@@ -243,14 +237,7 @@ def test_a_snapshot_from_an_earlier_failed_attempt_never_closes_a_retirement_as_
         None,  # an execution started before the deploy: no CheckIdle ran
         {"outcome": "idle"},
         {"checked_at": "2099-01-01T00:00:00Z"},
-        pytest.param(
-            {"checked_at": "0001-01-01T00:00:00Z"},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="hole 6 (very low): a first-check time within datetime's range but less than a safety window "
-                "after year 1 underflows (OverflowError, the step crashes; nothing deleted); fix: read it as missing",
-            ),
-        ),
+        {"checked_at": "0001-01-01T00:00:00Z"},  # less than a safety window after year 1: read as missing
         {"checked_at": "9999-12-31T23:59:59+00:00"},
         {"checked_at": "2026-11-28T12:00:00"},  # naive
         {"checked_at": 1764331200},
@@ -302,13 +289,6 @@ class LaggingJira:
         raise AssertionError(f"unexpected {request.get_method()} {url}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hole 2 (low): the create marker is an unconditional put; two deliveries at once both create; fix: a "
-        "conditional put, the loser held"
-    ),
-)
 def test_two_deliveries_of_one_finding_at_once_make_one_issue(monkeypatch: pytest.MonkeyPatch) -> None:
     import boto3
     from moto import mock_aws
@@ -364,15 +344,11 @@ def test_two_deliveries_of_one_finding_at_once_make_one_issue(monkeypatch: pytes
         except DeliveryError as exc:
             outcomes.append(f"held: {exc}")
     assert len(jira.created) == 1, outcomes
+    # and the loser is held like a settle hold (the queue's next delivery searches again), never dropped
+    assert sorted(o.split(":")[0] for o in outcomes) == ["created GOV-1", "held"], outcomes
+    assert "may have been carried out" in next(o for o in outcomes if o.startswith("held"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hole 3 (low): a settle hold enters the batch's failing targets, so every later finding of the batch "
-        "is not tried; fix: leave holds out of failing"
-    ),
-)
 def test_a_settle_hold_is_no_outage_for_the_other_findings_of_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     from mlgov.ops.notify_state import MemoryState
     from mlgov_runtime.core.routing import Delivery, RoutingPolicy
@@ -393,6 +369,7 @@ def test_a_settle_hold_is_no_outage_for_the_other_findings_of_the_batch(monkeypa
     # Then A waits for Jira's search, and B's issue is created now (not left for the queue's next delivery)
     assert a.failed and "may have been carried out" in a.outcomes["jira:GOV"]
     assert b.outcomes["jira:GOV"].startswith("ok: created"), b.outcomes
+    assert a.errors["jira:GOV"].retryable and "jira:GOV" not in failing
 
 
 def test_a_lost_create_that_made_nothing_is_created_by_the_queues_next_delivery(
@@ -491,6 +468,11 @@ class ClosingJira:
         issue = next(i for i in self.issues if i["key"] == key)
         if "fields=labels" in url:
             return http_module.Response(200, json.dumps({"fields": {"labels": issue["labels"]}}).encode())
+        if "fields=status" in url:
+            category = "done" if issue["done"] else "new"
+            return http_module.Response(
+                200, json.dumps({"fields": {"status": {"statusCategory": {"key": category}}}}).encode()
+            )
         if url.endswith("/comment"):
             self.comments.append(key)
             return http_module.Response(201, b"{}")
@@ -506,15 +488,6 @@ class ClosingJira:
         raise AssertionError(f"unexpected {method} {url}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hole 7 (low): a resolve transition whose answer was lost is resent (idempotent), refused 400 because the "
-        "issue is Done, so the record keeps naming the closed issue; a re-detection then comments on that Done "
-        "issue, which nobody sees; fix: take a 400 on a resent transition (or an issue already Done) as closed, "
-        "and never comment on a recorded issue Jira shows Done"
-    ),
-)
 def test_a_redetection_after_a_lost_resolve_answer_reaches_an_open_issue(monkeypatch: pytest.MonkeyPatch) -> None:
     jira = ClosingJira()
     monkeypatch.setattr(http_module, "_urlopen", jira.urlopen)
@@ -529,25 +502,47 @@ def test_a_redetection_after_a_lost_resolve_answer_reaches_an_open_issue(monkeyp
     )
     assert project.send(copy.deepcopy(FINDING)) == "created GOV-1"
     # Given the resolution's transition is carried out but its answer is lost (the client resends it)
-    with contextlib.suppress(DeliveryError):  # refused: parked, then redriven; the issue is Done either way
-        project.send({**copy.deepcopy(FINDING), "status": "RESOLVED", "severity": "INFO"})
-    assert jira.issues[0]["done"]
+    resolved = project.send({**copy.deepcopy(FINDING), "status": "RESOLVED", "severity": "INFO"})
+    assert jira.issues[0]["done"] and "already Done" in resolved, resolved
     # When the finding is detected again
     outcome = project.send(copy.deepcopy(FINDING))
     # Then it reaches an issue someone sees (a new one), never only a comment on the Done one
     assert [i["done"] for i in jira.issues].count(False) == 1, (outcome, jira.comments)
+    assert outcome == "created GOV-2" and jira.comments == ["GOV-1"], (outcome, jira.comments)
+
+
+def test_a_transition_refused_on_an_open_issue_keeps_its_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 400 on a transition closes the record only when Jira shows the issue Done: a workflow that refuses the
+    # transition on an open issue is rejected (parked) and the issue keeps its record
+    class Refusing(ClosingJira):
+        def urlopen(self, request: Any, timeout: float) -> http_module.Response:
+            if request.full_url.endswith("/transitions"):
+                body = b'{"errorMessages": ["Transition id 31 is not valid for this issue."], "errors": {}}'
+                raise urllib.error.HTTPError(request.full_url, 400, "Bad Request", Message(), io.BytesIO(body))
+            return super().urlopen(request, timeout)
+
+    jira = Refusing()
+    monkeypatch.setattr(http_module, "_urlopen", jira.urlopen)
+    project = JiraProject(
+        "https://jira.example",
+        "bot",
+        "token",
+        "GOV",
+        HttpClient(sleep=lambda _: None),
+        resolve_transition_id="31",
+        now=lambda: T0,
+    )
+    assert project.send(copy.deepcopy(FINDING)) == "created GOV-1"
+    with pytest.raises(DeliveryError) as raised:
+        project.send({**copy.deepcopy(FINDING), "status": "RESOLVED", "severity": "INFO"})
+    assert raised.value.status == 400 and not raised.value.retryable
+    assert project.issue_keys.open_issue("GOV", str(FINDING["finding_id"])) == "GOV-1"
+    assert project.send(copy.deepcopy(FINDING)) == "commented GOV-1" and len(jira.issues) == 1
 
 
 # -- 4, 5. malformed approval records
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hole 4 (low): settle/reclaim read task_token unchecked: KeyError after the decision was written; "
-        "fix: MalformedRecord naming the record and field"
-    ),
-)
 @pytest.mark.parametrize("reclaim", [False, True])
 def test_a_record_whose_task_token_is_not_a_string_is_refused_by_name(reclaim: bool) -> None:
     from mlgov_runtime.adapters.approvals_store import DynamoApprovals
@@ -565,10 +560,24 @@ def test_a_record_whose_task_token_is_not_a_string_is_refused_by_name(reclaim: b
             store.settle("rq-1", "APPROVED", "bob", "t", "cli", "", "mac")
     except Refused as exc:
         assert "rq-1" in str(exc) and "task_token" in str(exc) and "TOKEN-SECRET" not in str(exc)
+        assert "of type B" in str(exc) and exc.status == 409
     except Exception as exc:
         pytest.fail(f"a malformed token is a {type(exc).__name__}: {exc}")
     else:
         pytest.fail("a token that is not a string was handed to Step Functions")
+
+
+def test_an_answer_without_a_task_token_is_refused_by_name() -> None:
+    from mlgov_runtime.adapters.approvals_store import DynamoApprovals
+    from mlgov_runtime.approvals.logic import MalformedRecord
+
+    class Ddb:
+        def update_item(self, **kwargs: Any) -> dict[str, Any]:
+            return {"Attributes": {"request_id": {"S": "rq-1"}}}
+
+    with pytest.raises(MalformedRecord) as raised:
+        DynamoApprovals(Ddb(), "mlgov-approvals").reclaim("rq-1", "APPROVED", "bob", "cli")
+    assert raised.value.field == "task_token" and "is missing" in str(raised.value)
 
 
 def test_the_challengers_approval_check_refuses_a_malformed_record_by_name() -> None:

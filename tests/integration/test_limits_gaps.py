@@ -190,7 +190,7 @@ def test_a_create_whose_answer_was_lost_is_remembered_across_invocations() -> No
     # The marker a Jira create leaves before it is sent lives in the delivery state table: the queue's next
     # delivery (another invocation) sees it; the issue's key, once known, replaces it; a marker without a time
     # zone (not one the notifier writes) is no marker
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
 
@@ -212,6 +212,16 @@ def test_a_create_whose_answer_was_lost_is_remembered_across_invocations() -> No
             TableName="state", Item={"pk": {"S": "jira#MLGOV#f2"}, "create_sent_at": {"S": "2026-12-07T05:00:00"}}
         )
         assert state.create_sent("MLGOV", "f2") is None
+        # The marker is claimed once: not again within SEARCH_SETTLE, never while an issue is recorded open
+        from mlgov_runtime.adapters.notifiers import SEARCH_SETTLE
+
+        assert state.remember_create("MLGOV", "f3", at)
+        assert not state.remember_create("MLGOV", "f3", at + SEARCH_SETTLE - timedelta(seconds=1))
+        assert state.remember_create("MLGOV", "f3", at + SEARCH_SETTLE + timedelta(seconds=1))
+        state.remember_issue("MLGOV", "f3", "MLGOV-4")
+        assert not state.remember_create("MLGOV", "f3", at + timedelta(days=1))
+        state.remember_issue("MLGOV", "f3", None)
+        assert state.remember_create("MLGOV", "f3", at + timedelta(days=1))
 
 
 def _press_and_record(world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], list[float]]:

@@ -26,6 +26,18 @@ def _condition_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def _token(item: dict[str, Any], request_id: str) -> str:
+    """The task token a record holds; one missing or not a string (written out of band) is refused by name, never
+    handed to Step Functions or shown."""
+    value = item.get("task_token")
+    if not (isinstance(value, dict) and isinstance(value.get("S"), str)):
+        kind = next(iter(value), "?") if isinstance(value, dict) and value else type(value).__name__
+        raise MalformedRecord(
+            request_id, "task_token", "is missing" if value is None else f"is of type {kind}, not a string (S)"
+        )
+    return str(value["S"])
+
+
 class DynamoApprovals:
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._ddb, self._table = dynamodb, table
@@ -165,7 +177,7 @@ class DynamoApprovals:
             if _condition_failed(exc):
                 return None
             raise
-        return str(answer["Attributes"]["task_token"]["S"])
+        return _token(answer.get("Attributes", {}), request_id)
 
     def reclaim(self, request_id: str, status: str, decided_by: str, channel: str, mac: str = "") -> str | None:
         """The token again for the decision recorded as (status, decided_by, channel), with decision MAC `mac` when
@@ -196,7 +208,7 @@ class DynamoApprovals:
             if _condition_failed(exc):
                 return None
             raise
-        return str(answer["Attributes"]["task_token"]["S"])
+        return _token(answer.get("Attributes", {}), request_id)
 
     def answered(self, request_id: str, how: str) -> None:
         """Never raising: the answer is already given; an unmarked one only lets a retry of the same press answer

@@ -43,6 +43,7 @@ class DeliveryError(Exception):
         objection: str = "",
         retry_after: float | None = None,
         maybe_done: bool = False,
+        held: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -50,6 +51,7 @@ class DeliveryError(Exception):
         self.objection = objection
         self.retry_after = retry_after
         self.maybe_done = maybe_done  # sent, and the receiver may have carried it out
+        self.held = held  # one item waits (its own earlier send); no outage of the receiver
 
 
 @dataclass

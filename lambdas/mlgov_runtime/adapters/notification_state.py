@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from mlgov_runtime.adapters.notifiers import SEARCH_SETTLE
 from mlgov_runtime.core.routing import Delivery, Sent
 
 # Longer than the notifier queues keep a message (14 days): a finding redriven from the
@@ -85,6 +88,25 @@ class DynamoDeliveryState:
             return None
         return at if at is not None and at.tzinfo is not None else None
 
-    def remember_create(self, project: str, finding_id: str, at: datetime) -> None:
+    def remember_create(self, project: str, finding_id: str, at: datetime) -> bool:
         item = {**_key("jira", project, finding_id), "open": {"BOOL": False}, "create_sent_at": {"S": at.isoformat()}}
-        self._ddb.put_item(TableName=self._table, Item=item)
+        # ISO times in UTC compare as strings do; an issue recorded open is never created again.
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression=(
+                    "(attribute_not_exists(create_sent_at) OR create_sent_at < :settled) "
+                    "AND (attribute_not_exists(#open) OR #open = :closed)"
+                ),
+                ExpressionAttributeNames={"#open": "open"},
+                ExpressionAttributeValues={
+                    ":settled": {"S": (at - SEARCH_SETTLE).isoformat()},
+                    ":closed": {"BOOL": False},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

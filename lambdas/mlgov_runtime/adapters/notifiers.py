@@ -56,7 +56,10 @@ class IssueKeys(Protocol):
         """When a create for the finding was sent whose outcome is unknown (its answer lost), if one was."""
         ...
 
-    def remember_create(self, project: str, finding_id: str, at: datetime) -> None: ...
+    def remember_create(self, project: str, finding_id: str, at: datetime) -> bool:
+        """Record a create about to be sent, only if no issue is recorded open and no other create was sent
+        within SEARCH_SETTLE before `at` (one atomic write): False when another delivery got there first."""
+        ...
 
 
 class MemoryIssueKeys:
@@ -79,9 +82,12 @@ class MemoryIssueKeys:
     def create_sent(self, project: str, finding_id: str) -> datetime | None:
         return self._creates.get((project, finding_id))
 
-    def remember_create(self, project: str, finding_id: str, at: datetime) -> None:
-        self._keys.pop((project, finding_id), None)
+    def remember_create(self, project: str, finding_id: str, at: datetime) -> bool:
+        sent = self._creates.get((project, finding_id))
+        if (project, finding_id) in self._keys or (sent is not None and at - sent < SEARCH_SETTLE):
+            return False
         self._creates[(project, finding_id)] = at
+        return True
 
 
 @dataclass
@@ -125,6 +131,15 @@ class JiraProject:
         labels = fields.get("labels") if isinstance(fields, dict) else None
         return isinstance(labels, list) and finding_label(finding_id) in labels
 
+    def is_done(self, key: str) -> bool:
+        """Whether Jira shows issue `key` in the Done status category (read from the issue, not the lagging search)."""
+        answer = self.http.request("GET", self._url(f"/rest/api/3/issue/{key}?fields=status"), None, self._auth)
+        issue = answer.json()
+        fields = issue.get("fields") if isinstance(issue, dict) else None
+        status = fields.get("status") if isinstance(fields, dict) else None
+        category = status.get("statusCategory") if isinstance(status, dict) else None
+        return isinstance(category, dict) and category.get("key") == "done"
+
     def find_open_issue(self, finding_id: str) -> str | None:
         """Look-up by the finding's label, never by summary text."""
         jql = f'project = "{self.project_key}" AND labels = "{finding_label(finding_id)}" AND statusCategory != Done'
@@ -155,6 +170,16 @@ class JiraProject:
             return f"recorded issue {foreign} {FOREIGN_ISSUE}, left untouched; {outcome}"
         return outcome
 
+    @staticmethod
+    def _held(finding_id: str, when: str) -> DeliveryError:
+        # A create is not idempotent: the issue it may have made is left for Jira's search to show.
+        return DeliveryError(
+            f"a Jira create for finding {finding_id} {when} may have been carried out and Jira's search does not "
+            "show its issue yet; left for a later delivery",
+            retryable=True,
+            held=True,
+        )
+
     def _deliver(self, finding: dict[str, Any], key: str | None) -> str:
         finding_id = finding["finding_id"]
         resolved = finding.get("status") == "RESOLVED"
@@ -164,23 +189,30 @@ class JiraProject:
                 stored = self.stored_status(finding_id) if self.stored_status else "RESOLVED"
                 if stored != "RESOLVED":
                     return f"commented {key}; not transitioned: the stored finding is {stored or 'missing'}"
-                self._post(f"/rest/api/3/issue/{key}/transitions", {"transition": {"id": self.resolve_transition_id}})
+                try:
+                    self._post(
+                        f"/rest/api/3/issue/{key}/transitions", {"transition": {"id": self.resolve_transition_id}}
+                    )
+                except DeliveryError as exc:
+                    # Refused because the issue is already Done (a resend after a lost answer, or closed by hand):
+                    # the record closes, so a re-detection reaches an open issue, not a comment on a Done one.
+                    if exc.status != 400 or not self.is_done(key):
+                        raise
+                    self.issue_keys.remember_issue(self.project_key, finding_id, None)
+                    return f"commented {key}; already Done in Jira"
                 self.issue_keys.remember_issue(self.project_key, finding_id, None)
                 return f"commented and transitioned {key}"
             return f"commented {key}"
         sent_at = self.issue_keys.create_sent(self.project_key, finding_id)
         if sent_at is not None and self.now() - sent_at < SEARCH_SETTLE:
-            # A create is not idempotent: the issue it may have made is left for Jira's search to show.
-            raise DeliveryError(
-                f"a Jira create for finding {finding_id} sent at {sent_at:%Y-%m-%dT%H:%M:%SZ} may have been carried "
-                "out and Jira's search does not show its issue yet; left for a later delivery",
-                retryable=True,
-            )
+            raise self._held(finding_id, f"sent at {sent_at:%Y-%m-%dT%H:%M:%SZ}")
         if resolved:
             return "no open issue to resolve"
         issue = jira_issue(finding, self.project_key, self.issue_type, self.findings_table)
-        # Recorded before sending: a create whose answer is lost is not followed by another one at once.
-        self.issue_keys.remember_create(self.project_key, finding_id, self.now())
+        # Recorded before sending, conditionally: a create whose answer is lost is not followed by another one at
+        # once, and of two deliveries of the finding at once (SNS and SQS deliver at least once) only one creates.
+        if not self.issue_keys.remember_create(self.project_key, finding_id, self.now()):
+            raise self._held(finding_id, "by another delivery just now")
         try:
             created = self.http.request(
                 "POST", self._url("/rest/api/3/issue"), issue, self._auth, idempotent=False, resend_5xx=False

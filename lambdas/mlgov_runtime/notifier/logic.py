@@ -216,7 +216,8 @@ def deliver_finding(
         if error is not None:
             report.errors[key] = error
             report.outcomes[key] = f"{'failed' if error.retryable else 'rejected'}: {error}"
-            if error.retryable and failing is not None and key not in failing:
+            # A hold is one finding's own wait, not an outage: the batch's other findings still go to the target.
+            if error.retryable and not error.held and failing is not None and key not in failing:
                 failing[key] = str(error)[:200]
             continue
         state.mark_sent(finding["finding_id"], delivery, Sent(now, status, fingerprint))

@@ -272,6 +272,7 @@ class Steps:
         idle = state.get("idle")
         try:
             checked = parse_iso(str(idle["checked_at"])) if isinstance(idle, dict) else now
+            checked - timedelta(hours=self.policy.safety_window_hours)  # one near year 1 has no window before it
         except (KeyError, ValueError, OverflowError):
             checked = now
         return min(checked, now - INVOCATIONS_SETTLE)
@@ -289,7 +290,9 @@ class Steps:
         try:
             view = self.endpoints.describe(name)
         except EndpointGone:
-            if final and retiring.recreate:  # deleted by an earlier attempt of this step; finish closing it
+            # Deleted by an earlier attempt of this step (this execution's snapshot): finish closing it. A snapshot
+            # another execution took (one whose delete failed) says nothing of who deleted it, nor of what.
+            if final and retiring.recreate and retiring.recreate.get("execution") == execution:
                 return self._close(retiring, state, approved_by, self.now())
             return {"outcome": "aborted", "reason": f"endpoint {name} no longer exists; nothing deleted by this run"}
         if record.bound != self._bound(view):
@@ -328,7 +331,7 @@ class Steps:
         if not final:
             return {"outcome": "idle", "checked_at": iso(now), "invocations": 0}
         # Durable before the delete: what it takes to re-create the endpoint.
-        retiring.recreate = self.endpoints.snapshot(name)
+        retiring.recreate = {**self.endpoints.snapshot(name), "execution": execution}
         retiring.request = None
         self.book.record(retiring_finding(retiring, "pipeline"))  # stored, not announced: the closing says it
         try:
