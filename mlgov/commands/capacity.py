@@ -483,12 +483,14 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
                     f"not the {rec.min_set}/{rec.max_set} the campaign set: changed since, left as is",
                 }
             )
+        elif (forged := rec.above_set()) is not None:
+            skipped.append(_not_believed(rec, raw, forged))
         else:
             low = max(rec.min_before, floor)
             high = None if rec.max_before is None else max(rec.max_before, low)
             plan.append((key, rec, raw, low, high))
             continue
-        removed.append(key)  # nothing left to put back for this record
+        removed.append(key)  # nothing left for this command to put back from this record
     failed = False
     done_keys: list[str] = []
     try:
@@ -552,6 +554,29 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
         if args.dry_run:
             print("  dry run: nothing changed")
     return common.EXIT_OK
+
+
+def _not_believed(rec: Any, raw: dict[str, Any], forged: str) -> dict[str, str]:
+    """A record whose "before" is above what the campaign set: putting it back would raise the action above the
+    campaign every week from now on. Left raised (what the campaign set, never more) for a human who knows its
+    value before the campaign, with the command that puts it back once N (and M) are filled in."""
+    from mlgov.ops.capacity_campaign import put_back_command
+
+    by_hand = put_back_command(raw, "N", None if rec.max_set is None else "M")
+    top = (
+        ""
+        if rec.max_set is None
+        else f", M its maximum before (at most {rec.max_set}; if it had none, delete the action and put it without "
+        "MaxCapacity)"
+    )
+    held = f"MinCapacity {rec.min_set}" + ("" if rec.max_set is None else f" MaxCapacity {rec.max_set}")
+    return {
+        "name": rec.action,
+        "reason": f"its record is not believed: {forged}, and a campaign only raises: left as is at the campaign's "
+        f"{held}; put it back by hand with N its minimum before the "
+        f"campaign{top}: {by_hand}",
+        "put_back_by_hand": by_hand,
+    }
 
 
 def _campaign_now() -> Any:

@@ -334,8 +334,9 @@ class ScheduleStore:
         )
 
 
-def put_back_command(raw: dict[str, Any], min_capacity: int, max_capacity: int | None) -> str:
-    """The AWS CLI command that puts one action back by hand (what campaign-end does for it)."""
+def put_back_command(raw: dict[str, Any], min_capacity: int | str, max_capacity: int | str | None) -> str:
+    """The AWS CLI command that puts one action back by hand (what campaign-end does for it); a capacity may be a
+    placeholder the operator fills in."""
     target = f"MinCapacity={min_capacity}" + ("" if max_capacity is None else f",MaxCapacity={max_capacity}")
     extra = "".join(
         f" --{flag} {raw[key] if isinstance(raw[key], str) else raw[key].isoformat()}"

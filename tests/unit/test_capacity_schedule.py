@@ -216,6 +216,36 @@ def test_the_campaigns_record_reads_back_and_the_audit_names_the_end_once_it_is_
     assert RaisedRecord.decode("- 1 6 6 AllTraffic x") is None and RaisedRecord.decode("1 1 6") is None
 
 
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("7 - 6 6 AllTraffic a", "MinCapacity 7 before, above the 6"),
+        ("1 9 6 8 AllTraffic a", "MaxCapacity 9 before, above the 8"),
+        ("1 4 6 - AllTraffic a", "MaxCapacity 4 before, where the campaign set none"),
+    ],
+)
+def test_a_record_saying_the_campaign_lowered_an_action_is_not_what_a_campaign_wrote(value: str, why: str) -> None:
+    record = RaisedRecord.decode(value)
+    assert record is not None and why in str(record.above_set())
+
+
+def test_every_record_a_campaign_writes_is_below_what_it_set() -> None:
+    cap = _variant(*TOKYO_WEEK, ("every-hour", "rate(1 hour)", "UTC", 3), ("big", "cron(0 9 ? * MON *)", "UTC", 9))
+    start, end = datetime(2026, 12, 6, 22, 30, tzinfo=UTC), datetime(2026, 12, 7, 13, 0, tzinfo=UTC)
+    capped = _variant(("capped", "cron(0 8 ? * MON *)", "UTC", 2), *TOKYO_WEEK)
+    capped.schedule[0] = ScheduledAction("capped", "cron(0 8 ? * MON *)", "UTC", 2, 4)
+    written = [
+        r.record("AllTraffic")
+        for n, h in [(6, 8), (10, 10)]
+        for c in (cap, capped)
+        for r in _raised(c, n, h, start, end)
+    ]
+    assert len(written) >= 5 and {r.max_before for r in written} >= {None, 4}
+    assert [r.above_set() for r in written] == [None] * len(written), written
+    # Equal is no raise but no harm either: putting it back changes nothing
+    assert RaisedRecord("AllTraffic", "a", 6, 6, 6, 6).above_set() is None
+
+
 class _Calls:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []

@@ -6,8 +6,8 @@ weekly scheduled actions it raised back, and the capacity audit can say when tha
 endpoint can write. What tag rights cannot write anchors it: the campaign's one-time scheduled actions
 `mlgov-campaign-<name>-out` (its minimum) and `-in` (its end, from `at()`). A campaign without them is not believed,
 its end is the `-in` action's, and a record counts only when its minimum set is the `-out` action's; campaign-end
-acts only on an action that still holds exactly the values recorded as set, and never below the floor
-(docs/trust-model.md)."""
+acts only on an action that still holds exactly the values recorded as set, never below the floor and never
+above what the campaign set (docs/trust-model.md)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,18 @@ class RaisedRecord:
             return None if v == "-" else int(v)
 
         return RaisedRecord(parts[4], parts[5], int(parts[0]), n(parts[1]), int(parts[2]), n(parts[3]))
+
+    def above_set(self) -> str | None:
+        """Why this record cannot be what a campaign wrote, or None. The campaign only raises: it records an
+        action whose minimum is below its own and keeps a maximum at or above the one it found (adding one only
+        where there was none), so a "before" above what it set is someone else's edit of the tag."""
+        if self.min_before > self.min_set:
+            return f"it says MinCapacity {self.min_before} before, above the {self.min_set} the campaign set"
+        if self.max_before is not None and self.max_set is None:
+            return f"it says MaxCapacity {self.max_before} before, where the campaign set none"
+        if self.max_before is not None and self.max_set is not None and self.max_before > self.max_set:
+            return f"it says MaxCapacity {self.max_before} before, above the {self.max_set} the campaign set"
+        return None
 
 
 def taggable(value: str) -> bool:
