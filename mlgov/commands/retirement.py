@@ -368,7 +368,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     from mlgov_runtime.core.findings import store_and_publish
     from mlgov_runtime.retirement.audit import EndpointRef, open_retiring
     from mlgov_runtime.retirement.findings import KIND_RETIRING, closing
-    from mlgov_runtime.retirement.logic import EndpointGone
+    from mlgov_runtime.retirement.logic import EndpointGone, ReadFailure
 
     table = args.findings_table or os.environ.get(TABLE_ENV)
     topic = args.findings_topic_arn or os.environ.get(TOPIC_ENV)
@@ -389,11 +389,23 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         )
     who = _caller(aws)
     why = f"retirement cancelled by {who}: {args.reason}"
-    # Closed first, so the tag change that follows is no longer a change under an open retirement.
+    # Closed first: tagged first, the tag change would come under an open retirement, which the tag watch flags
+    # or (response "revert") puts back to retiring, silently undoing the cancel. Closed first, a tag write that
+    # fails leaves a state this command names, with the one command that finishes it.
     store_and_publish(book, closing(ref, KIND_RETIRING, "cli", why))
     endpoints, _ = _ports(aws)
-    with contextlib.suppress(EndpointGone):  # deleted meanwhile: nothing left to tag
-        endpoints.tag(args.endpoint, policy.purpose_tag_key, "active")
+    try:
+        with contextlib.suppress(EndpointGone):  # deleted meanwhile: nothing left to tag
+            endpoints.tag(args.endpoint, policy.purpose_tag_key, "active")
+    except ReadFailure as exc:
+        print(
+            f"mlgov: error: the retirement of {args.endpoint} is closed, but its tag {policy.purpose_tag_key} still "
+            f"says retiring ({common.one_line(str(exc))}), and the daily retirement check opens a new retirement "
+            f"for an endpoint tagged retiring: finish the cancel with aws sagemaker add-tags --region {region} "
+            f"--resource-arn {ref.endpoint_arn} --tags Key={policy.purpose_tag_key},Value=active",
+            file=sys.stderr,
+        )
+        return common.EXIT_FAILURE
     _emit(args, {"status": "cancelled", "endpoint_name": args.endpoint, "by": who}, [f"{args.endpoint}: {why}"])
     return common.EXIT_OK
 

@@ -20,6 +20,7 @@ from mlgov_runtime.retirement.logic import (
     ErrorMetric,
     ReadFailure,
     Variant,
+    WriteFailure,
     iso,
     package_version,
 )
@@ -139,8 +140,14 @@ class SageMakerEndpoints:
         return self._approved[group]
 
     def tag(self, name: str, key: str, value: str) -> None:
+        """Raises EndpointGone, ReadFailure (the endpoint unreadable) or WriteFailure (AddTags refused)."""
         arn = str(self._calls.call(f"endpoint {name}", "describe_endpoint", EndpointName=name)["EndpointArn"])
-        self._calls.call(f"tags of {name}", "add_tags", ResourceArn=arn, Tags=[{"Key": key, "Value": value}])
+        try:
+            self._sm.add_tags(ResourceArn=arn, Tags=[{"Key": key, "Value": value}])
+        except (ClientError, BotoCoreError) as exc:
+            if is_not_found(exc):
+                raise EndpointGone(f"endpoint {name} not found") from exc
+            raise WriteFailure(f"AddTags {key}={value} on {name}: {error_text(exc)}") from exc
 
     def snapshot(self, name: str) -> dict[str, Any]:
         endpoint = self._calls.call(f"endpoint {name}", "describe_endpoint", EndpointName=name)

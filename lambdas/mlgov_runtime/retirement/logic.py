@@ -34,6 +34,11 @@ class ReadFailure(Exception):
     """Something the verdict needs could not be read; the message says what."""
 
 
+class WriteFailure(ReadFailure):
+    """A change (a tag write) AWS refused or did not answer; the message names the call. A ReadFailure to the
+    callers that stop on any AWS failure alike."""
+
+
 class Verdict(enum.StrEnum):
     CURRENT = "CURRENT"  # serves its group's current Approved version
     STALE_ENDPOINT_ACTIVE = "STALE_ENDPOINT_ACTIVE"  # does not, and clients still call it
