@@ -234,7 +234,7 @@ def _believed(patterns: list[str], args: argparse.Namespace) -> list[str]:
 
 
 def cmd_notify_redrive(args: argparse.Namespace) -> int:
-    from mlgov.ops.redrive import RedriveOutcome, producer_role_patterns, redrive, role_ids
+    from mlgov.ops.redrive import RedriveOutcome, RedriveStopped, producer_role_patterns, redrive, role_ids
 
     session = common.aws_context(args)
     sqs = session.client("sqs")
@@ -264,12 +264,44 @@ def cmd_notify_redrive(args: argparse.Namespace) -> int:
             print(f"moved {moved} ...", file=sys.stderr)
 
     outcome = RedriveOutcome()
-    moved = redrive(sqs, args.dlq_url, args.queue_url, args.limit, progress, senders=senders, outcome=outcome)
+    try:
+        moved = redrive(sqs, args.dlq_url, args.queue_url, args.limit, progress, senders=senders, outcome=outcome)
+    except RedriveStopped as stop:
+        print(_stopped(stop), file=sys.stderr)
+        _print_kept(args, outcome, senders)
+        return common.EXIT_FAILURE
     kept = [{"message_id": k.message_id, "sender_id": k.sender_id, "why": k.why} for k in outcome.kept]
     if args.format == "json":
         print(json.dumps({"moved": moved, "kept": kept}))
     else:
         print(f"moved {moved} message(s) from the dead-letter queue back to the notifier queue")
+    _print_kept(args, outcome, senders)
+    return common.EXIT_VIOLATIONS if outcome.kept else common.EXIT_OK
+
+
+def _stopped(stop: Any) -> str:
+    """One line: what moved before the failed call, where the message it was about is now, and why running the
+    command again is safe (a message goes back with the id it started as, which the notifier de-duplicates on)."""
+    from mlgov_runtime.adapters.errors import error_text
+
+    where = {
+        "SendMessage": f"message {stop.in_flight} was not sent back: it is still in the dead-letter queue only",
+        "DeleteMessage": f"1 message ({stop.in_flight}) was sent back to the notifier queue but is still in the "
+        "dead-letter queue too",
+        "ReceiveMessage": "no message was in flight",
+        "ChangeMessageVisibility": "every trusted message was moved; the kept ones stay hidden in the dead-letter "
+        "queue until its visibility timeout ends",
+    }[stop.step]
+    return (
+        f"mlgov: error: redrive stopped: {stop.step} failed ({common.one_line(error_text(stop.cause))}); moved "
+        f"{stop.outcome.moved} message(s) and kept {len(stop.outcome.kept)} before it; {where}. Running the command "
+        "again (once throttling passes or the permission is granted) is safe: each message goes back with the "
+        "mlgov_message_id it started as, and the notifier skips the targets that id already reached (a message "
+        "the failure left hidden in the dead-letter queue moves once its visibility timeout ends)"
+    )
+
+
+def _print_kept(args: argparse.Namespace, outcome: Any, senders: dict[str, str]) -> None:
     for k in outcome.kept:
         print(
             f"mlgov: kept message {k.message_id} in the dead-letter queue: sent by {k.sender_id}, {k.why} "
@@ -278,7 +310,6 @@ def cmd_notify_redrive(args: argparse.Namespace) -> int:
             f"--allow-sender {k.sender_id}, else delete it.",
             file=sys.stderr,
         )
-    return common.EXIT_VIOLATIONS if outcome.kept else common.EXIT_OK
 
 
 def register(sub: Any) -> None:

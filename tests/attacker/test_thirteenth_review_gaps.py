@@ -67,6 +67,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     (untrusted) messages stay invisible until their timeout. Fix: catch in redrive(), report moved/kept so far and
     "the message was sent back but is still in the DLQ; running the command again is safe (the notifier skips
     the targets its mlgov_message_id reached)". Touches mlgov/ops/redrive.py, mlgov/commands/notifier.py.
+    Fixed: redrive() raises RedriveStopped (the call, the message, what moved and was kept) after showing the kept
+    messages again; the command prints that one line, exit 1 (the rerun's safety: test_notifier_refusals).
 
 What held (regression tests below, passing): a ListModelPackages throttled or denied is exit 1 naming the call,
 never "no previous Approved version" (exit 4, the fallbacks), nothing changed; an endpoint's ModelPackageName
@@ -448,7 +450,6 @@ def test_a_cancel_whose_tag_change_is_denied_says_the_retirement_is_closed_and_h
 # -- 8. notify redrive: a failure mid-way loses the count and leaves a moved message in both queues unsaid
 
 
-@pytest.mark.xfail(strict=True, reason="hole 8: a redrive failing mid-way says neither what moved nor what to do")
 def test_a_redrive_whose_delete_is_throttled_says_what_moved_and_that_a_rerun_is_safe(
     queues: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -463,12 +464,39 @@ def test_a_redrive_whose_delete_is_throttled_says_what_moved_and_that_a_rerun_is
     monkeypatch.undo()
     # The message was sent back and is still in the dead-letter queue too (its delete was throttled)
     assert len(_bodies(q["sqs"], q["queue"])) == 1
-    # Today: "mlgov: error: AWS call failed: ... DeleteMessage ...": nothing about the message now in both queues.
+    # Was: "mlgov: error: AWS call failed: ... DeleteMessage ...": nothing about the message now in both queues.
     # Safe: one line saying 1 message was sent back but not deleted from the DLQ, and that a rerun is safe (the
     # notifier skips the targets its mlgov_message_id already reached)
     assert code == 1, err
     [line] = err.splitlines()
     assert "DeleteMessage" in line and "1" in line and "mlgov_message_id" in line and "again" in line, err
+    assert "moved 0 message(s) and kept 0" in line and "1 message (" in line and "dead-letter queue too" in line
+
+
+def test_a_redrive_stopped_mid_way_counts_what_it_kept_and_shows_it_again_at_once(
+    queues: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept (untrusted) messages seen before the failure are counted and visible again at once, as after a
+    clean run, not hidden until the dead-letter queue's visibility timeout."""
+    from mlgov.cli import sample_finding
+    from mlgov_runtime.adapters.redrive import park
+
+    q = queues
+    q["attacker"].send_message(QueueUrl=q["dlq"], MessageBody=json.dumps({**sample_finding(), "status": "RESOLVED"}))
+    park(q["notifier"], q["dlq"], json.dumps(sample_finding()), "m-1", "jira 400")
+    with monkeypatch.context() as patch:
+        _fail(patch, "SendMessage", "AccessDeniedException")
+        code = _redrive(q)
+    err = capsys.readouterr().err
+    assert code == 1, err
+    line, kept = err.splitlines()
+    assert "SendMessage" in line and "AccessDeniedException" in line and "kept 1" in line, err
+    assert "was not sent back: it is still in the dead-letter queue only" in line, err
+    assert kept.startswith("mlgov: kept message "), err
+    # The planted message can be received at once (the notifier's own is hidden until its timeout)
+    [visible] = q["sqs"].receive_message(QueueUrl=q["dlq"], MaxNumberOfMessages=10).get("Messages", [])
+    assert json.loads(visible["Body"])["status"] == "RESOLVED"
+    assert _bodies(q["sqs"], q["queue"]) == []
 
 
 # -- What held

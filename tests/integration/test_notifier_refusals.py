@@ -117,6 +117,44 @@ def test_redrive_after_the_fix_delivers_to_jira_only(
     assert n.take(n.dlq_url) == []
 
 
+def test_a_redrive_stopped_by_a_throttled_delete_is_safe_to_run_again(
+    misconfigured: Notifier, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the failure's line promises: the message its DeleteMessage left in both queues goes back again with
+    the same mlgov_message_id, and the notifier delivers where it is still missing, once."""
+    import botocore.client
+    from botocore.exceptions import ClientError
+
+    n = misconfigured
+    n.invoke(json.dumps(sample_finding()), message_ids=["m-1"])
+    reconfigure(monkeypatch, {**WRONG_PROJECT, "jira_project_key": "MLGOV"})
+    # The copy the failed run leaves in the dead-letter queue is visible again at once (not after 30 s)
+    n.sqs.set_queue_attributes(QueueUrl=n.dlq_url, Attributes={"VisibilityTimeout": "0"})
+    capsys.readouterr()
+    args = ["notify", "redrive", "--dlq-url", n.dlq_url, "--queue-url", n.queue_url, "--region", "us-east-1"]
+    original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def throttled(self: Any, name: str, params: dict[str, Any]) -> Any:
+        if name == "DeleteMessage" and params.get("QueueUrl") == n.dlq_url:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, name)
+        return original(self, name, params)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(botocore.client.BaseClient, "_make_api_call", throttled)
+        assert main([*args, "--format", "json", "--allow-sender", MOTO_SENDER]) == 1
+    err = capsys.readouterr().err
+    assert "still in the dead-letter queue too" in err and "again" in err, err
+    # Run again, as the line says
+    assert main([*args, "--format", "json", "--allow-sender", MOTO_SENDER]) == 0
+    assert json.loads(capsys.readouterr().out) == {"moved": 1, "kept": []}
+    copies = n.take(n.queue_url)
+    assert [c["MessageAttributes"]["mlgov_message_id"]["StringValue"] for c in copies] == ["m-1", "m-1"]
+    assert n.module.handler(sqs_event_of(copies), FakeContext()) == {"batchItemFailures": []}
+    assert list(n.jira.issues) == ["MLGOV-1"]  # one issue for the two copies
+    assert len(n.slack.delivered) == 1  # Slack had it before the refusal: nothing sent twice
+    assert n.take(n.dlq_url) == []
+
+
 def test_an_unknown_slack_webhook_is_parked_and_jira_still_gets_the_issue(monkeypatch: pytest.MonkeyPatch) -> None:
     with aws_and_sinks() as (slack, jira):
         secret = {**good_secret(slack, jira), "slack_webhooks": {"#other": slack.url + "/services/T/B/X"}}
