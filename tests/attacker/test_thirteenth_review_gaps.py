@@ -405,6 +405,24 @@ def test_campaign_end_clamps_a_forged_low_before_to_the_floor(
     assert _weekly(world)["mlgov-min5-0800-MON"]["ScalableTargetAction"]["MinCapacity"] == row["min_capacity"]
 
 
+@pytest.mark.parametrize(
+    ("max_before", "put_back"),
+    [("0", {"MinCapacity": 1, "MaxCapacity": 1}), ("-", {"MinCapacity": 1})],
+)
+def test_a_forged_low_or_missing_maximum_lowers_it_to_the_minimum_or_drops_it_never_more(
+    capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch, max_before: str, put_back: Any
+) -> None:
+    """docs/capacity.md's bound on the maximum: a forged "before" maximum is put back no lower than the minimum
+    put back, and a "-" (what a true record of an action without one says) drops it."""
+    world = capacity_world
+    assert run_cli(*CAMPAIGN)[0] == 0
+    _forge_record(world, "mlgov-min1-0000-daily", "1", max_before)
+    _clock(monkeypatch, datetime(2026, 12, 7, 14, 0, tzinfo=UTC))
+    code, out, err = run_cli(*CAMPAIGN_END_CMD, "--format", "json")
+    assert code == 0 and "mlgov-min1-0000-daily" in [r["name"] for r in json.loads(out)["restored"]], err
+    assert _weekly(world)["mlgov-min1-0000-daily"]["ScalableTargetAction"] == put_back
+
+
 # -- 7. retire cancel: the retirement closed, the tag left, the error silent about both
 
 
