@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlgov_runtime.challenger import findings as f
-from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY, ChallengerConfig
+from mlgov_runtime.challenger.config import COUNTS_TABLE, COUNTS_TABLE_STAT, MINUTE_KEY, SERIES_KEY, ChallengerConfig
 from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
 from mlgov_runtime.challenger.gate import CLOUDWATCH_WORDS, PAUSED, SourceWords, decide_minutes
 from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports, Throttled
@@ -334,7 +334,7 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
         result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history, early)
     except Throttled as exc:  # past the client's retries: pause and look again, as for a missing metric
         result = throttled_look(cfg, parse_time(state["deployed_at"]), now, exc)
-    result = {**result, SPLIT_KEY: split, SOURCE_KEY: source}
+    result = {**result, SPLIT_KEY: split, RUN_SOURCE_KEY: source}
     if early is not None:
         result = {**result, "ctr_early_looks": early_looks_after(early, result)}
     result = {**result, **data_problem_step(ports, ch, previous, result)}
@@ -360,8 +360,9 @@ SPLIT_FIELDS = (
 )
 
 
-# The run's counts source, recorded at its first look (none recorded: an older run, CloudWatch).
-SOURCE_KEY = "counts_source"
+# The watch state's key for the run's counts source, "cloudwatch" or "table", recorded at its first look (none
+# recorded: an older run, CloudWatch). Documented as watch.counts_source; not the statistics' COUNTS_TABLE_STAT.
+RUN_SOURCE_KEY = "counts_source"
 
 
 def run_source(cfg: ChallengerConfig, previous: Mapping[str, Any]) -> str:
@@ -369,10 +370,10 @@ def run_source(cfg: ChallengerConfig, previous: Mapping[str, Any]) -> str:
     source = cfg.metrics.source
     if not previous:
         return source
-    recorded = previous.get(SOURCE_KEY, "cloudwatch")
+    recorded = previous.get(RUN_SOURCE_KEY, "cloudwatch")
     if recorded != source:
         raise StepError(
-            f"this run's counts source is {recorded!r} (watch.{SOURCE_KEY}) but challenger.metrics.source is now "
+            f"this run's counts source is {recorded!r} (watch.{RUN_SOURCE_KEY}) but challenger.metrics.source is now "
             f"{source!r} (a deploy during the run): no verdict from two sources. Start a new run to use {source!r}."
         )
     return source
@@ -584,7 +585,7 @@ def _table_problems(result: dict[str, Any], problems: list[dict[str, Any]], endp
     """With the counts from the table, say what the look found wrong there: a value that is no count was read as
     missing (never 0), and a missing count is fixed in the recommender's writes to the table, not in CloudWatch."""
     stats = result["statistics"]
-    stats["counts_source"] = COUNTS_TABLE  # the findings' next steps query the table, not CloudWatch
+    stats[COUNTS_TABLE_STAT] = COUNTS_TABLE  # the findings' next steps query the table, not CloudWatch
     if problems:
         stats["counts_table_problems"] = problems[:20]
         first = problems[0]
