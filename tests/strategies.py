@@ -12,9 +12,12 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+# Built on the active profile, so CI (which Hypothesis detects and derandomizes) stays derandomized. A local run
+# draws new inputs each time: print_blob makes its failure print the @reproduce_failure line that replays it.
 FUZZ = settings(
     deadline=None,
     database=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
 )
 

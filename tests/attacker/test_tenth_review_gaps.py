@@ -280,12 +280,12 @@ def test_a_deploy_during_a_run_does_not_switch_its_counts_source() -> None:
 
     state = {**state, "watch": look(started, 15)}
     assert state["watch"]["decision"] == "CONTINUE"
-    assert state["watch"][logic.SOURCE_KEY] == "table"
+    assert state["watch"][logic.RUN_SOURCE_KEY] == "table"
     # The look after the deploy reads another source than the run started with: the step fails, no look is taken
     with pytest.raises(logic.StepError, match=r"counts source is 'table'.*'cloudwatch'"):
         look(redeployed, 25)
     # A run recorded before the source was (no key) read CloudWatch: it goes on there, and never onto the table
-    legacy = {k: v for k, v in state["watch"].items() if k != logic.SOURCE_KEY}
+    legacy = {k: v for k, v in state["watch"].items() if k != logic.RUN_SOURCE_KEY}
     state = {**state, "watch": legacy}
     assert look(redeployed, 25)["decision"] == "CONTINUE"
     with pytest.raises(logic.StepError, match="source"):

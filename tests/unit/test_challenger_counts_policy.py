@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from mlgov.challenger_estate import DEFAULT_DEPLOYERS, counts_table_policy
-from mlgov_runtime.challenger import gate, logic
+from mlgov_runtime.challenger import logic
+from mlgov_runtime.challenger.config import COUNTS_TABLE
 from mlgov_runtime.challenger.counts_policy import (
     CONTROLS_SID,
     SEAL_CONTROLS,
@@ -123,13 +124,119 @@ def test_what_the_seal_must_deny_is_what_the_stack_denies() -> None:
     assert set(SEAL_CONTROLS) <= set(EVERY_TABLE_CONTROL)
 
 
-def test_the_gates_cloudwatch_words_are_all_rewritten_in_table_mode() -> None:
-    """Every CloudWatch-only word of gate.py's reasons sits in a constant table_words rewrites."""
-    constants = {"FORGED_BY", "FORGED_SHORT", "FIND_WRITER", "CHECK_WRITER"}
-    source = (ROOT / "lambdas" / "mlgov_runtime" / "challenger" / "gate.py").read_text().splitlines()
-    hits = [line.split("=")[0].strip() for line in source if "PutMetricData" in line]
-    assert set(hits) == constants and len(hits) == len(constants)
-    for name in constants:
-        text = f"before {getattr(gate, name)} after"
-        rewritten = logic.table_words(text, WRITERS)
-        assert "PutMetricData" not in rewritten and "mlgov-recommendation-counts" in rewritten
+# -- every reason a look gives in table mode speaks of the table, never of the recommender's CloudWatch metrics
+
+# What only the CloudWatch source says: its writers' action, its namespace, how the recommender publishes there.
+CLOUDWATCH_ONLY = re.compile(
+    r"PutMetricData|cloudwatch:|namespace|recommender publishes|custom metrics|recommender's \w+ metric", re.I
+)
+# A reason that blames the counts or their writer, or says what the recommender must write.
+ABOUT_THE_COUNTS = re.compile(r"forged|who wrote|recommender's|recommender writes|recommender must", re.I)
+Change = Callable[[dict[str, list[float | None]], dict[str, list[float | None]]], None]
+
+
+def _scenarios() -> list[tuple[str, int, Change, dict[str, Any], str]]:
+    """(name, minutes, what is done to the honest series, DecisionConfig changes, the decision it gives): one per
+    way the gate ends a look."""
+
+    def scale(key: str, by: float) -> Change:
+        def change(prod: dict[str, list[float | None]], chal: dict[str, list[float | None]]) -> None:
+            chal[key] = [(x or 0) * by for x in chal[key]]
+
+        return change
+
+    def add(**extra: float) -> Change:
+        def change(prod: dict[str, list[float | None]], chal: dict[str, list[float | None]]) -> None:
+            for key, n in extra.items():
+                chal[key] = [(x or 0) + n for x in chal[key]]
+
+        return change
+
+    def drop(*keys: str) -> Change:
+        def change(prod: dict[str, list[float | None]], chal: dict[str, list[float | None]]) -> None:
+            for key in keys:
+                chal[key] = [None] * len(chal[key])
+
+        return change
+
+    loose = {"impressions_ratio_tolerance": 0.5}
+    ends = {"min_minutes": 20, "max_minutes": 20}
+    return [
+        ("clicks over impressions", 30, add(clicks=400), {}, "STOP_INVALID"),
+        ("impressions outside SageMaker's band", 30, scale("impressions", 30), {}, "STOP_INVALID"),
+        ("impressions without invocations", 30, scale("invocations", 0), {}, "STOP_INVALID"),
+        ("impressions per invocation differ", 60, scale("impressions", 2), {}, "STOP_INVALID"),
+        ("implausible CTR", 180, scale("clicks", 3), {}, "STOP_INVALID"),
+        ("clicks missing", 20, drop("clicks"), {}, "PAUSED"),
+        ("clicks missing to the end", 20, drop("clicks"), ends, "INSUFFICIENT_DATA"),
+        ("invocations missing", 20, drop("invocations"), {}, "PAUSED"),
+        ("a guardrail count missing", 180, drop("json_failures"), {}, "PAUSED"),
+        ("a SageMaker guardrail metric missing", 180, drop("latency_sum", "latency_count"), {}, "PAUSED"),
+        ("split off", 30, add(invocations=40, errors_5xx=40), loose, "STOP_INVALID"),
+        ("a worse challenger", 180, scale("clicks", 0.8), {}, "REJECT"),
+        ("a breached guardrail", 30, add(errors_5xx=40), {}, "REJECT"),
+        ("a better challenger", 180, scale("clicks", 1.1), {}, "PROMOTE"),
+        ("too early", 15, add(), {}, "CONTINUE"),
+    ]
+
+
+class Served:
+    """The look's metrics port: the given series of both variants, no value that is not a count."""
+
+    problems: tuple[dict[str, Any], ...] = ()
+
+    def __init__(self, prod: dict[str, list[float | None]], chal: dict[str, list[float | None]]) -> None:
+        self.series = {"AllTraffic": prod, "challenger-v5": chal}
+
+    def variant_series(self, endpoint: str, variants: list[str], start: Any, end: Any) -> Any:
+        return self.series
+
+
+def looks(source: str) -> list[tuple[str, dict[str, Any]]]:
+    """Each scenario's look through logic.look, the counts read from `source`."""
+    from datetime import UTC, datetime, timedelta
+
+    from mlgov_runtime.challenger.config import ChallengerConfig, MetricNames
+    from mlgov_runtime.challenger.inputs import DecisionConfig
+    from tests.unit.test_challenger_gate import _honest
+
+    out = []
+    t0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    ch: dict[str, Any] = {"endpoint_name": "manga-recommender-prod", "production_variant": "AllTraffic"}
+    ch |= {"challenger_variant": "challenger-v5", "traffic_fraction": 0.1}
+    for name, minutes, change, decision, expected in _scenarios():
+        prod, chal = _honest(minutes)
+        change(prod, chal)
+        metrics = MetricNames(cart_adds=None, distinct_titles=None, source=source, writers=WRITERS, deployers=DEPLOYERS)
+        cfg = ChallengerConfig(decision=DecisionConfig(**decision), metrics=metrics)
+        now = t0 + timedelta(minutes=minutes + cfg.decision.settle_minutes)
+        look = logic.look(Served(prod, chal), cfg, ch, t0, now)  # type: ignore[arg-type]
+        assert look["decision"] == expected, (name, look["result"]["reasons"])
+        out.append((name, look))
+    return out
+
+
+def _reasons(look: dict[str, Any]) -> list[str]:
+    """Every reason of a look: the result's, and the cross-checks' kept in the finding's evidence."""
+    stats = look["result"]["statistics"]
+    checks = [stats.get(c) for c in ("impressions_crosscheck", "impressions_agreement")]
+    return list(look["result"]["reasons"]) + [c["reason"] for c in checks if isinstance(c, dict) and "reason" in c]
+
+
+def test_every_reason_a_look_gives_in_table_mode_names_the_table_never_cloudwatch() -> None:
+    for name, look in looks("table"):
+        for reason in _reasons(look):
+            assert not CLOUDWATCH_ONLY.search(reason), (name, reason)
+            assert not ABOUT_THE_COUNTS.search(reason) or COUNTS_TABLE in reason, (name, reason)
+        if look["decision"] in ("STOP_INVALID", "PAUSED", "INSUFFICIENT_DATA") and name != "split off":
+            assert any(COUNTS_TABLE in r for r in _reasons(look)), (name, _reasons(look))
+
+
+def test_the_cloudwatch_source_keeps_its_words() -> None:
+    # The same looks with the CloudWatch source name CloudTrail PutMetricData and never the table
+    said = {name: " ".join(_reasons(look)) for name, look in looks("cloudwatch")}
+    for name in ("clicks over impressions", "impressions outside SageMaker's band", "implausible CTR"):
+        assert "Find who wrote the metric (CloudTrail PutMetricData on the recommendation namespace)" in said[name]
+    assert "Check CloudTrail PutMetricData on the recommendation namespace" in said["impressions per invocation differ"]
+    assert "EndpointName and VariantName dimensions (a wrong VariantName" in said["clicks missing"]
+    assert not any(COUNTS_TABLE in text for text in said.values())

@@ -494,3 +494,19 @@ def test_the_runtime_configuration_rejects_unknown_keys() -> None:
     with pytest.raises(ValueError, match="decision: unknown keys alhpa"):
         config_from_dict({"decision": {"alhpa": 0.01}})
     assert config_from_dict({"decision": {"alpha": 0.05}}).decision == DecisionConfig(alpha=0.05)
+
+
+def test_the_two_counts_source_keys_keep_their_documented_names() -> None:
+    # Two keys spelt counts_source mean different things and both leave the code: the watch state's run source
+    # ("cloudwatch" or "table"; documented as watch.counts_source, and held by running executions across a deploy)
+    # and a look's statistics key naming the table read (status JSON, findings' evidence). Neither may be renamed.
+    from pathlib import Path
+
+    from mlgov_runtime.challenger.config import COUNTS_TABLE, COUNTS_TABLE_STAT
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "challenger.md").read_text()
+    assert f"`watch.{logic.RUN_SOURCE_KEY}`" in docs and logic.RUN_SOURCE_KEY == "counts_source"
+    assert COUNTS_TABLE_STAT == "counts_source"
+    result: dict[str, Any] = {"reasons": [], "statistics": {}}
+    logic._table_problems(result, [], "manga-recommender-prod")
+    assert result["statistics"] == {"counts_source": COUNTS_TABLE}

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mlgov_runtime.adapters.catalog import CatalogUnavailable, catalog_title_ids
@@ -56,6 +56,11 @@ def test_fuzz_snapshots_give_the_parsers_answer_or_a_format_error(capsys: pytest
 
     @settings(FUZZ, max_examples=300)
     @given(st.one_of(st.lists(json_line, max_size=8), st.lists(raw_line, max_size=8)), st.lists(st.integers(0, 10**4)))
+    # Found by this test (a nested title_id's extra "{" made up for by another line's match); the fast path
+    # counted it as covered
+    @example(
+        [b'{"query": "", "query_language": "ja", "title_id": {"title_id": "MNG-00000"}}', b'"title_id":"\x00"'], []
+    )
     def check(lines: list[bytes], cuts: list[int]) -> None:
         tally.generated += 1
         data = b"\n".join(lines) + (b"\n" if lines else b"")
@@ -122,3 +127,20 @@ def test_fuzz_catalog_items_give_ids_or_name_the_problem(capsys: pytest.CaptureF
 
     check()
     tally.finish(capsys, at_least=150)
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_fuzz_failures_print_their_replay_and_ci_stays_derandomized(ci: str) -> None:
+    # A local run draws new inputs each time, so its failure must print what replays it (the
+    # @reproduce_failure blob); CI, which Hypothesis detects by its CI variable, draws the same inputs every run
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": ci} if ci else {})
+    env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "lambdas")])
+    probe = "from tests.strategies import FUZZ; print(FUZZ.print_blob, FUZZ.derandomize)"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True" if ci else "False"]

@@ -26,6 +26,14 @@ def ids(data: bytes, chunk: int = 7) -> list[str]:
         b'{"query": "q", "title_id": "MNG-\xff"}',  # not UTF-8
         b"[" * 5000 + b"]" * 5000,  # nested beyond the parser's depth
         b'{"query": "q", "title_id": ""}',
+        # Found by the snapshot fuzz test: a pair inside a list, or a nested title_id whose extra "{" another
+        # line's match made up for, was counted as covered by the fast path
+        b'[{"query": "q", "title_id": "MNG-00002"}]',
+        b'{"query": "q", "title_id": {"title_id": "MNG-00002"}}\n"title_id": "MNG-00003"',
+        b'5\n{"meta": {"title_id": "MNG-00002"}, "title_id": "MNG-00003"}',
+        b'{"query": "q", "title_id": "MNG-00002", "title_id": 7}',  # json.loads keeps the last one
+        # UTF-16 to json.loads (a NUL second byte), whose UTF-8 reading matches the regex
+        '{"'.encode("utf-16-le") + b'"title_id":"MNG-00002"' + '": 1}'.encode("utf-16-le"),
     ],
 )
 def test_a_malformed_line_is_a_format_error_naming_the_line(line: bytes) -> None:
@@ -34,8 +42,25 @@ def test_a_malformed_line_is_a_format_error_naming_the_line(line: bytes) -> None
             ids(GOOD + line + b"\n" + GOOD, chunk)
 
 
-def test_flat_lines_still_take_the_fast_path_and_give_every_id() -> None:
-    data = b"".join(b'{"query": "q %d", "title_id": "MNG-%05d"}\n' % (i, i) for i in range(1000))
+def test_a_line_naming_title_id_twice_is_read_as_json_loads_reads_it() -> None:
+    # Two matches on one line made up for a line with none ("{}"); json.loads keeps the last title_id
+    data = GOOD + b'{"query": "q", "title_id": "MNG-00002", "title_id": "MNG-00003"}\n' + b"{}\n" + GOOD
+    for chunk in (7, 1 << 20):
+        with pytest.raises(SnapshotFormatError, match="snapshot line 3"):
+            ids(data, chunk)
+    assert ids(GOOD + b'{"query": "q", "title_id": "MNG-00002", "title_id": "MNG-00003"}\n', 1 << 20)[1] == "MNG-00003"
+
+
+def test_flat_lines_still_take_the_fast_path_and_give_every_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Brackets and braces inside strings elsewhere than the line start, CRLF and blank lines keep the fast path
+    from mlgov_runtime.coverage import logic
+
+    def slow(block: bytes, first_line: int) -> Any:
+        raise AssertionError(f"slow path taken at line {first_line + 1}")
+
+    monkeypatch.setattr(logic, "_slow", slow)
+    lines = [b'{"query": "q %d [vol. 2] a}b", "title_id": "MNG-%05d"}' % (i, i) for i in range(1000)]
+    data = b"\r\n".join(lines[:500]) + b"\r\n\n" + b"\n".join(lines[500:]) + b"\n"
     assert ids(data, 1 << 20) == [f"MNG-{i:05d}" for i in range(1000)]
 
 

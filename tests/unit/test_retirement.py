@@ -614,6 +614,37 @@ def test_a_retried_delete_after_the_endpoint_went_finishes_the_closing(requested
     assert [c[0] for c in sm.calls].count("delete") == 1
 
 
+def test_an_endpoint_gone_with_a_snapshot_from_before_the_upgrade_aborts_telling_what_to_do(
+    requested: Any, sm: FakeEndpoints
+) -> None:
+    # Given a retirement whose delete step recorded its snapshot before snapshots named their execution
+    # (retiring.recreate.execution), the endpoint deleted, the retirement not closed
+    run, book, _, state = requested
+    run.delete(state, EXECUTION)
+    item = next(v for v in book.items.values() if v["kind"] == KIND_RETIRING)
+    finding = json.loads(item["finding"])
+    del finding["evidence"]["retiring"]["recreate"]["execution"]
+    item.update(status=STATUS_OPEN, finding=json.dumps(finding), evidence=finding["evidence"])
+    # When the step runs again and finds the endpoint gone
+    result = run.delete(state, EXECUTION)
+    # Then nothing is closed as deleted, and the abort, on the step's answer and on the retirement the on-call
+    # engineer sees, names the next commands and the runbook step
+    assert result["outcome"] == "aborted" and "nothing deleted by this run" in result["reason"]
+    retiring = open_retiring(book, EndpointRef("manga-recommender-v1-ab", ACCOUNT, REGION))
+    assert retiring is not None and retiring.request is None
+    for said in (result["reason"], str(retiring.last_outcome), book.published[-1].detail):
+        assert "mlgov retire cancel --endpoint manga-recommender-v1-ab --reason" in said, said
+        assert "mlgov retire recreate --endpoint manga-recommender-v1-ab --endpoint-config" in said
+        assert "AttributeValue=DeleteEndpoint" in said and "Endpoint gone before the final check" in said
+    assert [c[0] for c in sm.calls].count("delete") == 1
+    # The runbook step the abort points to exists and names the same commands
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "retirement.md").read_text()
+    runbook = docs.split("### Endpoint gone before the final check", 1)[1].split("\n## ", 1)[0]
+    assert "mlgov retire cancel --endpoint E" in runbook and "mlgov retire recreate --endpoint E" in runbook
+
+
 def test_a_cancelled_retirement_is_never_deleted(requested: Any, sm: FakeEndpoints) -> None:
     run, book, _, state = requested
     for item in book.items.values():

@@ -4,7 +4,7 @@ message resends nothing), and the Jira issue created for each finding until it i
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -89,20 +89,28 @@ class DynamoDeliveryState:
         return at if at is not None and at.tzinfo is not None else None
 
     def remember_create(self, project: str, finding_id: str, at: datetime) -> bool:
+        at = at.astimezone(UTC)
         item = {**_key("jira", project, finding_id), "open": {"BOOL": False}, "create_sent_at": {"S": at.isoformat()}}
-        # ISO times in UTC compare as strings do; an issue recorded open is never created again.
+        # ISO times in UTC compare as strings do; an issue recorded open is never created again. A marker no
+        # notifier wrote (not a string, not UTC, further ahead than SEARCH_SETTLE) counts as expired, and a record
+        # open_issue reads as no issue (no string key) as closed: neither holds the finding's create for good.
         try:
             self._ddb.put_item(
                 TableName=self._table,
                 Item=item,
                 ConditionExpression=(
-                    "(attribute_not_exists(create_sent_at) OR create_sent_at < :settled) "
-                    "AND (attribute_not_exists(#open) OR #open = :closed)"
+                    "(attribute_not_exists(create_sent_at) OR NOT attribute_type(create_sent_at, :string) "
+                    "OR NOT contains(create_sent_at, :utc) OR create_sent_at < :settled OR create_sent_at > :ahead) "
+                    "AND NOT (#open = :open AND attribute_type(issue_key, :string) AND size(issue_key) > :zero)"
                 ),
                 ExpressionAttributeNames={"#open": "open"},
                 ExpressionAttributeValues={
+                    ":string": {"S": "S"},
+                    ":utc": {"S": "+00:00"},
                     ":settled": {"S": (at - SEARCH_SETTLE).isoformat()},
-                    ":closed": {"BOOL": False},
+                    ":ahead": {"S": (at + SEARCH_SETTLE).isoformat()},
+                    ":open": {"BOOL": True},
+                    ":zero": {"N": "0"},
                 },
             )
         except ClientError as exc:

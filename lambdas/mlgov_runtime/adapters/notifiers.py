@@ -23,6 +23,13 @@ FOREIGN_ISSUE = "does not carry the finding's label"
 SEARCH_SETTLE = timedelta(minutes=5)
 
 
+def create_pending(sent_at: datetime | None, now: datetime) -> bool:
+    """Whether a create sent at `sent_at` may not show in Jira's search yet: sent within SEARCH_SETTLE before `now`.
+    A time further ahead of `now` than SEARCH_SETTLE is no notifier's (their clocks agree far closer): a corrupted
+    marker, read as expired, so it never holds a finding for good."""
+    return sent_at is not None and now - SEARCH_SETTLE < sent_at <= now + SEARCH_SETTLE
+
+
 @dataclass
 class SlackWebhooks:
     """One incoming webhook URL per Slack channel name."""
@@ -83,8 +90,7 @@ class MemoryIssueKeys:
         return self._creates.get((project, finding_id))
 
     def remember_create(self, project: str, finding_id: str, at: datetime) -> bool:
-        sent = self._creates.get((project, finding_id))
-        if (project, finding_id) in self._keys or (sent is not None and at - sent < SEARCH_SETTLE):
+        if (project, finding_id) in self._keys or create_pending(self._creates.get((project, finding_id)), at):
             return False
         self._creates[(project, finding_id)] = at
         return True
@@ -204,7 +210,7 @@ class JiraProject:
                 return f"commented and transitioned {key}"
             return f"commented {key}"
         sent_at = self.issue_keys.create_sent(self.project_key, finding_id)
-        if sent_at is not None and self.now() - sent_at < SEARCH_SETTLE:
+        if sent_at is not None and create_pending(sent_at, self.now()):
             raise self._held(finding_id, f"sent at {sent_at:%Y-%m-%dT%H:%M:%SZ}")
         if resolved:
             return "no open issue to resolve"

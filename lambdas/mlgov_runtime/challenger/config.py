@@ -14,6 +14,9 @@ COUNTS_TABLE = "mlgov-recommendation-counts"
 SERIES_KEY = "series"  # "<endpoint>/<variant>"
 MINUTE_KEY = "minute"  # epoch seconds of the minute's start
 EXPIRES_KEY = "expires_at"  # optional, epoch seconds: DynamoDB's TTL drops the item after it
+# A look's statistics key (status JSON, findings' evidence): the name of the table its counts were read from, present
+# only in table mode. Not the watch state's run source (logic.RUN_SOURCE_KEY), which holds "cloudwatch" or "table".
+COUNTS_TABLE_STAT = "counts_source"
 
 
 @dataclass(frozen=True)

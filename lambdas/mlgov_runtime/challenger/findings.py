@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from mlgov_runtime.challenger.config import SERIES_KEY
+from mlgov_runtime.challenger.config import COUNTS_TABLE_STAT, SERIES_KEY
 from mlgov_runtime.core.findings import Finding
 
 REJECTED = "CHALLENGER_REJECTED"
@@ -216,7 +216,7 @@ def rejected_finding(
 
 def _where_counts(statistics: dict[str, Any], region: str, endpoint: str) -> str:
     """Where the run's counts can be seen: the table the gate read (table source), else the dashboard."""
-    table = statistics.get("counts_source")
+    table = statistics.get(COUNTS_TABLE_STAT)
     if table:
         return f"counts in table {table} (`mlgov challenger status --endpoint {endpoint}` reads them as the gate did)"
     return f"metrics on the dashboard ({dashboard_url(region, endpoint)})"
@@ -354,7 +354,7 @@ def _variant_name(ch: dict[str, Any], problem: dict[str, Any]) -> str:
 
 def _find_missing(result: dict[str, Any], endpoint: str, variant: str, region: str) -> str:
     """Where to look for a count that is not arriving."""
-    table = result["statistics"].get("counts_source")
+    table = result["statistics"].get(COUNTS_TABLE_STAT)
     if table:
         values = json.dumps({":s": {"S": f"{endpoint}/{variant}"}}, separators=(",", ":"))
         return (

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from mlgov_runtime.challenger import frontload as fl
@@ -37,11 +38,34 @@ from mlgov_runtime.challenger.statistics import compare_rates
 
 # Runtime only (never from the cumulative simulation): a data problem holds every verdict; the monitor keeps looking.
 PAUSED = "PAUSED"
-# The CloudWatch source's words for who wrote a forged count; logic.table_words says the table's (table source).
-FORGED_BY = "forged with cloudwatch:PutMetricData, or a recommender bug"
-FORGED_SHORT = "forged metrics (cloudwatch:PutMetricData)"
-FIND_WRITER = "Find who wrote the metric (CloudTrail PutMetricData on the recommendation namespace)"
-CHECK_WRITER = "Check CloudTrail PutMetricData on the recommendation namespace"
+
+
+@dataclass(frozen=True)
+class SourceWords:
+    """How the reasons name where the recommender's counts come from: who could have forged one, where to find
+    who wrote it, what to check when one is missing. A parameter of the gate (logic.table_source_words gives the
+    table's), so no reason can keep one source's words under the other."""
+
+    forged_by: str
+    forged_short: str
+    find_writer: str
+    check_writer: str
+    count: str  # the recommender's count named {key}
+    publish_hint: str  # a required count missing
+    guardrail_hint: str  # a guardrail's metric missing
+
+
+CLOUDWATCH_WORDS = SourceWords(
+    forged_by="forged with cloudwatch:PutMetricData, or a recommender bug",
+    forged_short="forged metrics (cloudwatch:PutMetricData)",
+    find_writer="Find who wrote the metric (CloudTrail PutMetricData on the recommendation namespace)",
+    check_writer="Check CloudTrail PutMetricData on the recommendation namespace",
+    count="the recommender's {key} metric",
+    publish_hint="check that the recommender publishes every metric each minute with this endpoint's EndpointName "
+    "and VariantName dimensions (a wrong VariantName is the usual cause).",
+    guardrail_hint="check that the recommender (custom metrics) and SageMaker (Invocation5XXErrors, ModelLatency) "
+    "publish it with this endpoint's EndpointName and VariantName dimensions.",
+)
 
 REQUIRED = ("impressions", "clicks", "invocations")
 SUMMED = (
@@ -108,11 +132,13 @@ def decide_minutes(
     config: DecisionConfig | None = None,
     weights: Sequence[float | None] | None = None,
     early_looks: Sequence[Sequence[float]] | None = None,
+    words: SourceWords = CLOUDWATCH_WORDS,
 ) -> Decision:
     """The verdict at one look over `minutes` settled minutes since the challenger went live. `weights`: the
     challenger's configured weight per minute when a ramp changed it (None for a minute in which it changed).
     `early_looks`: [minutes read, V] of the earlier looks inside the front-loaded test's window (the watch state);
-    None (a one-off look, `mlgov challenger status`) runs only the mixture part of the CTR test."""
+    None (a one-off look, `mlgov challenger status`) runs only the mixture part of the CTR test. `words`: how the
+    reasons name the counts' source."""
     cfg = config or DecisionConfig()
     _validate("production", production, minutes)
     _validate("challenger", challenger, minutes)
@@ -138,7 +164,7 @@ def decide_minutes(
     absent = _silent(both, REQUIRED, minutes, cfg)
     if absent:
         role, key, gap = absent[0]
-        source = "AWS/SageMaker Invocations" if key == "invocations" else f"the recommender's {key} metric"
+        source = "AWS/SageMaker Invocations" if key == "invocations" else words.count.format(key=key)
         return _paused(
             done,
             stats,
@@ -147,8 +173,7 @@ def decide_minutes(
             cfg,
             f"Data problem: {source} has no datapoint for the {role} variant in the last {gap} min "
             f"({', '.join(f'{r} {k}' for r, k, _ in absent)} missing). Missing data is not zero, so there is no "
-            "verdict on the model; check that the recommender publishes every metric each minute with this "
-            "endpoint's EndpointName and VariantName dimensions (a wrong VariantName is the usual cause).",
+            f"verdict on the model; {words.publish_hint}",
         )
 
     # 2. Clicks never exceed impressions in a minute: more is a forged or broken metric, not a better model.
@@ -161,18 +186,18 @@ def decide_minutes(
             [
                 f"Clicks exceed impressions: the {role} variant reports {clicks:,.0f} RecommendationClicks against "
                 f"{shown:,.0f} RecommendationImpressions in minute {i} of the window. The recommendation metrics "
-                f"cannot be trusted ({FORGED_BY}), so the experiment is INVALID: no verdict on the model. "
-                f"{FIND_WRITER} before restarting."
+                f"cannot be trusted ({words.forged_by}), so the experiment is INVALID: no verdict on the model. "
+                f"{words.find_writer} before restarting."
             ],
         )
 
     # 3. Impressions against SageMaker's own invocation counts: forged or broken custom metrics void the run.
-    cross = _crosscheck(p, c, cfg)
+    cross = _crosscheck(p, c, cfg, words)
     stats["impressions_crosscheck"] = cross
     if cross["disagrees"]:
         return done(STOP_INVALID, [cross["reason"]])
     # 3b. ...and against each other: one recommender renders both, so impressions per invocation must agree.
-    agree = _ratio_agreement(production, challenger, aligned, minutes - cfg.recent_minutes, cfg)
+    agree = _ratio_agreement(production, challenger, aligned, minutes - cfg.recent_minutes, cfg, words)
     stats["impressions_agreement"] = agree
     if agree["disagrees"]:
         return done(STOP_INVALID, [agree["reason"]])
@@ -197,9 +222,7 @@ def decide_minutes(
             cfg,
             f"Data problem: the guardrail metric {key} has no datapoint for the {role} variant in {gap} min "
             f"({', '.join(f'{r} {k}' for r, k, _ in silent)} missing). A guardrail that cannot be evaluated is not "
-            "a pass, so there is no verdict on the model; check that the recommender (custom metrics) and "
-            "SageMaker (Invocation5XXErrors, ModelLatency) publish it with this endpoint's EndpointName and "
-            "VariantName dimensions.",
+            f"a pass, so there is no verdict on the model; {words.guardrail_hint}",
         )
 
     # 4. Sample ratio on invocations (SageMaker routes requests, not impressions). An off split voids the
@@ -299,7 +322,7 @@ def decide_minutes(
             [
                 f"Implausible CTR: the challenger's CTR ratio is {interval.ratio:.2f} (lower bound "
                 f"{interval.lower:.2f} > {cfg.ctr_ratio_plausible_max:g}); no model change does that, so "
-                f"RecommendationClicks is forged or broken and the experiment is INVALID. {FIND_WRITER} before "
+                f"RecommendationClicks is forged or broken and the experiment is INVALID. {words.find_writer} before "
                 "restarting."
             ],
             guardrails,
@@ -476,7 +499,7 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _crosscheck(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig) -> dict[str, Any]:
+def _crosscheck(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig, words: SourceWords) -> dict[str, Any]:
     lo, hi = cfg.impressions_per_invocation_min, cfg.impressions_per_invocation_max
     out: dict[str, Any] = {"band": [lo, hi], "disagrees": False}
     for role, v in (("production", p), ("challenger", c)):
@@ -488,15 +511,16 @@ def _crosscheck(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig) -> dict
             out["reason"] = (
                 f"Impressions disagree with SageMaker: the {role} variant reports {v.impressions:,.0f} "
                 f"RecommendationImpressions against {v.invocations:,.0f} AWS/SageMaker Invocations ({per:.2f} per "
-                f"invocation, allowed {lo:g}-{hi:g}). The recommendation metrics cannot be trusted ({FORGED_BY}), "
-                f"so the experiment is INVALID: no verdict on the model. {FIND_WRITER} before restarting."
+                f"invocation, allowed {lo:g}-{hi:g}). The recommendation metrics cannot be trusted "
+                f"({words.forged_by}), so the experiment is INVALID: no verdict on the model. {words.find_writer} "
+                "before restarting."
             )
             break
         if v.invocations == 0 and v.impressions >= cfg.min_impressions_per_variant and v is not None:
             out["disagrees"] = True
             out["reason"] = (
                 f"Impressions disagree with SageMaker: the {role} variant reports {v.impressions:,.0f} impressions "
-                f"and no AWS/SageMaker Invocations; the experiment is INVALID (no verdict). {FIND_WRITER}."
+                f"and no AWS/SageMaker Invocations; the experiment is INVALID (no verdict). {words.find_writer}."
             )
             break
     return out
@@ -526,7 +550,12 @@ def _per_invocation(series: Series, minutes: list[int]) -> tuple[float, float, f
 
 
 def _ratio_agreement(
-    production: Series, challenger: Series, aligned: list[int], recent_from: float, cfg: DecisionConfig
+    production: Series,
+    challenger: Series,
+    aligned: list[int],
+    recent_from: float,
+    cfg: DecisionConfig,
+    words: SourceWords = CLOUDWATCH_WORDS,
 ) -> dict[str, Any]:
     """Both variants' impressions per invocation, over the window and over the recent segment: their log ratio
     beyond log(1 + tolerance) + z standard errors is INVALID. Honest traffic differs only by sampling noise (the
@@ -563,9 +592,9 @@ def _ratio_agreement(
                 f"{rc[0]:.3f} vs production {rp[0]:.3f} RecommendationImpressions per AWS/SageMaker Invocation (gap "
                 f"{math.expm1(abs(gap)):.1%}, allowed {cfg.impressions_ratio_tolerance:.0%} + "
                 f"{cfg.impressions_ratio_z:g} standard errors = {math.expm1(limit):.1%}). One recommender renders "
-                f"both, so a gap is {FORGED_SHORT} or a variant that renders a different "
+                f"both, so a gap is {words.forged_short} or a variant that renders a different "
                 "number of items; either way the CTR comparison is not like for like and the experiment is INVALID "
-                f"(no verdict). {CHECK_WRITER} and the variants' "
+                f"(no verdict). {words.check_writer} and the variants' "
                 "response sizes before restarting."
             )
             break

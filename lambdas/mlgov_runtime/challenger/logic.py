@@ -22,16 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlgov_runtime.challenger import findings as f
-from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY, ChallengerConfig
+from mlgov_runtime.challenger.config import COUNTS_TABLE, COUNTS_TABLE_STAT, MINUTE_KEY, SERIES_KEY, ChallengerConfig
 from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
-from mlgov_runtime.challenger.gate import (
-    CHECK_WRITER,
-    FIND_WRITER,
-    FORGED_BY,
-    FORGED_SHORT,
-    PAUSED,
-    decide_minutes,
-)
+from mlgov_runtime.challenger.gate import CLOUDWATCH_WORDS, PAUSED, SourceWords, decide_minutes
 from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports, Throttled
 from mlgov_runtime.challenger.provenance import what_to_do
 from mlgov_runtime.core.findings import STATUS_RESOLVED, store_and_publish
@@ -341,7 +334,7 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
         result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history, early)
     except Throttled as exc:  # past the client's retries: pause and look again, as for a missing metric
         result = throttled_look(cfg, parse_time(state["deployed_at"]), now, exc)
-    result = {**result, SPLIT_KEY: split, SOURCE_KEY: source}
+    result = {**result, SPLIT_KEY: split, RUN_SOURCE_KEY: source}
     if early is not None:
         result = {**result, "ctr_early_looks": early_looks_after(early, result)}
     result = {**result, **data_problem_step(ports, ch, previous, result)}
@@ -367,8 +360,9 @@ SPLIT_FIELDS = (
 )
 
 
-# The run's counts source, recorded at its first look (none recorded: an older run, CloudWatch).
-SOURCE_KEY = "counts_source"
+# The watch state's key for the run's counts source, "cloudwatch" or "table", recorded at its first look (none
+# recorded: an older run, CloudWatch). Documented as watch.counts_source; not the statistics' COUNTS_TABLE_STAT.
+RUN_SOURCE_KEY = "counts_source"
 
 
 def run_source(cfg: ChallengerConfig, previous: Mapping[str, Any]) -> str:
@@ -376,10 +370,10 @@ def run_source(cfg: ChallengerConfig, previous: Mapping[str, Any]) -> str:
     source = cfg.metrics.source
     if not previous:
         return source
-    recorded = previous.get(SOURCE_KEY, "cloudwatch")
+    recorded = previous.get(RUN_SOURCE_KEY, "cloudwatch")
     if recorded != source:
         raise StepError(
-            f"this run's counts source is {recorded!r} (watch.{SOURCE_KEY}) but challenger.metrics.source is now "
+            f"this run's counts source is {recorded!r} (watch.{RUN_SOURCE_KEY}) but challenger.metrics.source is now "
             f"{source!r} (a deploy during the run): no verdict from two sources. Start a new run to use {source!r}."
         )
     return source
@@ -504,11 +498,13 @@ def look(
     series = metrics.variant_series(ch["endpoint_name"], [production, challenger], start, end)
     minutes = int((end - start).total_seconds() // 60)
     weights = minute_weights(ramp_history, minutes) if ramp_history and len(ramp_history) > 1 else None
+    table = cfg.metrics.source == "table"
+    words = table_source_words(cfg.metrics.writers) if table else CLOUDWATCH_WORDS
     result = decide_minutes(
-        series[production], series[challenger], minutes, cfg.decision, weights, early_looks
+        series[production], series[challenger], minutes, cfg.decision, weights, early_looks, words
     ).to_dict()
-    if cfg.metrics.source == "table":
-        _table_problems(result, list(getattr(metrics, "problems", [])), ch["endpoint_name"], cfg.metrics.writers)
+    if table:
+        _table_problems(result, list(getattr(metrics, "problems", [])), ch["endpoint_name"])
     verb = {REJECT: "Rejected", PROMOTE: "Approved"}.get(result["decision"], "Under evaluation")
     return {
         "decision": result["decision"],
@@ -566,32 +562,30 @@ def throttled_look(cfg: ChallengerConfig, deployed_at: datetime, now: datetime, 
     }
 
 
-def table_words(reason: str, writers: tuple[str, ...]) -> str:
-    """A gate reason as the table source says it: forged counts come from the table's writers, found in CloudTrail."""
+def table_source_words(writers: tuple[str, ...]) -> SourceWords:
+    """The gate's words for the table source: forged counts come from the table's writers, found in CloudTrail's
+    data events; a missing count is fixed in what the recommender writes to the table."""
     by = f"written into table {COUNTS_TABLE} by one of its writers ({', '.join(writers)})"
     trail = f"(UpdateItem on table {COUNTS_TABLE} in CloudTrail's data events for the table, which must be on)"
-    words = {
-        FORGED_BY: f"{by}, or a recommender bug",
-        FORGED_SHORT: f"counts {by}",
-        FIND_WRITER: f"Find who wrote the items {trail}",
-        CHECK_WRITER: f"Check who wrote the items {trail}",
-    }
-    for cloudwatch, table in words.items():
-        reason = reason.replace(cloudwatch, table)
-    return reason
+    return SourceWords(
+        forged_by=f"{by}, or a recommender bug",
+        forged_short=f"counts {by}",
+        find_writer=f"Find who wrote the items {trail}",
+        check_writer=f"Check who wrote the items {trail}",
+        count=f"the recommender's {{key}} count in table {COUNTS_TABLE}",
+        publish_hint=f"check that the recommender writes every count each minute into table {COUNTS_TABLE} (the "
+        "data problem below says how; a wrong variant name is the usual cause).",
+        guardrail_hint=f"check that the recommender writes it into table {COUNTS_TABLE} each minute (its own "
+        "counts) and that SageMaker publishes Invocation5XXErrors and ModelLatency with this endpoint's "
+        "EndpointName and VariantName dimensions.",
+    )
 
 
-def _table_problems(
-    result: dict[str, Any], problems: list[dict[str, Any]], endpoint: str, writers: tuple[str, ...]
-) -> None:
+def _table_problems(result: dict[str, Any], problems: list[dict[str, Any]], endpoint: str) -> None:
     """With the counts from the table, say what the look found wrong there: a value that is no count was read as
     missing (never 0), and a missing count is fixed in the recommender's writes to the table, not in CloudWatch."""
     stats = result["statistics"]
-    stats["counts_source"] = COUNTS_TABLE  # the findings' next steps query the table, not CloudWatch
-    result["reasons"] = [table_words(r, writers) for r in result["reasons"]]
-    for check in ("impressions_crosscheck", "impressions_agreement"):  # in the finding's evidence
-        if isinstance(stats.get(check), dict) and "reason" in stats[check]:
-            stats[check] = {**stats[check], "reason": table_words(stats[check]["reason"], writers)}
+    stats[COUNTS_TABLE_STAT] = COUNTS_TABLE  # the findings' next steps query the table, not CloudWatch
     if problems:
         stats["counts_table_problems"] = problems[:20]
         first = problems[0]

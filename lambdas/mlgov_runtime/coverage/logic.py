@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 # The snapshot is JSON Lines; a title id is a plain string. The fast path pulls ids out of whole
 # chunks with one regex; a chunk whose lines do not all match falls back to json.loads per line.
-_TITLE_ID = re.compile(rb'"title_id"\s*:\s*"([^"\\]+)"')
+# A match stays on one line (no newline or other control character, no escape in the id) and takes
+# the rest of that line, so no line gives two ids.
+_TITLE_ID = re.compile(rb'"title_id"[ \t\r]*:[ \t\r]*"([^"\\\x00-\x1f]+)"[^\n]*\n')
 CHUNK_BYTES = 4 * 1024 * 1024
 
 
@@ -32,9 +34,16 @@ def title_id_batches(chunks: Iterable[bytes]) -> Iterator[list[str]]:
         block, carry = data[: cut + 1], data[cut + 1 :]
         lines = block.count(b"\n")
         found = _TITLE_ID.findall(block)
-        # Every line matched (the common case), or the only lines that did not are blank ones; and
-        # no line holds a second object, so a match is the line's own title_id, not one nested inside.
-        flat = block.count(b"{") == len(found)
+        # Every non-blank line is one flat object with one title_id, and that one matched: each "{" opens a
+        # line (nothing nested, nothing before it: a list or a number is no pair), there is one "{" per match
+        # and one "title_id" per match (a line naming it twice, or with a non-string one, is left to
+        # json.loads), and the blank-line count below never undercounts non-blank lines. No NUL byte, which
+        # would make json.loads read the line as UTF-16/32.
+        flat = (
+            block.count(b"{") == len(found) == block.count(b"\n{") + block.startswith(b"{")
+            and block.count(b'"title_id"') == len(found)
+            and b"\0" not in block
+        )
         if (
             found
             and flat

@@ -294,7 +294,11 @@ class Steps:
             # another execution took (one whose delete failed) says nothing of who deleted it, nor of what.
             if final and retiring.recreate and retiring.recreate.get("execution") == execution:
                 return self._close(retiring, state, approved_by, self.now())
-            return {"outcome": "aborted", "reason": f"endpoint {name} no longer exists; nothing deleted by this run"}
+            # The retirement stays open: who deleted it, and whether clients still need it, is the operator's call.
+            why = gone_next_steps(name)
+            retiring.request, retiring.last_outcome = None, f"Deletion aborted at {iso(self.now())}: {why}"
+            self._publish_retiring(retiring)
+            return {"outcome": "aborted", "reason": why}
         if record.bound != self._bound(view):
             return {
                 "outcome": "aborted",
@@ -429,6 +433,19 @@ class Steps:
                 still_called_finding(ref, deletion.get("endpoint_config_name", ""), since, errors, "pipeline"),
             )
         return {"remaining": max(int(deletion["watch"]["remaining"]) - 1, 0), "since": since, "errors": total}
+
+
+def gone_next_steps(name: str) -> str:
+    """The abort when the endpoint is gone and no snapshot of this execution says it deleted it (docs/retirement.md,
+    "Endpoint gone before the final check"): what the operator does next."""
+    return (
+        f"endpoint {name} no longer exists; nothing deleted by this run. Find who deleted it (CloudTrail: "
+        "`aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=DeleteEndpoint`). "
+        f"Meant to go (an earlier attempt of this retirement, or its owner): close the retirement with "
+        f"`mlgov retire cancel --endpoint {name} --reason TEXT`. Clients still need it: re-create it from the config "
+        f"it last served with `mlgov retire recreate --endpoint {name} --endpoint-config CONFIG`, then request again. "
+        "See docs/retirement.md, Endpoint gone before the final check."
+    )
 
 
 class RetirementClosed(Exception):
