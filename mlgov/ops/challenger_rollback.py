@@ -216,9 +216,9 @@ def plan_rollback(
         raise RollbackRefused(f"model package group {group} does not exist") from None
     if model is not None and plan.serving_package is None:
         # Without a version to be "below", the newest Approved one could be the very bytes that serve.
-        matched = _serving_by_pins(registry, model, approved, pins)
+        matched, unread = _serving_by_pins(registry, model, approved, pins)
         if not matched:
-            raise RollbackRefused(_untold(plan, model, group))
+            raise RollbackRefused(_untold(plan, model, group, unread))
         newest = matched[0]
         plan.serving_package = str(newest["ModelPackageArn"])
         plan.serving_version = package_group_and_version(newest)[1]
@@ -288,13 +288,15 @@ def _same_image(served: str, container: Mapping[str, Any]) -> bool:
 
 def _serving_by_pins(
     registry: Registry, model: Mapping[str, Any], approved: list[Mapping[str, Any]] | Any, pins: PinReader | None
-) -> list[Mapping[str, Any]]:
+) -> tuple[list[Mapping[str, Any]], list[str]]:
     """The group's Approved packages (newest first) whose containers are the model's: the same model data URL
-    and image, and every pin of the package holding on what is stored there now (a name alone proves nothing)."""
+    and image, and every pin of the package holding on what is stored there now (a name alone proves nothing);
+    and why the pins of a version named like the model could not be read (no match either: unverified)."""
     served = _model_containers(model)
     if pins is None or not served:
-        return []
+        return [], []
     matched: list[Mapping[str, Any]] = []
+    unread: list[str] = []
     for summary in approved:
         package = registry.describe_package(str(summary["ModelPackageArn"]))
         containers = _containers(package)
@@ -302,25 +304,36 @@ def _serving_by_pins(
             continue
         metadata = package.get("CustomerMetadataProperties") or {}
         arn = str(package["ModelPackageArn"])
-        if all(
+        pairs = list(zip(served, containers, strict=True))
+        named = all(
             str(s.get("ModelDataUrl") or "") == str(c.get("ModelDataUrl") or "")
             and _same_image(str(s.get("Image") or ""), c)
-            and not check_container_pins(c, metadata, pins, arn)
-            for s, c in zip(served, containers, strict=True)
-        ):
+            for s, c in pairs
+        )
+        if not named:
+            continue
+        problems = [p for _, c in pairs for p in check_container_pins(c, metadata, pins, arn)]
+        if not problems:
             matched.append(package)
-    return matched
+        unread += [f"v{package_group_and_version(package)[1]}: {p.reason}" for p in problems if p.kind == "unverified"]
+    return matched, unread
 
 
-def _untold(plan: RollbackPlan, model: Mapping[str, Any], group: str) -> str:
+def _untold(plan: RollbackPlan, model: Mapping[str, Any], group: str, unread: list[str]) -> str:
     names = container_packages(model)
     named = f"names package {names[0]}, not one of group {group} (check --group)" if names else "names no package"
+    unverified = (
+        f" (pins that could not be read, so prove nothing: {'; '.join(unread)}; give this role s3:GetObject and "
+        "ecr:DescribeImages on them)"
+        if unread
+        else ""
+    )
     return (
         f"model {plan.serving_model} of {plan.endpoint_name}'s production variant {plan.production_variant} "
         f"{named}, and its container matches no Approved version of {group} by its pins (model data URL with its "
-        "ETag/version/checksum, image digest): which version serves cannot be told, so neither can the previous "
-        "one; nothing was changed. Deploy the version to restore through the pipeline, or register it as a "
-        "recovery package (mlgov register) and have it approved"
+        f"ETag/version/checksum, image digest){unverified}: which version serves cannot be told, so neither can "
+        "the previous one; nothing was changed. Deploy the version to restore through the pipeline, or register it "
+        "as a recovery package (mlgov register) and have it approved"
     )
 
 

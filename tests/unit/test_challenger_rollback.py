@@ -231,3 +231,44 @@ def test_an_endpoint_not_in_service_is_refused_by_the_plan_the_dry_run_makes_unl
     sm.packages[pkg(1)]["ModelApprovalStatus"] = "Rejected"  # no previous version: the fallbacks touch no endpoint
     assert plan_rollback(sm, sm, "prod", "manga-recommender", "why", NOW).status == "no_previous_version"
     assert sm.changes == []
+
+
+class Pins:
+    """A PinReader: the stored object's ETag and the tag's digest, or an unreadable store."""
+
+    def __init__(self, etag: str, digest: str, unreadable: bool = False) -> None:
+        self.etag, self.digest, self.unreadable = etag, digest, unreadable
+
+    def head_object(self, uri: str) -> dict[str, Any]:
+        from mlgov_runtime.lineage_audit.pins import PinUnreadable
+
+        if self.unreadable:
+            raise PinUnreadable("AccessDenied: s3:GetObject")
+        return {"ETag": f'"{self.etag}"'}
+
+    def image_digest(self, image: str) -> str:
+        return self.digest
+
+
+def test_the_serving_version_is_told_by_pins_that_hold_and_never_by_pins_that_cannot_be_read() -> None:
+    import pytest
+
+    from mlgov.ops.challenger_rollback import RollbackRefused
+
+    image, digest = "111122223333.dkr.ecr.us-east-1.amazonaws.com/rec:v2", "sha256:" + "b" * 64
+    container = {"Image": image, "ImageDigest": digest, "ModelDataUrl": "s3://b/v2.tar.gz", "ModelDataETag": "e2"}
+    sm = _estate()
+    sm.packages[pkg(2)]["InferenceSpecification"] = {"Containers": [container]}
+    sm.models["rec-v2"]["PrimaryContainer"] = {"Image": image, "ModelDataUrl": "s3://b/v2.tar.gz"}
+    plan = plan_rollback(sm, sm, "prod", "manga-recommender", "why", NOW, pins=Pins("e2", digest))
+    assert plan.serving_package == pkg(2) and (plan.target or {})["version"] == 1
+    for pins, why in [
+        (Pins("other", digest), "matches no Approved version"),  # the object was overwritten
+        (Pins("e2", "sha256:" + "c" * 64), "matches no Approved version"),  # the tag was pushed again
+        (Pins("e2", digest, unreadable=True), "pins that could not be read, so prove nothing: v2: "),
+        (None, "matches no Approved version"),  # no reader: nothing can be proven
+    ]:
+        with pytest.raises(RollbackRefused, match="cannot be told") as refused:
+            plan_rollback(sm, sm, "prod", "manga-recommender", "why", NOW, pins=pins)
+        assert why in str(refused.value), str(refused.value)
+    assert sm.changes == []
