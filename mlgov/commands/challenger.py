@@ -2,8 +2,8 @@
 
 Exit codes: status 3 on REJECT, STOP_INVALID or PAUSED (a data problem); rollback 4 when there is no previous
 Approved version (nothing changed; the fallbacks are printed), 5 when the update did not end serving the target
-(rolled back by SageMaker, Failed, or still updating at the deadline: nothing Rejected); 2 usage or a refused
-start or rollback; 1 unexpected failure.
+(rolled back by SageMaker, Failed, still updating at the deadline, or a write refused on the way: nothing
+Rejected); 2 usage or a refused start or rollback; 1 unexpected failure.
 """
 
 from __future__ import annotations
@@ -388,6 +388,11 @@ def render_rollback(report: dict[str, Any], dry_run: bool) -> str:
         if report["serving_package"]
         else f"model {report['serving_model']} (no version of {report['group']})"
     )
+    if report.get("finishing"):  # the target serves already; serving_* is the version the rollback replaced
+        serving = (
+            f"v{report['target']['version']}, rolled back from v{report['serving_version']} "
+            f"({report['serving_status']}),"
+        )
     lines = [f"{report['endpoint_name']} serves {report['group']} {serving} on variant {report['production_variant']}"]
     target = report.get("target")
     if target:
@@ -395,10 +400,17 @@ def render_rollback(report: dict[str, Any], dry_run: bool) -> str:
             lines.append(f"  checked v{target['version']}'s {check['kind']} {check['uri']}: {check['state']}")
         served = report["status"] in ("planned", "rolled_back", "rolled_back_not_rejected")
         verb = "would deploy" if dry_run else "deployed" if served else "tried to deploy"
-        lines.append(
-            f"  {verb} v{target['version']} ({target['approval_status']}, catalog {target['catalog_snapshot_date']}) "
-            f"blue/green: model {report['model_name']}, config {report['config_name']}"
-        )
+        if report.get("finishing"):
+            lines.append(
+                f"  {'would finish' if dry_run else 'finished'} an earlier rollback: v{target['version']} already "
+                f"serves (model {report['model_name']}, config {report['config_name']}); no new update"
+            )
+        else:
+            lines.append(
+                f"  {verb} v{target['version']} ({target['approval_status']}, catalog "
+                f"{target['catalog_snapshot_date']}) blue/green: model {report['model_name']}, config "
+                f"{report['config_name']}"
+            )
         end = report.get("end_state")
         if end:
             lines.append(
@@ -476,6 +488,7 @@ def _group_hint(client: Any, group: str) -> str:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from mlgov.ops.challenger_rollback import (
         ROLLED_BACK,
+        STOPPED,
         ArtifactCheck,
         RollbackRefused,
         Waiting,
@@ -483,6 +496,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         fallbacks,
         plan_rollback,
     )
+    from mlgov_runtime.adapters.artifacts import store_pins
 
     settings = common.load_settings(args)
     if not 0 < args.wait_minutes <= 24 * 60:
@@ -506,6 +520,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             groups=rollout,
             artifacts=artifacts,
             execution_role_arn=args.execution_role_arn,
+            pins=store_pins(aws),
         )
     except RollbackRefused as exc:
         message = str(exc)
@@ -549,7 +564,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if args.dry_run or plan.status == ROLLED_BACK:
         return common.EXIT_OK
     for step in plan.next_steps:
-        print(f"mlgov: {step}", file=sys.stderr)
+        # A stopped rollback is one line: what exists, what serves, what to do next.
+        print(f"mlgov: {'error: ' if plan.status == STOPPED else ''}{step}", file=sys.stderr)
     return EXIT_NOT_SERVING
 
 

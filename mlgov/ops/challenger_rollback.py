@@ -2,9 +2,11 @@
 group, blue/green, and the failed version Rejected with the reason. With no previous version, nothing changes
 and the fallbacks are named.
 
-Order of a rollback: the target is checked first (still Approved, artifact and image present), the update is
-watched until the endpoint is InService on the new config, and only then is the endpoint retagged and the old
-version Rejected. An update SageMaker rolled back, or one still running at the deadline, changes nothing else."""
+Order of a rollback: the endpoint must be InService and the target is checked first (still Approved, artifact and
+image present, their pins holding), the update is watched until the endpoint is InService on the new config, and
+only then is the endpoint retagged and the old version Rejected. An update SageMaker rolled back, one still running
+at the deadline, or a write refused on the way changes nothing else. A rerun that finds the endpoint serving the
+model an earlier rollback made (its tags), with the version it replaced still Approved, finishes that rollback."""
 
 from __future__ import annotations
 
@@ -28,13 +30,15 @@ from mlgov_runtime.challenger.logic import (
     stamp,
 )
 from mlgov_runtime.challenger.ports import Endpoints, NotFound, Registry
+from mlgov_runtime.lineage_audit.pins import PinProblem, PinReader, check_container_pins
 
 
 class RollbackRefused(Exception):
     """The endpoint or group cannot be rolled back as asked (usage: exit 2)."""
 
 
-PRESENT, ABSENT, UNKNOWN = "present", "absent", "unknown"
+PRESENT, ABSENT, UNKNOWN, MISMATCH = "present", "absent", "unknown", "mismatch"
+ROLLBACK_FROM = "mlgov:rollback-from"  # the model a rollback replaced, on the model it made
 
 
 class Artifacts(Protocol):
@@ -67,6 +71,7 @@ UPDATE_ROLLED_BACK = "update_rolled_back"  # SageMaker kept (or went back to) th
 UPDATE_FAILED = "update_failed"  # the endpoint is Failed
 UPDATE_PENDING = "update_pending"  # still updating at the deadline
 NOT_REJECTED = "rolled_back_not_rejected"  # the target serves; retagging or rejecting the old version failed
+STOPPED = "stopped"  # a write was refused before the update was taken: the old config serves, nothing Rejected
 
 
 @dataclass
@@ -90,6 +95,8 @@ class RollbackPlan:
     next_steps: list[str] = field(default_factory=list)
     # With no previous Approved version: what an emergency recovery package can be built from (`recovery_sources`).
     recovery: dict[str, Any] | None = None
+    # The target already serves through the model an earlier rollback made: only the retag and rejection are left.
+    finishing: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,9 +134,11 @@ def plan_rollback(
     groups: Groups | None = None,
     artifacts: Artifacts | None = None,
     execution_role_arn: str | None = None,
+    pins: PinReader | None = None,
 ) -> RollbackPlan:
     """The plan; with `artifacts`, a target whose package is no longer Approved or whose artifact or image is
-    gone is refused here, before anything changes."""
+    gone is refused here, before anything changes; with `pins` too, one whose stored bytes are no longer the
+    pinned ones. `pins` also tells the serving version by its bytes when the serving model names no package."""
     if groups is not None:
         try:
             groups.describe_group(group)
@@ -201,15 +210,29 @@ def plan_rollback(
             "Rejected"
             + f"; the endpoint's ModelPackageName tag claims v{claimed_version}, so the target is older than that."
         )
-    elif plan.serving_package is None:
-        plan.warnings.append(
-            f"endpoint {endpoint_name}'s production variant {plan.production_variant} serves no version of group "
-            f"{group} (model {plan.serving_model}); nothing will be marked Rejected."
-        )
     try:
         approved = registry.approved_packages(group)
     except NotFound:
         raise RollbackRefused(f"model package group {group} does not exist") from None
+    if model is not None and plan.serving_package is None:
+        # Without a version to be "below", the newest Approved one could be the very bytes that serve.
+        matched, unread = _serving_by_pins(registry, model, approved, pins)
+        if not matched:
+            raise RollbackRefused(_untold(plan, model, group, unread))
+        newest = matched[0]
+        plan.serving_package = str(newest["ModelPackageArn"])
+        plan.serving_version = package_group_and_version(newest)[1]
+        plan.serving_status = str(newest.get("ModelApprovalStatus"))
+        served_arns |= {str(p["ModelPackageArn"]) for p in matched}
+        plan.warnings.append(
+            f"model {plan.serving_model} names no package; its container holds the pinned bytes of "
+            + ", ".join(f"v{package_group_and_version(p)[1]}" for p in matched)
+            + f" of {group} (the serving version, told by its pins)."
+        )
+    if model is not None and plan.serving_package is not None:
+        finished = _unfinished_rollback(endpoints, registry, plan, model, endpoint, group)
+        if finished is not None:
+            return finished
     below = plan.serving_version if plan.serving_version is not None else claimed_version
     candidates = [
         p
@@ -233,14 +256,136 @@ def plan_rollback(
     plan.warnings += snapshot_warnings(version, snapshot, now.date(), warning_days)
     plan.model_name = resource_name(group, f"v{version}", "rollback", stamp(now))
     plan.config_name = resource_name(endpoint_name, f"rollback-v{version}", stamp(now))
+    _in_service(endpoint)
     if artifacts is not None:
-        check_target(plan, target, artifacts)
+        check_target(plan, target, artifacts, pins)
     if plan.execution_role_arn is None:
         raise RollbackRefused(
             f"no model on {endpoint_name} names an execution role to run v{version} with (model "
             f"{plan.serving_model} was deleted?): pass --execution-role-arn"
         )
     return plan
+
+
+def _in_service(endpoint: Mapping[str, Any]) -> None:
+    """The dry run and the real run refuse alike: SageMaker takes no update unless the endpoint is InService."""
+    if endpoint.get("EndpointStatus") != "InService":
+        raise RollbackRefused(
+            f"endpoint {endpoint['EndpointName']} is {endpoint.get('EndpointStatus')}, not InService: SageMaker "
+            "takes no update until it is; nothing was changed; run the command again then"
+        )
+
+
+def _model_containers(model: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [model["PrimaryContainer"]] if model.get("PrimaryContainer") else list(model.get("Containers") or [])
+
+
+def _same_image(served: str, container: Mapping[str, Any]) -> bool:
+    image = str(container.get("Image") or "")
+    digest = str(container.get("ImageDigest") or "")
+    return bool(served) and (served == image or (bool(digest) and served.endswith("@" + digest)))
+
+
+def _serving_by_pins(
+    registry: Registry, model: Mapping[str, Any], approved: list[Mapping[str, Any]] | Any, pins: PinReader | None
+) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """The group's Approved packages (newest first) whose containers are the model's: the same model data URL
+    and image, and every pin of the package holding on what is stored there now (a name alone proves nothing);
+    and why the pins of a version named like the model could not be read (no match either: unverified)."""
+    served = _model_containers(model)
+    if pins is None or not served:
+        return [], []
+    matched: list[Mapping[str, Any]] = []
+    unread: list[str] = []
+    for summary in approved:
+        package = registry.describe_package(str(summary["ModelPackageArn"]))
+        containers = _containers(package)
+        if len(containers) != len(served):
+            continue
+        metadata = package.get("CustomerMetadataProperties") or {}
+        arn = str(package["ModelPackageArn"])
+        pairs = list(zip(served, containers, strict=True))
+        named = all(
+            str(s.get("ModelDataUrl") or "") == str(c.get("ModelDataUrl") or "")
+            and _same_image(str(s.get("Image") or ""), c)
+            for s, c in pairs
+        )
+        if not named:
+            continue
+        problems = [p for _, c in pairs for p in check_container_pins(c, metadata, pins, arn)]
+        if not problems:
+            matched.append(package)
+        unread += [f"v{package_group_and_version(package)[1]}: {p.reason}" for p in problems if p.kind == "unverified"]
+    return matched, unread
+
+
+def _untold(plan: RollbackPlan, model: Mapping[str, Any], group: str, unread: list[str]) -> str:
+    names = container_packages(model)
+    named = f"names package {names[0]}, not one of group {group} (check --group)" if names else "names no package"
+    unverified = (
+        f" (pins that could not be read, so prove nothing: {'; '.join(unread)}; give this role s3:GetObject and "
+        "ecr:DescribeImages on them)"
+        if unread
+        else ""
+    )
+    return (
+        f"model {plan.serving_model} of {plan.endpoint_name}'s production variant {plan.production_variant} "
+        f"{named}, and its container matches no Approved version of {group} by its pins (model data URL with its "
+        f"ETag/version/checksum, image digest){unverified}: which version serves cannot be told, so neither can "
+        "the previous one; nothing was changed. Deploy the version to restore through the pipeline, or register it "
+        "as a recovery package (mlgov register) and have it approved"
+    )
+
+
+def _unfinished_rollback(
+    endpoints: Endpoints,
+    registry: Registry,
+    plan: RollbackPlan,
+    model: Mapping[str, Any],
+    endpoint: Mapping[str, Any],
+    group: str,
+) -> RollbackPlan | None:
+    """The plan that finishes an earlier rollback, or None. The serving model is one a rollback made (its
+    tags), it names an older version than the model it replaced, and that model's version is still Approved:
+    the update went through (its answer lost, or the wait ended first) and the retag and rejection are left."""
+    arn = model.get("ModelArn")
+    tags = endpoints.endpoint_tags(str(arn)) if arn else {}
+    replaced = tags.get(ROLLBACK_FROM)
+    if not replaced or any(tags.get(k) != v for k, v in MANAGED_BY.items()):
+        return None
+    try:
+        names = container_packages(endpoints.describe_model(replaced))
+    except NotFound:
+        return None  # the replaced model is gone: its version cannot be told
+    for name in names:
+        try:
+            package = registry.describe_package(name)
+        except NotFound:
+            continue
+        pkg_group, version = package_group_and_version(package)
+        if pkg_group.lower() != group.lower() or plan.serving_version is None or version <= plan.serving_version:
+            continue
+        if package.get("ModelApprovalStatus") != "Approved":
+            return None  # that rollback was finished: this is a new one, from what serves now
+        _in_service(endpoint)
+        serving = registry.describe_package(str(plan.serving_package))
+        target = {
+            "model_package_arn": plan.serving_package,
+            "version": plan.serving_version,
+            "catalog_snapshot_date": (serving.get("CustomerMetadataProperties") or {}).get("catalog_snapshot_date"),
+            "approval_status": plan.serving_status,
+        }
+        plan.target, plan.finishing = target, True
+        plan.model_name, plan.config_name = plan.serving_model, str(endpoint["EndpointConfigName"])
+        plan.serving_package, plan.serving_version = str(package["ModelPackageArn"]), version
+        plan.serving_status = str(package.get("ModelApprovalStatus"))
+        plan.warnings.append(
+            f"{plan.endpoint_name} already serves v{target['version']} through model {plan.serving_model}, made by "
+            f"an earlier rollback from model {replaced} (v{version}, still Approved): this run finishes it (the "
+            f"endpoint's tag, v{version} Rejected), with no new update."
+        )
+        return plan
+    return None
 
 
 def _claimed_version(endpoints: Endpoints, endpoint: Mapping[str, Any], registry: Registry, group: str) -> int | None:
@@ -259,11 +404,25 @@ def _containers(package: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return list((package.get("InferenceSpecification") or {}).get("Containers") or [])
 
 
-def check_target(plan: RollbackPlan, package: Mapping[str, Any], artifacts: Artifacts) -> None:
-    """Refuse a target that could not serve: not Approved any more, no container, an artifact or image gone.
-    What cannot be checked (no permission, an image outside ECR) is a warning: the update's outcome decides."""
+def _pin_problems(
+    kind: str, container: Mapping[str, Any], package: Mapping[str, Any], pins: PinReader
+) -> list[PinProblem]:
+    """The lineage audit's pin check of one part of a container (its image, or its model data)."""
+    keys = ("Image", "ImageDigest") if kind == "image" else ("ModelDataUrl", "ModelDataETag")
+    part = {k: container[k] for k in keys if container.get(k)}
+    metadata = (package.get("CustomerMetadataProperties") or {}) if kind == "artifact" else {}
+    return check_container_pins(part, metadata, pins, str(package.get("ModelPackageArn")))
+
+
+def check_target(
+    plan: RollbackPlan, package: Mapping[str, Any], artifacts: Artifacts, pins: PinReader | None = None
+) -> None:
+    """Refuse a target that could not serve: not Approved any more, no container, an artifact or image gone, or
+    (with `pins`) stored bytes that are not the ones the package pins, which the approver never saw. What cannot
+    be checked (no permission, an image outside ECR) and what has no pin are warnings."""
     version = (plan.target or {}).get("version")
     problems: list[str] = []
+    mismatched = False
     if package.get("ModelApprovalStatus") != "Approved":
         problems.append(f"v{version} is {package.get('ModelApprovalStatus')}, not Approved")
     containers = _containers(package)
@@ -278,16 +437,34 @@ def check_target(plan: RollbackPlan, package: Mapping[str, Any], artifacts: Arti
             if not value:
                 continue
             state, detail = look(str(value))
-            plan.target_checks.append({"kind": kind, "uri": str(value), "state": state, "detail": detail})
+            check = {"kind": kind, "uri": str(value), "state": state, "detail": detail}
+            plan.target_checks.append(check)
             if state == ABSENT:
                 problems.append(f"its {kind} {value} is gone ({detail})")
             elif state == UNKNOWN:
                 plan.warnings.append(f"v{version}'s {kind} {value} could not be checked ({detail})")
+            elif pins is not None:
+                for pin in _pin_problems(kind, container, package, pins):
+                    if pin.kind == "mismatch":
+                        # The lineage audit's own words, without its fix: the refusal says what to do here.
+                        reason = pin.reason.split(" Fix: ", 1)[0].rstrip(".")
+                        check.update(state=MISMATCH, detail=reason)
+                        problems.append(f"its {kind} is not the pinned one: {reason}")
+                        mismatched = True
+                    else:  # unverified, or no pin to compare (the lineage audit reports it with its fix)
+                        plan.warnings.append(f"v{version}'s {kind} pin: {pin.reason}")
     if problems:
+        restore = (
+            "Put the pinned bytes back under the same name (the pinned object version: aws s3api "
+            "list-object-versions, then copy it over the key; the pinned image digest: tag it again with aws ecr "
+            "put-image) and run the command again, or register the approved bytes as a recovery package (mlgov "
+            "register --write-once-bucket naming the stack's SnapshotBucket) and have it approved"
+            if mismatched
+            else "Restore it (a versioned bucket keeps the earlier object: aws s3api list-object-versions), or "
+            "register a recovery package (mlgov register) and have it approved"
+        )
         raise RollbackRefused(
-            f"v{version} cannot be rolled back to, nothing was changed: {'; '.join(problems)}. Restore it (a "
-            "versioned bucket keeps the earlier object: aws s3api list-object-versions), or register a recovery "
-            "package (mlgov register) and have it approved"
+            f"v{version} cannot be rolled back to, nothing was changed: {'; '.join(problems)}. {restore}"
         )
 
 
@@ -359,27 +536,116 @@ def apply_rollback(
         raise ValueError("apply_rollback needs a plan with a target")
     waiting = waiting or Waiting()
     endpoint = endpoints.describe_endpoint(plan.endpoint_name)
-    if endpoint.get("EndpointStatus") != "InService":
-        raise RollbackRefused(
-            f"endpoint {plan.endpoint_name} is {endpoint.get('EndpointStatus')}, not InService: SageMaker takes "
-            "no update until it is; run the command again then"
-        )
+    _in_service(endpoint)  # again: the plan may be older than this moment
+    arn = plan.target["model_package_arn"]
+    if plan.finishing:  # the update of an earlier run went through: only the retag and the rejection are left
+        plan.status = ROLLED_BACK
+        return _finish(endpoints, registry, plan, endpoint, arn, now)
     old_config = str(endpoint["EndpointConfigName"])
     config = endpoints.describe_endpoint_config(old_config)
     if not plan.execution_role_arn:
         raise RollbackRefused(f"no execution role to run v{plan.target['version']} with: pass --execution-role-arn")
-    arn = plan.target["model_package_arn"]
-    endpoints.create_model(
-        plan.model_name, arn, plan.execution_role_arn, {**MANAGED_BY, "mlgov:rollback-from": plan.serving_model}
-    )
-    variant = next(dict(v) for v in config["ProductionVariants"] if v["VariantName"] == plan.production_variant)
-    variant.update(ModelName=plan.model_name, InitialVariantWeight=1.0)
-    endpoints.create_endpoint_config(plan.config_name, config, [variant], MANAGED_BY)
-    endpoints.update_endpoint(plan.endpoint_name, plan.config_name)
+    created: list[str] = []
+    step = "CreateModel"
+    try:
+        endpoints.create_model(
+            plan.model_name, arn, plan.execution_role_arn, {**MANAGED_BY, ROLLBACK_FROM: plan.serving_model}
+        )
+        created.append(f"model {plan.model_name}")
+        variant = next(dict(v) for v in config["ProductionVariants"] if v["VariantName"] == plan.production_variant)
+        variant.update(ModelName=plan.model_name, InitialVariantWeight=1.0)
+        step = "CreateEndpointConfig"
+        endpoints.create_endpoint_config(plan.config_name, config, [variant], MANAGED_BY)
+        created.append(f"config {plan.config_name}")
+        step = "UpdateEndpoint"
+        endpoints.update_endpoint(plan.endpoint_name, plan.config_name)
+    except Exception as exc:
+        if step != "UpdateEndpoint" or _refused(exc) or not _update_taken(endpoints, plan, old_config):
+            return _stopped(plan, step, exc, created, old_config)
+        # The answer was lost but SageMaker took the update: watch it as after a clean call.
+        plan.warnings.append(
+            f"UpdateEndpoint's answer was lost ({_error_text(exc)}), but {plan.endpoint_name} shows the update; "
+            "watching it"
+        )
+        waiting.progress(plan.warnings[-1])
     plan.status = wait_for_update(endpoints, plan, old_config, waiting)
     if plan.status != ROLLED_BACK:
         plan.next_steps = _next_steps(plan, old_config)
         return plan
+    return _finish(endpoints, registry, plan, endpoint, arn, now)
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code')}: {error.get('Message')}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _refused(exc: Exception) -> bool:
+    """AWS answered no (throttled, denied, invalid): the call was not taken. A lost answer (a timeout, a
+    dropped connection) or a server error may have been."""
+    if not isinstance(exc, ClientError):
+        return False
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status is None or int(status) < 500
+
+
+def _update_taken(endpoints: Endpoints, plan: RollbackPlan, old_config: str) -> bool:
+    """After a lost UpdateEndpoint answer: does the endpoint show the update (Updating, or on the new config)?"""
+    try:
+        endpoint = endpoints.describe_endpoint(plan.endpoint_name)
+    except Exception:  # unreadable: believe it may have been taken, the watch reads again
+        return True
+    return endpoint.get("EndpointStatus") != "InService" or endpoint.get("EndpointConfigName") != old_config
+
+
+def _stopped(plan: RollbackPlan, step: str, exc: Exception, created: list[str], old_config: str) -> RollbackPlan:
+    """A write refused (or lost) before the update was taken: one line saying what exists, what serves and what
+    to do next."""
+    text = _error_text(exc)
+    code = str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+    deletes = {
+        "model": f"aws sagemaker delete-model --model-name {plan.model_name}",
+        "config": f"aws sagemaker delete-endpoint-config --endpoint-config-name {plan.config_name}",
+    }
+    left = (
+        f"created {' and '.join(created)} (unused; the next run makes its own: "
+        + "; ".join(deletes[c.split(" ", 1)[0]] for c in created)
+        + " removes them)"
+        if created
+        else "created nothing"
+    )
+    if "AccessDenied" in code or "Unauthorized" in code:
+        then = (
+            f"this role may not call sagemaker:{step}: run as the pipeline or break-glass role (the guardrails deny "
+            "it to everyone else) or add the permission, then run the same command again"
+        )
+    elif isinstance(exc, ClientError) and _refused(exc):
+        then = "run the same command again" + (" in a minute" if "Throttl" in code or "Limit" in code else "")
+    else:
+        then = (
+            f"the answer was lost, so the {step} may still land: check aws sagemaker describe-endpoint "
+            f"--endpoint-name {plan.endpoint_name}, then run the same command again (it finishes a rollback whose "
+            "update went through)"
+        )
+    plan.status = STOPPED
+    plan.next_steps = [
+        f"rollback of {plan.endpoint_name} to v{(plan.target or {}).get('version')} stopped at {step} ({text}): "
+        f"{left}; {plan.endpoint_name} still serves {old_config} and nothing was marked Rejected; {then}"
+    ]
+    return plan
+
+
+def _finish(
+    endpoints: Endpoints,
+    registry: Registry,
+    plan: RollbackPlan,
+    endpoint: Mapping[str, Any],
+    arn: str,
+    now: datetime,
+) -> RollbackPlan:
+    assert plan.target is not None
     try:
         retag_endpoint(endpoints, endpoint, arn)
         if plan.serving_package and plan.serving_status != "Rejected":
@@ -406,7 +672,8 @@ def _next_steps(plan: RollbackPlan, old_config: str) -> list[str]:
         return (
             [
                 f"The update is still running: watch it with `{describe}`; {untouched}.",
-                f"Once it is InService on {plan.config_name}, mark the old version Rejected: aws sagemaker "
+                f"Once it is InService on {plan.config_name}, run the same command again (it finishes this "
+                f"rollback: the endpoint's tag, the old version Rejected), or mark it Rejected by hand: aws sagemaker "
                 f"update-model-package --model-package-arn {plan.serving_package} --model-approval-status Rejected",
             ]
             if plan.serving_package

@@ -14,7 +14,10 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     changed", the pin named), unverified is a warning as today, an unpinned artifact or tag-only image a warning
     naming the lineage audit's fix. Touches mlgov/ops/challenger_rollback.py (check_target, the Artifacts port),
     mlgov/commands/challenger.py (pass the reader), docs/challenger.md (what the checks compare), CONTRACTS.md
-    (`target_checks` states gain `mismatch`).
+    (`target_checks` states gain `mismatch`). Fixed: check_target runs check_container_pins (StorePins) on the
+    target's image and model data once each is present; a mismatch refuses (exit 2, "nothing was changed", the
+    audit's reason, how to put the pinned bytes back), its check `"state": "mismatch"`; unverified or unpinned is a
+    warning with the audit's fix.
  2. (high) `mlgov capacity campaign-end` puts back a forged "before" ABOVE what the campaign set. The record of a
     real campaign is believed when its minimum set is the -out action's and the action holds exactly the set
     values; its "before" values are taken as they are, clamped only from below. A developer with sagemaker:AddTags
@@ -34,7 +37,10 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     endpoint given a mistyped `--group`. Fix: when the serving version cannot be told, refuse (exit 2, "which
     version serves cannot be told") unless the model's container matches a package of the group by its pins
     (ModelDataUrl + ETag, image digest), which is then the serving version. Touches
-    mlgov/ops/challenger_rollback.py (plan_rollback), docs/challenger.md.
+    mlgov/ops/challenger_rollback.py (plan_rollback), docs/challenger.md. Fixed: a serving model naming no package
+    of the group is matched against the group's Approved versions by model data URL, image and every pin holding
+    now; no match refuses (exit 2, "which version serves cannot be told", the dry run too), a match is the serving
+    version (every matching version is skipped as a target).
  4. (medium) an UpdateEndpoint whose answer was lost (a read timeout after SageMaker took the update) ends the
     rollback exit 1 "AWS call failed"; v1 then serves and v2, the failing version, stays Approved. The rerun the
     engineer makes plans from v1: "no previous Approved version of manga-recommender ... Fallbacks: Serve the base
@@ -42,17 +48,24 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     any error from UpdateEndpoint as "maybe sent" and watches DescribeEndpoint as after a clean call; plan_rollback
     recognises a production model it made (tags mlgov:managed-by and mlgov:rollback-from) whose rollback-from
     model's package is still Approved, and finishes (retag, reject) instead of looking below it.
-    Touches mlgov/ops/challenger_rollback.py.
+    Touches mlgov/ops/challenger_rollback.py. Fixed: a lost answer (no AWS refusal) is followed by one
+    DescribeEndpoint; an endpoint showing the update is watched as after a clean call (the run finishes itself); a
+    rerun after a run that stopped watching (deadline) finds its tagged model serving and finishes (retag, reject,
+    no new update). The first-run assertion now pins the finished run, the rerun test a slow update.
  5. (medium) a failure after the first change (CreateModel done, then UpdateEndpoint throttled or denied) is the
     bare "mlgov: error: AWS call failed: ... UpdateEndpoint ...", exit 1: it names neither the endpoint nor that
     it still serves its old config with nothing Rejected, nor the model and config left behind, nor what to do.
     Fix: apply_rollback catches the writes' errors and raises one line: what was created, that the endpoint
     serves <old config> and nothing was marked Rejected, and "run the same command again" (throttling) or the
     permission to add (AccessDenied); exit 5. Touches mlgov/ops/challenger_rollback.py,
-    mlgov/commands/challenger.py.
+    mlgov/commands/challenger.py. Fixed: a refused CreateModel, CreateEndpointConfig or UpdateEndpoint ends the
+    run with status `stopped` and one `mlgov: error:` line (what was created and how to delete it, the config
+    that serves, nothing Rejected, rerun or the permission), exit 5 (the update did not end serving the target).
  6. (low) `mlgov rollback --dry-run` says `planned`, exit 0, on an endpoint the real run refuses (Updating: "not
     InService ... run the command again then", exit 2): the InService check lives only in apply_rollback.
     Fix: move the status check into plan_rollback (both paths). Touches mlgov/ops/challenger_rollback.py.
+    Fixed: plan_rollback refuses a non-InService endpoint once it has a target (dry run and real run alike; the
+    apply checks again at the write); no previous version still prints the fallbacks.
  7. (low) `mlgov retire cancel` closes the ENDPOINT_RETIRING finding first, then tags the endpoint active; an
     AddTags the caller may not make leaves the retirement closed and the endpoint tagged retiring, reported as
     "mlgov: unexpected failure: ReadFailure: tags of ...: AccessDeniedException" (a write named a read, nothing
@@ -235,7 +248,6 @@ def _pin_problems(lab: Lab, arn: str) -> list[str]:
 # -- 1. rollback believes the target's bytes by name
 
 
-@pytest.mark.xfail(strict=True, reason="hole 1: rollback checks the target's artifact and image exist, not its pins")
 @pytest.mark.parametrize("swap", ["artifact", "image"])
 def test_rollback_refuses_a_target_whose_bytes_changed_since_its_approval(
     lab: Lab, pinned: dict[str, str], rollback: RunCli, swap: str
@@ -246,6 +258,35 @@ def test_rollback_refuses_a_target_whose_bytes_changed_since_its_approval(
     # Safe: refused before anything changed, naming the pin that no longer holds
     assert _config_name(lab) == before and lab.package(pinned["v6"])["ModelApprovalStatus"] == "Approved", out
     assert code == 2 and "v5 cannot be rolled back to" in err and "pinned" in err, err
+    assert "nothing was changed" in err and "run the command again" in err, err
+
+
+def test_a_target_whose_pins_hold_is_checked_and_rolled_back_to(
+    lab: Lab, pinned: dict[str, str], rollback: RunCli
+) -> None:
+    """The guard of hole 1 does not refuse the approved bytes: every check of v5 says present."""
+    code, out, err = rollback("--format", "json")
+    report = json.loads(out)
+    assert code == 0 and report["target"]["version"] == 5, err
+    assert {c["kind"]: c["state"] for c in report["target_checks"]} == {"artifact": "present", "image": "present"}
+    assert lab.package(pinned["v6"])["ModelApprovalStatus"] == "Rejected"
+
+
+@pytest.mark.parametrize("swap", ["artifact", "image"])
+def test_the_mismatch_is_the_state_of_the_swapped_part_in_target_checks(
+    lab: Lab, pinned: dict[str, str], swap: str
+) -> None:
+    from mlgov.ops.challenger_rollback import ArtifactCheck, RollbackPlan, RollbackRefused, check_target
+    from mlgov_runtime.adapters.artifacts import StorePins
+
+    _swap(swap)
+    plan = RollbackPlan(ENDPOINT, GROUP, "why", "AllTraffic", "m", None, None, None, {"version": 5})
+    s3, ecr = boto3.client("s3", region_name=REGION), lambda r: boto3.client("ecr", region_name=r)
+    with pytest.raises(RollbackRefused, match="nothing was changed"):
+        check_target(plan, lab.package(pinned["v5"]), ArtifactCheck(s3, ecr), StorePins(s3, ecr))
+    other = "image" if swap == "artifact" else "artifact"
+    states = {c["kind"]: c["state"] for c in plan.target_checks}
+    assert states == {swap: "mismatch", other: "present"}, plan.target_checks
 
 
 @pytest.mark.parametrize("swap", ["artifact", "image"])
@@ -261,7 +302,6 @@ def test_the_swap_is_real_and_the_lineage_audits_pin_check_sees_it(lab: Lab, pin
 # -- 3. a serving model that names no package of the group
 
 
-@pytest.mark.xfail(strict=True, reason="hole 3: with no package serving, rollback takes the newest Approved version")
 def test_rollback_never_rolls_back_to_the_version_the_endpoint_serves_by_its_bytes(lab: Lab, rollback: RunCli) -> None:
     # Given the production variant's model built from v2's container directly (an image and model data, not the
     # package ARN: a deploy outside the pipeline, or a model re-created by hand during an incident)
@@ -281,19 +321,73 @@ def test_rollback_never_rolls_back_to_the_version_the_endpoint_serves_by_its_byt
     )  # fmt: skip
     lab.sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="manga-rec-v2-raw-config")
     before = _config_name(lab)
-    plan = json.loads(rollback("--dry-run", "--format", "json")[1])
-    assert plan["serving_package"] is None and plan["target"]["version"] == 2, plan
+    # Was: the dry run planned v2 (the newest Approved version, the bytes that serve) and the real run "rolled back"
+    # to it, exit 0: the failing version served on under a new name. Both now refuse alike.
+    dry, _, dry_err = rollback("--dry-run", "--format", "json")
     code, out, err = rollback("--format", "json")
-    # Today: "rolled_back" to v2, the newest Approved version, exit 0: the version that was failing serves on
-    # under a new name and the on-call believes the incident is handled.
     assert _config_name(lab) == before, out
-    assert code == 2 and "cannot be told" in err, err
+    assert code == 2 and "cannot be told" in err and "nothing was changed" in err, err
+    assert dry == 2 and "cannot be told" in dry_err, dry_err
+
+
+def _serve_raw(lab: Lab, name: str, container: dict[str, str]) -> None:
+    lab.sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer=container)
+    lab.sm.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
+             "InstanceType": "ml.g4dn.2xlarge", "InitialVariantWeight": 1.0}
+        ],
+    )  # fmt: skip
+    lab.sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"{name}-config")
+
+
+def test_a_serving_model_holding_pinned_bytes_of_the_group_is_that_version(
+    lab: Lab, pinned: dict[str, str], rollback: RunCli
+) -> None:
+    """The exception of hole 3's guard: a raw model whose image and model data are v5's and v6's pinned bytes
+    (pins holding now) serves them; the target is below both and v6 (the newest of them) is Rejected."""
+    _serve_raw(lab, "manga-rec-raw", {"Image": PINNED_IMAGE, "ModelDataUrl": PINNED_URL})
+    code, out, err = rollback("--format", "json")
+    report = json.loads(out)
+    assert code == 0 and report["serving_package"] == pinned["v6"] and report["target"]["version"] == 2, err
+    assert "told by its pins" in err and "v6, v5" in err, err
+    assert lab.package(pinned["v6"])["ModelApprovalStatus"] == "Rejected"
+
+
+@pytest.mark.parametrize("swap", ["artifact", "image"])
+def test_a_serving_model_whose_bytes_no_longer_match_a_pin_cannot_be_told(
+    lab: Lab, pinned: dict[str, str], rollback: RunCli, swap: str
+) -> None:
+    """A name match is no proof: the same URL and tag with other bytes under them match no version."""
+    _serve_raw(lab, "manga-rec-raw", {"Image": PINNED_IMAGE, "ModelDataUrl": PINNED_URL})
+    _swap(swap)
+    before = _config_name(lab)
+    code, _, err = rollback("--format", "json")
+    assert code == 2 and "cannot be told" in err and _config_name(lab) == before, err
+
+
+def test_a_mistyped_group_is_refused_not_a_rollback_onto_another_groups_model(lab: Lab, rollback: RunCli) -> None:
+    # Given another group with an Approved version (what the old path would have deployed to production)
+    lab.sm.create_model_package_group(ModelPackageGroupName="other-recommender")
+    lab.sm.create_model_package(
+        ModelPackageGroupName="other-recommender",
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": PINNED_IMAGE, "ModelDataUrl": PINNED_URL}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )
+    before = _config_name(lab)
+    code, _, err = rollback("--group", "other-recommender")
+    assert code == 2 and "cannot be told" in err and "check --group" in err, err
+    assert _config_name(lab) == before
 
 
 # -- 5. a failure after the first change
 
 
-@pytest.mark.xfail(strict=True, reason="hole 5: a failure mid-rollback is a bare AWS error, no state, no next step")
 @pytest.mark.parametrize("code", ["ThrottlingException", "AccessDeniedException"])
 def test_a_rollback_whose_update_endpoint_fails_says_what_changed_and_what_to_do(
     lab: Lab, rollback: RunCli, monkeypatch: pytest.MonkeyPatch, code: str
@@ -312,28 +406,54 @@ def test_a_rollback_whose_update_endpoint_fails_says_what_changed_and_what_to_do
 # -- 4. an UpdateEndpoint whose answer was lost
 
 
-@pytest.mark.xfail(strict=True, reason="hole 4: after a lost UpdateEndpoint answer the rerun says no previous version")
-def test_a_rerun_after_a_lost_update_answer_finishes_the_rollback_instead_of_naming_fallbacks(
+def test_a_lost_update_answer_is_watched_and_the_run_finishes_itself(
     lab: Lab, rollback: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     failed = lab.variants_package("AllTraffic")
     with monkeypatch.context() as patch:
         _fail(patch, "UpdateEndpoint", "", after=True)
         first, _, err = rollback("--format", "json")
-    assert first == 1 and "Read timeout" in err, err
+    # Was: exit 1 "AWS call failed: Read timeout", v1 serving, v2 Approved. The endpoint shows the update: watched.
+    assert first == 0 and "answer was lost" in err and "Read timeout" in err, err
+    assert lab.variants_package("AllTraffic").endswith("/1")
+    assert lab.package(failed)["ModelApprovalStatus"] == "Rejected"
+
+
+def test_a_rerun_after_a_lost_update_answer_finishes_the_rollback_instead_of_naming_fallbacks(
+    lab: Lab, rollback: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failed = lab.variants_package("AllTraffic")
+    arn = lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointArn"]
+    # Given a lost UpdateEndpoint answer on a slow update: the first run stops watching at its deadline
+    monkeypatch.setattr(emulator, "UPDATE_POLLS", 20)
+    with monkeypatch.context() as patch:
+        _fail(patch, "UpdateEndpoint", "", after=True)
+        first, _, err = rollback("--format", "json", "--wait-minutes", "1")
+    assert first == 5 and "answer was lost" in err and "still running" in err, err
+    for _ in range(30):  # the update ends (each DescribeEndpoint is one step of the emulator's update)
+        if lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService":
+            break
     # The update went through: v1 serves, v2 (the failing version) is still Approved and still the newest.
     assert lab.variants_package("AllTraffic").endswith("/1")
-    code, _, err = rollback("--format", "json")
-    # Today: exit 4, "no previous Approved version of manga-recommender ... Fallbacks: Serve the base model".
+    assert lab.package(failed)["ModelApprovalStatus"] == "Approved"
+    serving_config = _config_name(lab)
+    code, out, err = rollback("--format", "json")
+    # Was: exit 4, "no previous Approved version of manga-recommender ... Fallbacks: Serve the base model".
     # Safe: the rerun sees its own rollback model (tagged mlgov:rollback-from) serving and finishes: v2 Rejected.
     assert code != 4 and "Serve the base model" not in err, err
     assert code == 0 and lab.package(failed)["ModelApprovalStatus"] == "Rejected", err
+    report = json.loads(out)
+    assert report["finishing"] is True and report["target"]["version"] == 1 and report["serving_package"] == failed
+    assert _config_name(lab) == serving_config  # no new update
+    tags = {t["Key"]: t["Value"] for t in lab.sm.list_tags(ResourceArn=arn)["Tags"]}
+    assert tags["ModelPackageName"].endswith("/1")
+    # And a third run rolls back from v1 as usual (nothing below it: exit 4), the earlier rollback being finished
+    assert rollback("--format", "json")[0] == 4
 
 
 # -- 6. the dry run says planned for what the real run refuses
 
 
-@pytest.mark.xfail(strict=True, reason="hole 6: --dry-run plans on an endpoint the real run refuses (not InService)")
 def test_the_dry_run_of_a_rollback_on_an_updating_endpoint_says_what_the_real_run_says(
     lab: Lab, rollback: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -123,3 +123,152 @@ def test_an_endpoint_whose_config_was_deleted_is_refused_before_any_change() -> 
     with pytest.raises(RollbackRefused, match="endpoint config prod-config of prod was deleted"):
         plan_rollback(sm, sm, "prod", "manga-recommender", "why", NOW)
     assert sm.changes == []
+
+
+class Refusing(Flaky):
+    """A write that AWS refuses (`refuse`: operation -> ClientError) or whose answer is lost (`lose`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse: dict[str, Exception] = {}
+
+    def create_endpoint_config(self, name: str, base: Any, variants: list[dict[str, Any]], tags: Any) -> None:
+        if "create_endpoint_config" in self.refuse:
+            raise self.refuse["create_endpoint_config"]
+        super().create_endpoint_config(name, base, variants, tags)
+
+    def update_endpoint(self, endpoint: str, config: str) -> None:
+        if "update_endpoint" in self.refuse:
+            raise self.refuse["update_endpoint"]
+        super().update_endpoint(endpoint, config)
+
+
+def _refusing() -> Refusing:
+    sm = Refusing()
+    sm.package(1, "Approved", catalog_snapshot_date="2026-11-01")
+    sm.package(2, "Approved", catalog_snapshot_date="2026-11-20")
+    sm.model("rec-v2", pkg(2))
+    sm.endpoint("prod", variant("AllTraffic", "rec-v2"))
+    return sm
+
+
+def test_a_refused_config_write_stops_the_rollback_saying_what_exists_and_changes_nothing_else() -> None:
+    from mlgov.ops.challenger_rollback import STOPPED
+
+    sm = _refusing()
+    sm.refuse["create_endpoint_config"] = _error("ThrottlingException")
+    plan = plan_rollback(sm, sm, "prod", "manga-recommender", "CTR -22%", NOW)
+    applied = apply_rollback(sm, sm, plan, NOW, _waiting([]))
+    assert applied.status == STOPPED and [c[0] for c in sm.changes] == ["create_model"]
+    [line] = applied.next_steps
+    assert (
+        f"stopped at CreateEndpointConfig (ThrottlingException: ThrottlingException): created model {plan.model_name}"
+        in line
+    )
+    assert f"delete-model --model-name {plan.model_name}" in line and "delete-endpoint-config" not in line
+    assert "prod still serves prod-config and nothing was marked Rejected; run the same command again" in line
+    assert sm.packages[pkg(2)]["ModelApprovalStatus"] == "Approved"
+
+
+def test_a_lost_update_answer_the_endpoint_does_not_show_is_a_stop_that_says_the_update_may_still_land() -> None:
+    from mlgov.ops.challenger_rollback import STOPPED
+
+    sm = _refusing()
+    sm.refuse["update_endpoint"] = TimeoutError("read timed out")  # no answer: taken or not, nobody knows
+    plan = plan_rollback(sm, sm, "prod", "manga-recommender", "CTR -22%", NOW)
+    applied = apply_rollback(sm, sm, plan, NOW, _waiting([]))
+    assert applied.status == STOPPED and sm.packages[pkg(2)]["ModelApprovalStatus"] == "Approved"
+    [line] = applied.next_steps
+    assert "the answer was lost, so the UpdateEndpoint may still land" in line and "run the same command again" in line
+
+
+def _rolled_back_by_hand(sm: FakeSageMaker, from_version: int, tags: dict[str, str]) -> None:
+    """The endpoint serving v1 through a model tagged as a rollback from a model of `from_version`."""
+    sm.model("rec-v9", pkg(from_version))
+    sm.model("rb-v1", pkg(1))
+    sm.models["rb-v1"]["ModelArn"] = "arn:aws:sagemaker:model/rb-v1"
+    sm.tags["arn:aws:sagemaker:model/rb-v1"] = tags
+    sm.endpoint("prod", variant("AllTraffic", "rb-v1"))
+
+
+def test_a_rerun_finishes_only_a_rollback_its_tags_and_versions_describe() -> None:
+    from mlgov.ops.challenger_rollback import ROLLBACK_FROM
+
+    made = {"mlgov:managed-by": "challenger", ROLLBACK_FROM: "rec-v9"}
+    # A rollback from v2 whose retag and rejection are left: finished, no new model or update
+    sm = _refusing()
+    sm.package(1, "Approved")
+    sm.package(2, "Approved")
+    _rolled_back_by_hand(sm, 2, made)
+    plan = plan_rollback(sm, sm, "prod", "manga-recommender", "CTR -22%", NOW)
+    assert plan.finishing and plan.serving_package == pkg(2) and (plan.target or {})["version"] == 1
+    applied = apply_rollback(sm, sm, plan, NOW, _waiting([]))
+    assert applied.status == ROLLED_BACK and sm.packages[pkg(2)]["ModelApprovalStatus"] == "Rejected"
+    assert [c[0] for c in sm.changes] == ["tag", "reject"]
+    # Not finished: no managed-by tag (anyone's model), a "from" model of an older version, or one already Rejected
+    for from_version, tags, status in [
+        (2, {ROLLBACK_FROM: "rec-v9"}, "Approved"),
+        (1, made, "Approved"),
+        (2, made, "Rejected"),
+    ]:
+        sm = _refusing()
+        sm.package(1, "Approved")
+        sm.package(2, status)
+        _rolled_back_by_hand(sm, from_version, tags)
+        plan = plan_rollback(sm, sm, "prod", "manga-recommender", "CTR -22%", NOW)
+        assert not plan.finishing and plan.status == "no_previous_version", (from_version, tags, status)
+
+
+def test_an_endpoint_not_in_service_is_refused_by_the_plan_the_dry_run_makes_unless_only_fallbacks_remain() -> None:
+    import pytest
+
+    from mlgov.ops.challenger_rollback import RollbackRefused
+
+    sm = _estate()
+    sm.endpoints["prod"]["EndpointStatus"] = "Updating"
+    with pytest.raises(RollbackRefused, match=r"prod is Updating, not InService: .*nothing was changed"):
+        plan_rollback(sm, sm, "prod", "manga-recommender", "why", NOW)
+    sm.packages[pkg(1)]["ModelApprovalStatus"] = "Rejected"  # no previous version: the fallbacks touch no endpoint
+    assert plan_rollback(sm, sm, "prod", "manga-recommender", "why", NOW).status == "no_previous_version"
+    assert sm.changes == []
+
+
+class Pins:
+    """A PinReader: the stored object's ETag and the tag's digest, or an unreadable store."""
+
+    def __init__(self, etag: str, digest: str, unreadable: bool = False) -> None:
+        self.etag, self.digest, self.unreadable = etag, digest, unreadable
+
+    def head_object(self, uri: str) -> dict[str, Any]:
+        from mlgov_runtime.lineage_audit.pins import PinUnreadable
+
+        if self.unreadable:
+            raise PinUnreadable("AccessDenied: s3:GetObject")
+        return {"ETag": f'"{self.etag}"'}
+
+    def image_digest(self, image: str) -> str:
+        return self.digest
+
+
+def test_the_serving_version_is_told_by_pins_that_hold_and_never_by_pins_that_cannot_be_read() -> None:
+    import pytest
+
+    from mlgov.ops.challenger_rollback import RollbackRefused
+
+    image, digest = "111122223333.dkr.ecr.us-east-1.amazonaws.com/rec:v2", "sha256:" + "b" * 64
+    container = {"Image": image, "ImageDigest": digest, "ModelDataUrl": "s3://b/v2.tar.gz", "ModelDataETag": "e2"}
+    sm = _estate()
+    sm.packages[pkg(2)]["InferenceSpecification"] = {"Containers": [container]}
+    sm.models["rec-v2"]["PrimaryContainer"] = {"Image": image, "ModelDataUrl": "s3://b/v2.tar.gz"}
+    plan = plan_rollback(sm, sm, "prod", "manga-recommender", "why", NOW, pins=Pins("e2", digest))
+    assert plan.serving_package == pkg(2) and (plan.target or {})["version"] == 1
+    for pins, why in [
+        (Pins("other", digest), "matches no Approved version"),  # the object was overwritten
+        (Pins("e2", "sha256:" + "c" * 64), "matches no Approved version"),  # the tag was pushed again
+        (Pins("e2", digest, unreadable=True), "pins that could not be read, so prove nothing: v2: "),
+        (None, "matches no Approved version"),  # no reader: nothing can be proven
+    ]:
+        with pytest.raises(RollbackRefused, match="cannot be told") as refused:
+            plan_rollback(sm, sm, "prod", "manga-recommender", "why", NOW, pins=pins)
+        assert why in str(refused.value), str(refused.value)
+    assert sm.changes == []
