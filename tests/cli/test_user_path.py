@@ -5,8 +5,10 @@ only problem is an account-level finding. Each output says what is true and what
 from __future__ import annotations
 
 import json
+import re
+import shlex
 
-from tests.cli.conftest import Shell, refusal, refusing
+from tests.cli.conftest import ACCOUNT, REGION, Shell, refusal, refusing
 
 
 def test_an_unreadable_configuration_makes_no_claim_that_the_tag_disagrees(estate: Shell) -> None:
@@ -151,3 +153,27 @@ def test_a_throttled_audit_says_to_run_it_again_not_to_fix_permissions() -> None
     step = next_step(throttled)
     assert "re-run `mlgov audit --endpoint manga-recommender-prod --region us-east-1` in a few minutes" in step
     assert "make sure the audit role" not in step
+
+
+def test_the_forwarding_finding_deploys_the_stack_with_every_parameter_it_asks_for(estate: Shell) -> None:
+    """EVENT_FORWARDING_MISSING said `cdk deploy MlGovMemberEventForwarding`: without org_scan settings CloudFormation
+    refuses that stack for its parameters with no value. The command names each, with the governance bus's values,
+    as docs/deploy.md's 'Several accounts' does."""
+    from mlgov.settings import Settings
+    from stacks.constants import MEMBER_FORWARDING_STACK_NAME
+    from stacks.member_role_stack import forwarding_template
+
+    done = estate.run("scan", "--accounts", "111122223333", "--role-name", "OrganizationAccountAccessRole")
+    assert done.returncode == 3, done.stderr
+    found = [line for line in done.stdout.splitlines() if ": EVENT_FORWARDING_MISSING (MEDIUM): " in line]
+    assert len(found) == 1, done.stdout
+    [finding] = found
+    commands = re.findall(r"`(npx cdk deploy [^`]+)`", finding)
+    assert len(commands) == 1, finding
+    [command] = commands
+    words = shlex.split(command)
+    assert words[:4] == ["npx", "cdk", "deploy", MEMBER_FORWARDING_STACK_NAME], command
+    given = dict(words[i + 1].split("=", 1) for i, w in enumerate(words) if w == "--parameters")
+    asked = {k for k, p in forwarding_template(Settings())["Parameters"].items() if "Default" not in p}
+    assert asked and asked <= set(given), (asked, command)
+    assert given == {"GovernanceAccountId": ACCOUNT, "GovernanceRegion": REGION}, command
