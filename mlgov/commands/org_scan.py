@@ -151,8 +151,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     region, own = aws.region, aws.account_id()
     regions = args.regions or settings.org_scan.regions or [region]
     skipped: dict[str, str] = {}
+    scope_filters: dict[str, Any] = {}
     if args.organization:
         scope = Scope.from_dict({**settings.org_scan.scope(region), "regions": regions})
+        scope_filters = {k: v for k, v in scope.to_dict().items() if k != "regions" and v}
         try:
             planned = plan_targets(OrganizationAccounts(aws.client("organizations")), scope)
         except (ClientError, BotoCoreError) as exc:
@@ -216,10 +218,27 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(render_scan_table(report, [f.to_dict() for r in results for f in r.findings]))
     if not targets:
         # Nothing scanned proves nothing: never green.
-        why = "; ".join(f"{a}: {r}" for a, r in sorted(skipped.items())) or "no account matched the org_scan filters"
-        print(f"mlgov: nothing scanned: no account/region was reached ({common.one_line(why, 300)})", file=sys.stderr)
+        why = "; ".join(f"{a}: {r}" for a, r in sorted(skipped.items())) or _why_no_account(scope_filters)
+        print(
+            f"mlgov: nothing scanned: no account/region was reached ({common.one_line(why, 600, keep_end=True)})",
+            file=sys.stderr,
+        )
         return common.EXIT_VIOLATIONS
     return common.EXIT_VIOLATIONS if has_problems(report) else common.EXIT_OK
+
+
+def _why_no_account(filters: dict[str, Any]) -> str:
+    """Why --organization planned nothing, and what to do about it."""
+    if filters:
+        named = ", ".join(f"org_scan.{k}={json.dumps(v, sort_keys=True)}" for k, v in sorted(filters.items()))
+        return (
+            f"no ACTIVE account of the organization passed the filters {named}: check them in the settings "
+            "(--config, default ./cdk.json), or name the accounts with --accounts ID,..."
+        )
+    return (
+        "Organizations listed no ACTIVE account: run it with credentials of the management account or a delegated "
+        "administrator of the organization (--profile), or name the accounts with --accounts ID,..."
+    )
 
 
 def _not_active(aws: Any, accounts: list[str]) -> dict[str, str]:

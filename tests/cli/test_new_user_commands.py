@@ -322,3 +322,21 @@ def test_a_package_that_does_not_exist_names_the_listing_of_its_group(estate: Sh
     comment = "rejected on a broken clicks metric; re-run on fixed data passed"
     line = refusal(estate.run("challenger", "reapprove", "--package", missing, "--comment", comment, "--dry-run"))
     assert "--model-approval-status Rejected" in line
+
+
+def test_an_organization_scan_that_planned_nothing_says_what_to_do(nothing_deployed: Shell, estate: Shell) -> None:
+    """`mlgov scan --organization` that reached nothing said "no account matched the org_scan filters", also where no
+    filter was set: it now says why (Organizations listed none, or which filters left none out) and what to run."""
+    done = nothing_deployed.run("scan", "--organization")
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("mlgov: nothing scanned:")]
+    assert "filters" not in line and "Organizations listed no ACTIVE account" in line, line
+    assert line.endswith("or name the accounts with --accounts ID,...)") and "management account" in line, line
+
+    config = estate.home / "team-filter.json"
+    config.write_text(json.dumps({"context": {"mlgov": {"org_scan": {"account_tags": {"team": "nobody"}}}}}))
+    done = estate.run("scan", "--organization", "--config", str(config))
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("mlgov: nothing scanned:")]
+    assert 'org_scan.account_tags={"team": "nobody"}' in line and "--config" in line, line
+    assert line.endswith("or name the accounts with --accounts ID,...)"), line
