@@ -177,6 +177,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         endpoint_url=args.endpoint_url,
         pool=concurrency + 2,
         session_name="mlgov-cli-scan",
+        member_role=role == member_role_name(settings),  # else a role of the operator's (--role-name)
     )
     lock = threading.Lock()
 

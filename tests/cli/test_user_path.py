@@ -177,3 +177,19 @@ def test_the_forwarding_finding_deploys_the_stack_with_every_parameter_it_asks_f
     asked = {k for k, p in forwarding_template(Settings())["Parameters"].items() if "Default" not in p}
     assert asked and asked <= set(given), (asked, command)
     assert given == {"GovernanceAccountId": ACCOUNT, "GovernanceRegion": REGION}, command
+
+
+def test_a_role_the_operator_named_that_cannot_be_assumed_is_not_told_to_deploy_the_member_role(
+    estate: Shell,
+) -> None:
+    """docs/org-scan.md: "pass --role-name for a role of your own". When that role cannot be assumed the reason said
+    to deploy the product's member role, which would not help: it now says to check the named role's trust."""
+    done = estate.run("scan", "--accounts", "111122223333", "--role-name", "MyAuditRole")
+    assert done.returncode == 3, done.stderr
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("  111122223333/us-east-1: Cannot assume")]
+    assert "MlGovMemberRole" not in line and "does not trust your credentials" in line, line
+    assert line.endswith("`mlgov scan --accounts 111122223333 --regions us-east-1 --role-name MyAuditRole`."), line
+
+    done = estate.run("scan", "--accounts", "111122223333")  # the member role: deploy it there
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("  111122223333/us-east-1: Cannot assume")]
+    assert "MlGovMemberRoleStackSet" in line, line
