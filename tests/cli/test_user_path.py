@@ -193,3 +193,19 @@ def test_a_role_the_operator_named_that_cannot_be_assumed_is_not_told_to_deploy_
     done = estate.run("scan", "--accounts", "111122223333")  # the member role: deploy it there
     [line] = [x for x in done.stdout.splitlines() if x.startswith("  111122223333/us-east-1: Cannot assume")]
     assert "MlGovMemberRoleStackSet" in line, line
+
+
+def test_a_bad_value_in_a_config_file_names_that_file(estate: Shell) -> None:
+    """`--config team.json` with a bad value said "cdk.json context ..." while cdk.json was not the file read."""
+    config = estate.home / "team.json"
+    config.write_text(json.dumps({"context": {"mlgov": {"thresholds": {"min_endpoint_capacity": 0}}}}))
+    line = refusal(estate.run("audit", "--config", str(config)))
+    assert line.startswith(f"mlgov: error: {config} context 'mlgov.thresholds.min_endpoint_capacity': "), line
+    assert "cdk.json" not in line and "greater than or equal to 1 (got 0)" in line, line
+
+    (estate.home / "cdk.json").write_text(config.read_text())  # the default file keeps its name
+    try:
+        line = refusal(estate.run("audit"))
+    finally:
+        (estate.home / "cdk.json").unlink()
+    assert line.startswith("mlgov: error: cdk.json context 'mlgov.thresholds.min_endpoint_capacity': "), line
