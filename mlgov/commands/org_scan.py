@@ -214,6 +214,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     run = Run(scan_run_id(now), now.isoformat(), "cli", role, tuple(regions), skipped=skipped)
     report = build_report(run, results, [f for r in results for f in r.findings])
     if args.format == "json":
+        # The stored report keeps findings compact (a first run may hold thousands); here each carries its
+        # detail, which ends with what to do.
+        details = {f.finding_id: f.detail for r in results for f in r.findings}
+        for found in report["findings"]:
+            found["detail"] = details.get(found["finding_id"])
         print(json.dumps(report, indent=2, default=str))
     else:
         print(render_scan_table(report, [f.to_dict() for r in results for f in r.findings]))

@@ -209,3 +209,15 @@ def test_a_bad_value_in_a_config_file_names_that_file(estate: Shell) -> None:
     finally:
         (estate.home / "cdk.json").unlink()
     assert line.startswith("mlgov: error: cdk.json context 'mlgov.thresholds.min_endpoint_capacity': "), line
+
+
+def test_a_scans_json_findings_carry_what_to_do(estate: Shell) -> None:
+    """The table points JSON readers at `findings`; those rows had a title and no detail, so the fix (the table's
+    "Next: ...") was not in the JSON at all."""
+    done = estate.run(
+        "scan", "--accounts", "111122223333", "--role-name", "OrganizationAccountAccessRole", "--format", "json"
+    )
+    assert done.returncode == 3, done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    assert [f["kind"] for f in findings] == ["EVENT_FORWARDING_MISSING"], findings
+    assert "Next: add the account's OU to org_scan.member_role_target_ou_ids" in findings[0]["detail"], findings
