@@ -149,6 +149,15 @@ def challenger_status(
         "window": look["window"],
         **look["result"],
     }
+    if not minutes and look["elapsed_minutes"] == 0:
+        settle = cfg.decision.settle_minutes
+        ready = logic.parse_time(look["window"]["start"]) + timedelta(minutes=settle + 1)
+        report["reasons"] = [
+            f"No settled minute yet: the endpoint last changed at {logic.iso(since)}, the look starts the minute after "
+            f"and leaves out CloudWatch's newest {settle:g} minutes. Run it again after {logic.iso(ready)}, or pass "
+            "--minutes N to judge the last N minutes.",
+            *report["reasons"],
+        ]
     return missing_is_not_zero(report)
 
 
@@ -156,6 +165,10 @@ def missing_is_not_zero(report: dict[str, Any]) -> dict[str, Any]:
     """A count with no datapoint in the whole window is null (no data), never 0: the look sums what it
     found, and a sum of nothing reads as "no impressions" to whoever reads the JSON."""
     stats = report.get("statistics") or {}
+    if stats.get("aligned_minutes") == 0:  # the counts are sums over the aligned minutes: here, of none
+        for variant in (report.get("variants") or {}).values():
+            if isinstance(variant, dict):
+                variant.update(impressions=None, clicks=None)
     window = stats.get("window_minutes")
     problem = stats.get("data_problem") or {}
     for gap in problem.get("missing") or ([problem] if problem.get("variant") else []):

@@ -225,7 +225,10 @@ def load_settings(args: argparse.Namespace) -> Any:
             return load_settings_file(Path("cdk.json"))
         return load_settings_file(args.config, explicit=True)
     except SettingsError as exc:
-        raise UsageError(str(exc)) from None
+        message = str(exc)
+        if args.config is not None and message.startswith("cdk.json context "):
+            message = f"{args.config} context " + message.removeprefix("cdk.json context ")  # the file the user named
+        raise UsageError(message) from None
 
 
 def read_text(path: Path, what: str) -> str:

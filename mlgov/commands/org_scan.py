@@ -151,8 +151,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     region, own = aws.region, aws.account_id()
     regions = args.regions or settings.org_scan.regions or [region]
     skipped: dict[str, str] = {}
+    scope_filters: dict[str, Any] = {}
     if args.organization:
         scope = Scope.from_dict({**settings.org_scan.scope(region), "regions": regions})
+        scope_filters = {k: v for k, v in scope.to_dict().items() if k != "regions" and v}
         try:
             planned = plan_targets(OrganizationAccounts(aws.client("organizations")), scope)
         except (ClientError, BotoCoreError) as exc:
@@ -175,6 +177,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         endpoint_url=args.endpoint_url,
         pool=concurrency + 2,
         session_name="mlgov-cli-scan",
+        member_role=role == member_role_name(settings),  # else a role of the operator's (--role-name)
     )
     lock = threading.Lock()
 
@@ -211,15 +214,37 @@ def cmd_scan(args: argparse.Namespace) -> int:
     run = Run(scan_run_id(now), now.isoformat(), "cli", role, tuple(regions), skipped=skipped)
     report = build_report(run, results, [f for r in results for f in r.findings])
     if args.format == "json":
+        # The stored report keeps findings compact (a first run may hold thousands); here each carries its
+        # detail, which ends with what to do.
+        details = {f.finding_id: f.detail for r in results for f in r.findings}
+        for found in report["findings"]:
+            found["detail"] = details.get(found["finding_id"])
         print(json.dumps(report, indent=2, default=str))
     else:
         print(render_scan_table(report, [f.to_dict() for r in results for f in r.findings]))
     if not targets:
         # Nothing scanned proves nothing: never green.
-        why = "; ".join(f"{a}: {r}" for a, r in sorted(skipped.items())) or "no account matched the org_scan filters"
-        print(f"mlgov: nothing scanned: no account/region was reached ({common.one_line(why, 300)})", file=sys.stderr)
+        why = "; ".join(f"{a}: {r}" for a, r in sorted(skipped.items())) or _why_no_account(scope_filters)
+        print(
+            f"mlgov: nothing scanned: no account/region was reached ({common.one_line(why, 600, keep_end=True)})",
+            file=sys.stderr,
+        )
         return common.EXIT_VIOLATIONS
     return common.EXIT_VIOLATIONS if has_problems(report) else common.EXIT_OK
+
+
+def _why_no_account(filters: dict[str, Any]) -> str:
+    """Why --organization planned nothing, and what to do about it."""
+    if filters:
+        named = ", ".join(f"org_scan.{k}={json.dumps(v, sort_keys=True)}" for k, v in sorted(filters.items()))
+        return (
+            f"no ACTIVE account of the organization passed the filters {named}: check them in the settings "
+            "(--config, default ./cdk.json), or name the accounts with --accounts ID,..."
+        )
+    return (
+        "Organizations listed no ACTIVE account: run it with credentials of the management account or a delegated "
+        "administrator of the organization (--profile), or name the accounts with --accounts ID,..."
+    )
 
 
 def _not_active(aws: Any, accounts: list[str]) -> dict[str, str]:

@@ -208,6 +208,7 @@ def cmd_request(args: argparse.Namespace) -> int:
     status, started = signed_post(aws, url, {"action": "request", "endpoint_name": name, "reason": args.reason})
     if status != 200:
         _refused(status, started)
+    _expect(url, started, ("execution_arn", "request_id", "requested_by"))
     body = {
         "endpoint_name": name,
         "verdict": check.verdict.value,
@@ -326,6 +327,7 @@ def send_decision(
         raise common.CommandFailed(common.one_line(str(answer["error"]), 1000, keep_end=True))
     if status != 200:
         _refused(status, answer)
+    _expect(url, answer, ("status", "by", "channel"))
     then = once_approved if approve else once_denied
     if answer.get("gone"):
         then = (
@@ -342,6 +344,17 @@ def send_decision(
     elif answer.get("again"):
         then = f"recorded at {answer['at']} and now delivered to the waiting step: {then}"
     return answer, f"{answer['status']} by {answer['by']} (via {answer['channel']}): {then}."
+
+
+def _expect(url: str, answer: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """A 200 without the approval service's fields came from something else at that URL (a mistyped one)."""
+    missing = [k for k in keys if k not in answer]
+    if missing:
+        got = common.one_line(json.dumps(answer)[:200], 200)
+        raise common.UsageError(
+            f"{url} answered 200 without {', '.join(missing)} ({got}): it is not the approval service, which "
+            f"recorded nothing; pass --approval-url (or set {APPROVAL_URL_ENV}) to the stack output ApprovalServiceUrl"
+        )
 
 
 def _refused(status: int, answer: dict[str, Any]) -> NoReturn:

@@ -6,6 +6,9 @@ where there was no data."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
+
+import pytest
 
 from tests.cli.conftest import ACCOUNT, REGION, Shell, refusal
 
@@ -62,6 +65,47 @@ def test_challenger_status_of_a_paused_experiment_shows_no_data_not_zero(estate:
     assert report["decision"] == "PAUSED"
     for variant in report["variants"].values():
         assert variant["impressions"] is None and variant["clicks"] is None, variant  # missing is not zero
+
+
+def test_challenger_status_since_the_endpoint_changed_shows_no_data_not_zero(estate: Shell) -> None:
+    """The README's form (no --minutes): the window starts when the endpoint last changed. With no minute the
+    recommender reported, whether the window is 0, 5 or 30 minutes long, the counts are "no data": they printed 0
+    impressions and 0 clicks under CONTINUE while the window had fewer than the missing-metric minutes."""
+    done = estate.run("challenger", "status", "--endpoint", "manga-recommender-ab", "--format", "json")
+    assert "Traceback" not in done.stderr and done.returncode in (0, 3), done.stderr
+    report = json.loads(done.stdout)
+    assert report["statistics"]["aligned_minutes"] == 0, report["statistics"]
+    for variant in report["variants"].values():
+        assert variant["impressions"] is None and variant["clicks"] is None, variant
+
+    done = estate.run("challenger", "status", "--endpoint", "manga-recommender-ab")
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("  production", "  challenger"))]
+    assert len(rows) == 2 and all(row.count("no data") == 2 for row in rows), done.stdout
+
+
+def test_challenger_status_right_after_the_endpoint_changed_says_when_to_look_again(
+    estate: Shell, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Half a minute after the endpoint changed no minute has settled: the window is empty. The status said only
+    "below the minimum sample"; it now says why the window is empty and when a look can see a minute."""
+    from mlgov.cli import main
+    from mlgov.commands import challenger
+
+    changed = estate.client("sagemaker").describe_endpoint(EndpointName="manga-recommender-ab")["LastModifiedTime"]
+    monkeypatch.setattr(challenger, "_now", lambda: changed + timedelta(seconds=30))
+    for key, value in estate.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(estate.home)  # no cdk.json: the defaults, as for a new user
+    assert main(["challenger", "status", "--endpoint", "manga-recommender-ab", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["decision"] == "CONTINUE" and report["statistics"]["window_minutes"] == 0, report
+    start = report["window"]["start"]
+    first = report["reasons"][0]
+    assert first.startswith("No settled minute yet: the endpoint last changed at "), first
+    ready = (datetime.fromisoformat(start.replace("Z", "+00:00")) + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M")
+    assert f"Run it again after {ready}" in first and "--minutes N" in first, (start, first)
+    for variant in report["variants"].values():
+        assert variant["impressions"] is None and variant["clicks"] is None, variant
 
 
 def test_retire_cancel_with_a_mistyped_table_or_topic_is_refused_before_anything_changes(estate: Shell) -> None:
@@ -278,3 +322,21 @@ def test_a_package_that_does_not_exist_names_the_listing_of_its_group(estate: Sh
     comment = "rejected on a broken clicks metric; re-run on fixed data passed"
     line = refusal(estate.run("challenger", "reapprove", "--package", missing, "--comment", comment, "--dry-run"))
     assert "--model-approval-status Rejected" in line
+
+
+def test_an_organization_scan_that_planned_nothing_says_what_to_do(nothing_deployed: Shell, estate: Shell) -> None:
+    """`mlgov scan --organization` that reached nothing said "no account matched the org_scan filters", also where no
+    filter was set: it now says why (Organizations listed none, or which filters left none out) and what to run."""
+    done = nothing_deployed.run("scan", "--organization")
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("mlgov: nothing scanned:")]
+    assert "filters" not in line and "Organizations listed no ACTIVE account" in line, line
+    assert line.endswith("or name the accounts with --accounts ID,...)") and "management account" in line, line
+
+    config = estate.home / "team-filter.json"
+    config.write_text(json.dumps({"context": {"mlgov": {"org_scan": {"account_tags": {"team": "nobody"}}}}}))
+    done = estate.run("scan", "--organization", "--config", str(config))
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("mlgov: nothing scanned:")]
+    assert 'org_scan.account_tags={"team": "nobody"}' in line and "--config" in line, line
+    assert line.endswith("or name the accounts with --accounts ID,...)"), line

@@ -4,9 +4,13 @@ only problem is an account-level finding. Each output says what is true and what
 
 from __future__ import annotations
 
+import http.server
 import json
+import re
+import shlex
+import threading
 
-from tests.cli.conftest import Shell, refusal, refusing
+from tests.cli.conftest import ACCOUNT, REGION, Shell, refusal, refusing
 
 
 def test_an_unreadable_configuration_makes_no_claim_that_the_tag_disagrees(estate: Shell) -> None:
@@ -151,3 +155,102 @@ def test_a_throttled_audit_says_to_run_it_again_not_to_fix_permissions() -> None
     step = next_step(throttled)
     assert "re-run `mlgov audit --endpoint manga-recommender-prod --region us-east-1` in a few minutes" in step
     assert "make sure the audit role" not in step
+
+
+def test_the_forwarding_finding_deploys_the_stack_with_every_parameter_it_asks_for(estate: Shell) -> None:
+    """EVENT_FORWARDING_MISSING said `cdk deploy MlGovMemberEventForwarding`: without org_scan settings CloudFormation
+    refuses that stack for its parameters with no value. The command names each, with the governance bus's values,
+    as docs/deploy.md's 'Several accounts' does."""
+    from mlgov.settings import Settings
+    from stacks.constants import MEMBER_FORWARDING_STACK_NAME
+    from stacks.member_role_stack import forwarding_template
+
+    done = estate.run("scan", "--accounts", "111122223333", "--role-name", "OrganizationAccountAccessRole")
+    assert done.returncode == 3, done.stderr
+    found = [line for line in done.stdout.splitlines() if ": EVENT_FORWARDING_MISSING (MEDIUM): " in line]
+    assert len(found) == 1, done.stdout
+    [finding] = found
+    commands = re.findall(r"`(npx cdk deploy [^`]+)`", finding)
+    assert len(commands) == 1, finding
+    [command] = commands
+    words = shlex.split(command)
+    assert words[:4] == ["npx", "cdk", "deploy", MEMBER_FORWARDING_STACK_NAME], command
+    given = dict(words[i + 1].split("=", 1) for i, w in enumerate(words) if w == "--parameters")
+    asked = {k for k, p in forwarding_template(Settings())["Parameters"].items() if "Default" not in p}
+    assert asked and asked <= set(given), (asked, command)
+    assert given == {"GovernanceAccountId": ACCOUNT, "GovernanceRegion": REGION}, command
+
+
+def test_a_role_the_operator_named_that_cannot_be_assumed_is_not_told_to_deploy_the_member_role(
+    estate: Shell,
+) -> None:
+    """docs/org-scan.md: "pass --role-name for a role of your own". When that role cannot be assumed the reason said
+    to deploy the product's member role, which would not help: it now says to check the named role's trust."""
+    done = estate.run("scan", "--accounts", "111122223333", "--role-name", "MyAuditRole")
+    assert done.returncode == 3, done.stderr
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("  111122223333/us-east-1: Cannot assume")]
+    assert "MlGovMemberRole" not in line and "does not trust your credentials" in line, line
+    assert line.endswith("`mlgov scan --accounts 111122223333 --regions us-east-1 --role-name MyAuditRole`."), line
+
+    done = estate.run("scan", "--accounts", "111122223333")  # the member role: deploy it there
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("  111122223333/us-east-1: Cannot assume")]
+    assert "MlGovMemberRoleStackSet" in line, line
+
+
+def test_a_bad_value_in_a_config_file_names_that_file(estate: Shell) -> None:
+    """`--config team.json` with a bad value said "cdk.json context ..." while cdk.json was not the file read."""
+    config = estate.home / "team.json"
+    config.write_text(json.dumps({"context": {"mlgov": {"thresholds": {"min_endpoint_capacity": 0}}}}))
+    line = refusal(estate.run("audit", "--config", str(config)))
+    assert line.startswith(f"mlgov: error: {config} context 'mlgov.thresholds.min_endpoint_capacity': "), line
+    assert "cdk.json" not in line and "greater than or equal to 1 (got 0)" in line, line
+
+    (estate.home / "cdk.json").write_text(config.read_text())  # the default file keeps its name
+    try:
+        line = refusal(estate.run("audit"))
+    finally:
+        (estate.home / "cdk.json").unlink()
+    assert line.startswith("mlgov: error: cdk.json context 'mlgov.thresholds.min_endpoint_capacity': "), line
+
+
+def test_a_scans_json_findings_carry_what_to_do(estate: Shell) -> None:
+    """The table points JSON readers at `findings`; those rows had a title and no detail, so the fix (the table's
+    "Next: ...") was not in the JSON at all."""
+    done = estate.run(
+        "scan", "--accounts", "111122223333", "--role-name", "OrganizationAccountAccessRole", "--format", "json"
+    )
+    assert done.returncode == 3, done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    assert [f["kind"] for f in findings] == ["EVENT_FORWARDING_MISSING"], findings
+    assert "Next: add the account's OU to org_scan.member_role_target_ou_ids" in findings[0]["detail"], findings
+
+
+def test_an_approval_url_that_is_not_the_approval_service_is_a_refusal(estate: Shell) -> None:
+    """A mistyped MLGOV_APPROVAL_URL that reaches some other local service answering 200: `retire approve` ended in
+    "unexpected failure: KeyError: 'status'". It is a refusal naming the URL and where the right one is."""
+
+    class Other(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Other)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        approve = estate.run("retire", "approve", "--request", "rq-0123456789abcdef0123", MLGOV_APPROVAL_URL=url)
+        request = estate.run(
+            "retire", "request", "--endpoint", "manga-recommender-v1-ab", "--reason", "v2", MLGOV_APPROVAL_URL=url
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    for line in (refusal(approve), refusal(request)):
+        assert f"{url} answered 200 without " in line and "it is not the approval service" in line, line
+        assert line.endswith("to the stack output ApprovalServiceUrl"), line

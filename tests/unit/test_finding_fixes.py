@@ -374,6 +374,7 @@ def _scan(kind: str) -> Callable[[], Finding]:
             "Rule mlgov-forward is missing.",
             "scheduled",
             "MlGovMemberEventForwarding",
+            forwarding.governance_bus(ACCOUNT, REGION),  # as the scan passes it
         )
 
     return build
@@ -471,7 +472,7 @@ def samples(kind: str) -> list[Finding]:
     return [build() for build in (CASES[kind], *MORE.get(kind, []))]
 
 
-COMMAND = re.compile(r"`((?:mlgov|aws|cdk) [^`]+)`")
+COMMAND = re.compile(r"`((?:mlgov|aws|cdk|npx cdk) [^`]+)`")
 DEEP_LINK = re.compile(r"https://[\w.-]*console\.aws\.amazon\.com/[^\s#]+#[^\s/]*/[^\s)]*[^\s).,;]")
 
 

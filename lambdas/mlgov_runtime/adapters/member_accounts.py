@@ -21,8 +21,18 @@ def _again(target: Target) -> str:
     return f"`mlgov scan --accounts {target.account_id} --regions {target.region}`"
 
 
-def assume_failure(exc: Exception, target: Target, role: str) -> Unreachable:
+def assume_failure(exc: Exception, target: Target, role: str, member_role: bool = True) -> Unreachable:
+    """`member_role`: `role` is the product's member role (else one the operator named, e.g. `--role-name`)."""
     code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
+    if code in ("AccessDenied", "AccessDeniedException") and not member_role:
+        name = role.rsplit("/", 1)[-1]
+        return Unreachable(
+            f"Cannot assume {role} (AccessDenied): the role does not exist in account {target.account_id}, or it "
+            "does not trust your credentials. Next: check that the role exists there and that its trust policy "
+            f"names your principal, then `mlgov scan --accounts {target.account_id} --regions {target.region} "
+            f"--role-name {name}`.",
+            "ROLE_NOT_ASSUMABLE",
+        )
     if code in ("AccessDenied", "AccessDeniedException"):
         return Unreachable(
             f"Cannot assume {role} (AccessDenied): the role does not exist in account {target.account_id}, or it "
@@ -111,8 +121,9 @@ class MemberAccounts:
         endpoint_url: str | None = None,
         pool: int = 10,
         session_name: str = "mlgov-org-scan",
+        member_role: bool = True,
     ) -> None:
-        self.own_account, self.role_name = own_account, role_name
+        self.own_account, self.role_name, self.member_role = own_account, role_name, member_role
         self._profile, self._endpoint_url = profile, endpoint_url
         self._pool, self._session_name = pool, session_name
 
@@ -133,5 +144,5 @@ class MemberAccounts:
                 pool=self._pool,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise assume_failure(exc, target, role or "this account's credentials") from exc
+            raise assume_failure(exc, target, role or "this account's credentials", self.member_role) from exc
         return AwsMemberAccount(aws, target)

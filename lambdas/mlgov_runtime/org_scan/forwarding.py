@@ -40,9 +40,9 @@ UNKNOWN, NOT_APPLICABLE = "UNKNOWN", "N/A"
 PROBLEMS = (MISSING, DISABLED, TAMPERED)
 FIX = (
     "Next: add the account's OU to org_scan.member_role_target_ou_ids (the member StackSet deploys the rule in "
-    "every org_scan region). Outside the guarded OUs it may also be deployed by hand in that account and region: "
-    "`cdk deploy {stack}`; under the guardrail SCPs only the StackSet, role admins and break-glass roles may make "
-    "its role (DenyMemberRoleChanges), so there use the StackSet."
+    "every org_scan region). Outside the guarded OUs it may also be deployed by hand in that account and region, "
+    "from a checkout: {deploy}; under the guardrail SCPs only the StackSet, role admins and break-glass roles may "
+    "make its role (DenyMemberRoleChanges), so there use the StackSet."
 )
 # A redeploy leaves a drifted rule as it is (CloudFormation updates only what its template changes): put it back.
 FIX_TAMPERED = (
@@ -164,9 +164,20 @@ def rule_console(region: str) -> str:
     return f"https://{region}.console.aws.amazon.com/events/home?region={region}#/eventbus/default/rules/{RULE_NAME}"
 
 
+def deploy_command(stack: str, bus: str | None) -> str:
+    """The forwarding stack's deploy with the governance bus's account and region as its parameters: without
+    them (and without org_scan.governance_account_id in cdk.json) CloudFormation refuses the stack."""
+    parts = (bus or "").split(":")
+    if len(parts) < 5 or not parts[4] or not parts[3]:
+        return f"`npx cdk deploy {stack}` with its parameters GovernanceAccountId and GovernanceRegion"
+    return (
+        f"`npx cdk deploy {stack} --parameters GovernanceAccountId={parts[4]} --parameters GovernanceRegion={parts[3]}`"
+    )
+
+
 def fix(account_id: str, region: str, status: str, stack: str, bus: str | None) -> str:
     if status != TAMPERED:
-        return FIX.format(stack=stack)
+        return FIX.format(deploy=deploy_command(stack, bus))
     return FIX_TAMPERED.format(
         account=account_id,
         region=region,
