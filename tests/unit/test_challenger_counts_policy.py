@@ -223,12 +223,16 @@ def _reasons(look: dict[str, Any]) -> list[str]:
     return list(look["result"]["reasons"]) + [c["reason"] for c in checks if isinstance(c, dict) and "reason" in c]
 
 
+NOT_THE_TABLES = ("split off", "invocations missing")
+
+
 def test_every_reason_a_look_gives_in_table_mode_names_the_table_never_cloudwatch() -> None:
     for name, look in looks("table"):
         for reason in _reasons(look):
             assert not CLOUDWATCH_ONLY.search(reason), (name, reason)
             assert not ABOUT_THE_COUNTS.search(reason) or COUNTS_TABLE in reason, (name, reason)
-        if look["decision"] in ("STOP_INVALID", "PAUSED", "INSUFFICIENT_DATA") and name != "split off":
+        # Split off and SageMaker's own Invocations missing are not the table's to fix
+        if look["decision"] in ("STOP_INVALID", "PAUSED", "INSUFFICIENT_DATA") and name not in NOT_THE_TABLES:
             assert any(COUNTS_TABLE in r for r in _reasons(look)), (name, _reasons(look))
 
 
@@ -240,3 +244,31 @@ def test_the_cloudwatch_source_keeps_its_words() -> None:
     assert "Check CloudTrail PutMetricData on the recommendation namespace" in said["impressions per invocation differ"]
     assert "EndpointName and VariantName dimensions (a wrong VariantName" in said["clicks missing"]
     assert not any(COUNTS_TABLE in text for text in said.values())
+
+
+@pytest.mark.parametrize("source", ["cloudwatch", "table"])
+def test_missing_invocations_point_at_sagemaker_not_at_what_the_recommender_writes(source: str) -> None:
+    # SageMaker writes Invocations in both modes: a missing one is a wrong variant/endpoint name, a variant
+    # without traffic or SageMaker's delay, never the recommender's metrics or table
+    from mlgov_runtime.challenger import findings
+    from mlgov_runtime.challenger.gate import INVOCATIONS_HINT
+
+    look = dict(looks(source))["invocations missing"]
+    reason = " ".join(look["result"]["reasons"])
+    assert "AWS/SageMaker Invocations has no datapoint for the challenger variant" in reason
+    assert INVOCATIONS_HINT in reason
+    assert not re.search(r"recommender (publishes|writes)", reason), reason
+    ch = {"endpoint_name": "manga-recommender-prod", "production_variant": "AllTraffic"}
+    ch |= {
+        "challenger_variant": "challenger-v5",
+        "model_package_arn": "arn:aws:sagemaker:us-east-1:1:model-package/m/5",
+    }
+    detail = findings.data_missing_finding(ch, look["result"], "123456789012", "us-east-1").detail
+    next_step = detail.split("Next: ", 1)[1]
+    assert (
+        "aws cloudwatch list-metrics --region us-east-1 --namespace AWS/SageMaker --metric-name Invocations "
+        "--dimensions Name=EndpointName,Value=manga-recommender-prod" in next_step
+    )
+    assert "aws sagemaker describe-endpoint --region us-east-1 --endpoint-name manga-recommender-prod" in next_step
+    assert "if challenger-v5 is not listed" in next_step
+    assert "dynamodb" not in next_step and not re.search(r"recommender(s'|'s| publishes| writes)", next_step)

@@ -34,6 +34,15 @@ def ids(data: bytes, chunk: int = 7) -> list[str]:
         b'{"query": "q", "title_id": "MNG-00002", "title_id": 7}',  # json.loads keeps the last one
         # UTF-16 to json.loads (a NUL second byte), whose UTF-8 reading matches the regex
         '{"'.encode("utf-16-le") + b'"title_id":"MNG-00002"' + '": 1}'.encode("utf-16-le"),
+        # Not JSON, though one flat object with a plain title_id to a pattern: the fast path counted them
+        b'{"query": "q", "title_id": "MNG-00002"} junk',
+        b'{"query": "q", "title_id": "MNG-00002"',
+        b'{"query": tru, "title_id": "MNG-00002"}',
+        b'{"query": "q", "title_id": "MNG-00002",}',
+        b'{"query": "\xff", "title_id": "MNG-00002"}',  # not UTF-8 outside the id
+        b'{"query": "a\tb", "title_id": "MNG-00002"}',  # a raw tab inside a string
+        b'{"n": ' + b"1" * 5000 + b', "title_id": "MNG-00002"}',  # past int()'s digit limit
+        b'{"query": "q", "title_id": "MNG-00002", "title\\u005fid": 7}',  # json.loads keeps the last one
     ],
 )
 def test_a_malformed_line_is_a_format_error_naming_the_line(line: bytes) -> None:

@@ -354,6 +354,16 @@ def _variant_name(ch: dict[str, Any], problem: dict[str, Any]) -> str:
 
 def _find_missing(result: dict[str, Any], endpoint: str, variant: str, region: str) -> str:
     """Where to look for a count that is not arriving."""
+    if result["statistics"]["data_problem"].get("metric") == "invocations":
+        # SageMaker's own metric, in CloudWatch in either counts mode: the recommender does not write it
+        return (
+            f"see which variants SageMaker publishes Invocations for: `aws cloudwatch list-metrics --region {region} "
+            f"--namespace AWS/SageMaker --metric-name Invocations --dimensions Name=EndpointName,Value={endpoint}`; "
+            f"if {variant} is not listed, compare the experiment's variant name with `aws sagemaker describe-endpoint "
+            f"--region {region} --endpoint-name {endpoint}` (and check its weight is above 0), and that clients "
+            "call the endpoint; SageMaker's metrics arrive a few minutes late "
+            f"(dashboard {dashboard_url(region, endpoint)})."
+        )
     table = result["statistics"].get(COUNTS_TABLE_STAT)
     if table:
         values = json.dumps({":s": {"S": f"{endpoint}/{variant}"}}, separators=(",", ":"))

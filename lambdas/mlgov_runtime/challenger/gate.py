@@ -67,6 +67,14 @@ CLOUDWATCH_WORDS = SourceWords(
     "publish it with this endpoint's EndpointName and VariantName dimensions.",
 )
 
+# AWS/SageMaker Invocations is SageMaker's own count, whatever the counts source: never the recommender's to fix.
+INVOCATIONS_HINT = (
+    "AWS/SageMaker Invocations is published by SageMaker, not the recommender: check that the experiment's variant "
+    "name is one the endpoint has (aws sagemaker describe-endpoint; a wrong VariantName or EndpointName dimension "
+    "is the usual cause), that the variant takes traffic (its weight above 0, clients calling the endpoint), and "
+    "that SageMaker has published the last minutes yet (its metrics arrive a few minutes late)."
+)
+
 REQUIRED = ("impressions", "clicks", "invocations")
 SUMMED = (
     "impressions",
@@ -173,7 +181,7 @@ def decide_minutes(
             cfg,
             f"Data problem: {source} has no datapoint for the {role} variant in the last {gap} min "
             f"({', '.join(f'{r} {k}' for r, k, _ in absent)} missing). Missing data is not zero, so there is no "
-            f"verdict on the model; {words.publish_hint}",
+            f"verdict on the model; {_absent_hint(absent, words)}",
         )
 
     # 2. Clicks never exceed impressions in a minute: more is a forged or broken metric, not a better model.
@@ -497,6 +505,13 @@ def _counts(production: Series, challenger: Series, series: Series, aligned: lis
 
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _absent_hint(absent: list[tuple[str, str, int]], words: SourceWords) -> str:
+    """What to check for the missing required counts: SageMaker's Invocations has its own causes."""
+    keys = {key for _, key, _ in absent}
+    hints = [words.publish_hint] * bool(keys - {"invocations"}) + [INVOCATIONS_HINT] * ("invocations" in keys)
+    return " ".join(hints)
 
 
 def _crosscheck(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig, words: SourceWords) -> dict[str, Any]:

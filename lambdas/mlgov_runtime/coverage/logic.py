@@ -9,11 +9,46 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-# The snapshot is JSON Lines; a title id is a plain string. The fast path pulls ids out of whole
-# chunks with one regex; a chunk whose lines do not all match falls back to json.loads per line.
-# A match stays on one line (no newline or other control character, no escape in the id) and takes
-# the rest of that line, so no line gives two ids.
-_TITLE_ID = re.compile(rb'"title_id"[ \t\r]*:[ \t\r]*"([^"\\\x00-\x1f]+)"[^\n]*\n')
+# The snapshot is JSON Lines; a title id is a plain string. The fast path checks whole chunks at C speed:
+# one regex matches a line only if it is, in full, one flat JSON object (string, number, true/false/null
+# or flat-array values) whose one "title_id" is a plain non-empty string; a chunk where any non-blank
+# line does not match, or with a control character or invalid UTF-8 anywhere, falls back to json.loads
+# per line. So the fast path never accepts a line json.loads would refuse.
+_W = rb"[ \t\r]*+"
+_STR = rb'"[^"\\\t\n\r]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\t\n\r]*+)*+"'
+# An integer part over 4,300 digits is refused by int(), so json.loads refuses it: bounded here.
+_NUM = rb"-?(?:0|[1-9][0-9]{0,99})(?:\.[0-9]++)?(?:[eE][-+]?[0-9]++)?"
+_SCALAR = rb"(?>" + _STR + rb"|" + _NUM + rb"|true|false|null)"
+_VALUE = rb"(?>" + _SCALAR + rb"|\[" + _W + rb"(?:" + _SCALAR + _W + rb"(?:," + _W + _SCALAR + _W + rb")*+)?\])"
+# Another key is a plain string; one spelt "title_id" is caught by the count in title_id_batches.
+_MEMBER = rb'"[^"\\\t\n\r]*+"' + _W + rb":" + _W + _VALUE
+_TITLE_ID = re.compile(
+    rb"^"
+    + _W
+    + rb"\{"
+    + _W
+    + rb"(?:"
+    + _MEMBER
+    + _W
+    + rb","
+    + _W
+    + rb')*+"title_id"'
+    + _W
+    + rb":"
+    + _W
+    + rb'"([^"\\\t\n\r]++)"'
+    + _W
+    + rb"(?:,"
+    + _W
+    + _MEMBER
+    + _W
+    + rb")*+\}"
+    + _W
+    + rb"\n",
+    re.MULTILINE,
+)
+# Control characters but JSON's whitespace (kept out of strings by the regex): none may appear raw in a string.
+_CONTROL = bytes(c for c in range(32) if c not in b"\t\n\r")
 CHUNK_BYTES = 4 * 1024 * 1024
 
 
@@ -34,15 +69,14 @@ def title_id_batches(chunks: Iterable[bytes]) -> Iterator[list[str]]:
         block, carry = data[: cut + 1], data[cut + 1 :]
         lines = block.count(b"\n")
         found = _TITLE_ID.findall(block)
-        # Every non-blank line is one flat object with one title_id, and that one matched: each "{" opens a
-        # line (nothing nested, nothing before it: a list or a number is no pair), there is one "{" per match
-        # and one "title_id" per match (a line naming it twice, or with a non-string one, is left to
-        # json.loads), and the blank-line count below never undercounts non-blank lines. No NUL byte, which
-        # would make json.loads read the line as UTF-16/32.
+        # Each match is one whole line (the regex cannot cross a newline), so as many matches as non-blank lines
+        # means every line matched; the blank-line count below never undercounts non-blank lines. One
+        # "title_id" per match: no other key (or value) spelt so. No control character (json.loads refuses one
+        # in a string; a NUL would make it read the line as UTF-16/32) and valid UTF-8 throughout.
         flat = (
-            block.count(b"{") == len(found) == block.count(b"\n{") + block.startswith(b"{")
-            and block.count(b'"title_id"') == len(found)
-            and b"\0" not in block
+            block.count(b'"title_id"') == len(found)
+            and len(block.translate(None, _CONTROL)) == len(block)
+            and (block.isascii() or _utf8(block))
         )
         if (
             found
@@ -62,6 +96,14 @@ def title_id_batches(chunks: Iterable[bytes]) -> Iterator[list[str]]:
         line_no += lines
     if carry.strip():
         yield list(_slow(carry, line_no))
+
+
+def _utf8(block: bytes) -> bool:
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _slow(block: bytes, first_line: int) -> Iterator[str]:
