@@ -14,11 +14,13 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     with N the serving version and the endpoint's config is that run's (same N, same time); making a model and
     config serve takes UpdateEndpoint (guardrails: pipeline and break-glass only). The tags stay as labels.
     Touches mlgov/ops/challenger_rollback.py (plan, _unfinished_rollback), docs/challenger.md, CONTRACTS.md
-    (the rollback's model name).
+    (the rollback's model name). Fixed: rollback_names makes `<group>-v<N>-rollback-from-v<M>-<time>`; a rerun
+    finishes only when the serving model's name parses so, N is the serving version, M is above it and still
+    Approved, and the endpoint's config is `<endpoint>-rollback-v<N>-<same time>`; the tags are never read.
  2. (medium) after a REAL rollback stopped before its end (the watch's deadline: v1 serves, v2 still Approved),
     a writer of the rollback model's tags moves `mlgov:rollback-from` to a model naming v3 (newer, Approved, never
     served): the rerun rejects v3 and leaves v2, the failing version, Approved; exit 0, "finishing". Fix: as 1
-    (the replaced version read from the model's name, not its tag).
+    (the replaced version read from the model's name, not its tag). Fixed with hole 1.
  3. (medium) `mlgov capacity campaign-end` deletes an action before putting it back without MaxCapacity (a true
     record of an action that had none: PutScheduledAction cannot drop a field of an existing action); a put
     refused after the delete (throttled, denied) ends exit 1 "run the same command again to finish", and that
@@ -105,7 +107,6 @@ def _forge(lab: Lab, model: str, rollback_from: str) -> None:
 # -- 1. forged rollback tags on the serving model
 
 
-@pytest.mark.xfail(strict=True, reason="hole 1: a rerun finishes a rollback on tags anyone may write")
 def test_forged_rollback_tags_never_reject_a_version_that_never_served(lab: Lab, rollback: RunCli) -> None:
     failed = lab.variants_package("AllTraffic")
     newer = _newer_approved(lab, failed)
@@ -137,7 +138,6 @@ def _stopped_rollback(lab: Lab, rollback: RunCli, monkeypatch: pytest.MonkeyPatc
     return str(lab.variants()["AllTraffic"]["ModelName"])
 
 
-@pytest.mark.xfail(strict=True, reason="hole 2: the replaced version is read from a tag anyone may move")
 def test_a_moved_rollback_from_tag_never_rejects_another_version_on_the_rerun(
     lab: Lab, rollback: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
