@@ -29,6 +29,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     how to make it again. Fix: Store.put puts the action back as it was (the campaign's values) when the put after
     the delete fails, so the record still matches and the rerun finishes; if that fails too, the error line
     carries the put-scheduled-action that re-creates it. Touches mlgov/ops/capacity_campaign.py (Store.put).
+    Fixed: Store.put puts a deleted action back as it was when the put after the delete fails (the rerun then
+    finishes: a passing throttle is harmless); when that fails too, ActionLost's line names the action and the
+    put-scheduled-action that re-creates it at the minimum to put back.
  4. (low) `mlgov notify redrive` whose SendMessage answer was lost (a read timeout after SQS took the message)
     says "message ... was not sent back: it is still in the dead-letter queue only": it is in both queues. The
     rerun is still safe (the copy goes back with the same mlgov_message_id, which the notifier de-duplicates on),
@@ -56,7 +59,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import botocore.client
 import pytest
+from botocore.exceptions import ClientError
 
 from mlgov import emulator
 from tests.attacker.test_thirteenth_review_gaps import _config_name, _fail, _register_approved
@@ -156,18 +161,37 @@ def test_a_moved_rollback_from_tag_never_rejects_another_version_on_the_rerun(
 # -- 3. campaign-end deletes an action to drop its maximum, then fails to put it back
 
 
-@pytest.mark.xfail(strict=True, reason="hole 3: a put refused after the delete loses the action for good")
-def test_a_put_back_refused_after_the_delete_never_loses_the_action(
-    capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    world = capacity_world
+def _fail_first(monkeypatch: pytest.MonkeyPatch, operation: str, code: str, times: int) -> list[str]:
+    """The first `times` calls of `operation` fail with `code` (a passing throttle); the rest go through."""
+    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
+    seen: list[str] = []
+
+    def call(self: Any, name: str, params: dict[str, Any]) -> Any:
+        if name == operation:
+            seen.append(name)
+            if len(seen) <= times:
+                raise ClientError({"Error": {"Code": code, "Message": f"{code} (injected)"}}, name)
+        return original(self, name, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+    return seen
+
+
+def _campaign_over(world: CapacityWorld, monkeypatch: pytest.MonkeyPatch) -> None:
     # A true record: the daily action had no MaxCapacity; the campaign set 6/6. Putting it back drops the maximum,
     # which PutScheduledAction cannot do on an existing action: the action is deleted first, then put.
     assert _weekly(world)["mlgov-min1-0000-daily"]["ScalableTargetAction"] == {"MinCapacity": 1}
     assert run_cli(*CAMPAIGN)[0] == 0
     _clock(monkeypatch, datetime(2026, 12, 7, 14, 0, tzinfo=UTC))
+
+
+def test_a_put_back_refused_after_the_delete_never_loses_the_action(
+    capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = capacity_world
+    _campaign_over(world, monkeypatch)
     with monkeypatch.context() as patch:
-        seen = _fail(patch, "PutScheduledAction", "ThrottlingException")
+        seen = _fail_first(patch, "PutScheduledAction", "ThrottlingException", 1)
         code, _, err = run_cli(*CAMPAIGN_END_CMD, "--format", "json")
     assert seen and code == 1 and "run the same command again" in err, err
     # The engineer does as told
@@ -179,6 +203,25 @@ def test_a_put_back_refused_after_the_delete_never_loses_the_action(
         err,
     )
     assert again == 0, err
+
+
+def test_an_action_deleted_and_not_put_again_is_named_with_the_command_that_re_creates_it(
+    capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fix of hole 3, when putting it back as it was fails too (a denial): the one line that says so carries the
+    put-scheduled-action with its schedule, time zone and the minimum to put back, without a maximum."""
+    world = capacity_world
+    daily = _weekly(world)["mlgov-min1-0000-daily"]
+    _campaign_over(world, monkeypatch)
+    with monkeypatch.context() as patch:
+        _fail(patch, "PutScheduledAction", "AccessDeniedException")
+        code, _, err = run_cli(*CAMPAIGN_END_CMD, "--format", "json")
+    assert code == 1 and "mlgov-min1-0000-daily" not in _weekly(world), err
+    [line] = [x for x in err.splitlines() if x.startswith("mlgov: error")]
+    assert "mlgov-min1-0000-daily was deleted" in line and "AccessDeniedException" in line, line
+    command = line.split("re-create it with ", 1)[1]
+    assert "--scheduled-action-name mlgov-min1-0000-daily" in command and f"'{daily['Schedule']}'" in command
+    assert "--scalable-target-action MinCapacity=1 " in command + " " and "MaxCapacity" not in command, command
 
 
 # -- 4. notify redrive: a SendMessage whose answer was lost is told "not sent back"
