@@ -37,7 +37,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     rerun is still safe (the copy goes back with the same mlgov_message_id, which the notifier de-duplicates on),
     but the line misstates where the message is. Fix: a SendMessage failure that is not AWS's refusal (no
     ClientError under 500) says the message may have been sent back and may be in both queues. Touches
-    mlgov/ops/redrive.py (RedriveStopped), mlgov/commands/notifier.py (_stopped).
+    mlgov/ops/redrive.py (RedriveStopped), mlgov/commands/notifier.py (_stopped). Fixed: RedriveStopped.maybe_sent
+    (a SendMessage failure that is not a refusal: a lost answer, a 5xx); the line then says the message may have
+    been sent back and may be in both queues (a refusal still says "not sent back").
 
 What held (passing tests below, or named): the thirteenth review's rerun that finishes a real rollback still
 finishes it (test_thirteenth_review_gaps); a rollback-from tag naming a model that does not exist, an older
@@ -227,7 +229,6 @@ def test_an_action_deleted_and_not_put_again_is_named_with_the_command_that_re_c
 # -- 4. notify redrive: a SendMessage whose answer was lost is told "not sent back"
 
 
-@pytest.mark.xfail(strict=True, reason="hole 4: a lost SendMessage answer is reported as a refusal")
 def test_a_redrive_whose_send_answer_was_lost_never_says_the_message_was_not_sent(
     queues: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
