@@ -41,6 +41,14 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     (a SendMessage failure that is not a refusal: a lost answer, a 5xx); the line then says the message may have
     been sent back and may be in both queues (a refusal still says "not sent back").
 
+Left as is (seen, not holes by this review's standard, or outside it): a rollback stopped before the end by a
+version of mlgov older than hole 1's fix named its model without `from-v<M>`, so a rerun after the upgrade plans
+from the serving version (as before the thirteenth review's hole 4) instead of finishing it; it says so (the
+version it would reject is not the replaced one: "no previous Approved version" or a further rollback), and the
+replaced version is marked Rejected by hand. A CreateModel or CreateEndpointConfig whose answer was lost is not
+listed among what the stopped run created (the rerun makes its own; the leftover is unused). Neither the lineage
+audit nor the rollback's pin check compares a container's uncompressed `ModelDataSource` (only `ModelDataUrl`).
+
 What held (passing tests below, or named): the thirteenth review's rerun that finishes a real rollback still
 finishes it (test_thirteenth_review_gaps); a rollback-from tag naming a model that does not exist, an older
 version, or a version no longer Approved finishes nothing (below; tests/unit/test_challenger_rollback.py);
