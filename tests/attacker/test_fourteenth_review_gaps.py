@@ -43,9 +43,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
 
 Left as is (seen, not holes by this review's standard, or outside it): a rollback stopped before the end by a
 version of mlgov older than hole 1's fix named its model without `from-v<M>`, so a rerun after the upgrade plans
-from the serving version (as before the thirteenth review's hole 4) instead of finishing it; it says so (the
-version it would reject is not the replaced one: "no previous Approved version" or a further rollback), and the
-replaced version is marked Rejected by hand. A CreateModel or CreateEndpointConfig whose answer was lost is not
+from the serving version as any rollback does (as before the thirteenth review's hole 4: with nothing below it,
+exit 4 and the fallbacks) instead of finishing it; the replaced version is then marked Rejected by hand (the
+stopped run's next steps print that command). A CreateModel or CreateEndpointConfig whose answer was lost is not
 listed among what the stopped run created (the rerun makes its own; the leftover is unused). Neither the lineage
 audit nor the rollback's pin check compares a container's uncompressed `ModelDataSource` (only `ModelDataUrl`).
 
