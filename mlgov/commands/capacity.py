@@ -410,7 +410,7 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
     """Put back what `mlgov capacity campaign` raised, from the record on the endpoint, and remove the campaign's
     one-time actions. It believes the record only as far as AWS agrees: an action is put back only while it holds
     exactly the values the record says the campaign set, and never below the floor."""
-    from mlgov.ops.capacity_campaign import ScheduleStore, campaign_ends
+    from mlgov.ops.capacity_campaign import ActionLost, ScheduleStore, campaign_ends
     from mlgov_runtime.capacity.campaign_record import ACTION_PREFIX, PREFIX, Anchor, anchors, end_key, records
     from mlgov_runtime.capacity.logic import scheduled_action
 
@@ -522,7 +522,9 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
                 store.delete(resource, dimension, name)
     except Exception as exc:
         failed = True
-        print(f"mlgov: error: ending campaign {args.name} failed: {common.one_line(str(exc))}", file=sys.stderr)
+        # An action lost on the way carries the command that re-creates it: never cut
+        text = common.one_line(str(exc), limit=4000 if isinstance(exc, ActionLost) else 500)
+        print(f"mlgov: error: ending campaign {args.name} failed: {text}", file=sys.stderr)
         names = ", ".join(r["name"] for r in restored) or "nothing"
         print(
             f"mlgov: put back before the failure: {names}; the rest is still recorded on {args.endpoint}: run the "

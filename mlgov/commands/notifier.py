@@ -285,7 +285,12 @@ def _stopped(stop: Any) -> str:
     from mlgov_runtime.adapters.errors import error_text
 
     where = {
-        "SendMessage": f"message {stop.in_flight} was not sent back: it is still in the dead-letter queue only",
+        "SendMessage": (
+            f"message {stop.in_flight} may have been sent back (the answer was lost, not refused): it may be in "
+            "both queues"
+            if stop.maybe_sent
+            else f"message {stop.in_flight} was not sent back: it is still in the dead-letter queue only"
+        ),
         "DeleteMessage": f"1 message ({stop.in_flight}) was sent back to the notifier queue but is still in the "
         "dead-letter queue too",
         "ReceiveMessage": "no message was in flight",

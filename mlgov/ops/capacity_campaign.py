@@ -22,6 +22,10 @@ from mlgov_runtime.capacity.logic import CapacityAudit, ScheduledAction, TargetC
 from mlgov_runtime.capacity.schedule import WEEK, to_utc_week, week_start, weekly_times
 
 
+class ActionLost(Exception):
+    """A scheduled action deleted on the way to being put back, and not there again: the message re-creates it."""
+
+
 class CampaignRefused(ValueError):
     """The campaign cannot be scheduled as asked (exit 2); nothing changed."""
 
@@ -314,6 +318,23 @@ class ScheduleStore:
             target["MaxCapacity"] = max_capacity
         elif "MaxCapacity" in raw.get("ScalableTargetAction", {}):
             self.delete(raw["ResourceId"], raw["ScalableDimension"], raw["ScheduledActionName"])
+            try:
+                self._put(raw, target)
+            except Exception as exc:
+                # Deleted and not put: put it back as it was, so its record still matches and a rerun finishes;
+                # failing that too, the error carries the command that re-creates it (nothing else would).
+                try:
+                    self._put(raw, dict(raw["ScalableTargetAction"]))
+                except Exception:
+                    raise ActionLost(
+                        f"{raw['ScheduledActionName']} was deleted to drop its MaxCapacity and could not be put "
+                        f"again ({exc}): re-create it with {put_back_command(raw, min_capacity, None)}"
+                    ) from exc
+                raise
+            return
+        self._put(raw, target)
+
+    def _put(self, raw: dict[str, Any], target: dict[str, int]) -> None:
         kwargs = {k: raw[k] for k in ("Timezone", "StartTime", "EndTime") if raw.get(k) is not None}
         self._aas.put_scheduled_action(
             ServiceNamespace=self.NAMESPACE,

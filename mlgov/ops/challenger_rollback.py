@@ -6,12 +6,14 @@ Order of a rollback: the endpoint must be InService and the target is checked fi
 image present, their pins holding), the update is watched until the endpoint is InService on the new config, and
 only then is the endpoint retagged and the old version Rejected. An update SageMaker rolled back, one still running
 at the deadline, or a write refused on the way changes nothing else. A rerun that finds the endpoint serving the
-model an earlier rollback made (its tags), with the version it replaced still Approved, finishes that rollback."""
+model an earlier rollback made (its name, never its tags), with the version it replaced still Approved,
+finishes that rollback."""
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -230,7 +232,7 @@ def plan_rollback(
             + f" of {group} (the serving version, told by its pins)."
         )
     if model is not None and plan.serving_package is not None:
-        finished = _unfinished_rollback(endpoints, registry, plan, model, endpoint, group)
+        finished = _unfinished_rollback(registry, plan, approved, endpoint, group)
         if finished is not None:
             return finished
     below = plan.serving_version if plan.serving_version is not None else claimed_version
@@ -254,8 +256,7 @@ def plan_rollback(
         "approval_status": target.get("ModelApprovalStatus"),
     }
     plan.warnings += snapshot_warnings(version, snapshot, now.date(), warning_days)
-    plan.model_name = resource_name(group, f"v{version}", "rollback", stamp(now))
-    plan.config_name = resource_name(endpoint_name, f"rollback-v{version}", stamp(now))
+    plan.model_name, plan.config_name = rollback_names(group, endpoint_name, version, plan.serving_version, now)
     _in_service(endpoint)
     if artifacts is not None:
         check_target(plan, target, artifacts, pins)
@@ -337,55 +338,69 @@ def _untold(plan: RollbackPlan, model: Mapping[str, Any], group: str, unread: li
     )
 
 
+def rollback_names(
+    group: str, endpoint_name: str, version: int, replaced: int | None, now: datetime
+) -> tuple[str, str]:
+    """The model and config a rollback to `version` makes. The model's name carries the version it replaces: a
+    rerun believes a rollback happened only from these names (set at creation; serving them takes UpdateEndpoint),
+    never from tags, which anyone with sagemaker:AddTags may write."""
+    source = f"from-v{replaced}" if replaced is not None else ""
+    return (
+        resource_name(group, f"v{version}", "rollback", source, stamp(now)),
+        resource_name(endpoint_name, f"rollback-v{version}", stamp(now)),
+    )
+
+
+_MADE = re.compile(r"-v(\d+)-rollback-from-v(\d+)-(\d{14})$")
+
+
 def _unfinished_rollback(
-    endpoints: Endpoints,
     registry: Registry,
     plan: RollbackPlan,
-    model: Mapping[str, Any],
+    approved: Sequence[Mapping[str, Any]],
     endpoint: Mapping[str, Any],
     group: str,
 ) -> RollbackPlan | None:
-    """The plan that finishes an earlier rollback, or None. The serving model is one a rollback made (its
-    tags), it names an older version than the model it replaced, and that model's version is still Approved:
-    the update went through (its answer lost, or the wait ended first) and the retag and rejection are left."""
-    arn = model.get("ModelArn")
-    tags = endpoints.endpoint_tags(str(arn)) if arn else {}
-    replaced = tags.get(ROLLBACK_FROM)
-    if not replaced or any(tags.get(k) != v for k, v in MANAGED_BY.items()):
+    """The plan that finishes an earlier rollback, or None. The endpoint serves a model and config an earlier
+    rollback made (their names: `<group>-v<N>-rollback-from-v<M>-<time>` on `<endpoint>-rollback-v<N>-<time>`,
+    N the serving version), M above N, and v<M> is still Approved: the update went through (its answer lost, or
+    the wait ended first) and the retag and rejection are left. The `mlgov:rollback-from` tag is a label only."""
+    made = _MADE.search(plan.serving_model)
+    if made is None or plan.serving_version is None:
         return None
-    try:
-        names = container_packages(endpoints.describe_model(replaced))
-    except NotFound:
-        return None  # the replaced model is gone: its version cannot be told
-    for name in names:
-        try:
-            package = registry.describe_package(name)
-        except NotFound:
-            continue
-        pkg_group, version = package_group_and_version(package)
-        if pkg_group.lower() != group.lower() or plan.serving_version is None or version <= plan.serving_version:
-            continue
-        if package.get("ModelApprovalStatus") != "Approved":
-            return None  # that rollback was finished: this is a new one, from what serves now
-        _in_service(endpoint)
-        serving = registry.describe_package(str(plan.serving_package))
-        target = {
-            "model_package_arn": plan.serving_package,
-            "version": plan.serving_version,
-            "catalog_snapshot_date": (serving.get("CustomerMetadataProperties") or {}).get("catalog_snapshot_date"),
-            "approval_status": plan.serving_status,
-        }
-        plan.target, plan.finishing = target, True
-        plan.model_name, plan.config_name = plan.serving_model, str(endpoint["EndpointConfigName"])
-        plan.serving_package, plan.serving_version = str(package["ModelPackageArn"]), version
-        plan.serving_status = str(package.get("ModelApprovalStatus"))
-        plan.warnings.append(
-            f"{plan.endpoint_name} already serves v{target['version']} through model {plan.serving_model}, made by "
-            f"an earlier rollback from model {replaced} (v{version}, still Approved): this run finishes it (the "
-            f"endpoint's tag, v{version} Rejected), with no new update."
-        )
-        return plan
-    return None
+    version, replaced, when = int(made.group(1)), int(made.group(2)), made.group(3)
+    config = resource_name(plan.endpoint_name, f"rollback-v{version}", when)
+    if version != plan.serving_version or replaced <= version or endpoint.get("EndpointConfigName") != config:
+        return None
+    package = next(
+        (p for p in approved if _same(p, group, replaced)),
+        None,
+    )
+    if package is None:
+        return None  # that rollback was finished (v<M> Rejected) or v<M> is gone: this is a new one
+    _in_service(endpoint)
+    serving = registry.describe_package(str(plan.serving_package))
+    target = {
+        "model_package_arn": plan.serving_package,
+        "version": plan.serving_version,
+        "catalog_snapshot_date": (serving.get("CustomerMetadataProperties") or {}).get("catalog_snapshot_date"),
+        "approval_status": plan.serving_status,
+    }
+    plan.target, plan.finishing = target, True
+    plan.model_name, plan.config_name = plan.serving_model, str(endpoint["EndpointConfigName"])
+    plan.serving_package, plan.serving_version = str(package["ModelPackageArn"]), replaced
+    plan.serving_status = str(package.get("ModelApprovalStatus") or "Approved")
+    plan.warnings.append(
+        f"{plan.endpoint_name} already serves v{target['version']} through model {plan.serving_model} on config "
+        f"{config}, made by an earlier rollback from v{replaced} (still Approved): this run finishes it (the "
+        f"endpoint's tag, v{replaced} Rejected), with no new update."
+    )
+    return plan
+
+
+def _same(package: Mapping[str, Any], group: str, version: int) -> bool:
+    found_group, found_version = package_group_and_version(package)
+    return found_group.lower() == group.lower() and found_version == version
 
 
 def _claimed_version(endpoints: Endpoints, endpoint: Mapping[str, Any], registry: Registry, group: str) -> int | None:

@@ -65,11 +65,21 @@ class RedriveOutcome:
 class RedriveStopped(Exception):
     """A call failed part-way. `outcome` holds what moved and was kept before it; `in_flight` the message that
     call was about (None for a receive); `sent` whether that message already went back to the notifier queue
-    (its DeleteMessage failed: it is in both queues)."""
+    (its DeleteMessage failed: it is in both queues); `maybe_sent` whether a failed SendMessage may have been
+    taken (its answer lost, or a server error: not AWS's refusal)."""
 
     def __init__(self, step: str, cause: Exception, outcome: RedriveOutcome, in_flight: str | None, sent: bool):
         super().__init__(f"{step}: {cause}")
         self.step, self.cause, self.outcome, self.in_flight, self.sent = step, cause, outcome, in_flight, sent
+        self.maybe_sent = step == "SendMessage" and not _refused(cause)
+
+
+def _refused(exc: Exception) -> bool:
+    """AWS answered no (throttled, denied, invalid): the call was not taken."""
+    if not isinstance(exc, ClientError):
+        return False
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status is None or int(status) < 500
 
 
 def sender_allowed(sender_id: str, allowed: Mapping[str, str]) -> bool:

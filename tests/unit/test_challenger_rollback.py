@@ -182,41 +182,58 @@ def test_a_lost_update_answer_the_endpoint_does_not_show_is_a_stop_that_says_the
     assert "the answer was lost, so the UpdateEndpoint may still land" in line and "run the same command again" in line
 
 
-def _rolled_back_by_hand(sm: FakeSageMaker, from_version: int, tags: dict[str, str]) -> None:
-    """The endpoint serving v1 through a model tagged as a rollback from a model of `from_version`."""
-    sm.model("rec-v9", pkg(from_version))
-    sm.model("rb-v1", pkg(1))
-    sm.models["rb-v1"]["ModelArn"] = "arn:aws:sagemaker:model/rb-v1"
-    sm.tags["arn:aws:sagemaker:model/rb-v1"] = tags
-    sm.endpoint("prod", variant("AllTraffic", "rb-v1"))
+MADE_AT = "20261207000000"
 
 
-def test_a_rerun_finishes_only_a_rollback_its_tags_and_versions_describe() -> None:
-    from mlgov.ops.challenger_rollback import ROLLBACK_FROM
+def _rolled_back_by_hand(
+    sm: FakeSageMaker, model: str, config: str = f"prod-rollback-v1-{MADE_AT}", tags: dict[str, str] | None = None
+) -> None:
+    """The endpoint serving v1 through `model` on `config` (tagged `tags`): by default, what a rollback from v2
+    makes."""
+    sm.model(model, pkg(1))
+    sm.models[model]["ModelArn"] = f"arn:aws:sagemaker:model/{model}"
+    sm.tags[f"arn:aws:sagemaker:model/{model}"] = tags or {}
+    sm.endpoint("prod", variant("AllTraffic", model))
+    sm.configs[config] = {**sm.configs.pop("prod-config"), "EndpointConfigName": config}
+    sm.endpoints["prod"]["EndpointConfigName"] = config
 
-    made = {"mlgov:managed-by": "challenger", ROLLBACK_FROM: "rec-v9"}
-    # A rollback from v2 whose retag and rejection are left: finished, no new model or update
+
+def test_a_rerun_finishes_only_a_rollback_its_names_and_versions_describe() -> None:
+    from mlgov.ops.challenger_rollback import ROLLBACK_FROM, rollback_names
+
+    made, config = rollback_names("manga-recommender", "prod", 1, 2, NOW)
+    assert (made, config) == (
+        f"manga-recommender-v1-rollback-from-v2-{NOW:%Y%m%d%H%M%S}",
+        f"prod-rollback-v1-{NOW:%Y%m%d%H%M%S}",
+    )
+    made, config = f"manga-recommender-v1-rollback-from-v2-{MADE_AT}", f"prod-rollback-v1-{MADE_AT}"
+    # A rollback from v2 whose retag and rejection are left: finished, no new model or update (no tags needed)
     sm = _refusing()
     sm.package(1, "Approved")
     sm.package(2, "Approved")
-    _rolled_back_by_hand(sm, 2, made)
+    _rolled_back_by_hand(sm, made)
     plan = plan_rollback(sm, sm, "prod", "manga-recommender", "CTR -22%", NOW)
     assert plan.finishing and plan.serving_package == pkg(2) and (plan.target or {})["version"] == 1
     applied = apply_rollback(sm, sm, plan, NOW, _waiting([]))
     assert applied.status == ROLLED_BACK and sm.packages[pkg(2)]["ModelApprovalStatus"] == "Rejected"
     assert [c[0] for c in sm.changes] == ["tag", "reject"]
-    # Not finished: no managed-by tag (anyone's model), a "from" model of an older version, or one already Rejected
-    for from_version, tags, status in [
-        (2, {ROLLBACK_FROM: "rec-v9"}, "Approved"),
-        (1, made, "Approved"),
-        (2, made, "Rejected"),
+    # Not finished: tags claiming a rollback on a model not named so (anyone may write tags), a name from an older
+    # version, a config not the rollback's (or of another run), or the replaced version already Rejected
+    forged = {"mlgov:managed-by": "challenger", ROLLBACK_FROM: "rec-v9"}
+    for model, on_config, status, tags in [
+        ("rb-v1", config, "Approved", forged),
+        (f"manga-recommender-v1-rollback-from-v0-{MADE_AT}", config, "Approved", forged),
+        (made, "prod-config", "Approved", forged),
+        (made, f"prod-rollback-v1-{MADE_AT[:-1]}1", "Approved", None),
+        (made, config, "Rejected", None),
     ]:
         sm = _refusing()
         sm.package(1, "Approved")
         sm.package(2, status)
-        _rolled_back_by_hand(sm, from_version, tags)
+        sm.model("rec-v9", pkg(2))
+        _rolled_back_by_hand(sm, model, on_config, tags)
         plan = plan_rollback(sm, sm, "prod", "manga-recommender", "CTR -22%", NOW)
-        assert not plan.finishing and plan.status == "no_previous_version", (from_version, tags, status)
+        assert not plan.finishing and plan.status == "no_previous_version", (model, on_config, status)
 
 
 def test_an_endpoint_not_in_service_is_refused_by_the_plan_the_dry_run_makes_unless_only_fallbacks_remain() -> None:
