@@ -189,15 +189,7 @@ def _register_approved(lab: Lab, container: dict[str, str], snapshot: str) -> st
 
 def _serve(lab: Lab, package_arn: str, name: str) -> None:
     """Point the production endpoint at a model of `package_arn` (what a promotion does), InService at once."""
-    lab.sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"ModelPackageName": package_arn})
-    lab.sm.create_endpoint_config(
-        EndpointConfigName=f"{name}-config",
-        ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
-             "InstanceType": "ml.g4dn.2xlarge", "InitialVariantWeight": 1.0}
-        ],
-    )  # fmt: skip
-    lab.sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"{name}-config")
+    _serve_raw(lab, name, {"ModelPackageName": package_arn})
 
 
 @pytest.fixture

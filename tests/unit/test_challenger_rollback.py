@@ -3,7 +3,7 @@ after the update started (the status read, the rejection)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from mlgov.ops.challenger_rollback import NOT_REJECTED, ROLLED_BACK, Waiting, apply_rollback, plan_rollback
 from tests.unit.test_challenger_logic import NOW, FakeSageMaker, pkg, variant
@@ -28,7 +28,14 @@ class Flaky(FakeSageMaker):
 
 
 def _estate() -> Flaky:
-    sm = Flaky()
+    return _stock(Flaky())
+
+
+_E = TypeVar("_E", bound=Flaky)
+
+
+def _stock(sm: _E) -> _E:
+    """v1 and v2 Approved, `prod` serving v2."""
     sm.package(1, "Approved", catalog_snapshot_date="2026-11-01")
     sm.package(2, "Approved", catalog_snapshot_date="2026-11-20")
     sm.model("rec-v2", pkg(2))
@@ -144,12 +151,7 @@ class Refusing(Flaky):
 
 
 def _refusing() -> Refusing:
-    sm = Refusing()
-    sm.package(1, "Approved", catalog_snapshot_date="2026-11-01")
-    sm.package(2, "Approved", catalog_snapshot_date="2026-11-20")
-    sm.model("rec-v2", pkg(2))
-    sm.endpoint("prod", variant("AllTraffic", "rec-v2"))
-    return sm
+    return _stock(Refusing())
 
 
 def test_a_refused_config_write_stops_the_rollback_saying_what_exists_and_changes_nothing_else() -> None:
