@@ -423,7 +423,8 @@ def _pin_problems(
     kind: str, container: Mapping[str, Any], package: Mapping[str, Any], pins: PinReader
 ) -> list[PinProblem]:
     """The lineage audit's pin check of one part of a container (its image, or its model data)."""
-    keys = ("Image", "ImageDigest") if kind == "image" else ("ModelDataUrl", "ModelDataETag")
+    artifact = ("ModelDataUrl", "ModelDataETag", "ModelDataSource", "AdditionalModelDataSources")
+    keys = ("Image", "ImageDigest") if kind == "image" else artifact
     part = {k: container[k] for k in keys if container.get(k)}
     metadata = (package.get("CustomerMetadataProperties") or {}) if kind == "artifact" else {}
     return check_container_pins(part, metadata, pins, str(package.get("ModelPackageArn")))
@@ -444,7 +445,8 @@ def check_target(
     if not containers:
         problems.append(f"v{version} has no inference container")
     for container in containers:
-        source = ((container.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+        sources = [container.get("ModelDataSource"), *(container.get("AdditionalModelDataSources") or [])]
+        source = next((u for s in sources if (u := ((s or {}).get("S3DataSource") or {}).get("S3Uri"))), None)
         for kind, value, look in (
             ("artifact", container.get("ModelDataUrl") or source, artifacts.artifact),
             ("image", container.get("Image"), artifacts.image),

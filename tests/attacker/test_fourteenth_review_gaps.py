@@ -47,7 +47,10 @@ from the serving version as any rollback does (as before the thirteenth review's
 exit 4 and the fallbacks) instead of finishing it; the replaced version is then marked Rejected by hand (the
 stopped run's next steps print that command). A CreateModel or CreateEndpointConfig whose answer was lost is not
 listed among what the stopped run created (the rerun makes its own; the leftover is unused). Neither the lineage
-audit nor the rollback's pin check compares a container's uncompressed `ModelDataSource` (only `ModelDataUrl`).
+audit nor the rollback's pin check compares a container's uncompressed `ModelDataSource` (only `ModelDataUrl`);
+since fixed: such a package (or one with `AdditionalModelDataSources`) is `UNPINNED_MODEL_DATA`, never COMPLIANT,
+and a rollback target loading it is warned about (tests/integration/test_lineage_audit_pins.py,
+test_thirteenth_review_gaps.py).
 
 What held (passing tests below, or named): the thirteenth review's rerun that finishes a real rollback still
 finishes it (test_thirteenth_review_gaps); a rollback-from tag naming a model that does not exist, an older

@@ -281,6 +281,27 @@ def test_the_mismatch_is_the_state_of_the_swapped_part_in_target_checks(
     assert states == {swap: "mismatch", other: "present"}, plan.target_checks
 
 
+@pytest.mark.parametrize("field", ["ModelDataSource", "AdditionalModelDataSources"])
+def test_a_target_loading_uncompressed_model_data_is_warned_about_as_an_unpinned_image_is(
+    lab: Lab, pinned: dict[str, str], field: str
+) -> None:
+    """Fourteenth review, left as is then: a ModelDataSource prefix has no pin, so files swapped under it after
+    the approval were never named. The rollback now warns with the lineage audit's reason and fix."""
+    from mlgov.ops.challenger_rollback import ArtifactCheck, RollbackPlan, check_target
+    from mlgov_runtime.adapters.artifacts import StorePins
+
+    s3, ecr = boto3.client("s3", region_name=REGION), lambda r: boto3.client("ecr", region_name=r)
+    s3.put_object(Bucket=PINNED_BUCKET, Key="uncompressed/v5/model.safetensors", Body=b"approved v5 weights")
+    source = {"S3Uri": f"s3://{PINNED_BUCKET}/uncompressed/v5/", "S3DataType": "S3Prefix", "CompressionType": "None"}
+    data = {"S3DataSource": source} if field == "ModelDataSource" else [{"ChannelName": "a", "S3DataSource": source}]
+    container = {"Image": PINNED_IMAGE, "ImageDigest": pinned["digest"], field: data}
+    package = lab.package(_register_approved(lab, container, "2026-11-30"))  # type: ignore[arg-type]
+    plan = RollbackPlan(ENDPOINT, GROUP, "why", "AllTraffic", "m", None, None, None, {"version": 5})
+    check_target(plan, package, ArtifactCheck(s3, ecr), StorePins(s3, ecr))
+    [warning] = [w for w in plan.warnings if "no pin covers" in w]
+    assert source["S3Uri"] in warning and "mlgov register --write-once-bucket" in warning, plan.warnings
+
+
 @pytest.mark.parametrize("swap", ["artifact", "image"])
 def test_the_swap_is_real_and_the_lineage_audits_pin_check_sees_it(lab: Lab, pinned: dict[str, str], swap: str) -> None:
     """The setup of hole 1 holds (the tag moved, the object was overwritten), and the product already has the

@@ -188,6 +188,49 @@ def test_a_package_with_no_pins_at_all_is_reported_unpinned_with_the_fix(
     assert "no pin" in container["pins_reason"] and "mlgov register" in container["pins_reason"]
 
 
+def _source(uri: str, data_type: str = "S3Prefix") -> dict[str, Any]:
+    return {"S3DataSource": {"S3Uri": uri, "S3DataType": data_type, "CompressionType": "None"}}
+
+
+@pytest.mark.parametrize(
+    ("container", "named"),
+    [
+        # Uncompressed model data under a prefix: files written there after the approval serve unseen.
+        ({"ModelDataUrl": None, "ModelDataSource": _source(f"s3://{BUCKET}/uncompressed/lora-7/")}, "uncompressed/"),
+        # A single object is no better: the product reads no pin for a ModelDataSource.
+        ({"ModelDataUrl": None, "ModelDataSource": _source(f"s3://{BUCKET}/{KEY}", "S3Object")}, KEY),
+        # A pinned ModelDataUrl beside an adapter loaded from elsewhere: the adapter is unpinned.
+        (
+            {"AdditionalModelDataSources": [{"ChannelName": "adapter", **_source(f"s3://{BUCKET}/adapters/")}]},
+            "adapters/",
+        ),
+    ],
+)
+def test_model_data_given_as_a_data_source_is_never_compliant_and_names_the_fix(
+    lab: Lab, capsys: pytest.CaptureFixture[str], container: dict[str, Any], named: str
+) -> None:
+    digest = lab.ecr.describe_images(repositoryName="tgi-inference")["imageDetails"][0]["imageDigest"]
+    etag = lab.s3.head_object(Bucket=BUCKET, Key=KEY)["ETag"].strip('"')
+    spec = {"Image": lab.image, "ImageDigest": digest, "ModelDataUrl": f"s3://{BUCKET}/{KEY}", "ModelDataETag": etag}
+    spec = {k: v for k, v in {**spec, **container}.items() if v is not None}
+    if "ModelDataUrl" not in spec:  # a ModelDataSource takes the URL's place, and its ETag with it
+        spec.pop("ModelDataETag")
+    arn = lab.sm.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [spec],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+    lab.deploy("ep", arn)
+    code, row = lab.audit("ep", capsys)
+    assert (code, row["verdict"]) == (3, "UNPINNED_MODEL_DATA"), row
+    reason = " ".join(row["reasons"])
+    assert named in reason and "no pin covers" in reason and "mlgov register --write-once-bucket" in reason
+
+
 class _Heads:
     """The PinReader seam with fixed HeadObject answers (S3 answers that moto does not produce)."""
 

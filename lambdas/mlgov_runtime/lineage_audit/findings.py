@@ -11,7 +11,8 @@ KIND_ENDPOINT_AUDIT_ERROR = "ENDPOINT_AUDIT_ERROR"
 # When each kind fires (docs/gen.py writes the findings reference from these).
 WHEN = {
     KIND_UNREGISTERED_ENDPOINT: "An endpoint serves a model that is not an Approved version of a registry group: "
-    "unregistered, package not found, not Approved, from a foreign account, other artifact bytes or an unpinned image.",
+    "unregistered, package not found, not Approved, from a foreign account, other artifact bytes, an unpinned image "
+    "or unpinned model data.",
     KIND_ENDPOINT_AUDIT_ERROR: "The lineage of an endpoint could not be verified (access denied, or a model or "
     "configuration deleted under the live endpoint).",
 }
@@ -23,6 +24,7 @@ _SEVERITY_BY_VERDICT = {
     Verdict.FOREIGN_PACKAGE: "HIGH",
     Verdict.ARTIFACT_MISMATCH: "HIGH",
     Verdict.UNPINNED_IMAGE: "MEDIUM",  # a mutable tag is a door, not (yet) other bytes
+    Verdict.UNPINNED_MODEL_DATA: "MEDIUM",  # as a mutable tag: a door, not (yet) other bytes
     Verdict.ERROR: "MEDIUM",
 }
 

@@ -33,6 +33,7 @@ class Verdict(enum.StrEnum):
     NO_MODEL = "NO_MODEL"  # the endpoint serves nothing: no variant model and no inference component
     UNDER_EVALUATION = "UNDER_EVALUATION"  # a gated candidate on a challenger share beside Approved production
     UNPINNED_IMAGE = "UNPINNED_IMAGE"  # an Approved package names its image by a mutable tag, no digest
+    UNPINNED_MODEL_DATA = "UNPINNED_MODEL_DATA"  # an Approved package loads model data no pin covers
 
 
 # The worst verdict among containers decides. A definite violation outranks "could not read":
@@ -44,11 +45,12 @@ _RANK = {
     Verdict.UNDER_EVALUATION: 1,
     Verdict.ERROR: 2,
     Verdict.UNPINNED_IMAGE: 3,
-    Verdict.UNAPPROVED: 4,
-    Verdict.FOREIGN_PACKAGE: 5,
-    Verdict.PACKAGE_NOT_FOUND: 6,
-    Verdict.ARTIFACT_MISMATCH: 7,
-    Verdict.UNREGISTERED: 8,
+    Verdict.UNPINNED_MODEL_DATA: 4,
+    Verdict.UNAPPROVED: 5,
+    Verdict.FOREIGN_PACKAGE: 6,
+    Verdict.PACKAGE_NOT_FOUND: 7,
+    Verdict.ARTIFACT_MISMATCH: 8,
+    Verdict.UNREGISTERED: 9,
 }
 
 VIOLATIONS = frozenset(
@@ -59,6 +61,7 @@ VIOLATIONS = frozenset(
         Verdict.FOREIGN_PACKAGE,
         Verdict.ARTIFACT_MISMATCH,
         Verdict.UNPINNED_IMAGE,
+        Verdict.UNPINNED_MODEL_DATA,
     }
 )
 
@@ -424,6 +427,7 @@ def evaluate_container(
             ("mismatch", Verdict.ARTIFACT_MISMATCH),
             ("unverified", Verdict.ERROR),
             ("unpinned_image", Verdict.UNPINNED_IMAGE),
+            ("unpinned_model_data", Verdict.UNPINNED_MODEL_DATA),
         ):
             reasons = [p.reason for p in problems if p.kind == kind]
             if reasons:

@@ -79,7 +79,7 @@ def _pinned_checksum_of(head: Mapping[str, Any], pinned: str) -> str | None:
 
 @dataclass(frozen=True)
 class PinProblem:
-    kind: str  # mismatch | unpinned_image | unpinned_artifact | unverified
+    kind: str  # mismatch | unpinned_image | unpinned_model_data | unpinned_artifact | unverified
     reason: str
 
 
@@ -113,6 +113,20 @@ def check_container_pins(
                 "again changes what serves. Fix: register the package again with `mlgov register` (it resolves "
                 "the tag to its digest), and make the repository's tags immutable "
                 "(`aws ecr put-image-tag-mutability --image-tag-mutability IMMUTABLE`).",
+            )
+        )
+    # ModelDataSource/AdditionalModelDataSources: no pin the audit reads covers them (a prefix has no one ETag).
+    sources = [container.get("ModelDataSource") or {}, *(container.get("AdditionalModelDataSources") or [])]
+    uris = [str(u) for s in sources if (u := ((s or {}).get("S3DataSource") or {}).get("S3Uri"))]
+    if uris:
+        problems.append(
+            PinProblem(
+                "unpinned_model_data",
+                f"Package {package_arn} loads model data from {', '.join(uris)} (ModelDataSource or "
+                "AdditionalModelDataSources), which no pin covers: files written there after the approval would "
+                "serve unseen. Fix: package the model as one model.tar.gz, register it with mlgov register "
+                "--write-once-bucket naming the stack's SnapshotBucket (it copies and pins it as ModelDataUrl), "
+                "have an approver approve it and deploy that version.",
             )
         )
     if reader is None:
