@@ -226,8 +226,9 @@ def load_settings(args: argparse.Namespace) -> Any:
         return load_settings_file(args.config, explicit=True)
     except SettingsError as exc:
         message = str(exc)
-        if args.config is not None and message.startswith("cdk.json context "):
-            message = f"{args.config} context " + message.removeprefix("cdk.json context ")  # the file the user named
+        # A file not named cdk.json is named by its path; a cdk.json keeps the line cdk synth prints for it.
+        if args.config is not None and Path(args.config).name != "cdk.json" and message.startswith("cdk.json context "):
+            message = f"{args.config} context " + message.removeprefix("cdk.json context ")
         raise UsageError(message) from None
 
 
