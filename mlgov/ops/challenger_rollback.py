@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from mlgov_runtime.adapters.errors import error_text, is_refused
 from mlgov_runtime.challenger.endpoint_rollout import ECR_IMAGE
 from mlgov_runtime.challenger.findings import APPROVAL_DESCRIPTION_MAX
 from mlgov_runtime.challenger.logic import (
@@ -577,11 +578,11 @@ def apply_rollback(
         step = "UpdateEndpoint"
         endpoints.update_endpoint(plan.endpoint_name, plan.config_name)
     except Exception as exc:
-        if step != "UpdateEndpoint" or _refused(exc) or not _update_taken(endpoints, plan, old_config):
+        if step != "UpdateEndpoint" or is_refused(exc) or not _update_taken(endpoints, plan, old_config):
             return _stopped(plan, step, exc, created, old_config)
         # The answer was lost but SageMaker took the update: watch it as after a clean call.
         plan.warnings.append(
-            f"UpdateEndpoint's answer was lost ({_error_text(exc)}), but {plan.endpoint_name} shows the update; "
+            f"UpdateEndpoint's answer was lost ({error_text(exc)}), but {plan.endpoint_name} shows the update; "
             "watching it"
         )
         waiting.progress(plan.warnings[-1])
@@ -590,22 +591,6 @@ def apply_rollback(
         plan.next_steps = _next_steps(plan, old_config)
         return plan
     return _finish(endpoints, registry, plan, endpoint, arn, now)
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code')}: {error.get('Message')}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _refused(exc: Exception) -> bool:
-    """AWS answered no (throttled, denied, invalid): the call was not taken. A lost answer (a timeout, a
-    dropped connection) or a server error may have been."""
-    if not isinstance(exc, ClientError):
-        return False
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return status is None or int(status) < 500
 
 
 def _update_taken(endpoints: Endpoints, plan: RollbackPlan, old_config: str) -> bool:
@@ -620,7 +605,7 @@ def _update_taken(endpoints: Endpoints, plan: RollbackPlan, old_config: str) -> 
 def _stopped(plan: RollbackPlan, step: str, exc: Exception, created: list[str], old_config: str) -> RollbackPlan:
     """A write refused (or lost) before the update was taken: one line saying what exists, what serves and what
     to do next."""
-    text = _error_text(exc)
+    text = error_text(exc)
     code = str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
     deletes = {
         "model": f"aws sagemaker delete-model --model-name {plan.model_name}",
@@ -638,7 +623,7 @@ def _stopped(plan: RollbackPlan, step: str, exc: Exception, created: list[str], 
             f"this role may not call sagemaker:{step}: run as the pipeline or break-glass role (the guardrails deny "
             "it to everyone else) or add the permission, then run the same command again"
         )
-    elif isinstance(exc, ClientError) and _refused(exc):
+    elif isinstance(exc, ClientError) and is_refused(exc):
         then = "run the same command again" + (" in a minute" if "Throttl" in code or "Limit" in code else "")
     else:
         then = (

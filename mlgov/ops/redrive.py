@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mlgov_runtime.adapters.errors import is_refused
 from mlgov_runtime.adapters.redrive import MAX_ATTRIBUTES, ORIGIN_ATTRIBUTE, REJECTED_ATTRIBUTE
 
 # The queue policy statements (stacks/building_blocks.py, stacks/notifier.py) that name who may send.
@@ -71,15 +72,7 @@ class RedriveStopped(Exception):
     def __init__(self, step: str, cause: Exception, outcome: RedriveOutcome, in_flight: str | None, sent: bool):
         super().__init__(f"{step}: {cause}")
         self.step, self.cause, self.outcome, self.in_flight, self.sent = step, cause, outcome, in_flight, sent
-        self.maybe_sent = step == "SendMessage" and not _refused(cause)
-
-
-def _refused(exc: Exception) -> bool:
-    """AWS answered no (throttled, denied, invalid): the call was not taken."""
-    if not isinstance(exc, ClientError):
-        return False
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return status is None or int(status) < 500
+        self.maybe_sent = step == "SendMessage" and not is_refused(cause)
 
 
 def sender_allowed(sender_id: str, allowed: Mapping[str, str]) -> bool:

@@ -663,7 +663,7 @@ def test_the_bench_computes_the_gates_own_impressions_agreement() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
     import gate_bench
 
-    from mlgov_runtime.challenger.gate import _ratio_agreement
+    from mlgov_runtime.challenger.gate import CLOUDWATCH_WORDS, _ratio_agreement
 
     rng = np.random.default_rng(9)
     data = gate_bench.slate_traffic(30, rng, (1, 20), 700, minutes=120)
@@ -678,7 +678,8 @@ def test_the_bench_computes_the_gates_own_impressions_agreement() -> None:
         chal = {"impressions": list(map(float, data["n_c"][run])), "invocations": list(map(float, data["inv_c"][run]))}
         expected = -1
         for j, m in enumerate(looks[run]):
-            if _ratio_agreement(prod, chal, list(range(int(m))), int(m) - cfg.recent_minutes, cfg)["disagrees"]:
+            seen = list(range(int(m)))
+            if _ratio_agreement(prod, chal, seen, int(m) - cfg.recent_minutes, cfg, CLOUDWATCH_WORDS)["disagrees"]:
                 expected = j
                 break
         assert first[run] == expected, run

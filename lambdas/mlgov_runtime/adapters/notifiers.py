@@ -210,7 +210,7 @@ class JiraProject:
                 return f"commented and transitioned {key}"
             return f"commented {key}"
         sent_at = self.issue_keys.create_sent(self.project_key, finding_id)
-        if sent_at is not None and create_pending(sent_at, self.now()):
+        if create_pending(sent_at, self.now()):
             raise self._held(finding_id, f"sent at {sent_at:%Y-%m-%dT%H:%M:%SZ}")
         if resolved:
             return "no open issue to resolve"

@@ -510,7 +510,11 @@ def _num(value: float | None) -> str:
 def _absent_hint(absent: list[tuple[str, str, int]], words: SourceWords) -> str:
     """What to check for the missing required counts: SageMaker's Invocations has its own causes."""
     keys = {key for _, key, _ in absent}
-    hints = [words.publish_hint] * bool(keys - {"invocations"}) + [INVOCATIONS_HINT] * ("invocations" in keys)
+    hints = []
+    if keys - {"invocations"}:
+        hints.append(words.publish_hint)
+    if "invocations" in keys:
+        hints.append(INVOCATIONS_HINT)
     return " ".join(hints)
 
 
@@ -570,7 +574,7 @@ def _ratio_agreement(
     aligned: list[int],
     recent_from: float,
     cfg: DecisionConfig,
-    words: SourceWords = CLOUDWATCH_WORDS,
+    words: SourceWords,
 ) -> dict[str, Any]:
     """Both variants' impressions per invocation, over the window and over the recent segment: their log ratio
     beyond log(1 + tolerance) + z standard errors is INVALID. Honest traffic differs only by sampling noise (the
