@@ -3,12 +3,13 @@ weekly org-wide lineage audit and `mlgov scan` check it, reviewed as a member-ac
 unapproved model without a finding (or to make one resolve), and as a failure injector.
 
 Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
- 1. (high) The weekly scan plans no account at all since AWS Organizations retired the `Status` field of
-    ListAccounts (2026-09-09; `State` replaces it). OrganizationAccounts.active_accounts keeps `Status == "ACTIVE"`;
-    on today's answers no account has it, so the plan is empty, the run is COMPLETE ("0 of 0 account/regions
-    reached"), the summary counts no violation, and every account named in `org_scan.account_ids` is listed as
-    "not an ACTIVE account". Missing data reads as zero endpoints, for `mlgov scan --organization` too. Fix: read
-    `State` (fall back to `Status`), and fail the plan (SCAN_FAILED) when an account carries neither.
+ 1. (high) The weekly scan plans no account at all on ListAccounts answers without the `Status` field, which
+    AWS Organizations retires on 2026-09-09 (the API reference's notice; `State` replaces it).
+    OrganizationAccounts.active_accounts keeps `Status == "ACTIVE"`; on such answers no account has it, so the plan
+    is empty, the run is COMPLETE ("0 of 0 account/regions reached"), the summary counts no violation, and every
+    account named in `org_scan.account_ids` is listed as "not an ACTIVE account". Missing data reads as zero
+    endpoints, for `mlgov scan --organization` too (same adapter). Fix: read `State` (fall back to `Status`), and
+    fail the plan (SCAN_FAILED) when an account carries neither.
  2. (high) An endpoint configuration deleted and re-created under the same name under a live endpoint makes the
     endpoint COMPLIANT, and resolves its open UNREGISTERED finding, while the old, unregistered model still serves.
     DescribeEndpoint names the configuration by name only; the audit reads whatever configuration now has that name
@@ -17,10 +18,11 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     endpoint's own ProductionVariants (DeployedImages are looked up by the new variant names, so a new name skips
     them; with the same image they match anyway). Any audited call (a DeleteModel of a scratch model) triggers
     the resolving audit at once. Under the guardrails Create/DeleteEndpointConfig are the pipeline's and
-    break-glass's (pinned below), so this is an unguarded account's developer (which only the weekly scan
+    break-glass's (pinned below); SageMaker lets a configuration in use be deleted (it only warns that the instance
+    type may be lost from view), so this is an unguarded account's developer (which only the weekly scan
     watches), or a pipeline or break-glass role. Fix: a configuration created after the endpoint's LastModifiedTime,
     or whose variant names are not the endpoint's, is not what serves: ARTIFACT_MISMATCH (HIGH, evidence missing),
-    never COMPLIANT, and it closes nothing.
+    never COMPLIANT, and it closes nothing (see "Left as is" for why LastModifiedTime alone is not enough).
  3. (medium) A container that names an Approved package and adds an environment variable that makes the package's
     own image load other weights is COMPLIANT when the key is not on REDIRECTING_ENV and the value is not an
     s3:// or https:// URI. The AWS vLLM DLC turns every `SM_VLLM_*` variable into a `vllm serve` flag
@@ -33,18 +35,36 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     may push to that hub repository changes what serves, the same hole UNPINNED_MODEL_DATA closes for S3 prefixes.
     Fix: a package container whose Environment names a model source (REDIRECTING_ENV keys, s3/https values) is
     UNPINNED_MODEL_DATA, naming the variable and `mlgov register` as the fix.
- 5. (medium) A real-time event forwarded from a member account whose member role cannot be assumed (missing,
-    trust changed, StackSet instance failed) is answered "skipped": one log line and the AuditEventRejected metric,
-    which no alarm watches (stacks/lineage_audit.py builds alarms on the violation metric, the DLQ and the function's
-    errors only). No finding says that account/region's real-time audit is blind; the endpoint created there is
-    first judged by the weekly scan (SCAN_ACCOUNT_UNREACHABLE then). Fix: store an ENDPOINT_AUDIT_ERROR (or
-    SCAN_ACCOUNT_UNREACHABLE) finding for the account/region naming the role and the StackSet to redeploy, or
-    alarm on AuditEventRejected with that next step.
- 6. (low) UpdateEndpointWeightsAndCapacities is not among the CloudTrail calls the real-time rule hears (nor parsed
+ 5. (medium) Under the settings docs/deploy.md gives for several accounts (`org_scan.member_role_target_ou_ids`,
+    `organization_id`), the member StackSet deploys the forwarding rule and the member role `MlGovMemberAudit`,
+    but `member_audit_role_name` stays unset (its default), so the audit Lambda answers every forwarded member event
+    "skipped": a log line and the AuditEventRejected metric, which no alarm watches (stacks/lineage_audit.py alarms
+    on the violation metric, the DLQ and the function's errors only). The weekly scan meanwhile reports that
+    account's forwarding `OK`. Real-time coverage of every member account is off while everything says it is on;
+    an unregistered endpoint there waits up to a week. (With the name set and the role missing, AssumeRole's
+    AccessDenied fails the invocation: retries, the DLQ and its alarm; that held.) Fix: default the audit's member
+    role to `member_role_name(settings)` (the scan's), or refuse at synth a member StackSet without
+    `member_audit_role_name`; and alarm on AuditEventRejected.
+ 6. (medium) The weekly scan covers `org_scan.regions` only (default: the stack's one region) and no SCP keeps
+    SageMaker to those regions: an unguarded member account's endpoint in any other region is never listed, and
+    nothing says a region was left out (the report reads "every endpoint of every ACTIVE account"). Under the
+    guardrails CreateModel is the pipeline's in every region (held), so this is the unguarded accounts the weekly
+    scan exists for. Fix: plan every region enabled for each account (`account:ListRegions`, or
+    `ec2:DescribeRegions` through the member role) and at least list endpoints there, or deny SageMaker hosting
+    outside `org_scan.regions` with an `aws:RequestedRegion` SCP attached at the root.
+ 7. (low) UpdateEndpointWeightsAndCapacities is not among the CloudTrail calls the real-time rule hears (nor parsed
     by the audit): the call moves traffic shares, which is what UNDER_EVALUATION judges (a challenger's share at
     most `challenger_traffic_fraction`); a challenger moved to all the traffic is seen only if SageMaker's endpoint
     state change reaches IN_SERVICE again (not verified anywhere), else at the weekly scan. Fix: add it to
     ENDPOINT_CALLS (its requestParameters carry endpointName).
+
+Left as is (seen, not shown to be holes here): hole 2's fix cannot rest on the endpoint's LastModifiedTime alone
+(UpdateEndpointWeightsAndCapacities moves it without changing what serves, so a re-created configuration followed
+by a weight call would pass); the serving index could record each configuration's CreationTime at the audit of the
+call that deployed it. Whether an inference component's LastModifiedTime moves on
+UpdateInferenceComponentRuntimeConfig (which would let a model re-created before such a call pass the component's
+re-created-model check) was not verifiable without AWS. A forwarding rule whose targets cannot be read is `UNKNOWN`,
+a report row and no finding (by design; the member role that reads it is under DenyMemberRoleChanges).
 
 What held (passing tests below, or named): a model re-created under a live endpoint is ARTIFACT_MISMATCH
 (tests/integration); a deleted configuration under a live endpoint is ERROR, HIGH, and keeps the open violation open
@@ -61,10 +81,12 @@ an inconclusive check) and lists Organizations' own refusal as a failed plan, no
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import botocore.client
 import pytest
 from moto import mock_aws
 
@@ -78,8 +100,9 @@ from tests.attacker.scp_judge import PROD, REGION, WORKLOAD_OU, judge
 from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, Sandbox, runtime_env, sandbox
 from tests.integration.test_lineage_audit_handler import create_event
+from tests.integration.test_org_scan import OrgWorld, org_world
 
-__all__ = ["sandbox"]
+__all__ = ["org_world", "sandbox"]
 
 MEMBER = "210987654321"
 
@@ -160,6 +183,34 @@ def test_the_plan_reads_active_accounts_while_status_is_still_sent(organization:
     client, members = organization
     planned = plan_targets(OrganizationAccounts(client), Scope(regions=(REGION,), account_ids=frozenset(members)))
     assert {t.account_id for t in planned.targets} == set(members)
+
+
+def _no_status_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every client's ListAccounts answer as AWS gives it since 2026-09-09 (the scan's own clients included)."""
+    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
+
+    def call(self: Any, name: str, params: dict[str, Any]) -> Any:
+        answer = original(self, name, params)
+        if name == "ListAccounts":
+            for account in answer.get("Accounts", []):
+                account.pop("Status", None)
+        return answer
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole 1: with no Status in ListAccounts the weekly run plans nothing and reports COMPLETE, 0 of 0",
+)
+def test_the_weekly_run_on_todays_organizations_answers_reaches_the_member_accounts(
+    org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_status_anywhere(monkeypatch)
+    result = org_world.execute()
+    # Was: "COMPLETE", "0 of 0 account/regions reached", no violation, the hotfix endpoints in prod unseen.
+    assert result["status_line"] == "2 of 3 account/regions reached", result["status_line"]
+    assert result["status"] == "PARTIAL"
 
 
 # -- 2. an endpoint configuration re-created under a live endpoint
@@ -361,12 +412,12 @@ def test_with_the_member_role_named_a_forwarded_event_is_audited(
     assert result["results"][0]["outcome"] == "endpoint_not_found"
 
 
-# -- 6. UpdateEndpointWeightsAndCapacities
+# -- 7. UpdateEndpointWeightsAndCapacities
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="hole 6: UpdateEndpointWeightsAndCapacities is not in AUDITED_CALLS (nor in the CloudTrail rule)",
+    reason="hole 7: UpdateEndpointWeightsAndCapacities is not in AUDITED_CALLS (nor in the CloudTrail rule)",
 )
 def test_a_traffic_shift_is_audited_in_real_time() -> None:
     event = load_event("cloudtrail_update_endpoint.json")
@@ -377,3 +428,32 @@ def test_a_traffic_shift_is_audited_in_real_time() -> None:
     }
     request = parse_audit_request(event)
     assert request.endpoint_name == "manga-recommender-prod"
+
+
+# -- 6. a region outside org_scan.regions
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole 6: the scan lists endpoints in org_scan.regions only (default: the stack's one region)",
+)
+def test_an_unregistered_endpoint_in_another_region_of_a_member_account_is_reported(org_world: OrgWorld) -> None:
+    # Given staging (reached, member role deployed) serving a raw artifact in eu-west-1, outside org_scan.regions;
+    # no SCP keeps SageMaker to those regions, and staging is outside the guarded OUs.
+    staging = org_world.org.members["staging"]
+    there = member_session(boto3.client("sts", region_name=REGION), staging.account_id, "eu-west-1")
+    sm = there.client("sagemaker")
+    sm.create_model(
+        ModelName="eu-hotfix",
+        ExecutionRoleArn=ROLE_ARN.format(account=staging.account_id),
+        PrimaryContainer={"Image": "x", "ModelDataUrl": "s3://ml-scratch-bucket-eu/model.tar.gz"},
+    )
+    variant = {"VariantName": "AllTraffic", "ModelName": "eu-hotfix", "InitialInstanceCount": 1}
+    sm.create_endpoint_config(
+        EndpointConfigName="eu-hotfix", ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}]
+    )
+    sm.create_endpoint(EndpointName="recs-eu-hotfix", EndpointConfigName="eu-hotfix")
+    result = org_world.execute()
+    # Was: no row, no finding, no word that a region was left out: the weekly scan never looks there.
+    said = json.dumps(result["body"]) + json.dumps(org_world.published())
+    assert "recs-eu-hotfix" in said
