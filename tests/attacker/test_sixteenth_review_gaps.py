@@ -8,8 +8,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     OrganizationAccounts.active_accounts keeps `Status == "ACTIVE"`; on such answers no account has it, so the plan
     is empty, the run is COMPLETE ("0 of 0 account/regions reached"), the summary counts no violation, and every
     account named in `org_scan.account_ids` is listed as "not an ACTIVE account". Missing data reads as zero
-    endpoints, for `mlgov scan --organization` too (same adapter). Fix: read `State` (fall back to `Status`), and
-    fail the plan (SCAN_FAILED) when an account carries neither.
+    endpoints. (`mlgov scan --organization` plans nothing too, but says "nothing scanned" and exits 3.) Fix: read
+    `State` (fall back to `Status`), and fail the plan (SCAN_FAILED) when an account carries neither.
  2. (high) An endpoint configuration deleted and re-created under the same name under a live endpoint makes the
     endpoint COMPLIANT, and resolves its open UNREGISTERED finding, while the old, unregistered model still serves.
     DescribeEndpoint names the configuration by name only; the audit reads whatever configuration now has that name
@@ -69,14 +69,19 @@ a report row and no finding (by design; the member role that reads it is under D
 What held (passing tests below, or named): a model re-created under a live endpoint is ARTIFACT_MISMATCH
 (tests/integration); a deleted configuration under a live endpoint is ERROR, HIGH, and keeps the open violation open
 (below: the first half of hole 2); under the guardrails a developer can neither delete nor create an endpoint
-configuration, nor create a model or an inference component (below, the project's evaluator on `attachments()`);
+configuration, nor create a model or an inference component, and an inference experiment's promote (which
+SageMaker runs as the experiment's RoleArn) is refused to a developer's role while the pipeline role cannot be passed
+(below, the project's evaluator on `attachments()`);
 `HF_MODEL_ID`, `OPTION_MODEL_ID` and an s3:// value on a container naming an Approved package are ARTIFACT_MISMATCH
-(below); a LoRA adapter component (BaseInferenceComponentName + ArtifactUrl, no model) is UNREGISTERED and a
-component overriding its model's artifact is ARTIFACT_MISMATCH (tests/integration/test_lineage_audit_handler.py);
-ModelDataSource/AdditionalModelDataSources are UNPINNED_MODEL_DATA (fourteenth review); a package ARN of another
-account is FOREIGN_PACKAGE before it is described; a package state-change event naming another account's package
-re-audits nothing there; the weekly scan resolves nothing where it could not look (an unreachable account/region,
-an inconclusive check) and lists Organizations' own refusal as a failed plan, not as zero accounts.
+(below); a raw (adapter) component with no model is UNREGISTERED in real time and its deletion resolves the
+finding once (tests/integration/test_lineage_audit_handler.py), a component overriding its model's artifact is
+ARTIFACT_MISMATCH, a package of another account is FOREIGN_PACKAGE before it is described, and components that
+cannot be listed make the verdict ERROR (tests/unit/test_lineage_audit_bypasses.py); ModelDataSource and
+AdditionalModelDataSources are UNPINNED_MODEL_DATA (fourteenth review); a package state change naming another
+account's package re-audits nothing elsewhere (tests/integration/test_serving_index.py); an unreachable account/region
+is an ERROR row and a SCAN_ACCOUNT_UNREACHABLE finding and resolves nothing (tests/integration/test_org_scan.py); a
+plan that fails (Organizations refusing) is SCAN_FAILED, no account scanned (tests/infrastructure/
+test_org_scan_stack.py).
 """
 
 from __future__ import annotations
@@ -101,6 +106,7 @@ from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, Sandbox, runtime_env, sandbox
 from tests.integration.test_lineage_audit_handler import create_event
 from tests.integration.test_org_scan import OrgWorld, org_world
+from tests.settings_files import NO_SETTINGS
 
 __all__ = ["org_world", "sandbox"]
 
@@ -213,6 +219,19 @@ def test_the_weekly_run_on_todays_organizations_answers_reaches_the_member_accou
     assert result["status"] == "PARTIAL"
 
 
+def test_mlgov_scan_of_the_organization_on_todays_answers_says_nothing_was_scanned(
+    org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Held: the CLI refuses an empty plan (exit 3, "nothing scanned"), unlike the weekly run (hole 1); its hint
+    # blames the credentials, not the answer's shape.
+    from mlgov.cli import main
+
+    _no_status_anywhere(monkeypatch)
+    code = main(["scan", "--organization", "--regions", REGION, "--format", "table", "--config", NO_SETTINGS])
+    assert code == 3
+    assert "nothing scanned" in capsys.readouterr().err
+
+
 # -- 2. an endpoint configuration re-created under a live endpoint
 
 
@@ -298,6 +317,18 @@ def test_a_configuration_recreated_under_a_live_endpoint_never_makes_it_complian
 def test_under_the_guardrails_a_developer_cannot_make_what_holes_2_and_3_need(action: str, resource: str) -> None:
     # Held: scopes holes 2 and 3 to unguarded accounts (the weekly scan's) and the pipeline and break-glass roles.
     assert judge(WORKLOAD_OU, PROD, "Developer", action, resource) == "Deny"
+
+
+def test_an_inference_experiments_promote_cannot_serve_what_the_pipeline_did_not_deploy() -> None:
+    # Held: StopInferenceExperiment (ModelVariantActions shadow=Promote) is open to a developer, but SageMaker makes
+    # the change as the experiment's RoleArn: a developer's own role is refused the endpoint change, and the pipeline
+    # role (on the protected path) cannot be passed to it.
+    endpoint = f"arn:aws:sagemaker:{REGION}:{PROD}:endpoint/manga-recommender-prod"
+    assert judge(WORKLOAD_OU, PROD, "DevExperimentRole", "sagemaker:UpdateEndpoint", endpoint) == "Deny"
+    config = f"arn:aws:sagemaker:{REGION}:{PROD}:endpoint-config/promoted"
+    assert judge(WORKLOAD_OU, PROD, "DevExperimentRole", "sagemaker:CreateEndpointConfig", config) == "Deny"
+    pipeline = f"arn:aws:iam::{PROD}:role/mlgov-protected/MlGovDeploymentPipeline"
+    assert judge(WORKLOAD_OU, PROD, "Developer", "iam:PassRole", pipeline) == "Deny"
 
 
 # -- 3. environment variables that make an Approved package's image load other weights
