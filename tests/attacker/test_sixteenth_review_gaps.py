@@ -64,7 +64,13 @@ by a weight call would pass); the serving index could record each configuration'
 call that deployed it. Whether an inference component's LastModifiedTime moves on
 UpdateInferenceComponentRuntimeConfig (which would let a model re-created before such a call pass the component's
 re-created-model check) was not verifiable without AWS. A forwarding rule whose targets cannot be read is `UNKNOWN`,
-a report row and no finding (by design; the member role that reads it is under DenyMemberRoleChanges).
+a report row and no finding (by design; the member role that reads it is under DenyMemberRoleChanges). With
+`package_account_ids` unset (the default) a package counts in its own account, so in an account outside the
+guardrails a developer's own group and self-approved version is COMPLIANT in the weekly scan (documented under
+FOREIGN_PACKAGE; the org estate models member registries so): set `package_account_ids` to the central registry
+wherever member accounts are scanned. An inference component's `DeployedImage` (its resolved digest) is not compared
+with its package's `ImageDigest` as an endpoint's `DeployedImages` are; the emulator gives components none, so it is
+not shown here.
 
 What held (passing tests below, or named): a model re-created under a live endpoint is ARTIFACT_MISMATCH
 (tests/integration); a deleted configuration under a live endpoint is ERROR, HIGH, and keeps the open violation open
