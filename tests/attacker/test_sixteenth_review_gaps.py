@@ -1,0 +1,496 @@
+"""Sixteenth review: "nothing serves a model that is not an Approved registry version", as the real-time and the
+weekly org-wide lineage audit and `mlgov scan` check it, reviewed as a member-account developer who wants to serve an
+unapproved model without a finding (or to make one resolve), and as a failure injector.
+
+Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
+ 1. (high) The weekly scan plans no account at all on ListAccounts answers without the `Status` field, which
+    AWS Organizations retires on 2026-09-09 (the API reference's notice; `State` replaces it).
+    OrganizationAccounts.active_accounts keeps `Status == "ACTIVE"`; on such answers no account has it, so the plan
+    is empty, the run is COMPLETE ("0 of 0 account/regions reached"), the summary counts no violation, and every
+    account named in `org_scan.account_ids` is listed as "not an ACTIVE account". Missing data reads as zero
+    endpoints. (`mlgov scan --organization` plans nothing too, but says "nothing scanned" and exits 3.) Fix: read
+    `State` (fall back to `Status`), and fail the plan (SCAN_FAILED) when an account carries neither.
+ 2. (high) An endpoint configuration deleted and re-created under the same name under a live endpoint makes the
+    endpoint COMPLIANT, and resolves its open UNREGISTERED finding, while the old, unregistered model still serves.
+    DescribeEndpoint names the configuration by name only; the audit reads whatever configuration now has that name
+    and judges its models against that configuration's CreationTime (the re-created-model check), never the
+    configuration's against the endpoint's LastModifiedTime, nor the configuration's variant names against the
+    endpoint's own ProductionVariants (DeployedImages are looked up by the new variant names, so a new name skips
+    them; with the same image they match anyway). Any audited call (a DeleteModel of a scratch model) triggers
+    the resolving audit at once. Under the guardrails Create/DeleteEndpointConfig are the pipeline's and
+    break-glass's (pinned below); SageMaker lets a configuration in use be deleted (it only warns that the instance
+    type may be lost from view), so this is an unguarded account's developer (which only the weekly scan
+    watches), or a pipeline or break-glass role. Fix: a configuration created after the endpoint's LastModifiedTime,
+    or whose variant names are not the endpoint's, is not what serves: ARTIFACT_MISMATCH (HIGH, evidence missing),
+    never COMPLIANT, and it closes nothing (see "Left as is" for why LastModifiedTime alone is not enough).
+ 3. (medium) A container that names an Approved package and adds an environment variable that makes the package's
+    own image load other weights is COMPLIANT when the key is not on REDIRECTING_ENV and the value is not an
+    s3:// or https:// URI. The AWS vLLM DLC turns every `SM_VLLM_*` variable into a `vllm serve` flag
+    (aws/deep-learning-containers vllm/build_artifacts/sagemaker_entrypoint.sh): `SM_VLLM_MODEL=<hub id>` serves
+    any Hugging Face model, `SM_VLLM_LORA_MODULES` any adapter, under an Approved package's name. Fix: judge the
+    environment by an allow list (a key the package does not set, or a value it sets differently, is a mismatch
+    unless the key is a known tuning knob), or at least refuse the DLCs' prefixes (`SM_VLLM_`, `OPTION_`, `HF_`).
+ 4. (medium) An Approved package whose own inference specification loads its weights from the Hugging Face hub
+    (`HF_MODEL_ID=<org>/<repo>` in its Environment, no ModelDataUrl) is COMPLIANT with no pin and no word: whoever
+    may push to that hub repository changes what serves, the same hole UNPINNED_MODEL_DATA closes for S3 prefixes.
+    Fix: a package container whose Environment names a model source (REDIRECTING_ENV keys, s3/https values) is
+    UNPINNED_MODEL_DATA, naming the variable and `mlgov register` as the fix.
+ 5. (medium) Under the settings docs/deploy.md gives for several accounts (`org_scan.member_role_target_ou_ids`,
+    `organization_id`), the member StackSet deploys the forwarding rule and the member role `MlGovMemberAudit`,
+    but `member_audit_role_name` stays unset (its default), so the audit Lambda answers every forwarded member event
+    "skipped": a log line and the AuditEventRejected metric, which no alarm watches (stacks/lineage_audit.py alarms
+    on the violation metric, the DLQ and the function's errors only). The weekly scan meanwhile reports that
+    account's forwarding `OK`. Real-time coverage of every member account is off while everything says it is on;
+    an unregistered endpoint there waits up to a week. (With the name set and the role missing, AssumeRole's
+    AccessDenied fails the invocation: retries, the DLQ and its alarm; that held.) Fix: default the audit's member
+    role to `member_role_name(settings)` (the scan's), or refuse at synth a member StackSet without
+    `member_audit_role_name`; and alarm on AuditEventRejected.
+ 6. (medium) The weekly scan covers `org_scan.regions` only (default: the stack's one region) and no SCP keeps
+    SageMaker to those regions: an unguarded member account's endpoint in any other region is never listed, and
+    nothing says a region was left out (the report reads "every endpoint of every ACTIVE account"). Under the
+    guardrails CreateModel is the pipeline's in every region (held), so this is the unguarded accounts the weekly
+    scan exists for. Fix: plan every region enabled for each account (`account:ListRegions`, or
+    `ec2:DescribeRegions` through the member role) and at least list endpoints there, or deny SageMaker hosting
+    outside `org_scan.regions` with an `aws:RequestedRegion` SCP attached at the root.
+ 7. (low) UpdateEndpointWeightsAndCapacities is not among the CloudTrail calls the real-time rule hears (nor parsed
+    by the audit): the call moves traffic shares, which is what UNDER_EVALUATION judges (a challenger's share at
+    most `challenger_traffic_fraction`); a challenger moved to all the traffic is seen only if SageMaker's endpoint
+    state change reaches IN_SERVICE again (not verified anywhere), else at the weekly scan. Fix: add it to
+    ENDPOINT_CALLS (its requestParameters carry endpointName).
+
+Left as is (seen, not shown to be holes here): hole 2's fix cannot rest on the endpoint's LastModifiedTime alone
+(UpdateEndpointWeightsAndCapacities moves it without changing what serves, so a re-created configuration followed
+by a weight call would pass); the serving index could record each configuration's CreationTime at the audit of the
+call that deployed it. Whether an inference component's LastModifiedTime moves on
+UpdateInferenceComponentRuntimeConfig (which would let a model re-created before such a call pass the component's
+re-created-model check) was not verifiable without AWS. A forwarding rule whose targets cannot be read is `UNKNOWN`,
+a report row and no finding (by design; the member role that reads it is under DenyMemberRoleChanges). With
+`package_account_ids` unset (the default) a package counts in its own account, so in an account outside the
+guardrails a developer's own group and self-approved version is COMPLIANT in the weekly scan (documented under
+FOREIGN_PACKAGE; the org estate models member registries so): set `package_account_ids` to the central registry
+wherever member accounts are scanned. An inference component's `DeployedImage` (its resolved digest) is not compared
+with its package's `ImageDigest` as an endpoint's `DeployedImages` are; the emulator gives components none, so it is
+not shown here.
+
+What held (passing tests below, or named): a model re-created under a live endpoint is ARTIFACT_MISMATCH
+(tests/integration); a deleted configuration under a live endpoint is ERROR, HIGH, and keeps the open violation open
+(below: the first half of hole 2); under the guardrails a developer can neither delete nor create an endpoint
+configuration, nor create a model or an inference component, and an inference experiment's promote (which
+SageMaker runs as the experiment's RoleArn) is refused to a developer's role while the pipeline role cannot be passed
+(below, the project's evaluator on `attachments()`);
+`HF_MODEL_ID`, `OPTION_MODEL_ID` and an s3:// value on a container naming an Approved package are ARTIFACT_MISMATCH
+(below); a raw (adapter) component with no model is UNREGISTERED in real time and its deletion resolves the
+finding once (tests/integration/test_lineage_audit_handler.py), a component overriding its model's artifact is
+ARTIFACT_MISMATCH, a package of another account is FOREIGN_PACKAGE before it is described, and components that
+cannot be listed make the verdict ERROR (tests/unit/test_lineage_audit_bypasses.py); ModelDataSource and
+AdditionalModelDataSources are UNPINNED_MODEL_DATA (fourteenth review); a package state change naming another
+account's package re-audits nothing elsewhere (tests/integration/test_serving_index.py); an unreachable account/region
+is an ERROR row and a SCAN_ACCOUNT_UNREACHABLE finding and resolves nothing (tests/integration/test_org_scan.py); a
+plan that fails (Organizations refusing) is SCAN_FAILED, no account scanned (tests/infrastructure/
+test_org_scan_stack.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import botocore.client
+import pytest
+from moto import mock_aws
+
+from mlgov.estate import GROUP, ROLE_ARN
+from mlgov.org_estate import create_organization, deploy_member_role, member_session
+from mlgov.sandbox import function_settings
+from mlgov_runtime.adapters.organizations import OrganizationAccounts
+from mlgov_runtime.lineage_audit.events import parse_audit_request
+from mlgov_runtime.org_scan.logic import Scope, plan_targets
+from tests.attacker.scp_judge import PROD, REGION, WORKLOAD_OU, judge
+from tests.conftest import load_event
+from tests.integration.conftest import ACCOUNT, Sandbox, runtime_env, sandbox
+from tests.integration.test_lineage_audit_handler import create_event
+from tests.integration.test_org_scan import OrgWorld, org_world
+from tests.settings_files import NO_SETTINGS
+
+__all__ = ["org_world", "sandbox"]
+
+MEMBER = "210987654321"
+
+
+def _verdict(result: dict[str, Any]) -> str:
+    return str(result["results"][0].get("verdict"))
+
+
+def _serve(sandbox: Sandbox, endpoint: str, container: dict[str, Any]) -> None:
+    """What a developer with CreateModel/CreateEndpointConfig/CreateEndpoint deploys (an unguarded account)."""
+    model = f"{endpoint}-model"
+    sandbox.sm.create_model(
+        ModelName=model, ExecutionRoleArn=ROLE_ARN.format(account=ACCOUNT), PrimaryContainer=container
+    )
+    variant = {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1}
+    sandbox.sm.create_endpoint_config(
+        EndpointConfigName=f"{endpoint}-config", ProductionVariants=[{**variant, "InstanceType": "ml.g4dn.2xlarge"}]
+    )
+    sandbox.sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=f"{endpoint}-config")
+
+
+def _approved(sandbox: Sandbox, container: dict[str, Any]) -> str:
+    arn: str = sandbox.sm.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [container],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+    return arn
+
+
+# The AWS vLLM DLC for SageMaker, pinned by digest as registration pins it.
+VLLM_DIGEST = "sha256:" + "7" * 64
+VLLM_IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/vllm:0.9-gpu-py312-ec2@{VLLM_DIGEST}"
+
+
+# -- 1. Organizations' retired Status field: the plan is empty, the run COMPLETE
+
+
+@pytest.fixture
+def organization() -> Iterator[tuple[Any, list[str]]]:
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        session = boto3.session.Session(region_name=REGION)
+        _, ids = create_organization(session, None, ["recsys-prod", "recsys-dev"])
+        yield session.client("organizations"), sorted(ids.values())
+
+
+def _answers_since_2026_09_09(client: Any) -> None:
+    """ListAccounts as AWS answers since the `Status` field was retired (2026-09-09): `State` only."""
+
+    def strip(parsed: dict[str, Any], **_: Any) -> None:
+        for account in parsed.get("Accounts", []):
+            account.pop("Status", None)
+
+    client.meta.events.register("after-call.organizations.ListAccounts", strip)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole 1: active_accounts keeps Status == ACTIVE; AWS no longer sends Status, so no account is planned",
+)
+def test_the_scan_plans_every_active_account_on_todays_organizations_answers(
+    organization: tuple[Any, list[str]],
+) -> None:
+    client, members = organization
+    _answers_since_2026_09_09(client)
+    planned = plan_targets(OrganizationAccounts(client), Scope(regions=(REGION,), account_ids=frozenset(members)))
+    # Was: no target, and both accounts "skipped: not an ACTIVE account of the organization".
+    assert {t.account_id for t in planned.targets} == set(members), planned.skipped
+    assert planned.skipped == {}
+
+
+def test_the_plan_reads_active_accounts_while_status_is_still_sent(organization: tuple[Any, list[str]]) -> None:
+    # Held (and the control for hole 1): with the retired field still present, every member account is planned.
+    client, members = organization
+    planned = plan_targets(OrganizationAccounts(client), Scope(regions=(REGION,), account_ids=frozenset(members)))
+    assert {t.account_id for t in planned.targets} == set(members)
+
+
+def _no_status_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every client's ListAccounts answer as AWS gives it since 2026-09-09 (the scan's own clients included)."""
+    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
+
+    def call(self: Any, name: str, params: dict[str, Any]) -> Any:
+        answer = original(self, name, params)
+        if name == "ListAccounts":
+            for account in answer.get("Accounts", []):
+                account.pop("Status", None)
+        return answer
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole 1: with no Status in ListAccounts the weekly run plans nothing and reports COMPLETE, 0 of 0",
+)
+def test_the_weekly_run_on_todays_organizations_answers_reaches_the_member_accounts(
+    org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_status_anywhere(monkeypatch)
+    result = org_world.execute()
+    # Was: "COMPLETE", "0 of 0 account/regions reached", no violation, the hotfix endpoints in prod unseen.
+    assert result["status_line"] == "2 of 3 account/regions reached", result["status_line"]
+    assert result["status"] == "PARTIAL"
+
+
+def test_mlgov_scan_of_the_organization_on_todays_answers_says_nothing_was_scanned(
+    org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Held: the CLI refuses an empty plan (exit 3, "nothing scanned"), unlike the weekly run (hole 1); its hint
+    # blames the credentials, not the answer's shape.
+    from mlgov.cli import main
+
+    _no_status_anywhere(monkeypatch)
+    code = main(["scan", "--organization", "--regions", REGION, "--format", "table", "--config", NO_SETTINGS])
+    assert code == 3
+    assert "nothing scanned" in capsys.readouterr().err
+
+
+# -- 2. an endpoint configuration re-created under a live endpoint
+
+
+HOTFIX = "manga-recommender-hotfix"  # the estate's endpoint serving a raw S3 artifact (UNREGISTERED)
+
+
+def _open_violation(sandbox: Sandbox) -> dict[str, Any]:
+    assert _verdict(sandbox.invoke(create_event(HOTFIX, "before"))) == "UNREGISTERED"
+    [opened] = sandbox.published()
+    assert opened["status"] == "OPEN"
+    return opened
+
+
+def _about_hotfix(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in findings if str(f.get("resource_arn", "")).endswith(f":endpoint/{HOTFIX}")]
+
+
+def _delete_config(sandbox: Sandbox) -> None:
+    sandbox.sm.delete_endpoint_config(EndpointConfigName=f"{HOTFIX}-config")
+
+
+def _audit_by_scratch_delete_model(sandbox: Sandbox, event_id: str) -> dict[str, Any]:
+    """Any audited call re-audits every endpoint of the account: a DeleteModel of a scratch model will do."""
+    sandbox.sm.create_model(
+        ModelName="scratch", ExecutionRoleArn=ROLE_ARN.format(account=ACCOUNT), PrimaryContainer={"Image": "x"}
+    )
+    sandbox.sm.delete_model(ModelName="scratch")
+    event = create_event(HOTFIX, event_id)
+    event["detail"]["eventName"] = "DeleteModel"
+    event["detail"]["requestParameters"] = {"modelName": "scratch"}
+    result = sandbox.invoke(event)
+    [row] = [r for r in result["results"] if r["endpoint_name"] == HOTFIX]
+    return row
+
+
+def test_a_configuration_deleted_under_a_live_endpoint_is_a_high_error_that_closes_nothing(sandbox: Sandbox) -> None:
+    # Held: the first half of hole 2.
+    _open_violation(sandbox)
+    _delete_config(sandbox)
+    row = _audit_by_scratch_delete_model(sandbox, "deleted")
+    assert row["verdict"] == "ERROR", row
+    published = _about_hotfix(sandbox.published())
+    assert [f["kind"] for f in published] == ["ENDPOINT_AUDIT_ERROR"], published
+    assert published[0]["severity"] == "HIGH"
+    assert {f["kind"]: f["status"] for f in _about_hotfix(sandbox.stored())} == {
+        "UNREGISTERED_ENDPOINT": "OPEN",
+        "ENDPOINT_AUDIT_ERROR": "OPEN",
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole 2: the audit judges whatever configuration now bears the endpoint's configuration name",
+)
+@pytest.mark.parametrize("variant_name", ["AllTraffic", "AllTraffic2"])
+def test_a_configuration_recreated_under_a_live_endpoint_never_makes_it_compliant(
+    sandbox: Sandbox, variant_name: str
+) -> None:
+    _open_violation(sandbox)
+    # Given the configuration deleted and made again under its name, naming the Approved v2 model; the endpoint
+    # was not updated, so its fleet still serves the raw artifact.
+    _delete_config(sandbox)
+    variant = {"VariantName": variant_name, "ModelName": "manga-rec-v2", "InitialInstanceCount": 1}
+    sandbox.sm.create_endpoint_config(
+        EndpointConfigName=f"{HOTFIX}-config", ProductionVariants=[{**variant, "InstanceType": "ml.g4dn.2xlarge"}]
+    )
+    row = _audit_by_scratch_delete_model(sandbox, "recreated")
+    # Was: COMPLIANT, and the UNREGISTERED finding RESOLVED.
+    assert row["verdict"] != "COMPLIANT", row
+    assert not [f for f in _about_hotfix(sandbox.published()) if f["status"] == "RESOLVED"]
+    assert {f["kind"]: f["status"] for f in _about_hotfix(sandbox.stored())}["UNREGISTERED_ENDPOINT"] == "OPEN"
+
+
+@pytest.mark.parametrize(
+    "action,resource",
+    [
+        ("sagemaker:DeleteEndpointConfig", f"arn:aws:sagemaker:{REGION}:{PROD}:endpoint-config/{HOTFIX}-config"),
+        ("sagemaker:CreateEndpointConfig", f"arn:aws:sagemaker:{REGION}:{PROD}:endpoint-config/{HOTFIX}-config"),
+        ("sagemaker:CreateModel", f"arn:aws:sagemaker:{REGION}:{PROD}:model/manga-rec-v2-env"),
+        ("sagemaker:CreateInferenceComponent", f"arn:aws:sagemaker:{REGION}:{PROD}:inference-component/adapter"),
+    ],
+)
+def test_under_the_guardrails_a_developer_cannot_make_what_holes_2_and_3_need(action: str, resource: str) -> None:
+    # Held: scopes holes 2 and 3 to unguarded accounts (the weekly scan's) and the pipeline and break-glass roles.
+    assert judge(WORKLOAD_OU, PROD, "Developer", action, resource) == "Deny"
+
+
+def test_an_inference_experiments_promote_cannot_serve_what_the_pipeline_did_not_deploy() -> None:
+    # Held: StopInferenceExperiment (ModelVariantActions shadow=Promote) is open to a developer, but SageMaker makes
+    # the change as the experiment's RoleArn: a developer's own role is refused the endpoint change, and the pipeline
+    # role (on the protected path) cannot be passed to it.
+    endpoint = f"arn:aws:sagemaker:{REGION}:{PROD}:endpoint/manga-recommender-prod"
+    assert judge(WORKLOAD_OU, PROD, "DevExperimentRole", "sagemaker:UpdateEndpoint", endpoint) == "Deny"
+    config = f"arn:aws:sagemaker:{REGION}:{PROD}:endpoint-config/promoted"
+    assert judge(WORKLOAD_OU, PROD, "DevExperimentRole", "sagemaker:CreateEndpointConfig", config) == "Deny"
+    pipeline = f"arn:aws:iam::{PROD}:role/mlgov-protected/MlGovDeploymentPipeline"
+    assert judge(WORKLOAD_OU, PROD, "Developer", "iam:PassRole", pipeline) == "Deny"
+
+
+# -- 3. environment variables that make an Approved package's image load other weights
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole 3: REDIRECTING_ENV is a deny list; SM_VLLM_* (the vLLM DLC's flags) is not on it",
+)
+@pytest.mark.parametrize(
+    "key,value",
+    [("SM_VLLM_MODEL", "attacker/uncensored-llama"), ("SM_VLLM_LORA_MODULES", "rogue=attacker/rogue-adapter")],
+)
+def test_a_vllm_flag_in_the_environment_never_serves_other_weights_as_compliant(
+    sandbox: Sandbox, key: str, value: str
+) -> None:
+    package = _approved(sandbox, {"Image": VLLM_IMAGE, "ImageDigest": VLLM_DIGEST})
+    _serve(sandbox, "manga-vllm", {"ModelPackageName": package, "Environment": {key: value}})
+    result = sandbox.invoke(create_event("manga-vllm"))
+    # Was: COMPLIANT (the package's own image, with a flag that makes it serve a hub model).
+    assert _verdict(result) == "ARTIFACT_MISMATCH", result
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("HF_MODEL_ID", "attacker/uncensored-llama"),
+        ("OPTION_MODEL_ID", "attacker/uncensored-llama"),
+        ("hf_model_id", "attacker/uncensored-llama"),
+        ("WEIGHTS", "s3://ml-scratch-bucket/rogue/"),
+    ],
+)
+def test_known_redirecting_variables_on_an_approved_package_are_a_mismatch(
+    sandbox: Sandbox, key: str, value: str
+) -> None:
+    # Held: the deny list's keys (any case) and s3:// values.
+    package = _approved(sandbox, {"Image": VLLM_IMAGE, "ImageDigest": VLLM_DIGEST})
+    _serve(sandbox, "manga-vllm", {"ModelPackageName": package, "Environment": {key: value}})
+    assert _verdict(sandbox.invoke(create_event("manga-vllm"))) == "ARTIFACT_MISMATCH"
+
+
+def test_an_approved_package_served_as_registered_is_compliant(sandbox: Sandbox) -> None:
+    # The control for holes 3 and 4: the same package with no environment of its own.
+    package = _approved(sandbox, {"Image": VLLM_IMAGE, "ImageDigest": VLLM_DIGEST})
+    _serve(sandbox, "manga-vllm", {"ModelPackageName": package})
+    assert _verdict(sandbox.invoke(create_event("manga-vllm"))) == "COMPLIANT"
+
+
+# -- 4. an Approved package whose weights come from the hub
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole 4: pins cover ModelDataUrl and ModelDataSource only; a package's HF_MODEL_ID is unpinned, unseen",
+)
+def test_an_approved_package_loading_its_weights_from_the_hub_is_never_compliant(sandbox: Sandbox) -> None:
+    package = _approved(
+        sandbox,
+        {"Image": VLLM_IMAGE, "ImageDigest": VLLM_DIGEST, "Environment": {"HF_MODEL_ID": "recsys-org/manga-rec"}},
+    )
+    _serve(sandbox, "manga-hub", {"ModelPackageName": package})
+    result = sandbox.invoke(create_event("manga-hub"))
+    # Was: COMPLIANT with no pins row: a push to recsys-org/manga-rec on the hub changes what serves.
+    assert _verdict(result) == "UNPINNED_MODEL_DATA", result
+
+
+# -- 5. member events forwarded by the StackSet, dropped by the audit under the default settings
+
+
+# A multi-account deploy as docs/deploy.md describes it (the member StackSet with its forwarding rule, the bus open
+# to the organization), with member_audit_role_name left at its default: unset.
+MULTI_ACCOUNT = {
+    "organization_id": "o-a1b2c3d4e5",
+    "experiment_exemptions": {"account_ids": [ACCOUNT]},
+    "org_scan": {
+        "member_role_target_ou_ids": [WORKLOAD_OU],
+        "governance_account_id": ACCOUNT,
+        "regions": [REGION],
+    },
+}
+
+
+def _forwarded(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, context: dict[str, Any]) -> dict[str, Any]:
+    """A CreateEndpoint in the member account, forwarded; the member role there as the StackSet deploys it."""
+    there = member_session(boto3.client("sts", region_name=REGION), MEMBER, REGION)
+    deploy_member_role(there, None, "MlGovMemberAudit", ACCOUNT)
+    with runtime_env(monkeypatch, function_settings(context)):
+        event = create_event(HOTFIX)
+        event["account"] = event["detail"]["recipientAccountId"] = MEMBER
+        return sandbox.invoke(event)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole 5: without member_audit_role_name every forwarded member event is logged and skipped, unalarmed",
+)
+def test_events_the_member_stackset_forwards_are_audited_under_the_default_settings(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _forwarded(sandbox, monkeypatch, MULTI_ACCOUNT)
+    # Was: {"status": "skipped"}: a log line and AuditEventRejected, which no alarm watches; the scan reports the
+    # account's forwarding OK. Safe: the member role the StackSet deployed (MlGovMemberAudit) is assumed.
+    assert result["status"] == "audited", result
+
+
+def test_with_the_member_role_named_a_forwarded_event_is_audited(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The control for hole 5: the same deploy naming the role reads the member account (moto: nothing there).
+    result = _forwarded(sandbox, monkeypatch, {**MULTI_ACCOUNT, "member_audit_role_name": "MlGovMemberAudit"})
+    assert result["status"] == "audited", result
+    assert result["results"][0]["outcome"] == "endpoint_not_found"
+
+
+# -- 7. UpdateEndpointWeightsAndCapacities
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole 7: UpdateEndpointWeightsAndCapacities is not in AUDITED_CALLS (nor in the CloudTrail rule)",
+)
+def test_a_traffic_shift_is_audited_in_real_time() -> None:
+    event = load_event("cloudtrail_update_endpoint.json")
+    event["detail"]["eventName"] = "UpdateEndpointWeightsAndCapacities"
+    event["detail"]["requestParameters"] = {
+        "endpointName": "manga-recommender-prod",
+        "desiredWeightsAndCapacities": [{"variantName": "challenger-v3", "desiredWeight": 1.0}],
+    }
+    request = parse_audit_request(event)
+    assert request.endpoint_name == "manga-recommender-prod"
+
+
+# -- 6. a region outside org_scan.regions
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole 6: the scan lists endpoints in org_scan.regions only (default: the stack's one region)",
+)
+def test_an_unregistered_endpoint_in_another_region_of_a_member_account_is_reported(org_world: OrgWorld) -> None:
+    # Given staging (reached, member role deployed) serving a raw artifact in eu-west-1, outside org_scan.regions;
+    # no SCP keeps SageMaker to those regions, and staging is outside the guarded OUs.
+    staging = org_world.org.members["staging"]
+    there = member_session(boto3.client("sts", region_name=REGION), staging.account_id, "eu-west-1")
+    sm = there.client("sagemaker")
+    sm.create_model(
+        ModelName="eu-hotfix",
+        ExecutionRoleArn=ROLE_ARN.format(account=staging.account_id),
+        PrimaryContainer={"Image": "x", "ModelDataUrl": "s3://ml-scratch-bucket-eu/model.tar.gz"},
+    )
+    variant = {"VariantName": "AllTraffic", "ModelName": "eu-hotfix", "InitialInstanceCount": 1}
+    sm.create_endpoint_config(
+        EndpointConfigName="eu-hotfix", ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}]
+    )
+    sm.create_endpoint(EndpointName="recs-eu-hotfix", EndpointConfigName="eu-hotfix")
+    result = org_world.execute()
+    # Was: no row, no finding, no word that a region was left out: the weekly scan never looks there.
+    said = json.dumps(result["body"]) + json.dumps(org_world.published())
+    assert "recs-eu-hotfix" in said
