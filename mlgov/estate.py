@@ -199,6 +199,45 @@ def seed_inference_component_endpoint(sm: Any, estate: Estate) -> str:
     return LORA_HOST
 
 
+UNPINNED_IMAGE_ENDPOINT = "manga-recommender-tagonly"
+UNPINNED_DATA_ENDPOINT = "manga-recommender-uncompressed"
+UNCOMPRESSED_DATA = "s3://manga-training/lora-jobs/lora-2026-11-02-0900/output/model/"
+
+
+def seed_unpinned_endpoints(sm: Any, estate: Estate) -> list[str]:
+    """Two Approved versions registered by hand (SDK defaults, not `mlgov register`), each served by an endpoint:
+    one names its image by a mutable tag with no digest (UNPINNED_IMAGE), the other loads uncompressed model data
+    through ModelDataSource, which no pin covers (UNPINNED_MODEL_DATA). The demo seeds them after its scenes, so
+    the versions those register and name keep their numbers."""
+    image = TGI_IMAGE.format(region=estate.region)
+    containers = {
+        UNPINNED_IMAGE_ENDPOINT: {"Image": image, "ModelDataUrl": RAW_ARTIFACT},
+        UNPINNED_DATA_ENDPOINT: {
+            **pinned_image(estate.region),
+            "ModelDataSource": {
+                "S3DataSource": {"S3Uri": UNCOMPRESSED_DATA, "S3DataType": "S3Prefix", "CompressionType": "None"}
+            },
+        },
+    }
+    for name, container in containers.items():
+        arn = sm.create_model_package(
+            ModelPackageGroupName=GROUP,
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [container],
+                "SupportedContentTypes": ["application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+        )["ModelPackageArn"]
+        _model(sm, name, estate.account_id, {"ModelPackageName": arn})
+        _endpoint(sm, name, [_variant(name)])
+    estate.expected[UNPINNED_IMAGE_ENDPOINT] = "UNPINNED_IMAGE"
+    estate.descriptions[UNPINNED_IMAGE_ENDPOINT] = "Approved version registered by hand: its image by tag, no digest"
+    estate.expected[UNPINNED_DATA_ENDPOINT] = "UNPINNED_MODEL_DATA"
+    estate.descriptions[UNPINNED_DATA_ENDPOINT] = "Approved version registered by hand: uncompressed model data"
+    return [UNPINNED_IMAGE_ENDPOINT, UNPINNED_DATA_ENDPOINT]
+
+
 def drain_findings(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     """Every finding waiting in the queue subscribed to the findings topic, taken off it."""
     found: list[dict[str, Any]] = []

@@ -216,6 +216,13 @@ def show_guardrails() -> None:
         print("\n".join("   " + line for line in out.getvalue().splitlines()[:2]))
 
 
+def show_cli(done: subprocess.CompletedProcess[str], meaning: str) -> None:
+    print("\n".join("   " + line for line in done.stdout.splitlines()))
+    if done.stderr.strip():
+        print("   " + done.stderr.strip().replace("\n", "\n   "))
+    print(f"   exit code {done.returncode} ({meaning})")
+
+
 def run_demo() -> int:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     started = time.monotonic()
@@ -223,7 +230,12 @@ def run_demo() -> int:
 
     from mlgov import capability_modules
     from mlgov.emulator import install
-    from mlgov.estate import create_governance_resources, seed_estate, seed_inference_component_endpoint
+    from mlgov.estate import (
+        create_governance_resources,
+        seed_estate,
+        seed_inference_component_endpoint,
+        seed_unpinned_endpoints,
+    )
     from mlgov.scenes import Stage
 
     install()  # scenes that run in-process under mock_aws get the emulator's extensions, as the server has
@@ -251,35 +263,31 @@ def run_demo() -> int:
             scene.play(stage)
         mismatches = stage.mismatches
 
-        print("\n== mlgov audit --format table (the operator CLI, same audit code)")
+        # Seeded after the scenes: the versions they register and name keep their numbers.
+        unpinned = seed_unpinned_endpoints(sm, estate)
+        print("\n== unpinned: two more Approved versions, registered by hand (not with mlgov register), each serving")
+        for name in unpinned:
+            print(f"   {name:<30} {estate.descriptions[name]}")
+
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "cdk.json"
             config.write_text(json.dumps({"context": {"mlgov": {"experiment_exemptions": {"account_ids": [ACCOUNT]}}}}))
             env = {**os.environ, "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
-            cli = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "mlgov.cli",
-                    "audit",
-                    "--endpoint-url",
-                    server.url,
-                    "--region",
-                    REGION,
-                    "--config",
-                    str(config),
-                    "--format",
-                    "table",
-                ],
-                capture_output=True,
-                text=True,
-                env=env,
-                check=False,
-            )
-        print("\n".join("   " + line for line in cli.stdout.splitlines()))
-        if cli.stderr.strip():
-            print("   " + cli.stderr.strip().replace("\n", "\n   "))
-        print(f"   exit code {cli.returncode} (3 = violations found)")
+
+            def audit(*args: str) -> subprocess.CompletedProcess[str]:
+                command = [sys.executable, "-m", "mlgov.cli", "audit", *args, "--endpoint-url", server.url]
+                command += ["--region", REGION, "--config", str(config), "--format", "table"]
+                return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+
+            print("\n== mlgov audit --format table (the operator CLI, same audit code)")
+            show_cli(audit(), "3 = violations found")
+            for name in unpinned:
+                print(f"\n== mlgov audit --endpoint {name} --format table (every reason, and what to do next)")
+                one = audit("--endpoint", name)
+                verdicts = [line.split()[1] for line in one.stdout.splitlines()[1:2] if len(line.split()) > 1]
+                if verdicts != [estate.expected[name]]:
+                    mismatches += 1
+                show_cli(one, "3 = a violation")
     show_guardrails()
     print(f"\n== emulator stopped; demo took {time.monotonic() - started:.1f}s")
     if mismatches:

@@ -178,6 +178,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         pool=concurrency + 2,
         session_name="mlgov-cli-scan",
         member_role=role == member_role_name(settings),  # else a role of the operator's (--role-name)
+        governance_region=settings.org_scan.governance_region or region,
+        organization_id=settings.organization_id,
     )
     lock = threading.Lock()
 

@@ -611,13 +611,21 @@ def _stopped(plan: RollbackPlan, step: str, exc: Exception, created: list[str], 
         "model": f"aws sagemaker delete-model --model-name {plan.model_name}",
         "config": f"aws sagemaker delete-endpoint-config --endpoint-config-name {plan.config_name}",
     }
-    left = (
-        f"created {' and '.join(created)} (unused; the next run makes its own: "
-        + "; ".join(deletes[c.split(" ", 1)[0]] for c in created)
-        + " removes them)"
-        if created
-        else "created nothing"
-    )
+    describes = {
+        "model": f"aws sagemaker describe-model --model-name {plan.model_name}",
+        "config": f"aws sagemaker describe-endpoint-config --endpoint-config-name {plan.config_name}",
+    }
+    lost = not is_refused(exc)  # no refusal from AWS: the call may have gone through
+    left = []
+    if created:
+        removes = "; ".join(deletes[c.split(" ", 1)[0]] for c in created)
+        left.append(f"created {' and '.join(created)} (unused; the next run makes its own: {removes} removes them)")
+    maybe = {"CreateModel": f"model {plan.model_name}", "CreateEndpointConfig": f"config {plan.config_name}"}.get(step)
+    if lost and maybe:
+        kind = maybe.split(" ", 1)[0]
+        left.append(
+            f"{maybe} may have been created (unused if so: {describes[kind]} shows it; {deletes[kind]} removes it)"
+        )
     if "AccessDenied" in code or "Unauthorized" in code:
         then = (
             f"this role may not call sagemaker:{step}: run as the pipeline or break-glass role (the guardrails deny "
@@ -625,6 +633,10 @@ def _stopped(plan: RollbackPlan, step: str, exc: Exception, created: list[str], 
         )
     elif isinstance(exc, ClientError) and is_refused(exc):
         then = "run the same command again" + (" in a minute" if "Throttl" in code or "Limit" in code else "")
+    elif maybe:
+        then = (
+            f"AWS did not refuse the {step}, so it may have gone through: run the same command again (it makes its own)"
+        )
     else:
         then = (
             f"the answer was lost, so the {step} may still land: check aws sagemaker describe-endpoint "
@@ -634,7 +646,8 @@ def _stopped(plan: RollbackPlan, step: str, exc: Exception, created: list[str], 
     plan.status = STOPPED
     plan.next_steps = [
         f"rollback of {plan.endpoint_name} to v{(plan.target or {}).get('version')} stopped at {step} ({text}): "
-        f"{left}; {plan.endpoint_name} still serves {old_config} and nothing was marked Rejected; {then}"
+        f"{'; '.join(left) or 'created nothing'}; {plan.endpoint_name} still serves {old_config} and nothing was "
+        f"marked Rejected; {then}"
     ]
     return plan
 

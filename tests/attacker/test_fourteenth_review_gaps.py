@@ -45,8 +45,9 @@ Left as is (seen, not holes by this review's standard, or outside it): a rollbac
 version of mlgov older than hole 1's fix named its model without `from-v<M>`, so a rerun after the upgrade plans
 from the serving version as any rollback does (as before the thirteenth review's hole 4: with nothing below it,
 exit 4 and the fallbacks) instead of finishing it; the replaced version is then marked Rejected by hand (the
-stopped run's next steps print that command). A CreateModel or CreateEndpointConfig whose answer was lost is not
-listed among what the stopped run created (the rerun makes its own; the leftover is unused). Neither the lineage
+stopped run's next steps print that command). A CreateModel or CreateEndpointConfig whose answer was lost was not
+listed among what the stopped run created (the rerun makes its own; the leftover is unused); since listed as "may
+have been created" with its describe and delete commands (test_thirteenth_review_gaps.py). Neither the lineage
 audit nor the rollback's pin check compares a container's uncompressed `ModelDataSource` (only `ModelDataUrl`);
 since fixed: such a package (or one with `AdditionalModelDataSources`) is `UNPINNED_MODEL_DATA`, never COMPLIANT,
 and a rollback target loading it is warned about (tests/integration/test_lineage_audit_pins.py,

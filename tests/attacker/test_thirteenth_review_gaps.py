@@ -416,6 +416,55 @@ def test_a_rollback_whose_update_endpoint_fails_says_what_changed_and_what_to_do
     assert exit_code == 5, err
 
 
+@pytest.mark.parametrize("operation", ["CreateModel", "CreateEndpointConfig"])
+def test_a_lost_create_answer_lists_what_may_have_been_created_with_its_commands(
+    lab: Lab, rollback: RunCli, monkeypatch: pytest.MonkeyPatch, operation: str
+) -> None:
+    """A CreateModel or CreateEndpointConfig that went through and lost its answer (a read timeout): the run stops
+    (exit 5) and its line said "created nothing", or listed the model without the config: what now exists unused
+    was not named. It is listed as "may have been created", with the describe and delete commands."""
+    before, failed = _config_name(lab), lab.variants_package("AllTraffic")
+    with monkeypatch.context() as patch:
+        seen = _fail(patch, operation, "", after=True)
+        exit_code, out, err = rollback("--format", "json")
+    assert seen == [operation] and exit_code == 5, err
+    assert _config_name(lab) == before and lab.package(failed)["ModelApprovalStatus"] == "Approved"
+    report = json.loads(out)
+    model, config = report["model_name"], report["config_name"]
+    lab.sm.describe_model(ModelName=model)  # the call went through: the model exists
+    [line] = [x for x in err.splitlines() if x.startswith("mlgov: error")]
+    assert "created nothing" not in line and "Read timeout" in line, line
+    if operation == "CreateModel":
+        maybe = (
+            f"aws sagemaker describe-model --model-name {model}",
+            f"aws sagemaker delete-model --model-name {model}",
+        )
+    else:
+        lab.sm.describe_endpoint_config(EndpointConfigName=config)
+        assert f"created model {model}" in line and f"aws sagemaker delete-model --model-name {model}" in line, line
+        maybe = (
+            f"aws sagemaker describe-endpoint-config --endpoint-config-name {config}",
+            f"aws sagemaker delete-endpoint-config --endpoint-config-name {config}",
+        )
+    said = line.split("may have been created", 1)
+    assert len(said) == 2 and all(command in said[1] for command in maybe), line
+    assert f"still serves {before}" in line and "nothing was marked Rejected" in line, line
+    # And the rerun the line asks for rolls back (its own model and config, new names)
+    assert rollback("--format", "json")[0] == 0
+    assert lab.variants_package("AllTraffic").endswith("/1")
+
+
+def test_a_refused_create_model_says_nothing_was_created(
+    lab: Lab, rollback: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS's refusal means the call was not taken: no "may have been created" beside it."""
+    with monkeypatch.context() as patch:
+        _fail(patch, "CreateModel", "ThrottlingException")
+        exit_code, _, err = rollback("--format", "json")
+    [line] = [x for x in err.splitlines() if x.startswith("mlgov: error")]
+    assert exit_code == 5 and "created nothing" in line and "may have been created" not in line, line
+
+
 # -- 4. an UpdateEndpoint whose answer was lost
 
 

@@ -8,7 +8,9 @@ import http.server
 import json
 import re
 import shlex
+import subprocess
 import threading
+from pathlib import Path
 
 from tests.cli.conftest import ACCOUNT, REGION, Shell, refusal, refusing
 
@@ -179,6 +181,50 @@ def test_the_forwarding_finding_deploys_the_stack_with_every_parameter_it_asks_f
     asked = {k for k, p in forwarding_template(Settings())["Parameters"].items() if "Default" not in p}
     assert asked and asked <= set(given), (asked, command)
     assert given == {"GovernanceAccountId": ACCOUNT, "GovernanceRegion": REGION}, command
+
+
+def _deploy_parameters(line: str, stack: str, bin_dir: Path) -> dict[str, str]:
+    """The one `npx cdk deploy` command in `line`, run by bash with `npx` printing its arguments and an `aws` that
+    answers describe-organization: the --parameters it passes, as the shell expands them."""
+    [command] = re.findall(r"`(npx cdk deploy [^`]+)`", line)
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "npx").write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    (bin_dir / "aws").write_text(
+        '#!/bin/sh\n[ "$*" = "organizations describe-organization --query Organization.Id --output text" ] '
+        "&& echo o-abc1234567\n"
+    )
+    for script in bin_dir.iterdir():
+        script.chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", command], env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, check=True
+    )
+    words = done.stdout.splitlines()
+    assert words[:3] == ["cdk", "deploy", stack], command
+    assert all(w == "--parameters" for w in words[3::2]) and len(words) % 2 == 1, words
+    return dict(w.split("=", 1) for w in words[4::2])
+
+
+def test_the_unreachable_member_roles_next_step_deploys_it_with_every_parameter_it_asks_for(
+    estate: Shell, tmp_path: Path
+) -> None:
+    """ROLE_NOT_ASSUMABLE said `npx cdk deploy MlGovMemberRole` alone: without org_scan settings CloudFormation refuses
+    that stack for its parameters with no value. As EVENT_FORWARDING_MISSING's command, it names each: the governance
+    account and region the scan knows, the organization's id from the settings or looked up by the shell."""
+    from mlgov.settings import Settings
+    from stacks.constants import MEMBER_ROLE_STACK_NAME
+    from stacks.member_role_stack import member_template
+
+    asked = {k for k, p in member_template(Settings())["Parameters"].items() if "Default" not in p}
+    assert asked == {"GovernanceAccountId", "OrganizationId", "GovernanceRegion"}, asked
+    config = tmp_path / "team.json"
+    config.write_text(json.dumps({"context": {"mlgov": {"organization_id": "o-zz9876543210"}}}))
+    for extra, organization in (((), "o-abc1234567"), (("--config", str(config)), "o-zz9876543210")):
+        done = estate.run("scan", "--accounts", "111122223333", *extra)
+        assert done.returncode == 3, done.stderr
+        [line] = [x for x in done.stdout.splitlines() if x.startswith("  111122223333/us-east-1: Cannot assume")]
+        given = _deploy_parameters(line, MEMBER_ROLE_STACK_NAME, tmp_path / "bin")
+        assert asked <= set(given), (asked, line)
+        assert given == {"GovernanceAccountId": ACCOUNT, "OrganizationId": organization, "GovernanceRegion": REGION}
 
 
 def test_a_role_the_operator_named_that_cannot_be_assumed_is_not_told_to_deploy_the_member_role(

@@ -72,4 +72,14 @@ def test_the_demo_plays_every_scene_and_agrees_with_the_estate() -> None:
     assert re.search(
         rf"\$ mlgov notify redrive --region us-east-1 --dlq-url {queues}-dlq --queue-url {queues} ", run.stdout
     )
+    # An Approved version with a tag-only image, and one with uncompressed model data: each verdict with its fix.
+    for name, verdict, fix in (
+        ("manga-recommender-tagonly", "UNPINNED_IMAGE", "put-image-tag-mutability --image-tag-mutability IMMUTABLE"),
+        ("manga-recommender-uncompressed", "UNPINNED_MODEL_DATA", "package the model as one model.tar.gz"),
+    ):
+        assert re.search(rf"^   {name} +{verdict} ", run.stdout, re.MULTILINE), name
+        one = run.stdout.split(f"== mlgov audit --endpoint {name} --format table")[1].split("\n== ")[0]
+        assert re.search(rf"^   {name} +{verdict} ", one, re.MULTILINE) and fix in one, one
+        assert f"Next: `mlgov audit --endpoint {name} --region us-east-1 --format json`" in one, one
+        assert "exit code 3" in one, one
     assert len(CAPABILITIES) >= 8

@@ -212,6 +212,27 @@ def test_a_rogue_inference_component_is_flagged_in_real_time(sandbox: Sandbox) -
     assert finding["severity"] == "HIGH" and "mlgov audit --endpoint manga-lora-host" in finding["detail"]
 
 
+def test_the_demos_unpinned_endpoints_reach_their_verdicts_and_say_how_to_pin(sandbox: Sandbox) -> None:
+    """`make demo` shows an Approved package with a tag-only image and one with uncompressed model data: each a
+    MEDIUM violation whose finding names the URI or image and the fix (re-register with mlgov register)."""
+    from mlgov.estate import UNCOMPRESSED_DATA, seed_unpinned_endpoints
+
+    names = seed_unpinned_endpoints(sandbox.sm, sandbox.estate)
+    for index, name in enumerate(names):
+        [item] = sandbox.invoke(create_event(name, f"evt-unpinned-{index}"))["results"]
+        assert item["verdict"] == sandbox.estate.expected[name], item
+    found = {f["resource_arn"].rsplit("/", 1)[-1]: f for f in sandbox.published()}
+    assert sorted(found) == sorted(names), found
+    image, data = (found[n] for n in names)
+    assert image["severity"] == data["severity"] == "MEDIUM"
+    assert "(UNPINNED_IMAGE)" in image["title"] and "by a mutable tag with no ImageDigest" in image["detail"]
+    assert "put-image-tag-mutability" in image["detail"] and "mlgov register" in image["detail"]
+    assert "(UNPINNED_MODEL_DATA)" in data["title"] and UNCOMPRESSED_DATA in data["detail"]
+    assert "--write-once-bucket" in data["detail"]
+    for finding in found.values():
+        assert f"mlgov audit --endpoint {finding['resource_arn'].rsplit('/', 1)[-1]}" in finding["detail"]
+
+
 def test_deleting_the_rogue_component_resolves_the_finding_once(sandbox: Sandbox) -> None:
     from mlgov.estate import LORA_HOST, seed_inference_component_endpoint
 

@@ -132,6 +132,14 @@ def test_each_problem_is_published_once_with_one_unreachable_finding_and_one_sum
         unreachable["account_id"] == org_world.account("sandbox")
         and "cdk deploy MlGovMemberRole" in unreachable["detail"]
     )
+    # The Lambda's deploy command carries the governance account and region it runs in (the CLI's: tests/cli)
+    from mlgov.sandbox import ACCOUNT
+
+    assert (
+        f'`npx cdk deploy MlGovMemberRole --parameters GovernanceAccountId={ACCOUNT} --parameters "OrganizationId='
+        '$(aws organizations describe-organization --query Organization.Id --output text)" --parameters '
+        f"GovernanceRegion={REGION}`" in unreachable["detail"]
+    ), unreachable["detail"]
     violations = [f for f in published if f["kind"] == "UNREGISTERED_ENDPOINT"]
     assert {f["account_id"] for f in violations} == {org_world.account("prod"), org_world.account("staging")}
     assert len({f["finding_id"] for f in published}) == len(published)

@@ -370,3 +370,63 @@ def test_the_monthly_audit_reports_cost_anomalies_and_survives_without_them(
     assert reported["sagemaker_cost_anomalies_30d"] == {"count": 1, "total_impact_usd": 340.0}
     assert "AccessDeniedException" in denied["sagemaker_cost_anomalies_30d"]["error"]
     assert denied["verdicts"] == reported["verdicts"]
+
+
+def _inject(monkeypatch: pytest.MonkeyPatch, operation: str, code: str, message: str) -> list[str]:
+    """Every botocore call of `operation` answers the error `code`; the calls seen."""
+    import botocore.client
+    from botocore.exceptions import ClientError
+
+    original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def call(self: Any, name: str, params: dict[str, Any]) -> Any:
+        if name != operation:
+            return original(self, name, params)
+        seen.append(name)
+        raise ClientError({"Error": {"Code": code, "Message": message}}, name)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("operation", "code", "message", "raised", "says"),
+    [
+        # The tag write refused: named as the write, with AWS's code, never as a read.
+        ("AddTags", "AccessDeniedException", "not authorized", "WriteFailure", "AddTags endpoint_purpose=active on "),
+        ("AddTags", "ThrottlingException", "Rate exceeded", "WriteFailure", "AddTags endpoint_purpose=active on "),
+        # The endpoint deleted between the read and the write: gone, nothing left to tag (callers skip it).
+        ("AddTags", "ValidationException", "Could not find endpoint", "EndpointGone", "endpoint not found"),
+        # The read before the write: a read's failure, or gone.
+        ("DescribeEndpoint", "ThrottlingException", "Rate exceeded", "ReadFailure", "endpoint "),
+        ("DescribeEndpoint", "ValidationException", "Could not find endpoint", "EndpointGone", "not found"),
+    ],
+)
+def test_a_tag_write_that_fails_is_named_as_a_write_or_the_endpoint_gone(
+    retirement_world: RetirementWorld,
+    monkeypatch: pytest.MonkeyPatch,
+    operation: str,
+    code: str,
+    message: str,
+    raised: str,
+    says: str,
+) -> None:
+    from mlgov_runtime.retirement.endpoint_retirement import SageMakerEndpoints
+    from mlgov_runtime.retirement.logic import ReadFailure
+
+    endpoints = SageMakerEndpoints(retirement_world.sm)
+    before = retirement_world.tags(RETURNING)["endpoint_purpose"]
+    with monkeypatch.context() as patch:
+        seen = _inject(patch, operation, code, message)
+        with pytest.raises(Exception) as failed:
+            endpoints.tag(RETURNING, "endpoint_purpose", "active")
+    assert seen == [operation]
+    assert type(failed.value).__name__ == raised and says in str(failed.value), failed.value
+    if raised != "EndpointGone":
+        assert isinstance(failed.value, ReadFailure) and code in str(failed.value)  # callers stop on any failure
+    assert (operation == "AddTags") == str(failed.value).startswith(f"AddTags endpoint_purpose=active on {RETURNING}")
+    assert retirement_world.tags(RETURNING)["endpoint_purpose"] == before
+    # And with nothing injected the same call writes the tag
+    endpoints.tag(RETURNING, "endpoint_purpose", "active")
+    assert retirement_world.tags(RETURNING)["endpoint_purpose"] == "active"

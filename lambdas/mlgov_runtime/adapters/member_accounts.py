@@ -11,18 +11,41 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from mlgov_runtime.adapters.aws import AwsContext
 from mlgov_runtime.core.arns import role_arn
+from mlgov_runtime.org_scan.forwarding import deploy_command
 from mlgov_runtime.org_scan.logic import Target, Unreachable
 
 _THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
 _REGION_REJECTS_SESSION = {"UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure"}
+MEMBER_ROLE_STACK = "MlGovMemberRole"  # stacks/constants.MEMBER_ROLE_STACK_NAME
+# Any account of an organization may read its id: the member account's own credentials fill it in.
+ORGANIZATION_ID_LOOKUP = "$(aws organizations describe-organization --query Organization.Id --output text)"
 
 
 def _again(target: Target) -> str:
     return f"`mlgov scan --accounts {target.account_id} --regions {target.region}`"
 
 
-def assume_failure(exc: Exception, target: Target, role: str, member_role: bool = True) -> Unreachable:
-    """`member_role`: `role` is the product's member role (else one the operator named, e.g. `--role-name`)."""
+def member_role_parameters(
+    governance_account: str | None, governance_region: str | None, organization_id: str | None
+) -> dict[str, str | None]:
+    """The member role stack's parameters as the scan knows them; the organization's id, when the settings do not
+    name it, is looked up by the deploying shell."""
+    return {
+        "GovernanceAccountId": governance_account,
+        "OrganizationId": organization_id or ORGANIZATION_ID_LOOKUP,
+        "GovernanceRegion": governance_region,
+    }
+
+
+def assume_failure(
+    exc: Exception,
+    target: Target,
+    role: str,
+    member_role: bool = True,
+    parameters: dict[str, str | None] | None = None,
+) -> Unreachable:
+    """`member_role`: `role` is the product's member role (else one the operator named, e.g. `--role-name`);
+    `parameters`: its stack's parameters (member_role_parameters), for the deploy command."""
     code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
     if code in ("AccessDenied", "AccessDeniedException") and not member_role:
         name = role.rsplit("/", 1)[-1]
@@ -34,10 +57,11 @@ def assume_failure(exc: Exception, target: Target, role: str, member_role: bool 
             "ROLE_NOT_ASSUMABLE",
         )
     if code in ("AccessDenied", "AccessDeniedException"):
+        deploy = deploy_command(MEMBER_ROLE_STACK, parameters or member_role_parameters(None, None, None))
         return Unreachable(
             f"Cannot assume {role} (AccessDenied): the role does not exist in account {target.account_id}, or it "
             "does not trust this scan's role. Next: deploy the member role there (StackSet MlGovMemberRoleStackSet, "
-            f"or `npx cdk deploy MlGovMemberRole` in that account), then {_again(target)}.",
+            f"or in that account {deploy}), then {_again(target)}.",
             "ROLE_NOT_ASSUMABLE",
         )
     if code == "RegionDisabledException":
@@ -122,8 +146,12 @@ class MemberAccounts:
         pool: int = 10,
         session_name: str = "mlgov-org-scan",
         member_role: bool = True,
+        governance_region: str | None = None,
+        organization_id: str | None = None,
     ) -> None:
+        """`governance_region`, `organization_id`: what the member role's deploy command is filled in with."""
         self.own_account, self.role_name, self.member_role = own_account, role_name, member_role
+        self.parameters = member_role_parameters(own_account, governance_region, organization_id)
         self._profile, self._endpoint_url = profile, endpoint_url
         self._pool, self._session_name = pool, session_name
 
@@ -144,5 +172,7 @@ class MemberAccounts:
                 pool=self._pool,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise assume_failure(exc, target, role or "this account's credentials", self.member_role) from exc
+            raise assume_failure(
+                exc, target, role or "this account's credentials", self.member_role, self.parameters
+            ) from exc
         return AwsMemberAccount(aws, target)

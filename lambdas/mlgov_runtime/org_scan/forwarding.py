@@ -7,6 +7,7 @@ the governance bus (a rewritten pattern or a removed target leaves the rule ENAB
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -164,20 +165,31 @@ def rule_console(region: str) -> str:
     return f"https://{region}.console.aws.amazon.com/events/home?region={region}#/eventbus/default/rules/{RULE_NAME}"
 
 
-def deploy_command(stack: str, bus: str | None) -> str:
-    """The forwarding stack's deploy with the governance bus's account and region as its parameters: without
-    them (and without org_scan.governance_account_id in cdk.json) CloudFormation refuses the stack."""
-    parts = (bus or "").split(":")
-    if len(parts) < 5 or not parts[4] or not parts[3]:
-        return f"`npx cdk deploy {stack}` with its parameters GovernanceAccountId and GovernanceRegion"
-    return (
-        f"`npx cdk deploy {stack} --parameters GovernanceAccountId={parts[4]} --parameters GovernanceRegion={parts[3]}`"
+def deploy_command(stack: str, parameters: Mapping[str, str | None]) -> str:
+    """A member stack's deploy with the parameters it asks for: without them (and without their settings in
+    cdk.json) CloudFormation refuses the stack. A value not known here is named for the operator to add."""
+    # Double quotes: a value may be a command substitution ($(aws ...)) the shell fills in.
+    given = "".join(
+        f' --parameters "{k}={v}"' if " " in v else f" --parameters {k}={v}" for k, v in parameters.items() if v
     )
+    unknown = " and ".join(k for k, v in parameters.items() if not v)
+    if not given:
+        return f"`npx cdk deploy {stack}` with its parameters {unknown}"
+    return f"`npx cdk deploy {stack}{given}`" + (f", adding its parameters {unknown}" if unknown else "")
+
+
+def bus_parameters(bus: str | None) -> dict[str, str | None]:
+    """The forwarding stack's parameters: the governance bus's account and region."""
+    parts = (bus or "").split(":")
+    return {
+        "GovernanceAccountId": parts[4] if len(parts) > 4 and parts[4] else None,
+        "GovernanceRegion": parts[3] if len(parts) > 4 and parts[3] else None,
+    }
 
 
 def fix(account_id: str, region: str, status: str, stack: str, bus: str | None) -> str:
     if status != TAMPERED:
-        return FIX.format(deploy=deploy_command(stack, bus))
+        return FIX.format(deploy=deploy_command(stack, bus_parameters(bus)))
     return FIX_TAMPERED.format(
         account=account_id,
         region=region,

@@ -219,6 +219,7 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         own_account=account_of(context),
         role_name=settings.member_role_name,
         pool=settings.endpoint_concurrency + 2,
+        governance_region=settings.governance_region or _region(context),
     )
     store = _store(settings.report_bucket, settings.result_mac_key_id)
     checks, options = endpoint_checks(), check_options(settings)

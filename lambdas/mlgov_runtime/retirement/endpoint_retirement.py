@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlgov_runtime.adapters.cloudwatch import MAX_DATAPOINTS, CloudWatchMetrics, MetricSeries, MetricsUnavailable
 from mlgov_runtime.adapters.errors import error_text, is_not_found
-from mlgov_runtime.adapters.mapped_calls import SageMakerEndpointReads
+from mlgov_runtime.adapters.mapped_calls import MappedCalls, SageMakerEndpointReads
 from mlgov_runtime.adapters.registry import latest_approved_package
 from mlgov_runtime.retirement.logic import (
     ApprovedVersion,
@@ -32,6 +32,13 @@ def _failure(exc: Exception, what: str) -> Exception:
     return EndpointGone(f"{what} not found") if is_not_found(exc) else ReadFailure(f"{what}: {error_text(exc)}")
 
 
+def _write_failure(exc: Exception, what: str) -> Exception:
+    """`what` names the write (call and change): refused or unanswered is a WriteFailure, never a read's."""
+    return (
+        EndpointGone(f"{what}: endpoint not found") if is_not_found(exc) else WriteFailure(f"{what}: {error_text(exc)}")
+    )
+
+
 def _utc(value: Any) -> datetime | None:
     return value.astimezone(UTC) if isinstance(value, datetime) else None
 
@@ -49,6 +56,7 @@ class SageMakerEndpoints:
     def __init__(self, client: Any) -> None:
         self._sm = client
         self._calls = SageMakerEndpointReads(client, _failure)
+        self._writes = MappedCalls(client, _write_failure)
         self._approved: dict[str, ApprovedVersion | None] = {}
 
     def list_in_service(self) -> Iterator[str]:
@@ -142,12 +150,9 @@ class SageMakerEndpoints:
     def tag(self, name: str, key: str, value: str) -> None:
         """Raises EndpointGone, ReadFailure (the endpoint unreadable) or WriteFailure (AddTags refused)."""
         arn = str(self._calls.call(f"endpoint {name}", "describe_endpoint", EndpointName=name)["EndpointArn"])
-        try:
-            self._sm.add_tags(ResourceArn=arn, Tags=[{"Key": key, "Value": value}])
-        except (ClientError, BotoCoreError) as exc:
-            if is_not_found(exc):
-                raise EndpointGone(f"endpoint {name} not found") from exc
-            raise WriteFailure(f"AddTags {key}={value} on {name}: {error_text(exc)}") from exc
+        self._writes.call(
+            f"AddTags {key}={value} on {name}", "add_tags", ResourceArn=arn, Tags=[{"Key": key, "Value": value}]
+        )
 
     def snapshot(self, name: str) -> dict[str, Any]:
         endpoint = self._calls.call(f"endpoint {name}", "describe_endpoint", EndpointName=name)
