@@ -10,6 +10,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     metric unjudged, and is registered without it, so the next run has no baseline for it either. Missing is read
     as pass. Fix: a metric the baseline has and the evaluation lacks is a failed `regression:<name>` check
     ("missing from the evaluation"). Touches lambdas/mlgov_runtime/retraining/offline_gate.py (offline_gate).
+    Fixed: such a metric fails `regression:<name>` ("missing from the evaluation", with the training code's reason
+    from its new `unmeasured` entry, e.g. no ja session in the held-out split).
  2. (high) two runs the same day share `catalog-snapshots/<date>/`: the second run's PrepareTrainingData rewrites
     training.jsonl and catalog.jsonl under the first run's `snapshot_prefix`. The first run's quality gate (a
     GetObject without VersionId) then judges the second run's pairs, its training job (an S3Prefix channel, the
@@ -149,10 +151,6 @@ def _packages(world: World) -> list[str]:
 # -- 1. a metric missing from the new evaluation is read as "no regression"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 1: offline_gate skips the regression check of a metric the evaluation lacks (missing = pass)",
-)
 @pytest.mark.parametrize("dropped", ["mrr_at_10", "language_recall_ja"])
 def test_a_metric_the_approved_version_had_and_the_evaluation_lacks_never_passes(world: World, dropped: str) -> None:
     # The approved version recorded mrr_at_10 0.40 (and language_recall_ja, for the second case)

@@ -116,8 +116,25 @@ def offline_gate(
         ),
     ]
     checks += _cold_start_checks(e, t)
+    said = e.get("unmeasured")
+    unmeasured: Mapping[str, Any] = said if isinstance(said, dict) else {}
     for name, higher in HIGHER_IS_BETTER.items():
-        if not baseline or name not in baseline or name not in e:
+        if not baseline or name not in baseline:
+            continue
+        if not isinstance(e.get(name), (int, float)) or isinstance(e.get(name), bool):
+            # Missing is not "no regression": the approved version was judged on it, this run cannot be.
+            why = unmeasured.get(name) or "the training job wrote no value and gave no reason"
+            checks.append(
+                Check(
+                    f"regression:{name}",
+                    False,
+                    None,
+                    f"<= {t.max_regression} worse",
+                    f"{name} is missing from the evaluation ({why}); the last approved version recorded "
+                    f"{baseline[name]}. Next: make the held-out split measure it (a run's evaluation must report "
+                    "every metric the approved version has) and rerun",
+                )
+            )
             continue
         old, new = float(baseline[name]), float(e[name])
         if old == 0:
