@@ -21,6 +21,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     not. Fix: key the snapshot by execution (`catalog-snapshots/<date>/<execution name>/`, prepare reads the
     name from the state's `execution`) and read it in the quality gate by VersionId. Touches
     lambdas/mlgov_runtime/retraining/logic.py (prepare, data_quality_gate), the coverage check's reading of it.
+    Fixed: prepare writes under `catalog-snapshots/<date>/<execution name>/` and the quality gate reads the version
+    prepare wrote (test_the_quality_gate_judges_the_version_prepare_wrote_not_the_newest).
  3. (medium) a developer plants the write-once copy a run will register. The snapshot bucket's policy keeps
     `approved-models/` write-once (a put must carry If-None-Match) but lets any principal IAM allows create a key
     there. The key is `approved-models/<group>/lora-<execution name>/model.tar.gz`, known once the execution is
@@ -188,10 +190,6 @@ def test_a_regression_the_evaluation_reports_is_judged(world: World) -> None:
 # -- 2. two runs the same day share one snapshot prefix
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 2: a second run the same day rewrites catalog-snapshots/<date>/ under the first run's feet",
-)
 def test_a_second_run_the_same_day_never_changes_what_the_first_run_judged_trains_on_and_records(
     world: World,
 ) -> None:
@@ -218,6 +216,20 @@ def test_a_second_run_the_same_day_never_changes_what_the_first_run_judged_train
     assert trained_on.count(b"\n") == 1800 * 28, trained_on.count(b"\n")
     assert head["VersionId"] == first["quality"]["version_id"]
     assert {o["Key"] for o in listed} == {key, key.replace("training.jsonl", "catalog.jsonl")}
+
+
+def test_the_quality_gate_judges_the_version_prepare_wrote_not_the_newest(world: World) -> None:
+    """Hole 2, its second half: a later write of the run's own key (a retried step) is not what the gate reads."""
+    pipeline = _pipeline()
+    state: dict[str, Any] = {"execution": EXECUTION.format(name="pinned")}
+    state["prepared"] = step(pipeline, "prepare", state)
+    key = state["prepared"]["snapshot_key"]
+    world.s3.put_object(
+        Bucket=SNAPSHOT_BUCKET, Key=key, Body=b'{"query": "q", "query_language": "ja", "title_id": "x"}\n'
+    )
+    quality = step(pipeline, "quality_gate", state)
+    assert quality["rows"] == 1800 * 28 and quality["version_id"] == state["prepared"]["version_id"], quality
+    assert key == f"catalog-snapshots/{state['prepared']['snapshot_date']}/pinned/training.jsonl"
 
 
 # -- 3. a developer plants the write-once copy a run will register

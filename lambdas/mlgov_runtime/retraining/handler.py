@@ -121,7 +121,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step, state = event.get("step"), event.get("state") or {}
     logger.append_keys(step=step, execution=state.get("execution"))
     if step == "prepare":
-        return prepare(_context())
+        return prepare(_context(), state.get("execution"))
     quality, offline = thresholds(retraining_settings.get())
     if step == "quality_gate":
         return data_quality_gate(_context(), state["prepared"], quality)
