@@ -66,7 +66,6 @@ class Retraining(CapabilityConstruct):
             server_access_logs_prefix="snapshots/",
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self._protect_approved_models()
         group = r_group = settings.retraining_group
         sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
         self.group_resources = [f"{sm}:model-package-group/{r_group.lower()}", f"{sm}:model-package/{group.lower()}/*"]
@@ -74,6 +73,7 @@ class Retraining(CapabilityConstruct):
         self.training_role = self._build_training_role()
         self.pipeline = self._build_pipeline_function()
         self.state_machine = self._build_state_machine()
+        self._protect_approved_models()
         self._keep_pipeline_prefixes()
         self.alarms = [
             self.alarm(
@@ -100,6 +100,22 @@ class Retraining(CapabilityConstruct):
                 "ApprovedModelsWriteOnce", ["s3:PutObject"], [approved], {"Null": {"s3:if-none-match": "true"}}
             ),
             deny_everyone("ApprovedModelsNeverDeleted", ["s3:DeleteObject", "s3:DeleteObjectVersion"], [approved]),
+            # A key created ahead of a run (its copy name is known once the execution is listed) would make its
+            # registration fail with 412 for good: only the steps and the operators' `mlgov register
+            # --write-once-bucket` pipelines create keys there.
+            deny_everyone(
+                "OnlyThePipelineCreatesApprovedModels",
+                ["s3:PutObject"],
+                [approved],
+                {
+                    "ArnNotLike": {
+                        "aws:PrincipalArn": [
+                            self.pipeline.role.role_arn,
+                            *self.settings.guardrails.pipeline_role_arns,
+                        ]
+                    }
+                },
+            ),
             # A replication rule elsewhere with this bucket as destination writes as S3's replication role, with no
             # If-None-Match: a replicated object or delete marker would replace an approved artifact.
             deny_everyone("ApprovedModelsNotReplicatedInto", ["s3:ReplicateObject", "s3:ReplicateDelete"], [approved]),

@@ -31,6 +31,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     (ApprovedModelsNeverDeleted). Fix: deny s3:PutObject under `approved-models/` to every principal but the
     pipeline steps' role and pipeline_role_arns (`mlgov register --write-once-bucket`), as _keep_pipeline_prefixes
     does for the training prefixes. Touches stacks/retraining.py (_protect_approved_models).
+    Fixed: OnlyThePipelineCreatesApprovedModels denies s3:PutObject there to all but the steps' role and
+    guardrails.pipeline_role_arns (ApprovedModelsWriteOnce still requires If-None-Match of them).
  4. (medium) registration cannot be run twice. `register` copies the job's output with If-None-Match, then
     creates the package with no ClientToken. When CreateModelPackage is refused (a throttle, an AccessDenied) the
     copy is left behind and every retry or `redrive-execution` fails on it with 412: the run can never register
@@ -240,10 +242,6 @@ def _developer_s3(template: dict[str, Any]) -> Any:
     return act_as(boto3.client("s3", region_name="us-east-1"), DEVELOPER, policy)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 3: any principal may create a key under approved-models/ (with If-None-Match), blocking the copy",
-)
 def test_a_developer_cannot_plant_the_copy_a_run_will_register(
     world: World, governance_template: dict[str, Any]
 ) -> None:
@@ -271,12 +269,11 @@ def test_no_one_replaces_or_deletes_a_registered_copy(world: World, governance_t
     for call in (
         lambda: developer.put_object(Bucket=SNAPSHOT_BUCKET, Key=copy, Body=b"swapped"),
         lambda: developer.delete_object(Bucket=SNAPSHOT_BUCKET, Key=copy),
+        # With If-None-Match too (hole 3's fix): only the pipeline creates keys there
+        lambda: developer.put_object(Bucket=SNAPSHOT_BUCKET, Key=copy, Body=b"swapped", IfNoneMatch="*"),
     ):
         with pytest.raises(ClientError, match="AccessDenied"):
             call()
-    # With If-None-Match the put reaches S3, which refuses a key that exists
-    with pytest.raises(ClientError, match="PreconditionFailed"):
-        developer.put_object(Bucket=SNAPSHOT_BUCKET, Key=copy, Body=b"swapped", IfNoneMatch="*")
     assert world.s3.get_object(Bucket=SNAPSHOT_BUCKET, Key=copy)["Body"].read() == b"lora adapter v1"
 
 

@@ -226,16 +226,32 @@ def test_approved_models_are_write_once_for_every_principal(template: Template) 
     bucket = {"bucket": _snapshot_bucket_policy(template)}
     approved = f"{BUCKET_ARN}/approved-models/manga-recommender/lora-7/model.tar.gz"
 
+    steps = {"aws:PrincipalArn": _role(template, "RetrainingPipelineStepsRole")}
+
     def decide(action: str, resource: str, context: dict[str, Any] | None = None) -> tuple[str, str | None]:
-        found = evaluate(bucket, action, resource, {"aws:SecureTransport": "true", **(context or {})})
+        found = evaluate(bucket, action, resource, {"aws:SecureTransport": "true", **(context or steps)})
         return found.decision, found.statement
 
     # An overwrite (a plain PutObject, or a copy without If-None-Match) is refused; so is every delete.
     assert decide("s3:PutObject", approved) == ("Deny", "ApprovedModelsWriteOnce")
     assert decide("s3:DeleteObject", approved) == ("Deny", "ApprovedModelsNeverDeleted")
     assert decide("s3:DeleteObjectVersion", approved) == ("Deny", "ApprovedModelsNeverDeleted")
-    # A create-only write passes the bucket policy (S3 then refuses it on an existing key: 412).
-    assert decide("s3:PutObject", approved, {"s3:if-none-match": "*"})[0] == "Allow"
+    # The steps' create-only write passes the bucket policy (S3 then refuses it on an existing key: 412), as does
+    # an operator pipeline's (`mlgov register --write-once-bucket`, guardrails.pipeline_role_arns).
+    create = {"s3:if-none-match": "*"}
+    assert decide("s3:PutObject", approved, {**steps, **create})[0] == "Allow"
+    pipeline = "arn:aws:iam::111122223333:role/mlgov-protected/MlGovDeploymentPipelineMain"
+    assert decide("s3:PutObject", approved, {"aws:PrincipalArn": pipeline, **create})[0] == "Allow"
+    # Anyone else's, create-only or not, is refused: a key planted ahead of a run would block its registration.
+    for other in (
+        "arn:aws:iam::111122223333:role/Admin",
+        "arn:aws:iam::111122223333:role/MlGovDeploymentPipelineMain",  # off the protected path
+        _role(template, "RetrainingTrainingRole"),
+    ):
+        assert decide("s3:PutObject", approved, {"aws:PrincipalArn": other, **create}) == (
+            "Deny",
+            "OnlyThePipelineCreatesApprovedModels",
+        ), other
     # Training output stays writable by the job (registration copies it from there): see the next test.
     job = {"aws:PrincipalArn": _role(template, "RetrainingTrainingRole")}
     assert decide("s3:PutObject", f"{BUCKET_ARN}/training-output/lora-7/output/model.tar.gz", job)[0] == "Allow"
