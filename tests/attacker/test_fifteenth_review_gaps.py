@@ -43,6 +43,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     continue; a package in the group naming that ModelDataUrl is returned as the registration; CreateModelPackage
     gets ClientToken=<training job name>. Touches lambdas/mlgov_runtime/retraining/handler.py (register),
     adapters/artifacts.py (copy_write_once), adapters/registry.py (create_pending_package).
+    Fixed: register copies with same_bytes_ok (a 412 on a copy of the same SHA-256 continues, other bytes raise
+    CopyDiffers), returns a package of the group already naming the copy, and creates with a ClientToken derived
+    from the job name and trained_at_utc from the copy's LastModified (a retry sends the same parameters).
  5. (medium) a run can end TIMED_OUT (or ABORTED) without a finding or an alarm. The state machine's timeout is
     max_wait_hours + 4 whether or not managed spot is on, while TrainLoRA's is max_runtime_hours + 1 without it;
     the settings accept max_runtime_hours up to 120 with max_wait_hours at its default 12 (the check compares them
@@ -104,6 +107,8 @@ limits before the call (same file).
 from __future__ import annotations
 
 import json
+import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -280,10 +285,6 @@ def test_no_one_replaces_or_deletes_a_registered_copy(world: World, governance_t
 # -- 4. registration cannot be run twice
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 4: after a refused CreateModelPackage the copy is left and every retry of register fails with 412",
-)
 def test_a_registration_retried_after_a_refused_create_registers_the_model(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -299,10 +300,6 @@ def test_a_registration_retried_after_a_refused_create_registers_the_model(
     assert _packages(world) == [registered["model_package_arn"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 4: a retry after a lost CreateModelPackage answer fails with 412 though the package exists",
-)
 def test_a_registration_retried_after_a_lost_answer_returns_the_one_package(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -317,6 +314,57 @@ def test_a_registration_retried_after_a_lost_answer_returns_the_one_package(
     registered = step(pipeline, "register", state)
     # Was: PreconditionFailed (412) on the copy: the run fails at registration_error with a package registered.
     assert registered["model_package_arn"] == made and _packages(world) == [made]
+
+
+def test_a_retried_registration_sends_the_same_client_token_and_metadata(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hole 4: SageMaker returns the package a token made when the retry's parameters are the same."""
+    import botocore.client
+
+    pipeline = _pipeline()
+    state = _passed_run(world, pipeline, "exec-8")
+    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
+    sent: list[dict[str, Any]] = []
+
+    def call(self: Any, name: str, params: dict[str, Any]) -> Any:
+        if name == "CreateModelPackage":
+            sent.append(params)
+            if len(sent) == 1:
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, name)
+        return original(self, name, params)
+
+    class Ticking(datetime):
+        """The retry comes minutes later: a time taken at the call would differ."""
+
+        calls = 0
+
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            cls.calls += 1
+            return datetime(2026, 12, 7, 4, cls.calls, tzinfo=UTC)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sys.modules["mlgov_runtime.retraining.logic"], "datetime", Ticking)
+        patch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+        with pytest.raises(ClientError, match="ThrottlingException"):
+            step(pipeline, "register", state)
+        step(pipeline, "register", state)
+    first, retry = sent
+    assert first["ClientToken"] and first == retry
+
+
+def test_a_copy_with_other_bytes_under_the_runs_key_is_never_registered(world: World) -> None:
+    """Hole 4's limit: only a copy of the very same bytes is taken on a retry; anything else stops the run."""
+    from mlgov_runtime.adapters.artifacts import CopyDiffers
+
+    pipeline = _pipeline()
+    state = _passed_run(world, pipeline, "exec-9")
+    copy = f"approved-models/{GROUP}/lora-exec-9/model.tar.gz"
+    world.s3.put_object(Bucket=SNAPSHOT_BUCKET, Key=copy, Body=b"other bytes", IfNoneMatch="*")
+    with pytest.raises(CopyDiffers, match="exists with other bytes"):
+        step(pipeline, "register", state)
+    assert _packages(world) == []
 
 
 # -- 6. impossible numbers in the evaluation

@@ -33,10 +33,13 @@ def create_pending_package(
     model_data_url: str,
     metadata: dict[str, str],
     container: dict[str, str] | None = None,
+    client_token: str | None = None,
 ) -> str:
     """Register a package as PendingManualApproval; approval stays a human (approver role) decision.
-    `container`: the pinned container (ImageDigest, ModelDataETag) when registration pinned it."""
+    `container`: the pinned container (ImageDigest, ModelDataETag) when registration pinned it. `client_token`:
+    the same token on a retry makes SageMaker return the package it made rather than a second one."""
     answer = sm.create_model_package(
+        **({"ClientToken": client_token} if client_token else {}),
         ModelPackageGroupName=group,
         ModelPackageDescription=description,
         ModelApprovalStatus="PendingManualApproval",
@@ -48,3 +51,21 @@ def create_pending_package(
         CustomerMetadataProperties=metadata,
     )
     return str(answer["ModelPackageArn"])
+
+
+def package_naming(sm: Any, group: str, model_data_url: str, created_after: Any = None) -> str | None:
+    """The ARN of a package of the group whose container names `model_data_url` (newest first), or None: what a
+    registration whose answer was lost already made."""
+    pages = sm.get_paginator("list_model_packages").paginate(
+        ModelPackageGroupName=group,
+        SortBy="CreationTime",
+        SortOrder="Descending",
+        **({"CreationTimeAfter": created_after} if created_after is not None else {}),
+    )
+    for page in pages:
+        for summary in page.get("ModelPackageSummaryList", []):
+            described = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            containers = (described.get("InferenceSpecification") or {}).get("Containers") or []
+            if any(c.get("ModelDataUrl") == model_data_url for c in containers):
+                return str(summary["ModelPackageArn"])
+    return None

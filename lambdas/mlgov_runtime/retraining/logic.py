@@ -190,7 +190,11 @@ def offline_evaluation_gate(ctx: PipelineContext, training: Mapping[str, Any], t
 
 
 def registration_metadata(
-    state: Mapping[str, Any], git_commit_sha: str, team: str, intended_use_case: str
+    state: Mapping[str, Any],
+    git_commit_sha: str,
+    team: str,
+    intended_use_case: str,
+    registered_at: datetime | None = None,
 ) -> RegistrationMetadata:
     prepared, quality, training, offline = state["prepared"], state["quality"], state["training"], state["offline"]
     metrics = {
@@ -204,7 +208,11 @@ def registration_metadata(
             "git_commit_sha": git_commit_sha,
             "training_data_s3_uri": prepared["snapshot_uri"],
             "training_data_version": quality["version_id"] or "unversioned",
-            "trained_at_utc": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "trained_at_utc": (registered_at or datetime.now(UTC))
+            .astimezone(UTC)
+            .replace(microsecond=0)
+            .isoformat()
+            .replace("+00:00", "Z"),
             "catalog_snapshot_date": prepared["snapshot_date"],
             "evaluation_metrics": metrics,
             "shadow_ctr_eligible": True,  # it passed the offline gate
