@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -43,6 +44,15 @@ TRAINING_PREFIXES = ("training-output", "evaluations", "checkpoints")
 SNAPSHOT_PREFIX = "catalog-snapshots"
 
 LAMBDA_RETRY_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout"]
+# Each Lambda step: the first try and 3 retries, 5 s apart, doubling (_step).
+LAMBDA_ATTEMPTS, LAMBDA_RETRY_WAITS = 4, 5 + 10 + 20
+# TrainLoRA: the first try and 2 retries, 60 s apart, doubling.
+TRAINING_ATTEMPTS, TRAINING_RETRY_WAITS = 3, 60 + 120
+
+
+def step_bound(timeout_seconds: int, attempts: int, retry_waits: int) -> int:
+    """The longest a state with this timeout and retry policy can take."""
+    return timeout_seconds * attempts + retry_waits
 
 
 class Retraining(CapabilityConstruct):
@@ -50,6 +60,7 @@ class Retraining(CapabilityConstruct):
         super().__init__(scope, construct_id, **kwargs)
         settings, channel = self.settings, self.channel
         r = settings.retraining
+        self.step_timeouts: list[int] = []  # each Lambda step's, for the state machine's own timeout
         stack = Stack.of(self)
         self.catalog = dynamodb.Table.from_table_name(self, "Catalog", r.catalog_table_name)
         self.access_logs = access_log_bucket(self, "SnapshotAccessLogs")
@@ -78,8 +89,10 @@ class Retraining(CapabilityConstruct):
         self.alarms = [
             self.alarm(
                 "RetrainingFailedAlarm",
-                "A retraining run failed; its finding says which stage",
-                self.state_machine.metric_failed(period=ALARM_PERIOD),
+                "A retraining run failed, was stopped or timed out; a failed run's finding says which stage, a "
+                "stopped or timed-out one has none (aws stepfunctions list-executions --status-filter ABORTED or "
+                "TIMED_OUT on the retraining state machine)",
+                self._ended_badly(),
             ),
         ]
 
@@ -283,6 +296,7 @@ class Retraining(CapabilityConstruct):
             task_timeout=sfn.Timeout.duration(timeout),
             retry_on_service_exceptions=False,
         )
+        self.step_timeouts.append(int(timeout.to_seconds()))
         task.add_retry(errors=LAMBDA_RETRY_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
         return task
 
@@ -344,6 +358,7 @@ class Retraining(CapabilityConstruct):
                 "S3Uri.$": f"States.Format('s3://{bucket}/checkpoints/lora-{{}}/', $$.Execution.Name)"
             }
         wait_hours = r.max_wait_hours if r.managed_spot else r.max_runtime_hours
+        self.training_timeout_seconds = (wait_hours + 1) * 3600
         state = sfn.CustomState(
             self,
             "TrainLoRA",
@@ -357,7 +372,7 @@ class Retraining(CapabilityConstruct):
                     "model_artifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
                 },
                 "ResultPath": "$.training",
-                "TimeoutSeconds": (wait_hours + 1) * 3600,
+                "TimeoutSeconds": self.training_timeout_seconds,
             },
         )
         state.add_retry(
@@ -367,6 +382,21 @@ class Retraining(CapabilityConstruct):
             backoff_rate=2,
         )
         return state
+
+    def _ended_badly(self) -> cloudwatch.MathExpression:
+        """ExecutionsFailed + ExecutionsAborted + ExecutionsTimedOut, as the challenger's: a stopped or timed-out
+        run reaches no Catch, so no RETRAINING_FAILED finding says it ended."""
+        machine = self.state_machine
+        return cloudwatch.MathExpression(
+            expression="FILL(failed, 0) + FILL(aborted, 0) + FILL(timedout, 0)",
+            using_metrics={
+                "failed": machine.metric_failed(period=ALARM_PERIOD),
+                "aborted": machine.metric_aborted(period=ALARM_PERIOD),
+                "timedout": machine.metric_timed_out(period=ALARM_PERIOD),
+            },
+            period=ALARM_PERIOD,
+            label="Retraining executions failed, aborted or timed out",
+        )
 
     def _build_state_machine(self) -> sfn.StateMachine:
         report = self._step("ReportFailure", "report_failure", "$.failure", Duration.minutes(2))
@@ -401,8 +431,17 @@ class Retraining(CapabilityConstruct):
                 )
             ],
             result_path="$.announced",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
         )
         emit.add_retry(errors=["States.ALL"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        # The run outlives every state on its longest path (retries included), so it never times out while one of
+        # them may still end, and every way it ends is a success, a RETRAINING_FAILED finding or an alarm.
+        run_seconds = (
+            step_bound(self.training_timeout_seconds, TRAINING_ATTEMPTS, TRAINING_RETRY_WAITS)
+            + sum(step_bound(s, LAMBDA_ATTEMPTS, LAMBDA_RETRY_WAITS) for s in self.step_timeouts)
+            + step_bound(60, LAMBDA_ATTEMPTS, LAMBDA_RETRY_WAITS)  # AnnounceCandidate
+            + 3600  # Step Functions' own scheduling
+        )
         for state, stage in (
             (prepare, "data_prep"),
             (quality, "data_quality_gate"),
@@ -429,7 +468,7 @@ class Retraining(CapabilityConstruct):
         machine = self.logged_state_machine(
             "RetrainingStateMachine",
             definition,
-            timeout=Duration.hours(self.settings.retraining.max_wait_hours + 4),
+            timeout=Duration.seconds(run_seconds),
             execution_data=True,
         )
         stack = Stack.of(self)

@@ -54,6 +54,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     Failed + Aborted + TimedOut). Fix: timeout from the training state's own bound (its TimeoutSeconds plus the
     steps' timeouts and retries), and the retraining alarm on Failed + Aborted + TimedOut as the challenger's.
     Touches stacks/retraining.py (_build_state_machine, the alarm).
+    Fixed: the machine's timeout is the sum of its states' bounds (TrainLoRA's TimeoutSeconds and each Lambda
+    step's timeout, times their attempts, plus retry waits and an hour); RetrainingFailedAlarm counts Failed +
+    Aborted + TimedOut.
  6. (medium) the offline gate believes impossible numbers. validate_evaluation checks only that each required
     value is a number: `safety_violations: -1` (a "not measured" sentinel) passes `<= 0`, a negative
     json_format_failure_rate passes `< 0.05`, and `eval_loss: -Infinity` (json.loads reads it) passes `< 0.15`;
@@ -579,10 +582,6 @@ def _retraining_machine(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return logical, json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 5: the machine times out at max_wait_hours + 4 whatever max_runtime_hours is, and is not alarmed",
-)
 def test_a_training_job_within_its_max_runtime_never_times_the_run_out_unannounced() -> None:
     # Managed spot off, a 20-hour job (max_runtime_hours allows 120): the settings are accepted
     template = _template(max_runtime_hours=20)

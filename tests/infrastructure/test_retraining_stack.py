@@ -401,3 +401,40 @@ def test_the_retraining_machine_is_named_after_its_logical_id_as_the_failure_fin
     machines = template.find_resources("AWS::StepFunctions::StateMachine")
     [(logical_id, machine)] = [(k, v) for k, v in machines.items() if k.startswith("Retraining")]
     assert "RetrainingStateMachine" in logical_id and "StateMachineName" not in machine["Properties"]
+
+
+def _longest(state: dict[str, Any]) -> int:
+    """The longest a Task state can take: its timeout on each attempt, plus the waits between them."""
+    timeout = int(state["TimeoutSeconds"])
+    attempts, waits = 1, 0.0
+    for retrier in state.get("Retry", []):
+        interval, rate = retrier.get("IntervalSeconds", 1), retrier.get("BackoffRate", 2.0)
+        for i in range(retrier.get("MaxAttempts", 3)):
+            attempts += 1
+            waits += interval * rate**i
+    return int(timeout * attempts + waits)
+
+
+def test_the_run_outlives_every_task_it_may_run_so_it_never_times_out_unannounced(template: Template) -> None:
+    """Fifteenth review, hole 5: a run that times out reaches no ReportFailure; the machine's timeout covers
+    every task (retries included), and a run that ends otherwise than in success is alarmed."""
+    text = _definition(template)[1]
+    while "<<" in text:  # the CloudFormation references, as states_with_tokens reads them
+        start = text.index("<<")
+        text = text[:start] + "TOKEN" + text[text.index(">>", start) + 2 :]
+    definition = json.loads(text)
+    tasks = {name: s for name, s in definition["States"].items() if s["Type"] == "Task"}
+    assert all("TimeoutSeconds" in s for s in tasks.values()), [
+        n for n, s in tasks.items() if "TimeoutSeconds" not in s
+    ]
+    bounds = {name: _longest(s) for name, s in tasks.items()}
+    assert definition["TimeoutSeconds"] >= sum(bounds.values()), (definition["TimeoutSeconds"], bounds)
+    [logical] = [k for k in template.find_resources("AWS::StepFunctions::StateMachine") if k.startswith("Retraining")]
+    [alarm] = [
+        v
+        for k, v in template.find_resources("AWS::CloudWatch::Alarm").items()
+        if k.startswith("RetrainingRetrainingFailedAlarm")
+    ]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Properties"]["Metrics"] if "MetricStat" in m}
+    assert names == {"ExecutionsFailed", "ExecutionsAborted", "ExecutionsTimedOut"}
+    assert logical in json.dumps(alarm)
