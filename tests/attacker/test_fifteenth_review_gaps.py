@@ -63,6 +63,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     registration then drops the non-finite value silently, so the package records no eval_loss. Fix: refuse
     non-finite values, negative counts and rates, rates above 1 (InvalidEvaluation, which the state machine turns
     into an offline_gate_error finding). Touches lambdas/mlgov_runtime/retraining/offline_gate.py.
+    Fixed: validate_evaluation refuses non-finite numbers, fractions outside 0..1, counts that are negative or not
+    whole, a negative loss or coverage (InvalidEvaluation naming the key and value).
  7. (low) the coverage check reads the newest version of the approved package's `training_data_s3_uri`, not the
     `training_data_version` it recorded: once a later run of the same date (hole 2) rewrote that key, the weekly
     gap is measured against a snapshot the served model was not trained on (a full one: 0 %, no retraining).
@@ -373,9 +375,6 @@ def test_a_copy_with_other_bytes_under_the_runs_key_is_never_registered(world: W
 # -- 6. impossible numbers in the evaluation
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hole 6: validate_evaluation accepts negative counts and rates and non-finite numbers"
-)
 @pytest.mark.parametrize(
     "forged",
     [{"safety_violations": -1}, {"json_format_failure_rate": -0.5}, {"eval_loss": float("-inf")}],

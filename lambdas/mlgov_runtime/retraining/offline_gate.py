@@ -9,6 +9,7 @@ evaluation.json, written by the training job (schema in CONTRACTS.md):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,27 @@ class OfflineThresholds:
     min_cold_start_diversity: float = 0.3
 
 
+# Fractions (0..1, CONTRACTS.md) and counts (whole numbers >= 0): anything else is not a measurement, and a
+# "not measured" sentinel such as -1 would pass a "<=" threshold.
+FRACTIONS = (
+    "long_tail_exposure",
+    "json_format_failure_rate",
+    "mrr_at_10",
+    "eval_accuracy",
+    "language_recall_ja",
+    "language_recall_en",
+    "cold_start_empty_rate",
+    "cold_start_diversity",
+)
+COUNTS = ("safety_violations", "cold_start_distinct_titles", "eval_sessions", "cold_start_cases", "safety_cases")
+NON_NEGATIVE = ("eval_loss", "catalog_coverage_per_1000_sessions")
+_NEXT = "; the training job wrote an impossible value: fix the evaluation code and train again"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def validate_evaluation(evaluation: Any) -> dict[str, Any]:
     if not isinstance(evaluation, dict):
         raise InvalidEvaluation("evaluation.json is not a JSON object")
@@ -60,10 +82,21 @@ def validate_evaluation(evaluation: Any) -> dict[str, Any]:
     if missing:
         raise InvalidEvaluation(f"evaluation.json lacks {', '.join(missing)}")
     for key in REQUIRED[:-1]:
-        if not isinstance(evaluation[key], (int, float)) or isinstance(evaluation[key], bool):
+        if not _is_number(evaluation[key]):
             raise InvalidEvaluation(f"evaluation.json {key} is not a number")
     if not isinstance(evaluation["cold_start_recommendations"], list):
         raise InvalidEvaluation("evaluation.json cold_start_recommendations is not a list")
+    for key, value in evaluation.items():
+        if not _is_number(value):
+            continue
+        if not math.isfinite(value):
+            raise InvalidEvaluation(f"evaluation.json {key} is {value}, not a finite number{_NEXT}")
+        if key in FRACTIONS and not 0 <= value <= 1:
+            raise InvalidEvaluation(f"evaluation.json {key} is {value}, not a fraction between 0 and 1{_NEXT}")
+        if key in COUNTS and (value < 0 or value != int(value)):
+            raise InvalidEvaluation(f"evaluation.json {key} is {value}, not a count (a whole number >= 0){_NEXT}")
+        if key in NON_NEGATIVE and value < 0:
+            raise InvalidEvaluation(f"evaluation.json {key} is {value}, below 0{_NEXT}")
     return evaluation
 
 
