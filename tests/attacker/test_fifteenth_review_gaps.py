@@ -70,6 +70,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     gap is measured against a snapshot the served model was not trained on (a full one: 0 %, no retraining).
     Fix: GetObject with VersionId=training_data_version when the package recorded one (COVERAGE_CHECK_FAILED if
     that version is gone). Touches lambdas/mlgov_runtime/coverage/check.py, adapters/catalog.py (snapshot_chunks).
+    Fixed: the check reads the snapshot with VersionId=training_data_version when the package recorded one (none, or
+    "unversioned": the newest, as before); a recorded version that is gone is COVERAGE_CHECK_FAILED naming it.
  8. (low) a LoRA setting longer than SageMaker allows is refused only at run time. `retraining.lora.base_model` and
     `target_modules` have no length limit; CreateTrainingJob refuses a hyperparameter value over 2,500 characters,
     so the settings synth and deploy, and every run fails at TrainLoRA after data prep. Fix: max_length on
@@ -401,9 +403,6 @@ def test_a_missing_evaluation_never_passes_the_offline_gate(world: World) -> Non
 # -- 7. the coverage check reads the newest version, not the recorded one
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hole 7: the coverage check ignores training_data_version and reads the newest version"
-)
 def test_the_weekly_check_measures_the_snapshot_version_the_approved_model_trained_on(world: World) -> None:
     key = world.snapshot_uri.split("/", 3)[3]
     trained_on = world.s3.head_object(Bucket=SNAPSHOT_BUCKET, Key=key)["VersionId"]
@@ -426,6 +425,28 @@ def test_the_weekly_check_measures_the_snapshot_version_the_approved_model_train
     result = fresh_handler("mlgov_runtime.coverage.handler").handler({}, FakeContext())
     # Was: 0 % gap, no finding, no retraining. Safe: the 22.22 % gap of what the model trained on.
     assert result.get("coverage_gap_pct") == 22.22, result
+
+
+def test_a_recorded_snapshot_version_that_is_gone_is_a_failed_check_not_the_newest(world: World) -> None:
+    """Hole 7's decision: the version the model trained on, or no measurement (COVERAGE_CHECK_FAILED)."""
+    world.sm.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": world.inference_image, "ModelDataUrl": "s3://manga-training/m4.tar.gz"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties={
+            "training_data_s3_uri": world.snapshot_uri,
+            "training_data_version": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+            "catalog_snapshot_date": OLD_SNAPSHOT_DATE.isoformat(),
+        },
+    )
+    result = fresh_handler("mlgov_runtime.coverage.handler").handler({}, FakeContext())
+    assert result["status"] == "error" and "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY" in result["reason"], result
+    [failed] = [f for f in world.published() if f["kind"] == "COVERAGE_CHECK_FAILED"]
+    assert failed["status"] == "OPEN" and "does not exist" in failed["detail"]
 
 
 # -- 8. a LoRA setting longer than a hyperparameter may be
