@@ -76,6 +76,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     `target_modules` have no length limit; CreateTrainingJob refuses a hyperparameter value over 2,500 characters,
     so the settings synth and deploy, and every run fails at TrainLoRA after data prep. Fix: max_length on
     base_model, and a check that ",".join(target_modules) fits 2,500. Touches retraining/settings.py.
+    Fixed: base_model has max_length 2,500 and LoraHyperparameters.check refuses target_modules longer than 2,500
+    joined, each naming the setting.
  9. (low) the state carries the whole execution input to every step. The Start state keeps `input.$: $`; an
     operator's input near StartExecution's 256 KB limit makes the state too large once PrepareTrainingData adds
     its result: States.DataLimitExceeded, which States.ALL does not catch, so the run fails with no
@@ -452,15 +454,21 @@ def test_a_recorded_snapshot_version_that_is_gone_is_a_failed_check_not_the_newe
 # -- 8. a LoRA setting longer than a hyperparameter may be
 
 
-@pytest.mark.xfail(strict=True, reason="hole 8: lora.base_model/target_modules have no limit; SageMaker allows 2,500")
 @pytest.mark.parametrize(
     "lora",
     [{"base_model": "org/" + "m" * 2500}, {"target_modules": [f"layers.{i}.self_attn.q_proj" for i in range(120)]}],
     ids=["base_model", "target_modules"],
 )
 def test_a_lora_setting_sagemaker_would_refuse_is_refused_at_synth(lora: dict[str, Any]) -> None:
-    with pytest.raises(SettingsError):
+    with pytest.raises(SettingsError, match=f"retraining.lora.{next(iter(lora))}"):
         parse_settings({"watched_model_package_groups": [GROUP], "retraining": {"lora": lora}})
+
+
+def test_a_lora_setting_at_sagemakers_limit_is_accepted() -> None:
+    modules = ["m" * 499] * 5  # five of 499 characters and 4 commas: 2,499 in all
+    lora = {"base_model": "org/" + "m" * 2496, "target_modules": modules}
+    parsed = parse_settings({"watched_model_package_groups": [GROUP], "retraining": {"lora": lora}})
+    assert len(",".join(parsed.retraining.lora.target_modules)) <= 2500
 
 
 # -- 9. the execution input rides in every step's state
