@@ -44,6 +44,8 @@ TRAINING_PREFIXES = ("training-output", "evaluations", "checkpoints")
 SNAPSHOT_PREFIX = "catalog-snapshots"
 
 LAMBDA_RETRY_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout"]
+# What the run keeps of its execution input (the weekly check's; an operator's rerun gives `trigger`).
+RUN_INPUT_FIELDS = ("trigger", "coverage_gap_pct", "finding_id")
 # Each Lambda step: the first try and 3 retries, 5 s apart, doubling (_step).
 LAMBDA_ATTEMPTS, LAMBDA_RETRY_WAITS = 4, 5 + 10 + 20
 # TrainLoRA: the first try and 2 retries, 60 s apart, doubling.
@@ -398,6 +400,29 @@ class Retraining(CapabilityConstruct):
             label="Retraining executions failed, aborted or timed out",
         )
 
+    def _keep_known_input(
+        self, leaves: list[sfn.Pass], fields: tuple[str, ...] = RUN_INPUT_FIELDS, kept: tuple[str, ...] = ()
+    ) -> sfn.State:
+        """The run's state starts as its execution id and the input fields the weekly check gives (under `input`),
+        nothing else: an input near StartExecution's 256 KB would otherwise make the state too large once a step
+        adds its result (States.DataLimitExceeded, which no Catch takes). A path to a missing field fails a Pass
+        state's Parameters, so one Choice per field asks whether it is there; each leaf copies what is."""
+        if not fields:
+            leaf = sfn.Pass(
+                self,
+                "KeepInput_" + ("_".join(kept) or "none"),
+                parameters={"execution.$": "$$.Execution.Id", "input": {f"{f}.$": f"$.{f}" for f in kept}},
+            )
+            leaves.append(leaf)
+            return leaf
+        field, rest = fields[0], fields[1:]
+        name = "Start" if fields == RUN_INPUT_FIELDS else f"Has_{field}_given_" + ("_".join(kept) or "none")
+        return (
+            sfn.Choice(self, name)
+            .when(sfn.Condition.is_present(f"$.{field}"), self._keep_known_input(leaves, rest, (*kept, field)))
+            .otherwise(self._keep_known_input(leaves, rest, kept))
+        )
+
     def _build_state_machine(self) -> sfn.StateMachine:
         report = self._step("ReportFailure", "report_failure", "$.failure", Duration.minutes(2))
         failed = sfn.Fail(self, "RetrainingFailed", cause="A gate or step failed; see the RETRAINING_FAILED finding")
@@ -408,7 +433,8 @@ class Retraining(CapabilityConstruct):
                 self, f"{stage}_failed", result=sfn.Result.from_string(stage), result_path="$.failed_stage"
             ).next(report)
 
-        start = sfn.Pass(self, "Start", parameters={"execution.$": "$$.Execution.Id", "input.$": "$"})
+        leaves: list[sfn.Pass] = []
+        start = self._keep_known_input(leaves)
         prepare = self._step("PrepareTrainingData", "prepare", "$.prepared", Duration.minutes(10))
         quality = self._step("DataQualityGate", "quality_gate", "$.quality", Duration.minutes(10))
         train = self._training_state()
@@ -461,7 +487,10 @@ class Retraining(CapabilityConstruct):
             .when(sfn.Condition.boolean_equals("$.offline.passed", True), register)
             .otherwise(failure_path("offline_gate"))
         )
-        definition = start.next(prepare).next(quality).next(quality_ok)
+        for leaf in leaves:
+            leaf.next(prepare)
+        prepare.next(quality).next(quality_ok)
+        definition = start
         train.next(offline).next(offline_ok)
         register.next(emit).next(sfn.Succeed(self, "CandidateRegistered"))
 

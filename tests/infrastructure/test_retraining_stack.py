@@ -108,14 +108,17 @@ def _executable(template: Template, function_arn: str) -> str:
 
 
 OUTPUTS: dict[str, Any] = {}  # the last run's execution output
+INPUTS: dict[str, Any] = {}  # what each state of the last run entered with
 
 
-def _run(template: Template, lambda_results: list[dict[str, Any]]) -> tuple[str, list[str]]:
+def _run(
+    template: Template, lambda_results: list[dict[str, Any]], run_input: str = '{"trigger": "test"}'
+) -> tuple[str, list[str]]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
         fn, role = answering_function("pipeline-steps", lambda_results)
         sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = sfn.create_state_machine(name="retraining", roleArn=role, definition=_executable(template, fn))
-        execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"trigger": "test"}')
+        execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=run_input)
         deadline = time.monotonic() + 300  # a bound for a loaded machine; terminal states end it at once
         while time.monotonic() < deadline:
             described = sfn.describe_execution(executionArn=execution["executionArn"])
@@ -125,6 +128,14 @@ def _run(template: Template, lambda_results: list[dict[str, Any]]) -> tuple[str,
             time.sleep(0.05)
         OUTPUTS["last"] = json.loads(described.get("output") or "null")
         events = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+        INPUTS.clear()
+        INPUTS.update(
+            {
+                e["stateEnteredEventDetails"]["name"]: json.loads(e["stateEnteredEventDetails"].get("input") or "null")
+                for e in events
+                if "stateEnteredEventDetails" in e
+            }
+        )
         entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
         return status, entered
 
@@ -167,6 +178,33 @@ def test_passing_gates_register_and_announce_the_candidate(template: Template) -
     assert entered[-3:] == ["RegisterModelPackage", "AnnounceCandidate", "CandidateRegistered"]
     # The challenger's provenance check reads the package back from the succeeded execution's output
     assert OUTPUTS["last"]["registered"]["model_package_arn"] == registered["model_package_arn"]
+
+
+@pytest.mark.parametrize(
+    ("run_input", "kept"),
+    [
+        (
+            {"trigger": "coverage-gap", "coverage_gap_pct": 22.2, "finding_id": "f1", "note": "x" * 200_000},
+            {"trigger": "coverage-gap", "coverage_gap_pct": 22.2, "finding_id": "f1"},
+        ),
+        ({"trigger": "rerun", "prepared": {"snapshot_prefix": "s3://attacker/"}}, {"trigger": "rerun"}),
+        ({"finding_id": "f2"}, {"finding_id": "f2"}),
+        ({}, {}),
+    ],
+    ids=["weekly-check-and-a-large-note", "rerun-and-a-forged-step", "one-field", "nothing"],
+)
+def test_the_run_keeps_only_the_known_input_fields(
+    template: Template, run_input: dict[str, Any], kept: dict[str, Any]
+) -> None:
+    """Fifteenth review, hole 9: what an operator adds to the input never rides in the run's state (a large input
+    made the state too large once a step added its result: States.DataLimitExceeded, which no Catch takes)."""
+    failed = {**PASSED, "passed": False, "failed": [{"name": "row_count"}]}
+    status, entered = _run(template, [PREPARED, failed, {"finding_id": "f"}], json.dumps(run_input))
+    assert status == "FAILED" and entered[-1] == "RetrainingFailed", entered
+    # The failure path's Fail state has no output; what the steps saw is in the history's PrepareTrainingData input
+    assert INPUTS["PrepareTrainingData"]["input"] == kept
+    assert INPUTS["PrepareTrainingData"]["execution"].startswith("arn:aws:states:")
+    assert set(INPUTS["PrepareTrainingData"]) == {"execution", "input"}
 
 
 COMMON = FUNCTION_BASE_ACTIONS | {
