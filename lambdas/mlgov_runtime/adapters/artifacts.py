@@ -142,13 +142,13 @@ def pinned_container(pins: StorePins, image: str, model_data_url: str) -> tuple[
 
 
 class CopyDiffers(ValueError):
-    """The write-once key holds other bytes than the source: nothing may be registered from it."""
+    pass
 
 
 def copy_write_once(s3: Any, source_uri: str, bucket: str, key: str, *, same_bytes_ok: bool = False) -> str:
     """Copy the artifact to a write-once key (If-None-Match: *, which the bucket policy requires there);
     the copy is what the package names. Returns its URI. A key that exists already is refused by S3 (412);
-    with `same_bytes_ok` (a retried registration), a copy of the very same bytes (SHA-256) is taken instead."""
+    with `same_bytes_ok` (a retried registration) a copy of the same SHA-256 is taken."""
     src_bucket, src_key = split_s3_uri(source_uri)
     try:
         s3.copy_object(
@@ -164,15 +164,14 @@ def copy_write_once(s3: Any, source_uri: str, bucket: str, key: str, *, same_byt
         copy, source = sha256_of(s3, bucket, key), sha256_of(s3, src_bucket, src_key)
         if copy != source:
             raise CopyDiffers(
-                f"s3://{bucket}/{key} exists with other bytes (SHA-256 {copy}) than {source_uri} ({source}); it is "
-                "never overwritten, so nothing is registered from it. Next: find who wrote it (the bucket's access "
-                f"logs), and train again under a new execution name (a new copy key)"
+                f"s3://{bucket}/{key} exists with other bytes (SHA-256 {copy}) than {source_uri} ({source}): see "
+                "who wrote it (the bucket's access logs), train again under a new execution name"
             ) from None
     return f"s3://{bucket}/{key}"
 
 
 def sha256_of(s3: Any, bucket: str, key: str) -> str:
-    """The object's SHA-256 (base64, as S3 reports it): S3's full-object checksum when it keeps one, else read."""
+    """Base64 SHA-256: S3's full-object checksum, else read."""
     head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     stored = str(head.get("ChecksumSHA256") or "")
     if stored and "-" not in stored and head.get("ChecksumType") != "COMPOSITE":

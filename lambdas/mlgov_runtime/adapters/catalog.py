@@ -121,8 +121,7 @@ def snapshot_chunks(
     """Stream the snapshot in chunks. A reader thread keeps up to `prefetch` chunks ahead, so the
     network read overlaps the parsing instead of alternating with it. `progress(read, total)` is
     called after each chunk. A consumer that stops early (a malformed line) stops the reader too:
-    in a warm Lambda a blocked thread would otherwise keep its connection and chunks for good.
-    `version_id`: that object version, never the newest in its place (a version that is gone is SnapshotNotFound)."""
+    in a warm Lambda a blocked thread would otherwise keep its connection and chunks for good."""
     bucket, key = parse_s3_uri(uri)
     try:
         answer = s3.get_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}))
@@ -130,9 +129,8 @@ def snapshot_chunks(
         error = exc.response.get("Error", {})
         if version_id and error.get("Code") in ("NoSuchVersion", "InvalidArgument", "NoSuchKey", "404"):
             raise SnapshotNotFound(
-                f"snapshot {uri} version {version_id} (the approved package's training_data_version) does not "
-                f"exist ({error.get('Code')}): the data the served model trained on is gone, and a newer object "
-                "in its place is not measured instead"
+                f"snapshot {uri} version {version_id} (training_data_version) does not exist ({error.get('Code')}); "
+                "the newest is not measured instead"
             ) from None
         if error.get("Code") == "NoSuchBucket":
             raise SnapshotBucketNotFound(f"snapshot {uri} does not exist: no bucket {bucket}") from None

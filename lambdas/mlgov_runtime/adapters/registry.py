@@ -36,8 +36,7 @@ def create_pending_package(
     client_token: str | None = None,
 ) -> str:
     """Register a package as PendingManualApproval; approval stays a human (approver role) decision.
-    `container`: the pinned container (ImageDigest, ModelDataETag) when registration pinned it. `client_token`:
-    the same token on a retry makes SageMaker return the package it made rather than a second one."""
+    `container`: the pinned container (ImageDigest, ModelDataETag) when registration pinned it."""
     answer = sm.create_model_package(
         **({"ClientToken": client_token} if client_token else {}),
         ModelPackageGroupName=group,
@@ -54,8 +53,7 @@ def create_pending_package(
 
 
 def package_naming(sm: Any, group: str, model_data_url: str, created_after: Any = None) -> str | None:
-    """The ARN of a package of the group whose container names `model_data_url` (newest first), or None: what a
-    registration whose answer was lost already made."""
+    """A package of the group naming `model_data_url` (a registration whose answer was lost), or None."""
     pages = sm.get_paginator("list_model_packages").paginate(
         ModelPackageGroupName=group,
         SortBy="CreationTime",

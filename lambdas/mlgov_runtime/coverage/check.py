@@ -40,13 +40,11 @@ def snapshot_uri_for(approved: Mapping[str, Any] | None, fallback: str | None) -
     )
 
 
-# What registration writes when the snapshot had no version (an unversioned bucket): nothing to pin to.
-UNVERSIONED = ("", "unversioned", "null")
+UNVERSIONED = ("", "unversioned", "null")  # what registration records without a version
 
 
 def snapshot_version_for(approved: Mapping[str, Any] | None, uri: str) -> str | None:
-    """The object version the approved package recorded for `uri` (training_data_version), or None when it
-    recorded none (or `uri` is the settings fallback): the gap is measured on what the model trained on."""
+    """The training_data_version the approved package recorded for `uri`, or None."""
     meta = (approved or {}).get("CustomerMetadataProperties") or {}
     if not approved or meta.get("training_data_s3_uri") != uri:
         return None
@@ -192,7 +190,6 @@ def run_coverage_check(
     thresholds: CoverageThresholds,
     fallback_uri: str | None,
 ) -> CoverageOutcome:
-    """`snapshot_batches(uri, version)`: the snapshot's title ids, of that object version when one is given."""
     approved = approved_package()
     uri, source = snapshot_uri_for(approved, fallback_uri)
     version = snapshot_version_for(approved, uri)

@@ -83,8 +83,7 @@ def _context() -> PipelineContext:
 
 
 def register(state: dict[str, Any]) -> dict[str, Any]:
-    """Idempotent: a retry (the state machine's, or a redrive) after a refused or unanswered CreateModelPackage
-    takes the copy it made (same bytes) and the package it made, rather than failing on its own copy."""
+    """Idempotent: a retry takes the copy (same bytes) and the package an earlier attempt made."""
     settings = retraining_settings.get()
     registration_metadata(state, settings.git_commit_sha, settings.team, settings.intended_use_case)  # refuse early
     aws = context_for(None)
@@ -96,7 +95,7 @@ def register(state: dict[str, Any]) -> dict[str, Any]:
         s3, state["training"]["model_artifacts"], settings.snapshot_bucket, key, same_bytes_ok=True
     )
     copied_at = s3.head_object(Bucket=settings.snapshot_bucket, Key=key)["LastModified"]
-    # Stable across retries (the copy is made once), so a retried call carries the same parameters and token.
+    # Stable across retries: a retried create sends the same parameters and token.
     meta = registration_metadata(
         state, settings.git_commit_sha, settings.team, settings.intended_use_case, registered_at=copied_at
     )

@@ -55,7 +55,7 @@ def _rerun(execution: Any, region: str) -> str:
     )
 
 
-# One prefix per run: two runs the same day never rewrite each other's snapshot (the training channel is the prefix).
+# One prefix per run (the training channel): runs the same day never rewrite each other's.
 SNAPSHOT_KEY = "catalog-snapshots/{date}/{run}/training.jsonl"
 # Beside the pairs, in the training job's `train` channel: restricted flags and popularity for its evaluation.
 CATALOG_KEY = "catalog-snapshots/{date}/{run}/catalog.jsonl"
@@ -86,8 +86,7 @@ def _s3_uri(bucket: str, key: str) -> str:
 
 
 def run_name(execution: Any) -> str:
-    """The execution's name (the last part of its ARN; Step Functions allows neither ':' nor '/' in it); a call
-    outside the state machine gets a fresh one, so it never shares a run's prefix either."""
+    """The execution's name (its ARN's last part); a fresh one outside the state machine."""
     name = str(execution or "").rsplit(":", 1)[-1].strip()
     return name if name and "/" not in name else f"manual-{uuid.uuid4().hex[:12]}"
 
@@ -157,7 +156,7 @@ def data_quality_gate(ctx: PipelineContext, prepared: Mapping[str, Any], t: Data
         if last
         else set()
     )
-    # The version prepare wrote, not the newest: what is judged is what the package will record.
+    # The version prepare wrote (what the package records), not the newest.
     stats = scan_snapshot(ctx.store.lines(prepared["snapshot_key"], prepared.get("version_id") or None), catalog_ids)
     version = prepared["version_id"]
     if stats.orphan_rows:

@@ -31,8 +31,7 @@ class Thresholds:
     min_cold_start_diversity: float = setting(default=0.3, ge=0, le=1)
 
 
-# CreateTrainingJob refuses a hyperparameter value longer than this: refused at synth, not after data prep.
-HYPERPARAMETER_MAX = 2500
+HYPERPARAMETER_MAX = 2500  # CreateTrainingJob's limit per value
 
 
 @settings_model
@@ -48,13 +47,9 @@ class LoraHyperparameters:
     learning_rate: float = setting(default=2e-4, gt=0, lt=1)
 
     def check(self) -> None:
-        joined = ",".join(self.target_modules)  # the one hyperparameter value the training job receives
-        if len(joined) > HYPERPARAMETER_MAX:
-            raise KeyProblem(
-                "target_modules",
-                f"joined with commas is {len(joined)} characters; SageMaker takes a hyperparameter value of at most "
-                f"{HYPERPARAMETER_MAX} (name fewer modules, e.g. by their common suffix such as q_proj)",
-            )
+        size = len(",".join(self.target_modules))  # one hyperparameter value
+        if size > HYPERPARAMETER_MAX:
+            raise KeyProblem("target_modules", f"joined is {size} characters, over SageMaker's {HYPERPARAMETER_MAX}")
 
 
 @settings_model
