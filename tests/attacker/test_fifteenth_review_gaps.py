@@ -107,12 +107,12 @@ What held (passing tests below, or named): the SCPs, judged by the independent e
 developer from invoking the pipeline steps directly, starting, stopping or redriving the retraining state machine,
 passing the training role (so from writing the job's outputs through a job of their own), sending the
 `mlgov.retraining` announcement, registering into the watched group, approving a package, creating a role named as
-the product's and writing the catalog; an operator may start a run, and the execution input it chooses never
-reaches the steps' state (it is kept under `input`); a missing evaluation.json fails the offline gate, never passes
-it; a regression the evaluation does report is judged; a swap of the training outputs is refused by the bucket
-policy (test_retraining_outputs_swapped.py); execution names the weekly check makes fit a training job name
-(tests/integration/test_coverage_and_retraining.py); the registration metadata is checked against SageMaker's
-limits before the call (same file).
+the product's and writing the catalog; an operator may start a run, and the execution input it chooses never reaches
+the steps' state (it is kept under `input`; since hole 9, only its trigger, coverage_gap_pct and finding_id); a
+missing evaluation.json fails the offline gate, never passes it; a regression the evaluation does report is judged;
+a swap of the training outputs is refused by the bucket policy (test_retraining_outputs_swapped.py); execution names
+the weekly check makes fit a training job name (tests/integration/test_coverage_and_retraining.py); the registration
+metadata is checked against SageMaker's limits before the call (same file).
 """
 
 from __future__ import annotations
