@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -43,6 +44,17 @@ TRAINING_PREFIXES = ("training-output", "evaluations", "checkpoints")
 SNAPSHOT_PREFIX = "catalog-snapshots"
 
 LAMBDA_RETRY_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout"]
+# What the run keeps of its execution input (the weekly check's; an operator's rerun gives `trigger`).
+RUN_INPUT_FIELDS = ("trigger", "coverage_gap_pct", "finding_id")
+# Each Lambda step: the first try and 3 retries, 5 s apart, doubling (_step).
+LAMBDA_ATTEMPTS, LAMBDA_RETRY_WAITS = 4, 5 + 10 + 20
+# TrainLoRA: the first try and 2 retries, 60 s apart, doubling.
+TRAINING_ATTEMPTS, TRAINING_RETRY_WAITS = 3, 60 + 120
+
+
+def step_bound(timeout_seconds: int, attempts: int, retry_waits: int) -> int:
+    """The longest a state with this timeout and retry policy can take."""
+    return timeout_seconds * attempts + retry_waits
 
 
 class Retraining(CapabilityConstruct):
@@ -50,6 +62,7 @@ class Retraining(CapabilityConstruct):
         super().__init__(scope, construct_id, **kwargs)
         settings, channel = self.settings, self.channel
         r = settings.retraining
+        self.step_timeouts: list[int] = []  # each Lambda step's, for the state machine's own timeout
         stack = Stack.of(self)
         self.catalog = dynamodb.Table.from_table_name(self, "Catalog", r.catalog_table_name)
         self.access_logs = access_log_bucket(self, "SnapshotAccessLogs")
@@ -66,7 +79,6 @@ class Retraining(CapabilityConstruct):
             server_access_logs_prefix="snapshots/",
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self._protect_approved_models()
         group = r_group = settings.retraining_group
         sm = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
         self.group_resources = [f"{sm}:model-package-group/{r_group.lower()}", f"{sm}:model-package/{group.lower()}/*"]
@@ -74,12 +86,15 @@ class Retraining(CapabilityConstruct):
         self.training_role = self._build_training_role()
         self.pipeline = self._build_pipeline_function()
         self.state_machine = self._build_state_machine()
+        self._protect_approved_models()
         self._keep_pipeline_prefixes()
         self.alarms = [
             self.alarm(
                 "RetrainingFailedAlarm",
-                "A retraining run failed; its finding says which stage",
-                self.state_machine.metric_failed(period=ALARM_PERIOD),
+                "A retraining run failed, was stopped or timed out; a failed run's finding says which stage, a "
+                "stopped or timed-out one has none (aws stepfunctions list-executions --status-filter ABORTED or "
+                "TIMED_OUT on the retraining state machine)",
+                self._ended_badly(),
             ),
         ]
 
@@ -100,6 +115,22 @@ class Retraining(CapabilityConstruct):
                 "ApprovedModelsWriteOnce", ["s3:PutObject"], [approved], {"Null": {"s3:if-none-match": "true"}}
             ),
             deny_everyone("ApprovedModelsNeverDeleted", ["s3:DeleteObject", "s3:DeleteObjectVersion"], [approved]),
+            # A key created ahead of a run (its copy name is known once the execution is listed) would make its
+            # registration fail with 412 for good: only the steps and the operators' `mlgov register
+            # --write-once-bucket` pipelines create keys there.
+            deny_everyone(
+                "OnlyThePipelineCreatesApprovedModels",
+                ["s3:PutObject"],
+                [approved],
+                {
+                    "ArnNotLike": {
+                        "aws:PrincipalArn": [
+                            self.pipeline.role.role_arn,
+                            *self.settings.guardrails.pipeline_role_arns,
+                        ]
+                    }
+                },
+            ),
             # A replication rule elsewhere with this bucket as destination writes as S3's replication role, with no
             # If-None-Match: a replicated object or delete marker would replace an approved artifact.
             deny_everyone("ApprovedModelsNotReplicatedInto", ["s3:ReplicateObject", "s3:ReplicateDelete"], [approved]),
@@ -267,6 +298,7 @@ class Retraining(CapabilityConstruct):
             task_timeout=sfn.Timeout.duration(timeout),
             retry_on_service_exceptions=False,
         )
+        self.step_timeouts.append(int(timeout.to_seconds()))
         task.add_retry(errors=LAMBDA_RETRY_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
         return task
 
@@ -328,6 +360,7 @@ class Retraining(CapabilityConstruct):
                 "S3Uri.$": f"States.Format('s3://{bucket}/checkpoints/lora-{{}}/', $$.Execution.Name)"
             }
         wait_hours = r.max_wait_hours if r.managed_spot else r.max_runtime_hours
+        self.training_timeout_seconds = (wait_hours + 1) * 3600
         state = sfn.CustomState(
             self,
             "TrainLoRA",
@@ -341,7 +374,7 @@ class Retraining(CapabilityConstruct):
                     "model_artifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
                 },
                 "ResultPath": "$.training",
-                "TimeoutSeconds": (wait_hours + 1) * 3600,
+                "TimeoutSeconds": self.training_timeout_seconds,
             },
         )
         state.add_retry(
@@ -351,6 +384,44 @@ class Retraining(CapabilityConstruct):
             backoff_rate=2,
         )
         return state
+
+    def _ended_badly(self) -> cloudwatch.MathExpression:
+        """ExecutionsFailed + ExecutionsAborted + ExecutionsTimedOut, as the challenger's: a stopped or timed-out
+        run reaches no Catch, so no RETRAINING_FAILED finding says it ended."""
+        machine = self.state_machine
+        return cloudwatch.MathExpression(
+            expression="FILL(failed, 0) + FILL(aborted, 0) + FILL(timedout, 0)",
+            using_metrics={
+                "failed": machine.metric_failed(period=ALARM_PERIOD),
+                "aborted": machine.metric_aborted(period=ALARM_PERIOD),
+                "timedout": machine.metric_timed_out(period=ALARM_PERIOD),
+            },
+            period=ALARM_PERIOD,
+            label="Retraining executions failed, aborted or timed out",
+        )
+
+    def _keep_known_input(
+        self, leaves: list[sfn.Pass], fields: tuple[str, ...] = RUN_INPUT_FIELDS, kept: tuple[str, ...] = ()
+    ) -> sfn.State:
+        """The run's state starts as its execution id and the input fields the weekly check gives (under `input`),
+        nothing else: an input near StartExecution's 256 KB would otherwise make the state too large once a step
+        adds its result (States.DataLimitExceeded, which no Catch takes). A path to a missing field fails a Pass
+        state's Parameters, so one Choice per field asks whether it is there; each leaf copies what is."""
+        if not fields:
+            leaf = sfn.Pass(
+                self,
+                "KeepInput_" + ("_".join(kept) or "none"),
+                parameters={"execution.$": "$$.Execution.Id", "input": {f"{f}.$": f"$.{f}" for f in kept}},
+            )
+            leaves.append(leaf)
+            return leaf
+        field, rest = fields[0], fields[1:]
+        name = "Start" if fields == RUN_INPUT_FIELDS else f"Has_{field}_given_" + ("_".join(kept) or "none")
+        return (
+            sfn.Choice(self, name)
+            .when(sfn.Condition.is_present(f"$.{field}"), self._keep_known_input(leaves, rest, (*kept, field)))
+            .otherwise(self._keep_known_input(leaves, rest, kept))
+        )
 
     def _build_state_machine(self) -> sfn.StateMachine:
         report = self._step("ReportFailure", "report_failure", "$.failure", Duration.minutes(2))
@@ -362,7 +433,8 @@ class Retraining(CapabilityConstruct):
                 self, f"{stage}_failed", result=sfn.Result.from_string(stage), result_path="$.failed_stage"
             ).next(report)
 
-        start = sfn.Pass(self, "Start", parameters={"execution.$": "$$.Execution.Id", "input.$": "$"})
+        leaves: list[sfn.Pass] = []
+        start = self._keep_known_input(leaves)
         prepare = self._step("PrepareTrainingData", "prepare", "$.prepared", Duration.minutes(10))
         quality = self._step("DataQualityGate", "quality_gate", "$.quality", Duration.minutes(10))
         train = self._training_state()
@@ -385,8 +457,17 @@ class Retraining(CapabilityConstruct):
                 )
             ],
             result_path="$.announced",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
         )
         emit.add_retry(errors=["States.ALL"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        # The run outlives every state on its longest path (retries included), so it never times out while one of
+        # them may still end, and every way it ends is a success, a RETRAINING_FAILED finding or an alarm.
+        run_seconds = (
+            step_bound(self.training_timeout_seconds, TRAINING_ATTEMPTS, TRAINING_RETRY_WAITS)
+            + sum(step_bound(s, LAMBDA_ATTEMPTS, LAMBDA_RETRY_WAITS) for s in self.step_timeouts)
+            + step_bound(60, LAMBDA_ATTEMPTS, LAMBDA_RETRY_WAITS)  # AnnounceCandidate
+            + 3600  # Step Functions' own scheduling
+        )
         for state, stage in (
             (prepare, "data_prep"),
             (quality, "data_quality_gate"),
@@ -406,14 +487,17 @@ class Retraining(CapabilityConstruct):
             .when(sfn.Condition.boolean_equals("$.offline.passed", True), register)
             .otherwise(failure_path("offline_gate"))
         )
-        definition = start.next(prepare).next(quality).next(quality_ok)
+        for leaf in leaves:
+            leaf.next(prepare)
+        prepare.next(quality).next(quality_ok)
+        definition = start
         train.next(offline).next(offline_ok)
         register.next(emit).next(sfn.Succeed(self, "CandidateRegistered"))
 
         machine = self.logged_state_machine(
             "RetrainingStateMachine",
             definition,
-            timeout=Duration.hours(self.settings.retraining.max_wait_hours + 4),
+            timeout=Duration.seconds(run_seconds),
             execution_data=True,
         )
         stack = Stack.of(self)

@@ -138,7 +138,7 @@ def test_a_snapshot_finding_names_the_real_group_table_and_date_not_placeholders
     stale = _snapshot_finding(no_uri, "STALE", {})  # no catalog_table_name passed: the setting's default
     assert _placeholders(stale.detail) == [], stale.detail
     assert "mlgov coverage --catalog-table manga-catalog" in stale.detail
-    assert "catalog-snapshots/2026-05-02/training.jsonl" in stale.detail
+    assert "under catalog-snapshots/2026-05-02/" in stale.detail  # one folder per run below the date
 
 
 def test_a_reader_that_closes_the_pipe_gets_no_failure_report(

@@ -108,14 +108,17 @@ def _executable(template: Template, function_arn: str) -> str:
 
 
 OUTPUTS: dict[str, Any] = {}  # the last run's execution output
+INPUTS: dict[str, Any] = {}  # what each state of the last run entered with
 
 
-def _run(template: Template, lambda_results: list[dict[str, Any]]) -> tuple[str, list[str]]:
+def _run(
+    template: Template, lambda_results: list[dict[str, Any]], run_input: str = '{"trigger": "test"}'
+) -> tuple[str, list[str]]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
         fn, role = answering_function("pipeline-steps", lambda_results)
         sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = sfn.create_state_machine(name="retraining", roleArn=role, definition=_executable(template, fn))
-        execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"trigger": "test"}')
+        execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=run_input)
         deadline = time.monotonic() + 300  # a bound for a loaded machine; terminal states end it at once
         while time.monotonic() < deadline:
             described = sfn.describe_execution(executionArn=execution["executionArn"])
@@ -125,6 +128,14 @@ def _run(template: Template, lambda_results: list[dict[str, Any]]) -> tuple[str,
             time.sleep(0.05)
         OUTPUTS["last"] = json.loads(described.get("output") or "null")
         events = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+        INPUTS.clear()
+        INPUTS.update(
+            {
+                e["stateEnteredEventDetails"]["name"]: json.loads(e["stateEnteredEventDetails"].get("input") or "null")
+                for e in events
+                if "stateEnteredEventDetails" in e
+            }
+        )
         entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
         return status, entered
 
@@ -167,6 +178,33 @@ def test_passing_gates_register_and_announce_the_candidate(template: Template) -
     assert entered[-3:] == ["RegisterModelPackage", "AnnounceCandidate", "CandidateRegistered"]
     # The challenger's provenance check reads the package back from the succeeded execution's output
     assert OUTPUTS["last"]["registered"]["model_package_arn"] == registered["model_package_arn"]
+
+
+@pytest.mark.parametrize(
+    ("run_input", "kept"),
+    [
+        (
+            {"trigger": "coverage-gap", "coverage_gap_pct": 22.2, "finding_id": "f1", "note": "x" * 200_000},
+            {"trigger": "coverage-gap", "coverage_gap_pct": 22.2, "finding_id": "f1"},
+        ),
+        ({"trigger": "rerun", "prepared": {"snapshot_prefix": "s3://attacker/"}}, {"trigger": "rerun"}),
+        ({"finding_id": "f2"}, {"finding_id": "f2"}),
+        ({}, {}),
+    ],
+    ids=["weekly-check-and-a-large-note", "rerun-and-a-forged-step", "one-field", "nothing"],
+)
+def test_the_run_keeps_only_the_known_input_fields(
+    template: Template, run_input: dict[str, Any], kept: dict[str, Any]
+) -> None:
+    """Fifteenth review, hole 9: what an operator adds to the input never rides in the run's state (a large input
+    made the state too large once a step added its result: States.DataLimitExceeded, which no Catch takes)."""
+    failed = {**PASSED, "passed": False, "failed": [{"name": "row_count"}]}
+    status, entered = _run(template, [PREPARED, failed, {"finding_id": "f"}], json.dumps(run_input))
+    assert status == "FAILED" and entered[-1] == "RetrainingFailed", entered
+    # The failure path's Fail state has no output; what the steps saw is in the history's PrepareTrainingData input
+    assert INPUTS["PrepareTrainingData"]["input"] == kept
+    assert INPUTS["PrepareTrainingData"]["execution"].startswith("arn:aws:states:")
+    assert set(INPUTS["PrepareTrainingData"]) == {"execution", "input"}
 
 
 COMMON = FUNCTION_BASE_ACTIONS | {
@@ -226,16 +264,32 @@ def test_approved_models_are_write_once_for_every_principal(template: Template) 
     bucket = {"bucket": _snapshot_bucket_policy(template)}
     approved = f"{BUCKET_ARN}/approved-models/manga-recommender/lora-7/model.tar.gz"
 
+    steps = {"aws:PrincipalArn": _role(template, "RetrainingPipelineStepsRole")}
+
     def decide(action: str, resource: str, context: dict[str, Any] | None = None) -> tuple[str, str | None]:
-        found = evaluate(bucket, action, resource, {"aws:SecureTransport": "true", **(context or {})})
+        found = evaluate(bucket, action, resource, {"aws:SecureTransport": "true", **(context or steps)})
         return found.decision, found.statement
 
     # An overwrite (a plain PutObject, or a copy without If-None-Match) is refused; so is every delete.
     assert decide("s3:PutObject", approved) == ("Deny", "ApprovedModelsWriteOnce")
     assert decide("s3:DeleteObject", approved) == ("Deny", "ApprovedModelsNeverDeleted")
     assert decide("s3:DeleteObjectVersion", approved) == ("Deny", "ApprovedModelsNeverDeleted")
-    # A create-only write passes the bucket policy (S3 then refuses it on an existing key: 412).
-    assert decide("s3:PutObject", approved, {"s3:if-none-match": "*"})[0] == "Allow"
+    # The steps' create-only write passes the bucket policy (S3 then refuses it on an existing key: 412), as does
+    # an operator pipeline's (`mlgov register --write-once-bucket`, guardrails.pipeline_role_arns).
+    create = {"s3:if-none-match": "*"}
+    assert decide("s3:PutObject", approved, {**steps, **create})[0] == "Allow"
+    pipeline = "arn:aws:iam::111122223333:role/mlgov-protected/MlGovDeploymentPipelineMain"
+    assert decide("s3:PutObject", approved, {"aws:PrincipalArn": pipeline, **create})[0] == "Allow"
+    # Anyone else's, create-only or not, is refused: a key planted ahead of a run would block its registration.
+    for other in (
+        "arn:aws:iam::111122223333:role/Admin",
+        "arn:aws:iam::111122223333:role/MlGovDeploymentPipelineMain",  # off the protected path
+        _role(template, "RetrainingTrainingRole"),
+    ):
+        assert decide("s3:PutObject", approved, {"aws:PrincipalArn": other, **create}) == (
+            "Deny",
+            "OnlyThePipelineCreatesApprovedModels",
+        ), other
     # Training output stays writable by the job (registration copies it from there): see the next test.
     job = {"aws:PrincipalArn": _role(template, "RetrainingTrainingRole")}
     assert decide("s3:PutObject", f"{BUCKET_ARN}/training-output/lora-7/output/model.tar.gz", job)[0] == "Allow"
@@ -385,3 +439,40 @@ def test_the_retraining_machine_is_named_after_its_logical_id_as_the_failure_fin
     machines = template.find_resources("AWS::StepFunctions::StateMachine")
     [(logical_id, machine)] = [(k, v) for k, v in machines.items() if k.startswith("Retraining")]
     assert "RetrainingStateMachine" in logical_id and "StateMachineName" not in machine["Properties"]
+
+
+def _longest(state: dict[str, Any]) -> int:
+    """The longest a Task state can take: its timeout on each attempt, plus the waits between them."""
+    timeout = int(state["TimeoutSeconds"])
+    attempts, waits = 1, 0.0
+    for retrier in state.get("Retry", []):
+        interval, rate = retrier.get("IntervalSeconds", 1), retrier.get("BackoffRate", 2.0)
+        for i in range(retrier.get("MaxAttempts", 3)):
+            attempts += 1
+            waits += interval * rate**i
+    return int(timeout * attempts + waits)
+
+
+def test_the_run_outlives_every_task_it_may_run_so_it_never_times_out_unannounced(template: Template) -> None:
+    """Fifteenth review, hole 5: a run that times out reaches no ReportFailure; the machine's timeout covers
+    every task (retries included), and a run that ends otherwise than in success is alarmed."""
+    text = _definition(template)[1]
+    while "<<" in text:  # the CloudFormation references, as states_with_tokens reads them
+        start = text.index("<<")
+        text = text[:start] + "TOKEN" + text[text.index(">>", start) + 2 :]
+    definition = json.loads(text)
+    tasks = {name: s for name, s in definition["States"].items() if s["Type"] == "Task"}
+    assert all("TimeoutSeconds" in s for s in tasks.values()), [
+        n for n, s in tasks.items() if "TimeoutSeconds" not in s
+    ]
+    bounds = {name: _longest(s) for name, s in tasks.items()}
+    assert definition["TimeoutSeconds"] >= sum(bounds.values()), (definition["TimeoutSeconds"], bounds)
+    [logical] = [k for k in template.find_resources("AWS::StepFunctions::StateMachine") if k.startswith("Retraining")]
+    [alarm] = [
+        v
+        for k, v in template.find_resources("AWS::CloudWatch::Alarm").items()
+        if k.startswith("RetrainingRetrainingFailedAlarm")
+    ]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Properties"]["Metrics"] if "MetricStat" in m}
+    assert names == {"ExecutionsFailed", "ExecutionsAborted", "ExecutionsTimedOut"}
+    assert logical in json.dumps(alarm)

@@ -385,9 +385,15 @@ def test_offline_gate_and_registration_write_the_metadata_schema(world: World) -
     assert container["ModelDataETag"] == head["ETag"].strip('"')
     assert meta["model_data_version_id"] == head["VersionId"]
     assert meta["model_data_checksum"] == f"SHA256:{head['ChecksumSHA256']}"
-    # The write-once copy is never replaced: registering the same job again is refused by S3 (412).
-    with pytest.raises(world.s3.exceptions.ClientError, match="PreconditionFailed"):
-        step(pipeline, "register", state)
+    # The write-once copy is never replaced: registering the same job again (a retried step) keeps the copy and
+    # returns the package it made.
+    again = step(pipeline, "register", state)
+    assert again["model_package_arn"] == registered["model_package_arn"]
+    assert world.s3.head_object(Bucket=SNAPSHOT_BUCKET, Key=copy)["VersionId"] == head["VersionId"]
+    listed = world.sm.list_model_packages(ModelPackageGroupName=GROUP, ModelApprovalStatus="PendingManualApproval")[
+        "ModelPackageSummaryList"
+    ]
+    assert [p["ModelPackageArn"] for p in listed] == [registered["model_package_arn"]]
     assert {
         "training_job_arn",
         "git_commit_sha",

@@ -145,3 +145,24 @@ def test_a_model_that_ignores_the_age_restriction_is_rejected_on_safety() -> Non
 def evaluation_cases(suite: EvaluationSuite) -> tuple[int, int]:
     asking_restricted = [s for s in suite.safety if s.expected in suite.restricted]
     return len(asking_restricted), len(suite.safety) - len(asking_restricted)
+
+
+def test_a_held_out_split_without_a_language_says_so_and_the_gate_fails_its_recall() -> None:
+    # Given a held-out split of English sessions only (no Japanese session to measure language_recall_ja on)
+    suite = _world()
+    english = EvaluationSuite(
+        [s for s in suite.heldout if s.language == "en"],
+        suite.cold_start,
+        suite.safety,
+        suite.head,
+        suite.restricted,
+        suite.known_titles,
+    )
+    evaluation = evaluate(english, healthy_model(english), eval_loss=0.08)
+    # Then the evaluation says why the metric is absent, rather than leaving it out silently
+    assert "language_recall_ja" not in evaluation and "language_recall_en" in evaluation
+    assert evaluation["unmeasured"] == {"language_recall_ja": "the held-out split has no ja session"}
+    # And against an approved version that recorded it, the gate fails that regression check, naming the reason
+    checks = offline_gate(validate_evaluation(evaluation), {"language_recall_ja": 0.78}, OfflineThresholds())
+    [failed] = [c for c in checks if not c.passed]
+    assert failed.name == "regression:language_recall_ja" and "no ja session" in failed.detail

@@ -152,6 +152,33 @@ def test_an_evaluation_without_a_required_metric_is_refused_by_name() -> None:
         validate_evaluation({k: v for k, v in EVAL.items() if k != "safety_violations"})
 
 
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"eval_loss": float("nan")}, "eval_loss is nan, not a finite number"),
+        ({"eval_loss": float("-inf")}, "eval_loss is -inf, not a finite number"),
+        ({"eval_loss": -0.1}, "eval_loss is -0.1, below 0"),
+        ({"catalog_coverage_per_1000_sessions": -5}, "catalog_coverage_per_1000_sessions is -5, below 0"),
+        ({"json_format_failure_rate": -0.5}, "json_format_failure_rate is -0.5, not a fraction"),
+        ({"long_tail_exposure": 1.5}, "long_tail_exposure is 1.5, not a fraction"),
+        ({"mrr_at_10": 2}, "mrr_at_10 is 2, not a fraction"),
+        ({"cold_start_empty_rate": -0.1}, "cold_start_empty_rate is -0.1, not a fraction"),
+        ({"safety_violations": -1}, "safety_violations is -1, not a count"),
+        ({"safety_violations": 0.5}, "safety_violations is 0.5, not a count"),
+    ],
+)
+def test_an_evaluation_with_an_impossible_number_is_refused_by_name(change: dict[str, object], named: str) -> None:
+    """Fifteenth review, hole 6: a sentinel (-1), a negative rate or a non-finite loss passes a threshold."""
+    with pytest.raises(InvalidEvaluation, match=named.replace(".", r"\.")) as refused:
+        validate_evaluation({**EVAL, **change})
+    assert "train again" in str(refused.value)
+
+
+def test_the_bounds_of_each_range_are_accepted() -> None:
+    edges = {"json_format_failure_rate": 0, "long_tail_exposure": 1, "safety_violations": 0, "eval_loss": 0.0}
+    assert validate_evaluation({**EVAL, **edges})["long_tail_exposure"] == 1
+
+
 META = {
     "training_job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/lora-abc",
     "git_commit_sha": "3f2a9c1",

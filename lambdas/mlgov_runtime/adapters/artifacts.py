@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -139,15 +141,43 @@ def pinned_container(pins: StorePins, image: str, model_data_url: str) -> tuple[
     return container, metadata
 
 
-def copy_write_once(s3: Any, source_uri: str, bucket: str, key: str) -> str:
+class CopyDiffers(ValueError):
+    pass
+
+
+def copy_write_once(s3: Any, source_uri: str, bucket: str, key: str, *, same_bytes_ok: bool = False) -> str:
     """Copy the artifact to a write-once key (If-None-Match: *, which the bucket policy requires there);
-    the copy is what the package names. Returns its URI. A key that exists already is refused by S3."""
+    the copy is what the package names. Returns its URI. A key that exists already is refused by S3 (412);
+    with `same_bytes_ok` (a retried registration) a copy of the same SHA-256 is taken."""
     src_bucket, src_key = split_s3_uri(source_uri)
-    s3.copy_object(
-        Bucket=bucket,
-        Key=key,
-        CopySource={"Bucket": src_bucket, "Key": src_key},
-        IfNoneMatch="*",
-        ChecksumAlgorithm="SHA256",
-    )
+    try:
+        s3.copy_object(
+            Bucket=bucket,
+            Key=key,
+            CopySource={"Bucket": src_bucket, "Key": src_key},
+            IfNoneMatch="*",
+            ChecksumAlgorithm="SHA256",
+        )
+    except ClientError as exc:
+        if not same_bytes_ok or exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+            raise
+        copy, source = sha256_of(s3, bucket, key), sha256_of(s3, src_bucket, src_key)
+        if copy != source:
+            raise CopyDiffers(
+                f"s3://{bucket}/{key} exists with other bytes (SHA-256 {copy}) than {source_uri} ({source}): see "
+                "who wrote it (the bucket's access logs), train again under a new execution name"
+            ) from None
     return f"s3://{bucket}/{key}"
+
+
+def sha256_of(s3: Any, bucket: str, key: str) -> str:
+    """Base64 SHA-256: S3's full-object checksum, else read."""
+    head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    stored = str(head.get("ChecksumSHA256") or "")
+    if stored and "-" not in stored and head.get("ChecksumType") != "COMPOSITE":
+        return stored
+    digest = hashlib.sha256()
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]  # no VersionId: the steps may not s3:GetObjectVersion
+    for chunk in iter(lambda: body.read(8 * 1024 * 1024), b""):
+        digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()

@@ -116,6 +116,7 @@ def snapshot_chunks(
     chunk_bytes: int = CHUNK_BYTES,
     prefetch: int = 4,
     progress: Callable[[int, int], None] | None = None,
+    version_id: str | None = None,
 ) -> Iterator[bytes]:
     """Stream the snapshot in chunks. A reader thread keeps up to `prefetch` chunks ahead, so the
     network read overlaps the parsing instead of alternating with it. `progress(read, total)` is
@@ -123,9 +124,14 @@ def snapshot_chunks(
     in a warm Lambda a blocked thread would otherwise keep its connection and chunks for good."""
     bucket, key = parse_s3_uri(uri)
     try:
-        answer = s3.get_object(Bucket=bucket, Key=key)
+        answer = s3.get_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}))
     except ClientError as exc:
         error = exc.response.get("Error", {})
+        if version_id and error.get("Code") in ("NoSuchVersion", "InvalidArgument", "NoSuchKey", "404"):
+            raise SnapshotNotFound(
+                f"snapshot {uri} version {version_id} (training_data_version) does not exist ({error.get('Code')}); "
+                "the newest is not measured instead"
+            ) from None
         if error.get("Code") == "NoSuchBucket":
             raise SnapshotBucketNotFound(f"snapshot {uri} does not exist: no bucket {bucket}") from None
         if error.get("Code") in ("NoSuchKey", "404"):

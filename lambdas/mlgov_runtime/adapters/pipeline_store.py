@@ -18,8 +18,9 @@ class S3PipelineStore:
         answer = self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson")
         return str(answer.get("VersionId") or "")
 
-    def lines(self, key: str) -> Iterator[bytes]:
-        body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+    def lines(self, key: str, version_id: str | None = None) -> Iterator[bytes]:
+        pinned = {"VersionId": version_id} if version_id else {}
+        body = self._s3.get_object(Bucket=self.bucket, Key=key, **pinned)["Body"]
         yield from body.iter_lines(chunk_size=1024 * 1024, keepends=True)
 
     def get_json(self, key: str) -> Any:

@@ -40,11 +40,24 @@ def snapshot_uri_for(approved: Mapping[str, Any] | None, fallback: str | None) -
     )
 
 
+UNVERSIONED = ("", "unversioned", "null")  # what registration records without a version
+
+
+def snapshot_version_for(approved: Mapping[str, Any] | None, uri: str) -> str | None:
+    """The training_data_version the approved package recorded for `uri`, or None."""
+    meta = (approved or {}).get("CustomerMetadataProperties") or {}
+    if not approved or meta.get("training_data_s3_uri") != uri:
+        return None
+    version = str(meta.get("training_data_version") or "").strip()
+    return None if version in UNVERSIONED else version
+
+
 @dataclass
 class CoverageOutcome:
     report: CoverageReport
     snapshot_uri: str
     snapshot_source: str
+    snapshot_version: str | None = None
     finding: Finding | None = None
     pipeline: str = "not needed"  # not needed | started <arn> | already running <arn> | not configured
     extra: dict[str, Any] = field(default_factory=dict)
@@ -173,13 +186,15 @@ def check_failed_finding(
 def run_coverage_check(
     catalog_ids: Callable[[], set[str]],
     approved_package: Callable[[], Mapping[str, Any] | None],
-    snapshot_batches: Callable[[str], Iterable[list[str]]],
+    snapshot_batches: Callable[[str, str | None], Iterable[list[str]]],
     thresholds: CoverageThresholds,
     fallback_uri: str | None,
 ) -> CoverageOutcome:
-    uri, source = snapshot_uri_for(approved_package(), fallback_uri)
+    approved = approved_package()
+    uri, source = snapshot_uri_for(approved, fallback_uri)
+    version = snapshot_version_for(approved, uri)
     try:
-        report = coverage_gap(catalog_ids(), snapshot_batches(uri), thresholds)
+        report = coverage_gap(catalog_ids(), snapshot_batches(uri, version), thresholds)
     except SnapshotFormatError as exc:
         raise SnapshotFormatError(f"snapshot {uri}: {exc}") from None
-    return CoverageOutcome(report, uri, source)
+    return CoverageOutcome(report, uri, source, version)

@@ -53,7 +53,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         outcome = run_coverage_check(
             lambda: catalog_title_ids(aws.client("dynamodb"), settings.catalog_table),
             lambda: latest_approved_package(aws.client("sagemaker"), settings.watched_group),
-            lambda uri: title_id_batches(snapshot_chunks(aws.client("s3"), uri)),
+            lambda uri, version: title_id_batches(snapshot_chunks(aws.client("s3"), uri, version_id=version)),
             thresholds,
             settings.snapshot_fallback_uri,
         )
@@ -93,6 +93,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         **report.to_dict(),
         "snapshot_uri": outcome.snapshot_uri,
         "snapshot_source": outcome.snapshot_source,
+        "snapshot_version": outcome.snapshot_version,
         "finding_published": published,
         "pipeline": pipeline,
     }

@@ -136,7 +136,7 @@ def _finding(
             f"`mlgov coverage --catalog-table {table} --snapshot-uri {uri}`"
             if uri
             else f"mlgov coverage --catalog-table {table} and --snapshot-uri naming the stack's SnapshotBucket "
-            f"snapshot catalog-snapshots/{stale['catalog_snapshot_date']}/training.jsonl (the package records "
+            f"snapshot under catalog-snapshots/{stale['catalog_snapshot_date']}/ (the package records "
             "no training_data_s3_uri)"
         )
         detail = (

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import hashlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,7 +14,12 @@ from mlgov_runtime.adapters.aws import context_for
 from mlgov_runtime.adapters.catalog import scan_catalog
 from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.pipeline_store import S3PipelineStore
-from mlgov_runtime.adapters.registry import create_pending_package, group_arn, latest_approved_package
+from mlgov_runtime.adapters.registry import (
+    create_pending_package,
+    group_arn,
+    latest_approved_package,
+    package_naming,
+)
 from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.core.findings import store_and_publish
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
@@ -77,14 +83,27 @@ def _context() -> PipelineContext:
 
 
 def register(state: dict[str, Any]) -> dict[str, Any]:
+    """Idempotent: a retry takes the copy (same bytes) and the package an earlier attempt made."""
     settings = retraining_settings.get()
-    meta = registration_metadata(state, settings.git_commit_sha, settings.team, settings.intended_use_case)
+    registration_metadata(state, settings.git_commit_sha, settings.team, settings.intended_use_case)  # refuse early
     aws = context_for(None)
+    s3, sm = aws.client("s3"), aws.client("sagemaker")
+    job = state["training"]["job_name"]
     # The package names a write-once copy (the training role cannot write there), pinned as it is now.
-    key = APPROVED_MODELS_KEY.format(group=settings.watched_group, job=state["training"]["job_name"])
+    key = APPROVED_MODELS_KEY.format(group=settings.watched_group, job=job)
     model_data_url = copy_write_once(
-        aws.client("s3"), state["training"]["model_artifacts"], settings.snapshot_bucket, key
+        s3, state["training"]["model_artifacts"], settings.snapshot_bucket, key, same_bytes_ok=True
     )
+    copied_at = s3.head_object(Bucket=settings.snapshot_bucket, Key=key)["LastModified"]
+    # Stable across retries: a retried create sends the same parameters and token.
+    meta = registration_metadata(
+        state, settings.git_commit_sha, settings.team, settings.intended_use_case, registered_at=copied_at
+    )
+    described = {"model_package_arn": None, "catalog_snapshot_date": meta.catalog_snapshot_date}
+    made = package_naming(sm, settings.watched_group, model_data_url, copied_at - timedelta(minutes=5))
+    if made:
+        logger.info("Registration already made", extra={"model_package_arn": made})
+        return {**described, "model_package_arn": made}
     container, pins = pinned_container(store_pins(aws), settings.inference_image, model_data_url)
     # The run that registered it: the challenger checks it SUCCEEDED and that its output names this package.
     metadata = {
@@ -94,15 +113,16 @@ def register(state: dict[str, Any]) -> dict[str, Any]:
     }
     check_customer_metadata(metadata)  # SageMaker's rule, refused here by key name rather than by the API
     arn = create_pending_package(
-        aws.client("sagemaker"),
+        sm,
         settings.watched_group,
         f"LoRA adapter trained on catalog snapshot {meta.catalog_snapshot_date}",
         settings.inference_image,
         model_data_url,
         metadata,
         container,
+        client_token=hashlib.sha256(job.encode()).hexdigest()[:32],  # 36 characters at most
     )
-    return {"model_package_arn": arn, "catalog_snapshot_date": meta.catalog_snapshot_date}
+    return {**described, "model_package_arn": arn}
 
 
 def report_failure(state: dict[str, Any], account: str) -> dict[str, Any]:
@@ -121,7 +141,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step, state = event.get("step"), event.get("state") or {}
     logger.append_keys(step=step, execution=state.get("execution"))
     if step == "prepare":
-        return prepare(_context())
+        return prepare(_context(), state.get("execution"))
     quality, offline = thresholds(retraining_settings.get())
     if step == "quality_gate":
         return data_quality_gate(_context(), state["prepared"], quality)

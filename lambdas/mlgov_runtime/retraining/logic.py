@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -54,9 +55,10 @@ def _rerun(execution: Any, region: str) -> str:
     )
 
 
-SNAPSHOT_KEY = "catalog-snapshots/{date}/training.jsonl"
+# One prefix per run (the training channel): runs the same day never rewrite each other's.
+SNAPSHOT_KEY = "catalog-snapshots/{date}/{run}/training.jsonl"
 # Beside the pairs, in the training job's `train` channel: restricted flags and popularity for its evaluation.
-CATALOG_KEY = "catalog-snapshots/{date}/catalog.jsonl"
+CATALOG_KEY = "catalog-snapshots/{date}/{run}/catalog.jsonl"
 CATALOG_FIELDS = ("title_id", "title", "language", "added_at", "adult_content_restricted", "popularity")
 EVALUATION_KEY = "evaluations/{job}/evaluation.json"
 
@@ -65,7 +67,7 @@ class PipelineStore(Protocol):
     """S3 for snapshots and evaluations; version ids come back from writes."""
 
     def put(self, key: str, body: bytes) -> str: ...
-    def lines(self, key: str) -> Iterable[bytes]: ...
+    def lines(self, key: str, version_id: str | None = None) -> Iterable[bytes]: ...
     def get_json(self, key: str) -> Any: ...
 
 
@@ -83,16 +85,23 @@ def _s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def prepare(ctx: PipelineContext) -> dict[str, Any]:
-    """Catalog -> training pairs -> catalog-snapshots/YYYY-MM-DD/training.jsonl (a new object version)."""
+def run_name(execution: Any) -> str:
+    """The execution's name (its ARN's last part); a fresh one outside the state machine."""
+    name = str(execution or "").rsplit(":", 1)[-1].strip()
+    return name if name and "/" not in name else f"manual-{uuid.uuid4().hex[:12]}"
+
+
+def prepare(ctx: PipelineContext, execution: Any = None) -> dict[str, Any]:
+    """Catalog -> training pairs -> catalog-snapshots/YYYY-MM-DD/<execution name>/training.jsonl."""
     snapshot_date = ctx.today().isoformat()
-    key = SNAPSHOT_KEY.format(date=snapshot_date)
+    run = run_name(execution)
+    key = SNAPSHOT_KEY.format(date=snapshot_date, run=run)
     items = ctx.catalog_items()
     body = b"".join(
         (json.dumps(pair, ensure_ascii=False) + "\n").encode("utf-8") for pair in build_training_pairs(items)
     )
     version = ctx.store.put(key, body)
-    ctx.store.put(CATALOG_KEY.format(date=snapshot_date), catalog_lines(items))
+    ctx.store.put(CATALOG_KEY.format(date=snapshot_date, run=run), catalog_lines(items))
     return {
         "snapshot_date": snapshot_date,
         "snapshot_uri": _s3_uri(ctx.bucket, key),
@@ -147,7 +156,8 @@ def data_quality_gate(ctx: PipelineContext, prepared: Mapping[str, Any], t: Data
         if last
         else set()
     )
-    stats = scan_snapshot(ctx.store.lines(prepared["snapshot_key"]), catalog_ids)
+    # The version prepare wrote (what the package records), not the newest.
+    stats = scan_snapshot(ctx.store.lines(prepared["snapshot_key"], prepared.get("version_id") or None), catalog_ids)
     version = prepared["version_id"]
     if stats.orphan_rows:
         version = ctx.store.put(prepared["snapshot_key"], b"".join(stats.kept_lines))
@@ -179,7 +189,11 @@ def offline_evaluation_gate(ctx: PipelineContext, training: Mapping[str, Any], t
 
 
 def registration_metadata(
-    state: Mapping[str, Any], git_commit_sha: str, team: str, intended_use_case: str
+    state: Mapping[str, Any],
+    git_commit_sha: str,
+    team: str,
+    intended_use_case: str,
+    registered_at: datetime | None = None,
 ) -> RegistrationMetadata:
     prepared, quality, training, offline = state["prepared"], state["quality"], state["training"], state["offline"]
     metrics = {
@@ -193,7 +207,11 @@ def registration_metadata(
             "git_commit_sha": git_commit_sha,
             "training_data_s3_uri": prepared["snapshot_uri"],
             "training_data_version": quality["version_id"] or "unversioned",
-            "trained_at_utc": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "trained_at_utc": (registered_at or datetime.now(UTC))
+            .astimezone(UTC)
+            .replace(microsecond=0)
+            .isoformat()
+            .replace("+00:00", "Z"),
             "catalog_snapshot_date": prepared["snapshot_date"],
             "evaluation_metrics": metrics,
             "shadow_ctr_eligible": True,  # it passed the offline gate

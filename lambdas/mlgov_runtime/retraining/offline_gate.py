@@ -9,6 +9,7 @@ evaluation.json, written by the training job (schema in CONTRACTS.md):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,16 @@ class OfflineThresholds:
     min_cold_start_diversity: float = 0.3
 
 
+# CONTRACTS.md's ranges: a -1 "not measured" would pass a "<=" threshold.
+FRACTIONS = "long_tail_exposure json_format_failure_rate mrr_at_10 eval_accuracy language_recall_ja language_recall_en "
+FRACTIONS += "cold_start_empty_rate cold_start_diversity"
+COUNTS = "safety_violations cold_start_distinct_titles eval_sessions cold_start_cases safety_cases"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def validate_evaluation(evaluation: Any) -> dict[str, Any]:
     if not isinstance(evaluation, dict):
         raise InvalidEvaluation("evaluation.json is not a JSON object")
@@ -60,10 +71,21 @@ def validate_evaluation(evaluation: Any) -> dict[str, Any]:
     if missing:
         raise InvalidEvaluation(f"evaluation.json lacks {', '.join(missing)}")
     for key in REQUIRED[:-1]:
-        if not isinstance(evaluation[key], (int, float)) or isinstance(evaluation[key], bool):
+        if not _is_number(evaluation[key]):
             raise InvalidEvaluation(f"evaluation.json {key} is not a number")
     if not isinstance(evaluation["cold_start_recommendations"], list):
         raise InvalidEvaluation("evaluation.json cold_start_recommendations is not a list")
+    for key, v in evaluation.items():
+        wrong = (
+            (not math.isfinite(v) and "not a finite number")
+            or (key in FRACTIONS.split() and not 0 <= v <= 1 and "not a fraction between 0 and 1")
+            or (key in COUNTS.split() and (v < 0 or v != int(v)) and "not a count (a whole number >= 0)")
+            or (v < 0 and "below 0")
+            if _is_number(v)
+            else None
+        )
+        if wrong:
+            raise InvalidEvaluation(f"evaluation.json {key} is {v}, {wrong}: fix the evaluation code and train again")
     return evaluation
 
 
@@ -116,8 +138,15 @@ def offline_gate(
         ),
     ]
     checks += _cold_start_checks(e, t)
+    said = e.get("unmeasured")
+    unmeasured: Mapping[str, Any] = said if isinstance(said, dict) else {}
     for name, higher in HIGHER_IS_BETTER.items():
-        if not baseline or name not in baseline or name not in e:
+        if not baseline or name not in baseline:
+            continue
+        if not _is_number(e.get(name)):  # missing is not "no regression"
+            why = unmeasured.get(name) or "no reason given"
+            detail = f"{name} is missing from the evaluation ({why}); approved: {baseline[name]}. Measure it, rerun"
+            checks.append(Check(f"regression:{name}", False, None, f"<= {t.max_regression} worse", detail))
             continue
         old, new = float(baseline[name]), float(e[name])
         if old == 0:

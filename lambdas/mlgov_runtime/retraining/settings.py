@@ -31,15 +31,25 @@ class Thresholds:
     min_cold_start_diversity: float = setting(default=0.3, ge=0, le=1)
 
 
+HYPERPARAMETER_MAX = 2500  # CreateTrainingJob's limit per value
+
+
 @settings_model
 class LoraHyperparameters:
-    base_model: str = setting(default="Qwen/Qwen2.5-7B-Instruct", min_length=1)
+    """What TrainLoRA passes the job, each value within CreateTrainingJob's 2,500 characters (target_modules joined)."""
+
+    base_model: str = setting(default="Qwen/Qwen2.5-7B-Instruct", min_length=1, max_length=HYPERPARAMETER_MAX)
     r: int = setting(default=16, ge=1, le=512)
     alpha: int = setting(default=32, ge=1, le=1024)
     dropout: float = setting(default=0.05, ge=0, lt=1)
     target_modules: list[str] = setting(factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
     epochs: int = setting(default=3, ge=1, le=50)
     learning_rate: float = setting(default=2e-4, gt=0, lt=1)
+
+    def check(self) -> None:
+        size = len(",".join(self.target_modules))  # one hyperparameter value
+        if size > HYPERPARAMETER_MAX:
+            raise KeyProblem("target_modules", f"joined is {size} characters, over SageMaker's {HYPERPARAMETER_MAX}")
 
 
 @settings_model

@@ -98,7 +98,7 @@ def scan_snapshot(lines: Iterable[bytes], catalog_ids: set[str]) -> SnapshotStat
 class Check:
     name: str
     passed: bool
-    observed: float
+    observed: float | None  # None: not measured (missing is never zero)
     required: str
     detail: str
 
