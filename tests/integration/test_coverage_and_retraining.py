@@ -338,6 +338,16 @@ def test_prepare_then_quality_gate_pass_on_a_full_catalog(world: World) -> None:
     assert checks["new_title_coverage"]["observed"] == 1.0
 
 
+def test_prepare_also_writes_the_base_contract_path(world: World) -> None:
+    # CONTRACTS: a snapshot at catalog-snapshots/YYYY-MM-DD/training.jsonl; the run's own key is what it trains on.
+    prepared = step(fresh_handler("mlgov_runtime.retraining.handler"), "prepare", {})
+    day_key = f"catalog-snapshots/{prepared['snapshot_date']}/training.jsonl"
+    assert prepared["snapshot_key"] != day_key
+    day = world.s3.get_object(Bucket=SNAPSHOT_BUCKET, Key=day_key)["Body"].read()
+    run = world.s3.get_object(Bucket=SNAPSHOT_BUCKET, Key=prepared["snapshot_key"])["Body"].read()
+    assert day == run and len(day.splitlines()) == 1800 * 28
+
+
 def test_quality_gate_removes_orphans_and_fails_a_partial_catalog_read(world: World) -> None:
     pipeline = fresh_handler("mlgov_runtime.retraining.handler")
     prepared = step(pipeline, "prepare", {})

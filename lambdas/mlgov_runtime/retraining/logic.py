@@ -57,6 +57,8 @@ def _rerun(execution: Any, region: str) -> str:
 
 # One prefix per run (the training channel): runs the same day never rewrite each other's.
 SNAPSHOT_KEY = "catalog-snapshots/{date}/{run}/training.jsonl"
+# The base contract's path, for readers outside the pipeline: the day's latest run (the pipeline never reads it).
+DAY_KEY = "catalog-snapshots/{date}/training.jsonl"
 # Beside the pairs, in the training job's `train` channel: restricted flags and popularity for its evaluation.
 CATALOG_KEY = "catalog-snapshots/{date}/{run}/catalog.jsonl"
 CATALOG_FIELDS = ("title_id", "title", "language", "added_at", "adult_content_restricted", "popularity")
@@ -101,6 +103,7 @@ def prepare(ctx: PipelineContext, execution: Any = None) -> dict[str, Any]:
         (json.dumps(pair, ensure_ascii=False) + "\n").encode("utf-8") for pair in build_training_pairs(items)
     )
     version = ctx.store.put(key, body)
+    ctx.store.put(DAY_KEY.format(date=snapshot_date), body)
     ctx.store.put(CATALOG_KEY.format(date=snapshot_date, run=run), catalog_lines(items))
     return {
         "snapshot_date": snapshot_date,
