@@ -10,6 +10,7 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     account named in `org_scan.account_ids` is listed as "not an ACTIVE account". Missing data reads as zero
     endpoints. (`mlgov scan --organization` plans nothing too, but says "nothing scanned" and exits 3.) Fix: read
     `State` (fall back to `Status`), and fail the plan (SCAN_FAILED) when an account carries neither.
+    Fixed: account_state reads State, then Status; neither fails the plan (SCAN_FAILED; the CLI exits 1) naming it.
  2. (high) An endpoint configuration deleted and re-created under the same name under a live endpoint makes the
     endpoint COMPLIANT, and resolves its open UNREGISTERED finding, while the old, unregistered model still serves.
     DescribeEndpoint names the configuration by name only; the audit reads whatever configuration now has that name
@@ -104,7 +105,7 @@ from moto import mock_aws
 from mlgov.estate import GROUP, ROLE_ARN
 from mlgov.org_estate import create_organization, deploy_member_role, member_session
 from mlgov.sandbox import function_settings
-from mlgov_runtime.adapters.organizations import OrganizationAccounts
+from mlgov_runtime.adapters.organizations import AccountStateUnknown, OrganizationAccounts
 from mlgov_runtime.lineage_audit.events import parse_audit_request
 from mlgov_runtime.org_scan.logic import Scope, plan_targets
 from tests.attacker.scp_judge import PROD, REGION, WORKLOAD_OU, judge
@@ -165,20 +166,22 @@ def organization() -> Iterator[tuple[Any, list[str]]]:
         yield session.client("organizations"), sorted(ids.values())
 
 
-def _answers_since_2026_09_09(client: Any) -> None:
-    """ListAccounts as AWS answers since the `Status` field was retired (2026-09-09): `State` only."""
+def _answers_without(client: Any, *fields: str) -> None:
+    """ListAccounts with these fields dropped from every account (moto sends both State and Status)."""
 
     def strip(parsed: dict[str, Any], **_: Any) -> None:
         for account in parsed.get("Accounts", []):
-            account.pop("Status", None)
+            for name in fields:
+                account.pop(name, None)
 
     client.meta.events.register("after-call.organizations.ListAccounts", strip)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 1: active_accounts keeps Status == ACTIVE; AWS no longer sends Status, so no account is planned",
-)
+def _answers_since_2026_09_09(client: Any) -> None:
+    """ListAccounts as AWS answers since the `Status` field was retired (2026-09-09): `State` only."""
+    _answers_without(client, "Status")
+
+
 def test_the_scan_plans_every_active_account_on_todays_organizations_answers(
     organization: tuple[Any, list[str]],
 ) -> None:
@@ -211,10 +214,6 @@ def _no_status_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 1: with no Status in ListAccounts the weekly run plans nothing and reports COMPLETE, 0 of 0",
-)
 def test_the_weekly_run_on_todays_organizations_answers_reaches_the_member_accounts(
     org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -225,17 +224,84 @@ def test_the_weekly_run_on_todays_organizations_answers_reaches_the_member_accou
     assert result["status"] == "PARTIAL"
 
 
-def test_mlgov_scan_of_the_organization_on_todays_answers_says_nothing_was_scanned(
+def test_mlgov_scan_of_the_organization_on_todays_answers_scans_every_active_account(
     org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Held: the CLI refuses an empty plan (exit 3, "nothing scanned"), unlike the weekly run (hole 1); its hint
-    # blames the credentials, not the answer's shape.
+    # Hole 1 in the CLI: it planned nothing and said "nothing scanned" (exit 3) on Status-less answers.
     from mlgov.cli import main
 
     _no_status_anywhere(monkeypatch)
-    code = main(["scan", "--organization", "--regions", REGION, "--format", "table", "--config", NO_SETTINGS])
-    assert code == 3
-    assert "nothing scanned" in capsys.readouterr().err
+    code = main(["scan", "--organization", "--regions", REGION, "--format", "json", "--config", NO_SETTINGS])
+    out, err = capsys.readouterr()
+    assert "nothing scanned" not in err
+    accounts = {row["account_id"] for row in json.loads(out)["accounts"]}
+    assert accounts == {m.account_id for m in org_world.org.members.values()} | {org_world.org.governance_account}
+    assert code == 3  # the estate's unregistered endpoints, seen
+
+
+@pytest.mark.parametrize(
+    "dropped,planned",
+    [((), True), (("Status",), True), (("State",), True)],
+    ids=["both", "state-only", "status-only"],
+)
+def test_the_plan_reads_state_and_falls_back_to_status(
+    organization: tuple[Any, list[str]], dropped: tuple[str, ...], planned: bool
+) -> None:
+    client, members = organization
+    _answers_without(client, *dropped)
+    plan = plan_targets(OrganizationAccounts(client), Scope(regions=(REGION,), account_ids=frozenset(members)))
+    assert {t.account_id for t in plan.targets} == set(members)
+
+
+def test_state_decides_over_the_retired_status(organization: tuple[Any, list[str]]) -> None:
+    # A suspended account whose answer still carries the old Status ACTIVE is not planned.
+    client, members = organization
+
+    def suspend(parsed: dict[str, Any], **_: Any) -> None:
+        for account in parsed.get("Accounts", []):
+            if account["Id"] == members[0]:
+                account["State"], account["Status"] = "SUSPENDED", "ACTIVE"
+
+    client.meta.events.register("after-call.organizations.ListAccounts", suspend)
+    plan = plan_targets(OrganizationAccounts(client), Scope(regions=(REGION,), account_ids=frozenset(members)))
+    assert {t.account_id for t in plan.targets} == {members[1]}
+    assert plan.skipped == {members[0]: "not an ACTIVE account of the organization"}
+
+
+def test_an_account_with_neither_state_nor_status_fails_the_plan_naming_it(
+    organization: tuple[Any, list[str]],
+) -> None:
+    # Missing is not zero: an account whose state is unknown fails the plan (the state machine's SCAN_FAILED),
+    # rather than being left out as "not ACTIVE".
+    client, members = organization
+    _answers_without(client, "State", "Status")
+    with pytest.raises(AccountStateUnknown, match=r"account \d{12} with neither State nor Status"):
+        plan_targets(OrganizationAccounts(client), Scope(regions=(REGION,), account_ids=frozenset(members)))
+
+
+def test_the_weekly_plan_and_mlgov_scan_fail_when_no_account_carries_a_state(
+    org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlgov.cli import main
+
+    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
+
+    def call(self: Any, name: str, params: dict[str, Any]) -> Any:
+        answer = original(self, name, params)
+        if name == "ListAccounts":
+            for account in answer.get("Accounts", []):
+                account.pop("Status", None)
+                account.pop("State", None)
+        return answer
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+    # The weekly run: the plan step raises; the state machine's catch turns that into SCAN_FAILED with this cause.
+    with pytest.raises(AccountStateUnknown, match="neither State nor Status"):
+        org_world.execute()
+    code = main(["scan", "--organization", "--regions", REGION, "--format", "json", "--config", NO_SETTINGS])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "neither State nor Status" in err and "nothing was scanned" in err, err
 
 
 # -- 2. an endpoint configuration re-created under a live endpoint

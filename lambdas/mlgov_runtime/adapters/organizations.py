@@ -27,6 +27,26 @@ def ou_ancestors(client: Any, account_id: str, max_depth: int = 6) -> list[str]:
     return ous
 
 
+class AccountStateUnknown(Exception):
+    """Organizations answered an account without its state: the plan cannot say whether to scan it."""
+
+
+def account_state(account: dict[str, Any]) -> str:
+    """`State` (ACTIVE, SUSPENDED, PENDING_CLOSURE, CLOSED, ...); the retired `Status` only when State is absent.
+
+    AWS retired `Status` on 2026-09-09; an answer with neither is refused rather than read as "not ACTIVE",
+    which would silently plan no account at all.
+    """
+    state = account.get("State") or account.get("Status")
+    if not state:
+        raise AccountStateUnknown(
+            f"Organizations listed account {account.get('Id', '?')} with neither State nor Status, so the scan "
+            "cannot tell whether it is ACTIVE; nothing was scanned. Check the Organizations API answer "
+            "(aws organizations list-accounts) and the SDK version, then re-run the scan"
+        )
+    return str(state)
+
+
 class OrganizationAccounts:
     """The organization's accounts for the org-wide scan (implements mlgov_runtime.org_scan.logic.Organization).
 
@@ -38,9 +58,10 @@ class OrganizationAccounts:
         self._org = client
 
     def active_accounts(self) -> list[str]:
+        """Raises AccountStateUnknown when an account carries neither State nor Status (missing is not zero)."""
         accounts: list[str] = []
         for page in self._org.get_paginator("list_accounts").paginate():
-            accounts += [a["Id"] for a in page.get("Accounts", []) if a.get("Status") == "ACTIVE"]
+            accounts += [a["Id"] for a in page.get("Accounts", []) if account_state(a) == "ACTIVE"]
         return accounts
 
     def accounts_under(self, ou_id: str) -> set[str]:
