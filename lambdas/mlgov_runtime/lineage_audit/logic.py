@@ -191,6 +191,8 @@ class EndpointAudit:
     tags: dict[str, str] = field(default_factory=dict)
     inference_components: list[VariantResult] = field(default_factory=list)
     evidence_missing: bool = False  # a model or configuration was deleted under the live endpoint
+    # The configuration bearing the endpoint's configuration name is not the one it was deployed with.
+    config_replaced: bool = False
 
     @property
     def is_violation(self) -> bool:
@@ -639,10 +641,53 @@ def _deployed_images(endpoint: Mapping[str, Any], key: str = "ProductionVariants
     }
 
 
+def _names(variants: Any) -> set[str]:
+    return {str(v.get("VariantName")) for v in variants or []}
+
+
+def _replaced_config(config: Mapping[str, Any], endpoint: Mapping[str, Any]) -> str | None:
+    """Why the configuration that now bears the endpoint's configuration name is not what the endpoint serves,
+    or None. DescribeEndpoint names its configuration by name only, and a configuration can be deleted and made
+    again under that name while the endpoint serves on: one created after the endpoint last changed, or whose
+    variants are not the endpoint's, was never deployed to it."""
+    name = config.get("EndpointConfigName") or endpoint.get("EndpointConfigName")
+    created, changed = config.get("CreationTime"), endpoint.get("LastModifiedTime")
+    if created is not None and changed is not None and _later(created, changed):
+        return (
+            f"Endpoint configuration {name} was created at {created}, after the endpoint last changed ({changed}): "
+            "it was deleted and re-created under the live endpoint's configuration name, so it is not what serves "
+            "and what serves cannot be read."
+        )
+    # The endpoint lists its variants once it is in service (not while Creating); moto leaves shadows out.
+    served = _names(endpoint.get("ProductionVariants"))
+    if served and served != _names(config.get("ProductionVariants")):
+        return (
+            f"Endpoint configuration {name} names production variants "
+            f"{', '.join(sorted(_names(config.get('ProductionVariants')))) or 'none'}, but the endpoint serves "
+            f"{', '.join(sorted(served))}: the configuration was re-created under the live endpoint's "
+            "configuration name, so it is not what serves."
+        )
+    shadows = _names(endpoint.get("ShadowProductionVariants"))
+    if shadows and shadows != _names(config.get("ShadowProductionVariants")):
+        return (
+            f"Endpoint configuration {name} names shadow variants "
+            f"{', '.join(sorted(_names(config.get('ShadowProductionVariants')))) or 'none'}, but the endpoint serves "
+            f"{', '.join(sorted(shadows))}: the configuration was re-created under the live endpoint's "
+            "configuration name, so it is not what serves."
+        )
+    return None
+
+
 def _config_variants(
-    audit: EndpointAudit, reader: LineageReader, config_name: Any, ctx: AuditContext, deployment: str
+    audit: EndpointAudit,
+    reader: LineageReader,
+    config_name: Any,
+    ctx: AuditContext,
+    deployment: str,
+    endpoint: Mapping[str, Any] | None = None,
 ) -> bool:
-    """Judge every variant of one configuration; False when it cannot be read."""
+    """Judge every variant of one configuration; False when it cannot be read. `endpoint`: the endpoint the
+    configuration is said to serve (the current one), to check that it is the configuration deployed."""
     label = "Pending endpoint configuration" if deployment == "pending" else "Endpoint configuration"
     try:
         if not config_name:
@@ -658,6 +703,16 @@ def _config_variants(
     if not variants:
         audit.reasons.append(f"{label} {config_name} lists no variants.")
         return False
+    replaced = _replaced_config(config, endpoint) if endpoint is not None else None
+    if replaced:
+        # Its variants are not judged: they would describe a fleet that does not exist.
+        audit.config_replaced = audit.evidence_missing = True
+        audit.reasons.append(
+            f"{replaced} Next: `aws sagemaker describe-endpoint --endpoint-name {audit.endpoint_name}` lists the "
+            "variants and images serving; redeploy an Approved package through the deployment pipeline (a new "
+            "configuration, UpdateEndpoint) so what serves can be verified again."
+        )
+        return True
     # A configuration cannot change and must name existing models: a model created after it was
     # deleted and re-created since, so it is not what serves.
     judged = AuditContext(ctx.packages, ctx.policy, ctx.account_id, config.get("CreationTime"), ctx.deployed_images)
@@ -768,7 +823,7 @@ def audit_endpoint(
 
     deployed = {**_deployed_images(endpoint), **_deployed_images(endpoint, "ShadowProductionVariants")}
     ctx = AuditContext(packages, policy, account_id, None, deployed)
-    readable = _config_variants(audit, reader, endpoint.get("EndpointConfigName"), ctx, "current")
+    readable = _config_variants(audit, reader, endpoint.get("EndpointConfigName"), ctx, "current", endpoint)
     pending = endpoint.get("PendingDeploymentSummary") or {}
     if pending.get("EndpointConfigName"):
         # A blue/green update in flight: the new fleet takes (canary) traffic before the update completes.
@@ -777,7 +832,7 @@ def audit_endpoint(
 
     # Inference components sit on variants without a model; an endpoint whose every variant names one
     # cannot host any, so its list call is skipped (an unreadable configuration still lists).
-    may_host = not readable or any(not v.model_name for v in audit.variants)
+    may_host = not readable or audit.config_replaced or any(not v.model_name for v in audit.variants)
     try:
         names = list(reader.list_inference_component_names(endpoint_name)) if may_host else []
     except ReadFailure as exc:
@@ -793,7 +848,13 @@ def audit_endpoint(
         audit.reasons.extend(result.reasons)
         audit.evidence_missing = audit.evidence_missing or result.evidence_missing
     judged = [*audit.variants, *audit.inference_components]
-    audit.verdict = worst([*(r.verdict for r in judged), *([] if readable else [Verdict.ERROR])])
+    audit.verdict = worst(
+        [
+            *(r.verdict for r in judged),
+            *([] if readable else [Verdict.ERROR]),
+            *([Verdict.ARTIFACT_MISMATCH] if audit.config_replaced else []),
+        ]
+    )
     serves = any(v.model_name for v in audit.variants) or bool(audit.inference_components)
     if readable and audit.variants and not serves:
         audit.verdict = Verdict.NO_MODEL
@@ -802,7 +863,11 @@ def audit_endpoint(
         )
 
     # A variant or component that is ERROR with no container read (its model unreadable or deleted) names nothing.
-    complete = readable and not any(r.verdict is Verdict.ERROR and not r.containers for r in judged)
+    complete = (
+        readable
+        and not audit.config_replaced
+        and not any(r.verdict is Verdict.ERROR and not r.containers for r in judged)
+    )
     mismatch = _tag_mismatch_reason(audit.tags, judged, complete)
     if mismatch:
         audit.reasons.append(mismatch)
