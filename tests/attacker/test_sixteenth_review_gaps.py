@@ -33,11 +33,13 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     any Hugging Face model, `SM_VLLM_LORA_MODULES` any adapter, under an Approved package's name. Fix: judge the
     environment by an allow list (a key the package does not set, or a value it sets differently, is a mismatch
     unless the key is a known tuning knob), or at least refuse the DLCs' prefixes (`SM_VLLM_`, `OPTION_`, `HF_`).
+    Fixed: keys starting SM_VLLM_, OPTION_ or HF_ (any case) that the package does not set so are ARTIFACT_MISMATCH.
  4. (medium) An Approved package whose own inference specification loads its weights from the Hugging Face hub
     (`HF_MODEL_ID=<org>/<repo>` in its Environment, no ModelDataUrl) is COMPLIANT with no pin and no word: whoever
     may push to that hub repository changes what serves, the same hole UNPINNED_MODEL_DATA closes for S3 prefixes.
     Fix: a package container whose Environment names a model source (REDIRECTING_ENV keys, s3/https values) is
     UNPINNED_MODEL_DATA, naming the variable and `mlgov register` as the fix.
+    Fixed: a package Environment value s3://, https:// or a weight-source key naming no local path: UNPINNED_MODEL_DATA.
  5. (medium) Under the settings docs/deploy.md gives for several accounts (`org_scan.member_role_target_ou_ids`,
     `organization_id`), the member StackSet deploys the forwarding rule and the member role `MlGovMemberAudit`,
     but `member_audit_role_name` stays unset (its default), so the audit Lambda answers every forwarded member event
@@ -474,13 +476,15 @@ def test_an_inference_experiments_promote_cannot_serve_what_the_pipeline_did_not
 # -- 3. environment variables that make an Approved package's image load other weights
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 3: REDIRECTING_ENV is a deny list; SM_VLLM_* (the vLLM DLC's flags) is not on it",
-)
 @pytest.mark.parametrize(
     "key,value",
-    [("SM_VLLM_MODEL", "attacker/uncensored-llama"), ("SM_VLLM_LORA_MODULES", "rogue=attacker/rogue-adapter")],
+    [
+        ("SM_VLLM_MODEL", "attacker/uncensored-llama"),
+        ("SM_VLLM_LORA_MODULES", "rogue=attacker/rogue-adapter"),
+        ("sm_vllm_model", "attacker/uncensored-llama"),
+        ("OPTION_ENTRYPOINT", "attacker_handler"),
+        ("HF_HUB_ENABLE_HF_TRANSFER", "1"),
+    ],
 )
 def test_a_vllm_flag_in_the_environment_never_serves_other_weights_as_compliant(
     sandbox: Sandbox, key: str, value: str
@@ -517,13 +521,19 @@ def test_an_approved_package_served_as_registered_is_compliant(sandbox: Sandbox)
     assert _verdict(sandbox.invoke(create_event("manga-vllm"))) == "COMPLIANT"
 
 
+def test_a_loader_option_the_package_itself_sets_is_compliant_when_served_unchanged(sandbox: Sandbox) -> None:
+    # The prefix rule judges what a deployment adds or changes, not what the approver approved.
+    env = {"SM_VLLM_MAX_MODEL_LEN": "4096"}
+    package = _approved(sandbox, {"Image": VLLM_IMAGE, "ImageDigest": VLLM_DIGEST, "Environment": env})
+    _serve(sandbox, "manga-vllm", {"ModelPackageName": package, "Environment": env})
+    assert _verdict(sandbox.invoke(create_event("manga-vllm"))) == "COMPLIANT"
+    _serve(sandbox, "manga-vllm-2", {"ModelPackageName": package, "Environment": {"SM_VLLM_MAX_MODEL_LEN": "65536"}})
+    assert _verdict(sandbox.invoke(create_event("manga-vllm-2", "evt-2"))) == "ARTIFACT_MISMATCH"
+
+
 # -- 4. an Approved package whose weights come from the hub
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 4: pins cover ModelDataUrl and ModelDataSource only; a package's HF_MODEL_ID is unpinned, unseen",
-)
 def test_an_approved_package_loading_its_weights_from_the_hub_is_never_compliant(sandbox: Sandbox) -> None:
     package = _approved(
         sandbox,
@@ -533,6 +543,41 @@ def test_an_approved_package_loading_its_weights_from_the_hub_is_never_compliant
     result = sandbox.invoke(create_event("manga-hub"))
     # Was: COMPLIANT with no pins row: a push to recsys-org/manga-rec on the hub changes what serves.
     assert _verdict(result) == "UNPINNED_MODEL_DATA", result
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {"SM_VLLM_MODEL": "recsys-org/manga-rec"},
+        {"SM_VLLM_LORA_MODULES": "manga=/opt/ml/model/manga rogue=recsys-org/adapter"},
+        {"OPTION_MODEL_ID": "s3://ml-scratch-bucket/weights/"},
+        {"SAGEMAKER_SUBMIT_DIRECTORY": "s3://ml-scratch-bucket/code/sourcedir.tar.gz"},
+    ],
+)
+def test_every_remote_weight_source_in_a_packages_environment_is_unpinned(
+    sandbox: Sandbox, environment: dict[str, str]
+) -> None:
+    package = _approved(sandbox, {"Image": VLLM_IMAGE, "ImageDigest": VLLM_DIGEST, "Environment": environment})
+    _serve(sandbox, "manga-hub", {"ModelPackageName": package})
+    result = sandbox.invoke(create_event("manga-hub"))
+    assert _verdict(result) == "UNPINNED_MODEL_DATA", result
+    [published] = sandbox.published()
+    [(key, value)] = environment.items()
+    # The reason names the variable and the fix.
+    assert f"{key}={value}" in published["detail"] and "mlgov register" in published["detail"]
+    assert published["severity"] == "MEDIUM"
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{"HF_MODEL_ID": "/opt/ml/model"}, {"SM_VLLM_LORA_MODULES": "manga=/opt/ml/model/manga"}, {"HF_TASK": "x"}],
+)
+def test_a_package_loading_from_inside_its_container_is_not_unpinned(
+    sandbox: Sandbox, environment: dict[str, str]
+) -> None:
+    package = _approved(sandbox, {"Image": VLLM_IMAGE, "ImageDigest": VLLM_DIGEST, "Environment": environment})
+    _serve(sandbox, "manga-local", {"ModelPackageName": package})
+    assert _verdict(sandbox.invoke(create_event("manga-local"))) == "COMPLIANT"
 
 
 # -- 5. member events forwarded by the StackSet, dropped by the audit under the default settings

@@ -15,7 +15,7 @@ from mlgov_runtime.core.arns import sagemaker_arn
 from mlgov_runtime.core.endpoint_reads import EndpointReads
 from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.core.findings import endpoint_identity
-from mlgov_runtime.lineage_audit.pins import PinProblem, PinReader, check_container_pins, provenance
+from mlgov_runtime.lineage_audit.pins import PinProblem, PinReader, check_container_pins, provenance, redirects
 
 GOVERNANCE_TAG = "ModelPackageName"
 
@@ -287,22 +287,6 @@ class PackageCache:
         return result
 
 
-# Environment variables that point a serving container at another model or code than its artifact.
-REDIRECTING_ENV = frozenset(
-    {
-        "HF_MODEL_ID",
-        "HF_MODEL_REVISION",
-        "HF_MODEL_QUANTIZE",
-        "MODEL_ID",
-        "OPTION_MODEL_ID",
-        "LORA_ADAPTERS",
-        "SAGEMAKER_SUBMIT_DIRECTORY",
-        "SAGEMAKER_PROGRAM",
-        "SM_MODEL_DIR",
-    }
-)
-
-
 def _spec_containers(package: Mapping[str, Any], name: str | None) -> list[Mapping[str, Any]] | None:
     """The containers a model runs: the package's inference specification, or the additional one it
     names (InferenceSpecificationName); None when that name is not in the package."""
@@ -372,8 +356,7 @@ def artifact_mismatch(spec: Mapping[str, Any], package: Mapping[str, Any]) -> st
     for c in containers:
         package_env.update({str(k): str(v) for k, v in (c.get("Environment") or {}).items()})
     for key, value in (spec.get("Environment") or {}).items():
-        redirects = str(key).upper() in REDIRECTING_ENV or str(value).startswith(("s3://", "https://"))
-        if redirects and package_env.get(str(key)) != str(value):
+        if redirects(str(key), str(value)) and package_env.get(str(key)) != str(value):
             return f"Container environment {key}={value} points it at something the package does not name."
     return None
 

@@ -26,6 +26,48 @@ ECR_IMAGE = re.compile(
     r"(?P<repo>[a-z0-9._/-]+?)(?::(?P<tag>[\w.-]{1,128}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
 
+# Environment variables that point a serving container at another model or code than its artifact.
+REDIRECTING_ENV = frozenset(
+    {
+        "HF_MODEL_ID",
+        "HF_MODEL_REVISION",
+        "HF_MODEL_QUANTIZE",
+        "MODEL_ID",
+        "OPTION_MODEL_ID",
+        "LORA_ADAPTERS",
+        "SAGEMAKER_SUBMIT_DIRECTORY",
+        "SAGEMAKER_PROGRAM",
+        "SM_MODEL_DIR",
+    }
+)
+# Whole families the AWS serving containers turn into loader options: the vLLM DLC makes each SM_VLLM_* a
+# `vllm serve` flag (SM_VLLM_MODEL, SM_VLLM_LORA_MODULES), LMI each OPTION_* a serving.properties option, TGI and
+# the Hugging Face toolkit read HF_*. A deployment may not add or change them beside an Approved package.
+REDIRECTING_PREFIXES = ("SM_VLLM_", "OPTION_", "HF_")
+# The variables among them that name the weights (or adapters) to load.
+WEIGHT_SOURCE_ENV = frozenset(
+    {"HF_MODEL_ID", "MODEL_ID", "OPTION_MODEL_ID", "SM_VLLM_MODEL", "LORA_ADAPTERS", "SM_VLLM_LORA_MODULES"}
+)
+REMOTE_VALUE = ("s3://", "https://", "http://")
+
+
+def redirects(key: str, value: str) -> bool:
+    """Whether an environment variable can point the container at other weights or code (keys in any case)."""
+    upper = key.upper()
+    return upper in REDIRECTING_ENV or upper.startswith(REDIRECTING_PREFIXES) or value.lower().startswith(REMOTE_VALUE)
+
+
+def loads_weights_from_outside(key: str, value: str) -> bool:
+    """A variable that makes the container fetch weights from outside its pinned artifact: a remote URI, or a
+    weight-source variable naming anything but paths inside the container (a hub id: `org/repo`)."""
+    if value.strip().lower().startswith(REMOTE_VALUE):
+        return True
+    if key.upper() not in WEIGHT_SOURCE_ENV:
+        return False
+    # "name=/path" pairs (LoRA modules) or one path; every one must be local.
+    tokens = [t.rpartition("=")[2] for t in re.split(r"[\s,]+", value.strip()) if t]
+    return any(not t.startswith("/") for t in tokens)
+
 
 class PinMissing(Exception):
     """The pinned object or image tag does not exist any more."""
@@ -127,6 +169,20 @@ def check_container_pins(
                 "serve unseen. Fix: package the model as one model.tar.gz, register it with mlgov register "
                 "--write-once-bucket naming the stack's SnapshotBucket (it copies and pins it as ModelDataUrl), "
                 "have an approver approve it and deploy that version.",
+            )
+        )
+    environment = container.get("Environment") or {}
+    outside = sorted(f"{k}={v}" for k, v in environment.items() if loads_weights_from_outside(str(k), str(v)))
+    if outside:
+        problems.append(
+            PinProblem(
+                "unpinned_model_data",
+                f"Package {package_arn} loads weights or code from outside its artifact through its environment "
+                f"({', '.join(outside)}): whoever may write there (a hub repository, a bucket) changes what serves, "
+                "and no pin covers it. Fix: download them, package them as one model.tar.gz, register it "
+                "with mlgov register --model-data-url ... --write-once-bucket naming the stack's SnapshotBucket (it "
+                "copies and pins it as ModelDataUrl; the container then loads /opt/ml/model, with no such "
+                "variable), have an approver approve it and deploy that version.",
             )
         )
     if reader is None:
