@@ -50,6 +50,7 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     AccessDenied fails the invocation: retries, the DLQ and its alarm; that held.) Fix: default the audit's member
     role to `member_role_name(settings)` (the scan's), or refuse at synth a member StackSet without
     `member_audit_role_name`; and alarm on AuditEventRejected.
+    Fixed: the member StackSet's settings default member_audit_role_name to MlGovMemberAudit; a skip is alarmed.
  6. (medium) The weekly scan covers `org_scan.regions` only (default: the stack's one region) and no SCP keeps
     SageMaker to those regions: an unguarded member account's endpoint in any other region is never listed, and
     nothing says a region was left out (the report reads "every endpoint of every ACTIVE account"). Under the
@@ -108,7 +109,7 @@ from moto import mock_aws
 
 from mlgov.estate import GROUP, ROLE_ARN
 from mlgov.org_estate import create_organization, deploy_member_role, member_session
-from mlgov.sandbox import function_settings
+from mlgov.sandbox import emf_metric, function_settings
 from mlgov_runtime.adapters.organizations import AccountStateUnknown, OrganizationAccounts
 from mlgov_runtime.lineage_audit.events import parse_audit_request
 from mlgov_runtime.org_scan.logic import Scope, plan_targets
@@ -606,10 +607,6 @@ def _forwarded(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, context: dict[
         return sandbox.invoke(event)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 5: without member_audit_role_name every forwarded member event is logged and skipped, unalarmed",
-)
 def test_events_the_member_stackset_forwards_are_audited_under_the_default_settings(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -617,6 +614,25 @@ def test_events_the_member_stackset_forwards_are_audited_under_the_default_setti
     # Was: {"status": "skipped"}: a log line and AuditEventRejected, which no alarm watches; the scan reports the
     # account's forwarding OK. Safe: the member role the StackSet deployed (MlGovMemberAudit) is assumed.
     assert result["status"] == "audited", result
+
+
+def test_the_member_stackset_settings_name_the_audits_member_role() -> None:
+    from mlgov.settings import parse_settings
+
+    assert parse_settings(MULTI_ACCOUNT).member_audit_role_name == "MlGovMemberAudit"
+    named = parse_settings({**MULTI_ACCOUNT, "member_audit_role_name": "OurAuditRole"})
+    assert named.member_audit_role_name == "OurAuditRole"  # a name given is kept
+    # No member StackSet: nothing to assume, events of other accounts stay skipped (and alarmed).
+    assert parse_settings({"org_scan": {"regions": [REGION]}}).member_audit_role_name is None
+
+
+def test_a_skipped_forwarded_event_is_counted_for_its_alarm(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without a member StackSet and without a name, an event of another account is skipped and counted.
+    result = _forwarded(sandbox, monkeypatch, {"experiment_exemptions": {"account_ids": [ACCOUNT]}})
+    assert result["status"] == "skipped", result
+    assert emf_metric(capsys.readouterr().out, "AuditEventSkipped") == 1
 
 
 def test_with_the_member_role_named_a_forwarded_event_is_audited(
