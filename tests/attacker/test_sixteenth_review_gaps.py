@@ -58,6 +58,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     scan exists for. Fix: plan every region enabled for each account (`account:ListRegions`, or
     `ec2:DescribeRegions` through the member role) and at least list endpoints there, or deny SageMaker hosting
     outside `org_scan.regions` with an `aws:RequestedRegion` SCP attached at the root.
+    Fixed: once per account the worker lists its enabled regions (member role) and the endpoints outside
+    org_scan.regions: ENDPOINTS_OUTSIDE_SCANNED_REGIONS (HIGH) and report rows; not audited there (add the region).
  7. (low) UpdateEndpointWeightsAndCapacities is not among the CloudTrail calls the real-time rule hears (nor parsed
     by the audit): the call moves traffic shares, which is what UNDER_EVALUATION judges (a challenger's share at
     most `challenger_traffic_fraction`); a challenger moved to all the traffic is seen only if SageMaker's endpoint
@@ -665,10 +667,6 @@ def test_a_traffic_shift_is_audited_in_real_time() -> None:
 # -- 6. a region outside org_scan.regions
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 6: the scan lists endpoints in org_scan.regions only (default: the stack's one region)",
-)
 def test_an_unregistered_endpoint_in_another_region_of_a_member_account_is_reported(org_world: OrgWorld) -> None:
     # Given staging (reached, member role deployed) serving a raw artifact in eu-west-1, outside org_scan.regions;
     # no SCP keeps SageMaker to those regions, and staging is outside the guarded OUs.
@@ -686,6 +684,20 @@ def test_an_unregistered_endpoint_in_another_region_of_a_member_account_is_repor
     )
     sm.create_endpoint(EndpointName="recs-eu-hotfix", EndpointConfigName="eu-hotfix")
     result = org_world.execute()
+    published = org_world.published()
     # Was: no row, no finding, no word that a region was left out: the weekly scan never looks there.
-    said = json.dumps(result["body"]) + json.dumps(org_world.published())
+    said = json.dumps(result["body"]) + json.dumps(published)
     assert "recs-eu-hotfix" in said
+    body = result["body"]
+    assert body["run"]["regions"] == [REGION]  # the report says which regions it audited
+    assert body["outside_scanned_regions"] == [
+        {"account_id": staging.account_id, "region": "eu-west-1", "endpoints": ["recs-eu-hotfix"]}
+    ]
+    [found] = [f for f in published if f["kind"] == "ENDPOINTS_OUTSIDE_SCANNED_REGIONS"]
+    assert (found["account_id"], found["region"], found["severity"]) == (staging.account_id, "eu-west-1", "HIGH")
+    assert f"mlgov scan --accounts {staging.account_id} --regions eu-west-1" in found["detail"]
+    # Once the endpoint is gone, the next run resolves the finding.
+    sm.delete_endpoint(EndpointName="recs-eu-hotfix")
+    org_world.execute()
+    resolved = [f for f in org_world.published() if f["finding_id"] == found["finding_id"]]
+    assert [f["status"] for f in resolved] == ["RESOLVED"], resolved
