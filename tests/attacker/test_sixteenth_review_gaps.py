@@ -65,6 +65,7 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     most `challenger_traffic_fraction`); a challenger moved to all the traffic is seen only if SageMaker's endpoint
     state change reaches IN_SERVICE again (not verified anywhere), else at the weekly scan. Fix: add it to
     ENDPOINT_CALLS (its requestParameters carry endpointName).
+    Fixed: UpdateEndpointWeightsAndCapacities is in ENDPOINT_CALLS, so in the synthesized rule and the parser.
 
 Left as is (seen, not shown to be holes here): hole 2's fix cannot rest on the endpoint's LastModifiedTime alone
 (UpdateEndpointWeightsAndCapacities moves it without changing what serves, so a re-created configuration followed
@@ -649,10 +650,6 @@ def test_with_the_member_role_named_a_forwarded_event_is_audited(
 # -- 7. UpdateEndpointWeightsAndCapacities
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 7: UpdateEndpointWeightsAndCapacities is not in AUDITED_CALLS (nor in the CloudTrail rule)",
-)
 def test_a_traffic_shift_is_audited_in_real_time() -> None:
     event = load_event("cloudtrail_update_endpoint.json")
     event["detail"]["eventName"] = "UpdateEndpointWeightsAndCapacities"
@@ -662,6 +659,18 @@ def test_a_traffic_shift_is_audited_in_real_time() -> None:
     }
     request = parse_audit_request(event)
     assert request.endpoint_name == "manga-recommender-prod"
+
+
+def test_a_traffic_shift_on_an_endpoint_audits_it(sandbox: Sandbox) -> None:
+    event = create_event(HOTFIX, "weights")
+    event["detail"]["eventName"] = "UpdateEndpointWeightsAndCapacities"
+    event["detail"]["requestParameters"] = {
+        "endpointName": HOTFIX,
+        "desiredWeightsAndCapacities": [{"variantName": "AllTraffic", "desiredWeight": 1.0}],
+    }
+    result = sandbox.invoke(event)
+    assert result["status"] == "audited", result
+    assert _verdict(result) == "UNREGISTERED"
 
 
 # -- 6. a region outside org_scan.regions

@@ -28,6 +28,7 @@ def test_cloudtrail_rule_matches_only_successful_create_and_update_endpoint(temp
             "CreateEndpoint",
             "UpdateEndpoint",
             "DeleteEndpoint",
+            "UpdateEndpointWeightsAndCapacities",
             "CreateInferenceComponent",
             "UpdateInferenceComponent",
             "DeleteInferenceComponent",
