@@ -32,11 +32,7 @@ class AccountStateUnknown(Exception):
 
 
 def account_state(account: dict[str, Any]) -> str:
-    """`State` (ACTIVE, SUSPENDED, PENDING_CLOSURE, CLOSED, ...); the retired `Status` only when State is absent.
-
-    AWS retired `Status` on 2026-09-09; an answer with neither is refused rather than read as "not ACTIVE",
-    which would silently plan no account at all.
-    """
+    """`State`; the retired `Status` (2026-09-09) only without it; neither is refused, never "not ACTIVE"."""
     state = account.get("State") or account.get("Status")
     if not state:
         raise AccountStateUnknown(
@@ -58,7 +54,6 @@ class OrganizationAccounts:
         self._org = client
 
     def active_accounts(self) -> list[str]:
-        """Raises AccountStateUnknown when an account carries neither State nor Status (missing is not zero)."""
         accounts: list[str] = []
         for page in self._org.get_paginator("list_accounts").paginate():
             accounts += [a["Id"] for a in page.get("Accounts", []) if account_state(a) == "ACTIVE"]

@@ -114,7 +114,7 @@ class Entry:
         refuse: (parsed, event, own account) -> an answer given instead of processing (before idempotency), or None.
         skipped: exceptions of `process` answered as {"status": "skipped"} and logged as errors.
         failure_metric: counted on each rejection and skip.
-        skipped_metric: counted on each skip only (a rejection is often a failed call, a skip an event not audited).
+        skipped_metric: counted on each skip only.
         """
         once = Lazy(lambda env: once_per_event(process, settings()))
 

@@ -25,7 +25,7 @@ METRIC = "UnregisteredEndpointDetected"
 # No Powertools Tracer: importing the X-Ray SDK costs ~130 ms of cold start (see `make bench`);
 # the function runs with Lambda active tracing, which records each invocation without it.
 entry = Entry(SERVICE, cold_start_metric=True)
-# An event this function may not audit (another account, no member role): alarmed (stacks/lineage_audit.py).
+# Alarmed (stacks/lineage_audit.py).
 SKIPPED_METRIC = "AuditEventSkipped"
 logger = entry.logger
 

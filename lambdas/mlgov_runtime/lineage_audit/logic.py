@@ -191,7 +191,6 @@ class EndpointAudit:
     tags: dict[str, str] = field(default_factory=dict)
     inference_components: list[VariantResult] = field(default_factory=list)
     evidence_missing: bool = False  # a model or configuration was deleted under the live endpoint
-    # The configuration bearing the endpoint's configuration name is not the one it was deployed with.
     config_replaced: bool = False
 
     @property
@@ -629,36 +628,24 @@ def _names(variants: Any) -> set[str]:
 
 
 def _replaced_config(config: Mapping[str, Any], endpoint: Mapping[str, Any]) -> str | None:
-    """Why the configuration that now bears the endpoint's configuration name is not what the endpoint serves,
-    or None. DescribeEndpoint names its configuration by name only, and a configuration can be deleted and made
-    again under that name while the endpoint serves on: one created after the endpoint last changed, or whose
-    variants are not the endpoint's, was never deployed to it."""
-    name = config.get("EndpointConfigName") or endpoint.get("EndpointConfigName")
+    """Why the configuration now bearing the endpoint's configuration name is not the one deployed (it can be
+    deleted and made again under a live endpoint), or None."""
+    name = endpoint.get("EndpointConfigName")
     created, changed = config.get("CreationTime"), endpoint.get("LastModifiedTime")
-    if created is not None and changed is not None and _later(created, changed):
-        return (
-            f"Endpoint configuration {name} was created at {created}, after the endpoint last changed ({changed}): "
-            "it was deleted and re-created under the live endpoint's configuration name, so it is not what serves "
-            "and what serves cannot be read."
-        )
-    # The endpoint lists its variants once it is in service (not while Creating); moto leaves shadows out.
-    served = _names(endpoint.get("ProductionVariants"))
-    if served and served != _names(config.get("ProductionVariants")):
-        return (
-            f"Endpoint configuration {name} names production variants "
-            f"{', '.join(sorted(_names(config.get('ProductionVariants')))) or 'none'}, but the endpoint serves "
-            f"{', '.join(sorted(served))}: the configuration was re-created under the live endpoint's "
-            "configuration name, so it is not what serves."
-        )
-    shadows = _names(endpoint.get("ShadowProductionVariants"))
-    if shadows and shadows != _names(config.get("ShadowProductionVariants")):
-        return (
-            f"Endpoint configuration {name} names shadow variants "
-            f"{', '.join(sorted(_names(config.get('ShadowProductionVariants')))) or 'none'}, but the endpoint serves "
-            f"{', '.join(sorted(shadows))}: the configuration was re-created under the live endpoint's "
-            "configuration name, so it is not what serves."
-        )
-    return None
+    why = f"was created at {created}, after the endpoint last changed ({changed})"
+    if created is None or changed is None or not _later(created, changed):
+        why = ""
+        # Listed once in service (not while Creating); moto leaves shadows out.
+        for key in ("ProductionVariants", "ShadowProductionVariants"):
+            served, named = _names(endpoint.get(key)), _names(config.get(key))
+            if served and served != named:
+                why = f"names {key} {', '.join(sorted(named)) or 'none'}, the endpoint {', '.join(sorted(served))}"
+    if not why:
+        return None
+    return (
+        f"Endpoint configuration {name} {why}: it was re-created under the live endpoint's configuration name, so "
+        "it is not what serves and what serves cannot be read."
+    )
 
 
 def _config_variants(
@@ -669,8 +656,7 @@ def _config_variants(
     deployment: str,
     endpoint: Mapping[str, Any] | None = None,
 ) -> bool:
-    """Judge every variant of one configuration; False when it cannot be read. `endpoint`: the endpoint the
-    configuration is said to serve (the current one), to check that it is the configuration deployed."""
+    """Judge every variant of one configuration; False when it cannot be read. `endpoint`: the one it serves."""
     label = "Pending endpoint configuration" if deployment == "pending" else "Endpoint configuration"
     try:
         if not config_name:
@@ -688,12 +674,10 @@ def _config_variants(
         return False
     replaced = _replaced_config(config, endpoint) if endpoint is not None else None
     if replaced:
-        # Its variants are not judged: they would describe a fleet that does not exist.
         audit.config_replaced = audit.evidence_missing = True
         audit.reasons.append(
-            f"{replaced} Next: `aws sagemaker describe-endpoint --endpoint-name {audit.endpoint_name}` lists the "
-            "variants and images serving; redeploy an Approved package through the deployment pipeline (a new "
-            "configuration, UpdateEndpoint) so what serves can be verified again."
+            f"{replaced} Next: `aws sagemaker describe-endpoint --endpoint-name {audit.endpoint_name}` shows what "
+            "serves; redeploy an Approved package through the deployment pipeline."
         )
         return True
     # A configuration cannot change and must name existing models: a model created after it was

@@ -40,11 +40,8 @@ REDIRECTING_ENV = frozenset(
         "SM_MODEL_DIR",
     }
 )
-# Whole families the AWS serving containers turn into loader options: the vLLM DLC makes each SM_VLLM_* a
-# `vllm serve` flag (SM_VLLM_MODEL, SM_VLLM_LORA_MODULES), LMI each OPTION_* a serving.properties option, TGI and
-# the Hugging Face toolkit read HF_*. A deployment may not add or change them beside an Approved package.
+# Loader-option families: the vLLM DLC makes each SM_VLLM_* a `vllm serve` flag, LMI reads OPTION_*, TGI HF_*.
 REDIRECTING_PREFIXES = ("SM_VLLM_", "OPTION_", "HF_")
-# The variables among them that name the weights (or adapters) to load.
 WEIGHT_SOURCE_ENV = frozenset(
     {"HF_MODEL_ID", "MODEL_ID", "OPTION_MODEL_ID", "SM_VLLM_MODEL", "LORA_ADAPTERS", "SM_VLLM_LORA_MODULES"}
 )
@@ -52,19 +49,16 @@ REMOTE_VALUE = ("s3://", "https://", "http://")
 
 
 def redirects(key: str, value: str) -> bool:
-    """Whether an environment variable can point the container at other weights or code (keys in any case)."""
     upper = key.upper()
     return upper in REDIRECTING_ENV or upper.startswith(REDIRECTING_PREFIXES) or value.lower().startswith(REMOTE_VALUE)
 
 
 def loads_weights_from_outside(key: str, value: str) -> bool:
-    """A variable that makes the container fetch weights from outside its pinned artifact: a remote URI, or a
-    weight-source variable naming anything but paths inside the container (a hub id: `org/repo`)."""
+    """A remote URI, or a weight source naming anything but container paths (a hub id)."""
     if value.strip().lower().startswith(REMOTE_VALUE):
         return True
     if key.upper() not in WEIGHT_SOURCE_ENV:
         return False
-    # "name=/path" pairs (LoRA modules) or one path; every one must be local.
     tokens = [t.rpartition("=")[2] for t in re.split(r"[\s,]+", value.strip()) if t]
     return any(not t.startswith("/") for t in tokens)
 
@@ -177,12 +171,9 @@ def check_container_pins(
         problems.append(
             PinProblem(
                 "unpinned_model_data",
-                f"Package {package_arn} loads weights or code from outside its artifact through its environment "
-                f"({', '.join(outside)}): whoever may write there (a hub repository, a bucket) changes what serves, "
-                "and no pin covers it. Fix: download them, package them as one model.tar.gz, register it "
-                "with mlgov register --model-data-url ... --write-once-bucket naming the stack's SnapshotBucket (it "
-                "copies and pins it as ModelDataUrl; the container then loads /opt/ml/model, with no such "
-                "variable), have an approver approve it and deploy that version.",
+                f"Package {package_arn} loads weights or code from outside its artifact ({', '.join(outside)}): "
+                "whoever writes there changes what serves, unpinned. Fix: package them as one model.tar.gz, "
+                "register it with mlgov register --write-once-bucket (no such variable), approve and deploy it.",
             )
         )
     if reader is None:

@@ -135,8 +135,7 @@ class TargetResult:
     seconds: float = 0.0
     forwarding: str = ""  # OK | MISSING | DISABLED | TAMPERED | UNKNOWN | N/A (the governance account), "" unchecked
     forwarding_reason: str = ""
-    # The account's other enabled regions were looked at from here (its first scanned region): endpoints found
-    # there by region, and why the look was incomplete ("" when every region answered).
+    # The account's other regions, looked at from here: endpoints by region, why incomplete.
     swept: bool = False
     outside: dict[str, list[str]] = field(default_factory=dict)
     outside_reason: str = ""
@@ -239,8 +238,7 @@ def scan_target(
     An account/region that cannot be read at all is an ERROR result, never an exception. With
     `home_account` (the governance account), other accounts' event forwarding is checked too: to its default
     bus in `home_region` (org_scan.governance_region, or the scan's own region; the target's region if None).
-    With `scan_regions` (the regions every account is scanned in), the target in the first of them also lists the
-    endpoints of the account's other enabled regions (mlgov_runtime.org_scan.regions)."""
+    In `scan_regions[0]` the account's other regions are swept (org_scan.regions)."""
     started = time.monotonic()
     try:
         member = connector.connect(target)

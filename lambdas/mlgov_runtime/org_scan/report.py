@@ -39,10 +39,7 @@ WHEN = {
     ),
     KIND_FAILED: "The weekly org-wide scan failed as a whole (listing the organization, or the run itself).",
     KIND_FORWARDING: "An account/region does not forward SageMaker events, so new endpoints wait for the weekly scan.",
-    KIND_OUTSIDE: (
-        "An account serves endpoints in an enabled region outside org_scan.regions, which no audit judges (found "
-        "once per account from its first scanned region; add the region to org_scan.regions)."
-    ),
+    KIND_OUTSIDE: "An account serves endpoints in an enabled region outside org_scan.regions, which no audit judges.",
 }
 VIOLATION_VERDICTS = frozenset(v.value for v in VIOLATIONS)
 
@@ -251,7 +248,6 @@ def resolutions(
     closes its findings once (the store closes only what is open)."""
     reached = {r.target for r in results if r.status == OK}
     forwarding_ok = {r.target for r in results if r.status == OK and r.forwarding == forwarding.OK}
-    # Accounts whose every other region was looked at: what they no longer serve outside is resolved.
     swept = {r.account_id: r.outside for r in results if r.status == OK and r.swept and not r.outside_reason}
     rows = {row.get("endpoint_arn"): row for r in results for row in r.endpoints if row.get("endpoint_arn")}
     kind_to_check = {kind: name for name, kinds in check_kinds.items() for kind in kinds}
@@ -577,7 +573,6 @@ def build_report(
             if row.get("verdict") in VIOLATION_VERDICTS
         ],
         "unreachable": [a for a in accounts if a["status"] == ERROR],
-        # Endpoints in enabled regions outside run.regions: listed, not audited (ENDPOINTS_OUTSIDE_SCANNED_REGIONS).
         "outside_scanned_regions": [
             {"account_id": r.account_id, "region": region, "endpoints": names}
             for r in results

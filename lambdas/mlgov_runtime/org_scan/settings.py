@@ -245,8 +245,7 @@ class WorkerSettings(ObservabilityEnv):
     # The challenger state machine (stacks/org_scan.py): its RUNNING executions make a challenger-shaped variant
     # of the governance account, in the machine's region, UNDER_EVALUATION (None: never).
     challenger_state_machine_arn: str | None = None
-    # The regions every account is scanned in (org_scan.regions, else this function's): the first one also lists
-    # the endpoints of the account's other enabled regions.
+    # org_scan.regions, else this function's
     scan_regions: tuple[str, ...] = ()
 
 
