@@ -437,6 +437,14 @@ class _Settings(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _member_stackset_role_is_the_audits(self) -> Settings:
+        """Where the member StackSet deploys the member role and the forwarding rule, the real-time audit and the
+        capacity check assume that role: unset, they would skip every forwarded member event."""
+        if self.member_audit_role_name is None and self.org_scan.member_role_target_ou_ids:
+            object.__setattr__(self, "member_audit_role_name", DEFAULT_MEMBER_ROLE_NAME)
+        return self
+
+    @model_validator(mode="after")
     def _decision_tags_are_governed(self) -> Settings:
         """Tags that change a verdict or a severity join guardrails.governance_tag_keys, so the SCP keeps
         their changes to the pipeline whatever they are renamed to."""

@@ -4,6 +4,7 @@ APP_NAME = "mlgov"
 METRIC_NAMESPACE = "MLGovernance"
 UNREGISTERED_METRIC = "UnregisteredEndpointDetected"
 AUDIT_SERVICE = "endpoint-audit"
+AUDIT_SKIPPED_METRIC = "AuditEventSkipped"  # mlgov_runtime.lineage_audit.handler.SKIPPED_METRIC
 
 LAMBDA_ASSET_DIR = "lambdas"
 

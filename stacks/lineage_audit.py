@@ -223,4 +223,12 @@ class LineageAudit(CapabilityConstruct):
                 self.dlq,
             ),
             self.errors_alarm("AuditErrorsAlarm", "The audit Lambda failed; events are being retried", self.function),
+            # Not AuditEventRejected: it also counts failed calls (an SCP's AccessDenied), which are routine.
+            self.count_alarm(
+                "AuditEventSkippedAlarm",
+                "Forwarded endpoint events of another account were not audited (no member audit role to assume): "
+                "set member_audit_role_name to the member StackSet's role and redeploy",
+                c.AUDIT_SKIPPED_METRIC,
+                c.AUDIT_SERVICE,
+            ),
         ]

@@ -118,6 +118,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             "SCAN_FAILED",
             "CATALOG_SNAPSHOT_STALE",
             "EVENT_FORWARDING_MISSING",
+            "ENDPOINTS_OUTSIDE_SCANNED_REGIONS",
         ),
         endpoint_check="mlgov_runtime.org_scan.snapshot_age",
         section="org_scan",
@@ -170,9 +171,9 @@ def endpoint_checks() -> list[Any]:
 
 
 def member_actions() -> frozenset[str]:
-    """What the member role grants: exactly the union of the checks' declared reads, and the org scan's
-    per account/region read of the event forwarding rule."""
-    from mlgov_runtime.org_scan import forwarding
+    """What the member role grants: exactly the union of the checks' declared reads, the org scan's
+    per account/region read of the event forwarding rule, and its list of the account's enabled regions."""
+    from mlgov_runtime.org_scan import forwarding, regions
 
     checks = frozenset(action for check in endpoint_checks() for action in check.MEMBER_ACTIONS)
-    return checks | forwarding.MEMBER_ACTIONS
+    return checks | forwarding.MEMBER_ACTIONS | regions.MEMBER_ACTIONS

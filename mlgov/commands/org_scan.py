@@ -139,7 +139,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from mlgov.ops.scan_run import has_problems, scan_run_id, scan_targets
     from mlgov.settings import check_options, member_role_name
     from mlgov_runtime.adapters.member_accounts import MemberAccounts
-    from mlgov_runtime.adapters.organizations import OrganizationAccounts
+    from mlgov_runtime.adapters.organizations import AccountStateUnknown, OrganizationAccounts
     from mlgov_runtime.core.arns import partition_for
     from mlgov_runtime.lineage_audit.endpoint_check import CHALLENGER_MACHINE_OPTION
     from mlgov_runtime.org_scan.logic import Scope, Target, plan_targets, scan_target
@@ -162,6 +162,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 "--organization lists the organization's accounts, which needs the management account or a delegated "
                 f"administrator ({common.one_line(str(exc), 200)}); or name them with --accounts"
             ) from None
+        except AccountStateUnknown as exc:
+            raise common.CommandFailed(str(exc)) from None
         targets, skipped = planned.targets, planned.skipped
     else:
         accounts = args.accounts or [own]

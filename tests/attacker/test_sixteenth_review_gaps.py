@@ -10,6 +10,7 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     account named in `org_scan.account_ids` is listed as "not an ACTIVE account". Missing data reads as zero
     endpoints. (`mlgov scan --organization` plans nothing too, but says "nothing scanned" and exits 3.) Fix: read
     `State` (fall back to `Status`), and fail the plan (SCAN_FAILED) when an account carries neither.
+    Fixed: account_state reads State, then Status; neither fails the plan (SCAN_FAILED; the CLI exits 1) naming it.
  2. (high) An endpoint configuration deleted and re-created under the same name under a live endpoint makes the
     endpoint COMPLIANT, and resolves its open UNREGISTERED finding, while the old, unregistered model still serves.
     DescribeEndpoint names the configuration by name only; the audit reads whatever configuration now has that name
@@ -23,6 +24,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     watches), or a pipeline or break-glass role. Fix: a configuration created after the endpoint's LastModifiedTime,
     or whose variant names are not the endpoint's, is not what serves: ARTIFACT_MISMATCH (HIGH, evidence missing),
     never COMPLIANT, and it closes nothing (see "Left as is" for why LastModifiedTime alone is not enough).
+    Fixed: a configuration newer than the endpoint's LastModifiedTime or naming other variants is ARTIFACT_MISMATCH
+    (HIGH, evidence missing, its variants unjudged) and closes nothing; same names after a weight call: still open.
  3. (medium) A container that names an Approved package and adds an environment variable that makes the package's
     own image load other weights is COMPLIANT when the key is not on REDIRECTING_ENV and the value is not an
     s3:// or https:// URI. The AWS vLLM DLC turns every `SM_VLLM_*` variable into a `vllm serve` flag
@@ -30,11 +33,13 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     any Hugging Face model, `SM_VLLM_LORA_MODULES` any adapter, under an Approved package's name. Fix: judge the
     environment by an allow list (a key the package does not set, or a value it sets differently, is a mismatch
     unless the key is a known tuning knob), or at least refuse the DLCs' prefixes (`SM_VLLM_`, `OPTION_`, `HF_`).
+    Fixed: keys starting SM_VLLM_, OPTION_ or HF_ (any case) that the package does not set so are ARTIFACT_MISMATCH.
  4. (medium) An Approved package whose own inference specification loads its weights from the Hugging Face hub
     (`HF_MODEL_ID=<org>/<repo>` in its Environment, no ModelDataUrl) is COMPLIANT with no pin and no word: whoever
     may push to that hub repository changes what serves, the same hole UNPINNED_MODEL_DATA closes for S3 prefixes.
     Fix: a package container whose Environment names a model source (REDIRECTING_ENV keys, s3/https values) is
     UNPINNED_MODEL_DATA, naming the variable and `mlgov register` as the fix.
+    Fixed: a package Environment value s3://, https:// or a weight-source key naming no local path: UNPINNED_MODEL_DATA.
  5. (medium) Under the settings docs/deploy.md gives for several accounts (`org_scan.member_role_target_ou_ids`,
     `organization_id`), the member StackSet deploys the forwarding rule and the member role `MlGovMemberAudit`,
     but `member_audit_role_name` stays unset (its default), so the audit Lambda answers every forwarded member event
@@ -45,6 +50,7 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     AccessDenied fails the invocation: retries, the DLQ and its alarm; that held.) Fix: default the audit's member
     role to `member_role_name(settings)` (the scan's), or refuse at synth a member StackSet without
     `member_audit_role_name`; and alarm on AuditEventRejected.
+    Fixed: the member StackSet's settings default member_audit_role_name to MlGovMemberAudit; a skip is alarmed.
  6. (medium) The weekly scan covers `org_scan.regions` only (default: the stack's one region) and no SCP keeps
     SageMaker to those regions: an unguarded member account's endpoint in any other region is never listed, and
     nothing says a region was left out (the report reads "every endpoint of every ACTIVE account"). Under the
@@ -52,11 +58,14 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     scan exists for. Fix: plan every region enabled for each account (`account:ListRegions`, or
     `ec2:DescribeRegions` through the member role) and at least list endpoints there, or deny SageMaker hosting
     outside `org_scan.regions` with an `aws:RequestedRegion` SCP attached at the root.
+    Fixed: once per account the worker lists its enabled regions (member role) and the endpoints outside
+    org_scan.regions: ENDPOINTS_OUTSIDE_SCANNED_REGIONS (HIGH) and report rows; not audited there (add the region).
  7. (low) UpdateEndpointWeightsAndCapacities is not among the CloudTrail calls the real-time rule hears (nor parsed
     by the audit): the call moves traffic shares, which is what UNDER_EVALUATION judges (a challenger's share at
     most `challenger_traffic_fraction`); a challenger moved to all the traffic is seen only if SageMaker's endpoint
     state change reaches IN_SERVICE again (not verified anywhere), else at the weekly scan. Fix: add it to
     ENDPOINT_CALLS (its requestParameters carry endpointName).
+    Fixed: UpdateEndpointWeightsAndCapacities is in ENDPOINT_CALLS, so in the synthesized rule and the parser.
 
 Left as is (seen, not shown to be holes here): hole 2's fix cannot rest on the endpoint's LastModifiedTime alone
 (UpdateEndpointWeightsAndCapacities moves it without changing what serves, so a re-created configuration followed
@@ -103,8 +112,8 @@ from moto import mock_aws
 
 from mlgov.estate import GROUP, ROLE_ARN
 from mlgov.org_estate import create_organization, deploy_member_role, member_session
-from mlgov.sandbox import function_settings
-from mlgov_runtime.adapters.organizations import OrganizationAccounts
+from mlgov.sandbox import emf_metric, function_settings
+from mlgov_runtime.adapters.organizations import AccountStateUnknown, OrganizationAccounts
 from mlgov_runtime.lineage_audit.events import parse_audit_request
 from mlgov_runtime.org_scan.logic import Scope, plan_targets
 from tests.attacker.scp_judge import PROD, REGION, WORKLOAD_OU, judge
@@ -165,20 +174,22 @@ def organization() -> Iterator[tuple[Any, list[str]]]:
         yield session.client("organizations"), sorted(ids.values())
 
 
-def _answers_since_2026_09_09(client: Any) -> None:
-    """ListAccounts as AWS answers since the `Status` field was retired (2026-09-09): `State` only."""
+def _answers_without(client: Any, *fields: str) -> None:
+    """ListAccounts with these fields dropped from every account (moto sends both State and Status)."""
 
     def strip(parsed: dict[str, Any], **_: Any) -> None:
         for account in parsed.get("Accounts", []):
-            account.pop("Status", None)
+            for name in fields:
+                account.pop(name, None)
 
     client.meta.events.register("after-call.organizations.ListAccounts", strip)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 1: active_accounts keeps Status == ACTIVE; AWS no longer sends Status, so no account is planned",
-)
+def _answers_since_2026_09_09(client: Any) -> None:
+    """ListAccounts as AWS answers since the `Status` field was retired (2026-09-09): `State` only."""
+    _answers_without(client, "Status")
+
+
 def test_the_scan_plans_every_active_account_on_todays_organizations_answers(
     organization: tuple[Any, list[str]],
 ) -> None:
@@ -211,10 +222,6 @@ def _no_status_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 1: with no Status in ListAccounts the weekly run plans nothing and reports COMPLETE, 0 of 0",
-)
 def test_the_weekly_run_on_todays_organizations_answers_reaches_the_member_accounts(
     org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -225,17 +232,84 @@ def test_the_weekly_run_on_todays_organizations_answers_reaches_the_member_accou
     assert result["status"] == "PARTIAL"
 
 
-def test_mlgov_scan_of_the_organization_on_todays_answers_says_nothing_was_scanned(
+def test_mlgov_scan_of_the_organization_on_todays_answers_scans_every_active_account(
     org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Held: the CLI refuses an empty plan (exit 3, "nothing scanned"), unlike the weekly run (hole 1); its hint
-    # blames the credentials, not the answer's shape.
+    # Hole 1 in the CLI: it planned nothing and said "nothing scanned" (exit 3) on Status-less answers.
     from mlgov.cli import main
 
     _no_status_anywhere(monkeypatch)
-    code = main(["scan", "--organization", "--regions", REGION, "--format", "table", "--config", NO_SETTINGS])
-    assert code == 3
-    assert "nothing scanned" in capsys.readouterr().err
+    code = main(["scan", "--organization", "--regions", REGION, "--format", "json", "--config", NO_SETTINGS])
+    out, err = capsys.readouterr()
+    assert "nothing scanned" not in err
+    accounts = {row["account_id"] for row in json.loads(out)["accounts"]}
+    assert accounts == {m.account_id for m in org_world.org.members.values()} | {org_world.org.governance_account}
+    assert code == 3  # the estate's unregistered endpoints, seen
+
+
+@pytest.mark.parametrize(
+    "dropped,planned",
+    [((), True), (("Status",), True), (("State",), True)],
+    ids=["both", "state-only", "status-only"],
+)
+def test_the_plan_reads_state_and_falls_back_to_status(
+    organization: tuple[Any, list[str]], dropped: tuple[str, ...], planned: bool
+) -> None:
+    client, members = organization
+    _answers_without(client, *dropped)
+    plan = plan_targets(OrganizationAccounts(client), Scope(regions=(REGION,), account_ids=frozenset(members)))
+    assert {t.account_id for t in plan.targets} == set(members)
+
+
+def test_state_decides_over_the_retired_status(organization: tuple[Any, list[str]]) -> None:
+    # A suspended account whose answer still carries the old Status ACTIVE is not planned.
+    client, members = organization
+
+    def suspend(parsed: dict[str, Any], **_: Any) -> None:
+        for account in parsed.get("Accounts", []):
+            if account["Id"] == members[0]:
+                account["State"], account["Status"] = "SUSPENDED", "ACTIVE"
+
+    client.meta.events.register("after-call.organizations.ListAccounts", suspend)
+    plan = plan_targets(OrganizationAccounts(client), Scope(regions=(REGION,), account_ids=frozenset(members)))
+    assert {t.account_id for t in plan.targets} == {members[1]}
+    assert plan.skipped == {members[0]: "not an ACTIVE account of the organization"}
+
+
+def test_an_account_with_neither_state_nor_status_fails_the_plan_naming_it(
+    organization: tuple[Any, list[str]],
+) -> None:
+    # Missing is not zero: an account whose state is unknown fails the plan (the state machine's SCAN_FAILED),
+    # rather than being left out as "not ACTIVE".
+    client, members = organization
+    _answers_without(client, "State", "Status")
+    with pytest.raises(AccountStateUnknown, match=r"account \d{12} with neither State nor Status"):
+        plan_targets(OrganizationAccounts(client), Scope(regions=(REGION,), account_ids=frozenset(members)))
+
+
+def test_the_weekly_plan_and_mlgov_scan_fail_when_no_account_carries_a_state(
+    org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlgov.cli import main
+
+    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
+
+    def call(self: Any, name: str, params: dict[str, Any]) -> Any:
+        answer = original(self, name, params)
+        if name == "ListAccounts":
+            for account in answer.get("Accounts", []):
+                account.pop("Status", None)
+                account.pop("State", None)
+        return answer
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+    # The weekly run: the plan step raises; the state machine's catch turns that into SCAN_FAILED with this cause.
+    with pytest.raises(AccountStateUnknown, match="neither State nor Status"):
+        org_world.execute()
+    code = main(["scan", "--organization", "--regions", REGION, "--format", "json", "--config", NO_SETTINGS])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "neither State nor Status" in err and "nothing was scanned" in err, err
 
 
 # -- 2. an endpoint configuration re-created under a live endpoint
@@ -288,10 +362,6 @@ def test_a_configuration_deleted_under_a_live_endpoint_is_a_high_error_that_clos
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 2: the audit judges whatever configuration now bears the endpoint's configuration name",
-)
 @pytest.mark.parametrize("variant_name", ["AllTraffic", "AllTraffic2"])
 def test_a_configuration_recreated_under_a_live_endpoint_never_makes_it_compliant(
     sandbox: Sandbox, variant_name: str
@@ -309,6 +379,76 @@ def test_a_configuration_recreated_under_a_live_endpoint_never_makes_it_complian
     assert row["verdict"] != "COMPLIANT", row
     assert not [f for f in _about_hotfix(sandbox.published()) if f["status"] == "RESOLVED"]
     assert {f["kind"]: f["status"] for f in _about_hotfix(sandbox.stored())}["UNREGISTERED_ENDPOINT"] == "OPEN"
+
+
+def _recreate_config(sandbox: Sandbox, variant_name: str, deleted: bool = False) -> None:
+    if not deleted:
+        _delete_config(sandbox)
+    variant = {"VariantName": variant_name, "ModelName": "manga-rec-v2", "InitialInstanceCount": 1}
+    sandbox.sm.create_endpoint_config(
+        EndpointConfigName=f"{HOTFIX}-config", ProductionVariants=[{**variant, "InstanceType": "ml.g4dn.2xlarge"}]
+    )
+
+
+def _endpoint_touched_since(sandbox: Sandbox) -> None:
+    """What UpdateEndpointWeightsAndCapacities does to DescribeEndpoint's LastModifiedTime (moto's leaves it)."""
+    from moto.core.utils import utcnow
+    from moto.sagemaker.models import sagemaker_backends
+
+    sagemaker_backends[ACCOUNT][REGION].endpoints[HOTFIX].last_modified_time = utcnow()
+
+
+def test_a_recreated_configuration_is_a_high_mismatch_that_says_why_and_what_to_do(sandbox: Sandbox) -> None:
+    _open_violation(sandbox)
+    _recreate_config(sandbox, "AllTraffic")
+    row = _audit_by_scratch_delete_model(sandbox, "recreated")
+    assert row["verdict"] == "ARTIFACT_MISMATCH"
+    [finding] = [f for f in _about_hotfix(sandbox.published()) if f["status"] == "OPEN"]
+    assert finding["severity"] == "HIGH"
+    assert "re-created under the live endpoint" in finding["detail"]
+    assert "describe-endpoint" in finding["detail"] and "deployment pipeline" in finding["detail"]
+    # Its variants are not judged as if they served.
+    assert finding["evidence"]["variants"] == []
+
+
+def test_a_recreated_configuration_with_other_variant_names_is_caught_after_the_endpoint_changed(
+    sandbox: Sandbox,
+) -> None:
+    # LastModifiedTime alone does not hold (a weight call moves it); the variant names still differ.
+    _open_violation(sandbox)
+    _recreate_config(sandbox, "AllTraffic2")
+    _endpoint_touched_since(sandbox)
+    row = _audit_by_scratch_delete_model(sandbox, "recreated")
+    assert row["verdict"] == "ARTIFACT_MISMATCH", row
+    assert {f["kind"]: f["status"] for f in _about_hotfix(sandbox.stored())}["UNREGISTERED_ENDPOINT"] == "OPEN"
+
+
+def test_a_configuration_deleted_then_recreated_closes_neither_finding(sandbox: Sandbox) -> None:
+    _open_violation(sandbox)
+    _delete_config(sandbox)
+    assert _audit_by_scratch_delete_model(sandbox, "deleted")["verdict"] == "ERROR"
+    _recreate_config(sandbox, "AllTraffic", deleted=True)
+    assert _audit_by_scratch_delete_model(sandbox, "recreated")["verdict"] == "ARTIFACT_MISMATCH"
+    assert not [f for f in _about_hotfix(sandbox.published()) if f["status"] == "RESOLVED"]
+    assert {f["kind"]: f["status"] for f in _about_hotfix(sandbox.stored())} == {
+        "UNREGISTERED_ENDPOINT": "OPEN",
+        "ENDPOINT_AUDIT_ERROR": "OPEN",
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="left open (hole 2): same variant names and a later LastModifiedTime: nothing DescribeEndpoint gives "
+    "tells the re-created configuration from the deployed one",
+)
+def test_a_recreated_configuration_with_the_same_names_after_a_weight_call_is_not_compliant(
+    sandbox: Sandbox,
+) -> None:
+    _open_violation(sandbox)
+    _recreate_config(sandbox, "AllTraffic")
+    _endpoint_touched_since(sandbox)
+    row = _audit_by_scratch_delete_model(sandbox, "recreated")
+    assert row["verdict"] != "COMPLIANT", row
 
 
 @pytest.mark.parametrize(
@@ -340,13 +480,15 @@ def test_an_inference_experiments_promote_cannot_serve_what_the_pipeline_did_not
 # -- 3. environment variables that make an Approved package's image load other weights
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 3: REDIRECTING_ENV is a deny list; SM_VLLM_* (the vLLM DLC's flags) is not on it",
-)
 @pytest.mark.parametrize(
     "key,value",
-    [("SM_VLLM_MODEL", "attacker/uncensored-llama"), ("SM_VLLM_LORA_MODULES", "rogue=attacker/rogue-adapter")],
+    [
+        ("SM_VLLM_MODEL", "attacker/uncensored-llama"),
+        ("SM_VLLM_LORA_MODULES", "rogue=attacker/rogue-adapter"),
+        ("sm_vllm_model", "attacker/uncensored-llama"),
+        ("OPTION_ENTRYPOINT", "attacker_handler"),
+        ("HF_HUB_ENABLE_HF_TRANSFER", "1"),
+    ],
 )
 def test_a_vllm_flag_in_the_environment_never_serves_other_weights_as_compliant(
     sandbox: Sandbox, key: str, value: str
@@ -383,13 +525,19 @@ def test_an_approved_package_served_as_registered_is_compliant(sandbox: Sandbox)
     assert _verdict(sandbox.invoke(create_event("manga-vllm"))) == "COMPLIANT"
 
 
+def test_a_loader_option_the_package_itself_sets_is_compliant_when_served_unchanged(sandbox: Sandbox) -> None:
+    # The prefix rule judges what a deployment adds or changes, not what the approver approved.
+    env = {"SM_VLLM_MAX_MODEL_LEN": "4096"}
+    package = _approved(sandbox, {"Image": VLLM_IMAGE, "ImageDigest": VLLM_DIGEST, "Environment": env})
+    _serve(sandbox, "manga-vllm", {"ModelPackageName": package, "Environment": env})
+    assert _verdict(sandbox.invoke(create_event("manga-vllm"))) == "COMPLIANT"
+    _serve(sandbox, "manga-vllm-2", {"ModelPackageName": package, "Environment": {"SM_VLLM_MAX_MODEL_LEN": "65536"}})
+    assert _verdict(sandbox.invoke(create_event("manga-vllm-2", "evt-2"))) == "ARTIFACT_MISMATCH"
+
+
 # -- 4. an Approved package whose weights come from the hub
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 4: pins cover ModelDataUrl and ModelDataSource only; a package's HF_MODEL_ID is unpinned, unseen",
-)
 def test_an_approved_package_loading_its_weights_from_the_hub_is_never_compliant(sandbox: Sandbox) -> None:
     package = _approved(
         sandbox,
@@ -399,6 +547,41 @@ def test_an_approved_package_loading_its_weights_from_the_hub_is_never_compliant
     result = sandbox.invoke(create_event("manga-hub"))
     # Was: COMPLIANT with no pins row: a push to recsys-org/manga-rec on the hub changes what serves.
     assert _verdict(result) == "UNPINNED_MODEL_DATA", result
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {"SM_VLLM_MODEL": "recsys-org/manga-rec"},
+        {"SM_VLLM_LORA_MODULES": "manga=/opt/ml/model/manga rogue=recsys-org/adapter"},
+        {"OPTION_MODEL_ID": "s3://ml-scratch-bucket/weights/"},
+        {"SAGEMAKER_SUBMIT_DIRECTORY": "s3://ml-scratch-bucket/code/sourcedir.tar.gz"},
+    ],
+)
+def test_every_remote_weight_source_in_a_packages_environment_is_unpinned(
+    sandbox: Sandbox, environment: dict[str, str]
+) -> None:
+    package = _approved(sandbox, {"Image": VLLM_IMAGE, "ImageDigest": VLLM_DIGEST, "Environment": environment})
+    _serve(sandbox, "manga-hub", {"ModelPackageName": package})
+    result = sandbox.invoke(create_event("manga-hub"))
+    assert _verdict(result) == "UNPINNED_MODEL_DATA", result
+    [published] = sandbox.published()
+    [(key, value)] = environment.items()
+    # The reason names the variable and the fix.
+    assert f"{key}={value}" in published["detail"] and "mlgov register" in published["detail"]
+    assert published["severity"] == "MEDIUM"
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{"HF_MODEL_ID": "/opt/ml/model"}, {"SM_VLLM_LORA_MODULES": "manga=/opt/ml/model/manga"}, {"HF_TASK": "x"}],
+)
+def test_a_package_loading_from_inside_its_container_is_not_unpinned(
+    sandbox: Sandbox, environment: dict[str, str]
+) -> None:
+    package = _approved(sandbox, {"Image": VLLM_IMAGE, "ImageDigest": VLLM_DIGEST, "Environment": environment})
+    _serve(sandbox, "manga-local", {"ModelPackageName": package})
+    assert _verdict(sandbox.invoke(create_event("manga-local"))) == "COMPLIANT"
 
 
 # -- 5. member events forwarded by the StackSet, dropped by the audit under the default settings
@@ -427,10 +610,6 @@ def _forwarded(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, context: dict[
         return sandbox.invoke(event)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 5: without member_audit_role_name every forwarded member event is logged and skipped, unalarmed",
-)
 def test_events_the_member_stackset_forwards_are_audited_under_the_default_settings(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -438,6 +617,25 @@ def test_events_the_member_stackset_forwards_are_audited_under_the_default_setti
     # Was: {"status": "skipped"}: a log line and AuditEventRejected, which no alarm watches; the scan reports the
     # account's forwarding OK. Safe: the member role the StackSet deployed (MlGovMemberAudit) is assumed.
     assert result["status"] == "audited", result
+
+
+def test_the_member_stackset_settings_name_the_audits_member_role() -> None:
+    from mlgov.settings import parse_settings
+
+    assert parse_settings(MULTI_ACCOUNT).member_audit_role_name == "MlGovMemberAudit"
+    named = parse_settings({**MULTI_ACCOUNT, "member_audit_role_name": "OurAuditRole"})
+    assert named.member_audit_role_name == "OurAuditRole"  # a name given is kept
+    # No member StackSet: nothing to assume, events of other accounts stay skipped (and alarmed).
+    assert parse_settings({"org_scan": {"regions": [REGION]}}).member_audit_role_name is None
+
+
+def test_a_skipped_forwarded_event_is_counted_for_its_alarm(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without a member StackSet and without a name, an event of another account is skipped and counted.
+    result = _forwarded(sandbox, monkeypatch, {"experiment_exemptions": {"account_ids": [ACCOUNT]}})
+    assert result["status"] == "skipped", result
+    assert emf_metric(capsys.readouterr().out, "AuditEventSkipped") == 1
 
 
 def test_with_the_member_role_named_a_forwarded_event_is_audited(
@@ -452,10 +650,6 @@ def test_with_the_member_role_named_a_forwarded_event_is_audited(
 # -- 7. UpdateEndpointWeightsAndCapacities
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 7: UpdateEndpointWeightsAndCapacities is not in AUDITED_CALLS (nor in the CloudTrail rule)",
-)
 def test_a_traffic_shift_is_audited_in_real_time() -> None:
     event = load_event("cloudtrail_update_endpoint.json")
     event["detail"]["eventName"] = "UpdateEndpointWeightsAndCapacities"
@@ -467,13 +661,21 @@ def test_a_traffic_shift_is_audited_in_real_time() -> None:
     assert request.endpoint_name == "manga-recommender-prod"
 
 
+def test_a_traffic_shift_on_an_endpoint_audits_it(sandbox: Sandbox) -> None:
+    event = create_event(HOTFIX, "weights")
+    event["detail"]["eventName"] = "UpdateEndpointWeightsAndCapacities"
+    event["detail"]["requestParameters"] = {
+        "endpointName": HOTFIX,
+        "desiredWeightsAndCapacities": [{"variantName": "AllTraffic", "desiredWeight": 1.0}],
+    }
+    result = sandbox.invoke(event)
+    assert result["status"] == "audited", result
+    assert _verdict(result) == "UNREGISTERED"
+
+
 # -- 6. a region outside org_scan.regions
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 6: the scan lists endpoints in org_scan.regions only (default: the stack's one region)",
-)
 def test_an_unregistered_endpoint_in_another_region_of_a_member_account_is_reported(org_world: OrgWorld) -> None:
     # Given staging (reached, member role deployed) serving a raw artifact in eu-west-1, outside org_scan.regions;
     # no SCP keeps SageMaker to those regions, and staging is outside the guarded OUs.
@@ -491,6 +693,20 @@ def test_an_unregistered_endpoint_in_another_region_of_a_member_account_is_repor
     )
     sm.create_endpoint(EndpointName="recs-eu-hotfix", EndpointConfigName="eu-hotfix")
     result = org_world.execute()
+    published = org_world.published()
     # Was: no row, no finding, no word that a region was left out: the weekly scan never looks there.
-    said = json.dumps(result["body"]) + json.dumps(org_world.published())
+    said = json.dumps(result["body"]) + json.dumps(published)
     assert "recs-eu-hotfix" in said
+    body = result["body"]
+    assert body["run"]["regions"] == [REGION]  # the report says which regions it audited
+    assert body["outside_scanned_regions"] == [
+        {"account_id": staging.account_id, "region": "eu-west-1", "endpoints": ["recs-eu-hotfix"]}
+    ]
+    [found] = [f for f in published if f["kind"] == "ENDPOINTS_OUTSIDE_SCANNED_REGIONS"]
+    assert (found["account_id"], found["region"], found["severity"]) == (staging.account_id, "eu-west-1", "HIGH")
+    assert f"mlgov scan --accounts {staging.account_id} --regions eu-west-1" in found["detail"]
+    # Once the endpoint is gone, the next run resolves the finding.
+    sm.delete_endpoint(EndpointName="recs-eu-hotfix")
+    org_world.execute()
+    resolved = [f for f in org_world.published() if f["finding_id"] == found["finding_id"]]
+    assert [f["status"] for f in resolved] == ["RESOLVED"], resolved

@@ -28,6 +28,7 @@ def test_cloudtrail_rule_matches_only_successful_create_and_update_endpoint(temp
             "CreateEndpoint",
             "UpdateEndpoint",
             "DeleteEndpoint",
+            "UpdateEndpointWeightsAndCapacities",
             "CreateInferenceComponent",
             "UpdateInferenceComponent",
             "DeleteInferenceComponent",
@@ -124,4 +125,19 @@ def test_alarms_on_unregistered_endpoints_and_the_dead_letter_queue(template: Te
     )
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm", {"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 1}
+    )
+
+
+def test_an_alarm_fires_when_forwarded_events_of_another_account_are_skipped(template: Template) -> None:
+    # The handler counts AuditEventSkipped when it may not read the event's account (no member role to assume).
+    from mlgov_runtime.lineage_audit.handler import SKIPPED_METRIC
+
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": SKIPPED_METRIC,
+            "Namespace": "MLGovernance",
+            "Dimensions": [{"Name": "service", "Value": "endpoint-audit"}],
+            "Threshold": 1,
+        },
     )

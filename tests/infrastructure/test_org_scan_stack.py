@@ -601,6 +601,29 @@ def test_both_scan_functions_receive_the_settings_as_one_variable_the_checks_rea
     assert got.endpoint_concurrency == 16
 
 
+def test_with_the_member_stackset_deployed_the_audit_and_capacity_roles_assume_its_role() -> None:
+    # member_audit_role_name unset: the StackSet's role (MlGovMemberAudit) is the one the real-time functions assume.
+    from app import build_app
+    from stacks.constants import AUDIT_STACK_NAME
+
+    scan = {"member_role_target_ou_ids": ["ou-abcd-11111111"], "governance_account_id": "111111111111"}
+    app = build_app(context={"mlgov": {"organization_id": ORG, "org_scan": scan}})
+    template = Template.from_stack(cast(Stack, app.node.find_child(AUDIT_STACK_NAME)))
+    assuming = {
+        logical_id
+        for logical_id, policy in template.find_resources("AWS::IAM::Policy").items()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "sts:AssumeRole" in statement["Action"] and "role/MlGovMemberAudit" in json.dumps(statement)
+    }
+    assert any(k.startswith("Capacity") for k in assuming) and any(k.startswith("LineageAudit") for k in assuming)
+    variables = [
+        fn["Properties"]["Environment"]["Variables"]
+        for logical_id, fn in template.find_resources("AWS::Lambda::Function").items()
+        if logical_id.startswith("LineageAudit")
+    ]
+    assert any("MlGovMemberAudit" in json.dumps(v) for v in variables), variables
+
+
 def test_every_role_that_assumes_the_member_audit_role_is_kept_to_the_organization() -> None:
     # An event naming an account outside the organization must not get the audit or capacity check a session
     # there (a role of that name in an attacker's account would otherwise answer with made-up endpoints).

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import boto3
+import botocore.client
 import pytest
 from moto import mock_aws
 
@@ -78,9 +79,27 @@ def _environment(org: Organization, resources: dict[str, str]) -> dict[str, str]
     }
 
 
+# The regions each emulated account has enabled (moto's DescribeRegions lists every region; a sweep of them all
+# would make each run list endpoints in ~30 regions per account).
+ENABLED_REGIONS = (REGION, "eu-west-1", "ap-northeast-1")
+
+
+def _enabled_regions_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
+
+    def call(self: Any, name: str, params: dict[str, Any]) -> Any:
+        answer = original(self, name, params)
+        if name == "DescribeRegions":
+            answer["Regions"] = [r for r in answer.get("Regions", []) if r.get("RegionName") in ENABLED_REGIONS]
+        return answer
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+
+
 @pytest.fixture
 def org_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[OrgWorld]:
     emulator.install()
+    _enabled_regions_only(monkeypatch)
     with mock_aws(config={"core": {"reset_boto3_session": False}}):
         session = boto3.session.Session(region_name=REGION)
         org = seed_organization(session, None, REGION, ROLE)

@@ -326,6 +326,10 @@ def _scan(kind: str) -> Callable[[], Finding]:
         from mlgov_runtime.org_scan import forwarding, report
         from mlgov_runtime.org_scan.logic import TargetResult
 
+        if kind == report.KIND_OUTSIDE:
+            from mlgov_runtime.org_scan import regions
+
+            return regions.finding("210987654321", "eu-west-1", ["recs-eu-hotfix"], ["us-east-1"], "scheduled")
         if kind == report.KIND_UNREACHABLE:
             result = TargetResult(
                 "210987654321", "eu-west-1", "ERROR", "AccessDenied assuming MlGovMemberAudit.", "ROLE_NOT_ASSUMABLE"
@@ -447,6 +451,7 @@ CASES: dict[str, Callable[[], Finding]] = {
     "ENDPOINT_STILL_CALLED_AFTER_CUTOVER": _cutover(recording=True),
     "ENDPOINT_QUIET_UNVERIFIED": _cutover(recording=False),
     **{k: _scan(k) for k in ("SCAN_ACCOUNT_UNREACHABLE", "SCAN_SUMMARY", "SCAN_FAILED", "EVENT_FORWARDING_MISSING")},
+    "ENDPOINTS_OUTSIDE_SCANNED_REGIONS": _scan("ENDPOINTS_OUTSIDE_SCANNED_REGIONS"),
     "CATALOG_SNAPSHOT_STALE": _snapshot_stale,
 }
 # Kinds whose fix this test does not build a case for yet. Only shrinks: a new kind must come with a case.

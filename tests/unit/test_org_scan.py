@@ -566,3 +566,61 @@ def test_the_scan_scope_defaults_to_the_stacks_region() -> None:
     settings = parse_settings({"org_scan": {"account_tags": {"env": "prod"}}})
     scope = Scope.from_dict(settings.org_scan.scope("eu-west-1"))
     assert scope.regions == ("eu-west-1",) and scope.account_tags == {"env": "prod"}
+
+
+# -- endpoints outside org_scan.regions (sixteenth review, hole 6)
+
+
+class FakeEc2:
+    def __init__(self, regions: list[str] | None) -> None:
+        self.regions = regions
+
+    def describe_regions(self) -> dict[str, Any]:
+        if self.regions is None:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DescribeRegions")
+        return {"Regions": [{"RegionName": r} for r in self.regions]}
+
+
+def test_the_sweep_lists_endpoints_in_every_other_enabled_region_and_names_what_it_could_not_read() -> None:
+    from mlgov_runtime.org_scan import regions
+
+    endpoints = {"eu-west-1": ["b", "a"], "ap-south-1": []}
+
+    def names_in(region: str) -> list[str]:
+        if region == "me-south-1":
+            raise Unreachable("opt-in region", "REGION_DISABLED")
+        return endpoints.get(region, [])
+
+    ec2 = FakeEc2(["us-east-1", "eu-west-1", "ap-south-1", "me-south-1"])
+    found, why = regions.sweep(ec2, ["us-east-1"], names_in)
+    assert found == {"eu-west-1": ["a", "b"]}
+    assert why == "endpoints could not be listed in me-south-1 (REGION_DISABLED)"
+    found, why = regions.sweep(FakeEc2(None), ["us-east-1"], names_in)
+    assert found == {} and "UnauthorizedOperation" in why and "MlGovMemberRoleStackSet" in why
+
+
+def _outside_record(account: str, region: str) -> OpenRecord:
+    from mlgov_runtime.org_scan import regions
+
+    finding = regions.finding(account, region, ["a"], ["us-east-1"], "scheduled")
+    return OpenRecord.of({**finding.to_dict(), "status": "OPEN"})
+
+
+@pytest.mark.parametrize(
+    "swept,outside,reason,closed",
+    [
+        (True, {}, "", True),  # looked everywhere, nothing there any more
+        (True, {"eu-west-1": ["a"]}, "", False),  # still there
+        (True, {}, "endpoints could not be listed in eu-west-1 (THROTTLED)", False),  # could not look
+        (False, {}, "", False),  # the account's first region was not this target
+    ],
+)
+def test_an_outside_region_finding_is_resolved_only_where_every_region_was_looked_at(
+    swept: bool, outside: dict[str, list[str]], reason: str, closed: bool
+) -> None:
+    result = TargetResult(ACCOUNT, "us-east-1", "OK", swept=swept, outside=outside, outside_reason=reason)
+    record = _outside_record(ACCOUNT, "eu-west-1")
+    closing = resolutions([record], [result], CHECK_KINDS, set(), "scheduled")
+    assert bool(closing) is closed

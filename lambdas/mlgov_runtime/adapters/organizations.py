@@ -27,6 +27,22 @@ def ou_ancestors(client: Any, account_id: str, max_depth: int = 6) -> list[str]:
     return ous
 
 
+class AccountStateUnknown(Exception):
+    """Organizations answered an account without its state: the plan cannot say whether to scan it."""
+
+
+def account_state(account: dict[str, Any]) -> str:
+    """`State`; the retired `Status` (2026-09-09) only without it; neither is refused, never "not ACTIVE"."""
+    state = account.get("State") or account.get("Status")
+    if not state:
+        raise AccountStateUnknown(
+            f"Organizations listed account {account.get('Id', '?')} with neither State nor Status, so the scan "
+            "cannot tell whether it is ACTIVE; nothing was scanned. Check the Organizations API answer "
+            "(aws organizations list-accounts) and the SDK version, then re-run the scan"
+        )
+    return str(state)
+
+
 class OrganizationAccounts:
     """The organization's accounts for the org-wide scan (implements mlgov_runtime.org_scan.logic.Organization).
 
@@ -40,7 +56,7 @@ class OrganizationAccounts:
     def active_accounts(self) -> list[str]:
         accounts: list[str] = []
         for page in self._org.get_paginator("list_accounts").paginate():
-            accounts += [a["Id"] for a in page.get("Accounts", []) if a.get("Status") == "ACTIVE"]
+            accounts += [a["Id"] for a in page.get("Accounts", []) if account_state(a) == "ACTIVE"]
         return accounts
 
     def accounts_under(self, ou_id: str) -> set[str]:

@@ -102,6 +102,7 @@ class Entry:
         skipped: tuple[type[Exception], ...] = (),
         skipped_log: str = "Event skipped",
         failure_metric: str | None = None,
+        skipped_metric: str | None = None,
     ) -> Handler:
         """The event path of a function (not yet a Lambda handler: pass it to `handler`, or call it from one).
 
@@ -113,6 +114,7 @@ class Entry:
         refuse: (parsed, event, own account) -> an answer given instead of processing (before idempotency), or None.
         skipped: exceptions of `process` answered as {"status": "skipped"} and logged as errors.
         failure_metric: counted on each rejection and skip.
+        skipped_metric: counted on each skip only.
         """
         once = Lazy(lambda env: once_per_event(process, settings()))
 
@@ -139,6 +141,8 @@ class Entry:
                 self.logger.error(skipped_log, extra={"reason": str(exc)})
                 if failure_metric:
                     self.count(failure_metric)
+                if skipped_metric:
+                    self.count(skipped_metric)
                 return {"status": "skipped", "reason": str(exc)}
 
         return run

@@ -168,7 +168,8 @@ def report_endpoint(auditor: EndpointAuditor, endpoint_name: str, sink: FindingS
     finding = finding_from_audit(audit, source)
     if finding is not None and store_and_publish(sink, finding):
         outcome.published.append(finding)
-    for kind in kinds_to_close(audit.verdict):
+    # Evidence deleted or replaced under the live endpoint closes nothing, whatever the verdict.
+    for kind in [] if audit.evidence_missing else kinds_to_close(audit.verdict):
         closing = resolution(audit, kind, source, audit.verdict.value.lower())
         if store_and_publish(sink, closing):
             outcome.published.append(closing)

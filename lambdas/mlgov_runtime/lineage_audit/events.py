@@ -17,8 +17,9 @@ CLOUDTRAIL = "AWS API Call via CloudTrail"
 STATE_CHANGE = "SageMaker Endpoint State Change"
 SCHEDULED = "Scheduled Event"
 PACKAGE_CHANGE = "SageMaker Model Package State Change"
-# Calls that change what an endpoint serves. The CDK rule listens for exactly these.
-ENDPOINT_CALLS = ("CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint")
+# Calls that change what an endpoint serves (traffic shares included: UNDER_EVALUATION judges a challenger's share).
+# The CDK rule listens for exactly these.
+ENDPOINT_CALLS = ("CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint", "UpdateEndpointWeightsAndCapacities")
 COMPONENT_CALLS = ("CreateInferenceComponent", "UpdateInferenceComponent", "DeleteInferenceComponent")
 MODEL_CALLS = ("DeleteModel", "DeleteEndpointConfig")
 AUDITED_CALLS = ENDPOINT_CALLS + COMPONENT_CALLS + MODEL_CALLS

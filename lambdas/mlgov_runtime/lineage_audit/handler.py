@@ -25,6 +25,8 @@ METRIC = "UnregisteredEndpointDetected"
 # No Powertools Tracer: importing the X-Ray SDK costs ~130 ms of cold start (see `make bench`);
 # the function runs with Lambda active tracing, which records each invocation without it.
 entry = Entry(SERVICE, cold_start_metric=True)
+# Alarmed (stacks/lineage_audit.py).
+SKIPPED_METRIC = "AuditEventSkipped"
 logger = entry.logger
 
 
@@ -155,5 +157,6 @@ handler = entry.handler(
         skipped=(AccountNotReachable,),
         skipped_log="Account not auditable",
         failure_metric="AuditEventRejected",
+        skipped_metric=SKIPPED_METRIC,
     )
 )

@@ -15,7 +15,7 @@ from mlgov_runtime.core.arns import sagemaker_arn
 from mlgov_runtime.core.endpoint_reads import EndpointReads
 from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.core.findings import endpoint_identity
-from mlgov_runtime.lineage_audit.pins import PinProblem, PinReader, check_container_pins, provenance
+from mlgov_runtime.lineage_audit.pins import PinProblem, PinReader, check_container_pins, provenance, redirects
 
 GOVERNANCE_TAG = "ModelPackageName"
 
@@ -191,6 +191,7 @@ class EndpointAudit:
     tags: dict[str, str] = field(default_factory=dict)
     inference_components: list[VariantResult] = field(default_factory=list)
     evidence_missing: bool = False  # a model or configuration was deleted under the live endpoint
+    config_replaced: bool = False
 
     @property
     def is_violation(self) -> bool:
@@ -285,22 +286,6 @@ class PackageCache:
         return result
 
 
-# Environment variables that point a serving container at another model or code than its artifact.
-REDIRECTING_ENV = frozenset(
-    {
-        "HF_MODEL_ID",
-        "HF_MODEL_REVISION",
-        "HF_MODEL_QUANTIZE",
-        "MODEL_ID",
-        "OPTION_MODEL_ID",
-        "LORA_ADAPTERS",
-        "SAGEMAKER_SUBMIT_DIRECTORY",
-        "SAGEMAKER_PROGRAM",
-        "SM_MODEL_DIR",
-    }
-)
-
-
 def _spec_containers(package: Mapping[str, Any], name: str | None) -> list[Mapping[str, Any]] | None:
     """The containers a model runs: the package's inference specification, or the additional one it
     names (InferenceSpecificationName); None when that name is not in the package."""
@@ -370,8 +355,7 @@ def artifact_mismatch(spec: Mapping[str, Any], package: Mapping[str, Any]) -> st
     for c in containers:
         package_env.update({str(k): str(v) for k, v in (c.get("Environment") or {}).items()})
     for key, value in (spec.get("Environment") or {}).items():
-        redirects = str(key).upper() in REDIRECTING_ENV or str(value).startswith(("s3://", "https://"))
-        if redirects and package_env.get(str(key)) != str(value):
+        if redirects(str(key), str(value)) and package_env.get(str(key)) != str(value):
             return f"Container environment {key}={value} points it at something the package does not name."
     return None
 
@@ -639,10 +623,40 @@ def _deployed_images(endpoint: Mapping[str, Any], key: str = "ProductionVariants
     }
 
 
+def _names(variants: Any) -> set[str]:
+    return {str(v.get("VariantName")) for v in variants or []}
+
+
+def _replaced_config(config: Mapping[str, Any], endpoint: Mapping[str, Any]) -> str | None:
+    """Why the configuration now bearing the endpoint's configuration name is not the one deployed (it can be
+    deleted and made again under a live endpoint), or None."""
+    name = endpoint.get("EndpointConfigName")
+    created, changed = config.get("CreationTime"), endpoint.get("LastModifiedTime")
+    why = f"was created at {created}, after the endpoint last changed ({changed})"
+    if created is None or changed is None or not _later(created, changed):
+        why = ""
+        # Listed once in service (not while Creating); moto leaves shadows out.
+        for key in ("ProductionVariants", "ShadowProductionVariants"):
+            served, named = _names(endpoint.get(key)), _names(config.get(key))
+            if served and served != named:
+                why = f"names {key} {', '.join(sorted(named)) or 'none'}, the endpoint {', '.join(sorted(served))}"
+    if not why:
+        return None
+    return (
+        f"Endpoint configuration {name} {why}: it was re-created under the live endpoint's configuration name, so "
+        "it is not what serves and what serves cannot be read."
+    )
+
+
 def _config_variants(
-    audit: EndpointAudit, reader: LineageReader, config_name: Any, ctx: AuditContext, deployment: str
+    audit: EndpointAudit,
+    reader: LineageReader,
+    config_name: Any,
+    ctx: AuditContext,
+    deployment: str,
+    endpoint: Mapping[str, Any] | None = None,
 ) -> bool:
-    """Judge every variant of one configuration; False when it cannot be read."""
+    """Judge every variant of one configuration; False when it cannot be read. `endpoint`: the one it serves."""
     label = "Pending endpoint configuration" if deployment == "pending" else "Endpoint configuration"
     try:
         if not config_name:
@@ -658,6 +672,14 @@ def _config_variants(
     if not variants:
         audit.reasons.append(f"{label} {config_name} lists no variants.")
         return False
+    replaced = _replaced_config(config, endpoint) if endpoint is not None else None
+    if replaced:
+        audit.config_replaced = audit.evidence_missing = True
+        audit.reasons.append(
+            f"{replaced} Next: `aws sagemaker describe-endpoint --endpoint-name {audit.endpoint_name}` shows what "
+            "serves; redeploy an Approved package through the deployment pipeline."
+        )
+        return True
     # A configuration cannot change and must name existing models: a model created after it was
     # deleted and re-created since, so it is not what serves.
     judged = AuditContext(ctx.packages, ctx.policy, ctx.account_id, config.get("CreationTime"), ctx.deployed_images)
@@ -768,7 +790,7 @@ def audit_endpoint(
 
     deployed = {**_deployed_images(endpoint), **_deployed_images(endpoint, "ShadowProductionVariants")}
     ctx = AuditContext(packages, policy, account_id, None, deployed)
-    readable = _config_variants(audit, reader, endpoint.get("EndpointConfigName"), ctx, "current")
+    readable = _config_variants(audit, reader, endpoint.get("EndpointConfigName"), ctx, "current", endpoint)
     pending = endpoint.get("PendingDeploymentSummary") or {}
     if pending.get("EndpointConfigName"):
         # A blue/green update in flight: the new fleet takes (canary) traffic before the update completes.
@@ -777,7 +799,7 @@ def audit_endpoint(
 
     # Inference components sit on variants without a model; an endpoint whose every variant names one
     # cannot host any, so its list call is skipped (an unreadable configuration still lists).
-    may_host = not readable or any(not v.model_name for v in audit.variants)
+    may_host = not readable or audit.config_replaced or any(not v.model_name for v in audit.variants)
     try:
         names = list(reader.list_inference_component_names(endpoint_name)) if may_host else []
     except ReadFailure as exc:
@@ -793,7 +815,13 @@ def audit_endpoint(
         audit.reasons.extend(result.reasons)
         audit.evidence_missing = audit.evidence_missing or result.evidence_missing
     judged = [*audit.variants, *audit.inference_components]
-    audit.verdict = worst([*(r.verdict for r in judged), *([] if readable else [Verdict.ERROR])])
+    audit.verdict = worst(
+        [
+            *(r.verdict for r in judged),
+            *([] if readable else [Verdict.ERROR]),
+            *([Verdict.ARTIFACT_MISMATCH] if audit.config_replaced else []),
+        ]
+    )
     serves = any(v.model_name for v in audit.variants) or bool(audit.inference_components)
     if readable and audit.variants and not serves:
         audit.verdict = Verdict.NO_MODEL
@@ -802,7 +830,11 @@ def audit_endpoint(
         )
 
     # A variant or component that is ERROR with no container read (its model unreadable or deleted) names nothing.
-    complete = readable and not any(r.verdict is Verdict.ERROR and not r.containers for r in judged)
+    complete = (
+        readable
+        and not audit.config_replaced
+        and not any(r.verdict is Verdict.ERROR and not r.containers for r in judged)
+    )
     mismatch = _tag_mismatch_reason(audit.tags, judged, complete)
     if mismatch:
         audit.reasons.append(mismatch)

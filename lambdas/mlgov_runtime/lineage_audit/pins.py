@@ -26,6 +26,42 @@ ECR_IMAGE = re.compile(
     r"(?P<repo>[a-z0-9._/-]+?)(?::(?P<tag>[\w.-]{1,128}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
 
+# Environment variables that point a serving container at another model or code than its artifact.
+REDIRECTING_ENV = frozenset(
+    {
+        "HF_MODEL_ID",
+        "HF_MODEL_REVISION",
+        "HF_MODEL_QUANTIZE",
+        "MODEL_ID",
+        "OPTION_MODEL_ID",
+        "LORA_ADAPTERS",
+        "SAGEMAKER_SUBMIT_DIRECTORY",
+        "SAGEMAKER_PROGRAM",
+        "SM_MODEL_DIR",
+    }
+)
+# Loader-option families: the vLLM DLC makes each SM_VLLM_* a `vllm serve` flag, LMI reads OPTION_*, TGI HF_*.
+REDIRECTING_PREFIXES = ("SM_VLLM_", "OPTION_", "HF_")
+WEIGHT_SOURCE_ENV = frozenset(
+    {"HF_MODEL_ID", "MODEL_ID", "OPTION_MODEL_ID", "SM_VLLM_MODEL", "LORA_ADAPTERS", "SM_VLLM_LORA_MODULES"}
+)
+REMOTE_VALUE = ("s3://", "https://", "http://")
+
+
+def redirects(key: str, value: str) -> bool:
+    upper = key.upper()
+    return upper in REDIRECTING_ENV or upper.startswith(REDIRECTING_PREFIXES) or value.lower().startswith(REMOTE_VALUE)
+
+
+def loads_weights_from_outside(key: str, value: str) -> bool:
+    """A remote URI, or a weight source naming anything but container paths (a hub id)."""
+    if value.strip().lower().startswith(REMOTE_VALUE):
+        return True
+    if key.upper() not in WEIGHT_SOURCE_ENV:
+        return False
+    tokens = [t.rpartition("=")[2] for t in re.split(r"[\s,]+", value.strip()) if t]
+    return any(not t.startswith("/") for t in tokens)
+
 
 class PinMissing(Exception):
     """The pinned object or image tag does not exist any more."""
@@ -127,6 +163,17 @@ def check_container_pins(
                 "serve unseen. Fix: package the model as one model.tar.gz, register it with mlgov register "
                 "--write-once-bucket naming the stack's SnapshotBucket (it copies and pins it as ModelDataUrl), "
                 "have an approver approve it and deploy that version.",
+            )
+        )
+    environment = container.get("Environment") or {}
+    outside = sorted(f"{k}={v}" for k, v in environment.items() if loads_weights_from_outside(str(k), str(v)))
+    if outside:
+        problems.append(
+            PinProblem(
+                "unpinned_model_data",
+                f"Package {package_arn} loads weights or code from outside its artifact ({', '.join(outside)}): "
+                "whoever writes there changes what serves, unpinned. Fix: package them as one model.tar.gz, "
+                "register it with mlgov register --write-once-bucket (no such variable), approve and deploy it.",
             )
         )
     if reader is None:

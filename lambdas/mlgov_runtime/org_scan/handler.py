@@ -237,6 +237,7 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             home_clients=_home_client,
             home_account=account_of(context),
             home_region=settings.governance_region or _region(context),
+            scan_regions=settings.scan_regions,
         )
         store.put_result(run_id, result)
         if settings.serving_index_table:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from mlgov_runtime.core.checks import CheckContext, Clients, EndpointCheck, EndpointGone
 from mlgov_runtime.core.findings import Finding
 from mlgov_runtime.core.pool import bounded_map
-from mlgov_runtime.org_scan import forwarding
+from mlgov_runtime.org_scan import forwarding, regions
 
 OK, ERROR = "OK", "ERROR"
 
@@ -135,6 +135,10 @@ class TargetResult:
     seconds: float = 0.0
     forwarding: str = ""  # OK | MISSING | DISABLED | TAMPERED | UNKNOWN | N/A (the governance account), "" unchecked
     forwarding_reason: str = ""
+    # The account's other regions, looked at from here: endpoints by region, why incomplete.
+    swept: bool = False
+    outside: dict[str, list[str]] = field(default_factory=dict)
+    outside_reason: str = ""
 
     @property
     def target(self) -> Target:
@@ -174,6 +178,9 @@ class TargetResult:
             seconds=float(data.get("seconds") or 0.0),
             forwarding=str(data.get("forwarding") or ""),
             forwarding_reason=str(data.get("forwarding_reason") or ""),
+            swept=bool(data.get("swept")),
+            outside={str(k): [str(n) for n in v] for k, v in (data.get("outside") or {}).items()},
+            outside_reason=str(data.get("outside_reason") or ""),
         )
 
 
@@ -225,11 +232,13 @@ def scan_target(
     home_account: str | None = None,
     home_region: str | None = None,
     forwarding_stack: str = "MlGovMemberEventForwarding",
+    scan_regions: Sequence[str] = (),
 ) -> TargetResult:
     """Every check on every endpoint of one account/region, endpoints `concurrency` at a time.
     An account/region that cannot be read at all is an ERROR result, never an exception. With
     `home_account` (the governance account), other accounts' event forwarding is checked too: to its default
-    bus in `home_region` (org_scan.governance_region, or the scan's own region; the target's region if None)."""
+    bus in `home_region` (org_scan.governance_region, or the scan's own region; the target's region if None).
+    In `scan_regions[0]` the account's other regions are swept (org_scan.regions)."""
     started = time.monotonic()
     try:
         member = connector.connect(target)
@@ -280,5 +289,14 @@ def scan_target(
                         bus,
                     )
                 )
+    if scan_regions and target.region == scan_regions[0]:
+
+        def names_in(region: str) -> list[str]:
+            return connector.connect(Target(target.account_id, region)).endpoint_names()
+
+        result.swept = True
+        result.outside, result.outside_reason = regions.sweep(member.client("ec2"), scan_regions, names_in)
+        for region, names in sorted(result.outside.items()):
+            result.findings.append(regions.finding(target.account_id, region, names, scan_regions, source))
     result.seconds = time.monotonic() - started
     return result

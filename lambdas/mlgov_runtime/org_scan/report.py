@@ -21,14 +21,15 @@ from mlgov_runtime.core.findings import (
     utc_now_iso,
 )
 from mlgov_runtime.lineage_audit.logic import VIOLATIONS, AuditSummary, EndpointAudit, Verdict
-from mlgov_runtime.org_scan import forwarding
+from mlgov_runtime.org_scan import forwarding, regions
 from mlgov_runtime.org_scan.logic import ERROR, OK, Target, TargetResult
 
 KIND_UNREACHABLE = "SCAN_ACCOUNT_UNREACHABLE"
 KIND_SUMMARY = "SCAN_SUMMARY"
 KIND_FAILED = "SCAN_FAILED"
 KIND_FORWARDING = forwarding.KIND
-KINDS = (KIND_UNREACHABLE, KIND_SUMMARY, KIND_FAILED, KIND_FORWARDING)
+KIND_OUTSIDE = regions.KIND
+KINDS = (KIND_UNREACHABLE, KIND_SUMMARY, KIND_FAILED, KIND_FORWARDING, KIND_OUTSIDE)
 # When each kind fires (docs/gen.py writes the findings reference from these).
 WHEN = {
     KIND_UNREACHABLE: "The weekly scan could not read an account/region (role not assumable, region disabled, denied).",
@@ -38,6 +39,7 @@ WHEN = {
     ),
     KIND_FAILED: "The weekly org-wide scan failed as a whole (listing the organization, or the run itself).",
     KIND_FORWARDING: "An account/region does not forward SageMaker events, so new endpoints wait for the weekly scan.",
+    KIND_OUTSIDE: "An account serves endpoints in an enabled region outside org_scan.regions, which no audit judges.",
 }
 VIOLATION_VERDICTS = frozenset(v.value for v in VIOLATIONS)
 
@@ -246,6 +248,7 @@ def resolutions(
     closes its findings once (the store closes only what is open)."""
     reached = {r.target for r in results if r.status == OK}
     forwarding_ok = {r.target for r in results if r.status == OK and r.forwarding == forwarding.OK}
+    swept = {r.account_id: r.outside for r in results if r.status == OK and r.swept and not r.outside_reason}
     rows = {row.get("endpoint_arn"): row for r in results for row in r.endpoints if row.get("endpoint_arn")}
     kind_to_check = {kind: name for name, kinds in check_kinds.items() for kind in kinds}
     closing: list[Finding] = []
@@ -261,6 +264,10 @@ def resolutions(
             if target not in forwarding_ok:  # still missing, or unknown: it stays open
                 continue
             why = "the forwarding rule is enabled, with the stack's pattern and a target on the governance bus"
+        elif record.kind == KIND_OUTSIDE:
+            if record.account_id not in swept or record.region in swept[record.account_id]:
+                continue
+            why = "no endpoint outside the scanned regions there any more (or the region is scanned now)"
         elif record.kind in kind_to_check:
             if target not in reached:
                 continue
@@ -521,6 +528,8 @@ def build_report(
             "seconds": round(r.seconds, 2),
             **({"forwarding": r.forwarding} if r.forwarding else {}),
             **({"forwarding_reason": r.forwarding_reason} if r.forwarding_reason else {}),
+            **({"outside_regions": dict(r.outside)} if r.outside else {}),
+            **({"outside_reason": r.outside_reason} if r.outside_reason else {}),
         }
         for r in results
     ]
@@ -564,6 +573,12 @@ def build_report(
             if row.get("verdict") in VIOLATION_VERDICTS
         ],
         "unreachable": [a for a in accounts if a["status"] == ERROR],
+        "outside_scanned_regions": [
+            {"account_id": r.account_id, "region": region, "endpoints": names}
+            for r in results
+            for region, names in sorted(r.outside.items())
+        ],
+        "regions_not_looked_at": {r.account_id: r.outside_reason for r in results if r.outside_reason},
         "skipped_accounts": dict(run.skipped),
         "snapshot_ages": snapshot_rows,
         "findings": [_compact(f) for f in open_findings],
@@ -617,7 +632,7 @@ def aggregate(
     opened = [f for r in results for f in r.findings]
     opened += [unreachable_finding(r, run.role_name, run.source) for r in results if r.status == ERROR]
     reported = {f.finding_id for f in opened}
-    owned = [KIND_UNREACHABLE, KIND_FORWARDING, *(k for kinds in check_kinds.values() for k in kinds)]
+    owned = [KIND_UNREACHABLE, KIND_FORWARDING, KIND_OUTSIDE, *(k for kinds in check_kinds.values() for k in kinds)]
     records = [OpenRecord.of(item) for item in ledger.open_findings(owned)]
     closing = resolutions(records, results, check_kinds, reported, run.source)
     due, not_stored = store_all(ledger, [*opened, *closing], concurrency, time_left)

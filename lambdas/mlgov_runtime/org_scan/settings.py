@@ -245,6 +245,8 @@ class WorkerSettings(ObservabilityEnv):
     # The challenger state machine (stacks/org_scan.py): its RUNNING executions make a challenger-shaped variant
     # of the governance account, in the machine's region, UNDER_EVALUATION (None: never).
     challenger_state_machine_arn: str | None = None
+    # org_scan.regions, else this function's
+    scan_regions: tuple[str, ...] = ()
 
 
 def load_worker_settings(env: Env) -> WorkerSettings:
@@ -259,6 +261,9 @@ def load_worker_settings(env: Env) -> WorkerSettings:
         serving_index_table=optional(env, "SERVING_INDEX_TABLE_NAME", r"[\w.-]{3,255}", "a DynamoDB table name"),
         governance_region=got.org_scan.governance_region,
         challenger_state_machine_arn=optional(env, CHALLENGER_MACHINE_ARN, MACHINE, "a state machine ARN"),
+        scan_regions=tuple(
+            got.org_scan.regions or [r for r in (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),) if r]
+        ),
     )
 
 
