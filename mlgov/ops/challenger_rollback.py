@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from botocore.exceptions import ClientError
 
@@ -55,6 +55,18 @@ class Groups(Protocol):
     def describe_group(self, name: str) -> Mapping[str, Any]:
         """Raises NotFound when the model package group does not exist."""
         ...
+
+
+class RolloutGroups:
+    """Groups through the challenger's SageMaker adapter (its call maps a missing group to NotFound)."""
+
+    def __init__(self, rollout: Any) -> None:
+        self.rollout = rollout
+
+    def describe_group(self, name: str) -> Mapping[str, Any]:
+        what = f"model package group {name}"
+        found = self.rollout.call(what, "describe_model_package_group", ModelPackageGroupName=name)
+        return cast(Mapping[str, Any], found)
 
 
 @dataclass
