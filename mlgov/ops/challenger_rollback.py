@@ -20,7 +20,8 @@ from typing import Any, Protocol, cast
 
 from botocore.exceptions import ClientError
 
-from mlgov_runtime.adapters.errors import error_text, is_refused
+from mlgov.ops.refusal import is_refused
+from mlgov_runtime.adapters.errors import error_text
 from mlgov_runtime.challenger.endpoint_rollout import ECR_IMAGE
 from mlgov_runtime.challenger.findings import APPROVAL_DESCRIPTION_MAX
 from mlgov_runtime.challenger.logic import (
