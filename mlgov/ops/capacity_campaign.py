@@ -20,7 +20,11 @@ from typing import Any
 
 from mlgov_runtime.capacity.campaign_record import PREFIX, RaisedRecord
 from mlgov_runtime.capacity.logic import CapacityAudit, ScheduledAction, TargetCapacity
+from mlgov_runtime.capacity.permissions import AUTOSCALING_READ, ENDPOINT_READ
 from mlgov_runtime.capacity.schedule import WEEK, to_utc_week, week_start, weekly_times
+
+# What `mlgov capacity campaign` calls with the operator's credentials (never granted to the Lambda).
+CAMPAIGN = ENDPOINT_READ + AUTOSCALING_READ + ("application-autoscaling:PutScheduledAction",)
 
 _VALUE = re.compile(r"[\w\s.:/=+\-@]{0,256}")  # SageMaker tag values: letters, spaces, digits and _.:/=+-@
 
