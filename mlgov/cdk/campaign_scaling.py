@@ -64,7 +64,7 @@ def plan_schedule(
     layers: list[tuple[Window, int]] = []
     levels = [("overnight minimum", overnight_min)]
     if business_hours:
-        layers.append((Window.parse_text(business_hours), business_min))
+        layers.append((_window(business_hours), business_min))
         levels.append((f"business-hours minimum ({business_hours})", business_min))
     for campaign in campaigns:
         try:
@@ -82,6 +82,13 @@ def plan_schedule(
     if lowest < floor:  # cannot happen with the checks above; kept as the invariant the schedule must hold
         raise ScheduleError(f"the weekly minimum drops to {lowest}, below the floor {floor}")
     return weekly_crons(timeline)
+
+
+def _window(text: str) -> Window:
+    """'MON-FRI 06:00-24:00' or 'MON,SAT 08:00-22:00'."""
+    days, _, hours = text.strip().partition(" ")
+    start, _, end = hours.strip().partition("-")
+    return Window.parse(days.split(","), start, end)
 
 
 def _action_name(cron: str, level: int) -> str:

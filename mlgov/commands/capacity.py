@@ -108,7 +108,6 @@ def render_table(audits: list[Any]) -> str:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from mlgov_runtime.capacity.check import summarize
     from mlgov_runtime.capacity.logic import Verdict
 
     aws, checker = _checker(args, common.load_settings(args))
@@ -120,11 +119,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(json.dumps([a.to_dict() for a in audits], indent=2))
     else:
         print(render_table(audits))
-        s = summarize(audits)
-        print(
-            f"\n{common.count(s['total'], 'endpoint')}: {s['can_scale_to_zero']} can scale to zero, "
-            f"{common.count(s['errors'], 'error')}"
-        )
+        zero = sum(a.verdict is Verdict.CAN_SCALE_TO_ZERO for a in audits)
+        errors = sum(a.verdict is Verdict.ERROR for a in audits)
+        print(f"\n{common.count(len(audits), 'endpoint')}: {zero} can scale to zero, {common.count(errors, 'error')}")
     unsafe = any(a.verdict in (Verdict.CAN_SCALE_TO_ZERO, Verdict.ERROR) for a in audits)
     return common.EXIT_VIOLATIONS if unsafe else common.EXIT_OK
 
@@ -410,8 +407,8 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
     """Put back what `mlgov capacity campaign` raised, from the record on the endpoint, and remove the campaign's
     one-time actions. It believes the record only as far as AWS agrees: an action is put back only while it holds
     exactly the values the record says the campaign set, and never below the floor."""
-    from mlgov.ops.capacity_campaign import ActionLost, ScheduleStore, campaign_ends
-    from mlgov_runtime.capacity.campaign_record import ACTION_PREFIX, PREFIX, Anchor, anchors, end_key, records
+    from mlgov.ops.capacity_campaign import ActionLost, ScheduleStore, above_set, campaign_ends, end_key
+    from mlgov_runtime.capacity.campaign_record import ACTION_PREFIX, PREFIX, Anchor, anchors, records
     from mlgov_runtime.capacity.logic import scheduled_action
 
     settings = common.load_settings(args)
@@ -483,7 +480,7 @@ def cmd_campaign_end(args: argparse.Namespace) -> int:
                     f"not the {rec.min_set}/{rec.max_set} the campaign set: changed since, left as is",
                 }
             )
-        elif (forged := rec.above_set()) is not None:
+        elif (forged := above_set(rec)) is not None:
             skipped.append(_not_believed(rec, raw, forged))
         else:
             low = max(rec.min_before, floor)

@@ -29,10 +29,10 @@ APPROVAL_URL_ENV = "MLGOV_APPROVAL_URL"
 
 
 def _context(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
-    from mlgov_runtime.retirement.settings import environment, policy_from_env
+    from mlgov.ops.sent_settings import policy_from_env, retirement_environment
 
     settings = common.load_settings(args)
-    policy = policy_from_env(environment(settings))
+    policy = policy_from_env(retirement_environment(settings))
     aws = common.aws_context(args)
     try:
         region = aws.region

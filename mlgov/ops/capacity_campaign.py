@@ -12,14 +12,46 @@ A raised action also fires between now and the scale-out: the plan warns when it
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlgov_runtime.capacity.campaign_record import PREFIX, RaisedRecord, end_key, record_key, taggable
+from mlgov_runtime.capacity.campaign_record import PREFIX, RaisedRecord
 from mlgov_runtime.capacity.logic import CapacityAudit, ScheduledAction, TargetCapacity
+from mlgov_runtime.capacity.permissions import AUTOSCALING_READ, ENDPOINT_READ
 from mlgov_runtime.capacity.schedule import WEEK, to_utc_week, week_start, weekly_times
+
+# What `mlgov capacity campaign` calls with the operator's credentials (never granted to the Lambda).
+CAMPAIGN = ENDPOINT_READ + AUTOSCALING_READ + ("application-autoscaling:PutScheduledAction",)
+
+_VALUE = re.compile(r"[\w\s.:/=+\-@]{0,256}")  # SageMaker tag values: letters, spaces, digits and _.:/=+-@
+
+
+def end_key(campaign: str) -> str:
+    return f"{PREFIX}{campaign}:end"
+
+
+def record_key(campaign: str, index: int) -> str:
+    return f"{PREFIX}{campaign}:{index}"
+
+
+def taggable(value: str) -> bool:
+    return bool(_VALUE.fullmatch(value))
+
+
+def above_set(rec: RaisedRecord) -> str | None:
+    """Why this record cannot be what a campaign wrote, or None. The campaign only raises: it records an
+    action whose minimum is below its own and keeps a maximum at or above the one it found (adding one only
+    where there was none), so a "before" above what it set is someone else's edit of the tag."""
+    if rec.min_before > rec.min_set:
+        return f"it says MinCapacity {rec.min_before} before, above the {rec.min_set} the campaign set"
+    if rec.max_before is not None and rec.max_set is None:
+        return f"it says MaxCapacity {rec.max_before} before, where the campaign set none"
+    if rec.max_before is not None and rec.max_set is not None and rec.max_before > rec.max_set:
+        return f"it says MaxCapacity {rec.max_before} before, above the {rec.max_set} the campaign set"
+    return None
 
 
 class ActionLost(Exception):

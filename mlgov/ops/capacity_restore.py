@@ -12,6 +12,22 @@ from typing import Any, Protocol
 from mlgov_runtime.capacity.logic import COPIES_DIMENSION, PROVISIONED_DIMENSION, CapacityAudit, ScheduledAction
 from mlgov_runtime.core.findings import utc_now_iso
 
+# What `mlgov capacity restore` calls with the operator's credentials (never granted to the Lambda).
+RESTORE = (
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:PutScheduledAction",
+    "cloudwatch:GetMetricStatistics",
+    "sagemaker:ListInferenceComponents",
+    "sagemaker:InvokeEndpoint",
+    "appconfig:StartConfigurationSession",
+    "appconfig:GetLatestConfiguration",
+    "appconfig:CreateHostedConfigurationVersion",
+    "appconfig:StartDeployment",
+    "appconfig:GetDeployment",
+    "dynamodb:UpdateItem",
+)
+
 POLICY_NAME = "mlgov-capacity-target-tracking"
 METRIC = {
     COPIES_DIMENSION: "SageMakerInferenceComponentInvocationsPerCopy",

@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from botocore.exceptions import ClientError
 
-from mlgov_runtime.adapters.errors import error_text, is_refused
+from mlgov.ops.refusal import is_refused
+from mlgov_runtime.adapters.errors import error_text
 from mlgov_runtime.challenger.endpoint_rollout import ECR_IMAGE
 from mlgov_runtime.challenger.findings import APPROVAL_DESCRIPTION_MAX
 from mlgov_runtime.challenger.logic import (
@@ -55,6 +56,18 @@ class Groups(Protocol):
     def describe_group(self, name: str) -> Mapping[str, Any]:
         """Raises NotFound when the model package group does not exist."""
         ...
+
+
+class RolloutGroups:
+    """Groups through the challenger's SageMaker adapter (its call maps a missing group to NotFound)."""
+
+    def __init__(self, rollout: Any) -> None:
+        self.rollout = rollout
+
+    def describe_group(self, name: str) -> Mapping[str, Any]:
+        what = f"model package group {name}"
+        found = self.rollout.call(what, "describe_model_package_group", ModelPackageGroupName=name)
+        return cast(Mapping[str, Any], found)
 
 
 @dataclass

@@ -19,6 +19,8 @@ correlated clicks make the split overdispersed, which a sample-ratio or A/A chec
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from mlgov_runtime.challenger.decision import (
@@ -34,6 +36,7 @@ from mlgov_runtime.challenger.decision import (
 )
 from mlgov_runtime.challenger.guardrails import GuardrailResult, pct
 from mlgov_runtime.challenger.inputs import DecisionConfig, VariantCounts
+from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics, _period
 from mlgov_runtime.challenger.statistics import RateComparison, compare_rates, event_share, log_mixture_lr
 
 # Largest data multiple the "impressions still needed" projection considers.
@@ -298,6 +301,11 @@ def _done(
 # only on clear evidence; a breach harms users whatever the split).
 
 
+def _latency_samples(counts: VariantCounts) -> float:
+    # With an average alone, invocations stand in for the sample count.
+    return counts.latency_count if counts.latency_count is not None else counts.invocations
+
+
 def check_guardrails(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig, enough: bool) -> list[GuardrailResult]:
     out: list[GuardrailResult] = []
     g_alpha = cfg.guardrail_alpha
@@ -327,7 +335,7 @@ def check_guardrails(p: VariantCounts, c: VariantCounts, cfg: DecisionConfig, en
     # Model latency: CloudWatch gives averages without a spread, so this is a threshold after a minimum sample.
     lat_c, lat_p = c.average_latency, p.average_latency
     if lat_c is not None and lat_p is not None and lat_p > 0:
-        ready = min(c.latency_samples, p.latency_samples) >= cfg.min_latency_samples
+        ready = min(_latency_samples(c), _latency_samples(p)) >= cfg.min_latency_samples
         ratio = lat_c / lat_p
         breached = ready and ratio > cfg.latency_ratio_max
         out.append(
@@ -455,3 +463,49 @@ def rate_guardrail(
         statistics=cmp.as_dict(),
         reason=reason if breached else None,
     )
+
+
+def variant_counts(
+    metrics: RecommendationMetrics, endpoint: str, variants: Iterable[str], start: datetime, end: datetime
+) -> dict[str, VariantCounts]:
+    """Cumulative counts per variant over [start, end); zeros when the window is empty (the runtime gate reads
+    variant_series; tests check the two reads of one window agree)."""
+    names = list(variants)
+    if end <= start:
+        return {v: VariantCounts(0, 0) for v in names}
+    period = _period(start, end)
+    queries = [q for i, v in enumerate(names) for q in metrics._queries(endpoint, v, i, period)]
+    if metrics._table is not None:
+        metrics._check_seal()
+    sums = metrics._get(queries, start, end)
+    if metrics._table is not None:
+        metrics.problems = []
+        for i, variant in enumerate(names):
+            for minute in metrics._table_minutes(endpoint, variant, start, end).values():
+                for key, value in minute.items():
+                    if value is not None:  # like CloudWatch: a sum of the datapoints there are
+                        sums.setdefault(f"v{i}_{key}", []).append(value)
+    out = {}
+    for i, variant in enumerate(names):
+
+        def total(key: str, index: int = i) -> float:
+            return sum(sums.get(f"v{index}_{key}", []))
+
+        def present(key: str, index: int = i) -> float | None:
+            values = sums.get(f"v{index}_{key}", [])
+            return sum(values) if values else None
+
+        count = present("latency_count")
+        out[variant] = VariantCounts(
+            impressions=total("impressions"),
+            clicks=total("clicks"),
+            invocations=total("invocations"),
+            errors_4xx=total("errors_4xx"),
+            errors_5xx=total("errors_5xx"),
+            latency_sum=present("latency_sum") if count else None,
+            latency_count=count or None,
+            json_failures=total("json_failures"),
+            language_mismatches=total("language_mismatches"),
+            cart_adds=present("cart_adds"),
+        )
+    return out

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlgov_runtime.adapters.errors import is_refused
+from mlgov.ops.refusal import is_refused
 from mlgov_runtime.adapters.redrive import MAX_ATTRIBUTES, ORIGIN_ATTRIBUTE, REJECTED_ATTRIBUTE
 
 # The queue policy statements (stacks/building_blocks.py, stacks/notifier.py) that name who may send.

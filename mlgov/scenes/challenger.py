@@ -24,13 +24,13 @@ from mlgov.challenger_estate import (
 )
 from mlgov.estate import GROUP, recording_state_machines
 from mlgov.ops.challenger_whatif import naive_rule
+from mlgov.ops.sent_settings import challenger_environment as environment
 from mlgov.sandbox import ACCOUNT, REGION, FakeContext, handler_environment
 from mlgov.scenes import Stage, fallback, print_cli, run_cli
 from mlgov.settings import Challenger, Thresholds
 from mlgov_runtime.challenger.decision import REJECT
 from mlgov_runtime.challenger.findings import pct
 from mlgov_runtime.challenger.inputs import VariantCounts
-from mlgov_runtime.challenger.settings import environment
 from mlgov_runtime.core.env import reset_all
 
 PROD = "manga-recommender-prod"

@@ -110,6 +110,7 @@ def _play(template: dict[str, Any]) -> None:
 
     from mlgov.approvals_sandbox import approval_urls, button_press, create_approvals_table, slack_post
     from mlgov.emulator_sfn import entered, lambdas_in_process, wait_for
+    from mlgov.ops.sent_settings import retirement_environment
     from mlgov.retirement_estate import (
         IDLE,
         MACHINE,
@@ -121,7 +122,6 @@ def _play(template: dict[str, Any]) -> None:
     from mlgov.sinks import start_sink
     from mlgov_runtime.adapters import aws
     from mlgov_runtime.core import env
-    from mlgov_runtime.retirement import settings as retirement_settings
 
     config: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     with mock_aws(config=config):
@@ -151,7 +151,7 @@ def _play(template: dict[str, Any]) -> None:
         secret = c["secretsmanager"].create_secret(Name="slack-signing", SecretString=SIGNING_SECRET)["ARN"]
         slack = start_sink("slack")  # Slack's response_url: where the buttons are replaced by the outcome
         function_env = {
-            **retirement_settings.environment(settings),
+            **retirement_environment(settings),
             "APPROVALS_TABLE_NAME": approvals_table,
             "RETIREMENT_STATE_MACHINE_NAME": machine_name,
             "APPROVALS_MAC_KEY_ID": mac_key,

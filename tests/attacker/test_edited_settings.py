@@ -11,9 +11,10 @@ import json
 
 import pytest
 
+from mlgov.ops.sent_settings import challenger_environment as environment
 from mlgov.settings import Challenger, Thresholds, parse_settings
 from mlgov.settings import SettingsError as SynthSettingsError
-from mlgov_runtime.challenger.settings import Received, environment, load_challenger_settings
+from mlgov_runtime.challenger.settings import Received, load_challenger_settings
 from mlgov_runtime.core.env import SettingsError
 from mlgov_runtime.core.model import received, received_environment, variable
 

@@ -25,6 +25,7 @@ from mlgov.approvals_sandbox import ApprovalUrls, approval_urls, button_press, c
 from mlgov.cli import main
 from mlgov.emulator_sfn import entered, executable_definition, lambdas_in_process, wait_for
 from mlgov.estate import drain_findings
+from mlgov.ops.sent_settings import retirement_environment
 from mlgov.retirement_estate import (
     IDLE,
     MACHINE,
@@ -37,7 +38,6 @@ from mlgov.sandbox import emf_values
 from mlgov.settings import parse_settings
 from mlgov.sinks import Sink, start_sink
 from mlgov_runtime.retirement import permissions as p
-from mlgov_runtime.retirement import settings as retirement_settings
 from mlgov_runtime.retirement.logic import INVOCATIONS_SETTLE
 from tests.infrastructure.templates import FUNCTION_BASE_ACTIONS, _one, _role_actions
 from tests.settings_files import NO_SETTINGS
@@ -349,7 +349,7 @@ def machine(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mac
         )
         name = _machine_name(template)
         environment = {
-            **retirement_settings.environment(settings),
+            **retirement_environment(settings),
             "FINDINGS_TABLE_NAME": resources["FINDINGS_TABLE_NAME"],
             "FINDINGS_TOPIC_ARN": resources["FINDINGS_TOPIC_ARN"],
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",

@@ -25,9 +25,9 @@ from mlgov.challenger_estate import (
 )
 from mlgov.emulator import install
 from mlgov.estate import GROUP, create_governance_resources, drain_findings, recording_state_machines, seed_estate
+from mlgov.ops.sent_settings import challenger_environment as environment
 from mlgov.sandbox import FakeContext
 from mlgov.settings import Challenger, Thresholds
-from mlgov_runtime.challenger.settings import environment
 from tests.integration.conftest import pending_package
 from tests.integration.test_coverage_and_retraining import fresh_handler
 

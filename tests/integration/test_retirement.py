@@ -20,6 +20,7 @@ from moto import mock_aws
 
 from mlgov.cli import main
 from mlgov.estate import create_governance_resources, drain_findings
+from mlgov.ops.sent_settings import retirement_environment as sent_environment
 from mlgov.retirement_estate import (
     IDLE,
     LIVE,
@@ -35,7 +36,6 @@ from mlgov.sandbox import FakeContext, load_event
 from mlgov.settings import parse_settings
 from mlgov_runtime.adapters.cloudwatch import CloudWatchMetrics
 from mlgov_runtime.adapters.cost_anomaly import AnomaliesUnavailable, service_anomalies
-from mlgov_runtime.retirement import settings as retirement_settings
 from mlgov_runtime.retirement.endpoint_retirement import EndpointMetrics
 from tests.integration.conftest import runtime_env
 from tests.settings_files import NO_SETTINGS
@@ -70,7 +70,7 @@ class RetirementWorld:
 
 def retirement_environment() -> dict[str, str]:
     settings = parse_settings({})
-    return retirement_settings.environment(settings)
+    return sent_environment(settings)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mlgov.ops.challenger_whatif import variant_counts
 from mlgov_runtime.challenger.config import MetricNames, RetentionMetric
 from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics
 
@@ -42,8 +43,12 @@ def test_one_call_per_look_sums_every_page_and_keeps_absent_metrics_absent() -> 
             "v1_errors_5xx": [3],
         }
     )
-    counts = RecommendationMetrics(cw, MetricNames()).variant_counts(
-        "prod", ["AllTraffic", "challenger-v5"], START, START + timedelta(minutes=25)
+    counts = variant_counts(
+        RecommendationMetrics(cw, MetricNames()),
+        "prod",
+        ["AllTraffic", "challenger-v5"],
+        START,
+        START + timedelta(minutes=25),
     )
     # Then one GetMetricData (two pages) asked for the whole window as one period
     assert len(cw.calls) == 2 and cw.calls[1]["NextToken"] == "2"
@@ -65,14 +70,14 @@ def test_one_call_per_look_sums_every_page_and_keeps_absent_metrics_absent() -> 
 
 def test_an_empty_window_asks_nothing() -> None:
     cw = FakeCloudWatch({})
-    counts = RecommendationMetrics(cw, MetricNames()).variant_counts("prod", ["a", "b"], START, START)
+    counts = variant_counts(RecommendationMetrics(cw, MetricNames()), "prod", ["a", "b"], START, START)
     assert cw.calls == [] and counts["a"].impressions == 0
 
 
 def test_without_a_cart_metric_no_cart_query_is_made() -> None:
     cw = FakeCloudWatch({})
-    RecommendationMetrics(cw, MetricNames(cart_adds=None)).variant_counts(
-        "prod", ["a"], START, START + timedelta(minutes=1)
+    variant_counts(
+        RecommendationMetrics(cw, MetricNames(cart_adds=None)), "prod", ["a"], START, START + timedelta(minutes=1)
     )
     assert not any(q["Id"].endswith("cart_adds") for q in cw.calls[0]["MetricDataQueries"])
 

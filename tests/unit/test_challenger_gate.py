@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from mlgov.ops.challenger_whatif import decide
+from mlgov.ops.challenger_whatif import decide, variant_counts
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import ChallengerConfig, MetricNames
 from mlgov_runtime.challenger.decision import CONTINUE, INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
@@ -107,7 +107,7 @@ def series(cw: Any, minutes: int, names: MetricNames | None = None) -> dict[str,
 def counts(cw: Any, minutes: int) -> dict[str, VariantCounts]:
     """What the cumulative read of the old look returned for the same window."""
     adapter = RecommendationMetrics(cw, MetricNames(cart_adds=None, distinct_titles=None))
-    return adapter.variant_counts(ENDPOINT, [PROD, CHAL], T0, T0 + timedelta(minutes=minutes))
+    return variant_counts(adapter, ENDPOINT, [PROD, CHAL], T0, T0 + timedelta(minutes=minutes))
 
 
 # -- the four data cases, through the adapter

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from mlgov.challenger_estate import DEFAULT_COUNTS_WRITERS, DEFAULT_DEPLOYERS, counts_table_policy, create_counts_table
+from mlgov.ops.challenger_whatif import variant_counts
 from mlgov_runtime.challenger import logic
 from mlgov_runtime.challenger.config import (
     COUNTS_TABLE,
@@ -173,8 +174,8 @@ def test_the_same_minutes_read_from_cloudwatch_and_from_the_table_are_the_same(
     # Then both reads return the same series and the same cumulative counts
     series = from_cw.variant_series(ENDPOINT, [PROD, CHAL], T0, end)
     assert from_table.variant_series(ENDPOINT, [PROD, CHAL], T0, end) == series
-    assert from_table.variant_counts(ENDPOINT, [PROD, CHAL], T0, end) == from_cw.variant_counts(
-        ENDPOINT, [PROD, CHAL], T0, end
+    assert variant_counts(from_table, ENDPOINT, [PROD, CHAL], T0, end) == variant_counts(
+        from_cw, ENDPOINT, [PROD, CHAL], T0, end
     )
     assert series[CHAL]["clicks"][3] is None and series[CHAL]["clicks"][5] is None
     assert series[CHAL]["impressions"][5] is not None and series[CHAL]["clicks"][7] == 0.0
@@ -208,7 +209,7 @@ def test_an_item_without_an_attribute_is_missing_for_that_count_only(aws: tuple[
     metrics = RecommendationMetrics(cw, MetricNames(source="table", writers=WRITERS, deployers=DEPLOYERS), ddb)
     got = metrics.variant_series(ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))[CHAL]
     assert (got["impressions"], got["json_failures"], got["clicks"]) == ([350.0], [0.0], [None])
-    counts = metrics.variant_counts(ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))[CHAL]
+    counts = variant_counts(metrics, ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))[CHAL]
     # The cumulative read keeps the CloudWatch read's meaning: the sum of what there is, cart_adds None when absent
     assert (counts.impressions, counts.clicks, counts.cart_adds) == (350.0, 0.0, None)
 
@@ -238,7 +239,7 @@ def test_a_value_that_is_not_a_count_reads_as_missing_and_is_reported(
     assert problem["table"] == COUNTS_TABLE and problem["attribute"] == "RecommendationClicks"
     assert problem["series"] == f"{ENDPOINT}/{CHAL}" and problem["minute"] == epoch(0) and shown in problem["value"]
     # And the cumulative read does not add it either
-    assert metrics.variant_counts(ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))[CHAL].clicks == 0.0
+    assert variant_counts(metrics, ENDPOINT, [CHAL], T0, T0 + timedelta(minutes=1))[CHAL].clicks == 0.0
     assert len(metrics.problems) == 1
 
 
@@ -280,7 +281,7 @@ def test_a_later_look_sees_the_revised_counts(aws: tuple[Any, Any]) -> None:
     assert metrics.variant_series(*window)[CHAL]["impressions"] == [10.0]
     add(ddb, CHAL, epoch(0), {"RecommendationImpressions": 340, "RecommendationClicks": 27})
     assert metrics.variant_series(*window)[CHAL]["impressions"] == [350.0]
-    assert metrics.variant_counts(*window)[CHAL].clicks == 27.0
+    assert variant_counts(metrics, *window)[CHAL].clicks == 27.0
 
 
 class PagedTable:

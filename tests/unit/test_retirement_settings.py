@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from mlgov.ops.sent_settings import policy_from_env, retirement_environment
 from mlgov.settings import SettingsError, parse_settings
 from mlgov_runtime.core.env import SettingsError as EnvError
 from mlgov_runtime.core.model import variable
-from mlgov_runtime.retirement import settings as retirement_settings
 from mlgov_runtime.retirement.logic import ErrorMetric
-from mlgov_runtime.retirement.settings import Received, load_step_settings, policy_from_env
+from mlgov_runtime.retirement.settings import Received, load_step_settings
 
 SETTINGS_JSON = variable(Received)
 
@@ -25,7 +25,7 @@ CHANNEL = {
 
 def environment(raw: dict[str, Any]) -> dict[str, str]:
     settings = parse_settings(raw)
-    return retirement_settings.environment(settings)
+    return retirement_environment(settings)
 
 
 def test_cdk_json_values_reach_the_functions() -> None:

@@ -29,12 +29,3 @@ def error_text(exc: BaseException) -> str:
         code, message = error.get("Code", ""), error.get("Message", "")
         return f"{code}: {message}" if message else code
     return f"{type(exc).__name__}: {exc}"
-
-
-def is_refused(exc: BaseException) -> bool:
-    """AWS answered no (throttled, denied, invalid): the call was not taken. A lost answer (a timeout, a dropped
-    connection) or a server error may have been."""
-    if not isinstance(exc, ClientError):
-        return False
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return status is None or int(status) < 500

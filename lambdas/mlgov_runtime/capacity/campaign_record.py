@@ -23,15 +23,6 @@ if TYPE_CHECKING:
 
 PREFIX = "mlgov:campaign:"
 ACTION_PREFIX = "mlgov-campaign-"
-_VALUE = re.compile(r"[\w\s.:/=+\-@]{0,256}")  # SageMaker tag values: letters, spaces, digits and _.:/=+-@
-
-
-def end_key(campaign: str) -> str:
-    return f"{PREFIX}{campaign}:end"
-
-
-def record_key(campaign: str, index: int) -> str:
-    return f"{PREFIX}{campaign}:{index}"
 
 
 @dataclass(frozen=True)
@@ -59,22 +50,6 @@ class RaisedRecord:
             return None if v == "-" else int(v)
 
         return RaisedRecord(parts[4], parts[5], int(parts[0]), n(parts[1]), int(parts[2]), n(parts[3]))
-
-    def above_set(self) -> str | None:
-        """Why this record cannot be what a campaign wrote, or None. The campaign only raises: it records an
-        action whose minimum is below its own and keeps a maximum at or above the one it found (adding one only
-        where there was none), so a "before" above what it set is someone else's edit of the tag."""
-        if self.min_before > self.min_set:
-            return f"it says MinCapacity {self.min_before} before, above the {self.min_set} the campaign set"
-        if self.max_before is not None and self.max_set is None:
-            return f"it says MaxCapacity {self.max_before} before, where the campaign set none"
-        if self.max_before is not None and self.max_set is not None and self.max_before > self.max_set:
-            return f"it says MaxCapacity {self.max_before} before, above the {self.max_set} the campaign set"
-        return None
-
-
-def taggable(value: str) -> bool:
-    return bool(_VALUE.fullmatch(value))
 
 
 def records(tags: Mapping[str, str], campaign: str) -> list[tuple[str, RaisedRecord | None]]:

@@ -211,13 +211,3 @@ def report(audit: CapacityAudit, sink: FindingSink, source: str) -> CapacityOutc
         if store_and_publish(sink, finding):
             outcome.published.append(finding)
     return outcome
-
-
-def summarize(audits: Iterable[CapacityAudit]) -> dict[str, int]:
-    audits = list(audits)
-    return {
-        "total": len(audits),
-        "can_scale_to_zero": sum(a.verdict is Verdict.CAN_SCALE_TO_ZERO for a in audits),
-        "errors": sum(a.verdict is Verdict.ERROR for a in audits),
-        "findings": sum(len(a.problems) for a in audits),
-    }

@@ -19,22 +19,3 @@ AUTOSCALING_READ = (
 ORGANIZATION_READ = ("organizations:ListParents",)
 
 ACTIONS = frozenset(ENDPOINT_READ + LISTS + AUTOSCALING_READ + ORGANIZATION_READ + FINDINGS + IDEMPOTENCY)
-
-# What `mlgov capacity restore` calls with the operator's credentials (never granted to the Lambda).
-RESTORE = (
-    "application-autoscaling:RegisterScalableTarget",
-    "application-autoscaling:PutScalingPolicy",
-    "application-autoscaling:PutScheduledAction",
-    "cloudwatch:GetMetricStatistics",
-    "sagemaker:ListInferenceComponents",
-    "sagemaker:InvokeEndpoint",
-    "appconfig:StartConfigurationSession",
-    "appconfig:GetLatestConfiguration",
-    "appconfig:CreateHostedConfigurationVersion",
-    "appconfig:StartDeployment",
-    "appconfig:GetDeployment",
-    "dynamodb:UpdateItem",
-)
-
-# What `mlgov capacity campaign` calls with the operator's credentials (never granted to the Lambda).
-CAMPAIGN = ENDPOINT_READ + AUTOSCALING_READ + ("application-autoscaling:PutScheduledAction",)

@@ -73,13 +73,6 @@ class Window:
             raise ScheduleError(f"window {start}-{end} ends before it starts (split a window that crosses midnight)")
         return window
 
-    @classmethod
-    def parse_text(cls, text: str) -> Window:
-        """'MON-FRI 06:00-24:00' or 'MON,SAT 08:00-22:00'."""
-        days, _, hours = text.strip().partition(" ")
-        start, _, end = hours.strip().partition("-")
-        return cls.parse(days.split(","), start, end)
-
     def spans(self) -> list[tuple[int, int]]:
         return [(d * DAY + self.start, d * DAY + self.end) for d in self.days]
 

@@ -93,9 +93,6 @@ class SageMakerRollout(SageMakerEndpointReads):
         self.client.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
     # -- Registry
-    def describe_group(self, name: str) -> dict[str, Any]:
-        return self.call(f"model package group {name}", "describe_model_package_group", ModelPackageGroupName=name)
-
     def describe_package(self, arn: str) -> dict[str, Any]:
         return self.call(f"model package {arn}", "describe_model_package", ModelPackageName=arn)
 

@@ -89,14 +89,6 @@ SUMMED = (
     "cart_adds",
     "distinct_titles",
 )
-GUARDRAILS = (
-    "invocation_error_rate",
-    "model_latency",
-    "json_failure_rate",
-    "language_fidelity",
-    "cart_add_rate",
-    "recommendation_diversity",
-)
 # The series keys each guardrail reads: a key the look queried (present in a series) makes the guardrail configured.
 GUARDRAIL_METRICS = {
     "invocation_error_rate": ("errors_5xx",),

@@ -54,11 +54,6 @@ class VariantCounts:
             return self.latency_sum / self.latency_count
         return self.latency_avg
 
-    @property
-    def latency_samples(self) -> float:
-        # With an average alone, invocations stand in for the sample count.
-        return self.latency_count if self.latency_count is not None else self.invocations
-
     def validate(self, name: str) -> None:
         for key, value in asdict(self).items():
             if value is None:

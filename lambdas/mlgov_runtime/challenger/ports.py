@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mlgov_runtime.challenger.config import RetentionMetric
-from mlgov_runtime.challenger.inputs import VariantCounts
 from mlgov_runtime.core.findings import FindingSink
 
 
@@ -56,9 +55,6 @@ class Registry(Protocol):
 
 
 class Metrics(Protocol):
-    def variant_counts(
-        self, endpoint: str, variants: Iterable[str], start: datetime, end: datetime
-    ) -> dict[str, VariantCounts]: ...
     def variant_series(
         self, endpoint: str, variants: Iterable[str], start: datetime, end: datetime
     ) -> dict[str, dict[str, list[float | None]]]:

@@ -20,7 +20,6 @@ from botocore.exceptions import ClientError
 
 from mlgov_runtime.challenger.config import COUNTS_TABLE, MINUTE_KEY, SERIES_KEY, MetricNames, RetentionMetric
 from mlgov_runtime.challenger.counts_policy import policy_problem, table_arn, unsealed
-from mlgov_runtime.challenger.inputs import VariantCounts
 from mlgov_runtime.challenger.ports import Throttled
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
@@ -123,50 +122,6 @@ class RecommendationMetrics:
             _stat(f"v{index}_{key}", SAGEMAKER_NAMESPACE, metric, sm_dims, stat, period)
             for key, metric, stat in _SAGEMAKER
         ]
-        return out
-
-    def variant_counts(
-        self, endpoint: str, variants: Iterable[str], start: datetime, end: datetime
-    ) -> dict[str, VariantCounts]:
-        """Cumulative counts per variant over [start, end); zeros when the window is empty."""
-        names = list(variants)
-        if end <= start:
-            return {v: VariantCounts(0, 0) for v in names}
-        period = _period(start, end)
-        queries = [q for i, v in enumerate(names) for q in self._queries(endpoint, v, i, period)]
-        if self._table is not None:
-            self._check_seal()
-        sums = self._get(queries, start, end)
-        if self._table is not None:
-            self.problems = []
-            for i, variant in enumerate(names):
-                for minute in self._table_minutes(endpoint, variant, start, end).values():
-                    for key, value in minute.items():
-                        if value is not None:  # like CloudWatch: a sum of the datapoints there are
-                            sums.setdefault(f"v{i}_{key}", []).append(value)
-        out = {}
-        for i, variant in enumerate(names):
-
-            def total(key: str, index: int = i) -> float:
-                return sum(sums.get(f"v{index}_{key}", []))
-
-            def present(key: str, index: int = i) -> float | None:
-                values = sums.get(f"v{index}_{key}", [])
-                return sum(values) if values else None
-
-            count = present("latency_count")
-            out[variant] = VariantCounts(
-                impressions=total("impressions"),
-                clicks=total("clicks"),
-                invocations=total("invocations"),
-                errors_4xx=total("errors_4xx"),
-                errors_5xx=total("errors_5xx"),
-                latency_sum=present("latency_sum") if count else None,
-                latency_count=count or None,
-                json_failures=total("json_failures"),
-                language_mismatches=total("language_mismatches"),
-                cart_adds=present("cart_adds"),
-            )
         return out
 
     def variant_series(

@@ -29,7 +29,6 @@ from mlgov_runtime.core.model import (
     dump,
     protected_path_problem,
     received,
-    received_environment,
     setting,
     settings_model,
     variable,
@@ -312,30 +311,6 @@ class Received:
     guardrails: PipelineRoles = setting(factory=PipelineRoles)
     approvals: Approvers = setting(factory=Approvers)
     idempotency_ttl_seconds: int = shared("idempotency_ttl_seconds")
-
-
-class _Sent:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
-
-
-def environment(
-    challenger: Any,
-    thresholds: Any,
-    pipeline_role_arns: list[str],
-    approvers: dict[str, list[str]] | None = None,
-    idempotency_ttl_seconds: int = 3600,
-) -> dict[str, str]:
-    """The challenger function's settings variable from these parts (the sandbox and tests; the construct
-    sends the same from the validated settings)."""
-    sent = {
-        "challenger": challenger,
-        "thresholds": thresholds,
-        "guardrails": PipelineRoles(pipeline_role_arns=list(pipeline_role_arns)),
-        "approvals": Approvers(approvers=approvers or {}),  # type: ignore[arg-type]
-        "idempotency_ttl_seconds": idempotency_ttl_seconds,
-    }
-    return received_environment(_Sent(sent), Received)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,7 +24,6 @@ METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 
 TABLE = r"[a-zA-Z0-9_.-]{3,255}"
 TOPIC_ARN = r"arn:aws[a-z-]*:sns:[\w-]+:\d{12}:[\w-]+"
-GROUP = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 
 Env = Mapping[str, str]
 T = TypeVar("T")
@@ -47,17 +46,6 @@ def optional(env: Env, key: str, pattern: str, what: str) -> str | None:
     value = env.get(key) or None
     if value is not None and not re.fullmatch(pattern, value):
         raise SettingsError(f"environment variable {key}: {value!r} is not {what}")
-    return value
-
-
-def number(env: Env, key: str, default: str, low: float, high: float) -> float:
-    text = env.get(key, default)
-    try:
-        value = float(text)
-    except ValueError:
-        raise SettingsError(f"environment variable {key}: {text!r} is not a number") from None
-    if not low < value <= high:
-        raise SettingsError(f"environment variable {key}: {value} is not in ({low:g}, {high:g}]")
     return value
 
 

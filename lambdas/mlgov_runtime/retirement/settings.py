@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from mlgov_runtime.core.cron import schedule
 from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, optional
-from mlgov_runtime.core.model import all_match, received, received_environment, setting, settings_model
+from mlgov_runtime.core.model import all_match, received, setting, settings_model
 from mlgov_runtime.core.shared_settings import shared
 from mlgov_runtime.retirement import prices
 from mlgov_runtime.retirement.logic import ErrorMetric, RetirementPolicy
@@ -103,12 +103,6 @@ class Received:
     idempotency_ttl_seconds: int = shared("idempotency_ttl_seconds")
 
 
-def environment(settings: Any) -> dict[str, str]:
-    """The retirement functions' settings variable (what `Received` reads back) from the app's settings, for the
-    CLI and the scenes (the construct sends the same)."""
-    return received_environment(settings, Received)
-
-
 def policy_from(got: Received) -> RetirementPolicy:
     r, t = got.retirement, got.thresholds
     return RetirementPolicy(
@@ -124,10 +118,6 @@ def policy_from(got: Received) -> RetirementPolicy:
         quiet_after_cutover_hours=r.quiet_after_cutover_hours,
         hourly_prices={**prices.HOURLY_USD, **r.hourly_price_usd},
     )
-
-
-def policy_from_env(env: Env) -> RetirementPolicy:
-    return policy_from(received(env, Received))
 
 
 @dataclass(frozen=True, kw_only=True)
