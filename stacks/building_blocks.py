@@ -28,6 +28,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from mlgov.settings import SettingsError
@@ -109,6 +110,21 @@ def stage_with_bytecode(source: Path, build: Path) -> Path:
         if stale != staged and not stale.name.startswith("tmp"):
             shutil.rmtree(stale, ignore_errors=True)
     return staged
+
+
+def ended_badly(machine: sfn.StateMachine, period: Duration, label: str) -> cloudwatch.MathExpression:
+    """ExecutionsFailed + ExecutionsAborted + ExecutionsTimedOut: an aborted (StopExecution) or timed-out run
+    reaches no Catch, so no finding of its own says it ended."""
+    return cloudwatch.MathExpression(
+        expression="FILL(failed, 0) + FILL(aborted, 0) + FILL(timedout, 0)",
+        using_metrics={
+            "failed": machine.metric_failed(period=period),
+            "aborted": machine.metric_aborted(period=period),
+            "timedout": machine.metric_timed_out(period=period),
+        },
+        period=period,
+        label=label,
+    )
 
 
 def access_log_bucket(scope: Construct, construct_id: str) -> s3.Bucket:

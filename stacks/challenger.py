@@ -43,6 +43,7 @@ from stacks.building_blocks import (
     deny_everyone,
     encrypted_queue,
     encrypted_table,
+    ended_badly,
     keep_table_controls,
 )
 from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
@@ -178,7 +179,7 @@ class Challenger(CapabilityConstruct):
                 "A challenger experiment failed, was stopped or timed out; a failure's CHALLENGER_FAILED finding says "
                 "where and what traffic it left; a stopped or timed-out run runs no step, so its challenger variant "
                 "may still serve (the endpoint audit reports it UNAPPROVED)",
-                self._ended_badly(five),
+                ended_badly(self.state_machine, five, "Challenger executions failed, aborted or timed out"),
                 topic,
             ),
             alarm_at_one(
@@ -376,21 +377,6 @@ class Challenger(CapabilityConstruct):
         )
         self.channel.grant_publish(function)
         return function
-
-    def _ended_badly(self, period: Duration) -> cloudwatch.MathExpression:
-        """ExecutionsFailed + ExecutionsAborted + ExecutionsTimedOut: an aborted (StopExecution) or timed-out run
-        reaches no Catch, so no finding of its own says it ended."""
-        machine = self.state_machine
-        return cloudwatch.MathExpression(
-            expression="FILL(failed, 0) + FILL(aborted, 0) + FILL(timedout, 0)",
-            using_metrics={
-                "failed": machine.metric_failed(period=period),
-                "aborted": machine.metric_aborted(period=period),
-                "timedout": machine.metric_timed_out(period=period),
-            },
-            period=period,
-            label="Challenger executions failed, aborted or timed out",
-        )
 
     def _executions_of(self, machine: str) -> str:
         return executions_of(Stack.of(self), machine)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -19,7 +18,7 @@ from constructs import Construct
 
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.retraining import permissions as p
-from stacks.building_blocks import BUCKET_CONTROLS, GovernedFunction, access_log_bucket, deny_everyone
+from stacks.building_blocks import BUCKET_CONTROLS, GovernedFunction, access_log_bucket, deny_everyone, ended_badly
 from stacks.capability import ALARM_PERIOD, LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +93,7 @@ class Retraining(CapabilityConstruct):
                 "A retraining run failed, was stopped or timed out; a failed run's finding says which stage, a "
                 "stopped or timed-out one has none (aws stepfunctions list-executions --status-filter ABORTED or "
                 "TIMED_OUT on the retraining state machine)",
-                self._ended_badly(),
+                ended_badly(self.state_machine, ALARM_PERIOD, "Retraining executions failed, aborted or timed out"),
             ),
         ]
 
@@ -384,21 +383,6 @@ class Retraining(CapabilityConstruct):
             backoff_rate=2,
         )
         return state
-
-    def _ended_badly(self) -> cloudwatch.MathExpression:
-        """ExecutionsFailed + ExecutionsAborted + ExecutionsTimedOut, as the challenger's: a stopped or timed-out
-        run reaches no Catch, so no RETRAINING_FAILED finding says it ended."""
-        machine = self.state_machine
-        return cloudwatch.MathExpression(
-            expression="FILL(failed, 0) + FILL(aborted, 0) + FILL(timedout, 0)",
-            using_metrics={
-                "failed": machine.metric_failed(period=ALARM_PERIOD),
-                "aborted": machine.metric_aborted(period=ALARM_PERIOD),
-                "timedout": machine.metric_timed_out(period=ALARM_PERIOD),
-            },
-            period=ALARM_PERIOD,
-            label="Retraining executions failed, aborted or timed out",
-        )
 
     def _keep_known_input(
         self, leaves: list[sfn.Pass], fields: tuple[str, ...] = RUN_INPUT_FIELDS, kept: tuple[str, ...] = ()
