@@ -56,6 +56,10 @@ Left as is:
  - Slack user ids are not checked against a team id: an app's signing secret is per app, and Slack's global user
    ids (U/W, api.slack.com/enterprise-grid) name one user across an organization's workspaces, so a shared
    channel's outsider is an unmapped id.
+ - A challenger denial's CHALLENGER_PROMOTION_NOT_APPROVED finding names the denier from SendTaskFailure's cause
+   (approval._why), not from the MACed record as the retirement's close_request does. Only the product's roles and
+   break-glass may answer a task where the product runs (DenyTaskAnswersOutsideProduct, governance targets), and a
+   denial promotes nothing; reading the record there would make the two alike.
  - The service accepts a presigned proof up to 300 s old while the CLI signs for 60 s (docs say 60 s): the proof
    is bound to the body and the service, so a replay only repeats the same decision, which the record refuses.
 """
