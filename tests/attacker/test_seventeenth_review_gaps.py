@@ -49,8 +49,10 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     the registered MinCapacity alone (business-hours minimum and campaign actions out), DynamicScalingOutSuspended
     is ENDPOINT_WITHOUT_AUTOSCALING ("scale-out suspended"); restore and campaign pass SuspendedState all false;
     CapacityGuard fails synth on a suspended sagemaker target (its second test: a target suspended in CDK synthesizes
-    cleanly). Touches lambdas/mlgov_runtime/capacity/logic.py,
-    mlgov/ops/capacity_writers.py, mlgov/cdk/capacity_guard.py, docs/capacity.md.
+    cleanly); `mlgov capacity campaign` on a target with ScheduledScalingSuspended refuses or warns (its third test:
+    the plan is made, exit 0, no word of it, and none of its actions would fire). Touches
+    lambdas/mlgov_runtime/capacity/logic.py, mlgov/ops/capacity_writers.py, mlgov/ops/capacity_campaign.py,
+    mlgov/cdk/capacity_guard.py, docs/capacity.md.
  5. (medium) An inference-component endpoint with no component is COMPLIANT. judge() adds no capacity for a variant
     without a model and none for components that are not there, so `capacities` is empty, no rule fires, verdict
     COMPLIANT, `minimum` null, audit exit 0; a CRITICAL or NO_AUTOSCALING finding open on that endpoint is RESOLVED
@@ -105,7 +107,9 @@ Application Auto Scaling, whose every write the Lambda hears and judges (MinCapa
 tests/integration/test_capacity.py); a throttled or denied DescribeScheduledActions after MinCapacity 0 is verdict
 ERROR, the CRITICAL finding is not resolved and `mlgov capacity audit` exits 3; a one-time at() action or a weekly
 action at 0 with a future EndTime counts (only an EndTime already passed drops an action); a host whose
-ManagedInstanceScaling.MinInstanceCount is 0 is CAN_SCALE_TO_ZERO.
+ManagedInstanceScaling.MinInstanceCount is 0 is CAN_SCALE_TO_ZERO; `mlgov capacity campaign` whose
+DescribeScheduledActions is throttled exits 1 naming it and records, schedules and raises nothing (never "no weekly
+actions", which would raise none and let the week lower the campaign).
 """
 
 from __future__ import annotations
@@ -125,6 +129,7 @@ from tests.integration.test_capacity import (
     REGION,
     VARIANT_DIMENSION,
     CapacityWorld,
+    campaign_clock,
     capacity_world,
     register_event,
     run_cli,
@@ -132,7 +137,7 @@ from tests.integration.test_capacity import (
 )
 from tests.settings_files import NO_SETTINGS
 
-__all__ = ["capacity_world"]
+__all__ = ["campaign_clock", "capacity_world"]
 
 
 def _audit(endpoint: str) -> tuple[int, dict[str, Any]]:
@@ -483,3 +488,42 @@ def test_restore_routes_away_from_a_component_at_zero_copies(capacity_world: Cap
     steps = {s["action"]: s for s in json.loads(out)["steps"]}
     assert "register_scalable_target" in steps, err  # the plan does give manga-lora-v2 a minimum
     assert steps["route_to_fallback"]["status"] == "planned", steps["route_to_fallback"]
+
+
+def _suspend_schedule(world: CapacityWorld) -> None:
+    world.aas.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=PROD_TARGET,
+        ScalableDimension=VARIANT_DIMENSION,
+        SuspendedState={"ScheduledScalingSuspended": True},
+    )
+
+
+@pytest.mark.xfail(strict=True, reason="hole 4: a campaign on a target whose scheduled scaling is suspended succeeds")
+def test_a_campaign_on_a_suspended_schedule_is_refused_or_warned(
+    capacity_world: CapacityWorld, campaign_clock: None
+) -> None:
+    """The campaign's scale-out is a scheduled action: with ScheduledScalingSuspended none of it fires."""
+    from tests.integration.test_capacity import CAMPAIGN
+
+    _suspend_schedule(capacity_world)
+    code, _, err = run_cli(*CAMPAIGN, "--dry-run")
+    assert code == 2 or "suspended" in err.lower(), (code, err)
+
+
+def test_a_campaign_whose_schedule_cannot_be_read_schedules_nothing(
+    capacity_world: CapacityWorld, campaign_clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Missing is never "no weekly actions": the plan would raise none, and the week would lower the campaign."""
+    from tests.integration.test_capacity import CAMPAIGN, _campaign_actions, _weekly
+
+    world = capacity_world
+    before = _weekly(world)
+    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
+    seen = _fail(monkeypatch, "DescribeScheduledActions", "ThrottlingException")
+    code, out, err = run_cli(*CAMPAIGN)
+    assert seen and code == 1 and "ThrottlingException" in err, (code, out, err)
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", original)
+    assert _campaign_actions(world) == {} and _weekly(world) == before
+    arn = world.sm.describe_endpoint(EndpointName=PROD)["EndpointArn"]
+    assert not [t for t in world.sm.list_tags(ResourceArn=arn)["Tags"] if t["Key"].startswith("mlgov:campaign:")]
