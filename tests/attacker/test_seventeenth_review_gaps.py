@@ -99,6 +99,9 @@ event, the weekly scan marks the check inconclusive): loud, not silent, and AWS 
 ManagedInstanceScaling with Status ENABLED and no MinInstanceCount is read as 1; the API reference gives no default.
 SageMaker's own scale-to-zero for inference components needs ManagedInstanceScaling.MinInstanceCount 0 on the host,
 which the check already calls KIND_ZERO (pinned below), so the AWS-native path is caught; hole 1 is the copies path.
+`mlgov capacity campaign` scales a variant's instances only (`--variant`); an inference-component host has no
+instance target to raise, so a campaign cannot pre-scale a component's copies (a missing feature, not a way to zero;
+not run here).
 
 What held (plain tests below): the SCP refuses a developer every SageMaker call that changes an instance variant's
 capacity or its config (UpdateEndpoint, UpdateEndpointWeightsAndCapacities, CreateEndpointConfig with
