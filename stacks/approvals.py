@@ -20,11 +20,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from mlgov.guardrails import PRODUCT_KEY_TAG
-from mlgov_runtime.approvals import permissions as p
 from mlgov_runtime.approvals import settings as e
 from mlgov_runtime.approvals.slack import HAND_OFF_MAX_AGE_SECONDS
 from stacks.building_blocks import GovernedFunction, deny_everyone, encrypted_table, keep_secret, keep_table_controls
 from stacks.capability import CapabilityConstruct
+from stacks.permissions import approvals as p
 
 SLACK_HANDLER = "mlgov_runtime.approvals.handler.slack"
 PRESS_WORKER_HANDLER = "mlgov_runtime.approvals.handler.slack_worker"

@@ -240,7 +240,7 @@ BUCKET_CONTROLS = (
     "s3:PutLifecycleConfiguration",
     "s3:PutBucketObjectLockConfiguration",
 )
-# TABLE_CONTROLS: those of a table (mlgov_runtime.core.permissions).
+# TABLE_CONTROLS: those of a table (mlgov_runtime.core.permissions, which the counts table's check reads at run time).
 
 
 # The writes a global table's replication makes into a replica (multi-account global tables grant it in a table's

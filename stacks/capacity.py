@@ -14,15 +14,15 @@ from constructs import Construct
 
 from mlgov.cdk.campaign_scaling import CampaignScaling
 from mlgov.settings import Settings
-from mlgov_runtime.capacity import permissions as p
 from mlgov_runtime.capacity.events import AUTOSCALING_CALLS, SAGEMAKER_CALLS
 from mlgov_runtime.capacity.settings import Received
 from mlgov_runtime.core import env
 from mlgov_runtime.core.model import received_environment
-from mlgov_runtime.core.permissions import IDEMPOTENCY
 from stacks import constants as c
 from stacks.building_blocks import encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct, successful_calls
+from stacks.permissions import capacity as p
+from stacks.permissions.core import IDEMPOTENCY
 
 SERVICE = "capacity-check"
 

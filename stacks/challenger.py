@@ -26,14 +26,12 @@ from constructs import Construct
 
 from mlgov.guardrails import deploying_roles
 from mlgov.settings import CONTEXT_KEY, Settings, SettingsError, check_challenger
-from mlgov_runtime.challenger import permissions as p
 from mlgov_runtime.challenger.config import COUNTS_TABLE, EXPIRES_KEY, MINUTE_KEY, SERIES_KEY
 from mlgov_runtime.challenger.counts_policy import WRITERS_SID
 from mlgov_runtime.challenger.events import DETAIL_TYPE, SOURCE
 from mlgov_runtime.challenger.findings import dashboard_name
 from mlgov_runtime.challenger.settings import RETRAINING_STATE_MACHINE_ARN, STATE_MACHINE_ARN
 from mlgov_runtime.core import env
-from mlgov_runtime.core.permissions import IDEMPOTENCY
 from stacks.building_blocks import (
     EVERY_TABLE_CONTROL,
     REPLICATED_WRITES,
@@ -47,6 +45,8 @@ from stacks.building_blocks import (
     keep_table_controls,
 )
 from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
+from stacks.permissions import challenger as p
+from stacks.permissions.core import IDEMPOTENCY
 
 STATE_MACHINE_NAME = "mlgov-challenger"
 SERVICE = "challenger"

@@ -11,9 +11,9 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from mlgov_runtime.coverage import permissions as p
 from stacks.building_blocks import GovernedFunction, encrypted_queue
 from stacks.capability import CapabilityConstruct
+from stacks.permissions import coverage as p
 from stacks.retraining import Retraining
 
 

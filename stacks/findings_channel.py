@@ -13,7 +13,6 @@ from constructs import Construct
 
 from mlgov.guardrails import PRODUCT_KEY_TAG
 from mlgov_runtime.core import env
-from mlgov_runtime.core.permissions import FINDINGS_PUBLISH, FINDINGS_WRITE
 from stacks.building_blocks import (
     TABLE_WRITES,
     GovernedFunction,
@@ -21,6 +20,7 @@ from stacks.building_blocks import (
     encrypted_table,
     keep_table_controls,
 )
+from stacks.permissions.core import FINDINGS_PUBLISH, FINDINGS_WRITE
 
 
 def service_key_users(partition: str, region: str, account: str) -> dict[str, str]:

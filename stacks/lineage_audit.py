@@ -13,8 +13,6 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from mlgov_runtime.core import env
-from mlgov_runtime.core.permissions import IDEMPOTENCY
-from mlgov_runtime.lineage_audit import permissions
 from mlgov_runtime.lineage_audit.events import AUDITED_CALLS, PACKAGE_CHANGE
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.lineage_audit.settings import CHALLENGER_MACHINE_ARN
@@ -23,6 +21,8 @@ from stacks import constants as c
 from stacks.building_blocks import encrypted_queue, encrypted_table
 from stacks.capability import CapabilityConstruct, successful_calls
 from stacks.challenger import executions_of, machine_arn
+from stacks.permissions import lineage_audit as permissions
+from stacks.permissions.core import IDEMPOTENCY
 
 
 def cloudtrail_pattern() -> events.EventPattern:

@@ -13,7 +13,6 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlgov_runtime.core import env as function_env
-from mlgov_runtime.notifier import permissions
 from mlgov_runtime.notifier.settings import NOTIFIER_QUEUE_URL
 from stacks.building_blocks import (
     TABLE_WRITES,
@@ -24,6 +23,7 @@ from stacks.building_blocks import (
     keep_table_controls,
 )
 from stacks.capability import CapabilityConstruct
+from stacks.permissions import notifier as permissions
 
 SECRET_TEMPLATE = '{"slack_webhooks": {}, "jira": {}}'
 

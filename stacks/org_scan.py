@@ -23,7 +23,6 @@ from mlgov.settings import SettingsError, member_role_name
 from mlgov_runtime.adapters.scan_store import MAP_RESULTS_PREFIX, PREFIX
 from mlgov_runtime.core.env import SettingsError as FunctionSettingsError
 from mlgov_runtime.lineage_audit.settings import CHALLENGER_MACHINE_ARN
-from mlgov_runtime.org_scan import permissions as p
 from mlgov_runtime.org_scan import settings as e
 from stacks import constants as c
 from stacks.building_blocks import (
@@ -38,6 +37,7 @@ from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct
 from stacks.challenger import executions_of, machine_arn
 from stacks.lineage_audit import LineageAudit, pin_read_statements
 from stacks.member_role_stack import member_read_statements
+from stacks.permissions import org_scan as p
 
 
 class OrgScan(CapabilityConstruct):

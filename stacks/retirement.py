@@ -21,9 +21,7 @@ from constructs import Construct
 
 from mlgov.settings import Settings
 from mlgov_runtime.core import env
-from mlgov_runtime.core.permissions import IDEMPOTENCY
 from mlgov_runtime.registry import by_name
-from mlgov_runtime.retirement import permissions as p
 from mlgov_runtime.retirement import settings as e
 from mlgov_runtime.retirement.logic import INVOCATIONS_SETTLE
 from stacks.approvals import Approvals
@@ -31,6 +29,8 @@ from stacks.building_blocks import GovernedFunction, encrypted_queue, encrypted_
 from stacks.capability import LAMBDA_SERVICE_ERRORS, CapabilityConstruct, successful_calls
 from stacks.findings_channel import FindingsChannel
 from stacks.lineage_audit import LineageAudit
+from stacks.permissions import retirement as p
+from stacks.permissions.core import IDEMPOTENCY
 
 SERVICE = "endpoint-retirement"
 STEP_HANDLER = "mlgov_runtime.retirement.handler.step"

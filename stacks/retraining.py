@@ -17,9 +17,9 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
-from mlgov_runtime.retraining import permissions as p
 from stacks.building_blocks import BUCKET_CONTROLS, GovernedFunction, access_log_bucket, deny_everyone, ended_badly
 from stacks.capability import ALARM_PERIOD, LAMBDA_SERVICE_ERRORS, CapabilityConstruct
+from stacks.permissions import retraining as p
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING_DIR = ROOT / "training"

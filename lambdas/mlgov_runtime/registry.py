@@ -1,10 +1,10 @@
 """Every capability, registered once. The stack builds each one's construct (stacks/<name>.py), the
 CLI adds each one's command group (mlgov/commands/<name>.py), the sandbox plays each one's scene
 (mlgov/scenes/<name>.py), and one test checks each one's real AWS calls against its declared
-permissions (mlgov_runtime/<name>/permissions.py). Order matters: a capability may use the
+permissions (stacks/permissions/<name>.py, outside the asset). Order matters: a capability may use the
 constructs of those before it (the coverage check starts the retraining state machine).
 
-Adding a capability: its folder here, its construct, its tests, and one line below.
+Adding a capability: its folder here, its construct and permissions (stacks/), its tests, and one line below.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Capability:
 
     @property
     def permissions_module(self) -> str:
-        return f"mlgov_runtime.{self.name}.permissions"
+        return f"stacks.permissions.{self.name}"  # synth and tests only: not in the Lambda asset
 
 
 CAPABILITIES: tuple[Capability, ...] = (

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from mlgov.sandbox import FakeContext
-from mlgov_runtime.challenger.permissions import EVENTS_ACTIONS
+from stacks.permissions.challenger import EVENTS_ACTIONS
 from tests.integration.test_challenger_handler import ENDPOINT, Lab, at, lab_context, traffic
 
 

@@ -1,10 +1,11 @@
 """The new-capability walk-through of docs/adding-a-capability.md, done for real.
 
 tests/toy_capability/ holds what a new capability adds: its runtime folder (mlgov_runtime/toy: settings
-model, handler, permissions) and its construct (stacks/toy.py). Given those files laid into the tree and
-ONE registry line, when the product's settings are composed and the governance stack is synthesized,
-then cdk.json's `toy` section and `thresholds` knob are validated like every other setting, reach the
-toy's function as one variable, and its handler reads them back. Nothing else is edited."""
+model, handler), its construct (stacks/toy.py) and its declared permissions (stacks/permissions/toy.py).
+Given those files laid into the tree and ONE registry line, when the product's settings are composed and
+the governance stack is synthesized, then cdk.json's `toy` section and `thresholds` knob are validated
+like every other setting, reach the toy's function as one variable, and its handler reads them back.
+Nothing else is edited."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from aws_cdk.assertions import Template
 
 import mlgov_runtime
 import stacks
+import stacks.permissions
 from mlgov.settings import SettingsError, parse_settings, settings_model
 from mlgov_runtime import registry
 from mlgov_runtime.core import env
@@ -32,13 +34,15 @@ REGISTRY_LINE = Capability("toy", "Greets a few endpoints", "Toy", section="toy"
 
 @pytest.fixture
 def toy_in_the_tree(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Capability, ...]]:
-    """The toy's folders as if copied into lambdas/mlgov_runtime/ and stacks/, and its registry line."""
+    """The toy's folders as if copied into lambdas/mlgov_runtime/, stacks/ and stacks/permissions/, and its registry
+    line."""
     monkeypatch.setattr(mlgov_runtime, "__path__", [*mlgov_runtime.__path__, str(TOY / "mlgov_runtime")])
     monkeypatch.setattr(stacks, "__path__", [*stacks.__path__, str(TOY / "stacks")])
+    monkeypatch.setattr(stacks.permissions, "__path__", [*stacks.permissions.__path__, str(TOY / "stacks/permissions")])
     capabilities = (*registry.CAPABILITIES, REGISTRY_LINE)
     monkeypatch.setattr(registry, "CAPABILITIES", capabilities)
     yield capabilities
-    for name in [m for m in sys.modules if m.startswith(("mlgov_runtime.toy", "stacks.toy"))]:
+    for name in [m for m in sys.modules if m.startswith(("mlgov_runtime.toy", "stacks.toy", "stacks.permissions.toy"))]:
         del sys.modules[name]
 
 
@@ -94,6 +98,15 @@ def test_the_toy_synthesizes_and_its_handler_reads_what_cdk_json_said(
 
     assert handler.handler({}, None) == {"greetings": ["konnichiwa, manga-a", "konnichiwa, manga-b"]}
     env.reset_all()
+
+
+def test_the_permission_meta_test_finds_the_toys_declared_actions_beside_its_construct(toy_in_the_tree: Any) -> None:
+    # stacks/permissions/<name>.py, outside the Lambda asset: what tests/integration/test_registry.py compares.
+    import importlib
+
+    module = importlib.import_module(REGISTRY_LINE.permissions_module)
+    assert Path(module.__file__ or "") == TOY / "stacks" / "permissions" / "toy.py"
+    assert registry.declared_actions(REGISTRY_LINE) == frozenset()
 
 
 def test_a_hand_edited_toy_variable_fails_at_cold_start(toy_in_the_tree: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,8 +10,8 @@ from aws_cdk.assertions import Template
 
 from mlgov.cdk import CampaignScaling, CampaignScheduleError, CampaignWindow, CapacityGuard
 from mlgov.settings import parse_settings
-from mlgov_runtime.capacity import permissions as p
-from mlgov_runtime.core.permissions import FINDINGS, IDEMPOTENCY
+from stacks.permissions import capacity as p
+from stacks.permissions.core import FINDINGS, IDEMPOTENCY
 from tests.infrastructure.templates import _one, _role_actions
 
 pytestmark = pytest.mark.infrastructure

@@ -204,7 +204,7 @@ def _flatten(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_each_function_grants_exactly_its_declared_actions(template: Template) -> None:
-    from mlgov_runtime.challenger.permissions import ACTIONS, EVENTS_ACTIONS, STEPS_ACTIONS
+    from stacks.permissions.challenger import ACTIONS, EVENTS_ACTIONS, STEPS_ACTIONS
 
     common = {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt", "kms:GenerateDataKey"}
     xray = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}

@@ -12,6 +12,6 @@ pytestmark = pytest.mark.infrastructure
 
 
 def test_coverage_role_grants_exactly_its_declared_actions(template: Template) -> None:
-    from mlgov_runtime.coverage import permissions as p
+    from stacks.permissions import coverage as p
 
     assert _role_actions(template, "CoverageCoverageCheck") == COMMON | set(p.SNAPSHOT_READ + p.PIPELINE_START)

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from mlgov_runtime.core.permissions import FINDINGS, IDEMPOTENCY
-from mlgov_runtime.lineage_audit import permissions
+from stacks.permissions import lineage_audit as permissions
+from stacks.permissions.core import FINDINGS, IDEMPOTENCY
 from tests.infrastructure.templates import _one, _role_actions, concrete
 
 pytestmark = pytest.mark.infrastructure

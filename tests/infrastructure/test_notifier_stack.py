@@ -8,7 +8,7 @@ from typing import Any, cast
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from mlgov_runtime.notifier import permissions
+from stacks.permissions import notifier as permissions
 from tests.infrastructure.templates import ACCOUNT, _one, _role_actions, concrete, role_arn_of
 
 pytestmark = pytest.mark.infrastructure

@@ -37,8 +37,8 @@ from mlgov.retirement_estate import (
 from mlgov.sandbox import emf_values
 from mlgov.settings import parse_settings
 from mlgov.sinks import Sink, start_sink
-from mlgov_runtime.retirement import permissions as p
 from mlgov_runtime.retirement.logic import INVOCATIONS_SETTLE
+from stacks.permissions import retirement as p
 from tests.infrastructure.templates import FUNCTION_BASE_ACTIONS, _one, _role_actions
 from tests.settings_files import NO_SETTINGS
 

@@ -218,7 +218,7 @@ COMMON = FUNCTION_BASE_ACTIONS | {
 
 
 def test_pipeline_role_grants_exactly_its_declared_actions(template: Template) -> None:
-    from mlgov_runtime.retraining import permissions as p
+    from stacks.permissions import retraining as p
 
     assert _role_actions(template, "RetrainingPipelineSteps") == COMMON | set(
         p.SNAPSHOT_READ + p.SNAPSHOT_WRITE + p.REGISTRY_REGISTER + p.ARTIFACT_COPY + p.IMAGE_RESOLVE

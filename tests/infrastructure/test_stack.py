@@ -100,10 +100,10 @@ def test_lambda_asset_is_lean_and_has_no_cdk() -> None:
     root = Path(__file__).resolve().parents[2] / "lambdas"
     files = [p for p in root.rglob("*.py") if "__pycache__" not in p.parts]
     # One asset carries every capability's source (each function imports only its own); what only the operators'
-    # CLI runs lives in mlgov/ops. Cold start is measured by `make bench`, this bounds the asset's growth. Raised
-    # from 1,000,000 for the fifteenth and sixteenth reviews' guards after 7.7 KB were moved out; the next room is
-    # the capabilities' permissions modules, which only synth and two endpoint checks read.
-    assert sum(p.stat().st_size for p in files) < 1_015_000
+    # CLI runs lives in mlgov/ops, and the declared IAM actions only synth and the tests read live in
+    # stacks/permissions. Cold start is measured by `make bench`, this bounds the asset's growth: 989,786 bytes
+    # after the permissions moved out, so about 5 KB of room before the next guard must make room of its own.
+    assert sum(p.stat().st_size for p in files) < 995_000
     for path in files:
         text = path.read_text(encoding="utf-8")
         assert "aws_cdk" not in text and "import moto" not in text, path

@@ -1,5 +1,5 @@
 """Every registered capability's real AWS calls, recorded under moto with no filter, are exactly
-within what it declares (mlgov_runtime/<name>/permissions.py), which is what its construct grants.
+within what it declares (stacks/permissions/<name>.py), which is what its construct grants.
 A capability without a scenario here fails: register one when you add a capability."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from mlgov.approvals_sandbox import button_press
 from mlgov.cli import sample_finding
 from mlgov.sandbox import FakeContext
-from mlgov_runtime.core.permissions import iam_action
 from mlgov_runtime.registry import CAPABILITIES, Capability, declared_actions
+from stacks.permissions.core import iam_action
 from tests.conftest import load_event
 from tests.integration.conftest import Sandbox, recorded_aws_calls
 from tests.integration.test_approvals import approve_directly, running_execution

@@ -1,6 +1,5 @@
-"""IAM actions the capacity check needs (read only, plus its findings and idempotency records)."""
-
-from mlgov_runtime.core.permissions import FINDINGS, IDEMPOTENCY
+"""The capacity check's reads of one endpoint, which its per-endpoint check (endpoint_check.MEMBER_ACTIONS)
+declares at run time; the rest of its actions: stacks/permissions/capacity.py."""
 
 ENDPOINT_READ = (
     "sagemaker:DescribeEndpoint",
@@ -8,14 +7,8 @@ ENDPOINT_READ = (
     "sagemaker:DescribeInferenceComponent",
     "sagemaker:ListTags",
 )
-# No resource-level permissions for these.
-LISTS = ("sagemaker:ListEndpoints", "sagemaker:ListInferenceComponents")
 AUTOSCALING_READ = (
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
     "application-autoscaling:DescribeScheduledActions",
 )
-# Resolving an account's OU ancestry, only when exemptions name OUs.
-ORGANIZATION_READ = ("organizations:ListParents",)
-
-ACTIONS = frozenset(ENDPOINT_READ + LISTS + AUTOSCALING_READ + ORGANIZATION_READ + FINDINGS + IDEMPOTENCY)

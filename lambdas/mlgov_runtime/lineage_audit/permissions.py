@@ -1,6 +1,5 @@
-"""IAM actions the endpoint lineage audit needs (read only, plus its findings and idempotency records)."""
-
-from mlgov_runtime.core.permissions import FINDINGS, IDEMPOTENCY
+"""The lineage audit's reads of one endpoint, which its per-endpoint check (endpoint_check.MEMBER_ACTIONS)
+declares at run time; the rest of its actions: stacks/permissions/lineage_audit.py."""
 
 LINEAGE_READ = (
     "sagemaker:DescribeEndpoint",
@@ -11,32 +10,4 @@ LINEAGE_READ = (
     "sagemaker:ListTags",
     "sagemaker:ListInferenceComponents",
     "sagemaker:DescribeInferenceComponent",
-)
-# List calls that accept no resource scope.
-UNSCOPED_LISTS = ("sagemaker:ListEndpoints", "sagemaker:ListInferenceComponents")
-# Resolving an account's OU ancestry, only when exemptions name OUs.
-ORGANIZATION_READ = ("organizations:ListParents",)
-
-# The weekly scan finds open findings of endpoints that no longer exist.
-FINDINGS_SCAN = ("dynamodb:Scan",)
-# Pins, read with the governance account's own role (never the member role): HeadObject of the pinned
-# model data (authorized as s3:GetObject) and the image tag's current digest.
-PIN_READ = ("s3:GetObject", "ecr:DescribeImages", "ecr:BatchGetImage")
-
-# The serving index: every audit records what each endpoint serves; a package change looks it up.
-SERVING_INDEX = ("dynamodb:PutItem", "dynamodb:Query")
-
-# A challenger-shaped variant is under evaluation only while a RUNNING challenger execution was started for it:
-# ListExecutions on the challenger state machine, DescribeExecution on its executions (nothing else).
-CHALLENGER_RUNS = ("states:ListExecutions", "states:DescribeExecution")
-
-ACTIONS = frozenset(
-    LINEAGE_READ
-    + ORGANIZATION_READ
-    + FINDINGS
-    + IDEMPOTENCY
-    + FINDINGS_SCAN
-    + PIN_READ
-    + SERVING_INDEX
-    + CHALLENGER_RUNS
 )

@@ -2,7 +2,7 @@
 run by the state machine after a human approved, hold DeleteEndpoint (and the construct allows it
 only on endpoints tagged retiring)."""
 
-from mlgov_runtime.core.permissions import FINDINGS, IDEMPOTENCY
+from stacks.permissions.core import FINDINGS, IDEMPOTENCY
 
 ENDPOINT_READ = (
     "sagemaker:DescribeEndpoint",

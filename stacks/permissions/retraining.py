@@ -1,6 +1,6 @@
 """IAM actions the retraining pipeline's Lambda steps need."""
 
-from mlgov_runtime.core.permissions import FINDINGS
+from stacks.permissions.core import FINDINGS
 
 CATALOG_READ = ("dynamodb:Scan",)
 SNAPSHOT_READ = ("s3:GetObject", "s3:GetObjectVersion")

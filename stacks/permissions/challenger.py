@@ -2,7 +2,7 @@
 name; the state machine's own role (the approver role) holds APPROVE and nothing else of SageMaker. The Events
 function (the rules' target) starts executions and reads packages: it can change nothing a step changes."""
 
-from mlgov_runtime.core.permissions import FINDINGS, IDEMPOTENCY
+from stacks.permissions.core import FINDINGS, IDEMPOTENCY
 
 ENDPOINT_READ = (
     "sagemaker:DescribeEndpoint",

@@ -2,8 +2,8 @@
 registered per-endpoint checks declare (mlgov_runtime.registry.member_actions): the worker needs them in
 its own account, and the member role (stacks/member_role_stack.py) grants exactly them elsewhere."""
 
-from mlgov_runtime.core.permissions import FINDINGS
 from mlgov_runtime.registry import member_actions
+from stacks.permissions.core import FINDINGS
 
 ORGANIZATION_READ = (
     "organizations:ListAccounts",
