@@ -27,6 +27,8 @@ METRIC = "UnregisteredEndpointDetected"
 entry = Entry(SERVICE, cold_start_metric=True)
 # Alarmed (stacks/lineage_audit.py).
 SKIPPED_METRIC = "AuditEventSkipped"
+# Calls whose audit records which configuration (by CreationTime) the endpoint was deployed with.
+DEPLOY_CALLS = ("CreateEndpoint", "UpdateEndpoint")
 logger = entry.logger
 
 
@@ -41,7 +43,33 @@ def _challenger_runs(
     return StepFunctionsChallengerRuns(context_for(request.region).client("stepfunctions"), machine)
 
 
-def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSettings) -> EndpointAuditor:
+def _auditor(
+    request: AuditRequest, own_account: str, settings: EndpointAuditSettings, index: ServingIndex | None = None
+) -> EndpointAuditor:
+    auditor = _reading_auditor(request, own_account, settings)
+    # A deploy call makes what it names the deployed configuration: its audit records, never compares.
+    if index is not None and not _deploys(request):
+        auditor.deployments = lambda name: index.deployment(request.account_id, request.region, name)
+    return auditor
+
+
+def _deploys(request: AuditRequest) -> bool:
+    return request.trigger == "cloudtrail" and request.action in DEPLOY_CALLS
+
+
+def _record_deployment(outcome: EndpointOutcome, request: AuditRequest, index: ServingIndex | None) -> None:
+    """At the audit of a deploy call: the CreationTime of the endpoint and of each configuration it read and did
+    not judge re-created, for later audits to compare (a weight call moves LastModifiedTime, not these)."""
+    audit = outcome.audit
+    if index is None or audit is None or not _deploys(request):
+        return
+    if audit.endpoint_created and audit.configs_read and not audit.config_replaced:
+        index.record_deployment(
+            request.account_id, request.region, audit.endpoint_name, audit.endpoint_created, audit.configs_read
+        )
+
+
+def _reading_auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSettings) -> EndpointAuditor:
     aws = context_for_account(request.account_id, request.region, own_account, settings.member_audit_role_name)
     home = context_for(None)
 
@@ -100,7 +128,7 @@ def _serving_elsewhere(
     for (account, region), names in sorted(targets.items()):
         there = AuditRequest(parsed.event_id, parsed.trigger, account, region, None, parsed.action)
         try:
-            auditor = _auditor(there, own_account, settings)
+            auditor = _auditor(there, own_account, settings, index)
         except AccountNotReachable as exc:
             logger.error("Account not auditable", extra={"reason": str(exc), "account_id": account})
             results += [
@@ -118,13 +146,13 @@ def _serving_elsewhere(
 def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     settings = audit_settings.get()
     parsed = AuditRequest.from_dict(request)
-    auditor = _auditor(parsed, own_account, settings)
-    store = channel_store(settings)
     index = (
         ServingIndex(context_for(None).client("dynamodb"), settings.serving_index_table)
         if (settings.serving_index_table)
         else None
     )
+    auditor = _auditor(parsed, own_account, settings, index)
+    store = channel_store(settings)
     source = "scheduled" if parsed.trigger == "schedule" else "realtime"
     names = [parsed.endpoint_name] if parsed.endpoint_name else list(auditor.reader.list_endpoint_names())
     results = []
@@ -132,6 +160,7 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
         outcome = report_endpoint(auditor, name, store, source)
         if index is not None and outcome.audit is not None:
             index.record(outcome.audit.to_dict())
+        _record_deployment(outcome, parsed, index)
         results.append(_record_outcome(outcome, parsed))
     closed = []
     if parsed.trigger == "schedule":
