@@ -1,17 +1,12 @@
 """Which endpoints (account, region) serve which model package: kept by every audit and scan, read when a
 package changes state so the endpoints that serve it are re-audited at once, in whichever account.
 
-An entry only ever causes an audit; a stale or forged one costs one extra read and decides nothing.
-
-Beside them, one deployment record per endpoint (partition `deployed#<account>#<region>#<endpoint>`): the
-CreationTime of the endpoint and of each configuration, as the real-time audit of CreateEndpoint/UpdateEndpoint read
-them. A later audit finding another CreationTime under that configuration name judges it re-created
-(ARTIFACT_MISMATCH, closes nothing). Kept until the next deploy call replaces it (no TTL: an endpoint can serve for
-years between deploys); a record of an earlier endpoint of the same name is ignored. A forged record can raise a
-false mismatch or hide a re-creation as if there were no record; it never closes a finding."""
+An entry only ever causes an audit; a stale or forged one costs one extra read and decides nothing. Beside them,
+each endpoint's deployment record (no TTL; trust model: docs/lineage-audit.md)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,9 +27,9 @@ def packages_served(row: Mapping[str, Any]) -> set[str]:
     return found
 
 
-def deployment_key(account: str, region: str, name: str) -> str:
-    # Never a package ARN (those start "arn:"); endpoint names are case-insensitive.
-    return f"deployed#{account}#{region}#{name.lower()}"
+def _deployed(account: str, region: str, name: str) -> dict[str, Any]:
+    # Never a package ARN (those start "arn:").
+    return {KEY: {"S": f"deployed#{account}#{region}#{name.lower()}"}, SORT: {"S": "deployed"}}
 
 
 class ServingIndex:
@@ -64,34 +59,18 @@ class ServingIndex:
             written += 1
         return written
 
-    def record_deployment(
-        self, account: str, region: str, name: str, endpoint_created: str, configs: Mapping[str, str]
-    ) -> None:
-        self._ddb.put_item(
-            TableName=self._table,
-            Item={
-                KEY: {"S": deployment_key(account, region, name)},
-                SORT: {"S": "deployed"},
-                "endpoint_created": {"S": endpoint_created},
-                "configs": {"M": {n: {"S": t} for n, t in configs.items()}},
-                "recorded_at": {"S": self._clock().isoformat()},
-            },
-        )
+    def record_deployment(self, account: str, region: str, name: str, created: str, configs: Mapping[str, str]) -> None:
+        """The CreationTime of the endpoint and of its configurations, at the audit of the call that deployed them."""
+        record = json.dumps({"endpoint_created": created, "configs": dict(configs)})
+        self._ddb.put_item(TableName=self._table, Item={**_deployed(account, region, name), "record": {"S": record}})
 
-    def deployment(self, account: str, region: str, name: str) -> dict[str, Any] | None:
-        """The deployment record of the endpoint, or None (deployed before the product, or never audited)."""
+    def deployment(self, account: str, region: str, name: str) -> Any:
+        """The endpoint's deployment record, None without one. Query: the action the index already holds."""
+        key = _deployed(account, region, name)[KEY]
         page = self._ddb.query(
-            TableName=self._table,
-            KeyConditionExpression=f"{KEY} = :key",
-            ExpressionAttributeValues={":key": {"S": deployment_key(account, region, name)}},
+            TableName=self._table, KeyConditionExpression=f"{KEY} = :k", ExpressionAttributeValues={":k": key}
         )
-        for item in page.get("Items", []):
-            configs = item.get("configs", {}).get("M", {})
-            return {
-                "endpoint_created": item.get("endpoint_created", {}).get("S"),
-                "configs": {n: v["S"] for n, v in configs.items() if "S" in v},
-            }
-        return None
+        return next((json.loads(i["record"]["S"]) for i in page.get("Items", []) if "record" in i), None)
 
     def record_all(self, rows: Iterable[Mapping[str, Any]]) -> int:
         return sum(self.record(row) for row in rows)

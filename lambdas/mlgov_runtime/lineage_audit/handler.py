@@ -27,7 +27,7 @@ METRIC = "UnregisteredEndpointDetected"
 entry = Entry(SERVICE, cold_start_metric=True)
 # Alarmed (stacks/lineage_audit.py).
 SKIPPED_METRIC = "AuditEventSkipped"
-# Calls whose audit records which configuration (by CreationTime) the endpoint was deployed with.
+# Their audit records the configurations' CreationTime (what deployed); other audits compare with it.
 DEPLOY_CALLS = ("CreateEndpoint", "UpdateEndpoint")
 logger = entry.logger
 
@@ -46,37 +46,13 @@ def _challenger_runs(
 def _auditor(
     request: AuditRequest, own_account: str, settings: EndpointAuditSettings, index: ServingIndex | None = None
 ) -> EndpointAuditor:
-    auditor = _reading_auditor(request, own_account, settings)
-    # A deploy call makes what it names the deployed configuration: its audit records, never compares.
-    if index is not None and not _deploys(request):
-        auditor.deployments = lambda name: index.deployment(request.account_id, request.region, name)
-    return auditor
-
-
-def _deploys(request: AuditRequest) -> bool:
-    return request.trigger == "cloudtrail" and request.action in DEPLOY_CALLS
-
-
-def _record_deployment(outcome: EndpointOutcome, request: AuditRequest, index: ServingIndex | None) -> None:
-    """At the audit of a deploy call: the CreationTime of the endpoint and of each configuration it read and did
-    not judge re-created, for later audits to compare (a weight call moves LastModifiedTime, not these)."""
-    audit = outcome.audit
-    if index is None or audit is None or not _deploys(request):
-        return
-    if audit.endpoint_created and audit.configs_read and not audit.config_replaced:
-        index.record_deployment(
-            request.account_id, request.region, audit.endpoint_name, audit.endpoint_created, audit.configs_read
-        )
-
-
-def _reading_auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSettings) -> EndpointAuditor:
     aws = context_for_account(request.account_id, request.region, own_account, settings.member_audit_role_name)
     home = context_for(None)
 
     def resolve_ous(account_id: str) -> list[str]:
         return ou_ancestors(home.client("organizations"), account_id)
 
-    return EndpointAuditor(
+    auditor = EndpointAuditor(
         SageMakerLineageReader(aws.client("sagemaker")),
         request.account_id,
         request.region,
@@ -94,6 +70,10 @@ def _reading_auditor(request: AuditRequest, own_account: str, settings: Endpoint
         ),
         challenger_runs=_challenger_runs(request, own_account, settings),
     )
+    # A deploy call makes the configuration it names the deployed one: its audit records, never compares.
+    if index and not (request.trigger == "cloudtrail" and request.action in DEPLOY_CALLS):
+        auditor.deployments = lambda name: index.deployment(request.account_id, request.region, name)
+    return auditor
 
 
 def _record_outcome(outcome: EndpointOutcome, request: AuditRequest) -> dict[str, Any]:
@@ -156,11 +136,14 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     source = "scheduled" if parsed.trigger == "schedule" else "realtime"
     names = [parsed.endpoint_name] if parsed.endpoint_name else list(auditor.reader.list_endpoint_names())
     results = []
+    deploys = parsed.trigger == "cloudtrail" and parsed.action in DEPLOY_CALLS
     for name in names:
         outcome = report_endpoint(auditor, name, store, source)
         if index is not None and outcome.audit is not None:
             index.record(outcome.audit.to_dict())
-        _record_deployment(outcome, parsed, index)
+        audit = outcome.audit
+        if deploys and index and audit and audit.endpoint_created and audit.configs_read and not audit.config_replaced:
+            index.record_deployment(parsed.account_id, parsed.region, name, audit.endpoint_created, audit.configs_read)
         results.append(_record_outcome(outcome, parsed))
     closed = []
     if parsed.trigger == "schedule":

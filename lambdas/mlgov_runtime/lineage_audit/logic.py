@@ -192,7 +192,7 @@ class EndpointAudit:
     inference_components: list[VariantResult] = field(default_factory=list)
     evidence_missing: bool = False  # a model or configuration was deleted under the live endpoint
     config_replaced: bool = False
-    # What the audit of a deploy call records (serving index): the endpoint's and each configuration's CreationTime.
+    # CreationTimes, recorded at the audit of a deploy call.
     endpoint_created: str | None = None
     configs_read: dict[str, str] = field(default_factory=dict)
 
@@ -631,16 +631,12 @@ def _names(variants: Any) -> set[str]:
 
 
 def stamp(value: Any) -> str | None:
-    """A CreationTime as recorded and compared (ISO 8601), None when absent."""
-    if value is None:
-        return None
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _replaced_config(config: Mapping[str, Any], endpoint: Mapping[str, Any], recorded: str | None) -> str | None:
     """Why the configuration now bearing the endpoint's configuration name is not the one deployed (it can be
-    deleted and made again under a live endpoint), or None. `recorded`: its CreationTime as the audit of the
-    call that deployed it read it (None: no record, the other checks only)."""
+    deleted and made again under a live endpoint), or None. `recorded`: its CreationTime when deployed, or None."""
     name = endpoint.get("EndpointConfigName")
     created, changed = config.get("CreationTime"), endpoint.get("LastModifiedTime")
     why = f"was created at {created}, after the endpoint last changed ({changed})"
@@ -651,7 +647,7 @@ def _replaced_config(config: Mapping[str, Any], endpoint: Mapping[str, Any], rec
             served, named = _names(endpoint.get(key)), _names(config.get(key))
             if served and served != named:
                 why = f"names {key} {', '.join(sorted(named)) or 'none'}, the endpoint {', '.join(sorted(served))}"
-    # A weight call moves LastModifiedTime without changing what serves: the deploy-time record still tells.
+    # A weight call moves LastModifiedTime, not what serves: the deploy-time record still tells.
     if not why and recorded is not None and created is not None and stamp(created) != recorded:
         why = f"was created at {stamp(created)}, not at {recorded} as when the audit of its deployment read it"
     if not why:
@@ -672,7 +668,7 @@ def _config_variants(
     recorded: Mapping[str, str] | None = None,
 ) -> bool:
     """Judge every variant of one configuration; False when it cannot be read. `endpoint`: the one it serves;
-    `recorded`: configuration name -> CreationTime as recorded when the endpoint was deployed."""
+    `recorded`: configuration name -> CreationTime when deployed."""
     label = "Pending endpoint configuration" if deployment == "pending" else "Endpoint configuration"
     try:
         if not config_name:
@@ -793,9 +789,8 @@ def audit_endpoint(
     challenger_runs: ChallengerRuns | None = None,
     recorded: Mapping[str, Any] | None = None,
 ) -> EndpointAudit:
-    """Audit one endpoint: its variants, an update in flight, and its inference components. `recorded`: what the
-    audit of its last deploy call recorded (`endpoint_created`, `configs`), or None.
-    Raises ResourceNotFound only if the endpoint itself is gone."""
+    """Audit one endpoint: its variants, an update in flight, and its inference components. `recorded`: its
+    deployment record (serving index). Raises ResourceNotFound only if the endpoint itself is gone."""
     endpoint = reader.describe_endpoint(endpoint_name)
     audit = EndpointAudit(
         endpoint_name=endpoint_name,
@@ -805,7 +800,7 @@ def audit_endpoint(
         verdict=Verdict.COMPLIANT,
         endpoint_created=stamp(endpoint.get("CreationTime")),
     )
-    # A record of an earlier endpoint of the same name says nothing about this one.
+    # A record of an earlier endpoint of this name says nothing.
     same = recorded and audit.endpoint_created and recorded.get("endpoint_created") == audit.endpoint_created
     configs = recorded.get("configs") if recorded and same else None
     if audit.endpoint_arn:
