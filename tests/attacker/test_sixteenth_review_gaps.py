@@ -560,6 +560,16 @@ def test_without_a_record_todays_checks_decide(indexed: Sandbox) -> None:
     assert _audit_by_scratch_delete_model(indexed, "same-names")["verdict"] == "COMPLIANT"
 
 
+@pytest.mark.parametrize("record", ["not json", "[]", '{"endpoint_created": "x", "configs": ["a"]}'])
+def test_a_malformed_record_is_as_none(indexed: Sandbox, record: str) -> None:
+    # Whoever wrote it, a record that does not parse neither fails the audit nor decides it: the other checks do.
+    key = {"model_package_arn": {"S": f"deployed#{ACCOUNT}#{REGION}#{HOTFIX}"}, "endpoint_key": {"S": "deployed"}}
+    indexed.ddb.put_item(TableName=SERVING_INDEX, Item={**key, "record": {"S": record}})
+    assert _record(indexed, HOTFIX) is None
+    _recreate_config(indexed, "AllTraffic2")
+    assert _audit_by_scratch_delete_model(indexed, "renamed")["verdict"] == "ARTIFACT_MISMATCH"
+
+
 def test_a_record_of_an_earlier_endpoint_of_the_same_name_is_ignored(indexed: Sandbox) -> None:
     from mlgov_runtime.adapters.serving_index import ServingIndex
 

@@ -70,7 +70,14 @@ class ServingIndex:
         page = self._ddb.query(
             TableName=self._table, KeyConditionExpression=f"{KEY} = :k", ExpressionAttributeValues={":k": key}
         )
-        return next((json.loads(i["record"]["S"]) for i in page.get("Items", []) if "record" in i), None)
+        for item in page.get("Items", []):
+            try:
+                record = json.loads(item["record"]["S"])
+                if all(isinstance(t, str) for t in record["configs"].values()) and record["endpoint_created"]:
+                    return record
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # malformed: as if none (the other checks decide)
+        return None
 
     def record_all(self, rows: Iterable[Mapping[str, Any]]) -> int:
         return sum(self.record(row) for row in rows)
