@@ -258,6 +258,26 @@ def create_table(ddb: Any, name: str, key: str) -> None:
     )
 
 
+SERVING_INDEX = "mlgov-serving-index"
+
+
+def create_serving_index(ddb: Any) -> dict[str, str]:
+    """The lineage audit's ServingIndex table as the stack deploys it; the audit's environment naming it."""
+    ddb.create_table(
+        TableName=SERVING_INDEX,
+        KeySchema=[
+            {"AttributeName": "model_package_arn", "KeyType": "HASH"},
+            {"AttributeName": "endpoint_key", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "model_package_arn", "AttributeType": "S"},
+            {"AttributeName": "endpoint_key", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return {"SERVING_INDEX_TABLE_NAME": SERVING_INDEX}
+
+
 def create_governance_resources(ddb: Any, sns: Any, sqs: Any) -> dict[str, str]:
     """The tables, channel and a queue subscribed to it, as the stack deploys them."""
     create_table(ddb, "mlgov-findings", "finding_id")

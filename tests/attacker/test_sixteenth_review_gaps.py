@@ -26,6 +26,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     never COMPLIANT, and it closes nothing (see "Left as is" for why LastModifiedTime alone is not enough).
     Fixed: a configuration newer than the endpoint's LastModifiedTime or naming other variants is ARTIFACT_MISMATCH
     (HIGH, evidence missing, its variants unjudged) and closes nothing; same names after a weight call: still open.
+    Fixed: the audit of CreateEndpoint/UpdateEndpoint records each configuration's CreationTime (ServingIndex);
+    later real-time audits judge another CreationTime under that name ARTIFACT_MISMATCH. No record: as before.
  3. (medium) A container that names an Approved package and adds an environment variable that makes the package's
     own image load other weights is COMPLIANT when the key is not on REDIRECTING_ENV and the value is not an
     s3:// or https:// URI. The AWS vLLM DLC turns every `SM_VLLM_*` variable into a `vllm serve` flag
@@ -67,19 +69,19 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     ENDPOINT_CALLS (its requestParameters carry endpointName).
     Fixed: UpdateEndpointWeightsAndCapacities is in ENDPOINT_CALLS, so in the synthesized rule and the parser.
 
-Left as is (seen, not shown to be holes here): hole 2's fix cannot rest on the endpoint's LastModifiedTime alone
-(UpdateEndpointWeightsAndCapacities moves it without changing what serves, so a re-created configuration followed
-by a weight call would pass); the serving index could record each configuration's CreationTime at the audit of the
-call that deployed it. Whether an inference component's LastModifiedTime moves on
-UpdateInferenceComponentRuntimeConfig (which would let a model re-created before such a call pass the component's
-re-created-model check) was not verifiable without AWS. A forwarding rule whose targets cannot be read is `UNKNOWN`,
-a report row and no finding (by design; the member role that reads it is under DenyMemberRoleChanges). With
-`package_account_ids` unset (the default) a package counts in its own account, so in an account outside the
-guardrails a developer's own group and self-approved version is COMPLIANT in the weekly scan (documented under
-FOREIGN_PACKAGE; the org estate models member registries so): set `package_account_ids` to the central registry
-wherever member accounts are scanned. An inference component's `DeployedImage` (its resolved digest) is not compared
-with its package's `ImageDigest` as an endpoint's `DeployedImages` are; the emulator gives components none, so it is
-not shown here.
+Left as is (seen, not shown to be holes here): hole 2's deployment record is read by the audit function only (the
+weekly org-wide scan's worker, `mlgov scan` and `mlgov audit` judge by LastModifiedTime and variant names alone, so
+there the same names after a weight call still pass), and an endpoint deployed before the product, or whose deploy
+call never reached the audit, has no record (docs/lineage-audit.md). Whether an inference component's
+LastModifiedTime moves on UpdateInferenceComponentRuntimeConfig (which would let a model re-created before such a
+call pass the component's re-created-model check) was not verifiable without AWS. A forwarding rule whose targets
+cannot be read is `UNKNOWN`, a report row and no finding (by design; the member role that reads it is under
+DenyMemberRoleChanges). With `package_account_ids` unset (the default) a package counts in its own account, so in an
+account outside the guardrails a developer's own group and self-approved version is COMPLIANT in the weekly scan
+(documented under FOREIGN_PACKAGE; the org estate models member registries so): set `package_account_ids` to the
+central registry wherever member accounts are scanned. An inference component's `DeployedImage` (its resolved
+digest) is not compared with its package's `ImageDigest` as an endpoint's `DeployedImages` are; the emulator gives
+components none, so it is not shown here.
 
 What held (passing tests below, or named): a model re-created under a live endpoint is ARTIFACT_MISMATCH
 (tests/integration); a deleted configuration under a live endpoint is ERROR, HIGH, and keeps the open violation open
@@ -110,11 +112,12 @@ import botocore.client
 import pytest
 from moto import mock_aws
 
-from mlgov.estate import GROUP, ROLE_ARN
+from mlgov.estate import GROUP, ROLE_ARN, SERVING_INDEX, create_serving_index
 from mlgov.org_estate import create_organization, deploy_member_role, member_session
 from mlgov.sandbox import emf_metric, function_settings
 from mlgov_runtime.adapters.organizations import AccountStateUnknown, OrganizationAccounts
 from mlgov_runtime.lineage_audit.events import parse_audit_request
+from mlgov_runtime.lineage_audit.logic import stamp
 from mlgov_runtime.org_scan.logic import Scope, plan_targets
 from tests.attacker.scp_judge import PROD, REGION, WORKLOAD_OU, judge
 from tests.conftest import load_event
@@ -436,19 +439,146 @@ def test_a_configuration_deleted_then_recreated_closes_neither_finding(sandbox: 
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="left open (hole 2): same variant names and a later LastModifiedTime: nothing DescribeEndpoint gives "
-    "tells the re-created configuration from the deployed one",
-)
+@pytest.fixture
+def indexed(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """The sandbox with the audit's ServingIndex table, as the stack deploys it (the deployment records live there)."""
+    with runtime_env(monkeypatch, create_serving_index(sandbox.ddb)):
+        yield sandbox
+
+
+def _record(sandbox: Sandbox, endpoint: str) -> dict[str, Any] | None:
+    from mlgov_runtime.adapters.serving_index import ServingIndex
+
+    return ServingIndex(sandbox.ddb, SERVING_INDEX).deployment(ACCOUNT, REGION, endpoint)
+
+
+def _created(sandbox: Sandbox, config: str) -> str:
+    return str(stamp(sandbox.sm.describe_endpoint_config(EndpointConfigName=config)["CreationTime"]))
+
+
+def _weights_call(sandbox: Sandbox, endpoint: str, event_id: str) -> dict[str, Any]:
+    """UpdateEndpointWeightsAndCapacities on the endpoint (LastModifiedTime moves) and its real-time audit."""
+    sandbox.sm.update_endpoint_weights_and_capacities(
+        EndpointName=endpoint, DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredWeight": 1.0}]
+    )
+    from moto.core.utils import utcnow
+    from moto.sagemaker.models import sagemaker_backends
+
+    sagemaker_backends[ACCOUNT][REGION].endpoints[endpoint].last_modified_time = utcnow()
+    event = create_event(endpoint, event_id)
+    event["detail"]["eventName"] = "UpdateEndpointWeightsAndCapacities"
+    event["detail"]["requestParameters"] = {
+        "endpointName": endpoint,
+        "desiredWeightsAndCapacities": [{"variantName": "AllTraffic", "desiredWeight": 1.0}],
+    }
+    [row] = sandbox.invoke(event)["results"]
+    return dict(row)
+
+
+def test_the_audit_of_a_deploy_call_records_the_configurations_creation_time(indexed: Sandbox) -> None:
+    assert _record(indexed, HOTFIX) is None
+    _open_violation(indexed)  # the audit of CreateEndpoint
+    endpoint = indexed.sm.describe_endpoint(EndpointName=HOTFIX)
+    assert _record(indexed, HOTFIX) == {
+        "endpoint_created": stamp(endpoint["CreationTime"]),
+        "configs": {f"{HOTFIX}-config": _created(indexed, f"{HOTFIX}-config")},
+    }
+    # Other audited calls compare, never record: the re-created configuration is not written over the record.
+    recorded = _record(indexed, HOTFIX)
+    _recreate_config(indexed, "AllTraffic")
+    _weights_call(indexed, HOTFIX, "weights")
+    _audit_by_scratch_delete_model(indexed, "scratch")
+    assert _record(indexed, HOTFIX) == recorded
+
+
+def test_a_weight_call_on_an_unchanged_configuration_stays_compliant(indexed: Sandbox) -> None:
+    # No false alarm: a normal traffic shift after a recorded deploy.
+    prod = "manga-recommender-prod"
+    assert _verdict(indexed.invoke(create_event(prod, "deploy"))) == "COMPLIANT"
+    assert _record(indexed, prod) is not None
+    row = _weights_call(indexed, prod, "weights")
+    assert row["verdict"] == "COMPLIANT", row
+    assert indexed.published() == []
+
+
 def test_a_recreated_configuration_with_the_same_names_after_a_weight_call_is_not_compliant(
-    sandbox: Sandbox,
+    indexed: Sandbox,
 ) -> None:
-    _open_violation(sandbox)
-    _recreate_config(sandbox, "AllTraffic")
-    _endpoint_touched_since(sandbox)
-    row = _audit_by_scratch_delete_model(sandbox, "recreated")
-    assert row["verdict"] != "COMPLIANT", row
+    _open_violation(indexed)
+    _recreate_config(indexed, "AllTraffic")
+    _endpoint_touched_since(indexed)
+    row = _audit_by_scratch_delete_model(indexed, "recreated")
+    # Was: COMPLIANT, and the UNREGISTERED finding RESOLVED: nothing DescribeEndpoint gives tells the two apart.
+    assert row["verdict"] == "ARTIFACT_MISMATCH", row
+    [finding] = [f for f in _about_hotfix(indexed.published()) if f["status"] == "OPEN"]
+    assert finding["severity"] == "HIGH"
+    assert "as when the audit of its deployment read it" in finding["detail"]
+    assert "describe-endpoint" in finding["detail"] and "deployment pipeline" in finding["detail"]
+    assert {f["kind"]: f["status"] for f in _about_hotfix(indexed.stored())}["UNREGISTERED_ENDPOINT"] == "OPEN"
+    # The weight call's own audit says the same.
+    assert _weights_call(indexed, HOTFIX, "weights")["verdict"] == "ARTIFACT_MISMATCH"
+
+
+def test_an_update_endpoint_records_the_new_configuration(indexed: Sandbox) -> None:
+    # A redeploy through UpdateEndpoint (here to a re-created configuration) is what serves from then on.
+    _open_violation(indexed)
+    variant = {"VariantName": "AllTraffic", "ModelName": "manga-rec-v2", "InitialInstanceCount": 1}
+    indexed.sm.create_endpoint_config(
+        EndpointConfigName="hotfix-v2", ProductionVariants=[{**variant, "InstanceType": "ml.g4dn.2xlarge"}]
+    )
+    indexed.sm.update_endpoint(EndpointName=HOTFIX, EndpointConfigName="hotfix-v2")
+    event = create_event(HOTFIX, "update")
+    event["detail"]["eventName"] = "UpdateEndpoint"
+    assert _verdict(indexed.invoke(event)) == "COMPLIANT"
+    record = _record(indexed, HOTFIX)
+    assert record is not None and record["configs"]["hotfix-v2"] == _created(indexed, "hotfix-v2")
+    assert _weights_call(indexed, HOTFIX, "weights")["verdict"] == "COMPLIANT"
+
+
+def test_a_redeploy_of_a_recreated_configuration_by_update_endpoint_is_recorded_not_flagged(indexed: Sandbox) -> None:
+    # UpdateEndpoint names the configuration it deploys: its audit records the new one instead of comparing.
+    _open_violation(indexed)
+    _recreate_config(indexed, "AllTraffic")
+    indexed.sm.update_endpoint(EndpointName=HOTFIX, EndpointConfigName=f"{HOTFIX}-config")
+    event = create_event(HOTFIX, "redeploy")
+    event["detail"]["eventName"] = "UpdateEndpoint"
+    assert _verdict(indexed.invoke(event)) == "COMPLIANT"
+    record = _record(indexed, HOTFIX)
+    assert record is not None and record["configs"][f"{HOTFIX}-config"] == _created(indexed, f"{HOTFIX}-config")
+    assert _weights_call(indexed, HOTFIX, "weights")["verdict"] == "COMPLIANT"
+
+
+def test_without_a_record_todays_checks_decide(indexed: Sandbox) -> None:
+    # An endpoint deployed before the product (no CreateEndpoint audited): no record. The other checks still run
+    # (other variant names are caught); the same names after a weight call are not (docs/lineage-audit.md).
+    _recreate_config(indexed, "AllTraffic2")
+    _endpoint_touched_since(indexed)
+    assert _audit_by_scratch_delete_model(indexed, "renamed")["verdict"] == "ARTIFACT_MISMATCH"
+    _recreate_config(indexed, "AllTraffic")
+    _endpoint_touched_since(indexed)
+    assert _record(indexed, HOTFIX) is None
+    assert _audit_by_scratch_delete_model(indexed, "same-names")["verdict"] == "COMPLIANT"
+
+
+@pytest.mark.parametrize("record", ["not json", "[]", '{"endpoint_created": "x", "configs": ["a"]}'])
+def test_a_malformed_record_is_as_none(indexed: Sandbox, record: str) -> None:
+    # Whoever wrote it, a record that does not parse neither fails the audit nor decides it: the other checks do.
+    key = {"model_package_arn": {"S": f"deployed#{ACCOUNT}#{REGION}#{HOTFIX}"}, "endpoint_key": {"S": "deployed"}}
+    indexed.ddb.put_item(TableName=SERVING_INDEX, Item={**key, "record": {"S": record}})
+    assert _record(indexed, HOTFIX) is None
+    _recreate_config(indexed, "AllTraffic2")
+    assert _audit_by_scratch_delete_model(indexed, "renamed")["verdict"] == "ARTIFACT_MISMATCH"
+
+
+def test_a_record_of_an_earlier_endpoint_of_the_same_name_is_ignored(indexed: Sandbox) -> None:
+    from mlgov_runtime.adapters.serving_index import ServingIndex
+
+    # A record left by a deleted endpoint whose CreateEndpoint for the new one never reached the audit.
+    ServingIndex(indexed.ddb, SERVING_INDEX).record_deployment(
+        ACCOUNT, REGION, "manga-recommender-prod", "2020-01-01T00:00:00+00:00", {"manga-recommender-prod-config": "x"}
+    )
+    row = _weights_call(indexed, "manga-recommender-prod", "weights")
+    assert row["verdict"] == "COMPLIANT", row
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mlgov.estate import GROUP, approved_package, create_governance_resources
+from mlgov.estate import GROUP, SERVING_INDEX, approved_package, create_governance_resources, create_serving_index
 from mlgov.org_estate import create_organization, deploy_member_role, member_session
 from mlgov.sandbox import function_settings
 from tests.conftest import load_event
@@ -21,7 +21,7 @@ from tests.integration.conftest import HandlerWorld, runtime_env
 
 REGION = "us-east-1"
 ROLE = "MlGovMemberAudit"
-INDEX = "mlgov-serving-index"
+INDEX = SERVING_INDEX
 
 
 @dataclass
@@ -61,22 +61,10 @@ def two_accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoAccounts]:
         )
         msm.create_endpoint(EndpointName="recs-prod", EndpointConfigName="recs")
         resources = create_governance_resources(ddb, boto3.client("sns", region_name=REGION), sqs)
-        ddb.create_table(
-            TableName=INDEX,
-            KeySchema=[
-                {"AttributeName": "model_package_arn", "KeyType": "HASH"},
-                {"AttributeName": "endpoint_key", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "model_package_arn", "AttributeType": "S"},
-                {"AttributeName": "endpoint_key", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
         env = {
             **resources,
             **function_settings({"member_audit_role_name": ROLE, "package_account_ids": [governance]}),
-            "SERVING_INDEX_TABLE_NAME": INDEX,
+            **create_serving_index(ddb),
             "POWERTOOLS_METRICS_NAMESPACE": "MLGovernance",
         }
         with runtime_env(monkeypatch, env):

@@ -1,10 +1,12 @@
 """Which endpoints (account, region) serve which model package: kept by every audit and scan, read when a
 package changes state so the endpoints that serve it are re-audited at once, in whichever account.
 
-An entry only ever causes an audit; a stale or forged one costs one extra read and decides nothing."""
+An entry only ever causes an audit; a stale or forged one costs one extra read and decides nothing. Beside them,
+each endpoint's deployment record (no TTL; trust model: docs/lineage-audit.md)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +25,11 @@ def packages_served(row: Mapping[str, Any]) -> set[str]:
             if isinstance(arn, str) and arn.startswith("arn:"):
                 found.add(arn.lower())
     return found
+
+
+def _deployed(account: str, region: str, name: str) -> dict[str, Any]:
+    # Never a package ARN (those start "arn:").
+    return {KEY: {"S": f"deployed#{account}#{region}#{name.lower()}"}, SORT: {"S": "deployed"}}
 
 
 class ServingIndex:
@@ -51,6 +58,26 @@ class ServingIndex:
             )
             written += 1
         return written
+
+    def record_deployment(self, account: str, region: str, name: str, created: str, configs: Mapping[str, str]) -> None:
+        """The CreationTime of the endpoint and of its configurations, at the audit of the call that deployed them."""
+        record = json.dumps({"endpoint_created": created, "configs": dict(configs)})
+        self._ddb.put_item(TableName=self._table, Item={**_deployed(account, region, name), "record": {"S": record}})
+
+    def deployment(self, account: str, region: str, name: str) -> Any:
+        """The endpoint's deployment record, None without one. Query: the action the index already holds."""
+        key = _deployed(account, region, name)[KEY]
+        page = self._ddb.query(
+            TableName=self._table, KeyConditionExpression=f"{KEY} = :k", ExpressionAttributeValues={":k": key}
+        )
+        for item in page.get("Items", []):
+            try:
+                record = json.loads(item["record"]["S"])
+                if all(isinstance(t, str) for t in record["configs"].values()) and record["endpoint_created"]:
+                    return record
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # malformed: as if none (the other checks decide)
+        return None
 
     def record_all(self, rows: Iterable[Mapping[str, Any]]) -> int:
         return sum(self.record(row) for row in rows)

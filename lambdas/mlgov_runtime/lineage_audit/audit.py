@@ -85,6 +85,8 @@ class EndpointAuditor:
         challenger_runs: ChallengerRuns | None = None,
     ) -> None:
         self.reader = reader
+        # endpoint name -> its deployment record (the real-time audit's serving index), None: not kept here.
+        self.deployments: Callable[[str], Mapping[str, Any] | None] | None = None
         # Where the product's challenger runs: only a RUNNING execution makes a candidate UNDER_EVALUATION.
         self.challenger_runs = challenger_runs
         self.policy = policy
@@ -121,6 +123,7 @@ class EndpointAuditor:
             self._account_ous() if endpoint_name.startswith(self.exemptions.endpoint_name_prefix) else (),
             self.policy,
             self.challenger_runs,
+            self.deployments(endpoint_name) if self.deployments else None,
         )
 
     def audit_many(

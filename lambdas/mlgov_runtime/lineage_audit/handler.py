@@ -27,6 +27,8 @@ METRIC = "UnregisteredEndpointDetected"
 entry = Entry(SERVICE, cold_start_metric=True)
 # Alarmed (stacks/lineage_audit.py).
 SKIPPED_METRIC = "AuditEventSkipped"
+# Their audit records the configurations' CreationTime (what deployed); other audits compare with it.
+DEPLOY_CALLS = ("CreateEndpoint", "UpdateEndpoint")
 logger = entry.logger
 
 
@@ -41,14 +43,16 @@ def _challenger_runs(
     return StepFunctionsChallengerRuns(context_for(request.region).client("stepfunctions"), machine)
 
 
-def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSettings) -> EndpointAuditor:
+def _auditor(
+    request: AuditRequest, own_account: str, settings: EndpointAuditSettings, index: ServingIndex | None = None
+) -> EndpointAuditor:
     aws = context_for_account(request.account_id, request.region, own_account, settings.member_audit_role_name)
     home = context_for(None)
 
     def resolve_ous(account_id: str) -> list[str]:
         return ou_ancestors(home.client("organizations"), account_id)
 
-    return EndpointAuditor(
+    auditor = EndpointAuditor(
         SageMakerLineageReader(aws.client("sagemaker")),
         request.account_id,
         request.region,
@@ -66,6 +70,10 @@ def _auditor(request: AuditRequest, own_account: str, settings: EndpointAuditSet
         ),
         challenger_runs=_challenger_runs(request, own_account, settings),
     )
+    # A deploy call makes the configuration it names the deployed one: its audit records, never compares.
+    if index and not (request.trigger == "cloudtrail" and request.action in DEPLOY_CALLS):
+        auditor.deployments = lambda name: index.deployment(request.account_id, request.region, name)
+    return auditor
 
 
 def _record_outcome(outcome: EndpointOutcome, request: AuditRequest) -> dict[str, Any]:
@@ -100,7 +108,7 @@ def _serving_elsewhere(
     for (account, region), names in sorted(targets.items()):
         there = AuditRequest(parsed.event_id, parsed.trigger, account, region, None, parsed.action)
         try:
-            auditor = _auditor(there, own_account, settings)
+            auditor = _auditor(there, own_account, settings, index)
         except AccountNotReachable as exc:
             logger.error("Account not auditable", extra={"reason": str(exc), "account_id": account})
             results += [
@@ -118,20 +126,24 @@ def _serving_elsewhere(
 def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     settings = audit_settings.get()
     parsed = AuditRequest.from_dict(request)
-    auditor = _auditor(parsed, own_account, settings)
-    store = channel_store(settings)
     index = (
         ServingIndex(context_for(None).client("dynamodb"), settings.serving_index_table)
         if (settings.serving_index_table)
         else None
     )
+    auditor = _auditor(parsed, own_account, settings, index)
+    store = channel_store(settings)
     source = "scheduled" if parsed.trigger == "schedule" else "realtime"
     names = [parsed.endpoint_name] if parsed.endpoint_name else list(auditor.reader.list_endpoint_names())
     results = []
+    deploys = parsed.trigger == "cloudtrail" and parsed.action in DEPLOY_CALLS
     for name in names:
         outcome = report_endpoint(auditor, name, store, source)
         if index is not None and outcome.audit is not None:
             index.record(outcome.audit.to_dict())
+        audit = outcome.audit
+        if deploys and index and audit and audit.endpoint_created and audit.configs_read and not audit.config_replaced:
+            index.record_deployment(parsed.account_id, parsed.region, name, audit.endpoint_created, audit.configs_read)
         results.append(_record_outcome(outcome, parsed))
     closed = []
     if parsed.trigger == "schedule":

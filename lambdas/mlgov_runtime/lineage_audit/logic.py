@@ -192,6 +192,9 @@ class EndpointAudit:
     inference_components: list[VariantResult] = field(default_factory=list)
     evidence_missing: bool = False  # a model or configuration was deleted under the live endpoint
     config_replaced: bool = False
+    # CreationTimes, recorded at the audit of a deploy call.
+    endpoint_created: str | None = None
+    configs_read: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_violation(self) -> bool:
@@ -627,9 +630,13 @@ def _names(variants: Any) -> set[str]:
     return {str(v.get("VariantName")) for v in variants or []}
 
 
-def _replaced_config(config: Mapping[str, Any], endpoint: Mapping[str, Any]) -> str | None:
+def stamp(value: Any) -> str | None:
+    return None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _replaced_config(config: Mapping[str, Any], endpoint: Mapping[str, Any], recorded: str | None) -> str | None:
     """Why the configuration now bearing the endpoint's configuration name is not the one deployed (it can be
-    deleted and made again under a live endpoint), or None."""
+    deleted and made again under a live endpoint), or None. `recorded`: its CreationTime when deployed, or None."""
     name = endpoint.get("EndpointConfigName")
     created, changed = config.get("CreationTime"), endpoint.get("LastModifiedTime")
     why = f"was created at {created}, after the endpoint last changed ({changed})"
@@ -640,6 +647,9 @@ def _replaced_config(config: Mapping[str, Any], endpoint: Mapping[str, Any]) -> 
             served, named = _names(endpoint.get(key)), _names(config.get(key))
             if served and served != named:
                 why = f"names {key} {', '.join(sorted(named)) or 'none'}, the endpoint {', '.join(sorted(served))}"
+    # A weight call moves LastModifiedTime, not what serves: the deploy-time record still tells.
+    if not why and recorded is not None and created is not None and stamp(created) != recorded:
+        why = f"was created at {stamp(created)}, not at {recorded} as when the audit of its deployment read it"
     if not why:
         return None
     return (
@@ -655,8 +665,10 @@ def _config_variants(
     ctx: AuditContext,
     deployment: str,
     endpoint: Mapping[str, Any] | None = None,
+    recorded: Mapping[str, str] | None = None,
 ) -> bool:
-    """Judge every variant of one configuration; False when it cannot be read. `endpoint`: the one it serves."""
+    """Judge every variant of one configuration; False when it cannot be read. `endpoint`: the one it serves;
+    `recorded`: configuration name -> CreationTime when deployed."""
     label = "Pending endpoint configuration" if deployment == "pending" else "Endpoint configuration"
     try:
         if not config_name:
@@ -672,7 +684,8 @@ def _config_variants(
     if not variants:
         audit.reasons.append(f"{label} {config_name} lists no variants.")
         return False
-    replaced = _replaced_config(config, endpoint) if endpoint is not None else None
+    known = (recorded or {}).get(str(config_name))
+    replaced = _replaced_config(config, endpoint, known) if endpoint is not None else None
     if replaced:
         audit.config_replaced = audit.evidence_missing = True
         audit.reasons.append(
@@ -680,6 +693,9 @@ def _config_variants(
             "serves; redeploy an Approved package through the deployment pipeline."
         )
         return True
+    created = stamp(config.get("CreationTime"))
+    if created:
+        audit.configs_read[str(config_name)] = created
     # A configuration cannot change and must name existing models: a model created after it was
     # deleted and re-created since, so it is not what serves.
     judged = AuditContext(ctx.packages, ctx.policy, ctx.account_id, config.get("CreationTime"), ctx.deployed_images)
@@ -771,9 +787,10 @@ def audit_endpoint(
     account_ous: Iterable[str] = (),
     policy: PackagePolicy | None = None,
     challenger_runs: ChallengerRuns | None = None,
+    recorded: Mapping[str, Any] | None = None,
 ) -> EndpointAudit:
-    """Audit one endpoint: its variants, an update in flight, and its inference components.
-    Raises ResourceNotFound only if the endpoint itself is gone."""
+    """Audit one endpoint: its variants, an update in flight, and its inference components. `recorded`: its
+    deployment record (serving index). Raises ResourceNotFound only if the endpoint itself is gone."""
     endpoint = reader.describe_endpoint(endpoint_name)
     audit = EndpointAudit(
         endpoint_name=endpoint_name,
@@ -781,7 +798,11 @@ def audit_endpoint(
         account_id=account_id,
         region=region,
         verdict=Verdict.COMPLIANT,
+        endpoint_created=stamp(endpoint.get("CreationTime")),
     )
+    # A record of an earlier endpoint of this name says nothing.
+    same = recorded and audit.endpoint_created and recorded.get("endpoint_created") == audit.endpoint_created
+    configs = recorded.get("configs") if recorded and same else None
     if audit.endpoint_arn:
         try:
             audit.tags = reader.list_endpoint_tags(str(audit.endpoint_arn))
@@ -790,7 +811,7 @@ def audit_endpoint(
 
     deployed = {**_deployed_images(endpoint), **_deployed_images(endpoint, "ShadowProductionVariants")}
     ctx = AuditContext(packages, policy, account_id, None, deployed)
-    readable = _config_variants(audit, reader, endpoint.get("EndpointConfigName"), ctx, "current", endpoint)
+    readable = _config_variants(audit, reader, endpoint.get("EndpointConfigName"), ctx, "current", endpoint, configs)
     pending = endpoint.get("PendingDeploymentSummary") or {}
     if pending.get("EndpointConfigName"):
         # A blue/green update in flight: the new fleet takes (canary) traffic before the update completes.
