@@ -331,6 +331,35 @@ def test_mlgov_scan_prints_accounts_and_endpoints_and_exits_3(
         assert {"endpoint_name", "endpoint_arn", "account_id", "region", "verdict", "reasons", "variants"} <= set(ep)
 
 
+def test_mlgov_scan_audits_only_the_regions_it_is_given_and_the_weekly_run_sweeps_the_others(
+    org_world: OrgWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # docs/org-scan.md, "By hand": the CLI does not look for endpoints in other regions (the weekly run does).
+    from mlgov.cli import main
+
+    staging = org_world.org.members["staging"]
+    sm = staging.session.client("sagemaker", region_name="eu-west-1")
+    sm.create_model(
+        ModelName="eu-only",
+        ExecutionRoleArn=f"arn:aws:iam::{staging.account_id}:role/SageMakerExecution",
+        PrimaryContainer={"Image": "x", "ModelDataUrl": "s3://ml-scratch-bucket-eu/model.tar.gz"},
+    )
+    variant = {"VariantName": "AllTraffic", "ModelName": "eu-only", "InitialInstanceCount": 1}
+    sm.create_endpoint_config(
+        EndpointConfigName="eu-only", ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}]
+    )
+    sm.create_endpoint(EndpointName="recs-eu-only", EndpointConfigName="eu-only")
+    with recorded_aws_calls() as made:
+        main(
+            ["scan", "--accounts", staging.account_id, "--regions", REGION, "--format", "json", "--config", NO_SETTINGS]
+        )
+    out = capsys.readouterr().out
+    assert [a["account_id"] for a in json.loads(out)["accounts"]] == [staging.account_id]
+    assert "recs-eu-only" not in out and "ENDPOINTS_OUTSIDE_SCANNED_REGIONS" not in out
+    assert ("ec2", "DescribeRegions") not in made
+    assert "recs-eu-only" in json.dumps(org_world.execute()["body"])
+
+
 def test_mlgov_scan_of_the_organization_lists_its_active_accounts(
     org_world: OrgWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
