@@ -331,6 +331,35 @@ def test_mlgov_scan_prints_accounts_and_endpoints_and_exits_3(
         assert {"endpoint_name", "endpoint_arn", "account_id", "region", "verdict", "reasons", "variants"} <= set(ep)
 
 
+def test_mlgov_scan_audits_only_the_regions_it_is_given_and_the_weekly_run_sweeps_the_others(
+    org_world: OrgWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # docs/org-scan.md, "By hand": the CLI does not look for endpoints in other regions (the weekly run does).
+    from mlgov.cli import main
+
+    staging = org_world.org.members["staging"]
+    sm = staging.session.client("sagemaker", region_name="eu-west-1")
+    sm.create_model(
+        ModelName="eu-only",
+        ExecutionRoleArn=f"arn:aws:iam::{staging.account_id}:role/SageMakerExecution",
+        PrimaryContainer={"Image": "x", "ModelDataUrl": "s3://ml-scratch-bucket-eu/model.tar.gz"},
+    )
+    variant = {"VariantName": "AllTraffic", "ModelName": "eu-only", "InitialInstanceCount": 1}
+    sm.create_endpoint_config(
+        EndpointConfigName="eu-only", ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}]
+    )
+    sm.create_endpoint(EndpointName="recs-eu-only", EndpointConfigName="eu-only")
+    with recorded_aws_calls() as made:
+        main(
+            ["scan", "--accounts", staging.account_id, "--regions", REGION, "--format", "json", "--config", NO_SETTINGS]
+        )
+    out = capsys.readouterr().out
+    assert [a["account_id"] for a in json.loads(out)["accounts"]] == [staging.account_id]
+    assert "recs-eu-only" not in out and "ENDPOINTS_OUTSIDE_SCANNED_REGIONS" not in out
+    assert ("ec2", "DescribeRegions") not in made
+    assert "recs-eu-only" in json.dumps(org_world.execute()["body"])
+
+
 def test_mlgov_scan_of_the_organization_lists_its_active_accounts(
     org_world: OrgWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -510,3 +539,44 @@ def test_a_first_run_beyond_the_limit_reaches_slack_and_jira_once_per_kind_up_to
         org_world.execute()
         later = org_world.published()
         assert [(f["kind"], f["severity"]) for f in later] == [("SCAN_SUMMARY", "INFO")]
+
+
+def _assumed_into(account: str) -> int:
+    """AssumeRole calls into `account` so far, as moto's STS recorded them."""
+    from moto.sts.models import sts_backends
+
+    return len(sts_backends[account]["aws"].assumed_roles)
+
+
+def test_the_sweep_of_other_regions_reuses_the_accounts_one_assumed_session(org_world: OrgWorld) -> None:
+    # Given staging and prod with the member role, each with two enabled regions outside org_scan.regions
+    members = [org_world.account("staging"), org_world.account("prod")]
+    before = {a: _assumed_into(a) for a in members}
+    result = org_world.execute()
+    # Then each is swept (both other regions answered) on one AssumeRole: STS credentials are global.
+    # Was: one more AssumeRole per other region (3 per account here, ~30 in a real account).
+    rows = {r["account_id"]: r for r in result["body"]["accounts"]}
+    assert all(rows[a]["status"] == "OK" for a in members), rows
+    assert {a: _assumed_into(a) - before[a] for a in members} == {a: 1 for a in members}
+    assert result["body"]["regions_not_looked_at"] == {}, result["body"]["regions_not_looked_at"]
+
+
+def test_a_refused_renewal_in_another_region_says_the_role_cannot_be_assumed(org_world: OrgWorld) -> None:
+    from datetime import timedelta
+
+    from mlgov.sandbox import ACCOUNT
+    from mlgov_runtime.adapters.member_accounts import MemberAccounts
+    from mlgov_runtime.org_scan.logic import Target, Unreachable
+
+    staging = org_world.org.members["staging"]
+    member = MemberAccounts(own_account=ACCOUNT, role_name=ROLE).connect(Target(staging.account_id, REGION))
+    assert member.in_region("eu-west-1").endpoint_names() == []
+    # An hour later the role is gone: renewing the credentials is refused, as a new AssumeRole was before.
+    iam = staging.session.client("iam")
+    iam.delete_role_policy(RoleName=ROLE, PolicyName="MemberRead")
+    iam.delete_role(RoleName=ROLE)
+    member._aws.credentials()._expiry_time = datetime.now(UTC) - timedelta(minutes=1)
+    with pytest.raises(Unreachable) as refused:
+        member.in_region("ap-northeast-1").endpoint_names()
+    assert refused.value.code == "ROLE_NOT_ASSUMABLE", refused.value.reason
+    assert "ap-northeast-1" in refused.value.reason and "MlGovMemberRoleStackSet" in refused.value.reason

@@ -146,6 +146,9 @@ def test_a_member_accounts_look_alike_challenger_stays_a_violation(world: World)
         def endpoint_names(self) -> list[str]:
             return [ENDPOINT]
 
+        def in_region(self, region: str) -> Member:
+            raise AssertionError(f"no sweep of other regions expected (asked for {region})")
+
     class Connector:
         def connect(self, target: Target) -> Member:
             return Member()

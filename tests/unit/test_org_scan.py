@@ -131,6 +131,9 @@ class FakeMember:
             raise self.listing_error
         return list(self.sm.endpoints)
 
+    def in_region(self, region: str) -> FakeMember:
+        raise AssertionError(f"no sweep of other regions expected (asked for {region})")
+
 
 class FakeConnector:
     def __init__(self, members: Mapping[Target, FakeMember | Unreachable]) -> None:

@@ -5,6 +5,7 @@ cannot be read (mlgov_runtime.org_scan.logic.MemberConnector)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
@@ -112,14 +113,29 @@ def listing_failure(exc: Exception, target: Target) -> Unreachable:
     return Unreachable(f"Listing endpoints in {where} failed: {code}: {exc}.", "UNAVAILABLE")
 
 
+AssumeFailure = Callable[[Exception, Target], Unreachable]
+
+
 class AwsMemberAccount:
-    def __init__(self, aws: AwsContext, target: Target) -> None:
-        self._aws, self._target = aws, target
+    def __init__(self, aws: AwsContext, target: Target, assume_failed: AssumeFailure | None = None) -> None:
+        """`assume_failed`: what a failed AssumeRole says; in another region (`in_region`) the role is assumed
+        again only when its credentials are renewed."""
+        self._aws, self._target, self._assume_failed = aws, target, assume_failed
         self._lock = threading.Lock()
+        self._other_region = False
 
     def client(self, service: str) -> Any:
         with self._lock:  # clients are thread-safe; creating them is not
+            if self._other_region:
+                return self._aws.client_in(service, self._target.region)
             return self._aws.client(service)
+
+    def in_region(self, region: str) -> AwsMemberAccount:
+        """The same account in another region on the same session: STS credentials are global, so one
+        AssumeRole serves every region (the sweep of regions outside org_scan.regions)."""
+        view = AwsMemberAccount(self._aws, Target(self._target.account_id, region), self._assume_failed)
+        view._other_region = region != self._target.region
+        return view
 
     def endpoint_names(self) -> list[str]:
         names: list[str] = []
@@ -129,6 +145,10 @@ class AwsMemberAccount:
             ):
                 names += [str(e["EndpointName"]) for e in page.get("Endpoints", [])]
         except (ClientError, BotoCoreError) as exc:
+            # Renewing the credentials assumes the role again: a refusal there is the role's, as at connect.
+            renewal = isinstance(exc, ClientError) and exc.operation_name == "AssumeRole"
+            if renewal and self._other_region and self._assume_failed:
+                raise self._assume_failed(exc, self._target) from exc
             raise listing_failure(exc, self._target) from exc
         return names
 
@@ -172,7 +192,9 @@ class MemberAccounts:
                 pool=self._pool,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise assume_failure(
-                exc, target, role or "this account's credentials", self.member_role, self.parameters
-            ) from exc
-        return AwsMemberAccount(aws, target)
+            raise self._assume_failure(exc, target) from exc
+        return AwsMemberAccount(aws, target, self._assume_failure)
+
+    def _assume_failure(self, exc: Exception, target: Target) -> Unreachable:
+        role = self.role_arn(target) or "this account's credentials"
+        return assume_failure(exc, target, role, self.member_role, self.parameters)

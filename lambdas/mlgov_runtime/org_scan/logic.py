@@ -116,6 +116,8 @@ class MemberAccount(Protocol):
     def client(self, service: str) -> Any: ...
     def endpoint_names(self) -> list[str]:  # raises Unreachable
         ...
+    def in_region(self, region: str) -> MemberAccount:  # the same session (one AssumeRole), another region
+        ...
 
 
 class MemberConnector(Protocol):
@@ -292,7 +294,7 @@ def scan_target(
     if scan_regions and target.region == scan_regions[0]:
 
         def names_in(region: str) -> list[str]:
-            return connector.connect(Target(target.account_id, region)).endpoint_names()
+            return member.in_region(region).endpoint_names()
 
         result.swept = True
         result.outside, result.outside_reason = regions.sweep(member.client("ec2"), scan_regions, names_in)
