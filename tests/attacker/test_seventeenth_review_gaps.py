@@ -22,6 +22,12 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     copies are below the floor as KIND_ZERO (CRITICAL) whatever its target says; a component that cannot be
     described is ERROR, never "fixed". Touches lambdas/mlgov_runtime/capacity/autoscaling.py, logic.py (judge,
     scalable), docs/capacity.md.
+    Fixed: the reader describes every component (DescribeInferenceComponent, already granted) and judge() reads
+    its RuntimeConfig into `current`; desired or current copies below the floor are KIND_ZERO with the `aws
+    sagemaker update-inference-component-runtime-config` that sets them back (current copies still loading
+    towards a desired count at the floor, status Creating/Updating, are not), and fold into `minimum`; a
+    component that cannot be described makes the endpoint ERROR, one without a RuntimeConfig is
+    CAPACITY_CHECK_ERROR.
  2. (high) A developer may take a production inference component to zero copies, or delete it. DenyServingChange-
     OutsidePipeline (mlgov-model-approval) names sagemaker:CreateInferenceComponent and UpdateInferenceComponent
     exactly; IAM matches whole action names, so sagemaker:UpdateInferenceComponentRuntimeConfig (CopyCount 0) and
@@ -38,6 +44,7 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     UpdateInferenceComponent) to SAGEMAKER_CALLS; DeleteInferenceComponent's event names no endpoint, so hole 5's
     rule must catch it at the next scan or at the endpoint's next event. Touches
     lambdas/mlgov_runtime/capacity/events.py, docs/capacity.md (the list of calls).
+    Fixed: SAGEMAKER_CALLS names it (so does the rule's pattern), parsed like UpdateInferenceComponent.
  4. (medium) A suspended scalable target is COMPLIANT. RegisterScalableTarget with SuspendedState
     {DynamicScalingOutSuspended, ScheduledScalingSuspended} keeps MinCapacity 1 and every policy and action listed,
     so the audit computes the week (2 in business hours, 5 on Manga Monday) and answers COMPLIANT, exit 0; AWS fires
@@ -53,6 +60,11 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     the plan is made, exit 0, no word of it, and none of its actions would fire). Touches
     lambdas/mlgov_runtime/capacity/logic.py, mlgov/ops/capacity_writers.py, mlgov/ops/capacity_campaign.py,
     mlgov/cdk/capacity_guard.py, docs/capacity.md.
+    Fixed (the check's part): DynamicScalingOutSuspended is ENDPOINT_WITHOUT_AUTOSCALING ("scale-out
+    suspended"), ScheduledScalingSuspended leaves the week at MinCapacity alone (an action at 0 still counts:
+    resuming fires it), each naming the `aws application-autoscaling register-scalable-target
+    --suspended-state ...=false` that resumes it. The synth, restore and campaign parts are separate (their
+    tests below stay xfail).
  5. (medium) An inference-component endpoint with no component is COMPLIANT. judge() adds no capacity for a variant
     without a model and none for components that are not there, so `capacities` is empty, no rule fires, verdict
     COMPLIANT, `minimum` null, audit exit 0; a CRITICAL or NO_AUTOSCALING finding open on that endpoint is RESOLVED
@@ -61,6 +73,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     audit calls it compliant. Fix: an endpoint whose variants host inference components but which lists none is
     KIND_ZERO ("serves no inference component"); more generally a judged endpoint with no capacity read is never
     COMPLIANT (ERROR or KIND_ZERO). Touches lambdas/mlgov_runtime/capacity/logic.py (judge).
+    Fixed: a component host listing no component is KIND_ZERO ("serves none"); any other endpoint whose config
+    yields no capacity and no problem is CAPACITY_CHECK_ERROR.
  6. (medium) An inference component deployed at zero copies synthesizes cleanly. CapacityGuard visits only
     CfnScalableTarget and CfnEndpointConfig; AWS::SageMaker::InferenceComponent's RuntimeConfig.CopyCount
     (CloudFormation: "Minimum: 0") is never read, so a stack deploying manga-lora-v2 with CopyCount 0 and no scalable
@@ -78,18 +92,22 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     before the restored one serves. Fix: `cold` includes any inference component whose current copies are below 1
     (hole 1's read); ready() waits for every component's CurrentCopyCount >= its minimum; invocations() counts the
     components that were cold. Touches lambdas/mlgov_runtime/capacity/logic.py (cold), mlgov/ops/capacity_writers.py.
+    Fixed (the check's part, which the dry-run test needs): `cold` includes any instance variant or inference
+    component whose current count is below 1; ready() and invocations() are the restore's part.
  8. (low) An endpoint the check could not read emits `EndpointCanScaleToZero` 0, the value of a safe one.
     handler.process counts `1 if audit.can_reach_zero else 0`, so after MinCapacity 0 (metric 1) a throttled
     DescribeScheduledActions gives verdict ERROR and a 0 datapoint: a dashboard or alarm on the metric reads "fixed"
     while nothing was read (the CRITICAL finding rightly stays open). Fix: emit no datapoint for ERROR (or a separate
     `CapacityCheckFailed`), and say so in docs/capacity.md and CONTRACTS.md. Touches
     lambdas/mlgov_runtime/capacity/handler.py.
+    Fixed: no datapoint for an ERROR verdict (docs/capacity.md, CONTRACTS.md).
  9. (low) A one-time at() action that sets MinCapacity 0 makes the verdict CAN_SCALE_TO_ZERO (right) while the
     reported `minimum` stays 1: CapacityRules.scalable takes `lowest` from the weekly timeline only, and an at()
     action is "not a weekly pattern". The CRITICAL finding's evidence and `mlgov capacity audit --format json` then
     say minimum 1 for an endpoint an action will take to 0 (CONTRACTS.md: "the lowest minimum the endpoint
     reaches"). Fix: fold every live action's MinCapacity (weekly or not) into `lowest`; keep only the business-hours
     minimum weekly. Touches lambdas/mlgov_runtime/capacity/logic.py.
+    Fixed: every live action's MinCapacity folds into `lowest`.
 
 Left as is (seen, not shown): a scheduled action carrying only MaxCapacity (ScalableTargetAction {MaxCapacity: 0})
 is skipped by the rules (`min_capacity is None: continue`); whether AWS accepts a scheduled maximum below the target's
@@ -192,7 +210,6 @@ def _component_event(call: str, component: str) -> dict[str, Any]:
 
 
 # HOLE 1 (high): an inference component at 0 copies is "fixed", MEDIUM, exit 0.
-@pytest.mark.xfail(strict=True, reason="hole 1: an inference component's copy count is never read")
 def test_an_inference_component_at_zero_copies_can_scale_to_zero(capacity_world: CapacityWorld) -> None:
     world = capacity_world
     host = _lora_host(world)
@@ -226,7 +243,6 @@ def test_a_developer_cannot_take_a_production_inference_component_to_zero(action
 
 
 # HOLE 3 (medium): the one call that sets copies is not among the calls the Lambda hears.
-@pytest.mark.xfail(strict=True, reason="hole 3: UpdateInferenceComponentRuntimeConfig starts no capacity check")
 def test_a_runtime_config_change_starts_a_check_of_its_component() -> None:
     from mlgov_runtime.capacity.events import SAGEMAKER_CALLS, parse_capacity_request
 
@@ -237,7 +253,6 @@ def test_a_runtime_config_change_starts_a_check_of_its_component() -> None:
 
 
 # HOLE 4 (medium): suspended scale-out and schedule, COMPLIANT.
-@pytest.mark.xfail(strict=True, reason="hole 4: SuspendedState is never read; a suspended week counts as live")
 def test_a_target_whose_schedule_and_scale_out_are_suspended_is_not_compliant(capacity_world: CapacityWorld) -> None:
     from tests.attacker.test_guardrail_gaps import GOV, WORKLOAD_OU, decision
     from tests.attacker.test_guardrail_gaps import PROD as WORKLOAD
@@ -266,7 +281,6 @@ def test_a_target_whose_schedule_and_scale_out_are_suspended_is_not_compliant(ca
 
 
 # HOLE 5 (medium): an inference-component host with no component serves nothing and is COMPLIANT.
-@pytest.mark.xfail(strict=True, reason="hole 5: an endpoint with no capacity to judge is called compliant")
 def test_an_inference_component_host_without_components_is_not_compliant(capacity_world: CapacityWorld) -> None:
     world = capacity_world
     host = _lora_host(world)
@@ -279,7 +293,6 @@ def test_an_inference_component_host_without_components_is_not_compliant(capacit
 
 
 # HOLE 8 (low): a failed read reports the metric a safe endpoint reports.
-@pytest.mark.xfail(strict=True, reason="hole 8: an unreadable endpoint emits EndpointCanScaleToZero 0")
 def test_an_unreadable_endpoint_emits_no_zero_for_can_scale_to_zero(
     capacity_world: CapacityWorld, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -354,7 +367,6 @@ def test_a_one_time_or_bounded_action_at_zero_counts(capacity_world: CapacityWor
 
 
 # HOLE 9 (low): the verdict counts a one-time action at 0, the reported minimum does not.
-@pytest.mark.xfail(strict=True, reason="hole 9: `minimum` leaves out a one-time action that sets 0")
 def test_the_reported_minimum_of_a_one_time_action_at_zero_is_zero(capacity_world: CapacityWorld) -> None:
     world = capacity_world
     world.aas.put_scheduled_action(
@@ -472,7 +484,6 @@ def test_synth_refuses_an_inference_component_deployed_at_zero_copies() -> None:
 
 
 # HOLE 7 (medium): the incident command keeps the route on an inference-component endpoint whose copies are at 0.
-@pytest.mark.xfail(strict=True, reason="hole 7: restore calls an endpoint cold only by its instances")
 def test_restore_routes_away_from_a_component_at_zero_copies(capacity_world: CapacityWorld, tmp_path: Any) -> None:
     from tests.integration.test_capacity import ROUTE_DOCUMENT, route_world
 

@@ -28,6 +28,8 @@ class FakeCapacity(DescribesEndpoints):
         self.configs: dict[str, dict[str, Any]] = {}
         self.tags: dict[str, dict[str, str]] = {}
         self.components: dict[str, list[str]] = {}
+        self.copies: dict[str, dict[str, Any] | None] = {}  # component -> RuntimeConfig (default one copy)
+        self.component_status: dict[str, str] = {}  # default InService
         self.targets: list[dict[str, Any]] = []
         self.policies: list[dict[str, Any]] = []
         self.actions: list[dict[str, Any]] = []
@@ -125,6 +127,23 @@ class FakeCapacity(DescribesEndpoints):
     def inference_components(self, endpoint_name: str) -> list[str]:
         self.calls.append("components")
         return list(self.components.get(endpoint_name, []))
+
+    def describe_inference_component(self, component: str) -> Mapping[str, Any]:
+        self.calls.append("component")
+        if "component" in self.failures:
+            raise CapacityReadError("ThrottlingException: rate exceeded")
+        endpoint = next((e for e, names in self.components.items() if component in names), None)
+        if endpoint is None:
+            raise EndpointGone(f"inference component {component} not found")
+        described: dict[str, Any] = {
+            "InferenceComponentName": component,
+            "EndpointName": endpoint,
+            "InferenceComponentStatus": self.component_status.get(component, "InService"),
+        }
+        runtime = self.copies.get(component, {"DesiredCopyCount": 1, "CurrentCopyCount": 1})
+        if runtime is not None:
+            described["RuntimeConfig"] = dict(runtime)
+        return described
 
     def endpoint_of_component(self, component: str) -> str:
         return next(e for e, names in self.components.items() if component in names)

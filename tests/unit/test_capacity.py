@@ -168,6 +168,92 @@ def test_inference_component_copies_follow_the_same_rules(estate: FakeCapacity) 
     assert "inference component lora-b: no scalable target" in audit.problems[KIND_NO_AUTOSCALING][0]
 
 
+def component_host(estate: FakeCapacity, *components: str) -> None:
+    variant = {"VariantName": "AllTraffic", "InstanceType": "ml.g5.12xlarge", "InitialInstanceCount": 2}
+    estate.endpoint("manga-ic", [variant])
+    estate.components["manga-ic"] = list(components)
+    for component in components:
+        estate.target(f"inference-component/{component}", 1)
+        estate.schedule(f"inference-component/{component}", "business", "cron(0 6 * * ? *)", 2)
+
+
+def test_a_component_below_one_copy_serves_nothing_whatever_its_target_says(estate: FakeCapacity) -> None:
+    component_host(estate, "lora-a", "lora-b")
+    assert checker(estate).check_endpoint("manga-ic").verdict is Verdict.COMPLIANT
+    estate.copies["lora-a"] = {"DesiredCopyCount": 0, "CurrentCopyCount": 0}  # UpdateInferenceComponentRuntimeConfig
+    audit = checker(estate).check_endpoint("manga-ic")
+    assert audit.verdict is Verdict.CAN_SCALE_TO_ZERO and audit.minimum == 0 and audit.cold
+    [reason] = audit.problems[KIND_ZERO]
+    assert reason.startswith("inference component lora-a: 0 copies now, 0 desired")
+    assert "update-inference-component-runtime-config --region eu-west-1 --inference-component-name lora-a" in reason
+    assert [c.current for c in audit.capacities] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("status", "runtime", "zero"),
+    [
+        ("Creating", {"DesiredCopyCount": 1, "CurrentCopyCount": 0}, False),  # a deployment loading its copy
+        ("InService", {"DesiredCopyCount": 1, "CurrentCopyCount": 0}, True),  # its copy never loaded
+        ("Updating", {"DesiredCopyCount": 0, "CurrentCopyCount": 1}, True),  # on its way to zero
+    ],
+)
+def test_copies_still_loading_towards_the_floor_are_a_deployment_not_a_zero(
+    estate: FakeCapacity, status: str, runtime: dict[str, int], zero: bool
+) -> None:
+    component_host(estate, "lora-a")
+    estate.copies["lora-a"], estate.component_status["lora-a"] = runtime, status
+    audit = checker(estate).check_endpoint("manga-ic")
+    assert (KIND_ZERO in audit.problems) is zero, audit.reasons
+    assert audit.cold is (runtime["CurrentCopyCount"] == 0)  # loading or not, no copy serves now
+
+
+def test_a_component_whose_copies_cannot_be_read_is_an_error_never_fixed(estate: FakeCapacity) -> None:
+    component_host(estate, "lora-a")
+    estate.copies["lora-a"] = None
+    audit = checker(estate).check_endpoint("manga-ic")
+    assert (
+        audit.verdict is Verdict.ERROR
+        and "lora-a: its copy count (RuntimeConfig) could not be read" in audit.reasons[0]
+    )
+    estate.copies.pop("lora-a")
+    estate.failures.add("component")
+    audit = checker(estate).check_endpoint("manga-ic")
+    assert audit.verdict is Verdict.ERROR and "ThrottlingException" in audit.reasons[0]
+
+
+def test_an_endpoint_with_no_capacity_to_read_is_never_compliant(estate: FakeCapacity) -> None:
+    component_host(estate)  # its components deleted
+    audit = checker(estate).check_endpoint("manga-ic")
+    assert audit.verdict is Verdict.CAN_SCALE_TO_ZERO
+    assert "hosts inference components but serves none" in audit.problems[KIND_ZERO][0]
+    estate.endpoint("odd", [])
+    audit = checker(estate).check_endpoint("odd")
+    assert audit.verdict is Verdict.ERROR and "names no variant" in audit.reasons[0]
+
+
+def test_a_suspended_target_is_judged_by_what_aws_still_does(estate: FakeCapacity) -> None:
+    estate.endpoint("manga-recommender-prod")
+    estate.target(PROD, 1)
+    business_schedule(estate)
+    estate.targets[0]["SuspendedState"] = {"DynamicScalingInSuspended": True}  # keeps instances: harmless
+    assert checker(estate).check_endpoint("manga-recommender-prod").verdict is Verdict.COMPLIANT
+    estate.targets[0]["SuspendedState"] = {"ScheduledScalingSuspended": True}
+    audit = checker(estate).check_endpoint("manga-recommender-prod")
+    assert audit.verdict is Verdict.SINGLE_INSTANCE and audit.business_hours_minimum == 1
+    assert "minimum 1 (scheduled scaling suspended) during business hours" in audit.problems[KIND_SINGLE_INSTANCE][0]
+    assert any(
+        "none of its 4 scheduled actions fire" in r and "ScheduledScalingSuspended=false" in r for r in audit.reasons
+    )
+    estate.schedule(PROD, "nightly-cost-saver", "cron(0 22 ? * SUN *)", 0)  # fires once resumed
+    audit = checker(estate).check_endpoint("manga-recommender-prod")
+    assert audit.verdict is Verdict.CAN_SCALE_TO_ZERO and audit.minimum == 0
+    assert "(suspended; fires once resumed)" in audit.problems[KIND_ZERO][0]
+    estate.targets[0]["SuspendedState"] = {"DynamicScalingOutSuspended": True}
+    audit = checker(estate).check_endpoint("manga-recommender-prod")
+    [why] = audit.problems[KIND_NO_AUTOSCALING]
+    assert why.startswith("instance AllTraffic: scale-out suspended") and "register-scalable-target" in why
+
+
 def test_an_experiment_endpoint_is_skipped_only_in_an_experiment_account(estate: FakeCapacity) -> None:
     estate.endpoint("experiment-lora-r16")
     estate.target("endpoint/experiment-lora-r16/variant/AllTraffic", 0)

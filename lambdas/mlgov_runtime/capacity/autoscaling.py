@@ -26,11 +26,13 @@ class AutoscalingReader(SageMakerEndpointReads):
     def inference_components(self, endpoint_name: str) -> list[str]:
         return list(self.list_inference_component_names(endpoint_name))
 
-    def endpoint_of_component(self, component: str) -> str:
-        described = self.call(
+    def describe_inference_component(self, component: str) -> Mapping[str, Any]:
+        return self.call(
             f"inference component {component}", "describe_inference_component", InferenceComponentName=component
         )
-        return str(described["EndpointName"])
+
+    def endpoint_of_component(self, component: str) -> str:
+        return str(self.describe_inference_component(component)["EndpointName"])
 
     def scalable_targets(self, resource_ids: Sequence[str] | None) -> list[Mapping[str, Any]]:
         if resource_ids is None:

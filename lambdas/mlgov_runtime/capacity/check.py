@@ -113,6 +113,7 @@ class CapacityChecker:
             arn = endpoint.get("EndpointArn")
             tags = self.reader.list_endpoint_tags(str(arn)) if arn else {}
             components = self.reader.inference_components(name) if is_component_endpoint(config) else []
+            described = {c: self.reader.describe_inference_component(c) for c in components}
             if index is None:
                 index = AutoscalingIndex.read(self.reader, resource_ids(name, config, components))
         except (EndpointGone, CapacityReadError) as exc:
@@ -120,7 +121,7 @@ class CapacityChecker:
             audit.endpoint_arn = endpoint.get("EndpointArn")
             return audit
         audit = judge(
-            EndpointFacts(endpoint, config, tags, components),
+            EndpointFacts(endpoint, config, tags, components, described),
             index,
             CapacityRules(self.policy, self._now()),
             self.account_id,

@@ -29,6 +29,7 @@ SAGEMAKER_CALLS = (
     "DeleteEndpoint",
     "CreateInferenceComponent",
     "UpdateInferenceComponent",
+    "UpdateInferenceComponentRuntimeConfig",  # sets a component's copies directly, to 0 too
 )
 
 
@@ -115,7 +116,7 @@ def parse_capacity_request(event: Any) -> CapacityRequest:
         )
     if call not in SAGEMAKER_CALLS:
         raise InvalidEvent(f"CloudTrail eventName {call!r} is not one of {', '.join(SAGEMAKER_CALLS)}")
-    if call == "UpdateInferenceComponent":
+    if call in ("UpdateInferenceComponent", "UpdateInferenceComponentRuntimeConfig"):
         component = _name(params.get("inferenceComponentName"), "inference component name")
         return _checked(CapacityRequest(event_id, "cloudtrail", account, region, None, component, call))
     name = _name(params.get("endpointName"), "endpoint name")

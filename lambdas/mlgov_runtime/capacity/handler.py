@@ -11,7 +11,7 @@ from mlgov_runtime.adapters.organizations import ou_ancestors
 from mlgov_runtime.capacity.autoscaling import AutoscalingReader
 from mlgov_runtime.capacity.check import CapacityChecker, report
 from mlgov_runtime.capacity.events import CapacityRequest, parse_capacity_request
-from mlgov_runtime.capacity.logic import CapacityReadError, EndpointGone
+from mlgov_runtime.capacity.logic import CapacityReadError, EndpointGone, Verdict
 from mlgov_runtime.capacity.settings import CapacitySettings
 from mlgov_runtime.capacity.settings import settings as capacity_settings
 from mlgov_runtime.core.entry import Entry
@@ -59,7 +59,8 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     results = []
     for audit in audits:
         outcome = report(audit, store, source)
-        entry.count(METRIC, 1 if audit.can_reach_zero else 0)
+        if audit.verdict is not Verdict.ERROR:  # nothing read is no datapoint, never a safe 0
+            entry.count(METRIC, 1 if audit.can_reach_zero else 0)
         summary = {
             "endpoint_name": audit.endpoint_name,
             "verdict": audit.verdict.value,

@@ -34,8 +34,10 @@ KIND_CAMPAIGN_OVERDUE = "CAPACITY_CAMPAIGN_END_OVERDUE"
 KINDS = (KIND_ZERO, KIND_ERROR, KIND_NO_AUTOSCALING, KIND_SINGLE_INSTANCE, KIND_COLD_START, KIND_CAMPAIGN_OVERDUE)
 # When each kind fires (docs/gen.py writes the findings reference from these).
 WHEN = {
-    KIND_ZERO: "A variant or inference component may scale to zero (minimum capacity 0, or a schedule that sets it).",
-    KIND_NO_AUTOSCALING: "A production variant has no scalable target, so load cannot add instances.",
+    KIND_ZERO: "A variant or inference component may scale to zero (minimum capacity 0, or a schedule that sets it), "
+    "an inference component's copies are below the floor, or a host for inference components has none.",
+    KIND_NO_AUTOSCALING: "A production variant has no scalable target, or its scale-out is suspended, so load cannot "
+    "add instances.",
     KIND_SINGLE_INSTANCE: "A variant runs fewer instances than the business-hours minimum (one instance is one "
     "failure from an outage).",
     KIND_COLD_START: "A serverless variant has no provisioned concurrency: requests after idle wait for a cold start.",
@@ -77,6 +79,7 @@ class CapacityReadError(Exception):
 
 class CapacityReader(EndpointReads, Protocol):
     def inference_components(self, endpoint_name: str) -> list[str]: ...
+    def describe_inference_component(self, component: str) -> Mapping[str, Any]: ...
     def endpoint_of_component(self, component: str) -> str: ...
     def scalable_targets(self, resource_ids: Sequence[str] | None) -> list[Mapping[str, Any]]: ...
     def scaling_policies(self, resource_id: str | None) -> list[Mapping[str, Any]]: ...
@@ -190,9 +193,10 @@ class CapacityAudit:
 
     @property
     def cold(self) -> bool:
-        """Serving nothing right now: not InService, or an instance variant at zero instances."""
+        """Serving nothing right now: not InService, an instance variant at zero instances, or an inference
+        component below one copy (its model's requests fail until a copy loads)."""
         return self.status not in (None, "InService") or any(
-            c.current == 0 for c in self.capacities if c.kind == "instance"
+            c.current is not None and c.current < 1 for c in self.capacities if c.kind != "serverless"
         )
 
     def fix_command(self, kind: str | None = None) -> str:
@@ -299,6 +303,27 @@ class CapacityRules:
         cap.policies = index.policies.get(key, [])
         live = [a for a in index.actions.get(key, []) if not _expired(a, self.now)]
         cap.schedule = [scheduled_action(a) for a in live]
+        suspended = target.get("SuspendedState") or {}
+        resume = (
+            f"aws application-autoscaling register-scalable-target --region {audit.region} --service-namespace "
+            f"sagemaker --resource-id {cap.resource_id} --scalable-dimension {cap.dimension} --suspended-state "
+            "DynamicScalingInSuspended=false,DynamicScalingOutSuspended=false,ScheduledScalingSuspended=false"
+        )
+        if suspended.get("DynamicScalingOutSuspended") is True:
+            audit.problem(
+                KIND_NO_AUTOSCALING,
+                f"{what}: scale-out suspended (SuspendedState.DynamicScalingOutSuspended): its scaling policies add "
+                f"no {'copy' if cap.kind == 'inference-component' else 'instance'} under load; resume it: `{resume}`.",
+            )
+        paused = suspended.get("ScheduledScalingSuspended") is True
+        if paused:
+            # AWS fires none of the actions and keeps MinCapacity: the week is MinCapacity alone. Actions at 0
+            # still count towards `lowest` below: resuming fires them.
+            audit.reasons.append(
+                f"{what}: scheduled scaling suspended (SuspendedState.ScheduledScalingSuspended): none of its "
+                f"{len(cap.schedule)} scheduled actions fire, it stays at MinCapacity {cap.min_capacity}; resume "
+                f"it: `{resume}`."
+            )
         if cap.min_capacity < floor:
             audit.problem(
                 KIND_ZERO,
@@ -306,15 +331,19 @@ class CapacityRules:
                 "for minutes when traffic returns.",
             )
         events: list[tuple[int, int]] = []
+        lows = [cap.min_capacity]  # every live action, weekly or one-time
         for action in cap.schedule:
             if action.min_capacity is None:
                 continue
+            lows.append(action.min_capacity)
             if action.min_capacity < floor:
                 audit.problem(
                     KIND_ZERO,
                     f"{what}: scheduled action {action.name} ({action.schedule} {action.timezone or 'UTC'}) "
-                    f"sets MinCapacity {action.min_capacity}.",
+                    f"sets MinCapacity {action.min_capacity}{' (suspended; fires once resumed)' if paused else ''}.",
                 )
+            if paused:
+                continue
             times = weekly_times(action.schedule)
             if times is None:
                 audit.reasons.append(
@@ -323,19 +352,19 @@ class CapacityRules:
                 )
                 continue
             events += [(to_utc_week(t, action.timezone or "UTC", self._start), action.min_capacity) for t in times]
-        if not cap.policies and not cap.schedule:
+        if not cap.policies and (not cap.schedule or paused):
             audit.problem(
                 KIND_NO_AUTOSCALING,
-                f"{what}: scalable target without a scaling policy or schedule; it stays at "
+                f"{what}: scalable target without a scaling policy or live schedule; it stays at "
                 f"{cap.current if cap.current is not None else cap.min_capacity}.",
             )
         timeline = live_timeline(cap.min_capacity, events)
-        cap.lowest = min([cap.min_capacity] + [level for _, level in timeline])
+        cap.lowest = min(lows + [level for _, level in timeline])
         try:
             cap.business_hours_minimum = lowest_in(timeline, self._business)
         except ScheduleError:
             cap.business_hours_minimum = cap.lowest
-        self._business_rule(audit, cap, what)
+        self._business_rule(audit, cap, what, " (scheduled scaling suspended)" if paused else "")
 
     def provisioned(self, audit: CapacityAudit, cap: TargetCapacity, rid: str, index: AutoscalingIndex) -> None:
         """A serverless variant's provisioned concurrency under Application Auto Scaling: a minimum (or a
@@ -366,13 +395,13 @@ class CapacityRules:
                     f"{PROVISIONED_DIMENSION}), so it cold-starts after idle periods.",
                 )
 
-    def _business_rule(self, audit: CapacityAudit, cap: TargetCapacity, what: str) -> None:
+    def _business_rule(self, audit: CapacityAudit, cap: TargetCapacity, what: str, why: str = "") -> None:
         need, have = self.policy.business_min, cap.business_hours_minimum
         if cap.kind != "instance" or not audit.production or have is None or have >= need or have < self.policy.floor:
             return
         audit.problem(
             KIND_SINGLE_INSTANCE,
-            f"{what}: minimum {have} during business hours ({self.business_hours()}); the settings ask for "
+            f"{what}: minimum {have}{why} during business hours ({self.business_hours()}); the settings ask for "
             f"{need} (Security Hub SageMaker.4).",
         )
 
@@ -438,6 +467,7 @@ class EndpointFacts:
     config: Mapping[str, Any]
     tags: dict[str, str]
     components: list[str]
+    described: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # DescribeInferenceComponent by name
 
 
 def judge(
@@ -465,14 +495,52 @@ def judge(
         cap = TargetCapacity(
             component, "inference-component", resource_id=f"inference-component/{component}", dimension=COPIES_DIMENSION
         )
+        low = _copies(audit, cap, facts.described.get(component), rules.policy.floor)
         rules.scalable(audit, cap, index)
+        if low is not None and low < rules.policy.floor:
+            cap.lowest = low if cap.lowest is None else min(cap.lowest, low)
         audit.capacities.append(cap)
+    # Nothing read is nothing known, never compliant.
+    if is_component_endpoint(facts.config) and not facts.components:
+        audit.problem(
+            KIND_ZERO,
+            f"endpoint {name} hosts inference components but serves none: every request fails until one is "
+            f"created (`aws sagemaker list-inference-components --region {region} --endpoint-name-equals "
+            f"{name}`; redeploy its components through the pipeline).",
+        )
+    elif not audit.capacities and not audit.problems:
+        audit.problem(KIND_ERROR, f"endpoint config {audit.config_name} names no variant whose capacity can be read.")
     if not audit.production:
         audit.reasons.append(
             f"Tagged {policy.environment_tag_key}={facts.tags[policy.environment_tag_key]}: "
             "not production, so findings are not paged."
         )
     return audit.settle()
+
+
+def _copies(audit: CapacityAudit, cap: TargetCapacity, described: Mapping[str, Any] | None, floor: int) -> int | None:
+    """An inference component's copies (RuntimeConfig): below the floor it serves nothing, whatever its
+    scalable target says (UpdateInferenceComponentRuntimeConfig sets them directly)."""
+    what = f"inference component {cap.name}"
+    runtime = (described or {}).get("RuntimeConfig")
+    if not isinstance(runtime, Mapping) or not isinstance(runtime.get("DesiredCopyCount"), int):
+        audit.problem(KIND_ERROR, f"{what}: its copy count (RuntimeConfig) could not be read.")
+        return None
+    desired, current = int(runtime["DesiredCopyCount"]), runtime.get("CurrentCopyCount")
+    cap.current = int(current) if isinstance(current, int) else None
+    status = (described or {}).get("InferenceComponentStatus")
+    # Copies still loading towards a desired count at the floor are a deployment, not a zero.
+    loading = status in ("Creating", "Updating") and desired >= floor
+    low = min(desired, cap.current) if cap.current is not None and not loading else desired
+    if low < floor:
+        audit.problem(
+            KIND_ZERO,
+            f"{what}: {cap.current if cap.current is not None else 'unknown'} copies now, {desired} desired (below "
+            f"{floor}): requests for its model fail until a copy loads (cold start). Set them back: `aws sagemaker "
+            f"update-inference-component-runtime-config --region {audit.region} --inference-component-name "
+            f"{cap.name} --desired-runtime-config CopyCount={max(floor, 1)}`.",
+        )
+    return low
 
 
 def resource_ids(endpoint_name: str, config: Mapping[str, Any], components: Sequence[str]) -> list[str]:
