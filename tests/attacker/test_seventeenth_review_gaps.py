@@ -30,6 +30,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     copies at 0 page nobody. Fix: add "sagemaker:UpdateInferenceComponent*" (covers the runtime config) and
     "sagemaker:DeleteInferenceComponent" to the statement (or "sagemaker:*InferenceComponent*" minus the reads);
     mind the SCP size. Touches mlgov/guardrails.py, docs/guardrails.md, the decision matrix.
+    Fixed: the statement names "sagemaker:*teInferenceComponent*" (Create, Update, Delete and
+    UpdateInferenceComponentRuntimeConfig per the Service Authorization Reference, no read), shorter than before.
  3. (medium) The capacity Lambda does not hear UpdateInferenceComponentRuntimeConfig: SAGEMAKER_CALLS (and the
     EventBridge pattern stacks/capacity.py builds from it) lists CreateInferenceComponent and
     UpdateInferenceComponent only, and parse_capacity_request rejects the CloudTrail event ("is not one of"). The one
@@ -211,7 +213,6 @@ def test_an_inference_component_at_zero_copies_can_scale_to_zero(capacity_world:
 
 
 # HOLE 2 (high): the SCP names Create/UpdateInferenceComponent exactly; the runtime config and the delete pass.
-@pytest.mark.xfail(strict=True, reason="hole 2: a developer may set a component's copies to 0 or delete it")
 @pytest.mark.parametrize(
     "action", ["sagemaker:UpdateInferenceComponentRuntimeConfig", "sagemaker:DeleteInferenceComponent"]
 )
