@@ -7,8 +7,9 @@ It checks every AWS::ApplicationAutoScaling::ScalableTarget of the sagemaker nam
 instances and inference-component copies: MinCapacity, the MinCapacity of its scheduled actions, and a
 SuspendedState that stops scale-out or the schedule), every AWS::SageMaker::EndpointConfig
 (ManagedInstanceScaling.MinInstanceCount) and every AWS::SageMaker::InferenceComponent
-(RuntimeConfig.CopyCount), whether written as L1 or through the L2 ScalableTarget. Values are resolved with Stack.resolve; a value it cannot resolve
-(a parameter, an import, a condition) is a warning, never a pass. Raw property overrides are not read.
+(RuntimeConfig.CopyCount), whether written as L1 or through the L2 ScalableTarget. Values are resolved
+with Stack.resolve; a value it cannot resolve (a parameter, an import, a condition) is a warning, never a
+pass. Raw property overrides are not read.
 """
 
 from __future__ import annotations

@@ -268,7 +268,9 @@ def suspended(stack: cdk.Stack, out: Any = False, scheduled: Any = False, scale_
         min_capacity=1,
         max_capacity=4,
         suspended_state=appscaling.CfnScalableTarget.SuspendedStateProperty(
-            dynamic_scaling_out_suspended=out, scheduled_scaling_suspended=scheduled, dynamic_scaling_in_suspended=scale_in
+            dynamic_scaling_out_suspended=out,
+            scheduled_scaling_suspended=scheduled,
+            dynamic_scaling_in_suspended=scale_in,
         ),
     )
 
