@@ -151,7 +151,7 @@ class CapacityGuard:
         problems: list[str],
         unknown: list[str],
         exemption: str | None,
-        suspended: tuple[str, ...] = (),
+        suspended: tuple[tuple[str, str], ...] = (),
     ) -> None:
         if exemption == "skip":
             return
