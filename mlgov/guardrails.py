@@ -468,8 +468,9 @@ def model_approval_policy(settings: Settings) -> NamedPolicy:
         "DenyServingChangeOutsidePipeline",
         [
             "sagemaker:*teModel",  # CreateModel and DeleteModel (the reference)
-            "sagemaker:CreateInferenceComponent",
-            "sagemaker:UpdateInferenceComponent",
+            # Create/Update/DeleteInferenceComponent and UpdateInferenceComponentRuntimeConfig (copies to 0), not
+            # DescribeInferenceComponent ("be", not "te"): the reference has no other action so named.
+            "sagemaker:*teInferenceComponent*",
         ],
         ["model", "inference-component"],
         _principal_exceptions(g.pipeline_role_arns + g.break_glass_role_arns),

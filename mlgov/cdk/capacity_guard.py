@@ -4,10 +4,12 @@
     Aspects.of(app).add(CapacityGuard(min_capacity=1))
 
 It checks every AWS::ApplicationAutoScaling::ScalableTarget of the sagemaker namespace (variant
-instances and inference-component copies: MinCapacity and the MinCapacity of its scheduled actions)
-and every AWS::SageMaker::EndpointConfig (ManagedInstanceScaling.MinInstanceCount), whether written as
-L1 or through the L2 ScalableTarget. Values are resolved with Stack.resolve; a value it cannot resolve
-(a parameter, an import, a condition) is a warning, never a pass. Raw property overrides are not read.
+instances and inference-component copies: MinCapacity, the MinCapacity of its scheduled actions, and a
+SuspendedState that stops scale-out or the schedule), every AWS::SageMaker::EndpointConfig
+(ManagedInstanceScaling.MinInstanceCount) and every AWS::SageMaker::InferenceComponent
+(RuntimeConfig.CopyCount), whether written as L1 or through the L2 ScalableTarget. Values are resolved
+with Stack.resolve; a value it cannot resolve (a parameter, an import, a condition) is a warning, never a
+pass. Raw property overrides are not read.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ DIMENSIONS = {
 UNRESOLVED = "mlgov:capacityUnresolved"
 _ENDPOINT = re.compile(r"^endpoint/([^/]+)/variant/")
 _COMPONENT = re.compile(r"^inference-component/([^/]+)$")
+# SuspendedState flags that take capacity away (DynamicScalingInSuspended only keeps it): what each stops.
+SUSPENSIONS = {
+    "dynamicScalingOutSuspended": "target tracking adds no capacity under load",
+    "scheduledScalingSuspended": "none of its scheduled actions fires (the business-hours minimum, campaigns)",
+}
 
 
 def _key(data: Any, name: str) -> Any:
@@ -39,6 +46,11 @@ def _key(data: Any, name: str) -> Any:
             if key.lower() == name.lower():
                 return value
     return None
+
+
+def _intrinsic(value: Any) -> bool:
+    """A CloudFormation function (Fn::If, Ref...) where synth expected a struct: not known until deploy."""
+    return isinstance(value, dict) and any(k == "Ref" or str(k).startswith("Fn::") for k in value)
 
 
 def _is_number(value: Any) -> bool:
@@ -81,6 +93,8 @@ class CapacityGuard:
             self._scalable_target(node)
         elif isinstance(node, sagemaker.CfnEndpointConfig):
             self._endpoint_config(node)
+        elif isinstance(node, sagemaker.CfnInferenceComponent):
+            self._inference_component(node)
 
     # -- what the construct is about
 
@@ -131,14 +145,27 @@ class CapacityGuard:
 
     # -- the checks
 
-    def _report(self, node: IConstruct, problems: list[str], unknown: list[str], exemption: str | None) -> None:
+    def _report(
+        self,
+        node: IConstruct,
+        problems: list[str],
+        unknown: list[str],
+        exemption: str | None,
+        suspended: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         if exemption == "skip":
             return
-        for problem in problems:
-            message = (
-                f"{problem} is below the minimum endpoint capacity {self.min_capacity}: the endpoint can scale to "
-                "zero and cold-start for minutes when traffic returns (mlgov capacity guard)."
-            )
+        messages = [
+            f"{problem} is below the minimum endpoint capacity {self.min_capacity}: the endpoint can scale to "
+            "zero and cold-start for minutes when traffic returns (mlgov capacity guard)."
+            for problem in problems
+        ]
+        messages += [
+            f"{flag} {suspension}: AWS keeps only MinCapacity, so the endpoint meets its peak on the minimum. "
+            "Remove suspended_state or set both flags false (mlgov capacity guard)."
+            for flag, suspension in suspended
+        ]
+        for message in messages:
             if exemption == "warn":
                 cdk.Annotations.of(node).add_warning_v2(
                     UNRESOLVED,
@@ -167,6 +194,17 @@ class CapacityGuard:
         name = endpoint[1] if endpoint else component and self._component_endpoint(stack, component[1], index)
         problems: list[str] = []
         unknown: list[str] = []
+        suspended: list[tuple[str, str]] = []
+        state = stack.resolve(node.suspended_state)
+        for flag, effect in SUSPENSIONS.items():
+            value = _key(state, flag)
+            label = flag[0].upper() + flag[1:]
+            if value is True:
+                suspended.append((f"SuspendedState.{label} of {what}", effect))
+            elif value is not None and value is not False:
+                unknown.append(f"SuspendedState.{label} of {what}")
+        if state is not None and (_intrinsic(state) or not isinstance(state, dict)):
+            unknown.append(f"SuspendedState of {what}")
         low = stack.resolve(node.min_capacity)
         if not _is_number(low):
             unknown.append(f"MinCapacity of {what}")
@@ -185,7 +223,24 @@ class CapacityGuard:
             elif scheduled < self.min_capacity:
                 schedule = _key(action, "schedule")
                 problems.append(f"MinCapacity {scheduled:g} of scheduled action {action_name} ({schedule}) on {what}")
-        self._report(node, problems, unknown, self._exemption(stack, [name]))
+        self._report(node, problems, unknown, self._exemption(stack, [name]), tuple(suspended))
+
+    def _inference_component(self, node: sagemaker.CfnInferenceComponent) -> None:
+        """RuntimeConfig.CopyCount may be 0 (CloudFormation: "Minimum: 0"): the component then serves nothing
+        until a copy loads. Absent (an adapter component takes its base's copies), the run-time check decides."""
+        stack = cdk.Stack.of(node)
+        index = self._by_logical_id(stack)
+        name = self._render(stack, stack.resolve(node.inference_component_name), index)
+        what = f"RuntimeConfig.CopyCount of inference component {name or node.node.path}"
+        config = stack.resolve(node.runtime_config)
+        copies = _key(config, "copyCount") if isinstance(config, dict) and not _intrinsic(config) else config
+        if copies is None:
+            return
+        problems = [f"{what} = {copies:g}"] if _is_number(copies) and copies < self.min_capacity else []
+        unknown = [] if _is_number(copies) else [what]
+        if problems or unknown:
+            endpoint = self._render(stack, stack.resolve(node.endpoint_name), index)
+            self._report(node, problems, unknown, self._exemption(stack, [endpoint]))
 
     def _endpoint_config(self, node: sagemaker.CfnEndpointConfig) -> None:
         stack = cdk.Stack.of(node)

@@ -161,6 +161,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"{args.endpoint}: {before.reasons[0]} Nothing to restore.", file=sys.stderr)
         return common.EXIT_OK
     route, fallback, route_settings = (None, None, None) if args.no_fallback else _route(aws, settings, args.endpoint)
+    suspended = _suspensions(aws.client("application-autoscaling"), before)
     table = args.findings_table or os.environ.get(FINDINGS_TABLE_ENV)
     preflight(aws, table, route, before.cold)
     log_to = FindingLog(aws.client("dynamodb"), table) if table and not args.dry_run else None
@@ -193,6 +194,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         smoke_content_type=route_settings.smoke_test_content_type if route_settings else "application/json",
         wait_seconds=args.wait_minutes * 60,
         dry_run=args.dry_run,
+        suspended=suspended,
     )
     if args.format == "table":
         plan = "plan (dry run)" if args.dry_run else "restoring"
@@ -263,6 +265,50 @@ def preflight(aws: Any, table: str | None, route: Any, cold: bool) -> None:
         raise common.UsageError("nothing was changed: " + "; ".join(problems))
 
 
+def _suspensions(autoscaling: Any, audit: Any) -> dict[str, list[str]]:
+    """Each registered target's SuspendedState flags that take capacity away, read before any change: one that
+    cannot be read stops the restore (exit 1, nothing changed), never "not suspended"."""
+    from mlgov.ops.capacity_writers import suspensions
+
+    out: dict[str, list[str]] = {}
+    for cap in audit.capacities:
+        if not cap.registered or cap.resource_id is None or cap.dimension is None:
+            continue
+        try:
+            out[cap.resource_id] = suspensions(autoscaling, cap.resource_id, cap.dimension)
+        except Exception as exc:
+            raise common.CommandFailed(
+                f"nothing was changed: the SuspendedState of {cap.resource_id} cannot be read "
+                f"({common.one_line(str(exc))}): run the command again once DescribeScalableTargets answers"
+            ) from None
+    return out
+
+
+def _refuse_suspended(autoscaling: Any, plan: Any) -> None:
+    """A campaign is scheduled actions: with ScheduledScalingSuspended none of them fires (exit 2)."""
+    from mlgov.ops.capacity_writers import resume_command, suspensions
+
+    try:
+        flags = suspensions(autoscaling, plan.resource_id, plan.dimension)
+    except Exception as exc:
+        raise common.CommandFailed(
+            f"nothing was scheduled: the SuspendedState of {plan.resource_id} cannot be read "
+            f"({common.one_line(str(exc))}): run the campaign again once DescribeScalableTargets answers"
+        ) from None
+    resume = resume_command(plan.resource_id, plan.dimension)
+    if "ScheduledScalingSuspended" in flags:
+        raise common.UsageError(
+            f"nothing was scheduled: the scalable target {plan.resource_id} has ScheduledScalingSuspended, so none "
+            f"of the campaign's scheduled actions would fire; resume it with mlgov capacity restore --endpoint "
+            f"{plan.endpoint_name} (it registers with every suspension off) or {resume}, then run the campaign again"
+        )
+    if "DynamicScalingOutSuspended" in flags:
+        plan.warnings.append(
+            f"the scalable target {plan.resource_id} has DynamicScalingOutSuspended: target tracking adds nothing "
+            f"above the campaign's MinCapacity {plan.instances}; resume it with {resume}"
+        )
+
+
 def _campaign_name(value: str) -> str:
     import re
 
@@ -299,9 +345,10 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         )
     except CampaignRefused as exc:
         raise common.UsageError(f"nothing was scheduled: {exc}") from None
+    store = ScheduleStore(aws.client("application-autoscaling"), aws.client("sagemaker"))
+    _refuse_suspended(store.autoscaling, plan)
     for warning in plan.warnings:
         print(f"mlgov: warning: {warning}", file=sys.stderr)
-    store = ScheduleStore(aws.client("application-autoscaling"), aws.client("sagemaker"))
     _refuse_overlap(store, audit, plan)
     raised, done, failed = ([], [], False) if args.dry_run else _schedule(store, audit, plan)
     if failed:

@@ -5,7 +5,7 @@ every step goes to `log` as it happens (the CLI prints it and appends it to the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -19,6 +19,7 @@ RESTORE = (
     "application-autoscaling:PutScheduledAction",
     "cloudwatch:GetMetricStatistics",
     "sagemaker:ListInferenceComponents",
+    "sagemaker:DescribeInferenceComponent",
     "sagemaker:InvokeEndpoint",
     "appconfig:StartConfigurationSession",
     "appconfig:GetLatestConfiguration",
@@ -53,7 +54,7 @@ class Route(Protocol):
 
 class Warmth(Protocol):
     def ready(self, endpoint: str, minimum: int) -> tuple[bool, str]: ...
-    def invocations(self, endpoint: str, minutes: int = 5) -> tuple[bool, str]: ...
+    def invocations(self, endpoint: str, minutes: int = 5, components: Sequence[str] = ()) -> tuple[bool, str]: ...
     def smoke(self, endpoint: str, body: str, content_type: str) -> str: ...
 
 
@@ -91,6 +92,8 @@ class RestoreOptions:
     wait_seconds: float = 900.0
     poll_seconds: float = 15.0
     dry_run: bool = False
+    # resource id -> the harmful SuspendedState flags set on its target (capacity_writers.suspensions)
+    suspended: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -144,10 +147,13 @@ def _aas(command: str, rid: str, dim: str, rest: str = "") -> str:
     )
 
 
-def _undo_register(rid: str, dim: str, registered: bool, low: int | None, high: int | None) -> str:
+def _undo_register(
+    rid: str, dim: str, registered: bool, low: int | None, high: int | None, suspended: Sequence[str] = ()
+) -> str:
     if not registered:
         return _aas("deregister-scalable-target", rid, dim)
-    return _aas("register-scalable-target", rid, dim, f" --min-capacity {low or 0} --max-capacity {high or 0}")
+    state = f" --suspended-state {','.join(f'{flag}=true' for flag in suspended)}" if suspended else ""
+    return _aas("register-scalable-target", rid, dim, f" --min-capacity {low or 0} --max-capacity {high or 0}{state}")
 
 
 def _undo_schedule(rid: str, dim: str, action: ScheduledAction) -> str:
@@ -175,17 +181,21 @@ def plan_scaling(audit: CapacityAudit, opts: RestoreOptions) -> list[tuple[Step,
         if rid is None or dim is None:
             continue
         high = max(cap.max_capacity or 0, opts.minimum) if cap.registered else max(opts.max_capacity, opts.minimum)
-        if not cap.registered or (cap.min_capacity or 0) < opts.minimum:
+        # A suspended target keeps its minimum but fires no schedule or scale-out: every registration resumes it.
+        suspended = list(opts.suspended.get(rid, ())) if cap.registered else []
+        if not cap.registered or (cap.min_capacity or 0) < opts.minimum or suspended:
+            low = max(cap.min_capacity or 0, opts.minimum) if cap.registered else opts.minimum
             was = f"MinCapacity {cap.min_capacity}" if cap.registered else "no scalable target"
+            resumed = f", resuming {' and '.join(suspended)}" if suspended else ""
             plan.append(
                 (
                     Step(
                         "register_scalable_target",
                         rid,
-                        f"{was} -> MinCapacity {opts.minimum}, MaxCapacity {high}",
-                        undo=_undo_register(rid, dim, cap.registered, cap.min_capacity, cap.max_capacity),
+                        f"{was} -> MinCapacity {low}, MaxCapacity {high}{resumed}",
+                        undo=_undo_register(rid, dim, cap.registered, cap.min_capacity, cap.max_capacity, suspended),
                     ),
-                    _register(rid, dim, opts.minimum, high),
+                    _register(rid, dim, low, high),
                 )
             )
         if not cap.policies and not cap.schedule:
@@ -285,6 +295,10 @@ class Restorer:
                 self._record(report, Step(action, name, detail), "planned")
         if previous is None or self.route is None or not opts.fallback_value:
             return report
+        # The components that were cold (copies below 1, or not read): their traffic, not another's, switches back.
+        cold = [
+            c.name for c in audit.capacities if c.kind == "inference-component" and (c.current is None or c.current < 1)
+        ]
         ready = self._wait(
             report,
             Step("wait_in_service", name, "InService with instances"),
@@ -301,7 +315,7 @@ class Restorer:
         if ready and self._wait(
             report,
             Step("wait_invocations", name, "InvocationsPerInstance > 0"),
-            lambda: self.warmth.invocations(name),
+            lambda: self.warmth.invocations(name, components=cold),
             opts.wait_seconds,
             opts.poll_seconds,
         ):

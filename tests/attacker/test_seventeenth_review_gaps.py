@@ -36,6 +36,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     copies at 0 page nobody. Fix: add "sagemaker:UpdateInferenceComponent*" (covers the runtime config) and
     "sagemaker:DeleteInferenceComponent" to the statement (or "sagemaker:*InferenceComponent*" minus the reads);
     mind the SCP size. Touches mlgov/guardrails.py, docs/guardrails.md, the decision matrix.
+    Fixed: the statement names "sagemaker:*teInferenceComponent*" (Create, Update, Delete and
+    UpdateInferenceComponentRuntimeConfig per the Service Authorization Reference, no read), shorter than before.
  3. (medium) The capacity Lambda does not hear UpdateInferenceComponentRuntimeConfig: SAGEMAKER_CALLS (and the
     EventBridge pattern stacks/capacity.py builds from it) lists CreateInferenceComponent and
     UpdateInferenceComponent only, and parse_capacity_request rejects the CloudTrail event ("is not one of"). The one
@@ -63,8 +65,11 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     Fixed (the check's part): DynamicScalingOutSuspended is ENDPOINT_WITHOUT_AUTOSCALING ("scale-out
     suspended"), ScheduledScalingSuspended leaves the week at MinCapacity alone (an action at 0 still counts:
     resuming fires it), each naming the `aws application-autoscaling register-scalable-target
-    --suspended-state ...=false` that resumes it. The synth, restore and campaign parts are separate (their
-    tests below stay xfail).
+    --suspended-state ...=false` that resumes it.
+    Fixed (synth and commands): CapacityGuard fails synth on a sagemaker target with DynamicScalingOutSuspended or
+    ScheduledScalingSuspended true; `mlgov capacity restore` registers with every SuspendedState flag false (also a
+    suspended target whose minimum is right); `mlgov capacity campaign` on ScheduledScalingSuspended exits 2 naming
+    restore and the register-scalable-target that resumes it (tests/integration/test_capacity_suspension.py).
  5. (medium) An inference-component endpoint with no component is COMPLIANT. judge() adds no capacity for a variant
     without a model and none for components that are not there, so `capacities` is empty, no rule fires, verdict
     COMPLIANT, `minimum` null, audit exit 0; a CRITICAL or NO_AUTOSCALING finding open on that endpoint is RESOLVED
@@ -82,6 +87,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     Fix: visit CfnInferenceComponent and fail synth for a resolved CopyCount below the floor (unresolved: the usual
     warning), with the experiment exemption of its endpoint. Touches mlgov/cdk/capacity_guard.py, docs/capacity.md
     (what synth checks).
+    Fixed: CapacityGuard visits CfnInferenceComponent: a resolved RuntimeConfig.CopyCount below the floor is an
+    error on the component's path, an unresolved one the usual warning, an experiment endpoint in an experiment
+    account is skipped; no RuntimeConfig (an adapter) is left to the run-time check.
  7. (medium) `mlgov capacity restore` keeps traffic on an inference-component endpoint whose copies are at 0.
     CapacityAudit.cold is "not InService, or an instance variant at 0 instances"; an inference-component host has no
     instance capacity in the audit, so with manga-lora-v2 at 0 copies and `capacity.fallback_route` serving the host,
@@ -93,7 +101,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     (hole 1's read); ready() waits for every component's CurrentCopyCount >= its minimum; invocations() counts the
     components that were cold. Touches lambdas/mlgov_runtime/capacity/logic.py (cold), mlgov/ops/capacity_writers.py.
     Fixed (the check's part, which the dry-run test needs): `cold` includes any instance variant or inference
-    component whose current count is below 1; ready() and invocations() are the restore's part.
+    component whose current count is below 1.
+    Fixed (the way back): EndpointWarmth.ready waits for every component's CurrentCopyCount >= the minimum (unread is
+    not ready); the restore counts the Invocations of the components that were cold (copies below 1 or unread) only.
  8. (low) An endpoint the check could not read emits `EndpointCanScaleToZero` 0, the value of a safe one.
     handler.process counts `1 if audit.can_reach_zero else 0`, so after MinCapacity 0 (metric 1) a throttled
     DescribeScheduledActions gives verdict ERROR and a 0 datapoint: a dashboard or alarm on the metric reads "fixed"
@@ -228,7 +238,6 @@ def test_an_inference_component_at_zero_copies_can_scale_to_zero(capacity_world:
 
 
 # HOLE 2 (high): the SCP names Create/UpdateInferenceComponent exactly; the runtime config and the delete pass.
-@pytest.mark.xfail(strict=True, reason="hole 2: a developer may set a component's copies to 0 or delete it")
 @pytest.mark.parametrize(
     "action", ["sagemaker:UpdateInferenceComponentRuntimeConfig", "sagemaker:DeleteInferenceComponent"]
 )
@@ -450,7 +459,6 @@ def _suspended_target(stack: Any, low: int = 1) -> None:
 
 
 @pytest.mark.infrastructure
-@pytest.mark.xfail(strict=True, reason="hole 4: CapacityGuard passes a suspended sagemaker scalable target")
 def test_synth_refuses_a_suspended_scalable_target() -> None:
     assert any("MinCapacity 0" in e for e in _synth_errors(lambda s: _suspended_target(s, 0)))  # the guard runs
     assert _synth_errors(_suspended_target), "suspended scale-out and schedule synthesized cleanly"
@@ -458,7 +466,6 @@ def test_synth_refuses_a_suspended_scalable_target() -> None:
 
 # HOLE 6 (medium): an inference component deployed at zero copies synthesizes cleanly.
 @pytest.mark.infrastructure
-@pytest.mark.xfail(strict=True, reason="hole 6: CapacityGuard never reads an inference component's CopyCount")
 def test_synth_refuses_an_inference_component_deployed_at_zero_copies() -> None:
     from aws_cdk import aws_sagemaker as sagemaker
 
@@ -513,7 +520,6 @@ def _suspend_schedule(world: CapacityWorld) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="hole 4: a campaign on a target whose scheduled scaling is suspended succeeds")
 def test_a_campaign_on_a_suspended_schedule_is_refused_or_warned(
     capacity_world: CapacityWorld, campaign_clock: None
 ) -> None:

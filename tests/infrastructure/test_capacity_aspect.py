@@ -240,3 +240,111 @@ def test_cdk_synth_exits_non_zero_and_names_the_path(tmp_path: Path) -> None:
     error = done.stderr[done.stderr.index("ERROR MinCapacity 0") :]
     assert "endpoint/manga-recommender-prod/variant/AllTraffic is below the minimum endpoint capacity 1" in error
     assert error.splitlines()[1].strip() == "Recommender/Scaling/Resource"
+
+
+# -- an inference component's own copies, and a target whose scale-out or schedule is suspended ------------------------
+def component(stack: cdk.Stack, copies: Any, name: str = "manga-recommender-prod", runtime: bool = True) -> None:
+    """A component with no scalable target: RuntimeConfig.CopyCount is all it has (CloudFormation's minimum is 0)."""
+    ep = endpoint(stack, name)
+    sagemaker.CfnInferenceComponent(
+        stack,
+        "Lora",
+        inference_component_name="manga-lora-ja",
+        endpoint_name=ep.attr_endpoint_name,
+        specification=sagemaker.CfnInferenceComponent.InferenceComponentSpecificationProperty(model_name="m"),
+        runtime_config=sagemaker.CfnInferenceComponent.InferenceComponentRuntimeConfigProperty(copy_count=copies)
+        if runtime
+        else None,
+    )
+
+
+def suspended(stack: cdk.Stack, out: Any = False, scheduled: Any = False, scale_in: bool = False) -> None:
+    appscaling.CfnScalableTarget(
+        stack,
+        "Target",
+        service_namespace="sagemaker",
+        resource_id="endpoint/manga-recommender-prod/variant/AllTraffic",
+        scalable_dimension=VARIANT,
+        min_capacity=1,
+        max_capacity=4,
+        suspended_state=appscaling.CfnScalableTarget.SuspendedStateProperty(
+            dynamic_scaling_out_suspended=out,
+            scheduled_scaling_suspended=scheduled,
+            dynamic_scaling_in_suspended=scale_in,
+        ),
+    )
+
+
+def _flag(stack: cdk.Stack) -> Any:
+    """A SuspendedState flag only known at deploy (a condition on a parameter)."""
+    return cdk.Fn.condition_equals(cdk.CfnParameter(stack, "Suspend", default="no").value_as_string, "yes")
+
+
+SERVING_BAD: dict[str, tuple[Callable[[cdk.Stack], Any], str, str]] = {
+    "CopyCountZero": (lambda s: component(s, 0), "/Lora", "RuntimeConfig.CopyCount of inference component "
+                      "manga-lora-ja = 0 is below the minimum endpoint capacity 1"),
+    "CopyCountZeroExperimentElsewhere": (lambda s: component(s, 0, "experiment-lora-r16"), "/Lora", "CopyCount"),
+    "ScaleOutSuspended": (lambda s: suspended(s, out=True), "/Target", "SuspendedState.DynamicScalingOutSuspended "
+                          "of instances of variant endpoint/manga-recommender-prod/variant/AllTraffic"),
+    "ScheduleSuspended": (lambda s: suspended(s, scheduled=True), "/Target",
+                          "SuspendedState.ScheduledScalingSuspended of instances of variant"),
+}  # fmt: skip
+SERVING_GOOD: dict[str, Callable[[cdk.Stack], Any]] = {
+    "CopyCountOne": lambda s: component(s, 1),
+    "AdapterWithoutRuntimeConfig": lambda s: component(s, None, runtime=False),
+    "ScaleInSuspended": lambda s: suspended(s, scale_in=True),  # keeps capacity: nothing taken away
+    "NothingSuspended": lambda s: suspended(s),
+    "ExperimentCopyCountZeroInExperimentAccount": lambda s: component(s, 0, "experiment-lora-r16"),
+}
+SERVING_UNRESOLVED: dict[str, tuple[Callable[[cdk.Stack], Any], str, str]] = {
+    "CopyCountParameter": (
+        lambda s: component(s, cdk.CfnParameter(s, "Copies", type="Number").value_as_number),
+        "/Lora",
+        "RuntimeConfig.CopyCount of inference component manga-lora-ja",
+    ),
+    "SuspendedParameter": (lambda s: suspended(s, scheduled=_flag(s)), "/Target", "ScheduledScalingSuspended"),
+}
+
+
+@pytest.fixture(scope="module")
+def guarded_serving() -> dict[str, Annotations]:
+    app = cdk.App()
+    stacks: dict[str, cdk.Stack] = {}
+    for name, build in [
+        *((n, b) for n, (b, _, _) in SERVING_BAD.items()),
+        *SERVING_GOOD.items(),
+        *((n, b) for n, (b, _, _) in SERVING_UNRESOLVED.items()),
+    ]:
+        account = EXPERIMENT_ACCOUNT if name.startswith("Experiment") else PROD_ACCOUNT
+        stacks[name] = cdk.Stack(app, name, env=cdk.Environment(account=account, region="us-east-1"))
+        build(stacks[name])
+    cdk.Aspects.of(app).add(CapacityGuard(min_capacity=1, exempt_account_ids=[EXPERIMENT_ACCOUNT]))
+    return {name: Annotations.from_stack(stack) for name, stack in stacks.items()}
+
+
+@pytest.mark.parametrize("case", list(SERVING_BAD))
+def test_a_component_at_zero_copies_or_a_suspended_target_fails_synth(
+    guarded_serving: dict[str, Annotations], case: str
+) -> None:
+    _, path, text = SERVING_BAD[case]
+    errors = _errors(guarded_serving[case])
+    assert {where for where, _ in errors} == {f"/{case}{path}"}, errors
+    [message] = [m for _, m in errors]
+    assert text in message and "mlgov capacity guard" in message
+    if "Suspended" in case:  # the fix is named
+        assert "Remove suspended_state" in message and "AWS keeps only MinCapacity" in message
+
+
+@pytest.mark.parametrize("case", list(SERVING_GOOD))
+def test_a_component_with_copies_or_a_live_target_synthesizes_cleanly(
+    guarded_serving: dict[str, Annotations], case: str
+) -> None:
+    assert _errors(guarded_serving[case]) == [] and _warnings(guarded_serving[case]) == []
+
+
+@pytest.mark.parametrize("case", list(SERVING_UNRESOLVED))
+def test_an_unresolved_copy_count_or_suspension_warns(guarded_serving: dict[str, Annotations], case: str) -> None:
+    _, path, text = SERVING_UNRESOLVED[case]
+    assert _errors(guarded_serving[case]) == []
+    [(where, message)] = _warnings(guarded_serving[case])
+    assert where == f"/{case}{path}" and text in message and "not treated as passing" in message

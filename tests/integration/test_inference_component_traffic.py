@@ -70,3 +70,35 @@ def test_the_capacity_guard_sees_a_component_endpoint_serving_again(ic_endpoint:
     serving, detail = EndpointWarmth(sm, cw).invocations("lora-host")
     assert serving, detail
     assert "Invocations 40 on 1 inference component" in detail
+
+
+def _second_component(sm: Any, copies: int) -> None:
+    sm.create_inference_component(
+        InferenceComponentName="ic-lora-v2",
+        EndpointName="lora-host",
+        VariantName="main",
+        Specification={"ModelName": "lora-v1"},
+        RuntimeConfig={"CopyCount": copies},
+    )
+
+
+def test_the_restore_waits_for_every_components_copies(ic_endpoint: Any) -> None:
+    """The host's instances are up while a component at 0 copies serves nothing (seventeenth review, hole 7)."""
+    sm, cw = ic_endpoint
+    _second_component(sm, 0)
+    ready, detail = EndpointWarmth(sm, cw).ready("lora-host", 1)
+    assert not ready and "ic-lora-v2 0" in detail and "ic-lora-v1 1" in detail, detail
+    sm.update_inference_component(InferenceComponentName="ic-lora-v2", RuntimeConfig={"CopyCount": 1})
+    ready, detail = EndpointWarmth(sm, cw).ready("lora-host", 1)
+    assert ready, detail
+
+
+def test_the_restore_counts_only_the_traffic_of_the_components_that_were_cold(ic_endpoint: Any) -> None:
+    """ic-lora-v1 is busy (40 invocations); the restored ic-lora-v2 has served nothing yet."""
+    sm, cw = ic_endpoint
+    _second_component(sm, 1)
+    serving, detail = EndpointWarmth(sm, cw).invocations("lora-host", components=["ic-lora-v2"])
+    assert not serving and "Invocations 0 on ic-lora-v2" in detail, detail
+    assert EndpointWarmth(sm, cw).invocations("lora-host")[0]  # all components: the busy one counts
+    serving, detail = EndpointWarmth(sm, cw).invocations("lora-host", components=["ic-lora-v1"])
+    assert serving, detail

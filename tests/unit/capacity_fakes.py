@@ -206,13 +206,15 @@ class FakeWarmth:
         self.ready_after, self.flowing_after = ready_after, flowing_after
         self.probes: list[str] = []
         self.smokes = 0
+        self.counted: list[str] = []
 
     def ready(self, endpoint: str, minimum: int) -> tuple[bool, str]:
         self.probes.append("ready")
         return self.probes.count("ready") > self.ready_after, "InService, instances [1]"
 
-    def invocations(self, endpoint: str, minutes: int = 5) -> tuple[bool, str]:
+    def invocations(self, endpoint: str, minutes: int = 5, components: Sequence[str] = ()) -> tuple[bool, str]:
         self.probes.append("invocations")
+        self.counted = list(components)
         ok = self.probes.count("invocations") > self.flowing_after
         return ok, f"InvocationsPerInstance {12 if ok else 0} in the last 5 min"
 

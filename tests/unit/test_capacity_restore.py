@@ -186,3 +186,20 @@ def test_every_change_carries_the_command_that_puts_back_what_was_there() -> Non
         "--scheduled-action-name nightly-cost-saver --schedule 'cron(0 22 ? * SUN *)'" in undo["put_scheduled_action"]
     )
     assert undo["put_scheduled_action"].endswith("--scalable-target-action MinCapacity=0")
+
+
+def test_the_way_back_counts_only_the_traffic_of_the_components_that_were_cold() -> None:
+    """Another component's traffic says nothing of the restored one's (seventeenth review, hole 7)."""
+    from mlgov_runtime.capacity.logic import COPIES_DIMENSION, TargetCapacity
+
+    def component(name: str, current: int | None) -> TargetCapacity:
+        rid = f"inference-component/{name}"
+        return TargetCapacity(name, "inference-component", rid, COPIES_DIMENSION, True, 1, 4, current)
+
+    audit = CapacityAudit("lora-host", None, ACCOUNT, REGION, status="Updating")  # cold whatever the components say
+    audit.capacities = [component("ic-cold", 0), component("ic-warm", 2), component("ic-unread", None)]
+    route, warmth = FakeRoute("sagemaker"), FakeWarmth()
+    steps, _, _ = run(audit, RestoreOptions(minimum=1, fallback_value="bedrock-fallback"), route, warmth)
+    assert [s.status for s in steps if s.action == "wait_invocations"] == ["done"]
+    assert warmth.counted == ["ic-cold", "ic-unread"]  # a copy count not read is never warm
+    assert route.switches == ["bedrock-fallback", "sagemaker"]
