@@ -74,6 +74,8 @@ Left as is:
    denial promotes nothing; reading the record there would make the two alike.
  - The service accepts a presigned proof up to 300 s old while the CLI signs for 60 s (docs say 60 s): the proof
    is bound to the body and the service, so a replay only repeats the same decision, which the record refuses.
+   Fixed: the service accepts X-Amz-Expires up to 60 s (identity.MAX_EXPIRES, which the CLI signs with), so code,
+   CLI and docs agree; an expired proof's refusal says to check the signing machine's clock.
 """
 
 from __future__ import annotations

@@ -261,7 +261,8 @@ GOOD_QUERY = (
         (GOOD_QUERY + "&Action=GetCallerIdentity", "repeated or unexpected"),
         (GOOD_QUERY + "&RoleArn=x", "repeated or unexpected"),
         (GOOD_QUERY.replace("%2Fsts%2F", "%2Fs3%2F"), "not signed for STS"),
-        (GOOD_QUERY.replace("X-Amz-Expires=60", "X-Amz-Expires=3600"), "expire within 300 s"),
+        (GOOD_QUERY.replace("X-Amz-Expires=60", "X-Amz-Expires=3600"), "expire within 60 s"),
+        (GOOD_QUERY.replace("X-Amz-Expires=60", "X-Amz-Expires=61"), "expire within 60 s"),  # CLI and docs: 60 s
         (GOOD_QUERY.replace("x-mlgov-audience%3Bx-mlgov-binding", "x-mlgov-audience"), "bound to nothing"),
         (GOOD_QUERY.replace("host%3Bx-mlgov-audience%3B", "host%3B"), "made for no particular approval service"),
     ],
@@ -569,3 +570,20 @@ def test_one_identity_center_user_is_one_person_under_every_permission_set() -> 
     )
     assert not same_person(ops, "arn:aws:sts::123456789012:assumed-role/Approver/alice")
 
+
+def test_an_expired_proof_says_to_check_the_signing_clock() -> None:
+    """STS counts a proof's 60 s from X-Amz-Date (the signer's clock): the refusal names the clock to check."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from mlgov_runtime.approvals.identity import caller_via_sts
+
+    sts = boto3.client("sts", region_name="us-east-1", aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="x")
+    with Stubber(sts) as stub:
+        stub.add_client_error(
+            "get_caller_identity",
+            "SignatureDoesNotMatch",
+            "Signature expired: 20261204T120000Z is now earlier than 20261204T120100Z",
+        )
+        with pytest.raises(Unproven, match="lives 60 s from the signing machine's clock"):
+            caller_via_sts(sts, GOOD_QUERY, "b", "svc.example")

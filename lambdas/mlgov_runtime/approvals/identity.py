@@ -30,7 +30,10 @@ from typing import Any
 
 BINDING_HEADER = "x-mlgov-binding"
 AUDIENCE_HEADER = "x-mlgov-audience"
-MAX_EXPIRES = 300
+# How long a proof lives (X-Amz-Expires, the CLI signs exactly this): a captured proof is good for no longer. STS
+# counts it from X-Amz-Date, the signer's clock: a clock more than this behind fails as expired, and NTP keeps real
+# clocks within a second of it.
+MAX_EXPIRES = 60
 _PARAMS = {
     "Action",
     "Version",
@@ -128,7 +131,13 @@ def caller_via_sts(sts: Any, query: str, bound_to: str, own_audience: str) -> st
         arn = str(sts.get_caller_identity()["Arn"])
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        raise Unproven(f"STS refused the identity proof ({error.get('Code')}: {error.get('Message')})") from None
+        message = str(error.get("Message") or "")
+        hint = (
+            f" (a proof lives {MAX_EXPIRES} s from the signing machine's clock: check that clock, NTP)"
+            if "expired" in message.lower()
+            else ""
+        )
+        raise Unproven(f"STS refused the identity proof ({error.get('Code')}: {message}){hint}") from None
     except BotoCoreError as exc:
         raise Unproven(f"STS could not be asked: {exc}") from None
     finally:
