@@ -135,12 +135,45 @@ def approval_urls(identities: Mapping[str, tuple[str, str]]) -> Iterator[Approva
         os.environ.pop(SLACK_WORKER_FUNCTION, None)
 
 
-def button_press(user_id: str, request_id: str, approve: bool, response_url: str) -> bytes:
+def retiring_message(endpoint: str, request_id: str, account: str = "123456789012") -> dict[str, Any]:
+    """The notifier's Slack message for the ENDPOINT_RETIRING finding of a pending deletion request."""
+    from mlgov_runtime.notifier.messages import slack_message
+
+    return slack_message(
+        {
+            "finding_id": f"ENDPOINT_RETIRING#{account}#us-east-1#{endpoint}",
+            "kind": "ENDPOINT_RETIRING",
+            "severity": "MEDIUM",
+            "status": "OPEN",
+            "source": "pipeline",
+            "detected_at": "2026-12-07T10:00:00Z",
+            "account_id": account,
+            "region": "us-east-1",
+            "resource_arn": f"arn:aws:sagemaker:us-east-1:{account}:endpoint/{endpoint}",
+            "title": f"Retirement requested: {endpoint}",
+            "detail": "Deletion requested.",
+            "evidence": {"approval_request": {"request_id": request_id}},
+        }
+    )
+
+
+def button_press(
+    user_id: str,
+    request_id: str,
+    approve: bool,
+    response_url: str,
+    message: dict[str, Any] | None = None,
+    endpoint: str = "manga-recommender-v1-ab",
+) -> bytes:
+    """A press as Slack sends it: with the message the button sat in (by default the notifier's message about the
+    retirement of `endpoint`) and the presser's team."""
     payload = {
         "type": "block_actions",
         "user": {"id": user_id, "username": user_id.lower()},
+        "team": {"id": "T0001", "domain": "sandbox"},
         "response_url": response_url,
         "actions": [{"action_id": "mlgov_approve" if approve else "mlgov_deny", "value": request_id}],
+        "message": message if message is not None else retiring_message(endpoint, request_id),
     }
     return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from mlgov_runtime.approvals.identity import AUDIENCE_HEADER, BINDING_HEADER, Unproven
+from mlgov_runtime.approvals.identity import AUDIENCE_HEADER, BINDING_HEADER, MAX_EXPIRES, Unproven
 
-PROOF_EXPIRES = 60
+PROOF_EXPIRES = MAX_EXPIRES  # the longest the service accepts
 
 
 def presign(

@@ -262,7 +262,7 @@ def _play(template: dict[str, Any]) -> None:
             print(f"\n   deletion 2: {IDLE} (no calls for 30 h), requested; approved with Slack's Approve button")
             execution, request_id = _quiet(request, IDLE)
             response_url = slack.url + "/actions/T0001/1/sandbox"
-            press = button_press("UBOB", request_id, True, response_url)
+            press = button_press("UBOB", request_id, True, response_url, endpoint=IDLE)
             code, answer = slack_post(urls.slack.url, press, "not-the-signing-secret")
             print(f"   a press signed with the wrong secret -> HTTP {code}: {answer['error']}")
             stale = time.time() - 600

@@ -533,7 +533,7 @@ def _press(
     secret: str | None = SIGNING_SECRET,
     signed_at: float | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    body = button_press(user, request_id, approve, machine.slack_sink.url + "/actions/T1/1/abc")
+    body = button_press(user, request_id, approve, machine.slack_sink.url + "/actions/T1/1/abc", endpoint=IDLE)
     return slack_post(machine.urls.slack.url, body, secret, signed_at)
 
 

@@ -215,14 +215,21 @@ def test_a_promotion_approved_with_the_slack_button_is_verified_and_names_slack(
         return 200
 
     monkeypatch.setattr(handler, "post_json", post_json)
+    from mlgov_runtime.notifier.messages import slack_message
+
     arn, state = promoted(lab)
     request_id = ask(lab, state)["request_id"]
+    # The message the notifier posts for the approval request's finding: the buttons sit in it.
+    [finding] = [f for f in lab.published() if f["kind"] == "CHALLENGER_APPROVAL_REQUESTED"]
+    message = slack_message(finding)
     url = "https://hooks.slack.com/actions/T/1/x"
     with in_process_press_worker():  # the Slack function answers at once; its worker decides here
-        answer = handler.slack(slack_event(button_press("UALICE", request_id, True, url), SECRET), CONTEXT)
+        press = button_press("UALICE", request_id, True, url, message=message)
+        answer = handler.slack(slack_event(press, SECRET), CONTEXT)
         assert json.loads(answer["body"])["status"] == "accepted"
         assert "not an approver for challenger" in posted[-1]["text"] and posted[-1]["replace_original"] is False
-        answer = handler.slack(slack_event(button_press("UBOB", request_id, True, url), SECRET), CONTEXT)
+        press = button_press("UBOB", request_id, True, url, message=message)
+        answer = handler.slack(slack_event(press, SECRET), CONTEXT)
     assert json.loads(answer["body"])["status"] == "accepted"
     assert "Approved by ubob" in posted[-1]["text"] and f"challenger of {arn}" in posted[-1]["text"]
     assert "The promotion goes ahead once its checks pass." in posted[-1]["text"]

@@ -54,12 +54,18 @@ class Store:
         return self.request if request_id == RID else None
 
     def settle(
-        self, request_id: str, status: str, by: str, at: str, channel: str, comment: str, mac: str
+        self, request_id: str, status: str, by: str, at: str, channel: str, comment: str, mac: str, via: str = ""
     ) -> str | None:
         if self.request.status != PENDING:
             return None
         self.request = replace(
-            self.request, status=status, decided_by=by, decided_at=at, channel=channel, decision_mac=mac
+            self.request,
+            status=status,
+            decided_by=by,
+            decided_at=at,
+            channel=channel,
+            decision_mac=mac,
+            decided_via=via or None,
         )
         return self.token
 
@@ -255,7 +261,8 @@ GOOD_QUERY = (
         (GOOD_QUERY + "&Action=GetCallerIdentity", "repeated or unexpected"),
         (GOOD_QUERY + "&RoleArn=x", "repeated or unexpected"),
         (GOOD_QUERY.replace("%2Fsts%2F", "%2Fs3%2F"), "not signed for STS"),
-        (GOOD_QUERY.replace("X-Amz-Expires=60", "X-Amz-Expires=3600"), "expire within 300 s"),
+        (GOOD_QUERY.replace("X-Amz-Expires=60", "X-Amz-Expires=3600"), "expire within 60 s"),
+        (GOOD_QUERY.replace("X-Amz-Expires=60", "X-Amz-Expires=61"), "expire within 60 s"),  # CLI and docs: 60 s
         (GOOD_QUERY.replace("x-mlgov-audience%3Bx-mlgov-binding", "x-mlgov-audience"), "bound to nothing"),
         (GOOD_QUERY.replace("host%3Bx-mlgov-audience%3B", "host%3B"), "made for no particular approval service"),
     ],
@@ -413,6 +420,7 @@ def test_a_pending_retirement_request_reaches_slack_with_buttons_and_without_its
         ({"approvers": {"retirement": ["bob"]}}, "is not an IAM principal ARN"),
         ({"slack_approvers": {"bob": BOB}}, "is not a Slack user id"),
         ({"slack_approvers": {"UBOB": "bob@example.com"}}, "is not an IAM principal ARN"),
+        ({"slack_approvers": {"UBOB": BOB, "UCAROL": [CAROL, BOB]}}, "Slack users UBOB and UCAROL both map to"),
         ({"approver": {}}, "approvals.approver"),
     ],
 )
@@ -545,3 +553,37 @@ def test_the_command_to_run_again_is_the_one_that_decided(decision: str, status:
     argv = command.strip("`").split()[1:]
     parsed = build_parser().parse_args(argv)  # a command the CLI has, with those options
     assert (parsed.request, parsed.func.__name__) == (RID, f"cmd_{argv[1]}")
+
+
+def test_one_identity_center_user_is_one_person_under_every_permission_set() -> None:
+    """Identity Center sets its roles' session names (the user name): one name in one account is one person; other
+    roles' session names are the caller's choice and tell nothing; another account's user is someone else."""
+    from mlgov_runtime.approvals.identity import same_person
+
+    ops = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_MLOps_0123456789abcdef/alice"
+    approver = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Approver_fedcba9876543210/Alice"
+    assert same_person(ops, approver)
+    assert not same_person(ops, approver.replace("/Alice", "/bob"))
+    assert not same_person(ops, approver.replace("123456789012", "210987654321"))
+    assert not same_person(
+        "arn:aws:sts::123456789012:assumed-role/MLOps/alice", "arn:aws:sts::123456789012:assumed-role/Approver/alice"
+    )
+    assert not same_person(ops, "arn:aws:sts::123456789012:assumed-role/Approver/alice")
+
+
+def test_an_expired_proof_says_to_check_the_signing_clock() -> None:
+    """STS counts a proof's 60 s from X-Amz-Date (the signer's clock): the refusal names the clock to check."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from mlgov_runtime.approvals.identity import caller_via_sts
+
+    sts = boto3.client("sts", region_name="us-east-1", aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="x")
+    with Stubber(sts) as stub:
+        stub.add_client_error(
+            "get_caller_identity",
+            "SignatureDoesNotMatch",
+            "Signature expired: 20261204T120000Z is now earlier than 20261204T120100Z",
+        )
+        with pytest.raises(Unproven, match="lives 60 s from the signing machine's clock"):
+            caller_via_sts(sts, GOOD_QUERY, "b", "svc.example")

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mlgov_runtime.approvals.logic import PENDING, AnswerFailed, ApprovalRequest, MalformedRecord, TaskGone
 
 _FIELDS = ("decision", "subject", "execution_arn", "requested_by", "requested_at", "expires_at", "status")
-_OPTIONAL = ("decided_by", "decided_at", "channel", "comment", "requester_mac", "decision_mac", "bound")
+_OPTIONAL = ("decided_by", "decided_at", "channel", "comment", "requester_mac", "decision_mac", "bound", "decided_via")
 
 
 DELIVERED = "answered"  # the mark of an answer Step Functions took (else gone:<code>)
@@ -151,7 +151,15 @@ class DynamoApprovals:
         return self._request(item["Item"], request_id) if "Item" in item else None
 
     def settle(
-        self, request_id: str, status: str, decided_by: str, decided_at: str, channel: str, comment: str, mac: str
+        self,
+        request_id: str,
+        status: str,
+        decided_by: str,
+        decided_at: str,
+        channel: str,
+        comment: str,
+        mac: str,
+        via: str = "",
     ) -> str | None:
         try:
             answer = self._ddb.update_item(
@@ -159,6 +167,7 @@ class DynamoApprovals:
                 Key={"request_id": {"S": request_id}},
                 UpdateExpression=(
                     "SET #s = :s, decided_by = :by, decided_at = :at, channel = :ch, #c = :c, decision_mac = :m"
+                    + (", decided_via = :via" if via else "")
                 ),
                 ConditionExpression="#s = :pending AND attribute_exists(task_token)",
                 ExpressionAttributeNames={"#s": "status", "#c": "comment"},
@@ -170,6 +179,7 @@ class DynamoApprovals:
                     ":c": {"S": comment},
                     ":m": {"S": mac},
                     ":pending": {"S": PENDING},
+                    **({":via": {"S": via}} if via else {}),
                 },
                 ReturnValues="ALL_NEW",
             )

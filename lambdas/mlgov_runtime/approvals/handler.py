@@ -226,6 +226,7 @@ def _decide(
     comment: str,
     also: tuple[str, ...] = (),
     again: bool = False,
+    press: s.ButtonPress | None = None,
 ) -> Decision:
     client = _decide_client
 
@@ -233,6 +234,11 @@ def _decide(
         machine = config.challenger_state_machine_arn or ""
         described = ExecutionReader(client("stepfunctions")).describe(request.execution_arn) if machine else None
         return product_request_problem(request, described, machine)
+
+    def shown_check(request: ApprovalRequest) -> str:
+        # A press decides only what the message it sat in named (Slack signs that message with the press).
+        assert press is not None
+        return s.shown_problem(press.shown, request.subject, _account_of(request))
 
     return decide(
         DynamoApprovals(client("dynamodb"), config.table),
@@ -243,6 +249,8 @@ def _decide(
         also=also,
         people=tuple(config.slack_approvers.values()),  # the CLI caller's Slack-mapped identities count too
         product_check=product_check,
+        shown_check=shown_check if press else None,
+        via=press.via if press else "",
         caller=caller,
         channel=channel,
         request_id=request_id,
@@ -251,6 +259,12 @@ def _decide(
         now=_now(),
         again=again,
     )
+
+
+def _account_of(r: ApprovalRequest) -> str:
+    """Where the request acts: its execution's account (the steps act in their own account)."""
+    parts = r.execution_arn.split(":")
+    return parts[4] if len(parts) > 4 else ""
 
 
 def _outcome(decision: Decision) -> dict[str, Any]:
@@ -431,6 +445,7 @@ def _decide_press(config: ApprovalSettings, press: s.ButtonPress) -> tuple[str, 
             "" if press.approve else f"denied in Slack by {press.user_name}",
             also=identities[1:],
             again=True,  # Lambda's retry of this press answers its own recorded decision again
+            press=press,
         )
     except Refused as exc:
         logger.warning("Slack approval refused", extra={"slack_user": press.user_id, "reason": str(exc)})
@@ -440,7 +455,8 @@ def _decide_press(config: ApprovalSettings, press: s.ButtonPress) -> tuple[str, 
     arn = r.execution_arn.split(":")
     where = f" in account {arn[4]}, {arn[3]}" if len(arn) > 4 else ""
     text = (
-        f"{r.status.capitalize()} by {press.user_name} ({r.decided_by}) in Slack at {r.decided_at}: "
+        f"{r.status.capitalize()} by {press.user_name} ({press.user_id}, as {r.decided_by}) in Slack "
+        f"at {r.decided_at}: "
         f"{r.decision} of {r.subject}{where}."
     )
     outcome = _outcome(decision)

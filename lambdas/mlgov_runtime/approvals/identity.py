@@ -11,7 +11,12 @@ credentials; a proof made for one body, or for another service (any URL someone 
 verify here (STS answers SignatureDoesNotMatch), and a proof that signs no audience is refused before STS.
 
 People, not sessions: an assumed-role ARN is its role (the session name is the caller's choice, so a
-requester re-assuming the role under another name stays the same person); an IAM user is itself.
+requester re-assuming the role under another name stays the same person); an IAM user is itself. IAM Identity
+Center's roles (AWSReservedSSO_<permission set>_<hash>, path aws-reserved/sso.amazonaws.com/) are the exception
+the other way: Identity Center, not the caller, sets their session name to the user name, so sessions with one
+session name of two such roles in one account are one person (one user holding two permission sets). The name
+is read from the ARN alone (an assumed-role ARN carries no path): a role someone else names AWSReservedSSO_*
+can only make more callers "the requester", which refuses, never approves.
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ from typing import Any
 
 BINDING_HEADER = "x-mlgov-binding"
 AUDIENCE_HEADER = "x-mlgov-audience"
-MAX_EXPIRES = 300
+# How long a proof lives (X-Amz-Expires, the CLI signs exactly this): a captured proof is good for no longer. STS
+# counts it from X-Amz-Date, the signer's clock: a clock more than this behind fails as expired, and NTP keeps real
+# clocks within a second of it.
+MAX_EXPIRES = 60
 _PARAMS = {
     "Action",
     "Version",
@@ -37,7 +45,9 @@ _PARAMS = {
     "X-Amz-Signature",
     "X-Amz-Security-Token",
 }
-_ASSUMED = re.compile(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([\w+=,.@-]{1,64})/[\w+=,.@-]{2,64}")
+_ASSUMED = re.compile(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([\w+=,.@-]{1,64})/([\w+=,.@-]{2,64})")
+# Identity Center's role names (docs.aws.amazon.com/singlesignon: "AWSReservedSSO_<permission set>_<id>").
+IDENTITY_CENTER_ROLE = "AWSReservedSSO_"
 _USER = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):(user|role)/[\w+=,.@/-]{1,512}")
 _ROOT = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):root")
 
@@ -121,7 +131,13 @@ def caller_via_sts(sts: Any, query: str, bound_to: str, own_audience: str) -> st
         arn = str(sts.get_caller_identity()["Arn"])
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        raise Unproven(f"STS refused the identity proof ({error.get('Code')}: {error.get('Message')})") from None
+        message = str(error.get("Message") or "")
+        hint = (
+            f" (a proof lives {MAX_EXPIRES} s from the signing machine's clock: check that clock, NTP)"
+            if "expired" in message.lower()
+            else ""
+        )
+        raise Unproven(f"STS refused the identity proof ({error.get('Code')}: {message}){hint}") from None
     except BotoCoreError as exc:
         raise Unproven(f"STS could not be asked: {exc}") from None
     finally:
@@ -135,7 +151,7 @@ def person(arn: str) -> str:
     arn = arn.strip()
     match = _ASSUMED.fullmatch(arn)
     if match:
-        partition, account, role = match.groups()
+        partition, account, role, _ = match.groups()
         return f"arn:{partition}:iam::{account}:role/{role}"
     if _USER.fullmatch(arn) and ":role/" in arn:  # an assumed-role ARN omits the role's path
         return arn.split(":role/", 1)[0] + ":role/" + arn.rsplit("/", 1)[-1]
@@ -144,9 +160,23 @@ def person(arn: str) -> str:
     return ""
 
 
+def identity_center_user(arn: str) -> str:
+    """ "partition:account:user" for a session of an Identity Center role (the session name is the user name
+    Identity Center set, compared without case: refusing more is the safe side); "" for any other ARN."""
+    match = _ASSUMED.fullmatch(arn.strip())
+    if not match or not match.group(3).startswith(IDENTITY_CENTER_ROLE):
+        return ""
+    partition, account, _, session = match.groups()
+    return f"{partition}:{account}:{session.casefold()}"
+
+
 def same_person(a: str, b: str) -> bool:
+    """One role or user (any session names), or one Identity Center user under any of their permission sets."""
     pa, pb = person(a), person(b)
-    return bool(pa) and pa == pb
+    if bool(pa) and pa == pb:
+        return True
+    ua = identity_center_user(a)
+    return bool(ua) and bool(pa) and bool(pb) and ua == identity_center_user(b)
 
 
 def _mapped_as(arn: str, mapped: str) -> bool:

@@ -61,6 +61,7 @@ class ApprovalRequest:
     requester_mac: str | None = None
     decision_mac: str | None = None
     bound: str | None = None  # what was asked about, as seen when the step asked (endpoint ARN, creation, config)
+    decided_via: str | None = None  # who pressed, for a Slack decision: slack:<team id>:<user id> (under the MAC)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,9 +73,11 @@ def requester_message(r: ApprovalRequest) -> bytes:
 
 
 def decision_message(r: ApprovalRequest) -> bytes:
-    """What the decision MAC covers: the request and who decided it how."""
+    """What the decision MAC covers: the request and who decided it how (the Slack user who pressed, when one
+    did: appended only then, so a decision recorded before that field existed still verifies)."""
     fields = [r.request_id, r.decision, r.subject, r.execution_arn, r.requested_by]
-    return json.dumps(["decision", *fields, r.bound, r.status, r.decided_by, r.decided_at, r.channel]).encode()
+    via = [r.decided_via] if r.decided_via else []
+    return json.dumps(["decision", *fields, r.bound, r.status, r.decided_by, r.decided_at, r.channel, *via]).encode()
 
 
 class Macs(Protocol):
@@ -101,9 +104,18 @@ class Store(Protocol):
     def get(self, request_id: str) -> ApprovalRequest | None: ...
 
     def settle(
-        self, request_id: str, status: str, decided_by: str, decided_at: str, channel: str, comment: str, mac: str
+        self,
+        request_id: str,
+        status: str,
+        decided_by: str,
+        decided_at: str,
+        channel: str,
+        comment: str,
+        mac: str,
+        via: str = "",
     ) -> str | None:
-        """PENDING -> status, once (conditional write). The task token on success; None if already decided."""
+        """PENDING -> status, once (conditional write), with `via` (decided_via) when given. The task token on
+        success; None if already decided."""
         ...
 
     def reclaim(self, request_id: str, status: str, decided_by: str, channel: str, mac: str = "") -> str | None:
@@ -148,7 +160,8 @@ class MalformedRecord(Refused):
 
 
 def same_principal(a: str, b: str) -> bool:
-    """The same person (identity.person: an assumed role is its role, whatever the session name)."""
+    """The same person (identity.same_person: an assumed role is its role, whatever the session name; an Identity
+    Center user is one person under every permission set)."""
     return same_person(a, b)
 
 
@@ -193,7 +206,9 @@ def deliver(store: Store, answers: TaskAnswers, r: ApprovalRequest, token: str, 
     """Answers the token with the recorded decision and marks the record. SendTaskSuccess/Failure for the same
     token is repeatable until the task closes, so answering a recorded decision again is safe; a closed task
     answers TaskTimedOut or InvalidToken (TaskGone)."""
-    who = {"request_id": r.request_id, "channel": r.channel}
+    who: dict[str, Any] = {"request_id": r.request_id, "channel": r.channel}
+    if r.decided_via:
+        who["decided_via"] = r.decided_via
     try:
         if r.status == APPROVED:
             answers.succeed(
@@ -226,12 +241,16 @@ def decide(
     also: Sequence[str] = (),
     people: Sequence[Sequence[str]] = (),
     product_check: Callable[[ApprovalRequest], str] | None = None,
+    shown_check: Callable[[ApprovalRequest], str] | None = None,
+    via: str = "",
     again: bool = False,
 ) -> Decision:
     """`also`: other identities the same person uses (a Slack user mapped to several roles). `people`: every
     person's identities from settings (approvals.slack_approvers), so the caller's other identities count on every
     channel, the CLI included (identity.mapped_identities). `product_check`:
     why a product-requested (challenger) request is not believed (product_request_problem), "" when it is.
+    `shown_check`: why what the decider was shown does not name this request's subject (a Slack press's message),
+    "" when it does. `via`: who pressed (slack:<team>:<user>), recorded as decided_via under the decision MAC.
     `again`: a retry of the same decision (Lambda retries the press worker; the same caller runs the same CLI
     command again) that finds its own decision recorded (same caller, channel and outcome, its decision MAC
     verified) but not marked answered answers it again instead of refusing it."""
@@ -247,10 +266,11 @@ def decide(
     if request is None:
         raise Refused(404, f"no approval request {request_id}")
     if request.status != PENDING:
-        own = (request.decided_by, request.channel, request.status) == (
+        own = (request.decided_by, request.channel, request.status, request.decided_via or "") == (
             caller,
             channel,
             APPROVED if approve else DENIED,
+            via,
         )
         if again and own and not verified_decision(request, macs):
             # Not written by the approval service (its MAC does not verify): believed by no step, answered by none.
@@ -282,6 +302,9 @@ def decide(
         raise Refused(409, f"request {request_id} expired at {request.expires_at}; nothing changed: {ask}")
     if not person(caller):
         raise Refused(403, f"{caller} is no person (federated users name themselves); nothing changed")
+    unseen = shown_check(request) if shown_check else ""
+    if unseen:
+        raise Refused(403, f"{unseen}; nothing changed")
     if request.decision == "challenger":
         why = product_check(request) if product_check else "challenger requests are not verifiable here"
         if why:
@@ -302,8 +325,9 @@ def decide(
     if any(same_principal(who, request.requested_by) for who in mapped_identities((caller, *also), people)):
         raise Refused(
             403,
-            f"{caller} is the same person as the requester {request.requested_by} (same role or user, or both "
-            "one person's in approvals.slack_approvers); another approver must decide; nothing changed",
+            f"{caller} is the same person as the requester {request.requested_by} (same role or user, the same "
+            "IAM Identity Center user under another permission set, or both one person's in "
+            "approvals.slack_approvers); another approver must decide; nothing changed",
         )
     status = APPROVED if approve else DENIED
     settled = ApprovalRequest(
@@ -314,11 +338,12 @@ def decide(
             "decided_at": iso(now),
             "channel": channel,
             "comment": comment,
+            "decided_via": via or None,
         }
     )
     mac = macs.generate(decision_message(settled))
     settled = ApprovalRequest(**{**settled.to_dict(), "decision_mac": mac})
-    token = store.settle(request_id, status, caller, iso(now), channel, comment, mac)
+    token = store.settle(request_id, status, caller, iso(now), channel, comment, mac, via)
     if token is None:
         # The write may have landed with its reply lost (the client sent it again, and that failed the condition):
         # a record carrying this very decision's MAC is this call's own, answered as if the write had replied.

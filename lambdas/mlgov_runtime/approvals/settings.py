@@ -62,6 +62,17 @@ def _slack(value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
     all_match(ids, PRINCIPAL, "an IAM principal ARN")
     if any("*" in p for p in ids):
         raise ValueError("a Slack user maps to that person's own IAM principal ARNs, not a pattern with *")
+    # One principal, one Slack user: else the record would name the same principal whoever of them pressed.
+    owner: dict[str, str] = {}
+    for user, mapped in value.items():
+        for principal in [mapped] if isinstance(mapped, str) else mapped:
+            first = owner.setdefault(principal, user)
+            if first != user:
+                raise ValueError(
+                    f"Slack users {first} and {user} both map to {principal}: a principal belongs to one person; "
+                    "map each Slack user to their own role session or user (a shared role: "
+                    "arn:aws:sts::ACCOUNT:assumed-role/ROLE/<their session name>)"
+                )
     return value
 
 

@@ -55,6 +55,39 @@ class ButtonPress:
     approve: bool
     request_id: str
     response_url: str
+    team_id: str = ""
+    shown: str = ""  # every text of the message the button sat in (Slack sends it, signed, with the press)
+
+    @property
+    def via(self) -> str:
+        """Who pressed, as recorded under the decision MAC: slack:<team id>:<user id>."""
+        return f"slack:{self.team_id}:{self.user_id}"
+
+
+def _texts(node: Any) -> list[str]:
+    """Every text a person sees in a Block Kit message (text objects, fields, confirm dialogs), none of the ids."""
+    if isinstance(node, list):
+        return [t for item in node for t in _texts(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [node["text"]] if isinstance(node.get("text"), str) else []
+    return found + [t for k, v in node.items() if k not in ("value", "block_id", "action_id") for t in _texts(v)]
+
+
+def _names(shown: str, what: str, word: str) -> bool:
+    return bool(what) and re.search(rf"(?<!{word}){re.escape(what)}(?!{word})", shown) is not None
+
+
+def shown_problem(shown: str, subject: str, account: str) -> str:
+    """Why the message a button sat in does not name the request's subject and account (a message about
+    something else carried this request's buttons), or ""."""
+    if _names(shown, subject, r"[\w-]") and _names(shown, account, r"\d"):
+        return ""
+    return (
+        f"the message this button sat in does not name {subject} in account {account}, the subject of this request "
+        "(a message about something else carried its buttons; tell the platform team): decide on the request's own "
+        "message, or with the CLI"
+    )
 
 
 def parse_press(body: bytes) -> ButtonPress:
@@ -65,12 +98,15 @@ def parse_press(body: bytes) -> ButtonPress:
         action = payload["actions"][0]
         if payload.get("type") != "block_actions" or action["action_id"] not in (APPROVE, DENY):
             raise ValueError("not an mlgov approval button")
+        team = payload.get("team")
         return ButtonPress(
             user_id=str(payload["user"]["id"]),
             user_name=str(payload["user"].get("username") or payload["user"].get("name") or payload["user"]["id"]),
             approve=action["action_id"] == APPROVE,
             request_id=str(action["value"]),
             response_url=str(payload.get("response_url") or ""),
+            team_id=str(team.get("id") or "") if isinstance(team, dict) else "",
+            shown="\n".join(_texts(payload.get("message"))),
         )
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ValueError(f"not a button press payload ({exc})") from None
@@ -84,28 +120,41 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def action_block(request_id: str) -> dict[str, Any]:
+# Slack's confirmation dialog object: title 100 characters, text 300, confirm and deny buttons 30 each
+# (docs.slack.dev/reference/block-kit/composition-objects/confirmation-dialog-object).
+CONFIRM_TITLE_MAX, CONFIRM_TEXT_MAX = 100, 300
+
+
+def _confirm(verb: str, about: str) -> dict[str, Any]:
+    return {
+        "title": {"type": "plain_text", "text": _clip(f"{verb}?", CONFIRM_TITLE_MAX)},
+        "text": {"type": "plain_text", "text": _clip(about, CONFIRM_TEXT_MAX)},
+        "confirm": {"type": "plain_text", "text": verb},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+    }
+
+
+def action_block(request_id: str, about: str = "") -> dict[str, Any]:
     """Approve / Deny buttons carrying the request id (never a token); Slack sends presses to the
-    interactivity URL of the app whose webhook posted the message."""
+    interactivity URL of the app whose webhook posted the message. `about`: what is decided (subject and
+    account), shown in a confirmation dialog before a press is sent."""
+
+    def button(action: str, verb: str, style: str) -> dict[str, Any]:
+        element: dict[str, Any] = {
+            "type": "button",
+            "action_id": action,
+            "style": style,
+            "value": request_id,
+            "text": {"type": "plain_text", "text": verb},
+        }
+        if about:
+            element["confirm"] = {**_confirm(verb, f"{verb}: {about}"), "style": style}
+        return element
+
     return {
         "type": "actions",
         "block_id": f"mlgov-approval-{request_id}",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": APPROVE,
-                "style": "primary",
-                "value": request_id,
-                "text": {"type": "plain_text", "text": "Approve"},
-            },
-            {
-                "type": "button",
-                "action_id": DENY,
-                "style": "danger",
-                "value": request_id,
-                "text": {"type": "plain_text", "text": "Deny"},
-            },
-        ],
+        "elements": [button(APPROVE, "Approve", "primary"), button(DENY, "Deny", "danger")],
     }
 
 

@@ -122,6 +122,15 @@ def console_url(resource_arn: str, region: str) -> str:
     return f"https://{region}.console.aws.amazon.com/console/home?region={region}"
 
 
+def _about(finding: dict[str, Any]) -> str:
+    """What a press decides, for its confirmation dialog: the resource (an endpoint ARN names the endpoint, a package
+    ARN is the package) and its account. The press worker decides only when the message names the request's own
+    subject and account, so a finding about something else carrying another request's id decides nothing."""
+    decision = (finding.get("evidence") or {}).get("approval_request", {}).get("decision")
+    what = "promotion of" if decision == "challenger" else "deletion of"
+    return one_line(f"{what} {finding['resource_arn']} (account {finding['account_id']}, {finding['region']})")
+
+
 def slack_message(finding: dict[str, Any], findings_table: str | None = None) -> dict[str, Any]:
     """A Block Kit message: resource, account, region, what is wrong and why, a console link."""
     emoji = SEVERITY_EMOJI.get(finding["severity"], "")
@@ -169,7 +178,7 @@ def slack_message(finding: dict[str, Any], findings_table: str | None = None) ->
     if status == "OPEN" and isinstance(request_id, str) and re.fullmatch(r"rq-[0-9a-f]{20}", request_id):
         from mlgov_runtime.approvals.slack import action_block  # a pending human decision: its buttons
 
-        blocks.insert(3, action_block(request_id))
+        blocks.insert(3, action_block(request_id, _about(finding)))
     return {
         "text": slack_clip(f"[{finding['severity']}] {one_line(finding['title'])}", SLACK_SECTION_MAX),
         "blocks": blocks[:SLACK_BLOCKS_MAX],
