@@ -42,6 +42,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     name the record's subject and the account of its execution (a missing message names nothing), and the notifier
     gives both buttons a Slack confirm dialog naming the resource ARN and account (title <= 100, text <= 300
     characters). The forged finding's message names scratch-load-test-7, so its press approves nothing.
+    Then: only the pressed button's confirm dialog is read (a finding's detail naming the request's endpoint and
+    account in passing made the whole message "name" them, and the press approved).
  3. (medium) A Slack decision does not record who pressed. decided_by is the first IAM identity the Slack user is
     mapped to; the Slack user id is kept nowhere durable (the "Slack button handled" log carries only the outcome;
     an approval's comment is empty). Settings accept two Slack users mapped to the same principal (a shared
@@ -267,6 +269,22 @@ def test_a_press_on_a_message_about_another_endpoint_approves_nothing(
     assert world.status() == "PENDING"
     assert "does not name manga-recommender-v1-ab in account 123456789012" in told["text"]
     assert told["replace_original"] is False
+
+
+def test_a_message_that_mentions_the_subject_in_passing_still_approves_nothing(
+    world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hole 2's variant: the forged finding's text names the pending request's endpoint and account in passing, so
+    the message as a whole names them; the button's own confirmation dialog (what the approver confirms) names the
+    finding's resource, scratch-load-test-7, and that is what the press worker reads."""
+    from mlgov_runtime.notifier.messages import slack_message
+
+    forged = _forged_finding(world.request_id)
+    forged["detail"] += f" Related: manga-recommender-v1-ab in account {ACCOUNT}."
+    message = slack_message(forged)
+    [told] = _press(monkeypatch, _press_body({"id": "UBOB", "username": "bob"}, world.request_id, message=message))
+    assert world.status() == "PENDING"
+    assert "does not name manga-recommender-v1-ab in account 123456789012" in told["text"]
 
 
 def test_a_press_on_the_requests_own_message_approves_and_its_dialog_names_the_subject(

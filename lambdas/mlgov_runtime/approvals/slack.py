@@ -56,7 +56,7 @@ class ButtonPress:
     request_id: str
     response_url: str
     team_id: str = ""
-    shown: str = ""  # every text of the message the button sat in (Slack sends it, signed, with the press)
+    shown: str = ""  # the pressed button's confirmation dialog, from the message Slack sends (signed) with the press
 
     @property
     def via(self) -> str:
@@ -72,6 +72,21 @@ def _texts(node: Any) -> list[str]:
         return []
     found = [node["text"]] if isinstance(node.get("text"), str) else []
     return found + [t for k, v in node.items() if k not in ("value", "block_id", "action_id") for t in _texts(v)]
+
+
+def _pressed_confirm(message: Any, action: dict[str, Any]) -> Any:
+    """The confirmation dialog of the button pressed, as the message carried it: what the approver confirmed.
+    Other text of the message (a finding's detail may name anything) is not read."""
+    blocks = message.get("blocks") if isinstance(message, dict) else None
+    for block in blocks if isinstance(blocks, list) else []:
+        if isinstance(block, dict) and block.get("block_id") == action.get("block_id", block.get("block_id")):
+            for e in block.get("elements") or []:
+                if isinstance(e, dict) and (e.get("action_id"), e.get("value")) == (
+                    action["action_id"],
+                    action["value"],
+                ):
+                    return e.get("confirm")
+    return None
 
 
 def _names(shown: str, what: str, word: str) -> bool:
@@ -106,7 +121,7 @@ def parse_press(body: bytes) -> ButtonPress:
             request_id=str(action["value"]),
             response_url=str(payload.get("response_url") or ""),
             team_id=str(team.get("id") or "") if isinstance(team, dict) else "",
-            shown="\n".join(_texts(payload.get("message"))),
+            shown="\n".join(_texts(_pressed_confirm(payload.get("message"), action))),
         )
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ValueError(f"not a button press payload ({exc})") from None
