@@ -28,6 +28,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     (HIGH, evidence missing, its variants unjudged) and closes nothing; same names after a weight call: still open.
     Fixed: the audit of CreateEndpoint/UpdateEndpoint records each configuration's CreationTime (ServingIndex);
     later real-time audits judge another CreationTime under that name ARTIFACT_MISMATCH. No record: as before.
+    Fixed: the ServingIndex table's policy keeps item writes (the records) to the audit's and the scan worker's roles,
+    its controls to the deployer: a developer's forged, altered or deleted record is refused.
  3. (medium) A container that names an Approved package and adds an environment variable that makes the package's
     own image load other weights is COMPLIANT when the key is not on REDIRECTING_ENV and the value is not an
     s3:// or https:// URI. The AWS vLLM DLC turns every `SM_VLLM_*` variable into a `vllm serve` flag
@@ -109,6 +111,7 @@ from typing import Any
 
 import boto3
 import botocore.client
+import botocore.exceptions
 import pytest
 from moto import mock_aws
 
@@ -119,7 +122,9 @@ from mlgov_runtime.adapters.organizations import AccountStateUnknown, Organizati
 from mlgov_runtime.lineage_audit.events import parse_audit_request
 from mlgov_runtime.lineage_audit.logic import stamp
 from mlgov_runtime.org_scan.logic import Scope, plan_targets
+from tests.attacker.resource_policies import DEPLOYER, DEVELOPER, OPERATOR, act_as, role_arn, table_policy
 from tests.attacker.scp_judge import PROD, REGION, WORKLOAD_OU, judge
+from tests.attacker.test_review_gaps import _table, both
 from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, Sandbox, runtime_env, sandbox
 from tests.integration.test_lineage_audit_handler import create_event
@@ -579,6 +584,95 @@ def test_a_record_of_an_earlier_endpoint_of_the_same_name_is_ignored(indexed: Sa
     )
     row = _weights_call(indexed, "manga-recommender-prod", "weights")
     assert row["verdict"] == "COMPLIANT", row
+
+
+# The record's writers: the ServingIndex table's own policy keeps item writes to the two roles that keep the index
+# (the audit function's, the org scan worker's) and its controls to the deployer, whatever IAM allows a developer.
+INDEX_TABLE = ("LineageAuditServingIndex", _table("LineageAuditServingIndexDE033C9D"))
+INDEX_WRITES = [
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+]
+
+
+@pytest.mark.parametrize("action", INDEX_WRITES)
+def test_only_the_audit_and_the_scan_worker_write_the_deployment_records(
+    governance_template: dict[str, Any], action: str
+) -> None:
+    prefix, arn = INDEX_TABLE
+    policy = table_policy(governance_template, prefix)
+    for outsider in (DEVELOPER, OPERATOR, DEPLOYER, role_arn(governance_template, "NotifierNotifyRole")):
+        assert both(policy, outsider, action, arn) == "Deny", outsider
+    for writer in ("LineageAuditRole", "OrgScanWorkerRole"):
+        assert both(policy, role_arn(governance_template, writer), action, arn) == "Allow", writer
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "dynamodb:PutResourcePolicy",
+        "dynamodb:DeleteResourcePolicy",
+        "dynamodb:UpdateTable",
+        "dynamodb:UpdateTimeToLive",
+        "dynamodb:DeleteTable",
+    ],
+)
+def test_only_the_deployer_changes_the_serving_index_tables_controls(
+    governance_template: dict[str, Any], action: str
+) -> None:
+    prefix, arn = INDEX_TABLE
+    policy = table_policy(governance_template, prefix)
+    assert both(policy, DEVELOPER, action, arn) == "Deny"
+    assert both(policy, role_arn(governance_template, "LineageAuditRole"), action, arn) == "Deny"
+    assert both(policy, DEPLOYER, action, arn) == "Allow"
+
+
+def test_a_developers_forged_record_is_refused_and_the_recreation_stays_a_mismatch(
+    indexed: Sandbox, governance_template: dict[str, Any]
+) -> None:
+    """What hiding a re-creation takes: a record naming the re-created configuration's CreationTime (or none).
+    Every write path a developer with dynamodb:* has is refused by the table's policy."""
+    from mlgov_runtime.adapters.serving_index import ServingIndex
+
+    _open_violation(indexed)
+    recorded = _record(indexed, HOTFIX)
+    assert recorded is not None
+    _recreate_config(indexed, "AllTraffic")
+    _endpoint_touched_since(indexed)
+    forger = act_as(
+        boto3.client("dynamodb", region_name=REGION), DEVELOPER, table_policy(governance_template, INDEX_TABLE[0])
+    )
+    forged = {**recorded, "configs": {f"{HOTFIX}-config": _created(indexed, f"{HOTFIX}-config")}}
+    key = {"model_package_arn": {"S": f"deployed#{ACCOUNT}#{REGION}#{HOTFIX}"}, "endpoint_key": {"S": "deployed"}}
+    attempts = [
+        lambda: ServingIndex(forger, SERVING_INDEX).record_deployment(
+            ACCOUNT, REGION, HOTFIX, forged["endpoint_created"], forged["configs"]
+        ),
+        lambda: forger.update_item(
+            TableName=SERVING_INDEX,
+            Key=key,
+            UpdateExpression="SET #r = :r",
+            ExpressionAttributeNames={"#r": "record"},
+            ExpressionAttributeValues={":r": {"S": json.dumps(forged)}},
+        ),
+        lambda: forger.delete_item(TableName=SERVING_INDEX, Key=key),
+        lambda: forger.batch_write_item(RequestItems={SERVING_INDEX: [{"DeleteRequest": {"Key": key}}]}),
+        lambda: forger.execute_statement(
+            Statement=f'DELETE FROM "{SERVING_INDEX}" WHERE model_package_arn = ? AND endpoint_key = ?',
+            Parameters=[key["model_package_arn"], key["endpoint_key"]],
+        ),
+    ]
+    for attempt in attempts:
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            attempt()
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert _record(indexed, HOTFIX) == recorded
+    assert _audit_by_scratch_delete_model(indexed, "recreated")["verdict"] == "ARTIFACT_MISMATCH"
 
 
 @pytest.mark.parametrize(
