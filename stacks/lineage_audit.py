@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -18,7 +19,7 @@ from mlgov_runtime.lineage_audit.pins import APPROVED_PREFIX
 from mlgov_runtime.lineage_audit.settings import CHALLENGER_MACHINE_ARN
 from mlgov_runtime.org_scan import forwarding
 from stacks import constants as c
-from stacks.building_blocks import encrypted_queue, encrypted_table
+from stacks.building_blocks import TABLE_WRITES, deny_everyone, encrypted_queue, encrypted_table, keep_table_controls
 from stacks.capability import CapabilityConstruct, successful_calls
 from stacks.challenger import executions_of, machine_arn
 from stacks.permissions import lineage_audit as permissions
@@ -98,6 +99,21 @@ class LineageAudit(CapabilityConstruct):
         self.dead_letter_queues.append(self.dlq)
         self.rules = self._build_rules()
         self.alarms = self._build_alarms()
+
+    def seal_index(self, writers: Sequence[str]) -> None:
+        """Whatever their IAM policies allow: only this audit's role and `writers` (the org scan's worker, which
+        keeps the index too) write the index's items, the deployment records among them (a forged one hides a
+        configuration re-created under an endpoint); only the deployer changes the table's policy, TTL or
+        existence."""
+        self.serving_index.add_to_resource_policy(
+            deny_everyone(
+                "OnlyTheAuditAndScanWrite",
+                TABLE_WRITES,
+                ["*"],  # in a table's own policy: this table
+                {"ArnNotEquals": {"aws:PrincipalArn": [self.role.role_arn, *writers]}},
+            )
+        )
+        keep_table_controls(self.serving_index, self.settings.guardrails.deployer_role_arns)
 
     def _statements(self) -> list[iam.PolicyStatement]:
         stack = Stack.of(self)

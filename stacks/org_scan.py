@@ -44,7 +44,8 @@ class OrgScan(CapabilityConstruct):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.role_name = member_role_name(self.settings)
-        self.serving_index = cast(LineageAudit, kwargs["peers"]["lineage_audit"]).serving_index
+        lineage = cast(LineageAudit, kwargs["peers"]["lineage_audit"])
+        self.serving_index = lineage.serving_index
         self.bucket = self._build_bucket()
         self.mac_key = kms.Key(
             self,
@@ -56,6 +57,7 @@ class OrgScan(CapabilityConstruct):
         )
         Tags.of(self.mac_key).add(*PRODUCT_KEY_TAG)  # administered only by the deployer (the guardrails)
         self.worker = self._build_worker()
+        lineage.seal_index([self.worker.role.role_arn])  # the two roles that keep the index are built
         self.coordinator = self._build_coordinator()
         self.state_machine = self._build_state_machine()
         self._seal_results()

@@ -20,7 +20,8 @@ SIGN = ("kms:GenerateMac",)  # targets.json (plan), results (worker) and rolled_
 VERIFY = ("kms:VerifyMac",)  # the aggregate believes only what verifies
 # The lineage check reads artifact pins with the worker's own role, never the member role.
 PIN_READ = ("s3:GetObject", "ecr:DescribeImages", "ecr:BatchGetImage")
-INDEX_WRITE = ("dynamodb:PutItem",)  # the serving index, kept by every scan
+# The serving index, kept by every scan; the real-time audit's deployment records read from it.
+INDEX_WRITE = ("dynamodb:PutItem", "dynamodb:Query")
 COST_USAGE = ("ce:GetCostAndUsage",)  # the report's hosting cost by endpoint purpose
 # Is a challenger-shaped variant of the governance account a RUNNING experiment's? The challenger machine only.
 CHALLENGER_RUNS = ("states:ListExecutions", "states:DescribeExecution")

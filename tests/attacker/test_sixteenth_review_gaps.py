@@ -28,6 +28,11 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     (HIGH, evidence missing, its variants unjudged) and closes nothing; same names after a weight call: still open.
     Fixed: the audit of CreateEndpoint/UpdateEndpoint records each configuration's CreationTime (ServingIndex);
     later real-time audits judge another CreationTime under that name ARTIFACT_MISMATCH. No record: as before.
+    Fixed: the ServingIndex table's policy keeps item writes (the records) to the audit's and the scan worker's roles,
+    its controls to the deployer: a developer's forged, altered or deleted record is refused.
+    Fixed: the weekly scan's worker reads the records (by account, region) and compares with the same code: the same
+    names after a weight call are ARTIFACT_MISMATCH there and the open finding is not resolved; a record it cannot
+    read makes the lineage ERROR, and an endpoint listed but left without an ARN by a failed check is not "gone".
  3. (medium) A container that names an Approved package and adds an environment variable that makes the package's
     own image load other weights is COMPLIANT when the key is not on REDIRECTING_ENV and the value is not an
     s3:// or https:// URI. The AWS vLLM DLC turns every `SM_VLLM_*` variable into a `vllm serve` flag
@@ -69,8 +74,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     ENDPOINT_CALLS (its requestParameters carry endpointName).
     Fixed: UpdateEndpointWeightsAndCapacities is in ENDPOINT_CALLS, so in the synthesized rule and the parser.
 
-Left as is (seen, not shown to be holes here): hole 2's deployment record is read by the audit function only (the
-weekly org-wide scan's worker, `mlgov scan` and `mlgov audit` judge by LastModifiedTime and variant names alone, so
+Left as is (seen, not shown to be holes here): hole 2's deployment record is read by the audit function and the
+weekly scan's worker only (`mlgov scan` and `mlgov audit` judge by LastModifiedTime and variant names alone, so
 there the same names after a weight call still pass), and an endpoint deployed before the product, or whose deploy
 call never reached the audit, has no record (docs/lineage-audit.md). Whether an inference component's
 LastModifiedTime moves on UpdateInferenceComponentRuntimeConfig (which would let a model re-created before such a
@@ -109,6 +114,7 @@ from typing import Any
 
 import boto3
 import botocore.client
+import botocore.exceptions
 import pytest
 from moto import mock_aws
 
@@ -119,7 +125,9 @@ from mlgov_runtime.adapters.organizations import AccountStateUnknown, Organizati
 from mlgov_runtime.lineage_audit.events import parse_audit_request
 from mlgov_runtime.lineage_audit.logic import stamp
 from mlgov_runtime.org_scan.logic import Scope, plan_targets
+from tests.attacker.resource_policies import DEPLOYER, DEVELOPER, OPERATOR, act_as, role_arn, table_policy
 from tests.attacker.scp_judge import PROD, REGION, WORKLOAD_OU, judge
+from tests.attacker.test_review_gaps import _table, both
 from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, Sandbox, runtime_env, sandbox
 from tests.integration.test_lineage_audit_handler import create_event
@@ -579,6 +587,195 @@ def test_a_record_of_an_earlier_endpoint_of_the_same_name_is_ignored(indexed: Sa
     )
     row = _weights_call(indexed, "manga-recommender-prod", "weights")
     assert row["verdict"] == "COMPLIANT", row
+
+
+# The weekly scan's worker reads the same records (keyed by account and region) and compares as the real-time
+# audit does: the same names after a weight call stay ARTIFACT_MISMATCH there too, and resolve nothing.
+STAGING_HOTFIX = "recs-staging-hotfix"  # the org estate's staging endpoint on a raw artifact (UNREGISTERED)
+
+
+def _staging(world: OrgWorld) -> Any:
+    return member_session(boto3.client("sts", region_name=REGION), world.account("staging"), REGION).client("sagemaker")
+
+
+def _recorded_then_recreated(world: OrgWorld, record: bool = True) -> None:
+    """The deploy as the real-time audit of its CreateEndpoint recorded it, then the configuration re-created under
+    the same name and variant name (naming an Approved model), then a weight call (LastModifiedTime moves)."""
+    from moto.core.utils import utcnow
+    from moto.sagemaker.models import sagemaker_backends
+
+    from mlgov_runtime.adapters.serving_index import ServingIndex
+
+    sm, staging, config = _staging(world), world.account("staging"), f"{STAGING_HOTFIX}-config"
+    created = stamp(sm.describe_endpoint(EndpointName=STAGING_HOTFIX)["CreationTime"])
+    config_created = stamp(sm.describe_endpoint_config(EndpointConfigName=config)["CreationTime"])
+    if record:
+        ServingIndex(world.ddb, SERVING_INDEX).record_deployment(
+            staging, REGION, STAGING_HOTFIX, str(created), {config: str(config_created)}
+        )
+    sm.delete_endpoint_config(EndpointConfigName=config)
+    variant = {"VariantName": "AllTraffic", "ModelName": "rec-fresh", "InitialInstanceCount": 1}
+    sm.create_endpoint_config(
+        EndpointConfigName=config, ProductionVariants=[{**variant, "InstanceType": "ml.g4dn.xlarge"}]
+    )
+    sagemaker_backends[staging][REGION].endpoints[STAGING_HOTFIX].last_modified_time = utcnow()
+
+
+def _weekly(world: OrgWorld) -> tuple[str, list[dict[str, Any]]]:
+    """The weekly run: the hotfix endpoint's verdict and its lineage findings published."""
+    report = world.execute()["body"]
+    [row] = [r for r in report["endpoints"] if r["endpoint_name"] == STAGING_HOTFIX]
+    about = [
+        f
+        for f in world.published()
+        if f["kind"] == "UNREGISTERED_ENDPOINT" and str(f["resource_arn"]).endswith(f":endpoint/{STAGING_HOTFIX}")
+    ]
+    return str(row["verdict"]), about
+
+
+@pytest.fixture
+def indexed_org(org_world: OrgWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[OrgWorld]:
+    with runtime_env(monkeypatch, create_serving_index(org_world.ddb)):
+        verdict, about = _weekly(org_world)
+        assert verdict == "UNREGISTERED" and [f["status"] for f in about] == ["OPEN"]
+        yield org_world
+
+
+def test_the_weekly_scan_reads_the_record_and_keeps_the_violation_open(indexed_org: OrgWorld) -> None:
+    _recorded_then_recreated(indexed_org)
+    verdict, about = _weekly(indexed_org)
+    # Was: COMPLIANT, and the UNREGISTERED finding the real-time audit or an earlier run opened RESOLVED.
+    assert verdict == "ARTIFACT_MISMATCH"
+    assert not [f for f in about if f["status"] == "RESOLVED"], about
+    [finding] = about
+    assert finding["severity"] == "HIGH" and "as when the audit of its deployment read it" in finding["detail"]
+
+
+def test_the_weekly_scan_without_a_record_judges_by_the_two_checks(indexed_org: OrgWorld) -> None:
+    # No record (deployed before the product, or its deploy call never reached the audit): as before.
+    _recorded_then_recreated(indexed_org, record=False)
+    verdict, about = _weekly(indexed_org)
+    assert verdict == "COMPLIANT" and [f["status"] for f in about] == ["RESOLVED"]
+
+
+def test_a_record_of_another_account_decides_nothing_there(indexed_org: OrgWorld) -> None:
+    # The record is the staging endpoint's: the same name in prod is not compared with it.
+    from mlgov_runtime.adapters.serving_index import ServingIndex
+
+    prod = indexed_org.account("prod")
+    ServingIndex(indexed_org.ddb, SERVING_INDEX).record_deployment(
+        prod, REGION, STAGING_HOTFIX, "2020-01-01T00:00:00+00:00", {f"{STAGING_HOTFIX}-config": "x"}
+    )
+    _recorded_then_recreated(indexed_org, record=False)
+    assert _weekly(indexed_org)[0] == "COMPLIANT"
+
+
+def test_a_record_the_worker_cannot_read_resolves_nothing(
+    indexed_org: OrgWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ground the scan cannot see (the table refused, throttled): the lineage check errs, the finding stays open.
+    _recorded_then_recreated(indexed_org)
+    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
+
+    def refuse_query(self: Any, name: str, params: dict[str, Any]) -> Any:
+        if name == "Query" and params.get("TableName") == SERVING_INDEX:
+            error = {"Error": {"Code": "AccessDeniedException", "Message": "not authorized to perform dynamodb:Query"}}
+            raise botocore.exceptions.ClientError(error, name)  # type: ignore[arg-type]
+        return original(self, name, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refuse_query)
+    verdict, about = _weekly(indexed_org)
+    assert verdict == "ERROR"
+    assert not [f for f in about if f["status"] == "RESOLVED"], about
+
+
+# The record's writers: the ServingIndex table's own policy keeps item writes to the two roles that keep the index
+# (the audit function's, the org scan worker's) and its controls to the deployer, whatever IAM allows a developer.
+INDEX_TABLE = ("LineageAuditServingIndex", _table("LineageAuditServingIndexDE033C9D"))
+INDEX_WRITES = [
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+]
+
+
+@pytest.mark.parametrize("action", INDEX_WRITES)
+def test_only_the_audit_and_the_scan_worker_write_the_deployment_records(
+    governance_template: dict[str, Any], action: str
+) -> None:
+    prefix, arn = INDEX_TABLE
+    policy = table_policy(governance_template, prefix)
+    for outsider in (DEVELOPER, OPERATOR, DEPLOYER, role_arn(governance_template, "NotifierNotifyRole")):
+        assert both(policy, outsider, action, arn) == "Deny", outsider
+    for writer in ("LineageAuditRole", "OrgScanWorkerRole"):
+        assert both(policy, role_arn(governance_template, writer), action, arn) == "Allow", writer
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "dynamodb:PutResourcePolicy",
+        "dynamodb:DeleteResourcePolicy",
+        "dynamodb:UpdateTable",
+        "dynamodb:UpdateTimeToLive",
+        "dynamodb:DeleteTable",
+    ],
+)
+def test_only_the_deployer_changes_the_serving_index_tables_controls(
+    governance_template: dict[str, Any], action: str
+) -> None:
+    prefix, arn = INDEX_TABLE
+    policy = table_policy(governance_template, prefix)
+    assert both(policy, DEVELOPER, action, arn) == "Deny"
+    assert both(policy, role_arn(governance_template, "LineageAuditRole"), action, arn) == "Deny"
+    assert both(policy, DEPLOYER, action, arn) == "Allow"
+
+
+def test_a_developers_forged_record_is_refused_and_the_recreation_stays_a_mismatch(
+    indexed: Sandbox, governance_template: dict[str, Any]
+) -> None:
+    """What hiding a re-creation takes: a record naming the re-created configuration's CreationTime (or none).
+    Every write path a developer with dynamodb:* has is refused by the table's policy."""
+    from mlgov_runtime.adapters.serving_index import ServingIndex
+
+    _open_violation(indexed)
+    recorded = _record(indexed, HOTFIX)
+    assert recorded is not None
+    _recreate_config(indexed, "AllTraffic")
+    _endpoint_touched_since(indexed)
+    forger = act_as(
+        boto3.client("dynamodb", region_name=REGION), DEVELOPER, table_policy(governance_template, INDEX_TABLE[0])
+    )
+    forged = {**recorded, "configs": {f"{HOTFIX}-config": _created(indexed, f"{HOTFIX}-config")}}
+    key = {"model_package_arn": {"S": f"deployed#{ACCOUNT}#{REGION}#{HOTFIX}"}, "endpoint_key": {"S": "deployed"}}
+    attempts = [
+        lambda: ServingIndex(forger, SERVING_INDEX).record_deployment(
+            ACCOUNT, REGION, HOTFIX, forged["endpoint_created"], forged["configs"]
+        ),
+        lambda: forger.update_item(
+            TableName=SERVING_INDEX,
+            Key=key,
+            UpdateExpression="SET #r = :r",
+            ExpressionAttributeNames={"#r": "record"},
+            ExpressionAttributeValues={":r": {"S": json.dumps(forged)}},
+        ),
+        lambda: forger.delete_item(TableName=SERVING_INDEX, Key=key),
+        lambda: forger.batch_write_item(RequestItems={SERVING_INDEX: [{"DeleteRequest": {"Key": key}}]}),
+        lambda: forger.execute_statement(
+            Statement=f'DELETE FROM "{SERVING_INDEX}" WHERE model_package_arn = ? AND endpoint_key = ?',
+            Parameters=[key["model_package_arn"], key["endpoint_key"]],
+        ),
+    ]
+    for attempt in attempts:
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            attempt()
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert _record(indexed, HOTFIX) == recorded
+    assert _audit_by_scratch_delete_model(indexed, "recreated")["verdict"] == "ARTIFACT_MISMATCH"
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,8 @@ PINS_KEY = "lineage_audit.pins"  # a PinReader; tests preset a fake under this k
 # The challenger state machine's ARN in CheckContext.options, set by whoever runs the scan (the worker from
 # CHALLENGER_STATE_MACHINE_ARN, `mlgov scan` from its own account and region), never by cdk.json.
 CHALLENGER_MACHINE_OPTION = "challenger_state_machine_arn"
+# endpoint name -> its deployment record, preset by the worker (the real-time audit's records); else none read.
+DEPLOYMENTS_KEY = "lineage_audit.deployments"
 __all__ = ["SharedPackageCache"]  # it lived here first
 
 
@@ -95,6 +97,7 @@ def _build_auditor(ctx: CheckContext) -> EndpointAuditor:
         challenger_runs=challenger_runs(ctx),
     )
     auditor.packages = SharedPackageCache(reader, ctx.account_id, ctx.region, _pins(ctx))
+    auditor.deployments = ctx.shared(DEPLOYMENTS_KEY, lambda: None)
     return auditor
 
 

@@ -22,9 +22,10 @@ from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.adapters.member_accounts import MemberAccounts
 from mlgov_runtime.adapters.organizations import OrganizationAccounts
 from mlgov_runtime.adapters.scan_store import KmsMac, S3ScanStore
+from mlgov_runtime.core.checks import CheckContext
 from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.core.findings import store_and_publish
-from mlgov_runtime.lineage_audit.endpoint_check import CHALLENGER_MACHINE_OPTION
+from mlgov_runtime.lineage_audit.endpoint_check import CHALLENGER_MACHINE_OPTION, DEPLOYMENTS_KEY
 from mlgov_runtime.org_scan.ledger import ScanLedger
 from mlgov_runtime.org_scan.logic import OK, Scope, Target, TargetResult, plan_targets, scan_target
 from mlgov_runtime.org_scan.report import (
@@ -224,6 +225,17 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     store = _store(settings.report_bucket, settings.result_mac_key_id)
     checks, options = endpoint_checks(), check_options(settings)
     now = datetime.now(UTC)
+    index = None
+    if settings.serving_index_table:
+        from mlgov_runtime.adapters.serving_index import ServingIndex
+
+        index = ServingIndex(_home_client("dynamodb"), settings.serving_index_table)
+
+    def deployments(ctx: CheckContext) -> None:
+        # The real-time audit's deployment records (keyed by account, region): compared as that audit does.
+        if found := index:
+            ctx.preset(DEPLOYMENTS_KEY, lambda name: found.deployment(ctx.account_id, ctx.region, name))
+
     summaries = []
     for target in targets:
         result: TargetResult = scan_target(
@@ -238,12 +250,11 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             home_account=account_of(context),
             home_region=settings.governance_region or _region(context),
             scan_regions=settings.scan_regions,
+            prepare=deployments,
         )
         store.put_result(run_id, result)
-        if settings.serving_index_table:
-            from mlgov_runtime.adapters.serving_index import ServingIndex
-
-            ServingIndex(_home_client("dynamodb"), settings.serving_index_table).record_all(result.endpoints)
+        if index:
+            index.record_all(result.endpoints)
         reached = result.status == OK
         entry.count("ScanEndpointsChecked", len(result.endpoints))
         log = logger.info if reached else logger.warning

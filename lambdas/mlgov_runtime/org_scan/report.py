@@ -250,6 +250,8 @@ def resolutions(
     forwarding_ok = {r.target for r in results if r.status == OK and r.forwarding == forwarding.OK}
     swept = {r.account_id: r.outside for r in results if r.status == OK and r.swept and not r.outside_reason}
     rows = {row.get("endpoint_arn"): row for r in results for row in r.endpoints if row.get("endpoint_arn")}
+    # Rows a failed check left without an ARN: the endpoint was listed, so it is not gone.
+    listed = {(r.account_id, r.region, str(row["endpoint_name"]).lower()) for r in results for row in r.endpoints}
     kind_to_check = {kind: name for name, kinds in check_kinds.items() for kind in kinds}
     closing: list[Finding] = []
     for record in open_records:
@@ -273,6 +275,8 @@ def resolutions(
                 continue
             row = rows.get(record.resource_arn)
             if row is None:
+                if (record.account_id, record.region, record.resource_arn.rsplit("/", 1)[-1].lower()) in listed:
+                    continue
                 why = "the endpoint no longer exists"
             elif kind_to_check[record.kind] in row.get("inconclusive_checks", ()):
                 continue
