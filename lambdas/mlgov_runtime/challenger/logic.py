@@ -27,7 +27,7 @@ from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT
 from mlgov_runtime.challenger.gate import CLOUDWATCH_WORDS, PAUSED, SourceWords, decide_minutes
 from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports, Throttled
 from mlgov_runtime.challenger.provenance import what_to_do
-from mlgov_runtime.core.findings import STATUS_RESOLVED, store_and_publish
+from mlgov_runtime.core.findings import STATUS_RESOLVED, iso, store_and_publish
 
 ABANDONED = "ABANDONED"  # the endpoint no longer has both variants: someone changed it under the experiment
 RETENTION_KEY = "production_7day_retention_delta"
@@ -51,10 +51,6 @@ class StepError(RuntimeError):
 def parse_time(value: str | datetime) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def stamp(moment: datetime) -> str:

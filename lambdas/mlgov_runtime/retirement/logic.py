@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from mlgov_runtime.core.arns import sagemaker_arn
-from mlgov_runtime.core.findings import endpoint_identity
+from mlgov_runtime.core.findings import endpoint_identity, iso
 from mlgov_runtime.retirement import prices
 
 PURPOSES = ("active", "testing", "retiring", "retired")
@@ -229,10 +229,6 @@ class RetirementCheck:
             "next_step": self.next_step,
             "cutover": self.cutover,
         }
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> datetime:
