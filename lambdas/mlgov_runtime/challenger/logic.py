@@ -1,12 +1,8 @@
-"""The challenger experiment's steps, as the state machine (stacks/challenger.py) runs them:
-
-  start -> endpoint_status (until InService) -> [watch every 5 min] -> decision:
-    REJECT            -> reject (weight 0 at once, Rejected, metric, finding) -> restore production-only config
-    PROMOTE           -> check_promotion -> ApprovePackage (the state machine's approver role) -> promote
-                         -> wait review_after_days -> review (retention delta into the package's metadata)
-    PAUSED            -> (a metric is missing: CHALLENGER_DATA_MISSING, no verdict) -> watch again; resolved once back
-    STOP_INVALID, INSUFFICIENT_DATA -> end (weight 0, finding; package untouched) -> restore
-    endpoint changed under the experiment -> end (finding) -> fail
+"""The challenger experiment's steps, as the state machine (stacks/challenger.py) runs them: start ->
+endpoint_status (until InService) -> watch every 5 min -> REJECT: reject, restore | PROMOTE: check_promotion,
+approve (the machine's approver role), promote, review after review_after_days | PAUSED: watch again |
+STOP_INVALID, INSUFFICIENT_DATA: end, restore | the endpoint changed under it: end, fail (docs/challenger.md,
+Decisions, says what each does).
 
 Each step is a function of the execution state and `now` (the state's entered time, so a retried step reads
 the same window and names the same resources). Pure over the ports in challenger/ports.py.
