@@ -1,10 +1,6 @@
-"""Every capability, registered once. The stack builds each one's construct (stacks/<name>.py), the
-CLI adds each one's command group (mlgov/commands/<name>.py), the sandbox plays each one's scene
-(mlgov/scenes/<name>.py), and one test checks each one's real AWS calls against its declared
-permissions (stacks/permissions/<name>.py, outside the asset). Order matters: a capability may use the
-constructs of those before it (the coverage check starts the retraining state machine).
-
-Adding a capability: its folder here, its construct and permissions (stacks/), its tests, and one line below.
+"""Every capability, registered once: the stack, the CLI, the sandbox and the permission test find each one
+here (docs/adding-a-capability.md). Order matters: a capability may use the constructs of those before it
+(the coverage check starts the retraining state machine).
 """
 
 from __future__ import annotations

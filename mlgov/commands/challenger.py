@@ -504,6 +504,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         STOPPED,
         ArtifactCheck,
         RollbackRefused,
+        RollbackRollout,
         RolloutGroups,
         Waiting,
         apply_rollback,
@@ -519,7 +520,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         raise common.UsageError(f"--poll-seconds {args.poll_seconds:g}: between 1 and 600")
     aws = common.aws_context(args)
     _region(aws)
-    rollout = _rollout(aws)
+    rollout = RollbackRollout(aws.client("sagemaker"))
     artifacts = ArtifactCheck(aws.client("s3"), lambda region: aws.client_in("ecr", region))
     now = _now()
     try:

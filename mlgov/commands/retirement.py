@@ -187,7 +187,8 @@ def went_quiet_gate(checks: list[Any], named: bool) -> dict[str, Any]:
 
 
 def cmd_request(args: argparse.Namespace) -> int:
-    from mlgov_runtime.retirement.logic import EndpointGone, Verdict, check_endpoint
+    from mlgov.ops.retirement_check import check_endpoint
+    from mlgov_runtime.retirement.logic import EndpointGone, Verdict
 
     aws, policy, account, region = _context(args)
     endpoints, counter = _ports(aws)

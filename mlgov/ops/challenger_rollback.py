@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from mlgov.ops.refusal import is_refused
 from mlgov_runtime.adapters.errors import error_text
-from mlgov_runtime.challenger.endpoint_rollout import ECR_IMAGE
+from mlgov_runtime.challenger.endpoint_rollout import ECR_IMAGE, SageMakerRollout
 from mlgov_runtime.challenger.findings import APPROVAL_DESCRIPTION_MAX
 from mlgov_runtime.challenger.logic import (
     MANAGED_BY,
@@ -56,6 +56,28 @@ class Groups(Protocol):
     def describe_group(self, name: str) -> Mapping[str, Any]:
         """Raises NotFound when the model package group does not exist."""
         ...
+
+
+class RollbackRegistry(Registry, Protocol):
+    def approved_packages(self, group: str) -> Sequence[Mapping[str, Any]]:
+        """Approved package summaries of the group, newest first."""
+        ...
+
+
+class RollbackRollout(SageMakerRollout):
+    """The challenger's SageMaker adapter with the one read only a rollback makes (the Lambda never lists them)."""
+
+    def approved_packages(self, group: str) -> list[dict[str, Any]]:
+        found = self.items(
+            f"model package group {group}",
+            "list_model_packages",
+            "ModelPackageSummaryList",
+            ModelPackageGroupName=group,
+            ModelApprovalStatus="Approved",
+            SortBy="CreationTime",
+            SortOrder="Descending",
+        )
+        return [dict(p) for p in found]
 
 
 class RolloutGroups:
@@ -140,7 +162,7 @@ def _models(endpoints: Endpoints, config: Mapping[str, Any]) -> dict[str, Mappin
 
 def plan_rollback(
     endpoints: Endpoints,
-    registry: Registry,
+    registry: RollbackRegistry,
     endpoint_name: str,
     group: str,
     reason: str,

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from mlgov.ops.retirement_check import check_endpoint
 from mlgov_runtime.approvals.logic import (
     ApprovalRequest,
     decision_message,
@@ -47,7 +48,6 @@ from mlgov_runtime.retirement.logic import (
     RetirementPolicy,
     Variant,
     Verdict,
-    check_endpoint,
     endpoint_cost,
     iso,
     wasted_usd,

@@ -1,10 +1,7 @@
 """Findings: stored in DynamoDB (one item per finding_id) and published on the SNS channel.
 
-Sizes end to end: the item keeps the whole finding once (its `finding` JSON; the other attributes are short
-copies of its fields), so a finding up to about 400 KB of JSON, DynamoDB's item limit less a few KB, is
-stored whole; a larger one is refused by DynamoDB and the producer's run fails loudly. SNS carries a finding
-up to MESSAGE_BODY_BYTES (252 KiB) whole; above that its message is cut (evidence, then detail) and points
-at the item.
+Sizes end to end (docs/notifications.md): the item keeps the whole finding once, in its `finding` JSON; SNS
+carries one up to MESSAGE_BODY_BYTES whole, above that cut (evidence, then detail) with a pointer at the item.
 
 Publication is crash-safe: an item remembers the fingerprint it last published, so a retry
 after a crash between store and publish publishes again, and a plain re-detection does not.

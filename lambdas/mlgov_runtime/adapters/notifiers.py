@@ -157,10 +157,8 @@ class JiraProject:
 
     def send(self, finding: dict[str, Any], target: str | None = None) -> str:
         """Create the finding's issue, or comment on the open one: never two issues for one finding_id.
-        The issue is the one recorded when it was created (Jira's search lags behind creation), once Jira shows
-        it carries the finding's label: a record naming another finding's issue (written by whoever got past the
-        delivery state's seal) is set aside and said so in the answer, never commented on or closed. The search
-        by label finds issues created before a record existed, or whose record was lost or set aside."""
+        The issue is the one recorded when it was created, once Jira shows it carries the finding's label, else
+        the one the label search finds (why both, and a record set aside: docs/notifications.md, Jira)."""
         finding_id = finding["finding_id"]
         key = self.issue_keys.open_issue(self.project_key, finding_id)
         foreign = None

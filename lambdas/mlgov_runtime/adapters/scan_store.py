@@ -3,11 +3,8 @@ input), each account/region's full result, the Map's ResultWriter manifest, the 
 decision and the reports.
 
 targets.json, every result and the roll-up decision carry a KMS HMAC (object metadata `mlgov-mac`) over the
-run id, the key and the body's SHA-256. Only the scan's coordinator and worker roles may call GenerateMac
-on that key (its key policy denies everyone else, whatever their IAM allows), and the HMAC never leaves KMS,
-so no other principal of the account can write an object the aggregate accepts, nor move one to another run or
-account/region. The aggregate verifies each object it reads; one that does not verify is not believed
-(a result is an ERROR row; a plan or a roll-up decision fails the run).
+run id, the key and the body's SHA-256; only the scan's own roles may make one (docs/trust-model.md says how).
+An object that does not verify is not believed (a result is an ERROR row; a plan or roll-up fails the run).
 
     org-scan/runs/<run id>/targets.json            [{"account_id", "region"}, ...]
     org-scan/runs/<run id>/results/<acct>-<region>.json

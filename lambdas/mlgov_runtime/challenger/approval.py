@@ -1,11 +1,7 @@
-"""The optional human step before a promotion (challenger.require_human_approval).
-
-PROMOTE -> request (the waiting step keeps its task token in the approvals store only, and announces the request
-id in a CHALLENGER_APPROVAL_REQUESTED finding: `mlgov challenger approve|deny --request ID`, Slack buttons) ->
-the approval service answers the token once a configured approver (approvals.approvers.challenger) decided ->
-verify (the record's KMS MAC, APPROVED, by a configured approver, for this execution's package and model) ->
-the state machine approves the package. A denial, an expiry or a record that does not verify leaves the
-package PendingManualApproval, takes the challenger's traffic away and says so (CHALLENGER_PROMOTION_NOT_APPROVED).
+"""The optional human step before a promotion (challenger.require_human_approval; docs/challenger.md, "Human
+approval before promotion"): PROMOTE -> request (the task token kept in the approvals store only) -> a configured
+approver decides -> verify (the record's KMS MAC, APPROVED, by a configured approver, for this execution's package
+and model) -> the state machine approves the package. Anything else leaves it PendingManualApproval.
 """
 
 from __future__ import annotations

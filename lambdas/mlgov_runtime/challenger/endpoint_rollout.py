@@ -96,18 +96,6 @@ class SageMakerRollout(SageMakerEndpointReads):
     def describe_package(self, arn: str) -> dict[str, Any]:
         return self.call(f"model package {arn}", "describe_model_package", ModelPackageName=arn)
 
-    def approved_packages(self, group: str) -> list[dict[str, Any]]:
-        found = self.items(
-            f"model package group {group}",
-            "list_model_packages",
-            "ModelPackageSummaryList",
-            ModelPackageGroupName=group,
-            ModelApprovalStatus="Approved",
-            SortBy="CreationTime",
-            SortOrder="Descending",
-        )
-        return [dict(p) for p in found]
-
     def reject_package(self, arn: str, description: str) -> None:
         self.client.update_model_package(
             ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription=description

@@ -1,19 +1,12 @@
 """The optional front-loaded part of the CTR test (`challenger.ctr_early_share`, default 0: off). Pure Python.
 
 An early share of the CTR test's alpha is spent at the looks of the first `ctr_early_minutes` by a group-sequential
-boundary on the gate's own statistic z = S / sqrt(V) (sequential.residual_stats at ratio 1): Lan-DeMets Pocock-type
-spending over the minutes read, the boundary of each look computed by recursive integration
-(Armitage-McPherson-Rowe) from the information V the earlier early looks had, so a ramp or overdispersion sets the
-looks' correlation; always widened to a Student t quantile with df = minutes read - 1, since over a few minutes the
-binomial variance can be the larger by chance while overdispersion makes the true one larger still. The rest of the
-alpha is spent by the gate's normal-mixture boundary over the whole window; REJECT when either crosses, so the
-union keeps the CTR test's alpha. bench/frontload.py is the vectorised twin `make bench` runs (tests check both
-give the same boundaries and the same verdicts).
+boundary (Lan-DeMets Pocock-type spending, recursive integration, widened to Student t) on the gate's own
+z = S / sqrt(V); the rest by the gate's mixture; docs/challenger-statistics.md says why and what it costs.
+bench/frontload.py is the vectorised twin `make bench` runs (tests check both agree).
 
-The earlier early looks' (minutes read, V) are kept in the watch state, not recomputed from the current series:
-the boundary at a look depends on the information the earlier looks had when they decided (late-filled minutes
-would change a recomputed V), and the state machine's looks need not fall on a regular grid (retries, PAUSED
-looks), so their minute counts must be kept anyway.
+The earlier early looks' (minutes read, V) are kept in the watch state, not recomputed: a look's boundary depends on
+the information the earlier looks had when they decided (late-filled minutes would change a recomputed V).
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """The gate as the runtime runs it: one decision over per-minute series of both variants (decision.py keeps the
-cumulative-count form for what-if simulation).
-
-Data rules: a minute counts only when impressions, clicks and invocations are present for BOTH variants (a gap
-anywhere is a gap for the comparison, never a zero); a required metric with no datapoint in the last
-`missing_metric_minutes` (never arrived, or stopped arriving) is a data problem: the experiment is PAUSED (no
-verdict, the monitor keeps looking and judges again once the data is back) and, at `max_minutes`, ends
-INSUFFICIENT_DATA with the data problem, never a rejection; each variant's
-impressions must agree with its AWS/SageMaker Invocations (`impressions_per_invocation_min/max`) or the
-experiment is INVALID, checked before anything else so forged custom metrics can never reject or promote.
-
-Error budget for REJECT under A/A, over the whole window: the CTR test spends `ctr_reject_share` of
-`reject_budget`; the six guardrails share the rest equally. PROMOTE errs with at most `alpha`.
+cumulative-count form for what-if simulation). Its data rules, verdicts and error budget are docs/challenger.md's
+(Watch, Decisions) and docs/challenger-statistics.md's. Two that decide the order of the code: a gap in any
+required series of either variant is a gap for the comparison, never a zero; and the impressions/invocations
+agreement is checked before anything else, so forged custom metrics can never reject or promote.
 """
 
 from __future__ import annotations

@@ -82,14 +82,14 @@ class VariantCounts:
 
 @dataclass(frozen=True)
 class DecisionConfig:
-    """Thresholds of the gate. Ratios are challenger / production."""
+    """Thresholds of the gate. Ratios are challenger / production. A knob the `challenger` settings section also
+    has is explained there (challenger/settings.py); `ramp` is its list as (minutes since live, weight) pairs."""
 
     alpha: float = 0.01
     traffic_fraction: float = 0.1
     non_inferiority_margin: float = 0.95
     ctr_floor: float = 0.075
     srm_alpha: float = 0.001
-    # PROMOTE waits this long (novelty must fade) and the effect must also hold over the last recent_minutes.
     min_minutes: float = 120
     recent_minutes: float = 60
     recent_z: float = 1.0
@@ -120,8 +120,6 @@ class DecisionConfig:
     json_failure_ratio_max: float = 1.0
     language_mismatch_ratio_max: float = 1.0
     cart_add_ratio_min: float = 1.0
-    # The runtime's minute-level gate (gate.py). Every way to REJECT shares reject_budget under A/A over the whole
-    # window: the CTR test spends ctr_reject_share of it, the six guardrails the rest in equal parts.
     reject_budget: float = 0.01
     ctr_reject_share: float = 0.7
     # Variance of the CTR residual sum at which the confidence sequence is tightest (about 20 min at 3,500
@@ -132,29 +130,16 @@ class DecisionConfig:
     diversity_ratio_min: float = 0.9
     # A required metric without any datapoint for this long is a data problem, not zero.
     missing_metric_minutes: float = 10
-    # RecommendationImpressions per AWS/SageMaker Invocation allowed per variant (a response carries 1-20).
     impressions_per_invocation_min: float = 0.5
     impressions_per_invocation_max: float = 20.0
     crosscheck_min_invocations: float = 100
-    # Looks read only minutes at least this old: CloudWatch may still fill the newest ones.
     settle_minutes: float = 2
-    # Both variants are served by one recommender, so their impressions per AWS/SageMaker Invocation must agree:
-    # a relative gap beyond the tolerance plus impressions_ratio_z standard errors (per-minute dispersion) over the
-    # window or the recent segment is INVALID (forged or broken impressions would move the CTR ratio by as much).
     impressions_ratio_tolerance: float = 0.02
     impressions_ratio_z: float = 5.0
     impressions_ratio_min_minutes: float = 10
-    # A challenger whose anytime-valid CTR ratio interval lies wholly above this is implausible (forged clicks):
-    # INVALID, never PROMOTE.
     ctr_ratio_plausible_max: float = 2.0
-    # PROMOTE needs every configured guardrail evaluated on at least this share of the aligned minutes.
     guardrail_min_coverage: float = 0.5
-    # Optional traffic ramp: ((minutes since live, challenger weight), ...), taken by a look that finds no verdict
-    # and no guardrail breached, e.g. ((10, 0.25), (20, 0.5)). Empty: the split stays at traffic_fraction.
     ramp: tuple[tuple[float, float], ...] = ()
-    # Optional front-loaded CTR test (challenger/frontload.py): this share of the CTR test's alpha is spent by a
-    # group-sequential boundary at the looks of the first ctr_early_minutes after the challenger went live, the rest
-    # by the mixture over the whole window. 0: the gate's mixture alone, as without the setting.
     ctr_early_share: float = 0.0
     ctr_early_minutes: float = 30
 

@@ -1,12 +1,8 @@
-"""The challenger experiment's steps, as the state machine (stacks/challenger.py) runs them:
-
-  start -> endpoint_status (until InService) -> [watch every 5 min] -> decision:
-    REJECT            -> reject (weight 0 at once, Rejected, metric, finding) -> restore production-only config
-    PROMOTE           -> check_promotion -> ApprovePackage (the state machine's approver role) -> promote
-                         -> wait review_after_days -> review (retention delta into the package's metadata)
-    PAUSED            -> (a metric is missing: CHALLENGER_DATA_MISSING, no verdict) -> watch again; resolved once back
-    STOP_INVALID, INSUFFICIENT_DATA -> end (weight 0, finding; package untouched) -> restore
-    endpoint changed under the experiment -> end (finding) -> fail
+"""The challenger experiment's steps, as the state machine (stacks/challenger.py) runs them: start ->
+endpoint_status (until InService) -> watch every 5 min -> REJECT: reject, restore | PROMOTE: check_promotion,
+approve (the machine's approver role), promote, review after review_after_days | PAUSED: watch again |
+STOP_INVALID, INSUFFICIENT_DATA: end, restore | the endpoint changed under it: end, fail (docs/challenger.md,
+Decisions, says what each does).
 
 Each step is a function of the execution state and `now` (the state's entered time, so a retried step reads
 the same window and names the same resources). Pure over the ports in challenger/ports.py.
@@ -27,7 +23,7 @@ from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT
 from mlgov_runtime.challenger.gate import CLOUDWATCH_WORDS, PAUSED, SourceWords, decide_minutes
 from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports, Throttled
 from mlgov_runtime.challenger.provenance import what_to_do
-from mlgov_runtime.core.findings import STATUS_RESOLVED, store_and_publish
+from mlgov_runtime.core.findings import STATUS_RESOLVED, iso, store_and_publish
 
 ABANDONED = "ABANDONED"  # the endpoint no longer has both variants: someone changed it under the experiment
 RETENTION_KEY = "production_7day_retention_delta"
@@ -51,10 +47,6 @@ class StepError(RuntimeError):
 def parse_time(value: str | datetime) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def stamp(moment: datetime) -> str:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -44,10 +44,6 @@ class Endpoints(Protocol):
 
 class Registry(Protocol):
     def describe_package(self, arn: str) -> Mapping[str, Any]: ...
-    def approved_packages(self, group: str) -> Sequence[Mapping[str, Any]]:
-        """Approved package summaries of the group, newest first."""
-        ...
-
     def reject_package(self, arn: str, description: str) -> None: ...
     def write_package_metadata(self, arn: str, metadata: dict[str, str]) -> None:
         """Replace the package's CustomerMetadataProperties with `metadata` (pass every key to keep)."""

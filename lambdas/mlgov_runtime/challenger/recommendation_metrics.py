@@ -5,8 +5,7 @@ whole window (a multiple of 60 s), so each query returns one sum; when CloudWatc
 the values are added. Times are whole minutes: the caller rounds the start up, the end down.
 
 With `metrics.source: table` the recommender's counts come from the product's table (COUNTS_TABLE, one item per
-"<endpoint>/<variant>" and minute, which only the metric writers may write): a log event in Embedded Metric Format
-can put a metric in any CloudWatch namespace, never an item there. AWS/SageMaker metrics stay on CloudWatch.
+"<endpoint>/<variant>" and minute; why: docs/challenger.md). AWS/SageMaker metrics stay on CloudWatch.
 """
 
 from __future__ import annotations

@@ -1,15 +1,10 @@
 """Minute-level sequential tests: a time-uniform normal-mixture confidence sequence on a sum of per-minute
-residuals, with the variance estimated from the per-minute series itself (pure Python, no numpy).
+residuals, the variance estimated from the per-minute series itself (pure Python; why: docs/challenger-statistics.md).
 
-Why: the mixture SPRT on cumulative counts assumes every impression is an independent Bernoulli trial. Real
-traffic is overdispersed (each variant's per-minute CTR wanders on its own; clicks within one response are
-correlated), which shrinks that test's true variance estimate and inflates its error. Here each aligned minute t
-gives a residual e_t(r) = x_c,t - theta_t(r) (x_c,t + x_p,t), theta_t(r) = r n_c,t / (r n_c,t + n_p,t): its mean
-is 0 when the challenger's rate is r x production's, whatever the minute's split (a changing split or a traffic
-ramp keeps it exact) and whatever the minute's common level (diurnal swings, shocks). S = sum e_t is tested with
-Robbins' normal mixture boundary on V = sum e_t^2 (the empirical variance, so overdispersion of any source widens
-the boundary), floored at the Poisson variance so few noisy minutes never make it narrower than the exact model.
-Validity is asymptotic (time-uniform CLT, Waudby-Smith et al. 2021): checked by bench/challenger_bench.py.
+Each aligned minute t gives e_t(r) = x_c,t - theta_t(r) (x_c,t + x_p,t), theta_t(r) = r n_c,t / (r n_c,t + n_p,t),
+of mean 0 when the challenger's rate is r x production's whatever the minute's split or level. S = sum e_t is
+tested with Robbins' normal mixture on V = sum e_t^2, floored at the Poisson variance. Validity is asymptotic
+(time-uniform CLT, Waudby-Smith et al. 2021): checked by bench/challenger_bench.py.
 """
 
 from __future__ import annotations

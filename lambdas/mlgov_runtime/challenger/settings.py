@@ -44,9 +44,8 @@ RETRAINING_STATE_MACHINE_ARN = "CHALLENGER_RETRAINING_STATE_MACHINE_ARN"
 MACHINE = r"arn:aws[a-z-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+"
 
 
-# The front-loaded test's share when a ramp is set and ctr_early_share is not: with the fast ramp [[4, 0.25], [9, 0.5]]
-# a 15 % drop at CTR 4 % is caught by minute 30 in about 82 % of runs (issue 24 asks 80 %), and A/A stays within the
-# CTR test's share of the budget with or without a ramp (docs/challenger-statistics.md).
+# The front-loaded test's share when a ramp is set and ctr_early_share is not (why 0.6: docs/challenger-statistics.md,
+# the fast ramp and the 80 % target).
 RAMP_EARLY_SHARE = 0.6
 
 CW_NAME = r"^[A-Za-z0-9_./#:-][A-Za-z0-9_./#: -]{0,254}$"
@@ -68,9 +67,8 @@ class RecommendationMetricNames:
     distinct_titles: str | None = setting(default="RecommendationDistinctTitles", pattern=CW_NAME)
     endpoint_dimension: str = setting(default="EndpointName", pattern=CW_NAME)
     variant_dimension: str = setting(default="VariantName", pattern=CW_NAME)
-    # Where the gate reads these counts: `cloudwatch` (the namespace above) or `table`: the product's
-    # mlgov-recommendation-counts table, one item per endpoint, variant and minute, whose resource policy lets only
-    # guardrails.metric_writer_role_arns write (no CloudWatch Logs event in Embedded Metric Format reaches it).
+    # Where the gate reads these counts: `cloudwatch` (the namespace above) or `table`, the product's
+    # mlgov-recommendation-counts table only guardrails.metric_writer_role_arns may write (docs/challenger.md).
     source: Literal["cloudwatch", "table"] = "cloudwatch"
 
 

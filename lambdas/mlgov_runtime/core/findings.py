@@ -23,8 +23,12 @@ def finding_id(kind: str, account_id: str, region: str, resource_arn: str) -> st
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def utc_now_iso() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return iso(datetime.now(UTC))
 
 
 @dataclass

@@ -1,13 +1,7 @@
 """Settings models: a capability declares each of its settings once, as a field of a frozen dataclass
-whose rules ride on the field (`setting(ge=1, pattern=...)`).
-
-`cdk synth` and the CLI validate cdk.json with a pydantic model derived from the dataclass
-(mlgov.settings.pydantic_model); the construct hands what a capability's `Received` declares to its
-functions as one JSON environment variable (`variable`), and the function validates it back into the same
-dataclasses with `received` at cold start. No pydantic here: this module is on every function's cold-start path.
-
-A model may define `check(self)` (cross-field rules, raising ValueError) and a classmethod
-`prepare(data)` (accepting earlier spellings of a key); both run on either side.
+whose rules ride on the field (`setting(ge=1, pattern=...)`, `check(self)`, `prepare(data)`; how synth, the
+CLI and the functions use them: docs/adding-a-capability.md). A function validates what it received back into
+the same dataclasses with `received` at cold start. No pydantic here: this module is on every cold-start path.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
-"""Notifier Lambda: findings from the governance channel (SNS -> SQS) to Slack, Jira and pages.
+"""Notifier Lambda: findings from the governance channel (SNS -> SQS) to Slack, Jira and pages
+(docs/notifications.md).
 
-Time: every delivery runs inside the invocation's budget (the context's remaining time less a
-reserve). What cannot finish in time, or meets a long Retry-After, or hits a target that already
-failed in this batch, is returned as a batch item failure before the deadline: SQS hands it to a
-later invocation and the targets it reached are skipped then.
-
-Permanent refusals (4xx, a channel the secret does not configure, a body that is not a finding)
-are not retried: they are reported at once (log line, `NotificationRejected` metric and alarm) and
-the finding is parked in the notifier's dead-letter queue, from which `mlgov notify redrive` resends
-it once the configuration is fixed. The channels that work still get it.
+Every delivery runs inside the invocation's budget (remaining time less a reserve): what cannot finish in time,
+meets a long Retry-After or hits a target already failing in this batch is returned as a batch item failure,
+and SQS hands it to a later invocation, which skips the targets already reached. Permanent refusals are not
+retried: reported at once and parked in the dead-letter queue (`mlgov notify redrive` resends them).
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """What a finding looks like in Slack and Jira. Pure: no HTTP here.
 
-Every payload fits the receiver's documented limits (Slack Block Kit: header 150 characters, section
-text 3,000, section field 2,000, 50 blocks; Jira Cloud: summary 255, description and comment 32,767).
+Every payload fits the receiver's documented limits (the *_MAX constants; docs/notifications.md lists them).
 A cut says so and says where the full finding is. Lengths are counted in UTF-16 code units, which
 is what the Java side of Jira counts and never less than the characters Slack counts.
 Text from resources is escaped where the receiver would interpret it (Slack: & < >), and goes into

@@ -1,15 +1,10 @@
 """Did the old endpoint go quiet after the cut-over? (issue 27 item 4; spec scenario 5's "assert previous
-endpoint invocations = 0" gate.) Pure rules over injected readers.
+endpoint invocations = 0" gate.) Pure rules over injected readers; docs/retirement.md gives the verdicts.
 
-The cut-over signal comes from AWS, not tags: another watched endpoint serves the group's current Approved
-version (its Describe answers), and took over at max(its LastModifiedTime, the version's approval, the old
-endpoint's creation). Without such a successor, an endpoint tagged `endpoint_purpose=retiring` counts as cut
-over since it stopped serving the current version (the tag only starts a read-only check). A caller may also
-state the moment (`mlgov retire audit --went-quiet --cutover-at T`).
-
-Evidence is AWS/SageMaker `Invocations` by hour, per variant and per inference component. An hour without a
-datapoint is "no data", never 0. A window without any datapoint is NO_DATA unless the successor's own
-Invocations show CloudWatch was recording in the same window (then silence means no requests: QUIET)."""
+The cut-over signal comes from AWS, not tags: another watched endpoint serving the group's current Approved
+version (a `retiring` tag only starts a read-only check). An hour without a datapoint is "no data", never 0;
+silence is QUIET only when the successor's own Invocations show CloudWatch was recording in the same window.
+"""
 
 from __future__ import annotations
 

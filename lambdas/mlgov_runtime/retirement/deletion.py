@@ -2,12 +2,10 @@
 only if a live check finds no invocations -> watch clients for errors naming the deleted endpoint.
 
 Each step gets the execution state and returns its part of it. The endpoint's ENDPOINT_RETIRING
-finding carries the retirement from step to step (and to Jira): the request (its id; the task token
-stays in the approvals store), the config recorded for re-creation, and finally its closing with the
-ARN and the money spent. No step believes the state it is handed: each acts only for a RUNNING execution
-of its own state machine whose input names the endpoint. The delete step also needs the approval record
-to say APPROVED under a valid KMS MAC (only the approval service can make one), by a configured approver
-who is not the requester's person, for the endpoint ARN, creation time and config recorded when it asked.
+finding carries the retirement from step to step (and to Jira): the request id, the config recorded for
+re-creation, its closing. No step believes the state it is handed: each acts only for a RUNNING execution
+of its own state machine whose input names the endpoint; what the delete also needs of the approval record
+is docs/trust-model.md's ("delete an endpoint").
 """
 
 from __future__ import annotations

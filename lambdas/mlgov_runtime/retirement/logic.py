@@ -1,7 +1,7 @@
 """Is an endpoint stale, idle or current, what does it cost, and is its purpose tag in order? Pure rules
 over what SageMaker, the Model Registry and CloudWatch report; readers are injected (adapters/
-endpoint_retirement.py, or fakes in unit tests). `check_endpoint` is the one per-endpoint entry point:
-the monthly audit, `mlgov retire audit` and the deletion workflow all call it."""
+endpoint_retirement.py, or fakes in unit tests). `check_view` is the one per-endpoint verdict: the monthly
+audit, the deletion workflow and `mlgov retire` (mlgov/ops/retirement_check.py) all call it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from mlgov_runtime.core.arns import sagemaker_arn
-from mlgov_runtime.core.findings import endpoint_identity
+from mlgov_runtime.core.findings import endpoint_identity, iso
 from mlgov_runtime.retirement import prices
 
 PURPOSES = ("active", "testing", "retiring", "retired")
@@ -231,10 +231,6 @@ class RetirementCheck:
         }
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
@@ -265,26 +261,6 @@ class ErrorCounter(Protocol):
     ) -> dict[str, int]:
         """Sum of each metric for this endpoint, keyed by ErrorMetric.label; raises ReadFailure."""
         ...
-
-
-def check_endpoint(
-    name: str,
-    endpoints: EndpointReader,
-    counter: InvocationCounter,
-    policy: RetirementPolicy,
-    now: datetime,
-    account_id: str,
-    region: str,
-) -> RetirementCheck:
-    """One endpoint's retirement verdict. Raises EndpointGone; every other failure is an ERROR verdict."""
-    try:
-        view = endpoints.describe(name)
-    except ReadFailure as exc:
-        arn = endpoint_arn(region, account_id, name)
-        return RetirementCheck(
-            name, arn, account_id, region, Verdict.ERROR, None, policy.stale_window_hours, reasons=[str(exc)]
-        )
-    return check_view(view, endpoints, counter, policy, now, account_id, region)
 
 
 def check_view(
