@@ -1,15 +1,10 @@
-"""The approval service: two function URLs over the same rules.
+"""The approval service: two function URLs over the same rules (docs/approvals.md).
 
-`handler`: AWS_IAM auth (a second layer). The caller is whoever STS says signed the presigned
-GetCallerIdentity in the body (identity.py), bound to the body's other fields and to this service's own
-function URL (read from Lambda once per container; no URL known, nothing decided): a direct lambda:Invoke can
-forge the request context, not that, and a proof an approver made for another service decides nothing here.
-Actions: `request` (open a retirement request for the verified caller and start its execution) and `decide`
-(approve or deny). A name in the body is never read as a caller.
-`slack`: no IAM auth; Slack's request signature is verified here, the press handed to `slack_worker`
-(asynchronous invoke) and Slack answered at once, within its 3 s. `slack_worker` checks the signature again,
-maps the Slack user to an approver through settings, decides, and posts the outcome to the press's response_url.
-Refused or unverifiable requests change nothing and are logged.
+`handler` (AWS_IAM auth): the caller is whoever STS says signed the body's presigned GetCallerIdentity
+(identity.py), bound to the body and to this service's own function URL; a name in the body is never a caller.
+Actions: `request` and `decide`. `slack` (no IAM auth): verifies Slack's signature, hands the press to
+`slack_worker` and answers Slack within its 3 s; the worker verifies again, maps the Slack user, decides and posts
+the outcome to the press's response_url. Refused requests change nothing and are logged.
 """
 
 from __future__ import annotations

@@ -1,22 +1,13 @@
-"""Who is calling, proven by STS rather than by the invoke event (HashiCorp Vault's AWS IAM auth pattern).
+"""Who is calling, proven by STS rather than by the invoke event (Vault's AWS IAM auth pattern).
 
-The caller presigns an sts:GetCallerIdentity request (SigV4 query string, short expiry) that also signs two
-headers: `x-mlgov-binding`, the SHA-256 of what it asks the service to do, and `x-mlgov-audience`, the host of
-the function URL it posts to (the service the proof is for, as Vault's X-Vault-AWS-IAM-Server-ID). The service
-sends that query string to its own region's STS endpoint (never a caller-supplied host) with the binding it
-computed from the body it received and the host of its OWN function URL, which it reads from Lambda
-(GetFunctionUrlConfig on its own function), never from the event: a direct lambda:Invoke can write any
-requestContext, domainName included. A caller cannot produce a signature STS accepts for someone else's
-credentials; a proof made for one body, or for another service (any URL someone hands an approver), does not
-verify here (STS answers SignatureDoesNotMatch), and a proof that signs no audience is refused before STS.
+The caller presigns sts:GetCallerIdentity signing `x-mlgov-binding` (SHA-256 of the request) and
+`x-mlgov-audience` (the host of the function URL it posts to). The service sends it to its own region's STS with
+the binding it computed and its OWN function URL's host (from Lambda, never the event): a proof for another body
+or service fails at STS; one that signs no audience is refused before.
 
-People, not sessions: an assumed-role ARN is its role (the session name is the caller's choice, so a
-requester re-assuming the role under another name stays the same person); an IAM user is itself. IAM Identity
-Center's roles (AWSReservedSSO_<permission set>_<hash>, path aws-reserved/sso.amazonaws.com/) are the exception
-the other way: Identity Center, not the caller, sets their session name to the user name, so sessions with one
-session name of two such roles in one account are one person (one user holding two permission sets). The name
-is read from the ARN alone (an assumed-role ARN carries no path): a role someone else names AWSReservedSSO_*
-can only make more callers "the requester", which refuses, never approves.
+People, not sessions: an assumed-role ARN is its role (the session name is the caller's choice); an IAM user is
+itself; two AWSReservedSSO_* roles' sessions with one session name in one account are one person (Identity Center
+sets it). docs/approvals.md, "How a caller is proven".
 """
 
 from __future__ import annotations

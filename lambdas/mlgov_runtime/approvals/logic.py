@@ -1,14 +1,9 @@
 """Approval requests and the rules every decision passes, whatever the channel (CLI over IAM, Slack button).
 
-A request is opened by the approval service for a caller STS verified (the requester, MACed with a KMS HMAC
-key only the service may use); the step that waits attaches its task token (kept only in the store). A
-decision is taken only by a verified caller who is a configured approver for that kind of decision and is
-not the same person as the requester (identity.person). A request without a verified requester is never
-approved. A challenger promotion is requested by the product itself (PRODUCT_REQUESTER): the service believes
-it only for a RUNNING execution of the challenger state machine started for that package, whose execution the
-request id is derived from (product_request_problem). The decision is written (conditionally, once, MACed)
-before the token is answered, so a replay or a race never has a second effect, and the step that acts
-afterwards verifies the record's MAC.
+A request names a requester STS verified (MACed with a KMS key only the service may use), or the product itself
+for a RUNNING challenger execution (product_request_problem). A decision needs a verified configured approver who
+is not the requester (identity.person); it is written once, conditionally and MACed, before the task token is
+answered, and the acting step verifies the MAC. docs/approvals.md.
 """
 
 from __future__ import annotations

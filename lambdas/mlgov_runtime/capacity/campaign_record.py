@@ -1,13 +1,10 @@
 """What `mlgov capacity campaign` records on the endpoint (tags) so that `mlgov capacity campaign-end` can put the
-weekly scheduled actions it raised back, and the capacity audit can say when that end is overdue.
+raised weekly actions back and the audit can say when that end is overdue.
 
-`mlgov:campaign:<name>:end` holds the campaign's end (UTC, ISO); `mlgov:campaign:<name>:<i>` one raised action:
-`<min before> <max before|-> <min set> <max set|-> <variant> <action name>`. A tag is a claim anyone who may tag the
-endpoint can write. What tag rights cannot write anchors it: the campaign's one-time scheduled actions
-`mlgov-campaign-<name>-out` (its minimum) and `-in` (its end, from `at()`). A campaign without them is not believed,
-its end is the `-in` action's, and a record counts only when its minimum set is the `-out` action's; campaign-end
-acts only on an action that still holds exactly the values recorded as set, never below the floor and never
-above what the campaign set (docs/trust-model.md)."""
+`mlgov:campaign:<name>:end` (UTC, ISO) and `mlgov:campaign:<name>:<i>`: `<min before> <max before|-> <min set>
+<max set|-> <variant> <action name>`. Tags are claims; they count only as far as the campaign's one-time actions
+`mlgov-campaign-<name>-out`/`-in` (which tag rights cannot write) anchor them (docs/trust-model.md).
+"""
 
 from __future__ import annotations
 
