@@ -134,10 +134,10 @@ from mlgov.settings import SettingsError, parse_settings
 from mlgov_runtime.retraining.offline_gate import InvalidEvaluation
 from mlgov_runtime.retraining.registration import encode_evaluation_metrics
 from tests.attacker.conftest import GOV
+from tests.attacker.inject import fail_calls
 from tests.attacker.resource_policies import DEVELOPER, act_as, bucket_policy
 from tests.attacker.scp_judge import REGION, WORKLOAD_OU
 from tests.attacker.test_fourteenth_review_gaps import _fail_first
-from tests.attacker.test_thirteenth_review_gaps import _fail
 from tests.conftest import PASSING_EVALUATION
 from tests.infrastructure.templates import states_with_tokens
 from tests.integration.test_coverage_and_retraining import GROUP, World, fresh_handler, step, world
@@ -317,7 +317,7 @@ def test_a_registration_retried_after_a_lost_answer_returns_the_one_package(
     pipeline = _pipeline()
     state = _passed_run(world, pipeline, "exec-5")
     with monkeypatch.context() as patch:
-        _fail(patch, "CreateModelPackage", "", after=True)  # SageMaker made it; the answer was lost
+        fail_calls(patch, "CreateModelPackage", "", after=True)  # SageMaker made it; the answer was lost
         with pytest.raises(Exception, match=r"[Tt]imeout"):
             step(pipeline, "register", state)
     [made] = _packages(world)

@@ -78,7 +78,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlgov import emulator
-from tests.attacker.test_thirteenth_review_gaps import _config_name, _fail, _register_approved
+from tests.attacker.inject import fail_calls
+from tests.attacker.test_thirteenth_review_gaps import _config_name, _register_approved
 from tests.integration.test_capacity import (
     CAMPAIGN,
     CAMPAIGN_END_CMD,
@@ -147,7 +148,7 @@ def _stopped_rollback(lab: Lab, rollback: RunCli, monkeypatch: pytest.MonkeyPatc
     deadline (exit 5), then the update ends: v1 serves through the rollback's model, v2 still Approved."""
     monkeypatch.setattr(emulator, "UPDATE_POLLS", 20)
     with monkeypatch.context() as patch:
-        _fail(patch, "UpdateEndpoint", "", after=True)
+        fail_calls(patch, "UpdateEndpoint", "", after=True)
         first, _, err = rollback("--format", "json", "--wait-minutes", "1")
     assert first == 5 and "still running" in err, err
     for _ in range(30):
@@ -228,7 +229,7 @@ def test_an_action_deleted_and_not_put_again_is_named_with_the_command_that_re_c
     daily = _weekly(world)["mlgov-min1-0000-daily"]
     _campaign_over(world, monkeypatch)
     with monkeypatch.context() as patch:
-        _fail(patch, "PutScheduledAction", "AccessDeniedException")
+        fail_calls(patch, "PutScheduledAction", "AccessDeniedException")
         code, _, err = run_cli(*CAMPAIGN_END_CMD, "--format", "json")
     assert code == 1 and "mlgov-min1-0000-daily" not in _weekly(world), err
     [line] = [x for x in err.splitlines() if x.startswith("mlgov: error")]
@@ -250,7 +251,7 @@ def test_a_redrive_whose_send_answer_was_lost_never_says_the_message_was_not_sen
     q = queues
     park(q["notifier"], q["dlq"], json.dumps(sample_finding()), "m-1", "jira 400")
     with monkeypatch.context() as patch:
-        _fail(patch, "SendMessage", "", after=True)  # SQS took it; the answer was lost (a read timeout)
+        fail_calls(patch, "SendMessage", "", after=True)  # SQS took it; the answer was lost (a read timeout)
         code = _redrive(q)
     err = capsys.readouterr().err
     # The message went back: it is in the notifier queue (and still in the dead-letter queue)

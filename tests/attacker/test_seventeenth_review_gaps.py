@@ -151,9 +151,9 @@ from typing import Any
 
 import botocore.client
 import pytest
-from botocore.exceptions import ClientError
 
 from mlgov.sandbox import emf_metric
+from tests.attacker.inject import fail_calls
 from tests.integration.test_capacity import (
     PROD,
     PROD_TARGET,
@@ -184,21 +184,6 @@ def _lora_host(world: CapacityWorld) -> str:
     from mlgov.estate import seed_inference_component_endpoint
 
     return seed_inference_component_endpoint(world.sm, world.estate)
-
-
-def _fail(monkeypatch: pytest.MonkeyPatch, operation: str, code: str) -> list[str]:
-    """Every botocore call of `operation` fails with `code`; the others go through."""
-    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
-    seen: list[str] = []
-
-    def call(self: Any, name: str, params: dict[str, Any]) -> Any:
-        if name != operation:
-            return original(self, name, params)
-        seen.append(name)
-        raise ClientError({"Error": {"Code": code, "Message": f"{code} (injected)"}}, name)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
-    return seen
 
 
 def _component_event(call: str, component: str) -> dict[str, Any]:
@@ -309,7 +294,7 @@ def test_an_unreadable_endpoint_emits_no_zero_for_can_scale_to_zero(
     set_min(world, 0)
     world.invoke(register_event(0, "h6-0"))
     assert emf_metric(capsys.readouterr().out, "EndpointCanScaleToZero") == 1
-    _fail(monkeypatch, "DescribeScheduledActions", "ThrottlingException")
+    fail_calls(monkeypatch, "DescribeScheduledActions", "ThrottlingException")
     [checked] = world.invoke(register_event(0, "h6-1"))["results"]
     assert checked["verdict"] == "ERROR"
     assert emf_metric(capsys.readouterr().out, "EndpointCanScaleToZero") != 0
@@ -345,7 +330,7 @@ def test_an_unreadable_schedule_after_min_zero_is_error_and_resolves_nothing(
     world.invoke(register_event(0, "held-0"))
     [opened] = world.published()
     assert (opened["kind"], opened["severity"], opened["status"]) == ("ENDPOINT_CAN_SCALE_TO_ZERO", "CRITICAL", "OPEN")
-    seen = _fail(monkeypatch, "DescribeScheduledActions", code)
+    seen = fail_calls(monkeypatch, "DescribeScheduledActions", code)
     [checked] = world.invoke(register_event(0, "held-1"))["results"]
     assert seen and checked["verdict"] == "ERROR" and checked["minimum"] is None
     published = world.published()
@@ -540,7 +525,7 @@ def test_a_campaign_whose_schedule_cannot_be_read_schedules_nothing(
     world = capacity_world
     before = _weekly(world)
     original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
-    seen = _fail(monkeypatch, "DescribeScheduledActions", "ThrottlingException")
+    seen = fail_calls(monkeypatch, "DescribeScheduledActions", "ThrottlingException")
     code, out, err = run_cli(*CAMPAIGN)
     assert seen and code == 1 and "ThrottlingException" in err, (code, out, err)
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", original)

@@ -103,14 +103,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.client
 import pytest
-from botocore.exceptions import ClientError, ReadTimeoutError
 
 from mlgov import emulator
 from mlgov.challenger_estate import IMAGE_MANIFEST
 from mlgov.retirement_estate import RETURNING
 from mlgov.sandbox import FakeContext, load_event
+from tests.attacker.inject import fail_calls
 from tests.integration.test_capacity import (
     CAMPAIGN,
     CAMPAIGN_END_CMD,
@@ -148,25 +147,6 @@ PINNED_BUCKET, PINNED_KEY = "manga-training", "approved-models/v5/model.tar.gz"
 PINNED_URL = f"s3://{PINNED_BUCKET}/{PINNED_KEY}"
 REPO = "recsys-serving"
 PINNED_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}:v5"
-
-
-def _fail(monkeypatch: pytest.MonkeyPatch, operation: str, code: str, *, after: bool = False) -> list[str]:
-    """Every botocore call of `operation` fails with `code` (a ClientError), or, with `after`, goes through and
-    then loses its answer (a read timeout): the failure injection of this review. Returns the calls seen."""
-    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
-    seen: list[str] = []
-
-    def call(self: Any, name: str, params: dict[str, Any]) -> Any:
-        if name != operation:
-            return original(self, name, params)
-        seen.append(name)
-        if after:
-            original(self, name, params)
-            raise ReadTimeoutError(endpoint_url=f"https://api.{REGION}.amazonaws.com")
-        raise ClientError({"Error": {"Code": code, "Message": f"{code} (injected)"}}, name)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
-    return seen
 
 
 def _config_name(lab: Lab) -> str:
@@ -406,7 +386,7 @@ def test_a_rollback_whose_update_endpoint_fails_says_what_changed_and_what_to_do
     lab: Lab, rollback: RunCli, monkeypatch: pytest.MonkeyPatch, code: str
 ) -> None:
     before, failed = _config_name(lab), lab.variants_package("AllTraffic")
-    seen = _fail(monkeypatch, "UpdateEndpoint", code)
+    seen = fail_calls(monkeypatch, "UpdateEndpoint", code)
     exit_code, _, err = rollback("--format", "json")
     assert seen and _config_name(lab) == before and lab.package(failed)["ModelApprovalStatus"] == "Approved"
     # Safe: one line naming the endpoint, that it still serves its old config with nothing Rejected, and what next
@@ -425,7 +405,7 @@ def test_a_lost_create_answer_lists_what_may_have_been_created_with_its_commands
     was not named. It is listed as "may have been created", with the describe and delete commands."""
     before, failed = _config_name(lab), lab.variants_package("AllTraffic")
     with monkeypatch.context() as patch:
-        seen = _fail(patch, operation, "", after=True)
+        seen = fail_calls(patch, operation, "", after=True)
         exit_code, out, err = rollback("--format", "json")
     assert seen == [operation] and exit_code == 5, err
     assert _config_name(lab) == before and lab.package(failed)["ModelApprovalStatus"] == "Approved"
@@ -459,7 +439,7 @@ def test_a_refused_create_model_says_nothing_was_created(
 ) -> None:
     """AWS's refusal means the call was not taken: no "may have been created" beside it."""
     with monkeypatch.context() as patch:
-        _fail(patch, "CreateModel", "ThrottlingException")
+        fail_calls(patch, "CreateModel", "ThrottlingException")
         exit_code, _, err = rollback("--format", "json")
     [line] = [x for x in err.splitlines() if x.startswith("mlgov: error")]
     assert exit_code == 5 and "created nothing" in line and "may have been created" not in line, line
@@ -473,7 +453,7 @@ def test_a_lost_update_answer_is_watched_and_the_run_finishes_itself(
 ) -> None:
     failed = lab.variants_package("AllTraffic")
     with monkeypatch.context() as patch:
-        _fail(patch, "UpdateEndpoint", "", after=True)
+        fail_calls(patch, "UpdateEndpoint", "", after=True)
         first, _, err = rollback("--format", "json")
     # Was: exit 1 "AWS call failed: Read timeout", v1 serving, v2 Approved. The endpoint shows the update: watched.
     assert first == 0 and "answer was lost" in err and "Read timeout" in err, err
@@ -489,7 +469,7 @@ def test_a_rerun_after_a_lost_update_answer_finishes_the_rollback_instead_of_nam
     # Given a lost UpdateEndpoint answer on a slow update: the first run stops watching at its deadline
     monkeypatch.setattr(emulator, "UPDATE_POLLS", 20)
     with monkeypatch.context() as patch:
-        _fail(patch, "UpdateEndpoint", "", after=True)
+        fail_calls(patch, "UpdateEndpoint", "", after=True)
         first, _, err = rollback("--format", "json", "--wait-minutes", "1")
     assert first == 5 and "answer was lost" in err and "still running" in err, err
     for _ in range(30):  # the update ends (each DescribeEndpoint is one step of the emulator's update)
@@ -615,7 +595,7 @@ def test_a_cancel_whose_tag_change_is_denied_says_the_retirement_is_closed_and_h
     retirement_world.published()
     r = retirement_world.resources
     with monkeypatch.context() as patch:
-        _fail(patch, "AddTags", "AccessDeniedException")
+        fail_calls(patch, "AddTags", "AccessDeniedException")
         code, _, err = run_cli(
             "retire", "cancel", "--endpoint", RETURNING, "--reason", "EU traffic moves in January",
             "--findings-table", r["FINDINGS_TABLE_NAME"], "--findings-topic-arn", r["FINDINGS_TOPIC_ARN"],
@@ -658,7 +638,7 @@ def test_a_redrive_whose_delete_is_throttled_says_what_moved_and_that_a_rerun_is
 
     q = queues
     park(q["notifier"], q["dlq"], json.dumps(sample_finding()), "m-1", "jira 400")
-    _fail(monkeypatch, "DeleteMessage", "ThrottlingException")
+    fail_calls(monkeypatch, "DeleteMessage", "ThrottlingException")
     code = _redrive(q)
     err = capsys.readouterr().err
     monkeypatch.undo()
@@ -685,7 +665,7 @@ def test_a_redrive_stopped_mid_way_counts_what_it_kept_and_shows_it_again_at_onc
     q["attacker"].send_message(QueueUrl=q["dlq"], MessageBody=json.dumps({**sample_finding(), "status": "RESOLVED"}))
     park(q["notifier"], q["dlq"], json.dumps(sample_finding()), "m-1", "jira 400")
     with monkeypatch.context() as patch:
-        _fail(patch, "SendMessage", "AccessDeniedException")
+        fail_calls(patch, "SendMessage", "AccessDeniedException")
         code = _redrive(q)
     err = capsys.readouterr().err
     assert code == 1, err
@@ -710,7 +690,7 @@ def test_a_throttled_registry_listing_is_never_no_previous_version(
     before = _config_name(lab)
     for code in ("ThrottlingException", "AccessDeniedException"):
         with monkeypatch.context() as patch:
-            _fail(patch, "ListModelPackages", code)
+            fail_calls(patch, "ListModelPackages", code)
             exit_code, out, err = rollback("--format", "json")
         assert exit_code == 1 and out == "" and "ListModelPackages" in err and code in err, err
         assert "no previous Approved version" not in err and "Fallbacks" not in err, err
@@ -734,7 +714,7 @@ def test_challenger_start_denied_a_package_read_is_not_told_the_package_does_not
     lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     arn = lab.register()
-    _fail(monkeypatch, "DescribeModelPackage", "AccessDeniedException")
+    fail_calls(monkeypatch, "DescribeModelPackage", "AccessDeniedException")
     code, out, err = run(capsys, "challenger", "start", "--package", arn, "--config", str(config))
     assert code == 1 and out == "" and "AccessDeniedException" in err and "does not exist" not in err, err
     monkeypatch.undo()
@@ -747,7 +727,7 @@ def test_a_restore_whose_first_write_fails_says_so_and_changes_nothing_else(
 ) -> None:
     world = capacity_world
     set_min(world, 0)
-    _fail(monkeypatch, "RegisterScalableTarget", code)
+    fail_calls(monkeypatch, "RegisterScalableTarget", code)
     exit_code, out, err = run_cli(
         "capacity", "restore", "--endpoint", PROD, "--region", REGION, "--format", "json", "--config", NO_SETTINGS
     )
