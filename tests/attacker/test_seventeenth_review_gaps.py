@@ -146,7 +146,7 @@ actions", which would raise none and let the week lower the campaign).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import botocore.client
@@ -154,6 +154,7 @@ import pytest
 
 from mlgov.sandbox import emf_metric
 from tests.attacker.inject import fail_calls
+from tests.integration.conftest import ACCOUNT
 from tests.integration.test_capacity import (
     PROD,
     PROD_TARGET,
@@ -278,6 +279,11 @@ def test_a_target_whose_schedule_and_scale_out_are_suspended_is_not_compliant(ca
 def test_an_inference_component_host_without_components_is_not_compliant(capacity_world: CapacityWorld) -> None:
     world = capacity_world
     host = _lora_host(world)
+    from moto.sagemaker.models import sagemaker_backends
+
+    # A host in service for a week, not one a deployment is still filling (which gets 30 minutes).
+    endpoint = sagemaker_backends[ACCOUNT][REGION].endpoints[host]
+    endpoint.creation_time -= timedelta(days=7)
     for component in ("manga-lora-v2", "manga-lora-hotfix"):
         world.sm.delete_inference_component(InferenceComponentName=component)
     assert world.sm.list_inference_components(EndpointNameEquals=host)["InferenceComponents"] == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -227,6 +227,21 @@ def test_an_endpoint_with_no_capacity_to_read_is_never_compliant(estate: FakeCap
     assert audit.verdict is Verdict.CAN_SCALE_TO_ZERO
     assert "hosts inference components but serves none" in audit.problems[KIND_ZERO][0]
     estate.endpoint("odd", [])
+    audit = checker(estate).check_endpoint("odd")
+    assert audit.verdict is Verdict.ERROR and "names no variant" in audit.reasons[0]
+
+
+def test_a_host_created_minutes_ago_waits_for_its_components(estate: FakeCapacity) -> None:
+    """A deployment creates the host, then its components: no page in between (each CreateInferenceComponent
+    checks it again); an hour later, still none is a host serving nothing."""
+    component_host(estate)
+    estate.endpoints["manga-ic"]["CreationTime"] = NOW - timedelta(minutes=10)
+    audit = checker(estate).check_endpoint("manga-ic")
+    assert audit.verdict is Verdict.COMPLIANT and "no inference component yet" in audit.reasons[0]
+    estate.endpoints["manga-ic"]["CreationTime"] = NOW - timedelta(hours=1)
+    assert checker(estate).check_endpoint("manga-ic").verdict is Verdict.CAN_SCALE_TO_ZERO
+    estate.endpoint("odd", [])
+    estate.endpoints["odd"]["CreationTime"] = NOW - timedelta(minutes=10)
     audit = checker(estate).check_endpoint("odd")
     assert audit.verdict is Verdict.ERROR and "names no variant" in audit.reasons[0]
 

@@ -240,15 +240,10 @@ def decide(
     via: str = "",
     again: bool = False,
 ) -> Decision:
-    """`also`: other identities the same person uses (a Slack user mapped to several roles). `people`: every
-    person's identities from settings (approvals.slack_approvers), so the caller's other identities count on every
-    channel, the CLI included (identity.mapped_identities). `product_check`:
-    why a product-requested (challenger) request is not believed (product_request_problem), "" when it is.
-    `shown_check`: why what the decider was shown does not name this request's subject (a Slack press's message),
-    "" when it does. `via`: who pressed (slack:<team>:<user>), recorded as decided_via under the decision MAC.
-    `again`: a retry of the same decision (Lambda retries the press worker; the same caller runs the same CLI
-    command again) that finds its own decision recorded (same caller, channel and outcome, its decision MAC
-    verified) but not marked answered answers it again instead of refusing it."""
+    """`also`/`people`: the caller's other identities, and every person's from settings (one person on every
+    channel). `product_check`/`shown_check`: why a product request, or what a Slack press showed, is not believed
+    ("" when it is). `via`: who pressed, under the decision MAC. `again`: a retry that finds its own decision
+    recorded (same caller, channel, outcome; MAC verified) but unanswered answers it again."""
     if channel not in CHANNELS:
         raise Refused(400, f"unknown channel {channel!r}")
     if not re.fullmatch(REQUEST_ID, request_id):

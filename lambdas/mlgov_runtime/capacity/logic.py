@@ -31,6 +31,7 @@ KIND_SINGLE_INSTANCE = "ENDPOINT_SINGLE_INSTANCE"
 KIND_COLD_START = "SERVERLESS_COLD_START_RISK"
 KIND_ERROR = "CAPACITY_CHECK_ERROR"
 KIND_CAMPAIGN_OVERDUE = "CAPACITY_CAMPAIGN_END_OVERDUE"
+NEW_HOST_GRACE_S = 1800  # a host younger than this without components is a deployment under way
 KINDS = (KIND_ZERO, KIND_ERROR, KIND_NO_AUTOSCALING, KIND_SINGLE_INSTANCE, KIND_COLD_START, KIND_CAMPAIGN_OVERDUE)
 # When each kind fires (docs/gen.py writes the findings reference from these).
 WHEN = {
@@ -501,7 +502,12 @@ def judge(
             cap.lowest = low if cap.lowest is None else min(cap.lowest, low)
         audit.capacities.append(cap)
     # Nothing read is nothing known, never compliant.
-    if is_component_endpoint(facts.config) and not facts.components:
+    created = endpoint.get("CreationTime")
+    new_host = isinstance(created, datetime) and (rules.now - created).total_seconds() < NEW_HOST_GRACE_S
+    if is_component_endpoint(facts.config) and not facts.components and new_host:
+        # A deployment creates the host, then its components: each CreateInferenceComponent checks it again.
+        audit.reasons.append(f"endpoint {name}: created {created:%H:%M} UTC, no inference component yet.")
+    elif is_component_endpoint(facts.config) and not facts.components:
         audit.problem(
             KIND_ZERO,
             f"endpoint {name} hosts inference components but serves none: every request fails until one is "
