@@ -57,9 +57,9 @@ audit record the configuration they re-created; the SCP's `sagemaker:*teInferenc
 Create/Update/Delete InferenceComponent and UpdateInferenceComponentRuntimeConfig in a production account and leaves
 Describe/List to developers (no other action is so named); CreateEndpoint without a package-shaped ModelPackageName
 tag is denied there; a host ten minutes old waits (a reason, no finding); the dialog about the request's own
-endpoint in its own region still approves; Identity Center's same-person rule holds across account boundaries (a
-session of the same name in another account is another person: the rule is per account) and gains nothing for a
-role merely named like Identity Center's. (d): no hole found; the sweep's one AssumeRole per account and a refused
+endpoint in its own region still approves; Identity Center's same-person rule is per account (a session of the
+same name in another account is another person), ignores the session name's case, and gains nothing for a role not
+named AWSReservedSSO_*. (d): no hole found; the sweep's one AssumeRole per account and a refused
 renewal are pinned in tests/integration/test_org_scan.py, a refused Query resolving nothing in the sixteenth review.
 
 Left as is:
@@ -71,6 +71,10 @@ Left as is:
  - Two Slack users mapped to one principal through different spellings (the role ARN and a session ARN of it) pass
    the duplicate-mapping refusal; decided_via records the Slack user under the MAC, which is what that refusal was
    for (the eighteenth review's hole 3).
+ - The approval service bounds X-Amz-Expires (60 s) but not X-Amz-Date against its own clock: a proof signed on a
+   machine whose clock runs ahead lives as long as STS's allowance for a future date, not 60 s. A proof is bound
+   to its body and to this service, so a captured one only repeats the same request, which the record refuses;
+   moto does not check SigV4, so it is not tested here.
  - report.py's "listed" set compares the finding's resource name in lower case with the rows' names: an endpoint
    deleted and another created under the same name in another case keeps the first's finding open until it is
    audited (SageMaker endpoint names are unique without regard to case, so it is the same name).
