@@ -267,7 +267,7 @@ def test_a_press_on_a_message_about_another_endpoint_approves_nothing(
     # Slack sends the message the button sat in with the press, signed with the rest.
     [told] = _press(monkeypatch, _press_body({"id": "UBOB", "username": "bob"}, value, message=message))
     assert world.status() == "PENDING"
-    assert "does not name manga-recommender-v1-ab in account 123456789012" in told["text"]
+    assert "does not name the deletion of manga-recommender-v1-ab in account 123456789012" in told["text"]
     assert told["replace_original"] is False
 
 
@@ -284,7 +284,7 @@ def test_a_message_that_mentions_the_subject_in_passing_still_approves_nothing(
     message = slack_message(forged)
     [told] = _press(monkeypatch, _press_body({"id": "UBOB", "username": "bob"}, world.request_id, message=message))
     assert world.status() == "PENDING"
-    assert "does not name manga-recommender-v1-ab in account 123456789012" in told["text"]
+    assert "does not name the deletion of manga-recommender-v1-ab in account 123456789012" in told["text"]
 
 
 def test_a_press_on_the_requests_own_message_approves_and_its_dialog_names_the_subject(

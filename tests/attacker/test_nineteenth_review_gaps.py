@@ -29,11 +29,13 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     Fix: compare the region too (the execution ARN's region, where the steps act), or better, have the worker
     rebuild the dialog text from the record (decision, subject, account, region, as messages._about writes it) and
     require that exact text.
+    Fixed: the dialog must also name the region of the request's execution (as a whole word).
  3. (medium) The dialog's verb is the finding's, not the request's: messages._about says "promotion of" when the
     finding's evidence.approval_request.decision is "challenger", and the worker does not check it. An operator's
     finding titled as a challenger promotion of endpoint <name>, carrying <name>'s pending RETIREMENT request, shows
     "Approve: promotion of ...endpoint/<name>"; an approver who approves promotions presses, and <name> is
     deleted. Fix: as hole 2 (the dialog text rebuilt from the record, whose decision says deletion or promotion).
+    Fixed: the dialog must say "deletion of" for a retirement request and "promotion of" for a challenger one.
  4. (medium, false page) The 30-minute grace counts from the host's CreationTime, but a component can be created
     only once the host is InService, and the capacity Lambda checks the host on its InService state change. A host
     whose creation takes longer than 30 minutes (large GPU instances, or an instance type SageMaker retries for
@@ -167,7 +169,6 @@ def _dialog(message: dict[str, Any]) -> str:
     return str(block["elements"][0]["confirm"]["text"]["text"])
 
 
-@pytest.mark.xfail(strict=True, reason="hole 2: the press check does not compare the region")
 def test_a_press_on_a_message_about_the_same_name_in_another_region_approves_nothing(
     world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,7 +181,6 @@ def test_a_press_on_a_message_about_the_same_name_in_another_region_approves_not
     assert world.status() == "PENDING"
 
 
-@pytest.mark.xfail(strict=True, reason="hole 3: the dialog's verb comes from the finding, unchecked")
 def test_a_press_on_a_dialog_saying_promotion_does_not_approve_a_deletion(
     world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

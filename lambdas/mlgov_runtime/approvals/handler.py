@@ -233,7 +233,11 @@ def _decide(
     def shown_check(request: ApprovalRequest) -> str:
         # A press decides only what the message it sat in named (Slack signs that message with the press).
         assert press is not None
-        return s.shown_problem(press.shown, request.subject, _account_of(request))
+        act = "promotion" if request.decision == "challenger" else "deletion"  # as the notifier's dialog says
+        where = request.execution_arn.split(":")
+        return s.shown_problem(
+            press.shown, request.subject, _account_of(request), where[3] if len(where) > 4 else "", act
+        )
 
     return decide(
         DynamoApprovals(client("dynamodb"), config.table),

@@ -75,8 +75,7 @@ def _texts(node: Any) -> list[str]:
 
 
 def _pressed_confirm(message: Any, action: dict[str, Any]) -> Any:
-    """The confirmation dialog of the button pressed, as the message carried it: what the approver confirmed.
-    Other text of the message (a finding's detail may name anything) is not read."""
+    """The pressed button's confirmation dialog: what the approver confirmed (a finding's text may name anything)."""
     blocks = message.get("blocks") if isinstance(message, dict) else None
     for block in blocks if isinstance(blocks, list) else []:
         if isinstance(block, dict) and block.get("block_id") == action.get("block_id", block.get("block_id")):
@@ -93,13 +92,18 @@ def _names(shown: str, what: str, word: str) -> bool:
     return bool(what) and re.search(rf"(?<!{word}){re.escape(what)}(?!{word})", shown) is not None
 
 
-def shown_problem(shown: str, subject: str, account: str) -> str:
-    """Why the message a button sat in does not name the request's subject and account (a message about
-    something else carried this request's buttons), or ""."""
-    if _names(shown, subject, r"[\w-]") and _names(shown, account, r"\d"):
+def shown_problem(shown: str, subject: str, account: str, region: str = "", act: str = "deletion") -> str:
+    """Why the pressed button's dialog does not name the request's act, subject, account and region, or ""."""
+    if (
+        f"{act} of " in shown
+        and _names(shown, subject, r"[\w-]")
+        and _names(shown, account, r"\d")
+        and (not region or _names(shown, region, r"[\w-]"))
+    ):
         return ""
     return (
-        f"the message this button sat in does not name {subject} in account {account}, the subject of this request "
+        f"the message this button sat in does not name the {act} of {subject} in account {account} {region}, the "
+        "subject of this request "
         "(a message about something else carried its buttons; tell the platform team): decide on the request's own "
         "message, or with the CLI"
     )
