@@ -234,10 +234,7 @@ def _decide(
         # A press decides only what the message it sat in named (Slack signs that message with the press).
         assert press is not None
         act = "promotion" if request.decision == "challenger" else "deletion"  # as the notifier's dialog says
-        where = request.execution_arn.split(":")
-        return s.shown_problem(
-            press.shown, request.subject, _account_of(request), where[3] if len(where) > 4 else "", act
-        )
+        return s.shown_problem(press.shown, request.subject, *_where(request), act)
 
     return decide(
         DynamoApprovals(client("dynamodb"), config.table),
@@ -260,10 +257,10 @@ def _decide(
     )
 
 
-def _account_of(r: ApprovalRequest) -> str:
-    """Where the request acts: its execution's account (the steps act in their own account)."""
+def _where(r: ApprovalRequest) -> tuple[str, str]:
+    """Where the request acts: its execution's account and region (the steps act in their own)."""
     parts = r.execution_arn.split(":")
-    return parts[4] if len(parts) > 4 else ""
+    return (parts[4], parts[3]) if len(parts) > 4 else ("", "")
 
 
 def _outcome(decision: Decision) -> dict[str, Any]:
