@@ -359,10 +359,12 @@ def endpoint_lineage_policy(settings: Settings) -> NamedPolicy:
         ),
         *_endpoint_statements(
             "DenyLineageChangeOutsidePipeline",
-            # UpdateEndpoint and UpdateEndpointWeightsAndCapacities; Create/DeleteEndpointConfig (the reference).
-            ["sagemaker:UpdateEndpoint*", "sagemaker:*teEndpointConfig"],
+            # Exactly Create/Update/DeleteEndpoint, UpdateEndpointWeightsAndCapacities and Create/DeleteEndpointConfig
+            # (the reference). A deleted and re-created host serves nothing until its components come back, and a
+            # deletion is the retirement's, after approval: where the product runs its roles, by name, delete.
+            ["sagemaker:*teEndpoint*"],
             ["endpoint", "endpoint-config"],
-            _principal_exceptions(pipeline),
+            _principal_exceptions(pipeline + _by_name(settings, g.product_role_arns)),
             settings,
         ),
         *_endpoint_statements(

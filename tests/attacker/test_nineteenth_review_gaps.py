@@ -21,6 +21,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     own time (CloudTrail's eventTime): a configuration created after the deploy call that names it is not what the
     call deployed, so later audits compare with the call's time, not only with a CreationTime read afterwards (a
     record whose configuration was already re-created keeps it ARTIFACT_MISMATCH until a pipeline redeploy).
+    Fixed: a deploy call's audit records whatever it finds; a configuration already re-created (or gone) then is
+    recorded as such (an empty CreationTime), and whatever later bears its name is ARTIFACT_MISMATCH until a
+    redeploy. (The call's eventTime was not used: a configuration created in the call's second reads as later.)
  2. (medium) The Slack press check reads the pressed button's confirm dialog for the request's subject (an endpoint
     NAME) and account only, not its region. An operator publishes an OPEN finding about
     arn:aws:sagemaker:eu-west-1:<account>:endpoint/<name> (a scratch copy of the same name in another region)
@@ -44,6 +47,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     reason, not a finding (the pipeline's CreateInferenceComponent checks again, the weekly scan after); or count
     the grace from when the host went InService. Not from LastModifiedTime alone: a weight call moves it, and a
     host whose components were deleted would get its grace back.
+    Fixed: the check of the InService state change waits for a host up to 6 hours old (FIRST_IN_SERVICE_S); older,
+    it is an update and pages as before (the held week-old test).
  5. (low) The grace re-opens whenever the host is created again, and in a guarded account a developer may: the
     guardrails deny neither sagemaker:DeleteEndpoint nor a CreateEndpoint tagged ModelPackageName with any
     package-shaped ARN (DenyEndpointWithoutPackageTag checks the shape only) from the host's existing
@@ -53,6 +58,10 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     DeleteEndpoint outside the pipeline, the product's RetirementSteps role and break-glass in guarded accounts (as
     DenyLineageChangeOutsidePipeline does for UpdateEndpoint), and end the grace in a check (a one-time schedule
     at CreationTime + 30 minutes, or the next hourly run), not in silence.
+    Fixed (the SCP half): DenyLineageChangeOutsidePipeline is `sagemaker:*teEndpoint*`, exactly Create/Update/Delete
+    Endpoint, UpdateEndpointWeightsAndCapacities and Create/DeleteEndpointConfig (cfn-lint's reference), except
+    pipeline, break-glass and the product's roles by name (the retirement deletes). Not done: a check at the grace's
+    end; in a guarded account only those roles can re-create a host now, and the weekly scan sees one left empty.
 
 Held (plain tests below): a failed (AccessDenied) UpdateEndpoint is never audited, so a developer cannot make the
 audit record the configuration they re-created; the SCP's `sagemaker:*teInferenceComponent*` denies exactly
@@ -87,6 +96,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -96,6 +106,7 @@ from tests.attacker.test_sixteenth_review_gaps import (
     HOTFIX,
     _about_hotfix,
     _audit_by_scratch_delete_model,
+    _delete_config,
     _endpoint_touched_since,
     _record,
     _recreate_config,
@@ -114,7 +125,6 @@ __all__ = ["capacity_world", "indexed", "sandbox", "world"]
 # -- hole 1: the deploy audit that finds the configuration already re-created records nothing
 
 
-@pytest.mark.xfail(strict=True, reason="hole 1: a deploy audit that sees the configuration re-created records nothing")
 def test_a_configuration_recreated_before_its_deploy_audit_stays_flagged_after_a_weight_call(
     indexed: Sandbox,
 ) -> None:
@@ -127,6 +137,16 @@ def test_a_configuration_recreated_before_its_deploy_audit_stays_flagged_after_a
     # Was: no record (the deploy audit saw the configuration re-created), COMPLIANT, the finding RESOLVED.
     assert row["verdict"] != "COMPLIANT", row
     assert {f["kind"]: f["status"] for f in _about_hotfix(indexed.stored())}["UNREGISTERED_ENDPOINT"] == "OPEN"
+
+
+def test_a_configuration_gone_at_its_deploy_audit_stays_flagged_once_made_again(indexed: Sandbox) -> None:
+    """Hole 1's other half: deleted before the deploy call's audit and made again after it, under the same names."""
+    _delete_config(indexed)
+    assert _verdict(indexed.invoke(create_event(HOTFIX, "deploy"))) != "COMPLIANT"
+    assert _record(indexed, HOTFIX) == {"endpoint_created": ANY, "configs": {f"{HOTFIX}-config": ""}}
+    _recreate_config(indexed, "AllTraffic", deleted=True)
+    row = _weights_call(indexed, HOTFIX, "weights")
+    assert row["verdict"] == "ARTIFACT_MISMATCH" and "already been re-created or deleted" in str(row["reasons"]), row
 
 
 def test_a_failed_update_endpoint_records_nothing(indexed: Sandbox) -> None:
@@ -242,7 +262,6 @@ def _in_service(world: CapacityWorld, host: str, created_minutes_ago: int) -> di
     return dict(row)
 
 
-@pytest.mark.xfail(strict=True, reason="hole 4: a host slower than 30 minutes to create pages at its InService")
 def test_a_host_that_took_45_minutes_to_create_does_not_page_when_it_goes_in_service(
     capacity_world: CapacityWorld,
 ) -> None:
@@ -294,7 +313,6 @@ def test_the_inference_component_wildcard_denies_the_changes_and_leaves_the_read
 # -- hole 5: the grace re-opens when the host is re-created, and a developer may re-create it
 
 
-@pytest.mark.xfail(strict=True, reason="hole 5: a developer may delete a production host and create it again")
 def test_a_developer_cannot_reopen_a_hosts_grace_by_recreating_it() -> None:
     from tests.attacker.test_guardrail_gaps import PROD, WORKLOAD_OU, decision
 

@@ -1,17 +1,6 @@
-"""Where the org-wide scan keeps a run in S3: the planned targets (the Distributed Map's ItemReader
-input), each account/region's full result, the Map's ResultWriter manifest, the aggregate's roll-up
-decision and the reports.
-
-targets.json, every result and the roll-up decision carry a KMS HMAC (object metadata `mlgov-mac`) over the
-run id, the key and the body's SHA-256; only the scan's own roles may make one (docs/trust-model.md says how).
-An object that does not verify is not believed (a result is an ERROR row; a plan or roll-up fails the run).
-
-    org-scan/runs/<run id>/targets.json            [{"account_id", "region"}, ...]
-    org-scan/runs/<run id>/results/<acct>-<region>.json
-    org-scan/runs/<run id>/rolled_up.json          {"run_id", "findings": {id: [kind, status, single|rolled]}}
-    org-scan/runs/<run id>/report.json | report.md
-    org-scan/map-results/<map run>/manifest.json   (written by Step Functions)
-    org-scan/latest.json                           {"run_id", "report_key", "previous_report_key"}
+"""Where the org-wide scan keeps a run in S3 (org-scan/runs/<run id>/: targets.json, results/<acct>-<region>.json,
+rolled_up.json, report.json|md; org-scan/latest.json): docs/org-scan.md. targets.json, every result and the roll-up
+carry a KMS HMAC (metadata `mlgov-mac`) over run id, key and body SHA-256; one that does not verify is not believed.
 """
 
 from __future__ import annotations

@@ -1,15 +1,6 @@
-"""Security Hub: the notifier's channel to where security teams look (BatchImportFindings, ASFF).
-
-Security Hub takes a finding under the default product ARN only from the account the finding names
-(AwsAccountId == caller). The notifier imports every finding in its own (governance) account and region,
-under that account's default product; a member account's finding keeps its account in ProductFields
-(`mlgov/AccountId`), its resource ARN and its description. Security Hub's delegated administrator sees
-the governance account's records like any member's.
-
-A resolution is imported to the same record (RecordState ARCHIVED) and its workflow set to RESOLVED with
-BatchUpdateFindings (BatchImportFindings cannot change Workflow after creation), only when the stored
-finding says RESOLVED: a forged or stale resolution never archives an open violation.
-FailedFindings are refusals (reported and parked), never successes; throttling is retried.
+"""Security Hub: the notifier's channel to where security teams look (BatchImportFindings, ASFF), imported in
+the governance account under its default product (docs/notifications.md). A resolution archives the record only
+when the stored finding says RESOLVED: a forged or stale one never archives an open violation.
 """
 
 from __future__ import annotations

@@ -74,6 +74,7 @@ class CapacityChecker:
         self._ou_resolver = ou_resolver
         self._ous: list[str] | None = None
         self._now = now
+        self.in_service = False  # the endpoint's InService state change asked
 
     def _exemption(self, name: str) -> tuple[bool, str | None]:
         if not name.startswith(self.exemptions.endpoint_name_prefix):
@@ -123,7 +124,7 @@ class CapacityChecker:
         audit = judge(
             EndpointFacts(endpoint, config, tags, components, described),
             index,
-            CapacityRules(self.policy, self._now()),
+            CapacityRules(self.policy, self._now(), self.in_service),
             self.account_id,
             self.region,
         )

@@ -47,6 +47,7 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     settings = capacity_settings.get()
     parsed = CapacityRequest(**request)
     checker = _checker(parsed, own_account, settings)
+    checker.in_service = parsed.trigger == "state_change" and parsed.action == "IN_SERVICE"
     store = channel_store(settings)
     name = parsed.endpoint_name
     if parsed.component:

@@ -32,6 +32,9 @@ KIND_COLD_START = "SERVERLESS_COLD_START_RISK"
 KIND_ERROR = "CAPACITY_CHECK_ERROR"
 KIND_CAMPAIGN_OVERDUE = "CAPACITY_CAMPAIGN_END_OVERDUE"
 NEW_HOST_GRACE_S = 1800  # a host younger than this without components is a deployment under way
+# Components come once the host is InService: at that state change a host this young is new, however slow its
+# creation (a host going InService later than this after its creation is an update).
+FIRST_IN_SERVICE_S = 6 * 3600
 KINDS = (KIND_ZERO, KIND_ERROR, KIND_NO_AUTOSCALING, KIND_SINGLE_INSTANCE, KIND_COLD_START, KIND_CAMPAIGN_OVERDUE)
 # When each kind fires (docs/gen.py writes the findings reference from these).
 WHEN = {
@@ -270,9 +273,10 @@ def _expired(raw: Mapping[str, Any], now: datetime) -> bool:
 class CapacityRules:
     """Applies the policy to one endpoint's descriptions and autoscaling state."""
 
-    def __init__(self, policy: CapacityPolicy, now: datetime) -> None:
+    def __init__(self, policy: CapacityPolicy, now: datetime, in_service: bool = False) -> None:
         self.policy = policy
         self.now = now
+        self.in_service = in_service  # checking the endpoint's InService state change
         self._start = week_start(now)
         tz = policy.time_zone
         self._business = [
@@ -503,7 +507,8 @@ def judge(
         audit.capacities.append(cap)
     # Nothing read is nothing known, never compliant.
     created = endpoint.get("CreationTime")
-    new_host = isinstance(created, datetime) and (rules.now - created).total_seconds() < NEW_HOST_GRACE_S
+    grace = FIRST_IN_SERVICE_S if rules.in_service else NEW_HOST_GRACE_S
+    new_host = isinstance(created, datetime) and (rules.now - created).total_seconds() < grace
     if is_component_endpoint(facts.config) and not facts.components and new_host:
         # A deployment creates the host, then its components: each CreateInferenceComponent checks it again.
         audit.reasons.append(f"endpoint {name}: created {created:%H:%M} UTC, no inference component yet.")

@@ -1,21 +1,6 @@
 """Per-endpoint checks: what the org-wide scan (and `mlgov scan`) runs on every endpoint of every
-account/region. Knows no capability.
-
-A capability joins the scan with `endpoint_check="<module>"` in its registry line. The module defines:
-
-    NAME: str                        # its part of the endpoint's report row (and of `check_errors`)
-    KINDS: tuple[str, ...]           # finding kinds it opens; the scan resolves those it stops reporting
-    MEMBER_ACTIONS: frozenset[str]   # read-only IAM actions it needs in a member account
-    def check_endpoint(ctx: CheckContext, endpoint_name: str) -> CheckResult
-
-Rules: read AWS only through `ctx.client(service)` (the member account's clients) and declare every
-action in MEMBER_ACTIONS (the member role grants exactly their union; a test records the calls);
-raise EndpointGone when the endpoint disappeared under the check; never store or publish (the scan's
-aggregation does that once per run). The checks of one endpoint run in registry order, so a later
-check may reuse an earlier one's reads through `ctx.shared`; wrap a reader in `ctx.reads(reader)` and
-the endpoint, its config, models, tags and components are read once per scan whichever check asks.
-Endpoints of one account/region run concurrently: what a check keeps in
-`ctx.shared` must be safe to use from several threads.
+account/region. Knows no capability. The contract a check module keeps (NAME, KINDS, MEMBER_ACTIONS,
+check_endpoint; reads only through `ctx`, shared reads thread-safe): docs/org-scan.md, per-endpoint check.
 """
 
 from __future__ import annotations

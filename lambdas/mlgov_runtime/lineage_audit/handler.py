@@ -142,7 +142,7 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
         if index is not None and outcome.audit is not None:
             index.record(outcome.audit.to_dict())
         audit = outcome.audit
-        if deploys and index and audit and audit.endpoint_created and audit.configs_read and not audit.config_replaced:
+        if deploys and index and audit and audit.endpoint_created and audit.configs_read:
             index.record_deployment(parsed.account_id, parsed.region, name, audit.endpoint_created, audit.configs_read)
         results.append(_record_outcome(outcome, parsed))
     closed = []

@@ -192,7 +192,7 @@ class EndpointAudit:
     inference_components: list[VariantResult] = field(default_factory=list)
     evidence_missing: bool = False  # a model or configuration was deleted under the live endpoint
     config_replaced: bool = False
-    # CreationTimes, recorded at the audit of a deploy call.
+    # CreationTimes, recorded at the audit of a deploy call ("": re-created or gone by then).
     endpoint_created: str | None = None
     configs_read: dict[str, str] = field(default_factory=dict)
 
@@ -648,7 +648,9 @@ def _replaced_config(config: Mapping[str, Any], endpoint: Mapping[str, Any], rec
             if served and served != named:
                 why = f"names {key} {', '.join(sorted(named)) or 'none'}, the endpoint {', '.join(sorted(served))}"
     # A weight call moves LastModifiedTime, not what serves: the deploy-time record still tells.
-    if not why and recorded is not None and created is not None and stamp(created) != recorded:
+    if not why and recorded == "":
+        why = "had already been re-created or deleted when the audit of its deployment read it"
+    elif not why and recorded is not None and created is not None and stamp(created) != recorded:
         why = f"was created at {stamp(created)}, not at {recorded} as when the audit of its deployment read it"
     if not why:
         return None
@@ -675,7 +677,10 @@ def _config_variants(
             raise ResourceNotFound("endpoint names no endpoint configuration")
         config = reader.describe_endpoint_config(str(config_name))
     except (ResourceNotFound, ReadFailure) as exc:
-        audit.evidence_missing = audit.evidence_missing or isinstance(exc, ResourceNotFound)
+        if isinstance(exc, ResourceNotFound):
+            audit.evidence_missing = True
+            if config_name and endpoint is not None:
+                audit.configs_read[str(config_name)] = ""
         audit.reasons.append(
             f"{label} {config_name or '<none>'} could not be read ({exc}); lineage cannot be verified."
         )
@@ -688,6 +693,7 @@ def _config_variants(
     replaced = _replaced_config(config, endpoint, known) if endpoint is not None else None
     if replaced:
         audit.config_replaced = audit.evidence_missing = True
+        audit.configs_read[str(config_name)] = ""
         audit.reasons.append(
             f"{replaced} Next: `aws sagemaker describe-endpoint --endpoint-name {audit.endpoint_name}` shows what "
             "serves; redeploy an Approved package through the deployment pipeline."
