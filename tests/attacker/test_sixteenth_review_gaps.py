@@ -86,7 +86,8 @@ account outside the guardrails a developer's own group and self-approved version
 (documented under FOREIGN_PACKAGE; the org estate models member registries so): set `package_account_ids` to the
 central registry wherever member accounts are scanned. An inference component's `DeployedImage` (its resolved
 digest) is not compared with its package's `ImageDigest` as an endpoint's `DeployedImages` are; the emulator gives
-components none, so it is not shown here.
+components none, so it is not shown here. Fixed since: compared as a variant's
+(tests/unit/test_lineage_audit_bypasses.py).
 
 What held (passing tests below, or named): a model re-created under a live endpoint is ARTIFACT_MISMATCH
 (tests/integration); a deleted configuration under a live endpoint is ERROR, HIGH, and keeps the open violation open

@@ -165,6 +165,19 @@ def test_a_deployed_image_digest_other_than_the_packages_is_a_mismatch(sm: FakeS
     assert auditor(sm).audit("ep").verdict is Verdict.COMPLIANT
 
 
+def test_a_components_deployed_image_other_than_its_packages_digest_is_a_mismatch(sm: FakeSageMaker) -> None:
+    """As an endpoint's DeployedImages: the component's resolved digest (its Container.DeployedImage) must be one
+    its package pins (a tag pushed again over the approved image serves other bytes)."""
+    sm.endpoint("lora-host", IC_HOST)
+    resolved = {"DeployedImage": {"SpecifiedImage": IMAGE, "ResolvedImage": f"{IMAGE}@sha256:{'b' * 64}"}}
+    sm.component("ic-approved", "lora-host", {"ModelName": "approved", "Container": resolved})
+    audit = auditor(sm).audit("lora-host")
+    assert audit.verdict is Verdict.ARTIFACT_MISMATCH, audit.reasons
+    assert any("ic-approved" in r and "is not an image of its package" in r for r in audit.reasons)
+    resolved["DeployedImage"]["ResolvedImage"] = f"{IMAGE}@{DIGEST}"
+    assert auditor(sm).audit("lora-host").verdict is Verdict.COMPLIANT
+
+
 # 5. Deleting evidence
 
 

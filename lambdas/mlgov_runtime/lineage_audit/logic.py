@@ -549,12 +549,14 @@ def evaluate_component(name: str, reader: LineageReader, ctx: AuditContext) -> V
         return result
     result.variant_name = str(component.get("VariantName") or "")
     specs = [component.get("Specification") or {}, *(component.get("Specifications") or [])]
+    # Its resolved digest, as DescribeEndpoint's DeployedImages for a variant: a re-pushed tag is other bytes.
+    images = [(sp.get("Container") or {}).get("DeployedImage") or {} for sp in specs]
     judged = AuditContext(
         ctx.packages,
         ctx.policy,
         ctx.account_id,
         component.get("LastModifiedTime") or component.get("CreationTime"),
-        ctx.deployed_images,
+        {result.variant_name: [str(i["ResolvedImage"]) for i in images if i.get("ResolvedImage")]},
     )
     named = [sp for sp in specs if sp.get("ModelName")]
     raw = [sp for sp in specs if not sp.get("ModelName") and sp.get("Container")]
