@@ -459,6 +459,25 @@ def _require_findings_channel(aws: Any, table: str, topic: str, account: str, re
             raise
 
 
+def _package_of(sm: Any, config_name: str) -> str | None:
+    """The registry version the kept configuration's first model names (a package ARN), or None."""
+    from botocore.exceptions import ClientError
+
+    config = sm.describe_endpoint_config(EndpointConfigName=config_name)
+    for variant in config.get("ProductionVariants") or []:
+        if not variant.get("ModelName"):
+            continue
+        try:
+            model = sm.describe_model(ModelName=variant["ModelName"])
+        except ClientError:
+            continue  # a deleted model: the next variant's, or no tag (then only break-glass may create it)
+        for container in [model.get("PrimaryContainer") or {}, *(model.get("Containers") or [])]:
+            name = str(container.get("ModelPackageName") or "")
+            if re.fullmatch(r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+", name):
+                return name
+    return None
+
+
 def cmd_recreate(args: argparse.Namespace) -> int:
     aws, policy, account, region = _context(args)
     sm = aws.client("sagemaker")
@@ -470,11 +489,12 @@ def cmd_recreate(args: argparse.Namespace) -> int:
     if common.sagemaker_exists(sm, "describe_endpoint", EndpointName=args.endpoint):
         raise common.UsageError(f"endpoint {args.endpoint} already exists in {account}/{region}; nothing to re-create")
     endpoints, _ = _ports(aws)
-    arn = endpoints.create(
-        args.endpoint,
-        args.endpoint_config,
-        {policy.purpose_tag_key: "retiring", "mlgov:recreated_by": _caller(aws)[:256]},
-    )
+    tags = {policy.purpose_tag_key: "retiring", "mlgov:recreated_by": _caller(aws)[:256]}
+    package = _package_of(sm, args.endpoint_config)
+    if package:
+        # DenyEndpointWithoutPackageTag lets the pipeline create an endpoint only with this claim (the audit checks it).
+        tags["ModelPackageName"] = package
+    arn = endpoints.create(args.endpoint, args.endpoint_config, tags)
     _emit(
         args,
         {"status": "creating", "endpoint_arn": arn},

@@ -21,6 +21,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     `ModelPackageName` tag (the retirement's snapshot records its tags in `evidence.retiring.recreate`, or read it
     from the kept configuration's model package), so the pipeline may run it; or say "break-glass only" in the
     docs and the finding. (The test passes with the first fix; with the second, rewrite it to the docs' claim.)
+    Fixed: `recreate` tags the endpoint ModelPackageName with the package ARN the kept configuration's first model
+    names (none found: no tag, and only break-glass may create it).
  2. (medium) The 6-hour wait resolves a page it did not open. Any InService state change within 6 hours of the
     host's creation counts as the first, but an endpoint goes Updating -> InService on every UpdateEndpoint and
     UpdateEndpointWeightsAndCapacities. A host 2 hours old whose components were deleted (DeleteInferenceComponent
@@ -32,6 +34,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     host is a reason that closes nothing (report() as for ERROR for ENDPOINT_CAN_SCALE_TO_ZERO), or wait on
     InService only when no ENDPOINT_CAN_SCALE_TO_ZERO finding is open for it (an open one means its grace already
     ended once).
+    Fixed: a waiting host is undecided for ENDPOINT_CAN_SCALE_TO_ZERO (report() closes nothing of that kind, the
+    scan's check is inconclusive).
  3. (medium) A deploy call's audit that cannot read the configuration (DescribeEndpointConfig throttled past the
     SDK's retries, or refused) records no CreationTime for it: only ResourceNotFound records "" (gone). The audit
     is ERROR and is not retried, and with nothing recorded the endpoint is "without a record": the nineteenth
@@ -44,10 +48,14 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     unread (later audits: ARTIFACT_MISMATCH "could not be read when its deployment was audited" until a redeploy),
     or fail the event so it is redelivered and record "" once the retries are spent. docs/lineage-audit.md's "where
     there is no record" list does not name this case either.
+    Fixed: an unreadable configuration is recorded as "<" and the audit's time; one created after it is
+    ARTIFACT_MISMATCH ("after the audit of its deployment ... could not read it"). A re-creation between the call
+    and a throttled audit stays with the two older checks (docs/lineage-audit.md).
  4. (low) docs/retirement.md still advises, where the governance account sits under a guarded OU, adding
     `arn:aws:iam::<account>:role/MlGovEndpointAudit-Retirement*` to `guardrails.pipeline_role_arns`: the settings
     refuse it (pipeline roles must be on the protected path), and it is no longer needed (DenyGovernanceTagChange
     and DenyLineageChangeOutsidePipeline exempt the product's roles by name). Fix: drop the advice.
+    Fixed: the advice replaced by what holds (the product's roles are exempt by name).
 
 Held (plain tests below): `sagemaker:*teEndpoint*` matches exactly Create/Update/Delete Endpoint,
 UpdateEndpointWeightsAndCapacities and Create/DeleteEndpointConfig in the reference, and a developer keeps Describe,
@@ -172,11 +180,6 @@ def _create_keys(request: dict[str, Any]) -> dict[str, Any]:
     return {**{f"aws:RequestTag/{k}": v for k, v in tags.items()}, "aws:TagKeys": list(tags)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 1: `mlgov retire recreate` sends no ModelPackageName tag; DenyEndpointWithoutPackageTag exempts only "
-    "break-glass, so the pipeline role docs/retirement.md names is refused where the retirement runs",
-)
 def test_the_pipeline_may_run_mlgov_retire_recreate_where_the_retirement_runs(
     retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,7 +195,7 @@ def test_break_glass_may_run_mlgov_retire_recreate_and_a_developer_may_not(
     """Held: what the docs promise of break-glass, and the SCP's point (a developer re-creates no production host)."""
     request = _recreate_request(retirement_world, monkeypatch)
     keys = _create_keys(request)
-    assert "aws:RequestTag/ModelPackageName" not in keys  # hole 1's cause
+    assert keys["aws:RequestTag/ModelPackageName"].endswith(":model-package/manga-recommender/1")  # hole 1's fix
     endpoint = _sm(GOV, "endpoint", request["EndpointName"])
     assert _judged(GOV, BREAK_GLASS, "sagemaker:CreateEndpoint", endpoint, **keys) == "Allow"
     assert _judged(GOV, "Developer", "sagemaker:CreateEndpoint", endpoint, **keys) == "Deny"
@@ -234,11 +237,6 @@ def _zero_page(world: CapacityWorld) -> list[str]:
     return [f["status"] for f in world.published() if f["kind"] == "ENDPOINT_CAN_SCALE_TO_ZERO"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 2: any InService within FIRST_IN_SERVICE_S of creation waits and resolves ENDPOINT_CAN_SCALE_TO_ZERO, "
-    "the page the update's own CloudTrail check opened for a host whose components were deleted",
-)
 def test_an_updates_in_service_does_not_resolve_the_page_of_a_host_without_components(
     capacity_world: CapacityWorld,
 ) -> None:
@@ -283,11 +281,6 @@ def _throttled(monkeypatch: pytest.MonkeyPatch, config: str) -> None:
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 3: only ResourceNotFound records '' at a deploy audit; a throttled read records nothing, so a "
-    "configuration re-created later with the same names passes after a weight call (COMPLIANT, ERROR resolved)",
-)
 def test_a_configuration_unreadable_at_its_deploy_audit_is_not_trusted_after_a_weight_call(
     indexed: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -320,11 +313,6 @@ def test_a_configuration_gone_at_its_deploy_audit_is_trusted_again_after_a_redep
 # -- hole 4: the retirement docs advise a pipeline role the settings refuse
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 4: docs/retirement.md advises pipeline_role_arns arn:aws:iam::<account>:role/MlGovEndpointAudit-"
-    "Retirement*, off the protected path, which the settings refuse",
-)
 def test_the_retirement_docs_advise_no_setting_the_settings_refuse() -> None:
     from mlgov.settings import SettingsError, parse_settings
 

@@ -206,8 +206,8 @@ def report(audit: CapacityAudit, sink: FindingSink, source: str) -> CapacityOutc
             finding = resolution(audit, kind, source, "endpoint deleted")
         elif kind in audit.problems:
             finding = finding_for(audit, kind, source)
-        elif audit.verdict is Verdict.ERROR:
-            continue
+        elif audit.verdict is Verdict.ERROR or (kind == KIND_ZERO and audit.waiting):
+            continue  # undecided closes nothing (a page its grace did not open stays open)
         else:
             finding = resolution(audit, kind, source, audit.verdict.value.lower())
         if store_and_publish(sink, finding):

@@ -76,6 +76,6 @@ def check_endpoint(ctx: CheckContext, endpoint_name: str) -> CheckResult:
                 "fix_command": audit.fix_command() if audit.problems else None,
             }
         },
-        # An unreadable endpoint closes nothing.
-        inconclusive=audit.verdict is Verdict.ERROR,
+        # An unreadable endpoint, or a new host waiting for its components, closes nothing.
+        inconclusive=audit.verdict is Verdict.ERROR or audit.waiting,
     )

@@ -168,6 +168,7 @@ class CapacityAudit:
     capacities: list[TargetCapacity] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)  # finding kind -> reasons
     found: bool = True
+    waiting: bool = False  # a new host before its components: whether it serves nothing is not decided yet
     business_min: int = 2
     pipeline_fixes: list[str] = field(default_factory=list)  # only a new endpoint config fixes these
     fixes: dict[str, str] = field(default_factory=dict)  # finding kind -> a command fitter than restore
@@ -512,6 +513,7 @@ def judge(
     if is_component_endpoint(facts.config) and not facts.components and new_host:
         # A deployment creates the host, then its components: each CreateInferenceComponent checks it again.
         audit.reasons.append(f"endpoint {name}: created {created:%H:%M} UTC, no inference component yet.")
+        audit.waiting = True
     elif is_component_endpoint(facts.config) and not facts.components:
         audit.problem(
             KIND_ZERO,

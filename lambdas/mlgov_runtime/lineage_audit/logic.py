@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from mlgov_runtime.core.arns import sagemaker_arn
@@ -650,9 +651,12 @@ def _replaced_config(config: Mapping[str, Any], endpoint: Mapping[str, Any], rec
             if served and served != named:
                 why = f"names {key} {', '.join(sorted(named)) or 'none'}, the endpoint {', '.join(sorted(served))}"
     # A weight call moves LastModifiedTime, not what serves: the deploy-time record still tells.
+    unread = recorded[1:] if recorded and recorded[0] == "<" else None
     if not why and recorded == "":
         why = "had already been re-created or deleted when the audit of its deployment read it"
-    elif not why and recorded is not None and created is not None and stamp(created) != recorded:
+    elif not why and unread and created is not None and _later(created, datetime.fromisoformat(unread)):
+        why = f"was created at {stamp(created)}, after the audit of its deployment ({unread}) could not read it"
+    elif not why and recorded and not unread and created is not None and stamp(created) != recorded:
         why = f"was created at {stamp(created)}, not at {recorded} as when the audit of its deployment read it"
     if not why:
         return None
@@ -679,10 +683,11 @@ def _config_variants(
             raise ResourceNotFound("endpoint names no endpoint configuration")
         config = reader.describe_endpoint_config(str(config_name))
     except (ResourceNotFound, ReadFailure) as exc:
-        if isinstance(exc, ResourceNotFound):
-            audit.evidence_missing = True
-            if config_name and endpoint is not None:
-                audit.configs_read[str(config_name)] = ""
+        audit.evidence_missing = audit.evidence_missing or isinstance(exc, ResourceNotFound)
+        if config_name and endpoint is not None:
+            # For a deploy call's record: gone is "", unreadable "<" and now (one created later is not what deployed).
+            gone = isinstance(exc, ResourceNotFound)
+            audit.configs_read[str(config_name)] = "" if gone else f"<{datetime.now(UTC).isoformat()}"
         audit.reasons.append(
             f"{label} {config_name or '<none>'} could not be read ({exc}); lineage cannot be verified."
         )
