@@ -1,0 +1,73 @@
+"""What a user in an account the guardrail SCPs guard meets since `DenyLineageChangeOutsidePipeline` also denies
+CreateEndpoint and DeleteEndpoint: `mlgov guardrails explain` says why for each of the six actions and what to do
+(retire, not delete), a refused `mlgov retire recreate` is one line naming the statement, and the roles the pages
+tell users to list in a guardrails setting are ones synth accepts."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import ACCOUNT, Shell
+
+ROOT = Path(__file__).resolve().parents[2]
+DEVELOPER = "arn:aws:iam::210987654321:role/DataScientist"
+PACKAGE_TAG = "ModelPackageName=arn:aws:sagemaker:us-east-1:210987654321:model-package/manga-recommender/3"
+
+
+def explain(shell: Shell, *argv: str) -> dict[str, str]:
+    done = shell.run("guardrails", "explain", "--principal", DEVELOPER, "--format", "json", *argv)
+    assert done.returncode == 3, (done.returncode, done.stderr)
+    report: dict[str, str] = json.loads(done.stdout)
+    return report
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "CreateEndpoint",
+        "UpdateEndpoint",
+        "UpdateEndpointWeightsAndCapacities",
+        "DeleteEndpoint",
+        "CreateEndpointConfig",
+        "DeleteEndpointConfig",
+    ],
+)
+def test_explain_says_why_for_every_action_the_lineage_statement_denies(estate: Shell, action: str) -> None:
+    """A package tag gets CreateEndpoint past DenyEndpointWithoutPackageTag: the lineage statement decides."""
+    report = explain(
+        estate, "--action", f"sagemaker:{action}", "--endpoint-name", "manga-recommender-v1", "--tag", PACKAGE_TAG
+    )
+    assert report["statement"] == "DenyLineageChangeOutsidePipeline", report
+    verb = re.match(r"[A-Z][a-z]+", action)
+    assert verb is not None
+    said = {"Create": "Creating", "Update": "updating", "Delete": "deleting"}[verb[0]]
+    assert said in report["why"], report["why"]
+    assert "break-glass" in report["why"] and "product's roles" in report["why"], report["why"]
+
+
+def test_explain_of_a_refused_deletion_points_to_the_retirement(estate: Shell) -> None:
+    report = explain(estate, "--action", "sagemaker:DeleteEndpoint", "--endpoint-name", "manga-recommender-v1")
+    assert "`mlgov retire request --endpoint manga-recommender-v1`" in report["what_to_do"], report
+    assert "a person approves" in report["what_to_do"]
+
+
+def test_explain_of_a_governance_tag_change_names_who_may(estate: Shell) -> None:
+    report = explain(estate, "--action", "sagemaker:AddTags", "--tag", "endpoint_purpose=active")
+    assert report["statement"] == "DenyGovernanceTagChange", report
+    assert "break-glass" in report["why"] and "product's roles" in report["why"], report["why"]
+    # The retirement's own roles (named after the stack) may: what docs/retirement.md says
+    done = estate.run(
+        "guardrails",
+        "explain",
+        "--action",
+        "sagemaker:AddTags",
+        "--tag",
+        "endpoint_purpose=retiring",
+        "--principal",
+        f"arn:aws:iam::{ACCOUNT}:role/MlGovEndpointAudit-RetirementStepsRole-AB12",
+    )
+    assert done.returncode == 0 and done.stdout.startswith("Allow"), (done.returncode, done.stdout, done.stderr)
