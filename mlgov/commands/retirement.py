@@ -469,12 +469,15 @@ def cmd_recreate(args: argparse.Namespace) -> int:
         )
     if common.sagemaker_exists(sm, "describe_endpoint", EndpointName=args.endpoint):
         raise common.UsageError(f"endpoint {args.endpoint} already exists in {account}/{region}; nothing to re-create")
+    from mlgov_runtime.retirement.logic import ReadFailure
+
     endpoints, _ = _ports(aws)
-    arn = endpoints.create(
-        args.endpoint,
-        args.endpoint_config,
-        {policy.purpose_tag_key: "retiring", "mlgov:recreated_by": _caller(aws)[:256]},
-    )
+    caller = _caller(aws)
+    try:
+        tags = {policy.purpose_tag_key: "retiring", "mlgov:recreated_by": caller[:256]}
+        arn = endpoints.create(args.endpoint, args.endpoint_config, tags)
+    except ReadFailure as exc:
+        raise common.CommandFailed(_create_refused(exc, args.endpoint, caller)) from None
     _emit(
         args,
         {"status": "creating", "endpoint_arn": arn},
@@ -484,6 +487,33 @@ def cmd_recreate(args: argparse.Namespace) -> int:
         ],
     )
     return common.EXIT_OK
+
+
+def _create_refused(exc: Exception, endpoint: str, caller: str) -> str:
+    """A refused CreateEndpoint, said as one: in a guarded account the SCP keeps it to a few roles."""
+    from botocore.exceptions import ClientError
+
+    cause = exc.__cause__
+    code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
+    said = f"CreateEndpoint of {endpoint} failed ({common.one_line(str(exc))})"
+    if code in ("AccessDenied", "AccessDeniedException"):
+        return (
+            f"{said}; nothing was created. Where the guardrail SCPs apply, only the deployment pipeline, break-glass "
+            "and the product's roles may create an endpoint (DenyLineageChangeOutsidePipeline): run it as one of "
+            "those; `mlgov "
+            f"guardrails explain --action sagemaker:CreateEndpoint --endpoint-name {endpoint} --principal "
+            f"{_role_arn(caller)}` says which statement refuses you"
+        )
+    return (
+        f"{said}: `aws sagemaker describe-endpoint --endpoint-name {endpoint}` shows whether it was created; if not, "
+        "run the same command again"
+    )
+
+
+def _role_arn(caller: str) -> str:
+    """The role behind an assumed-role session ARN (aws:PrincipalArn also has the role's path, which STS omits)."""
+    found = re.fullmatch(r"arn:([\w-]+):sts::(\d{12}):assumed-role/([^/]+)/.*", caller)
+    return f"arn:{found[1]}:iam::{found[2]}:role/{found[3]}" if found else caller
 
 
 def register(sub: Any) -> None:

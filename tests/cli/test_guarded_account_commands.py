@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import ACCOUNT, Shell
+from tests.cli.conftest import ACCOUNT, Shell, refusing
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVELOPER = "arn:aws:iam::210987654321:role/DataScientist"
@@ -71,3 +71,49 @@ def test_explain_of_a_governance_tag_change_names_who_may(estate: Shell) -> None
         f"arn:aws:iam::{ACCOUNT}:role/MlGovEndpointAudit-RetirementStepsRole-AB12",
     )
     assert done.returncode == 0 and done.stdout.startswith("Allow"), (done.returncode, done.stdout, done.stderr)
+
+
+def _kept_config(estate: Shell, name: str) -> None:
+    """An endpoint config whose endpoint is gone, as a retirement leaves it."""
+    sm = estate.client("sagemaker")
+    model = sm.describe_endpoint_config(EndpointConfigName="manga-recommender-v1-config")["ProductionVariants"][0]
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model["ModelName"],
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+
+
+def test_a_recreate_the_guardrails_refuse_is_one_line_naming_the_statement(estate: Shell) -> None:
+    _kept_config(estate, "late-bridge-config")
+    with refusing(estate.url, "SageMaker.CreateEndpoint") as url:
+        done = estate.run(
+            "retire", "recreate", "--endpoint", "late-bridge", "--endpoint-config", "late-bridge-config",
+            AWS_ENDPOINT_URL=url,
+        )  # fmt: skip
+    assert "Traceback" not in done.stderr and "unexpected failure" not in done.stderr, done.stderr
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("mlgov: error: CreateEndpoint of late-bridge failed"), line
+    assert "nothing was created" in line and "DenyLineageChangeOutsidePipeline" in line, line
+    assert "`mlgov guardrails explain --action sagemaker:CreateEndpoint --endpoint-name late-bridge" in line, line
+    assert estate.run("retire", "audit", "--endpoint", "late-bridge").returncode == 2  # nothing was created
+
+
+def test_a_recreate_that_fails_otherwise_says_how_to_tell_whether_it_was_created(estate: Shell) -> None:
+    _kept_config(estate, "late-bridge-2-config")
+    with refusing(estate.url, "SageMaker.CreateEndpoint", code="ValidationException") as url:
+        done = estate.run(
+            "retire", "recreate", "--endpoint", "late-bridge-2", "--endpoint-config", "late-bridge-2-config",
+            AWS_ENDPOINT_URL=url,
+        )  # fmt: skip
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    (line,) = done.stderr.strip().splitlines()
+    assert "unexpected failure" not in line, line
+    assert "`aws sagemaker describe-endpoint --endpoint-name late-bridge-2`" in line, line
