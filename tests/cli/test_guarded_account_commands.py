@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from tests.cli.conftest import ACCOUNT, Shell, refusing
 
@@ -117,3 +118,19 @@ def test_a_recreate_that_fails_otherwise_says_how_to_tell_whether_it_was_created
     (line,) = done.stderr.strip().splitlines()
     assert "unexpected failure" not in line, line
     assert "`aws sagemaker describe-endpoint --endpoint-name late-bridge-2`" in line, line
+
+
+def test_every_role_a_page_says_to_list_in_a_guardrails_setting_is_one_synth_accepts() -> None:
+    """A page that says "add ... to `guardrails.X_role_arns` (`arn:...`)" gives a value the settings take."""
+    from mlgov.settings import Guardrails
+
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    refused = []
+    for page in pages:
+        text = " ".join(page.read_text(encoding="utf-8").split())
+        for key, arn in re.findall(r"`guardrails\.(\w+_arns)`[^`]{0,40}\(`(arn:[^`]+)`", text):
+            try:
+                Guardrails.model_validate({key: [arn.replace("<account>", ACCOUNT)]})
+            except ValidationError as exc:
+                refused.append(f"{page.name}: {key} {arn}: {str(exc).splitlines()[-1][:200]}")
+    assert refused == [], refused
