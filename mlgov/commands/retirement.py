@@ -200,7 +200,8 @@ def cmd_request(args: argparse.Namespace) -> int:
         raise common.UsageError(f"endpoint {name} does not exist in {account}/{region}{hint}") from None
     if check.verdict is not Verdict.RETIREMENT_CANDIDATE:
         # One line: the problem, then what to do (as every refusal of the CLI).
-        why = common.one_line(f"{' '.join(check.reasons)} Next: {check.next_step}", 1000, keep_end=True)
+        said = " ".join(r if r.rstrip().endswith((".", "!", "?")) else f"{r.rstrip()}." for r in check.reasons)
+        why = common.one_line(f"{said} Next: {check.next_step}", 1000, keep_end=True)
         print(f"mlgov: error: refused: {name} is {check.verdict.value}: {why}", file=sys.stderr)
         return common.EXIT_USAGE if check.verdict is Verdict.CURRENT else common.EXIT_VIOLATIONS
     # The approval service opens the request for the caller STS verifies and starts the execution itself:

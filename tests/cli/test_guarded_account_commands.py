@@ -1,7 +1,8 @@
 """What a user in an account the guardrail SCPs guard meets since `DenyLineageChangeOutsidePipeline` also denies
 CreateEndpoint and DeleteEndpoint: `mlgov guardrails explain` says why for each of the six actions and what to do
 (retire, not delete), a refused `mlgov retire recreate` is one line naming the statement, and the roles the pages
-tell users to list in a guardrails setting are ones synth accepts."""
+tell users to list in a guardrails setting are ones synth accepts. Also a refused `mlgov retire request`, a step of
+the same path, reads as sentences."""
 
 from __future__ import annotations
 
@@ -134,3 +135,11 @@ def test_every_role_a_page_says_to_list_in_a_guardrails_setting_is_one_synth_acc
             except ValidationError as exc:
                 refused.append(f"{page.name}: {key} {arn}: {str(exc).splitlines()[-1][:200]}")
     assert refused == [], refused
+
+
+def test_a_refused_retirement_request_reads_as_sentences(estate: Shell) -> None:
+    """manga-recommender-orphaned's model is gone: ERROR, whose reason carries no full stop of its own."""
+    done = estate.run("retire", "request", "--endpoint", "manga-recommender-orphaned")
+    assert done.returncode == 3, (done.returncode, done.stderr)
+    (line,) = done.stderr.strip().splitlines()
+    assert "is ERROR: model manga-rec-doomed of variant AllTraffic not found. Next: " in line, line
