@@ -2,7 +2,8 @@
 CreateEndpoint and DeleteEndpoint: `mlgov guardrails explain` says why for each of the six actions and what to do
 (retire, not delete), a refused `mlgov retire recreate` is one line naming the statement, and the roles the pages
 tell users to list in a guardrails setting are ones synth accepts. Also a refused `mlgov retire request`, a step of
-the same path, reads as sentences."""
+the same path, reads as sentences, and `mlgov scan` from a shell, which the member role never trusts, says to name
+a role of one's own."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tests.cli.conftest import ACCOUNT, Shell, refusing
+from tests.cli.conftest import ACCOUNT, REGION, Shell, refusing
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVELOPER = "arn:aws:iam::210987654321:role/DataScientist"
@@ -143,3 +144,16 @@ def test_a_refused_retirement_request_reads_as_sentences(estate: Shell) -> None:
     assert done.returncode == 3, (done.returncode, done.stderr)
     (line,) = done.stderr.strip().splitlines()
     assert "is ERROR: model manga-rec-doomed of variant AllTraffic not found. Next: " in line, line
+
+
+def test_a_scan_from_a_shell_refused_the_member_role_says_to_name_a_role_of_ones_own(estate: Shell) -> None:
+    """The member role trusts only the product's scan, audit and capacity roles: deploying it does not let a shell
+    in, so the fix a shell gets is --role-name (docs/org-scan.md, By hand)."""
+    done = estate.run("scan", "--accounts", "111122223333", "--regions", REGION, "--format", "json")
+    assert done.returncode == 3, (done.returncode, done.stderr)
+    (account,) = json.loads(done.stdout)["accounts"]
+    assert account["reason_code"] == "ROLE_NOT_ASSUMABLE", account
+    assert "trusts only the product's scan, audit and capacity roles" in account["reason"], account["reason"]
+    assert f"`mlgov scan --accounts 111122223333 --regions {REGION} --role-name ROLE`" in account["reason"]
+    # What the weekly scan needs comes after, as such: deploying the member role lets no shell in
+    assert account["reason"].index("--role-name ROLE") < account["reason"].index("npx cdk deploy MlGovMemberRole")
