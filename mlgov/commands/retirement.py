@@ -474,11 +474,16 @@ def cmd_recreate(args: argparse.Namespace) -> int:
 
     endpoints, _ = _ports(aws)
     caller = _caller(aws)
+    tags = {policy.purpose_tag_key: "retiring", "mlgov:recreated_by": caller[:256]}
+    # The guardrails let only break-glass create an endpoint without a package-shaped ModelPackageName tag
+    # (DenyEndpointWithoutPackageTag): the kept config's own package makes the pipeline's run pass too.
+    package = _served_package(sm, args.endpoint_config, account, region)
+    if package:
+        tags["ModelPackageName"] = package
     try:
-        tags = {policy.purpose_tag_key: "retiring", "mlgov:recreated_by": caller[:256]}
         arn = endpoints.create(args.endpoint, args.endpoint_config, tags)
     except ReadFailure as exc:
-        raise common.CommandFailed(_create_refused(exc, args.endpoint, caller)) from None
+        raise common.CommandFailed(_create_refused(exc, args.endpoint, caller, package)) from None
     _emit(
         args,
         {"status": "creating", "endpoint_arn": arn},
@@ -490,19 +495,48 @@ def cmd_recreate(args: argparse.Namespace) -> int:
     return common.EXIT_OK
 
 
-def _create_refused(exc: Exception, endpoint: str, caller: str) -> str:
-    """A refused CreateEndpoint, said as one: in a guarded account the SCP keeps it to a few roles."""
+def _served_package(sm: Any, config: str, account: str, region: str) -> str | None:
+    """The model package ARN the kept config's first production variant serves, if its model names one."""
+    from botocore.exceptions import ClientError
+
+    from mlgov_runtime.core.arns import partition_for
+
+    try:
+        variants = sm.describe_endpoint_config(EndpointConfigName=config).get("ProductionVariants", [])
+        for variant in variants:
+            if not variant.get("ModelName"):
+                continue
+            model = sm.describe_model(ModelName=variant["ModelName"])
+            for container in [model.get("PrimaryContainer") or {}, *model.get("Containers", [])]:
+                name = str(container.get("ModelPackageName") or "")
+                if re.fullmatch(r"arn:aws[\w-]*:sagemaker:[\w-]+:\d{12}:model-package/[^/]+/\d+", name):
+                    return name
+                if re.fullmatch(r"[\w-]+/\d+", name):  # a versioned name: this account's registry
+                    return f"arn:{partition_for(region)}:sagemaker:{region}:{account}:model-package/{name}"
+    except ClientError:
+        return None  # a model gone or unreadable: the endpoint is created without the claim (break-glass only)
+    return None
+
+
+def _create_refused(exc: Exception, endpoint: str, caller: str, package: str | None) -> str:
+    """A refused CreateEndpoint, said as one: in a guarded account the SCPs keep it to a few roles."""
     from botocore.exceptions import ClientError
 
     cause = exc.__cause__
     code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
     said = f"CreateEndpoint of {endpoint} failed ({common.one_line(str(exc))})"
     if code in ("AccessDenied", "AccessDeniedException"):
+        who = (
+            "only the deployment pipeline, break-glass and the product's roles may create an endpoint "
+            "(DenyLineageChangeOutsidePipeline)"
+            if package
+            else "only break-glass may create an endpoint without a ModelPackageName tag, and the kept config's "
+            "models name no package (DenyEndpointWithoutPackageTag)"
+        )
+        tag = f" --tag ModelPackageName={package}" if package else ""
         return (
-            f"{said}; nothing was created. Where the guardrail SCPs apply, only the deployment pipeline, break-glass "
-            "and the product's roles may create an endpoint (DenyLineageChangeOutsidePipeline): run it as one of "
-            "those; `mlgov "
-            f"guardrails explain --action sagemaker:CreateEndpoint --endpoint-name {endpoint} --principal "
+            f"{said}; nothing was created. Where the guardrail SCPs apply, {who}: run it as one of those; `mlgov "
+            f"guardrails explain --action sagemaker:CreateEndpoint --endpoint-name {endpoint}{tag} --principal "
             f"{_role_arn(caller)}` says which statement refuses you"
         )
     return (

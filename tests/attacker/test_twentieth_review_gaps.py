@@ -9,7 +9,8 @@ IAM is judged with mlgov/policy_eval.py over the policies `attachments()` puts o
 types by cfn-lint's copy of the Service Authorization Reference.
 
 Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
- 1. (medium) The documented recovery of a retired endpoint still called does not pass the guardrails where the
+ 1. (medium; fixed: `recreate` tags the kept config's package, so the tests below pass) The documented recovery
+    of a retired endpoint still called does not pass the guardrails where the
     retirement runs. `mlgov retire recreate` (what RETIRED_ENDPOINT_STILL_CALLED tells to run) creates the endpoint
     with the tags `endpoint_purpose=retiring` and `mlgov:recreated_by` only, no `ModelPackageName`; the retirement
     acts in the governance account, where mlgov-endpoint-lineage is attached, and DenyEndpointWithoutPackageTag
@@ -44,7 +45,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     unread (later audits: ARTIFACT_MISMATCH "could not be read when its deployment was audited" until a redeploy),
     or fail the event so it is redelivered and record "" once the retries are spent. docs/lineage-audit.md's "where
     there is no record" list does not name this case either.
- 4. (low) docs/retirement.md still advises, where the governance account sits under a guarded OU, adding
+ 4. (low; fixed: the advice is gone, the product's roles are exempt by name) docs/retirement.md still advised,
+    where the governance account sits under a guarded OU, adding
     `arn:aws:iam::<account>:role/MlGovEndpointAudit-Retirement*` to `guardrails.pipeline_role_arns`: the settings
     refuse it (pipeline roles must be on the protected path), and it is no longer needed (DenyGovernanceTagChange
     and DenyLineageChangeOutsidePipeline exempt the product's roles by name). Fix: drop the advice.
@@ -172,11 +174,6 @@ def _create_keys(request: dict[str, Any]) -> dict[str, Any]:
     return {**{f"aws:RequestTag/{k}": v for k, v in tags.items()}, "aws:TagKeys": list(tags)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 1: `mlgov retire recreate` sends no ModelPackageName tag; DenyEndpointWithoutPackageTag exempts only "
-    "break-glass, so the pipeline role docs/retirement.md names is refused where the retirement runs",
-)
 def test_the_pipeline_may_run_mlgov_retire_recreate_where_the_retirement_runs(
     retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,7 +189,10 @@ def test_break_glass_may_run_mlgov_retire_recreate_and_a_developer_may_not(
     """Held: what the docs promise of break-glass, and the SCP's point (a developer re-creates no production host)."""
     request = _recreate_request(retirement_world, monkeypatch)
     keys = _create_keys(request)
-    assert "aws:RequestTag/ModelPackageName" not in keys  # hole 1's cause
+    # hole 1's fix: the kept config's package, so the pipeline passes DenyEndpointWithoutPackageTag
+    assert re.fullmatch(
+        r"arn:aws:sagemaker:\S+:model-package/manga-recommender/\d+", keys["aws:RequestTag/ModelPackageName"]
+    )
     endpoint = _sm(GOV, "endpoint", request["EndpointName"])
     assert _judged(GOV, BREAK_GLASS, "sagemaker:CreateEndpoint", endpoint, **keys) == "Allow"
     assert _judged(GOV, "Developer", "sagemaker:CreateEndpoint", endpoint, **keys) == "Deny"
@@ -320,11 +320,6 @@ def test_a_configuration_gone_at_its_deploy_audit_is_trusted_again_after_a_redep
 # -- hole 4: the retirement docs advise a pipeline role the settings refuse
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 4: docs/retirement.md advises pipeline_role_arns arn:aws:iam::<account>:role/MlGovEndpointAudit-"
-    "Retirement*, off the protected path, which the settings refuse",
-)
 def test_the_retirement_docs_advise_no_setting_the_settings_refuse() -> None:
     from mlgov.settings import SettingsError, parse_settings
 

@@ -157,3 +157,28 @@ def test_a_scan_from_a_shell_refused_the_member_role_says_to_name_a_role_of_ones
     assert f"`mlgov scan --accounts 111122223333 --regions {REGION} --role-name ROLE`" in account["reason"]
     # What the weekly scan needs comes after, as such: deploying the member role lets no shell in
     assert account["reason"].index("--role-name ROLE") < account["reason"].index("npx cdk deploy MlGovMemberRole")
+
+
+def test_a_recreate_from_a_config_naming_no_package_says_only_break_glass_may(estate: Shell) -> None:
+    """No package to claim: DenyEndpointWithoutPackageTag leaves the create to break-glass, and the line says so."""
+    sm = estate.client("sagemaker")
+    sm.create_model(
+        ModelName="late-raw-model",
+        PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/x:1", "ModelDataUrl": "s3://b/m.tar.gz"},
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/SageMakerExecution",
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="late-raw-config",
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "late-raw-model", "InitialInstanceCount": 1,
+             "InstanceType": "ml.m5.large"}
+        ],
+    )  # fmt: skip
+    with refusing(estate.url, "SageMaker.CreateEndpoint") as url:
+        done = estate.run(
+            "retire", "recreate", "--endpoint", "late-raw", "--endpoint-config", "late-raw-config", AWS_ENDPOINT_URL=url
+        )
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    (line,) = done.stderr.strip().splitlines()
+    assert "only break-glass may create an endpoint without a ModelPackageName tag" in line, line
+    assert "DenyEndpointWithoutPackageTag" in line and "--tag" not in line, line
