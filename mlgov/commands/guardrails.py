@@ -18,13 +18,14 @@ ADVICE = {
         "or use an experiment- endpoint in an experiment account.",
     ),
     "DenyLineageChangeOutsidePipeline": (
-        "UpdateEndpoint and CreateEndpointConfig change which model an endpoint serves; only the deployment "
-        "pipeline roles may do that outside experiment accounts.",
+        "Creating, updating or deleting an endpoint, its weights and capacities or an endpoint config changes what "
+        "it serves (a deletion takes it down); outside experiment endpoints only the deployment pipeline, "
+        "break-glass and the product's roles (the retirement's delete) may.",
         "Ship the change through the deployment pipeline (it registers, waits for approval, then deploys).",
     ),
     "DenyGovernanceTagChange": (
         "The governance tags (ModelPackageName, endpoint_purpose) record lineage and lifecycle; only the "
-        "deployment pipeline may add, change or remove them.",
+        "deployment pipeline, break-glass and the product's roles (the retirement) may add, change or remove them.",
         "Let the pipeline retag the endpoint, or tag with a key that is not a governance key.",
     ),
     "DenyApprovalOutsideApprovers": (
@@ -295,6 +296,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise common.UsageError(typo)
     result = evaluate(policies, action, resource, context)
     why, todo = ADVICE.get(_base_sid(result.statement), ("No guardrail statement denies this request.", ""))
+    if result.decision == "Deny" and action.lower() == "sagemaker:deleteendpoint":
+        todo = (  # the product deletes an endpoint only after a person approves and a live check finds no traffic
+            f"Retire it: `mlgov retire request --endpoint {resource.rpartition('/')[2]}`; the product deletes it "
+            "once a person approves and a live check finds no traffic."
+        )
     if result.decision == "Deny" and result.policy == "mlgov-product-guard":
         why += " (This SCP attaches only where the product runs: mlgov.guardrails.governance_target_ids.)"
     if action.lower() == "ecr:putimagetagmutability" and not settings.guardrails.serving_repository_names:

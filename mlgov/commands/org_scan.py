@@ -133,15 +133,29 @@ def render_scan_table(report: dict[str, Any], findings: list[dict[str, Any]] | N
     return "\n".join(lines)
 
 
+def _member_role_refused(role: str, target: Any, deploy: str) -> str:
+    """The member role trusts only the product's scan, audit and capacity roles: from a shell it is refused whether
+    deployed or not, so the shell's next step is a role of its own; deploying it is what the weekly scan needs."""
+    return (
+        f"Cannot assume {role} (AccessDenied): the member role trusts only the product's scan, audit and capacity "
+        "roles, never a shell's credentials. Next: `mlgov scan --accounts "
+        f"{target.account_id} --regions {target.region} --role-name ROLE`, ROLE a role of yours in that account that "
+        "trusts your credentials (Organizations makes OrganizationAccountAccessRole in each account it creates). "
+        f"The weekly scan reads it through the member role: if that is not deployed there, deploy it (StackSet "
+        f"MlGovMemberRoleStackSet, or in that account {deploy})."
+    )
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from mlgov.ops.scan_run import has_problems, scan_run_id, scan_targets
     from mlgov.settings import check_options, member_role_name
-    from mlgov_runtime.adapters.member_accounts import MemberAccounts
+    from mlgov_runtime.adapters.member_accounts import MEMBER_ROLE_STACK, MemberAccounts
     from mlgov_runtime.adapters.organizations import AccountStateUnknown, OrganizationAccounts
     from mlgov_runtime.core.arns import partition_for
     from mlgov_runtime.lineage_audit.endpoint_check import CHALLENGER_MACHINE_OPTION
+    from mlgov_runtime.org_scan.forwarding import deploy_command
     from mlgov_runtime.org_scan.logic import Scope, Target, plan_targets, scan_target
     from mlgov_runtime.org_scan.report import Run, build_report
     from mlgov_runtime.registry import endpoint_checks
@@ -172,7 +186,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
         targets = [Target(a, r) for a in accounts if a not in skipped for r in regions]
     role = args.role_name or member_role_name(settings)
     concurrency = settings.org_scan.endpoint_concurrency
-    connector = MemberAccounts(
+
+    class FromShell(MemberAccounts):
+        def _assume_failure(self, exc: Exception, target: Target) -> Any:
+            found = super()._assume_failure(exc, target)
+            if self.member_role and found.code == "ROLE_NOT_ASSUMABLE" and "(AccessDenied)" in found.reason:
+                deploy = deploy_command(MEMBER_ROLE_STACK, self.parameters)
+                found.reason = _member_role_refused(str(self.role_arn(target)), target, deploy)
+            return found
+
+    connector = FromShell(
         own_account=own,
         role_name=role,
         profile=args.profile,

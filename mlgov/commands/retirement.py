@@ -200,7 +200,8 @@ def cmd_request(args: argparse.Namespace) -> int:
         raise common.UsageError(f"endpoint {name} does not exist in {account}/{region}{hint}") from None
     if check.verdict is not Verdict.RETIREMENT_CANDIDATE:
         # One line: the problem, then what to do (as every refusal of the CLI).
-        why = common.one_line(f"{' '.join(check.reasons)} Next: {check.next_step}", 1000, keep_end=True)
+        said = " ".join(r if r.rstrip().endswith((".", "!", "?")) else f"{r.rstrip()}." for r in check.reasons)
+        why = common.one_line(f"{said} Next: {check.next_step}", 1000, keep_end=True)
         print(f"mlgov: error: refused: {name} is {check.verdict.value}: {why}", file=sys.stderr)
         return common.EXIT_USAGE if check.verdict is Verdict.CURRENT else common.EXIT_VIOLATIONS
     # The approval service opens the request for the caller STS verifies and starts the execution itself:
@@ -459,25 +460,6 @@ def _require_findings_channel(aws: Any, table: str, topic: str, account: str, re
             raise
 
 
-def _package_of(sm: Any, config_name: str) -> str | None:
-    """The registry version the kept configuration's first model names (a package ARN), or None."""
-    from botocore.exceptions import ClientError
-
-    config = sm.describe_endpoint_config(EndpointConfigName=config_name)
-    for variant in config.get("ProductionVariants") or []:
-        if not variant.get("ModelName"):
-            continue
-        try:
-            model = sm.describe_model(ModelName=variant["ModelName"])
-        except ClientError:
-            continue  # a deleted model: the next variant's, or no tag (then only break-glass may create it)
-        for container in [model.get("PrimaryContainer") or {}, *(model.get("Containers") or [])]:
-            name = str(container.get("ModelPackageName") or "")
-            if re.fullmatch(r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+", name):
-                return name
-    return None
-
-
 def cmd_recreate(args: argparse.Namespace) -> int:
     aws, policy, account, region = _context(args)
     sm = aws.client("sagemaker")
@@ -488,13 +470,20 @@ def cmd_recreate(args: argparse.Namespace) -> int:
         )
     if common.sagemaker_exists(sm, "describe_endpoint", EndpointName=args.endpoint):
         raise common.UsageError(f"endpoint {args.endpoint} already exists in {account}/{region}; nothing to re-create")
+    from mlgov_runtime.retirement.logic import ReadFailure
+
     endpoints, _ = _ports(aws)
-    tags = {policy.purpose_tag_key: "retiring", "mlgov:recreated_by": _caller(aws)[:256]}
-    package = _package_of(sm, args.endpoint_config)
+    caller = _caller(aws)
+    tags = {policy.purpose_tag_key: "retiring", "mlgov:recreated_by": caller[:256]}
+    # The guardrails let only break-glass create an endpoint without a package-shaped ModelPackageName tag
+    # (DenyEndpointWithoutPackageTag): the kept config's own package makes the pipeline's run pass too.
+    package = _served_package(sm, args.endpoint_config, account, region)
     if package:
-        # DenyEndpointWithoutPackageTag lets the pipeline create an endpoint only with this claim (the audit checks it).
         tags["ModelPackageName"] = package
-    arn = endpoints.create(args.endpoint, args.endpoint_config, tags)
+    try:
+        arn = endpoints.create(args.endpoint, args.endpoint_config, tags)
+    except ReadFailure as exc:
+        raise common.CommandFailed(_create_refused(exc, args.endpoint, caller, package)) from None
     _emit(
         args,
         {"status": "creating", "endpoint_arn": arn},
@@ -504,6 +493,62 @@ def cmd_recreate(args: argparse.Namespace) -> int:
         ],
     )
     return common.EXIT_OK
+
+
+def _served_package(sm: Any, config: str, account: str, region: str) -> str | None:
+    """The model package ARN the kept config's first production variant serves, if its model names one."""
+    from botocore.exceptions import ClientError
+
+    from mlgov_runtime.core.arns import partition_for
+
+    try:
+        variants = sm.describe_endpoint_config(EndpointConfigName=config).get("ProductionVariants", [])
+        for variant in variants:
+            if not variant.get("ModelName"):
+                continue
+            model = sm.describe_model(ModelName=variant["ModelName"])
+            for container in [model.get("PrimaryContainer") or {}, *model.get("Containers", [])]:
+                name = str(container.get("ModelPackageName") or "")
+                if re.fullmatch(r"arn:aws[\w-]*:sagemaker:[\w-]+:\d{12}:model-package/[^/]+/\d+", name):
+                    return name
+                if re.fullmatch(r"[\w-]+/\d+", name):  # a versioned name: this account's registry
+                    return f"arn:{partition_for(region)}:sagemaker:{region}:{account}:model-package/{name}"
+    except ClientError:
+        return None  # a model gone or unreadable: the endpoint is created without the claim (break-glass only)
+    return None
+
+
+def _create_refused(exc: Exception, endpoint: str, caller: str, package: str | None) -> str:
+    """A refused CreateEndpoint, said as one: in a guarded account the SCPs keep it to a few roles."""
+    from botocore.exceptions import ClientError
+
+    cause = exc.__cause__
+    code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
+    said = f"CreateEndpoint of {endpoint} failed ({common.one_line(str(exc))})"
+    if code in ("AccessDenied", "AccessDeniedException"):
+        who = (
+            "only the deployment pipeline, break-glass and the product's roles may create an endpoint "
+            "(DenyLineageChangeOutsidePipeline)"
+            if package
+            else "only break-glass may create an endpoint without a ModelPackageName tag, and the kept config's "
+            "models name no package (DenyEndpointWithoutPackageTag)"
+        )
+        tag = f" --tag ModelPackageName={package}" if package else ""
+        return (
+            f"{said}; nothing was created. Where the guardrail SCPs apply, {who}: run it as one of those; `mlgov "
+            f"guardrails explain --action sagemaker:CreateEndpoint --endpoint-name {endpoint}{tag} --principal "
+            f"{_role_arn(caller)}` says which statement refuses you"
+        )
+    return (
+        f"{said}: `aws sagemaker describe-endpoint --endpoint-name {endpoint}` shows whether it was created; if not, "
+        "run the same command again"
+    )
+
+
+def _role_arn(caller: str) -> str:
+    """The role behind an assumed-role session ARN (aws:PrincipalArn also has the role's path, which STS omits)."""
+    found = re.fullmatch(r"arn:([\w-]+):sts::(\d{12}):assumed-role/([^/]+)/.*", caller)
+    return f"arn:{found[1]}:iam::{found[2]}:role/{found[3]}" if found else caller
 
 
 def register(sub: Any) -> None:

@@ -9,7 +9,8 @@ IAM is judged with mlgov/policy_eval.py over the policies `attachments()` puts o
 types by cfn-lint's copy of the Service Authorization Reference.
 
 Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
- 1. (medium) The documented recovery of a retired endpoint still called does not pass the guardrails where the
+ 1. (medium; fixed: `recreate` tags the kept config's package, so the tests below pass) The documented recovery
+    of a retired endpoint still called does not pass the guardrails where the
     retirement runs. `mlgov retire recreate` (what RETIRED_ENDPOINT_STILL_CALLED tells to run) creates the endpoint
     with the tags `endpoint_purpose=retiring` and `mlgov:recreated_by` only, no `ModelPackageName`; the retirement
     acts in the governance account, where mlgov-endpoint-lineage is attached, and DenyEndpointWithoutPackageTag
@@ -21,8 +22,6 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     `ModelPackageName` tag (the retirement's snapshot records its tags in `evidence.retiring.recreate`, or read it
     from the kept configuration's model package), so the pipeline may run it; or say "break-glass only" in the
     docs and the finding. (The test passes with the first fix; with the second, rewrite it to the docs' claim.)
-    Fixed: `recreate` tags the endpoint ModelPackageName with the package ARN the kept configuration's first model
-    names (none found: no tag, and only break-glass may create it).
  2. (medium) The 6-hour wait resolves a page it did not open. Any InService state change within 6 hours of the
     host's creation counts as the first, but an endpoint goes Updating -> InService on every UpdateEndpoint and
     UpdateEndpointWeightsAndCapacities. A host 2 hours old whose components were deleted (DeleteInferenceComponent
@@ -51,11 +50,11 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     Fixed: an unreadable configuration is recorded as "<" and the audit's time; one created after it is
     ARTIFACT_MISMATCH ("after the audit of its deployment ... could not read it"). A re-creation between the call
     and a throttled audit stays with the two older checks (docs/lineage-audit.md).
- 4. (low) docs/retirement.md still advises, where the governance account sits under a guarded OU, adding
+ 4. (low; fixed: the advice is gone, the product's roles are exempt by name) docs/retirement.md still advised,
+    where the governance account sits under a guarded OU, adding
     `arn:aws:iam::<account>:role/MlGovEndpointAudit-Retirement*` to `guardrails.pipeline_role_arns`: the settings
     refuse it (pipeline roles must be on the protected path), and it is no longer needed (DenyGovernanceTagChange
     and DenyLineageChangeOutsidePipeline exempt the product's roles by name). Fix: drop the advice.
-    Fixed: the advice replaced by what holds (the product's roles are exempt by name).
 
 Held (plain tests below): `sagemaker:*teEndpoint*` matches exactly Create/Update/Delete Endpoint,
 UpdateEndpointWeightsAndCapacities and Create/DeleteEndpointConfig in the reference, and a developer keeps Describe,
@@ -195,7 +194,10 @@ def test_break_glass_may_run_mlgov_retire_recreate_and_a_developer_may_not(
     """Held: what the docs promise of break-glass, and the SCP's point (a developer re-creates no production host)."""
     request = _recreate_request(retirement_world, monkeypatch)
     keys = _create_keys(request)
-    assert keys["aws:RequestTag/ModelPackageName"].endswith(":model-package/manga-recommender/1")  # hole 1's fix
+    # hole 1's fix: the kept config's package, so the pipeline passes DenyEndpointWithoutPackageTag
+    assert re.fullmatch(
+        r"arn:aws:sagemaker:\S+:model-package/manga-recommender/\d+", keys["aws:RequestTag/ModelPackageName"]
+    )
     endpoint = _sm(GOV, "endpoint", request["EndpointName"])
     assert _judged(GOV, BREAK_GLASS, "sagemaker:CreateEndpoint", endpoint, **keys) == "Allow"
     assert _judged(GOV, "Developer", "sagemaker:CreateEndpoint", endpoint, **keys) == "Deny"

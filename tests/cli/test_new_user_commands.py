@@ -154,8 +154,9 @@ def test_scan_lists_the_accounts_it_could_not_read_with_what_to_do(estate: Shell
     section = lines[lines.index("Not read (what to do):") + 1 :]
     for region in ("us-east-1", "ap-northeast-1"):
         [row] = [line for line in section if line.startswith(f"  111122223333/{region}: ")]
-        # The whole reason, ending with the command to run once the role is there.
-        assert "Next: deploy the member role" in row and f"mlgov scan --accounts 111122223333 --regions {region}" in row
+        # The whole reason: a shell's next step (a role of its own), then the member role the weekly scan needs.
+        assert f"Next: `mlgov scan --accounts 111122223333 --regions {region} --role-name ROLE`" in row, row
+        assert "npx cdk deploy MlGovMemberRole" in row, row
     table = lines[: lines.index("")]
     assert all("ROLE_NOT_ASSUMABLE" in row for row in table[1:]), table
 

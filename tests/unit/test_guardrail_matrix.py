@@ -5,7 +5,9 @@ corrected in mlgov.policy_eval). Prints the matrix: run with -s to see it."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -1831,6 +1833,13 @@ def test_the_matrix_exercises_every_deny_statement_both_ways() -> None:
     allowed_actions = {c.action for c in CASES if c.expected == "Allow"}
     assert denied_actions <= allowed_actions, f"no allowed case for {sorted(denied_actions - allowed_actions)}"
     assert len(CASES) >= 25
+
+
+def test_the_guardrails_page_counts_the_matrix_as_it_is() -> None:
+    """docs/guardrails.md gives the matrix's size: the count of CASES, kept true as cases are added."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "guardrails.md").read_text(encoding="utf-8")
+    said = re.findall(r"\(([\d,]+) request contexts, `len\(CASES\)`", " ".join(page.split()))
+    assert said == [f"{len(CASES):,}"], said
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
