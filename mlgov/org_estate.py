@@ -65,7 +65,7 @@ def deploy_member_role(
     member: boto3.session.Session, endpoint_url: str | None, role_name: str, governance: str
 ) -> None:
     """What the member role StackSet puts in an account: the role and exactly the checks' reads."""
-    from mlgov_runtime.registry import member_actions
+    from mlgov.member_actions import member_actions
 
     iam = member.client("iam", endpoint_url=endpoint_url)
     trust = {

@@ -2,7 +2,7 @@
 for events from member accounts) assume, and the service-managed StackSet that puts it in every account of the target
 OUs, new accounts included.
 
-Exactly the actions the registered per-endpoint checks declare (mlgov_runtime.registry.member_actions);
+Exactly the actions the registered per-endpoint checks declare (mlgov.member_actions);
 trusted only by the scan worker's, the audit's and the capacity check's roles of the governance account (exact
 ARNs on the protected path), inside the organization.
 """
@@ -21,9 +21,9 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from mlgov.guardrails import FORWARDING_ROLE_PREFIX, MEMBER_ROLE_PATH
+from mlgov.member_actions import member_actions
 from mlgov.settings import Settings, SettingsError, member_role_name
 from mlgov_runtime.org_scan import forwarding
-from mlgov_runtime.registry import member_actions
 from stacks import constants as c
 
 

@@ -164,12 +164,3 @@ def endpoint_checks() -> list[Any]:
     import importlib
 
     return [importlib.import_module(c.endpoint_check) for c in CAPABILITIES if c.endpoint_check]
-
-
-def member_actions() -> frozenset[str]:
-    """What the member role grants: exactly the union of the checks' declared reads, the org scan's
-    per account/region read of the event forwarding rule, and its list of the account's enabled regions."""
-    from mlgov_runtime.org_scan import forwarding, regions
-
-    checks = frozenset(action for check in endpoint_checks() for action in check.MEMBER_ACTIONS)
-    return checks | forwarding.MEMBER_ACTIONS | regions.MEMBER_ACTIONS

@@ -140,7 +140,7 @@ def _route(aws: Any, settings: Any, endpoint: str) -> tuple[Any, str | None, Any
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from mlgov.ops.capacity_restore import RestoreOptions, Restorer, Step
+    from mlgov.ops.capacity_restore import RestoreOptions, Restorer, Step, cold
     from mlgov.ops.capacity_writers import AutoscalingWriter, EndpointWarmth
     from mlgov.ops.finding_log import FindingLog
     from mlgov_runtime.capacity.check import endpoint_arn
@@ -163,7 +163,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     route, fallback, route_settings = (None, None, None) if args.no_fallback else _route(aws, settings, args.endpoint)
     suspended = _suspensions(aws.client("application-autoscaling"), before)
     table = args.findings_table or os.environ.get(FINDINGS_TABLE_ENV)
-    preflight(aws, table, route, before.cold)
+    preflight(aws, table, route, cold(before))
     log_to = FindingLog(aws.client("dynamodb"), table) if table and not args.dry_run else None
     # Restore's steps belong to the capacity findings, not to an overdue campaign end (campaign-end fixes that).
     restores = [k for k in KINDS if k in before.problems and k != KIND_CAMPAIGN_OVERDUE]

@@ -64,13 +64,14 @@ class AuditProgress:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from mlgov.ops.audit_many import audit_many, summarize
     from mlgov_runtime.adapters.artifacts import store_pins
     from mlgov_runtime.adapters.challenger_runs import StepFunctionsChallengerRuns
     from mlgov_runtime.adapters.organizations import ou_ancestors
     from mlgov_runtime.adapters.sagemaker import SageMakerLineageReader
     from mlgov_runtime.core.arns import partition_for
     from mlgov_runtime.core.exemptions import ExemptionPolicy
-    from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
+    from mlgov_runtime.lineage_audit.audit import EndpointAuditor
     from mlgov_runtime.lineage_audit.findings import finding_from_audit, next_step
     from mlgov_runtime.lineage_audit.logic import PackagePolicy, ReadFailure, ResourceNotFound
 
@@ -115,7 +116,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"Auditing every endpoint in {auditor.account_id}/{region} ...", file=sys.stderr)
     names = list(args.endpoint) if args.endpoint else list(reader.list_endpoint_names())
     progress = AuditProgress(len(names), sys.stderr)
-    audits = list(auditor.audit_many(names, concurrency=concurrency, done=progress.done))
+    audits = list(audit_many(auditor, names, concurrency=concurrency, done=progress.done))
     report = summarize(audits)
     for audit, row in zip(audits, report["endpoints"], strict=True):
         if finding_from_audit(audit, "cli"):  # a violation or an unverifiable lineage: what its finding says to do

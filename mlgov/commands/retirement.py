@@ -503,18 +503,19 @@ def _served_package(sm: Any, config: str, account: str, region: str) -> str | No
 
     try:
         variants = sm.describe_endpoint_config(EndpointConfigName=config).get("ProductionVariants", [])
-        for variant in variants:
-            if not variant.get("ModelName"):
-                continue
-            model = sm.describe_model(ModelName=variant["ModelName"])
-            for container in [model.get("PrimaryContainer") or {}, *model.get("Containers", [])]:
-                name = str(container.get("ModelPackageName") or "")
-                if re.fullmatch(r"arn:aws[\w-]*:sagemaker:[\w-]+:\d{12}:model-package/[^/]+/\d+", name):
-                    return name
-                if re.fullmatch(r"[\w-]+/\d+", name):  # a versioned name: this account's registry
-                    return f"arn:{partition_for(region)}:sagemaker:{region}:{account}:model-package/{name}"
     except ClientError:
-        return None  # a model gone or unreadable: the endpoint is created without the claim (break-glass only)
+        return None  # unreadable: the endpoint is created without the claim (break-glass only)
+    for variant in variants:
+        try:
+            model = sm.describe_model(ModelName=variant["ModelName"]) if variant.get("ModelName") else {}
+        except ClientError:
+            continue  # a model gone or unreadable: the next variant's, or no claim
+        for container in [model.get("PrimaryContainer") or {}, *model.get("Containers", [])]:
+            name = str(container.get("ModelPackageName") or "")
+            if re.fullmatch(r"arn:aws[\w-]*:sagemaker:[\w-]+:\d{12}:model-package/[^/]+/\d+", name):
+                return name
+            if re.fullmatch(r"[\w-]+/\d+", name):  # a versioned name: this account's registry
+                return f"arn:{partition_for(region)}:sagemaker:{region}:{account}:model-package/{name}"
     return None
 
 

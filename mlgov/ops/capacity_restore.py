@@ -37,6 +37,14 @@ METRIC = {
 VARIANT_METRIC = "SageMakerVariantInvocationsPerInstance"
 
 
+def cold(audit: CapacityAudit) -> bool:
+    """Serving nothing right now: not InService, an instance variant at zero instances, or an inference
+    component below one copy (its model's requests fail until a copy loads)."""
+    return audit.status not in (None, "InService") or any(
+        c.current is not None and c.current < 1 for c in audit.capacities if c.kind != "serverless"
+    )
+
+
 class Scaler(Protocol):
     def register_scalable_target(
         self, resource_id: str, dimension: str, min_capacity: int, max_capacity: int
@@ -286,7 +294,7 @@ class Restorer:
                     self._record(report, step, "failed", f"{step.detail}: {exc}")
                     return report
                 self._record(report, step, "done")
-        if opts.dry_run and self.route is not None and opts.fallback_value and audit.cold:
+        if opts.dry_run and self.route is not None and opts.fallback_value and cold(audit):
             for action, detail in (
                 ("wait_in_service", "InService with instances"),
                 ("wait_invocations", "InvocationsPerInstance > 0"),
@@ -296,7 +304,7 @@ class Restorer:
         if previous is None or self.route is None or not opts.fallback_value:
             return report
         # The components that were cold (copies below 1, or not read): their traffic, not another's, switches back.
-        cold = [
+        cold_components = [
             c.name for c in audit.capacities if c.kind == "inference-component" and (c.current is None or c.current < 1)
         ]
         ready = self._wait(
@@ -315,7 +323,7 @@ class Restorer:
         if ready and self._wait(
             report,
             Step("wait_invocations", name, "InvocationsPerInstance > 0"),
-            lambda: self.warmth.invocations(name, components=cold),
+            lambda: self.warmth.invocations(name, components=cold_components),
             opts.wait_seconds,
             opts.poll_seconds,
         ):
@@ -340,7 +348,7 @@ class Restorer:
         if self.route is None or not opts.fallback_value:
             return None
         step = Step("route_to_fallback", self.route_key, f"{self.route_key}={opts.fallback_value}")
-        if not audit.cold:
+        if not cold(audit):
             self._record(report, step, "skipped", "the endpoint has warm instances: recommendations stay on it")
             return None
         if opts.dry_run:

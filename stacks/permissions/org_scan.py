@@ -1,8 +1,8 @@
 """IAM actions of the org-wide scan's functions. The member-account reads are the union of what the
-registered per-endpoint checks declare (mlgov_runtime.registry.member_actions): the worker needs them in
+registered per-endpoint checks declare (mlgov.member_actions): the worker needs them in
 its own account, and the member role (stacks/member_role_stack.py) grants exactly them elsewhere."""
 
-from mlgov_runtime.registry import member_actions
+from mlgov.member_actions import member_actions
 from stacks.permissions.core import FINDINGS
 
 ORGANIZATION_READ = (

@@ -91,7 +91,7 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     error on the component's path, an unresolved one the usual warning, an experiment endpoint in an experiment
     account is skipped; no RuntimeConfig (an adapter) is left to the run-time check.
  7. (medium) `mlgov capacity restore` keeps traffic on an inference-component endpoint whose copies are at 0.
-    CapacityAudit.cold is "not InService, or an instance variant at 0 instances"; an inference-component host has no
+    capacity_restore.cold is "not InService, or an instance variant at 0 instances"; an inference-component host has no
     instance capacity in the audit, so with manga-lora-v2 at 0 copies and `capacity.fallback_route` serving the host,
     the route step is "skipped: the endpoint has warm instances: recommendations stay on it" (the dry run shows it),
     and the command registers the component's minimum while requests keep failing through the cold start, the spec's

@@ -538,6 +538,7 @@ def test_an_update_endpoint_records_the_new_configuration(indexed: Sandbox) -> N
     indexed.sm.update_endpoint(EndpointName=HOTFIX, EndpointConfigName="hotfix-v2")
     event = create_event(HOTFIX, "update")
     event["detail"]["eventName"] = "UpdateEndpoint"
+    event["detail"]["requestParameters"]["endpointConfigName"] = "hotfix-v2"  # what the call names
     assert _verdict(indexed.invoke(event)) == "COMPLIANT"
     record = _record(indexed, HOTFIX)
     assert record is not None and record["configs"]["hotfix-v2"] == _created(indexed, "hotfix-v2")

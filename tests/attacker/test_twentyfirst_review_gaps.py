@@ -3,7 +3,7 @@ record at a deploy call's audit ("" for a configuration found re-created or gone
 cannot read, compared by later audits in `_replaced_config`, the org scan's worker reading the same record); (b) the
 capacity check's `CapacityAudit.waiting` (a component host up to 6 hours old at its InService, or 30 minutes at other
 checks, closes nothing of ENDPOINT_CAN_SCALE_TO_ZERO; the scan's check is inconclusive); (c) `mlgov retire recreate`
-tagging ModelPackageName with the package the kept configuration's first model names (`_package_of`). As in the
+tagging ModelPackageName with the package the kept configuration's first model names (`_served_package`). As in the
 sixteenth, nineteenth and twentieth reviews, the attacker is a developer in a member account the pipeline does not
 guard (DenyLineageChangeOutsidePipeline applies only under `governance_target_ids`), and the failure injector a
 throttled Describe rate or a blue/green update whose alarm rolls it back.
@@ -30,6 +30,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     reads (the one in service during an update) is compared with the record as later audits do, and the record's
     entry for it carried over (its "" or earlier CreationTime kept), so the re-created one stays
     ARTIFACT_MISMATCH until a redeploy that completes.
+    Fixed: a deploy call's audit records afresh only the configuration `requestParameters.endpointConfigName` names
+    (a call naming none: every one read, as before); any other it reads is compared with the record and keeps its
+    entry (lineage_audit/handler.py `_compared`, `_deployment`).
  2. (medium) The twentieth review's hole 3 comes back through UpdateEndpoint: the "<" mark is written only for the
     configuration the endpoint names (`_config_variants` records an unreadable one only when given `endpoint`),
     never for the pending one, and during an update the configuration the call deploys IS the pending one. So an
@@ -43,6 +46,7 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     the update, where what SageMaker reads is unclear), the re-creation here follows the update's completion, so
     the mark (the audit's time, during the update) would catch it. Fix: record the "<" mark (and "") for the
     pending configuration as for the current one: what the call names is what it deploys.
+    Fixed: the "" and "<" marks are written for the pending configuration too.
  3. (low) A malformed unread mark fails the real-time audit of the whole account. `ServingIndex.deployment`
     accepts any string value, and `_replaced_config` calls `datetime.fromisoformat` on whatever follows "<"
     unguarded: a record value "<not a time" raises ValueError out of the audit, so every audit that reaches that
@@ -53,16 +57,17 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     table (its resource policy), or the account's root user after replacing the policy, so low; the org scan
     contains it per endpoint (one check's failure is that row's inconclusive check). Fix: a value that does not
     parse is as no record (validate in `ServingIndex.deployment`: "", "<" + an aware ISO time, or an ISO time).
+    Fixed: `ServingIndex.deployment` returns no record when a "<" mark is not an aware ISO time.
 
 Held (plain tests below): an ordinary deployment whose deploy audit was throttled stays COMPLIANT after a weight call
 (the configuration was made before the audit's time: no false HIGH); the "<" comparison is between instants
 (botocore gives CreationTime in the local zone, `tzlocal`, the mark is UTC; +09:00, -05:00 and UTC alike, a second
 either side); an UpdateEndpoint audited while it runs records the pending configuration it can read, so once the
-update completes a re-creation of that configuration is ARTIFACT_MISMATCH; `_package_of` tags another account's
+update completes a re-creation of that configuration is ARTIFACT_MISMATCH; `_served_package` tags another account's
 package as the model names it, nothing for a package named by name or a component host (break-glass only, as
 docs/retirement.md says), the next variant's package when the first model is deleted. By reading: the lineage audit
 compares the endpoint's ModelPackageName tag with each container's declared package, which is the string
-`_package_of` read from the same DescribeModel field, so a re-created endpoint's tag never disagrees; the org scan's
+`_served_package` read from the same DescribeModel field, so a re-created endpoint's tag never disagrees; the org scan's
 worker passes the same record to the same `_replaced_config`, with botocore's datetimes, so it judges a mark as the
 real-time audit does.
 
@@ -89,7 +94,7 @@ Left as is:
    and none only for one unread. Not a hole as documented; a dashboard reader may prefer no datapoint there.
  - A waiting host that never gets its components is paged by the weekly scan only: the nineteenth review's hole 5,
    whose check at the grace's end was not done; unchanged by the 6-hour wait (it only moves the InService check).
- - `_package_of` skips a model whose DescribeModel is throttled as if deleted: no tag, so the pipeline's
+ - `_served_package` skips a model whose DescribeModel is throttled as if deleted: no tag, so the pipeline's
    CreateEndpoint is refused (DenyEndpointWithoutPackageTag) and `recreate` fails; run it again. Whether DescribeModel
    returns a package named by name as its ARN was not confirmed; either way the tag is the string the audit reads.
 """
@@ -166,9 +171,6 @@ def _audited_while_updating(
 # -- hole 1: an UpdateEndpoint that rolls back re-records the re-created configuration it did not deploy
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hole 1: an UpdateEndpoint's audit re-records the re-created configuration in service"
-)
 def test_an_update_that_rolls_back_does_not_clear_the_record_of_a_recreated_configuration(
     indexed: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -189,7 +191,6 @@ def test_an_update_that_rolls_back_does_not_clear_the_record_of_a_recreated_conf
 # -- hole 2: the pending configuration unreadable at an UpdateEndpoint's audit is recorded as nothing
 
 
-@pytest.mark.xfail(strict=True, reason="hole 2: no unread mark for the pending configuration an update deploys")
 def test_a_pending_configuration_unreadable_at_its_update_audit_is_not_trusted_after_a_weight_call(
     indexed: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -218,7 +219,6 @@ def _scratch_delete_model_event(sandbox: Sandbox) -> dict[str, Any]:
     return event
 
 
-@pytest.mark.xfail(strict=True, reason="hole 3: a malformed unread mark fails the audit of the whole account")
 def test_a_malformed_unread_mark_is_as_no_record(indexed: Sandbox) -> None:
     from mlgov_runtime.adapters.serving_index import ServingIndex
 
@@ -287,7 +287,7 @@ def test_a_completed_redeploy_to_a_new_configuration_is_judged_on_it(
 
 
 class _Registry:
-    """DescribeEndpointConfig/DescribeModel answers for `_package_of` (a deleted model: ValidationException)."""
+    """DescribeEndpointConfig/DescribeModel answers for `_served_package` (a deleted model: ValidationException)."""
 
     def __init__(self, variants: list[dict[str, Any]], models: dict[str, dict[str, Any]]) -> None:
         self.variants, self.models = variants, models
@@ -321,6 +321,6 @@ OTHER = "arn:aws:sagemaker:us-east-1:210987654321:model-package/manga-recommende
 def test_recreate_tags_the_package_the_kept_configuration_names_or_nothing(
     variants: list[dict[str, Any]], models: dict[str, dict[str, Any]], expected: str | None
 ) -> None:
-    from mlgov.commands.retirement import _package_of
+    from mlgov.commands.retirement import _served_package
 
-    assert _package_of(_Registry(variants, models), "kept-config") == expected
+    assert _served_package(_Registry(variants, models), "kept-config", "123456789012", "us-east-1") == expected

@@ -25,8 +25,8 @@ from aws_cdk import Stack
 from aws_cdk.assertions import Match, Template
 from moto import mock_aws
 
+from mlgov.member_actions import member_actions
 from mlgov.policy_eval import lps
-from mlgov_runtime.registry import member_actions
 from stacks.constants import MEMBER_ROLE_STACK_NAME
 from stacks.permissions import org_scan as p
 from tests.infrastructure.templates import (

@@ -23,6 +23,7 @@ def create_event(endpoint: str, event_id: str = "evt-1") -> dict[str, Any]:
     event = load_event("cloudtrail_create_endpoint.json")
     event["id"] = event_id
     event["detail"]["requestParameters"]["endpointName"] = endpoint
+    event["detail"]["requestParameters"]["endpointConfigName"] = f"{endpoint}-config"  # the estate's naming
     return event
 
 

@@ -295,7 +295,7 @@ def with_access_key(client: Any, operation_name: str) -> tuple[str, ...]:
 
 
 def test_in_member_accounts_the_scan_calls_only_what_the_member_role_grants(org_world: OrgWorld) -> None:
-    from mlgov_runtime.registry import member_actions
+    from mlgov.member_actions import member_actions
     from stacks.permissions.core import iam_action
 
     with recorded_aws_calls(with_access_key) as made:

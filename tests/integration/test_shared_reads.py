@@ -20,6 +20,7 @@ from moto import mock_aws
 
 from mlgov import emulator
 from mlgov.estate import GROUP, approved_package
+from mlgov.ops.audit_many import audit_many
 from mlgov.settings import Settings, check_options
 from mlgov_runtime.adapters.member_accounts import MemberAccounts
 from mlgov_runtime.core.exemptions import ExemptionPolicy
@@ -121,7 +122,7 @@ def test_the_concurrent_audit_describes_each_package_and_its_pins_once(recorded:
         ExemptionPolicy("experiment-", frozenset(), frozenset()),
         pins=StorePins(boto3.client("s3", region_name=REGION), lambda r: boto3.client("ecr", region_name=r)),
     )
-    audits = auditor.audit_many(concurrency=6)
+    audits = audit_many(auditor, concurrency=6)
     assert [a.endpoint_name for a in audits] == [f"rec-{i:02d}" for i in range(ENDPOINTS)]
     assert _twice(recorded) == {}
     assert recorded.operations()["DescribeModelPackage"] <= PACKAGES
@@ -139,7 +140,7 @@ def test_the_audit_lists_components_only_where_a_variant_names_no_model(recorded
     auditor = EndpointAuditor(
         SageMakerLineageReader(sm), ACCOUNT, REGION, ExemptionPolicy("experiment-", frozenset(), frozenset())
     )
-    audits = {a.endpoint_name: a for a in auditor.audit_many(concurrency=4)}
+    audits = {a.endpoint_name: a for a in audit_many(auditor, concurrency=4)}
     assert len(audits) == ENDPOINTS + 1
     listed = [json.loads(p) for (op, p) in recorded.calls if op == "ListInferenceComponents"]
     assert listed == [{"EndpointNameEquals": "rec-ic"}]

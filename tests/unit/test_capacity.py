@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mlgov.ops.capacity_restore import cold
 from mlgov_runtime.capacity.check import CapacityChecker, finding_for, report
 from mlgov_runtime.capacity.logic import (
     KIND_COLD_START,
@@ -182,7 +183,7 @@ def test_a_component_below_one_copy_serves_nothing_whatever_its_target_says(esta
     assert checker(estate).check_endpoint("manga-ic").verdict is Verdict.COMPLIANT
     estate.copies["lora-a"] = {"DesiredCopyCount": 0, "CurrentCopyCount": 0}  # UpdateInferenceComponentRuntimeConfig
     audit = checker(estate).check_endpoint("manga-ic")
-    assert audit.verdict is Verdict.CAN_SCALE_TO_ZERO and audit.minimum == 0 and audit.cold
+    assert audit.verdict is Verdict.CAN_SCALE_TO_ZERO and audit.minimum == 0 and cold(audit)
     [reason] = audit.problems[KIND_ZERO]
     assert reason.startswith("inference component lora-a: 0 copies now, 0 desired")
     assert "update-inference-component-runtime-config --region eu-west-1 --inference-component-name lora-a" in reason
@@ -204,7 +205,7 @@ def test_copies_still_loading_towards_the_floor_are_a_deployment_not_a_zero(
     estate.copies["lora-a"], estate.component_status["lora-a"] = runtime, status
     audit = checker(estate).check_endpoint("manga-ic")
     assert (KIND_ZERO in audit.problems) is zero, audit.reasons
-    assert audit.cold is (runtime["CurrentCopyCount"] == 0)  # loading or not, no copy serves now
+    assert cold(audit) is (runtime["CurrentCopyCount"] == 0)  # loading or not, no copy serves now
 
 
 def test_a_component_whose_copies_cannot_be_read_is_an_error_never_fixed(estate: FakeCapacity) -> None:

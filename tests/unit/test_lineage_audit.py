@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mlgov.ops.audit_many import audit_many, summarize
 from mlgov_runtime.core.exemptions import ExemptionPolicy
-from mlgov_runtime.lineage_audit.audit import EndpointAuditor, summarize
+from mlgov_runtime.lineage_audit.audit import EndpointAuditor
 from mlgov_runtime.lineage_audit.logic import Verdict
 from tests.unit.fakes import ACCOUNT, REGION, FakeSageMaker, package_arn
 
@@ -175,7 +176,7 @@ def test_each_package_is_described_once_per_run(sm: FakeSageMaker) -> None:
     for name in ("a", "b", "c"):
         sm.endpoint(name, [variant("approved"), variant("pending", "p")])
     run = auditor(sm)
-    run.audit_many(None)
+    audit_many(run, None)
     package_calls = [c for c in sm.calls if c[0] == "package"]
     assert sorted(package_calls) == [("package", package_arn(1)), ("package", package_arn(2))]
     assert run.packages.describe_calls == 2
@@ -203,7 +204,7 @@ def test_given_experiment_prefix_in_experiment_ou_then_exempt(sm: FakeSageMaker)
 
 
 def test_given_a_vanished_endpoint_in_a_scan_then_error_entry_not_a_crash(sm: FakeSageMaker) -> None:
-    audits = auditor(sm).audit_many(["nope"])
+    audits = audit_many(auditor(sm), ["nope"])
     assert audits[0].verdict is Verdict.ERROR
     assert "does not exist" in audits[0].reasons[0]
 
@@ -213,7 +214,7 @@ def test_summary_counts_every_verdict(sm: FakeSageMaker) -> None:
     sm.endpoint("bad", [variant("raw")])
     sm.endpoint("experiment-x", [variant("raw")])
     sm.endpoint("orphan", [variant("gone")])
-    report = summarize(auditor(sm, ExemptionPolicy(account_ids=frozenset({ACCOUNT}))).audit_many(None))
+    report = summarize(audit_many(auditor(sm, ExemptionPolicy(account_ids=frozenset({ACCOUNT}))), None))
     assert report["summary"] == {
         "total": 4,
         "compliant": 1,

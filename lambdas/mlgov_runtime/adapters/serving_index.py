@@ -27,6 +27,16 @@ def packages_served(row: Mapping[str, Any]) -> set[str]:
     return found
 
 
+def _stamp(value: Any) -> bool:
+    """A recorded configuration: a CreationTime, "" (re-created or gone) or "<" and an aware time (unread)."""
+    if not isinstance(value, str) or value[:1] != "<":
+        return isinstance(value, str)
+    try:
+        return datetime.fromisoformat(value[1:]).tzinfo is not None
+    except ValueError:
+        return False
+
+
 def _deployed(account: str, region: str, name: str) -> dict[str, Any]:
     # Never a package ARN (those start "arn:").
     return {KEY: {"S": f"deployed#{account}#{region}#{name.lower()}"}, SORT: {"S": "deployed"}}
@@ -73,7 +83,7 @@ class ServingIndex:
         for item in page.get("Items", []):
             try:
                 record = json.loads(item["record"]["S"])
-                if all(isinstance(t, str) for t in record["configs"].values()) and record["endpoint_created"]:
+                if all(map(_stamp, record["configs"].values())) and record["endpoint_created"]:
                     return record
             except (KeyError, TypeError, ValueError, AttributeError):
                 pass  # malformed: as if none (the other checks decide)

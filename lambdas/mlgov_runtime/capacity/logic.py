@@ -196,14 +196,6 @@ class CapacityAudit:
         levels = [c.business_hours_minimum for c in self.capacities if c.business_hours_minimum is not None]
         return min(levels) if levels else None
 
-    @property
-    def cold(self) -> bool:
-        """Serving nothing right now: not InService, an instance variant at zero instances, or an inference
-        component below one copy (its model's requests fail until a copy loads)."""
-        return self.status not in (None, "InService") or any(
-            c.current is not None and c.current < 1 for c in self.capacities if c.kind != "serverless"
-        )
-
     def fix_command(self, kind: str | None = None) -> str:
         kind = kind or next((k for k in KINDS if k in self.problems), None)
         if kind == KIND_ERROR or not self.found:

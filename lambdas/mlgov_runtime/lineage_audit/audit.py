@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.core.findings import Finding, FindingSink, store_and_publish
-from mlgov_runtime.core.pool import bounded_map
 from mlgov_runtime.lineage_audit.findings import (
     KIND_ENDPOINT_AUDIT_ERROR,
     KIND_UNREGISTERED_ENDPOINT,
@@ -18,7 +17,6 @@ from mlgov_runtime.lineage_audit.findings import (
     resolution,
 )
 from mlgov_runtime.lineage_audit.logic import (
-    AuditSummary,
     ChallengerRuns,
     EndpointAudit,
     LineageReader,
@@ -126,26 +124,6 @@ class EndpointAuditor:
             self.deployments(endpoint_name) if self.deployments else None,
         )
 
-    def audit_many(
-        self,
-        names: Iterable[str] | None = None,
-        *,
-        concurrency: int = 1,
-        done: Callable[[str], None] | None = None,
-    ) -> list[EndpointAudit]:
-        """Audit the named endpoints, or every endpoint when names is None (CLI, scheduled scan),
-        `concurrency` at a time on the org scan's worker (results in listing order)."""
-        listed = list(names if names is not None else self.reader.list_endpoint_names())
-        return bounded_map(self._audit_one, listed, concurrency, done=done, name="audit")
-
-    def _audit_one(self, name: str) -> EndpointAudit:
-        try:
-            return self.audit(name)
-        except ResourceNotFound:
-            return _gone(name, self.account_id, self.region, f"Endpoint {name} does not exist.")
-        except ReadFailure as exc:
-            return _gone(name, self.account_id, self.region, f"Endpoint {name} could not be read: {exc}.")
-
 
 def report_endpoint(auditor: EndpointAuditor, endpoint_name: str, sink: FindingSink, source: str) -> EndpointOutcome:
     """Audit one endpoint and store/publish what changed: a new finding, or the end of one."""
@@ -202,11 +180,3 @@ def close_vanished(
         if store_and_publish(sink, closing):
             closed.append(closing)
     return closed
-
-
-def summarize(audits: Iterable[EndpointAudit]) -> dict[str, Any]:
-    audits = list(audits)
-    return {
-        "endpoints": [a.to_dict() for a in audits],
-        "summary": AuditSummary.of(audits).to_dict(),
-    }

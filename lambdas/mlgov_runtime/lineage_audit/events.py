@@ -43,6 +43,7 @@ class AuditRequest:
     endpoint_name: str | None  # None: every endpoint of the account/region (scheduled scan)
     action: str | None = None
     package_arn: str | None = None  # a package state change: the package whose serving endpoints re-audit
+    config_name: str | None = None  # the configuration a deploy call (Create/UpdateEndpoint) names
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,6 +122,7 @@ def parse_audit_request(event: Any) -> AuditRequest:
         raise InvalidEvent(f"{trigger} event carries no valid endpoint name (got {name!r})")
     if not ACCOUNT_ID.match(account):
         raise InvalidEvent(f"account {account!r} is not a 12-digit AWS account id")
+    config = params.get("endpointConfigName") if trigger == "cloudtrail" and isinstance(params, dict) else None
     return AuditRequest(
         event_id=event_id,
         trigger=trigger,
@@ -128,4 +130,5 @@ def parse_audit_request(event: Any) -> AuditRequest:
         region=region,
         endpoint_name=name,
         action=str(event_name) if event_name else None,
+        config_name=config if isinstance(config, str) and ENDPOINT_NAME.match(config) else None,
     )

@@ -70,10 +70,34 @@ def _auditor(
         ),
         challenger_runs=_challenger_runs(request, own_account, settings),
     )
-    # A deploy call makes the configuration it names the deployed one: its audit records, never compares.
-    if index and not (request.trigger == "cloudtrail" and request.action in DEPLOY_CALLS):
-        auditor.deployments = lambda name: index.deployment(request.account_id, request.region, name)
+    named = _named(request)
+    if index:
+        auditor.deployments = lambda name: _compared(index.deployment(request.account_id, request.region, name), named)
     return auditor
+
+
+def _named(request: AuditRequest) -> str | None:
+    """The configuration a deploy call deploys; "" for a deploy call that names none (every one it reads)."""
+    deploys = request.trigger == "cloudtrail" and request.action in DEPLOY_CALLS
+    return (request.config_name or "") if deploys else None
+
+
+def _compared(record: Any, named: str | None) -> Any:
+    """A deploy call's audit compares every configuration but the one it names (docs/lineage-audit.md)."""
+    if record is None or named is None:
+        return record
+    return {**record, "configs": {k: v for k, v in record["configs"].items() if named and k != named}}
+
+
+def _deployment(record: Any, audit: Any, named: str) -> dict[str, str]:
+    """The named configuration as read, the others as recorded."""
+    if not named:
+        return dict(audit.configs_read)
+    kept = record["configs"] if record and record.get("endpoint_created") == audit.endpoint_created else {}
+    configs = {k: v for k, v in kept.items() if k in audit.configs_read and k != named}
+    if named in audit.configs_read:
+        configs[named] = audit.configs_read[named]
+    return configs
 
 
 def _record_outcome(outcome: EndpointOutcome, request: AuditRequest) -> dict[str, Any]:
@@ -136,14 +160,17 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
     source = "scheduled" if parsed.trigger == "schedule" else "realtime"
     names = [parsed.endpoint_name] if parsed.endpoint_name else list(auditor.reader.list_endpoint_names())
     results = []
-    deploys = parsed.trigger == "cloudtrail" and parsed.action in DEPLOY_CALLS
     for name in names:
         outcome = report_endpoint(auditor, name, store, source)
         if index is not None and outcome.audit is not None:
             index.record(outcome.audit.to_dict())
         audit = outcome.audit
-        if deploys and index and audit and audit.endpoint_created and audit.configs_read:
-            index.record_deployment(parsed.account_id, parsed.region, name, audit.endpoint_created, audit.configs_read)
+        named = _named(parsed)
+        if named is not None and index and audit and audit.endpoint_created and audit.configs_read:
+            record = index.deployment(parsed.account_id, parsed.region, name)
+            configs = _deployment(record, audit, named)
+            if configs:
+                index.record_deployment(parsed.account_id, parsed.region, name, audit.endpoint_created, configs)
         results.append(_record_outcome(outcome, parsed))
     closed = []
     if parsed.trigger == "schedule":

@@ -684,7 +684,7 @@ def _config_variants(
         config = reader.describe_endpoint_config(str(config_name))
     except (ResourceNotFound, ReadFailure) as exc:
         audit.evidence_missing = audit.evidence_missing or isinstance(exc, ResourceNotFound)
-        if config_name and endpoint is not None:
+        if config_name:
             # For a deploy call's record: gone is "", unreadable "<" and now (one created later is not what deployed).
             gone = isinstance(exc, ResourceNotFound)
             audit.configs_read[str(config_name)] = "" if gone else f"<{datetime.now(UTC).isoformat()}"
