@@ -181,6 +181,17 @@ def test_a_components_deployed_image_other_than_its_packages_digest_is_a_mismatc
 # 5. Deleting evidence
 
 
+def test_a_deleted_model_under_a_live_endpoint_says_to_redeploy_not_to_grant_reads(sm: FakeSageMaker) -> None:
+    from mlgov_runtime.lineage_audit.findings import next_step
+
+    sm.endpoint("ep", [{"VariantName": "AllTraffic", "ModelName": "deleted-since"}])
+    audit = auditor(sm).audit("ep")
+    assert audit.verdict is Verdict.ERROR and audit.evidence_missing, audit.reasons
+    step = next_step(audit)
+    assert "deleted under the live endpoint" in step and "describe-endpoint --endpoint-name ep" in step, step
+    assert "may describe" not in step
+
+
 def test_a_deleted_model_under_a_live_endpoint_never_closes_the_violation() -> None:
     assert KIND_UNREGISTERED_ENDPOINT not in kinds_to_close(Verdict.ERROR)
     assert kinds_to_close(Verdict.ERROR) == []

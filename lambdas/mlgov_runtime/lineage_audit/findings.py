@@ -70,7 +70,7 @@ def finding_from_audit(audit: EndpointAudit, source: str) -> Finding | None:
 def next_step(audit: EndpointAudit) -> str:
     """What the on-call engineer runs next."""
     where = f"--endpoint {audit.endpoint_name} --region {audit.region}"
-    if audit.verdict is Verdict.ERROR:
+    if audit.verdict is Verdict.ERROR and not audit.evidence_missing:
         if any("Throttl" in reason for reason in audit.reasons):
             # Throttled beyond the retries: nothing is wrong with the permissions, the same audit works later.
             return (
@@ -102,6 +102,13 @@ def next_step(audit: EndpointAudit) -> str:
         else f"`mlgov rollback --endpoint {audit.endpoint_name} --group GROUP`, GROUP the group it should serve "
         f"from (`aws sagemaker list-model-package-groups --region {audit.region}` lists them)"
     )
+    if audit.verdict is Verdict.ERROR:  # a model or configuration deleted under the live endpoint
+        return (
+            "Next: what serves was deleted under the live endpoint, so no permission brings it back: `aws sagemaker "
+            f"describe-endpoint --endpoint-name {audit.endpoint_name} --region {audit.region}` names its "
+            "configuration; redeploy an Approved package through the deployment pipeline, or roll back with mlgov "
+            f"rollback and its group (`aws sagemaker list-model-package-groups --region {audit.region}` lists them)."
+        )
     return (
         f"Next: `mlgov audit {where} --format json` shows the lineage; roll back to the previous Approved "
         f"version with {rollback}, or redeploy an Approved package through the deployment pipeline."
