@@ -422,7 +422,8 @@ class CapacityRules:
                 kind = KIND_ZERO if self.policy.serverless_is_violation else KIND_COLD_START
                 reason = (
                     f"serverless variant {name}: no provisioned concurrency, so it cold-starts after idle periods "
-                    "(set ServerlessConfig.ProvisionedConcurrency, or serve it from instances)."
+                    "(set ServerlessConfig.ProvisionedConcurrency, or serve it from instances: a new endpoint "
+                    "config, which only the pipeline or break-glass may deploy where the guardrails apply)."
                 )
                 audit.problem(kind, reason)
                 audit.pipeline_fixes.append(reason)
