@@ -182,14 +182,15 @@ def _finding_samples() -> Any:
 
 
 def findings_page() -> str:
+    from mlgov.finding_kinds import kind_descriptions
     from mlgov_runtime.core.findings import SEVERITIES
-    from mlgov_runtime.registry import CAPABILITIES, kind_descriptions
+    from mlgov_runtime.registry import CAPABILITIES
 
     meta = _finding_samples()
     when = kind_descriptions()
     lines = [
         "# Findings reference\n",
-        "Every finding kind, by capability: its severity, when it fires (declared beside the kind in code) and its",
+        "Every finding kind, by capability: its severity, when it fires (mlgov/finding_kinds.py) and its",
         "fix, taken from a real sample finding built by the capability's own code (tests/unit/test_finding_fixes.py",
         "checks each one parses against the CLI or links to the resource). The values are the sample's; a real",
         "finding carries its own resource's. A resolved finding of a kind closes it (severity INFO).\n",

@@ -122,29 +122,6 @@ CAPABILITIES: tuple[Capability, ...] = (
 )
 
 
-# Where the capabilities declare, next to their kinds, when each fires (a WHEN dict; docs/gen.py reads them).
-WHEN_MODULES: tuple[str, ...] = (
-    "mlgov_runtime.lineage_audit.findings",
-    "mlgov_runtime.retraining.logic",
-    "mlgov_runtime.coverage.check",
-    "mlgov_runtime.challenger.findings",
-    "mlgov_runtime.capacity.logic",
-    "mlgov_runtime.retirement.findings",
-    "mlgov_runtime.org_scan.report",
-    "mlgov_runtime.org_scan.snapshot_age",
-)
-
-
-def kind_descriptions() -> dict[str, str]:
-    """When each finding kind fires, as declared beside it."""
-    import importlib
-
-    out: dict[str, str] = {}
-    for module in WHEN_MODULES:
-        out.update(importlib.import_module(module).WHEN)
-    return out
-
-
 def by_name(name: str) -> Capability:
     for capability in CAPABILITIES:
         if capability.name == name:

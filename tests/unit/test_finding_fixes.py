@@ -517,7 +517,7 @@ def test_the_finding_detail_names_a_runnable_fix_with_real_values(kind: str) -> 
 
 
 def test_every_registered_kind_declares_when_it_fires() -> None:
-    from mlgov_runtime.registry import kind_descriptions
+    from mlgov.finding_kinds import kind_descriptions
 
     kinds = {k for c in CAPABILITIES for k in c.kinds}
     when = kind_descriptions()

@@ -36,20 +36,6 @@ NEW_HOST_GRACE_S = 1800  # a host younger than this without components is a depl
 # creation (a host going InService later than this after its creation is an update).
 FIRST_IN_SERVICE_S = 6 * 3600
 KINDS = (KIND_ZERO, KIND_ERROR, KIND_NO_AUTOSCALING, KIND_SINGLE_INSTANCE, KIND_COLD_START, KIND_CAMPAIGN_OVERDUE)
-# When each kind fires (docs/gen.py writes the findings reference from these).
-WHEN = {
-    KIND_ZERO: "A variant or inference component may scale to zero (minimum capacity 0, or a schedule that sets it), "
-    "an inference component's copies are below the floor, or a host for inference components has none.",
-    KIND_NO_AUTOSCALING: "A production variant has no scalable target, or its scale-out is suspended, so load cannot "
-    "add instances.",
-    KIND_SINGLE_INSTANCE: "A variant runs fewer instances than the business-hours minimum (one instance is one "
-    "failure from an outage).",
-    KIND_COLD_START: "A serverless variant has no provisioned concurrency: requests after idle wait for a cold start.",
-    KIND_ERROR: "The capacity of an endpoint could not be read (access denied, throttled, endpoint not found).",
-    KIND_CAMPAIGN_OVERDUE: "A campaign's recorded end has passed and `mlgov capacity campaign-end` has not put back "
-    "the weekly scheduled actions it raised: they keep firing at the campaign's minimum (cost, not risk; the verdict "
-    "stays as capacity is).",
-}
 
 
 class Verdict(enum.StrEnum):

@@ -34,25 +34,6 @@ KINDS = (
     NOT_APPROVED,
     REAPPROVED_WITHOUT_COMMENT,
 )
-# When each kind fires (docs/gen.py writes the findings reference from these).
-WHEN = {
-    REJECTED: "The challenger's CTR test or a guardrail rejected it; the package is Rejected and its variant removed.",
-    INVALID: "The experiment was stopped without a verdict: sample-ratio mismatch, or impressions disagree with "
-    "SageMaker Invocations.",
-    INSUFFICIENT: "The challenger window ended without enough data for a CTR verdict.",
-    START_REFUSED: "The gate refused to deploy a challenger (ineligible package, provenance, account, older snapshot).",
-    FAILED: "The challenger state machine failed (deploy, traffic shift or cleanup).",
-    RETENTION_REGRESSION: "Days after a promotion, retention dropped more than allowed against the days before.",
-    REVIEW_INCOMPLETE: "The retention review after a promotion found no retention data.",
-    DATA_MISSING: "A variant's metric never arrived (or stopped arriving): the experiment is paused, no verdict; "
-    "resolved when the data is back, inconclusive if the window ends first.",
-    APPROVAL_REQUESTED: "The gate would promote a challenger and challenger.require_human_approval is on: an approver "
-    "decides (resolved once approved).",
-    NOT_APPROVED: "A promotion waiting for a human was denied, expired, or its approval did not verify; the package "
-    "stays unapproved.",
-    REAPPROVED_WITHOUT_COMMENT: "A package the product rejected was set Approved with its rejection text left in "
-    "ApprovalDescription: no comment says why.",
-}
 
 APPROVAL_DESCRIPTION_MAX = 1024  # SageMaker UpdateModelPackage ApprovalDescription
 

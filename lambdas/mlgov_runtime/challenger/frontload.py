@@ -1,13 +1,7 @@
-"""The optional front-loaded part of the CTR test (`challenger.ctr_early_share`, default 0: off). Pure Python.
-
-An early share of the CTR test's alpha is spent at the looks of the first `ctr_early_minutes` by a group-sequential
-boundary (Lan-DeMets Pocock-type spending, recursive integration, widened to Student t) on the gate's own
-z = S / sqrt(V); the rest by the gate's mixture; docs/challenger-statistics.md says why and what it costs.
-bench/frontload.py is the vectorised twin `make bench` runs (tests check both agree).
-
-The earlier early looks' (minutes read, V) are kept in the watch state, not recomputed: a look's boundary depends on
-the information the earlier looks had when they decided (late-filled minutes would change a recomputed V).
-"""
+"""The optional front-loaded part of the CTR test (`challenger.ctr_early_share`): a Pocock-type spending boundary at
+the early looks, the gate's mixture after; docs/challenger-statistics.md says why and what it costs. Pure Python;
+bench/frontload.py is its vectorised twin (tests check both agree). Earlier looks' (minutes read, V) are kept in the
+watch state, not recomputed: late-filled minutes would change them, and each boundary rests on what its look had."""
 
 from __future__ import annotations
 

@@ -13,13 +13,6 @@ from mlgov_runtime.coverage.logic import CoverageReport, CoverageThresholds, Sna
 
 KIND_COVERAGE_GAP = "CATALOG_COVERAGE_GAP"
 KIND_COVERAGE_CHECK_FAILED = "COVERAGE_CHECK_FAILED"
-# When each kind fires (docs/gen.py writes the findings reference from these).
-WHEN = {
-    KIND_COVERAGE_GAP: "The weekly check finds catalog titles missing from the training snapshot above the "
-    "alert threshold (above the page threshold it also starts retraining).",
-    KIND_COVERAGE_CHECK_FAILED: "The weekly coverage check could not run (no snapshot, unreadable snapshot or "
-    "catalog), so the gap is unknown.",
-}
 
 
 class NoSnapshot(Exception):

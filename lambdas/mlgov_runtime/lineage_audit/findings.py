@@ -8,14 +8,6 @@ from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
 
 KIND_UNREGISTERED_ENDPOINT = "UNREGISTERED_ENDPOINT"
 KIND_ENDPOINT_AUDIT_ERROR = "ENDPOINT_AUDIT_ERROR"
-# When each kind fires (docs/gen.py writes the findings reference from these).
-WHEN = {
-    KIND_UNREGISTERED_ENDPOINT: "An endpoint serves a model that is not an Approved version of a registry group: "
-    "unregistered, package not found, not Approved, from a foreign account, other artifact bytes, an unpinned image "
-    "or unpinned model data.",
-    KIND_ENDPOINT_AUDIT_ERROR: "The lineage of an endpoint could not be verified (access denied, or a model or "
-    "configuration deleted under the live endpoint).",
-}
 
 _SEVERITY_BY_VERDICT = {
     Verdict.UNREGISTERED: "HIGH",

@@ -30,17 +30,6 @@ KIND_FAILED = "SCAN_FAILED"
 KIND_FORWARDING = forwarding.KIND
 KIND_OUTSIDE = regions.KIND
 KINDS = (KIND_UNREACHABLE, KIND_SUMMARY, KIND_FAILED, KIND_FORWARDING, KIND_OUTSIDE)
-# When each kind fires (docs/gen.py writes the findings reference from these).
-WHEN = {
-    KIND_UNREACHABLE: "The weekly scan could not read an account/region (role not assumable, region disabled, denied).",
-    KIND_SUMMARY: (
-        "Every weekly org-wide scan: counts, changes since the last run and where the report is; findings beyond "
-        "org_scan.max_notifications_per_kind of one kind are rolled up into it (it is then as severe as the worst)."
-    ),
-    KIND_FAILED: "The weekly org-wide scan failed as a whole (listing the organization, or the run itself).",
-    KIND_FORWARDING: "An account/region does not forward SageMaker events, so new endpoints wait for the weekly scan.",
-    KIND_OUTSIDE: "An account serves endpoints in an enabled region outside org_scan.regions, which no audit judges.",
-}
 VIOLATION_VERDICTS = frozenset(v.value for v in VIOLATIONS)
 
 

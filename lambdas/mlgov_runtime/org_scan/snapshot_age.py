@@ -17,11 +17,6 @@ from mlgov_runtime.lineage_audit.logic import EndpointAudit, Verdict
 NAME = "snapshot"
 KIND = "CATALOG_SNAPSHOT_STALE"
 KINDS = (KIND,)
-# When it fires (docs/gen.py writes the findings reference from these).
-WHEN = {
-    KIND: "An endpoint's Approved package was trained on a catalog snapshot older than the limit, or does not "
-    "record its snapshot date."
-}
 MEMBER_ACTIONS = frozenset({"sagemaker:DescribeModelPackage"})
 DEFAULT_MAX_AGE_DAYS = 60
 

@@ -32,19 +32,6 @@ KINDS = (
     *_CUTOVER_KINDS,
 )
 _VERDICT_KINDS = (KIND_STALE, KIND_CANDIDATE, KIND_CHECK_FAILED)
-# When each kind fires (docs/gen.py writes the findings reference from these).
-WHEN = {
-    KIND_STALE: "An endpoint serves a version that is no longer its group's current Approved one, and is still called.",
-    KIND_CANDIDATE: "A stale endpoint had no invocations in the window: it can be retired.",
-    KIND_CHECK_FAILED: "The retirement check could not read an endpoint's lineage or metrics (never a candidate then).",
-    KIND_PURPOSE_TAG: "An endpoint has no purpose tag or one outside active, testing, retiring, retired.",
-    KIND_RETIRING: "An endpoint is tagged retiring: its deadline, owner and deletion request (resolved once deleted).",
-    KIND_TAG_CHANGED: "Someone changed or removed the retiring tag while the retirement is open.",
-    KIND_SAFETY_ABORT: "An approved deletion was aborted: the live check right before deleting saw invocations.",
-    KIND_STILL_CALLED: "Clients still call an endpoint after it was deleted (errors naming it).",
-    KIND_NOT_QUIET: "An endpoint still takes traffic the grace period after its cut-over (clients pinned to it).",
-    KIND_QUIET_UNVERIFIED: "No invocation data since a cut-over, and nothing shows CloudWatch was recording.",
-}
 
 
 def _finding(

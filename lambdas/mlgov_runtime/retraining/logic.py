@@ -27,11 +27,6 @@ from mlgov_runtime.retraining.training_data import (
 )
 
 KIND_RETRAINING_FAILED = "RETRAINING_FAILED"
-# When each kind fires (docs/gen.py writes the findings reference from these).
-WHEN = {
-    KIND_RETRAINING_FAILED: "A retraining run failed or was stopped by one of its gates (data quality, offline "
-    "evaluation, registration)."
-}
 
 
 def _rerun(execution: Any, region: str) -> str:
