@@ -8,12 +8,14 @@ from __future__ import annotations
 import itertools
 import json
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mlgov_runtime.adapters.catalog import CatalogUnavailable, catalog_title_ids
+from mlgov_runtime.coverage import logic
 from mlgov_runtime.coverage.logic import CoverageThresholds, SnapshotFormatError, coverage_gap, title_id_batches
 from tests.strategies import FUZZ, Tally, json_values, nasty_text
 
@@ -72,28 +74,33 @@ def test_fuzz_snapshots_give_the_parsers_answer_or_a_format_error(capsys: pytest
     tally = Tally("coverage snapshots (JSON Lines bytes, any chunking)")
 
     @settings(FUZZ, max_examples=300)
-    @given(st.one_of(st.lists(json_line, max_size=8), st.lists(raw_line, max_size=8)), st.lists(st.integers(0, 10**4)))
+    @given(
+        st.one_of(st.lists(json_line, max_size=8), st.lists(raw_line, max_size=8)),
+        st.lists(st.integers(0, 10**4)),
+        # The regex runs a line-aligned slice at a time: small slices cut every chunk in many places.
+        st.one_of(st.integers(1, 64), st.just(logic.SLICE_BYTES)),
+    )
     # Not JSON, yet one flat-looking object with a plain title_id: the fast path counted each as covered
-    @example([b'{"title_id":"MNG-00001"} junk'], [])
-    @example([b'{"title_id":"MNG-00001"', b'{"title_id":"MNG-00002"}'], [])
-    @example([b'{"a": tru, "title_id":"MNG-00001"}'], [])
-    @example([b'{"title_id":"MNG-00001",}'], [])
-    @example([b'{"q": "\xff", "title_id":"MNG-00001"}'], [])
-    @example([b'{"q": "a\tb", "title_id":"MNG-00001"}'], [])
-    @example([b'{"n": ' + b"1" * 5000 + b', "title_id":"MNG-00001"}'], [])
+    @example([b'{"title_id":"MNG-00001"} junk'], [], 1)
+    @example([b'{"title_id":"MNG-00001"', b'{"title_id":"MNG-00002"}'], [], 1)
+    @example([b'{"a": tru, "title_id":"MNG-00001"}'], [], 1)
+    @example([b'{"title_id":"MNG-00001",}'], [], 1)
+    @example([b'{"q": "\xff", "title_id":"MNG-00001"}'], [], 1)
+    @example([b'{"q": "a\tb", "title_id":"MNG-00001"}'], [], 1)
+    @example([b'{"n": ' + b"1" * 5000 + b', "title_id":"MNG-00001"}'], [], 1)
     # json.loads keeps the last title_id, spelt with an escape here
-    @example([b'{"title_id":"MNG-00001", "title\\u005fid": 7}'], [])
+    @example([b'{"title_id":"MNG-00001", "title\\u005fid": 7}'], [], 1)
     # Found by this test (a nested title_id's extra "{" made up for by another line's match); the fast path
     # counted it as covered
     @example(
-        [b'{"query": "", "query_language": "ja", "title_id": {"title_id": "MNG-00000"}}', b'"title_id":"\x00"'], []
+        [b'{"query": "", "query_language": "ja", "title_id": {"title_id": "MNG-00000"}}', b'"title_id":"\x00"'], [], 1
     )
-    def check(lines: list[bytes], cuts: list[int]) -> None:
+    def check(lines: list[bytes], cuts: list[int], slice_bytes: int) -> None:
         tally.generated += 1
         data = b"\n".join(lines) + (b"\n" if lines else b"")
         got: list[str] | None
         try:
-            with tally.recording(SnapshotFormatError):
+            with tally.recording(SnapshotFormatError), mock.patch.object(logic, "SLICE_BYTES", slice_bytes):
                 got = [i for batch in title_id_batches(chunked(data, cuts)) for i in batch]
                 report = coverage_gap({"MNG-00001"}, [got or []], CoverageThresholds())
                 assert report.catalog_titles == 1
@@ -168,3 +175,20 @@ def test_fuzz_failures_print_their_replay_and_ci_stays_derandomized(ci: str) -> 
     probe = "from tests.strategies import FUZZ; print(FUZZ.print_blob, FUZZ.derandomize)"
     out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "True" if ci else "False"]
+
+
+def test_well_formed_chunks_stay_on_the_fast_path_when_sliced() -> None:
+    """Slicing for the reader thread's sake must keep every line whole: a cut inside a line would send each
+    chunk to the line-by-line parser, several times slower."""
+    lines = [
+        json.dumps({"query": "q" * (i % 7), "query_language": "ja", "title_id": f"MNG-{i:05d}"}) for i in range(50)
+    ]
+    data = ("\n".join(lines) + "\n").encode()
+
+    def slow(block: bytes, first_line: int) -> Any:
+        raise AssertionError(f"line-by-line parse of {len(block)} bytes from line {first_line + 1}")
+
+    for size in (1, 10, 100, len(data)):
+        with mock.patch.object(logic, "SLICE_BYTES", size), mock.patch.object(logic, "_slow", slow):
+            got = [i for batch in title_id_batches(chunked(data, [333, 1000, 2500])) for i in batch]
+        assert got == [f"MNG-{i:05d}" for i in range(50)], size
