@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -82,6 +82,12 @@ class LineageAudit(CapabilityConstruct):
                 point_in_time_recovery_enabled=True
             ),
             removal_policy=RemovalPolicy.DESTROY,  # rebuilt by the next weekly scan
+        )
+        CfnOutput(
+            self,
+            "ServingIndexTableName",
+            value=self.serving_index.table_name,
+            description="`mlgov audit|scan --serving-index-table` compare endpoints with its deployment records",
         )
         self.audit = self.governed_function(
             "Audit",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
 import urllib.parse
@@ -315,3 +316,56 @@ def endpoint_hint(client: Any, name: str, region: str) -> str:
 
 # The names command modules imported before they used `common.<name>` (mlgov.cli still exports _settings).
 _aws_options, _aws, _settings = aws_options, aws_context, load_settings
+
+
+SERVING_INDEX_ENV = "MLGOV_SERVING_INDEX_TABLE"
+_TABLE = re.compile(r"[\w.-]{3,255}|arn:aws[a-z-]*:dynamodb:[\w-]+:\d{12}:table/[\w.-]{3,255}")
+
+
+def serving_index_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--serving-index-table",
+        metavar="TABLE",
+        help=f"compare each endpoint's configuration with the deployment record the lineage audit keeps there, as "
+        f"the audit function does (default {SERVING_INDEX_ENV}; the MlGovEndpointAudit stack's output "
+        f"ServingIndexTableName)",
+    )
+
+
+def serving_index(args: argparse.Namespace, ddb: Any) -> Any:
+    """The lineage audit's deployment records, read before anything is audited: a table named but unreadable is
+    the user's error (exit 2), never an audit without it. None when no table is named."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlgov_runtime.adapters.serving_index import ServingIndex
+
+    table = args.serving_index_table or os.environ.get(SERVING_INDEX_ENV)
+    if not table:
+        return None
+    if not _TABLE.fullmatch(table):
+        raise UsageError(f"--serving-index-table {table!r} is not a DynamoDB table name or ARN")
+    index = ServingIndex(ddb, table)
+    try:
+        index.deployment("000000000000", "none", "mlgov-probe")
+    except (ClientError, BotoCoreError) as exc:
+        raise UsageError(
+            f"the serving index {table} cannot be read ({one_line(str(exc))}): aws cloudformation describe-stacks "
+            "--stack-name MlGovEndpointAudit shows the table (output ServingIndexTableName); reading it takes "
+            "dynamodb:Query on it and kms:Decrypt on the stack's GovernanceKey (governance account); nothing audited"
+        ) from None
+    return index
+
+
+def deployment_reader(index: Any, account: str, region: str) -> Any:
+    """An endpoint's deployment record; one that cannot be read makes that endpoint unreadable (an ERROR row)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlgov_runtime.lineage_audit.logic import ReadFailure
+
+    def read(name: str) -> Any:
+        try:
+            return index.deployment(account, region, name)
+        except (ClientError, BotoCoreError) as exc:
+            raise ReadFailure(f"its deployment record could not be read ({one_line(str(exc), 200)})") from None
+
+    return read

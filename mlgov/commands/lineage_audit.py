@@ -63,6 +63,12 @@ class AuditProgress:
             self.stream.flush()
 
 
+NO_RECORDS = (
+    "Deployment records not compared (a configuration re-created under a live endpoint with the same variant names "
+    f"can pass): --serving-index-table or {common.SERVING_INDEX_ENV} names the lineage audit's table."
+)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov.ops.audit_many import audit_many, summarize
     from mlgov_runtime.adapters.artifacts import store_pins
@@ -93,6 +99,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             raise common.UsageError(f"endpoint {name} not found in {aws.account_id()}/{region}{hint}") from None
         except ReadFailure:
             pass  # unreadable is the audit's ERROR verdict, with its reason
+    index = common.serving_index(args, aws.client("dynamodb"))
     auditor = EndpointAuditor(
         reader,
         aws.account_id(),
@@ -112,6 +119,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
             f"arn:{partition_for(region)}:states:{region}:{aws.account_id()}:stateMachine:{CHALLENGER_MACHINE}",
         ),
     )
+    if index is not None:
+        auditor.deployments = common.deployment_reader(index, auditor.account_id, region)
+    elif args.format == "table":
+        print(NO_RECORDS, file=sys.stderr)
     if args.format == "table" and not args.endpoint:
         print(f"Auditing every endpoint in {auditor.account_id}/{region} ...", file=sys.stderr)
     names = list(args.endpoint) if args.endpoint else list(reader.list_endpoint_names())
@@ -138,3 +149,4 @@ def register(sub: Any) -> None:
         metavar="NAME",
         help="endpoint to audit (repeatable; default all)",
     )
+    common.serving_index_option(audit)

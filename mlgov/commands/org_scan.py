@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlgov.commands import common
-from mlgov.commands.lineage_audit import CHALLENGER_MACHINE
+from mlgov.commands.lineage_audit import CHALLENGER_MACHINE, NO_RECORDS
 
 
 def account_list(value: str) -> list[str]:
@@ -154,7 +154,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.member_accounts import MEMBER_ROLE_STACK, MemberAccounts
     from mlgov_runtime.adapters.organizations import AccountStateUnknown, OrganizationAccounts
     from mlgov_runtime.core.arns import partition_for
-    from mlgov_runtime.lineage_audit.endpoint_check import CHALLENGER_MACHINE_OPTION
+    from mlgov_runtime.lineage_audit.endpoint_check import CHALLENGER_MACHINE_OPTION, DEPLOYMENTS_KEY
     from mlgov_runtime.org_scan.forwarding import deploy_command
     from mlgov_runtime.org_scan.logic import Scope, Target, plan_targets, scan_target
     from mlgov_runtime.org_scan.report import Run, build_report
@@ -212,6 +212,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
         with lock:
             return aws.client(service)
 
+    index = common.serving_index(args, home_client("dynamodb"))
+    if index is None and args.format == "table":
+        print(NO_RECORDS, file=sys.stderr)
+
+    def deployments(ctx: Any) -> None:
+        # The lineage audit's deployment records, compared as its audit function and the weekly worker do.
+        if index is not None:
+            ctx.preset(DEPLOYMENTS_KEY, common.deployment_reader(index, ctx.account_id, ctx.region))
+
     now = datetime.now(UTC)
     # The lineage check verifies a challenger-shaped variant against the challenger machine of this account and
     # region (as `mlgov audit` does); other accounts and regions have none.
@@ -234,6 +243,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             progress=progress.endpoint,
             home_account=own,
             home_region=settings.org_scan.governance_region or region,
+            prepare=deployments,
         )
         return progress.target(result)
 
@@ -322,3 +332,4 @@ def register(sub: Any) -> None:
     scan.add_argument(
         "--concurrency", type=common.positive_int, default=4, help="account/regions scanned at once (default 4)"
     )
+    common.serving_index_option(scan)

@@ -141,3 +141,13 @@ def test_an_alarm_fires_when_forwarded_events_of_another_account_are_skipped(tem
             "Threshold": 1,
         },
     )
+
+
+def test_the_stack_names_its_serving_index_for_the_cli(template: Template) -> None:
+    # `mlgov audit|scan --serving-index-table` reads it; the error for an unreadable table points to this output.
+    [(logical, _)] = template.find_resources(
+        "AWS::DynamoDB::Table", {"Properties": {"TimeToLiveSpecification": {"AttributeName": "expires_at"}}}
+    ).items()
+    outputs = template.to_json()["Outputs"]
+    [output] = [v for k, v in outputs.items() if "ServingIndexTableName" in k]
+    assert output["Value"] == {"Ref": logical}
