@@ -78,7 +78,7 @@ def render_table(report: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     for ep in report["endpoints"]:
-        if ep["verdict"] != "CURRENT" or ep["purpose_problem"]:
+        if ep["verdict"] != "CURRENT" or ep["purpose_problem"] or ep.get("judged_from"):
             lines.append(f"  {ep['endpoint_name']}: {' '.join(ep['reasons'])}")
             if ep["purpose_problem"]:
                 lines.append(f"    purpose tag: {ep['purpose_problem']}")
@@ -202,7 +202,9 @@ def cmd_request(args: argparse.Namespace) -> int:
         # One line: the problem, then what to do (as every refusal of the CLI).
         said = " ".join(r if r.rstrip().endswith((".", "!", "?")) else f"{r.rstrip()}." for r in check.reasons)
         why = common.one_line(f"{said} Next: {check.next_step}", 1000, keep_end=True)
-        print(f"mlgov: error: refused: {name} is {check.verdict.value}: {why}", file=sys.stderr)
+        # Younger than the window: judged CURRENT (not yet a candidate), though it may not serve the current version.
+        what = "not yet a retirement candidate" if check.judged_from else check.verdict.value
+        print(f"mlgov: error: refused: {name} is {what}: {why}", file=sys.stderr)
         return common.EXIT_USAGE if check.verdict is Verdict.CURRENT else common.EXIT_VIOLATIONS
     # The approval service opens the request for the caller STS verifies and starts the execution itself:
     # a request started any other way has no verified requester and can never be approved.
