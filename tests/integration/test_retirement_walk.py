@@ -1,5 +1,6 @@
 """What a new user's walk through the README found in `mlgov retire`, under moto with the real CLI and handlers:
-an endpoint younger than the stale window is no retirement candidate (nor deletable)."""
+an endpoint younger than the stale window is no retirement candidate (nor deletable), and a cancel whose tag write
+AWS refuses loses nothing and names who can finish it."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from mlgov.retirement_estate import IDLE, INSTANCE
+from mlgov.retirement_estate import IDLE, INSTANCE, RETURNING
 from mlgov.sandbox import FakeContext, load_event
 from mlgov_runtime.core.findings import iso
+from tests.attacker.inject import fail_calls
 from tests.integration.test_retirement import ACCOUNT, REGION, RetirementWorld, retirement_world, run_cli
 from tests.settings_files import NO_SETTINGS
 
@@ -161,3 +163,55 @@ def test_the_deletion_steps_check_the_endpoints_age_themselves(
     assert sm.describe_endpoint(EndpointName=IDLE)["EndpointStatus"] == "InService"
     retiring = [f for f in retirement_world.published() if f["kind"] == "ENDPOINT_RETIRING"]
     assert retiring and all(f["status"] == "OPEN" and "Deletion aborted at" in f["detail"] for f in retiring)
+
+
+def _retiring_item(world: RetirementWorld) -> dict[str, Any]:
+    from mlgov_runtime.adapters.findings_store import FindingsStore
+    from mlgov_runtime.core.findings import finding_id
+
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{RETURNING}"
+    store = FindingsStore(world.ddb, None, world.resources["FINDINGS_TABLE_NAME"], "")
+    item = store.get(finding_id("ENDPOINT_RETIRING", ACCOUNT, REGION, arn))
+    assert item is not None
+    return {"status": item["status"], **json.loads(item["finding"])}
+
+
+def test_a_cancel_whose_tag_write_aws_refuses_reopens_the_retirement_and_names_who_may_tag(
+    retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an open retirement of an endpoint tagged retiring
+    retirement_world.handler().handler(load_event("scheduled_retiring_deadlines.json"), FakeContext())
+    retirement_world.published()
+    before = _retiring_item(retirement_world)
+    assert before["status"] == "OPEN"
+    r = retirement_world.resources
+    # When a caller the guardrails (or IAM) refuse sagemaker:AddTags on endpoint_purpose cancels it
+    with monkeypatch.context() as patch:
+        seen = fail_calls(patch, "AddTags", "AccessDeniedException")
+        code, out, err = run_cli(
+            "retire", "cancel", "--endpoint", RETURNING, "--reason", "EU traffic moves in January",
+            "--findings-table", r["FINDINGS_TABLE_NAME"], "--findings-topic-arn", r["FINDINGS_TOPIC_ARN"],
+            "--config", NO_SETTINGS,
+        )  # fmt: skip
+    assert seen == ["AddTags"]
+    # Then it fails with one line: refused, nothing changed, and who may write the tag (not a command that the
+    # same refusal stops)
+    assert (code, out) == (1, "")
+    [line] = err.splitlines()
+    assert line.startswith("mlgov: error: refused: ") and f"may not tag {RETURNING} endpoint_purpose=active (" in line
+    assert "AccessDeniedException" in line and "so nothing changed: its retirement is open again as before" in line
+    pipeline = "arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"  # the default pipeline_role_arns
+    assert "DenyGovernanceTagChange" in line and f"mlgov.guardrails.pipeline_role_arns: {pipeline}" in line
+    assert f"`mlgov retire cancel --endpoint {RETURNING} --reason ...` as one of those roles" in line
+    assert "aws sagemaker add-tags" not in line
+    # And the retirement is as it was: open, same deadline and owner; the tag still says retiring
+    after = _retiring_item(retirement_world)
+    assert after["status"] == "OPEN" and after["evidence"] == before["evidence"]
+    assert retirement_world.tags(RETURNING)["endpoint_purpose"] == "retiring"
+    told = [(f["kind"], f["status"]) for f in retirement_world.published()]
+    assert told == [("ENDPOINT_RETIRING", "RESOLVED"), ("ENDPOINT_RETIRING", "OPEN")]  # closed, then open again
+    # And the next daily check finds the same retirement open (it does not start a new one with a new deadline)
+    next_day = {**load_event("scheduled_retiring_deadlines.json"), "event_id": "next-day"}
+    retirement_world.handler().handler(next_day, FakeContext())
+    deadline = _retiring_item(retirement_world)["evidence"]["retiring"]["deadline"]
+    assert deadline == before["evidence"]["retiring"]["deadline"]
