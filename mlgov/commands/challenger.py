@@ -203,7 +203,8 @@ def render_status(report: dict[str, Any]) -> str:
         row("production", report["production_variant"], v["production"]),
         row("challenger", report["challenger_variant"], v["challenger"]),
     ]
-    if ratio.get("estimate") is not None:
+    # Said once: a reason that states the CTR ratio (the verdict's, or "No verdict yet") already gives it.
+    if ratio.get("estimate") is not None and not any("CTR ratio" in r for r in report["reasons"]):
         lines.append(f"  {ratio_text(report)}")
     breached = [g["name"] for g in report["guardrails"] if g["breached"]]
     if breached:

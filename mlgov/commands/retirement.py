@@ -78,7 +78,7 @@ def render_table(report: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     for ep in report["endpoints"]:
-        if ep["verdict"] != "CURRENT" or ep["purpose_problem"]:
+        if ep["verdict"] != "CURRENT" or ep["purpose_problem"] or ep.get("judged_from"):
             lines.append(f"  {ep['endpoint_name']}: {' '.join(ep['reasons'])}")
             if ep["purpose_problem"]:
                 lines.append(f"    purpose tag: {ep['purpose_problem']}")
@@ -202,7 +202,9 @@ def cmd_request(args: argparse.Namespace) -> int:
         # One line: the problem, then what to do (as every refusal of the CLI).
         said = " ".join(r if r.rstrip().endswith((".", "!", "?")) else f"{r.rstrip()}." for r in check.reasons)
         why = common.one_line(f"{said} Next: {check.next_step}", 1000, keep_end=True)
-        print(f"mlgov: error: refused: {name} is {check.verdict.value}: {why}", file=sys.stderr)
+        # Younger than the window: judged CURRENT (not yet a candidate), though it may not serve the current version.
+        what = "not yet a retirement candidate" if check.judged_from else check.verdict.value
+        print(f"mlgov: error: refused: {name} is {what}: {why}", file=sys.stderr)
         return common.EXIT_USAGE if check.verdict is Verdict.CURRENT else common.EXIT_VIOLATIONS
     # The approval service opens the request for the caller STS verifies and starts the execution itself:
     # a request started any other way has no verified requester and can never be approved.
@@ -382,7 +384,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.findings_store import FindingsStore
     from mlgov_runtime.core.findings import store_and_publish
     from mlgov_runtime.retirement.audit import EndpointRef, open_retiring
-    from mlgov_runtime.retirement.findings import KIND_RETIRING, closing
+    from mlgov_runtime.retirement.findings import KIND_RETIRING, closing, retiring_finding
     from mlgov_runtime.retirement.logic import EndpointGone, ReadFailure
 
     table = args.findings_table or os.environ.get(TABLE_ENV)
@@ -397,7 +399,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     _require_findings_channel(aws, table, topic, account, region)
     book = FindingsStore(aws.client("dynamodb"), aws.client("sns"), table, topic)
     ref = EndpointRef(args.endpoint, account, region)
-    if open_retiring(book, ref) is None:
+    retiring = open_retiring(book, ref)
+    if retiring is None:
         raise common.UsageError(
             f"{args.endpoint} has no open retirement in {account}/{region} (no open ENDPOINT_RETIRING finding in "
             f"{table}): nothing to cancel; `mlgov retire audit --endpoint {args.endpoint}` shows its state"
@@ -405,17 +408,34 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     who = _caller(aws)
     why = f"retirement cancelled by {who}: {args.reason}"
     # Closed first: tagged first, the tag change would come under an open retirement, which the tag watch flags
-    # or (response "revert") puts back to retiring, silently undoing the cancel. Closed first, a tag write that
-    # fails leaves a state this command names, with the one command that finishes it.
+    # or (response "revert") puts back to retiring, silently undoing the cancel. Closed first, a refused tag write
+    # re-opens the retirement as it was (this caller cannot finish the cancel), and any other failure leaves a state
+    # this command names, with the one command that finishes it.
     store_and_publish(book, closing(ref, KIND_RETIRING, "cli", why))
     endpoints, _ = _ports(aws)
     try:
         with contextlib.suppress(EndpointGone):  # deleted meanwhile: nothing left to tag
             endpoints.tag(args.endpoint, policy.purpose_tag_key, "active")
     except ReadFailure as exc:
+        said = common.one_line(str(exc))
+        if _refused_write(exc):
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            state = "so nothing changed: its retirement is open again as before"
+            try:
+                store_and_publish(book, retiring_finding(retiring, "cli"))
+            except (BotoCoreError, ClientError) as again:  # the re-open failed too: say the state it leaves
+                state = (
+                    f"and re-opening its retirement failed ({common.one_line(str(again))}): it is closed, the tag "
+                    "still says retiring, so the daily retirement check opens a new retirement"
+                )
+            raise common.CommandFailed(
+                f"refused: {who} may not tag {args.endpoint} {policy.purpose_tag_key}=active ({said}), {state}. "
+                f"{_who_may_tag(args, policy.purpose_tag_key)}"
+            ) from None
         print(
             f"mlgov: error: the retirement of {args.endpoint} is closed, but its tag {policy.purpose_tag_key} still "
-            f"says retiring ({common.one_line(str(exc))}), and the daily retirement check opens a new retirement "
+            f"says retiring ({said}), and the daily retirement check opens a new retirement "
             f"for an endpoint tagged retiring: finish the cancel with aws sagemaker add-tags --region {region} "
             f"--resource-arn {ref.endpoint_arn} --tags Key={policy.purpose_tag_key},Value=active",
             file=sys.stderr,
@@ -423,6 +443,33 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         return common.EXIT_FAILURE
     _emit(args, {"status": "cancelled", "endpoint_name": args.endpoint, "by": who}, [f"{args.endpoint}: {why}"])
     return common.EXIT_OK
+
+
+def _refused_write(exc: Exception) -> bool:
+    """AWS said no (IAM or a guardrail SCP), as against a throttle or a failure a retry may get past."""
+    from botocore.exceptions import ClientError
+
+    cause = exc.__cause__
+    code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
+    return code in ("AccessDenied", "AccessDeniedException")
+
+
+def _who_may_tag(args: argparse.Namespace, key: str) -> str:
+    """Who may write the purpose tag where the guardrails apply (DenyGovernanceTagChange, docs/guardrails.md)."""
+    g = common.load_settings(args).guardrails
+    roles = "; ".join(
+        f"mlgov.guardrails.{setting}: {', '.join(arns) or '(none set)'}"
+        for setting, arns in (
+            ("pipeline_role_arns", g.pipeline_role_arns),
+            ("break_glass_role_arns", g.break_glass_role_arns),
+        )
+    )
+    return (
+        f"Where the guardrail SCPs apply, DenyGovernanceTagChange lets only the deployment pipeline's roles, "
+        f"break-glass roles and the product's own roles write {key} ({roles}); elsewhere a role needs "
+        f"sagemaker:AddTags. Run the same `mlgov retire cancel --endpoint {args.endpoint} --reason ...` as one of "
+        "those roles."
+    )
 
 
 def _require_findings_channel(aws: Any, table: str, topic: str, account: str, region: str) -> None:

@@ -588,14 +588,15 @@ def test_a_forged_low_or_missing_maximum_lowers_it_to_the_minimum_or_drops_it_ne
 # -- 7. retire cancel: the retirement closed, the tag left, the error silent about both
 
 
-def test_a_cancel_whose_tag_change_is_denied_says_the_retirement_is_closed_and_how_to_finish(
+def test_a_cancel_whose_tag_change_is_throttled_says_the_retirement_is_closed_and_how_to_finish(
     retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A refused (AccessDenied) write re-opens the retirement instead: tests/integration/test_retirement_walk.py
     retirement_world.handler().handler(load_event("scheduled_retiring_deadlines.json"), FakeContext())
     retirement_world.published()
     r = retirement_world.resources
     with monkeypatch.context() as patch:
-        fail_calls(patch, "AddTags", "AccessDeniedException")
+        fail_calls(patch, "AddTags", "ThrottlingException")
         code, _, err = run_cli(
             "retire", "cancel", "--endpoint", RETURNING, "--reason", "EU traffic moves in January",
             "--findings-table", r["FINDINGS_TABLE_NAME"], "--findings-topic-arn", r["FINDINGS_TOPIC_ARN"],
@@ -609,7 +610,7 @@ def test_a_cancel_whose_tag_change_is_denied_says_the_retirement_is_closed_and_h
     # closed, the tag still says retiring, and the exact command that finishes the cancel.
     assert code == 1, err
     [line] = err.splitlines()
-    assert line.startswith("mlgov: error: ") and "closed" in line and "AccessDenied" in line, err
+    assert line.startswith("mlgov: error: ") and "closed" in line and "Throttling" in line, err
     assert "aws sagemaker add-tags" in line and "endpoint_purpose,Value=active" in line, err
     assert "AddTags" in line and "ReadFailure" not in line, err
     # What the line says the daily check does while the tag says retiring: it opens a new retirement

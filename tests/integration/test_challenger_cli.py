@@ -99,6 +99,30 @@ def test_status_of_a_healthy_challenger_exits_0_and_reads_as_a_table(
     assert "challenger-v5" in out and "CTR ratio" in out
 
 
+@pytest.mark.parametrize(("challenger_ctr", "minutes", "decision"), [(0.08, 40, "CONTINUE"), (0.056, 30, "REJECT")])
+def test_status_text_states_the_ctr_ratio_once(
+    lab: Lab,
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    challenger_ctr: float,
+    minutes: int,
+    decision: str,
+) -> None:
+    # Was: a line "CTR ratio 1.007 (99% anytime-valid interval 0.902-1.125)", then the reason "No verdict yet ...:
+    # ..., CTR ratio 1.007, 99% anytime-valid interval 0.902-1.125." (a REJECT's reason restated it the same way)
+    _, asked_at = deployed(lab, 3500, challenger_ctr, minutes=minutes)
+    monkeypatch.setattr(command, "_now", lambda: asked_at)
+    code, out, _ = run(capsys, "challenger", "status", "--endpoint", ENDPOINT, "--config", str(config))
+    assert code == (3 if decision == "REJECT" else 0)
+    assert out.startswith(f"{ENDPOINT}: {decision} after {minutes - 2} min"), out
+    assert out.count("CTR ratio") == 1, out
+    # With too few minutes for a verdict the reasons name no ratio: the line gives it, once
+    monkeypatch.setattr(command, "_now", lambda: asked_at - timedelta(minutes=minutes - 5))
+    _, out, _ = run(capsys, "challenger", "status", "--endpoint", ENDPOINT, "--config", str(config))
+    assert "Below the minimum sample for a CTR verdict" in out and out.count("CTR ratio") == 1, out
+
+
 def test_status_over_the_last_minutes_only(
     lab: Lab, config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

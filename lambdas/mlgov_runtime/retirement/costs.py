@@ -1,7 +1,5 @@
-"""Hosting cost by endpoint purpose (spec scenario 5, follow-up 3): Cost Explorer's answer, grouped by the
-`endpoint_purpose` cost-allocation tag, as one report section. Pure: the adapter pages are passed in.
-Cost Explorer is the source, not the tags on endpoints: a tag not activated for cost allocation puts every
-dollar under "no tag", and the section says so (docs/retirement.md)."""
+"""Hosting cost by endpoint purpose from Cost Explorer, as one report section (docs/retirement.md, Hosting cost by
+purpose). Pure: the adapter pages are passed in."""
 
 from __future__ import annotations
 

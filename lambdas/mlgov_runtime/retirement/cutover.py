@@ -1,10 +1,5 @@
-"""Did the old endpoint go quiet after the cut-over? (issue 27 item 4; spec scenario 5's "assert previous
-endpoint invocations = 0" gate.) Pure rules over injected readers; docs/retirement.md gives the verdicts.
-
-The cut-over signal comes from AWS, not tags: another watched endpoint serving the group's current Approved
-version (a `retiring` tag only starts a read-only check). An hour without a datapoint is "no data", never 0;
-silence is QUIET only when the successor's own Invocations show CloudWatch was recording in the same window.
-"""
+"""Did the old endpoint go quiet after the cut-over? Pure rules over injected readers; docs/retirement.md
+("Did the old endpoint go quiet after the cut-over?") gives the signal and the verdicts."""
 
 from __future__ import annotations
 

@@ -1,12 +1,5 @@
-"""The deletion state machine's steps: prepare -> (a human approves through the approval service) -> delete
-only if a live check finds no invocations -> watch clients for errors naming the deleted endpoint.
-
-Each step gets the execution state and returns its part of it. The endpoint's ENDPOINT_RETIRING
-finding carries the retirement from step to step (and to Jira): the request id, the config recorded for
-re-creation, its closing. No step believes the state it is handed: each acts only for a RUNNING execution
-of its own state machine whose input names the endpoint; what the delete also needs of the approval record
-is docs/trust-model.md's ("delete an endpoint").
-"""
+"""The deletion state machine's steps (docs/retirement.md, Deletion). No step believes its state: each acts only
+for a RUNNING execution of its own machine whose input names the endpoint (docs/trust-model.md)."""
 
 from __future__ import annotations
 
@@ -57,6 +50,7 @@ from mlgov_runtime.retirement.logic import (
     check_view,
     iso,
     parse_iso,
+    too_young,
     wasted_usd,
 )
 
@@ -193,7 +187,9 @@ class Steps:
         check = check_view(view, self.endpoints, self.metrics, self.policy, now, self.account_id, self.region)
         if check.verdict is not Verdict.RETIREMENT_CANDIDATE:
             why = {
-                Verdict.CURRENT: "it serves the current Approved version; deleting it would take that model offline",
+                Verdict.CURRENT: f"it was {too_young(view, now, check.window_hours)}"
+                if check.judged_from
+                else "it serves the current Approved version; deleting it would take that model offline",
                 Verdict.STALE_ENDPOINT_ACTIVE: f"it still took {check.invocations_24h} invocations in the last "
                 f"{check.window_hours} h; move its callers first",
                 Verdict.ERROR: f"its traffic or lineage could not be read ({' '.join(check.reasons)})",
@@ -252,16 +248,12 @@ class Steps:
         return {"published": True, "request_id": request.request_id}
 
     def check_idle(self, state: dict[str, Any], execution: str = "") -> dict[str, Any]:
-        """The first live check, right after the approval: the same checks as `delete`, over the safety window up
-        to now, deleting nothing. Clean: {"outcome": "idle", "checked_at"}; the state machine then waits
-        INVOCATIONS_SETTLE, so the final check reads every minute up to this one settled."""
+        """The first live check, right after the approval: `delete`'s checks, deleting nothing."""
         return self._checked(state, execution, final=False)
 
     def delete(self, state: dict[str, Any], execution: str = "") -> dict[str, Any]:
-        """Immediately before deleting: this is our own running execution, its approval record says
-        APPROVED, the retirement is still open and the safety window had no invocations, read from before the
-        first check (`state["idle"]`) up to now: the minutes up to the first check have settled since; anything
-        else aborts with nothing deleted. The approver named is the record's, never the state's."""
+        """Immediately before deleting: `_checked`'s checks, reading from before the first check (`state["idle"]`) up
+        to now. The approver named is the record's, never the state's."""
         return self._checked(state, execution, final=True)
 
     def _first_check(self, state: dict[str, Any], now: datetime) -> datetime:
@@ -325,8 +317,12 @@ class Steps:
             retiring.last_outcome = f"Deletion aborted at {iso(now)}: {abort.title.split(': ', 1)[1]}; nothing deleted."
             self._publish_retiring(retiring)
             return {"outcome": "aborted", "invocations": invocations, "reason": abort.title}
-        if view.tags.get(self.policy.purpose_tag_key) != RETIRING:
+        # Acts: its own look at the endpoint's age (a request prepared by older code never made one).
+        young = too_young(view, now, self.policy.stale_window_hours)
+        if young or view.tags.get(self.policy.purpose_tag_key) != RETIRING:
             why = f"{name} is no longer tagged {self.policy.purpose_tag_key}={RETIRING}; nothing deleted"
+            if young:
+                why = f"{name} was {young}; nothing deleted: `mlgov retire request --endpoint {name}` then"
             retiring.request, retiring.last_outcome = None, f"Deletion aborted at {iso(now)}: {why}."
             self._publish_retiring(retiring)
             return {"outcome": "aborted", "reason": why}

@@ -197,6 +197,7 @@ class RetirementCheck:
     config_name: str = ""
     reasons: list[str] = field(default_factory=list)
     cutover: dict[str, Any] | None = None  # the quiet check after a cut-over (retirement/cutover.py)
+    judged_from: datetime | None = None  # younger than the window: not judged before then
 
     @property
     def next_step(self) -> str:
@@ -210,6 +211,8 @@ class RetirementCheck:
             return f"Retire it: `mlgov retire request --endpoint {name}` (a human approves before anything is deleted)."
         if self.verdict is Verdict.ERROR:
             return f"Fix what could not be read, then `mlgov retire audit --endpoint {name}`."
+        if self.judged_from:
+            return f"Wait until {iso(self.judged_from)}, then run `mlgov retire audit --endpoint {name}`."
         return "Nothing to do."
 
     def to_dict(self) -> dict[str, Any]:
@@ -228,6 +231,7 @@ class RetirementCheck:
             "reasons": self.reasons,
             "next_step": self.next_step,
             "cutover": self.cutover,
+            "judged_from": iso(self.judged_from) if self.judged_from else None,
         }
 
 
@@ -333,12 +337,29 @@ def check_view(
     if invocations > 0:
         check.verdict = Verdict.STALE_ENDPOINT_ACTIVE
         check.reasons.append(f"Still took {invocations:,} invocations in the last {window} h; {_currency(check)}.")
+    elif young := too_young(view, now, window):
+        # Not a candidate: the hours before it existed are no data, never zero invocations. No finding either.
+        check.verdict, check.judged_from = Verdict.CURRENT, (view.created_at or now) + timedelta(hours=window)
+        check.reasons.append(f"No invocations yet, but it was {young}.")
     else:
         check.verdict = Verdict.RETIREMENT_CANDIDATE
         check.reasons.append(f"No invocations in the last {window} h; {_currency(check)}.")
     if check.purpose == "active":
         check.reasons.append(f"It is tagged {policy.purpose_tag_key}=active.")
     return check
+
+
+def too_young(view: EndpointView, now: datetime, hours: float) -> str | None:
+    """Why `view` cannot be judged idle over the last `hours` yet (None: it can)."""
+    born = view.created_at or now  # unknown: as if created now
+    m = int((now - born).total_seconds() // 60)
+    if m >= hours * 60:
+        return None
+    age = f"{m // 60} h {m % 60} min" if m >= 60 else f"{m} min"
+    return (
+        f"created {age} ago ({iso(born)}), less than the {hours:g} h window, so it can be judged only from "
+        f"{iso(born + timedelta(hours=hours))}"
+    )
 
 
 def wasted_usd(hourly_usd: float | None, since: datetime | None, until: datetime) -> float | None:

@@ -1,8 +1,5 @@
-"""On-demand hourly prices of SageMaker real-time inference instances, to put a monthly figure on an
-endpoint nobody needs. Approximate: US East (N. Virginia) list prices from
-https://aws.amazon.com/sagemaker/pricing/ (Real-Time Inference), as published in 2025. Other regions,
-savings plans and later price changes differ; `retirement.hourly_price_usd` in cdk.json overrides or
-adds instance types."""
+"""On-demand hourly list prices of SageMaker real-time inference instances (SOURCE); docs/retirement.md says how
+they are used and overridden."""
 
 from __future__ import annotations
 
