@@ -455,20 +455,23 @@ def _refused_write(exc: Exception) -> bool:
 
 
 def _who_may_tag(args: argparse.Namespace, key: str) -> str:
-    """Who may write the purpose tag where the guardrails apply (DenyGovernanceTagChange, docs/guardrails.md)."""
+    """Who may finish the cancel where the guardrails apply: the tag is DenyGovernanceTagChange's (docs/guardrails.md),
+    the retirement finding the findings table's, which only the operator roles write."""
     g = common.load_settings(args).guardrails
     roles = "; ".join(
         f"mlgov.guardrails.{setting}: {', '.join(arns) or '(none set)'}"
         for setting, arns in (
             ("pipeline_role_arns", g.pipeline_role_arns),
             ("break_glass_role_arns", g.break_glass_role_arns),
+            ("operator_role_arns", g.operator_role_arns),
         )
     )
     return (
         f"Where the guardrail SCPs apply, DenyGovernanceTagChange lets only the deployment pipeline's roles, "
-        f"break-glass roles and the product's own roles write {key} ({roles}); elsewhere a role needs "
-        f"sagemaker:AddTags. Run the same `mlgov retire cancel --endpoint {args.endpoint} --reason ...` as one of "
-        "those roles."
+        f"break-glass roles and the product's own roles write {key}, and only the operator roles write the findings "
+        f"table the cancel closes the retirement in ({roles}); elsewhere a role needs sagemaker:AddTags. Run the same "
+        f"`mlgov retire cancel --endpoint {args.endpoint} --reason ...` as a role that is both (a break-glass role "
+        "listed among the operator roles)."
     )
 
 

@@ -202,7 +202,8 @@ def test_a_cancel_whose_tag_write_aws_refuses_reopens_the_retirement_and_names_w
     assert "AccessDeniedException" in line and "so nothing changed: its retirement is open again as before" in line
     pipeline = "arn:*:iam::*:role/mlgov-protected/MlGovDeploymentPipeline*"  # the default pipeline_role_arns
     assert "DenyGovernanceTagChange" in line and f"mlgov.guardrails.pipeline_role_arns: {pipeline}" in line
-    assert f"`mlgov retire cancel --endpoint {RETURNING} --reason ...` as one of those roles" in line
+    assert "mlgov.guardrails.operator_role_arns: arn:*:iam::*:role/mlgov-protected/MlGovOperator*" in line
+    assert f"`mlgov retire cancel --endpoint {RETURNING} --reason ...` as a role that is both" in line
     assert "aws sagemaker add-tags" not in line
     # And the retirement is as it was: open, same deadline and owner; the tag still says retiring
     after = _retiring_item(retirement_world)
