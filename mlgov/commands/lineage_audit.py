@@ -80,6 +80,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from mlgov_runtime.lineage_audit.audit import EndpointAuditor
     from mlgov_runtime.lineage_audit.findings import finding_from_audit, next_step
     from mlgov_runtime.lineage_audit.logic import PackagePolicy, ReadFailure, ResourceNotFound
+    from mlgov_runtime.lineage_audit.settings import evaluation_share
 
     settings = common.load_settings(args)
     concurrency = settings.org_scan.endpoint_concurrency  # the org scan's worker and its bound
@@ -109,7 +110,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         policy=PackagePolicy(
             frozenset(settings.watched_model_package_groups),
             frozenset(settings.package_account_ids),
-            settings.thresholds.challenger_traffic_fraction,
+            evaluation_share(settings.thresholds.challenger_traffic_fraction, settings.challenger.ramp),
         ),
         pins=store_pins(aws),
         # A challenger-shaped variant is under evaluation only while the challenger state machine of this

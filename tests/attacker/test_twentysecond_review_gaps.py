@@ -34,6 +34,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     schedule included (docs/challenger.md, "Traffic ramp"), while a real violation of that endpoint shares the same
     finding. Safe: the audit allows the share the run's ramp may reach (the ramp's largest weight, received with
     the thresholds), still only for a RUNNING execution started for that package.
+    Fixed: the audit function, the weekly scan's worker and `mlgov audit` receive `challenger.ramp` and take a
+    running challenger up to the larger of `challenger_traffic_fraction` and the ramp's largest weight.
  3. (medium) Every gate REJECT raises the lineage audit's own HIGH UNREGISTERED_ENDPOINT finding and its alarm.
     `reject` sets the challenger's weight to 0, then sets the package Rejected; the production-only configuration
     comes only after the WeightsApplied wait and a blue/green update. In between, the package's state change (and the
@@ -44,6 +46,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     every rejection, for a variant that serves nothing, trains the on-call to ignore that finding. Safe: the
     endpoint is not a violation while the product's own running execution is removing a weight-0 variant it just
     rejected (or the package is set Rejected after the restore completes).
+    Fixed: a Rejected challenger at weight 0 (or set to 0 by a weight call still applying) is UNDER_EVALUATION while
+    the RUNNING execution started for its package lasts; given any traffic otherwise it stays UNAPPROVED.
  4. (medium) A promotion whose UpdateEndpoint answer is lost is reported as a failure, and the fix it offers demotes
     an Approved model. `promote` reaches UpdateEndpoint to `<endpoint>-v<N>-<time>`; the update goes through, the
     answer is lost. A retried Promote (same `now`, so the same configuration name) refuses: "serves config ..., not
@@ -111,7 +115,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from mlgov.estate import SERVING_INDEX, create_serving_index
-from mlgov.sandbox import FakeContext
+from mlgov.sandbox import FakeContext, function_settings
 from mlgov_runtime.adapters.serving_index import ServingIndex
 from mlgov_runtime.lineage_audit.logic import stamp
 from tests.attacker.conftest import GOV
@@ -235,14 +239,18 @@ def test_a_deploy_failure_after_the_update_went_through_takes_the_challengers_tr
 # -- hole 2: the ramp's own weights make the product's experiment a lineage violation
 
 
-@pytest.mark.xfail(strict=True, reason="hole 2: a ramped challenger above the share is UNAPPROVED for the whole run")
 def test_a_challenger_the_ramp_moved_to_a_quarter_is_still_under_evaluation(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mlgov_runtime.core import env
     from tests.integration.test_challenger_handler import settings_env
 
-    monkeypatch.setenv("MLGOV_CHALLENGER_SETTINGS", settings_env(ramp=[[10, 0.25], [20, 0.5]]))
+    ramp = [[10, 0.25], [20, 0.5]]
+    monkeypatch.setenv("MLGOV_CHALLENGER_SETTINGS", settings_env(ramp=ramp))
+    # The audit function receives the same cdk.json's ramp (stacks/lineage_audit.py).
+    context = {"challenger": {"ramp": ramp}, "experiment_exemptions": {"account_ids": [ACCOUNT]}}
+    for key, value in function_settings(context, ("lineage_audit",)).items():
+        monkeypatch.setenv(key, value)
     env.reset_all()
     state = lab.start(lab.register())
     experiment = state["challenger"]["experiment_config"]
@@ -259,7 +267,6 @@ def test_a_challenger_the_ramp_moved_to_a_quarter_is_still_under_evaluation(
 # -- hole 3: every REJECT opens the audit's own HIGH finding until the restore completes
 
 
-@pytest.mark.xfail(strict=True, reason="hole 3: between reject and restore the audit calls the endpoint UNAPPROVED")
 def test_the_gates_own_rejection_is_not_a_lineage_violation_while_it_restores(lab: Lab) -> None:
     state = _rejected(lab)
     state["rejected"] = lab.step("reject", state, at(30))

@@ -151,3 +151,33 @@ def test_the_stack_names_its_serving_index_for_the_cli(template: Template) -> No
     outputs = template.to_json()["Outputs"]
     [output] = [v for k, v in outputs.items() if "ServingIndexTableName" in k]
     assert output["Value"] == {"Ref": logical}
+
+
+def test_the_audit_function_and_the_scan_worker_receive_the_challengers_ramp() -> None:
+    """With challenger.ramp set, both take a running challenger up to the ramp's largest weight (the twenty-second
+    review's hole 2): the audit function through its settings variable, the worker through its checks' options."""
+    from typing import cast
+
+    from aws_cdk import Stack
+
+    from app import build_app
+    from mlgov_runtime.lineage_audit.settings import load_endpoint_audit_settings
+    from mlgov_runtime.org_scan.settings import load_worker_settings
+    from stacks.constants import AUDIT_STACK_NAME
+
+    ramp = [[10, 0.25], [20, 0.5]]
+    app = build_app(context={"mlgov": {"challenger": {"ramp": ramp}}})
+    stack = Template.from_stack(cast(Stack, app.node.find_child(AUDIT_STACK_NAME)))
+    functions = stack.find_resources("AWS::Lambda::Function")
+
+    def variables(prefix: str) -> dict[str, str]:
+        [env] = [f["Properties"]["Environment"]["Variables"] for k, f in functions.items() if k.startswith(prefix)]
+        return {k: v for k, v in env.items() if k.startswith("MLGOV_")}
+
+    wired = {"FINDINGS_TABLE_NAME": "findings", "IDEMPOTENCY_TABLE_NAME": "idempotency"}
+    topic = {"FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:findings"}
+    audit = load_endpoint_audit_settings({**variables("LineageAudit"), **wired, **topic})
+    assert audit.challenger_share == 0.5
+    wiring = {"REPORT_BUCKET": "b-report", "MEMBER_ROLE_NAME": "MlGovMemberAudit", "RESULT_MAC_KEY_ID": "alias/mac"}
+    worker = load_worker_settings({**wiring, **variables("OrgScanWorker")})
+    assert worker.check_options["challenger_ramp"] == ramp

@@ -598,6 +598,7 @@ def test_both_scan_functions_receive_the_settings_as_one_variable_the_checks_rea
         "snapshot_max_age_days": 60,
         "challenger_traffic_fraction": 0.1,
     }
+    assert options["challenger_ramp"] == []  # challenger.ramp unset: the share stays the fraction
     assert got.endpoint_concurrency == 16
 
 

@@ -17,6 +17,7 @@ from mlgov_runtime.lineage_audit.findings import (
     kinds_to_close,
 )
 from mlgov_runtime.lineage_audit.logic import PackagePolicy, ReadFailure, Verdict
+from mlgov_runtime.lineage_audit.settings import evaluation_share
 from tests.unit.fakes import ACCOUNT, REGION, FakeSageMaker, package_arn
 
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tgi:3.0"
@@ -406,6 +407,73 @@ def test_anything_else_shaped_like_a_challenger_stays_unapproved(
     _ab(sm, weight)
     runs = Runs(("ep", package_arn(8), "challenger"))  # even with its experiment running
     assert auditor(sm, PackagePolicy(evaluation_share=share), runs).audit("ep").verdict is Verdict.UNAPPROVED
+
+
+# The challenger's ramp and its rejection (twenty-second review, holes 2 and 3): still only the run's own variant.
+
+RAMP = [[10, 0.25], [20, 0.5]]
+
+
+def test_the_share_a_challenger_may_take_is_its_ramps_largest_weight() -> None:
+    assert evaluation_share(0.1, []) == 0.1
+    assert evaluation_share(0.1, RAMP) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("weight", "running", "verdict"),
+    [
+        (0.25, True, Verdict.UNDER_EVALUATION),  # the ramp's first step
+        (0.5, True, Verdict.UNDER_EVALUATION),  # its last
+        (0.6, True, Verdict.UNAPPROVED),  # above the ramp's largest weight: no run reaches it
+        (0.5, False, Verdict.UNAPPROVED),  # no RUNNING execution for it
+    ],
+)
+def test_a_ramped_challenger_is_under_evaluation_up_to_the_ramps_largest_weight_of_its_own_run(
+    sm: FakeSageMaker, weight: float, running: bool, verdict: Verdict
+) -> None:
+    arn = _candidate(sm)
+    _ab(sm, weight)
+    runs = Runs(*([("ep", arn, "challenger")] if running else []))
+    assert auditor(sm, PackagePolicy(evaluation_share=evaluation_share(0.1, RAMP)), runs).audit("ep").verdict is verdict
+
+
+@pytest.mark.parametrize(
+    ("current", "desired", "status", "variant", "verdict"),
+    [
+        (0.0, 0.0, "InService", "challenger", Verdict.UNDER_EVALUATION),  # the gate's reject, the restore to come
+        (0.1, 0.0, "Updating", "challenger", Verdict.UNDER_EVALUATION),  # the reject's weight call still applying
+        (0.0, None, "InService", "challenger", Verdict.UNDER_EVALUATION),  # no DesiredWeight reported
+        (0.1, 0.1, "InService", "challenger", Verdict.UNAPPROVED),  # a Rejected model on live traffic
+        (0.1, 0.0, "InService", "challenger", Verdict.UNAPPROVED),  # set to 0 but still serving, no update
+        (0.0, 0.1, "Updating", "challenger", Verdict.UNAPPROVED),  # being put back on traffic
+        (0.0, 0.0, "InService", "challenger-v9", Verdict.UNAPPROVED),  # not the run's variant
+    ],
+)
+def test_a_rejected_challenger_is_under_evaluation_only_at_weight_0_while_its_own_run_removes_it(
+    sm: FakeSageMaker, current: float, desired: float | None, status: str, variant: str, verdict: Verdict
+) -> None:
+    arn = _candidate(sm)
+    sm.packages[arn]["ModelApprovalStatus"] = "Rejected"
+    _ab(sm, current)
+    sm.endpoints["ep"]["EndpointStatus"] = status
+    if desired is not None:
+        sm.endpoints["ep"]["ProductionVariants"][0]["DesiredWeight"] = 1 - desired
+        sm.endpoints["ep"]["ProductionVariants"][1]["DesiredWeight"] = desired
+    audit = auditor(sm, PackagePolicy(evaluation_share=0.1), Runs(("ep", arn, variant))).audit("ep")
+    assert audit.verdict is verdict, audit.reasons
+    if verdict is Verdict.UNDER_EVALUATION:
+        assert finding_from_audit(audit, "realtime") is None
+        assert any("is Rejected" in r and "its run is removing it" in r for r in audit.reasons), audit.reasons
+    else:
+        assert any("Rejected" in r for r in audit.reasons), audit.reasons
+
+
+def test_a_rejected_challenger_whose_run_ended_is_a_violation(sm: FakeSageMaker) -> None:
+    arn = _candidate(sm)
+    sm.packages[arn]["ModelApprovalStatus"] = "Rejected"
+    _ab(sm, 0.0)
+    for runs in (Runs(), None):  # the run ended (or no challenger runs here)
+        assert auditor(sm, PackagePolicy(evaluation_share=0.1), runs).audit("ep").verdict is Verdict.UNAPPROVED
 
 
 # 4. Self-approval outside the guardrails' OUs (issue 22 item 4)

@@ -27,6 +27,7 @@ from mlgov_runtime.lineage_audit.logic import (
 )
 from mlgov_runtime.lineage_audit.permissions import LINEAGE_READ
 from mlgov_runtime.lineage_audit.pins import PinReader
+from mlgov_runtime.lineage_audit.settings import evaluation_share
 
 NAME = "lineage"
 KINDS = (KIND_UNREGISTERED_ENDPOINT, KIND_ENDPOINT_AUDIT_ERROR)
@@ -84,7 +85,7 @@ def _build_auditor(ctx: CheckContext) -> EndpointAuditor:
     policy = PackagePolicy(
         frozenset(ctx.options.get("watched_model_package_groups", ())),
         frozenset(ctx.options.get("package_account_ids", ())),
-        ctx.threshold("challenger_traffic_fraction", 0.0),
+        evaluation_share(ctx.threshold("challenger_traffic_fraction", 0.0), ctx.options.get("challenger_ramp", [])),
     )
     reader = ctx.reads(_reader(ctx))  # the endpoint, config, models and tags other checks read too
     auditor = EndpointAuditor(

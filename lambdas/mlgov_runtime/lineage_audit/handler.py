@@ -59,7 +59,7 @@ def _auditor(
         settings.exemptions,
         ou_resolver=resolve_ous,
         policy=PackagePolicy(
-            settings.allowed_package_groups, settings.allowed_package_accounts, settings.challenger_traffic_fraction
+            settings.allowed_package_groups, settings.allowed_package_accounts, settings.challenger_share
         ),
         pins=store_pins(home),
         # Packages of the governance account (a central registry) are described with its own role.

@@ -140,7 +140,7 @@ class ContainerResult:
     reason: str | None = None
     # What the container named, when it differs from the resolved ARN (a name, or unresolved).
     declared_package: str | None = None
-    eligible_candidate: bool = False  # PendingManualApproval and passed the offline gate
+    eligible_candidate: bool = False  # PendingManualApproval (or Rejected) and passed the offline gate
     training: dict[str, str] = field(default_factory=dict)  # the training job and data the package records
     unpinned: str | None = None  # why the model data has no pin to compare (evidence; the verdict stands)
 
@@ -427,7 +427,7 @@ def evaluate_container(
             arn, status, Verdict.COMPLIANT, declared_package=str(declared), training=training, unpinned=unpinned
         )
     eligible = (
-        status == "PendingManualApproval"
+        status in ("PendingManualApproval", "Rejected")
         and str((found.get("CustomerMetadataProperties") or {}).get("shadow_ctr_eligible", "")).lower() == "true"
         and (policy is None or policy.refusal(arn, account_id) is None)
         and artifact_mismatch(spec, found) is None
@@ -722,36 +722,42 @@ def _mark_under_evaluation(
 ) -> None:
     """The challenger stage serves a gated, not yet Approved package to a small share of traffic on purpose.
     Only that shape counts: one current production variant, its every package PendingManualApproval with
-    shadow_ctr_eligible=true, its weight at most the configured share, beside an Approved production variant;
+    shadow_ctr_eligible=true, its weight at most the share a challenger may reach (its ramp's last step), beside an
+    Approved production variant; or, once the gate rejected it, Rejected at weight 0 until the restore removes it;
     and only while a RUNNING challenger execution was started for it (`runs`): a stopped, aborted or timed-out
     experiment leaves the shape behind, and the shape alone is anyone's to build. Where no verifier is given
     (no challenger runs there) the shape stays UNAPPROVED; a verifier that cannot answer makes it ERROR."""
     if not policy or policy.evaluation_share <= 0:
         return
     current = [v for v in audit.variants if v.kind == "production" and v.deployment == "current"]
-    weights = {
-        str(v.get("VariantName")): float(v.get("CurrentWeight") or 0) for v in endpoint.get("ProductionVariants") or []
-    }
+    live = {str(v.get("VariantName")): v for v in endpoint.get("ProductionVariants") or []}
+    weights = {k: float(v.get("CurrentWeight") or 0) for k, v in live.items()}
     total = sum(weights.get(v.variant_name, 0.0) for v in current)
     if len(current) != 2 or total <= 0 or not any(v.verdict is Verdict.COMPLIANT for v in current):
         return
+    updating = endpoint.get("EndpointStatus") == "Updating"
     for variant in current:
         share = weights.get(variant.variant_name, 0.0) / total
+        desired = live.get(variant.variant_name, {}).get("DesiredWeight")
+        desired = share if desired is None else float(desired)
+        # Rejected: weight 0, or set to 0 by the weight call still applying (reject sets the weight first).
+        rejected = any(c.approval_status == "Rejected" for c in variant.containers)
         if (
             variant.verdict is Verdict.UNAPPROVED
             and variant.containers
             and all(c.eligible_candidate for c in variant.containers)
-            and share <= policy.evaluation_share + 1e-9
+            and (desired <= 0 and (share <= 0 or updating) if rejected else share <= policy.evaluation_share + 1e-9)
         ):
-            _judge_candidate(audit, variant, share, runs)
+            _judge_candidate(audit, variant, share, runs, "Rejected" if rejected else "PendingManualApproval")
 
 
-def _judge_candidate(audit: EndpointAudit, variant: VariantResult, share: float, runs: ChallengerRuns | None) -> None:
+def _judge_candidate(
+    audit: EndpointAudit, variant: VariantResult, share: float, runs: ChallengerRuns | None, status: str
+) -> None:
     """A variant shaped like the challenger: UNDER_EVALUATION only for a RUNNING execution started for it."""
     packages = sorted({str(c.model_package_arn) for c in variant.containers})
     served = (
-        f"Production variant {variant.variant_name} serves PendingManualApproval {', '.join(packages)} "
-        f"on {share:.0%} of traffic"
+        f"Production variant {variant.variant_name} serves {status} {', '.join(packages)} on {share:.0%} of traffic"
     )
     if runs is None:
         variant.reasons.append(
@@ -759,7 +765,7 @@ def _judge_candidate(audit: EndpointAudit, variant: VariantResult, share: float,
             "product's challenger runs in the governance account's own region only): not under evaluation."
         )
         return
-    status = f"`mlgov challenger status --endpoint {audit.endpoint_name} --region {audit.region}`"
+    command = f"`mlgov challenger status --endpoint {audit.endpoint_name} --region {audit.region}`"
     listing = (
         f"`aws stepfunctions list-executions --state-machine-arn {runs.machine_arn} --status-filter RUNNING "
         f"--region {audit.region}`"
@@ -771,7 +777,7 @@ def _judge_candidate(audit: EndpointAudit, variant: VariantResult, share: float,
         variant.reasons.append(
             f"{served}; whether a challenger experiment is running for it could not be verified ({exc}), so it is "
             f"not counted as under evaluation. Check: {listing} lists a RUNNING execution started for the package "
-            f"and {status} shows the experiment; the audit role needs states:ListExecutions and "
+            f"and {command} shows the experiment; the audit role needs states:ListExecutions and "
             f"states:DescribeExecution on {runs.machine_arn}."
         )
         return
@@ -783,10 +789,11 @@ def _judge_candidate(audit: EndpointAudit, variant: VariantResult, share: float,
         )
         return
     variant.verdict = Verdict.UNDER_EVALUATION
+    then = "its run is removing it" if status == "Rejected" else "the challenger CTR test approves or rejects it"
     variant.reasons = [
         f"Production variant {variant.variant_name} is a challenger under evaluation: its package passed the "
-        f"offline gate and is PendingManualApproval, on {share:.0%} of traffic, and a RUNNING execution of "
-        f"{runs.machine_arn} was started for it; the challenger CTR test approves or rejects it ({status})."
+        f"offline gate and is {status}, on {share:.0%} of traffic, and a RUNNING execution of "
+        f"{runs.machine_arn} was started for it; {then} ({command})."
     ]
 
 

@@ -4,6 +4,7 @@ and what the audit receives (`Received`), as one JSON variable."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mlgov_runtime.challenger.knobs import Thresholds as ChallengerKnobs
 from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, optional
@@ -45,6 +46,23 @@ Section = ExperimentExemptions
 
 
 @settings_model
+class Ramp:
+    """From `challenger`: its ramp's steps [[minute, weight], ...], checked as the challenger's settings do."""
+
+    ramp: list[tuple[int, float]] = setting(factory=list, max_length=10)
+
+    def check(self) -> None:
+        minutes, weights = [m for m, _ in self.ramp], [w for _, w in self.ramp]
+        if minutes != sorted(set(minutes)) or weights != sorted(set(weights)) or any(not 0 < w < 1 for w in weights):
+            raise ValueError(f"ramp {self.ramp}: minutes and weights must both rise, weights between 0 and 1")
+
+
+def evaluation_share(fraction: float, ramp: list[Any]) -> float:
+    """The largest share a challenger may take: the fraction it starts on, or its ramp's largest weight."""
+    return max([fraction, *(float(w) for _, w in ramp)])
+
+
+@settings_model
 class Received:
     """What the endpoint audit receives from the settings."""
 
@@ -54,6 +72,7 @@ class Received:
     member_audit_role_name: str | None = shared("member_audit_role_name")
     idempotency_ttl_seconds: int = shared("idempotency_ttl_seconds")
     thresholds: ChallengerKnobs = setting(factory=ChallengerKnobs)  # challenger_traffic_fraction
+    challenger: Ramp = setting(factory=Ramp)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,7 +82,7 @@ class EndpointAuditSettings(FindingsChannelEnv, IdempotencyEnv):
     # Approved packages may serve only from these groups (empty: any) and accounts (besides the endpoint's).
     allowed_package_groups: frozenset[str] = frozenset()
     allowed_package_accounts: frozenset[str] = frozenset()
-    challenger_traffic_fraction: float = 0.0  # 0: no candidate is ever "under evaluation"
+    challenger_share: float = 0.0  # evaluation_share; 0: no candidate is ever "under evaluation"
     serving_index_table: str | None = None  # which endpoints serve which package (None: not kept)
     # Without it no candidate is ever "under evaluation": no running experiment can be verified.
     challenger_state_machine_arn: str | None = None
@@ -79,7 +98,7 @@ def load_endpoint_audit_settings(env: Env) -> EndpointAuditSettings:
         member_audit_role_name=got.member_audit_role_name,
         allowed_package_groups=frozenset(got.watched_model_package_groups),
         allowed_package_accounts=frozenset(got.package_account_ids),
-        challenger_traffic_fraction=got.thresholds.challenger_traffic_fraction,
+        challenger_share=evaluation_share(got.thresholds.challenger_traffic_fraction, got.challenger.ramp),
         serving_index_table=optional(env, "SERVING_INDEX_TABLE_NAME", r"[\w.-]{3,255}", "a DynamoDB table name"),
         challenger_state_machine_arn=optional(env, CHALLENGER_MACHINE_ARN, MACHINE, "a state machine ARN"),
     )

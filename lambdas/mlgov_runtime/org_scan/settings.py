@@ -22,7 +22,7 @@ from mlgov_runtime.core.env import (
 )
 from mlgov_runtime.core.model import all_match, dump, received, received_environment, setting, settings_model, variable
 from mlgov_runtime.core.shared_settings import shared
-from mlgov_runtime.lineage_audit.settings import CHALLENGER_MACHINE_ARN, MACHINE, ExperimentExemptions
+from mlgov_runtime.lineage_audit.settings import CHALLENGER_MACHINE_ARN, MACHINE, ExperimentExemptions, Ramp
 from mlgov_runtime.retirement.settings import Retirement
 from mlgov_runtime.retraining.settings import Retraining
 
@@ -159,6 +159,7 @@ class Received:
     org_scan: OrgScan = setting(factory=OrgScan)
     thresholds: CheckKnobs = setting(factory=CheckKnobs)
     experiment_exemptions: ExperimentExemptions = setting(factory=ExperimentExemptions)
+    challenger: Ramp = setting(factory=Ramp)
     watched_model_package_groups: list[str] = shared("watched_model_package_groups")
     package_account_ids: list[str] = shared("package_account_ids")
     retraining: CatalogTable = setting(factory=CatalogTable)
@@ -196,6 +197,7 @@ def check_options(got: Any) -> dict[str, Any]:
     return {
         "thresholds": data["thresholds"],
         "experiment_exemptions": data["experiment_exemptions"],
+        "challenger_ramp": data["challenger"]["ramp"],
         "watched_model_package_groups": data["watched_model_package_groups"],
         "package_account_ids": data["package_account_ids"],
         "catalog_table_name": data["retraining"]["catalog_table_name"],
