@@ -490,13 +490,23 @@ def refused_finding(
     )
 
 
-def failed_finding(ch: dict[str, Any], where: str, error: str, traffic: str, account: str, region: str) -> Finding:
+def failed_finding(
+    ch: dict[str, Any],
+    where: str,
+    error: str,
+    traffic: str,
+    account: str,
+    region: str,
+) -> Finding:
     endpoint = ch.get("endpoint_name") or "(unknown endpoint)"
     previous = ch.get("previous_config")
     restore = (
         f" To put production back exactly as it was: `aws sagemaker update-endpoint --endpoint-name {endpoint} "
         f"--endpoint-config-name {previous}`."
         if previous
+        else f" The config it replaced: `aws sagemaker list-endpoint-configs --name-contains {endpoint} --sort-by "
+        "CreationTime` lists the one before it."
+        if ch.get("experiment_config")
         else ""
     )
     return _finding(
