@@ -68,12 +68,15 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     changed by this failure" and offers the previous configuration; nothing names the state (Approved by the gate,
     not promoted) or the command that finishes the promotion or withdraws the approval. (The same false sentence
     follows ApprovePackage's own lost answer, which this review could not run: the SDK integration is the state
-    machine's.) Safe: the finding says the package is Approved and not serving and gives that command.
+    machine's.) Safe: the finding says the package is Approved and not serving and gives that command. Fixed:
+    ReportFailure reads the package's status; Approved and not serving, it says so with the command that withdraws the
+    approval (PendingManualApproval) and the one that runs the package again after production is put back.
  6. (low) A rejection whose UpdateModelPackage answer is lost is reported as "registry status was not changed".
     The package is Rejected; the task fails (a read timeout is not in the retry list) into ReportFailure, so no
     CHALLENGER_REJECTED finding, no ModelRejectionEvent, no restore: the Rejected variant stays on the endpoint at
     weight 0 and the lineage audit reports it UNAPPROVED (so there is a finding, a true one). Safe: ReportFailure
-    reads the package's status instead of asserting it unchanged.
+    reads the package's status instead of asserting it unchanged. Fixed: ReportFailure says the status the registry
+    answers after the failure (here Rejected), or that it could not be read and the command that reads it.
 
 Held (plain tests below):
  - Question 1 (the deployment record): the challenger's every configuration change is an UpdateEndpoint by its
@@ -350,14 +353,13 @@ def test_a_promotion_that_took_effect_is_never_reported_with_the_old_config_to_p
     finding = _failed(lab, state, "Promote", lost.value, 62)
     assert "Production serves the challenger's model" in finding["detail"]
     assert state["challenger"]["previous_config"] not in finding["detail"]  # putting it back would demote the model
+    assert "The registry says the package is Approved." in finding["detail"]
+    assert "PendingManualApproval" not in finding["detail"]
 
 
 # -- hole 5: a promotion that fails after ApprovePackage: Approved, not serving, "status not changed"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hole 5: Approved and not serving, and the finding says the status did not change"
-)
 def test_a_promotion_throttled_after_approval_says_the_package_is_approved_and_not_serving(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -382,7 +384,6 @@ def test_a_promotion_throttled_after_approval_says_the_package_is_approved_and_n
 # -- hole 6: a rejection whose answer is lost is reported as "registry status was not changed"
 
 
-@pytest.mark.xfail(strict=True, reason="hole 6: Rejected, and the failure finding says the status did not change")
 def test_a_rejection_whose_answer_is_lost_is_not_reported_as_unchanged(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:

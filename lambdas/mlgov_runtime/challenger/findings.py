@@ -497,6 +497,7 @@ def failed_finding(
     traffic: str,
     account: str,
     region: str,
+    registry: str = "The package's registry status was not changed by this failure.",
 ) -> Finding:
     endpoint = ch.get("endpoint_name") or "(unknown endpoint)"
     previous = ch.get("previous_config")
@@ -517,8 +518,8 @@ def failed_finding(
         region,
         f"Challenger run for {_label(ch)} on {endpoint} failed at {where}",
         f"The challenger state machine for {ch['model_package_arn']} stopped at {where}: {error[:1500]} {traffic} "
-        f"Next: `mlgov challenger status --endpoint {endpoint}` shows what the endpoint serves now.{restore} The "
-        "package's registry status was not changed by this failure.",
+        f"Next: `mlgov challenger status --endpoint {endpoint}` shows what the endpoint serves now.{restore} "
+        + registry,
         endpoint_name=ch.get("endpoint_name"),
         failed_state=where,
         error=error[:4000],

@@ -773,6 +773,26 @@ def deployed_run(ports: Ports, ch: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def registry_state(ports: Ports, ch: Mapping[str, Any], where: str, promoted: bool) -> str:
+    """The package's status as the registry answers now (a lost answer may have changed it), and what next."""
+    arn = ch["model_package_arn"]
+    try:
+        status = ports.registry.describe_package(arn).get("ModelApprovalStatus")
+    except Exception as exc:
+        return (
+            f"The package's status is unknown ({exc}): `aws sagemaker describe-model-package "
+            f"--model-package-name {arn}`."
+        )
+    said = f"The registry says the package is {status}."
+    if status != "Approved" or promoted:
+        return said
+    return (
+        f"{said} It does not serve. To withdraw the approval: `aws sagemaker update-model-package --model-package-arn "
+        f"{arn} --model-approval-status PendingManualApproval --approval-description 'failed at {where}'`; or put "
+        f"production back (above) and run it again: `mlgov challenger start --package {arn}`."
+    )
+
+
 def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
     """A step failed: take the challenger's traffic away if it has any (best effort), then the finding."""
     ch = dict(state.get("challenger") or {})
@@ -806,8 +826,9 @@ def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
             f"Setting the challenger variant's weight to 0 FAILED ({type(exc).__name__}: {exc}); it may still "
             f"take {ch.get('traffic_fraction', 0.1):.0%} of traffic."
         )
+    registry = registry_state(ports, ch, where, promoted)
     if promoted:
         ch.update(previous_config=None, experiment_config=None)  # never offer to demote the Approved model serving
-    finding = f.failed_finding(ch, where, message, found + traffic, ports.account_id, ports.region)
+    finding = f.failed_finding(ch, where, message, found + traffic, ports.account_id, ports.region, registry)
     store_and_publish(ports.findings, finding)
     return {"finding_id": finding.finding_id, "traffic": found + traffic}
