@@ -813,7 +813,8 @@ def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
             if weight is None and pending != ch.get("experiment_config"):
                 live = ports.endpoints.describe_endpoint_config(served)["ProductionVariants"]
                 promoted = any(v.get("ModelName") == ch.get("challenger_model") for v in live)
-                traffic = "Production serves the challenger's model." if promoted else "It is not on the endpoint."
+                traffic = "The challenger variant is not on the endpoint."
+                traffic = "Production serves the challenger's model." if promoted else traffic
             elif weight == 0:
                 traffic = "The challenger variant already has weight 0."
             else:
