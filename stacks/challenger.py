@@ -52,6 +52,9 @@ STATE_MACHINE_NAME = "mlgov-challenger"
 SERVICE = "challenger"
 STEP_HANDLER = "mlgov_runtime.challenger.handler.step"
 LAMBDA_RETRY_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout"]
+# A call that went through with its answer lost (botocore's names, as Lambda reports them): every step is written to
+# finish, on its retry, what its own earlier attempt did (the same entered time, so the same resource names).
+LOST_ANSWER_ERRORS = ["ReadTimeoutError", "ConnectTimeoutError", "EndpointConnectionError", "ConnectionClosedError"]
 ENDPOINT_POLL = Duration.seconds(60)
 # challenger.metrics.source "table": the watch reads the counts with Query, and the table's policy (its seal,
 # checked before a count is believed: challenger/counts_policy.py) with GetResourcePolicy; nothing else.
@@ -415,6 +418,7 @@ class Challenger(CapabilityConstruct):
         task.add_retry(errors=LAMBDA_RETRY_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
         # The endpoint was mid-update (weights or config): try again shortly.
         task.add_retry(errors=["ClientError", "ValidationException"], interval=Duration.seconds(30), max_attempts=3)
+        task.add_retry(errors=LOST_ANSWER_ERRORS, interval=Duration.seconds(30), max_attempts=3)
         return task
 
     def _failure(self, name: str) -> sfn.Pass:

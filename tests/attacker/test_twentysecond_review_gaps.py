@@ -23,7 +23,10 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     no guardrail and no end; only the lineage audit's next run after the execution ended (the InService state change,
     else the weekly schedule) calls it UNAPPROVED. Safe: the retried start finishes the deploy it began (the
     experiment configuration it names is the endpoint's: go on with the run), and ReportFailure finds the run's
-    `challenger-v<N>` variant on the endpoint and sets its weight to 0.
+    `challenger-v<N>` variant on the endpoint and sets its weight to 0. Fixed: a retried start that finds the
+    configuration it names (its entered time's) served or being deployed goes on with that run, its variants and model
+    checked; every step is retried on botocore's lost-answer errors; ReportFailure finds the run's `challenger-v<N>` by
+    a configuration named as the start step names it whose variant serves the package, and sets its weight to 0.
  2. (high) With `challenger.ramp` set, the lineage audit calls the product's own experiment UNAPPROVED for the whole
     run. The ramp moves the challenger to 25 % and 50 % (`ramp_step`, UpdateEndpointWeightsAndCapacities), but the
     audit's UNDER_EVALUATION takes a variant only up to `thresholds.challenger_traffic_fraction` (10 %), the one share
@@ -58,7 +61,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     Approved and serving 100 %. The endpoint's ModelPackageName tag keeps naming the old package (the audit adds a
     disagreeing-tag reason on every run), and the execution fails, so the 7-day retention review (spec scenario 3)
     never runs. Safe: a retried promote that finds the endpoint on its own promoted configuration finishes
-    (retags, returns the promotion) and the run goes on to the review.
+    (retags, returns the promotion) and the run goes on to the review. Fixed: a retried promote that finds the
+    configuration it names served or being deployed finishes (retag, the promotion returned); a ReportFailure that finds
+    production serving the challenger's model says the promotion took effect and offers no previous configuration.
  5. (medium) A promotion that fails after ApprovePackage leaves the package Approved and not serving, and the only
     finding says the status did not change. ApprovePackage (the state machine's SDK call) succeeds; `promote`'s
     UpdateEndpoint is throttled past botocore's and the task's retries; ReportFailure sets the challenger's weight to
@@ -67,12 +72,15 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     changed by this failure" and offers the previous configuration; nothing names the state (Approved by the gate,
     not promoted) or the command that finishes the promotion or withdraws the approval. (The same false sentence
     follows ApprovePackage's own lost answer, which this review could not run: the SDK integration is the state
-    machine's.) Safe: the finding says the package is Approved and not serving and gives that command.
+    machine's.) Safe: the finding says the package is Approved and not serving and gives that command. Fixed:
+    ReportFailure reads the package's status; Approved and not serving, it says so with the command that withdraws the
+    approval (PendingManualApproval) and the one that runs the package again after production is put back.
  6. (low) A rejection whose UpdateModelPackage answer is lost is reported as "registry status was not changed".
     The package is Rejected; the task fails (a read timeout is not in the retry list) into ReportFailure, so no
     CHALLENGER_REJECTED finding, no ModelRejectionEvent, no restore: the Rejected variant stays on the endpoint at
     weight 0 and the lineage audit reports it UNAPPROVED (so there is a finding, a true one). Safe: ReportFailure
-    reads the package's status instead of asserting it unchanged.
+    reads the package's status instead of asserting it unchanged. Fixed: ReportFailure says the status the registry
+    answers after the failure (here Rejected), or that it could not be read and the command that reads it.
 
 Held (plain tests below):
  - Question 1 (the deployment record): the challenger's every configuration change is an UpdateEndpoint by its
@@ -111,6 +119,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import botocore.client
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
@@ -216,7 +225,6 @@ def _deployed_answer_lost(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> tuple[di
     return state, lost.value
 
 
-@pytest.mark.xfail(strict=True, reason="hole 1: a retried start refuses the deploy it made and the run ends NotStarted")
 def test_a_retried_deploy_after_a_lost_answer_goes_on_with_the_run(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     state, _ = _deployed_answer_lost(lab, monkeypatch)
     retried = lab.step("start", state, at(0))  # the task's retry: the same entered time, the same names
@@ -225,7 +233,6 @@ def test_a_retried_deploy_after_a_lost_answer_goes_on_with_the_run(lab: Lab, mon
     assert retried["experiment_config"] == lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
 
 
-@pytest.mark.xfail(strict=True, reason="hole 1: ReportFailure says the challenger was not deployed and leaves it 10 %")
 def test_a_deploy_failure_after_the_update_went_through_takes_the_challengers_traffic_away(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -234,6 +241,35 @@ def test_a_deploy_failure_after_the_update_went_through_takes_the_challengers_tr
     # Was: "The challenger had not been deployed." and challenger-v5 kept 10 % of traffic with no watch.
     assert "had not been deployed" not in finding["detail"]
     assert _weights(lab)["challenger-v5"] == 0
+
+
+def test_a_retried_deploy_while_its_update_still_runs_goes_on_without_a_second_update(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As SageMaker answers during a blue/green update (moto switches at once): the endpoint still names the config in
+    # service, Updating, and lists the one being deployed in PendingDeploymentSummary; UpdateEndpoint is refused.
+    before = lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    state, _ = _deployed_answer_lost(lab, monkeypatch)
+    ours = lab.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (private: mypy)
+    updates: list[str] = []
+
+    def call(self: Any, name: str, params: dict[str, Any]) -> Any:
+        if name == "UpdateEndpoint":
+            updates.append(params["EndpointConfigName"])
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": "updating"}}, name)
+        answer = original(self, name, params)
+        if name == "DescribeEndpoint":
+            pending = {"EndpointConfigName": ours}
+            answer = {**answer, "EndpointConfigName": before, "EndpointStatus": "Updating"}
+            answer = {**answer, "PendingDeploymentSummary": pending}
+        return answer
+
+    with monkeypatch.context() as patch:
+        patch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+        retried = lab.step("start", state, at(0))
+    assert retried["refused"] is False, retried.get("reason")
+    assert (retried["experiment_config"], retried["previous_config"], updates) == (ours, before, [])
 
 
 # -- hole 2: the ramp's own weights make the product's experiment a lineage violation
@@ -292,7 +328,6 @@ def test_the_restore_resolves_what_the_rejection_opened(lab: Lab) -> None:
 # -- hole 4: a promotion whose answer is lost is reported as a failure, and its retry refuses
 
 
-@pytest.mark.xfail(strict=True, reason="hole 4: a retried promote refuses the promotion it made; no retag, no review")
 def test_a_retried_promote_after_a_lost_answer_finishes_the_promotion(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -313,12 +348,25 @@ def test_a_retried_promote_after_a_lost_answer_finishes_the_promotion(
     assert {"Key": "ModelPackageName", "Value": arn} in tags
 
 
+def test_a_promotion_that_took_effect_is_never_reported_with_the_old_config_to_put_back(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Hole 4's other path: the retries ran out (or the error was one no retry takes) after the update went through.
+    state = _promotable(lab)
+    with monkeypatch.context() as patch:
+        fail_calls(patch, "UpdateEndpoint", "", after=True)
+        with pytest.raises(ReadTimeoutError) as lost:
+            lab.step("promote", state, at(61))
+    finding = _failed(lab, state, "Promote", lost.value, 62)
+    assert "Production serves the challenger's model" in finding["detail"]
+    assert state["challenger"]["previous_config"] not in finding["detail"]  # putting it back would demote the model
+    assert "The registry says the package is Approved." in finding["detail"]
+    assert "PendingManualApproval" not in finding["detail"]
+
+
 # -- hole 5: a promotion that fails after ApprovePackage: Approved, not serving, "status not changed"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hole 5: Approved and not serving, and the finding says the status did not change"
-)
 def test_a_promotion_throttled_after_approval_says_the_package_is_approved_and_not_serving(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -334,13 +382,15 @@ def test_a_promotion_throttled_after_approval_says_the_package_is_approved_and_n
     assert _audit("after-failure", "UpdateEndpointWeightsAndCapacities")["verdict"] == "COMPLIANT"
     # Was: "The package's registry status was not changed by this failure." and the previous configuration offered.
     assert "was not changed" not in finding["detail"]
-    assert "Approved" in finding["detail"]
+    assert "The registry says the package is Approved. It does not serve." in finding["detail"]
+    arn = state["challenger"]["model_package_arn"]
+    assert f"--model-package-arn {arn} --model-approval-status PendingManualApproval" in finding["detail"]
+    assert f"`mlgov challenger start --package {arn}`" in finding["detail"]
 
 
 # -- hole 6: a rejection whose answer is lost is reported as "registry status was not changed"
 
 
-@pytest.mark.xfail(strict=True, reason="hole 6: Rejected, and the failure finding says the status did not change")
 def test_a_rejection_whose_answer_is_lost_is_not_reported_as_unchanged(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -352,6 +402,7 @@ def test_a_rejection_whose_answer_is_lost_is_not_reported_as_unchanged(
     assert lab.package(state["challenger"]["model_package_arn"])["ModelApprovalStatus"] == "Rejected"
     finding = _failed(lab, state, "Reject", lost.value, 31)
     assert "was not changed" not in finding["detail"]
+    assert "The registry says the package is Rejected." in finding["detail"]
 
 
 # -- held: the deployment record follows the challenger's own deploys (question 1)

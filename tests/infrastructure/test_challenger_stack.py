@@ -105,6 +105,19 @@ def test_every_task_retries_and_every_failure_reaches_the_finding(template: Temp
         assert failed["Failed"] == f"{prefix}EndpointFailed"
 
 
+def test_every_step_is_retried_when_its_answer_was_lost(template: Template) -> None:
+    # A step whose call went through with its answer lost finishes on its retry (twenty-second review, holes 1 and
+    # 4): the retry must happen for botocore's timeouts too, not only for ClientError.
+    from stacks.challenger import LOST_ANSWER_ERRORS
+
+    states = _states(template)
+    steps = [s for s in states.values() if s.get("Parameters", {}).get("step")]
+    assert len(steps) >= 10
+    for state in steps:
+        assert any(r["ErrorEquals"] == LOST_ANSWER_ERRORS for r in state["Retry"]), state["Parameters"]["step"]
+    assert "ReadTimeoutError" in LOST_ANSWER_ERRORS
+
+
 def test_the_registered_event_reaches_the_events_function_with_retries_and_a_dlq(template: Template) -> None:
     rules = [v for k, v in template.find_resources("AWS::Events::Rule").items() if k.startswith("Challenger")]
     patterns = [rule["Properties"]["EventPattern"] for rule in rules]

@@ -356,6 +356,24 @@ def test_a_failure_after_deployment_zeroes_the_challenger_or_says_it_could_not(s
     assert "may still take 10%" in sink.published[-1].detail
 
 
+def test_a_failure_says_the_registry_status_it_reads_or_how_to_read_it(sm: FakeSageMaker) -> None:
+    # Twenty-second review, holes 5 and 6: the status is read after the failure, never asserted unchanged.
+    state = _running(sm)
+    state.update(failed_state="Reject", error={"Error": "ReadTimeoutError", "Cause": "lost"})
+    arn = state["challenger"]["model_package_arn"]
+    sm.packages[arn]["ModelApprovalStatus"] = "Rejected"
+    sink = Sink()
+    logic.report_failure(ports(sm, sink=sink), state)
+    assert "The registry says the package is Rejected." in sink.published[-1].detail
+    del sm.packages[arn]  # unreadable: say so and how to read it, never a status
+    logic.report_failure(ports(sm, sink=sink), state)
+    detail = sink.published[-1].detail
+    assert (
+        "status is unknown" in detail and f"`aws sagemaker describe-model-package --model-package-name {arn}`" in detail
+    )
+    assert "was not changed" not in detail
+
+
 def test_promote_refuses_a_package_that_is_not_approved(sm: FakeSageMaker) -> None:
     state = _running(sm)
     with pytest.raises(logic.StepError, match="not Approved"):

@@ -1,8 +1,5 @@
-"""The optional human step before a promotion (challenger.require_human_approval; docs/challenger.md, "Human
-approval before promotion"): PROMOTE -> request (the task token kept in the approvals store only) -> a configured
-approver decides -> verify (the record's KMS MAC, APPROVED, by a configured approver, for this execution's package
-and model) -> the state machine approves the package. Anything else leaves it PendingManualApproval.
-"""
+"""The optional human step before a promotion (docs/challenger.md, "Human approval before promotion"): request,
+a configured approver decides, verify the record's KMS MAC, then the state machine approves."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The verdicts and the shapes the runtime gate (gate.py, per-minute series) reports: the verdict names, the
-per-variant CTR intervals and the sample-ratio check. The cumulative-count form of the gate (what-if simulation,
-the bench) is mlgov/ops/challenger_whatif.py, outside the Lambda asset. Layers below: statistics.py (the mixture
-primitives), inputs.py (counts and thresholds), guardrails.py (a guardrail's result).
-"""
+"""The verdict names and shapes the runtime gate (gate.py) reports. The cumulative-count form (what-if, bench)
+is mlgov/ops/challenger_whatif.py, outside the Lambda asset."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from mlgov_runtime.adapters.errors import is_not_found
 from mlgov_runtime.adapters.mapped_calls import SageMakerEndpointReads
-from mlgov_runtime.challenger.ports import NotFound
+from mlgov_runtime.challenger.ports import NotFound, endpoint_configs
 
 # Config-level settings a new config keeps from the one it replaces.
 CONFIG_KEYS = (
@@ -68,8 +68,8 @@ class SageMakerRollout(SageMakerEndpointReads):
     def update_endpoint(self, endpoint: str, config: str) -> None:
         """Blue/green to `config`. A variant of the same name keeps its current instance count (what autoscaling
         set, not the config's initial count) but takes the config's weight."""
-        if self.describe_endpoint(endpoint).get("EndpointConfigName") == config:
-            return
+        if config in endpoint_configs(self.describe_endpoint(endpoint)):
+            return  # served or being deployed: an earlier attempt whose answer was lost
         self.client.update_endpoint(
             EndpointName=endpoint,
             EndpointConfigName=config,

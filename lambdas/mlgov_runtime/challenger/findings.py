@@ -490,13 +490,24 @@ def refused_finding(
     )
 
 
-def failed_finding(ch: dict[str, Any], where: str, error: str, traffic: str, account: str, region: str) -> Finding:
+def failed_finding(
+    ch: dict[str, Any],
+    where: str,
+    error: str,
+    traffic: str,
+    account: str,
+    region: str,
+    registry: str = "The package's registry status was not changed by this failure.",
+) -> Finding:
     endpoint = ch.get("endpoint_name") or "(unknown endpoint)"
     previous = ch.get("previous_config")
     restore = (
         f" To put production back exactly as it was: `aws sagemaker update-endpoint --endpoint-name {endpoint} "
         f"--endpoint-config-name {previous}`."
         if previous
+        else f" The config it replaced: `aws sagemaker list-endpoint-configs --name-contains {endpoint} --sort-by "
+        "CreationTime` lists the one before it."
+        if ch.get("experiment_config")
         else ""
     )
     return _finding(
@@ -507,8 +518,8 @@ def failed_finding(ch: dict[str, Any], where: str, error: str, traffic: str, acc
         region,
         f"Challenger run for {_label(ch)} on {endpoint} failed at {where}",
         f"The challenger state machine for {ch['model_package_arn']} stopped at {where}: {error[:1500]} {traffic} "
-        f"Next: `mlgov challenger status --endpoint {endpoint}` shows what the endpoint serves now.{restore} The "
-        "package's registry status was not changed by this failure.",
+        f"Next: `mlgov challenger status --endpoint {endpoint}` shows what the endpoint serves now.{restore} "
+        + registry,
         endpoint_name=ch.get("endpoint_name"),
         failed_state=where,
         error=error[:4000],

@@ -560,10 +560,8 @@ def _ratio_agreement(
     cfg: DecisionConfig,
     words: SourceWords,
 ) -> dict[str, Any]:
-    """Both variants' impressions per invocation, over the window and over the recent segment: their log ratio
-    beyond log(1 + tolerance) + z standard errors is INVALID. Honest traffic differs only by sampling noise (the
-    same recommender renders both), which the per-minute residuals measure; a forger who adds impressions to one
-    variant moves its CTR by the same factor, so what passes moves the CTR ratio by at most about the tolerance."""
+    """Both variants' impressions per invocation, over the window and the recent segment: a log ratio beyond
+    log(1 + tolerance) + z standard errors is INVALID (docs/challenger.md, What the gate believes)."""
     used = [i for i in aligned if _value(production, "invocations", i) > 0 and _value(challenger, "invocations", i) > 0]
     out: dict[str, Any] = {
         "tolerance": cfg.impressions_ratio_tolerance,

@@ -1,8 +1,5 @@
-"""Challenger Lambdas, two entry points of one module:
-- `handler` (the Events function, the target of the challenger's EventBridge rules): a "Model Package
-  Registered" event starts one experiment (state machine execution); an Approved package of a watched group
-  is checked for a re-approval without a comment. It never runs a step: its role cannot act on a package.
-- `step` (the Steps function, invoked only by the state machine's role): {"step", "state", "now", "execution"}."""
+"""Challenger Lambdas: `handler` (the Events function, the EventBridge rules' target: starts an experiment
+per registration, checks re-approvals; never a step) and `step` (the Steps function, for the state machine only)."""
 
 from __future__ import annotations
 

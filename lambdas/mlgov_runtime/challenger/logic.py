@@ -1,12 +1,6 @@
-"""The challenger experiment's steps, as the state machine (stacks/challenger.py) runs them: start ->
-endpoint_status (until InService) -> watch every 5 min -> REJECT: reject, restore | PROMOTE: check_promotion,
-approve (the machine's approver role), promote, review after review_after_days | PAUSED: watch again |
-STOP_INVALID, INSUFFICIENT_DATA: end, restore | the endpoint changed under it: end, fail (docs/challenger.md,
-Decisions, says what each does).
-
-Each step is a function of the execution state and `now` (the state's entered time, so a retried step reads
-the same window and names the same resources). Pure over the ports in challenger/ports.py.
-"""
+"""The challenger experiment's steps as stacks/challenger.py's state machine runs them (docs/challenger.md says
+what each does). Each is a function of the state and `now`, the state's entered time: a retried step reads the same
+window and names the same resources. Pure over challenger/ports.py."""
 
 from __future__ import annotations
 
@@ -21,7 +15,7 @@ from mlgov_runtime.challenger import findings as f
 from mlgov_runtime.challenger.config import COUNTS_TABLE, COUNTS_TABLE_STAT, MINUTE_KEY, SERIES_KEY, ChallengerConfig
 from mlgov_runtime.challenger.decision import INSUFFICIENT_DATA, PROMOTE, REJECT, STOP_INVALID
 from mlgov_runtime.challenger.gate import CLOUDWATCH_WORDS, PAUSED, SourceWords, decide_minutes
-from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports, Throttled
+from mlgov_runtime.challenger.ports import Endpoints, Metrics, NotFound, Ports, Throttled, endpoint_configs
 from mlgov_runtime.challenger.provenance import what_to_do
 from mlgov_runtime.core.findings import STATUS_RESOLVED, iso, store_and_publish
 
@@ -156,6 +150,21 @@ def plan_experiment(
     return ExperimentPlan(production, challenger, str(production["ModelName"]))
 
 
+def own_experiment(ports: Ports, config: str, arn: str) -> ExperimentPlan | None:
+    """The experiment in `config` when it is one for this package: one production variant and challenger-v<N>
+    serving it. Only pipeline roles create configs (SCPs), so one named as a step names it is that step's."""
+    variants = {v["VariantName"]: v for v in ports.endpoints.describe_endpoint_config(config)["ProductionVariants"]}
+    mine = variants.pop(f"challenger-v{arn.rsplit('/', 1)[-1]}", None)
+    if (
+        not mine
+        or len(variants) != 1
+        or arn not in container_packages(ports.endpoints.describe_model(mine["ModelName"]))
+    ):
+        return None
+    [production] = variants.values()
+    return ExperimentPlan(dict(production), dict(mine), str(production["ModelName"]))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Steps
 
@@ -188,10 +197,21 @@ def start(ports: Ports, cfg: ChallengerConfig, request: Mapping[str, Any], now: 
         endpoint = ports.endpoints.describe_endpoint(endpoint_name)
     except NotFound:
         return _refuse(ports, ch, f"endpoint {endpoint_name} does not exist.")
-    previous = str(endpoint["EndpointConfigName"])
-    config = ports.endpoints.describe_endpoint_config(previous)
+    model_name = resource_name(group, f"v{version}", stamp(now))
+    config_name = resource_name(endpoint_name, f"challenger-v{version}", stamp(now))
+    served, pending = endpoint_configs(endpoint)
+    config = ports.endpoints.describe_endpoint_config(served)
     fraction = cfg.decision.traffic_fraction
-    plan = plan_experiment(endpoint, config, ch["model_package_arn"], version, fraction, cfg.challenger_instance_count)
+    previous: str | None = served
+    if config_name in (served, pending):  # this step's own deploy, whose answer was lost: go on with it
+        plan: ExperimentPlan | str | None = own_experiment(ports, config_name, ch["model_package_arn"])
+        if plan is None:
+            raise StepError(f"endpoint config {config_name} is not the experiment this step makes")
+        previous = served if pending == config_name else None
+    else:
+        plan = plan_experiment(
+            endpoint, config, ch["model_package_arn"], version, fraction, cfg.challenger_instance_count
+        )
     if isinstance(plan, str):
         return _refuse(ports, ch, plan)
     production_model = ports.endpoints.describe_model(plan.production_model)
@@ -205,8 +225,6 @@ def start(ports: Ports, cfg: ChallengerConfig, request: Mapping[str, Any], now: 
     if not role:
         raise StepError(f"model {plan.production_model} has no ExecutionRoleArn to run the challenger with")
 
-    model_name = resource_name(group, f"v{version}", stamp(now))
-    config_name = resource_name(endpoint_name, f"challenger-v{version}", stamp(now))
     tags = {**MANAGED_BY, "mlgov:model-package": ch["model_package_arn"][:256]}
     ports.endpoints.create_model(model_name, ch["model_package_arn"], str(role), tags)
     challenger_variant = {**plan.challenger, "ModelName": model_name}
@@ -397,9 +415,8 @@ def run_split(cfg: ChallengerConfig, recorded: Any) -> tuple[ChallengerConfig, d
 def data_problem_step(
     ports: Ports, ch: Mapping[str, Any], previous: Mapping[str, Any], result: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """PAUSED: the data problem as its own finding (stable evidence, so a look that finds the same problem
-    re-sends nothing). The first look after it with the data back resolves it; the end step reports an
-    inconclusive end."""
+    """PAUSED: the data problem as its own finding (stable evidence); the first look with the data back
+    resolves it."""
     if result["decision"] == PAUSED:
         finding = f.data_missing_finding(dict(ch), result["result"], ports.account_id, ports.region)
         store_and_publish(ports.findings, finding)
@@ -423,9 +440,8 @@ def ramp_step(
     history: list[list[float]],
     result: dict[str, Any],
 ) -> dict[str, Any]:
-    """The optional ramp (decision.ramp): a look with no verdict, no guardrail breached and no data problem moves
-    the challenger to the next weight once its minute has come. The minute of the change is recorded, so the
-    sample-ratio test expects each minute's own split (and leaves the mixed minute out)."""
+    """The optional ramp (docs/challenger.md, Traffic ramp): the minute of each change is recorded, so the
+    sample-ratio test expects each minute's own split."""
     out = {**result, "ramp_history": history}
     steps = cfg.decision.ramp
     if not steps or result["decision"] != "CONTINUE":
@@ -479,10 +495,8 @@ def look(
     ramp_history: list[list[float]] | None = None,
     early_looks: list[list[float]] | None = None,
 ) -> dict[str, Any]:
-    """The decision over [deployed_at rounded up to the minute, now rounded down - settle_minutes): the minute the
-    challenger went live is left out, so production's impressions from before it never count (a false sample-ratio
-    alarm), and the newest minutes, which CloudWatch may still be filling, wait for a later look. Every look
-    reads the whole window again, so late datapoints of earlier minutes are counted once they arrive."""
+    """The decision over [deployed_at rounded up to the minute, now rounded down - settle_minutes), the whole
+    window read again at every look (docs/challenger.md, Watch)."""
     start = _minute_up(deployed_at)
     end = _minute_down(now) - timedelta(minutes=cfg.decision.settle_minutes)
     end = max(start, end)
@@ -684,7 +698,10 @@ def promote(ports: Ports, state: Mapping[str, Any], now: datetime) -> dict[str, 
         raise StepError(f"model {ch['challenger_model']} does not serve {ch['model_package_arn']}; not promoting it")
     endpoint = ports.endpoints.describe_endpoint(ch["endpoint_name"])
     serving = endpoint.get("EndpointConfigName")
-    if serving != ch["experiment_config"]:  # a redriven run: production may have moved on since
+    # A redriven run: production may have moved on since. The config this step names (its retry after a lost answer:
+    # the same time, so the same name) is its own promotion, to finish.
+    own = resource_name(ch["endpoint_name"], f"v{ch['version']}", stamp(now))
+    if serving != ch["experiment_config"] and own not in endpoint_configs(endpoint):
         raise StepError(
             f"endpoint {ch['endpoint_name']} serves config {serving}, not this experiment's {ch['experiment_config']}; "
             f"not promoting {ch['model_package_arn']} over it. Next: `mlgov challenger status --endpoint "
@@ -739,6 +756,43 @@ def review(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: d
     return out
 
 
+def deployed_run(ports: Ports, ch: Mapping[str, Any]) -> dict[str, Any]:
+    """After a failed start: this run's experiment, if its lost UpdateEndpoint put it there (own_experiment)."""
+    arn, name = str(ch["model_package_arn"]), str(ch["endpoint_name"])
+    head = re.escape(resource_name(name, f"challenger-v{arn.rsplit('/', 1)[-1]}", "0" * 14)[:-14])
+    for config in endpoint_configs(ports.endpoints.describe_endpoint(name)):
+        plan = re.fullmatch(head + r"\d{14}", config) and own_experiment(ports, config, arn)
+        if plan:
+            return {
+                "challenger_variant": plan.challenger["VariantName"],
+                "challenger_model": plan.challenger["ModelName"],
+                "production_variant": plan.production["VariantName"],
+                "experiment_config": config,
+                "traffic_fraction": plan.challenger.get("InitialVariantWeight", 0.1),
+            }
+    return {}
+
+
+def registry_state(ports: Ports, ch: Mapping[str, Any], where: str, promoted: bool) -> str:
+    """The package's status as the registry answers now (a lost answer may have changed it), and what next."""
+    arn = ch["model_package_arn"]
+    try:
+        status = ports.registry.describe_package(arn).get("ModelApprovalStatus")
+    except Exception as exc:
+        return (
+            f"The package's status is unknown ({exc}): `aws sagemaker describe-model-package "
+            f"--model-package-name {arn}`."
+        )
+    said = f"The registry says the package is {status}."
+    if status != "Approved" or promoted:
+        return said
+    return (
+        f"{said} It does not serve. To withdraw the approval: `aws sagemaker update-model-package --model-package-arn "
+        f"{arn} --model-approval-status PendingManualApproval --approval-description 'failed at {where}'`; or put "
+        f"production back (above) and run it again: `mlgov challenger start --package {arn}`."
+    )
+
+
 def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
     """A step failed: take the challenger's traffic away if it has any (best effort), then the finding."""
     ch = dict(state.get("challenger") or {})
@@ -747,25 +801,35 @@ def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
     error = state.get("error") or {}
     where = str(state.get("failed_state") or "a step")
     message = f"{error.get('Error', 'error')}: {error.get('Cause', '')}".strip(": ")
-    traffic = "The challenger had not been deployed."
-    if ch.get("challenger_variant") and not ch.get("refused"):
-        try:
+    found, traffic, promoted = "", "The challenger had not been deployed.", False
+    try:
+        if not ch.get("challenger_variant") and not ch.get("refused") and ch["endpoint_name"]:
+            ch.update(deployed_run(ports, ch))
+            found = f"This run's {ch['experiment_config']} was deployed. " if ch.get("challenger_variant") else ""
+        if ch.get("challenger_variant") and not ch.get("refused"):
             endpoint = ports.endpoints.describe_endpoint(ch["endpoint_name"])
+            served, pending = endpoint_configs(endpoint)
             weight = variant_weights(endpoint).get(ch["challenger_variant"])
-            if weight is None:
+            if weight is None and pending != ch.get("experiment_config"):
+                live = ports.endpoints.describe_endpoint_config(served)["ProductionVariants"]
+                promoted = any(v.get("ModelName") == ch.get("challenger_model") for v in live)
                 traffic = "The challenger variant is not on the endpoint."
-            elif weight > 0:
+                traffic = "Production serves the challenger's model." if promoted else traffic
+            elif weight == 0:
+                traffic = "The challenger variant already has weight 0."
+            else:
                 ports.endpoints.set_weights(
                     ch["endpoint_name"], {ch["production_variant"]: 1.0, ch["challenger_variant"]: 0.0}
                 )
                 traffic = "The challenger variant's weight was set to 0: production serves 100%."
-            else:
-                traffic = "The challenger variant already has weight 0."
-        except Exception as exc:  # reported in the finding: the on-call must know traffic may still flow
-            traffic = (
-                f"Setting the challenger variant's weight to 0 FAILED ({type(exc).__name__}: {exc}); it may still "
-                f"take {ch.get('traffic_fraction', 0.1):.0%} of traffic."
-            )
-    finding = f.failed_finding(ch, where, message, traffic, ports.account_id, ports.region)
+    except Exception as exc:  # reported in the finding: the on-call must know traffic may still flow
+        traffic = (
+            f"Setting the challenger variant's weight to 0 FAILED ({type(exc).__name__}: {exc}); it may still "
+            f"take {ch.get('traffic_fraction', 0.1):.0%} of traffic."
+        )
+    registry = registry_state(ports, ch, where, promoted)
+    if promoted:
+        ch.update(previous_config=None, experiment_config=None)  # never offer to demote the Approved model serving
+    finding = f.failed_finding(ch, where, message, found + traffic, ports.account_id, ports.region, registry)
     store_and_publish(ports.findings, finding)
-    return {"finding_id": finding.finding_id, "traffic": traffic}
+    return {"finding_id": finding.finding_id, "traffic": found + traffic}

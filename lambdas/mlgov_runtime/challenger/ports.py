@@ -22,6 +22,12 @@ class Throttled(Exception):
     source: str = "a metrics read"
 
 
+def endpoint_configs(endpoint: Mapping[str, Any]) -> tuple[str, str]:
+    """The config an endpoint serves and the one an update is deploying (PendingDeploymentSummary), or ''."""
+    pending = endpoint.get("PendingDeploymentSummary") or {}
+    return str(endpoint.get("EndpointConfigName") or ""), str(pending.get("EndpointConfigName") or "")
+
+
 class Endpoints(Protocol):
     def describe_endpoint(self, name: str) -> Mapping[str, Any]: ...
     def describe_endpoint_config(self, name: str) -> Mapping[str, Any]: ...

@@ -1,12 +1,5 @@
-"""CloudWatch reads for the challenger gate: per-variant sums since the challenger was deployed.
-
-One GetMetricData call per look, every query a plain MetricStat (no metric math). The period is the
-whole window (a multiple of 60 s), so each query returns one sum; when CloudWatch splits it anyway,
-the values are added. Times are whole minutes: the caller rounds the start up, the end down.
-
-With `metrics.source: table` the recommender's counts come from the product's table (COUNTS_TABLE, one item per
-"<endpoint>/<variant>" and minute; why: docs/challenger.md). AWS/SageMaker metrics stay on CloudWatch.
-"""
+"""The gate's reads: per-variant, per-minute CloudWatch sums in one GetMetricData call a look (plain MetricStats,
+whole minutes), or with `metrics.source: table` the recommender's counts from COUNTS_TABLE (docs/challenger.md)."""
 
 from __future__ import annotations
 
@@ -126,10 +119,8 @@ class RecommendationMetrics:
     def variant_series(
         self, endpoint: str, variants: Iterable[str], start: datetime, end: datetime
     ) -> dict[str, dict[str, list[float | None]]]:
-        """Per-minute values over [start, end) per variant and metric (keys as VariantCounts' fields), None for a
-        minute CloudWatch has no datapoint for (the table: no item, no attribute, or no count): missing stays
-        missing, never 0. A later call over the same window sees revised (late) values, since each look reads the
-        whole window again."""
+        """Per-minute values over [start, end) per variant and metric (VariantCounts' fields); None where
+        there is no datapoint (or item, or count): missing stays missing, never 0."""
         names = list(variants)
         minutes = max(0, int((end - start).total_seconds() // 60))
         if minutes == 0:
