@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlgov_runtime.challenger.knobs import Thresholds as Thresholds  # its knobs under `thresholds`
+from mlgov_runtime.challenger.knobs import check_ramp
 from mlgov_runtime.challenger.sequential import MIN_DF
 from mlgov_runtime.core.env import (
     IDEMPOTENCY_TABLE_NAME,
@@ -170,10 +171,7 @@ class Challenger:
     def check(self) -> None:
         if self.min_minutes > self.max_minutes:
             raise ValueError(f"min_minutes {self.min_minutes} is above max_minutes {self.max_minutes}")
-        minutes = [m for m, _ in self.ramp]
-        weights = [w for _, w in self.ramp]
-        if minutes != sorted(set(minutes)) or weights != sorted(set(weights)) or any(not 0 < w < 1 for w in weights):
-            raise ValueError(f"ramp {self.ramp}: minutes and weights must both rise, weights between 0 and 1")
+        check_ramp(self.ramp)
         fewest = MIN_DF + 1 + 1 + self.settle_minutes
         if self.early_share and not fewest <= self.ctr_early_minutes <= self.max_minutes:
             why = (

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlgov_runtime.challenger.knobs import Thresholds as ChallengerKnobs
+from mlgov_runtime.challenger.knobs import check_ramp
 from mlgov_runtime.core.env import Env, FindingsChannelEnv, IdempotencyEnv, Lazy, optional
 from mlgov_runtime.core.exemptions import ExemptionPolicy
 from mlgov_runtime.core.model import all_match, received, setting, settings_model
@@ -52,9 +53,7 @@ class Ramp:
     ramp: list[tuple[int, float]] = setting(factory=list, max_length=10)
 
     def check(self) -> None:
-        minutes, weights = [m for m, _ in self.ramp], [w for _, w in self.ramp]
-        if minutes != sorted(set(minutes)) or weights != sorted(set(weights)) or any(not 0 < w < 1 for w in weights):
-            raise ValueError(f"ramp {self.ramp}: minutes and weights must both rise, weights between 0 and 1")
+        check_ramp(self.ramp)
 
 
 def evaluation_share(fraction: float, ramp: list[Any]) -> float:
