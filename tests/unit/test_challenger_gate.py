@@ -152,6 +152,9 @@ def test_a_click_metric_that_never_arrives_is_a_data_problem_not_zero_clicks(cw:
     problem = result.statistics["data_problem"]
     assert (problem["variant"], problem["metric"], problem["minutes_without_data"]) == ("challenger", "clicks", 20)
     assert "Missing data is not zero" in result.reasons[0] and "VariantName" in result.reasons[0]
+    # Said once: the reasons are read together (mlgov challenger status, the finding)
+    said = " ".join(result.reasons)
+    assert said.count("no verdict") == 1 and said.count("usual cause") <= 1, said
     # And once the window is over with the data still missing: inconclusive, never a rejection
     ended = decide_minutes(got[PROD], got[CHAL], 20, DecisionConfig(min_minutes=20, max_minutes=20))
     assert ended.decision == INSUFFICIENT_DATA and ended.statistics["data_problem"]["metric"] == "clicks"

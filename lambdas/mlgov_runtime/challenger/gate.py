@@ -62,9 +62,9 @@ CLOUDWATCH_WORDS = SourceWords(
 # AWS/SageMaker Invocations is SageMaker's own count, whatever the counts source: never the recommender's to fix.
 INVOCATIONS_HINT = (
     "AWS/SageMaker Invocations is published by SageMaker, not the recommender: check that the experiment's variant "
-    "name is one the endpoint has (aws sagemaker describe-endpoint; a wrong VariantName or EndpointName dimension "
-    "is the usual cause), that the variant takes traffic (its weight above 0, clients calling the endpoint), and "
-    "that SageMaker has published the last minutes yet (its metrics arrive a few minutes late)."
+    "and endpoint names are the endpoint's own (aws sagemaker describe-endpoint), that the variant takes traffic "
+    "(its weight above 0, clients calling the endpoint), and that SageMaker has published the last minutes yet "
+    "(its metrics arrive a few minutes late)."
 )
 
 REQUIRED = ("impressions", "clicks", "invocations")
@@ -164,8 +164,8 @@ def decide_minutes(
             elapsed,
             cfg,
             f"Data problem: {source} has no datapoint for the {role} variant in the last {gap} min "
-            f"({', '.join(f'{r} {k}' for r, k, _ in absent)} missing). Missing data is not zero, so there is no "
-            f"verdict on the model; {_absent_hint(absent, words)}",
+            f"({', '.join(f'{r} {k}' for r, k, _ in absent)} missing). Missing data is not zero: "
+            f"{_absent_hint(absent, words)}",
         )
 
     # 2. Clicks never exceed impressions in a minute: more is a forged or broken metric, not a better model.
