@@ -44,7 +44,11 @@ def _challenger_runs(
 
 
 def _auditor(
-    request: AuditRequest, own_account: str, settings: EndpointAuditSettings, index: ServingIndex | None = None
+    request: AuditRequest,
+    own_account: str,
+    settings: EndpointAuditSettings,
+    index: ServingIndex | None = None,
+    records: dict[str, Any] | None = None,
 ) -> EndpointAuditor:
     aws = context_for_account(request.account_id, request.region, own_account, settings.member_audit_role_name)
     home = context_for(None)
@@ -70,9 +74,14 @@ def _auditor(
         ),
         challenger_runs=_challenger_runs(request, own_account, settings),
     )
-    named = _named(request)
+    named, read = _named(request), {} if records is None else records
     if index:
-        auditor.deployments = lambda name: _compared(index.deployment(request.account_id, request.region, name), named)
+
+        def deployment(name: str) -> Any:
+            read[name] = index.deployment(request.account_id, request.region, name)  # kept for the record's update
+            return _compared(read[name], named)
+
+        auditor.deployments = deployment
     return auditor
 
 
@@ -155,7 +164,8 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
         if (settings.serving_index_table)
         else None
     )
-    auditor = _auditor(parsed, own_account, settings, index)
+    records: dict[str, Any] = {}
+    auditor = _auditor(parsed, own_account, settings, index, records)
     store = channel_store(settings)
     source = "scheduled" if parsed.trigger == "schedule" else "realtime"
     names = [parsed.endpoint_name] if parsed.endpoint_name else list(auditor.reader.list_endpoint_names())
@@ -167,7 +177,7 @@ def process(request: dict[str, Any], own_account: str) -> dict[str, Any]:
         audit = outcome.audit
         named = _named(parsed)
         if named is not None and index and audit and audit.endpoint_created and audit.configs_read:
-            record = index.deployment(parsed.account_id, parsed.region, name)
+            record = records[name] if name in records else index.deployment(parsed.account_id, parsed.region, name)
             configs = _deployment(record, audit, named)
             if configs:
                 index.record_deployment(parsed.account_id, parsed.region, name, audit.endpoint_created, configs)
