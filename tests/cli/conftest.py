@@ -154,3 +154,27 @@ def refusing(upstream: str, operation: str, code: str = "AccessDeniedException")
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def answering_ok() -> Iterator[str]:
+    """The URL of a local service that answers every POST 200 "ok": not the approval service."""
+
+    class Other(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Other)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -4,15 +4,13 @@ only problem is an account-level finding. Each output says what is true and what
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 import shlex
 import subprocess
-import threading
 from pathlib import Path
 
-from tests.cli.conftest import ACCOUNT, REGION, Shell, refusal, refusing
+from tests.cli.conftest import ACCOUNT, REGION, Shell, answering_ok, refusal, refusing
 
 
 def test_an_unreadable_configuration_makes_no_claim_that_the_tag_disagrees(estate: Shell) -> None:
@@ -274,29 +272,11 @@ def test_a_scans_json_findings_carry_what_to_do(estate: Shell) -> None:
 def test_an_approval_url_that_is_not_the_approval_service_is_a_refusal(estate: Shell) -> None:
     """A mistyped MLGOV_APPROVAL_URL that reaches some other local service answering 200: `retire approve` ended in
     "unexpected failure: KeyError: 'status'". It is a refusal naming the URL and where the right one is."""
-
-    class Other(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Other)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    try:
+    with answering_ok() as url:
         approve = estate.run("retire", "approve", "--request", "rq-0123456789abcdef0123", MLGOV_APPROVAL_URL=url)
         request = estate.run(
             "retire", "request", "--endpoint", "manga-recommender-v1-ab", "--reason", "v2", MLGOV_APPROVAL_URL=url
         )
-    finally:
-        server.shutdown()
-        server.server_close()
     line = refusal(approve)
     assert f"{url} answered 200 without " in line and "it is not the approval service" in line, line
     assert line.endswith("to the stack output ApprovalServiceUrl"), line

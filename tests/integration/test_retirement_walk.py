@@ -4,9 +4,7 @@ AWS refuses loses nothing and names who can finish it."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +14,7 @@ from mlgov.retirement_estate import IDLE, INSTANCE, RETURNING
 from mlgov.sandbox import FakeContext, load_event
 from mlgov_runtime.core.findings import iso
 from tests.attacker.inject import fail_calls
+from tests.cli.conftest import answering_ok
 from tests.integration.test_retirement import ACCOUNT, REGION, RetirementWorld, retirement_world, run_cli
 from tests.settings_files import NO_SETTINGS
 
@@ -96,28 +95,10 @@ def test_a_candidates_request_to_a_url_that_is_not_the_approval_service_is_a_ref
 ) -> None:
     """What tests/cli/test_user_path.py checked in a sandbox seeded minutes ago, where no endpoint is a candidate
     any more: a request sent to some other local service answering 200 is refused, naming the URL."""
-
-    class Other(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Other)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    try:
+    with answering_ok() as url:
         code, out, err = run_cli(
             "retire", "request", "--endpoint", IDLE, "--approval-url", url, "--config", NO_SETTINGS
         )
-    finally:
-        server.shutdown()
-        server.server_close()
     assert (code, out) == (2, "")
     [line] = err.splitlines()
     assert f"{url} answered 200 without " in line and "it is not the approval service" in line, line
