@@ -422,6 +422,18 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             from botocore.exceptions import BotoCoreError, ClientError
 
             state = "so nothing changed: its retirement is open again as before"
+            ended = _request_ended(aws, retiring.request)
+            # Its final check found the retirement closed and aborted: re-opened, it would offer a dead request.
+            if ended:
+                raise common.CommandFailed(
+                    f"refused: {who} may not tag {args.endpoint} {policy.purpose_tag_key}=active ({said}), and "
+                    f"deletion request {ended} ended while the cancel ran, so its retirement stays "
+                    f"closed and the tag still says retiring: the next daily retirement check opens a new retirement "
+                    f"(no deletion request). Before it runs, a role that may write the tag finishes the cancel: aws "
+                    f"sagemaker add-tags --region {region} --resource-arn {ref.endpoint_arn} --tags "
+                    f"Key={policy.purpose_tag_key},Value=active; after it, cancel again. "
+                    + _who_may_tag(args, policy.purpose_tag_key)
+                ) from None
             try:
                 store_and_publish(book, retiring_finding(retiring, "cli"))
             except (BotoCoreError, ClientError) as again:  # the re-open failed too: say the state it leaves
@@ -443,6 +455,24 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         return common.EXIT_FAILURE
     _emit(args, {"status": "cancelled", "endpoint_name": args.endpoint, "by": who}, [f"{args.endpoint}: {why}"])
     return common.EXIT_OK
+
+
+def _request_ended(aws: Any, request: dict[str, Any] | None) -> str:
+    """'<request id> (<status>)' when the retirement's deletion request no longer runs, else "" (none, running, or
+    unreadable: the re-open then keeps it, as before)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not request or not request.get("execution"):
+        return ""
+    try:
+        status = str(aws.client("stepfunctions").describe_execution(executionArn=request["execution"])["status"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+            return ""
+        status = "no such execution"
+    except BotoCoreError:
+        return ""
+    return "" if status == "RUNNING" else f"{request.get('request_id')} ({status})"
 
 
 def _refused_write(exc: Exception) -> bool:

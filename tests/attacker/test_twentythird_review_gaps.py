@@ -46,7 +46,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     "nothing changed: its retirement is open again as before". Nothing is deleted, but the request shown is dead
     and the requester is not told to request again. Safe: the re-open keeps the retirement (deadline, owner, tagged
     time) but not a request whose execution is no longer running, or the cancel reads the retirement again before
-    re-opening it.
+    re-opening it. Fixed: before re-opening, the cancel reads the request's execution (DescribeExecution) and, when
+    it no longer runs, leaves the retirement closed and says so in its one line (the tag still says retiring, the
+    next daily check opens a new retirement, the `aws sagemaker add-tags` that finishes the cancel).
 
 Held (plain tests below):
  - (a) A retried start adopts only the configuration its own entered time names and checks it holds one
@@ -80,6 +82,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import botocore.client
 import pytest
 from botocore.exceptions import ClientError
@@ -304,9 +307,9 @@ def _retiring(world: RetirementWorld, name: str) -> dict[str, Any]:
     return {"status": item["status"], **json.loads(item["finding"])}
 
 
-@pytest.mark.xfail(strict=True, reason="hole 4: the re-open restores a deletion request the closed window aborted")
+@pytest.mark.parametrize("final_check_ran", [True, False])
 def test_a_refused_cancel_never_reopens_a_deletion_request_that_ended_while_it_was_closed(
-    retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
+    retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch, final_check_ran: bool
 ) -> None:
     from mlgov_runtime.core import env
     from tests.integration.test_approvals import approve_directly, mac_key, open_request, running_execution
@@ -326,10 +329,14 @@ def test_a_refused_cancel_never_reopens_a_deletion_request_that_ended_while_it_w
     ended: list[dict[str, Any]] = []
 
     def call(self: Any, name: str, params: dict[str, Any]) -> Any:
-        if name != "AddTags":
+        if name != "AddTags" or not final_check_ran:
+            if name == "AddTags":
+                raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "denied by SCP"}}, name)
             return original(self, name, params)
         # Between the cancel's close and its tag write, the deletion's final check runs: no open retirement
         ended.append(retirement_world.handler().step({**step, "step": "delete"}, FakeContext()))
+        # The machine's DeletionAborted (a Fail state) ends the execution; moto does not run it
+        boto3.client("stepfunctions", region_name=REGION).stop_execution(executionArn=execution)
         raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "denied by SCP"}}, name)
 
     r = retirement_world.resources
@@ -340,11 +347,17 @@ def test_a_refused_cancel_never_reopens_a_deletion_request_that_ended_while_it_w
             "--findings-table", r["FINDINGS_TABLE_NAME"], "--findings-topic-arn", r["FINDINGS_TOPIC_ARN"],
             "--config", NO_SETTINGS,
         )  # fmt: skip
-    assert code == 1 and "its retirement is open again as before" in err, err
+    if not final_check_ran:  # the request still runs: the re-open puts it back as it was
+        assert code == 1 and "its retirement is open again as before" in err, err
+        reopened = _retiring(retirement_world, IDLE)
+        assert reopened["status"] == "OPEN" and reopened["evidence"]["retiring"]["request"]["execution"] == execution
+        return
     [outcome] = ended
     assert outcome["outcome"] == "aborted" and "no longer open" in outcome["reason"], outcome
     assert retirement_world.sm.describe_endpoint(EndpointName=IDLE)["EndpointStatus"] == "InService"
-    # Then the retirement it re-opens does not offer the request that aborted as pending approval
-    reopened = _retiring(retirement_world, IDLE)
-    assert reopened["status"] == "OPEN"
-    assert not reopened["evidence"]["retiring"]["request"], reopened["detail"]
+    # Then it does not re-open the retirement with the request that ended, and says what is left and what to run
+    assert code == 1 and "open again as before" not in err and len(err.strip().splitlines()) == 1, err
+    assert "ended while the cancel ran" in err and "the tag still says retiring" in err, err
+    assert "the next daily retirement check opens a new retirement" in err, err
+    assert f"aws sagemaker add-tags --region {REGION} --resource-arn" in err and "Value=active" in err, err
+    assert _retiring(retirement_world, IDLE)["status"] != "OPEN"
