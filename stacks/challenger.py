@@ -458,7 +458,11 @@ class Challenger(CapabilityConstruct):
         self.report = self._step("ReportFailure", "report_failure", "$.failure")
         self.report.next(sfn.Fail(self, "ChallengerFailed", cause="See the CHALLENGER_FAILED finding"))
 
-        start = sfn.Pass(self, "Start", parameters={"execution.$": "$$.Execution.Id", "input.$": "$"})
+        start = sfn.Pass(
+            self,
+            "Start",
+            parameters={"execution.$": "$$.Execution.Id", "input.$": "$", "started.$": "$$.State.EnteredTime"},
+        )
         deploy = self._step("DeployChallenger", "start", "$.challenger")
         watch = self._step("Watch", "watch", "$.watch")
         interval = sfn.Wait(

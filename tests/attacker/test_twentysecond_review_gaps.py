@@ -174,11 +174,12 @@ def _weights(lab: Lab) -> dict[str, float]:
     return {v["VariantName"]: float(v["CurrentWeight"]) for v in live}
 
 
-def _run(lab: Lab, arn: str) -> dict[str, Any]:
-    """A RUNNING execution for the package, as the events function starts it; the state DeployChallenger gets."""
+def _run(lab: Lab, arn: str, started: str = at(0)) -> dict[str, Any]:
+    """A RUNNING execution for the package, as the events function starts it; the state DeployChallenger gets
+    (`started`: the Start state's entered time, which names its resources)."""
     run_input = {"model_package_arn": arn, "endpoint_name": ENDPOINT, "source": "test"}
     execution = lab.sfn.start_execution(stateMachineArn=lab.machine_arn, input=json.dumps(run_input))
-    return {"execution": execution["executionArn"], "input": run_input}
+    return {"execution": execution["executionArn"], "input": run_input, "started": started}
 
 
 def _promotable(lab: Lab) -> dict[str, Any]:

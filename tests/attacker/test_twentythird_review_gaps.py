@@ -16,7 +16,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     here), and the on-call is told a run deployed what it never did. The same adoption names
     an earlier, ended run's weight-0 leftover as "this run's". Safe: ReportFailure adopts only the configuration
     its own start would name (the failed start's entered time, which the catch can pass), and otherwise takes no
-    traffic it did not give.
+    traffic it did not give. Fixed: the Start state records its entered time (`started`), which names the start's
+    resources, and ReportFailure adopts only the configuration that time names; without it, it takes nothing away
+    and names the package's challenger configurations it saw with the command to inspect them.
  2. (medium) ReportFailure during a promotion still deploying tells the on-call to undo it. Promote's
     UpdateEndpoint to `<endpoint>-v<N>-<time>` went through (the endpoint Updating, the promoted configuration in
     PendingDeploymentSummary) and a later call of the step failed past its retries (the retag's AddTags throttled:
@@ -27,7 +29,9 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     configuration serves the Approved model at 100 %: following either instruction demotes it, or leaves
     production serving a PendingManualApproval model (the lineage audit's HIGH UNAPPROVED). Safe: ReportFailure
     treats a PendingDeploymentSummary naming this run's promoted configuration (the step's own name) as the
-    promotion taking effect: no withdraw, no previous configuration.
+    promotion taking effect: no withdraw, no previous configuration. Fixed: a served or deploying configuration
+    that runs this run's own challenger model as production is reported as the promotion (being deployed), with
+    no weight call, no withdraw and no configuration to put back.
  3. (low) A failed post-promotion review, production since moved on, is told to put the pre-experiment
     configuration back and that the package "does not serve". Review runs `review_after_days` after the promotion
     and is caught into ReportFailure (UpdateModelPackage of the retention metadata throttled past the retries). By
@@ -37,7 +41,8 @@ Holes, ranked (each test asserts the SAFE outcome, strict xfail until fixed):
     Approved. It does not serve. To withdraw the approval ...; or put production back (above) and run it again".
     Followed, it takes the newer Approved model offline for an older one. Safe: after the promotion
     took effect (state `promotion`), ReportFailure offers no configuration to put back and no withdraw; it names
-    what serves now.
+    what serves now. Fixed: with `promotion` in the state, ReportFailure names the configuration served (and any
+    deploying), the registry's status and `mlgov challenger status`, and offers neither.
  4. (low) `retire cancel`'s re-open puts back a deletion request the cancel itself aborted. The cancel closes the
     retirement, then writes the tag; AWS refuses the write and the cancel re-opens the retirement from what it read
     before the close. If the approved request's final check (`delete`) runs between the two, it finds no open
@@ -108,18 +113,31 @@ TAG_THROTTLED = ClientError({"Error": {"Code": "ThrottlingException", "Message":
 # -- hole 1: one run's ReportFailure takes another run's traffic
 
 
-@pytest.mark.xfail(strict=True, reason="hole 1: ReportFailure adopts another run's experiment of the same package")
 def test_a_second_runs_failed_start_leaves_the_first_runs_challenger_alone(lab: Lab) -> None:
     arn = lab.register()
     first = lab.start(arn)  # the first run's experiment: challenger-v5 on 10 %, watched by that run
     assert _weights(lab)["challenger-v5"] == pytest.approx(0.1)
-    # Given a second execution for the same package whose start failed before it deployed anything
-    second = _run(lab, arn)
+    # Given a second execution for the same package (its Start state two minutes later) whose start failed before
+    # it deployed anything
+    second = _run(lab, arn, at(2))
     finding = _failed(lab, second, "DeployChallenger", THROTTLED, 3)
     # Then the first run's challenger keeps its traffic and the finding claims nothing of it
     assert _weights(lab)["challenger-v5"] == pytest.approx(0.1)
     assert first["challenger"]["experiment_config"] not in finding["detail"]
     assert "This run's" not in finding["detail"]
+
+
+def test_a_failed_start_that_cannot_name_its_own_experiment_takes_nothing_and_names_what_it_saw(lab: Lab) -> None:
+    # An execution started before the Start state recorded its time: its own configuration cannot be named.
+    arn = lab.register()
+    first = lab.start(arn)
+    second = {k: v for k, v in _run(lab, arn, at(2)).items() if k != "started"}
+    finding = _failed(lab, second, "DeployChallenger", THROTTLED, 3)
+    assert _weights(lab)["challenger-v5"] == pytest.approx(0.1)
+    config = first["challenger"]["experiment_config"]
+    assert f"This run's {config}" not in finding["detail"]
+    assert f"nothing was taken away from {config}" in finding["detail"]
+    assert f"aws sagemaker describe-endpoint-config --endpoint-config-name {config}" in finding["detail"]
 
 
 def test_a_failed_start_with_nothing_of_its_package_on_the_endpoint_takes_nothing_away(lab: Lab) -> None:
@@ -135,7 +153,6 @@ def test_a_failed_start_with_nothing_of_its_package_on_the_endpoint_takes_nothin
 # -- hole 2: ReportFailure during a promotion still deploying tells the on-call to undo it
 
 
-@pytest.mark.xfail(strict=True, reason="hole 2: a promotion still deploying is reported as Approved and not serving")
 def test_a_failure_while_the_promotion_deploys_never_offers_to_withdraw_or_demote_it(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,7 +201,6 @@ def test_a_promotion_that_took_effect_is_reported_as_such(lab: Lab) -> None:
 # -- hole 3: a failed post-promotion review, production since moved on, is told to put back the pre-experiment config
 
 
-@pytest.mark.xfail(strict=True, reason="hole 3: a failed Review offers the pre-experiment config and the withdraw")
 def test_a_failed_review_after_production_moved_on_never_offers_the_pre_experiment_config(lab: Lab) -> None:
     state = _promotable(lab)
     state["promotion"] = lab.step("promote", state, at(61))

@@ -1,9 +1,7 @@
-"""The gate as the runtime runs it: one decision over per-minute series of both variants (decision.py keeps the
-cumulative-count form for what-if simulation). Its data rules, verdicts and error budget are docs/challenger.md's
-(Watch, Decisions) and docs/challenger-statistics.md's. Two that decide the order of the code: a gap in any
-required series of either variant is a gap for the comparison, never a zero; and the impressions/invocations
-agreement is checked before anything else, so forged custom metrics can never reject or promote.
-"""
+"""The gate as the runtime runs it, over per-minute series of both variants (decision.py: cumulative counts, for
+what-if). Rules: docs/challenger.md (Watch, Decisions), docs/challenger-statistics.md. In code order: a gap in any
+series of either variant is a gap, never a zero; the impressions/invocations agreement comes first, so forged
+custom metrics never reject or promote."""
 
 from __future__ import annotations
 

@@ -72,7 +72,8 @@ def ports(account: str) -> Ports:
 
 Step = Callable[[Ports, ChallengerConfig, dict[str, Any], datetime], dict[str, Any]]
 STEPS: dict[str, Step] = {
-    "start": lambda p, c, s, now: logic.start(p, c, s["input"], now),
+    # The Start state's time: ReportFailure knows this run's names by it.
+    "start": lambda p, c, s, now: logic.start(p, c, s["input"], logic.parse_time(s.get("started") or now)),
     "endpoint_status": lambda p, c, s, now: logic.endpoint_status(p, s, now),
     "watch": lambda p, c, s, now: logic.watch(p, c, s, now),
     "reject": lambda p, c, s, now: logic.reject(p, s),

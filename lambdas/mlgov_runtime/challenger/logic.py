@@ -756,21 +756,24 @@ def review(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: d
     return out
 
 
-def deployed_run(ports: Ports, ch: Mapping[str, Any]) -> dict[str, Any]:
-    """After a failed start: this run's experiment, if its lost UpdateEndpoint put it there (own_experiment)."""
+def deployed_run(ports: Ports, ch: Mapping[str, Any], started: Any) -> dict[str, Any]:
+    """After a failed start: the experiment named by its own Start time, if a lost UpdateEndpoint put it there;
+    without that time, only the package's challenger configs seen."""
     arn, name = str(ch["model_package_arn"]), str(ch["endpoint_name"])
-    head = re.escape(resource_name(name, f"challenger-v{arn.rsplit('/', 1)[-1]}", "0" * 14)[:-14])
-    for config in endpoint_configs(ports.endpoints.describe_endpoint(name)):
-        plan = re.fullmatch(head + r"\d{14}", config) and own_experiment(ports, config, arn)
-        if plan:
-            return {
-                "challenger_variant": plan.challenger["VariantName"],
-                "challenger_model": plan.challenger["ModelName"],
-                "production_variant": plan.production["VariantName"],
-                "experiment_config": config,
-                "traffic_fraction": plan.challenger.get("InitialVariantWeight", 0.1),
-            }
-    return {}
+    own = resource_name(name, f"challenger-v{arn.rsplit('/', 1)[-1]}", stamp(parse_time(started or "1970-01-01")))
+    configs = endpoint_configs(ports.endpoints.describe_endpoint(name))
+    if not started:
+        return {"seen": [c for c in configs if re.fullmatch(re.escape(own[:-14]) + r"\d{14}", c)]}
+    plan = own in configs and own_experiment(ports, own, arn)
+    if not plan:
+        return {}
+    return {
+        "challenger_variant": plan.challenger["VariantName"],
+        "challenger_model": plan.challenger["ModelName"],
+        "production_variant": plan.production["VariantName"],
+        "experiment_config": own,
+        "traffic_fraction": plan.challenger.get("InitialVariantWeight", 0.1),
+    }
 
 
 def registry_state(ports: Ports, ch: Mapping[str, Any], where: str, promoted: bool) -> str:
@@ -804,17 +807,38 @@ def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
     found, traffic, promoted = "", "The challenger had not been deployed.", False
     try:
         if not ch.get("challenger_variant") and not ch.get("refused") and ch["endpoint_name"]:
-            ch.update(deployed_run(ports, ch))
+            seen = ch.update(deployed_run(ports, ch, state.get("started"))) or ch.pop("seen", [])
             found = f"This run's {ch['experiment_config']} was deployed. " if ch.get("challenger_variant") else ""
+            if seen:
+                traffic = (
+                    f"This run's start time is unknown: nothing was taken away from {', '.join(seen)} (this "
+                    f"package's challenger; this run's or another's): `aws sagemaker describe-endpoint-config "
+                    f"--endpoint-config-name {seen[0]}`."
+                )
         if ch.get("challenger_variant") and not ch.get("refused"):
             endpoint = ports.endpoints.describe_endpoint(ch["endpoint_name"])
             served, pending = endpoint_configs(endpoint)
             weight = variant_weights(endpoint).get(ch["challenger_variant"])
-            if weight is None and pending != ch.get("experiment_config"):
-                live = ports.endpoints.describe_endpoint_config(served)["ProductionVariants"]
-                promoted = any(v.get("ModelName") == ch.get("challenger_model") for v in live)
+            # Configs running this run's own model as production: its promotion.
+            model, variant = ch.get("challenger_model"), ch["challenger_variant"]
+            mine = [
+                c for c in (served, pending) if c and c != ch.get("experiment_config")
+                and any(v.get("ModelName") == model and v["VariantName"] != variant
+                        for v in ports.endpoints.describe_endpoint_config(c)["ProductionVariants"])
+            ]  # fmt: skip
+            promoted = bool(mine)
+            if promoted or state.get("promotion"):
+                traffic = (
+                    f"Production serves the challenger's model ({served})."
+                    if served in mine
+                    else f"The promotion to {pending} is being deployed: production will serve the challenger's model."
+                    if promoted
+                    else f"Production serves {served}{f' ({pending} deploying)' if pending else ''}, not this run's "
+                    "model: it moved on after the promotion."
+                )
+                promoted = True  # never offer to withdraw or demote a promotion or what production moved on to
+            elif weight is None and pending != ch.get("experiment_config"):
                 traffic = "The challenger variant is not on the endpoint."
-                traffic = "Production serves the challenger's model." if promoted else traffic
             elif weight == 0:
                 traffic = "The challenger variant already has weight 0."
             else:
