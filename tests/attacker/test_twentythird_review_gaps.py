@@ -100,6 +100,7 @@ from mlgov_runtime.retirement.logic import EndpointView, too_young
 from tests.attacker.test_twentysecond_review_gaps import _failed, _promotable, _run, _weights, lab
 from tests.integration.test_challenger_handler import ENDPOINT, Lab, at
 from tests.integration.test_retirement import ACCOUNT, REGION, RetirementWorld, retirement_world, run_cli
+from tests.integration.test_retirement_walk import deletion_request
 from tests.settings_files import NO_SETTINGS
 from tests.unit.fakes import FakeSageMaker
 from tests.unit.test_lineage_audit_bypasses import Runs, _ab, _candidate, auditor, sm
@@ -327,15 +328,10 @@ def _retiring(world: RetirementWorld, name: str) -> dict[str, Any]:
 def test_a_refused_cancel_never_reopens_a_deletion_request_that_ended_while_it_was_closed(
     retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch, final_check_ran: bool
 ) -> None:
-    from mlgov_runtime.core import env
-    from tests.integration.test_approvals import approve_directly, mac_key, open_request, running_execution
+    from tests.integration.test_approvals import approve_directly
 
     # Given an approved deletion request of an idle endpoint, its final check due
-    execution = running_execution(monkeypatch, IDLE)
-    mac_key(monkeypatch)
-    env.reset_all()
-    open_request(execution, IDLE)
-    handler = retirement_world.handler()
+    execution, handler = deletion_request(retirement_world, monkeypatch)
     step = {"state": {"endpoint_name": IDLE}, "execution": execution}
     assert handler.step({**step, "step": "prepare"}, FakeContext())["eligible"] is True
     handler.step({**step, "step": "request_approval", "token": "t"}, FakeContext())

@@ -105,17 +105,24 @@ def test_a_candidates_request_to_a_url_that_is_not_the_approval_service_is_a_ref
     assert line.endswith("to the stack output ApprovalServiceUrl"), line
 
 
-def test_the_deletion_steps_check_the_endpoints_age_themselves(
-    retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def deletion_request(world: RetirementWorld, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Any]:
+    """A RUNNING deletion execution for the idle endpoint with its approval request open, and the steps' handler."""
     from mlgov_runtime.core import env
-    from tests.integration.test_approvals import approve_directly, mac_key, open_request, running_execution
+    from tests.integration.test_approvals import mac_key, open_request, running_execution
 
     execution = running_execution(monkeypatch, IDLE)
     mac_key(monkeypatch)
     env.reset_all()
     open_request(execution, IDLE)
-    handler = retirement_world.handler()
+    return execution, world.handler()
+
+
+def test_the_deletion_steps_check_the_endpoints_age_themselves(
+    retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.integration.test_approvals import approve_directly
+
+    execution, handler = deletion_request(retirement_world, monkeypatch)
     state: dict[str, Any] = {"endpoint_name": IDLE}
     step = {"state": state, "execution": execution}
     state["prepared"] = handler.step({**step, "step": "prepare"}, FakeContext())
