@@ -601,12 +601,8 @@ def _served_package(sm: Any, config: str, account: str, region: str) -> str | No
 
 def _create_refused(exc: Exception, endpoint: str, caller: str, package: str | None) -> str:
     """A refused CreateEndpoint, said as one: in a guarded account the SCPs keep it to a few roles."""
-    from botocore.exceptions import ClientError
-
-    cause = exc.__cause__
-    code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
     said = f"CreateEndpoint of {endpoint} failed ({common.one_line(str(exc))})"
-    if code in ("AccessDenied", "AccessDeniedException"):
+    if _refused_write(exc):
         who = (
             "only the deployment pipeline, break-glass and the product's roles may create an endpoint "
             "(DenyLineageChangeOutsidePipeline)"
