@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from mlgov.commands import common
+from mlgov_runtime.core.arns import PACKAGE_ARN
 
 EXIT_NO_PREVIOUS_VERSION = 4
 EXIT_NOT_SERVING = 5  # rollback: the update did not end with the target serving
 STATE_MACHINE_NAME = "mlgov-challenger"  # stacks/challenger.py names it so
-PACKAGE_ARN = r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+"
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -280,7 +280,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     from mlgov_runtime.adapters.executions import start_named
     from mlgov_runtime.challenger.logic import resource_name, stamp
 
-    if not re.fullmatch(PACKAGE_ARN, args.package):
+    if not PACKAGE_ARN.fullmatch(args.package):
         raise common.UsageError(
             f"--package {args.package!r} is not a versioned model package ARN "
             "(arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION; the registration names it)"
@@ -654,7 +654,7 @@ def cmd_reapprove(args: argparse.Namespace) -> int:
     from mlgov_runtime.challenger.logic import iso
     from mlgov_runtime.challenger.ports import NotFound
 
-    if not re.fullmatch(PACKAGE_ARN, args.package):
+    if not PACKAGE_ARN.fullmatch(args.package):
         raise common.UsageError(f"--package {args.package!r} is not a versioned model package ARN")
     problem = reapproval.comment_problem(args.comment or "")
     if problem:

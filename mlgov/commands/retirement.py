@@ -579,7 +579,7 @@ def _served_package(sm: Any, config: str, account: str, region: str) -> str | No
     """The model package ARN the kept config's first production variant serves, if its model names one."""
     from botocore.exceptions import ClientError
 
-    from mlgov_runtime.core.arns import partition_for
+    from mlgov_runtime.core.arns import PACKAGE_ARN, PACKAGE_NAME, partition_for
 
     try:
         variants = sm.describe_endpoint_config(EndpointConfigName=config).get("ProductionVariants", [])
@@ -592,9 +592,9 @@ def _served_package(sm: Any, config: str, account: str, region: str) -> str | No
             continue  # a model gone or unreadable: the next variant's, or no claim
         for container in [model.get("PrimaryContainer") or {}, *model.get("Containers", [])]:
             name = str(container.get("ModelPackageName") or "")
-            if re.fullmatch(r"arn:aws[\w-]*:sagemaker:[\w-]+:\d{12}:model-package/[^/]+/\d+", name):
+            if PACKAGE_ARN.fullmatch(name):
                 return name
-            if re.fullmatch(r"[\w-]+/\d+", name):  # a versioned name: this account's registry
+            if PACKAGE_NAME.fullmatch(name):  # a versioned name: this account's registry
                 return f"arn:{partition_for(region)}:sagemaker:{region}:{account}:model-package/{name}"
     return None
 

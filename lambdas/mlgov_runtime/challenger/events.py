@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from mlgov_runtime.core import events as core_events
+from mlgov_runtime.core.arns import PACKAGE_ARN
 
 SOURCE = "mlgov.retraining"
 DETAIL_TYPE = "Model Package Registered"
-PACKAGE_ARN = r"arn:aws[a-z-]*:sagemaker:[\w-]+:\d{12}:model-package/[\w-]+/\d+"
 
 
 class InvalidEvent(core_events.InvalidEvent):
@@ -43,7 +43,7 @@ def parse_registered(event: Mapping[str, Any]) -> PackageRegistered:
     if not isinstance(detail, Mapping):
         raise InvalidEvent("event has no detail object")
     arn = detail.get("model_package_arn")
-    if not isinstance(arn, str) or not re.fullmatch(PACKAGE_ARN, arn):
+    if not isinstance(arn, str) or not PACKAGE_ARN.fullmatch(arn):
         raise InvalidEvent(f"detail.model_package_arn is not a versioned model package ARN: {arn!r}")
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id:

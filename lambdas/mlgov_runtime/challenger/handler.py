@@ -3,7 +3,6 @@ per registration, checks re-approvals; never a step) and `step` (the Steps funct
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,13 +16,14 @@ from mlgov_runtime.adapters.findings_store import channel_store
 from mlgov_runtime.challenger import approval, logic
 from mlgov_runtime.challenger.config import ChallengerConfig
 from mlgov_runtime.challenger.endpoint_rollout import SageMakerRollout
-from mlgov_runtime.challenger.events import PACKAGE_ARN, PackageRegistered, parse_registered
+from mlgov_runtime.challenger.events import PackageRegistered, parse_registered
 from mlgov_runtime.challenger.findings import reapproved_without_comment_finding, refused_finding
 from mlgov_runtime.challenger.ports import Ports
 from mlgov_runtime.challenger.provenance import Provenance, UnverifiedStep, binding_problem, recorded_input
 from mlgov_runtime.challenger.reapproval import unexplained_reapproval
 from mlgov_runtime.challenger.recommendation_metrics import RecommendationMetrics
 from mlgov_runtime.challenger.settings import settings as challenger_settings
+from mlgov_runtime.core.arns import PACKAGE_ARN
 from mlgov_runtime.core.entry import Entry, account_of
 from mlgov_runtime.core.findings import store_and_publish
 
@@ -157,7 +157,7 @@ def check_reapproval(event: dict[str, Any], account: str) -> dict[str, Any]:
     """An Approved package of a watched group: re-read it (never the event's word) and report a re-approval of a
     rejected package that kept the rejection's text instead of a comment."""
     arn = str((event.get("detail") or {}).get("ModelPackageArn") or "")
-    if event.get("source") != "aws.sagemaker" or event.get("account") != account or not re.fullmatch(PACKAGE_ARN, arn):
+    if event.get("source") != "aws.sagemaker" or event.get("account") != account or not PACKAGE_ARN.fullmatch(arn):
         logger.warning("Event rejected", extra={"reason": "not this account's SageMaker package change"})
         return {"status": "rejected"}
     if arn.split(":")[4] != account:

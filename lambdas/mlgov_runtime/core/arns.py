@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+# A versioned model package (fullmatch): its group, by SageMaker's name rule, and its version.
+PACKAGE_NAME = re.compile(r"([a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/(\d{1,9})")
+PACKAGE_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/" + PACKAGE_NAME.pattern)
+
 
 def partition_for(region: str) -> str:
     if region.startswith("cn-"):

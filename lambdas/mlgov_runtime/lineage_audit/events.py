@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
 from mlgov_runtime.core import events as core_events
+from mlgov_runtime.core.arns import PACKAGE_ARN
 
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9-]{1,63}/\d{1,9}$")
 
 CLOUDTRAIL = "AWS API Call via CloudTrail"
 STATE_CHANGE = "SageMaker Endpoint State Change"
@@ -105,7 +105,7 @@ def parse_audit_request(event: Any) -> AuditRequest:
         status = detail.get("ModelApprovalStatus")
         package = detail.get("ModelPackageArn")
         # Only a package of the account the event came from (EventBridge sets `account`; the detail is data).
-        if not (isinstance(package, str) and PACKAGE_ARN.match(package) and package.split(":")[4] == account):
+        if not (isinstance(package, str) and PACKAGE_ARN.fullmatch(package) and package.split(":")[4] == account):
             package = None
         return AuditRequest(
             event_id,

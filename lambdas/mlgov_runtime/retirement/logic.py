@@ -6,13 +6,12 @@ audit, the deletion workflow and `mlgov retire` (mlgov/ops/retirement_check.py) 
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from mlgov_runtime.core.arns import sagemaker_arn
+from mlgov_runtime.core.arns import PACKAGE_ARN, PACKAGE_NAME, sagemaker_arn
 from mlgov_runtime.core.findings import endpoint_identity, iso
 from mlgov_runtime.retirement import prices
 
@@ -21,9 +20,6 @@ PURPOSES = ("active", "testing", "retiring", "retired")
 # deletion state machine waits this long between its first live check and the final one.
 INVOCATIONS_SETTLE = timedelta(minutes=3)
 RETIRING = "retiring"
-
-_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[^:]*:\d{12}:model-package/([^/]+)/(\d+)$")
-_PACKAGE_NAME = re.compile(r"^([a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/(\d+)$")
 
 
 class EndpointGone(Exception):
@@ -129,7 +125,7 @@ def endpoint_arn(region: str, account_id: str, name: str) -> str:
 
 def package_version(ref: str) -> tuple[str, int] | None:
     """(group, version) of a versioned package ARN or `group/N` name; None for anything else."""
-    match = _PACKAGE_ARN.match(ref) or _PACKAGE_NAME.match(ref)
+    match = PACKAGE_ARN.fullmatch(ref) or PACKAGE_NAME.fullmatch(ref)
     return (match.group(1).lower(), int(match.group(2))) if match else None
 
 
