@@ -97,6 +97,7 @@ APPROVER = "arn:aws:iam::123456789012:role/mlgov-approver"
 def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     with lab_context(monkeypatch) as value:
         yield value
+    reset_all()  # a test's deploy leaves no settings behind for the next test
 
 
 def deploy(monkeypatch: pytest.MonkeyPatch, **challenger: Any) -> None:
@@ -230,6 +231,7 @@ def approval_lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
         serve_service_at(SERVICE_URL, CONTEXT)
         monkeypatch.setattr(handler, "_now", lambda: T0 + timedelta(minutes=210))
         yield value
+    reset_all()
 
 
 @pytest.mark.xfail(
