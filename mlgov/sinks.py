@@ -61,11 +61,23 @@ class Sink:
     comments: dict[str, list[Any]] = field(default_factory=dict)
     rejected: list[tuple[int, Any]] = field(default_factory=list)  # (status, what it answered)
     projects: set[str] | None = None  # Jira: the project keys that exist; None: any
+    moved: dict[str, str] = field(default_factory=dict)  # Jira: an issue's old key -> its key now
     url: str = ""
     server: ThreadingHTTPServer | None = None
 
     def fail_next(self, *faults: Fault) -> None:
         self.faults.extend(faults)
+
+    def move(self, key: str, project: str) -> str:
+        """Jira's move of an issue to another project: a new key, the labels kept, the old key still leading to it."""
+        new = f"{project}-{len(self.issues) + len(self.moved) + 1}"
+        issue = self.issues.pop(key)
+        self.issues[new] = {**issue, "fields": {**issue["fields"], "project": {"key": project}}}
+        self.moved = {old: (new if now == key else now) for old, now in self.moved.items()} | {key: new}
+        return new
+
+    def key_now(self, key: str) -> str:
+        return self.moved.get(key, key)
 
     @property
     def delivered(self) -> list[Recorded]:
@@ -226,18 +238,19 @@ def _handler_for(sink: Sink, kind: str) -> type[BaseHTTPRequestHandler]:
                 return
             url = urllib.parse.urlsplit(self.path)
             found = re.fullmatch(r"/rest/api/[23]/issue/([A-Z][A-Z0-9]*-\d+)", url.path)
-            if kind != "jira" or not found or found.group(1) not in sink.issues:
+            if kind != "jira" or not found or sink.key_now(found.group(1)) not in sink.issues:
                 # Jira's answer for an issue that does not exist or that the caller may not see.
                 message = "Issue does not exist or you do not have permission to see it."
                 self._answer(404, {"errorMessages": [message], "errors": {}})
                 return
-            issue = sink.issues[found.group(1)]
+            key = sink.key_now(found.group(1))
+            issue = sink.issues[key]
             fields = {**issue["fields"], "status": {"name": issue["status"]}}
             asked = urllib.parse.parse_qs(url.query).get("fields")
             if asked:
                 wanted = {f for value in asked for f in value.split(",")}
                 fields = {k: v for k, v in fields.items() if k in wanted}
-            self._answer(200, {"key": found.group(1), "fields": fields})
+            self._answer(200, {"key": key, "fields": fields})
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -273,7 +286,10 @@ def _handler_for(sink: Sink, kind: str) -> type[BaseHTTPRequestHandler]:
                 hits = [
                     {"key": key}
                     for key, issue in sink.issues.items()
-                    if label and label.group(1) in issue["fields"]["labels"] and issue["status"] != "Done"
+                    if label
+                    and label.group(1) in issue["fields"]["labels"]
+                    and issue["status"] != "Done"
+                    and (not project or key.startswith(project.group(1) + "-"))
                 ]
                 self._answer(200, {"issues": hits[: body.get("maxResults", 50)]})
             elif self.path == "/rest/api/3/issue":
@@ -281,13 +297,13 @@ def _handler_for(sink: Sink, kind: str) -> type[BaseHTTPRequestHandler]:
                 if problem:
                     self._answer(400, problem)
                     return
-                key = f"{body['fields']['project']['key']}-{len(sink.issues) + 1}"
+                key = f"{body['fields']['project']['key']}-{len(sink.issues) + len(sink.moved) + 1}"
                 sink.issues[key] = {"fields": body["fields"], "status": "To Do"}
                 self._answer(201, {"id": str(len(sink.issues)), "key": key})
             elif (m := re.fullmatch(r"/rest/api/3/issue/([A-Z0-9]+-\d+)/transitions", self.path)) and (
-                m.group(1) in sink.issues
+                sink.key_now(m.group(1)) in sink.issues
             ):
-                sink.issues[m.group(1)]["status"] = "Done"
+                sink.issues[sink.key_now(m.group(1))]["status"] = "Done"
                 self._answer(204)
             elif m := re.fullmatch(r"/rest/api/3/issue/([A-Z0-9]+-\d+)/comment", self.path):
                 chars = adf_characters(body.get("body"))
@@ -295,7 +311,7 @@ def _handler_for(sink: Sink, kind: str) -> type[BaseHTTPRequestHandler]:
                     why = JIRA_TOO_LONG if chars else "Comment body is not a valid Atlassian Document"
                     self._answer(400, {"errorMessages": [], "errors": {"comment": why}})
                     return
-                sink.comments.setdefault(m.group(1), []).append(body)
+                sink.comments.setdefault(sink.key_now(m.group(1)), []).append(body)
                 self._answer(201, {"id": "1"})
             else:
                 self._answer(404, {"errorMessages": [f"no route {self.path}"]})
