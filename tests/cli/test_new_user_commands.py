@@ -341,3 +341,16 @@ def test_an_organization_scan_that_planned_nothing_says_what_to_do(nothing_deplo
     [line] = [x for x in done.stderr.splitlines() if x.startswith("mlgov: nothing scanned:")]
     assert 'org_scan.account_tags={"team": "nobody"}' in line and "--config" in line, line
     assert line.endswith("or name the accounts with --accounts ID,...)"), line
+
+
+def test_retire_audit_says_what_makes_an_endpoint_watched_when_it_leaves_one_out(estate: Shell) -> None:
+    """experiment-lora-r16 has no managed_by tag and no watched prefix: "(1 not watched)" alone gave a user
+    with only such endpoints "0 watched endpoints" and nothing to act on."""
+    done = estate.run("retire", "audit")
+    assert "Traceback" not in done.stderr and done.returncode == 3, done.stderr
+    lines = done.stdout.splitlines()
+    summary = next(i for i, line in enumerate(lines) if "watched endpoint" in line)
+    assert "(1 not watched)" in lines[summary], lines[summary]
+    hint = lines[summary + 1]
+    assert "managed_by=manga-recommender-pipeline" in hint and "prefix in manga-recommender" in hint, hint
+    assert "mlgov retire audit --endpoint NAME" in hint, hint
