@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -354,3 +355,45 @@ def test_retire_audit_says_what_makes_an_endpoint_watched_when_it_leaves_one_out
     hint = lines[summary + 1]
     assert "managed_by=manga-recommender-pipeline" in hint and "prefix in manga-recommender" in hint, hint
     assert "mlgov retire audit --endpoint NAME" in hint, hint
+
+
+def test_the_finding_file_the_pages_show_is_described_and_a_stored_one_is_sent(estate: Shell) -> None:
+    """deploy.md shows `mlgov notify send --finding-file finding.json` and named no shape or source; the shape
+    it pointed at (CONTRACTS.md) is not in the repository's CONTRACTS.md. notifications.md names each key the
+    command requires and takes a stored finding out of the findings table: that file is sent."""
+    from mlgov.sinks import start_sink
+    from mlgov_runtime.adapters.findings_store import FindingsStore
+    from mlgov_runtime.core.findings import Finding
+    from mlgov_runtime.notifier.logic import REQUIRED_FINDING_KEYS
+
+    root = Path(__file__).resolve().parents[2]
+    deploy = (root / "docs" / "deploy.md").read_text(encoding="utf-8")
+    after = deploy[deploy.index("mlgov notify send --finding-file finding.json") :]
+    assert "](notifications.md#findings)" in after[: after.index("Other environment variables")], after[:600]
+    findings = (root / "docs" / "notifications.md").read_text(encoding="utf-8").split("\n## ")[1]
+    assert findings.startswith("Findings"), findings[:40]
+    assert [key for key in REQUIRED_FINDING_KEYS if f"`{key}`" not in findings] == []
+    recipe = "--query Item.finding.S --output text > finding.json"
+    assert "aws dynamodb get-item --table-name" in findings and recipe in findings, findings
+
+    stored = Finding(
+        kind="ENDPOINT_WITHOUT_AUTOSCALING",
+        severity="MEDIUM",
+        account_id=ACCOUNT,
+        region=REGION,
+        resource_arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/manga-recommender-hotfix",
+        title="Endpoint manga-recommender-hotfix has no autoscaling",
+        detail="Fix: mlgov capacity restore --endpoint manga-recommender-hotfix",
+        source="scheduled",
+        evidence={"fix_command": "mlgov capacity restore --endpoint manga-recommender-hotfix"},
+    )
+    FindingsStore(estate.client("dynamodb"), estate.client("sns"), "mlgov-findings", TOPIC).record(stored)
+    item = estate.client("dynamodb").get_item(TableName="mlgov-findings", Key={"finding_id": {"S": stored.finding_id}})[
+        "Item"
+    ]
+    (estate.home / "finding.json").write_text(item["finding"]["S"])  # what --query Item.finding.S prints
+    with start_sink("slack") as slack:
+        webhook = slack.url + "/services/T/B/X"
+        done = estate.run("notify", "send", "--finding-file", "finding.json", MLGOV_SLACK_WEBHOOK_URL=webhook)
+        assert done.returncode == 0 and "ok: posted" in done.stdout, (done.stdout, done.stderr)
+        assert len(slack.delivered) == 1 and "manga-recommender-hotfix" in json.dumps(slack.delivered[0].body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,26 @@ def test_only_the_producers_may_publish_findings(synthesized: Any, template: Tem
 def test_every_log_group_is_encrypted_with_the_governance_key(template: Template) -> None:
     groups = template.find_resources("AWS::Logs::LogGroup")
     assert groups and all("KmsKeyId" in g["Properties"] for g in groups.values())
+
+
+def test_the_logical_id_prefixes_the_pages_query_name_one_resource_each(template: Template) -> None:
+    """The findings table and topic are no stack outputs: deploy.md names them with `describe-stack-resources`,
+    a resource type and a logical id prefix, which must match exactly the resource each stands for (capacity.md
+    and retirement.md pass `$FINDINGS_TABLE` and `$FINDINGS_TOPIC` and named no way to get them)."""
+    root = Path(__file__).resolve().parents[2]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in sorted((root / "docs").glob("*.md")))
+    queried = re.findall(r"(\w+)=\$\(aws cloudformation describe-stack-resources --stack-name MlGovEndpointAudit", text)
+    filters = re.findall(r"ResourceType=='([\w:]+)' && starts_with\(LogicalResourceId, '(\w+)'\)", text)
+    assert dict(zip(queried, filters, strict=True)) == {
+        "FINDINGS_TABLE": ("AWS::DynamoDB::Table", "FindingsFindingsTable"),
+        "FINDINGS_TOPIC": ("AWS::SNS::Topic", "FindingsFindingsTopic"),
+    }
+    resources = template.to_json()["Resources"]
+    for kind, prefix in filters:
+        matched = [rid for rid, res in resources.items() if res["Type"] == kind and rid.startswith(prefix)]
+        assert len(matched) == 1, (kind, prefix, matched)
+    assert resources[next(r for r in resources if r.startswith("FindingsFindingsTable"))]["Properties"][
+        "KeySchema"
+    ] == [{"AttributeName": "finding_id", "KeyType": "HASH"}]
+    for page in ("capacity.md", "retirement.md"):
+        assert "](deploy.md#operator-cli)" in (root / "docs" / page).read_text(encoding="utf-8"), page
