@@ -397,3 +397,24 @@ def test_the_finding_file_the_pages_show_is_described_and_a_stored_one_is_sent(e
         done = estate.run("notify", "send", "--finding-file", "finding.json", MLGOV_SLACK_WEBHOOK_URL=webhook)
         assert done.returncode == 0 and "ok: posted" in done.stdout, (done.stdout, done.stderr)
         assert len(slack.delivered) == 1 and "manga-recommender-hotfix" in json.dumps(slack.delivered[0].body)
+
+
+def test_the_coverage_page_names_what_the_command_reads_and_prints(estate: Shell) -> None:
+    """coverage-retraining.md said "It prints the CONTRACTS.md JSON" and named neither the catalog's items nor
+    the snapshot's lines, which only a contract outside the repository held: a user with their own catalog had
+    nothing to shape it by. Every key the command prints, every catalog field retraining reads and every key
+    of a snapshot line is on the page."""
+    from mlgov.catalog_estate import catalog_items, snapshot_body
+    from mlgov_runtime.retraining.logic import CATALOG_FIELDS
+
+    root = Path(__file__).resolve().parents[2]
+    page = (root / "docs" / "coverage-retraining.md").read_text(encoding="utf-8")
+    assert "CONTRACTS.md JSON" not in page
+    snapshot = "s3://manga-training/catalog-snapshots/2026-05-02/training.jsonl"
+    done = estate.run("coverage", "--catalog-table", "manga-catalog", "--snapshot-uri", snapshot, "--format", "json")
+    assert done.returncode == 3, done.stderr
+    printed = json.loads(done.stdout)
+    line = json.loads(snapshot_body(catalog_items(1, 0)).decode().splitlines()[0])
+    named = [*printed, *CATALOG_FIELDS, *line, printed["action"]]
+    assert [key for key in named if f"`{key}`" not in page and f'"{key}"' not in page] == []
+    assert len(printed["gap_title_sample"]) == 20 and printed["gap_title_sample"] == sorted(printed["gap_title_sample"])

@@ -155,3 +155,18 @@ def test_a_reader_that_closes_the_pipe_gets_no_failure_report(
     code = main(["challenger", "simulate", "--traffic", "70", "--drop", "0", "--runs", "10", "--format", "json"])
     assert code == 1
     assert capsys.readouterr().err == ""
+
+
+def test_a_page_that_cites_contracts_md_cites_what_the_repository_holds() -> None:
+    """The repository's CONTRACTS.md adds to a base contract that is not in the repository: pages cited it for
+    the recommendation metrics, the catalog's items and the coverage JSON, which a reader could not find. A
+    quoted section must be one of the repository's CONTRACTS.md; what only the base held is on the pages."""
+    headings = [
+        line[3:] for line in (ROOT / "CONTRACTS.md").read_text(encoding="utf-8").splitlines() if line[:3] == "## "
+    ]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
+    cited = re.findall(r'CONTRACTS\.md,?\s+"([^"]+)"', text)
+    assert cited, "no quoted CONTRACTS.md section found: the scan is broken"
+    assert [c for c in cited if not any(h.startswith(c) for h in headings)] == []
+    for vague in ("CONTRACTS.md shape", "CONTRACTS.md names", "CONTRACTS.md JSON", "shape is in `CONTRACTS.md`"):
+        assert vague not in text, vague
