@@ -59,7 +59,7 @@ def _emit(args: argparse.Namespace, body: dict[str, Any], lines: list[str]) -> N
         print("\n".join(lines))
 
 
-def render_table(report: dict[str, Any], policy: Any = None) -> str:
+def render_table(report: dict[str, Any], policy: Any = None, named: bool = False) -> str:
     head = ("ENDPOINT", "VERDICT", "INVOCATIONS_24H", "SERVES", "CURRENT", "PURPOSE", "USD/MONTH")
     rows = [head]
     for ep in report["endpoints"]:
@@ -93,7 +93,8 @@ def render_table(report: dict[str, Any], policy: Any = None) -> str:
             lines.append(f"    next: {quiet['fix']}")
     s = report["summary"]
     lines.append(
-        f"{common.count(s['total'], 'watched endpoint')}: {s['current']} current, "
+        # An endpoint named with --endpoint is checked whether or not the audit watches it.
+        f"{common.count(s['total'], 'named endpoint' if named else 'watched endpoint')}: {s['current']} current, "
         f"{s['stale_active']} stale with traffic, {common.count(s['retirement_candidates'], 'retirement candidate')}, "
         f"{common.count(s['errors'], 'error')} ({s['not_watched']} not watched)"
     )
@@ -150,7 +151,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         "not_watched": run.skipped,
     }
     report: dict[str, Any] = {"endpoints": [c.to_dict() for c in run.checks], "summary": summary}
-    lines = [render_table(report, policy)]
+    lines = [render_table(report, policy, named=bool(args.endpoint))]
     if args.costs:
         from mlgov_runtime.adapters.cost_explorer import weekly_purpose_costs
         from mlgov_runtime.retirement.costs import render_lines

@@ -418,3 +418,12 @@ def test_the_coverage_page_names_what_the_command_reads_and_prints(estate: Shell
     named = [*printed, *CATALOG_FIELDS, *line, printed["action"]]
     assert [key for key in named if f"`{key}`" not in page and f'"{key}"' not in page] == []
     assert len(printed["gap_title_sample"]) == 20 and printed["gap_title_sample"] == sorted(printed["gap_title_sample"])
+
+
+def test_retire_audit_of_a_named_endpoint_does_not_call_it_watched(estate: Shell) -> None:
+    """experiment-lora-r16 is not watched; named with --endpoint it is checked all the same, and the summary
+    called it "1 watched endpoint"."""
+    done = estate.run("retire", "audit", "--endpoint", "experiment-lora-r16")
+    assert "Traceback" not in done.stderr and done.returncode in (0, 3), done.stderr
+    [summary] = [line for line in done.stdout.splitlines() if "(0 not watched)" in line]
+    assert summary.startswith("1 named endpoint:"), summary
