@@ -167,3 +167,28 @@ def test_the_logical_id_prefixes_the_pages_query_name_one_resource_each(template
     ] == [{"AttributeName": "finding_id", "KeyType": "HASH"}]
     for page in ("capacity.md", "retirement.md"):
         assert "](deploy.md#operator-cli)" in (root / "docs" / page).read_text(encoding="utf-8"), page
+
+
+def test_each_output_the_pages_name_is_found_by_the_name_it_contains(template: Template) -> None:
+    """Pages say "output `ApprovalServiceUrl`", "`NotifierSecret`", "`PageTopic`"; CloudFormation knows them as
+    ApprovalsApprovalServiceUrl64089C03 and the like, so deploy.md looks them up by the name they contain: each
+    lookup it shows, and each output a page names, must find exactly one."""
+    root = Path(__file__).resolve().parents[2]
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
+    outputs = list(template.to_json()["Outputs"])
+    named = set(re.findall(r"output `(\w+)`", text)) - {"SlackInteractivityUrl"}  # only with approvals.slack set
+    assert named >= {"ApprovalServiceUrl", "ServingIndexTableName", "RetirementStateMachineArn"}, named
+    for name in named:
+        assert len([key for key in outputs if name in key]) == 1, (name, outputs)
+    deploy = (root / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "[?contains(OutputKey, 'ApprovalServiceUrl')]" in deploy
+    resources = template.to_json()["Resources"]
+    lookups = re.findall(r"ResourceType=='([\w:]+)' && contains\(LogicalResourceId, '(\w+)'\)", deploy)
+    assert {name: kind for kind, name in lookups} == {
+        "NotifierSecret": "AWS::SecretsManager::Secret",
+        "PageTopic": "AWS::SNS::Topic",
+    }, lookups
+    for kind, name in lookups:
+        found = [rid for rid, res in resources.items() if res["Type"] == kind and name in rid]
+        assert len(found) == 1, (kind, name, found)
