@@ -170,3 +170,23 @@ def test_a_page_that_cites_contracts_md_cites_what_the_repository_holds() -> Non
     assert [c for c in cited if not any(h.startswith(c) for h in headings)] == []
     for vague in ("CONTRACTS.md shape", "CONTRACTS.md names", "CONTRACTS.md JSON", "shape is in `CONTRACTS.md`"):
         assert vague not in text, vague
+
+
+def test_an_example_on_a_named_endpoint_whose_comment_names_exit_codes_names_the_one_it_gives() -> None:
+    """deploy.md said `mlgov challenger status --endpoint manga-recommender-prod  # ... (exit 3: reject)`; on that
+    endpoint, one variant and no challenger, it exits 2 (tests/integration/test_cli_readme.py runs it)."""
+    from tests.integration.test_cli_readme import RUNS
+
+    checked = 0
+    for page in PAGES:
+        blocks = re.findall(r"```(?:bash|sh|shell)\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+        for line in "\n".join(blocks).replace("\\\n", " ").splitlines():
+            command, _, comment = line.partition(" #")
+            command = " ".join(command.split())
+            codes = {
+                int(code) for code in re.findall(r"\b(?:exit )?(\d): ", comment) + re.findall(r"exit (\d)", comment)
+            }
+            if command in RUNS and "--endpoint " in command and codes:
+                checked += 1
+                assert RUNS[command] in codes, (page.name, line)
+    assert checked, "no commented example on a named endpoint: the scan is broken"
