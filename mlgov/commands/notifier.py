@@ -320,7 +320,10 @@ def _print_kept(args: argparse.Namespace, outcome: Any, senders: dict[str, str])
 def register(sub: Any) -> None:
     notify_sub = common.command_group(sub, "notify", "deliver findings to Slack, Jira or the on-call page topic")
     send = common.command(
-        notify_sub, "send", cmd_notify_send, help="deliver one finding (JSON file, CONTRACTS.md shape)"
+        notify_sub,
+        "send",
+        cmd_notify_send,
+        help="deliver one finding (a JSON file; its keys: docs/notifications.md, Findings)",
     )
     send.add_argument("--finding-file", type=Path, required=True, help="finding JSON; - for stdin")
     send.add_argument("--channel", choices=CHANNELS, action="append", help="default: every configured channel")

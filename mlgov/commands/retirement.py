@@ -59,7 +59,7 @@ def _emit(args: argparse.Namespace, body: dict[str, Any], lines: list[str]) -> N
         print("\n".join(lines))
 
 
-def render_table(report: dict[str, Any]) -> str:
+def render_table(report: dict[str, Any], policy: Any = None, named: bool = False) -> str:
     head = ("ENDPOINT", "VERDICT", "INVOCATIONS_24H", "SERVES", "CURRENT", "PURPOSE", "USD/MONTH")
     rows = [head]
     for ep in report["endpoints"]:
@@ -93,11 +93,25 @@ def render_table(report: dict[str, Any]) -> str:
             lines.append(f"    next: {quiet['fix']}")
     s = report["summary"]
     lines.append(
-        f"{common.count(s['total'], 'watched endpoint')}: {s['current']} current, "
+        # An endpoint named with --endpoint is checked whether or not the audit watches it.
+        f"{common.count(s['total'], 'named endpoint' if named else 'watched endpoint')}: {s['current']} current, "
         f"{s['stale_active']} stale with traffic, {common.count(s['retirement_candidates'], 'retirement candidate')}, "
         f"{common.count(s['errors'], 'error')} ({s['not_watched']} not watched)"
     )
+    if s["not_watched"] and policy is not None:
+        lines.append(f"  not watched: {watched_rule(policy)}")
     return "\n".join(lines)
+
+
+def watched_rule(policy: Any) -> str:
+    """What makes an endpoint watched: "(N not watched)" alone leaves a user with nothing to act on."""
+    values = "|".join(sorted(policy.watch_tag_values)) or "(none set)"
+    prefixes = ", ".join(policy.name_prefixes) or "(none set)"
+    return (
+        f"the audit watches InService endpoints tagged {policy.watch_tag_key}={values} or named with a prefix in "
+        f"{prefixes} (settings retirement.managed_by_values, retirement.endpoint_name_prefixes); "
+        "`mlgov retire audit --endpoint NAME` checks one by name"
+    )
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -137,7 +151,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         "not_watched": run.skipped,
     }
     report: dict[str, Any] = {"endpoints": [c.to_dict() for c in run.checks], "summary": summary}
-    lines = [render_table(report)]
+    lines = [render_table(report, policy, named=bool(args.endpoint))]
     if args.costs:
         from mlgov_runtime.adapters.cost_explorer import weekly_purpose_costs
         from mlgov_runtime.retirement.costs import render_lines

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -341,3 +342,88 @@ def test_an_organization_scan_that_planned_nothing_says_what_to_do(nothing_deplo
     [line] = [x for x in done.stderr.splitlines() if x.startswith("mlgov: nothing scanned:")]
     assert 'org_scan.account_tags={"team": "nobody"}' in line and "--config" in line, line
     assert line.endswith("or name the accounts with --accounts ID,...)"), line
+
+
+def test_retire_audit_says_what_makes_an_endpoint_watched_when_it_leaves_one_out(estate: Shell) -> None:
+    """experiment-lora-r16 has no managed_by tag and no watched prefix: "(1 not watched)" alone gave a user
+    with only such endpoints "0 watched endpoints" and nothing to act on."""
+    done = estate.run("retire", "audit")
+    assert "Traceback" not in done.stderr and done.returncode == 3, done.stderr
+    lines = done.stdout.splitlines()
+    summary = next(i for i, line in enumerate(lines) if "watched endpoint" in line)
+    assert "(1 not watched)" in lines[summary], lines[summary]
+    hint = lines[summary + 1]
+    assert "managed_by=manga-recommender-pipeline" in hint and "prefix in manga-recommender" in hint, hint
+    assert "mlgov retire audit --endpoint NAME" in hint, hint
+
+
+def test_the_finding_file_the_pages_show_is_described_and_a_stored_one_is_sent(estate: Shell) -> None:
+    """deploy.md shows `mlgov notify send --finding-file finding.json` and named no shape or source; the shape
+    it pointed at (CONTRACTS.md) is not in the repository's CONTRACTS.md. notifications.md names each key the
+    command requires and takes a stored finding out of the findings table: that file is sent."""
+    from mlgov.sinks import start_sink
+    from mlgov_runtime.adapters.findings_store import FindingsStore
+    from mlgov_runtime.core.findings import Finding
+    from mlgov_runtime.notifier.logic import REQUIRED_FINDING_KEYS
+
+    root = Path(__file__).resolve().parents[2]
+    deploy = (root / "docs" / "deploy.md").read_text(encoding="utf-8")
+    after = deploy[deploy.index("mlgov notify send --finding-file finding.json") :]
+    assert "](notifications.md#findings)" in after[: after.index("Other environment variables")], after[:600]
+    findings = (root / "docs" / "notifications.md").read_text(encoding="utf-8").split("\n## ")[1]
+    assert findings.startswith("Findings"), findings[:40]
+    assert [key for key in REQUIRED_FINDING_KEYS if f"`{key}`" not in findings] == []
+    recipe = "--query Item.finding.S --output text > finding.json"
+    assert "aws dynamodb get-item --table-name" in findings and recipe in findings, findings
+
+    stored = Finding(
+        kind="ENDPOINT_WITHOUT_AUTOSCALING",
+        severity="MEDIUM",
+        account_id=ACCOUNT,
+        region=REGION,
+        resource_arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/manga-recommender-hotfix",
+        title="Endpoint manga-recommender-hotfix has no autoscaling",
+        detail="Fix: mlgov capacity restore --endpoint manga-recommender-hotfix",
+        source="scheduled",
+        evidence={"fix_command": "mlgov capacity restore --endpoint manga-recommender-hotfix"},
+    )
+    FindingsStore(estate.client("dynamodb"), estate.client("sns"), "mlgov-findings", TOPIC).record(stored)
+    item = estate.client("dynamodb").get_item(TableName="mlgov-findings", Key={"finding_id": {"S": stored.finding_id}})[
+        "Item"
+    ]
+    (estate.home / "finding.json").write_text(item["finding"]["S"])  # what --query Item.finding.S prints
+    with start_sink("slack") as slack:
+        webhook = slack.url + "/services/T/B/X"
+        done = estate.run("notify", "send", "--finding-file", "finding.json", MLGOV_SLACK_WEBHOOK_URL=webhook)
+        assert done.returncode == 0 and "ok: posted" in done.stdout, (done.stdout, done.stderr)
+        assert len(slack.delivered) == 1 and "manga-recommender-hotfix" in json.dumps(slack.delivered[0].body)
+
+
+def test_the_coverage_page_names_what_the_command_reads_and_prints(estate: Shell) -> None:
+    """coverage-retraining.md said "It prints the CONTRACTS.md JSON" and named neither the catalog's items nor
+    the snapshot's lines, which only a contract outside the repository held: a user with their own catalog had
+    nothing to shape it by. Every key the command prints, every catalog field retraining reads and every key
+    of a snapshot line is on the page."""
+    from mlgov.catalog_estate import catalog_items, snapshot_body
+    from mlgov_runtime.retraining.logic import CATALOG_FIELDS
+
+    root = Path(__file__).resolve().parents[2]
+    page = (root / "docs" / "coverage-retraining.md").read_text(encoding="utf-8")
+    assert "CONTRACTS.md JSON" not in page
+    snapshot = "s3://manga-training/catalog-snapshots/2026-05-02/training.jsonl"
+    done = estate.run("coverage", "--catalog-table", "manga-catalog", "--snapshot-uri", snapshot, "--format", "json")
+    assert done.returncode == 3, done.stderr
+    printed = json.loads(done.stdout)
+    line = json.loads(snapshot_body(catalog_items(1, 0)).decode().splitlines()[0])
+    named = [*printed, *CATALOG_FIELDS, *line, printed["action"]]
+    assert [key for key in named if f"`{key}`" not in page and f'"{key}"' not in page] == []
+    assert len(printed["gap_title_sample"]) == 20 and printed["gap_title_sample"] == sorted(printed["gap_title_sample"])
+
+
+def test_retire_audit_of_a_named_endpoint_does_not_call_it_watched(estate: Shell) -> None:
+    """experiment-lora-r16 is not watched; named with --endpoint it is checked all the same, and the summary
+    called it "1 watched endpoint"."""
+    done = estate.run("retire", "audit", "--endpoint", "experiment-lora-r16")
+    assert "Traceback" not in done.stderr and done.returncode in (0, 3), done.stderr
+    [summary] = [line for line in done.stdout.splitlines() if "(0 not watched)" in line]
+    assert summary.startswith("1 named endpoint:"), summary

@@ -155,3 +155,38 @@ def test_a_reader_that_closes_the_pipe_gets_no_failure_report(
     code = main(["challenger", "simulate", "--traffic", "70", "--drop", "0", "--runs", "10", "--format", "json"])
     assert code == 1
     assert capsys.readouterr().err == ""
+
+
+def test_a_page_that_cites_contracts_md_cites_what_the_repository_holds() -> None:
+    """The repository's CONTRACTS.md adds to a base contract that is not in the repository: pages cited it for
+    the recommendation metrics, the catalog's items and the coverage JSON, which a reader could not find. A
+    quoted section must be one of the repository's CONTRACTS.md; what only the base held is on the pages."""
+    headings = [
+        line[3:] for line in (ROOT / "CONTRACTS.md").read_text(encoding="utf-8").splitlines() if line[:3] == "## "
+    ]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
+    cited = re.findall(r'CONTRACTS\.md,?\s+"([^"]+)"', text)
+    assert cited, "no quoted CONTRACTS.md section found: the scan is broken"
+    assert [c for c in cited if not any(h.startswith(c) for h in headings)] == []
+    for vague in ("CONTRACTS.md shape", "CONTRACTS.md names", "CONTRACTS.md JSON", "shape is in `CONTRACTS.md`"):
+        assert vague not in text, vague
+
+
+def test_an_example_on_a_named_endpoint_whose_comment_names_exit_codes_names_the_one_it_gives() -> None:
+    """deploy.md said `mlgov challenger status --endpoint manga-recommender-prod  # ... (exit 3: reject)`; on that
+    endpoint, one variant and no challenger, it exits 2 (tests/integration/test_cli_readme.py runs it)."""
+    from tests.integration.test_cli_readme import RUNS
+
+    checked = 0
+    for page in PAGES:
+        blocks = re.findall(r"```(?:bash|sh|shell)\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+        for line in "\n".join(blocks).replace("\\\n", " ").splitlines():
+            command, _, comment = line.partition(" #")
+            command = " ".join(command.split())
+            codes = {
+                int(code) for code in re.findall(r"\b(?:exit )?(\d): ", comment) + re.findall(r"exit (\d)", comment)
+            }
+            if command in RUNS and "--endpoint " in command and codes:
+                checked += 1
+                assert RUNS[command] in codes, (page.name, line)
+    assert checked, "no commented example on a named endpoint: the scan is broken"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,51 @@ def test_only_the_producers_may_publish_findings(synthesized: Any, template: Tem
 def test_every_log_group_is_encrypted_with_the_governance_key(template: Template) -> None:
     groups = template.find_resources("AWS::Logs::LogGroup")
     assert groups and all("KmsKeyId" in g["Properties"] for g in groups.values())
+
+
+def test_the_logical_id_prefixes_the_pages_query_name_one_resource_each(template: Template) -> None:
+    """The findings table and topic are no stack outputs: deploy.md names them with `describe-stack-resources`,
+    a resource type and a logical id prefix, which must match exactly the resource each stands for (capacity.md
+    and retirement.md pass `$FINDINGS_TABLE` and `$FINDINGS_TOPIC` and named no way to get them)."""
+    root = Path(__file__).resolve().parents[2]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in sorted((root / "docs").glob("*.md")))
+    queried = re.findall(r"(\w+)=\$\(aws cloudformation describe-stack-resources --stack-name MlGovEndpointAudit", text)
+    filters = re.findall(r"ResourceType=='([\w:]+)' && starts_with\(LogicalResourceId, '(\w+)'\)", text)
+    assert dict(zip(queried, filters, strict=True)) == {
+        "FINDINGS_TABLE": ("AWS::DynamoDB::Table", "FindingsFindingsTable"),
+        "FINDINGS_TOPIC": ("AWS::SNS::Topic", "FindingsFindingsTopic"),
+    }
+    resources = template.to_json()["Resources"]
+    for kind, prefix in filters:
+        matched = [rid for rid, res in resources.items() if res["Type"] == kind and rid.startswith(prefix)]
+        assert len(matched) == 1, (kind, prefix, matched)
+    assert resources[next(r for r in resources if r.startswith("FindingsFindingsTable"))]["Properties"][
+        "KeySchema"
+    ] == [{"AttributeName": "finding_id", "KeyType": "HASH"}]
+    for page in ("capacity.md", "retirement.md"):
+        assert "](deploy.md#operator-cli)" in (root / "docs" / page).read_text(encoding="utf-8"), page
+
+
+def test_each_output_the_pages_name_is_found_by_the_name_it_contains(template: Template) -> None:
+    """Pages say "output `ApprovalServiceUrl`", "`NotifierSecret`", "`PageTopic`"; CloudFormation knows them as
+    ApprovalsApprovalServiceUrl64089C03 and the like, so deploy.md looks them up by the name they contain: each
+    lookup it shows, and each output a page names, must find exactly one."""
+    root = Path(__file__).resolve().parents[2]
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
+    outputs = list(template.to_json()["Outputs"])
+    named = set(re.findall(r"output `(\w+)`", text)) - {"SlackInteractivityUrl"}  # only with approvals.slack set
+    assert named >= {"ApprovalServiceUrl", "ServingIndexTableName", "RetirementStateMachineArn"}, named
+    for name in named:
+        assert len([key for key in outputs if name in key]) == 1, (name, outputs)
+    deploy = (root / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "[?contains(OutputKey, 'ApprovalServiceUrl')]" in deploy
+    resources = template.to_json()["Resources"]
+    lookups = re.findall(r"ResourceType=='([\w:]+)' && contains\(LogicalResourceId, '(\w+)'\)", deploy)
+    assert {name: kind for kind, name in lookups} == {
+        "NotifierSecret": "AWS::SecretsManager::Secret",
+        "PageTopic": "AWS::SNS::Topic",
+    }, lookups
+    for kind, name in lookups:
+        found = [rid for rid, res in resources.items() if res["Type"] == kind and name in rid]
+        assert len(found) == 1, (kind, name, found)
