@@ -158,9 +158,9 @@ def test_a_reader_that_closes_the_pipe_gets_no_failure_report(
 
 
 def test_a_page_that_cites_contracts_md_cites_what_the_repository_holds() -> None:
-    """The repository's CONTRACTS.md adds to a base contract that is not in the repository: pages cited it for
-    the recommendation metrics, the catalog's items and the coverage JSON, which a reader could not find. A
-    quoted section must be one of the repository's CONTRACTS.md; what only the base held is on the pages."""
+    """The repository's CONTRACTS.md adds to a base contract (CONTRACTS.base.md): pages cited CONTRACTS.md for the
+    recommendation metrics, the catalog's items and the coverage JSON, which only the base held, then outside the
+    repository. A quoted section must be one of CONTRACTS.md's; what only the base holds is on the pages too."""
     headings = [
         line[3:] for line in (ROOT / "CONTRACTS.md").read_text(encoding="utf-8").splitlines() if line[:3] == "## "
     ]
