@@ -122,11 +122,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
     )
     if index is not None:
         auditor.deployments = common.deployment_reader(index, auditor.account_id, region)
-    elif args.format == "table":
-        print(NO_RECORDS, file=sys.stderr)
     if args.format == "table" and not args.endpoint:
         print(f"Auditing every endpoint in {auditor.account_id}/{region} ...", file=sys.stderr)
     names = list(args.endpoint) if args.endpoint else list(reader.list_endpoint_names())
+    if index is None and args.format == "table" and names:  # nothing audited: nothing was left uncompared
+        print(NO_RECORDS, file=sys.stderr)
     progress = AuditProgress(len(names), sys.stderr)
     audits = list(audit_many(auditor, names, concurrency=concurrency, done=progress.done))
     report = summarize(audits)

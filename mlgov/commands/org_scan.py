@@ -213,8 +213,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
             return aws.client(service)
 
     index = common.serving_index(args, home_client("dynamodb"))
-    if index is None and args.format == "table":
-        print(NO_RECORDS, file=sys.stderr)
 
     def deployments(ctx: Any) -> None:
         # The lineage audit's deployment records, compared as its audit function and the weekly worker do.
@@ -259,6 +257,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, default=str))
     else:
         print(render_scan_table(report, [f.to_dict() for r in results for f in r.findings]))
+        if index is None and any(r.endpoints for r in results):  # no endpoint checked: nothing left uncompared
+            print(NO_RECORDS, file=sys.stderr)
     if not targets:
         # Nothing scanned proves nothing: never green.
         why = "; ".join(f"{a}: {r}" for a, r in sorted(skipped.items())) or _why_no_account(scope_filters)

@@ -106,3 +106,17 @@ def test_the_table_output_says_when_records_are_not_compared(
         ]
     )
     assert "Deployment records not compared" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["audit", "scan"])
+def test_a_region_without_endpoints_says_nothing_of_records_not_compared(
+    indexed: Sandbox, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """Nothing audited leaves nothing uncompared: the note is for endpoints judged without the records."""
+    empty = "eu-central-1"
+    where = ["--region", empty] if command == "audit" else ["--regions", empty]
+    main([command, *where, "--config", NO_SETTINGS])
+    assert "Deployment records not compared" not in capsys.readouterr().err
+    where = ["--region", REGION] if command == "audit" else ["--regions", REGION]
+    main([command, *where, "--config", NO_SETTINGS])
+    assert "Deployment records not compared" in capsys.readouterr().err
