@@ -1,10 +1,7 @@
 """The approval service: two function URLs over the same rules (docs/approvals.md).
 
-`handler` (AWS_IAM auth): the caller is whoever STS says signed the body's presigned GetCallerIdentity
-(identity.py), bound to the body and to this service's own function URL; a name in the body is never a caller.
-Actions: `request` and `decide`. `slack` (no IAM auth): verifies Slack's signature, hands the press to
-`slack_worker` and answers Slack within its 3 s; the worker verifies again, maps the Slack user, decides and posts
-the outcome to the press's response_url. Refused requests change nothing and are logged.
+`handler` (AWS_IAM auth; the caller is whom STS proves, identity.py, never a name in the body): `request`, `decide`.
+`slack` (Slack's signature) hands a press to `slack_worker`, which verifies again and decides. Refusals change nothing.
 """
 
 from __future__ import annotations

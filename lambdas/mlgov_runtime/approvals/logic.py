@@ -1,9 +1,6 @@
 """Approval requests and the rules every decision passes, whatever the channel (CLI over IAM, Slack button).
 
-A request names a requester STS verified (MACed with a KMS key only the service may use), or the product itself
-for a RUNNING challenger execution (product_request_problem). A decision needs a verified configured approver who
-is not the requester (identity.person); it is written once, conditionally and MACed, before the task token is
-answered, and the acting step verifies the MAC. docs/approvals.md.
+Who may request and decide, and why the record is MACed before the task token is answered: docs/approvals.md.
 """
 
 from __future__ import annotations
