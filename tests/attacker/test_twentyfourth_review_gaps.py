@@ -27,6 +27,8 @@ Holes, ranked:
    the function's settings require a human and the state carries no verified approval; never `approvable: false`
    alone, whose PackageRejectedMeanwhile Fail state leaves the challenger's variant on the endpoint.
    (test_a_run_reaching_promote_after_human_approval_was_turned_on_is_not_approved_without_one)
+   Fixed: with the setting on, the Steps function re-reads and verifies the execution's own approval record before
+   CheckPromotion and Promote and otherwise fails the step naming require_human_approval and `mlgov challenger start`.
 
 2. MEDIUM. A ramp added by a deploy mid-run: `ramp_step` reads `challenger.ramp` from the function's settings at
    every look while the run's split (`watch.ctr_split`, recorded at its first look) has `ctr_early_share` 0. A run
@@ -124,9 +126,6 @@ def _weights(lab: Lab) -> dict[str, float]:
 # -- hole 1: require_human_approval turned on while a run watches: the run's (old) definition promotes anyway
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hole 1: a run started before require_human_approval was turned on is promoted with no human"
-)
 def test_a_run_reaching_promote_after_human_approval_was_turned_on_is_not_approved_without_one(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,9 +136,21 @@ def test_a_run_reaching_promote_after_human_approval_was_turned_on_is_not_approv
     # Safe: CheckPromotion fails as a step (-> ReportFailure: weight 0, a finding), never approvable without a
     # verified $.human_approval. `approvable: false` alone would end in PackageRejectedMeanwhile, a Fail state that
     # leaves the challenger's variant on the endpoint.
-    with pytest.raises(Exception, match="require_human_approval"):
+    with pytest.raises(Exception, match="require_human_approval") as refused:
         lab.step("check_promotion", state, at(60))
     assert lab.package(arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    # Promote refuses as well (a state reaching it some other way), and a forged $.human_approval is not believed.
+    forged = {**state, "human_approval": {"approved": True, "approval_description": "Approved by nobody"}}
+    with pytest.raises(Exception, match="require_human_approval"):
+        lab.step("promote", forged, at(61))
+    # The catch: ReportFailure takes the challenger's weight to 0 and says why and what to run.
+    cause = str(refused.value)
+    failed = {**state, "failed_state": "CheckPromotion", "error": {"Error": "StepError", "Cause": cause}}
+    lab.step("report_failure", failed, at(62))
+    assert _weights(lab)[state["challenger"]["challenger_variant"]] == 0
+    [finding] = [f for f in lab.published() if f["kind"] == "CHALLENGER_FAILED"]
+    assert "require_human_approval" in finding["detail"], finding["detail"]
+    assert f"`mlgov challenger start --package {arn}`" in finding["detail"], finding["detail"]
 
 
 # -- hole 2: a ramp added by a deploy mid-run ramps a run whose recorded split has no front-loaded test

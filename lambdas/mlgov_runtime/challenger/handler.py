@@ -235,6 +235,11 @@ def step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     execution = str(event.get("execution") or "")
     logger.append_keys(step=name, execution=execution)
     state = verified_state(execution, state)
+    if name in ("check_promotion", "promote") and challenger_settings.get().config.require_human_approval:
+        problem = approval.unapproved_promotion(approval_gate(), state, execution)
+        if problem:  # a step error: ReportFailure takes the weight to 0 (not Approvable?'s Fail, which leaves it)
+            logger.warning("Step refused", extra={"reason": problem})
+            raise logic.StepError(problem)
     if name == "request_approval":  # the token goes to the approvals store only: never logged or returned
         result = approval.request_approval(ports(account), approval_gate(), state, str(event["token"]), execution, now)
     elif name == "verify_approval":
