@@ -19,9 +19,7 @@ from typing import Any
 
 BINDING_HEADER = "x-mlgov-binding"
 AUDIENCE_HEADER = "x-mlgov-audience"
-# How long a proof lives (X-Amz-Expires, the CLI signs exactly this): a captured proof is good for no longer. STS
-# counts it from X-Amz-Date, the signer's clock: a clock more than this behind fails as expired, and NTP keeps real
-# clocks within a second of it.
+# How long a proof lives (X-Amz-Expires, the CLI signs exactly this): a captured proof is good for no longer.
 MAX_EXPIRES = 60
 _PARAMS = {
     "Action",
