@@ -47,6 +47,9 @@ Holes, ranked:
    acts for the execution's own recorded experiment (the state's endpoint, checked against the execution's
    package and variant) even when the settings no longer map the group there, and says so in the finding.
    (test_an_old_shape_run_whose_group_moved_endpoint_still_loses_its_traffic_and_is_reported)
+   Fixed: for such a run (input without endpoint_name) ReportFailure alone accepts the state's endpoint when the
+   package, version and variant match the execution, checks that endpoint's variant serves the execution's package
+   before its weight-0 call, and its finding says challenger.endpoints maps the group elsewhere now.
 
 4. LOW. `require_human_approval` turned off while a request waits: the deploy unwires the approval service from
    the challenger machine, so an approver's approve or deny is refused with "no challenger state machine is
@@ -191,11 +194,6 @@ def _unnamed_run(lab: Lab) -> dict[str, Any]:
     return state
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 3: an old-shape run (no endpoint in its input) is refused at every step, ReportFailure included, "
-    "once challenger.endpoints maps its group elsewhere: its challenger keeps its traffic, nothing is reported",
-)
 def test_an_old_shape_run_whose_group_moved_endpoint_still_loses_its_traffic_and_is_reported(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -207,11 +205,28 @@ def test_an_old_shape_run_whose_group_moved_endpoint_still_loses_its_traffic_and
     failed = {**state, "failed_state": "Watch", "error": {"Error": "UnverifiedStep", "Cause": "the endpoint moved"}}
     with pytest.raises(Exception, match="does not match execution"):
         lab.step("watch", state, at(6))  # what the running execution's next look meets: caught, -> ReportFailure
-    # Today ReportFailure is refused too (the execution fails on the Lambda error): nothing taken away or said.
-    with contextlib.suppress(UnverifiedStep):
-        lab.step("report_failure", failed, at(7))
-    reported = [f for f in lab.published() if f["kind"] == "CHALLENGER_FAILED"]
-    assert reported and _weights(lab)[ch["challenger_variant"]] == 0
+    # ReportFailure, which only takes traffic away, acts on the run's own experiment and says why.
+    lab.step("report_failure", failed, at(7))
+    [finding] = [f for f in lab.published() if f["kind"] == "CHALLENGER_FAILED"]
+    assert _weights(lab)[ch["challenger_variant"]] == 0
+    assert "challenger.endpoints maps this run's group to manga-recommender-canary now" in finding["detail"]
+
+
+def test_an_old_shape_run_report_failure_names_no_other_endpoint(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The allowance is ReportFailure's alone, and only for the execution's own package, version and variant."""
+    state = _unnamed_run(lab)
+    deploy(monkeypatch, endpoints={"manga-recommender": "manga-recommender-canary"})
+    failed = {**state, "failed_state": "Watch", "error": {"Error": "UnverifiedStep", "Cause": "the endpoint moved"}}
+    for wrong in ({"challenger_variant": "challenger-v99"}, {"model_package_arn": lab.register()}):
+        with pytest.raises(UnverifiedStep):
+            lab.step("report_failure", {**failed, "challenger": {**state["challenger"], **wrong}}, at(7))
+    with pytest.raises(UnverifiedStep):
+        lab.step("end", {**state, "watch": {"decision": "ABANDONED"}}, at(7))
+    # A state naming another model than the variant runs: not this run's experiment, so nothing is touched.
+    lab.step("report_failure", {**failed, "challenger": {**state["challenger"], "challenger_model": "other"}}, at(8))
+    assert _weights(lab)[state["challenger"]["challenger_variant"]] == pytest.approx(0.1)
+    [finding] = [f for f in lab.published() if f["kind"] == "CHALLENGER_FAILED"]
+    assert "does not serve" in finding["detail"] and "FAILED" in finding["detail"]
 
 
 # -- hole 4: require_human_approval turned off while a request waits: nobody can decide it, and the refusal says

@@ -776,6 +776,14 @@ def deployed_run(ports: Ports, ch: Mapping[str, Any], started: Any) -> dict[str,
     }
 
 
+def mine_live(ports: Ports, ch: Mapping[str, Any], config: str) -> bool:
+    variants = ports.endpoints.describe_endpoint_config(config)["ProductionVariants"]
+    model = next((v["ModelName"] for v in variants if v["VariantName"] == ch["challenger_variant"]), "")
+    return model == ch["challenger_model"] and ch["model_package_arn"] in container_packages(
+        ports.endpoints.describe_model(model)
+    )
+
+
 def registry_state(ports: Ports, ch: Mapping[str, Any], where: str, promoted: bool) -> str:
     """The package's status as the registry answers now (a lost answer may have changed it), and what next."""
     arn = ch["model_package_arn"]
@@ -796,6 +804,9 @@ def registry_state(ports: Ports, ch: Mapping[str, Any], where: str, promoted: bo
     )
 
 
+UNMAPPED_KEY = "endpoint_unmapped"  # the handler's: challenger.endpoints maps the run's group elsewhere now
+
+
 def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
     """A step failed: take the challenger's traffic away if it has any (best effort), then the finding."""
     ch = dict(state.get("challenger") or {})
@@ -805,10 +816,13 @@ def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
     where = str(state.get("failed_state") or "a step")
     message = f"{error.get('Error', 'error')}: {error.get('Cause', '')}".strip(": ")
     found, traffic, promoted = "", "The challenger had not been deployed.", False
+    moved = state.get(UNMAPPED_KEY)
+    if moved is not None:
+        found = f"challenger.endpoints maps this run's group to {moved or 'no endpoint'} now (a deploy). "
     try:
         if not ch.get("challenger_variant") and not ch.get("refused") and ch["endpoint_name"]:
             seen = ch.update(deployed_run(ports, ch, state.get("started"))) or ch.pop("seen", [])
-            found = f"This run's {ch['experiment_config']} was deployed. " if ch.get("challenger_variant") else ""
+            found += f"This run's {ch['experiment_config']} was deployed. " if ch.get("challenger_variant") else ""
             if seen:
                 traffic = (
                     f"This run's start time is unknown: nothing was taken away from {', '.join(seen)} (this "
@@ -842,6 +856,8 @@ def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
             elif weight == 0:
                 traffic = "The challenger variant already has weight 0."
             else:
+                if moved is not None and not mine_live(ports, ch, served):
+                    raise StepError(f"{served}'s {variant} does not serve {ch['model_package_arn']}; not touched")
                 ports.endpoints.set_weights(
                     ch["endpoint_name"], {ch["production_variant"]: 1.0, ch["challenger_variant"]: 0.0}
                 )
