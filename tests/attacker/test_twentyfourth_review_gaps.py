@@ -37,6 +37,9 @@ Holes, ranked:
    the traffic for as long as the mixture alone needs. Safe: a run keeps the ramp it started with (recorded with
    its split), as it keeps its alphas; a new ramp applies to new runs.
    (test_a_ramp_added_mid_run_leaves_a_run_without_the_early_test_at_its_start_share)
+   Fixed: the first look records the run's ramp as `watch.ramp` beside its split and every later look ramps by that
+   record, never above the settings' largest weight now (an older run without one records the function's at its
+   next look; a malformed one fails the step).
 
 3. MEDIUM. A run started by a release whose input named no endpoint (before b71a462; `binding_problem` then takes
    the endpoint from `challenger.endpoints`), after a deploy moves its group to another endpoint (or drops the
@@ -68,9 +71,10 @@ Holes, ranked:
 
 Held (plain tests): a shorter `min_minutes` and a larger reject budget deployed mid-run change nothing for the run
 (its recorded split decides); a lowered ramp mid-run neither ramps further nor moves the weight (the accepted audit
-case, nothing worse in the run); a run whose input names its endpoint keeps its steps when its group moves, and
-ReportFailure takes its weight to 0 naming `mlgov challenger status`; an approver removed by a deploy after
-approving approves nothing (VerifyApproval reads the approvers the function has now).
+case, nothing worse in the run), and a run's recorded step above the lowered ramp's largest weight is not taken; a
+run whose input names its endpoint keeps its steps when its group moves, and ReportFailure takes its weight to 0
+naming `mlgov challenger status`; an approver removed by a deploy after approving approves nothing (VerifyApproval
+reads the approvers the function has now).
 """
 
 from __future__ import annotations
@@ -159,11 +163,6 @@ def test_a_run_reaching_promote_after_human_approval_was_turned_on_is_not_approv
 # -- hole 2: a ramp added by a deploy mid-run ramps a run whose recorded split has no front-loaded test
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 2: a ramp added mid-run takes a running challenger to the ramp's weight though its recorded split "
-    "(ctr_early_share 0) has no front-loaded test",
-)
 def test_a_ramp_added_mid_run_leaves_a_run_without_the_early_test_at_its_start_share(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -173,8 +172,11 @@ def test_a_ramp_added_mid_run_leaves_a_run_without_the_early_test_at_its_start_s
     assert state["watch"]["ctr_split"]["ctr_early_share"] == 0.0  # recorded: no ramp, no early test
     deploy(monkeypatch, ramp=[[10, 0.5]])  # the ramp's default early share is 0.6, for new runs
     state["watch"] = lab.step("watch", state, at(13))
-    assert state["watch"]["decision"] == "CONTINUE"
+    assert state["watch"]["decision"] == "CONTINUE" and state["watch"]["ramp"] == []
     assert _weights(lab)[state["challenger"]["challenger_variant"]] == pytest.approx(0.1)
+    for edited in ([[10, "0.5"]], [[10, True]], [[10, 0.05]], "[[10, 0.5]]"):  # an edited record ends the run
+        with pytest.raises(Exception, match=r"watch\.ramp"):
+            lab.step("watch", {**state, "watch": {**state["watch"], "ramp": edited}}, at(18))
 
 
 # -- hole 3: a run whose input names no endpoint (started by a release before b71a462) after challenger.endpoints moved
@@ -277,8 +279,8 @@ def test_a_request_left_waiting_by_turning_the_human_step_off_says_why_and_what_
         monkeypatch.setenv("MLGOV_CHALLENGER_SETTINGS", settings_env(APPROVERS))
         reset_all()
         for approve in (True, False):
-            status, answer = decide(request_id, BOB, approve=approve)
-            assert status == 403
+            status, answer = decide(request_id, BOB, approve=approve, comment="" if approve else "not now")
+            assert status == 403, answer
             assert "require_human_approval" in answer["error"], answer["error"]
             assert answer["error"].count("`") >= 2, answer["error"]  # a command to run
 
@@ -338,6 +340,21 @@ def test_a_lowered_ramp_mid_run_never_ramps_further_and_never_moves_the_weight_b
     state["watch"] = lab.step("watch", state, at(16))
     # The accepted case (docs/lineage-audit.md): above the new largest weight until the run ends; nothing worse here.
     assert _weights(lab)[variant] == pytest.approx(0.5) and "ramped_to" not in state["watch"]
+
+
+def test_a_ramp_lowered_mid_run_takes_no_step_above_the_new_largest_weight(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run keeps its recorded ramp, but takes no step above what the settings allow now (the audit's share)."""
+    deploy(monkeypatch, ramp=[[10, 0.5]])
+    state = lab.start(lab.register())
+    traffic(lab, state, 60, 3500, 0.08)
+    state["watch"] = lab.step("watch", state, at(6))
+    deploy(monkeypatch, ramp=[[10, 0.25]])
+    state["watch"] = lab.step("watch", state, at(13))
+    assert state["watch"]["decision"] == "CONTINUE" and state["watch"]["ramp"] == [[10.0, 0.5]]
+    assert "ramped_to" not in state["watch"]  # its 50% step is above what the settings allow now: not taken
+    assert _weights(lab)[state["challenger"]["challenger_variant"]] == pytest.approx(0.1)
 
 
 def test_a_run_naming_its_endpoint_keeps_its_steps_when_its_group_moves_endpoint(

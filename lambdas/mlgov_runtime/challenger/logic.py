@@ -338,17 +338,19 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
     previous = state.get("watch") or {}
     source = run_source(cfg, previous)
     cfg, split = run_split(cfg, previous.get(SPLIT_KEY))
+    cap = max((w for _, w in cfg.decision.ramp), default=0.0)  # a ramp a deploy lowers or drops: never further
+    cfg, ramp = run_ramp(cfg, previous.get(RAMP_KEY))
     history = [list(step) for step in previous.get("ramp_history") or [[0, ch["traffic_fraction"]]]]
     early = [list(step) for step in previous.get("ctr_early_looks") or []] if cfg.decision.ctr_early_share else None
     try:
         result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history, early)
     except Throttled as exc:  # past the client's retries: pause and look again, as for a missing metric
         result = throttled_look(cfg, parse_time(state["deployed_at"]), now, exc)
-    result = {**result, SPLIT_KEY: split, RUN_SOURCE_KEY: source}
+    result = {**result, SPLIT_KEY: split, RUN_SOURCE_KEY: source, RAMP_KEY: ramp}
     if early is not None:
         result = {**result, "ctr_early_looks": early_looks_after(early, result)}
     result = {**result, **data_problem_step(ports, ch, previous, result)}
-    return ramp_step(ports, cfg, ch, parse_time(state["deployed_at"]), now, history, result)
+    return ramp_step(ports, cfg, ch, parse_time(state["deployed_at"]), now, history, result, cap)
 
 
 # What a run's error bounds are made of: how the reject budget is split (CTR mixture, front-loaded test,
@@ -412,6 +414,22 @@ def run_split(cfg: ChallengerConfig, recorded: Any) -> tuple[ChallengerConfig, d
     return replace(cfg, decision=decision), split
 
 
+RAMP_KEY = "ramp"  # the run's own, as its split: a ramp a deploy adds would skip the front-loaded test it rests on
+
+
+def run_ramp(cfg: ChallengerConfig, recorded: Any) -> tuple[ChallengerConfig, list[list[float]]]:
+    """The function's ramp at the first look (an older run's next), the recorded one after."""
+    if recorded is None:
+        return cfg, [[m, w] for m, w in cfg.decision.ramp]
+    try:
+        if any(type(x) not in (int, float) for s in recorded for x in s):
+            raise ValueError("not numbers")
+        ramp = tuple((float(m), float(w)) for m, w in recorded)
+        return replace(cfg, decision=replace(cfg.decision, ramp=ramp)), [list(s) for s in ramp]
+    except (TypeError, ValueError) as exc:
+        raise StepError(f"watch.{RAMP_KEY} {recorded!r} does not validate ({exc}). The run ends, no verdict.") from exc
+
+
 def data_problem_step(
     ports: Ports, ch: Mapping[str, Any], previous: Mapping[str, Any], result: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -439,6 +457,7 @@ def ramp_step(
     now: datetime,
     history: list[list[float]],
     result: dict[str, Any],
+    cap: float = 1.0,
 ) -> dict[str, Any]:
     """The optional ramp (docs/challenger.md, Traffic ramp): the minute of each change is recorded, so the
     sample-ratio test expects each minute's own split."""
@@ -451,7 +470,7 @@ def ramp_step(
     start = _minute_up(deployed_at)
     since = (now - start).total_seconds() / 60
     current = history[-1][1]
-    due = [w for minute, w in steps if since >= minute and w > current]
+    due = [w for minute, w in steps if since >= minute and current < w <= cap]
     if not due:
         return out
     weight = max(due)
