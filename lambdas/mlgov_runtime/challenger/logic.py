@@ -338,7 +338,7 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
     previous = state.get("watch") or {}
     source = run_source(cfg, previous)
     cfg, split = run_split(cfg, previous.get(SPLIT_KEY))
-    cap = max((w for _, w in cfg.decision.ramp), default=0.0)  # a ramp a deploy lowers or drops: never further
+    cap = max((w for _, w in cfg.decision.ramp), default=0.0)  # a ramp lowered mid-run: no step above it
     cfg, ramp = run_ramp(cfg, previous.get(RAMP_KEY))
     history = [list(step) for step in previous.get("ramp_history") or [[0, ch["traffic_fraction"]]]]
     early = [list(step) for step in previous.get("ctr_early_looks") or []] if cfg.decision.ctr_early_share else None
@@ -835,7 +835,7 @@ def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
     where = str(state.get("failed_state") or "a step")
     message = f"{error.get('Error', 'error')}: {error.get('Cause', '')}".strip(": ")
     found, traffic, promoted = "", "The challenger had not been deployed.", False
-    moved = state.get(UNMAPPED_KEY)
+    moved, weight = state.get(UNMAPPED_KEY), None
     if moved is not None:
         found = f"challenger.endpoints maps this run's group to {moved or 'no endpoint'} now (a deploy). "
     try:
@@ -882,9 +882,12 @@ def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
                 )
                 traffic = "The challenger variant's weight was set to 0: production serves 100%."
     except Exception as exc:  # reported in the finding: the on-call must know traffic may still flow
+        # The share now: the endpoint's, else the ramp's last step.
+        last = ((state.get("watch") or {}).get("ramp_history") or [[None]])[-1][-1]
+        share = next((w for w in (weight, last) if type(w) in (int, float)), ch.get("traffic_fraction", 0.1))
         traffic = (
             f"Setting the challenger variant's weight to 0 FAILED ({type(exc).__name__}: {exc}); it may still "
-            f"take {ch.get('traffic_fraction', 0.1):.0%} of traffic."
+            f"take {share:.0%} of traffic."
         )
     registry = registry_state(ports, ch, where, promoted)
     if promoted:
