@@ -61,6 +61,8 @@ Holes, ranked:
    to run. Safe: the refusal names challenger.require_human_approval, the request's expiry (then NotApproved takes
    the weight to 0), and the way out now (deploy again with the step on, then decide).
    (test_a_request_left_waiting_by_turning_the_human_step_off_says_why_and_what_to_do)
+   Fixed: the refusal names challenger.require_human_approval, the request's expiry and what NotApproved then does,
+   and the way out (`npx cdk deploy MlGovEndpointAudit` with the step on, then `mlgov challenger approve`).
 
 5. LOW. After a ramp, ReportFailure's failed weight-0 call (throttled past retries, or the endpoint's
    UpdateEndpointWeightsAndCapacities gone with a deploy that dropped it from challenger.endpoints) says the
@@ -264,11 +266,6 @@ def approval_lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     reset_all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 4: after require_human_approval is turned off, a waiting request's approve or deny is refused as "
-    "'no challenger state machine is configured here', with no word of the deploy or the way out",
-)
 def test_a_request_left_waiting_by_turning_the_human_step_off_says_why_and_what_to_do(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -285,6 +282,8 @@ def test_a_request_left_waiting_by_turning_the_human_step_off_says_why_and_what_
             assert status == 403, answer
             assert "require_human_approval" in answer["error"], answer["error"]
             assert answer["error"].count("`") >= 2, answer["error"]  # a command to run
+            assert f"`mlgov challenger approve --request {request_id}`" in answer["error"], answer["error"]
+            assert "then NotApproved takes the challenger's weight to 0" in answer["error"], answer["error"]
 
 
 # -- hole 5: after a ramp, a failed weight-0 call says the challenger "may still take" the initial share
