@@ -27,6 +27,8 @@ Holes, ranked:
    the function's settings require a human and the state carries no verified approval; never `approvable: false`
    alone, whose PackageRejectedMeanwhile Fail state leaves the challenger's variant on the endpoint.
    (test_a_run_reaching_promote_after_human_approval_was_turned_on_is_not_approved_without_one)
+   Fixed: with the setting on, the Steps function re-reads and verifies the execution's own approval record before
+   CheckPromotion and Promote and otherwise fails the step naming require_human_approval and `mlgov challenger start`.
 
 2. MEDIUM. A ramp added by a deploy mid-run: `ramp_step` reads `challenger.ramp` from the function's settings at
    every look while the run's split (`watch.ctr_split`, recorded at its first look) has `ctr_early_share` 0. A run
@@ -35,6 +37,9 @@ Holes, ranked:
    the traffic for as long as the mixture alone needs. Safe: a run keeps the ramp it started with (recorded with
    its split), as it keeps its alphas; a new ramp applies to new runs.
    (test_a_ramp_added_mid_run_leaves_a_run_without_the_early_test_at_its_start_share)
+   Fixed: the first look records the run's ramp as `watch.ramp` beside its split and every later look ramps by that
+   record, never above the settings' largest weight now (an older run without one records the function's at its
+   next look; a malformed one fails the step).
 
 3. MEDIUM. A run started by a release whose input named no endpoint (before b71a462; `binding_problem` then takes
    the endpoint from `challenger.endpoints`), after a deploy moves its group to another endpoint (or drops the
@@ -45,6 +50,9 @@ Holes, ranked:
    acts for the execution's own recorded experiment (the state's endpoint, checked against the execution's
    package and variant) even when the settings no longer map the group there, and says so in the finding.
    (test_an_old_shape_run_whose_group_moved_endpoint_still_loses_its_traffic_and_is_reported)
+   Fixed: for such a run (input without endpoint_name) ReportFailure alone accepts the state's endpoint when the
+   package, version and variant match the execution, checks that endpoint's variant serves the execution's package
+   before its weight-0 call, and its finding says challenger.endpoints maps the group elsewhere now.
 
 4. LOW. `require_human_approval` turned off while a request waits: the deploy unwires the approval service from
    the challenger machine, so an approver's approve or deny is refused with "no challenger state machine is
@@ -53,6 +61,8 @@ Holes, ranked:
    to run. Safe: the refusal names challenger.require_human_approval, the request's expiry (then NotApproved takes
    the weight to 0), and the way out now (deploy again with the step on, then decide).
    (test_a_request_left_waiting_by_turning_the_human_step_off_says_why_and_what_to_do)
+   Fixed: the refusal names challenger.require_human_approval, the request's expiry and what NotApproved then does,
+   and the way out (`npx cdk deploy MlGovEndpointAudit` with the step on, then `mlgov challenger approve`).
 
 5. LOW. After a ramp, ReportFailure's failed weight-0 call (throttled past retries, or the endpoint's
    UpdateEndpointWeightsAndCapacities gone with a deploy that dropped it from challenger.endpoints) says the
@@ -60,12 +70,15 @@ Holes, ranked:
    50%. The on-call sizes the incident from that line. Safe: the share the endpoint reports (or the ramp history's
    last weight).
    (test_a_failed_weight_zero_after_a_ramp_reports_the_share_the_challenger_takes_now)
+   Fixed: the failed weight-0 line gives the weight the endpoint reported just before, else the ramp history's last
+   step, and the start's share only when neither is known.
 
 Held (plain tests): a shorter `min_minutes` and a larger reject budget deployed mid-run change nothing for the run
 (its recorded split decides); a lowered ramp mid-run neither ramps further nor moves the weight (the accepted audit
-case, nothing worse in the run); a run whose input names its endpoint keeps its steps when its group moves, and
-ReportFailure takes its weight to 0 naming `mlgov challenger status`; an approver removed by a deploy after
-approving approves nothing (VerifyApproval reads the approvers the function has now).
+case, nothing worse in the run), and a run's recorded step above the lowered ramp's largest weight is not taken; a
+run whose input names its endpoint keeps its steps when its group moves, and ReportFailure takes its weight to 0
+naming `mlgov challenger status`; an approver removed by a deploy after approving approves nothing (VerifyApproval
+reads the approvers the function has now).
 """
 
 from __future__ import annotations
@@ -124,9 +137,6 @@ def _weights(lab: Lab) -> dict[str, float]:
 # -- hole 1: require_human_approval turned on while a run watches: the run's (old) definition promotes anyway
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hole 1: a run started before require_human_approval was turned on is promoted with no human"
-)
 def test_a_run_reaching_promote_after_human_approval_was_turned_on_is_not_approved_without_one(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,19 +147,26 @@ def test_a_run_reaching_promote_after_human_approval_was_turned_on_is_not_approv
     # Safe: CheckPromotion fails as a step (-> ReportFailure: weight 0, a finding), never approvable without a
     # verified $.human_approval. `approvable: false` alone would end in PackageRejectedMeanwhile, a Fail state that
     # leaves the challenger's variant on the endpoint.
-    with pytest.raises(Exception, match="require_human_approval"):
+    with pytest.raises(Exception, match="require_human_approval") as refused:
         lab.step("check_promotion", state, at(60))
     assert lab.package(arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    # Promote refuses as well (a state reaching it some other way), and a forged $.human_approval is not believed.
+    forged = {**state, "human_approval": {"approved": True, "approval_description": "Approved by nobody"}}
+    with pytest.raises(Exception, match="require_human_approval"):
+        lab.step("promote", forged, at(61))
+    # The catch: ReportFailure takes the challenger's weight to 0 and says why and what to run.
+    cause = str(refused.value)
+    failed = {**state, "failed_state": "CheckPromotion", "error": {"Error": "StepError", "Cause": cause}}
+    lab.step("report_failure", failed, at(62))
+    assert _weights(lab)[state["challenger"]["challenger_variant"]] == 0
+    [finding] = [f for f in lab.published() if f["kind"] == "CHALLENGER_FAILED"]
+    assert "require_human_approval" in finding["detail"], finding["detail"]
+    assert f"`mlgov challenger start --package {arn}`" in finding["detail"], finding["detail"]
 
 
 # -- hole 2: a ramp added by a deploy mid-run ramps a run whose recorded split has no front-loaded test
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 2: a ramp added mid-run takes a running challenger to the ramp's weight though its recorded split "
-    "(ctr_early_share 0) has no front-loaded test",
-)
 def test_a_ramp_added_mid_run_leaves_a_run_without_the_early_test_at_its_start_share(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,8 +176,11 @@ def test_a_ramp_added_mid_run_leaves_a_run_without_the_early_test_at_its_start_s
     assert state["watch"]["ctr_split"]["ctr_early_share"] == 0.0  # recorded: no ramp, no early test
     deploy(monkeypatch, ramp=[[10, 0.5]])  # the ramp's default early share is 0.6, for new runs
     state["watch"] = lab.step("watch", state, at(13))
-    assert state["watch"]["decision"] == "CONTINUE"
+    assert state["watch"]["decision"] == "CONTINUE" and state["watch"]["ramp"] == []
     assert _weights(lab)[state["challenger"]["challenger_variant"]] == pytest.approx(0.1)
+    for edited in ([[10, "0.5"]], [[10, True]], [[10, 0.05]], "[[10, 0.5]]"):  # an edited record ends the run
+        with pytest.raises(Exception, match=r"watch\.ramp"):
+            lab.step("watch", {**state, "watch": {**state["watch"], "ramp": edited}}, at(18))
 
 
 # -- hole 3: a run whose input names no endpoint (started by a release before b71a462) after challenger.endpoints moved
@@ -180,11 +200,6 @@ def _unnamed_run(lab: Lab) -> dict[str, Any]:
     return state
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 3: an old-shape run (no endpoint in its input) is refused at every step, ReportFailure included, "
-    "once challenger.endpoints maps its group elsewhere: its challenger keeps its traffic, nothing is reported",
-)
 def test_an_old_shape_run_whose_group_moved_endpoint_still_loses_its_traffic_and_is_reported(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,11 +211,28 @@ def test_an_old_shape_run_whose_group_moved_endpoint_still_loses_its_traffic_and
     failed = {**state, "failed_state": "Watch", "error": {"Error": "UnverifiedStep", "Cause": "the endpoint moved"}}
     with pytest.raises(Exception, match="does not match execution"):
         lab.step("watch", state, at(6))  # what the running execution's next look meets: caught, -> ReportFailure
-    # Today ReportFailure is refused too (the execution fails on the Lambda error): nothing taken away or said.
-    with contextlib.suppress(UnverifiedStep):
-        lab.step("report_failure", failed, at(7))
-    reported = [f for f in lab.published() if f["kind"] == "CHALLENGER_FAILED"]
-    assert reported and _weights(lab)[ch["challenger_variant"]] == 0
+    # ReportFailure, which only takes traffic away, acts on the run's own experiment and says why.
+    lab.step("report_failure", failed, at(7))
+    [finding] = [f for f in lab.published() if f["kind"] == "CHALLENGER_FAILED"]
+    assert _weights(lab)[ch["challenger_variant"]] == 0
+    assert "challenger.endpoints maps this run's group to manga-recommender-canary now" in finding["detail"]
+
+
+def test_an_old_shape_run_report_failure_names_no_other_endpoint(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The allowance is ReportFailure's alone, and only for the execution's own package, version and variant."""
+    state = _unnamed_run(lab)
+    deploy(monkeypatch, endpoints={"manga-recommender": "manga-recommender-canary"})
+    failed = {**state, "failed_state": "Watch", "error": {"Error": "UnverifiedStep", "Cause": "the endpoint moved"}}
+    for wrong in ({"challenger_variant": "challenger-v99"}, {"model_package_arn": lab.register()}):
+        with pytest.raises(UnverifiedStep):
+            lab.step("report_failure", {**failed, "challenger": {**state["challenger"], **wrong}}, at(7))
+    with pytest.raises(UnverifiedStep):
+        lab.step("end", {**state, "watch": {"decision": "ABANDONED"}}, at(7))
+    # A state naming another model than the variant runs: not this run's experiment, so nothing is touched.
+    lab.step("report_failure", {**failed, "challenger": {**state["challenger"], "challenger_model": "other"}}, at(8))
+    assert _weights(lab)[state["challenger"]["challenger_variant"]] == pytest.approx(0.1)
+    [finding] = [f for f in lab.published() if f["kind"] == "CHALLENGER_FAILED"]
+    assert "does not serve" in finding["detail"] and "FAILED" in finding["detail"]
 
 
 # -- hole 4: require_human_approval turned off while a request waits: nobody can decide it, and the refusal says
@@ -234,11 +266,6 @@ def approval_lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     reset_all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 4: after require_human_approval is turned off, a waiting request's approve or deny is refused as "
-    "'no challenger state machine is configured here', with no word of the deploy or the way out",
-)
 def test_a_request_left_waiting_by_turning_the_human_step_off_says_why_and_what_to_do(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -251,18 +278,17 @@ def test_a_request_left_waiting_by_turning_the_human_step_off_says_why_and_what_
         monkeypatch.setenv("MLGOV_CHALLENGER_SETTINGS", settings_env(APPROVERS))
         reset_all()
         for approve in (True, False):
-            status, answer = decide(request_id, BOB, approve=approve)
-            assert status == 403
+            status, answer = decide(request_id, BOB, approve=approve, comment="" if approve else "not now")
+            assert status == 403, answer
             assert "require_human_approval" in answer["error"], answer["error"]
             assert answer["error"].count("`") >= 2, answer["error"]  # a command to run
+            assert f"`mlgov challenger approve --request {request_id}`" in answer["error"], answer["error"]
+            assert "then NotApproved takes the challenger's weight to 0" in answer["error"], answer["error"]
 
 
 # -- hole 5: after a ramp, a failed weight-0 call says the challenger "may still take" the initial share
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hole 5: a failed weight 0 after a ramp reports the initial 10%, not the ramped share"
-)
 def test_a_failed_weight_zero_after_a_ramp_reports_the_share_the_challenger_takes_now(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -280,7 +306,12 @@ def test_a_failed_weight_zero_after_a_ramp_reports_the_share_the_challenger_take
     failed = {**state, "failed_state": "Watch", "error": {"Error": "StepError", "Cause": "injected"}}
     lab.step("report_failure", failed, at(16))
     [finding] = [f for f in lab.published() if f["kind"] == "CHALLENGER_FAILED"]
-    assert "50%" in finding["detail"], finding["detail"]
+    assert "may still take 50% of traffic" in finding["detail"], finding["detail"]
+    # The endpoint unreadable too: the ramp history's last step still says 50%.
+    fail_calls(monkeypatch, "DescribeEndpoint", "ThrottlingException")
+    lab.step("report_failure", {**failed, "failed_state": "Review"}, at(17))
+    [again] = [f for f in lab.published() if f["kind"] == "CHALLENGER_FAILED"]
+    assert "may still take 50% of traffic" in again["detail"], again["detail"]
 
 
 # -- held: what a deploy mid-run does not change
@@ -312,6 +343,21 @@ def test_a_lowered_ramp_mid_run_never_ramps_further_and_never_moves_the_weight_b
     state["watch"] = lab.step("watch", state, at(16))
     # The accepted case (docs/lineage-audit.md): above the new largest weight until the run ends; nothing worse here.
     assert _weights(lab)[variant] == pytest.approx(0.5) and "ramped_to" not in state["watch"]
+
+
+def test_a_ramp_lowered_mid_run_takes_no_step_above_the_new_largest_weight(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run keeps its recorded ramp, but takes no step above what the settings allow now (the audit's share)."""
+    deploy(monkeypatch, ramp=[[10, 0.5]])
+    state = lab.start(lab.register())
+    traffic(lab, state, 60, 3500, 0.08)
+    state["watch"] = lab.step("watch", state, at(6))
+    deploy(monkeypatch, ramp=[[10, 0.25]])
+    state["watch"] = lab.step("watch", state, at(13))
+    assert state["watch"]["decision"] == "CONTINUE" and state["watch"]["ramp"] == [[10.0, 0.5]]
+    assert "ramped_to" not in state["watch"]  # its 50% step is above what the settings allow now: not taken
+    assert _weights(lab)[state["challenger"]["challenger_variant"]] == pytest.approx(0.1)
 
 
 def test_a_run_naming_its_endpoint_keeps_its_steps_when_its_group_moves_endpoint(

@@ -1,10 +1,8 @@
 """Findings: stored in DynamoDB (one item per finding_id) and published on the SNS channel.
 
-Sizes end to end (docs/notifications.md): the item keeps the whole finding once, in its `finding` JSON; SNS
-carries one up to MESSAGE_BODY_BYTES whole, above that cut (evidence, then detail) with a pointer at the item.
+Sizes end to end: docs/notifications.md (the item keeps the whole finding; SNS a cut one above MESSAGE_BODY_BYTES).
 
-Publication is crash-safe: an item remembers the fingerprint it last published, so a retry
-after a crash between store and publish publishes again, and a plain re-detection does not.
+An item remembers the fingerprint it last published (docs/notifications.md).
 Many findings at once (the org scan) go out with PublishBatch, ten a call; a finding SNS did not
 take stays stored-but-unpublished.
 """

@@ -1,9 +1,5 @@
-"""HTTP with retries inside a time budget: 408, 425, 429, 5xx and timeouts are retried with backoff,
-honouring Retry-After; other 4xx answers are permanent and reported with what the receiver objected to.
-
-A caller with a deadline (the notifier Lambda) gives the client `remaining()`: no attempt starts and no
-back-off sleeps past it, and a Retry-After longer than the client would wait leaves the request for a
-later attempt (DeliveryError(retryable=True)) instead of sleeping it out.
+"""HTTP with retries inside a time budget (`remaining()`), as docs/notifications.md, Nothing lost, states; other
+4xx answers are permanent and reported with what the receiver objected to.
 
 urllib only: no extra dependency in the Lambda asset.
 """

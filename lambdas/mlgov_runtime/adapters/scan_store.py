@@ -1,6 +1,6 @@
-"""Where the org-wide scan keeps a run in S3 (org-scan/runs/<run id>/: targets.json, results/<acct>-<region>.json,
-rolled_up.json, report.json|md; org-scan/latest.json): docs/org-scan.md. targets.json, every result and the roll-up
-carry a KMS HMAC (metadata `mlgov-mac`) over run id, key and body SHA-256; one that does not verify is not believed.
+"""Where the org-wide scan keeps a run in S3 (org-scan/runs/<run id>/, org-scan/latest.json): docs/org-scan.md.
+targets.json, every result and the roll-up carry a KMS HMAC (metadata `mlgov-mac`) over run id, key and body
+SHA-256; one that does not verify is not believed.
 """
 
 from __future__ import annotations

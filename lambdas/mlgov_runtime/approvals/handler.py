@@ -1,10 +1,7 @@
 """The approval service: two function URLs over the same rules (docs/approvals.md).
 
-`handler` (AWS_IAM auth): the caller is whoever STS says signed the body's presigned GetCallerIdentity
-(identity.py), bound to the body and to this service's own function URL; a name in the body is never a caller.
-Actions: `request` and `decide`. `slack` (no IAM auth): verifies Slack's signature, hands the press to
-`slack_worker` and answers Slack within its 3 s; the worker verifies again, maps the Slack user, decides and posts
-the outcome to the press's response_url. Refused requests change nothing and are logged.
+`handler` (AWS_IAM auth; the caller is whom STS proves, identity.py, never a name in the body): `request`, `decide`.
+`slack` (Slack's signature) hands a press to `slack_worker`, which verifies again and decides. Refusals change nothing.
 """
 
 from __future__ import annotations
@@ -182,11 +179,8 @@ def _open_request(config: ApprovalSettings, caller: str, body: dict[str, Any]) -
     }
 
 
-# Every call that decides (both functions) and answers: 1 s to connect, 2 s to read, two attempts (botocore's
-# standard mode retries throttling and 5xx itself). The shared clients wait 5 + 20 s, 8 times: a hung
-# SendTaskSuccess outlasted the press worker's timeout after the decision was written. A call's worst case is
-# 2 x 3 s plus one backoff (at most 1 s, plus up to 5 s when AWS sends x-amz-retry-after): 12 s; the worker's
-# timeout covers every call on its path (tests/attacker/test_second_review_gaps.py computes it from the template).
+# Every call that decides and answers (docs/approvals.md: 12 s at worst each): the shared clients' 5 + 20 s, 8 times,
+# let a hung SendTaskSuccess outlast the press worker's timeout after the decision was written.
 DECIDE_CONNECT_SECONDS, DECIDE_READ_SECONDS, DECIDE_ATTEMPTS = 1.0, 2.0, 2
 _deciding: dict[str, Any] = {}
 
@@ -336,10 +330,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 _secret: dict[str, str] = {}
 _quick: dict[str, Any] = {}
 
-# Slack shows the presser an error unless the HTTP answer comes within 3 s
-# (api.slack.com/interactivity/handling#acknowledgment_response). Before answering, the Slack function makes at
-# most two AWS calls (GetSecretValue on a cold start, the hand-off) and, only when the hand-off failed, one
-# response_url post: each bounded, 2 s together at worst, leaving a second for a cold start's init.
+# Slack wants the answer within 3 s: docs/approvals.md, Slack buttons, says how these fit.
 ACK_CONNECT_SECONDS, ACK_READ_SECONDS, ACK_ATTEMPTS = 0.3, 0.5, 1
 ACK_POST_SECONDS = 0.4
 # The worker has its function's timeout: a longer wait, twice at most (Slack takes five posts per press).

@@ -5,9 +5,7 @@ The caller presigns sts:GetCallerIdentity signing `x-mlgov-binding` (SHA-256 of 
 the binding it computed and its OWN function URL's host (from Lambda, never the event): a proof for another body
 or service fails at STS; one that signs no audience is refused before.
 
-People, not sessions: an assumed-role ARN is its role (the session name is the caller's choice); an IAM user is
-itself; two AWSReservedSSO_* roles' sessions with one session name in one account are one person (Identity Center
-sets it). docs/approvals.md, "How a caller is proven".
+Who counts as one person (roles, users, Identity Center sessions): docs/approvals.md, "How a caller is proven".
 """
 
 from __future__ import annotations
@@ -21,9 +19,7 @@ from typing import Any
 
 BINDING_HEADER = "x-mlgov-binding"
 AUDIENCE_HEADER = "x-mlgov-audience"
-# How long a proof lives (X-Amz-Expires, the CLI signs exactly this): a captured proof is good for no longer. STS
-# counts it from X-Amz-Date, the signer's clock: a clock more than this behind fails as expired, and NTP keeps real
-# clocks within a second of it.
+# How long a proof lives (X-Amz-Expires, the CLI signs exactly this): a captured proof is good for no longer.
 MAX_EXPIRES = 60
 _PARAMS = {
     "Action",

@@ -1,9 +1,6 @@
 """Approval requests and the rules every decision passes, whatever the channel (CLI over IAM, Slack button).
 
-A request names a requester STS verified (MACed with a KMS key only the service may use), or the product itself
-for a RUNNING challenger execution (product_request_problem). A decision needs a verified configured approver who
-is not the requester (identity.person); it is written once, conditionally and MACed, before the task token is
-answered, and the acting step verifies the MAC. docs/approvals.md.
+Who may request and decide, and why the record is MACed before the task token is answered: docs/approvals.md.
 """
 
 from __future__ import annotations
@@ -173,8 +170,14 @@ def product_request_problem(request: ApprovalRequest, described: Mapping[str, An
         return f"request {request.request_id} was not opened by the challenger gate"
     if request.request_id != request_id_for(request.execution_arn):
         return f"request {request.request_id} does not belong to execution {request.execution_arn}"
-    if not machine_arn:
-        return "no challenger state machine is configured here (CHALLENGER_STATE_MACHINE_ARN)"
+    if not machine_arn:  # unwired by the deploy that turned the human step off; the run still waits
+        r = request.request_id
+        return (
+            f"challenger.require_human_approval is off in the deployed settings (turned off after {r} opened): no "
+            f"challenger run is answered here. {r} expires at {request.expires_at}; then NotApproved takes the "
+            "challenger's weight to 0. To decide now: turn it on, `npx cdk deploy MlGovEndpointAudit`, then "
+            f"`mlgov challenger approve --request {r}` (or deny)"
+        )
     if not described or described.get("stateMachineArn") != machine_arn:
         return f"{request.execution_arn} is not an execution of {machine_arn}"
     if described.get("status") != "RUNNING":

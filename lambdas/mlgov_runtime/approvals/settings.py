@@ -83,9 +83,7 @@ class Approvals:
     arn:aws:sts::ACCOUNT:assumed-role/ROLE/*; the requester never approves their own request."""
 
     approvers: dict[Literal["retirement", "challenger"], list[str]] = setting(factory=dict, check=_approvers)
-    # Slack user id (U...) -> that person's IAM principal ARN (or the list of every role/user they use; the
-    # first is recorded), so the requester check sees the same person whichever role they requested or decide
-    # with, through Slack or the CLI. A mapped session is that session only; a mapped role every session of it.
+    # Slack user id -> that person's principal ARN(s), the first recorded (docs/approvals.md, Slack buttons).
     slack_approvers: dict[str, str | list[str]] = setting(factory=dict, check=_slack)
     # The Slack interactivity endpoint (function URL) and its signing secret in Secrets Manager.
     slack_buttons: bool = False

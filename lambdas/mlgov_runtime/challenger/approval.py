@@ -96,6 +96,20 @@ def approval_problem(gate: ApprovalGate, ch: Mapping[str, Any], execution: str) 
     return record, ""
 
 
+def unapproved_promotion(gate: ApprovalGate, state: Mapping[str, Any], execution: str) -> str:
+    """With require_human_approval on, CheckPromotion and Promote go on only for this execution's verified record
+    (re-read, never the state's word): a run started before a deploy turned the step on has no human step."""
+    record, why = approval_problem(gate, state["challenger"], execution)
+    if record is not None:
+        return ""
+    arn = state["challenger"]["model_package_arn"]
+    return (
+        f"challenger.require_human_approval is on and this run has no verified human approval ({why}); a run "
+        f"started before a deploy turned the human step on never asks. {arn} is not approved. Next: put production "
+        f"back (below), then `mlgov challenger start --package {arn}`: the new run's promotion waits for an approver."
+    )
+
+
 def verify_approval(ports: Ports, gate: ApprovalGate, state: Mapping[str, Any], execution: str) -> dict[str, Any]:
     """Right before ApprovePackage: only a verified record lets the state machine approve."""
     ch = state["challenger"]

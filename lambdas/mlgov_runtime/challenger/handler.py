@@ -102,7 +102,7 @@ def approval_gate() -> approval.ApprovalGate:
     )
 
 
-def verified_state(execution: str, state: dict[str, Any]) -> dict[str, Any]:
+def verified_state(execution: str, state: dict[str, Any], name: str = "") -> dict[str, Any]:
     """The state, once its execution ($$.Execution.Id, passed by the state machine) is a RUNNING execution of
     this function's state machine and the state names what that execution was started for. The start step
     reads the execution's recorded input, never the one it is handed. Otherwise UnverifiedStep: nothing done."""
@@ -111,6 +111,14 @@ def verified_state(execution: str, state: dict[str, Any]) -> dict[str, Any]:
     try:
         recorded = recorded_input(described, execution, settings.state_machine_arn)
         wrong = binding_problem(state, recorded, settings.config.endpoints)
+        ch = state.get("challenger") or {}
+        if wrong and name == "report_failure" and not recorded.get("endpoint_name") and ch.get("endpoint_name"):
+            # An input without its endpoint (before b71a462) and a deploy moved its group: ReportFailure only takes
+            # traffic away, on the state's endpoint when all else matches (and that variant serves the package).
+            group = str(recorded["model_package_arn"]).rsplit("/", 2)[-2]
+            if not binding_problem(state, recorded, {group: ch["endpoint_name"]}):
+                now_mapped = {k.lower(): v for k, v in settings.config.endpoints.items()}.get(group.lower())
+                return {**state, "input": recorded, logic.UNMAPPED_KEY: now_mapped or ""}
         if wrong:
             raise UnverifiedStep(f"the state does not match execution {execution}: {wrong}")
     except UnverifiedStep as exc:
@@ -234,7 +242,12 @@ def step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = logic.parse_time(event["now"]) if event.get("now") else datetime.now(UTC)
     execution = str(event.get("execution") or "")
     logger.append_keys(step=name, execution=execution)
-    state = verified_state(execution, state)
+    state = verified_state(execution, state, name)
+    if name in ("check_promotion", "promote") and challenger_settings.get().config.require_human_approval:
+        problem = approval.unapproved_promotion(approval_gate(), state, execution)
+        if problem:  # a step error: ReportFailure takes the weight to 0 (not Approvable?'s Fail, which leaves it)
+            logger.warning("Step refused", extra={"reason": problem})
+            raise logic.StepError(problem)
     if name == "request_approval":  # the token goes to the approvals store only: never logged or returned
         result = approval.request_approval(ports(account), approval_gate(), state, str(event["token"]), execution, now)
     elif name == "verify_approval":

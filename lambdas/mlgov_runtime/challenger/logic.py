@@ -338,17 +338,19 @@ def watch(ports: Ports, cfg: ChallengerConfig, state: Mapping[str, Any], now: da
     previous = state.get("watch") or {}
     source = run_source(cfg, previous)
     cfg, split = run_split(cfg, previous.get(SPLIT_KEY))
+    cap = max((w for _, w in cfg.decision.ramp), default=0.0)  # a ramp lowered mid-run: no step above it
+    cfg, ramp = run_ramp(cfg, previous.get(RAMP_KEY))
     history = [list(step) for step in previous.get("ramp_history") or [[0, ch["traffic_fraction"]]]]
     early = [list(step) for step in previous.get("ctr_early_looks") or []] if cfg.decision.ctr_early_share else None
     try:
         result = look(ports.metrics, cfg, ch, parse_time(state["deployed_at"]), now, history, early)
     except Throttled as exc:  # past the client's retries: pause and look again, as for a missing metric
         result = throttled_look(cfg, parse_time(state["deployed_at"]), now, exc)
-    result = {**result, SPLIT_KEY: split, RUN_SOURCE_KEY: source}
+    result = {**result, SPLIT_KEY: split, RUN_SOURCE_KEY: source, RAMP_KEY: ramp}
     if early is not None:
         result = {**result, "ctr_early_looks": early_looks_after(early, result)}
     result = {**result, **data_problem_step(ports, ch, previous, result)}
-    return ramp_step(ports, cfg, ch, parse_time(state["deployed_at"]), now, history, result)
+    return ramp_step(ports, cfg, ch, parse_time(state["deployed_at"]), now, history, result, cap)
 
 
 # What a run's error bounds are made of: how the reject budget is split (CTR mixture, front-loaded test,
@@ -412,6 +414,22 @@ def run_split(cfg: ChallengerConfig, recorded: Any) -> tuple[ChallengerConfig, d
     return replace(cfg, decision=decision), split
 
 
+RAMP_KEY = "ramp"  # the run's own, as its split: a ramp a deploy adds would skip the front-loaded test it rests on
+
+
+def run_ramp(cfg: ChallengerConfig, recorded: Any) -> tuple[ChallengerConfig, list[list[float]]]:
+    """The function's ramp at the first look (an older run's next), the recorded one after."""
+    if recorded is None:
+        return cfg, [[m, w] for m, w in cfg.decision.ramp]
+    try:
+        if any(type(x) not in (int, float) for s in recorded for x in s):
+            raise ValueError("not numbers")
+        ramp = tuple((float(m), float(w)) for m, w in recorded)
+        return replace(cfg, decision=replace(cfg.decision, ramp=ramp)), [list(s) for s in ramp]
+    except (TypeError, ValueError) as exc:
+        raise StepError(f"watch.{RAMP_KEY} {recorded!r} does not validate ({exc}). The run ends, no verdict.") from exc
+
+
 def data_problem_step(
     ports: Ports, ch: Mapping[str, Any], previous: Mapping[str, Any], result: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -439,6 +457,7 @@ def ramp_step(
     now: datetime,
     history: list[list[float]],
     result: dict[str, Any],
+    cap: float = 1.0,
 ) -> dict[str, Any]:
     """The optional ramp (docs/challenger.md, Traffic ramp): the minute of each change is recorded, so the
     sample-ratio test expects each minute's own split."""
@@ -451,7 +470,7 @@ def ramp_step(
     start = _minute_up(deployed_at)
     since = (now - start).total_seconds() / 60
     current = history[-1][1]
-    due = [w for minute, w in steps if since >= minute and w > current]
+    due = [w for minute, w in steps if since >= minute and current < w <= cap]
     if not due:
         return out
     weight = max(due)
@@ -776,6 +795,14 @@ def deployed_run(ports: Ports, ch: Mapping[str, Any], started: Any) -> dict[str,
     }
 
 
+def mine_live(ports: Ports, ch: Mapping[str, Any], config: str) -> bool:
+    variants = ports.endpoints.describe_endpoint_config(config)["ProductionVariants"]
+    model = next((v["ModelName"] for v in variants if v["VariantName"] == ch["challenger_variant"]), "")
+    return model == ch["challenger_model"] and ch["model_package_arn"] in container_packages(
+        ports.endpoints.describe_model(model)
+    )
+
+
 def registry_state(ports: Ports, ch: Mapping[str, Any], where: str, promoted: bool) -> str:
     """The package's status as the registry answers now (a lost answer may have changed it), and what next."""
     arn = ch["model_package_arn"]
@@ -796,6 +823,9 @@ def registry_state(ports: Ports, ch: Mapping[str, Any], where: str, promoted: bo
     )
 
 
+UNMAPPED_KEY = "endpoint_unmapped"  # the handler's: challenger.endpoints maps the run's group elsewhere now
+
+
 def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
     """A step failed: take the challenger's traffic away if it has any (best effort), then the finding."""
     ch = dict(state.get("challenger") or {})
@@ -805,10 +835,13 @@ def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
     where = str(state.get("failed_state") or "a step")
     message = f"{error.get('Error', 'error')}: {error.get('Cause', '')}".strip(": ")
     found, traffic, promoted = "", "The challenger had not been deployed.", False
+    moved, weight = state.get(UNMAPPED_KEY), None
+    if moved is not None:
+        found = f"challenger.endpoints maps this run's group to {moved or 'no endpoint'} now (a deploy). "
     try:
         if not ch.get("challenger_variant") and not ch.get("refused") and ch["endpoint_name"]:
             seen = ch.update(deployed_run(ports, ch, state.get("started"))) or ch.pop("seen", [])
-            found = f"This run's {ch['experiment_config']} was deployed. " if ch.get("challenger_variant") else ""
+            found += f"This run's {ch['experiment_config']} was deployed. " if ch.get("challenger_variant") else ""
             if seen:
                 traffic = (
                     f"This run's start time is unknown: nothing was taken away from {', '.join(seen)} (this "
@@ -842,14 +875,19 @@ def report_failure(ports: Ports, state: Mapping[str, Any]) -> dict[str, Any]:
             elif weight == 0:
                 traffic = "The challenger variant already has weight 0."
             else:
+                if moved is not None and not mine_live(ports, ch, served):
+                    raise StepError(f"{served}'s {variant} does not serve {ch['model_package_arn']}; not touched")
                 ports.endpoints.set_weights(
                     ch["endpoint_name"], {ch["production_variant"]: 1.0, ch["challenger_variant"]: 0.0}
                 )
                 traffic = "The challenger variant's weight was set to 0: production serves 100%."
     except Exception as exc:  # reported in the finding: the on-call must know traffic may still flow
+        # The share now: the endpoint's, else the ramp's last step.
+        last = ((state.get("watch") or {}).get("ramp_history") or [[None]])[-1][-1]
+        share = next((w for w in (weight, last) if type(w) in (int, float)), ch.get("traffic_fraction", 0.1))
         traffic = (
             f"Setting the challenger variant's weight to 0 FAILED ({type(exc).__name__}: {exc}); it may still "
-            f"take {ch.get('traffic_fraction', 0.1):.0%} of traffic."
+            f"take {share:.0%} of traffic."
         )
     registry = registry_state(ports, ch, where, promoted)
     if promoted:

@@ -133,13 +133,9 @@ class Challenger:
     ctr_ratio_plausible_max: float = setting(default=2.0, gt=1, le=100)
     # PROMOTE needs every configured guardrail evaluated on at least this share of the aligned minutes.
     guardrail_min_coverage: float = setting(default=0.5, gt=0, le=1)
-    # Optional traffic ramp: [[minutes since live, challenger weight], ...], e.g. [[10, 0.25], [20, 0.5]]; a look
-    # with no verdict and no guardrail breached takes the next step. Empty: the split stays at the fraction.
+    # [[minutes since live, challenger weight], ...]: docs/challenger.md, Traffic ramp.
     ramp: list[tuple[int, float]] = setting(factory=list, max_length=10)
-    # Optional front-loaded CTR test: this share of the CTR test's alpha is spent at the looks of the first
-    # ctr_early_minutes after the challenger went live (group-sequential, Pocock-type spending, t-widened), the rest
-    # by the mixture over the whole window; it catches a drop sooner and a small one later. 0: off. Unset (null):
-    # RAMP_EARLY_SHARE with a ramp, 0 without (`early_share`); an explicit value always wins, 0 included.
+    # The front-loaded CTR test's share of the CTR alpha (docs/challenger-statistics.md); unset: `early_share`.
     ctr_early_share: float | None = setting(default=None, ge=0, lt=1)
     ctr_early_minutes: int = setting(default=30, ge=1, le=10_080)
     challenger_instance_count: int = setting(default=1, ge=1, le=100)
@@ -155,8 +151,7 @@ class Challenger:
     rollback_snapshot_warning_days: int = setting(default=30, ge=1, le=3650)
     # A candidate trained on an older catalog snapshot than production is refused unless this is true.
     allow_older_catalog_snapshot: bool = False
-    # PROMOTE waits for a person in approvals.approvers.challenger (CLI or Slack, through the approval service)
-    # before the package is approved; false keeps the automatic promotion. Undecided after the expiry: not promoted.
+    # PROMOTE waits for a person in approvals.approvers.challenger (docs/approvals.md).
     require_human_approval: bool = False
     approval_expiry_hours: int = setting(default=24, ge=1, le=168)
 

@@ -720,13 +720,9 @@ def _config_variants(
 def _mark_under_evaluation(
     audit: EndpointAudit, endpoint: Mapping[str, Any], policy: PackagePolicy | None, runs: ChallengerRuns | None
 ) -> None:
-    """The challenger stage serves a gated, not yet Approved package to a small share of traffic on purpose.
-    Only that shape counts: one current production variant, its every package PendingManualApproval with
-    shadow_ctr_eligible=true, its weight at most the share a challenger may reach (its ramp's last step), beside an
-    Approved production variant; or, once the gate rejected it, Rejected at weight 0 until the restore removes it;
-    and only while a RUNNING challenger execution was started for it (`runs`): a stopped, aborted or timed-out
-    experiment leaves the shape behind, and the shape alone is anyone's to build. Where no verifier is given
-    (no challenger runs there) the shape stays UNAPPROVED; a verifier that cannot answer makes it ERROR."""
+    """The challenger stage's deliberate exception, exactly as docs/lineage-audit.md's UNDER_EVALUATION row states
+    it: the shape, and a RUNNING challenger execution started for it (`runs`), since the shape alone is anyone's to
+    build. No verifier: UNAPPROVED; one that cannot answer: ERROR."""
     if not policy or policy.evaluation_share <= 0:
         return
     current = [v for v in audit.variants if v.kind == "production" and v.deployment == "current"]

@@ -171,10 +171,8 @@ def deliver_finding(
     `remaining()`: seconds left in the caller's budget; a delivery is not started without enough.
     `failing`: targets that already failed retryably in this batch (an outage): later records leave
     them for their retry at once instead of spending the batch's time on the same outage.
-    `stored_status(finding_id)`: the finding's status in the findings table. Producers store before they
-    publish, so the store is never older than a message: one that disagrees with it is stale (a RESOLVED
-    overtaken by a re-detection, an OPEN delivered after its RESOLVED) or forged, and is not sent, so each
-    channel's last word is the stored state whatever the delivery order. Absent or unreadable: sent as is.
+    `stored_status(finding_id)`: the finding's status in the findings table (producers store before they publish);
+    a message that disagrees is stale or forged and is not sent (docs/notifications.md). Unreadable: sent as is.
     """
     report = DeliveryReport()
     status = finding.get("status", STATUS_OPEN)

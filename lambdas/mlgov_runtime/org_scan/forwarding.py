@@ -1,8 +1,7 @@
 """Is a member account/region forwarding SageMaker events to the governance bus? The member StackSet
 deploys one EventBridge rule per account and region (stacks/member_role_stack.py); without it, endpoints
-created there are audited only by the weekly scan. The scan reads the rule and its targets through the member
-role: enabled is not enough, the pattern must be the stack's and a target must put the events, unchanged, on
-the governance bus (a rewritten pattern or a removed target leaves the rule ENABLED and forwarding nothing)."""
+created there are audited only by the weekly scan. Enabled is not enough: a rewritten
+pattern or a removed target leaves the rule ENABLED and forwarding nothing (docs/org-scan.md)."""
 
 from __future__ import annotations
 

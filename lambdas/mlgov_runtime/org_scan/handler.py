@@ -1,10 +1,7 @@
 """The org-wide scan's Lambda functions.
 
-Coordinator (`handler`), called by the state machine with {"step": ..., "state": <execution state>}:
-  plan            list the organization's ACTIVE accounts x regions, write them for the Map's ItemReader
-  aggregate       store and publish findings, close what is gone, write the report, one summary finding
-  report_failure  a SCAN_FAILED finding naming the stage, then the execution fails
-Worker (`scan`), one Distributed Map child per batch: {"Items": [{"account_id", "region"}], "BatchInput": {...}}.
+Coordinator (`handler`: {"step": plan | aggregate | report_failure, "state": ...}) and worker (`scan`, one
+Distributed Map child per batch of {"account_id", "region"}); what each stage does: docs/org-scan.md.
 """
 
 from __future__ import annotations

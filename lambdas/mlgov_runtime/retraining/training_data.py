@@ -1,10 +1,7 @@
 """Training pairs from the catalog, and the data-quality gate that runs before any training.
 
-How pairs are made: every catalog title gets the same number of Japanese and English
-recommendation queries built from fixed templates around its title (14 + 14), each paired with
-that title's id. Japanese-language titles keep their Japanese title in both languages. So the
-ja fraction is 0.5 by construction and a full catalog of ~1,800 titles yields ~50,400 pairs;
-a catalog export that lost Japanese titles or rows shows up in the gate, not in the model.
+How pairs are made: docs/coverage-retraining.md. The ja fraction is 0.5 by construction, so a catalog export
+that lost Japanese titles or rows shows up in the gate, not in the model.
 """
 
 from __future__ import annotations
