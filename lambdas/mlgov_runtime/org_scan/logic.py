@@ -1,6 +1,4 @@
-"""The org-wide scan's planning and its worker: which account/regions to scan, and every registered
-per-endpoint check on every endpoint of one account/region. Pure: AWS arrives through the
-Organization and MemberConnector ports (adapters implement them, tests fake them)."""
+"""The org-wide scan's plan and worker (docs/org-scan.md). Pure: AWS arrives through ports tests fake."""
 
 from __future__ import annotations
 
@@ -236,11 +234,7 @@ def scan_target(
     forwarding_stack: str = "MlGovMemberEventForwarding",
     scan_regions: Sequence[str] = (),
 ) -> TargetResult:
-    """Every check on every endpoint of one account/region, endpoints `concurrency` at a time.
-    An account/region that cannot be read at all is an ERROR result, never an exception. With
-    `home_account` (the governance account), other accounts' event forwarding is checked too: to its default
-    bus in `home_region` (org_scan.governance_region, or the scan's own region; the target's region if None).
-    In `scan_regions[0]` the account's other regions are swept (org_scan.regions)."""
+    """Every check on every endpoint of one account/region (unreadable: an ERROR result), forwarding, sweep."""
     started = time.monotonic()
     try:
         member = connector.connect(target)

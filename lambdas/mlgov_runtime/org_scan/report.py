@@ -1,6 +1,4 @@
-"""The org-wide scan's aggregation: one report per run (JSON for machines, Markdown for people), the
-findings it stores and publishes (every check's, one per unreachable account/region, the resolutions
-of what is gone, one summary for Slack), and the change since the previous run. Pure."""
+"""The org-wide scan's aggregation: report, findings, resolutions, summary (docs/org-scan.md). Pure."""
 
 from __future__ import annotations
 
@@ -110,7 +108,7 @@ def failure_finding(stage: str, error: str, cause: str, resource_arn: str, accou
 
 
 def rolled_up_text(report: Mapping[str, Any], report_uri: str) -> str:
-    """Where the findings not sent one by one are, and the command that lists them."""
+    """Where the rolled-up findings are, and how to list them."""
     rolled = report.get("rolled_up") or {}
     by_kind = rolled.get("by_kind") or {}
     if not by_kind:
@@ -137,8 +135,7 @@ def rolled_up_text(report: Mapping[str, Any], report_uri: str) -> str:
 
 
 def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, account_id: str, region: str) -> Finding:
-    """INFO, for Slack; as severe as the worst finding rolled up into it when there is one, so that the
-    default route files it in Jira once instead of each finding on its own."""
+    """INFO; as severe as the worst rolled-up finding, so Jira files it once (docs/org-scan.md)."""
     s = report["summary"]
     reached, total = s["account_regions_reached"], s["account_regions"]
     change = report.get("change", {})
@@ -181,7 +178,7 @@ def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, accoun
             "summary": dict(s),
             **({"rolled_up": rolled.get("by_kind")} if rolled_text else {}),
         },
-        # Its finding_id is the state machine's: RESOLVED closes the issue an earlier, severe summary opened.
+        # The state machine's id: RESOLVED closes an earlier summary's issue.
         status=STATUS_RESOLVED if resolves else STATUS_OPEN,
     )
 
@@ -195,7 +192,7 @@ class OpenRecord:
     resource_arn: str
     title: str = ""
     severity: str = ""
-    # How its opening was told: rolled up into that run's summary, or one by one (told, no run), or never.
+    # How its opening was told: rolled up in a run's summary, one by one, or never.
     rolled_up_in: str = ""
     told: bool = False
 
@@ -219,8 +216,7 @@ class OpenRecord:
         return bool(self.rolled_up_in) or not self.told
 
 
-# In a closing's evidence: it closes a finding that was only rolled up (or never told), so it is rolled up too,
-# also when a later run publishes it (the stored closing carries it).
+# In a closing's evidence: it closes a finding only rolled up (or never told), so it is rolled up too.
 TOLD = "told"
 TOLD_IN_SUMMARY = "in a summary"
 
@@ -232,9 +228,7 @@ def resolutions(
     reported: set[str],
     source: str,
 ) -> list[Finding]:
-    """Closing findings for what was open and is no longer reported, only where the scan could look:
-    reached account/regions, endpoints whose check was conclusive. An endpoint that disappeared
-    closes its findings once (the store closes only what is open)."""
+    """Closings of what was open and is no longer reported, only where the scan could look."""
     reached = {r.target for r in results if r.status == OK}
     forwarding_ok = {r.target for r in results if r.status == OK and r.forwarding == forwarding.OK}
     swept = {r.account_id: r.outside for r in results if r.status == OK and r.swept and not r.outside_reason}
@@ -297,9 +291,7 @@ TimeLeft = Callable[[], float]  # seconds the aggregate may still spend publishi
 
 @dataclass
 class Published:
-    """What the aggregate did with a run's findings (the report's `published`). Nothing is dropped: a finding
-    is sent, rolled up into the run's summary, stored-but-unpublished (the next run publishes it), or not
-    stored (the next run detects it again); every one of them is in the report."""
+    """The report's `published`: nothing is dropped (docs/org-scan.md, 'A first run')."""
 
     sent: list[Finding] = field(default_factory=list)
     rolled_up: list[Finding] = field(default_factory=list)
@@ -322,8 +314,7 @@ def _out_of_time(time_left: TimeLeft | None) -> bool:
 def store_all(
     sink: FindingSink, findings: Sequence[Finding], concurrency: int = 8, time_left: TimeLeft | None = None
 ) -> tuple[list[Finding], list[Finding]]:
-    """The store's conditional write for each (several at a time): (due: new or changed versions to publish,
-    not stored because the time ran out)."""
+    """The store's conditional write for each: (due: new or changed versions, not stored: out of time)."""
     if not findings:
         return [], []
 
@@ -350,10 +341,7 @@ SINGLE, ROLLED = "single", "rolled"
 
 @dataclass
 class RollUpDecision:
-    """How each due finding of a run is told, taken once: a retried aggregate (a Lambda timeout, Step Functions'
-    retry) reuses it, so that it neither sends one by one what the first attempt rolled up nor rolls up what it
-    sent (runs/<run>/rolled_up.json, HMAC'd like the results). It only grows: a finding first due in a retry
-    is decided then, within what the limit has left."""
+    """How each due finding of a run is told, decided once: a retry reuses it (docs/org-scan.md)."""
 
     run_id: str
     how: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # finding_id -> (kind, status, SINGLE|ROLLED)
@@ -374,9 +362,7 @@ class RollUpDecision:
 def split_by_kind(
     due: Sequence[Finding], max_per_kind: int | None, decided: RollUpDecision | None = None
 ) -> tuple[list[Finding], list[Finding]]:
-    """(one by one, rolled up). What `decided` already decided stays so. A resolution is told as its opening
-    was: rolled up when that was (or never told), else one by one whatever the limit (it closes an issue of its
-    own). Openings: at most `max_per_kind` of one kind one by one, the most severe."""
+    """(one by one, rolled up): a resolution as its opening was told, openings up to `max_per_kind`."""
     seen: Counter[str] = Counter()
     for kind, status, how in decided.how.values() if decided else ():
         seen[kind] += how == SINGLE and status == STATUS_OPEN
@@ -407,8 +393,7 @@ def _in_groups(
 def publish_due(
     sink: BatchFindingSink, due: Sequence[Finding], concurrency: int = 8, time_left: TimeLeft | None = None
 ) -> tuple[list[Finding], list[Finding]]:
-    """Publish stored findings in PublishBatch groups, several at a time, each marked as it goes out.
-    (sent, left stored-but-unpublished: refused, or the time ran out)."""
+    """PublishBatch groups, each marked as it goes out: (sent, left unpublished: refused or out of time)."""
     sent = _in_groups(due, lambda group: [] if _out_of_time(time_left) else sink.publish_batch(group), concurrency)
     went = {id(f) for f in sent}
     return sent, [f for f in due if id(f) not in went]
@@ -473,8 +458,7 @@ def lineage_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 def change_since(
     previous: Mapping[str, Any] | None, current: Sequence[Finding], results: Sequence[TargetResult]
 ) -> dict[str, Any]:
-    """New and resolved findings since the previous run's report. A finding in an account/region this
-    run could not reach is neither new nor resolved: its state is unknown."""
+    """New and resolved since the previous report; where this run could not reach, neither (state unknown)."""
     reached = {(r.account_id, r.region) for r in results if r.status == OK}
     now = {f.finding_id: _compact(f) for f in current}
     before = {f["finding_id"]: f for f in (previous or {}).get("findings", [])}
@@ -597,8 +581,7 @@ class FindingsLedger(BatchFindingSink, Protocol):
 class Aggregated:
     report: dict[str, Any]
     published: list[Finding]
-    # Told through the run's summary, not one by one: the caller marks them once the summary is out
-    # (until then they stay due, and a crash rolls them up again next run).
+    # Told through the summary: the caller marks them once it is out (a crash before: rolled up again).
     rolled_up: list[Finding] = field(default_factory=list)
 
 
@@ -616,11 +599,7 @@ def aggregate(
     decided: RollUpDecision | None = None,
     keep: Callable[[RollUpDecision], object] | None = None,
 ) -> Aggregated:
-    """Store and publish this run's findings, close what is gone, publish what earlier runs stored but did
-    not publish, and build the report. The summary finding is the caller's (it names where the report was
-    written). `time_left`: when it reaches 0, nothing more is stored or published (see Published).
-    `decided`: an earlier attempt's roll-up decision for this run; `keep(decision)` persists the decision
-    before anything is published."""
+    """Store, publish, close, report (the summary is the caller's); `keep` persists the roll-up first."""
     began = utc_now_iso()
     opened = [f for r in results for f in r.findings]
     opened += [unreachable_finding(r, run.role_name, run.source) for r in results if r.status == ERROR]
@@ -646,13 +625,12 @@ def aggregate(
         "published_open": sum(1 for f in sent if f.status != STATUS_RESOLVED),
         "resolved": sum(1 for f in sent if f.status == STATUS_RESOLVED),
         "published_from_earlier_runs": len({id(f) for f in earlier} & {id(f) for f in sent}),
-        # Claimed by a concurrent run (or changed or published meanwhile): that one tells them.
+        # Another run (or a change meanwhile) tells them.
         "claimed_by_another_run": len(elsewhere),
         **done.counts(),
     }
     report = build_report(run, results, opened, previous, counts, costs=costs)
-    # Rolled-up findings still open once this run's summary is out: earlier runs' not closed nor told one by one
-    # now, and this run's.
+    # Rolled-up findings still open once this run's summary is out.
     gone = {f.finding_id for f in closing} | {f.finding_id for f in sent}
     still = {r.finding_id for r in records if r.rolled_up_in and r.finding_id not in gone}
     still |= {f.finding_id for f in rolled if f.status == STATUS_OPEN}
@@ -669,7 +647,7 @@ def rolled_up_section(rolled: Sequence[Finding], max_per_kind: int | None, still
         "max_per_kind": max_per_kind,
         "by_kind": {kind: dict(sorted(c.items())) for kind, c in sorted(by_kind.items())},
         "findings": [{**_compact(f), "status": f.status} for f in sorted(rolled, key=_order)],
-        # The summary's own issue stands for the rolled-up findings: it resolves with the last of them.
+        # The summary's issue resolves with the last rolled-up finding.
         "open": still_open,
         "resolves_summary": bool(resolved) and not still_open,
     }
