@@ -107,6 +107,7 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # The notifier accepts only an ARN: without the state machine's, this function's own.
         resource_arn=str(planned.get("state_machine") or context.invoked_function_arn),
         skipped=planned.get("skipped") or {},
+        scope=settings.scope,
     )
     ledger = _ledger(settings.findings_table, settings.findings_topic_arn)
     previous = store.previous_report(run_id)

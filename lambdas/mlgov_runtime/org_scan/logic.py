@@ -139,6 +139,7 @@ class TargetResult:
     swept: bool = False
     outside: dict[str, list[str]] = field(default_factory=dict)
     outside_reason: str = ""
+    listed: list[str] = field(default_factory=list)  # regions whose endpoints the sweep listed in full
 
     @property
     def target(self) -> Target:
@@ -181,6 +182,7 @@ class TargetResult:
             swept=bool(data.get("swept")),
             outside={str(k): [str(n) for n in v] for k, v in (data.get("outside") or {}).items()},
             outside_reason=str(data.get("outside_reason") or ""),
+            listed=[str(r) for r in data.get("listed") or []],
         )
 
 
@@ -288,7 +290,9 @@ def scan_target(
     if scan_regions and target.region == scan_regions[0]:
 
         def names_in(region: str) -> list[str]:
-            return member.in_region(region).endpoint_names()
+            names = member.in_region(region).endpoint_names()  # every page, or it raises
+            result.listed.append(region)
+            return names
 
         result.swept = True
         result.outside, result.outside_reason = regions.sweep(member.client("ec2"), scan_regions, names_in)

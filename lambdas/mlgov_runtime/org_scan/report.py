@@ -40,6 +40,7 @@ class Run:
     regions: tuple[str, ...]
     resource_arn: str = ""  # the state machine: what the summary finding is about
     skipped: Mapping[str, str] = field(default_factory=dict)
+    scope: Mapping[str, Any] = field(default_factory=dict)  # logic.Scope as a dict: why a place is out of it
 
 
 def complete_results(
@@ -152,12 +153,26 @@ def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, accoun
     if reached < total:
         where = ", ".join(f"{u['account_id']}/{u['region']}" for u in report["unreachable"][:10])
         detail += f" Unreachable: {where}."
+    unseen = report.get(NOT_LOOKED_AT) or []
     resolves = bool(rolled.get("resolves_summary"))
     if resolves:
         gone = sum(1 for f in rolled.get("findings", []) if f.get("status") == STATUS_RESOLVED)
         detail += f" {gone:,} rolled-up findings resolved and none is left open: the summary's issue is resolved."
     elif rolled.get("open"):
-        detail += f" {rolled['open']:,} rolled-up findings are still open (told in earlier summaries)."
+        there = sum(1 for u in unseen for f in u["findings"] if f.get("rolled_up_in"))
+        where = f", {there:,} of them where this run did not look" if there else ""
+        detail += f" {rolled['open']:,} rolled-up findings are still open (told in earlier summaries){where}."
+    if unseen:
+        places = "; ".join(
+            f"{u['account_id']}/{u['region']}, {u['count']:,} ({', '.join(u['kinds'])}): {u['reason']}"
+            for u in unseen[:3]
+        )
+        more = f"; {len(unseen) - 3} more" if len(unseen) > 3 else ""
+        detail += (
+            f" {sum(u['count'] for u in unseen):,} open findings in {len(unseen)} account/regions this run did not "
+            f"look at stay open (not scanned is not resolved): {places}{more} (`{NOT_LOOKED_AT}` in the report). "
+            f"{unseen[0]['next']}"
+        )
     opened = [f["severity"] for f in rolled.get("findings", []) if f.get("status") == STATUS_OPEN]
     severity = min(opened, key=SEVERITIES.index) if opened else "INFO"
     title = f"Weekly org scan: {s['violations']} violations, {reached}/{total} account-regions reached"
@@ -235,6 +250,13 @@ def resolutions(
     rows = {row.get("endpoint_arn"): row for r in results for row in r.endpoints if row.get("endpoint_arn")}
     # Rows a failed check left without an ARN: the endpoint was listed, so it is not gone.
     listed = {(r.account_id, r.region, str(row["endpoint_name"]).lower()) for r in results for row in r.endpoints}
+    # Regions outside org_scan.regions the sweep listed in full: an endpoint it does not list there is gone.
+    outside = {
+        (r.account_id, g): {n.lower() for n in r.outside.get(g, ())}
+        for r in results
+        if r.status == OK
+        for g in r.listed
+    }
     kind_to_check = {kind: name for name, kinds in check_kinds.items() for kind in kinds}
     closing: list[Finding] = []
     for record in open_records:
@@ -255,9 +277,11 @@ def resolutions(
             why = "no endpoint outside the scanned regions there any more (or the region is scanned now)"
         elif record.kind in kind_to_check:
             if target not in reached:
-                continue
-            row = rows.get(record.resource_arn)
-            if row is None:
+                name, names = _endpoint_name(record), outside.get((record.account_id, record.region))
+                if not name or names is None or name in names:
+                    continue
+                why = "the endpoint no longer exists"
+            elif (row := rows.get(record.resource_arn)) is None:
                 if (record.account_id, record.region, record.resource_arn.rsplit("/", 1)[-1].lower()) in listed:
                     continue
                 why = "the endpoint no longer exists"
@@ -283,6 +307,60 @@ def resolutions(
             )
         )
     return closing
+
+
+def _endpoint_name(record: OpenRecord) -> str:
+    """The endpoint a finding is about, "" when its ARN is not an endpoint's of its own account/region."""
+    arn = record.resource_arn.split(":", 5)
+    ok = len(arn) == 6 and arn[3:5] == [record.region, record.account_id] and arn[5].startswith("endpoint/")
+    return arn[5][9:].lower() if ok else ""
+
+
+NOT_LOOKED_AT = "open_findings_not_looked_at"
+NOT_IN_SCOPE, NOT_REACHED = "NOT_IN_SCOPE", "NOT_REACHED"
+GROUP = ("account_id", "region", "why", "reason", "next", "count", "kinds", "findings")
+EXCLUDED = "excluded by org_scan.exclude_account_ids"
+OUT_OF_SCOPE = "no longer in the scope (org_scan.account_ids, organizational_unit_ids, account_tags, or not ACTIVE)"
+SWEPT = "the sweep lists its endpoints: one no longer listed is resolved"
+BY_HAND = "No command closes them by hand: they stay open and listed here."
+
+
+def not_looked_at(records: Iterable[OpenRecord], results: Sequence[TargetResult], run: Run) -> list[dict[str, Any]]:
+    """Open findings (not reported, not closed) where this run did not look, per account/region: why, what to do."""
+    rows = {r.target: r for r in results}
+    planned = {r.account_id for r in results}
+    sweeps = {r.account_id: r for r in results if r.status == OK and r.swept}
+    places: dict[Target, list[OpenRecord]] = {}
+    for rec in records:
+        target = Target(rec.account_id, rec.region)
+        if rec.kind == KIND_OUTSIDE:
+            seen = rec.account_id in sweeps and not sweeps[rec.account_id].outside_reason
+        else:
+            seen = target in rows and rows[target].status == OK
+        if not seen:
+            places.setdefault(target, []).append(rec)
+    out = []
+    for target, found in sorted(places.items()):
+        a, g, row = target.account_id, target.region, rows.get(target)
+        look = f"look now with `mlgov scan --accounts {a} --regions {g} --role-name {run.role_name}`"
+        if row is not None:
+            why, reason = NOT_REACHED, f"not reached this run ({row.reason_code}: see `unreachable`)"
+            nxt = f"Fix what its row says, or {look}; the next run that reaches it resolves what is gone."
+        else:
+            why, parts = NOT_IN_SCOPE, []
+            if a not in planned:
+                excluded = a in run.scope.get("exclude_account_ids", ())
+                parts.append(f"account {a}: {EXCLUDED if excluded else run.skipped.get(a) or OUT_OF_SCOPE}")
+            if g not in run.regions:
+                swept = a in sweeps and g in sweeps[a].listed
+                parts.append(f"{g} is not in org_scan.regions ({SWEPT if swept else 'not swept in full'})")
+            reason = "; ".join(parts) or "no result for it"
+            again = "the account to the scope" if a not in planned else f"{g} to org_scan.regions"
+            nxt = f"Re-add {again} and deploy (the next run resolves what is gone), or {look}. {BY_HAND}"
+        kinds = dict(sorted(Counter(r.kind for r in found).items()))
+        told = [{**_compact(vars(r)), **({"rolled_up_in": r.rolled_up_in} if r.rolled_up_in else {})} for r in found]
+        out.append(dict(zip(GROUP, (a, g, why, reason, nxt, len(found), kinds, told), strict=True)))
+    return out
 
 
 PUBLISH_BATCH = 10  # SNS PublishBatch entries per call
@@ -635,6 +713,8 @@ def aggregate(
     still = {r.finding_id for r in records if r.rolled_up_in and r.finding_id not in gone}
     still |= {f.finding_id for f in rolled if f.status == STATUS_OPEN}
     report["rolled_up"] = rolled_up_section(rolled, max_per_kind, len(still))
+    closed = {f.finding_id for f in closing}
+    report[NOT_LOOKED_AT] = not_looked_at([r for r in records if r.finding_id not in reported | closed], results, run)
     return Aggregated(report, sent, rolled)
 
 
@@ -703,6 +783,12 @@ def to_markdown(report: Mapping[str, Any]) -> str:
     if report["unreachable"]:
         out += ["", f"## Unreachable ({len(report['unreachable'])})", ""]
         out += [f"- {u['account_id']}/{u['region']}: {u['reason']}" for u in report["unreachable"]]
+    if unseen := report.get(NOT_LOOKED_AT):
+        out += ["", f"## Open findings where this run did not look ({sum(u['count'] for u in unseen)})", ""]
+        out += _table(
+            ["account", "region", "why", "findings", "reason", "next"],
+            ([u["account_id"], u["region"], u["why"], u["count"], u["reason"], u["next"]] for u in unseen),
+        )
     out += ["", "## Catalog snapshot age per endpoint", ""]
     out += _table(
         ["account", "region", "endpoint", "status", "snapshot date", "age (days)"],
