@@ -35,6 +35,7 @@ from mlgov_runtime.org_scan.report import (
     build_report,
     change_since,
     complete_results,
+    not_looked_at,
     resolutions,
     to_markdown,
 )
@@ -627,3 +628,53 @@ def test_an_outside_region_finding_is_resolved_only_where_every_region_was_looke
     record = _outside_record(ACCOUNT, "eu-west-1")
     closing = resolutions([record], [result], CHECK_KINDS, set(), "scheduled")
     assert bool(closing) is closed
+
+
+@pytest.mark.parametrize(
+    "swept,reason,named",
+    [
+        (True, "", False),  # the sweep looked at every region: resolved or still reported, not "not looked at"
+        (True, "endpoints could not be listed in me-south-1 (THROTTLED)", True),
+        (False, "", True),
+    ],
+)
+def test_an_outside_region_finding_is_named_as_not_looked_at_exactly_when_the_sweep_could_not_tell(
+    swept: bool, reason: str, named: bool
+) -> None:
+    result = TargetResult(ACCOUNT, REGION, "OK", swept=swept, outside_reason=reason)
+    groups = not_looked_at([_outside_record(ACCOUNT, "me-south-1")], [result], RUN)
+    assert bool(groups) is named
+
+
+def test_an_account_the_plan_skipped_is_named_with_the_plans_reason() -> None:
+    import dataclasses
+
+    run = dataclasses.replace(RUN, skipped={"444455556666": "not an ACTIVE account of the organization"})
+    arn = f"arn:aws:sagemaker:{REGION}:444455556666:endpoint/x"
+    record = OpenRecord("f1", "UNREGISTERED_ENDPOINT", "444455556666", REGION, arn)
+    [group] = not_looked_at([record], [TargetResult(ACCOUNT, REGION, "OK")], run)
+    assert group["why"] == "NOT_IN_SCOPE" and group["count"] == 1 and group["kinds"] == {"UNREGISTERED_ENDPOINT": 1}
+    assert group["reason"] == "account 444455556666: not an ACTIVE account of the organization"
+
+
+def test_the_sweep_resolves_only_endpoint_findings_of_its_account_in_a_region_it_listed_in_full() -> None:
+    # Given a sweep (from eu-west-1) that listed me-south-1 in full and found no endpoint there
+    result = TargetResult(ACCOUNT, REGION, "OK", swept=True, listed=["me-south-1"])
+    kind = "UNREGISTERED_ENDPOINT"
+
+    def record(fid: str, region: str, arn_region: str, resource: str = "endpoint/gone") -> OpenRecord:
+        return OpenRecord(fid, kind, ACCOUNT, region, f"arn:aws:sagemaker:{arn_region}:{ACCOUNT}:{resource}")
+
+    records = [
+        record("gone", "me-south-1", "me-south-1"),
+        record("other-region-arn", "me-south-1", "ap-south-1"),
+        record("not-an-endpoint", "me-south-1", "me-south-1", "model-package/x"),
+        record("region-not-listed", "ap-south-1", "ap-south-1"),
+    ]
+    closing = resolutions(records, [result], CHECK_KINDS, set(), "scheduled")
+    # Then only the endpoint finding of that account and region is resolved
+    assert [f.resource_arn for f in closing] == [records[0].resource_arn]
+    assert closing[0].evidence["why"] == "the endpoint no longer exists"
+    # And with the endpoint still listed there, nothing is
+    result.outside = {"me-south-1": ["GONE"]}
+    assert resolutions(records, [result], CHECK_KINDS, set(), "scheduled") == []

@@ -1,7 +1,5 @@
-"""Is a member account/region forwarding SageMaker events to the governance bus? The member StackSet
-deploys one EventBridge rule per account and region (stacks/member_role_stack.py); without it, endpoints
-created there are audited only by the weekly scan. Enabled is not enough: a rewritten
-pattern or a removed target leaves the rule ENABLED and forwarding nothing (docs/org-scan.md)."""
+"""Does a member account/region forward SageMaker events to the governance bus (docs/org-scan.md, 'A tampered
+forwarding rule')? Enabled is not enough: a rewritten pattern or a removed target forwards nothing."""
 
 from __future__ import annotations
 
@@ -17,7 +15,7 @@ from mlgov_runtime.core.findings import Finding
 RULE_NAME = "mlgov-forward-sagemaker-events"
 KIND = "EVENT_FORWARDING_MISSING"
 MEMBER_ACTIONS = frozenset({"events:DescribeRule", "events:ListTargetsByRule"})
-# What the rule forwards: everything the real-time audit, the capacity guard and retirement listen to.
+# What the audit, the capacity guard and retirement listen to.
 SOURCES = ("aws.sagemaker", "aws.application-autoscaling")
 DETAIL_TYPES = (
     "AWS API Call via CloudTrail",
@@ -26,17 +24,16 @@ DETAIL_TYPES = (
     "SageMaker Inference Component State Change",
 )
 
-# The stack's target id; a target that rewrites the events (Input, InputPath, InputTransformer) forwards no event.
+# The stack's target id; a target that rewrites the events forwards no event.
 TARGET_ID = "GovernanceBus"
-# The role the target puts events with: the governance bus's organization statement needs a sender, and only this
-# role (one per region, on its own path, mlgov.guardrails' DenyMemberRoleChanges) is the stack's.
+# The bus's organization statement needs a sender: only this role (DenyMemberRoleChanges) is the stack's.
 FORWARDING_ROLE_PREFIX = "mlgov-member-forwarding"
 MEMBER_ROLE_PATH = "/mlgov-member/"
 REWRITES = ("Input", "InputPath", "InputTransformer")
 
 OK, MISSING, DISABLED, TAMPERED = "OK", "MISSING", "DISABLED", "TAMPERED"
 UNKNOWN, NOT_APPLICABLE = "UNKNOWN", "N/A"
-# Statuses that are a finding (UNKNOWN is reported in the row, never as forwarding missing).
+# A finding (UNKNOWN is only in the row).
 PROBLEMS = (MISSING, DISABLED, TAMPERED)
 FIX = (
     "Next: add the account's OU to org_scan.member_role_target_ou_ids (the member StackSet deploys the rule in "
@@ -44,7 +41,7 @@ FIX = (
     "from a checkout: {deploy}; under the guardrail SCPs only the StackSet, role admins and break-glass roles may "
     "make its role (DenyMemberRoleChanges), so there use the StackSet."
 )
-# A redeploy leaves a drifted rule as it is (CloudFormation updates only what its template changes): put it back.
+# A redeploy leaves a drifted rule as it is: put it back.
 FIX_TAMPERED = (
     "Next (docs/org-scan.md, 'A tampered forwarding rule'): with credentials of account {account} in {region}, put "
     "the stack's pattern back: `{put_rule}`; then open {console} and give it back its target {target_id}: the "
@@ -58,7 +55,7 @@ def rule_arn(region: str, account_id: str) -> str:
 
 
 def governance_bus(account_id: str, region: str) -> str:
-    """The default bus of the governance account, where the member stack's rule sends the events."""
+    """The governance account's default bus."""
     return f"arn:{partition_for(region)}:events:{region}:{account_id}:event-bus/default"
 
 
@@ -88,7 +85,7 @@ def pattern_problem(text: Any) -> str | None:
 
 
 def forwards(target: dict[str, Any], bus: str, region: str) -> bool:
-    """The stack's target: `bus`, whole events, sent as the forwarding role the stack made for the rule's region."""
+    """The stack's target: `bus`, whole events, the stack's forwarding role."""
     role = str(target.get("RoleArn") or "")
     own_role = role.split(":", 5)[-1] == f"role{MEMBER_ROLE_PATH}{FORWARDING_ROLE_PREFIX}-{region}"
     return target.get("Arn") == bus and own_role and not any(target.get(k) for k in REWRITES)
@@ -106,8 +103,7 @@ def _targets(events: Any) -> list[dict[str, Any]]:
 
 
 def check(events: Any, bus: str) -> tuple[str, str]:
-    """(status, reason) of the forwarding rule, read with the member role's events client: enabled, the stack's
-    pattern, and a target putting the events unchanged on `bus` (the governance account's default bus)."""
+    """(status, reason) of the forwarding rule, through the member role's events client."""
     try:
         rule = events.describe_rule(Name=RULE_NAME)
     except ClientError as exc:
@@ -165,8 +161,7 @@ def rule_console(region: str) -> str:
 
 
 def deploy_command(stack: str, parameters: Mapping[str, str | None]) -> str:
-    """A member stack's deploy with the parameters it asks for: without them (and without their settings in
-    cdk.json) CloudFormation refuses the stack. A value not known here is named for the operator to add."""
+    """A member stack's deploy with its parameters (without them CloudFormation refuses it); unknown ones named."""
     # Double quotes: a value may be a command substitution ($(aws ...)) the shell fills in.
     given = "".join(
         f' --parameters "{k}={v}"' if " " in v else f" --parameters {k}={v}" for k, v in parameters.items() if v

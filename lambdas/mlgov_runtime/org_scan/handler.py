@@ -1,8 +1,5 @@
-"""The org-wide scan's Lambda functions.
-
-Coordinator (`handler`: {"step": plan | aggregate | report_failure, "state": ...}) and worker (`scan`, one
-Distributed Map child per batch of {"account_id", "region"}); what each stage does: docs/org-scan.md.
-"""
+"""The org-wide scan's Lambdas (docs/org-scan.md): coordinator `handler` ({"step": plan|aggregate|report_failure,
+"state": ...}) and worker `scan` (one Distributed Map batch)."""
 
 from __future__ import annotations
 
@@ -42,8 +39,7 @@ SERVICE = "org-scan"
 entry = Entry(SERVICE)
 logger = entry.logger
 _home_lock = threading.Lock()
-# Kept back from publishing at the end of the aggregate, for the report, the summary and the rolled-up marks:
-# this share of the time the invocation had at its start (135 s of the 15-minute timeout), at least 15 s.
+# Time kept back from publishing for the report, the summary and the marks (docs/org-scan.md, 'A first run').
 AGGREGATE_RESERVE_SHARE = 0.15
 MIN_RESERVE_SECONDS = 15.0
 
@@ -92,9 +88,9 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     planned = state["plan"]
     run_id = str(planned["run_id"])
     store = _store(settings.report_bucket, settings.result_mac_key_id)
-    # Only this run's own plan, as the coordinator signed it: anything else fails the run (SCAN_FAILED).
+    # Only this run's signed plan: anything else fails the run.
     targets = store.targets(str(planned["targets_key"]), run_id)
-    # A retry of this step reuses the first attempt's roll-up; one this run did not write fails the run here.
+    # A retry reuses the first attempt's roll-up; a forged one fails the run.
     decided = store.rolled_up(run_id)
     with ThreadPoolExecutor(max_workers=8) as pool:
         fetched = list(pool.map(lambda t: store.result(run_id, t), targets))
@@ -111,6 +107,7 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # The notifier accepts only an ARN: without the state machine's, this function's own.
         resource_arn=str(planned.get("state_machine") or context.invoked_function_arn),
         skipped=planned.get("skipped") or {},
+        scope=settings.scope,
     )
     ledger = _ledger(settings.findings_table, settings.findings_topic_arn)
     previous = store.previous_report(run_id)
@@ -135,7 +132,7 @@ def _aggregate(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     uri = store.put_report(run_id, report, to_markdown(report))
     summary = summary_finding(report, run, uri, account_of(context), _region(context))
     store_and_publish(ledger, summary)
-    # Only once the summary that tells them is out: until then they stay due for the next run.
+    # Only once the summary is out: until then they stay due.
     mark_rolled_up(ledger, done.rolled_up, run_id)
 
     s = report["summary"]
@@ -203,8 +200,7 @@ def _batch(event: dict[str, Any]) -> tuple[str, list[Target]]:
 
 
 def check_options(settings: WorkerSettings) -> dict[str, Any]:
-    """The checks' options, and the challenger machine whose RUNNING executions the lineage check believes (it
-    verifies them only where the machine runs: this account, its region)."""
+    """The checks' options, and the challenger machine whose RUNNING executions the lineage check believes."""
     machine = settings.challenger_state_machine_arn
     return {**settings.check_options, CHALLENGER_MACHINE_OPTION: machine} if machine else settings.check_options
 
@@ -229,7 +225,7 @@ def scan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         index = ServingIndex(_home_client("dynamodb"), settings.serving_index_table)
 
     def deployments(ctx: CheckContext) -> None:
-        # The real-time audit's deployment records (keyed by account, region): compared as that audit does.
+        # The real-time audit's deployment records, compared as that audit does.
         if found := index:
             ctx.preset(DEPLOYMENTS_KEY, lambda name: found.deployment(ctx.account_id, ctx.region, name))
 

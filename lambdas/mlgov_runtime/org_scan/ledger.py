@@ -1,11 +1,6 @@
-"""The findings table as the org scan's aggregate uses it: the shared store (adapters/findings_store.py), plus
-how each open finding was told (so its resolution is told the same way), a claim on each finding before it is
-published, and published marks conditional on the stored version.
-
-Two runs may overlap (a retried or hand-started execution beside the scheduled one) and detectors write the
-same items meanwhile. Without a claim both runs would publish the same due version; without the condition a
-late mark would overwrite a newer version's (a version published one by one marked as rolled up, whose issue
-would then never be closed, or a newer version's publication forgotten and sent again)."""
+"""The findings table for the aggregate: how each open finding was told, claims, conditional marks. Runs may
+overlap (docs/org-scan.md, 'Overlapping runs'): without them two would publish one version, or a late mark
+overwrite a newer one's."""
 
 from __future__ import annotations
 
@@ -18,7 +13,7 @@ from botocore.exceptions import ClientError
 from mlgov_runtime.adapters.findings_store import FindingsStore
 from mlgov_runtime.core.findings import STATUS_OPEN, Finding
 
-# A claim outlives the aggregate that took it (its Lambda timeout is 15 minutes), then another run may take it.
+# Outlives the aggregate (15-minute timeout), then another run may claim.
 CLAIM_SECONDS = 16 * 60
 
 
@@ -43,7 +38,7 @@ class ScanLedger(FindingsStore):
         self._now = now
 
     def open_findings(self, kinds: Iterable[str]) -> Iterator[dict[str, Any]]:
-        """Every OPEN finding of these kinds, with `rolled_up_in` and `published_fingerprint` when set."""
+        """OPEN findings of these kinds, with how each was told."""
         for item in self._scan_kinds(
             kinds,
             "#status = :open",
@@ -54,8 +49,7 @@ class ScanLedger(FindingsStore):
             yield {k: next(iter(v.values())) for k, v in item.items()}
 
     def claim(self, findings: Sequence[Finding], run_id: str) -> list[Finding]:
-        """Those whose stored version this run may publish: still that version, not published, and not claimed
-        by another run whose claim still holds (this run's own claim holds for its retries)."""
+        """Those this run may publish: the stored version, unpublished, no other run's live claim."""
         now = self._now()
         claimed = []
         for finding in findings:
@@ -84,8 +78,7 @@ class ScanLedger(FindingsStore):
         return claimed
 
     def mark_published(self, findings: Sequence[Finding], rolled_up_in: str | None = None) -> None:
-        """Remember these versions as told, only while each is still the stored version; a roll-up mark also
-        only while that version was not published one by one meanwhile (its issue stays its own)."""
+        """Mark as told while still the stored version (a roll-up mark: not published one by one meanwhile)."""
         condition = "fingerprint = :fp"
         if rolled_up_in:
             condition += " AND (attribute_not_exists(published_fingerprint) OR published_fingerprint <> :fp)"

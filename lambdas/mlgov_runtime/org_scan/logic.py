@@ -1,6 +1,4 @@
-"""The org-wide scan's planning and its worker: which account/regions to scan, and every registered
-per-endpoint check on every endpoint of one account/region. Pure: AWS arrives through the
-Organization and MemberConnector ports (adapters implement them, tests fake them)."""
+"""The org-wide scan's plan and worker (docs/org-scan.md). Pure: AWS arrives through ports tests fake."""
 
 from __future__ import annotations
 
@@ -141,6 +139,7 @@ class TargetResult:
     swept: bool = False
     outside: dict[str, list[str]] = field(default_factory=dict)
     outside_reason: str = ""
+    listed: list[str] = field(default_factory=list)  # regions whose endpoints the sweep listed in full
 
     @property
     def target(self) -> Target:
@@ -183,6 +182,7 @@ class TargetResult:
             swept=bool(data.get("swept")),
             outside={str(k): [str(n) for n in v] for k, v in (data.get("outside") or {}).items()},
             outside_reason=str(data.get("outside_reason") or ""),
+            listed=[str(r) for r in data.get("listed") or []],
         )
 
 
@@ -236,11 +236,7 @@ def scan_target(
     forwarding_stack: str = "MlGovMemberEventForwarding",
     scan_regions: Sequence[str] = (),
 ) -> TargetResult:
-    """Every check on every endpoint of one account/region, endpoints `concurrency` at a time.
-    An account/region that cannot be read at all is an ERROR result, never an exception. With
-    `home_account` (the governance account), other accounts' event forwarding is checked too: to its default
-    bus in `home_region` (org_scan.governance_region, or the scan's own region; the target's region if None).
-    In `scan_regions[0]` the account's other regions are swept (org_scan.regions)."""
+    """Every check on every endpoint of one account/region (unreadable: an ERROR result), forwarding, sweep."""
     started = time.monotonic()
     try:
         member = connector.connect(target)
@@ -294,7 +290,9 @@ def scan_target(
     if scan_regions and target.region == scan_regions[0]:
 
         def names_in(region: str) -> list[str]:
-            return member.in_region(region).endpoint_names()
+            names = member.in_region(region).endpoint_names()  # every page, or it raises
+            result.listed.append(region)
+            return names
 
         result.swept = True
         result.outside, result.outside_reason = regions.sweep(member.client("ec2"), scan_regions, names_in)

@@ -1,5 +1,4 @@
-"""Endpoints outside `org_scan.regions` (no SCP keeps SageMaker to them): once per account the worker lists the
-account's enabled regions through the member role and the endpoints in every other one (listed, not audited)."""
+"""Endpoints outside `org_scan.regions`, listed not audited (docs/org-scan.md): no SCP keeps SageMaker to them."""
 
 from __future__ import annotations
 

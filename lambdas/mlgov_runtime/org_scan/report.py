@@ -1,6 +1,4 @@
-"""The org-wide scan's aggregation: one report per run (JSON for machines, Markdown for people), the
-findings it stores and publishes (every check's, one per unreachable account/region, the resolutions
-of what is gone, one summary for Slack), and the change since the previous run. Pure."""
+"""The org-wide scan's aggregation: report, findings, resolutions, summary (docs/org-scan.md). Pure."""
 
 from __future__ import annotations
 
@@ -42,6 +40,7 @@ class Run:
     regions: tuple[str, ...]
     resource_arn: str = ""  # the state machine: what the summary finding is about
     skipped: Mapping[str, str] = field(default_factory=dict)
+    scope: Mapping[str, Any] = field(default_factory=dict)  # logic.Scope as a dict: why a place is out of it
 
 
 def complete_results(
@@ -110,7 +109,7 @@ def failure_finding(stage: str, error: str, cause: str, resource_arn: str, accou
 
 
 def rolled_up_text(report: Mapping[str, Any], report_uri: str) -> str:
-    """Where the findings not sent one by one are, and the command that lists them."""
+    """Where the rolled-up findings are, and how to list them."""
     rolled = report.get("rolled_up") or {}
     by_kind = rolled.get("by_kind") or {}
     if not by_kind:
@@ -137,8 +136,7 @@ def rolled_up_text(report: Mapping[str, Any], report_uri: str) -> str:
 
 
 def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, account_id: str, region: str) -> Finding:
-    """INFO, for Slack; as severe as the worst finding rolled up into it when there is one, so that the
-    default route files it in Jira once instead of each finding on its own."""
+    """INFO; as severe as the worst rolled-up finding, so Jira files it once (docs/org-scan.md)."""
     s = report["summary"]
     reached, total = s["account_regions_reached"], s["account_regions"]
     change = report.get("change", {})
@@ -155,12 +153,26 @@ def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, accoun
     if reached < total:
         where = ", ".join(f"{u['account_id']}/{u['region']}" for u in report["unreachable"][:10])
         detail += f" Unreachable: {where}."
+    unseen = report.get(NOT_LOOKED_AT) or []
     resolves = bool(rolled.get("resolves_summary"))
     if resolves:
         gone = sum(1 for f in rolled.get("findings", []) if f.get("status") == STATUS_RESOLVED)
         detail += f" {gone:,} rolled-up findings resolved and none is left open: the summary's issue is resolved."
     elif rolled.get("open"):
-        detail += f" {rolled['open']:,} rolled-up findings are still open (told in earlier summaries)."
+        there = sum(1 for u in unseen for f in u["findings"] if f.get("rolled_up_in"))
+        where = f", {there:,} of them where this run did not look" if there else ""
+        detail += f" {rolled['open']:,} rolled-up findings are still open (told in earlier summaries){where}."
+    if unseen:
+        places = "; ".join(
+            f"{u['account_id']}/{u['region']}, {u['count']:,} ({', '.join(u['kinds'])}): {u['reason']}"
+            for u in unseen[:3]
+        )
+        more = f"; {len(unseen) - 3} more" if len(unseen) > 3 else ""
+        detail += (
+            f" {sum(u['count'] for u in unseen):,} open findings in {len(unseen)} account/regions this run did not "
+            f"look at stay open (not scanned is not resolved): {places}{more} (`{NOT_LOOKED_AT}` in the report). "
+            f"{unseen[0]['next']}"
+        )
     opened = [f["severity"] for f in rolled.get("findings", []) if f.get("status") == STATUS_OPEN]
     severity = min(opened, key=SEVERITIES.index) if opened else "INFO"
     title = f"Weekly org scan: {s['violations']} violations, {reached}/{total} account-regions reached"
@@ -181,7 +193,7 @@ def summary_finding(report: Mapping[str, Any], run: Run, report_uri: str, accoun
             "summary": dict(s),
             **({"rolled_up": rolled.get("by_kind")} if rolled_text else {}),
         },
-        # Its finding_id is the state machine's: RESOLVED closes the issue an earlier, severe summary opened.
+        # The state machine's id: RESOLVED closes an earlier summary's issue.
         status=STATUS_RESOLVED if resolves else STATUS_OPEN,
     )
 
@@ -195,7 +207,7 @@ class OpenRecord:
     resource_arn: str
     title: str = ""
     severity: str = ""
-    # How its opening was told: rolled up into that run's summary, or one by one (told, no run), or never.
+    # How its opening was told: rolled up in a run's summary, one by one, or never.
     rolled_up_in: str = ""
     told: bool = False
 
@@ -219,8 +231,7 @@ class OpenRecord:
         return bool(self.rolled_up_in) or not self.told
 
 
-# In a closing's evidence: it closes a finding that was only rolled up (or never told), so it is rolled up too,
-# also when a later run publishes it (the stored closing carries it).
+# In a closing's evidence: it closes a finding only rolled up (or never told), so it is rolled up too.
 TOLD = "told"
 TOLD_IN_SUMMARY = "in a summary"
 
@@ -232,15 +243,20 @@ def resolutions(
     reported: set[str],
     source: str,
 ) -> list[Finding]:
-    """Closing findings for what was open and is no longer reported, only where the scan could look:
-    reached account/regions, endpoints whose check was conclusive. An endpoint that disappeared
-    closes its findings once (the store closes only what is open)."""
+    """Closings of what was open and is no longer reported, only where the scan could look."""
     reached = {r.target for r in results if r.status == OK}
     forwarding_ok = {r.target for r in results if r.status == OK and r.forwarding == forwarding.OK}
     swept = {r.account_id: r.outside for r in results if r.status == OK and r.swept and not r.outside_reason}
     rows = {row.get("endpoint_arn"): row for r in results for row in r.endpoints if row.get("endpoint_arn")}
     # Rows a failed check left without an ARN: the endpoint was listed, so it is not gone.
     listed = {(r.account_id, r.region, str(row["endpoint_name"]).lower()) for r in results for row in r.endpoints}
+    # Regions outside org_scan.regions the sweep listed in full: an endpoint it does not list there is gone.
+    outside = {
+        (r.account_id, g): {n.lower() for n in r.outside.get(g, ())}
+        for r in results
+        if r.status == OK
+        for g in r.listed
+    }
     kind_to_check = {kind: name for name, kinds in check_kinds.items() for kind in kinds}
     closing: list[Finding] = []
     for record in open_records:
@@ -261,9 +277,11 @@ def resolutions(
             why = "no endpoint outside the scanned regions there any more (or the region is scanned now)"
         elif record.kind in kind_to_check:
             if target not in reached:
-                continue
-            row = rows.get(record.resource_arn)
-            if row is None:
+                name, names = _endpoint_name(record), outside.get((record.account_id, record.region))
+                if not name or names is None or name in names:
+                    continue
+                why = "the endpoint no longer exists"
+            elif (row := rows.get(record.resource_arn)) is None:
                 if (record.account_id, record.region, record.resource_arn.rsplit("/", 1)[-1].lower()) in listed:
                     continue
                 why = "the endpoint no longer exists"
@@ -291,15 +309,67 @@ def resolutions(
     return closing
 
 
+def _endpoint_name(record: OpenRecord) -> str:
+    """The endpoint a finding is about, "" when its ARN is not an endpoint's of its own account/region."""
+    arn = record.resource_arn.split(":", 5)
+    ok = len(arn) == 6 and arn[3:5] == [record.region, record.account_id] and arn[5].startswith("endpoint/")
+    return arn[5][9:].lower() if ok else ""
+
+
+NOT_LOOKED_AT = "open_findings_not_looked_at"
+NOT_IN_SCOPE, NOT_REACHED = "NOT_IN_SCOPE", "NOT_REACHED"
+GROUP = ("account_id", "region", "why", "reason", "next", "count", "kinds", "findings")
+EXCLUDED = "excluded by org_scan.exclude_account_ids"
+OUT_OF_SCOPE = "no longer in the scope (org_scan.account_ids, organizational_unit_ids, account_tags, or not ACTIVE)"
+SWEPT = "the sweep lists its endpoints: one no longer listed is resolved"
+BY_HAND = "No command closes them by hand: they stay open and listed here."
+
+
+def not_looked_at(records: Iterable[OpenRecord], results: Sequence[TargetResult], run: Run) -> list[dict[str, Any]]:
+    """Open findings (not reported, not closed) where this run did not look, per account/region: why, what to do."""
+    rows = {r.target: r for r in results}
+    planned = {r.account_id for r in results}
+    sweeps = {r.account_id: r for r in results if r.status == OK and r.swept}
+    places: dict[Target, list[OpenRecord]] = {}
+    for rec in records:
+        target = Target(rec.account_id, rec.region)
+        if rec.kind == KIND_OUTSIDE:
+            seen = rec.account_id in sweeps and not sweeps[rec.account_id].outside_reason
+        else:
+            seen = target in rows and rows[target].status == OK
+        if not seen:
+            places.setdefault(target, []).append(rec)
+    out = []
+    for target, found in sorted(places.items()):
+        a, g, row = target.account_id, target.region, rows.get(target)
+        look = f"look now with `mlgov scan --accounts {a} --regions {g} --role-name {run.role_name}`"
+        if row is not None:
+            why, reason = NOT_REACHED, f"not reached this run ({row.reason_code}: see `unreachable`)"
+            nxt = f"Fix what its row says, or {look}; the next run that reaches it resolves what is gone."
+        else:
+            why, parts = NOT_IN_SCOPE, []
+            if a not in planned:
+                excluded = a in run.scope.get("exclude_account_ids", ())
+                parts.append(f"account {a}: {EXCLUDED if excluded else run.skipped.get(a) or OUT_OF_SCOPE}")
+            if g not in run.regions:
+                swept = a in sweeps and g in sweeps[a].listed
+                parts.append(f"{g} is not in org_scan.regions ({SWEPT if swept else 'not swept in full'})")
+            reason = "; ".join(parts) or "no result for it"
+            again = "the account to the scope" if a not in planned else f"{g} to org_scan.regions"
+            nxt = f"Re-add {again} and deploy (the next run resolves what is gone), or {look}. {BY_HAND}"
+        kinds = dict(sorted(Counter(r.kind for r in found).items()))
+        told = [{**_compact(vars(r)), **({"rolled_up_in": r.rolled_up_in} if r.rolled_up_in else {})} for r in found]
+        out.append(dict(zip(GROUP, (a, g, why, reason, nxt, len(found), kinds, told), strict=True)))
+    return out
+
+
 PUBLISH_BATCH = 10  # SNS PublishBatch entries per call
 TimeLeft = Callable[[], float]  # seconds the aggregate may still spend publishing (<= 0: stop)
 
 
 @dataclass
 class Published:
-    """What the aggregate did with a run's findings (the report's `published`). Nothing is dropped: a finding
-    is sent, rolled up into the run's summary, stored-but-unpublished (the next run publishes it), or not
-    stored (the next run detects it again); every one of them is in the report."""
+    """The report's `published`: nothing is dropped (docs/org-scan.md, 'A first run')."""
 
     sent: list[Finding] = field(default_factory=list)
     rolled_up: list[Finding] = field(default_factory=list)
@@ -322,8 +392,7 @@ def _out_of_time(time_left: TimeLeft | None) -> bool:
 def store_all(
     sink: FindingSink, findings: Sequence[Finding], concurrency: int = 8, time_left: TimeLeft | None = None
 ) -> tuple[list[Finding], list[Finding]]:
-    """The store's conditional write for each (several at a time): (due: new or changed versions to publish,
-    not stored because the time ran out)."""
+    """The store's conditional write for each: (due: new or changed versions, not stored: out of time)."""
     if not findings:
         return [], []
 
@@ -350,10 +419,7 @@ SINGLE, ROLLED = "single", "rolled"
 
 @dataclass
 class RollUpDecision:
-    """How each due finding of a run is told, taken once: a retried aggregate (a Lambda timeout, Step Functions'
-    retry) reuses it, so that it neither sends one by one what the first attempt rolled up nor rolls up what it
-    sent (runs/<run>/rolled_up.json, HMAC'd like the results). It only grows: a finding first due in a retry
-    is decided then, within what the limit has left."""
+    """How each due finding of a run is told, decided once: a retry reuses it (docs/org-scan.md)."""
 
     run_id: str
     how: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # finding_id -> (kind, status, SINGLE|ROLLED)
@@ -374,9 +440,7 @@ class RollUpDecision:
 def split_by_kind(
     due: Sequence[Finding], max_per_kind: int | None, decided: RollUpDecision | None = None
 ) -> tuple[list[Finding], list[Finding]]:
-    """(one by one, rolled up). What `decided` already decided stays so. A resolution is told as its opening
-    was: rolled up when that was (or never told), else one by one whatever the limit (it closes an issue of its
-    own). Openings: at most `max_per_kind` of one kind one by one, the most severe."""
+    """(one by one, rolled up): a resolution as its opening was told, openings up to `max_per_kind`."""
     seen: Counter[str] = Counter()
     for kind, status, how in decided.how.values() if decided else ():
         seen[kind] += how == SINGLE and status == STATUS_OPEN
@@ -407,8 +471,7 @@ def _in_groups(
 def publish_due(
     sink: BatchFindingSink, due: Sequence[Finding], concurrency: int = 8, time_left: TimeLeft | None = None
 ) -> tuple[list[Finding], list[Finding]]:
-    """Publish stored findings in PublishBatch groups, several at a time, each marked as it goes out.
-    (sent, left stored-but-unpublished: refused, or the time ran out)."""
+    """PublishBatch groups, each marked as it goes out: (sent, left unpublished: refused or out of time)."""
     sent = _in_groups(due, lambda group: [] if _out_of_time(time_left) else sink.publish_batch(group), concurrency)
     went = {id(f) for f in sent}
     return sent, [f for f in due if id(f) not in went]
@@ -473,8 +536,7 @@ def lineage_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 def change_since(
     previous: Mapping[str, Any] | None, current: Sequence[Finding], results: Sequence[TargetResult]
 ) -> dict[str, Any]:
-    """New and resolved findings since the previous run's report. A finding in an account/region this
-    run could not reach is neither new nor resolved: its state is unknown."""
+    """New and resolved since the previous report; where this run could not reach, neither (state unknown)."""
     reached = {(r.account_id, r.region) for r in results if r.status == OK}
     now = {f.finding_id: _compact(f) for f in current}
     before = {f["finding_id"]: f for f in (previous or {}).get("findings", [])}
@@ -597,8 +659,7 @@ class FindingsLedger(BatchFindingSink, Protocol):
 class Aggregated:
     report: dict[str, Any]
     published: list[Finding]
-    # Told through the run's summary, not one by one: the caller marks them once the summary is out
-    # (until then they stay due, and a crash rolls them up again next run).
+    # Told through the summary: the caller marks them once it is out (a crash before: rolled up again).
     rolled_up: list[Finding] = field(default_factory=list)
 
 
@@ -616,11 +677,7 @@ def aggregate(
     decided: RollUpDecision | None = None,
     keep: Callable[[RollUpDecision], object] | None = None,
 ) -> Aggregated:
-    """Store and publish this run's findings, close what is gone, publish what earlier runs stored but did
-    not publish, and build the report. The summary finding is the caller's (it names where the report was
-    written). `time_left`: when it reaches 0, nothing more is stored or published (see Published).
-    `decided`: an earlier attempt's roll-up decision for this run; `keep(decision)` persists the decision
-    before anything is published."""
+    """Store, publish, close, report (the summary is the caller's); `keep` persists the roll-up first."""
     began = utc_now_iso()
     opened = [f for r in results for f in r.findings]
     opened += [unreachable_finding(r, run.role_name, run.source) for r in results if r.status == ERROR]
@@ -646,17 +703,18 @@ def aggregate(
         "published_open": sum(1 for f in sent if f.status != STATUS_RESOLVED),
         "resolved": sum(1 for f in sent if f.status == STATUS_RESOLVED),
         "published_from_earlier_runs": len({id(f) for f in earlier} & {id(f) for f in sent}),
-        # Claimed by a concurrent run (or changed or published meanwhile): that one tells them.
+        # Another run (or a change meanwhile) tells them.
         "claimed_by_another_run": len(elsewhere),
         **done.counts(),
     }
     report = build_report(run, results, opened, previous, counts, costs=costs)
-    # Rolled-up findings still open once this run's summary is out: earlier runs' not closed nor told one by one
-    # now, and this run's.
+    # Rolled-up findings still open once this run's summary is out.
     gone = {f.finding_id for f in closing} | {f.finding_id for f in sent}
     still = {r.finding_id for r in records if r.rolled_up_in and r.finding_id not in gone}
     still |= {f.finding_id for f in rolled if f.status == STATUS_OPEN}
     report["rolled_up"] = rolled_up_section(rolled, max_per_kind, len(still))
+    closed = {f.finding_id for f in closing}
+    report[NOT_LOOKED_AT] = not_looked_at([r for r in records if r.finding_id not in reported | closed], results, run)
     return Aggregated(report, sent, rolled)
 
 
@@ -669,7 +727,7 @@ def rolled_up_section(rolled: Sequence[Finding], max_per_kind: int | None, still
         "max_per_kind": max_per_kind,
         "by_kind": {kind: dict(sorted(c.items())) for kind, c in sorted(by_kind.items())},
         "findings": [{**_compact(f), "status": f.status} for f in sorted(rolled, key=_order)],
-        # The summary's own issue stands for the rolled-up findings: it resolves with the last of them.
+        # The summary's issue resolves with the last rolled-up finding.
         "open": still_open,
         "resolves_summary": bool(resolved) and not still_open,
     }
@@ -725,6 +783,12 @@ def to_markdown(report: Mapping[str, Any]) -> str:
     if report["unreachable"]:
         out += ["", f"## Unreachable ({len(report['unreachable'])})", ""]
         out += [f"- {u['account_id']}/{u['region']}: {u['reason']}" for u in report["unreachable"]]
+    if unseen := report.get(NOT_LOOKED_AT):
+        out += ["", f"## Open findings where this run did not look ({sum(u['count'] for u in unseen)})", ""]
+        out += _table(
+            ["account", "region", "why", "findings", "reason", "next"],
+            ([u["account_id"], u["region"], u["why"], u["count"], u["reason"], u["next"]] for u in unseen),
+        )
     out += ["", "## Catalog snapshot age per endpoint", ""]
     out += _table(
         ["account", "region", "endpoint", "status", "snapshot date", "age (days)"],

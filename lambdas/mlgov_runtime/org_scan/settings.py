@@ -1,6 +1,4 @@
-"""The org-wide scan's settings: the `org_scan` section and what the per-endpoint checks judge by, declared
-once; the coordinator (plan, aggregate, failure) and the worker receive them as one JSON variable (`Received`)
-and validate it against the same models at cold start."""
+"""The org-wide scan's settings, received as one JSON variable (`Received`), validated at cold start."""
 
 from __future__ import annotations
 
@@ -168,8 +166,7 @@ class Received:
 
 
 def environment(settings: Any) -> dict[str, str]:
-    """The scan functions' settings variable from the validated settings; refused when it would not fit
-    in a Lambda environment (the message names what to shorten)."""
+    """The scan functions' settings variable; refused, naming what to shorten, when Lambda could not carry it."""
     sent = received_environment(settings, Received)
     size = len(sent[variable(Received)].encode())
     if size > SETTINGS_MAX_BYTES:
@@ -191,8 +188,7 @@ def json_sizes(text: str) -> dict[str, int]:
 
 
 def check_options(got: Any) -> dict[str, Any]:
-    """What the per-endpoint checks read (mlgov_runtime.core.checks.CheckContext.options), from the settings
-    (the CLI's) or from what the scan received: the same sections either way."""
+    """The checks' `CheckContext.options`, from the CLI's settings or what the scan received: the same."""
     data = dump(got, Received)
     return {
         "thresholds": data["thresholds"],
@@ -244,8 +240,7 @@ class WorkerSettings(ObservabilityEnv):
     serving_index_table: str | None = None  # the lineage audit's index of who serves which package
     # Whose bus member accounts forward to (None: this function's region, where the governance stack runs).
     governance_region: str | None = None
-    # The challenger state machine (stacks/org_scan.py): its RUNNING executions make a challenger-shaped variant
-    # of the governance account, in the machine's region, UNDER_EVALUATION (None: never).
+    # Its RUNNING executions make a challenger of this account/region UNDER_EVALUATION (None: never).
     challenger_state_machine_arn: str | None = None
     # org_scan.regions, else this function's
     scan_regions: tuple[str, ...] = ()

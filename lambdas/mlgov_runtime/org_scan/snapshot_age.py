@@ -1,7 +1,5 @@
-"""Per-endpoint check: the catalog snapshot an endpoint's Approved packages were trained on
-(`catalog_snapshot_date` in their CustomerMetadataProperties) must be at most
-thresholds.snapshot_max_age_days old (spec scenario 2 follow-up 2). Reads nothing of its own: the
-lineage check already described every package, and its cache answers."""
+"""Per-endpoint check: catalog snapshot age (docs/org-scan.md, 'Snapshot age'). Reads nothing of its own: the
+lineage check's cache answers."""
 
 from __future__ import annotations
 
@@ -24,7 +22,7 @@ OK, STALE, MISSING, NOT_APPLICABLE = "OK", "STALE", "MISSING", "N/A"
 
 
 def approved_packages(audit: EndpointAudit) -> list[str]:
-    """ARNs of the Approved packages the endpoint serves (variants, an update in flight, components)."""
+    """The Approved packages it serves (variants, an update in flight, components)."""
     arns = {
         c.model_package_arn
         for v in [*audit.variants, *audit.inference_components]
