@@ -12,7 +12,8 @@ running challenger UNAPPROVED; the held test pins that nothing worse follows in 
 without `$.started` takes nothing away on a failed start. Not settled: a Jira project key changed while issues are
 open (`JiraProject.find_open_issue` searches only the new project, so a RESOLVED finding would leave the old
 project's issue open and report "no open issue to resolve"; settled since: the sink honours the search's project,
-docs/notifications.md says to move open issues first, tests/integration/test_notifier_project_change.py), and removing a group from `challenger.endpoints` while its run is live also removes the
+docs/notifications.md says to move open issues first, tests/integration/test_notifier_project_change.py), and
+removing a group from `challenger.endpoints` while its run is live also removes the
 Steps function's `UpdateEndpointWeightsAndCapacities` on that endpoint (stacks/challenger.py ChangeWatchedEndpoints),
 which no moto test can show; hole 5 is what the on-call then reads.
 
