@@ -1,10 +1,7 @@
 """A finding in the AWS Security Finding Format (ASFF), as Security Hub's BatchImportFindings takes it. Pure.
 
-One finding_id is one Security Hub record: Id, ProductArn and GeneratorId never change between the open
-finding and its resolution, so a resolution updates the record instead of adding one.
-Limits (Security Hub API reference): Title 256 characters, Description 1024, Remediation.Recommendation.Text
-512, ProductFields values 2048 (at most 50 pairs), 240 KB per finding, 100 findings per request.
-A cut text says so and says where the whole finding is.
+One finding_id is one record (Id, ProductArn, GeneratorId fixed), so a resolution updates it. Limits: the
+Security Hub API reference (the *_MAX constants); a cut says where the whole finding is.
 """
 
 from __future__ import annotations

@@ -1,10 +1,5 @@
-"""Notifier Lambda: findings from the governance channel (SNS -> SQS) to Slack, Jira and pages
-(docs/notifications.md).
-
-Every delivery runs inside the invocation's budget (remaining time less a reserve): what cannot finish in time,
-meets a long Retry-After or hits a target already failing in this batch is returned as a batch item failure,
-and SQS hands it to a later invocation, which skips the targets already reached. Permanent refusals are not
-retried: reported at once and parked in the dead-letter queue (`mlgov notify redrive` resends them).
+"""Notifier Lambda: findings (SNS -> SQS) to Slack, Jira and pages; budget, retries and the dead-letter queue:
+docs/notifications.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """What a finding looks like in Slack and Jira. Pure: no HTTP here.
 
-Every payload fits the receiver's documented limits (the *_MAX constants; docs/notifications.md lists them).
-A cut says so and says where the full finding is. Lengths are counted in UTF-16 code units, which
-is what the Java side of Jira counts and never less than the characters Slack counts.
-Text from resources is escaped where the receiver would interpret it (Slack: & < >), and goes into
-Jira only as ADF text nodes, which Jira never parses.
+Payloads fit the receivers' limits (docs/notifications.md), counted in UTF-16 units (Jira's count, never less
+than Slack's). Resource text is escaped for Slack (& < >) and reaches Jira only as ADF text nodes.
 """
 
 from __future__ import annotations
