@@ -24,6 +24,9 @@ Holes, ranked:
    product deletes on the old rule. Safe: the acting steps read invocations over the window they read the age by
    (the deployed stale window) and abort, naming when to request again (`mlgov retire request --endpoint E`).
    (test_a_stale_window_lengthened_mid_request_keeps_an_endpoint_called_inside_it)
+   Fixed: CheckIdle and DeleteIfIdle read the invocations over the stale window the function has now (at least the
+   safety window), abort on traffic in it ("once it has had none for 48 h, `mlgov retire request --endpoint E`") and
+   keep the safety abort for traffic inside the safety window.
 
 2. MEDIUM. After `purpose_tag_key` changes (endpoint_purpose -> lifecycle) with a retirement open, the purpose
    audit tells the owner to `add-tags Key=lifecycle,Value=active`; when they do, the tag-change handler treats it as
@@ -144,10 +147,6 @@ class Walk:
 # the traffic under none
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 1: a stale window lengthened mid-request still deletes an endpoint called inside the new window",
-)
 def test_a_stale_window_lengthened_mid_request_keeps_an_endpoint_called_inside_it(
     retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

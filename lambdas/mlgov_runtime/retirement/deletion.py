@@ -256,13 +256,17 @@ class Steps:
         to now. The approver named is the record's, never the state's."""
         return self._checked(state, execution, final=True)
 
+    @property
+    def _stale_hours(self) -> int:
+        return max(self.policy.stale_window_hours, self.policy.safety_window_hours)
+
     def _first_check(self, state: dict[str, Any], now: datetime) -> datetime:
         """When the first check ran; never later than INVOCATIONS_SETTLE ago, so a missing or forged time only widens
         the final window."""
         idle = state.get("idle")
         try:
             checked = parse_iso(str(idle["checked_at"])) if isinstance(idle, dict) else now
-            checked - timedelta(hours=self.policy.safety_window_hours)  # one near year 1 has no window before it
+            checked - timedelta(hours=self._stale_hours)  # one near year 1 has no window before it
         except (KeyError, ValueError, OverflowError):
             checked = now
         return min(checked, now - INVOCATIONS_SETTLE)
@@ -296,19 +300,14 @@ class Steps:
                 f"config changed since the request: approved {record.bound}, now {self._bound(view)}); "
                 f"request again: `mlgov retire request --endpoint {name}`",
             }
-        window = self.policy.safety_window_hours
         now = self.now()
-        start = (self._first_check(state, now) if final else now) - timedelta(hours=window)
-        invocations: int | None
-        why = ""
-        try:
-            invocations = self.metrics.invocations(name, [v.name for v in view.variants], start, now)
-            # Traffic through inference components is reported per component, not per variant.
-            components = self.endpoints.component_names(name)
-            if components:
-                invocations += self.metrics.component_invocations(components, start, now)
-        except ReadFailure as exc:
-            invocations, why = None, str(exc)
+        base = self._first_check(state, now) if final else now
+        # Also the stale window the age is judged by (a deploy may have lengthened it since `prepare`).
+        invocations, why = self._invocations(name, view, base - timedelta(hours=self._stale_hours), now)
+        seen, window = invocations, self._stale_hours
+        if invocations and window > self.policy.safety_window_hours:
+            window = self.policy.safety_window_hours
+            invocations, why = self._invocations(name, view, base - timedelta(hours=window), now)
         if invocations is None or invocations > 0:
             self.emit(SAFETY_ABORT_METRIC, 1)
             abort = safety_abort_finding(retiring, invocations, window, approved_by, now, why)
@@ -319,10 +318,15 @@ class Steps:
             return {"outcome": "aborted", "invocations": invocations, "reason": abort.title}
         # Acts: its own look at the endpoint's age (a request prepared by older code never made one).
         young = too_young(view, now, self.policy.stale_window_hours)
-        if young or view.tags.get(self.policy.purpose_tag_key) != RETIRING:
+        if seen or young or view.tags.get(self.policy.purpose_tag_key) != RETIRING:
             why = f"{name} is no longer tagged {self.policy.purpose_tag_key}={RETIRING}; nothing deleted"
             if young:
                 why = f"{name} was {young}; nothing deleted: `mlgov retire request --endpoint {name}` then"
+            if seen:  # only outside the safety window: not stale under the deployed window, not live
+                why = (
+                    f"{name} took {seen:,} invocations in the last {self._stale_hours} h; nothing deleted: "
+                    f"`mlgov retire request --endpoint {name}` once it has had none for that long"
+                )
             retiring.request, retiring.last_outcome = None, f"Deletion aborted at {iso(now)}: {why}."
             self._publish_retiring(retiring)
             return {"outcome": "aborted", "reason": why}
@@ -341,6 +345,18 @@ class Steps:
                 raise
         self.emit(SAFETY_ABORT_METRIC, 0)
         return self._close(retiring, state, approved_by, now)
+
+    def _invocations(self, name: str, view: Any, start: datetime, now: datetime) -> tuple[int | None, str]:
+        """Invocations of `name` from `start` (None and why when unreadable: never zero)."""
+        try:
+            invocations = self.metrics.invocations(name, [v.name for v in view.variants], start, now)
+            # Traffic through inference components is reported per component, not per variant.
+            components = self.endpoints.component_names(name)
+            if components:
+                invocations += self.metrics.component_invocations(components, start, now)
+        except ReadFailure as exc:
+            return None, str(exc)
+        return invocations, ""
 
     def _gone(self, name: str) -> bool:
         """Whether DescribeEndpoint shows `name` deleted or being deleted (an unreadable answer is not gone)."""
