@@ -36,6 +36,9 @@ Holes, ranked:
    retirement never set is not "put back"; the conflict is reported (the open retirement, opened under the old key)
    with `mlgov retire cancel` / `mlgov retire request` as the next commands.
    (test_an_owner_following_the_purpose_audits_fix_after_a_key_change_is_not_overwritten_nor_blamed)
+   Fixed: a change to the key while the endpoint's tag under another key says retiring (the key the retirement was
+   opened under) is left as it is and reported as a MEDIUM RETIRING_TAG_CHANGED naming that tag, `mlgov retire
+   cancel` and `mlgov retire request`.
 
 3. MEDIUM. `alert_routing.routes` changed to take Jira off a route while a finding is open in Jira: its RESOLVED
    matches the deployed routes (by kind), so it goes to Slack only; the issue gets no comment and no transition and
@@ -259,11 +262,6 @@ def test_a_purpose_tag_key_changed_mid_request_aborts_naming_the_change_and_the_
 # -- hole 2: after a purpose_tag_key change, the owner who tags the new key as the purpose audit says is overwritten
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 2: after a purpose_tag_key change, an owner tagging NEW=active as the purpose audit says is "
-    "reverted to NEW=retiring (now deletable) and named in a HIGH RETIRING_TAG_CHANGED",
-)
 def test_an_owner_following_the_purpose_audits_fix_after_a_key_change_is_not_overwritten_nor_blamed(
     retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

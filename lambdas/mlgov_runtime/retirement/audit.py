@@ -242,15 +242,24 @@ def on_tag_change(
     touched = key in change.removed_keys or key in change.set_tags
     if not touched or retiring is None:
         return "nothing to do", published
-    action = "flagged"
-    if response == "revert":
+    action, old = "flagged", ""
+    try:
+        tags = endpoints.describe(change.endpoint_name).tags
+    except (EndpointGone, ReadFailure):  # unread: put back as before
+        tags = {}
+    # Its tag under another key (purpose_tag_key changed since): this key is not the retirement's to put back.
+    if tags.get(key) != RETIRING:
+        old = next((k for k, v in sorted(tags.items()) if v == RETIRING), "")
+    if old:
+        action = "kept"
+    elif response == "revert":
         try:
             endpoints.tag(change.endpoint_name, key, RETIRING)
             action = "reverted"
         except EndpointGone:
             pass
     finding = tag_changed_finding(
-        retiring, change.changed_by, new_value, action, event_id, change.event_time, "realtime"
+        retiring, change.changed_by, new_value, action, event_id, change.event_time, "realtime", old
     )
     _publish(book, [finding], published)
     return f"retiring tag change {action}", published

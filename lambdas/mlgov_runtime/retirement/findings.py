@@ -272,7 +272,14 @@ def retired_finding(r: Retiring, deleted_at: datetime, wasted: float | None, app
 
 
 def tag_changed_finding(
-    r: Retiring, changed_by: str, new_value: str | None, action: str, event_id: str, event_time: str, source: str
+    r: Retiring,
+    changed_by: str,
+    new_value: str | None,
+    action: str,
+    event_id: str,
+    event_time: str,
+    source: str,
+    old_key: str = "",
 ) -> Finding:
     now_value = "removed it" if new_value is None else f"set it to {new_value!r}"
     done = (
@@ -280,10 +287,12 @@ def tag_changed_finding(
         if action == "reverted"
         else "The tag was left as it is (settings: flag only); the retirement stays open."
     )
+    if old_key:
+        done = f"Kept: retirement.purpose_tag_key changed since {old_key}=retiring. Or: cancel, `mlgov retire request`."
     return _finding(
         r,
         kind=KIND_TAG_CHANGED,
-        severity="HIGH",
+        severity="MEDIUM" if old_key else "HIGH",
         title=f"Endpoint {r.endpoint_name}: retiring tag changed while its retirement is open",
         detail=(
             f"{changed_by} {now_value} at {event_time} while the retirement of {r.endpoint_name} (deadline "
