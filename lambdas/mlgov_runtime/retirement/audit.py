@@ -162,9 +162,8 @@ def run_stale_audit(
     cutover_at: datetime | None = None,
     grace_hours: float | None = None,
 ) -> AuditRun:
-    """Every watched InService endpoint (or the named ones): verdict, findings, retirements opened; with a
-    `quiet` reader, also whether each cut-over endpoint went quiet. Without a book (the CLI) nothing is
-    stored or published."""
+    """Every watched InService endpoint (or the named ones): verdict, findings, retirements opened, and with
+    `quiet` the went-quiet check. Without a book (the CLI) nothing is stored or published."""
     run = AuditRun()
     names = list(names) if names is not None else None
     pairs: list[tuple[RetirementCheck, EndpointView | None]] = []

@@ -212,8 +212,7 @@ class Steps:
         }
 
     def request_approval(self, state: dict[str, Any], token: str, execution: str) -> dict[str, Any]:
-        """Keep the token in the approvals store and publish the request's id on the endpoint's retirement
-        (Slack buttons, Jira); the execution waits until the approval service answers or the request expires."""
+        """Keep the token in the approvals store and publish the request's id on the endpoint's retirement."""
         ref, now = self._ref(state), self.now()
         why = self._own_execution(execution, ref.endpoint_name)
         if why:

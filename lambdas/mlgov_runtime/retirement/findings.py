@@ -107,8 +107,7 @@ def check_findings(check: RetirementCheck, source: str, purpose_key: str = "endp
 
 
 def cutover_findings(check: RetirementCheck, source: str) -> list[Finding]:
-    """After a cut-over: still called N hours later (HIGH), or no data to tell (MEDIUM); quiet closes both.
-    Evidence is the quiet check: Invocations by hour, per variant and per inference component."""
+    """After a cut-over: still called N hours later (HIGH), or no data to tell (MEDIUM); quiet closes both."""
     quiet = check.cutover
     status = (quiet or {}).get("status")
     if check.verdict is Verdict.ERROR or status in ("PENDING", "ERROR"):
