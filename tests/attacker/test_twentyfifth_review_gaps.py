@@ -68,6 +68,8 @@ Holes, ranked:
    command. Safe: the abort says the key changed (E is tagged endpoint_purpose=retiring) and names
    `mlgov retire request --endpoint E`.
    (test_a_purpose_tag_key_changed_mid_request_aborts_naming_the_change_and_the_next_command)
+   Fixed: an endpoint tagged retiring under another key than the function's purpose_tag_key aborts naming that tag,
+   the key change and `mlgov retire request --endpoint E`.
 
 Held (plain tests): a shorter stale window mid-request deletes the approved idle endpoint as before; an approver
 removed between approval and the final check deletes nothing (DeleteIfIdle reads the approvers it has now); a
@@ -247,11 +249,6 @@ def test_a_purpose_tag_key_changed_mid_request_deletes_nothing(
     assert "Deletion aborted at" in walk.retiring()["detail"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 6: a purpose_tag_key changed mid-request aborts with 'no longer tagged NEW=retiring' (it never was), "
-    "naming neither the settings change nor a next command",
-)
 def test_a_purpose_tag_key_changed_mid_request_aborts_naming_the_change_and_the_next_command(
     retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

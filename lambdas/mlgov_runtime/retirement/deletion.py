@@ -273,6 +273,7 @@ class Steps:
     def _checked(self, state: dict[str, Any], execution: str, final: bool) -> dict[str, Any]:
         ref = self._ref(state)
         name = ref.endpoint_name
+        again = f"`mlgov retire request --endpoint {name}`"
         record, why_not = self._approval(execution, name)
         if record is None:
             return {"outcome": "refused", "reason": f"nothing deleted: {why_not}"}
@@ -297,7 +298,7 @@ class Steps:
                 "outcome": "aborted",
                 "reason": f"nothing deleted: {name} is not the endpoint that was approved (ARN, creation time or "
                 f"config changed since the request: approved {record.bound}, now {self._bound(view)}); "
-                f"request again: `mlgov retire request --endpoint {name}`",
+                f"request again: {again}",
             }
         now = self.now()
         base = self._first_check(state, now) if final else now
@@ -317,14 +318,17 @@ class Steps:
             return {"outcome": "aborted", "invocations": invocations, "reason": abort.title}
         # Acts: its own look at the endpoint's age (a request prepared by older code never made one).
         young = too_young(view, now, self.policy.stale_window_hours)
-        if seen or young or view.tags.get(self.policy.purpose_tag_key) != RETIRING:
-            why = f"{name} is no longer tagged {self.policy.purpose_tag_key}={RETIRING}; nothing deleted"
+        key = self.policy.purpose_tag_key
+        if seen or young or view.tags.get(key) != RETIRING:
+            why = f"{name} is no longer tagged {key}={RETIRING}; nothing deleted"
+            if old := next((k for k, v in sorted(view.tags.items()) if v == RETIRING), ""):
+                why = f"{name} is tagged {old}={RETIRING}, but purpose_tag_key is now {key}; nothing deleted: {again}"
             if young:
-                why = f"{name} was {young}; nothing deleted: `mlgov retire request --endpoint {name}` then"
+                why = f"{name} was {young}; nothing deleted: {again} then"
             if seen:  # only outside the safety window: not stale under the deployed window, not live
                 why = (
                     f"{name} took {seen:,} invocations in the last {self._stale_hours} h; nothing deleted: "
-                    f"`mlgov retire request --endpoint {name}` once it has had none for that long"
+                    f"{again} once it has had none for that long"
                 )
             retiring.request, retiring.last_outcome = None, f"Deletion aborted at {iso(now)}: {why}."
             self._publish_retiring(retiring)
