@@ -62,6 +62,9 @@ Holes, ranked:
    --request ID` until its expiry time. Safe: the refusal is written on the retirement (why, and
    `mlgov retire request --endpoint E` to ask again).
    (test_an_approval_refused_after_a_deploy_removed_its_approver_is_said_on_the_retirement)
+   Fixed: an acting check that refuses its own running execution's approval writes the refusal on the retirement
+   (why, nothing deleted, `mlgov retire request --endpoint E`) and clears the request; a refusal for any other
+   caller changes nothing there.
 
 6. LOW. `purpose_tag_key` changed while a deletion is in flight: the live check aborts (held: nothing deleted) with
    "E is no longer tagged lifecycle=retiring", which it never was, naming neither the settings change nor a next
@@ -210,11 +213,6 @@ def test_an_approver_removed_by_a_deploy_before_the_final_check_deletes_nothing(
     assert walk.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 5: a deletion refused at the final check (approver removed by a deploy) leaves the retirement "
-    "showing the request as waiting for a decision",
-)
 def test_an_approval_refused_after_a_deploy_removed_its_approver_is_said_on_the_retirement(
     retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

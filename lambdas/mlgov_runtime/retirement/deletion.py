@@ -144,10 +144,7 @@ class Steps:
         return json.dumps([view.arn, created, view.config_name])
 
     def _approval(self, execution: str, name: str) -> tuple[ApprovalRequest | None, str]:
-        """The approval record this execution's request got, or why there is none to act on."""
-        why = self._own_execution(execution, name)
-        if why:
-            return None, why
+        """The approval record this (own, checked) execution's request got, or why there is none to act on."""
         assert self.approvals is not None
         try:
             record = self.approvals.get(request_id_for(execution))
@@ -274,11 +271,16 @@ class Steps:
         ref = self._ref(state)
         name = ref.endpoint_name
         again = f"`mlgov retire request --endpoint {name}`"
-        record, why_not = self._approval(execution, name)
+        foreign = self._own_execution(execution, name)
+        record, why_not = (None, foreign) if foreign else self._approval(execution, name)
+        retiring = None if foreign else open_retiring(self.book, ref)
         if record is None:
+            if retiring:  # its own approval refused now (a deploy may have removed the approver): said, not pending
+                retiring.request = None
+                retiring.last_outcome = f"Deletion refused at {iso(self.now())}: {why_not}; nothing deleted: {again}"
+                self._publish_retiring(retiring)
             return {"outcome": "refused", "reason": f"nothing deleted: {why_not}"}
         approved_by = f"{record.decided_by} (via {record.channel})"
-        retiring = open_retiring(self.book, ref)
         if retiring is None:
             return {"outcome": "aborted", "reason": f"the retirement of {name} is no longer open (cancelled?)"}
         try:
