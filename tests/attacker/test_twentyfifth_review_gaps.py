@@ -55,6 +55,8 @@ Holes, ranked:
    EndpointInvocationErrors pile up. Missing is reported as zero. Safe: a watch with nothing to read answers
    `errors: None` and says on the endpoint's finding that the watch is blind (naming client_error_metrics).
    (test_a_watch_left_without_client_error_metrics_by_a_deploy_says_it_watches_nothing)
+   Fixed: a watch with no metric to read answers `errors: None` and publishes a MEDIUM RETIRED_ENDPOINT_STILL_CALLED
+   saying late callers are unwatched, naming retirement.client_error_metrics and the recreate command.
 
 5. LOW. `approvals.approvers.retirement` narrowed by a deploy during LetMetricsSettle: DeleteIfIdle refuses the
    approval (held: nothing deleted), but a "refused" outcome is only logged; the state machine fails
@@ -323,11 +325,6 @@ def test_a_watch_whose_metrics_a_deploy_extended_still_reports_the_late_caller(
     assert f"mlgov retire recreate --endpoint {IDLE}" in told[0]["detail"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole 4: a deploy emptying retirement.client_error_metrics mid-watch blinds the post-deletion watch "
-    "silently (errors 0 every hour, then Retired)",
-)
 def test_a_watch_left_without_client_error_metrics_by_a_deploy_says_it_watches_nothing(
     retirement_world: RetirementWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

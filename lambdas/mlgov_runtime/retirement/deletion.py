@@ -441,8 +441,8 @@ class Steps:
             if self.error_metrics
             else {}
         )
-        total = sum(errors.values())
-        if total:
+        total = sum(errors.values()) if self.error_metrics else None  # none to read: blind, never 0
+        if total != 0:
             store_and_publish(
                 self.book,
                 still_called_finding(ref, deletion.get("endpoint_config_name", ""), since, errors, "pipeline"),

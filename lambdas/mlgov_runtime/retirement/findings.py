@@ -344,14 +344,20 @@ def still_called_finding(
     subject: Any, config_name: str, deleted_at: str, errors: dict[str, int], source: str
 ) -> Finding:
     total = sum(errors.values())
-    counts = ", ".join(f"{metric} {count:,}" for metric, count in sorted(errors.items()))
+    counts = (
+        ", ".join(f"{metric} {count:,}" for metric, count in sorted(errors.items())) + ". Some client still resolves"
+    )
+    title = f"Clients still call deleted endpoint {subject.endpoint_name}: {total:,} errors since {deleted_at[:16]}"
+    if not errors:
+        counts = "nothing read, retirement.client_error_metrics is empty (set it, deploy). A client may still resolve"
+        title = f"Deleted endpoint {subject.endpoint_name}: late callers unwatched"
     return _finding(
         subject,
         kind=KIND_STILL_CALLED,
-        severity="HIGH",
-        title=f"Clients still call deleted endpoint {subject.endpoint_name}: {total:,} errors since {deleted_at[:16]}",
+        severity="HIGH" if errors else "MEDIUM",
+        title=title,
         detail=(
-            f"Since {subject.endpoint_name} was deleted at {deleted_at}: {counts}. Some client still resolves it "
+            f"Since {subject.endpoint_name} was deleted at {deleted_at}: {counts} it "
             f"(an old app version or a cached URL). Bridge them now by re-creating it from its kept config: "
             f"`{recreate_command(subject.endpoint_name, config_name)}`, then move the client and retire it again."
         ),
