@@ -161,9 +161,8 @@ def deliver_finding(
     failing: MutableMapping[str, str] | None = None,
     stored_status: Callable[[str], str | None] | None = None,
 ) -> DeliveryReport:
-    """Each target on its own; a retry skips what already went out (docs/notifications.md).
-    `failing`: targets already failing retryably in this batch, left for the retry. `stored_status`: producers
-    store before they publish, so a message disagreeing with the store is stale or forged and not sent.
+    """Each target on its own; a retry skips what went out. `failing`: targets already failing in this batch.
+    `stored_status`: producers store first, so a message disagreeing with the store is stale or forged: not sent.
     """
     report = DeliveryReport()
     status = finding.get("status", STATUS_OPEN)

@@ -1,7 +1,5 @@
-"""What a finding looks like in Slack and Jira. Pure: no HTTP here.
-
-Payloads fit the receivers' limits (docs/notifications.md), counted in UTF-16 units (Jira's count, never less
-than Slack's). Resource text is escaped for Slack (& < >) and reaches Jira only as ADF text nodes.
+"""A finding in Slack and Jira. Pure. Payloads fit the receivers' limits (docs/notifications.md) in UTF-16 units
+(Jira's count, never less than Slack's); resource text is escaped for Slack, and is only ADF text in Jira.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The deletion state machine's steps (docs/retirement.md, Deletion). No step believes its state: each acts only
-for a RUNNING execution of its own machine whose input names the endpoint (docs/trust-model.md)."""
+"""The deletion state machine's steps (docs/retirement.md). No step believes its state: each acts only for a
+RUNNING execution of its own machine for the endpoint."""
 
 from __future__ import annotations
 

@@ -157,8 +157,7 @@ def purpose_finding(check: RetirementCheck, source: str, purpose_key: str) -> Fi
 
 @dataclass
 class Retiring:
-    """An endpoint tagged retiring: who owns it, by when it must be gone, and where its deletion stands.
-    Kept in its ENDPOINT_RETIRING finding's evidence, so every update starts from the stored one."""
+    """An endpoint tagged retiring, kept in its ENDPOINT_RETIRING finding's evidence (updates start from it)."""
 
     endpoint_name: str
     endpoint_arn: str
