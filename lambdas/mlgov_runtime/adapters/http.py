@@ -155,12 +155,9 @@ class HttpClient:
         idempotent: bool = True,
         resend_5xx: bool = True,
     ) -> Response:
-        """`idempotent=False` (a Slack webhook post: no idempotency key exists): the answer is awaited as long as
-        all attempts together would have taken, and a request sent but never answered (no answer in time, the
-        connection dropped after sending) is not sent again here, since a slow server may have acted on it.
-        Refused connections and 408/429/5xx answers are still retried, but for `resend_5xx=False` (a Jira create):
-        a 500, 502 or 504 may come after the request was carried out, so it is not resent here either. Either way
-        the error says `maybe_done`."""
+        """`idempotent=False` (no idempotency key, e.g. a Slack post): a request sent but not answered is never
+        resent (a slow server may have acted); `resend_5xx=False` (a Jira create) adds 500/502/504. The error then
+        says `maybe_done` (docs/notifications.md, Nothing lost)."""
         data = None if body is None else json.dumps(body).encode("utf-8")
         all_headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
         where = f"{method} {redact(url)}"

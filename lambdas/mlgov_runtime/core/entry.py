@@ -106,15 +106,10 @@ class Entry:
     ) -> Handler:
         """The event path of a function (not yet a Lambda handler: pass it to `handler`, or call it from one).
 
-        parse: the event -> a parsed request, or InvalidEvent ("Event rejected", {"status": "rejected"}); the
-        request's LOG_KEYS fields go into every log line of the invocation.
-        process: the capability's logic, called once per event id with request=..., own_account=...
-        settings: the capability's settings loader (its idempotency table and TTL), read on first use.
-        request: the parsed request as `process` takes it (default its to_dict()).
-        refuse: (parsed, event, own account) -> an answer given instead of processing (before idempotency), or None.
-        skipped: exceptions of `process` answered as {"status": "skipped"} and logged as errors.
-        failure_metric: counted on each rejection and skip.
-        skipped_metric: counted on each skip only.
+        parse: event -> request (its LOG_KEYS logged), or InvalidEvent ({"status": "rejected"}).
+        process: the logic, once per event id (request=..., own_account=...); settings: its loader (idempotency).
+        request: what `process` takes (default to_dict()); refuse: an answer instead of processing, or None.
+        skipped: exceptions answered {"status": "skipped"}; failure_metric / skipped_metric: counted on each.
         """
         once = Lazy(lambda env: once_per_event(process, settings()))
 

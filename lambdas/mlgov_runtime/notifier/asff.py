@@ -1,9 +1,5 @@
-"""A finding in the AWS Security Finding Format (ASFF), as Security Hub's BatchImportFindings takes it. Pure.
-
-One finding_id is one Security Hub record: Id, ProductArn and GeneratorId never change between the open
-finding and its resolution, so a resolution updates the record instead of adding one.
-Limits (Security Hub API reference, docs/notifications.md): the constants below. A cut text says where the
-whole finding is.
+"""A finding as an ASFF record for BatchImportFindings. Pure. One finding_id is one record (Id, ProductArn,
+GeneratorId fixed), so a resolution updates it; limits: the *_MAX constants, a cut says where the rest is.
 """
 
 from __future__ import annotations
@@ -66,8 +62,7 @@ def _url(resource_arn: str, region: str) -> str | None:
 
 def asff_finding(finding: dict[str, Any], importer_account: str, importer_region: str) -> dict[str, Any]:
     """The ASFF record of a finding, imported by `importer_account` (Security Hub takes a default-product
-    finding only from its own account: a member account's finding names that account in ProductFields
-    and its resource ARN)."""
+    finding only from its own account; a member account is named in ProductFields and the resource ARN)."""
     arn = finding["resource_arn"]
     partition = arn.split(":", 2)[1] if arn.startswith("arn:") and arn.count(":") >= 2 else "aws"
     partition = partition if re.fullmatch(r"aws[a-z-]*", partition) else "aws"

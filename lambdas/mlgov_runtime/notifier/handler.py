@@ -1,8 +1,5 @@
-"""Notifier Lambda: findings from the governance channel (SNS -> SQS) to Slack, Jira and pages
-(docs/notifications.md).
-
-Deliveries run inside the invocation's budget; what does not finish goes back to SQS as a batch item failure,
-the next try skipping targets already reached; permanent refusals go to the dead-letter queue (docs/notifications.md).
+"""Notifier Lambda: findings (SNS -> SQS) to Slack, Jira and pages; budget, retries and the dead-letter queue:
+docs/notifications.md.
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ from mlgov_runtime.adapters.notifiers import (
 )
 from mlgov_runtime.adapters.redrive import ORIGIN_ATTRIBUTE, park
 from mlgov_runtime.core.entry import Entry, account_of
+from mlgov_runtime.core.routing import Delivery, RoutingPolicy
 from mlgov_runtime.notifier.logic import (
     MIN_DELIVERY_SECONDS,
     Channel,
@@ -166,6 +164,20 @@ def _report_rejections(finding_id: str, report: DeliveryReport, next_step: str) 
         )
 
 
+def targets(finding: dict[str, Any], policy: RoutingPolicy, state: DynamoDeliveryState) -> list[Delivery]:
+    """The routes now; a RESOLVED also to the Jira project its OPEN went to (a deploy may have taken Jira off)."""
+    out, jira = policy.deliveries(finding), Delivery("jira", policy.jira_project_key)
+    if finding.get("status") != "RESOLVED" or jira in out:
+        return out
+    try:
+        last = state.last_sent(finding["finding_id"], jira)
+    except Exception as exc:  # said, never silent
+        entry.count("JiraResolutionUnrouted")
+        logger.warning(f"Jira: sent state of {finding['finding_id']} unread ({exc}); an issue may stay open")
+        return out
+    return [*out, jira] if last and last.status == "OPEN" else out
+
+
 def make_record_handler(
     available: dict[str, Channel], state: DynamoDeliveryState, remaining: Callable[[], float], sqs: Callable[[], Any]
 ) -> Callable[[SQSRecord], dict[str, str]]:
@@ -194,7 +206,7 @@ def make_record_handler(
             return {"message": f"parked: {exc}"}
         report = deliver_finding(
             finding,
-            policy.deliveries(finding),
+            targets(finding, policy, state),
             available,
             state,
             policy,

@@ -1,9 +1,5 @@
-"""Deliver one finding to every channel its route names, each channel on its own.
-
-Shared by the notifier Lambda and `mlgov notify send`. Channels, state, clock and time budget are injected.
-Outcomes: `ok: ...`; `failed: ...` (a later attempt may succeed: outage, rate limit, out of time);
-`rejected: ...` (the receiver or the configuration refuses it for good: retrying changes nothing);
-`already delivered`; `suppressed: ...`.
+"""Deliver one finding to every channel its route names, each on its own (the notifier Lambda and `mlgov notify
+send`). Outcomes: `ok`, `failed` (retryable), `rejected` (for good), `already delivered`, `suppressed`.
 """
 
 from __future__ import annotations
@@ -165,14 +161,8 @@ def deliver_finding(
     failing: MutableMapping[str, str] | None = None,
     stored_status: Callable[[str], str | None] | None = None,
 ) -> DeliveryReport:
-    """Every delivery is tried even when another fails; a retry of the same message skips what
-    already went out, so a crash mid-way resends nothing twice.
-
-    `remaining()`: seconds left in the caller's budget; a delivery is not started without enough.
-    `failing`: targets that already failed retryably in this batch (an outage): later records leave
-    them for their retry at once instead of spending the batch's time on the same outage.
-    `stored_status(finding_id)`: the finding's status in the findings table (producers store before they publish);
-    a message that disagrees is stale or forged and is not sent (docs/notifications.md). Unreadable: sent as is.
+    """Each target on its own; a retry skips what went out. `failing`: targets already failing in this batch.
+    `stored_status`: producers store first, so a message disagreeing with the store is stale or forged: not sent.
     """
     report = DeliveryReport()
     status = finding.get("status", STATUS_OPEN)

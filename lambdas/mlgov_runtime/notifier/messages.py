@@ -1,10 +1,5 @@
-"""What a finding looks like in Slack and Jira. Pure: no HTTP here.
-
-Every payload fits the receiver's documented limits (the *_MAX constants; docs/notifications.md lists them).
-A cut says so and says where the full finding is. Lengths are counted in UTF-16 code units, which
-is what the Java side of Jira counts and never less than the characters Slack counts.
-Text from resources is escaped where the receiver would interpret it (Slack: & < >), and goes into
-Jira only as ADF text nodes, which Jira never parses.
+"""A finding in Slack and Jira. Pure. Payloads fit the receivers' limits (docs/notifications.md) in UTF-16 units
+(Jira's count, never less than Slack's); resource text is escaped for Slack, and is only ADF text in Jira.
 """
 
 from __future__ import annotations
@@ -98,8 +93,7 @@ _SAGEMAKER_PAGES = {
 
 
 def console_url(resource_arn: str, region: str) -> str:
-    """The console page of the resource itself. Registry packages and groups have no stable console page
-    outside Studio: their link is the region's SageMaker console, and the finding's detail names the command."""
+    """The resource's console page; packages and groups (none outside Studio) get the SageMaker console."""
     region = urllib.parse.quote(region, safe="-")
     parts = resource_arn.split(":", 5)
     service, rest = (parts[2], parts[5]) if len(parts) == 6 else ("", "")
@@ -122,9 +116,8 @@ def console_url(resource_arn: str, region: str) -> str:
 
 
 def _about(finding: dict[str, Any]) -> str:
-    """What a press decides, for its confirmation dialog: the resource (an endpoint ARN names the endpoint, a package
-    ARN is the package) and its account. The press worker decides only when the message names the request's own
-    subject and account, so a finding about something else carrying another request's id decides nothing."""
+    """What a press decides (resource and account), for its confirmation dialog; the press worker checks both
+    against the request, so another finding carrying the request's id decides nothing."""
     decision = (finding.get("evidence") or {}).get("approval_request", {}).get("decision")
     what = "promotion of" if decision == "challenger" else "deletion of"
     return one_line(f"{what} {finding['resource_arn']} (account {finding['account_id']}, {finding['region']})")

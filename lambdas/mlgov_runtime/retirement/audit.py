@@ -162,9 +162,8 @@ def run_stale_audit(
     cutover_at: datetime | None = None,
     grace_hours: float | None = None,
 ) -> AuditRun:
-    """Every watched InService endpoint (or the named ones): verdict, findings, retirements opened; with a
-    `quiet` reader, also whether each cut-over endpoint went quiet. Without a book (the CLI) nothing is
-    stored or published."""
+    """Every watched InService endpoint (or the named ones): verdict, findings, retirements opened, and with
+    `quiet` the went-quiet check. Without a book (the CLI) nothing is stored or published."""
     run = AuditRun()
     names = list(names) if names is not None else None
     pairs: list[tuple[RetirementCheck, EndpointView | None]] = []
@@ -242,15 +241,24 @@ def on_tag_change(
     touched = key in change.removed_keys or key in change.set_tags
     if not touched or retiring is None:
         return "nothing to do", published
-    action = "flagged"
-    if response == "revert":
+    action, old = "flagged", ""
+    try:
+        tags = endpoints.describe(change.endpoint_name).tags
+    except (EndpointGone, ReadFailure):  # unread: put back as before
+        tags = {}
+    # Its tag under another key (purpose_tag_key changed since): this key is not the retirement's to put back.
+    if tags.get(key) != RETIRING:
+        old = next((k for k, v in sorted(tags.items()) if v == RETIRING), "")
+    if old:
+        action = "kept"
+    elif response == "revert":
         try:
             endpoints.tag(change.endpoint_name, key, RETIRING)
             action = "reverted"
         except EndpointGone:
             pass
     finding = tag_changed_finding(
-        retiring, change.changed_by, new_value, action, event_id, change.event_time, "realtime"
+        retiring, change.changed_by, new_value, action, event_id, change.event_time, "realtime", old
     )
     _publish(book, [finding], published)
     return f"retiring tag change {action}", published

@@ -1,5 +1,4 @@
-"""Did the old endpoint go quiet after the cut-over? Pure rules over injected readers; docs/retirement.md
-("Did the old endpoint go quiet after the cut-over?") gives the signal and the verdicts."""
+"""Did the old endpoint go quiet after the cut-over? Pure rules; signal and verdicts: docs/retirement.md."""
 
 from __future__ import annotations
 

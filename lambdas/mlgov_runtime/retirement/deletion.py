@@ -1,5 +1,5 @@
-"""The deletion state machine's steps (docs/retirement.md, Deletion). No step believes its state: each acts only
-for a RUNNING execution of its own machine whose input names the endpoint (docs/trust-model.md)."""
+"""The deletion state machine's steps (docs/retirement.md). No step believes its state: each acts only for a
+RUNNING execution of its own machine for the endpoint."""
 
 from __future__ import annotations
 
@@ -144,10 +144,7 @@ class Steps:
         return json.dumps([view.arn, created, view.config_name])
 
     def _approval(self, execution: str, name: str) -> tuple[ApprovalRequest | None, str]:
-        """The approval record this execution's request got, or why there is none to act on."""
-        why = self._own_execution(execution, name)
-        if why:
-            return None, why
+        """The approval record this (own, checked) execution's request got, or why there is none to act on."""
         assert self.approvals is not None
         try:
             record = self.approvals.get(request_id_for(execution))
@@ -212,8 +209,7 @@ class Steps:
         }
 
     def request_approval(self, state: dict[str, Any], token: str, execution: str) -> dict[str, Any]:
-        """Keep the token in the approvals store and publish the request's id on the endpoint's retirement
-        (Slack buttons, Jira); the execution waits until the approval service answers or the request expires."""
+        """Keep the token in the approvals store and publish the request's id on the endpoint's retirement."""
         ref, now = self._ref(state), self.now()
         why = self._own_execution(execution, ref.endpoint_name)
         if why:
@@ -256,13 +252,17 @@ class Steps:
         to now. The approver named is the record's, never the state's."""
         return self._checked(state, execution, final=True)
 
+    @property
+    def _stale_hours(self) -> int:
+        return max(self.policy.stale_window_hours, self.policy.safety_window_hours)
+
     def _first_check(self, state: dict[str, Any], now: datetime) -> datetime:
         """When the first check ran; never later than INVOCATIONS_SETTLE ago, so a missing or forged time only widens
         the final window."""
         idle = state.get("idle")
         try:
             checked = parse_iso(str(idle["checked_at"])) if isinstance(idle, dict) else now
-            checked - timedelta(hours=self.policy.safety_window_hours)  # one near year 1 has no window before it
+            checked - timedelta(hours=self._stale_hours)  # one near year 1 has no window before it
         except (KeyError, ValueError, OverflowError):
             checked = now
         return min(checked, now - INVOCATIONS_SETTLE)
@@ -270,11 +270,17 @@ class Steps:
     def _checked(self, state: dict[str, Any], execution: str, final: bool) -> dict[str, Any]:
         ref = self._ref(state)
         name = ref.endpoint_name
-        record, why_not = self._approval(execution, name)
+        again = f"`mlgov retire request --endpoint {name}`"
+        foreign = self._own_execution(execution, name)
+        record, why_not = (None, foreign) if foreign else self._approval(execution, name)
+        retiring = None if foreign else open_retiring(self.book, ref)
         if record is None:
+            if retiring:  # its own approval refused now (a deploy may have removed the approver): said, not pending
+                retiring.request = None
+                retiring.last_outcome = f"Deletion refused at {iso(self.now())}: {why_not}; nothing deleted: {again}"
+                self._publish_retiring(retiring)
             return {"outcome": "refused", "reason": f"nothing deleted: {why_not}"}
         approved_by = f"{record.decided_by} (via {record.channel})"
-        retiring = open_retiring(self.book, ref)
         if retiring is None:
             return {"outcome": "aborted", "reason": f"the retirement of {name} is no longer open (cancelled?)"}
         try:
@@ -294,21 +300,16 @@ class Steps:
                 "outcome": "aborted",
                 "reason": f"nothing deleted: {name} is not the endpoint that was approved (ARN, creation time or "
                 f"config changed since the request: approved {record.bound}, now {self._bound(view)}); "
-                f"request again: `mlgov retire request --endpoint {name}`",
+                f"request again: {again}",
             }
-        window = self.policy.safety_window_hours
         now = self.now()
-        start = (self._first_check(state, now) if final else now) - timedelta(hours=window)
-        invocations: int | None
-        why = ""
-        try:
-            invocations = self.metrics.invocations(name, [v.name for v in view.variants], start, now)
-            # Traffic through inference components is reported per component, not per variant.
-            components = self.endpoints.component_names(name)
-            if components:
-                invocations += self.metrics.component_invocations(components, start, now)
-        except ReadFailure as exc:
-            invocations, why = None, str(exc)
+        base = self._first_check(state, now) if final else now
+        # Also the stale window the age is judged by (a deploy may have lengthened it since `prepare`).
+        invocations, why = self._invocations(name, view, base - timedelta(hours=self._stale_hours), now)
+        seen, window = invocations, self._stale_hours
+        if invocations and window > self.policy.safety_window_hours:
+            window = self.policy.safety_window_hours
+            invocations, why = self._invocations(name, view, base - timedelta(hours=window), now)
         if invocations is None or invocations > 0:
             self.emit(SAFETY_ABORT_METRIC, 1)
             abort = safety_abort_finding(retiring, invocations, window, approved_by, now, why)
@@ -319,10 +320,18 @@ class Steps:
             return {"outcome": "aborted", "invocations": invocations, "reason": abort.title}
         # Acts: its own look at the endpoint's age (a request prepared by older code never made one).
         young = too_young(view, now, self.policy.stale_window_hours)
-        if young or view.tags.get(self.policy.purpose_tag_key) != RETIRING:
-            why = f"{name} is no longer tagged {self.policy.purpose_tag_key}={RETIRING}; nothing deleted"
+        key = self.policy.purpose_tag_key
+        if seen or young or view.tags.get(key) != RETIRING:
+            why = f"{name} is no longer tagged {key}={RETIRING}; nothing deleted"
+            if old := next((k for k, v in sorted(view.tags.items()) if v == RETIRING), ""):
+                why = f"{name} is tagged {old}={RETIRING}, but purpose_tag_key is now {key}; nothing deleted: {again}"
             if young:
-                why = f"{name} was {young}; nothing deleted: `mlgov retire request --endpoint {name}` then"
+                why = f"{name} was {young}; nothing deleted: {again} then"
+            if seen:  # only outside the safety window: not stale under the deployed window, not live
+                why = (
+                    f"{name} took {seen:,} invocations in the last {self._stale_hours} h; nothing deleted: "
+                    f"{again} once it has had none for that long"
+                )
             retiring.request, retiring.last_outcome = None, f"Deletion aborted at {iso(now)}: {why}."
             self._publish_retiring(retiring)
             return {"outcome": "aborted", "reason": why}
@@ -341,6 +350,18 @@ class Steps:
                 raise
         self.emit(SAFETY_ABORT_METRIC, 0)
         return self._close(retiring, state, approved_by, now)
+
+    def _invocations(self, name: str, view: Any, start: datetime, now: datetime) -> tuple[int | None, str]:
+        """Invocations of `name` from `start` (None and why when unreadable: never zero)."""
+        try:
+            invocations = self.metrics.invocations(name, [v.name for v in view.variants], start, now)
+            # Traffic through inference components is reported per component, not per variant.
+            components = self.endpoints.component_names(name)
+            if components:
+                invocations += self.metrics.component_invocations(components, start, now)
+        except ReadFailure as exc:
+            return None, str(exc)
+        return invocations, ""
 
     def _gone(self, name: str) -> bool:
         """Whether DescribeEndpoint shows `name` deleted or being deleted (an unreadable answer is not gone)."""
@@ -420,8 +441,8 @@ class Steps:
             if self.error_metrics
             else {}
         )
-        total = sum(errors.values())
-        if total:
+        total = sum(errors.values()) if self.error_metrics else None  # none to read: blind, never 0
+        if total != 0:
             store_and_publish(
                 self.book,
                 still_called_finding(ref, deletion.get("endpoint_config_name", ""), since, errors, "pipeline"),

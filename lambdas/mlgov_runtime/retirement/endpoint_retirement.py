@@ -242,10 +242,8 @@ class EndpointMetrics:
         start: datetime,
         end: datetime,
     ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-        """AWS/SageMaker Invocations by hour: per variant (EndpointName+VariantName, the configured variants and
-        any that published lately) and per inference component (InferenceComponentName). Read at the finest
-        period the window allows (1 min up to a day) and bucketed by UTC hour here, so an hour means the same
-        in CloudWatch and in emulators. Only hours with a datapoint appear."""
+        """AWS/SageMaker Invocations by UTC hour, per variant and per inference component, read at the finest
+        period the window allows and bucketed here (the same hours in CloudWatch and emulators)."""
         span = (end - start).total_seconds()
         period = next((p for p in (60, 300, 3600) if span / p <= MAX_DATAPOINTS), 3600)
 

@@ -107,8 +107,7 @@ def check_findings(check: RetirementCheck, source: str, purpose_key: str = "endp
 
 
 def cutover_findings(check: RetirementCheck, source: str) -> list[Finding]:
-    """After a cut-over: still called N hours later (HIGH), or no data to tell (MEDIUM); quiet closes both.
-    Evidence is the quiet check: Invocations by hour, per variant and per inference component."""
+    """After a cut-over: still called N hours later (HIGH), or no data to tell (MEDIUM); quiet closes both."""
     quiet = check.cutover
     status = (quiet or {}).get("status")
     if check.verdict is Verdict.ERROR or status in ("PENDING", "ERROR"):
@@ -158,8 +157,7 @@ def purpose_finding(check: RetirementCheck, source: str, purpose_key: str) -> Fi
 
 @dataclass
 class Retiring:
-    """An endpoint tagged retiring: who owns it, by when it must be gone, and where its deletion stands.
-    Kept in its ENDPOINT_RETIRING finding's evidence, so every update starts from the stored one."""
+    """An endpoint tagged retiring, kept in its ENDPOINT_RETIRING finding's evidence (updates start from it)."""
 
     endpoint_name: str
     endpoint_arn: str
@@ -272,7 +270,14 @@ def retired_finding(r: Retiring, deleted_at: datetime, wasted: float | None, app
 
 
 def tag_changed_finding(
-    r: Retiring, changed_by: str, new_value: str | None, action: str, event_id: str, event_time: str, source: str
+    r: Retiring,
+    changed_by: str,
+    new_value: str | None,
+    action: str,
+    event_id: str,
+    event_time: str,
+    source: str,
+    old_key: str = "",
 ) -> Finding:
     now_value = "removed it" if new_value is None else f"set it to {new_value!r}"
     done = (
@@ -280,10 +285,12 @@ def tag_changed_finding(
         if action == "reverted"
         else "The tag was left as it is (settings: flag only); the retirement stays open."
     )
+    if old_key:
+        done = f"Kept: retirement.purpose_tag_key changed since {old_key}=retiring. Or: cancel, `mlgov retire request`."
     return _finding(
         r,
         kind=KIND_TAG_CHANGED,
-        severity="HIGH",
+        severity="MEDIUM" if old_key else "HIGH",
         title=f"Endpoint {r.endpoint_name}: retiring tag changed while its retirement is open",
         detail=(
             f"{changed_by} {now_value} at {event_time} while the retirement of {r.endpoint_name} (deadline "
@@ -336,14 +343,20 @@ def still_called_finding(
     subject: Any, config_name: str, deleted_at: str, errors: dict[str, int], source: str
 ) -> Finding:
     total = sum(errors.values())
-    counts = ", ".join(f"{metric} {count:,}" for metric, count in sorted(errors.items()))
+    counts = (
+        ", ".join(f"{metric} {count:,}" for metric, count in sorted(errors.items())) + ". Some client still resolves"
+    )
+    title = f"Clients still call deleted endpoint {subject.endpoint_name}: {total:,} errors since {deleted_at[:16]}"
+    if not errors:
+        counts = "nothing read, retirement.client_error_metrics is empty (set it, deploy). A client may still resolve"
+        title = f"Deleted endpoint {subject.endpoint_name}: late callers unwatched"
     return _finding(
         subject,
         kind=KIND_STILL_CALLED,
-        severity="HIGH",
-        title=f"Clients still call deleted endpoint {subject.endpoint_name}: {total:,} errors since {deleted_at[:16]}",
+        severity="HIGH" if errors else "MEDIUM",
+        title=title,
         detail=(
-            f"Since {subject.endpoint_name} was deleted at {deleted_at}: {counts}. Some client still resolves it "
+            f"Since {subject.endpoint_name} was deleted at {deleted_at}: {counts} it "
             f"(an old app version or a cached URL). Bridge them now by re-creating it from its kept config: "
             f"`{recreate_command(subject.endpoint_name, config_name)}`, then move the client and retire it again."
         ),

@@ -1,9 +1,5 @@
-"""Endpoint retirement Lambdas.
-
-`handler`: the monthly stale-endpoint audit, the daily retiring-deadline check (schedule rules whose
-input names the task) and CloudTrail AddTags/DeleteTags on endpoints. Idempotent per event id.
-`step`: the deletion state machine's steps ({"step": ..., "state": ...}); a separate function whose
-role alone may delete an endpoint.
+"""Endpoint retirement Lambdas (docs/retirement.md). `handler`: the scheduled audit and deadline check, CloudTrail
+tag changes (idempotent per event id). `step`: the deletion steps, a separate function whose role alone deletes.
 """
 
 from __future__ import annotations

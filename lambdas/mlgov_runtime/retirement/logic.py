@@ -1,7 +1,5 @@
-"""Is an endpoint stale, idle or current, what does it cost, and is its purpose tag in order? Pure rules
-over what SageMaker, the Model Registry and CloudWatch report; readers are injected (adapters/
-endpoint_retirement.py, or fakes in unit tests). `check_view` is the one per-endpoint verdict: the monthly
-audit, the deletion workflow and `mlgov retire` (mlgov/ops/retirement_check.py) all call it."""
+"""Stale, idle or current, cost, purpose tag: pure rules, readers injected. `check_view` is the one verdict the
+audit, the deletion workflow and `mlgov retire` share (docs/retirement.md)."""
 
 from __future__ import annotations
 
