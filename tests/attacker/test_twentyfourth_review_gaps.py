@@ -87,22 +87,18 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 
-from mlgov.approvals_sandbox import create_approvals_table, serve_service_at
-from mlgov_runtime.approvals.settings import Approvals
 from mlgov_runtime.challenger.provenance import UnverifiedStep
 from mlgov_runtime.core.env import reset_all
 from tests.attacker.inject import fail_calls
-from tests.integration.test_approvals import BOB, CONTEXT, SERVICE_URL
-from tests.integration.test_challenger_approval import APPROVERS, TABLE, ask, decide
+from tests.integration.test_approvals import BOB
+from tests.integration.test_challenger_approval import APPROVERS, ask, decide
+from tests.integration.test_challenger_approval import approval_lab as approval_lab_of_the_suite
 from tests.integration.test_challenger_approval import promoted as approval_promoted
-from tests.integration.test_challenger_handler import ENDPOINT, T0, Lab, at, lab_context, settings_env, traffic
-from tests.integration.test_coverage_and_retraining import fresh_handler
+from tests.integration.test_challenger_handler import ENDPOINT, Lab, at, lab_context, settings_env, traffic
 
 APPROVER = "arn:aws:iam::123456789012:role/mlgov-approver"
 
@@ -242,27 +238,8 @@ def test_an_old_shape_run_report_failure_names_no_other_endpoint(lab: Lab, monke
 
 @contextlib.contextmanager
 def approval_lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
-    """tests/integration/test_challenger_approval.py's lab: the challenger steps and the approval service over one
-    approvals table and KMS key, require_human_approval on."""
-    from mlgov_runtime.approvals import handler
-
-    with lab_context(monkeypatch) as value:
-        create_approvals_table(boto3.client("dynamodb", region_name="us-east-1"), TABLE)
-        key = boto3.client("kms", region_name="us-east-1").create_key(
-            KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
-        )["KeyMetadata"]["Arn"]
-        for name, setting in {
-            "MLGOV_CHALLENGER_SETTINGS": settings_env(APPROVERS, require_human_approval=True, approval_expiry_hours=12),
-            "APPROVALS_TABLE_NAME": TABLE,
-            "APPROVALS_MAC_KEY_ID": key,
-            **Approvals(approvers=APPROVERS).environment(),  # type: ignore[arg-type]
-            "APPROVALS_CHALLENGER_STATE_MACHINE_ARN": value.machine_arn,
-        }.items():
-            monkeypatch.setenv(name, setting)
-        value.handler = fresh_handler("mlgov_runtime.challenger.handler")
-        handler._sts.clear()
-        serve_service_at(SERVICE_URL, CONTEXT)
-        monkeypatch.setattr(handler, "_now", lambda: T0 + timedelta(minutes=210))
+    """tests/integration/test_challenger_approval.py's lab, its deployed settings forgotten afterwards."""
+    with approval_lab_of_the_suite(monkeypatch) as value:
         yield value
     reset_all()
 

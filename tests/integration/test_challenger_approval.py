@@ -3,6 +3,7 @@ challenger function's real steps and the approval service's real handler over on
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -25,8 +26,9 @@ TABLE = "mlgov-approvals"
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAchallengerTaskTokenSecret0123456789"
 
 
-@pytest.fixture
-def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+@contextlib.contextmanager
+def approval_lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+    """The challenger steps and the approval service over one approvals table and KMS key, the human step on."""
     with lab_context(monkeypatch) as value:
         create_approvals_table(boto3.client("dynamodb", region_name="us-east-1"), TABLE)
         key = boto3.client("kms", region_name="us-east-1").create_key(
@@ -48,6 +50,12 @@ def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
         serve_service_at(SERVICE_URL, CONTEXT)
         # The service's clock, in the experiment's time (the request expires 12 h after the step asked).
         monkeypatch.setattr(handler, "_now", lambda: T0 + timedelta(minutes=210))
+        yield value
+
+
+@pytest.fixture
+def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+    with approval_lab(monkeypatch) as value:
         yield value
 
 

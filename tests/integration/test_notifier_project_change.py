@@ -7,31 +7,14 @@ a RESOLVED finding for it creates nothing. Real parts: the delivery state on mot
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
-import pytest
-from moto import mock_aws
-
-from mlgov.commands.notifier import sample_finding
-from mlgov.sinks import start_sink
 from mlgov_runtime.adapters.http import HttpClient
 from mlgov_runtime.adapters.notification_state import DynamoDeliveryState
 from mlgov_runtime.adapters.notifiers import JiraProject
+from tests.integration.test_notifier_create_marker import world
 
-
-@pytest.fixture
-def world() -> Iterator[tuple[Any, Any]]:
-    with mock_aws(config={"core": {"reset_boto3_session": False}}), start_sink("jira") as sink:
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="state",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield ddb, sink
+__all__ = ["world"]
 
 
 def channel(ddb: Any, sink: Any, project: str) -> JiraProject:
@@ -41,16 +24,15 @@ def channel(ddb: Any, sink: Any, project: str) -> JiraProject:
         "bot@example.com",
         "t",
         project,
-        HttpClient(timeout=2.0, attempts=1),
+        HttpClient(timeout=30.0, attempts=1),  # a slow machine is not a refusal
         resolve_transition_id="31",
         stored_status=lambda _finding_id: "RESOLVED",
         issue_keys=DynamoDeliveryState(ddb, "state"),
     )
 
 
-def test_an_issue_moved_to_the_new_project_is_found_there_and_closed(world: tuple[Any, Any]) -> None:
-    ddb, sink = world
-    finding = sample_finding()
+def test_an_issue_moved_to_the_new_project_is_found_there_and_closed(world: tuple[Any, Any, dict[str, Any]]) -> None:
+    ddb, sink, finding = world
     created = channel(ddb, sink, "OLD").send(finding)
     old_key = created.removeprefix("created ")
     assert old_key.startswith("OLD-"), created
@@ -63,9 +45,8 @@ def test_an_issue_moved_to_the_new_project_is_found_there_and_closed(world: tupl
     assert sink.issues[new_key]["status"] == "Done" and len(sink.issues) == 1
 
 
-def test_an_issue_left_in_the_old_project_is_no_longer_touched(world: tuple[Any, Any]) -> None:
-    ddb, sink = world
-    finding = sample_finding()
+def test_an_issue_left_in_the_old_project_is_no_longer_touched(world: tuple[Any, Any, dict[str, Any]]) -> None:
+    ddb, sink, finding = world
     old_key = channel(ddb, sink, "OLD").send(finding).removeprefix("created ")
 
     answer = channel(ddb, sink, "NEW").send({**finding, "status": "RESOLVED"})

@@ -331,12 +331,8 @@ def test_mlgov_scan_prints_accounts_and_endpoints_and_exits_3(
         assert {"endpoint_name", "endpoint_arn", "account_id", "region", "verdict", "reasons", "variants"} <= set(ep)
 
 
-def test_mlgov_scan_audits_only_the_regions_it_is_given_and_the_weekly_run_sweeps_the_others(
-    org_world: OrgWorld, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # docs/org-scan.md, "By hand": the CLI does not look for endpoints in other regions (the weekly run does).
-    from mlgov.cli import main
-
+def eu_only_endpoint(org_world: OrgWorld) -> Any:
+    """An unregistered endpoint of staging in eu-west-1, `recs-eu-only` (a raw artifact, no package); its client."""
     staging = org_world.org.members["staging"]
     sm = staging.session.client("sagemaker", region_name="eu-west-1")
     sm.create_model(
@@ -349,6 +345,17 @@ def test_mlgov_scan_audits_only_the_regions_it_is_given_and_the_weekly_run_sweep
         EndpointConfigName="eu-only", ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}]
     )
     sm.create_endpoint(EndpointName="recs-eu-only", EndpointConfigName="eu-only")
+    return sm
+
+
+def test_mlgov_scan_audits_only_the_regions_it_is_given_and_the_weekly_run_sweeps_the_others(
+    org_world: OrgWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # docs/org-scan.md, "By hand": the CLI does not look for endpoints in other regions (the weekly run does).
+    from mlgov.cli import main
+
+    staging = org_world.org.members["staging"]
+    eu_only_endpoint(org_world)
     with recorded_aws_calls() as made:
         main(
             ["scan", "--accounts", staging.account_id, "--regions", REGION, "--format", "json", "--config", NO_SETTINGS]

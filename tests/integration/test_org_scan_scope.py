@@ -14,7 +14,14 @@ from botocore.exceptions import ClientError
 from mlgov.settings import parse_settings
 from mlgov_runtime.core import env
 from mlgov_runtime.org_scan import settings as e
-from tests.integration.test_org_scan import REGION, ROLE, OrgWorld, _stored, org_world  # noqa: F401 (fixture)
+from tests.integration.test_org_scan import (  # noqa: F401 (fixture)
+    REGION,
+    ROLE,
+    OrgWorld,
+    _stored,
+    eu_only_endpoint,
+    org_world,
+)
 
 EU = "eu-west-1"
 GROUPS = "open_findings_not_looked_at"
@@ -31,19 +38,7 @@ def _scope(monkeypatch: pytest.MonkeyPatch, org_world: OrgWorld, **scan: Any) ->
 
 def _eu_endpoint(org_world: OrgWorld) -> Any:  # noqa: F811
     """An unregistered endpoint of staging in eu-west-1 (a raw artifact, no package)."""
-    staging = org_world.org.members["staging"]
-    sm = staging.session.client("sagemaker", region_name=EU)
-    sm.create_model(
-        ModelName="eu-only",
-        ExecutionRoleArn=f"arn:aws:iam::{staging.account_id}:role/SageMakerExecution",
-        PrimaryContainer={"Image": "x", "ModelDataUrl": "s3://ml-scratch-bucket-eu/model.tar.gz"},
-    )
-    variant = {"VariantName": "AllTraffic", "ModelName": "eu-only", "InitialInstanceCount": 1}
-    sm.create_endpoint_config(
-        EndpointConfigName="eu-only", ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}]
-    )
-    sm.create_endpoint(EndpointName="recs-eu-only", EndpointConfigName="eu-only")
-    return sm
+    return eu_only_endpoint(org_world)
 
 
 def _status(org_world: OrgWorld, finding_id: str) -> str:  # noqa: F811
