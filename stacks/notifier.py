@@ -184,6 +184,14 @@ class Notifier(CapabilityConstruct):
                 "JiraIssueRecordMismatch",
                 "notifier",
             ),
+            self.count_alarm(
+                "JiraResolutionUnroutedAlarm",
+                "A resolved finding that no route sends to Jira could not check whether its opening went to Jira (the "
+                "delivery state unread), so its issue may stay open. The notifier's log names the finding: search Jira "
+                "for the label mlgov-<finding_id> and close the issue by hand, and check the DeliveryState table",
+                "JiraResolutionUnrouted",
+                "notifier",
+            ),
         ]
 
     def _keep_to_the_notifier(self) -> None:

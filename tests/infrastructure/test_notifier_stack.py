@@ -60,6 +60,10 @@ def test_the_notifier_has_an_errors_alarm_and_a_refusal_alarm(template: Template
     assert errors["Namespace"] == "AWS/Lambda" and errors["Threshold"] == 1
     assert by_metric["NotificationRejected"]["Dimensions"] == [{"Name": "service", "Value": "notifier"}]
     assert "mlgov notify redrive" in concrete(by_metric["NotificationRejected"]["AlarmDescription"])
+    # A resolution that may have left a Jira issue open (its delivery state unread) is not only counted.
+    unrouted = by_metric["JiraResolutionUnrouted"]
+    assert unrouted["Dimensions"] == [{"Name": "service", "Value": "notifier"}] and unrouted["Threshold"] == 1
+    assert "mlgov-<finding_id>" in unrouted["AlarmDescription"]
 
 
 def test_the_redrive_alarms_name_the_command_with_this_stacks_queues(template: Template) -> None:
