@@ -264,20 +264,25 @@ def test_a_request_left_waiting_by_turning_the_human_step_off_says_why_and_what_
             assert "then NotApproved takes the challenger's weight to 0" in answer["error"], answer["error"]
 
 
-# -- hole 5: after a ramp, a failed weight-0 call says the challenger "may still take" the initial share
-
-
-def test_a_failed_weight_zero_after_a_ramp_reports_the_share_the_challenger_takes_now(
-    lab: Lab, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _ramped_to_half(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A run started under the ramp [[10, 0.5]], looked at minutes 6 and 13: its challenger at 50%."""
     deploy(monkeypatch, ramp=[[10, 0.5]])
     state = lab.start(lab.register())
     traffic(lab, state, 60, 3500, 0.08)
     for minute in (6, 13):
         state["watch"] = lab.step("watch", state, at(minute))
         assert state["watch"]["decision"] == "CONTINUE", state["watch"]
-    ch = state["challenger"]
-    assert _weights(lab)[ch["challenger_variant"]] == pytest.approx(0.5)
+    assert _weights(lab)[state["challenger"]["challenger_variant"]] == pytest.approx(0.5)
+    return state
+
+
+# -- hole 5: after a ramp, a failed weight-0 call says the challenger "may still take" the initial share
+
+
+def test_a_failed_weight_zero_after_a_ramp_reports_the_share_the_challenger_takes_now(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = _ramped_to_half(lab, monkeypatch)
     # The next step fails, and so does ReportFailure's weight call (throttled past retries, or a deploy that took
     # this endpoint out of challenger.endpoints and with it the function's UpdateEndpointWeightsAndCapacities).
     fail_calls(monkeypatch, "UpdateEndpointWeightsAndCapacities", "AccessDeniedException")
@@ -310,13 +315,8 @@ def test_a_shorter_min_minutes_deployed_mid_run_does_not_promote_the_run_early(
 def test_a_lowered_ramp_mid_run_never_ramps_further_and_never_moves_the_weight_back(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deploy(monkeypatch, ramp=[[10, 0.5]])
-    state = lab.start(lab.register())
-    traffic(lab, state, 60, 3500, 0.08)
-    for minute in (6, 13):
-        state["watch"] = lab.step("watch", state, at(minute))
+    state = _ramped_to_half(lab, monkeypatch)
     variant = state["challenger"]["challenger_variant"]
-    assert _weights(lab)[variant] == pytest.approx(0.5)
     deploy(monkeypatch, ramp=[[10, 0.25]])
     state["watch"] = lab.step("watch", state, at(16))
     # The accepted case (docs/lineage-audit.md): above the new largest weight until the run ends; nothing worse here.
